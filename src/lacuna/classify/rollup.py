@@ -1,0 +1,59 @@
+"""From column classes to a table classification: tier and tags by the configured mapping.
+
+The mapping (``classification.mapping`` in ``lacuna.yaml``) says what each column class implies:
+by default ``pii`` → PROPRIETARY with tags PII, GDPR; ``phi`` → PROPRIETARY with PHI, HIPAA;
+``financial`` → INTERNAL with FINANCIAL; ``identifier`` → INTERNAL; ``public`` → PUBLIC. A column
+of sensitivity ``critical`` raises the table to ``classification.critical_tier``. The table's tier
+is the maximum over its columns and its floor; its tags are the union, in first-seen order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from lacuna.config import ClassificationConfig
+from lacuna.model import Classification, ColumnClass, Layer, Tier, unique
+
+
+def column_tier(column: ColumnClass, config: ClassificationConfig) -> Tier:
+    return config.tier_for(column.classification, column.sensitivity)
+
+
+def column_tags(column: ColumnClass, config: ClassificationConfig) -> tuple[str, ...]:
+    return config.rule_for(column.classification).tags
+
+
+def rollup(
+    columns: Mapping[str, ColumnClass],
+    config: ClassificationConfig,
+    *,
+    floor: Tier = Tier.PUBLIC,
+    extra_tags: Iterable[str] = (),
+    reasoning: Iterable[str] = (),
+    layer: Layer = Layer.HEURISTIC,
+) -> Classification:
+    """Build a table classification from its columns, a floor and table-level tags."""
+    tiers = [column_tier(c, config) for c in columns.values()]
+    tier = max([floor, *tiers])
+    tags = unique([t for c in columns.values() for t in column_tags(c, config)] + list(extra_tags))
+    confidences = [c.confidence for c in columns.values() if not _is_default_public(c)]
+    reasons = list(reasoning)
+    drivers = [name for name, c in columns.items() if column_tier(c, config) == tier and tier > Tier.PUBLIC]
+    if drivers and tier > floor:
+        reasons.append(f"{tier.value} because of column(s): {', '.join(drivers[:8])}"
+                       + (" …" if len(drivers) > 8 else ""))
+    elif tier == floor and floor > Tier.PUBLIC and not any(r.startswith(floor.value) for r in reasons):
+        reasons.append(f"{tier.value} from the table-level floor")
+    return Classification(
+        tier=tier,
+        tags=tags,
+        columns=dict(columns),
+        floor=floor,
+        confidence=min(confidences, default=1.0),
+        reasoning=tuple(reasons),
+        layer=layer,
+    )
+
+
+def _is_default_public(column: ColumnClass) -> bool:
+    return column.classification.value == "public" and not column.evidence

@@ -1,0 +1,323 @@
+"""Configuration: one file, ``lacuna.yaml``, validated with clear errors.
+
+Where the settings come from, first match wins:
+
+1. the ``path`` given to :func:`load_config` (or ``--config`` on the CLI);
+2. the ``LACUNA_CONFIG`` environment variable;
+3. ``lacuna.yaml`` in the current directory;
+4. the ``governance:`` section of ``floe.yaml`` in the current directory (Floe projects);
+5. the embedded defaults below.
+
+Relative paths inside a config file are resolved against that file's folder.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lacuna.errors import ConfigError
+from lacuna.model import (
+    ANONYMIZED,
+    FINANCIAL,
+    GDPR,
+    HIPAA,
+    PHI,
+    PII,
+    ColumnKind,
+    Sensitivity,
+    Tier,
+    User,
+    environment_category,
+)
+
+CONFIG_FILENAME = "lacuna.yaml"
+FLOE_FILENAME = "floe.yaml"
+
+
+def lacuna_home() -> Path:
+    """Lacuna's state folder: ``$LACUNA_HOME`` or ``~/.lacuna``."""
+    return Path(os.environ.get("LACUNA_HOME") or Path.home() / ".lacuna").expanduser()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class UserConfig(_Model):
+    id: str = Field(default_factory=lambda: os.environ.get("LACUNA_USER") or _login())
+    role: str = Field(default_factory=lambda: os.environ.get("LACUNA_ROLE") or "analyst")
+    clearance: Tier = Tier.INTERNAL
+    department: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("clearance", mode="before")
+    @classmethod
+    def _tier(cls, v: Any) -> Tier:
+        return Tier.parse(v)
+
+    def to_user(self) -> User:
+        return User(id=self.id, role=self.role, clearance=self.clearance,
+                    department=self.department, attributes=self.attributes)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+class PolicyConfig(_Model):
+    dir: Path | None = None  # None: the bundled default bundle
+    rego_version: Literal["auto", "v0", "v1"] = "auto"
+
+
+class ClassRule(_Model):
+    """What a column class implies for its table: a tier and tags."""
+
+    tier: Tier
+    tags: tuple[str, ...] = ()
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _tier(cls, v: Any) -> Tier:
+        return Tier.parse(v)
+
+
+def _default_mapping() -> dict[str, ClassRule]:
+    return {
+        ColumnKind.PII.value: ClassRule(tier=Tier.PROPRIETARY, tags=(PII, GDPR)),
+        ColumnKind.PHI.value: ClassRule(tier=Tier.PROPRIETARY, tags=(PHI, HIPAA)),
+        ColumnKind.FINANCIAL.value: ClassRule(tier=Tier.INTERNAL, tags=(FINANCIAL,)),
+        ColumnKind.IDENTIFIER.value: ClassRule(tier=Tier.INTERNAL),
+        ColumnKind.PUBLIC.value: ClassRule(tier=Tier.PUBLIC),
+    }
+
+
+class SensitiveTerm(_Model):
+    """A known sensitive term (project code name, customer name) from config."""
+
+    term: str
+    tier: Tier = Tier.PROPRIETARY
+    tags: tuple[str, ...] = ("SENSITIVE_TERM",)
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _tier(cls, v: Any) -> Tier:
+        return Tier.parse(v)
+
+
+class PathRule(_Model):
+    """A file-path pattern (glob-like, matched on path segments) implying a table floor."""
+
+    pattern: str
+    tier: Tier = Tier.PROPRIETARY
+    tags: tuple[str, ...] = ()
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _tier(cls, v: Any) -> Tier:
+        return Tier.parse(v)
+
+
+class ClassificationConfig(_Model):
+    sample_rows: int = Field(default=1000, ge=1)  # rows sampled for value evidence
+    k_anonymity: int = Field(default=5, ge=1)  # minimum group size for aggregates to downgrade
+    personal_tags: tuple[str, ...] = (PII, GDPR, PHI, HIPAA, "CCPA")  # dropped by aggregation
+    mapping: dict[str, ClassRule] = Field(default_factory=_default_mapping)
+    critical_tier: Tier = Tier.PROPRIETARY  # a column of sensitivity 'critical' implies this
+    sensitive_terms: tuple[SensitiveTerm, ...] = ()
+    path_rules: tuple[PathRule, ...] = ()  # added to the built-in /pii/, /customer/, ... rules
+    source: Literal["inferred", "dbt_meta"] = "inferred"  # floe.yaml compatibility
+
+    @field_validator("sensitive_terms", mode="before")
+    @classmethod
+    def _terms(cls, v: Any) -> Any:
+        # Accept plain strings as shorthand for {term: ...}.
+        if isinstance(v, list):
+            return [{"term": t} if isinstance(t, str) else t for t in v]
+        return v
+
+    @field_validator("mapping", mode="before")
+    @classmethod
+    def _mapping(cls, v: Any) -> Any:
+        # A partial mapping overrides the defaults it names and keeps the rest.
+        if isinstance(v, Mapping):
+            merged: dict[str, Any] = dict(_default_mapping())
+            for key, rule in v.items():
+                kind = ColumnKind.parse(key).value
+                merged[kind] = rule
+            return merged
+        return v
+
+    def rule_for(self, kind: ColumnKind) -> ClassRule:
+        return self.mapping[kind.value]
+
+    def tier_for(self, kind: ColumnKind, sensitivity: Sensitivity) -> Tier:
+        tier = self.rule_for(kind).tier
+        if sensitivity is Sensitivity.CRITICAL:
+            tier = max(tier, self.critical_tier)
+        return tier
+
+
+class DestinationConfig(_Model):
+    governed: tuple[str, ...] = (
+        "/governed/workspace/",
+        "/governed/reports/",
+        "s3://company-governed-data/",
+    )
+    unmanaged: tuple[str, ...] = ("~/Downloads", "~/Desktop", "/tmp")
+    internal_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "*.internal", "*.local")
+    internal_buckets: tuple[str, ...] = ()
+    classification_aware_databases: tuple[str, ...] = ()  # URL prefixes
+    local_files_scope: Literal["internal", "external"] = "internal"
+
+
+class AuditConfig(_Model):
+    url: str | None = None  # SQLAlchemy URL; None: sqlite file in lacuna_home()
+
+
+class AnonymizeConfig(_Model):
+    key_env: str = "LACUNA_ANONYMIZE_KEY"  # where the hashing key comes from, if set
+
+
+class Config(_Model):
+    """The validated contents of ``lacuna.yaml``."""
+
+    mode: Literal["enforce", "warn", "observe"] = "enforce"
+    environment: str = "development"
+    purpose: str | None = None
+    user: UserConfig = Field(default_factory=UserConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    classification: ClassificationConfig = Field(default_factory=ClassificationConfig)
+    destinations: DestinationConfig = Field(default_factory=DestinationConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    anonymize: AnonymizeConfig = Field(default_factory=AnonymizeConfig)
+    docs_url: str = "https://governance.example.com/policies/"
+    source: str | None = Field(default=None, exclude=True)  # the file this came from
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, v: str) -> str:
+        environment_category(v)  # raises ConfigError with the allowed values
+        return v
+
+    @property
+    def audit_url(self) -> str:
+        if self.audit.url:
+            return self.audit.url
+        return f"sqlite:///{lacuna_home() / 'audit.db'}"
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the configuration (see the module docstring for the search order).
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML, or fails validation; the message
+            names the file, the line when YAML knows it, and the offending key.
+    """
+    found = _find(path)
+    if found is None:
+        return Config()
+    raw = _read_yaml(found)
+    if found.name == FLOE_FILENAME and path is None:
+        raw = _from_floe(raw, found)
+    return config_from_dict(raw, source=found)
+
+
+def config_from_dict(raw: Mapping[str, Any], *, source: Path | None = None) -> Config:
+    """Validate a mapping as configuration; relative paths resolve against ``source``'s folder."""
+    where = str(source) if source else "<config>"
+    if not isinstance(raw, Mapping):
+        msg = f"{where}: expected a mapping of settings at the top level, got {type(raw).__name__}"
+        raise ConfigError(msg)
+    data = dict(raw)
+    if source is not None:
+        policy = dict(data.get("policy") or {})
+        if policy.get("dir") and not Path(str(policy["dir"])).expanduser().is_absolute():
+            policy["dir"] = str(source.parent / str(policy["dir"]))
+        if policy:
+            data["policy"] = policy
+    try:
+        config = Config.model_validate({**data, "source": where})
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, where)) from None
+    except ConfigError as exc:
+        msg = f"{where}: {exc}"
+        raise ConfigError(msg) from None
+    if config.policy.dir is not None:
+        pdir = config.policy.dir.expanduser()
+        if not pdir.is_dir():
+            msg = (f"{where}: policy.dir {str(config.policy.dir)!r} is not a folder. "
+                   "Point it at a folder of .rego files, or remove it to use the default bundle.")
+            raise ConfigError(msg)
+    return config
+
+
+def _find(path: str | os.PathLike[str] | None) -> Path | None:
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            msg = f"config file {str(p)!r} does not exist. Create it or drop the --config option."
+            raise ConfigError(msg)
+        return p
+    env = os.environ.get("LACUNA_CONFIG")
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            msg = f"LACUNA_CONFIG points at {env!r}, which does not exist. Fix or unset it."
+            raise ConfigError(msg)
+        return p
+    for name in (CONFIG_FILENAME, FLOE_FILENAME):
+        p = Path.cwd() / name
+        if p.is_file():
+            return p
+    return None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: cannot read the config file ({exc.__class__.__name__}: {exc})."
+        raise ConfigError(msg) from exc
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        msg = f"{where}: not valid YAML: {problem}. Fix the syntax at that position."
+        raise ConfigError(msg) from None
+
+
+def _from_floe(raw: Any, path: Path) -> dict[str, Any]:
+    """Accept a Floe project's ``floe.yaml``: only its ``governance:`` section concerns Lacuna."""
+    if not isinstance(raw, Mapping):
+        return {}
+    gov = raw.get("governance") or {}
+    lacuna = gov.get("lacuna") if isinstance(gov, Mapping) else None
+    out: dict[str, Any] = dict(lacuna or {})
+    cls = gov.get("classification") if isinstance(gov, Mapping) else None
+    if isinstance(cls, Mapping) and cls.get("source"):
+        out.setdefault("classification", {})["source"] = cls["source"]
+    del path
+    return out
+
+
+def _explain(exc: ValidationError, where: str) -> str:
+    lines = [f"{where}: invalid configuration:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  - {loc}: unknown setting; check the spelling (see docs/config.md)")
+        else:
+            lines.append(f"  - {loc}: {err['msg']}")
+    return "\n".join(lines)

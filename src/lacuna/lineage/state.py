@@ -1,0 +1,71 @@
+"""The governance state that travels with a pandas object: classification and lineage.
+
+It lives in ``obj.attrs["lacuna"]``. pandas propagates ``attrs`` through most operations by
+itself (filters, sorts, copies, assign, ...), which is exactly the "inherit" rule; the pandas
+integration overrides it where a rule says otherwise (merge, concat, projection, aggregation).
+``DataState`` is immutable and returns itself from ``__deepcopy__``, so pandas' per-operation
+deep copy of ``attrs`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from lacuna.model import Classification
+
+ATTRS_KEY = "lacuna"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineageNode:
+    """One dataset in a lineage graph: a source (no parents) or the result of an operation."""
+
+    name: str | None  # a path/URI/table for sources; None for intermediate results
+    operation: str  # "read_csv", "merge", "groupby.sum", "anonymize", ...
+    parents: tuple[LineageNode, ...] = ()
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LineageNode:
+        return self
+
+    def roots(self) -> tuple[str, ...]:
+        """The source datasets this one derives from, in first-seen order, without repeats."""
+        if not self.parents:
+            return (self.name or f"<{self.operation}>",)
+        seen: dict[str, None] = {}
+        for parent in self.parents:
+            for root in parent.roots():
+                seen.setdefault(root, None)
+        return tuple(seen)
+
+    def paths(self) -> tuple[tuple[LineageNode, ...], ...]:
+        """Every path from a source down to this node."""
+        if not self.parents:
+            return ((self,),)
+        return tuple(p + (self,) for parent in self.parents for p in parent.paths())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataState:
+    """What Lacuna knows about one pandas object."""
+
+    classification: Classification
+    lineage: LineageNode
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DataState:
+        return self
+
+
+def get_state(obj: Any) -> DataState | None:
+    attrs = getattr(obj, "attrs", None)
+    if not attrs:
+        return None
+    state = attrs.get(ATTRS_KEY)
+    return state if isinstance(state, DataState) else None
+
+
+def set_state(obj: Any, state: DataState) -> Any:
+    obj.attrs[ATTRS_KEY] = state
+    return obj

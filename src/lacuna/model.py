@@ -1,0 +1,512 @@
+"""Lacuna's data model: frozen values that every pipeline step speaks.
+
+The vocabulary is DESIGN.md's: tier, tag, column class, classification, operation, destination,
+user, decision, provenance. Objects are immutable; change them with ``dataclasses.replace``.
+Validation happens at the edges (config loading, CLI, server), not here.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lacuna.errors import ConfigError
+
+SCHEMA_VERSION = "1"
+
+
+class _Ordered(enum.StrEnum):
+    """A string enum whose members compare by declaration order, not alphabetically."""
+
+    @property
+    def rank(self) -> int:
+        return list(type(self)).index(self)
+
+    def _cmp(self, other: object) -> int:
+        if not isinstance(other, type(self)):
+            return NotImplemented  # type: ignore[return-value]
+        return self.rank - other.rank
+
+    def __lt__(self, other: object) -> bool:  # type: ignore[override]
+        c = self._cmp(other)
+        return c if c is NotImplemented else c < 0  # type: ignore[comparison-overlap]
+
+    def __le__(self, other: object) -> bool:  # type: ignore[override]
+        c = self._cmp(other)
+        return c if c is NotImplemented else c <= 0  # type: ignore[comparison-overlap]
+
+    def __gt__(self, other: object) -> bool:  # type: ignore[override]
+        c = self._cmp(other)
+        return c if c is NotImplemented else c > 0  # type: ignore[comparison-overlap]
+
+    def __ge__(self, other: object) -> bool:  # type: ignore[override]
+        c = self._cmp(other)
+        return c if c is NotImplemented else c >= 0  # type: ignore[comparison-overlap]
+
+    __hash__ = enum.StrEnum.__hash__
+
+    @classmethod
+    def parse(cls, value: Any) -> Any:
+        """Parse a member from its name or value, case-insensitively, with a helpful error."""
+        if isinstance(value, cls):
+            return value
+        text = str(value).strip()
+        for member in cls:
+            if text.lower() in (member.value.lower(), member.name.lower()):
+                return member
+        allowed = ", ".join(m.value for m in cls)
+        msg = f"unknown {cls.__name__.lower()} {text!r}; expected one of: {allowed}"
+        raise ConfigError(msg)
+
+
+class Tier(_Ordered):
+    """How restricted data is: ``PUBLIC < INTERNAL < PROPRIETARY``."""
+
+    PUBLIC = "PUBLIC"
+    INTERNAL = "INTERNAL"
+    PROPRIETARY = "PROPRIETARY"
+
+
+class Sensitivity(_Ordered):
+    """Floe's sensitivity level of a column."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class ColumnKind(enum.StrEnum):
+    """Floe's column classification values (ADR-0012)."""
+
+    PII = "pii"
+    PHI = "phi"
+    FINANCIAL = "financial"
+    IDENTIFIER = "identifier"
+    PUBLIC = "public"
+
+    @classmethod
+    def parse(cls, value: Any) -> ColumnKind:
+        text = str(value).strip().lower()
+        try:
+            return cls(text)
+        except ValueError:
+            allowed = ", ".join(m.value for m in cls)
+            msg = f"unknown column classification {value!r}; expected one of: {allowed}"
+            raise ConfigError(msg) from None
+
+
+class Layer(enum.StrEnum):
+    """Which step produced a classification."""
+
+    DECLARED = "declared"  # dbt meta, sidecar, config, registry
+    HEURISTIC = "heuristic"  # layer 1
+    EMBEDDING = "embedding"  # layer 2
+    LLM = "llm"  # layer 3
+    INHERITED = "inherited"  # derived from parents through lineage
+
+
+# Tags Lacuna itself assigns; users may add any upper-case label of their own.
+PII, GDPR, PHI, HIPAA, FINANCIAL = "PII", "GDPR", "PHI", "HIPAA", "FINANCIAL"
+DERIVED_FROM_PII, ANONYMIZED, SENSITIVE_TERM = "DERIVED_FROM_PII", "ANONYMIZED", "SENSITIVE_TERM"
+
+
+class FrozenDict(dict[str, Any]):
+    """A read-only, picklable dict: the column map inside a frozen ``Classification``."""
+
+    def _readonly(self, *_: Any, **__: Any) -> None:
+        msg = "a Classification is immutable; build a new one with dataclasses.replace"
+        raise TypeError(msg)
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+    __ior__ = _readonly  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict:
+        return self
+
+
+def unique(items: Iterable[str]) -> tuple[str, ...]:
+    """Items in first-seen order without repeats (tag unions keep a stable, readable order)."""
+    return tuple(dict.fromkeys(items))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evidence:
+    """One piece of evidence behind a column class: where it was seen, never the value itself."""
+
+    source: str  # "name", "value", "path", "term", "declared", "sidecar", "inherited", ...
+    rule: str  # the recognizer or rule id, e.g. "name:email", "value:luhn"
+    detail: str  # human-readable: "87% of 200 sampled values are valid e-mail addresses"
+    score: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnClass:
+    """Floe's column classification plus Lacuna's confidence and explanation."""
+
+    classification: ColumnKind = ColumnKind.PUBLIC
+    pii_type: str | None = None
+    sensitivity: Sensitivity = Sensitivity.LOW
+    confidence: float = 1.0
+    reasoning: str = ""
+    layer: Layer = Layer.HEURISTIC
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def is_personal(self) -> bool:
+        """Whether the column holds data about an identifiable person (PII or PHI)."""
+        return self.classification in (ColumnKind.PII, ColumnKind.PHI)
+
+    def to_floe(self) -> dict[str, str]:
+        """The ``meta.floe`` block of ADR-0012 for this column."""
+        out = {"classification": self.classification.value, "sensitivity": self.sensitivity.value}
+        if self.pii_type:
+            out["pii_type"] = self.pii_type
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.to_floe(),
+            "pii_type": self.pii_type,
+            "confidence": round(self.confidence, 4),
+            "reasoning": self.reasoning,
+            "layer": self.layer.value,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, layer: Layer = Layer.DECLARED) -> ColumnClass:
+        return cls(
+            classification=ColumnKind.parse(data.get("classification", "public")),
+            pii_type=data.get("pii_type") or None,
+            sensitivity=Sensitivity.parse(data.get("sensitivity", "low")),
+            confidence=float(data.get("confidence", 1.0)),
+            reasoning=str(data.get("reasoning", "")),
+            layer=Layer(data["layer"]) if "layer" in data else layer,
+        )
+
+
+PUBLIC_COLUMN = ColumnClass(reasoning="no sensitive evidence")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Classification:
+    """Tier, tags and per-column classes of one dataset, with confidence and reasoning.
+
+    ``str(c)`` is the tier's name, so ``print(df.lacuna_classification)`` shows ``PROPRIETARY``
+    as in the seed; ``repr(c)`` shows everything.
+    """
+
+    tier: Tier = Tier.PUBLIC
+    tags: tuple[str, ...] = ()
+    columns: Mapping[str, ColumnClass] = field(default_factory=FrozenDict)
+    floor: Tier = Tier.PUBLIC  # table-level minimum: path, declaration, registry, aggregation
+    confidence: float = 1.0
+    reasoning: tuple[str, ...] = ()
+    layer: Layer = Layer.HEURISTIC
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.columns, FrozenDict):
+            object.__setattr__(self, "columns", FrozenDict(self.columns))
+        object.__setattr__(self, "tags", unique(t.upper() for t in self.tags))
+
+    def __str__(self) -> str:
+        return self.tier.value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Classification:
+        # Immutable: pandas deep-copies DataFrame.attrs on every operation; sharing is free.
+        return self
+
+    @property
+    def personal_columns(self) -> tuple[str, ...]:
+        """Columns classified as PII or PHI."""
+        return tuple(name for name, c in self.columns.items() if c.is_personal)
+
+    @property
+    def pii_types(self) -> tuple[str, ...]:
+        return unique(c.pii_type for c in self.columns.values() if c.is_personal and c.pii_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tier": self.tier.value,
+            "tags": list(self.tags),
+            "floor": self.floor.value,
+            "confidence": round(self.confidence, 4),
+            "layer": self.layer.value,
+            "reasoning": list(self.reasoning),
+            "columns": {name: c.to_dict() for name, c in self.columns.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, layer: Layer = Layer.DECLARED) -> Classification:
+        columns = {
+            str(name): ColumnClass.from_dict(col, layer=layer)
+            for name, col in (data.get("columns") or {}).items()
+        }
+        return cls(
+            tier=Tier.parse(data.get("tier", "PUBLIC")),
+            tags=tuple(data.get("tags") or ()),
+            columns=columns,
+            floor=Tier.parse(data.get("floor", "PUBLIC")),
+            confidence=float(data.get("confidence", 1.0)),
+            reasoning=tuple(data.get("reasoning") or ()),
+            layer=Layer(data["layer"]) if "layer" in data else layer,
+        )
+
+
+class Action(enum.StrEnum):
+    """What an operation does to data."""
+
+    READ = "read"
+    WRITE = "write"
+    EXPORT = "export"
+    TRANSFORM = "transform"
+
+
+class Scope(enum.StrEnum):
+    INTERNAL = "internal"
+    EXTERNAL = "external"
+
+
+class DestinationType(enum.StrEnum):
+    """Where data goes, in the words the policies use (``input.destination.type``)."""
+
+    FILE = "file"  # a local or network file outside governed storage
+    GOVERNED_STORAGE = "governed_storage"  # encrypted, access-logged, retention-enforced
+    OBJECT_STORE = "object_store"  # s3://, gs://, abfs://, ... outside governed buckets
+    HTTP = "http"
+    DATABASE = "database"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Destination:
+    """A classified target of an operation."""
+
+    uri: str
+    type: DestinationType
+    scope: Scope
+    encrypted: bool = False
+    managed: bool = True
+    classification_support: bool = False
+    path: str | None = None
+    path_prefix: str | None = None  # the governed or unmanaged root it falls under
+    reasoning: str = ""
+
+    def to_input(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "type": self.type.value,
+            "scope": self.scope.value,
+            "encrypted": self.encrypted,
+            "managed": self.managed,
+            "classification_support": self.classification_support,
+            "path": self.path,
+            "path_prefix": self.path_prefix,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    """Who acts: id, role, clearance and free-form attributes (department, ...)."""
+
+    id: str
+    role: str = "analyst"
+    clearance: Tier = Tier.INTERNAL
+    department: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=FrozenDict)
+
+    def to_input(self) -> dict[str, Any]:
+        return {
+            **dict(self.attributes),
+            "id": self.id,
+            "role": self.role,
+            "clearance": self.clearance.value,
+            "department": self.department,
+        }
+
+
+ENVIRONMENT_CATEGORY = {
+    "development": "non_production",
+    "preview": "non_production",
+    "staging": "non_production",
+    "production": "production",
+}
+
+
+def environment_category(environment: str) -> str:
+    """ADR-0012's binary mapping: only ``production`` is production."""
+    try:
+        return ENVIRONMENT_CATEGORY[environment]
+    except KeyError:
+        allowed = ", ".join(ENVIRONMENT_CATEGORY)
+        msg = f"unknown environment {environment!r}; expected one of: {allowed}"
+        raise ConfigError(msg) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """One input of an operation: a dataset name (path, URI, table) and its classification."""
+
+    name: str
+    classification: Classification
+    created_at: datetime | None = None
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    """One intercepted action with its context: what the integrations hand to the Governor."""
+
+    action: Action
+    user: User
+    classification: Classification  # of the data being acted upon
+    sources: tuple[Source, ...] = ()
+    destination: Destination | None = None
+    environment: str = "development"
+    purpose: str | None = None
+    exception_id: str | None = None
+    method: str = ""  # the host call, e.g. "pandas.DataFrame.to_csv"
+    code_location: str | None = None  # the user's file:line
+    variable: str | None = None  # the user's name for the data, for runnable alternatives
+    id: str = field(default_factory=_new_id)
+    timestamp: datetime = field(default_factory=utcnow)
+
+    @property
+    def environment_category(self) -> str:
+        return environment_category(self.environment)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alternative:
+    """A compliant way to get what the user wanted: a title and, ideally, runnable code."""
+
+    title: str
+    code: str | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "code": self.code, "note": self.note}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyRef:
+    """A policy that contributed to a decision, with its metadata."""
+
+    package: str
+    id: str | None = None
+    title: str | None = None
+    owner: str | None = None
+    version: str | None = None
+    compliance: tuple[str, ...] = ()
+    effect: str = "allow"  # "allow", "deny" or "none": how this policy voted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """A policy answer for one operation, explained."""
+
+    allowed: bool
+    operation_id: str
+    reasoning: str
+    policy_id: str | None = None
+    policy_title: str | None = None
+    why: tuple[str, ...] = ()  # "why this matters"
+    alternatives: tuple[Alternative, ...] = ()
+    steward: str | None = None
+    docs_url: str | None = None
+    policies: tuple[PolicyRef, ...] = ()
+    engine_error: str | None = None  # set when the engine failed and the decision fails closed
+    bundle_revision: str | None = None
+    eval_ms: float = 0.0
+    operation: Operation | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def denied(self) -> bool:
+        return not self.allowed
+
+    def to_dict(self) -> dict[str, Any]:
+        op = self.operation
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "allowed": self.allowed,
+            "operation_id": self.operation_id,
+            "action": op.action.value if op else None,
+            "destination": op.destination.uri if op and op.destination else None,
+            "classification": op.classification.tier.value if op else None,
+            "tags": list(op.classification.tags) if op else [],
+            "reasoning": self.reasoning,
+            "why": list(self.why),
+            "alternatives": [a.to_dict() for a in self.alternatives],
+            "policy_id": self.policy_id,
+            "policy_title": self.policy_title,
+            "steward": self.steward,
+            "docs_url": self.docs_url,
+            "policies": [
+                {"package": p.package, "id": p.id, "title": p.title, "effect": p.effect}
+                for p in self.policies
+            ],
+            "engine_error": self.engine_error,
+            "bundle_revision": self.bundle_revision,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Provenance:
+    """Who did what, when, why and how: the audit record's body."""
+
+    user_id: str
+    role: str
+    session: str
+    action: str
+    sources: tuple[str, ...]
+    destination: str | None
+    tier: str
+    tags: tuple[str, ...]
+    timestamp: datetime
+    purpose: str | None
+    method: str
+    code_location: str | None
+
+    @classmethod
+    def of(cls, operation: Operation, *, session: str) -> Provenance:
+        return cls(
+            user_id=operation.user.id,
+            role=operation.user.role,
+            session=session,
+            action=operation.action.value,
+            sources=tuple(s.name for s in operation.sources),
+            destination=operation.destination.uri if operation.destination else None,
+            tier=operation.classification.tier.value,
+            tags=operation.classification.tags,
+            timestamp=operation.timestamp,
+            purpose=operation.purpose,
+            method=operation.method,
+            code_location=operation.code_location,
+        )
+
+
+def max_tier(tiers: Iterable[Tier], default: Tier = Tier.PUBLIC) -> Tier:
+    """The most restrictive tier, or ``default`` for none."""
+    return max(tiers, default=default)
+
+
+def iter_tags(classifications: Iterable[Classification]) -> Iterator[str]:
+    for c in classifications:
+        yield from c.tags
