@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lacuna.errors import ConfigError
 from lacuna.model import (
-    ANONYMIZED,
     FINANCIAL,
     GDPR,
     HIPAA,

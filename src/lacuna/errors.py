@@ -66,7 +66,7 @@ class IntegrationError(LacunaError):
     """A host integration is unavailable or was used in a way it cannot translate."""
 
 
-class GovernanceViolation(LacunaError, PermissionError):  # noqa: N818 - the seed's name
+class GovernanceViolation(LacunaError, PermissionError):
     """An operation was denied by policy; it did not run.
 
     The decision travels with the error so callers (and notebooks) can render the full

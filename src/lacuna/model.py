@@ -210,6 +210,7 @@ class Classification:
     tags: tuple[str, ...] = ()
     columns: Mapping[str, ColumnClass] = field(default_factory=FrozenDict)
     floor: Tier = Tier.PUBLIC  # table-level minimum: path, declaration, registry, aggregation
+    table_tags: tuple[str, ...] = ()  # tags not implied by any column: path, terms, provenance
     confidence: float = 1.0
     reasoning: tuple[str, ...] = ()
     layer: Layer = Layer.HEURISTIC
@@ -218,6 +219,7 @@ class Classification:
         if not isinstance(self.columns, FrozenDict):
             object.__setattr__(self, "columns", FrozenDict(self.columns))
         object.__setattr__(self, "tags", unique(t.upper() for t in self.tags))
+        object.__setattr__(self, "table_tags", unique(t.upper() for t in self.table_tags))
 
     def __str__(self) -> str:
         return self.tier.value
@@ -241,6 +243,7 @@ class Classification:
             "tier": self.tier.value,
             "tags": list(self.tags),
             "floor": self.floor.value,
+            "table_tags": list(self.table_tags),
             "confidence": round(self.confidence, 4),
             "layer": self.layer.value,
             "reasoning": list(self.reasoning),
@@ -258,6 +261,7 @@ class Classification:
             tags=tuple(data.get("tags") or ()),
             columns=columns,
             floor=Tier.parse(data.get("floor", "PUBLIC")),
+            table_tags=tuple(data.get("table_tags") or ()),
             confidence=float(data.get("confidence", 1.0)),
             reasoning=tuple(data.get("reasoning") or ()),
             layer=Layer(data["layer"]) if "layer" in data else layer,

@@ -35,7 +35,8 @@ def rollup(
     """Build a table classification from its columns, a floor and table-level tags."""
     tiers = [column_tier(c, config) for c in columns.values()]
     tier = max([floor, *tiers])
-    tags = unique([t for c in columns.values() for t in column_tags(c, config)] + list(extra_tags))
+    table_tags = unique(extra_tags)
+    tags = unique([t for c in columns.values() for t in column_tags(c, config)] + list(table_tags))
     confidences = [c.confidence for c in columns.values() if not _is_default_public(c)]
     reasons = list(reasoning)
     drivers = [name for name, c in columns.items() if column_tier(c, config) == tier and tier > Tier.PUBLIC]
@@ -49,6 +50,7 @@ def rollup(
         tags=tags,
         columns=dict(columns),
         floor=floor,
+        table_tags=table_tags,
         confidence=min(confidences, default=1.0),
         reasoning=tuple(reasons),
         layer=layer,

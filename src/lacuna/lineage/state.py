@@ -44,7 +44,7 @@ class LineageNode:
         """Every path from a source down to this node."""
         if not self.parents:
             return ((self,),)
-        return tuple(p + (self,) for parent in self.parents for p in parent.paths())
+        return tuple((*p, self) for parent in self.parents for p in parent.paths())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,191 @@
+"""``anonymize(df, ...)``: treat personal columns and re-classify the result.
+
+Re-classification rules (DESIGN.md: "anonymization records which columns it treated and
+re-classifies accordingly"):
+
+- **treated columns** become ``public`` (layer ``declared``), with the strategy and the former class
+  in their reasoning and evidence, so they no longer count as PII or PHI;
+- **other columns** keep their class; tier and column tags are recomputed from the columns
+  (:func:`lacuna.classify.rollup.rollup`);
+- **table tags**: once no personal column is left, personal tags (``classification.personal_tags``
+  plus the tags the mapping gives ``pii``/``phi`` columns) are dropped; while one is left, every
+  source tag stays. Other tags (``FINANCIAL``, ``SENSITIVE_TERM``, ``DERIVED_FROM_PII``, your own)
+  are always kept, and ``ANONYMIZED`` is added;
+- **floor**: the source floor is kept, except when it came only from personal data, which is taken
+  to mean: every table-level tag of the source (a tag no column implies) is personal, there is at
+  least one, and no personal column survives. Then the floor drops to ``PUBLIC`` and the tier
+  follows the columns. A floor without tags (a declared tier, a registry entry) is always kept;
+- **lineage**: a new node ``anonymize.<strategy>`` whose parent is the source's lineage.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lacuna._bypass import bypass
+from lacuna.anonymize.base import Context, UnknownColumnError, strategies
+from lacuna.anonymize.keys import resolve_key
+from lacuna.classify.rollup import column_tags, rollup
+from lacuna.config import Config, load_config
+from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
+from lacuna.model import ANONYMIZED, ColumnClass, ColumnKind, Evidence, Layer, Tier
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lacuna.model import Classification
+
+
+def anonymize(
+    df: pd.DataFrame,
+    columns: Sequence[str] | str | None = None,
+    strategy: str = "hash",
+    *,
+    key: bytes | str | None = None,
+    config: Config | None = None,
+    pii_columns: Sequence[str] | str | None = None,
+) -> pd.DataFrame:
+    """A copy of ``df`` with personal columns anonymized and its classification rebuilt.
+
+    Args:
+        df: the frame; it is never modified.
+        columns: the columns to treat; ``None`` treats every PII/PHI column of the frame's
+            classification (classified on the spot if the frame has none).
+        strategy: ``hash`` (keyed, join-stable pseudonyms), ``mask`` (``j***@e***.com``) or
+            ``redact`` (``[REDACTED]``), or any registered strategy.
+        key: the ``hash`` key; default: ``$LACUNA_ANONYMIZE_KEY``, else a key generated once in
+            ``$LACUNA_HOME/anonymize.key`` (see :mod:`lacuna.anonymize.keys`).
+        config: settings; default ``load_config()``.
+        pii_columns: the seed's name for ``columns``.
+
+    Returns:
+        A new frame whose classification (``lacuna.lineage.state.get_state``) no longer counts the
+        treated columns as personal and carries the ``ANONYMIZED`` tag.
+
+    Raises:
+        UnknownPluginError: no strategy by that name (the message suggests the closest one).
+        UnknownColumnError: a column is not in the frame (the message lists the columns).
+        ConfigError: the key is empty or the key file cannot be read or created.
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"email": ["jane@example.com", None]})
+        >>> anonymize(df, ["email"], strategy="mask")["email"].tolist()
+        ['j***@e***.com', None]
+    """
+    import pandas as pd
+
+    if pii_columns is not None:
+        if columns is not None:
+            msg = "pass the columns once: either columns= or its alias pii_columns=, not both"
+            raise TypeError(msg)
+        columns = pii_columns
+    if not isinstance(df, pd.DataFrame):
+        msg = f"anonymize() takes a pandas DataFrame, got {type(df).__name__}"
+        raise TypeError(msg)
+    impl = strategies.get(strategy)()  # UnknownPluginError first: cheapest mistake to report
+    config = config if config is not None else load_config()
+    with bypass():
+        source_state = get_state(df) or _classify(df)
+        source = source_state.classification
+        treated = _columns_to_treat(df, columns, source)
+        get_key = functools.cache(lambda: resolve_key(key, config))
+        out = df.copy(deep=False)
+        out.attrs = dict(df.attrs)  # never share the input's attrs dict
+        for pos, name in enumerate(df.columns):
+            if name in treated:
+                context = Context(column=str(name), column_class=source.columns.get(str(name)),
+                                  key=get_key)
+                out.isetitem(pos, impl.apply(df.iloc[:, pos], context))
+        if treated:
+            result = reclassify(source, [str(c) for c in treated], strategy, config)
+        else:
+            result = source
+        lineage = LineageNode(name=None, operation=f"anonymize.{strategy}",
+                              parents=(source_state.lineage,))
+        set_state(out, DataState(classification=result, lineage=lineage))
+    return out
+
+
+def _classify(df: pd.DataFrame) -> DataState:
+    from lacuna.classify import classify_frame  # lazy: classification is a peer step
+
+    found: Any = classify_frame(df)
+    if isinstance(found, DataState):
+        return found
+    return DataState(classification=found, lineage=LineageNode(name=None, operation="frame"))
+
+
+def _columns_to_treat(
+    df: pd.DataFrame, columns: Sequence[str] | str | None, source: Classification
+) -> list[Any]:
+    present = list(dict.fromkeys(df.columns))
+    if columns is None:
+        personal = set(source.personal_columns)
+        return [c for c in present if str(c) in personal]
+    wanted = [columns] if isinstance(columns, str) else list(columns)
+    by_text = {str(c): c for c in present}
+    chosen: list[Any] = []
+    for name in wanted:
+        if name in present:
+            chosen.append(name)
+        elif str(name) in by_text:
+            chosen.append(by_text[str(name)])
+        else:
+            names = [str(c) for c in present]
+            close = difflib.get_close_matches(str(name), names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            listed = ", ".join(names[:30]) + (" …" if len(names) > 30 else "")
+            msg = f"cannot anonymize column {name!r}: the frame has no such column.{hint} " \
+                  f"Columns: {listed}."
+            raise UnknownColumnError(msg, column=str(name))
+    return list(dict.fromkeys(chosen))
+
+
+def reclassify(
+    source: Classification, treated: Sequence[str], strategy: str, config: Config
+) -> Classification:
+    """The classification after ``treated`` columns were anonymized (rules: module docstring)."""
+    cc = config.classification
+    columns: dict[str, ColumnClass] = dict(source.columns)
+    for name in treated:
+        before = columns.get(name)
+        was = _describe(before)
+        columns[name] = ColumnClass(
+            classification=ColumnKind.PUBLIC,
+            confidence=1.0,
+            reasoning=f"anonymized with {strategy} (was {was})",
+            layer=Layer.DECLARED,
+            evidence=(Evidence(source="anonymize", rule=f"anonymize:{strategy}",
+                               detail=f"values replaced by the {strategy} strategy; was {was}"),),
+        )
+    personal_kinds = (ColumnKind.PII, ColumnKind.PHI)
+    personal_tags = set(cc.personal_tags) | {t for k in personal_kinds for t in cc.rule_for(k).tags}
+    implied = {t for c in source.columns.values() for t in column_tags(c, cc)}
+    table_tags = [t for t in source.tags if t not in implied]
+    still_personal = any(c.is_personal for c in columns.values())
+    floor = source.floor
+    if table_tags and all(t in personal_tags for t in table_tags) and not still_personal:
+        floor = Tier.PUBLIC
+    if still_personal:  # personal data remains: every source tag still applies
+        extra = [*source.tags, ANONYMIZED]
+    else:
+        extra = [*(t for t in source.tags if t not in personal_tags), ANONYMIZED]
+    reason = f"anonymized {', '.join(treated)} with {strategy}"
+    return rollup(columns, cc, floor=floor, extra_tags=extra, reasoning=[reason],
+                  layer=Layer.INHERITED)
+
+
+def _describe(column: ColumnClass | None) -> str:
+    if column is None:
+        return "unclassified"
+    kind = column.classification.value
+    return f"{kind}:{column.pii_type}" if column.pii_type else kind
+
+
+def describe_strategies() -> Mapping[str, str]:
+    """Registered strategy names and their one-line descriptions."""
+    return {name: strategies.get(name).description for name in strategies.names()}

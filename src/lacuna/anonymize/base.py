@@ -1,0 +1,99 @@
+"""The anonymization plug-in: one ABC, one registry, and the context a strategy works in.
+
+A strategy turns one column (a pandas Series) into its anonymized form, vectorized, without
+touching nulls. It is chosen by name: ``anonymize(df, strategy="mask")``. Register your own with
+``@register`` on a subclass that sets ``name``::
+
+    @register
+    class Truncate(Strategy):
+        name = "truncate"
+        def apply(self, values, context):
+            mask, text = present_text(values)
+            return fill(values, mask, text.str.slice(0, 3))
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from lacuna._registry import Registry
+from lacuna.errors import ClassificationError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from lacuna.model import ColumnClass
+
+
+class UnknownColumnError(ClassificationError, LookupError):
+    """``anonymize`` was asked to treat a column the frame does not have."""
+
+    def __init__(self, message: str, *, column: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """What a strategy may know about the column it treats (never the other columns' values)."""
+
+    column: str
+    column_class: ColumnClass | None  # None when the classification does not list the column
+    key: Callable[[], bytes]  # the hashing key, resolved on first call only
+
+
+class Strategy(ABC):
+    """An anonymization strategy: replaces a column's values, keeps nulls null."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def apply(self, values: pd.Series, context: Context) -> pd.Series:
+        """The anonymized column: same index and length as ``values``; nulls stay null."""
+
+
+strategies = Registry[type[Strategy]](kind="anonymization strategy")
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: add a strategy to the default registry under its ``name``."""
+    return strategies.register(cls.name)(cls)
+
+
+def present_text(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Where ``values`` is not null, and those values as Python strings (``str()`` of numbers,
+    dates, ...; bytes decoded), in order, on a fresh index."""
+    import pandas as pd
+
+    mask = values.notna().to_numpy(dtype=bool)
+    kept = values.to_numpy(dtype=object)[mask]
+    if not isinstance(values.dtype, pd.StringDtype):  # a string dtype holds only str already
+        kept = [_text(v) for v in kept]
+    return mask, pd.Series(kept, dtype=object)
+
+
+def fill(original: pd.Series, mask: np.ndarray, treated: Sequence[object] | np.ndarray) -> pd.Series:
+    """``original`` with the positions in ``mask`` replaced by ``treated``; nulls stay as they are.
+
+    A string-dtype column keeps its dtype; anything else becomes ``object`` (a masked or hashed
+    number is a string).
+    """
+    import numpy as np
+    import pandas as pd
+
+    out = original.astype(object, copy=True)
+    out.iloc[np.flatnonzero(mask)] = np.asarray(treated, dtype=object)
+    if pd.api.types.is_string_dtype(original.dtype) and original.dtype != object:
+        out = out.astype(original.dtype)
+    return out
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)

@@ -1,0 +1,58 @@
+"""``mask``: hide most of each value but keep a hint of its shape.
+
+==================  ========================  ============================
+value                       masked                    rule
+==================  ========================  ============================
+``jane@example.com``  ``j***@e***.com``         any value shaped like an e-mail
+``+1 555-123-4567``   ``+* ***-***-**67``       ``pii_type`` phone: last 2 digits
+``123-45-6789``       ``***-**-6789``           ssn, credit card, IBAN: last 4 digits
+``Jane Doe``          ``J*******``              anything else: first character
+==================  ========================  ============================
+
+Separators stay, so a masked phone number still looks like one; a one-character value becomes ``*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar
+
+from lacuna.anonymize.base import Context, Strategy, fill, present_text, register
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@register
+class MaskStrategy(Strategy):
+    """Shape-keeping masks, chosen per value (e-mail) and per column ``pii_type`` (digits)."""
+
+    name = "mask"
+    description = "hide all but a hint: j***@e***.com, ***-***-**67, J*******"
+    email: ClassVar[str] = r"^([^@\s])[^@\s]*@([^@\s.])[^@\s]*?\.([^@\s.]+)$"
+    email_masked: ClassVar[str] = r"\1***@\2***.\3"
+    keep_last_digits: ClassVar[Mapping[str, int]] = MappingProxyType({
+        "phone": 2, "ssn": 4, "credit_card": 4, "iban": 4, "bank_account": 4,
+    })
+
+    def apply(self, values: pd.Series, context: Context) -> pd.Series:
+        mask, text = present_text(values)
+        out = self.generic(text)
+        pii_type = context.column_class.pii_type if context.column_class else None
+        keep = self.keep_last_digits.get(pii_type or "")
+        if keep is not None:
+            digits = text.str.replace(rf"\d(?=(?:\D*\d){{{keep}}})", "*", regex=True)
+            has_digits = text.str.contains(r"\d", regex=True)
+            out = out.where(~has_digits, digits)
+        is_email = text.str.match(self.email)
+        if is_email.any():
+            out = out.where(~is_email, text.str.replace(self.email, self.email_masked, regex=True))
+        return fill(values, mask, out.to_numpy(dtype=object))
+
+    @staticmethod
+    def generic(text: pd.Series) -> pd.Series:
+        """First character, then one ``*`` per remaining character; ``*`` for one character."""
+        stars = text.str.slice(1).str.replace(r"(?s).", "*", regex=True)
+        out = text.str.slice(0, 1) + stars
+        return out.where(text.str.len() > 1, "*")

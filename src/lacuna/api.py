@@ -1,0 +1,129 @@
+"""The verbs behind ``lacuna.enable()``, ``lacuna.governed()`` and ``lacuna.check()``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from lacuna import governor as _governor
+from lacuna.errors import IntegrationError
+from lacuna.model import Action, Decision, Operation, Source
+
+if TYPE_CHECKING:
+    from lacuna.config import Config
+
+
+def _pandas_integration() -> Any:
+    try:
+        from lacuna.integrations import pandas as integration
+    except ImportError as exc:  # pragma: no cover - pandas is a core dependency today
+        msg = f"the pandas integration needs pandas: pip install pandas ({exc})"
+        raise IntegrationError(msg) from exc
+    return integration
+
+
+def enable(config: Config | str | None = None, **overrides: Any) -> None:
+    """Govern pandas in this process: reads classify, writes are decided, lineage is tracked.
+
+    Args:
+        config: a ``Config`` or a path to ``lacuna.yaml``; ``None`` keeps the current settings
+            (or searches for ``lacuna.yaml`` on first use).
+        **overrides: settings to override, e.g. ``mode="warn"`` or ``user={"role": "analyst"}``.
+
+    Raises:
+        ConfigError: the configuration is invalid.
+
+    Example:
+        >>> import lacuna
+        >>> lacuna.enable(mode="observe")
+        >>> lacuna.enabled()
+        True
+        >>> lacuna.disable()
+    """
+    if config is not None or overrides:
+        _governor.configure(config, **overrides)
+    _pandas_integration().install()
+
+
+def disable() -> None:
+    """Stop governing pandas and restore it exactly as it was."""
+    _pandas_integration().uninstall()
+
+
+def enabled() -> bool:
+    """Whether pandas is governed right now."""
+    return bool(_pandas_integration().installed())
+
+
+@contextlib.contextmanager
+def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[None]:
+    """Govern pandas inside a ``with`` block; what was enabled before stays enabled after.
+
+    Example:
+        >>> import lacuna
+        >>> with lacuna.governed(mode="observe"):
+        ...     lacuna.enabled()
+        True
+    """
+    was_enabled = enabled()
+    enable(config, **overrides)
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            disable()
+
+
+def check(
+    data: Any,
+    destination: str | os.PathLike[str] | None = None,
+    *,
+    action: str = "export",
+    purpose: str | None = None,
+    exception_id: str | None = None,
+) -> Decision:
+    """Decide an operation without running it (a dry run; nothing is written or recorded).
+
+    Args:
+        data: an :class:`~lacuna.model.Operation`, a DataFrame, or a path to a data file.
+        destination: where the data would go (a path or URI); omitted for an ``Operation``.
+        action: ``export`` (default), ``write``, ``read`` or ``transform``.
+        purpose: the business purpose, when a policy asks for one.
+        exception_id: an approved exception to apply.
+
+    Returns:
+        The :class:`~lacuna.model.Decision`, explained.
+    """
+    gov = _governor.current()
+    if isinstance(data, Operation):
+        return gov.decide(data)
+    from lacuna.lineage.state import get_state
+
+    if isinstance(data, (str, os.PathLike)):
+        from lacuna import _bypass
+        from lacuna.classify.readers import read_sample
+
+        name = os.fspath(data)
+        with _bypass.bypass():
+            frame = read_sample(name, gov.config.classification.sample_rows)
+        classification, _ = gov.classify_source(name, frame)
+        sources = [Source(name=name, classification=classification)]
+    else:
+        state = get_state(data)
+        if state is None:
+            from lacuna.classify import classify_frame
+
+            classification = classify_frame(data, config=gov.config.classification)
+            sources = []
+        else:
+            classification = state.classification
+            sources = [Source(name=r, classification=classification)
+                           for r in state.lineage.roots()]
+    op = gov.operation(
+        Action(action), classification, sources=sources,
+        destination=gov.destination(destination) if destination is not None else None,
+        method="lacuna.check", purpose=purpose, exception_id=exception_id,
+    )
+    return gov.decide(op)

@@ -1,0 +1,170 @@
+"""The audit record: its JSON body (who, what, when, why, how, decision) and its hash link.
+
+A record's body is canonical JSON (sorted keys, no whitespace, UTF-8), so anyone can recompute
+``hash = sha256(prev_hash + body)`` with nothing but the stored text. The body never contains data
+values: only names (users, datasets, columns), classes, tags and the decision.
+
+Body, ``schema_version`` "1"::
+
+    {"schema_version": "1", "id": ..., "seq": 7, "operation_id": ...,
+     "who":  {"user_id", "role", "session"},
+     "what": {"action", "sources", "destination", "environment", "tier", "tags",
+              "columns": {"<column>": "<class>[:<pii_type>]", ...}, "column_count"},
+     "when": "2026-01-20T14:00:00.000000+00:00", "recorded_at": "<same format>",
+     "why":  {"purpose", "exception_id"},
+     "how":  {"method", "code_location"},
+     "decision": {"allowed", "policy_id", "policy_title", "reasoning", "steward",
+                  "alternatives", "policies", "engine_error", "bundle_revision", "eval_ms"}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lacuna.model import ColumnKind, Decision, Operation, Provenance
+
+RECORD_SCHEMA_VERSION = "1"
+GENESIS_HASH = "0" * 64  # the prev_hash of the first record
+
+
+def iso(ts: datetime) -> str:
+    """A UTC timestamp in one fixed format, so stored strings sort like the instants they name."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical_json(body: Mapping[str, Any]) -> str:
+    """Sorted keys, no whitespace, non-ASCII kept as UTF-8: the exact text that is hashed."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, body: str) -> str:
+    """``sha256(prev_hash + body)`` as hex: each record commits to the whole chain before it."""
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def _column_summary(operation: Operation) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, col in operation.classification.columns.items():
+        if col.classification is ColumnKind.PUBLIC:
+            continue
+        label = col.classification.value
+        out[str(name)] = f"{label}:{col.pii_type}" if col.pii_type else label
+    return out
+
+
+def build_body(
+    decision: Decision,
+    operation: Operation,
+    *,
+    session: str,
+    record_id: str,
+    seq: int,
+    recorded_at: datetime,
+) -> dict[str, Any]:
+    """The provenance and decision of one governed operation, as the audit record's body."""
+    p = Provenance.of(operation, session=session)
+    return {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "id": record_id,
+        "seq": seq,
+        "operation_id": operation.id,
+        "who": {"user_id": p.user_id, "role": p.role, "session": p.session},
+        "what": {
+            "action": p.action,
+            "sources": list(p.sources),
+            "destination": p.destination,
+            "environment": operation.environment,
+            "tier": p.tier,
+            "tags": list(p.tags),
+            "columns": _column_summary(operation),
+            "column_count": len(operation.classification.columns),
+        },
+        "when": iso(p.timestamp),
+        "recorded_at": iso(recorded_at),
+        "why": {"purpose": p.purpose, "exception_id": operation.exception_id},
+        "how": {"method": p.method, "code_location": p.code_location},
+        "decision": {
+            "allowed": decision.allowed,
+            "policy_id": decision.policy_id,
+            "policy_title": decision.policy_title,
+            "reasoning": decision.reasoning,
+            "steward": decision.steward,
+            "alternatives": [a.title for a in decision.alternatives],
+            "policies": [
+                {"package": r.package, "id": r.id, "effect": r.effect} for r in decision.policies
+            ],
+            "engine_error": decision.engine_error,
+            "bundle_revision": decision.bundle_revision,
+            "eval_ms": round(float(decision.eval_ms), 3),
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord:
+    """One appended decision, as stored: the indexed fields, the body text and its hash link."""
+
+    seq: int
+    id: str
+    timestamp: datetime  # when the operation happened (UTC)
+    user_id: str
+    action: str
+    allowed: bool
+    policy_id: str | None
+    body: str  # canonical JSON; ``data`` parses it
+    prev_hash: str
+    hash: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The parsed body; ``{}`` if it is not valid JSON (``verify()`` reports that)."""
+        try:
+            value = json.loads(self.body)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def destination(self) -> str | None:
+        return self.data.get("what", {}).get("destination")
+
+    @property
+    def tier(self) -> str | None:
+        return self.data.get("what", {}).get("tier")
+
+    @property
+    def policy_title(self) -> str | None:
+        return self.data.get("decision", {}).get("policy_title")
+
+    @property
+    def reasoning(self) -> str:
+        return str(self.data.get("decision", {}).get("reasoning") or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body plus the chain fields: what ``lacuna audit list --json`` prints."""
+        return {**self.data, "seq": self.seq, "prev_hash": self.prev_hash, "hash": self.hash}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyReport:
+    """The outcome of recomputing the hash chain.
+
+    ``head`` is the hash of the last intact record: publish it elsewhere (a ticket, a log) to
+    detect later a rewrite of the whole chain, which the chain alone cannot reveal.
+    """
+
+    ok: bool
+    checked: int
+    first_bad: int | None = None
+    problem: str = ""
+    head: str = GENESIS_HASH
+
+    def __bool__(self) -> bool:
+        return self.ok

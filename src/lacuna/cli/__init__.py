@@ -1,0 +1,153 @@
+"""``lacuna``: the command line. Commands parse, call the public verbs, and print.
+
+Exit codes: 0 ok / allowed, 1 denied or a failed check, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lacuna.errors import ConfigError, LacunaError
+
+app = typer.Typer(
+    name="lacuna",
+    help="Self-service data governance: classify data, check operations against policy, "
+         "read the audit trail.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Path to lacuna.yaml (default: search).")
+]
+
+
+def _configure(config: Path | None, **overrides: Any) -> None:
+    from lacuna.governor import configure
+
+    configure(str(config) if config else None, **{k: v for k, v in overrides.items() if v})
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="Data files: csv, tsv, parquet, json, xlsx.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show the evidence per column.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Classify data files: tier and tags per file, class and reasoning per column."""
+    from lacuna.governor import current
+
+    _configure(config)
+    gov = current()
+    results = {}
+    for path in paths:
+        from lacuna import _bypass
+        from lacuna.classify.readers import read_sample
+
+        with _bypass.bypass():
+            frame = read_sample(str(path), gov.config.classification.sample_rows)
+        results[str(path)], _ = gov.classify_source(str(path), frame)
+    if as_json:
+        out = {name: c.to_dict() for name, c in results.items()}
+        typer.echo(json.dumps(out if len(paths) > 1 else out[str(paths[0])], indent=2))
+        return
+    for name, c in results.items():
+        console.print(_classification_table(name, c, explain=explain))
+
+
+def _classification_table(name: str, c: Any, *, explain: bool) -> Table:
+    tags = ", ".join(c.tags) or "(none)"
+    table = Table(title=f"{name}: [bold]{c.tier.value}[/bold]  tags: {tags}", title_justify="left",
+                  caption="\n".join(c.reasoning) or None, caption_justify="left")
+    for header in ("column", "class", "pii_type", "sensitivity", "confidence", "reasoning"):
+        table.add_column(header, overflow="fold")
+    for col_name, col in c.columns.items():
+        reasoning = col.reasoning
+        if explain and col.evidence:
+            reasoning += "".join(f"\n  • [{e.source}] {e.detail}" for e in col.evidence)
+        table.add_row(col_name, col.classification.value, col.pii_type or "",
+                      col.sensitivity.value, f"{col.confidence:.2f}", reasoning)
+    return table
+
+
+@app.command()
+def check(
+    source: Annotated[Path, typer.Argument(help="The data file the operation would act on.")],
+    to: Annotated[str, typer.Option("--to", help="Destination: a path, URL or database URL.")],
+    action: Annotated[str, typer.Option(help="export, write, read or transform.")] = "export",
+    user: Annotated[str | None, typer.Option(help="User id (default: from config).")] = None,
+    role: Annotated[str | None, typer.Option(help="User role.")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Business purpose.")] = None,
+    environment: Annotated[str | None, typer.Option(
+        help="development, preview, staging or production.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Dry-run a decision: would SOURCE be allowed to go --to DEST? Exit 0 allowed, 1 denied."""
+    import lacuna
+    from lacuna.feedback import render_json, render_rich
+
+    user_over = {k: v for k, v in (("id", user), ("role", role)) if v}
+    _configure(config, user=user_over, environment=environment)
+    decision = lacuna.check(str(source), to, action=action, purpose=purpose)
+    if as_json:
+        typer.echo(render_json(decision))
+    else:
+        console.print(render_rich(decision))
+    raise typer.Exit(0 if decision.allowed else 1)
+
+
+@app.command()
+def demo(
+    keep: Annotated[Path | None, typer.Option(
+        help="Run in this folder and keep the files (default: a temporary folder).")] = None,
+) -> None:
+    """Run the seed's scenario on bundled sample data: classify, join, aggregate, a denied
+    export with its learning moment, the compliant alternatives succeeding, the audit trail."""
+    from lacuna.demo import run
+
+    raise typer.Exit(run(console, keep=keep))
+
+
+def _mount_subcommands() -> None:
+    from lacuna.cli.audit import app as audit_app
+
+    app.add_typer(audit_app, name="audit", help="Read and verify the audit trail.")
+
+
+_mount_subcommands()
+
+
+def main() -> None:
+    """Entry point: map Lacuna errors to messages and exit codes instead of tracebacks."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except ConfigError as exc:
+        err_console.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except LacunaError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

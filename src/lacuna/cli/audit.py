@@ -1,0 +1,133 @@
+"""``lacuna audit``: list the audit trail and verify that nobody has edited it.
+
+Exit codes: 0 ok, 1 the trail was tampered with, 2 a usage, configuration or database error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lacuna.errors import AuditError, ConfigError
+
+if TYPE_CHECKING:
+    from lacuna.audit import AuditStore
+
+app = typer.Typer(
+    help="Inspect the audit trail of governed operations and verify its hash chain.",
+    no_args_is_help=True,
+)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", metavar="URL",
+                 help="SQLAlchemy URL of the audit trail [default: audit.url from lacuna.yaml, "
+                      "else sqlite in $LACUNA_HOME]."),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", metavar="PATH", help="The lacuna.yaml to read audit.url from."),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _url(db: str | None, config: Path | None) -> str:
+    if db:
+        return db
+    from lacuna.config import load_config
+
+    try:
+        return load_config(config).audit_url
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _open(url: str) -> AuditStore | None:
+    """The store, or None when its SQLite file does not exist yet (nothing recorded)."""
+    from lacuna.audit import AuditStore
+    from lacuna.audit.schema import parse_url, sqlite_file
+
+    try:
+        path = sqlite_file(parse_url(url))
+        if path is not None and not path.exists():
+            return None
+        return AuditStore(url, create=False)
+    except AuditError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("list")
+def list_(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N records.")] = 50,
+    denied: Annotated[bool, typer.Option("--denied", help="Only denied operations.")] = False,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user id.")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """List audit records, newest first."""
+    url = _url(db, config)
+    store = _open(url)
+    if store is None:
+        if not as_json:
+            typer.echo(f"No audit records yet ({url}).")
+        return
+    try:
+        found = store.list(limit=limit, denied_only=denied, user=user, action=action)
+    except AuditError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    if as_json:
+        for rec in found:
+            typer.echo(json.dumps(rec.to_dict(), sort_keys=True, ensure_ascii=False))
+        return
+    if not found:
+        typer.echo("No matching audit records.")
+        return
+    table = Table(title=f"Audit trail — {store.where}", title_justify="left")
+    for name in ("#", "time (UTC)", "user", "action", "destination", "tier", "decision", "policy"):
+        table.add_column(name, overflow="fold")
+    for rec in found:
+        decision = "[green]allowed[/]" if rec.allowed else "[bold red]DENIED[/]"
+        table.add_row(str(rec.seq), rec.timestamp.strftime("%Y-%m-%d %H:%M:%S"), rec.user_id,
+                      rec.action, rec.destination or "—", rec.tier or "—", decision,
+                      rec.policy_id or "—")
+    Console().print(table)
+
+
+@app.command()
+def verify(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Recompute the hash chain: exit 0 when intact, 1 when a record was edited or removed."""
+    url = _url(db, config)
+    store = _open(url)
+    if store is None:
+        typer.echo(f"No audit trail at {url}: nothing to verify.")
+        return
+    try:
+        report = store.verify()
+    except AuditError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    if report.ok:
+        typer.echo(f"Audit trail intact: {report.checked} record(s) verified "
+                   f"({store.where}). Head hash: {report.head}")
+        return
+    where = f"at record #{report.first_bad}" if report.first_bad is not None else ""
+    raise _fail(
+        f"audit trail TAMPERED {where}: {report.problem}\n"
+        f"{report.checked} record(s) before it are intact. Keep the database as evidence and "
+        "tell your governance team.",
+        code=1,
+    )

@@ -1,0 +1,337 @@
+"""Destination classification: where does this operation send data, and how safe is it?
+
+:func:`classify_destination` turns a target (a path, a URL, a database URL) into a
+:class:`~lacuna.model.Destination`, the ``input.destination`` that policies read. The rules, first
+match wins:
+
+1. **Governed and unmanaged roots** (``destinations.governed``, ``destinations.unmanaged``):
+   the most specific root that contains the target wins, matched on path boundaries
+   (``/governed/workspace-evil/`` is not under ``/governed/workspace/``). A governed root gives
+   ``governed_storage`` (encrypted, managed, internal); an unmanaged one gives an external,
+   unmanaged place (``~/Downloads``, ``~/Desktop``, ``/tmp``).
+2. **Database URLs** (``postgresql://``, ``sqlite:///``, ``snowflake://``, any ``dialect+driver://``,
+   ``jdbc:...``): ``database``, internal; ``classification_support`` when the URL starts with one
+   of ``destinations.classification_aware_databases`` (on a boundary, credentials ignored).
+3. **Object stores** (``s3://``, ``gs://``, ``gcs://``, ``abfs(s)://``, ``az://``, ...):
+   internal only when the bucket matches ``destinations.internal_buckets``.
+4. **HTTP(S)**: internal only when the host matches ``destinations.internal_hosts`` (fnmatch).
+5. **Other URLs** (``ftp://``, unknown schemes): an external, unmanaged place (fail closed).
+6. **Local files**: scope ``destinations.local_files_scope`` (internal by default), managed.
+
+Local paths are expanded (``~``), made absolute against the current directory and resolved
+(``..`` and symlinks), so ``/governed/workspace/../../tmp/x`` is ``/tmp/x``. ``file://`` URLs are
+local paths. Object-store and URL paths are normalized the same way before matching.
+
+``Destination.uri`` is the target as given, with any password and secret-looking query values
+replaced by ``***``: it is what users recognise and what the audit trail stores.
+
+A target that cannot be a destination at all (empty, not text, NUL or other control characters, a
+URL without a host) raises :class:`~lacuna.errors.IntegrationError`: it comes from the host call an
+integration is translating, and the message says how to fix the call. ``ConfigError`` stays
+reserved for problems in ``lacuna.yaml``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from lacuna.errors import IntegrationError
+from lacuna.model import Destination, DestinationType, Scope
+
+if TYPE_CHECKING:
+    from lacuna.config import DestinationConfig
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SECRET_KEY = re.compile(r"pass|secret|token|sig|key|credential|auth", re.IGNORECASE)
+
+OBJECT_STORE_SCHEMES = frozenset(
+    {"s3", "s3a", "s3n", "gs", "gcs", "abfs", "abfss", "az", "adl", "wasb", "wasbs", "hdfs"}
+)
+DATABASE_SCHEMES = frozenset({
+    "postgresql", "postgres", "mysql", "mariadb", "sqlite", "oracle", "mssql", "sqlserver",
+    "snowflake", "bigquery", "redshift", "duckdb", "trino", "presto", "clickhouse", "databricks",
+    "hive", "db2", "ibm_db_sa", "cockroachdb", "teradata", "vertica", "exasol", "mongodb",
+    "mongodb+srv", "awsathena", "firebird", "sybase",
+})
+HTTP_SCHEMES = frozenset({"http", "https"})
+# Spellings of one store, so a governed root written one way matches a target written another.
+_ALIASES = {"s3a": "s3", "s3n": "s3", "gcs": "gs", "postgres": "postgresql", "wasbs": "wasb"}
+
+
+def classify_destination(target: str | os.PathLike[str], config: DestinationConfig) -> Destination:
+    """Classify where an operation sends data.
+
+    Args:
+        target: a local path (``"~/Downloads/x.csv"``, ``Path("out.parquet")``), a ``file://``
+            URL, an object-store or HTTP URL, or a database URL.
+        config: the ``destinations`` section of the configuration.
+
+    Returns:
+        The destination, with ``reasoning`` saying in one sentence why it was classified so.
+
+    Raises:
+        IntegrationError: the target is empty, not text, or contains control characters, or
+            is a URL without a host.
+
+    Example:
+        >>> from lacuna.config import DestinationConfig
+        >>> d = classify_destination("/governed/workspace/q4.csv", DestinationConfig())
+        >>> (d.type.value, d.scope.value, d.encrypted, d.path_prefix)
+        ('governed_storage', 'internal', True, '/governed/workspace/')
+    """
+    text = _as_text(target)
+    try:
+        return _classify(target, text, config)
+    except ValueError as exc:  # urlsplit: a malformed host, port or IPv6 literal
+        msg = f"destination {redact(text)!r} is not a valid URL ({exc}); fix the URL."
+        raise IntegrationError(msg) from exc
+
+
+def _classify(target: object, text: str, config: DestinationConfig) -> Destination:
+    if not isinstance(target, str):  # a PathLike is always a local path
+        return _local(text, _resolve(text), config)
+    match = _URL.match(text)
+    if match is None and text.lower().startswith("jdbc:"):
+        return _database(text, text[5:], config)
+    if match is None:
+        return _local(text, _resolve(text), config)
+    scheme = match.group(1).lower()
+    if scheme == "file":
+        return _local(text, _file_url_path(text), config)
+    if "+" in scheme or scheme in DATABASE_SCHEMES:
+        return _database(text, text, config)
+    return _remote(text, scheme, config)
+
+
+def _as_text(target: object) -> str:
+    if isinstance(target, os.PathLike):
+        target = os.fspath(target)
+    if isinstance(target, bytes):
+        msg = ("destination is bytes; pass a str path or URL "
+               "(decode it with os.fsdecode(target) first).")
+        raise IntegrationError(msg)
+    if not isinstance(target, str):
+        msg = (f"destination must be a path or URL string, got {type(target).__name__}. "
+               "Pass the file path, URL or database URL the data is written to.")
+        raise IntegrationError(msg)
+    text = target.strip()
+    if not text:
+        msg = "destination is empty; pass the file path, URL or database URL the data goes to."
+        raise IntegrationError(msg)
+    if _CONTROL.search(text):
+        msg = ("destination contains a NUL or other control character, which no file system or "
+               "URL accepts; remove it from the path.")
+        raise IntegrationError(msg)
+    return text
+
+
+def _resolve(path: str) -> str:
+    return os.path.realpath(os.path.abspath(os.path.expanduser(path)))
+
+
+def _file_url_path(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        msg = (f"file URL {redact(url)!r} names host {parts.netloc!r}; Lacuna governs local files "
+               "only. Use a local path or the share's mount point.")
+        raise IntegrationError(msg)
+    path = unquote(parts.path)
+    if not path or _CONTROL.search(path):
+        msg = "file URL has an empty path or an encoded control character (%00?); fix the URL."
+        raise IntegrationError(msg)
+    return _resolve(path)
+
+
+def _local(uri: str, path: str, config: DestinationConfig) -> Destination:
+    roots = _local_roots(config.governed, config.unmanaged, os.path.expanduser("~"), os.getcwd())
+    root, governed = _best_root(path, roots)
+    if root is not None and governed:
+        return _governed(uri, path, root)
+    if root is not None:
+        return Destination(
+            uri=uri, type=DestinationType.FILE, scope=Scope.EXTERNAL, managed=False,
+            path=path, path_prefix=root,
+            reasoning=(f"{uri} is under {root}, an unmanaged place (destinations.unmanaged): "
+                       "not encrypted or monitored, so it counts as external."),
+        )
+    scope = Scope(config.local_files_scope)
+    return Destination(
+        uri=uri, type=DestinationType.FILE, scope=scope, managed=True, path=path,
+        reasoning=(f"{uri} is a local file outside governed storage and unmanaged places; "
+                   f"local files are {scope.value} (destinations.local_files_scope)."),
+    )
+
+
+def _governed(uri: str, path: str, root: str) -> Destination:
+    return Destination(
+        uri=redact(uri), type=DestinationType.GOVERNED_STORAGE, scope=Scope.INTERNAL,
+        encrypted=True, managed=True, path=path, path_prefix=root,
+        reasoning=(f"{redact(uri)} is under the governed root {root} (destinations.governed): "
+                   "encrypted, access-logged, retention-enforced."),
+    )
+
+
+def _remote(url: str, scheme: str, config: DestinationConfig) -> Destination:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        msg = (f"URL {redact(url)!r} has no host or bucket; write it as "
+               f"{scheme}://<host-or-bucket>/<path>.")
+        raise IntegrationError(msg)
+    shown = redact(url)
+    key = _normal_url(url)
+    root, governed = _best_root(key, _url_roots(config.governed, config.unmanaged))
+    path = posixpath.normpath(unquote(parts.path)) if parts.path else "/"
+    if root is not None and governed:
+        return _governed(url, path, root)
+    kind = (DestinationType.OBJECT_STORE if scheme in OBJECT_STORE_SCHEMES
+            else DestinationType.HTTP if scheme in HTTP_SCHEMES else DestinationType.FILE)
+    if root is not None:
+        return Destination(
+            uri=shown, type=kind, scope=Scope.EXTERNAL, managed=False, path=path,
+            path_prefix=root,
+            reasoning=f"{shown} is under {root}, an unmanaged place (destinations.unmanaged).",
+        )
+    if kind is DestinationType.OBJECT_STORE:
+        # abfs://container@account.dfs.core.windows.net: the container is urlsplit's "username".
+        bucket = f"{parts.username.lower()}@{host}" if parts.username else host
+        names = {bucket, host, (parts.username or "").lower()} - {""}
+        inside = _matches(names, config.internal_buckets)
+        reasoning = (f"{shown} is in bucket {bucket!r}, "
+                     + ("listed in destinations.internal_buckets." if inside else
+                        "which is not in destinations.internal_buckets, so it counts as external."))
+    elif kind is DestinationType.HTTP:
+        inside = _matches({host}, config.internal_hosts)
+        reasoning = (f"{shown} goes to host {host!r}, "
+                     + ("which matches destinations.internal_hosts." if inside else
+                        "which matches none of destinations.internal_hosts, so it is external."))
+    else:
+        inside = False
+        reasoning = (f"{shown} uses {scheme}://, which Lacuna does not manage; it counts as an "
+                     "external, unmanaged place.")
+    return Destination(
+        uri=shown, type=kind, scope=Scope.INTERNAL if inside else Scope.EXTERNAL,
+        managed=inside, path=path, reasoning=reasoning,
+    )
+
+
+def _database(uri: str, url: str, config: DestinationConfig) -> Destination:
+    shown = redact(uri)
+    bare = _without_userinfo(url)
+    candidates = {bare, _without_driver(bare)}
+    aware = any(
+        _prefix_match(c, p) for c in candidates
+        for prefix in config.classification_aware_databases
+        for p in {_without_userinfo(prefix), _without_driver(_without_userinfo(prefix))}
+    )
+    parts = urlsplit(bare)
+    dialect = parts.scheme.split("+", 1)[0].lower() or "database"
+    return Destination(
+        uri=shown, type=DestinationType.DATABASE, scope=Scope.INTERNAL,
+        classification_support=aware, path=parts.path or None,
+        reasoning=(f"{shown} is a {dialect} database (internal); " + (
+            "it keeps classification labels (destinations.classification_aware_databases)."
+            if aware else
+            "it is not in destinations.classification_aware_databases, so classification "
+            "labels do not travel with the data.")),
+    )
+
+
+def redact(url: str) -> str:
+    """``url`` with its password and secret-looking query values replaced by ``***``."""
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    out = url
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        out = out.replace(parts.netloc, f"{user.split(':', 1)[0]}:***@{host}", 1)
+    query = "&".join(
+        f"{k}=***" if v and _SECRET_KEY.search(k) else f"{k}{sep}{v}"
+        for k, sep, v in (item.partition("=") for item in parts.query.split("&"))
+    )
+    if query != parts.query:
+        out = out.replace(f"?{parts.query}", f"?{query}", 1)
+    return out
+
+
+# -- matching roots ---------------------------------------------------------------------------
+
+
+def _best_root(target: str, roots: tuple[tuple[str, str, bool], ...]) -> tuple[str | None, bool]:
+    """The most specific (longest) root containing ``target``: (configured text, governed?)."""
+    best: tuple[int, str, bool] | None = None
+    for normal, shown, governed in roots:
+        if (target == normal or target.startswith(normal.rstrip("/") + "/")) and (
+            best is None or len(normal) > best[0]
+        ):
+            best = (len(normal), shown, governed)
+    return (best[1], best[2]) if best else (None, False)
+
+
+@lru_cache(maxsize=16)
+def _local_roots(
+    governed: tuple[str, ...], unmanaged: tuple[str, ...], home: str, cwd: str
+) -> tuple[tuple[str, str, bool], ...]:
+    del home, cwd  # part of the cache key only: roots resolve against both
+    return tuple(
+        (_resolve(root), root, is_governed)
+        for roots, is_governed in ((governed, True), (unmanaged, False))
+        for root in roots if root.strip() and not _URL.match(root)
+    )
+
+
+@lru_cache(maxsize=16)
+def _url_roots(
+    governed: tuple[str, ...], unmanaged: tuple[str, ...]
+) -> tuple[tuple[str, str, bool], ...]:
+    return tuple(
+        (_normal_url(root), root, is_governed)
+        for roots, is_governed in ((governed, True), (unmanaged, False))
+        for root in roots if _URL.match(root)
+    )
+
+
+def _normal_url(url: str) -> str:
+    """Scheme alias, lower-case host, no credentials/query, ``..`` and ``//`` resolved."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    scheme = _ALIASES.get(scheme, scheme)
+    host = parts.netloc.rsplit("@", 1)[-1].lower()
+    path = posixpath.normpath("/" + unquote(parts.path)) if parts.path.strip("/") else ""
+    return f"{scheme}://{host}{path.rstrip('/')}"
+
+
+def _matches(names: set[str], patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(n, p.lower()) for n in names for p in patterns)
+
+
+def _without_userinfo(url: str) -> str:
+    head, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    return f"{head}://{authority.rsplit('@', 1)[-1]}{slash}{tail}"
+
+
+def _without_driver(url: str) -> str:
+    head, sep, rest = url.partition("://")
+    scheme = head.split("+", 1)[0].lower()
+    return f"{_ALIASES.get(scheme, scheme)}{sep}{rest}"
+
+
+def _prefix_match(url: str, prefix: str) -> bool:
+    """``url`` starts with ``prefix`` and the prefix ends on a boundary (``/ : ? #``)."""
+    if not prefix or not url.startswith(prefix):
+        return False
+    return prefix[-1] in "/:?#@" or len(url) == len(prefix) or url[len(prefix)] in "/:?#"

@@ -1,0 +1,282 @@
+"""The Governor: intercept → classify → lineage → decide → feedback & record, in one place.
+
+Integrations build an :class:`~lacuna.model.Operation` and call :meth:`Governor.govern`; they
+never decide. ``govern`` asks the policy engine, appends the decision to the audit trail, and
+applies the mode: ``enforce`` raises :class:`~lacuna.errors.GovernanceViolation` on a denial (the
+operation does not run), ``warn`` emits a :class:`GovernanceWarning` and lets it run, ``observe``
+only records.
+
+Governance fails closed: if the engine cannot decide, the decision is a denial that says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from lacuna.config import Config, load_config
+from lacuna.errors import GovernanceViolation, LacunaError
+from lacuna.model import (
+    Action,
+    Classification,
+    Decision,
+    Destination,
+    Layer,
+    Operation,
+    Source,
+    Tier,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lacuna.audit import AuditStore
+    from lacuna.policy import PolicyEngine
+
+log = logging.getLogger(__name__)
+
+
+class GovernanceWarning(UserWarning):
+    """A denial in ``warn`` mode: the operation ran, but policy would have blocked it."""
+
+
+class Governor:
+    """Runs every governed operation through the five steps.
+
+    Args:
+        config: settings; by default loaded from ``lacuna.yaml`` (see :mod:`lacuna.config`).
+        engine: a policy engine; by default built from ``config.policy``.
+        audit: an audit store; by default the one at ``config.audit_url``.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        engine: PolicyEngine | None = None,
+        audit: AuditStore | None = None,
+    ) -> None:
+        self.config = config if config is not None else load_config()
+        self.session = uuid.uuid4().hex[:16]
+        self._engine = engine
+        self._audit = audit
+        self._lock = threading.Lock()
+
+    # -- the steps' collaborators, built on first use ------------------------------------------
+
+    @property
+    def engine(self) -> PolicyEngine:
+        if self._engine is None:
+            from lacuna.policy import PolicyEngine
+
+            with self._lock:
+                if self._engine is None:
+                    self._engine = PolicyEngine.from_config(self.config)
+        return self._engine
+
+    @property
+    def audit(self) -> AuditStore:
+        if self._audit is None:
+            from lacuna.audit import AuditStore
+
+            with self._lock:
+                if self._audit is None:
+                    self._audit = AuditStore(self.config.audit_url)
+        return self._audit
+
+    # -- step 2: classify ------------------------------------------------------------------------
+
+    def classify_source(
+        self, name: str | None, frame: pd.DataFrame
+    ) -> tuple[Classification, tuple[str, ...]]:
+        """A read's classification and upstream sources.
+
+        The file's sidecar wins when there is one (declared beats inferred) and names the
+        sources the file was exported from; otherwise the classification is inferred. A sidecar
+        that exists but is corrupt never lowers protection: the data is treated as PROPRIETARY,
+        with the reason, until the sidecar is fixed.
+        """
+        from lacuna.classify import classify_frame
+        from lacuna.lineage.sidecar import SidecarError, read_sidecar
+
+        inferred = classify_frame(frame, path=name, config=self.config.classification)
+        if not name:
+            return inferred, ()
+        try:
+            sidecar = read_sidecar(name)
+        except SidecarError as exc:
+            log.error("%s", exc)
+            failed = replace(inferred, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+                             reasoning=(f"PROPRIETARY (fail closed): {exc}", *inferred.reasoning))
+            return failed, ()
+        if sidecar is None:
+            return inferred, ()
+        merged = self.merge_declared(sidecar.classification, inferred, where=str(sidecar.path))
+        return merged, sidecar.sources
+
+    def merge_declared(
+        self, declared: Classification, inferred: Classification, *, where: str
+    ) -> Classification:
+        """Declared beats inferred, column by column; disagreements become suggestions.
+
+        Columns the declaration does not mention keep their inferred class. A declaration with
+        column classes contributes its floor; one with only a tier (hand-written) makes that tier
+        the floor. Every disagreement is kept as a ``suggestion:`` line in the reasoning.
+        """
+        from lacuna.classify.rollup import rollup
+
+        columns = dict(inferred.columns)
+        notes = [f"declared by {where}"]
+        for name, col in declared.columns.items():
+            guess = inferred.columns.get(name)
+            if guess is not None and guess.classification != col.classification and guess.evidence:
+                notes.append(f"suggestion: column {name!r} is declared {col.classification.value} "
+                             f"but looks like {guess.classification.value} ({guess.reasoning})")
+            if guess is not None or not inferred.columns:
+                columns[name] = replace(col, layer=Layer.DECLARED)
+        floor = declared.floor if declared.columns else declared.tier
+        result = rollup(columns, self.config.classification, floor=max(floor, inferred.floor),
+                        extra_tags=[*declared.table_tags, *inferred.table_tags],
+                        layer=Layer.DECLARED)
+        return replace(result, tags=(*result.tags, *declared.tags),
+                       reasoning=(*notes, *result.reasoning))
+
+    # -- step 4: decide --------------------------------------------------------------------------
+
+    def destination(self, target: Any) -> Destination:
+        from lacuna.destinations import classify_destination
+
+        return classify_destination(target, self.config.destinations)
+
+    def operation(
+        self,
+        action: Action,
+        classification: Classification,
+        *,
+        sources: Sequence[Source] = (),
+        destination: Destination | None = None,
+        method: str = "",
+        code_location: str | None = None,
+        variable: str | None = None,
+        purpose: str | None = None,
+        exception_id: str | None = None,
+    ) -> Operation:
+        """An operation in this governor's context (user, environment, default purpose)."""
+        return Operation(
+            action=action,
+            user=self.config.user.to_user(),
+            classification=classification,
+            sources=tuple(sources),
+            destination=destination,
+            environment=self.config.environment,
+            purpose=purpose if purpose is not None else self.config.purpose,
+            exception_id=exception_id,
+            method=method,
+            code_location=code_location,
+            variable=variable,
+        )
+
+    def decide(self, operation: Operation) -> Decision:
+        """The policy answer for ``operation``, without side effects. Never raises: fails closed."""
+        try:
+            decision = self.engine.decide(operation)
+        except Exception as exc:
+            log.error("policy engine failed; denying %s (fail closed): %s", operation.id, exc)
+            decision = Decision(
+                allowed=False,
+                operation_id=operation.id,
+                reasoning="Denied because the policy engine could not decide (fail closed)",
+                engine_error=f"{type(exc).__name__}: {exc}",
+            )
+        return replace(decision, operation=operation)
+
+    # -- step 5: feedback & record ---------------------------------------------------------------
+
+    def record(self, decision: Decision) -> None:
+        """Append a decision to the audit trail. Audit fails on its own: it never breaks the job."""
+        assert decision.operation is not None
+        try:
+            self.audit.record(decision, decision.operation, session=self.session)
+        except Exception as exc:  # the audit sink fails independently (logged loudly)
+            log.error("could not append decision %s to the audit trail: %s",
+                      decision.operation_id, exc)
+
+    def govern(self, operation: Operation) -> Decision:
+        """Decide, record, and apply the mode. Raises GovernanceViolation on an enforced denial."""
+        decision = self.decide(operation)
+        self.record(decision)
+        if decision.denied:
+            if self.config.mode == "enforce":
+                raise GovernanceViolation(decision)
+            if self.config.mode == "warn":
+                from lacuna.feedback import render_text
+
+                warnings.warn(render_text(decision), GovernanceWarning, stacklevel=4)
+        return decision
+
+    def close(self) -> None:
+        if self._audit is not None:
+            self._audit.close()
+
+
+# -- the process-wide governor ------------------------------------------------------------------
+
+_CURRENT: Governor | None = None
+_CURRENT_LOCK = threading.Lock()
+
+
+def current() -> Governor:
+    """The process-wide governor, created from ``lacuna.yaml`` on first use."""
+    global _CURRENT
+    if _CURRENT is None:
+        with _CURRENT_LOCK:
+            if _CURRENT is None:
+                _CURRENT = Governor()
+    return _CURRENT
+
+
+def configure(config: Config | str | None = None, **overrides: Any) -> Governor:
+    """Replace the process-wide governor.
+
+    Args:
+        config: a ``Config``, a path to a ``lacuna.yaml``, or ``None`` to search as usual.
+        **overrides: top-level settings to override, e.g. ``mode="warn"``,
+            ``user={"id": "alice", "role": "data_analyst"}``, ``policy={"dir": "policies/"}``.
+
+    Raises:
+        ConfigError: the configuration or an override is invalid.
+    """
+    global _CURRENT
+    base = config if isinstance(config, Config) else load_config(config)
+    if overrides:
+        from lacuna.config import config_from_dict
+
+        data = base.model_dump(exclude={"source"}, exclude_none=True)
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        base = config_from_dict(data)
+    with _CURRENT_LOCK:
+        old, _CURRENT = _CURRENT, Governor(base)
+    if old is not None:
+        old.close()
+    return _CURRENT
+
+
+def reset() -> None:
+    """Forget the process-wide governor (tests; a changed lacuna.yaml)."""
+    global _CURRENT
+    with _CURRENT_LOCK:
+        old, _CURRENT = _CURRENT, None
+    if old is not None:
+        old.close()
+
+
+__all__ = ["GovernanceWarning", "Governor", "LacunaError", "configure", "current", "reset"]

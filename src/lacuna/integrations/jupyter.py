@@ -1,0 +1,117 @@
+"""IPython / Jupyter: ``%load_ext lacuna`` and the ``%lacuna`` line magic.
+
+    %load_ext lacuna                       # govern pandas in this kernel
+    %lacuna config --policy-dir policies/ --user alice --role data_analyst
+    %lacuna config --mode warn --environment production --purpose "Q4 churn analysis"
+    %lacuna status                         # mode, user, policy bundle, audit trail
+    %lacuna off | %lacuna on
+
+A denied operation is shown as the learning moment (HTML in notebooks, rich in terminals)
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from lacuna import api
+from lacuna import governor as _governor
+from lacuna.errors import GovernanceViolation, LacunaError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would call sys.exit()
+        raise LacunaError(f"%lacuna: {message}. Try: %lacuna config --help")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="%lacuna", add_help=False)
+    sub = parser.add_subparsers(dest="command")
+    cfg = sub.add_parser("config", prog="%lacuna config", add_help=False)
+    cfg.add_argument("--config", dest="config_file", help="path to a lacuna.yaml")
+    cfg.add_argument("--policy-dir", help="folder of .rego policies")
+    cfg.add_argument("--user", help="user id")
+    cfg.add_argument("--role", help="user role")
+    cfg.add_argument("--department", help="user department")
+    cfg.add_argument("--mode", choices=["enforce", "warn", "observe"])
+    cfg.add_argument("--environment", choices=["development", "preview", "staging", "production"])
+    cfg.add_argument("--purpose", help="business purpose of this session")
+    cfg.add_argument("--help", action="store_true")
+    for name in ("status", "on", "off"):
+        sub.add_parser(name, add_help=False)
+    return parser
+
+
+def lacuna_magic(line: str) -> str:
+    """Run one ``%lacuna`` command; returns the text to show."""
+    args = _parser().parse_args(shlex.split(line) or ["status"])
+    if args.command == "config":
+        if args.help:
+            return __doc__ or ""
+        overrides: dict[str, Any] = {}
+        user = {k: v for k, v in (("id", args.user), ("role", args.role),
+                                  ("department", args.department)) if v}
+        if user:
+            overrides["user"] = user
+        if args.policy_dir:
+            overrides["policy"] = {"dir": args.policy_dir}
+        for key in ("mode", "environment", "purpose"):
+            if getattr(args, key):
+                overrides[key] = getattr(args, key)
+        base = args.config_file or _governor.current().config
+        _governor.configure(base, **overrides)
+        api.enable()
+        return status()
+    if args.command == "on":
+        api.enable()
+    elif args.command == "off":
+        api.disable()
+    return status()
+
+
+def status() -> str:
+    gov = _governor.current()
+    c = gov.config
+    policy = str(c.policy.dir) if c.policy.dir else "default bundle (built in)"
+    return "\n".join([
+        f"Lacuna: {'ON' if api.enabled() else 'OFF'} (mode {c.mode})",
+        f"  user:        {c.user.id} (role {c.user.role}, clearance {c.user.clearance.value})",
+        f"  environment: {c.environment}",
+        f"  policies:    {policy}",
+        f"  audit trail: {c.audit_url}",
+        f"  config file: {c.source or '(embedded defaults)'}",
+    ])
+
+
+def _show_violation(shell: Any, etype: Any, value: BaseException, tb: Any,
+                    tb_offset: Any = None) -> None:
+    del etype, tb, tb_offset
+    assert isinstance(value, GovernanceViolation)
+    try:
+        from IPython.display import display
+
+        if getattr(shell, "kernel", None) is not None:  # a notebook: HTML
+            display(value)
+            return
+    except ImportError:  # pragma: no cover - IPython is what called us
+        pass
+    from rich.console import Console
+
+    from lacuna.feedback import render_rich
+
+    Console().print(render_rich(value.decision))
+
+
+def load(ipython: Any) -> None:
+    from IPython.core.magic import register_line_magic  # noqa: F401 - checks IPython is there
+
+    ipython.register_magic_function(lambda line: print(lacuna_magic(line)), "line", "lacuna")
+    ipython.set_custom_exc((GovernanceViolation,), _show_violation)
+    api.enable()
+
+
+def unload(ipython: Any) -> None:
+    ipython.set_custom_exc((), None)
+    api.disable()

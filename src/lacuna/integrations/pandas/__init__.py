@@ -1,0 +1,92 @@
+"""The pandas integration: translate pandas calls into Lacuna operations, and back.
+
+``install()`` patches pandas' readers, writers, merge/join/concat and group-by aggregations,
+and adds ``.lacuna`` (plus the seed's ``lacuna_classification``, ``lacuna_tags`` and
+``lacuna_lineage``) to DataFrame and Series; ``uninstall()`` restores every attribute exactly.
+The wrappers only translate: classification, inheritance and decisions live in the pipeline.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
+
+from lacuna.integrations.pandas._io import (
+    READERS,
+    SERIES_WRITERS,
+    WRITERS,
+    wrap_reader,
+    wrap_writer,
+)
+from lacuna.integrations.pandas._patch import Patch
+from lacuna.integrations.pandas._reshape import (
+    GROUPBY_METHODS,
+    wrap_concat,
+    wrap_groupby_method,
+    wrap_join,
+    wrap_merge,
+)
+from lacuna.integrations.pandas.accessor import PROPERTIES, LacunaAccessor, Lineage
+
+
+def _constant(value: object) -> object:
+    return lambda _original: value
+
+
+def _patches() -> list[Patch]:
+    patches = [Patch(pd, name, lambda orig, n=name: wrap_reader(n, orig))
+               for name in READERS if hasattr(pd, name)]
+    patches += [Patch(pd.DataFrame, m, lambda orig, m=m: wrap_writer(m, orig)) for m in WRITERS]
+    patches += [Patch(pd.Series, m, lambda orig, m=m: wrap_writer(m, orig))
+                for m in SERIES_WRITERS]
+    patches += [
+        Patch(pd, "merge", wrap_merge),
+        Patch(pd.DataFrame, "merge", wrap_merge),
+        Patch(pd.DataFrame, "join", wrap_join),
+        Patch(pd, "concat", wrap_concat),
+    ]
+    for cls in (DataFrameGroupBy, SeriesGroupBy):
+        patches += [Patch(cls, m, lambda orig, m=m: wrap_groupby_method(m, orig))
+                    for m in GROUPBY_METHODS if hasattr(cls, m)]
+    for cls in (pd.DataFrame, pd.Series):
+        patches += [Patch(cls, name, _constant(prop)) for name, prop in PROPERTIES.items()]
+    return patches
+
+
+_PATCHES: list[Patch] = []
+_LOCK = threading.Lock()
+
+
+def install() -> None:
+    """Patch pandas (idempotent)."""
+    with _LOCK:
+        if _PATCHES:
+            return
+        patches = _patches()
+        try:
+            for patch in patches:
+                patch.install()
+                _PATCHES.append(patch)
+        except BaseException:
+            _uninstall_locked()
+            raise
+
+
+def uninstall() -> None:
+    """Restore pandas exactly as it was before ``install()``."""
+    with _LOCK:
+        _uninstall_locked()
+
+
+def _uninstall_locked() -> None:
+    while _PATCHES:
+        _PATCHES.pop().uninstall()
+
+
+def installed() -> bool:
+    return bool(_PATCHES)
+
+
+__all__ = ["LacunaAccessor", "Lineage", "install", "installed", "uninstall"]

@@ -1,0 +1,167 @@
+"""Combining and aggregating: where the inheritance rules differ from "inherit".
+
+merge / join / concat take the max tier and the union of tags (``rules.combine``); group-by
+aggregations may downgrade (``rules.aggregate``). Everything else inherits through pandas' own
+propagation of ``attrs``, and projections are reconciled lazily by ``effective_state``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+
+from lacuna import _bypass
+from lacuna.integrations.pandas._frames import attach, effective_state, labels
+from lacuna.lineage import rules
+from lacuna.lineage.state import DataState, LineageNode
+from lacuna.model import ColumnClass
+
+GROUPBY_METHODS = ("agg", "aggregate", "sum", "mean", "median", "min", "max", "count",
+                   "nunique", "size", "std", "var", "sem", "prod", "first", "last", "quantile",
+                   "describe")
+
+
+def _combine(result: Any, inputs: Iterable[Any], operation: str) -> Any:
+    from lacuna.governor import current
+
+    if not isinstance(result, (pd.DataFrame, pd.Series)):
+        return result
+    states = [effective_state(x) for x in inputs if isinstance(x, (pd.DataFrame, pd.Series))]
+    if not states:
+        return result
+    config = current().config.classification
+    names = [", ".join(s.lineage.roots()) for s in states]
+    combined = rules.combine([s.classification for s in states], config, names=names)
+    columns = dict(combined.columns)
+    for label in labels(result):  # merge suffixes: email_x -> email
+        if label not in columns:
+            base = _strip_suffix(label, columns)
+            if base is not None:
+                columns[label] = columns[base]
+    combined = replace(combined, columns=columns)
+    lineage = LineageNode(name=None, operation=operation, parents=tuple(s.lineage for s in states))
+    return attach(result, combined, lineage)
+
+
+def _strip_suffix(label: str, columns: Mapping[str, ColumnClass]) -> str | None:
+    for i in range(len(label) - 1, 0, -1):
+        if label[i] in "_." and label[:i] in columns:
+            return label[:i]
+    return None
+
+
+def wrap_merge(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def merge(left: Any, right: Any, *args: Any, **kwargs: Any) -> Any:
+        if _bypass.active():
+            return original(left, right, *args, **kwargs)
+        with _bypass.bypass():
+            result = original(left, right, *args, **kwargs)
+        return _combine(result, [left, right], "merge")
+
+    return merge
+
+
+def wrap_join(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def join(self: Any, other: Any, *args: Any, **kwargs: Any) -> Any:
+        if _bypass.active():
+            return original(self, other, *args, **kwargs)
+        with _bypass.bypass():
+            result = original(self, other, *args, **kwargs)
+        others = list(other) if isinstance(other, (list, tuple)) else [other]
+        return _combine(result, [self, *others], "join")
+
+    return join
+
+
+def wrap_concat(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def concat(objs: Any, *args: Any, **kwargs: Any) -> Any:
+        if _bypass.active():
+            return original(objs, *args, **kwargs)
+        if not isinstance(objs, Mapping):
+            objs = list(objs)  # a generator can be consumed only once
+        inputs = list(objs.values()) if isinstance(objs, Mapping) else objs
+        with _bypass.bypass():
+            result = original(objs, *args, **kwargs)
+        return _combine(result, inputs, "concat")
+
+    return concat
+
+
+def wrap_groupby_method(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def aggregation(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _bypass.active():
+            return original(self, *args, **kwargs)
+        with _bypass.bypass():
+            result = original(self, *args, **kwargs)
+            return _aggregate(self, result, method, args, kwargs)
+
+    return aggregation
+
+
+def _aggregate(gb: Any, result: Any, method: str, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+    from lacuna.governor import current
+
+    if not isinstance(result, (pd.DataFrame, pd.Series)):
+        return result
+    source: DataState = effective_state(gb.obj)
+    parent = source.classification
+    keys = [str(n) for n in gb._grouper.names]
+    outputs = _outputs(gb, result, method, args, kwargs)
+    min_size = None
+    if parent.personal_columns or parent.tags:
+        sizes = gb.size()
+        min_size = int(sizes.min()) if len(sizes) else 0
+    config = current().config.classification
+    classification = rules.aggregate(parent, keys=keys, outputs=outputs,
+                                     min_group_size=min_size, config=config)
+    lineage = LineageNode(name=None, operation=f"groupby.{method}", parents=(source.lineage,))
+    return attach(result, classification, lineage)
+
+
+def _outputs(gb: Any, result: Any, method: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> dict[str, str | None]:
+    """Map each result column to the source column it aggregates ("*" for row counts)."""
+    obj = gb.obj
+    sources = {str(obj.name)} if isinstance(obj, pd.Series) else {str(c) for c in obj.columns}
+    series_source = str(obj.name) if isinstance(obj, pd.Series) else None
+    func = args[0] if args else kwargs.get("func")
+    counting = method in rules.COUNTING_FUNCTIONS or (
+        isinstance(func, str) and func in rules.COUNTING_FUNCTIONS)
+    named = {k: v for k, v in kwargs.items() if isinstance(v, tuple) and len(v) == 2}
+
+    def source_of(label: Any) -> str | None:
+        if isinstance(label, tuple):  # a MultiIndex column from agg([...]) or describe()
+            base, fn = str(label[0]), str(label[-1])
+            if base in sources:
+                return "*" if fn in rules.COUNTING_FUNCTIONS else base
+            return None
+        text = str(label)
+        if text in named:
+            col, fn = named[text]
+            return "*" if str(fn) in rules.COUNTING_FUNCTIONS else str(col)
+        if isinstance(func, Mapping) and label in func:
+            fn = func[label]
+            if isinstance(fn, str) and fn in rules.COUNTING_FUNCTIONS:
+                return "*"
+        if text in sources:
+            return "*" if counting else text
+        if series_source is not None:  # SeriesGroupBy.agg(['sum', 'count']) -> columns sum, count
+            return "*" if text in rules.COUNTING_FUNCTIONS or counting else series_source
+        return None
+
+    keys = {str(n) for n in gb._grouper.names}
+    if isinstance(result, pd.Series):
+        if method == "size":
+            return {str(result.name or "size"): "*"}
+        return {str(result.name): source_of(result.name if result.name is not None
+                                            else series_source)}
+    return {str(c): source_of(c) for c in result.columns if str(c) not in keys}

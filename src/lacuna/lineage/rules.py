@@ -1,0 +1,203 @@
+"""Classification inheritance: DESIGN.md's rules as pure functions over ``Classification``.
+
+No host library appears here: pandas, dbt and Spark integrations translate their operations into
+these calls.
+
+- :func:`combine` — join / merge / concat: tier is the max of the parents, tags the union,
+  floor the max of the parents' floors.
+- row filters, sorts, samples and other transforms: inherit (the result *is* the parent's
+  classification; integrations need no call).
+- :func:`project` — keeping a subset of columns recomputes tier and tags from the kept columns,
+  never below the floor, keeping table-level (provenance) tags. A column Lacuna has never seen
+  (a rename, a computed column) means the result inherits the parent unchanged: it may carry
+  anything its parent carried.
+- :func:`aggregate` — a group-by result may downgrade to INTERNAL only when no individual-level
+  personal data survives: no personal column among the keys or the outputs, and every group has
+  at least ``k`` rows. It then drops personal tags (``classification.personal_tags``), adds
+  ``DERIVED_FROM_PII`` and keeps the rest. The floor drops to INTERNAL, except a floor held up
+  by a sensitive term (tag ``SENSITIVE_TERM``), which is about the business, not a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+
+from lacuna.classify.rollup import rollup
+from lacuna.config import ClassificationConfig
+from lacuna.model import (
+    DERIVED_FROM_PII,
+    SENSITIVE_TERM,
+    Classification,
+    ColumnClass,
+    ColumnKind,
+    Layer,
+    Tier,
+    unique,
+)
+
+# A count of rows says nothing about the values it counted.
+COUNTING_FUNCTIONS = frozenset({"count", "nunique", "size"})
+_COUNT_COLUMN = ColumnClass(classification=ColumnKind.PUBLIC, reasoning="a count of rows",
+                            layer=Layer.INHERITED)
+
+
+def combine(
+    parents: Sequence[Classification],
+    config: ClassificationConfig,
+    *,
+    columns: Mapping[str, ColumnClass] | None = None,
+    names: Sequence[str] = (),
+) -> Classification:
+    """The join rule: most restrictive parent wins, tags are united in first-seen order.
+
+    Args:
+        parents: the inputs' classifications, left to right.
+        config: the classification settings.
+        columns: the result's column classes when the caller mapped them (suffixes, renames);
+            by default the parents' column maps are merged, the more sensitive class winning.
+        names: the parents' display names, for the reasoning line.
+    """
+    if not parents:
+        return Classification()
+    tier = max(p.tier for p in parents)
+    merged: dict[str, ColumnClass] = dict(columns) if columns is not None else {}
+    if columns is None:
+        for parent in parents:
+            for name, col in parent.columns.items():
+                merged[name] = _stricter(merged.get(name), col, config)
+    labels = list(names) or [f"input {i + 1}" for i in range(len(parents))]
+    detail = ", ".join(f"{n} ({p.tier.value})" for n, p in zip(labels, parents, strict=False))
+    return Classification(
+        tier=tier,
+        tags=unique(t for p in parents for t in p.tags),
+        columns=merged,
+        floor=max(p.floor for p in parents),
+        table_tags=unique(t for p in parents for t in p.table_tags),
+        confidence=min(p.confidence for p in parents),
+        reasoning=(f"{tier.value}: most restrictive of the joined inputs: {detail}",),
+        layer=Layer.INHERITED,
+    )
+
+
+def project(
+    parent: Classification, kept: Iterable[str], config: ClassificationConfig
+) -> Classification:
+    """The projection rule: recompute from the kept columns, never below the floor."""
+    kept = list(dict.fromkeys(kept))
+    if not parent.columns or any(name not in parent.columns for name in kept):
+        return parent  # an unknown column: inherit everything (a rename or a computed column)
+    if len(kept) == len(parent.columns):
+        return parent
+    columns = {name: parent.columns[name] for name in kept}
+    result = rollup(columns, config, floor=parent.floor, extra_tags=parent.table_tags,
+                    layer=Layer.INHERITED)
+    dropped = len(parent.columns) - len(columns)
+    reason = (f"{result.tier.value}: recomputed from the {len(columns)} kept column(s) "
+              f"({dropped} dropped), floor {parent.floor.value}")
+    return replace(result, reasoning=(reason, *result.reasoning), confidence=parent.confidence)
+
+
+def aggregate(
+    parent: Classification,
+    *,
+    keys: Sequence[str],
+    outputs: Mapping[str, str | None],
+    min_group_size: int | None,
+    config: ClassificationConfig,
+) -> Classification:
+    """The aggregation rule (see the module docstring).
+
+    Args:
+        parent: the classification of the grouped data.
+        keys: the group-by key columns (they survive into the result).
+        outputs: result column -> the source column it aggregates, ``"*"`` for a row count,
+            ``None`` when unknown (then treated as possibly personal).
+        min_group_size: rows in the smallest group; ``None`` when not computed.
+        config: the classification settings (``k_anonymity``, ``personal_tags``).
+    """
+    surviving: dict[str, ColumnClass] = {}
+    blockers: list[str] = []
+    for key in keys:
+        col = parent.columns.get(key)
+        if col is None or col.is_personal:
+            blockers.append(f"group key {key!r} is " + ("personal data" if col else "unclassified"))
+        surviving[key] = col or ColumnClass(reasoning="unclassified key", layer=Layer.INHERITED)
+    for out, source in outputs.items():
+        if source == "*":
+            surviving[out] = _COUNT_COLUMN
+            continue
+        col = parent.columns.get(source) if source is not None else None
+        if col is None:
+            if parent.personal_columns:
+                blockers.append(f"output {out!r} cannot be traced to a source column")
+            surviving[out] = ColumnClass(reasoning="unclassified output", layer=Layer.INHERITED)
+        else:
+            if col.is_personal:
+                blockers.append(f"output {out!r} carries personal column {source!r}")
+            surviving[out] = col
+
+    personal = [t for t in parent.tags if t in config.personal_tags]
+    if not personal and not parent.personal_columns:
+        # Nothing personal to begin with: the aggregate inherits, restricted to its columns.
+        return replace(parent, columns=surviving, layer=Layer.INHERITED,
+                       reasoning=(f"{parent.tier.value}: aggregate inherits its source",))
+
+    k = config.k_anonymity
+    if min_group_size is not None and min_group_size < k:
+        blockers.append(f"the smallest group has {min_group_size} row(s), fewer than k={k}")
+    if blockers:
+        reason = f"{parent.tier.value} kept after aggregation: " + "; ".join(blockers)
+        return replace(parent, columns=surviving, reasoning=(reason,), layer=Layer.INHERITED)
+
+    kept_tags = [t for t in parent.table_tags if t not in config.personal_tags]
+    sticky = SENSITIVE_TERM in parent.table_tags
+    floor = max(parent.floor, Tier.INTERNAL) if sticky else Tier.INTERNAL
+    result = rollup(surviving, config, floor=floor, extra_tags=[*kept_tags, DERIVED_FROM_PII],
+                    layer=Layer.INHERITED)
+    size = f"smallest group {min_group_size} ≥ k={k}" if min_group_size is not None else ""
+    reason = (f"{result.tier.value}: aggregation removed individual-level personal data "
+              f"(no personal column in keys or outputs; {size})".replace("; )", ")"))
+    return replace(result, reasoning=(reason, *result.reasoning), confidence=parent.confidence)
+
+
+def _stricter(a: ColumnClass | None, b: ColumnClass, config: ClassificationConfig) -> ColumnClass:
+    if a is None:
+        return b
+    ta = config.tier_for(a.classification, a.sensitivity)
+    tb = config.tier_for(b.classification, b.sensitivity)
+    if tb > ta or (tb == ta and b.sensitivity > a.sensitivity):
+        return b
+    return a
+
+
+def derive(
+    parent: Classification,
+    kept: Sequence[str],
+    new_columns: Mapping[str, ColumnClass],
+    config: ClassificationConfig,
+) -> Classification:
+    """The classification of data whose columns changed since ``parent`` was computed.
+
+    - only known columns, some dropped: :func:`project`;
+    - new columns appeared (assigned, computed, renamed): they are classified on their own
+      (``new_columns``) and added; if parent columns also vanished, the change may be a rename
+      or a computation from them, so the parent's tier becomes the floor (transformation rule:
+      inherit unless explicitly anonymized).
+    """
+    known = [name for name in kept if name in parent.columns]
+    if not new_columns:
+        return project(parent, known, config) if parent.columns else parent
+    vanished = bool(parent.columns) and len(known) < len(parent.columns)
+    floor = max(parent.floor, parent.tier) if vanished else parent.floor
+    columns = {name: parent.columns[name] for name in known} | dict(new_columns)
+    result = rollup(columns, config, floor=floor, extra_tags=parent.table_tags,
+                    layer=Layer.INHERITED)
+    if not parent.columns:  # nothing known before: this is a first classification
+        return replace(result, tags=unique([*result.tags, *parent.tags]),
+                       reasoning=(*parent.reasoning, *result.reasoning))
+    reason = (f"{result.tier.value}: {len(new_columns)} new column(s) classified"
+              + (f"; parent columns changed, so the parent's {parent.tier.value} is the floor"
+                 if vanished else ""))
+    return replace(result, tags=unique([*result.tags, *parent.tags]) if vanished else result.tags,
+                   reasoning=(reason, *result.reasoning))
