@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
+
+import lacuna
+from lacuna.config import DestinationConfig, config_from_dict
 
 os.environ.setdefault("RUST_BACKTRACE", "0")
 
@@ -24,3 +29,40 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 
     lacuna.disable()
     reset()
+
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Path:
+    """The bundled sample data in a folder with an unmanaged Downloads/ and governed storage."""
+    for name in ("customers.csv", "sales.csv"):
+        shutil.copy(resources.files("lacuna") / "data" / name, tmp_path / name)
+    (tmp_path / "Downloads").mkdir()
+    (tmp_path / "governed" / "workspace").mkdir(parents=True)
+    return tmp_path
+
+
+def _sandbox_config(sandbox: Path, **extra: object) -> lacuna.Config:
+    defaults = DestinationConfig()
+    return config_from_dict({
+        "user": {"id": "analyst_alice", "role": "data_analyst"},
+        "destinations": {
+            "governed": [f"{sandbox / 'governed' / 'workspace'}/", *defaults.governed],
+            "unmanaged": [str(sandbox / "Downloads"), *defaults.unmanaged],
+        },
+        "audit": {"url": f"sqlite:///{sandbox / 'audit.db'}"},
+        **extra,
+    })
+
+
+@pytest.fixture
+def sandbox_config(sandbox: Path):
+    """A factory: ``sandbox_config(mode="warn")`` is the sandbox's config with overrides."""
+    return lambda **extra: _sandbox_config(sandbox, **extra)
+
+
+@pytest.fixture
+def governed(sandbox: Path):
+    lacuna.enable(_sandbox_config(sandbox))
+    yield sandbox
+    lacuna.disable()

@@ -11,9 +11,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any as _Any
 
+# The verbs `classify` and `anonymize` share their names with the subpackages that implement
+# them; importing the subpackages first and binding the functions after keeps the verbs bound.
+from lacuna.anonymize import anonymize
 from lacuna.api import check, disable, enable, enabled, governed
+from lacuna.classify import classify
 from lacuna.config import Config, load_config
 from lacuna.errors import (
     ClassificationError,
@@ -35,34 +39,14 @@ from lacuna.model import (
 __version__ = "0.1.0"
 
 
-def classify(x: Any, **kwargs: Any) -> Classification:
-    """Classify a DataFrame, a file path, a list of column names or ``{name: samples}``.
-
-    See :func:`lacuna.classify.classify` for the arguments.
-    """
-    from lacuna.classify import classify as _classify
-
-    return _classify(x, **kwargs)
-
-
-def anonymize(df: Any, columns: Any = None, strategy: str = "hash", **kwargs: Any) -> Any:
-    """Anonymize columns of a DataFrame and re-classify the result.
-
-    See :func:`lacuna.anonymize.anonymize` for the arguments.
-    """
-    from lacuna.anonymize import anonymize as _anonymize
-
-    return _anonymize(df, columns, strategy, **kwargs)
-
-
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: _Any) -> None:
     """``%load_ext lacuna``: govern pandas and register the ``%lacuna`` magic."""
     from lacuna.integrations.jupyter import load
 
     load(ipython)
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: _Any) -> None:
     """``%unload_ext lacuna``: stop governing pandas."""
     from lacuna.integrations.jupyter import unload
 
@@ -70,8 +54,8 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
-    "ClassificationError",
     "Classification",
+    "ClassificationError",
     "ColumnClass",
     "Config",
     "ConfigError",

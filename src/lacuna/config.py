@@ -95,7 +95,9 @@ def _default_mapping() -> dict[str, ClassRule]:
         ColumnKind.PII.value: ClassRule(tier=Tier.PROPRIETARY, tags=(PII, GDPR)),
         ColumnKind.PHI.value: ClassRule(tier=Tier.PROPRIETARY, tags=(PHI, HIPAA)),
         ColumnKind.FINANCIAL.value: ClassRule(tier=Tier.INTERNAL, tags=(FINANCIAL,)),
-        ColumnKind.IDENTIFIER.value: ClassRule(tier=Tier.INTERNAL),
+        # Floe ADR-0012: business identifiers are low sensitivity, "no restrictions". A team
+        # that treats its keys as internal sets classification.mapping.identifier.tier.
+        ColumnKind.IDENTIFIER.value: ClassRule(tier=Tier.PUBLIC),
         ColumnKind.PUBLIC.value: ClassRule(tier=Tier.PUBLIC),
     }
 

@@ -41,6 +41,10 @@ def _demo_config(sandbox: Path) -> Any:
     })
 
 
+def _code(code: str) -> Syntax:
+    return Syntax(code, "python", theme="ansi_dark", background_color="default", word_wrap=True)
+
+
 @contextmanager
 def _chdir(path: Path) -> Iterator[None]:
     old = Path.cwd()
@@ -67,7 +71,7 @@ class _Session:
         self.console.print(Rule(f"[bold]{title}", align="left"))
 
     def run(self, code: str) -> None:
-        self.console.print(Syntax(code, "python", theme="ansi_dark", background_color="default"))
+        self.console.print(_code(code))
         printed: list[str] = []
         self.ns["print"] = lambda *a: printed.append(" ".join(str(x) for x in a))
         exec(compile(code, "<lacuna demo>", "exec"), self.ns)  # our own, printed code
@@ -114,7 +118,7 @@ def run(console: Console, *, keep: Path | None = None) -> int:
             s.step("4. A risky export is stopped before it happens")
             target = Path("Downloads") / "customers.csv"
             code = f'customers.to_csv("{target}")'
-            console.print(Syntax(code, "python", theme="ansi_dark", background_color="default"))
+            console.print(_code(code))
             try:
                 exec(code, s.ns)
                 console.print("[red]unexpected: the export was allowed[/red]")
@@ -173,9 +177,9 @@ def _show_audit(console: Console) -> bool:
         table.add_column(header)
     records = list(reversed(store.list(limit=20)))
     for r in records:
-        where = r.destination or ", ".join(r.sources)
+        where = r.destination or ", ".join(r.data.get("what", {}).get("sources", []))
         verdict = "[green]allowed[/green]" if r.allowed else "[red]denied[/red]"
-        table.add_row(str(r.seq), r.user, r.action, where, r.tier, verdict, r.policy_id or "")
+        table.add_row(str(r.seq), r.user_id, r.action, where, r.tier or "", verdict, r.policy_id or "")
     console.print(table)
     report = store.verify()
     console.print(f"lacuna audit verify: {'intact' if report.ok else 'TAMPERED'} "

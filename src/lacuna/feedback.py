@@ -119,7 +119,8 @@ def render_rich(decision: Decision) -> RenderableType:
             if alt.code or alt.note:
                 code = "\n".join(x for x in (alt.code, f"# {alt.note}" if alt.note else None) if x)
                 parts.append(Syntax(textwrap.indent(code, "     "), "python",
-                                    theme="ansi_dark", background_color="default"))
+                                    theme="ansi_dark", background_color="default",
+                                    word_wrap=True))
     policy = _policy_line(decision)
     if policy:
         field("Policy", policy)

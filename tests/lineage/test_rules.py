@@ -58,7 +58,7 @@ def test_combine_keeps_the_stricter_class_of_a_shared_column_name():
 
 def test_project_recomputes_from_kept_columns():
     projected = rules.project(CUSTOMERS, ["customer_id", "region"], CONFIG)
-    assert projected.tier is Tier.INTERNAL
+    assert projected.tier is Tier.PUBLIC
     assert projected.tags == ()
     assert set(projected.columns) == {"customer_id", "region"}
 

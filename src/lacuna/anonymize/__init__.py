@@ -1,8 +1,12 @@
 """Anonymization: treat personal columns with a strategy and re-classify the result.
 
->>> import lacuna.anonymize as an
->>> an.strategies.names()
+>>> from lacuna.anonymize import strategies
+>>> strategies.names()
 ('hash', 'mask', 'redact')
+
+The root verb ``lacuna.anonymize`` is the function :func:`anonymize`, which shadows this package's
+name on ``lacuna``: import from the package (``from lacuna.anonymize import ...``) rather than
+``import lacuna.anonymize as ...``.
 
 See :func:`anonymize` for the verb, :mod:`lacuna.anonymize.base` to write a strategy and
 :mod:`lacuna.anonymize.keys` for where the hashing key comes from.

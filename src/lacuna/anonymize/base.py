@@ -77,7 +77,9 @@ def present_text(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return mask, pd.Series(kept, dtype=object)
 
 
-def fill(original: pd.Series, mask: np.ndarray, treated: Sequence[object] | np.ndarray) -> pd.Series:
+def fill(
+    original: pd.Series, mask: np.ndarray, treated: Sequence[object] | np.ndarray
+) -> pd.Series:
     """``original`` with the positions in ``mask`` replaced by ``treated``; nulls stay as they are.
 
     A string-dtype column keeps its dtype; anything else becomes ``object`` (a masked or hashed

@@ -131,21 +131,26 @@ class AuditRecord:
             return {}
         return value if isinstance(value, dict) else {}
 
+    def _field(self, part: str, name: str) -> str | None:
+        section = self.data.get(part)
+        value = section.get(name) if isinstance(section, dict) else None
+        return None if value is None else str(value)
+
     @property
     def destination(self) -> str | None:
-        return self.data.get("what", {}).get("destination")
+        return self._field("what", "destination")
 
     @property
     def tier(self) -> str | None:
-        return self.data.get("what", {}).get("tier")
+        return self._field("what", "tier")
 
     @property
     def policy_title(self) -> str | None:
-        return self.data.get("decision", {}).get("policy_title")
+        return self._field("decision", "policy_title")
 
     @property
     def reasoning(self) -> str:
-        return str(self.data.get("decision", {}).get("reasoning") or "")
+        return self._field("decision", "reasoning") or ""
 
     def to_dict(self) -> dict[str, Any]:
         """The body plus the chain fields: what ``lacuna audit list --json`` prints."""

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, inspect, insert, select, update
+from sqlalchemy import Connection, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from lacuna.audit.record import (
@@ -189,7 +190,7 @@ class AuditStore:
         user: str | None = None,
         action: str | None = None,
         since: datetime | str | None = None,
-    ) -> list[AuditRecord]:
+    ) -> builtins.list[AuditRecord]:
         """Records, newest first, optionally filtered.
 
         Args:
@@ -227,7 +228,7 @@ class AuditStore:
         except SQLAlchemyError as exc:
             raise AuditError(self._explain(exc, "read")) from exc
 
-    def _read(self, stmt: Any) -> list[Any]:
+    def _read(self, stmt: Any) -> builtins.list[Any]:
         try:
             with self._transaction(write=False) as conn:
                 return list(conn.execute(stmt).all())

@@ -2,7 +2,7 @@
 
 The mapping (``classification.mapping`` in ``lacuna.yaml``) says what each column class implies:
 by default ``pii`` → PROPRIETARY with tags PII, GDPR; ``phi`` → PROPRIETARY with PHI, HIPAA;
-``financial`` → INTERNAL with FINANCIAL; ``identifier`` → INTERNAL; ``public`` → PUBLIC. A column
+``financial`` → INTERNAL with FINANCIAL; ``identifier`` and ``public`` → PUBLIC. A column
 of sensitivity ``critical`` raises the table to ``classification.critical_tier``. The table's tier
 is the maximum over its columns and its floor; its tags are the union, in first-seen order.
 """

@@ -130,24 +130,12 @@ _mount_subcommands()
 
 
 def main() -> None:
-    """Entry point: map Lacuna errors to messages and exit codes instead of tracebacks."""
+    """Entry point: Lacuna errors become one clear line and exit code 2, not a traceback."""
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("aborted")
-        sys.exit(130)
+        app()  # typer handles usage errors (exit 2) and typer.Exit itself
     except ConfigError as exc:
         err_console.print(f"[red]configuration error:[/red] {exc}", highlight=False)
         sys.exit(2)
     except LacunaError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

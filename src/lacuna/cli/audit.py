@@ -67,7 +67,7 @@ def _open(url: str) -> AuditStore | None:
 
 @app.command("list")
 def list_(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N records.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N records.")] = 50,
     denied: Annotated[bool, typer.Option("--denied", help="Only denied operations.")] = False,
     user: Annotated[str | None, typer.Option("--user", help="Only this user id.")] = None,
     action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
@@ -125,9 +125,7 @@ def verify(db: DbOption = None, config: ConfigOption = None) -> None:
                    f"({store.where}). Head hash: {report.head}")
         return
     where = f"at record #{report.first_bad}" if report.first_bad is not None else ""
-    raise _fail(
-        f"audit trail TAMPERED {where}: {report.problem}\n"
-        f"{report.checked} record(s) before it are intact. Keep the database as evidence and "
-        "tell your governance team.",
-        code=1,
-    )
+    msg = (f"audit trail TAMPERED {where}: {report.problem}\n"
+           f"{report.checked} record(s) before it are intact. Keep the database as evidence and "
+           "tell your governance team.")
+    raise _fail(msg, code=1)

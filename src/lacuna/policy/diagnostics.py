@@ -81,7 +81,12 @@ def diagnose(exc: BaseException | str) -> Diagnostic:
             break
     err = text.find("error:", loc.end())
     message = text[err + len("error:"):].strip() if err >= 0 else text[loc.end():].strip()
-    # Conflicts name a second position ("defined here"): keep it short, on one line.
-    message = " ".join(message.replace("\n  |", " ").split())
+    # Conflicts name a second position ("defined here"): keep the first line and point at it.
+    other = _LOCATION.search(message)
+    if other is not None:
+        first = message[: other.start()].strip().rstrip(":")
+        where = f"{other.group('path')}:{other.group('line')}:{other.group('col')}"
+        message = f"{first} at {where}"
+    message = " ".join(message.split())
     return Diagnostic(message=message, path=loc.group("path"), line=line,
                       column=int(loc.group("col")), source_line=source)

@@ -43,8 +43,10 @@ class MaskStrategy(Strategy):
         keep = self.keep_last_digits.get(pii_type or "")
         if keep is not None:
             digits = text.str.replace(rf"\d(?=(?:\D*\d){{{keep}}})", "*", regex=True)
-            has_digits = text.str.contains(r"\d", regex=True)
-            out = out.where(~has_digits, digits)
+            count = text.str.count(r"\d")
+            # Too few digits to show any without showing them all: hide every digit.
+            digits = digits.where(count > keep, text.str.replace(r"\d", "*", regex=True))
+            out = out.where(count == 0, digits)
         is_email = text.str.match(self.email)
         if is_email.any():
             out = out.where(~is_email, text.str.replace(self.email, self.email_masked, regex=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from lacuna.anonymize.base import Context, Strategy, fill, present_text, register
+from lacuna.anonymize.base import Context, Strategy, fill, register
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,5 +20,5 @@ class RedactStrategy(Strategy):
 
     def apply(self, values: pd.Series, context: Context) -> pd.Series:
         del context  # the replacement does not depend on the column
-        mask, _ = present_text(values)
+        mask = values.notna().to_numpy(dtype=bool)
         return fill(values, mask, [self.replacement] * int(mask.sum()))

@@ -112,7 +112,7 @@ def _aggregate(gb: Any, result: Any, method: str, args: tuple[Any, ...],
 
     if not isinstance(result, (pd.DataFrame, pd.Series)):
         return result
-    source: DataState = effective_state(gb.obj)
+    source = _grouped_table(gb.obj)
     parent = source.classification
     keys = [str(n) for n in gb._grouper.names]
     outputs = _outputs(gb, result, method, args, kwargs)
@@ -125,6 +125,28 @@ def _aggregate(gb: Any, result: Any, method: str, args: tuple[Any, ...],
                                      min_group_size=min_size, config=config)
     lineage = LineageNode(name=None, operation=f"groupby.{method}", parents=(source.lineage,))
     return attach(result, classification, lineage)
+
+
+def _grouped_table(obj: Any) -> DataState:
+    """The table an aggregation reads from.
+
+    ``df.groupby(k)["revenue"]`` hands pandas a projected Series, but the aggregate is computed
+    over the rows of ``df``: a sum over a group of one customer is that customer's revenue. So
+    the source is the state stored with the data (the grouped table), not the projection; new
+    columns, if any, are added to it.
+    """
+    from lacuna.governor import current
+    from lacuna.lineage.state import get_state
+
+    stored = get_state(obj)
+    effective = effective_state(obj)
+    if stored is None or stored is effective:
+        return effective
+    if all(label in stored.classification.columns for label in labels(obj)):
+        return stored
+    config = current().config.classification
+    both = rules.combine([stored.classification, effective.classification], config)
+    return DataState(classification=both, lineage=stored.lineage)
 
 
 def _outputs(gb: Any, result: Any, method: str, args: tuple[Any, ...],

@@ -1,0 +1,121 @@
+"""Built-in value recognizers: a prefilter regex, a validator, and a free-text search.
+
+Prefilters are deliberately loose (the validator is the judge) and RE2 syntax: no look-arounds,
+no back-references. ``search`` finds a candidate inside free text: its group named ``value``.
+``min_ratio`` is the share of sampled non-null values that must be valid for the column to *be*
+that kind of value; free text needs fewer (see ``PatternRecognizer``).
+"""
+
+from __future__ import annotations
+
+from lacuna.classify.base import value_recognizer
+from lacuna.classify.scan import PatternRecognizer
+from lacuna.model import ColumnKind, Sensitivity
+
+PII, FIN = ColumnKind.PII, ColumnKind.FINANCIAL
+
+
+@value_recognizer
+class EmailValues(PatternRecognizer):
+    """E-mail addresses, whole or inside free text."""
+
+    name, kind, pii_type, sensitivity = "email", PII, "email", Sensitivity.HIGH
+    label = "valid e-mail addresses"
+    gate = "@"
+    prefilter = r"[^@ \t\r\n]+@[^@ \t\r\n]+"
+    search = r"(?P<value>[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+    validator = "email"
+    strength = 0.95
+
+
+@value_recognizer
+class PhoneValues(PatternRecognizer):
+    """Phone numbers per libphonenumber; bare digit strings are weak (ids look the same)."""
+
+    name, kind, pii_type, sensitivity = "phone", PII, "phone", Sensitivity.HIGH
+    label = "valid phone numbers"
+    numeric = True
+    prefilter = r"[+(]?[0-9][0-9 ().-]{5,20}[0-9]"
+    search = (r"(?P<value>(?:\+|00)[1-9][0-9 ().-]{7,16}[0-9]"
+              r"|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4})")
+    bare = r"[0-9]+"
+    validator = "phone"
+    strength = 0.85
+    min_ratio = 0.5
+    max_checks = 64  # libphonenumber is the slowest validator (~20 us per region tried)
+
+
+@value_recognizer
+class SsnValues(PatternRecognizer):
+    """US SSNs; nine bare digits are weak evidence (most 9-digit numbers pass the SSA rules)."""
+
+    name, kind, pii_type, sensitivity = "ssn", PII, "ssn", Sensitivity.CRITICAL
+    label = "valid US Social Security numbers"
+    numeric = True
+    prefilter = r"[0-9]{3}-?[0-9]{2}-?[0-9]{4}"
+    search = r"(?:^|[^0-9-])(?P<value>[0-9]{3}-[0-9]{2}-[0-9]{4})(?:[^0-9-]|$)"
+    bare = r"[0-9]{9}"
+    validator = "us_ssn"
+    min_ratio = 0.5
+
+
+@value_recognizer
+class CardValues(PatternRecognizer):
+    """Payment card numbers: issuer prefix and length, then Luhn."""
+
+    name, kind, pii_type, sensitivity = "card_number", PII, "card_number", Sensitivity.CRITICAL
+    label = "Luhn-valid payment card numbers"
+    numeric = True
+    prefilter = r"[0-9][0-9 -]{11,21}[0-9]"
+    search = r"(?:^|[^0-9])(?P<value>(?:[0-9][ -]?){12,18}[0-9])"
+    validator = "luhn_card"
+
+
+@value_recognizer
+class IbanValues(PatternRecognizer):
+    """IBANs with valid mod-97 check digits."""
+
+    name, kind, pii_type, sensitivity = "iban", FIN, "iban", Sensitivity.HIGH
+    label = "valid IBANs"
+    prefilter = r"[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ]{11,40}"
+    search = (r"(?:^|[^A-Za-z0-9])"
+              r"(?P<value>[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)")
+    validator = "iban"
+    strength = 0.95
+
+
+@value_recognizer
+class BicValues(PatternRecognizer):
+    """SWIFT/BIC codes. Upper-case 8-letter words can pass, so most values must."""
+
+    name, kind, pii_type, sensitivity = "swift_bic", FIN, "swift_bic", Sensitivity.LOW
+    label = "valid SWIFT/BIC codes"
+    prefilter = r"[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?"
+    validator = "bic"
+    strength = 0.6
+    min_ratio = 0.8
+
+
+@value_recognizer
+class Ipv4Values(PatternRecognizer):
+    """IPv4 addresses."""
+
+    name, kind, pii_type, sensitivity = "ipv4", PII, "ip_address", Sensitivity.MEDIUM
+    label = "valid IPv4 addresses"
+    gate = "."
+    prefilter = r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
+    search = r"(?:^|[^0-9.])(?P<value>(?:[0-9]{1,3}\.){3}[0-9]{1,3})(?:[^0-9.]|$)"
+    validator = "ipv4"
+    strength = 0.85
+
+
+@value_recognizer
+class Ipv6Values(PatternRecognizer):
+    """IPv6 addresses (times like 10:30:00 and MAC addresses fail the validator)."""
+
+    name, kind, pii_type, sensitivity = "ipv6", PII, "ip_address", Sensitivity.MEDIUM
+    label = "valid IPv6 addresses"
+    gate = ":"
+    prefilter = r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[0-9A-Za-z]+)?"
+    search = r"(?:^|[^0-9A-Fa-f:])(?P<value>[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){2,7})"
+    validator = "ipv6"

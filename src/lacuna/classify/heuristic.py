@@ -1,0 +1,245 @@
+"""Layer 1: the heuristic classifier — paths, column names, sampled values, sensitive terms.
+
+``classify`` accepts what users have (a DataFrame, a file path, column names, or
+``{name: sample values}``); ``classify_frame``, ``classify_columns`` and ``classify_path`` are the
+parts. Column classes come from ``combine`` (name and value evidence weighed together); the
+table classification from :func:`lacuna.classify.rollup.rollup`, with the path's and the
+sensitive terms' floor and tags.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cache, lru_cache
+from typing import Any
+
+import pandas as pd
+
+from lacuna.classify import builtin
+from lacuna.classify import terms as _terms
+from lacuna.classify.base import name_recognizers, value_recognizers
+from lacuna.classify.combine import combine
+from lacuna.classify.names import NameAnalyzer
+from lacuna.classify.paths import classify_path
+from lacuna.classify.readers import read_sample
+from lacuna.classify.rollup import rollup
+from lacuna.classify.scan import ColumnSample, column_sample, sample_frame, sample_values
+from lacuna.config import ClassificationConfig
+from lacuna.errors import ClassificationError
+from lacuna.model import Classification, ColumnClass, Tier, unique
+
+del builtin  # imported for its side effect: registering the built-in recognizers
+
+
+@cache
+def _default_config() -> ClassificationConfig:
+    return ClassificationConfig()
+
+
+@cache
+def _analyzer() -> NameAnalyzer:
+    return NameAnalyzer(name_recognizers.get(n)() for n in name_recognizers.names())
+
+
+@cache
+def _value_recognizers() -> tuple[Any, ...]:
+    return tuple(value_recognizers.get(n)() for n in value_recognizers.names())
+
+
+@lru_cache(maxsize=65536)
+def _by_name(name: str) -> ColumnClass:
+    """A column class from the name alone: immutable, so cached per name (the < 1 ms path)."""
+    return combine(name, _analyzer().analyze(name), (), None)
+
+
+@dataclass(slots=True)
+class _Found:
+    columns: dict[str, ColumnClass]
+    hits: list[_terms.TermHit]
+
+
+def classify_columns(
+    names: Iterable[Any],
+    samples: Mapping[str, Sequence[Any] | pd.Series] | None = None,
+    config: ClassificationConfig | None = None,
+) -> dict[str, ColumnClass]:
+    """Classify columns from their names and, when given, sample values.
+
+    Args:
+        names: column names (non-strings are converted with ``str``).
+        samples: sample values per column name (lists or Series); columns without samples are
+            classified by name. Longer samples are cut to ``config.sample_rows``.
+        config: sensitive terms and the sample size; ``None`` uses the defaults.
+
+    Returns:
+        ``{name: ColumnClass}`` in the order of ``names``.
+
+    Example:
+        >>> cols = classify_columns(["cust_eml", "id"], {"id": [4155552671, 4155552672]})
+        >>> cols["cust_eml"].pii_type, cols["id"].classification.value
+        ('email', 'identifier')
+    """
+    return _columns(names, samples, config or _default_config(), None).columns
+
+
+def _columns(
+    names: Iterable[Any],
+    samples: Mapping[str, Sequence[Any] | pd.Series] | None,
+    config: ClassificationConfig,
+    rows: int | None,
+) -> _Found:
+    limit = config.sample_rows if rows is None else rows
+    compiled = _terms.compile_terms(config.sensitive_terms)
+    analyzer, recognizers = _analyzer(), _value_recognizers()
+    found = _Found({}, [])
+    if samples is not None and not all(isinstance(k, str) for k in samples):
+        samples = {str(k): v for k, v in samples.items()}
+    for raw in names:
+        name = str(raw)
+        sample: ColumnSample | None = None
+        if samples is not None and name in samples and limit > 0:
+            sample = column_sample(name, _as_series(sample_values(samples[name], limit)))
+        if sample is None:
+            column = _by_name(name)
+        else:
+            matches = [m for r in recognizers if (m := r.scan(sample))]
+            column = combine(name, analyzer.analyze(name), matches, sample)
+        hits = _terms.in_name(name, compiled) if compiled else []
+        if sample is not None and compiled:
+            hits += _terms.in_values(sample, compiled)
+        if hits:
+            column = replace(column, evidence=(*column.evidence, *(h.evidence() for h in hits)))
+            found.hits.extend(hits)
+        found.columns[name] = column
+    return found
+
+
+def _as_series(values: Any) -> pd.Series:
+    return values if isinstance(values, pd.Series) else pd.Series(values)
+
+
+def classify_frame(
+    df: pd.DataFrame,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    config: ClassificationConfig | None = None,
+    sample_rows: int | None = None,
+) -> Classification:
+    """Classify a DataFrame from its path (when known), column names and sampled values.
+
+    Named index levels count as columns (``to_csv`` writes them). At most ``sample_rows`` rows
+    are sampled, deterministically; ``sample_rows=0`` classifies by names only.
+
+    Args:
+        df: the data.
+        path: where it came from, for path rules and sensitive terms in the path.
+        config: the classification settings; ``None`` uses the defaults.
+        sample_rows: overrides ``config.sample_rows``.
+
+    Returns:
+        The table :class:`~lacuna.model.Classification` (layer ``heuristic``).
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"contact": ["ada@example.org", "alan@example.org"]})
+        >>> c = classify_frame(df)
+        >>> c.tier.value, c.tags, c.columns["contact"].pii_type
+        ('PROPRIETARY', ('PII', 'GDPR'), 'email')
+    """
+    config = config or _default_config()
+    rows = _rows(config, sample_rows)
+    frame = df
+    extra = [n for n in df.index.names if n is not None and n not in df.columns]
+    if extra:
+        frame = df.reset_index(level=extra)
+    names = [_label(c) for c in frame.columns]
+    samples: dict[str, pd.Series] = {}
+    if rows:
+        sampled = sample_frame(frame, rows)
+        for i, name in enumerate(names):
+            samples.setdefault(name, sampled.iloc[:, i])
+    found = _columns(names, samples, config, rows)
+    return _table(found, config, path)
+
+
+def _label(column: Any) -> str:
+    if isinstance(column, tuple):  # MultiIndex columns: ("contact", "email") -> contact_email
+        return "_".join(str(part) for part in column if str(part))
+    return str(column)
+
+
+def _rows(config: ClassificationConfig, sample_rows: int | None) -> int:
+    rows = config.sample_rows if sample_rows is None else sample_rows
+    if not isinstance(rows, int) or rows < 0:
+        msg = f"sample_rows must be a whole number >= 0 (0: names only), got {rows!r}"
+        raise ClassificationError(msg)
+    return rows
+
+
+def _table(
+    found: _Found, config: ClassificationConfig, path: str | os.PathLike[str] | None
+) -> Classification:
+    floor, tags, reasons = Tier.PUBLIC, list[str](), list[str]()
+    hits = found.hits
+    if path is not None:  # path rules and sensitive terms in the path
+        floor, path_tags, path_reasons = classify_path(path, config)
+        tags.extend(path_tags)
+        reasons.extend(path_reasons)
+    for hit in hits:
+        floor = max(floor, hit.term.term.tier)
+        tags.extend(hit.term.term.tags)
+    reasons.extend(unique(h.reason() for h in hits))
+    return rollup(found.columns, config, floor=floor, extra_tags=tags, reasoning=reasons)
+
+
+def classify(
+    x: Any,
+    *,
+    config: ClassificationConfig | None = None,
+    sample_rows: int | None = None,
+) -> Classification:
+    """Classify data: a DataFrame, a file path, a list of column names, or ``{name: samples}``.
+
+    A path is read (a bounded sample) and its path rules apply as well. Layer 1 only: fast and
+    explainable; confidence below 1 marks what a later layer should look at.
+
+    Args:
+        x: a ``pandas.DataFrame`` or ``Series``; a path (``str`` or ``os.PathLike``) to a CSV,
+            TSV, Parquet, JSON, JSON Lines or Excel file; a list of column names; or a mapping
+            of column name to sample values.
+        config: the classification settings; ``None`` uses the defaults (pass
+            ``lacuna.load_config().classification`` to use ``lacuna.yaml``).
+        sample_rows: rows to sample; overrides ``config.sample_rows``; 0 means names only.
+
+    Returns:
+        The :class:`~lacuna.model.Classification`: tier, tags, per-column classes, confidence
+        and reasoning.
+
+    Raises:
+        ClassificationError: the file cannot be read, or ``x`` is of an unsupported type.
+
+    Example:
+        >>> c = classify(["customer_id", "revenue", "region"])
+        >>> c.tier.value, c.tags
+        ('INTERNAL', ('FINANCIAL',))
+    """
+    config = config or _default_config()
+    if isinstance(x, pd.DataFrame):
+        return classify_frame(x, config=config, sample_rows=sample_rows)
+    if isinstance(x, pd.Series):
+        return classify_frame(x.to_frame(name=x.name if x.name is not None else "value"),
+                              config=config, sample_rows=sample_rows)
+    if isinstance(x, (str, os.PathLike)):
+        rows = _rows(config, sample_rows)
+        frame = read_sample(x, rows or 1)
+        return classify_frame(frame, path=x, config=config, sample_rows=rows)
+    if isinstance(x, Mapping):
+        rows = _rows(config, sample_rows)
+        return _table(_columns(list(x), x, config, rows), config, None)
+    if isinstance(x, Iterable) and not isinstance(x, bytes):
+        return _table(_columns(list(x), None, config, 0), config, None)
+    msg = (f"cannot classify an object of type {type(x).__name__}. Pass a DataFrame, a file "
+           "path, a list of column names, or a mapping of column name to sample values.")
+    raise ClassificationError(msg)

@@ -1,0 +1,142 @@
+"""Column names to name evidence: tokens, plural folding, the best match, descriptors.
+
+The rule, in order:
+
+1. Tokenize the name (``tokens.tokenize``) and fold plurals onto known words (``emails`` →
+   ``email``, ``addresses`` → ``address``, ``ips`` → ``ip``).
+2. Every recognizer reports its best match: whole tokens or token runs, never substrings.
+3. The longest match (most tokens) wins: ``ip_address`` is an IP address, not an address;
+   ``customer_id`` is a business identifier, not a bare ``id``.
+4. Between equally long matches, a *generic* one (``id``, ``key``) loses to a sensitive one
+   (pii, phi, financial): ``email_id`` is an e-mail. Otherwise the rightmost wins, because
+   compound names put the head noun last: ``address_city`` is a city, ``ip_country`` a country,
+   ``product_id`` an identifier.
+5. A *descriptor* is a name about a value, not the value: a token after the match such as
+   ``type``, ``status``, ``verified``, ``count``, ``domain``, ``date`` (``address_type``,
+   ``email_verified``, ``phone_count``), or a leading ``has``/``is``/``num``/``n``
+   (``has_email``, ``num_phones``). It yields public evidence that says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lacuna.classify.base import NameMatch, NameRecognizer
+from lacuna.classify.tokens import tokenize
+from lacuna.model import ColumnKind, Evidence
+
+META_SUFFIX = frozenset({
+    "type", "types", "kind", "category", "class", "flag", "count", "cnt", "counts", "status",
+    "verified", "valid", "validated", "confirmed", "format", "length", "len", "domain",
+    "provider", "consent", "opt", "optin", "preference", "pref", "template", "label", "source",
+    "method", "present", "exists", "missing", "available", "changed", "updated", "at", "date",
+    "time", "ts", "timestamp", "app", "os", "platform", "version", "browser", "expiry",
+    "expiration", "exp", "bucket", "group", "band", "range", "bracket",
+})
+META_PREFIX = frozenset({"has", "is", "num", "n", "count", "cnt", "no"})
+SENSITIVE_KINDS = frozenset({ColumnKind.PHI, ColumnKind.PII, ColumnKind.FINANCIAL})
+PRECEDENCE = {  # mutually exclusive classes: the more protective one wins a tie
+    ColumnKind.PHI: 4, ColumnKind.PII: 3, ColumnKind.FINANCIAL: 2, ColumnKind.IDENTIFIER: 1,
+    ColumnKind.PUBLIC: 0,
+}
+DESCRIPTOR_SCORE = 0.7
+_CACHE_SIZE = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class NameResult:
+    """What a column name says: a match, and whether the name only describes such a value."""
+
+    match: NameMatch
+    tokens: tuple[str, ...]
+    descriptor: str | None = None  # the token that makes it a descriptor ("type", "has")
+
+    def evidence(self, column: str) -> Evidence:
+        """The name evidence, without any value: only the name and the rule."""
+        rec = self.match.recognizer
+        if self.descriptor:
+            return Evidence(source="name", rule=f"name:{rec.name}:descriptor",
+                            detail=f"name {column!r} describes {rec.label} "
+                                   f"({self.descriptor!r}), not the value itself",
+                            score=DESCRIPTOR_SCORE)
+        return Evidence(source="name", rule=f"name:{rec.name}",
+                        detail=f"name {column!r} reads as {rec.label} "
+                               f"(matches {self.match.phrase!r})",
+                        score=self.match.score)
+
+
+class NameAnalyzer:
+    """Matches column names against a set of name recognizers, caching per name."""
+
+    def __init__(self, recognizers: Iterable[NameRecognizer]) -> None:
+        self.recognizers = tuple(recognizers)
+        self._vocabulary = frozenset().union(*(r.vocabulary() for r in self.recognizers))
+        self._cache: dict[str, NameResult | None] = {}
+        # Which recognizers a token can trigger, so a name only asks the few that may match.
+        self._always = tuple(r for r in self.recognizers if r.triggers() is None)
+        self._by_token: dict[str, list[NameRecognizer]] = {}
+        for r in self.recognizers:
+            for token in r.triggers() or ():
+                self._by_token.setdefault(token, []).append(r)
+
+    def analyze(self, name: str) -> NameResult | None:
+        """The name evidence for one column name, or ``None`` when nothing matched."""
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        result = self._cache[name] = self._analyze(name)
+        return result
+
+    def _analyze(self, name: str) -> NameResult | None:
+        tokens = tuple(self._fold(t) for t in tokenize(name))
+        if not tokens:
+            return None
+        best: NameMatch | None = None
+        asked = dict.fromkeys(r for t in tokens for r in self._by_token.get(t, ()))
+        for recognizer in (*self._always, *asked):
+            hit = recognizer.match(tokens)
+            if hit is not None and (best is None or _better(hit, best)):
+                best = hit
+        if best is None:
+            return None
+        return NameResult(best, tokens, _descriptor(tokens, best))
+
+    def _fold(self, token: str) -> str:
+        vocab = self._vocabulary
+        if token in vocab or len(token) < 3:
+            return token
+        if token.endswith("es") and token[:-2] in vocab:
+            return token[:-2]
+        if token.endswith("s") and token[:-1] in vocab:
+            return token[:-1]
+        return token
+
+
+def _better(a: NameMatch, b: NameMatch) -> bool:
+    """Whether match ``a`` beats match ``b`` (rules 3 and 4 of the module docstring)."""
+    if a.length != b.length:
+        return a.length > b.length
+    ra, rb = a.recognizer, b.recognizer
+    if ra.generic != rb.generic:
+        specific = rb if ra.generic else ra
+        if specific.kind in SENSITIVE_KINDS:
+            return specific is ra
+    if a.end != b.end:
+        return a.end > b.end
+    pa, pb = PRECEDENCE[ra.kind], PRECEDENCE[rb.kind]
+    return pa > pb if pa != pb else a.score > b.score
+
+
+def _descriptor(tokens: tuple[str, ...], match: NameMatch) -> str | None:
+    if match.recognizer.kind is ColumnKind.PUBLIC:
+        return None
+    for token in tokens[match.end :]:
+        if token in META_SUFFIX:
+            return token
+    if match.start > 0 and tokens[0] in META_PREFIX:
+        return tokens[0]
+    return None

@@ -1,0 +1,211 @@
+"""Bounded value sampling and the declarative ``PatternRecognizer``.
+
+Sampling is deterministic and bounded: at most ``sample_rows`` rows per frame — a tenth of the
+budget from the head (the rows a user sees first), the rest evenly spaced over the remaining rows,
+so a 1M-row frame costs what a 1k-row frame does and a sorted column is seen across its whole
+range. Every sampled value
+is cut to ``MAX_VALUE_CHARS`` characters before any pattern runs, so a column of huge strings
+costs bounded work too.
+
+Recognition is vectorized: the sample becomes one Arrow string array, a prefilter regex runs over
+all of it at once (RE2 via pyarrow compute, the engine behind pandas' ``str`` dtype, called
+directly to skip pandas' per-call pattern analysis), and the validator runs only on prefilter
+matches, at most ``max_checks`` of them, evenly spaced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api import types as ptypes
+
+from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
+
+MAX_VALUE_CHARS = 2048
+TEXT_MIN_HITS = 2  # free text: a column holds X when >= 2 sampled values contain a valid X ...
+TEXT_MIN_RATIO = 0.05  # ... or when >= 5% of them do (one hit in a 3-row sample counts)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSample:
+    """One column's sampled, non-null values as bounded, stripped strings (an Arrow array).
+
+    The helpers run RE2 patterns (pyarrow compute) over the whole sample at once; recognizers
+    use them instead of looping over values.
+    """
+
+    name: str
+    values: pa.Array  # utf8
+    text: pa.Array  # the values containing whitespace: candidates for free-text search
+    from_integers: bool = False  # the column holds integers: nothing in it carries formatting
+    skipped: str | None = None  # why values were not scanned (dtype), for reasoning
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def any_contains(self, literal: str) -> bool:
+        """Whether any value contains ``literal``."""
+        return bool(pc.any(pc.match_substring(self.values, literal)).as_py())
+
+    def fullmatches(self, pattern: str) -> list[str]:
+        """The values that ``pattern`` matches entirely."""
+        mask = pc.match_substring_regex(self.values, f"^(?:{pattern})$")
+        return pc.filter(self.values, mask).to_pylist()  # type: ignore[no-any-return]
+
+    def count(self, pattern: str, *, ignore_case: bool = False) -> int:
+        """How many values ``pattern`` is found in."""
+        mask = pc.match_substring_regex(self.values, pattern, ignore_case=ignore_case)
+        return int(pc.sum(mask).as_py() or 0)
+
+    def extract_text(self, pattern: str) -> list[str]:
+        """The first candidate per free-text value: the group named ``value`` in ``pattern``."""
+        if not len(self.text):
+            return []
+        found = pc.drop_null(pc.extract_regex(self.text, pattern))
+        return found.field("value").to_pylist()  # type: ignore[no-any-return]
+
+
+def sample_positions(n: int, k: int) -> np.ndarray | None:
+    """Row positions of a deterministic sample of ``k`` out of ``n`` rows; ``None``: all rows.
+
+    Example:
+        >>> sample_positions(100, 10).tolist()
+        [0, 1, 13, 26, 38, 50, 62, 74, 87, 99]
+    """
+    if n <= k:
+        return None
+    head = k // 10
+    rest = np.linspace(head, n - 1, k - head).round().astype(np.int64)
+    return np.unique(np.concatenate([np.arange(head, dtype=np.int64), rest]))
+
+
+def sample_frame(df: pd.DataFrame, k: int) -> pd.DataFrame:
+    """At most ``k`` rows of ``df``, chosen by :func:`sample_positions`."""
+    positions = sample_positions(len(df), k)
+    return df if positions is None else df.iloc[positions]
+
+
+def sample_values(values: Sequence[Any] | pd.Series, k: int) -> pd.Series:
+    """At most ``k`` values of a Series or sequence, without copying the rest."""
+    if isinstance(values, pd.Series):
+        positions = sample_positions(len(values), k)
+        return values if positions is None else values.iloc[positions]
+    if not isinstance(values, Sequence) or isinstance(values, (str, bytes)):
+        values = [values] if isinstance(values, (str, bytes)) else list(values)
+    positions = sample_positions(len(values), k)
+    picked = list(values) if positions is None else [values[int(i)] for i in positions]
+    return pd.Series(picked, dtype=object if not picked else None)
+
+
+def column_sample(name: str, series: pd.Series) -> ColumnSample:
+    """Normalize a sampled column to bounded strings; numbers, dates and booleans as noted."""
+    s = series.dropna()
+    from_integers = False
+    if not len(s):
+        return _skip(name, None)
+    if ptypes.is_bool_dtype(s.dtype):
+        return _skip(name, "booleans")
+    if ptypes.is_datetime64_any_dtype(s.dtype) or ptypes.is_timedelta64_dtype(s.dtype):
+        return _skip(name, "dates and times")
+    if ptypes.is_float_dtype(s.dtype):
+        # Integer columns with missing values load as floats; phone/card numbers hide there.
+        arr = s.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(arr) & (np.mod(arr, 1) == 0) & (np.abs(arr) < 9e18)):
+            return _skip(name, "decimal numbers")
+        s = pd.Series(arr.astype(np.int64))
+    if ptypes.is_integer_dtype(s.dtype):
+        values = pa.array(s.to_numpy(dtype=np.int64)).cast(pa.string())
+        from_integers = True
+    elif ptypes.is_string_dtype(s.dtype) and not ptypes.is_object_dtype(s.dtype):
+        values = pa.array(s.array, type=pa.string())
+        values = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(values, 0, MAX_VALUE_CHARS))
+    else:  # object, categorical, mixed: stringify scalars only, each cut short
+        values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())
+    values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
+    values = pc.drop_null(values)
+    text = values[:0] if from_integers else pc.filter(values, pc.match_substring(values, " "))
+    return ColumnSample(name, values, text, from_integers=from_integers)
+
+
+def _skip(name: str, what: str | None) -> ColumnSample:
+    empty = pa.array([], type=pa.string())
+    return ColumnSample(name, empty, empty, skipped=what)
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value[:MAX_VALUE_CHARS].strip()
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return str(int(value))
+    return None  # containers, bytes, floats, dates: nothing a pattern here is about
+
+
+class PatternRecognizer(ValueRecognizer):
+    """A value recognizer made of a prefilter, a validator and an optional free-text search.
+
+    ``prefilter`` must fully match a candidate value; ``search`` finds one candidate inside free
+    text (its first group). ``bare``-matching values (bare digits) carry no formatting, so a
+    column of mostly bare matches is weak evidence: it supports a matching name, never decides.
+    """
+
+    prefilter: ClassVar[str]
+    validator: ClassVar[str]
+    search: ClassVar[str | None] = None
+    gate: ClassVar[str | None] = None  # a literal every candidate contains, checked first
+    bare: ClassVar[str | None] = None
+    strength: ClassVar[float] = 0.9
+    weak_strength: ClassVar[float] = 0.4
+    min_ratio: ClassVar[float] = 0.3
+    max_checks: ClassVar[int] = 200
+
+    def __init__(self) -> None:
+        self._validate = validators.get(self.validator)
+        self._bare = re.compile(self.bare) if self.bare else None
+
+    def scan(self, sample: ColumnSample) -> ValueMatch | None:
+        n = len(sample)
+        if not n or (sample.from_integers and not self.numeric):
+            return None
+        if self.gate and not sample.any_contains(self.gate):
+            return None
+        candidates = sample.fullmatches(self.prefilter)
+        if candidates:
+            checked, valid, bare = self._check(candidates)
+            ratio = len(candidates) * valid / checked / n
+            if valid and ratio >= self.min_ratio:
+                weak = self._bare is not None and bare * 2 >= valid
+                score = self.weak_strength if weak else self.strength * (0.6 + 0.4 * ratio)
+                return ValueMatch(self, "column", ratio, n, checked, round(score, 4), weak)
+        if self.search and len(sample.text):
+            found = sample.extract_text(self.search)
+            if found:
+                checked, valid, _ = self._check(found)
+                hits = len(found) * valid / checked
+                if valid and (hits >= TEXT_MIN_HITS or hits / n >= TEXT_MIN_RATIO):
+                    score = round(0.8 * self.strength, 4)
+                    return ValueMatch(self, "text", hits / n, n, checked, score)
+        return None
+
+    def _check(self, candidates: list[str]) -> tuple[int, int, int]:
+        """Validate up to ``max_checks`` evenly spaced candidates: (checked, valid, bare)."""
+        m = len(candidates)
+        if m > self.max_checks:
+            step = m / self.max_checks
+            candidates = [candidates[int(i * step)] for i in range(self.max_checks)]
+        valid = bare = 0
+        for item in candidates:
+            if self._validate(item):
+                valid += 1
+                if self._bare is not None and self._bare.fullmatch(item):
+                    bare += 1
+        return len(candidates), valid, bare

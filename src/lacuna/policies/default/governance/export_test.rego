@@ -1,0 +1,127 @@
+# Unit tests for P-2024-001 (run them with `lacuna policy test`, or PolicyEngine.run_tests()).
+package governance.export_test
+
+import rego.v1
+
+# Rules are referenced by their full path: regorus (0.9) sometimes returns a rule's default
+# instead of its value when it is reached through an import alias under `with`.
+
+downloads := {
+	"uri": "~/Downloads/customers.csv", "type": "file", "scope": "external",
+	"encrypted": false, "managed": false, "classification_support": false,
+	"path": "/home/alice/Downloads/customers.csv", "path_prefix": "~/Downloads",
+}
+
+governed := {
+	"uri": "/governed/workspace/customers.csv", "type": "governed_storage", "scope": "internal",
+	"encrypted": true, "managed": true, "classification_support": false,
+	"path": "/governed/workspace/customers.csv", "path_prefix": "/governed/workspace/",
+}
+
+aware_db := {
+	"uri": "postgresql://warehouse.internal/analytics", "type": "database", "scope": "internal",
+	"encrypted": false, "managed": true, "classification_support": true,
+}
+
+internal_file := {
+	"uri": "reports/q4.csv", "type": "file", "scope": "internal",
+	"encrypted": false, "managed": true, "classification_support": false,
+}
+
+customers := {
+	"classification": "PROPRIETARY", "tags": ["PII", "GDPR"],
+	"pii_columns": ["email", "phone", "address"], "pii_types": ["email", "phone", "address"],
+}
+
+export_of(source, destination) := {
+	"action": "export", "source": source, "destination": destination,
+	"user": {"id": "analyst_alice", "role": "data_analyst", "clearance": "INTERNAL"},
+	"exception_approved": false, "exception_approver_role": null,
+	"purpose": null, "context": {"method": "to_csv", "variable": "df"},
+}
+
+test_public_goes_anywhere if {
+	data.governance.export.allow with input as export_of({"classification": "PUBLIC", "tags": []}, downloads)
+}
+
+test_internal_to_internal_allowed if {
+	data.governance.export.allow with input as export_of({"classification": "INTERNAL", "tags": []}, internal_file)
+}
+
+test_internal_to_unmanaged_not_allowed_but_not_denied if {
+	inp := export_of({"classification": "INTERNAL", "tags": []}, downloads)
+	not data.governance.export.allow with input as inp
+	count(data.governance.export.deny) == 0 with input as inp
+	data.governance.export.reasons == {"Cannot export INTERNAL data to unmanaged location outside the company"} with input as inp
+}
+
+test_proprietary_to_downloads_denied_with_seed_reason if {
+	inp := export_of(customers, downloads)
+	not data.governance.export.allow with input as inp
+	data.governance.export.deny == {"Cannot export PROPRIETARY data to unmanaged location"} with input as inp
+}
+
+test_proprietary_to_governed_allowed if {
+	inp := export_of(customers, governed)
+	data.governance.export.allow with input as inp
+	count(data.governance.export.deny) == 0 with input as inp
+}
+
+test_proprietary_to_classification_aware_database_allowed if {
+	data.governance.export.allow with input as export_of(customers, aware_db)
+}
+
+test_unencrypted_governed_storage_denied if {
+	inp := export_of(customers, object.union(governed, {"encrypted": false}))
+	data.governance.export.deny == {"Cannot export PROPRIETARY data to unencrypted storage"} with input as inp
+}
+
+test_steward_exception_allows if {
+	inp := object.union(export_of(customers, downloads), {
+		"exception_approved": true, "exception_approver_role": "data_steward",
+	})
+	data.governance.export.allow with input as inp
+	count(data.governance.export.deny) == 0 with input as inp
+}
+
+test_exception_from_other_role_does_not_allow if {
+	inp := object.union(export_of(customers, downloads), {
+		"exception_approved": true, "exception_approver_role": "team_lead",
+	})
+	not data.governance.export.allow with input as inp
+}
+
+test_why_lines_follow_the_seed if {
+	data.governance.export.why == [
+		"Contains customer PII (email, phone, address)",
+		"Destination is not encrypted or monitored",
+		"Violates GDPR data minimization principle",
+	] with input as export_of(customers, downloads)
+}
+
+test_alternatives_are_runnable_code if {
+	alts := data.governance.export.alternatives with input as export_of(customers, downloads)
+		with data.lacuna.governed_roots as ["/governed/workspace/", "s3://company-governed-data/"]
+	[a.title | some a in alts] == [
+		"Anonymize first",
+		"Use governed location",
+		"Request exception (requires business justification)",
+	]
+	alts[0].code == "anon_df = lacuna.anonymize(df, columns=['email', 'phone', 'address'])\nanon_df.to_csv(\"~/Downloads/customers_anon.csv\")"
+	alts[1].code == "df.to_csv(\"/governed/workspace/customers.csv\")"
+	alts[1].note == "Automatically encrypted, access logged, retention enforced"
+}
+
+test_governed_root_comes_from_data if {
+	alts := data.governance.export.alternatives with input as export_of(customers, downloads)
+		with data.lacuna.governed_roots as ["/secure/area"]
+	alts[1].code == "df.to_csv(\"/secure/area/customers.csv\")"
+}
+
+test_object_store_target_gets_governed_bucket if {
+	bucket := object.union(downloads, {"uri": "s3://scratch/customers.parquet", "type": "object_store"})
+	inp := object.union(export_of(customers, bucket), {"context": {"method": "to_parquet", "variable": "orders"}})
+	alts := data.governance.export.alternatives with input as inp
+		with data.lacuna.governed_roots as ["/governed/workspace/", "s3://company-governed-data/"]
+	alts[1].code == "orders.to_parquet(\"s3://company-governed-data/customers.parquet\")"
+}

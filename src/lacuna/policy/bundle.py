@@ -1,0 +1,249 @@
+"""Reading a policy bundle: a folder of ``.rego`` files and ``data.json``/``data.yaml`` documents.
+
+* Every ``.rego`` file under the folder is read, recursively, in sorted order. Files ending in
+  ``_test.rego`` are checked and kept for ``lacuna policy test`` but never reach the engine that
+  makes decisions.
+* **Rego v0 and v1 mix per file.** regorus's ``set_rego_v0`` is engine-wide, but it only affects
+  parsing, which happens in ``add_policy``; so the loader switches it per file while adding files
+  to one engine. A file's version is, first match wins: a ``# lacuna: rego.v0`` (or ``rego.v1``)
+  comment in its leading comment lines; ``policy.rego_version`` when it is ``v0`` or ``v1``;
+  otherwise (``auto``) v1, falling back to v0 when v1 parsing fails with regorus's
+  "keyword is required" error (``allow { ... }``, ``deny[msg] { ... }``).
+* ``data.json``/``data.yaml``/``data.yml`` are placed at their folder's path, as OPA bundles do:
+  ``policies/governance/export/data.json`` becomes ``data.governance.export``.
+* The revision is a SHA-256 over every file's relative path and bytes: the same files give the
+  same revision wherever they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml  # type: ignore[import-untyped, unused-ignore]
+from regorus import Engine
+
+from lacuna.errors import PolicyError
+from lacuna.policy.diagnostics import diagnose
+
+RegoVersion = Literal["v0", "v1"]
+DATA_FILES = ("data.json", "data.yaml", "data.yml")
+_PRAGMA = re.compile(r"^\s*#\s*lacuna:\s*rego\.(v0|v1)\b", re.IGNORECASE)
+_NEEDS_V0 = "keyword is required"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegoModule:
+    """One ``.rego`` file of a bundle, with the Rego version it parsed as."""
+
+    path: str  # shown in errors: the absolute path for folders on disk
+    relpath: str  # relative to the bundle root, with "/"
+    source: str
+    package: str = ""  # e.g. "governance.export" (no "data." prefix)
+    rego_version: RegoVersion = "v1"
+
+    @property
+    def is_test(self) -> bool:
+        """Whether this is a test file (``*_test.rego``), kept out of decisions."""
+        return self.relpath.endswith("_test.rego")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bundle:
+    """The checked contents of a policy folder."""
+
+    root: str
+    modules: tuple[RegoModule, ...]
+    data: Mapping[str, Any] = field(default_factory=dict)
+    revision: str = ""
+
+    @property
+    def policy_modules(self) -> tuple[RegoModule, ...]:
+        """The modules that take part in decisions (not ``*_test.rego``)."""
+        return tuple(m for m in self.modules if not m.is_test)
+
+
+def default_bundle_root() -> Traversable:
+    """The bundle shipped inside the package: ``lacuna/policies/default/``."""
+    return files("lacuna").joinpath("policies").joinpath("default")
+
+
+def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bundle:
+    """Read, parse and check every file of a bundle folder.
+
+    Args:
+        root: the bundle folder (a path, or a package resource).
+        rego_version: ``auto``, ``v0`` or ``v1`` (``policy.rego_version``); per-file pragmas win.
+
+    Returns:
+        The bundle, each module tagged with its package and Rego version.
+
+    Raises:
+        PolicyError: the folder is missing or holds no ``.rego`` file, or a file cannot be read
+            or parsed, or a data document is invalid; the message gives path, line and column.
+    """
+    if not root.is_dir():
+        msg = (f"policy folder {root} does not exist or is not a folder. Point policy.dir at "
+               "a folder of .rego files, or remove the setting to use the default bundle.")
+        raise PolicyError(msg, path=str(root))
+    digest = hashlib.sha256()
+    modules: list[RegoModule] = []
+    data: dict[str, Any] = {}
+    owners: dict[tuple[str, ...], str] = {}
+    for rel, item in _walk(root, ()):
+        relpath = "/".join(rel)
+        raw = item.read_bytes()
+        digest.update(relpath.encode() + b"\0" + raw + b"\0")
+        shown = str(item)
+        if rel[-1].endswith(".rego"):
+            modules.append(RegoModule(path=shown, relpath=relpath, source=_decode(raw, shown)))
+        else:
+            doc = _parse_data(_decode(raw, shown), shown)
+            _merge(data, rel[:-1], doc, shown, owners)
+    if not any(not m.is_test for m in modules):
+        msg = (f"policy folder {root} holds no .rego policy files. Add policies, or remove "
+               "policy.dir to use the default bundle.")
+        raise PolicyError(msg, path=str(root))
+    checker = Engine()
+    parsed = tuple(add_module(checker, m, rego_version) for m in modules)
+    return Bundle(root=str(root), modules=parsed, data=data,
+                  revision=digest.hexdigest()[:16])
+
+
+def add_module(engine: Engine, module: RegoModule, rego_version: str = "auto") -> RegoModule:
+    """Parse ``module`` into ``engine`` in its Rego version; return it with version and package.
+
+    Raises:
+        PolicyError: the file does not parse; with path, line, column and the offending line.
+    """
+    forced: RegoVersion | None = "v0" if rego_version == "v0" else (
+        "v1" if rego_version == "v1" else None)
+    version = _declared_version(module.source) or forced
+    tried: RegoVersion = version or "v1"
+    try:
+        package = _add(engine, module, tried)
+    except Exception as exc:  # regorus raises RuntimeError; translate whatever it raises
+        first = diagnose(exc)
+        if version is not None or _NEEDS_V0 not in first.message:
+            raise first.to_error(_parse_hint(tried, declared=version is not None)) from None
+        tried = "v0"
+        try:
+            package = _add(engine, module, tried)
+        except Exception as exc0:
+            hint = (f"Parsed as Rego v0 because Rego v1 parsing failed at line {first.line} "
+                    f"({first.message}). Fix the file, or declare its version in a first-line "
+                    "comment: `# lacuna: rego.v1` or `# lacuna: rego.v0`.")
+            raise diagnose(exc0).to_error(hint) from None
+    return replace(module, package=package.removeprefix("data."), rego_version=tried)
+
+
+def _add(engine: Engine, module: RegoModule, version: RegoVersion) -> str:
+    engine.set_rego_v0(version == "v0")
+    add: Any = engine.add_policy  # returns the package ("data.x"); the stub says None
+    try:
+        return str(add(module.path, module.source))
+    finally:
+        engine.set_rego_v0(False)
+
+
+def _parse_hint(version: RegoVersion, *, declared: bool) -> str:
+    how = "as declared" if declared else "by default"
+    return (f"Fix the Rego syntax at that position (parsed as Rego {version} {how}; declare "
+            "another version with a first-line comment `# lacuna: rego.v0` or "
+            "`# lacuna: rego.v1`).")
+
+
+def _declared_version(source: str) -> RegoVersion | None:
+    for line in source.splitlines():
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            break
+        m = _PRAGMA.match(line)
+        if m:
+            return "v0" if m.group(1).lower() == "v0" else "v1"
+    if re.search(r"^\s*import\s+rego\.v1\s*$", source, re.MULTILINE):
+        return "v1"
+    return None
+
+
+def _walk(
+    folder: Traversable, rel: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], Traversable]]:
+    for item in sorted(folder.iterdir(), key=lambda t: t.name):
+        if item.name.startswith(".") or item.name == "__pycache__":  # hidden, editor temp files
+            continue
+        if item.is_dir():
+            yield from _walk(item, (*rel, item.name))
+        elif item.name.endswith(".rego") or item.name in DATA_FILES:
+            yield (*rel, item.name), item
+
+
+def _decode(raw: bytes, shown: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"{shown}: not UTF-8 text (byte {exc.start}); save the file as UTF-8."
+        raise PolicyError(msg, path=shown) from None
+
+
+def _parse_data(text: str, shown: str) -> Any:
+    try:
+        if shown.endswith(".json"):
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        msg = f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}. Fix the syntax there."
+        raise PolicyError(msg, path=shown, line=exc.lineno, column=exc.colno) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        where = f"{shown}:{line}:{col}" if mark else shown
+        msg = f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}. Fix the syntax there."
+        raise PolicyError(msg, path=shown, line=line, column=col) from None
+
+
+def _merge(into: dict[str, Any], at: tuple[str, ...], doc: Any, shown: str,
+           owners: dict[tuple[str, ...], str]) -> None:
+    """Place ``doc`` at path ``at``; two files may not set the same key."""
+    if not at and not isinstance(doc, Mapping):
+        msg = f"{shown}: a data file at the bundle root must hold a mapping (an object)."
+        raise PolicyError(msg, path=shown)
+    if isinstance(doc, Mapping):
+        for key, value in doc.items():
+            _merge_value(into, (*at, str(key)), value, shown, owners)
+    else:
+        _merge_value(into, at, doc, shown, owners)
+
+
+def _merge_value(into: dict[str, Any], at: tuple[str, ...], value: Any, shown: str,
+                 owners: dict[tuple[str, ...], str]) -> None:
+    node = into
+    for i, key in enumerate(at[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            _conflict(at[: i + 1], shown, owners)
+        node = child
+    last = at[-1]
+    if last in node:
+        if isinstance(node[last], dict) and isinstance(value, Mapping):
+            for key, sub in value.items():
+                _merge_value(into, (*at, str(key)), sub, shown, owners)
+            return
+        _conflict(at, shown, owners)
+    node[last] = value
+    owners[at] = shown
+
+
+def _conflict(at: tuple[str, ...], shown: str, owners: dict[tuple[str, ...], str]) -> None:
+    other = owners.get(at, "another data file")
+    msg = (f"{shown}: data.{'.'.join(at)} is already set by {other}. Keep each key in one "
+           "data file.")
+    raise PolicyError(msg, path=shown)

@@ -1,0 +1,105 @@
+"""The policy input: one operation as the JSON document policies read as ``input``.
+
+The shape is the seed's "Policy Evaluation (OPA)" box, extended with what Lacuna knows::
+
+    {
+      "action": "export",
+      "source": {
+        "classification": "PROPRIETARY",          # the tier of the data acted upon
+        "tags": ["PII", "GDPR"],
+        "columns": {"email": {"classification": "pii", "sensitivity": "high",
+                              "pii_type": "email"}, ...},   # ADR-0012 meta.floe per column
+        "pii_columns": ["email", "phone"],        # columns classified pii or phi
+        "pii_types": ["email", "phone"],
+        "names": ["customers.csv"],               # the sources' names
+        "created_at": "2025-01-15T09:30:00+00:00" # oldest source, when known
+      },
+      "destination": {"uri": ..., "type": "file", "scope": "external", "encrypted": false,
+                      "managed": false, "classification_support": false, "path": ...,
+                      "path_prefix": "~/Downloads"},      # null when there is none (read)
+      "user": {"id": "alice", "role": "data_analyst", "clearance": "INTERNAL", ...},
+      "lineage": ["customers.csv"],
+      "environment": "development", "environment_category": "non_production",
+      "purpose": null, "exception_id": null,
+      "exception_approved": false, "exception_approver_role": null,
+      "context": {"method": "to_csv", "call": "pandas.DataFrame.to_csv",
+                  "variable": "df", "code_location": "analysis.py:12"}
+                  # method and variable are Python identifiers, or null
+    }
+
+``exception_approved`` and ``exception_approver_role`` describe an exception grant that the
+caller (the governor) has already looked up and verified for ``exception_id``; Lacuna never
+trusts an id alone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lacuna.model import Operation
+
+
+def build_input(
+    operation: Operation,
+    *,
+    exception_approved: bool = False,
+    exception_approver_role: str | None = None,
+) -> dict[str, Any]:
+    """The policy input document for ``operation`` (see the module docstring for the shape).
+
+    Args:
+        operation: the intercepted operation.
+        exception_approved: whether a verified, unexpired exception grant covers it.
+        exception_approver_role: the role of whoever approved that grant (``data_steward``).
+
+    Returns:
+        A JSON-compatible dict: only str, bool, None, lists and dicts.
+
+    Raises:
+        ConfigError: the operation's environment is not one Lacuna knows.
+
+    Example:
+        >>> from lacuna.model import Action, Classification, Operation, Tier, User
+        >>> op = Operation(action=Action.READ, user=User(id="alice"),
+        ...                classification=Classification(tier=Tier.INTERNAL))
+        >>> doc = build_input(op)
+        >>> (doc["action"], doc["source"]["classification"], doc["destination"])
+        ('read', 'INTERNAL', None)
+    """
+    c = operation.classification
+    names = [s.name for s in operation.sources]
+    source: dict[str, Any] = {
+        "classification": c.tier.value,
+        "tags": list(c.tags),
+        "columns": {name: col.to_floe() for name, col in c.columns.items()},
+        "pii_columns": list(c.personal_columns),
+        "pii_types": list(c.pii_types),
+        "names": names,
+    }
+    created = [s.created_at for s in operation.sources if s.created_at is not None]
+    if created:
+        source["created_at"] = min(created).isoformat()
+    method = operation.method or None
+    short = method.rsplit(".", 1)[-1] if method else None
+    variable = operation.variable
+    return {
+        "action": operation.action.value,
+        "source": source,
+        "destination": operation.destination.to_input() if operation.destination else None,
+        "user": operation.user.to_input(),
+        "lineage": list(names),
+        "environment": operation.environment,
+        "environment_category": operation.environment_category,
+        "purpose": operation.purpose,
+        "exception_id": operation.exception_id,
+        "exception_approved": bool(exception_approved),
+        "exception_approver_role": exception_approver_role,
+        "context": {
+            # Python identifiers or None: policies paste them into suggested code.
+            "method": short if short and short.isidentifier() else None,
+            "call": method,
+            "variable": variable if variable and variable.isidentifier() else None,
+            "code_location": operation.code_location,
+        },
+    }

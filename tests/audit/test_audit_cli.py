@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from lacuna.audit import AuditStore
+from lacuna.cli.audit import app
+
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+
+@pytest.fixture
+def filled(store: AuditStore, fill: Callable[[int], None]) -> AuditStore:
+    fill(6)
+    return store
+
+
+def test_cli_list_table(filled: AuditStore, db_url: str) -> None:
+    result = runner.invoke(app, ["list", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    for text in (
+        "time (UTC)",
+        "user1",
+        "export",
+        "~/Downloads/export.csv",
+        "PROPRIETARY",
+        "DENIED",
+        "allowed",
+        "P-2024-001",
+    ):
+        assert text in result.output
+
+
+def test_cli_list_json_with_filters(filled: AuditStore, db_url: str) -> None:
+    result = runner.invoke(app, ["list", "--db", db_url, "--json", "--denied", "-n", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["seq"] for r in lines] == [6, 4]
+    assert all(r["decision"]["allowed"] is False for r in lines)
+    assert lines[0]["hash"] == filled.get(6).hash  # type: ignore[union-attr]
+    result = runner.invoke(
+        app, ["list", "--db", db_url, "--json", "--user", "user2", "--action", "export"]
+    )
+    assert [json.loads(x)["seq"] for x in result.output.splitlines()] == [6, 3]
+
+
+def test_cli_list_no_match(filled: AuditStore, db_url: str) -> None:
+    result = runner.invoke(app, ["list", "--db", db_url, "--user", "nobody"])
+    assert (result.exit_code, result.output.strip()) == (0, "No matching audit records.")
+
+
+def test_cli_list_and_verify_without_a_trail(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'missing.db'}"
+    result = runner.invoke(app, ["list", "--db", url])
+    assert result.exit_code == 0
+    assert "No audit records yet" in result.output
+    assert runner.invoke(app, ["list", "--db", url, "--json"]).output == ""
+    result = runner.invoke(app, ["verify", "--db", url])
+    assert result.exit_code == 0
+    assert "nothing to verify" in result.output
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_cli_verify_intact(filled: AuditStore, db_url: str) -> None:
+    result = runner.invoke(app, ["verify", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "intact: 6 record(s)" in result.output
+    assert filled.verify().head in result.output
+
+
+def test_cli_verify_tampered(filled: AuditStore, db_url: str) -> None:
+    with sqlite3.connect(filled.path) as conn:  # type: ignore[arg-type]
+        conn.execute("DELETE FROM lacuna_audit WHERE seq = 3")
+    result = runner.invoke(app, ["verify", "--db", db_url])
+    assert result.exit_code == 1
+    assert "TAMPERED at record #3" in result.output
+    assert "were deleted" in result.output
+    assert "2 record(s) before it are intact" in result.output
+
+
+def test_cli_reads_audit_url_from_config(filled: AuditStore, db_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "lacuna.yaml"
+    config.write_text(f"audit:\n  url: {db_url}\n")
+    result = runner.invoke(app, ["verify", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "6 record(s)" in result.output
+
+
+def test_cli_default_url_is_lacuna_home(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mk: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LACUNA_CONFIG", raising=False)
+    with AuditStore(f"sqlite:///{home / 'audit.db'}") as s:
+        op = mk.op(user="homer")
+        s.record(mk.decision(op), op, session="s")
+    result = runner.invoke(app, ["list", "--json"])
+    assert json.loads(result.output)["who"]["user_id"] == "homer"
+
+
+def test_cli_bad_config_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["list", "--config", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_cli_corrupt_database_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    path.write_text("garbage")
+    result = runner.invoke(app, ["verify", "--db", f"sqlite:///{path}"])
+    assert result.exit_code == 2
+    assert "not an SQLite database" in result.output
+    assert path.read_text() == "garbage"
+
+
+def test_cli_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "list" in result.output
+    assert "verify" in result.output

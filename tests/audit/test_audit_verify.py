@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from lacuna.audit import AuditStore, VerifyReport
+from lacuna.audit.record import chain_hash
+
+N = 10
+
+
+@contextmanager
+def raw(store: AuditStore) -> Iterator[sqlite3.Connection]:
+    """Tamper with the file directly, as an attacker with file access would."""
+    assert store.path is not None
+    conn = sqlite3.connect(store.path)
+    try:
+        yield conn
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def rows(store: AuditStore) -> dict[int, tuple[str, str, str]]:
+    with raw(store) as conn:
+        return {
+            s: (p, b, h)
+            for s, p, b, h in conn.execute("SELECT seq, prev_hash, body, hash FROM lacuna_audit")
+        }
+
+
+@pytest.fixture
+def full(store: AuditStore, fill: Callable[[int], None]) -> AuditStore:
+    fill(N)
+    return store
+
+
+def test_verify_empty_trail(store: AuditStore) -> None:
+    assert store.verify() == VerifyReport(ok=True, checked=0)
+
+
+def test_verify_intact_trail(full: AuditStore) -> None:
+    report = full.verify()
+    assert report == VerifyReport(ok=True, checked=N, head=full.list(limit=1)[0].hash)
+    assert bool(report)
+
+
+def test_verify_detects_edited_body(full: AuditStore) -> None:
+    with raw(full) as conn:
+        conn.execute(
+            "UPDATE lacuna_audit SET body = replace(body, '\"allowed\":false', "
+            "'\"allowed\":true') WHERE seq = 4"
+        )
+    report = full.verify()
+    assert (report.ok, report.first_bad, report.checked) == (False, 4, 3)
+    assert "modified after it was written" in report.problem
+
+
+def test_verify_detects_edit_with_recomputed_hash(full: AuditStore) -> None:
+    prev, body, _ = rows(full)[5]
+    forged = body.replace('"session":"s1"', '"session":"s2"')
+    with raw(full) as conn:
+        conn.execute(
+            "UPDATE lacuna_audit SET body = ?, hash = ? WHERE seq = 5",
+            (forged, chain_hash(prev, forged)),
+        )
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, 5)
+    assert "does not link to record #5" in report.problem
+
+
+def test_verify_detects_edited_index_column(full: AuditStore) -> None:
+    with raw(full) as conn:
+        conn.execute("UPDATE lacuna_audit SET allowed = 1 - allowed WHERE seq = 6")
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, 6)
+    assert "allowed" in report.problem
+
+
+def test_verify_detects_deleted_record(full: AuditStore) -> None:
+    with raw(full) as conn:
+        conn.execute("DELETE FROM lacuna_audit WHERE seq = 5")
+    report = full.verify()
+    assert (report.ok, report.first_bad, report.checked) == (False, 5, 4)
+    assert "record #5 is missing" in report.problem
+
+
+def test_verify_detects_deleted_range(full: AuditStore) -> None:
+    with raw(full) as conn:
+        conn.execute("DELETE FROM lacuna_audit WHERE seq IN (3, 4)")
+    report = full.verify()
+    assert (report.first_bad, report.problem.split(":")[0]) == (3, "record #3–#4 is missing")
+
+
+def test_verify_detects_truncated_tail(full: AuditStore) -> None:
+    with raw(full) as conn:
+        conn.execute("DELETE FROM lacuna_audit WHERE seq > 8")
+    report = full.verify()
+    assert (report.ok, report.first_bad, report.checked) == (False, 9, 8)
+    assert "#9–#10 were deleted" in report.problem
+
+
+def test_verify_detects_reordered_records(full: AuditStore) -> None:
+    with raw(full) as conn:
+        conn.execute("UPDATE lacuna_audit SET seq = -1 WHERE seq = 4")
+        conn.execute("UPDATE lacuna_audit SET seq = 4 WHERE seq = 5")
+        conn.execute("UPDATE lacuna_audit SET seq = 5 WHERE seq = -1")
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, 3)  # #4 no longer links to #3
+    assert report.checked == 3
+
+
+def test_verify_detects_rewritten_last_record(full: AuditStore) -> None:
+    prev, body, _ = rows(full)[N]
+    forged = body.replace('"session":"s1"', '"session":"s2"')
+    with raw(full) as conn:
+        conn.execute(
+            "UPDATE lacuna_audit SET body = ?, hash = ? WHERE seq = ?",
+            (forged, chain_hash(prev, forged), N),
+        )
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, N)
+    assert "rewritten" in report.problem
+
+
+def test_verify_detects_record_added_outside_lacuna(full: AuditStore) -> None:
+    _, body, last_hash = rows(full)[N]
+    forged = body.replace(f'"seq":{N}', f'"seq":{N + 1}').replace(
+        body[body.index('"id":"') + 6 : body.index('"id":"') + 38], "f" * 32
+    )
+    with raw(full) as conn:
+        cols = "seq, id, timestamp, user_id, action, allowed, policy_id"
+        conn.execute(
+            f"INSERT INTO lacuna_audit ({cols}, body, prev_hash, hash) "
+            f"SELECT {N + 1}, ?, timestamp, user_id, action, allowed, policy_id, ?, ?, ? "
+            f"FROM lacuna_audit WHERE seq = {N}",
+            ("f" * 32, forged, last_hash, chain_hash(last_hash, forged)),
+        )
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, N + 1)
+    assert "outside Lacuna" in report.problem
+
+
+def test_verify_detects_forged_non_json_body(full: AuditStore) -> None:
+    prev, _, _ = rows(full)[N]
+    with raw(full) as conn:
+        conn.execute(
+            "UPDATE lacuna_audit SET body = 'oops', hash = ? WHERE seq = ?",
+            (chain_hash(prev, "oops"), N),
+        )
+        conn.execute("UPDATE lacuna_audit_head SET hash = ?", (chain_hash(prev, "oops"),))
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, N)
+    assert "not a JSON object" in report.problem
+    assert full.get(N).data == {}  # type: ignore[union-attr]  # still listable
+
+
+def test_verify_detects_first_record_replaced(full: AuditStore) -> None:
+    with raw(full) as conn:
+        conn.execute("UPDATE lacuna_audit SET prev_hash = ? WHERE seq = 1", ("1" * 64,))
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, 1)
+    assert "genesis" in report.problem
+
+
+def test_verify_detects_deleted_head(full: AuditStore) -> None:
+    with raw(full) as conn:
+        conn.execute("DELETE FROM lacuna_audit_head")
+    report = full.verify()
+    assert (report.ok, report.first_bad, report.checked) == (False, None, N)
+    assert "head row" in report.problem
+
+
+def test_verify_reads_in_batches(
+    store: AuditStore, fill: Callable[[int], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lacuna.audit.verify.BATCH", 3)
+    fill(7)
+    assert store.verify().checked == 7
+
+
+def test_verify_report_head_is_publishable(full: AuditStore, tmp_path: Path) -> None:
+    head = full.verify().head
+    assert head == rows(full)[N][2]

@@ -1,0 +1,54 @@
+"""``%load_ext lacuna`` in a real IPython shell."""
+
+from __future__ import annotations
+
+import pytest
+
+IPython = pytest.importorskip("IPython", reason="IPython is part of the dev extra")
+
+
+@pytest.fixture
+def shell():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    yield shell
+    shell.run_line_magic("unload_ext", "lacuna")
+    InteractiveShell.clear_instance()
+
+
+def test_load_ext_governs_pandas_and_magics_configure(shell, sandbox, capsys):
+    import lacuna
+
+    shell.run_line_magic("load_ext", "lacuna")
+    assert lacuna.enabled()
+    shell.run_line_magic("lacuna", f"config --user bob --role data_analyst --mode warn "
+                                   f"--policy-dir {sandbox}")
+    out = capsys.readouterr().out
+    assert "user:        bob (role data_analyst" in out
+    assert f"policies:    {sandbox}" in out
+    shell.run_line_magic("lacuna", "status")
+    assert "Lacuna: ON (mode warn)" in capsys.readouterr().out
+    shell.run_line_magic("lacuna", "off")
+    assert not lacuna.enabled()
+
+
+def test_violation_in_a_cell_shows_the_learning_moment(shell, sandbox, sandbox_config, capsys):
+    import lacuna
+
+    shell.run_line_magic("load_ext", "lacuna")
+    lacuna.enable(sandbox_config())
+    shell.run_cell("import pandas as pd\ndf = pd.read_csv('customers.csv')\n"
+                   f"df.to_csv(r'{sandbox / 'Downloads' / 'x.csv'}')")
+    out = capsys.readouterr().out
+    assert "Governance Policy Violation" in out
+    assert "Traceback" not in out
+    assert not (sandbox / "Downloads" / "x.csv").exists()
+
+
+def test_bad_magic_arguments_say_how_to_fix(shell):
+    from lacuna.errors import LacunaError
+    from lacuna.integrations.jupyter import lacuna_magic
+
+    with pytest.raises(LacunaError, match="%lacuna config --help"):
+        lacuna_magic("config --mode loud")

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+
+import pytest
+from typer.testing import CliRunner
+
+from lacuna.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data(tmp_path):
+    for name in ("customers.csv", "sales.csv"):
+        shutil.copy(resources.files("lacuna") / "data" / name, tmp_path / name)
+    return tmp_path
+
+
+def test_classify_table_and_json(data):
+    result = runner.invoke(app, ["classify", "customers.csv"])
+    assert result.exit_code == 0, result.output
+    assert "PROPRIETARY" in result.output and "email" in result.output
+    result = runner.invoke(app, ["classify", "customers.csv", "--json"])
+    payload = json.loads(result.output)
+    assert payload["tier"] == "PROPRIETARY"
+    assert payload["columns"]["email"]["pii_type"] == "email"
+    result = runner.invoke(app, ["classify", "customers.csv", "sales.csv", "--json"])
+    assert set(json.loads(result.output)) == {"customers.csv", "sales.csv"}
+
+
+def test_classify_explain_shows_evidence(data):
+    result = runner.invoke(app, ["classify", "customers.csv", "--explain"])
+    assert result.exit_code == 0
+    assert "•" in result.output
+
+
+def test_check_exit_codes(data):
+    denied = runner.invoke(app, ["check", "customers.csv", "--to", "~/Downloads/c.csv"])
+    assert denied.exit_code == 1, denied.output
+    assert "P-2024-001" in denied.output
+    allowed = runner.invoke(app, ["check", "customers.csv", "--to",
+                                  "/governed/workspace/c.csv", "--json"])
+    assert allowed.exit_code == 0, allowed.output
+    assert json.loads(allowed.output)["allowed"] is True
+    internal = runner.invoke(app, ["check", "sales.csv", "--to", "~/Downloads/s.csv",
+                                   "--user", "bob", "--role", "data_analyst",
+                                   "--environment", "production"])
+    assert internal.exit_code == 1
+
+
+def test_check_does_not_write_anything(data):
+    runner.invoke(app, ["check", "customers.csv", "--to", str(data / "out.csv")])
+    assert not (data / "out.csv").exists()
+
+
+def test_errors_exit_2_with_the_file_named(data, capsys):
+    import sys
+
+    from lacuna.cli import main
+
+    (data / "lacuna.yaml").write_text("mode: [\n")
+    sys_argv = sys.argv
+    sys.argv = ["lacuna", "check", "customers.csv", "--to", "x.csv"]
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main()
+    finally:
+        sys.argv = sys_argv
+    assert exit_.value.code == 2
+    assert "lacuna.yaml" in capsys.readouterr().err
+
+
+def test_unreadable_input_is_a_clear_error(data):
+    from lacuna.errors import ClassificationError
+
+    result = runner.invoke(app, ["classify", "nope.csv"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ClassificationError)
+    assert "nope.csv" in str(result.exception)
+
+
+def test_demo_runs_the_whole_scenario():
+    result = runner.invoke(app, ["demo"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    for expected in ("PROPRIETARY", "['PII', 'GDPR', 'FINANCIAL']", "customers.csv → analysis",
+                     "['FINANCIAL', 'DERIVED_FROM_PII']", "Governance Policy Violation",
+                     "File created: no", "intact", "Demo complete."):
+        assert expected in result.output

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lacuna.config import Config, load_config
+from lacuna.errors import ConfigError
+from lacuna.model import Tier
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_any_file():
+    config = load_config()
+    assert config.mode == "enforce"
+    assert config.environment == "development"
+    assert config.classification.k_anonymity == 5
+    assert config.source is None
+
+
+def test_lacuna_yaml_in_cwd_is_found(tmp_path):
+    write(tmp_path / "lacuna.yaml", "mode: warn\nuser: {id: alice, role: data_analyst}\n")
+    config = load_config()
+    assert (config.mode, config.user.id, config.user.role) == ("warn", "alice", "data_analyst")
+    assert config.source.endswith("lacuna.yaml")
+
+
+def test_malformed_yaml_names_file_line_and_column(tmp_path):
+    path = write(tmp_path / "lacuna.yaml", "mode: warn\nuser:\n  id: [alice\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}:" in str(err.value)
+    assert "not valid YAML" in str(err.value)
+    assert ":4:" in str(err.value) or ":3:" in str(err.value)
+
+
+def test_unknown_key_is_reported_with_its_location(tmp_path):
+    path = write(tmp_path / "lacuna.yaml", "classification:\n  k_anonymty: 3\n")
+    with pytest.raises(ConfigError, match=r"classification\.k_anonymty: unknown setting"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mode: loud\n", "mode"),
+        ("environment: prod\n", "unknown environment 'prod'"),
+        ("user: {clearance: TOP_SECRET}\n", "unknown tier 'TOP_SECRET'"),
+        ("classification: {k_anonymity: 0}\n", "k_anonymity"),
+        ("classification: {mapping: {secret: {tier: PUBLIC}}}\n", "unknown column classification"),
+        ("- a list\n", "expected a mapping"),
+    ],
+)
+def test_invalid_values_fail_clearly(tmp_path, text, expected):
+    path = write(tmp_path / "lacuna.yaml", text)
+    with pytest.raises(ConfigError, match=expected) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_policy_dir_resolves_relative_to_the_file_and_must_exist(tmp_path):
+    (tmp_path / "conf" / "policies").mkdir(parents=True)
+    path = write(tmp_path / "conf" / "lacuna.yaml", "policy: {dir: policies}\n")
+    assert load_config(path).policy.dir == tmp_path / "conf" / "policies"
+    bad = write(tmp_path / "bad.yaml", "policy: {dir: nowhere}\n")
+    with pytest.raises(ConfigError, match="is not a folder"):
+        load_config(bad)
+
+
+def test_missing_explicit_file_and_bad_env_var(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    monkeypatch.setenv("LACUNA_CONFIG", str(tmp_path / "gone.yaml"))
+    with pytest.raises(ConfigError, match="LACUNA_CONFIG"):
+        load_config()
+
+
+def test_partial_mapping_overrides_only_what_it_names():
+    config = Config.model_validate({"classification": {"mapping": {"identifier": {"tier": "PUBLIC"}}}})
+    assert config.classification.mapping["identifier"].tier is Tier.PUBLIC
+    assert config.classification.mapping["pii"].tier is Tier.PROPRIETARY
+
+
+def test_sensitive_terms_accept_plain_strings():
+    config = Config.model_validate({"classification": {"sensitive_terms": ["falcon"]}})
+    assert config.classification.sensitive_terms[0].term == "falcon"
+    assert config.classification.sensitive_terms[0].tier is Tier.PROPRIETARY
+
+
+def test_floe_yaml_governance_section_is_accepted(tmp_path):
+    write(tmp_path / "floe.yaml", "name: shop\ngovernance:\n  classification:\n    source: dbt_meta\n"
+          "  lacuna:\n    environment: production\n")
+    config = load_config()
+    assert config.classification.source == "dbt_meta"
+    assert config.environment == "production"
+
+
+def test_config_is_frozen():
+    with pytest.raises(Exception, match="frozen"):
+        Config().mode = "warn"  # type: ignore[misc]

@@ -1,0 +1,182 @@
+"""Destination classification: a table of targets, boundaries and hostile input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lacuna.config import DestinationConfig
+from lacuna.destinations import classify_destination, redact
+from lacuna.errors import IntegrationError, LacunaError
+from lacuna.model import DestinationType, Scope
+
+CONFIG = DestinationConfig(
+    internal_buckets=("team-*", "analytics@acct.dfs.core.windows.net"),
+    classification_aware_databases=("postgresql://warehouse.internal/", "snowflake://acme/"),
+)
+FILE, GOV, OBJ, HTTP, DB = (DestinationType.FILE, DestinationType.GOVERNED_STORAGE,
+                            DestinationType.OBJECT_STORE, DestinationType.HTTP,
+                            DestinationType.DATABASE)
+INT, EXT = Scope.INTERNAL, Scope.EXTERNAL
+
+
+@pytest.fixture(autouse=True)
+def _cwd_outside_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite runs in a tmp_path, which is under /tmp: an unmanaged place by default.
+    monkeypatch.chdir("/")
+
+
+@pytest.mark.parametrize(
+    ("target", "kind", "scope", "managed", "encrypted", "prefix"),
+    [
+        # unmanaged places
+        ("~/Downloads/customers.csv", FILE, EXT, False, False, "~/Downloads"),
+        ("~/Desktop/report.xlsx", FILE, EXT, False, False, "~/Desktop"),
+        ("/tmp/x.csv", FILE, EXT, False, False, "/tmp"),
+        ("/tmp", FILE, EXT, False, False, "/tmp"),
+        ("file:///tmp/a%20b.csv", FILE, EXT, False, False, "/tmp"),
+        ("file://localhost/tmp/x.csv", FILE, EXT, False, False, "/tmp"),
+        # governed roots, on path boundaries, most specific wins
+        ("/governed/workspace/customers.csv", GOV, INT, True, True, "/governed/workspace/"),
+        ("/governed/workspace", GOV, INT, True, True, "/governed/workspace/"),
+        ("/governed/reports/q4/summary.pdf", GOV, INT, True, True, "/governed/reports/"),
+        ("/governed/workspace-evil/x.csv", FILE, INT, True, False, None),
+        ("/governed/workspaces/x.csv", FILE, INT, True, False, None),
+        ("/governed/workspace/../../tmp/x.csv", FILE, EXT, False, False, "/tmp"),
+        ("/governed/workspace/./sub//x.csv", GOV, INT, True, True, "/governed/workspace/"),
+        ("s3://company-governed-data/a/b.parquet", GOV, INT, True, True,
+         "s3://company-governed-data/"),
+        ("S3A://Company-Governed-Data/a.parquet", GOV, INT, True, True,
+         "s3://company-governed-data/"),
+        ("s3://company-governed-data-evil/a.parquet", OBJ, EXT, False, False, None),
+        # other local files
+        ("out.csv", FILE, INT, True, False, None),
+        ("./reports/../out.csv", FILE, INT, True, False, None),
+        # object stores
+        ("s3://team-analytics/q4.parquet", OBJ, INT, True, False, None),
+        ("gs://random-bucket/x", OBJ, EXT, False, False, None),
+        ("gcs://team-x/y", OBJ, INT, True, False, None),
+        ("abfss://analytics@acct.dfs.core.windows.net/p", OBJ, INT, True, False, None),
+        ("abfs://other@acct.dfs.core.windows.net/p", OBJ, EXT, False, False, None),
+        ("az://container/p", OBJ, EXT, False, False, None),
+        # HTTP
+        ("http://localhost:8080/upload", HTTP, INT, True, False, None),
+        ("https://svc.internal/api", HTTP, INT, True, False, None),
+        ("https://svc.internal.evil.com/api", HTTP, EXT, False, False, None),
+        ("https://svc.internal@evil.com/", HTTP, EXT, False, False, None),
+        ("https://api.example.com/upload", HTTP, EXT, False, False, None),
+        # databases
+        ("postgresql://warehouse.internal/analytics", DB, INT, True, False, None),
+        ("sqlite:///scratch.db", DB, INT, True, False, None),
+        ("mysql+pymysql://u:p@db/x", DB, INT, True, False, None),
+        ("jdbc:postgresql://h:5432/db", DB, INT, True, False, None),
+        ("duckdb:///local.duckdb", DB, INT, True, False, None),
+        # unknown schemes: external, unmanaged (fail closed)
+        ("ftp://files.example.com/x.csv", FILE, EXT, False, False, None),
+    ],
+)
+def test_destinations_table(target, kind, scope, managed, encrypted, prefix) -> None:
+    d = classify_destination(target, CONFIG)
+    assert (d.type, d.scope, d.managed, d.encrypted, d.path_prefix) == (
+        kind, scope, managed, encrypted, prefix)
+    assert d.reasoning.endswith(".")
+    assert d.reasoning.count(". ") == 0  # one sentence
+
+
+@pytest.mark.parametrize(
+    ("target", "aware"),
+    [
+        ("postgresql://warehouse.internal/analytics", True),
+        ("postgresql+psycopg://etl:secret@warehouse.internal/analytics", True),
+        ("postgres://warehouse.internal/analytics", True),
+        ("postgresql://warehouse.internal.evil/analytics", False),
+        ("postgresql://warehouse.internal", False),
+        ("snowflake://acme/db/schema", True),
+        ("snowflake://acme-evil/db", False),
+        ("sqlite:///x.db", False),
+    ],
+)
+def test_destinations_classification_aware_databases(target: str, aware: bool) -> None:
+    assert classify_destination(target, CONFIG).classification_support is aware
+
+
+def test_destinations_local_paths_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    d = classify_destination("sub/../out.csv", CONFIG)
+    assert d.uri == "sub/../out.csv"
+    assert d.path == os.path.realpath(tmp_path / "out.csv")
+    assert (d.scope, d.path_prefix) == (EXT, "/tmp")  # the working folder is under /tmp
+    home = classify_destination("~/Downloads/x.csv", CONFIG)
+    assert home.path == os.path.realpath(os.path.expanduser("~/Downloads/x.csv"))
+    assert classify_destination(tmp_path / "p.parquet", CONFIG).uri == str(tmp_path / "p.parquet")
+
+
+def test_destinations_symlink_out_of_governed_storage_is_not_governed(tmp_path: Path) -> None:
+    governed = tmp_path / "governed"
+    outside = tmp_path / "outside"
+    governed.mkdir()
+    outside.mkdir()
+    (governed / "escape").symlink_to(outside)
+    config = DestinationConfig(governed=(str(governed) + "/",), unmanaged=(str(outside),))
+    d = classify_destination(str(governed / "escape" / "x.csv"), config)
+    assert (d.type, d.scope, d.path_prefix) == (FILE, EXT, str(outside))
+
+
+def test_destinations_most_specific_root_wins(tmp_path: Path) -> None:
+    config = DestinationConfig(governed=("/tmp/governed/",), unmanaged=("/tmp",))
+    assert classify_destination("/tmp/governed/x.csv", config).type is GOV
+    assert classify_destination("/tmp/other/x.csv", config).type is FILE
+    outside = DestinationConfig(governed=("/data/",), unmanaged=("/data/scratch",))
+    assert classify_destination("/data/scratch/x", outside).managed is False
+    assert classify_destination("/data/keep/x", outside).type is GOV
+
+
+def test_destinations_local_files_scope_is_configurable() -> None:
+    config = DestinationConfig(local_files_scope="external")
+    d = classify_destination("out.csv", config)
+    assert (d.scope, d.managed) == (EXT, True)
+    assert "local files are external" in d.reasoning
+
+
+def test_destinations_secrets_are_redacted() -> None:
+    d = classify_destination("postgresql://etl:hunter2@db.internal/x?sslmode=require", CONFIG)
+    assert d.uri == "postgresql://etl:***@db.internal/x?sslmode=require"
+    assert "hunter2" not in d.reasoning
+    h = classify_destination("https://api.example.com/up?token=abc&page=2", CONFIG)
+    assert h.uri == "https://api.example.com/up?token=***&page=2"
+    assert redact("s3://b/k?X-Amz-Signature=abc") == "s3://b/k?X-Amz-Signature=***"
+    assert redact("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_destinations_reasoning_says_why() -> None:
+    assert classify_destination("~/Downloads/c.csv", CONFIG).reasoning == (
+        "~/Downloads/c.csv is under ~/Downloads, an unmanaged place (destinations.unmanaged): "
+        "not encrypted or monitored, so it counts as external.")
+    assert classify_destination("s3://other/k", CONFIG).reasoning == (
+        "s3://other/k is in bucket 'other', which is not in destinations.internal_buckets, "
+        "so it counts as external.")
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("", "destination is empty"),
+        ("   ", "destination is empty"),
+        ("a\x00b.csv", "NUL or other control character"),
+        ("out\n.csv", "NUL or other control character"),
+        ("file:///tmp/%00x", "encoded control character"),
+        ("file://fileserver/share/x.csv", "names host 'fileserver'"),
+        ("http:///path", "has no host or bucket"),
+        ("s3:///key", "has no host or bucket"),
+        ("http://[::1/x", "is not a valid URL"),
+        (b"/tmp/x.csv", "destination is bytes"),
+        (42, "must be a path or URL string, got int"),
+        (None, "must be a path or URL string, got NoneType"),
+    ],
+)
+def test_destinations_hostile_input_raises_integration_error(target, message) -> None:
+    with pytest.raises(IntegrationError, match=message) as info:
+        classify_destination(target, CONFIG)
+    assert isinstance(info.value, LacunaError)

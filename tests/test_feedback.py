@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+
+from lacuna.feedback import render_html, render_json, render_rich, render_text
+from lacuna.model import (
+    Action,
+    Alternative,
+    Classification,
+    Decision,
+    Destination,
+    DestinationType,
+    Operation,
+    Scope,
+    Tier,
+    User,
+)
+
+OP = Operation(
+    action=Action.EXPORT,
+    user=User(id="analyst_alice", role="data_analyst"),
+    classification=Classification(tier=Tier.PROPRIETARY, tags=("PII", "GDPR")),
+    destination=Destination(uri="~/Downloads/customers.csv", type=DestinationType.FILE,
+                            scope=Scope.EXTERNAL, managed=False),
+)
+DENIED = Decision(
+    allowed=False,
+    operation_id=OP.id,
+    reasoning="Cannot export PROPRIETARY data to unmanaged location",
+    policy_id="P-2024-001",
+    policy_title="PII Export Restrictions",
+    why=("Contains customer PII (email, phone)", "Destination is not encrypted or monitored"),
+    alternatives=(
+        Alternative(title="Anonymize first:",
+                    code="anon_df = lacuna.anonymize(df, columns=['email', 'phone'])\n"
+                         'anon_df.to_csv("~/Downloads/customers_anon.csv")'),
+        Alternative(title="Use governed location:",
+                    code='df.to_csv("/governed/workspace/customers.csv")',
+                    note="Automatically encrypted, access logged, retention enforced"),
+    ),
+    steward="data-governance@example.com",
+    docs_url="https://governance.example.com/policies/P-2024-001",
+    operation=OP,
+)
+
+
+def test_text_follows_the_seed_layout():
+    assert render_text(DENIED) == "\n".join([
+        "❌ Governance Policy Violation",
+        "Action: Export to ~/Downloads/customers.csv",
+        "Reason: Cannot export PROPRIETARY data to unmanaged location",
+        "Classification: PROPRIETARY",
+        "Tags: PII, GDPR",
+        "Why this matters:",
+        "- Contains customer PII (email, phone)",
+        "- Destination is not encrypted or monitored",
+        "How to proceed:",
+        "1. Anonymize first:",
+        "   anon_df = lacuna.anonymize(df, columns=['email', 'phone'])",
+        '   anon_df.to_csv("~/Downloads/customers_anon.csv")',
+        "2. Use governed location:",
+        '   df.to_csv("/governed/workspace/customers.csv")',
+        "   # Automatically encrypted, access logged, retention enforced",
+        "Policy: P-2024-001 (PII Export Restrictions)",
+        "Steward: data-governance@example.com",
+        "Documentation: https://governance.example.com/policies/P-2024-001",
+    ])
+
+
+def test_engine_failure_headline_says_fail_closed():
+    from dataclasses import replace
+
+    failed = replace(DENIED, engine_error="RuntimeError: boom", alternatives=(), why=())
+    text = render_text(failed)
+    assert text.startswith("❌ Governance could not decide: denied (fail closed)")
+    assert "Engine error: RuntimeError: boom" in text
+
+
+def test_html_escapes_and_contains_every_part():
+    html = render_html(DENIED)
+    assert "Governance Policy Violation" in html
+    assert "&quot;/governed/workspace/customers.csv&quot;" in html
+    assert "<ol>" in html and html.count("<li>") == 4
+    assert "mailto:data-governance@example.com" in html
+
+
+def test_json_is_machine_readable():
+    data = json.loads(render_json(DENIED))
+    assert data["allowed"] is False
+    assert data["policy_id"] == "P-2024-001"
+    assert data["classification"] == "PROPRIETARY"
+    assert data["alternatives"][1]["note"].startswith("Automatically encrypted")
+
+
+def test_rich_renders_to_a_terminal():
+    from rich.console import Console
+
+    console = Console(record=True, width=100)
+    console.print(render_rich(DENIED))
+    text = console.export_text()
+    assert "Governance Policy Violation" in text
+    assert "P-2024-001 (PII Export Restrictions)" in text
+
+
+def test_violation_carries_the_decision():
+    from lacuna.errors import GovernanceViolation
+
+    exc = GovernanceViolation(DENIED)
+    assert exc.decision is DENIED
+    assert str(exc) == render_text(DENIED)
+    assert "Governance Policy Violation" in exc._repr_html_()
+    assert json.loads(exc.to_json())["allowed"] is False

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import lacuna
+
+
+def test_all_is_sorted_and_matches_public_names():
+    assert lacuna.__all__ == sorted(lacuna.__all__)
+    public = {n for n in dir(lacuna) if not n.startswith("_")}
+    modules = {"api", "config", "errors", "governor", "model", "classify", "anonymize",
+               "integrations", "lineage", "policy", "audit", "destinations", "feedback",
+               "demo", "cli", "annotations"}
+    assert set(lacuna.__all__) == public - modules
+
+
+def test_root_does_not_import_pandas_integration_eagerly():
+    import subprocess
+    import sys
+
+    code = ("import sys, lacuna; "
+            "print('lacuna.integrations.pandas' in sys.modules, 'regorus' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_governance_violation_is_a_permission_error():
+    assert issubclass(lacuna.GovernanceViolation, PermissionError)
+    assert issubclass(lacuna.GovernanceViolation, lacuna.LacunaError)
+
+
+def test_verbs_stay_bound_after_their_subpackages_are_imported():
+    import importlib
+
+    importlib.import_module("lacuna.classify.rollup")
+    importlib.import_module("lacuna.anonymize")
+    assert callable(lacuna.classify) and lacuna.classify.__module__.startswith("lacuna.classify")
+    assert callable(lacuna.anonymize)
