@@ -26,6 +26,12 @@ from lacuna.errors import (
     LacunaError,
     PolicyError,
 )
+from lacuna.exceptions import (
+    ExceptionRequest,
+    approve_exception,
+    deny_exception,
+    request_exception,
+)
 from lacuna.governor import GovernanceWarning, Governor, configure
 from lacuna.model import (
     Classification,
@@ -61,6 +67,7 @@ __all__ = [
     "ConfigError",
     "Decision",
     "Destination",
+    "ExceptionRequest",
     "GovernanceViolation",
     "GovernanceWarning",
     "Governor",
@@ -69,14 +76,17 @@ __all__ = [
     "PolicyError",
     "Tier",
     "anonymize",
+    "approve_exception",
     "check",
     "classify",
     "configure",
+    "deny_exception",
     "disable",
     "enable",
     "enabled",
     "governed",
     "load_config",
     "load_ipython_extension",
+    "request_exception",
     "unload_ipython_extension",
 ]

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lacuna.audit import AuditStore
+    from lacuna.exceptions import ExceptionStore
     from lacuna.policy import PolicyEngine
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Governor:
         self.session = uuid.uuid4().hex[:16]
         self._engine = engine
         self._audit = audit
+        self._exceptions: ExceptionStore | None = None
         self._lock = threading.Lock()
 
     # -- the steps' collaborators, built on first use ------------------------------------------
@@ -88,6 +90,16 @@ class Governor:
                 if self._audit is None:
                     self._audit = AuditStore(self.config.audit_url)
         return self._audit
+
+    @property
+    def exceptions(self) -> ExceptionStore:
+        if self._exceptions is None:
+            from lacuna.exceptions import ExceptionStore
+
+            with self._lock:
+                if self._exceptions is None:
+                    self._exceptions = ExceptionStore(self.config.audit_url)
+        return self._exceptions
 
     # -- step 2: classify ------------------------------------------------------------------------
 
@@ -183,8 +195,12 @@ class Governor:
 
     def decide(self, operation: Operation) -> Decision:
         """The policy answer for ``operation``, without side effects. Never raises: fails closed."""
+        grant, note = self._grant(operation)
         try:
-            decision = self.engine.decide(operation)
+            decision = self.engine.decide(operation, exception_approved=grant is not None,
+                                          exception_approver_role=grant)
+            if note:
+                decision = replace(decision, why=(*decision.why, note))
         except Exception as exc:
             log.error("policy engine failed; denying %s (fail closed): %s", operation.id, exc)
             decision = Decision(
@@ -194,6 +210,23 @@ class Governor:
                 engine_error=f"{type(exc).__name__}: {exc}",
             )
         return replace(decision, operation=operation)
+
+    def _grant(self, operation: Operation) -> tuple[str | None, str | None]:
+        """The approver role of a verified grant for this operation, or a note on why not."""
+        if not operation.exception_id:
+            return None, None
+        from lacuna.exceptions import ExceptionNotFound
+        from lacuna.model import utcnow
+
+        try:
+            request = self.exceptions.get(operation.exception_id)
+        except ExceptionNotFound:
+            return None, f"exception {operation.exception_id} does not exist"
+        except Exception as exc:  # the store is down: no grant (fail closed), say so
+            log.error("cannot read exception %s: %s", operation.exception_id, exc)
+            return None, f"exception {operation.exception_id} could not be checked ({exc})"
+        covered, why = request.covers(operation, utcnow())
+        return (request.decided_role, None) if covered else (None, why)
 
     # -- step 5: feedback & record ---------------------------------------------------------------
 
@@ -220,8 +253,9 @@ class Governor:
         return decision
 
     def close(self) -> None:
-        if self._audit is not None:
-            self._audit.close()
+        for store in (self._audit, self._exceptions):
+            if store is not None:
+                store.close()
 
 
 # -- the process-wide governor ------------------------------------------------------------------

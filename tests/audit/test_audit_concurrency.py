@@ -71,7 +71,7 @@ def test_threads_with_separate_stores_append_one_chain(db_url: str, home: Path, 
     def write(name: str) -> None:
         try:
             with AuditStore(db_url) as store:
-                barrier.wait()
+                barrier.wait(timeout=60)
                 for _ in range(n):
                     op = mk.op(user=name)
                     store.record(mk.decision(op), op, session=name)
@@ -82,7 +82,7 @@ def test_threads_with_separate_stores_append_one_chain(db_url: str, home: Path, 
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
     assert errors == []
     with AuditStore(db_url) as store:
         assert store.verify().checked == n * workers

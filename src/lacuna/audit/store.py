@@ -131,7 +131,7 @@ class AuditStore:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         if "locked" in detail or "busy" in detail:
             return (f"cannot {doing} the audit trail {self.where}: another process held its lock "
-                    "for too long ({detail}). Retry; if it persists, look for a stuck process.")
+                    f"for too long ({detail}). Retry; if it persists, look for a stuck process.")
         if "not a database" in detail or "malformed" in detail:
             return (f"the audit trail {self.where} is damaged ({detail}). Lacuna will not "
                     "overwrite it: move it aside and keep it as evidence; a new trail starts "

@@ -177,8 +177,10 @@ def _fallback(deciding: Vote, votes: list[Vote], allowed: bool, doc: Mapping[str
         ref = deciding.package.ref()
         label = f"{ref.id} ({ref.title})" if ref.id and ref.title else ref.title or ref.id
         return f"Allowed by {label or ref.package}."
-    source = doc.get("source") if isinstance(doc.get("source"), Mapping) else {}
-    destination = doc.get("destination") if isinstance(doc.get("destination"), Mapping) else {}
+    source: Mapping[str, Any] = doc.get("source") or {}
+    destination: Mapping[str, Any] = doc.get("destination") or {}
+    if not isinstance(source, Mapping) or not isinstance(destination, Mapping):
+        source, destination = {}, {}
     what = f"{doc.get('action', 'this operation')} of {source.get('classification', 'this')} data"
     where = f" to a {destination['type']} destination" if destination.get("type") else ""
     names = ", ".join(v.package.name for v in votes)

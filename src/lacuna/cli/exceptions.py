@@ -1,0 +1,127 @@
+"""``lacuna exceptions``: request, list, approve and deny exceptions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="Request, review and decide policy exceptions.")
+console = Console()
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Path to lacuna.yaml (default: search).")
+]
+
+
+def _configure(config: Path | None) -> None:
+    from lacuna.governor import configure
+
+    configure(str(config) if config else None)
+
+
+@app.command("request")
+def request(
+    destination: Annotated[str, typer.Argument(help="Where the data should go.")],
+    purpose: Annotated[str, typer.Option(help="What the data is for.")],
+    approver: Annotated[str, typer.Option(help="The steward who should decide.")],
+    justification: Annotated[str, typer.Option(help="Why the policy should not apply.")] = "",
+    hours: Annotated[float, typer.Option(help="How long an approval lasts.")] = 24,
+    condition: Annotated[list[str] | None, typer.Option(help="A condition (repeatable).")] = None,
+    source: Annotated[str | None, typer.Option(help="The data's source (file, table).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """File an exception request (as the configured user)."""
+    import lacuna
+
+    _configure(config)
+    exc = lacuna.request_exception(
+        operation={"action": "export", "source": source, "destination": destination},
+        purpose=purpose, approver=approver, business_justification=justification,
+        duration_hours=hours, conditions=condition or ())
+    console.print(str(exc), highlight=False)
+
+
+@app.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(
+        help="pending, approved, denied or revoked.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List exception requests, oldest first."""
+    from lacuna.exceptions import Status
+    from lacuna.governor import current
+
+    _configure(config)
+    try:
+        wanted = Status(status) if status else None
+    except ValueError:
+        allowed = ", ".join(s.value for s in Status)
+        raise typer.BadParameter(f"unknown status {status!r}; use one of: {allowed}") from None
+    items = current().exceptions.list(status=wanted)
+    if as_json:
+        for item in items:
+            typer.echo(json.dumps(item.to_dict()))
+        return
+    table = Table(title="Exceptions", title_justify="left")
+    for header in ("id", "status", "requested by", "destination", "purpose", "valid until"):
+        table.add_column(header, overflow="fold")
+    for item in items:
+        until = f"{item.valid_until:%Y-%m-%d %H:%M}" if item.valid_until else ""
+        table.add_row(item.id, item.status.value, item.requested_by, item.destination,
+                      item.purpose, until)
+    console.print(table)
+
+
+@app.command()
+def show(exception_id: str, config: ConfigOption = None) -> None:
+    """Show one exception with its justification and conditions."""
+    from lacuna.governor import current
+
+    _configure(config)
+    item = current().exceptions.get(exception_id)
+    console.print(str(item), highlight=False)
+    if item.business_justification:
+        console.print(f"Justification: {item.business_justification}", highlight=False)
+
+
+@app.command()
+def approve(
+    exception_id: str,
+    by: Annotated[str, typer.Option(help="The approving steward.")],
+    role: Annotated[str, typer.Option(help="The approver's role.")] = "data_steward",
+    comment: Annotated[str | None, typer.Option(help="A note for the record.")] = None,
+    start: Annotated[datetime | None, typer.Option(help="Start of validity (UTC).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Approve a pending request."""
+    from datetime import UTC
+
+    import lacuna
+
+    _configure(config)
+    begin = start.replace(tzinfo=UTC) if start and start.tzinfo is None else start
+    item = lacuna.approve_exception(exception_id, by=by, role=role, comment=comment, start=begin)
+    console.print(str(item), highlight=False)
+
+
+@app.command()
+def deny(
+    exception_id: str,
+    by: Annotated[str, typer.Option(help="The deciding steward.")],
+    role: Annotated[str, typer.Option(help="The decider's role.")] = "data_steward",
+    comment: Annotated[str | None, typer.Option(help="Why, for the requester.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Deny a pending request, or revoke an approved one."""
+    import lacuna
+
+    _configure(config)
+    item = lacuna.deny_exception(exception_id, by=by, role=role, comment=comment)
+    console.print(str(item), highlight=False)

@@ -1,0 +1,124 @@
+"""An exception: an approved, time-bound, conditional permission for one operation.
+
+A user files an :class:`ExceptionRequest` with a purpose and a business justification; a steward
+approves or denies it; an approved one is valid from its start for ``duration_hours`` and covers
+only the requester, the action and the destination it names. The class names avoid shadowing
+Python's builtin ``Exception``.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lacuna.model import Operation
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    REVOKED = "revoked"
+
+
+def normalize_target(target: str) -> str:
+    """One spelling per destination: ``~`` expanded and local paths made absolute."""
+    if "://" in target:
+        return target.rstrip("/")
+    return os.path.abspath(os.path.expanduser(target))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExceptionRequest:
+    """A request for an exception and, once decided, the grant or refusal."""
+
+    id: str
+    requested_by: str
+    requester_role: str
+    action: str
+    destination: str  # normalized (see normalize_target)
+    sources: tuple[str, ...]
+    tier: str
+    tags: tuple[str, ...]
+    purpose: str
+    business_justification: str
+    approver: str  # who was asked
+    duration_hours: float
+    conditions: tuple[str, ...]
+    created_at: datetime
+    status: Status = Status.PENDING
+    decided_by: str | None = None
+    decided_role: str | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    def covers(self, operation: Operation, now: datetime) -> tuple[bool, str]:
+        """Whether this grant covers ``operation`` at ``now``, and why not when it does not."""
+        if self.status is not Status.APPROVED:
+            return False, f"exception {self.id} is {self.status.value}, not approved"
+        if self.valid_from and now < self.valid_from:
+            return False, f"exception {self.id} is valid only from {self.valid_from:%Y-%m-%d %H:%M} UTC"
+        if self.valid_until and now >= self.valid_until:
+            return False, f"exception {self.id} expired at {self.valid_until:%Y-%m-%d %H:%M} UTC"
+        if operation.user.id != self.requested_by:
+            return False, f"exception {self.id} was granted to {self.requested_by}, not {operation.user.id}"
+        if operation.action.value != self.action:
+            return False, f"exception {self.id} covers action {self.action!r}, not {operation.action.value!r}"
+        target = operation.destination.uri if operation.destination else ""
+        if normalize_target(target) != self.destination:
+            return False, f"exception {self.id} covers {self.destination}, not {target}"
+        return True, f"exception {self.id} approved by {self.decided_by} ({self.decided_role})"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, enum.Enum):
+                value = value.value
+            out[name] = value
+        return out
+
+    def __str__(self) -> str:
+        return render(self)
+
+
+def render(request: ExceptionRequest) -> str:
+    """The seed's approval notice (or the pending/denied equivalent)."""
+    r = request
+    if r.status is Status.PENDING:
+        return "\n".join([
+            "⏳ Exception Requested",
+            f"Exception ID: {r.id}",
+            f"Waiting for: {r.approver}",
+            f"Destination: {r.destination}",
+            f"Purpose: {r.purpose}",
+            f"A steward approves with: lacuna exceptions approve {r.id} --by <email> "
+            "--role data_steward",
+        ])
+    if r.status is not Status.APPROVED:
+        lines = [f"✗ Exception {r.status.value.capitalize()}", f"Exception ID: {r.id}",
+                 f"Decided by: {r.decided_by} ({r.decided_role})"]
+        return "\n".join(lines + ([f"Comment: {r.comment}"] if r.comment else []))
+    assert r.valid_from and r.valid_until
+    lines = [
+        "✓ Exception Approved",
+        f"Exception ID: {r.id}",
+        f"Approved by: {r.decided_by} ({(r.decided_role or '').replace('_', ' ').title()})",
+        f"Valid: {r.valid_from:%Y-%m-%d %H:%M} - {r.valid_until:%H:%M} UTC",
+    ]
+    if r.conditions:
+        lines.append("Conditions:")
+        lines += [f"• {c}" for c in r.conditions]
+    lines += ["To proceed (pandas):",
+              f'    df.to_csv("{r.destination}", exception_id="{r.id}")',
+              f"Reminder: Exception expires at {r.valid_until:%H:%M} UTC."]
+    return "\n".join(lines)
