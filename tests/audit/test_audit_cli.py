@@ -25,7 +25,7 @@ def test_cli_list_table(filled: AuditStore, db_url: str) -> None:
     result = runner.invoke(app, ["list", "--db", db_url])
     assert result.exit_code == 0, result.output
     for text in (
-        "time (UTC)",
+        "times in UTC",
         "user1",
         "export",
         "~/Downloads/export.csv",

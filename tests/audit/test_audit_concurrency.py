@@ -11,10 +11,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lacuna.audit import AuditStore
 
 WRITER = textwrap.dedent("""
     import sys
+    import time
     from lacuna.audit import AuditStore
     from lacuna.model import Action, Classification, Decision, Operation, User
 
@@ -23,6 +26,7 @@ WRITER = textwrap.dedent("""
     print("ready", flush=True)
     sys.stdin.readline()  # start together
     for _ in range(n):
+        time.sleep(0.0005)  # widen the window, so the two writers surely overlap
         op = Operation(action=Action.WRITE, user=User(id=name), classification=Classification())
         store.record(Decision(allowed=True, operation_id=op.id, reasoning="ok"), op, session=name)
     store.close()
@@ -38,6 +42,7 @@ def test_two_processes_append_one_chain(db_url: str, home: Path) -> None:
                     [sys.executable, "-c", WRITER, db_url, f"proc{i}", str(n)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
                     text=True,
                 )
             )
@@ -45,13 +50,16 @@ def test_two_processes_append_one_chain(db_url: str, home: Path) -> None:
         ]
         for p in procs:
             assert p.stdout is not None
-            assert p.stdout.readline().strip() == "ready"
+            assert p.stderr is not None
+            if p.stdout.readline().strip() != "ready":
+                pytest.fail(f"writer did not start: {p.stderr.read()}")
         for p in procs:
             assert p.stdin is not None
             p.stdin.write("go\n")
             p.stdin.close()
         for p in procs:
-            assert p.wait(timeout=120) == 0
+            assert p.stderr is not None
+            assert p.wait(timeout=120) == 0, p.stderr.read()
     with AuditStore(db_url) as store:
         report = store.verify()
         assert (report.ok, report.checked) == (True, 2 * n), report.problem

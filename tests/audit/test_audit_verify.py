@@ -4,11 +4,13 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lacuna.audit import AuditStore, VerifyReport
 from lacuna.audit.record import chain_hash
+from lacuna.errors import AuditError
 
 N = 10
 
@@ -159,6 +161,20 @@ def test_verify_detects_forged_non_json_body(full: AuditStore) -> None:
     assert full.get(N).data == {}  # type: ignore[union-attr]  # still listable
 
 
+def test_verify_detects_body_claiming_another_seq(full: AuditStore) -> None:
+    prev, body, _ = rows(full)[N]
+    forged = body.replace(f'"seq":{N}', '"seq":99')
+    digest = chain_hash(prev, forged)
+    with raw(full) as conn:
+        conn.execute(
+            "UPDATE lacuna_audit SET body = ?, hash = ? WHERE seq = ?", (forged, digest, N)
+        )
+        conn.execute("UPDATE lacuna_audit_head SET hash = ?", (digest,))
+    report = full.verify()
+    assert (report.ok, report.first_bad) == (False, N)
+    assert f"record #{N} says it is #99" in report.problem
+
+
 def test_verify_detects_first_record_replaced(full: AuditStore) -> None:
     with raw(full) as conn:
         conn.execute("UPDATE lacuna_audit SET prev_hash = ? WHERE seq = 1", ("1" * 64,))
@@ -167,12 +183,18 @@ def test_verify_detects_first_record_replaced(full: AuditStore) -> None:
     assert "genesis" in report.problem
 
 
-def test_verify_detects_deleted_head(full: AuditStore) -> None:
+def test_verify_detects_deleted_head(full: AuditStore, mk: Any) -> None:
     with raw(full) as conn:
         conn.execute("DELETE FROM lacuna_audit_head")
     report = full.verify()
     assert (report.ok, report.first_bad, report.checked) == (False, None, N)
     assert "head row" in report.problem
+    # Reopening does not paper over it with a fresh head, and appending refuses.
+    with AuditStore(str(full.url)) as again:
+        assert again.verify() == report
+        op = mk.op()
+        with pytest.raises(AuditError, match="head row is missing"):
+            again.record(mk.decision(op), op, session="s")
 
 
 def test_verify_reads_in_batches(

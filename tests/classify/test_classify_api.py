@@ -130,3 +130,17 @@ def test_a_phrase_recognizer_is_declarative():
     assert (match.start, match.end, match.phrase) == (0, 2, "loyalty card")
     assert Loyalty().match(("loyaltycard",)).phrase == "loyalty card"
     assert Loyalty().match(("royalty",)) is None
+
+
+def test_recognizers_registered_later_are_used():
+    from lacuna.classify import name_recognizer
+
+    assert classify_columns(["loyalty_tier"])["loyalty_tier"].evidence == ()
+
+    @name_recognizer
+    class LoyaltyTier(PhraseRecognizer):
+        name, kind, label = "test_loyalty_tier", ColumnKind.PUBLIC, "a loyalty tier"
+        phrases = ("loyalty tier",)
+
+    col = classify_columns(["loyalty_tier"])["loyalty_tier"]
+    assert col.evidence[0].rule == "name:test_loyalty_tier"

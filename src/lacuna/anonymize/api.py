@@ -73,8 +73,11 @@ def anonymize(
     Example:
         >>> import pandas as pd
         >>> df = pd.DataFrame({"email": ["jane@example.com", None]})
-        >>> anonymize(df, ["email"], strategy="mask")["email"].tolist()
-        ['j***@e***.com', None]
+        >>> safe = anonymize(df, ["email"], strategy="mask")
+        >>> safe["email"][0], safe["email"].isna().tolist()
+        ('j***@e***.com', [False, True])
+        >>> str(safe.attrs["lacuna"].classification), safe.attrs["lacuna"].classification.tags
+        ('PUBLIC', ('ANONYMIZED',))
     """
     import pandas as pd
 

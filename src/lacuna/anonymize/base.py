@@ -88,7 +88,7 @@ def fill(
     import numpy as np
     import pandas as pd
 
-    out = original.astype(object, copy=True)
+    out = original.astype(object)  # a new Series (copy-on-write in pandas 3)
     out.iloc[np.flatnonzero(mask)] = np.asarray(treated, dtype=object)
     if pd.api.types.is_string_dtype(original.dtype) and original.dtype != object:
         out = out.astype(original.dtype)

@@ -99,18 +99,37 @@ class AuditStore:
                 yield conn
 
     def _init_schema(self) -> None:
+        with self._transaction(write=False) as conn:  # the usual case: nothing to create
+            if self._ready(conn):
+                return
         for attempt in (1, 2):  # two PostgreSQL processes may race to create the tables
             try:
                 with self._transaction(write=True) as conn:
                     metadata.create_all(conn)
                     self._check_layout(conn)
-                    if conn.execute(select(head.c.id).where(head.c.id == 1)).first() is None:
+                    if not self._has_head_or_records(conn):
                         conn.execute(insert(head).values(
                             id=1, seq=0, hash=GENESIS_HASH, layout_version=LAYOUT_VERSION))
                 return
             except IntegrityError:
                 if attempt == 2:
                     raise
+
+    def _ready(self, conn: Connection) -> bool:
+        """Both tables and the head row exist (layout checked): no write lock needed to open."""
+        inspector = inspect(conn)
+        if not all(inspector.has_table(t.name) for t in (records, head)):
+            return False
+        self._check_layout(conn)
+        return self._has_head_or_records(conn)
+
+    @staticmethod
+    def _has_head_or_records(conn: Connection) -> bool:
+        # A missing head over existing records is tampering: leave it for verify() to report,
+        # never paper over it with a fresh head.
+        if conn.execute(select(head.c.id).where(head.c.id == 1)).first() is not None:
+            return True
+        return conn.execute(select(records.c.seq).limit(1)).first() is not None
 
     def _check_layout(self, conn: Connection) -> None:
         for table in (records, head):
@@ -161,7 +180,12 @@ class AuditStore:
         when = body["when"]
         try:
             with self._lock, self._transaction(write=True) as conn:
-                last = conn.execute(_HEAD).one()
+                last = conn.execute(_HEAD).first()
+                if last is None:
+                    msg = (f"cannot append to the audit trail {self.where}: its head row is "
+                           "missing, so the trail was tampered with. Run `lacuna audit verify` "
+                           "and keep the database as evidence; start a new trail elsewhere.")
+                    raise AuditError(msg)
                 seq = last.seq + 1
                 body["seq"] = seq
                 text = canonical_json(body)
@@ -175,7 +199,7 @@ class AuditStore:
                 conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
         except SQLAlchemyError as exc:
             raise AuditError(self._explain(exc, "append to")) from exc
-        return AuditRecord(seq=seq, id=record_id, timestamp=operation.timestamp,
+        return AuditRecord(seq=seq, id=record_id, timestamp=datetime.fromisoformat(when),
                            user_id=operation.user.id, action=operation.action.value,
                            allowed=decision.allowed, policy_id=decision.policy_id, body=text,
                            prev_hash=last.hash, hash=digest)

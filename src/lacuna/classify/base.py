@@ -56,10 +56,12 @@ class ValueMatch:
         """The evidence text: ``87% of 200 sampled values are valid e-mail addresses``."""
         pct = f"{self.ratio:.0%}" if self.ratio >= 0.01 else f"{self.ratio:.1%}"
         what = self.recognizer.label
+        one = self.sampled == 1
+        sampled = f"{self.sampled} sampled value" + ("" if one else "s")
         if self.mode == "text":
-            return f"{pct} of {self.sampled} sampled values contain {what} (free text)"
+            return f"{pct} of {sampled} contain{'s' if one else ''} {what} (free text)"
         weak = " (bare digits: weak)" if self.weak else ""
-        return f"{pct} of {self.sampled} sampled values are {what}{weak}"
+        return f"{pct} of {sampled} {'is' if one else 'are'} {what}{weak}"
 
 
 class NameRecognizer(ABC):
@@ -119,8 +121,8 @@ class PhraseRecognizer(NameRecognizer):
         self._by_first = {k: tuple(v) for k, v in by_first.items()}
         self._whole = whole
         self._firsts = frozenset(by_first) | frozenset(k[0] for k in whole)
-        self._vocabulary = frozenset(t for k in (*whole, *(f for v in by_first.values()
-                                                          for f, _, _ in v)) for t in k)
+        forms = [*whole, *(form for entries in by_first.values() for form, _, _ in entries)]
+        self._vocabulary = frozenset(t for form in forms for t in form)
         self._not_after = frozenset(self.not_after)
 
     def vocabulary(self) -> frozenset[str]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from lacuna.classify import builtin
 from lacuna.classify import terms as _terms
-from lacuna.classify.base import name_recognizers, value_recognizers
+from lacuna.classify.base import ValueRecognizer, name_recognizers, value_recognizers
 from lacuna.classify.combine import combine
 from lacuna.classify.names import NameAnalyzer
 from lacuna.classify.paths import classify_path
@@ -38,20 +38,30 @@ def _default_config() -> ClassificationConfig:
     return ClassificationConfig()
 
 
-@cache
-def _analyzer() -> NameAnalyzer:
-    return NameAnalyzer(name_recognizers.get(n)() for n in name_recognizers.names())
+@dataclass(frozen=True, slots=True)
+class _Engine:
+    """The recognizers in use, built once per state of the registries (they only grow)."""
+
+    version: tuple[int, int]
+    names: NameAnalyzer
+    values: tuple[ValueRecognizer, ...]
+
+
+def _engine() -> _Engine:
+    return _engine_for((len(name_recognizers.names()), len(value_recognizers.names())))
 
 
 @cache
-def _value_recognizers() -> tuple[Any, ...]:
-    return tuple(value_recognizers.get(n)() for n in value_recognizers.names())
+def _engine_for(version: tuple[int, int]) -> _Engine:
+    names = NameAnalyzer(name_recognizers.get(n)() for n in name_recognizers.names())
+    values = tuple(value_recognizers.get(n)() for n in value_recognizers.names())
+    return _Engine(version, names, values)
 
 
 @lru_cache(maxsize=65536)
-def _by_name(name: str) -> ColumnClass:
+def _by_name(name: str, _version: tuple[int, int]) -> ColumnClass:
     """A column class from the name alone: immutable, so cached per name (the < 1 ms path)."""
-    return combine(name, _analyzer().analyze(name), (), None)
+    return combine(name, _engine().names.analyze(name), (), None)
 
 
 @dataclass(slots=True)
@@ -92,7 +102,7 @@ def _columns(
 ) -> _Found:
     limit = config.sample_rows if rows is None else rows
     compiled = _terms.compile_terms(config.sensitive_terms)
-    analyzer, recognizers = _analyzer(), _value_recognizers()
+    engine = _engine()
     found = _Found({}, [])
     if samples is not None and not all(isinstance(k, str) for k in samples):
         samples = {str(k): v for k, v in samples.items()}
@@ -100,12 +110,12 @@ def _columns(
         name = str(raw)
         sample: ColumnSample | None = None
         if samples is not None and name in samples and limit > 0:
-            sample = column_sample(name, _as_series(sample_values(samples[name], limit)))
+            sample = column_sample(name, sample_values(samples[name], limit))
         if sample is None:
-            column = _by_name(name)
+            column = _by_name(name, engine.version)
         else:
-            matches = [m for r in recognizers if (m := r.scan(sample))]
-            column = combine(name, analyzer.analyze(name), matches, sample)
+            matches = [m for r in engine.values if (m := r.scan(sample))]
+            column = combine(name, engine.names.analyze(name), matches, sample)
         hits = _terms.in_name(name, compiled) if compiled else []
         if sample is not None and compiled:
             hits += _terms.in_values(sample, compiled)
@@ -114,10 +124,6 @@ def _columns(
             found.hits.extend(hits)
         found.columns[name] = column
     return found
-
-
-def _as_series(values: Any) -> pd.Series:
-    return values if isinstance(values, pd.Series) else pd.Series(values)
 
 
 def classify_frame(
@@ -150,14 +156,13 @@ def classify_frame(
     """
     config = config or _default_config()
     rows = _rows(config, sample_rows)
-    frame = df
+    sampled = sample_frame(df, rows) if rows else df.iloc[:0]
     extra = [n for n in df.index.names if n is not None and n not in df.columns]
-    if extra:
-        frame = df.reset_index(level=extra)
-    names = [_label(c) for c in frame.columns]
+    if extra:  # after sampling: never copy a large frame to move its index
+        sampled = sampled.reset_index(level=extra)
+    names = [_label(c) for c in sampled.columns]
     samples: dict[str, pd.Series] = {}
     if rows:
-        sampled = sample_frame(frame, rows)
         for i, name in enumerate(names):
             samples.setdefault(name, sampled.iloc[:, i])
     found = _columns(names, samples, config, rows)

@@ -122,11 +122,11 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
             return _skip(name, "decimal numbers")
         s = pd.Series(arr.astype(np.int64))
     if ptypes.is_integer_dtype(s.dtype):
-        values = pa.array(s.to_numpy(dtype=np.int64)).cast(pa.string())
+        values = pa.array(s.to_numpy()).cast(pa.string())
         from_integers = True
     elif ptypes.is_string_dtype(s.dtype) and not ptypes.is_object_dtype(s.dtype):
-        values = pa.array(s.array, type=pa.string())
-        values = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(values, 0, MAX_VALUE_CHARS))
+        values = pc.utf8_slice_codeunits(pa.array(s.array), 0, MAX_VALUE_CHARS)  # cut first:
+        values = pc.utf8_trim_whitespace(values).cast(pa.string())  # 32-bit offsets now fit
     else:  # object, categorical, mixed: stringify scalars only, each cut short
         values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())
     values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))

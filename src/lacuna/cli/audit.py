@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -26,8 +27,8 @@ app = typer.Typer(
 DbOption = Annotated[
     str | None,
     typer.Option("--db", metavar="URL",
-                 help="SQLAlchemy URL of the audit trail [default: audit.url from lacuna.yaml, "
-                      "else sqlite in $LACUNA_HOME]."),
+                 help="SQLAlchemy URL of the audit trail. Default: audit.url from lacuna.yaml, "
+                      "else audit.db in $LACUNA_HOME."),
 ]
 ConfigOption = Annotated[
     Path | None,
@@ -95,12 +96,13 @@ def list_(
     if not found:
         typer.echo("No matching audit records.")
         return
-    table = Table(title=f"Audit trail — {store.where}", title_justify="left")
-    for name in ("#", "time (UTC)", "user", "action", "destination", "tier", "decision", "policy"):
-        table.add_column(name, overflow="fold")
+    table = Table(title=f"Audit trail — {store.where} (times in UTC)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("#", "time", "user", "action", "destination", "tier", "decision", "policy"):
+        table.add_column(name, no_wrap=name in ("#", "decision"), overflow="fold")
     for rec in found:
         decision = "[green]allowed[/]" if rec.allowed else "[bold red]DENIED[/]"
-        table.add_row(str(rec.seq), rec.timestamp.strftime("%Y-%m-%d %H:%M:%S"), rec.user_id,
+        table.add_row(str(rec.seq), rec.timestamp.strftime("%Y-%m-%d %H:%M"), rec.user_id,
                       rec.action, rec.destination or "—", rec.tier or "—", decision,
                       rec.policy_id or "—")
     Console().print(table)

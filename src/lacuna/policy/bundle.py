@@ -11,8 +11,9 @@
   "keyword is required" error (``allow { ... }``, ``deny[msg] { ... }``).
 * ``data.json``/``data.yaml``/``data.yml`` are placed at their folder's path, as OPA bundles do:
   ``policies/governance/export/data.json`` becomes ``data.governance.export``.
-* The revision is a SHA-256 over every file's relative path and bytes: the same files give the
-  same revision wherever they are.
+* The content hash (``Bundle.digest``) is a SHA-256 over every file's relative path and bytes:
+  the same files give the same hash wherever they are. The revision is the git commit when the
+  folder is a clean git checkout, else derived from the hash (:mod:`lacuna.policy.revision`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from regorus import Engine
 
 from lacuna.errors import PolicyError
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.revision import bundle_revision
 
 RegoVersion = Literal["v0", "v1"]
 DATA_FILES = ("data.json", "data.yaml", "data.yml")
@@ -62,7 +64,9 @@ class Bundle:
     root: str
     modules: tuple[RegoModule, ...]
     data: Mapping[str, Any] = field(default_factory=dict)
-    revision: str = ""
+    revision: str = ""  # git commit, commit+dirty.hash, or the content hash
+    digest: str = ""  # the content hash: 16 hex digits
+    files: tuple[str, ...] = ()  # every file read, relative to root, with "/"
 
     @property
     def policy_modules(self) -> tuple[RegoModule, ...]:
@@ -73,6 +77,25 @@ class Bundle:
 def default_bundle_root() -> Traversable:
     """The bundle shipped inside the package: ``lacuna/policies/default/``."""
     return files("lacuna").joinpath("policies").joinpath("default")
+
+
+def seed_bundle_root() -> Traversable:
+    """The seed's example policies, shipped as ``lacuna/policies/examples/seed/``."""
+    return files("lacuna").joinpath("policies").joinpath("examples").joinpath("seed")
+
+
+def builtin(root: Traversable | Path) -> bool:
+    """Whether ``root`` is one of the bundles shipped inside the package."""
+    if not isinstance(root, Path):
+        return True
+    shipped = files("lacuna").joinpath("policies")
+    if not isinstance(shipped, Path):
+        return False
+    try:
+        root.resolve().relative_to(shipped.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bundle:
@@ -97,8 +120,10 @@ def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bund
     modules: list[RegoModule] = []
     data: dict[str, Any] = {}
     owners: dict[tuple[str, ...], str] = {}
+    relpaths: list[str] = []
     for rel, item in _walk(root, ()):
         relpath = "/".join(rel)
+        relpaths.append(relpath)
         raw = item.read_bytes()
         digest.update(relpath.encode() + b"\0" + raw + b"\0")
         shown = str(item)
@@ -113,8 +138,11 @@ def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bund
         raise PolicyError(msg, path=str(root))
     checker = Engine()
     parsed = tuple(add_module(checker, m, rego_version) for m in modules)
-    return Bundle(root=str(root), modules=parsed, data=data,
-                  revision=digest.hexdigest()[:16])
+    content_hash = digest.hexdigest()[:16]
+    names = tuple(relpaths)
+    on_disk = None if builtin(root) else Path(str(root))
+    return Bundle(root=str(root), modules=parsed, data=data, digest=content_hash, files=names,
+                  revision=bundle_revision(on_disk, content_hash, names))
 
 
 def add_module(engine: Engine, module: RegoModule, rego_version: str = "auto") -> RegoModule:

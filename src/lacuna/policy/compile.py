@@ -8,7 +8,7 @@ evaluating ``true``) so unsafe variables and similar mistakes surface at load ti
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,9 @@ from regorus import Engine
 
 from lacuna.errors import PolicyError
 from lacuna.model import PolicyRef
+from lacuna.policy.aggregate import data_ref
+from lacuna.policy.analysis import rule_names
+from lacuna.policy.annotations import Annotation, package_metadata, parse_annotations
 from lacuna.policy.bundle import add_module
 from lacuna.policy.diagnostics import diagnose
 
@@ -45,6 +48,23 @@ class PolicyPackage:
         object.__setattr__(self, "actions", frozenset(actions) if isinstance(actions, list)
                            else None)
         object.__setattr__(self, "has_applies", "applies" in self.rules)
+
+    @property
+    def votes(self) -> bool:
+        """Whether it takes part in decisions (defines ``allow`` and/or ``deny``)."""
+        return bool(self.rules & DECISION_RULES)
+
+    @property
+    def inherits(self) -> tuple[str, ...]:
+        """``metadata.inherits``: the corporate packages a domain package builds on."""
+        value = self.metadata.get("inherits")
+        return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+    @property
+    def domain(self) -> str | None:
+        """``metadata.domain`` (set from ``governance.domains.<domain>`` when absent)."""
+        value = self.metadata.get("domain")
+        return None if value is None else str(value)
 
     _refs: dict[str, PolicyRef] = field(default_factory=dict, init=False, repr=False,
                                         compare=False)
@@ -91,52 +111,65 @@ def compile_bundle(bundle: Bundle, data: Mapping[str, Any], *, tests: bool = Fal
     return engine
 
 
-def rule_names(engine: Engine, only: Collection[str] | None = None) -> dict[str, set[str]]:
-    """Package name -> the names of the rules its files define (functions excluded).
+def all_packages(engine: Engine, bundle: Bundle) -> tuple[PolicyPackage, ...]:
+    """Every package of the bundle's policy files, sorted by name, with its metadata.
 
-    Args:
-        engine: an engine holding the modules.
-        only: when given, only files with these paths count.
+    Metadata is ``# METADATA`` annotations (:mod:`lacuna.policy.annotations`) overlaid with the
+    package's ``metadata`` rule, read once, here, without input: it must be a constant (as in
+    the seed). The rule wins where both set a key. A package under ``governance.domains.<d>``
+    gets ``domain: <d>`` unless its metadata names one.
+
+    Raises:
+        PolicyError: a package's ``metadata`` fails to evaluate or is not an object, its
+            ``actions`` is not a list of strings, an annotation is malformed, or ``inherits``
+            names a package the bundle does not define.
     """
-    out: dict[str, set[str]] = {}
-    for module in json.loads(engine.get_ast_as_json()):
-        if only is not None and (module.get("source") or {}).get("file") not in only:
+    files: dict[str, list[str]] = {}
+    notes: dict[str, list[Annotation]] = {}
+    for m in bundle.policy_modules:
+        files.setdefault(m.package, []).append(m.path)
+        notes.setdefault(m.package, []).extend(parse_annotations(m.source, m.path))
+    frozen = {k: tuple(v) for k, v in notes.items()}
+    out = []
+    for name, rules in sorted(rule_names(engine, _paths(bundle)).items()):
+        if name not in files:
             continue
-        ast = module.get("ast") or {}
-        package = ".".join(_ref_path((ast.get("package") or {}).get("refr")))
-        names = out.setdefault(package, set())
-        for rule in ast.get("rules") or ():
-            name = _rule_name(rule)
-            if name:
-                names.add(name)
-    return out
+        meta = package_metadata(name, frozen)
+        if "metadata" in rules:
+            meta.update(_metadata(engine, name, files[name][0]))
+        parts = name.split(".")
+        if "domains" in parts[:-1]:
+            meta.setdefault("domain", parts[parts.index("domains") + 1])
+        _check_metadata(meta, name, files[name][0])
+        out.append(PolicyPackage(name=name, rules=frozenset(rules), metadata=meta,
+                                 files=tuple(files[name])))
+    known = {p.name for p in out}
+    for p in out:
+        for parent in p.inherits:
+            if parent not in known:
+                msg = (f"{p.files[0]}: package {p.name} inherits {parent}, which no policy file "
+                       f"in the bundle defines. Fix the name in its metadata.inherits, or add "
+                       f"the package. Packages: {', '.join(sorted(known))}.")
+                raise PolicyError(msg, path=p.files[0])
+    return tuple(out)
 
 
 def policy_packages(engine: Engine, bundle: Bundle) -> tuple[PolicyPackage, ...]:
-    """The packages of ``engine`` that vote (define allow/deny), sorted by name, with metadata.
-
-    Metadata is read once, here, without input: it must be a constant (as in the seed).
+    """The packages that vote (define allow and/or deny), sorted by name, with metadata.
 
     Raises:
-        PolicyError: a package's ``metadata`` fails to evaluate or is not an object, or its
-            ``actions`` is not a list of strings.
+        PolicyError: as for :func:`all_packages`.
     """
-    files: dict[str, list[str]] = {}
-    for m in bundle.policy_modules:
-        files.setdefault(m.package, []).append(m.path)
-    out = []
-    for name, rules in sorted(rule_names(engine).items()):
-        if not rules & DECISION_RULES or name not in files:
-            continue
-        meta = _metadata(engine, name, files[name][0]) if "metadata" in rules else {}
-        out.append(PolicyPackage(name=name, rules=frozenset(rules), metadata=meta,
-                                 files=tuple(files[name])))
-    return tuple(out)
+    return tuple(p for p in all_packages(engine, bundle) if p.votes)
+
+
+def _paths(bundle: Bundle) -> set[str]:
+    return {m.path for m in bundle.policy_modules}
 
 
 def _metadata(engine: Engine, package: str, path: str) -> dict[str, Any]:
     try:
-        text = engine.eval_rule_as_json(f"data.{package}.metadata")
+        text = engine.eval_rule_as_json(f"{data_ref(package)}.metadata")
     except Exception as exc:  # regorus raises RuntimeError; translate whatever it raises
         hint = f"metadata of {package} failed to evaluate; make it a constant object."
         raise diagnose(exc).to_error(hint) from None
@@ -145,40 +178,18 @@ def _metadata(engine: Engine, package: str, path: str) -> dict[str, Any]:
         msg = (f"{path}: metadata of package {package} is a {type(meta).__name__}; make it an "
                'object such as {"id": "P-1", "title": "...", "owner": "team@example.com"}.')
         raise PolicyError(msg, path=path)
-    actions = meta.get("actions")
-    if actions is not None and not (
-        isinstance(actions, list) and all(isinstance(a, str) for a in actions)
-    ):
-        msg = (f"{path}: metadata.actions of package {package} must be a list of action names "
-               '(e.g. ["export", "write"]); remove it to govern every action.')
-        raise PolicyError(msg, path=path)
     return meta
 
 
-def _rule_name(rule: Mapping[str, Any]) -> str | None:
-    if "Default" in rule:
-        path = _ref_path(rule["Default"].get("refr"))
-        return path[0] if path else None
-    head = (rule.get("Spec") or {}).get("head") or {}
-    for kind, body in head.items():
-        if kind == "Func":
-            return None
-        path = _ref_path((body or {}).get("refr"))
-        return path[0] if path else None
-    return None
-
-
-def _ref_path(node: Any) -> list[str]:
-    """``a.b["c"]`` as ``["a", "b", "c"]`` from a regorus AST reference."""
-    if not isinstance(node, Mapping) or not node:
-        return []
-    kind, body = next(iter(node.items()))
-    if kind == "Var":
-        return [str(body.get("value"))]
-    if kind == "RefDot":
-        return [*_ref_path(body.get("refr")), str(body.get("field", [None, ""])[1])]
-    if kind == "RefBrack":
-        index = body.get("index") or {}
-        key = (index.get("String") or {}).get("value")
-        return [*_ref_path(body.get("refr")), *([str(key)] if key is not None else [])]
-    return []
+def _check_metadata(meta: Mapping[str, Any], package: str, path: str) -> None:
+    for key, example in (("actions", '["export", "write"]'),
+                         ("inherits", '["governance.export"]')):
+        value = meta.get(key)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(a, str) for a in value)
+        ):
+            what = "action names" if key == "actions" else "package names"
+            fix = "remove it to govern every action" if key == "actions" else "or remove it"
+            msg = (f"{path}: metadata.{key} of package {package} must be a list of {what} "
+                   f"(e.g. {example}); {fix}.")
+            raise PolicyError(msg, path=path)

@@ -39,8 +39,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lacuna.model import Alternative, Decision
@@ -56,45 +55,123 @@ log = logging.getLogger(__name__)
 _encode = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=str).encode
 
 
-@dataclass(frozen=True, slots=True)
-class Vote:
-    """How one applicable package voted."""
-
-    package: PolicyPackage
-    allow: bool
-    deny: tuple[str, ...]
-
-    @property
-    def effect(self) -> str:
-        """``deny``, ``allow`` or ``none``."""
-        return "deny" if self.deny else "allow" if self.allow else "none"
-
-
 def decide(engine: Engine, packages: Sequence[PolicyPackage], doc: Mapping[str, Any], *,
            operation_id: str, revision: str, docs_url: str | None, started: float,
            operation: Operation | None = None) -> Decision:
     """Evaluate ``doc`` against ``packages`` and combine the votes (see the module docstring)."""
-    current = "<input>"
+    where = ["<input>"]
     try:
         # JSON, not set_input(dict): the binding turns Python bools into numbers (False -> 0,
         # which Rego treats as defined/true), silently breaking every boolean check.
         engine.set_input_json(_encode(doc))
-        votes = []
-        action = doc.get("action")
-        for package in packages:
-            current = package.name
-            vote = _vote(engine, package, action)
-            if vote is not None:
-                votes.append(vote)
-        if not votes:
-            decision = _no_policy(action, len(packages), operation_id, revision, started)
-        else:
-            decision = _combine(engine, votes, doc, operation_id, revision, docs_url, started)
+        result = collect(engine, packages, doc.get("action"), where)
+        by_name = {p.name: p for p in packages}
+        decision = build(result, by_name.__getitem__, doc, operation_id=operation_id,
+                         revision=revision, docs_url=docs_url, started=started)
     except Exception as exc:  # fail closed on anything the engine raises
-        decision = engine_failure(exc, current, operation_id, revision, started)
+        decision = engine_failure(exc, where[0], operation_id, revision, started)
     if operation is not None:
         object.__setattr__(decision, "operation", operation)  # freshly built, not yet shared
     return decision
+
+
+def collect(engine: Engine, packages: Sequence[PolicyPackage], action: Any,
+            where: list[str] | None = None) -> dict[str, Any]:
+    """The votes and the deciding package's explanation, as the aggregator returns them.
+
+    This is :mod:`lacuna.policy.aggregate`'s Rego, step by step in Python (the engine's input
+    must be set): same fields, same values, several times faster in-process. ``where[0]`` is
+    kept at the package being evaluated, for error messages.
+    """
+    where = where if where is not None else [""]
+    votes: list[dict[str, Any]] = []
+    deciders: dict[str, PolicyPackage] = {}
+    for package in packages:
+        actions = package.actions
+        if actions is not None and action not in actions:
+            continue
+        name = where[0] = package.name
+        if package.has_applies and engine.eval_rule(f"data.{name}.applies") is not True:
+            continue
+        deny = _rule(engine, package, "deny") if "deny" in package.rules else None
+        if nonempty(deny):
+            votes.append({"package": name, "effect": "deny", "deny": deny})
+        elif "allow" in package.rules and engine.eval_rule(f"data.{name}.allow") is True:
+            votes.append({"package": name, "effect": "allow"})
+        else:
+            votes.append({"package": name, "effect": "none"})
+        deciders[name] = package
+    denying = [v["package"] for v in votes if v["effect"] == "deny"]
+    allowing = [v["package"] for v in votes if v["effect"] == "allow"]
+    allowed = bool(allowing) and not denying
+    deciding: str | None = None
+    explanation: dict[str, Any] = {}
+    if votes:
+        deciding = (denying or allowing or [v["package"] for v in votes
+                                            if "reasons" in deciders[v["package"]].rules]
+                    or [votes[0]["package"]])[0]
+        package = deciders[deciding]
+        where[0] = deciding
+        wanted = (("why", "alternatives") if denying else ("reasons",) if allowed
+                  else ("reasons", "why", "alternatives"))
+        explanation = {r: _rule(engine, package, r) for r in wanted}
+    return {"count": len(packages), "allowed": allowed, "deciding": deciding, "votes": votes,
+            "explanation": explanation}
+
+
+def nonempty(value: Any) -> bool:
+    """Whether a ``deny`` value is a deny vote: ``true``, a number, or a non-empty collection
+    or message (the aggregator's ``nonempty``)."""
+    if value is True:
+        return True
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return len(value) > 0
+
+
+def build(result: Mapping[str, Any], lookup: Callable[[str], PolicyPackage],
+          doc: Mapping[str, Any], *, operation_id: str, revision: str | None,
+          docs_url: str | None, started: float) -> Decision:
+    """A :class:`Decision` from a collected (or aggregator) result.
+
+    Args:
+        result: what :func:`collect` or the aggregator's ``decision``/``result`` returned.
+        lookup: package name -> its :class:`PolicyPackage` (for metadata).
+        doc: the policy input (for the fallback reasoning).
+    """
+    votes = result.get("votes") or []
+    if not votes:
+        return _no_policy(doc.get("action"), int(result.get("count") or 0), operation_id,
+                          revision, started)
+    allowed = bool(result.get("allowed"))
+    explanation: Mapping[str, Any] = result.get("explanation") or {}
+    deciding = lookup(str(result.get("deciding")))
+    denying = [v for v in votes if v["effect"] == "deny"]
+    if denying:
+        reasoning = "; ".join(m for v in denying for m in (
+            _messages(v.get("deny"), v["package"]) or (f"Denied by {v['package']}.",)))
+    else:
+        reasons = _messages(explanation.get("reasons"), deciding.name)
+        reasoning = "; ".join(reasons) or _fallback(deciding, votes, allowed, doc)
+    why: tuple[str, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+    if not allowed:
+        why = tuple(str(w) for w in _items(explanation.get("why")))
+        alternatives = tuple(_alternative(a) for a in _items(explanation.get("alternatives")))
+    meta = deciding.metadata
+    ref = deciding.ref()
+    docs = meta.get("docs_url") or meta.get("documentation")
+    if not docs and docs_url and ref.id:
+        docs = f"{docs_url}{ref.id}"
+    return Decision(
+        allowed=allowed, operation_id=operation_id, reasoning=reasoning, policy_id=ref.id,
+        policy_title=ref.title, why=why, alternatives=alternatives,
+        steward=_text(meta.get("steward")) or ref.owner, docs_url=_text(docs),
+        policies=tuple(lookup(v["package"]).ref(v["effect"]) for v in votes),
+        bundle_revision=revision, eval_ms=_ms(started),
+    )
 
 
 def engine_failure(exc: BaseException, where: str, operation_id: str, revision: str | None,
@@ -112,56 +189,7 @@ def engine_failure(exc: BaseException, where: str, operation_id: str, revision: 
     )
 
 
-def _vote(engine: Engine, package: PolicyPackage, action: Any) -> Vote | None:
-    actions = package.actions
-    if actions is not None and action not in actions:
-        return None
-    name = package.name
-    if package.has_applies and engine.eval_rule(f"data.{name}.applies") is not True:
-        return None
-    deny = _messages(_rule(engine, package, "deny"), name) if "deny" in package.rules else ()
-    # A denying package's allow cannot change anything: skip evaluating it.
-    allow = not deny and "allow" in package.rules and (
-        engine.eval_rule(f"data.{name}.allow") is True)
-    return Vote(package, allow, deny)
-
-
-def _combine(engine: Engine, votes: list[Vote], doc: Mapping[str, Any], operation_id: str,
-             revision: str, docs_url: str | None, started: float) -> Decision:
-    denying = [v for v in votes if v.deny]
-    allowing = [v for v in votes if v.allow]
-    allowed = bool(allowing) and not denying
-    if denying:
-        deciding = denying[0]
-        reasoning = "; ".join(m for v in denying for m in v.deny)
-    else:
-        if allowed:
-            deciding = allowing[0]
-        else:
-            deciding = next((v for v in votes if "reasons" in v.package.rules), votes[0])
-        reasons = _messages(_rule(engine, deciding.package, "reasons"), deciding.package.name)
-        reasoning = "; ".join(reasons) or _fallback(deciding, votes, allowed, doc)
-    why: tuple[str, ...] = ()
-    alternatives: tuple[Alternative, ...] = ()
-    if not allowed:
-        why = tuple(str(w) for w in _items(_rule(engine, deciding.package, "why")))
-        alternatives = tuple(_alternative(a) for a in _items(
-            _rule(engine, deciding.package, "alternatives")))
-    meta = deciding.package.metadata
-    ref = deciding.package.ref()
-    docs = meta.get("docs_url") or meta.get("documentation")
-    if not docs and docs_url and ref.id:
-        docs = f"{docs_url}{ref.id}"
-    return Decision(
-        allowed=allowed, operation_id=operation_id, reasoning=reasoning, policy_id=ref.id,
-        policy_title=ref.title, why=why, alternatives=alternatives,
-        steward=_text(meta.get("steward")) or ref.owner, docs_url=_text(docs),
-        policies=tuple(v.package.ref(v.effect) for v in votes), bundle_revision=revision,
-        eval_ms=_ms(started),
-    )
-
-
-def _no_policy(action: Any, count: int, operation_id: str, revision: str,
+def _no_policy(action: Any, count: int, operation_id: str, revision: str | None,
                started: float) -> Decision:
     return Decision(
         allowed=False, operation_id=operation_id, bundle_revision=revision, eval_ms=_ms(started),
@@ -171,10 +199,11 @@ def _no_policy(action: Any, count: int, operation_id: str, revision: str,
     )
 
 
-def _fallback(deciding: Vote, votes: list[Vote], allowed: bool, doc: Mapping[str, Any]) -> str:
+def _fallback(deciding: PolicyPackage, votes: Sequence[Mapping[str, Any]], allowed: bool,
+              doc: Mapping[str, Any]) -> str:
     """A reasoning for packages that give no ``reasons``."""
     if allowed:
-        ref = deciding.package.ref()
+        ref = deciding.ref()
         label = f"{ref.id} ({ref.title})" if ref.id and ref.title else ref.title or ref.id
         return f"Allowed by {label or ref.package}."
     source: Mapping[str, Any] = doc.get("source") or {}
@@ -183,7 +212,7 @@ def _fallback(deciding: Vote, votes: list[Vote], allowed: bool, doc: Mapping[str
         source, destination = {}, {}
     what = f"{doc.get('action', 'this operation')} of {source.get('classification', 'this')} data"
     where = f" to a {destination['type']} destination" if destination.get("type") else ""
-    names = ", ".join(v.package.name for v in votes)
+    names = ", ".join(str(v["package"]) for v in votes)
     return f"No policy allows {what}{where}: {names} did not grant it."
 
 

@@ -8,6 +8,7 @@ columns are classified on their own and never lower what the parent carried.
 
 from __future__ import annotations
 
+import dis
 import os
 import sys
 from types import FrameType
@@ -109,10 +110,34 @@ def code_location(frame: FrameType | None) -> str | None:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else None
 
 
+_LOADS = frozenset({"LOAD_NAME", "LOAD_FAST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST_CHECK"})
+
+
+def _called_on(frame: FrameType) -> str | None:
+    """The name the current call was made through: ``df`` in ``df.to_csv(...)``.
+
+    Read from the caller's bytecode (the load right before the method lookup that precedes the
+    current instruction), so it works for notebooks and exec'd code that have no source line.
+    """
+    instructions = list(dis.get_instructions(frame.f_code))
+    here = next((i for i, ins in enumerate(instructions) if ins.offset >= frame.f_lasti),
+                len(instructions) - 1)
+    for i in range(here, max(here - 64, 0), -1):
+        ins = instructions[i]
+        if ins.opname in ("LOAD_METHOD", "LOAD_ATTR") and i > 0:
+            prev = instructions[i - 1]
+            return str(prev.argval) if prev.opname in _LOADS else None
+    return None
+
+
 def variable_name(obj: Any, frame: FrameType | None) -> str | None:
-    """The user's name for ``obj`` in ``frame`` (locals first, then globals), if it has one."""
+    """The user's name for ``obj`` in ``frame``: the name the call was made through when it is
+    bound to ``obj``, else the first name bound to it (locals first, then globals)."""
     if frame is None:
         return None
+    called = _called_on(frame)
+    if called and (frame.f_locals.get(called, frame.f_globals.get(called)) is obj):
+        return called
     for scope in (frame.f_locals, frame.f_globals):
         for name, value in scope.items():
             if value is obj and not name.startswith("_"):

@@ -1,0 +1,97 @@
+"""Decision caching on a normalized input, where it is safe.
+
+**Key.** The policy input reduced to the parts the bundle's policies read (the static ``input``
+paths of every policy file, see :func:`lacuna.policy.analysis.input_paths`, plus ``action``),
+serialized as canonical JSON. Two operations that differ only in what no policy reads (the code
+location, a source's name when no rule looks at names, ...) share an entry. When a policy reads
+``input`` whole, the key is the whole input.
+
+**When not.** A bundle that calls a builtin whose answer is not a function of the input
+(``time.now_ns``, ``rand.intn``, ``http.send``, ... :data:`lacuna.policy.analysis.NONDETERMINISTIC`)
+is never cached: a time-based rule must see the clock at every decision. The cache belongs to
+one compiled bundle: a reload starts an empty one.
+
+**Size.** Least recently used entries are dropped beyond ``size`` (4,096 by default). A hit
+costs building the key (a few microseconds) instead of an evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lacuna.model import Decision
+
+_LEAF: dict[str, Any] = {}  # "keep this whole subtree" (identity-compared)
+_encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str,
+                           check_circular=False).encode
+
+
+class DecisionCache:
+    """A bounded LRU map from a normalized input to the decision it got.
+
+    Args:
+        paths: the input paths policies read, or ``None`` to key on the whole input.
+        size: the most entries kept.
+    """
+
+    def __init__(self, paths: Sequence[tuple[str, ...]] | None, size: int = 4096) -> None:
+        self.size = size
+        self._trie: dict[str, Any] | None = None if paths is None else _trie(
+            [("action",), *paths])
+        self._entries: OrderedDict[str, Decision] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, doc: Mapping[str, Any]) -> str:
+        """The cache key of a policy input."""
+        return _encode(doc if self._trie is None else _prune(doc, self._trie))
+
+    def get(self, key: str) -> Decision | None:
+        """The cached decision for ``key``, or ``None`` (counted as a miss)."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: str, decision: Decision) -> None:
+        """Remember ``decision`` (engine failures are never cached)."""
+        if decision.engine_error is not None:
+            return
+        with self._lock:
+            self._entries[key] = decision
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _trie(paths: Sequence[tuple[str, ...]]) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    for path in sorted(set(paths), key=len):
+        node = root
+        for i, segment in enumerate(path):
+            child = node.get(segment)
+            if child is _LEAF:
+                break  # a shorter path already keeps this subtree whole
+            if i == len(path) - 1:
+                node[segment] = _LEAF
+            else:
+                node = node.setdefault(segment, {})
+    return root
+
+
+def _prune(doc: Any, trie: dict[str, Any]) -> Any:
+    if trie is _LEAF or not isinstance(doc, Mapping):
+        return doc
+    return {k: _prune(v, trie[k]) for k, v in doc.items() if k in trie}

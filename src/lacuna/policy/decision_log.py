@@ -1,0 +1,205 @@
+"""Decision logs in Open Policy Agent's shape: one record per decision, written off the hot path.
+
+A record (OPA's decision-log event, plus Lacuna's decision as ``result``)::
+
+    {"decision_id": "3f0c...", "timestamp": "2026-01-20T14:00:00.123456Z",
+     "path": "lacuna/decision/result",          # the Data API path that was (or would be) asked
+     "input": {...},                              # the policy input, as the policies saw it
+     "result": {"allowed": false, "operation_id": ..., "reasoning": ..., "policy_id": ...,
+                "policies": [...], "bundle_revision": ..., ...},   # Decision.to_dict()
+     "bundles": {"lacuna": {"revision": "..."}},
+     "metrics": {"timer_rego_query_eval_ns": 41000, "counter_lacuna_cache_hit": 0},
+     "labels": {"id": "<this process>", "version": "<lacuna version>", "app": "lacuna"}}
+
+An engine hands each decision to its sink with :meth:`DecisionLogSink.log`, which only puts it on a
+bounded queue: it never blocks and never raises. A background thread builds the records and
+writes them in batches; a full queue drops records (counted in ``dropped``, logged at WARNING),
+a failing write drops its batch (logged at ERROR). Decisions never wait for, or fail because of,
+their log. Sinks: :class:`~lacuna.policy.log_sinks.SqlDecisionLog` (a table beside the audit
+trail), :class:`~lacuna.policy.log_sinks.HttpDecisionLog` (batches to a collector, as OPA's
+decision-log plugin does) and :class:`MemoryDecisionLog` (tests).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import uuid
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from lacuna.model import Decision
+
+log = logging.getLogger(__name__)
+INSTANCE_ID = uuid.uuid4().hex  # labels.id: this process
+BUNDLE_NAME = "lacuna"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("lacuna")
+    except Exception:  # pragma: no cover - not installed (running from a source tree)
+        return "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionEvent:
+    """What an engine hands to a sink: cheap to make, turned into a record off the hot path."""
+
+    decision: Decision
+    input: Mapping[str, Any]
+    path: str
+    timestamp_ns: int
+    eval_ns: int
+    cache_hit: bool = False
+    decision_id: str | None = None  # the server's, for remote decisions
+    extra_metrics: Mapping[str, int] = field(default_factory=dict)
+
+
+def to_record(event: DecisionEvent, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The OPA-shaped record of one decision (see the module docstring)."""
+    ts = datetime.fromtimestamp(event.timestamp_ns / 1e9, tz=UTC)
+    return {
+        "decision_id": event.decision_id or uuid.uuid4().hex,
+        "timestamp": ts.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "path": event.path,
+        "input": event.input,
+        "result": event.decision.to_dict(),
+        "bundles": {BUNDLE_NAME: {"revision": event.decision.bundle_revision or ""}},
+        "metrics": {"timer_rego_query_eval_ns": event.eval_ns,
+                    "counter_lacuna_cache_hit": int(event.cache_hit), **event.extra_metrics},
+        "labels": {"id": INSTANCE_ID, "version": _version(), "app": "lacuna", **(labels or {})},
+    }
+
+
+_STOP = object()
+
+
+class DecisionLogSink(ABC):
+    """Where decision-log records go. Subclasses implement :meth:`write` (a batch at a time).
+
+    Args:
+        queue_size: records held before new ones are dropped.
+        batch_size: the most records per :meth:`write`.
+        flush_interval_s: how long a record waits for its batch to fill.
+        labels: extra ``labels`` on every record (e.g. ``{"environment": "production"}``).
+    """
+
+    name: ClassVar[str] = "sink"
+
+    def __init__(self, *, queue_size: int = 10_000, batch_size: int = 100,
+                 flush_interval_s: float = 1.0, labels: Mapping[str, str] | None = None) -> None:
+        self.labels = dict(labels or {})
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.dropped = 0
+        self.written = 0
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    @abstractmethod
+    def write(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Store or send one batch (called on the background thread; may raise)."""
+
+    def log(self, event: DecisionEvent) -> None:
+        """Queue one decision. Never blocks, never raises."""
+        if self._closed:
+            return
+        if self._thread is None:
+            self._start()
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("decision log %s is full: dropped %d records so far (the %s sink "
+                            "is slower than decisions, or failing)", self.name, self.dropped,
+                            self.name)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every record queued so far is written (or dropped). False on timeout."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush, stop the background thread, release resources."""
+        if self._closed:
+            return
+        self.flush(timeout)
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+        self._release()
+
+    def _release(self) -> None:  # noqa: B027 - optional hook, most sinks hold nothing
+        """Release connections (override)."""
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name=f"lacuna-decision-log-"
+                                            f"{self.name}", daemon=True)
+            self._thread.start()
+            ref = weakref.ref(self)
+            atexit.register(lambda: (s := ref()) is not None and s.flush(2.0))
+
+    def _run(self) -> None:
+        batch: list[DecisionEvent] = []
+        while True:
+            try:
+                item = self._queue.get(timeout=self.flush_interval_s)
+            except queue.Empty:
+                item = None
+            if isinstance(item, DecisionEvent):
+                batch.append(item)
+                if len(batch) < self.batch_size:
+                    continue
+            self._write(batch)
+            batch = []
+            if isinstance(item, threading.Event):
+                item.set()
+            elif item is _STOP:
+                return
+
+    def _write(self, batch: list[DecisionEvent]) -> None:
+        if not batch:
+            return
+        try:
+            self.write([to_record(e, self.labels) for e in batch])
+            self.written += len(batch)
+        except Exception as exc:  # a sink fails on its own; decisions carry on
+            self.dropped += len(batch)
+            log.error("decision log %s could not write %d records (dropped): %s", self.name,
+                      len(batch), exc)
+
+
+class MemoryDecisionLog(DecisionLogSink):
+    """Keeps records in ``records`` (for tests and notebooks)."""
+
+    name = "memory"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.records: list[Mapping[str, Any]] = []
+
+    def write(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append the batch to :attr:`records`."""
+        self.records.extend(records)

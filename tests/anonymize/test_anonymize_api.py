@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from lacuna import _bypass
+from lacuna.anonymize import Context, Strategy, UnknownColumnError, anonymize, strategies
+from lacuna.config import Config
+from lacuna.errors import ClassificationError
+from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
+from lacuna.model import (
+    ANONYMIZED,
+    Classification,
+    ColumnClass,
+    ColumnKind,
+    Evidence,
+    Layer,
+    Tier,
+)
+
+
+def state(df: pd.DataFrame) -> DataState:
+    found = get_state(df)
+    assert found is not None
+    return found
+
+
+def test_anonymize_reclassifies_to_internal(
+    customers: pd.DataFrame, source_lineage: LineageNode
+) -> None:
+    out = anonymize(customers, ["email", "phone"], key="k")
+    cls = state(out).classification
+    assert (cls.tier, cls.tags, cls.personal_columns) == (
+        Tier.INTERNAL,
+        ("FINANCIAL", ANONYMIZED),
+        (),
+    )
+    assert cls.floor == Tier.PUBLIC
+    assert cls.layer == Layer.INHERITED
+    assert cls.reasoning == (
+        "anonymized email, phone with hash",
+        "INTERNAL because of column(s): revenue",
+    )
+    assert cls.columns["email"] == ColumnClass(
+        classification=ColumnKind.PUBLIC,
+        reasoning="anonymized with hash (was pii:email)",
+        layer=Layer.DECLARED,
+        evidence=(
+            Evidence(
+                source="anonymize",
+                rule="anonymize:hash",
+                detail="values replaced by the hash strategy; was pii:email",
+            ),
+        ),
+    )
+    assert cls.columns["revenue"] == customers.attrs["lacuna"].classification.columns["revenue"]
+    lineage = state(out).lineage
+    assert (lineage.name, lineage.operation, lineage.parents) == (
+        None,
+        "anonymize.hash",
+        (source_lineage,),
+    )
+    assert lineage.roots() == ("customers.csv",)
+
+
+def test_anonymize_defaults_to_every_personal_column(customers: pd.DataFrame) -> None:
+    out = anonymize(customers, key="k")
+    assert out["revenue"].equals(customers["revenue"])
+    assert out["email"][0] != "jane@example.com"
+    assert out["phone"][0] != "+1 555-123-4567"
+    assert state(out).classification.personal_columns == ()
+
+
+def test_anonymize_accepts_the_seed_alias_and_a_single_name(customers: pd.DataFrame) -> None:
+    a = anonymize(customers, pii_columns=["email", "phone"], key="k")
+    b = anonymize(customers, ["email", "phone"], key="k")
+    pd.testing.assert_frame_equal(a, b)
+    c = anonymize(customers, "email", key="k")
+    assert c["phone"].equals(customers["phone"])
+    with pytest.raises(TypeError, match="either columns= or its alias pii_columns="):
+        anonymize(customers, ["email"], pii_columns=["phone"])
+
+
+def test_anonymize_never_mutates_its_input(customers: pd.DataFrame) -> None:
+    before = customers.copy()
+    before_state = customers.attrs["lacuna"]
+    out = anonymize(customers, strategy="mask")
+    pd.testing.assert_frame_equal(customers, before)
+    assert customers.attrs["lacuna"] is before_state
+    assert out.attrs is not customers.attrs
+    out.loc[0, "revenue"] = -1.0
+    assert customers.loc[0, "revenue"] == 120.5
+
+
+@pytest.mark.parametrize("strategy", ["hash", "mask", "redact"])
+def test_anonymize_keeps_nulls_and_index(customers: pd.DataFrame, strategy: str) -> None:
+    customers.index = pd.Index([10, 20, 30, 40])
+    out = anonymize(customers, strategy=strategy, key="k")
+    assert out.index.equals(customers.index)
+    assert out.isna().equals(customers.isna())
+
+
+def test_anonymize_some_personal_columns_left(customers: pd.DataFrame) -> None:
+    out = anonymize(customers, ["email"], strategy="redact")
+    cls = state(out).classification
+    assert cls.tier == Tier.PROPRIETARY
+    assert cls.tags == ("PII", "GDPR", "FINANCIAL", ANONYMIZED)
+    assert cls.personal_columns == ("phone",)
+
+
+def with_classification(df: pd.DataFrame, **changes: Any) -> pd.DataFrame:
+    import dataclasses
+
+    old = state(df)
+    new = dataclasses.replace(old.classification, **changes)
+    return set_state(df.copy(), DataState(classification=new, lineage=old.lineage))
+
+
+def test_floor_from_personal_data_only_is_lifted(customers: pd.DataFrame) -> None:
+    # e.g. a /pii/ path rule: floor PROPRIETARY with nothing but a personal table tag.
+    df = with_classification(
+        customers, floor=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL", "CCPA")
+    )
+    cls = state(anonymize(df, key="k")).classification
+    assert (cls.floor, cls.tier, cls.tags) == (
+        Tier.PUBLIC,
+        Tier.INTERNAL,
+        ("FINANCIAL", ANONYMIZED),
+    )
+
+
+def test_floor_with_a_business_tag_is_kept(customers: pd.DataFrame) -> None:
+    df = with_classification(
+        customers, floor=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL", "CUSTOMER_DATA")
+    )
+    cls = state(anonymize(df, key="k")).classification
+    assert (cls.floor, cls.tier) == (Tier.PROPRIETARY, Tier.PROPRIETARY)
+    assert cls.tags == ("FINANCIAL", "CUSTOMER_DATA", ANONYMIZED)
+    assert "PROPRIETARY from the table-level floor" in cls.reasoning
+
+
+def test_floor_without_table_tags_is_kept(customers: pd.DataFrame) -> None:
+    df = with_classification(customers, floor=Tier.PROPRIETARY)
+    cls = state(anonymize(df, key="k")).classification
+    assert (cls.floor, cls.tier) == (Tier.PROPRIETARY, Tier.PROPRIETARY)
+
+
+def test_floor_is_kept_while_personal_columns_remain(customers: pd.DataFrame) -> None:
+    df = with_classification(
+        customers, floor=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL", "CCPA")
+    )
+    cls = state(anonymize(df, ["email"], key="k")).classification
+    assert (cls.floor, cls.tags) == (
+        Tier.PROPRIETARY,
+        ("PII", "GDPR", "FINANCIAL", "CCPA", ANONYMIZED),
+    )
+
+
+def test_unknown_column_names_it_and_lists_the_columns(customers: pd.DataFrame) -> None:
+    with pytest.raises(UnknownColumnError) as info:
+        anonymize(customers, ["emial"])
+    assert str(info.value) == (
+        "cannot anonymize column 'emial': the frame has no such column. "
+        "Did you mean 'email'? Columns: email, phone, revenue."
+    )
+    assert info.value.column == "emial"
+    assert isinstance(info.value, ClassificationError)
+    assert isinstance(info.value, LookupError)
+
+
+def test_non_frame_is_refused() -> None:
+    with pytest.raises(TypeError, match="takes a pandas DataFrame, got list"):
+        anonymize([1, 2])  # type: ignore[arg-type]
+
+
+def test_frame_without_state_is_classified_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+
+    def classify_frame(df: pd.DataFrame) -> Classification:
+        calls.append(list(df.columns))
+        return Classification(
+            tier=Tier.PROPRIETARY,
+            tags=("PII", "GDPR"),
+            columns={"email": ColumnClass(classification=ColumnKind.PII, pii_type="email")},
+        )
+
+    monkeypatch.setattr(
+        importlib.import_module("lacuna.classify"), "classify_frame", classify_frame, raising=False
+    )
+    out = anonymize(pd.DataFrame({"email": ["a@b.com"], "n": [1]}), strategy="mask")
+    assert calls == [["email", "n"]]
+    assert out["email"].tolist() == ["a***@b***.com"]
+    st = state(out)
+    assert (st.classification.tier, st.classification.tags) == (Tier.PUBLIC, (ANONYMIZED,))
+    assert st.lineage.parents[0].operation == "frame"
+
+
+def test_classifier_returning_state_keeps_its_lineage(monkeypatch: pytest.MonkeyPatch) -> None:
+    node = LineageNode(name="in.csv", operation="read_csv")
+    found = DataState(classification=Classification(), lineage=node)
+    monkeypatch.setattr(
+        importlib.import_module("lacuna.classify"),
+        "classify_frame",
+        lambda df: found,
+        raising=False,
+    )
+    out = anonymize(pd.DataFrame({"x": ["a"]}), strategy="redact")
+    assert state(out).lineage.parents == (node,)
+
+
+def test_nothing_personal_leaves_values_and_classification(customers: pd.DataFrame) -> None:
+    df = with_classification(customers, columns={}, tags=(), tier=Tier.INTERNAL)
+    out = anonymize(df)
+    pd.testing.assert_frame_equal(out, df)
+    assert state(out).classification == state(df).classification
+    assert state(out).lineage.operation == "anonymize.hash"
+
+
+def test_duplicate_column_names_are_all_treated() -> None:
+    df = pd.DataFrame([["a@b.com", "c@d.com"]], columns=["email", "email"])
+    out = anonymize(df, ["email"], strategy="redact")
+    assert out.iloc[0].tolist() == ["[REDACTED]", "[REDACTED]"]
+    assert df.iloc[0].tolist() == ["a@b.com", "c@d.com"]
+
+
+def test_strategies_run_inside_bypass(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+
+    class Probe(Strategy):
+        name = "probe"
+
+        def apply(self, values: pd.Series, context: Context) -> pd.Series:
+            seen.append(_bypass.active())
+            return values
+
+    monkeypatch.setitem(strategies._items, "probe", Probe)
+    anonymize(pd.DataFrame({"x": ["a"]}), ["x"], "probe")
+    assert seen == [True]
+    assert not _bypass.active()
+
+
+def test_custom_mapping_from_config(customers: pd.DataFrame) -> None:
+    config = Config.model_validate(
+        {"classification": {"mapping": {"financial": {"tier": "PROPRIETARY", "tags": ["SOX"]}}}}
+    )
+    cls = state(anonymize(customers, key="k", config=config)).classification
+    assert (cls.tier, cls.tags) == (Tier.PROPRIETARY, ("SOX", "FINANCIAL", ANONYMIZED))

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lacuna.anonymize import Context, Strategy, anonymize, strategies
+from lacuna.anonymize.builtin import HashStrategy, MaskStrategy, RedactStrategy
+from lacuna.errors import UnknownPluginError
+from lacuna.model import ColumnClass, ColumnKind
+
+
+def ctx(pii_type: str | None = None, key: bytes = b"k" * 32) -> Context:
+    cls = ColumnClass(classification=ColumnKind.PII, pii_type=pii_type) if pii_type else None
+    return Context(column="c", column_class=cls, key=lambda: key)
+
+
+def hmac20(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def test_hash_is_keyed_hmac_truncated() -> None:
+    out = HashStrategy().apply(pd.Series(["jane@example.com"]), ctx(key=b"secret"))
+    assert out.tolist() == [hmac20(b"secret", "jane@example.com")]
+    # Not a plain digest: a rainbow table of sha256(e-mail) finds nothing.
+    assert out[0] != hashlib.sha256(b"jane@example.com").hexdigest()[:20]
+
+
+def test_hash_is_stable_for_joins_and_nulls_stay_null() -> None:
+    values = pd.Series(["a", None, "b", "a", np.nan], dtype=object)
+    out = HashStrategy().apply(values, ctx())
+    assert out[0] == out[3]
+    assert out[0] != out[2]
+    assert out[1] is None
+    assert pd.isna(out[4])
+    assert out.index.equals(values.index)
+
+
+def test_hash_key_separation() -> None:
+    values = pd.Series(["jane@example.com", "bob@corp.com"])
+    one = HashStrategy().apply(values, ctx(key=b"key-one"))
+    two = HashStrategy().apply(values, ctx(key=b"key-two"))
+    assert not set(one) & set(two)
+
+
+def test_hash_non_string_values_join_with_their_text() -> None:
+    ints = HashStrategy().apply(pd.Series([42, 7]), ctx())
+    texts = HashStrategy().apply(pd.Series(["42", "7"]), ctx())
+    assert ints.tolist() == texts.tolist()
+    assert ints.dtype == object
+
+
+def test_hash_all_null_column() -> None:
+    out = HashStrategy().apply(pd.Series([None, None], dtype=object), ctx())
+    assert out.tolist() == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("value", "pii_type", "expected"),
+    [
+        ("jane@example.com", "email", "j***@e***.com"),
+        ("bob@corp.co.uk", None, "b***@c***.uk"),  # e-mail shape is seen in any column
+        ("+1 555-123-4567", "phone", "+* ***-***-**67"),
+        ("0612345678", "phone", "********78"),
+        ("12", "phone", "**"),  # too short to show any digit
+        ("123-45-6789", "ssn", "***-**-6789"),
+        ("4111 1111 1111 1111", "credit_card", "**** **** **** 1111"),
+        ("Jane Doe", "name", "J*******"),
+        ("n/a", "phone", "n**"),  # no digits: generic
+        ("X", None, "*"),
+        ("not an@email", None, "n***********"),
+    ],
+)
+def test_mask_keeps_shape_hints(value: str, pii_type: str | None, expected: str) -> None:
+    assert MaskStrategy().apply(pd.Series([value]), ctx(pii_type)).tolist() == [expected]
+
+
+def test_mask_non_strings_and_nulls() -> None:
+    out = MaskStrategy().apply(pd.Series([12345, None, 7], dtype=object), ctx())
+    assert out.tolist() == ["1****", None, "*"]
+
+
+def test_redact_replaces_every_value_and_keeps_nulls() -> None:
+    out = RedactStrategy().apply(pd.Series([1.5, np.nan, 3.0]), ctx())
+    assert out[0] == out[2] == "[REDACTED]"
+    assert pd.isna(out[1])
+
+
+@pytest.mark.parametrize("strategy", ["hash", "mask", "redact"])
+def test_strategies_keep_string_dtype(strategy: str) -> None:
+    df = pd.DataFrame({"email": pd.Series(["a@b.com", None], dtype="string")})
+    out = anonymize(df, ["email"], strategy, key="k")
+    assert out["email"].dtype == df["email"].dtype
+    assert out["email"].isna().tolist() == [False, True]
+
+
+def test_unknown_strategy_suggests_the_closest() -> None:
+    df = pd.DataFrame({"email": ["a@b.com"]})
+    with pytest.raises(
+        UnknownPluginError,
+        match=r"no anonymization strategy 'hsah'\. "
+        r"Did you mean 'hash'\? Registered: hash, mask, redact\.",
+    ):
+        anonymize(df, ["email"], "hsah")
+
+
+def test_custom_strategy_registers_and_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Upper(Strategy):
+        name = "upper"
+
+        def apply(self, values: pd.Series, context: Context) -> pd.Series:
+            return values.str.upper()
+
+    monkeypatch.setitem(strategies._items, "upper", Upper)
+    out = anonymize(pd.DataFrame({"x": ["ab"]}), ["x"], "upper")
+    assert out["x"].tolist() == ["AB"]
