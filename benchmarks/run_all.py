@@ -38,8 +38,10 @@ def machine() -> str:
         pass
     import pandas as pd
 
-    return (f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}, pandas {pd.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, pandas {pd.__version__}"
+    )
 
 
 def main() -> int:
@@ -66,7 +68,8 @@ def main() -> int:
         "# Benchmarks",
         "",
         "Measured by `python benchmarks/run_all.py`"
-        + (" --quick" if args.quick else "") + "; re-run it to refresh this page.",
+        + (" --quick" if args.quick else "")
+        + "; re-run it to refresh this page.",
         "",
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- Machine: {machine()}",

@@ -31,7 +31,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     reset()
 
 
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Path:
     """The bundled sample data in a folder with an unmanaged Downloads/ and governed storage."""
@@ -44,15 +43,17 @@ def sandbox(tmp_path: Path) -> Path:
 
 def _sandbox_config(sandbox: Path, **extra: object) -> lacuna.Config:
     defaults = DestinationConfig()
-    return config_from_dict({
-        "user": {"id": "analyst_alice", "role": "data_analyst"},
-        "destinations": {
-            "governed": [f"{sandbox / 'governed' / 'workspace'}/", *defaults.governed],
-            "unmanaged": [str(sandbox / "Downloads"), *defaults.unmanaged],
-        },
-        "audit": {"url": f"sqlite:///{sandbox / 'audit.db'}"},
-        **extra,
-    })
+    return config_from_dict(
+        {
+            "user": {"id": "analyst_alice", "role": "data_analyst"},
+            "destinations": {
+                "governed": [f"{sandbox / 'governed' / 'workspace'}/", *defaults.governed],
+                "unmanaged": [str(sandbox / "Downloads"), *defaults.unmanaged],
+            },
+            "audit": {"url": f"sqlite:///{sandbox / 'audit.db'}"},
+            **extra,
+        }
+    )
 
 
 @pytest.fixture

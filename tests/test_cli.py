@@ -22,7 +22,8 @@ def data(tmp_path):
 def test_classify_table_and_json(data):
     result = runner.invoke(app, ["classify", "customers.csv"])
     assert result.exit_code == 0, result.output
-    assert "PROPRIETARY" in result.output and "email" in result.output
+    assert "PROPRIETARY" in result.output
+    assert "email" in result.output
     result = runner.invoke(app, ["classify", "customers.csv", "--json"])
     payload = json.loads(result.output)
     assert payload["tier"] == "PROPRIETARY"
@@ -41,13 +42,26 @@ def test_check_exit_codes(data):
     denied = runner.invoke(app, ["check", "customers.csv", "--to", "~/Downloads/c.csv"])
     assert denied.exit_code == 1, denied.output
     assert "P-2024-001" in denied.output
-    allowed = runner.invoke(app, ["check", "customers.csv", "--to",
-                                  "/governed/workspace/c.csv", "--json"])
+    allowed = runner.invoke(
+        app, ["check", "customers.csv", "--to", "/governed/workspace/c.csv", "--json"]
+    )
     assert allowed.exit_code == 0, allowed.output
     assert json.loads(allowed.output)["allowed"] is True
-    internal = runner.invoke(app, ["check", "sales.csv", "--to", "~/Downloads/s.csv",
-                                   "--user", "bob", "--role", "data_analyst",
-                                   "--environment", "production"])
+    internal = runner.invoke(
+        app,
+        [
+            "check",
+            "sales.csv",
+            "--to",
+            "~/Downloads/s.csv",
+            "--user",
+            "bob",
+            "--role",
+            "data_analyst",
+            "--environment",
+            "production",
+        ],
+    )
     assert internal.exit_code == 1
 
 
@@ -85,7 +99,14 @@ def test_unreadable_input_is_a_clear_error(data):
 def test_demo_runs_the_whole_scenario():
     result = runner.invoke(app, ["demo"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
-    for expected in ("PROPRIETARY", "['PII', 'GDPR', 'FINANCIAL']", "customers.csv → analysis",
-                     "['FINANCIAL', 'DERIVED_FROM_PII']", "Governance Policy Violation",
-                     "File created: no", "intact", "Demo complete."):
+    for expected in (
+        "PROPRIETARY",
+        "['PII', 'GDPR', 'FINANCIAL']",
+        "customers.csv → analysis",
+        "['FINANCIAL', 'DERIVED_FROM_PII']",
+        "Governance Policy Violation",
+        "File created: no",
+        "intact",
+        "Demo complete.",
+    ):
         assert expected in result.output

@@ -80,7 +80,9 @@ def test_missing_explicit_file_and_bad_env_var(tmp_path, monkeypatch):
 
 
 def test_partial_mapping_overrides_only_what_it_names():
-    config = Config.model_validate({"classification": {"mapping": {"identifier": {"tier": "PUBLIC"}}}})
+    config = Config.model_validate(
+        {"classification": {"mapping": {"identifier": {"tier": "PUBLIC"}}}}
+    )
     assert config.classification.mapping["identifier"].tier is Tier.PUBLIC
     assert config.classification.mapping["pii"].tier is Tier.PROPRIETARY
 
@@ -92,8 +94,11 @@ def test_sensitive_terms_accept_plain_strings():
 
 
 def test_floe_yaml_governance_section_is_accepted(tmp_path):
-    write(tmp_path / "floe.yaml", "name: shop\ngovernance:\n  classification:\n    source: dbt_meta\n"
-          "  lacuna:\n    environment: production\n")
+    write(
+        tmp_path / "floe.yaml",
+        "name: shop\ngovernance:\n  classification:\n    source: dbt_meta\n"
+        "  lacuna:\n    environment: production\n",
+    )
     config = load_config()
     assert config.classification.source == "dbt_meta"
     assert config.environment == "production"

@@ -16,9 +16,13 @@ CONFIG = DestinationConfig(
     internal_buckets=("team-*", "analytics@acct.dfs.core.windows.net"),
     classification_aware_databases=("postgresql://warehouse.internal/", "snowflake://acme/"),
 )
-FILE, GOV, OBJ, HTTP, DB = (DestinationType.FILE, DestinationType.GOVERNED_STORAGE,
-                            DestinationType.OBJECT_STORE, DestinationType.HTTP,
-                            DestinationType.DATABASE)
+FILE, GOV, OBJ, HTTP, DB = (
+    DestinationType.FILE,
+    DestinationType.GOVERNED_STORAGE,
+    DestinationType.OBJECT_STORE,
+    DestinationType.HTTP,
+    DestinationType.DATABASE,
+)
 INT, EXT = Scope.INTERNAL, Scope.EXTERNAL
 
 
@@ -46,10 +50,22 @@ def _cwd_outside_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
         ("/governed/workspaces/x.csv", FILE, INT, True, False, None),
         ("/governed/workspace/../../tmp/x.csv", FILE, EXT, False, False, "/tmp"),
         ("/governed/workspace/./sub//x.csv", GOV, INT, True, True, "/governed/workspace/"),
-        ("s3://company-governed-data/a/b.parquet", GOV, INT, True, True,
-         "s3://company-governed-data/"),
-        ("S3A://Company-Governed-Data/a.parquet", GOV, INT, True, True,
-         "s3://company-governed-data/"),
+        (
+            "s3://company-governed-data/a/b.parquet",
+            GOV,
+            INT,
+            True,
+            True,
+            "s3://company-governed-data/",
+        ),
+        (
+            "S3A://Company-Governed-Data/a.parquet",
+            GOV,
+            INT,
+            True,
+            True,
+            "s3://company-governed-data/",
+        ),
         ("s3://company-governed-data-evil/a.parquet", OBJ, EXT, False, False, None),
         # other local files
         ("out.csv", FILE, INT, True, False, None),
@@ -80,7 +96,12 @@ def _cwd_outside_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_destinations_table(target, kind, scope, managed, encrypted, prefix) -> None:
     d = classify_destination(target, CONFIG)
     assert (d.type, d.scope, d.managed, d.encrypted, d.path_prefix) == (
-        kind, scope, managed, encrypted, prefix)
+        kind,
+        scope,
+        managed,
+        encrypted,
+        prefix,
+    )
     assert d.reasoning.endswith(".")
     assert d.reasoning.count(". ") == 0  # one sentence
 
@@ -153,10 +174,12 @@ def test_destinations_secrets_are_redacted() -> None:
 def test_destinations_reasoning_says_why() -> None:
     assert classify_destination("~/Downloads/c.csv", CONFIG).reasoning == (
         "~/Downloads/c.csv is under ~/Downloads, an unmanaged place (destinations.unmanaged): "
-        "not encrypted or monitored, so it counts as external.")
+        "not encrypted or monitored, so it counts as external."
+    )
     assert classify_destination("s3://other/k", CONFIG).reasoning == (
         "s3://other/k is in bucket 'other', which is not in destinations.internal_buckets, "
-        "so it counts as external.")
+        "so it counts as external."
+    )
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,12 @@ OP = Operation(
     action=Action.EXPORT,
     user=User(id="analyst_alice", role="data_analyst"),
     classification=Classification(tier=Tier.PROPRIETARY, tags=("PII", "GDPR")),
-    destination=Destination(uri="~/Downloads/customers.csv", type=DestinationType.FILE,
-                            scope=Scope.EXTERNAL, managed=False),
+    destination=Destination(
+        uri="~/Downloads/customers.csv",
+        type=DestinationType.FILE,
+        scope=Scope.EXTERNAL,
+        managed=False,
+    ),
 )
 DENIED = Decision(
     allowed=False,
@@ -31,12 +35,16 @@ DENIED = Decision(
     policy_title="PII Export Restrictions",
     why=("Contains customer PII (email, phone)", "Destination is not encrypted or monitored"),
     alternatives=(
-        Alternative(title="Anonymize first:",
-                    code="anon_df = lacuna.anonymize(df, columns=['email', 'phone'])\n"
-                         'anon_df.to_csv("~/Downloads/customers_anon.csv")'),
-        Alternative(title="Use governed location:",
-                    code='df.to_csv("/governed/workspace/customers.csv")',
-                    note="Automatically encrypted, access logged, retention enforced"),
+        Alternative(
+            title="Anonymize first:",
+            code="anon_df = lacuna.anonymize(df, columns=['email', 'phone'])\n"
+            'anon_df.to_csv("~/Downloads/customers_anon.csv")',
+        ),
+        Alternative(
+            title="Use governed location:",
+            code='df.to_csv("/governed/workspace/customers.csv")',
+            note="Automatically encrypted, access logged, retention enforced",
+        ),
     ),
     steward="data-governance@example.com",
     docs_url="https://governance.example.com/policies/P-2024-001",
@@ -45,26 +53,28 @@ DENIED = Decision(
 
 
 def test_text_follows_the_seed_layout():
-    assert render_text(DENIED) == "\n".join([
-        "❌ Governance Policy Violation",
-        "Action: Export to ~/Downloads/customers.csv",
-        "Reason: Cannot export PROPRIETARY data to unmanaged location",
-        "Classification: PROPRIETARY",
-        "Tags: PII, GDPR",
-        "Why this matters:",
-        "- Contains customer PII (email, phone)",
-        "- Destination is not encrypted or monitored",
-        "How to proceed:",
-        "1. Anonymize first:",
-        "   anon_df = lacuna.anonymize(df, columns=['email', 'phone'])",
-        '   anon_df.to_csv("~/Downloads/customers_anon.csv")',
-        "2. Use governed location:",
-        '   df.to_csv("/governed/workspace/customers.csv")',
-        "   # Automatically encrypted, access logged, retention enforced",
-        "Policy: P-2024-001 (PII Export Restrictions)",
-        "Steward: data-governance@example.com",
-        "Documentation: https://governance.example.com/policies/P-2024-001",
-    ])
+    assert render_text(DENIED) == "\n".join(
+        [
+            "❌ Governance Policy Violation",
+            "Action: Export to ~/Downloads/customers.csv",
+            "Reason: Cannot export PROPRIETARY data to unmanaged location",
+            "Classification: PROPRIETARY",
+            "Tags: PII, GDPR",
+            "Why this matters:",
+            "- Contains customer PII (email, phone)",
+            "- Destination is not encrypted or monitored",
+            "How to proceed:",
+            "1. Anonymize first:",
+            "   anon_df = lacuna.anonymize(df, columns=['email', 'phone'])",
+            '   anon_df.to_csv("~/Downloads/customers_anon.csv")',
+            "2. Use governed location:",
+            '   df.to_csv("/governed/workspace/customers.csv")',
+            "   # Automatically encrypted, access logged, retention enforced",
+            "Policy: P-2024-001 (PII Export Restrictions)",
+            "Steward: data-governance@example.com",
+            "Documentation: https://governance.example.com/policies/P-2024-001",
+        ]
+    )
 
 
 def test_engine_failure_headline_says_fail_closed():
@@ -80,7 +90,8 @@ def test_html_escapes_and_contains_every_part():
     html = render_html(DENIED)
     assert "Governance Policy Violation" in html
     assert "&quot;/governed/workspace/customers.csv&quot;" in html
-    assert "<ol>" in html and html.count("<li>") == 4
+    assert "<ol>" in html
+    assert html.count("<li>") == 4
     assert "mailto:data-governance@example.com" in html
 
 

@@ -6,9 +6,23 @@ import lacuna
 def test_all_is_sorted_and_matches_public_names():
     assert lacuna.__all__ == sorted(lacuna.__all__)
     public = {n for n in dir(lacuna) if not n.startswith("_")}
-    modules = {"api", "config", "errors", "governor", "model", "integrations", "lineage",
-               "policy", "audit", "destinations", "feedback", "demo", "cli", "annotations",
-               "exceptions"}  # `classify` and `anonymize` are verbs that shadow their packages
+    modules = {
+        "api",
+        "config",
+        "errors",
+        "governor",
+        "model",
+        "integrations",
+        "lineage",
+        "policy",
+        "audit",
+        "destinations",
+        "feedback",
+        "demo",
+        "cli",
+        "annotations",
+        "exceptions",
+    }  # `classify` and `anonymize` are verbs that shadow their packages
     assert set(lacuna.__all__) == public - modules
 
 
@@ -16,8 +30,10 @@ def test_root_does_not_import_pandas_integration_eagerly():
     import subprocess
     import sys
 
-    code = ("import sys, lacuna; "
-            "print('lacuna.integrations.pandas' in sys.modules, 'regorus' in sys.modules)")
+    code = (
+        "import sys, lacuna; "
+        "print('lacuna.integrations.pandas' in sys.modules, 'regorus' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -32,5 +48,6 @@ def test_verbs_stay_bound_after_their_subpackages_are_imported():
 
     importlib.import_module("lacuna.classify.rollup")
     importlib.import_module("lacuna.anonymize")
-    assert callable(lacuna.classify) and lacuna.classify.__module__.startswith("lacuna.classify")
+    assert callable(lacuna.classify)
+    assert lacuna.classify.__module__.startswith("lacuna.classify")
     assert callable(lacuna.anonymize)

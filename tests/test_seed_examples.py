@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-INHERITANCE = '''
+INHERITANCE = """
 import lacuna
 import pandas as pd
 lacuna.enable(config)
@@ -27,12 +27,12 @@ summary = analysis.groupby('region')['revenue'].sum()
 # Result classification (downgraded by aggregation)
 print(summary.lacuna_classification)
 print(summary.lacuna_tags)
-'''
+"""
 
-FEEDBACK = '''
+FEEDBACK = """
 df = customers
 df.to_csv("~/Downloads/customers.csv")
-'''
+"""
 
 
 def run(code: str, namespace: dict) -> str:
@@ -77,11 +77,14 @@ def test_real_time_feedback_matches_the_seed(sandbox, sandbox_config, monkeypatc
     assert "Why this matters:" in lines
     assert any(line.startswith("- Contains customer PII (") for line in lines)
     assert "How to proceed:" in lines
-    assert "   anon_df = lacuna.anonymize(df, columns=['name', 'email', 'phone', 'address'])" in lines
+    assert (
+        "   anon_df = lacuna.anonymize(df, columns=['name', 'email', 'phone', 'address'])" in lines
+    )
     assert '   anon_df.to_csv("~/Downloads/customers_anon.csv")' in lines
     assert '   df.to_csv("/governed/workspace/customers.csv")' in lines or any(
         line.strip().startswith("df.to_csv(") and "governed/workspace/customers.csv" in line
-        for line in lines)
+        for line in lines
+    )
     assert "Policy: P-2024-001 (PII Export Restrictions)" in lines
     assert "Steward: data-governance@example.com" in lines
     assert "Documentation: https://governance.example.com/policies/P-2024-001" in lines

@@ -119,11 +119,14 @@ def check(
             sources = []
         else:
             classification = state.classification
-            sources = [Source(name=r, classification=classification)
-                           for r in state.lineage.roots()]
+            sources = [Source(name=r, classification=classification) for r in state.lineage.roots()]
     op = gov.operation(
-        Action(action), classification, sources=sources,
+        Action(action),
+        classification,
+        sources=sources,
         destination=gov.destination(destination) if destination is not None else None,
-        method="lacuna.check", purpose=purpose, exception_id=exception_id,
+        method="lacuna.check",
+        purpose=purpose,
+        exception_id=exception_id,
     )
     return gov.decide(op)

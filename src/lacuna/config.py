@@ -62,8 +62,13 @@ class UserConfig(_Model):
         return Tier.parse(v)
 
     def to_user(self) -> User:
-        return User(id=self.id, role=self.role, clearance=self.clearance,
-                    department=self.department, attributes=self.attributes)
+        return User(
+            id=self.id,
+            role=self.role,
+            clearance=self.clearance,
+            department=self.department,
+            attributes=self.attributes,
+        )
 
 
 def _login() -> str:
@@ -256,8 +261,10 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path | None = None) -> C
     if config.policy.dir is not None:
         pdir = config.policy.dir.expanduser()
         if not pdir.is_dir():
-            msg = (f"{where}: policy.dir {str(config.policy.dir)!r} is not a folder. "
-                   "Point it at a folder of .rego files, or remove it to use the default bundle.")
+            msg = (
+                f"{where}: policy.dir {str(config.policy.dir)!r} is not a folder. "
+                "Point it at a folder of .rego files, or remove it to use the default bundle."
+            )
             raise ConfigError(msg)
     return config
 

@@ -28,17 +28,19 @@ def _demo_config(sandbox: Path) -> Any:
     from lacuna.config import DestinationConfig, config_from_dict
 
     defaults = DestinationConfig()
-    return config_from_dict({
-        "mode": "enforce",
-        "user": {"id": "analyst_alice", "role": "data_analyst", "department": "analytics"},
-        "destinations": {
-            # The sandbox stands in for the real places: its Downloads/ is unmanaged, its
-            # governed/workspace/ is governed storage (alongside the usual defaults).
-            "governed": [f"{sandbox / 'governed' / 'workspace'}/", *defaults.governed],
-            "unmanaged": [str(sandbox / "Downloads"), *defaults.unmanaged],
-        },
-        "audit": {"url": f"sqlite:///{sandbox / 'audit.db'}"},
-    })
+    return config_from_dict(
+        {
+            "mode": "enforce",
+            "user": {"id": "analyst_alice", "role": "data_analyst", "department": "analytics"},
+            "destinations": {
+                # The sandbox stands in for the real places: its Downloads/ is unmanaged, its
+                # governed/workspace/ is governed storage (alongside the usual defaults).
+                "governed": [f"{sandbox / 'governed' / 'workspace'}/", *defaults.governed],
+                "unmanaged": [str(sandbox / "Downloads"), *defaults.unmanaged],
+            },
+            "audit": {"url": f"sqlite:///{sandbox / 'audit.db'}"},
+        }
+    )
 
 
 def _code(code: str) -> Syntax:
@@ -76,8 +78,9 @@ class _Session:
         self.ns["print"] = lambda *a: printed.append(" ".join(str(x) for x in a))
         exec(compile(code, "<lacuna demo>", "exec"), self.ns)  # our own, printed code
         for text in printed:
-            self.console.print("[dim]# →[/dim] " + text.replace("\n", "\n[dim]# →[/dim] "),
-                               highlight=False)
+            self.console.print(
+                "[dim]# →[/dim] " + text.replace("\n", "\n[dim]# →[/dim] "), highlight=False
+            )
 
 
 def run(console: Console, *, keep: Path | None = None) -> int:
@@ -99,21 +102,24 @@ def run(console: Console, *, keep: Path | None = None) -> int:
             lacuna.enable(_demo_config(sandbox))
             s = _Session(console)
             s.step("1. Classification on read")
-            s.run('customers = pd.read_csv("customers.csv")\n'
-                  'sales = pd.read_csv("sales.csv")')
+            s.run('customers = pd.read_csv("customers.csv")\nsales = pd.read_csv("sales.csv")')
             for var in ("customers", "sales"):
                 console.print(_columns_table(var, s.ns[var].lacuna.classification))
 
             s.step("2. Classification inheritance: join")
-            s.run('analysis = customers.merge(sales, on="customer_id")\n'
-                  "print(analysis.lacuna_classification)\n"
-                  "print(analysis.lacuna_tags)\n"
-                  "print(analysis.lacuna_lineage)")
+            s.run(
+                'analysis = customers.merge(sales, on="customer_id")\n'
+                "print(analysis.lacuna_classification)\n"
+                "print(analysis.lacuna_tags)\n"
+                "print(analysis.lacuna_lineage)"
+            )
 
             s.step("3. Aggregation downgrades only when no individual PII remains")
-            s.run("summary = analysis.groupby('region')['revenue'].sum()\n"
-                  "print(summary.lacuna_classification)\n"
-                  "print(summary.lacuna_tags)")
+            s.run(
+                "summary = analysis.groupby('region')['revenue'].sum()\n"
+                "print(summary.lacuna_classification)\n"
+                "print(summary.lacuna_tags)"
+            )
 
             s.step("4. A risky export is stopped before it happens")
             target = Path("Downloads") / "customers.csv"
@@ -137,8 +143,9 @@ def run(console: Console, *, keep: Path | None = None) -> int:
                     continue
                 console.print(f"[cyan]{alternative.title}[/cyan]")
                 s.run(alternative.code)
-            written = sorted(str(p.relative_to(sandbox)) for p in sandbox.rglob("*.csv")
-                             if p.parent != sandbox)
+            written = sorted(
+                str(p.relative_to(sandbox)) for p in sandbox.rglob("*.csv") if p.parent != sandbox
+            )
             console.print(f"Written: {', '.join(written) or '(nothing)'}")
             ok = ok and len(written) >= 2
 
@@ -152,19 +159,29 @@ def run(console: Console, *, keep: Path | None = None) -> int:
         if keep is None:
             shutil.rmtree(sandbox, ignore_errors=True)
     console.print()
-    console.print("[green]Demo complete.[/green]" if ok else "[red]Demo did not behave as the "
-                  "seed describes; see above.[/red]")
+    console.print(
+        "[green]Demo complete.[/green]"
+        if ok
+        else "[red]Demo did not behave as the seed describes; see above.[/red]"
+    )
     return 0 if ok else 1
 
 
 def _columns_table(name: str, c: Any) -> Table:
-    table = Table(title=f"{name}: [bold]{c.tier.value}[/bold]  tags: {', '.join(c.tags) or '-'}",
-                  title_justify="left")
+    table = Table(
+        title=f"{name}: [bold]{c.tier.value}[/bold]  tags: {', '.join(c.tags) or '-'}",
+        title_justify="left",
+    )
     for header in ("column", "class", "pii_type", "sensitivity", "reasoning"):
         table.add_column(header)
     for col_name, col in c.columns.items():
-        table.add_row(col_name, col.classification.value, col.pii_type or "",
-                      col.sensitivity.value, col.reasoning)
+        table.add_row(
+            col_name,
+            col.classification.value,
+            col.pii_type or "",
+            col.sensitivity.value,
+            col.reasoning,
+        )
     return table
 
 
@@ -179,9 +196,13 @@ def _show_audit(console: Console) -> bool:
     for r in records:
         where = r.destination or ", ".join(r.data.get("what", {}).get("sources", []))
         verdict = "[green]allowed[/green]" if r.allowed else "[red]denied[/red]"
-        table.add_row(str(r.seq), r.user_id, r.action, where, r.tier or "", verdict, r.policy_id or "")
+        table.add_row(
+            str(r.seq), r.user_id, r.action, where, r.tier or "", verdict, r.policy_id or ""
+        )
     console.print(table)
     report = store.verify()
-    console.print(f"lacuna audit verify: {'intact' if report.ok else 'TAMPERED'} "
-                  f"({report.checked} records checked)")
+    console.print(
+        f"lacuna audit verify: {'intact' if report.ok else 'TAMPERED'} "
+        f"({report.checked} records checked)"
+    )
     return report.ok and len(records) > 0

@@ -50,8 +50,14 @@ class LineageError(LacunaError):
 class PolicyError(LacunaError):
     """A policy bundle failed to load, parse or compile, or the engine failed."""
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
-                 column: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.line = line

@@ -60,8 +60,11 @@ def _policy_line(decision: Decision) -> str | None:
 def render_text(decision: Decision) -> str:
     """The decision as plain text, the seed's layout."""
     op = decision.operation
-    lines = [_headline(decision), f"Action: {_action_line(decision)}",
-             f"Reason: {decision.reasoning}"]
+    lines = [
+        _headline(decision),
+        f"Action: {_action_line(decision)}",
+        f"Reason: {decision.reasoning}",
+    ]
     if op is not None:
         lines.append(f"Classification: {op.classification.tier.value}")
         lines.append(f"Tags: {', '.join(op.classification.tags) or '(none)'}")
@@ -118,9 +121,15 @@ def render_rich(decision: Decision) -> RenderableType:
             parts.append(Text(f"  {i}. {alt.title}", style="cyan"))
             if alt.code or alt.note:
                 code = "\n".join(x for x in (alt.code, f"# {alt.note}" if alt.note else None) if x)
-                parts.append(Syntax(textwrap.indent(code, "     "), "python",
-                                    theme="ansi_dark", background_color="default",
-                                    word_wrap=True))
+                parts.append(
+                    Syntax(
+                        textwrap.indent(code, "     "),
+                        "python",
+                        theme="ansi_dark",
+                        background_color="default",
+                        word_wrap=True,
+                    )
+                )
     policy = _policy_line(decision)
     if policy:
         field("Policy", policy)
@@ -142,11 +151,15 @@ def render_html(decision: Decision) -> str:
         rows.append(("Tags", e(", ".join(op.classification.tags) or "(none)")))
     if decision.engine_error:
         rows.append(("Engine error", e(decision.engine_error)))
-    body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td>{v}</td></tr>"
-                   for k, v in rows)
-    out = [f"<div class='lacuna-decision' style='border-left:4px solid {color};padding:.5em 1em'>",
-           f"<div style='font-weight:bold;color:{color}'>{e(_headline(decision))}</div>",
-           f"<table>{body}</table>"]
+    body = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td>{v}</td></tr>"
+        for k, v in rows
+    )
+    out = [
+        f"<div class='lacuna-decision' style='border-left:4px solid {color};padding:.5em 1em'>",
+        f"<div style='font-weight:bold;color:{color}'>{e(_headline(decision))}</div>",
+        f"<table>{body}</table>",
+    ]
     if decision.why:
         out.append("<div><b>Why this matters</b><ul>")
         out.extend(f"<li>{e(w)}</li>" for w in decision.why)

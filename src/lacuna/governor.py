@@ -123,8 +123,12 @@ class Governor:
             sidecar = read_sidecar(name)
         except SidecarError as exc:
             log.error("%s", exc)
-            failed = replace(inferred, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
-                             reasoning=(f"PROPRIETARY (fail closed): {exc}", *inferred.reasoning))
+            failed = replace(
+                inferred,
+                tier=Tier.PROPRIETARY,
+                floor=Tier.PROPRIETARY,
+                reasoning=(f"PROPRIETARY (fail closed): {exc}", *inferred.reasoning),
+            )
             return failed, ()
         if sidecar is None:
             return inferred, ()
@@ -147,16 +151,23 @@ class Governor:
         for name, col in declared.columns.items():
             guess = inferred.columns.get(name)
             if guess is not None and guess.classification != col.classification and guess.evidence:
-                notes.append(f"suggestion: column {name!r} is declared {col.classification.value} "
-                             f"but looks like {guess.classification.value} ({guess.reasoning})")
+                notes.append(
+                    f"suggestion: column {name!r} is declared {col.classification.value} "
+                    f"but looks like {guess.classification.value} ({guess.reasoning})"
+                )
             if guess is not None or not inferred.columns:
                 columns[name] = replace(col, layer=Layer.DECLARED)
         floor = declared.floor if declared.columns else declared.tier
-        result = rollup(columns, self.config.classification, floor=max(floor, inferred.floor),
-                        extra_tags=[*declared.table_tags, *inferred.table_tags],
-                        layer=Layer.DECLARED)
-        return replace(result, tags=(*result.tags, *declared.tags),
-                       reasoning=(*notes, *result.reasoning))
+        result = rollup(
+            columns,
+            self.config.classification,
+            floor=max(floor, inferred.floor),
+            extra_tags=[*declared.table_tags, *inferred.table_tags],
+            layer=Layer.DECLARED,
+        )
+        return replace(
+            result, tags=(*result.tags, *declared.tags), reasoning=(*notes, *result.reasoning)
+        )
 
     # -- step 4: decide --------------------------------------------------------------------------
 
@@ -197,8 +208,9 @@ class Governor:
         """The policy answer for ``operation``, without side effects. Never raises: fails closed."""
         grant, note = self._grant(operation)
         try:
-            decision = self.engine.decide(operation, exception_approved=grant is not None,
-                                          exception_approver_role=grant)
+            decision = self.engine.decide(
+                operation, exception_approved=grant is not None, exception_approver_role=grant
+            )
             if note:
                 decision = replace(decision, why=(*decision.why, note))
         except Exception as exc:
@@ -236,8 +248,9 @@ class Governor:
         try:
             self.audit.record(decision, decision.operation, session=self.session)
         except Exception as exc:  # the audit sink fails independently (logged loudly)
-            log.error("could not append decision %s to the audit trail: %s",
-                      decision.operation_id, exc)
+            log.error(
+                "could not append decision %s to the audit trail: %s", decision.operation_id, exc
+            )
 
     def govern(self, operation: Operation) -> Decision:
         """Decide, record, and apply the mode. Raises GovernanceViolation on an enforced denial."""

@@ -24,14 +24,18 @@ def test_request_approve_use(customers, governed):
     with pytest.raises(lacuna.GovernanceViolation):
         customers.to_csv(target)
     exc = lacuna.request_exception(
-        data=customers, destination=str(target),
+        data=customers,
+        destination=str(target),
         purpose="Board of Directors Q4 customer metrics presentation",
         business_justification="Board requested customer growth metrics.",
-        approver="data-steward@example.com", duration_hours=2,
-        conditions=["File will be encrypted", "File will be deleted after presentation"])
+        approver="data-steward@example.com",
+        duration_hours=2,
+        conditions=["File will be encrypted", "File will be deleted after presentation"],
+    )
     assert exc.id == f"EXC-{utcnow():%Y}-001"
     assert exc.status is Status.PENDING
-    assert exc.sources == ("customers.csv",) and exc.tier == "PROPRIETARY"
+    assert exc.sources == ("customers.csv",)
+    assert exc.tier == "PROPRIETARY"
     assert "lacuna exceptions approve" in str(exc)
 
     with pytest.raises(lacuna.GovernanceViolation) as pending:  # pending: still denied
@@ -55,15 +59,21 @@ def test_request_approve_use(customers, governed):
 
 def test_grant_covers_only_its_destination_user_and_time(customers, governed, sandbox_config):
     target = governed / "Downloads" / "a.csv"
-    exc = lacuna.request_exception(data=customers, destination=str(target), purpose="p",
-                                   approver="s@example.com", duration_hours=1)
+    exc = lacuna.request_exception(
+        data=customers,
+        destination=str(target),
+        purpose="p",
+        approver="s@example.com",
+        duration_hours=1,
+    )
     lacuna.approve_exception(exc.id, by="s@example.com", start=utcnow() - timedelta(hours=2))
     with pytest.raises(lacuna.GovernanceViolation) as expired:
         customers.to_csv(target, exception_id=exc.id)
     assert any("expired" in w for w in expired.value.decision.why)
 
-    exc2 = lacuna.request_exception(data=customers, destination=str(target), purpose="p",
-                                    approver="s@example.com")
+    exc2 = lacuna.request_exception(
+        data=customers, destination=str(target), purpose="p", approver="s@example.com"
+    )
     lacuna.approve_exception(exc2.id, by="s@example.com")
     with pytest.raises(lacuna.GovernanceViolation) as other:
         customers.to_csv(governed / "Downloads" / "b.csv", exception_id=exc2.id)
@@ -76,18 +86,19 @@ def test_grant_covers_only_its_destination_user_and_time(customers, governed, sa
 
 def test_only_a_data_steward_approval_satisfies_the_default_policy(customers, governed):
     target = governed / "Downloads" / "c.csv"
-    exc = lacuna.request_exception(data=customers, destination=str(target), purpose="p",
-                                   approver="boss@example.com")
+    exc = lacuna.request_exception(
+        data=customers, destination=str(target), purpose="p", approver="boss@example.com"
+    )
     lacuna.approve_exception(exc.id, by="boss@example.com", role="manager")
     with pytest.raises(lacuna.GovernanceViolation):
         customers.to_csv(target, exception_id=exc.id)
 
 
 def test_deny_revoke_and_unknown(customers, governed):
-    exc = lacuna.request_exception(data=customers, destination="x.csv", purpose="p",
-                                   approver="s")
+    exc = lacuna.request_exception(data=customers, destination="x.csv", purpose="p", approver="s")
     denied = lacuna.deny_exception(exc.id, by="s@example.com", comment="use the aggregate")
-    assert denied.status is Status.DENIED and "use the aggregate" in str(denied)
+    assert denied.status is Status.DENIED
+    assert "use the aggregate" in str(denied)
     with pytest.raises(LacunaError, match="only a pending request"):
         lacuna.approve_exception(exc.id, by="s")
     exc2 = lacuna.request_exception(data=customers, destination="x.csv", purpose="p", approver="s")
@@ -115,9 +126,15 @@ def test_bad_requests_fail_clearly(governed, kwargs, message):
 
 def test_seed_operation_dict_spelling(governed):
     exc = lacuna.request_exception(
-        operation={"action": "export", "source": "customers.csv",
-                   "destination": "~/Downloads/board_report.csv"},
-        purpose="Board", approver="data-steward@example.com", duration_hours=2)
+        operation={
+            "action": "export",
+            "source": "customers.csv",
+            "destination": "~/Downloads/board_report.csv",
+        },
+        purpose="Board",
+        approver="data-steward@example.com",
+        duration_hours=2,
+    )
     assert exc.sources == ("customers.csv",)
     assert exc.destination.endswith("/Downloads/board_report.csv")
 
@@ -126,8 +143,20 @@ def test_cli_request_list_approve(governed):
     from lacuna.cli import app
 
     runner = CliRunner()
-    out = runner.invoke(app, ["exceptions", "request", "~/Downloads/r.csv", "--purpose", "Board",
-                              "--approver", "s@example.com", "--condition", "Encrypt it"])
+    out = runner.invoke(
+        app,
+        [
+            "exceptions",
+            "request",
+            "~/Downloads/r.csv",
+            "--purpose",
+            "Board",
+            "--approver",
+            "s@example.com",
+            "--condition",
+            "Encrypt it",
+        ],
+    )
     assert out.exit_code == 0, out.output
     exc_id = out.output.split("Exception ID: ")[1].split()[0]
     listed = runner.invoke(app, ["exceptions", "list", "--status", "pending"])

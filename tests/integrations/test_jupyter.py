@@ -22,8 +22,9 @@ def test_load_ext_governs_pandas_and_magics_configure(shell, sandbox, capsys):
 
     shell.run_line_magic("load_ext", "lacuna")
     assert lacuna.enabled()
-    shell.run_line_magic("lacuna", f"config --user bob --role data_analyst --mode warn "
-                                   f"--policy-dir {sandbox}")
+    shell.run_line_magic(
+        "lacuna", f"config --user bob --role data_analyst --mode warn --policy-dir {sandbox}"
+    )
     out = capsys.readouterr().out
     assert "user:        bob (role data_analyst" in out
     assert f"policies:    {sandbox}" in out
@@ -38,8 +39,10 @@ def test_violation_in_a_cell_shows_the_learning_moment(shell, sandbox, sandbox_c
 
     shell.run_line_magic("load_ext", "lacuna")
     lacuna.enable(sandbox_config())
-    shell.run_cell("import pandas as pd\ndf = pd.read_csv('customers.csv')\n"
-                   f"df.to_csv(r'{sandbox / 'Downloads' / 'x.csv'}')")
+    shell.run_cell(
+        "import pandas as pd\ndf = pd.read_csv('customers.csv')\n"
+        f"df.to_csv(r'{sandbox / 'Downloads' / 'x.csv'}')"
+    )
     out = capsys.readouterr().out
     assert "Governance Policy Violation" in out
     assert "Traceback" not in out

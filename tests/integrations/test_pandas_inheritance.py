@@ -85,7 +85,8 @@ def test_projection_never_below_a_path_floor(governed):
     pii_dir = governed / "pii"
     pii_dir.mkdir()
     pd.DataFrame({"region": ["EMEA"] * 6, "n": range(6)}).to_csv(
-        governed / "governed" / "workspace" / "x.csv", index=False)
+        governed / "governed" / "workspace" / "x.csv", index=False
+    )
     (pii_dir / "regions.csv").write_text("region,n\nEMEA,1\nAMER,2\n")
     df = pd.read_csv(pii_dir / "regions.csv")
     assert df.lacuna_classification.tier is Tier.PROPRIETARY
@@ -140,8 +141,15 @@ def test_merge_suffixes_map_back_to_source_columns(customers):
         (lambda g: g.size(), Tier.INTERNAL),
         (lambda g: g["revenue"].agg(["sum", "mean"]), Tier.INTERNAL),
     ],
-    ids=["mean", "named-agg", "nunique-of-pii", "first-of-pii", "dict-with-pii", "size",
-         "list-agg"],
+    ids=[
+        "mean",
+        "named-agg",
+        "nunique-of-pii",
+        "first-of-pii",
+        "dict-with-pii",
+        "size",
+        "list-agg",
+    ],
 )
 def test_groupby_aggregations(customers, sales, agg, expected):
     analysis = customers.merge(sales, on="customer_id")

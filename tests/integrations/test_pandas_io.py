@@ -27,8 +27,7 @@ def test_denied_export_raises_and_writes_nothing(governed):
     assert isinstance(err.value, PermissionError)
 
 
-@pytest.mark.parametrize("method", ["to_parquet", "to_json", "to_excel", "to_pickle",
-                                    "to_feather"])
+@pytest.mark.parametrize("method", ["to_parquet", "to_json", "to_excel", "to_pickle", "to_feather"])
 def test_every_writer_is_governed(governed, method):
     customers = pd.read_csv("customers.csv")
     target = governed / "Downloads" / f"out.{method}"
@@ -65,8 +64,16 @@ def test_declared_sidecar_beats_inference_and_disagreements_become_suggestions(g
 
     path = governed / "codes.csv"
     path.write_text("code,contact\nA,someone@example.com\nB,other@example.org\n")
-    path.with_name("codes.csv.lacuna.json").write_text(json.dumps({"classification": {
-        "tier": "PUBLIC", "columns": {"contact": {"classification": "public"}}}}))
+    path.with_name("codes.csv.lacuna.json").write_text(
+        json.dumps(
+            {
+                "classification": {
+                    "tier": "PUBLIC",
+                    "columns": {"contact": {"classification": "public"}},
+                }
+            }
+        )
+    )
     df = pd.read_csv(path)
     c = df.lacuna_classification
     assert c.columns["contact"].classification.value == "public"
@@ -101,7 +108,7 @@ def test_open_file_objects_are_governed_by_their_name(governed):
 
 
 def test_unreadable_input_file_names_the_file(governed):
-    with pytest.raises(FileNotFoundError, match="missing.csv"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.csv"):
         pd.read_csv("missing.csv")
 
 

@@ -14,8 +14,9 @@ from lacuna.model import (
 )
 
 CONFIG = ClassificationConfig()
-EMAIL = ColumnClass(classification=ColumnKind.PII, pii_type="email", sensitivity=Sensitivity.HIGH,
-                    evidence=())
+EMAIL = ColumnClass(
+    classification=ColumnKind.PII, pii_type="email", sensitivity=Sensitivity.HIGH, evidence=()
+)
 PHONE = ColumnClass(classification=ColumnKind.PII, pii_type="phone", sensitivity=Sensitivity.HIGH)
 ID = ColumnClass(classification=ColumnKind.IDENTIFIER, sensitivity=Sensitivity.LOW)
 REVENUE = ColumnClass(classification=ColumnKind.FINANCIAL, sensitivity=Sensitivity.MEDIUM)
@@ -83,8 +84,9 @@ def test_derive_new_pii_column_raises_the_tier():
 def test_derive_rename_keeps_the_parent_tier_as_floor():
     # email renamed to "contact": the new column looks harmless by name, but the parent's
     # PROPRIETARY tier stays because a parent column vanished at the same time.
-    derived = rules.derive(CUSTOMERS, ["customer_id", "contact", "phone", "region"],
-                           {"contact": REGION}, CONFIG)
+    derived = rules.derive(
+        CUSTOMERS, ["customer_id", "contact", "phone", "region"], {"contact": REGION}, CONFIG
+    )
     assert derived.tier is Tier.PROPRIETARY
     assert "PII" in derived.tags
 
@@ -95,8 +97,9 @@ def test_derive_without_changes_projects():
 
 def test_aggregate_downgrades_when_no_pii_survives_and_groups_are_large():
     joined = rules.combine([CUSTOMERS, SALES], CONFIG)
-    summary = rules.aggregate(joined, keys=["region"], outputs={"revenue": "revenue"},
-                              min_group_size=15, config=CONFIG)
+    summary = rules.aggregate(
+        joined, keys=["region"], outputs={"revenue": "revenue"}, min_group_size=15, config=CONFIG
+    )
     assert summary.tier is Tier.INTERNAL
     assert summary.tags == ("FINANCIAL", "DERIVED_FROM_PII")
     assert set(summary.columns) == {"region", "revenue"}
@@ -105,8 +108,9 @@ def test_aggregate_downgrades_when_no_pii_survives_and_groups_are_large():
 
 def test_aggregate_keeps_proprietary_when_a_group_is_smaller_than_k():
     joined = rules.combine([CUSTOMERS, SALES], CONFIG)
-    summary = rules.aggregate(joined, keys=["region"], outputs={"revenue": "revenue"},
-                              min_group_size=2, config=CONFIG)
+    summary = rules.aggregate(
+        joined, keys=["region"], outputs={"revenue": "revenue"}, min_group_size=2, config=CONFIG
+    )
     assert summary.tier is Tier.PROPRIETARY
     assert "PII" in summary.tags
     assert "fewer than k=5" in summary.reasoning[0]
@@ -122,36 +126,39 @@ def test_aggregate_keeps_proprietary_when_a_group_is_smaller_than_k():
 )
 def test_aggregate_keeps_proprietary_when_pii_survives(keys, outputs, blocker):
     joined = rules.combine([CUSTOMERS, SALES], CONFIG)
-    summary = rules.aggregate(joined, keys=keys, outputs=outputs, min_group_size=50,
-                              config=CONFIG)
+    summary = rules.aggregate(joined, keys=keys, outputs=outputs, min_group_size=50, config=CONFIG)
     assert summary.tier is Tier.PROPRIETARY
     assert blocker in summary.reasoning[0]
 
 
 def test_aggregate_counting_a_pii_column_is_not_pii():
-    summary = rules.aggregate(CUSTOMERS, keys=["region"], outputs={"email": "*"},
-                              min_group_size=10, config=CONFIG)
+    summary = rules.aggregate(
+        CUSTOMERS, keys=["region"], outputs={"email": "*"}, min_group_size=10, config=CONFIG
+    )
     assert summary.tier is Tier.INTERNAL
     assert summary.tags == ("DERIVED_FROM_PII",)
 
 
 def test_aggregate_of_non_personal_data_inherits():
-    summary = rules.aggregate(SALES, keys=["customer_id"], outputs={"revenue": "revenue"},
-                              min_group_size=1, config=CONFIG)
+    summary = rules.aggregate(
+        SALES, keys=["customer_id"], outputs={"revenue": "revenue"}, min_group_size=1, config=CONFIG
+    )
     assert (summary.tier, summary.tags) == (Tier.INTERNAL, ("FINANCIAL",))
 
 
 def test_aggregate_respects_a_configured_k():
     config = ClassificationConfig(k_anonymity=20)
-    summary = rules.aggregate(CUSTOMERS, keys=["region"], outputs={"n": "*"},
-                              min_group_size=15, config=config)
+    summary = rules.aggregate(
+        CUSTOMERS, keys=["region"], outputs={"n": "*"}, min_group_size=15, config=config
+    )
     assert summary.tier is Tier.PROPRIETARY
 
 
 def test_aggregate_keeps_a_sensitive_term_floor():
     c = table(floor=Tier.PROPRIETARY, table_tags=("SENSITIVE_TERM",), email=EMAIL, region=REGION)
-    summary = rules.aggregate(c, keys=["region"], outputs={"n": "*"}, min_group_size=10,
-                              config=CONFIG)
+    summary = rules.aggregate(
+        c, keys=["region"], outputs={"n": "*"}, min_group_size=10, config=CONFIG
+    )
     assert summary.tier is Tier.PROPRIETARY
     assert summary.tags == ("SENSITIVE_TERM", "DERIVED_FROM_PII")
 

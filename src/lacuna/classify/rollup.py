@@ -39,11 +39,19 @@ def rollup(
     tags = unique([t for c in columns.values() for t in column_tags(c, config)] + list(table_tags))
     confidences = [c.confidence for c in columns.values() if not _is_default_public(c)]
     reasons = list(reasoning)
-    drivers = [name for name, c in columns.items() if column_tier(c, config) == tier and tier > Tier.PUBLIC]
+    drivers = [
+        name for name, c in columns.items() if column_tier(c, config) == tier and tier > Tier.PUBLIC
+    ]
     if drivers and tier > floor:
-        reasons.append(f"{tier.value} because of column(s): {', '.join(drivers[:8])}"
-                       + (" …" if len(drivers) > 8 else ""))
-    elif tier == floor and floor > Tier.PUBLIC and not any(r.startswith(floor.value) for r in reasons):
+        reasons.append(
+            f"{tier.value} because of column(s): {', '.join(drivers[:8])}"
+            + (" …" if len(drivers) > 8 else "")
+        )
+    elif (
+        tier == floor
+        and floor > Tier.PUBLIC
+        and not any(r.startswith(floor.value) for r in reasons)
+    ):
         reasons.append(f"{tier.value} from the table-level floor")
     return Classification(
         tier=tier,

@@ -19,7 +19,7 @@ from lacuna.errors import ConfigError, LacunaError
 app = typer.Typer(
     name="lacuna",
     help="Self-service data governance: classify data, check operations against policy, "
-         "read the audit trail.",
+    "read the audit trail.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -42,7 +42,9 @@ def _configure(config: Path | None, **overrides: Any) -> None:
 def classify(
     paths: Annotated[list[Path], typer.Argument(help="Data files: csv, tsv, parquet, json, xlsx.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Show the evidence per column.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the evidence per column.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Classify data files: tier and tags per file, class and reasoning per column."""
@@ -68,16 +70,26 @@ def classify(
 
 def _classification_table(name: str, c: Any, *, explain: bool) -> Table:
     tags = ", ".join(c.tags) or "(none)"
-    table = Table(title=f"{name}: [bold]{c.tier.value}[/bold]  tags: {tags}", title_justify="left",
-                  caption="\n".join(c.reasoning) or None, caption_justify="left")
+    table = Table(
+        title=f"{name}: [bold]{c.tier.value}[/bold]  tags: {tags}",
+        title_justify="left",
+        caption="\n".join(c.reasoning) or None,
+        caption_justify="left",
+    )
     for header in ("column", "class", "pii_type", "sensitivity", "confidence", "reasoning"):
         table.add_column(header, overflow="fold")
     for col_name, col in c.columns.items():
         reasoning = col.reasoning
         if explain and col.evidence:
             reasoning += "".join(f"\n  • [{e.source}] {e.detail}" for e in col.evidence)
-        table.add_row(col_name, col.classification.value, col.pii_type or "",
-                      col.sensitivity.value, f"{col.confidence:.2f}", reasoning)
+        table.add_row(
+            col_name,
+            col.classification.value,
+            col.pii_type or "",
+            col.sensitivity.value,
+            f"{col.confidence:.2f}",
+            reasoning,
+        )
     return table
 
 
@@ -89,8 +101,9 @@ def check(
     user: Annotated[str | None, typer.Option(help="User id (default: from config).")] = None,
     role: Annotated[str | None, typer.Option(help="User role.")] = None,
     purpose: Annotated[str | None, typer.Option(help="Business purpose.")] = None,
-    environment: Annotated[str | None, typer.Option(
-        help="development, preview, staging or production.")] = None,
+    environment: Annotated[
+        str | None, typer.Option(help="development, preview, staging or production.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -110,8 +123,10 @@ def check(
 
 @app.command()
 def demo(
-    keep: Annotated[Path | None, typer.Option(
-        help="Run in this folder and keep the files (default: a temporary folder).")] = None,
+    keep: Annotated[
+        Path | None,
+        typer.Option(help="Run in this folder and keep the files (default: a temporary folder)."),
+    ] = None,
 ) -> None:
     """Run the seed's scenario on bundled sample data: classify, join, aggregate, a denied
     export with its learning moment, the compliant alternatives succeeding, the audit trail."""

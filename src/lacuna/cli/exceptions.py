@@ -42,15 +42,20 @@ def request(
     _configure(config)
     exc = lacuna.request_exception(
         operation={"action": "export", "source": source, "destination": destination},
-        purpose=purpose, approver=approver, business_justification=justification,
-        duration_hours=hours, conditions=condition or ())
+        purpose=purpose,
+        approver=approver,
+        business_justification=justification,
+        duration_hours=hours,
+        conditions=condition or (),
+    )
     console.print(str(exc), highlight=False)
 
 
 @app.command("list")
 def list_(
-    status: Annotated[str | None, typer.Option(
-        help="pending, approved, denied or revoked.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, approved, denied or revoked.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -63,7 +68,8 @@ def list_(
         wanted = Status(status) if status else None
     except ValueError:
         allowed = ", ".join(s.value for s in Status)
-        raise typer.BadParameter(f"unknown status {status!r}; use one of: {allowed}") from None
+        msg = f"unknown status {status!r}; use one of: {allowed}"
+        raise typer.BadParameter(msg) from None
     items = current().exceptions.list(status=wanted)
     if as_json:
         for item in items:
@@ -74,8 +80,9 @@ def list_(
         table.add_column(header, overflow="fold")
     for item in items:
         until = f"{item.valid_until:%Y-%m-%d %H:%M}" if item.valid_until else ""
-        table.add_row(item.id, item.status.value, item.requested_by, item.destination,
-                      item.purpose, until)
+        table.add_row(
+            item.id, item.status.value, item.requested_by, item.destination, item.purpose, until
+        )
     console.print(table)
 
 

@@ -81,32 +81,57 @@ def request_exception(
         sources = (str(op["source"]),)
     user = gov.config.user
     request = ExceptionRequest(
-        id="", requested_by=user.id, requester_role=user.role,
-        action=str(op.get("action") or action), destination=normalize_target(os.fspath(target)),
-        sources=sources, tier=tier, tags=tuple(tags), purpose=purpose.strip(),
-        business_justification=" ".join(business_justification.split()), approver=approver,
-        duration_hours=float(duration_hours), conditions=tuple(conditions), created_at=utcnow(),
+        id="",
+        requested_by=user.id,
+        requester_role=user.role,
+        action=str(op.get("action") or action),
+        destination=normalize_target(os.fspath(target)),
+        sources=sources,
+        tier=tier,
+        tags=tuple(tags),
+        purpose=purpose.strip(),
+        business_justification=" ".join(business_justification.split()),
+        approver=approver,
+        duration_hours=float(duration_hours),
+        conditions=tuple(conditions),
+        created_at=utcnow(),
     )
     return gov.exceptions.add(request)
 
 
-def approve_exception(exception_id: str, *, by: str, role: str = "data_steward",
-                      comment: str | None = None, start: datetime | None = None) -> ExceptionRequest:
+def approve_exception(
+    exception_id: str,
+    *,
+    by: str,
+    role: str = "data_steward",
+    comment: str | None = None,
+    start: datetime | None = None,
+) -> ExceptionRequest:
     """Approve a pending request; it is valid from ``start`` (default now) for its duration."""
     from lacuna.governor import current
 
-    return current().exceptions.decide(exception_id, approve=True, by=by, role=role,
-                                       comment=comment, start=start)
+    return current().exceptions.decide(
+        exception_id, approve=True, by=by, role=role, comment=comment, start=start
+    )
 
 
-def deny_exception(exception_id: str, *, by: str, role: str = "data_steward",
-                   comment: str | None = None) -> ExceptionRequest:
+def deny_exception(
+    exception_id: str, *, by: str, role: str = "data_steward", comment: str | None = None
+) -> ExceptionRequest:
     """Deny a pending request, or revoke an approved one."""
     from lacuna.governor import current
 
-    return current().exceptions.decide(exception_id, approve=False, by=by, role=role,
-                                       comment=comment)
+    return current().exceptions.decide(
+        exception_id, approve=False, by=by, role=role, comment=comment
+    )
 
 
-__all__ = ["ExceptionNotFound", "ExceptionRequest", "ExceptionStore", "Status",
-           "approve_exception", "deny_exception", "request_exception"]
+__all__ = [
+    "ExceptionNotFound",
+    "ExceptionRequest",
+    "ExceptionStore",
+    "Status",
+    "approve_exception",
+    "deny_exception",
+    "request_exception",
+]

@@ -62,13 +62,23 @@ class ExceptionRequest:
         if self.status is not Status.APPROVED:
             return False, f"exception {self.id} is {self.status.value}, not approved"
         if self.valid_from and now < self.valid_from:
-            return False, f"exception {self.id} is valid only from {self.valid_from:%Y-%m-%d %H:%M} UTC"
+            return (
+                False,
+                f"exception {self.id} is valid only from {self.valid_from:%Y-%m-%d %H:%M} UTC",
+            )
         if self.valid_until and now >= self.valid_until:
             return False, f"exception {self.id} expired at {self.valid_until:%Y-%m-%d %H:%M} UTC"
         if operation.user.id != self.requested_by:
-            return False, f"exception {self.id} was granted to {self.requested_by}, not {operation.user.id}"
+            return (
+                False,
+                f"exception {self.id} was granted to {self.requested_by}, not {operation.user.id}",
+            )
         if operation.action.value != self.action:
-            return False, f"exception {self.id} covers action {self.action!r}, not {operation.action.value!r}"
+            return (
+                False,
+                f"exception {self.id} covers action {self.action!r}, "
+                f"not {operation.action.value!r}",
+            )
         target = operation.destination.uri if operation.destination else ""
         if normalize_target(target) != self.destination:
             return False, f"exception {self.id} covers {self.destination}, not {target}"
@@ -95,20 +105,26 @@ def render(request: ExceptionRequest) -> str:
     """The seed's approval notice (or the pending/denied equivalent)."""
     r = request
     if r.status is Status.PENDING:
-        return "\n".join([
-            "⏳ Exception Requested",
-            f"Exception ID: {r.id}",
-            f"Waiting for: {r.approver}",
-            f"Destination: {r.destination}",
-            f"Purpose: {r.purpose}",
-            f"A steward approves with: lacuna exceptions approve {r.id} --by <email> "
-            "--role data_steward",
-        ])
+        return "\n".join(
+            [
+                "⏳ Exception Requested",
+                f"Exception ID: {r.id}",
+                f"Waiting for: {r.approver}",
+                f"Destination: {r.destination}",
+                f"Purpose: {r.purpose}",
+                f"A steward approves with: lacuna exceptions approve {r.id} --by <email> "
+                "--role data_steward",
+            ]
+        )
     if r.status is not Status.APPROVED:
-        lines = [f"✗ Exception {r.status.value.capitalize()}", f"Exception ID: {r.id}",
-                 f"Decided by: {r.decided_by} ({r.decided_role})"]
+        lines = [
+            f"✗ Exception {r.status.value.capitalize()}",
+            f"Exception ID: {r.id}",
+            f"Decided by: {r.decided_by} ({r.decided_role})",
+        ]
         return "\n".join(lines + ([f"Comment: {r.comment}"] if r.comment else []))
-    assert r.valid_from and r.valid_until
+    assert r.valid_from
+    assert r.valid_until
     lines = [
         "✓ Exception Approved",
         f"Exception ID: {r.id}",
@@ -118,7 +134,9 @@ def render(request: ExceptionRequest) -> str:
     if r.conditions:
         lines.append("Conditions:")
         lines += [f"• {c}" for c in r.conditions]
-    lines += ["To proceed (pandas):",
-              f'    df.to_csv("{r.destination}", exception_id="{r.id}")',
-              f"Reminder: Exception expires at {r.valid_until:%H:%M} UTC."]
+    lines += [
+        "To proceed (pandas):",
+        f'    df.to_csv("{r.destination}", exception_id="{r.id}")',
+        f"Reminder: Exception expires at {r.valid_until:%H:%M} UTC.",
+    ]
     return "\n".join(lines)

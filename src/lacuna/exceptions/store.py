@@ -32,7 +32,7 @@ table = Table(
 )
 
 
-class ExceptionNotFound(LacunaError, LookupError):  # noqa: N818 - reads better at call sites
+class ExceptionNotFound(LacunaError, LookupError):
     """No exception with that id."""
 
 
@@ -50,26 +50,37 @@ class ExceptionStore:
     def add(self, request: ExceptionRequest) -> ExceptionRequest:
         """Store a new request, numbering it ``EXC-<year>-<n>``."""
         year = f"{request.created_at:%Y}"
-        with self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
-                conn.begin():
-            count = conn.execute(select(func.count()).select_from(table)
-                                 .where(table.c.year == year)).scalar_one()
+        with (
+            self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
+            conn.begin(),
+        ):
+            count = conn.execute(
+                select(func.count()).select_from(table).where(table.c.year == year)
+            ).scalar_one()
             stored = replace(request, id=f"EXC-{year}-{count + 1:03d}")
-            conn.execute(table.insert().values(
-                id=stored.id, year=year, requested_by=stored.requested_by,
-                status=stored.status.value, duration_hours=stored.duration_hours,
-                body=json.dumps(stored.to_dict())))
+            conn.execute(
+                table.insert().values(
+                    id=stored.id,
+                    year=year,
+                    requested_by=stored.requested_by,
+                    status=stored.status.value,
+                    duration_hours=stored.duration_hours,
+                    body=json.dumps(stored.to_dict()),
+                )
+            )
         return stored
 
     def get(self, exception_id: str) -> ExceptionRequest:
         with self._engine.connect() as conn:
             row = conn.execute(select(table.c.body).where(table.c.id == exception_id)).first()
         if row is None:
-            msg = (f"no exception {exception_id!r}. List them with: lacuna exceptions list")
+            msg = f"no exception {exception_id!r}. List them with: lacuna exceptions list"
             raise ExceptionNotFound(msg)
         return _from_body(row.body)
 
-    def list(self, *, status: Status | None = None, user: str | None = None) -> list[ExceptionRequest]:
+    def list(
+        self, *, status: Status | None = None, user: str | None = None
+    ) -> list[ExceptionRequest]:
         query = select(table.c.body).order_by(table.c.id)
         if status is not None:
             query = query.where(table.c.status == status.value)
@@ -78,31 +89,60 @@ class ExceptionStore:
         with self._engine.connect() as conn:
             return [_from_body(row.body) for row in conn.execute(query)]
 
-    def decide(self, exception_id: str, *, approve: bool, by: str, role: str,
-               comment: str | None = None, start: datetime | None = None) -> ExceptionRequest:
+    def decide(
+        self,
+        exception_id: str,
+        *,
+        approve: bool,
+        by: str,
+        role: str,
+        comment: str | None = None,
+        start: datetime | None = None,
+    ) -> ExceptionRequest:
         """Approve or deny a pending request (or revoke an approved one with approve=False)."""
         current = self.get(exception_id)
         now = utcnow()
         if current.status is Status.PENDING:
             if approve:
                 begin = start or now
-                updated = replace(current, status=Status.APPROVED, decided_by=by,
-                                  decided_role=role, decided_at=now, comment=comment,
-                                  valid_from=begin,
-                                  valid_until=begin + timedelta(hours=current.duration_hours))
+                updated = replace(
+                    current,
+                    status=Status.APPROVED,
+                    decided_by=by,
+                    decided_role=role,
+                    decided_at=now,
+                    comment=comment,
+                    valid_from=begin,
+                    valid_until=begin + timedelta(hours=current.duration_hours),
+                )
             else:
-                updated = replace(current, status=Status.DENIED, decided_by=by,
-                                  decided_role=role, decided_at=now, comment=comment)
+                updated = replace(
+                    current,
+                    status=Status.DENIED,
+                    decided_by=by,
+                    decided_role=role,
+                    decided_at=now,
+                    comment=comment,
+                )
         elif current.status is Status.APPROVED and not approve:
-            updated = replace(current, status=Status.REVOKED, comment=comment or current.comment,
-                              valid_until=min(current.valid_until or now, now))
+            updated = replace(
+                current,
+                status=Status.REVOKED,
+                comment=comment or current.comment,
+                valid_until=min(current.valid_until or now, now),
+            )
         else:
-            msg = (f"exception {exception_id} is {current.status.value}; only a pending request "
-                   "can be approved or denied, and only an approved one revoked.")
+            msg = (
+                f"exception {exception_id} is {current.status.value}; only a pending request "
+                "can be approved or denied, and only an approved one revoked."
+            )
             raise LacunaError(msg)
         with self._engine.begin() as conn:
-            conn.execute(table.update().where(table.c.id == exception_id).values(
-                status=updated.status.value, body=json.dumps(updated.to_dict())))
+            conn.execute(
+                table.update()
+                .where(table.c.id == exception_id)
+                .values(status=updated.status.value, body=json.dumps(updated.to_dict()))
+            )
         return updated
 
     def close(self) -> None:

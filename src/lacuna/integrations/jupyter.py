@@ -23,7 +23,8 @@ from lacuna.errors import GovernanceViolation, LacunaError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would call sys.exit()
-        raise LacunaError(f"%lacuna: {message}. Try: %lacuna config --help")
+        msg = f"%lacuna: {message}. Try: %lacuna config --help"
+        raise LacunaError(msg)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,8 +52,11 @@ def lacuna_magic(line: str) -> str:
         if args.help:
             return __doc__ or ""
         overrides: dict[str, Any] = {}
-        user = {k: v for k, v in (("id", args.user), ("role", args.role),
-                                  ("department", args.department)) if v}
+        user = {
+            k: v
+            for k, v in (("id", args.user), ("role", args.role), ("department", args.department))
+            if v
+        }
         if user:
             overrides["user"] = user
         if args.policy_dir:
@@ -75,18 +79,21 @@ def status() -> str:
     gov = _governor.current()
     c = gov.config
     policy = str(c.policy.dir) if c.policy.dir else "default bundle (built in)"
-    return "\n".join([
-        f"Lacuna: {'ON' if api.enabled() else 'OFF'} (mode {c.mode})",
-        f"  user:        {c.user.id} (role {c.user.role}, clearance {c.user.clearance.value})",
-        f"  environment: {c.environment}",
-        f"  policies:    {policy}",
-        f"  audit trail: {c.audit_url}",
-        f"  config file: {c.source or '(embedded defaults)'}",
-    ])
+    return "\n".join(
+        [
+            f"Lacuna: {'ON' if api.enabled() else 'OFF'} (mode {c.mode})",
+            f"  user:        {c.user.id} (role {c.user.role}, clearance {c.user.clearance.value})",
+            f"  environment: {c.environment}",
+            f"  policies:    {policy}",
+            f"  audit trail: {c.audit_url}",
+            f"  config file: {c.source or '(embedded defaults)'}",
+        ]
+    )
 
 
-def _show_violation(shell: Any, etype: Any, value: BaseException, tb: Any,
-                    tb_offset: Any = None) -> None:
+def _show_violation(
+    shell: Any, etype: Any, value: BaseException, tb: Any, tb_offset: Any = None
+) -> None:
     del etype, tb, tb_offset
     assert isinstance(value, GovernanceViolation)
     try:

@@ -38,8 +38,9 @@ from lacuna.model import (
 
 # A count of rows says nothing about the values it counted.
 COUNTING_FUNCTIONS = frozenset({"count", "nunique", "size"})
-_COUNT_COLUMN = ColumnClass(classification=ColumnKind.PUBLIC, reasoning="a count of rows",
-                            layer=Layer.INHERITED)
+_COUNT_COLUMN = ColumnClass(
+    classification=ColumnKind.PUBLIC, reasoning="a count of rows", layer=Layer.INHERITED
+)
 
 
 def combine(
@@ -90,11 +91,14 @@ def project(
     if len(kept) == len(parent.columns):
         return parent
     columns = {name: parent.columns[name] for name in kept}
-    result = rollup(columns, config, floor=parent.floor, extra_tags=parent.table_tags,
-                    layer=Layer.INHERITED)
+    result = rollup(
+        columns, config, floor=parent.floor, extra_tags=parent.table_tags, layer=Layer.INHERITED
+    )
     dropped = len(parent.columns) - len(columns)
-    reason = (f"{result.tier.value}: recomputed from the {len(columns)} kept column(s) "
-              f"({dropped} dropped), floor {parent.floor.value}")
+    reason = (
+        f"{result.tier.value}: recomputed from the {len(columns)} kept column(s) "
+        f"({dropped} dropped), floor {parent.floor.value}"
+    )
     return replace(result, reasoning=(reason, *result.reasoning), confidence=parent.confidence)
 
 
@@ -140,8 +144,12 @@ def aggregate(
     personal = [t for t in parent.tags if t in config.personal_tags]
     if not personal and not parent.personal_columns:
         # Nothing personal to begin with: the aggregate inherits, restricted to its columns.
-        return replace(parent, columns=surviving, layer=Layer.INHERITED,
-                       reasoning=(f"{parent.tier.value}: aggregate inherits its source",))
+        return replace(
+            parent,
+            columns=surviving,
+            layer=Layer.INHERITED,
+            reasoning=(f"{parent.tier.value}: aggregate inherits its source",),
+        )
 
     k = config.k_anonymity
     if min_group_size is not None and min_group_size < k:
@@ -153,11 +161,18 @@ def aggregate(
     kept_tags = [t for t in parent.table_tags if t not in config.personal_tags]
     sticky = SENSITIVE_TERM in parent.table_tags
     floor = max(parent.floor, Tier.INTERNAL) if sticky else Tier.INTERNAL
-    result = rollup(surviving, config, floor=floor, extra_tags=[*kept_tags, DERIVED_FROM_PII],
-                    layer=Layer.INHERITED)
+    result = rollup(
+        surviving,
+        config,
+        floor=floor,
+        extra_tags=[*kept_tags, DERIVED_FROM_PII],
+        layer=Layer.INHERITED,
+    )
     size = f"smallest group {min_group_size} ≥ k={k}" if min_group_size is not None else ""
-    reason = (f"{result.tier.value}: aggregation removed individual-level personal data "
-              f"(no personal column in keys or outputs; {size})".replace("; )", ")"))
+    reason = (
+        f"{result.tier.value}: aggregation removed individual-level personal data "
+        f"(no personal column in keys or outputs; {size})".replace("; )", ")")
+    )
     return replace(result, reasoning=(reason, *result.reasoning), confidence=parent.confidence)
 
 
@@ -191,13 +206,22 @@ def derive(
     vanished = bool(parent.columns) and len(known) < len(parent.columns)
     floor = max(parent.floor, parent.tier) if vanished else parent.floor
     columns = {name: parent.columns[name] for name in known} | dict(new_columns)
-    result = rollup(columns, config, floor=floor, extra_tags=parent.table_tags,
-                    layer=Layer.INHERITED)
+    result = rollup(
+        columns, config, floor=floor, extra_tags=parent.table_tags, layer=Layer.INHERITED
+    )
     if not parent.columns:  # nothing known before: this is a first classification
-        return replace(result, tags=unique([*result.tags, *parent.tags]),
-                       reasoning=(*parent.reasoning, *result.reasoning))
-    reason = (f"{result.tier.value}: {len(new_columns)} new column(s) classified"
-              + (f"; parent columns changed, so the parent's {parent.tier.value} is the floor"
-                 if vanished else ""))
-    return replace(result, tags=unique([*result.tags, *parent.tags]) if vanished else result.tags,
-                   reasoning=(reason, *result.reasoning))
+        return replace(
+            result,
+            tags=unique([*result.tags, *parent.tags]),
+            reasoning=(*parent.reasoning, *result.reasoning),
+        )
+    reason = f"{result.tier.value}: {len(new_columns)} new column(s) classified" + (
+        f"; parent columns changed, so the parent's {parent.tier.value} is the floor"
+        if vanished
+        else ""
+    )
+    return replace(
+        result,
+        tags=unique([*result.tags, *parent.tags]) if vanished else result.tags,
+        reasoning=(reason, *result.reasoning),
+    )

@@ -65,8 +65,10 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
         msg = f"{path}: cannot read the classification sidecar ({exc}). Check its permissions."
         raise SidecarError(msg) from exc
     if size > MAX_SIDECAR_BYTES:
-        msg = (f"{path}: the classification sidecar is {size} bytes, over the "
-               f"{MAX_SIDECAR_BYTES} byte limit. Delete it and re-export the data under Lacuna.")
+        msg = (
+            f"{path}: the classification sidecar is {size} bytes, over the "
+            f"{MAX_SIDECAR_BYTES} byte limit. Delete it and re-export the data under Lacuna."
+        )
         raise SidecarError(msg)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -74,8 +76,10 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
         msg = f"{path}: cannot read the classification sidecar ({exc})."
         raise SidecarError(msg) from exc
     except json.JSONDecodeError as exc:
-        msg = (f"{path}:{exc.lineno}:{exc.colno}: the classification sidecar is not valid JSON "
-               f"({exc.msg}). Fix it, or delete it and re-export the data under Lacuna.")
+        msg = (
+            f"{path}:{exc.lineno}:{exc.colno}: the classification sidecar is not valid JSON "
+            f"({exc.msg}). Fix it, or delete it and re-export the data under Lacuna."
+        )
         raise SidecarError(msg) from None
     try:
         if not isinstance(raw, dict) or not isinstance(raw.get("classification"), dict):
@@ -91,8 +95,10 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
             path=path,
         )
     except Exception as exc:
-        msg = (f"{path}: the classification sidecar is malformed ({exc}). Fix it, or delete it "
-               "and re-export the data under Lacuna.")
+        msg = (
+            f"{path}: the classification sidecar is malformed ({exc}). Fix it, or delete it "
+            "and re-export the data under Lacuna."
+        )
         raise SidecarError(msg) from None
 
 

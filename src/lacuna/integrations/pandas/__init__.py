@@ -36,11 +36,13 @@ def _constant(value: object) -> object:
 
 
 def _patches() -> list[Patch]:
-    patches = [Patch(pd, name, lambda orig, n=name: wrap_reader(n, orig))
-               for name in READERS if hasattr(pd, name)]
+    patches = [
+        Patch(pd, name, lambda orig, n=name: wrap_reader(n, orig))
+        for name in READERS
+        if hasattr(pd, name)
+    ]
     patches += [Patch(pd.DataFrame, m, lambda orig, m=m: wrap_writer(m, orig)) for m in WRITERS]
-    patches += [Patch(pd.Series, m, lambda orig, m=m: wrap_writer(m, orig))
-                for m in SERIES_WRITERS]
+    patches += [Patch(pd.Series, m, lambda orig, m=m: wrap_writer(m, orig)) for m in SERIES_WRITERS]
     patches += [
         Patch(pd, "merge", wrap_merge),
         Patch(pd.DataFrame, "merge", wrap_merge),
@@ -48,8 +50,11 @@ def _patches() -> list[Patch]:
         Patch(pd, "concat", wrap_concat),
     ]
     for cls in (DataFrameGroupBy, SeriesGroupBy):
-        patches += [Patch(cls, m, lambda orig, m=m: wrap_groupby_method(m, orig))
-                    for m in GROUPBY_METHODS if hasattr(cls, m)]
+        patches += [
+            Patch(cls, m, lambda orig, m=m: wrap_groupby_method(m, orig))
+            for m in GROUPBY_METHODS
+            if hasattr(cls, m)
+        ]
     for cls in (pd.DataFrame, pd.Series):
         patches += [Patch(cls, name, _constant(prop)) for name, prop in PROPERTIES.items()]
     return patches

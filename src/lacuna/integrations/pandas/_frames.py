@@ -120,8 +120,10 @@ def _called_on(frame: FrameType) -> str | None:
     current instruction), so it works for notebooks and exec'd code that have no source line.
     """
     instructions = list(dis.get_instructions(frame.f_code))
-    here = next((i for i, ins in enumerate(instructions) if ins.offset >= frame.f_lasti),
-                len(instructions) - 1)
+    here = next(
+        (i for i, ins in enumerate(instructions) if ins.offset >= frame.f_lasti),
+        len(instructions) - 1,
+    )
     for i in range(here, max(here - 64, 0), -1):
         ins = instructions[i]
         if ins.opname in ("LOAD_METHOD", "LOAD_ATTR") and i > 0:

@@ -81,9 +81,13 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, frame: pd.DataF
     with _bypass.bypass():
         classification, upstream = gov.classify_source(path, frame)
     frame_ = user_frame()
-    op = gov.operation(Action.READ, classification,
-                       sources=[Source(name=label, classification=classification)],
-                       method=f"pandas.{reader}", code_location=code_location(frame_))
+    op = gov.operation(
+        Action.READ,
+        classification,
+        sources=[Source(name=label, classification=classification)],
+        method=f"pandas.{reader}",
+        code_location=code_location(frame_),
+    )
     gov.govern(op)
     parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
     attach(frame, classification, LineageNode(name=label, operation=reader, parents=parents))
@@ -99,7 +103,9 @@ def wrap_writer(method: str, original: Callable[..., Any]) -> Callable[..., Any]
         if _bypass.active():
             return original(self, *args, **kwargs)
         target = args[0] if args else kwargs.get(keyword)
-        if target is None or (not isinstance(target, (str, os.PathLike)) and not hasattr(target, "name")):
+        if target is None or (
+            not isinstance(target, (str, os.PathLike)) and not hasattr(target, "name")
+        ):
             return original(self, *args, **kwargs)  # to a string or an in-memory buffer
         from lacuna.governor import current
 
@@ -108,21 +114,25 @@ def wrap_writer(method: str, original: Callable[..., Any]) -> Callable[..., Any]
         name = display_name(target)
         frame_ = user_frame()
         op = gov.operation(
-            Action.EXPORT, state.classification,
-            sources=[Source(name=r, classification=state.classification)
-                     for r in state.lineage.roots()],
+            Action.EXPORT,
+            state.classification,
+            sources=[
+                Source(name=r, classification=state.classification) for r in state.lineage.roots()
+            ],
             destination=gov.destination(name),
             method=f"pandas.{type(self).__name__}.{method}",
             code_location=code_location(frame_),
             variable=variable_name(self, frame_),
-            purpose=purpose, exception_id=exception_id,
+            purpose=purpose,
+            exception_id=exception_id,
         )
         gov.govern(op)  # raises GovernanceViolation in enforce mode: nothing is written
         with _bypass.bypass():
             result = original(self, *args, **kwargs)
         if is_local(name) and op.destination is not None and op.destination.type in _SIDECAR_TYPES:
-            write_sidecar(name, state.classification, sources=state.lineage.roots(),
-                          written_by=op.user.id)
+            write_sidecar(
+                name, state.classification, sources=state.lineage.roots(), written_by=op.user.id
+            )
         return result
 
     return writer

@@ -20,9 +20,26 @@ from lacuna.lineage import rules
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import ColumnClass
 
-GROUPBY_METHODS = ("agg", "aggregate", "sum", "mean", "median", "min", "max", "count",
-                   "nunique", "size", "std", "var", "sem", "prod", "first", "last", "quantile",
-                   "describe")
+GROUPBY_METHODS = (
+    "agg",
+    "aggregate",
+    "sum",
+    "mean",
+    "median",
+    "min",
+    "max",
+    "count",
+    "nunique",
+    "size",
+    "std",
+    "var",
+    "sem",
+    "prod",
+    "first",
+    "last",
+    "quantile",
+    "describe",
+)
 
 
 def _combine(result: Any, inputs: Iterable[Any], operation: str) -> Any:
@@ -106,8 +123,9 @@ def wrap_groupby_method(method: str, original: Callable[..., Any]) -> Callable[.
     return aggregation
 
 
-def _aggregate(gb: Any, result: Any, method: str, args: tuple[Any, ...],
-               kwargs: dict[str, Any]) -> Any:
+def _aggregate(
+    gb: Any, result: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     from lacuna.governor import current
 
     if not isinstance(result, (pd.DataFrame, pd.Series)):
@@ -121,8 +139,9 @@ def _aggregate(gb: Any, result: Any, method: str, args: tuple[Any, ...],
         sizes = gb.size()
         min_size = int(sizes.min()) if len(sizes) else 0
     config = current().config.classification
-    classification = rules.aggregate(parent, keys=keys, outputs=outputs,
-                                     min_group_size=min_size, config=config)
+    classification = rules.aggregate(
+        parent, keys=keys, outputs=outputs, min_group_size=min_size, config=config
+    )
     lineage = LineageNode(name=None, operation=f"groupby.{method}", parents=(source.lineage,))
     return attach(result, classification, lineage)
 
@@ -149,15 +168,17 @@ def _grouped_table(obj: Any) -> DataState:
     return DataState(classification=both, lineage=stored.lineage)
 
 
-def _outputs(gb: Any, result: Any, method: str, args: tuple[Any, ...],
-             kwargs: dict[str, Any]) -> dict[str, str | None]:
+def _outputs(
+    gb: Any, result: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, str | None]:
     """Map each result column to the source column it aggregates ("*" for row counts)."""
     obj = gb.obj
     sources = {str(obj.name)} if isinstance(obj, pd.Series) else {str(c) for c in obj.columns}
     series_source = str(obj.name) if isinstance(obj, pd.Series) else None
     func = args[0] if args else kwargs.get("func")
     counting = method in rules.COUNTING_FUNCTIONS or (
-        isinstance(func, str) and func in rules.COUNTING_FUNCTIONS)
+        isinstance(func, str) and func in rules.COUNTING_FUNCTIONS
+    )
     named = {k: v for k, v in kwargs.items() if isinstance(v, tuple) and len(v) == 2}
 
     def source_of(label: Any) -> str | None:
@@ -184,6 +205,7 @@ def _outputs(gb: Any, result: Any, method: str, args: tuple[Any, ...],
     if isinstance(result, pd.Series):
         if method == "size":
             return {str(result.name or "size"): "*"}
-        return {str(result.name): source_of(result.name if result.name is not None
-                                            else series_source)}
+        return {
+            str(result.name): source_of(result.name if result.name is not None else series_source)
+        }
     return {str(c): source_of(c) for c in result.columns if str(c) not in keys}

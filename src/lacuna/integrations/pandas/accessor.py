@@ -67,8 +67,9 @@ class LacunaAccessor:
     def explain(self) -> str:
         """Why the object has its classification: table reasoning, then each column's."""
         c = self.classification
-        lines = [f"{c.tier.value} (confidence {c.confidence:.2f}); tags: "
-                 f"{', '.join(c.tags) or '(none)'}"]
+        lines = [
+            f"{c.tier.value} (confidence {c.confidence:.2f}); tags: {', '.join(c.tags) or '(none)'}"
+        ]
         lines += [f"  {r}" for r in c.reasoning]
         for name, col in c.columns.items():
             kind = col.classification.value + (f"/{col.pii_type}" if col.pii_type else "")
