@@ -8,6 +8,7 @@ Validation happens at the edges (config loading, CLI, server), not here.
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,12 +20,18 @@ from lacuna.errors import ConfigError
 SCHEMA_VERSION = "1"
 
 
+@functools.cache
+def _rank(member: enum.Enum) -> int:
+    # Declaration order; cached because rollups compare tiers once per column.
+    return list(type(member)).index(member)
+
+
 class _Ordered(enum.StrEnum):
     """A string enum whose members compare by declaration order, not alphabetically."""
 
     @property
     def rank(self) -> int:
-        return list(type(self)).index(self)
+        return _rank(self)
 
     def _cmp(self, other: object) -> int:
         if not isinstance(other, type(self)):

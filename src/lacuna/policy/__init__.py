@@ -9,19 +9,31 @@
 
 from __future__ import annotations
 
-from lacuna.policy.bundle import Bundle, RegoModule, default_bundle_root, read_bundle
+from lacuna.policy.bundle import (
+    Bundle,
+    RegoModule,
+    default_bundle_root,
+    read_bundle,
+    seed_bundle_root,
+)
 from lacuna.policy.compile import PolicyPackage
+from lacuna.policy.decision_log import DecisionEvent, DecisionLogSink, MemoryDecisionLog
 from lacuna.policy.engine import PolicyEngine
 from lacuna.policy.inputs import build_input
-from lacuna.policy.rego_tests import RegoTestResult
+from lacuna.policy.rego_tests import RegoTestReport, RegoTestResult
 
 __all__ = [
     "Bundle",
+    "DecisionEvent",
+    "DecisionLogSink",
+    "MemoryDecisionLog",
     "PolicyEngine",
     "PolicyPackage",
     "RegoModule",
+    "RegoTestReport",
     "RegoTestResult",
     "build_input",
     "default_bundle_root",
     "read_bundle",
+    "seed_bundle_root",
 ]

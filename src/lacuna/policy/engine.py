@@ -17,23 +17,38 @@ policies can refer to configured places instead of hard-coding them::
     data.lacuna.docs_url         docs_url
 
 ``data.lacuna`` is reserved: a bundle's own ``lacuna`` data is merged under these keys.
+
+**Live reload.** :meth:`PolicyEngine.reload` reads and compiles the bundle again and swaps it in
+atomically: a decision uses one bundle from start to end, and a bundle that fails to compile
+raises :class:`~lacuna.errors.PolicyError` while the old one stays in use (see
+:class:`lacuna.policy.watch.PolicyWatcher`, which calls it when files change).
+
+**Speed.** The compiled engine is reused (one per thread); decisions are cached on a
+normalized input unless the bundle reads the clock or another non-deterministic builtin
+(:mod:`lacuna.policy.cache`). **Decision logs.** With a ``decision_log`` sink, every decision
+(cached or not) is handed to it (:mod:`lacuna.policy.decision_log`), off the hot path.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lacuna.policy.bundle import Bundle, RegoModule, default_bundle_root, read_bundle
-from lacuna.policy.compile import PolicyPackage, compile_bundle, policy_packages
+from lacuna.policy.aggregate import DATA_API_PATH, aggregator_source
+from lacuna.policy.analysis import input_paths, nondeterministic_calls
+from lacuna.policy.bundle import Bundle, RegoModule, builtin, default_bundle_root, read_bundle
+from lacuna.policy.cache import DecisionCache
+from lacuna.policy.compile import PolicyPackage, all_packages, compile_bundle
 from lacuna.policy.decide import decide, engine_failure
+from lacuna.policy.decision_log import DecisionEvent
 from lacuna.policy.inputs import build_input
-from lacuna.policy.rego_tests import RegoTestResult, run_tests
+from lacuna.policy.rego_tests import RegoTestReport, run_tests
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -42,6 +57,20 @@ if TYPE_CHECKING:
 
     from lacuna.config import Config
     from lacuna.model import Decision, Operation
+    from lacuna.policy.decision_log import DecisionLogSink
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """One compiled bundle and what was learned about it: swapped as a whole on reload."""
+
+    bundle: Bundle
+    data: Mapping[str, Any]
+    everything: tuple[PolicyPackage, ...]  # every package, voting or not
+    packages: tuple[PolicyPackage, ...]  # the voting ones
+    generation: int
+    cache: DecisionCache | None
+    nondeterministic: tuple[tuple[str, int, str], ...]
 
 
 class PolicyEngine:
@@ -52,6 +81,8 @@ class PolicyEngine:
         settings: the ``data.lacuna`` document (see the module docstring).
         rego_version: ``auto`` (per file), ``v0`` or ``v1``.
         docs_url: documentation base; a policy's link is this plus its id.
+        decision_log: a sink that receives every decision (OPA decision-log shape).
+        cache_size: decisions kept in the cache; 0 turns caching off.
 
     Raises:
         PolicyError: the bundle is missing, a file does not parse or compile, or metadata is
@@ -71,56 +102,88 @@ class PolicyEngine:
         settings: Mapping[str, Any] | None = None,
         rego_version: str = "auto",
         docs_url: str | None = None,
+        decision_log: DecisionLogSink | None = None,
+        cache_size: int = 4096,
     ) -> None:
         if isinstance(root, str | os.PathLike):
             root = Path(root).expanduser()
-        self._bundle = read_bundle(root if root is not None else default_bundle_root(),
-                                   rego_version=rego_version)
-        own = self._bundle.data.get("lacuna")
-        lacuna = {**(own if isinstance(own, Mapping) else {}), **(settings or {})}
-        self._data: dict[str, Any] = {**self._bundle.data, "lacuna": lacuna}
+        self._root: Traversable | Path = root if root is not None else default_bundle_root()
+        self._settings = dict(settings or {})
+        self._rego_version = rego_version
         self.docs_url = docs_url
+        self.decision_log = decision_log
+        self.cache_size = cache_size
         self._local = threading.local()
-        self._packages = policy_packages(self._engine(), self._bundle)
+        self._generations = itertools.count(1)
+        self._reload_lock = threading.Lock()
+        self._state = self._load()
 
     @classmethod
-    def from_config(cls, config: Config) -> PolicyEngine:
+    def from_config(cls, config: Config, *, decision_log: DecisionLogSink | None = None,
+                    ) -> PolicyEngine:
         """The engine for ``config.policy`` (its ``dir``, or the default bundle).
 
         Raises:
             PolicyError: as for the constructor.
         """
-        d = config.destinations
-        settings = {
-            "governed_roots": list(d.governed),
-            "unmanaged": list(d.unmanaged),
-            "internal_hosts": list(d.internal_hosts),
-            "internal_buckets": list(d.internal_buckets),
-            "docs_url": config.docs_url,
-        }
         root = config.policy.dir.expanduser() if config.policy.dir is not None else None
-        return cls(root, settings=settings, rego_version=config.policy.rego_version,
-                   docs_url=config.docs_url)
+        return cls(root, settings=settings_from_config(config),
+                   rego_version=config.policy.rego_version, docs_url=config.docs_url,
+                   decision_log=decision_log)
+
+    # -- what is loaded --------------------------------------------------------------------
 
     @property
     def revision(self) -> str:
-        """The bundle's content hash (16 hex digits of SHA-256 over paths and bytes)."""
-        return self._bundle.revision
+        """The bundle revision: git commit, ``commit+dirty.hash``, or the content hash."""
+        return self._state.bundle.revision
 
     @property
     def packages(self) -> tuple[PolicyPackage, ...]:
         """The policy packages that vote, sorted by name, with their metadata."""
-        return self._packages
+        return self._state.packages
+
+    @property
+    def all_packages(self) -> tuple[PolicyPackage, ...]:
+        """Every package of the policy files (helpers too), sorted by name."""
+        return self._state.everything
 
     @property
     def modules(self) -> tuple[RegoModule, ...]:
         """Every loaded ``.rego`` file, test files included, with its package and version."""
-        return self._bundle.modules
+        return self._state.bundle.modules
 
     @property
     def bundle(self) -> Bundle:
-        """The checked bundle this engine was built from."""
-        return self._bundle
+        """The checked bundle this engine decides with."""
+        return self._state.bundle
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """The data document: the bundle's data files plus ``data.lacuna``."""
+        return self._state.data
+
+    @property
+    def root(self) -> Path | None:
+        """The bundle folder on disk, or ``None`` for a bundle shipped inside the package."""
+        return None if builtin(self._root) else Path(str(self._root))
+
+    @property
+    def cache(self) -> DecisionCache | None:
+        """The decision cache, or ``None`` when caching is off or unsafe for this bundle."""
+        return self._state.cache
+
+    @property
+    def nondeterministic(self) -> tuple[tuple[str, int, str], ...]:
+        """``(file, line, builtin)`` of every non-deterministic call (these disable caching)."""
+        return self._state.nondeterministic
+
+    def aggregator(self) -> str:
+        """The ``lacuna.decision`` Rego module for this bundle (see :mod:`.aggregate`)."""
+        state = self._state
+        return aggregator_source(state.packages, state.bundle.revision)
+
+    # -- deciding ----------------------------------------------------------------------------
 
     def decide(
         self,
@@ -140,45 +203,120 @@ class PolicyEngine:
             The decision, explained (reasoning, why, alternatives, policy, steward, docs).
         """
         started = time.perf_counter()
+        state = self._state
         try:
             doc = build_input(operation, exception_approved=exception_approved,
                               exception_approver_role=exception_approver_role)
-            engine = self._engine()
-        except Exception as exc:  # fail closed: a bad operation or a thread's engine build
-            failed = engine_failure(exc, "the policy input", operation.id, self.revision, started)
+        except Exception as exc:  # fail closed: a bad operation
+            failed = engine_failure(exc, "the policy input", operation.id,
+                                    state.bundle.revision, started)
             return replace(failed, operation=operation)
-        return decide(engine, self._packages, doc, operation_id=operation.id,
-                      revision=self.revision, docs_url=self.docs_url, started=started,
-                      operation=operation)
+        return self._decide(state, doc, operation.id, operation, started)
 
     def evaluate(self, doc: Mapping[str, Any], *, operation_id: str = "") -> Decision:
         """Decide a raw policy input document (the shape :func:`build_input` returns).
 
         For ``lacuna policy eval``, a remote caller, or a benchmark. Never raises.
         """
-        started = time.perf_counter()
-        try:
-            engine = self._engine()
-        except Exception as exc:  # pragma: no cover - the bundle compiled in __init__
-            return engine_failure(exc, "the bundle", operation_id, self.revision, started)
-        return decide(engine, self._packages, doc, operation_id=operation_id,
-                      revision=self.revision, docs_url=self.docs_url, started=started)
+        return self._decide(self._state, doc, operation_id, None, time.perf_counter())
 
-    def run_tests(self) -> tuple[RegoTestResult, ...]:
+    def _decide(self, state: _Loaded, doc: Mapping[str, Any], operation_id: str,
+                operation: Operation | None, started: float) -> Decision:
+        cache = state.cache
+        key = None
+        if cache is not None:
+            key = cache.key(doc)
+            hit = cache.get(key)
+            if hit is not None:
+                decision = replace(hit, operation_id=operation_id, operation=operation,
+                                   eval_ms=(time.perf_counter() - started) * 1000.0)
+                self._log(decision, doc, started, cached=True)
+                return decision
+        revision = state.bundle.revision
+        try:
+            engine = self._engine(state)
+        except Exception as exc:  # pragma: no cover - the bundle compiled when it was loaded
+            decision = engine_failure(exc, "the bundle", operation_id, revision, started)
+        else:
+            decision = decide(engine, state.packages, doc, operation_id=operation_id,
+                              revision=revision, docs_url=self.docs_url, started=started,
+                              operation=operation)
+        if key is not None and cache is not None:
+            cache.put(key, decision)
+        self._log(decision, doc, started, cached=False)
+        return decision
+
+    def _log(self, decision: Decision, doc: Mapping[str, Any], started: float, *,
+             cached: bool) -> None:
+        sink = self.decision_log
+        if sink is not None:
+            eval_ns = int((time.perf_counter() - started) * 1e9)
+            sink.log(DecisionEvent(decision, doc, DATA_API_PATH, time.time_ns(), eval_ns,
+                                   cached))
+
+    # -- tests, reload -------------------------------------------------------------------------
+
+    def run_tests(self, *, coverage: bool = False) -> RegoTestReport:
         """Run the bundle's ``test_*`` rules (see :mod:`lacuna.policy.rego_tests`).
 
         Raises:
             PolicyError: the bundle with its test files does not compile.
         """
-        return run_tests(self._bundle, self._data)
+        state = self._state
+        return run_tests(state.bundle, state.data, coverage=coverage)
 
-    def _engine(self) -> Engine:
-        engine: Engine | None = getattr(self._local, "engine", None)
-        if engine is None:
-            engine = compile_bundle(self._bundle, self._data)
-            self._local.engine = engine
+    def reload(self) -> str:
+        """Read and compile the bundle again, then swap it in atomically.
+
+        Returns:
+            The new revision.
+
+        Raises:
+            PolicyError: the bundle does not load or compile; the engine keeps deciding with
+                the bundle it had.
+        """
+        with self._reload_lock:
+            self._state = self._load()
+        return self._state.bundle.revision
+
+    def _load(self) -> _Loaded:
+        bundle = read_bundle(self._root, rego_version=self._rego_version)
+        own = bundle.data.get("lacuna")
+        lacuna = {**(own if isinstance(own, Mapping) else {}), **self._settings}
+        data: dict[str, Any] = {**bundle.data, "lacuna": lacuna}
+        engine = compile_bundle(bundle, data)
+        everything = all_packages(engine, bundle)
+        files = {m.path for m in bundle.policy_modules}
+        calls = tuple(nondeterministic_calls(engine, files))
+        cache = None
+        if self.cache_size > 0 and not calls:
+            cache = DecisionCache(input_paths(engine, files), self.cache_size)
+        generation = next(self._generations)
+        self._local.engine, self._local.generation = engine, generation
+        return _Loaded(bundle=bundle, data=data, everything=everything,
+                       packages=tuple(p for p in everything if p.votes),
+                       generation=generation, cache=cache, nondeterministic=calls)
+
+    def _engine(self, state: _Loaded) -> Engine:
+        local = self._local
+        if getattr(local, "generation", None) != state.generation:
+            local.engine = compile_bundle(state.bundle, state.data)
+            local.generation = state.generation
+        engine: Engine = local.engine
         return engine
 
     def __repr__(self) -> str:
-        return (f"PolicyEngine(root={self._bundle.root!r}, revision={self.revision!r}, "
-                f"packages={[p.name for p in self._packages]!r})")
+        return (f"PolicyEngine(root={self._state.bundle.root!r}, revision={self.revision!r}, "
+                f"packages={[p.name for p in self.packages]!r})")
+
+
+def settings_from_config(config: Config) -> dict[str, Any]:
+    """The ``data.lacuna`` document for ``config`` (destinations and the docs link)."""
+    d = config.destinations
+    return {
+        "governed_roots": list(d.governed),
+        "unmanaged": list(d.unmanaged),
+        "internal_hosts": list(d.internal_hosts),
+        "internal_buckets": list(d.internal_buckets),
+        "docs_url": config.docs_url,
+    }
