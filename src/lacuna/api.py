@@ -34,6 +34,7 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
 
     Raises:
         ConfigError: the configuration is invalid.
+        PolicyError: the configured policy bundle does not compile (file, line and column).
 
     Example:
         >>> import lacuna
@@ -43,7 +44,8 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         >>> lacuna.disable()
     """
     if config is not None or overrides:
-        _governor.configure(config, **overrides)
+        gov = _governor.configure(config, **overrides)
+        gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails here, with file:line
     _pandas_integration().install()
 
 

@@ -91,11 +91,14 @@ def input_paths(engine: Engine, only: Collection[str]) -> list[tuple[str, ...]] 
 
 def nondeterministic_calls(engine: Engine, only: Collection[str]) -> list[tuple[str, int, str]]:
     """``(file, line, builtin)`` for every call to a builtin in :data:`NONDETERMINISTIC`."""
-    out = []
+    out: list[tuple[str, int, str]] = []
+    text = engine.get_ast_as_json()
+    if not any(f'"{name.rsplit(".", 1)[-1]}"' in text for name in NONDETERMINISTIC):
+        return out  # the common case, without walking every node
     for path, ast in modules(engine, only):
         for node in _walk(ast.get("rules")):
-            call = node.get("Call") if isinstance(node, Mapping) else None
-            if isinstance(call, Mapping):
+            call = node.get("Call") if type(node) is dict else None
+            if type(call) is dict:
                 name = ".".join(ref_path(call.get("fcn")))
                 if name in NONDETERMINISTIC:
                     out.append((path, int((call.get("span") or {}).get("line") or 0), name))
@@ -103,33 +106,42 @@ def nondeterministic_calls(engine: Engine, only: Collection[str]) -> list[tuple[
 
 
 def _walk(node: Any) -> Iterator[Any]:
-    yield node
-    if isinstance(node, Mapping):
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        yield item
+        if type(item) is dict:
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
 
 
 def _collect(node: Any, found: list[tuple[str, ...]]) -> bool:
     """Add the input paths under ``node`` to ``found``; False when ``input`` is read whole."""
-    if isinstance(node, list):
-        return all(_collect(n, found) for n in node)
-    if not isinstance(node, Mapping):
-        return True
-    if len(node) == 1:
-        kind, body = next(iter(node.items()))
-        if kind == "Var" and isinstance(body, Mapping):
-            return body.get("value") != "input"
-        if kind in ("RefDot", "RefBrack"):
-            root, segments, dynamic = _chain(node)
-            if root == "input":
-                if not segments:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if type(item) is list:
+            stack.extend(item)
+            continue
+        if type(item) is not dict:
+            continue
+        if len(item) == 1:
+            kind, body = next(iter(item.items()))
+            if kind == "Var" and type(body) is dict:
+                if body.get("value") == "input":
                     return False
-                found.append(tuple(segments))
-                return all(_collect(n, found) for n in dynamic)
-    return all(_collect(v, found) for v in node.values())
+                continue
+            if kind in ("RefDot", "RefBrack"):
+                root, segments, dynamic = _chain(item)
+                if root == "input":
+                    if not segments:
+                        return False
+                    found.append(tuple(segments))
+                    stack.extend(dynamic)
+                    continue
+        stack.extend(item.values())
+    return True
 
 
 def _chain(node: Any) -> tuple[str | None, list[str], list[Any]]:

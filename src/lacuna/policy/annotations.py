@@ -21,6 +21,7 @@ below); a block before a rule has scope ``rule``. Keys are OPA's: ``scope``, ``t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -133,7 +134,9 @@ def metadata_from(fields: Mapping[str, Any]) -> dict[str, Any]:
         ref = first.get("ref") if isinstance(first, Mapping) else first
         if ref:
             out["documentation"] = str(ref)
-    return out
+    # YAML gives dates and the like; metadata travels as JSON (decisions, the OPA bundle).
+    normalized: dict[str, Any] = json.loads(json.dumps(out, default=str))
+    return normalized
 
 
 def package_metadata(package: str, annotations: Mapping[str, tuple[Annotation, ...]]

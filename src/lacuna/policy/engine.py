@@ -269,14 +269,16 @@ class PolicyEngine:
         """Read and compile the bundle again, then swap it in atomically.
 
         Returns:
-            The new revision.
+            The revision in use afterwards (unchanged when the files are the same).
 
         Raises:
             PolicyError: the bundle does not load or compile; the engine keeps deciding with
                 the bundle it had.
         """
         with self._reload_lock:
-            self._state = self._load()
+            loaded = self._load()
+            if loaded.bundle.revision != self._state.bundle.revision:
+                self._state = loaded
         return self._state.bundle.revision
 
     def _load(self) -> _Loaded:

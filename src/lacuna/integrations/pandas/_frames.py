@@ -9,9 +9,10 @@ columns are classified on their own and never lower what the parent carried.
 from __future__ import annotations
 
 import dis
+import functools
 import os
 import sys
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 import pandas as pd
@@ -113,13 +114,18 @@ def code_location(frame: FrameType | None) -> str | None:
 _LOADS = frozenset({"LOAD_NAME", "LOAD_FAST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_FAST_CHECK"})
 
 
+@functools.lru_cache(maxsize=512)
+def _instructions(code: CodeType) -> tuple[dis.Instruction, ...]:
+    return tuple(dis.get_instructions(code))
+
+
 def _called_on(frame: FrameType) -> str | None:
     """The name the current call was made through: ``df`` in ``df.to_csv(...)``.
 
     Read from the caller's bytecode (the load right before the method lookup that precedes the
     current instruction), so it works for notebooks and exec'd code that have no source line.
     """
-    instructions = list(dis.get_instructions(frame.f_code))
+    instructions = _instructions(frame.f_code)
     here = next(
         (i for i, ins in enumerate(instructions) if ins.offset >= frame.f_lasti),
         len(instructions) - 1,

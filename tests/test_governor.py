@@ -1,0 +1,104 @@
+"""The Governor's guarantees: fail closed, audit failures isolated, modes applied."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pytest
+
+import lacuna
+from lacuna.errors import GovernanceViolation, PolicyError
+from lacuna.governor import Governor
+from lacuna.model import Action, Classification, Tier
+
+
+def test_broken_policy_fails_at_enable_with_file_and_line(tmp_path, sandbox_config):
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "broken.rego").write_text("package governance.x\nimport rego.v1\n"
+                                          "allow if {\n  input.x ==\n}\n")
+    with pytest.raises(PolicyError) as err:
+        lacuna.enable(sandbox_config(policy={"dir": str(policies)}))
+    assert "broken.rego:5" in str(err.value) or "broken.rego:4" in str(err.value)
+
+
+class _ExplodingEngine:
+    revision = "test"
+
+    def decide(self, operation, **_):
+        raise RuntimeError("engine exploded")
+
+
+def test_engine_failure_denies_loudly(sandbox_config, caplog):
+    gov = Governor(sandbox_config(), engine=_ExplodingEngine())
+    op = gov.operation(Action.READ, Classification(tier=Tier.PUBLIC))
+    with caplog.at_level(logging.ERROR, logger="lacuna.governor"):
+        decision = gov.decide(op)
+    assert decision.allowed is False
+    assert decision.engine_error == "RuntimeError: engine exploded"
+    assert "fail closed" in decision.reasoning
+    assert "engine exploded" in caplog.text
+    with pytest.raises(GovernanceViolation, match="could not decide"):
+        gov.govern(op)
+
+
+def test_broken_policy_changed_after_start_denies_reads(sandbox, sandbox_config, tmp_path):
+    policies = tmp_path / "p"
+    policies.mkdir()
+    (policies / "ok.rego").write_text("package governance.base\nimport rego.v1\n"
+                                      "metadata := {\"id\": \"BASE\"}\nallow := true\n")
+    lacuna.enable(sandbox_config(policy={"dir": str(policies)}))
+    assert len(pd.read_csv("sales.csv")) == 240
+    from lacuna.governor import current
+
+    current()._engine = None  # as after a restart with a broken bundle on disk
+    (policies / "ok.rego").write_text("package governance.base\nallow if {\n")
+    with pytest.raises(GovernanceViolation) as err:
+        pd.read_csv("sales.csv")
+    assert "ok.rego" in err.value.decision.engine_error
+
+
+class _BrokenAudit:
+    def record(self, *a, **k):
+        raise OSError("disk full")
+
+    def close(self):
+        pass
+
+
+def test_audit_failure_never_breaks_the_job(sandbox_config, caplog):
+    gov = Governor(sandbox_config(), audit=_BrokenAudit())
+    op = gov.operation(Action.READ, Classification(tier=Tier.PUBLIC))
+    with caplog.at_level(logging.ERROR, logger="lacuna.governor"):
+        decision = gov.govern(op)
+    assert decision.allowed
+    assert "disk full" in caplog.text
+
+
+def test_observe_mode_records_denials_without_blocking(sandbox, sandbox_config):
+    lacuna.enable(sandbox_config(mode="observe"))
+    customers = pd.read_csv("customers.csv")
+    customers.to_csv(sandbox / "Downloads" / "observed.csv")
+    assert (sandbox / "Downloads" / "observed.csv").exists()
+    from lacuna.governor import current
+
+    assert current().audit.list(limit=1)[0].allowed is False
+
+
+def test_configure_overrides_merge_nested_settings(sandbox_config):
+    from lacuna.governor import configure
+
+    gov = configure(sandbox_config(), user={"role": "data_steward"})
+    assert gov.config.user.id == "analyst_alice"
+    assert gov.config.user.role == "data_steward"
+
+
+def test_check_is_a_dry_run(governed):
+    decision = lacuna.check("customers.csv", str(governed / "Downloads" / "c.csv"))
+    assert decision.allowed is False
+    assert decision.policy_id == "P-2024-001"
+    assert not (governed / "Downloads" / "c.csv").exists()
+    from lacuna.governor import current
+
+    assert all(r.action == "read" for r in current().audit.list())
