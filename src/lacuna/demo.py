@@ -92,7 +92,7 @@ def run(console: Console, *, keep: Path | None = None) -> int:
     sandbox = Path(keep).resolve() if keep else Path(tempfile.mkdtemp(prefix="lacuna-demo-"))
     sandbox.mkdir(parents=True, exist_ok=True)
     for name in SAMPLES:
-        shutil.copy(resources.files("lacuna") / "data" / name, sandbox / name)
+        (sandbox / name).write_bytes((resources.files("lacuna") / "data" / name).read_bytes())
     (sandbox / "Downloads").mkdir(exist_ok=True)
     (sandbox / "governed" / "workspace").mkdir(parents=True, exist_ok=True)
     console.print(f"[bold]Lacuna demo[/bold] — sandbox: {sandbox}")

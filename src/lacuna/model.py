@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from lacuna.errors import ConfigError
 
@@ -23,7 +23,8 @@ SCHEMA_VERSION = "1"
 @functools.cache
 def _rank(member: enum.Enum) -> int:
     # Declaration order; cached because rollups compare tiers once per column.
-    return list(type(member)).index(member)
+    members: list[enum.Enum] = list(type(member))
+    return members.index(member)
 
 
 class _Ordered(enum.StrEnum):
@@ -33,31 +34,30 @@ class _Ordered(enum.StrEnum):
     def rank(self) -> int:
         return _rank(self)
 
-    def _cmp(self, other: object) -> int:
+    def __lt__(self, other: object) -> bool:
         if not isinstance(other, type(self)):
-            return NotImplemented  # type: ignore[return-value]
-        return self.rank - other.rank
+            return NotImplemented
+        return _rank(self) < _rank(other)
 
-    def __lt__(self, other: object) -> bool:  # type: ignore[override]
-        c = self._cmp(other)
-        return c if c is NotImplemented else c < 0  # type: ignore[comparison-overlap]
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return _rank(self) <= _rank(other)
 
-    def __le__(self, other: object) -> bool:  # type: ignore[override]
-        c = self._cmp(other)
-        return c if c is NotImplemented else c <= 0  # type: ignore[comparison-overlap]
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return _rank(self) > _rank(other)
 
-    def __gt__(self, other: object) -> bool:  # type: ignore[override]
-        c = self._cmp(other)
-        return c if c is NotImplemented else c > 0  # type: ignore[comparison-overlap]
-
-    def __ge__(self, other: object) -> bool:  # type: ignore[override]
-        c = self._cmp(other)
-        return c if c is NotImplemented else c >= 0  # type: ignore[comparison-overlap]
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return _rank(self) >= _rank(other)
 
     __hash__ = enum.StrEnum.__hash__
 
     @classmethod
-    def parse(cls, value: Any) -> Any:
+    def parse(cls, value: Any) -> Self:
         """Parse a member from its name or value, case-insensitively, with a helpful error."""
         if isinstance(value, cls):
             return value

@@ -69,7 +69,7 @@ def request_exception(
         raise ConfigError(msg)
     gov = current()
     sources: tuple[str, ...] = ()
-    tier, tags = "UNKNOWN", ()
+    tier, tags = "UNKNOWN", tuple[str, ...]()
     if data is not None:
         from lacuna.lineage.state import get_state
 

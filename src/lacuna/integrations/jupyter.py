@@ -100,7 +100,7 @@ def _show_violation(
         from IPython.display import display
 
         if getattr(shell, "kernel", None) is not None:  # a notebook: HTML
-            display(value)
+            display(value)  # type: ignore[no-untyped-call]
             return
     except ImportError:  # pragma: no cover - IPython is what called us
         pass

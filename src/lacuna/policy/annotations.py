@@ -117,7 +117,8 @@ def metadata_from(fields: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("title", "description", "authors", "organizations", "related_resources"):
         if key in fields:
-            out[key] = fields[key]
+            value = fields[key]
+            out[key] = value.strip() if isinstance(value, str) else value
     custom = fields.get("custom")
     if isinstance(custom, Mapping):
         out.update({str(k): v for k, v in custom.items()})

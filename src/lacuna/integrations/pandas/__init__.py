@@ -9,6 +9,8 @@ The wrappers only translate: classification, inheritance and decisions live in t
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
@@ -30,19 +32,29 @@ from lacuna.integrations.pandas._reshape import (
 )
 from lacuna.integrations.pandas.accessor import PROPERTIES, LacunaAccessor, Lineage
 
+Wrap = Callable[[Any], Any]
 
-def _constant(value: object) -> object:
+
+def _constant(value: object) -> Wrap:
     return lambda _original: value
 
 
+def _reader(name: str) -> Wrap:
+    return lambda original: wrap_reader(name, original)
+
+
+def _writer(method: str) -> Wrap:
+    return lambda original: wrap_writer(method, original)
+
+
+def _aggregation(method: str) -> Wrap:
+    return lambda original: wrap_groupby_method(method, original)
+
+
 def _patches() -> list[Patch]:
-    patches = [
-        Patch(pd, name, lambda orig, n=name: wrap_reader(n, orig))
-        for name in READERS
-        if hasattr(pd, name)
-    ]
-    patches += [Patch(pd.DataFrame, m, lambda orig, m=m: wrap_writer(m, orig)) for m in WRITERS]
-    patches += [Patch(pd.Series, m, lambda orig, m=m: wrap_writer(m, orig)) for m in SERIES_WRITERS]
+    patches = [Patch(pd, name, _reader(name)) for name in READERS if hasattr(pd, name)]
+    patches += [Patch(pd.DataFrame, m, _writer(m)) for m in WRITERS]
+    patches += [Patch(pd.Series, m, _writer(m)) for m in SERIES_WRITERS]
     patches += [
         Patch(pd, "merge", wrap_merge),
         Patch(pd.DataFrame, "merge", wrap_merge),
@@ -50,13 +62,9 @@ def _patches() -> list[Patch]:
         Patch(pd, "concat", wrap_concat),
     ]
     for cls in (DataFrameGroupBy, SeriesGroupBy):
-        patches += [
-            Patch(cls, m, lambda orig, m=m: wrap_groupby_method(m, orig))
-            for m in GROUPBY_METHODS
-            if hasattr(cls, m)
-        ]
-    for cls in (pd.DataFrame, pd.Series):
-        patches += [Patch(cls, name, _constant(prop)) for name, prop in PROPERTIES.items()]
+        patches += [Patch(cls, m, _aggregation(m)) for m in GROUPBY_METHODS if hasattr(cls, m)]
+    for owner in (pd.DataFrame, pd.Series):
+        patches += [Patch(owner, name, _constant(prop)) for name, prop in PROPERTIES.items()]
     return patches
 
 
