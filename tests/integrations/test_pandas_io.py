@@ -157,3 +157,28 @@ def test_governed_context_manager_restores_previous_state(sandbox, sandbox_confi
         assert df.lacuna_classification.tier is Tier.PROPRIETARY
     assert not lacuna.enabled()
     df.to_csv(sandbox / "Downloads" / "ungoverned.csv")  # plain pandas again
+
+
+def test_to_sql_is_governed_with_the_database_as_destination(governed, sandbox_config):
+    import sqlite3
+
+    import sqlalchemy
+
+    customers = pd.read_csv("customers.csv")
+    sales = pd.read_csv("sales.csv")
+    db = governed / "warehouse.db"
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    with pytest.raises(GovernanceViolation) as err:
+        customers.to_sql("customers", engine)
+    assert err.value.decision.operation.destination.uri == f"sqlite:///{db}#customers"
+    assert sqlalchemy.inspect(engine).get_table_names() == []
+    sales.to_sql("sales", engine)  # INTERNAL data to an internal database
+    with sqlite3.connect(db) as con:
+        assert con.execute("select count(*) from sales").fetchone() == (240,)
+        with pytest.raises(GovernanceViolation):
+            customers.to_sql("customers", con)
+    lacuna.enable(sandbox_config(
+        destinations={"classification_aware_databases": [f"sqlite:///{db}"]}))
+    customers.to_sql("customers", engine)  # a database that keeps classifications
+    assert "customers" in sqlalchemy.inspect(engine).get_table_names()
+    engine.dispose()

@@ -18,6 +18,7 @@ from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 from lacuna.integrations.pandas._io import (
     READERS,
     SERIES_WRITERS,
+    SQL_WRITER,
     WRITERS,
     wrap_reader,
     wrap_writer,
@@ -55,6 +56,9 @@ def _patches() -> list[Patch]:
     patches = [Patch(pd, name, _reader(name)) for name in READERS if hasattr(pd, name)]
     patches += [Patch(pd.DataFrame, m, _writer(m)) for m in WRITERS]
     patches += [Patch(pd.Series, m, _writer(m)) for m in SERIES_WRITERS]
+    patches += [
+        Patch(owner, SQL_WRITER, _writer(SQL_WRITER)) for owner in (pd.DataFrame, pd.Series)
+    ]
     patches += [
         Patch(pd, "merge", wrap_merge),
         Patch(pd.DataFrame, "merge", wrap_merge),

@@ -48,6 +48,7 @@ WRITERS = {
     "to_pickle": "path",
 }
 SERIES_WRITERS = ("to_csv", "to_json", "to_excel", "to_pickle")
+SQL_WRITER = "to_sql"  # (name, con): the target is the database URL with the table as fragment
 
 _SIDECAR_TYPES = (DestinationType.FILE, DestinationType.GOVERNED_STORAGE)
 
@@ -93,8 +94,29 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, frame: pd.DataF
     attach(frame, classification, LineageNode(name=label, operation=reader, parents=parents))
 
 
+def sql_target(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """``to_sql(name, con)`` as one target: ``<database URL>#<table>``."""
+    name = args[0] if args else kwargs.get("name")
+    con = args[1] if len(args) > 1 else kwargs.get("con")
+    if con is None:
+        return None
+    if isinstance(con, str):
+        url = con
+    elif hasattr(con, "engine") or hasattr(con, "url"):  # SQLAlchemy Engine or Connection
+        engine = getattr(con, "engine", con)
+        url = engine.url.render_as_string(hide_password=True)
+    else:  # a DBAPI connection, e.g. sqlite3: name the file when it can be found
+        try:
+            rows = con.execute("PRAGMA database_list").fetchall()
+            file = next((r[2] for r in rows if r[1] == "main"), "") or ":memory:"
+            url = f"sqlite:///{file}"
+        except Exception:
+            url = f"dbapi://{type(con).__module__}"
+    return f"{url}#{name}" if name else url
+
+
 def wrap_writer(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    keyword = WRITERS[method]
+    keyword = WRITERS.get(method, "")
 
     @functools.wraps(original)
     def writer(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -102,7 +124,10 @@ def wrap_writer(method: str, original: Callable[..., Any]) -> Callable[..., Any]
         purpose = kwargs.pop("purpose", None)
         if _bypass.active():
             return original(self, *args, **kwargs)
-        target = args[0] if args else kwargs.get(keyword)
+        if method == SQL_WRITER:
+            target = sql_target(args, kwargs)
+        else:
+            target = args[0] if args else kwargs.get(keyword)
         if target is None or (
             not isinstance(target, (str, os.PathLike)) and not hasattr(target, "name")
         ):
