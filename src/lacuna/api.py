@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from lacuna import governor as _governor
-from lacuna.errors import IntegrationError
+from lacuna.errors import ConfigError, IntegrationError
 from lacuna.model import Action, Decision, Operation, Source
 
 if TYPE_CHECKING:
@@ -101,8 +101,12 @@ def check(
     gov = _governor.current()
     if isinstance(data, Operation):
         return gov.decide(data)
-    from lacuna.lineage.state import get_state
-
+    try:
+        verb = Action(action)
+    except ValueError:
+        allowed = ", ".join(a.value for a in Action)
+        msg = f"unknown action {action!r}; expected one of: {allowed}"
+        raise ConfigError(msg) from None
     if isinstance(data, (str, os.PathLike)):
         from lacuna import _bypass
         from lacuna.classify.readers import read_sample
@@ -113,17 +117,13 @@ def check(
         classification, _ = gov.classify_source(name, frame)
         sources = [Source(name=name, classification=classification)]
     else:
-        state = get_state(data)
-        if state is None:
-            from lacuna.classify import classify_frame
+        from lacuna.integrations.pandas._frames import effective_state
 
-            classification = classify_frame(data, config=gov.config.classification)
-            sources = []
-        else:
-            classification = state.classification
-            sources = [Source(name=r, classification=classification) for r in state.lineage.roots()]
+        state = effective_state(data)  # the frame as it is now (projections, new columns)
+        classification = state.classification
+        sources = [Source(name=r, classification=classification) for r in state.lineage.roots()]
     op = gov.operation(
-        Action(action),
+        verb,
         classification,
         sources=sources,
         destination=gov.destination(destination) if destination is not None else None,
