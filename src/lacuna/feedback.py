@@ -22,7 +22,7 @@ import json
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from lacuna.model import Decision
+from lacuna.model import Alternative, Decision
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -50,26 +50,44 @@ def _headline(decision: Decision) -> str:
 
 
 def _policy_line(decision: Decision) -> str | None:
-    if not decision.policy_id and not decision.policy_title:
-        return None
     if decision.policy_title and decision.policy_id:
         return f"{decision.policy_id} ({decision.policy_title})"
     return decision.policy_id or decision.policy_title
 
 
+def _head(decision: Decision) -> list[tuple[str, str]]:
+    """The labelled fields above "Why this matters", in the seed's order."""
+    op = decision.operation
+    rows = [("Action", _action_line(decision)), ("Reason", decision.reasoning)]
+    if op is not None:
+        rows.append(("Classification", op.classification.tier.value))
+        rows.append(("Tags", ", ".join(op.classification.tags) or "(none)"))
+    if decision.engine_error:
+        rows.append(("Engine error", decision.engine_error))
+    return rows
+
+
+def _foot(decision: Decision) -> list[tuple[str, str]]:
+    """The labelled fields below "How to proceed": policy, steward, documentation."""
+    policy = _policy_line(decision)
+    rows = [("Policy", policy)] if policy else []
+    if decision.steward:
+        rows.append(("Steward", decision.steward))
+    if decision.docs_url:
+        rows.append(("Documentation", decision.docs_url))
+    return rows
+
+
+def _code_block(alt: Alternative) -> str | None:
+    """An alternative's code with its note as a trailing comment."""
+    parts = [p for p in (alt.code, f"# {alt.note}" if alt.note else None) if p]
+    return "\n".join(parts) or None
+
+
 def render_text(decision: Decision) -> str:
     """The decision as plain text, the seed's layout."""
-    op = decision.operation
-    lines = [
-        _headline(decision),
-        f"Action: {_action_line(decision)}",
-        f"Reason: {decision.reasoning}",
-    ]
-    if op is not None:
-        lines.append(f"Classification: {op.classification.tier.value}")
-        lines.append(f"Tags: {', '.join(op.classification.tags) or '(none)'}")
-    if decision.engine_error:
-        lines.append(f"Engine error: {decision.engine_error}")
+    lines = [_headline(decision)]
+    lines += [f"{label}: {value}" for label, value in _head(decision)]
     if decision.why:
         lines.append("Why this matters:")
         lines.extend(f"- {w}" for w in decision.why)
@@ -77,17 +95,10 @@ def render_text(decision: Decision) -> str:
         lines.append("How to proceed:")
         for i, alt in enumerate(decision.alternatives, 1):
             lines.append(f"{i}. {alt.title}")
-            if alt.code:
-                lines.append(textwrap.indent(alt.code, _CODE_INDENT))
-            if alt.note:
-                lines.append(textwrap.indent(f"# {alt.note}", _CODE_INDENT))
-    policy = _policy_line(decision)
-    if policy:
-        lines.append(f"Policy: {policy}")
-    if decision.steward:
-        lines.append(f"Steward: {decision.steward}")
-    if decision.docs_url:
-        lines.append(f"Documentation: {decision.docs_url}")
+            code = _code_block(alt)
+            if code:
+                lines.append(textwrap.indent(code, _CODE_INDENT))
+    lines += [f"{label}: {value}" for label, value in _foot(decision)]
     return "\n".join(lines)
 
 
@@ -98,20 +109,10 @@ def render_rich(decision: Decision) -> RenderableType:
     from rich.syntax import Syntax
     from rich.text import Text
 
-    op = decision.operation
-    style = "green" if decision.allowed else "red"
-    parts: list[Any] = []
+    def field(label: str, value: str) -> Text:
+        return Text.assemble((f"{label}: ", "bold"), value)
 
-    def field(label: str, value: str) -> None:
-        parts.append(Text.assemble((f"{label}: ", "bold"), value))
-
-    field("Action", _action_line(decision))
-    field("Reason", decision.reasoning)
-    if op is not None:
-        field("Classification", op.classification.tier.value)
-        field("Tags", ", ".join(op.classification.tags) or "(none)")
-    if decision.engine_error:
-        field("Engine error", decision.engine_error)
+    parts: list[Any] = [field(label, value) for label, value in _head(decision)]
     if decision.why:
         parts.append(Text("Why this matters:", style="bold"))
         parts.extend(Text(f"  - {w}") for w in decision.why)
@@ -119,8 +120,8 @@ def render_rich(decision: Decision) -> RenderableType:
         parts.append(Text("How to proceed:", style="bold"))
         for i, alt in enumerate(decision.alternatives, 1):
             parts.append(Text(f"  {i}. {alt.title}", style="cyan"))
-            if alt.code or alt.note:
-                code = "\n".join(x for x in (alt.code, f"# {alt.note}" if alt.note else None) if x)
+            code = _code_block(alt)
+            if code:
                 parts.append(
                     Syntax(
                         textwrap.indent(code, "     "),
@@ -130,30 +131,20 @@ def render_rich(decision: Decision) -> RenderableType:
                         word_wrap=True,
                     )
                 )
-    policy = _policy_line(decision)
-    if policy:
-        field("Policy", policy)
-    if decision.steward:
-        field("Steward", decision.steward)
-    if decision.docs_url:
-        field("Documentation", decision.docs_url)
+    parts += [field(label, value) for label, value in _foot(decision)]
+    style = "green" if decision.allowed else "red"
     return Panel(Group(*parts), title=_headline(decision), title_align="left", border_style=style)
 
 
 def render_html(decision: Decision) -> str:
     """The decision as an HTML fragment for notebooks."""
     e = html.escape
-    op = decision.operation
     color = "#1a7f37" if decision.allowed else "#cf222e"
-    rows = [("Action", e(_action_line(decision))), ("Reason", e(decision.reasoning))]
-    if op is not None:
-        rows.append(("Classification", f"<b>{e(op.classification.tier.value)}</b>"))
-        rows.append(("Tags", e(", ".join(op.classification.tags) or "(none)")))
-    if decision.engine_error:
-        rows.append(("Engine error", e(decision.engine_error)))
     body = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td>{v}</td></tr>"
-        for k, v in rows
+        f"<tr><th style='text-align:left;padding-right:1em'>{e(label)}</th><td>"
+        + (f"<b>{e(value)}</b>" if label == "Classification" else e(value))
+        + "</td></tr>"
+        for label, value in _head(decision)
     )
     out = [
         f"<div class='lacuna-decision' style='border-left:4px solid {color};padding:.5em 1em'>",
@@ -167,18 +158,19 @@ def render_html(decision: Decision) -> str:
     if decision.alternatives:
         out.append("<div><b>How to proceed</b><ol>")
         for alt in decision.alternatives:
-            code = alt.code + (f"\n# {alt.note}" if alt.note else "") if alt.code else alt.note
+            code = _code_block(alt)
             block = f"<pre><code>{e(code)}</code></pre>" if code else ""
             out.append(f"<li>{e(alt.title)}{block}</li>")
         out.append("</ol></div>")
     foot = []
-    policy = _policy_line(decision)
-    if policy:
-        foot.append(f"Policy: {e(policy)}")
-    if decision.steward:
-        foot.append(f"Steward: <a href='mailto:{e(decision.steward)}'>{e(decision.steward)}</a>")
-    if decision.docs_url:
-        foot.append(f"Documentation: <a href='{e(decision.docs_url)}'>{e(decision.docs_url)}</a>")
+    for label, value in _foot(decision):
+        if label == "Steward":
+            value_html = f"<a href='mailto:{e(value)}'>{e(value)}</a>"
+        elif label == "Documentation":
+            value_html = f"<a href='{e(value)}'>{e(value)}</a>"
+        else:
+            value_html = e(value)
+        foot.append(f"{label}: {value_html}")
     if foot:
         out.append("<div style='color:#57606a'>" + " · ".join(foot) + "</div>")
     out.append("</div>")

@@ -15,9 +15,9 @@ import logging
 import threading
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna.config import Config, load_config
 from lacuna.errors import GovernanceViolation, LacunaError
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from lacuna.policy import PolicyEngine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class GovernanceWarning(UserWarning):
@@ -71,35 +72,34 @@ class Governor:
 
     # -- the steps' collaborators, built on first use ------------------------------------------
 
+    def _once(self, attr: str, build: Callable[[], T]) -> T:
+        """Build a collaborator on first use, once, even with several threads asking."""
+        value: T | None = getattr(self, attr)
+        if value is None:
+            with self._lock:
+                value = getattr(self, attr)
+                if value is None:
+                    value = build()
+                    setattr(self, attr, value)
+        return value
+
     @property
     def engine(self) -> PolicyEngine:
-        if self._engine is None:
-            from lacuna.policy import PolicyEngine
+        from lacuna.policy import PolicyEngine
 
-            with self._lock:
-                if self._engine is None:
-                    self._engine = PolicyEngine.from_config(self.config)
-        return self._engine
+        return self._once("_engine", lambda: PolicyEngine.from_config(self.config))
 
     @property
     def audit(self) -> AuditStore:
-        if self._audit is None:
-            from lacuna.audit import AuditStore
+        from lacuna.audit import AuditStore
 
-            with self._lock:
-                if self._audit is None:
-                    self._audit = AuditStore(self.config.audit_url)
-        return self._audit
+        return self._once("_audit", lambda: AuditStore(self.config.audit_url))
 
     @property
     def exceptions(self) -> ExceptionStore:
-        if self._exceptions is None:
-            from lacuna.exceptions import ExceptionStore
+        from lacuna.exceptions import ExceptionStore
 
-            with self._lock:
-                if self._exceptions is None:
-                    self._exceptions = ExceptionStore(self.config.audit_url)
-        return self._exceptions
+        return self._once("_exceptions", lambda: ExceptionStore(self.config.audit_url))
 
     # -- step 2: classify ------------------------------------------------------------------------
 

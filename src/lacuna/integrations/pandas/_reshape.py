@@ -71,29 +71,35 @@ def _strip_suffix(label: str, columns: Mapping[str, ColumnClass]) -> str | None:
     return None
 
 
-def wrap_merge(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def merge(left: Any, right: Any, *args: Any, **kwargs: Any) -> Any:
-        if _bypass.active():
-            return original(left, right, *args, **kwargs)
-        with _bypass.bypass():
-            result = original(left, right, *args, **kwargs)
-        return _combine(result, [left, right], "merge")
+def _combining(
+    operation: str, inputs: Callable[..., list[Any]]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A wrapper factory for calls whose result combines their inputs (merge, join)."""
 
-    return merge
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def combined(*args: Any, **kwargs: Any) -> Any:
+            if _bypass.active():
+                return original(*args, **kwargs)
+            with _bypass.bypass():
+                result = original(*args, **kwargs)
+            return _combine(result, inputs(*args, **kwargs), operation)
+
+        return combined
+
+    return wrap
 
 
-def wrap_join(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def join(self: Any, other: Any, *args: Any, **kwargs: Any) -> Any:
-        if _bypass.active():
-            return original(self, other, *args, **kwargs)
-        with _bypass.bypass():
-            result = original(self, other, *args, **kwargs)
-        others = list(other) if isinstance(other, (list, tuple)) else [other]
-        return _combine(result, [self, *others], "join")
+def _merge_inputs(left: Any, right: Any, *_: Any, **__: Any) -> list[Any]:
+    return [left, right]
 
-    return join
+
+def _join_inputs(left: Any, other: Any, *_: Any, **__: Any) -> list[Any]:
+    return [left, *(other if isinstance(other, (list, tuple)) else [other])]
+
+
+wrap_merge = _combining("merge", _merge_inputs)
+wrap_join = _combining("join", _join_inputs)
 
 
 def wrap_concat(original: Callable[..., Any]) -> Callable[..., Any]:
