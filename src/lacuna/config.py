@@ -78,9 +78,38 @@ def _login() -> str:
         return "unknown"
 
 
+class ServerConfig(_Model):
+    """A remote OPA server answering decisions over its Data API."""
+
+    url: str
+    path: str = "lacuna/decision/result"  # the aggregator rule `lacuna policy bundle` adds
+    timeout_ms: int = Field(default=2000, ge=1)
+    retries: int = Field(default=2, ge=0)
+    backoff_ms: int = Field(default=50, ge=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class DecisionLogConfig(_Model):
+    """Where decision logs (OPA's shape) go: the state database (sql) or an HTTP collector."""
+
+    type: Literal["sql", "http", "none"] = "sql"
+    url: str | None = None  # sql: a database URL (default audit.url); http: the collector
+    batch_size: int = Field(default=100, ge=1)
+    flush_interval_ms: int = Field(default=1000, ge=1)
+    queue_size: int = Field(default=10_000, ge=1)
+    timeout_ms: int = Field(default=5000, ge=1)  # http only
+    retries: int = Field(default=3, ge=0)  # http only
+    headers: dict[str, str] = Field(default_factory=dict)  # http only
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class PolicyConfig(_Model):
     dir: Path | None = None  # None: the bundled default bundle
     rego_version: Literal["auto", "v0", "v1"] = "auto"
+    server: ServerConfig | None = None  # set: decisions come from this OPA server
+    decision_log: DecisionLogConfig | None = None  # set: every decision is also logged there
+    watch: bool = False  # reload policy.dir when its files change
+    watch_interval_ms: int = Field(default=1000, ge=50)
 
 
 class ClassRule(_Model):

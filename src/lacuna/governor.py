@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from lacuna.audit import AuditStore
     from lacuna.exceptions import ExceptionStore
-    from lacuna.policy import PolicyEngine
+    from lacuna.policy import DecisionEngine, PolicyWatcher
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,7 +60,7 @@ class Governor:
         self,
         config: Config | None = None,
         *,
-        engine: PolicyEngine | None = None,
+        engine: DecisionEngine | None = None,
         audit: AuditStore | None = None,
     ) -> None:
         self.config = config if config is not None else load_config()
@@ -68,6 +68,7 @@ class Governor:
         self._engine = engine
         self._audit = audit
         self._exceptions: ExceptionStore | None = None
+        self._watcher: PolicyWatcher | None = None
         self._lock = threading.Lock()
 
     # -- the steps' collaborators, built on first use ------------------------------------------
@@ -84,10 +85,17 @@ class Governor:
         return value
 
     @property
-    def engine(self) -> PolicyEngine:
-        from lacuna.policy import PolicyEngine
+    def engine(self) -> DecisionEngine:
+        """The embedded engine, or a remote OPA server's (``policy.server``), with the decision
+        log and live reload (``policy.watch``) the configuration asks for."""
+        return self._once("_engine", self._build_engine)
 
-        return self._once("_engine", lambda: PolicyEngine.from_config(self.config))
+    def _build_engine(self) -> DecisionEngine:
+        from lacuna.policy import engine_from_config, watcher_from_config
+
+        engine = engine_from_config(self.config)
+        self._watcher = watcher_from_config(engine, self.config)
+        return engine
 
     @property
     def audit(self) -> AuditStore:
@@ -266,6 +274,16 @@ class Governor:
         return decision
 
     def close(self) -> None:
+        """Stop the policy watcher, flush the decision log, close connections."""
+        if self._watcher is not None:
+            self._watcher.stop()
+        engine = self._engine
+        log_sink = getattr(engine, "decision_log", None)
+        if log_sink is not None:
+            log_sink.close()
+        closer = getattr(engine, "close", None)
+        if callable(closer):
+            closer()
         for store in (self._audit, self._exceptions):
             if store is not None:
                 store.close()

@@ -89,3 +89,16 @@ def test_inputs_without_destination_or_sources() -> None:
     assert doc["lineage"] == []
     assert "created_at" not in doc["source"]
     assert doc["exception_approved"] is False
+
+
+def test_build_input_created_at_is_rfc3339_utc_even_for_naive_times() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from lacuna.model import Action, Classification, Operation, Source, Tier, User
+
+    c = Classification(tier=Tier.INTERNAL)
+    paris = timezone(timedelta(hours=1))
+    op = Operation(action=Action.READ, user=User(id="a"), classification=c, sources=(
+        Source(name="a", classification=c, created_at=datetime(2025, 1, 15, 10, 30, tzinfo=paris)),
+        Source(name="b", classification=c, created_at=datetime(2025, 1, 15, 9, 45))))
+    assert build_input(op)["source"]["created_at"] == "2025-01-15T09:30:00+00:00"

@@ -5,6 +5,13 @@
   ``lacuna/policies/default/``), compiles it once and decides operations.
 * The decision protocol (which packages vote, how votes combine, where explanations come from)
   is documented in :mod:`lacuna.policy.decide` and ``docs/policies.md``.
+* :class:`RemoteEngine` asks an OPA server instead (:mod:`lacuna.policy.remote`), over the
+  aggregator package :mod:`lacuna.policy.aggregate` generates; ``lacuna policy bundle`` writes
+  the OPA bundle (:mod:`lacuna.policy.opa_bundle`).
+* Decision logs (:mod:`lacuna.policy.decision_log`, :mod:`lacuna.policy.log_sinks`), live
+  reload (:class:`PolicyWatcher`), decision caching (:mod:`lacuna.policy.cache`).
+* :func:`engine_from_config` picks the engine, sink and (with :func:`watcher_from_config`)
+  watcher for a configuration: the governor's entry point.
 """
 
 from __future__ import annotations
@@ -19,21 +26,29 @@ from lacuna.policy.bundle import (
 from lacuna.policy.compile import PolicyPackage
 from lacuna.policy.decision_log import DecisionEvent, DecisionLogSink, MemoryDecisionLog
 from lacuna.policy.engine import PolicyEngine
+from lacuna.policy.factory import DecisionEngine, engine_from_config, watcher_from_config
 from lacuna.policy.inputs import build_input
 from lacuna.policy.rego_tests import RegoTestReport, RegoTestResult
+from lacuna.policy.remote import RemoteEngine
+from lacuna.policy.watch import PolicyWatcher
 
 __all__ = [
     "Bundle",
+    "DecisionEngine",
     "DecisionEvent",
     "DecisionLogSink",
     "MemoryDecisionLog",
     "PolicyEngine",
     "PolicyPackage",
+    "PolicyWatcher",
     "RegoModule",
     "RegoTestReport",
     "RegoTestResult",
+    "RemoteEngine",
     "build_input",
     "default_bundle_root",
+    "engine_from_config",
     "read_bundle",
     "seed_bundle_root",
+    "watcher_from_config",
 ]

@@ -36,9 +36,18 @@ class RuleSite:
     line: int
 
 
-def modules(engine: Engine, only: Collection[str] | None = None) -> Iterator[tuple[str, Any]]:
+Source = Any  # an Engine, or its AST already parsed with :func:`parse` (parse once, ask often)
+
+
+def parse(engine: Engine) -> list[Any]:
+    """The engine's modules as regorus's AST (a list of modules)."""
+    parsed: list[Any] = json.loads(engine.get_ast_as_json())
+    return parsed
+
+
+def modules(engine: Source, only: Collection[str] | None = None) -> Iterator[tuple[str, Any]]:
     """``(file, ast)`` for every module of ``engine`` (only files in ``only`` when given)."""
-    for module in json.loads(engine.get_ast_as_json()):
+    for module in engine if isinstance(engine, list) else parse(engine):
         path = (module.get("source") or {}).get("file")
         if only is None or path in only:
             yield str(path), module.get("ast") or {}
@@ -49,17 +58,18 @@ def package_of(ast: Mapping[str, Any]) -> str:
     return ".".join(ref_path((ast.get("package") or {}).get("refr")))
 
 
-def rule_names(engine: Engine, only: Collection[str] | None = None) -> dict[str, set[str]]:
+def rule_names(engine: Source, only: Collection[str] | None = None) -> dict[str, set[str]]:
     """Package name -> the names of the rules its files define (functions excluded)."""
     out: dict[str, set[str]] = {}
-    for site in rule_sites(engine, only):
+    parsed = engine if isinstance(engine, list) else parse(engine)
+    for site in rule_sites(parsed, only):
         out.setdefault(site.package, set()).add(site.name)
-    for _, ast in modules(engine, only):  # packages without rules still exist
+    for _, ast in modules(parsed, only):  # packages without rules still exist
         out.setdefault(package_of(ast), set())
     return out
 
 
-def rule_sites(engine: Engine, only: Collection[str] | None = None) -> list[RuleSite]:
+def rule_sites(engine: Source, only: Collection[str] | None = None) -> list[RuleSite]:
     """Every rule definition: package, name, file, line (functions excluded)."""
     out = []
     for path, ast in modules(engine, only):
@@ -73,14 +83,15 @@ def rule_sites(engine: Engine, only: Collection[str] | None = None) -> list[Rule
     return out
 
 
-def input_paths(engine: Engine, only: Collection[str]) -> list[tuple[str, ...]] | None:
+def input_paths(engine: Source, only: Collection[str]) -> list[tuple[str, ...]] | None:
     """The static ``input`` paths read by the modules in ``only``; ``None`` if any reads it whole.
 
     ``input.source.tags[_]`` gives ``("source", "tags")``; ``object.get(input.source, ...)``
     gives ``("source",)``. An import of ``input``, or ``input`` on its own, gives ``None``.
     """
     found: list[tuple[str, ...]] = []
-    for _, ast in modules(engine, only):
+    parsed = engine if isinstance(engine, list) else parse(engine)
+    for _, ast in modules(parsed, only):
         for imp in ast.get("imports") or ():
             if ref_path(imp.get("refr"))[:1] == ["input"]:
                 return None
@@ -89,13 +100,14 @@ def input_paths(engine: Engine, only: Collection[str]) -> list[tuple[str, ...]] 
     return found
 
 
-def nondeterministic_calls(engine: Engine, only: Collection[str]) -> list[tuple[str, int, str]]:
+def nondeterministic_calls(engine: Source, only: Collection[str]) -> list[tuple[str, int, str]]:
     """``(file, line, builtin)`` for every call to a builtin in :data:`NONDETERMINISTIC`."""
     out: list[tuple[str, int, str]] = []
-    text = engine.get_ast_as_json()
-    if not any(f'"{name.rsplit(".", 1)[-1]}"' in text for name in NONDETERMINISTIC):
+    parsed = engine if isinstance(engine, list) else parse(engine)
+    text = "\n".join(str((m.get("source") or {}).get("contents")) for m in parsed)
+    if not any(name in text for name in NONDETERMINISTIC):
         return out  # the common case, without walking every node
-    for path, ast in modules(engine, only):
+    for path, ast in modules(parsed, only):
         for node in _walk(ast.get("rules")):
             call = node.get("Call") if type(node) is dict else None
             if type(call) is dict:

@@ -111,7 +111,8 @@ def compile_bundle(bundle: Bundle, data: Mapping[str, Any], *, tests: bool = Fal
     return engine
 
 
-def all_packages(engine: Engine, bundle: Bundle) -> tuple[PolicyPackage, ...]:
+def all_packages(engine: Engine, bundle: Bundle, ast: list[Any] | None = None
+                 ) -> tuple[PolicyPackage, ...]:
     """Every package of the bundle's policy files, sorted by name, with its metadata.
 
     Metadata is ``# METADATA`` annotations (:mod:`lacuna.policy.annotations`) overlaid with the
@@ -131,7 +132,8 @@ def all_packages(engine: Engine, bundle: Bundle) -> tuple[PolicyPackage, ...]:
         notes.setdefault(m.package, []).extend(parse_annotations(m.source, m.path))
     frozen = {k: tuple(v) for k, v in notes.items()}
     out = []
-    for name, rules in sorted(rule_names(engine, _paths(bundle)).items()):
+    for name, rules in sorted(rule_names(ast if ast is not None else engine,
+                                         _paths(bundle)).items()):
         if name not in files:
             continue
         meta = package_metadata(name, frozen)

@@ -10,8 +10,10 @@ list such as ``["export", "write"]``), when present, must contain ``input.action
 package's ``applies`` rule, when defined, must be ``true``. No ``actions`` and no ``applies``
 means it applies to everything.
 
-**Vote.** For each applicable package (sorted by name) the engine reads ``allow`` (only ``true``
-counts) and ``deny`` (a set or array of messages, a message, or ``true``; non-empty means deny).
+**Vote.** For each applicable package (sorted by name) the engine reads ``deny`` (a set or array
+of messages, a message, or ``true``) and, unless it denies, ``allow`` (only ``true`` counts). A
+package votes deny when ``deny`` is ``true``, a number, or a non-empty collection or message
+(:func:`nonempty`); else allow when ``allow`` is ``true``; else none.
 
 **Combination** (the OPA convention, deny overrides)::
 
@@ -32,6 +34,11 @@ first applicable package with ``reasons`` (else the first applicable) on a deny 
 messages of every denying package, else the deciding package's ``reasons``; on a denial, ``why``
 (array or set of strings) and ``alternatives`` (strings, or objects ``{title, code, note}``).
 ``policies`` lists every applicable package with its effect: ``allow``, ``deny`` or ``none``.
+
+**Two implementations, one answer.** :func:`collect` runs the protocol step by step in Python
+(the embedded engine: fast, it evaluates only what it needs); :mod:`lacuna.policy.aggregate`
+generates the same protocol as Rego for a remote OPA server. Both produce the same result
+document, which :func:`build` turns into a :class:`Decision`; tests keep them in agreement.
 """
 
 from __future__ import annotations

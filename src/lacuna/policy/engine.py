@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lacuna.policy.aggregate import DATA_API_PATH, aggregator_source
-from lacuna.policy.analysis import input_paths, nondeterministic_calls
+from lacuna.policy.analysis import input_paths, nondeterministic_calls, parse
 from lacuna.policy.bundle import Bundle, RegoModule, builtin, default_bundle_root, read_bundle
 from lacuna.policy.cache import DecisionCache
 from lacuna.policy.compile import PolicyPackage, all_packages, compile_bundle
@@ -120,7 +120,7 @@ class PolicyEngine:
 
     @classmethod
     def from_config(cls, config: Config, *, decision_log: DecisionLogSink | None = None,
-                    ) -> PolicyEngine:
+                    cache_size: int = 4096) -> PolicyEngine:
         """The engine for ``config.policy`` (its ``dir``, or the default bundle).
 
         Raises:
@@ -129,7 +129,7 @@ class PolicyEngine:
         root = config.policy.dir.expanduser() if config.policy.dir is not None else None
         return cls(root, settings=settings_from_config(config),
                    rego_version=config.policy.rego_version, docs_url=config.docs_url,
-                   decision_log=decision_log)
+                   decision_log=decision_log, cache_size=cache_size)
 
     # -- what is loaded --------------------------------------------------------------------
 
@@ -287,12 +287,13 @@ class PolicyEngine:
         lacuna = {**(own if isinstance(own, Mapping) else {}), **self._settings}
         data: dict[str, Any] = {**bundle.data, "lacuna": lacuna}
         engine = compile_bundle(bundle, data)
-        everything = all_packages(engine, bundle)
+        ast = parse(engine)
+        everything = all_packages(engine, bundle, ast)
         files = {m.path for m in bundle.policy_modules}
-        calls = tuple(nondeterministic_calls(engine, files))
+        calls = tuple(nondeterministic_calls(ast, files))
         cache = None
         if self.cache_size > 0 and not calls:
-            cache = DecisionCache(input_paths(engine, files), self.cache_size)
+            cache = DecisionCache(input_paths(ast, files), self.cache_size)
         generation = next(self._generations)
         self._local.engine, self._local.generation = engine, generation
         return _Loaded(bundle=bundle, data=data, everything=everything,

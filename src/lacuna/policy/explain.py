@@ -17,6 +17,7 @@ from lacuna.policy.analysis import rule_sites
 from lacuna.policy.annotations import parse_annotations
 from lacuna.policy.compile import UNDEFINED, compile_bundle
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.render import relative
 
 if TYPE_CHECKING:
     from lacuna.model import Decision
@@ -56,6 +57,7 @@ class Explanation:
     decision: Decision
     packages: tuple[PackageTrace, ...]
     summary: tuple[str, ...]
+    root: str = ""  # the bundle folder, to show paths relative to it
 
 
 def explain(engine: PolicyEngine, doc: Mapping[str, Any]) -> Explanation:
@@ -72,14 +74,16 @@ def explain(engine: PolicyEngine, doc: Mapping[str, Any]) -> Explanation:
     for package in engine.packages:
         applies, why = _applies(rego, package, doc.get("action"))
         rules = []
-        for name in sorted(package.rules, key=lambda n: sites.get((package.name, n), ("", 0))):
+        names = sorted(package.rules - {"metadata"},
+                       key=lambda n: sites.get((package.name, n), ("", 0)))
+        for name in names:
             value, fired = _evaluate(rego, f"data.{package.name}.{name}")
             path, line = sites.get((package.name, name), ("", 0))
             rules.append(RuleTrace(name, path, line, value, fired,
                                    titles.get((package.name, name))))
         traces.append(PackageTrace(package, applies, why, effects.get(package.name, "n/a"),
                                    tuple(rules)))
-    return Explanation(decision, tuple(traces), _summary(decision, doc))
+    return Explanation(decision, tuple(traces), _summary(decision, doc), engine.bundle.root)
 
 
 def _applies(rego: Any, package: PolicyPackage, action: Any) -> tuple[bool, str]:
@@ -164,7 +168,7 @@ def render(explanation: Explanation, *, verbose: bool = False) -> str:
             if not rule.fired and not verbose:
                 continue
             mark = "fired" if rule.fired else "     "
-            where = f"  ({rule.path}:{rule.line})" if rule.path else ""
+            where = f"  ({relative(rule.path, explanation.root)}:{rule.line})" if rule.path else ""
             title = f"  # {rule.title}" if rule.title else ""
             out.append(f"    {mark} {rule.name} = {rule.value}{where}{title}")
     out.append("")

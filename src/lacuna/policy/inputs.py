@@ -12,7 +12,7 @@ The shape is the seed's "Policy Evaluation (OPA)" box, extended with what Lacuna
         "pii_columns": ["email", "phone"],        # columns classified pii or phi
         "pii_types": ["email", "phone"],
         "names": ["customers.csv"],               # the sources' names
-        "created_at": "2025-01-15T09:30:00+00:00" # oldest source, when known
+        "created_at": "2025-01-15T09:30:00+00:00" # oldest source, when known (RFC 3339, UTC)
       },
       "destination": {"uri": ..., "type": "file", "scope": "external", "encrypted": false,
                       "managed": false, "classification_support": false, "path": ...,
@@ -34,6 +34,7 @@ trusts an id alone.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -77,9 +78,11 @@ def build_input(
         "pii_types": list(c.pii_types),
         "names": names,
     }
-    created = [s.created_at for s in operation.sources if s.created_at is not None]
+    # RFC 3339 in UTC (time.parse_rfc3339_ns reads it); a naive time is taken as UTC.
+    created = [s.created_at if s.created_at.tzinfo else s.created_at.replace(tzinfo=UTC)
+               for s in operation.sources if s.created_at is not None]
     if created:
-        source["created_at"] = min(created).isoformat()
+        source["created_at"] = min(created).astimezone(UTC).isoformat()
     method = operation.method or None
     short = method.rsplit(".", 1)[-1] if method else None
     variable = operation.variable

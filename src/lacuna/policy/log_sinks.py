@@ -66,7 +66,7 @@ class SqlDecisionLog(DecisionLogSink):
             "decision_id": r["decision_id"], "timestamp": r["timestamp"],
             "operation_id": (r.get("result") or {}).get("operation_id"), "path": r["path"],
             "allowed": bool((r.get("result") or {}).get("allowed")),
-            "revision": next(iter((r.get("bundles") or {}).values()), {}).get("revision"),
+            "revision": record_revision(r),
             "body": json.dumps(r, sort_keys=True, separators=(",", ":"), default=str),
         } for r in records]
         with self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
@@ -86,6 +86,15 @@ class SqlDecisionLog(DecisionLogSink):
 
     def _release(self) -> None:
         self._engine.dispose()
+
+
+def record_revision(record: Mapping[str, Any]) -> str | None:
+    """The first bundle's revision in a record (Lacuna writes one bundle)."""
+    bundles: Mapping[str, Any] = record.get("bundles") or {}
+    for info in bundles.values():
+        if isinstance(info, Mapping):
+            return None if info.get("revision") is None else str(info["revision"])
+    return None
 
 
 class HttpDecisionLog(DecisionLogSink):
@@ -160,7 +169,7 @@ def sink_from_settings(settings: Mapping[str, Any] | Any, *, audit_url: str | No
     get = settings.get if isinstance(settings, Mapping) else (
         lambda key, default=None: getattr(settings, key, default))
     kind = str(get("type", "sql") or "none").lower()
-    common = {"batch_size": int(get("batch_size", 100) or 100),
+    common: dict[str, Any] = {"batch_size": int(get("batch_size", 100) or 100),
               "flush_interval_s": float(get("flush_interval_ms", 1000) or 1000) / 1000,
               "queue_size": int(get("queue_size", 10_000) or 10_000),
               "labels": dict(get("labels", None) or {})}

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import PolicyError
-from lacuna.policy.aggregate import DATA_API_PATH, FILENAME
+from lacuna.policy.aggregate import DATA_API_PATH, FILENAME, PACKAGE
 
 if TYPE_CHECKING:
     from lacuna.policy.engine import PolicyEngine
@@ -63,9 +63,9 @@ def write_opa_bundle(engine: PolicyEngine, out: Path, *, revision: str | None = 
     versions: dict[str, int] = {}
     for m in bundle.policy_modules:
         name = f"/{m.relpath}"
-        if m.relpath == FILENAME:
-            msg = (f"{m.path}: {FILENAME} is reserved for the decision aggregator Lacuna "
-                   "generates; rename the file.")
+        if m.relpath == FILENAME or m.package == PACKAGE:
+            msg = (f"{m.path}: {FILENAME} and package {PACKAGE} are reserved for the decision "
+                   "aggregator Lacuna generates; rename the file or package.")
             raise PolicyError(msg, path=m.path)
         files[name] = m.source.encode("utf-8")
         if m.rego_version == "v0":

@@ -90,6 +90,8 @@ class RemoteEngine:
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         self._local = threading.local()
         self._packages: dict[str, PolicyPackage] = {}
+        self._connections: list[http.client.HTTPConnection] = []
+        self._conn_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, server: Mapping[str, Any] | Any, *, docs_url: str | None = None,
@@ -203,10 +205,10 @@ class RemoteEngine:
             try:
                 status, raw = self._request("POST", self._target, payload)
             except (OSError, http.client.HTTPException) as exc:
-                last = f"unreachable after {attempt + 1} attempts: {_reason(exc)}"
+                last = f"unreachable after {_attempts(attempt + 1)}: {_reason(exc)}"
                 continue
             if status >= 500 or status == 429:
-                last = f"returned HTTP {status} after {attempt + 1} attempts: {_message(raw)}"
+                last = f"returned HTTP {status} after {_attempts(attempt + 1)}: {_message(raw)}"
                 continue
             if status != 200:
                 msg = (f"OPA server {self.url} returned HTTP {status} for POST "
@@ -238,6 +240,9 @@ class RemoteEngine:
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 self._local.conn = None
+                with self._conn_lock:
+                    if conn in self._connections:
+                        self._connections.remove(conn)
                 if not reused or fresh or isinstance(exc, TimeoutError):
                     raise
         msg = "unreachable"  # pragma: no cover - the loop returns or raises
@@ -251,10 +256,30 @@ class RemoteEngine:
                    else http.client.HTTPConnection)
             conn = cls(host, port, timeout=self.timeout_s)
             self._local.conn = conn
+            with self._conn_lock:
+                self._connections.append(conn)
         return conn
+
+    def close(self) -> None:
+        """Close the kept-alive connections (of every thread)."""
+        with self._conn_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> RemoteEngine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"RemoteEngine(url={self.url!r}, path={self.path!r})"
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
 
 
 def _reason(exc: BaseException) -> str:

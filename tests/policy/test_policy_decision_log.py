@@ -1,0 +1,185 @@
+"""Decision logs: OPA's record shape, the SQL table beside the audit trail, HTTP batches."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from lacuna.audit import AuditStore
+from lacuna.config import Config
+from lacuna.errors import ConfigError
+from lacuna.model import Action, Classification, Operation, Tier, User
+from lacuna.policy import DecisionLogSink, MemoryDecisionLog, PolicyEngine
+from lacuna.policy.log_sinks import HttpDecisionLog, SqlDecisionLog, sink_from_settings
+
+
+def read_op() -> Operation:
+    return Operation(action=Action.READ, user=User(id="alice"),
+                     classification=Classification(tier=Tier.INTERNAL))
+
+
+def test_decision_log_record_has_opas_shape() -> None:
+    sink = MemoryDecisionLog(labels={"environment": "test"})
+    engine = PolicyEngine.from_config(Config(), decision_log=sink)
+    operation = read_op()
+    decision = engine.decide(operation)
+    assert sink.flush()
+    [record] = sink.records
+    assert set(record) == {"decision_id", "timestamp", "path", "input", "result", "bundles",
+                           "metrics", "labels"}
+    assert record["path"] == "lacuna/decision/result"
+    assert record["timestamp"].endswith("Z")
+    assert record["input"]["action"] == "read"
+    assert record["result"] == decision.to_dict()
+    assert record["result"]["operation_id"] == operation.id
+    assert record["bundles"] == {"lacuna": {"revision": engine.revision}}
+    assert record["metrics"]["timer_rego_query_eval_ns"] > 0
+    assert record["metrics"]["counter_lacuna_cache_hit"] == 0
+    assert record["labels"]["app"] == "lacuna"
+    assert record["labels"]["environment"] == "test"
+    assert len(record["decision_id"]) == 32
+
+
+def test_decision_log_cached_decisions_are_logged_too() -> None:
+    sink = MemoryDecisionLog()
+    engine = PolicyEngine.from_config(Config(), decision_log=sink)
+    engine.decide(read_op())
+    engine.decide(read_op())
+    assert sink.flush()
+    assert [r["metrics"]["counter_lacuna_cache_hit"] for r in sink.records] == [0, 1]
+    assert len({r["decision_id"] for r in sink.records}) == 2
+
+
+def test_decision_log_sql_table_beside_the_audit_trail(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    audit = AuditStore(url)
+    sink = SqlDecisionLog(url, batch_size=2, flush_interval_s=0.05)
+    engine = PolicyEngine.from_config(Config(), decision_log=sink)
+    operations = [read_op() for _ in range(5)]
+    for operation in operations:
+        decision = engine.decide(operation)
+        audit.record(decision, operation, session="s")
+    sink.close()
+    records = SqlDecisionLog(url).records(limit=10)
+    assert sorted(r["result"]["operation_id"] for r in records) == sorted(
+        o.id for o in operations)
+    assert {r["bundles"]["lacuna"]["revision"] for r in records} == {engine.revision}
+    assert SqlDecisionLog(url).records(operation_id=operations[0].id)[0]["input"]["action"] == (
+        "read")
+    trail = audit.list()
+    assert {r.data["decision"]["bundle_revision"] for r in trail} == {engine.revision}
+    assert audit.verify().ok
+    audit.close()
+
+
+def test_decision_log_sql_sink_refuses_a_file_that_is_not_sqlite(tmp_path: Path) -> None:
+    from lacuna.errors import AuditError
+
+    path = tmp_path / "notes.txt"
+    path.write_text("hello", encoding="utf-8")
+    with pytest.raises(AuditError, match="is not an SQLite database"):
+        SqlDecisionLog(f"sqlite:///{path}")
+
+
+class Collector:
+    """A small HTTP server that keeps what is POSTed to it (gzip JSON batches)."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.batches: list[list[dict]] = []
+        self.status = status
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                assert self.headers["Content-Encoding"] == "gzip"
+                if collector.status == 200:
+                    collector.batches.append(json.loads(gzip.decompress(raw)))
+                self.send_response(collector.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/logs"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_decision_log_http_sink_posts_batches() -> None:
+    collector = Collector()
+    try:
+        sink = HttpDecisionLog(collector.url, batch_size=3, flush_interval_s=0.05)
+        engine = PolicyEngine.from_config(Config(), decision_log=sink, cache_size=0)
+        for _ in range(7):
+            engine.decide(read_op())
+        sink.close()
+    finally:
+        collector.stop()
+    assert [len(b) for b in collector.batches] == [3, 3, 1]
+    assert sink.written == 7
+    assert sink.dropped == 0
+
+
+def test_decision_log_failing_sink_never_breaks_decisions(caplog) -> None:
+    collector = Collector(status=500)
+    try:
+        sink = HttpDecisionLog(collector.url, retries=1, backoff_s=0.001, flush_interval_s=0.05)
+        engine = PolicyEngine.from_config(Config(), decision_log=sink)
+        with caplog.at_level(logging.ERROR, logger="lacuna.policy.decision_log"):
+            assert engine.decide(read_op()).allowed
+            sink.close()
+    finally:
+        collector.stop()
+    assert sink.dropped == 1
+    assert "could not write 1 records (dropped)" in caplog.text
+    assert "answered HTTP 500" in caplog.text
+
+
+class BlockedSink(DecisionLogSink):
+    name = "blocked"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.release = threading.Event()
+
+    def write(self, records) -> None:
+        self.release.wait(5)
+
+
+def test_decision_log_full_queue_drops_instead_of_blocking(caplog) -> None:
+    sink = BlockedSink(queue_size=2, batch_size=1, flush_interval_s=0.01)
+    engine = PolicyEngine.from_config(Config(), decision_log=sink, cache_size=0)
+    with caplog.at_level(logging.WARNING, logger="lacuna.policy.decision_log"):
+        for _ in range(10):
+            assert engine.decide(read_op()).allowed
+    assert sink.dropped >= 6
+    assert "is full: dropped" in caplog.text
+    sink.release.set()
+    sink.close()
+
+
+def test_decision_log_sink_from_settings(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    assert isinstance(sink_from_settings({}, audit_url=url), SqlDecisionLog)
+    http = sink_from_settings({"type": "http", "url": "http://x/logs", "timeout_ms": 100})
+    assert isinstance(http, HttpDecisionLog)
+    assert http.timeout_s == 0.1
+    assert sink_from_settings({"type": "none"}) is None
+    with pytest.raises(ConfigError, match="needs url"):
+        sink_from_settings({"type": "http"})
+    with pytest.raises(ConfigError, match="is not one of"):
+        sink_from_settings({"type": "kafka"})
