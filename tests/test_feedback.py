@@ -77,6 +77,17 @@ def test_text_follows_the_seed_layout():
     )
 
 
+def test_compliance_and_version_of_the_deciding_policy_are_shown():
+    from dataclasses import replace
+
+    from lacuna.model import PolicyRef
+
+    ref = PolicyRef(package="governance.export", id="P-2024-001", version="1.2.0",
+                    compliance=("GDPR", "CCPA"), effect="deny")
+    text = render_text(replace(DENIED, policies=(ref,)))
+    assert "Compliance: GDPR, CCPA; policy version 1.2.0" in text.splitlines()
+
+
 def test_engine_failure_headline_says_fail_closed():
     from dataclasses import replace
 

@@ -71,6 +71,12 @@ def _foot(decision: Decision) -> list[tuple[str, str]]:
     """The labelled fields below "How to proceed": policy, steward, documentation."""
     policy = _policy_line(decision)
     rows = [("Policy", policy)] if policy else []
+    deciding = next((p for p in decision.policies if p.id and p.id == decision.policy_id), None)
+    if deciding is not None and (deciding.compliance or deciding.version):
+        parts = [", ".join(deciding.compliance)] if deciding.compliance else []
+        if deciding.version:
+            parts.append(f"policy version {deciding.version}")
+        rows.append(("Compliance", "; ".join(parts)))
     if decision.steward:
         rows.append(("Steward", decision.steward))
     if decision.docs_url:
