@@ -166,3 +166,20 @@ def _sqlite_events(engine: Engine, *, memory: bool) -> None:
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def open_state_database(url: str, tables: MetaData) -> Engine:
+    """An engine on Lacuna's state database with ``tables`` created: the same checks as the
+    audit trail (a non-SQLite file is refused untouched, folders are created), for the stores
+    that live beside it (exceptions, decision logs, the classification cache).
+
+    Raises:
+        AuditError: a malformed URL, a file that is not SQLite, a missing driver.
+    """
+    parsed = parse_url(url)
+    path = sqlite_file(parsed)
+    if path is not None:
+        check_sqlite_file(path, create=True)
+    engine = build_engine(parsed)
+    tables.create_all(engine)
+    return engine

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, func, select
 
-from lacuna.audit.schema import build_engine, check_sqlite_file, parse_url, sqlite_file
+from lacuna.audit.schema import open_state_database
 from lacuna.errors import LacunaError
 from lacuna.exceptions.model import ExceptionRequest, Status
 from lacuna.model import utcnow
@@ -40,12 +40,7 @@ class ExceptionStore:
     """Requests and grants in the state database (``audit.url``)."""
 
     def __init__(self, url: str) -> None:
-        parsed = parse_url(url)
-        path = sqlite_file(parsed)
-        if path is not None:
-            check_sqlite_file(path, create=True)
-        self._engine = build_engine(parsed)
-        metadata.create_all(self._engine)
+        self._engine = open_state_database(url, metadata)
 
     def add(self, request: ExceptionRequest) -> ExceptionRequest:
         """Store a new request, numbering it ``EXC-<year>-<n>``."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select
 
-from lacuna.audit.schema import build_engine, check_sqlite_file, parse_url, sqlite_file
+from lacuna.audit.schema import open_state_database
 from lacuna.policy.decision_log import DecisionLogSink
 
 metadata = MetaData()
@@ -53,12 +53,7 @@ class SqlDecisionLog(DecisionLogSink):
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        parsed = parse_url(url)
-        path = sqlite_file(parsed)
-        if path is not None:
-            check_sqlite_file(path, create=True)
-        self._engine = build_engine(parsed)
-        metadata.create_all(self._engine)
+        self._engine = open_state_database(url, metadata)
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Insert one batch in one transaction."""
