@@ -78,6 +78,11 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
             disable()
 
 
+def _is_pandas(data: Any) -> bool:
+    module = type(data).__module__
+    return module.startswith("pandas.") and hasattr(data, "attrs")
+
+
 def check(
     data: Any,
     destination: str | os.PathLike[str] | None = None,
@@ -89,7 +94,8 @@ def check(
     """Decide an operation without running it (a dry run; nothing is written or recorded).
 
     Args:
-        data: an :class:`~lacuna.model.Operation`, a DataFrame, or a path to a data file.
+        data: an :class:`~lacuna.model.Operation`, a DataFrame or Series, a path to a data
+            file, or anything :func:`lacuna.classify` accepts (column names, ``{name: samples}``).
         destination: where the data would go (a path or URI); omitted for an ``Operation``.
         action: ``export`` (default), ``write``, ``read`` or ``transform``.
         purpose: the business purpose, when a policy asks for one.
@@ -116,12 +122,17 @@ def check(
             frame = read_sample(name, gov.config.classification.sample_rows)
         classification, _ = gov.classify_source(name, frame)
         sources = [Source(name=name, classification=classification)]
-    else:
+    elif _is_pandas(data):
         from lacuna.integrations.pandas._frames import effective_state
 
         state = effective_state(data)  # the frame as it is now (projections, new columns)
         classification = state.classification
         sources = [Source(name=r, classification=classification) for r in state.lineage.roots()]
+    else:  # column names, {name: samples}, text: whatever classify() takes
+        from lacuna.classify import classify
+
+        classification = classify(data, config=gov.config.classification)
+        sources = []
     op = gov.operation(
         verb,
         classification,

@@ -335,6 +335,16 @@ def configure(config: Config | str | None = None, **overrides: Any) -> Governor:
     return _CURRENT
 
 
+def use(gov: Governor) -> Governor:
+    """Make ``gov`` the process-wide governor (tests, embedding applications)."""
+    global _CURRENT
+    with _CURRENT_LOCK:
+        old, _CURRENT = _CURRENT, gov
+    if old is not None and old is not gov:
+        old.close()
+    return gov
+
+
 def reset() -> None:
     """Forget the process-wide governor (tests; a changed lacuna.yaml)."""
     global _CURRENT
@@ -344,4 +354,12 @@ def reset() -> None:
         old.close()
 
 
-__all__ = ["GovernanceWarning", "Governor", "LacunaError", "configure", "current", "reset"]
+__all__ = [
+    "GovernanceWarning",
+    "Governor",
+    "LacunaError",
+    "configure",
+    "current",
+    "reset",
+    "use",
+]
