@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lacuna.errors import ConfigError
 from lacuna.model import (
@@ -171,6 +178,10 @@ class ClassificationConfig(_Model):
     sensitive_terms: tuple[SensitiveTerm, ...] = ()
     path_rules: tuple[PathRule, ...] = ()  # added to the built-in /pii/, /customer/, ... rules
     source: Literal["inferred", "dbt_meta"] = "inferred"  # floe.yaml compatibility
+    # Layers 2-3, routing thresholds and the cache: validated by lacuna.classify.settings
+    # (see docs/classification.md), which owns those models.
+    cascade: dict[str, Any] = Field(default_factory=dict)
+    cache: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("sensitive_terms", mode="before")
     @classmethod
@@ -191,6 +202,14 @@ class ClassificationConfig(_Model):
                 merged[kind] = rule
             return merged
         return v
+
+    @model_validator(mode="after")
+    def _cascade(self) -> ClassificationConfig:
+        if self.cascade or self.cache:
+            from lacuna.classify.settings import from_config  # the cascade owns its settings
+
+            from_config({"cascade": self.cascade, "cache": self.cache})  # raises ConfigError
+        return self
 
     def rule_for(self, kind: ColumnKind) -> ClassRule:
         return self.mapping[kind.value]

@@ -116,7 +116,9 @@ def test_name_recognizers_on_real_world_spellings(name, kind, pii_type):
 )
 def test_name_patterns_never_match_substrings(name):
     col = one(name)
-    assert (col.classification, col.evidence) == (PUBLIC, ())
+    assert col.classification is PUBLIC
+    public_rules = {"name:descriptive", "name:organization", "name:event_time"}
+    assert {e.rule for e in col.evidence} <= public_rules
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def test_free_text_with_emails_and_phones_is_pii():
         "no contact details here"] * 97
     c = col(notes, name="notes")
     assert (c.classification, c.pii_type) == (PII, "email")
-    assert {e.rule for e in c.evidence} == {"value:email", "value:phone"}
+    assert {e.rule for e in c.evidence} == {"value:email", "value:phone", "name:descriptive"}
     assert "(free text)" in c.reasoning
 
 

@@ -1,8 +1,9 @@
-"""Classification, layer 1: heuristics over paths, column names, sampled values and terms.
+"""Classification: the cascade heuristics → embeddings → LLM, explained and cached.
 
 Public functions:
 
-- :func:`classify` — a DataFrame, a file path, column names, or ``{name: sample values}``.
+- :func:`classify` — a DataFrame, a file path, column names, ``{name: sample values}``, or text.
+- :func:`classify_text` — a piece of free text, as one pseudo-column ``text``.
 - :func:`classify_frame` — a DataFrame, with its path when known.
 - :func:`classify_columns` — ``{name: ColumnClass}`` from names and optional samples.
 - :func:`classify_path` — the floor, tags and reasons a file path implies.
@@ -12,6 +13,8 @@ How evidence is weighed is documented in :mod:`lacuna.classify.names` (which nam
 and :mod:`lacuna.classify.combine` (names against values, and the class precedence
 phi > pii > financial > identifier > public). Extend it with a ``PhraseRecognizer`` or
 ``PatternRecognizer`` subclass registered by ``@name_recognizer`` / ``@value_recognizer``.
+Routing to layers 2 and 3, and the answer cache, are in :mod:`lacuna.classify.cascade`;
+their settings in :mod:`lacuna.classify.settings`.
 
 Example:
     >>> from lacuna.classify import classify
@@ -33,23 +36,33 @@ from lacuna.classify.base import (
     value_recognizer,
     value_recognizers,
 )
-from lacuna.classify.heuristic import classify, classify_columns, classify_frame
+from lacuna.classify.cascade import layer_shares, statuses
+from lacuna.classify.declared import apply_declared
+from lacuna.classify.entry import classify, classify_text
+from lacuna.classify.heuristic import classify_columns, classify_frame
 from lacuna.classify.paths import classify_path
 from lacuna.classify.readers import read_sample
 from lacuna.classify.scan import PatternRecognizer
+from lacuna.classify.settings import ClassifySettings, from_config
 
 __all__ = [
+    "ClassifySettings",
     "NameRecognizer",
     "PatternRecognizer",
     "PhraseRecognizer",
     "ValueRecognizer",
+    "apply_declared",
     "classify",
     "classify_columns",
     "classify_frame",
     "classify_path",
+    "classify_text",
+    "from_config",
+    "layer_shares",
     "name_recognizer",
     "name_recognizers",
     "read_sample",
+    "statuses",
     "validator",
     "validators",
     "value_recognizer",

@@ -50,6 +50,7 @@ class ValueMatch:
     checked: int  # candidates run through the validator
     score: float
     weak: bool = False  # bare digits and the like: supports a name, never decides alone
+    below: bool = False  # valid values found, but fewer than the recognizer's min_ratio
 
     @property
     def detail(self) -> str:
@@ -98,6 +99,7 @@ class PhraseRecognizer(NameRecognizer):
     """
 
     phrases: ClassVar[tuple[str, ...]] = ()
+    translations: ClassVar[tuple[str, ...]] = ()  # other languages and abbreviations: phrases
     ambiguous: ClassVar[tuple[str, ...]] = ()
     whole: ClassVar[tuple[str, ...]] = ()
     not_after: ClassVar[tuple[str, ...]] = ()
@@ -106,7 +108,7 @@ class PhraseRecognizer(NameRecognizer):
         by_first: dict[str, list[tuple[tuple[str, ...], str, float]]] = {}
         whole: dict[tuple[str, ...], tuple[str, float]] = {}
         for group, score, is_whole in (
-            (self.phrases, self.score, False),
+            ((*self.phrases, *self.translations), self.score, False),
             (self.ambiguous, min(self.score, AMBIGUOUS_SCORE), False),
             (self.whole, min(self.score, AMBIGUOUS_SCORE + 0.05), True),
         ):

@@ -26,6 +26,7 @@ _EMAIL = re.compile(
     r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
 )
 _NON_DIGITS = re.compile(r"[^0-9]")
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}$", re.IGNORECASE)
 
 
 @validator("email")
@@ -138,6 +139,7 @@ def is_phone(text: str) -> bool:
     ``PHONE_REGIONS`` in turn and must have at least 10 digits, so dates (8 digits), short
     codes and zip+4 codes are not phones. IPv4 addresses are never phones.
     """
+    text = _EXTENSION.sub("", text).replace("(0)", "")  # "x41586", "ext. 12"; "+44(0)20 ..."
     digits = _NON_DIGITS.sub("", text)
     if not 7 <= len(digits) <= 15 or is_ipv4(text):
         return False

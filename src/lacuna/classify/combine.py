@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lacuna.classify.base import ValueMatch
 from lacuna.classify.names import PRECEDENCE, NameResult
+from lacuna.classify.nearmiss import MISS_FACTOR, near_miss
 from lacuna.classify.scan import ColumnSample
 from lacuna.model import ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
 
@@ -74,10 +75,19 @@ def combine(
     sample: ColumnSample | None = None,
 ) -> ColumnClass:
     """The column class for one column from its name evidence and value evidence."""
-    proposals = [_from_value(v) for v in values]
+    if sample is None and not values:
+        return _name_only(column, name)
+    below = [v for v in values if v.below]
+    proposals = [_from_value(v) for v in values if not v.below]
     set_aside: list[_Proposal] = []
+    misses: tuple[Evidence, ...] = ()
     if name is not None:
         named = _from_name(name, column)
+        miss = near_miss(name, values, below, sample)
+        if miss is not None:  # the name promised values the sample does not hold
+            named = replace(named, evidence=replace(
+                named.evidence, score=round(named.evidence.score * MISS_FACTOR, 4)))
+            misses = (miss,)
         keep = [p for p in proposals if not p.weak or _same(p, named)]
         set_aside = [p for p in proposals if p not in keep]
         proposals = [named, *keep]
@@ -85,7 +95,7 @@ def combine(
     for p in proposals:
         pools.setdefault((p.kind, p.pii_type), _Pool(p.kind, p.pii_type, [])).proposals.append(p)
     ranked = sorted((p for p in pools.values() if p.decisive), key=_Pool.rank, reverse=True)
-    evidence = tuple(p.evidence for p in proposals + set_aside)
+    evidence = (*(p.evidence for p in proposals + set_aside), *misses)
     if not ranked:
         scanned = sample is not None and len(sample.values) > 0
         confidence = SCANNED_CONFIDENCE if scanned and not evidence else UNKNOWN_CONFIDENCE
@@ -101,10 +111,28 @@ def combine(
         pii_type=pii_type,
         sensitivity=max([win.sensitivity, *(p.sensitivity for p in also)]),
         confidence=round(confidence, 4),
-        reasoning=_sentence(win, also, losers, set_aside),
+        reasoning=_sentence(win, also, losers, set_aside) + "".join(
+            f" {_capital(m.detail)}." for m in misses),
         layer=Layer.HEURISTIC,
         evidence=evidence,
     )
+
+
+def _name_only(column: str, name: NameResult | None) -> ColumnClass:
+    """Rules 3 and 5 for a name without values: the hot path of schema-only classification."""
+    if name is None:
+        return ColumnClass(confidence=UNKNOWN_CONFIDENCE, layer=Layer.HEURISTIC,
+                           reasoning=f"No name pattern matched {column!r}; no values were "
+                           "sampled.")
+    p = _from_name(name, column)
+    e = p.evidence
+    if e.score < ACCEPT:  # pragma: no cover - every built-in name scores at least 0.65
+        return ColumnClass(confidence=UNKNOWN_CONFIDENCE, evidence=(e,), layer=Layer.HEURISTIC,
+                           reasoning=_capital(e.detail) + ", which is not enough alone.")
+    return ColumnClass(classification=p.kind,
+                       pii_type=p.pii_type if p.kind is not ColumnKind.PUBLIC else None,
+                       sensitivity=p.sensitivity, confidence=round(e.score, 4),
+                       reasoning=_capital(e.detail) + ".", layer=Layer.HEURISTIC, evidence=(e,))
 
 
 def _from_name(name: NameResult, column: str) -> _Proposal:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from typing import Any
 
@@ -20,12 +20,15 @@ import pandas as pd
 from lacuna.classify import builtin
 from lacuna.classify import terms as _terms
 from lacuna.classify.base import ValueRecognizer, name_recognizers, value_recognizers
+from lacuna.classify.cascade import cascade_for
 from lacuna.classify.combine import combine
+from lacuna.classify.declared import apply_declared
 from lacuna.classify.names import NameAnalyzer
 from lacuna.classify.paths import classify_path
-from lacuna.classify.readers import read_sample
 from lacuna.classify.rollup import rollup
 from lacuna.classify.scan import ColumnSample, column_sample, sample_frame, sample_values
+from lacuna.classify.settings import ClassifySettings, from_config
+from lacuna.classify.shapes import fingerprint
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ClassificationError
 from lacuna.model import Classification, ColumnClass, Tier, unique
@@ -61,27 +64,35 @@ def _engine_for(version: tuple[int, int]) -> _Engine:
 @lru_cache(maxsize=65536)
 def _by_name(name: str, _version: tuple[int, int]) -> ColumnClass:
     """A column class from the name alone: immutable, so cached per name (the < 1 ms path)."""
-    return combine(name, _engine().names.analyze(name), (), None)
+    return combine(name, _engine_for(_version).names.analyze(name), (), None)
 
 
 @dataclass(slots=True)
 class _Found:
     columns: dict[str, ColumnClass]
     hits: list[_terms.TermHit]
+    samples: dict[str, ColumnSample | None] = field(default_factory=dict)
 
 
 def classify_columns(
     names: Iterable[Any],
     samples: Mapping[str, Sequence[Any] | pd.Series] | None = None,
     config: ClassificationConfig | None = None,
+    *,
+    cascade: bool | ClassifySettings = True,
 ) -> dict[str, ColumnClass]:
     """Classify columns from their names and, when given, sample values.
+
+    Layer 1 decides first; columns it is unsure of go on to layers 2 and 3 when they are on
+    (see :mod:`lacuna.classify.cascade`).
 
     Args:
         names: column names (non-strings are converted with ``str``).
         samples: sample values per column name (lists or Series); columns without samples are
             classified by name. Longer samples are cut to ``config.sample_rows``.
         config: sensitive terms and the sample size; ``None`` uses the defaults.
+        cascade: ``False`` runs layer 1 only; a ``ClassifySettings`` replaces the cascade
+            settings read from ``config``.
 
     Returns:
         ``{name: ColumnClass}`` in the order of ``names``.
@@ -91,7 +102,7 @@ def classify_columns(
         >>> cols["cust_eml"].pii_type, cols["id"].classification.value
         ('email', 'identifier')
     """
-    return _columns(names, samples, config or _default_config(), None).columns
+    return _columns(names, samples, config or _default_config(), None, cascade).columns
 
 
 def _columns(
@@ -99,10 +110,15 @@ def _columns(
     samples: Mapping[str, Sequence[Any] | pd.Series] | None,
     config: ClassificationConfig,
     rows: int | None,
+    cascade: bool | ClassifySettings = True,
 ) -> _Found:
     limit = config.sample_rows if rows is None else rows
     compiled = _terms.compile_terms(config.sensitive_terms)
     engine = _engine()
+    settings = None
+    if cascade is not False:
+        settings = cascade if isinstance(cascade, ClassifySettings) else settings_for(config)
+    memo = settings is not None and settings.cache.enabled
     found = _Found({}, [])
     if samples is not None and not all(isinstance(k, str) for k in samples):
         samples = {str(k): v for k, v in samples.items()}
@@ -114,8 +130,19 @@ def _columns(
         if sample is None:
             column = _by_name(name, engine.version)
         else:
-            matches = [m for r in engine.values if (m := r.scan(sample))]
-            column = combine(name, engine.names.analyze(name), matches, sample)
+            # The second time the same sample comes by (a frame read, then written), its
+            # layer-1 answer is a dict lookup. Keyed by content, not shape: checksums tell a card
+            # number from a look-alike, and shapes cannot.
+            key = (name, fingerprint(sample), engine.version) if memo else None
+            known = _VALUE_MEMO.get(key) if key else None
+            if known is None:
+                matches = [m for r in engine.values if (m := r.scan(sample))]
+                known = combine(name, engine.names.analyze(name), matches, sample)
+                if key:
+                    if len(_VALUE_MEMO) >= _MEMO_SIZE:
+                        _VALUE_MEMO.clear()
+                    _VALUE_MEMO[key] = known
+            column = known
         hits = _terms.in_name(name, compiled) if compiled else []
         if sample is not None and compiled:
             hits += _terms.in_values(sample, compiled)
@@ -123,7 +150,28 @@ def _columns(
             column = replace(column, evidence=(*column.evidence, *(h.evidence() for h in hits)))
             found.hits.extend(hits)
         found.columns[name] = column
+        found.samples[name] = sample
+    if settings is not None:
+        found.columns = cascade_for(settings).run(found.columns, found.samples)
     return found
+
+
+_VALUE_MEMO: dict[tuple[str, str, tuple[int, int]], ColumnClass] = {}
+_MEMO_SIZE = 65536
+
+
+def settings_for(config: Any) -> ClassifySettings:
+    """The cascade settings of a configuration, validated once per configuration object."""
+    key = id(config)
+    hit = _SETTINGS.get(key)
+    if hit is None or hit[0] is not config:
+        if len(_SETTINGS) > 64:
+            _SETTINGS.clear()
+        hit = _SETTINGS[key] = (config, from_config(config))
+    return hit[1]
+
+
+_SETTINGS: dict[int, tuple[Any, ClassifySettings]] = {}
 
 
 def classify_frame(
@@ -132,6 +180,8 @@ def classify_frame(
     path: str | os.PathLike[str] | None = None,
     config: ClassificationConfig | None = None,
     sample_rows: int | None = None,
+    cascade: bool | ClassifySettings = True,
+    declared: Mapping[str, Any] | None = None,
 ) -> Classification:
     """Classify a DataFrame from its path (when known), column names and sampled values.
 
@@ -143,9 +193,13 @@ def classify_frame(
         path: where it came from, for path rules and sensitive terms in the path.
         config: the classification settings; ``None`` uses the defaults.
         sample_rows: overrides ``config.sample_rows``.
+        cascade: ``False`` runs layer 1 only; a ``ClassifySettings`` replaces the cascade
+            settings read from ``config``.
+        declared: declared column classes that win over inference (see
+            :func:`lacuna.classify.declared.apply_declared`).
 
     Returns:
-        The table :class:`~lacuna.model.Classification` (layer ``heuristic``).
+        The table :class:`~lacuna.model.Classification`.
 
     Example:
         >>> import pandas as pd
@@ -165,8 +219,8 @@ def classify_frame(
     if rows:
         for i, name in enumerate(names):
             samples.setdefault(name, sampled.iloc[:, i])
-    found = _columns(names, samples, config, rows)
-    return _table(found, config, path)
+    found = _columns(names, samples, config, rows, cascade)
+    return apply_declared(_table(found, config, path), declared, config)
 
 
 def _label(column: Any) -> str:
@@ -197,54 +251,3 @@ def _table(
         tags.extend(hit.term.term.tags)
     reasons.extend(unique(h.reason() for h in hits))
     return rollup(found.columns, config, floor=floor, extra_tags=tags, reasoning=reasons)
-
-
-def classify(
-    x: Any,
-    *,
-    config: ClassificationConfig | None = None,
-    sample_rows: int | None = None,
-) -> Classification:
-    """Classify data: a DataFrame, a file path, a list of column names, or ``{name: samples}``.
-
-    A path is read (a bounded sample) and its path rules apply as well. Layer 1 only: fast and
-    explainable; confidence below 1 marks what a later layer should look at.
-
-    Args:
-        x: a ``pandas.DataFrame`` or ``Series``; a path (``str`` or ``os.PathLike``) to a CSV,
-            TSV, Parquet, JSON, JSON Lines or Excel file; a list of column names; or a mapping
-            of column name to sample values.
-        config: the classification settings; ``None`` uses the defaults (pass
-            ``lacuna.load_config().classification`` to use ``lacuna.yaml``).
-        sample_rows: rows to sample; overrides ``config.sample_rows``; 0 means names only.
-
-    Returns:
-        The :class:`~lacuna.model.Classification`: tier, tags, per-column classes, confidence
-        and reasoning.
-
-    Raises:
-        ClassificationError: the file cannot be read, or ``x`` is of an unsupported type.
-
-    Example:
-        >>> c = classify(["customer_id", "revenue", "region"])
-        >>> c.tier.value, c.tags
-        ('INTERNAL', ('FINANCIAL',))
-    """
-    config = config or _default_config()
-    if isinstance(x, pd.DataFrame):
-        return classify_frame(x, config=config, sample_rows=sample_rows)
-    if isinstance(x, pd.Series):
-        return classify_frame(x.to_frame(name=x.name if x.name is not None else "value"),
-                              config=config, sample_rows=sample_rows)
-    if isinstance(x, (str, os.PathLike)):
-        rows = _rows(config, sample_rows)
-        frame = read_sample(x, rows or 1)
-        return classify_frame(frame, path=x, config=config, sample_rows=rows)
-    if isinstance(x, Mapping):
-        rows = _rows(config, sample_rows)
-        return _table(_columns(list(x), x, config, rows), config, None)
-    if isinstance(x, Iterable) and not isinstance(x, bytes):
-        return _table(_columns(list(x), None, config, 0), config, None)
-    msg = (f"cannot classify an object of type {type(x).__name__}. Pass a DataFrame, a file "
-           "path, a list of column names, or a mapping of column name to sample values.")
-    raise ClassificationError(msg)

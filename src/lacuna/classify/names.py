@@ -73,6 +73,7 @@ class NameAnalyzer:
         self.recognizers = tuple(recognizers)
         self._vocabulary = frozenset().union(*(r.vocabulary() for r in self.recognizers))
         self._cache: dict[str, NameResult | None] = {}
+        self._folded: dict[str, str] = {}
         # Which recognizers a token can trigger, so a name only asks the few that may match.
         self._always = tuple(r for r in self.recognizers if r.triggers() is None)
         self._by_token: dict[str, list[NameRecognizer]] = {}
@@ -92,28 +93,48 @@ class NameAnalyzer:
         return result
 
     def _analyze(self, name: str) -> NameResult | None:
-        tokens = tuple(self._fold(t) for t in tokenize(name))
+        fold = self._folded
+        tokens = tuple([fold[t] if t in fold else self._fold(t) for t in tokenize(name)])
         if not tokens:
             return None
         best: NameMatch | None = None
-        asked = dict.fromkeys(r for t in tokens for r in self._by_token.get(t, ()))
+        sensitive: NameMatch | None = None  # the best non-public match, for rule 5
+        by_token = self._by_token
+        asked: dict[NameRecognizer, None] = {}
+        for t in tokens:
+            if t in by_token:
+                asked.update(dict.fromkeys(by_token[t]))
         for recognizer in (*self._always, *asked):
             hit = recognizer.match(tokens)
-            if hit is not None and (best is None or _better(hit, best)):
+            if hit is None:
+                continue
+            if best is None or _better(hit, best):
                 best = hit
+            if hit.recognizer.kind is not ColumnKind.PUBLIC and (
+                    sensitive is None or _better(hit, sensitive)):
+                sensitive = hit
         if best is None:
             return None
+        if (best.recognizer.kind is ColumnKind.PUBLIC and sensitive is not None
+                and sensitive.end <= best.start):
+            # "address_type", "phone_count": the public word is a descriptor of the match.
+            descriptor = _descriptor(tokens, sensitive)
+            if descriptor is not None:
+                return NameResult(sensitive, tokens, descriptor)
         return NameResult(best, tokens, _descriptor(tokens, best))
 
     def _fold(self, token: str) -> str:
+        out = token
         vocab = self._vocabulary
         if token in vocab or len(token) < 3:
-            return token
-        if token.endswith("es") and token[:-2] in vocab:
-            return token[:-2]
-        if token.endswith("s") and token[:-1] in vocab:
-            return token[:-1]
-        return token
+            pass
+        elif token.endswith("es") and token[:-2] in vocab:
+            out = token[:-2]
+        elif token.endswith("s") and token[:-1] in vocab:
+            out = token[:-1]
+        if len(self._folded) < _CACHE_SIZE:
+            self._folded[token] = out
+        return out
 
 
 def _better(a: NameMatch, b: NameMatch) -> bool:

@@ -35,13 +35,12 @@ def rollup(
     """Build a table classification from its columns, a floor and table-level tags."""
     tiers = [column_tier(c, config) for c in columns.values()]
     tier = max([floor, *tiers])
+    tier_of = dict(zip(columns, tiers, strict=True))
     table_tags = unique(extra_tags)
     tags = unique([t for c in columns.values() for t in column_tags(c, config)] + list(table_tags))
     confidences = [c.confidence for c in columns.values() if not _is_default_public(c)]
     reasons = list(reasoning)
-    drivers = [
-        name for name, c in columns.items() if column_tier(c, config) == tier and tier > Tier.PUBLIC
-    ]
+    drivers = [name for name in columns if tier_of[name] == tier and tier > Tier.PUBLIC]
     if drivers and tier > floor:
         reasons.append(
             f"{tier.value} because of column(s): {', '.join(drivers[:8])}"

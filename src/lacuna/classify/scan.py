@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -32,6 +33,7 @@ from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
 MAX_VALUE_CHARS = 2048
 TEXT_MIN_HITS = 2  # free text: a column holds X when >= 2 sampled values contain a valid X ...
 TEXT_MIN_RATIO = 0.05  # ... or when >= 5% of them do (one hit in a 3-row sample counts)
+PROBE = 24  # candidates validated before giving up on a recognizer that matched none of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class ColumnSample:
     text: pa.Array  # the values containing whitespace: candidates for free-text search
     from_integers: bool = False  # the column holds integers: nothing in it carries formatting
     skipped: str | None = None  # why values were not scanned (dtype), for reasoning
+    dates: pa.Array | None = None  # date32, when the column holds dates or timestamps
 
     def __len__(self) -> int:
         return len(self.values)
@@ -113,7 +116,16 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
         return _skip(name, None)
     if ptypes.is_bool_dtype(s.dtype):
         return _skip(name, "booleans")
-    if ptypes.is_datetime64_any_dtype(s.dtype) or ptypes.is_timedelta64_dtype(s.dtype):
+    if ptypes.is_object_dtype(s.dtype) and isinstance(s.iloc[0], (date, datetime)):
+        s = pd.to_datetime(s, errors="coerce").dropna()  # date objects: treat as timestamps
+        if not len(s):
+            return _skip(name, "dates and times")
+    if ptypes.is_datetime64_any_dtype(s.dtype):
+        empty = pa.array([], type=pa.string())
+        stamps = pa.array(s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s)
+        return ColumnSample(name, empty, empty, skipped="dates and times",
+                            dates=pc.cast(stamps, pa.date32()))
+    if ptypes.is_timedelta64_dtype(s.dtype):
         return _skip(name, "dates and times")
     if ptypes.is_float_dtype(s.dtype):
         # Integer columns with missing values load as floats; phone/card numbers hide there.
@@ -167,6 +179,7 @@ class PatternRecognizer(ValueRecognizer):
     weak_strength: ClassVar[float] = 0.4
     min_ratio: ClassVar[float] = 0.3
     max_checks: ClassVar[int] = 200
+    weak_only: ClassVar[bool] = False  # formats without a check digit: support a name only
 
     def __init__(self) -> None:
         self._validate = validators.get(self.validator)
@@ -179,11 +192,14 @@ class PatternRecognizer(ValueRecognizer):
         if self.gate and not sample.any_contains(self.gate):
             return None
         candidates = sample.fullmatches(self.prefilter)
+        below: ValueMatch | None = None
         if candidates:
             checked, valid, bare = self._check(candidates)
             ratio = len(candidates) * valid / checked / n
+            if valid and ratio < self.min_ratio:  # a near miss, for explanations only
+                below = ValueMatch(self, "column", ratio, n, checked, 0.0, below=True)
             if valid and ratio >= self.min_ratio:
-                weak = self._bare is not None and bare * 2 >= valid
+                weak = self.weak_only or (self._bare is not None and bare * 2 >= valid)
                 score = self.weak_strength if weak else self.strength * (0.6 + 0.4 * ratio)
                 return ValueMatch(self, "column", ratio, n, checked, round(score, 4), weak)
         if self.search and len(sample.text):
@@ -194,7 +210,7 @@ class PatternRecognizer(ValueRecognizer):
                 if valid and (hits >= TEXT_MIN_HITS or hits / n >= TEXT_MIN_RATIO):
                     score = round(0.8 * self.strength, 4)
                     return ValueMatch(self, "text", hits / n, n, checked, score)
-        return None
+        return below
 
     def _check(self, candidates: list[str]) -> tuple[int, int, int]:
         """Validate up to ``max_checks`` evenly spaced candidates: (checked, valid, bare)."""
@@ -203,7 +219,9 @@ class PatternRecognizer(ValueRecognizer):
             step = m / self.max_checks
             candidates = [candidates[int(i * step)] for i in range(self.max_checks)]
         valid = bare = 0
-        for item in candidates:
+        for checked, item in enumerate(candidates):
+            if checked == PROBE and not valid:
+                return checked, 0, 0  # none of the first PROBE validated: stop early
             if self._validate(item):
                 valid += 1
                 if self._bare is not None and self._bare.fullmatch(item):

@@ -40,7 +40,7 @@ def tokenize(text: str) -> tuple[str, ...]:
         ('ip', 'address', 'v', '6')
     """
     pattern = _ASCII_TOKEN if text.isascii() else _UNICODE_TOKEN
-    return tuple(t.lower() for t in pattern.findall(text))
+    return tuple(" ".join(pattern.findall(text)).lower().split())
 
 
 def phrase(text: str) -> tuple[str, ...]:

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from lacuna.errors import ConfigError, LacunaError
 
@@ -43,54 +42,38 @@ def classify(
     paths: Annotated[list[Path], typer.Argument(help="Data files: csv, tsv, parquet, json, xlsx.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     explain: Annotated[
-        bool, typer.Option("--explain", help="Show the evidence per column.")
+        bool,
+        typer.Option("--explain", help="Show the deciding evidence, near misses and the layer "
+                     "per column, and which cascade layers are on."),
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Classify data files: tier and tags per file, class and reasoning per column."""
+    """Classify data files: tier and tags per file, class, layer and reasoning per column."""
+    from lacuna import _bypass
+    from lacuna.classify import statuses
+    from lacuna.classify.heuristic import settings_for
+    from lacuna.classify.readers import read_sample
+    from lacuna.cli._classify import classification_table, explanation, layer_report, to_json
     from lacuna.governor import current
 
     _configure(config)
     gov = current()
     results = {}
     for path in paths:
-        from lacuna import _bypass
-        from lacuna.classify.readers import read_sample
-
         with _bypass.bypass():
             frame = read_sample(str(path), gov.config.classification.sample_rows)
         results[str(path)], _ = gov.classify_source(str(path), frame)
+    layers = statuses(settings_for(gov.config.classification))
     if as_json:
-        out = {name: c.to_dict() for name, c in results.items()}
+        out = to_json(results, layers)
         typer.echo(json.dumps(out if len(paths) > 1 else out[str(paths[0])], indent=2))
         return
     for name, c in results.items():
-        console.print(_classification_table(name, c, explain=explain))
-
-
-def _classification_table(name: str, c: Any, *, explain: bool) -> Table:
-    tags = ", ".join(c.tags) or "(none)"
-    table = Table(
-        title=f"{name}: [bold]{c.tier.value}[/bold]  tags: {tags}",
-        title_justify="left",
-        caption="\n".join(c.reasoning) or None,
-        caption_justify="left",
-    )
-    for header in ("column", "class", "pii_type", "sensitivity", "confidence", "reasoning"):
-        table.add_column(header, overflow="fold")
-    for col_name, col in c.columns.items():
-        reasoning = col.reasoning
-        if explain and col.evidence:
-            reasoning += "".join(f"\n  • [{e.source}] {e.detail}" for e in col.evidence)
-        table.add_row(
-            col_name,
-            col.classification.value,
-            col.pii_type or "",
-            col.sensitivity.value,
-            f"{col.confidence:.2f}",
-            reasoning,
-        )
-    return table
+        console.print(classification_table(name, c, explain=explain))
+        if explain:
+            console.print(explanation(c), highlight=False, markup=False)
+    if explain:
+        console.print(layer_report(layers, results), highlight=False)
 
 
 @app.command()

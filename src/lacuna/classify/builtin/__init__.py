@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from lacuna.classify import checks as _checks
-from lacuna.classify.builtin import business, personal, values
+from lacuna.classify import identity as _identity
+from lacuna.classify import people as _people
+from lacuna.classify.builtin import (
+    business,
+    extra_names,
+    id_values,
+    people_values,
+    personal,
+    values,
+)
 
-__all__ = ["business", "personal", "values"]
-del _checks
+__all__ = ["business", "extra_names", "id_values", "people_values", "personal", "values"]
+del _checks, _identity, _people

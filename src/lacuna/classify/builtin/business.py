@@ -23,6 +23,9 @@ class Diagnosis(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "diagnosis", PHI, "diagnosis", HIGH
     label = "a diagnosis"
+    translations = ("diagnostico", "diagnóstico", "diagnose", "diagnostic", "diagnosi",
+                    "diagnosecode", "icd10 code", "icd cd", "dx cd", "diag code", "diag cd",
+                    "krankheit", "enfermedad", "maladie", "condition code")
     phrases = ("diagnosis", "diagnoses", "diagnosis code", "dx code", "icd", "icd 10", "icd 9",
                "icd code", "icd 10 code", "medical condition", "primary diagnosis", "disease",
                "symptom", "symptoms")
@@ -35,6 +38,8 @@ class Prescription(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "prescription", PHI, "prescription", HIGH
     label = "a prescription or medication"
+    translations = ("medicamento", "medikament", "medicament", "médicament", "farmaco",
+                    "receta", "rezept", "ordonnance", "ricetta", "med name", "meds")
     phrases = ("prescription", "medication", "medications", "drug name", "dosage", "ndc",
                "prescribed drug")
     ambiguous = ("rx", "drug", "dose")
@@ -46,6 +51,10 @@ class MedicalRecordNumber(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "mrn", PHI, "medical_record_number", HIGH
     label = "a medical record number"
+    translations = ("numero historia clinica", "historia clinica", "patientennummer",
+                    "patienten id", "numero dossier medical", "dossier medical", "cartella clinica",
+                    "med rec no", "med rec num", "mrn no", "mrn nbr", "pat id", "pt id",
+                    "chart no", "chart number", "hospital number", "hosp no")
     phrases = ("mrn", "medical record number", "medical record no", "medical record",
                "patient id", "patient number", "health record", "health plan id",
                "insurance member id")
@@ -57,6 +66,8 @@ class HealthData(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "health", PHI, "health_data", HIGH
     label = "health data"
+    translations = ("blutgruppe", "grupo sanguineo", "groupe sanguin", "alergias", "allergien",
+                    "tratamiento", "behandlung", "traitement", "lab value", "test result")
     phrases = ("treatment", "procedure code", "cpt code", "lab result", "allergy",
                "allergies", "blood type", "blood group", "vaccination", "hiv status",
                "disability", "pregnancy", "blood pressure", "clinical notes", "medical notes",
@@ -70,6 +81,10 @@ class BankAccount(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "bank_account", FIN, "bank_account", HIGH, 0.85
     label = "a bank account number"
+    translations = ("kontonummer", "bankkonto", "numero de cuenta", "cuenta bancaria",
+                    "numero de compte", "compte bancaire", "numero conto", "conto corrente",
+                    "rekeningnummer", "bankrekening", "acct nbr", "bank acct no", "routing no",
+                    "aba routing", "blz", "bankleitzahl")
     phrases = ("account number", "account no", "account num", "acct number", "acct num",
                "acct no", "bank account", "bank account number", "bank acct", "routing number",
                "sort code", "aba number")
@@ -90,6 +105,7 @@ class SwiftBic(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "swift_bic", FIN, "swift_bic", LOW
     label = "a SWIFT/BIC code"
+    translations = ("swift bic code", "bic swift", "swiftcode", "bic swift code")
     phrases = ("swift code", "bic", "bic code", "swift bic")
     ambiguous = ("swift",)
 
@@ -100,6 +116,10 @@ class Compensation(PhraseRecognizer):
 
     name, kind, sensitivity = "compensation", FIN, HIGH
     label = "compensation"
+    translations = ("salario", "sueldo", "gehalt", "lohn", "jahresgehalt", "bruttogehalt",
+                    "salaire", "remuneration", "rémunération", "stipendio", "retribuzione",
+                    "salário", "salaris", "loon", "sal amt", "base pay", "annual pay",
+                    "emp salary", "hourly wage")
     phrases = ("salary", "wage", "wages", "pay rate", "hourly rate", "compensation", "bonus",
                "income", "annual income", "commission", "payroll", "net pay", "gross pay",
                "credit score", "credit rating", "fico")
@@ -111,6 +131,9 @@ class Revenue(PhraseRecognizer):
 
     name, kind, sensitivity = "revenue", FIN, MEDIUM
     label = "revenue or profit"
+    translations = ("ingresos", "facturacion", "umsatz", "erlös", "erloes", "gewinn",
+                    "chiffre d affaires", "benefice", "fatturato", "ricavi", "utile", "omzet",
+                    "winst", "net income", "gross revenue")
     phrases = ("revenue", "revenues", "sales amount", "turnover", "profit", "ebitda",
                "earnings", "gross margin")
     ambiguous = ("margin", "gmv", "arr", "mrr")
@@ -122,7 +145,13 @@ class Amount(PhraseRecognizer):
 
     name, kind, sensitivity, score = "amount", FIN, MEDIUM, 0.8
     label = "a monetary amount"
+    translations = ("importe", "monto", "cantidad pagada", "betrag", "summe", "montant",
+                    "importo", "valor", "bedrag", "saldo", "solde", "pmt amt", "txn amt",
+                    "trans amt", "paid amt", "tot amt", "amount usd", "amount eur", "total",
+                    "freight", "shipping cost", "tax amount", "discount amount", "subtotal",
+                    "order total", "line total", "deposit", "withdrawal", "premium")
     phrases = ("amount", "amt", "balance", "payment", "payment amount", "cost", "fee", "fees",
+               "tax", "vat amount", "sales tax",
                "charge", "invoice amount", "total amount", "credit limit", "debt", "loan amount",
                "transaction amount", "spend", "refund")
 
@@ -133,6 +162,7 @@ class Price(PhraseRecognizer):
 
     name, kind, sensitivity, score = "price", FIN, LOW, 0.6
     label = "a price"
+    translations = ("precio", "preis", "prix", "prezzo", "preco", "prijs", "unit cost")
     phrases = ("price", "unit price", "list price", "sale price", "msrp")
 
 
@@ -142,6 +172,8 @@ class Credential(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "credential", ID, "credential", CRITICAL
     label = "a credential"
+    translations = ("contraseña", "contrasena", "passwort", "kennwort", "mot de passe",
+                    "wachtwoord", "token", "secret hash", "pass hash", "pwd hash")
     phrases = ("password", "passwd", "pwd", "password hash", "api key", "api secret",
                "access token", "refresh token", "auth token", "private key", "secret key",
                "client secret")
@@ -168,6 +200,12 @@ class BusinessIdentifier(PhraseRecognizer):
                "account id", "user id", "session id", "record id", "product id", "ticket id",
                "employee id", "employee number", "reference number", "confirmation number",
                "sku")
+    translations = ("part number", "part no", "product code", "item code", "item number",
+                    "reference", "ref no", "ref", "invoice no", "order no", "tracking number",
+                    "tracking id", "vat number", "vat id", "ust id", "ust idnr", "tax id company",
+                    "company registration number", "lei", "duns", "ein", "kunden id",
+                    "kundennummer", "id pedido", "id cliente", "numero pedido", "numero factura",
+                    "rechnungsnummer", "bestellnummer", "numero commande")
 
 
 @name_recognizer
@@ -176,6 +214,12 @@ class Geography(PhraseRecognizer):
 
     name, kind, score = "geography", PUBLIC, 0.8
     label = "coarse geography"
+    translations = ("ciudad", "stadt", "ort", "ville", "città", "citta", "cidade", "stad",
+                    "pais", "país", "land", "pays", "paese", "estado", "bundesland",
+                    "provincia", "région", "regione", "comunidad", "kanton", "departement",
+                    "country cd", "cntry", "ctry", "st cd", "city nm", "metro area",
+                    "idioma", "sprache", "langue", "lingua", "taal", "moneda", "wahrung",
+                    "devise", "valuta")
     phrases = ("city", "town", "region", "country", "country code", "country name", "state",
                "state code", "province", "county", "continent", "territory", "locale",
                "timezone", "time zone", "language", "currency", "currency code")
@@ -187,5 +231,9 @@ class Catalog(PhraseRecognizer):
 
     name, kind, score = "catalog", PUBLIC, 0.8
     label = "catalog data"
+    translations = ("producto", "produkt", "produit", "prodotto", "categoria", "categoría",
+                    "kategorie", "catégorie", "marca", "marke", "marque", "nombre producto",
+                    "nombre del producto", "produktname", "nom produit", "nome prodotto",
+                    "item desc", "prod nm", "prod name", "sku desc")
     phrases = ("product name", "product", "product category", "category", "sub category",
                "subcategory", "brand", "item name", "product title", "color", "colour", "size")

@@ -22,6 +22,11 @@ class Email(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "email", PII, "email", HIGH, 0.95
     label = "an e-mail address"
+    translations = ("correo", "correo electronico", "correo electrónico", "email adresse",
+                    "e mail adresse", "mail adresse", "courriel", "adresse email",
+                    "adresse mail", "adresse electronique", "posta elettronica",
+                    "indirizzo email", "endereco email", "email adres", "emailadres",
+                    "emailadresse")
     phrases = ("email", "e mail", "email address", "email addr", "eml", "mail address")
     ambiguous = ("mail",)
 
@@ -32,6 +37,12 @@ class Phone(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "phone", PII, "phone", HIGH
     label = "a phone number"
+    translations = ("telefono", "teléfono", "telefon", "telefonnummer", "tel nr", "handy",
+                    "handynummer", "mobilnummer", "rufnummer", "movil", "móvil", "celular",
+                    "numero telefono", "num telefono", "no telefono", "numero de telefono",
+                    "téléphone", "telephone", "numero de telephone", "portable", "cellulare",
+                    "numero di telefono", "telemovel", "telefoonnummer", "mobiel", "ph no",
+                    "ph num", "phone nbr", "tel num", "mob no", "cell nbr", "fax nr", "telefax")
     phrases = ("phone", "phone number", "phone no", "phone num", "phone nr", "telephone",
                "tel", "tel no", "mobile", "mobile number", "mobile phone", "mobile no",
                "cell phone", "cell number", "cell no", "fax", "fax number", "msisdn",
@@ -45,6 +56,7 @@ class Ssn(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "ssn", PII, "ssn", CRITICAL, 0.95
     label = "a US Social Security number"
+    translations = ("ss number", "ssn no", "ssn num", "social sec", "soc sec", "ss no")
     phrases = ("ssn", "social security number", "social security no", "social security",
                "soc sec no", "soc sec number")
 
@@ -55,6 +67,13 @@ class NationalId(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "national_id", PII, "national_id", CRITICAL
     label = "a national identity or tax number"
+    translations = ("dni", "nif", "nie", "numero seguridad social", "nss", "curp", "rfc",
+                    "sozialversicherungsnummer", "steuer id", "steuernummer",
+                    "steueridentifikationsnummer", "personalausweisnummer", "ausweisnummer",
+                    "personalausweis", "numero securite sociale", "numéro de sécurité sociale",
+                    "nir", "insee", "codice fiscale", "burgerservicenummer", "sofinummer",
+                    "documento identidad", "numero documento", "cedula", "cédula", "id number",
+                    "national id no", "natl id", "tax no", "tax number")
     phrases = ("national id", "national identifier", "national identification number",
                "national insurance number", "ni number", "nino", "tax id", "taxpayer id",
                "tax identification number", "identity number", "id card number",
@@ -69,6 +88,10 @@ class Passport(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "passport", PII, "passport", CRITICAL
     label = "a passport number"
+    translations = ("pasaporte", "numero pasaporte", "reisepass", "reisepassnummer", "passnummer",
+                    "passeport", "numero passeport", "passaporto", "passaporte", "paspoort",
+                    "paspoortnummer", "pass no", "passport nbr", "ppt no", "travel document",
+                    "travel document number", "travel doc", "travel doc no")
     phrases = ("passport", "passport number", "passport no", "passport num", "passport id")
 
 
@@ -78,6 +101,13 @@ class DriversLicense(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "drivers_license", PII, "drivers_license", HIGH
     label = "a driver's license number"
+    translations = ("licencia de conducir", "licencia conducir", "carnet de conducir",
+                    "fuhrerschein", "führerschein", "fuehrerschein", "führerscheinnummer",
+                    "permis de conduire", "numero permis", "patente di guida", "rijbewijs",
+                    "rijbewijsnummer", "carta de conducao", "driver lic", "drv lic", "driving lic",
+                    "dl nbr")
+    ambiguous = ("dl", "licence number", "license number", "licence no", "license no",
+                 "lic no")
     phrases = ("drivers license", "driver license", "driver licence", "drivers licence",
                "driving license", "driving licence", "dl number", "dl no", "dl num")
 
@@ -88,6 +118,11 @@ class CardNumber(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "card_number", PII, "card_number", CRITICAL, 0.95
     label = "a payment card number"
+    translations = ("tarjeta", "numero tarjeta", "tarjeta de credito", "tarjeta credito",
+                    "kreditkarte", "kreditkartennummer", "kartennummer", "carte bancaire",
+                    "numero carte", "numéro de carte", "carte de credit", "carta di credito",
+                    "numero carta", "cartao de credito", "creditcard", "creditcardnummer",
+                    "card nbr", "cc nbr", "credit card no")
     phrases = ("card number", "card num", "card no", "card nr", "credit card",
                "credit card number", "debit card", "debit card number", "cc number", "cc num",
                "cc no", "ccn", "primary account number", "card pan")
@@ -109,6 +144,11 @@ class DateOfBirth(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "dob", PII, "dob", HIGH
     label = "a date of birth"
+    translations = ("geburtsdatum", "geburtstag", "geb datum", "fecha de nacimiento",
+                    "fecha nacimiento", "fec nac", "nacimiento", "date de naissance",
+                    "date naissance", "naissance", "data di nascita", "data nascita",
+                    "data de nascimento", "geboortedatum", "birth dt", "dt of birth", "dt birth",
+                    "date birth", "b date", "bdate", "birthdate", "do b")
     phrases = ("dob", "date of birth", "birth date", "birth dt", "birthday", "birth day",
                "birth year", "year of birth", "yob", "born on", "bday")
 
@@ -119,6 +159,8 @@ class Age(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "age", PII, "age", LOW, 0.8
     label = "a person's age"
+    translations = ("edad", "âge", "età", "idade", "leeftijd", "lebensalter", "patient age",
+                    "customer age", "age yrs", "alter jahre", "alter in jahren")
     phrases = ("age", "age years", "age in years")
 
 
@@ -128,6 +170,9 @@ class Gender(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "gender", PII, "gender", MEDIUM
     label = "a gender"
+    translations = ("genero", "género", "sexo", "geschlecht", "sexe", "sesso",
+                    "geslacht", "gndr", "sex cd", "gender cd")
+    ambiguous = ("genre",)  # French for gender; in English a music or film genre
     phrases = ("gender", "sex", "gender identity")
 
 
@@ -137,6 +182,14 @@ class PersonName(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "name", PII, "name", HIGH
     label = "a person's name"
+    translations = ("vorname", "nachname", "familienname", "apellido", "apellidos",
+                    "primer apellido", "segundo apellido", "nombre completo", "nombre cliente",
+                    "nombre del cliente", "nombre y apellidos", "prenom", "prénom",
+                    "nom de famille", "nom complet", "nom client", "cognome", "nome completo",
+                    "nome cliente", "voornaam", "achternaam", "sobrenome", "full nm", "cust nm",
+                    "customer nm", "emp name", "emp nm", "first nm", "last nm", "f name",
+                    "l name", "given nm", "fam name", "surname nm", "contact person",
+                    "kundenname", "mitarbeiter name", "patient nm", "pat name")
     phrases = ("first name", "last name", "full name", "given name", "family name",
                "middle name", "maiden name", "surname", "forename", "fname", "lname",
                "first nm", "last nm", "name first", "name last", "customer name", "client name",
@@ -145,7 +198,7 @@ class PersonName(PhraseRecognizer):
                "account holder name", "recipient name", "sender name", "beneficiary name",
                "applicant name", "student name", "guardian name", "spouse name", "legal name")
     ambiguous = ("initials", "display name")
-    whole = ("name",)
+    whole = ("name", "nombre", "nom", "nome", "naam", "nm")
 
 
 @name_recognizer
@@ -154,8 +207,12 @@ class Username(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "username", PII, "username", MEDIUM
     label = "a username"
+    translations = ("usuario", "nombre de usuario", "benutzername", "benutzer",
+                    "nom d utilisateur", "identifiant", "utente", "nome utente", "gebruikersnaam",
+                    "user nm", "usr name", "uname")
     phrases = ("username", "user name", "login", "login name", "user login", "screen name",
                "nickname")
+    ambiguous = ("handle", "user handle", "social handle")
 
 
 @name_recognizer
@@ -164,6 +221,11 @@ class Address(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity, score = "address", PII, "address", HIGH, 0.85
     label = "a street address"
+    translations = ("direccion", "dirección", "domicilio", "calle", "anschrift", "adresse",
+                    "strasse", "straße", "wohnadresse", "adresse postale", "indirizzo",
+                    "endereco", "endereço", "morada", "adres", "straat", "woonadres",
+                    "addr 1", "addr 2", "addr line 1", "street addr", "st addr", "home addr",
+                    "mailing addr", "billing addr", "ship addr")
     phrases = ("address", "addr", "street", "street address", "street name", "street line",
                "address line", "addr line", "house number", "house no", "home address",
                "mailing address", "billing address", "shipping address", "postal address",
@@ -179,6 +241,9 @@ class PostalCode(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "postal_code", PII, "postal_code", MEDIUM
     label = "a postal code"
+    translations = ("codigo postal", "código postal", "cod postal", "postleitzahl", "code postal",
+                    "cep", "postcode nl", "zip cd", "zipcd", "postal cd", "post cd", "zip4",
+                    "zip5")
     phrases = ("zip", "zip code", "postcode", "post code", "postal code", "postal", "plz",
                "zip plus 4")
     ambiguous = ("pin code",)  # India's postal code; a bare "pin" is a credential
@@ -190,6 +255,8 @@ class IpAddress(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "ip_address", PII, "ip_address", MEDIUM
     label = "an IP address"
+    translations = ("direccion ip", "dirección ip", "adresse ip", "ip adresse", "indirizzo ip",
+                    "endereco ip", "ip adres", "client addr", "ip nbr")
     phrases = ("ip", "ip address", "ip addr", "ipv4", "ipv6", "ip4", "ip6", "remote addr",
                "remote address", "client ip", "source ip", "src ip")
 
@@ -200,5 +267,6 @@ class DeviceId(PhraseRecognizer):
 
     name, kind, pii_type, sensitivity = "device_id", PII, "device_id", MEDIUM
     label = "a device identifier"
+    translations = ("device identifier", "hardware id", "id dispositivo", "geraete id")
     phrases = ("device id", "mac address", "mac addr", "imei", "idfa", "advertising id",
                "gaid", "android id", "udid", "cookie id")

@@ -35,7 +35,7 @@ class PhoneValues(PatternRecognizer):
     name, kind, pii_type, sensitivity = "phone", PII, "phone", Sensitivity.HIGH
     label = "valid phone numbers"
     numeric = True
-    prefilter = r"[+(]?[0-9][0-9 ().-]{5,20}[0-9]"
+    prefilter = r"[+(]?[0-9][0-9 ().-]{5,20}[0-9](?: ?(?:x|ext\.?) ?[0-9]{1,6})?"
     search = (r"(?P<value>(?:\+|00)[1-9][0-9 ().-]{7,16}[0-9]"
               r"|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4})")
     bare = r"[0-9]+"

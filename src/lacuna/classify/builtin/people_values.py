@@ -1,0 +1,153 @@
+"""Value recognizers for data about people: names, addresses, postal codes, gender, birth dates.
+
+Names and addresses have no checksum; their validators (:mod:`lacuna.classify.people`) are
+heuristics, so these recognizers demand more of a column than the checksum-backed ones: most
+values must have the right shape, and a real share must pass the dictionary or street test.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lacuna.classify import people
+from lacuna.classify.base import ValueMatch, ValueRecognizer, value_recognizer
+from lacuna.classify.scan import ColumnSample, PatternRecognizer
+from lacuna.model import ColumnKind, Sensitivity
+
+PII = ColumnKind.PII
+NAME_SHAPE = r"[^\d\s@/:;]{2,}(?:[ ,]+[^\d\s@/:;]+){0,6}"  # words without digits or @
+_DATE_STRING = (r"\d{4}-\d{1,2}-\d{1,2}(?:[T ].*)?|\d{1,2}[./-]\d{1,2}[./-]\d{4}"
+                r"|\d{4}/\d{1,2}/\d{1,2}")
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d", "%d-%m-%Y")
+MAX_CHECKS = 200
+
+
+@value_recognizer
+class PersonNameValues(ValueRecognizer):
+    """People's names: name-shaped values, a real share of them with a known name in them."""
+
+    name, kind, pii_type, sensitivity = "person_name", PII, "name", Sensitivity.HIGH
+    label = "people's names (known given or family names)"
+    strength: ClassVar[float] = 0.85
+
+    def scan(self, sample: ColumnSample) -> ValueMatch | None:
+        n = len(sample)
+        if not n or sample.from_integers:
+            return None
+        candidates = sample.fullmatches(NAME_SHAPE)
+        if not candidates:
+            return None
+        picked = _spread(candidates)
+        shaped = [c for c in picked if people.name_words(c) is not None]
+        valid = sum(1 for c in shaped if people.is_person_name(c))
+        scale = len(candidates) / len(picked) / n
+        shape_ratio, ratio = len(shaped) * scale, valid * scale
+        if ratio >= 0.5 or (shape_ratio >= 0.8 and ratio >= 0.15):
+            score = self.strength * (0.6 + 0.4 * max(ratio, shape_ratio * 0.9))
+            return ValueMatch(self, "column", ratio, n, len(picked), round(score, 4))
+        if shape_ratio >= 0.8 and ratio >= 0.05:
+            return ValueMatch(self, "column", ratio, n, len(picked), 0.4, weak=True)
+        return None
+
+
+@value_recognizer
+class AddressValues(PatternRecognizer):
+    """Street addresses, house number first or last, in a dozen languages."""
+
+    name, kind, pii_type, sensitivity = "street_address", PII, "address", Sensitivity.HIGH
+    label = "street addresses"
+    prefilter = r"(?s).*[^\d\s].*"
+    search = (r"(?P<value>\d{1,5}[A-Za-z]? [A-Z][a-z]+(?: [A-Z][a-z]+)* "
+              r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Court|Ct|Boulevard|Blvd|Way)\b)")
+    validator = "street_address"
+    strength = 0.85
+    min_ratio = 0.5
+
+
+@value_recognizer
+class PostalCodeValues(PatternRecognizer):
+    """Postal codes with letters or a separator (UK, CA, NL, ZIP+4, ...); bare digits are weak."""
+
+    name, kind, pii_type, sensitivity = "postal_code", PII, "postal_code", Sensitivity.MEDIUM
+    label = "postal codes"
+    numeric = True
+    prefilter = r"[A-Za-z0-9]{2,4}[ -]?[A-Za-z0-9]{2,4}"
+    bare = r"\d{4,5}"
+    validator = "postal_code_any"
+    strength = 0.8
+    min_ratio = 0.8
+
+
+@value_recognizer
+class GenderValues(ValueRecognizer):
+    """Gender words from a closed vocabulary, with both a male and a female form present."""
+
+    name, kind, pii_type, sensitivity = "gender", PII, "gender", Sensitivity.MEDIUM
+    label = "gender values"
+
+    def scan(self, sample: ColumnSample) -> ValueMatch | None:
+        n = len(sample)
+        if not n or sample.from_integers:
+            return None
+        values = sample.values.to_pylist()[:MAX_CHECKS]
+        hits, both = people.gender_values(values)
+        ratio = hits / len(values)
+        if ratio >= 0.9 and both:
+            return ValueMatch(self, "column", ratio, n, len(values), round(0.8 * ratio, 4))
+        return None
+
+
+@value_recognizer
+class BirthDateValues(ValueRecognizer):
+    """Dates of birth: past dates spread over decades, most putting the person at 16-100."""
+
+    name, kind, pii_type, sensitivity = "dob", PII, "dob", Sensitivity.HIGH
+    label = "dates that look like dates of birth (past, spread over decades, ages 16-100)"
+
+    def scan(self, sample: ColumnSample) -> ValueMatch | None:
+        dates = sample.dates if sample.dates is not None else _parse_dates(sample)
+        if dates is None or len(dates) < 5:
+            return None
+        years = pc.year(dates).to_numpy(zero_copy_only=False)
+        today = date.today()
+        ages = today.year - years
+        n = len(years)
+        past = float((ages >= 0).mean())
+        adults = float(((ages >= 16) & (ages <= 100)).mean())
+        spread = float(_quantile(years, 0.9) - _quantile(years, 0.1))
+        if past >= 0.99 and adults >= 0.8 and spread >= 15:
+            return ValueMatch(self, "column", adults, n, n, round(0.75 * adults, 4))
+        return None
+
+
+def _parse_dates(sample: ColumnSample) -> pa.Array | None:
+    if not len(sample) or sample.from_integers:
+        return None
+    found = sample.fullmatches(_DATE_STRING)
+    if len(found) < 0.8 * len(sample):
+        return None
+    strings = pa.array([f[:10] for f in found], type=pa.string())
+    # Each value in the first format that reads it: exports mix ISO, US and European dates.
+    parsed = pc.coalesce(*(pc.strptime(strings, format=fmt, unit="s", error_is_null=True)
+                           for fmt in _DATE_FORMATS))
+    parsed = pc.drop_null(parsed)
+    if len(parsed) < 0.8 * len(found):
+        return None
+    return pc.cast(parsed, pa.date32())
+
+
+def _quantile(values: Any, q: float) -> float:
+    import numpy as np
+
+    return float(np.quantile(values, q))
+
+
+def _spread(items: list[str]) -> list[str]:
+    if len(items) <= MAX_CHECKS:
+        return items
+    step = len(items) / MAX_CHECKS
+    return [items[int(i * step)] for i in range(MAX_CHECKS)]

@@ -1,0 +1,168 @@
+"""The cascade's answer cache: by (column name, value-shape signature), in memory and on disk.
+
+Layer 1 is cheap and always runs. What the cache saves is the later layers: an answer from
+layer 2 or 3 is stored under its column name, the signature of its values' shapes
+(:func:`lacuna.classify.shapes.signature`) and a fingerprint of the settings that produced it,
+so the next time the same column comes by — in this process or another — it costs a dict
+lookup (memory) or one indexed row read (the state store, table ``lacuna_classify_cache``).
+Answers given because the LLM was unavailable are never stored: the next call asks again.
+
+The store is the state database (``audit.url``, a SQLite file in ``LACUNA_HOME`` by default)
+through the audit schema's helpers. If it cannot be opened, the cache stays in memory and says
+why once in the log; classification never fails because of its cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import Column, MetaData, String, Table, Text, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from lacuna.model import ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
+
+log = logging.getLogger(__name__)
+MEMORY_SIZE = 65536
+
+metadata = MetaData()
+table = Table(
+    "lacuna_classify_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("layer", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+)
+
+
+def cache_key(name: str, signature: str, fingerprint: str) -> str:
+    """The key of one column's answer."""
+    text = "\x1f".join((name, signature, fingerprint))
+    return hashlib.blake2b(text.encode(), digest_size=24).hexdigest()
+
+
+class AnswerCache:
+    """Memory in front of the state store; ``url=None`` keeps it in memory only."""
+
+    def __init__(self, url: str | None) -> None:
+        self._memory: OrderedDict[str, ColumnClass] = OrderedDict()
+        self._lock = threading.Lock()
+        self._engine: Any = None
+        self.problem: str | None = None
+        if url is not None:
+            self._open(url)
+
+    def _open(self, url: str) -> None:
+        from lacuna.audit.schema import open_state_database
+        from lacuna.errors import LacunaError
+
+        try:
+            self._engine = open_state_database(url, metadata)
+        except (LacunaError, SQLAlchemyError, OSError) as exc:
+            self._engine = None
+            self.problem = f"classification cache kept in memory only: {exc}"
+            log.warning("%s", self.problem)
+
+    @property
+    def persistent(self) -> bool:
+        return self._engine is not None
+
+    def get(self, key: str) -> ColumnClass | None:
+        """The cached answer, from memory or else the store."""
+        with self._lock:
+            hit = self._memory.get(key)
+            if hit is not None:
+                self._memory.move_to_end(key)
+                return hit
+        if self._engine is None:
+            return None
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(select(table.c.body).where(table.c.key == key)).first()
+        except SQLAlchemyError as exc:
+            log.warning("classification cache read failed: %s", exc)
+            return None
+        if row is None:
+            return None
+        answer = from_body(row.body)
+        self._remember(key, answer)
+        return answer
+
+    def get_many(self, keys: list[str]) -> dict[str, ColumnClass]:
+        """Cached answers for several keys: one store query for all memory misses."""
+        found: dict[str, ColumnClass] = {}
+        missing = []
+        with self._lock:
+            for key in keys:
+                hit = self._memory.get(key)
+                if hit is None:
+                    missing.append(key)
+                else:
+                    found[key] = hit
+        if missing and self._engine is not None:
+            try:
+                with self._engine.connect() as conn:
+                    rows = conn.execute(
+                        select(table.c.key, table.c.body).where(table.c.key.in_(missing))).all()
+            except SQLAlchemyError as exc:
+                log.warning("classification cache read failed: %s", exc)
+                rows = []
+            for row in rows:
+                found[row.key] = answer = from_body(row.body)
+                self._remember(row.key, answer)
+        return found
+
+    def put(self, key: str, name: str, answer: ColumnClass) -> None:
+        """Remember an answer (memory) and store it (state store)."""
+        self.put_many([(key, name, answer)])
+
+    def put_many(self, items: list[tuple[str, str, ColumnClass]]) -> None:
+        """Remember several answers, and store them in one transaction."""
+        for key, _, answer in items:
+            self._remember(key, answer)
+        if self._engine is None or not items:
+            return
+        rows = [{"key": k, "name": n[:255], "layer": a.layer.value, "body": to_body(a)}
+                for k, n, a in items]
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(table.delete().where(table.c.key.in_([r["key"] for r in rows])))
+                conn.execute(table.insert(), rows)
+        except SQLAlchemyError as exc:
+            log.warning("classification cache write failed: %s", exc)
+
+    def clear_memory(self) -> None:
+        with self._lock:
+            self._memory.clear()
+
+    def _remember(self, key: str, answer: ColumnClass) -> None:
+        with self._lock:
+            self._memory[key] = answer
+            if len(self._memory) > MEMORY_SIZE:
+                self._memory.popitem(last=False)
+
+
+def to_body(c: ColumnClass) -> str:
+    """A column class with its evidence as JSON."""
+    data = c.to_dict()
+    data["evidence"] = [{"source": e.source, "rule": e.rule, "detail": e.detail,
+                         "score": e.score} for e in c.evidence]
+    return json.dumps(data)
+
+
+def from_body(body: str) -> ColumnClass:
+    data = json.loads(body)
+    return ColumnClass(
+        classification=ColumnKind(data["classification"]),
+        pii_type=data.get("pii_type"),
+        sensitivity=Sensitivity(data["sensitivity"]),
+        confidence=float(data["confidence"]),
+        reasoning=data.get("reasoning", ""),
+        layer=Layer(data["layer"]),
+        evidence=tuple(Evidence(**e) for e in data.get("evidence", ())),
+    )
