@@ -132,3 +132,21 @@ def test_violation_carries_the_decision():
     assert str(exc) == render_text(DENIED)
     assert "Governance Policy Violation" in exc._repr_html_()
     assert json.loads(exc.to_json())["allowed"] is False
+
+
+def test_denials_explain_the_classification_without_values():
+    from dataclasses import replace
+
+    from lacuna.model import ColumnClass, ColumnKind, Sensitivity
+
+    columns = {
+        "region": ColumnClass(reasoning="coarse geography"),
+        "email": ColumnClass(classification=ColumnKind.PII, pii_type="email",
+                             sensitivity=Sensitivity.HIGH,
+                             reasoning="100% of 60 sampled values are valid e-mail addresses"),
+    }
+    op = replace(OP, classification=replace(OP.classification, columns=columns))
+    lines = render_text(replace(DENIED, operation=op)).splitlines()
+    start = lines.index("How Lacuna classified it PROPRIETARY:")
+    assert lines[start + 1] == "- email: 100% of 60 sampled values are valid e-mail addresses"
+    assert lines[start + 2] == "How to proceed:"

@@ -67,6 +67,25 @@ def _head(decision: Decision) -> list[tuple[str, str]]:
     return rows
 
 
+_MAX_EVIDENCE = 4
+
+
+def _evidence(decision: Decision) -> tuple[str, list[str]]:
+    """Why the data has its tier: the most sensitive columns and their reasoning (no values)."""
+    op = decision.operation
+    if op is None or decision.allowed:
+        return "", []
+    c = op.classification
+    sensitive = [(name, col) for name, col in c.columns.items() if col.classification != "public"]
+    sensitive.sort(key=lambda item: item[1].sensitivity, reverse=True)
+    lines = [f"{name}: {col.reasoning}" for name, col in sensitive[:_MAX_EVIDENCE] if col.reasoning]
+    if len(sensitive) > _MAX_EVIDENCE:
+        lines.append(f"… and {len(sensitive) - _MAX_EVIDENCE} more (df.lacuna.explain())")
+    if not lines and c.reasoning:
+        lines = [c.reasoning[0]]
+    return f"How Lacuna classified it {c.tier.value}:", lines
+
+
 def _foot(decision: Decision) -> list[tuple[str, str]]:
     """The labelled fields below "How to proceed": policy, steward, documentation."""
     policy = _policy_line(decision)
@@ -97,6 +116,10 @@ def render_text(decision: Decision) -> str:
     if decision.why:
         lines.append("Why this matters:")
         lines.extend(f"- {w}" for w in decision.why)
+    heading, evidence = _evidence(decision)
+    if evidence:
+        lines.append(heading)
+        lines.extend(f"- {e}" for e in evidence)
     if decision.alternatives:
         lines.append("How to proceed:")
         for i, alt in enumerate(decision.alternatives, 1):
@@ -122,6 +145,10 @@ def render_rich(decision: Decision) -> RenderableType:
     if decision.why:
         parts.append(Text("Why this matters:", style="bold"))
         parts.extend(Text(f"  - {w}") for w in decision.why)
+    heading, evidence = _evidence(decision)
+    if evidence:
+        parts.append(Text(heading, style="bold"))
+        parts.extend(Text(f"  - {e}", style="dim") for e in evidence)
     if decision.alternatives:
         parts.append(Text("How to proceed:", style="bold"))
         for i, alt in enumerate(decision.alternatives, 1):
@@ -160,6 +187,11 @@ def render_html(decision: Decision) -> str:
     if decision.why:
         out.append("<div><b>Why this matters</b><ul>")
         out.extend(f"<li>{e(w)}</li>" for w in decision.why)
+        out.append("</ul></div>")
+    heading, evidence = _evidence(decision)
+    if evidence:
+        out.append(f"<div><b>{e(heading)}</b><ul>")
+        out.extend(f"<li>{e(line)}</li>" for line in evidence)
         out.append("</ul></div>")
     if decision.alternatives:
         out.append("<div><b>How to proceed</b><ol>")
