@@ -1,5 +1,6 @@
 # The two commands: `make demo` runs Lacuna's main job on its embedded defaults;
-# `make test` runs the whole test suite (what .ci/run runs). Both set everything up first.
+# `make test` runs the whole test suite (what .ci/run runs). Both set everything up first;
+# the tests also install the `embeddings` extra, so classifier layer 2 is tested for real.
 .PHONY: setup demo test bench lint
 
 setup:
@@ -8,7 +9,8 @@ setup:
 demo: setup
 	.venv/bin/lacuna demo
 
-test: setup
+test:
+	@LACUNA_EXTRAS=dev,embeddings bash scripts/setup.sh
 	.venv/bin/python -m pytest -q
 
 lint: setup
