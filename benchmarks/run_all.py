@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Scripts run more than once, each extra time with these arguments (their own sections).
+EXTRA_RUNS = {"bench_accuracy.py": [["--heldout", "--full-model"]]}
 DOC = HERE.parent / "docs" / "benchmarks.md"
 
 
@@ -53,9 +55,12 @@ def main() -> int:
     if args.only:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.only]
     sections = []
-    for script in scripts:
+    runs = [(s, []) for s in scripts]
+    runs += [(s, extra) for s in scripts for extra in EXTRA_RUNS.get(s.name, [])]
+    runs.sort(key=lambda run: run[0].name)
+    for script, extra in runs:
         started = time.perf_counter()
-        cmd = [sys.executable, str(script), *(["--quick"] if args.quick else [])]
+        cmd = [sys.executable, str(script), *extra, *(["--quick"] if args.quick else [])]
         print(f"running {script.name} ...", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
