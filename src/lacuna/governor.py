@@ -30,6 +30,7 @@ from lacuna.model import (
     Operation,
     Source,
     Tier,
+    unique,
 )
 
 if TYPE_CHECKING:
@@ -148,34 +149,25 @@ class Governor:
     ) -> Classification:
         """Declared beats inferred, column by column; disagreements become suggestions.
 
-        Columns the declaration does not mention keep their inferred class. A declaration with
-        column classes contributes its floor; one with only a tier (hand-written) makes that tier
-        the floor. Every disagreement is kept as a ``suggestion:`` line in the reasoning.
+        Column classes merge by :func:`lacuna.classify.apply_declared`. On top, a sidecar's
+        table level: a declaration with column classes contributes its floor, one with only a
+        tier (hand-written) makes that tier the floor, and its tags are kept.
         """
+        from lacuna.classify import apply_declared
         from lacuna.classify.rollup import rollup
 
-        columns = dict(inferred.columns)
-        notes = [f"declared by {where}"]
-        for name, col in declared.columns.items():
-            guess = inferred.columns.get(name)
-            if guess is not None and guess.classification != col.classification and guess.evidence:
-                notes.append(
-                    f"suggestion: column {name!r} is declared {col.classification.value} "
-                    f"but looks like {guess.classification.value} ({guess.reasoning})"
-                )
-            if guess is not None or not inferred.columns:
-                columns[name] = replace(col, layer=Layer.DECLARED)
-        floor = declared.floor if declared.columns else declared.tier
-        result = rollup(
-            columns,
-            self.config.classification,
-            floor=max(floor, inferred.floor),
-            extra_tags=[*declared.table_tags, *inferred.table_tags],
-            layer=Layer.DECLARED,
+        config = self.config.classification
+        floor = max(declared.floor if declared.columns else declared.tier, inferred.floor)
+        table_tags = unique([*declared.table_tags, *inferred.table_tags])
+        base = rollup(
+            inferred.columns, config, floor=floor, extra_tags=table_tags, layer=inferred.layer
         )
-        return replace(
-            result, tags=(*result.tags, *declared.tags), reasoning=(*notes, *result.reasoning)
-        )
+        merged = apply_declared(base, declared.columns, config, where=where)
+        if merged is base:  # no column declarations: the table level is the declaration
+            merged = replace(
+                base, layer=Layer.DECLARED, reasoning=(f"declared by {where}", *base.reasoning)
+            )
+        return replace(merged, tags=unique([*merged.tags, *declared.tags]))
 
     # -- step 4: decide --------------------------------------------------------------------------
 

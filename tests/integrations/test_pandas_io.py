@@ -182,3 +182,18 @@ def test_to_sql_is_governed_with_the_database_as_destination(governed, sandbox_c
     customers.to_sql("customers", engine)  # a database that keeps classifications
     assert "customers" in sqlalchemy.inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_a_hand_written_sidecar_with_only_a_tier_sets_the_floor(governed):
+    import json
+
+    path = governed / "plans.csv"
+    path.write_text("quarter,target\nQ1,10\nQ2,12\n")
+    path.with_name("plans.csv.lacuna.json").write_text(json.dumps({"classification": {
+        "tier": "PROPRIETARY", "tags": ["STRATEGY"]}}))
+    df = pd.read_csv(path)
+    c = df.lacuna_classification
+    assert (c.tier, c.floor) == (Tier.PROPRIETARY, Tier.PROPRIETARY)
+    assert "STRATEGY" in c.tags
+    assert c.reasoning[0].startswith("declared by ")
+    assert df[["quarter"]].lacuna_classification.tier is Tier.PROPRIETARY  # never below floor
