@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lacuna.audit import AuditStore
+    from lacuna.classify import ClassifySettings
     from lacuna.exceptions import ExceptionStore
     from lacuna.policy import DecisionEngine, PolicyWatcher
 
@@ -70,6 +71,7 @@ class Governor:
         self._audit = audit
         self._exceptions: ExceptionStore | None = None
         self._watcher: PolicyWatcher | None = None
+        self._cascade: ClassifySettings | None = None
         self._lock = threading.Lock()
 
     # -- the steps' collaborators, built on first use ------------------------------------------
@@ -110,6 +112,13 @@ class Governor:
 
         return self._once("_exceptions", lambda: ExceptionStore(self.config.audit_url))
 
+    @property
+    def cascade(self) -> ClassifySettings:
+        """The classification cascade's settings; its cache lives in this config's state DB."""
+        from lacuna.classify import from_config
+
+        return self._once("_cascade", lambda: from_config(self.config))
+
     # -- step 2: classify ------------------------------------------------------------------------
 
     def classify_source(
@@ -125,7 +134,9 @@ class Governor:
         from lacuna.classify import classify_frame
         from lacuna.lineage.sidecar import SidecarError, read_sidecar
 
-        inferred = classify_frame(frame, path=name, config=self.config.classification)
+        inferred = classify_frame(
+            frame, path=name, config=self.config.classification, cascade=self.cascade
+        )
         if not name:
             return inferred, ()
         try:
