@@ -76,11 +76,13 @@ def _evidence(decision: Decision) -> tuple[str, list[str]]:
     if op is None or decision.allowed:
         return "", []
     c = op.classification
-    sensitive = [(name, col) for name, col in c.columns.items() if col.classification != "public"]
+    drivers = ("pii", "phi", "financial")  # the classes that raise a table's tier
+    sensitive = [(name, col) for name, col in c.columns.items() if col.classification in drivers]
     sensitive.sort(key=lambda item: item[1].sensitivity, reverse=True)
     lines = [f"{name}: {col.reasoning}" for name, col in sensitive[:_MAX_EVIDENCE] if col.reasoning]
     if len(sensitive) > _MAX_EVIDENCE:
-        lines.append(f"… and {len(sensitive) - _MAX_EVIDENCE} more (df.lacuna.explain())")
+        more = len(sensitive) - _MAX_EVIDENCE
+        lines.append(f"… and {more} more: {op.variable or 'df'}.lacuna.explain()")
     if not lines and c.reasoning:
         lines = [c.reasoning[0]]
     return f"How Lacuna classified it {c.tier.value}:", lines
