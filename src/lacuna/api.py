@@ -123,7 +123,7 @@ def check(
         classification, _ = gov.classify_source(name, frame)
         sources = [Source(name=name, classification=classification)]
     elif _is_pandas(data):
-        from lacuna.integrations.pandas._frames import effective_state
+        from lacuna.lineage.frames import effective_state
 
         state = effective_state(data)  # the frame as it is now (projections, new columns)
         classification = state.classification

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import pandas as pd
@@ -176,43 +175,26 @@ def test_non_frame_is_refused() -> None:
         anonymize([1, 2])  # type: ignore[arg-type]
 
 
-def test_frame_without_state_is_classified_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[list[str]] = []
-
-    def classify_frame(df: pd.DataFrame) -> Classification:
-        calls.append(list(df.columns))
-        return Classification(
-            tier=Tier.PROPRIETARY,
-            tags=("PII", "GDPR"),
-            columns={"email": ColumnClass(classification=ColumnKind.PII, pii_type="email")},
-        )
-
-    monkeypatch.setattr(
-        importlib.import_module("lacuna.classify"), "classify_frame", classify_frame, raising=False
-    )
-    out = anonymize(pd.DataFrame({"email": ["a@b.com"], "n": [1]}), strategy="mask")
-    assert calls == [["email", "n"]]
-    assert out["email"].tolist() == ["a***@b***.com"]
+def test_frame_without_state_is_classified_first() -> None:
+    out = anonymize(pd.DataFrame({"email": ["a@b.com", "c@d.org"], "n": [1, 2]}), strategy="mask")
+    assert out["email"].tolist() == ["a***@b***.com", "c***@d***.org"]
     st = state(out)
     assert (st.classification.tier, st.classification.tags) == (Tier.PUBLIC, (ANONYMIZED,))
-    assert st.lineage.parents[0].operation == "frame"
+    assert st.lineage.parents[0].operation == "in-memory"
 
 
-def test_classifier_returning_state_keeps_its_lineage(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_source_lineage_is_kept() -> None:
     node = LineageNode(name="in.csv", operation="read_csv")
-    found = DataState(classification=Classification(), lineage=node)
-    monkeypatch.setattr(
-        importlib.import_module("lacuna.classify"),
-        "classify_frame",
-        lambda df: found,
-        raising=False,
-    )
-    out = anonymize(pd.DataFrame({"x": ["a"]}), strategy="redact")
+    df = pd.DataFrame({"x": ["a"]})
+    set_state(df, DataState(classification=Classification(
+        columns={"x": ColumnClass(classification=ColumnKind.PII)}), lineage=node))
+    out = anonymize(df, strategy="redact")
     assert state(out).lineage.parents == (node,)
 
 
 def test_nothing_personal_leaves_values_and_classification(customers: pd.DataFrame) -> None:
-    df = with_classification(customers, columns={}, tags=(), tier=Tier.INTERNAL)
+    declared_public = {str(c): ColumnClass() for c in customers.columns}
+    df = with_classification(customers, columns=declared_public, tags=(), tier=Tier.INTERNAL)
     out = anonymize(df)
     pd.testing.assert_frame_equal(out, df)
     assert state(out).classification == state(df).classification

@@ -167,3 +167,14 @@ def test_explain_lists_every_column(customers):
     assert text.startswith("PROPRIETARY")
     for column in customers.columns:
         assert f"- {column}:" in text
+
+
+def test_anonymizing_a_projection_judges_only_the_kept_columns(customers):
+    # Regression: anonymize used the stored (parent) state, so dropped PII columns such as
+    # name and phone still counted and the result stayed PROPRIETARY.
+    anon = lacuna.anonymize(customers[["email", "region"]], columns=["email"])
+    c = anon.lacuna_classification
+    assert c.tier is Tier.PUBLIC
+    assert set(c.columns) == {"email", "region"}
+    assert "ANONYMIZED" in c.tags
+    assert anon.lacuna.lineage.sources == ("customers.csv",)

@@ -30,7 +30,8 @@ from lacuna.anonymize.base import Context, UnknownColumnError, strategies
 from lacuna.anonymize.keys import resolve_key
 from lacuna.classify.rollup import column_tags, rollup
 from lacuna.config import Config, load_config
-from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
+from lacuna.lineage.frames import effective_state
+from lacuna.lineage.state import DataState, LineageNode, set_state
 from lacuna.model import ANONYMIZED, ColumnClass, ColumnKind, Evidence, Layer, Tier
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def anonymize(
     impl = strategies.get(strategy)()  # UnknownPluginError first: cheapest mistake to report
     config = config if config is not None else load_config()
     with bypass():
-        source_state = get_state(df) or _classify(df)
+        source_state = effective_state(df, config.classification)  # the frame as it is now
         source = source_state.classification
         treated = _columns_to_treat(df, columns, source)
         get_key = functools.cache(lambda: resolve_key(key, config))
@@ -111,15 +112,6 @@ def anonymize(
                               parents=(source_state.lineage,))
         set_state(out, DataState(classification=result, lineage=lineage))
     return out
-
-
-def _classify(df: pd.DataFrame) -> DataState:
-    from lacuna.classify import classify_frame  # lazy: classification is a peer step
-
-    found: Any = classify_frame(df)
-    if isinstance(found, DataState):
-        return found
-    return DataState(classification=found, lineage=LineageNode(name=None, operation="frame"))
 
 
 def _columns_to_treat(

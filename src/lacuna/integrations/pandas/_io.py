@@ -17,13 +17,12 @@ import pandas as pd
 
 from lacuna import _bypass
 from lacuna.integrations.pandas._frames import (
-    attach,
     code_location,
     display_name,
-    effective_state,
     user_frame,
     variable_name,
 )
+from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.sidecar import is_local, write_sidecar
 from lacuna.lineage.state import LineageNode
 from lacuna.model import Action, DestinationType, Source

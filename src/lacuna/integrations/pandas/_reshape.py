@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from lacuna import _bypass
-from lacuna.integrations.pandas._frames import attach, effective_state, labels
 from lacuna.lineage import rules
+from lacuna.lineage.frames import attach, effective_state, labels
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import ColumnClass
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from lacuna.integrations.pandas._frames import effective_state, variable_name
+from lacuna.integrations.pandas._frames import variable_name
+from lacuna.lineage.frames import effective_state
 from lacuna.lineage.state import LineageNode
 from lacuna.model import Classification, ColumnClass
 
