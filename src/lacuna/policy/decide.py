@@ -202,7 +202,9 @@ def _no_policy(action: Any, count: int, operation_id: str, revision: str | None,
         allowed=False, operation_id=operation_id, bundle_revision=revision, eval_ms=_ms(started),
         reasoning=(f"No policy governs the {action!r} action: none of the {count} policy "
                    "packages in the bundle applies to it, so it is denied (fail closed). "
-                   "Ask the policy owners to add a policy for it (see docs/policies.md)."),
+                   "Add a policy for it, e.g. a copy of the default bundle's "
+                   "governance/baseline.rego, which allows reads and transforms "
+                   "(see docs/policies.md)."),
     )
 
 
