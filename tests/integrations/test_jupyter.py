@@ -49,6 +49,15 @@ def test_violation_in_a_cell_shows_the_learning_moment(shell, sandbox, sandbox_c
     assert not (sandbox / "Downloads" / "x.csv").exists()
 
 
+def test_policy_server_option_as_in_the_seed(shell, capsys):
+    shell.run_line_magic("load_ext", "lacuna")
+    shell.run_line_magic("lacuna", "config --policy-server http://127.0.0.1:8181")
+    assert "policies:    OPA server http://127.0.0.1:8181" in capsys.readouterr().out
+    from lacuna.governor import current
+
+    assert current().config.policy.server.url == "http://127.0.0.1:8181"
+
+
 def test_bad_magic_arguments_say_how_to_fix(shell):
     from lacuna.errors import LacunaError
     from lacuna.integrations.jupyter import lacuna_magic

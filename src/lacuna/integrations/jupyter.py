@@ -2,6 +2,7 @@
 
     %load_ext lacuna                       # govern pandas in this kernel
     %lacuna config --policy-dir policies/ --user alice --role data_analyst
+    %lacuna config --policy-server http://opa.internal:8181   # the seed's spelling
     %lacuna config --mode warn --environment production --purpose "Q4 churn analysis"
     %lacuna status                         # mode, user, policy bundle, audit trail
     %lacuna off | %lacuna on
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", prog="%lacuna config", add_help=False)
     cfg.add_argument("--config", dest="config_file", help="path to a lacuna.yaml")
     cfg.add_argument("--policy-dir", help="folder of .rego policies")
+    cfg.add_argument("--policy-server", help="an OPA server's URL (decisions over its Data API)")
     cfg.add_argument("--user", help="user id")
     cfg.add_argument("--role", help="user role")
     cfg.add_argument("--department", help="user department")
@@ -59,8 +61,13 @@ def lacuna_magic(line: str) -> str:
         }
         if user:
             overrides["user"] = user
+        policy: dict[str, Any] = {}
         if args.policy_dir:
-            overrides["policy"] = {"dir": args.policy_dir}
+            policy["dir"] = args.policy_dir
+        if args.policy_server:
+            policy["server"] = {"url": args.policy_server}
+        if policy:
+            overrides["policy"] = policy
         for key in ("mode", "environment", "purpose"):
             if getattr(args, key):
                 overrides[key] = getattr(args, key)
@@ -78,7 +85,10 @@ def lacuna_magic(line: str) -> str:
 def status() -> str:
     gov = _governor.current()
     c = gov.config
-    policy = str(c.policy.dir) if c.policy.dir else "default bundle (built in)"
+    if c.policy.server is not None:
+        policy = f"OPA server {c.policy.server.url}"
+    else:
+        policy = str(c.policy.dir) if c.policy.dir else "default bundle (built in)"
     return "\n".join(
         [
             f"Lacuna: {'ON' if api.enabled() else 'OFF'} (mode {c.mode})",
