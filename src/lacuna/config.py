@@ -114,7 +114,9 @@ class PolicyConfig(_Model):
     dir: Path | None = None  # None: the bundled default bundle
     rego_version: Literal["auto", "v0", "v1"] = "auto"
     server: ServerConfig | None = None  # set: decisions come from this OPA server
-    decision_log: DecisionLogConfig | None = None  # set: every decision is also logged there
+    # Every decision is also logged in OPA's decision-log shape: by default to the state
+    # database (table lacuna_decision_log beside the audit trail); `type: none` turns it off.
+    decision_log: DecisionLogConfig | None = Field(default_factory=DecisionLogConfig)
     watch: bool = False  # reload policy.dir when its files change
     watch_interval_ms: int = Field(default=1000, ge=50)
 

@@ -24,13 +24,13 @@ def config_with(tmp_path: Path, **policy) -> SimpleNamespace:
 
 
 def test_factory_embedded_by_default(tmp_path: Path) -> None:
-    engine = engine_from_config(Config())
+    engine = engine_from_config(Config())  # decision logs go to the state database by default
     assert isinstance(engine, PolicyEngine)
-    assert engine.decision_log is None
-    with_log = engine_from_config(config_with(tmp_path, decision_log={"type": "sql"}))
-    assert isinstance(with_log, PolicyEngine)
-    assert isinstance(with_log.decision_log, SqlDecisionLog)
-    with_log.decision_log.close()
+    assert isinstance(engine.decision_log, SqlDecisionLog)
+    engine.decision_log.close()
+    without = engine_from_config(config_with(tmp_path, decision_log={"type": "none"}))
+    assert isinstance(without, PolicyEngine)
+    assert without.decision_log is None
 
 
 def test_factory_remote_when_a_server_is_named(tmp_path: Path) -> None:
