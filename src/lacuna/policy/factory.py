@@ -5,8 +5,7 @@ The governor (or any long-running process) calls::
     engine = engine_from_config(config)          # PolicyEngine, or RemoteEngine
     watcher = watcher_from_config(engine, config) # PolicyWatcher started, or None
 
-Both read the proposed ``lacuna.yaml`` keys below with ``getattr``, so they work before and
-after ``PolicyConfig`` gains them::
+Both read these ``lacuna.yaml`` keys (``PolicyConfig``)::
 
     policy:
       dir: policies/

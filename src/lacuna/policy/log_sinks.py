@@ -142,7 +142,7 @@ class HttpDecisionLog(DecisionLogSink):
 
 def sink_from_settings(settings: Mapping[str, Any] | Any, *, audit_url: str | None = None
                        ) -> DecisionLogSink | None:
-    """A sink for the proposed ``policy.decision_log`` setting, or ``None`` when it is off.
+    """A sink for the ``policy.decision_log`` setting, or ``None`` when it is off.
 
     ``settings`` is a mapping (or an object with the same attributes)::
 

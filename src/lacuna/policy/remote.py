@@ -96,7 +96,7 @@ class RemoteEngine:
     @classmethod
     def from_settings(cls, server: Mapping[str, Any] | Any, *, docs_url: str | None = None,
                       decision_log: DecisionLogSink | None = None) -> RemoteEngine:
-        """Build from the proposed ``policy.server`` setting (a mapping or an object)::
+        """Build from the ``policy.server`` setting (a mapping or an object)::
 
             policy:
               server: {url: http://opa:8181, timeout_ms: 2000, retries: 2,
