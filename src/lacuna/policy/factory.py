@@ -10,7 +10,7 @@ Both read these ``lacuna.yaml`` keys (``PolicyConfig``)::
     policy:
       dir: policies/
       server: {url: http://opa:8181, timeout_ms: 2000, retries: 2, path: lacuna/decision/result}
-      decision_log: {type: sql}       # sql (audit.url) | http (url) | none; default: none
+      decision_log: {type: sql}       # sql (audit.url, the default) | http (url) | none
       watch: true                     # reload policy.dir when files change
       watch_interval_ms: 1000
 
