@@ -15,6 +15,8 @@ a power cut may lose the last few commits but never corrupts the file.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +158,7 @@ def _sqlite_events(engine: Engine, *, memory: bool) -> None:
         cur = dbapi_conn.cursor()
         try:
             if not memory:
-                cur.execute("PRAGMA journal_mode=WAL")
+                _ensure_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         finally:
@@ -166,6 +168,26 @@ def _sqlite_events(engine: Engine, *, memory: bool) -> None:
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _ensure_wal(cur: Any) -> None:
+    """Put the file in WAL mode, once: the mode is stored in the file itself.
+
+    Switching needs an exclusive lock, and SQLite answers ``database is locked`` at once,
+    without waiting on the busy handler, when another process holds the file (two processes
+    opening a new trail together). So read the mode first, and retry a locked switch until
+    the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def open_state_database(url: str, tables: MetaData) -> Engine:
