@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -200,9 +200,6 @@ class ColumnClass:
             reasoning=str(data.get("reasoning", "")),
             layer=Layer(data["layer"]) if "layer" in data else layer,
         )
-
-
-PUBLIC_COLUMN = ColumnClass(reasoning="no sensitive evidence")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -511,13 +508,3 @@ class Provenance:
             method=operation.method,
             code_location=operation.code_location,
         )
-
-
-def max_tier(tiers: Iterable[Tier], default: Tier = Tier.PUBLIC) -> Tier:
-    """The most restrictive tier, or ``default`` for none."""
-    return max(tiers, default=default)
-
-
-def iter_tags(classifications: Iterable[Classification]) -> Iterator[str]:
-    for c in classifications:
-        yield from c.tags

@@ -141,8 +141,7 @@ def aggregate(
                 blockers.append(f"output {out!r} carries personal column {source!r}")
             surviving[out] = col
 
-    personal = [t for t in parent.tags if t in config.personal_tags]
-    if not personal and not parent.personal_columns:
+    if not involves_personal_data(parent, config):
         # Nothing personal to begin with: the aggregate inherits, restricted to its columns.
         return replace(
             parent,
@@ -174,6 +173,11 @@ def aggregate(
         f"(no personal column in keys or outputs; {size})".replace("; )", ")")
     )
     return replace(result, reasoning=(reason, *result.reasoning), confidence=parent.confidence)
+
+
+def involves_personal_data(parent: Classification, config: ClassificationConfig) -> bool:
+    """Whether an aggregate of ``parent`` needs the k-anonymity check (and group sizes)."""
+    return bool(parent.personal_columns) or any(t in config.personal_tags for t in parent.tags)
 
 
 def _stricter(a: ColumnClass | None, b: ColumnClass, config: ClassificationConfig) -> ColumnClass:

@@ -140,11 +140,11 @@ def _aggregate(
     parent = source.classification
     keys = [str(n) for n in gb._grouper.names]
     outputs = _outputs(gb, result, method, args, kwargs)
+    config = current().config.classification
     min_size = None
-    if parent.personal_columns or parent.tags:
+    if rules.involves_personal_data(parent, config):  # only then do group sizes matter
         sizes = gb.size()
         min_size = int(sizes.min()) if len(sizes) else 0
-    config = current().config.classification
     classification = rules.aggregate(
         parent, keys=keys, outputs=outputs, min_group_size=min_size, config=config
     )
@@ -164,11 +164,11 @@ def _grouped_table(obj: Any) -> DataState:
     from lacuna.lineage.state import get_state
 
     stored = get_state(obj)
+    if stored is not None and all(label in stored.classification.columns for label in labels(obj)):
+        return stored  # the common case: no new columns, no need to reconcile
     effective = effective_state(obj)
-    if stored is None or stored is effective:
+    if stored is None:
         return effective
-    if all(label in stored.classification.columns for label in labels(obj)):
-        return stored
     config = current().config.classification
     both = rules.combine([stored.classification, effective.classification], config)
     return DataState(classification=both, lineage=stored.lineage)
