@@ -276,6 +276,17 @@ class Governor:
                 warnings.warn(render_text(decision), GovernanceWarning, stacklevel=4)
         return decision
 
+    def execute(self, operation: Operation, run: Callable[[], T]) -> T:
+        """Govern ``operation`` and, when it may proceed, run it: the one entry point for
+        integrations that perform an operation (writes, exports).
+
+        Decides and records the decision before ``run`` is called (``govern``); an enforced
+        denial raises :class:`~lacuna.errors.GovernanceViolation` and ``run`` is never called.
+        Otherwise returns what ``run`` returns, and re-raises what it raises.
+        """
+        self.govern(operation)
+        return run()
+
     def close(self) -> None:
         """Stop the policy watcher, flush the decision log, close connections."""
         if self._watcher is not None:

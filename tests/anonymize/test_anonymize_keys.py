@@ -85,7 +85,7 @@ def test_loose_key_file_permissions_are_logged(
     path = home / KEY_FILENAME
     path.write_text("ab" * 32)
     path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="lacuna.anonymize.keys"):
+    with caplog.at_level(logging.WARNING, logger="lacuna.keyfile"):
         assert load_or_create_key(path) == b"\xab" * 32
     assert "chmod 600" in caplog.text
 

@@ -1,0 +1,74 @@
+"""Secret key files: created once (mode 0600, never replaced), read back strictly.
+
+One mechanism behind every key Lacuna keeps on disk: the anonymization key
+(:mod:`lacuna.anonymize.keys`) and the signing key (:mod:`lacuna.signing`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from lacuna.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+KEY_BYTES = 32
+
+
+def load_or_create_key(path: Path, *, what: str, env_name: str) -> bytes:
+    """Read the hex key in ``path``, or create it (mode 0600) without replacing an existing one.
+
+    Args:
+        path: the key file.
+        what: what the key is for, in messages ("anonymization key").
+        env_name: the environment variable that can supply the key instead, in messages.
+
+    Raises:
+        ConfigError: the file cannot be created or read, or does not hold hex digits.
+    """
+    if not path.exists():
+        _create(path, what=what, env_name=env_name)
+    try:
+        text = path.read_text(encoding="ascii").strip()
+        key = bytes.fromhex(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        msg = (f"cannot read the {what} {path} ({exc.__class__.__name__}). It must hold "
+               f"{KEY_BYTES * 2} hex digits. Restore it from a backup, or set ${env_name}.")
+        raise ConfigError(msg) from None
+    if not key:
+        msg = f"the {what} file {path} is empty. Restore it, or delete it to start anew."
+        raise ConfigError(msg)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("the %s %s is readable by other users (mode %o); run: chmod 600 %s",
+                    what, path, mode, path)
+    return key
+
+
+def _create(path: Path, *, what: str, env_name: str) -> None:
+    # Write a private temporary file, then link it into place: link() fails if another process
+    # created the key meanwhile, so two processes never end up with different keys.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_hex(KEY_BYTES) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+                log.info("generated a new %s in %s", what, path)
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        msg = (f"cannot create the {what} {path} ({exc.strerror}). Make "
+               f"{path.parent} writable, or set ${env_name}.")
+        raise ConfigError(msg) from exc
