@@ -1,4 +1,5 @@
-"""``lacuna policy``: tools for policy authors (check, test, eval, explain, list, bundle, log).
+"""``lacuna policy``: tools for policy authors (init, check, test, eval, explain, list, bundle,
+log).
 
 DIR defaults to ``policy.dir`` from ``lacuna.yaml``, else the bundle shipped with Lacuna;
 ``@default`` and ``@seed`` name the shipped bundles (the default one, and the seed's examples).
@@ -250,6 +251,31 @@ def bundle(
     typer.echo(f"wrote {output}: revision {manifest['revision']}, roots "
                f"{', '.join(manifest['roots'])}; {len(engine.bundle.policy_modules)} policy "
                f"files + lacuna/decision.rego. Serve it with: opa run --server {output}")
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="The folder to create.")],
+    source: Annotated[str, typer.Option(
+        "--from", help="The bundle to start from: @default (the built-in one) or @seed.")
+    ] = "@default",
+    force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
+) -> None:
+    """Start a policy folder from a shipped bundle (Rego files and their tests)."""
+    from lacuna.errors import ConfigError
+    from lacuna.policy import default_bundle_root, seed_bundle_root
+    from lacuna.policy.scaffold import init_policy_dir
+
+    roots = {"@default": default_bundle_root, "@seed": seed_bundle_root}
+    if source not in roots:
+        _fail(f"unknown bundle {source!r}; expected one of: {', '.join(roots)}", 2)
+    try:
+        made = init_policy_dir(directory, roots[source](), force=force)
+    except ConfigError as exc:
+        _fail(f"error: {exc}", 2)
+    typer.echo(f"wrote {len(made.files)} files to {made.directory}. Next:\n"
+               f"  lacuna policy test {made.directory}      # its tests pass as shipped\n"
+               f"  # then in lacuna.yaml:  policy: {{dir: {made.directory}}}")
 
 
 @app.command()
