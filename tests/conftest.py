@@ -14,6 +14,9 @@ import lacuna
 from lacuna.config import DestinationConfig, config_from_dict
 
 os.environ.setdefault("RUST_BACKTRACE", "0")
+# Each test has its own LACUNA_HOME: building layer 2's vectors there in the background would
+# only burn CPU. Tests that need the vectors build them explicitly.
+os.environ["LACUNA_EMBEDDINGS_BUILD"] = "never"
 
 
 @pytest.fixture(autouse=True)

@@ -110,3 +110,22 @@ def test_demo_runs_the_whole_scenario():
         "Demo complete.",
     ):
         assert expected in result.output
+
+
+def test_demo_writes_nothing_outside_its_sandbox(tmp_path):
+    """Keys, caches and the audit trail all live in the demo's sandbox, which it removes."""
+    import os
+    import subprocess
+    import sys
+
+    home, tmp, cwd = tmp_path / "home", tmp_path / "tmp", tmp_path / "cwd"
+    for folder in (home, tmp, cwd):
+        folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LACUNA_")}
+    env.update(HOME=str(home), TMPDIR=str(tmp), COLUMNS="120")
+    result = subprocess.run([sys.executable, "-m", "lacuna", "demo"], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Demo complete." in result.stdout
+    left = [p for folder in (home, tmp, cwd) for p in folder.rglob("*")]
+    assert left == []

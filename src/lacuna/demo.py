@@ -48,13 +48,23 @@ def _code(code: str) -> Syntax:
 
 
 @contextmanager
-def _chdir(path: Path) -> Iterator[None]:
-    old = Path.cwd()
-    os.chdir(path)
+def _inside(sandbox: Path) -> Iterator[None]:
+    """Work in ``sandbox``, with Lacuna's state there too (keys, caches, audit trail), so the
+    demo writes nothing outside it. The previous working folder and environment come back."""
+    old_cwd = Path.cwd()
+    env = {"LACUNA_HOME": str(sandbox / ".lacuna"), "LACUNA_EMBEDDINGS_BUILD": "never"}
+    old_env = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    os.chdir(sandbox)
     try:
         yield
     finally:
-        os.chdir(old)
+        os.chdir(old_cwd)
+        for key, value in old_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class _Session:
@@ -98,7 +108,7 @@ def run(console: Console, *, keep: Path | None = None) -> int:
     console.print(f"[bold]Lacuna demo[/bold] — sandbox: {sandbox}")
     ok = True
     try:
-        with _chdir(sandbox):
+        with _inside(sandbox):
             lacuna.enable(_demo_config(sandbox))
             s = _Session(console)
             s.step("1. Classification on read")

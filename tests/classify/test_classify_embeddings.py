@@ -113,3 +113,45 @@ def test_distilling_a_slice_of_the_vocabulary_when_installed():
 
     vectors = build(found.model_dir, 64)
     assert vectors.shape == (64, 384)
+
+
+def test_auto_builds_the_static_vectors_once_in_the_background(monkeypatch, tmp_path):
+    """With enabled: auto and the extra installed, nobody has to run the distill module: the
+    first use starts one background build, and layer 2 joins when the table is there. The
+    transformer pass itself (a minute) is replaced by a quick writer; its real run is above."""
+    from lacuna.classify.embed import distill
+    from lacuna.classify.embed.layer import EmbeddingLayer
+
+    found = runtime.availability()
+    if not found.ok:
+        pytest.skip("the embeddings extra is not installed: pip install 'lacuna[embeddings]'")
+    calls = []
+
+    def quick_table(model_dir):
+        calls.append(model_dir)
+        path = distill.table_path(model_dir)
+        np.savez(path, vectors=np.ones((3, 384), dtype=np.float16))
+
+    monkeypatch.setattr(distill, "static_table", quick_table)
+    monkeypatch.delenv("LACUNA_EMBEDDINGS_BUILD")
+    layer = EmbeddingLayer(EmbeddingSettings(enabled="auto"))
+    first = layer.status()
+    assert not first.on and first.pending and "background" in first.reason
+    distill._BUILDS[distill.table_path(found.model_dir)].join(timeout=30)
+    assert distill.table_path(found.model_dir).is_file()
+    assert distill.build_in_background(found.model_dir) is False  # built: nothing more to do
+    assert len(calls) == 1
+
+
+def test_background_build_can_be_turned_off(monkeypatch):
+    from lacuna.classify.embed import distill
+    from lacuna.classify.embed.layer import EmbeddingLayer
+
+    found = runtime.availability()
+    if not found.ok:
+        pytest.skip("the embeddings extra is not installed: pip install 'lacuna[embeddings]'")
+    monkeypatch.setenv("LACUNA_EMBEDDINGS_BUILD", "never")
+    status = EmbeddingLayer(EmbeddingSettings(enabled="auto")).status()
+    assert not status.on and not status.pending
+    assert "python -m lacuna.classify.embed.distill" in status.reason
+    assert not distill.building(found.model_dir)

@@ -70,9 +70,13 @@ class Cascade:
         return tuple(layer.status() for layer in self.layers)
 
     def active(self) -> tuple[CascadeLayer, ...]:
-        if self._active is None:
-            self._active = tuple(la for la in self.layers if la.status().on)
-        return self._active
+        if self._active is not None:
+            return self._active
+        statuses = [(layer, layer.status()) for layer in self.layers]
+        active = tuple(layer for layer, status in statuses if status.on)
+        if not any(status.pending for _, status in statuses):  # a layer getting ready: ask again
+            self._active = active
+        return active
 
     @property
     def cache(self) -> AnswerCache:

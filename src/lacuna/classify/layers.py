@@ -28,6 +28,7 @@ class LayerStatus:
     name: str
     on: bool
     reason: str
+    pending: bool = False  # off for now, but getting ready (asked again on the next use)
 
 
 @dataclass(frozen=True, slots=True)

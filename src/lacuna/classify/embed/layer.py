@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from lacuna.classify.embed import examples as _examples
-from lacuna.classify.embed.distill import table_path
+from lacuna.classify.embed.distill import build_in_background, table_path
 from lacuna.classify.embed.examples import Example, Label
 from lacuna.classify.embed.runtime import Embedder, availability, load_embedder
 from lacuna.classify.layers import CascadeLayer, ColumnInput, LayerStatus, contradiction
@@ -49,11 +49,16 @@ class EmbeddingLayer(CascadeLayer):
             return LayerStatus(self.name, False, found.reason)
         if (self.settings.runtime == "static" and self.settings.enabled == "auto"
                 and not table_path(found.model_dir).is_file()):
-            return LayerStatus(self.name, False, "layer 2 (embeddings) is off: its static "
-                               "vectors are not built yet. Build them once (about a minute) with "
-                               "python -m lacuna.classify.embed.distill, or set "
-                               "classification.cascade.embeddings.enabled: true to build them "
-                               "on first use")
+            if build_in_background(found.model_dir):
+                return LayerStatus(self.name, False, "layer 2 (embeddings) is off until its "
+                                   "static vectors are built: building them now, once, in the "
+                                   "background (about a minute)", pending=True)
+            if not table_path(found.model_dir).is_file():
+                return LayerStatus(self.name, False, "layer 2 (embeddings) is off: its static "
+                                   "vectors are not built yet. Build them once (about a minute) "
+                                   "with python -m lacuna.classify.embed.distill, or set "
+                                   "classification.cascade.embeddings.enabled: true to build "
+                                   "them on first use")
         count = len(self.index()[0])
         return LayerStatus(self.name, True, f"{found.reason} ({self.settings.runtime} runtime, "
                            f"{count} labelled examples)")
