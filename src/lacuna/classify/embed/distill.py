@@ -8,9 +8,9 @@ token means discriminate better. The result — 30,522 × 384 float16, ~23 MB �
 
 With ``embeddings.enabled: auto`` (the default) the table is built automatically, once, in a
 low-priority background thread the first time layer 2 is wanted and the extra is installed
-(:func:`build_in_background`); layer 2 joins as soon as it is ready. ``LACUNA_EMBEDDINGS_BUILD=never``
-turns that off (the test suite does: each test has its own ``LACUNA_HOME``). Build it ahead of
-time (CI, an image) with ``python -m lacuna.classify.embed.distill``.
+(:func:`build_in_background`); layer 2 joins as soon as it is ready.
+``LACUNA_EMBEDDINGS_BUILD=never`` turns that off (the test suite does: each test has its own
+``LACUNA_HOME``). Build it ahead of time (CI, an image) with ``python -m lacuna.classify.embed.distill``.
 """
 
 from __future__ import annotations
