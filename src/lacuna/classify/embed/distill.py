@@ -10,7 +10,8 @@ With ``embeddings.enabled: auto`` (the default) the table is built automatically
 low-priority background thread the first time layer 2 is wanted and the extra is installed
 (:func:`build_in_background`); layer 2 joins as soon as it is ready.
 ``LACUNA_EMBEDDINGS_BUILD=never`` turns that off (the test suite does: each test has its own
-``LACUNA_HOME``). Build it ahead of time (CI, an image) with ``python -m lacuna.classify.embed.distill``.
+``LACUNA_HOME``). Build it ahead of time (CI, an image) with
+``python -m lacuna.classify.embed.distill``.
 """
 
 from __future__ import annotations
