@@ -1,0 +1,146 @@
+"""What the lineage store keeps: datasets named as OpenLineage names them, their versions and
+classifications, runs with full provenance, and column-level edges.
+
+Host-neutral and frozen: integrations, the SQL parser and the OpenLineage importer all describe
+what happened in these terms; :mod:`lacuna.lineage.store` persists them, and
+:mod:`lacuna.lineage.openlineage` translates them to and from OpenLineage events.
+
+Dataset naming follows the OpenLineage naming spec: a local file is namespace ``file`` and its
+absolute path; ``s3://bucket/key`` is namespace ``s3://bucket``, name ``key``; a database table is
+namespace ``postgres://host:port`` (``sqlite``, ``duckdb``, ...) and name ``db.schema.table``.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from lacuna.model import Classification, utcnow
+
+SCHEMA_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DatasetRef:
+    """A dataset's identity: OpenLineage's (namespace, name)."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.name if self.namespace == "file" else f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def of(cls, target: str | os.PathLike[str]) -> DatasetRef:
+        """The reference for a path, URI or ``<database URL>#<table>`` (``to_sql``'s target).
+
+        >>> DatasetRef.of("s3://bucket/raw/customers.csv")
+        DatasetRef(namespace='s3://bucket', name='raw/customers.csv')
+        >>> DatasetRef.of("postgresql://db.internal:5432/crm#customers")
+        DatasetRef(namespace='postgres://db.internal:5432', name='crm.customers')
+        """
+        text = os.fspath(target)
+        if "://" not in text:
+            return cls("file", os.path.abspath(os.path.expanduser(text)))
+        url, _, table = text.partition("#")
+        parts = urlsplit(url)
+        scheme = parts.scheme.split("+", 1)[0]
+        if scheme in ("postgresql", "postgres"):
+            port = parts.port or 5432
+            db = parts.path.lstrip("/")
+            return cls(f"postgres://{parts.hostname}:{port}", f"{db}.{table}" if table else db)
+        if scheme in ("sqlite", "duckdb"):
+            path = parts.path[1:] if parts.path.startswith("//") else parts.path.lstrip("/")
+            return cls(scheme, f"{path or ':memory:'}#{table}" if table else path)
+        if scheme == "file":
+            return cls("file", parts.path)
+        netloc = f"{scheme}://{parts.netloc}"
+        name = parts.path.lstrip("/")
+        return cls(netloc, f"{name}#{table}" if table else name)
+
+
+class EdgeKind(enum.StrEnum):
+    """How an output column came from an input column. Only a masking edge stops a column
+    class from propagating (a keyed hash, redaction, generalisation, a k-anonymous aggregate)."""
+
+    IDENTITY = "identity"
+    TRANSFORMATION = "transformation"
+    AGGREGATION = "aggregation"
+    MASKING = "masking"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnEdge:
+    """``target.target_column`` derives from ``source.source_column`` by ``kind``."""
+
+    source: DatasetRef
+    source_column: str
+    target: DatasetRef
+    target_column: str
+    kind: EdgeKind = EdgeKind.IDENTITY
+    description: str = ""  # e.g. "sha256(email || key)", "sum"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetVersion:
+    """A dataset as one run saw or produced it."""
+
+    dataset: DatasetRef
+    classification: Classification
+    fingerprint: str | None = None  # a content fingerprint where cheap (size+hash, mtime)
+    columns: tuple[str, ...] = ()
+
+
+class RunStatus(enum.StrEnum):
+    DENIED = "denied"  # the policy stopped it: recorded for policy improvement, produced nothing
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """One governed operation or job run, with provenance (who, what, when, why, how)."""
+
+    id: str
+    operation: str  # "export", "to_sql", "register_lineage", "dbt.run", ...
+    status: RunStatus
+    inputs: tuple[DatasetVersion, ...] = ()
+    outputs: tuple[DatasetVersion, ...] = ()
+    column_edges: tuple[ColumnEdge, ...] = ()
+    # who
+    user_id: str = ""
+    role: str = ""
+    session: str = ""
+    # when
+    started_at: datetime = field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    # why
+    purpose: str | None = None
+    exception_id: str | None = None
+    # how
+    method: str = ""  # the host call, e.g. "pandas.DataFrame.to_parquet"
+    code_location: str | None = None
+    code_hash: str | None = None
+    code_text: str | None = None  # only when small (a SQL statement, a short transform)
+    libraries: tuple[tuple[str, str], ...] = ()  # (name, version)
+    quality_checks: tuple[str, ...] = ()
+    decision_id: str | None = None
+    policy_id: str | None = None
+    error: str | None = None  # FAILED: the error type and message, never data values
+    producer: str = "lacuna"  # another tool's name for imported OpenLineage runs
+    extra: tuple[tuple[str, Any], ...] = ()  # facets kept verbatim from imported events
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ColumnEdge",
+    "DatasetRef",
+    "DatasetVersion",
+    "EdgeKind",
+    "Run",
+    "RunStatus",
+]
