@@ -122,26 +122,32 @@ class Governor:
     # -- step 2: classify ------------------------------------------------------------------------
 
     def classify_source(
-        self, name: str | None, frame: pd.DataFrame
+        self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None
     ) -> tuple[Classification, tuple[str, ...]]:
         """A read's classification and upstream sources.
 
-        The file's sidecar wins when there is one (declared beats inferred) and names the
-        sources the file was exported from; otherwise the classification is inferred. A sidecar
-        that exists but is corrupt never lowers protection: the data is treated as PROPRIETARY,
-        with the reason, until the sidecar is fixed.
+        Declarations come from the file's sidecar and from ``embedded`` (a declaration found
+        inside the file, e.g. Parquet metadata). A trusted one (signed by Lacuna, bound to this
+        content) wins: declared beats inferred. An untrusted one (unsigned, forged, stale) may
+        only add restrictions; the disagreement is logged and kept in the reasoning. A sidecar
+        that exists but is corrupt or hostile never lowers protection: the data is treated as
+        PROPRIETARY, with the reason, until the sidecar is fixed.
         """
         from lacuna.classify import classify_frame
-        from lacuna.lineage.sidecar import SidecarError, read_sidecar
+        from lacuna.lineage import sidecar as sc
 
         inferred = classify_frame(
             frame, path=name, config=self.config.classification, cascade=self.cascade
         )
-        if not name:
-            return inferred, ()
+        declarations: list[sc.Sidecar] = []
         try:
-            sidecar = read_sidecar(name)
-        except SidecarError as exc:
+            if name:
+                found = sc.read_sidecar(name)
+                declarations += [found] if found is not None else []
+            if embedded is not None:
+                declarations.append(sc.read_embedded(
+                    embedded, data_path=name, columns=list(frame.columns), rows=len(frame)))
+        except sc.SidecarError as exc:
             log.error("%s", exc)
             failed = replace(
                 inferred,
@@ -150,10 +156,22 @@ class Governor:
                 reasoning=(f"PROPRIETARY (fail closed): {exc}", *inferred.reasoning),
             )
             return failed, ()
-        if sidecar is None:
-            return inferred, ()
-        merged = self.merge_declared(sidecar.classification, inferred, where=str(sidecar.path))
-        return merged, sidecar.sources
+        result = inferred
+        trusted = next((d for d in declarations if d.trusted), None)
+        if trusted is not None:
+            result = self.merge_declared(trusted.classification, inferred, where=trusted.where)
+        for declaration in declarations:
+            if declaration.trusted:
+                continue
+            note = sc.describe_distrust(declaration)
+            result, lowered = sc.restrict(
+                declaration.classification, result, self.config.classification,
+                where=declaration.where,
+            )
+            log.warning("%s%s", note, "".join(f"\n  {line}" for line in lowered))
+            result = replace(result, reasoning=(note, *result.reasoning))
+        sources = unique(s for d in declarations for s in d.sources)
+        return result, sources
 
     def merge_declared(
         self, declared: Classification, inferred: Classification, *, where: str

@@ -59,7 +59,7 @@ def test_allowed_export_writes_a_sidecar_and_reading_back_restores_it(governed):
     assert back.lacuna.lineage.sources == ("customers.csv",)
 
 
-def test_declared_sidecar_beats_inference_and_disagreements_become_suggestions(governed):
+def test_a_hand_written_sidecar_cannot_declassify(governed, caplog):
     import json
 
     path = governed / "codes.csv"
@@ -69,15 +69,64 @@ def test_declared_sidecar_beats_inference_and_disagreements_become_suggestions(g
             {
                 "classification": {
                     "tier": "PUBLIC",
-                    "columns": {"contact": {"classification": "public"}},
+                    "columns": {"contact": {"classification": "public"},
+                                "code": {"classification": "public"}},
                 }
             }
         )
     )
     df = pd.read_csv(path)
     c = df.lacuna_classification
-    assert c.columns["contact"].classification.value == "public"
-    assert any(r.startswith("suggestion: column 'contact' is declared public") for r in c.reasoning)
+    assert c.columns["contact"].classification.value == "pii"
+    assert c.tier > Tier.PUBLIC
+    assert "is not trusted: it is not signed by Lacuna" in c.reasoning[0]
+    assert any("column 'contact' is declared public" in r and "values show pii/email" in r
+               for r in c.reasoning)
+    assert "column 'contact' is declared public" in caplog.text
+    with pytest.raises(GovernanceViolation):
+        df.to_csv(governed / "Downloads" / "codes.csv")
+
+
+def test_a_lacuna_sidecar_round_trips_and_a_forged_one_cannot_declassify(governed):
+    import json
+
+    customers = pd.read_csv("customers.csv")
+    target = governed / "governed" / "workspace" / "c.csv"
+    customers[["customer_id", "email"]].to_csv(target, index=False)
+    assert pd.read_csv(target).lacuna.columns["email"].layer.value == "declared"
+    sidecar = target.with_name("c.csv.lacuna.json")
+    body = json.loads(sidecar.read_text())
+    body["classification"]["columns"]["email"]["classification"] = "public"
+    body["classification"]["tier"] = body["classification"]["floor"] = "PUBLIC"
+    sidecar.write_text(json.dumps(body))
+    back = pd.read_csv(target)
+    assert back.lacuna.columns["email"].classification.value == "pii"
+    assert "signature does not verify" in back.lacuna_classification.reasoning[0]
+
+
+def test_a_stale_sidecar_cannot_declassify(governed):
+    frame = pd.DataFrame({"note": ["a", "b", "c"]})
+    target = governed / "governed" / "workspace" / "n.csv"
+    frame.to_csv(target, index=False)
+    assert pd.read_csv(target).lacuna_classification.tier is Tier.PUBLIC
+    target.write_text("note\nalice@example.com\nbob@example.org\n")  # replaced outside Lacuna
+    back = pd.read_csv(target)
+    assert back.lacuna.columns["note"].classification.value == "pii"
+    assert "changed since the declaration was signed" in back.lacuna_classification.reasoning[0]
+
+
+def test_a_hostile_sidecar_fails_closed_quickly(governed):
+    import os
+    import time
+
+    path = governed / "codes.csv"
+    path.write_text("code\nA\n")
+    os.mkfifo(path.with_name("codes.csv.lacuna.json"))
+    start = time.perf_counter()
+    df = pd.read_csv(path)
+    assert time.perf_counter() - start < 2.0
+    assert df.lacuna_classification.tier is Tier.PROPRIETARY
+    assert "not a regular file" in df.lacuna_classification.reasoning[0]
 
 
 def test_corrupt_sidecar_fails_closed(governed):
@@ -195,5 +244,5 @@ def test_a_hand_written_sidecar_with_only_a_tier_sets_the_floor(governed):
     c = df.lacuna_classification
     assert (c.tier, c.floor) == (Tier.PROPRIETARY, Tier.PROPRIETARY)
     assert "STRATEGY" in c.tags
-    assert c.reasoning[0].startswith("declared by ")
+    assert "is not trusted" in c.reasoning[0]
     assert df[["quarter"]].lacuna_classification.tier is Tier.PROPRIETARY  # never below floor

@@ -1,9 +1,12 @@
-"""Sidecars: round trip, atomic writes, and hostile or broken files (never a silent downgrade)."""
+"""Sidecars: round trip, signatures bound to content, and hostile or broken files (never a silent
+downgrade)."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 
 import pytest
 
@@ -14,16 +17,77 @@ C = Classification(tier=Tier.PROPRIETARY, tags=("PII",),
                    columns={"email": ColumnClass(classification=ColumnKind.PII, pii_type="email")})
 
 
-def test_round_trip_keeps_classification_and_sources(tmp_path):
-    data = tmp_path / "x.csv"
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("email\na@example.com\n")
+    return path
+
+
+def test_round_trip_keeps_classification_and_sources(data, tmp_path):
     path = sc.write_sidecar(data, C, sources=("customers.csv",), written_by="alice")
     assert path == tmp_path / "x.csv.lacuna.json"
     back = sc.read_sidecar(data)
+    assert back.trust == "verified" and back.trusted and back.problem is None
     assert back.classification.tier is Tier.PROPRIETARY
     assert back.classification.columns["email"].pii_type == "email"
     assert back.sources == ("customers.csv",)
     assert back.written_by == "alice"
-    assert [p.name for p in tmp_path.iterdir()] == ["x.csv.lacuna.json"]  # no temp file left
+    assert not list(tmp_path.glob("*.tmp"))  # no temp file left
+
+
+def test_a_sidecar_is_signed_and_bound_to_the_content(data):
+    sc.write_sidecar(data, C)
+    body = json.loads(sc.sidecar_path(data).read_text())
+    assert body["signature"].startswith("hmac-sha256:")
+    assert body["content"]["size"] == data.stat().st_size
+    assert body["content"]["mode"] == "full"
+
+
+def test_a_changed_data_file_makes_its_sidecar_stale(data):
+    sc.write_sidecar(data, C)
+    data.write_text("email\nb@example.com\n")  # same size, other content
+    assert sc.read_sidecar(data).trust == "stale"
+
+
+def test_an_edited_sidecar_is_forged(data):
+    sc.write_sidecar(data, C)
+    path = sc.sidecar_path(data)
+    body = json.loads(path.read_text())
+    body["classification"]["tier"] = "PUBLIC"
+    body["classification"]["columns"]["email"]["classification"] = "public"
+    path.write_text(json.dumps(body))
+    back = sc.read_sidecar(data)
+    assert back.trust == "forged"
+    assert "signature does not verify" in back.problem
+
+
+def test_a_sidecar_signed_with_another_key_is_forged(data, monkeypatch):
+    monkeypatch.setenv("LACUNA_SIGNING_KEY", "ab" * 32)
+    sc.write_sidecar(data, C)
+    monkeypatch.setenv("LACUNA_SIGNING_KEY", "cd" * 32)
+    assert sc.read_sidecar(data).trust == "forged"
+    monkeypatch.setenv("LACUNA_SIGNING_KEYS_RETIRED", "ab" * 32)  # a rotated key still verifies
+    assert sc.read_sidecar(data).trust == "verified"
+
+
+def test_a_hand_written_sidecar_is_unsigned(data):
+    sc.sidecar_path(data).write_text(json.dumps({"classification": {"tier": "PUBLIC"}}))
+    assert sc.read_sidecar(data).trust == "unsigned"
+
+
+def test_big_files_use_a_sampled_fingerprint(tmp_path, monkeypatch):
+    monkeypatch.setattr(sc, "FULL_HASH_BYTES", 1000)
+    monkeypatch.setattr(sc, "EDGE_BYTES", 100)
+    monkeypatch.setattr(sc, "BLOCK_BYTES", 10)
+    path = tmp_path / "big.bin"
+    path.write_bytes(bytes(range(256)) * 40)
+    first = sc.fingerprint(path)
+    assert first["mode"] == "sampled" and first["size"] == 10240
+    content = bytearray(path.read_bytes())
+    content[50] ^= 1  # inside the first edge block
+    path.write_bytes(bytes(content))
+    assert sc.fingerprint(path)["sha256"] != first["sha256"]
 
 
 def test_missing_sidecar_is_none(tmp_path):
@@ -37,7 +101,9 @@ def test_missing_sidecar_is_none(tmp_path):
         ("[1, 2]", "is malformed"),
         ('{"classification": "PUBLIC"}', "is malformed"),
         ('{"classification": {"tier": "SECRET"}}', "unknown tier 'SECRET'"),
-        (b"\xff\xfe\x00", "cannot read"),
+        (b"\xff\xfe\x00", "must be UTF-8 JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested deeper than"),
+        ('{"a":' * 40 + "1" + "}" * 40, "nested deeper than"),
     ],
 )
 def test_broken_sidecars_raise_with_the_file_and_a_fix(tmp_path, content, message):
@@ -59,8 +125,51 @@ def test_oversized_sidecar_is_refused_without_parsing(tmp_path, monkeypatch):
         sc.read_sidecar(tmp_path / "x.csv")
 
 
-def test_a_failed_write_leaves_the_old_sidecar_intact(tmp_path, monkeypatch):
-    data = tmp_path / "x.csv"
+def test_a_huge_sidecar_is_refused_quickly(tmp_path):
+    path = tmp_path / "x.csv.lacuna.json"
+    with open(path, "wb") as fh:
+        fh.truncate(2 * 1024**3)  # 2 GiB, sparse
+    start = time.perf_counter()
+    with pytest.raises(sc.SidecarError, match="byte limit"):
+        sc.read_sidecar(tmp_path / "x.csv")
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_a_fifo_sidecar_never_blocks(tmp_path):
+    os.mkfifo(tmp_path / "x.csv.lacuna.json")
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            sc.read_sidecar(tmp_path / "x.csv")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(2.0)
+    assert not worker.is_alive(), "reading a FIFO sidecar blocked"
+    assert isinstance(outcome[0], sc.SidecarError)
+    assert "not a regular file" in str(outcome[0])
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_symlink_to_dev_zero_is_refused(tmp_path):
+    os.symlink("/dev/zero", tmp_path / "x.csv.lacuna.json")
+    start = time.perf_counter()
+    with pytest.raises(sc.SidecarError, match="not a regular file"):
+        sc.read_sidecar(tmp_path / "x.csv")
+    assert time.perf_counter() - start < 1.0
+
+
+def test_a_directory_sidecar_is_refused(tmp_path):
+    (tmp_path / "x.csv.lacuna.json").mkdir()
+    with pytest.raises(sc.SidecarError, match="not a regular file"):
+        sc.read_sidecar(tmp_path / "x.csv")
+
+
+def test_a_failed_write_leaves_the_old_sidecar_intact(data, tmp_path, monkeypatch):
     sc.write_sidecar(data, C)
     before = (tmp_path / "x.csv.lacuna.json").read_text()
 
@@ -71,7 +180,19 @@ def test_a_failed_write_leaves_the_old_sidecar_intact(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         sc.write_sidecar(data, Classification())
     assert (tmp_path / "x.csv.lacuna.json").read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv.lacuna.json"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_embedded_declarations_bind_to_the_shape(tmp_path):
+    body = sc.embedded_declaration(C, columns=["email", "id"], rows=3, sources=("a.csv",))
+    ok = sc.read_embedded(body, data_path="f.parquet", columns=["email"], rows=3)
+    assert ok.trusted and ok.sources == ("a.csv",)
+    assert sc.read_embedded(body, data_path="f.parquet", columns=["email"], rows=4).trust == "stale"
+    assert sc.read_embedded(body, data_path="f", columns=["other"], rows=3).trust == "stale"
+    forged = {**body, "classification": {**body["classification"], "tier": "PUBLIC"}}
+    assert sc.read_embedded(forged, data_path="f", columns=["email"], rows=3).trust == "forged"
+    with pytest.raises(sc.SidecarError, match="nested deeper"):
+        sc.read_embedded(json.loads("[" * 40 + "]" * 40), data_path="f", columns=[], rows=0)
 
 
 @pytest.mark.parametrize(("target", "local"), [

@@ -1,29 +1,55 @@
 """Sidecars: the export rule, "classification travels with the data".
 
 Writing ``customers.csv`` under governance also writes ``customers.csv.lacuna.json`` beside it:
-the classification, the sources it derives from, who wrote it and when. Reading the file back
-restores that classification as a declaration (declared beats inferred).
+the classification, the sources it derives from, who wrote it and when, the data file's content
+fingerprint, and a signature (:mod:`lacuna.signing`) over all of it. Parquet files also carry the
+same signed declaration inside the file's key-value metadata (:func:`embedded_declaration`).
 
-A sidecar that cannot be parsed never silently lowers protection: :func:`read_sidecar` raises
-:class:`SidecarError`, and the reader treats the file as PROPRIETARY until the sidecar is fixed.
+Trust: reading a file back, a declaration whose signature verifies and whose fingerprint matches
+the file is *trusted*: declared beats inferred. One that is unsigned (hand-written), forged (the
+signature does not verify) or stale (the file changed since it was signed) is *untrusted*: it may
+add restrictions but never lowers what the values show, and the disagreement is reported.
+
+Hostile sidecars are refused quickly with :class:`SidecarError` (regular files only, opened
+non-blocking so a FIFO never blocks; size and nesting limits; UTF-8 JSON only); the reader then
+treats the data as PROPRIETARY until the sidecar is fixed (fail closed).
+
+Fingerprint: files up to :data:`FULL_HASH_BYTES` are hashed whole (sha256, ~0.3 s per 256 MiB
+here); bigger files hash their size, mtime, first and last :data:`EDGE_BYTES` and
+:data:`SAMPLE_BLOCKS` evenly spaced blocks, so fingerprinting costs milliseconds whatever the
+size. A touch or copy of a big file therefore makes its sidecar stale: safe (untrusted sidecars
+only add restrictions), and re-exporting refreshes it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lacuna.errors import ClassificationError
 from lacuna.model import SCHEMA_VERSION, Classification, Layer, utcnow
 
+log = logging.getLogger(__name__)
+
 SUFFIX = ".lacuna.json"
-MAX_SIDECAR_BYTES = 16 * 1024 * 1024  # a hostile or runaway sidecar is refused, not parsed
+MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # a hostile or runaway sidecar is refused, not parsed
+MAX_DEPTH = 16  # a sidecar is at most ~5 levels deep; deeper is hostile or broken
+FULL_HASH_BYTES = 64 * 1024 * 1024
+EDGE_BYTES = 1024 * 1024
+SAMPLE_BLOCKS = 32
+BLOCK_BYTES = 64 * 1024
+EMBEDDED_KEY = "lacuna"  # the key in DataFrame.attrs (Parquet: inside PANDAS_ATTRS metadata)
+
+Trust = Literal["verified", "unsigned", "forged", "stale"]
 
 
 class SidecarError(ClassificationError):
@@ -32,11 +58,29 @@ class SidecarError(ClassificationError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Sidecar:
+    """A classification declared for a data file, and whether it can be trusted."""
+
     classification: Classification
     sources: tuple[str, ...]
     written_by: str | None
     written_at: datetime | None
-    path: Path
+    path: Path  # the sidecar file, or the data file for embedded metadata
+    trust: Trust = "unsigned"
+    where: str = ""  # how the declaration is named in reasoning and logs
+
+    @property
+    def trusted(self) -> bool:
+        return self.trust == "verified"
+
+    @property
+    def problem(self) -> str | None:
+        """Why the declaration is not trusted, or None when it is."""
+        return {
+            "verified": None,
+            "unsigned": "it is not signed by Lacuna (hand-written or from an old version)",
+            "forged": "its signature does not verify (edited, or signed with another key)",
+            "stale": "the data file changed since the declaration was signed",
+        }[self.trust]
 
 
 def sidecar_path(data_path: str | os.PathLike[str]) -> Path:
@@ -50,56 +94,209 @@ def is_local(target: object) -> bool:
     return isinstance(target, str) and "://" not in target and bool(target.strip())
 
 
-def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
-    """The sidecar of a data file, or ``None`` when there is none.
+# -- fingerprints ------------------------------------------------------------------------------
 
-    Raises:
-        SidecarError: the sidecar exists but is unreadable, not JSON, too large or malformed.
-    """
-    path = sidecar_path(data_path)
+
+def fingerprint(data_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The content fingerprint a signature binds to (see the module docstring); a directory
+    (a partitioned Parquet dataset) is the list of its files' fingerprints."""
+    if os.path.isdir(data_path):
+        root = Path(data_path)
+        files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(SUFFIX))
+        return {"mode": "directory",
+                "files": {str(p.relative_to(root)): fingerprint(p) for p in files}}
+    with open(os.fspath(data_path), "rb") as fh:
+        st = os.fstat(fh.fileno())
+        size = st.st_size
+        digest = hashlib.sha256()
+        if size <= FULL_HASH_BYTES:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+            return {"size": size, "sha256": digest.hexdigest(), "mode": "full"}
+        digest.update(fh.read(EDGE_BYTES))
+        step = (size - 2 * EDGE_BYTES) // SAMPLE_BLOCKS
+        for i in range(SAMPLE_BLOCKS):
+            fh.seek(EDGE_BYTES + i * step)
+            digest.update(fh.read(BLOCK_BYTES))
+        fh.seek(size - EDGE_BYTES)
+        digest.update(fh.read(EDGE_BYTES))
+    return {"size": size, "sha256": digest.hexdigest(), "mode": "sampled",
+            "mtime_ns": st.st_mtime_ns}
+
+
+def _signer() -> Any:
+    from lacuna.signing import default_keyring
+
+    return default_keyring()
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _read_bounded(path: Path) -> bytes | None:
+    """The sidecar's bytes: a regular file, at most MAX_SIDECAR_BYTES, never blocking."""
     try:
-        size = path.stat().st_size
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return None
     except OSError as exc:
         msg = f"{path}: cannot read the classification sidecar ({exc}). Check its permissions."
         raise SidecarError(msg) from exc
-    if size > MAX_SIDECAR_BYTES:
-        msg = (
-            f"{path}: the classification sidecar is {size} bytes, over the "
-            f"{MAX_SIDECAR_BYTES} byte limit. Delete it and re-export the data under Lacuna."
-        )
-        raise SidecarError(msg)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            msg = (
+                f"{path}: the classification sidecar is not a regular file (a FIFO, device or "
+                "directory); refused. Delete it and re-export the data under Lacuna."
+            )
+            raise SidecarError(msg)
+        if st.st_size > MAX_SIDECAR_BYTES:
+            msg = (
+                f"{path}: the classification sidecar is {st.st_size} bytes, over the "
+                f"{MAX_SIDECAR_BYTES} byte limit. Delete it and re-export the data under Lacuna."
+            )
+            raise SidecarError(msg)
+        chunks: list[bytes] = []
+        total = 0
+        while total <= MAX_SIDECAR_BYTES:  # the file may grow after fstat: stop at the limit
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > MAX_SIDECAR_BYTES:
+            msg = f"{path}: the classification sidecar is over the {MAX_SIDECAR_BYTES} byte limit."
+            raise SidecarError(msg)
+        return b"".join(chunks)
+    except OSError as exc:
         msg = f"{path}: cannot read the classification sidecar ({exc})."
         raise SidecarError(msg) from exc
+    finally:
+        os.close(fd)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, iteratively (no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def parse(raw: bytes | str, where: str) -> dict[str, Any]:
+    """Parse a declaration's JSON with the size and depth limits; ``where`` names it."""
+    if len(raw) > MAX_SIDECAR_BYTES:
+        msg = f"{where}: the classification declaration is over the {MAX_SIDECAR_BYTES} byte limit."
+        raise SidecarError(msg)
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        data = json.loads(text)
+    except UnicodeDecodeError as exc:
+        msg = f"{where}: cannot read the classification sidecar ({exc}); it must be UTF-8 JSON."
+        raise SidecarError(msg) from None
     except json.JSONDecodeError as exc:
         msg = (
-            f"{path}:{exc.lineno}:{exc.colno}: the classification sidecar is not valid JSON "
+            f"{where}:{exc.lineno}:{exc.colno}: the classification sidecar is not valid JSON "
             f"({exc.msg}). Fix it, or delete it and re-export the data under Lacuna."
         )
         raise SidecarError(msg) from None
+    except RecursionError:
+        data = None
+    if data is None or _depth(data) > MAX_DEPTH:
+        msg = (f"{where}: the classification sidecar is nested deeper than {MAX_DEPTH} levels; "
+               "refused. Delete it and re-export the data under Lacuna.")
+        raise SidecarError(msg)
+    if not isinstance(data, dict):
+        msg = f"{where}: the classification sidecar is malformed (expected a JSON object)."
+        raise SidecarError(msg)
+    return data
+
+
+def _declaration(
+    raw: Mapping[str, Any], *, path: Path, where: str, trust: Trust
+) -> Sidecar:
     try:
-        if not isinstance(raw, dict) or not isinstance(raw.get("classification"), dict):
+        if not isinstance(raw.get("classification"), dict):
             msg = "expected an object with a 'classification' object"
             raise TypeError(msg)
         classification = Classification.from_dict(raw["classification"], layer=Layer.DECLARED)
         written_at = raw.get("written_at")
+        written_by = raw.get("written_by")
         return Sidecar(
             classification=classification,
             sources=tuple(str(s) for s in raw.get("sources") or ()),
-            written_by=raw.get("written_by"),
+            written_by=str(written_by) if written_by is not None else None,
             written_at=datetime.fromisoformat(written_at) if written_at else None,
             path=path,
+            trust=trust,
+            where=where,
         )
     except Exception as exc:
         msg = (
-            f"{path}: the classification sidecar is malformed ({exc}). Fix it, or delete it "
+            f"{where}: the classification sidecar is malformed ({exc}). Fix it, or delete it "
             "and re-export the data under Lacuna."
         )
         raise SidecarError(msg) from None
+
+
+def _trust(raw: Mapping[str, Any], binding_ok: Any) -> Trust:
+    signature = raw.get("signature")
+    if not signature:
+        return "unsigned"
+    body = {k: v for k, v in raw.items() if k != "signature"}
+    try:
+        valid = _signer().verify(body, signature)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        return "forged"
+    return "verified" if binding_ok() else "stale"
+
+
+def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
+    """The sidecar of a data file, or ``None`` when there is none.
+
+    Raises:
+        SidecarError: the sidecar exists but is not a regular file, unreadable, not UTF-8 JSON,
+            too large, too deeply nested or malformed.
+    """
+    path = sidecar_path(data_path)
+    raw_bytes = _read_bounded(path)
+    if raw_bytes is None:
+        return None
+    raw = parse(raw_bytes, str(path))
+
+    def bound() -> bool:
+        claimed = raw.get("content")
+        try:
+            return isinstance(claimed, dict) and fingerprint(data_path) == claimed
+        except OSError:
+            return False
+
+    return _declaration(raw, path=path, where=str(path), trust=_trust(raw, bound))
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def _body(
+    classification: Classification, sources: Sequence[str], written_by: str | None
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generator": "lacuna",
+        "classification": classification.to_dict(),
+        "sources": list(sources),
+        "written_by": written_by,
+        "written_at": utcnow().isoformat(),
+    }
 
 
 def write_sidecar(
@@ -109,16 +306,12 @@ def write_sidecar(
     sources: Sequence[str] = (),
     written_by: str | None = None,
 ) -> Path:
-    """Write the sidecar atomically (temp file + rename), so a crash never leaves half a file."""
+    """Write the signed sidecar of an existing data file atomically (temp file + rename), so a
+    crash never leaves half a file. The signature binds the declaration to the file's content."""
     path = sidecar_path(data_path)
-    body: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "generator": "lacuna",
-        "classification": classification.to_dict(),
-        "sources": list(sources),
-        "written_by": written_by,
-        "written_at": utcnow().isoformat(),
-    }
+    body = _body(classification, sources, written_by)
+    body["content"] = fingerprint(data_path)
+    body["signature"] = _signer().sign(body)
     fd, tmp = tempfile.mkstemp(prefix=".lacuna-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -129,3 +322,106 @@ def write_sidecar(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+# -- declarations embedded in the data file (Parquet key-value metadata) -----------------------
+
+
+def _shape(columns: Sequence[Any], rows: int) -> dict[str, Any]:
+    return {"columns": [str(c) for c in columns], "rows": int(rows)}
+
+
+def embedded_declaration(
+    classification: Classification,
+    *,
+    columns: Sequence[Any],
+    rows: int,
+    sources: Sequence[str] = (),
+    written_by: str | None = None,
+) -> dict[str, Any]:
+    """A signed, JSON-able declaration to store inside a data file (Parquet metadata).
+
+    The file's bytes are not known before it is written, so the signature binds the declaration
+    to the data's shape (column names and row count) instead of a content hash.
+    """
+    body = _body(classification, sources, written_by)
+    body["shape"] = _shape(columns, rows)
+    body["signature"] = _signer().sign(body)
+    return body
+
+
+def read_embedded(
+    raw: Any, *, data_path: str | None, columns: Sequence[Any], rows: int
+) -> Sidecar:
+    """Check a declaration found inside a data file (see :func:`embedded_declaration`).
+
+    Trusted only when signed and when the data read has the signed row count and a subset of the
+    signed columns (reading some columns of the file is fine).
+
+    Raises:
+        SidecarError: the declaration is not JSON-able, too large, too deep or malformed.
+    """
+    where = f"{data_path or '<data>'} (embedded classification metadata)"
+    try:
+        text = json.dumps(raw) if not isinstance(raw, (str, bytes)) else raw
+    except (TypeError, ValueError, RecursionError):
+        msg = f"{where}: the embedded classification is not JSON; refused."
+        raise SidecarError(msg) from None
+    body = parse(text, where)
+    claimed = body.get("shape")
+
+    def bound() -> bool:
+        if not isinstance(claimed, dict):
+            return False
+        names = claimed.get("columns")
+        return (claimed.get("rows") == int(rows) and isinstance(names, list)
+                and {str(c) for c in columns} <= {str(n) for n in names})
+
+    path = Path(data_path) if data_path else Path("<data>")
+    return _declaration(body, path=path, where=where, trust=_trust(body, bound))
+
+
+def describe_distrust(declaration: Sidecar) -> str:
+    """The reasoning line for an untrusted declaration."""
+    return (f"{declaration.where} is not trusted: {declaration.problem}; it may add "
+            "restrictions but never lowers what the values show")
+
+
+def restrict(
+    declared: Classification, inferred: Classification, config: Any, *, where: str
+) -> tuple[Classification, tuple[str, ...]]:
+    """Apply an untrusted declaration: it may only add restrictions.
+
+    Each column keeps the stricter of its inferred and declared classes; the declared tier and
+    floor become a floor. Returns the result and the disagreements (columns declared lower than
+    their values show), which the caller reports.
+    """
+    from dataclasses import replace
+
+    from lacuna.classify.rollup import column_tier, rollup
+    from lacuna.model import unique
+
+    columns = dict(inferred.columns)
+    lowered: list[str] = []
+    for name, guess in inferred.columns.items():
+        claim = declared.columns.get(name)
+        if claim is None:
+            continue
+        mine, theirs = column_tier(guess, config), column_tier(claim, config)
+        if theirs > mine or (theirs == mine and claim.sensitivity > guess.sensitivity):
+            columns[name] = replace(claim, reasoning=f"declared by {where} (untrusted, stricter)")
+        elif theirs < mine or claim.classification != guess.classification:
+            lowered.append(
+                f"column {name!r} is declared {claim.classification.value} by {where}, but its "
+                f"values show {guess.classification.value}"
+                + (f"/{guess.pii_type}" if guess.pii_type else "")
+                + "; kept"
+            )
+    floor = max(declared.tier, declared.floor, inferred.floor)
+    result = rollup(
+        columns, config, floor=floor,
+        extra_tags=unique([*inferred.table_tags, *declared.table_tags]), layer=inferred.layer,
+    )
+    reasoning = (*lowered, *result.reasoning, *inferred.reasoning)
+    return replace(result, tags=unique([*result.tags, *declared.tags]),
+                   reasoning=unique(reasoning)), tuple(lowered)
