@@ -28,7 +28,9 @@ def test_round_trip_keeps_classification_and_sources(data, tmp_path):
     path = sc.write_sidecar(data, C, sources=("customers.csv",), written_by="alice")
     assert path == tmp_path / "x.csv.lacuna.json"
     back = sc.read_sidecar(data)
-    assert back.trust == "verified" and back.trusted and back.problem is None
+    assert back.trust == "verified"
+    assert back.trusted
+    assert back.problem is None
     assert back.classification.tier is Tier.PROPRIETARY
     assert back.classification.columns["email"].pii_type == "email"
     assert back.sources == ("customers.csv",)
@@ -83,7 +85,8 @@ def test_big_files_use_a_sampled_fingerprint(tmp_path, monkeypatch):
     path = tmp_path / "big.bin"
     path.write_bytes(bytes(range(256)) * 40)
     first = sc.fingerprint(path)
-    assert first["mode"] == "sampled" and first["size"] == 10240
+    assert first["mode"] == "sampled"
+    assert first["size"] == 10240
     content = bytearray(path.read_bytes())
     content[50] ^= 1  # inside the first edge block
     path.write_bytes(bytes(content))
@@ -186,7 +189,8 @@ def test_a_failed_write_leaves_the_old_sidecar_intact(data, tmp_path, monkeypatc
 def test_embedded_declarations_bind_to_the_shape(tmp_path):
     body = sc.embedded_declaration(C, columns=["email", "id"], rows=3, sources=("a.csv",))
     ok = sc.read_embedded(body, data_path="f.parquet", columns=["email"], rows=3)
-    assert ok.trusted and ok.sources == ("a.csv",)
+    assert ok.trusted
+    assert ok.sources == ("a.csv",)
     assert sc.read_embedded(body, data_path="f.parquet", columns=["email"], rows=4).trust == "stale"
     assert sc.read_embedded(body, data_path="f", columns=["other"], rows=3).trust == "stale"
     forged = {**body, "classification": {**body["classification"], "tier": "PUBLIC"}}

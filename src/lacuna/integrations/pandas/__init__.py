@@ -14,13 +14,13 @@ from typing import Any
 
 import pandas as pd
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
+from pandas.io.formats.style import Styler
 
 from lacuna.integrations.pandas._io import (
     READERS,
-    SERIES_WRITERS,
-    SQL_WRITER,
-    WRITERS,
     wrap_reader,
+    wrap_store_close,
+    wrap_store_put,
     wrap_writer,
 )
 from lacuna.integrations.pandas._patch import Patch
@@ -30,6 +30,12 @@ from lacuna.integrations.pandas._reshape import (
     wrap_groupby_method,
     wrap_join,
     wrap_merge,
+)
+from lacuna.integrations.pandas._writers import (
+    DATAFRAME_WRITERS,
+    SERIES_WRITERS,
+    STYLER_WRITERS,
+    Writer,
 )
 from lacuna.integrations.pandas.accessor import PROPERTIES, LacunaAccessor, Lineage
 
@@ -44,8 +50,12 @@ def _reader(name: str) -> Wrap:
     return lambda original: wrap_reader(name, original)
 
 
-def _writer(method: str) -> Wrap:
-    return lambda original: wrap_writer(method, original)
+def _writer(spec: Writer) -> Wrap:
+    return lambda original: wrap_writer(spec, original)
+
+
+def _store_put(method: str) -> Wrap:
+    return lambda original: wrap_store_put(method, original)
 
 
 def _aggregation(method: str) -> Wrap:
@@ -54,11 +64,12 @@ def _aggregation(method: str) -> Wrap:
 
 def _patches() -> list[Patch]:
     patches = [Patch(pd, name, _reader(name)) for name in READERS if hasattr(pd, name)]
-    patches += [Patch(pd.DataFrame, m, _writer(m)) for m in WRITERS]
-    patches += [Patch(pd.Series, m, _writer(m)) for m in SERIES_WRITERS]
-    patches += [
-        Patch(owner, SQL_WRITER, _writer(SQL_WRITER)) for owner in (pd.DataFrame, pd.Series)
-    ]
+    for owner, specs in (
+        (pd.DataFrame, DATAFRAME_WRITERS), (pd.Series, SERIES_WRITERS), (Styler, STYLER_WRITERS)
+    ):
+        patches += [Patch(owner, w.method, _writer(w)) for w in specs if hasattr(owner, w.method)]
+    patches += [Patch(pd.HDFStore, m, _store_put(m)) for m in ("put", "append")]
+    patches += [Patch(owner, "close", wrap_store_close) for owner in (pd.ExcelWriter, pd.HDFStore)]
     patches += [
         Patch(pd, "merge", wrap_merge),
         Patch(pd.DataFrame, "merge", wrap_merge),

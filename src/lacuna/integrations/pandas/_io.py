@@ -10,44 +10,54 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from lacuna import _bypass
+from lacuna.errors import GovernanceViolation
 from lacuna.integrations.pandas._frames import (
     code_location,
     display_name,
     user_frame,
     variable_name,
 )
+from lacuna.integrations.pandas._writers import Writer
 from lacuna.lineage.frames import attach, effective_state
-from lacuna.lineage.sidecar import is_local, write_sidecar
-from lacuna.lineage.state import LineageNode
-from lacuna.model import Action, DestinationType, Source
+from lacuna.lineage.sidecar import (
+    SidecarError,
+    embedded_declaration,
+    is_local,
+    read_sidecar,
+    write_sidecar,
+)
+from lacuna.lineage.state import ATTRS_KEY, LineageNode
+from lacuna.model import Action, Classification, DestinationType, Source
 
 # reader name -> keyword of its path argument
 READERS = {
     "read_csv": "filepath_or_buffer",
     "read_table": "filepath_or_buffer",
+    "read_fwf": "filepath_or_buffer",
     "read_parquet": "path",
     "read_json": "path_or_buf",
     "read_excel": "io",
     "read_feather": "path",
+    "read_orc": "path",
+    "read_stata": "filepath_or_buffer",
+    "read_xml": "path_or_buffer",
+    "read_html": "io",
+    "read_pickle": "filepath_or_buffer",
+    "read_hdf": "path_or_buf",
+    "read_sql": "sql",
+    "read_sql_table": "table_name",
+    "read_sql_query": "sql",
 }
-
-# writer method -> keyword of its target argument (DataFrame and Series)
-WRITERS = {
-    "to_csv": "path_or_buf",
-    "to_parquet": "path",
-    "to_json": "path_or_buf",
-    "to_excel": "excel_writer",
-    "to_feather": "path",
-    "to_pickle": "path",
-}
-SERIES_WRITERS = ("to_csv", "to_json", "to_excel", "to_pickle")
-SQL_WRITER = "to_sql"  # (name, con): the target is the database URL with the table as fragment
+SQL_READERS = frozenset({"read_sql", "read_sql_table", "read_sql_query"})
 
 _SIDECAR_TYPES = (DestinationType.FILE, DestinationType.GOVERNED_STORAGE)
 
@@ -61,25 +71,40 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
             return original(*args, **kwargs)
         from lacuna.governor import current
 
-        target = args[0] if args else kwargs.get(keyword)
+        if name in SQL_READERS:
+            target: Any = sql_target(args, kwargs, name_key=keyword)
+        else:
+            target = args[0] if args else kwargs.get(keyword)
+            target = getattr(target, "filename", target)  # an HDFStore: its file
         with _bypass.bypass():
             result = original(*args, **kwargs)
+        label = display_name(target)
         if isinstance(result, dict):  # read_excel(sheet_name=None): one frame per sheet
             for sheet, frame in result.items():
-                _govern_read(current(), name, f"{display_name(target)}#{sheet}", target, frame)
-            return result
-        if isinstance(result, pd.DataFrame):
-            _govern_read(current(), name, display_name(target), target, result)
+                _govern_read(current(), name, f"{label}#{sheet}", target, frame)
+        elif isinstance(result, list):  # read_html: one frame per table
+            for i, frame in enumerate(result):
+                _govern_read(current(), name, f"{label}#{i}", target, frame)
+        elif isinstance(result, (pd.DataFrame, pd.Series)):
+            _govern_read(current(), name, label, target, result)
         return result  # iterators (chunksize=...) pass through ungoverned; see docs/pandas.md
 
     return reader
 
 
-def _govern_read(gov: Any, reader: str, label: str, target: Any, frame: pd.DataFrame) -> None:
-    local = isinstance(target, (str, os.PathLike)) and is_local(target)
+def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any) -> None:
+    if not isinstance(data, (pd.DataFrame, pd.Series)):
+        return
+    local = (
+        isinstance(target, (str, os.PathLike)) and is_local(target) and reader not in SQL_READERS
+    )
     path = os.fspath(target) if local else None
+    embedded = data.attrs.pop(ATTRS_KEY, None)  # Parquet metadata, or a pickled state
+    if not isinstance(embedded, dict):
+        embedded = None  # a pickled DataState is never trusted: the values and sidecar decide
+    frame = data.to_frame() if isinstance(data, pd.Series) else data
     with _bypass.bypass():
-        classification, upstream = gov.classify_source(path, frame)
+        classification, upstream = gov.classify_source(path, frame, embedded=embedded)
     frame_ = user_frame()
     op = gov.operation(
         Action.READ,
@@ -90,12 +115,15 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, frame: pd.DataF
     )
     gov.govern(op)
     parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
-    attach(frame, classification, LineageNode(name=label, operation=reader, parents=parents))
+    attach(data, classification, LineageNode(name=label, operation=reader, parents=parents))
 
 
-def sql_target(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-    """``to_sql(name, con)`` as one target: ``<database URL>#<table>``."""
-    name = args[0] if args else kwargs.get("name")
+def sql_target(
+    args: tuple[Any, ...], kwargs: dict[str, Any], *, name_key: str = "name"
+) -> str | None:
+    """``to_sql(name, con)`` as one target: ``<database URL>#<table>`` (reads: the table or
+    query as the fragment)."""
+    name = args[0] if args else kwargs.get(name_key)
     con = args[1] if len(args) > 1 else kwargs.get("con")
     if con is None:
         return None
@@ -111,31 +139,82 @@ def sql_target(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
             url = f"sqlite:///{file}"
         except Exception:
             url = f"dbapi://{type(con).__module__}"
-    return f"{url}#{name}" if name else url
+    if isinstance(name, str) and name:
+        return f"{url}#{' '.join(name.split())[:200]}"
+    return url
 
 
-def wrap_writer(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    keyword = WRITERS.get(method, "")
+def write_target(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Where a writer writes: a path, a file object, a database table, the clipboard; ``None``
+    when it returns the output in memory (no path, or an in-memory buffer)."""
+    if spec.kind == "sql":
+        return sql_target(args, kwargs)
+    if spec.kind == "clipboard":
+        return CLIPBOARD
+    if spec.kind == "iceberg":
+        table = args[0] if args else kwargs.get("table_identifier")
+        catalog = args[1] if len(args) > 1 else kwargs.get("catalog_name")
+        return f"iceberg://{catalog or 'default'}/{table}"
+    target = args[spec.position] if len(args) > spec.position else kwargs.get(spec.keyword)
+    named = _file_of(target)
+    if named is None or (
+        not isinstance(named, (str, os.PathLike))
+        and not isinstance(getattr(named, "name", None), str)
+    ):
+        return None  # to a string or an in-memory buffer
+    return target
 
+
+def _file_of(target: Any) -> Any:
+    """An HDFStore is named by its file; anything else by itself."""
+    return target.filename if isinstance(target, pd.HDFStore) else target
+
+
+CLIPBOARD = "clipboard://system"
+
+
+def _data_of(obj: Any) -> pd.DataFrame | pd.Series:
+    return obj.data if isinstance(obj, Styler) else obj
+
+
+def _without_state(obj: Any, embed: dict[str, Any] | None) -> Any:
+    """What pandas serialises: a shallow copy whose attrs lack Lacuna's state (pandas writes
+    ``attrs`` into Parquet metadata and pickles), plus the signed declaration when the format
+    carries it."""
+    if not isinstance(obj, (pd.DataFrame, pd.Series)):
+        return obj
+    if ATTRS_KEY not in obj.attrs and embed is None:
+        return obj
+    copy = obj.copy(deep=False)
+    attrs = {k: v for k, v in obj.attrs.items() if k != ATTRS_KEY}
+    if embed is not None:
+        attrs[ATTRS_KEY] = embed
+    copy.attrs = attrs
+    return copy
+
+
+def _appends(spec: Writer, target: Any, kwargs: dict[str, Any]) -> bool:
+    """Whether the write adds to what the file already holds (its old declaration stays)."""
+    mode = str(kwargs.get("mode", "a" if spec.method == "to_hdf" else "w"))
+    return "a" in mode or isinstance(target, (pd.ExcelWriter, pd.HDFStore))
+
+
+def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def writer(self: Any, *args: Any, **kwargs: Any) -> Any:
         exception_id = kwargs.pop("exception_id", None)
         purpose = kwargs.pop("purpose", None)
         if _bypass.active():
             return original(self, *args, **kwargs)
-        if method == SQL_WRITER:
-            target = sql_target(args, kwargs)
-        else:
-            target = args[0] if args else kwargs.get(keyword)
-        if target is None or (
-            not isinstance(target, (str, os.PathLike)) and not hasattr(target, "name")
-        ):
-            return original(self, *args, **kwargs)  # to a string or an in-memory buffer
+        target = write_target(spec, args, kwargs)
+        if target is None:
+            return original(self, *args, **kwargs)
         from lacuna.governor import current
 
         gov = current()
-        state = effective_state(self)
-        name = display_name(target)
+        data = _data_of(self)
+        state = effective_state(data)
+        name = display_name(_file_of(target))
         frame_ = user_frame()
         op = gov.operation(
             Action.EXPORT,
@@ -144,19 +223,139 @@ def wrap_writer(method: str, original: Callable[..., Any]) -> Callable[..., Any]
                 Source(name=r, classification=state.classification) for r in state.lineage.roots()
             ],
             destination=gov.destination(name),
-            method=f"pandas.{type(self).__name__}.{method}",
+            method=f"pandas.{type(self).__name__}.{spec.method}",
             code_location=code_location(frame_),
             variable=variable_name(self, frame_),
             purpose=purpose,
             exception_id=exception_id,
         )
-        gov.govern(op)  # raises GovernanceViolation in enforce mode: nothing is written
-        with _bypass.bypass():
-            result = original(self, *args, **kwargs)
-        if is_local(name) and op.destination is not None and op.destination.type in _SIDECAR_TYPES:
-            write_sidecar(
-                name, state.classification, sources=state.lineage.roots(), written_by=op.user.id
-            )
-        return result
+        keeps_label = (
+            spec.kind == "path"
+            and is_local(name)
+            and op.destination is not None
+            and op.destination.type in _SIDECAR_TYPES
+        )
+        sources = state.lineage.roots()
+
+        def run() -> Any:
+            embed = None
+            if spec.embeds and keeps_label and isinstance(data, pd.DataFrame):
+                embed = embedded_declaration(
+                    state.classification, columns=list(data.columns), rows=len(data),
+                    sources=sources, written_by=op.user.id,
+                )
+            with _bypass.bypass():
+                result = original(_without_state(self, embed), *args, **kwargs)
+            if keeps_label:
+                label(target, name, state.classification, sources, op.user.id,
+                      append=_appends(spec, target, kwargs))
+            return result
+
+        try:
+            return gov.execute(op, run)  # an enforced denial raises here: nothing is written
+        except GovernanceViolation:
+            if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
+                with _LABEL_LOCK:
+                    _DENIED.add(target)
+            raise
 
     return writer
+
+
+# -- the classification of written files: sidecars, deferred for stores ------------------------
+
+_PENDING: weakref.WeakKeyDictionary[Any, list[tuple[Classification, tuple[str, ...], str]]] = (
+    weakref.WeakKeyDictionary()
+)
+_DENIED: weakref.WeakSet[Any] = weakref.WeakSet()
+_LABEL_LOCK = threading.Lock()
+
+
+def label(
+    target: Any,
+    name: str,
+    classification: Classification,
+    sources: tuple[str, ...],
+    user: str,
+    *,
+    append: bool = False,
+) -> None:
+    """Write the sidecar of a written file; for an ExcelWriter or HDFStore (written on close),
+    remember it until the store is closed."""
+    if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
+        with _LABEL_LOCK:
+            _PENDING.setdefault(target, []).append((classification, sources, user))
+        return
+    flush = getattr(target, "flush", None)
+    if callable(flush):  # an open file object: its bytes must be on disk to be fingerprinted
+        flush()
+    _write_label(name, [(classification, sources, user)], append=append)
+
+
+def _write_label(
+    name: str, parts: list[tuple[Classification, tuple[str, ...], str]], *, append: bool
+) -> None:
+    from lacuna.governor import current
+    from lacuna.lineage.rules import combine
+
+    classifications = [c for c, _, _ in parts]
+    sources = [s for _, srcs, _ in parts for s in srcs]
+    if append:
+        try:
+            old = read_sidecar(name)
+        except SidecarError:
+            old = None
+        if old is not None:
+            classifications.insert(0, old.classification)
+            sources[:0] = old.sources
+    config = current().config.classification
+    merged = classifications[0] if len(classifications) == 1 else combine(classifications, config)
+    write_sidecar(name, merged, sources=tuple(dict.fromkeys(sources)), written_by=parts[-1][2])
+
+
+def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``ExcelWriter.close`` / ``HDFStore.close``: write the sidecar once the file is complete.
+
+    An ExcelWriter into which every write was denied saves nothing (pandas would fail with an
+    ``IndexError`` on a workbook without sheets and leave an empty file): its handle is closed
+    and the empty file it created is removed.
+    """
+
+    @functools.wraps(original)
+    def close(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LABEL_LOCK:
+            pending = _PENDING.pop(self, None)
+            denied = self in _DENIED
+            _DENIED.discard(self)
+        if denied and not pending and isinstance(self, pd.ExcelWriter) and not self.sheets:
+            path = os.fspath(self)
+            self._handles.close()
+            if path and os.path.isfile(path) and os.path.getsize(path) == 0:
+                os.unlink(path)
+            return None
+        result = original(self, *args, **kwargs)
+        if pending:
+            name = os.fspath(self) if isinstance(self, pd.ExcelWriter) else self.filename
+            if name and os.path.exists(name):
+                _write_label(name, pending, append=True)
+        return result
+
+    return close
+
+
+def wrap_store_put(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``HDFStore.put`` / ``append`` (and ``store[key] = df``): an export into the store's file."""
+    spec = Writer(method, "path_or_buf")
+
+    @functools.wraps(original)
+    def put(self: Any, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if _bypass.active() or not isinstance(value, (pd.DataFrame, pd.Series)):
+            return original(self, key, value, *args, **kwargs)
+        extra = {k: kwargs.pop(k) for k in ("exception_id", "purpose") if k in kwargs}
+
+        def run(data: Any, _store: Any) -> Any:
+            return original(self, key, data, *args, **kwargs)
+
+        return wrap_writer(spec, run)(value, self, **extra)
+
+    return put
