@@ -277,7 +277,7 @@ def test_series_and_frame_to_sql_are_governed(governed):
         back = pd.read_sql_query("select * from sales", con)
     assert len(back) == 5
     assert back.lacuna_classification.tier >= Tier.INTERNAL
-    assert back.lacuna.lineage.sources[0].startswith(f"sqlite:///{db}#select")
+    assert back.lacuna.lineage.sources[0].startswith(f"sqlite:///{db}#query-")  # no SQL text
 
 
 @pytest.mark.skipif(not hasattr(pd.DataFrame, "to_iceberg"), reason="pandas without to_iceberg")

@@ -3,12 +3,15 @@ downgrade)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lacuna.lineage import sidecar as sc
 from lacuna.model import Classification, ColumnClass, ColumnKind, Tier
@@ -204,3 +207,32 @@ def test_embedded_declarations_bind_to_the_shape(tmp_path):
 ])
 def test_is_local(target, local):
     assert sc.is_local(target) is local
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["classification", "tier", "columns", "floor", "tags", "email",
+                         "signature", "content", "sources", "written_at", "layer", "x"]),
+        inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.one_of(_json.map(json.dumps), st.binary(max_size=200).map(repr)),
+       raw=st.binary(max_size=64))
+def test_any_sidecar_content_reads_or_raises_sidecar_error(tmp_path_factory, body, raw):
+    folder = tmp_path_factory.mktemp("fuzz")
+    data = folder / "x.csv"
+    data.write_text("a\n1\n")
+    for content in (body.encode(), raw):
+        sc.sidecar_path(data).write_bytes(content)
+        try:
+            back = sc.read_sidecar(data)
+        except sc.SidecarError:
+            continue
+        assert back.trust in ("unsigned", "forged")  # never trusted without Lacuna's key
+    with contextlib.suppress(sc.SidecarError):
+        sc.read_embedded(json.loads(body) if body.startswith(("{", "[")) else body,
+                         data_path=str(data), columns=["a"], rows=1)

@@ -9,7 +9,9 @@ classification travels with the file.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import re
 import threading
 import weakref
 from collections.abc import Callable
@@ -139,9 +141,14 @@ def sql_target(
             url = f"sqlite:///{file}"
         except Exception:
             url = f"dbapi://{type(con).__module__}"
-    if isinstance(name, str) and name:
-        return f"{url}#{' '.join(name.split())[:200]}"
+    if isinstance(name, str) and _TABLE.match(name):
+        return f"{url}#{name}"
+    if isinstance(name, str) and name.strip():  # a query: named by its hash, never its text
+        return f"{url}#query-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
     return url
+
+
+_TABLE = re.compile(r"^[\w.$]+$")
 
 
 def write_target(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -239,7 +246,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
 
         def run() -> Any:
             embed = None
-            if spec.embeds and keeps_label and isinstance(data, pd.DataFrame):
+            if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
                 embed = embedded_declaration(
                     state.classification, columns=list(data.columns), rows=len(data),
                     sources=sources, written_by=op.user.id,
