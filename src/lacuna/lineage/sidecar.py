@@ -102,6 +102,7 @@ def is_local(target: object) -> bool:
 def fingerprint(data_path: str | os.PathLike[str]) -> dict[str, Any]:
     """The content fingerprint a signature binds to (see the module docstring); a directory
     (a partitioned Parquet dataset) is the list of its files' fingerprints."""
+    data_path = os.path.expanduser(os.fspath(data_path))  # pandas expands "~" when it writes
     if os.path.isdir(data_path):
         root = Path(data_path)
         files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(SUFFIX))
