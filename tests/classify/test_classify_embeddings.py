@@ -125,10 +125,14 @@ def test_auto_builds_the_static_vectors_once_in_the_background(monkeypatch, tmp_
     found = runtime.availability()
     if not found.ok:
         pytest.skip("the embeddings extra is not installed: pip install 'lacuna[embeddings]'")
+    import threading
+
     calls = []
+    release = threading.Event()  # the build finishes only after the first status is seen
 
     def quick_table(model_dir):
         calls.append(model_dir)
+        assert release.wait(timeout=30)
         path = distill.table_path(model_dir)
         np.savez(path, vectors=np.ones((3, 384), dtype=np.float16))
 
@@ -139,6 +143,7 @@ def test_auto_builds_the_static_vectors_once_in_the_background(monkeypatch, tmp_
     assert not first.on
     assert first.pending
     assert "background" in first.reason
+    release.set()
     distill._BUILDS[distill.table_path(found.model_dir)].join(timeout=30)
     assert distill.table_path(found.model_dir).is_file()
     assert distill.build_in_background(found.model_dir) is False  # built: nothing more to do
