@@ -153,7 +153,7 @@ def test_remote_timeout_denies(standin) -> None:
     server = standin(PolicyEngine.from_config(Config()))
     server.delay_s = 0.5
     decision = RemoteEngine(server.url, timeout_ms=100, retries=0).evaluate({"action": "read"})
-    expected = f"OPA server {server.url} unreachable after 1 attempt: timed out"
+    expected = f"OPA server {server.url}: timed out (after 1 attempt)"
     assert decision.engine_error == expected
 
 

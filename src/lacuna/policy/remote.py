@@ -11,20 +11,27 @@ which includes the generated ``lacuna.decision`` aggregator. One request decides
 and the answer becomes a :class:`~lacuna.model.Decision` by the same code the embedded engine
 uses (:func:`lacuna.policy.decide.build`), so both give the same decision for the same bundle.
 
-**Failure is a denial.** Connection errors, timeouts and HTTP 5xx/429 are retried
-(``retries`` times, waiting ``backoff_ms`` then doubling); if the server still cannot answer,
-or answers with an HTTP error, no result, or not a Lacuna decision, the operation is denied with
-``Decision.engine_error`` saying so (e.g. *OPA server http://opa:8181 unreachable after 3
-attempts: Connection refused*), and the failure is logged at ERROR. Connections are kept alive
-(one per thread).
+**The answer is checked, not trusted** (:mod:`lacuna.policy.remote_answer`): booleans only,
+well-formed votes, and deny votes win, so ``{"allowed": "false"}`` or ``allowed: true`` beside
+a ``deny`` vote is a denial that says what was wrong.
+
+**Failure is a denial, within a deadline.** Requests go through :class:`lacuna.http.HttpClient`
+(httpx): one overall deadline per decision (``deadline_ms``, default 500 ms: connect, send,
+retries and reading the whole body), per-phase timeouts (``timeout_ms``), a size cap
+(``max_response_bytes``). Connection errors, timeouts and HTTP 5xx/429 are retried while the
+deadline leaves time. If the server still cannot answer, or answers with an HTTP error, no
+result, or not a valid Lacuna decision, the operation is denied with ``Decision.engine_error``
+naming the failure (e.g. *OPA server http://opa:8181: connection refused (after 3 attempts)*),
+logged at ERROR. **Circuit breaker:** after ``breaker_failures`` consecutive failed decisions
+(default 1) the engine denies at once, without a request, for ``breaker_reset_ms`` (default
+5 s); then one trial decision goes out, and a good answer closes the breaker again. A dead
+server costs one deadline, not one per operation.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -32,12 +39,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import ConfigError
+from lacuna.http import CircuitBreaker, HttpClient, HttpFailure, HttpSettings, message
 from lacuna.model import Decision
 from lacuna.policy.aggregate import DATA_API_PATH
 from lacuna.policy.compile import PolicyPackage
 from lacuna.policy.decide import build
 from lacuna.policy.decision_log import DecisionEvent
 from lacuna.policy.inputs import build_input
+from lacuna.policy.remote_answer import InvalidAnswer, check_answer
 
 if TYPE_CHECKING:
     from lacuna.model import Operation
@@ -57,41 +66,62 @@ class RemoteEngine:
     Args:
         url: the server, e.g. ``http://opa.internal:8181``.
         path: the Data API path of the decision (the aggregator's ``result``).
-        timeout_ms: per attempt (connect and answer).
-        retries: extra attempts after a connection error, timeout, HTTP 5xx or 429.
+        timeout_ms: per phase of an attempt (connect, send, each read), capped by the deadline.
+        retries: extra attempts after a connection error, timeout, HTTP 5xx or 429, while the
+            deadline leaves time.
         backoff_ms: the wait before the first retry; doubled for each next one.
+        deadline_ms: overall time for one decision's request(s), body included.
+        breaker_failures: consecutive failed decisions that open the circuit breaker.
+        breaker_reset_ms: how long an open breaker denies without asking the server.
+        max_response_bytes: a longer answer is a failure.
+        tls_verify: check the server's certificate (https).
+        ca_file: a PEM file of CAs to trust for the server's certificate.
+        max_connections: kept-alive connections to the server (all threads).
         docs_url: documentation base, as for :class:`PolicyEngine`.
         decision_log: a sink that receives every decision.
         headers: extra request headers (e.g. ``{"Authorization": "Bearer ..."}``).
 
     Raises:
-        ConfigError: the URL is not an http(s) URL.
+        ConfigError: the URL is not an http(s) URL, or a limit is not positive.
     """
 
     def __init__(self, url: str, *, path: str = DATA_API_PATH, timeout_ms: int = 2000,
-                 retries: int = 2, backoff_ms: int = 50, docs_url: str | None = None,
-                 decision_log: DecisionLogSink | None = None,
+                 retries: int = 2, backoff_ms: int = 50, deadline_ms: int = 500,
+                 breaker_failures: int = 1, breaker_reset_ms: int = 5000,
+                 max_response_bytes: int = 1 << 20, tls_verify: bool = True,
+                 ca_file: str | None = None, max_connections: int = 10,
+                 docs_url: str | None = None, decision_log: DecisionLogSink | None = None,
                  headers: Mapping[str, str] | None = None) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             msg = (f"policy.server.url {url!r} is not an http(s) URL. Use e.g. "
                    "http://opa.internal:8181.")
             raise ConfigError(msg)
+        for key, value in (("timeout_ms", timeout_ms), ("deadline_ms", deadline_ms),
+                           ("max_response_bytes", max_response_bytes),
+                           ("max_connections", max_connections)):
+            if value <= 0:
+                msg = f"policy.server.{key} must be positive, not {value}."
+                raise ConfigError(msg)
         self.url = url.rstrip("/")
         self.path = path.strip("/")
         self.timeout_s = timeout_ms / 1000.0
+        self.deadline_s = deadline_ms / 1000.0
         self.retries = max(0, retries)
         self.backoff_s = backoff_ms / 1000.0
         self.docs_url = docs_url
         self.decision_log = decision_log
         self.revision: str | None = None  # the last revision the server reported
-        self._split = parsed
-        self._target = f"{parsed.path.rstrip('/')}/v1/data/{self.path}"
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
-        self._local = threading.local()
+        self.breaker = CircuitBreaker(breaker_failures, breaker_reset_ms / 1000.0)
+        base = f"{self.url}"
+        self._target = f"{base}/v1/data/{self.path}"
+        self._health = f"{base}/health"
+        self._http = HttpClient(HttpSettings(
+            timeout_s=self.timeout_s, deadline_s=self.deadline_s, retries=self.retries,
+            backoff_s=self.backoff_s, max_body_bytes=max_response_bytes,
+            max_connections=max_connections, verify=tls_verify, ca_file=ca_file,
+            headers=tuple({"Content-Type": "application/json", **(headers or {})}.items())))
         self._packages: dict[str, PolicyPackage] = {}
-        self._connections: list[http.client.HTTPConnection] = []
-        self._conn_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, server: Mapping[str, Any] | Any, *, docs_url: str | None = None,
@@ -99,11 +129,12 @@ class RemoteEngine:
         """Build from the ``policy.server`` setting (a mapping or an object)::
 
             policy:
-              server: {url: http://opa:8181, timeout_ms: 2000, retries: 2,
-                       path: lacuna/decision/result, headers: {}}
+              server: {url: http://opa:8181, deadline_ms: 500, timeout_ms: 2000, retries: 2,
+                       breaker_failures: 1, breaker_reset_ms: 5000, tls_verify: true,
+                       ca_file: null, path: lacuna/decision/result, headers: {}}
 
         Raises:
-            ConfigError: no url, or not an http(s) URL.
+            ConfigError: no url, not an http(s) URL, or a limit that is not positive.
         """
         get = server.get if isinstance(server, Mapping) else (
             lambda key, default=None: getattr(server, key, default))
@@ -111,10 +142,21 @@ class RemoteEngine:
         if not url:
             msg = "policy.server needs url: the OPA server, e.g. http://opa.internal:8181."
             raise ConfigError(msg)
+
+        def number(key: str, default: int) -> int:
+            value = get(key, None)
+            return default if value is None else int(value)
+
+        ca_file = get("ca_file", None)
         return cls(str(url), path=str(get("path", None) or DATA_API_PATH),
-                   timeout_ms=int(get("timeout_ms", 2000) or 2000),
-                   retries=int(get("retries", 2) if get("retries", 2) is not None else 2),
-                   backoff_ms=int(get("backoff_ms", 50) or 50),
+                   timeout_ms=number("timeout_ms", 2000), retries=number("retries", 2),
+                   backoff_ms=number("backoff_ms", 50), deadline_ms=number("deadline_ms", 500),
+                   breaker_failures=number("breaker_failures", 1),
+                   breaker_reset_ms=number("breaker_reset_ms", 5000),
+                   max_response_bytes=number("max_response_bytes", 1 << 20),
+                   max_connections=number("max_connections", 10),
+                   tls_verify=bool(get("tls_verify", True)),
+                   ca_file=None if ca_file is None else str(ca_file),
                    headers=dict(get("headers", None) or {}), docs_url=docs_url,
                    decision_log=decision_log)
 
@@ -135,45 +177,86 @@ class RemoteEngine:
         return self._decide(doc, operation_id, time.perf_counter())
 
     def health(self) -> bool:
-        """Whether ``GET /health`` answers 200."""
+        """Whether ``GET /health`` answers 200 (within the deadline)."""
         try:
-            status, _ = self._request("GET", f"{self._split.path.rstrip('/')}/health", None)
-        except (OSError, http.client.HTTPException):
+            return self._http.request("GET", self._health).status == 200
+        except HttpFailure:
             return False
-        return status == 200
 
     def _decide(self, doc: Mapping[str, Any], operation_id: str, started: float) -> Decision:
         decision_id = None
-        try:
-            answer = self._post({"input": doc})
-            decision_id = answer.get("decision_id")
-            result = answer.get("result")
-            if not isinstance(result, Mapping):
-                msg = (f"OPA server {self.url} returned no result for /v1/data/{self.path}: "
-                       "load the Lacuna bundle there (lacuna policy bundle DIR -o "
-                       "bundle.tar.gz) or fix policy.server.path")
-                raise RemoteUnavailable(msg)
-            if not isinstance(result.get("votes"), list) or not isinstance(
-                    result.get("metadata"), Mapping):
-                msg = (f"OPA server {self.url} returned a result for /v1/data/{self.path} that "
-                       "is not a Lacuna decision (no votes/metadata): point policy.server.path "
-                       "at the aggregator (lacuna/decision/result)")
-                raise RemoteUnavailable(msg)
-            revision = str(result.get("revision") or "") or None
-            self.revision = revision
-            decision = build(result, self._lookup(result["metadata"]), doc,
-                             operation_id=operation_id, revision=revision,
-                             docs_url=self.docs_url, started=started)
-        except RemoteUnavailable as exc:
-            decision = self._failure(str(exc), operation_id, started)
-        except Exception as exc:  # a malformed answer: still a denial
-            decision = self._failure(f"OPA server {self.url} returned an unusable answer: {exc}",
-                                     operation_id, started)
+        if not self.breaker.allow():
+            decision = self._failure(
+                f"OPA server {self.url}: circuit breaker open after "
+                f"{_count(self.breaker.failures, 'consecutive failure')} (last: "
+                f"{self.breaker.last_failure or 'unknown'}); no request sent, next try in "
+                f"{self.breaker.retry_in():.1f} s", operation_id, started, quiet=True)
+        else:
+            try:
+                result, decision_id = self._ask(doc)
+                revision = result.get("revision") or None
+                self.revision = revision
+                decision = build(result, self._lookup(result["metadata"]), doc,
+                                 operation_id=operation_id, revision=revision,
+                                 docs_url=self.docs_url, started=started)
+            except Exception as exc:  # RemoteUnavailable, or anything unexpected: deny
+                detail = str(exc) if isinstance(exc, RemoteUnavailable) else (
+                    f"OPA server {self.url} returned an unusable answer: {exc}")
+                self.breaker.failure(detail)
+                decision = self._failure(detail, operation_id, started)
+            else:
+                self.breaker.success()
         if self.decision_log is not None:
             self.decision_log.log(DecisionEvent(
                 decision, doc, self.path, time.time_ns(),
                 int((time.perf_counter() - started) * 1e9), False, decision_id))
         return decision
+
+    def _ask(self, doc: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+        """The checked ``result`` and ``decision_id`` for ``doc``.
+
+        Raises:
+            RemoteUnavailable: no valid answer (the message names the failure).
+        """
+        where = f"POST /v1/data/{self.path}"
+        try:
+            response = self._http.request("POST", self._target,
+                                          content=_encode({"input": doc}).encode("utf-8"))
+        except HttpFailure as exc:
+            if exc.kind == "status":
+                msg = (f"OPA server {self.url} returned HTTP {exc.status} after "
+                       f"{_count(exc.attempts, 'attempt')}: {exc.reason.split(': ', 1)[-1]}")
+            elif exc.kind == "unreachable":
+                msg = (f"OPA server {self.url} unreachable after "
+                       f"{_count(exc.attempts, 'attempt')}: {exc.reason}")
+            else:
+                msg = f"OPA server {self.url}: {exc}"
+            raise RemoteUnavailable(msg) from None
+        if response.status != 200:
+            msg = (f"OPA server {self.url} returned HTTP {response.status} for {where}: "
+                   f"{message(response.body)}")
+            raise RemoteUnavailable(msg)
+        try:
+            answer = json.loads(response.body)
+        except ValueError as exc:
+            msg = f"OPA server {self.url} returned a response that is not JSON ({exc})"
+            raise RemoteUnavailable(msg) from None
+        result = answer.get("result") if isinstance(answer, Mapping) else None
+        if isinstance(answer, Mapping) and result is None:
+            msg = (f"OPA server {self.url} returned no result for /v1/data/{self.path}: "
+                   "load the Lacuna bundle there (lacuna policy bundle DIR -o "
+                   "bundle.tar.gz) or fix policy.server.path")
+            raise RemoteUnavailable(msg)
+        if isinstance(result, Mapping) and not {"allowed", "votes"} & result.keys():
+            msg = (f"OPA server {self.url} returned a result for /v1/data/{self.path} that "
+                   "is not a Lacuna decision (no allowed/votes): point policy.server.path "
+                   "at the aggregator (lacuna/decision/result)")
+            raise RemoteUnavailable(msg)
+        try:
+            return check_answer(answer)
+        except InvalidAnswer as exc:
+            msg = f"OPA server {self.url} returned an invalid decision for {where}: {exc}"
+            raise RemoteUnavailable(msg) from None
 
     def _lookup(self, metadata: Mapping[str, Any]) -> Any:
         def lookup(name: str) -> PolicyPackage:
@@ -186,9 +269,11 @@ class RemoteEngine:
             return package
         return lookup
 
-    def _failure(self, detail: str, operation_id: str, started: float) -> Decision:
-        log.error("remote policy decision failed; denying operation %s (fail closed): %s",
-                  operation_id, detail)
+    def _failure(self, detail: str, operation_id: str, started: float, *,
+                 quiet: bool = False) -> Decision:
+        (log.warning if quiet else log.error)(
+            "remote policy decision failed; denying operation %s (fail closed): %s",
+            operation_id, detail)
         return Decision(
             allowed=False, operation_id=operation_id, engine_error=detail,
             bundle_revision=self.revision, eval_ms=(time.perf_counter() - started) * 1000.0,
@@ -196,77 +281,9 @@ class RemoteEngine:
                        f"{detail}. Try again, or tell the platform team."),
         )
 
-    def _post(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        payload = _encode(body).encode("utf-8")
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                status, raw = self._request("POST", self._target, payload)
-            except (OSError, http.client.HTTPException) as exc:
-                last = f"unreachable after {_attempts(attempt + 1)}: {_reason(exc)}"
-                continue
-            if status >= 500 or status == 429:
-                last = f"returned HTTP {status} after {_attempts(attempt + 1)}: {_message(raw)}"
-                continue
-            if status != 200:
-                msg = (f"OPA server {self.url} returned HTTP {status} for POST "
-                       f"/v1/data/{self.path}: {_message(raw)}")
-                raise RemoteUnavailable(msg)
-            try:
-                answer = json.loads(raw)
-            except ValueError:
-                msg = f"OPA server {self.url} returned a response that is not JSON"
-                raise RemoteUnavailable(msg) from None
-            if not isinstance(answer, dict):
-                msg = f"OPA server {self.url} returned a response that is not a JSON object"
-                raise RemoteUnavailable(msg)
-            return answer
-        msg = f"OPA server {self.url} {last}"
-        raise RemoteUnavailable(msg)
-
-    def _request(self, method: str, target: str, body: bytes | None) -> tuple[int, bytes]:
-        """One request on this thread's kept-alive connection (reconnecting once if stale)."""
-        for fresh in (False, True):
-            conn = self._connection(fresh)
-            reused = getattr(conn, "_lacuna_used", False)
-            try:
-                conn.request(method, target, body=body, headers=self._headers)
-                response = conn.getresponse()
-                data = response.read()
-                conn._lacuna_used = True  # type: ignore[attr-defined]
-                return response.status, data
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                self._local.conn = None
-                with self._conn_lock:
-                    if conn in self._connections:
-                        self._connections.remove(conn)
-                if not reused or fresh or isinstance(exc, TimeoutError):
-                    raise
-        msg = "unreachable"  # pragma: no cover - the loop returns or raises
-        raise AssertionError(msg)  # pragma: no cover
-
-    def _connection(self, fresh: bool) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None or fresh:
-            host, port = self._split.hostname or "", self._split.port
-            cls = (http.client.HTTPSConnection if self._split.scheme == "https"
-                   else http.client.HTTPConnection)
-            conn = cls(host, port, timeout=self.timeout_s)
-            self._local.conn = conn
-            with self._conn_lock:
-                self._connections.append(conn)
-        return conn
-
     def close(self) -> None:
-        """Close the kept-alive connections (of every thread)."""
-        with self._conn_lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+        """Close the kept-alive connections."""
+        self._http.close()
 
     def __enter__(self) -> RemoteEngine:
         return self
@@ -278,21 +295,5 @@ class RemoteEngine:
         return f"RemoteEngine(url={self.url!r}, path={self.path!r})"
 
 
-def _attempts(n: int) -> str:
-    return f"{n} attempt" if n == 1 else f"{n} attempts"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-
-
-def _message(raw: bytes) -> str:
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return raw[:200].decode("utf-8", "replace").strip() or "(empty body)"
-    if isinstance(body, Mapping):
-        return str(body.get("message") or body.get("code") or body)[:500]
-    return str(body)[:500]
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
