@@ -90,10 +90,17 @@ class ServerConfig(_Model):
 
     url: str
     path: str = "lacuna/decision/result"  # the aggregator rule `lacuna policy bundle` adds
-    timeout_ms: int = Field(default=2000, ge=1)
+    timeout_ms: int = Field(default=2000, ge=1)  # per phase (connect, send, each read)
     retries: int = Field(default=2, ge=0)
     backoff_ms: int = Field(default=50, ge=0)
     headers: dict[str, str] = Field(default_factory=dict)
+    deadline_ms: int = Field(default=500, ge=1)  # overall, per decision: a failure past it
+    breaker_failures: int = Field(default=1, ge=1)  # failed decisions that open the breaker
+    breaker_reset_ms: int = Field(default=5000, ge=0)  # then deny at once for this long
+    max_response_bytes: int = Field(default=1 << 20, ge=1)
+    max_connections: int = Field(default=10, ge=1)
+    tls_verify: bool = True
+    ca_file: str | None = None  # a PEM file of CAs for the server's certificate
 
 
 class DecisionLogConfig(_Model):
@@ -107,6 +114,8 @@ class DecisionLogConfig(_Model):
     timeout_ms: int = Field(default=5000, ge=1)  # http only
     retries: int = Field(default=3, ge=0)  # http only
     headers: dict[str, str] = Field(default_factory=dict)  # http only
+    tls_verify: bool = True  # http only
+    ca_file: str | None = None  # http only: a PEM file of CAs for the collector
     labels: dict[str, str] = Field(default_factory=dict)
 
 
@@ -119,6 +128,8 @@ class PolicyConfig(_Model):
     decision_log: DecisionLogConfig | None = Field(default_factory=DecisionLogConfig)
     watch: bool = False  # reload policy.dir when its files change
     watch_interval_ms: int = Field(default=1000, ge=50)
+    # Embedded engine: a decision that evaluates longer is denied (see docs/policies.md).
+    eval_budget_ms: int = Field(default=500, ge=1)
 
 
 class ClassRule(_Model):

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select
 
 from lacuna.audit.schema import open_state_database
+from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
 from lacuna.policy.decision_log import DecisionLogSink
 
 metadata = MetaData()
@@ -95,12 +93,18 @@ def record_revision(record: Mapping[str, Any]) -> str | None:
 class HttpDecisionLog(DecisionLogSink):
     """Batches of records POSTed to a collector, gzip-compressed, as OPA does.
 
+    Requests go through :class:`lacuna.http.HttpClient` (httpx, configured in one place).
+
     Args:
         url: where to POST (e.g. ``https://logs.example.com/logs``).
-        timeout_s: per attempt.
+        timeout_s: per phase of an attempt (connect, send, each read); one batch's deadline,
+            every attempt and the backoff included, is ``(retries + 1) * timeout_s`` plus the
+            backoff.
         retries: extra attempts after a failure (connection error, timeout, HTTP 5xx or 429).
         backoff_s: the wait before the first retry; doubled for each next one.
         headers: extra headers (e.g. ``{"Authorization": "Bearer ..."}``).
+        tls_verify: check the collector's certificate (https).
+        ca_file: a PEM file of CAs to trust for the collector's certificate.
         **kwargs: queue and batch settings (see :class:`DecisionLogSink`).
     """
 
@@ -108,6 +112,7 @@ class HttpDecisionLog(DecisionLogSink):
 
     def __init__(self, url: str, *, timeout_s: float = 5.0, retries: int = 3,
                  backoff_s: float = 0.2, headers: Mapping[str, str] | None = None,
+                 tls_verify: bool = True, ca_file: str | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.url = url
@@ -115,29 +120,35 @@ class HttpDecisionLog(DecisionLogSink):
         self.retries = retries
         self.backoff_s = backoff_s
         self.headers = dict(headers or {})
+        # The deadline covers every attempt and the backoff between them.
+        deadline = timeout_s * (retries + 1) + backoff_s * (2 ** max(0, retries) - 1)
+        self._http = HttpClient(HttpSettings(
+            timeout_s=timeout_s, deadline_s=deadline, retries=retries, backoff_s=backoff_s,
+            max_connections=2, verify=tls_verify, ca_file=ca_file,
+            headers=tuple({"Content-Type": "application/json", "Content-Encoding": "gzip",
+                           **self.headers}.items())))
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """POST one batch; raise after the last failed attempt."""
+        """POST one batch; raise after the last failed attempt.
+
+        Raises:
+            OSError: the collector did not take the batch (the message says why).
+        """
         body = gzip.compress(json.dumps(list(records), default=str).encode("utf-8"))
-        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
-                   **self.headers}
-        for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    response.read()
-                return
-            except urllib.error.HTTPError as exc:
-                if (exc.code < 500 and exc.code != 429) or attempt == self.retries:
-                    msg = f"{self.url} answered HTTP {exc.code} {exc.reason}"
-                    raise OSError(msg) from None
-            except (urllib.error.URLError, OSError) as exc:
-                if attempt == self.retries:
-                    reason = getattr(exc, "reason", exc)
-                    msg = (f"{self.url} unreachable after {self.retries + 1} attempts "
-                           f"({reason})")
-                    raise OSError(msg) from None
-            time.sleep(self.backoff_s * 2**attempt)
+        try:
+            response = self._http.request("POST", self.url, content=body)
+        except HttpFailure as exc:
+            if exc.kind == "status":
+                msg = f"{self.url} answered {exc}"
+            else:
+                msg = f"{self.url} unreachable: {exc}"
+            raise OSError(msg) from None
+        if response.status >= 300:
+            msg = f"{self.url} answered HTTP {response.status}: {message(response.body)}"
+            raise OSError(msg)
+
+    def _release(self) -> None:
+        self._http.close()
 
 
 def sink_from_settings(settings: Mapping[str, Any] | Any, *, audit_url: str | None = None
@@ -154,6 +165,8 @@ def sink_from_settings(settings: Mapping[str, Any] | Any, *, audit_url: str | No
         timeout_ms: 5000            # http only
         retries: 3                  # http only
         headers: {}                 # http only
+        tls_verify: true            # http only
+        ca_file: null               # http only: CAs for the collector's certificate
         labels: {}                  # extra labels on every record
 
     Raises:
@@ -184,6 +197,8 @@ def sink_from_settings(settings: Mapping[str, Any] | Any, *, audit_url: str | No
             raise ConfigError(msg)
         return HttpDecisionLog(str(url), timeout_s=float(get("timeout_ms", 5000) or 5000) / 1000,
                                retries=int(get("retries", 3) or 0),
-                               headers=dict(get("headers", None) or {}), **common)
+                               headers=dict(get("headers", None) or {}),
+                               tls_verify=bool(get("tls_verify", True)),
+                               ca_file=get("ca_file", None), **common)
     msg = f"policy.decision_log.type {kind!r} is not one of: sql, http, none."
     raise ConfigError(msg)

@@ -1,10 +1,11 @@
 """A small OpenAI-compatible chat client with a hard time budget and a circuit breaker.
 
-Standard library only (``urllib``). A call runs in a worker thread and the caller waits at most
-the budget: a black-holed endpoint, a slow model or a stuck DNS lookup cost the budget and no
-more (the worker's socket times out shortly after and the thread ends on its own). Every failure
-is an :class:`LlmUnavailable` with a short reason; the breaker opens after
-``breaker_failures`` consecutive failures and then refuses calls at once for
+Requests go through :class:`lacuna.http.HttpClient` (httpx, configured in one place for all of
+Lacuna): each call has an overall deadline, the caller's ``budget_s``, covering connect, send
+and the whole answer (a black-holed endpoint, a slow model or a server that trickles bytes cost
+the budget and no more), and answers are capped at 1 MB. Every failure is an
+:class:`LlmUnavailable` with a short reason; the breaker (:class:`lacuna.http.CircuitBreaker`)
+opens after ``breaker_failures`` consecutive failures and then refuses calls at once for
 ``breaker_reset_s`` seconds, after which one trial call decides whether it closes again.
 """
 
@@ -12,17 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from lacuna.classify.settings import LlmSettings
+from lacuna.http import CircuitBreaker, HttpClient, HttpFailure, HttpSettings
 
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lacuna-llm")
+__all__ = ["ChatClient", "CircuitBreaker", "LlmUnavailable"]
 
 
 class LlmUnavailable(Exception):
@@ -31,48 +27,6 @@ class LlmUnavailable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class CircuitBreaker:
-    """Closed → (N failures) → open → (reset time) → half-open → one trial → closed or open."""
-
-    def __init__(self, failures: int, reset_s: float) -> None:
-        self.failures, self.reset_s = failures, reset_s
-        self._count, self._opened = 0, 0.0
-        self._trial = False
-        self._lock = threading.Lock()
-
-    @property
-    def state(self) -> str:
-        with self._lock:
-            return self._state()
-
-    def _state(self) -> str:
-        if self._count < self.failures:
-            return "closed"
-        return "half-open" if time.monotonic() - self._opened >= self.reset_s else "open"
-
-    def allow(self) -> bool:
-        """Whether a call may go out now (at most one trial while half-open)."""
-        with self._lock:
-            state = self._state()
-            if state == "closed":
-                return True
-            if state == "half-open" and not self._trial:
-                self._trial = True
-                return True
-            return False
-
-    def success(self) -> None:
-        with self._lock:
-            self._count, self._trial = 0, False
-
-    def failure(self) -> None:
-        with self._lock:
-            self._count += 1
-            self._trial = False
-            if self._count >= self.failures:
-                self._opened = time.monotonic()
 
 
 class ChatClient:
@@ -85,6 +39,10 @@ class ChatClient:
         self.settings = settings
         self.endpoint = settings.url.rstrip("/") + "/chat/completions"
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+        # No retries: the budget is small and the breaker handles a failing endpoint.
+        self._http = HttpClient(HttpSettings(timeout_s=settings.timeout_ms / 1000 + 0.5,
+                                             deadline_s=settings.timeout_ms / 1000,
+                                             max_body_bytes=1_000_000, max_connections=4))
 
     def complete_json(
         self, messages: list[dict[str, str]], schema: dict[str, Any], *, budget_s: float
@@ -102,15 +60,10 @@ class ChatClient:
         if budget_s <= 0:
             msg = "no time left in this classification's LLM budget"
             raise LlmUnavailable(msg)
-        future = _POOL.submit(self._post, messages, schema, budget_s)
         try:
-            answer = future.result(timeout=budget_s)
-        except FutureTimeout:
-            self.breaker.failure()
-            msg = f"no answer within {budget_s * 1000:.0f} ms"
-            raise LlmUnavailable(msg) from None
-        except LlmUnavailable:
-            self.breaker.failure()
+            answer = self._post(messages, schema, budget_s)
+        except LlmUnavailable as exc:
+            self.breaker.failure(exc.reason)
             raise
         self.breaker.success()
         return answer
@@ -129,18 +82,24 @@ class ChatClient:
         key = os.environ.get(self.settings.api_key_env) if self.settings.api_key_env else None
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(self.endpoint, json.dumps(body).encode(), headers)
         try:
-            with urllib.request.urlopen(request, timeout=budget_s + 0.5) as response:
-                payload = json.loads(response.read(1_000_000))
-        except urllib.error.HTTPError as exc:
-            exc.close()  # it holds the response; leaving it open leaks the socket
-            msg = f"HTTP {exc.code} from {self.endpoint}"
+            response = self._http.request("POST", self.endpoint, content=json.dumps(body).encode(),
+                                          headers=headers, deadline_s=budget_s)
+        except HttpFailure as exc:
+            if exc.kind == "deadline":
+                msg = f"no answer within {budget_s * 1000:.0f} ms"
+            elif exc.kind == "status":
+                msg = f"HTTP {exc.status} from {self.endpoint}"
+            elif exc.kind == "unreachable":
+                msg = f"cannot reach {self.endpoint} ({exc.reason})"
+            else:
+                msg = f"{exc.reason} from {self.endpoint}"
             raise LlmUnavailable(msg) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            msg = f"cannot reach {self.endpoint} ({reason})"
-            raise LlmUnavailable(msg) from None
+        if response.status != 200:
+            msg = f"HTTP {response.status} from {self.endpoint}"
+            raise LlmUnavailable(msg)
+        try:
+            payload = json.loads(response.body)
         except ValueError:
             msg = "the endpoint's response is not JSON"
             raise LlmUnavailable(msg) from None
