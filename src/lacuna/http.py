@@ -97,7 +97,7 @@ class HttpFailure(Exception):
 
     def __init__(self, reason: str, *, kind: str, attempts: int = 1,
                  status: int | None = None) -> None:
-        if attempts > 1 or kind != "deadline":
+        if kind != "deadline":
             counted = f"{attempts} attempt" if attempts == 1 else f"{attempts} attempts"
             super().__init__(f"{reason} (after {counted})")
         else:
@@ -155,12 +155,19 @@ class HttpClient:
         deadline = time.monotonic() + budget
         future = _POOL.submit(self._attempts, method, url, content, dict(headers or {}),
                               deadline)
+        within = f"no complete answer within {budget * 1000:.0f} ms (deadline"
         try:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             future.cancel()
-            msg = f"no complete answer within {budget * 1000:.0f} ms (deadline)"
+            msg = f"{within})"
             raise HttpFailure(msg, kind="deadline") from None
+        except HttpFailure as exc:
+            if exc.kind == "timeout" and time.monotonic() >= deadline - 0.01:
+                # The worker's own (deadline-capped) timeout fired first: the same failure.
+                msg = f"{within}; {exc.reason})"
+                raise HttpFailure(msg, kind="deadline", attempts=exc.attempts) from None
+            raise
 
     def _attempts(self, method: str, url: str, content: bytes | None,
                   headers: dict[str, str], deadline: float) -> HttpResponse:
@@ -208,8 +215,8 @@ class HttpClient:
                         raise _Attempt(msg, "too_large", retry=False)
                     chunks.append(chunk)
                     if time.monotonic() > deadline:
-                        msg = (f"answer still arriving at the deadline ({size} bytes so far; "
-                               "the server sends too slowly)")
+                        msg = (f"answer still arriving at the deadline, {size} bytes so far: "
+                               "the server sends too slowly")
                         raise _Attempt(msg, "timeout", retry=False)
                 status = response.status_code
         except httpx.TimeoutException as exc:
