@@ -130,6 +130,7 @@ class PolicyConfig(_Model):
     watch_interval_ms: int = Field(default=1000, ge=50)
     # Embedded engine: a decision that evaluates longer is denied (see docs/policies.md).
     eval_budget_ms: int = Field(default=500, ge=1)
+    isolation: Literal["auto", "process", "none"] = "auto"  # where the budget is enforced
 
 
 class ClassRule(_Model):

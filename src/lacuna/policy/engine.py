@@ -25,16 +25,21 @@ raises :class:`~lacuna.errors.PolicyError` while the old one stays in use (see
 
 **Speed.** The compiled engine is reused (one per thread); decisions are cached on a
 normalized input unless the bundle reads the clock or another non-deterministic builtin
-(:mod:`lacuna.policy.cache`). **Decision logs.** With a ``decision_log`` sink, every decision
+(:mod:`lacuna.policy.cache`). **Budget.** A decision that evaluates longer than ``eval_budget_ms``
+is denied, saying so; with ``isolation`` ``process`` (or ``auto`` after a first overrun) it is
+evaluated on a worker process that is stopped at the budget (:mod:`lacuna.policy.budget`).
+**Decision logs.** With a ``decision_log`` sink, every decision
 (cached or not) is handed to it (:mod:`lacuna.policy.decision_log`), off the hot path.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,13 +47,16 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.policy.aggregate import DATA_API_PATH, aggregator_source
 from lacuna.policy.analysis import input_paths, nondeterministic_calls, parse
+from lacuna.policy.budget import ISOLATION_MODES, BudgetExceeded, IsolatedEvaluator
 from lacuna.policy.bundle import Bundle, RegoModule, builtin, default_bundle_root, read_bundle
 from lacuna.policy.cache import DecisionCache
 from lacuna.policy.compile import PolicyPackage, all_packages, compile_bundle
-from lacuna.policy.decide import decide, engine_failure
+from lacuna.policy.decide import build, decide, engine_failure
 from lacuna.policy.decision_log import DecisionEvent
 from lacuna.policy.inputs import build_input
 from lacuna.policy.rego_tests import RegoTestReport, run_tests
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -83,6 +91,9 @@ class PolicyEngine:
         docs_url: documentation base; a policy's link is this plus its id.
         decision_log: a sink that receives every decision (OPA decision-log shape).
         cache_size: decisions kept in the cache; 0 turns caching off.
+        eval_budget_ms: a decision that evaluates longer is denied (see :mod:`.budget`).
+        isolation: ``auto``, ``process`` or ``none``: where a budget is enforced
+            (:mod:`.budget`).
 
     Raises:
         PolicyError: the bundle is missing, a file does not parse or compile, or metadata is
@@ -104,7 +115,19 @@ class PolicyEngine:
         docs_url: str | None = None,
         decision_log: DecisionLogSink | None = None,
         cache_size: int = 4096,
+        eval_budget_ms: float = 500,
+        isolation: str = "auto",
     ) -> None:
+        if isolation not in ISOLATION_MODES or eval_budget_ms <= 0:
+            from lacuna.errors import ConfigError
+
+            msg = (f"policy.isolation must be one of {', '.join(ISOLATION_MODES)} (got "
+                   f"{isolation!r}) and policy.eval_budget_ms positive (got {eval_budget_ms}).")
+            raise ConfigError(msg)
+        self.eval_budget_s = eval_budget_ms / 1000.0
+        self.isolation = isolation
+        self._isolated: dict[int, IsolatedEvaluator] = {}  # bundle generation -> its worker
+        self._isolated_lock = threading.Lock()
         if isinstance(root, str | os.PathLike):
             root = Path(root).expanduser()
         self._root: Traversable | Path = root if root is not None else default_bundle_root()
@@ -129,7 +152,9 @@ class PolicyEngine:
         root = config.policy.dir.expanduser() if config.policy.dir is not None else None
         return cls(root, settings=settings_from_config(config),
                    rego_version=config.policy.rego_version, docs_url=config.docs_url,
-                   decision_log=decision_log, cache_size=cache_size)
+                   decision_log=decision_log, cache_size=cache_size,
+                   eval_budget_ms=config.policy.eval_budget_ms,
+                   isolation=config.policy.isolation)
 
     # -- what is loaded --------------------------------------------------------------------
 
@@ -233,18 +258,63 @@ class PolicyEngine:
                 self._log(decision, doc, started, cached=True)
                 return decision
         revision = state.bundle.revision
-        try:
-            engine = self._engine(state)
-        except Exception as exc:  # pragma: no cover - the bundle compiled when it was loaded
-            decision = engine_failure(exc, "the bundle", operation_id, revision, started)
+        evaluator = self._isolated.get(state.generation)
+        if evaluator is not None or self.isolation == "process":
+            decision = self._decide_isolated(state, doc, operation_id, operation, started)
         else:
-            decision = decide(engine, state.packages, doc, operation_id=operation_id,
-                              revision=revision, docs_url=self.docs_url, started=started,
-                              operation=operation)
-        if key is not None and cache is not None:
+            try:
+                engine = self._engine(state)
+            except Exception as exc:  # pragma: no cover - the bundle compiled when it loaded
+                decision = engine_failure(exc, "the bundle", operation_id, revision, started)
+            else:
+                decision = decide(engine, state.packages, doc, operation_id=operation_id,
+                                  revision=revision, docs_url=self.docs_url, started=started,
+                                  operation=operation)
+                decision = self._within_budget(state, decision, operation_id, started)
+        if key is not None and cache is not None and not _over_budget(decision):
             cache.put(key, decision)
         self._log(decision, doc, started, cached=False)
         return decision
+
+    def _within_budget(self, state: _Loaded, decision: Decision, operation_id: str,
+                       started: float) -> Decision:
+        """Deny an in-process decision that took longer than the budget (it cannot be stopped
+        in-process); under ``auto``, evaluate this bundle on a worker from now on."""
+        took = time.perf_counter() - started
+        if took <= self.eval_budget_s:
+            return decision
+        exc = BudgetExceeded(self.eval_budget_s * 1000, took * 1000, stopped=False)
+        if self.isolation == "auto":
+            log.warning("policy bundle %s: a decision took %.0f ms (budget %.0f ms); its "
+                        "decisions now run on a worker process stopped at the budget",
+                        state.bundle.revision, took * 1000, self.eval_budget_s * 1000)
+            self._evaluator(state)
+        denied = engine_failure(exc, "the bundle", operation_id, state.bundle.revision, started)
+        return replace(denied, operation=decision.operation)
+
+    def _decide_isolated(self, state: _Loaded, doc: Mapping[str, Any], operation_id: str,
+                         operation: Operation | None, started: float) -> Decision:
+        revision = state.bundle.revision
+        try:
+            left = self.eval_budget_s - (time.perf_counter() - started)
+            result = self._evaluator(state).collect(doc, max(left, 0.001))
+            by_name = {p.name: p for p in state.packages}
+            decision = build(result, by_name.__getitem__, doc, operation_id=operation_id,
+                             revision=revision, docs_url=self.docs_url, started=started)
+        except Exception as exc:  # fail closed: over budget, a policy error, a dead worker
+            decision = engine_failure(exc, "the bundle", operation_id, revision, started)
+        return replace(decision, operation=operation) if operation is not None else decision
+
+    def _evaluator(self, state: _Loaded) -> IsolatedEvaluator:
+        with self._isolated_lock:
+            evaluator = self._isolated.get(state.generation)
+            if evaluator is None:
+                for old in self._isolated.values():  # an older bundle's worker: stop it
+                    old.close()
+                evaluator = IsolatedEvaluator(state.bundle, state.data, state.packages)
+                self._isolated = {state.generation: evaluator}
+                weakref.finalize(self, evaluator.close)
+            return evaluator
 
     def _log(self, decision: Decision, doc: Mapping[str, Any], started: float, *,
              cached: bool) -> None:
@@ -311,6 +381,10 @@ class PolicyEngine:
     def __repr__(self) -> str:
         return (f"PolicyEngine(root={self._state.bundle.root!r}, revision={self.revision!r}, "
                 f"packages={[p.name for p in self.packages]!r})")
+
+
+def _over_budget(decision: Decision) -> bool:
+    return bool(decision.engine_error) and "budget" in (decision.engine_error or "")
 
 
 def settings_from_config(config: Config) -> dict[str, Any]:

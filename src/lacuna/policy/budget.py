@@ -1,0 +1,169 @@
+"""A time budget for embedded policy evaluation, enforced on a worker process Lacuna can stop.
+
+regorus has no instruction or time limit, and it holds the GIL while it evaluates, so a slow
+comprehension cannot be interrupted from a thread of the same process. A decision that must be
+bounded is therefore evaluated by an :class:`IsolatedEvaluator`: a worker process
+(``_rego_worker.py``, plain regorus, no Lacuna import, starts in well under a second) holding
+the bundle plus its generated aggregator (:mod:`lacuna.policy.aggregate`, the same protocol in
+Rego that a remote OPA server runs), asked over a pipe. When it does not answer within the
+budget it is killed (a new one starts on the next decision) and the decision is denied with
+:class:`BudgetExceeded`, which names the budget and the time taken.
+
+How :class:`~lacuna.policy.engine.PolicyEngine` uses it (``policy.isolation``):
+
+* ``auto`` (default): decisions run in-process (tens of microseconds); one that takes longer
+  than ``policy.eval_budget_ms`` is denied when it ends, and from then on that bundle is
+  evaluated on the worker, so a slow policy costs at most one overrun, then the budget.
+* ``process``: every uncached decision runs on the worker: a hard bound from the first decision
+  (a few hundred microseconds more per decision).
+* ``none``: in-process only; an overrun is still denied when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from lacuna.errors import PolicyError
+from lacuna.policy.aggregate import RULE, aggregator_source
+
+if TYPE_CHECKING:
+    from lacuna.policy.bundle import Bundle
+    from lacuna.policy.compile import PolicyPackage
+
+ISOLATION_MODES = ("auto", "process", "none")
+_STARTUP_S = 30.0  # starting a worker: python + regorus + compiling the bundle
+_FRAME = struct.Struct("!I")
+_WORKER = Path(__file__).with_name("_rego_worker.py")
+
+
+class BudgetExceeded(PolicyError):
+    """A decision's evaluation took longer than its budget (and was stopped, or discarded)."""
+
+    def __init__(self, budget_ms: float, took_ms: float, *, stopped: bool) -> None:
+        self.budget_ms, self.took_ms, self.stopped = budget_ms, took_ms, stopped
+        how = "stopped after" if stopped else "took"
+        super().__init__(
+            f"policy evaluation exceeded its {budget_ms:.0f} ms budget ({how} "
+            f"{took_ms:.0f} ms); make the slow rule cheaper (`lacuna policy check` times each "
+            "rule on a sample input) or raise policy.eval_budget_ms")
+
+
+class IsolatedEvaluator:
+    """One worker process holding a compiled bundle; :meth:`collect` with a budget.
+
+    Thread-safe: callers take turns (one worker, one decision at a time).
+    """
+
+    def __init__(self, bundle: Bundle, data: Mapping[str, Any],
+                 packages: Sequence[PolicyPackage]) -> None:
+        modules = [[m.path, m.source, m.rego_version] for m in bundle.policy_modules]
+        modules.append(["lacuna/decision.rego", aggregator_source(packages, bundle.revision),
+                        "v1"])
+        self._setup = {"modules": modules, "data": dict(data), "rule": RULE}
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def collect(self, doc: Mapping[str, Any], budget_s: float) -> dict[str, Any]:
+        """The aggregator's decision for ``doc`` (what :func:`.decide.collect` returns).
+
+        Raises:
+            BudgetExceeded: no answer within the budget (the worker was killed).
+            PolicyError: the policy failed in the worker, or the worker could not start.
+        """
+        with self._lock:
+            process = self._ensure()
+            stdin, stdout = _pipes(process)
+            started = time.monotonic()
+            try:
+                _send(stdin, doc)
+                ready, _, _ = select.select([stdout], [], [], budget_s)
+                if not ready:
+                    self._stop()
+                    took = (time.monotonic() - started) * 1000
+                    raise BudgetExceeded(budget_s * 1000, took, stopped=True)
+                answer = _receive(stdout)
+            except (OSError, EOFError, ValueError) as exc:
+                self._stop()
+                msg = f"the policy worker process failed while deciding ({exc or 'EOF'})"
+                raise PolicyError(msg) from None
+        if "error" in answer:
+            raise PolicyError(str(answer["error"]))
+        result: dict[str, Any] = answer["result"]
+        return result
+
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        self._stop()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        process = subprocess.Popen([sys.executable, str(_WORKER)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, env=env)
+        stdin, stdout = _pipes(process)
+        try:
+            _send(stdin, self._setup)
+            ready, _, _ = select.select([stdout], [], [], _STARTUP_S)
+            answer = _receive(stdout) if ready else {"error": "no answer"}
+        except (OSError, EOFError, ValueError) as exc:
+            answer = {"error": str(exc) or type(exc).__name__}
+        if not answer.get("ready"):
+            _kill(process)
+            msg = f"the policy worker process did not start: {answer.get('error')}"
+            raise PolicyError(msg)
+        self._process = process
+        return process
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            _kill(process)
+
+    def close(self) -> None:
+        """Stop the worker process."""
+        with self._lock:
+            self._stop()
+
+
+def _pipes(process: subprocess.Popen[bytes]) -> tuple[IO[bytes], IO[bytes]]:
+    if process.stdin is None or process.stdout is None:  # pragma: no cover - always piped
+        msg = "the policy worker process has no pipes"
+        raise PolicyError(msg)
+    return process.stdin, process.stdout
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait(5)
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
+
+
+def _send(stream: IO[bytes], value: Any) -> None:
+    data = json.dumps(value, separators=(",", ":"), default=str).encode()
+    stream.write(_FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> dict[str, Any]:
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        raise EOFError
+    (size,) = _FRAME.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    answer = json.loads(data)
+    if not isinstance(answer, dict):
+        msg = "the worker's answer is not an object"
+        raise ValueError(msg)
+    return answer

@@ -1,0 +1,99 @@
+"""The embedded engine's evaluation budget: a slow policy is denied, and stopped on a worker.
+
+regorus holds the GIL while it evaluates, so the hard bound comes from a worker process
+(lacuna.policy.budget); these tests run real slow Rego on real worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from lacuna.config import Config, config_from_dict
+from lacuna.errors import ConfigError
+from lacuna.policy import PolicyEngine
+
+# Work grows with input.n: n * 1000 products; n=1 is instant, n=400 takes seconds in-process.
+SLOW = """package slow
+
+import rego.v1
+
+allow if {
+\tinput.action == "read"
+\tcount([x | some i in numbers.range(1, input.n); some j in numbers.range(1, 1000); x := i * j]) > 0
+}
+"""
+BUDGET_MS = 150
+SLACK_S = 0.4  # a busy CI machine; the stop itself is immediate
+
+
+def timed(engine: PolicyEngine, n: int):
+    started = time.monotonic()
+    decision = engine.evaluate({"action": "read", "n": n})
+    return decision, time.monotonic() - started
+
+
+def test_process_isolation_stops_a_slow_policy_at_the_budget(write_bundle) -> None:
+    engine = PolicyEngine(write_bundle({"slow.rego": SLOW}), eval_budget_ms=BUDGET_MS,
+                          isolation="process")
+    warm, _ = timed(engine, 1)  # starts the worker
+    assert warm.allowed, warm.engine_error
+    decision, took = timed(engine, 5000)  # minutes of work in-process
+    assert decision.allowed is False
+    assert f"exceeded its {BUDGET_MS} ms budget (stopped after" in (decision.engine_error or "")
+    assert "lacuna policy check" in decision.reasoning
+    assert took < BUDGET_MS / 1000 + SLACK_S
+    again, _ = timed(engine, 1)  # a new worker answers the next decision
+    assert again.allowed, again.engine_error
+
+
+def test_auto_denies_an_overrun_then_bounds_the_next_ones(write_bundle, caplog) -> None:
+    engine = PolicyEngine(write_bundle({"slow.rego": SLOW}), eval_budget_ms=BUDGET_MS,
+                          cache_size=0)
+    assert engine.isolation == "auto"
+    assert timed(engine, 1)[0].allowed
+    with caplog.at_level(logging.WARNING, logger="lacuna.policy.engine"):
+        first, _ = timed(engine, 200)  # in-process: cannot be stopped, denied when it ends
+    assert first.allowed is False
+    assert f"exceeded its {BUDGET_MS} ms budget (took" in (first.engine_error or "")
+    assert "now run on a worker process" in caplog.text
+    second, took = timed(engine, 5000)
+    assert "(stopped after" in (second.engine_error or "")
+    assert took < BUDGET_MS / 1000 + SLACK_S + 1.0  # + starting the worker once
+    assert timed(engine, 1)[0].allowed
+
+
+def test_an_overrun_is_not_cached(write_bundle) -> None:
+    engine = PolicyEngine(write_bundle({"slow.rego": SLOW.replace("input.n", "150")}),
+                          eval_budget_ms=BUDGET_MS, isolation="none")
+    assert engine.cache is not None
+    first, _ = timed(engine, 0)
+    assert "budget" in (first.engine_error or "")
+    assert len(engine.cache) == 0
+
+
+def test_process_isolation_gives_the_same_decisions(write_bundle) -> None:
+    inproc = PolicyEngine.from_config(Config())
+    isolated = PolicyEngine(None, isolation="process", cache_size=0,
+                            settings=inproc.data["lacuna"], docs_url=inproc.docs_url)
+    docs = [{"action": "read", "source": {"classification": "PUBLIC"}},
+            {"action": "export", "source": {"classification": "CONFIDENTIAL", "tags": ["PII"]},
+             "destination": {"path": "/home/u/Downloads/x.csv", "type": "unmanaged"}},
+            {"action": "delete"}]
+    for doc in docs:
+        a, b = inproc.evaluate(doc), isolated.evaluate(doc)
+        assert b.engine_error is None
+        assert (a.allowed, a.reasoning, a.policy_id, a.why, a.alternatives) == (
+            b.allowed, b.reasoning, b.policy_id, b.why, b.alternatives)
+
+
+def test_budget_and_isolation_come_from_config(tmp_path) -> None:
+    config = config_from_dict({"policy": {"eval_budget_ms": 250, "isolation": "process"}})
+    engine = PolicyEngine.from_config(config)
+    assert (engine.eval_budget_s, engine.isolation) == (0.25, "process")
+    with pytest.raises(ConfigError, match=r"policy\.isolation"):
+        PolicyEngine(None, isolation="threads")
+    with pytest.raises(ConfigError):
+        config_from_dict({"policy": {"eval_budget_ms": 0}})
