@@ -252,3 +252,39 @@ def test_cli_bundle_refuses_the_reserved_aggregator_package(write_bundle, tmp_pa
     result = run("bundle", str(root), "-o", str(tmp_path / "b.tar.gz"))
     assert result.exit_code == 1
     assert "package lacuna.decision are reserved" in result.output
+
+
+SLOW_RULES = """package slow
+
+import rego.v1
+
+allow if {
+\tinput.action == "read"
+\tcount([x | some i in numbers.range(1, 5000); some j in numbers.range(1, 1000); x := i * j]) > 0
+}
+
+deny contains "never" if {
+\tcount([x | some i in numbers.range(1, input.n); some j in numbers.range(1, 1000); x := i]) < 0
+}
+
+reasons := ["fast"]
+"""
+
+
+def test_cli_check_warns_about_slow_rules_on_sample_inputs(write_bundle, tmp_path) -> None:
+    root = write_bundle({"slow.rego": SLOW_RULES})
+    (tmp_path / "lacuna.yaml").write_text("policy:\n  eval_budget_ms: 300\n")
+    sample = tmp_path / "sample.json"
+    sample.write_text(json.dumps({"action": "read", "n": 20}))
+    result = run("check", str(root), "--config", str(tmp_path / "lacuna.yaml"),
+                 "--input", str(sample), "--slow-ms", "5")
+    assert result.exit_code == 0, result.output  # warnings, not errors
+    out = result.output
+    assert ("warning: data.slow.allow was still running after 300 ms (policy.eval_budget_ms) "
+            f"on the sample '{sample}'") in out
+    assert "warning: data.slow.deny took" in out
+    assert "data.slow.reasons" not in out
+    assert "timed 3 rule evaluations on 1 sample input(s): 2 slow" in out
+    quiet = run("check", str(root), "--no-timing")
+    assert quiet.exit_code == 0
+    assert "warning" not in quiet.output

@@ -96,8 +96,23 @@ def _read_input(path: Path) -> Any:
 
 
 @app.command()
-def check(directory: DirArgument = None, config: ConfigOption = None) -> None:
-    """Parse and compile every file; report errors with file:line:column and the line."""
+def check(
+    directory: DirArgument = None,
+    config: ConfigOption = None,
+    sample: Annotated[Path | None, typer.Option(
+        "--input", "-i", help="A sample policy input (JSON/YAML) to time the rules on "
+        "(default: a read and an export of customer PII).")] = None,
+    slow_ms: Annotated[float, typer.Option(
+        "--slow-ms", help="Warn about rules slower than this on a sample input.")] = 50.0,
+    timing: Annotated[bool, typer.Option(
+        "--timing/--no-timing", help="Time every rule on the sample inputs.")] = True,
+) -> None:
+    """Parse and compile every file; report errors with file:line:column and the line.
+
+    Then time every rule of every voting package on sample inputs (on a worker process, stopped
+    at policy.eval_budget_ms) and warn about slow ones: a decision that takes longer than the
+    budget is denied.
+    """
     from lacuna.policy.check import check_bundle
 
     cfg = _config(config)
@@ -113,6 +128,40 @@ def check(directory: DirArgument = None, config: ConfigOption = None) -> None:
     typer.echo(f"ok: {report.files} files ({len(engine.modules) - tests} policy, {tests} test; "
                f"{v0} in Rego v0), {len(engine.all_packages)} packages "
                f"({len(engine.packages)} vote), revision {engine.revision}")
+    if timing:
+        _warn_slow_rules(engine, cfg, sample, slow_ms)
+
+
+def _warn_slow_rules(engine: PolicyEngine, config: Config, sample: Path | None,
+                     slow_ms: float) -> None:
+    from lacuna.errors import PolicyError
+    from lacuna.policy.budget import SAMPLE_INPUTS, time_rules
+
+    samples: dict[str, Any] = dict(SAMPLE_INPUTS)
+    if sample is not None:
+        doc = _read_input(sample)
+        if not isinstance(doc, dict):
+            _fail(f"error: input {sample} is not an object (a policy input).", 2)
+        samples = {str(sample): doc}
+    budget_ms = float(config.policy.eval_budget_ms)
+    try:
+        timings = time_rules(engine.bundle, engine.data, engine.packages, samples,
+                             limit_s=budget_ms / 1000)
+    except PolicyError as exc:
+        typer.echo(f"warning: could not time the rules: {exc}", err=True)
+        return
+    slow = [t for t in timings if t.stopped or t.ms > slow_ms]
+    for t in sorted(slow, key=lambda t: -t.ms):
+        if t.stopped:
+            typer.echo(f"warning: {t.rule} was still running after {budget_ms:.0f} ms "
+                       f"(policy.eval_budget_ms) on the sample '{t.sample}': decisions that "
+                       "evaluate it are denied. Make it cheaper.", err=True)
+        else:
+            typer.echo(f"warning: {t.rule} took {t.ms:.0f} ms on the sample '{t.sample}' "
+                       f"(slow: over {slow_ms:g} ms; the budget per decision is "
+                       f"{budget_ms:.0f} ms).", err=True)
+    typer.echo(f"timed {len(timings)} rule evaluations on {len(samples)} sample input(s): "
+               f"{len(slow)} slow")
 
 
 @app.command("test")

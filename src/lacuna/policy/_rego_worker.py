@@ -4,8 +4,8 @@ Protocol over stdin/stdout, frames of a 4-byte big-endian length and a JSON body
 
 1. in: ``{"modules": [[path, source, "v0"|"v1"], ...], "data": {...}, "rule": "data...."}``;
    out: ``{"ready": true}`` or ``{"error": "..."}`` (then it exits);
-2. then, repeatedly, in: the policy input document; out: ``{"result": <the rule's value>}`` or
-   ``{"error": "..."}``.
+2. then, repeatedly, in: ``{"input": <the policy input>, "rule": null | "data...."}`` (null: the
+   setup's rule); out: ``{"result": <the rule's value>}`` or ``{"error": "..."}``.
 
 It stops when stdin closes. The parent kills it when an answer takes longer than the budget.
 """
@@ -60,12 +60,13 @@ def main() -> None:
     send(stdout, {"ready": True})
     while True:
         try:
-            doc = receive(stdin)
+            request = receive(stdin)
         except (EOFError, OSError):
             return
         try:
-            engine.set_input_json(json.dumps(doc, separators=(",", ":")))
-            out = {"result": json.loads(engine.eval_rule_as_json(rule))}
+            engine.set_input_json(json.dumps(request["input"], separators=(",", ":")))
+            text = engine.eval_rule_as_json(request.get("rule") or rule)
+            out = {"result": None if text == '"<undefined>"' else json.loads(text)}
         except Exception as exc:
             out = {"error": str(exc).split("\nStack backtrace")[0]}
         send(stdout, out)

@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -80,12 +81,25 @@ class IsolatedEvaluator:
             BudgetExceeded: no answer within the budget (the worker was killed).
             PolicyError: the policy failed in the worker, or the worker could not start.
         """
+        result = self.eval_rule(doc, None, budget_s)
+        if not isinstance(result, dict):
+            msg = f"the aggregator returned {type(result).__name__}, not a decision"
+            raise PolicyError(msg)
+        return result
+
+    def eval_rule(self, doc: Mapping[str, Any], rule: str | None, budget_s: float) -> Any:
+        """The value of ``rule`` (``data.pkg.name``; ``None``: the decision) for ``doc``.
+
+        Raises:
+            BudgetExceeded: no answer within the budget (the worker was killed).
+            PolicyError: the policy failed in the worker, or the worker could not start.
+        """
         with self._lock:
             process = self._ensure()
             stdin, stdout = _pipes(process)
             started = time.monotonic()
             try:
-                _send(stdin, doc)
+                _send(stdin, {"input": doc, "rule": rule})
                 ready, _, _ = select.select([stdout], [], [], budget_s)
                 if not ready:
                     self._stop()
@@ -98,8 +112,16 @@ class IsolatedEvaluator:
                 raise PolicyError(msg) from None
         if "error" in answer:
             raise PolicyError(str(answer["error"]))
-        result: dict[str, Any] = answer["result"]
-        return result
+        return answer.get("result")
+
+    def start(self) -> None:
+        """Start the worker now, if it is not running (else the next call starts it).
+
+        Raises:
+            PolicyError: the worker could not start.
+        """
+        with self._lock:
+            self._ensure()
 
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._process is not None and self._process.poll() is None:
@@ -167,3 +189,70 @@ def _receive(stream: IO[bytes]) -> dict[str, Any]:
         msg = "the worker's answer is not an object"
         raise ValueError(msg)
     return answer
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTiming:
+    """How long one rule took on one sample input (``stopped``: killed at ``limit_ms``)."""
+
+    rule: str
+    sample: str
+    ms: float
+    stopped: bool
+
+
+SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
+    "read of customer PII": {
+        "action": "read", "environment": "development", "environment_category": "non_production",
+        "source": {"classification": "PROPRIETARY", "tags": ["PII", "GDPR"],
+                   "columns": {"email": {"classification": "pii", "sensitivity": "high",
+                                         "pii_type": "email"}},
+                   "pii_columns": ["email"], "pii_types": ["email"],
+                   "names": ["customers.csv"], "created_at": "2025-01-15T09:30:00+00:00"},
+        "destination": None, "lineage": ["customers.csv"], "purpose": None,
+        "user": {"id": "alice", "role": "data_analyst", "clearance": "INTERNAL",
+                 "department": None, "attributes": {}},
+        "exception_id": None, "exception_approved": False, "exception_approver_role": None,
+        "context": {"method": "read_csv", "call": "pandas.read_csv", "variable": "df",
+                    "code_location": "analysis.py:3"},
+    },
+}
+SAMPLE_INPUTS["export of customer PII to Downloads"] = {
+    **SAMPLE_INPUTS["read of customer PII"], "action": "export",
+    "destination": {"uri": "file:///home/alice/Downloads/out.csv", "type": "file",
+                    "scope": "external", "encrypted": False, "managed": False,
+                    "classification_support": False, "path": "/home/alice/Downloads/out.csv",
+                    "path_prefix": "~/Downloads"},
+    "context": {"method": "to_csv", "call": "pandas.DataFrame.to_csv", "variable": "df",
+                "code_location": "analysis.py:12"},
+}
+
+
+def time_rules(bundle: Bundle, data: Mapping[str, Any], packages: Sequence[PolicyPackage],
+               samples: Mapping[str, Mapping[str, Any]], *, limit_s: float) -> list[RuleTiming]:
+    """Time every rule of every voting package on each sample input, on a worker process.
+
+    A rule still running at ``limit_s`` is stopped (the worker is replaced) and reported with
+    ``stopped=True``. Errors are not this function's business (the decision reports them).
+    """
+    evaluator = IsolatedEvaluator(bundle, data, packages)
+    out: list[RuleTiming] = []
+    try:
+        for label, doc in samples.items():
+            for package in packages:
+                for rule in sorted(package.rules):
+                    ref = f"data.{package.name}.{rule}"
+                    evaluator.start()  # not timed: a stopped rule's worker is replaced
+                    started = time.monotonic()
+                    try:
+                        evaluator.eval_rule(doc, ref, limit_s)
+                    except BudgetExceeded:
+                        out.append(RuleTiming(ref, label, limit_s * 1000, True))
+                        continue
+                    except PolicyError:
+                        pass
+                    out.append(RuleTiming(ref, label, (time.monotonic() - started) * 1000,
+                                          False))
+    finally:
+        evaluator.close()
+    return out
