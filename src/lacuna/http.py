@@ -124,11 +124,11 @@ class HttpClient:
         >>> client.close()
     """
 
-    def __init__(self, settings: HttpSettings | None = None) -> None:
+    def __init__(self, settings: HttpSettings | None = None, *, https: bool = True) -> None:
         self.settings = s = settings or HttpSettings()
-        verify: bool | ssl.SSLContext = s.verify
-        if s.verify and s.ca_file:
-            verify = ssl.create_default_context(cafile=s.ca_file)
+        # Loading CA certificates costs 0.1-0.5 s: once per process (and CA file), and not at
+        # all for a client that only speaks plain http (``https=False``: no TLS to verify).
+        verify: bool | ssl.SSLContext = _tls_context(s.ca_file) if https and s.verify else False
         self._client = httpx.Client(
             timeout=httpx.Timeout(s.timeout_s),
             limits=httpx.Limits(max_connections=s.max_connections,
@@ -294,6 +294,22 @@ class CircuitBreaker:
             self.last_failure = reason or self.last_failure
             if self._count >= self.failures:
                 self._opened = time.monotonic()
+
+
+_CONTEXTS: dict[str | None, ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """A verifying TLS context for ``ca_file`` (``None``: certifi's CAs, as httpx uses)."""
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get(ca_file)
+        if context is None:
+            import certifi
+
+            context = ssl.create_default_context(cafile=ca_file or certifi.where())
+            _CONTEXTS[ca_file] = context
+        return context
 
 
 def message(raw: bytes) -> str:

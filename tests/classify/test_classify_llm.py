@@ -43,6 +43,18 @@ class StandIn:
                     self.send_response(500)
                     self.end_headers()
                     return
+                if outer.mode == "trickle":  # a valid answer, one byte every 0.1 s
+                    payload = json.dumps(
+                        {"choices": [{"message": {"content": json.dumps(ANSWER)}}]}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    with contextlib.suppress(OSError):
+                        for i in range(len(payload)):
+                            self.wfile.write(payload[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(0.1)
+                    return
                 content = {"ok": json.dumps(ANSWER), "malformed": "{not json",
                            "array": "[1, 2]"}.get(outer.mode, "")
                 payload = (b"<html>" if outer.mode == "html" else json.dumps(
@@ -197,3 +209,12 @@ def test_status_reports_settings(stand_in):
     assert "layer 3 (LLM) is on" in LlmLayer(settings(stand_in.url)).status().reason
     assert "sends column names and value shapes" in LlmLayer(
         settings(stand_in.url)).status().reason
+
+
+def test_a_trickling_endpoint_costs_the_budget_and_no_more(stand_in):
+    stand_in.mode = "trickle"  # each byte well within any per-read timeout
+    client = ChatClient(settings(stand_in.url, timeout_ms=300, breaker_failures=5))
+    started = time.perf_counter()
+    with pytest.raises(LlmUnavailable, match="no answer within 300 ms"):
+        client.complete_json([], {}, budget_s=0.3)
+    assert time.perf_counter() - started < 0.6

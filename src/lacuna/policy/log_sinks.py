@@ -126,7 +126,7 @@ class HttpDecisionLog(DecisionLogSink):
             timeout_s=timeout_s, deadline_s=deadline, retries=retries, backoff_s=backoff_s,
             max_connections=2, verify=tls_verify, ca_file=ca_file,
             headers=tuple({"Content-Type": "application/json", "Content-Encoding": "gzip",
-                           **self.headers}.items())))
+                           **self.headers}.items())), https=not url.startswith("http://"))
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
         """POST one batch; raise after the last failed attempt.

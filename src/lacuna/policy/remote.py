@@ -120,7 +120,8 @@ class RemoteEngine:
             timeout_s=self.timeout_s, deadline_s=self.deadline_s, retries=self.retries,
             backoff_s=self.backoff_s, max_body_bytes=max_response_bytes,
             max_connections=max_connections, verify=tls_verify, ca_file=ca_file,
-            headers=tuple({"Content-Type": "application/json", **(headers or {})}.items())))
+            headers=tuple({"Content-Type": "application/json", **(headers or {})}.items())),
+            https=parsed.scheme == "https")
         self._packages: dict[str, PolicyPackage] = {}
 
     @classmethod

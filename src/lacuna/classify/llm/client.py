@@ -42,7 +42,8 @@ class ChatClient:
         # No retries: the budget is small and the breaker handles a failing endpoint.
         self._http = HttpClient(HttpSettings(timeout_s=settings.timeout_ms / 1000 + 0.5,
                                              deadline_s=settings.timeout_ms / 1000,
-                                             max_body_bytes=1_000_000, max_connections=4))
+                                             max_body_bytes=1_000_000, max_connections=4),
+                                https=not self.endpoint.startswith("http://"))
 
     def complete_json(
         self, messages: list[dict[str, str]], schema: dict[str, Any], *, budget_s: float
