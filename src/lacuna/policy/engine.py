@@ -153,8 +153,8 @@ class PolicyEngine:
         return cls(root, settings=settings_from_config(config),
                    rego_version=config.policy.rego_version, docs_url=config.docs_url,
                    decision_log=decision_log, cache_size=cache_size,
-                   eval_budget_ms=config.policy.eval_budget_ms,
-                   isolation=config.policy.isolation)
+                   eval_budget_ms=getattr(config.policy, "eval_budget_ms", 500),
+                   isolation=getattr(config.policy, "isolation", "auto"))
 
     # -- what is loaded --------------------------------------------------------------------
 
