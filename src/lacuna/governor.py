@@ -250,7 +250,31 @@ class Governor:
                 reasoning="Denied because the policy engine could not decide (fail closed)",
                 engine_error=f"{type(exc).__name__}: {exc}",
             )
-        return replace(decision, operation=operation)
+        decision = replace(decision, operation=operation)
+        if decision.denied and any(a.kind for a in decision.alternatives):
+            decision = self._alternatives(decision)
+        return decision
+
+    def _alternatives(self, decision: Decision) -> Decision:
+        """The denial's alternatives built for this operation and checked (lacuna.alternatives)."""
+        from lacuna.alternatives import complete, context_for
+        from lacuna.policy import PolicyEngine
+
+        assert decision.operation is not None
+        engine = self.engine
+
+        def dry_run(op: Operation) -> Decision:  # not a decision that happens: no log
+            if isinstance(engine, PolicyEngine):
+                return engine.decide(op, log=False)
+            return engine.decide(op)
+
+        try:
+            ctx = context_for(decision.operation, self.config, dry_run, self.destination)
+            return complete(decision, ctx)
+        except Exception as exc:  # never shown unchecked
+            log.error("could not check the suggested alternatives: %s", exc)
+            return replace(decision, alternatives=tuple(
+                a for a in decision.alternatives if a.kind is None))
 
     def _grant(self, operation: Operation) -> tuple[str | None, str | None]:
         """The approver role of a verified grant for this operation, or a note on why not."""

@@ -32,7 +32,8 @@ first applicable package with ``reasons`` (else the first applicable) on a deny 
 ``policy_title``, ``steward`` (``steward`` or ``owner``) and ``docs_url`` (``docs_url`` or
 ``documentation``, else the configured ``docs_url`` + policy id); ``reasoning`` is the deny
 messages of every denying package, else the deciding package's ``reasons``; on a denial, ``why``
-(array or set of strings) and ``alternatives`` (strings, or objects ``{title, code, note}``).
+(array or set of strings) and ``alternatives`` (strings, objects ``{title, code, note}``, or
+``{kind, title, ...}`` that Lacuna builds and checks: :mod:`lacuna.alternatives`).
 ``policies`` lists every applicable package with its effect: ``allow``, ``deny`` or ``none``.
 
 **Two implementations, one answer.** :func:`collect` runs the protocol step by step in Python
@@ -256,11 +257,17 @@ def _message(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_ALTERNATIVE_FIELDS = frozenset({"title", "description", "code", "note", "kind"})
+
+
 def _alternative(value: Any) -> Alternative:
     if isinstance(value, Mapping):
         title = value.get("title") or value.get("description") or value.get("code") or ""
-        return Alternative(title=str(title), code=_text(value.get("code")),
-                           note=_text(value.get("note")))
+        kind = _text(value.get("kind"))
+        params = tuple(sorted((str(k), str(v)) for k, v in value.items()
+                              if k not in _ALTERNATIVE_FIELDS and v is not None)) if kind else ()
+        return Alternative(title=str(title) or str(kind or ""), code=_text(value.get("code")),
+                           note=_text(value.get("note")), kind=kind, params=params)
     return Alternative(title=str(value))
 
 
