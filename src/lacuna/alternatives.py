@@ -116,7 +116,7 @@ def complete(decision: Decision, ctx: Context) -> Decision:
     return replace(decision, alternatives=tuple(out))
 
 
-# -- anonymize first ----------------------------------------------------------------------------
+# -- anonymize first -------------------------------------------------------------------------
 
 
 def sensitive_columns(c: Classification, config: Config) -> list[str]:
@@ -168,7 +168,7 @@ def anonymized_target(target: str) -> str:
     return f"{head}/{name}" if "/" in path else name
 
 
-def _anonymize(alt: Alternative, decision: Decision, ctx: Context) -> Alternative | None:
+def _anonymize(alt: Alternative, _decision: Decision, ctx: Context) -> Alternative | None:
     var = ctx.variable
     target = ctx.target
     writer = ctx.writer
@@ -178,13 +178,14 @@ def _anonymize(alt: Alternative, decision: Decision, ctx: Context) -> Alternativ
     if columns is None:
         return None
     listed = ", ".join(repr(c) for c in columns)
-    lines = [f"anon_{var} = {ctx.lacuna}.anonymize({var}, columns=[{listed}])"]
+    data = f"{var}.to_frame()" if ".Series." in ctx.operation.method else var
+    lines = [f"anon_{var} = {ctx.lacuna}.anonymize({data}, columns=[{listed}])"]
     if new_target:
         lines.append(f"anon_{var}.{writer}({json.dumps(new_target)})")
     return replace(alt, code=ctx.code(*lines))
 
 
-# -- use a governed location ----------------------------------------------------------------------
+# -- use a governed location -------------------------------------------------------------------
 
 
 def _is_url(text: str) -> bool:
@@ -199,7 +200,7 @@ def writable_root(root: str) -> bool:
     return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
 
 
-def _governed(alt: Alternative, decision: Decision, ctx: Context) -> Alternative | None:
+def _governed(alt: Alternative, _decision: Decision, ctx: Context) -> Alternative | None:
     d = ctx.operation.destination
     target = ctx.target
     if d is None or target is None or d.type.value == "database":
@@ -227,7 +228,7 @@ def _governed(alt: Alternative, decision: Decision, ctx: Context) -> Alternative
     )
 
 
-# -- request an exception -------------------------------------------------------------------------
+# -- request an exception ----------------------------------------------------------------------
 
 
 def _exception(alt: Alternative, decision: Decision, ctx: Context) -> Alternative | None:
@@ -255,12 +256,12 @@ BUILDERS: Mapping[str, Builder] = {
 }
 
 
-# -- the caller's names -----------------------------------------------------------------------------
+# -- the caller's names ------------------------------------------------------------------------
 
 
 def caller_frame(start: FrameType | None = None) -> FrameType | None:
     """The innermost frame of the user's code (not Lacuna's, pandas', numpy's or pyarrow's)."""
-    frame = start if start is not None else sys._getframe(1)
+    frame: FrameType | None = start if start is not None else sys._getframe(1)
     while frame is not None:
         module = str(frame.f_globals.get("__name__", ""))
         if not (module.startswith(_INTERNAL) or module in ("lacuna", "pandas")):
