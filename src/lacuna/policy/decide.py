@@ -263,11 +263,14 @@ _ALTERNATIVE_FIELDS = frozenset({"title", "description", "code", "note", "kind"}
 def _alternative(value: Any) -> Alternative:
     if isinstance(value, Mapping):
         title = value.get("title") or value.get("description") or value.get("code") or ""
-        kind = _text(value.get("kind"))
+        kind = value.get("kind")
+        if not kind:
+            return Alternative(title=str(title), code=_text(value.get("code")),
+                               note=_text(value.get("note")))
         params = tuple(sorted((str(k), str(v)) for k, v in value.items()
-                              if k not in _ALTERNATIVE_FIELDS and v is not None)) if kind else ()
-        return Alternative(title=str(title) or str(kind or ""), code=_text(value.get("code")),
-                           note=_text(value.get("note")), kind=kind, params=params)
+                              if k not in _ALTERNATIVE_FIELDS and v is not None))
+        return Alternative(title=str(title or kind), code=_text(value.get("code")),
+                           note=_text(value.get("note")), kind=str(kind), params=params)
     return Alternative(title=str(value))
 
 

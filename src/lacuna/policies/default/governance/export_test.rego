@@ -123,3 +123,8 @@ test_internal_data_outside_gets_the_same_kinds if {
 	alts := data.governance.export.alternatives with input as export_of({"classification": "INTERNAL", "tags": ["FINANCIAL"]}, http)
 	[a.kind | some a in alts] == ["anonymize", "governed_location", "exception"]
 }
+
+test_exception_alternative_names_the_approver if {
+	alts := data.governance.export.alternatives with input as export_of(customers, downloads)
+	alts[2].approver == data.governance.export.exception_approver
+}
