@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from lacuna.audit import AuditStore
     from lacuna.classify import ClassifySettings
+    from lacuna.classify.filecache import FileClassificationCache
     from lacuna.exceptions import ExceptionStore
     from lacuna.policy import DecisionEngine, PolicyWatcher
 
@@ -72,6 +73,8 @@ class Governor:
         self._exceptions: ExceptionStore | None = None
         self._watcher: PolicyWatcher | None = None
         self._cascade: ClassifySettings | None = None
+        self._file_cache: FileClassificationCache | None = None
+        self._settings_hash: str | None = None
         self._lock = threading.Lock()
 
     # -- the steps' collaborators, built on first use ------------------------------------------
@@ -122,7 +125,8 @@ class Governor:
     # -- step 2: classify ------------------------------------------------------------------------
 
     def classify_source(
-        self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None
+        self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
+        how: str | None = None,
     ) -> tuple[Classification, tuple[str, ...]]:
         """A read's classification and upstream sources.
 
@@ -132,13 +136,23 @@ class Governor:
         only add restrictions; the disagreement is logged and kept in the reasoning. A sidecar
         that exists but is corrupt or hostile never lowers protection: the data is treated as
         PROPRIETARY, with the reason, until the sidecar is fixed.
+
+        With ``how`` (the reader and its arguments), the inferred classification of a file is
+        cached by path, size, mtime, content fingerprint and frame shape
+        (:mod:`lacuna.classify.filecache`): re-reading an unchanged file does not classify it
+        again. Declarations are read every time.
         """
         from lacuna.classify import classify_frame
         from lacuna.lineage import sidecar as sc
 
-        inferred = classify_frame(
-            frame, path=name, config=self.config.classification, cascade=self.cascade
-        )
+        key = self._file_key(name, frame, how) if how is not None else None
+        inferred = self.file_cache.get(key) if key else None
+        if inferred is None:
+            inferred = classify_frame(
+                frame, path=name, config=self.config.classification, cascade=self.cascade
+            )
+            if key:
+                self.file_cache.put(key, inferred)
         declarations: list[sc.Sidecar] = []
         try:
             if name:
@@ -172,6 +186,23 @@ class Governor:
             result = replace(result, reasoning=(note, *result.reasoning))
         sources = unique(s for d in declarations for s in d.sources)
         return result, sources
+
+    @property
+    def file_cache(self) -> FileClassificationCache:
+        """Inferred classifications of files read, by path, size, mtime and content."""
+        from lacuna.classify.filecache import FileClassificationCache
+
+        return self._once("_file_cache", FileClassificationCache)
+
+    def _file_key(self, name: str | None, frame: pd.DataFrame, how: str) -> str | None:
+        if not name:
+            return None
+        from lacuna.classify.filecache import file_key
+
+        if self._settings_hash is None:
+            self._settings_hash = (self.config.classification.model_dump_json()
+                                   + self.cascade.model_dump_json())
+        return file_key(name, frame, self._settings_hash, how)
 
     def merge_declared(
         self, declared: Classification, inferred: Classification, *, where: str
