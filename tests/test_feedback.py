@@ -150,3 +150,24 @@ def test_denials_explain_the_classification_without_values():
     start = lines.index("How Lacuna classified it PROPRIETARY:")
     assert lines[start + 1] == "- email: 100% of 60 sampled values are valid e-mail addresses"
     assert lines[start + 2] == "How to proceed:"
+
+
+def test_rich_code_lines_copy_as_they_run():
+    """No box characters, indentation or wrapping inside code lines, even in a narrow terminal."""
+    from rich.console import Console
+
+    console = Console(record=True, width=50)
+    console.print(render_rich(DENIED), soft_wrap=True)
+    lines = console.export_text().splitlines()
+    for alt in DENIED.alternatives:
+        for code_line in (alt.code or "").splitlines():
+            assert code_line in lines, (code_line, lines)
+    box = set("│┃║╭╮╰╯┌┐└┘")
+    code_lines = [line for line in lines if "lacuna." in line or ".to_csv(" in line]
+    assert code_lines
+    assert all(not box & set(line) for line in code_lines)
+
+
+def test_text_code_lines_have_no_box_characters():
+    box = set("│┃║─━═╭╮╰╯┌┐└┘")
+    assert not box & set(render_text(DENIED))

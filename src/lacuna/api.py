@@ -79,8 +79,8 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
 
 
 def _is_pandas(data: Any) -> bool:
-    module = type(data).__module__
-    return module.startswith("pandas.") and hasattr(data, "attrs")
+    module = type(data).__module__  # "pandas" for DataFrame and Series since pandas 3
+    return (module == "pandas" or module.startswith("pandas.")) and hasattr(data, "attrs")
 
 
 def check(

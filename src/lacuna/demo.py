@@ -142,7 +142,7 @@ def run(console: Console, *, keep: Path | None = None) -> int:
                 decision = None
             except GovernanceViolation as exc:
                 decision = exc.decision
-                console.print(render_rich(decision))
+                console.print(render_rich(decision), soft_wrap=True)
                 created = target.exists()
                 console.print(f"File created: {'yes' if created else 'no'} ({target})")
                 ok = ok and not created

@@ -134,7 +134,11 @@ def render_text(decision: Decision) -> str:
 
 
 def render_rich(decision: Decision) -> RenderableType:
-    """The decision as a rich panel for terminals."""
+    """The decision for terminals: a panel with what and why, then the ways to proceed.
+
+    Code stays outside the panel, unindented and unwrapped, so it copies as it runs: print it
+    with ``console.print(render_rich(d), soft_wrap=True)`` so long lines are not cut.
+    """
     from rich.console import Group
     from rich.panel import Panel
     from rich.syntax import Syntax
@@ -151,24 +155,19 @@ def render_rich(decision: Decision) -> RenderableType:
     if evidence:
         parts.append(Text(heading, style="bold"))
         parts.extend(Text(f"  - {e}", style="dim") for e in evidence)
+    style = "green" if decision.allowed else "red"
+    out: list[Any] = [Panel(Group(*parts), title=_headline(decision), title_align="left",
+                            border_style=style)]
     if decision.alternatives:
-        parts.append(Text("How to proceed:", style="bold"))
+        out.append(Text("How to proceed:", style="bold"))
         for i, alt in enumerate(decision.alternatives, 1):
-            parts.append(Text(f"  {i}. {alt.title}", style="cyan"))
+            out.append(Text(f"{i}. {alt.title}", style="cyan"))
             code = _code_block(alt)
             if code:
-                parts.append(
-                    Syntax(
-                        textwrap.indent(code, "     "),
-                        "python",
-                        theme="ansi_dark",
-                        background_color="default",
-                        word_wrap=True,
-                    )
-                )
-    parts += [field(label, value) for label, value in _foot(decision)]
-    style = "green" if decision.allowed else "red"
-    return Panel(Group(*parts), title=_headline(decision), title_align="left", border_style=style)
+                out.append(Syntax(code, "python", theme="ansi_dark",
+                                  background_color="default", word_wrap=False))
+    out += [field(label, value) for label, value in _foot(decision)]
+    return Group(*out)
 
 
 def render_html(decision: Decision) -> str:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from lacuna.audit import AuditStore
     from lacuna.classify import ClassifySettings
+    from lacuna.classify.filecache import FileClassificationCache
     from lacuna.exceptions import ExceptionStore
     from lacuna.policy import DecisionEngine, PolicyWatcher
 
@@ -72,6 +73,8 @@ class Governor:
         self._exceptions: ExceptionStore | None = None
         self._watcher: PolicyWatcher | None = None
         self._cascade: ClassifySettings | None = None
+        self._file_cache: FileClassificationCache | None = None
+        self._settings_hash: str | None = None
         self._lock = threading.Lock()
 
     # -- the steps' collaborators, built on first use ------------------------------------------
@@ -122,7 +125,8 @@ class Governor:
     # -- step 2: classify ------------------------------------------------------------------------
 
     def classify_source(
-        self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None
+        self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
+        how: str | None = None,
     ) -> tuple[Classification, tuple[str, ...]]:
         """A read's classification and upstream sources.
 
@@ -132,13 +136,23 @@ class Governor:
         only add restrictions; the disagreement is logged and kept in the reasoning. A sidecar
         that exists but is corrupt or hostile never lowers protection: the data is treated as
         PROPRIETARY, with the reason, until the sidecar is fixed.
+
+        With ``how`` (the reader and its arguments), the inferred classification of a file is
+        cached by path, size, mtime, content fingerprint and frame shape
+        (:mod:`lacuna.classify.filecache`): re-reading an unchanged file does not classify it
+        again. Declarations are read every time.
         """
         from lacuna.classify import classify_frame
         from lacuna.lineage import sidecar as sc
 
-        inferred = classify_frame(
-            frame, path=name, config=self.config.classification, cascade=self.cascade
-        )
+        key = self._file_key(name, frame, how) if how is not None else None
+        inferred = self.file_cache.get(key) if key else None
+        if inferred is None:
+            inferred = classify_frame(
+                frame, path=name, config=self.config.classification, cascade=self.cascade
+            )
+            if key:
+                self.file_cache.put(key, inferred)
         declarations: list[sc.Sidecar] = []
         try:
             if name:
@@ -172,6 +186,23 @@ class Governor:
             result = replace(result, reasoning=(note, *result.reasoning))
         sources = unique(s for d in declarations for s in d.sources)
         return result, sources
+
+    @property
+    def file_cache(self) -> FileClassificationCache:
+        """Inferred classifications of files read, by path, size, mtime and content."""
+        from lacuna.classify.filecache import FileClassificationCache
+
+        return self._once("_file_cache", FileClassificationCache)
+
+    def _file_key(self, name: str | None, frame: pd.DataFrame, how: str) -> str | None:
+        if not name:
+            return None
+        from lacuna.classify.filecache import file_key
+
+        if self._settings_hash is None:
+            self._settings_hash = (self.config.classification.model_dump_json()
+                                   + self.cascade.model_dump_json())
+        return file_key(name, frame, self._settings_hash, how)
 
     def merge_declared(
         self, declared: Classification, inferred: Classification, *, where: str
@@ -250,7 +281,31 @@ class Governor:
                 reasoning="Denied because the policy engine could not decide (fail closed)",
                 engine_error=f"{type(exc).__name__}: {exc}",
             )
-        return replace(decision, operation=operation)
+        decision = replace(decision, operation=operation)
+        if decision.denied and any(a.kind for a in decision.alternatives):
+            decision = self._alternatives(decision)
+        return decision
+
+    def _alternatives(self, decision: Decision) -> Decision:
+        """The denial's alternatives built for this operation and checked (lacuna.alternatives)."""
+        from lacuna.alternatives import complete, context_for
+        from lacuna.policy import PolicyEngine
+
+        assert decision.operation is not None
+        engine = self.engine
+
+        def dry_run(op: Operation) -> Decision:  # not a decision that happens: no log
+            if isinstance(engine, PolicyEngine):
+                return engine.decide(op, log=False)
+            return engine.decide(op)
+
+        try:
+            ctx = context_for(decision.operation, self.config, dry_run, self.destination)
+            return complete(decision, ctx)
+        except Exception as exc:  # never shown unchecked
+            log.error("could not check the suggested alternatives: %s", exc)
+            return replace(decision, alternatives=tuple(
+                a for a in decision.alternatives if a.kind is None))
 
     def _grant(self, operation: Operation) -> tuple[str | None, str | None]:
         """The approver role of a verified grant for this operation, or a note on why not."""

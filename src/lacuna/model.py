@@ -408,9 +408,18 @@ class Alternative:
     title: str
     code: str | None = None
     note: str | None = None
+    # A kind Lacuna builds and checks ("anonymize", "governed_location", "exception"; see
+    # lacuna.alternatives), with the policy's parameters for it, e.g. (("approver", "..."),).
+    kind: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "code": self.code, "note": self.note}
+        out: dict[str, Any] = {"title": self.title, "code": self.code, "note": self.note}
+        if self.kind is not None:
+            out["kind"] = self.kind
+        if self.params:
+            out["params"] = dict(self.params)
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -100,7 +100,7 @@ def check(
     if as_json:
         typer.echo(render_json(decision))
     else:
-        console.print(render_rich(decision))
+        console.print(render_rich(decision), soft_wrap=True)
     raise typer.Exit(0 if decision.allowed else 1)
 
 

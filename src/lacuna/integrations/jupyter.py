@@ -118,7 +118,7 @@ def _show_violation(
 
     from lacuna.feedback import render_rich
 
-    Console().print(render_rich(value.decision))
+    Console().print(render_rich(value.decision), soft_wrap=True)
 
 
 def load(ipython: Any) -> None:

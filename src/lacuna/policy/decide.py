@@ -32,7 +32,8 @@ first applicable package with ``reasons`` (else the first applicable) on a deny 
 ``policy_title``, ``steward`` (``steward`` or ``owner``) and ``docs_url`` (``docs_url`` or
 ``documentation``, else the configured ``docs_url`` + policy id); ``reasoning`` is the deny
 messages of every denying package, else the deciding package's ``reasons``; on a denial, ``why``
-(array or set of strings) and ``alternatives`` (strings, or objects ``{title, code, note}``).
+(array or set of strings) and ``alternatives`` (strings, objects ``{title, code, note}``, or
+``{kind, title, ...}`` that Lacuna builds and checks: :mod:`lacuna.alternatives`).
 ``policies`` lists every applicable package with its effect: ``allow``, ``deny`` or ``none``.
 
 **Two implementations, one answer.** :func:`collect` runs the protocol step by step in Python
@@ -43,6 +44,7 @@ document, which :func:`build` turns into a :class:`Decision`; tests keep them in
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -166,7 +168,7 @@ def build(result: Mapping[str, Any], lookup: Callable[[str], PolicyPackage],
     alternatives: tuple[Alternative, ...] = ()
     if not allowed:
         why = tuple(str(w) for w in _items(explanation.get("why")))
-        alternatives = tuple(_alternative(a) for a in _items(explanation.get("alternatives")))
+        alternatives = _alternatives(explanation.get("alternatives"))
     meta = deciding.metadata
     ref = deciding.ref()
     docs = meta.get("docs_url") or meta.get("documentation")
@@ -231,7 +233,29 @@ def _rule(engine: Engine, package: PolicyPackage, rule: str) -> Any:
     text = engine.eval_rule_as_json(f"data.{package.name}.{rule}")
     if text == "[]":  # the common empty deny set, without a JSON parse
         return []
-    return None if text == UNDEFINED else json.loads(text)
+    return None if text == UNDEFINED else _parse(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> Any:
+    """A rule's JSON value. Cached: explanations repeat, and the same text gives the same
+    object, which :func:`_alternatives` relies on. Never mutate what it returns."""
+    return json.loads(text)
+
+
+_CONVERTED: dict[int, tuple[Any, tuple[Alternative, ...]]] = {}
+
+
+def _alternatives(value: Any) -> tuple[Alternative, ...]:
+    """``value`` as Alternatives, converted once per parsed object (a denial's hot path)."""
+    hit = _CONVERTED.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    converted = tuple(_alternative(a) for a in _items(value))
+    if len(_CONVERTED) >= 1024:
+        _CONVERTED.clear()
+    _CONVERTED[id(value)] = (value, converted)  # keeps value alive: its id stays its own
+    return converted
 
 
 def _items(value: Any) -> list[Any]:
@@ -256,11 +280,20 @@ def _message(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_ALTERNATIVE_FIELDS = frozenset({"title", "description", "code", "note", "kind"})
+
+
 def _alternative(value: Any) -> Alternative:
     if isinstance(value, Mapping):
         title = value.get("title") or value.get("description") or value.get("code") or ""
-        return Alternative(title=str(title), code=_text(value.get("code")),
-                           note=_text(value.get("note")))
+        kind = value.get("kind")
+        if not kind:
+            return Alternative(title=str(title), code=_text(value.get("code")),
+                               note=_text(value.get("note")))
+        params = tuple(sorted((str(k), str(v)) for k, v in value.items()
+                              if k not in _ALTERNATIVE_FIELDS and v is not None))
+        return Alternative(title=str(title or kind), code=_text(value.get("code")),
+                           note=_text(value.get("note")), kind=str(kind), params=params)
     return Alternative(title=str(value))
 
 

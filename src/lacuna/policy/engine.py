@@ -216,6 +216,7 @@ class PolicyEngine:
         *,
         exception_approved: bool = False,
         exception_approver_role: str | None = None,
+        log: bool = True,
     ) -> Decision:
         """Decide one operation. Never raises: an engine failure is a fail-closed denial.
 
@@ -223,6 +224,8 @@ class PolicyEngine:
             operation: the operation to decide.
             exception_approved: a verified exception grant covers this operation.
             exception_approver_role: the role that approved the grant.
+            log: hand the decision to the decision log; ``False`` for dry runs (checking a
+                suggested alternative), which decide nothing that happens.
 
         Returns:
             The decision, explained (reasoning, why, alternatives, policy, steward, docs).
@@ -236,7 +239,7 @@ class PolicyEngine:
             failed = engine_failure(exc, "the policy input", operation.id,
                                     state.bundle.revision, started)
             return replace(failed, operation=operation)
-        return self._decide(state, doc, operation.id, operation, started)
+        return self._decide(state, doc, operation.id, operation, started, log=log)
 
     def evaluate(self, doc: Mapping[str, Any], *, operation_id: str = "") -> Decision:
         """Decide a raw policy input document (the shape :func:`build_input` returns).
@@ -246,7 +249,7 @@ class PolicyEngine:
         return self._decide(self._state, doc, operation_id, None, time.perf_counter())
 
     def _decide(self, state: _Loaded, doc: Mapping[str, Any], operation_id: str,
-                operation: Operation | None, started: float) -> Decision:
+                operation: Operation | None, started: float, *, log: bool = True) -> Decision:
         cache = state.cache
         key = None
         if cache is not None:
@@ -255,7 +258,8 @@ class PolicyEngine:
             if hit is not None:
                 decision = replace(hit, operation_id=operation_id, operation=operation,
                                    eval_ms=(time.perf_counter() - started) * 1000.0)
-                self._log(decision, doc, started, cached=True)
+                if log:
+                    self._log(decision, doc, started, cached=True)
                 return decision
         revision = state.bundle.revision
         evaluator = self._isolated.get(state.generation)
@@ -273,7 +277,8 @@ class PolicyEngine:
                 decision = self._within_budget(state, decision, operation_id, started)
         if key is not None and cache is not None and not _over_budget(decision):
             cache.put(key, decision)
-        self._log(decision, doc, started, cached=False)
+        if log:
+            self._log(decision, doc, started, cached=False)
         return decision
 
     def _within_budget(self, state: _Loaded, decision: Decision, operation_id: str,

@@ -81,20 +81,22 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         with _bypass.bypass():
             result = original(*args, **kwargs)
         label = display_name(target)
+        how = f"{name}{args[1:]!r}{sorted(kwargs.items(), key=lambda kv: kv[0])!r}"
         if isinstance(result, dict):  # read_excel(sheet_name=None): one frame per sheet
             for sheet, frame in result.items():
-                _govern_read(current(), name, f"{label}#{sheet}", target, frame)
+                _govern_read(current(), name, f"{label}#{sheet}", target, frame, f"{how}#{sheet}")
         elif isinstance(result, list):  # read_html: one frame per table
             for i, frame in enumerate(result):
-                _govern_read(current(), name, f"{label}#{i}", target, frame)
+                _govern_read(current(), name, f"{label}#{i}", target, frame, f"{how}#{i}")
         elif isinstance(result, (pd.DataFrame, pd.Series)):
-            _govern_read(current(), name, label, target, result)
+            _govern_read(current(), name, label, target, result, how)
         return result  # iterators (chunksize=...) pass through ungoverned; see docs/pandas.md
 
     return reader
 
 
-def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any) -> None:
+def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
+                 how: str | None = None) -> None:
     if not isinstance(data, (pd.DataFrame, pd.Series)):
         return
     local = (
@@ -106,7 +108,7 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any) -> N
         embedded = None  # a pickled DataState is never trusted: the values and sidecar decide
     frame = data.to_frame() if isinstance(data, pd.Series) else data
     with _bypass.bypass():
-        classification, upstream = gov.classify_source(path, frame, embedded=embedded)
+        classification, upstream = gov.classify_source(path, frame, embedded=embedded, how=how)
     frame_ = user_frame()
     op = gov.operation(
         Action.READ,

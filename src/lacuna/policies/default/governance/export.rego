@@ -133,23 +133,21 @@ destination_phrase := "unmanaged location" if {
 # Lacuna reads `why` and `alternatives` only when the decision is a denial, so they need not
 # test `not allow` (which would cost a second evaluation of `allow`).
 
-why := array.concat(array.concat(why_data, why_destination), why_compliance)
+why := array.concat(why_data, array.concat(why_destination, why_compliance))
 
-default why_data := []
-
-why_data := [concat("", ["Contains customer PII (", concat(", ", types), ")"])] if {
-	contains_pii
-	types := [t | some t in object.get(input.source, "pii_types", []); is_string(t)]
-	count(types) > 0
+# Each chain ends in `else := []` rather than a default, and reads input directly: this runs on
+# every denial. pii_types are strings (Lacuna builds them); anything else is an engine error,
+# which denies (fail closed).
+why_data := [concat("", ["Contains customer PII (", concat(", ", input.source.pii_types), ")"])] if {
+	"PII" in input.source.tags
+	count(input.source.pii_types) > 0
 } else := ["Contains customer PII"] if {
-	contains_pii
+	"PII" in input.source.tags
 } else := ["INTERNAL data must stay on internal systems"] if {
 	input.source.classification == "INTERNAL"
 } else := ["PROPRIETARY data may only go to encrypted governed storage or classification-aware databases"] if {
 	input.source.classification == "PROPRIETARY"
-}
-
-default why_destination := []
+} else := []
 
 why_destination := ["Destination is not encrypted or monitored"] if {
 	input.destination.managed == false
@@ -159,7 +157,7 @@ why_destination := ["Destination is not encrypted or monitored"] if {
 	input.destination.type == "database"
 } else := ["Destination is not encrypted"] if {
 	input.destination.encrypted == false
-}
+} else := []
 
 why_compliance := lines if {
 	lines := [line | some tag, line in compliance_notes; tag in input.source.tags]

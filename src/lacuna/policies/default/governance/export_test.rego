@@ -99,29 +99,32 @@ test_why_lines_follow_the_seed if {
 	] with input as export_of(customers, downloads)
 }
 
-test_alternatives_are_runnable_code if {
+test_alternatives_name_their_kinds if {
 	alts := data.governance.export.alternatives with input as export_of(customers, downloads)
-		with data.lacuna.governed_roots as ["/governed/workspace/", "s3://company-governed-data/"]
+	[a.kind | some a in alts] == ["anonymize", "governed_location", "exception"]
 	[a.title | some a in alts] == [
 		"Anonymize first",
 		"Use governed location",
 		"Request exception (requires business justification)",
 	]
-	alts[0].code == "anon_df = lacuna.anonymize(df, columns=['email', 'phone', 'address'])\nanon_df.to_csv(\"~/Downloads/customers_anon.csv\")"
-	alts[1].code == "df.to_csv(\"/governed/workspace/customers.csv\")"
 	alts[1].note == "Automatically encrypted, access logged, retention enforced"
+	alts[2].approver == "data-steward@example.com"
 }
 
-test_governed_root_comes_from_data if {
-	alts := data.governance.export.alternatives with input as export_of(customers, downloads)
-		with data.lacuna.governed_roots as ["/secure/area"]
-	alts[1].code == "df.to_csv(\"/secure/area/customers.csv\")"
-}
-
-test_object_store_target_gets_governed_bucket if {
-	bucket := object.union(downloads, {"uri": "s3://scratch/customers.parquet", "type": "object_store"})
-	inp := object.union(export_of(customers, bucket), {"context": {"method": "to_parquet", "variable": "orders"}})
+test_no_exception_alternative_once_one_is_granted if {
+	inp := object.union(export_of(customers, downloads), {
+		"exception_approved": true, "exception_approver_role": "data_steward"})
 	alts := data.governance.export.alternatives with input as inp
-		with data.lacuna.governed_roots as ["/governed/workspace/", "s3://company-governed-data/"]
-	alts[1].code == "orders.to_parquet(\"s3://company-governed-data/customers.parquet\")"
+	[a.kind | some a in alts] == ["anonymize", "governed_location"]
+}
+
+test_internal_data_outside_gets_the_same_kinds if {
+	http := object.union(downloads, {"uri": "https://partner.example.org/upload", "type": "http"})
+	alts := data.governance.export.alternatives with input as export_of({"classification": "INTERNAL", "tags": ["FINANCIAL"]}, http)
+	[a.kind | some a in alts] == ["anonymize", "governed_location", "exception"]
+}
+
+test_exception_alternative_names_the_approver if {
+	alts := data.governance.export.alternatives with input as export_of(customers, downloads)
+	alts[2].approver == data.governance.export.exception_approver
 }
