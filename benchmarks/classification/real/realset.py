@@ -3,7 +3,9 @@
     python benchmarks/classification/real/realset.py        # prints a summary of the set
 
 ``labels.tsv`` (beside this file) lists every labelled column: the dataset (``source:name``), the
-column, the expected class (``kind``), type and tier, the tune/test split and a one-line reason.
+column, the expected class (``kind``), type and tier, the split (``tune``: looked at while fixing
+the classifier; ``holdout``: labelled afterwards from names and values, not tuned on) and a
+one-line reason.
 This module loads the values of those columns from the installed packages (nothing is
 downloaded, nothing from the data is stored in the repository) and returns them as
 :class:`evalset.EvalColumn` objects, one table per dataset, so the same harness scores them.
@@ -123,7 +125,7 @@ def main() -> None:
     cols = build()
     print(f"{len(cols)} columns in {len({c.table for c in cols})} datasets "
           f"({sum(label.split == 'tune' for label in ls)} tune, "
-          f"{sum(label.split == 'test' for label in ls)} test)")
+          f"{sum(label.split == 'holdout' for label in ls)} holdout)")
     print("by kind:", dict(Counter(label.kind for label in ls)))
     print("by source:", dict(Counter(label.dataset.split(":")[0] for label in ls)))
 
