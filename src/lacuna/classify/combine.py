@@ -90,7 +90,7 @@ def combine(
     vetoed: Evidence | None = None
     if name is not None:
         named = _from_name(name, column)
-        vetoed = veto(name, sample)
+        vetoed = veto(name, sample, values)
         miss = vetoed or near_miss(name, values, below, sample)
         if vetoed is not None:  # the values cannot be what the name says: drop the name
             named = replace(named, evidence=replace(named.evidence, score=0.0))
