@@ -80,6 +80,20 @@ def test_genuine_columns_keep_their_class(name, values, pii_type):
     assert not vetoed(c)
 
 
+@pytest.mark.parametrize(
+    ("name", "values", "pii_type"),
+    [
+        ("customer_name", ["Wang Wei", "Nguyen Thi Lan", "Oluwaseun Adeyemi"] * 20, "name"),
+        ("ship_address", ["Flat 3, Rose Court", "Old Mill House, Leigh Lane"] * 20, "address"),
+    ],
+)
+def test_few_distinct_names_or_addresses_are_never_vetoed(name, values, pii_type):
+    # An orders table with three customers: fail closed, whatever the word lists know.
+    c = col(name, values)
+    assert (c.classification, c.pii_type) == (PII, pii_type), c.reasoning
+    assert not vetoed(c)
+
+
 def test_values_of_the_type_block_the_veto_even_with_few_distinct():
     # A denormalised orders table: three customers' phone numbers over sixty rows.
     c = col("customer_phone", ["+1 415 555 2671", "+44 20 7946 0958", "+49 30 901820"] * 20)

@@ -58,7 +58,8 @@ def near_miss(
 #    column is boolean. A flag says whether something holds (``email`` = "did they give one"),
 #    not the thing itself. Gender may be coded 0/1, so it is exempt.
 # 2. categories: at least ``MIN_VALUES`` values but at most ``MAX_CATEGORIES`` distinct ones,
-#    for types where every person has their own value (e-mail, phone, name, address, ...).
+#    for types where every person has their own value and a validator says what a valid one
+#    is (e-mail, phone, card, ...; not names and addresses, see ``FUZZY``).
 # 3. numbers: decimal numbers, or whole numbers too short for the type (``cell`` = 1..4 is not
 #    a phone number, ``Cc7`` = 0/1 not a card number); names, e-mails, usernames, IP addresses
 #    are never bare numbers.
@@ -73,7 +74,10 @@ MIN_VALUES = 20
 # phone numbers: fail closed). Known names are fuzzier evidence ("William P Hobby" airport):
 # for them it takes more than CONFIRMED_SHARE of the values.
 CONFIRMED_SHARE = 0.5
-FUZZY = frozenset({"name"})
+# Names and addresses are recognized from word lists and patterns that miss many real ones, so
+# a few distinct values are never enough to veto them: three customers' names repeated over an
+# orders table stay names. They are vetoed only by their own rules (things, codes).
+FUZZY = frozenset({"name", "address"})
 MAX_CATEGORIES = 5
 MAX_AGE = 125
 THING_SHARE = 0.3
@@ -139,7 +143,8 @@ def _why_not(pii_type: str, sample: ColumnSample) -> str | None:
         return f"every sampled value is a {shown} flag: the column says whether, not what"
     if pii_type == "financial":
         return None
-    if pii_type in PER_PERSON and n >= MIN_VALUES and len(distinct) <= MAX_CATEGORIES:
+    if (pii_type in PER_PERSON and pii_type not in FUZZY and n >= MIN_VALUES
+            and len(distinct) <= MAX_CATEGORIES):
         return (f"{n} sampled values hold only {len(distinct)} distinct categories "
                 f"({', '.join(sorted(distinct)[:MAX_CATEGORIES])})")
     numeric = sample.from_integers
