@@ -53,6 +53,7 @@ def test_values_veto_the_name(name, values, why):
     assert vetoed(c), c.evidence
     assert vetoed(c)[0].detail.startswith("near miss: looked like")
     assert c.confidence >= 0.8  # the values settle it: later layers do not re-read the name
+    assert "but the values rule it out (near miss: looked like" in c.reasoning
     del why
 
 

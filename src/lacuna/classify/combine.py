@@ -111,10 +111,13 @@ def combine(
     if not ranked:
         scanned = sample is not None and len(sample.values) > 0
         confidence = SCANNED_CONFIDENCE if scanned and not evidence else UNKNOWN_CONFIDENCE
+        reasoning = _nothing(column, name, sample, evidence)
         if vetoed is not None:  # the values settle it: no later layer should re-read the name
             confidence = VETO_CONFIDENCE
+            reasoning = (f"{_capital(proposals[0].evidence.detail)}, but the values rule it "
+                         f"out ({vetoed.detail}); public.")
         return ColumnClass(confidence=confidence, evidence=evidence, layer=Layer.HEURISTIC,
-                           reasoning=_nothing(column, name, sample, evidence))
+                           reasoning=reasoning)
     win = ranked[0]
     also = [p for p in ranked[1:] if p.kind is win.kind]
     losers = [p for p in ranked[1:] if p.kind not in (win.kind, ColumnKind.PUBLIC)]
