@@ -130,7 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--errors", type=int, default=0, help="list up to N misclassified columns")
     parser.add_argument("--heldout", action="store_true", help="the held-out names "
                         "(heldout.py, seed 11) instead of the development set")
+    parser.add_argument("--real", action="store_true", help="only the real-data set "
+                        "(real/labels.tsv), not the synthetic one")
+    parser.add_argument("--no-real", action="store_true", help="skip the real-data set")
     args = parser.parse_args(argv)
+    if args.real:
+        _isolate()
+        real_section(args)
+        return
     try:
         import faker  # noqa: F401
     except ImportError:
@@ -192,6 +199,56 @@ def main(argv: list[str] | None = None) -> None:
         print("|---|---:|---:|---:|---:|---:|")
         print("\n".join(alone))
     del presidio_line
+    if not args.no_real and not args.heldout:
+        print()
+        real_section(args)
+
+
+def real_section(args: Any) -> None:
+    """Precision and recall on the hand-labelled real public data (``real/``), by split."""
+    sys.path.insert(0, str(HERE / "real"))
+    import realset
+
+    gone = realset.missing()
+    print("## Classification accuracy: real public data\n")
+    if gone:
+        print(f"Not run: the real-data set needs {', '.join(gone)} (the `bench` extra).")
+        return
+    from lacuna.classify import heuristic
+    from lacuna.classify.embed.runtime import availability
+
+    columns = realset.build(rows=200)
+    personal = sum(c.personal for c in columns)
+    print(f"Hand-labelled columns of public datasets shipped in PyPI packages "
+          f"(`benchmarks/classification/real/`, sources and licences in its README): "
+          f"{len(columns)} columns in {len({c.table for c in columns})} datasets, {personal} "
+          f"personal (pii/phi); up to 200 real values each. Split by dataset: `tune` "
+          f"({sum(c.style == 'tune' for c in columns)} columns) was looked at while fixing "
+          f"the classifier; `holdout` ({sum(c.style == 'holdout' for c in columns)} "
+          f"columns) was labelled afterwards from names and values only and not tuned on.\n")
+    print("| classifier | split | columns | personal P | personal R | personal F1 | "
+          "type accuracy |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    runs: list[tuple[str, Any]] = [("Lacuna, layer 1 only", False)]
+    if availability().ok:
+        runs.append(("Lacuna, layers 1+2 (static embeddings)", settings("static")))
+    wrong: list[str] = []
+    for name, cascade in runs:
+        heuristic._VALUE_MEMO.clear()
+        preds, _ = predict(columns, cascade)
+        for split in ("tune", "holdout", None):
+            idx = [i for i, c in enumerate(columns) if split is None or c.style == split]
+            s = scores([columns[i] for i in idx], [preds[i][:2] for i in idx])
+            print(f"| {name} | {split or 'all'} | {len(idx)} | {s['p']:.3f} | {s['r']:.3f} | "
+                  f"{s['f1']:.3f} | {s['acc']:.3f} |")
+        if not wrong:
+            wrong = [f"{c.table} `{c.name}` ({c.style}): expected {c.kind}/{c.type}, got "
+                     f"{p[0]}/{p[1]} ({c.concept})"
+                     for c, p in zip(columns, preds, strict=True) if p[1] != c.type]
+    if args.errors:
+        print(f"\nMisclassified by layer 1 (first {args.errors} of {len(wrong)}):\n")
+        for line in wrong[: args.errors]:
+            print(f"- {line}")
 
 
 def _isolate() -> None:

@@ -10,6 +10,11 @@ The rule:
    never decides alone. It only supports a name that proposes the same thing; when the name
    proposes something else it is set aside (a column ``id`` of 10-digit numbers is an
    identifier, not a phone); with no name evidence it only lowers confidence.
+   *Vetoed* name evidence — the values clearly are not of the name's type: yes/no flags, a
+   handful of categories where every person has their own value, numbers too short for the
+   type, ages out of range, names of things (``nearmiss.veto``) — is dropped together with any
+   value evidence of that type; the near miss is kept as evidence and shown by ``--explain``.
+   A column left with nothing accepted is public with confidence ``VETO_CONFIDENCE``.
 3. A proposal is accepted at a pooled score of at least ``ACCEPT``. Among accepted proposals
    the more protective class wins — phi > pii > financial > identifier > public — then the
    higher score, then the higher sensitivity. So strong values beat a weaker-class name
@@ -30,13 +35,14 @@ from dataclasses import dataclass, replace
 
 from lacuna.classify.base import ValueMatch
 from lacuna.classify.names import PRECEDENCE, NameResult
-from lacuna.classify.nearmiss import MISS_FACTOR, near_miss
+from lacuna.classify.nearmiss import MISS_FACTOR, near_miss, veto
 from lacuna.classify.scan import ColumnSample
 from lacuna.model import ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
 
 ACCEPT = 0.5
 UNKNOWN_CONFIDENCE = 0.5  # no evidence: the next layer should look
 SCANNED_CONFIDENCE = 0.6  # values were scanned and nothing matched
+VETO_CONFIDENCE = 0.85  # the values clearly are not what the name says (nearmiss.veto)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +87,20 @@ def combine(
     proposals = [_from_value(v) for v in values if not v.below]
     set_aside: list[_Proposal] = []
     misses: tuple[Evidence, ...] = ()
+    vetoed: Evidence | None = None
     if name is not None:
         named = _from_name(name, column)
-        miss = near_miss(name, values, below, sample)
-        if miss is not None:  # the name promised values the sample does not hold
+        vetoed = veto(name, sample, values)
+        miss = vetoed or near_miss(name, values, below, sample)
+        if vetoed is not None:  # the values cannot be what the name says: drop the name
+            named = replace(named, evidence=replace(named.evidence, score=0.0))
+            misses = (vetoed,)
+        elif miss is not None:  # the name promised values the sample does not hold
             named = replace(named, evidence=replace(
                 named.evidence, score=round(named.evidence.score * MISS_FACTOR, 4)))
             misses = (miss,)
-        keep = [p for p in proposals if not p.weak or _same(p, named)]
+        keep = [p for p in proposals if (not p.weak or _same(p, named))
+                and not (vetoed and _same(p, named))]  # a veto covers values of the type too
         set_aside = [p for p in proposals if p not in keep]
         proposals = [named, *keep]
     pools: dict[tuple[ColumnKind, str | None], _Pool] = {}
@@ -99,8 +111,13 @@ def combine(
     if not ranked:
         scanned = sample is not None and len(sample.values) > 0
         confidence = SCANNED_CONFIDENCE if scanned and not evidence else UNKNOWN_CONFIDENCE
+        reasoning = _nothing(column, name, sample, evidence)
+        if vetoed is not None:  # the values settle it: no later layer should re-read the name
+            confidence = VETO_CONFIDENCE
+            reasoning = (f"{_capital(proposals[0].evidence.detail)}, but the values rule it "
+                         f"out ({vetoed.detail}); public.")
         return ColumnClass(confidence=confidence, evidence=evidence, layer=Layer.HEURISTIC,
-                           reasoning=_nothing(column, name, sample, evidence))
+                           reasoning=reasoning)
     win = ranked[0]
     also = [p for p in ranked[1:] if p.kind is win.kind]
     losers = [p for p in ranked[1:] if p.kind not in (win.kind, ColumnKind.PUBLIC)]

@@ -14,7 +14,9 @@ The rule, in order:
 5. A *descriptor* is a name about a value, not the value: a token after the match such as
    ``type``, ``status``, ``verified``, ``count``, ``domain``, ``date`` (``address_type``,
    ``email_verified``, ``phone_count``), or a leading ``has``/``is``/``num``/``n``
-   (``has_email``, ``num_phones``). It yields public evidence that says so.
+   (``has_email``, ``num_phones``), or a qualifier anywhere outside the match that makes the
+   column a statistic or a band of the value (``Age65Plus``, ``piecesOfMailPerCap``,
+   ``median_age``; not for money). It yields public evidence that says so.
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ META_SUFFIX = frozenset({
     "expiration", "exp", "bucket", "group", "band", "range", "bracket",
 })
 META_PREFIX = frozenset({"has", "is", "num", "n", "count", "cnt", "no"})
+# Qualifier words anywhere outside the match: the column is a statistic or a band of the
+# personal value, not the value of one person ("Age65Plus", "piecesOfMailPerCap", "Age2IQ",
+# "median_age"). Not for financial matches: a median income is still an amount of money.
+QUALIFIERS = frozenset({
+    "per", "pct", "percent", "percentage", "share", "ratio", "avg", "mean", "median", "iq",
+    "pieces", "plus", "over", "under", "above", "below",
+})
 SENSITIVE_KINDS = frozenset({ColumnKind.PHI, ColumnKind.PII, ColumnKind.FINANCIAL})
 PRECEDENCE = {  # mutually exclusive classes: the more protective one wins a tie
     ColumnKind.PHI: 4, ColumnKind.PII: 3, ColumnKind.FINANCIAL: 2, ColumnKind.IDENTIFIER: 1,
@@ -160,4 +169,8 @@ def _descriptor(tokens: tuple[str, ...], match: NameMatch) -> str | None:
             return token
     if match.start > 0 and tokens[0] in META_PREFIX:
         return tokens[0]
+    if match.recognizer.kind is not ColumnKind.FINANCIAL:
+        for token in (*tokens[: match.start], *tokens[match.end :]):
+            if token in QUALIFIERS:
+                return token
     return None
