@@ -114,7 +114,8 @@ class AuditStore:
         self.checkpoint_path: Path | None = checkpoint
         self._keyring = keyring
         self._checkpoint = None if checkpoint is None else CheckpointFile(checkpoint, chain=CHAIN)
-        self._log = None if checkpoint_log is None else CheckpointLog(Path(checkpoint_log))
+        self._log = (None if checkpoint_log is None
+                     else CheckpointLog(Path(checkpoint_log).expanduser()))
         self._sqlite = self.url.get_backend_name() == "sqlite"
         self._engine = build_engine(self.url, read_only=read_only)
         self._lock = threading.Lock()  # threads of this process queue here, not on the database

@@ -52,16 +52,34 @@ def _url(db: str | None, config: Path | None) -> str:
         raise _fail(str(exc)) from None
 
 
-def _open(url: str) -> AuditStore | None:
-    """The store, or None when its SQLite file does not exist yet (nothing recorded)."""
+def _checkpoint_log(config: Path | None) -> Path | None:
+    from lacuna.config import load_config
+
+    try:
+        return load_config(config).audit.checkpoint_log
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _open(url: str, *, checkpoint_log: Path | None = None) -> AuditStore | None:
+    """The store, opened read-only (SQLite ``mode=ro``: nothing is created or written), or
+    None when its SQLite file does not exist. A missing file whose checkpoint exists was
+    deleted: exit 1."""
     from lacuna.audit import AuditStore
     from lacuna.audit.schema import parse_url, sqlite_file
 
     try:
         path = sqlite_file(parse_url(url))
         if path is not None and not path.exists():
+            marks = [p for p in (Path(f"{path}.checkpoint"), checkpoint_log)
+                     if p is not None and p.exists()]
+            if marks:
+                raise _fail(f"audit trail TAMPERED: the database {path} is gone, but its "
+                            f"checkpoint {marks[0]} shows a trail was recorded there: it was "
+                            "deleted or moved. Restore it from a backup and tell your "
+                            "governance team.", code=1)
             return None
-        return AuditStore(url, create=False)
+        return AuditStore(url, create=False, read_only=True, checkpoint_log=checkpoint_log)
     except AuditError as exc:
         raise _fail(str(exc)) from None
 
@@ -110,9 +128,10 @@ def list_(
 
 @app.command()
 def verify(db: DbOption = None, config: ConfigOption = None) -> None:
-    """Recompute the hash chain: exit 0 when intact, 1 when a record was edited or removed."""
+    """Recompute the hash chain, check signatures and checkpoints: exit 0 when intact, 1 when a
+    record was edited, removed or forged, or the trail was truncated, rebuilt or deleted."""
     url = _url(db, config)
-    store = _open(url)
+    store = _open(url, checkpoint_log=_checkpoint_log(config))
     if store is None:
         typer.echo(f"No audit trail at {url}: nothing to verify.")
         return
@@ -125,9 +144,14 @@ def verify(db: DbOption = None, config: ConfigOption = None) -> None:
     if report.ok:
         typer.echo(f"Audit trail intact: {report.checked} record(s) verified "
                    f"({store.where}). Head hash: {report.head}")
+        typer.echo(f"Matches {report.checkpoint}." if report.checkpoint else
+                   "No checkpoint to compare with (a trail that never recorded anything).")
         return
-    where = f"at record #{report.first_bad}" if report.first_bad is not None else ""
-    msg = (f"audit trail TAMPERED {where}: {report.problem}\n"
-           f"{report.checked} record(s) before it are intact. Keep the database as evidence and "
-           "tell your governance team.")
+    if report.first_bad is not None:
+        where = f" at record #{report.first_bad}"
+        intact = f"{min(report.checked, report.first_bad - 1)} record(s) before it are intact."
+    else:
+        where, intact = "", f"The {report.checked} record(s) themselves chain correctly."
+    msg = (f"audit trail TAMPERED{where}: {report.problem}\n"
+           f"{intact} Keep the database as evidence and tell your governance team.")
     raise _fail(msg, code=1)
