@@ -11,7 +11,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,14 +67,14 @@ def append(url: str, n: int, *, user: str = "analyst", **kwargs: object) -> None
 
 
 @pytest.fixture
-def trail(tmp_path: Path) -> Iterator[Trail]:
+def trail(tmp_path: Path) -> Trail:
     db = tmp_path / "state" / "audit.db"
     url = f"sqlite:///{db}"
     config = tmp_path / "lacuna.yaml"
     config.write_text(json.dumps({"audit": {"url": url,
                                             "checkpoint_log": str(tmp_path / "ext" / "cp.log")}}))
     append(url, N, checkpoint_log=tmp_path / "ext" / "cp.log")
-    yield Trail(db=db, url=url, config=config)
+    return Trail(db=db, url=url, config=config)
 
 
 def verify(trail: Trail) -> tuple[int, str]:
@@ -258,9 +258,10 @@ def test_verify_never_writes(trail: Trail) -> None:
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest()
              for p in sorted(trail.db.parent.iterdir()) if p.is_file() and p in before}
     assert after == before
+    op = Operation(action=Action.READ, user=User(id="x"), classification=Classification())
+    decision = Decision(allowed=True, operation_id=op.id, reasoning="r")
     with AuditStore(trail.url, read_only=True) as store, pytest.raises(AuditError):
-        op = Operation(action=Action.READ, user=User(id="x"), classification=Classification())
-        store.record(Decision(allowed=True, operation_id=op.id, reasoning="r"), op, session="s")
+        store.record(decision, op, session="s")
 
 
 def test_writer_refuses_a_trail_behind_its_checkpoint(trail: Trail) -> None:
