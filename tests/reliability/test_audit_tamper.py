@@ -269,3 +269,48 @@ def test_writer_refuses_a_trail_behind_its_checkpoint(trail: Trail) -> None:
     with pytest.raises(AuditError, match="records were deleted"):
         append(trail.url, 1)
     assert len(trail.rows()) == N - 3  # nothing appended over the gap
+
+
+def _decision_log(trail: Trail, n: int) -> None:
+    from lacuna.policy.decision_log import DecisionEvent
+    from lacuna.policy.log_sinks import SqlDecisionLog
+
+    sink = SqlDecisionLog(trail.url, batch_size=3, flush_interval_s=0.01)
+    for i in range(n):
+        op = Operation(action=Action.READ, user=User(id=f"u{i}"), classification=Classification())
+        sink.log(DecisionEvent(decision=Decision(allowed=i % 2 == 0, operation_id=op.id,
+                                                 reasoning="r"),
+                               input={"i": i}, path="lacuna/decision", timestamp_ns=i,
+                               eval_ns=1))
+    sink.close()
+
+
+DECISION_CASES: dict[str, tuple[str, str]] = {
+    "edit a decision": ("UPDATE lacuna_decision_log SET body = replace(body, '\"i\":3', "
+                        "'\"i\":4') WHERE seq = 4", "modified after it was written"),
+    "delete a decision": ("DELETE FROM lacuna_decision_log WHERE seq = 2", "were deleted"),
+    "insert an unchained decision": (
+        "INSERT INTO lacuna_decision_log (decision_id, timestamp, path, allowed, body) "
+        "VALUES ('x', 't', 'p', 1, '{}')", "not chained"),
+    "truncate the decision log": ("DELETE FROM lacuna_decision_log WHERE seq > 5",
+                                  "were deleted"),
+    "drop the decision log": ("DROP TABLE lacuna_decision_log", "it was deleted"),
+}
+
+
+def test_intact_decision_log_verifies(trail: Trail) -> None:
+    _decision_log(trail, 8)
+    code, out = verify(trail)
+    assert code == 0, out
+    assert "Decision log intact: 8 record(s) verified" in out
+
+
+@pytest.mark.parametrize("case", list(DECISION_CASES))
+def test_decision_log_tampering_is_detected(trail: Trail, case: str) -> None:
+    _decision_log(trail, 8)
+    statement, expected = DECISION_CASES[case]
+    trail.sql((statement, ()))
+    code, out = verify(trail)
+    assert code == 1, f"{case}: not detected: {out}"
+    assert "decision log TAMPERED" in out
+    assert expected in out, out

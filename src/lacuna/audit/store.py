@@ -425,6 +425,16 @@ class AuditStore:
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AuditError(self._explain(exc, "read")) from exc
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction on the trail's database (one consistent view), e.g. to check the
+        decision log beside it."""
+        try:
+            with self._transaction(write=False) as conn:
+                yield conn
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise AuditError(self._explain(exc, "read")) from exc
+
     def _read(self, stmt: Any) -> builtins.list[Any]:
         try:
             with self._transaction(write=False) as conn:
