@@ -85,6 +85,17 @@ def _reader(url: str, db: Path, fd: int, stop_at: float) -> None:
         os._exit(0)
 
 
+def _kill(proc: Any) -> bool:
+    """SIGKILL ``proc`` wherever it is; False when it had already exited (and been reaped)."""
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    finally:
+        proc.join()
+    return proc.exitcode == -signal.SIGKILL
+
+
 class Pipe:
     """One pipe all children write to; a thread drains it so nobody blocks."""
 
@@ -151,17 +162,13 @@ def test_kill_9_loses_no_committed_record(tmp_path: Path, pipe: Pipe) -> None:
             alive.remove(p)
         if alive and rng.random() < 0.7:
             victim = rng.choice(alive)
-            os.kill(victim.pid, signal.SIGKILL)  # at whatever point it is
-            victim.join()
+            kills += _kill(victim)  # at whatever point it is
             alive.remove(victim)
-            kills += 1
         target = rng.choice((1, 1, 2, WRITERS))  # a lone writer too: the case that lost records
         while len(alive) < target:
             spawn()
     for p in alive:
-        os.kill(p.pid, signal.SIGKILL)
-        p.join()
-        kills += 1
+        kills += _kill(p)
     reader.join(30)
     pipe.close()
 
@@ -228,8 +235,7 @@ def test_records_after_another_process_reads_and_exits_survive(tmp_path: Path,
     os.write(go_w, b"g")
     while "done" not in pipe.lines and time.monotonic() < deadline:
         time.sleep(0.01)
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.join()
+    assert _kill(writer)
     pipe.close()
     assert not [line for line in pipe.lines if line.startswith("E ")]
     committed = [line for line in pipe.lines if line.startswith("C ")]
