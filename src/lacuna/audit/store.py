@@ -438,6 +438,8 @@ class AuditStore:
     def _read(self, stmt: Any) -> builtins.list[Any]:
         try:
             with self._transaction(write=False) as conn:
+                if self.read_only and not inspect(conn).has_table(records.name):
+                    return []  # a file another process has only just created: nothing yet
                 return list(conn.execute(stmt).all())
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AuditError(self._explain(exc, "read")) from exc
