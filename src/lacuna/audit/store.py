@@ -112,7 +112,9 @@ class AuditStore:
         if checkpoint is _UNSET:
             checkpoint = None if self.path is None else Path(f"{self.path}.checkpoint")
         self.checkpoint_path: Path | None = checkpoint
-        self._keyring = keyring
+        # Resolved now for a writer: records signed later use the key of this moment's
+        # LACUNA_HOME. A reader resolves it when it first verifies.
+        self._keyring = keyring if keyring is not None or read_only else default_keyring()
         self._checkpoint = None if checkpoint is None else CheckpointFile(checkpoint, chain=CHAIN)
         self._log = (None if checkpoint_log is None
                      else CheckpointLog(Path(checkpoint_log).expanduser()))

@@ -22,6 +22,7 @@ from lacuna.audit import ledger
 from lacuna.audit.schema import open_state_database, parse_url, sqlite_file
 from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
 from lacuna.policy.decision_log import DecisionLogSink
+from lacuna.signing import default_keyring
 
 metadata = MetaData()
 table = Table(
@@ -58,7 +59,9 @@ class SqlDecisionLog(DecisionLogSink):
         self._engine = open_state_database(url, metadata)
         self._checkpoint = ledger.checkpoint_path(sqlite_file(parse_url(url)))
         self._migrate()
-        self._keyring: Any = None
+        # Now, not on the writer thread: the key is the one of this process's LACUNA_HOME as
+        # it is when the sink is made (a batch may be written at exit, after it changed).
+        self._keyring = default_keyring()
 
     def _migrate(self) -> None:
         """Add the chain columns to a table written before the decision log was chained."""
@@ -77,10 +80,6 @@ class SqlDecisionLog(DecisionLogSink):
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Insert one batch in one transaction, hash-chained and signed, then checkpoint it."""
-        if self._keyring is None:
-            from lacuna.signing import default_keyring
-
-            self._keyring = default_keyring()
         rows = [{
             "decision_id": r["decision_id"], "timestamp": r["timestamp"],
             "operation_id": (r.get("result") or {}).get("operation_id"), "path": r["path"],
