@@ -250,6 +250,9 @@ class DestinationConfig(_Model):
 
 class AuditConfig(_Model):
     url: str | None = None  # SQLAlchemy URL; None: sqlite file in lacuna_home()
+    # An external, append-only log of signed checkpoints (a path outside the state folder);
+    # `lacuna audit verify` compares the trail with it too. None: only <database>.checkpoint.
+    checkpoint_log: Path | None = None
 
 
 class AnonymizeConfig(_Model):

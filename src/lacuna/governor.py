@@ -107,7 +107,8 @@ class Governor:
     def audit(self) -> AuditStore:
         from lacuna.audit import AuditStore
 
-        return self._once("_audit", lambda: AuditStore(self.config.audit_url))
+        return self._once("_audit", lambda: AuditStore(
+            self.config.audit_url, checkpoint_log=self.config.audit.checkpoint_log))
 
     @property
     def exceptions(self) -> ExceptionStore:

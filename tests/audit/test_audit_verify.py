@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from lacuna.audit import AuditStore, VerifyReport
-from lacuna.audit.record import chain_hash
+from lacuna.audit import AuditStore
+from lacuna.audit.record import chain_hash, link_payload
 from lacuna.errors import AuditError
 
 N = 10
@@ -27,6 +27,14 @@ def raw(store: AuditStore) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+def resign(store: AuditStore, conn: sqlite3.Connection, seq: int) -> None:
+    """Re-sign record ``seq`` as it now is: an attacker who holds the signing key (the local
+    install key's owner), so that the structural checks below are what catches the edit."""
+    (digest,) = conn.execute("SELECT hash FROM lacuna_audit WHERE seq = ?", (seq,)).fetchone()
+    sig = store.keyring.sign(link_payload("audit", seq, digest))
+    conn.execute("UPDATE lacuna_audit SET signature = ? WHERE seq = ?", (sig, seq))
+
+
 def rows(store: AuditStore) -> dict[int, tuple[str, str, str]]:
     with raw(store) as conn:
         return {
@@ -42,12 +50,15 @@ def full(store: AuditStore, fill: Callable[[int], None]) -> AuditStore:
 
 
 def test_verify_empty_trail(store: AuditStore) -> None:
-    assert store.verify() == VerifyReport(ok=True, checked=0)
+    report = store.verify()
+    assert (report.ok, report.checked, report.problem) == (True, 0, "")
+    assert "checkpoint #0" in report.checkpoint
 
 
 def test_verify_intact_trail(full: AuditStore) -> None:
     report = full.verify()
-    assert report == VerifyReport(ok=True, checked=N, head=full.list(limit=1)[0].hash)
+    assert (report.ok, report.checked, report.head) == (True, N, full.list(limit=1)[0].hash)
+    assert f"checkpoint #{N}" in report.checkpoint
     assert bool(report)
 
 
@@ -70,6 +81,7 @@ def test_verify_detects_edit_with_recomputed_hash(full: AuditStore) -> None:
             "UPDATE lacuna_audit SET body = ?, hash = ? WHERE seq = 5",
             (forged, chain_hash(prev, forged)),
         )
+        resign(full, conn, 5)
     report = full.verify()
     assert (report.ok, report.first_bad) == (False, 5)
     assert "does not link to record #5" in report.problem
@@ -124,6 +136,7 @@ def test_verify_detects_rewritten_last_record(full: AuditStore) -> None:
             "UPDATE lacuna_audit SET body = ?, hash = ? WHERE seq = ?",
             (forged, chain_hash(prev, forged), N),
         )
+        resign(full, conn, N)
     report = full.verify()
     assert (report.ok, report.first_bad) == (False, N)
     assert "rewritten" in report.problem
@@ -155,6 +168,7 @@ def test_verify_detects_forged_non_json_body(full: AuditStore) -> None:
             (chain_hash(prev, "oops"), N),
         )
         conn.execute("UPDATE lacuna_audit_head SET hash = ?", (chain_hash(prev, "oops"),))
+        resign(full, conn, N)
     report = full.verify()
     assert (report.ok, report.first_bad) == (False, N)
     assert "not a JSON object" in report.problem
@@ -170,6 +184,7 @@ def test_verify_detects_body_claiming_another_seq(full: AuditStore) -> None:
             "UPDATE lacuna_audit SET body = ?, hash = ? WHERE seq = ?", (forged, digest, N)
         )
         conn.execute("UPDATE lacuna_audit_head SET hash = ?", (digest,))
+        resign(full, conn, N)
     report = full.verify()
     assert (report.ok, report.first_bad) == (False, N)
     assert f"record #{N} says it is #99" in report.problem

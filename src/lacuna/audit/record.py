@@ -49,6 +49,12 @@ def chain_hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+def link_payload(chain: str, seq: int, digest: str) -> str:
+    """What a record's signature covers: its chain, position and hash (which covers its body
+    and, through ``prev_hash``, every record before it)."""
+    return f"lacuna-{chain}:{seq}:{digest}"
+
+
 def _column_summary(operation: Operation) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, col in operation.classification.columns.items():
@@ -161,8 +167,8 @@ class AuditRecord:
 class VerifyReport:
     """The outcome of recomputing the hash chain.
 
-    ``head`` is the hash of the last intact record: publish it elsewhere (a ticket, a log) to
-    detect later a rewrite of the whole chain, which the chain alone cannot reveal.
+    ``head`` is the hash of the last intact record. ``checkpoint`` names the signed checkpoint
+    the trail was compared with (see :mod:`lacuna.audit.checkpoint`).
     """
 
     ok: bool
@@ -170,6 +176,7 @@ class VerifyReport:
     first_bad: int | None = None
     problem: str = ""
     head: str = GENESIS_HASH
+    checkpoint: str = ""  # what the trail was compared with, e.g. "checkpoint #41 at ..."
 
     def __bool__(self) -> bool:
         return self.ok

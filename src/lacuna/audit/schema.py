@@ -2,23 +2,32 @@
 
 Two tables:
 
-- ``lacuna_audit``: one row per record; the canonical JSON body, its hash link, and copies of the
-  fields that ``list`` filters on (indexed).
+- ``lacuna_audit``: one row per record; the canonical JSON body, its hash link, its signature
+  (see :mod:`lacuna.audit.chain`), and copies of the fields that ``list`` filters on (indexed).
 - ``lacuna_audit_head``: one row (``id = 1``) with the last ``seq`` and ``hash``. Appends lock it
   (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` elsewhere), so concurrent writers take
   turns and never fork the chain; ``verify()`` compares it with the last record, so deleting the
   newest records is detected too.
 
-SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit survives a crash of the process;
-a power cut may lose the last few commits but never corrupts the file.
+SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit survives a crash (or ``kill -9``)
+of the process; a power cut may lose the last few commits but never corrupts the file.
+
+A live database file is only ever opened through SQLite. Opening and closing it from Python
+(even to read its first bytes) drops every POSIX lock the process holds on it, after which
+another process may checkpoint and delete the write-ahead log under this one's open
+connections, silently losing its later commits (SQLite's "how to corrupt your database",
+section 2.2). So paths are only ``stat``-ed here, and a file that is not an SQLite database is
+recognised by SQLite's own answer (``file is not a database``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     Boolean,
@@ -32,15 +41,16 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from lacuna.errors import AuditError
 
-LAYOUT_VERSION = 1
-SQLITE_MAGIC = b"SQLite format 3\x00"
+LAYOUT_VERSION = 2  # 2: records carry a signature
+SQLITE_MAGIC = b"SQLite format 3\x00"  # what SQLite writes first (tests build files)
 BUSY_TIMEOUT_S = 30.0
 
 metadata = MetaData()
@@ -58,6 +68,7 @@ records = Table(
     Column("body", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("signature", String(128)),  # NULL only in a trail written before layout 2
     Index("ix_lacuna_audit_timestamp", "timestamp"),
     Index("ix_lacuna_audit_user_id", "user_id"),
     Index("ix_lacuna_audit_action", "action"),
@@ -100,43 +111,57 @@ def sqlite_file(url: URL) -> Path | None:
 
 
 def check_sqlite_file(path: Path, *, create: bool) -> None:
-    """Refuse, without touching it, a path that exists but is not an SQLite database."""
+    """Refuse a folder at the path; create the parent folder (``create``) or refuse a missing
+    file. Only ``stat``: the file itself is never opened here (see the module docstring)."""
     if path.is_dir():
         msg = (f"audit trail {path} is a folder, not an SQLite file. "
                f"Point audit.url at a file inside it, e.g. sqlite:///{path}/audit.db.")
         raise AuditError(msg)
-    if not path.exists():
-        if not create:
-            msg = f"no audit trail at {path}: nothing has been recorded there yet."
-            raise AuditError(msg)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            msg = (f"cannot create the folder {path.parent} for the audit trail "
-                   f"({exc.strerror}). Create it, or set audit.url to a writable location.")
-            raise AuditError(msg) from exc
+    if path.exists():
         return
-    try:
-        with path.open("rb") as fh:
-            magic = fh.read(len(SQLITE_MAGIC))
-    except OSError as exc:
-        msg = f"cannot read the audit trail {path} ({exc.strerror}). Check its permissions."
-        raise AuditError(msg) from exc
-    if magic and magic != SQLITE_MAGIC:
-        msg = (f"{path} exists but is not an SQLite database, so Lacuna will not use or overwrite "
-               "it. Move it aside (e.g. rename it to audit.db.bad) to start a new audit trail, "
-               "or set audit.url in lacuna.yaml to another file.")
+    if not create:
+        msg = f"no audit trail at {path}: nothing has been recorded there yet."
         raise AuditError(msg)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = (f"cannot create the folder {path.parent} for the audit trail "
+               f"({exc.strerror}). Create it, or set audit.url to a writable location.")
+        raise AuditError(msg) from exc
 
 
-def build_engine(url: URL) -> Engine:
-    """An engine with SQLite's locking made explicit; other backends as SQLAlchemy builds them."""
+def explain(exc: BaseException, where: str, doing: str) -> str:
+    """A driver error as what happened, where, and what to do (never the raw exception)."""
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    if "locked" in detail or "busy" in detail:
+        return (f"cannot {doing} the audit trail {where}: another process held its lock "
+                f"for too long ({detail}). Retry; if it persists, look for a stuck process.")
+    if "not a database" in detail or "malformed" in detail:
+        return (f"{where} exists but is not an SQLite database, or is damaged ({detail}), so "
+                "Lacuna will not use or overwrite it. Move it aside (e.g. rename it to "
+                "audit.db.bad) and keep it as evidence to start a new audit trail, or set "
+                "audit.url in lacuna.yaml to another file.")
+    if "unable to open" in detail or "readonly" in detail or "read-only" in detail:
+        return (f"cannot {doing} the audit trail {where} ({detail}). Check that the file and "
+                "its folder exist and that this user may read (and, to record, write) them.")
+    return f"cannot {doing} the audit trail {where}: {detail}."
+
+
+def build_engine(url: URL, *, read_only: bool = False) -> Engine:
+    """An engine with SQLite's locking made explicit; other backends as SQLAlchemy builds them.
+
+    ``read_only`` opens a SQLite file with ``mode=ro``: SQLite itself refuses every write, so a
+    reader (``lacuna audit verify``) cannot change what it inspects.
+    """
     kwargs: dict[str, Any] = {}
     is_sqlite = url.get_backend_name() == "sqlite"
+    path = _sqlite_path(url) if is_sqlite else None
     if is_sqlite:
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}
-        if _sqlite_path(url) is None:
+        if path is None:
             kwargs["poolclass"] = StaticPool  # one shared in-memory database
+        elif read_only:
+            kwargs["creator"] = _read_only_creator(path)
     try:
         engine = create_engine(url, **kwargs)
     except ImportError as exc:
@@ -145,29 +170,46 @@ def build_engine(url: URL) -> Engine:
                "Install it, e.g. pip install 'psycopg[binary]' for postgresql+psycopg.")
         raise AuditError(msg) from exc
     if is_sqlite:
-        _sqlite_events(engine, memory=_sqlite_path(url) is None)
+        _sqlite_events(engine, memory=path is None, read_only=read_only)
     return engine
 
 
-def _sqlite_events(engine: Engine, *, memory: bool) -> None:
+def _read_only_creator(path: Path) -> Callable[[], sqlite3.Connection]:
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+
+    return connect
+
+
+def _sqlite_events(engine: Engine, *, memory: bool, read_only: bool = False) -> None:
     # pysqlite opens transactions lazily and only before DML; take control so that an append
     # starts with BEGIN IMMEDIATE (the write lock) and reads with a plain BEGIN.
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        try:
-            if not memory:
-                _ensure_wal(cur)
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-        finally:
-            cur.close()
+        configure_sqlite(dbapi_conn, memory=memory, read_only=read_only)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+SYNCHRONOUS = "NORMAL"  # in WAL mode: a commit survives kill -9; see docs/audit.md
+
+
+def configure_sqlite(dbapi_conn: Any, *, memory: bool = False, read_only: bool = False) -> None:
+    """Autocommit driver mode (Lacuna issues BEGIN itself), WAL, synchronous, busy timeout."""
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        if not memory and not read_only:
+            _ensure_wal(cur)
+        cur.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+    finally:
+        cur.close()
 
 
 def _ensure_wal(cur: Any) -> None:
@@ -190,18 +232,54 @@ def _ensure_wal(cur: Any) -> None:
             time.sleep(0.02)
 
 
+def ensure_tables(engine: Engine, tables: MetaData, *, where: str) -> None:
+    """Create the missing tables of ``tables``, safely when many processes start together.
+
+    The check runs without a write lock (the usual case: everything exists). Creation runs
+    in one ``BEGIN IMMEDIATE`` transaction, which waits for the write lock within the busy
+    timeout, re-checks under it and creates what is still missing: one process creates, the
+    others find the tables made. A deferred transaction would instead fail at once with
+    ``database is locked`` when it tries to upgrade its read snapshot to a write.
+
+    Raises:
+        AuditError: the lock was held too long, the file is not SQLite, or it is damaged.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    wanted = [t.name for t in tables.sorted_tables]
+    attempts = 1 if sqlite else 2  # PostgreSQL: two processes may still race on CREATE
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.connect() as conn:
+                found = set(inspect(conn).get_table_names())
+            if all(name in found for name in wanted):
+                return
+            opts = {"sqlite_begin": "IMMEDIATE"} if sqlite else {}
+            with engine.connect().execution_options(**opts) as conn, conn.begin():
+                tables.create_all(conn, checkfirst=True)
+            return
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            if attempt == attempts:
+                raise AuditError(explain(exc, where, "open")) from exc
+
+
 def open_state_database(url: str, tables: MetaData) -> Engine:
     """An engine on Lacuna's state database with ``tables`` created: the same checks as the
     audit trail (a non-SQLite file is refused untouched, folders are created), for the stores
     that live beside it (exceptions, decision logs, the classification cache).
 
     Raises:
-        AuditError: a malformed URL, a file that is not SQLite, a missing driver.
+        AuditError: a malformed URL, a file that is not SQLite, a missing driver, a lock held
+            too long while creating the tables.
     """
     parsed = parse_url(url)
     path = sqlite_file(parsed)
+    where = str(path) if path is not None else parsed.render_as_string(hide_password=True)
     if path is not None:
         check_sqlite_file(path, create=True)
     engine = build_engine(parsed)
-    tables.create_all(engine)
+    try:
+        ensure_tables(engine, tables, where=where)
+    except AuditError:
+        engine.dispose()
+        raise
     return engine

@@ -1,9 +1,15 @@
-"""``AuditStore``: an append-only, hash-chained audit trail in SQLite or PostgreSQL.
+"""``AuditStore``: an append-only, hash-chained, signed audit trail in SQLite or PostgreSQL.
 
 Every decision, allowed or denied, is appended with its provenance (who, what, when, why, how).
 Appends are serialized by a lock on the head row, so any number of processes can share one
-trail without forking the chain; ``verify()`` recomputes the chain and names the first record
-that was edited, deleted or reordered.
+trail without forking the chain. Each record is signed (:mod:`lacuna.signing`), and after each
+commit a signed checkpoint (head seq, hash, time) is written outside the database
+(:mod:`lacuna.audit.checkpoint`); ``verify()`` recomputes the chain, checks the signatures and
+compares the trail with the latest checkpoint.
+
+On SQLite an append is one ``BEGIN IMMEDIATE`` transaction of three prepared statements (read
+the head, insert the record, move the head) on a connection the store keeps, committed in WAL
+mode with ``synchronous=NORMAL``: once ``record()`` returns, the record survives ``kill -9``.
 
 Example:
     >>> from lacuna.audit import AuditStore
@@ -16,16 +22,26 @@ Example:
 from __future__ import annotations
 
 import builtins
+import contextlib
+import os
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from lacuna.audit.checkpoint import (
+    Checkpoint,
+    CheckpointFile,
+    CheckpointLog,
+    read_checkpoint_file,
+)
 from lacuna.audit.record import (
     GENESIS_HASH,
     AuditRecord,
@@ -34,24 +50,34 @@ from lacuna.audit.record import (
     canonical_json,
     chain_hash,
     iso,
+    link_payload,
 )
 from lacuna.audit.schema import (
     LAYOUT_VERSION,
     build_engine,
     check_sqlite_file,
+    explain,
     head,
     metadata,
     parse_url,
     records,
     sqlite_file,
 )
-from lacuna.audit.verify import verify_chain
+from lacuna.audit.verify import compare_checkpoint, verify_chain
 from lacuna.errors import AuditError
 from lacuna.model import Decision, Operation, utcnow
+from lacuna.signing import Keyring, default_keyring
 
+CHAIN = "audit"
 _HEAD = select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()
 _INSERT = insert(records)
 _UPDATE_HEAD = update(head).where(head.c.id == 1)
+# The SQLite append: prepared once per connection (sqlite3's statement cache), no ORM layer.
+_SQL_HEAD = "SELECT seq, hash FROM lacuna_audit_head WHERE id = 1"
+_SQL_INSERT = ("INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, allowed, "
+               "policy_id, body, prev_hash, hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+_SQL_UPDATE_HEAD = "UPDATE lacuna_audit_head SET seq = ?, hash = ? WHERE id = 1"
+_UNSET: Any = object()
 
 
 class AuditStore:
@@ -62,29 +88,56 @@ class AuditStore:
             ``Config.audit_url``) or ``postgresql+psycopg://lacuna@db/governance``.
         create: create the SQLite file (and its folder) when missing; with ``False`` a missing
             file raises ``AuditError`` instead, for read-only commands.
+        read_only: open for reading only (SQLite ``mode=ro``): nothing is created, migrated or
+            written, not even a checkpoint. ``lacuna audit verify`` uses it.
+        keyring: the signing keys; default :func:`lacuna.signing.default_keyring`.
+        checkpoint: the checkpoint file; default ``<database>.checkpoint`` beside a SQLite file,
+            none for other databases unless given. ``None`` turns it off.
+        checkpoint_log: an optional external, append-only checkpoint log (a path).
 
     Raises:
         AuditError: the URL is malformed, its driver is missing, or the file at the path is not
             an SQLite audit trail (it is left untouched).
     """
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, read_only: bool = False,
+                 keyring: Keyring | None = None, checkpoint: Path | None = _UNSET,
+                 checkpoint_log: Path | None = None) -> None:
         self.url = parse_url(url)
         self.path = sqlite_file(self.url)
         self.where = str(self.path) if self.path else self.url.render_as_string(hide_password=True)
+        self.read_only = read_only
         if self.path is not None:
-            check_sqlite_file(self.path, create=create)
+            check_sqlite_file(self.path, create=create and not read_only)
+        if checkpoint is _UNSET:
+            checkpoint = None if self.path is None else Path(f"{self.path}.checkpoint")
+        self.checkpoint_path: Path | None = checkpoint
+        # Resolved now for a writer: records signed later use the key of this moment's
+        # LACUNA_HOME. A reader resolves it when it first verifies.
+        self._keyring = keyring if keyring is not None or read_only else default_keyring()
+        self._checkpoint = None if checkpoint is None else CheckpointFile(checkpoint, chain=CHAIN)
+        self._log = (None if checkpoint_log is None
+                     else CheckpointLog(Path(checkpoint_log).expanduser()))
         self._sqlite = self.url.get_backend_name() == "sqlite"
-        self._engine = build_engine(self.url)
+        self._engine = build_engine(self.url, read_only=read_only)
         self._lock = threading.Lock()  # threads of this process queue here, not on the database
+        self._raw: Any = None  # the SQLite append connection, opened on first append
+        self._raw_pid = 0
         try:
-            self._init_schema()
+            if not read_only:
+                self._init_schema()
         except AuditError:
             self._engine.dispose()
             raise
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             self._engine.dispose()
             raise AuditError(self._explain(exc, "open")) from exc
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            self._keyring = default_keyring()
+        return self._keyring
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -100,28 +153,49 @@ class AuditStore:
 
     def _init_schema(self) -> None:
         with self._transaction(write=False) as conn:  # the usual case: nothing to create
-            if self._ready(conn):
-                return
-        for attempt in (1, 2):  # two PostgreSQL processes may race to create the tables
-            try:
-                with self._transaction(write=True) as conn:
-                    metadata.create_all(conn)
-                    self._check_layout(conn)
-                    if not self._has_head_or_records(conn):
-                        conn.execute(insert(head).values(
-                            id=1, seq=0, hash=GENESIS_HASH, layout_version=LAYOUT_VERSION))
-                return
-            except IntegrityError:
-                if attempt == 2:
-                    raise
+            ready = self._ready(conn)
+        if not ready:
+            for attempt in (1, 2):  # two PostgreSQL processes may race to create the tables
+                try:
+                    with self._transaction(write=True) as conn:  # waits for the write lock
+                        metadata.create_all(conn)
+                        self._migrate(conn)
+                        self._check_layout(conn)
+                        if not self._has_head_or_records(conn):
+                            conn.execute(insert(head).values(
+                                id=1, seq=0, hash=GENESIS_HASH, layout_version=LAYOUT_VERSION))
+                    break
+                except IntegrityError:
+                    if attempt == 2 or self._sqlite:
+                        raise
+        if self._checkpoint is not None and self._checkpoint.peek() is None \
+                and not self._checkpoint.path.exists():
+            with self._transaction(write=False) as conn:
+                top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
+            if top is not None and top.seq == 0:  # a new trail: checkpoint its empty state
+                self._advance(0, GENESIS_HASH)
 
     def _ready(self, conn: Connection) -> bool:
-        """Both tables and the head row exist (layout checked): no write lock needed to open."""
+        """Both tables and the head row exist at this layout: no write lock needed to open."""
         inspector = inspect(conn)
         if not all(inspector.has_table(t.name) for t in (records, head)):
             return False
+        if "signature" not in {c["name"] for c in inspector.get_columns(records.name)}:
+            return False  # layout 1: migrate under the write lock
         self._check_layout(conn)
         return self._has_head_or_records(conn)
+
+    def _migrate(self, conn: Connection) -> None:
+        """Layout 1 → 2, once, inside the caller's write transaction: add the signature column
+        and sign the records already there (vouching for them as they were at the upgrade)."""
+        columns = {c["name"] for c in inspect(conn).get_columns(records.name)}
+        if "signature" in columns or set(records.c.keys()) - {"signature"} - columns:
+            return  # current, or not Lacuna's table at all (_check_layout says so)
+        conn.exec_driver_sql("ALTER TABLE lacuna_audit ADD COLUMN signature VARCHAR(128)")
+        for row in conn.execute(select(records.c.seq, records.c.hash)).all():
+            conn.execute(update(records).where(records.c.seq == row.seq).values(
+                signature=self.keyring.sign(link_payload(CHAIN, row.seq, row.hash))))
+        conn.execute(update(head).where(head.c.id == 1).values(layout_version=LAYOUT_VERSION))
 
     @staticmethod
     def _has_head_or_records(conn: Connection) -> bool:
@@ -146,21 +220,13 @@ class AuditStore:
                    f"{row.layout_version}, this one reads {LAYOUT_VERSION}). Upgrade Lacuna.")
             raise AuditError(msg)
 
-    def _explain(self, exc: SQLAlchemyError, doing: str) -> str:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        if "locked" in detail or "busy" in detail:
-            return (f"cannot {doing} the audit trail {self.where}: another process held its lock "
-                    f"for too long ({detail}). Retry; if it persists, look for a stuck process.")
-        if "not a database" in detail or "malformed" in detail:
-            return (f"the audit trail {self.where} is damaged ({detail}). Lacuna will not "
-                    "overwrite it: move it aside and keep it as evidence; a new trail starts "
-                    "in its place.")
-        return f"cannot {doing} the audit trail {self.where}: {detail}."
+    def _explain(self, exc: BaseException, doing: str) -> str:
+        return explain(exc, self.where, doing)
 
     # -- append ------------------------------------------------------------------------------
 
     def record(self, decision: Decision, operation: Operation, *, session: str) -> AuditRecord:
-        """Append one decision (allowed or denied) with its provenance, hash-chained.
+        """Append one decision (allowed or denied) with its provenance, hash-chained and signed.
 
         Args:
             decision: the policy's answer.
@@ -171,38 +237,133 @@ class AuditStore:
             The stored record, with its ``seq`` and ``hash``.
 
         Raises:
-            AuditError: the database could not be written (locked too long, damaged, gone).
+            AuditError: the database could not be written (locked too long, damaged, gone), or
+                it is behind its checkpoint (records were removed): nothing is appended.
         """
+        if self.read_only:
+            msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
+            raise AuditError(msg)
         record_id = uuid.uuid4().hex
-        recorded_at = utcnow()
         body = build_body(decision, operation, session=session, record_id=record_id, seq=0,
-                          recorded_at=recorded_at)
+                          recorded_at=utcnow())
         when = body["when"]
-        try:
-            with self._lock, self._transaction(write=True) as conn:
-                last = conn.execute(_HEAD).first()
-                if last is None:
-                    msg = (f"cannot append to the audit trail {self.where}: its head row is "
-                           "missing, so the trail was tampered with. Run `lacuna audit verify` "
-                           "and keep the database as evidence; start a new trail elsewhere.")
-                    raise AuditError(msg)
-                seq = last.seq + 1
-                body["seq"] = seq
-                text = canonical_json(body)
-                digest = chain_hash(last.hash, text)
-                conn.execute(_INSERT, {
-                    "seq": seq, "id": record_id, "timestamp": when, "user_id": operation.user.id,
-                    "action": operation.action.value, "allowed": decision.allowed,
-                    "policy_id": decision.policy_id, "body": text, "prev_hash": last.hash,
-                    "hash": digest,
-                })
-                conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
-        except SQLAlchemyError as exc:
-            raise AuditError(self._explain(exc, "append to")) from exc
+        keyring = self.keyring
+        values = {"id": record_id, "timestamp": when, "user_id": operation.user.id,
+                  "action": operation.action.value, "allowed": decision.allowed,
+                  "policy_id": decision.policy_id}
+        with self._lock:
+            if self._sqlite:
+                seq, prev, text, digest = self._append_sqlite(body, values, keyring)
+            else:
+                seq, prev, text, digest = self._append_sqlalchemy(body, values, keyring)
+            self._advance(seq, digest)
         return AuditRecord(seq=seq, id=record_id, timestamp=datetime.fromisoformat(when),
                            user_id=operation.user.id, action=operation.action.value,
                            allowed=decision.allowed, policy_id=decision.policy_id, body=text,
-                           prev_hash=last.hash, hash=digest)
+                           prev_hash=prev, hash=digest)
+
+    def _link(self, body: dict[str, Any], seq: int, prev: str,
+              keyring: Keyring) -> tuple[str, str, str]:
+        body["seq"] = seq
+        text = canonical_json(body)
+        digest = chain_hash(prev, text)
+        return text, digest, keyring.sign(link_payload(CHAIN, seq, digest))
+
+    def _guard(self, seq: int, digest: str | None) -> None:
+        """Refuse to extend a trail that is behind, or forked from, its checkpoint."""
+        cp = self._checkpoint.peek() if self._checkpoint is not None else None
+        if cp is None or (cp.seq < seq) or (cp.seq == seq and cp.hash == digest):
+            return
+        if cp.seq > seq:
+            found = (f"it ends at #{seq} but its checkpoint ({self._checkpoint_name()}) records "
+                     f"#{cp.seq}: records were deleted or an older copy was restored")
+        else:
+            found = f"its record #{seq} is not the one its checkpoint records: it was rebuilt"
+        msg = (f"cannot append to the audit trail {self.where}: {found}. Nothing was recorded. "
+               "Run `lacuna audit verify`, keep the database and its checkpoint as evidence, "
+               "and move both aside to start a new trail.")
+        raise AuditError(msg)
+
+    def _checkpoint_name(self) -> str:
+        return str(self.checkpoint_path)
+
+    def _raw_connection(self) -> Any:
+        if self._raw is None or self._raw_pid != os.getpid():
+            self._raw = self._engine.raw_connection()  # configured by the engine's events
+            self._raw_pid = os.getpid()
+        return self._raw
+
+    def _append_sqlite(self, body: dict[str, Any], values: dict[str, Any],
+                       keyring: Keyring) -> tuple[int, str, str, str]:
+        try:
+            conn = self._raw_connection().dbapi_connection
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                last = conn.execute(_SQL_HEAD).fetchone()
+                if last is None:
+                    raise AuditError(self._headless())
+                self._guard(last[0], last[1])
+                seq = last[0] + 1
+                text, digest, sig = self._link(body, seq, last[1], keyring)
+                conn.execute(_SQL_INSERT, (
+                    seq, values["id"], values["timestamp"], values["user_id"], values["action"],
+                    values["allowed"], values["policy_id"], text, last[1], digest, sig))
+                conn.execute(_SQL_UPDATE_HEAD, (seq, digest))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, SQLAlchemyError) as exc:
+            self._drop_raw()
+            raise AuditError(self._explain(exc, "append to")) from exc
+        return seq, last[1], text, digest
+
+    def _append_sqlalchemy(self, body: dict[str, Any], values: dict[str, Any],
+                           keyring: Keyring) -> tuple[int, str, str, str]:
+        try:
+            with self._transaction(write=True) as conn:
+                last = conn.execute(_HEAD).first()
+                if last is None:
+                    raise AuditError(self._headless())
+                self._guard(last.seq, last.hash)
+                seq = last.seq + 1
+                text, digest, sig = self._link(body, seq, last.hash, keyring)
+                conn.execute(_INSERT, {**values, "seq": seq, "body": text,
+                                       "prev_hash": last.hash, "hash": digest,
+                                       "signature": sig})
+                conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
+        except SQLAlchemyError as exc:
+            raise AuditError(self._explain(exc, "append to")) from exc
+        return seq, last.hash, text, digest
+
+    def _headless(self) -> str:
+        return (f"cannot append to the audit trail {self.where}: its head row is missing, so the "
+                "trail was tampered with. Run `lacuna audit verify` and keep the database as "
+                "evidence; start a new trail elsewhere.")
+
+    def _advance(self, seq: int, digest: str) -> None:
+        """Write the signed checkpoint of a committed head (after the commit, never before:
+        a checkpoint never names a record that a crash could take back)."""
+        if self._checkpoint is None and self._log is None:
+            return
+        cp = Checkpoint(chain=CHAIN, seq=seq, hash=digest, time=iso(utcnow())).signed(self.keyring)
+        try:
+            if self._checkpoint is not None:
+                self._checkpoint.advance(cp)
+            if self._log is not None:
+                self._log.append(cp)
+        except OSError as exc:
+            msg = (f"recorded #{seq} in {self.where} but could not write its checkpoint "
+                   f"({exc.strerror}); `lacuna audit verify` will report the gap. Fix the "
+                   "checkpoint file's permissions or free disk space.")
+            raise AuditError(msg) from exc
+
+    def _drop_raw(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            with contextlib.suppress(sqlite3.Error, SQLAlchemyError):
+                raw.close()
 
     # -- read --------------------------------------------------------------------------------
 
@@ -245,24 +406,58 @@ class AuditStore:
         return _to_record(rows[0]) if rows else None
 
     def verify(self) -> VerifyReport:
-        """Recompute the whole hash chain; see :mod:`lacuna.audit.verify` for what it checks."""
+        """Recompute the whole hash chain, check every record's signature and compare the trail
+        with its latest checkpoint(s); see :mod:`lacuna.audit.verify` for what it checks."""
+        keyring = self.keyring
+        checkpoints: list[tuple[str, bool, Checkpoint | None]] = []
+        if self.checkpoint_path is not None:
+            exists, cp = read_checkpoint_file(self.checkpoint_path)
+            checkpoints.append((str(self.checkpoint_path), exists, cp))
+        if self._log is not None:
+            cp, _bad = self._log.latest(CHAIN, keyring)
+            checkpoints.append((str(self._log.path), self._log.path.exists(), cp))
         try:
             with self._transaction(write=False) as conn:
-                return verify_chain(conn)
-        except SQLAlchemyError as exc:
+                if not inspect(conn).has_table(records.name):
+                    report = VerifyReport(ok=True, checked=0)
+                    return compare_checkpoint(report, checkpoints, keyring, conn=None,
+                                              empty=f"{self.where} holds no audit tables")
+                report = verify_chain(conn, keyring)
+                return compare_checkpoint(report, checkpoints, keyring, conn=conn)
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise AuditError(self._explain(exc, "read")) from exc
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction on the trail's database (one consistent view), e.g. to check the
+        decision log beside it."""
+        try:
+            with self._transaction(write=False) as conn:
+                yield conn
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AuditError(self._explain(exc, "read")) from exc
 
     def _read(self, stmt: Any) -> builtins.list[Any]:
         try:
             with self._transaction(write=False) as conn:
+                if self.read_only and not inspect(conn).has_table(records.name):
+                    return []  # a file another process has only just created: nothing yet
                 return list(conn.execute(stmt).all())
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AuditError(self._explain(exc, "read")) from exc
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections and the checkpoint files."""
+        with self._lock:
+            if self._raw_pid == os.getpid():
+                self._drop_raw()
+            self._raw = None
+            if self._checkpoint is not None:
+                self._checkpoint.close()
+            if self._log is not None:
+                self._log.close()
         self._engine.dispose()
 
     def __enter__(self) -> AuditStore:

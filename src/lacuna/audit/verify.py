@@ -10,14 +10,18 @@ check                                  what a failure means
 ``prev_hash`` = hash of ``#n-1``       ``#n-1`` was rewritten with a recomputed hash, or ``#n``
                                        was forged or moved; reported as ``#n-1``
 ``sha256(prev_hash + body)`` = hash    ``#n``'s body was edited after it was written
+signature verifies with the keyring    ``#n`` was forged, or the chain re-hashed, by someone
+                                       without the signing key (or signed with another key)
 body is JSON and says ``seq`` = n      ``#n`` was forged or reordered
 indexed columns equal the body         ``#n``'s columns (user, action, allowed, ...) were edited
 =====================================  ==========================================================
 
-Finally the head row (last ``seq`` and ``hash``, written with every append) must equal the last
-record: this catches deleting the newest records and rewriting the last one. A rewrite of the
-whole chain *and* the head is invisible to the chain; compare ``VerifyReport.head`` with a copy
-kept elsewhere to catch that.
+Then the head row (last ``seq`` and ``hash``, written with every append) must equal the last
+record. Finally the trail is compared with its signed checkpoints, kept outside the database
+(:mod:`lacuna.audit.checkpoint`): a missing or unsigned checkpoint, a trail that ends before the
+checkpoint's ``seq`` (truncated, emptied, deleted, an older copy restored) or whose record at
+that ``seq`` has another hash (rebuilt, forked) fails. What the checks prove depends on who can
+read the signing key: see ``docs/audit.md``.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from lacuna.audit.record import GENESIS_HASH, VerifyReport, chain_hash
+from lacuna.audit.checkpoint import Checkpoint
+from lacuna.audit.record import GENESIS_HASH, VerifyReport, chain_hash, link_payload
 from lacuna.audit.schema import head, records
+from lacuna.signing import Keyring, signature_key_id
 
 BATCH = 2000
 
@@ -46,7 +52,25 @@ def _mismatched_columns(row: Any, body: dict[str, Any]) -> list[str]:
     return [name for name, value in expected.items() if getattr(row, name) != value]
 
 
-def _check_row(row: Any, seq: int, prev: str) -> tuple[int, str] | None:
+def check_signature(keyring: Keyring, chain: str, seq: int, digest: str,
+                    signature: str | None) -> str | None:
+    """Why record ``#seq``'s signature fails, or None when it verifies."""
+    if keyring.verify(link_payload(chain, seq, digest), signature):
+        return None
+    if not signature:
+        return (f"record #{seq} carries no signature: it was inserted, or the chain re-hashed, "
+                "outside Lacuna.")
+    used = signature_key_id(signature)
+    mine = keyring.current.key_id
+    if used is not None and used != mine:
+        return (f"record #{seq} is signed with key {used}, not this installation's key {mine}: "
+                "it was forged with another key, or verify runs without the key that signed "
+                "the trail (set $LACUNA_SIGNING_KEY or restore $LACUNA_HOME/signing.key).")
+    return (f"record #{seq}'s signature does not match its hash: the record was forged, or the "
+            "chain rebuilt, without the signing key.")
+
+
+def _check_row(row: Any, seq: int, prev: str, keyring: Keyring) -> tuple[int, str] | None:
     """``(first_bad, problem)`` for one record, or None when it is intact."""
     if row.seq != seq:
         gap = f"#{seq}" if row.seq == seq + 1 else f"#{seq}–#{row.seq - 1}"
@@ -61,6 +85,9 @@ def _check_row(row: Any, seq: int, prev: str) -> tuple[int, str] | None:
     if chain_hash(row.prev_hash, row.body) != row.hash:
         return seq, (f"record #{seq} was modified after it was written: its content no longer "
                      "matches its hash.")
+    unsigned = check_signature(keyring, "audit", seq, row.hash, row.signature)
+    if unsigned is not None:
+        return seq, unsigned
     try:
         body = json.loads(row.body)
     except ValueError:
@@ -77,7 +104,7 @@ def _check_row(row: Any, seq: int, prev: str) -> tuple[int, str] | None:
     return None
 
 
-def verify_chain(conn: Connection) -> VerifyReport:
+def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
     """Walk the whole chain in ``seq`` order, in batches, inside the caller's transaction."""
     top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
     seq, prev, checked = 1, GENESIS_HASH, 0
@@ -86,7 +113,7 @@ def verify_chain(conn: Connection) -> VerifyReport:
             select(records).where(records.c.seq >= seq).order_by(records.c.seq).limit(BATCH)
         ).all()
         for row in rows:
-            failure = _check_row(row, seq, prev)
+            failure = _check_row(row, seq, prev, keyring)
             if failure is not None:
                 return VerifyReport(ok=False, checked=checked, first_bad=failure[0],
                                     problem=failure[1], head=prev)
@@ -111,3 +138,62 @@ def verify_chain(conn: Connection) -> VerifyReport:
                             problem=(f"the last record (#{last}) does not match the head's hash: "
                                      "it was rewritten with a recomputed hash."))
     return VerifyReport(ok=True, checked=checked, head=prev)
+
+
+def compare_checkpoint(report: VerifyReport, checkpoints: list[tuple[str, bool, Checkpoint | None]],
+                       keyring: Keyring, *, conn: Connection | None,
+                       empty: str = "") -> VerifyReport:
+    """``report`` failed when the trail disagrees with one of its checkpoints.
+
+    Args:
+        report: the chain's report (``checked`` records, all intact when ``ok``).
+        checkpoints: ``(where, file exists, latest checkpoint or None)`` per place.
+        keyring: the keys that must have signed the checkpoints.
+        conn: to read the record at a checkpoint's ``seq`` (None: no tables).
+        empty: why there are no records, for the message (tables missing).
+    """
+    if not report.ok:
+        return report
+    last = report.checked
+    seen: list[str] = []
+    for where, exists, cp in checkpoints:
+        problem = _against(where, exists, cp, last, keyring, conn, empty)
+        if problem is not None:
+            return VerifyReport(ok=False, checked=report.checked, first_bad=problem[0],
+                                problem=problem[1], head=report.head)
+        if cp is not None:
+            seen.append(f"checkpoint #{cp.seq} of {cp.time} in {where}")
+    return VerifyReport(ok=True, checked=report.checked, head=report.head,
+                        checkpoint="; ".join(seen))
+
+
+def _against(where: str, exists: bool, cp: Checkpoint | None, last: int, keyring: Keyring,
+             conn: Connection | None, empty: str) -> tuple[int | None, str] | None:
+    if not exists:
+        if last == 0:
+            return None  # nothing recorded and nothing checkpointed: a trail never used
+        return None, (f"the checkpoint file {where} is missing beside a trail of {last} "
+                      "record(s): it was deleted (or the database copied without it), so "
+                      "truncation cannot be ruled out.")
+    if cp is None:
+        return None, (f"the checkpoint {where} is unreadable: it was edited or damaged.")
+    if not cp.valid(keyring):
+        return None, (f"the checkpoint {where} (#{cp.seq}) is not signed by this installation's "
+                      "key: it was forged or edited.")
+    if empty:
+        return last + 1, (f"{empty}, but its checkpoint of {cp.time} in {where} records a trail "
+                          f"of {cp.seq} record(s) there: the database was emptied or replaced.")
+    if cp.seq > last:
+        what = f"the trail ends at #{last}" if last else "the trail holds no records"
+        return last + 1, (f"{what}, but its checkpoint of {cp.time} in {where} records "
+                          f"#{cp.seq}: records #{last + 1}–#{cp.seq} were deleted (truncated, "
+                          "emptied or an older copy restored).")
+    if cp.seq == 0:
+        return None if cp.hash == GENESIS_HASH else (None, f"the checkpoint {where} is forged.")
+    assert conn is not None
+    row = conn.execute(select(records.c.hash).where(records.c.seq == cp.seq)).first()
+    if row is None or row.hash != cp.hash:
+        return cp.seq, (f"record #{cp.seq} is not the record its checkpoint of {cp.time} in "
+                        f"{where} names: the trail was rebuilt or forked from #{cp.seq} or "
+                        "earlier.")
+    return None

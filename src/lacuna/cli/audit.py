@@ -17,7 +17,7 @@ from rich.table import Table
 from lacuna.errors import AuditError, ConfigError
 
 if TYPE_CHECKING:
-    from lacuna.audit import AuditStore
+    from lacuna.audit import AuditStore, VerifyReport
 
 app = typer.Typer(
     help="Inspect the audit trail of governed operations and verify its hash chain.",
@@ -52,16 +52,34 @@ def _url(db: str | None, config: Path | None) -> str:
         raise _fail(str(exc)) from None
 
 
-def _open(url: str) -> AuditStore | None:
-    """The store, or None when its SQLite file does not exist yet (nothing recorded)."""
+def _checkpoint_log(config: Path | None) -> Path | None:
+    from lacuna.config import load_config
+
+    try:
+        return load_config(config).audit.checkpoint_log
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _open(url: str, *, checkpoint_log: Path | None = None) -> AuditStore | None:
+    """The store, opened read-only (SQLite ``mode=ro``: nothing is created or written), or
+    None when its SQLite file does not exist. A missing file whose checkpoint exists was
+    deleted: exit 1."""
     from lacuna.audit import AuditStore
     from lacuna.audit.schema import parse_url, sqlite_file
 
     try:
         path = sqlite_file(parse_url(url))
         if path is not None and not path.exists():
+            marks = [p for p in (Path(f"{path}.checkpoint"), checkpoint_log)
+                     if p is not None and p.exists()]
+            if marks:
+                msg = (f"audit trail TAMPERED: the database {path} is gone, but its checkpoint "
+                       f"{marks[0]} shows a trail was recorded there: it was deleted or moved. "
+                       "Restore it from a backup and tell your governance team.")
+                raise _fail(msg, code=1)
             return None
-        return AuditStore(url, create=False)
+        return AuditStore(url, create=False, read_only=True, checkpoint_log=checkpoint_log)
     except AuditError as exc:
         raise _fail(str(exc)) from None
 
@@ -108,26 +126,73 @@ def list_(
     Console().print(table)
 
 
+def _verify_decision_log(store: AuditStore) -> VerifyReport | None:
+    """The decision log's report when its table (or its checkpoint) is beside the trail."""
+    from sqlalchemy import inspect
+
+    from lacuna.audit import ledger
+    from lacuna.audit.checkpoint import read_checkpoint_file
+    from lacuna.audit.record import VerifyReport
+    from lacuna.policy.log_sinks import heads, table
+
+    checkpoint = ledger.checkpoint_path(store.path)
+    with store.snapshot() as conn:
+        inspector = inspect(conn)
+        if not inspector.has_table(table.name):
+            exists, cp = (False, None) if checkpoint is None else read_checkpoint_file(checkpoint)
+            if exists and (cp is None or cp.seq > 0):
+                return VerifyReport(ok=False, checked=0, problem=(
+                    f"the decision-log table is gone, but its checkpoint {checkpoint} records "
+                    f"{cp.seq if cp else 'some'} record(s): it was deleted."))
+            return None
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        if not set(ledger.CHAIN_COLUMNS) <= columns:
+            return VerifyReport(ok=False, checked=0, problem=(
+                "the decision log is not chained (written by an older Lacuna): it cannot be "
+                "verified. Record one decision with this version to upgrade it."))
+        if not inspector.has_table(heads.name):
+            if conn.execute(table.select().limit(1)).first() is None:
+                return None
+            return VerifyReport(ok=False, checked=0, problem=(
+                f"the decision log's head table {heads.name} was deleted."))
+        return ledger.verify_ledger(conn, table, heads, store.keyring, checkpoint)
+
+
 @app.command()
 def verify(db: DbOption = None, config: ConfigOption = None) -> None:
-    """Recompute the hash chain: exit 0 when intact, 1 when a record was edited or removed."""
+    """Recompute the hash chain, check signatures and checkpoints: exit 0 when intact, 1 when a
+    record was edited, removed or forged, or the trail was truncated, rebuilt or deleted."""
     url = _url(db, config)
-    store = _open(url)
+    store = _open(url, checkpoint_log=_checkpoint_log(config))
     if store is None:
         typer.echo(f"No audit trail at {url}: nothing to verify.")
         return
     try:
         report = store.verify()
+        decisions = _verify_decision_log(store) if report.ok else None
     except AuditError as exc:
         raise _fail(str(exc)) from None
     finally:
         store.close()
+    if decisions is not None and not decisions.ok:
+        msg = (f"decision log TAMPERED: {decisions.problem}\n{decisions.checked} decision-log "
+               "record(s) before it are intact. Keep the database as evidence and tell your "
+               "governance team.")
+        raise _fail(msg, code=1)
     if report.ok:
         typer.echo(f"Audit trail intact: {report.checked} record(s) verified "
                    f"({store.where}). Head hash: {report.head}")
+        typer.echo(f"Matches {report.checkpoint}." if report.checkpoint else
+                   "No checkpoint to compare with (a trail that never recorded anything).")
+        if decisions is not None:
+            typer.echo(f"Decision log intact: {decisions.checked} record(s) verified"
+                       + (f", matches {decisions.checkpoint}." if decisions.checkpoint else "."))
         return
-    where = f"at record #{report.first_bad}" if report.first_bad is not None else ""
-    msg = (f"audit trail TAMPERED {where}: {report.problem}\n"
-           f"{report.checked} record(s) before it are intact. Keep the database as evidence and "
-           "tell your governance team.")
+    if report.first_bad is not None:
+        where = f" at record #{report.first_bad}"
+        intact = f"{min(report.checked, report.first_bad - 1)} record(s) before it are intact."
+    else:
+        where, intact = "", f"The {report.checked} record(s) themselves chain correctly."
+    msg = (f"audit trail TAMPERED{where}: {report.problem}\n"
+           f"{intact} Keep the database as evidence and tell your governance team.")
     raise _fail(msg, code=1)

@@ -2,7 +2,8 @@
 
 * :class:`SqlDecisionLog` — table ``lacuna_decision_log`` in the state database (``audit.url``:
   SQLite by default, PostgreSQL by URL), one row per decision: ``decision_id``, ``timestamp``,
-  ``operation_id``, ``path``, ``allowed``, ``revision`` (indexed) and the record as JSON.
+  ``operation_id``, ``path``, ``allowed``, ``revision`` (indexed) and the record as JSON,
+  hash-chained and signed like the audit trail (:mod:`lacuna.audit.ledger`).
 * :class:`HttpDecisionLog` — POSTs each batch as a gzip-compressed JSON array, as OPA's
   decision-log plugin does (``Content-Encoding: gzip``), with a timeout and retries with
   exponential backoff; a batch that still fails is dropped and logged at ERROR.
@@ -15,11 +16,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select
+from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, inspect, select
 
-from lacuna.audit.schema import open_state_database
+from lacuna.audit import ledger
+from lacuna.audit.schema import open_state_database, parse_url, sqlite_file
 from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
 from lacuna.policy.decision_log import DecisionLogSink
+from lacuna.signing import default_keyring
 
 metadata = MetaData()
 table = Table(
@@ -32,7 +35,9 @@ table = Table(
     Column("allowed", Boolean, nullable=False, index=True),
     Column("revision", String(128), index=True),
     Column("body", Text, nullable=False),
+    *ledger.chain_columns(),
 )
+heads = ledger.head_table(metadata, "lacuna_decision_log_head")
 
 
 class SqlDecisionLog(DecisionLogSink):
@@ -52,9 +57,29 @@ class SqlDecisionLog(DecisionLogSink):
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._engine = open_state_database(url, metadata)
+        self._checkpoint = ledger.checkpoint_path(sqlite_file(parse_url(url)))
+        self._migrate()
+        # Now, not on the writer thread: the key is the one of this process's LACUNA_HOME as
+        # it is when the sink is made (a batch may be written at exit, after it changed).
+        self._keyring = default_keyring()
+
+    def _migrate(self) -> None:
+        """Add the chain columns to a table written before the decision log was chained."""
+        with self._engine.connect() as conn:
+            found = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        if set(ledger.CHAIN_COLUMNS) <= found:
+            return
+        with self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
+                conn.begin():
+            found = {c["name"] for c in inspect(conn).get_columns(table.name)}
+            for column in ledger.chain_columns():
+                if column.name not in found:
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Insert one batch in one transaction."""
+        """Insert one batch in one transaction, hash-chained and signed, then checkpoint it."""
         rows = [{
             "decision_id": r["decision_id"], "timestamp": r["timestamp"],
             "operation_id": (r.get("result") or {}).get("operation_id"), "path": r["path"],
@@ -64,7 +89,8 @@ class SqlDecisionLog(DecisionLogSink):
         } for r in records]
         with self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
                 conn.begin():
-            conn.execute(table.insert(), rows)
+            seq, digest = ledger.append_chained(conn, table, heads, rows, self._keyring)
+        ledger.write_checkpoint(self._checkpoint, seq, digest, self._keyring)
 
     def records(self, *, limit: int = 100, operation_id: str | None = None,
                 revision: str | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,196 @@
+"""Signed checkpoints of a chain (head ``seq``, head hash, time), kept outside the database.
+
+The hash chain proves that no record was changed *inside* the trail; it cannot show that the
+newest records were cut off, that the whole database was deleted, emptied or replaced by an
+older copy. A checkpoint kept in a second place can: ``verify()`` compares the trail with the
+latest checkpoint, and a trail that ends before it, or whose record at the checkpoint's
+``seq`` has another hash, was truncated, rolled back, rebuilt or forked.
+
+Two places:
+
+- :class:`CheckpointFile`, beside the database (``audit.db.checkpoint``): one fixed-size slot,
+  rewritten in place after every commit, under an ``flock`` on the checkpoint file itself (never
+  on the database), and only ever moved forward (a slower process cannot write back an older
+  checkpoint).
+- :class:`CheckpointLog`, an optional external sink (``audit.checkpoint_log`` in
+  ``lacuna.yaml``): a path, e.g. on another mount or an append-only object-store mount, to which
+  every checkpoint is appended as one JSON line (``O_APPEND``, one ``write``).
+
+Each checkpoint is signed with :func:`lacuna.signing.default_keyring` (see that module for what
+the signature proves where the key lives).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lacuna.errors import AuditError
+from lacuna.signing import Keyring
+
+KIND = "lacuna-checkpoint"
+SLOT = 512  # bytes; a checkpoint line is about 250
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """The head of one chain (``audit`` or ``decision_log``) at one time, signed."""
+
+    chain: str
+    seq: int
+    hash: str
+    time: str
+    signature: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": KIND, "chain": self.chain, "seq": self.seq, "hash": self.hash,
+                "time": self.time}
+
+    def signed(self, keyring: Keyring) -> Checkpoint:
+        return Checkpoint(chain=self.chain, seq=self.seq, hash=self.hash, time=self.time,
+                          signature=keyring.sign(self.payload()))
+
+    def valid(self, keyring: Keyring) -> bool:
+        return keyring.verify(self.payload(), self.signature)
+
+    def line(self) -> bytes:
+        body = {**self.payload(), "signature": self.signature}
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+    @classmethod
+    def parse(cls, text: bytes | str) -> Checkpoint | None:
+        """The checkpoint in one line, or None when it is not one (garbage, wrong shape)."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("kind") != KIND:
+            return None
+        seq, chain, digest = data.get("seq"), data.get("chain"), data.get("hash")
+        when, sig = data.get("time"), data.get("signature")
+        if not (isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0):
+            return None
+        if not all(isinstance(v, str) for v in (chain, digest, when, sig)):
+            return None
+        return cls(chain=str(chain), seq=seq, hash=str(digest), time=str(when),
+                   signature=str(sig))
+
+
+class CheckpointFile:
+    """The latest checkpoint of one chain in one fixed-size slot of a small file.
+
+    Args:
+        path: the file, e.g. ``audit.db.checkpoint``.
+        chain: which chain it records.
+    """
+
+    def __init__(self, path: Path, *, chain: str) -> None:
+        self.path = path
+        self.chain = chain
+        self._fd: int | None = None
+        self._pid = os.getpid()
+
+    def _open(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                msg = (f"cannot open the audit checkpoint file {self.path} ({exc.strerror}). "
+                       "Make its folder writable; it must sit beside the audit database.")
+                raise AuditError(msg) from exc
+            self._pid = os.getpid()
+        return self._fd
+
+    def peek(self) -> Checkpoint | None:
+        """The stored checkpoint, read without a lock (None when absent or unreadable)."""
+        if self._fd is None and not self.path.exists():
+            return None
+        return Checkpoint.parse(os.pread(self._open(), SLOT, 0).rstrip(b" \n\x00") or b"-")
+
+    def advance(self, checkpoint: Checkpoint) -> None:
+        """Store ``checkpoint`` unless the file already holds a later one."""
+        fd = self._open()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = Checkpoint.parse(os.pread(fd, SLOT, 0).rstrip(b" \n\x00") or b"-")
+            if current is not None and current.seq >= checkpoint.seq:
+                return
+            line = checkpoint.line()
+            os.pwrite(fd, line.rstrip(b"\n").ljust(SLOT - 1) + b"\n", 0)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None
+
+
+def read_checkpoint_file(path: Path) -> tuple[bool, Checkpoint | None]:
+    """``(exists, checkpoint)`` of a checkpoint file, read under a shared lock, for verify."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False, None
+    except OSError as exc:
+        msg = f"cannot read the audit checkpoint file {path} ({exc.strerror})."
+        raise AuditError(msg) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return True, Checkpoint.parse(os.pread(fd, SLOT, 0).rstrip(b" \n\x00") or b"-")
+    finally:
+        os.close(fd)
+
+
+class CheckpointLog:
+    """An external, append-only log of checkpoints: one JSON line per checkpoint."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = os.getpid()
+
+    def append(self, checkpoint: Checkpoint) -> None:
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except OSError as exc:
+                msg = (f"cannot open the external checkpoint log {self.path} ({exc.strerror}). "
+                       "Fix audit.checkpoint_log in lacuna.yaml or the folder's permissions.")
+                raise AuditError(msg) from exc
+            self._pid = os.getpid()
+        os.write(self._fd, checkpoint.line())  # one write with O_APPEND: lines never interleave
+
+    def latest(self, chain: str, keyring: Keyring) -> tuple[Checkpoint | None, int]:
+        """The validly signed checkpoint of ``chain`` with the highest seq, and how many lines
+        of that chain were not validly signed."""
+        best: Checkpoint | None = None
+        bad = 0
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return None, 0
+        for raw in lines:
+            cp = Checkpoint.parse(raw)
+            if cp is None or cp.chain != chain:
+                bad += cp is None and bool(raw.strip())
+                continue
+            if not cp.valid(keyring):
+                bad += 1
+                continue
+            if best is None or cp.seq > best.seq:
+                best = cp
+        return best, bad
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None

@@ -1,0 +1,87 @@
+"""Signatures and checkpoints of the audit trail: the pieces under the tamper matrix."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lacuna.audit import AuditStore
+from lacuna.audit.checkpoint import Checkpoint, CheckpointFile, CheckpointLog
+from lacuna.audit.record import GENESIS_HASH
+from lacuna.signing import Keyring, Signer
+
+KEY = Keyring(Signer(b"k" * 32))
+
+
+def test_checkpoint_file_only_moves_forward(tmp_path: Path) -> None:
+    cp = CheckpointFile(tmp_path / "a.checkpoint", chain="audit")
+    assert cp.peek() is None
+    cp.advance(Checkpoint(chain="audit", seq=5, hash="h5", time="t").signed(KEY))
+    cp.advance(Checkpoint(chain="audit", seq=3, hash="h3", time="t").signed(KEY))  # a late one
+    got = cp.peek()
+    assert got is not None
+    assert (got.seq, got.hash, got.valid(KEY)) == (5, "h5", True)
+    assert not got.valid(Keyring(Signer(b"o" * 32)))
+    cp.close()
+
+
+@pytest.mark.parametrize("text", [b"", b"garbage", b'{"kind": "other"}', b'{"kind": '
+                                  b'"lacuna-checkpoint", "seq": "1"}', b"[1, 2]"])
+def test_garbage_is_not_a_checkpoint(text: bytes) -> None:
+    assert Checkpoint.parse(text or b"-") is None
+
+
+def test_checkpoint_log_keeps_the_highest_valid(tmp_path: Path) -> None:
+    log = CheckpointLog(tmp_path / "ext" / "cp.log")
+    for seq in (1, 3, 2):
+        log.append(Checkpoint(chain="audit", seq=seq, hash=f"h{seq}", time="t").signed(KEY))
+    forged = Checkpoint(chain="audit", seq=9, hash="h9", time="t", signature="hmac-sha256:x:y")
+    log.append(forged)
+    log.close()
+    best, bad = log.latest("audit", KEY)
+    assert best is not None
+    assert (best.seq, bad) == (3, 1)
+
+
+def test_layout_1_trail_is_upgraded_once_and_signed(tmp_path: Path, mk: Any) -> None:
+    db = tmp_path / "audit.db"
+    url = f"sqlite:///{db}"
+    with AuditStore(url, keyring=KEY) as store:
+        for _ in range(3):
+            op = mk.op()
+            store.record(mk.decision(op), op, session="s")
+    with sqlite3.connect(db) as conn:  # what a layout-1 trail looked like
+        conn.execute("ALTER TABLE lacuna_audit DROP COLUMN signature")
+        conn.execute("UPDATE lacuna_audit_head SET layout_version = 1")
+    with AuditStore(url, keyring=KEY) as store:
+        report = store.verify()
+        assert (report.ok, report.checked) == (True, 3), report.problem
+        op = mk.op()
+        assert store.record(mk.decision(op), op, session="s").seq == 4
+        assert store.verify().ok
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT layout_version FROM lacuna_audit_head").fetchone() == (2,)
+
+
+def test_new_trail_is_checkpointed_at_zero(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    AuditStore(f"sqlite:///{db}", keyring=KEY).close()
+    cp = Checkpoint.parse(Path(f"{db}.checkpoint").read_bytes().rstrip())
+    assert cp is not None
+    assert (cp.seq, cp.hash, cp.valid(KEY)) == (0, GENESIS_HASH, True)
+
+
+def test_verify_without_the_signing_key_names_both_keys(tmp_path: Path, mk: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    with AuditStore(url, keyring=KEY) as store:
+        op = mk.op()
+        store.record(mk.decision(op), op, session="s")
+    other = Keyring(Signer(b"o" * 32))
+    with AuditStore(url, read_only=True, keyring=other) as store:
+        report = store.verify()
+    assert not report.ok
+    assert KEY.current.key_id in report.problem
+    assert other.current.key_id in report.problem

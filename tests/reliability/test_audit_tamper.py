@@ -1,0 +1,316 @@
+"""The tamper matrix: each way someone who can write the state folder (but does not hold the
+signing key) can change an audit trail, and what ``lacuna audit verify`` says about it.
+
+Every case must exit 1 with a message naming what was found. The figures go to
+docs/reliability.md (tamper cases detected).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lacuna.audit import AuditStore
+from lacuna.audit.record import chain_hash
+from lacuna.cli.audit import app
+from lacuna.errors import AuditError
+from lacuna.model import Action, Classification, Decision, Operation, User
+
+pytestmark = pytest.mark.reliability
+runner = CliRunner(env={"COLUMNS": "300", "NO_COLOR": "1"})
+N = 12
+
+
+@dataclass
+class Trail:
+    db: Path
+    url: str
+    config: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return Path(f"{self.db}.checkpoint")
+
+    def sql(self, *statements: tuple[str, tuple[object, ...]]) -> None:
+        conn = sqlite3.connect(self.db)
+        try:
+            for text, args in statements:
+                conn.execute(text, args)
+            conn.commit()
+        finally:
+            conn.close()
+
+    def rows(self) -> list[tuple[int, str, str, str, str]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            return list(conn.execute(
+                "SELECT seq, prev_hash, body, hash, signature FROM lacuna_audit ORDER BY seq"))
+        finally:
+            conn.close()
+
+
+def append(url: str, n: int, *, user: str = "analyst", **kwargs: object) -> None:
+    with AuditStore(url, **kwargs) as store:  # type: ignore[arg-type]
+        for _ in range(n):
+            op = Operation(action=Action.EXPORT, user=User(id=user),
+                           classification=Classification())
+            store.record(Decision(allowed=False, operation_id=op.id, reasoning="no"), op,
+                         session="s")
+
+
+@pytest.fixture
+def trail(tmp_path: Path) -> Trail:
+    db = tmp_path / "state" / "audit.db"
+    url = f"sqlite:///{db}"
+    config = tmp_path / "lacuna.yaml"
+    config.write_text(json.dumps({"audit": {"url": url,
+                                            "checkpoint_log": str(tmp_path / "ext" / "cp.log")}}))
+    append(url, N, checkpoint_log=tmp_path / "ext" / "cp.log")
+    return Trail(db=db, url=url, config=config)
+
+
+def verify(trail: Trail) -> tuple[int, str]:
+    result = runner.invoke(app, ["verify", "--config", str(trail.config)])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def _edit_body(t: Trail) -> None:
+    t.sql(("UPDATE lacuna_audit SET body = replace(body, '\"allowed\":false', "
+           "'\"allowed\":true') WHERE seq = 4", ()))
+
+
+def _edit_rehash(t: Trail) -> None:
+    # Rewrite #5 and recompute every later hash and the head: a perfect chain, unsigned.
+    rows = t.rows()
+    prev = rows[3][3]
+    stmts: list[tuple[str, tuple[object, ...]]] = []
+    for seq, _, body, _, _ in rows[4:]:
+        if seq == 5:
+            body = body.replace('"allowed":false', '"allowed":true')
+        digest = chain_hash(prev, body)
+        stmts.append(("UPDATE lacuna_audit SET body=?, prev_hash=?, hash=?, allowed=? "
+                      "WHERE seq=?", (body, prev, digest, '"allowed":true' in body, seq)))
+        prev = digest
+    stmts.append(("UPDATE lacuna_audit_head SET hash = ?", (prev,)))
+    t.sql(*stmts)
+
+
+def _delete_middle(t: Trail) -> None:
+    t.sql(("DELETE FROM lacuna_audit WHERE seq = 6", ()))
+
+
+def _delete_and_rehash(t: Trail) -> None:
+    # Delete #6, renumber and re-hash the rest: a perfect chain of N-1 records, unsigned.
+    rows = [r for r in t.rows() if r[0] != 6]
+    stmts: list[tuple[str, tuple[object, ...]]] = [("DELETE FROM lacuna_audit", ())]
+    prev = "0" * 64
+    for new_seq, (seq, _, body, _, sig) in enumerate(rows, start=1):
+        body = body.replace(f'"seq":{seq}', f'"seq":{new_seq}')
+        digest = chain_hash(prev, body)
+        data = json.loads(body)
+        stmts.append(("INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, allowed, "
+                      "policy_id, body, prev_hash, hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                      (new_seq, data["id"], data["when"], data["who"]["user_id"],
+                       data["what"]["action"], data["decision"]["allowed"],
+                       data["decision"]["policy_id"], body, prev, digest, sig)))
+        prev = digest
+    stmts.append(("UPDATE lacuna_audit_head SET seq = ?, hash = ?", (len(rows), prev)))
+    t.sql(*stmts)
+
+
+def _truncate(t: Trail) -> None:
+    # Cut the newest 3 records and move the head back: the chain and head agree.
+    rows = t.rows()
+    t.sql(("DELETE FROM lacuna_audit WHERE seq > ?", (N - 3,)),
+          ("UPDATE lacuna_audit_head SET seq = ?, hash = ?", (N - 3, rows[N - 4][3])))
+
+
+def _rebuild(t: Trail) -> None:
+    # A whole new trail of the same length, written by Lacuna but without this installation's
+    # key (another LACUNA_HOME: another install key), copied over the real one.
+    other = t.db.parent / "other"
+    other.mkdir()
+    url = f"sqlite:///{other / 'audit.db'}"
+    from lacuna.signing import Keyring, Signer
+
+    append(url, N, user="nobody", keyring=Keyring(Signer(b"x" * 32)), checkpoint=None)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{t.db}{suffix}").unlink(missing_ok=True)
+    shutil.copy(other / "audit.db", t.db)
+
+
+def _fork(t: Trail) -> None:
+    # An older copy (at #5) restored, then extended by Lacuna itself to beyond the checkpoint
+    # (a process writing without the checkpoint file): signed, chained, but a fork.
+    copy = t.db.parent / "copy.db"
+    src, dst = sqlite3.connect(t.db), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    conn = sqlite3.connect(copy)
+    conn.execute("DELETE FROM lacuna_audit WHERE seq > 5")
+    top = conn.execute("SELECT hash FROM lacuna_audit WHERE seq = 5").fetchone()[0]
+    conn.execute("UPDATE lacuna_audit_head SET seq = 5, hash = ?", (top,))
+    conn.commit()
+    conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{t.db}{suffix}").unlink(missing_ok=True)
+    shutil.move(copy, t.db)
+    append(t.url, N, user="forker", checkpoint=None)
+
+
+def _append_forged(t: Trail) -> None:
+    rows = t.rows()
+    seq, _, body, digest, _ = rows[-1]
+    data = json.loads(body)
+    data.update(seq=seq + 1, id="f" * 32)
+    forged = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    new = chain_hash(digest, forged)
+    t.sql(("INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, allowed, policy_id, "
+           "body, prev_hash, hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+           (seq + 1, "f" * 32, data["when"], data["who"]["user_id"], data["what"]["action"],
+            data["decision"]["allowed"], data["decision"]["policy_id"], forged, digest, new,
+            "hmac-sha256:000000000000:" + "0" * 64)),
+          ("UPDATE lacuna_audit_head SET seq = ?, hash = ?", (seq + 1, new)))
+
+
+def _delete_database(t: Trail) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{t.db}{suffix}").unlink(missing_ok=True)
+
+
+def _empty_database(t: Trail) -> None:
+    t.sql(("DROP TABLE lacuna_audit", ()), ("DROP TABLE lacuna_audit_head", ()))
+
+
+def _zero_database(t: Trail) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(f"{t.db}{suffix}").unlink(missing_ok=True)
+    t.db.write_bytes(b"")
+
+
+def _delete_checkpoint_then_truncate(t: Trail) -> None:
+    _truncate(t)
+    t.checkpoint.unlink()
+
+
+def _forge_checkpoint_then_truncate(t: Trail) -> None:
+    _truncate(t)
+    data = json.loads(t.checkpoint.read_text())
+    rows = t.rows()
+    data.update(seq=rows[-1][0], hash=rows[-1][3])
+    t.checkpoint.write_text(json.dumps(data).ljust(511) + "\n")
+
+
+def _delete_everything_local(t: Trail) -> None:
+    # Database and its checkpoint gone: only the external checkpoint log remains.
+    _delete_database(t)
+    t.checkpoint.unlink()
+
+
+CASES: dict[str, tuple[Callable[[Trail], None], str]] = {
+    "edit a record": (_edit_body, "modified after it was written"),
+    "edit and re-hash the chain": (_edit_rehash, "signature does not match"),
+    "delete a record": (_delete_middle, "were deleted"),
+    "delete, renumber and re-hash": (_delete_and_rehash, "signature does not match"),
+    "truncate the tail": (_truncate, "were deleted"),
+    "rebuild with another key": (_rebuild, "not this installation's key"),
+    "fork from an older copy": (_fork, "rebuilt or forked"),
+    "append a forged record": (_append_forged, "not this installation's key"),
+    "delete the database": (_delete_database, "is gone"),
+    "drop the tables": (_empty_database, "emptied or replaced"),
+    "empty the file": (_zero_database, "emptied or replaced"),
+    "truncate, delete checkpoint": (_delete_checkpoint_then_truncate, "is missing"),
+    "truncate, forge checkpoint": (_forge_checkpoint_then_truncate, "not signed"),
+    "delete database and checkpoint": (_delete_everything_local, "is gone"),
+}
+
+
+def test_intact_trail_verifies(trail: Trail) -> None:
+    code, out = verify(trail)
+    assert code == 0, out
+    assert f"intact: {N} record(s)" in out
+    assert f"checkpoint #{N}" in out
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_tampering_is_detected(trail: Trail, case: str) -> None:
+    tamper, expected = CASES[case]
+    tamper(trail)
+    code, out = verify(trail)
+    assert code == 1, f"{case}: not detected: {out}"
+    assert "TAMPERED" in out
+    assert expected in out, out
+
+
+def test_verify_never_writes(trail: Trail) -> None:
+    files = sorted(trail.db.parent.iterdir())
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
+    assert verify(trail)[0] == 0
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(trail.db.parent.iterdir()) if p.is_file() and p in before}
+    assert after == before
+    op = Operation(action=Action.READ, user=User(id="x"), classification=Classification())
+    decision = Decision(allowed=True, operation_id=op.id, reasoning="r")
+    with AuditStore(trail.url, read_only=True) as store, pytest.raises(AuditError):
+        store.record(decision, op, session="s")
+
+
+def test_writer_refuses_a_trail_behind_its_checkpoint(trail: Trail) -> None:
+    _truncate(trail)
+    with pytest.raises(AuditError, match="records were deleted"):
+        append(trail.url, 1)
+    assert len(trail.rows()) == N - 3  # nothing appended over the gap
+
+
+def _decision_log(trail: Trail, n: int) -> None:
+    from lacuna.policy.decision_log import DecisionEvent
+    from lacuna.policy.log_sinks import SqlDecisionLog
+
+    sink = SqlDecisionLog(trail.url, batch_size=3, flush_interval_s=0.01)
+    for i in range(n):
+        op = Operation(action=Action.READ, user=User(id=f"u{i}"), classification=Classification())
+        sink.log(DecisionEvent(decision=Decision(allowed=i % 2 == 0, operation_id=op.id,
+                                                 reasoning="r"),
+                               input={"i": i}, path="lacuna/decision", timestamp_ns=i,
+                               eval_ns=1))
+    sink.close()
+
+
+DECISION_CASES: dict[str, tuple[str, str]] = {
+    "edit a decision": ("UPDATE lacuna_decision_log SET body = replace(body, '\"i\":3', "
+                        "'\"i\":4') WHERE seq = 4", "modified after it was written"),
+    "delete a decision": ("DELETE FROM lacuna_decision_log WHERE seq = 2", "were deleted"),
+    "insert an unchained decision": (
+        "INSERT INTO lacuna_decision_log (decision_id, timestamp, path, allowed, body) "
+        "VALUES ('x', 't', 'p', 1, '{}')", "not chained"),
+    "truncate the decision log": ("DELETE FROM lacuna_decision_log WHERE seq > 5",
+                                  "were deleted"),
+    "drop the decision log": ("DROP TABLE lacuna_decision_log", "it was deleted"),
+}
+
+
+def test_intact_decision_log_verifies(trail: Trail) -> None:
+    _decision_log(trail, 8)
+    code, out = verify(trail)
+    assert code == 0, out
+    assert "Decision log intact: 8 record(s) verified" in out
+
+
+@pytest.mark.parametrize("case", list(DECISION_CASES))
+def test_decision_log_tampering_is_detected(trail: Trail, case: str) -> None:
+    _decision_log(trail, 8)
+    statement, expected = DECISION_CASES[case]
+    trail.sql((statement, ()))
+    code, out = verify(trail)
+    assert code == 1, f"{case}: not detected: {out}"
+    assert "decision log TAMPERED" in out
+    assert expected in out, out
