@@ -30,8 +30,8 @@ from lacuna.anonymize.base import Context, UnknownColumnError, strategies
 from lacuna.anonymize.keys import resolve_key
 from lacuna.classify.rollup import column_tags, rollup
 from lacuna.config import Config, load_config
-from lacuna.lineage.frames import effective_state
-from lacuna.lineage.state import DataState, LineageNode, set_state
+from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.state import LineageNode
 from lacuna.model import ANONYMIZED, ColumnClass, ColumnKind, Evidence, Layer, Tier
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def anonymize(
             result = source
         lineage = LineageNode(name=None, operation=f"anonymize.{strategy}",
                               parents=(source_state.lineage,))
-        set_state(out, DataState(classification=result, lineage=lineage))
+        attach(out, result, lineage)  # with fingerprints of the anonymized content
     return out
 
 

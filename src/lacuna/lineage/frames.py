@@ -4,35 +4,56 @@ Host-independent (no interception here): the pandas integration, anonymization a
 ``lacuna.check`` all ask the same question of a frame.
 
 The state stored in ``attrs`` was computed when the object was produced; since then the object
-may have lost columns (projection) or gained some (assignment, rename). ``effective_state``
-reconciles the two with :func:`lacuna.lineage.rules.derive`: dropped columns recompute, new
-columns are classified on their own and never lower what the parent carried.
+may have lost columns (projection), gained some (assignment), or had content moved under its
+labels. Two mechanisms keep the column classes true to the content:
+
+- **tracking**: the operations that move columns (rename, ``set_axis``, ``columns =``,
+  ``__setitem__``/``assign``, ``insert``, ``to_frame``, a Series' ``name``, ``concat(axis=1)``)
+  move each class with its content (:func:`relabel`, :func:`assign`);
+- **verification** at every boundary (:func:`effective_state`): each label's content is
+  fingerprinted (:mod:`lacuna.lineage.content`) and compared with the fingerprint stored when
+  its class was computed. A label whose content changed is re-checked: its class becomes the
+  strictest of the class stored under it, the classes of the columns whose stored content it
+  matches, and a classification of its values alone. It never goes down, and the table never
+  goes below its floor. New labels are classified from name and values
+  (:func:`lacuna.lineage.rules.derive`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 
 from lacuna import _bypass
+from lacuna.classify.rollup import column_tier
 from lacuna.config import ClassificationConfig
 from lacuna.lineage import rules
+from lacuna.lineage.content import UNNAMED, fingerprints, label_of
 from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
-from lacuna.model import Classification
+from lacuna.model import Classification, ColumnClass, Layer, Tier, unique
 
 IN_MEMORY = "<in-memory>"
 _EMPTY = Classification()
+# Classified "from its values alone": a name no name recognizer matches.
+_NEUTRAL = "c"
 
 
 def labels(obj: pd.DataFrame | pd.Series) -> list[str]:
     """Column names plus named index levels: what a reader of the object can see."""
-    if isinstance(obj, pd.Series):
-        names = [] if obj.name is None else [str(obj.name)]
-    else:
-        names = [str(c) for c in obj.columns]
+    names = [label_of(obj)] if isinstance(obj, pd.Series) else [str(c) for c in obj.columns]
     names += [str(n) for n in obj.index.names if n is not None]
     return list(dict.fromkeys(names))
+
+
+def _config(config: ClassificationConfig | None) -> ClassificationConfig:
+    if config is not None:
+        return config
+    from lacuna.governor import current
+
+    return current().config.classification
 
 
 def effective_state(
@@ -44,35 +65,238 @@ def effective_state(
         obj: a DataFrame or Series, governed or not.
         config: classification settings; default: the process-wide governor's.
     """
+    config = _config(config)
+    state = get_state(obj)
+    kept = labels(obj)
+    if state is None or not state.classification.columns:
+        return _first(obj, state, kept, config)
+    parent = state.classification
+    with _bypass.bypass():
+        now = fingerprints(obj, kept)
+    changed = [n for n in kept if n in parent.columns and state.fingerprints.get(n) != now.get(n)]
+    unknown = [n for n in kept if n not in parent.columns]
+    if not changed and not unknown:
+        if len(kept) == len(parent.columns):
+            return state
+        return replace(state, classification=rules.project(parent, kept, config))
+    rechecked, new = _recheck(obj, state, now, changed, unknown, config)
+    if rechecked:
+        names = ", ".join(rechecked)
+        parent = rules.reassign(
+            parent, rechecked, config, reason=f"the content of column(s) {names} changed"
+        )
+        tags = unique([*parent.tags, *state.classification.tags])  # re-checks only add
+        parent = replace(parent, tier=max(parent.tier, state.classification.tier), tags=tags)
+    return DataState(
+        classification=rules.derive(parent, kept, new, config),
+        lineage=state.lineage,
+        fingerprints=state.fingerprints,
+    )
+
+
+def _first(
+    obj: pd.DataFrame | pd.Series,
+    state: DataState | None,
+    kept: list[str],
+    config: ClassificationConfig,
+) -> DataState:
+    """Nothing known about the columns yet: classify them from names and values."""
     from lacuna.classify import classify_columns
 
-    if config is None:
-        from lacuna.governor import current
-
-        config = current().config.classification
-    state = get_state(obj)
     parent = state.classification if state else _EMPTY
     lineage = state.lineage if state else LineageNode(name=IN_MEMORY, operation="in-memory")
-    kept = labels(obj)
-    unknown = [name for name in kept if name not in parent.columns]
-    new: dict[str, Any] = {}
-    if unknown:
-        with _bypass.bypass():
-            samples = _samples(obj, unknown, config.sample_rows)
-            new = classify_columns(unknown, samples, config)
-    if not unknown and len(kept) == len(parent.columns):
+    if not kept:
         return state or DataState(classification=parent, lineage=lineage)
+    with _bypass.bypass():
+        new = classify_columns(kept, _samples(obj, kept, config.sample_rows), config)
     return DataState(classification=rules.derive(parent, kept, new, config), lineage=lineage)
 
 
+def _recheck(
+    obj: pd.DataFrame | pd.Series,
+    state: DataState,
+    now: Mapping[str, int],
+    changed: list[str],
+    unknown: list[str],
+    config: ClassificationConfig,
+) -> tuple[dict[str, ColumnClass], dict[str, ColumnClass]]:
+    """Classes for labels whose content changed (``changed``) or was never seen (``unknown``)."""
+    from lacuna.classify import classify_columns
+
+    parent = state.classification
+    by_fingerprint: dict[int, list[str]] = {}
+    for name, fp in state.fingerprints.items():
+        if name in parent.columns:
+            by_fingerprint.setdefault(fp, []).append(name)
+    with _bypass.bypass():
+        samples = _samples(obj, [*changed, *unknown], config.sample_rows)
+        by_name = classify_columns(unknown, samples, config) if unknown else {}
+        by_values = {
+            name: classify_columns([_NEUTRAL], {_NEUTRAL: samples[name]}, config)[_NEUTRAL]
+            for name in changed
+            if name in samples and column_tier(parent.columns[name], config) < Tier.PROPRIETARY
+        }  # a column already at the top tier cannot go higher: no need to look at its values
+    rechecked: dict[str, ColumnClass] = {}
+    for name in changed:
+        stored = parent.columns[name]
+        best = stored
+        sources = [m for m in by_fingerprint.get(now.get(name, 0), []) if m != name]
+        for source in sources:
+            best = rules.stricter(best, parent.columns[source], config)
+        if name in by_values:
+            best = rules.stricter(best, by_values[name], config)
+        if best is not stored:
+            rechecked[name] = _explained(best, sources, from_values=best is by_values.get(name))
+    new: dict[str, ColumnClass] = {}
+    for name in unknown:
+        best = by_name[name]
+        sources = by_fingerprint.get(now.get(name, 0), [])
+        for source in sources:
+            best = rules.stricter(best, parent.columns[source], config)
+        new[name] = best if best is by_name[name] else _explained(best, sources, False)
+    return rechecked, new
+
+
+def _explained(col: ColumnClass, sources: list[str], from_values: bool) -> ColumnClass:
+    if from_values:
+        why = f"its values were re-checked after its content changed: {col.reasoning}"
+    else:
+        why = f"its content matches column {', '.join(repr(s) for s in sources)} ({col.reasoning})"
+    return replace(col, reasoning=why, layer=Layer.INHERITED)
+
+
 def attach(obj: Any, classification: Classification, lineage: LineageNode) -> Any:
+    """Store the state of ``obj``, with a fingerprint of the content each label holds now."""
     if isinstance(obj, (pd.DataFrame, pd.Series)):
-        set_state(obj, DataState(classification=classification, lineage=lineage))
+        with _bypass.bypass():
+            fps = fingerprints(obj, classification.columns)
+        set_state(obj, DataState(classification=classification, lineage=lineage, fingerprints=fps))
     return obj
 
 
+# --- tracking: operations that move content between labels -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """The class of some content, the fingerprint it was computed from, and its table's state."""
+
+    column: ColumnClass
+    fingerprint: int | None
+    state: DataState
+
+
+def content_of(value: Any) -> Content | None:
+    """The tracked content of a Series (or one-column frame) about to be put under a label."""
+    if isinstance(value, pd.DataFrame) and value.shape[1] == 1:
+        state = get_state(value)
+        label = str(value.columns[0])
+    elif isinstance(value, pd.Series):
+        state = get_state(value)
+        label = label_of(value)
+    else:
+        return None
+    if state is None or label not in state.classification.columns:
+        return None
+    col = state.classification.columns[label]
+    return Content(column=col, fingerprint=state.fingerprints.get(label), state=state)
+
+
+def relabel(
+    obj: Any,
+    old: Sequence[str],
+    new: Sequence[str],
+    config: ClassificationConfig | None = None,
+    *,
+    base: DataState | None = None,
+) -> None:
+    """Labels of ``obj`` changed position by position (rename, ``set_axis``, ``columns =``, a
+    Series' ``name``): each class and fingerprint follows its content to the new label.
+
+    ``base`` is the state before the change (default: the one ``obj`` carries now).
+    """
+    state = base if base is not None else get_state(obj)
+    if state is None or list(old) == list(new) or len(old) != len(new):
+        return
+    cols, fps = state.classification.columns, state.fingerprints
+    sources: dict[str, list[str]] = {}
+    for o, n in zip(old, new, strict=True):
+        sources.setdefault(n, []).append(o)
+    cfg = _config(config)
+    assigned: dict[str, ColumnClass] = {}
+    moved_fps: dict[str, int] = {}
+    untraced: set[str] = set()
+    for n, olds in sources.items():
+        if olds == [n]:
+            continue
+        best: ColumnClass | None = None
+        for o in olds:
+            if o in cols:
+                best = rules.stricter(best, cols[o], cfg)
+        if best is None:
+            untraced.add(n)
+            continue
+        assigned[n] = best
+        if len(olds) == 1 and olds[0] in fps:
+            moved_fps[n] = fps[olds[0]]
+    gone = (set(old) - set(new)) | untraced
+    moves = ", ".join(f"{o} → {n}" for o, n in zip(old, new, strict=True) if o != n)
+    classification = rules.reassign(
+        state.classification, assigned, cfg, removed=gone, reason=f"relabelled: {moves}"
+    )
+    touched = gone | set(assigned)
+    kept_fps = {k: v for k, v in fps.items() if k not in touched} | moved_fps
+    set_state(obj, replace(state, classification=classification, fingerprints=kept_fps))
+
+
+def assign(
+    obj: Any,
+    contents: Sequence[tuple[str, Content | None]],
+    config: ClassificationConfig | None = None,
+) -> None:
+    """Content was put under labels of ``obj`` (``__setitem__``, ``assign``, ``insert``).
+
+    A label with tracked content gets its class (whatever the label was called before); a label
+    with untraced content (an array, a scalar, a computed Series without state) keeps the class
+    it had, if any, and loses its fingerprint, so the next boundary re-checks its values. Content
+    from another table brings that table's floor, table tags and lineage.
+    """
+    state = get_state(obj)
+    traced = [(name, c) for name, c in contents if c is not None]
+    if state is None and not traced:
+        return
+    cfg = _config(config)
+    own = state or DataState(
+        classification=_EMPTY, lineage=LineageNode(name=IN_MEMORY, operation="in-memory")
+    )
+    assigned = {name: c.column for name, c in traced}
+    fps = {k: v for k, v in own.fingerprints.items() if k not in {n for n, _ in contents}}
+    fps |= {name: c.fingerprint for name, c in traced if c.fingerprint is not None}
+    others = {id(c.state.lineage): c.state for _, c in traced if c.state.lineage is not own.lineage}
+    floor = max([Tier.PUBLIC, *(s.classification.floor for s in others.values())])
+    table_tags = [t for s in others.values() for t in s.classification.table_tags]
+    lineage = own.lineage
+    if others:
+        parents = (own.lineage, *(s.lineage for s in others.values()))
+        lineage = LineageNode(name=None, operation="assign", parents=parents)
+    names = ", ".join(n for n, _ in contents)
+    classification = rules.reassign(
+        own.classification,
+        assigned,
+        cfg,
+        floor=floor,
+        table_tags=table_tags,
+        reason=f"assigned: {names}",
+    )
+    set_state(obj, DataState(classification=classification, lineage=lineage, fingerprints=fps))
+
+
 def _samples(obj: pd.DataFrame | pd.Series, names: list[str], rows: int) -> dict[str, Any]:
-    frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
+    frame = (
+        obj.to_frame(UNNAMED if obj.name is None else obj.name)
+        if isinstance(obj, pd.Series)
+        else obj
+    )
     n = len(frame)
     if n > rows:  # evenly spaced rows: deterministic, and sees the whole range of the data
         step = n / rows

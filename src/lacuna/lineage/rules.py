@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from lacuna.classify.rollup import rollup
+from lacuna.classify.rollup import column_tier, rollup
 from lacuna.config import ClassificationConfig
 from lacuna.model import (
     DERIVED_FROM_PII,
@@ -66,7 +66,7 @@ def combine(
     if columns is None:
         for parent in parents:
             for name, col in parent.columns.items():
-                merged[name] = _stricter(merged.get(name), col, config)
+                merged[name] = stricter(merged.get(name), col, config)
     labels = list(names) or [f"input {i + 1}" for i in range(len(parents))]
     detail = ", ".join(f"{n} ({p.tier.value})" for n, p in zip(labels, parents, strict=False))
     return Classification(
@@ -180,7 +180,8 @@ def involves_personal_data(parent: Classification, config: ClassificationConfig)
     return bool(parent.personal_columns) or any(t in config.personal_tags for t in parent.tags)
 
 
-def _stricter(a: ColumnClass | None, b: ColumnClass, config: ClassificationConfig) -> ColumnClass:
+def stricter(a: ColumnClass | None, b: ColumnClass, config: ClassificationConfig) -> ColumnClass:
+    """The more restrictive of two column classes (``a`` on a tie; ``b`` when ``a`` is None)."""
     if a is None:
         return b
     ta = config.tier_for(a.classification, a.sensitivity)
@@ -188,6 +189,56 @@ def _stricter(a: ColumnClass | None, b: ColumnClass, config: ClassificationConfi
     if tb > ta or (tb == ta and b.sensitivity > a.sensitivity):
         return b
     return a
+
+
+def reassign(
+    parent: Classification,
+    assigned: Mapping[str, ColumnClass],
+    config: ClassificationConfig,
+    *,
+    removed: Iterable[str] = (),
+    floor: Tier = Tier.PUBLIC,
+    table_tags: Iterable[str] = (),
+    reason: str,
+) -> Classification:
+    """The move rule: content keeps its class whatever label it is moved under.
+
+    A rename, an assignment (``df["region"] = df["email"]``), an insertion or a relabelling
+    puts content under a label: ``assigned`` maps each such label to the class of the content it
+    now holds; labels in ``removed`` no longer exist (or hold content that cannot be traced).
+    Tier and tags are recomputed from the column map, never below the parent's floor, raised to
+    ``floor`` when the content came from a table with a higher one.
+
+    Args:
+        parent: the classification before the move.
+        assigned: label -> class of its new content.
+        config: the classification settings.
+        removed: labels to drop from the column map.
+        floor: the floor of the tables the moved content came from.
+        table_tags: their table-level tags.
+        reason: one reasoning line, e.g. ``"renamed: email → region"``.
+    """
+    gone = set(removed)
+    columns = {k: assigned.get(k, v) for k, v in parent.columns.items() if k not in gone}
+    for name, col in assigned.items():
+        columns.setdefault(name, col)
+    # A tier no column explains (an aggregate kept PROPRIETARY by k-anonymity, a path rule)
+    # belongs to the table, not to a label: moving columns cannot lower it.
+    explained = max([parent.floor, *(column_tier(c, config) for c in parent.columns.values())])
+    held = parent.tier if parent.tier > explained else Tier.PUBLIC
+    result = rollup(
+        columns,
+        config,
+        floor=max(parent.floor, floor, held),
+        extra_tags=[*parent.table_tags, *table_tags],
+        layer=Layer.INHERITED,
+    )
+    return replace(
+        result,
+        tags=unique([*result.tags, *parent.tags]) if held > Tier.PUBLIC else result.tags,
+        reasoning=(f"{result.tier.value}: {reason}", *result.reasoning),
+        confidence=min(parent.confidence, result.confidence),
+    )
 
 
 def derive(

@@ -10,10 +10,11 @@ deep copy of ``attrs`` costs nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lacuna.model import Classification
+from lacuna.model import Classification, FrozenDict
 
 ATTRS_KEY = "lacuna"
 
@@ -49,10 +50,20 @@ class LineageNode:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataState:
-    """What Lacuna knows about one pandas object."""
+    """What Lacuna knows about one pandas object.
+
+    ``fingerprints`` maps each column label to a fingerprint of the content its class was
+    computed from (:mod:`lacuna.lineage.content`); a label without one is re-checked from its
+    values at the next boundary.
+    """
 
     classification: Classification
     lineage: LineageNode
+    fingerprints: Mapping[str, int] = field(default_factory=FrozenDict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fingerprints, FrozenDict):
+            object.__setattr__(self, "fingerprints", FrozenDict(self.fingerprints))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> DataState:
         return self

@@ -1,8 +1,10 @@
 """The pandas integration: translate pandas calls into Lacuna operations, and back.
 
-``install()`` patches pandas' readers, writers, merge/join/concat and group-by aggregations,
-and adds ``.lacuna`` (plus the seed's ``lacuna_classification``, ``lacuna_tags`` and
-``lacuna_lineage``) to DataFrame and Series; ``uninstall()`` restores every attribute exactly.
+``install()`` patches pandas' readers, writers, merge/join/concat, group-by aggregations and
+the operations that move columns between labels (rename, ``columns =``, ``__setitem__``,
+``insert``, ``to_frame``, ``Series.name``), and adds ``.lacuna`` (plus the seed's
+``lacuna_classification``, ``lacuna_tags`` and ``lacuna_lineage``) to DataFrame and Series;
+``uninstall()`` restores every attribute exactly.
 The wrappers only translate: classification, inheritance and decisions live in the pipeline.
 """
 
@@ -16,6 +18,14 @@ import pandas as pd
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 from pandas.io.formats.style import Styler
 
+from lacuna.integrations.pandas._columns import (
+    columns_axis,
+    series_name,
+    wrap_insert,
+    wrap_relabelling,
+    wrap_setitem,
+    wrap_to_frame,
+)
 from lacuna.integrations.pandas._io import (
     READERS,
     wrap_reader,
@@ -75,6 +85,14 @@ def _patches() -> list[Patch]:
         Patch(pd.DataFrame, "merge", wrap_merge),
         Patch(pd.DataFrame, "join", wrap_join),
         Patch(pd, "concat", wrap_concat),
+    ]
+    patches += [  # operations that move content between labels: classes move with it
+        Patch(pd.DataFrame, "columns", columns_axis),
+        *(Patch(pd.DataFrame, m, wrap_relabelling) for m in ("rename", "add_prefix", "add_suffix")),
+        Patch(pd.DataFrame, "__setitem__", wrap_setitem),
+        Patch(pd.DataFrame, "insert", wrap_insert),
+        Patch(pd.Series, "name", series_name),
+        Patch(pd.Series, "to_frame", wrap_to_frame),
     ]
     for cls in (DataFrameGroupBy, SeriesGroupBy):
         patches += [Patch(cls, m, _aggregation(m)) for m in GROUPBY_METHODS if hasattr(cls, m)]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from lacuna import _bypass
 from lacuna.lineage import rules
+from lacuna.lineage.content import label_of
 from lacuna.lineage.frames import attach, effective_state, labels
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import ColumnClass
@@ -42,18 +43,21 @@ GROUPBY_METHODS = (
 )
 
 
-def _combine(result: Any, inputs: Iterable[Any], operation: str) -> Any:
+def _combine(result: Any, inputs: Iterable[Any], operation: str, side_by_side: bool = False) -> Any:
     from lacuna.governor import current
 
     if not isinstance(result, (pd.DataFrame, pd.Series)):
         return result
-    states = [effective_state(x) for x in inputs if isinstance(x, (pd.DataFrame, pd.Series))]
+    frames = [x for x in inputs if isinstance(x, (pd.DataFrame, pd.Series))]
+    states = [effective_state(x) for x in frames]
     if not states:
         return result
     config = current().config.classification
     names = [", ".join(s.lineage.roots()) for s in states]
     combined = rules.combine([s.classification for s in states], config, names=names)
     columns = dict(combined.columns)
+    if side_by_side and isinstance(result, pd.DataFrame):  # concat(axis=1): by position
+        columns |= _side_by_side(result, frames, states)
     for label in labels(result):  # merge suffixes: email_x -> email
         if label not in columns:
             base = _strip_suffix(label, columns)
@@ -62,6 +66,20 @@ def _combine(result: Any, inputs: Iterable[Any], operation: str) -> Any:
     combined = replace(combined, columns=columns)
     lineage = LineageNode(name=None, operation=operation, parents=tuple(s.lineage for s in states))
     return attach(result, combined, lineage)
+
+
+def _side_by_side(
+    result: pd.DataFrame, inputs: list[Any], states: list[DataState]
+) -> dict[str, ColumnClass]:
+    """Each column of a side-by-side concat gets the class of the input column it came from,
+    whatever it is called in the result (an unnamed Series becomes ``0``, keys add a level)."""
+    sources: list[ColumnClass | None] = []
+    for obj, state in zip(inputs, states, strict=True):
+        own = [label_of(obj)] if isinstance(obj, pd.Series) else [str(c) for c in obj.columns]
+        sources += [state.classification.columns.get(name) for name in own]
+    if len(sources) != result.shape[1]:
+        return {}
+    return {str(label): col for label, col in zip(result.columns, sources, strict=True) if col}
 
 
 def _strip_suffix(label: str, columns: Mapping[str, ColumnClass]) -> str | None:
@@ -112,7 +130,8 @@ def wrap_concat(original: Callable[..., Any]) -> Callable[..., Any]:
         inputs = list(objs.values()) if isinstance(objs, Mapping) else objs
         with _bypass.bypass():
             result = original(objs, *args, **kwargs)
-        return _combine(result, inputs, "concat")
+        axis = args[0] if args else kwargs.get("axis", 0)
+        return _combine(result, inputs, "concat", side_by_side=axis in (1, "columns"))
 
     return concat
 

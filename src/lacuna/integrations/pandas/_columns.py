@@ -1,0 +1,162 @@
+"""Operations that move content between labels: the column classes move with the content.
+
+``set_axis`` and ``df.columns = [...]`` set the ``columns`` axis through its descriptor;
+``df.rename``, ``add_prefix`` and ``add_suffix`` also copy the input's ``attrs`` afterwards, so
+they are wrapped themselves; ``Series.rename`` and
+``s.name = ...`` set a Series' ``name``; ``df[key] = value`` (and ``df.assign``, which uses it),
+``df.insert`` and ``Series.to_frame`` put content under a label. Each hook runs the pandas call
+first, then records the move with :func:`lacuna.lineage.frames.relabel` or ``assign``. What these
+hooks miss (``df.loc[:, "region"] = ...``, in-place edits) is caught at the boundary by the
+content check of :func:`lacuna.lineage.frames.effective_state`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lacuna import _bypass
+from lacuna.lineage import frames
+from lacuna.lineage.content import label_of
+from lacuna.lineage.state import get_state
+
+
+class ColumnsAxis:
+    """``DataFrame.columns`` with a setter that moves classes along with relabelled content."""
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+        self.__doc__ = getattr(original, "__doc__", None)
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        return self.original.__get__(obj, owner)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if _bypass.active() or get_state(obj) is None:
+            self.original.__set__(obj, value)
+            return
+        old = [str(c) for c in self.original.__get__(obj, type(obj))]
+        self.original.__set__(obj, value)
+        new = [str(c) for c in self.original.__get__(obj, type(obj))]
+        frames.relabel(obj, old, new)
+
+
+def columns_axis(original: Any) -> ColumnsAxis:
+    return ColumnsAxis(original)
+
+
+def series_name(original: property) -> property:
+    """``Series.name`` with a setter that moves the Series' class to its new name."""
+    fget, fset = original.fget, original.fset
+    assert fget is not None
+    assert fset is not None
+
+    def set_name(self: Any, value: Any) -> None:
+        if _bypass.active() or get_state(self) is None:
+            fset(self, value)
+            return
+        old = label_of(self)
+        fset(self, value)
+        frames.relabel(self, [old], [label_of(self)])
+
+    return property(fget, set_name, original.fdel, original.__doc__)
+
+
+def wrap_relabelling(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DataFrame.rename``, ``add_prefix``, ``add_suffix``: pandas relabels a copy, then copies
+    the input's ``attrs`` back onto it; the classes are moved from the input's state."""
+
+    @functools.wraps(original)
+    def relabelling(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _bypass.active():
+            return original(self, *args, **kwargs)
+        base = get_state(self)
+        old = [str(c) for c in self.columns]
+        result = original(self, *args, **kwargs)
+        target = self if result is None else result  # inplace=True returns None
+        if base is not None and isinstance(target, pd.DataFrame):
+            frames.relabel(target, old, [str(c) for c in target.columns], base=base)
+        return result
+
+    return relabelling
+
+
+def wrap_to_frame(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def to_frame(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        if not _bypass.active() and isinstance(result, pd.DataFrame) and result.shape[1] == 1:
+            base = get_state(self)
+            frames.relabel(result, [label_of(self)], [str(result.columns[0])], base=base)
+        return result
+
+    return to_frame
+
+
+def wrap_setitem(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def setitem(self: Any, key: Any, value: Any) -> None:
+        if _bypass.active():
+            return original(self, key, value)
+        contents = _contents(key, value)  # before the set: value may be one of self's columns
+        original(self, key, value)
+        if contents:
+            frames.assign(self, contents)
+        return None
+
+    return setitem
+
+
+def wrap_insert(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def insert(self: Any, loc: Any, column: Any, value: Any, *args: Any, **kwargs: Any) -> None:
+        if _bypass.active():
+            return original(self, loc, column, value, *args, **kwargs)
+        content = frames.content_of(value)
+        original(self, loc, column, value, *args, **kwargs)
+        frames.assign(self, [(str(column), content)])
+        return None
+
+    return insert
+
+
+def _contents(key: Any, value: Any) -> list[tuple[str, frames.Content | None]] | None:
+    """The labels ``df[key] = value`` writes, each with the content it receives.
+
+    ``None`` for writes that are not column assignments (a boolean mask, a frame of booleans):
+    those change cells in place, which the boundary's content check sees.
+    """
+    if isinstance(key, (pd.DataFrame, slice)) or _is_mask(key):
+        return None
+    if isinstance(key, (list, pd.Index, np.ndarray, pd.Series)):
+        keys = [str(k) for k in key]
+        if isinstance(value, pd.DataFrame) and value.shape[1] == len(keys):
+            return [(k, _column_content(value, i, k)) for i, k in enumerate(keys)]
+        return [(k, None) for k in keys]
+    return [(str(key), frames.content_of(value))]
+
+
+def _column_content(value: pd.DataFrame, i: int, key: str) -> frames.Content | None:
+    """Content for ``key`` from frame ``value``: its i-th column and, if pandas aligns by
+    label, the column of the same label; the stricter of the two, without a fingerprint."""
+    state = get_state(value)
+    if state is None:
+        return None
+    cols = state.classification.columns
+    candidates = [cols.get(str(value.columns[i])), cols.get(key)]
+    best = None
+    for col in candidates:
+        if col is not None:
+            best = col if best is None else frames.rules.stricter(best, col, frames._config(None))
+    return None if best is None else frames.Content(column=best, fingerprint=None, state=state)
+
+
+def _is_mask(key: Any) -> bool:
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None:
+        return pd.api.types.is_bool_dtype(dtype)
+    return isinstance(key, list) and bool(key) and all(isinstance(k, bool) for k in key)
