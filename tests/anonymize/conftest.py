@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lacuna.lineage.state import DataState, LineageNode, set_state
+from lacuna.lineage.frames import attach
+from lacuna.lineage.state import LineageNode
 from lacuna.model import Classification, ColumnClass, ColumnKind, Layer, Sensitivity, Tier
 
 EMAIL = ColumnClass(
@@ -62,4 +63,4 @@ def customers(source_lineage: LineageNode) -> pd.DataFrame:
         reasoning=("PROPRIETARY because of column(s): email, phone",),
         layer=Layer.HEURISTIC,
     )
-    return set_state(df, DataState(classification=cls, lineage=source_lineage))
+    return attach(df, cls, source_lineage)  # as a reader attaches it: with content fingerprints

@@ -115,7 +115,7 @@ def with_classification(df: pd.DataFrame, **changes: Any) -> pd.DataFrame:
 
     old = state(df)
     new = dataclasses.replace(old.classification, **changes)
-    return set_state(df.copy(), DataState(classification=new, lineage=old.lineage))
+    return set_state(df.copy(), dataclasses.replace(old, classification=new))
 
 
 def test_floor_from_personal_data_only_is_lifted(customers: pd.DataFrame) -> None:

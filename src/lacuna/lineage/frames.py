@@ -80,17 +80,19 @@ def effective_state(
             return state
         return replace(state, classification=rules.project(parent, kept, config))
     rechecked, new = _recheck(obj, state, now, changed, unknown, config)
+    reason = ""
     if rechecked:
         names = ", ".join(rechecked)
-        parent = rules.reassign(
-            parent, rechecked, config, reason=f"the content of column(s) {names} changed"
-        )
+        reason = f"the content of column(s) {names} changed since classified: re-checked"
+        parent = rules.reassign(parent, rechecked, config, reason=reason)
         tags = unique([*parent.tags, *state.classification.tags])  # re-checks only add
         parent = replace(parent, tier=max(parent.tier, state.classification.tier), tags=tags)
+    classification = rules.derive(parent, kept, new, config)
+    if reason and not any(reason in r for r in classification.reasoning):
+        line = f"{classification.tier.value}: {reason}"
+        classification = replace(classification, reasoning=(line, *classification.reasoning))
     return DataState(
-        classification=rules.derive(parent, kept, new, config),
-        lineage=state.lineage,
-        fingerprints=state.fingerprints,
+        classification=classification, lineage=state.lineage, fingerprints=state.fingerprints
     )
 
 

@@ -1,0 +1,260 @@
+"""Classification follows content, not labels (issue 7, item 1).
+
+Each route moves the values of a personal column under a public label; exporting the result to
+~/Downloads must still be denied by the default bundle. Real pandas, real regorus, real files.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lacuna
+from lacuna.errors import GovernanceViolation
+from lacuna.lineage.state import get_state
+from lacuna.model import Tier
+
+
+@pytest.fixture
+def downloads(sandbox: Path, sandbox_config, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """~/Downloads (HOME is the sandbox), unmanaged under the default configuration."""
+    monkeypatch.setenv("HOME", str(sandbox))
+    lacuna.enable(sandbox_config())
+    return Path("~/Downloads").expanduser()
+
+
+@pytest.fixture
+def customers(downloads: Path) -> pd.DataFrame:
+    return pd.read_csv("customers.csv")
+
+
+def _swap(df: pd.DataFrame, a: str, b: str) -> list[str]:
+    cols = list(df.columns)
+    i, j = cols.index(a), cols.index(b)
+    cols[i], cols[j] = cols[j], cols[i]
+    return cols
+
+
+def _setitem(df: pd.DataFrame) -> pd.DataFrame:
+    out = df[["region", "signup_date"]].copy()
+    out["region"] = df["email"]
+    return out
+
+
+def _columns_assignment(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    out.columns = _swap(df, "email", "region")
+    return out[["region", "signup_date"]]
+
+
+def _insert(df: pd.DataFrame) -> pd.DataFrame:
+    out = df[["signup_date"]].copy()
+    out.insert(0, "region", df["email"])
+    return out
+
+
+def _name(df: pd.DataFrame) -> pd.Series:
+    s = df["email"].copy()
+    s.name = "region"
+    return s
+
+
+def _loc(df: pd.DataFrame) -> pd.DataFrame:
+    out = df[["region", "signup_date"]].copy()
+    out.loc[:, "region"] = df["email"].to_numpy()  # no hook sees this: the content check does
+    return out
+
+
+ROUTES: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
+    "series-rename": lambda df: df["email"].rename("region"),
+    "setitem": _setitem,
+    "assign": lambda df: df.assign(region=df["email"])[["region", "signup_date"]],
+    "swap-names": lambda df: df.rename(columns={"email": "region", "region": "email"})[
+        ["region", "signup_date"]
+    ],
+    "set_axis": lambda df: df.set_axis(_swap(df, "email", "region"), axis=1)[["region"]],
+    "columns=": _columns_assignment,
+    "rename-onto-public-label": lambda df: df.drop(columns="region").rename(
+        columns={"email": "region"}
+    )[["region", "signup_date"]],
+    "concat-axis1": lambda df: pd.concat(
+        [df[["signup_date"]], df["email"].rename("region")], axis=1
+    ),
+    "concat-axis1-unnamed": lambda df: pd.concat(
+        [df[["signup_date"]], df["email"].rename(None)], axis=1
+    ),
+    "to_frame": lambda df: df["email"].to_frame("region"),
+    "insert": _insert,
+    "series-name": _name,
+    "series-unnamed": lambda df: df["email"].rename(None),
+    "add_prefix": lambda df: df[["email"]].add_prefix("region_"),
+    "loc-assignment": _loc,
+    "filter-then-rename": lambda df: df[df["region"] != "APAC"]["email"].rename("region"),
+    "into-a-fresh-frame": lambda df: _fresh(df),
+}
+
+
+def _fresh(df: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame({"n": np.arange(len(df))})
+    out["region"] = df["email"]
+    return out
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=list(ROUTES))
+def test_laundering_route_is_denied_on_export(customers, downloads, route):
+    laundered = ROUTES[route](customers)
+    assert laundered.lacuna_classification.tier is Tier.PROPRIETARY
+    assert "PII" in laundered.lacuna_tags
+    target = downloads / f"{route}.csv"
+    with pytest.raises(GovernanceViolation):
+        laundered.to_csv(target)
+    assert not target.exists()
+
+
+def test_check_and_anonymize_see_the_moved_content(customers):
+    moved = customers.rename(columns={"email": "region", "region": "email"})
+    decision = lacuna.check(moved[["region"]], destination="~/Downloads/x.csv")
+    assert decision.denied
+    anon = lacuna.anonymize(moved)  # every personal column, wherever its values now are
+    assert anon["region"].tolist() != customers["email"].tolist()
+    assert anon["email"].tolist() == customers["region"].tolist()  # region's values: untouched
+
+
+def test_a_swap_moves_both_classes(customers, downloads):
+    swapped = customers.rename(columns={"email": "region", "region": "email"})
+    columns = swapped.lacuna.columns
+    assert columns["region"].pii_type == "email"
+    assert not columns["email"].is_personal  # the label now holds the public region values
+    swapped[["email", "signup_date"]].to_csv(downloads / "regions.csv")  # allowed: no PII
+    assert (downloads / "regions.csv").exists()
+
+
+@pytest.fixture
+def people(downloads: Path) -> pd.DataFrame:
+    """PII that only the column name gives away: dates of birth look like any other dates."""
+    Path("people.csv").write_text(
+        "person_id,date_of_birth,region\n"
+        + "".join(f"P{i:03},19{60 + i % 40}-0{1 + i % 9}-1{i % 10},R{i % 4}\n" for i in range(60))
+    )
+    df = pd.read_csv("people.csv")
+    assert df.lacuna.columns["date_of_birth"].is_personal
+    return df
+
+
+def test_series_from_a_proprietary_frame_keeps_its_class_whatever_it_is_called(people, downloads):
+    s = people["date_of_birth"].sort_values().rename("signup")  # row order and name changed
+    assert s.lacuna_classification.tier is Tier.PROPRIETARY
+    assert s.lacuna.columns["signup"].pii_type == people.lacuna.columns["date_of_birth"].pii_type
+    with pytest.raises(GovernanceViolation):
+        s.to_csv(downloads / "signup.csv")
+    frame = people[people["region"] != "R0"][["region"]].copy()
+    frame["signup"] = people["date_of_birth"]
+    with pytest.raises(GovernanceViolation):
+        frame.to_csv(downloads / "frame.csv")
+
+
+def test_content_check_explains_what_it_found(customers):
+    out = customers[["region", "signup_date"]].copy()
+    out.loc[:, "region"] = customers["email"].to_numpy()
+    col = out.lacuna.columns["region"]
+    assert col.pii_type == "email"
+    assert "content" in col.reasoning
+    assert any("changed" in r for r in out.lacuna_classification.reasoning)
+
+
+def test_row_operations_keep_the_classification_unchanged(customers):
+    assert customers[customers["region"] == "EMEA"].lacuna.classification == (
+        customers.lacuna.classification
+    )
+    assert customers.sort_values("region").lacuna.classification == (
+        customers.lacuna.classification
+    )
+
+
+def test_fingerprints_are_stored_when_a_class_is_computed(customers):
+    state = get_state(customers)
+    assert state is not None
+    assert set(state.fingerprints) == set(state.classification.columns)
+
+
+# --- property: random renames / assignments / projections / swaps never launder --------------
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["rename", "assign", "project", "swap", "series", "columns", "filter"]),
+        st.integers(0, 50),
+        st.integers(0, 50),
+    ),
+    min_size=1,
+    max_size=6,
+)
+NAMES = ["email", "region", "code", "n", "label", "note"]
+
+
+@pytest.fixture
+def three(downloads: Path) -> None:
+    """A file with one personal column (email) and two public ones."""
+    rows = list(csv.DictReader(Path("customers.csv").read_text().splitlines()))
+    lines = [f"{r['email']},{r['region']},K{i % 7}" for i, r in enumerate(rows)]
+    Path("three.csv").write_text("email,region,code\n" + "\n".join(lines) + "\n")
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(ops=OPS)
+def test_pii_values_never_leave_under_a_lower_tier(three, downloads, ops):
+    df = pd.read_csv("three.csv")
+    truth = {"email": "email", "region": "region", "code": "code"}  # label -> content origin
+    for op, a, b in ops:
+        cols = list(df.columns)
+        x, y = cols[a % len(cols)], cols[b % len(cols)]
+        if op == "rename" and x != y:
+            df = df.drop(columns=y).rename(columns={x: y})
+            truth = {(y if k == x else k): v for k, v in truth.items() if k != y}
+        elif op == "rename":
+            new = NAMES[b % len(NAMES)]
+            if new not in cols:
+                df = df.rename(columns={x: new})
+                truth = {(new if k == x else k): v for k, v in truth.items()}
+        elif op == "assign":
+            df = df.copy()
+            df[y] = df[x]
+            truth[y] = truth[x]
+        elif op == "project" and len(cols) > 1:
+            keep = [c for c in cols if c != x]
+            df = df[keep]
+            truth = {k: v for k, v in truth.items() if k in keep}
+        elif op == "swap" and x != y:
+            df = df.rename(columns={x: y, y: x})
+            truth[x], truth[y] = truth[y], truth[x]
+        elif op == "series":
+            new = NAMES[b % len(NAMES)]
+            if new not in cols:
+                s = df[x].rename(new)  # a Series taken out, renamed, put back side by side
+                df = pd.concat([df.drop(columns=x), s], axis=1)
+                truth = {k: v for k, v in truth.items() if k != x} | {new: truth[x]}
+        elif op == "columns" and len(cols) > 1:
+            order = cols[1:] + cols[:1]  # rotate the labels over the content
+            df = df.copy()
+            df.columns = order
+            truth = {order[i]: truth[c] for i, c in enumerate(cols)}
+        elif op == "filter":
+            df = df.iloc[::2] if len(df) > 8 else df
+    holds_pii = [label for label, origin in truth.items() if origin == "email"]
+    for label in holds_pii:
+        assert df[[label]].lacuna_classification.tier is Tier.PROPRIETARY, (ops, label)
+    if holds_pii:
+        with pytest.raises(GovernanceViolation):
+            df.to_csv(downloads / "out.csv")
+    else:
+        assert df.lacuna_classification.tier is Tier.PUBLIC, (ops, df.lacuna.explain())
