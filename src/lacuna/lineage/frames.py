@@ -57,13 +57,19 @@ def _config(config: ClassificationConfig | None) -> ClassificationConfig:
 
 
 def effective_state(
-    obj: pd.DataFrame | pd.Series, config: ClassificationConfig | None = None
+    obj: pd.DataFrame | pd.Series,
+    config: ClassificationConfig | None = None,
+    *,
+    recheck: bool = True,
 ) -> DataState:
     """The classification and lineage of ``obj`` as it is now (see the module docstring).
 
     Args:
         obj: a DataFrame or Series, governed or not.
         config: classification settings; default: the process-wide governor's.
+        recheck: verify each label's content against its fingerprint (boundaries do);
+            ``False`` trusts the tracked classes (the hot paths inside a pipeline, whose
+            results are verified at the next boundary).
     """
     config = _config(config)
     state = get_state(obj)
@@ -71,9 +77,15 @@ def effective_state(
     if state is None or not state.classification.columns:
         return _first(obj, state, kept, config)
     parent = state.classification
-    with _bypass.bypass():
-        now = fingerprints(obj, kept)
-    changed = [n for n in kept if n in parent.columns and state.fingerprints.get(n) != now.get(n)]
+    now: dict[str, int] = {}
+    if recheck:
+        with _bypass.bypass():
+            now = fingerprints(obj, kept)
+    changed = [
+        n
+        for n in kept
+        if recheck and n in parent.columns and state.fingerprints.get(n) != now.get(n)
+    ]
     unknown = [n for n in kept if n not in parent.columns]
     if not changed and not unknown:
         if len(kept) == len(parent.columns):
@@ -167,11 +179,25 @@ def _explained(col: ColumnClass, sources: list[str], from_values: bool) -> Colum
     return replace(col, reasoning=why, layer=Layer.INHERITED)
 
 
-def attach(obj: Any, classification: Classification, lineage: LineageNode) -> Any:
-    """Store the state of ``obj``, with a fingerprint of the content each label holds now."""
+def attach(
+    obj: Any, classification: Classification, lineage: LineageNode, *, verified: bool = True
+) -> Any:
+    """Store the state of ``obj``.
+
+    Args:
+        obj: a DataFrame or Series (anything else is returned unchanged).
+        classification: its classification.
+        lineage: where it came from.
+        verified: ``classification`` was computed from ``obj``'s content as it is now (a read,
+            an anonymization): store a fingerprint of each column. ``False`` for results
+            derived from inputs that were not verified (merge, concat, group-by): the next
+            boundary re-checks their values.
+    """
     if isinstance(obj, (pd.DataFrame, pd.Series)):
-        with _bypass.bypass():
-            fps = fingerprints(obj, classification.columns)
+        fps: dict[str, int] = {}
+        if verified:
+            with _bypass.bypass():
+                fps = fingerprints(obj, classification.columns)
         set_state(obj, DataState(classification=classification, lineage=lineage, fingerprints=fps))
     return obj
 
