@@ -5,8 +5,8 @@ A column's class is stored under its label, but a label can be moved onto other 
 class is computed, Lacuna also stores a fingerprint of the column's content; at a boundary
 (export, ``lacuna.check``, ``lacuna.anonymize``) the fingerprint is taken again and compared.
 
-The fingerprint is a hash of the values at ``ROWS`` evenly spaced row positions (plus the row
-count), so it costs one small ``take`` per object, whatever the size of the frame. It tells
+The fingerprint is a hash of the values in ``ROWS`` rows, taken as a few evenly spaced runs
+(plus the row count), so it costs a few slices per object, whatever the size of the frame. It tells
 *which* column's content a label now holds (the hash of ``email``'s sample is found under
 ``region``), not *whether a single cell* changed outside the sampled rows. Row operations
 (filters, sorts) change the sampled rows, so after them no fingerprint matches: the boundary then
@@ -16,19 +16,26 @@ re-checks the values (see :func:`lacuna.lineage.frames.effective_state`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-ROWS = 32  # sampled positions per fingerprint
+ROWS = 32  # sampled rows per fingerprint
+BLOCKS = 4  # taken as this many evenly spaced runs of ROWS // BLOCKS rows: slices are views
 UNNAMED = "0"  # the label of an unnamed Series: what to_csv writes as its header
 
 
-def positions(n: int, rows: int = ROWS) -> list[int]:
-    """``rows`` evenly spaced positions in ``range(n)`` (all of them when ``n <= rows``)."""
-    if n <= rows:
-        return list(range(n))
-    step = n / rows
-    return [int(i * step) for i in range(rows)]
+def blocks(n: int) -> list[slice]:
+    """Evenly spaced row slices covering ``ROWS`` rows of ``n`` (all rows when ``n <= ROWS``).
+
+    Slices rather than scattered positions: slicing pandas, numpy and Arrow data is a view, so
+    the cost does not grow with the number of rows.
+    """
+    if n <= ROWS:
+        return [slice(0, n)]
+    run = ROWS // BLOCKS
+    return [slice(int(i * n / BLOCKS), int(i * n / BLOCKS) + run) for i in range(BLOCKS)]
 
 
 def label_of(obj: pd.Series) -> str:
@@ -48,34 +55,30 @@ def fingerprints(
     """
     wanted = None if names is None else set(names)
     n = len(obj)
-    pos = positions(n)
+    runs = blocks(n)
     out: dict[str, list[int]] = {}
-    if isinstance(obj, pd.Series):
-        label = label_of(obj)
+    columns = [(label_of(obj), obj)] if isinstance(obj, pd.Series) else obj.items()
+    for column, values in columns:
+        label = str(column)
         if wanted is None or label in wanted:
-            out[label] = [_hash(obj.iloc[pos], n)]
-    else:
-        columns = [(i, str(c)) for i, c in enumerate(obj.columns)]
-        columns = [(i, c) for i, c in columns if wanted is None or c in wanted]
-        if columns:
-            sample = obj.iloc[pos, [i for i, _ in columns]]
-            for j, (_, label) in enumerate(columns):
-                out.setdefault(label, []).append(_hash(sample.iloc[:, j], n))
+            array = values.array  # the backing array: slicing it is a view
+            out.setdefault(label, []).append(_hash([np.asarray(array[r]) for r in runs], n))
     for level, name in enumerate(obj.index.names):
-        if name is None or (wanted is not None and str(name) not in wanted):
+        if name is None or str(name) in out or (wanted is not None and str(name) not in wanted):
             continue
-        if str(name) in out:
-            continue
-        values = obj.index.get_level_values(level)[pos]
-        out[str(name)] = [_hash(pd.Series(values), n)]
+        index = obj.index.get_level_values(level)
+        out[str(name)] = [_hash([np.asarray(index[r]) for r in runs], n)]
     return {label: hs[0] if len(hs) == 1 else hash(tuple(hs)) for label, hs in out.items()}
 
 
-def _hash(values: pd.Series, n: int) -> int:
-    array = values.to_numpy()
-    if array.dtype.kind in "biufcmM":
-        return hash((n, array.dtype.str, array.tobytes()))
-    try:
-        return hash((n, repr(array.tolist())))
-    except Exception:  # an exotic object whose repr fails: never equal to anything else
-        return hash((n, id(values)))
+def _hash(arrays: list[Any], n: int) -> int:
+    parts: list[Any] = [n]
+    for array in arrays:
+        if array.dtype.kind in "biufcmM":
+            parts.append((array.dtype.str, array.tobytes()))
+        else:
+            try:
+                parts.append(repr(array.tolist()))
+            except Exception:  # an exotic object whose repr fails: never equal to anything else
+                parts.append(id(array))
+    return hash(tuple(parts))
