@@ -72,6 +72,24 @@ def _loc(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _inplace_swap(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    out.rename(columns={"email": "region", "region": "email"}, inplace=True)
+    return out[["region"]]
+
+
+def _several(df: pd.DataFrame) -> pd.DataFrame:
+    out = df[["region", "signup_date"]].copy()
+    out[["region", "signup_date"]] = df[["email", "phone"]]
+    return out[["region"]]
+
+
+def _iloc(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    out.iloc[:, list(df.columns).index("region")] = df["email"]
+    return out[["region"]]
+
+
 ROUTES: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
     "series-rename": lambda df: df["email"].rename("region"),
     "setitem": _setitem,
@@ -96,6 +114,12 @@ ROUTES: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
     "series-unnamed": lambda df: df["email"].rename(None),
     "add_prefix": lambda df: df[["email"]].add_prefix("region_"),
     "loc-assignment": _loc,
+    "iloc-assignment": _iloc,
+    "inplace-swap": _inplace_swap,
+    "several-columns": _several,
+    "add_suffix": lambda df: df[["email"]].add_suffix("_region").rename(
+        columns={"email_region": "region"}
+    ),
     "filter-then-rename": lambda df: df[df["region"] != "APAC"]["email"].rename("region"),
     "into-a-fresh-frame": lambda df: _fresh(df),
 }

@@ -15,6 +15,7 @@ re-checks the values (see :func:`lacuna.lineage.frames.effective_state`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 ROWS = 32  # sampled rows per fingerprint
 BLOCKS = 4  # taken as this many evenly spaced runs of ROWS // BLOCKS rows: slices are views
+_UNIQUE = itertools.count()  # fingerprints of unreadable content: equal to nothing
 UNNAMED = "0"  # the label of an unnamed Series: what to_csv writes as its header
 
 
@@ -61,14 +63,20 @@ def fingerprints(
     for column, values in columns:
         label = str(column)
         if wanted is None or label in wanted:
-            array = values.array  # the backing array: slicing it is a view
-            out.setdefault(label, []).append(_hash([np.asarray(array[r]) for r in runs], n))
+            out.setdefault(label, []).append(_column(values.array, runs, n))
     for level, name in enumerate(obj.index.names):
         if name is None or str(name) in out or (wanted is not None and str(name) not in wanted):
             continue
-        index = obj.index.get_level_values(level)
-        out[str(name)] = [_hash([np.asarray(index[r]) for r in runs], n)]
+        out[str(name)] = [_column(obj.index.get_level_values(level), runs, n)]
     return {label: hs[0] if len(hs) == 1 else hash(tuple(hs)) for label, hs in out.items()}
+
+
+def _column(array: Any, runs: list[slice], n: int) -> int:
+    """The fingerprint of one column's backing array (slicing it is a view)."""
+    try:
+        return _hash([np.asarray(array[r]) for r in runs], n)
+    except Exception:  # a dtype that cannot be sliced or converted: matches nothing, so the
+        return hash(("unreadable", next(_UNIQUE)))  # boundary re-checks it (fail closed)
 
 
 def _hash(arrays: list[Any], n: int) -> int:
@@ -80,5 +88,5 @@ def _hash(arrays: list[Any], n: int) -> int:
             try:
                 parts.append(repr(array.tolist()))
             except Exception:  # an exotic object whose repr fails: never equal to anything else
-                parts.append(id(array))
+                parts.append(("unreadable", next(_UNIQUE)))
     return hash(tuple(parts))
