@@ -7,6 +7,7 @@ Each route moves the values of a personal column under a public label; exporting
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def _loc(df: pd.DataFrame) -> pd.DataFrame:
 
 def _inplace_swap(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
-    out.rename(columns={"email": "region", "region": "email"}, inplace=True)
+    with warnings.catch_warnings():  # pandas 3.1 deprecates inplace=; it still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        out.rename(columns={"email": "region", "region": "email"}, inplace=True)
     return out[["region"]]
 
 
