@@ -11,6 +11,9 @@ these calls.
   never below the floor, keeping table-level (provenance) tags. A column Lacuna has never seen
   (a rename, a computed column) means the result inherits the parent unchanged: it may carry
   anything its parent carried.
+- :func:`reassign` — content moved under other labels (rename, assignment, insertion) keeps
+  its class whatever it is called; the tier is recomputed, never below the floor nor below a
+  tier no column explains.
 - :func:`aggregate` — a group-by result may downgrade to INTERNAL only when no individual-level
   personal data survives: no personal column among the keys or the outputs, and every group has
   at least ``k`` rows. It then drops personal tags (``classification.personal_tags``), adds
