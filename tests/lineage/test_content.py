@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lacuna.config import ClassificationConfig
-from lacuna.lineage import rules
+from lacuna.lineage import content, rules
 from lacuna.lineage.content import ROWS, fingerprints
 from lacuna.model import Classification, ColumnClass, ColumnKind, Tier
 
@@ -42,13 +42,28 @@ def test_fingerprints_are_stable_and_cover_every_label(name):
     assert fingerprints(df.copy()) == first  # same content, another object: same fingerprint
 
 
+def test_wide_and_narrow_frames_hash_a_column_alike(monkeypatch):
+    df = _frames()["dtypes"]
+    narrow = fingerprints(df)
+    monkeypatch.setattr(content, "WIDE", 0)  # the wide-frame path, on the same columns
+    assert fingerprints(df) == narrow
+    assert fingerprints(df, ["tz", "cat"]) == {"tz": narrow["tz"], "cat": narrow["cat"]}
+
+
+def test_index_levels_are_fingerprinted_like_columns():
+    df = _frames()["dtypes"]
+    indexed = df.set_index("arrow")
+    assert fingerprints(indexed)["arrow"] == fingerprints(df)["arrow"]
+
+
 def test_a_moved_column_is_recognised_and_a_changed_one_is_not():
     df = _frames()["dtypes"]
     before = fingerprints(df)
     moved = df.rename(columns={"arrow": "other"})
     assert fingerprints(moved)["other"] == before["arrow"]
-    series = df["arrow"].rename("x")
-    assert fingerprints(series)["x"] == before["arrow"]
+    for column in df.columns:  # a Series taken out hashes as it did inside the frame
+        assert fingerprints(df[column].rename("x"))["x"] == before[column], column
+        assert fingerprints(df, [column]) == {column: before[column]}
     edited = df.copy()
     edited.loc[edited.index[0], "arrow"] = "changed@x.org"  # row 0 is always sampled
     assert fingerprints(edited)["arrow"] != before["arrow"]

@@ -25,6 +25,7 @@ import pandas as pd
 ROWS = 32  # sampled rows per fingerprint
 BLOCKS = 4  # taken as this many evenly spaced runs of ROWS // BLOCKS rows: slices are views
 _UNIQUE = itertools.count()  # fingerprints of unreadable content: equal to nothing
+WIDE = 24  # above this many columns, converting a few row slices once beats column by column
 UNNAMED = "0"  # the label of an unnamed Series: what to_csv writes as its header
 
 
@@ -59,34 +60,71 @@ def fingerprints(
     n = len(obj)
     runs = blocks(n)
     out: dict[str, list[int]] = {}
-    columns = [(label_of(obj), obj)] if isinstance(obj, pd.Series) else obj.items()
-    for column, values in columns:
-        label = str(column)
+    if isinstance(obj, pd.Series):
+        label = label_of(obj)
         if wanted is None or label in wanted:
-            out.setdefault(label, []).append(_column(values.array, runs, n))
+            out[label] = [_column(obj.array, runs, n, str(obj.dtype))]
+    else:
+        picked = [
+            (i, str(c)) for i, c in enumerate(obj.columns) if wanted is None or str(c) in wanted
+        ]
+        if len(picked) > WIDE:
+            out = _wide(obj, picked, runs, n)
+        else:  # narrow: slice each column's backing array (a view)
+            chosen = dict(picked)
+            for i, (_, column) in enumerate(obj.items()):
+                if i in chosen:
+                    kind = str(column.dtype)
+                    out.setdefault(chosen[i], []).append(_column(column.array, runs, n, kind))
     for level, name in enumerate(obj.index.names):
         if name is None or str(name) in out or (wanted is not None and str(name) not in wanted):
             continue
-        out[str(name)] = [_column(obj.index.get_level_values(level), runs, n)]
+        index = obj.index.get_level_values(level)
+        out[str(name)] = [_column(index.array, runs, n, str(index.dtype))]
     return {label: hs[0] if len(hs) == 1 else hash(tuple(hs)) for label, hs in out.items()}
 
 
-def _column(array: Any, runs: list[slice], n: int) -> int:
+def _wide(
+    frame: pd.DataFrame, picked: list[tuple[int, str]], runs: list[slice], n: int
+) -> dict[str, list[int]]:
+    """Wide frames: a few row slices of the whole frame, converted to objects once."""
+    out: dict[str, list[int]] = {}
+    try:
+        positions = [i for i, _ in picked]
+        whole = len(positions) == frame.shape[1]
+        parts = [frame.iloc[r] if whole else frame.iloc[r, positions] for r in runs]
+        arrays = [p.to_numpy(dtype=object) for p in parts]
+        dtypes = frame.dtypes
+        for j, (i, label) in enumerate(picked):
+            kind = str(dtypes.iloc[i])
+            out.setdefault(label, []).append(_hash([a[:, j] for a in arrays], n, kind))
+    except Exception:  # an exotic dtype: column by column, each failure fails closed
+        out = {}
+        for i, label in picked:
+            column = frame.iloc[:, i]
+            out.setdefault(label, []).append(_column(column.array, runs, n, str(column.dtype)))
+    return out
+
+
+def _column(array: Any, runs: list[slice], n: int, kind: str) -> int:
     """The fingerprint of one column's backing array (slicing it is a view)."""
     try:
-        return _hash([np.asarray(array[r]) for r in runs], n)
+        return _hash([np.asarray(array[r], dtype=object) for r in runs], n, kind)
     except Exception:  # a dtype that cannot be sliced or converted: matches nothing, so the
         return hash(("unreadable", next(_UNIQUE)))  # boundary re-checks it (fail closed)
 
 
-def _hash(arrays: list[Any], n: int) -> int:
-    parts: list[Any] = [n]
-    for array in arrays:
-        if array.dtype.kind in "biufcmM":
-            parts.append((array.dtype.str, array.tobytes()))
-        else:
-            try:
-                parts.append(repr(array.tolist()))
-            except Exception:  # an exotic object whose repr fails: never equal to anything else
-                parts.append(("unreadable", next(_UNIQUE)))
-    return hash(tuple(parts))
+def _hash(arrays: list[Any], n: int, kind: str) -> int:
+    """Values as Python objects (``to_numpy(dtype=object)``), so a column hashes the same alone
+    or inside any frame. NaN is normalised (its hash is per object); unhashable values (lists,
+    dicts) are hashed by their text."""
+    values = [v for a in arrays for v in a.tolist()]
+    try:
+        return hash(
+            (n, kind, tuple(None if isinstance(v, float) and v != v else v for v in values))
+        )
+    except TypeError:
+        try:
+            return hash((n, kind, repr(values)))
+        except Exception:  # an object whose repr fails: equal to nothing
+            return hash(("unreadable", next(_UNIQUE)))

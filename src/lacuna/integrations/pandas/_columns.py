@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lacuna import _bypass
-from lacuna.lineage import frames
+from lacuna.lineage import frames, rules
 from lacuna.lineage.content import label_of
 from lacuna.lineage.state import get_state
 
@@ -101,12 +101,12 @@ def wrap_setitem(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def setitem(self: Any, key: Any, value: Any) -> None:
         if _bypass.active():
-            return original(self, key, value)
+            original(self, key, value)
+            return
         contents = _contents(key, value)  # before the set: value may be one of self's columns
         original(self, key, value)
         if contents:
             frames.assign(self, contents)
-        return None
 
     return setitem
 
@@ -115,11 +115,11 @@ def wrap_insert(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def insert(self: Any, loc: Any, column: Any, value: Any, *args: Any, **kwargs: Any) -> None:
         if _bypass.active():
-            return original(self, loc, column, value, *args, **kwargs)
+            original(self, loc, column, value, *args, **kwargs)
+            return
         content = frames.content_of(value)
         original(self, loc, column, value, *args, **kwargs)
         frames.assign(self, [(str(column), content)])
-        return None
 
     return insert
 
@@ -146,17 +146,20 @@ def _column_content(value: pd.DataFrame, i: int, key: str) -> frames.Content | N
     state = get_state(value)
     if state is None:
         return None
+    from lacuna.governor import current
+
     cols = state.classification.columns
+    config = current().config.classification
     candidates = [cols.get(str(value.columns[i])), cols.get(key)]
     best = None
     for col in candidates:
         if col is not None:
-            best = col if best is None else frames.rules.stricter(best, col, frames._config(None))
+            best = col if best is None else rules.stricter(best, col, config)
     return None if best is None else frames.Content(column=best, fingerprint=None, state=state)
 
 
 def _is_mask(key: Any) -> bool:
     dtype = getattr(key, "dtype", None)
     if dtype is not None:
-        return pd.api.types.is_bool_dtype(dtype)
+        return bool(pd.api.types.is_bool_dtype(dtype))
     return isinstance(key, list) and bool(key) and all(isinstance(k, bool) for k in key)
