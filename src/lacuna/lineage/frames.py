@@ -145,11 +145,18 @@ def _recheck(
     with _bypass.bypass():
         samples = _samples(obj, [*changed, *unknown], config.sample_rows)
         by_name = classify_columns(unknown, samples, config) if unknown else {}
-        by_values = {
-            name: classify_columns([_NEUTRAL], {_NEUTRAL: samples[name]}, config)[_NEUTRAL]
+        # A column already at the top tier cannot go higher: no need to look at its values.
+        # The others are classified from their values alone, under neutral names, layer 1 only.
+        recheck = [
+            name
             for name in changed
             if name in samples and column_tier(parent.columns[name], config) < Tier.PROPRIETARY
-        }  # a column already at the top tier cannot go higher: no need to look at its values
+        ]
+        neutral = {f"{_NEUTRAL}{i}": name for i, name in enumerate(recheck)}
+        found = classify_columns(
+            list(neutral), {k: samples[v] for k, v in neutral.items()}, config, cascade=False
+        )
+        by_values = {name: found[k] for k, name in neutral.items()}
     rechecked: dict[str, ColumnClass] = {}
     for name in changed:
         stored = parent.columns[name]
