@@ -259,6 +259,19 @@ class AnonymizeConfig(_Model):
     key_env: str = "LACUNA_ANONYMIZE_KEY"  # where the hashing key comes from, if set
 
 
+class StewardsConfig(_Model):
+    """Who may approve exceptions (identities as in ``user.id``: e-mails or user ids).
+
+    A request may be approved by anyone in ``default``, in ``policies[<policy id>]`` for the
+    policy that denied it, in ``domains[<domain>]`` for a policy domain involved, or by the
+    steward named in that policy's metadata; never by its requester.
+    """
+
+    default: tuple[str, ...] = ()
+    policies: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    domains: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+
 class Config(_Model):
     """The validated contents of ``lacuna.yaml``."""
 
@@ -271,6 +284,7 @@ class Config(_Model):
     destinations: DestinationConfig = Field(default_factory=DestinationConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     anonymize: AnonymizeConfig = Field(default_factory=AnonymizeConfig)
+    stewards: StewardsConfig = Field(default_factory=StewardsConfig)
     docs_url: str = "https://governance.example.com/policies/"
     source: str | None = Field(default=None, exclude=True)  # the file this came from
 

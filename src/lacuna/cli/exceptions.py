@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from lacuna.exceptions import ExceptionRequest
 
 app = typer.Typer(no_args_is_help=True, help="Request, review and decide policy exceptions.")
 console = Console()
@@ -101,34 +105,54 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
 @app.command()
 def approve(
     exception_id: str,
-    by: Annotated[str, typer.Option(help="The approving steward.")],
-    role: Annotated[str, typer.Option(help="The approver's role.")] = "data_steward",
+    by: Annotated[
+        str | None,
+        typer.Option(help="Your identity, as a check: it must be the configured user (user.id "
+                     "or $LACUNA_USER), who must be a steward for this request."),
+    ] = None,
     comment: Annotated[str | None, typer.Option(help="A note for the record.")] = None,
     start: Annotated[datetime | None, typer.Option(help="Start of validity (UTC).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Approve a pending request."""
+    """Approve a pending request (stewards only; never the requester). Exit 1 when refused."""
     from datetime import UTC
 
     import lacuna
 
     _configure(config)
     begin = start.replace(tzinfo=UTC) if start and start.tzinfo is None else start
-    item = lacuna.approve_exception(exception_id, by=by, role=role, comment=comment, start=begin)
+    item = _decided(lambda: lacuna.approve_exception(
+        exception_id, by=by, comment=comment, start=begin))
     console.print(str(item), highlight=False)
 
 
 @app.command()
 def deny(
     exception_id: str,
-    by: Annotated[str, typer.Option(help="The deciding steward.")],
-    role: Annotated[str, typer.Option(help="The decider's role.")] = "data_steward",
+    by: Annotated[
+        str | None, typer.Option(help="Your identity, as a check (see approve).")
+    ] = None,
     comment: Annotated[str | None, typer.Option(help="Why, for the requester.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Deny a pending request, or revoke an approved one."""
+    """Deny a pending request, or revoke an approved one (a steward, or the requester
+    withdrawing their own). Exit 1 when refused."""
     import lacuna
 
     _configure(config)
-    item = lacuna.deny_exception(exception_id, by=by, role=role, comment=comment)
+    item = _decided(lambda: lacuna.deny_exception(exception_id, by=by, comment=comment))
     console.print(str(item), highlight=False)
+
+
+def _decided(decide: Callable[[], ExceptionRequest]) -> ExceptionRequest:
+    """Run a decision; a refusal (not entitled, unknown, tampered, wrong state) is one clear
+    line on stderr and exit 1, not a traceback."""
+    from lacuna.errors import ConfigError, LacunaError
+
+    try:
+        return decide()
+    except ConfigError:
+        raise
+    except LacunaError as exc:
+        Console(stderr=True).print(f"[red]refused:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
