@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import lacuna
 from lacuna.errors import ConfigError, LacunaError
-from lacuna.exceptions import ExceptionNotAuthorized, ExceptionNotFound, Status
+from lacuna.exceptions import ExceptionNotFound, Status
 from lacuna.model import utcnow
 
 STEWARD = "jane.smith@example.com"

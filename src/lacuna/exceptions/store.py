@@ -214,7 +214,8 @@ def grant_for(
     approver = request.decided_by or ""
     if authority.same_identity(approver, request.requested_by):
         return None, f"exception {exception_id} was approved by its own requester; not honoured"
-    if not any(authority.same_identity(approver, w) for w in authority.approvers(request, stewards)):
+    entitled = authority.approvers(request, stewards)
+    if not any(authority.same_identity(approver, who) for who in entitled):
         return None, (
             f"exception {exception_id} was approved by {approver}, who is not (or no longer) a "
             "steward for it in this configuration; not honoured"
@@ -233,7 +234,8 @@ def _from_body(body: str, exception_id: str = "?") -> ExceptionRequest:
     try:
         data: dict[str, Any] = json.loads(body)
         if not isinstance(data, dict) or not set(data) <= _FIELDS:
-            raise TypeError("not a request object")  # noqa: TRY301 - one message for all faults
+            msg = "not a request object"
+            raise TypeError(msg)
         for key in ("created_at", "decided_at", "valid_from", "valid_until"):
             if data.get(key):
                 data[key] = datetime.fromisoformat(data[key])
