@@ -57,9 +57,9 @@ FLOE_FILENAME = "floe.yaml"
 MAX_CONFIG_BYTES = 256 * 1024  # the whole file
 MAX_DEPTH = 16  # nested mappings and lists
 MAX_LIST_ITEMS = 1000  # destinations, path rules, stewards, ...
-MAX_SENSITIVE_TERMS = 200  # every string column is searched for all of them
+MAX_SENSITIVE_TERMS = 100  # every string column is searched for all of them
 MAX_TERM_CHARS = 64  # one term
-MAX_TERMS_TOTAL_CHARS = 4000  # all terms together
+MAX_TERMS_TOTAL_CHARS = 2000  # all terms together
 MAX_ATTRIBUTES_BYTES = 16 * 1024  # user.attributes as JSON: it is in every decision's input
 MAX_ATTRIBUTES_DEPTH = 6
 
@@ -406,7 +406,7 @@ def config_from_dict(
     if source is not None and isinstance(policy, Mapping):
         policy = dict(policy)
         pdir = policy.get("dir")
-        if isinstance(pdir, str) and pdir and not Path(pdir).expanduser().is_absolute():
+        if isinstance(pdir, str) and pdir and not _expand(pdir).is_absolute():
             policy["dir"] = str(source.parent / pdir)
             data["policy"] = policy
     try:
@@ -433,6 +433,14 @@ def config_from_dict(
             )
             raise ConfigError(msg)
     return config
+
+
+def _expand(path: str) -> Path:
+    """``Path(path).expanduser()``, or the path as written when ``~user`` is unknown."""
+    try:
+        return Path(path).expanduser()
+    except (RuntimeError, ValueError):
+        return Path(path)
 
 
 def _find(path: str | os.PathLike[str] | None) -> Path | None:
@@ -478,7 +486,11 @@ def parse_yaml(text: str, where: str = "<config>") -> tuple[Any, dict[Key, int]]
         ConfigError: not YAML, a duplicate key, an alias, nesting deeper than ``MAX_DEPTH`` or
             a value YAML cannot build; the message names ``where``, the line and column.
     """
-    loader = _StrictLoader(text)
+    try:  # the reader refuses control characters as soon as it is built
+        loader = _StrictLoader(text)
+    except yaml.YAMLError as exc:
+        msg = f"{where}: not valid YAML: {exc}. Remove the character at that position."
+        raise ConfigError(" ".join(msg.split())) from None
     try:
         node = loader.get_single_node()
         if node is None:
