@@ -267,3 +267,27 @@ def test_grant_signed_with_another_key_is_not_honoured(as_user, request_, custom
     monkeypatch.delenv("LACUNA_SIGNING_KEY")
     assert store.verified(store.get(request_.id)) is False  # keyring cached per store
     assert type(gov.exceptions)(gov.config.audit_url).verified(store.get(request_.id))
+
+
+def test_cli_shows_what_is_not_honoured(as_user, request_, governed, monkeypatch):
+    from lacuna.cli import app
+
+    (governed / "lacuna.yaml").write_text(f"audit: {{url: 'sqlite:///{governed / 'audit.db'}'}}\n")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["exceptions", "list", "--json"])
+    assert json.loads(listed.output)["verified"] is True
+    body = body_of(governed, request_.id)
+    body["status"] = "approved"
+    write_body(governed, request_.id, body)
+    listed = runner.invoke(app, ["exceptions", "list", "--json"])
+    assert json.loads(listed.output)["verified"] is False
+    shown = runner.invoke(app, ["exceptions", "show", request_.id])
+    assert "does not match its signature" in " ".join(shown.output.split())
+    conn = db(governed)
+    conn.execute("update lacuna_exceptions set body = 'garbage' where id = ?", (request_.id,))
+    conn.close()
+    broken = runner.invoke(app, ["exceptions", "show", request_.id])
+    assert broken.exit_code == 1
+    assert "not a request Lacuna wrote" in " ".join(broken.output.split())
+    missing = runner.invoke(app, ["exceptions", "show", "EXC-1999-001"])
+    assert missing.exit_code == 1

@@ -6,14 +6,13 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from lacuna.exceptions import ExceptionRequest
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="Request, review and decide policy exceptions.")
 console = Console()
@@ -74,18 +73,21 @@ def list_(
         allowed = ", ".join(s.value for s in Status)
         msg = f"unknown status {status!r}; use one of: {allowed}"
         raise typer.BadParameter(msg) from None
-    items = current().exceptions.list(status=wanted)
+    store = current().exceptions
+    items = _decided(lambda: store.list(status=wanted))
     if as_json:
         for item in items:
-            typer.echo(json.dumps(item.to_dict()))
+            typer.echo(json.dumps({**item.to_dict(), "verified": store.verified(item)}))
         return
     table = Table(title="Exceptions", title_justify="left")
-    for header in ("id", "status", "requested by", "destination", "purpose", "valid until"):
+    for header in ("id", "status", "requested by", "destination", "purpose", "valid until",
+                   "signed"):
         table.add_column(header, overflow="fold")
     for item in items:
         until = f"{item.valid_until:%Y-%m-%d %H:%M}" if item.valid_until else ""
         table.add_row(
-            item.id, item.status.value, item.requested_by, item.destination, item.purpose, until
+            item.id, item.status.value, item.requested_by, item.destination, item.purpose, until,
+            "yes" if store.verified(item) else "NO: not honoured",
         )
     console.print(table)
 
@@ -96,10 +98,15 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
     from lacuna.governor import current
 
     _configure(config)
-    item = current().exceptions.get(exception_id)
+    from lacuna.exceptions.authority import not_verified_note
+
+    store = current().exceptions
+    item = _decided(lambda: store.get(exception_id))
     console.print(str(item), highlight=False)
     if item.business_justification:
         console.print(f"Justification: {item.business_justification}", highlight=False)
+    if not store.verified(item):
+        console.print(f"[red]✗ {not_verified_note(item)}[/red]", highlight=False)
 
 
 @app.command()
@@ -144,8 +151,8 @@ def deny(
     console.print(str(item), highlight=False)
 
 
-def _decided(decide: Callable[[], ExceptionRequest]) -> ExceptionRequest:
-    """Run a decision; a refusal (not entitled, unknown, tampered, wrong state) is one clear
+def _decided(decide: Callable[[], T]) -> T:
+    """Run a store call; a refusal (not entitled, unknown, tampered, wrong state) is one clear
     line on stderr and exit 1, not a traceback."""
     from lacuna.errors import ConfigError, LacunaError
 

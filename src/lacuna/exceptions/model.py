@@ -129,13 +129,13 @@ def render(request: ExceptionRequest) -> str:
             f"Decided by: {r.decided_by} ({r.decided_role})",
         ]
         return "\n".join(lines + ([f"Comment: {r.comment}"] if r.comment else []))
-    assert r.valid_from
-    assert r.valid_until
+    start = f"{r.valid_from:%Y-%m-%d %H:%M}" if r.valid_from else "(no start)"
+    end = f"{r.valid_until:%Y-%m-%d %H:%M}" if r.valid_until else "(no end)"
     lines = [
         "✓ Exception Approved",
         f"Exception ID: {r.id}",
         f"Approved by: {r.decided_by} ({(r.decided_role or '').replace('_', ' ').title()})",
-        f"Valid: {r.valid_from:%Y-%m-%d %H:%M} - {r.valid_until:%Y-%m-%d %H:%M} UTC",
+        f"Valid: {start} - {end} UTC",
     ]
     if r.conditions:
         lines.append("Conditions:")
@@ -143,6 +143,6 @@ def render(request: ExceptionRequest) -> str:
     lines += [
         "To proceed (pandas):",
         f'    df.to_csv("{r.destination}", exception_id="{r.id}")',
-        f"Reminder: Exception expires at {r.valid_until:%Y-%m-%d %H:%M} UTC.",
+        f"Reminder: Exception expires at {end} UTC.",
     ]
     return "\n".join(lines)
