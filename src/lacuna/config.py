@@ -9,11 +9,18 @@ Where the settings come from, first match wins:
 5. the embedded defaults below.
 
 Relative paths inside a config file are resolved against that file's folder.
+
+Hostile input is refused, always as a :class:`ConfigError` naming the file, the line and the
+key: duplicate keys, YAML aliases (``*name``: they make alias bombs), nesting deeper than
+``MAX_DEPTH``, files larger than ``MAX_CONFIG_BYTES``, values YAML cannot build (a ``\\U``
+escape past U+10FFFF, ``2026-13-01``) and settings past the size limits below
+(docs/config.md lists them).
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,6 +53,18 @@ from lacuna.model import (
 CONFIG_FILENAME = "lacuna.yaml"
 FLOE_FILENAME = "floe.yaml"
 
+# Size limits (docs/config.md): each keeps one decision, one read or one load cheap.
+MAX_CONFIG_BYTES = 256 * 1024  # the whole file
+MAX_DEPTH = 16  # nested mappings and lists
+MAX_LIST_ITEMS = 1000  # destinations, path rules, stewards, ...
+MAX_SENSITIVE_TERMS = 100  # every string column is searched for all of them
+MAX_TERM_CHARS = 64  # one term
+MAX_TERMS_TOTAL_CHARS = 2000  # all terms together
+MAX_ATTRIBUTES_BYTES = 16 * 1024  # user.attributes as JSON: it is in every decision's input
+MAX_ATTRIBUTES_DEPTH = 6
+
+Key = tuple[str | int, ...]
+
 
 def lacuna_home() -> Path:
     """Lacuna's state folder: ``$LACUNA_HOME`` or ``~/.lacuna``."""
@@ -68,6 +87,19 @@ class UserConfig(_Model):
     def _tier(cls, v: Any) -> Tier:
         return Tier.parse(v)
 
+    @field_validator("attributes")
+    @classmethod
+    def _bounded(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if _depth(v) > MAX_ATTRIBUTES_DEPTH:
+            msg = f"nested deeper than {MAX_ATTRIBUTES_DEPTH} levels"
+            raise ValueError(msg)
+        size = len(json.dumps(v, default=str).encode("utf-8"))
+        if size > MAX_ATTRIBUTES_BYTES:
+            msg = (f"{size} bytes as JSON; at most {MAX_ATTRIBUTES_BYTES} (they go into every "
+                   "decision's input and log)")
+            raise ValueError(msg)
+        return v
+
     def to_user(self) -> User:
         return User(
             id=self.id,
@@ -76,6 +108,23 @@ class UserConfig(_Model):
             department=self.department,
             attributes=self.attributes,
         )
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of lists and mappings (a scalar is 0)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    deepest = 0
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _login() -> str:
@@ -160,9 +209,9 @@ def _default_mapping() -> dict[str, ClassRule]:
 class SensitiveTerm(_Model):
     """A known sensitive term (project code name, customer name) from config."""
 
-    term: str
+    term: str = Field(min_length=1, max_length=MAX_TERM_CHARS)
     tier: Tier = Tier.PROPRIETARY
-    tags: tuple[str, ...] = ("SENSITIVE_TERM",)
+    tags: tuple[str, ...] = Field(default=("SENSITIVE_TERM",), max_length=32)
 
     @field_validator("tier", mode="before")
     @classmethod
@@ -189,8 +238,9 @@ class ClassificationConfig(_Model):
     personal_tags: tuple[str, ...] = (PII, GDPR, PHI, HIPAA, "CCPA")  # dropped by aggregation
     mapping: dict[str, ClassRule] = Field(default_factory=_default_mapping)
     critical_tier: Tier = Tier.PROPRIETARY  # a column of sensitivity 'critical' implies this
-    sensitive_terms: tuple[SensitiveTerm, ...] = ()
-    path_rules: tuple[PathRule, ...] = ()  # added to the built-in /pii/, /customer/, ... rules
+    sensitive_terms: tuple[SensitiveTerm, ...] = Field(default=(), max_length=MAX_SENSITIVE_TERMS)
+    # added to the built-in /pii/, /customer/, ... rules:
+    path_rules: tuple[PathRule, ...] = Field(default=(), max_length=MAX_LIST_ITEMS)
     source: Literal["inferred", "dbt_meta"] = "inferred"  # floe.yaml compatibility
     # Layers 2-3, routing thresholds and the cache: validated by lacuna.classify.settings
     # (see docs/classification.md), which owns those models.
@@ -215,6 +265,16 @@ class ClassificationConfig(_Model):
                 kind = ColumnKind.parse(key).value
                 merged[kind] = rule
             return merged
+        return v
+
+    @field_validator("sensitive_terms")
+    @classmethod
+    def _terms_total(cls, v: tuple[SensitiveTerm, ...]) -> tuple[SensitiveTerm, ...]:
+        total = sum(len(t.term) for t in v)
+        if total > MAX_TERMS_TOTAL_CHARS:
+            msg = (f"{total} characters of terms in all; at most {MAX_TERMS_TOTAL_CHARS} "
+                   "(every string column is searched for every term)")
+            raise ValueError(msg)
         return v
 
     @model_validator(mode="after")
@@ -247,6 +307,14 @@ class DestinationConfig(_Model):
     classification_aware_databases: tuple[str, ...] = ()  # URL prefixes
     local_files_scope: Literal["internal", "external"] = "internal"
 
+    @field_validator("*")
+    @classmethod
+    def _bounded(cls, v: Any) -> Any:
+        if isinstance(v, tuple) and len(v) > MAX_LIST_ITEMS:
+            msg = f"{len(v)} entries; at most {MAX_LIST_ITEMS}"
+            raise ValueError(msg)
+        return v
+
 
 class AuditConfig(_Model):
     url: str | None = None  # SQLAlchemy URL; None: sqlite file in lacuna_home()
@@ -257,6 +325,19 @@ class AuditConfig(_Model):
 
 class AnonymizeConfig(_Model):
     key_env: str = "LACUNA_ANONYMIZE_KEY"  # where the hashing key comes from, if set
+
+
+class StewardsConfig(_Model):
+    """Who may approve exceptions (identities as in ``user.id``: e-mails or user ids).
+
+    A request may be approved by anyone in ``default``, in ``policies[<policy id>]`` for the
+    policy that denied it, in ``domains[<domain>]`` for a policy domain involved, or by the
+    steward named in that policy's metadata; never by its requester.
+    """
+
+    default: tuple[str, ...] = Field(default=(), max_length=MAX_LIST_ITEMS)
+    policies: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_LIST_ITEMS)
+    domains: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_LIST_ITEMS)
 
 
 class Config(_Model):
@@ -271,6 +352,7 @@ class Config(_Model):
     destinations: DestinationConfig = Field(default_factory=DestinationConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     anonymize: AnonymizeConfig = Field(default_factory=AnonymizeConfig)
+    stewards: StewardsConfig = Field(default_factory=StewardsConfig)
     docs_url: str = "https://governance.example.com/policies/"
     source: str | None = Field(default=None, exclude=True)  # the file this came from
 
@@ -291,47 +373,74 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load and validate the configuration (see the module docstring for the search order).
 
     Raises:
-        ConfigError: the file cannot be read, is not YAML, or fails validation; the message
-            names the file, the line when YAML knows it, and the offending key.
+        ConfigError: the file cannot be read, is not YAML, uses a refused YAML feature
+            (duplicate keys, aliases, deep nesting), or fails validation; the message names the
+            file, the line when known, and the offending key.
     """
     found = _find(path)
     if found is None:
         return Config()
-    raw = _read_yaml(found)
+    raw, lines = _read_yaml(found)
     if found.name == FLOE_FILENAME and path is None:
         raw = _from_floe(raw, found)
-    return config_from_dict(raw, source=found)
+        lines = {k[2:]: v for k, v in lines.items() if k[:2] == ("governance", "lacuna")}
+    return config_from_dict(raw, source=found, lines=lines)
 
 
-def config_from_dict(raw: Mapping[str, Any], *, source: Path | None = None) -> Config:
-    """Validate a mapping as configuration; relative paths resolve against ``source``'s folder."""
+def config_from_dict(
+    raw: Mapping[str, Any],
+    *,
+    source: Path | None = None,
+    lines: Mapping[Key, int] | None = None,
+) -> Config:
+    """Validate a mapping as configuration; relative paths resolve against ``source``'s folder.
+
+    ``lines`` maps dotted keys (as tuples) to their line in ``source``, for error messages.
+    """
     where = str(source) if source else "<config>"
     if not isinstance(raw, Mapping):
         msg = f"{where}: expected a mapping of settings at the top level, got {type(raw).__name__}"
         raise ConfigError(msg)
     data = dict(raw)
-    if source is not None:
-        policy = dict(data.get("policy") or {})
-        if policy.get("dir") and not Path(str(policy["dir"])).expanduser().is_absolute():
-            policy["dir"] = str(source.parent / str(policy["dir"]))
-        if policy:
+    policy = data.get("policy")
+    if source is not None and isinstance(policy, Mapping):
+        policy = dict(policy)
+        pdir = policy.get("dir")
+        if isinstance(pdir, str) and pdir and not _expand(pdir).is_absolute():
+            policy["dir"] = str(source.parent / pdir)
             data["policy"] = policy
     try:
         config = Config.model_validate({**data, "source": where})
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, where)) from None
+        raise ConfigError(_explain(exc, where, lines or {})) from None
     except ConfigError as exc:
         msg = f"{where}: {exc}"
         raise ConfigError(msg) from None
+    except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError,
+            RecursionError) as exc:  # a value no validator foresaw: still a config error
+        msg = f"{where}: invalid configuration ({type(exc).__name__}: {exc})"
+        raise ConfigError(msg) from None
     if config.policy.dir is not None:
-        pdir = config.policy.dir.expanduser()
-        if not pdir.is_dir():
+        try:
+            is_dir = config.policy.dir.expanduser().is_dir()
+        except (OSError, ValueError, RuntimeError):  # a NUL byte, an unknown ~user, ...
+            is_dir = False
+        if not is_dir:
             msg = (
-                f"{where}: policy.dir {str(config.policy.dir)!r} is not a folder. "
+                f"{_at(where, lines or {}, ('policy', 'dir'))}: policy.dir "
+                f"{str(config.policy.dir)!r} is not a folder. "
                 "Point it at a folder of .rego files, or remove it to use the default bundle."
             )
             raise ConfigError(msg)
     return config
+
+
+def _expand(path: str) -> Path:
+    """``Path(path).expanduser()``, or the path as written when ``~user`` is unknown."""
+    try:
+        return Path(path).expanduser()
+    except (RuntimeError, ValueError):
+        return Path(path)
 
 
 def _find(path: str | os.PathLike[str] | None) -> Path | None:
@@ -355,20 +464,137 @@ def _find(path: str | os.PathLike[str] | None) -> Path | None:
     return None
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path) -> tuple[Any, dict[Key, int]]:
+    """The file's contents and the line of every key, or a ConfigError saying where and why."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            blob = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(blob) > MAX_CONFIG_BYTES:
+            msg = f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; is this the right file?"
+            raise ConfigError(msg)
+        text = blob.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         msg = f"{path}: cannot read the config file ({exc.__class__.__name__}: {exc})."
-        raise ConfigError(msg) from exc
+        raise ConfigError(msg) from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, where: str = "<config>") -> tuple[Any, dict[Key, int]]:
+    """Parse configuration YAML strictly: the data and the line of every key.
+
+    Raises:
+        ConfigError: not YAML, a duplicate key, an alias, nesting deeper than ``MAX_DEPTH`` or
+            a value YAML cannot build; the message names ``where``, the line and column.
+    """
+    try:  # the reader refuses control characters as soon as it is built
+        loader = _StrictLoader(text)
+    except yaml.YAMLError as exc:
+        msg = f"{where}: not valid YAML: {exc}. Remove the character at that position."
+        raise ConfigError(" ".join(msg.split())) from None
     try:
-        return yaml.safe_load(text) or {}
+        node = loader.get_single_node()
+        if node is None:
+            return {}, {}
+        lines = _key_lines(node)
+        return (loader.construct_document(node) or {}), lines
+    except _Refused as exc:
+        msg = f"{where}:{exc.mark.line + 1}:{exc.mark.column + 1}: {exc.problem}"
+        raise ConfigError(msg) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
         problem = getattr(exc, "problem", None) or str(exc)
-        msg = f"{where}: not valid YAML: {problem}. Fix the syntax at that position."
+        msg = f"{at}: not valid YAML: {problem}. Fix the syntax at that position."
         raise ConfigError(msg) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        mark = loader.get_mark()  # e.g. "\U0011FFFF" fails in the scanner, past any node
+        msg = (f"{where}:{mark.line + 1}:{mark.column + 1}: not valid YAML: "
+               f"{type(exc).__name__}: {exc}. Fix the value at that position.")
+        raise ConfigError(msg) from None
+    finally:
+        loader.dispose()
+
+
+class _Refused(Exception):
+    def __init__(self, mark: Any, problem: str) -> None:
+        super().__init__(problem)
+        self.mark = mark
+        self.problem = problem
+
+
+class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """SafeLoader without aliases or duplicate keys, with a depth limit, and with values YAML
+    cannot build reported at their node."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(event.start_mark, "YAML aliases (*name) are not allowed in Lacuna "
+                           "configuration; write the value out where it is used.")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(self.peek_event().start_mark,
+                               f"nested deeper than {MAX_DEPTH} levels; flatten the settings.")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        if key in seen:
+                            first = seen[key].start_mark.line + 1
+                            raise _Refused(key_node.start_mark, f"duplicate key {key!r} (first "
+                                           f"set on line {first}); keep one of them.")
+                        seen[key] = key_node
+                    except TypeError:  # unhashable: the base class reports it
+                        pass
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            if isinstance(exc, yaml.YAMLError):
+                raise
+            raise _Refused(node.start_mark, f"YAML cannot build this value ({type(exc).__name__}"
+                           f": {exc}); quote it if it is text.") from None
+
+
+def _key_lines(root: Any) -> dict[Key, int]:
+    """The 1-based line of every mapping key and list item under ``root``."""
+    out: dict[Key, int] = {}
+    stack: list[tuple[Any, Key]] = [(root, ())]
+    while stack:
+        node, key = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    child = (*key, k.value)
+                    out[child] = k.start_mark.line + 1
+                    stack.append((v, child))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                child = (*key, i)
+                out[child] = v.start_mark.line + 1
+                stack.append((v, child))
+    return out
+
+
+def _at(where: str, lines: Mapping[Key, int], loc: Key) -> str:
+    """``file:line`` for the deepest known prefix of ``loc`` (``file`` alone when unknown)."""
+    for end in range(len(loc), 0, -1):
+        line = lines.get(tuple(loc[:end]))
+        if line is not None:
+            return f"{where}:{line}"
+    return where
 
 
 def _from_floe(raw: Any, path: Path) -> dict[str, Any]:
@@ -377,20 +603,29 @@ def _from_floe(raw: Any, path: Path) -> dict[str, Any]:
         return {}
     gov = raw.get("governance") or {}
     lacuna = gov.get("lacuna") if isinstance(gov, Mapping) else None
-    out: dict[str, Any] = dict(lacuna or {})
+    out: dict[str, Any] = dict(lacuna) if isinstance(lacuna, Mapping) else {}
+    if lacuna is not None and not isinstance(lacuna, Mapping):
+        msg = f"{path}: governance.lacuna must be a mapping of settings"
+        raise ConfigError(msg)
     cls = gov.get("classification") if isinstance(gov, Mapping) else None
     if isinstance(cls, Mapping) and cls.get("source"):
-        out.setdefault("classification", {})["source"] = cls["source"]
-    del path
+        section = out.get("classification")
+        section = dict(section) if isinstance(section, Mapping) else {}
+        section.setdefault("source", cls["source"])
+        out["classification"] = section
     return out
 
 
-def _explain(exc: ValidationError, where: str) -> str:
-    lines = [f"{where}: invalid configuration:"]
+def _explain(exc: ValidationError, where: str, lines: Mapping[Key, int]) -> str:
+    entries = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        at = _at(where, lines, loc)
         if err["type"] == "extra_forbidden":
-            lines.append(f"  - {loc}: unknown setting; check the spelling (see docs/config.md)")
+            entries.append(f"  - {at}: {key}: unknown setting; check the spelling "
+                           "(see docs/config.md)")
         else:
-            lines.append(f"  - {loc}: {err['msg']}")
-    return "\n".join(lines)
+            entries.append(f"  - {at}: {key}: {err['msg']}")
+    first = _at(where, lines, tuple(exc.errors()[0]["loc"])) if exc.errors() else where
+    return "\n".join([f"{first}: invalid configuration:", *entries])

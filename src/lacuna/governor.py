@@ -312,18 +312,14 @@ class Governor:
         """The approver role of a verified grant for this operation, or a note on why not."""
         if not operation.exception_id:
             return None, None
-        from lacuna.exceptions import ExceptionNotFound
+        from lacuna.exceptions import grant_for
         from lacuna.model import utcnow
 
-        try:
-            request = self.exceptions.get(operation.exception_id)
-        except ExceptionNotFound:
-            return None, f"exception {operation.exception_id} does not exist"
+        try:  # honoured only when signed, approved by a steward, and covering this operation
+            return grant_for(self.exceptions, operation, utcnow(), self.config.stewards)
         except Exception as exc:  # the store is down: no grant (fail closed), say so
             log.error("cannot read exception %s: %s", operation.exception_id, exc)
             return None, f"exception {operation.exception_id} could not be checked ({exc})"
-        covered, why = request.covers(operation, utcnow())
-        return (request.decided_role, None) if covered else (None, why)
 
     # -- step 5: feedback & record ---------------------------------------------------------------
 

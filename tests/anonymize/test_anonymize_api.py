@@ -7,6 +7,7 @@ import pytest
 
 from lacuna import _bypass
 from lacuna.anonymize import Context, Strategy, UnknownColumnError, anonymize, strategies
+from lacuna.anonymize.builtin.hash import PSEUDONYMISATION_NOTE
 from lacuna.config import Config
 from lacuna.errors import ClassificationError
 from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
@@ -45,13 +46,14 @@ def test_anonymize_reclassifies_to_internal(
     )
     assert cls.columns["email"] == ColumnClass(
         classification=ColumnKind.PUBLIC,
-        reasoning="anonymized with hash (was pii:email)",
+        reasoning=f"anonymized with hash (was pii:email); {PSEUDONYMISATION_NOTE}",
         layer=Layer.DECLARED,
         evidence=(
             Evidence(
                 source="anonymize",
                 rule="anonymize:hash",
-                detail="values replaced by the hash strategy; was pii:email",
+                detail=f"values replaced by the hash strategy; was pii:email; "
+                f"{PSEUDONYMISATION_NOTE}",
             ),
         ),
     )

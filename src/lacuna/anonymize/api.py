@@ -140,6 +140,12 @@ def _columns_to_treat(
     return list(dict.fromkeys(chosen))
 
 
+def _note() -> str:
+    from lacuna.anonymize.builtin.hash import PSEUDONYMISATION_NOTE
+
+    return PSEUDONYMISATION_NOTE
+
+
 def reclassify(
     source: Classification, treated: Sequence[str], strategy: str, config: Config
 ) -> Classification:
@@ -149,13 +155,15 @@ def reclassify(
     for name in treated:
         before = columns.get(name)
         was = _describe(before)
+        caveat = f"; {_note()}" if strategy == "hash" else ""
         columns[name] = ColumnClass(
             classification=ColumnKind.PUBLIC,
             confidence=1.0,
-            reasoning=f"anonymized with {strategy} (was {was})",
+            reasoning=f"anonymized with {strategy} (was {was}){caveat}",
             layer=Layer.DECLARED,
             evidence=(Evidence(source="anonymize", rule=f"anonymize:{strategy}",
-                               detail=f"values replaced by the {strategy} strategy; was {was}"),),
+                               detail=f"values replaced by the {strategy} strategy; was "
+                                      f"{was}{caveat}"),),
         )
     personal_kinds = (ColumnKind.PII, ColumnKind.PHI)
     personal_tags = set(cc.personal_tags) | {t for k in personal_kinds for t in cc.rule_for(k).tags}

@@ -87,7 +87,8 @@ def apply_declared(
             what = _what(guess)
             notes.append(f"suggestion: column {name!r} is declared {_what(col)} "
                          f"but looks like {what} ({guess.reasoning})")
-            col = replace(col, reasoning=f"declared {_what(col)}; inference suggests {what} "
+            said = f" ({col.reasoning})" if col.reasoning not in ("", "declared") else ""
+            col = replace(col, reasoning=f"declared {_what(col)}{said}; inference suggests {what} "
                           f"(layer {guess.layer.value}, confidence {guess.confidence:.2f}): "
                           f"{guess.reasoning}", evidence=guess.evidence)
         if guess is not None or not inferred.columns:

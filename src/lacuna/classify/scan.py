@@ -110,14 +110,14 @@ def sample_values(values: Sequence[Any] | pd.Series, k: int) -> pd.Series:
 
 def column_sample(name: str, series: pd.Series) -> ColumnSample:
     """Normalize a sampled column to bounded strings; numbers, dates and booleans as noted."""
-    s = series.dropna()
+    s = _dropna(series)
     from_integers = False
     if not len(s):
         return _skip(name, None)
     if ptypes.is_bool_dtype(s.dtype):
         return _skip(name, "booleans")
     if ptypes.is_object_dtype(s.dtype) and isinstance(s.iloc[0], (date, datetime)):
-        s = pd.to_datetime(s, errors="coerce").dropna()  # date objects: treat as timestamps
+        s = _to_datetime(s)  # date objects: treat as timestamps
         if not len(s):
             return _skip(name, "dates and times")
     if ptypes.is_datetime64_any_dtype(s.dtype):
@@ -152,13 +152,42 @@ def _skip(name: str, what: str | None) -> ColumnSample:
     return ColumnSample(name, empty, empty, skipped=what)
 
 
+def _to_datetime(s: pd.Series) -> pd.Series:
+    """Date and datetime objects as timestamps; mixed time zones in UTC; others dropped."""
+    for utc in (False, True):
+        try:
+            return pd.to_datetime(s, errors="coerce", utc=utc).dropna()
+        except (ValueError, TypeError, OverflowError, ArithmeticError):
+            continue  # "Mixed timezones detected", aware beside naive: try once more in UTC
+    return s[:0]
+
+
+def _dropna(series: pd.Series) -> pd.Series:
+    """``series.dropna()``, also for objects pandas cannot test (``Decimal('sNaN')`` raises)."""
+    try:
+        return series.dropna()
+    except (ArithmeticError, TypeError, ValueError):
+        return series[[not _missing(v) for v in series.tolist()]]
+
+
+def _missing(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_nan()
+    try:
+        return bool(pd.isna(value))
+    except (ArithmeticError, TypeError, ValueError):
+        return False
+
+
 def _as_text(value: Any) -> str | None:
     if isinstance(value, str):
-        return value[:MAX_VALUE_CHARS].strip()
+        text = value[:MAX_VALUE_CHARS].strip()
+        # Lone surrogates (from bad decoding) cannot become UTF-8: replace them, keep the rest.
+        return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return str(value)
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return str(int(value))
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return str(int(value)) if value.adjusted() < MAX_VALUE_CHARS else None
     return None  # containers, bytes, floats, dates: nothing a pattern here is about
 
 

@@ -60,7 +60,17 @@ def explanation(c: Classification) -> str:
                    f"{col.confidence:.2f})")
         lines = evidence_lines(col.evidence)
         out.extend(lines or [f"  • {col.reasoning or 'no evidence'}"])
+        if _hashed(col):
+            from lacuna.anonymize.builtin.hash import PSEUDONYMISATION_NOTE
+
+            out.append(f"  ⚠ hashed: {PSEUDONYMISATION_NOTE} (docs/anonymize.md)")
     return "\n".join(out)
+
+
+def _hashed(col: Any) -> bool:
+    """Whether the column was replaced by the keyed ``hash`` strategy (evidence or reasoning)."""
+    return any(e.rule == "anonymize:hash" for e in col.evidence) or (
+        "anonymized with hash" in (col.reasoning or ""))
 
 
 def layer_report(statuses: tuple[Any, ...], results: Mapping[str, Classification]) -> str:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="Request, review and decide policy exceptions.")
 console = Console()
@@ -70,18 +73,21 @@ def list_(
         allowed = ", ".join(s.value for s in Status)
         msg = f"unknown status {status!r}; use one of: {allowed}"
         raise typer.BadParameter(msg) from None
-    items = current().exceptions.list(status=wanted)
+    store = current().exceptions
+    items = _decided(lambda: store.list(status=wanted))
     if as_json:
         for item in items:
-            typer.echo(json.dumps(item.to_dict()))
+            typer.echo(json.dumps({**item.to_dict(), "verified": store.verified(item)}))
         return
     table = Table(title="Exceptions", title_justify="left")
-    for header in ("id", "status", "requested by", "destination", "purpose", "valid until"):
+    for header in ("id", "status", "requested by", "destination", "purpose", "valid until",
+                   "signed"):
         table.add_column(header, overflow="fold")
     for item in items:
         until = f"{item.valid_until:%Y-%m-%d %H:%M}" if item.valid_until else ""
         table.add_row(
-            item.id, item.status.value, item.requested_by, item.destination, item.purpose, until
+            item.id, item.status.value, item.requested_by, item.destination, item.purpose, until,
+            "yes" if store.verified(item) else "NO: not honoured",
         )
     console.print(table)
 
@@ -92,43 +98,68 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
     from lacuna.governor import current
 
     _configure(config)
-    item = current().exceptions.get(exception_id)
+    from lacuna.exceptions.authority import not_verified_note
+
+    store = current().exceptions
+    item = _decided(lambda: store.get(exception_id))
     console.print(str(item), highlight=False)
     if item.business_justification:
         console.print(f"Justification: {item.business_justification}", highlight=False)
+    if not store.verified(item):
+        console.print(f"[red]✗ {not_verified_note(item)}[/red]", highlight=False)
 
 
 @app.command()
 def approve(
     exception_id: str,
-    by: Annotated[str, typer.Option(help="The approving steward.")],
-    role: Annotated[str, typer.Option(help="The approver's role.")] = "data_steward",
+    by: Annotated[
+        str | None,
+        typer.Option(help="Your identity, as a check: it must be the configured user (user.id "
+                     "or $LACUNA_USER), who must be a steward for this request."),
+    ] = None,
     comment: Annotated[str | None, typer.Option(help="A note for the record.")] = None,
     start: Annotated[datetime | None, typer.Option(help="Start of validity (UTC).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Approve a pending request."""
+    """Approve a pending request (stewards only; never the requester). Exit 1 when refused."""
     from datetime import UTC
 
     import lacuna
 
     _configure(config)
     begin = start.replace(tzinfo=UTC) if start and start.tzinfo is None else start
-    item = lacuna.approve_exception(exception_id, by=by, role=role, comment=comment, start=begin)
+    item = _decided(lambda: lacuna.approve_exception(
+        exception_id, by=by, comment=comment, start=begin))
     console.print(str(item), highlight=False)
 
 
 @app.command()
 def deny(
     exception_id: str,
-    by: Annotated[str, typer.Option(help="The deciding steward.")],
-    role: Annotated[str, typer.Option(help="The decider's role.")] = "data_steward",
+    by: Annotated[
+        str | None, typer.Option(help="Your identity, as a check (see approve).")
+    ] = None,
     comment: Annotated[str | None, typer.Option(help="Why, for the requester.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Deny a pending request, or revoke an approved one."""
+    """Deny a pending request, or revoke an approved one (a steward, or the requester
+    withdrawing their own). Exit 1 when refused."""
     import lacuna
 
     _configure(config)
-    item = lacuna.deny_exception(exception_id, by=by, role=role, comment=comment)
+    item = _decided(lambda: lacuna.deny_exception(exception_id, by=by, comment=comment))
     console.print(str(item), highlight=False)
+
+
+def _decided(decide: Callable[[], T]) -> T:
+    """Run a store call; a refusal (not entitled, unknown, tampered, wrong state) is one clear
+    line on stderr and exit 1, not a traceback."""
+    from lacuna.errors import ConfigError, LacunaError
+
+    try:
+        return decide()
+    except ConfigError:
+        raise
+    except LacunaError as exc:
+        Console(stderr=True).print(f"[red]refused:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None

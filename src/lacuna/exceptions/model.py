@@ -56,6 +56,13 @@ class ExceptionRequest:
     comment: str | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+    # Who may decide, recorded when the request is filed (from a dry-run decision): the policy
+    # that denies the operation, its steward (policy metadata) and the policy domains involved.
+    policy_id: str | None = None
+    policy_steward: str | None = None
+    domains: tuple[str, ...] = ()
+    # Lacuna's signature over every other field (see lacuna.exceptions.authority).
+    signature: str | None = None
 
     def covers(self, operation: Operation, now: datetime) -> tuple[bool, str]:
         """Whether this grant covers ``operation`` at ``now``, and why not when it does not."""
@@ -112,8 +119,7 @@ def render(request: ExceptionRequest) -> str:
                 f"Waiting for: {r.approver}",
                 f"Destination: {r.destination}",
                 f"Purpose: {r.purpose}",
-                f"A steward approves with: lacuna exceptions approve {r.id} --by <email> "
-                "--role data_steward",
+                f"A steward approves with: lacuna exceptions approve {r.id} --by <their id>",
             ]
         )
     if r.status is not Status.APPROVED:
@@ -123,13 +129,13 @@ def render(request: ExceptionRequest) -> str:
             f"Decided by: {r.decided_by} ({r.decided_role})",
         ]
         return "\n".join(lines + ([f"Comment: {r.comment}"] if r.comment else []))
-    assert r.valid_from
-    assert r.valid_until
+    start = f"{r.valid_from:%Y-%m-%d %H:%M}" if r.valid_from else "(no start)"
+    end = f"{r.valid_until:%Y-%m-%d %H:%M}" if r.valid_until else "(no end)"
     lines = [
         "✓ Exception Approved",
         f"Exception ID: {r.id}",
         f"Approved by: {r.decided_by} ({(r.decided_role or '').replace('_', ' ').title()})",
-        f"Valid: {r.valid_from:%Y-%m-%d %H:%M} - {r.valid_until:%H:%M} UTC",
+        f"Valid: {start} - {end} UTC",
     ]
     if r.conditions:
         lines.append("Conditions:")
@@ -137,6 +143,6 @@ def render(request: ExceptionRequest) -> str:
     lines += [
         "To proceed (pandas):",
         f'    df.to_csv("{r.destination}", exception_id="{r.id}")',
-        f"Reminder: Exception expires at {r.valid_until:%H:%M} UTC.",
+        f"Reminder: Exception expires at {end} UTC.",
     ]
     return "\n".join(lines)

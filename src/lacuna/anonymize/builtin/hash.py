@@ -4,6 +4,12 @@ The same value gives the same hash under the same key, in any column of any tabl
 tables still join and count distinct. Without the key the hash cannot be recomputed, so nobody can
 hash a list of candidate values (a rainbow table) to find out who is who. Each distinct value is
 hashed once (``pandas.factorize``), so repeated values cost nothing.
+
+That protects against outsiders only: whoever holds the key can hash a dictionary of candidate
+values (every customer e-mail, every phone number) and re-identify the column in seconds. With a
+local key (``$LACUNA_HOME/anonymize.key`` or ``$LACUNA_ANONYMIZE_KEY``) that is the analyst who
+hashed the data; in the shared deployment the key stays with the server, which hashes.
+:data:`PSEUDONYMISATION_NOTE` says so in the classification reasoning and ``--explain``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,13 @@ from lacuna.anonymize.base import Context, Strategy, fill, present_text, registe
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+PSEUDONYMISATION_NOTE = (
+    "keyed hashing with a local key is pseudonymisation against outsiders only: whoever holds "
+    "the key can re-identify values by hashing a dictionary of candidates; in the shared "
+    "deployment the key stays with the server"
+)
 
 
 @register

@@ -1,0 +1,159 @@
+"""Who may decide an exception, and how a grant proves it was decided through Lacuna.
+
+Three checks stand between a row in the exceptions table and ``input.exception_approved``:
+
+1. **Entitlement.** Only a steward may approve: an identity listed in ``lacuna.yaml``'s
+   ``stewards:`` section (``default``, or for the policy id or the policy domain the request
+   names) or the steward named in the deciding policy's metadata. Never the requester, whatever
+   else they are.
+2. **Signature.** Lacuna signs every request and every decision with
+   :func:`lacuna.signing.default_keyring` over all of its fields. A row inserted or edited by
+   hand (status, expiry, user, destination) does not verify and is not honoured.
+3. **Coverage.** The grant is approved, inside its validity window, and names this user, action
+   and destination (:meth:`ExceptionRequest.covers`).
+
+Locally, identities are *claimed* (``user.id`` in ``lacuna.yaml`` or ``$LACUNA_USER``) and the
+signing key is readable by its owner, so these checks stop mistakes and casual self-approval,
+not a user determined to forge; the shared deployment authenticates approvers and keeps the key
+on the server (docs/exceptions.md says so).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from lacuna.errors import ConfigError, LacunaError
+from lacuna.exceptions.model import ExceptionRequest
+
+if TYPE_CHECKING:
+    from lacuna.config import StewardsConfig
+    from lacuna.signing import Keyring
+
+STEWARD_ROLE = "data_steward"
+PAYLOAD_KIND = "lacuna.exception/v1"
+MIN_PURPOSE_CHARS = 10
+PLACEHOLDER_PURPOSES = frozenset(
+    {
+        "test", "testing", "tests", "asdf", "asd", "qwerty", "n/a", "na", "none", "null", "nil",
+        "tbd", "tba", "todo", "fixme", "xxx", "x", "...", "-", "?", "foo", "bar", "foobar", "temp",
+        "purpose", "placeholder", "whatever", "stuff", "misc", "various", "business purpose",
+        "lorem ipsum", "for work", "work", "needed", "because", "required", "data export",
+    }
+)
+
+
+class ExceptionNotAuthorized(LacunaError, PermissionError):
+    """The identity deciding an exception is not entitled to, or a grant fails its checks."""
+
+
+def check_purpose(purpose: str) -> str:
+    """The purpose, trimmed; a :class:`ConfigError` for an empty, placeholder or short one."""
+    text = " ".join(str(purpose or "").split())
+    plain = re.sub(r"[^a-z0-9/ ]", "", text.lower()).strip()
+    if not text:
+        msg = "request_exception needs a purpose: say what the data is for."
+        raise ConfigError(msg)
+    if (
+        text.lower() in PLACEHOLDER_PURPOSES
+        or plain in PLACEHOLDER_PURPOSES
+        or len(set(plain.replace(" ", ""))) <= 2
+        or sum(c.isalpha() for c in text) < MIN_PURPOSE_CHARS
+    ):
+        msg = (
+            f"the purpose {text[:40]!r} is a placeholder or too short to review: say what the "
+            "data is for and who will see it, e.g. 'Board of Directors Q4 customer metrics "
+            f"presentation' (at least {MIN_PURPOSE_CHARS} letters)."
+        )
+        raise ConfigError(msg)
+    return text
+
+
+def same_identity(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and str(a).strip().casefold() == str(b).strip().casefold()
+
+
+def approvers(request: ExceptionRequest, stewards: StewardsConfig) -> tuple[str, ...]:
+    """Everyone entitled to approve ``request``, the requester excluded, in a stable order."""
+    found: list[str] = list(stewards.default)
+    if request.policy_id:
+        found += stewards.policies.get(request.policy_id, ())
+    for domain in request.domains:
+        found += stewards.domains.get(domain, ())
+    if request.policy_steward:
+        found.append(request.policy_steward)
+    out: list[str] = []
+    for who in found:
+        if not same_identity(who, request.requested_by) and not any(
+            same_identity(who, seen) for seen in out
+        ):
+            out.append(who)
+    return tuple(out)
+
+
+def authorize(
+    request: ExceptionRequest, identity: str, stewards: StewardsConfig, *, approve: bool
+) -> str:
+    """The role ``identity`` decides ``request`` in, or :class:`ExceptionNotAuthorized`.
+
+    A steward may approve or deny; the requester may only withdraw (deny or revoke) their own.
+    """
+    if same_identity(identity, request.requested_by):
+        if not approve:
+            return "requester"
+        msg = (
+            f"{identity} filed exception {request.id} and cannot approve it: a steward of the "
+            "policy must decide (requesters never approve their own requests)."
+        )
+        raise ExceptionNotAuthorized(msg)
+    entitled = approvers(request, stewards)
+    if any(same_identity(identity, who) for who in entitled):
+        return STEWARD_ROLE
+    scope = f"policy {request.policy_id}" if request.policy_id else "this request"
+    named = ", ".join(entitled) if entitled else "nobody (no steward is configured)"
+    msg = (
+        f"{identity} is not entitled to decide exception {request.id}. Stewards for {scope}: "
+        f"{named}. Stewards are listed in lacuna.yaml under 'stewards:' (default, policies, "
+        "domains) or named in the policy's metadata; see docs/exceptions.md."
+    )
+    raise ExceptionNotAuthorized(msg)
+
+
+def payload(request: ExceptionRequest) -> dict[str, Any]:
+    """What is signed: every field but the signature, under a kind that no other record uses."""
+    body = request.to_dict()
+    body.pop("signature", None)
+    return {"kind": PAYLOAD_KIND, "body": body}
+
+
+def sign(request: ExceptionRequest, keyring: Keyring) -> ExceptionRequest:
+    return replace(request, signature=keyring.sign(payload(request)))
+
+
+def verified(request: ExceptionRequest, keyring: Keyring) -> bool:
+    return keyring.verify(payload(request), request.signature)
+
+
+def not_verified_note(request: ExceptionRequest) -> str:
+    if not request.signature:
+        return (
+            f"exception {request.id} carries no Lacuna signature: it was not filed and decided "
+            "through Lacuna (a row written by hand is never honoured)"
+        )
+    return (
+        f"exception {request.id} does not match its signature: it was changed outside Lacuna "
+        "(or signed with a key this installation does not hold), so it is not honoured"
+    )
+
+
+__all__ = [
+    "STEWARD_ROLE",
+    "ExceptionNotAuthorized",
+    "approvers",
+    "authorize",
+    "check_purpose",
+    "not_verified_note",
+    "sign",
+    "verified",
+]
