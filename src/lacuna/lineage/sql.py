@@ -22,6 +22,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
@@ -258,7 +259,7 @@ def _assignments(
     if statement.target is None or statement.assigned is None:  # pragma: no cover - by _parse
         msg = "classify_sql: an assignment statement without a target"
         raise LineageError(msg)
-    target = tables.lookup(statement.target)
+    target = tables.lookup(normalize_identifiers(statement.target.copy(), dialect=tables.dialect))
     key = next((k for k, t in tables.tables.items() if t is target), "")
     by_column: dict[str, list[Flow]] = {}
     for name in (target.columns or {}) if target is not None else {}:
@@ -275,7 +276,7 @@ def _assignments(
 def _schema_columns(statement: _Statement, tables: Schema) -> list[str] | None:
     if statement.target is None or statement.kind != "insert":
         return None
-    target = tables.lookup(statement.target)
+    target = tables.lookup(normalize_identifiers(statement.target.copy(), dialect=tables.dialect))
     return list(target.columns) if target is not None and target.columns is not None else None
 
 

@@ -157,7 +157,8 @@ def _masking(node: exp.Expr, child: exp.Expr) -> str:
 
 
 def _generalisation(node: exp.Expr, child: exp.Expr) -> str:
-    if child is not node.this:
+    value = node.expression if isinstance(node, exp.Extract) else node.this
+    if child is not value:
         return ""
     if isinstance(node, (exp.DateTrunc, exp.TimestampTrunc, exp.DatetimeTrunc)):
         unit = _unit(node)
