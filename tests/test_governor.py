@@ -67,13 +67,28 @@ class _BrokenAudit:
         pass
 
 
-def test_audit_failure_never_breaks_the_job(sandbox_config, caplog):
+def test_audit_failure_denies_in_enforce_mode(sandbox_config, caplog):
     gov = Governor(sandbox_config(), audit=_BrokenAudit())
     op = gov.operation(Action.READ, Classification(tier=Tier.PUBLIC))
     with caplog.at_level(logging.ERROR, logger="lacuna.governor"):
-        decision = gov.govern(op)
-    assert decision.allowed
+        with pytest.raises(GovernanceViolation, match="audit trail could not record") as err:
+            gov.govern(op)
     assert "disk full" in caplog.text
+    assert "disk full" in str(err.value) and "Fix the audit trail" in str(err.value)
+    ran = []
+    with pytest.raises(GovernanceViolation):
+        gov.execute(op, lambda: ran.append(1))
+    assert ran == []  # fail closed: nothing runs unrecorded
+
+
+@pytest.mark.parametrize("mode", ["warn", "observe"])
+def test_audit_failure_never_breaks_the_job_in_warn_and_observe(sandbox_config, mode):
+    from lacuna.governor import GovernanceFailureWarning
+
+    gov = Governor(sandbox_config(mode=mode), audit=_BrokenAudit())
+    op = gov.operation(Action.READ, Classification(tier=Tier.PUBLIC))
+    with pytest.warns(GovernanceFailureWarning, match="disk full"):
+        assert gov.execute(op, lambda: 42) == 42
 
 
 def test_observe_mode_records_denials_without_blocking(sandbox, sandbox_config):

@@ -47,35 +47,68 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         gov = _governor.configure(config, **overrides)
         gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails here, with file:line
     _pandas_integration().install()
+    _governor.set_enabled(True)
 
 
 def disable() -> None:
-    """Stop governing pandas and restore it exactly as it was."""
+    """Stop governing pandas in this process and restore it exactly as it was.
+
+    A ``governed()`` block that is open (in this or another thread) stays governed until it
+    exits; pandas is restored when the last one does.
+    """
+    _governor.set_enabled(False)
     _pandas_integration().uninstall()
 
 
 def enabled() -> bool:
-    """Whether pandas is governed right now."""
-    return bool(_pandas_integration().installed())
+    """Whether pandas is governed right now, in this thread (or asyncio task)."""
+    return _governor.governing()
 
 
 @contextlib.contextmanager
 def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[None]:
-    """Govern pandas inside a ``with`` block; what was enabled before stays enabled after.
+    """Govern pandas inside a ``with`` block, in this thread (or asyncio task) only.
+
+    Without arguments the block uses the current governor; with a config or overrides it uses
+    its own, built from ``config`` (or, when ``config`` is ``None``, from the current settings)
+    with the overrides applied. On exit this thread is exactly as before the block: the same
+    governor, the same mode, governed or not. Other threads are never affected, and threads
+    started inside the block are not governed by it (they have their own context; use
+    ``lacuna.enable()`` to govern the whole process, or run them with
+    ``contextvars.copy_context().run``).
+
+    Raises:
+        ConfigError: the configuration or an override is invalid.
+        PolicyError: the configured policy bundle does not compile (file, line and column).
 
     Example:
         >>> import lacuna
         >>> with lacuna.governed(mode="observe"):
         ...     lacuna.enabled()
         True
+        >>> lacuna.enabled()
+        False
     """
-    was_enabled = enabled()
-    enable(config, **overrides)
+    own = config is not None or bool(overrides)
+    if own:
+        base = _governor.current().config
+        gov = _governor.Governor(_governor.build_config(config, base=base, **overrides))
+        try:
+            gov.engine  # noqa: B018 - compile now: a broken policy fails here, with file:line
+        except BaseException:
+            gov.close()
+            raise
+    else:
+        gov = _governor.current()
+    integration = _pandas_integration()
+    integration.hold()
     try:
-        yield
+        with _governor.scoped(gov):
+            yield
     finally:
-        if not was_enabled:
-            disable()
+        integration.release()
+        if own:
+            gov.close()
 
 
 def _is_pandas(data: Any) -> bool:

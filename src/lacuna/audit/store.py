@@ -47,6 +47,7 @@ from lacuna.audit.record import (
     AuditRecord,
     VerifyReport,
     build_body,
+    build_outcome_body,
     canonical_json,
     chain_hash,
     iso,
@@ -364,6 +365,62 @@ class AuditStore:
         if raw is not None:
             with contextlib.suppress(sqlite3.Error, SQLAlchemyError):
                 raw.close()
+
+    def record_outcome(
+        self,
+        decision: Decision,
+        operation: Operation,
+        *,
+        session: str,
+        of: str,
+        error: BaseException | None = None,
+    ) -> AuditRecord:
+        """Append the outcome of an operation whose decision is record ``of``, hash-chained.
+
+        Args:
+            decision: the decision the operation ran under.
+            operation: the operation.
+            session: the governor's session id.
+            of: the id of the decision's record.
+            error: what the operation raised; ``None`` when it succeeded. Only its type and
+                message are stored (see :func:`lacuna.audit.record.build_outcome_body`).
+
+        Raises:
+            AuditError: the database could not be written.
+        """
+        record_id = uuid.uuid4().hex
+        body = build_outcome_body(decision, operation, session=session, record_id=record_id,
+                                  of=of, error=error, finished_at=utcnow())
+        return self._append(body)
+
+    def _append(self, body: dict[str, Any]) -> AuditRecord:
+        """Chain and insert one body whose ``seq`` is filled in here (used by outcomes)."""
+        who, what, dec = body["who"], body["what"], body["decision"]
+        try:
+            with self._lock, self._transaction(write=True) as conn:
+                last = conn.execute(_HEAD).first()
+                if last is None:
+                    msg = (f"cannot append to the audit trail {self.where}: its head row is "
+                           "missing, so the trail was tampered with. Run `lacuna audit verify` "
+                           "and keep the database as evidence; start a new trail elsewhere.")
+                    raise AuditError(msg)
+                seq = last.seq + 1
+                body["seq"] = seq
+                text = canonical_json(body)
+                digest = chain_hash(last.hash, text)
+                conn.execute(_INSERT, {
+                    "seq": seq, "id": body["id"], "timestamp": body["when"],
+                    "user_id": who["user_id"], "action": what["action"],
+                    "allowed": dec["allowed"], "policy_id": dec["policy_id"], "body": text,
+                    "prev_hash": last.hash, "hash": digest,
+                })
+                conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
+        except SQLAlchemyError as exc:
+            raise AuditError(self._explain(exc, "append to")) from exc
+        return AuditRecord(seq=seq, id=body["id"], timestamp=datetime.fromisoformat(body["when"]),
+                           user_id=who["user_id"], action=what["action"],
+                           allowed=dec["allowed"], policy_id=dec["policy_id"], body=text,
+                           prev_hash=last.hash, hash=digest)
 
     # -- read --------------------------------------------------------------------------------
 
