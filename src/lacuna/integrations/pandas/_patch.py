@@ -28,21 +28,32 @@ from lacuna.errors import GovernanceViolation
 from lacuna.model import Action
 
 _MISSING = object()
+WRITER_KEYWORDS = ("exception_id", "purpose")  # what a governed writer accepts on top of pandas
+_EXPORTS = ("put", "append", "close", "write")
+
+
+def action_of(name: str) -> Action:
+    """The kind of operation a hooked pandas function performs, from its name."""
+    if name.startswith("read_"):
+        return Action.READ
+    if name.startswith("to_") or name in _EXPORTS:
+        return Action.EXPORT
+    return Action.TRANSFORM
 
 
 @dataclass(slots=True)
 class Patch:
     """One attribute replaced on one owner (a module or a class).
 
-    With ``action`` set, the replacement is a governing hook and is installed behind
-    :func:`guard`; without it (properties, accessors) it is installed as made.
+    A replacement of one of pandas' own functions or methods is a governing hook: it is
+    installed behind :func:`guard`, with the kind of operation told by its name (``read_*``,
+    ``to_*``/``put``/``append``/``close``: export, else transform). A new attribute (the
+    ``.lacuna`` accessor, the ``lacuna_*`` properties) is installed as made.
     """
 
     owner: Any
     name: str
     make: Callable[[Any], Any]  # original -> replacement
-    action: Action | None = None
-    strip: tuple[str, ...] = ()  # keywords the hook adds to the host call (exception_id, ...)
     _own: Any = _MISSING  # what owner.__dict__ held before (absent for inherited methods)
     installed: bool = False
 
@@ -61,12 +72,13 @@ class Patch:
             return
         self._own = vars(self.owner).get(self.name, _MISSING)
         original = getattr(self.owner, self.name, None)
-        if self.action is None:
-            replacement = self.make(original)
+        if callable(original):
+            action = action_of(self.name)
+            strip = WRITER_KEYWORDS if action is Action.EXPORT else ()
+            replacement = guard(self.make, original, action=action, method=self.method,
+                                strip=strip)
         else:
-            original = getattr(self.owner, self.name)
-            replacement = guard(self.make, original, action=self.action, method=self.method,
-                                strip=self.strip)
+            replacement = self.make(original)
         setattr(self.owner, self.name, replacement)
         self.installed = True
 
