@@ -74,7 +74,8 @@ def test_audit_failure_denies_in_enforce_mode(sandbox_config, caplog):
         with pytest.raises(GovernanceViolation, match="audit trail could not record") as err:
             gov.govern(op)
     assert "disk full" in caplog.text
-    assert "disk full" in str(err.value) and "Fix the audit trail" in str(err.value)
+    assert "disk full" in str(err.value)
+    assert "Fix the audit trail" in str(err.value)
     ran = []
     with pytest.raises(GovernanceViolation):
         gov.execute(op, lambda: ran.append(1))
