@@ -70,9 +70,11 @@ class _BrokenAudit:
 def test_audit_failure_denies_in_enforce_mode(sandbox_config, caplog):
     gov = Governor(sandbox_config(), audit=_BrokenAudit())
     op = gov.operation(Action.READ, Classification(tier=Tier.PUBLIC))
-    with caplog.at_level(logging.ERROR, logger="lacuna.governor"):
-        with pytest.raises(GovernanceViolation, match="audit trail could not record") as err:
-            gov.govern(op)
+    with (
+        caplog.at_level(logging.ERROR, logger="lacuna.governor"),
+        pytest.raises(GovernanceViolation, match="audit trail could not record") as err,
+    ):
+        gov.govern(op)
     assert "disk full" in caplog.text
     assert "disk full" in str(err.value)
     assert "Fix the audit trail" in str(err.value)
