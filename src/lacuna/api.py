@@ -84,10 +84,8 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
     Example:
         >>> import lacuna
         >>> with lacuna.governed(mode="observe"):
-        ...     lacuna.enabled()
-        True
-        >>> lacuna.enabled()
-        False
+        ...     lacuna.enabled(), lacuna.governor.current().config.mode
+        (True, 'observe')
     """
     own = config is not None or bool(overrides)
     if own:

@@ -130,7 +130,9 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
     if ptypes.is_float_dtype(s.dtype):
         # Integer columns with missing values load as floats; phone/card numbers hide there.
         arr = s.to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(arr) & (np.mod(arr, 1) == 0) & (np.abs(arr) < 9e18)):
+        with np.errstate(invalid="ignore"):  # inf % 1 is nan, quietly: not an integer
+            integral = np.isfinite(arr) & (np.mod(arr, 1) == 0) & (np.abs(arr) < 9e18)
+        if not np.all(integral):
             return _skip(name, "decimal numbers")
         s = pd.Series(arr.astype(np.int64))
     if ptypes.is_integer_dtype(s.dtype):
