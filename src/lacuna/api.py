@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from lacuna import governor as _governor
-from lacuna.errors import ConfigError, IntegrationError
+from lacuna.errors import ClassificationError, ConfigError, IntegrationError, LacunaError
 from lacuna.model import Action, Decision, Operation, Source
 
 if TYPE_CHECKING:
@@ -133,7 +133,12 @@ def check(
         exception_id: an approved exception to apply.
 
     Returns:
-        The :class:`~lacuna.model.Decision`, explained.
+        The :class:`~lacuna.model.Decision`, explained. If Lacuna fails while deciding (an
+        internal error), a fail-closed denial that names the error.
+
+    Raises:
+        ConfigError: an unknown action or an invalid setting.
+        ClassificationError: ``data`` cannot be read or classified as given.
     """
     gov = _governor.current()
     if isinstance(data, Operation):
@@ -144,6 +149,24 @@ def check(
         allowed = ", ".join(a.value for a in Action)
         msg = f"unknown action {action!r}; expected one of: {allowed}"
         raise ConfigError(msg) from None
+    try:
+        return _check(gov, data, destination, verb, purpose, exception_id)
+    except LacunaError as exc:
+        if isinstance(exc, (ConfigError, ClassificationError)):
+            raise  # the caller's input: a bad setting, a file that cannot be read
+        return gov.failure_decision(exc, action=verb, method="lacuna.check")
+    except Exception as exc:  # Lacuna failed: a dry run answers with a fail-closed denial
+        return gov.failure_decision(exc, action=verb, method="lacuna.check")
+
+
+def _check(
+    gov: _governor.Governor,
+    data: Any,
+    destination: str | os.PathLike[str] | None,
+    verb: Action,
+    purpose: str | None,
+    exception_id: str | None,
+) -> Decision:
     if isinstance(data, (str, os.PathLike)):
         from lacuna import _bypass
         from lacuna.classify.readers import read_sample

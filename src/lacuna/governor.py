@@ -492,6 +492,39 @@ class Governor:
                 stacklevel=_user_stacklevel(),
             )
 
+    def failure_decision(
+        self, exc: BaseException, *, action: Action, method: str, ran: bool = False
+    ) -> Decision:
+        """The fail-closed denial for an operation Lacuna could not govern because of ``exc``
+        (named, with where it happened and how to report it). Logs the traceback; never raises.
+        """
+        detail = _describe(exc)
+        log.error("Lacuna failed while governing %s: %s", method, detail, exc_info=exc)
+        after = " after the operation ran" if ran else ""
+        decision = Decision(
+            allowed=False,
+            operation_id=uuid.uuid4().hex,
+            reasoning=(
+                f"Denied because Lacuna failed while governing {method}{after} (fail closed: "
+                f"it cannot tell whether this is allowed): {detail}"
+            ),
+            why=(
+                "In enforce mode an operation Lacuna could not govern does not proceed"
+                + (" and its result is withheld." if ran else "."),
+                "mode='warn' or 'observe' lets operations run (with a warning) when Lacuna fails.",
+                REPORT_HINT,
+            ),
+            engine_error=detail,
+        )
+        with contextlib.suppress(Exception):  # the user's settings may be what is failing
+            op = self.operation(
+                action,
+                Classification(tier=Tier.PROPRIETARY, reasoning=(f"unknown: {detail}",)),
+                method=method,
+            )
+            decision = replace(decision, operation_id=op.id, operation=op)
+        return decision
+
     def internal_error(
         self, exc: BaseException, *, action: Action, method: str, ran: bool = False
     ) -> None:
@@ -509,31 +542,10 @@ class Governor:
             ran: the operation itself had already run when Lacuna failed.
         """
         detail = _describe(exc)
-        log.error("Lacuna failed while governing %s: %s", method, detail, exc_info=exc)
         mode = self.config.mode
         after = " after the operation ran" if ran else ""
-        decision = Decision(
-            allowed=False,
-            operation_id=uuid.uuid4().hex,
-            reasoning=(
-                f"Denied because Lacuna failed while governing {method}{after} (fail closed: "
-                f"it cannot tell whether this is allowed): {detail}"
-            ),
-            why=(
-                "In enforce mode an operation Lacuna could not govern does not proceed"
-                + (" and its result is withheld." if ran else "."),
-                "mode='warn' or 'observe' lets operations run (with a warning) when Lacuna fails.",
-                REPORT_HINT,
-            ),
-            engine_error=detail,
-        )
+        decision = self.failure_decision(exc, action=action, method=method, ran=ran)
         with contextlib.suppress(Exception):  # recording is best effort: Lacuna is failing
-            op = self.operation(
-                action,
-                Classification(tier=Tier.PROPRIETARY, reasoning=(f"unknown: {detail}",)),
-                method=method,
-            )
-            decision = replace(decision, operation_id=op.id, operation=op)
             self._record(decision)
         if mode == "enforce":
             raise GovernanceViolation(decision) from exc
