@@ -25,6 +25,7 @@ from typing import Any
 
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
+from lacuna.governor import current, governing
 from lacuna.model import Action
 
 _MISSING = object()
@@ -133,8 +134,6 @@ def guard(
 
     @functools.wraps(original)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        from lacuna.governor import governing
-
         if _bypass.active() or not governing():
             for key in strip:
                 kwargs.pop(key, None)
@@ -168,8 +167,6 @@ def _internal(
     strip: tuple[str, ...],
 ) -> Any:
     """Lacuna failed inside a hook: deny (enforce) or warn and give the user their call."""
-    from lacuna.governor import current
-
     try:
         gov = current()
     except Exception:  # no governor can even be built: fail closed, loudly
