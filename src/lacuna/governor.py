@@ -487,7 +487,7 @@ class Governor:
             warnings.warn(
                 f"{decision.operation.method or 'the operation'} {status}, but its outcome could "
                 f"not be recorded in the audit trail ({type(exc).__name__}: {exc}): its decision "
-                f"(record {stored.id}) stays without an outcome. {_AUDIT_FIX}",
+                f"(record {getattr(stored, 'id', '?')}) stays without an outcome. {_AUDIT_FIX}",
                 GovernanceFailureWarning,
                 stacklevel=_user_stacklevel(),
             )
