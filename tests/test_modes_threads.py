@@ -168,7 +168,7 @@ def test_reconfiguring_while_threads_decide_drops_no_engine_on_the_wrong_thread(
     threads = [threading.Thread(target=decide) for _ in range(4)]
     for t in threads:
         t.start()
-    for _ in range(8):  # replace the governor under their feet; the old one is dropped here
+    for _ in range(4):  # replace the governor under their feet; the old one is dropped here
         use(fresh())
         gc.collect()
     stop.set()
