@@ -197,7 +197,7 @@ def test_kill_9_during_the_operation_leaves_the_decision_recorded(tmp_path):
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     target = tmp_path / "governed" / "out.csv"
     target.parent.mkdir()
-    env = {**os.environ, "LACUNA_HOME": str(tmp_path / "home")}
+    env = dict(os.environ)  # the same LACUNA_HOME (and signing key) as this test's store
     proc = subprocess.run([sys.executable, "-c", KILLED, url, str(target), f"{target.parent}/"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr

@@ -394,33 +394,26 @@ class AuditStore:
         return self._append(body)
 
     def _append(self, body: dict[str, Any]) -> AuditRecord:
-        """Chain and insert one body whose ``seq`` is filled in here (used by outcomes)."""
+        """Chain, sign and insert one body (its ``seq`` is filled in here), as ``record`` does;
+        used by outcomes."""
+        if self.read_only:
+            msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
+            raise AuditError(msg)
         who, what, dec = body["who"], body["what"], body["decision"]
-        try:
-            with self._lock, self._transaction(write=True) as conn:
-                last = conn.execute(_HEAD).first()
-                if last is None:
-                    msg = (f"cannot append to the audit trail {self.where}: its head row is "
-                           "missing, so the trail was tampered with. Run `lacuna audit verify` "
-                           "and keep the database as evidence; start a new trail elsewhere.")
-                    raise AuditError(msg)
-                seq = last.seq + 1
-                body["seq"] = seq
-                text = canonical_json(body)
-                digest = chain_hash(last.hash, text)
-                conn.execute(_INSERT, {
-                    "seq": seq, "id": body["id"], "timestamp": body["when"],
-                    "user_id": who["user_id"], "action": what["action"],
-                    "allowed": dec["allowed"], "policy_id": dec["policy_id"], "body": text,
-                    "prev_hash": last.hash, "hash": digest,
-                })
-                conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
-        except SQLAlchemyError as exc:
-            raise AuditError(self._explain(exc, "append to")) from exc
+        values = {"id": body["id"], "timestamp": body["when"], "user_id": who["user_id"],
+                  "action": what["action"], "allowed": dec["allowed"],
+                  "policy_id": dec["policy_id"]}
+        keyring = self.keyring
+        with self._lock:
+            if self._sqlite:
+                seq, prev, text, digest = self._append_sqlite(body, values, keyring)
+            else:
+                seq, prev, text, digest = self._append_sqlalchemy(body, values, keyring)
+            self._advance(seq, digest)
         return AuditRecord(seq=seq, id=body["id"], timestamp=datetime.fromisoformat(body["when"]),
                            user_id=who["user_id"], action=what["action"],
                            allowed=dec["allowed"], policy_id=dec["policy_id"], body=text,
-                           prev_hash=last.hash, hash=digest)
+                           prev_hash=prev, hash=digest)
 
     # -- read --------------------------------------------------------------------------------
 
