@@ -133,11 +133,14 @@ def sensitive_columns(c: Classification, config: Config) -> list[str]:
     return [name for name, _ in found]
 
 
-def columns_to_anonymize(ctx: Context, destination: Destination | None) -> list[str] | None:
+def columns_to_anonymize(
+    ctx: Context, destination: Destination | None, *, strategy: str = "hash"
+) -> list[str] | None:
     """The columns whose anonymization makes the export allowed, or ``None`` if none does.
 
     Starts from every sensitive column; if that is not enough, anonymizing cannot help. Then
-    drops, least restrictive first, every column the export is allowed without.
+    drops, least restrictive first, every column the export is allowed without. ``hash`` output
+    is a pseudonym (an ``identifier``), the most restrictive class of the default strategies.
     """
     from lacuna.anonymize.api import reclassify
 
@@ -147,7 +150,7 @@ def columns_to_anonymize(ctx: Context, destination: Destination | None) -> list[
         return None
 
     def passes(columns: Sequence[str]) -> bool:
-        after = reclassify(source, list(columns), "hash", ctx.config)
+        after = reclassify(source, list(columns), strategy, ctx.config)
         return ctx.allowed(classification=after, destination=destination)
 
     if not passes(chosen):
@@ -174,12 +177,17 @@ def _anonymize(alt: Alternative, _decision: Decision, ctx: Context) -> Alternati
     writer = ctx.writer
     new_target = anonymized_target(target) if target and writer else None
     destination = ctx.destination(new_target) if new_target else ctx.operation.destination
+    strategy = "hash"  # pseudonyms; when identifiers are restricted too, only redact helps
     columns = columns_to_anonymize(ctx, destination)
+    if columns is None:
+        strategy = "redact"
+        columns = columns_to_anonymize(ctx, destination, strategy=strategy)
     if columns is None:
         return None
     listed = ", ".join(repr(c) for c in columns)
     data = f"{var}.to_frame()" if ".Series." in ctx.operation.method else var
-    lines = [f"anon_{var} = {ctx.lacuna}.anonymize({data}, columns=[{listed}])"]
+    how = "" if strategy == "hash" else f", strategy={strategy!r}"
+    lines = [f"anon_{var} = {ctx.lacuna}.anonymize({data}, columns=[{listed}]{how})"]
     if new_target:
         lines.append(f"anon_{var}.{writer}({json.dumps(new_target)})")
     return replace(alt, code=ctx.code(*lines))

@@ -323,8 +323,24 @@ class AuditConfig(_Model):
     checkpoint_log: Path | None = None
 
 
+def _default_strategies() -> dict[str, str]:
+    return {
+        "email": "hash", "name": "mask", "phone": "fpe", "ssn": "fpe", "credit_card": "fpe",
+        "dob": "generalize", "date_of_birth": "generalize", "postal_code": "generalize",
+        "postcode": "generalize", "zip": "generalize", "ip": "generalize",
+        "ip_address": "generalize", "address": "redact",
+    }
+
+
 class AnonymizeConfig(_Model):
     key_env: str = "LACUNA_ANONYMIZE_KEY"  # where the hashing key comes from, if set
+    keystore: str = "file"  # lacuna.keystore backend: file, env, or a registered plug-in
+    key_dir: str | None = None  # the file backend's folder; None: lacuna_home()
+    default_strategy: str = "hash"  # for a personal column whose pii_type is not below
+    strategies: dict[str, str] = Field(default_factory=_default_strategies)  # pii_type -> name
+    detokenize_roles: tuple[str, ...] = ("privacy_officer",)  # who may call lacuna.detokenize
+    epsilon: float = Field(default=1.0, gt=0)  # the noise strategy's privacy budget per column
+    noise_sensitivity: float = Field(default=1.0, gt=0)  # one person's effect on a value
 
 
 class StewardsConfig(_Model):

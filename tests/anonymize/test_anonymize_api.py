@@ -18,6 +18,7 @@ from lacuna.model import (
     ColumnKind,
     Evidence,
     Layer,
+    Sensitivity,
     Tier,
 )
 
@@ -31,7 +32,7 @@ def state(df: pd.DataFrame) -> DataState:
 def test_anonymize_reclassifies_to_internal(
     customers: pd.DataFrame, source_lineage: LineageNode
 ) -> None:
-    out = anonymize(customers, ["email", "phone"], key="k")
+    out = anonymize(customers, ["email", "phone"], strategy="hash", key="k")
     cls = state(out).classification
     assert (cls.tier, cls.tags, cls.personal_columns) == (
         Tier.INTERNAL,
@@ -44,16 +45,18 @@ def test_anonymize_reclassifies_to_internal(
         "anonymized email, phone with hash",
         "INTERNAL because of column(s): revenue",
     )
-    assert cls.columns["email"] == ColumnClass(
-        classification=ColumnKind.PUBLIC,
-        reasoning=f"anonymized with hash (was pii:email); {PSEUDONYMISATION_NOTE}",
+    note = f"keyed HMAC-SHA256, key anonymize from argument; {PSEUDONYMISATION_NOTE}"
+    assert cls.columns["email"] == ColumnClass(  # a pseudonym: an identifier, not anonymous
+        classification=ColumnKind.IDENTIFIER,
+        sensitivity=Sensitivity.MEDIUM,
+        reasoning="anonymized with hash: pseudonymised (not anonymous while the key exists); "
+                  f"{note}; was pii:email",
         layer=Layer.DECLARED,
         evidence=(
             Evidence(
                 source="anonymize",
                 rule="anonymize:hash",
-                detail=f"values replaced by the hash strategy; was pii:email; "
-                f"{PSEUDONYMISATION_NOTE}",
+                detail=f"values replaced by the hash strategy; {note}; was pii:email",
             ),
         ),
     )

@@ -23,7 +23,8 @@ def test_key_file_is_generated_once_with_mode_0600(home: Path) -> None:
     first = hashed()
     path = home / KEY_FILENAME
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert len(bytes.fromhex(path.read_text().strip())) == 32
+    version, hexkey = path.read_text().split()
+    assert (version, len(bytes.fromhex(hexkey))) == ("1", 32)
     assert hashed() == first  # reused: stable across calls
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
 
@@ -66,7 +67,8 @@ def test_malformed_key_file_is_an_error_and_kept(home: Path) -> None:
     home.mkdir(parents=True)
     path = home / KEY_FILENAME
     path.write_text("not hex at all\n")
-    with pytest.raises(ConfigError, match=r"cannot read the anonymization key .*64 hex digits"):
+    path.chmod(0o600)
+    with pytest.raises(ConfigError, match=r"cannot read the key file .*64 hex digits"):
         hashed()
     assert path.read_text() == "not hex at all\n"
 
@@ -74,6 +76,7 @@ def test_malformed_key_file_is_an_error_and_kept(home: Path) -> None:
 def test_empty_key_file_is_an_error(home: Path) -> None:
     home.mkdir(parents=True)
     (home / KEY_FILENAME).write_text("\n")
+    (home / KEY_FILENAME).chmod(0o600)
     with pytest.raises(ConfigError, match="is empty"):
         hashed()
 

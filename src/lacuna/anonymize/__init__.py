@@ -2,21 +2,23 @@
 
 >>> from lacuna.anonymize import strategies
 >>> strategies.names()
-('hash', 'mask', 'redact')
+('fpe', 'generalize', 'hash', 'mask', 'noise', 'redact', 'tokenize')
 
 The root verb ``lacuna.anonymize`` is the function :func:`anonymize`, which shadows this package's
 name on ``lacuna``: import from the package (``from lacuna.anonymize import ...``) rather than
 ``import lacuna.anonymize as ...``.
 
 See :func:`anonymize` for the verb, :mod:`lacuna.anonymize.base` to write a strategy and
-:mod:`lacuna.anonymize.keys` for where the hashing key comes from.
+:mod:`lacuna.anonymize.keys` and :mod:`lacuna.keystore` for where the keys come from, and
+:func:`detokenize` for the way back from ``tokenize``.
 """
 
 from __future__ import annotations
 
-from lacuna.anonymize import builtin as _builtin  # registers hash, mask, redact
+from lacuna.anonymize import builtin as _builtin  # registers the built-in strategies
 from lacuna.anonymize.api import anonymize, reclassify
 from lacuna.anonymize.base import Context, Strategy, UnknownColumnError, register, strategies
+from lacuna.anonymize.reveal import detokenize
 
 del _builtin
 
@@ -25,6 +27,7 @@ __all__ = [
     "Strategy",
     "UnknownColumnError",
     "anonymize",
+    "detokenize",
     "reclassify",
     "register",
     "strategies",

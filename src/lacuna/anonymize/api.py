@@ -3,8 +3,12 @@
 Re-classification rules (DESIGN.md: "anonymization records which columns it treated and
 re-classifies accordingly"):
 
-- **treated columns** become ``public`` (layer ``declared``), with the strategy and the former class
-  in their reasoning and evidence, so they no longer count as PII or PHI;
+- **treated columns** get the class their strategy says the output is (``Strategy.classify``;
+  layer ``declared``), with the strategy, its key id+version or epsilon, and the former class in
+  their reasoning and evidence: ``hash``/``tokenize``/``fpe`` give an ``identifier`` (a
+  pseudonym: not anonymous while the key or vault exists), ``generalize`` an ``identifier`` with
+  ``pii_type`` ``quasi_identifier``, ``mask``/``redact``/``noise`` ``public``. None of them counts
+  as PII or PHI any more;
 - **other columns** keep their class; tier and column tags are recomputed from the columns
   (:func:`lacuna.classify.rollup.rollup`);
 - **table tags**: once no personal column is left, personal tags (``classification.personal_tags``
@@ -26,13 +30,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lacuna._bypass import bypass
-from lacuna.anonymize.base import Context, UnknownColumnError, strategies
-from lacuna.anonymize.keys import resolve_key
+from lacuna.anonymize.base import Context, Strategy, UnknownColumnError, describe, strategies
+from lacuna.anonymize.keys import resolve
 from lacuna.classify.rollup import column_tags, rollup
 from lacuna.config import Config, load_config
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.state import LineageNode
-from lacuna.model import ANONYMIZED, ColumnClass, ColumnKind, Evidence, Layer, Tier
+from lacuna.model import ANONYMIZED, ColumnClass, ColumnKind, Layer, Tier
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +47,7 @@ if TYPE_CHECKING:
 def anonymize(
     df: pd.DataFrame,
     columns: Sequence[str] | str | None = None,
-    strategy: str = "hash",
+    strategy: str | Mapping[str, str] | None = None,
     *,
     key: bytes | str | None = None,
     config: Config | None = None,
@@ -55,8 +59,11 @@ def anonymize(
         df: the frame; it is never modified.
         columns: the columns to treat; ``None`` treats every PII/PHI column of the frame's
             classification (classified on the spot if the frame has none).
-        strategy: ``hash`` (keyed, join-stable pseudonyms), ``mask`` (``j***@e***.com``) or
-            ``redact`` (``[REDACTED]``), or any registered strategy.
+        strategy: one name for every column (``hash``, ``tokenize``, ``fpe``, ``generalize``,
+            ``mask``, ``redact``, ``noise`` or any registered strategy), a mapping
+            ``{"email": "hash", "dob": "generalize"}`` (columns not named get the default), or
+            ``None``: per column by its ``pii_type`` from ``anonymize.strategies`` in
+            ``lacuna.yaml``, else ``anonymize.default_strategy`` (``hash``).
         key: the ``hash`` key; default: ``$LACUNA_ANONYMIZE_KEY``, else a key generated once in
             ``$LACUNA_HOME/anonymize.key`` (see :mod:`lacuna.anonymize.keys`).
         config: settings; default ``load_config()``.
@@ -90,25 +97,44 @@ def anonymize(
     if not isinstance(df, pd.DataFrame):
         msg = f"anonymize() takes a pandas DataFrame, got {type(df).__name__}"
         raise TypeError(msg)
-    impl = strategies.get(strategy)()  # UnknownPluginError first: cheapest mistake to report
+    if isinstance(strategy, str):
+        strategies.get(strategy)  # UnknownPluginError first: cheapest mistake to report
+    elif strategy is not None:
+        for name in strategy.values():
+            strategies.get(name)
     config = config if config is not None else load_config()
     with bypass():
         source_state = effective_state(df, config.classification)  # the frame as it is now
         source = source_state.classification
+        if columns is None and isinstance(strategy, Mapping):
+            columns = list(strategy)
         treated = _columns_to_treat(df, columns, source)
-        get_key = functools.cache(lambda: resolve_key(key, config))
+        get_key = functools.cache(lambda: resolve(key, config))
         out = df.copy(deep=False)
         out.attrs = dict(df.attrs)  # never share the input's attrs dict
+        results: dict[str, ColumnClass] = {}
+        used: dict[str, str] = {}
         for pos, name in enumerate(df.columns):
-            if name in treated:
-                context = Context(column=str(name), column_class=source.columns.get(str(name)),
-                                  key=get_key)
-                out.isetitem(pos, impl.apply(df.iloc[:, pos], context))
+            if name not in treated:
+                continue
+            before = source.columns.get(str(name))
+            chosen = strategy_for(str(name), before, strategy, config)
+            impl = strategies.get(chosen)()
+            context = Context(column=str(name), column_class=before,
+                              key=lambda: get_key().material, config=config)
+            out.isetitem(pos, impl.apply(df.iloc[:, pos], context))
+            if chosen == "hash":
+                context.notes.append(f"keyed HMAC-SHA256, {get_key().ref}")
+            results[str(name)] = impl.classify(before, context.notes)
+            used[str(name)] = chosen
+        names = sorted(set(used.values()))
+        default = strategy if isinstance(strategy, str) else config.anonymize.default_strategy
+        label = "+".join(names) if names else default
         if treated:
-            result = reclassify(source, [str(c) for c in treated], strategy, config)
+            result = reclassify(source, list(results), label, config, results=results)
         else:
             result = source
-        lineage = LineageNode(name=None, operation=f"anonymize.{strategy}",
+        lineage = LineageNode(name=None, operation=f"anonymize.{label}",
                               parents=(source_state.lineage,))
         attach(out, result, lineage)  # with fingerprints of the anonymized content
     return out
@@ -140,31 +166,45 @@ def _columns_to_treat(
     return list(dict.fromkeys(chosen))
 
 
-def _note() -> str:
-    from lacuna.anonymize.builtin.hash import PSEUDONYMISATION_NOTE
-
-    return PSEUDONYMISATION_NOTE
+def strategy_for(
+    column: str,
+    before: ColumnClass | None,
+    strategy: str | Mapping[str, str] | None,
+    config: Config,
+) -> str:
+    """The strategy for one column: the one named, the mapping's entry, or by ``pii_type``."""
+    if isinstance(strategy, str):
+        return strategy
+    if strategy is not None and column in strategy:
+        return strategy[column]
+    settings = config.anonymize
+    pii_type = before.pii_type if before is not None else None
+    if pii_type and pii_type in settings.strategies:
+        return settings.strategies[pii_type]
+    return settings.default_strategy
 
 
 def reclassify(
-    source: Classification, treated: Sequence[str], strategy: str, config: Config
+    source: Classification,
+    treated: Sequence[str],
+    strategy: str,
+    config: Config,
+    *,
+    results: Mapping[str, ColumnClass] | None = None,
 ) -> Classification:
-    """The classification after ``treated`` columns were anonymized (rules: module docstring)."""
+    """The classification after ``treated`` columns were anonymized (rules: module docstring).
+
+    ``results`` holds each treated column's new class (``Strategy.classify``); a column it does
+    not list gets the class ``strategy`` gives it (no key or epsilon noted: a dry run).
+    """
     cc = config.classification
     columns: dict[str, ColumnClass] = dict(source.columns)
     for name in treated:
-        before = columns.get(name)
-        was = _describe(before)
-        caveat = f"; {_note()}" if strategy == "hash" else ""
-        columns[name] = ColumnClass(
-            classification=ColumnKind.PUBLIC,
-            confidence=1.0,
-            reasoning=f"anonymized with {strategy} (was {was}){caveat}",
-            layer=Layer.DECLARED,
-            evidence=(Evidence(source="anonymize", rule=f"anonymize:{strategy}",
-                               detail=f"values replaced by the {strategy} strategy; was "
-                                      f"{was}{caveat}"),),
-        )
+        if results is not None and name in results:
+            columns[name] = results[name]
+            continue
+        impl: Strategy = strategies.get(strategy)() if strategy in strategies else _Public()
+        columns[name] = impl.classify(columns.get(name), ())
     personal_kinds = (ColumnKind.PII, ColumnKind.PHI)
     personal_tags = set(cc.personal_tags) | {t for k in personal_kinds for t in cc.rule_for(k).tags}
     implied = {t for c in source.columns.values() for t in column_tags(c, cc)}
@@ -182,11 +222,14 @@ def reclassify(
                   layer=Layer.INHERITED)
 
 
-def _describe(column: ColumnClass | None) -> str:
-    if column is None:
-        return "unclassified"
-    kind = column.classification.value
-    return f"{kind}:{column.pii_type}" if column.pii_type else kind
+class _Public(Strategy):
+    name = "anonymize"
+
+    def apply(self, values: pd.Series, context: Context) -> pd.Series:  # pragma: no cover
+        raise NotImplementedError
+
+
+_describe = describe
 
 
 def describe_strategies() -> Mapping[str, str]:

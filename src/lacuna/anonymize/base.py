@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from lacuna._registry import Registry
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from lacuna.config import Config
+    from lacuna.keystore import KeyStore
     from lacuna.model import ColumnClass
 
 
@@ -44,6 +46,25 @@ class Context:
     column: str
     column_class: ColumnClass | None  # None when the classification does not list the column
     key: Callable[[], bytes]  # the hashing key, resolved on first call only
+    config: Config | None = None  # settings (epsilon, vault URL, ...); None: load_config()
+    keys: KeyStore | None = None  # the key store for FPE and vault keys; None: from config
+    # What the strategy did, in words, for the output column's reasoning (key id+version,
+    # epsilon, ...). The strategy appends; anonymize() reads it after apply().
+    notes: list[str] = field(default_factory=list)
+
+    def settings(self) -> Config:
+        if self.config is not None:
+            return self.config
+        from lacuna.config import load_config
+
+        return load_config()
+
+    def keystore(self) -> KeyStore:
+        if self.keys is not None:
+            return self.keys
+        from lacuna.keystore import keystore_for
+
+        return keystore_for(self.settings())
 
 
 class Strategy(ABC):
@@ -56,6 +77,14 @@ class Strategy(ABC):
     def apply(self, values: pd.Series, context: Context) -> pd.Series:
         """The anonymized column: same index and length as ``values``; nulls stay null."""
 
+    def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
+        """What the output column is now, honestly. Default: public (nothing of the value left).
+
+        Override when the output still relates to a person: a keyed pseudonym is an
+        identifier, a generalised date of birth is a quasi-identifier.
+        """
+        return output_class(self.name, before, notes, kind="public")
+
 
 strategies = Registry[type[Strategy]](kind="anonymization strategy")
 
@@ -63,6 +92,45 @@ strategies = Registry[type[Strategy]](kind="anonymization strategy")
 def register(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator: add a strategy to the default registry under its ``name``."""
     return strategies.register(cls.name)(cls)
+
+
+def output_class(
+    strategy: str,
+    before: ColumnClass | None,
+    notes: Sequence[str],
+    *,
+    kind: str,
+    pii_type: str | None = None,
+    sensitivity: str = "low",
+    what: str = "",
+) -> ColumnClass:
+    """The re-classified column: ``kind`` with reasoning naming the strategy, its notes (key id
+    and version, epsilon) and what the column was."""
+    from lacuna.model import ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
+
+    was = describe(before)
+    detail = "; ".join(notes)
+    said = f"{what}; " if what else ""
+    reasoning = f"{strategy}: {said}{detail + '; ' if detail else ''}was {was}"
+    return ColumnClass(
+        classification=ColumnKind.parse(kind),
+        pii_type=pii_type,
+        sensitivity=Sensitivity.parse(sensitivity),
+        confidence=1.0,
+        reasoning=f"anonymized with {reasoning}",
+        layer=Layer.DECLARED,
+        evidence=(Evidence(source="anonymize", rule=f"anonymize:{strategy}",
+                           detail=f"values replaced by the {strategy} strategy; "
+                                  f"{detail + '; ' if detail else ''}was {was}"),),
+    )
+
+
+def describe(column: ColumnClass | None) -> str:
+    """``pii:email``, ``financial``, or ``unclassified``."""
+    if column is None:
+        return "unclassified"
+    kind = column.classification.value
+    return f"{kind}:{column.pii_type}" if column.pii_type else kind
 
 
 def present_text(values: pd.Series) -> tuple[np.ndarray, pd.Series]:

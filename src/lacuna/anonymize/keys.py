@@ -5,7 +5,9 @@ First match wins:
 1. the ``key`` argument of :func:`lacuna.anonymize.anonymize`;
 2. the environment variable named by ``anonymize.key_env`` in ``lacuna.yaml``
    (``LACUNA_ANONYMIZE_KEY`` by default);
-3. ``$LACUNA_HOME/anonymize.key``: 32 random bytes (hex), generated on first use with mode 0600.
+3. the key store (:mod:`lacuna.keystore`), key id ``anonymize``: by default the file
+   ``$LACUNA_HOME/anonymize.key``, generated on first use with mode 0600, versioned (rotate with
+   ``KeyStore.rotate("anonymize")``; the current version is used, and recorded on each output).
 
 The key makes the hash a keyed HMAC: without it nobody can hash candidate values (every e-mail
 address of a leaked list, every phone number) to look the hashed ones up. Keep it secret and keep
@@ -21,8 +23,10 @@ from pathlib import Path
 from lacuna import keyfile
 from lacuna.config import Config, lacuna_home
 from lacuna.errors import ConfigError
+from lacuna.keystore import Key, KeyRef, keystore_for
 
-KEY_FILENAME = "anonymize.key"
+KEY_ID = "anonymize"
+KEY_FILENAME = f"{KEY_ID}.key"
 KEY_BYTES = keyfile.KEY_BYTES
 
 
@@ -41,12 +45,17 @@ def as_key(key: bytes | str) -> bytes:
 
 def resolve_key(key: bytes | str | None, config: Config) -> bytes:
     """The key by the order in the module docstring; creates the key file when it is needed."""
+    return resolve(key, config).material
+
+
+def resolve(key: bytes | str | None, config: Config) -> Key:
+    """The key and where it came from (recorded on each hashed column)."""
     if key is not None:
-        return as_key(key)
+        return Key(KeyRef(KEY_ID, 0, "argument"), as_key(key))
     env = os.environ.get(config.anonymize.key_env)
     if env:
-        return as_key(env)
-    return load_or_create_key(key_path(), env_name=config.anonymize.key_env)
+        return Key(KeyRef(KEY_ID, 0, f"${config.anonymize.key_env}"), as_key(env))
+    return keystore_for(config).current(KEY_ID)
 
 
 def load_or_create_key(path: Path, *, env_name: str = "LACUNA_ANONYMIZE_KEY") -> bytes:

@@ -1,9 +1,15 @@
 """``hash``: a keyed HMAC-SHA256 of each value, hex, truncated.
 
-The same value gives the same hash under the same key, in any column of any table, so anonymized
-tables still join and count distinct. Without the key the hash cannot be recomputed, so nobody can
-hash a list of candidate values (a rainbow table) to find out who is who. Each distinct value is
-hashed once (``pandas.factorize``), so repeated values cost nothing.
+The same value gives the same hash under the same key, in any column of any table, so hashed
+tables still join and count distinct. Without the key the hash cannot be recomputed, so nobody
+can hash a list of candidate values (a rainbow table) to find out who is who. Each distinct value
+is hashed once (``pandas.factorize``), so repeated values cost nothing.
+
+This is **pseudonymisation**, not anonymisation (GDPR Art. 4(5)): whoever holds the key can hash a
+candidate value and find its row, and the other columns may re-identify the person. The output
+column is classified ``identifier`` (a pseudonym, sensitivity medium), with the key id and version
+in its reasoning; it is only anonymous once the key is destroyed and the re-identification report
+says the quasi-identifiers are generalised enough.
 
 That protects against outsiders only: whoever holds the key can hash a dictionary of candidate
 values (every customer e-mail, every phone number) and re-identify the column in seconds. With a
@@ -16,12 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from lacuna.anonymize.base import Context, Strategy, fill, present_text, register
+from lacuna.anonymize.base import Context, Strategy, fill, output_class, present_text, register
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from lacuna.model import ColumnClass
 
 
 PSEUDONYMISATION_NOTE = (
@@ -54,3 +63,8 @@ class HashStrategy(Strategy):
             h.update(str(value).encode("utf-8", "surrogatepass"))
             digests.append(h.hexdigest()[: self.length])
         return fill(values, mask, np.asarray(digests, dtype=object)[codes])
+
+    def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
+        return output_class(self.name, before, [*notes, PSEUDONYMISATION_NOTE],
+                            kind="identifier", sensitivity="medium",
+                            what="pseudonymised (not anonymous while the key exists)")

@@ -1,0 +1,162 @@
+"""``fpe``: format-preserving encryption (NIST FF3-1 via the ``ff3`` package) of digit strings.
+
+An SSN stays a valid SSN, a card number a 16-digit number whose Luhn check digit is valid, a phone
+number keeps its ``+``, spaces and dashes: only the digits change, and only to other digits.
+
+- **ssn**: the 9 digits are encrypted, then re-encrypted (cycle walking) until the result obeys
+  the SSN rules (area not 000/666/9xx, group not 00, serial not 0000, not a known invalid number),
+  so the mapping stays a bijection on valid SSNs and decrypts by walking back;
+- **credit_card** (and any ``pii_type`` with a Luhn check digit): all digits but the last are
+  encrypted and the check digit is recomputed;
+- anything else (phone, account numbers): every digit is encrypted. At least 6 digits are needed
+  (FF3-1's minimum domain for radix 10); shorter values are an error, never passed through.
+
+The key is the key store's ``fpe`` key (AES-256), current version, recorded on the column (key id
+and version) so :func:`decrypt` can use the version that made the values after a rotation. The
+56-bit tweak is derived from the ``pii_type``, so the same SSN encrypts the same in every table
+(joins still work) but an SSN and a phone number with the same digits do not.
+
+Classification: reversible with the key, so the output is a pseudonym (``identifier``, medium),
+not anonymous.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from lacuna.anonymize.base import Context, Strategy, fill, output_class, present_text, register
+from lacuna.errors import ClassificationError
+from lacuna.keystore import Key
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lacuna.keystore import KeyStore
+    from lacuna.model import ColumnClass
+
+KEY_ID = "fpe"
+LUHN_TYPES = frozenset({"credit_card", "card_number", "imei"})
+SSN_TYPES = frozenset({"ssn", "us_ssn"})
+MIN_DIGITS = 6
+_DIGIT = re.compile(r"\d")
+_SSN_BLACKLIST = frozenset({"078051120", "457555462", "219099999"})
+
+
+class FpeError(ClassificationError, ValueError):
+    """A value that format-preserving encryption cannot treat (too few digits)."""
+
+
+def tweak_for(pii_type: str | None) -> str:
+    """The 56-bit FF3-1 tweak (14 hex digits) for one kind of value."""
+    return hashlib.sha256(f"lacuna-fpe:{pii_type or ''}".encode()).hexdigest()[:14]
+
+
+def ssn_ok(digits: str) -> bool:
+    """The SSN rules python-stdnum checks (``stdnum.us.ssn.is_valid``), on 9 digits."""
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return not (area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000"
+                or digits in _SSN_BLACKLIST)
+
+
+def luhn_digit(payload: str) -> str:
+    """The Luhn check digit that makes ``payload + digit`` valid."""
+    total = 0
+    for i, ch in enumerate(reversed(payload)):
+        d = ord(ch) - 48
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def _cipher(key: Key, pii_type: str | None) -> object:
+    from ff3 import FF3Cipher
+
+    return FF3Cipher(key.hex, tweak_for(pii_type), radix=10)
+
+
+def transform_digits(digits: str, pii_type: str | None, step: Callable[[str], str]) -> str:
+    """Encrypt (or decrypt, by ``step``) a digit string keeping the format's own rules."""
+    if pii_type in LUHN_TYPES:
+        payload = digits[:-1]
+        if len(payload) < MIN_DIGITS:
+            msg = f"a card number needs at least {MIN_DIGITS + 1} digits"
+            raise FpeError(msg)
+        payload = step(payload)
+        return payload + luhn_digit(payload)
+    if len(digits) < MIN_DIGITS:
+        msg = f"at least {MIN_DIGITS} digits are needed"
+        raise FpeError(msg)
+    out = step(digits)
+    if pii_type in SSN_TYPES and len(digits) == 9 and ssn_ok(digits):
+        while not ssn_ok(out):  # cycle walking: stays a permutation of the valid SSNs
+            out = step(out)
+    return out
+
+
+def _convert(
+    values: pd.Series, column: str, pii_type: str | None, key: Key, *, decrypt: bool
+) -> pd.Series:
+    import numpy as np
+    import pandas as pd
+
+    cipher = _cipher(key, pii_type)
+    step = cipher.decrypt if decrypt else cipher.encrypt  # type: ignore[attr-defined]
+    mask, text = present_text(values)
+    if text.empty:
+        return fill(values, mask, [])
+    codes, uniques = pd.factorize(text)
+    out = []
+    for value in uniques:
+        value = str(value)
+        digits = "".join(_DIGIT.findall(value))
+        try:
+            new = iter(transform_digits(digits, pii_type, step))
+        except FpeError as exc:
+            what = "decrypt" if decrypt else "encrypt"
+            msg = (f"cannot {what} column {column!r} with fpe: a value has {len(digits)} digits "
+                   f"({exc}). Use hash, tokenize or mask for this column.")
+            raise FpeError(msg) from None
+        out.append(_DIGIT.sub(lambda _m, it=new: next(it), value))  # type: ignore[misc]
+    return fill(values, mask, np.asarray(out, dtype=object)[codes])
+
+
+@register
+class FpeStrategy(Strategy):
+    """FF3-1 on the digits; keeps separators, length, SSN rules and Luhn check digits."""
+
+    name = "fpe"
+    description = "format-preserving encryption (FF3-1): valid SSNs, Luhn-valid cards, phones"
+    key_id: ClassVar[str] = KEY_ID
+
+    def apply(self, values: pd.Series, context: Context) -> pd.Series:
+        key = context.keystore().current(self.key_id)
+        pii_type = context.column_class.pii_type if context.column_class else None
+        context.notes.append(f"FF3-1, tweak for {pii_type or 'digits'}, {key.ref}")
+        return _convert(values, context.column, pii_type, key, decrypt=False)
+
+    def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
+        return output_class(self.name, before, notes, kind="identifier", sensitivity="medium",
+                            what="encrypted, reversible with the key (pseudonymised)")
+
+
+def decrypt(
+    values: pd.Series,
+    *,
+    pii_type: str | None,
+    version: int,
+    keys: KeyStore,
+    column: str = "values",
+) -> pd.Series:
+    """The original values of an ``fpe`` column made with key version ``version``.
+
+    The version is in the column's reasoning (``key fpe v2``); old versions stay in the key store
+    after rotation.
+    """
+    key = keys.get(KEY_ID, version)
+    return _convert(values, column, pii_type, key, decrypt=True)

@@ -1,0 +1,127 @@
+"""``lacuna.detokenize(df, columns=...)``: the values behind ``tokenize``'s tokens.
+
+Only for the roles in ``anonymize.detokenize_roles`` (``lacuna.yaml``; default
+``privacy_officer``); the user's role is ``user.role`` (``$LACUNA_ROLE``). Every call, allowed or
+denied, is a decision in the governor's audit trail (method ``lacuna.detokenize``); a denial raises
+:class:`~lacuna.errors.GovernanceViolation` whatever the mode, and when the audit trail cannot be
+written the call is denied (fail closed). The restored columns are classified again as what they
+were before tokenizing (``pii:email``), from the vault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from lacuna._bypass import bypass
+from lacuna.classify.rollup import rollup
+from lacuna.errors import AuditError, GovernanceViolation
+from lacuna.model import (
+    ANONYMIZED,
+    Action,
+    ColumnClass,
+    ColumnKind,
+    Decision,
+    Evidence,
+    Layer,
+    Sensitivity,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lacuna.governor import Governor
+
+METHOD = "lacuna.detokenize"
+
+
+def detokenize(
+    df: pd.DataFrame,
+    columns: Sequence[str] | str,
+    *,
+    governor: Governor | None = None,
+) -> pd.DataFrame:
+    """A copy of ``df`` with the tokens in ``columns`` replaced by the values they stand for.
+
+    Raises:
+        GovernanceViolation: the user's role is not allowed to detokenize (audited).
+        AuditError: the call could not be audited, or the vault failed (nothing is returned).
+        UnknownTokenError: a value is not a token of this vault (nothing passes through).
+        UnknownColumnError: a column is not in the frame.
+    """
+    import numpy as np
+
+    from lacuna.anonymize.api import _columns_to_treat
+    from lacuna.anonymize.base import fill, present_text
+    from lacuna.anonymize.vault import Vault
+    from lacuna.governor import current
+    from lacuna.keystore import keystore_for
+    from lacuna.lineage.frames import attach, effective_state
+    from lacuna.lineage.state import LineageNode
+
+    gov = governor if governor is not None else current()
+    config = gov.config
+    with bypass():
+        state = effective_state(df, config.classification)
+        wanted = _columns_to_treat(df, columns, state.classification)
+        names = [str(c) for c in wanted]
+        role = config.user.role
+        allowed_roles = config.anonymize.detokenize_roles
+        allowed = role in allowed_roles
+        operation = gov.operation(Action.READ, state.classification, method=METHOD)
+        if allowed:
+            reasoning = f"detokenize {', '.join(names)}: role {role!r} may detokenize"
+        else:
+            roles = ", ".join(allowed_roles) or "(none configured)"
+            reasoning = (f"Denied: role {role!r} may not detokenize {', '.join(names)}. Only "
+                         f"these roles may: {roles} (anonymize.detokenize_roles in lacuna.yaml). "
+                         "Ask one of them, or work with the tokens: they still join and count.")
+        decision = Decision(allowed=allowed, operation_id=operation.id, reasoning=reasoning,
+                            policy_id="lacuna.detokenize", policy_title="Detokenization",
+                            operation=operation)
+        try:
+            gov.audit.record(decision, operation, session=gov.session)
+        except Exception as exc:
+            msg = (f"detokenize denied: the call could not be written to the audit trail at "
+                   f"{config.audit_url} ({exc}). Fix the audit store and retry (fail closed).")
+            raise AuditError(msg) from exc
+        if not allowed:
+            raise GovernanceViolation(decision)
+        vault = Vault(config.audit_url, keystore_for(config))
+        out = df.copy(deep=False)
+        out.attrs = dict(df.attrs)
+        results: dict[str, ColumnClass] = {}
+        for pos, name in enumerate(df.columns):
+            if name not in wanted or str(name) in results:
+                continue
+            values = df.iloc[:, pos]
+            mask, text = present_text(values)
+            resolved = vault.resolve(list(text), column=str(name))
+            out.isetitem(pos, fill(values, mask, np.asarray(
+                [resolved.values[t] for t in text], dtype=object)))
+            origins = set(resolved.origins.values())
+            results[str(name)] = _restored(origins.pop() if len(origins) == 1 else "pii")
+        source = state.classification
+        restored = {**source.columns, **results}
+        result = rollup(restored, config.classification, floor=source.floor,
+                        extra_tags=[t for t in source.tags if t != ANONYMIZED],
+                        reasoning=[f"detokenized {', '.join(results)}"], layer=Layer.INHERITED)
+        lineage = LineageNode(name=None, operation="detokenize", parents=(state.lineage,))
+        attach(out, result, lineage)
+    return out
+
+
+def _restored(origin: str) -> ColumnClass:
+    kind, _, pii_type = origin.partition(":")
+    try:
+        column_kind = ColumnKind.parse(kind)
+    except Exception:  # unclassified before: treat as personal (fail closed)
+        column_kind, pii_type = ColumnKind.PII, ""
+    if column_kind is ColumnKind.PUBLIC:
+        column_kind = ColumnKind.PII  # a tokenized value was protected for a reason
+    return ColumnClass(
+        classification=column_kind, pii_type=pii_type or None, sensitivity=Sensitivity.HIGH,
+        reasoning=f"detokenized: the vault says the values were {origin}", layer=Layer.DECLARED,
+        evidence=(Evidence(source="anonymize", rule="detokenize",
+                           detail=f"restored from the token vault; was {origin}"),),
+    )

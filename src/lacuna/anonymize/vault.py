@@ -1,0 +1,173 @@
+"""The token vault: the table behind ``tokenize`` and ``lacuna.detokenize``.
+
+A row per (value, vault key version): a random token (``tok_`` + 16 hex digits, no relation to
+the value), the value sealed with AES-256-GCM under the key store's ``vault`` key, the key
+version that sealed it, a keyed digest of the value to find its token again (the same value gets
+the same token, so tokenized tables still join), and what the value was (``pii:email``).
+
+The table lives in Lacuna's state database (``config.audit_url``, through SQLAlchemy, beside the
+audit trail). After ``KeyStore.rotate("vault")`` new values are sealed with the new version (and
+get new tokens); old rows keep their version, so old tokens stay resolvable as long as the old
+key version is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from lacuna.audit.schema import open_state_database
+from lacuna.errors import AuditError, ClassificationError
+from lacuna.keystore import Key, KeyStore
+from lacuna.model import utcnow
+
+KEY_ID = "vault"
+TOKEN_PREFIX = "tok_"
+_CHUNK = 500
+
+metadata = MetaData()
+table = Table(
+    "lacuna_token_vault",
+    metadata,
+    Column("token", String(32), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("key_version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("sealed", Text, nullable=False),  # hex: 12-byte nonce, ciphertext, 16-byte tag
+    Column("origin", String(128), nullable=False),  # what the value was: "pii:email"
+    Column("created_at", String(40), nullable=False),
+    UniqueConstraint("key_id", "key_version", "digest", name="uq_lacuna_token_vault_digest"),
+)
+
+
+class UnknownTokenError(ClassificationError, LookupError):
+    """A token that the vault does not hold: never passed through as if it were the value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    values: dict[str, str]
+    origins: dict[str, str]
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(url: str) -> Engine:
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = open_state_database(url, metadata)
+    return engine
+
+
+def _digest(key: Key, value: str) -> str:
+    return hmac.new(key.material, b"lookup:" + value.encode("utf-8", "surrogatepass"),
+                    hashlib.sha256).hexdigest()
+
+
+def _seal(key: Key, value: str) -> str:
+    from Crypto.Cipher import AES
+
+    nonce = secrets.token_bytes(12)
+    cipher = AES.new(hashlib.sha256(b"seal:" + key.material).digest(), AES.MODE_GCM, nonce=nonce)
+    cipher.update(f"{key.ref.id}:{key.ref.version}".encode())
+    ct, tag = cipher.encrypt_and_digest(value.encode("utf-8", "surrogatepass"))
+    return (nonce + ct + tag).hex()
+
+
+def _open(key: Key, sealed: str) -> str:
+    from Crypto.Cipher import AES
+
+    raw = bytes.fromhex(sealed)
+    nonce, ct, tag = raw[:12], raw[12:-16], raw[-16:]
+    cipher = AES.new(hashlib.sha256(b"seal:" + key.material).digest(), AES.MODE_GCM, nonce=nonce)
+    cipher.update(f"{key.ref.id}:{key.ref.version}".encode())
+    return cipher.decrypt_and_verify(ct, tag).decode("utf-8", "surrogatepass")
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+class Vault:
+    """Tokens for values and values for tokens, in the state database at ``url``."""
+
+    def __init__(self, url: str, keys: KeyStore) -> None:
+        self.url = url
+        self.keys = keys
+
+    @property
+    def engine(self) -> Engine:
+        return _engine(self.url)
+
+    def tokenize(self, values: Sequence[str], origin: str) -> tuple[list[str], Key]:
+        """One token per value (in order), creating the missing ones; and the key used."""
+        key = self.keys.current(KEY_ID)
+        digests = [_digest(key, v) for v in values]
+        try:
+            for _attempt in range(5):
+                found = self._lookup(key, digests)
+                missing = {d: v for d, v in zip(digests, values, strict=True) if d not in found}
+                if not missing:
+                    return [found[d] for d in digests], key
+                now = utcnow().isoformat()
+                rows = [{"token": TOKEN_PREFIX + secrets.token_hex(8), "key_id": key.ref.id,
+                         "key_version": key.ref.version, "digest": d, "sealed": _seal(key, v),
+                         "origin": origin, "created_at": now} for d, v in missing.items()]
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(table.insert(), rows)
+                except IntegrityError:
+                    continue  # another process tokenized some of these meanwhile: read theirs
+        except SQLAlchemyError as exc:
+            msg = (f"the token vault at {self.url} failed: {exc}. Tokenize was not applied "
+                   "(fail closed).")
+            raise AuditError(msg) from exc
+        msg = f"the token vault at {self.url} kept conflicting: tokenize was not applied."
+        raise AuditError(msg)
+
+    def _lookup(self, key: Key, digests: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        wanted = list(dict.fromkeys(digests))
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                stmt = select(table.c.digest, table.c.token).where(
+                    table.c.key_id == key.ref.id, table.c.key_version == key.ref.version,
+                    table.c.digest.in_(chunk))
+                found.update({row.digest: row.token for row in conn.execute(stmt)})
+        return found
+
+    def resolve(self, tokens: Sequence[str], *, column: str) -> Resolved:
+        """The values behind ``tokens``. Raises UnknownTokenError for any token not held."""
+        wanted = list(dict.fromkeys(tokens))
+        values: dict[str, str] = {}
+        origins: dict[str, str] = {}
+        try:
+            with self.engine.connect() as conn:
+                for chunk in _chunks(wanted):
+                    stmt = select(table).where(table.c.token.in_(chunk))
+                    for row in conn.execute(stmt):
+                        key = self.keys.get(row.key_id, row.key_version)
+                        values[row.token] = _open(key, row.sealed)
+                        origins[row.token] = row.origin
+        except SQLAlchemyError as exc:
+            msg = f"the token vault at {self.url} failed: {exc}"
+            raise AuditError(msg) from exc
+        unknown = [t for t in wanted if t not in values]
+        if unknown:
+            msg = (f"cannot detokenize column {column!r}: {len(unknown)} token(s) are not in the "
+                   f"vault at {self.url} (e.g. {unknown[0]!r}). Detokenize against the state "
+                   "database that tokenized them (audit.url in lacuna.yaml).")
+            raise UnknownTokenError(msg)
+        return Resolved(values, origins)

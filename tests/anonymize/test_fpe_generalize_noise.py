@@ -1,0 +1,184 @@
+"""fpe (round trip, SSN rules, Luhn), generalize (bands, prefixes, subnets), noise (epsilon)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from stdnum import luhn
+from stdnum.us import ssn as us_ssn
+
+from lacuna.anonymize import anonymize
+from lacuna.anonymize.builtin.fpe import FpeError, decrypt
+from lacuna.anonymize.builtin.generalize import GeneralizeStrategy
+from lacuna.config import config_from_dict
+from lacuna.keystore import FileKeyBackend, KeyStore
+from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
+from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
+
+
+def classified(df: pd.DataFrame, **types: str | None) -> pd.DataFrame:
+    columns = {
+        name: ColumnClass(classification=ColumnKind.PII if t else ColumnKind.FINANCIAL,
+                          pii_type=t, sensitivity=Sensitivity.HIGH)
+        for name, t in types.items()
+    }
+    set_state(df, DataState(classification=Classification(tier=Tier.PROPRIETARY, tags=("PII",),
+                                                          columns=columns),
+                            lineage=LineageNode(name="people.csv", operation="read_csv")))
+    return df
+
+
+def column(df: pd.DataFrame, name: str) -> ColumnClass:
+    state = get_state(df)
+    assert state is not None
+    return state.classification.columns[name]
+
+
+def valid_ssns(n: int, seed: int = 7) -> list[str]:
+    rng = np.random.default_rng(seed)
+    out: list[str] = []
+    while len(out) < n:
+        d = "".join(str(x) for x in rng.integers(0, 10, 9))
+        if us_ssn.is_valid(d):
+            out.append(f"{d[:3]}-{d[3:5]}-{d[5:]}")
+    return out
+
+
+def test_fpe_ssns_stay_valid_keep_format_and_decrypt(home: Path) -> None:
+    ssns = valid_ssns(300)
+    df = classified(pd.DataFrame({"ssn": [*ssns, None]}), ssn="ssn")
+    out = anonymize(df, ["ssn"], strategy="fpe")
+    enc = out["ssn"].iloc[:-1]
+    assert out["ssn"].isna().tolist()[-1]
+    assert all(re.fullmatch(r"\d{3}-\d{2}-\d{4}", v) for v in enc)
+    assert all(us_ssn.is_valid(v) for v in enc)  # python-stdnum's SSN rules hold
+    assert (enc != pd.Series(ssns)).mean() > 0.99
+    assert enc.nunique() == len(set(ssns))  # a bijection: no two SSNs collide
+    cls = column(out, "ssn")
+    assert (cls.classification, cls.sensitivity) == (ColumnKind.IDENTIFIER, Sensitivity.MEDIUM)
+    assert "key fpe v1 (file)" in cls.reasoning
+    assert "was pii:ssn" in cls.reasoning
+    keys = KeyStore(FileKeyBackend(home))
+    back = decrypt(out["ssn"], pii_type="ssn", version=1, keys=keys)
+    assert back.tolist()[:-1] == ssns
+
+
+def test_fpe_cards_keep_luhn_and_separators(home: Path) -> None:
+    cards = ["4111 1111 1111 1111", "5500-0055-5555-5559", "378282246310005", "6011000990139424"]
+    df = classified(pd.DataFrame({"card": cards}), card="credit_card")
+    out = anonymize(df, ["card"], strategy="fpe")
+    for before, after in zip(cards, out["card"], strict=True):
+        assert re.sub(r"\d", "9", before) == re.sub(r"\d", "9", after)  # same shape
+        assert luhn.is_valid(re.sub(r"\D", "", after))
+        assert after != before
+    back = decrypt(out["card"], pii_type="credit_card", version=1,
+                   keys=KeyStore(FileKeyBackend(home)))
+    assert back.tolist() == cards
+
+
+def test_fpe_phones_round_trip_and_short_values_fail_loudly(home: Path) -> None:
+    phones = ["+1 555-123-4567", "0612345678", "+44 20 7946 0958"]
+    df = classified(pd.DataFrame({"phone": phones}), phone="phone")
+    out = anonymize(df, ["phone"], strategy="fpe")
+    assert [re.sub(r"\d", "9", p) for p in out["phone"]] == [re.sub(r"\d", "9", p) for p in phones]
+    back = decrypt(out["phone"], pii_type="phone", version=1, keys=KeyStore(FileKeyBackend(home)))
+    assert back.tolist() == phones
+    short = classified(pd.DataFrame({"phone": ["112"]}), phone="phone")
+    with pytest.raises(FpeError, match=r"column 'phone' .* 3 digits .*hash, tokenize or mask"):
+        anonymize(short, ["phone"], strategy="fpe")
+
+
+def test_fpe_rotation_keeps_old_values_decryptable(home: Path) -> None:
+    ssns = valid_ssns(20)
+    df = classified(pd.DataFrame({"ssn": ssns}), ssn="ssn")
+    old = anonymize(df, ["ssn"], strategy="fpe")
+    keys = KeyStore(FileKeyBackend(home))
+    keys.rotate("fpe")
+    new = anonymize(df, ["ssn"], strategy="fpe")
+    assert "key fpe v2 (file)" in column(new, "ssn").reasoning
+    assert not new["ssn"].equals(old["ssn"])
+    assert decrypt(old["ssn"], pii_type="ssn", version=1, keys=keys).tolist() == ssns
+    assert decrypt(new["ssn"], pii_type="ssn", version=2, keys=keys).tolist() == ssns
+
+
+def test_hash_and_fpe_are_deterministic_across_processes(home: Path) -> None:
+    code = (
+        "import pandas as pd, lacuna\n"
+        "from lacuna.anonymize.builtin.fpe import FpeStrategy\n"
+        "from lacuna.anonymize import Context\n"
+        "from lacuna.model import ColumnClass, ColumnKind\n"
+        "s = pd.Series(['123-45-6789', '234-56-7890'])\n"
+        "c = Context(column='ssn', column_class=ColumnClass(classification=ColumnKind.PII,"
+        " pii_type='ssn'), key=lambda: b'')\n"
+        "h = lacuna.anonymize(pd.DataFrame({'e': ['a@b.com']}), ['e'], strategy='hash')\n"
+        "print(list(FpeStrategy().apply(s, c)), h['e'][0])\n"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout  # creates the keys in $LACUNA_HOME
+    here: dict[str, object] = {}
+    exec(code.replace("print(", "result = ("), here)
+    fpe, hashed = here["result"]  # type: ignore[misc]
+    assert first == f"{fpe} {hashed}\n"
+    assert fpe != ["123-45-6789", "234-56-7890"]
+
+
+def test_generalize_by_pii_type() -> None:
+    df = classified(pd.DataFrame({
+        "dob": ["1987-06-15", "2001-01-01", None, "not a date"],
+        "zip": ["94107", "SW1A 1AA", "12345-6789", None],
+        "ip": ["192.168.4.7", "2001:db8:1:2::1", "bad", None],
+        "seen": ["2024-03-17", "2023-12-01", None, "2024-03-01"],
+        "income": [37.5, 40.0, None, 99.9],
+    }), dob="dob", zip="postal_code", ip="ip_address", seen="date", income=None)
+    pinned = type("Pinned", (GeneralizeStrategy,), {"today": date(2026, 1, 1)})
+    ages = pinned().age_bands(df["dob"])
+    assert ages.tolist()[:2] == ["30-39", "20-29"]
+    assert ages.isna().tolist()[2:] == [True, True]
+    out = anonymize(df, ["zip", "ip", "seen", "income", "dob"], strategy="generalize")
+    assert out["zip"].tolist()[:3] == ["941**", "SW1A", "123**"]
+    assert out["ip"].tolist()[:2] == ["192.168.4.0/24", "2001:db8:1::/48"]
+    assert out["ip"].isna().tolist()[2:] == [True, True]  # unparseable: nulled, never kept
+    assert [None if pd.isna(v) else v for v in out["seen"]] == [
+        "2024-03", "2023-12", None, "2024-03"]
+    assert out["income"].tolist()[:2] == ["30-39", "40-49"]
+    assert out["income"].tolist()[3] == "90-99"
+    assert re.fullmatch(r"\d+-\d+", out["dob"][0])
+    cls = column(out, "dob")
+    assert (cls.classification, cls.pii_type, cls.sensitivity) == (
+        ColumnKind.IDENTIFIER, "quasi_identifier", Sensitivity.LOW)
+    assert "1 unparseable values nulled" in column(out, "ip").reasoning
+    assert get_state(out).classification.personal_columns == ()  # type: ignore[union-attr]
+
+
+def test_noise_is_laplace_with_the_epsilon_recorded() -> None:
+    config = config_from_dict({"anonymize": {"epsilon": 0.5, "noise_sensitivity": 2.0}})
+    values = [1000.0] * 1000 + [None]
+    df = classified(pd.DataFrame({"total": values}), total=None)
+    out = anonymize(df, ["total"], strategy="noise", config=config)
+    noised = out["total"].iloc[:-1]
+    assert np.isnan(out["total"].iloc[-1])
+    scale = 2.0 / 0.5  # Laplace(b): mean 0, mean absolute deviation b
+    deviation = (noised - 1000.0).abs().mean()
+    # n=1000: the mean's sd is sqrt(2)*b/sqrt(n) = 0.18, the deviation's b/sqrt(n) = 0.13
+    assert abs((noised - 1000.0).mean()) < 1.0
+    assert scale * 0.85 < deviation < scale * 1.15
+    cls = column(out, "total")
+    assert cls.classification is ColumnKind.FINANCIAL  # a noised sum is still financial
+    assert "epsilon=0.5" in cls.reasoning
+    assert "sensitivity=2" in cls.reasoning
+    with pytest.raises(Exception, match="not numbers"):
+        anonymize(pd.DataFrame({"e": ["a"]}), ["e"], strategy="noise")
+
+
+def test_noise_on_a_personal_column_becomes_public() -> None:
+    df = classified(pd.DataFrame({"age": [30.0, 40.0]}), age="age")
+    cls = column(anonymize(df, ["age"], strategy="noise"), "age")
+    assert cls.classification is ColumnKind.PUBLIC
+    assert "epsilon=1" in cls.reasoning

@@ -1,0 +1,132 @@
+"""tokenize / detokenize: the vault in the state database, roles, audit, rotation, processes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lacuna.anonymize import anonymize, detokenize
+from lacuna.anonymize.vault import UnknownTokenError
+from lacuna.config import config_from_dict
+from lacuna.errors import GovernanceViolation
+from lacuna.governor import Governor
+from lacuna.keystore import keystore_for
+from lacuna.lineage.state import get_state
+from lacuna.model import ColumnKind, Sensitivity
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state' / 'audit.db'}"
+
+
+def governor(db: str, role: str) -> Governor:
+    return Governor(config_from_dict({"audit": {"url": db}, "user": {"id": "ana", "role": role},
+                                      "anonymize": {"detokenize_roles": ["privacy_officer"]}}))
+
+
+def tokenized(customers: pd.DataFrame, gov: Governor) -> pd.DataFrame:
+    return anonymize(customers, ["email", "phone"], strategy="tokenize", config=gov.config)
+
+
+def test_tokens_are_random_stable_and_reclassified(customers: pd.DataFrame, db: str) -> None:
+    gov = governor(db, "analyst")
+    out = tokenized(customers, gov)
+    emails = out["email"]
+    assert emails[0].startswith("tok_")
+    assert len(emails[0]) == 20
+    assert emails[0] == emails[3]
+    assert emails[0] != emails[2]
+    assert emails.isna().tolist() == customers["email"].isna().tolist()
+    assert "jane" not in "".join(emails.dropna())
+    assert tokenized(customers, gov)["email"].equals(emails)  # deterministic across runs
+    cls = get_state(out).classification.columns["email"]  # type: ignore[union-attr]
+    assert (cls.classification, cls.sensitivity) == (ColumnKind.IDENTIFIER, Sensitivity.MEDIUM)
+    assert "vault key vault v1 (file)" in cls.reasoning
+    assert "was pii:email" in cls.reasoning
+    # the vault holds ciphertext, never the value, in the state database's own table
+    path = db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT token, sealed, origin FROM lacuna_token_vault").fetchall()
+    assert len(rows) == 4
+    assert {r[2] for r in rows} == {"pii:email", "pii:phone"}
+    assert not any("jane" in bytes.fromhex(r[1]).decode("latin-1") for r in rows)
+
+
+def test_authorised_role_detokenizes_and_is_audited(customers: pd.DataFrame, db: str) -> None:
+    out = tokenized(customers, governor(db, "analyst"))
+    officer = governor(db, "privacy_officer")
+    back = detokenize(out, ["email", "phone"], governor=officer)
+    assert back["email"].tolist() == customers["email"].tolist()
+    assert back["phone"].tolist() == customers["phone"].tolist()
+    cls = get_state(back).classification  # type: ignore[union-attr]
+    assert cls.columns["email"].classification is ColumnKind.PII
+    assert cls.columns["email"].pii_type == "email"
+    assert "PII" in cls.tags
+    assert "ANONYMIZED" not in cls.tags
+    [record] = officer.audit.list(limit=None)
+    assert (record.allowed, record.action, record.user_id) == (True, "read", "ana")
+    assert record.policy_id == "lacuna.detokenize"
+    assert officer.audit.verify()
+
+
+def test_unauthorised_role_is_denied_with_the_fix_and_audited(
+    customers: pd.DataFrame, db: str
+) -> None:
+    analyst = governor(db, "analyst")
+    out = tokenized(customers, analyst)
+    with pytest.raises(GovernanceViolation) as caught:
+        detokenize(out, "email", governor=analyst)
+    message = str(caught.value)
+    assert "role 'analyst' may not detokenize email" in message
+    assert "privacy_officer" in message
+    assert "anonymize.detokenize_roles" in message
+    [record] = analyst.audit.list(limit=None)
+    assert (record.allowed, record.policy_id) == (False, "lacuna.detokenize")
+    assert "may not detokenize" in json.dumps(record.data)
+
+
+def test_unknown_tokens_fail_closed(customers: pd.DataFrame, db: str) -> None:
+    officer = governor(db, "privacy_officer")
+    out = tokenized(customers, officer)
+    out.loc[1, "email"] = "tok_0000000000000000"
+    with pytest.raises(UnknownTokenError, match=r"1 token\(s\) are not in the vault"):
+        detokenize(out, ["email"], governor=officer)
+
+
+def test_rotation_keeps_old_tokens_resolvable(customers: pd.DataFrame, db: str) -> None:
+    officer = governor(db, "privacy_officer")
+    old = tokenized(customers, officer)
+    keystore_for(officer.config).rotate("vault")
+    new = tokenized(customers, officer)
+    assert new["email"][0] != old["email"][0]
+    assert "vault v2" in get_state(new).classification.columns["email"].reasoning  # type: ignore[union-attr]
+    for frame in (old, new):
+        back = detokenize(frame, ["email"], governor=officer)
+        assert back["email"].tolist() == customers["email"].tolist()
+
+
+def test_two_processes_tokenizing_at_once_agree(tmp_path: Path, db: str) -> None:
+    script = tmp_path / "tok.py"
+    script.write_text(
+        "import sys, pandas as pd\n"
+        "from lacuna.anonymize import anonymize\n"
+        "from lacuna.config import config_from_dict\n"
+        f"config = config_from_dict({{'audit': {{'url': {db!r}}}}})\n"
+        "values = [f'user{i}@example.com' for i in range(400)]\n"
+        "out = anonymize(pd.DataFrame({'e': values}), ['e'], strategy='tokenize', config=config)\n"
+        "print(','.join(out['e']))\n"
+    )
+    keystore_for(config_from_dict({"audit": {"url": db}})).current("vault")  # one key for both
+    procs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count("tok_") == 400
