@@ -22,6 +22,9 @@ from urllib.parse import urlsplit
 from lacuna.model import Classification, utcnow
 
 SCHEMA_VERSION = "1"
+# The namespace of an input whose origin Lacuna could not name (a frame built in memory, a
+# query result of unknown source): it makes the output's lineage incomplete.
+UNKNOWN_NAMESPACE = "lacuna-unknown"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -33,6 +36,16 @@ class DatasetRef:
 
     def __str__(self) -> str:
         return self.name if self.namespace == "file" else f"{self.namespace}/{self.name}"
+
+    @property
+    def known(self) -> bool:
+        """False for a placeholder made by :meth:`unknown`."""
+        return self.namespace != UNKNOWN_NAMESPACE
+
+    @classmethod
+    def unknown(cls, hint: str = "") -> DatasetRef:
+        """A placeholder input whose origin is not known; ``hint`` says what it was."""
+        return cls(UNKNOWN_NAMESPACE, hint or "unknown")
 
     @classmethod
     def of(cls, target: str | os.PathLike[str]) -> DatasetRef:
@@ -137,6 +150,7 @@ class Run:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "UNKNOWN_NAMESPACE",
     "ColumnEdge",
     "DatasetRef",
     "DatasetVersion",

@@ -1,0 +1,260 @@
+"""The lineage store's SQL: recursive walks, row ↔ record conversion, completeness.
+
+Every walk is one recursive CTE over ``lacuna_lineage_edges``. With a depth limit the CTE
+carries the hop count and stops at the limit; without one it carries only the dataset id and
+``UNION`` (not ``UNION ALL``) drops rows already found, so a cycle ends the recursion instead of
+looping. Both SQLite and PostgreSQL run the same statement.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, Table, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
+
+from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
+from lacuna.lineage.records import (
+    UNKNOWN_NAMESPACE,
+    ColumnEdge,
+    DatasetRef,
+    DatasetVersion,
+    EdgeKind,
+    Run,
+    RunStatus,
+)
+from lacuna.lineage.schema import column_edges, datasets, edges, run_io, versions
+from lacuna.model import Classification, Layer, Tier
+
+CHUNK = 500
+
+
+def insert_ignore(conn: Connection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def version_select() -> Select[Any]:
+    return select(versions, datasets.c.namespace, datasets.c.name).join(
+        datasets, datasets.c.id == versions.c.dataset_id)
+
+
+def versions_of(dataset: DatasetRef) -> Select[Any]:
+    """The produced versions of one dataset (order and limit are the caller's)."""
+    return version_select().where(
+        datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
+        versions.c.produced.is_(True))
+
+
+def to_version(row: Any) -> DatasetVersion:
+    return DatasetVersion(
+        dataset=DatasetRef(row.namespace, row.name),
+        classification=Classification.from_dict(json.loads(row.classification),
+                                                layer=Layer.INHERITED),
+        fingerprint=row.fingerprint,
+        columns=tuple(json.loads(row.columns)),
+    )
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def load_run(conn: Connection, row: Any) -> Run:
+    """A stored run with its inputs, outputs and column edges, as it was recorded."""
+    io_rows = conn.execute(
+        version_select().add_columns(run_io.c.direction, run_io.c.position)
+        .join(run_io, run_io.c.version_id == versions.c.id)
+        .where(run_io.c.run_id == row.id).order_by(run_io.c.direction, run_io.c.position)
+    ).all()
+    src, tgt = datasets.alias("src"), datasets.alias("tgt")
+    ce_rows = conn.execute(
+        select(column_edges, src.c.namespace.label("sn"), src.c.name.label("sname"),
+               tgt.c.namespace.label("tn"), tgt.c.name.label("tname"))
+        .join(src, src.c.id == column_edges.c.source_id)
+        .join(tgt, tgt.c.id == column_edges.c.target_id)
+        .where(column_edges.c.run_id == row.id).order_by(column_edges.c.id)
+    ).all()
+    provenance = json.loads(row.provenance)
+    return Run(
+        id=row.id, operation=row.operation, status=RunStatus(row.status),
+        inputs=tuple(to_version(r) for r in io_rows if r.direction == "in"),
+        outputs=tuple(to_version(r) for r in io_rows if r.direction == "out"),
+        column_edges=tuple(ColumnEdge(
+            source=DatasetRef(r.sn, r.sname), source_column=r.source_column,
+            target=DatasetRef(r.tn, r.tname), target_column=r.target_column,
+            kind=EdgeKind(r.kind), description=r.description) for r in ce_rows),
+        user_id=row.user_id, role=row.role, session=row.session,
+        started_at=_time(row.started_at) or datetime.min, ended_at=_time(row.ended_at),
+        purpose=row.purpose, exception_id=row.exception_id, method=row.method,
+        code_location=row.code_location, code_hash=row.code_hash, code_text=row.code_text,
+        libraries=tuple((str(a), str(b)) for a, b in provenance.get("libraries", ())),
+        quality_checks=tuple(provenance.get("quality_checks", ())),
+        decision_id=row.decision_id, policy_id=row.policy_id, error=row.error,
+        producer=row.producer, extra=tuple((str(k), v) for k, v in provenance.get("extra", ())),
+    )
+
+
+def _dataset_id(conn: Connection, ref: DatasetRef) -> int | None:
+    found = conn.execute(select(datasets.c.id).where(
+        datasets.c.namespace == ref.namespace, datasets.c.name == ref.name)).scalar()
+    return int(found) if found is not None else None
+
+
+def walked_edges(conn: Connection, start: int, direction: Direction,
+                 depth: int | None) -> list[tuple[int, int, str]]:
+    """(parent id, child id, run id) of every edge walked from ``start``: one recursive CTE."""
+    near, far = ((edges.c.child_id, edges.c.parent_id) if direction is Direction.UPSTREAM
+                 else (edges.c.parent_id, edges.c.child_id))
+    if depth is None:
+        seed = select(literal(start).label("id")).cte("reach", recursive=True)
+        step = select(far).join(seed, near == seed.c.id)
+        reach = seed.union(step)
+        frontier = select(reach.c.id)
+    else:
+        seed = select(literal(start).label("id"), literal(0).label("hops")).cte(
+            "reach", recursive=True)
+        step = select(far, seed.c.hops + 1).join(seed, near == seed.c.id).where(
+            seed.c.hops < depth)
+        reach = seed.union(step)
+        frontier = select(reach.c.id).where(reach.c.hops < depth)
+    stmt = select(edges.c.parent_id, edges.c.child_id, edges.c.run_id).where(
+        near.in_(frontier))
+    return [(int(p), int(c), str(r)) for p, c, r in conn.execute(stmt).all()]
+
+
+def walk(conn: Connection, dataset: DatasetRef, direction: Direction,
+         depth: int | None) -> LineageGraph:
+    start = _dataset_id(conn, dataset)
+    if start is None:
+        return LineageGraph(root=dataset, direction=direction, nodes={dataset: None},
+                            depths={dataset: 0})
+    found = walked_edges(conn, start, direction, depth)
+    hops = _hops(start, found, direction)
+    refs = _refs(conn, hops)
+    latest = _latest(conn, hops)
+    nodes = {refs[i]: latest.get(i) for i in sorted(hops, key=lambda i: (hops[i], refs[i]))}
+    run_ids = sorted({r for _, _, r in found})
+    return LineageGraph(
+        root=dataset, direction=direction, nodes=nodes,
+        depths={refs[i]: h for i, h in hops.items()},
+        edges=tuple(sorted(LineageEdge(refs[p], refs[c], r) for p, c, r in found)),
+        column_edges=_column_edges(conn, run_ids, set(hops)),
+    )
+
+
+def _hops(start: int, found: list[tuple[int, int, str]], direction: Direction) -> dict[int, int]:
+    nexts: dict[int, list[int]] = {}
+    for p, c, _ in found:
+        a, b = (c, p) if direction is Direction.UPSTREAM else (p, c)
+        nexts.setdefault(a, []).append(b)
+    hops, queue = {start: 0}, deque([start])
+    while queue:
+        node = queue.popleft()
+        for nxt in nexts.get(node, ()):
+            if nxt not in hops:
+                hops[nxt] = hops[node] + 1
+                queue.append(nxt)
+    return hops
+
+
+def _chunks(ids: Iterable[Any]) -> Iterable[list[Any]]:
+    items = list(ids)
+    for i in range(0, len(items), CHUNK):
+        yield items[i:i + CHUNK]
+
+
+def _refs(conn: Connection, ids: Iterable[int]) -> dict[int, DatasetRef]:
+    out: dict[int, DatasetRef] = {}
+    for chunk in _chunks(ids):
+        for row in conn.execute(select(datasets).where(datasets.c.id.in_(chunk))):
+            out[int(row.id)] = DatasetRef(row.namespace, row.name)
+    return out
+
+
+def _latest(conn: Connection, ids: Iterable[int]) -> dict[int, DatasetVersion]:
+    """The latest produced version of each dataset id that has one."""
+    out: dict[int, DatasetVersion] = {}
+    for chunk in _chunks(ids):
+        newest = (select(func.max(versions.c.id))
+                  .where(versions.c.dataset_id.in_(chunk), versions.c.produced.is_(True))
+                  .group_by(versions.c.dataset_id))
+        for row in conn.execute(version_select().where(versions.c.id.in_(newest))):
+            out[int(row.dataset_id)] = to_version(row)
+    return out
+
+
+def _column_edges(conn: Connection, run_ids: list[str], ids: set[int]) -> tuple[ColumnEdge, ...]:
+    out: list[ColumnEdge] = []
+    src, tgt = aliased(datasets, name="src"), aliased(datasets, name="tgt")
+    for chunk in _chunks(run_ids):
+        rows = conn.execute(
+            select(column_edges, src.c.namespace.label("sn"), src.c.name.label("sname"),
+                   tgt.c.namespace.label("tn"), tgt.c.name.label("tname"))
+            .join(src, src.c.id == column_edges.c.source_id)
+            .join(tgt, tgt.c.id == column_edges.c.target_id)
+            .where(column_edges.c.run_id.in_(chunk)).order_by(column_edges.c.id))
+        out.extend(ColumnEdge(
+            source=DatasetRef(r.sn, r.sname), source_column=r.source_column,
+            target=DatasetRef(r.tn, r.tname), target_column=r.target_column,
+            kind=EdgeKind(r.kind), description=r.description)
+            for r in rows if r.source_id in ids and r.target_id in ids)
+    return tuple(out)
+
+
+def completeness(conn: Connection) -> Completeness:
+    """See ``LineageStore.completeness`` for the definition."""
+    out_v = versions.alias("out_v")
+    produced = (select(out_v.c.dataset_id, func.max(out_v.c.id).label("vid"))
+                .join(run_io, (run_io.c.version_id == out_v.c.id) & (run_io.c.direction == "out"))
+                .where(out_v.c.produced.is_(True)).group_by(out_v.c.dataset_id)).subquery()
+    latest = {int(d): int(v) for d, v in conn.execute(select(produced.c.dataset_id,
+                                                             produced.c.vid)).all()}
+    producer: dict[int, str] = {}
+    tiers: dict[int, str] = {}
+    for chunk in _chunks(latest.values()):
+        for row in conn.execute(select(versions.c.dataset_id, versions.c.run_id)
+                                .where(versions.c.id.in_(chunk))):
+            producer[int(row.dataset_id)] = row.run_id
+    for chunk in _chunks(latest):
+        newest = (select(func.max(versions.c.id)).where(
+            versions.c.dataset_id.in_(chunk), versions.c.produced.is_(True))
+            .group_by(versions.c.dataset_id))
+        for row in conn.execute(select(versions.c.dataset_id, versions.c.tier)
+                                .where(versions.c.id.in_(newest))):
+            tiers[int(row.dataset_id)] = row.tier
+    inputs: dict[str, list[str]] = {}
+    for chunk in _chunks(set(producer.values())):
+        for row in conn.execute(
+            select(run_io.c.run_id, datasets.c.namespace)
+            .join(versions, versions.c.id == run_io.c.version_id)
+            .join(datasets, datasets.c.id == versions.c.dataset_id)
+            .where(run_io.c.run_id.in_(chunk), run_io.c.direction == "in")
+        ):
+            inputs.setdefault(row.run_id, []).append(row.namespace)
+    total = conn.execute(select(func.count()).select_from(datasets)).scalar_one()
+    complete, incomplete, prop, prop_ok = 0, [], 0, 0
+    for did, run_id in producer.items():
+        seen = inputs.get(run_id, [])
+        ok = bool(seen) and UNKNOWN_NAMESPACE not in seen
+        complete += ok
+        if tiers.get(did) == Tier.PROPRIETARY.value:
+            prop += 1
+            prop_ok += ok
+        if not ok:
+            incomplete.append(did)
+    unknown = conn.execute(select(func.count()).select_from(datasets).where(
+        datasets.c.namespace == UNKNOWN_NAMESPACE)).scalar_one()
+    names = _refs(conn, incomplete[:200])
+    return Completeness(
+        derived=len(producer), complete=complete, proprietary_derived=prop,
+        proprietary_complete=prop_ok, sources=int(total) - len(producer) - int(unknown),
+        incomplete=tuple(sorted(names.values()))[:50],
+    )

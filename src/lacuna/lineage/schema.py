@@ -1,0 +1,134 @@
+"""The lineage store's tables, in the state database beside the audit trail.
+
+- ``lacuna_lineage_datasets``: one row per dataset, OpenLineage's (namespace, name).
+- ``lacuna_lineage_versions``: a dataset as a run saw or produced it: fingerprint,
+  classification (``Classification.to_dict`` JSON), columns, when. ``produced`` is false for the
+  intended outputs of a denied or failed run: they are kept with the run, never as the dataset's
+  state.
+- ``lacuna_lineage_runs``: one governed operation or job run with its provenance; the fields
+  queries filter on are columns, the rest (libraries, quality checks, imported facets) JSON.
+- ``lacuna_lineage_run_io``: which versions a run read (``in``) and wrote (``out``).
+- ``lacuna_lineage_edges``: dataset-level edges (parent → child, by run) of succeeded runs,
+  kept beside ``run_io`` so that the recursive queries walk one indexed table.
+- ``lacuna_lineage_column_edges``: source column → target column, by kind, per run.
+- ``lacuna_lineage_schema``: one row with the layout version.
+
+Migrations: the layout is versioned (``LAYOUT_VERSION``) and created with
+``CREATE TABLE IF NOT EXISTS`` under the database's write lock, so concurrent first opens create
+it once. A store newer than this code is refused; an older one will be upgraded here, step by
+step, when the layout first changes (Alembic is not used: one ordered list of steps is enough).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+LAYOUT_VERSION = 1
+
+metadata = MetaData()
+
+layout = Table(
+    "lacuna_lineage_schema",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+)
+
+datasets = Table(
+    "lacuna_lineage_datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace", String(1024), nullable=False),
+    Column("name", String(2048), nullable=False),
+    UniqueConstraint("namespace", "name", name="uq_lacuna_lineage_datasets_ref"),
+)
+
+versions = Table(
+    "lacuna_lineage_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey(datasets.c.id), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("fingerprint", String(256)),
+    Column("tier", String(16), nullable=False),
+    Column("classification", Text, nullable=False),
+    Column("columns", Text, nullable=False),
+    Column("created", String(40), nullable=False),
+    Column("produced", Boolean, nullable=False),
+    Index("ix_lacuna_lineage_versions_dataset", "dataset_id", "produced", "created"),
+    Index("ix_lacuna_lineage_versions_fingerprint", "fingerprint"),
+    Index("ix_lacuna_lineage_versions_run", "run_id"),
+)
+
+runs = Table(
+    "lacuna_lineage_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("operation", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("role", String(255), nullable=False),
+    Column("session", String(255), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("ended_at", String(40)),
+    Column("purpose", Text),
+    Column("exception_id", String(255)),
+    Column("method", String(255), nullable=False),
+    Column("code_location", Text),
+    Column("code_hash", String(128)),
+    Column("code_text", Text),
+    Column("decision_id", String(255)),
+    Column("policy_id", String(255)),
+    Column("error", Text),
+    Column("producer", String(1024), nullable=False),
+    Column("provenance", Text, nullable=False),  # libraries, quality checks, imported facets
+    Column("seq", Integer, nullable=False),  # recording order, for "newest first"
+    Index("ix_lacuna_lineage_runs_started", "started_at"),
+    Index("ix_lacuna_lineage_runs_seq", "seq"),
+)
+
+run_io = Table(
+    "lacuna_lineage_run_io",
+    metadata,
+    Column("run_id", String(64), ForeignKey(runs.c.id), primary_key=True),
+    Column("version_id", Integer, ForeignKey(versions.c.id), primary_key=True),
+    Column("direction", String(3), primary_key=True),  # "in" | "out"
+    Column("position", Integer, nullable=False),
+    Index("ix_lacuna_lineage_run_io_version", "version_id"),
+)
+
+edges = Table(
+    "lacuna_lineage_edges",
+    metadata,
+    Column("parent_id", Integer, ForeignKey(datasets.c.id), primary_key=True),
+    Column("child_id", Integer, ForeignKey(datasets.c.id), primary_key=True),
+    Column("run_id", String(64), ForeignKey(runs.c.id), primary_key=True),
+    Index("ix_lacuna_lineage_edges_parent", "parent_id", "child_id"),
+)
+
+column_edges = Table(
+    "lacuna_lineage_column_edges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), ForeignKey(runs.c.id), nullable=False),
+    Column("source_id", Integer, ForeignKey(datasets.c.id), nullable=False),
+    Column("source_column", String(1024), nullable=False),
+    Column("target_id", Integer, ForeignKey(datasets.c.id), nullable=False),
+    Column("target_column", String(1024), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    Index("ix_lacuna_lineage_column_edges_target", "target_id"),
+    Index("ix_lacuna_lineage_column_edges_source", "source_id"),
+    Index("ix_lacuna_lineage_column_edges_run", "run_id"),
+)

@@ -1,0 +1,467 @@
+"""``LineageStore``: runs, dataset versions and edges in the state database, and the queries.
+
+The store lives in the same database as the audit trail (``Config.audit_url``: a SQLite file in
+``LACUNA_HOME`` by default, PostgreSQL by URL), in its own tables (:mod:`lacuna.lineage.schema`).
+Writes take the database's write lock (``BEGIN IMMEDIATE`` on SQLite), so any number of
+processes can record into one store. Queries walk the dataset-level edges with recursive CTEs,
+bounded by a depth when one is given and safe on cycles either way.
+
+Example:
+    >>> from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    >>> from lacuna.model import Classification, Tier
+    >>> store = LineageStore("sqlite://")
+    >>> raw = DatasetVersion(dataset=DatasetRef.of("s3://b/raw.csv"),
+    ...                      classification=Classification(tier=Tier.PROPRIETARY))
+    >>> out = DatasetVersion(dataset=DatasetRef.of("s3://b/out.csv"),
+    ...                      classification=Classification(tier=Tier.PROPRIETARY))
+    >>> store.record(Run(id="r1", operation="export", status=RunStatus.SUCCEEDED,
+    ...                  inputs=(raw,), outputs=(out,)))
+    >>> [str(d) for d in store.upstream(out.dataset).nodes]
+    ['s3://b/out.csv', 's3://b/raw.csv']
+    >>> store.close()
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, inspect, select
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+
+from lacuna.audit.record import iso
+from lacuna.audit.schema import build_engine, check_sqlite_file, parse_url, sqlite_file
+from lacuna.errors import AuditError, LineageError
+from lacuna.lineage import queries
+from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
+from lacuna.lineage.records import (
+    ColumnEdge,
+    DatasetRef,
+    DatasetVersion,
+    EdgeKind,
+    Run,
+    RunStatus,
+)
+from lacuna.lineage.schema import (
+    LAYOUT_VERSION,
+    column_edges,
+    datasets,
+    edges,
+    layout,
+    metadata,
+    run_io,
+    runs,
+    versions,
+)
+from lacuna.model import Classification
+
+PERSONAL_TAGS = ("PII", "GDPR", "PHI", "HIPAA", "CCPA")  # ClassificationConfig's default
+
+
+class LineageStore:
+    """The lineage store at one SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
+
+    Raises:
+        LineageError: the URL is malformed, its driver is missing, the file is not SQLite, or the
+            store was written by a newer Lacuna.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.url = parse_url(url)
+            self.file = sqlite_file(self.url)
+            if self.file is not None:
+                check_sqlite_file(self.file, create=True)
+            self._engine = build_engine(self.url)
+        except AuditError as exc:
+            msg = f"lineage store: {exc}"
+            raise LineageError(msg) from None
+        self.where = str(self.file) if self.file else self.url.render_as_string(hide_password=True)
+        self._sqlite = self.url.get_backend_name() == "sqlite"
+        self._lock = threading.Lock()
+        try:
+            self._init_schema()
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise LineageError(self._explain(exc, "open")) from exc
+        except LineageError:
+            self._engine.dispose()
+            raise
+
+    # -- transactions and layout -------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            if self._sqlite:
+                conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
+            elif not write:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    def _init_schema(self) -> None:
+        with self._transaction(write=False) as conn:
+            if inspect(conn).has_table(layout.name):
+                row = conn.execute(select(layout.c.version).where(layout.c.id == 1)).first()
+                if row is not None:
+                    self._check_version(row.version)
+                    return
+        for attempt in (1, 2, 3):  # PostgreSQL processes may race to create the tables
+            try:
+                with self._transaction(write=True) as conn:
+                    metadata.create_all(conn, checkfirst=True)
+                    row = conn.execute(select(layout.c.version).where(layout.c.id == 1)).first()
+                    if row is None:
+                        conn.execute(insert(layout).values(id=1, version=LAYOUT_VERSION))
+                    else:
+                        self._check_version(row.version)
+                return
+            except (IntegrityError, ProgrammingError, OperationalError):
+                if attempt == 3 or self._sqlite:
+                    raise
+
+    def _check_version(self, version: int) -> None:
+        if version > LAYOUT_VERSION:
+            msg = (f"the lineage store in {self.where} was written by a newer Lacuna (layout "
+                   f"{version}, this one reads {LAYOUT_VERSION}). Upgrade Lacuna.")
+            raise LineageError(msg)
+
+    def _explain(self, exc: SQLAlchemyError, doing: str) -> str:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        if "locked" in detail or "busy" in detail:
+            return (f"cannot {doing} the lineage store in {self.where}: another process held "
+                    f"its lock for too long ({detail}). Retry; if it persists, look for a stuck "
+                    "process.")
+        return f"cannot {doing} the lineage store in {self.where}: {detail}."
+
+    # -- write -------------------------------------------------------------------------------
+
+    def record(self, run: Run) -> None:
+        """Store one run: its provenance, the versions it read and wrote, its edges.
+
+        A run that did not succeed (denied, failed) is kept with its intended outputs, but those
+        are not versions of the datasets and add no edges: the data was never produced.
+        Recording a run id again replaces the earlier record (an OpenLineage START, then its
+        COMPLETE).
+
+        Raises:
+            LineageError: the run is malformed, or the database could not be written.
+        """
+        _validate(run)
+        try:
+            with self._lock, self._transaction(write=True) as conn:
+                self._forget(conn, run.id)
+                self._insert_run(conn, run)
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "write to")) from exc
+
+    def _insert_run(self, conn: Connection, run: Run) -> None:
+        seq = conn.execute(select(func.coalesce(func.max(runs.c.seq), 0))).scalar_one() + 1
+        conn.execute(insert(runs).values(seq=seq, **_run_row(run)))
+        produced = run.status is RunStatus.SUCCEEDED
+        ids: dict[DatasetRef, int] = {}
+        parents: list[int] = []
+        seen: set[tuple[int, str]] = set()
+        for position, version in enumerate(run.inputs):
+            did = self._dataset_id(conn, version.dataset, ids)
+            vid = self._input_version(conn, did, version, run)
+            if (vid, "in") not in seen:
+                seen.add((vid, "in"))
+                conn.execute(insert(run_io).values(
+                    run_id=run.id, version_id=vid, direction="in", position=position))
+            parents.append(did)
+        created = iso(run.ended_at or run.started_at)
+        children: list[int] = []
+        for position, version in enumerate(run.outputs):
+            did = self._dataset_id(conn, version.dataset, ids)
+            vid = self._insert_version(conn, did, version, run.id, created, produced=produced)
+            conn.execute(insert(run_io).values(
+                run_id=run.id, version_id=vid, direction="out", position=position))
+            children.append(did)
+        if produced:
+            pairs = {(p, c) for p in parents for c in children if p != c}
+            if pairs:
+                conn.execute(insert(edges), [
+                    {"parent_id": p, "child_id": c, "run_id": run.id} for p, c in sorted(pairs)])
+        rows = [{
+            "run_id": run.id, "source_id": self._dataset_id(conn, e.source, ids),
+            "source_column": e.source_column, "target_id": self._dataset_id(conn, e.target, ids),
+            "target_column": e.target_column, "kind": e.kind.value, "description": e.description,
+        } for e in run.column_edges]
+        if rows:
+            conn.execute(insert(column_edges), rows)
+
+    def _dataset_id(self, conn: Connection, ref: DatasetRef, cache: dict[DatasetRef, int]) -> int:
+        if ref in cache:
+            return cache[ref]
+        where = (datasets.c.namespace == ref.namespace) & (datasets.c.name == ref.name)
+        found = conn.execute(select(datasets.c.id).where(where)).scalar()
+        if found is None:
+            stmt = queries.insert_ignore(conn, datasets).values(
+                namespace=ref.namespace, name=ref.name)
+            conn.execute(stmt)
+            found = conn.execute(select(datasets.c.id).where(where)).scalar_one()
+        cache[ref] = int(found)
+        return int(found)
+
+    def _input_version(self, conn: Connection, did: int, version: DatasetVersion, run: Run) -> int:
+        """The stored version a run read: the latest one when it is the same, else a new one."""
+        body = json.dumps(version.classification.to_dict(), sort_keys=True)
+        columns = json.dumps(list(version.columns))
+        latest = conn.execute(
+            select(versions.c.id, versions.c.fingerprint, versions.c.classification,
+                   versions.c.columns)
+            .where(versions.c.dataset_id == did, versions.c.produced.is_(True))
+            .order_by(versions.c.id.desc()).limit(1)
+        ).first()
+        if latest is not None and (latest.fingerprint, latest.classification, latest.columns) == (
+            version.fingerprint, body, columns
+        ):
+            return int(latest.id)
+        return self._insert_version(conn, did, version, run.id, iso(run.started_at), produced=True)
+
+    @staticmethod
+    def _insert_version(conn: Connection, did: int, version: DatasetVersion, run_id: str,
+                        created: str, *, produced: bool) -> int:
+        result = conn.execute(insert(versions).values(
+            dataset_id=did, run_id=run_id, fingerprint=version.fingerprint,
+            tier=version.classification.tier.value,
+            classification=json.dumps(version.classification.to_dict(), sort_keys=True),
+            columns=json.dumps(list(version.columns)), created=created, produced=produced,
+        ))
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    @staticmethod
+    def _forget(conn: Connection, run_id: str) -> None:
+        conn.execute(delete(column_edges).where(column_edges.c.run_id == run_id))
+        conn.execute(delete(edges).where(edges.c.run_id == run_id))
+        conn.execute(delete(run_io).where(run_io.c.run_id == run_id))
+        used = select(run_io.c.version_id)
+        conn.execute(delete(versions).where(versions.c.run_id == run_id,
+                                            versions.c.id.not_in(used)))
+        conn.execute(delete(runs).where(runs.c.id == run_id))
+
+    # -- single datasets ---------------------------------------------------------------------
+
+    def latest(self, dataset: DatasetRef) -> DatasetVersion | None:
+        """The most recently recorded version of ``dataset`` that existed (read or produced)."""
+        return self._one(queries.versions_of(dataset).order_by(versions.c.id.desc()))
+
+    def by_fingerprint(self, fingerprint: str) -> DatasetVersion | None:
+        """The most recently recorded version with this content fingerprint."""
+        stmt = (queries.version_select().where(versions.c.fingerprint == fingerprint,
+                                               versions.c.produced.is_(True))
+                .order_by(versions.c.id.desc()))
+        return self._one(stmt)
+
+    def version_at(self, dataset: DatasetRef, when: datetime) -> DatasetVersion | None:
+        """What ``dataset`` looked like at ``when`` (naive: UTC): the newest version created at
+        or before it; None when it did not exist yet."""
+        stmt = (queries.versions_of(dataset).where(versions.c.created <= iso(when))
+                .order_by(versions.c.created.desc(), versions.c.id.desc()))
+        return self._one(stmt)
+
+    def _one(self, stmt: Any) -> DatasetVersion | None:
+        rows = self._read(stmt.limit(1))
+        return queries.to_version(rows[0]) if rows else None
+
+    def runs(self, dataset: DatasetRef | None = None, *, limit: int | None = 50,
+             status: RunStatus | None = None) -> builtins.list[Run]:
+        """Recorded runs, newest first; with ``dataset``, those that read or wrote it."""
+        stmt = select(runs).order_by(runs.c.seq.desc())
+        if dataset is not None:
+            touching = (select(run_io.c.run_id)
+                        .join(versions, versions.c.id == run_io.c.version_id)
+                        .join(datasets, datasets.c.id == versions.c.dataset_id)
+                        .where(datasets.c.namespace == dataset.namespace,
+                               datasets.c.name == dataset.name))
+            stmt = stmt.where(runs.c.id.in_(touching))
+        if status is not None:
+            stmt = stmt.where(runs.c.status == status.value)
+        if limit is not None:
+            stmt = stmt.limit(max(int(limit), 0))
+        try:
+            with self._transaction(write=False) as conn:
+                return [queries.load_run(conn, row) for row in conn.execute(stmt).all()]
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
+    def get_run(self, run_id: str) -> Run | None:
+        """One run by id, or None."""
+        try:
+            with self._transaction(write=False) as conn:
+                row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+                return queries.load_run(conn, row) if row is not None else None
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
+    # -- graph queries -----------------------------------------------------------------------
+
+    def upstream(self, dataset: DatasetRef, depth: int | None = None) -> LineageGraph:
+        """Everything ``dataset`` was derived from, transitively, up to ``depth`` hops."""
+        return self._walk(dataset, Direction.UPSTREAM, depth)
+
+    def downstream(self, dataset: DatasetRef, depth: int | None = None) -> LineageGraph:
+        """Everything derived from ``dataset``, transitively, up to ``depth`` hops."""
+        return self._walk(dataset, Direction.DOWNSTREAM, depth)
+
+    def _walk(self, dataset: DatasetRef, direction: Direction, depth: int | None) -> LineageGraph:
+        if depth is not None and depth < 0:
+            msg = f"depth must be 0 or more (or None for no limit), not {depth}."
+            raise LineageError(msg)
+        try:
+            with self._transaction(write=False) as conn:
+                return queries.walk(conn, dataset, direction, depth)
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
+    def impact(self, dataset: DatasetRef, tag: str | None = None, *,
+               personal_tags: Sequence[str] = PERSONAL_TAGS) -> builtins.list[DatasetVersion]:
+        """Downstream datasets whose latest classification carries ``tag`` (e.g. ``"PII"``) or,
+        by default, any personal data (a personal column or one of ``personal_tags``);
+        nearest first, then by name."""
+        graph = self.downstream(dataset)
+        wanted = tag.upper() if tag else None
+        hits = []
+        for ref, version in graph.nodes.items():
+            if ref == dataset or version is None:
+                continue
+            c = version.classification
+            if (_carries(c, wanted) if wanted else _personal(c, personal_tags)):
+                hits.append((graph.depths[ref], ref, version))
+        return [v for _, _, v in sorted(hits, key=lambda h: (h[0], h[1]))]
+
+    def path(self, dataset: DatasetRef, tag: str) -> builtins.list[LineageEdge]:
+        """The edges by which ``tag`` reached ``dataset``: every upstream edge whose both ends
+        carry it and that leads to ``dataset`` through datasets carrying it, origins first.
+        Empty when ``dataset`` does not carry the tag or it originated there."""
+        wanted = tag.upper()
+        graph = self.upstream(dataset)
+        version = graph.nodes.get(dataset)
+        if version is None or not _carries(version.classification, wanted):
+            return []
+
+        def carries(ref: DatasetRef) -> bool:
+            v = graph.nodes.get(ref)
+            return v is not None and _carries(v.classification, wanted)
+
+        found: set[LineageEdge] = set()
+        frontier, reached = [dataset], {dataset}
+        while frontier:
+            child = frontier.pop()
+            for edge in graph.edges:
+                if edge.child == child and carries(edge.parent):
+                    found.add(edge)
+                    if edge.parent not in reached:
+                        reached.add(edge.parent)
+                        frontier.append(edge.parent)
+        return sorted(found, key=lambda e: (-graph.depths[e.parent], e))
+
+    def completeness(self) -> Completeness:
+        """The share of derived datasets whose every input is known.
+
+        A dataset is *derived* when a recorded, succeeded run produced it; one only ever read is
+        a *source* and is not counted (its inputs are outside every system Lacuna watches).
+        A derived dataset is *complete* when the run that produced its latest version recorded
+        at least one input and every input is known: named as a real dataset, not the
+        placeholder ``DatasetRef.unknown()`` an integration records for data whose origin it
+        could not name (a frame built in memory). Lineage of an input's own inputs is that
+        input's completeness, not this one's. The PROPRIETARY figures count derived datasets
+        whose latest classification is PROPRIETARY.
+        """
+        try:
+            with self._transaction(write=False) as conn:
+                return queries.completeness(conn)
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
+    def _read(self, stmt: Any) -> builtins.list[Any]:
+        try:
+            with self._transaction(write=False) as conn:
+                return list(conn.execute(stmt).all())
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy engine (for bulk loads in benchmarks and tests)."""
+        return self._engine
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> LineageStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LineageStore({self.where!r})"
+
+
+def _carries(c: Classification, tag: str | None) -> bool:
+    return tag is not None and (tag in c.tags or tag in c.table_tags)
+
+
+def _personal(c: Classification, personal_tags: Sequence[str]) -> bool:
+    wanted = {t.upper() for t in personal_tags}
+    return bool(c.personal_columns) or any(t in wanted for t in (*c.tags, *c.table_tags))
+
+
+def _validate(run: Run) -> None:
+    if not isinstance(run, Run):
+        msg = f"record() takes a lineage Run, not {type(run).__name__}."
+        raise LineageError(msg)
+    if not run.id or len(run.id) > 64:
+        msg = f"run id {run.id!r} must be 1 to 64 characters (a uuid4 hex is 32)."
+        raise LineageError(msg)
+    if not run.operation:
+        msg = f"run {run.id}: operation is empty; name it (e.g. 'export', 'register_lineage')."
+        raise LineageError(msg)
+    for version in (*run.inputs, *run.outputs):
+        if not isinstance(version, DatasetVersion):
+            msg = (f"run {run.id}: inputs and outputs must be DatasetVersion, not "
+                   f"{type(version).__name__}.")
+            raise LineageError(msg)
+    for edge in run.column_edges:
+        if not isinstance(edge, ColumnEdge) or not isinstance(edge.kind, EdgeKind):
+            msg = f"run {run.id}: column_edges must be ColumnEdge values with an EdgeKind."
+            raise LineageError(msg)
+
+
+def _run_row(run: Run) -> dict[str, Any]:
+    provenance = {
+        "libraries": [list(pair) for pair in run.libraries],
+        "quality_checks": list(run.quality_checks),
+        "extra": [[k, v] for k, v in run.extra],
+    }
+    try:
+        text = json.dumps(provenance, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        msg = f"run {run.id}: provenance is not JSON-serialisable ({exc})."
+        raise LineageError(msg) from None
+    return {
+        "id": run.id, "operation": run.operation, "status": run.status.value,
+        "user_id": run.user_id, "role": run.role, "session": run.session,
+        "started_at": iso(run.started_at),
+        "ended_at": iso(run.ended_at) if run.ended_at else None,
+        "purpose": run.purpose, "exception_id": run.exception_id, "method": run.method,
+        "code_location": run.code_location, "code_hash": run.code_hash,
+        "code_text": run.code_text, "decision_id": run.decision_id, "policy_id": run.policy_id,
+        "error": run.error, "producer": run.producer, "provenance": text,
+    }
+
+
+__all__ = ["PERSONAL_TAGS", "LineageStore"]

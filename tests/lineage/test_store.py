@@ -1,0 +1,135 @@
+"""The lineage store on SQLite and PostgreSQL: record, read back, walk, impact, path, history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lacuna.errors import LineageError
+from lacuna.lineage.graph import LineageEdge
+from lacuna.lineage.records import (
+    ColumnEdge,
+    DatasetRef,
+    DatasetVersion,
+    EdgeKind,
+    Run,
+    RunStatus,
+)
+from lacuna.lineage.store import LineageStore
+from lacuna.model import Classification, ColumnClass, ColumnKind, Tier
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+PII_COLS = {"email": ColumnClass(classification=ColumnKind.PII, pii_type="email")}
+
+
+def ref(name: str) -> DatasetRef:
+    return DatasetRef("file", f"/data/{name}")
+
+
+def version(name: str, tier: Tier = Tier.INTERNAL, tags: tuple[str, ...] = (),
+            fingerprint: str | None = None, pii: bool = False) -> DatasetVersion:
+    c = Classification(tier=tier, tags=tags, columns=PII_COLS if pii else {})
+    return DatasetVersion(dataset=ref(name), classification=c, fingerprint=fingerprint,
+                          columns=("email",) if pii else ("id",))
+
+
+def run(run_id: str, inputs: list[DatasetVersion], outputs: list[DatasetVersion],
+        at: datetime = T0, status: RunStatus = RunStatus.SUCCEEDED, **kw: object) -> Run:
+    return Run(id=run_id, operation="export", status=status, inputs=tuple(inputs),
+               outputs=tuple(outputs), started_at=at, ended_at=at + timedelta(seconds=1),
+               **kw)  # type: ignore[arg-type]
+
+
+def test_a_run_round_trips_with_its_provenance(store: LineageStore) -> None:
+    r = Run(
+        id="run-1", operation="register_lineage", status=RunStatus.SUCCEEDED,
+        inputs=(version("raw.csv", Tier.PROPRIETARY, ("PII",), "fp-raw", pii=True),
+                version("ref.csv")),
+        outputs=(version("out.parquet", Tier.PROPRIETARY, ("PII",), "fp-out", pii=True),),
+        column_edges=(ColumnEdge(source=ref("raw.csv"), source_column="email",
+                                 target=ref("out.parquet"), target_column="email_hash",
+                                 kind=EdgeKind.MASKING, description="sha256(email || key)"),),
+        user_id="alice", role="analyst", session="s1", started_at=T0,
+        ended_at=T0 + timedelta(seconds=2), purpose="churn study", exception_id="EXC-2026-001",
+        method="lacuna.register_lineage", code_location="transform.py:1", code_hash="ab" * 32,
+        code_text="df = df.drop(columns=['ssn'])", libraries=(("pandas", "2.2.3"),),
+        quality_checks=("not_null(id)",), decision_id="d1", policy_id="p1",
+        producer="lacuna", extra=(("facet", {"a": 1}),),
+    )
+    store.record(r)
+    assert store.get_run("run-1") == r
+    assert store.runs() == [r]
+    assert store.runs(ref("ref.csv")) == [r]
+    assert store.runs(ref("nowhere.csv")) == []
+
+
+def test_latest_and_by_fingerprint_return_the_newest(store: LineageStore) -> None:
+    store.record(run("r1", [version("a.csv", fingerprint="fa")],
+                     [version("b.csv", fingerprint="fb1")]))
+    newer = version("b.csv", Tier.PROPRIETARY, ("PII",), fingerprint="fb2", pii=True)
+    store.record(run("r2", [version("a.csv", fingerprint="fa")], [newer],
+                     at=T0 + timedelta(hours=1)))
+    assert store.latest(ref("b.csv")) == newer
+    assert store.by_fingerprint("fb2") == newer
+    assert store.by_fingerprint("fb1") == version("b.csv", fingerprint="fb1")
+    assert store.by_fingerprint("nope") is None
+    assert store.latest(ref("never.csv")) is None
+    assert store.latest(ref("a.csv")) == version("a.csv", fingerprint="fa")
+
+
+def test_version_at_answers_what_a_dataset_looked_like(store: LineageStore) -> None:
+    v1 = version("b.csv", Tier.INTERNAL, fingerprint="v1")
+    v2 = version("b.csv", Tier.PROPRIETARY, ("PII",), fingerprint="v2", pii=True)
+    store.record(run("r1", [version("a.csv")], [v1], at=T0))
+    store.record(run("r2", [version("a.csv")], [v2], at=T0 + timedelta(days=1)))
+    assert store.version_at(ref("b.csv"), T0 - timedelta(minutes=1)) is None
+    assert store.version_at(ref("b.csv"), T0 + timedelta(hours=1)) == v1
+    assert store.version_at(ref("b.csv"), T0 + timedelta(days=2)) == v2
+    naive = (T0 + timedelta(hours=1)).replace(tzinfo=None)  # naive is UTC
+    assert store.version_at(ref("b.csv"), naive) == v1
+
+
+def test_a_denied_run_is_kept_but_produces_nothing(store: LineageStore) -> None:
+    src = version("raw.csv", Tier.PROPRIETARY, ("PII",), pii=True)
+    denied = run("d1", [src], [version("Downloads/leak.csv", Tier.PROPRIETARY)],
+                 status=RunStatus.DENIED, decision_id="dec-1")
+    store.record(denied)
+    assert store.latest(ref("Downloads/leak.csv")) is None
+    assert store.downstream(ref("raw.csv")).edges == ()
+    assert store.get_run("d1") == denied
+    assert store.runs(status=RunStatus.DENIED) == [denied]
+
+
+def test_recording_a_run_again_replaces_it(store: LineageStore) -> None:
+    store.record(run("r1", [version("a.csv")], [version("b.csv", fingerprint="x")],
+                     status=RunStatus.FAILED))
+    final = run("r1", [version("a.csv")], [version("b.csv", fingerprint="y")])
+    store.record(final)
+    assert store.runs() == [final]
+    assert store.latest(ref("b.csv")) == version("b.csv", fingerprint="y")
+    assert store.by_fingerprint("x") is None
+    assert store.upstream(ref("b.csv")).edges == (LineageEdge(ref("a.csv"), ref("b.csv"), "r1"),)
+
+
+def test_malformed_runs_are_refused_clearly(store: LineageStore) -> None:
+    with pytest.raises(LineageError, match="run id"):
+        store.record(run("", [], []))
+    with pytest.raises(LineageError, match="operation is empty"):
+        store.record(Run(id="x", operation="", status=RunStatus.SUCCEEDED))
+    with pytest.raises(LineageError, match="DatasetVersion"):
+        store.record(Run(id="x", operation="e", status=RunStatus.SUCCEEDED,
+                         inputs=(ref("a.csv"),)))  # type: ignore[arg-type]
+    with pytest.raises(LineageError, match="JSON"):
+        store.record(Run(id="x", operation="e", status=RunStatus.SUCCEEDED,
+                         extra=(("k", object()),)))  # type: ignore[arg-type]
+    assert store.runs() == []
+
+
+def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
+    bad = tmp_path / "state.db"
+    bad.write_text("not a database")
+    with pytest.raises(LineageError, match="not an SQLite database"):
+        LineageStore(f"sqlite:///{bad}")
+    assert bad.read_text() == "not a database"
