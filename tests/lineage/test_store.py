@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -133,3 +135,122 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
     with pytest.raises(LineageError, match="not an SQLite database"):
         LineageStore(f"sqlite:///{bad}")
     assert bad.read_text() == "not a database"
+
+
+def _pipeline(store: LineageStore) -> None:
+    """customers (PII) + sales -> joined (PII) -> summary (aggregate, no PII); joined -> extract
+    (PII); products -> catalogue."""
+    customers = version("customers.csv", Tier.PROPRIETARY, ("PII",), pii=True)
+    sales = version("sales.csv", Tier.INTERNAL)
+    joined = version("joined.parquet", Tier.PROPRIETARY, ("PII",), pii=True)
+    store.record(run("j", [customers, sales], [joined], at=T0))
+    store.record(run("a", [joined], [version("summary.csv", Tier.INTERNAL, ("DERIVED_FROM_PII",))],
+                     at=T0 + timedelta(minutes=1)))
+    store.record(run("x", [joined], [version("extract.csv", Tier.PROPRIETARY, ("PII",),
+                                             pii=True)], at=T0 + timedelta(minutes=2)))
+    store.record(run("p", [version("products.csv")], [version("catalogue.csv")]))
+
+
+def test_upstream_and_downstream_walk_transitively_with_a_depth_limit(
+        store: LineageStore) -> None:
+    _pipeline(store)
+    up = store.upstream(ref("summary.csv"))
+    assert set(up.nodes) == {ref(n) for n in ("summary.csv", "joined.parquet", "customers.csv",
+                                               "sales.csv")}
+    assert up.depths[ref("customers.csv")] == 2
+    assert up.parents(ref("joined.parquet")) == (ref("customers.csv"), ref("sales.csv"))
+    near = store.upstream(ref("summary.csv"), depth=1)
+    assert set(near.nodes) == {ref("summary.csv"), ref("joined.parquet")}
+    down = store.downstream(ref("customers.csv"))
+    assert set(down.nodes) == {ref(n) for n in ("customers.csv", "joined.parquet", "summary.csv",
+                                                 "extract.csv")}
+    assert down.nodes[ref("extract.csv")] == store.latest(ref("extract.csv"))
+    only_root = store.upstream(ref("summary.csv"), depth=0)
+    assert list(only_root.nodes) == [ref("summary.csv")]
+    assert only_root.edges == ()
+    unknown = store.upstream(ref("never.csv"))
+    assert unknown.nodes == {ref("never.csv"): None}
+    assert unknown.edges == ()
+    with pytest.raises(LineageError, match="depth"):
+        store.upstream(ref("summary.csv"), depth=-1)
+
+
+def test_walks_end_on_cycles(store: LineageStore) -> None:
+    store.record(run("1", [version("a")], [version("b")]))
+    store.record(run("2", [version("b")], [version("c")]))
+    store.record(run("3", [version("c")], [version("a")]))  # a feedback loop
+    for depth in (None, 50):
+        graph = store.upstream(ref("a"), depth=depth)
+        assert set(graph.nodes) == {ref("a"), ref("b"), ref("c")}
+        assert len(graph.edges) == 3
+    assert store.downstream(ref("b")).depths == {ref("b"): 0, ref("c"): 1, ref("a"): 2}
+
+
+def test_column_edges_come_with_the_graph(store: LineageStore) -> None:
+    edge = ColumnEdge(source=ref("a.csv"), source_column="email", target=ref("b.csv"),
+                      target_column="email_hash", kind=EdgeKind.MASKING, description="sha256")
+    store.record(run("r", [version("a.csv")], [version("b.csv")], column_edges=(edge,)))
+    assert store.upstream(ref("b.csv")).column_edges == (edge,)
+    assert store.upstream(ref("a.csv")).column_edges == ()
+
+
+def test_impact_lists_downstream_datasets_carrying_personal_data_or_a_tag(
+        store: LineageStore) -> None:
+    _pipeline(store)
+    hits = [v.dataset for v in store.impact(ref("customers.csv"))]
+    assert hits == [ref("joined.parquet"), ref("extract.csv")]  # not the aggregate
+    tagged = store.impact(ref("customers.csv"), tag="derived_from_pii")
+    assert [v.dataset for v in tagged] == [ref("summary.csv")]
+    assert store.impact(ref("products.csv")) == []
+
+
+def test_path_shows_how_a_tag_reached_a_dataset(store: LineageStore) -> None:
+    _pipeline(store)
+    assert store.path(ref("extract.csv"), "PII") == [
+        LineageEdge(ref("customers.csv"), ref("joined.parquet"), "j"),
+        LineageEdge(ref("joined.parquet"), ref("extract.csv"), "x"),
+    ]
+    assert store.path(ref("summary.csv"), "PII") == []  # it does not carry PII
+    assert store.path(ref("customers.csv"), "PII") == []  # it originated there
+
+
+def test_completeness_counts_derived_datasets_whose_inputs_are_known(
+        store: LineageStore) -> None:
+    assert store.completeness().ratio == 1.0
+    _pipeline(store)
+    memory = DatasetVersion(dataset=DatasetRef.unknown("pandas.DataFrame()"),
+                            classification=Classification())
+    store.record(run("m", [memory], [version("adhoc.csv", Tier.PROPRIETARY)]))
+    store.record(run("n", [], [version("orphan.csv")]))
+    c = store.completeness()
+    assert (c.derived, c.complete) == (6, 4)
+    assert (c.proprietary_derived, c.proprietary_complete) == (3, 2)
+    assert c.sources == 3  # customers, sales, products
+    assert set(c.incomplete) == {ref("adhoc.csv"), ref("orphan.csv")}
+    assert c.ratio == pytest.approx(4 / 6)
+
+
+WRITER = """
+import sys
+from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+from lacuna.lineage.store import LineageStore
+from lacuna.model import Classification
+url, worker, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def v(name):
+    return DatasetVersion(dataset=DatasetRef("file", "/data/" + name),
+                          classification=Classification())
+with LineageStore(url) as s:
+    for i in range(n):
+        s.record(Run(id=f"{worker}-{i}", operation="export", status=RunStatus.SUCCEEDED,
+                     inputs=(v("shared-in.csv"),), outputs=(v(f"out-{worker}-{i}.csv"),)))
+"""
+
+
+def test_processes_record_concurrently_into_one_store(store_url: str) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, store_url, f"w{w}", "15"],
+                              stderr=subprocess.PIPE, text=True) for w in range(2)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    with LineageStore(store_url) as s:
+        assert len(s.runs(limit=None)) == 30
+        assert len(s.downstream(ref("shared-in.csv")).nodes) == 31
