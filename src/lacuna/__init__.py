@@ -33,6 +33,7 @@ from lacuna.exceptions import (
     request_exception,
 )
 from lacuna.governor import GovernanceWarning, Governor, configure
+from lacuna.lineage.api import register_lineage
 from lacuna.model import (
     Classification,
     ColumnClass,
@@ -87,6 +88,7 @@ __all__ = [
     "governed",
     "load_config",
     "load_ipython_extension",
+    "register_lineage",
     "request_exception",
     "unload_ipython_extension",
 ]

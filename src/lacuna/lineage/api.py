@@ -1,0 +1,326 @@
+"""Lineage as functions: ``register_lineage`` (the seed's API) and the store's queries, on the
+current governor's state database.
+
+The governor is imported inside the functions: ``lineage/`` is a pipeline step and must not
+depend on the governor at import time.
+
+Example:
+    >>> import lacuna
+    >>> from lacuna.lineage import upstream
+    >>> _ = open("raw_data.csv", "w").write("customer_id,email\\n1,a@example.com\\n")
+    >>> run = lacuna.register_lineage(source=["raw_data.csv"], destination="processed_data.csv",
+    ...                               operation="custom_transformation", code="df.dropna()")
+    >>> run.outputs[0].classification.tier
+    <Tier.PROPRIETARY: 'PROPRIETARY'>
+    >>> [d.name.rsplit("/", 1)[-1] for d in upstream("processed_data.csv").nodes]
+    ['processed_data.csv', 'raw_data.csv']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from lacuna.errors import LacunaError, LineageError
+from lacuna.lineage.graph import Completeness, LineageEdge, LineageGraph
+from lacuna.lineage.records import (
+    ColumnEdge,
+    DatasetRef,
+    DatasetVersion,
+    EdgeKind,
+    Run,
+    RunStatus,
+)
+from lacuna.lineage.store import LineageStore
+from lacuna.model import utcnow
+
+if TYPE_CHECKING:
+    from lacuna.governor import Governor
+    from lacuna.model import Classification
+
+Target = str | os.PathLike[str] | DatasetRef
+CODE_TEXT_LIMIT = 64 * 1024  # keep the code's text when it is at most this many characters
+
+_stores: dict[str, LineageStore] = {}
+_lock = threading.Lock()
+
+
+def store_at(url: str) -> LineageStore:
+    """The lineage store at ``url``, opened once per process."""
+    with _lock:
+        found = _stores.get(url)
+        if found is None:
+            found = _stores[url] = LineageStore(url)
+        return found
+
+
+def current_store() -> LineageStore:
+    """The lineage store of the current governor (its ``audit.url``)."""
+    from lacuna.governor import current
+
+    return store_at(current().config.audit_url)
+
+
+def as_ref(target: Target) -> DatasetRef:
+    """A ``DatasetRef`` for a path, URI, ``<database URL>#<table>`` or a ref itself."""
+    if isinstance(target, DatasetRef):
+        return target
+    if not isinstance(target, str | os.PathLike) or not os.fspath(target).strip():
+        msg = (f"a dataset is a path, URI or DatasetRef, not {target!r}: e.g. 'raw_data.csv', "
+               "'s3://bucket/key' or 'postgresql://host/db#table'.")
+        raise LineageError(msg)
+    return DatasetRef.of(target)
+
+
+def upstream(dataset: Target, depth: int | None = None) -> LineageGraph:
+    """What ``dataset`` was derived from, transitively (``depth`` hops at most)."""
+    return current_store().upstream(as_ref(dataset), depth)
+
+
+def downstream(dataset: Target, depth: int | None = None) -> LineageGraph:
+    """What was derived from ``dataset``, transitively (``depth`` hops at most)."""
+    return current_store().downstream(as_ref(dataset), depth)
+
+
+def impact(dataset: Target, tag: str | None = None) -> list[DatasetVersion]:
+    """Downstream datasets carrying ``tag``, or any personal data by default."""
+    from lacuna.governor import current
+
+    personal = current().config.classification.personal_tags
+    return current_store().impact(as_ref(dataset), tag, personal_tags=personal)
+
+
+def path(dataset: Target, tag: str) -> list[LineageEdge]:
+    """The edges by which ``tag`` reached ``dataset``, origins first."""
+    return current_store().path(as_ref(dataset), tag)
+
+
+def version_at(dataset: Target, when: datetime) -> DatasetVersion | None:
+    """What ``dataset`` looked like at ``when``."""
+    return current_store().version_at(as_ref(dataset), when)
+
+
+def completeness() -> Completeness:
+    """The share of derived datasets whose every input is known (see
+    ``LineageStore.completeness``)."""
+    return current_store().completeness()
+
+
+# -- register_lineage --------------------------------------------------------------------------
+
+
+def register_lineage(
+    source: Target | Sequence[Target],
+    destination: Target,
+    operation: str,
+    code: str | None = None,
+    columns: Mapping[str, str | tuple[Target, str] | Sequence[tuple[Target, str]]] | None = None,
+) -> Run:
+    """Record that ``destination`` was made from ``source`` by ``operation`` (the seed's API).
+
+    The destination's stored classification inherits the sources': the most restrictive tier,
+    the union of tags, the stricter class per column (:func:`lacuna.lineage.rules.combine`).
+    A source's classification is its latest in the lineage store, else the file is read and
+    classified. A source Lacuna can neither find in the store nor read makes the call fail:
+    the destination's classification would be a guess.
+
+    Args:
+        source: one source or a list: paths, URIs, ``<database URL>#<table>`` or DatasetRefs.
+        destination: the dataset produced.
+        operation: what was done, e.g. ``"custom_transformation"``.
+        code: the code that did it; its SHA-256 is kept, and its text when at most 64 KiB.
+        columns: destination column -> the source column it came from. With one source, a
+            column name; with several, ``(source, column)`` or a list of those pairs.
+
+    Returns:
+        The recorded run (its outputs carry the destination's inherited classification).
+
+    Raises:
+        LineageError: a malformed argument or a source whose classification is unknown.
+    """
+    from lacuna.governor import current
+    from lacuna.lineage.rules import combine
+
+    sources = _sources(source)
+    target = as_ref(destination)
+    if not isinstance(operation, str) or not operation.strip():
+        msg = "operation must be a non-empty string naming what was done, e.g. 'deduplicate'."
+        raise LineageError(msg)
+    if code is not None and not isinstance(code, str):
+        msg = f"code must be the code's text (a str), not {type(code).__name__}."
+        raise LineageError(msg)
+    if target in sources:
+        msg = f"destination {target} is also a source: lineage cannot loop onto itself."
+        raise LineageError(msg)
+    gov = current()
+    lineage = store_at(gov.config.audit_url)
+    inputs = tuple(_source_version(gov, lineage, ref) for ref in sources)
+    edges = _column_edges(columns, sources, target)
+    mapped = _mapped_columns(edges, inputs, gov) if edges else None
+    inherited = combine([v.classification for v in inputs], gov.config.classification,
+                        columns=mapped, names=[str(v.dataset) for v in inputs])
+    out_columns = tuple(dict.fromkeys(e.target_column for e in edges))
+    output = DatasetVersion(dataset=target, classification=_as_stored(inherited),
+                            fingerprint=_file_fingerprint(target), columns=out_columns)
+    started = utcnow()
+    run = Run(
+        id=uuid.uuid4().hex, operation=operation.strip(), status=RunStatus.SUCCEEDED,
+        inputs=inputs, outputs=(output,), column_edges=edges,
+        user_id=gov.config.user.id, role=gov.config.user.role, session=gov.session,
+        started_at=started, ended_at=utcnow(), purpose=gov.config.purpose,
+        method="lacuna.register_lineage",
+        code_hash=hashlib.sha256(code.encode()).hexdigest() if code is not None else None,
+        code_text=code if code is not None and len(code) <= CODE_TEXT_LIMIT else None,
+        libraries=(("lacuna", _version()),),
+    )
+    lineage.record(run)
+    return run
+
+
+def _sources(source: Target | Sequence[Target]) -> tuple[DatasetRef, ...]:
+    items = [source] if isinstance(source, str | os.PathLike | DatasetRef) else source
+    if not isinstance(items, Sequence) or not items:
+        msg = ("source must name at least one dataset: a path or URI, or a list of them, e.g. "
+               "source=['raw_data.csv'].")
+        raise LineageError(msg)
+    return tuple(dict.fromkeys(as_ref(item) for item in items))
+
+
+def _source_version(gov: Governor, lineage: LineageStore, ref: DatasetRef) -> DatasetVersion:
+    fp = _file_fingerprint(ref)
+    stored = lineage.by_fingerprint(fp) if fp else None
+    if stored is None or stored.dataset != ref:
+        stored = lineage.latest(ref)
+    if stored is not None and (fp is None or stored.fingerprint in (None, fp)):
+        return DatasetVersion(dataset=ref, classification=stored.classification,
+                              fingerprint=fp or stored.fingerprint, columns=stored.columns)
+    if ref.namespace == "file" and os.path.isfile(ref.name):
+        classification, columns = _classify_file(gov, ref.name)
+        return DatasetVersion(dataset=ref, classification=_as_stored(classification),
+                              fingerprint=fp, columns=columns)
+    msg = (f"source {ref} has no classification Lacuna knows: it is not in the lineage store "
+           "and is not a readable file. Read it through Lacuna first (e.g. pd.read_csv with "
+           "lacuna enabled) or register the lineage that produced it, then call again.")
+    raise LineageError(msg)
+
+
+def _classify_file(gov: Governor, name: str) -> tuple[Classification, tuple[str, ...]]:
+    from lacuna import _bypass
+    from lacuna.classify.readers import read_sample
+
+    try:
+        with _bypass.bypass():
+            frame = read_sample(name, gov.config.classification.sample_rows)
+        classification, _ = gov.classify_source(name, frame)
+    except LacunaError as exc:
+        msg = f"source {name} could not be classified ({exc}); fix it, then register again."
+        raise LineageError(msg) from exc
+    return classification, tuple(str(c) for c in frame.columns)
+
+
+def _column_edges(columns: Mapping[str, Any] | None, sources: tuple[DatasetRef, ...],
+                  target: DatasetRef) -> tuple[ColumnEdge, ...]:
+    if columns is None:
+        return ()
+    if not isinstance(columns, Mapping):
+        msg = "columns must map each destination column to its source column(s)."
+        raise LineageError(msg)
+    out: list[ColumnEdge] = []
+    for dest, spec in columns.items():
+        if not isinstance(dest, str) or not dest:
+            msg = f"columns: destination column names must be non-empty strings, not {dest!r}."
+            raise LineageError(msg)
+        pairs = _pairs(dest, spec, sources)
+        for ref, col in pairs:
+            kind = EdgeKind.IDENTITY if col == dest else EdgeKind.TRANSFORMATION
+            out.append(ColumnEdge(source=ref, source_column=col, target=target,
+                                  target_column=dest, kind=kind))
+    return tuple(out)
+
+
+def _pairs(dest: str, spec: Any, sources: tuple[DatasetRef, ...]) -> list[tuple[DatasetRef, str]]:
+    if isinstance(spec, str):
+        if len(sources) != 1:
+            msg = (f"columns[{dest!r}] = {spec!r} is ambiguous with {len(sources)} sources: "
+                   f"write ({str(sources[0])!r}, {spec!r}) to say which source it comes from.")
+            raise LineageError(msg)
+        return [(sources[0], spec)]
+    items = [spec] if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], str) \
+        else list(spec) if isinstance(spec, Sequence) else None
+    pairs: list[tuple[DatasetRef, str]] = []
+    for item in items or [None]:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], str)):
+            msg = (f"columns[{dest!r}] must be a source column name, a (source, column) pair "
+                   f"or a list of pairs, not {spec!r}.")
+            raise LineageError(msg)
+        ref = as_ref(item[0])
+        if ref not in sources:
+            msg = f"columns[{dest!r}] names {ref}, which is not one of the sources."
+            raise LineageError(msg)
+        pairs.append((ref, item[1]))
+    return pairs
+
+
+def _mapped_columns(edges: tuple[ColumnEdge, ...], inputs: tuple[DatasetVersion, ...],
+                    gov: Governor) -> dict[str, Any]:
+    """Destination column -> the stricter class of the source columns it came from; a source
+    column Lacuna has not classified makes the destination inherit every parent column."""
+    from lacuna.lineage.rules import combine
+
+    by_ref = {v.dataset: v.classification for v in inputs}
+    mapped: dict[str, Any] = {}
+    for edge in edges:
+        col = by_ref[edge.source].columns.get(edge.source_column)
+        if col is None and by_ref[edge.source].columns:
+            msg = (f"columns[{edge.target_column!r}]: source {edge.source} has no column "
+                   f"{edge.source_column!r} (it has {', '.join(by_ref[edge.source].columns)}).")
+            raise LineageError(msg)
+        if col is not None:
+            pair = combine([_single(mapped.get(edge.target_column)), _single(col)],
+                           gov.config.classification) if edge.target_column in mapped else None
+            mapped[edge.target_column] = (pair.columns["_"] if pair is not None else col)
+    return mapped
+
+
+def _as_stored(c: Classification) -> Classification:
+    """``c`` as the store gives it back (its JSON form), so the returned run equals the stored."""
+    from lacuna.model import Classification, Layer
+
+    return Classification.from_dict(c.to_dict(), layer=Layer.INHERITED)
+
+
+def _single(col: Any) -> Classification:
+    from lacuna.model import Classification
+
+    return Classification(columns={"_": col})
+
+
+def _file_fingerprint(ref: DatasetRef) -> str | None:
+    """``sha256:<hex>`` of a local file's content fingerprint (see ``sidecar.fingerprint``);
+    None for anything that is not a readable local file."""
+    from lacuna.lineage.sidecar import fingerprint
+
+    if ref.namespace != "file" or not os.path.exists(ref.name):
+        return None
+    try:
+        fp = fingerprint(ref.name)
+    except OSError:
+        return None
+    if fp.get("mode") == "full":
+        return f"sha256:{fp['sha256']}"
+    text = json.dumps(fp, sort_keys=True)
+    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _version() -> str:
+    try:
+        return version("lacuna")
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,104 @@
+"""lacuna.register_lineage, exactly as the seed spells it, and the lineage functions."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import lacuna
+from lacuna import lineage
+from lacuna.errors import LineageError
+from lacuna.lineage.records import DatasetRef, EdgeKind, RunStatus
+from lacuna.model import Tier
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "raw_data.csv").write_text(
+        "customer_id,email,region\n1,ann@example.com,north\n2,bob@example.org,south\n")
+    (tmp_path / "regions.csv").write_text("region,manager_count\nnorth,3\nsouth,4\n")
+    (tmp_path / "transform.py").write_text("df = df.drop_duplicates()\n")
+    return tmp_path
+
+
+def test_the_seed_call_records_a_run_and_the_destination_inherits(files: Path) -> None:
+    code = Path("transform.py").read_text()
+    run = lacuna.register_lineage(source=["raw_data.csv"], destination="processed_data.csv",
+                                  operation="custom_transformation", code=code)
+    raw = lacuna.classify(str(files / "raw_data.csv"))
+    out = run.outputs[0]
+    assert out.dataset == DatasetRef("file", str(files / "processed_data.csv"))
+    assert out.classification.tier == raw.tier == Tier.PROPRIETARY
+    assert set(raw.tags) <= set(out.classification.tags)
+    assert run.code_text == code
+    assert run.code_hash == hashlib.sha256(code.encode()).hexdigest()
+    assert run.status is RunStatus.SUCCEEDED
+    store = lineage.current_store()
+    assert store.latest(out.dataset) == out
+    assert store.get_run(run.id) == run
+    graph = lineage.upstream("processed_data.csv")
+    assert set(graph.nodes) == {out.dataset, DatasetRef.of("raw_data.csv")}
+
+
+def test_several_sources_give_the_most_restrictive_and_all_tags(files: Path) -> None:
+    run = lacuna.register_lineage(source=["raw_data.csv", "regions.csv"],
+                                  destination="joined.csv", operation="join",
+                                  columns={"email": ("raw_data.csv", "email"),
+                                           "region": [("raw_data.csv", "region"),
+                                                      ("regions.csv", "region")]})
+    regions = lacuna.classify(str(files / "regions.csv"))
+    assert regions.tier < Tier.PROPRIETARY
+    out = run.outputs[0].classification
+    assert out.tier == Tier.PROPRIETARY
+    assert "email" in out.personal_columns
+    assert set(out.columns) == {"email", "region"}
+    assert {(e.source.name.rsplit("/", 1)[-1], e.source_column, e.kind) for e in
+            run.column_edges} == {("raw_data.csv", "email", EdgeKind.IDENTITY),
+                                  ("raw_data.csv", "region", EdgeKind.IDENTITY),
+                                  ("regions.csv", "region", EdgeKind.IDENTITY)}
+    assert [v.dataset.name.rsplit("/", 1)[-1] for v in lineage.impact("raw_data.csv")] == [
+        "joined.csv"]
+    assert lineage.impact("regions.csv") == [run.outputs[0]]  # it now holds PII from raw_data
+    assert lineage.path("joined.csv", "PII") == [
+        lineage.LineageEdge(DatasetRef.of("raw_data.csv"), DatasetRef.of("joined.csv"), run.id)]
+
+
+def test_a_chain_of_registrations_uses_the_stored_classification(files: Path) -> None:
+    lacuna.register_lineage(source="raw_data.csv", destination="s3://lake/stage/a.parquet",
+                            operation="stage")
+    run = lacuna.register_lineage(source="s3://lake/stage/a.parquet",
+                                  destination="s3://lake/mart/b.parquet", operation="publish")
+    assert run.outputs[0].classification.tier == Tier.PROPRIETARY
+    assert len(lineage.upstream("s3://lake/mart/b.parquet").nodes) == 3
+    assert lineage.upstream("s3://lake/mart/b.parquet", depth=1).depths == {
+        DatasetRef.of("s3://lake/mart/b.parquet"): 0, DatasetRef.of("s3://lake/stage/a.parquet"): 1}
+    c = lineage.completeness()
+    assert (c.derived, c.complete) == (2, 2)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"source": [], "destination": "o.csv", "operation": "x"}, "at least one dataset"),
+    ({"source": ["raw_data.csv"], "destination": "o.csv", "operation": " "}, "operation"),
+    ({"source": ["raw_data.csv"], "destination": "", "operation": "x"}, "path, URI"),
+    ({"source": ["raw_data.csv"], "destination": "raw_data.csv", "operation": "x"}, "loop"),
+    ({"source": [42], "destination": "o.csv", "operation": "x"}, "not 42"),
+    ({"source": ["raw_data.csv"], "destination": "o.csv", "operation": "x", "code": b"x"},
+     "str"),
+    ({"source": ["raw_data.csv", "regions.csv"], "destination": "o.csv", "operation": "x",
+      "columns": {"email": "email"}}, "ambiguous"),
+    ({"source": ["raw_data.csv"], "destination": "o.csv", "operation": "x",
+      "columns": {"e": ("other.csv", "email")}}, "not one of the sources"),
+    ({"source": ["raw_data.csv"], "destination": "o.csv", "operation": "x",
+      "columns": {"e": "no_such_column"}}, "has no column"),
+    ({"source": ["missing.csv"], "destination": "o.csv", "operation": "x"},
+     "no classification Lacuna knows"),
+    ({"source": ["s3://bucket/unknown.csv"], "destination": "o.csv", "operation": "x"},
+     "no classification Lacuna knows"),
+])
+def test_bad_calls_fail_clearly_and_record_nothing(files: Path, kwargs: dict[str, object],
+                                                  message: str) -> None:
+    with pytest.raises(LineageError, match=message):
+        lacuna.register_lineage(**kwargs)  # type: ignore[arg-type]
+    assert lineage.current_store().runs() == []
