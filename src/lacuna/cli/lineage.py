@@ -1,0 +1,308 @@
+"""``lacuna lineage``: draw a dataset's lineage, list the impact of a source, report completeness.
+
+Exit codes: 0 ok, 1 nothing recorded for that dataset, 2 a usage, configuration or database
+error.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from lacuna.errors import ConfigError, LacunaError
+
+if TYPE_CHECKING:
+    from lacuna.lineage.graph import LineageGraph
+    from lacuna.lineage.records import DatasetRef, DatasetVersion
+    from lacuna.lineage.store import LineageStore
+
+app = typer.Typer(
+    help="Query the lineage store: upstream and downstream graphs, impact, completeness.",
+    no_args_is_help=True,
+)
+console = Console()
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", metavar="URL",
+                 help="SQLAlchemy URL of the state database. Default: audit.url from "
+                      "lacuna.yaml, else the state file in $LACUNA_HOME."),
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", metavar="PATH", help="The lacuna.yaml to read.")
+]
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    DOT = "dot"
+    MERMAID = "mermaid"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                               soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _open(db: str | None, config: Path | None) -> LineageStore | None:
+    """The store, or None when its SQLite file does not exist yet (nothing recorded)."""
+    from lacuna.audit.schema import parse_url, sqlite_file
+    from lacuna.config import load_config
+    from lacuna.lineage.store import LineageStore
+
+    try:
+        url = db or load_config(config).audit_url
+        path = sqlite_file(parse_url(url))
+        if path is not None and not path.exists():
+            return None
+        return LineageStore(url)
+    except (ConfigError, LacunaError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _ref(dataset: str) -> DatasetRef:
+    from lacuna.lineage.api import as_ref
+
+    try:
+        return as_ref(dataset)
+    except LacunaError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def show(
+    dataset: Annotated[str, typer.Argument(help="A path, URI or <database URL>#<table>.")],
+    upstream: Annotated[bool, typer.Option("--upstream", help="What it came from (default).")
+                        ] = False,
+    downstream: Annotated[bool, typer.Option("--downstream", help="What was made from it.")
+                          ] = False,
+    depth: Annotated[int | None, typer.Option("--depth", min=0, help="At most N hops.")] = None,
+    columns: Annotated[bool, typer.Option("--columns", help="Show column-level edges.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="text, json, dot or mermaid.")
+                   ] = Format.TEXT,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Draw DATASET's lineage as a tree with tiers and tags (or JSON, Graphviz, Mermaid)."""
+    if upstream and downstream:
+        msg = "choose one of --upstream and --downstream."
+        raise _fail(msg)
+    ref = _ref(dataset)
+    store = _open(db, config)
+    if store is None:
+        msg = f"no lineage recorded yet: nothing is known about {ref}."
+        raise _fail(msg, 1)
+    with store:
+        try:
+            graph = (store.downstream if downstream else store.upstream)(ref, depth)
+        except LacunaError as exc:
+            raise _fail(str(exc)) from None
+    if graph.nodes.get(ref) is None and not graph.edges:
+        msg = f"no lineage recorded for {ref}."
+        raise _fail(msg, 1)
+    if fmt is Format.JSON:
+        typer.echo(json.dumps(graph_to_dict(graph), indent=2))
+    elif fmt is Format.DOT:
+        typer.echo(to_dot(graph, columns=columns))
+    elif fmt is Format.MERMAID:
+        typer.echo(to_mermaid(graph, columns=columns))
+    else:
+        console.print(to_tree(graph, columns=columns))
+
+
+@app.command()
+def impact(
+    dataset: Annotated[str, typer.Argument(help="The source whose impact to list.")],
+    tag: Annotated[str | None, typer.Option("--tag", help="e.g. PII (default: any personal "
+                                                          "data).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """List downstream datasets of DATASET that carry TAG (default: any personal data)."""
+    from lacuna.config import load_config
+
+    ref = _ref(dataset)
+    store = _open(db, config)
+    hits: list[DatasetVersion] = []
+    depths: dict[DatasetRef, int] = {}
+    if store is not None:
+        with store:
+            try:
+                personal = load_config(config).classification.personal_tags
+                hits = store.impact(ref, tag, personal_tags=personal)
+                depths = dict(store.downstream(ref).depths)
+            except LacunaError as exc:
+                raise _fail(str(exc)) from None
+    what = tag.upper() if tag else "personal data"
+    if as_json:
+        typer.echo(json.dumps([_version_dict(v, depths[v.dataset]) for v in hits], indent=2))
+        return
+    if not hits:
+        console.print(f"No dataset downstream of {escape(str(ref))} carries {what}.")
+        return
+    table = Table(title=f"Downstream of {escape(str(ref))} carrying {escape(what)}",
+                  box=box.SIMPLE_HEAD)
+    for name in ("dataset", "hops", "tier", "tags"):
+        table.add_column(name)
+    for v in hits:
+        table.add_row(escape(str(v.dataset)), str(depths[v.dataset]),
+                      v.classification.tier.value, escape(", ".join(v.classification.tags)))
+    console.print(table)
+
+
+@app.command()
+def completeness(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """The share of derived datasets whose every input is known, overall and PROPRIETARY."""
+    from lacuna.lineage.graph import Completeness
+
+    store = _open(db, config)
+    result = Completeness(derived=0, complete=0, proprietary_derived=0,
+                          proprietary_complete=0, sources=0)
+    if store is not None:
+        with store:
+            try:
+                result = store.completeness()
+            except LacunaError as exc:
+                raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    console.print(f"Lineage completeness: {result.ratio:.1%} "
+                  f"({result.complete} of {result.derived} derived datasets)", highlight=False)
+    console.print(f"PROPRIETARY datasets: {result.proprietary_ratio:.1%} "
+                  f"({result.proprietary_complete} of {result.proprietary_derived})",
+                  highlight=False)
+    console.print(f"Sources (only read, never produced): {result.sources}", highlight=False)
+    for ref in result.incomplete:
+        console.print(f"  incomplete: {escape(str(ref))}", highlight=False)
+
+
+# `lacuna lineage import FILE` (OpenLineage events in) is registered here by the OpenLineage
+# module: app.command("import")(...) in lacuna/cli/lineage_import.py or beside these commands.
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def _version_dict(v: DatasetVersion | None, depth: int) -> dict[str, Any]:
+    if v is None:
+        return {"depth": depth, "tier": None, "tags": [], "fingerprint": None}
+    return {"dataset": str(v.dataset), "namespace": v.dataset.namespace, "name": v.dataset.name,
+            "depth": depth, "tier": v.classification.tier.value,
+            "tags": list(v.classification.tags), "fingerprint": v.fingerprint,
+            "columns": list(v.columns)}
+
+
+def graph_to_dict(graph: LineageGraph) -> dict[str, Any]:
+    """The graph as JSON-ready data (the shape of ``--format json``)."""
+    nodes = []
+    for ref, v in graph.nodes.items():
+        entry = _version_dict(v, graph.depths[ref])
+        entry.update(dataset=str(ref), namespace=ref.namespace, name=ref.name)
+        nodes.append(entry)
+    return {
+        "root": str(graph.root), "direction": graph.direction.value, "nodes": nodes,
+        "edges": [{"parent": str(e.parent), "child": str(e.child), "run": e.run_id}
+                  for e in graph.edges],
+        "column_edges": [{"source": str(e.source), "source_column": e.source_column,
+                          "target": str(e.target), "target_column": e.target_column,
+                          "kind": e.kind.value, "description": e.description}
+                         for e in graph.column_edges],
+    }
+
+
+def _label(ref: DatasetRef, v: DatasetVersion | None) -> str:
+    if v is None:
+        return f"{escape(str(ref))}  [dim](no version recorded)[/dim]"
+    c = v.classification
+    color = {"PROPRIETARY": "red", "INTERNAL": "yellow"}.get(c.tier.value, "green")
+    tags = f"  [dim]{escape(', '.join(c.tags))}[/dim]" if c.tags else ""
+    return f"{escape(str(ref))}  [{color}]{c.tier.value}[/{color}]{tags}"
+
+
+def to_tree(graph: LineageGraph, *, columns: bool = False) -> Tree:
+    """A rich tree from the root; a dataset reached twice is drawn once, then referred to."""
+    upstream = graph.direction.value == "upstream"
+    nexts = graph.parents if upstream else graph.children
+    drawn: set[DatasetRef] = set()
+
+    def grow(node: Tree, ref: DatasetRef) -> None:
+        drawn.add(ref)
+        if columns:
+            for e in graph.column_edges:
+                if (e.target if upstream else e.source) == ref:
+                    arrow = (f"{e.target_column} ← {e.source.name.rsplit('/', 1)[-1]}."
+                             f"{e.source_column}" if upstream else
+                             f"{e.source_column} → {e.target.name.rsplit('/', 1)[-1]}."
+                             f"{e.target_column}")
+                    how = e.kind.value + (f": {e.description}" if e.description else "")
+                    node.add(f"[cyan]{escape(arrow)}[/cyan] [dim]({escape(how)})[/dim]")
+        for nxt in nexts(ref):
+            if nxt in drawn:
+                node.add(f"{escape(str(nxt))}  [dim](shown above)[/dim]")
+            else:
+                grow(node.add(_label(nxt, graph.nodes.get(nxt))), nxt)
+
+    tree = Tree(_label(graph.root, graph.nodes.get(graph.root)))
+    grow(tree, graph.root)
+    return tree
+
+
+def _ids(graph: LineageGraph) -> dict[DatasetRef, str]:
+    return {ref: f"n{i}" for i, ref in enumerate(graph.nodes)}
+
+
+def _plain(ref: DatasetRef, v: DatasetVersion | None) -> str:
+    if v is None:
+        return str(ref)
+    tags = f" {', '.join(v.classification.tags)}" if v.classification.tags else ""
+    return f"{ref}\\n{v.classification.tier.value}{tags}"
+
+
+def to_dot(graph: LineageGraph, *, columns: bool = False) -> str:
+    """Graphviz DOT: datasets as boxes labelled with tier and tags, edges parent → child."""
+    ids = _ids(graph)
+    lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box];"]
+    for ref, v in graph.nodes.items():
+        label = _plain(ref, v).replace('"', '\\"')
+        lines.append(f'  {ids[ref]} [label="{label}"];')
+    for e in graph.edges:
+        lines.append(f'  {ids[e.parent]} -> {ids[e.child]} [label="{e.run_id[:8]}"];')
+    if columns:
+        for ce in graph.column_edges:
+            text = f"{ce.source_column} → {ce.target_column} ({ce.kind.value})".replace('"', "'")
+            lines.append(f'  {ids[ce.source]} -> {ids[ce.target]} [style=dashed, label="{text}"];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def to_mermaid(graph: LineageGraph, *, columns: bool = False) -> str:
+    """A Mermaid flowchart, left to right."""
+    ids = _ids(graph)
+    lines = ["flowchart LR"]
+    for ref, v in graph.nodes.items():
+        label = _plain(ref, v).replace("\\n", "<br/>").replace('"', "#quot;")
+        lines.append(f'  {ids[ref]}["{label}"]')
+    for e in graph.edges:
+        lines.append(f"  {ids[e.parent]} --> {ids[e.child]}")
+    if columns:
+        for ce in graph.column_edges:
+            text = f"{ce.source_column} → {ce.target_column} ({ce.kind.value})".replace('"', "'")
+            lines.append(f'  {ids[ce.source]} -. "{text}" .-> {ids[ce.target]}')
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""``lacuna lineage show|impact|completeness`` over a store filled by register_lineage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import lacuna
+from lacuna.cli import app
+from lacuna.lineage.records import DatasetRef
+
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Path:
+    for name in ("customers.csv", "sales.csv"):
+        shutil.copy(resources.files("lacuna") / "data" / name, tmp_path / name)
+    lacuna.register_lineage(source=["customers.csv", "sales.csv"], destination="joined.parquet",
+                            operation="join", columns={"email": ("customers.csv", "email")})
+    lacuna.register_lineage(source="joined.parquet", destination="s3://lake/report.csv",
+                            operation="publish")
+    return tmp_path
+
+
+def test_show_draws_the_upstream_tree_with_tiers_tags_and_columns(recorded: Path) -> None:
+    result = runner.invoke(app, ["lineage", "show", "s3://lake/report.csv", "--columns"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("s3://lake/report.csv  PROPRIETARY")
+    assert "PII" in lines[0]
+    joined = next(i for i, line in enumerate(lines) if "joined.parquet" in line)
+    sales = next(i for i, line in enumerate(lines) if "sales.csv" in line)
+    assert "INTERNAL" in lines[sales]
+    assert sales > joined
+    assert lines[sales].index("sales.csv") > lines[joined].index("joined.parquet")  # nested
+    assert any("email ← customers.csv.email (identity)" in line for line in lines)
+
+
+def test_show_formats_and_depth(recorded: Path) -> None:
+    out = runner.invoke(app, ["lineage", "show", "customers.csv", "--downstream", "--format",
+                              "json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["direction"] == "downstream"
+    assert {n["dataset"]: n["depth"] for n in data["nodes"]} == {
+        str(recorded / "customers.csv"): 0, str(recorded / "joined.parquet"): 1,
+        "s3://lake/report.csv": 2}
+    near = json.loads(runner.invoke(app, ["lineage", "show", "customers.csv", "--downstream",
+                                          "--depth", "1", "--format", "json"]).output)
+    assert len(near["nodes"]) == 2
+    dot = runner.invoke(app, ["lineage", "show", "s3://lake/report.csv", "--format", "dot"])
+    assert dot.output.startswith("digraph lineage {")
+    assert dot.output.count("->") == 3
+    mermaid = runner.invoke(app, ["lineage", "show", "s3://lake/report.csv", "--format",
+                                  "mermaid"])
+    assert mermaid.output.startswith("flowchart LR")
+    assert mermaid.output.count("-->") == 3
+
+
+def test_impact_lists_what_carries_pii_downstream(recorded: Path) -> None:
+    out = runner.invoke(app, ["lineage", "impact", "customers.csv", "--tag", "PII", "--json"])
+    assert out.exit_code == 0, out.output
+    assert [h["dataset"] for h in json.loads(out.output)] == [
+        str(recorded / "joined.parquet"), "s3://lake/report.csv"]
+    text = runner.invoke(app, ["lineage", "impact", "customers.csv"])
+    assert "joined.parquet" in text.output
+    none = runner.invoke(app, ["lineage", "impact", "s3://lake/report.csv"])
+    assert none.exit_code == 0
+    assert "No dataset downstream" in none.output
+
+
+def test_completeness(recorded: Path) -> None:
+    out = runner.invoke(app, ["lineage", "completeness", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert (data["derived"], data["complete"], data["sources"]) == (2, 2, 2)
+    text = runner.invoke(app, ["lineage", "completeness"])
+    assert "100.0% (2 of 2 derived datasets)" in text.output
+
+
+def test_unknown_datasets_and_bad_options_fail_clearly(tmp_path: Path) -> None:
+    empty = runner.invoke(app, ["lineage", "show", "nothing.csv"])
+    assert empty.exit_code == 1
+    assert "no lineage recorded" in empty.output
+    assert not (tmp_path / ".lacuna-home").exists() or not any(
+        (tmp_path / ".lacuna-home").rglob("*.db"))  # a read created no state file
+    both = runner.invoke(app, ["lineage", "show", "x.csv", "--upstream", "--downstream"])
+    assert both.exit_code == 2
+    assert runner.invoke(app, ["lineage", "completeness"]).exit_code == 0
+    assert DatasetRef.of("x.csv").namespace == "file"
