@@ -8,6 +8,7 @@ looping. Both SQLite and PostgreSQL run the same statement.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import deque
 from collections.abc import Iterable
@@ -53,13 +54,23 @@ def versions_of(dataset: DatasetRef) -> Select[Any]:
         versions.c.produced.is_(True))
 
 
+@functools.lru_cache(maxsize=4096)
+def _classification(text: str) -> Classification:
+    # Classifications are immutable and many versions share one: parse each text once.
+    return Classification.from_dict(json.loads(text), layer=Layer.INHERITED)
+
+
+@functools.lru_cache(maxsize=4096)
+def _columns(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
 def to_version(row: Any) -> DatasetVersion:
     return DatasetVersion(
         dataset=DatasetRef(row.namespace, row.name),
-        classification=Classification.from_dict(json.loads(row.classification),
-                                                layer=Layer.INHERITED),
+        classification=_classification(row.classification),
         fingerprint=row.fingerprint,
-        columns=tuple(json.loads(row.columns)),
+        columns=_columns(row.columns),
     )
 
 
@@ -138,15 +149,18 @@ def walk(conn: Connection, dataset: DatasetRef, direction: Direction,
                             depths={dataset: 0})
     found = walked_edges(conn, start, direction, depth)
     hops = _hops(start, found, direction)
-    refs = _refs(conn, hops)
-    latest = _latest(conn, hops)
-    nodes = {refs[i]: latest.get(i) for i in sorted(hops, key=lambda i: (hops[i], refs[i]))}
-    run_ids = sorted({r for _, _, r in found})
+    refs, latest = _nodes(conn, hops)
+    def key(i: int) -> tuple[str, str]:
+        return refs[i].namespace, refs[i].name
+
+    nodes = {refs[i]: latest.get(i) for i in sorted(hops, key=lambda i: (hops[i], *key(i)))}
+    found.sort(key=lambda e: (*key(e[0]), *key(e[1]), e[2]))
+    run_ids = {r for _, _, r in found}
     return LineageGraph(
         root=dataset, direction=direction, nodes=nodes,
         depths={refs[i]: h for i, h in hops.items()},
-        edges=tuple(sorted(LineageEdge(refs[p], refs[c], r) for p, c, r in found)),
-        column_edges=_column_edges(conn, run_ids, set(hops)),
+        edges=tuple(LineageEdge(refs[p], refs[c], r) for p, c, r in found),
+        column_edges=_column_edges(conn, run_ids, set(hops), direction),
     )
 
 
@@ -179,33 +193,46 @@ def _refs(conn: Connection, ids: Iterable[int]) -> dict[int, DatasetRef]:
     return out
 
 
-def _latest(conn: Connection, ids: Iterable[int]) -> dict[int, DatasetVersion]:
-    """The latest produced version of each dataset id that has one."""
-    out: dict[int, DatasetVersion] = {}
+def _nodes(conn: Connection, ids: Iterable[int]
+           ) -> tuple[dict[int, DatasetRef], dict[int, DatasetVersion]]:
+    """Each dataset id's reference and its latest produced version (when it has one): one
+    query per 500 ids."""
+    refs: dict[int, DatasetRef] = {}
+    latest: dict[int, DatasetVersion] = {}
+    newest = (select(func.max(versions.c.id))
+              .where(versions.c.dataset_id == datasets.c.id, versions.c.produced.is_(True))
+              .correlate(datasets).scalar_subquery())
     for chunk in _chunks(ids):
-        newest = (select(func.max(versions.c.id))
-                  .where(versions.c.dataset_id.in_(chunk), versions.c.produced.is_(True))
-                  .group_by(versions.c.dataset_id))
-        for row in conn.execute(version_select().where(versions.c.id.in_(newest))):
-            out[int(row.dataset_id)] = to_version(row)
-    return out
+        stmt = (select(datasets.c.id.label("did"), datasets.c.namespace, datasets.c.name,
+                       versions.c.id.label("vid"), versions.c.fingerprint,
+                       versions.c.classification, versions.c.columns)
+                .select_from(datasets.outerjoin(versions, versions.c.id == newest))
+                .where(datasets.c.id.in_(chunk)))
+        for row in conn.execute(stmt):
+            refs[int(row.did)] = DatasetRef(row.namespace, row.name)
+            if row.vid is not None:
+                latest[int(row.did)] = to_version(row)
+    return refs, latest
 
 
-def _column_edges(conn: Connection, run_ids: list[str], ids: set[int]) -> tuple[ColumnEdge, ...]:
+def _column_edges(conn: Connection, run_ids: set[str], ids: set[int],
+                  direction: Direction) -> tuple[ColumnEdge, ...]:
+    """The column edges of the walked runs between reached datasets."""
     out: list[ColumnEdge] = []
     src, tgt = aliased(datasets, name="src"), aliased(datasets, name="tgt")
-    for chunk in _chunks(run_ids):
+    end = column_edges.c.target_id if direction is Direction.UPSTREAM else column_edges.c.source_id
+    for chunk in _chunks(sorted(ids)):
         rows = conn.execute(
             select(column_edges, src.c.namespace.label("sn"), src.c.name.label("sname"),
                    tgt.c.namespace.label("tn"), tgt.c.name.label("tname"))
             .join(src, src.c.id == column_edges.c.source_id)
             .join(tgt, tgt.c.id == column_edges.c.target_id)
-            .where(column_edges.c.run_id.in_(chunk)).order_by(column_edges.c.id))
+            .where(end.in_(chunk)).order_by(column_edges.c.id))
         out.extend(ColumnEdge(
             source=DatasetRef(r.sn, r.sname), source_column=r.source_column,
             target=DatasetRef(r.tn, r.tname), target_column=r.target_column,
             kind=EdgeKind(r.kind), description=r.description)
-            for r in rows if r.source_id in ids and r.target_id in ids)
+            for r in rows if r.run_id in run_ids and r.source_id in ids and r.target_id in ids)
     return tuple(out)
 
 
