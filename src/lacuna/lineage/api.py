@@ -7,7 +7,8 @@ depend on the governor at import time.
 Example:
     >>> import lacuna
     >>> from lacuna.lineage import upstream
-    >>> _ = open("raw_data.csv", "w").write("customer_id,email\\n1,a@example.com\\n")
+    >>> from pathlib import Path
+    >>> _ = Path("raw_data.csv").write_text("customer_id,email\\n1,a@example.com\\n")
     >>> run = lacuna.register_lineage(source=["raw_data.csv"], destination="processed_data.csv",
     ...                               operation="custom_transformation", code="df.dropna()")
     >>> run.outputs[0].classification.tier
