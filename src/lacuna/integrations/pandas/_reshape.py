@@ -163,6 +163,8 @@ def _aggregate(
     min_size = None
     if rules.involves_personal_data(parent, config):  # only then do group sizes matter
         sizes = gb.size()
+        if isinstance(sizes, pd.DataFrame):  # as_index=False: the keys and a "size" column
+            sizes = sizes.iloc[:, -1]
         min_size = int(sizes.min()) if len(sizes) else 0
     classification = rules.aggregate(
         parent, keys=keys, outputs=outputs, min_group_size=min_size, config=config
