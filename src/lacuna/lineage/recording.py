@@ -165,7 +165,9 @@ def lineage_from_store(
     return tuple(_node(store, ref, built) for ref in roots)
 
 
-def _node(store: LineageStore, ref: DatasetRef, built: dict[DatasetRef, LineageNode]) -> LineageNode:
+def _node(
+    store: LineageStore, ref: DatasetRef, built: dict[DatasetRef, LineageNode]
+) -> LineageNode:
     graph = store.upstream(ref)
     # build bottom-up: deepest first, so each node's parents exist when it is made
     for dataset in sorted(graph.nodes, key=lambda d: -graph.depths.get(d, 0)):

@@ -240,7 +240,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
 
         gov = current()
         data = _data_of(self)
-        state = effective_state(data)
+        state = effective_state(data, gov.config.classification)
         name = display_name(_file_of(target))
         frame_ = user_frame()
         op = gov.operation(
