@@ -136,8 +136,9 @@ def walked_edges(conn: Connection, start: int, direction: Direction,
             seed.c.hops < depth)
         reach = seed.union(step)
         frontier = select(reach.c.id).where(reach.c.hops < depth)
-    stmt = select(edges.c.parent_id, edges.c.child_id, edges.c.run_id).where(
-        near.in_(frontier))
+    walked = frontier.distinct().subquery("walked")
+    stmt = select(edges.c.parent_id, edges.c.child_id, edges.c.run_id).join_from(
+        walked, edges, near == walked.c.id)
     return [(int(p), int(c), str(r)) for p, c, r in conn.execute(stmt).all()]
 
 

@@ -114,7 +114,7 @@ edges = Table(
     Column("parent_id", Integer, ForeignKey(datasets.c.id), primary_key=True),
     Column("child_id", Integer, ForeignKey(datasets.c.id), primary_key=True),
     Column("run_id", String(64), ForeignKey(runs.c.id), primary_key=True),
-    Index("ix_lacuna_lineage_edges_parent", "parent_id", "child_id"),
+    Index("ix_lacuna_lineage_edges_child", "child_id", "parent_id"),  # the PK leads with parent
 )
 
 column_edges = Table(

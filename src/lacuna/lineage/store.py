@@ -138,6 +138,10 @@ class LineageStore:
             return (f"cannot {doing} the lineage store in {self.where}: another process held "
                     f"its lock for too long ({detail}). Retry; if it persists, look for a stuck "
                     "process.")
+        if "not a database" in detail or "malformed" in detail:
+            return (f"{self.where} is not an SQLite database, or is damaged ({detail}), so Lacuna "
+                    "will not use or overwrite it for lineage. Move it aside, or set audit.url "
+                    "in lacuna.yaml to another file.")
         return f"cannot {doing} the lineage store in {self.where}: {detail}."
 
     # -- write -------------------------------------------------------------------------------
