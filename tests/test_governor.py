@@ -67,13 +67,31 @@ class _BrokenAudit:
         pass
 
 
-def test_audit_failure_never_breaks_the_job(sandbox_config, caplog):
+def test_audit_failure_denies_in_enforce_mode(sandbox_config, caplog):
     gov = Governor(sandbox_config(), audit=_BrokenAudit())
     op = gov.operation(Action.READ, Classification(tier=Tier.PUBLIC))
-    with caplog.at_level(logging.ERROR, logger="lacuna.governor"):
-        decision = gov.govern(op)
-    assert decision.allowed
+    with (
+        caplog.at_level(logging.ERROR, logger="lacuna.governor"),
+        pytest.raises(GovernanceViolation, match="audit trail could not record") as err,
+    ):
+        gov.govern(op)
     assert "disk full" in caplog.text
+    assert "disk full" in str(err.value)
+    assert "Fix the audit trail" in str(err.value)
+    ran = []
+    with pytest.raises(GovernanceViolation):
+        gov.execute(op, lambda: ran.append(1))
+    assert ran == []  # fail closed: nothing runs unrecorded
+
+
+@pytest.mark.parametrize("mode", ["warn", "observe"])
+def test_audit_failure_never_breaks_the_job_in_warn_and_observe(sandbox_config, mode):
+    from lacuna.governor import GovernanceFailureWarning
+
+    gov = Governor(sandbox_config(mode=mode), audit=_BrokenAudit())
+    op = gov.operation(Action.READ, Classification(tier=Tier.PUBLIC))
+    with pytest.warns(GovernanceFailureWarning, match="disk full"):
+        assert gov.execute(op, lambda: 42) == 42
 
 
 def test_observe_mode_records_denials_without_blocking(sandbox, sandbox_config):
@@ -102,3 +120,80 @@ def test_check_is_a_dry_run(governed):
     from lacuna.governor import current
 
     assert all(r.action == "read" for r in current().audit.list())
+
+
+def _break_classification(monkeypatch):
+    """Make the classifier fail as an internal bug would (not the user's call)."""
+    import importlib
+
+    calls = []
+
+    def broken(*_a, **_k):
+        calls.append(1)
+        raise AttributeError("'NoneType' object has no attribute 'dtype'")
+
+    monkeypatch.setattr(importlib.import_module("lacuna.classify"), "classify_frame", broken)
+    return calls
+
+
+def test_internal_error_in_enforce_is_a_denial_that_names_it(sandbox, sandbox_config, monkeypatch):
+    lacuna.enable(sandbox_config())
+    calls = _break_classification(monkeypatch)
+    with pytest.raises(GovernanceViolation) as err:
+        pd.read_csv("customers.csv")
+    assert calls
+    message = str(err.value)
+    assert "Lacuna failed while governing pandas.read_csv" in message
+    assert "AttributeError" in message
+    assert "To report it" in message
+    from lacuna.governor import current
+
+    denial = current().audit.list(limit=1)[0]  # the denial is on the record too
+    assert denial.allowed is False
+    assert "AttributeError" in denial.reasoning
+
+
+@pytest.mark.parametrize("mode", ["warn", "observe"])
+def test_internal_error_in_warn_and_observe_runs_the_call_once(
+    sandbox, sandbox_config, monkeypatch, mode
+):
+    from lacuna.governor import GovernanceFailureWarning
+
+    lacuna.enable(sandbox_config(mode=mode))
+    _break_classification(monkeypatch)
+    reads = []
+    original = pd.io.parsers.readers.TextFileReader.read
+
+    def counting(self, *a, **k):
+        reads.append(1)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(pd.io.parsers.readers.TextFileReader, "read", counting)
+    with pytest.warns(GovernanceFailureWarning, match="AttributeError"):
+        frame = pd.read_csv("customers.csv")
+    assert len(frame) > 0
+    assert len(reads) == 1  # the user's read ran once, not again after the failure
+
+
+def test_the_users_own_errors_come_out_unchanged(sandbox, sandbox_config):
+    lacuna.enable(sandbox_config())
+    with pytest.raises(FileNotFoundError):
+        pd.read_csv("no-such-file.csv")
+    frame = pd.read_csv("customers.csv")
+    with pytest.raises(KeyError):
+        frame.merge(frame, on="no-such-column")
+
+
+def test_check_answers_an_internal_error_with_a_denial(sandbox, sandbox_config, monkeypatch):
+    lacuna.enable(sandbox_config(mode="observe"))
+    frame = pd.read_csv("customers.csv")
+    import importlib
+
+    def broken(_data):
+        raise RuntimeError("lineage exploded")
+
+    frames = importlib.import_module("lacuna.lineage.frames")
+    monkeypatch.setattr(frames, "effective_state", broken)
+    decision = lacuna.check(frame, str(sandbox / "governed" / "workspace" / "x.csv"))
+    assert decision.allowed is False
+    assert "lineage exploded" in (decision.engine_error or "")

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 # The verbs `classify` and `anonymize` share their names with the subpackages that implement
@@ -43,7 +44,35 @@ from lacuna.model import (
     Tier,
 )
 
+if _TYPE_CHECKING:
+    from lacuna.config import ClassificationConfig as _ClassificationConfig
+    from lacuna.lineage.sql import SqlLineage as _SqlLineage
+    from lacuna.lineage.sql_schema import SchemaInput as _SchemaInput
+
 __version__ = "0.1.0"
+
+
+def classify_sql(
+    sql: str,
+    *,
+    schema: _SchemaInput,
+    dialect: str | None = None,
+    namespace: str | None = None,
+    config: _ClassificationConfig | None = None,
+) -> _SqlLineage:
+    """Classify a SQL statement's output per column, with its column lineage.
+
+    See :func:`lacuna.lineage.sql.classify_sql` (imported on first use: sqlglot loads lazily).
+
+    Example:
+        >>> schema = {"customers": {"email": "pii"}}
+        >>> out = classify_sql("SELECT email FROM customers", schema=schema)
+        >>> out.classification.tier
+        <Tier.PROPRIETARY: 'PROPRIETARY'>
+    """
+    from lacuna.lineage.sql import classify_sql as _classify_sql
+
+    return _classify_sql(sql, schema=schema, dialect=dialect, namespace=namespace, config=config)
 
 
 def load_ipython_extension(ipython: _Any) -> None:
@@ -80,6 +109,7 @@ __all__ = [
     "approve_exception",
     "check",
     "classify",
+    "classify_sql",
     "configure",
     "deny_exception",
     "disable",

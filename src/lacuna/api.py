@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from lacuna import governor as _governor
-from lacuna.errors import ConfigError, IntegrationError
+from lacuna.errors import ClassificationError, ConfigError, IntegrationError, LacunaError
 from lacuna.model import Action, Decision, Operation, Source
 
 if TYPE_CHECKING:
@@ -47,35 +47,66 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         gov = _governor.configure(config, **overrides)
         gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails here, with file:line
     _pandas_integration().install()
+    _governor.set_enabled(True)
 
 
 def disable() -> None:
-    """Stop governing pandas and restore it exactly as it was."""
+    """Stop governing pandas in this process and restore it exactly as it was.
+
+    A ``governed()`` block that is open (in this or another thread) stays governed until it
+    exits; pandas is restored when the last one does.
+    """
+    _governor.set_enabled(False)
     _pandas_integration().uninstall()
 
 
 def enabled() -> bool:
-    """Whether pandas is governed right now."""
-    return bool(_pandas_integration().installed())
+    """Whether pandas is governed right now, in this thread (or asyncio task)."""
+    return _governor.governing()
 
 
 @contextlib.contextmanager
 def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[None]:
-    """Govern pandas inside a ``with`` block; what was enabled before stays enabled after.
+    """Govern pandas inside a ``with`` block, in this thread (or asyncio task) only.
+
+    Without arguments the block uses the current governor; with a config or overrides it uses
+    its own, built from ``config`` (or, when ``config`` is ``None``, from the current settings)
+    with the overrides applied. On exit this thread is exactly as before the block: the same
+    governor, the same mode, governed or not. Other threads are never affected, and threads
+    started inside the block are not governed by it (they have their own context; use
+    ``lacuna.enable()`` to govern the whole process, or run them with
+    ``contextvars.copy_context().run``).
+
+    Raises:
+        ConfigError: the configuration or an override is invalid.
+        PolicyError: the configured policy bundle does not compile (file, line and column).
 
     Example:
         >>> import lacuna
         >>> with lacuna.governed(mode="observe"):
-        ...     lacuna.enabled()
-        True
+        ...     lacuna.enabled(), lacuna.governor.current().config.mode
+        (True, 'observe')
     """
-    was_enabled = enabled()
-    enable(config, **overrides)
+    own = config is not None or bool(overrides)
+    if own:
+        base = _governor.current().config
+        gov = _governor.Governor(_governor.build_config(config, base=base, **overrides))
+        try:
+            gov.engine  # noqa: B018 - compile now: a broken policy fails here, with file:line
+        except BaseException:
+            gov.close()
+            raise
+    else:
+        gov = _governor.current()
+    integration = _pandas_integration()
+    integration.hold()
     try:
-        yield
+        with _governor.scoped(gov):
+            yield
     finally:
-        if not was_enabled:
-            disable()
+        integration.release()
+        if own:
+            gov.close()
 
 
 def _is_pandas(data: Any) -> bool:
@@ -102,7 +133,12 @@ def check(
         exception_id: an approved exception to apply.
 
     Returns:
-        The :class:`~lacuna.model.Decision`, explained.
+        The :class:`~lacuna.model.Decision`, explained. If Lacuna fails while deciding (an
+        internal error), a fail-closed denial that names the error.
+
+    Raises:
+        ConfigError: an unknown action or an invalid setting.
+        ClassificationError: ``data`` cannot be read or classified as given.
     """
     gov = _governor.current()
     if isinstance(data, Operation):
@@ -113,6 +149,24 @@ def check(
         allowed = ", ".join(a.value for a in Action)
         msg = f"unknown action {action!r}; expected one of: {allowed}"
         raise ConfigError(msg) from None
+    try:
+        return _check(gov, data, destination, verb, purpose, exception_id)
+    except LacunaError as exc:
+        if isinstance(exc, (ConfigError, ClassificationError)):
+            raise  # the caller's input: a bad setting, a file that cannot be read
+        return gov.failure_decision(exc, action=verb, method="lacuna.check")
+    except Exception as exc:  # Lacuna failed: a dry run answers with a fail-closed denial
+        return gov.failure_decision(exc, action=verb, method="lacuna.check")
+
+
+def _check(
+    gov: _governor.Governor,
+    data: Any,
+    destination: str | os.PathLike[str] | None,
+    verb: Action,
+    purpose: str | None,
+    exception_id: str | None,
+) -> Decision:
     if isinstance(data, (str, os.PathLike)):
         from lacuna import _bypass
         from lacuna.classify.readers import read_sample

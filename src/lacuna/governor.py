@@ -7,16 +7,28 @@ operation does not run), ``warn`` emits a :class:`GovernanceWarning` and lets it
 only records.
 
 Governance fails closed: if the engine cannot decide, the decision is a denial that says why.
+:meth:`Governor.execute` runs an operation: it records the decision *before* the operation (so a
+crash never leaves an allowed operation unrecorded) and its outcome after it. When the audit trail
+cannot be written, or Lacuna itself fails, ``enforce`` denies (:class:`GovernanceViolation`
+naming the error) and ``warn``/``observe`` let the operation run with a
+:class:`GovernanceFailureWarning`.
+
+**Which governor.** :func:`current` is the innermost ``lacuna.governed()`` block's governor in
+this thread (or asyncio task), else the process-wide one (:func:`configure`, :func:`use`).
+Blocks are kept in a context variable, so one thread's block never changes another's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+import sys
 import threading
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna.config import Config, load_config
@@ -36,7 +48,7 @@ from lacuna.model import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from lacuna.audit import AuditStore
+    from lacuna.audit import AuditRecord, AuditStore
     from lacuna.classify import ClassifySettings
     from lacuna.classify.filecache import FileClassificationCache
     from lacuna.exceptions import ExceptionStore
@@ -52,6 +64,46 @@ T = TypeVar("T")
 
 class GovernanceWarning(UserWarning):
     """A denial in ``warn`` mode: the operation ran, but policy would have blocked it."""
+
+
+class GovernanceFailureWarning(GovernanceWarning):
+    """Lacuna itself failed (an internal error, an audit trail it cannot write) in ``warn`` or
+    ``observe`` mode: the operation ran, less governed or less recorded than it should be."""
+
+
+REPORT_HINT = (
+    "To report it: send this message, the output of `lacuna --version` and the traceback "
+    "logged by the 'lacuna.governor' logger to the Lacuna maintainers (issue tracker)."
+)
+_AUDIT_FIX = (
+    "Fix the audit trail (audit.url in lacuna.yaml, free disk space, permissions on its folder; "
+    "`lacuna audit verify` checks it), then retry."
+)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside Lacuna and pandas."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("lacuna.", "pandas.", "contextlib", "functools")):
+            return level
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` plus the last Lacuna frame it came from."""
+    text = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        if name.startswith("lacuna."):
+            where = f"{name.replace('.', '/')}.py:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return f"{detail} (at {where})" if where else detail
 
 
 class Governor:
@@ -336,28 +388,72 @@ class Governor:
 
     # -- step 5: feedback & record ---------------------------------------------------------------
 
-    def record(self, decision: Decision) -> None:
-        """Append a decision to the audit trail. Audit fails on its own: it never breaks the job."""
+    def record(self, decision: Decision) -> AuditRecord | None:
+        """Append a decision to the audit trail; ``None`` when it could not be written (logged).
+
+        Whether that stops the operation is the mode's business (see :meth:`govern`).
+        """
+        return self._record(decision)[0]
+
+    def _record(self, decision: Decision) -> tuple[AuditRecord | None, Exception | None]:
         assert decision.operation is not None
         try:
-            self.audit.record(decision, decision.operation, session=self.session)
+            return self.audit.record(decision, decision.operation, session=self.session), None
         except Exception as exc:  # the audit sink fails independently (logged loudly)
             log.error(
                 "could not append decision %s to the audit trail: %s", decision.operation_id, exc
             )
+            return None, exc
 
     def govern(self, operation: Operation) -> Decision:
-        """Decide, record, and apply the mode. Raises GovernanceViolation on an enforced denial."""
+        """Decide, record, and apply the mode. Raises GovernanceViolation on an enforced denial,
+        and in ``enforce`` mode also when the decision could not be recorded (fail closed)."""
+        return self._govern(operation)[0]
+
+    def _govern(self, operation: Operation) -> tuple[Decision, AuditRecord | None]:
         decision = self.decide(operation)
-        self.record(decision)
+        stored, failure = self._record(decision)
+        mode = self.config.mode
+        if failure is not None:
+            if mode == "enforce" and decision.allowed:
+                raise GovernanceViolation(self._unrecorded(decision, failure)) from failure
+            if mode != "enforce":
+                warnings.warn(
+                    f"Lacuna could not record {operation.method or operation.action.value} in "
+                    f"the audit trail ({type(failure).__name__}: {failure}); it runs unrecorded "
+                    f"because the mode is {mode!r}. {_AUDIT_FIX}",
+                    GovernanceFailureWarning,
+                    stacklevel=_user_stacklevel(),
+                )
         if decision.denied:
-            if self.config.mode == "enforce":
+            if mode == "enforce":
                 raise GovernanceViolation(decision)
-            if self.config.mode == "warn":
+            if mode == "warn":
                 from lacuna.feedback import render_text
 
-                warnings.warn(render_text(decision), GovernanceWarning, stacklevel=4)
-        return decision
+                warnings.warn(
+                    render_text(decision), GovernanceWarning, stacklevel=_user_stacklevel()
+                )
+        return decision, stored
+
+    @staticmethod
+    def _unrecorded(decision: Decision, failure: Exception) -> Decision:
+        """The denial for an allowed operation whose decision the audit trail did not take."""
+        return replace(
+            decision,
+            allowed=False,
+            reasoning=(
+                "Denied because the audit trail could not record this operation (fail closed: "
+                "in enforce mode nothing runs unrecorded)"
+            ),
+            why=(f"{type(failure).__name__}: {failure}", _AUDIT_FIX),
+            alternatives=(),
+            policy_id=None,
+            policy_title=None,
+            policies=(),
+            docs_url=None,
+            engine_error=f"AuditError: {type(failure).__name__}: {failure}",
+        )
 
     def execute(
         self, operation: Operation, run: Callable[[], T], *, produced: Produced | None = None
@@ -365,34 +461,38 @@ class Governor:
         """Govern ``operation`` and, when it may proceed, run it: the one entry point for
         integrations that perform an operation (writes, exports).
 
-        Decides and records the decision before ``run`` is called (``govern``); an enforced
-        denial raises :class:`~lacuna.errors.GovernanceViolation` and ``run`` is never called.
-        Otherwise returns what ``run`` returns, and re-raises what it raises.
+        The decision is committed to the audit trail before ``run`` is called, so a process
+        killed while ``run`` works leaves the decision (with no outcome) behind, never an
+        allowed operation without a record. After ``run``, its outcome is appended as a second
+        record that names the decision's (succeeded, or failed with the error's type and
+        message). An enforced denial, or in ``enforce`` mode a decision the audit trail could
+        not take, raises :class:`~lacuna.errors.GovernanceViolation` and ``run`` is never called.
+        If Lacuna fails before deciding, ``enforce`` denies and names the error; ``warn`` and
+        ``observe`` warn and run. Returns what ``run`` returns, and re-raises what it raises.
 
         With ``produced`` (what the operation reads and writes, :mod:`lacuna.lineage.recording`),
         step 3 records its run in the lineage store with the outcome: denied (no outputs),
-        failed, or succeeded.
+        failed, or succeeded (:meth:`_record_lineage`).
         """
-        if produced is None:
-            self.govern(operation)
-            return run()
-        from lacuna.lineage.recording import run_for
-        from lacuna.lineage.records import RunStatus
-
         try:
-            decision = self.govern(operation)
+            decision, stored = self._govern(operation)
         except GovernanceViolation as exc:
-            self._record_lineage(run_for(produced, operation, exc.decision,
-                                         status=RunStatus.DENIED, session=self.session))
+            if produced is not None:
+                self._lineage_outcome(produced, operation, exc.decision, "denied")
             raise
+        except Exception as exc:  # Lacuna failed before deciding
+            self.internal_error(exc, action=operation.action, method=operation.method)
+            return run()  # warn / observe: internal_error warned
         try:
             result = run()
         except BaseException as exc:
-            self._record_lineage(run_for(produced, operation, decision, status=RunStatus.FAILED,
-                                         session=self.session, error=exc))
+            self._outcome(decision, stored, exc)
+            if produced is not None:
+                self._lineage_outcome(produced, operation, decision, "failed", exc)
             raise
-        self._record_lineage(run_for(produced, operation, decision, status=RunStatus.SUCCEEDED,
-                                     session=self.session))
+        self._outcome(decision, stored, None)
+        if produced is not None:
+            self._lineage_outcome(produced, operation, decision, "succeeded")
         return result
 
     # -- step 3: lineage ---------------------------------------------------------------------
@@ -403,6 +503,21 @@ class Governor:
         from lacuna.lineage.api import store_at
 
         return store_at(self.config.audit_url)
+
+    def _lineage_outcome(
+        self, produced: Produced, operation: Operation, decision: Decision, status: str,
+        error: BaseException | None = None,
+    ) -> None:
+        from lacuna.lineage.recording import run_for
+        from lacuna.lineage.records import RunStatus
+
+        try:
+            run = run_for(produced, operation, decision, status=RunStatus(status),
+                          session=self.session, error=error)
+        except Exception as exc:
+            log.error("could not describe lineage run %s: %s", produced.run_id, exc)
+            return
+        self._record_lineage(run)
 
     def _record_lineage(self, run: Run) -> None:
         """Record one governed run: the one hook every producing operation goes through.
@@ -429,6 +544,92 @@ class Governor:
                       path or run_id, exc)
             return ()
 
+    def _outcome(
+        self, decision: Decision, stored: AuditRecord | None, error: BaseException | None
+    ) -> None:
+        """Append the outcome of a run whose decision is ``stored``. Never raises: the operation
+        has already run, so a failure here is logged and warned about, in every mode."""
+        if stored is None or decision.operation is None:
+            return  # the decision itself was not recorded (already warned)
+        try:
+            self.audit.record_outcome(
+                decision, decision.operation, session=self.session, of=stored.id, error=error
+            )
+        except Exception as exc:
+            status = "succeeded" if error is None else "failed"
+            log.error("could not record the outcome of %s: %s", decision.operation_id, exc)
+            warnings.warn(
+                f"{decision.operation.method or 'the operation'} {status}, but its outcome could "
+                f"not be recorded in the audit trail ({type(exc).__name__}: {exc}): its decision "
+                f"(record {getattr(stored, 'id', '?')}) stays without an outcome. {_AUDIT_FIX}",
+                GovernanceFailureWarning,
+                stacklevel=_user_stacklevel(),
+            )
+
+    def failure_decision(
+        self, exc: BaseException, *, action: Action, method: str, ran: bool = False
+    ) -> Decision:
+        """The fail-closed denial for an operation Lacuna could not govern because of ``exc``
+        (named, with where it happened and how to report it). Logs the traceback; never raises.
+        """
+        detail = _describe(exc)
+        log.error("Lacuna failed while governing %s: %s", method, detail, exc_info=exc)
+        after = " after the operation ran" if ran else ""
+        decision = Decision(
+            allowed=False,
+            operation_id=uuid.uuid4().hex,
+            reasoning=(
+                f"Denied because Lacuna failed while governing {method}{after} (fail closed: "
+                f"it cannot tell whether this is allowed): {detail}"
+            ),
+            why=(
+                "In enforce mode an operation Lacuna could not govern does not proceed"
+                + (" and its result is withheld." if ran else "."),
+                "mode='warn' or 'observe' lets operations run (with a warning) when Lacuna fails.",
+                REPORT_HINT,
+            ),
+            engine_error=detail,
+        )
+        with contextlib.suppress(Exception):  # the user's settings may be what is failing
+            op = self.operation(
+                action,
+                Classification(tier=Tier.PROPRIETARY, reasoning=(f"unknown: {detail}",)),
+                method=method,
+            )
+            decision = replace(decision, operation_id=op.id, operation=op)
+        return decision
+
+    def internal_error(
+        self, exc: BaseException, *, action: Action, method: str, ran: bool = False
+    ) -> None:
+        """Lacuna failed while governing ``method``: never break the job, never allow by accident.
+
+        In ``enforce`` mode raises :class:`~lacuna.errors.GovernanceViolation` with a denial that
+        names the error and how to report it; in ``warn``/``observe`` warns
+        (:class:`GovernanceFailureWarning`) and returns, and the caller runs the operation. The
+        denial is recorded in the audit trail when it can be (best effort).
+
+        Args:
+            exc: what Lacuna raised.
+            action: the kind of operation being governed.
+            method: the host call, e.g. ``pandas.read_csv``.
+            ran: the operation itself had already run when Lacuna failed.
+        """
+        detail = _describe(exc)
+        mode = self.config.mode
+        after = " after the operation ran" if ran else ""
+        decision = self.failure_decision(exc, action=action, method=method, ran=ran)
+        with contextlib.suppress(Exception):  # recording is best effort: Lacuna is failing
+            self._record(decision)
+        if mode == "enforce":
+            raise GovernanceViolation(decision) from exc
+        warnings.warn(
+            f"Lacuna failed while governing {method}{after}; it ran ungoverned because the mode "
+            f"is {mode!r}: {detail}. {REPORT_HINT}",
+            GovernanceFailureWarning,
+            stacklevel=_user_stacklevel(),
+        )
+
     def close(self) -> None:
         """Stop the policy watcher, flush the decision log, close connections."""
         if self._watcher is not None:
@@ -445,20 +646,93 @@ class Governor:
                 store.close()
 
 
-# -- the process-wide governor ------------------------------------------------------------------
+# -- which governor: the innermost governed() block of this context, else the process-wide one --
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """One ``lacuna.governed()`` block: its governor, and whether pandas is governed in it."""
+
+    governor: Governor
+    enabled: bool = True
+
 
 _CURRENT: Governor | None = None
 _CURRENT_LOCK = threading.Lock()
+_ENABLED = False  # process-wide: lacuna.enable() / disable()
+_SCOPE: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
+    "lacuna_scope", default=None
+)
 
 
 def current() -> Governor:
-    """The process-wide governor, created from ``lacuna.yaml`` on first use."""
+    """The governor of this thread's innermost ``governed()`` block, else the process-wide one
+    (created from ``lacuna.yaml`` on first use)."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        return scope.governor
+    return _process_governor()
+
+
+def _process_governor() -> Governor:
     global _CURRENT
     if _CURRENT is None:
         with _CURRENT_LOCK:
             if _CURRENT is None:
                 _CURRENT = Governor()
     return _CURRENT
+
+
+def governing() -> bool:
+    """Whether host calls (pandas) are governed in this context right now."""
+    scope = _SCOPE.get()
+    return scope.enabled if scope is not None else _ENABLED
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn process-wide governance on or off (``lacuna.enable()`` / ``disable()``); blocks of
+    ``governed()`` keep their own setting until they exit."""
+    global _ENABLED
+    _ENABLED = enabled
+
+
+@contextlib.contextmanager
+def scoped(gov: Governor, *, enabled: bool = True) -> Iterator[Governor]:
+    """Make ``gov`` this context's governor inside the block; on exit the context has exactly
+    the governor and setting it had before. Other threads are not affected."""
+    token = _SCOPE.set(_Scope(gov, enabled))
+    try:
+        yield gov
+    finally:
+        _SCOPE.reset(token)
+
+
+def build_config(
+    config: Config | str | None = None, *, base: Config | None = None, **overrides: Any
+) -> Config:
+    """A configuration: ``config`` (a ``Config``, a path, or ``None`` for ``base`` or else the
+    usual ``lacuna.yaml`` search) with top-level ``overrides`` merged in (dicts merge by key).
+
+    Raises:
+        ConfigError: the configuration or an override is invalid.
+    """
+    if isinstance(config, Config):
+        result = config
+    elif config is None and base is not None:
+        result = base
+    else:
+        result = load_config(config)
+    if overrides:
+        from lacuna.config import config_from_dict
+
+        data = result.model_dump(exclude={"source"}, exclude_none=True)
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        result = config_from_dict(data)
+    return result
 
 
 def configure(config: Config | str | None = None, **overrides: Any) -> Governor:
@@ -472,27 +746,15 @@ def configure(config: Config | str | None = None, **overrides: Any) -> Governor:
     Raises:
         ConfigError: the configuration or an override is invalid.
     """
-    global _CURRENT
-    base = config if isinstance(config, Config) else load_config(config)
-    if overrides:
-        from lacuna.config import config_from_dict
-
-        data = base.model_dump(exclude={"source"}, exclude_none=True)
-        for key, value in overrides.items():
-            if isinstance(value, dict) and isinstance(data.get(key), dict):
-                data[key] = {**data[key], **value}
-            else:
-                data[key] = value
-        base = config_from_dict(data)
-    with _CURRENT_LOCK:
-        old, _CURRENT = _CURRENT, Governor(base)
-    if old is not None:
-        old.close()
-    return _CURRENT
+    return use(Governor(build_config(config, **overrides)))
 
 
 def use(gov: Governor) -> Governor:
-    """Make ``gov`` the process-wide governor (tests, embedding applications)."""
+    """Make ``gov`` the process-wide governor (tests, embedding applications).
+
+    The one it replaces is closed; threads still deciding with it finish their decision (each
+    thread's policy engine is released by that thread, see :mod:`lacuna.policy.engine`).
+    """
     global _CURRENT
     with _CURRENT_LOCK:
         old, _CURRENT = _CURRENT, gov
@@ -511,11 +773,17 @@ def reset() -> None:
 
 
 __all__ = [
+    "REPORT_HINT",
+    "GovernanceFailureWarning",
     "GovernanceWarning",
     "Governor",
     "LacunaError",
+    "build_config",
     "configure",
     "current",
+    "governing",
     "reset",
+    "scoped",
+    "set_enabled",
     "use",
 ]

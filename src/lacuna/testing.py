@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,11 +46,16 @@ class MemoryRecord:
     destination: str | None
     tier: str
     decision: Decision
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    kind: str = "decision"  # or "outcome", as in lacuna.audit.AuditRecord
+    outcome_of: str | None = None
+    status: str | None = None  # outcomes: "succeeded" or "failed"
+    error: str | None = None  # failed outcomes: "ErrorType: message"
 
 
 @dataclass(slots=True)
 class MemoryAudit:
-    """A fake audit trail: decisions in a list, newest last."""
+    """A fake audit trail: decisions (and outcomes) in a list, newest last."""
 
     records: list[MemoryRecord] = field(default_factory=list)
 
@@ -58,6 +64,18 @@ class MemoryAudit:
         rec = MemoryRecord(allowed=decision.allowed, action=operation.action.value,
                            destination=operation.destination.uri if operation.destination else None,
                            tier=operation.classification.tier.value, decision=decision)
+        self.records.append(rec)
+        return rec
+
+    def record_outcome(self, decision: Decision, operation: Operation, *, session: str, of: str,
+                       error: BaseException | None = None) -> MemoryRecord:
+        del session
+        rec = MemoryRecord(allowed=decision.allowed, action=operation.action.value,
+                           destination=operation.destination.uri if operation.destination else None,
+                           tier=operation.classification.tier.value, decision=decision,
+                           kind="outcome", outcome_of=of,
+                           status="succeeded" if error is None else "failed",
+                           error=None if error is None else f"{type(error).__name__}: {error}")
         self.records.append(rec)
         return rec
 

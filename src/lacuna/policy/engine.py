@@ -4,8 +4,12 @@
 start-up with file and line) and then answers :meth:`PolicyEngine.decide` with a
 :class:`~lacuna.model.Decision`, following the protocol in :mod:`lacuna.policy.decide`.
 
-regorus engines cannot cross threads (the binding is ``unsendable``): each thread that decides
-gets its own engine, compiled from the same checked bundle on its first decision.
+regorus engines cannot cross threads (the binding is ``unsendable``: one dropped on another
+thread raises and leaks): each thread that decides gets its own engine, compiled from the same
+checked bundle on its first decision, and kept in that thread's own slot
+(:data:`_THREAD_ENGINES`), never in the ``PolicyEngine``. So dropping a ``PolicyEngine`` (a
+reconfigured governor) on any thread releases no regorus engine there: each thread discards its
+stale engines itself on its next decision, or when it ends.
 
 The engine adds one data document of its own, ``data.lacuna``, from the configuration, so that
 policies can refer to configured places instead of hard-coding them::
@@ -136,7 +140,7 @@ class PolicyEngine:
         self.docs_url = docs_url
         self.decision_log = decision_log
         self.cache_size = cache_size
-        self._local = threading.local()
+        self._key = _Key()  # this engine's slot in each thread's engines; weakly referenced
         self._generations = itertools.count(1)
         self._reload_lock = threading.Lock()
         self._state = self._load()
@@ -370,17 +374,17 @@ class PolicyEngine:
         if self.cache_size > 0 and not calls:
             cache = DecisionCache(input_paths(ast, files), self.cache_size)
         generation = next(self._generations)
-        self._local.engine, self._local.generation = engine, generation
+        _keep(self._key, generation, engine)  # this thread's engine for the new generation
         return _Loaded(bundle=bundle, data=data, everything=everything,
                        packages=tuple(p for p in everything if p.votes),
                        generation=generation, cache=cache, nondeterministic=calls)
 
     def _engine(self, state: _Loaded) -> Engine:
-        local = self._local
-        if getattr(local, "generation", None) != state.generation:
-            local.engine = compile_bundle(state.bundle, state.data)
-            local.generation = state.generation
-        engine: Engine = local.engine
+        held = _held().get(id(self._key))
+        if held is not None and held[0]() is self._key and held[1] == state.generation:
+            return held[2]
+        engine = compile_bundle(state.bundle, state.data)
+        _keep(self._key, state.generation, engine)
         return engine
 
     def __repr__(self) -> str:
@@ -390,6 +394,32 @@ class PolicyEngine:
 
 def _over_budget(decision: Decision) -> bool:
     return bool(decision.engine_error) and "budget" in (decision.engine_error or "")
+
+
+class _Key:
+    """A weakly referenceable token standing for one ``PolicyEngine`` in the thread slots."""
+
+    __slots__ = ("__weakref__",)
+
+
+_THREAD_ENGINES = threading.local()  # per thread: {id(key): (weakref(key), generation, Engine)}
+
+
+def _held() -> dict[int, tuple[weakref.ref[_Key], int, Engine]]:
+    held: dict[int, tuple[weakref.ref[_Key], int, Engine]] | None = getattr(
+        _THREAD_ENGINES, "held", None)
+    if held is None:
+        held = _THREAD_ENGINES.held = {}
+    return held
+
+
+def _keep(key: _Key, generation: int, engine: Engine) -> None:
+    """Hold ``engine`` in this thread's slot for ``key``; drop, on this thread, the engines of
+    older generations and of ``PolicyEngine`` objects that no longer exist."""
+    held = _held()
+    for k in [k for k, (ref, _, _) in held.items() if ref() is None]:
+        del held[k]  # released here, on the thread that created it
+    held[id(key)] = (weakref.ref(key), generation, engine)
 
 
 def settings_from_config(config: Config) -> dict[str, Any]:

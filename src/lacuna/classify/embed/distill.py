@@ -7,8 +7,8 @@ token means discriminate better. The result — 30,522 × 384 float16, ~23 MB �
 ``$LACUNA_HOME/embeddings/<model>-static-v1.npz`` and read back in ~50 ms on later runs.
 
 With ``embeddings.enabled: auto`` (the default) the table is built automatically, once, in a
-low-priority background thread the first time layer 2 is wanted and the extra is installed
-(:func:`build_in_background`); layer 2 joins as soon as it is ready.
+low-priority background process the first time layer 2 is wanted and the extra is installed
+(:func:`build_in_background`, a detached process); layer 2 joins as soon as it is ready.
 ``LACUNA_EMBEDDINGS_BUILD=never`` turns that off (the test suite does: each test has its own
 ``LACUNA_HOME``). Build it ahead of time (CI, an image) with
 ``python -m lacuna.classify.embed.distill``.
@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 
 VERSION = "static-v1"
 BUILD_ENV = "LACUNA_EMBEDDINGS_BUILD"  # "never": no background build
-_BUILDS: dict[Path, threading.Thread] = {}
+BUILD_COMMAND = (sys.executable, "-m", "lacuna.classify.embed.distill")
+_BUILDS: dict[Path, subprocess.Popen[bytes]] = {}
 _BUILDS_LOCK = threading.Lock()
 BATCH = 1024
 
@@ -68,17 +70,46 @@ def static_table(model_dir: Path) -> tuple[list[str], np.ndarray]:
 
 
 def building(model_dir: Path) -> bool:
-    """Whether this process is building the table for ``model_dir`` in the background now."""
-    thread = _BUILDS.get(table_path(model_dir))
-    return thread is not None and thread.is_alive()
+    """Whether a build of the table for ``model_dir`` is running (in any process)."""
+    path = table_path(model_dir)
+    proc = _BUILDS.get(path)
+    if proc is not None and proc.poll() is None:
+        return True
+    return not path.is_file() and _locked(path)
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_suffix(".lock")
+
+
+def _locked(path: Path) -> bool:
+    """Whether another process holds the build lock beside ``path``."""
+    try:
+        with open(_lock_path(path), "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
+def _lower_priority() -> None:  # runs in the child before exec
+    with contextlib.suppress(OSError):
+        os.nice(15)
 
 
 def build_in_background(model_dir: Path) -> bool:
-    """Start building the table in a low-priority daemon thread, once per process.
+    """Start building the table in a detached, low-priority process, once per machine.
 
-    Another process building the same table is waited for (a file lock beside the table), so
-    the work is done once per machine. Returns whether a build is (now) running here; ``False``
-    when ``$LACUNA_EMBEDDINGS_BUILD`` is ``never`` or the table exists.
+    The build outlives the process that started it (a short ``lacuna classify`` run does not
+    cut it off), and a file lock beside the table keeps a second process from starting
+    another. Returns whether a build is (now) running; ``False`` when
+    ``$LACUNA_EMBEDDINGS_BUILD`` is ``never``, the table exists, or a build started by this
+    process has already ended without one (it is not retried; ``python -m
+    lacuna.classify.embed.distill`` shows why).
     """
     if os.environ.get(BUILD_ENV, "").lower() == "never":
         return False
@@ -86,29 +117,24 @@ def build_in_background(model_dir: Path) -> bool:
     with _BUILDS_LOCK:
         if path.is_file():
             return False
-        thread = _BUILDS.get(path)
-        if thread is None:
-            thread = threading.Thread(target=_build_locked, args=(model_dir, path), daemon=True,
-                                      name="lacuna-embeddings-build")
-            _BUILDS[path] = thread
-            thread.start()
-            log.warning("layer 2 (embeddings): building its static vectors once, in the "
-                        "background (about a minute); it joins the cascade when they are ready")
-        return thread.is_alive()
-
-
-def _build_locked(model_dir: Path, path: Path) -> None:
-    with contextlib.suppress(OSError):  # Linux: a thread id lowers only this thread's priority
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another process's build: wait for it
-            if not path.is_file():
-                static_table(model_dir)
-    except Exception as exc:  # a background build must never take the host process down
-        log.error("layer 2 (embeddings): building the static vectors failed (%s); run "
-                  "python -m lacuna.classify.embed.distill to see why", exc)
+        proc = _BUILDS.get(path)
+        if proc is not None:
+            return proc.poll() is None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if _locked(path):
+                return True  # another process is building it
+            _BUILDS[path] = subprocess.Popen(
+                [*BUILD_COMMAND, "--wait-for-lock"], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_lower_priority)  # the child only calls os.nice
+        except OSError as exc:
+            log.error("layer 2 (embeddings): cannot start building the static vectors (%s); "
+                      "run python -m lacuna.classify.embed.distill", exc)
+            return False
+        log.warning("layer 2 (embeddings): building its static vectors once, in the "
+                    "background (about a minute); it joins the cascade when they are ready")
+        return True
 
 
 def build(model_dir: Path, size: int) -> np.ndarray:
@@ -144,7 +170,12 @@ def main() -> int:
         print(found.reason, file=sys.stderr)
         return 2
     started = time.perf_counter()
-    vocab, _ = static_table(found.model_dir)
+    path = table_path(found.model_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(_lock_path(path), "a") as lock:
+        if "--wait-for-lock" in sys.argv[1:]:  # a background build: one per machine
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        vocab, _ = static_table(found.model_dir)
     print(f"{len(vocab)} token vectors at {table_path(found.model_dir)} "
           f"({time.perf_counter() - started:.1f} s)")
     return 0

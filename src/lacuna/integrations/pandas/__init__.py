@@ -6,6 +6,11 @@ the operations that move columns between labels (rename, ``columns =``, ``__seti
 ``lacuna_classification``, ``lacuna_tags`` and ``lacuna_lineage``) to DataFrame and Series;
 ``uninstall()`` restores every attribute exactly.
 The wrappers only translate: classification, inheritance and decisions live in the pipeline.
+
+Every governing hook is installed behind one guard (:func:`._patch.guard`): it passes calls
+through where governance is off in the calling context, and turns an internal error of Lacuna
+into a denial (``enforce``) or a warning (``warn``/``observe``). The patches stay installed
+while ``lacuna.enable()`` is on or any ``governed()`` block is open (``hold()``/``release()``).
 """
 
 from __future__ import annotations
@@ -103,27 +108,56 @@ def _patches() -> list[Patch]:
 
 _PATCHES: list[Patch] = []
 _LOCK = threading.Lock()
+_WANTED = False  # install() was called and uninstall() not since (lacuna.enable())
+_HOLDS = 0  # open governed() blocks, in every thread
 
 
 def install() -> None:
     """Patch pandas (idempotent)."""
+    global _WANTED
     with _LOCK:
-        if _PATCHES:
-            return
-        patches = _patches()
-        try:
-            for patch in patches:
-                patch.install()
-                _PATCHES.append(patch)
-        except BaseException:
-            _uninstall_locked()
-            raise
+        _install_locked()
+        _WANTED = True
 
 
 def uninstall() -> None:
-    """Restore pandas exactly as it was before ``install()``."""
+    """Restore pandas exactly as it was before ``install()``, unless a ``governed()`` block is
+    still open somewhere (then when the last one closes)."""
+    global _WANTED
     with _LOCK:
+        _WANTED = False
+        if not _HOLDS:
+            _uninstall_locked()
+
+
+def hold() -> None:
+    """A ``governed()`` block opens: make sure pandas is patched while it is open."""
+    global _HOLDS
+    with _LOCK:
+        _install_locked()
+        _HOLDS += 1
+
+
+def release() -> None:
+    """A ``governed()`` block closes: unpatch pandas if nothing else needs it."""
+    global _HOLDS
+    with _LOCK:
+        _HOLDS = max(_HOLDS - 1, 0)
+        if not _HOLDS and not _WANTED:
+            _uninstall_locked()
+
+
+def _install_locked() -> None:
+    if _PATCHES:
+        return
+    patches = _patches()
+    try:
+        for patch in patches:
+            patch.install()
+            _PATCHES.append(patch)
+    except BaseException:
         _uninstall_locked()
+        raise
 
 
 def _uninstall_locked() -> None:
@@ -135,4 +169,6 @@ def installed() -> bool:
     return bool(_PATCHES)
 
 
-__all__ = ["LacunaAccessor", "Lineage", "install", "installed", "uninstall"]
+__all__ = [
+    "LacunaAccessor", "Lineage", "hold", "install", "installed", "release", "uninstall",
+]

@@ -1,17 +1,56 @@
-"""Reversible monkey-patching: ``disable()`` must leave pandas exactly as it was."""
+"""Reversible monkey-patching, and the one guard around every hook.
+
+``disable()`` must leave pandas exactly as it was: a :class:`Patch` remembers what the owner
+held and puts it back.
+
+Every hook that governs a call is installed behind :func:`guard`, once, centrally, so no hook
+can break the user's job or allow by accident:
+
+- the call passes straight to pandas when governance is off in this context (``governed()``
+  blocks are per thread) or Lacuna is calling pandas itself (``lacuna._bypass``);
+- what the user's own call raises (a missing file, a bad argument) propagates unchanged;
+- anything else a hook raises is an internal error of Lacuna: in ``enforce`` mode a denial that
+  names it (:meth:`lacuna.governor.Governor.internal_error`), in ``warn``/``observe`` a warning,
+  and the user's call runs (or, if it had already run, its result is returned). The call is
+  never run twice.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lacuna import _bypass
+from lacuna.errors import GovernanceViolation
+from lacuna.governor import current, governing
+from lacuna.model import Action
+
 _MISSING = object()
+WRITER_KEYWORDS = ("exception_id", "purpose")  # what a governed writer accepts on top of pandas
+_EXPORTS = ("put", "append", "close", "write")
+
+
+def action_of(name: str) -> Action:
+    """The kind of operation a hooked pandas function performs, from its name."""
+    if name.startswith("read_"):
+        return Action.READ
+    if name.startswith("to_") or name in _EXPORTS:
+        return Action.EXPORT
+    return Action.TRANSFORM
 
 
 @dataclass(slots=True)
 class Patch:
-    """One attribute replaced on one owner (a module or a class)."""
+    """One attribute replaced on one owner (a module or a class).
+
+    A replacement of one of pandas' own functions or methods is a governing hook: it is
+    installed behind :func:`guard`, with the kind of operation told by its name (``read_*``,
+    ``to_*``/``put``/``append``/``close``: export, else transform). A new attribute (the
+    ``.lacuna`` accessor, the ``lacuna_*`` properties) is installed as made.
+    """
 
     owner: Any
     name: str
@@ -24,12 +63,23 @@ class Patch:
         own = self._own if self.installed else vars(self.owner).get(self.name, _MISSING)
         return getattr(self.owner, self.name) if own is _MISSING else own
 
+    @property
+    def method(self) -> str:
+        owner = getattr(self.owner, "__name__", type(self.owner).__name__)
+        return f"pandas.{self.name}" if owner == "pandas" else f"pandas.{owner}.{self.name}"
+
     def install(self) -> None:
         if self.installed:
             return
         self._own = vars(self.owner).get(self.name, _MISSING)
         original = getattr(self.owner, self.name, None)
-        replacement = self.make(original)
+        if callable(original):
+            action = action_of(self.name)
+            strip = WRITER_KEYWORDS if action is Action.EXPORT else ()
+            replacement = guard(self.make, original, action=action, method=self.method,
+                                strip=strip)
+        else:
+            replacement = self.make(original)
         setattr(self.owner, self.name, replacement)
         self.installed = True
 
@@ -42,3 +92,89 @@ class Patch:
             setattr(self.owner, self.name, self._own)
         self._own = _MISSING
         self.installed = False
+
+
+@dataclass(slots=True)
+class _Call:
+    """What the user's own call did inside one guarded hook invocation."""
+
+    ran: bool = False
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+
+_CALL: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("lacuna_call", default=None)
+
+
+def guard(
+    make: Callable[[Any], Any],
+    original: Callable[..., Any],
+    *,
+    action: Action,
+    method: str,
+    strip: tuple[str, ...] = (),
+) -> Callable[..., Any]:
+    """``make(original)`` behind the guard described in the module docstring."""
+
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        call = _CALL.get()
+        if call is None:  # pragma: no cover - the hook is only reached through ``guarded``
+            return original(*args, **kwargs)
+        call.ran = True
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            call.error = exc
+            raise
+        call.done, call.result = True, result
+        return result
+
+    hook = make(tracked)
+
+    @functools.wraps(original)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if _bypass.active() or not governing():
+            for key in strip:
+                kwargs.pop(key, None)
+            return original(*args, **kwargs)
+        call = _Call()
+        token = _CALL.set(call)
+        try:
+            return hook(*args, **kwargs)
+        except GovernanceViolation:
+            raise  # a decision: the policy (or a fail-closed step) said no
+        except Exception as exc:
+            if call.error is exc:
+                raise  # the user's own call failed: their error, unchanged
+            if call.error is not None:
+                raise call.error  # noqa: B904 - the user's error, whatever a hook made of it
+            return _internal(exc, call, original, args, kwargs, action, method, strip)
+        finally:
+            _CALL.reset(token)
+
+    return guarded
+
+
+def _internal(
+    exc: Exception,
+    call: _Call,
+    original: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    action: Action,
+    method: str,
+    strip: tuple[str, ...],
+) -> Any:
+    """Lacuna failed inside a hook: deny (enforce) or warn and give the user their call."""
+    try:
+        gov = current()
+    except Exception:  # no governor can even be built: fail closed, loudly
+        raise exc from None
+    gov.internal_error(exc, action=action, method=method, ran=call.done)  # raises in enforce
+    if call.done:
+        return call.result
+    for key in strip:
+        kwargs.pop(key, None)
+    with _bypass.bypass():
+        return original(*args, **kwargs)

@@ -1,0 +1,154 @@
+"""Per-column classification of a SQL statement's output from its traced flows.
+
+- an output column carries the most sensitive class among the source columns that reach it by
+  a path that does not mask (identity, transformation, or an aggregation that is not
+  k-anonymous);
+- reached from personal columns only through masking, it is an ``identifier`` when the masking is
+  a keyed hash (a pseudonym: joinable, not reversible without the key) and ``public`` otherwise
+  (redacted, generalised, counted, k-anonymous aggregate); the table gets ``DERIVED_FROM_PII``;
+- an unresolved source fails closed: the most sensitive class of every input column read, and the
+  floor rises to every opaque input's tier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from lacuna.classify.layers import stricter
+from lacuna.classify.rollup import rollup
+from lacuna.lineage.records import EdgeKind
+from lacuna.lineage.sql_trace import Flow, merge_kinds
+from lacuna.model import (
+    DERIVED_FROM_PII,
+    Classification,
+    ColumnClass,
+    ColumnKind,
+    Evidence,
+    Layer,
+    Tier,
+    unique,
+)
+
+if TYPE_CHECKING:
+    from lacuna.config import ClassificationConfig
+    from lacuna.lineage.sql_schema import Schema, Table
+
+
+def classify_outputs(
+    flows: list[list[Flow]],
+    names: list[str],
+    tables: Schema,
+    config: ClassificationConfig,
+    read: set[str],
+) -> Classification:
+    """The output's Classification: one column class per output column, then the rollup."""
+    columns: dict[str, ColumnClass] = {}
+    floor = Tier.PUBLIC
+    tags: list[str] = []
+    reasons: list[str] = []
+    for name, column_flows in zip(names, flows, strict=True):
+        col, contributing, masked_personal, why = _column(column_flows, tables, config, read)
+        columns[name] = col
+        for table in contributing:
+            floor = max(floor, table.floor, table.tier if table.columns is None else Tier.PUBLIC)
+            tags.extend(table.table_tags)
+        if masked_personal:
+            tags.append(DERIVED_FROM_PII)
+        if why:
+            reasons.append(f"{name}: {why}")
+    result = rollup(columns, config, floor=floor, extra_tags=unique(tags), layer=Layer.INHERITED)
+    return replace(result, reasoning=(*result.reasoning, *reasons))
+
+
+def _column(
+    flows: list[Flow], tables: Schema, config: ClassificationConfig, read: set[str]
+) -> tuple[ColumnClass, list[Table], bool, str]:
+    """(class, tables whose data it carries, masked personal data?, fail-closed reason)."""
+    grouped: dict[tuple[str, str], list[Flow]] = {}
+    unresolved: list[str] = []
+    for flow in flows:
+        if flow.table:
+            grouped.setdefault((flow.table, flow.column), []).append(flow)
+        elif flow.kind is not EdgeKind.MASKING:
+            unresolved.append(flow.description)
+    carried: list[tuple[Flow, ColumnClass, Table]] = []
+    masked: list[tuple[Flow, ColumnClass]] = []
+    for (table_key, column), group in grouped.items():
+        flow = merge_kinds(group)
+        table = tables.tables[table_key]
+        col = table.opaque_class if table.columns is None else table.columns.get(column)
+        if col is None:
+            unresolved.append(f"column {tables.show(column)!r} is not in schema[{table.display!r}]")
+        elif flow.kind is EdgeKind.MASKING:
+            masked.append((flow, col))
+        else:
+            carried.append((flow, col, table))
+    if unresolved:
+        return _fail_closed(unresolved, tables, config, read)
+    masked_personal = [(f, c) for f, c in masked if c.is_personal]
+    if carried:
+        best_flow, best, _ = carried[0]
+        for flow, col, _ in carried[1:]:
+            if _more_sensitive(col, best, config):
+                best_flow, best = flow, col
+        source = f"{tables.tables[best_flow.table].display}.{tables.show(best_flow.column)}"
+        how = best_flow.kind.value + (
+            f" ({best_flow.description})" if best_flow.description else ""
+        )
+        col = replace(
+            best,
+            layer=Layer.INHERITED,
+            reasoning=f"{best.classification.value} from {source} by {how}",
+            evidence=(Evidence(source="inherited", rule=f"sql:{best_flow.kind.value}",
+                               detail=f"{source}: {how}"),),
+        )  # fmt: skip
+        return col, [t for _, _, t in carried], bool(masked_personal), ""
+    if masked_personal:
+        flow, source_col = masked_personal[0]
+        keyed = "keyed" in flow.description or "hmac" in flow.description
+        source = f"{tables.tables[flow.table].display}.{tables.show(flow.column)}"
+        col = ColumnClass(
+            classification=ColumnKind.IDENTIFIER if keyed else ColumnKind.PUBLIC,
+            reasoning=(
+                f"masked: {source} ({source_col.classification.value}) by {flow.description}; "
+                "a masking edge stops propagation"
+            ),
+            layer=Layer.INHERITED,
+            evidence=(Evidence(source="inherited", rule="sql:masking",
+                               detail=f"{source}: {flow.description}"),),
+        )  # fmt: skip
+        return col, [], True, ""
+    detail = "masked non-personal input" if masked else "a constant or a row count: no input value"
+    return ColumnClass(reasoning=detail, layer=Layer.INHERITED), [], False, ""
+
+
+def _fail_closed(
+    unresolved: list[str], tables: Schema, config: ClassificationConfig, read: set[str]
+) -> tuple[ColumnClass, list[Table], bool, str]:
+    """An unresolved source inherits the most sensitive input column of all tables read."""
+    inputs = [tables.tables[k] for k in sorted(read)]
+    best: ColumnClass | None = None
+    best_name = ""
+    for table in inputs:
+        candidates = (
+            [("*", table.opaque_class)] if table.columns is None or table.opaque_class
+            else list(table.columns.items())
+        )  # fmt: skip
+        for name, col in candidates:
+            if col is not None and (best is None or _more_sensitive(col, best, config)):
+                best, best_name = col, f"{table.display}.{tables.show(name)}"
+    why = "; ".join(unique(unresolved))
+    reason = f"source unresolved ({why}); fail closed: inherits the most sensitive input column" + (
+        f" {best_name}" if best_name else ""
+    )
+    col = replace(best or ColumnClass(), layer=Layer.INHERITED, reasoning=reason, evidence=())
+    return col, inputs, False, reason
+
+
+def _more_sensitive(a: ColumnClass, b: ColumnClass, config: ClassificationConfig) -> bool:
+    ta = config.tier_for(a.classification, a.sensitivity)
+    tb = config.tier_for(b.classification, b.sensitivity)
+    if ta != tb:
+        return ta > tb
+    return stricter(b, a) is a and a != b

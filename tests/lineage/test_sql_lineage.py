@@ -1,0 +1,266 @@
+from __future__ import annotations
+
+import pytest
+
+import lacuna
+from lacuna.config import ClassificationConfig
+from lacuna.errors import LineageError
+from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind
+from lacuna.model import DERIVED_FROM_PII, Classification, ColumnClass, ColumnKind, Tier
+
+DIALECTS = ["ansi", "postgres", "duckdb", "spark", "snowflake"]
+SCHEMA = {
+    "customers": {
+        "id": "identifier",
+        "email": "pii:email",
+        "name": "pii:person",
+        "zip": "pii:zip",
+        "dob": "pii:date_of_birth",
+        "region": "public",
+    },
+    "orders": {"order_id": "identifier", "customer_id": "identifier", "amount": "financial"},
+    "secrets": {"key": "public"},
+}
+DONE_WHEN = """
+INSERT INTO t
+SELECT c.id, c.email, sha256(c.email || s.key) AS email_hash, o.amount
+FROM customers c JOIN orders o ON o.customer_id = c.id CROSS JOIN secrets s
+"""
+
+
+def kinds(out, column):
+    return {(e.source.name, e.source_column): e.kind for e in out.edges_of(column)}
+
+
+def cls(out, column):
+    return out.classification.columns[column].classification
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_classify_sql_insert_join_keyed_hash_masks_and_plain_copy_stays_pii(dialect):
+    out = lacuna.classify_sql(DONE_WHEN, schema=SCHEMA, dialect=dialect)
+    assert out.statement == "insert"
+    assert out.target == DatasetRef(dialect, "t")
+    assert out.columns == ("id", "email", "email_hash", "amount")
+    assert kinds(out, "email_hash") == {
+        ("customers", "email"): EdgeKind.MASKING,
+        ("secrets", "key"): EdgeKind.MASKING,
+    }
+    assert kinds(out, "email") == {("customers", "email"): EdgeKind.IDENTITY}
+    assert cls(out, "email") is ColumnKind.PII
+    assert not out.classification.columns["email_hash"].is_personal
+    assert cls(out, "email_hash") is ColumnKind.IDENTIFIER
+    assert out.classification.tier is Tier.PROPRIETARY  # the plain e-mail copy
+    assert DERIVED_FROM_PII in out.classification.tags
+    assert set(out.sources) == {DatasetRef(dialect, n) for n in ("customers", "orders", "secrets")}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_classify_sql_without_the_plain_copy_is_not_pii(dialect):
+    sql = (
+        "CREATE TABLE t AS SELECT sha256(c.email || s.key) AS email_hash, o.amount "
+        "FROM customers c JOIN orders o ON o.customer_id = c.id CROSS JOIN secrets s"
+    )
+    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect=dialect)
+    assert out.statement == "create"
+    assert out.classification.personal_columns == ()
+    assert "PII" not in out.classification.tags
+    assert out.classification.tier is Tier.INTERNAL  # the financial amount
+
+
+@pytest.mark.parametrize(
+    ("expression", "masked"),
+    [
+        ("sha256(email)", False),  # unkeyed: a dictionary attack recovers it
+        ("md5(email)", False),
+        ("md5(email || 'pepper')", False),  # a salt written in the code is no secret
+        ("sha256(email || :key)", True),
+        ("sha256(email || ?)", True),
+        ("md5(concat(salt, email))", True),  # a salt column
+        ("hmac(email, :k, 'sha256')", True),
+        ("regexp_replace(email, '^.*@', '***@')", True),
+        ("left(zip, 3)", True),
+        ("left(email, 40)", False),  # keeps too much
+        ("substring(zip, 1, 3)", True),
+        ("date_trunc('year', dob)", True),
+        ("date_trunc('day', dob)", False),
+        ("extract(year from dob)", True),
+        ("count(distinct email)", True),
+        ("upper(email)", False),
+        ("coalesce(name, email)", False),
+        ("CASE WHEN email IS NULL THEN 'none' ELSE email END", False),
+        ("max(email)", False),  # returns one person's value
+    ],
+)
+def test_classify_sql_masking_is_read_off_the_expression(expression, masked):
+    schema = {"customers": {**SCHEMA["customers"], "salt": "public"}}
+    group = " GROUP BY region" if "max(" in expression or "count(" in expression else ""
+    out = lacuna.classify_sql(f"SELECT {expression} AS x FROM customers{group}", schema=schema)
+    edge_kinds = {e.kind for e in out.edges_of("x") if e.source_column != "salt"}
+    assert (edge_kinds == {EdgeKind.MASKING}) is masked, out.edges
+    assert out.classification.columns["x"].is_personal is not masked
+
+
+def test_classify_sql_aggregation_masks_only_under_static_k_anonymity():
+    schema = {"people": {"region": "public", "salary": "pii", "email": "pii"}}
+    plain = lacuna.classify_sql(
+        "SELECT region, avg(salary) AS pay FROM people GROUP BY region", schema=schema
+    )
+    assert kinds(plain, "pay") == {("people", "salary"): EdgeKind.AGGREGATION}
+    assert cls(plain, "pay") is ColumnKind.PII
+    assert "HAVING COUNT(*) >= 5" in plain.edges_of("pay")[0].description
+    safe = lacuna.classify_sql(
+        "SELECT region, avg(salary) AS pay FROM people GROUP BY region HAVING count(*) >= 5",
+        schema=schema,
+    )
+    assert kinds(safe, "pay") == {("people", "salary"): EdgeKind.MASKING}
+    assert cls(safe, "pay") is ColumnKind.PUBLIC
+    small = lacuna.classify_sql(
+        "SELECT region, avg(salary) AS pay FROM people GROUP BY region HAVING count(*) > 2",
+        schema=schema,
+    )
+    assert cls(small, "pay") is ColumnKind.PII
+    per_person = lacuna.classify_sql(
+        "SELECT avg(salary) AS pay FROM people GROUP BY email HAVING count(*) >= 10",
+        schema=schema,
+    )
+    assert cls(per_person, "pay") is ColumnKind.PII
+    k3 = lacuna.classify_sql(
+        "SELECT region, avg(salary) AS pay FROM people GROUP BY region HAVING count(*) > 2",
+        schema=schema,
+        config=ClassificationConfig(k_anonymity=3),
+    )
+    assert cls(k3, "pay") is ColumnKind.PUBLIC
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_classify_sql_ctes_subqueries_union_and_star(dialect):
+    sql = """
+    WITH hashed AS (SELECT id, sha256(email || s.key) AS h, email FROM customers, secrets s),
+         raw AS (SELECT * FROM customers)
+    SELECT x.h, x.e, (SELECT max(amount) FROM orders) AS top
+    FROM (SELECT h, email AS e FROM hashed) x
+    UNION ALL
+    SELECT 'n/a', r.name, 0 FROM raw r
+    """
+    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect=dialect)
+    assert out.columns == ("h", "e", "top")
+    assert kinds(out, "h") == {("customers", "email"): EdgeKind.MASKING,
+                               ("secrets", "key"): EdgeKind.MASKING}  # fmt: skip
+    assert kinds(out, "e") == {
+        ("customers", "email"): EdgeKind.IDENTITY,
+        ("customers", "name"): EdgeKind.IDENTITY,
+    }
+    assert kinds(out, "top") == {("orders", "amount"): EdgeKind.AGGREGATION}
+    assert cls(out, "h") is ColumnKind.IDENTIFIER
+    assert cls(out, "e") is ColumnKind.PII
+    assert cls(out, "top") is ColumnKind.FINANCIAL
+    star = lacuna.classify_sql("SELECT * FROM orders", schema=SCHEMA, dialect=dialect)
+    assert star.columns == ("order_id", "customer_id", "amount")
+
+
+def test_classify_sql_window_case_coalesce_carry_the_class():
+    sql = """
+    SELECT row_number() OVER (PARTITION BY email ORDER BY id) AS rn,
+           sum(amount) OVER (PARTITION BY customer_id) AS running,
+           CASE WHEN region = 'EU' THEN name ELSE 'x' END AS eu_name,
+           coalesce(zip, 'unknown') AS z
+    FROM customers JOIN orders ON orders.customer_id = customers.id
+    """
+    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect="postgres")
+    assert kinds(out, "rn") == {
+        ("customers", "email"): EdgeKind.TRANSFORMATION,
+        ("customers", "id"): EdgeKind.TRANSFORMATION,
+    }
+    assert cls(out, "rn") is ColumnKind.PII  # fail closed: partitioned per person
+    assert cls(out, "running") is ColumnKind.FINANCIAL  # a window is never k-anonymous
+    assert cls(out, "eu_name") is ColumnKind.PII
+    assert kinds(out, "z") == {("customers", "zip"): EdgeKind.TRANSFORMATION}
+
+
+def test_classify_sql_unknown_and_ambiguous_columns_fail_closed_with_reason():
+    out = lacuna.classify_sql(
+        "SELECT nope, id FROM customers JOIN orders ON orders.customer_id = customers.id",
+        schema={"customers": {"id": "identifier", "email": "pii"},
+                "orders": {"id": "identifier", "customer_id": "identifier"}},
+    )  # fmt: skip
+    for column in ("nope", "id"):
+        assert cls(out, column) is ColumnKind.PII, column
+        assert "fail closed" in out.classification.columns[column].reasoning
+        assert "customers.email" in out.classification.columns[column].reasoning
+    assert any(r.startswith("nope: source unresolved") for r in out.classification.reasoning)
+
+
+def test_classify_sql_opaque_table_classification_and_column_forms():
+    secret = Classification(tier=Tier.PROPRIETARY, tags=("PII",), floor=Tier.PROPRIETARY)
+    schema = {
+        "crm": secret,
+        "t": {"a": ColumnClass(classification=ColumnKind.PHI), "b": Classification()},
+    }
+    out = lacuna.classify_sql("SELECT anything FROM crm", schema=schema)
+    assert cls(out, "anything") is ColumnKind.PII
+    assert out.classification.tier is Tier.PROPRIETARY
+    out = lacuna.classify_sql("SELECT a, b FROM t", schema=schema, dialect="duckdb")
+    assert (cls(out, "a"), cls(out, "b")) == (ColumnKind.PHI, ColumnKind.PUBLIC)
+
+
+def test_classify_sql_update_and_merge():
+    schema = {"customers": {"id": "identifier", "email": "pii", "region": "public"},
+              "staging": {"id": "identifier", "email": "pii", "region": "public"}}  # fmt: skip
+    full = lacuna.classify_sql("UPDATE customers SET email = sha256(email || :key)", schema=schema)
+    assert full.statement == "update"
+    assert cls(full, "email") is ColumnKind.IDENTIFIER  # every row replaced
+    partial = lacuna.classify_sql(
+        "UPDATE customers SET email = md5(email || :key) WHERE region = 'EU'", schema=schema
+    )
+    assert cls(partial, "email") is ColumnKind.PII  # other rows keep the raw e-mail
+    merge = lacuna.classify_sql(
+        """MERGE INTO customers t USING staging s ON t.id = s.id
+           WHEN MATCHED THEN UPDATE SET region = s.region
+           WHEN NOT MATCHED THEN INSERT (id, email, region) VALUES (s.id, s.email, s.region)""",
+        schema=schema,
+        dialect="snowflake",
+    )
+    assert merge.statement == "merge"
+    assert kinds(merge, "email") == {
+        ("staging", "email"): EdgeKind.IDENTITY,
+        ("customers", "email"): EdgeKind.IDENTITY,
+    }
+    assert set(merge.columns) == {"id", "email", "region"}
+
+
+def test_classify_sql_insert_column_list_and_values():
+    out = lacuna.classify_sql(
+        "INSERT INTO t (a, b) SELECT email, region FROM customers", schema=SCHEMA
+    )
+    assert out.columns == ("a", "b")
+    assert out.edges_of("a") == (
+        ColumnEdge(source=DatasetRef("ansi", "customers"), source_column="email",
+                   target=DatasetRef("ansi", "t"), target_column="a"),
+    )  # fmt: skip
+    values = lacuna.classify_sql("INSERT INTO t (a) VALUES (1)", schema=SCHEMA)
+    assert values.edges == ()
+
+
+@pytest.mark.parametrize(
+    ("sql", "schema", "message"),
+    [
+        ("SELECT email FROM nowhere", SCHEMA, "not in schema="),
+        ("SELECT FROM WHERE (", SCHEMA, "does not parse"),
+        ("SELECT 1; SELECT 2", SCHEMA, "one SQL statement"),
+        ("DROP TABLE customers", SCHEMA, "no column lineage"),
+        ("SELECT a FROM t", {"t": {"a": "secretish"}}, "unknown column classification"),
+        ("SELECT a FROM t", {"t": 3}, "must be"),
+        ("SELECT a FROM t", {"t": {"a": 3}}, "must be"),
+        ("SELECT a FROM t", {"t": {"a": "pii"}, "s.u": {"b": "pii"}}, "different depths"),
+        ("INSERT INTO t (a, b) SELECT email FROM customers", SCHEMA, "names 2 column"),
+    ],
+)
+def test_classify_sql_errors_are_lineage_errors(sql, schema, message):
+    with pytest.raises(LineageError, match=message):
+        lacuna.classify_sql(sql, schema=schema)
+
+
+def test_classify_sql_unknown_dialect():
+    with pytest.raises(LineageError, match="unknown SQL dialect"):
+        lacuna.classify_sql("SELECT 1", schema={}, dialect="nosuchsql")
