@@ -150,12 +150,12 @@ def test_a_denied_export_is_recorded_as_a_run_that_produced_nothing(notebook):
 def test_a_failed_export_is_recorded_with_its_error(notebook):
     customers = pd.read_csv("customers.csv")
     target = notebook / "governed" / "workspace" / "missing-dir" / "out.csv"
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(OSError, match="non-existent directory"):
         customers.to_csv(target)
     failed = [r for r in current_store().runs(limit=None) if r.status is RunStatus.FAILED]
     assert len(failed) == 1
     assert failed[0].outputs == ()
-    assert failed[0].error.startswith("FileNotFoundError")
+    assert failed[0].error.startswith("OSError: Cannot save file")
 
 
 def test_to_sql_records_its_run_with_the_table(notebook):
