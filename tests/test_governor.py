@@ -189,7 +189,7 @@ def test_check_answers_an_internal_error_with_a_denial(sandbox, sandbox_config, 
     frame = pd.read_csv("customers.csv")
     import importlib
 
-    def broken(_data):
+    def broken(*_args, **_kwargs):
         raise RuntimeError("lineage exploded")
 
     frames = importlib.import_module("lacuna.lineage.frames")

@@ -179,7 +179,8 @@ def _check(
     elif _is_pandas(data):
         from lacuna.lineage.frames import effective_state
 
-        state = effective_state(data)  # the frame as it is now (projections, new columns)
+        # the frame as it is now (projections, new columns)
+        state = effective_state(data, gov.config.classification)
         classification = state.classification
         sources = [Source(name=r, classification=classification) for r in state.lineage.roots()]
     else:  # column names, {name: samples}, text: whatever classify() takes

@@ -52,6 +52,10 @@ if TYPE_CHECKING:
     from lacuna.classify import ClassifySettings
     from lacuna.classify.filecache import FileClassificationCache
     from lacuna.exceptions import ExceptionStore
+    from lacuna.lineage.recording import Produced
+    from lacuna.lineage.records import Run
+    from lacuna.lineage.state import LineageNode
+    from lacuna.lineage.store import LineageStore
     from lacuna.policy import DecisionEngine, PolicyWatcher
 
 log = logging.getLogger(__name__)
@@ -195,6 +199,15 @@ class Governor:
         (:mod:`lacuna.classify.filecache`): re-reading an unchanged file does not classify it
         again. Declarations are read every time.
         """
+        classification, sources, _ = self.classify_read(name, frame, embedded=embedded, how=how)
+        return classification, sources
+
+    def classify_read(
+        self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
+        how: str | None = None,
+    ) -> tuple[Classification, tuple[str, ...], str | None]:
+        """:meth:`classify_source`, plus the lineage run id the trusted declaration names (the
+        run that wrote the file), or None."""
         from lacuna.classify import classify_frame
         from lacuna.lineage import sidecar as sc
 
@@ -222,7 +235,7 @@ class Governor:
                 floor=Tier.PROPRIETARY,
                 reasoning=(f"PROPRIETARY (fail closed): {exc}", *inferred.reasoning),
             )
-            return failed, ()
+            return failed, (), None
         result = inferred
         trusted = next((d for d in declarations if d.trusted), None)
         if trusted is not None:
@@ -238,7 +251,7 @@ class Governor:
             log.warning("%s%s", note, "".join(f"\n  {line}" for line in lowered))
             result = replace(result, reasoning=(note, *result.reasoning))
         sources = unique(s for d in declarations for s in d.sources)
-        return result, sources
+        return result, sources, trusted.run_id if trusted is not None else None
 
     @property
     def file_cache(self) -> FileClassificationCache:
@@ -442,7 +455,9 @@ class Governor:
             engine_error=f"AuditError: {type(failure).__name__}: {failure}",
         )
 
-    def execute(self, operation: Operation, run: Callable[[], T]) -> T:
+    def execute(
+        self, operation: Operation, run: Callable[[], T], *, produced: Produced | None = None
+    ) -> T:
         """Govern ``operation`` and, when it may proceed, run it: the one entry point for
         integrations that perform an operation (writes, exports).
 
@@ -454,10 +469,16 @@ class Governor:
         not take, raises :class:`~lacuna.errors.GovernanceViolation` and ``run`` is never called.
         If Lacuna fails before deciding, ``enforce`` denies and names the error; ``warn`` and
         ``observe`` warn and run. Returns what ``run`` returns, and re-raises what it raises.
+
+        With ``produced`` (what the operation reads and writes, :mod:`lacuna.lineage.recording`),
+        step 3 records its run in the lineage store with the outcome: denied (no outputs),
+        failed, or succeeded (:meth:`_record_lineage`).
         """
         try:
             decision, stored = self._govern(operation)
-        except GovernanceViolation:
+        except GovernanceViolation as exc:
+            if produced is not None:
+                self._lineage_outcome(produced, operation, exc.decision, "denied")
             raise
         except Exception as exc:  # Lacuna failed before deciding
             self.internal_error(exc, action=operation.action, method=operation.method)
@@ -466,9 +487,62 @@ class Governor:
             result = run()
         except BaseException as exc:
             self._outcome(decision, stored, exc)
+            if produced is not None:
+                self._lineage_outcome(produced, operation, decision, "failed", exc)
             raise
         self._outcome(decision, stored, None)
+        if produced is not None:
+            self._lineage_outcome(produced, operation, decision, "succeeded")
         return result
+
+    # -- step 3: lineage ---------------------------------------------------------------------
+
+    @property
+    def lineage_store(self) -> LineageStore:
+        """The lineage store in this governor's state database (``audit.url``)."""
+        from lacuna.lineage.api import store_at
+
+        return store_at(self.config.audit_url)
+
+    def _lineage_outcome(
+        self, produced: Produced, operation: Operation, decision: Decision, status: str,
+        error: BaseException | None = None,
+    ) -> None:
+        from lacuna.lineage.recording import run_for
+        from lacuna.lineage.records import RunStatus
+
+        try:
+            run = run_for(produced, operation, decision, status=RunStatus(status),
+                          session=self.session, error=error)
+        except Exception as exc:
+            log.error("could not describe lineage run %s: %s", produced.run_id, exc)
+            return
+        self._record_lineage(run)
+
+    def _record_lineage(self, run: Run) -> None:
+        """Record one governed run: the one hook every producing operation goes through.
+        Like the audit trail, the store fails on its own: logged loudly, never breaks the job."""
+        try:
+            self.lineage_store.record(run)
+        except Exception as exc:
+            log.error("could not record lineage run %s (%s) in the lineage store: %s",
+                      run.id, run.operation, exc)
+
+    def restore_lineage(self, path: str | None, run_id: str | None) -> tuple[LineageNode, ...]:
+        """The upstream lineage of a file being read, from the store (see
+        :func:`lacuna.lineage.recording.lineage_from_store`); empty when unknown."""
+        if not path and not run_id:
+            return ()
+        from lacuna.lineage.recording import lineage_from_store
+        from lacuna.lineage.records import DatasetRef
+
+        try:
+            ref = DatasetRef.of(path) if path else None
+            return lineage_from_store(self.lineage_store, run_id, ref)
+        except Exception as exc:
+            log.error("could not read the lineage of %s from the lineage store: %s",
+                      path or run_id, exc)
+            return ()
 
     def _outcome(
         self, decision: Decision, stored: AuditRecord | None, error: BaseException | None

@@ -48,17 +48,9 @@ def labels(obj: pd.DataFrame | pd.Series) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _config(config: ClassificationConfig | None) -> ClassificationConfig:
-    if config is not None:
-        return config
-    from lacuna.governor import current
-
-    return current().config.classification
-
-
 def effective_state(
     obj: pd.DataFrame | pd.Series,
-    config: ClassificationConfig | None = None,
+    config: ClassificationConfig,
     *,
     recheck: bool = True,
 ) -> DataState:
@@ -66,12 +58,12 @@ def effective_state(
 
     Args:
         obj: a DataFrame or Series, governed or not.
-        config: classification settings; default: the process-wide governor's.
+        config: classification settings (the host passes its governor's: this step never
+            looks the governor up).
         recheck: verify each label's content against its fingerprint (boundaries do);
             ``False`` trusts the tracked classes (the hot paths inside a pipeline, whose
             results are verified at the next boundary).
     """
-    config = _config(config)
     state = get_state(obj)
     kept = labels(obj)
     if state is None or not state.classification.columns:
@@ -241,7 +233,7 @@ def relabel(
     obj: Any,
     old: Sequence[str],
     new: Sequence[str],
-    config: ClassificationConfig | None = None,
+    config: ClassificationConfig,
     *,
     base: DataState | None = None,
 ) -> None:
@@ -257,7 +249,7 @@ def relabel(
     sources: dict[str, list[str]] = {}
     for o, n in zip(old, new, strict=True):
         sources.setdefault(n, []).append(o)
-    cfg = _config(config)
+    cfg = config
     assigned: dict[str, ColumnClass] = {}
     moved_fps: dict[str, int] = {}
     untraced: set[str] = set()
@@ -287,7 +279,7 @@ def relabel(
 def assign(
     obj: Any,
     contents: Sequence[tuple[str, Content | None]],
-    config: ClassificationConfig | None = None,
+    config: ClassificationConfig,
 ) -> None:
     """Content was put under labels of ``obj`` (``__setitem__``, ``assign``, ``insert``).
 
@@ -300,7 +292,7 @@ def assign(
     traced = [(name, c) for name, c in contents if c is not None]
     if state is None and not traced:
         return
-    cfg = _config(config)
+    cfg = config
     own = state or DataState(
         classification=_EMPTY, lineage=LineageNode(name=IN_MEMORY, operation="in-memory")
     )

@@ -69,6 +69,7 @@ class Sidecar:
     path: Path  # the sidecar file, or the data file for embedded metadata
     trust: Trust = "unsigned"
     where: str = ""  # how the declaration is named in reasoning and logs
+    run_id: str | None = None  # the lineage store's run that wrote the file
 
     @property
     def trusted(self) -> bool:
@@ -231,7 +232,9 @@ def _declaration(
         classification = Classification.from_dict(raw["classification"], layer=Layer.DECLARED)
         written_at = raw.get("written_at")
         written_by = raw.get("written_by")
+        run_id = raw.get("run_id")
         return Sidecar(
+            run_id=str(run_id) if isinstance(run_id, str) and run_id else None,
             classification=classification,
             sources=tuple(str(s) for s in raw.get("sources") or ()),
             written_by=str(written_by) if written_by is not None else None,
@@ -289,9 +292,10 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
 
 
 def _body(
-    classification: Classification, sources: Sequence[str], written_by: str | None
+    classification: Classification, sources: Sequence[str], written_by: str | None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generator": "lacuna",
         "classification": classification.to_dict(),
@@ -299,6 +303,9 @@ def _body(
         "written_by": written_by,
         "written_at": utcnow().isoformat(),
     }
+    if run_id:
+        body["run_id"] = run_id
+    return body
 
 
 def write_sidecar(
@@ -307,11 +314,12 @@ def write_sidecar(
     *,
     sources: Sequence[str] = (),
     written_by: str | None = None,
+    run_id: str | None = None,
 ) -> Path:
     """Write the signed sidecar of an existing data file atomically (temp file + rename), so a
     crash never leaves half a file. The signature binds the declaration to the file's content."""
     path = sidecar_path(data_path)
-    body = _body(classification, sources, written_by)
+    body = _body(classification, sources, written_by, run_id)
     body["content"] = fingerprint(data_path)
     body["signature"] = _signer().sign(body)
     fd, tmp = tempfile.mkstemp(prefix=".lacuna-", suffix=".tmp", dir=path.parent)
@@ -340,13 +348,14 @@ def embedded_declaration(
     rows: int,
     sources: Sequence[str] = (),
     written_by: str | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """A signed, JSON-able declaration to store inside a data file (Parquet metadata).
 
     The file's bytes are not known before it is written, so the signature binds the declaration
     to the data's shape (column names and row count) instead of a content hash.
     """
-    body = _body(classification, sources, written_by)
+    body = _body(classification, sources, written_by, run_id)
     body["shape"] = _shape(columns, rows)
     body["signature"] = _signer().sign(body)
     return body

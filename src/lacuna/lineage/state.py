@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lacuna.lineage.records import DatasetRef
 from lacuna.model import Classification, FrozenDict
 
 ATTRS_KEY = "lacuna"
@@ -26,6 +27,10 @@ class LineageNode:
     name: str | None  # a path/URI/table for sources; None for intermediate results
     operation: str  # "read_csv", "merge", "groupby.sum", "anonymize", ...
     parents: tuple[LineageNode, ...] = ()
+    # A dataset Lacuna can name (a file read, a table): a governed export records it as an
+    # input of its run, with the classification it had when read.
+    ref: DatasetRef | None = None
+    classification: Classification | None = field(default=None, compare=False, repr=False)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __deepcopy__(self, memo: dict[int, Any]) -> LineageNode:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lacuna import _bypass
+from lacuna.integrations.pandas._frames import settings
 from lacuna.lineage import frames, rules
 from lacuna.lineage.content import label_of
 from lacuna.lineage.state import get_state
@@ -42,7 +43,7 @@ class ColumnsAxis:
         old = [str(c) for c in self.original.__get__(obj, type(obj))]
         self.original.__set__(obj, value)
         new = [str(c) for c in self.original.__get__(obj, type(obj))]
-        frames.relabel(obj, old, new)
+        frames.relabel(obj, old, new, settings())
 
 
 def columns_axis(original: Any) -> ColumnsAxis:
@@ -61,7 +62,7 @@ def series_name(original: property) -> property:
             return
         old = label_of(self)
         fset(self, value)
-        frames.relabel(self, [old], [label_of(self)])
+        frames.relabel(self, [old], [label_of(self)], settings())
 
     return property(fget, set_name, original.fdel, original.__doc__)
 
@@ -79,7 +80,8 @@ def wrap_relabelling(original: Callable[..., Any]) -> Callable[..., Any]:
         result = original(self, *args, **kwargs)
         target = self if result is None else result  # inplace=True returns None
         if base is not None and isinstance(target, pd.DataFrame):
-            frames.relabel(target, old, [str(c) for c in target.columns], base=base)
+            frames.relabel(target, old, [str(c) for c in target.columns], settings(),
+                            base=base)
         return result
 
     return relabelling
@@ -91,7 +93,8 @@ def wrap_to_frame(original: Callable[..., Any]) -> Callable[..., Any]:
         result = original(self, *args, **kwargs)
         if not _bypass.active() and isinstance(result, pd.DataFrame) and result.shape[1] == 1:
             base = get_state(self)
-            frames.relabel(result, [label_of(self)], [str(result.columns[0])], base=base)
+            frames.relabel(result, [label_of(self)], [str(result.columns[0])], settings(),
+                            base=base)
         return result
 
     return to_frame
@@ -106,7 +109,7 @@ def wrap_setitem(original: Callable[..., Any]) -> Callable[..., Any]:
         contents = _contents(key, value)  # before the set: value may be one of self's columns
         original(self, key, value)
         if contents:
-            frames.assign(self, contents)
+            frames.assign(self, contents, settings())
 
     return setitem
 
@@ -119,7 +122,7 @@ def wrap_insert(original: Callable[..., Any]) -> Callable[..., Any]:
             return
         content = frames.content_of(value)
         original(self, loc, column, value, *args, **kwargs)
-        frames.assign(self, [(str(column), content)])
+        frames.assign(self, [(str(column), content)], settings())
 
     return insert
 

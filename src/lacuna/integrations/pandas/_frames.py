@@ -76,3 +76,11 @@ def variable_name(obj: Any, frame: FrameType | None) -> str | None:
             if value is obj and not name.startswith("_"):
                 return name
     return None
+
+
+def settings() -> Any:
+    """The classification settings of the process-wide governor, which the lineage step is
+    handed (it never looks the governor up itself)."""
+    from lacuna.governor import current
+
+    return current().config.classification

@@ -30,6 +30,8 @@ from lacuna.integrations.pandas._frames import (
 )
 from lacuna.integrations.pandas._writers import Writer
 from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.recording import Produced, inputs_of
+from lacuna.lineage.records import DatasetRef
 from lacuna.lineage.sidecar import (
     SidecarError,
     embedded_declaration,
@@ -108,7 +110,8 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         embedded = None  # a pickled DataState is never trusted: the values and sidecar decide
     frame = data.to_frame() if isinstance(data, pd.Series) else data
     with _bypass.bypass():
-        classification, upstream = gov.classify_source(path, frame, embedded=embedded, how=how)
+        classification, upstream, run_id = gov.classify_read(
+            path, frame, embedded=embedded, how=how)
     frame_ = user_frame()
     op = gov.operation(
         Action.READ,
@@ -118,8 +121,23 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         code_location=code_location(frame_),
     )
     gov.govern(op)
-    parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
-    attach(data, classification, LineageNode(name=label, operation=reader, parents=parents))
+    # A file Lacuna wrote: its full upstream lineage from the store, else the sidecar's sources.
+    parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
+    if not parents:
+        parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
+    ref = _dataset_ref(path if local else target)
+    attach(data, classification, LineageNode(name=label, operation=reader, parents=parents,
+                                             ref=ref, classification=classification))
+
+
+def _dataset_ref(target: Any) -> DatasetRef | None:
+    """How the lineage store names a read source or write target; None when it cannot."""
+    if not isinstance(target, (str, os.PathLike)) or not os.fspath(target).strip():
+        return None
+    try:
+        return DatasetRef.of(target)
+    except ValueError:
+        return None
 
 
 def sql_target(
@@ -222,7 +240,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
 
         gov = current()
         data = _data_of(self)
-        state = effective_state(data)
+        state = effective_state(data, gov.config.classification)
         name = display_name(_file_of(target))
         frame_ = user_frame()
         op = gov.operation(
@@ -245,23 +263,33 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             and op.destination.type in _SIDECAR_TYPES
         )
         sources = state.lineage.roots()
+        out = _dataset_ref(name if spec.kind == "path" else target)
+        store_object = isinstance(target, (pd.ExcelWriter, pd.HDFStore))
+        produced = Produced(
+            operation="to_sql" if spec.kind == "sql" else "export",
+            inputs=inputs_of(state.lineage, state.classification),
+            outputs=(out,) if out is not None else (),
+            classification=state.classification,
+            columns=tuple(str(c) for c in _columns_of(data)),
+            fingerprint=spec.kind == "path" and not store_object,
+        )
 
         def run() -> Any:
             embed = None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
                 embed = embedded_declaration(
                     state.classification, columns=list(data.columns), rows=len(data),
-                    sources=sources, written_by=op.user.id,
+                    sources=sources, written_by=op.user.id, run_id=produced.run_id,
                 )
             with _bypass.bypass():
                 result = original(_without_state(self, embed), *args, **kwargs)
             if keeps_label:
                 label(target, name, state.classification, sources, op.user.id,
-                      append=_appends(spec, target, kwargs))
+                      append=_appends(spec, target, kwargs), run_id=produced.run_id)
             return result
 
-        try:
-            return gov.execute(op, run)  # an enforced denial raises here: nothing is written
+        try:  # an enforced denial raises here: nothing is written (the denied run is recorded)
+            return gov.execute(op, run, produced=produced)
         except GovernanceViolation:
             if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
                 with _LABEL_LOCK:
@@ -271,11 +299,18 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
     return writer
 
 
+def _columns_of(data: Any) -> list[Any]:
+    if isinstance(data, pd.DataFrame):
+        return list(data.columns)
+    if isinstance(data, pd.Series):
+        return [data.name if data.name is not None else 0]
+    return []
+
+
 # -- the classification of written files: sidecars, deferred for stores ------------------------
 
-_PENDING: weakref.WeakKeyDictionary[Any, list[tuple[Classification, tuple[str, ...], str]]] = (
-    weakref.WeakKeyDictionary()
-)
+_Part = tuple[Classification, tuple[str, ...], str, str | None]  # ..., user, run id
+_PENDING: weakref.WeakKeyDictionary[Any, list[_Part]] = weakref.WeakKeyDictionary()
 _DENIED: weakref.WeakSet[Any] = weakref.WeakSet()
 _LABEL_LOCK = threading.Lock()
 
@@ -288,27 +323,26 @@ def label(
     user: str,
     *,
     append: bool = False,
+    run_id: str | None = None,
 ) -> None:
     """Write the sidecar of a written file; for an ExcelWriter or HDFStore (written on close),
     remember it until the store is closed."""
     if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
         with _LABEL_LOCK:
-            _PENDING.setdefault(target, []).append((classification, sources, user))
+            _PENDING.setdefault(target, []).append((classification, sources, user, run_id))
         return
     flush = getattr(target, "flush", None)
     if callable(flush):  # an open file object: its bytes must be on disk to be fingerprinted
         flush()
-    _write_label(name, [(classification, sources, user)], append=append)
+    _write_label(name, [(classification, sources, user, run_id)], append=append)
 
 
-def _write_label(
-    name: str, parts: list[tuple[Classification, tuple[str, ...], str]], *, append: bool
-) -> None:
+def _write_label(name: str, parts: list[_Part], *, append: bool) -> None:
     from lacuna.governor import current
     from lacuna.lineage.rules import combine
 
-    classifications = [c for c, _, _ in parts]
-    sources = [s for _, srcs, _ in parts for s in srcs]
+    classifications = [c for c, _, _, _ in parts]
+    sources = [s for _, srcs, _, _ in parts for s in srcs]
     if append:
         try:
             old = read_sidecar(name)
@@ -319,7 +353,8 @@ def _write_label(
             sources[:0] = old.sources
     config = current().config.classification
     merged = classifications[0] if len(classifications) == 1 else combine(classifications, config)
-    write_sidecar(name, merged, sources=tuple(dict.fromkeys(sources)), written_by=parts[-1][2])
+    write_sidecar(name, merged, sources=tuple(dict.fromkeys(sources)), written_by=parts[-1][2],
+                  run_id=parts[-1][3])
 
 
 def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:

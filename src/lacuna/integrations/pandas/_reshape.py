@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from lacuna import _bypass
+from lacuna.integrations.pandas._frames import settings
 from lacuna.lineage import rules
 from lacuna.lineage.content import label_of
 from lacuna.lineage.frames import attach, effective_state, labels
@@ -49,7 +50,7 @@ def _combine(result: Any, inputs: Iterable[Any], operation: str, side_by_side: b
     if not isinstance(result, (pd.DataFrame, pd.Series)):
         return result
     frames = [x for x in inputs if isinstance(x, (pd.DataFrame, pd.Series))]
-    states = [effective_state(x, recheck=False) for x in frames]
+    states = [effective_state(x, settings(), recheck=False) for x in frames]
     if not states:
         return result
     config = current().config.classification
@@ -163,6 +164,8 @@ def _aggregate(
     min_size = None
     if rules.involves_personal_data(parent, config):  # only then do group sizes matter
         sizes = gb.size()
+        if isinstance(sizes, pd.DataFrame):  # as_index=False: the keys and a "size" column
+            sizes = sizes.iloc[:, -1]
         min_size = int(sizes.min()) if len(sizes) else 0
     classification = rules.aggregate(
         parent, keys=keys, outputs=outputs, min_group_size=min_size, config=config
@@ -185,7 +188,7 @@ def _grouped_table(obj: Any) -> DataState:
     stored = get_state(obj)
     if stored is not None and all(label in stored.classification.columns for label in labels(obj)):
         return stored  # the common case: no new columns, no need to reconcile
-    effective = effective_state(obj, recheck=False)
+    effective = effective_state(obj, settings(), recheck=False)
     if stored is None:
         return effective
     config = current().config.classification

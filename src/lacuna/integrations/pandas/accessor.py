@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from lacuna.integrations.pandas._frames import variable_name
+from lacuna.integrations.pandas._frames import settings, variable_name
 from lacuna.lineage.frames import effective_state
 from lacuna.lineage.state import LineageNode
 from lacuna.model import Classification, ColumnClass
@@ -50,7 +50,7 @@ class LacunaAccessor:
     @property
     def classification(self) -> Classification:
         """Tier, tags, column classes, confidence and reasoning, as of now."""
-        return effective_state(self._obj).classification
+        return effective_state(self._obj, settings()).classification
 
     @property
     def tags(self) -> list[str]:
@@ -63,7 +63,7 @@ class LacunaAccessor:
     @property
     def lineage(self) -> Lineage:
         label = self._label or variable_name(self._obj, sys._getframe(1)) or "result"
-        return Lineage(effective_state(self._obj).lineage, label)
+        return Lineage(effective_state(self._obj, settings()).lineage, label)
 
     def explain(self) -> str:
         """Why the object has its classification: table reasoning, then each column's."""
@@ -83,16 +83,16 @@ def _accessor(self: Any) -> LacunaAccessor:
 
 
 def _classification(self: Any) -> Classification:
-    return effective_state(self).classification
+    return effective_state(self, settings()).classification
 
 
 def _tags(self: Any) -> list[str]:
-    return list(effective_state(self).classification.tags)
+    return list(effective_state(self, settings()).classification.tags)
 
 
 def _lineage(self: Any) -> Lineage:
     label = variable_name(self, sys._getframe(1)) or "result"
-    return Lineage(effective_state(self).lineage, label)
+    return Lineage(effective_state(self, settings()).lineage, label)
 
 
 PROPERTIES = {

@@ -1,0 +1,233 @@
+"""How a governed operation becomes a recorded run: the host-neutral hand-over to step 3.
+
+An integration that performs an operation producing datasets (a pandas export, ``to_sql``, and
+later SQL, dbt or Spark writes) describes what happened as a :class:`Produced`: the operation's
+kind, its inputs (each with the classification it had), its outputs, the outputs' columns and
+column edges when it knows them. It hands that to ``Governor.execute``, which decides, runs the
+operation, and records one :class:`~lacuna.lineage.records.Run` with the outcome
+(:func:`run_for`): succeeded, failed (with the error's type and message, never data values), or
+denied (no outputs: the "track for policy improvement" loop).
+
+The run id is chosen before the operation runs (``Produced.run_id``), so the integration can
+write it into the file itself (Parquet key-value metadata, the signed sidecar). A later read
+finds the run by that id and rebuilds the full upstream lineage from the store
+(:func:`lineage_from_store`).
+
+Nothing here imports the governor or a host: settings and stores are passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+from lacuna.lineage.records import (
+    ColumnEdge,
+    DatasetRef,
+    DatasetVersion,
+    Run,
+    RunStatus,
+)
+from lacuna.lineage.state import LineageNode
+from lacuna.model import Classification, Decision, Layer, Operation, utcnow
+
+if TYPE_CHECKING:
+    from lacuna.lineage.store import LineageStore
+
+MAX_RESTORED_NODES = 500  # a read restores at most this many upstream datasets as nodes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Produced:
+    """What an integration hands the governor about an operation that produces datasets.
+
+    Attributes:
+        operation: the kind of operation, e.g. ``"export"``, ``"to_sql"``.
+        inputs: the datasets it read, each with the classification it had when read.
+        outputs: the datasets it writes.
+        classification: the outputs' classification (what the policy decided on).
+        columns: the outputs' column names, when known.
+        column_edges: output column <- input column edges, when the host knows them.
+        fingerprint: whether the outputs are complete files to fingerprint once written
+            (False for a file a store object finishes later, e.g. an ``ExcelWriter``).
+        run_id: the run's id, chosen before the operation runs so the host can write it into
+            the output (file metadata, sidecar).
+    """
+
+    operation: str
+    inputs: tuple[DatasetVersion, ...]
+    outputs: tuple[DatasetRef, ...]
+    classification: Classification
+    columns: tuple[str, ...] = ()
+    column_edges: tuple[ColumnEdge, ...] = ()
+    fingerprint: bool = True
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: datetime = field(default_factory=utcnow)
+
+
+def run_for(
+    produced: Produced,
+    operation: Operation,
+    decision: Decision | None,
+    *,
+    status: RunStatus,
+    session: str = "",
+    error: BaseException | None = None,
+) -> Run:
+    """The run to record for ``produced`` once its outcome is known.
+
+    A denied run has no outputs (nothing was produced); a failed one keeps its outputs out too
+    (what was written, if anything, is not a trustworthy version) and says why it failed.
+    """
+    outputs: tuple[DatasetVersion, ...] = ()
+    edges: tuple[ColumnEdge, ...] = ()
+    if status is RunStatus.SUCCEEDED:
+        stored = as_stored(produced.classification)
+        outputs = tuple(
+            DatasetVersion(
+                dataset=ref, classification=stored, columns=produced.columns,
+                fingerprint=file_fingerprint(ref) if produced.fingerprint else None,
+            )
+            for ref in produced.outputs
+        )
+        edges = produced.column_edges
+    return Run(
+        id=produced.run_id,
+        operation=produced.operation,
+        status=status,
+        inputs=produced.inputs,
+        outputs=outputs,
+        column_edges=edges,
+        user_id=operation.user.id,
+        role=operation.user.role,
+        session=session,
+        started_at=produced.started_at,
+        ended_at=utcnow(),
+        purpose=operation.purpose,
+        exception_id=operation.exception_id,
+        method=operation.method,
+        code_location=operation.code_location,
+        libraries=(("lacuna", lacuna_version()),),
+        decision_id=operation.id if decision is not None else None,
+        policy_id=decision.policy_id if decision is not None else None,
+        error=f"{type(error).__name__}: {error}" if error is not None else None,
+    )
+
+
+def input_version(ref: DatasetRef, classification: Classification | None) -> DatasetVersion:
+    """An input as a run saw it (its classification when read; empty when not known)."""
+    return DatasetVersion(dataset=ref, classification=as_stored(classification or Classification()))
+
+
+def inputs_of(node: LineageNode, fallback: Classification) -> tuple[DatasetVersion, ...]:
+    """The datasets a frame's lineage read: the nearest named nodes, not their own upstream
+    (that is the store's business). A source Lacuna cannot name is an unknown input."""
+    found: dict[DatasetRef, DatasetVersion] = {}
+    for leaf in _frontier(node):
+        if leaf.ref is not None:
+            found.setdefault(leaf.ref, input_version(leaf.ref, leaf.classification))
+        else:
+            ref = DatasetRef.unknown(leaf.name or leaf.operation)
+            found.setdefault(ref, input_version(ref, leaf.classification or fallback))
+    return tuple(found.values())
+
+
+def _frontier(node: LineageNode) -> Iterable[LineageNode]:
+    if node.ref is not None or not node.parents:
+        yield node
+        return
+    for parent in node.parents:
+        yield from _frontier(parent)
+
+
+def lineage_from_store(
+    store: LineageStore, run_id: str | None, dataset: DatasetRef | None
+) -> tuple[LineageNode, ...]:
+    """The parents of a dataset being read, rebuilt from the store: the inputs of the run that
+    wrote it (found by ``run_id``, else the dataset's latest producing run), each with its own
+    upstream, transitively. Empty when the store knows nothing about it."""
+    run = store.get_run(run_id) if run_id else None
+    if run is not None:
+        roots = tuple(v.dataset for v in run.inputs)
+    elif dataset is not None:
+        graph = store.upstream(dataset, 1)
+        roots = graph.parents(dataset)
+    else:
+        return ()
+    built: dict[DatasetRef, LineageNode] = {}
+    return tuple(_node(store, ref, built) for ref in roots)
+
+
+def _node(
+    store: LineageStore, ref: DatasetRef, built: dict[DatasetRef, LineageNode]
+) -> LineageNode:
+    graph = store.upstream(ref)
+    # build bottom-up: deepest first, so each node's parents exist when it is made
+    for dataset in sorted(graph.nodes, key=lambda d: -graph.depths.get(d, 0)):
+        if dataset in built:
+            continue
+        if len(built) >= MAX_RESTORED_NODES:
+            break
+        version = graph.nodes.get(dataset)
+        parents = tuple(built[p] for p in graph.parents(dataset) if p in built)
+        built[dataset] = LineageNode(
+            name=display(dataset), operation="stored" if parents else "source", parents=parents,
+            ref=dataset, classification=version.classification if version else None,
+        )
+    return built.get(ref) or LineageNode(name=display(ref), operation="source", ref=ref)
+
+
+def display(ref: DatasetRef) -> str:
+    """A dataset's name for people: a local file under the working directory relative to it."""
+    if ref.namespace == "file":
+        here = os.getcwd()
+        if ref.name.startswith(here.rstrip(os.sep) + os.sep):
+            return os.path.relpath(ref.name, here)
+    return str(ref)
+
+
+def as_stored(c: Classification) -> Classification:
+    """``c`` as the store gives it back (its JSON form), so a returned run equals the stored."""
+    return Classification.from_dict(c.to_dict(), layer=Layer.INHERITED)
+
+
+def file_fingerprint(ref: DatasetRef) -> str | None:
+    """``sha256:<hex>`` of a local file's content fingerprint (see ``sidecar.fingerprint``);
+    None for anything that is not a readable local file."""
+    from lacuna.lineage.sidecar import fingerprint
+
+    if ref.namespace != "file" or not os.path.isfile(ref.name):
+        return None
+    try:
+        fp = fingerprint(ref.name)
+    except OSError:
+        return None
+    if fp.get("mode") == "full":
+        return f"sha256:{fp['sha256']}"
+    text = json.dumps(fp, sort_keys=True)
+    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def lacuna_version() -> str:
+    try:
+        return version("lacuna")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+__all__ = [
+    "Produced",
+    "as_stored",
+    "file_fingerprint",
+    "input_version",
+    "inputs_of",
+    "lineage_from_store",
+    "run_for",
+]
