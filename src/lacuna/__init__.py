@@ -16,8 +16,8 @@ from typing import Any as _Any
 
 # The verbs `classify` and `anonymize` share their names with the subpackages that implement
 # them; importing the subpackages first and binding the functions after keeps the verbs bound.
-from lacuna.anonymize import anonymize, detokenize
-from lacuna.api import check, disable, enable, enabled, governed
+from lacuna.anonymize import anonymize
+from lacuna.api import check, detokenize, disable, enable, enabled, governed
 from lacuna.classify import classify
 from lacuna.config import Config, load_config
 from lacuna.errors import (

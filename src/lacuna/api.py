@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lacuna import governor as _governor
@@ -198,3 +198,16 @@ def _check(
         exception_id=exception_id,
     )
     return gov.decide(op)
+
+
+def detokenize(
+    df: Any, columns: Sequence[str] | str, *, governor: _governor.Governor | None = None
+) -> Any:
+    """The values behind ``tokenize``'s tokens in ``columns``, for authorised roles only.
+
+    Every call, allowed or denied, is written to the audit trail; see
+    :func:`lacuna.anonymize.reveal.detokenize` for the errors it raises.
+    """
+    from lacuna.anonymize.reveal import detokenize as reveal
+
+    return reveal(df, columns, governor=governor if governor is not None else _governor.current())

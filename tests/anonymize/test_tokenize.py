@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lacuna.anonymize import anonymize, detokenize
+from lacuna import detokenize
+from lacuna.anonymize import anonymize
 from lacuna.anonymize.vault import UnknownTokenError
 from lacuna.config import config_from_dict
 from lacuna.errors import GovernanceViolation

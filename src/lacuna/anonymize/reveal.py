@@ -11,7 +11,7 @@ were before tokenizing (``pii:email``), from the vault.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lacuna._bypass import bypass
 from lacuna.classify.rollup import rollup
@@ -30,8 +30,6 @@ from lacuna.model import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from lacuna.governor import Governor
-
 METHOD = "lacuna.detokenize"
 
 
@@ -39,9 +37,12 @@ def detokenize(
     df: pd.DataFrame,
     columns: Sequence[str] | str,
     *,
-    governor: Governor | None = None,
+    governor: Any,
 ) -> pd.DataFrame:
     """A copy of ``df`` with the tokens in ``columns`` replaced by the values they stand for.
+
+    ``governor`` supplies the user, the settings and the audit trail (``lacuna.detokenize``
+    passes the current one); this step does not look it up itself.
 
     Raises:
         GovernanceViolation: the user's role is not allowed to detokenize (audited).
@@ -54,12 +55,11 @@ def detokenize(
     from lacuna.anonymize.api import _columns_to_treat
     from lacuna.anonymize.base import fill, present_text
     from lacuna.anonymize.vault import Vault
-    from lacuna.governor import current
     from lacuna.keystore import keystore_for
     from lacuna.lineage.frames import attach, effective_state
     from lacuna.lineage.state import LineageNode
 
-    gov = governor if governor is not None else current()
+    gov = governor
     config = gov.config
     with bypass():
         state = effective_state(df, config.classification)
