@@ -339,3 +339,271 @@ def test_register_lineage_emits_to_the_default_file(tmp_path: Path) -> None:
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
     assert all(problems(e) == [] for e in events)
     assert events[1]["outputs"][0]["name"] == str(tmp_path / "processed.csv")
+
+
+# -- in ----------------------------------------------------------------------------------------
+
+
+def _client_events(path: Path) -> None:
+    """Events written by openlineage-python's own client and file transport (another producer)."""
+    from openlineage.client import OpenLineageClient, event_v2, facet_v2
+    from openlineage.client.transport.file import FileConfig, FileTransport
+
+    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path),
+                                                                  append=True)))
+    producer = "https://github.com/apache/airflow/tree/providers-openlineage/1.14.0"
+    tags = facet_v2.tags_dataset
+    cl = facet_v2.column_lineage_dataset
+    users = event_v2.InputDataset(namespace="postgres://warehouse:5432", name="crm.public.users",
+                                  facets={
+        "schema": facet_v2.schema_dataset.SchemaDatasetFacet(fields=[
+            facet_v2.schema_dataset.SchemaDatasetFacetFields(name=n, type="VARCHAR")
+            for n in ("user_id", "email", "phone")]),
+        "tags": tags.TagsDatasetFacet(tags=[
+            tags.TagsDatasetFacetFields(key="pii", value="email", field="email", source="USER"),
+            tags.TagsDatasetFacetFields(key="pii", value="true", field="phone", source="USER"),
+            tags.TagsDatasetFacetFields(key="sensitivity", value="critical", field="phone"),
+            tags.TagsDatasetFacetFields(key="gdpr", value="true", source="USER")])})
+    out_facets = {
+        "schema": facet_v2.schema_dataset.SchemaDatasetFacet(fields=[
+            facet_v2.schema_dataset.SchemaDatasetFacetFields(name=n)
+            for n in ("user_id", "contact")]),
+        "columnLineage": cl.ColumnLineageDatasetFacet(fields={
+            "contact": cl.Fields(inputFields=[cl.InputField(
+                namespace="postgres://warehouse:5432", name="crm.public.users", field="email",
+                transformations=[cl.Transformation(type="DIRECT", subtype="IDENTITY")])]),
+            "user_id": cl.Fields(inputFields=[cl.InputField(
+                namespace="postgres://warehouse:5432", name="crm.public.users", field="user_id",
+                transformations=[cl.Transformation(type="INDIRECT", subtype="FILTER")])]),
+        })}
+    contacts = event_v2.OutputDataset(namespace="s3://exports", name="contacts/2026-11.csv",
+                                      facets=out_facets)
+    job = event_v2.Job(namespace="airflow", name="crm_export.extract")
+    run_id = "0192f2b4-6f4e-7c1a-9d3b-2a4c6e8f0a1b"
+    for state in (event_v2.RunState.START, event_v2.RunState.COMPLETE):
+        client.emit(event_v2.RunEvent(
+            eventType=state, eventTime=f"2026-11-30T10:0{int(state is not event_v2.RunState.START)}"
+                                       ":00.000Z",
+            run=event_v2.Run(runId=run_id), job=job, producer=producer, inputs=[users],
+            outputs=[contacts] if state is event_v2.RunState.COMPLETE else []))
+
+
+def test_events_from_openlineage_pythons_client_ingest_with_their_facets(
+        tmp_path: Path, sqlite_store: LineageStore) -> None:
+    path = tmp_path / "airflow.jsonl"
+    _client_events(path)
+    report = import_events(path, sqlite_store)
+    assert (report.events, len(report.runs), report.errors) == (2, 1, [])
+    run = sqlite_store.get_run("0192f2b4-6f4e-7c1a-9d3b-2a4c6e8f0a1b")
+    assert run is not None and run.status is RunStatus.SUCCEEDED
+    assert run.operation == "crm_export.extract" and "airflow" in run.producer
+    users = sqlite_store.latest(DatasetRef("postgres://warehouse:5432", "crm.public.users"))
+    assert users is not None
+    c = users.classification
+    assert users.columns == ("user_id", "email", "phone")
+    assert c.columns["email"].classification is ColumnKind.PII
+    assert c.columns["email"].pii_type == "email"
+    assert c.columns["phone"].sensitivity is Sensitivity.CRITICAL
+    assert c.tier is Tier.PROPRIETARY and "PII" in c.tags and "GDPR" in c.tags
+    assert c.layer is Layer.DECLARED
+    edges = {(e.source_column, e.target_column, e.kind) for e in run.column_edges}
+    assert edges == {("email", "contact", EdgeKind.IDENTITY)}  # INDIRECT: no values flow
+    target = DatasetRef("s3://exports", "contacts/2026-11.csv")
+    assert list(sqlite_store.upstream(target).parents(target)) == [users.dataset]
+
+
+def _dbt_ol_events() -> list[dict[str, Any]]:
+    """The shape dbt-ol (openlineage-dbt) emits for one model: START and COMPLETE, datasets
+    named by the adapter (duckdb/postgres namespace, db.schema.table), columnLineage with
+    transformations, dbt's column meta surfaced as field tags."""
+    run_id = "01930a1e-2b3c-7d4e-8f5a-6b7c8d9e0f1a"
+    producer = "https://github.com/OpenLineage/OpenLineage/tree/1.24.2/integration/dbt"
+    ns = "postgres://warehouse:5432"
+    stg = {"namespace": ns, "name": "analytics.staging.stg_customers", "facets": {
+        "dataSource": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                       "1-0-1/DatasourceDatasetFacet.json#/$defs/DatasourceDatasetFacet",
+                       "name": ns, "uri": ns},
+        "schema": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                   "1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                   "fields": [{"name": "customer_id", "type": "integer"},
+                              {"name": "email", "type": "text",
+                               "description": "customer e-mail"}]},
+        "tags": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/"
+                 "TagsDatasetFacet.json#/$defs/TagsDatasetFacet",
+                 "tags": [{"key": "classification", "value": "pii", "field": "email",
+                           "source": "DBT_CORE"},
+                          {"key": "sensitivity", "value": "high", "field": "email",
+                           "source": "DBT_CORE"}]}}}
+    out = {"namespace": ns, "name": "analytics.marts.dim_customers", "facets": {
+        "schema": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                   "1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                   "fields": [{"name": "customer_id"}, {"name": "email_hash"}]},
+        "columnLineage": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/"
+                          "facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/"
+                          "ColumnLineageDatasetFacet", "fields": {
+            "customer_id": {"inputFields": [{"namespace": ns, "name":
+                                             "analytics.staging.stg_customers",
+                                             "field": "customer_id", "transformations": [
+                {"type": "DIRECT", "subtype": "IDENTITY", "description": "", "masking": False}]}]},
+            "email_hash": {"inputFields": [{"namespace": ns, "name":
+                                            "analytics.staging.stg_customers",
+                                            "field": "email", "transformations": [
+                {"type": "DIRECT", "subtype": "TRANSFORMATION",
+                 "description": "md5(email)", "masking": True}]}]}}}}}
+    job = {"namespace": "dbt", "name": "analytics.marts.dim_customers", "facets": {
+        "sql": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/"
+                "SQLJobFacet.json#/$defs/SQLJobFacet",
+                "query": "select customer_id, md5(email) as email_hash from stg_customers"}}}
+    parent = {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/"
+              "ParentRunFacet.json#/$defs/ParentRunFacet",
+              "run": {"runId": "01930a1e-0000-7000-8000-000000000001"},
+              "job": {"namespace": "dbt", "name": "dbt-run-analytics"}}
+    base = {"producer": producer, "schemaURL": "https://openlineage.io/spec/2-0-2/"
+            "OpenLineage.json#/$defs/RunEvent", "job": job, "inputs": [stg]}
+    return [
+        {**base, "eventType": "START", "eventTime": "2026-11-30T11:00:00.000000+00:00",
+         "run": {"runId": run_id, "facets": {"parent": parent}}, "outputs": [out]},
+        {**base, "eventType": "COMPLETE", "eventTime": "2026-11-30T11:00:04.500000+00:00",
+         "run": {"runId": run_id, "facets": {"parent": parent}}, "outputs": [out]},
+    ]
+
+
+def _spark_events() -> list[dict[str, Any]]:
+    """The Spark listener's shape: START, RUNNING, COMPLETE; the output and its column lineage
+    (the deprecated transformationType form still sent by older listeners) only on COMPLETE."""
+    run_id = "01930a1f-aaaa-7bbb-8ccc-dddddddddddd"
+    producer = "https://github.com/OpenLineage/OpenLineage/tree/1.20.5/integration/spark"
+    src = {"namespace": "file", "name": "/lake/raw/patients.parquet", "facets": {
+        "schema": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                   "1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                   "fields": [{"name": "patient_id", "type": "long"},
+                              {"name": "diagnosis", "type": "string"}]},
+        "floe_classification": {"_producer": "https://floe.dev", "_schemaURL":
+                                "https://floe.dev/spec/facets/ClassificationFacet.json",
+                                "columns": {"diagnosis": {"classification": "phi",
+                                                          "pii_type": None,
+                                                          "sensitivity": "critical"}}}}}
+    out = {"namespace": "file", "name": "/lake/marts/diagnosis_counts", "facets": {
+        "schema": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                   "1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                   "fields": [{"name": "diagnosis"}, {"name": "n"}]},
+        "columnLineage": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/"
+                          "facets/1-0-2/ColumnLineageDatasetFacet.json#/$defs/"
+                          "ColumnLineageDatasetFacet", "fields": {
+            "diagnosis": {"inputFields": [{"namespace": "file",
+                                           "name": "/lake/raw/patients.parquet",
+                                           "field": "diagnosis"}],
+                          "transformationType": "IDENTITY", "transformationDescription": ""},
+            "n": {"inputFields": [{"namespace": "file", "name": "/lake/raw/patients.parquet",
+                                   "field": "patient_id"}],
+                  "transformationType": "", "transformationDescription": "count"}}}}}
+    job = {"namespace": "spark", "name": "diagnosis_app.execute_insert_into_hadoop_fs_relation"}
+
+    def event(state: str, second: int, outputs: list[Any]) -> dict[str, Any]:
+        return {"eventType": state, "eventTime": f"2026-11-30T12:00:0{second}.000Z",
+                "producer": producer, "schemaURL": "https://openlineage.io/spec/2-0-2/"
+                "OpenLineage.json#/$defs/RunEvent", "run": {"runId": run_id, "facets": {
+                    "processing_engine": {"_producer": producer, "_schemaURL":
+                                          "https://openlineage.io/spec/facets/1-1-1/"
+                                          "ProcessingEngineRunFacet.json#/$defs/"
+                                          "ProcessingEngineRunFacet", "version": "3.5.1",
+                                          "name": "spark"}}},
+                "job": job, "inputs": [src], "outputs": outputs}
+
+    return [event("START", 0, []), event("RUNNING", 1, []), event("COMPLETE", 3, [out])]
+
+
+def test_dbt_ol_and_spark_shapes_join_the_graph(tmp_path: Path,
+                                                sqlite_store: LineageStore) -> None:
+    path = tmp_path / "events.jsonl"
+    events = _dbt_ol_events() + _spark_events()
+    assert all(problems(e) == [] for e in events)  # the hand-written shapes are themselves valid
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    result = runner.invoke(app, ["lineage", "import", str(path), "--db",
+                                 sqlite_store.engine.url.render_as_string(hide_password=False)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 runs (5 events" in result.output
+    dbt = sqlite_store.get_run("01930a1e-2b3c-7d4e-8f5a-6b7c8d9e0f1a")
+    assert dbt is not None and dbt.code_text is not None and "md5(email)" in dbt.code_text
+    assert {(e.source_column, e.target_column, e.kind) for e in dbt.column_edges} == {
+        ("customer_id", "customer_id", EdgeKind.IDENTITY),
+        ("email", "email_hash", EdgeKind.MASKING)}
+    stg = sqlite_store.latest(DatasetRef("postgres://warehouse:5432",
+                                         "analytics.staging.stg_customers"))
+    assert stg is not None and stg.classification.columns["email"].classification is ColumnKind.PII
+    assert stg.classification.tier is Tier.PROPRIETARY
+    spark = sqlite_store.get_run("01930a1f-aaaa-7bbb-8ccc-dddddddddddd")
+    assert spark is not None and spark.started_at.second == 0 and spark.ended_at is not None
+    assert {(e.source_column, e.target_column, e.kind) for e in spark.column_edges} == {
+        ("diagnosis", "diagnosis", EdgeKind.IDENTITY),
+        ("patient_id", "n", EdgeKind.TRANSFORMATION)}
+    patients = sqlite_store.latest(DatasetRef("file", "/lake/raw/patients.parquet"))
+    assert patients is not None
+    assert patients.classification.columns["diagnosis"].classification is ColumnKind.PHI
+    assert "PHI" in patients.classification.tags
+    out = DatasetRef("file", "/lake/marts/diagnosis_counts")
+    assert patients.dataset in sqlite_store.upstream(out).nodes
+
+
+def test_a_dataset_without_any_classification_is_not_passed_off_as_checked() -> None:
+    event = _spark_events()[2]
+    event["outputs"][0]["facets"].pop("schema")
+    runs = events_to_runs(_spark_events()[:2] + [event])
+    out = runs[0].outputs[0].classification
+    assert out.confidence == 0.0 and "no classification facet" in out.reasoning[0]
+
+
+def test_hostile_input_is_reported_by_file_and_line(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   sqlite_store: LineageStore) -> None:
+    monkeypatch.setattr(ol_import, "MAX_LINE", 4096)
+    good = _spark_events()
+    bad_dbt = _dbt_ol_events()
+    bad_dbt[1]["inputs"] = "everything"  # the run's COMPLETE is malformed: the run is left out
+    lines = [
+        json.dumps(good[0]),
+        "{not json",
+        "",
+        json.dumps({"eventType": "COMPLETE", "eventTime": "yesterday", "run": {"runId": "x"},
+                    "job": {"namespace": "a", "name": "b"}}),
+        "x" * 10_000,
+        json.dumps(bad_dbt[0]),
+        json.dumps(bad_dbt[1]),
+        "[" * 100_000 + "]" * 100_000,
+        json.dumps({**good[1], "run": {"runId": ["not", "a", "string"]}}),
+        json.dumps({**good[1], "inputs": [{"namespace": "file", "name": "/x", "facets": {
+            "floe_classification": {"columns": {"c": {"classification": "secret",
+                                                      "sensitivity": "low"}}}}}]}),
+        json.dumps(good[2]),
+        json.dumps({**good[0], "run": {"runId": "01930a1f-0000-7000-8000-00000000dead"}}),
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["lineage", "import", str(path), "--db",
+                                 sqlite_store.engine.url.render_as_string(hide_password=False),
+                                 "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    errors = "\n".join(report["errors"])
+    assert f"{path}:2: not JSON" in errors
+    assert f"{path}:4: eventTime 'yesterday' is not an ISO 8601 date-time" in errors
+    assert f"{path}:5: line longer than 4096 bytes" in errors
+    assert f"{path}:7: inputs must be a list" in errors
+    assert f"{path}:8:" in errors
+    assert f"{path}:9: run.runId must be a non-empty string" in errors
+    assert f"{path}:10:" in errors and "secret" in errors
+    assert "run 01930a1e-2b3c-7d4e-8f5a-6b7c8d9e0f1a left out" in errors
+    assert report["runs"] == 0  # the Spark run had a malformed RUNNING event (line 10)
+    assert report["incomplete_runs"] == ["01930a1f-0000-7000-8000-00000000dead"]
+    assert sqlite_store.get_run("01930a1e-2b3c-7d4e-8f5a-6b7c8d9e0f1a") is None
+
+
+def test_a_pretty_printed_document_and_a_missing_file(tmp_path: Path,
+                                                      sqlite_store: LineageStore) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(_dbt_ol_events(), indent=2))
+    report = read_runs(path)
+    assert (report.events, len(report.runs), report.errors) == (2, 1, [])
+    result = runner.invoke(app, ["lineage", "import", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code == 2
+    assert "cannot read" in result.output and "nope.jsonl" in result.output
