@@ -37,7 +37,7 @@ def _console_transport() -> Transport:
     from openlineage.client.serde import Serde
     from openlineage.client.transport import Transport
 
-    class StderrTransport(Transport):  # type: ignore[misc]
+    class StderrTransport(Transport):
         """openlineage-python's console transport logs at INFO (hidden by default): print."""
 
         kind = "console"

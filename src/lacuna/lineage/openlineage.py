@@ -54,19 +54,19 @@ def _schema(name: str) -> str:
 
 
 @attr.define
-class LacunaClassificationDatasetFacet(facet_v2.DatasetFacet):  # type: ignore[misc]
-    """Lacuna's classification of one dataset version (schema: LacunaClassificationDatasetFacet.json)."""
+class LacunaClassificationDatasetFacet(facet_v2.DatasetFacet):
+    """Lacuna's classification of a dataset version (LacunaClassificationDatasetFacet.json)."""
 
     tier: str
     tags: list[str] = attr.field(factory=list)
     floor: str = "PUBLIC"
-    tableTags: list[str] = attr.field(factory=list)  # noqa: N815
+    tableTags: list[str] = attr.field(factory=list)
     confidence: float = 1.0
     layer: str = "declared"
     reasoning: list[str] = attr.field(factory=list)
     columns: dict[str, dict[str, Any]] = attr.field(factory=dict)
     fingerprint: str | None = None
-    schemaVersion: str = FACET_VERSION  # noqa: N815
+    schemaVersion: str = FACET_VERSION
 
     @staticmethod
     def _get_schema() -> str:
@@ -74,7 +74,7 @@ class LacunaClassificationDatasetFacet(facet_v2.DatasetFacet):  # type: ignore[m
 
 
 @attr.define
-class FloeClassificationDatasetFacet(facet_v2.DatasetFacet):  # type: ignore[misc]
+class FloeClassificationDatasetFacet(facet_v2.DatasetFacet):
     """Floe's classification facet (ADR-0012): columns → {classification, pii_type, sensitivity}."""
 
     columns: dict[str, dict[str, str]] = attr.field(factory=dict)
@@ -85,30 +85,30 @@ class FloeClassificationDatasetFacet(facet_v2.DatasetFacet):  # type: ignore[mis
 
 
 @attr.define
-class LacunaRunFacet(facet_v2.RunFacet):  # type: ignore[misc]
+class LacunaRunFacet(facet_v2.RunFacet):
     """Who, why and how of a governed run (schema: LacunaRunFacet.json)."""
 
     id: str
     operation: str
     status: str
-    userId: str = ""  # noqa: N815
+    userId: str = ""
     role: str = ""
     session: str = ""
-    startedAt: str = ""  # noqa: N815
-    endedAt: str | None = None  # noqa: N815
+    startedAt: str = ""
+    endedAt: str | None = None
     purpose: str | None = None
-    exceptionId: str | None = None  # noqa: N815
+    exceptionId: str | None = None
     method: str = ""
-    codeLocation: str | None = None  # noqa: N815
-    codeHash: str | None = None  # noqa: N815
+    codeLocation: str | None = None
+    codeHash: str | None = None
     libraries: list[list[str]] = attr.field(factory=list)
-    qualityChecks: list[str] = attr.field(factory=list)  # noqa: N815
-    decisionId: str | None = None  # noqa: N815
-    policyId: str | None = None  # noqa: N815
+    qualityChecks: list[str] = attr.field(factory=list)
+    decisionId: str | None = None
+    policyId: str | None = None
     error: str | None = None
-    runProducer: str = "lacuna"  # noqa: N815  (the tool that ran it; ``producer`` is the facet's)
+    runProducer: str = "lacuna"
     extra: list[list[Any]] = attr.field(factory=list)
-    schemaVersion: str = FACET_VERSION  # noqa: N815
+    schemaVersion: str = FACET_VERSION
 
     @staticmethod
     def _get_schema() -> str:
