@@ -236,6 +236,7 @@ def test_file_transport_appends_json_lines_and_round_trips_through_the_cli(
         stored = [a.get_run(original.id), a.get_run(denied.id)]
     ol_emit.emit_run(original, config)
     ol_emit.emit_run(denied, config)
+    assert ol_emit.emitter_for(config).flush(10)  # type: ignore[union-attr]
     path = tmp_path / "events" / "ol.jsonl"
     lines = path.read_text().splitlines()
     assert len(lines) == 4
@@ -251,7 +252,9 @@ def test_file_transport_appends_json_lines_and_round_trips_through_the_cli(
 
 def test_console_transport_prints_one_line_per_event(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    ol_emit.emit_run(_run(), _config(tmp_path, type="console"))
+    config = _config(tmp_path, type="console")
+    ol_emit.emit_run(_run(), config)
+    assert ol_emit.emitter_for(config).flush(10)  # type: ignore[union-attr]
     lines = capsys.readouterr().err.splitlines()
     assert [json.loads(x)["eventType"] for x in lines] == ["START", "COMPLETE"]
 
@@ -303,7 +306,9 @@ def test_emission_failures_are_logged_never_raised(tmp_path: Path,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "taken").mkdir()
     with caplog.at_level(logging.WARNING, logger="lacuna.lineage.openlineage"):
-        ol_emit.emit_run(_run(), _config(tmp_path, type="file", path="taken"))  # a directory
+        taken = _config(tmp_path, type="file", path="taken")  # a directory
+        ol_emit.emit_run(_run(), taken)
+        ol_emit.emitter_for(taken).flush(10)  # type: ignore[union-attr]
         dead = _config(tmp_path, type="http", url="http://127.0.0.1:9", timeout=0.5)
         began = time.perf_counter()
         ol_emit.emit_run(_run(), dead)
@@ -336,6 +341,7 @@ def test_register_lineage_emits_to_the_default_file(tmp_path: Path) -> None:
     (tmp_path / "raw.csv").write_text("email,amount\na@example.com,3\n")
     lacuna.register_lineage(source=["raw.csv"], destination="processed.csv",
                             operation="custom_transformation", code="x = 1")
+    ol_emit.flush_all(10)
     path = Path(os.environ["LACUNA_HOME"]) / "openlineage.jsonl"
     events = [json.loads(x) for x in path.read_text().splitlines()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]

@@ -2,10 +2,11 @@
 
 ``lineage.openlineage.transport`` picks openlineage-python's transport: ``file`` (default; JSON
 Lines appended to ``$LACUNA_HOME/openlineage.jsonl`` or ``path``), ``console`` (one JSON line per
-event on stderr) or ``http`` (a Marquez or DataHub endpoint). HTTP sends run on one background
-thread with a bounded queue, so a slow or dead endpoint never slows the operation; a full queue
-drops events with a warning. Every failure is logged on ``lacuna.lineage.openlineage`` and
-swallowed: lineage export is an observer, not a gate (the decision was already made and logged).
+event on stderr) or ``http`` (a Marquez or DataHub endpoint). Events are built and sent on one
+background thread fed by a bounded queue, so neither openlineage-python's serialisation nor a slow
+or dead endpoint slows the operation; a full queue drops runs with a warning, and queued runs get
+up to 5 seconds at interpreter exit (:func:`flush_all` waits on demand). Every failure is logged
+on ``lacuna.lineage.openlineage`` and swallowed: lineage export is an observer, not a gate (the decision was already made and logged).
 
 The governor calls :func:`after_run_recorded` right after it records a run in the lineage store.
 """
@@ -78,12 +79,11 @@ def make_transport(config: OpenLineageConfig) -> Transport:
 
 
 class Emitter:
-    """Turns runs into events and hands them to one transport (HTTP: off the caller's thread)."""
+    """Turns runs into events and hands them to one transport, off the caller's thread."""
 
     def __init__(self, config: OpenLineageConfig) -> None:
         self.config = config
         self.transport = make_transport(config)
-        self.background = config.transport.type == "http"
         self._queue: queue.Queue[Any] = queue.Queue(QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -92,7 +92,18 @@ class Emitter:
         self.dropped = 0
 
     def emit_run(self, run: Run) -> None:
-        """Emit START and COMPLETE/FAIL for ``run``; never raises."""
+        """Queue ``run`` for the background thread, which builds and sends its START and
+        COMPLETE/FAIL events; never raises, never waits (building and serialising the events
+        costs a few milliseconds in openlineage-python, too much for the host's hot path)."""
+        self._start()
+        try:
+            self._queue.put_nowait(run)
+        except queue.Full:
+            self.dropped += 1
+            log.warning("OpenLineage: %d runs waiting for the %s transport; dropped run %s",
+                        QUEUE_SIZE, self.config.transport.type, run.id)
+
+    def _emit_now(self, run: Run) -> None:
         try:
             from lacuna.lineage.openlineage import run_to_events
 
@@ -102,16 +113,7 @@ class Emitter:
             self.failed += 1
             return
         for event in events:
-            if self.background:
-                self._start()
-                try:
-                    self._queue.put_nowait(event)
-                except queue.Full:
-                    self.dropped += 1
-                    log.warning("OpenLineage: %d events waiting for %s; dropped one of run %s",
-                                QUEUE_SIZE, self.config.transport.url, run.id)
-            else:
-                self._send(event)
+            self._send(event)
 
     def _send(self, event: Any) -> None:
         try:
@@ -135,15 +137,15 @@ class Emitter:
 
     def _work(self) -> None:
         while True:
-            event = self._queue.get()
+            run = self._queue.get()
             try:
-                self._send(event)
+                self._emit_now(run)
             finally:
                 self._queue.task_done()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait up to ``timeout`` seconds for queued HTTP events; True when all were handled."""
-        if not self.background or self._thread is None:
+        """Wait up to ``timeout`` seconds for queued runs; True when all were handled."""
+        if self._thread is None:
             return True
         done = threading.Event()
 
@@ -190,12 +192,12 @@ def after_run_recorded(run: Run, config: Config) -> None:
 
 
 def flush_all(timeout: float = 5.0) -> None:
-    """Give queued HTTP events up to ``timeout`` seconds (also at interpreter exit)."""
+    """Give queued runs up to ``timeout`` seconds (also at interpreter exit)."""
     for emitter in list(_emitters.values()):
         emitter.flush(timeout)
 
 
-atexit.register(flush_all, 2.0)
+atexit.register(flush_all, 5.0)
 
 __all__ = ["Emitter", "after_run_recorded", "emit_run", "emitter_for", "events_path", "flush_all",
            "make_transport"]
