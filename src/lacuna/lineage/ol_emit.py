@@ -6,7 +6,8 @@ event on stderr) or ``http`` (a Marquez or DataHub endpoint). Events are built a
 background thread fed by a bounded queue, so neither openlineage-python's serialisation nor a slow
 or dead endpoint slows the operation; a full queue drops runs with a warning, and queued runs get
 up to 5 seconds at interpreter exit (:func:`flush_all` waits on demand). Every failure is logged
-on ``lacuna.lineage.openlineage`` and swallowed: lineage export is an observer, not a gate (the decision was already made and logged).
+on ``lacuna.lineage.openlineage`` and swallowed: lineage export is an observer, not a gate (the
+decision was already made and logged).
 
 The governor calls :func:`after_run_recorded` right after it records a run in the lineage store.
 """
