@@ -356,6 +356,34 @@ class StewardsConfig(_Model):
     domains: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_LIST_ITEMS)
 
 
+class OpenLineageTransportConfig(_Model):
+    """Where OpenLineage events go: ``file`` (JSON Lines), ``console`` (stderr), ``http``."""
+
+    type: Literal["file", "console", "http"] = "file"
+    path: Path | None = None  # file: None is $LACUNA_HOME/openlineage.jsonl
+    url: str | None = None  # http: e.g. http://marquez:5000
+    endpoint: str = "api/v1/lineage"  # http: Marquez's; DataHub's is openapi/openlineage/...
+    timeout: float = Field(default=5.0, gt=0, le=60)
+    api_key_env: str | None = None  # http: the variable holding a bearer token (never the key)
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> OpenLineageTransportConfig:
+        if self.type == "http" and not self.url:
+            msg = "lineage.openlineage.transport: type http needs a url (e.g. http://marquez:5000)"
+            raise ValueError(msg)
+        return self
+
+
+class OpenLineageConfig(_Model):
+    enabled: bool = True
+    namespace: str = "lacuna"  # the job namespace of emitted events
+    transport: OpenLineageTransportConfig = Field(default_factory=OpenLineageTransportConfig)
+
+
+class LineageConfig(_Model):
+    openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
+
+
 class Config(_Model):
     """The validated contents of ``lacuna.yaml``."""
 
@@ -369,6 +397,7 @@ class Config(_Model):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     anonymize: AnonymizeConfig = Field(default_factory=AnonymizeConfig)
     stewards: StewardsConfig = Field(default_factory=StewardsConfig)
+    lineage: LineageConfig = Field(default_factory=LineageConfig)
     docs_url: str = "https://governance.example.com/policies/"
     source: str | None = Field(default=None, exclude=True)  # the file this came from
 
@@ -425,6 +454,8 @@ def config_from_dict(
         if isinstance(pdir, str) and pdir and not _expand(pdir).is_absolute():
             policy["dir"] = str(source.parent / pdir)
             data["policy"] = policy
+    if source is not None:
+        data = _resolve_lineage_path(data, source)
     try:
         config = Config.model_validate({**data, "source": where})
     except ValidationError as exc:
@@ -630,6 +661,21 @@ def _from_floe(raw: Any, path: Path) -> dict[str, Any]:
         section.setdefault("source", cls["source"])
         out["classification"] = section
     return out
+
+
+def _resolve_lineage_path(data: dict[str, Any], source: Path) -> dict[str, Any]:
+    """lineage.openlineage.transport.path, when relative, is relative to the config file."""
+    try:
+        transport = dict(data["lineage"]["openlineage"]["transport"])
+    except (KeyError, TypeError):
+        return data
+    path = transport.get("path")
+    if not path or Path(str(path)).expanduser().is_absolute():
+        return data
+    transport["path"] = str(source.parent / str(path))
+    lineage = dict(data["lineage"])
+    lineage["openlineage"] = {**dict(lineage["openlineage"]), "transport": transport}
+    return {**data, "lineage": lineage}
 
 
 def _explain(exc: ValidationError, where: str, lines: Mapping[Key, int]) -> str:

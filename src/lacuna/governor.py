@@ -527,6 +527,9 @@ class Governor:
         except Exception as exc:
             log.error("could not record lineage run %s (%s) in the lineage store: %s",
                       run.id, run.operation, exc)
+        from lacuna.lineage.ol_emit import after_run_recorded
+
+        after_run_recorded(run, self.config)  # OpenLineage out: queued, never raises
 
     def restore_lineage(self, path: str | None, run_id: str | None) -> tuple[LineageNode, ...]:
         """The upstream lineage of a file being read, from the store (see

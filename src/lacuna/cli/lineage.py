@@ -193,8 +193,45 @@ def completeness(
         console.print(f"  incomplete: {escape(str(ref))}", highlight=False)
 
 
-# `lacuna lineage import FILE` (OpenLineage events in) is registered here by the OpenLineage
-# module: app.command("import")(...) in lacuna/cli/lineage_import.py or beside these commands.
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="OpenLineage events: JSON Lines, or one JSON "
+                                              "event or list of events.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Ingest OpenLineage events (Airflow, dbt-ol, Spark, Lacuna) into the lineage store.
+
+    Exit codes: 0 all imported; 1 some events were rejected (the rest were imported); 2 the file
+    or the database could not be used.
+    """
+    from lacuna.config import load_config
+    from lacuna.lineage.ol_import import import_events
+    from lacuna.lineage.store import LineageStore
+
+    try:
+        cfg = load_config(config)
+        with LineageStore(db or cfg.audit_url) as store:
+            report = import_events(file, store, cfg.classification)
+    except (ConfigError, LacunaError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        console.print(f"Imported {len(report.runs)} runs ({report.events} events, "
+                      f"{report.datasets} datasets, {report.column_edges} column edges) "
+                      f"from {escape(str(file))}", highlight=False)
+        if report.incomplete:
+            console.print(f"{len(report.incomplete)} runs have no COMPLETE/FAIL/ABORT event yet "
+                          "and were not recorded", highlight=False)
+    err = Console(stderr=True)
+    for line in report.errors:
+        err.print(f"[yellow]rejected:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if report.rejected > len(report.errors):
+        err.print(f"... and {report.rejected - len(report.errors)} more", highlight=False)
+    if report.rejected or report.errors:
+        raise typer.Exit(1)
 
 
 # -- rendering ---------------------------------------------------------------------------------

@@ -182,6 +182,9 @@ def register_lineage(
         libraries=(("lacuna", _version()),),
     )
     lineage.record(run)
+    from lacuna.lineage.ol_emit import after_run_recorded
+
+    after_run_recorded(run, gov.config)  # OpenLineage out; never raises
     return run
 
 

@@ -1,0 +1,602 @@
+"""Translate lineage :class:`~lacuna.lineage.records.Run` records to and from OpenLineage events.
+
+Out: :func:`run_to_events` gives a START and a COMPLETE (or FAIL) ``RunEvent`` built with
+openlineage-python, carrying the standard ``schema``, ``columnLineage`` and ``tags`` dataset
+facets (column-scoped tags with ``field``: ``pii``, ``classification``, ``sensitivity``), the
+``lacuna_classification`` dataset facet, Floe's ``floe_classification`` facet (ADR-0012:
+columns → {classification, pii_type, sensitivity}) and the ``lacuna_run`` run facet with the
+run's provenance. The JSON Schemas of Lacuna's facets ship in ``lacuna/lineage/schemas``.
+
+In: :func:`events_to_runs` turns event dictionaries from any producer (Lacuna, Airflow, dbt-ol,
+Spark's listener, openlineage-python's client) into runs; a run's events are merged by runId.
+Classifications come from Lacuna's facet, else Floe's, else column tags.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import attr
+from openlineage.client import event_v2, facet_v2
+from openlineage.client.serde import Serde
+
+from lacuna.config import ClassificationConfig
+from lacuna.errors import LineageError
+from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion, EdgeKind, Run, RunStatus
+from lacuna.model import (
+    Classification,
+    ColumnClass,
+    ColumnKind,
+    Layer,
+    Sensitivity,
+    Tier,
+)
+
+PRODUCER = "https://github.com/lacuna-governance/lacuna"
+SCHEMA_BASE = "https://lacuna.dev/spec/facets/1-0-0/"
+FLOE_SCHEMA_URL = "https://floe.dev/spec/facets/ClassificationFacet.json"
+CLASSIFICATION_FACET = "lacuna_classification"
+FLOE_FACET = "floe_classification"
+RUN_FACET = "lacuna_run"
+FACET_VERSION = "1"
+_RUN_NAMESPACE = uuid.UUID("5b0f2c4e-8c1d-4d7e-9a8e-6c4b1f3a2d10")
+
+
+def _schema(name: str) -> str:
+    return f"{SCHEMA_BASE}{name}.json#/$defs/{name}"
+
+
+# -- Lacuna's facets ---------------------------------------------------------------------------
+
+
+@attr.define
+class LacunaClassificationDatasetFacet(facet_v2.DatasetFacet):
+    """Lacuna's classification of a dataset version (LacunaClassificationDatasetFacet.json)."""
+
+    tier: str
+    tags: list[str] = attr.field(factory=list)
+    floor: str = "PUBLIC"
+    tableTags: list[str] = attr.field(factory=list)
+    confidence: float = 1.0
+    layer: str = "declared"
+    reasoning: list[str] = attr.field(factory=list)
+    columns: dict[str, dict[str, Any]] = attr.field(factory=dict)
+    fingerprint: str | None = None
+    schemaVersion: str = FACET_VERSION
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _schema("LacunaClassificationDatasetFacet")
+
+
+@attr.define
+class FloeClassificationDatasetFacet(facet_v2.DatasetFacet):
+    """Floe's classification facet (ADR-0012): columns → {classification, pii_type, sensitivity}."""
+
+    columns: dict[str, dict[str, str]] = attr.field(factory=dict)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return FLOE_SCHEMA_URL
+
+
+@attr.define
+class LacunaRunFacet(facet_v2.RunFacet):
+    """Who, why and how of a governed run (schema: LacunaRunFacet.json)."""
+
+    id: str
+    operation: str
+    status: str
+    userId: str = ""
+    role: str = ""
+    session: str = ""
+    startedAt: str = ""
+    endedAt: str | None = None
+    purpose: str | None = None
+    exceptionId: str | None = None
+    method: str = ""
+    codeLocation: str | None = None
+    codeHash: str | None = None
+    libraries: list[list[str]] = attr.field(factory=list)
+    qualityChecks: list[str] = attr.field(factory=list)
+    decisionId: str | None = None
+    policyId: str | None = None
+    error: str | None = None
+    runProducer: str = "lacuna"
+    extra: list[list[Any]] = attr.field(factory=list)
+    schemaVersion: str = FACET_VERSION
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _schema("LacunaRunFacet")
+
+
+# -- out ---------------------------------------------------------------------------------------
+
+
+def ol_run_id(run_id: str) -> str:
+    """OpenLineage wants a UUID: Lacuna's id when it is one, else a stable UUID5 made from it."""
+    try:
+        return str(uuid.UUID(run_id))
+    except ValueError:
+        return str(uuid.uuid5(_RUN_NAMESPACE, run_id))
+
+
+def _iso(when: datetime) -> str:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.isoformat()
+
+
+def _tags(c: Classification) -> list[facet_v2.tags_dataset.TagsDatasetFacetFields]:
+    field_ = facet_v2.tags_dataset.TagsDatasetFacetFields
+    out = [field_(key="tier", value=c.tier.value, source="LACUNA")]
+    out += [field_(key=tag.lower(), value="true", source="LACUNA") for tag in c.tags]
+    for name, col in c.columns.items():
+        if col.is_personal:
+            out.append(field_(key=col.classification.value, value=col.pii_type or "true",
+                              source="LACUNA", field=name))
+        out.append(field_(key="classification", value=col.classification.value,
+                          source="LACUNA", field=name))
+        out.append(field_(key="sensitivity", value=col.sensitivity.value, source="LACUNA",
+                          field=name))
+    return out
+
+
+def _dataset_facets(version: DatasetVersion) -> dict[str, Any]:
+    c = version.classification
+    names = list(version.columns) or list(c.columns)
+    facets: dict[str, Any] = {
+        CLASSIFICATION_FACET: LacunaClassificationDatasetFacet(
+            producer=PRODUCER, tier=c.tier.value, tags=list(c.tags), floor=c.floor.value,
+            tableTags=list(c.table_tags), confidence=round(c.confidence, 4), layer=c.layer.value,
+            reasoning=list(c.reasoning),
+            columns={n: col.to_dict() for n, col in c.columns.items()},
+            fingerprint=version.fingerprint),
+        FLOE_FACET: FloeClassificationDatasetFacet(
+            producer=PRODUCER, columns={n: col.to_floe() for n, col in c.columns.items()}),
+        "tags": facet_v2.tags_dataset.TagsDatasetFacet(producer=PRODUCER, tags=_tags(c)),
+    }
+    if names:
+        facets["schema"] = facet_v2.schema_dataset.SchemaDatasetFacet(
+            producer=PRODUCER,
+            fields=[facet_v2.schema_dataset.SchemaDatasetFacetFields(name=n) for n in names])
+    return facets
+
+
+_SUBTYPE = {EdgeKind.IDENTITY: "IDENTITY", EdgeKind.TRANSFORMATION: "TRANSFORMATION",
+            EdgeKind.AGGREGATION: "AGGREGATION", EdgeKind.MASKING: "TRANSFORMATION"}
+
+
+def _column_lineage(target: DatasetRef, edges: Sequence[ColumnEdge]) -> Any:
+    cl = facet_v2.column_lineage_dataset
+    fields: dict[str, Any] = {}
+    for e in edges:
+        if e.target != target:
+            continue
+        tr = cl.Transformation(type="DIRECT", subtype=_SUBTYPE[e.kind],
+                               description=e.description or None,
+                               masking=e.kind is EdgeKind.MASKING)
+        entry = fields.setdefault(e.target_column, cl.Fields(inputFields=[]))
+        entry.inputFields.append(cl.InputField(namespace=e.source.namespace, name=e.source.name,
+                                               field=e.source_column, transformations=[tr]))
+    return cl.ColumnLineageDatasetFacet(producer=PRODUCER, fields=fields) if fields else None
+
+
+def _run_facet(run: Run) -> LacunaRunFacet:
+    return LacunaRunFacet(
+        producer=PRODUCER, id=run.id, operation=run.operation, status=run.status.value,
+        userId=run.user_id, role=run.role, session=run.session, startedAt=_iso(run.started_at),
+        endedAt=_iso(run.ended_at) if run.ended_at else None, purpose=run.purpose,
+        exceptionId=run.exception_id, method=run.method, codeLocation=run.code_location,
+        codeHash=run.code_hash, libraries=[list(p) for p in run.libraries],
+        qualityChecks=list(run.quality_checks), decisionId=run.decision_id,
+        policyId=run.policy_id, error=run.error, runProducer=run.producer,
+        extra=[[k, v] for k, v in run.extra],
+    )
+
+
+def run_to_events(run: Run, *, namespace: str = "lacuna") -> list[event_v2.RunEvent]:
+    """START, then COMPLETE (succeeded) or FAIL (failed, denied), for one run.
+
+    The job is ``<namespace>/<operation>``; a denied run's FAIL event lists the outputs it
+    intended and says which policy stopped it.
+    """
+    job_facets: dict[str, Any] = {
+        "jobType": facet_v2.job_type_job.JobTypeJobFacet(
+            producer=PRODUCER, processingType="BATCH", integration="LACUNA",
+            jobType=run.operation.upper()),
+    }
+    if run.code_text:
+        language = "sql" if "sql" in (run.method + run.operation).lower() else "python"
+        job_facets["sourceCode"] = facet_v2.source_code_job.SourceCodeJobFacet(
+            producer=PRODUCER, language=language, sourceCode=run.code_text)
+    job = event_v2.Job(namespace=namespace, name=run.operation, facets=job_facets)
+    inputs = [event_v2.InputDataset(namespace=v.dataset.namespace, name=v.dataset.name,
+                                    facets=_dataset_facets(v)) for v in run.inputs]
+    outputs = []
+    for v in run.outputs:
+        facets = _dataset_facets(v)
+        lineage = _column_lineage(v.dataset, run.column_edges)
+        if lineage is not None:
+            facets["columnLineage"] = lineage
+        outputs.append(event_v2.OutputDataset(namespace=v.dataset.namespace, name=v.dataset.name,
+                                              facets=facets))
+    rid = ol_run_id(run.id)
+    start = event_v2.RunEvent(
+        eventType=event_v2.RunState.START, eventTime=_iso(run.started_at), producer=PRODUCER,
+        run=event_v2.Run(runId=rid, facets={RUN_FACET: _run_facet(run)}), job=job, inputs=inputs)
+    run_facets: dict[str, Any] = {RUN_FACET: _run_facet(run)}
+    if run.status is RunStatus.SUCCEEDED:
+        state = event_v2.RunState.COMPLETE
+    else:
+        state = event_v2.RunState.FAIL
+        message = run.error or (f"denied by policy {run.policy_id}" if run.policy_id
+                                else f"{run.operation} {run.status.value}")
+        run_facets["errorMessage"] = facet_v2.error_message_run.ErrorMessageRunFacet(
+            producer=PRODUCER, message=message, programmingLanguage="PYTHON")
+    end = event_v2.RunEvent(
+        eventType=state, eventTime=_iso(run.ended_at or run.started_at), producer=PRODUCER,
+        run=event_v2.Run(runId=rid, facets=run_facets), job=job, inputs=inputs, outputs=outputs)
+    return [start, end]
+
+
+def event_to_dict(event: event_v2.RunEvent) -> dict[str, Any]:
+    """The event as JSON-ready data (what the transports send)."""
+    out: dict[str, Any] = Serde.to_dict(event)
+    return out
+
+
+# -- in ----------------------------------------------------------------------------------------
+
+MAX_COLUMNS = 10_000  # per dataset: beyond this an event is rejected, not truncated
+MAX_DATASETS = 10_000  # per event
+MAX_TEXT = 1 << 20  # characters of code text kept from an event
+
+
+class EventError(LineageError):
+    """One event is malformed; ``where`` says which (file:line)."""
+
+
+@dataclass
+class _Pending:
+    """The parts of one run gathered from its events (START, RUNNING, COMPLETE, ...)."""
+
+    run_id: str
+    job: str = ""
+    producer: str = ""
+    started: datetime | None = None
+    ended: datetime | None = None
+    state: str = ""
+    inputs: dict[DatasetRef, DatasetVersion] = field(default_factory=dict)
+    outputs: dict[DatasetRef, DatasetVersion] = field(default_factory=dict)
+    edges: dict[tuple[DatasetRef, str, DatasetRef, str], ColumnEdge] = field(default_factory=dict)
+    lacuna: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    code: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    TERMINAL: ClassVar[frozenset[str]] = frozenset({"COMPLETE", "FAIL", "ABORT"})
+
+
+def _obj(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        msg = f"{what} must be an object, not {type(value).__name__}"
+        raise EventError(msg)
+    return value
+
+
+def _str(value: Any, what: str, *, limit: int = 4096) -> str:
+    if not isinstance(value, str) or not value:
+        msg = f"{what} must be a non-empty string"
+        raise EventError(msg)
+    if len(value) > limit:
+        msg = f"{what} is longer than {limit} characters"
+        raise EventError(msg)
+    return value
+
+
+def _time(value: Any, what: str) -> datetime:
+    text = _str(value, what, limit=64)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        msg = f"{what} {text!r} is not an ISO 8601 date-time"
+        raise EventError(msg) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() not in ("", "false", "no", "0", "none", "null")
+
+
+def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
+                    producer: str) -> tuple[Classification, str | None]:
+    """A declared classification from Lacuna's facet, else Floe's, else tags; and a fingerprint."""
+    lacuna = facets.get(CLASSIFICATION_FACET)
+    if isinstance(lacuna, Mapping) and "tier" in lacuna:
+        data = {
+            "tier": lacuna.get("tier"), "tags": lacuna.get("tags") or [],
+            "floor": lacuna.get("floor", "PUBLIC"), "table_tags": lacuna.get("tableTags") or [],
+            "confidence": lacuna.get("confidence", 1.0), "layer": lacuna.get("layer", "declared"),
+            "reasoning": lacuna.get("reasoning") or [], "columns": lacuna.get("columns") or {},
+        }
+        try:
+            fp = lacuna.get("fingerprint")
+            return Classification.from_dict(data), fp if isinstance(fp, str) else None
+        except Exception as exc:  # ConfigError from the enum parsers, ValueError, TypeError
+            msg = f"facet {CLASSIFICATION_FACET}: {exc}"
+            raise EventError(msg) from None
+    columns: dict[str, ColumnClass] = {}
+    floe = next((f for k, f in facets.items() if isinstance(f, Mapping) and (
+        k in (FLOE_FACET, "floeClassification", "classification")
+        or str(f.get("_schemaURL", "")).startswith("https://floe.dev/"))), None)
+    reason = f"declared by {producer or 'an OpenLineage producer'}"
+    try:
+        if floe is not None:
+            for name, col in _obj(floe.get("columns") or {}, "floe columns").items():
+                col = _obj(col, f"floe column {name!r}")
+                columns[str(name)] = ColumnClass(
+                    classification=ColumnKind.parse(col.get("classification", "public")),
+                    pii_type=col.get("pii_type") or None,
+                    sensitivity=Sensitivity.parse(col.get("sensitivity", "low")),
+                    layer=Layer.DECLARED, reasoning=f"{reason} (Floe classification facet)")
+            return _rollup(columns, config, Tier.PUBLIC, (), reason), None
+        floor, table_tags = _from_tags(facets.get("tags"), columns, reason)
+    except EventError:
+        raise
+    except Exception as exc:  # ConfigError: an unknown classification or sensitivity value
+        msg = str(exc)
+        raise EventError(msg) from None
+    return _rollup(columns, config, floor, table_tags, reason), None
+
+
+def _from_tags(tags_facet: Any, columns: dict[str, ColumnClass],
+               reason: str) -> tuple[Tier, tuple[str, ...]]:
+    floor, table_tags = Tier.PUBLIC, []
+    if not isinstance(tags_facet, Mapping):
+        return floor, ()
+    tags = tags_facet.get("tags") or []
+    if not isinstance(tags, list):
+        msg = "facet tags: tags must be a list"
+        raise EventError(msg)
+    for tag in tags[:MAX_COLUMNS * 4]:
+        if not isinstance(tag, Mapping):
+            continue
+        key, value = str(tag.get("key", "")).strip().lower(), tag.get("value", "")
+        col = tag.get("field")
+        if col:
+            name = str(col)
+            current = columns.get(name, ColumnClass(layer=Layer.DECLARED,
+                                                    reasoning=f"{reason} (column tags)"))
+            if key in ("pii", "phi") and _truthy(value):
+                pii_type = None if str(value).lower() == "true" else str(value)
+                current = _replace(current, classification=ColumnKind(key), pii_type=pii_type,
+                                   sensitivity=max(current.sensitivity, Sensitivity.HIGH))
+            elif key == "classification":
+                current = _replace(current, classification=ColumnKind.parse(value))
+            elif key == "sensitivity":
+                current = _replace(current, sensitivity=Sensitivity.parse(value))
+            else:
+                continue
+            columns[name] = current
+        elif key == "tier":
+            floor = Tier.parse(value)
+        elif key and _truthy(value) and key.replace("_", "").isalnum():
+            table_tags.append(key.upper())
+    return floor, tuple(table_tags)
+
+
+def _replace(col: ColumnClass, **changes: Any) -> ColumnClass:
+    import dataclasses
+
+    return dataclasses.replace(col, **changes)
+
+
+def _rollup(columns: Mapping[str, ColumnClass], config: ClassificationConfig, floor: Tier,
+            tags: Iterable[str], reason: str) -> Classification:
+    from lacuna.classify.rollup import rollup
+
+    c = rollup(columns, config, floor=floor, extra_tags=tags, reasoning=[reason],
+               layer=Layer.DECLARED)
+    if not columns and floor is Tier.PUBLIC and not c.tags:
+        # Nothing declared: say so (confidence 0), so no one mistakes it for a checked PUBLIC.
+        import dataclasses
+
+        c = dataclasses.replace(c, confidence=0.0, reasoning=(
+            f"{reason}: no classification facet or tags; not classified by Lacuna",))
+    return c
+
+
+def _version(ds: Any, what: str, config: ClassificationConfig,
+             producer: str) -> DatasetVersion:
+    ds = _obj(ds, what)
+    ref = DatasetRef(_str(ds.get("namespace"), f"{what}.namespace"),
+                     _str(ds.get("name"), f"{what}.name"))
+    facets = _obj(ds.get("facets") or {}, f"{what}.facets")
+    classification, fingerprint = _classification(facets, config, producer)
+    names: list[str] = []
+    schema = facets.get("schema")
+    if isinstance(schema, Mapping) and isinstance(schema.get("fields"), list):
+        names = [str(f["name"]) for f in schema["fields"] if isinstance(f, Mapping) and "name" in f]
+    if not names:
+        names = list(classification.columns)
+    if len(names) > MAX_COLUMNS:
+        msg = f"{what} has {len(names)} columns (at most {MAX_COLUMNS})"
+        raise EventError(msg)
+    return DatasetVersion(dataset=ref, classification=classification, fingerprint=fingerprint,
+                          columns=tuple(names))
+
+
+def _edge_kind(entry: Mapping[str, Any], transformation: Mapping[str, Any] | None) -> EdgeKind:
+    if transformation is not None:
+        if transformation.get("masking") is True:
+            return EdgeKind.MASKING
+        subtype = str(transformation.get("subtype", "")).upper()
+        return {"IDENTITY": EdgeKind.IDENTITY,
+                "AGGREGATION": EdgeKind.AGGREGATION}.get(subtype, EdgeKind.TRANSFORMATION)
+    legacy = str(entry.get("transformationType", "")).upper()  # the deprecated 1-0-x shape
+    return {"IDENTITY": EdgeKind.IDENTITY, "MASKED": EdgeKind.MASKING}.get(
+        legacy, EdgeKind.TRANSFORMATION)
+
+
+def _edges(target: DatasetRef, facet: Any) -> list[ColumnEdge]:
+    facet = _obj(facet, "facet columnLineage")
+    fields = _obj(facet.get("fields") or {}, "columnLineage.fields")
+    if len(fields) > MAX_COLUMNS:
+        msg = f"columnLineage has {len(fields)} fields (at most {MAX_COLUMNS})"
+        raise EventError(msg)
+    out: list[ColumnEdge] = []
+    for column, entry in fields.items():
+        entry = _obj(entry, f"columnLineage.fields[{column!r}]")
+        sources = entry.get("inputFields") or []
+        if not isinstance(sources, list):
+            msg = f"columnLineage.fields[{column!r}].inputFields must be a list"
+            raise EventError(msg)
+        for src in sources[:MAX_COLUMNS]:
+            src = _obj(src, f"inputField of {column!r}")
+            ref = DatasetRef(_str(src.get("namespace"), "inputField.namespace"),
+                             _str(src.get("name"), "inputField.name"))
+            transformations = src.get("transformations")
+            trs = [t for t in transformations if isinstance(t, Mapping)] if isinstance(
+                transformations, list) else []
+            direct = [t for t in trs if str(t.get("type", "DIRECT")).upper() == "DIRECT"]
+            if trs and not direct:
+                continue  # only INDIRECT (join keys, filters, grouping): no values flow
+            tr = direct[0] if direct else None
+            description = str((tr or {}).get("description") or
+                              entry.get("transformationDescription") or "")
+            out.append(ColumnEdge(source=ref, source_column=_str(src.get("field"),
+                                                                 "inputField.field"),
+                                  target=target, target_column=str(column),
+                                  kind=_edge_kind(entry, tr), description=description[:4096]))
+    return out
+
+
+def merge_event(pending: dict[str, _Pending], event: Any, config: ClassificationConfig) -> None:
+    """Fold one event (a decoded JSON object) into the runs being gathered.
+
+    Raises:
+        EventError: the event is not a well-formed OpenLineage RunEvent.
+    """
+    event = _obj(event, "the event")
+    run = _obj(event.get("run"), "run")
+    job = _obj(event.get("job"), "job")
+    rid = _str(run.get("runId"), "run.runId", limit=64)
+    producer = str(event.get("producer") or "")[:1024]
+    when = _time(event.get("eventTime"), "eventTime")
+    state = str(event.get("eventType") or "OTHER").upper()
+    p = pending.setdefault(rid, _Pending(run_id=rid))
+    p.job = f"{_str(job.get('namespace'), 'job.namespace')}/{_str(job.get('name'), 'job.name')}"
+    p.producer = producer or p.producer
+    if state == "START" or p.started is None or when < p.started:
+        p.started = when if state == "START" or p.started is None else min(p.started, when)
+    if state in _Pending.TERMINAL:
+        p.state, p.ended = state, when
+    run_facets = _obj(run.get("facets") or {}, "run.facets")
+    lacuna = run_facets.get(RUN_FACET)
+    if isinstance(lacuna, Mapping):
+        p.lacuna = dict(lacuna)
+    err = run_facets.get("errorMessage")
+    if isinstance(err, Mapping) and isinstance(err.get("message"), str):
+        p.error = err["message"][:4096]
+    job_facets = _obj(job.get("facets") or {}, "job.facets")
+    for key in ("sourceCode", "sql"):
+        f = job_facets.get(key)
+        text = f.get("sourceCode") or f.get("query") if isinstance(f, Mapping) else None
+        if isinstance(text, str) and len(text) <= MAX_TEXT:
+            p.code = text
+    for direction, target in (("inputs", p.inputs), ("outputs", p.outputs)):
+        datasets = event.get(direction) or []
+        if not isinstance(datasets, list):
+            msg = f"{direction} must be a list"
+            raise EventError(msg)
+        if len(datasets) > MAX_DATASETS:
+            msg = f"{direction} has {len(datasets)} datasets (at most {MAX_DATASETS})"
+            raise EventError(msg)
+        for i, ds in enumerate(datasets):
+            version = _version(ds, f"{direction}[{i}]", config, producer)
+            old = target.get(version.dataset)
+            if old is None or version.classification.confidence > 0 or not old.columns:
+                target[version.dataset] = version
+            if direction == "outputs":
+                facets = ds.get("facets") or {}
+                if "columnLineage" in facets:
+                    for e in _edges(version.dataset, facets["columnLineage"]):
+                        p.edges[(e.source, e.source_column, e.target, e.target_column)] = e
+
+
+def finish(p: _Pending) -> Run | None:
+    """The run gathered so far, or None while it has no COMPLETE, FAIL or ABORT event."""
+    if not p.state:
+        return None
+    lac = p.lacuna
+    status = RunStatus.SUCCEEDED if p.state == "COMPLETE" else RunStatus.FAILED
+    if lac.get("status") in {s.value for s in RunStatus}:
+        status = RunStatus(lac["status"])
+    namespace, _, operation = p.job.partition("/")
+    started = p.started or p.ended
+    assert started is not None
+    ended = p.ended
+    if lac.get("id"):  # Lacuna's own facet: None values are left out of the JSON
+        ended = _time(lac["endedAt"], "lacuna_run.endedAt") if lac.get("endedAt") else None
+    if lac.get("startedAt"):
+        started = _time(lac["startedAt"], "lacuna_run.startedAt")
+
+    def text(key: str) -> str | None:
+        value = lac.get(key)
+        return str(value) if value is not None else None
+
+    return Run(
+        id=str(lac.get("id") or p.run_id)[:64],
+        operation=str(lac.get("operation") or operation or "openlineage"),
+        status=status, inputs=tuple(p.inputs.values()), outputs=tuple(p.outputs.values()),
+        column_edges=tuple(p.edges.values()),
+        user_id=str(lac.get("userId") or ""), role=str(lac.get("role") or ""),
+        session=str(lac.get("session") or ""), started_at=started, ended_at=ended,
+        purpose=text("purpose"), exception_id=text("exceptionId"),
+        method=str(lac.get("method") or ""), code_location=text("codeLocation"),
+        code_hash=text("codeHash"), code_text=p.code,
+        libraries=tuple((str(a), str(b)) for a, b in (lac.get("libraries") or [])),
+        quality_checks=tuple(str(q) for q in lac.get("qualityChecks") or ()),
+        decision_id=text("decisionId"), policy_id=text("policyId"),
+        error=text("error") if lac else (p.error if status is not RunStatus.SUCCEEDED else None),
+        producer=str(lac.get("runProducer") or p.producer or namespace or "openlineage"),
+        extra=tuple((str(k), v) for k, v in lac.get("extra") or ()),
+    )
+
+
+def events_to_runs(events: Iterable[Any], config: ClassificationConfig | None = None
+                   ) -> list[Run]:
+    """Runs from decoded events, merged by runId; runs still without a terminal event are left out.
+
+    Raises:
+        EventError: an event is malformed (the first one; :mod:`lacuna.lineage.ol_import` reports
+            every bad line of a file instead).
+    """
+    config = config or ClassificationConfig()
+    pending: dict[str, _Pending] = {}
+    for event in events:
+        merge_event(pending, event, config)
+    return [r for r in map(finish, pending.values()) if r is not None]
+
+
+__all__ = [
+    "CLASSIFICATION_FACET",
+    "FLOE_FACET",
+    "PRODUCER",
+    "RUN_FACET",
+    "EventError",
+    "FloeClassificationDatasetFacet",
+    "LacunaClassificationDatasetFacet",
+    "LacunaRunFacet",
+    "event_to_dict",
+    "events_to_runs",
+    "merge_event",
+    "ol_run_id",
+    "run_to_events",
+]

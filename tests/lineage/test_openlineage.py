@@ -1,0 +1,629 @@
+"""OpenLineage out (events that validate against the official schemas, through file, console and
+HTTP transports) and in (``lacuna lineage import``: openlineage-python's client, dbt-ol and Spark
+shapes, hostile input), and the emitted-then-imported round trip."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from typer.testing import CliRunner
+
+from lacuna.cli import app
+from lacuna.config import config_from_dict
+from lacuna.lineage import ol_emit, ol_import
+from lacuna.lineage.ol_import import import_events, read_runs
+from lacuna.lineage.openlineage import (
+    event_to_dict,
+    events_to_runs,
+    ol_run_id,
+    run_to_events,
+)
+from lacuna.lineage.records import (
+    ColumnEdge,
+    DatasetRef,
+    DatasetVersion,
+    EdgeKind,
+    Run,
+    RunStatus,
+)
+from lacuna.lineage.store import LineageStore
+from lacuna.model import Classification, ColumnClass, ColumnKind, Layer, Sensitivity, Tier
+
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+# -- validation against the official schemas ---------------------------------------------------
+
+SPEC = Path(__file__).parent / "openlineage_spec"  # copied from OpenLineage's spec/ (README.md)
+CORE = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+
+
+@cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    docs = [json.loads(p.read_text()) for p in (SPEC / "OpenLineage.json",
+                                                 *sorted((SPEC / "facets").glob("*.json")))]
+    shipped = resources.files("lacuna") / "lineage" / "schemas"
+    docs += [json.loads(f.read_text()) for f in shipped.iterdir() if f.name.endswith(".json")]
+    return {d["$id"]: d for d in docs}
+
+
+@cache
+def _registry() -> Registry:  # type: ignore[type-arg]
+    return Registry().with_resources(
+        (sid, Resource.from_contents(doc)) for sid, doc in _schemas().items())
+
+
+def _validator(uri: str, definition: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": f"{uri}#/$defs/{definition}"}, registry=_registry(),
+                                format_checker=FormatChecker())
+
+
+def problems(event: dict[str, Any]) -> list[str]:
+    """Everything wrong with ``event``: as a RunEvent, and each facet against its own schema."""
+    out = [f"RunEvent: {e.message} at {list(e.absolute_path)}"
+           for e in _validator(CORE, "RunEvent").iter_errors(event)]
+    groups = [event.get("run", {}).get("facets", {}), event.get("job", {}).get("facets", {})]
+    groups += [ds.get("facets", {}) for ds in (*event.get("inputs", []),
+                                               *event.get("outputs", []))]
+    names = {sid.rsplit("/", 1)[-1].removesuffix(".json"): sid for sid in _schemas()}
+    for group in groups:
+        for key, facet in group.items():
+            url = facet.get("_schemaURL", "")
+            name = ("FloeClassificationDatasetFacet" if "floe.dev" in url
+                    else url.rsplit("/", 1)[-1])
+            if name not in names:
+                out.append(f"facet {key}: no schema known for {url!r}")
+                continue
+            out += [f"facet {key}: {e.message} at {list(e.absolute_path)}"
+                    for e in _validator(names[name], name).iter_errors(facet)]
+    return out
+
+
+def test_the_validator_rejects_a_broken_event() -> None:
+    event = event_to_dict(run_to_events(_run())[1])
+    assert problems(event) == []
+    del event["run"]["runId"]
+    event["outputs"][0]["facets"]["lacuna_classification"]["tier"] = "SECRET"
+    event["outputs"][0]["facets"]["tags"]["tags"].append({"key": "pii"})
+    found = "\n".join(problems(event))
+    assert "runId" in found
+    assert "SECRET" in found
+    assert "'value' is a required property" in found
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+SRC = DatasetRef.of("/data/customers.csv")
+SALES = DatasetRef.of("s3://lake/raw/sales.csv")
+DST = DatasetRef.of("postgresql://db.internal:5432/crm#report")
+
+
+def _pii() -> Classification:
+    return Classification(
+        tier=Tier.PROPRIETARY, tags=("PII", "GDPR"), floor=Tier.INTERNAL, table_tags=("GDPR",),
+        confidence=0.93, reasoning=("PROPRIETARY because of column(s): email",),
+        columns={"email": ColumnClass(classification=ColumnKind.PII, pii_type="email",
+                                      sensitivity=Sensitivity.HIGH, confidence=0.93,
+                                      reasoning="name and values", layer=Layer.HEURISTIC),
+                 "customer_id": ColumnClass(classification=ColumnKind.IDENTIFIER,
+                                            sensitivity=Sensitivity.MEDIUM)})
+
+
+def _run(status: RunStatus = RunStatus.SUCCEEDED, run_id: str = "3f1c0a7e9b2d4c6e8a0b1c2d3e4f5a6b"
+         ) -> Run:
+    fin = Classification(tier=Tier.INTERNAL, tags=("FINANCIAL",), columns={
+        "amount": ColumnClass(classification=ColumnKind.FINANCIAL, sensitivity=Sensitivity.MEDIUM)})
+    out = Classification(tier=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL"), columns={
+        "email": ColumnClass(classification=ColumnKind.PII, pii_type="email",
+                             sensitivity=Sensitivity.HIGH, layer=Layer.INHERITED),
+        "total": ColumnClass(classification=ColumnKind.FINANCIAL, layer=Layer.INHERITED)},
+        layer=Layer.INHERITED)
+    import datetime as dt
+
+    started = dt.datetime(2026, 11, 30, 9, 15, 2, 123456, tzinfo=dt.UTC)
+    return Run(
+        id=run_id, operation="export", status=status,
+        inputs=(DatasetVersion(dataset=SRC, classification=_pii(), fingerprint="fp:abc",
+                               columns=("customer_id", "email")),
+                DatasetVersion(dataset=SALES, classification=fin, columns=("customer_id",
+                                                                           "amount"))),
+        outputs=(DatasetVersion(dataset=DST, classification=out, fingerprint="fp:def",
+                                columns=("email", "email_hash", "total")),),
+        column_edges=(
+            ColumnEdge(source=SRC, source_column="email", target=DST, target_column="email"),
+            ColumnEdge(source=SRC, source_column="email", target=DST, target_column="email_hash",
+                       kind=EdgeKind.MASKING, description="sha256(email || key)"),
+            ColumnEdge(source=SALES, source_column="amount", target=DST, target_column="total",
+                       kind=EdgeKind.AGGREGATION, description="sum"),
+        ),
+        user_id="alice", role="analyst", session="s-1", started_at=started,
+        ended_at=started + dt.timedelta(seconds=2) if status is RunStatus.SUCCEEDED else None,
+        purpose="quarterly report", exception_id=None, method="pandas.DataFrame.to_sql",
+        code_location="report.py:42", code_hash="ab12", code_text="df.to_sql('report', con)",
+        libraries=(("pandas", "2.2.3"), ("lacuna", "0.1")), quality_checks=("not_null:email",),
+        decision_id="d-9", policy_id="lacuna.export" if status is RunStatus.DENIED else None,
+        error="OperationalError: disk full" if status is RunStatus.FAILED else None,
+        extra=(("ticket", "GOV-7"),),
+    )
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[LineageStore]:
+    with LineageStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        yield store
+
+
+def _config(tmp_path: Path, **transport: Any) -> Any:
+    return config_from_dict({"lineage": {"openlineage": {"transport": transport}}},
+                            source=tmp_path / "lacuna.yaml")
+
+
+# -- out ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", list(RunStatus))
+def test_emitted_events_validate_and_carry_the_facets(status: RunStatus) -> None:
+    start, end = (event_to_dict(e) for e in run_to_events(_run(status)))
+    for event in (start, end):
+        assert problems(event) == [], event
+    assert start["eventType"] == "START"
+    assert end["eventType"] == ("COMPLETE" if status is RunStatus.SUCCEEDED else "FAIL")
+    assert start["run"]["runId"] == end["run"]["runId"] == "3f1c0a7e-9b2d-4c6e-8a0b-1c2d3e4f5a6b"
+    out = end["outputs"][0]
+    assert (out["namespace"], out["name"]) == ("postgres://db.internal:5432", "crm.report")
+    facets = out["facets"]
+    assert [f["name"] for f in facets["schema"]["fields"]] == ["email", "email_hash", "total"]
+    lineage = facets["columnLineage"]["fields"]
+    hashed = lineage["email_hash"]["inputFields"][0]
+    assert (hashed["name"], hashed["field"]) == ("/data/customers.csv", "email")
+    assert hashed["transformations"][0]["masking"] is True
+    assert lineage["email"]["inputFields"][0]["transformations"][0]["subtype"] == "IDENTITY"
+    assert lineage["total"]["inputFields"][0]["transformations"][0]["subtype"] == "AGGREGATION"
+    tags = facets["tags"]["tags"]
+    assert {"key": "pii", "value": "email", "source": "LACUNA", "field": "email"} in tags
+    assert {"key": "tier", "value": "PROPRIETARY", "source": "LACUNA"} in tags
+    lacuna = facets["lacuna_classification"]
+    assert lacuna["_producer"].startswith("https://")
+    assert lacuna["_schemaURL"].startswith("https://lacuna.dev/spec/facets/1-0-0/")
+    assert lacuna["tier"] == "PROPRIETARY"
+    assert lacuna["fingerprint"] == "fp:def"
+    assert facets["floe_classification"]["columns"]["email"] == {
+        "classification": "pii", "pii_type": "email", "sensitivity": "high"}
+    assert end["run"]["facets"]["lacuna_run"]["userId"] == "alice"
+    if status is not RunStatus.SUCCEEDED:
+        message = end["run"]["facets"]["errorMessage"]["message"]
+        assert ("lacuna.export" in message) if status is RunStatus.DENIED else ("disk full"
+                                                                              in message)
+
+
+def test_the_facet_schemas_ship_in_the_package() -> None:
+    folder = resources.files("lacuna") / "lineage" / "schemas"
+    ids = {json.loads(f.read_text())["$id"] for f in folder.iterdir() if f.name.endswith(".json")}
+    event = event_to_dict(run_to_events(_run())[1])
+    urls = [event["outputs"][0]["facets"]["lacuna_classification"]["_schemaURL"],
+            event["run"]["facets"]["lacuna_run"]["_schemaURL"]]
+    assert {u.split("#")[0] for u in urls} <= ids
+
+
+def test_a_non_uuid_run_id_becomes_a_stable_uuid() -> None:
+    assert ol_run_id("export-42") == ol_run_id("export-42") != ol_run_id("export-43")
+    run = _run(run_id="export-42")
+    events = [event_to_dict(e) for e in run_to_events(run)]
+    assert all(problems(e) == [] for e in events)
+    assert events_to_runs(events)[0].id == "export-42"
+
+
+def test_file_transport_appends_json_lines_and_round_trips_through_the_cli(
+        tmp_path: Path, store_url: str) -> None:
+    """Emit through the configured file transport, import with the CLI: nothing is lost."""
+    config = _config(tmp_path, type="file", path="events/ol.jsonl")
+    original = _run()
+    denied = _run(RunStatus.DENIED, run_id="7" * 32)
+    with LineageStore(f"sqlite:///{tmp_path / 'a.db'}") as a:
+        a.record(original)
+        a.record(denied)
+        stored = [a.get_run(original.id), a.get_run(denied.id)]
+    ol_emit.emit_run(original, config)
+    ol_emit.emit_run(denied, config)
+    assert ol_emit.emitter_for(config).flush(10)  # type: ignore[union-attr]
+    path = tmp_path / "events" / "ol.jsonl"
+    lines = path.read_text().splitlines()
+    assert len(lines) == 4
+    assert all(problems(json.loads(line)) == [] for line in lines)
+    result = runner.invoke(app, ["lineage", "import", str(path), "--db", store_url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["runs"] == 2
+    with LineageStore(store_url) as b:
+        assert [b.get_run(original.id), b.get_run(denied.id)] == stored
+        assert b.get_run(original.id) == original
+        assert b.upstream(DST).parents(DST)  # the edges joined the graph
+
+
+def test_console_transport_prints_one_line_per_event(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path, type="console")
+    ol_emit.emit_run(_run(), config)
+    assert ol_emit.emitter_for(config).flush(10)  # type: ignore[union-attr]
+    lines = capsys.readouterr().err.splitlines()
+    assert [json.loads(x)["eventType"] for x in lines] == ["START", "COMPLETE"]
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+    delay = 0.0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(self.delay)
+        type(self).received.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                     "event": json.loads(body)})
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
+    handler = type("Receiver", (_Receiver,), {"received": [], "delay": 0.3})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_transport_posts_off_the_hot_path(tmp_path: Path, receiver: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    url, handler = receiver
+    monkeypatch.setenv("MARQUEZ_TOKEN", "t0k3n")
+    config = _config(tmp_path, type="http", url=url, api_key_env="MARQUEZ_TOKEN")
+    began = time.perf_counter()
+    ol_emit.emit_run(_run(), config)
+    elapsed = time.perf_counter() - began
+    assert elapsed < 0.2  # the receiver takes 0.3 s per event: the caller did not wait
+    assert ol_emit.emitter_for(config).flush(10)  # type: ignore[union-attr]
+    assert [r["path"] for r in handler.received] == ["/api/v1/lineage"] * 2
+    assert handler.received[0]["auth"] == "Bearer t0k3n"
+    assert [r["event"]["eventType"] for r in handler.received] == ["START", "COMPLETE"]
+    assert all(problems(r["event"]) == [] for r in handler.received)
+
+
+def test_emission_failures_are_logged_never_raised(tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "taken").mkdir()
+    with caplog.at_level(logging.WARNING, logger="lacuna.lineage.openlineage"):
+        taken = _config(tmp_path, type="file", path="taken")  # a directory
+        ol_emit.emit_run(_run(), taken)
+        ol_emit.emitter_for(taken).flush(10)  # type: ignore[union-attr]
+        dead = _config(tmp_path, type="http", url="http://127.0.0.1:9", timeout=0.5)
+        began = time.perf_counter()
+        ol_emit.emit_run(_run(), dead)
+        assert time.perf_counter() - began < 0.2
+        ol_emit.emitter_for(dead).flush(20)  # type: ignore[union-attr]
+    text = caplog.text
+    assert "could not emit a START event" in text
+    assert "through file" in text
+    assert "through http" in text
+
+
+def test_transport_configuration_is_validated(tmp_path: Path) -> None:
+    from lacuna.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="type http needs a url"):
+        _config(tmp_path, type="http")
+    with pytest.raises(ConfigError, match=r"transport\.type"):
+        _config(tmp_path, type="kafka")
+    config = _config(tmp_path, type="file", path="rel/ol.jsonl")
+    assert ol_emit.events_path(config.lineage.openlineage) == tmp_path / "rel" / "ol.jsonl"
+    disabled = config_from_dict({"lineage": {"openlineage": {"enabled": False}}})
+    assert ol_emit.emitter_for(disabled) is None
+
+
+def test_register_lineage_emits_to_the_default_file(tmp_path: Path) -> None:
+    import os
+
+    import lacuna
+
+    (tmp_path / "raw.csv").write_text("email,amount\na@example.com,3\n")
+    lacuna.register_lineage(source=["raw.csv"], destination="processed.csv",
+                            operation="custom_transformation", code="x = 1")
+    ol_emit.flush_all(10)
+    path = Path(os.environ["LACUNA_HOME"]) / "openlineage.jsonl"
+    events = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert all(problems(e) == [] for e in events)
+    assert events[1]["outputs"][0]["name"] == str(tmp_path / "processed.csv")
+
+
+# -- in ----------------------------------------------------------------------------------------
+
+
+def _client_events(path: Path) -> None:
+    """Events written by openlineage-python's own client and file transport (another producer)."""
+    from openlineage.client import OpenLineageClient, event_v2, facet_v2
+    from openlineage.client.transport.file import FileConfig, FileTransport
+
+    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path),
+                                                                  append=True)))
+    producer = "https://github.com/apache/airflow/tree/providers-openlineage/1.14.0"
+    tags = facet_v2.tags_dataset
+    cl = facet_v2.column_lineage_dataset
+    users = event_v2.InputDataset(namespace="postgres://warehouse:5432", name="crm.public.users",
+                                  facets={
+        "schema": facet_v2.schema_dataset.SchemaDatasetFacet(fields=[
+            facet_v2.schema_dataset.SchemaDatasetFacetFields(name=n, type="VARCHAR")
+            for n in ("user_id", "email", "phone")]),
+        "tags": tags.TagsDatasetFacet(tags=[
+            tags.TagsDatasetFacetFields(key="pii", value="email", field="email", source="USER"),
+            tags.TagsDatasetFacetFields(key="pii", value="true", field="phone", source="USER"),
+            tags.TagsDatasetFacetFields(key="sensitivity", value="critical", field="phone"),
+            tags.TagsDatasetFacetFields(key="gdpr", value="true", source="USER")])})
+    out_facets = {
+        "schema": facet_v2.schema_dataset.SchemaDatasetFacet(fields=[
+            facet_v2.schema_dataset.SchemaDatasetFacetFields(name=n)
+            for n in ("user_id", "contact")]),
+        "columnLineage": cl.ColumnLineageDatasetFacet(fields={
+            "contact": cl.Fields(inputFields=[cl.InputField(
+                namespace="postgres://warehouse:5432", name="crm.public.users", field="email",
+                transformations=[cl.Transformation(type="DIRECT", subtype="IDENTITY")])]),
+            "user_id": cl.Fields(inputFields=[cl.InputField(
+                namespace="postgres://warehouse:5432", name="crm.public.users", field="user_id",
+                transformations=[cl.Transformation(type="INDIRECT", subtype="FILTER")])]),
+        })}
+    contacts = event_v2.OutputDataset(namespace="s3://exports", name="contacts/2026-11.csv",
+                                      facets=out_facets)
+    job = event_v2.Job(namespace="airflow", name="crm_export.extract")
+    run_id = "0192f2b4-6f4e-7c1a-9d3b-2a4c6e8f0a1b"
+    for state in (event_v2.RunState.START, event_v2.RunState.COMPLETE):
+        client.emit(event_v2.RunEvent(
+            eventType=state, eventTime=f"2026-11-30T10:0{int(state is not event_v2.RunState.START)}"
+                                       ":00.000Z",
+            run=event_v2.Run(runId=run_id), job=job, producer=producer, inputs=[users],
+            outputs=[contacts] if state is event_v2.RunState.COMPLETE else []))
+
+
+def test_events_from_openlineage_pythons_client_ingest_with_their_facets(
+        tmp_path: Path, sqlite_store: LineageStore) -> None:
+    path = tmp_path / "airflow.jsonl"
+    _client_events(path)
+    report = import_events(path, sqlite_store)
+    assert (report.events, len(report.runs), report.errors) == (2, 1, [])
+    run = sqlite_store.get_run("0192f2b4-6f4e-7c1a-9d3b-2a4c6e8f0a1b")
+    assert run is not None
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.operation == "crm_export.extract"
+    assert "airflow" in run.producer
+    users = sqlite_store.latest(DatasetRef("postgres://warehouse:5432", "crm.public.users"))
+    assert users is not None
+    c = users.classification
+    assert users.columns == ("user_id", "email", "phone")
+    assert c.columns["email"].classification is ColumnKind.PII
+    assert c.columns["email"].pii_type == "email"
+    assert c.columns["phone"].sensitivity is Sensitivity.CRITICAL
+    assert c.tier is Tier.PROPRIETARY
+    assert "PII" in c.tags
+    assert "GDPR" in c.tags
+    assert c.layer is Layer.DECLARED
+    edges = {(e.source_column, e.target_column, e.kind) for e in run.column_edges}
+    assert edges == {("email", "contact", EdgeKind.IDENTITY)}  # INDIRECT: no values flow
+    target = DatasetRef("s3://exports", "contacts/2026-11.csv")
+    assert list(sqlite_store.upstream(target).parents(target)) == [users.dataset]
+
+
+def _dbt_ol_events() -> list[dict[str, Any]]:
+    """The shape dbt-ol (openlineage-dbt) emits for one model: START and COMPLETE, datasets
+    named by the adapter (duckdb/postgres namespace, db.schema.table), columnLineage with
+    transformations, dbt's column meta surfaced as field tags."""
+    run_id = "01930a1e-2b3c-7d4e-8f5a-6b7c8d9e0f1a"
+    producer = "https://github.com/OpenLineage/OpenLineage/tree/1.24.2/integration/dbt"
+    ns = "postgres://warehouse:5432"
+    stg = {"namespace": ns, "name": "analytics.staging.stg_customers", "facets": {
+        "dataSource": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                       "1-0-1/DatasourceDatasetFacet.json#/$defs/DatasourceDatasetFacet",
+                       "name": ns, "uri": ns},
+        "schema": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                   "1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                   "fields": [{"name": "customer_id", "type": "integer"},
+                              {"name": "email", "type": "text",
+                               "description": "customer e-mail"}]},
+        "tags": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/"
+                 "TagsDatasetFacet.json#/$defs/TagsDatasetFacet",
+                 "tags": [{"key": "classification", "value": "pii", "field": "email",
+                           "source": "DBT_CORE"},
+                          {"key": "sensitivity", "value": "high", "field": "email",
+                           "source": "DBT_CORE"}]}}}
+    out = {"namespace": ns, "name": "analytics.marts.dim_customers", "facets": {
+        "schema": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                   "1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                   "fields": [{"name": "customer_id"}, {"name": "email_hash"}]},
+        "columnLineage": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/"
+                          "facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/"
+                          "ColumnLineageDatasetFacet", "fields": {
+            "customer_id": {"inputFields": [{"namespace": ns, "name":
+                                             "analytics.staging.stg_customers",
+                                             "field": "customer_id", "transformations": [
+                {"type": "DIRECT", "subtype": "IDENTITY", "description": "", "masking": False}]}]},
+            "email_hash": {"inputFields": [{"namespace": ns, "name":
+                                            "analytics.staging.stg_customers",
+                                            "field": "email", "transformations": [
+                {"type": "DIRECT", "subtype": "TRANSFORMATION",
+                 "description": "md5(email)", "masking": True}]}]}}}}}
+    job = {"namespace": "dbt", "name": "analytics.marts.dim_customers", "facets": {
+        "sql": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/"
+                "SQLJobFacet.json#/$defs/SQLJobFacet",
+                "query": "select customer_id, md5(email) as email_hash from stg_customers"}}}
+    parent = {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/"
+              "ParentRunFacet.json#/$defs/ParentRunFacet",
+              "run": {"runId": "01930a1e-0000-7000-8000-000000000001"},
+              "job": {"namespace": "dbt", "name": "dbt-run-analytics"}}
+    base = {"producer": producer, "schemaURL": "https://openlineage.io/spec/2-0-2/"
+            "OpenLineage.json#/$defs/RunEvent", "job": job, "inputs": [stg]}
+    return [
+        {**base, "eventType": "START", "eventTime": "2026-11-30T11:00:00.000000+00:00",
+         "run": {"runId": run_id, "facets": {"parent": parent}}, "outputs": [out]},
+        {**base, "eventType": "COMPLETE", "eventTime": "2026-11-30T11:00:04.500000+00:00",
+         "run": {"runId": run_id, "facets": {"parent": parent}}, "outputs": [out]},
+    ]
+
+
+def _spark_events() -> list[dict[str, Any]]:
+    """The Spark listener's shape: START, RUNNING, COMPLETE; the output and its column lineage
+    (the deprecated transformationType form still sent by older listeners) only on COMPLETE."""
+    run_id = "01930a1f-aaaa-7bbb-8ccc-dddddddddddd"
+    producer = "https://github.com/OpenLineage/OpenLineage/tree/1.20.5/integration/spark"
+    src = {"namespace": "file", "name": "/lake/raw/patients.parquet", "facets": {
+        "schema": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                   "1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                   "fields": [{"name": "patient_id", "type": "long"},
+                              {"name": "diagnosis", "type": "string"}]},
+        "floe_classification": {"_producer": "https://floe.dev", "_schemaURL":
+                                "https://floe.dev/spec/facets/ClassificationFacet.json",
+                                "columns": {"diagnosis": {"classification": "phi",
+                                                          "pii_type": None,
+                                                          "sensitivity": "critical"}}}}}
+    out = {"namespace": "file", "name": "/lake/marts/diagnosis_counts", "facets": {
+        "schema": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/facets/"
+                   "1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                   "fields": [{"name": "diagnosis"}, {"name": "n"}]},
+        "columnLineage": {"_producer": producer, "_schemaURL": "https://openlineage.io/spec/"
+                          "facets/1-0-2/ColumnLineageDatasetFacet.json#/$defs/"
+                          "ColumnLineageDatasetFacet", "fields": {
+            "diagnosis": {"inputFields": [{"namespace": "file",
+                                           "name": "/lake/raw/patients.parquet",
+                                           "field": "diagnosis"}],
+                          "transformationType": "IDENTITY", "transformationDescription": ""},
+            "n": {"inputFields": [{"namespace": "file", "name": "/lake/raw/patients.parquet",
+                                   "field": "patient_id"}],
+                  "transformationType": "", "transformationDescription": "count"}}}}}
+    job = {"namespace": "spark", "name": "diagnosis_app.execute_insert_into_hadoop_fs_relation"}
+
+    def event(state: str, second: int, outputs: list[Any]) -> dict[str, Any]:
+        return {"eventType": state, "eventTime": f"2026-11-30T12:00:0{second}.000Z",
+                "producer": producer, "schemaURL": "https://openlineage.io/spec/2-0-2/"
+                "OpenLineage.json#/$defs/RunEvent", "run": {"runId": run_id, "facets": {
+                    "processing_engine": {"_producer": producer, "_schemaURL":
+                                          "https://openlineage.io/spec/facets/1-1-1/"
+                                          "ProcessingEngineRunFacet.json#/$defs/"
+                                          "ProcessingEngineRunFacet", "version": "3.5.1",
+                                          "name": "spark"}}},
+                "job": job, "inputs": [src], "outputs": outputs}
+
+    return [event("START", 0, []), event("RUNNING", 1, []), event("COMPLETE", 3, [out])]
+
+
+def test_dbt_ol_and_spark_shapes_join_the_graph(tmp_path: Path,
+                                                sqlite_store: LineageStore) -> None:
+    path = tmp_path / "events.jsonl"
+    events = _dbt_ol_events() + _spark_events()
+    assert all(problems(e) == [] for e in events)  # the hand-written shapes are themselves valid
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    result = runner.invoke(app, ["lineage", "import", str(path), "--db",
+                                 sqlite_store.engine.url.render_as_string(hide_password=False)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 runs (5 events" in result.output
+    dbt = sqlite_store.get_run("01930a1e-2b3c-7d4e-8f5a-6b7c8d9e0f1a")
+    assert dbt is not None
+    assert dbt.code_text is not None
+    assert "md5(email)" in dbt.code_text
+    assert {(e.source_column, e.target_column, e.kind) for e in dbt.column_edges} == {
+        ("customer_id", "customer_id", EdgeKind.IDENTITY),
+        ("email", "email_hash", EdgeKind.MASKING)}
+    stg = sqlite_store.latest(DatasetRef("postgres://warehouse:5432",
+                                         "analytics.staging.stg_customers"))
+    assert stg is not None
+    assert stg.classification.columns["email"].classification is ColumnKind.PII
+    assert stg.classification.tier is Tier.PROPRIETARY
+    spark = sqlite_store.get_run("01930a1f-aaaa-7bbb-8ccc-dddddddddddd")
+    assert spark is not None
+    assert spark.started_at.second == 0
+    assert spark.ended_at is not None
+    assert {(e.source_column, e.target_column, e.kind) for e in spark.column_edges} == {
+        ("diagnosis", "diagnosis", EdgeKind.IDENTITY),
+        ("patient_id", "n", EdgeKind.TRANSFORMATION)}
+    patients = sqlite_store.latest(DatasetRef("file", "/lake/raw/patients.parquet"))
+    assert patients is not None
+    assert patients.classification.columns["diagnosis"].classification is ColumnKind.PHI
+    assert "PHI" in patients.classification.tags
+    out = DatasetRef("file", "/lake/marts/diagnosis_counts")
+    assert patients.dataset in sqlite_store.upstream(out).nodes
+
+
+def test_a_dataset_without_any_classification_is_not_passed_off_as_checked() -> None:
+    event = _spark_events()[2]
+    event["outputs"][0]["facets"].pop("schema")
+    runs = events_to_runs([*_spark_events()[:2], event])
+    out = runs[0].outputs[0].classification
+    assert out.confidence == 0.0
+    assert "no classification facet" in out.reasoning[0]
+
+
+def test_hostile_input_is_reported_by_file_and_line(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   sqlite_store: LineageStore) -> None:
+    monkeypatch.setattr(ol_import, "MAX_LINE", 4096)
+    good = _spark_events()
+    bad_dbt = _dbt_ol_events()
+    bad_dbt[1]["inputs"] = "everything"  # the run's COMPLETE is malformed: the run is left out
+    lines = [
+        json.dumps(good[0]),
+        "{not json",
+        "",
+        json.dumps({"eventType": "COMPLETE", "eventTime": "yesterday", "run": {"runId": "x"},
+                    "job": {"namespace": "a", "name": "b"}}),
+        "x" * 10_000,
+        json.dumps(bad_dbt[0]),
+        json.dumps(bad_dbt[1]),
+        "[" * 100_000 + "]" * 100_000,
+        json.dumps({**good[1], "run": {"runId": ["not", "a", "string"]}}),
+        json.dumps({**good[1], "inputs": [{"namespace": "file", "name": "/x", "facets": {
+            "floe_classification": {"columns": {"c": {"classification": "secret",
+                                                      "sensitivity": "low"}}}}}]}),
+        json.dumps(good[2]),
+        json.dumps({**good[0], "run": {"runId": "01930a1f-0000-7000-8000-00000000dead"}}),
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["lineage", "import", str(path), "--db",
+                                 sqlite_store.engine.url.render_as_string(hide_password=False),
+                                 "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    errors = "\n".join(report["errors"])
+    assert f"{path}:2: not JSON" in errors
+    assert f"{path}:4: eventTime 'yesterday' is not an ISO 8601 date-time" in errors
+    assert f"{path}:5: line longer than 4096 bytes" in errors
+    assert f"{path}:7: inputs must be a list" in errors
+    assert f"{path}:8:" in errors
+    assert f"{path}:9: run.runId must be a non-empty string" in errors
+    assert f"{path}:10:" in errors
+    assert "secret" in errors
+    assert "run 01930a1e-2b3c-7d4e-8f5a-6b7c8d9e0f1a left out" in errors
+    assert report["runs"] == 0  # the Spark run had a malformed RUNNING event (line 10)
+    assert report["incomplete_runs"] == ["01930a1f-0000-7000-8000-00000000dead"]
+    assert sqlite_store.get_run("01930a1e-2b3c-7d4e-8f5a-6b7c8d9e0f1a") is None
+
+
+def test_a_pretty_printed_document_and_a_missing_file(tmp_path: Path,
+                                                      sqlite_store: LineageStore) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(_dbt_ol_events(), indent=2))
+    report = read_runs(path)
+    assert (report.events, len(report.runs), report.errors) == (2, 1, [])
+    result = runner.invoke(app, ["lineage", "import", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code == 2
+    assert "cannot read" in result.output
+    assert "nope.jsonl" in result.output
