@@ -419,17 +419,12 @@ def _dates(values: pd.Series, key: bytes) -> pd.Series:
     import pandas as pd
 
     is_datetime = pd.api.types.is_datetime64_any_dtype(values.dtype)
-    parsed = values if is_datetime else pd.to_datetime(
-        values.astype("string"), errors="coerce", format="mixed")
-    stamps = pd.DatetimeIndex(parsed).tz_localize(None) if getattr(parsed.dt, "tz", None) \
-        else pd.DatetimeIndex(parsed)
+    stamps = _parse_dates(values)
     as_of = _as_of()
-    seeds = seeds_of(as_text(pd.Series(stamps.strftime("%Y-%m-%d"))), subkeys(key, "dob"))
-    years = as_of.year - stamps.year.to_numpy(dtype=float)
-    before = (stamps.month.to_numpy(dtype=float) * 100 + stamps.day.to_numpy(dtype=float)
-              > as_of.month * 100 + as_of.day)
-    age = np.nan_to_num(years - before, nan=-1).astype(np.int64)
-    band = np.maximum(age, 0) // AGE_BAND_YEARS * AGE_BAND_YEARS
+    k0, k1 = subkeys(key, "dob")
+    days = stamps.to_numpy(dtype="datetime64[D]").astype(np.int64).astype(np.uint64)
+    seeds = mix(mix(days ^ np.uint64(k0)) ^ np.uint64(k1))  # the day itself is the value
+    band = _band_of(stamps, as_of)
     out = np.empty(len(values), dtype="datetime64[D]")
     for low in np.unique(band):
         # ages low..low+W-1 at as_of: born after as_of-(low+W) years, on or before as_of-low.
@@ -439,14 +434,49 @@ def _dates(values: pd.Series, key: bytes) -> pd.Series:
         span = np.uint64(int((last - first).astype(int)) + 1)
         out[rows] = first + (draw(seeds[rows], 7) % span).astype(np.int64)
     result = pd.Series(out, index=values.index, name=values.name)
-    valid = stamps.notna() if hasattr(stamps, "notna") else ~np.isnat(stamps.to_numpy())
-    missing = values.isna().to_numpy() | ~np.asarray(valid)
+    missing = values.isna().to_numpy() | np.asarray(stamps.isna())
     if is_datetime:
         result = result.astype(values.dtype)
         return result.where(~missing)
     text = pd.Series(np.datetime_as_string(out, unit="D"), index=values.index, name=values.name)
     text = text.astype(values.dtype) if values.dtype != object else text.astype(object)
     return text.where(~missing, None if values.dtype == object else pd.NA)
+
+
+def age_band(values: pd.Series) -> pd.Series:
+    """The lower bound of each date of birth's ``AGE_BAND_YEARS`` age band at ``as_of``."""
+    import pandas as pd
+
+    stamps = _parse_dates(values)
+    return pd.Series(_band_of(stamps, _as_of()), index=values.index).where(stamps.notna())
+
+
+def _parse_dates(values: pd.Series) -> pd.DatetimeIndex:
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        stamps = pd.DatetimeIndex(values)
+    else:
+        text = values.astype("string")
+        stamps = pd.DatetimeIndex(pd.to_datetime(text, errors="coerce", format="%Y-%m-%d"))
+        retry = stamps.isna() & text.notna().to_numpy()
+        if retry.any():
+            fixed = pd.DatetimeIndex(pd.to_datetime(text[retry], errors="coerce",
+                                                    format="mixed"))
+            stamps = stamps.where(~retry, pd.Series(fixed, index=text.index[retry])
+                                  .reindex(text.index).to_numpy())
+    return stamps.tz_localize(None) if stamps.tz is not None else stamps
+
+
+def _band_of(stamps: pd.DatetimeIndex, as_of: date) -> np.ndarray:
+    import numpy as np
+
+    years = as_of.year - stamps.year.to_numpy(dtype=float)
+    before = (stamps.month.to_numpy(dtype=float) * 100 + stamps.day.to_numpy(dtype=float)
+              > as_of.month * 100 + as_of.day)
+    age = np.nan_to_num(years - before, nan=-1).astype(np.int64)
+    result: np.ndarray = np.maximum(age, 0) // AGE_BAND_YEARS * AGE_BAND_YEARS
+    return result
 
 
 def _years_before(day: date, years: int) -> date:
