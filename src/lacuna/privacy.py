@@ -260,7 +260,7 @@ def _pii_type(classification: Classification, name: str) -> str | None:
 def _codes(values: pd.Series) -> np.ndarray:
     import pandas as pd
 
-    codes, _ = pd.factorize(values, use_na_sentinel=False)
+    codes: np.ndarray = pd.factorize(values, use_na_sentinel=False)[0]
     return codes
 
 

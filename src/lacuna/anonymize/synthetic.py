@@ -73,7 +73,8 @@ def mix(x: np.ndarray) -> np.ndarray:
         x = x * np.uint64(_M1)
         x = x ^ (x >> np.uint64(27))
         x = x * np.uint64(_M2)
-        return x ^ (x >> np.uint64(31))
+        out: np.ndarray = x ^ (x >> np.uint64(31))
+        return out
 
 
 def draw(seeds: np.ndarray, stream: int) -> np.ndarray:
@@ -237,14 +238,14 @@ def generate(values: pd.Series, pii_type: str | None, key: bytes) -> pd.Series:
     import pyarrow.compute as pc
 
     out = pc.if_else(pc.is_valid(arr), out, None)
-    if isinstance(values.dtype, pd.StringDtype) or pd.api.types.is_string_dtype(values.dtype) \
-            and values.dtype != object:
+    if isinstance(values.dtype, pd.StringDtype) or (
+            pd.api.types.is_string_dtype(values.dtype) and values.dtype != object):
         return pd.Series(pd.array(out, dtype=values.dtype), index=values.index, name=values.name)
     return pd.Series(out.to_pandas(), index=values.index, name=values.name, dtype=object) \
         .where(values.notna(), None)
 
 
-def _names(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
+def _names(_arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     import pyarrow.compute as pc
 
     words = word_lists(locale_var.get())
@@ -252,7 +253,7 @@ def _names(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
                                        _pick(words["last_names"], draw(seeds, 1)), _lit(" "))
 
 
-def _emails(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
+def _emails(_arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -266,7 +267,7 @@ def _emails(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
         _pick(words["safe_domain_names"], draw(seeds, 3)), _lit(""))
 
 
-def _addresses(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
+def _addresses(_arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -286,7 +287,7 @@ def scramble(arr: pa.LargeStringArray, seeds: np.ndarray, keep: np.ndarray | Non
     import pyarrow as pa
 
     offsets, data = _buffers(arr)
-    lengths, rows, index = _positions(offsets)
+    _, rows, index = _positions(offsets)
     chunk = data[offsets[0]: offsets[-1]].copy()
     with np.errstate(over="ignore"):
         bits = mix(seeds[rows] + index.astype(np.uint64) * np.uint64(_GOLD))
@@ -300,11 +301,11 @@ def scramble(arr: pa.LargeStringArray, seeds: np.ndarray, keep: np.ndarray | Non
                                             pa.py_buffer(chunk))
 
 
-def _scramble_all(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
+def _scramble_all(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     return scramble(arr, seeds)
 
 
-def _phones(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
+def _phones(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     import numpy as np
     import pyarrow.compute as pc
 
@@ -313,7 +314,7 @@ def _phones(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
     return scramble(arr, seeds, np.asarray(keep, dtype=np.int64))
 
 
-def _postal_codes(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
+def _postal_codes(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     import numpy as np
 
     return scramble(arr, seeds, np.full(len(arr), 3, dtype=np.int64))
@@ -372,7 +373,7 @@ def _ssns(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
                       pc.binary_join_element_wise(*parts, _lit("")))
 
 
-def _ips(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
+def _ips(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -518,12 +519,16 @@ def _free_text(arr: pa.LargeStringArray, key: bytes) -> pa.Array:
         originals = sorted(spans)
         made = generate(pd.Series(originals, dtype=object), pii_type, key).tolist()
         lookup = dict(zip(originals, made, strict=True))
-        texts = [compiled.sub(lambda m: lookup[m.group(0)], t) if t else t for t in texts]
+        texts = [compiled.sub(functools.partial(_swap, lookup), t) if t else t for t in texts]
     replaced = pa.array(texts, type=pa.large_string())
     if pc.all(pc.or_kleene(spaced, pc.is_null(arr))).as_py():
         return replaced
     scrambled = scramble(arr, seeds_of(arr, subkeys(key, "free_text")))
     return pc.if_else(spaced, replaced, scrambled)
+
+
+def _swap(lookup: dict[str, str], match: re.Match[str]) -> str:
+    return lookup[match.group(0)]
 
 
 _MAKERS = {
