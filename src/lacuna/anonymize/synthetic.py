@@ -226,6 +226,8 @@ def generate(values: pd.Series, pii_type: str | None, key: bytes) -> pd.Series:
 
     if pii_type in {"dob", "age"}:
         return _dates(values, key) if pii_type == "dob" else _ages(values, key)
+    import pyarrow.compute as pc
+
     arr = as_text(values)
     if pii_type is None or pii_type == "free_text":
         out = _free_text(arr, key)
@@ -235,9 +237,11 @@ def generate(values: pd.Series, pii_type: str | None, key: bytes) -> pd.Series:
         seeds = seeds_of(normalised(arr, pii_type), subkeys(key, pii_type))
         maker = _MAKERS.get(pii_type, _scramble_all)
         out = maker(arr, seeds, key)
-    import pyarrow.compute as pc
-
-    out = pc.if_else(pc.is_valid(arr), out, None)
+        if pii_type in _SPANS:  # sentences that mention the value: replace only the spans
+            prose = pc.fill_null(pc.match_substring_regex(arr, r"\s\S*[A-Za-z]{3,}"), False)
+            if pc.any(prose).as_py():
+                out = pc.if_else(prose, _free_text(arr, key), out)
+    out = pc.if_else(pc.is_valid(arr), out, None)  # nulls stay null
     if isinstance(values.dtype, pd.StringDtype) or (
             pd.api.types.is_string_dtype(values.dtype) and values.dtype != object):
         return pd.Series(pd.array(out, dtype=values.dtype), index=values.index, name=values.name)
