@@ -169,6 +169,21 @@ def seeds_of(arr: pa.LargeStringArray, key: tuple[int, int]) -> np.ndarray:
     return mix(seeds ^ k0)
 
 
+def digits_only(arr: pa.LargeStringArray) -> pa.LargeStringArray:
+    """Each value with every byte but the ASCII digits removed (numpy; no regex)."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets, data = _buffers(arr)
+    chunk = data[offsets[0]: offsets[-1]]
+    digit = (chunk >= 48) & (chunk < 58)
+    counts = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(digit, dtype=np.int64)])
+    new_offsets = counts[offsets - offsets[0]]
+    out: pa.LargeStringArray = pa.LargeStringArray.from_buffers(
+        len(arr), pa.py_buffer(new_offsets), pa.py_buffer(np.ascontiguousarray(chunk[digit])))
+    return out
+
+
 def normalised(arr: pa.LargeStringArray, pii_type: str | None) -> pa.LargeStringArray:
     """The form that is hashed: joins survive case, spacing and punctuation differences."""
     import pyarrow.compute as pc
@@ -177,7 +192,7 @@ def normalised(arr: pa.LargeStringArray, pii_type: str | None) -> pa.LargeString
     if pii_type in {"email", "name", "address", "username"}:
         text = pc.utf8_lower(text)
     if pii_type in {"phone", "ssn", "card_number"}:
-        text = pc.replace_substring_regex(text, r"[^0-9]", "")
+        text = digits_only(text)
     out: pa.LargeStringArray = text
     return out
 
@@ -238,7 +253,10 @@ def generate(values: pd.Series, pii_type: str | None, key: bytes) -> pd.Series:
         maker = _MAKERS.get(pii_type, _scramble_all)
         out = maker(arr, seeds, key)
         if pii_type in _SPANS:  # sentences that mention the value: replace only the spans
-            prose = pc.fill_null(pc.match_substring_regex(arr, r"\s\S*[A-Za-z]{3,}"), False)
+            spaced = pc.fill_null(pc.match_substring(arr, " "), False)
+            prose = pc.and_(spaced, pc.fill_null(
+                pc.match_substring_regex(arr, r"[A-Za-z]{3}"), False)) \
+                if pc.any(spaced).as_py() else spaced
             if pc.any(prose).as_py():
                 out = pc.if_else(prose, _free_text(arr, key), out)
     out = pc.if_else(pc.is_valid(arr), out, None)  # nulls stay null
@@ -291,18 +309,39 @@ def scramble(arr: pa.LargeStringArray, seeds: np.ndarray, keep: np.ndarray | Non
     import pyarrow as pa
 
     offsets, data = _buffers(arr)
-    _, rows, index = _positions(offsets)
+    lengths = np.diff(offsets)
+    width = int(lengths.max()) if len(lengths) else 0
     chunk = data[offsets[0]: offsets[-1]].copy()
-    with np.errstate(over="ignore"):
-        bits = mix(seeds[rows] + index.astype(np.uint64) * np.uint64(_GOLD))
-    fixed = np.zeros(len(chunk), dtype=bool) if keep is None else index < keep[rows]
-    for low, size in ((48, 10), (97, 26), (65, 26)):
-        where = (chunk >= low) & (chunk < low + size) & ~fixed
-        chunk[where] = (np.uint64(low) + bits[where] % np.uint64(size)).astype(np.uint8)
+    if width <= _MATRIX_WIDTH:
+        # one row per value, one byte per column: per-byte work in uint8, randomness per row
+        inside = np.arange(width)[None, :] < lengths[:, None]
+        grid = np.zeros((len(lengths), width), dtype=np.uint8)
+        grid[inside] = chunk
+        words = (width + 7) // 8
+        noise = np.stack([draw(seeds, 16 + w) for w in range(words)], axis=1) \
+            .astype("<u8").view(np.uint8)[:, :width] if words else grid
+        fixed = None if keep is None else np.arange(width)[None, :] < keep[:, None]
+        for low, size in ((48, 10), (97, 26), (65, 26)):
+            where = (grid >= low) & (grid < low + size)
+            if fixed is not None:
+                where &= ~fixed
+            grid[where] = np.uint8(low) + noise[where] % np.uint8(size)
+        chunk = grid[inside]
+    else:
+        _, rows, index = _positions(offsets)
+        with np.errstate(over="ignore"):
+            bits = mix(seeds[rows] + index.astype(np.uint64) * np.uint64(_GOLD))
+        pinned = np.zeros(len(chunk), dtype=bool) if keep is None else index < keep[rows]
+        for low, size in ((48, 10), (97, 26), (65, 26)):
+            where = (chunk >= low) & (chunk < low + size) & ~pinned
+            chunk[where] = (np.uint64(low) + bits[where] % np.uint64(size)).astype(np.uint8)
     new_offsets = (offsets - offsets[0]).astype(np.int64)
     # no validity bitmap: every row is valid here; generate() puts the nulls back
     return pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(new_offsets),
                                             pa.py_buffer(chunk))
+
+
+_MATRIX_WIDTH = 64  # values up to this many bytes are scrambled as a rows x bytes matrix
 
 
 def _scramble_all(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
@@ -310,12 +349,25 @@ def _scramble_all(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
 
 
 def _phones(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
-    import numpy as np
-    import pyarrow.compute as pc
 
-    prefix = pc.extract_regex(arr, r"^(?P<cc>\s*(?:\+|00)[0-9]{1,3})")
-    keep = pc.fill_null(pc.binary_length(prefix.field("cc")), 0)
-    return scramble(arr, seeds, np.asarray(keep, dtype=np.int64))
+    return scramble(arr, seeds, _country_code_length(arr))
+
+
+def _country_code_length(arr: pa.LargeStringArray) -> np.ndarray:
+    """Bytes of a leading ``+`` and up to three digits (a country code), else 0, per row."""
+    import numpy as np
+
+    offsets, data = _buffers(arr)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    padded = np.concatenate([data, np.zeros(4, dtype=np.uint8)])
+    keep = np.where((lengths > 0) & (padded[starts] == 43), 1, 0)
+    running = keep.astype(bool)
+    for j in (1, 2, 3):
+        byte = padded[starts + j]
+        running &= (lengths > j) & (byte >= 48) & (byte < 58)
+        keep = keep + running
+    result: np.ndarray = keep.astype(np.int64)
+    return result
 
 
 def _postal_codes(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
@@ -356,10 +408,12 @@ def _ssns(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    digits = pc.replace_substring_regex(pc.fill_null(arr, ""), r"[^0-9]", "")
-    ok = np.asarray(pc.equal(pc.binary_length(digits), 9))
-    nine = pc.if_else(pa.array(ok), digits, _lit("000000000"))
-    number = np.asarray(pc.cast(nine, pa.int64())).astype(np.int64)
+    digits = digits_only(pc.fill_null(arr, _lit("")))
+    offsets, data = _buffers(digits)
+    ok = np.diff(offsets) == 9
+    padded = np.concatenate([data, np.zeros(9, dtype=np.uint8)])
+    grid = padded[offsets[:-1, None] + np.arange(9)[None, :]].astype(np.int64) - 48
+    number = grid @ (10 ** np.arange(8, -1, -1, dtype=np.int64))
     area, group, serial = number // 1_000_000, number // 10_000 % 100, number % 10_000
     valid = ok & (area >= 1) & (area <= 899) & (area != 666) & (group >= 1) & (serial >= 1)
     area_index = np.where(area > 666, area - 2, area - 1)
@@ -370,11 +424,21 @@ def _ssns(arr: pa.Array, seeds: np.ndarray, key: bytes) -> pa.Array:
     group_out = perm // _SERIALS % _GROUPS + 1
     area_out = perm // (_SERIALS * _GROUPS) + 1
     area_out = np.where(area_out >= 666, area_out + 1, area_out)
-    dashed = pc.match_substring(pc.fill_null(arr, ""), "-")
-    parts = [pc.utf8_lpad(pc.cast(pa.array(p), pa.large_string()), width, "0")
-             for p, width in ((area_out, 3), (group_out, 2), (serial_out, 4))]
-    return pc.if_else(dashed, pc.binary_join_element_wise(*parts, _lit("-")),
-                      pc.binary_join_element_wise(*parts, _lit("")))
+    # an n x 11 byte grid "AAA-GG-SSSS"; bare inputs leave out the two dashes
+    text = np.full((len(perm), 11), 45, dtype=np.uint8)
+    for column, (value, scale) in enumerate(
+            [(area_out, 100), (area_out, 10), (area_out, 1), (None, 0),
+             (group_out, 10), (group_out, 1), (None, 0),
+             (serial_out, 1000), (serial_out, 100), (serial_out, 10), (serial_out, 1)]):
+        if value is not None:
+            text[:, column] = 48 + value // scale % 10
+    dashed = np.asarray(pc.fill_null(pc.match_substring(arr, "-"), False), dtype=bool)
+    keep = np.ones((len(perm), 11), dtype=bool)
+    keep[:, [3, 6]] = dashed[:, None]
+    widths = np.where(dashed, 11, 9).astype(np.int64)
+    new_offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(widths)])
+    return pa.LargeStringArray.from_buffers(len(perm), pa.py_buffer(new_offsets),
+                                            pa.py_buffer(np.ascontiguousarray(text[keep])))
 
 
 def _ips(arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
@@ -443,9 +507,13 @@ def _dates(values: pd.Series, key: bytes) -> pd.Series:
     if is_datetime:
         result = result.astype(values.dtype)
         return result.where(~missing)
-    text = pd.Series(np.datetime_as_string(out, unit="D"), index=values.index, name=values.name)
-    text = text.astype(values.dtype) if values.dtype != object else text.astype(object)
-    return text.where(~missing, None if values.dtype == object else pd.NA)
+    import pyarrow as pa
+
+    iso = pa.array(out, type=pa.date32(), mask=missing).cast(pa.large_string())
+    if values.dtype == object:
+        return pd.Series(iso.to_pandas(), index=values.index, name=values.name, dtype=object) \
+            .where(~missing, None)
+    return pd.Series(pd.array(iso, dtype=values.dtype), index=values.index, name=values.name)
 
 
 def age_band(values: pd.Series) -> pd.Series:
