@@ -281,7 +281,7 @@ def _emails(_arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:
     import pyarrow.compute as pc
 
     words = word_lists(locale_var.get())
-    number = pc.cast(pa.array((draw(seeds, 2) % np.uint64(10_000)).astype(np.int64)),
+    number = pc.cast(pa.array((draw(seeds, 2) % np.uint64(1_000_000)).astype(np.int64)),
                      pa.large_string())
     return pc.binary_join_element_wise(
         _pick(words["email_first"], draw(seeds, 0)), _lit("."),
