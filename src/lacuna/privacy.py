@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 QUASI_TYPES = frozenset({"dob", "age", "gender", "postal_code", "quasi_identifier"})
 _QUASI_WORDS = re.compile(
-    r"(?:^|_)(?:city|town|county|state|province|region|district|zip|zipcode|postcode|postal"
+    r"(?:^|_)(?:city|town|county|zip|zipcode|postcode|postal"
     r"|job|jobtitle|occupation|profession|employer|race|ethnicity|ethnic|nationality|citizenship"
     r"|marital|religion|birthyear|yob|age|sex|gender)(?:_|$)")
 _SUPPRESSED = "*"
@@ -493,7 +493,10 @@ def guard(
     personal = bool(source.personal_columns) or any(t in cc.personal_tags for t in source.tags)
     names = [str(c) for c in out.columns]
     qis = pick_quasi_identifiers(source, names)
-    if not personal or not qis or len(out) == 0:
+    # Only when a quasi-identifier is personal data itself (dob, postal code, gender, age, or one
+    # an earlier check marked): columns that merely have a quasi-identifying name (city, job
+    # title) join the check then, but never turn a frame personal on their own.
+    if not personal or len(out) == 0 or not any(_personal_quasi(source, q) for q in qis):
         return result
     target = cc.k_anonymity
     views = [_codes(_retained(out[q], _pii_type(source, q), strategy if q in treated else ""))
@@ -525,6 +528,13 @@ def guard(
     tags = [*source.tags, ANONYMIZED]
     return rollup(columns, cc, floor=source.floor, extra_tags=tags,
                   reasoning=[message, *result.reasoning], layer=Layer.INHERITED)
+
+
+def _personal_quasi(source: Classification, name: str) -> bool:
+    column = source.columns.get(name)
+    return column is not None and (
+        (column.is_personal and column.pii_type in QUASI_TYPES)
+        or any(e.rule.startswith("quasi_identifier:") for e in column.evidence))
 
 
 def _mark_quasi(column: ColumnClass, pii_type: str | None, note: str) -> ColumnClass:
