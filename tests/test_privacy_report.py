@@ -43,17 +43,23 @@ def test_k_and_l_match_an_independent_groupby() -> None:
 def test_quasi_identifiers_come_from_the_classification() -> None:
     rep = privacy.report(customers())
     assert set(rep.quasi_identifiers) == {"date_of_birth", "zip_code", "gender"}
-    assert "email" in rep.direct_identifiers and not rep.anonymous
-    assert rep.k == 1 and not rep.meets_target and rep.target_k == 5
+    assert "email" in rep.direct_identifiers
+    assert not rep.anonymous
+    assert rep.k == 1
+    assert not rep.meets_target
+    assert rep.target_k == 5
 
 
 def test_text_and_html_show_groups_without_direct_identifiers() -> None:
     df = customers()
     rep = privacy.report(df)
     for rendered in (rep.text, rep._repr_html_()):
-        assert "k=1" in rendered and "zip_code" in rendered
+        assert "k=1" in rendered
+        assert "zip_code" in rendered
         assert not any(e in rendered for e in df["email"])
-    assert "generalise" in rep.advice and rep.k_after is not None and rep.k_after >= 5
+    assert "generalise" in rep.advice
+    assert rep.k_after is not None
+    assert rep.k_after >= 5
 
 
 def test_suggested_generalisation_reaches_the_target() -> None:
@@ -61,7 +67,8 @@ def test_suggested_generalisation_reaches_the_target() -> None:
     rep = privacy.report(df)
     generalised = rep.generalize(df)
     again = privacy.report(generalised, rep.quasi_identifiers)
-    assert again.k == rep.k_after and again.meets_target
+    assert again.k == rep.k_after
+    assert again.meets_target
     assert {g.column for g in rep.suggestions} <= set(rep.quasi_identifiers)
     # the least generalisation: gender, the coarsest attribute, is not suppressed
     assert (generalised["gender"] == df["gender"]).all()
@@ -75,7 +82,8 @@ def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     result = state.classification
     assert result.personal_columns, "hashed QIs keep their groups: still personal data"
     assert {"date_of_birth", "zip_code", "gender"} <= set(result.personal_columns)
-    assert result.tier >= lacuna.Tier.PROPRIETARY and "PII" in result.tags
+    assert result.tier >= lacuna.Tier.PROPRIETARY
+    assert "PII" in result.tags
     assert "not anonymous: k=1 < 5" in result.reasoning[0]
     assert "generalise date_of_birth" in result.reasoning[0]
     assert privacy.report(hashed).k == 1
@@ -85,7 +93,8 @@ def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     state = get_state(fixed)
     assert state is not None
     after = state.classification
-    assert not after.personal_columns and "ANONYMIZED" in after.tags
+    assert not after.personal_columns
+    assert "ANONYMIZED" in after.tags
     assert any("k-anonymity holds" in r for r in after.reasoning)
     assert privacy.report(fixed).meets_target  # the QIs are still found, by their evidence
 
@@ -99,5 +108,5 @@ def test_frames_without_personal_data_are_left_alone() -> None:
 
 
 def test_unknown_quasi_identifier_is_a_clear_error() -> None:
-    with pytest.raises(privacy.UnknownQuasiIdentifierError, match="no such column.*zip"):
+    with pytest.raises(privacy.UnknownQuasiIdentifierError, match=r"no such column.*zip"):
         privacy.report(pd.DataFrame({"zip": ["1"]}), ["zpi"])

@@ -110,15 +110,17 @@ def test_ip_address_keeps_the_subnet() -> None:
 def test_ssn_format_valid_and_injective() -> None:
     values = [f"{a:03d}-{g:02d}-{s:04d}" for a in range(1, 900, 37) for g in (1, 50, 99)
               for s in (1, 4321, 9999) if a != 666]
-    df = pd.DataFrame({"ssn": values + ["123456789"]})
+    df = pd.DataFrame({"ssn": [*values, "123456789"]})
     out = lacuna.synthesize(df, seed=9)["ssn"]
     assert all(SSN.match(v) for v in out[:-1]), [v for v in out if not SSN.match(v)]
     assert re.fullmatch(r"\d{9}", out.iloc[-1])  # bare digits stay bare
-    assert out[:-1].is_unique and not set(out) & set(values)
+    assert out[:-1].is_unique
+    assert not set(out) & set(values)
     # the permutation behind it is a bijection on its domain
     sample = np.arange(0, 888_931_098, 1_000_003, dtype=np.uint64)
     permuted = ssn_permute(sample, (1, 2))
-    assert len(np.unique(permuted)) == len(sample) and (permuted < 888_931_098).all()
+    assert len(np.unique(permuted)) == len(sample)
+    assert (permuted < 888_931_098).all()
 
 
 def test_names_emails_phones_look_real_and_follow_the_locale() -> None:
@@ -126,7 +128,8 @@ def test_names_emails_phones_look_real_and_follow_the_locale() -> None:
     out = lacuna.synthesize(df, seed=1, locale="de_DE")
     words = word_lists("de_DE")
     first, last = zip(*(n.split(" ", 1) for n in out["full_name"]), strict=True)
-    assert set(first) <= set(words["first_names"]) and set(last) <= set(words["last_names"])
+    assert set(first) <= set(words["first_names"])
+    assert set(last) <= set(words["last_names"])
     assert out["email"].str.fullmatch(r"[a-z0-9]+\.[a-z0-9]+\d*@example\.(org|com|net)").all()
     assert out["phone"].str.startswith("+1 (").all()  # country code and punctuation kept
     assert (out["phone"].str.replace(r"\D", "", regex=True).str.len() == 11).all()
@@ -136,10 +139,14 @@ def test_free_text_has_its_pii_spans_replaced() -> None:
     df = pd.DataFrame({"notes": ["write to jane@corp.example or call +1 415 555 0100",
                                  "ssn on file: 123-45-6789, all good", None]})
     out = anonymize(df, ["notes"], strategy="synthesize", key="k")["notes"]
-    assert "jane@corp.example" not in out[0] and "555 0100" not in out[0]
-    assert out[0].startswith("write to ") and " or call +1 " in out[0]
-    assert "123-45-6789" not in out[1] and SSN.search(out[1].split(": ")[1].split(",")[0])
-    assert out[1].endswith(", all good") and pd.isna(out[2])
+    assert "jane@corp.example" not in out[0]
+    assert "555 0100" not in out[0]
+    assert out[0].startswith("write to ")
+    assert " or call +1 " in out[0]
+    assert "123-45-6789" not in out[1]
+    assert SSN.search(out[1].split(": ")[1].split(",")[0])
+    assert out[1].endswith(", all good")
+    assert pd.isna(out[2])
 
 
 def test_output_is_reclassified_as_not_personal_data() -> None:
@@ -148,7 +155,8 @@ def test_output_is_reclassified_as_not_personal_data() -> None:
     state = get_state(out)
     assert state is not None
     result = state.classification
-    assert not result.personal_columns and "ANONYMIZED" in result.tags
+    assert not result.personal_columns
+    assert "ANONYMIZED" in result.tags
     assert "not personal data" in result.columns["email"].reasoning
     assert state.lineage.operation == "anonymize.synthesize"
 
