@@ -159,10 +159,11 @@ class PrivacyReport:
 
     def _types(self, df: pd.DataFrame) -> dict[str, str | None]:
         from lacuna._bypass import bypass
+        from lacuna.config import load_config
         from lacuna.lineage.frames import effective_state
 
         with bypass():
-            classification = effective_state(df).classification
+            classification = effective_state(df, load_config().classification).classification
         return {c: _pii_type(classification, c) for c in self.quasi_identifiers}
 
 
