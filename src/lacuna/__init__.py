@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
-# The verbs `classify` and `anonymize` share their names with the subpackages that implement
-# them; importing the subpackages first and binding the functions after keeps the verbs bound.
+# The verbs `classify`, `anonymize` and `synthesize` share their names with the modules that
+# implement them; importing the modules first and binding the functions after keeps them bound.
+from lacuna import privacy as privacy  # the namespace of lacuna.privacy.report(df)
 from lacuna.anonymize import anonymize
 from lacuna.api import check, detokenize, disable, enable, enabled, governed
 from lacuna.classify import classify
@@ -43,6 +44,7 @@ from lacuna.model import (
     Operation,
     Tier,
 )
+from lacuna.synthesize import synthesize
 
 if _TYPE_CHECKING:
     from lacuna.config import ClassificationConfig as _ClassificationConfig
@@ -121,5 +123,6 @@ __all__ = [
     "load_ipython_extension",
     "register_lineage",
     "request_exception",
+    "synthesize",
     "unload_ipython_extension",
 ]

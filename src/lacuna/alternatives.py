@@ -162,6 +162,13 @@ def columns_to_anonymize(
     return chosen
 
 
+def _has_quasi_identifier(source: Classification, columns: Sequence[str]) -> bool:
+    from lacuna.privacy import QUASI_TYPES
+
+    return any((col := source.columns.get(c)) is not None and col.is_personal
+               and col.pii_type in QUASI_TYPES for c in columns)
+
+
 def anonymized_target(target: str) -> str:
     """``~/Downloads/customers.csv`` → ``~/Downloads/customers_anon.csv`` (query dropped)."""
     path = target.split("?", 1)[0].split("#", 1)[0]
@@ -186,6 +193,9 @@ def _anonymize(alt: Alternative, _decision: Decision, ctx: Context) -> Alternati
         return None
     listed = ", ".join(repr(c) for c in columns)
     data = f"{var}.to_frame()" if ".Series." in ctx.operation.method else var
+    if _has_quasi_identifier(ctx.operation.classification, columns):
+        # anonymous only when k-anonymous: generalise the quasi-identifiers first (lacuna.privacy)
+        data = f"{ctx.lacuna}.privacy.report({data}).generalize({data})"
     how = "" if strategy == "hash" else f", strategy={strategy!r}"
     lines = [f"anon_{var} = {ctx.lacuna}.anonymize({data}, columns=[{listed}]{how})"]
     if new_target:

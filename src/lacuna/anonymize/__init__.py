@@ -2,7 +2,7 @@
 
 >>> from lacuna.anonymize import strategies
 >>> strategies.names()
-('fpe', 'generalize', 'hash', 'mask', 'noise', 'redact', 'tokenize')
+('fpe', 'generalize', 'hash', 'mask', 'noise', 'redact', 'synthesize', 'tokenize')
 
 The root verb ``lacuna.anonymize`` is the function :func:`anonymize`, which shadows this package's
 name on ``lacuna``: import from the package (``from lacuna.anonymize import ...``) rather than

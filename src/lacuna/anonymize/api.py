@@ -132,6 +132,9 @@ def anonymize(
         label = "+".join(names) if names else default
         if treated:
             result = reclassify(source, list(results), label, config, results=results)
+            from lacuna.privacy import guard  # anonymous only when k-anonymity holds
+
+            result = guard(out, df, source, result, [str(c) for c in results], label, config)
         else:
             result = source
         lineage = LineageNode(name=None, operation=f"anonymize.{label}",

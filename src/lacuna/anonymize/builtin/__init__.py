@@ -8,6 +8,7 @@ from lacuna.anonymize.builtin.hash import HashStrategy
 from lacuna.anonymize.builtin.mask import MaskStrategy
 from lacuna.anonymize.builtin.noise import NoiseStrategy
 from lacuna.anonymize.builtin.redact import RedactStrategy
+from lacuna.anonymize.builtin.synthesize import SynthesizeStrategy
 from lacuna.anonymize.builtin.tokenize import TokenizeStrategy
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "MaskStrategy",
     "NoiseStrategy",
     "RedactStrategy",
+    "SynthesizeStrategy",
     "TokenizeStrategy",
 ]

@@ -1,0 +1,565 @@
+"""Re-identification risk: k-anonymity, l-diversity and t-closeness over quasi-identifiers.
+
+>>> import pandas as pd
+>>> from lacuna import privacy
+>>> df = pd.DataFrame({"zip": ["94107", "94107", "94110"], "gender": ["F", "F", "M"]})
+>>> privacy.report(df, quasi_identifiers=["zip", "gender"]).k
+1
+
+A *quasi-identifier* does not name anyone but, combined with others, singles people out (87% of
+Americans are unique by ZIP, gender and date of birth). By default they are picked from the
+classification: columns whose ``pii_type`` is ``dob``, ``age``, ``gender`` or ``postal_code``, and
+columns whose name reads as a city, region, job title, ethnicity, nationality, marital status ...
+``k`` is the size of the smallest group of rows sharing all quasi-identifier values; a frame is
+*k-anonymous* for the target ``classification.k_anonymity`` (default 5) when ``k >= target``.
+
+:func:`report` also searches generalisations (date of birth to birth-year bands, postal code to a
+prefix, age to bands, rare categories to ``other``, then suppression) that reach the target, and
+:meth:`PrivacyReport.generalize` applies them. :func:`guard` is what ``lacuna.anonymize`` calls:
+an anonymized frame counts as anonymous only when its quasi-identifiers are k-anonymous.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from lacuna.errors import ClassificationError
+from lacuna.model import ANONYMIZED, ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from lacuna.config import Config
+    from lacuna.model import Classification
+
+QUASI_TYPES = frozenset({"dob", "age", "gender", "postal_code", "quasi_identifier"})
+_QUASI_WORDS = re.compile(
+    r"(?:^|_)(?:city|town|county|zip|zipcode|postcode|postal"
+    r"|job|jobtitle|occupation|profession|employer|race|ethnicity|ethnic|nationality|citizenship"
+    r"|marital|religion|birthyear|yob|age|sex|gender)(?:_|$)")
+_SUPPRESSED = "*"
+
+
+class UnknownQuasiIdentifierError(ClassificationError, LookupError):
+    """A quasi-identifier given to :func:`report` is not a column of the frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One equivalence class: the quasi-identifier values its rows share, and how many rows."""
+
+    values: Mapping[str, str]
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Generalisation:
+    """One suggested step: ``column`` generalised as ``description`` (ladder ``level``)."""
+
+    column: str
+    level: int
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyReport:
+    """k-anonymity, l-diversity and t-closeness of one frame (see the module docstring)."""
+
+    k: int
+    l: int | None  # noqa: E741 - the measure's name: smallest count of distinct sensitive values
+    t: float | None  # largest total-variation distance of a group's sensitive values to all rows
+    quasi_identifiers: tuple[str, ...]
+    sensitive: tuple[str, ...]
+    direct_identifiers: tuple[str, ...]
+    target_k: int
+    rows: int
+    groups: int
+    smallest_groups: tuple[Group, ...]
+    suggestions: tuple[Generalisation, ...]
+    k_after: int | None  # k once the suggestions are applied; None when none were needed
+
+    @property
+    def meets_target(self) -> bool:
+        """Whether the quasi-identifiers are k-anonymous for the target."""
+        return self.k >= self.target_k
+
+    @property
+    def anonymous(self) -> bool:
+        """k-anonymous for the target and no direct identifier (e-mail, name, ...) left."""
+        return self.meets_target and not self.direct_identifiers
+
+    @property
+    def advice(self) -> str:
+        """What to generalise to reach the target, in one sentence."""
+        if self.meets_target:
+            return f"k={self.k} meets the target k={self.target_k}"
+        if not self.suggestions:
+            return (f"no generalisation of {', '.join(self.quasi_identifiers)} reaches "
+                    f"k={self.target_k}; drop rows or columns")
+        steps = "; ".join(f"{g.column} → {g.description}" for g in self.suggestions)
+        return f"generalise {steps} (k becomes {self.k_after})"
+
+    @property
+    def text(self) -> str:
+        """The report as plain text (quasi-identifier values only, never direct identifiers)."""
+        qi = ", ".join(self.quasi_identifiers) or "none found"
+        lines = [
+            f"k-anonymity: k={self.k} (target {self.target_k}: "
+            f"{'met' if self.meets_target else 'NOT met'}) over {self.rows} rows, "
+            f"{self.groups} groups",
+            f"quasi-identifiers: {qi}",
+        ]
+        if self.sensitive:
+            t = f"{self.t:.2f}" if self.t is not None else "n/a"
+            lines.append(f"l-diversity: l={self.l}, t-closeness: t={t} "
+                         f"(sensitive: {', '.join(self.sensitive)})")
+        if self.direct_identifiers:
+            lines.append("direct identifiers still present (not anonymous whatever k is): "
+                         + ", ".join(self.direct_identifiers))
+        if self.smallest_groups:
+            lines.append("smallest groups:")
+            for g in self.smallest_groups:
+                shown = ", ".join(f"{c}={v}" for c, v in g.values.items())
+                lines.append(f"  {g.size} row(s): {shown}")
+        lines.append(f"advice: {self.advice}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        status = "met" if self.meets_target else "<b>NOT met</b>"
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.quasi_identifiers)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(g.values.get(c, ''))}</td>"
+                             for c in self.quasi_identifiers) + f"<td>{g.size}</td></tr>"
+            for g in self.smallest_groups)
+        extra = ""
+        if self.sensitive:
+            t = f"{self.t:.2f}" if self.t is not None else "n/a"
+            extra = f"<p>l-diversity l={self.l}; t-closeness t={t}</p>"
+        if self.direct_identifiers:
+            extra += ("<p>Direct identifiers still present: "
+                      f"{html.escape(', '.join(self.direct_identifiers))}</p>")
+        return (f"<div class='lacuna-privacy'><p>k-anonymity <b>k={self.k}</b> (target "
+                f"{self.target_k}: {status}) over {self.rows} rows</p>{extra}"
+                f"<table><tr>{head}<th>rows</th></tr>{rows}</table>"
+                f"<p>{html.escape(self.advice)}</p></div>")
+
+    def generalize(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with the suggested generalisations applied (classification kept: generalised
+        quasi-identifiers are still personal until ``lacuna.anonymize`` finds the target met)."""
+        levels = {g.column: g.level for g in self.suggestions}
+        return apply_levels(df, levels, self._types(df))
+
+    def _types(self, df: pd.DataFrame) -> dict[str, str | None]:
+        from lacuna._bypass import bypass
+        from lacuna.config import load_config
+        from lacuna.lineage.frames import effective_state
+
+        with bypass():
+            classification = effective_state(df, load_config().classification).classification
+        return {c: _pii_type(classification, c) for c in self.quasi_identifiers}
+
+
+def report(
+    df: pd.DataFrame,
+    quasi_identifiers: Sequence[str] | None = None,
+    *,
+    sensitive: Sequence[str] | None = None,
+    target_k: int | None = None,
+    config: Config | None = None,
+    show: int = 5,
+) -> PrivacyReport:
+    """The re-identification risk of ``df``.
+
+    Args:
+        df: the frame (pandas).
+        quasi_identifiers: the columns an attacker could know; default: picked from the frame's
+            classification (``pii_type`` dob/age/gender/postal_code, or a name such as city or
+            job title).
+        sensitive: the attributes for l-diversity and t-closeness; default: PHI and financial
+            columns of the classification.
+        target_k: default ``classification.k_anonymity`` from the configuration.
+        config: settings; default ``load_config()``.
+        show: how many of the smallest groups to list.
+
+    Raises:
+        UnknownQuasiIdentifierError: a named column is not in the frame.
+    """
+    from lacuna._bypass import bypass
+    from lacuna.config import load_config
+    from lacuna.lineage.frames import effective_state
+
+    config = config if config is not None else load_config()
+    target = target_k if target_k is not None else config.classification.k_anonymity
+    with bypass():
+        classification = effective_state(df, config.classification).classification
+    names = [str(c) for c in df.columns]
+    qis = tuple(quasi_identifiers) if quasi_identifiers is not None else \
+        pick_quasi_identifiers(classification, names)
+    for name in qis:
+        if name not in names:
+            msg = (f"cannot assess quasi-identifier {name!r}: the frame has no such column. "
+                   f"Columns: {', '.join(names[:30])}.")
+            raise UnknownQuasiIdentifierError(msg)
+    if sensitive is None:
+        sensitive = [c for c in names if c not in qis and (col := classification.columns.get(c))
+                     and col.classification in (ColumnKind.PHI, ColumnKind.FINANCIAL)]
+    direct = tuple(c for c in names if c not in qis and c not in sensitive
+                   and (col := classification.columns.get(c)) is not None and col.is_personal)
+    types = {c: _pii_type(classification, c) for c in qis}
+    codes = {c: _codes(df[c]) for c in qis}
+    keys = _group_keys(list(codes.values()), len(df))
+    sizes = _sizes(keys)
+    k = int(sizes.min()) if len(sizes) else 0
+    l_value, t_value = _diversity(df, keys, list(sensitive))
+    smallest = _smallest(df, qis, keys, sizes, show)
+    suggestions: tuple[Generalisation, ...] = ()
+    k_after: int | None = None
+    if qis and k < target and len(df) >= target:
+        suggestions, k_after = _search(df, qis, types, target)
+    return PrivacyReport(
+        k=k, l=l_value, t=t_value, quasi_identifiers=qis, sensitive=tuple(sensitive),
+        direct_identifiers=direct, target_k=target, rows=len(df), groups=len(sizes),
+        smallest_groups=smallest, suggestions=suggestions, k_after=k_after)
+
+
+def pick_quasi_identifiers(classification: Classification, names: Sequence[str]
+                           ) -> tuple[str, ...]:
+    """The columns of ``names`` that are quasi-identifiers by class, evidence or name."""
+    return tuple(n for n in names if _is_quasi(n, classification.columns.get(n)))
+
+
+def _is_quasi(name: str, column: ColumnClass | None) -> bool:
+    if column is not None:
+        if column.pii_type in QUASI_TYPES:
+            return True
+        if any(e.rule.startswith("quasi_identifier:") for e in column.evidence):
+            return True
+        if column.is_personal and column.pii_type:
+            return False  # a direct identifier (email, name, ssn, ...)
+    flat = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return bool(_QUASI_WORDS.search(re.sub(r"[^a-z0-9]+", "_", flat)))
+
+
+def _pii_type(classification: Classification, name: str) -> str | None:
+    column = classification.columns.get(name)
+    if column is None:
+        return None
+    for e in column.evidence:
+        if e.rule.startswith("quasi_identifier:"):
+            return e.rule.split(":", 1)[1] or None
+    return column.pii_type
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    codes: np.ndarray = pd.factorize(values, use_na_sentinel=False)[0]
+    return codes
+
+
+def _group_keys(codes: list[np.ndarray], rows: int) -> np.ndarray:
+    """One int64 group id per row from per-column codes (re-factorized to stay in range)."""
+    import numpy as np
+    import pandas as pd
+
+    key = np.zeros(rows, dtype=np.int64)
+    for c in codes:
+        width = int(c.max()) + 1 if len(c) else 1
+        key, _ = pd.factorize(key * width + c.astype(np.int64))
+        key = key.astype(np.int64)
+    return key
+
+
+def _sizes(keys: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.bincount(keys) if len(keys) else np.zeros(0, dtype=np.int64)
+
+
+def _diversity(df: pd.DataFrame, keys: np.ndarray, sensitive: list[str]
+               ) -> tuple[int | None, float | None]:
+    """Smallest number of distinct sensitive values in a group, and the largest total-variation
+    distance between a group's sensitive distribution and the whole frame's."""
+    import pandas as pd
+
+    if not sensitive or not len(df):
+        return None, None
+    l_value: int | None = None
+    t_value = 0.0
+    for name in sensitive:
+        frame = pd.DataFrame({"g": keys, "s": df[name].astype(object).to_numpy()})
+        distinct = frame.groupby("g")["s"].nunique(dropna=False)
+        low = int(distinct.min())
+        l_value = low if l_value is None else min(l_value, low)
+        table = pd.crosstab(frame["g"], frame["s"].fillna("<null>"), normalize="index")
+        overall = frame["s"].fillna("<null>").value_counts(normalize=True)
+        t_value = max(t_value, float((table - overall[table.columns]).abs().sum(axis=1)
+                                     .max() / 2))
+    return l_value, round(t_value, 4)
+
+
+def _smallest(df: pd.DataFrame, qis: Sequence[str], keys: np.ndarray, sizes: np.ndarray,
+              show: int) -> tuple[Group, ...]:
+    import numpy as np
+
+    if not qis or not len(sizes):
+        return ()
+    order = np.argsort(sizes, kind="stable")[:show]
+    first = np.full(len(sizes), -1, dtype=np.int64)
+    first[keys[::-1]] = np.arange(len(keys))[::-1]
+    out = []
+    for gid in order:
+        row = int(first[gid])
+        out.append(Group(values={c: _show(df[c].iloc[row]) for c in qis},
+                         size=int(sizes[gid])))
+    return tuple(out)
+
+
+def _show(value: Any) -> str:
+    import pandas as pd
+
+    return "<null>" if value is None or value is pd.NA or value != value else str(value)
+
+
+# ---- generalisation ladders -------------------------------------------------------------------
+
+def _ladder(pii_type: str | None, values: pd.Series) -> list[tuple[str, Callable[..., Any]]]:
+    """(description, function) steps for one quasi-identifier, least to most general."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) or (
+            pii_type == "dob" and _mostly_dates(values)):
+        return [(f"{w}-year birth-year band" if w > 1 else "year of birth",
+                 lambda s, w=w: _year_band(s, w)) for w in (1, 5, 10, 20)]
+    if pii_type == "age" or pd.api.types.is_numeric_dtype(values.dtype):
+        return [(f"{w}-year band" if pii_type == "age" else f"bands of {w}",
+                 lambda s, w=w: _number_band(s, w)) for w in (5, 10, 20, 50)]
+    if pii_type == "postal_code":
+        return [(f"first {n} characters", lambda s, n=n: _prefix(s, n)) for n in (4, 3, 2, 1)]
+    return [("values shared by fewer than k rows → 'other'", _rare_to_other)]
+
+
+def _mostly_dates(values: pd.Series) -> bool:
+    sample = values.dropna().head(1000)
+    return bool(len(sample)) and float(_to_datetime(sample).notna().mean()) >= 0.5
+
+
+def _year_band(values: pd.Series, width: int) -> pd.Series:
+    import pandas as pd
+
+    stamps = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else \
+        _to_datetime(values)
+    year = stamps.dt.year
+    low = year // width * width
+    if width == 1:
+        return low.astype("Int64").astype("string")
+    return low.astype("Int64").astype("string") + "-" + \
+        (low + width - 1).astype("Int64").astype("string")
+
+
+def _to_datetime(values: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    text = values.astype("string")
+    parsed = pd.to_datetime(text, errors="coerce", format="%Y-%m-%d")
+    retry = parsed.isna() & text.notna()
+    if retry.any():
+        parsed[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed")
+    return parsed
+
+
+def _number_band(values: pd.Series, width: int) -> pd.Series:
+    import pandas as pd
+
+    numbers = pd.to_numeric(values, errors="coerce")
+    low = (numbers // width * width).astype("Int64")
+    return low.astype("string") + "-" + (low + width - 1).astype("string")
+
+
+def _prefix(values: pd.Series, n: int) -> pd.Series:
+    text = values.astype("string").str.strip()
+    return text.str.slice(0, n) + "*"
+
+
+def _rare_to_other(values: pd.Series, k: int = 5) -> pd.Series:
+    counts = values.map(values.value_counts(dropna=False))
+    return values.astype("string").where(counts >= k, "other")
+
+
+def apply_levels(df: pd.DataFrame, levels: Mapping[str, int],
+                 types: Mapping[str, str | None], k: int = 5) -> pd.DataFrame:
+    """``df`` with each column in ``levels`` generalised to that ladder level (0 = as is; past
+    the ladder's end = suppressed)."""
+    out = df.copy()
+    for column, level in levels.items():
+        out[column] = _level(df[column], types.get(column), level, k)
+    return out
+
+
+def _level(values: pd.Series, pii_type: str | None, level: int, k: int) -> pd.Series:
+    import pandas as pd
+
+    if level == 0:
+        return values
+    ladder = _ladder(pii_type, values)
+    if level > len(ladder):
+        return pd.Series(_SUPPRESSED, index=values.index, dtype="string", name=values.name)
+    fn = ladder[level - 1][1]
+    return fn(values, k) if fn is _rare_to_other else fn(values)
+
+
+def _describe(pii_type: str | None, values: pd.Series, level: int) -> str:
+    ladder = _ladder(pii_type, values)
+    return ladder[level - 1][0] if level <= len(ladder) else "suppressed ('*')"
+
+
+def _search(df: pd.DataFrame, qis: Sequence[str], types: Mapping[str, str | None],
+            target: int) -> tuple[tuple[Generalisation, ...], int | None]:
+    """The least generalisation that reaches the target (Samarati's lattice search): level
+    vectors by increasing total height, suppression costing one extra level; among the first
+    height that reaches the target, the one with the largest k. Bounded: past ``_MAX_TRIALS``
+    evaluations, the most general vector is taken."""
+    import itertools
+
+    tops = {c: len(_ladder(types[c], df[c])) + 1 for c in qis}
+    cache: dict[tuple[str, int], np.ndarray] = {}
+
+    def codes(column: str, level: int) -> np.ndarray:
+        if (column, level) not in cache:
+            cache[column, level] = _codes(_level(df[column], types[column], level, target))
+        return cache[column, level]
+
+    def k_of(levels: Sequence[int]) -> int:
+        keys = _group_keys([codes(c, lv) for c, lv in zip(qis, levels, strict=True)], len(df))
+        sizes = _sizes(keys)
+        return int(sizes.min()) if len(sizes) else 0
+
+    def cost(levels: Sequence[int]) -> int:
+        return sum(lv + (lv == tops[c]) for c, lv in zip(qis, levels, strict=True))
+
+    vectors = sorted(itertools.product(*(range(tops[c] + 1) for c in qis)), key=cost)
+    budget = _MAX_TRIALS if len(df) <= 100_000 else _MAX_TRIALS // 8
+    found: tuple[int, ...] | None = None
+    best_k = -1
+    height: int | None = None
+    for trials, levels in enumerate(vectors):
+        if height is not None and cost(levels) > height:
+            break
+        if trials >= budget:
+            levels = tuple(tops[c] for c in qis)
+            found, best_k = levels, k_of(levels)
+            break
+        k = k_of(levels)
+        if k >= target and k > best_k:
+            found, best_k, height = levels, k, cost(levels)
+    if found is None or best_k < target:
+        return (), None
+    steps = tuple(Generalisation(column=c, level=lv, description=_describe(types[c], df[c], lv))
+                  for c, lv in zip(qis, found, strict=True) if lv)
+    return steps, best_k
+
+
+_MAX_TRIALS = 400
+
+
+# ---- the anonymize hook ----------------------------------------------------------------------
+
+def guard(
+    out: pd.DataFrame,
+    source_frame: pd.DataFrame,
+    source: Classification,
+    result: Classification,
+    treated: Sequence[str],
+    strategy: str,
+    config: Config,
+) -> Classification:
+    """The classification of an anonymized frame once its k-anonymity is known.
+
+    When the source held personal data and the output's quasi-identifiers (as the strategy left
+    them) are not k-anonymous for ``classification.k_anonymity``, the frame stays personal data
+    (pseudonymised): the quasi-identifier columns keep (or get) a personal class, the source
+    floor and tags stay, and the reasoning says which quasi-identifiers to generalise.
+    """
+    from lacuna.classify.rollup import rollup
+
+    cc = config.classification
+    personal = bool(source.personal_columns) or any(t in cc.personal_tags for t in source.tags)
+    names = [str(c) for c in out.columns]
+    qis = pick_quasi_identifiers(source, names)
+    # Only when a quasi-identifier is personal data itself (dob, postal code, gender, age, or one
+    # an earlier check marked): columns that merely have a quasi-identifying name (city, job
+    # title) join the check then, but never turn a frame personal on their own.
+    if not personal or len(out) == 0 or not any(_personal_quasi(source, q) for q in qis):
+        return result
+    target = cc.k_anonymity
+    views = [_codes(_retained(out[q], _pii_type(source, q), strategy if q in treated else ""))
+             for q in qis]
+    sizes = _sizes(_group_keys(views, len(out)))
+    k = int(sizes.min()) if len(sizes) else 0
+    columns = dict(result.columns)
+    if k >= target:
+        note = f"k-anonymity holds: k={k} ≥ {target} over {', '.join(qis)}"
+        for q in qis:
+            col = columns.get(q)
+            if col is not None and not col.is_personal:
+                columns[q] = _mark_quasi(col, _pii_type(source, q), note)
+        return replace(result, columns=columns, reasoning=(*result.reasoning, note))
+    advice = report(source_frame, qis, target_k=target, config=config).advice
+    message = (f"not anonymous: k={k} < {target} over quasi-identifiers {', '.join(qis)}, "
+               f"so it stays personal data (pseudonymised); {advice}")
+    for q in qis:
+        before = source.columns.get(q)
+        pii_type = _pii_type(source, q) or "quasi_identifier"
+        columns[q] = ColumnClass(
+            classification=ColumnKind.PII, pii_type=pii_type,
+            sensitivity=before.sensitivity if before is not None and before.is_personal
+            else Sensitivity.MEDIUM,
+            confidence=1.0, reasoning=f"quasi-identifier ({pii_type}): {message}",
+            layer=Layer.INHERITED,
+            evidence=(Evidence(source="privacy", rule=f"quasi_identifier:{pii_type}",
+                               detail=message),))
+    tags = [*source.tags, ANONYMIZED]
+    return rollup(columns, cc, floor=source.floor, extra_tags=tags,
+                  reasoning=[message, *result.reasoning], layer=Layer.INHERITED)
+
+
+def _personal_quasi(source: Classification, name: str) -> bool:
+    column = source.columns.get(name)
+    return column is not None and (
+        (column.is_personal and column.pii_type in QUASI_TYPES)
+        or any(e.rule.startswith("quasi_identifier:") for e in column.evidence))
+
+
+def _mark_quasi(column: ColumnClass, pii_type: str | None, note: str) -> ColumnClass:
+    """Keep the class, remember the column was a quasi-identifier (so later reports find it)."""
+    rule = f"quasi_identifier:{pii_type or ''}"
+    if any(e.rule == rule for e in column.evidence):
+        return column
+    return replace(column, evidence=(*column.evidence,
+                                     Evidence(source="privacy", rule=rule, detail=note)))
+
+
+def _retained(values: pd.Series, pii_type: str | None, strategy: str) -> pd.Series:
+    """What an attacker can still link on after ``strategy``: for ``synthesize``, the part of a
+    quasi-identifier it keeps (age band, postal prefix); otherwise the values' own equality."""
+    if strategy != "synthesize":
+        return values
+    from lacuna.anonymize.synthetic import AGE_BAND_YEARS
+
+    if pii_type == "dob":
+        from lacuna.anonymize.synthetic import age_band
+
+        return age_band(values)  # the day within the band is synthetic, the band is real
+    if pii_type == "age":
+        return _number_band(values, AGE_BAND_YEARS)
+    if pii_type == "postal_code":
+        return _prefix(values, 3)
+    return values

@@ -1,0 +1,112 @@
+"""``lacuna.privacy.report`` and the k-anonymity check behind ``lacuna.anonymize``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lacuna
+from lacuna import privacy
+from lacuna.lineage.state import get_state
+
+
+def customers(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "customer_id": np.arange(n),
+        "email": [f"person{i}@corp.example" for i in range(n)],
+        "date_of_birth": pd.to_datetime(rng.integers(0, 365 * 50, n), unit="D",
+                                        origin="1950-01-01").strftime("%Y-%m-%d"),
+        "zip_code": rng.choice(["94107", "94110", "94112", "10001", "10002", "10003"], n),
+        "gender": rng.choice(["F", "M"], n),
+        "diagnosis": rng.choice(["J45", "E11", "I10"], n),
+        "plan": rng.choice(["basic", "pro"], n),
+    })
+
+
+def test_k_and_l_match_an_independent_groupby() -> None:
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"zip": rng.choice(list("abcde"), 500), "age": rng.integers(20, 30, 500),
+                       "disease": rng.choice(list("xyz"), 500)})
+    rep = privacy.report(df, ["zip", "age"], sensitive=["disease"])
+    groups = df.groupby(["zip", "age"])
+    assert rep.k == groups.size().min()
+    assert rep.l == groups["disease"].nunique().min()
+    assert rep.groups == groups.ngroups
+    assert rep.smallest_groups[0].size == rep.k
+    overall = df["disease"].value_counts(normalize=True)
+    tv = groups["disease"].value_counts(normalize=True).unstack(fill_value=0)
+    assert rep.t == pytest.approx(((tv - overall).abs().sum(axis=1) / 2).max(), abs=1e-4)
+
+
+def test_quasi_identifiers_come_from_the_classification() -> None:
+    rep = privacy.report(customers())
+    assert set(rep.quasi_identifiers) == {"date_of_birth", "zip_code", "gender"}
+    assert "email" in rep.direct_identifiers
+    assert not rep.anonymous
+    assert rep.k == 1
+    assert not rep.meets_target
+    assert rep.target_k == 5
+
+
+def test_text_and_html_show_groups_without_direct_identifiers() -> None:
+    df = customers()
+    rep = privacy.report(df)
+    for rendered in (rep.text, rep._repr_html_()):
+        assert "k=1" in rendered
+        assert "zip_code" in rendered
+        assert not any(e in rendered for e in df["email"])
+    assert "generalise" in rep.advice
+    assert rep.k_after is not None
+    assert rep.k_after >= 5
+
+
+def test_suggested_generalisation_reaches_the_target() -> None:
+    df = customers()
+    rep = privacy.report(df)
+    generalised = rep.generalize(df)
+    again = privacy.report(generalised, rep.quasi_identifiers)
+    assert again.k == rep.k_after
+    assert again.meets_target
+    assert {g.column for g in rep.suggestions} <= set(rep.quasi_identifiers)
+    # the least generalisation: gender, the coarsest attribute, is not suppressed
+    assert (generalised["gender"] == df["gender"]).all()
+
+
+def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
+    df = customers()
+    hashed = lacuna.anonymize(df, key="k")  # every personal column hashed, QIs included
+    state = get_state(hashed)
+    assert state is not None
+    result = state.classification
+    assert result.personal_columns, "hashed QIs keep their groups: still personal data"
+    assert {"date_of_birth", "zip_code", "gender"} <= set(result.personal_columns)
+    assert result.tier >= lacuna.Tier.PROPRIETARY
+    assert "PII" in result.tags
+    assert "not anonymous: k=1 < 5" in result.reasoning[0]
+    assert "generalise date_of_birth" in result.reasoning[0]
+    assert privacy.report(hashed).k == 1
+
+    # after the suggested generalisation, the same anonymization is anonymous
+    fixed = lacuna.anonymize(privacy.report(df).generalize(df), key="k")
+    state = get_state(fixed)
+    assert state is not None
+    after = state.classification
+    assert not after.personal_columns
+    assert "ANONYMIZED" in after.tags
+    assert any("k-anonymity holds" in r for r in after.reasoning)
+    assert privacy.report(fixed).meets_target  # the QIs are still found, by their evidence
+
+
+def test_frames_without_personal_data_are_left_alone() -> None:
+    df = pd.DataFrame({"region": ["n", "s"], "revenue": [1.0, 2.0]})
+    out = lacuna.anonymize(df, ["region"], strategy="redact", key="k")
+    state = get_state(out)
+    assert state is not None
+    assert not any("k-anonymity" in r for r in state.classification.reasoning)
+
+
+def test_unknown_quasi_identifier_is_a_clear_error() -> None:
+    with pytest.raises(privacy.UnknownQuasiIdentifierError, match=r"no such column.*zip"):
+        privacy.report(pd.DataFrame({"zip": ["1"]}), ["zpi"])
