@@ -76,7 +76,7 @@ def test_suggested_generalisation_reaches_the_target() -> None:
 
 def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     df = customers()
-    hashed = lacuna.anonymize(df, key="k")  # every personal column hashed, QIs included
+    hashed = lacuna.anonymize(df, strategy="hash", key="k")  # every personal column, QIs too
     state = get_state(hashed)
     assert state is not None
     result = state.classification
@@ -89,7 +89,7 @@ def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     assert privacy.report(hashed).k == 1
 
     # after the suggested generalisation, the same anonymization is anonymous
-    fixed = lacuna.anonymize(privacy.report(df).generalize(df), key="k")
+    fixed = lacuna.anonymize(privacy.report(df).generalize(df), strategy="hash", key="k")
     state = get_state(fixed)
     assert state is not None
     after = state.classification
