@@ -78,7 +78,8 @@ def _alternative(dataset: Dataset, ctx: Context) -> Alternative | None:
     source = Source(name=dataset.source, classification=dataset.classification)
     if not ctx.allowed(classification=dataset.classification, sources=(source,)):
         return None
-    var = f"{ctx.variable}_anon" if dataset.transform.kind == "anonymize" else f"{ctx.variable}_ok"
+    suffix = "approved" if dataset.transform.kind == "callable" else "anon"
+    var = f"{ctx.variable}_{suffix}"
     used = list(ctx.operation.classification.columns)
     pick = f"[{used!r}]" if used and used != list(dataset.columns) else ""
     lines = [f"{var} = {ctx.lacuna}.datasets.get({json.dumps(dataset.name)}){pick}"]
