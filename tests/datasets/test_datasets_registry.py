@@ -26,8 +26,10 @@ def test_entry_records_transform_owner_approval_lineage_and_location(sandbox, en
     assert replace(shown, classification=None) == replace(entry, classification=None)
     assert shown.classification.to_dict() == entry.classification.to_dict()
     assert shown.source == str(sandbox / "customers.csv")
-    assert shown.transform.kind == "anonymize" and shown.transform.strategy is None
-    assert shown.owner == "analyst_alice" and shown.registered_by == "analyst_alice"
+    assert shown.transform.kind == "anonymize"
+    assert shown.transform.strategy is None
+    assert shown.owner == "analyst_alice"
+    assert shown.registered_by == "analyst_alice"
     assert shown.approved_by == STEWARD
     assert shown.approval == ("steward" if "stewards" in Config.model_fields else "recorded")
     assert shown.refresh == "on_read"
@@ -35,7 +37,8 @@ def test_entry_records_transform_owner_approval_lineage_and_location(sandbox, en
     assert os.path.dirname(shown.location) == str(governed / "datasets")
     assert os.path.isfile(shown.location)
     label = read_sidecar(shown.location)  # the copy carries its signed classification
-    assert label is not None and label.trusted
+    assert label is not None
+    assert label.trusted
     assert label.classification.tier == lacuna.Tier.PUBLIC
     df = lacuna.datasets.get("customers_anonymized")
     state = get_state(df)
@@ -71,7 +74,8 @@ def test_manual_refresh_keeps_the_last_build_until_refreshed(sandbox, enabled):
                                                              index=False)
     assert len(lacuna.datasets.get("c")) == n  # manual: the approved build stays
     (rebuilt,) = lacuna.datasets.refresh("c")
-    assert rebuilt.rows == 5 and len(lacuna.datasets.get("c")) == 5
+    assert rebuilt.rows == 5
+    assert len(lacuna.datasets.get("c")) == 5
 
 
 def test_a_tampered_copy_is_rebuilt_not_trusted(sandbox, enabled):
@@ -101,9 +105,11 @@ def test_column_mapping_is_stated_and_applied(sandbox, enabled):
     assert entry.transform.kind == "columns"
     assert dict(entry.transform.columns)["phone"] == "drop"
     df = lacuna.datasets.get("contacts")
-    assert "phone" not in df.columns and "address" not in df.columns
+    assert "phone" not in df.columns
+    assert "address" not in df.columns
     assert set(df["name"]) == {"[REDACTED]"}
-    assert entry.classification is not None and not entry.classification.personal_columns
+    assert entry.classification is not None
+    assert not entry.classification.personal_columns
 
 
 def test_a_callable_transform_is_recorded_by_name_and_fails_closed(sandbox, enabled):
@@ -135,7 +141,7 @@ def test_approval_is_required_and_not_by_oneself(sandbox, enabled):
     if "stewards" in Config.model_fields:
         with pytest.raises(DatasetNotApproved, match="not an entitled steward"):
             lacuna.datasets.register("c", "customers.csv", approved_by="bob@example.com")
-    with pytest.raises(DatasetNotFound, match="lacuna.datasets.register"):
+    with pytest.raises(DatasetNotFound, match=r"lacuna\.datasets\.register"):
         lacuna.datasets.get("c")
 
 

@@ -26,7 +26,8 @@ def test_get_to_downloads_just_works(sandbox, home, enabled):
     enabled()
     entry = lacuna.datasets.register("customers_anonymized", "customers.csv",
                                      approved_by=STEWARD)
-    assert entry.built and entry.classification is not None
+    assert entry.built
+    assert entry.classification is not None
     assert not entry.classification.personal_columns
     lacuna.datasets.get("customers_anonymized").to_csv("~/Downloads/output.csv")
     written = pd.read_csv(home / "Downloads" / "output.csv", index_col=0)
