@@ -195,3 +195,14 @@ class _off:
 
     def __exit__(self, *exc: object) -> None:
         self._cm.__exit__(*exc)
+
+
+def test_a_dataset_that_would_still_be_denied_is_not_offered(sandbox, home, enabled):
+    enabled()
+    lacuna.datasets.register("regions_and_emails", "customers.csv", {"name": "drop"},
+                             approved_by=STEWARD)  # e-mails, phones, addresses left as they are
+    df = pd.read_csv("customers.csv")[["customer_id", "email", "region"]]
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        df.to_csv("~/Downloads/out.csv")
+    assert err.value.decision.alternatives  # the other alternatives are still there
+    assert not any("regions_and_emails" in a.title for a in err.value.decision.alternatives)
