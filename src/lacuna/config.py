@@ -354,6 +354,8 @@ class StewardsConfig(_Model):
     default: tuple[str, ...] = Field(default=(), max_length=MAX_LIST_ITEMS)
     policies: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_LIST_ITEMS)
     domains: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_LIST_ITEMS)
+
+
 class DatasetSpec(_Model):
     """A registered dataset declared in ``lacuna.yaml`` (see docs/datasets.md)."""
 

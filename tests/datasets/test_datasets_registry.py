@@ -143,6 +143,10 @@ def test_approval_is_required_and_not_by_oneself(sandbox, enabled):
             lacuna.datasets.register("c", "customers.csv", approved_by="bob@example.com")
     with pytest.raises(DatasetNotFound, match=r"lacuna\.datasets\.register"):
         lacuna.datasets.get("c")
+    if "stewards" in Config.model_fields:
+        enabled(stewards={"default": []})
+        with pytest.raises(DatasetNotApproved, match="none configured"):
+            lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)
 
 
 def test_bad_definitions_are_refused_with_what_to_do(sandbox, enabled):

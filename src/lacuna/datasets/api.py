@@ -239,8 +239,9 @@ def _declared(config: Config, name: str, spec: DatasetSpec) -> Dataset:
 
 def approval(approved_by: str, registered_by: str, config: Config) -> Literal["steward",
                                                                                 "recorded"]:
-    """``steward`` when ``approved_by`` is an entitled steward (``stewards:`` in lacuna.yaml),
-    ``recorded`` when this configuration names no stewards; refused otherwise.
+    """``steward`` when ``approved_by`` is an entitled steward (``stewards:`` in lacuna.yaml:
+    ``default``, or any policy's or domain's list); refused otherwise. (``recorded``: a
+    configuration without a ``stewards`` section at all, kept for embedders' own configs.)
 
     Raises:
         DatasetNotApproved: no approver, the registrant approving their own dataset, or stewards
@@ -264,6 +265,7 @@ def approval(approved_by: str, registered_by: str, config: Config) -> Literal["s
     if who.casefold() not in entitled:
         listed = ", ".join(sorted(entitled)) or "none configured"
         msg = (f"{who} is not an entitled steward (stewards in lacuna.yaml: {listed}); a "
-               "registered dataset must be approved by one.")
+               "registered dataset must be approved by one. List the steward under "
+               "stewards.default in lacuna.yaml, or ask one of them to approve it.")
         raise DatasetNotApproved(msg)
     return "steward"
