@@ -46,7 +46,7 @@ def offer(decision: Decision, gov: Governor) -> Decision:
     from lacuna.policy import PolicyEngine
 
     op = decision.operation
-    if op is None or decision.allowed or not op.sources:
+    if op is None or decision.allowed or not op.sources or not _registry_may_exist(gov):
         return decision
     engine = gov.engine
 
@@ -71,6 +71,21 @@ def offer(decision: Decision, gov: Governor) -> Decision:
     ctx = context_for(op, gov.config, dry_run, gov.destination)
     offers = [alt for d in found if (alt := _alternative(d, ctx)) is not None]
     return replace(decision, alternatives=(*offers, *decision.alternatives)) if offers else decision
+
+
+def _registry_may_exist(gov: Governor) -> bool:
+    """Whether there can be registered datasets: some are declared, or the state database is
+    elsewhere than a local SQLite file, or that file exists (only ``stat``-ed). A denial never
+    creates the state database (``lacuna.testing``'s fakes run without files)."""
+    from lacuna.audit.schema import parse_url, sqlite_file
+
+    if gov.config.datasets.entries:
+        return True
+    url = parse_url(gov.config.audit_url)
+    if url.get_backend_name() != "sqlite":
+        return True
+    path = sqlite_file(url)
+    return path is not None and path.exists()
 
 
 def _alternative(dataset: Dataset, ctx: Context) -> Alternative | None:
