@@ -143,15 +143,14 @@ def apply_transform(entry: Dataset, frame: pd.DataFrame, config: Config) -> pd.D
 def materialise(entry: Dataset, gov: Governor) -> Dataset:
     """Build ``entry`` from its source now and return the entry with the build recorded."""
     from lacuna.lineage import sidecar
-    from lacuna.lineage.frames import effective_state
-    from lacuna.lineage.state import DataState, LineageNode, set_state
+    from lacuna.lineage.frames import attach, effective_state
+    from lacuna.lineage.state import LineageNode
 
     config = gov.config
     known = fingerprint(entry.source)  # before reading: a change while reading rebuilds later
     frame = read_source(entry.source)
     classification, _ = gov.classify_source(entry.source, frame)
-    set_state(frame, DataState(classification=classification,
-                               lineage=LineageNode(name=entry.source, operation="read")))
+    attach(frame, classification, LineageNode(name=entry.source, operation="read"))
     result = apply_transform(entry, frame, config)
     state = effective_state(result, config.classification)
     target = Path(entry.location)

@@ -33,7 +33,7 @@ class DatasetStore:
 
     def put(self, dataset: Dataset) -> Dataset:
         """Insert or replace ``dataset``'s entry."""
-        body = json.dumps(dataset.to_dict(), sort_keys=True)
+        body = json.dumps(dataset.to_dict())  # column order kept
         stamp = (dataset.built_at or dataset.registered_at).isoformat()
         with (
             self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
