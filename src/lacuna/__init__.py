@@ -16,6 +16,7 @@ from typing import Any as _Any
 
 # The verbs `classify` and `anonymize` share their names with the subpackages that implement
 # them; importing the subpackages first and binding the functions after keeps the verbs bound.
+from lacuna import datasets
 from lacuna.anonymize import anonymize
 from lacuna.api import check, detokenize, disable, enable, enabled, governed
 from lacuna.classify import classify
@@ -111,6 +112,7 @@ __all__ = [
     "classify",
     "classify_sql",
     "configure",
+    "datasets",
     "deny_exception",
     "detokenize",
     "disable",
