@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
+from lacuna import datasets
+
 # The verbs `classify`, `anonymize` and `synthesize` share their names with the modules that
 # implement them; importing the modules first and binding the functions after keeps them bound.
 from lacuna import privacy as privacy  # the namespace of lacuna.privacy.report(df)
@@ -113,6 +115,7 @@ __all__ = [
     "classify",
     "classify_sql",
     "configure",
+    "datasets",
     "deny_exception",
     "detokenize",
     "disable",

@@ -382,6 +382,32 @@ class OpenLineageConfig(_Model):
 
 class LineageConfig(_Model):
     openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
+class DatasetSpec(_Model):
+    """A registered dataset declared in ``lacuna.yaml`` (see docs/datasets.md)."""
+
+    source: str  # a data file; relative paths resolve against the config file's folder
+    transform: str | dict[str, str] = "anonymize"  # a strategy name or {column: strategy|drop}
+    approved_by: str
+    owner: str | None = None  # default: the configured user
+    refresh: str = "on_read"  # on_read | manual | a schedule string (stored)
+    description: str = ""
+
+
+class DatasetsConfig(_Model):
+    """``datasets:``: ``root`` (where registered datasets are materialised; default: the first
+    local ``destinations.governed`` folder) and, under any other key, a dataset declaration."""
+
+    root: str | None = None
+    entries: dict[str, DatasetSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        if isinstance(v, Mapping) and "entries" not in v:
+            data = dict(v)
+            root = data.pop("root", None)
+            return {"root": root, "entries": data}
+        return v
 
 
 class Config(_Model):
@@ -398,6 +424,7 @@ class Config(_Model):
     anonymize: AnonymizeConfig = Field(default_factory=AnonymizeConfig)
     stewards: StewardsConfig = Field(default_factory=StewardsConfig)
     lineage: LineageConfig = Field(default_factory=LineageConfig)
+    datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
     docs_url: str = "https://governance.example.com/policies/"
     source: str | None = Field(default=None, exclude=True)  # the file this came from
 

@@ -350,7 +350,19 @@ class Governor:
         decision = replace(decision, operation=operation)
         if decision.denied and any(a.kind for a in decision.alternatives):
             decision = self._alternatives(decision)
+        if decision.denied:
+            decision = self._registered_datasets(decision)
         return decision
+
+    def _registered_datasets(self, decision: Decision) -> Decision:
+        """A registered dataset that covers the need, offered first (lacuna.datasets.offer)."""
+        from lacuna.datasets.offer import offer
+
+        try:
+            return offer(decision, self)
+        except Exception as exc:  # the denial stands; only the offer is lost
+            log.error("could not look up registered datasets for this denial: %s", exc)
+            return decision
 
     def _alternatives(self, decision: Decision) -> Decision:
         """The denial's alternatives built for this operation and checked (lacuna.alternatives)."""

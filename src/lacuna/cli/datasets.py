@@ -1,0 +1,149 @@
+"""``lacuna datasets``: register, list, show and refresh pre-approved derived datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from lacuna.datasets import Dataset
+
+app = typer.Typer(no_args_is_help=True, help="Register and use pre-approved derived datasets.")
+console = Console()
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Path to lacuna.yaml (default: search).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
+
+
+def _configure(config: Path | None) -> None:
+    from lacuna.governor import configure
+
+    configure(str(config) if config else None)
+
+
+def _transform(transform: str, columns: list[str] | None) -> str | dict[str, str]:
+    if not columns:
+        return transform
+    mapping: dict[str, str] = {}
+    for item in columns:
+        name, sep, strategy = item.partition("=")
+        if not sep or not name.strip() or not strategy.strip():
+            msg = f"--column takes COLUMN=STRATEGY (e.g. email=hash, notes=drop), got {item!r}"
+            raise typer.BadParameter(msg)
+        mapping[name.strip()] = strategy.strip()
+    return mapping
+
+
+def describe(d: Dataset) -> list[tuple[str, str]]:
+    """The fields ``show`` prints, in order."""
+    c = d.classification
+    approval = ("an entitled steward" if d.approval == "steward"
+                else "recorded, not verified: no stewards are configured")
+    built = f"{d.built_at:%Y-%m-%d %H:%M:%S} UTC, {d.rows} rows" if d.built_at else "not yet"
+    return [
+        ("name", d.name),
+        ("source", d.source),
+        ("transform", d.transform.describe()),
+        ("location", d.location),
+        ("owner", d.owner),
+        ("approved by", f"{d.approved_by} ({approval})"),
+        ("refresh", d.refresh),
+        ("registered", f"{d.registered_at:%Y-%m-%d %H:%M:%S} UTC by {d.registered_by}"
+                       + (f", declared in {d.declared_in}" if d.declared_in else "")),
+        ("built", built),
+        ("classification", f"{c.tier.value}" + (f" ({', '.join(c.tags)})" if c.tags else "")
+                           if c else "not yet built"),
+        ("columns", ", ".join(d.columns) or "not yet built"),
+        ("lineage", f"{d.source} → {d.transform.kind} → {d.name}"),
+        ("description", d.description or "-"),
+    ]
+
+
+@app.command()
+def register(
+    name: Annotated[str, typer.Argument(help="The dataset's name, e.g. customers_anonymized.")],
+    source: Annotated[Path, typer.Argument(help="The data file it derives from.")],
+    approved_by: Annotated[str, typer.Option(help="The data steward who approved it.")],
+    transform: Annotated[
+        str, typer.Option(help="'anonymize' (per pii_type) or a strategy for every personal "
+                          "column (hash, mask, redact, ...).")
+    ] = "anonymize",
+    column: Annotated[
+        list[str] | None, typer.Option(help="COLUMN=STRATEGY or COLUMN=drop (repeatable); "
+                                       "replaces --transform.")
+    ] = None,
+    owner: Annotated[str | None, typer.Option(help="Who answers for it.")] = None,
+    refresh: Annotated[
+        str, typer.Option(help="on_read, manual, or a schedule string (stored).")
+    ] = "on_read",
+    description: Annotated[str, typer.Option(help="What it is for.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Register a dataset and materialise it in the governed folder."""
+    import lacuna
+
+    _configure(config)
+    entry = lacuna.datasets.register(
+        name, source, _transform(transform, column), approved_by=approved_by, owner=owner,
+        refresh=refresh, description=description,
+    )
+    console.print(f"Registered {entry.name}: {entry.location}", highlight=False)
+    console.print(f'Use it: df = lacuna.datasets.get("{entry.name}")', highlight=False)
+
+
+@app.command("list")
+def list_(as_json: JsonOption = False, config: ConfigOption = None) -> None:
+    """List registered datasets (those declared in lacuna.yaml included)."""
+    import lacuna
+
+    _configure(config)
+    items = lacuna.datasets.list()
+    if as_json:
+        for item in items:
+            typer.echo(json.dumps(item.to_dict()))
+        return
+    table = Table(title="Registered datasets", title_justify="left")
+    for header in ("name", "source", "transform", "tier", "approved by", "refresh", "built"):
+        table.add_column(header, overflow="fold")
+    for d in items:
+        tier = d.classification.tier.value if d.classification else ""
+        built = f"{d.built_at:%Y-%m-%d %H:%M}" if d.built_at else "not yet"
+        table.add_row(d.name, d.source, d.transform.describe(), tier, d.approved_by, d.refresh,
+                      built)
+    console.print(table)
+
+
+@app.command()
+def show(name: str, as_json: JsonOption = False, config: ConfigOption = None) -> None:
+    """Show one dataset: source, transform, approval, refresh, classification, last build."""
+    import lacuna
+
+    _configure(config)
+    entry = lacuna.datasets.show(name)
+    if as_json:
+        typer.echo(json.dumps(entry.to_dict(), indent=2))
+        return
+    for key, value in describe(entry):
+        console.print(f"{key + ':':<16}{value}", highlight=False, markup=False)
+
+
+@app.command("refresh")
+def refresh_(
+    name: Annotated[str | None, typer.Argument(help="The dataset (default: all).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Rebuild a dataset from its source now (every dataset without NAME)."""
+    import lacuna
+
+    _configure(config)
+    for entry in lacuna.datasets.refresh(name):
+        console.print(f"Rebuilt {entry.name}: {entry.rows} rows, "
+                      f"{entry.classification.tier.value if entry.classification else '?'}",
+                      highlight=False)

@@ -1,0 +1,273 @@
+"""``lacuna.datasets``: register, read, list, show and refresh pre-approved derived datasets.
+
+    lacuna.datasets.register("customers_anonymized", "customers.csv",
+                             approved_by="steward@example.com")
+    df_anon = lacuna.datasets.get("customers_anonymized")
+    df_anon.to_csv("~/Downloads/output.csv")  # allowed: the content is no longer personal
+
+Entries live in the state database (:mod:`lacuna.datasets.store`); the data lives in a governed
+folder (:func:`lacuna.datasets.build.governed_folder`). Datasets declared under ``datasets:`` in
+``lacuna.yaml`` are registered from there on first use, and again whenever the declaration
+changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from lacuna.datasets.build import governed_folder, materialise
+from lacuna.datasets.registry import (
+    ON_READ,
+    Dataset,
+    DatasetError,
+    DatasetNotApproved,
+    check_name,
+    check_refresh,
+    fingerprint,
+    parse_transform,
+    remember_callable,
+)
+from lacuna.datasets.store import DatasetStore, open_store
+from lacuna.model import utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lacuna.config import Config, DatasetSpec
+    from lacuna.governor import Governor
+
+log = logging.getLogger(__name__)
+
+
+def register(
+    name: str,
+    source: str | os.PathLike[str],
+    transform: str | dict[str, str] | Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    *,
+    approved_by: str,
+    owner: str | None = None,
+    refresh: str = ON_READ,
+    description: str = "",
+    build: bool = True,
+) -> Dataset:
+    """Register (or re-register) a pre-approved dataset derived from ``source``.
+
+    Args:
+        name: the dataset's name, e.g. ``customers_anonymized``.
+        source: the data file it derives from.
+        transform: ``None``/``"anonymize"`` (every personal column with the configured strategy
+            for its pii_type), a strategy name for every personal column, a mapping
+            ``{column: strategy | "drop" | "keep"}``, or a callable ``frame -> frame``
+            (remembered in this process only; the entry records its name).
+        approved_by: the steward who approved it; not the person registering it.
+        owner: who answers for it (default: the configured user).
+        refresh: ``on_read`` (rebuild on read when the source changed), ``manual``, or a
+            schedule string that is stored for a scheduler (``lacuna datasets refresh``).
+        description: what it is for.
+        build: materialise it now (default), so a problem shows at once.
+
+    Returns:
+        The registered entry (built, with its classification, when ``build``).
+
+    Raises:
+        DatasetError: a bad name, source, transform or refresh, or no governed folder.
+        DatasetNotApproved: no approver, self-approval, or an approver who is not a steward.
+    """
+    from lacuna.governor import current
+
+    gov = current()
+    fn = transform if callable(transform) else None
+    entry = _entry(gov.config, name, Path(source), transform, approved_by=approved_by,
+                   owner=owner, refresh=refresh, description=description)
+    if fn is not None:
+        remember_callable(entry.name, fn)
+    with open_store(gov.config.audit_url) as store:
+        if build:
+            entry = materialise(entry, gov)
+        return store.put(entry)
+
+
+def get(name: str) -> pd.DataFrame:
+    """The dataset as a pandas frame, rebuilt first when its refresh policy says so.
+
+    The frame carries the dataset's classification and lineage (source → dataset), so governed
+    writes of it are decided on what it contains now, not on its source.
+
+    Raises:
+        DatasetNotFound: no such dataset (registered or declared).
+        DatasetError: the source or the materialised copy cannot be read, or a rebuild fails.
+    """
+    import pandas as pd
+
+    from lacuna._bypass import bypass
+    from lacuna.governor import current
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+
+    gov = current()
+    with open_store(gov.config.audit_url) as store:
+        entry = fresh(store, lookup(store, check_name(name), gov.config), gov)
+    try:
+        with bypass():
+            frame = pd.read_parquet(entry.location)
+    except Exception as exc:
+        msg = (f"cannot read dataset {name!r} at {entry.location} ({type(exc).__name__}: "
+               f"{exc}). Rebuild it: lacuna datasets refresh {name}")
+        raise DatasetError(msg) from exc
+    assert entry.classification is not None  # fresh() returns a built entry
+    source = LineageNode(name=entry.source, operation="read")
+    node = LineageNode(name=f"dataset:{entry.name}", operation="datasets.get",
+                       parents=(source,))
+    # The copy's bytes were verified against the build (fresh): its classes were computed from
+    # this content, so the frame carries their fingerprints (verified).
+    return attach(frame, entry.classification, node, verified=True)
+
+
+def list_datasets() -> list[Dataset]:
+    """Every registered dataset (declared ones included), by name."""
+    from lacuna.governor import current
+
+    gov = current()
+    with open_store(gov.config.audit_url) as store:
+        for declared in gov.config.datasets.entries:
+            lookup(store, declared, gov.config)
+        return store.list()
+
+
+def show(name: str) -> Dataset:
+    """One dataset's entry: source, transform, approval, refresh, classification, last build."""
+    from lacuna.governor import current
+
+    gov = current()
+    with open_store(gov.config.audit_url) as store:
+        return lookup(store, check_name(name), gov.config)
+
+
+def refresh(name: str | None = None) -> list[Dataset]:
+    """Rebuild one dataset now (or every one, with ``name=None``), whatever its policy."""
+    from lacuna.governor import current
+
+    gov = current()
+    with open_store(gov.config.audit_url) as store:
+        names = [check_name(name)] if name else [d.name for d in list_datasets()]
+        return [store.put(materialise(lookup(store, n, gov.config), gov)) for n in names]
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
+def lookup(store: DatasetStore, name: str, config: Config) -> Dataset:
+    """The stored entry, (re-)registered first from ``lacuna.yaml`` when declared there."""
+    spec = config.datasets.entries.get(name)
+    if spec is None:
+        return store.get(name)
+    stored = store.find(name)
+    wanted = _declared(config, name, spec)
+    if stored is not None and stored.definition() == wanted.definition():
+        return stored
+    return store.put(wanted)
+
+
+def fresh(store: DatasetStore, entry: Dataset, gov: Governor) -> Dataset:
+    """``entry`` with a materialised copy that its refresh policy accepts."""
+    if not entry.built or entry.classification is None or not _intact(entry):
+        return store.put(materialise(entry, gov))
+    known = entry.source_fingerprint
+    now = fingerprint(entry.source, known)  # raises when the source is gone: fail loudly
+    if known is not None and now.sha256 == known.sha256:
+        if now != known:  # touched, same content: remember the new mtime
+            return store.put(replace(entry, source_fingerprint=now))
+        return entry
+    if entry.refresh == ON_READ:
+        log.info("dataset %s: source %s changed; rebuilding", entry.name, entry.source)
+        return store.put(materialise(entry, gov))
+    log.warning("dataset %s is older than its source %s (refresh: %s); rebuild it with: "
+                "lacuna datasets refresh %s", entry.name, entry.source, entry.refresh, entry.name)
+    return entry
+
+
+def _intact(entry: Dataset) -> bool:
+    """Whether the materialised file is still the one built (else it is rebuilt, not trusted)."""
+    built = entry.output_fingerprint
+    if built is None:
+        return False
+    try:
+        return fingerprint(entry.location, built).sha256 == built.sha256
+    except DatasetError:
+        return False
+
+
+def _entry(
+    config: Config, name: str, source: Path, transform: Any, *, approved_by: str,
+    owner: str | None, refresh: str, description: str, declared_in: str | None = None,
+) -> Dataset:
+    check_name(name)
+    path = Path(os.path.abspath(source.expanduser()))
+    if not path.is_file():
+        msg = f"dataset {name!r}: the source {str(path)!r} is not a file. Check the path."
+        raise DatasetError(msg)
+    parsed, _ = parse_transform(transform)
+    user = config.user.id
+    return Dataset(
+        name=name,
+        source=str(path),
+        transform=parsed,
+        owner=owner or user,
+        approved_by=str(approved_by or "").strip(),
+        approval=approval(str(approved_by or ""), user, config),
+        refresh=check_refresh(refresh),
+        location=str(governed_folder(config) / f"{name}.parquet"),
+        registered_by=user,
+        registered_at=utcnow(),
+        description=" ".join(description.split()),
+        declared_in=declared_in,
+    )
+
+
+def _declared(config: Config, name: str, spec: DatasetSpec) -> Dataset:
+    base = Path(config.source).parent if config.source and Path(config.source).is_file() else None
+    source = Path(os.path.expanduser(spec.source))
+    if base is not None and not source.is_absolute():
+        source = base / source
+    return _entry(config, name, source, spec.transform, approved_by=spec.approved_by,
+                  owner=spec.owner, refresh=spec.refresh, description=spec.description,
+                  declared_in=config.source)
+
+
+def approval(approved_by: str, registered_by: str, config: Config) -> Literal["steward",
+                                                                                "recorded"]:
+    """``steward`` when ``approved_by`` is an entitled steward (``stewards:`` in lacuna.yaml:
+    ``default``, or any policy's or domain's list); refused otherwise. (``recorded``: a
+    configuration without a ``stewards`` section at all, kept for embedders' own configs.)
+
+    Raises:
+        DatasetNotApproved: no approver, the registrant approving their own dataset, or stewards
+            are configured and the approver is not one of them.
+    """
+    who = approved_by.strip()
+    if not who:
+        msg = "a registered dataset needs approved_by: the data steward who approved it."
+        raise DatasetNotApproved(msg)
+    if who.casefold() == registered_by.strip().casefold():
+        msg = (f"{who} cannot approve a dataset they register themselves: ask a data steward "
+               "and pass approved_by=<their id>.")
+        raise DatasetNotApproved(msg)
+    stewards = getattr(config, "stewards", None)
+    if stewards is None:  # this configuration has no steward list: the approver is recorded
+        return "recorded"
+    entitled = {s.casefold() for s in getattr(stewards, "default", ())}
+    for group in ("policies", "domains"):
+        for names in (getattr(stewards, group, None) or {}).values():
+            entitled |= {s.casefold() for s in names}
+    if who.casefold() not in entitled:
+        listed = ", ".join(sorted(entitled)) or "none configured"
+        msg = (f"{who} is not an entitled steward (stewards in lacuna.yaml: {listed}); a "
+               "registered dataset must be approved by one. List the steward under "
+               "stewards.default in lacuna.yaml, or ask one of them to approve it.")
+        raise DatasetNotApproved(msg)
+    return "steward"

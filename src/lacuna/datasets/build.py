@@ -1,0 +1,180 @@
+"""Materialising a registered dataset: read the source, apply the stated transform, write the
+result (Parquet) and its signed sidecar into the governed folder, atomically.
+
+The result's classification is what Lacuna's verbs make of the transform: ``anonymize``
+re-classifies the columns it treated; a dropped column takes its class with it. A Python callable
+that returns a frame built from scratch (without Lacuna's state) is given the source's state, so
+its columns keep their source classes (fail closed): use ``lacuna.anonymize`` inside it for
+columns it makes safe.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lacuna._bypass import bypass
+from lacuna.datasets.registry import (
+    DROP,
+    KEEP,
+    Dataset,
+    DatasetError,
+    fingerprint,
+    registered_callable,
+)
+from lacuna.model import utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lacuna.config import Config
+    from lacuna.governor import Governor
+
+
+def governed_folder(config: Config) -> Path:
+    """Where datasets are materialised: ``datasets.root``, else ``datasets/`` in the first
+    ``destinations.governed`` entry that is an existing, writable local folder.
+
+    Raises:
+        DatasetError: neither is available (the message says what to configure).
+    """
+    from lacuna.alternatives import writable_root
+
+    if config.datasets.root:
+        root = Path(os.path.expanduser(config.datasets.root))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            msg = f"datasets.root {config.datasets.root!r} cannot be created ({exc})."
+            raise DatasetError(msg) from exc
+        return root
+    for entry in config.destinations.governed:
+        if writable_root(entry):
+            local = entry[7:] if entry.startswith("file://") else entry
+            return Path(os.path.expanduser(local)) / "datasets"
+    configured = ", ".join(config.destinations.governed) or "none"
+    msg = ("no governed folder to materialise registered datasets in: set datasets.root in "
+           "lacuna.yaml, or add an existing, writable local folder under destinations.governed "
+           f"(configured: {configured}).")
+    raise DatasetError(msg)
+
+
+def read_source(path: str) -> pd.DataFrame:
+    """The whole source file as a frame (csv, tsv, parquet, json, jsonl, excel)."""
+    import pandas as pd
+
+    from lacuna.classify.readers import file_format
+
+    fmt = file_format(path)
+    readers: Mapping[str, Any] = {
+        "csv": pd.read_csv, "tsv": lambda p: pd.read_csv(p, sep="\t"),
+        "parquet": pd.read_parquet, "json": pd.read_json,
+        "jsonl": lambda p: pd.read_json(p, lines=True), "excel": pd.read_excel,
+    }
+    if fmt is None:
+        msg = (f"cannot read the source {path!r}: unsupported file type. Register a csv, tsv, "
+               "parquet, json, jsonl or xlsx file.")
+        raise DatasetError(msg)
+    try:
+        with bypass():
+            frame: pd.DataFrame = readers[fmt](path)
+    except Exception as exc:
+        msg = f"cannot read the source {path!r} as {fmt} ({type(exc).__name__}: {exc})."
+        raise DatasetError(msg) from exc
+    return frame
+
+
+def apply_transform(entry: Dataset, frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """``frame`` (carrying its source state) transformed as ``entry`` states."""
+    from lacuna.anonymize import anonymize
+    from lacuna.lineage.frames import effective_state
+    from lacuna.lineage.state import get_state, set_state
+
+    t = entry.transform
+    if t.kind == "anonymize":
+        personal = list(effective_state(frame, config.classification)
+                        .classification.personal_columns)
+        if t.strategy is None:  # each column with the configured strategy for its pii_type
+            return anonymize(frame, columns=personal, config=config)
+        return anonymize(frame, columns=personal, strategy=t.strategy, config=config)
+    if t.kind == "columns":
+        out = frame
+        dropped = [c for c, s in t.columns if s == DROP]
+        missing = [c for c in dropped if c not in frame.columns]
+        if missing:
+            msg = (f"dataset {entry.name!r}: cannot drop {', '.join(missing)}: the source has no "
+                   f"such column (columns: {', '.join(map(str, frame.columns))}).")
+            raise DatasetError(msg)
+        if dropped:
+            with bypass():
+                out = out.drop(columns=dropped)
+            out.attrs = dict(frame.attrs)
+        by_strategy: dict[str, list[str]] = {}
+        for column, strategy in t.columns:
+            if strategy not in (DROP, KEEP):
+                by_strategy.setdefault(strategy, []).append(column)
+        for strategy, columns in by_strategy.items():
+            out = anonymize(out, columns=columns, strategy=strategy, config=config)
+        return out
+    fn = registered_callable(entry.name)
+    if fn is None:
+        msg = (f"dataset {entry.name!r} is built by the Python callable {t.callable}, which this "
+               "process has not registered: call lacuna.datasets.register(...) with it here, "
+               "then read or refresh the dataset.")
+        raise DatasetError(msg)
+    import pandas as pd
+
+    state = get_state(frame)
+    with bypass():
+        result = fn(frame.copy())
+    if not isinstance(result, pd.DataFrame):
+        msg = (f"dataset {entry.name!r}: the transform {t.callable} returned "
+               f"{type(result).__name__}, not a pandas DataFrame.")
+        raise DatasetError(msg)
+    if get_state(result) is None and state is not None:
+        set_state(result, state)  # a frame built from scratch keeps its source's classes
+    return result
+
+
+def materialise(entry: Dataset, gov: Governor) -> Dataset:
+    """Build ``entry`` from its source now and return the entry with the build recorded."""
+    from lacuna.lineage import sidecar
+    from lacuna.lineage.frames import attach, effective_state
+    from lacuna.lineage.state import LineageNode
+
+    config = gov.config
+    known = fingerprint(entry.source)  # before reading: a change while reading rebuilds later
+    frame = read_source(entry.source)
+    classification, _ = gov.classify_source(entry.source, frame)
+    attach(frame, classification, LineageNode(name=entry.source, operation="read"))
+    result = apply_transform(entry, frame, config)
+    state = effective_state(result, config.classification)
+    target = Path(entry.location)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".parquet.tmp",
+                               dir=target.parent)
+    os.close(fd)
+    try:
+        with bypass():
+            clean = result.copy(deep=False)
+            clean.attrs = {}
+            clean.to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    sidecar.write_sidecar(target, state.classification, sources=(entry.source,),
+                          written_by=config.user.id)
+    return replace(
+        entry,
+        built_at=utcnow(),
+        source_fingerprint=known,
+        output_fingerprint=fingerprint(target),
+        classification=state.classification,
+        columns=tuple(str(c) for c in result.columns),
+        rows=len(result),
+    )
