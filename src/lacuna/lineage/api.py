@@ -20,17 +20,16 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import LacunaError, LineageError
 from lacuna.lineage.graph import Completeness, LineageEdge, LineageGraph
+from lacuna.lineage.recording import file_fingerprint, lacuna_version
 from lacuna.lineage.records import (
     ColumnEdge,
     DatasetRef,
@@ -169,7 +168,7 @@ def register_lineage(
                         columns=mapped, names=[str(v.dataset) for v in inputs])
     out_columns = tuple(dict.fromkeys(e.target_column for e in edges))
     output = DatasetVersion(dataset=target, classification=_as_stored(inherited),
-                            fingerprint=_file_fingerprint(target), columns=out_columns)
+                            fingerprint=file_fingerprint(target), columns=out_columns)
     started = utcnow()
     run = Run(
         id=uuid.uuid4().hex, operation=operation.strip(), status=RunStatus.SUCCEEDED,
@@ -179,7 +178,7 @@ def register_lineage(
         method="lacuna.register_lineage",
         code_hash=hashlib.sha256(code.encode()).hexdigest() if code is not None else None,
         code_text=code if code is not None and len(code) <= CODE_TEXT_LIMIT else None,
-        libraries=(("lacuna", _version()),),
+        libraries=(("lacuna", lacuna_version()),),
     )
     lineage.record(run)
     from lacuna.lineage.ol_emit import after_run_recorded
@@ -198,7 +197,7 @@ def _sources(source: Target | Sequence[Target]) -> tuple[DatasetRef, ...]:
 
 
 def _source_version(gov: Governor, lineage: LineageStore, ref: DatasetRef) -> DatasetVersion:
-    fp = _file_fingerprint(ref)
+    fp = file_fingerprint(ref)
     stored = lineage.by_fingerprint(fp) if fp else None
     if stored is None or stored.dataset != ref:
         stored = lineage.latest(ref)
@@ -306,25 +305,3 @@ def _single(col: Any) -> Classification:
     return Classification(columns={"_": col})
 
 
-def _file_fingerprint(ref: DatasetRef) -> str | None:
-    """``sha256:<hex>`` of a local file's content fingerprint (see ``sidecar.fingerprint``);
-    None for anything that is not a readable local file."""
-    from lacuna.lineage.sidecar import fingerprint
-
-    if ref.namespace != "file" or not os.path.exists(ref.name):
-        return None
-    try:
-        fp = fingerprint(ref.name)
-    except OSError:
-        return None
-    if fp.get("mode") == "full":
-        return f"sha256:{fp['sha256']}"
-    text = json.dumps(fp, sort_keys=True)
-    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
-
-
-def _version() -> str:
-    try:
-        return version("lacuna")
-    except PackageNotFoundError:
-        return "unknown"

@@ -203,7 +203,7 @@ def file_fingerprint(ref: DatasetRef) -> str | None:
     None for anything that is not a readable local file."""
     from lacuna.lineage.sidecar import fingerprint
 
-    if ref.namespace != "file" or not os.path.isfile(ref.name):
+    if ref.namespace != "file" or not os.path.exists(ref.name):  # a file or a Parquet folder
         return None
     try:
         fp = fingerprint(ref.name)
