@@ -3,6 +3,13 @@
 # Idempotent: it re-installs only when pyproject.toml or the extras changed (about a second
 # otherwise). With the `embeddings` extra, torch's CPU build is installed first: the plain
 # `torch` requirement would pull several GB of CUDA packages on a machine without a GPU.
+#
+# With the `dev` extra (the test suite) it also provides what the tests drive for real:
+#   - Debian packages: chromium (the console's browser tests), fuse3 (the governed mount),
+#     postgresql (the state suite on a live server); installed with apt-get when missing
+#     and when this runs as root, else named with the command to run;
+#   - .venv-dbt: dbt-core<1.12 with dbt-duckdb in a venv of its own (dbt pins pathspec<0.13,
+#     which breaks mypy in the main venv). Lacuna runs dbt as a program ($LACUNA_DBT or this one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -19,4 +26,22 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   "${pip[@]}" -e ".[$EXTRAS]"
   touch "$stamp"
+fi
+
+if [[ ",$EXTRAS," == *",dev,"* ]]; then
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+  command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      echo "setup: tests that need ${missing[*]} will skip; install with: sudo apt-get install -y ${missing[*]}" >&2
+    fi
+  fi
+  if [ ! -x .venv-dbt/bin/dbt ]; then
+    "$PYTHON" -m venv .venv-dbt
+    .venv-dbt/bin/python -m pip install --quiet --disable-pip-version-check "dbt-core>=1.8,<1.12" "dbt-duckdb>=1.8"
+  fi
 fi
