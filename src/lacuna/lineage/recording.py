@@ -25,9 +25,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from lacuna._version import lacuna_version
 from lacuna.lineage.records import (
     ColumnEdge,
     DatasetRef,
@@ -213,13 +213,6 @@ def file_fingerprint(ref: DatasetRef) -> str | None:
         return f"sha256:{fp['sha256']}"
     text = json.dumps(fp, sort_keys=True)
     return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
-
-
-def lacuna_version() -> str:
-    try:
-        return version("lacuna")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 __all__ = [

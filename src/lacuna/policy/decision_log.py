@@ -34,20 +34,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from lacuna._version import lacuna_version
 from lacuna.model import Decision
 
 log = logging.getLogger(__name__)
 INSTANCE_ID = uuid.uuid4().hex  # labels.id: this process
 BUNDLE_NAME = "lacuna"
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("lacuna")
-    except Exception:  # pragma: no cover - not installed (running from a source tree)
-        return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +68,9 @@ def to_record(event: DecisionEvent, labels: Mapping[str, str] | None = None) -> 
         "bundles": {BUNDLE_NAME: {"revision": event.decision.bundle_revision or ""}},
         "metrics": {"timer_rego_query_eval_ns": event.eval_ns,
                     "counter_lacuna_cache_hit": int(event.cache_hit), **event.extra_metrics},
-        "labels": {"id": INSTANCE_ID, "version": _version(), "app": "lacuna", **(labels or {})},
+        "labels": {
+            "id": INSTANCE_ID, "version": lacuna_version(), "app": "lacuna", **(labels or {})
+        },
     }
 
 
