@@ -17,17 +17,15 @@ costs building the key (a few microseconds) instead of an evaluation.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lacuna.model import Decision
+from lacuna.policy.jsontext import dumps_sorted
 
 _LEAF: dict[str, Any] = {}  # "keep this whole subtree" (identity-compared)
-_encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str,
-                           check_circular=False).encode
 
 
 class DecisionCache:
@@ -49,7 +47,7 @@ class DecisionCache:
 
     def key(self, doc: Mapping[str, Any]) -> str:
         """The cache key of a policy input."""
-        return _encode(doc if self._trie is None else _prune(doc, self._trie))
+        return dumps_sorted(doc if self._trie is None else _prune(doc, self._trie))
 
     def get(self, key: str) -> Decision | None:
         """The cached decision for ``key``, or ``None`` (counted as a miss)."""

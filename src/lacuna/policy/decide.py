@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.model import Alternative, Decision
 from lacuna.policy.compile import UNDEFINED, PolicyPackage
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.jsontext import dumps
 
 if TYPE_CHECKING:
     from regorus import Engine
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
     from lacuna.model import Operation
 
 log = logging.getLogger(__name__)
-_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=str).encode
 
 
 def decide(engine: Engine, packages: Sequence[PolicyPackage], doc: Mapping[str, Any], *,
@@ -72,7 +72,7 @@ def decide(engine: Engine, packages: Sequence[PolicyPackage], doc: Mapping[str, 
     try:
         # JSON, not set_input(dict): the binding turns Python bools into numbers (False -> 0,
         # which Rego treats as defined/true), silently breaking every boolean check.
-        engine.set_input_json(_encode(doc))
+        engine.set_input_json(dumps(doc))
         result = collect(engine, packages, doc.get("action"), where)
         by_name = {p.name: p for p in packages}
         decision = build(result, by_name.__getitem__, doc, operation_id=operation_id,

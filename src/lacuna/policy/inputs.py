@@ -38,7 +38,11 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lacuna.model import Operation
+    from lacuna.model import Classification, Operation
+
+# id(classification) -> (classification, its part of ``source``). A frame's classification is
+# one immutable object shared by every operation on it, so its input part is built once.
+_CLASSIFIED: dict[int, tuple[Classification, dict[str, Any]]] = {}
 
 
 def build_input(
@@ -68,16 +72,8 @@ def build_input(
         >>> (doc["action"], doc["source"]["classification"], doc["destination"])
         ('read', 'INTERNAL', None)
     """
-    c = operation.classification
     names = [s.name for s in operation.sources]
-    source: dict[str, Any] = {
-        "classification": c.tier.value,
-        "tags": list(c.tags),
-        "columns": {name: col.to_floe() for name, col in c.columns.items()},
-        "pii_columns": list(c.personal_columns),
-        "pii_types": list(c.pii_types),
-        "names": names,
-    }
+    source: dict[str, Any] = {**_classified(operation.classification), "names": names}
     # RFC 3339 in UTC (time.parse_rfc3339_ns reads it); a naive time is taken as UTC.
     created = [s.created_at if s.created_at.tzinfo else s.created_at.replace(tzinfo=UTC)
                for s in operation.sources if s.created_at is not None]
@@ -106,3 +102,25 @@ def build_input(
             "code_location": operation.code_location,
         },
     }
+
+
+def _classified(c: Classification) -> dict[str, Any]:
+    """The ``source`` fields that come from a classification, built once per object.
+
+    Shared between the documents of every operation on the same classification: callers copy
+    ``source`` (as :func:`build_input` does) and never mutate what is inside.
+    """
+    hit = _CLASSIFIED.get(id(c))
+    if hit is not None and hit[0] is c:
+        return hit[1]
+    part = {
+        "classification": c.tier.value,
+        "tags": list(c.tags),
+        "columns": {name: col.to_floe() for name, col in c.columns.items()},
+        "pii_columns": list(c.personal_columns),
+        "pii_types": list(c.pii_types),
+    }
+    if len(_CLASSIFIED) >= 512:
+        _CLASSIFIED.clear()
+    _CLASSIFIED[id(c)] = (c, part)  # keeps c alive, so its id stays its own
+    return part

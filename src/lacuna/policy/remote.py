@@ -46,6 +46,7 @@ from lacuna.policy.compile import PolicyPackage
 from lacuna.policy.decide import build
 from lacuna.policy.decision_log import DecisionEvent
 from lacuna.policy.inputs import build_input
+from lacuna.policy.jsontext import dumps_bytes, dumps_sorted
 from lacuna.policy.remote_answer import InvalidAnswer, check_answer
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
     from lacuna.policy.decision_log import DecisionLogSink
 
 log = logging.getLogger(__name__)
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 class RemoteUnavailable(Exception):  # internal: always turned into a Decision
@@ -222,7 +222,7 @@ class RemoteEngine:
         where = f"POST /v1/data/{self.path}"
         try:
             response = self._http.request("POST", self._target,
-                                          content=_encode({"input": doc}).encode("utf-8"))
+                                          content=dumps_bytes({"input": doc}))
         except HttpFailure as exc:
             if exc.kind == "status":
                 msg = (f"OPA server {self.url} returned HTTP {exc.status} after "
@@ -262,7 +262,7 @@ class RemoteEngine:
     def _lookup(self, metadata: Mapping[str, Any]) -> Any:
         def lookup(name: str) -> PolicyPackage:
             meta = metadata.get(name) or {}
-            key = f"{name}\0{_encode(meta)}"
+            key = f"{name}\0{dumps_sorted(meta)}"
             package = self._packages.get(key)
             if package is None:
                 package = PolicyPackage(name=name, rules=frozenset(), metadata=dict(meta))
