@@ -145,6 +145,7 @@ def main() -> None:
         runs = 3 if args.quick else 11
         plain_s, gov_s, ratios = measure_pipeline(Path(tmp), n_pipe, runs)
         cpu = measure_pipeline(Path(tmp), n_pipe, runs, time.process_time)
+        current().close()  # flush the decision log before its folder goes
     print("## Governed vs plain pandas: read_csv + merge + filter + groupby\n")
     print(
         f"Two CSV files of {n_pipe:,} rows each (customers with e-mail addresses, sales), read "
