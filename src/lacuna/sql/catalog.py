@@ -84,9 +84,10 @@ class Database:
             _, rows = self.query(
                 f"SELECT column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
                 "ORDER BY column_index")
+            views = where.replace("table_name", "view_name")
             _, tables = self.query(
                 f"SELECT comment FROM duckdb_tables() WHERE {where} UNION ALL "
-                f"SELECT comment FROM duckdb_views() WHERE {where.replace('table_name', 'view_name')}")
+                f"SELECT comment FROM duckdb_views() WHERE {views}")
             comment = next((str(t[0]) for t in tables if t[0]), None)
             return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment
         regclass = f"to_regclass({literal(name)})"

@@ -213,7 +213,9 @@ def _values(
     return written, tuple(columns)
 
 
-def _rows(stmt: Statement, parameters: Any, many: bool, columns: list[str]) -> list[tuple[Any, ...]]:
+def _rows(
+    stmt: Statement, parameters: Any, many: bool, columns: list[str]
+) -> list[tuple[Any, ...]]:
     batches: Sequence[Any] = (parameters or [])[:MAX_SAMPLED_PARAMETERS] if many else (
         [parameters] if parameters else [])
     rows: list[tuple[Any, ...]] = []

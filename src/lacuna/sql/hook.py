@@ -37,11 +37,13 @@ def install() -> None:
     """Listen on SQLAlchemy's Dialect class (once per process)."""
     global _INSTALLED
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
     from sqlalchemy.engine.interfaces import Dialect
 
     with _LOCK:
         if _INSTALLED:
             return
+        event.listen(Engine, "engine_connect", _wake)
         event.listen(Dialect, "do_execute", _do_execute)
         event.listen(Dialect, "do_executemany", _do_executemany)
         event.listen(Dialect, "do_execute_no_params", _do_execute_no_params)
@@ -51,11 +53,13 @@ def install() -> None:
 def uninstall() -> None:
     global _INSTALLED
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
     from sqlalchemy.engine.interfaces import Dialect
 
     with _LOCK:
         if not _INSTALLED:
             return
+        event.remove(Engine, "engine_connect", _wake)
         event.remove(Dialect, "do_execute", _do_execute)
         event.remove(Dialect, "do_executemany", _do_executemany)
         event.remove(Dialect, "do_execute_no_params", _do_execute_no_params)
@@ -64,6 +68,15 @@ def uninstall() -> None:
 
 def mark(dialect: Any) -> None:
     _EXPLICIT.add(dialect)
+    dialect._has_events = True
+
+
+def _wake(connection: Any) -> None:
+    """Some dialects (duckdb-engine's) switch dialect events off in their class: switch them on
+    for the dialects Lacuna governs."""
+    dialect = connection.dialect
+    if dialect.name in DIALECTS and not dialect._has_events:
+        dialect._has_events = True
 
 
 def unmark(dialect: Any) -> None:
@@ -116,7 +129,7 @@ def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any)
     with _bypass.bypass():  # Lacuna's own statements (audit, stores) are not governed again
         _, read = run_governed(current(), db, statement, parameters, run, many=many)
     if read is not None:
-        setattr(context, READ_KEY, read)  # noqa: B010 - the result's context carries it
+        setattr(context, READ_KEY, read)
         _LAST.set(read)
     return True
 

@@ -57,7 +57,7 @@ def classify_table(gov: Governor, db: Database, name: str) -> Classification | N
         return None
     stored = _stored(gov, db.url, name)
     key = (db.url, name.lower(), info.columns, info.comment, info.rows,
-           stored.to_dict() if stored is not None else None)
+           json.dumps(stored.to_dict(), sort_keys=True) if stored is not None else None)
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
         found = cache.get(key)
