@@ -89,11 +89,18 @@ def _classify(
     result = _complete(result, [c.name for c in info.columns])
     declared = from_comments(info, gov)
     if declared is not None:
-        result, _ = restrict(declared, result, config, where=f"the comments on {info.name}")
+        result, _ = restrict(_by_column(declared), result, config,
+                             where=f"the comments on {info.name}")
     if stored is not None:
-        result, _ = restrict(stored, result, config,
+        result, _ = restrict(_by_column(stored), result, config,
                              where=f"Lacuna's record of {info.name} (lineage store)")
     return result
+
+
+def _by_column(c: Classification) -> Classification:
+    """A declaration that adds by column: its tier becomes a table floor only where no column
+    explains it (else a projection of the table's public columns would stay restricted)."""
+    return replace(c, tier=c.floor) if c.columns else c
 
 
 def _complete(c: Classification, names: list[str]) -> Classification:
