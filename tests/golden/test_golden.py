@@ -31,6 +31,7 @@ with ``df.write.saveAsTable``; it needs only its own loader and the ``Outcome`` 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import uuid
@@ -44,10 +45,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
-from fixtures_postgres import new_postgres_database
 
 import lacuna
 import lacuna.sql
+from fixtures_postgres import new_postgres_database
 from lacuna import _bypass
 from lacuna.config import config_from_dict
 from lacuna.errors import GovernanceViolation
@@ -136,7 +137,7 @@ def run_pandas(case: Case, world: World) -> Outcome:
     aware = f"sqlite:///{out_db}" if case.write == "aware_database" else None
     with lacuna.governed(config(world.folder, aware)):
         frames = {t: pd.read_csv(world.folder / f"{t}.csv") for t in TABLES}
-        result = eval(case.pandas, {"pd": pd}, frames)  # noqa: S307 - the case's expression
+        result = eval(case.pandas, {"pd": pd}, frames)
         c = result.lacuna_classification
         if case.write is None:
             return outcome(c)
@@ -204,13 +205,11 @@ def databases(folder: Path, request: pytest.FixtureRequest) -> Iterator[dict[str
     """One database per SQL engine for the module, the tables loaded once."""
     urls = {"sqlite": f"sqlite:///{folder / 'golden.db'}",
             "duckdb": f"duckdb:///{folder / 'golden.duckdb'}"}
-    try:
+    with contextlib.suppress(pytest.skip.Exception):
         urls["postgresql"] = new_postgres_database(request.getfixturevalue("postgres_url"))
-    except pytest.skip.Exception:
-        pass
     for url in urls.values():
         load_tables(url, folder)
-    yield urls
+    return urls
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,7 @@ def _lineage(gov: Governor, db: Database, stmt: Statement) -> tuple[SqlLineage |
         if found is not None:
             schema[name] = found
     try:
-        lineage = classify_sql(stmt.sql, schema=schema, dialect=db.dialect, namespace=db.url,
+        lineage = classify_sql(stmt.query or stmt.sql, schema=schema, dialect=db.dialect, namespace=db.url,
                                config=gov.config.classification)
     except LineageError as exc:
         return None, str(exc)
@@ -162,8 +162,9 @@ def _write(
         destination = gov.destination(target) if target.upper() != "STDOUT" else None
         output = DatasetRef.of(target) if destination is not None else None
         action = Action.EXPORT if destination is not None else Action.READ
+    elif stmt.target is None:  # a statement Lacuna cannot read: into the database itself
+        destination, output, action = gov.destination(db.url), None, Action.EXPORT
     else:
-        assert stmt.target is not None
         destination = gov.destination(f"{db.url}#{stmt.target}")
         output = table_ref(db.url, stmt.target)
         action = Action.EXPORT

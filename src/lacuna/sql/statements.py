@@ -55,6 +55,7 @@ class Statement:
     columns: tuple[str, ...] = ()  # INSERT's column list, when written
     values: bool = False  # INSERT … VALUES: the data comes from the parameters
     file: str | None = None  # COPY/EXPORT: the file or folder (``STDOUT`` for the client)
+    query: str | None = None  # COPY … TO: the query whose rows leave (``SELECT * FROM t``)
     problem: str | None = None  # ``unknown``: why Lacuna cannot read it
 
 
@@ -81,10 +82,10 @@ def analyse(sql: str, dialect: str) -> Statement:
     if len(parsed) != 1:
         return Statement(kind="unknown", sql=sql, verb=word,
                          problem=f"it holds {len(parsed)} statements; send them one by one")
-    return _sort(parsed[0], sql, word)
+    return _sort(parsed[0], sql, word, dialect)
 
 
-def _sort(stmt: exp.Expr, sql: str, word: str) -> Statement:
+def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
     if isinstance(stmt, exp.Query):
         reads = base_tables(stmt)
         return Statement(kind="read" if reads else "pass", sql=sql, verb="select", reads=reads)
@@ -116,7 +117,10 @@ def _sort(stmt: exp.Expr, sql: str, word: str) -> Statement:
             return Statement(kind="write", sql=sql, verb="copy_from",
                              target=table_name(stmt.this), file=file)
         reads = base_tables(stmt)
-        return Statement(kind="export", sql=sql, verb="copy", reads=reads, file=file)
+        source = stmt.this
+        query = (source.this.sql(dialect=dialect) if isinstance(source, exp.Subquery)
+                 else f"SELECT * FROM {source.sql(dialect=dialect)}")
+        return Statement(kind="export", sql=sql, verb="copy", reads=reads, file=file, query=query)
     if isinstance(stmt, (exp.Delete, exp.Drop, exp.Alter, exp.Transaction, exp.Commit,
                          exp.Rollback, exp.Pragma, exp.Set, exp.Use, exp.Comment, exp.Describe)):
         return Statement(kind="pass", sql=sql, verb=stmt.key)

@@ -135,7 +135,10 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
     if sql is not None:  # the query's column lineage: a renamed column keeps its class
         from lacuna.lineage.sidecar import restrict
 
-        classification, _ = restrict(sql.classification, classification,
+        from dataclasses import replace
+
+        declared = replace(sql.classification, tier=sql.classification.floor)  # by column
+        classification, _ = restrict(declared, classification,
                                      gov.config.classification, where="the SQL's lineage")
         upstream = tuple(str(s) for s in sql.sources)
     frame_ = user_frame()
