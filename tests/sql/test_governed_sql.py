@@ -159,7 +159,7 @@ def test_table_classification_is_cached_until_the_table_changes(sqlite_url, gove
         conn.exec_driver_sql("INSERT INTO sales SELECT * FROM sales LIMIT 1")
     again = lacuna.sql.table_classification(engine, "sales")
     assert again is not first
-    assert "241 sampled values" in again.columns["customer_id"].evidence[0].detail  # re-read
+    assert any("241 sampled" in e.detail for e in again.columns["customer_id"].evidence)
     assert {n: c.classification for n, c in again.columns.items()} == {
         n: c.classification for n, c in first.columns.items()}
     assert lacuna.sql.table_classification(engine, "no_such_table") is None

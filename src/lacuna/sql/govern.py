@@ -112,8 +112,8 @@ def _lineage(gov: Governor, db: Database, stmt: Statement) -> tuple[SqlLineage |
         if found is not None:
             schema[name] = found
     try:
-        lineage = classify_sql(stmt.query or stmt.sql, schema=schema, dialect=db.dialect, namespace=db.url,
-                               config=gov.config.classification)
+        lineage = classify_sql(stmt.query or stmt.sql, schema=schema, dialect=db.dialect,
+                               namespace=db.url, config=gov.config.classification)
     except LineageError as exc:
         return None, str(exc)
     refs = {DatasetRef(db.url, name): table_ref(db.url, name) for name in schema}

@@ -133,9 +133,9 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         classification, upstream, run_id = gov.classify_read(
             path, frame, embedded=embedded, how=how)
     if sql is not None:  # the query's column lineage: a renamed column keeps its class
-        from lacuna.lineage.sidecar import restrict
-
         from dataclasses import replace
+
+        from lacuna.lineage.sidecar import restrict
 
         declared = replace(sql.classification, tier=sql.classification.floor)  # by column
         classification, _ = restrict(declared, classification,
