@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,7 +35,7 @@ from lacuna.lineage.recording import Produced, input_version
 from lacuna.lineage.records import ColumnEdge, DatasetRef
 from lacuna.model import Action, Classification, Source, Tier
 from lacuna.sql.statements import Statement, analyse
-from lacuna.sql.tables import classify_table, comment_text, table_ref
+from lacuna.sql.tables import changed, classify_table, comment_text, table_ref
 
 if TYPE_CHECKING:
     from lacuna.governor import Governor
@@ -41,6 +44,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+LINEAGE_CACHE_SIZE = 512
+_Entry = tuple["SqlLineage | None", str, dict[str, Classification]]
+_lineages: weakref.WeakKeyDictionary[Governor, OrderedDict[tuple[Any, ...], _Entry]] = (
+    weakref.WeakKeyDictionary())
+_lock = threading.Lock()
 MAX_SAMPLED_PARAMETERS = 200
 _HOSTS = ("lacuna.", "sqlalchemy.", "pandas.", "duckdb_engine", "psycopg", "sqlite3")
 
@@ -84,7 +92,11 @@ def run_governed(
         return run(), read
 
     def write() -> T:
-        result = run()
+        try:
+            result = run()
+        finally:
+            if stmt.target:
+                changed(gov, db.url, stmt.target)
         _comment(db, stmt, produced)
         return result
 
@@ -101,8 +113,6 @@ def read_of(gov: Governor, db: Database, stmt: Statement) -> SqlRead:
 
 
 def _lineage(gov: Governor, db: Database, stmt: Statement) -> tuple[SqlLineage | None, str]:
-    from lacuna.lineage.sql import classify_sql
-
     schema: dict[str, Classification] = {}
     names = [*stmt.reads]
     if stmt.target and stmt.target not in names:
@@ -111,6 +121,27 @@ def _lineage(gov: Governor, db: Database, stmt: Statement) -> tuple[SqlLineage |
         found = classify_table(gov, db, name)
         if found is not None:
             schema[name] = found
+    # the same statement over the same (cached, hence identical) table classifications
+    key = (stmt.sql, db.url, db.dialect, tuple((n, id(c)) for n, c in schema.items()))
+    with _lock:
+        cache = _lineages.setdefault(gov, OrderedDict())
+        hit = cache.get(key)
+        if hit is not None and all(hit[2].get(n) is c for n, c in schema.items()):
+            cache.move_to_end(key)
+            return hit[0], hit[1]
+    lineage, problem = _trace_lineage(gov, db, stmt, schema)
+    with _lock:
+        cache[key] = (lineage, problem, dict(schema))
+        while len(cache) > LINEAGE_CACHE_SIZE:
+            cache.popitem(last=False)
+    return lineage, problem
+
+
+def _trace_lineage(
+    gov: Governor, db: Database, stmt: Statement, schema: dict[str, Classification]
+) -> tuple[SqlLineage | None, str]:
+    from lacuna.lineage.sql import classify_sql
+
     try:
         lineage = classify_sql(stmt.query or stmt.sql, schema=schema, dialect=db.dialect,
                                namespace=db.url, config=gov.config.classification)

@@ -17,6 +17,7 @@ Nothing here touches a database: the caller resolves tables and decides.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -59,8 +60,10 @@ class Statement:
     problem: str | None = None  # ``unknown``: why Lacuna cannot read it
 
 
+@functools.lru_cache(maxsize=1024)
 def analyse(sql: str, dialect: str) -> Statement:
-    """Sort ``sql`` (one statement) into a kind, with the tables it reads and writes."""
+    """Sort ``sql`` (one statement) into a kind, with the tables it reads and writes (cached:
+    applications send the same statements again and again)."""
     match = _WORD.match(sql)
     word = match.group(1).lower() if match else ""
     if not word:

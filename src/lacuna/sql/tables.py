@@ -14,8 +14,10 @@ Three sources meet, and only ever add restrictions to one another (fail closed):
    renamed column's class: ``CREATE TABLE t AS SELECT email AS region …`` stores ``region`` as
    ``pii``, whatever ``region``'s values look like later.
 
-The cache key is the database, the table, its columns (names, types, comments), its row count
-and the stored version: a write, a new column or a new comment re-classifies it.
+The cache key is the database, the table, its columns (names, types, comments), its comment and
+its row count; a governed write in this process drops the table's entry. So a new row, column or
+comment, or a write through Lacuna, re-classifies it; an ungoverned ``UPDATE`` from elsewhere
+that keeps the row count is seen when the entry leaves the cache (least recently used first).
 """
 
 from __future__ import annotations
@@ -55,16 +57,14 @@ def classify_table(gov: Governor, db: Database, name: str) -> Classification | N
     info = db.table(name)
     if info is None:
         return None
-    stored = _stored(gov, db.url, name)
-    key = (db.url, name.lower(), info.columns, info.comment, info.rows,
-           json.dumps(stored.to_dict(), sort_keys=True) if stored is not None else None)
+    key = (db.url, name.lower(), info.columns, info.comment, info.rows)
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
         found = cache.get(key)
         if found is not None:
             cache.move_to_end(key)
             return found
-    result = _classify(gov, db, info, stored)
+    result = _classify(gov, db, info, _stored(gov, db.url, name))
     with _lock:
         cache[key] = result
         while len(cache) > CACHE_SIZE:
@@ -153,6 +153,17 @@ def comment_text(c: Classification) -> str:
     data = {"tier": c.tier.value, "floor": c.floor.value, "table_tags": list(c.table_tags),
             "columns": {n: col.to_floe() for n, col in c.columns.items()}}
     return COMMENT_PREFIX + " " + json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def changed(gov: Governor, url: str, name: str) -> None:
+    """A governed write changed table ``name``: classify it afresh on its next read (its row
+    count may be the same, its stored classification is not)."""
+    with _lock:
+        cache = _caches.get(gov)
+        if cache is None:
+            return
+        for key in [k for k in cache if k[0] == url and k[1] == name.lower()]:
+            del cache[key]
 
 
 def forget(gov: Governor) -> None:
