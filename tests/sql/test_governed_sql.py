@@ -213,3 +213,26 @@ def test_only_sqlite_duckdb_and_postgresql_are_governed_explicitly():
     with pytest.raises(IntegrationError, match="SQLAlchemy Engine"):
         lacuna.sql.govern("sqlite://")
     assert not Path("nothing").exists()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_merge_is_decided_from_what_each_branch_writes(kind, make_db, governed_engine):
+    url = make_db(kind, tables=("customers",))
+    plain = sa.create_engine(url)
+    with plain.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE contacts (customer_id TEXT, note TEXT)")
+        conn.exec_driver_sql("INSERT INTO contacts VALUES ('C0001', 'x')")
+    plain.dispose()
+    engine = governed_engine(url)
+    merge = ("MERGE INTO contacts t USING customers s ON t.customer_id = s.customer_id "
+             "WHEN MATCHED THEN UPDATE SET note = {matched} "
+             "WHEN NOT MATCHED THEN INSERT (customer_id, note) VALUES (s.customer_id, s.region)")
+    with pytest.raises(GovernanceViolation) as err, engine.begin() as conn:
+        conn.exec_driver_sql(merge.format(matched="s.email"))
+    assert err.value.decision.operation.classification.columns["note"].is_personal
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM contacts").scalar() == 1
+    with engine.begin() as conn:  # identifiers and regions: INTERNAL, to an internal database
+        conn.exec_driver_sql(merge.format(matched="s.region"))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM contacts").scalar() == 60
