@@ -205,10 +205,27 @@ def _write(
     )
     produced = Produced(
         operation=method, inputs=tuple(input_version(ref, c) for ref, c in inputs),
-        outputs=(output,) if output is not None else (), classification=written,
+        outputs=(output,) if output is not None else (),
+        classification=_after(gov, db, stmt, written),
         columns=columns, column_edges=edges, fingerprint=stmt.kind == "export",
     )
     return op, produced
+
+
+def _after(gov: Governor, db: Database, stmt: Statement, written: Classification) -> Classification:
+    """The table's classification after an append (``INSERT``, ``COPY … FROM``): its old rows
+    stay, so each column keeps the stricter of its stored and its written class (an append of
+    innocent-looking values never launders a column stored as PII)."""
+    if stmt.verb not in ("insert", "copy_from") or stmt.target is None:
+        return written
+    from lacuna.lineage.sidecar import restrict
+
+    before = classify_table(gov, db, stmt.target)
+    if before is None:
+        return written
+    merged, _ = restrict(replace(before, tier=before.floor), written, gov.config.classification,
+                         where=f"{stmt.target} before the write")
+    return merged
 
 
 def _classification_of(
