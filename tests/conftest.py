@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,9 @@ import pytest
 
 import lacuna
 from lacuna.config import DestinationConfig, config_from_dict
+
+sys.path.insert(0, str(Path(__file__).parent))  # shared fixture modules, e.g. fixtures_postgres
+pytest_plugins = ("fixtures_postgres",)  # postgres_url: one PostgreSQL cluster per session
 
 os.environ.setdefault("RUST_BACKTRACE", "0")
 # Each test has its own LACUNA_HOME: building layer 2's vectors there in the background would

@@ -47,7 +47,15 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         gov = _governor.configure(config, **overrides)
         gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails here, with file:line
     _pandas_integration().install()
+    _install_sql()
     _governor.set_enabled(True)
+
+
+def _install_sql() -> None:
+    """SQLAlchemy engines are governed while pandas is (lacuna.sql; checked per statement)."""
+    from lacuna.sql import hook
+
+    hook.install()
 
 
 def disable() -> None:
@@ -99,6 +107,7 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
     else:
         gov = _governor.current()
     integration = _pandas_integration()
+    _install_sql()
     integration.hold()
     try:
         with _governor.scoped(gov):

@@ -55,6 +55,9 @@ def classify_outputs(
             tags.extend(table.table_tags)
         if masked_personal:
             tags.append(DERIVED_FROM_PII)
+        if _aggregates_personal(column_flows, tables):  # as pandas' aggregation rule
+            floor = max(floor, Tier.INTERNAL)
+            tags.append(DERIVED_FROM_PII)
         if why:
             reasons.append(f"{name}: {why}")
     result = rollup(columns, config, floor=floor, extra_tags=unique(tags), layer=Layer.INHERITED)
@@ -119,8 +122,35 @@ def _column(
                                detail=f"{source}: {flow.description}"),),
         )  # fmt: skip
         return col, [], True, ""
+    kept = [(f, c) for f, c in masked
+            if _is_aggregate(f) and c.classification is not ColumnKind.PUBLIC]
+    if kept:  # a k-anonymous aggregate of non-personal data keeps its class (pandas: inherits)
+        flow, best = kept[0]
+        for f, c in kept[1:]:
+            if _more_sensitive(c, best, config):
+                flow, best = f, c
+        source = f"{tables.tables[flow.table].display}.{tables.show(flow.column)}"
+        return replace(best, layer=Layer.INHERITED, reasoning=(
+            f"{best.classification.value} from {source}: an aggregate of non-personal data "
+            "keeps its class")), [], False, ""
     detail = "masked non-personal input" if masked else "a constant or a row count: no input value"
     return ColumnClass(reasoning=detail, layer=Layer.INHERITED), [], False, ""
+
+
+def _is_aggregate(flow: Flow) -> bool:
+    """A k-anonymous aggregate or a count (not a hash, redaction or generalisation)."""
+    return "k-anonymous" in flow.description or flow.description.startswith("count")
+
+
+def _aggregates_personal(flows: list[Flow], tables: Schema) -> bool:
+    """Whether an output aggregates (k-anonymously) a table that holds personal data: the
+    result is no longer personal, but stays at least INTERNAL, as pandas' aggregation rule."""
+    for flow in flows:
+        if flow.kind is EdgeKind.MASKING and flow.table and _is_aggregate(flow):
+            table = tables.tables.get(flow.table)
+            if table is not None and any(c.is_personal for c in (table.columns or {}).values()):
+                return True
+    return False
 
 
 def _fail_closed(

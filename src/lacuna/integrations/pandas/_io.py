@@ -91,14 +91,34 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
             for i, frame in enumerate(result):
                 _govern_read(current(), name, f"{label}#{i}", target, frame, f"{how}#{i}")
         elif isinstance(result, (pd.DataFrame, pd.Series)):
-            _govern_read(current(), name, label, target, result, how)
+            sql = _sql_read(args, kwargs, keyword) if name in SQL_READERS else None
+            _govern_read(current(), name, label, target, result, how, sql=sql)
         return result  # iterators (chunksize=...) pass through ungoverned; see docs/pandas.md
 
     return reader
 
 
+def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> Any:
+    """What ``pd.read_sql`` reads per column, from the SQL's lineage (lacuna.sql); None when
+    Lacuna cannot tell (the values still decide)."""
+    query = args[0] if args else kwargs.get(keyword)
+    con = args[1] if len(args) > 1 else kwargs.get("con")
+    if not isinstance(query, str) or con is None or isinstance(con, str):
+        return None
+    from lacuna import sql as governed_sql
+
+    try:
+        with _bypass.bypass():
+            return governed_sql.query_classification(con, query)
+    except Exception as exc:  # the values still classify the frame; say why lineage did not
+        import logging
+
+        logging.getLogger(__name__).warning("no SQL lineage for pd.read_sql: %s", exc)
+        return None
+
+
 def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
-                 how: str | None = None) -> None:
+                 how: str | None = None, *, sql: Any = None) -> None:
     if not isinstance(data, (pd.DataFrame, pd.Series)):
         return
     local = (
@@ -112,6 +132,15 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
     with _bypass.bypass():
         classification, upstream, run_id = gov.classify_read(
             path, frame, embedded=embedded, how=how)
+    if sql is not None:  # the query's column lineage: a renamed column keeps its class
+        from dataclasses import replace
+
+        from lacuna.lineage.sidecar import restrict
+
+        declared = replace(sql.classification, tier=sql.classification.floor)  # by column
+        classification, _ = restrict(declared, classification,
+                                     gov.config.classification, where="the SQL's lineage")
+        upstream = tuple(str(s) for s in sql.sources)
     frame_ = user_frame()
     op = gov.operation(
         Action.READ,
@@ -123,6 +152,8 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
     gov.govern(op)
     # A file Lacuna wrote: its full upstream lineage from the store, else the sidecar's sources.
     parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
+    if sql is not None:
+        parents = tuple(LineageNode(name=str(s), operation="source", ref=s) for s in sql.sources)
     if not parents:
         parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
     ref = _dataset_ref(path if local else target)

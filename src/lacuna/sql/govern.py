@@ -1,0 +1,341 @@
+"""One SQL statement through the Governor: a translator, with no rules of its own.
+
+:func:`run_governed` reads the statement (:mod:`lacuna.sql.statements`), classifies what it
+touches (:mod:`lacuna.sql.tables`, :func:`lacuna.lineage.sql.classify_sql` for column lineage),
+builds the :class:`~lacuna.model.Operation` and hands it to the Governor:
+
+- a **read** is decided like a pandas read (``Governor.govern``), runs, and its classification
+  is returned to be attached to the result;
+- a **write** (``INSERT``, ``CREATE TABLE … AS``, ``UPDATE``, ``MERGE``, ``COPY … FROM``, the
+  ``INSERT … VALUES`` of ``to_sql``) and an **export** (``COPY … TO``, ``EXPORT DATABASE``) go
+  through ``Governor.execute`` with a :class:`~lacuna.lineage.recording.Produced`: decided
+  before the statement runs (an enforced denial raises ``GovernanceViolation`` and nothing
+  executes), the run and its column edges recorded in the lineage store with the outcome, and
+  the written table's classification stored there (and as the table's comment on PostgreSQL and
+  DuckDB).
+
+Fail closed: a statement Lacuna cannot read or classify is treated as carrying PROPRIETARY
+data, with the reason in the classification's reasoning, and the policy decides on that.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lacuna import _bypass
+from lacuna.errors import LineageError
+from lacuna.lineage.recording import Produced, input_version
+from lacuna.lineage.records import ColumnEdge, DatasetRef
+from lacuna.model import Action, Classification, Source, Tier
+from lacuna.sql.statements import Statement, analyse
+from lacuna.sql.tables import changed, classify_table, comment_text, table_ref
+
+if TYPE_CHECKING:
+    from lacuna.governor import Governor
+    from lacuna.lineage.sql import SqlLineage
+    from lacuna.sql.catalog import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+LINEAGE_CACHE_SIZE = 512
+_Entry = tuple["SqlLineage | None", str, dict[str, Classification]]
+_lineages: weakref.WeakKeyDictionary[Governor, OrderedDict[tuple[Any, ...], _Entry]] = (
+    weakref.WeakKeyDictionary())
+_lock = threading.Lock()
+MAX_SAMPLED_PARAMETERS = 200
+_HOSTS = ("lacuna.", "sqlalchemy.", "pandas.", "duckdb_engine", "psycopg", "sqlite3")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SqlRead:
+    """What a governed query read: its output's classification, per column, with lineage."""
+
+    classification: Classification
+    sources: tuple[DatasetRef, ...] = ()
+    edges: tuple[ColumnEdge, ...] = ()
+    statement: str = ""
+
+
+def run_governed(
+    gov: Governor, db: Database, sql: str, parameters: Any, run: Callable[[], T],
+    *, many: bool = False,
+) -> tuple[T, SqlRead | None]:
+    """Govern and run one statement; returns what ``run`` returns and, for a read, what it
+    read. Raises ``GovernanceViolation`` on an enforced denial (``run`` is never called)."""
+    stmt = analyse(sql, db.dialect)
+    if stmt.kind == "pass":
+        return run(), None
+    method = f"sql.{db.dialect}.{stmt.verb}"
+    try:
+        if stmt.kind == "read":
+            read = read_of(gov, db, stmt)
+            op = gov.operation(
+                Action.READ, read.classification, method=method, code_location=_location(),
+                sources=[Source(name=str(s), classification=read.classification)
+                         for s in read.sources],
+            )
+        else:
+            op, produced = _write(gov, db, stmt, parameters, many, method)
+    except Exception as exc:  # Lacuna failed before deciding: enforce denies, others warn
+        gov.internal_error(exc, action=Action.EXPORT if stmt.kind != "read" else Action.READ,
+                           method=method)
+        return run(), None
+    if stmt.kind == "read":
+        gov.govern(op)
+        return run(), read
+
+    def write() -> T:
+        try:
+            result = run()
+        finally:
+            if stmt.target:
+                changed(gov, db.url, stmt.target)
+        _comment(db, stmt, produced)
+        return result
+
+    return gov.execute(op, write, produced=produced), None
+
+
+def read_of(gov: Governor, db: Database, stmt: Statement) -> SqlRead:
+    """The classification and column lineage of a query (or of what a write reads)."""
+    lineage, problem = _lineage(gov, db, stmt)
+    if lineage is None:
+        return SqlRead(classification=_unknown(problem), statement=stmt.sql)
+    return SqlRead(classification=lineage.classification, sources=lineage.sources,
+                   edges=lineage.edges, statement=stmt.sql)
+
+
+def _lineage(gov: Governor, db: Database, stmt: Statement) -> tuple[SqlLineage | None, str]:
+    schema: dict[str, Classification] = {}
+    names = [*stmt.reads]
+    if stmt.target and stmt.target not in names:
+        names.append(stmt.target)  # INSERT without a column list takes the target's columns
+    for name in names:
+        found = classify_table(gov, db, name)
+        if found is not None:
+            schema[name] = found
+    # the same statement over the same (cached, hence identical) table classifications
+    key = (stmt.sql, db.url, db.dialect, tuple((n, id(c)) for n, c in schema.items()))
+    with _lock:
+        cache = _lineages.setdefault(gov, OrderedDict())
+        hit = cache.get(key)
+        if hit is not None and all(hit[2].get(n) is c for n, c in schema.items()):
+            cache.move_to_end(key)
+            return hit[0], hit[1]
+    lineage, problem = _trace_lineage(gov, db, stmt, schema)
+    with _lock:
+        cache[key] = (lineage, problem, dict(schema))
+        while len(cache) > LINEAGE_CACHE_SIZE:
+            cache.popitem(last=False)
+    return lineage, problem
+
+
+def _trace_lineage(
+    gov: Governor, db: Database, stmt: Statement, schema: dict[str, Classification]
+) -> tuple[SqlLineage | None, str]:
+    from lacuna.lineage.sql import classify_sql
+
+    try:
+        lineage = classify_sql(stmt.query or stmt.sql, schema=schema, dialect=db.dialect,
+                               namespace=db.url, config=gov.config.classification)
+    except LineageError as exc:
+        return None, str(exc)
+    refs = {DatasetRef(db.url, name): table_ref(db.url, name) for name in schema}
+    target = table_ref(db.url, stmt.target) if stmt.target else lineage.target
+    edges = tuple(
+        replace(e, source=refs.get(e.source, e.source), target=target) for e in lineage.edges
+    )
+    sources = tuple(refs.get(s, s) for s in lineage.sources)
+    return replace(lineage, edges=edges, sources=sources, target=target), ""
+
+
+def _unknown(problem: str) -> Classification:
+    return Classification(
+        tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+        reasoning=(f"PROPRIETARY (fail closed): Lacuna cannot classify this statement: "
+                   f"{problem}",),
+    )
+
+
+def _write(
+    gov: Governor, db: Database, stmt: Statement, parameters: Any, many: bool, method: str,
+) -> tuple[Any, Produced]:
+    """The operation and what it produces, for a write or an export."""
+    edges: tuple[ColumnEdge, ...] = ()
+    columns: tuple[str, ...] = ()
+    sources: tuple[DatasetRef, ...] = ()
+    inputs: list[tuple[DatasetRef, Classification]] = []
+    if stmt.kind == "unknown":
+        written = _unknown(stmt.problem or "unreadable")
+    elif stmt.verb == "copy_from":
+        written = _unknown(f"COPY loads {stmt.file or 'a file'} that Lacuna does not read")
+    elif stmt.verb == "export":
+        written, inputs = _whole_database(gov, db)
+        sources = tuple(ref for ref, _ in inputs)
+    elif stmt.values:
+        written, columns = _values(gov, db, stmt, parameters, many)
+    else:
+        read = read_of(gov, db, stmt)
+        written, edges, sources = read.classification, read.edges, read.sources
+        columns = tuple(written.columns)
+    for ref in sources:
+        if not any(ref == r for r, _ in inputs):
+            inputs.append((ref, _classification_of(gov, db, ref, written)))
+    if stmt.kind == "export":
+        target = stmt.file or "STDOUT"
+        destination = gov.destination(target) if target.upper() != "STDOUT" else None
+        output = DatasetRef.of(target) if destination is not None else None
+        action = Action.EXPORT if destination is not None else Action.READ
+    elif stmt.target is None:  # a statement Lacuna cannot read: into the database itself
+        destination, output, action = gov.destination(db.url), None, Action.EXPORT
+    else:
+        destination = gov.destination(f"{db.url}#{stmt.target}")
+        output = table_ref(db.url, stmt.target)
+        action = Action.EXPORT
+    op = gov.operation(
+        action, written, method=method, code_location=_location(), destination=destination,
+        sources=[Source(name=str(ref), classification=c) for ref, c in inputs],
+    )
+    produced = Produced(
+        operation=method, inputs=tuple(input_version(ref, c) for ref, c in inputs),
+        outputs=(output,) if output is not None else (),
+        classification=_after(gov, db, stmt, written),
+        columns=columns, column_edges=edges, fingerprint=stmt.kind == "export",
+    )
+    return op, produced
+
+
+def _after(gov: Governor, db: Database, stmt: Statement, written: Classification) -> Classification:
+    """The table's classification after an append (``INSERT``, ``COPY … FROM``): its old rows
+    stay, so each column keeps the stricter of its stored and its written class (an append of
+    innocent-looking values never launders a column stored as PII)."""
+    if stmt.verb not in ("insert", "copy_from") or stmt.target is None:
+        return written
+    from lacuna.lineage.sidecar import restrict
+
+    before = classify_table(gov, db, stmt.target)
+    if before is None:
+        return written
+    merged, _ = restrict(replace(before, tier=before.floor), written, gov.config.classification,
+                         where=f"{stmt.target} before the write")
+    return merged
+
+
+def _classification_of(
+    gov: Governor, db: Database, ref: DatasetRef, fallback: Classification
+) -> Classification:
+    name = ref.name.rpartition("#")[2] if "#" in ref.name else ref.name.rpartition(".")[2]
+    try:
+        return classify_table(gov, db, name) or fallback
+    except Exception:
+        return fallback
+
+
+def _values(
+    gov: Governor, db: Database, stmt: Statement, parameters: Any, many: bool
+) -> tuple[Classification, tuple[str, ...]]:
+    """``INSERT … VALUES``: the data comes from the client, so classify what it sends (column
+    names and up to :data:`MAX_SAMPLED_PARAMETERS` rows of parameters or literals)."""
+    import pandas as pd
+
+    from lacuna.classify import classify_frame
+
+    columns = list(stmt.columns)
+    if not columns and stmt.target:
+        info = db.table(stmt.target)
+        columns = [c.name for c in info.columns] if info is not None else []
+    rows = _rows(stmt, parameters, many, columns)
+    width = max((len(r) for r in rows), default=len(columns))
+    if len(columns) != width:  # e.g. INSERT INTO t VALUES (…) on a table Lacuna cannot see
+        columns = [*columns, *(f"column_{i}" for i in range(len(columns), width))][:width]
+    with _bypass.bypass():
+        frame = pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(
+            columns=columns)
+        written = classify_frame(frame, config=gov.config.classification, cascade=gov.cascade)
+    return written, tuple(columns)
+
+
+def _rows(
+    stmt: Statement, parameters: Any, many: bool, columns: list[str]
+) -> list[tuple[Any, ...]]:
+    batches: Sequence[Any] = (parameters or [])[:MAX_SAMPLED_PARAMETERS] if many else (
+        [parameters] if parameters else [])
+    rows: list[tuple[Any, ...]] = []
+    for batch in batches:
+        if isinstance(batch, dict):
+            values = list(batch.values())
+            named = [batch.get(c) for c in columns] if set(columns) <= set(batch) else values
+            rows.append(tuple(named))
+        elif isinstance(batch, (list, tuple)):
+            rows.append(tuple(batch))
+    if rows and columns and all(len(r) % len(columns) == 0 for r in rows):
+        # insertmanyvalues: one statement carries many rows' parameters in a flat tuple
+        width = len(columns)
+        rows = [r[i:i + width] for r in rows for i in range(0, len(r), width)]
+    if not rows:
+        rows = _literal_rows(stmt)
+    return rows[:MAX_SAMPLED_PARAMETERS]
+
+
+def _literal_rows(stmt: Statement) -> list[tuple[Any, ...]]:
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(stmt.sql)
+    except Exception:
+        return []
+    values = tree.find(exp.Values)
+    if values is None:
+        return []
+    return [tuple(e.name if isinstance(e, exp.Literal) else None for e in row.expressions)
+            for row in values.expressions if isinstance(row, exp.Tuple)]
+
+
+def _whole_database(
+    gov: Governor, db: Database
+) -> tuple[Classification, list[tuple[DatasetRef, Classification]]]:
+    """DuckDB's ``EXPORT DATABASE``: every table leaves, so the export carries all of them."""
+    from lacuna.lineage.rules import combine
+
+    _, rows = db.query("SELECT schema_name, table_name FROM duckdb_tables()")
+    inputs: list[tuple[DatasetRef, Classification]] = []
+    for schema, table in rows:
+        name = table if schema in ("main", "public") else f"{schema}.{table}"
+        found = classify_table(gov, db, name)
+        if found is not None:
+            inputs.append((table_ref(db.url, name), found))
+    if not inputs:
+        return Classification(), []
+    return combine([c for _, c in inputs], gov.config.classification), inputs
+
+
+def _comment(db: Database, stmt: Statement, produced: Produced) -> None:
+    """After a write: the table's classification as its comment (PostgreSQL, DuckDB)."""
+    if stmt.kind != "write" or stmt.target is None or stmt.verb == "create_view":
+        return
+    try:
+        db.comment_on(stmt.target, comment_text(produced.classification))
+    except Exception as exc:  # the lineage store keeps it too; say so, never fail the write
+        log.error("could not store the classification of %s as its comment: %s",
+                  stmt.target, exc)
+
+
+def _location() -> str | None:
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if not module.startswith(_HOSTS) and module not in ("lacuna", "pandas", "sqlalchemy"):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+__all__ = ["SqlRead", "read_of", "run_governed"]

@@ -1,0 +1,148 @@
+"""SQLAlchemy's side: every statement an engine sends to its database passes through here.
+
+Lacuna listens on SQLAlchemy's ``Dialect`` class for ``do_execute``, ``do_executemany`` and
+``do_execute_no_params``: the moment just before the DB-API cursor runs a statement, after
+SQLAlchemy has compiled it (so ORM, Core, ``text()`` and pandas all arrive as the SQL the
+database will see). The listener governs a statement when its engine was passed to
+:func:`govern`, or when pandas is governed in this context (``lacuna.enable()``,
+``lacuna.governed()``) — that covers engines created afterwards — and then runs it itself
+through the dialect, so that ``Governor.execute`` can decide before and record after.
+
+Not governed: statements Lacuna issues itself (its audit trail and stores), statements pandas
+runs for a call Lacuna's pandas integration already governs, and dialects other than SQLite,
+DuckDB and PostgreSQL unless the engine was governed explicitly (then they are refused).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+import threading
+import weakref
+from typing import Any
+
+from lacuna import _bypass
+from lacuna.sql.catalog import DIALECTS, Database
+from lacuna.sql.govern import SqlRead, run_governed
+
+_EXPLICIT: weakref.WeakSet[Any] = weakref.WeakSet()  # dialects of engines given to govern()
+_LAST: contextvars.ContextVar[SqlRead | None] = contextvars.ContextVar("lacuna_sql_read",
+                                                                      default=None)
+_INSTALLED = False
+_LOCK = threading.Lock()
+READ_KEY = "lacuna_sql_read"
+
+
+def install() -> None:
+    """Listen on SQLAlchemy's Dialect class (once per process)."""
+    global _INSTALLED
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.interfaces import Dialect
+
+    with _LOCK:
+        if _INSTALLED:
+            return
+        event.listen(Engine, "engine_connect", _wake)
+        event.listen(Dialect, "do_execute", _do_execute)
+        event.listen(Dialect, "do_executemany", _do_executemany)
+        event.listen(Dialect, "do_execute_no_params", _do_execute_no_params)
+        _INSTALLED = True
+
+
+def uninstall() -> None:
+    global _INSTALLED
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.interfaces import Dialect
+
+    with _LOCK:
+        if not _INSTALLED:
+            return
+        event.remove(Engine, "engine_connect", _wake)
+        event.remove(Dialect, "do_execute", _do_execute)
+        event.remove(Dialect, "do_executemany", _do_executemany)
+        event.remove(Dialect, "do_execute_no_params", _do_execute_no_params)
+        _INSTALLED = False
+
+
+def mark(dialect: Any) -> None:
+    _EXPLICIT.add(dialect)
+    dialect._has_events = True
+
+
+def _wake(connection: Any) -> None:
+    """Some dialects (duckdb-engine's) switch dialect events off in their class: switch them on
+    for the dialects Lacuna governs."""
+    dialect = connection.dialect
+    if dialect.name in DIALECTS and not dialect._has_events:
+        dialect._has_events = True
+
+
+def unmark(dialect: Any) -> None:
+    _EXPLICIT.discard(dialect)
+
+
+def is_marked(dialect: Any) -> bool:
+    return dialect in _EXPLICIT
+
+
+def last_read() -> SqlRead | None:
+    """What the last governed query in this thread (or task) read."""
+    return _LAST.get()
+
+
+def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    dialect = context.dialect
+    return _handle(statement, parameters, context, False,
+                   lambda: dialect.do_execute(cursor, statement, parameters, context))
+
+
+def _do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    dialect = context.dialect
+    return _handle(statement, parameters, context, True,
+                   lambda: dialect.do_executemany(cursor, statement, parameters, context))
+
+
+def _do_execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
+    dialect = context.dialect
+    return _handle(statement, None, context, False,
+                   lambda: dialect.do_execute_no_params(cursor, statement, context))
+
+
+def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any) -> bool:
+    """Govern and run the statement; False leaves it to SQLAlchemy (not ours to govern)."""
+    if _bypass.active():
+        return False
+    from lacuna.governor import current, governing
+
+    dialect = context.dialect
+    explicit = dialect in _EXPLICIT
+    if not (explicit or governing()) or _from_lacuna():
+        return False
+    name = DIALECTS.get(dialect.name)
+    if name is None and not explicit:
+        return False  # the Database below refuses it for an explicitly governed engine
+    connection = context.root_connection
+    url = connection.engine.url.render_as_string(hide_password=True)
+    db = Database(connection.connection.dbapi_connection, url, name or dialect.name)
+    with _bypass.bypass():  # Lacuna's own statements (audit, stores) are not governed again
+        _, read = run_governed(current(), db, statement, parameters, run, many=many)
+    if read is not None:
+        setattr(context, READ_KEY, read)
+        _LAST.set(read)
+    return True
+
+
+def _from_lacuna() -> bool:
+    """Whether Lacuna itself sent the statement (its first caller outside SQLAlchemy)."""
+    frame = sys._getframe(3)  # past _handle and the listener: SQLAlchemy's frames
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if not module.startswith("sqlalchemy"):
+            return module.startswith("lacuna.")
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+__all__ = ["install", "last_read", "mark", "uninstall", "unmark"]

@@ -1,0 +1,175 @@
+"""A table's classification: from its column names, comments and sampled values, and what
+Lacuna stored when it wrote the table. Cached, keyed so that a changed table is re-classified.
+
+Three sources meet, and only ever add restrictions to one another (fail closed):
+
+1. **Inferred**: the classification cascade over the column names and up to
+   ``classification.sample_rows`` sampled rows (as for a file read by pandas).
+2. **Comments**: a column or table comment that names a class (``pii``, ``pii:email``, ``phi``,
+   ``financial``, ``identifier``) or holds the declaration Lacuna writes itself
+   (``lacuna: {...}``, see :func:`comment_text`). Anyone who can ``COMMENT ON`` can write one,
+   so a comment may raise a column's class, never lower it.
+3. **Stored**: the classification of the table's latest version in the lineage store (the state
+   database), recorded when a governed statement or ``to_sql`` wrote it. This is what keeps a
+   renamed column's class: ``CREATE TABLE t AS SELECT email AS region …`` stores ``region`` as
+   ``pii``, whatever ``region``'s values look like later.
+
+The cache key is the database, the table, its columns (names, types, comments), its comment and
+its row count; a governed write in this process drops the table's entry. So a new row, column or
+comment, or a write through Lacuna, re-classifies it; an ungoverned ``UPDATE`` from elsewhere
+that keeps the row count is seen when the entry leaves the cache (least recently used first).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from lacuna import _bypass
+from lacuna.lineage.records import DatasetRef
+from lacuna.model import Classification, ColumnClass, Layer
+
+if TYPE_CHECKING:
+    from lacuna.governor import Governor
+    from lacuna.sql.catalog import Database, TableInfo
+
+CACHE_SIZE = 256
+COMMENT_PREFIX = "lacuna:"
+_CLASS_WORD = re.compile(r"\b(pii(?::[a-z_]+)?|phi|financial)\b", re.IGNORECASE)
+
+_caches: weakref.WeakKeyDictionary[Governor, OrderedDict[tuple[Any, ...], Classification]] = (
+    weakref.WeakKeyDictionary())
+_lock = threading.Lock()
+
+
+def table_ref(url: str, table: str) -> DatasetRef:
+    """How the lineage store names a table (as pandas' ``to_sql`` names its target)."""
+    return DatasetRef.of(f"{url}#{table}")
+
+
+def classify_table(gov: Governor, db: Database, name: str) -> Classification | None:
+    """The classification of table ``name`` in ``db``; None when there is no such table."""
+    info = db.table(name)
+    if info is None:
+        return None
+    key = (db.url, name.lower(), info.columns, info.comment, info.rows)
+    with _lock:
+        cache = _caches.setdefault(gov, OrderedDict())
+        found = cache.get(key)
+        if found is not None:
+            cache.move_to_end(key)
+            return found
+    result = _classify(gov, db, info, _stored(gov, db.url, name))
+    with _lock:
+        cache[key] = result
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    return result
+
+
+def _classify(
+    gov: Governor, db: Database, info: TableInfo, stored: Classification | None
+) -> Classification:
+    import pandas as pd
+
+    from lacuna.classify import classify_frame
+    from lacuna.lineage.sidecar import restrict
+
+    config = gov.config.classification
+    names, rows = db.sample(info.name, config.sample_rows) if info.rows else (
+        [c.name for c in info.columns], [])
+    with _bypass.bypass():
+        frame = pd.DataFrame.from_records(rows, columns=names)
+        result = classify_frame(frame, config=config, cascade=gov.cascade)
+    result = _complete(result, [c.name for c in info.columns])
+    declared = from_comments(info, gov)
+    if declared is not None:
+        result, _ = restrict(_by_column(declared), result, config,
+                             where=f"the comments on {info.name}")
+    if stored is not None:
+        result, _ = restrict(_by_column(stored), result, config,
+                             where=f"Lacuna's record of {info.name} (lineage store)")
+    return result
+
+
+def _by_column(c: Classification) -> Classification:
+    """A declaration that adds by column: its tier becomes a table floor only where no column
+    explains it (else a projection of the table's public columns would stay restricted)."""
+    return replace(c, tier=c.floor) if c.columns else c
+
+
+def _complete(c: Classification, names: list[str]) -> Classification:
+    """Every column of the table has a class (a public one when the cascade gave none)."""
+    missing = [n for n in names if n not in c.columns]
+    if not missing:
+        return c
+    columns = dict(c.columns)
+    for n in missing:
+        columns[n] = ColumnClass(reasoning="no evidence of sensitive data")
+    return replace(c, columns=columns)
+
+
+def _stored(gov: Governor, url: str, name: str) -> Classification | None:
+    try:
+        version = gov.lineage_store.latest(table_ref(url, name))
+    except Exception:  # the store fails on its own; the values still decide
+        return None
+    return version.classification if version is not None else None
+
+
+def from_comments(info: TableInfo, gov: Governor) -> Classification | None:
+    """The classes the table's and its columns' comments declare, or None."""
+    from lacuna.classify.rollup import rollup
+    from lacuna.lineage.sql_schema import _column_class
+
+    declared: dict[str, ColumnClass] = {}
+    table_level: Classification | None = None
+    if info.comment and info.comment.strip().startswith(COMMENT_PREFIX):
+        try:
+            data = json.loads(info.comment.strip()[len(COMMENT_PREFIX):])
+            table_level = Classification.from_dict(data, layer=Layer.DECLARED)
+            declared.update(table_level.columns)
+        except (ValueError, TypeError, KeyError):
+            pass  # a malformed declaration declares nothing; the values still decide
+    for column in info.columns:
+        found = _CLASS_WORD.search(column.comment or "")
+        if found:
+            cls = _column_class(found.group(1).lower(), f"{info.name}.{column.name}")
+            declared[column.name] = replace(
+                cls, reasoning=f"declared by the comment on {info.name}.{column.name}")
+    if not declared and table_level is None:
+        return None
+    floor = table_level.floor if table_level is not None else Classification().floor
+    return rollup(declared, gov.config.classification, floor=floor, layer=Layer.DECLARED)
+
+
+def comment_text(c: Classification) -> str:
+    """The table comment Lacuna writes after a governed write (PostgreSQL, DuckDB)."""
+    data = {"tier": c.tier.value, "floor": c.floor.value, "table_tags": list(c.table_tags),
+            "columns": {n: col.to_floe() for n, col in c.columns.items()}}
+    return COMMENT_PREFIX + " " + json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def changed(gov: Governor, url: str, name: str) -> None:
+    """A governed write changed table ``name``: classify it afresh on its next read (its row
+    count may be the same, its stored classification is not)."""
+    with _lock:
+        cache = _caches.get(gov)
+        if cache is None:
+            return
+        for key in [k for k in cache if k[0] == url and k[1] == name.lower()]:
+            del cache[key]
+
+
+def forget(gov: Governor) -> None:
+    """Drop the governor's cached table classifications (tests, a changed configuration)."""
+    with _lock:
+        _caches.pop(gov, None)
+
+
+__all__ = ["classify_table", "comment_text", "forget", "from_comments", "table_ref"]

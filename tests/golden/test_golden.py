@@ -1,0 +1,245 @@
+"""The same rules everywhere: one set of golden cases, run by every engine Lacuna governs.
+
+**The cases** live in ``tests/golden/cases/*.yaml``, a list per file. Each case reads the two
+bundled datasets, ``customers`` and ``sales`` (``lacuna/data/*.csv``), and says what it does once
+per host language, and what every engine must conclude::
+
+    - name: rename_email_to_region          # unique across files
+      pandas: customers[["email"]].rename(columns={"email": "region"})   # an expression
+      sql: SELECT email AS region FROM customers     # ANSI enough for SQLite/DuckDB/PostgreSQL
+      spark: ...                            # optional: PySpark expression (else `sql` is used)
+      write: database                       # optional: also write the result to a database
+                                            #   without classification support, or to an
+                                            #   `aware_database` (classification_aware_databases)
+      expect:
+        tier: PROPRIETARY                   # optional: the result's tier
+        tags: [PII]                         # optional: tags the result must carry
+        columns: {region: pii}              # optional: column -> class (pii, identifier, ...)
+        decision: denied                    # with `write`: allowed | denied
+        alternatives: [anonymize]           # optional: kinds the denial must offer
+      xfail: {duckdb: "why"}                # optional: a known semantic gap, per engine
+
+**A runner** is one function per engine, ``runner(case, world) -> Outcome``: it loads the two
+tables its own way, runs the case, and reports the result's classification (tier, tags, column
+classes) and, for a write, the decision and the alternatives' kinds. :data:`RUNNERS` maps an
+engine's name to it; the test runs every case with every runner and checks the outcome against
+the case's ``expect`` and against the pandas outcome (the reference): the same tier, tags and
+decision. A Spark runner loads the CSVs with ``spark.read.csv``, evaluates ``case.spark`` (or
+``spark.sql(case.sql)`` over temp views), reads ``lacuna.spark.classification(df)``, and writes
+with ``df.write.saveAsTable``; it needs only its own loader and the ``Outcome`` it builds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+import lacuna
+import lacuna.sql
+from fixtures_postgres import new_postgres_database
+from lacuna import _bypass
+from lacuna.config import config_from_dict
+from lacuna.errors import GovernanceViolation
+from lacuna.model import Classification
+
+CASES_DIR = Path(__file__).parent / "cases"
+TABLES = ("customers", "sales")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    pandas: str
+    sql: str
+    expect: dict[str, Any]
+    write: str | None = None
+    spark: str | None = None
+    xfail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    tier: str
+    tags: tuple[str, ...]
+    columns: dict[str, str]
+    decision: str | None = None
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass
+class World:
+    """Where a runner works: a folder with the CSVs, and the URL of a scratch database for
+    engines that write elsewhere (pandas)."""
+
+    folder: Path
+    url: str = ""
+
+
+def load_cases() -> list[Case]:
+    cases: list[Case] = []
+    for path in sorted(CASES_DIR.glob("*.yaml")):
+        for raw in yaml.safe_load(path.read_text()):
+            cases.append(Case(**raw))
+    names = [c.name for c in cases]
+    assert len(names) == len(set(names)), "golden case names must be unique"
+    return cases
+
+
+CASES = load_cases()
+
+
+def config(folder: Path, aware: str | None = None) -> lacuna.Config:
+    destinations: dict[str, Any] = {}
+    if aware:
+        destinations["classification_aware_databases"] = [aware]
+    return config_from_dict({
+        "user": {"id": "analyst_alice", "role": "data_analyst"},
+        "audit": {"url": f"sqlite:///{folder / 'audit.db'}"},
+        "destinations": destinations,
+    })
+
+
+def outcome(c: Classification, decision: str | None = None,
+            alternatives: tuple[str, ...] = ()) -> Outcome:
+    return Outcome(
+        tier=c.tier.value, tags=tuple(sorted(c.tags)),
+        columns={n: col.classification.value for n, col in c.columns.items()},
+        decision=decision, alternatives=alternatives,
+    )
+
+
+def decided(write: Callable[[], Any]) -> tuple[str, tuple[str, ...]]:
+    try:
+        write()
+    except GovernanceViolation as exc:
+        kinds = tuple(sorted({a.kind for a in exc.decision.alternatives if a.kind}))
+        return "denied", kinds
+    return "allowed", ()
+
+
+# -- pandas ------------------------------------------------------------------------------------
+
+
+def run_pandas(case: Case, world: World) -> Outcome:
+    out_db = world.folder / f"pandas-{uuid.uuid4().hex[:8]}.db"
+    aware = f"sqlite:///{out_db}" if case.write == "aware_database" else None
+    with lacuna.governed(config(world.folder, aware)):
+        frames = {t: pd.read_csv(world.folder / f"{t}.csv") for t in TABLES}
+        result = eval(case.pandas, {"pd": pd}, frames)
+        c = result.lacuna_classification
+        if case.write is None:
+            return outcome(c)
+        with sqlite3.connect(out_db) as con:
+            decision, kinds = decided(lambda: result.to_sql("golden_out", con, index=False))
+    return outcome(c, decision, kinds)
+
+
+# -- SQL: SQLite, DuckDB, PostgreSQL through governed SQLAlchemy engines --------------------------
+
+
+def run_sql(case: Case, world: World) -> Outcome:
+    engine = sa.create_engine(world.url)
+    lacuna.sql.govern(engine)
+    target = f"golden_{uuid.uuid4().hex[:8]}"
+    aware = world.url if case.write == "aware_database" else None
+    try:
+        with lacuna.governed(config(world.folder, aware)):
+            with engine.connect() as conn:
+                c = lacuna.sql.classification(conn.exec_driver_sql(case.sql))
+                assert c is not None, "a governed read carries its classification"
+            if case.write is None:
+                return outcome(c)
+
+            def write() -> None:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f"CREATE TABLE {target} AS {case.sql}")
+
+            decision, kinds = decided(write)
+            created = target in sa.inspect(engine).get_table_names()
+            assert created == (decision == "allowed"), "a denied write executes nothing"
+        return outcome(c, decision, kinds)
+    finally:
+        engine.dispose()
+
+
+def load_tables(url: str, folder: Path) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with _bypass.bypass():  # the fixture's own load, not a governed write
+            for table in TABLES:
+                pd.read_csv(folder / f"{table}.csv").to_sql(table, engine, index=False)
+    finally:
+        engine.dispose()
+
+
+RUNNERS: dict[str, Callable[[Case, World], Outcome]] = {
+    "pandas": run_pandas,
+    "sqlite": run_sql,
+    "duckdb": run_sql,
+    "postgresql": run_sql,
+}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("golden")
+    for table in TABLES:
+        shutil.copy(resources.files("lacuna") / "data" / f"{table}.csv", path / f"{table}.csv")
+    return path
+
+
+@pytest.fixture(scope="module")
+def databases(folder: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """One database per SQL engine for the module, the tables loaded once."""
+    urls = {"sqlite": f"sqlite:///{folder / 'golden.db'}",
+            "duckdb": f"duckdb:///{folder / 'golden.duckdb'}"}
+    with contextlib.suppress(pytest.skip.Exception):
+        urls["postgresql"] = new_postgres_database(request.getfixturevalue("postgres_url"))
+    for url in urls.values():
+        load_tables(url, folder)
+    return urls
+
+
+@pytest.fixture(scope="module")
+def reference(folder: Path) -> dict[str, Outcome]:
+    """The pandas outcomes, which every other engine must match."""
+    return {}
+
+
+@pytest.mark.parametrize("engine", list(RUNNERS))
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_golden_case(case: Case, engine: str, folder: Path, databases: dict[str, str],
+                     reference: dict[str, Outcome]) -> None:
+    if engine in case.xfail:
+        pytest.xfail(case.xfail[engine])
+    if engine != "pandas" and engine not in databases:
+        pytest.skip(f"{engine} is not available here")
+    world = World(folder, databases.get(engine, ""))
+    got = RUNNERS[engine](case, world)
+    expect = case.expect
+    if "tier" in expect:
+        assert got.tier == expect["tier"], got
+    assert set(expect.get("tags", ())) <= set(got.tags), got
+    for column, cls in expect.get("columns", {}).items():
+        assert got.columns.get(column) == cls, (column, got)
+    if case.write is not None:
+        assert got.decision == expect["decision"], got
+        assert set(expect.get("alternatives", ())) <= set(got.alternatives), got
+    if engine == "pandas":
+        reference[case.name] = got
+        return
+    ref = reference.get(case.name) or run_pandas(case, World(folder))
+    assert (got.tier, got.tags, got.decision) == (ref.tier, ref.tags, ref.decision), (got, ref)
+    assert got.alternatives == ref.alternatives, (got, ref)

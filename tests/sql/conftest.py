@@ -1,0 +1,87 @@
+"""A database per test on SQLite, DuckDB and the session's PostgreSQL, with the bundled
+``customers`` and ``sales`` loaded ungoverned (as data that was there before Lacuna)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import lacuna
+import lacuna.sql
+from fixtures_postgres import new_postgres_database
+from lacuna import _bypass
+from lacuna.config import DestinationConfig
+
+ENGINES = ("sqlite", "duckdb", "postgresql")
+
+
+def url_for(kind: str, folder: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'warehouse.db'}"
+    if kind == "duckdb":
+        pytest.importorskip("duckdb_engine", reason="pip install duckdb-engine")
+        return f"duckdb:///{folder / 'warehouse.duckdb'}"
+    return new_postgres_database(request.getfixturevalue("postgres_url"))
+
+
+def load(url: str, folder: Path, tables: tuple[str, ...] = ("customers", "sales")) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with _bypass.bypass():
+            for table in tables:
+                pd.read_csv(folder / f"{table}.csv").to_sql(table, engine, index=False)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest, sandbox: Path) -> str:
+    url = url_for(request.param, sandbox, request)
+    load(url, sandbox)
+    return url
+
+
+@pytest.fixture
+def make_db(sandbox: Path, request: pytest.FixtureRequest) -> Callable[..., str]:
+    """A factory: ``make_db("duckdb", load=True)`` is the URL of a new database of that kind."""
+
+    def make(kind: str, *, tables: tuple[str, ...] = ("customers", "sales")) -> str:
+        url = url_for(kind, sandbox, request)
+        load(url, sandbox, tables)
+        return url
+
+    return make
+
+
+@pytest.fixture
+def sqlite_url(sandbox: Path, request: pytest.FixtureRequest) -> str:
+    url = url_for("sqlite", sandbox, request)
+    load(url, sandbox)
+    return url
+
+
+@pytest.fixture
+def governed_engine(sandbox_config: Callable[..., lacuna.Config]) -> Iterator[
+        Callable[..., sa.Engine]]:
+    """A factory: ``governed_engine(url, aware=False)`` configures Lacuna (aware: the database
+    keeps classifications) and returns a governed engine for ``url``."""
+    engines: list[sa.Engine] = []
+
+    def make(url: str, *, aware: bool = False, **extra: object) -> sa.Engine:
+        destinations: dict[str, object] = {
+            "unmanaged": [str(Path.cwd() / "Downloads"), *DestinationConfig().unmanaged]}
+        if aware:
+            destinations["classification_aware_databases"] = [url]
+        lacuna.configure(sandbox_config(destinations=destinations, **extra))
+        engine = lacuna.sql.govern(sa.create_engine(url))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        lacuna.sql.ungovern(engine)
+        engine.dispose()

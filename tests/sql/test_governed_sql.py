@@ -1,0 +1,243 @@
+"""Governed SQL databases (lacuna.sql) on SQLite, DuckDB and a live PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import lacuna
+import lacuna.sql
+from lacuna.errors import GovernanceViolation
+from lacuna.lineage.records import EdgeKind, RunStatus
+from lacuna.model import ColumnKind, Tier
+from lacuna.sql.statements import analyse
+from lacuna.sql.tables import COMMENT_PREFIX, table_ref
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_a_read_carries_its_classification_and_a_renamed_column_keeps_its_class(
+        db_url, governed_engine):
+    engine = governed_engine(db_url)
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql(
+            "SELECT email AS region, signup_date FROM customers ORDER BY customer_id")
+        rows = result.fetchall()
+    c = lacuna.sql.classification(result)
+    assert len(rows) == 60
+    assert c is not None
+    assert c.tier is Tier.PROPRIETARY
+    assert c.columns["region"].classification is ColumnKind.PII
+    assert "customers.email" in c.columns["region"].reasoning
+    assert lacuna.sql.classification() is c  # the last governed read of this thread
+
+
+def test_a_denied_write_executes_nothing_says_what_pandas_says_and_is_recorded(
+        db_url, governed_engine):
+    engine = governed_engine(db_url)
+    sql = "CREATE TABLE contacts AS SELECT customer_id, email, region FROM customers"
+    with pytest.raises(GovernanceViolation) as err, engine.begin() as conn:
+        conn.exec_driver_sql(sql)
+    assert "contacts" not in _tables(engine)
+    decision = err.value.decision
+    assert decision.operation.destination.uri.endswith("#contacts")
+    gov = lacuna.governor.current()
+    run = gov.lineage_store.runs(limit=1)[0]
+    assert (run.status, run.outputs) == (RunStatus.DENIED, ())
+    # the same data to the same table through pandas: the same decision, the same message
+    with lacuna.governed(gov.config):
+        frame = pd.read_sql("SELECT customer_id, email, region FROM customers", engine)
+        with pytest.raises(GovernanceViolation) as via_pandas:
+            frame.to_sql("contacts", engine, index=False)
+    theirs = via_pandas.value.decision
+    assert (theirs.reasoning, theirs.policy_id) == (decision.reasoning, decision.policy_id)
+    assert [a.kind for a in theirs.alternatives] == [a.kind for a in decision.alternatives]
+    assert "contacts" not in _tables(engine)
+
+
+def test_an_allowed_write_stores_its_classification_and_column_lineage(db_url, governed_engine):
+    engine = governed_engine(db_url, aware=True)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE contacts AS SELECT email AS region, customer_id FROM customers")
+    gov = lacuna.governor.current()
+    ref = table_ref(engine.url.render_as_string(hide_password=True), "contacts")
+    run = gov.lineage_store.runs(ref, limit=1)[0]
+    assert run.status is RunStatus.SUCCEEDED
+    edges = {(e.source.name.rpartition("#")[2].rpartition(".")[2], e.source_column,
+              e.target_column, e.kind) for e in run.column_edges}
+    assert ("customers", "email", "region", EdgeKind.IDENTITY) in edges
+    stored = gov.lineage_store.latest(ref)
+    assert stored is not None
+    assert stored.classification.columns["region"].is_personal
+    with engine.begin() as conn:  # an append of innocent values does not launder the column
+        conn.exec_driver_sql("INSERT INTO contacts (region, customer_id) VALUES ('north', 'C9')")
+    stored = gov.lineage_store.latest(ref)
+    assert stored is not None
+    assert stored.classification.columns["region"].is_personal
+    with engine.connect() as conn:  # read back: the stored class survives the rename
+        c = lacuna.sql.classification(conn.exec_driver_sql("SELECT region FROM contacts"))
+    assert c is not None
+    assert c.columns["region"].classification is ColumnKind.PII
+    if engine.dialect.name != "sqlite":  # the table's comment carries it too
+        with engine.connect() as conn:
+            info = lacuna.sql.database(conn)
+            with info as db:
+                table = db.table("contacts")
+        assert table is not None
+        assert (table.comment or "").startswith(COMMENT_PREFIX)
+
+
+def test_to_sql_through_a_governed_engine_is_decided_from_the_rows_it_sends(
+        db_url, governed_engine, sandbox):
+    engine = governed_engine(db_url)
+    customers = pd.read_csv(sandbox / "customers.csv")
+    with pytest.raises(GovernanceViolation):  # pandas is not governed: the engine is
+        customers[["customer_id", "email"]].to_sql("emails", engine, index=False)
+    with engine.connect() as conn:  # no row written (pandas made the empty table before)
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM emails").scalar() == 0
+    sales = pd.read_csv(sandbox / "sales.csv")
+    sales[["product_category", "revenue"]].to_sql("revenue", engine, index=False)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM revenue").scalar() == 240
+
+
+def test_update_and_insert_select_are_decided_before_they_run(sqlite_url, governed_engine):
+    engine = governed_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE notes (id TEXT, note TEXT)")
+        conn.exec_driver_sql("INSERT INTO notes SELECT customer_id, region FROM customers")
+        conn.exec_driver_sql("UPDATE notes SET note = 'checked'")
+    with pytest.raises(GovernanceViolation), engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE notes SET note = "
+            "(SELECT email FROM customers c WHERE c.customer_id = notes.id)")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT DISTINCT note FROM notes").fetchall() == [("checked",)]
+    with pytest.raises(GovernanceViolation), engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO notes SELECT customer_id, phone FROM customers")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM notes").scalar() == 60
+
+
+def test_duckdb_copy_and_export_leave_the_database_only_when_allowed(
+        sandbox, make_db, governed_engine):
+    engine = governed_engine(make_db("duckdb"))
+    downloads = sandbox / "Downloads"
+    out = downloads / "customers.csv"
+    with pytest.raises(GovernanceViolation) as err, engine.connect() as conn:
+        conn.exec_driver_sql(f"COPY customers TO '{out}' (HEADER)")
+    assert not out.exists()
+    assert err.value.decision.operation.destination.uri == str(out)
+    with pytest.raises(GovernanceViolation), engine.connect() as conn:
+        conn.exec_driver_sql(f"EXPORT DATABASE '{downloads / 'dump'}'")
+    assert not (downloads / "dump").exists()
+    counts = downloads / "by_category.csv"
+    with engine.connect() as conn:  # a k-anonymous count of non-personal data may leave
+        conn.exec_driver_sql(
+            "COPY (SELECT product_category, COUNT(*) AS n FROM sales GROUP BY product_category "
+            f"HAVING COUNT(*) >= 5) TO '{counts}' (HEADER)")
+    assert counts.exists()
+
+
+def test_an_unreadable_statement_is_denied_in_enforce_mode(sqlite_url, governed_engine):
+    assert analyse("FROBNICATE THE TABLES", "sqlite").kind == "unknown"
+    engine = governed_engine(sqlite_url)
+    with pytest.raises(GovernanceViolation) as err, engine.connect() as conn:
+        conn.exec_driver_sql("FROBNICATE THE TABLES")
+    assert "cannot classify this statement" in str(err.value)
+
+
+def test_table_classification_is_cached_until_the_table_changes(sqlite_url, governed_engine):
+    engine = governed_engine(sqlite_url, aware=True)
+    first = lacuna.sql.table_classification(engine, "sales")
+    assert first is not None
+    assert first.columns["revenue"].classification is ColumnKind.FINANCIAL
+    assert lacuna.sql.table_classification(engine, "sales") is first
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO sales SELECT * FROM sales LIMIT 1")
+    again = lacuna.sql.table_classification(engine, "sales")
+    assert again is not first
+    assert any("241 sampled" in e.detail for e in again.columns["customer_id"].evidence)
+    assert {n: c.classification for n, c in again.columns.items()} == {
+        n: c.classification for n, c in first.columns.items()}
+    assert lacuna.sql.table_classification(engine, "no_such_table") is None
+
+
+def test_pandas_on_a_sqlite3_connection_takes_the_sql_lineage(sandbox, sandbox_config):
+    with sqlite3.connect(sandbox / "plain.db") as con:
+        pd.read_csv(sandbox / "customers.csv").to_sql("customers", con, index=False)
+        with lacuna.governed(sandbox_config()):
+            frame = pd.read_sql("SELECT email AS region, name AS note FROM customers", con)
+            c = frame.lacuna_classification
+            assert c.columns["region"].classification is ColumnKind.PII
+            assert c.columns["note"].classification is ColumnKind.PII
+            assert frame.lacuna.lineage.sources == (f"sqlite/{sandbox / 'plain.db'}#customers",)
+            with pytest.raises(GovernanceViolation):
+                frame.to_sql("leak", con)
+
+
+def test_enable_governs_engines_created_afterwards(sqlite_url, sandbox_config):
+    lacuna.enable(sandbox_config())
+    engine = sa.create_engine(sqlite_url)  # never passed to lacuna.sql.govern
+    try:
+        with pytest.raises(GovernanceViolation), engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE leak AS SELECT email FROM customers")
+        lacuna.disable()
+        with engine.begin() as conn:  # plain SQLAlchemy again
+            conn.exec_driver_sql("CREATE TABLE leak AS SELECT email FROM customers")
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_a_column_comment_declares_a_stricter_class(kind, make_db, governed_engine):
+    url = make_db(kind, tables=())
+    plain = sa.create_engine(url)
+    with plain.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE codes (code TEXT, label TEXT)")
+        conn.exec_driver_sql("INSERT INTO codes VALUES ('A1', 'x'), ('B2', 'y')")
+        conn.exec_driver_sql("COMMENT ON COLUMN codes.code IS 'PII: the national id of a person'")
+    plain.dispose()
+    engine = governed_engine(url)
+    c = lacuna.sql.table_classification(engine, "codes")
+    assert c is not None
+    assert c.columns["code"].classification is ColumnKind.PII
+    assert c.columns["label"].classification is ColumnKind.PUBLIC
+
+
+def test_only_sqlite_duckdb_and_postgresql_are_governed_explicitly():
+    from lacuna.errors import IntegrationError
+
+    with pytest.raises(IntegrationError, match="SQLAlchemy Engine"):
+        lacuna.sql.govern("sqlite://")
+    assert not Path("nothing").exists()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_merge_is_decided_from_what_each_branch_writes(kind, make_db, governed_engine):
+    url = make_db(kind, tables=("customers",))
+    plain = sa.create_engine(url)
+    with plain.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE contacts (customer_id TEXT, note TEXT)")
+        conn.exec_driver_sql("INSERT INTO contacts VALUES ('C0001', 'x')")
+    plain.dispose()
+    engine = governed_engine(url)
+    merge = ("MERGE INTO contacts t USING customers s ON t.customer_id = s.customer_id "
+             "WHEN MATCHED THEN UPDATE SET note = {matched} "
+             "WHEN NOT MATCHED THEN INSERT (customer_id, note) VALUES (s.customer_id, s.region)")
+    with pytest.raises(GovernanceViolation) as err, engine.begin() as conn:
+        conn.exec_driver_sql(merge.format(matched="s.email"))
+    assert err.value.decision.operation.classification.columns["note"].is_personal
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM contacts").scalar() == 1
+    with engine.begin() as conn:  # identifiers and regions: INTERNAL, to an internal database
+        conn.exec_driver_sql(merge.format(matched="s.region"))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM contacts").scalar() == 60
