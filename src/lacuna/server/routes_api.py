@@ -13,10 +13,10 @@ from fastapi import APIRouter, HTTPException, Request, UploadFile
 
 from lacuna.identity import Principal
 from lacuna.model import Decision, Operation, User
-from lacuna.server.schemas import ClassifyRequest, DecideRequest, OperationBody
+from lacuna.remote.wire import decision_to_wire, operation_from_wire
+from lacuna.server.schemas import ClassifyRequest, DecideRequest, OperationBody, OutcomeBody
 from lacuna.server.security import AnyUser, state_of
 from lacuna.server.state import ServerState
-from lacuna.server.wire import decision_to_wire, operation_from_wire
 
 router = APIRouter(prefix="/api/v1", tags=["governance"])
 log = logging.getLogger("lacuna.server")
@@ -84,7 +84,10 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     seconds = time.perf_counter() - started
     state.metrics.decision("error" if decision.engine_error else (
         "allowed" if decision.allowed else "denied"), seconds)
-    audit = None if stored is None else {"id": stored.id, "seq": stored.seq, "hash": stored.hash}
+    audit = None
+    if stored is not None:
+        audit = {"id": stored.id, "seq": stored.seq, "hash": stored.hash}
+        state.remember(stored.id, decision, operation.user.id)
     return decision, audit
 
 
@@ -113,3 +116,24 @@ def decide(body: DecideRequest, request: Request, principal: AnyUser) -> dict[st
     decision, audit = decide_and_record(state, operation, record=body.record,
                                         session=body.session)
     return {"decision": decision_to_wire(decision), "audit": audit}
+
+
+@router.post("/audit/outcomes", tags=["audit"], status_code=201,
+             summary="Append the outcome of a decided operation (succeeded or failed)")
+def outcome(body: OutcomeBody, request: Request, principal: AnyUser) -> dict[str, Any]:
+    """The caller's own operation only, and only for a decision this server recorded recently
+    (the record ``of`` names, from ``POST /api/v1/decide``)."""
+    state = state_of(request)
+    known = state.recall(body.of)
+    if known is None or known[1] != principal.name:
+        if known is not None:
+            state.remember(body.of, *known)
+        raise HTTPException(404, f"no recent decision {body.of!r} of yours to append to")
+    decision, _ = known
+    assert decision.operation is not None
+    error = RuntimeError(body.error) if body.error else None
+    stored = state.governor.audit.record_outcome(
+        decision, decision.operation, session=body.session or state.governor.session,
+        of=body.of, error=error)
+    state.metrics.audit_write(True)
+    return {"id": stored.id, "seq": stored.seq, "hash": stored.hash}

@@ -68,3 +68,10 @@ class ExceptionRequestBody(_Body):
 class ExceptionDecisionBody(_Body):
     comment: str | None = Field(default=None, max_length=4000)
     conditions: list[str] = Field(default_factory=list, max_length=50)
+
+
+class OutcomeBody(_Body):
+    of: str = Field(max_length=64, description="The decision's audit record id.")
+    error: str | None = Field(default=None, max_length=4000,
+                              description="Failed: the error's type and message.")
+    session: str | None = Field(default=None, max_length=64)
