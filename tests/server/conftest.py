@@ -89,10 +89,11 @@ def start_server(root: Path, *, tokens: dict[str, str] | None = None, workers: i
         users.close()
     port = free_port()
     log = root / f"server-{port}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lacuna", "serve", "--port", str(port), "--db", db,
-         "--config", str(config), "--workers", str(workers)],
-        env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lacuna", "serve", "--port", str(port), "--db", db,
+             "--config", str(config), "--workers", str(workers)],
+            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

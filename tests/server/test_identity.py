@@ -35,7 +35,8 @@ def test_token_is_printed_once_and_stored_only_hashed(tmp_path: Path) -> None:
                                              "LACUNA_HOME": str(tmp_path / "home")},
         check=True)
     token = run.stdout.strip()
-    assert token.startswith("lac_") and len(token) > 40
+    assert token.startswith("lac_")
+    assert len(token) > 40
     raw = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("state.db-*"))
     assert token.encode() not in raw
     rows = sqlite3.connect(db).execute("select name, roles, token_sha256 from lacuna_users")
@@ -93,7 +94,7 @@ def test_oidc_bearer_tokens(oidc: tuple[OidcVerifier, rsa.RSAPrivateKey], tmp_pa
         with pytest.raises(AuthenticationError, match=f"(?i){why}"):
             auth.authenticate(bad)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    with pytest.raises(AuthenticationError, match="[Ss]ignature"):
+    with pytest.raises(AuthenticationError, match=r"[Ss]ignature"):
         auth.authenticate(_jwt(other))
 
 

@@ -105,7 +105,6 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
         AuditError: the state database cannot be opened.
     """
     from lacuna.governor import Governor
-    from lacuna.model import Decision
     from lacuna.policy.engine import PolicyEngine
     from lacuna.server.opa import OpaData
 
