@@ -26,6 +26,7 @@ import hmac
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,8 +122,11 @@ def redact(token: str | None) -> str:
 class UserStore:
     """Users, their roles and their API tokens' digests in the state database."""
 
+    CACHE_S = 10.0  # a disabled or replaced token stops working within this, in every worker
+
     def __init__(self, url: str) -> None:
         self._engine = open_state_database(url, metadata)
+        self._cache: dict[str, tuple[Principal, float]] = {}
 
     def add(self, name: str, *, roles: Iterable[str], replace: bool = False) -> str:
         """Create ``name`` with ``roles`` and return a new API token (shown once, stored hashed).
@@ -148,6 +152,7 @@ class UserStore:
                 msg = (f"user {name!r} exists; use --replace to give them new roles and a new "
                        "token")
                 raise ConfigError(msg)
+            self._cache.clear()
             if exists:
                 conn.execute(update(users_table).where(users_table.c.name == name)
                              .values(**values))
@@ -157,6 +162,7 @@ class UserStore:
 
     def disable(self, name: str) -> None:
         """Stop ``name``'s token from working (the user row stays for the record)."""
+        self._cache.clear()
         with self._engine.begin() as conn:
             done = conn.execute(update(users_table).where(users_table.c.name == name)
                                 .values(disabled=True)).rowcount
@@ -179,6 +185,9 @@ class UserStore:
             AuthenticationError: unknown or disabled token.
         """
         digest = token_digest(token)
+        hit = self._cache.get(digest)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
         with self._engine.connect() as conn:
             row = conn.execute(select(users_table).where(
                 users_table.c.token_sha256 == digest)).first()
@@ -188,7 +197,11 @@ class UserStore:
         if row.disabled:
             msg = f"user {row.name!r} is disabled; ask an admin"
             raise AuthenticationError(msg)
-        return Principal(row.name, tuple(json.loads(row.roles)))
+        principal = Principal(row.name, tuple(json.loads(row.roles)))
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (principal, time.monotonic() + self.CACHE_S)
+        return principal
 
     def close(self) -> None:
         self._engine.dispose()
