@@ -223,6 +223,10 @@ class ServerLineage:
 
         from lacuna.lineage.openlineage import run_to_events
 
+        if self.client.breaker.state == "open":  # the server is known to be down: no wait
+            msg = (f"Lacuna server {self.client.url} is unreachable (circuit breaker open): "
+                   f"lineage run {run.id} not sent")
+            raise LineageError(msg)
         try:
             for event in run_to_events(run, namespace=self.namespace):
                 self.client.call("POST", "/api/v1/lineage", json.loads(Serde.to_json(event)))
