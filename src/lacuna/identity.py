@@ -178,6 +178,12 @@ class UserStore:
             return [(Principal(r.name, tuple(json.loads(r.roles))), bool(r.disabled))
                     for r in rows]
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal for ``token`` if it was authenticated in the last ``CACHE_S``
+        seconds (no database read), else ``None``."""
+        hit = self._cache.get(token_digest(token))
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
     def authenticate(self, token: str) -> Principal:
         """The principal whose API token this is.
 
@@ -277,6 +283,10 @@ class Authenticator:
     def __init__(self, users: UserStore, oidc: OidcVerifier | None = None) -> None:
         self.users = users
         self.oidc = oidc
+
+    def cached(self, token: str) -> Principal | None:
+        """A recently accepted API token's principal, without I/O (``None``: authenticate)."""
+        return self.users.cached(token) if token.startswith(TOKEN_PREFIX) else None
 
     def authenticate(self, token: str) -> Principal:
         """Raises :class:`AuthenticationError` when the token is not accepted."""
