@@ -199,3 +199,22 @@ def test_metrics(app_client) -> None:
     summary = client.get("/api/v1/metrics", headers=h("carla")).json()
     assert summary["audit"]["records"] >= 1
     assert "governance" in summary
+
+
+def test_outcomes_are_appended_to_the_callers_own_decisions(app_client) -> None:
+    client, h = app_client.client, app_client.headers
+    dest = app_client.state.governor.config.destinations.governed[0] + "out.csv"
+    wire = client.post("/api/v1/decide", json={"operation": _op(app_client, dest)},
+                       headers=h("ana")).json()
+    of = wire["audit"]["id"]
+    assert client.post("/api/v1/audit/outcomes", json={"of": of},
+                       headers=h("jane")).status_code == 404  # not jane's
+    r = client.post("/api/v1/audit/outcomes", json={"of": of, "error": "OSError: disk full"},
+                    headers=h("ana"))
+    assert r.status_code == 201, r.text
+    stored = app_client.state.governor.audit.get(r.json()["id"])
+    assert stored is not None
+    assert stored.kind == "outcome"
+    assert stored.outcome_of == of
+    assert stored.status == "failed"
+    assert stored.user_id == "ana"

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, UploadFile
 
 from lacuna.identity import Principal
-from lacuna.model import Decision, Operation, User
+from lacuna.model import Action, Classification, Decision, Operation, User
 from lacuna.remote.wire import decision_to_wire, operation_from_wire
 from lacuna.server.schemas import ClassifyRequest, DecideRequest, OperationBody, OutcomeBody
 from lacuna.server.security import AnyUser, state_of
@@ -87,7 +87,6 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     audit = None
     if stored is not None:
         audit = {"id": stored.id, "seq": stored.seq, "hash": stored.hash}
-        state.remember(stored.id, decision, operation.user.id)
     return decision, audit
 
 
@@ -121,19 +120,34 @@ def decide(body: DecideRequest, request: Request, principal: AnyUser) -> dict[st
 @router.post("/audit/outcomes", tags=["audit"], status_code=201,
              summary="Append the outcome of a decided operation (succeeded or failed)")
 def outcome(body: OutcomeBody, request: Request, principal: AnyUser) -> dict[str, Any]:
-    """The caller's own operation only, and only for a decision this server recorded recently
-    (the record ``of`` names, from ``POST /api/v1/decide``)."""
+    """For the caller's own decision record ``of`` (from ``POST /api/v1/decide``): the
+    operation ran and succeeded, or failed with ``error``. Works with any worker: the
+    operation is read back from the trail."""
     state = state_of(request)
-    known = state.recall(body.of)
-    if known is None or known[1] != principal.name:
-        if known is not None:
-            state.remember(body.of, *known)
-        raise HTTPException(404, f"no recent decision {body.of!r} of yours to append to")
-    decision, _ = known
-    assert decision.operation is not None
+    record = state.governor.audit.get(body.of)
+    if record is None or record.user_id != principal.name or record.kind != "decision":
+        raise HTTPException(404, f"no decision record {body.of!r} of yours to append to")
+    decision, operation = _from_record(state, record.data)
     error = RuntimeError(body.error) if body.error else None
     stored = state.governor.audit.record_outcome(
-        decision, decision.operation, session=body.session or state.governor.session,
+        decision, operation, session=body.session or record.data["who"].get("session") or "",
         of=body.of, error=error)
     state.metrics.audit_write(True)
     return {"id": stored.id, "seq": stored.seq, "hash": stored.hash}
+
+
+def _from_record(state: ServerState, data: dict[str, Any]) -> tuple[Decision, Operation]:
+    """The operation and decision a decision record describes (what an outcome names)."""
+    what, how, who = data.get("what") or {}, data.get("how") or {}, data.get("who") or {}
+    dest = what.get("destination")
+    operation = Operation(
+        id=str(data.get("operation_id") or ""), action=Action(what.get("action", "export")),
+        user=User(id=str(who.get("user_id")), role=str(who.get("role") or "")),
+        classification=Classification(), method=str(how.get("method") or ""),
+        code_location=how.get("code_location"),
+        destination=state.governor.destination(dest) if dest else None)
+    verdict = data.get("decision") or {}
+    decision = Decision(allowed=bool(verdict.get("allowed")), operation_id=operation.id,
+                        reasoning=str(verdict.get("reasoning") or ""),
+                        policy_id=verdict.get("policy_id"), operation=operation)
+    return decision, operation

@@ -8,9 +8,7 @@ lineage store, the decision log), so pointing ``db`` at another database URL mov
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,13 +20,11 @@ if TYPE_CHECKING:
     from fastapi import Request
 
     from lacuna.governor import Governor
-    from lacuna.model import Decision
     from lacuna.policy.engine import PolicyEngine
     from lacuna.server.opa import OpaData
     from lacuna.server.settings import ServerSettings
 
 log = logging.getLogger("lacuna.server")
-RECENT_LIMIT = 50_000
 
 # Issue 15 (GovernanceMetrics) is not built yet: when it is, it registers here and
 # GET /api/v1/metrics includes its report under "governance".
@@ -46,20 +42,6 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     session_lookup: Callable[[Request], Principal | None] | None = None
     started: float = field(default_factory=time.time)
-    # Recent recorded decisions by audit record id, so a client can append the outcome.
-    recent: OrderedDict[str, tuple[Decision, str]] = field(default_factory=OrderedDict)
-    recent_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def remember(self, record_id: str, decision: Decision, user: str) -> None:
-        with self.recent_lock:
-            self.recent[record_id] = (decision, user)
-            while len(self.recent) > RECENT_LIMIT:
-                self.recent.popitem(last=False)
-
-    def recall(self, record_id: str) -> tuple[Decision, str] | None:
-        with self.recent_lock:
-            return self.recent.pop(record_id, None)
-
     @property
     def db(self) -> str:
         return self.governor.config.audit_url
