@@ -7,6 +7,7 @@ Routers (docs/server.md has the full table, with roles):
 - :mod:`lacuna.server.routes_opa`: OPA's ``/v1/data``, ``/v1/policies``
 - :mod:`lacuna.server.routes_state`: audit, exceptions, lineage (OpenLineage ingest at Marquez's
   ``POST /api/v1/lineage``)
+- ``lacuna.server.console`` when it exists: its ``install(app)`` adds the steward console
 
 Every route depends on :func:`lacuna.server.security.require_role` (or is in
 ``PUBLIC_PATHS``). Requests larger than ``max_body_bytes`` get 413 before they are read.
@@ -14,6 +15,8 @@ Every route depends on :func:`lacuna.server.security.require_role` (or is in
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import time
 import uuid
@@ -87,6 +90,9 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
     app.include_router(routes_api.router)
     app.include_router(routes_opa.router)
     app.include_router(routes_state.router)
+    if importlib.util.find_spec("lacuna.server.console") is not None:  # the steward console
+        console = importlib.import_module("lacuna.server.console")
+        console.install(app)
     app.add_middleware(_Guard, state=state)
     return app
 

@@ -14,7 +14,7 @@ its own session cookie too; bearer tokens win when both are present.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -107,7 +107,7 @@ def audit_refusal(state: ServerState, request: Request, status: int, detail: str
         log.error("could not audit an HTTP %s refusal: %s", status, exc)
 
 
-def require_role(*roles: str) -> Callable[[Request], Principal]:
+def require_role(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency: the authenticated caller, who must hold one of ``roles``
     (``admin`` holds every role; no roles: any authenticated caller).
 
