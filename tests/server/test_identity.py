@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,18 +21,17 @@ from lacuna.identity import (
     UserStore,
 )
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-
 
 def test_token_is_printed_once_and_stored_only_hashed(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
-    run = subprocess.run(
-        [sys.executable, "-m", "lacuna", "users", "add", "ana@example.com", "--role",
-         "analyst", "--db", f"sqlite:///{db}"],
-        capture_output=True, text=True, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin",
-                                             "LACUNA_HOME": str(tmp_path / "home")},
-        check=True)
-    token = run.stdout.strip()
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    result = CliRunner().invoke(app, ["users", "add", "ana@example.com", "--role", "analyst",
+                                      "--db", f"sqlite:///{db}"])
+    assert result.exit_code == 0, result.output
+    token = next(line for line in result.stdout.splitlines() if line.startswith("lac_"))
     assert token.startswith("lac_")
     assert len(token) > 40
     raw = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("state.db-*"))
