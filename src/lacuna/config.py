@@ -152,6 +152,24 @@ class ServerConfig(_Model):
     ca_file: str | None = None  # a PEM file of CAs for the server's certificate
 
 
+class LacunaServerConfig(_Model):
+    """A Lacuna governance server (``lacuna serve``) this client governs through: decisions,
+    audit, lineage and exceptions go there (see docs/server.md). The API token comes from
+    the ``token_env`` variable (default ``LACUNA_TOKEN``); ``token`` in a file is allowed but
+    discouraged."""
+
+    url: str
+    token: str | None = Field(default=None, repr=False)
+    token_env: str = "LACUNA_TOKEN"
+    deadline_ms: int = Field(default=2000, ge=1)  # per call, overall: then a clear denial
+    timeout_ms: int = Field(default=1000, ge=1)  # per phase of one attempt
+    retries: int = Field(default=1, ge=0)
+    breaker_failures: int = Field(default=1, ge=1)
+    breaker_reset_ms: int = Field(default=5000, ge=0)
+    tls_verify: bool = True
+    ca_file: str | None = None
+
+
 class DecisionLogConfig(_Model):
     """Where decision logs (OPA's shape) go: the state database (sql) or an HTTP collector."""
 
@@ -425,6 +443,7 @@ class Config(_Model):
     stewards: StewardsConfig = Field(default_factory=StewardsConfig)
     lineage: LineageConfig = Field(default_factory=LineageConfig)
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
+    server: LacunaServerConfig | None = None  # govern through a Lacuna server (lacuna serve)
     docs_url: str = "https://governance.example.com/policies/"
     source: str | None = Field(default=None, exclude=True)  # the file this came from
 

@@ -127,6 +127,7 @@ class Governor:
         self._engine = engine
         self._audit = audit
         self._exceptions: ExceptionStore | None = None
+        self._remote_lineage: Any = None
         self._watcher: PolicyWatcher | None = None
         self._cascade: ClassifySettings | None = None
         self._file_cache: FileClassificationCache | None = None
@@ -155,6 +156,10 @@ class Governor:
     def _build_engine(self) -> DecisionEngine:
         from lacuna.policy import engine_from_config, watcher_from_config
 
+        if self.config.server is not None:  # a Lacuna server decides, records, grants
+            from lacuna.remote.client import ServerClient, ServerEngine
+
+            return ServerEngine(ServerClient(self.config.server), self.session)
         engine = engine_from_config(self.config)
         self._watcher = watcher_from_config(engine, self.config)
         return engine
@@ -163,6 +168,10 @@ class Governor:
     def audit(self) -> AuditStore:
         from lacuna.audit import AuditStore
 
+        if self.config.server is not None:
+            from lacuna.remote.client import ServerAudit
+
+            return self._once("_audit", lambda: ServerAudit(self.engine))  # type: ignore
         return self._once("_audit", lambda: AuditStore(
             self.config.audit_url, checkpoint_log=self.config.audit.checkpoint_log))
 
@@ -170,6 +179,11 @@ class Governor:
     def exceptions(self) -> ExceptionStore:
         from lacuna.exceptions import ExceptionStore
 
+        if self.config.server is not None:
+            from lacuna.remote.client import ServerExceptions
+
+            return self._once("_exceptions",  # type: ignore
+                              lambda: ServerExceptions(self.engine.client))  # type: ignore
         return self._once("_exceptions", lambda: ExceptionStore(self.config.audit_url))
 
     @property
@@ -332,6 +346,8 @@ class Governor:
 
     def decide(self, operation: Operation) -> Decision:
         """The policy answer for ``operation``, without side effects. Never raises: fails closed."""
+        if getattr(self.engine, "complete_decisions", False):
+            return self._server_decision(operation, record=False)
         grant, note = self._grant(operation)
         try:
             decision = self.engine.decide(
@@ -353,6 +369,12 @@ class Governor:
         if decision.denied:
             decision = self._registered_datasets(decision)
         return decision
+
+    def _server_decision(self, operation: Operation, *, record: bool) -> Decision:
+        """A Lacuna server's complete decision (grants, alternatives; recorded there when
+        ``record``). The engine never raises; a failure is its fail-closed denial."""
+        decision = self.engine.decide(operation, log=record)  # type: ignore[call-arg]
+        return replace(decision, operation=operation)
 
     def _registered_datasets(self, decision: Decision) -> Decision:
         """A registered dataset that covers the need, offered first (lacuna.datasets.offer)."""
@@ -423,7 +445,9 @@ class Governor:
         return self._govern(operation)[0]
 
     def _govern(self, operation: Operation) -> tuple[Decision, AuditRecord | None]:
-        decision = self.decide(operation)
+        decision = (self._server_decision(operation, record=True)
+                    if getattr(self.engine, "complete_decisions", False)
+                    else self.decide(operation))
         stored, failure = self._record(decision)
         mode = self.config.mode
         if failure is not None:
@@ -514,6 +538,11 @@ class Governor:
         """The lineage store in this governor's state database (``audit.url``)."""
         from lacuna.lineage.api import store_at
 
+        if self.config.server is not None:
+            from lacuna.remote.client import ServerLineage
+
+            return self._once("_remote_lineage", lambda: ServerLineage(  # type: ignore
+                self.engine.client, self.config.lineage.openlineage.namespace))  # type: ignore
         return store_at(self.config.audit_url)
 
     def _lineage_outcome(

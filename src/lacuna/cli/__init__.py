@@ -124,12 +124,16 @@ def _mount_subcommands() -> None:
     from lacuna.cli.exceptions import app as exceptions_app
     from lacuna.cli.lineage import app as lineage_app
     from lacuna.cli.policy import app as policy_app
+    from lacuna.cli.serve import serve
+    from lacuna.cli.users import app as users_app
 
     app.add_typer(audit_app, name="audit", help="Read and verify the audit trail.")
     app.add_typer(datasets_app, name="datasets", help="Register and use pre-approved datasets.")
     app.add_typer(exceptions_app, name="exceptions", help="Request and decide policy exceptions.")
     app.add_typer(lineage_app, name="lineage", help="Query lineage: show, impact, completeness.")
     app.add_typer(policy_app, name="policy", help="Check, test, run and package Rego policies.")
+    app.add_typer(users_app, name="users", help="Server users, roles and API tokens.")
+    app.command("serve")(serve)
 
 
 _mount_subcommands()

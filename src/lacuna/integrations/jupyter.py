@@ -2,10 +2,15 @@
 
     %load_ext lacuna                       # govern pandas in this kernel
     %lacuna config --policy-dir policies/ --user alice --role data_analyst
-    %lacuna config --policy-server http://opa.internal:8181   # the seed's spelling
+    %lacuna config --policy-server http://lacuna:8181   # the seed's spelling (see below)
+    %lacuna config --server http://lacuna:8181          # a Lacuna server (lacuna serve)
     %lacuna config --mode warn --environment production --purpose "Q4 churn analysis"
     %lacuna status                         # mode, user, policy bundle, audit trail
     %lacuna off | %lacuna on
+
+``--server`` governs through a Lacuna server (decisions, audit, lineage and exceptions there; the
+API token from ``$LACUNA_TOKEN``). ``--policy-server`` means the same when ``$LACUNA_TOKEN`` is
+set, and otherwise an OPA server that only decides (its Data API).
 
 A denied operation is shown as the learning moment (HTML in notebooks, rich in terminals)
 instead of a traceback.
@@ -14,6 +19,7 @@ instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from typing import Any
 
@@ -34,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", prog="%lacuna config", add_help=False)
     cfg.add_argument("--config", dest="config_file", help="path to a lacuna.yaml")
     cfg.add_argument("--policy-dir", help="folder of .rego policies")
-    cfg.add_argument("--policy-server", help="an OPA server's URL (decisions over its Data API)")
+    cfg.add_argument("--policy-server", help="a Lacuna server's URL when $LACUNA_TOKEN is set, "
+                     "else an OPA server's (decisions over its Data API)")
+    cfg.add_argument("--server", help="a Lacuna server's URL (token from $LACUNA_TOKEN)")
     cfg.add_argument("--user", help="user id")
     cfg.add_argument("--role", help="user role")
     cfg.add_argument("--department", help="user department")
@@ -64,7 +72,11 @@ def lacuna_magic(line: str) -> str:
         policy: dict[str, Any] = {}
         if args.policy_dir:
             policy["dir"] = args.policy_dir
-        if args.policy_server:
+        lacuna_server = args.server or (
+            args.policy_server if args.policy_server and os.environ.get("LACUNA_TOKEN") else None)
+        if lacuna_server:
+            overrides["server"] = {"url": lacuna_server}
+        elif args.policy_server:
             policy["server"] = {"url": args.policy_server}
         if policy:
             overrides["policy"] = policy
@@ -85,7 +97,9 @@ def lacuna_magic(line: str) -> str:
 def status() -> str:
     gov = _governor.current()
     c = gov.config
-    if c.policy.server is not None:
+    if c.server is not None:
+        policy = f"Lacuna server {c.server.url} (decisions, audit, lineage, exceptions)"
+    elif c.policy.server is not None:
         policy = f"OPA server {c.policy.server.url}"
     else:
         policy = str(c.policy.dir) if c.policy.dir else "default bundle (built in)"

@@ -1,0 +1,308 @@
+"""Govern through a Lacuna server: decisions, audit, lineage and exceptions over its HTTP API.
+
+When ``lacuna.yaml`` has ``server: {url: http://lacuna:8181}`` (the token comes from
+``$LACUNA_TOKEN``, or ``token_env`` names another variable), the governor uses:
+
+- :class:`ServerEngine` as its policy engine: ``POST /api/v1/decide`` decides *and* records
+  the decision on the server's audit trail, as the token's user; exception grants and the
+  checked alternatives are the server's (``complete_decisions``: the governor adds nothing);
+- :class:`ServerAudit` as its audit trail: it hands back the record the server wrote for the
+  decision, and sends outcomes (``POST /api/v1/audit/outcomes``);
+- :class:`ServerLineage` for lineage: runs go to the server as OpenLineage events
+  (``POST /api/v1/lineage``), queries go to ``/api/v1/lineage/...``;
+- :class:`ServerExceptions` for ``lacuna.request_exception`` and ``lacuna exceptions``.
+
+**Fail closed, within a bound.** Every call has one deadline (``deadline_ms``, default 2 s)
+through :class:`lacuna.http.HttpClient`; an unreachable server, a timeout, an HTTP error or an
+answer that is not a decision is a denial that says so (*Lacuna server http://lacuna:8181
+unreachable …: denied (fail closed)*). After ``breaker_failures`` failed decisions the breaker
+denies at once for ``breaker_reset_ms``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import urllib.parse
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from lacuna.errors import AuditError, ConfigError, LacunaError, LineageError
+from lacuna.http import CircuitBreaker, HttpClient, HttpFailure, HttpSettings, message
+from lacuna.model import Decision, utcnow
+from lacuna.remote.wire import decision_from_wire, operation_to_wire
+
+if TYPE_CHECKING:
+    from lacuna.audit import AuditRecord
+    from lacuna.config import Config
+    from lacuna.exceptions.model import ExceptionRequest, Status
+    from lacuna.lineage.records import Run
+    from lacuna.model import Operation
+
+log = logging.getLogger("lacuna.remote")
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+class ServerUnavailable(LacunaError):
+    """The Lacuna server gave no usable answer (the message says why and what to do)."""
+
+
+class ServerClient:
+    """An authenticated JSON client for one Lacuna server (thread-safe)."""
+
+    def __init__(self, settings: Any) -> None:
+        url = str(settings.url).rstrip("/")
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            msg = f"server.url {url!r} is not an http(s) URL; use e.g. http://lacuna:8181"
+            raise ConfigError(msg)
+        token = settings.token or os.environ.get(settings.token_env or "LACUNA_TOKEN")
+        if not token:
+            msg = (f"server.url is {url} but no API token is set: put it in "
+                   f"${settings.token_env or 'LACUNA_TOKEN'} (from `lacuna users add`)")
+            raise ConfigError(msg)
+        self.url = url
+        self.deadline_s = settings.deadline_ms / 1000.0
+        self.breaker = CircuitBreaker(settings.breaker_failures,
+                                      settings.breaker_reset_ms / 1000.0)
+        self._http = HttpClient(HttpSettings(
+            timeout_s=settings.timeout_ms / 1000.0, deadline_s=self.deadline_s,
+            retries=settings.retries, max_body_bytes=8 << 20,
+            max_connections=10, verify=settings.tls_verify, ca_file=settings.ca_file,
+            headers=(("Content-Type", "application/json"),
+                     ("Authorization", f"Bearer {token}"))),
+            https=parsed.scheme == "https")
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """The JSON answer of ``method path``.
+
+        Raises:
+            ServerUnavailable: no answer within the deadline, an HTTP error (with the server's
+                message), or an answer that is not JSON.
+        """
+        where = f"Lacuna server {self.url}"
+        try:
+            response = self._http.request(
+                method, f"{self.url}{path}",
+                content=None if body is None else _encode(body).encode("utf-8"))
+        except HttpFailure as exc:
+            what = "unreachable" if exc.kind == "unreachable" else "did not answer"
+            msg = f"{where} {what} ({exc}) for {method} {path}"
+            raise ServerUnavailable(msg) from None
+        if response.status >= 400:
+            detail = message(response.body)
+            msg = f"{where} answered HTTP {response.status} for {method} {path}: {detail}"
+            raise ServerUnavailable(msg)
+        if not response.body:
+            return None
+        try:
+            return json.loads(response.body)
+        except ValueError:
+            msg = f"{where} answered {method} {path} with something that is not JSON"
+            raise ServerUnavailable(msg) from None
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class ServerEngine:
+    """The governor's policy engine when a Lacuna server decides (see the module docstring)."""
+
+    complete_decisions = True  # grants and alternatives are the server's: add nothing
+
+    def __init__(self, client: ServerClient, session: str) -> None:
+        self.client = client
+        self.session = session
+        self.decision_log = None
+        self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def decide(self, operation: Operation, *, exception_approved: bool = False,  # noqa: ARG002
+               exception_approver_role: str | None = None, log: bool = True) -> Decision:  # noqa: ARG002
+        """Decide (and, unless ``log`` is false, record) on the server. Never raises."""
+        started = time.perf_counter()
+        if not self.client.breaker.allow():
+            return self._failure(
+                operation, started,
+                f"Lacuna server {self.client.url}: not asked, "
+                f"{self.client.breaker.failures} earlier request(s) failed (last: "
+                f"{self.client.breaker.last_failure or 'unknown'}); next try in "
+                f"{self.client.breaker.retry_in():.1f} s")
+        try:
+            answer = self.client.call("POST", "/api/v1/decide", {
+                "operation": operation_to_wire(operation), "record": log,
+                "session": self.session})
+            decision = decision_from_wire(answer["decision"], operation)
+        except (ServerUnavailable, KeyError, TypeError, ValueError) as exc:
+            detail = str(exc) if isinstance(exc, ServerUnavailable) else (
+                f"Lacuna server {self.client.url} answered something that is not a decision "
+                f"({type(exc).__name__}: {exc})")
+            self.client.breaker.failure(detail)
+            return self._failure(operation, started, detail)
+        self.client.breaker.success()
+        audit = answer.get("audit")
+        if log and isinstance(audit, Mapping):
+            with self._lock:
+                self._records[operation.id] = dict(audit)
+                while len(self._records) > 10_000:
+                    self._records.popitem(last=False)
+        return decision
+
+    def recorded(self, operation_id: str) -> dict[str, Any] | None:
+        """The server's audit record of this operation's decision (taken once)."""
+        with self._lock:
+            return self._records.pop(operation_id, None)
+
+    def _failure(self, operation: Operation, started: float, detail: str) -> Decision:
+        log.error("governance server decision failed; denying operation %s (fail closed): %s",
+                  operation.id, detail)
+        return Decision(
+            allowed=False, operation_id=operation.id, engine_error=detail, operation=operation,
+            eval_ms=(time.perf_counter() - started) * 1000.0,
+            reasoning=(f"Denied because the governance server could not decide (fail closed): "
+                       f"{detail}. Check that the server runs and is reachable, or tell the "
+                       "platform team."))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class ServerAudit:
+    """The governor's audit trail when the server records (it already did, on decide)."""
+
+    def __init__(self, engine: ServerEngine) -> None:
+        self.engine = engine
+
+    def record(self, decision: Decision, operation: Operation, *, session: str) -> AuditRecord:  # noqa: ARG002
+        """The record the server wrote for this decision.
+
+        Raises:
+            AuditError: the server did not record it (it was unreachable, or refused).
+        """
+        from lacuna.audit import AuditRecord
+
+        stored = self.engine.recorded(operation.id)
+        if stored is None:
+            msg = (f"the governance server {self.engine.client.url} did not record decision "
+                   f"{operation.id} ({decision.engine_error or 'no audit record returned'})")
+            raise AuditError(msg)
+        return AuditRecord(seq=int(stored["seq"]), id=str(stored["id"]), timestamp=utcnow(),
+                           user_id=operation.user.id, action=operation.action.value,
+                           allowed=decision.allowed, policy_id=decision.policy_id, body="{}",
+                           prev_hash="", hash=str(stored.get("hash") or ""))
+
+    def record_outcome(self, decision: Decision, operation: Operation, *, session: str, of: str,  # noqa: ARG002
+                       error: BaseException | None = None) -> None:
+        """Send the operation's outcome (succeeded, or failed with the error) to the server."""
+        self.engine.client.call("POST", "/api/v1/audit/outcomes", {
+            "of": of, "error": None if error is None else f"{type(error).__name__}: {error}"})
+
+    def close(self) -> None:
+        """Nothing to close (the engine owns the connection)."""
+
+
+class ServerLineage:
+    """Runs go to the server as OpenLineage events; the queries the governor needs too."""
+
+    def __init__(self, client: ServerClient, namespace: str) -> None:
+        self.client = client
+        self.namespace = namespace
+
+    def record(self, run: Run) -> None:
+        """Send ``run``'s START and COMPLETE/FAIL events to ``POST /api/v1/lineage``.
+
+        Raises:
+            LineageError: the server did not take them.
+        """
+        from openlineage.client.serde import Serde
+
+        from lacuna.lineage.openlineage import run_to_events
+
+        if self.client.breaker.state == "open":  # the server is known to be down: no wait
+            msg = (f"Lacuna server {self.client.url} is unreachable (circuit breaker open): "
+                   f"lineage run {run.id} not sent")
+            raise LineageError(msg)
+        try:
+            for event in run_to_events(run, namespace=self.namespace):
+                self.client.call("POST", "/api/v1/lineage", json.loads(Serde.to_json(event)))
+        except ServerUnavailable as exc:
+            raise LineageError(str(exc)) from None
+
+    def runs(self, *_: Any, **__: Any) -> list[Run]:
+        return []
+
+    def get_run(self, run_id: str) -> Run | None:  # noqa: ARG002
+        return None
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class ServerExceptions:
+    """``ExceptionStore``'s verbs, filed with the server as the token's user."""
+
+    def __init__(self, client: ServerClient) -> None:
+        self.client = client
+
+    def add(self, request: ExceptionRequest) -> ExceptionRequest:
+        answer = self._call("POST", "/api/v1/exceptions", {
+            "destination": request.destination, "action": request.action,
+            "source": request.sources[0] if request.sources else None,
+            "purpose": request.purpose, "business_justification":
+                request.business_justification, "approver": request.approver,
+            "duration_hours": request.duration_hours, "conditions": list(request.conditions)})
+        return _exception(answer)
+
+    def get(self, exception_id: str) -> ExceptionRequest:
+        return _exception(self._call("GET", f"/api/v1/exceptions/{_q(exception_id)}"))
+
+    def list(self, *, status: Status | None = None, user: str | None = None
+             ) -> list[ExceptionRequest]:
+        query = f"?status={status.value}" if status is not None else ""
+        answer = self._call("GET", f"/api/v1/exceptions{query}")
+        items = [_exception(e) for e in answer.get("exceptions", [])]
+        return [e for e in items if user is None or e.requested_by == user]
+
+    def decide(self, exception_id: str, *, approve: bool, by: str, stewards: Any,  # noqa: ARG002
+               comment: str | None = None, start: datetime | None = None) -> ExceptionRequest:  # noqa: ARG002
+        verb = "approve" if approve else "deny"
+        return _exception(self._call("POST", f"/api/v1/exceptions/{_q(exception_id)}/{verb}",
+                                     {"comment": comment}))
+
+    def verified(self, request: ExceptionRequest) -> bool:  # noqa: ARG002
+        return False  # grants are checked by the server, never on the client
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            return self.client.call(method, path, body)
+        except ServerUnavailable as exc:
+            raise LacunaError(str(exc)) from None
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _q(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def _exception(data: Any) -> ExceptionRequest:
+    from lacuna.exceptions.store import _from_body
+
+    return _from_body(json.dumps(data), str(data.get("id", "?")) if isinstance(data, dict)
+                      else "?")
+
+
+def remote_parts(config: Config, session: str) -> tuple[ServerEngine, ServerAudit]:
+    """The engine and audit trail for ``config.server`` (the governor calls this).
+
+    Raises:
+        ConfigError: no URL, not an http(s) URL, or no token.
+    """
+    engine = ServerEngine(ServerClient(config.server), session)
+    return engine, ServerAudit(engine)

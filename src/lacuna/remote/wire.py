@@ -1,0 +1,144 @@
+"""Operations and decisions as JSON between a client and the server (one format, both ways).
+
+An operation on the wire carries what the client knows and the server cannot see: the data's
+classification, the sources' names and classifications, the destination's URI, the purpose
+and where in the user's code it happened. It does **not** carry who acts: the server fills
+the user in from authentication (:func:`operation_from_wire`), and it classifies the
+destination itself with its own ``destinations:`` settings, so a client cannot claim a
+governed location or another identity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lacuna.model import (
+    Action,
+    Alternative,
+    Classification,
+    Decision,
+    Destination,
+    Operation,
+    PolicyRef,
+    Source,
+    User,
+)
+
+_OPERATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def operation_to_wire(operation: Operation) -> dict[str, Any]:
+    """The client's half: ``operation`` without its user (the server knows who asks)."""
+    return {
+        "id": operation.id,
+        "action": operation.action.value,
+        "classification": operation.classification.to_dict(),
+        "sources": [{"name": s.name, "classification": s.classification.to_dict()}
+                    for s in operation.sources],
+        "destination": operation.destination.uri if operation.destination else None,
+        "environment": operation.environment,
+        "purpose": operation.purpose,
+        "exception_id": operation.exception_id,
+        "method": operation.method,
+        "code_location": operation.code_location,
+        "variable": operation.variable,
+    }
+
+
+def operation_from_wire(body: Mapping[str, Any], *, user: User,
+                        destination: Callable[[str], Destination]) -> Operation:
+    """The server's half: an :class:`Operation` for the authenticated ``user``.
+
+    Raises:
+        ValueError: a malformed field (the message names it).
+    """
+    try:
+        action = Action(str(body.get("action", "")))
+    except ValueError:
+        allowed = ", ".join(a.value for a in Action)
+        msg = f"operation.action must be one of: {allowed}"
+        raise ValueError(msg) from None
+    classification = Classification.from_dict(body.get("classification") or {})
+    sources = tuple(
+        Source(name=str(s["name"]),
+               classification=Classification.from_dict(s.get("classification") or {}))
+        for s in body.get("sources") or ())
+    target = body.get("destination")
+    extra: dict[str, Any] = {}
+    op_id = body.get("id")
+    if op_id is not None:
+        if not isinstance(op_id, str) or not _OPERATION_ID.match(op_id):
+            msg = "operation.id must be 1-64 letters, digits or _.:-"
+            raise ValueError(msg)
+        extra["id"] = op_id
+    return Operation(
+        action=action,
+        user=user,
+        classification=classification,
+        sources=sources,
+        destination=destination(str(target)) if target else None,
+        environment=str(body.get("environment") or "development"),
+        purpose=_text(body.get("purpose")),
+        exception_id=_text(body.get("exception_id")),
+        method=str(body.get("method") or ""),
+        code_location=_text(body.get("code_location")),
+        variable=_text(body.get("variable")),
+        **extra,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def decision_to_wire(decision: Decision) -> dict[str, Any]:
+    """Every field of ``decision`` (its operation summarised as ``Decision.to_dict`` does)."""
+    out = decision.to_dict()
+    out["alternatives"] = [
+        {"title": a.title, "code": a.code, "note": a.note, "kind": a.kind,
+         "params": dict(a.params)} for a in decision.alternatives]
+    out["policies"] = [
+        {"package": p.package, "id": p.id, "title": p.title, "owner": p.owner,
+         "version": p.version, "compliance": list(p.compliance), "effect": p.effect}
+        for p in decision.policies]
+    out["eval_ms"] = decision.eval_ms
+    return out
+
+
+def decision_from_wire(data: Mapping[str, Any], operation: Operation | None = None) -> Decision:
+    """A :class:`Decision` from :func:`decision_to_wire`'s JSON.
+
+    Raises:
+        ValueError: ``allowed`` is not a boolean, or a required field is missing.
+    """
+    allowed = data.get("allowed")
+    if not isinstance(allowed, bool):
+        msg = f"decision.allowed must be true or false, not {allowed!r}"
+        raise ValueError(msg)
+    return Decision(
+        allowed=allowed,
+        operation_id=str(data.get("operation_id") or (operation.id if operation else "")),
+        reasoning=str(data.get("reasoning") or ""),
+        policy_id=data.get("policy_id"),
+        policy_title=data.get("policy_title"),
+        why=tuple(str(w) for w in data.get("why") or ()),
+        alternatives=tuple(
+            Alternative(title=str(a["title"]), code=a.get("code"), note=a.get("note"),
+                        kind=a.get("kind"),
+                        params=tuple((str(k), str(v)) for k, v in (a.get("params") or {}).items()))
+            for a in data.get("alternatives") or ()),
+        steward=data.get("steward"),
+        docs_url=data.get("docs_url"),
+        policies=tuple(
+            PolicyRef(package=str(p["package"]), id=p.get("id"), title=p.get("title"),
+                      owner=p.get("owner"), version=p.get("version"),
+                      compliance=tuple(p.get("compliance") or ()),
+                      effect=str(p.get("effect") or "allow"))
+            for p in data.get("policies") or ()),
+        engine_error=data.get("engine_error"),
+        bundle_revision=data.get("bundle_revision"),
+        eval_ms=float(data.get("eval_ms") or 0.0),
+        operation=operation,
+    )

@@ -1,0 +1,213 @@
+"""The application factory: ``create_app(settings) -> FastAPI``.
+
+Routers (docs/server.md has the full table, with roles):
+
+- :mod:`lacuna.server.routes_ops`: ``/health``, ``/metrics`` (Prometheus), ``/api/v1/metrics``
+- :mod:`lacuna.server.routes_api`: ``/api/v1/classify``, ``/api/v1/decide``
+- :mod:`lacuna.server.routes_opa`: OPA's ``/v1/data``, ``/v1/policies``
+- :mod:`lacuna.server.routes_state`: audit, exceptions, lineage (OpenLineage ingest at Marquez's
+  ``POST /api/v1/lineage``)
+- ``lacuna.server.console`` when it exists: its ``install(app)`` adds the steward console
+
+Every route depends on :func:`lacuna.server.security.require_role` (or is in
+``PUBLIC_PATHS``). Requests larger than ``max_body_bytes`` get 413 before they are read.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import lacuna
+from lacuna.errors import ConfigError, GovernanceViolation, LacunaError, PolicyError
+from lacuna.identity import set_authenticator
+from lacuna.server.security import require_role
+from lacuna.server.settings import ServerSettings
+from lacuna.server.state import ServerState, build_state
+
+__all__ = ["create_app", "require_role"]
+
+log = logging.getLogger("lacuna.server")
+access = logging.getLogger("lacuna.server.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def create_app(settings: ServerSettings | None = None, *, state: ServerState | None = None,
+               config: Any | None = None) -> FastAPI:
+    """The governance server's FastAPI application, its state opened now.
+
+    Args:
+        settings: server settings (default: file and environment, see
+            :func:`lacuna.server.settings.load_settings`).
+        state: an already built state (tests, the demo); else built from ``settings``.
+        config: a Lacuna :class:`~lacuna.config.Config` to govern with instead of the one
+            ``settings`` names.
+
+    Raises:
+        ConfigError, PolicyError, AuditError: the state cannot be opened (at start-up).
+    """
+    from lacuna.server.settings import load_settings
+
+    settings = settings or (state.settings if state else load_settings())
+    state = state or build_state(settings, config)
+    set_authenticator(state.authenticator)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        log.info("lacuna server ready: state %s, policy revision %s", _safe_url(state.db),
+                 state.policy_engine.revision)
+        yield
+        log.info("lacuna server stopping: flushing the decision log, closing the stores")
+        state.close()
+
+    app = FastAPI(
+        title="Lacuna governance server",
+        version=lacuna.__version__,
+        description=("Classification, policy decisions, OPA's Data API, lineage, audit and "
+                     "exceptions over HTTP. Every endpoint but /health needs "
+                     "`Authorization: Bearer <token>`; see docs/server.md for roles."),
+        lifespan=lifespan,
+    )
+    app.state.lacuna = state
+    _errors(app)
+    from lacuna.server import routes_api, routes_opa, routes_ops, routes_state
+
+    app.include_router(routes_ops.router)
+    app.include_router(routes_api.router)
+    app.include_router(routes_opa.router)
+    app.include_router(routes_state.router)
+    if importlib.util.find_spec("lacuna.server.console") is not None:  # the steward console
+        console = importlib.import_module("lacuna.server.console")
+        console.install(app)
+    app.add_middleware(_Guard, state=state)
+    return app
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database>"
+
+
+def _errors(app: FastAPI) -> None:
+    """Lacuna's errors as JSON with a status that fits; never a traceback to the client."""
+
+    def reply(status: int, exc: Exception) -> JSONResponse:
+        return JSONResponse({"code": type(exc).__name__, "message": str(exc)}, status_code=status)
+
+    @app.exception_handler(ConfigError)
+    async def _config(_: Request, exc: ConfigError) -> JSONResponse:
+        return reply(400, exc)
+
+    @app.exception_handler(PolicyError)
+    async def _policy(_: Request, exc: PolicyError) -> JSONResponse:
+        return reply(400, exc)
+
+    @app.exception_handler(GovernanceViolation)
+    async def _violation(_: Request, exc: GovernanceViolation) -> JSONResponse:
+        return reply(403, exc)
+
+    @app.exception_handler(LookupError)
+    async def _missing(_: Request, exc: LookupError) -> JSONResponse:
+        return reply(404, exc)
+
+    @app.exception_handler(PermissionError)
+    async def _denied(_: Request, exc: PermissionError) -> JSONResponse:
+        return reply(403, exc)
+
+    @app.exception_handler(LacunaError)
+    async def _lacuna(_: Request, exc: LacunaError) -> JSONResponse:
+        return reply(400, exc)
+
+
+class _Guard:
+    """Pure ASGI middleware: request size limit (413), request id, status metrics and one
+    structured access-log line per request (method, path, status, ms, user; never headers)."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+        self.limit = state.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or ())
+        request_id = (headers.get(b"x-request-id") or b"").decode("latin-1")[:64] or (
+            uuid.uuid4().hex[:16])
+        status = 500
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            status = 413
+            await _too_large(send, self.limit)
+            self._done(scope, status, started, request_id)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message.setdefault("headers", []).append((b"x-request-id",
+                                                          request_id.encode("latin-1")))
+            await send(message)
+
+        try:
+            await self.app(scope, limited, sending)
+        except _TooLarge:
+            status = 413
+            await _too_large(send, self.limit)
+        finally:
+            self._done(scope, status, started, request_id)
+
+    def _done(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        self.state.metrics.response(status)
+        if self.state.settings.access_log:
+            principal = getattr(scope.get("state", {}).get("principal"), "name", None) if (
+                isinstance(scope.get("state"), dict)) else None
+            access.info("%s %s %s", scope.get("method"), scope.get("path"), status, extra={
+                "method": scope.get("method"), "path": scope.get("path"), "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2), "user": principal,
+                "request_id": request_id})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (b'{"code":"RequestTooLarge","message":"the request body is larger than the '
+            b'server\'s limit of ' + str(limit).encode() + b' bytes (max_body_bytes)"}')
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,126 @@
+"""OPA's REST API, served from the server's policy bundle, so OPA clients work unchanged.
+
+Paths as OPA documents them (https://www.openpolicyagent.org/docs/rest-api)::
+
+    POST /v1/data/{path}   {"input": ...} -> {"result": ..., "decision_id": ...}   ({} if undefined)
+    GET  /v1/data/{path}   the same without input
+    GET  /v1/policies      {"result": [{"id": ..., "raw": ...}, ...]}
+    GET  /v1/policies/{id} {"result": {"id": ..., "raw": ...}}
+    PUT  /v1/policies/{id} Rego text -> {}          (admin; 400 when it does not compile)
+    DELETE /v1/policies/{id}                        (admin)
+
+``data`` is the server's bundle (``--policy-dir`` or the default), Lacuna's decision aggregator
+at ``data.lacuna.decision`` (so ``POST /v1/data/lacuna/decision/result`` is the same decision
+as in-process) and the bundle's data; uploaded modules are added beside it, in memory (they
+last until the server restarts; the bundle on disk is the source of truth). Every Data API
+answer is written to the decision log with the caller's identity.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from regorus import Engine
+
+from lacuna.errors import PolicyError
+from lacuna.policy.aggregate import FILENAME
+from lacuna.policy.bundle import RegoModule, add_module
+
+if TYPE_CHECKING:
+    from lacuna.policy.engine import PolicyEngine
+
+_UNDEFINED = '"<undefined>"'
+
+
+class OpaData:
+    """Evaluates ``data.<path>`` for the Data API: one regorus engine per thread and bundle."""
+
+    def __init__(self, engine: PolicyEngine) -> None:
+        self.engine = engine
+        self.uploaded: dict[str, str] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _modules(self) -> list[tuple[str, str, str]]:
+        """(id, source, rego version) of everything loaded: bundle, aggregator, uploads."""
+        out: list[tuple[str, str, str]] = [(m.relpath, m.source, m.rego_version or "auto")
+               for m in self.engine.bundle.policy_modules]
+        out.append((FILENAME, self.engine.aggregator(), "v1"))
+        out += [(k, v, "auto") for k, v in sorted(self.uploaded.items())]
+        return out
+
+    def policies(self) -> list[dict[str, str]]:
+        return [{"id": name, "raw": source} for name, source, _ in self._modules()]
+
+    def _build(self, uploaded: Mapping[str, str]) -> Engine:
+        engine = Engine()
+        modules = self._modules()[: len(self.engine.bundle.policy_modules) + 1]
+        modules += [(k, v, "auto") for k, v in sorted(uploaded.items())]
+        for name, source, version in modules:
+            add_module(engine, RegoModule(path=name, relpath=name, source=source), version)
+        engine.add_data_json(json.dumps(self.engine.data, default=str))
+        engine.eval_query("true")
+        return engine
+
+    def _current(self) -> Engine:
+        key = (self.engine.revision, self._generation)
+        if getattr(self._local, "key", None) != key:
+            self._local.engine = self._build(dict(self.uploaded))
+            self._local.key = key
+        engine: Engine = self._local.engine
+        return engine
+
+    def evaluate(self, path: str, input_doc: Any | None) -> tuple[Any, str]:
+        """``(result or None when undefined, decision_id)``.
+
+        Raises:
+            PolicyError: the evaluation failed.
+        """
+        engine = self._current()
+        if input_doc is not None:
+            engine.set_input_json(json.dumps(input_doc))
+        else:
+            engine.set_input_json("{}")
+        parts = [p for p in path.split("/") if p]
+        rule = ".".join(["data", *parts])
+        try:
+            if not parts:  # the whole document
+                answer = json.loads(engine.eval_query_as_json("data"))
+                return answer["result"][0]["expressions"][0]["value"], uuid.uuid4().hex
+            text = engine.eval_rule_as_json(rule)
+        except RuntimeError as exc:
+            message = str(exc).split("\nStack backtrace", 1)[0]
+            if "not a valid rule path" in message:
+                return None, uuid.uuid4().hex
+            msg = f"evaluating {rule}: {message}"
+            raise PolicyError(msg) from None
+        return (None if text == _UNDEFINED else json.loads(text)), uuid.uuid4().hex
+
+    def put(self, policy_id: str, source: str) -> None:
+        """Add or replace an uploaded module; the old set stays when it does not compile.
+
+        Raises:
+            PolicyError: the module does not parse or compile (with line and column).
+        """
+        if policy_id in {m.relpath for m in self.engine.bundle.policy_modules} | {FILENAME}:
+            msg = (f"policy {policy_id!r} is part of the server's bundle; change it in the "
+                   "policy folder (git), not over the API")
+            raise PolicyError(msg)
+        candidate = {**self.uploaded, policy_id: source}
+        self._build(candidate)  # raises PolicyError on a bad module
+        with self._lock:
+            self.uploaded = candidate
+            self._generation += 1
+
+    def delete(self, policy_id: str) -> bool:
+        with self._lock:
+            if policy_id not in self.uploaded:
+                return False
+            self.uploaded = {k: v for k, v in self.uploaded.items() if k != policy_id}
+            self._generation += 1
+            return True

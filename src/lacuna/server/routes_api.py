@@ -1,0 +1,153 @@
+"""Classify and decide: the same answers as in-process (``lacuna.classify``,
+``Governor.decide``)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, UploadFile
+
+from lacuna.identity import Principal
+from lacuna.model import Action, Classification, Decision, Operation, User
+from lacuna.remote.wire import decision_to_wire, operation_from_wire
+from lacuna.server.schemas import ClassifyRequest, DecideRequest, OperationBody, OutcomeBody
+from lacuna.server.security import AnyUser, state_of
+from lacuna.server.state import ServerState
+
+router = APIRouter(prefix="/api/v1", tags=["governance"])
+log = logging.getLogger("lacuna.server")
+SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".xlsx", ".gz")
+
+
+@router.post("/classify", summary="Classify columns and sample values")
+def classify_columns(body: ClassifyRequest, request: Request, _: AnyUser) -> dict[str, Any]:
+    """Tier, tags and per-column classes, as ``lacuna.classify({name: samples})``."""
+    from lacuna.classify.entry import classify
+
+    gov = state_of(request).governor
+    result = classify({k: list(v)[:1000] for k, v in body.columns.items()},
+                      config=gov.config.classification, declared=body.declared,
+                      cascade=gov.cascade)
+    return {"name": body.name, "classification": result.to_dict()}
+
+
+@router.post("/classify/file", summary="Classify an uploaded data file")
+def classify_file(file: UploadFile, request: Request, _: AnyUser) -> dict[str, Any]:
+    """A CSV, TSV, Parquet, JSON (Lines) or Excel file, read as ``lacuna.classify(path)``
+    reads it (a sample of ``classification.sample_rows`` rows)."""
+    from lacuna.classify.entry import classify
+
+    gov = state_of(request).governor
+    name = Path(file.filename or "upload.csv").name
+    suffix = "".join(Path(name).suffixes[-2:]) or ".csv"
+    if not name.lower().endswith(SUFFIXES):
+        raise HTTPException(415, f"cannot classify {name!r}: send one of {', '.join(SUFFIXES)}")
+    with tempfile.TemporaryDirectory(prefix="lacuna-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        with path.open("wb") as out:
+            while chunk := file.file.read(1 << 20):
+                out.write(chunk)
+        result = classify(str(path), config=gov.config.classification, cascade=gov.cascade)
+    return {"name": name, "classification": result.to_dict()}
+
+
+def operation_for(state: ServerState, body: OperationBody, principal: Principal) -> Operation:
+    """The body's operation, acted by ``principal`` (never the body's ``user``)."""
+    gov = state.governor
+    user = User(id=principal.name, role=principal.role,
+                clearance=gov.config.user.clearance,
+                attributes={"roles": list(principal.roles)})
+    try:
+        return operation_from_wire(body.model_dump(exclude={"user"}), user=user,
+                                   destination=gov.destination)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HTTPException(422, f"invalid operation: {exc}") from None
+
+
+def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
+                      session: str | None) -> tuple[Decision, dict[str, Any] | None]:
+    """Decide with the server's governor (exception grants, alternatives included) and, with
+    ``record``, append it to the audit trail: an allowed decision that cannot be recorded
+    becomes a denial (fail closed)."""
+    gov = state.governor
+    started = time.perf_counter()
+    decision = gov.decide(operation)
+    stored = None
+    if record:
+        stored, failure = _record(state, decision, session or gov.session)
+        if failure is not None and decision.allowed:
+            decision = gov._unrecorded(decision, failure)
+    seconds = time.perf_counter() - started
+    state.metrics.decision("error" if decision.engine_error else (
+        "allowed" if decision.allowed else "denied"), seconds)
+    audit = None
+    if stored is not None:
+        audit = {"id": stored.id, "seq": stored.seq, "hash": stored.hash}
+    return decision, audit
+
+
+def _record(state: ServerState, decision: Decision, session: str) -> tuple[Any, Exception | None]:
+    assert decision.operation is not None
+    try:
+        stored = state.governor.audit.record(decision, decision.operation, session=session)
+    except Exception as exc:
+        state.metrics.audit_write(False)
+        log.error("could not append decision %s to the audit trail: %s",
+                  decision.operation_id, exc)
+        return None, exc
+    state.metrics.audit_write(True)
+    return stored, None
+
+
+@router.post("/decide", summary="Decide an operation (and record it)")
+def decide(body: DecideRequest, request: Request, principal: AnyUser) -> dict[str, Any]:
+    """The same :class:`~lacuna.model.Decision` as in-process. The acting user is the caller
+    (from the token), the destination is classified by the server's settings, and an
+    ``exception_id`` is honoured only for a grant in the server's exception store that covers
+    this operation. With ``record`` (the default) the decision is on the audit trail before
+    the answer is sent; ``audit`` names the record."""
+    state = state_of(request)
+    operation = operation_for(state, body.operation, principal)
+    decision, audit = decide_and_record(state, operation, record=body.record,
+                                        session=body.session)
+    return {"decision": decision_to_wire(decision), "audit": audit}
+
+
+@router.post("/audit/outcomes", tags=["audit"], status_code=201,
+             summary="Append the outcome of a decided operation (succeeded or failed)")
+def outcome(body: OutcomeBody, request: Request, principal: AnyUser) -> dict[str, Any]:
+    """For the caller's own decision record ``of`` (from ``POST /api/v1/decide``): the
+    operation ran and succeeded, or failed with ``error``. Works with any worker: the
+    operation is read back from the trail."""
+    state = state_of(request)
+    record = state.governor.audit.get(body.of)
+    if record is None or record.user_id != principal.name or record.kind != "decision":
+        raise HTTPException(404, f"no decision record {body.of!r} of yours to append to")
+    decision, operation = _from_record(state, record.data)
+    error = RuntimeError(body.error) if body.error else None
+    stored = state.governor.audit.record_outcome(
+        decision, operation, session=body.session or record.data["who"].get("session") or "",
+        of=body.of, error=error)
+    state.metrics.audit_write(True)
+    return {"id": stored.id, "seq": stored.seq, "hash": stored.hash}
+
+
+def _from_record(state: ServerState, data: dict[str, Any]) -> tuple[Decision, Operation]:
+    """The operation and decision a decision record describes (what an outcome names)."""
+    what, how, who = data.get("what") or {}, data.get("how") or {}, data.get("who") or {}
+    dest = what.get("destination")
+    operation = Operation(
+        id=str(data.get("operation_id") or ""), action=Action(what.get("action", "export")),
+        user=User(id=str(who.get("user_id")), role=str(who.get("role") or "")),
+        classification=Classification(), method=str(how.get("method") or ""),
+        code_location=how.get("code_location"),
+        destination=state.governor.destination(dest) if dest else None)
+    verdict = data.get("decision") or {}
+    decision = Decision(allowed=bool(verdict.get("allowed")), operation_id=operation.id,
+                        reasoning=str(verdict.get("reasoning") or ""),
+                        policy_id=verdict.get("policy_id"), operation=operation)
+    return decision, operation

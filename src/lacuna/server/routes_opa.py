@@ -1,0 +1,112 @@
+"""OPA's REST API paths (see :mod:`lacuna.server.opa`), answered as OPA answers them."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from lacuna.errors import PolicyError
+from lacuna.identity import Principal
+from lacuna.policy.aggregate import DATA_API_PATH
+from lacuna.policy.decision_log import DecisionEvent
+from lacuna.server.security import Admin, AnyUser, Auditor, state_of
+from lacuna.server.state import ServerState
+
+router = APIRouter(tags=["OPA Data API"])
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def _answer(state: ServerState, path: str, input_doc: Any, principal: Principal
+            ) -> JSONResponse:
+    started = time.perf_counter()
+    try:
+        result, decision_id = state.opa.evaluate(path, input_doc)
+    except PolicyError as exc:
+        state.metrics.decision("error", time.perf_counter() - started)
+        return _error(500, "internal_error", str(exc))
+    seconds = time.perf_counter() - started
+    if path.strip("/") == DATA_API_PATH and isinstance(result, dict):
+        allowed = result.get("allowed") is True
+        state.metrics.decision("allowed" if allowed else "denied", seconds)
+        _log(state, path, input_doc, result, decision_id, principal, seconds)
+    if result is None:
+        return JSONResponse({"decision_id": decision_id})  # undefined: OPA answers no result
+    return JSONResponse({"result": result, "decision_id": decision_id})
+
+
+def _log(state: ServerState, path: str, input_doc: Any, result: dict[str, Any],
+         decision_id: str, principal: Principal, seconds: float) -> None:
+    """A Lacuna decision asked over the Data API goes to the decision log, with the caller."""
+    sink = getattr(state.policy_engine, "decision_log", None)
+    if sink is None:
+        return
+    from lacuna.model import Decision
+
+    decision = Decision(allowed=result.get("allowed") is True, operation_id=decision_id,
+                        reasoning=f"OPA Data API decision for {principal.name}",
+                        bundle_revision=str(result.get("revision") or "") or None)
+    doc = dict(input_doc) if isinstance(input_doc, dict) else {"input": input_doc}
+    doc.setdefault("lacuna_caller", principal.name)
+    sink.log(DecisionEvent(decision, doc, path.strip("/"), time.time_ns(),
+                           int(seconds * 1e9), False, decision_id))
+
+
+@router.post("/v1/data/{path:path}", summary="OPA Data API: evaluate data.<path> with input")
+async def post_data(path: str, request: Request, principal: AnyUser) -> JSONResponse:
+    raw = await request.body()
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return _error(400, "invalid_parameter", "the body is not JSON")
+    input_doc = body.get("input") if isinstance(body, dict) else None
+    # Evaluating is microseconds of regorus on this thread's engine (the decision log is a
+    # queue): answered on the event loop, without a thread hop.
+    return _answer(state_of(request), path, input_doc, principal)
+
+
+@router.post("/v1/data", summary="OPA Data API: evaluate data with input", include_in_schema=False)
+async def post_root(request: Request, principal: AnyUser) -> JSONResponse:
+    return await post_data("", request, principal)
+
+
+@router.get("/v1/data/{path:path}", summary="OPA Data API: evaluate data.<path>")
+def get_data(path: str, request: Request, principal: AnyUser) -> JSONResponse:
+    return _answer(state_of(request), path, None, principal)
+
+
+@router.get("/v1/policies", summary="OPA: list policy modules")
+@router.get("/v1/policies/", include_in_schema=False)
+def list_policies(request: Request, _: Auditor) -> dict[str, Any]:
+    return {"result": state_of(request).opa.policies()}
+
+
+@router.get("/v1/policies/{policy_id:path}", summary="OPA: one policy module")
+def get_policy(policy_id: str, request: Request, _: Auditor) -> JSONResponse:
+    for item in state_of(request).opa.policies():
+        if item["id"] == policy_id:
+            return JSONResponse({"result": item})
+    return _error(404, "resource_not_found", f"storage_not_found_error: policy id {policy_id!r}")
+
+
+@router.put("/v1/policies/{policy_id:path}", summary="OPA: upload a policy module (admin)")
+async def put_policy(policy_id: str, request: Request, _: Admin) -> JSONResponse:
+    source = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        state_of(request).opa.put(policy_id, source)
+    except PolicyError as exc:
+        return _error(400, "invalid_parameter", str(exc).split("\nStack backtrace", 1)[0])
+    return JSONResponse({})
+
+
+@router.delete("/v1/policies/{policy_id:path}", summary="OPA: delete an uploaded module (admin)")
+def delete_policy(policy_id: str, request: Request, _: Admin) -> JSONResponse:
+    if not state_of(request).opa.delete(policy_id):
+        return _error(404, "resource_not_found", f"no uploaded policy {policy_id!r}")
+    return JSONResponse({})

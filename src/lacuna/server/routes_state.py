@@ -1,0 +1,259 @@
+"""Audit, exceptions and lineage over HTTP, through the existing stores and verbs.
+
+Exceptions go through :mod:`lacuna.exceptions` (request, approve, deny) acting as the caller:
+the server runs the verb under a governor whose ``user`` is the authenticated principal, so the
+workflow's rules (no self-approval, only an entitled steward) apply unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+
+from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
+from lacuna.server.schemas import ExceptionDecisionBody, ExceptionRequestBody
+from lacuna.server.security import AnyUser, Auditor, Producer, state_of
+from lacuna.server.state import ServerState
+
+router = APIRouter(prefix="/api/v1")
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+@router.get("/audit", tags=["audit"], summary="Search the audit trail")
+def audit_search(request: Request, _: Auditor, user: str | None = None,
+                 action: str | None = None, denied: bool = False,
+                 since: datetime | None = None,
+                 limit: int = Query(default=50, ge=1, le=10_000)) -> dict[str, Any]:
+    """Newest first; ``denied`` keeps only denials; ``since`` is ISO-8601."""
+    records = state_of(request).governor.audit.list(limit=limit, denied_only=denied, user=user,
+                                                    action=action, since=since)
+    return {"records": [r.to_dict() for r in records]}
+
+
+@router.get("/audit/verify", tags=["audit"], summary="Verify the hash chain and checkpoint")
+def audit_verify(request: Request, _: Auditor) -> dict[str, Any]:
+    report = state_of(request).governor.audit.verify()
+    return {"ok": report.ok, "checked": report.checked, "first_bad": report.first_bad,
+            "problem": report.problem, "head": report.head, "checkpoint": report.checkpoint}
+
+
+@router.get("/audit/{record_id}", tags=["audit"], summary="One audit record (id or seq)")
+def audit_get(record_id: str, request: Request, _: Auditor) -> dict[str, Any]:
+    key: str | int = int(record_id) if record_id.isdigit() else record_id
+    record = state_of(request).governor.audit.get(key)
+    if record is None:
+        raise HTTPException(404, f"no audit record {record_id!r}")
+    return record.to_dict()
+
+
+# -- exceptions ---------------------------------------------------------------------------------
+
+_verbs = threading.Lock()  # the verbs read the process's current governor: one at a time
+
+
+@contextmanager
+def acting_as(state: ServerState, principal: Principal) -> Iterator[Any]:
+    """A governor sharing the server's engine and stores, whose user is ``principal``."""
+    from lacuna.governor import Governor, scoped
+
+    gov = state.governor
+    user = gov.config.user.model_copy(update={"id": principal.name, "role": principal.role})
+    config = gov.config.model_copy(update={"user": user})
+    acting = Governor(config, engine=gov.engine, audit=gov.audit)
+    acting._exceptions = gov.exceptions  # the same store (no second connection pool)
+    with _verbs, scoped(acting):
+        yield acting
+
+
+def _sees_all(principal: Principal) -> bool:
+    return principal.has(DATA_STEWARD, COMPLIANCE_OFFICER, ADMIN)
+
+
+@router.post("/exceptions", tags=["exceptions"], status_code=201,
+             summary="Request an exception (as the caller)")
+def exception_request(body: ExceptionRequestBody, request: Request,
+                      principal: AnyUser) -> dict[str, Any]:
+    from lacuna.exceptions import request_exception
+
+    state = state_of(request)
+    target = body.destination or (body.operation.destination if body.operation else None)
+    op: dict[str, Any] = {"action": body.operation.action if body.operation else body.action,
+                          "destination": target}
+    if body.source:
+        op["source"] = body.source
+    with acting_as(state, principal):
+        created = request_exception(
+            operation=op, purpose=body.purpose, approver=body.approver or "",
+            business_justification=body.business_justification or "",
+            duration_hours=body.duration_hours, conditions=tuple(body.conditions))
+    return created.to_dict()
+
+
+@router.get("/exceptions", tags=["exceptions"], summary="List exceptions")
+def exception_list(request: Request, principal: AnyUser,
+                   status: str | None = None) -> dict[str, Any]:
+    """Stewards, compliance officers and admins see all; others see their own."""
+    from lacuna.exceptions import Status
+
+    try:
+        wanted = Status(status) if status else None
+    except ValueError:
+        raise HTTPException(422, f"status must be one of: {', '.join(s.value for s in Status)}"
+                            ) from None
+    user = None if _sees_all(principal) else principal.name
+    items = state_of(request).governor.exceptions.list(status=wanted, user=user)
+    return {"exceptions": [e.to_dict() for e in items]}
+
+
+@router.get("/exceptions/{exception_id}", tags=["exceptions"], summary="One exception")
+def exception_get(exception_id: str, request: Request, principal: AnyUser) -> dict[str, Any]:
+    item = state_of(request).governor.exceptions.get(exception_id)
+    if not _sees_all(principal) and item.requested_by != principal.name:
+        raise HTTPException(404, f"no exception {exception_id!r} of yours")
+    return item.to_dict()
+
+
+@router.post("/exceptions/{exception_id}/approve", tags=["exceptions"],
+             summary="Approve (a steward entitled to decide; never the requester)")
+def exception_approve(exception_id: str, body: ExceptionDecisionBody, request: Request,
+                      principal: AnyUser) -> dict[str, Any]:
+    from lacuna.exceptions import approve_exception
+    from lacuna.exceptions.authority import ExceptionNotAuthorized
+
+    if not principal.has(DATA_STEWARD):
+        from lacuna.server.security import refuse
+
+        refuse(request, state_of(request), 403,
+               f"{principal.name} is not a data_steward; only stewards approve exceptions",
+               principal)
+    comment = _comment(body)
+    try:
+        with acting_as(state_of(request), principal):
+            decided = approve_exception(exception_id, comment=comment)
+    except ExceptionNotAuthorized as exc:
+        raise HTTPException(403, str(exc)) from None
+    return decided.to_dict()
+
+
+@router.post("/exceptions/{exception_id}/deny", tags=["exceptions"],
+             summary="Deny a pending request or revoke an approved one")
+def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Request,
+                   principal: AnyUser) -> dict[str, Any]:
+    """A steward denies or revokes; a requester may withdraw their own request."""
+    from lacuna.exceptions import deny_exception
+    from lacuna.exceptions.authority import ExceptionNotAuthorized
+
+    try:
+        with acting_as(state_of(request), principal):
+            decided = deny_exception(exception_id, comment=_comment(body))
+    except ExceptionNotAuthorized as exc:
+        raise HTTPException(403, str(exc)) from None
+    return decided.to_dict()
+
+
+def _comment(body: ExceptionDecisionBody) -> str | None:
+    parts = [body.comment] if body.comment else []
+    parts += [f"condition: {c}" for c in body.conditions]
+    return "; ".join(parts) or None
+
+
+# -- lineage ------------------------------------------------------------------------------------
+
+
+def _graph(request: Request, dataset: str, direction: str, depth: int | None) -> dict[str, Any]:
+    from lacuna.cli.lineage import graph_to_dict
+    from lacuna.lineage.api import as_ref
+
+    store = state_of(request).governor.lineage_store
+    ref = as_ref(dataset)
+    graph = store.upstream(ref, depth) if direction == "upstream" else store.downstream(ref, depth)
+    return graph_to_dict(graph)
+
+
+@router.get("/lineage/upstream", tags=["lineage"], summary="What a dataset was derived from")
+def lineage_upstream(request: Request, _: AnyUser, dataset: str,
+                     depth: int | None = Query(default=None, ge=1, le=100)) -> dict[str, Any]:
+    return _graph(request, dataset, "upstream", depth)
+
+
+@router.get("/lineage/downstream", tags=["lineage"], summary="What was derived from a dataset")
+def lineage_downstream(request: Request, _: AnyUser, dataset: str,
+                       depth: int | None = Query(default=None, ge=1, le=100)) -> dict[str, Any]:
+    return _graph(request, dataset, "downstream", depth)
+
+
+@router.get("/lineage/impact", tags=["lineage"],
+            summary="Downstream datasets (optionally only those carrying a tag)")
+def lineage_impact(request: Request, _: AnyUser, dataset: str,
+                   tag: str | None = None) -> dict[str, Any]:
+    from lacuna.lineage.api import as_ref
+
+    hits = state_of(request).governor.lineage_store.impact(as_ref(dataset), tag)
+    return {"dataset": dataset, "tag": tag, "datasets": [
+        {"dataset": str(v.dataset), "tier": v.classification.tier.value,
+         "tags": list(v.classification.tags), "columns": list(v.columns)} for v in hits]}
+
+
+@router.get("/lineage/completeness", tags=["lineage"], summary="Lineage completeness")
+def lineage_completeness(request: Request, _: AnyUser) -> dict[str, Any]:
+    return state_of(request).governor.lineage_store.completeness().to_dict()
+
+
+@router.get("/lineage/runs", tags=["lineage"], summary="Recent runs (optionally of a dataset)")
+def lineage_runs(request: Request, _: Auditor, dataset: str | None = None,
+                 limit: int = Query(default=50, ge=1, le=1000)) -> dict[str, Any]:
+    from lacuna.lineage.api import as_ref
+
+    store = state_of(request).governor.lineage_store
+    runs = store.runs(as_ref(dataset) if dataset else None, limit=limit)
+    return {"runs": [
+        {"id": r.id, "operation": r.operation, "status": r.status.value, "user": r.user_id,
+         "started_at": r.started_at.isoformat(), "method": r.method, "producer": r.producer,
+         "inputs": [str(v.dataset) for v in r.inputs],
+         "outputs": [str(v.dataset) for v in r.outputs]} for r in runs]}
+
+
+class _Pending:
+    """OpenLineage events waiting for their run's COMPLETE/FAIL/ABORT (bounded)."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+
+_pending = _Pending()
+
+
+@router.post("/lineage", tags=["lineage"], status_code=201,
+             summary="OpenLineage ingest (Marquez-compatible)")
+def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer) -> Response:
+    """One OpenLineage RunEvent, as Marquez takes it. Events of one run are merged by runId;
+    the run is recorded once it has a COMPLETE, FAIL or ABORT event. The run's user is the
+    caller (from the token), not what the event claims."""
+    from lacuna.lineage.openlineage import EventError, finish, merge_event
+
+    gov = state_of(request).governor
+    with _pending.lock:
+        if len(_pending.runs) >= _Pending.LIMIT:
+            _pending.runs.pop(next(iter(_pending.runs)))
+        try:
+            merge_event(_pending.runs, event, gov.config.classification)
+        except (EventError, RecursionError) as exc:
+            raise HTTPException(400, f"not a valid OpenLineage event: {exc}") from None
+        rid = str((event.get("run") or {}).get("runId") or "")
+        pending = _pending.runs.get(rid)
+        run = finish(pending) if pending is not None else None
+        if run is not None:
+            _pending.runs.pop(rid, None)
+    if run is not None:
+        gov.lineage_store.record(replace(run, user_id=principal.name, role=principal.role))
+    return Response(status_code=201)

@@ -1,0 +1,77 @@
+"""Request bodies (pydantic, at the edge only; converted to domain objects at once)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_COLUMNS = 2000
+MAX_SAMPLES = 1000
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClassifyRequest(_Body):
+    """Columns with sample values (``{"email": ["a@example.com", ...], ...}``)."""
+
+    name: str | None = Field(default=None, max_length=1024,
+                             description="The dataset's name (a path or table), if any.")
+    columns: dict[str, list[Any]] = Field(max_length=MAX_COLUMNS)
+    declared: dict[str, Any] | None = Field(
+        default=None, description="Declared column classes; they win over inference.")
+
+
+class OperationBody(_Body):
+    """An operation as the client sees it; the user comes from authentication."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, max_length=64)
+    action: str = Field(description="read, write, export or transform")
+    classification: dict[str, Any] = Field(default_factory=dict)
+    sources: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+    destination: str | None = Field(default=None, max_length=4096,
+                                    description="A path, URL or database URL; the server "
+                                    "classifies it with its own destinations settings.")
+    environment: str = "development"
+    purpose: str | None = Field(default=None, max_length=2000)
+    exception_id: str | None = Field(default=None, max_length=64)
+    method: str = Field(default="", max_length=256)
+    code_location: str | None = Field(default=None, max_length=1024)
+    variable: str | None = Field(default=None, max_length=256)
+    user: Any = Field(default=None, description="Ignored: the identity comes from the token.")
+
+
+class DecideRequest(_Body):
+    operation: OperationBody
+    record: bool = Field(default=True, description="Append the decision to the audit trail "
+                         "(false: a dry run, e.g. checking an alternative).")
+    session: str | None = Field(default=None, max_length=64,
+                                description="The client's session id, kept on the record.")
+
+
+class ExceptionRequestBody(_Body):
+    operation: OperationBody | None = None
+    destination: str | None = Field(default=None, max_length=4096)
+    source: str | None = Field(default=None, max_length=4096)
+    action: str = "export"
+    purpose: str = Field(max_length=2000)
+    business_justification: str | None = Field(default=None, max_length=4000)
+    approver: str | None = Field(default=None, max_length=255)
+    duration_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+    conditions: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ExceptionDecisionBody(_Body):
+    comment: str | None = Field(default=None, max_length=4000)
+    conditions: list[str] = Field(default_factory=list, max_length=50)
+
+
+class OutcomeBody(_Body):
+    of: str = Field(max_length=64, description="The decision's audit record id.")
+    error: str | None = Field(default=None, max_length=4000,
+                              description="Failed: the error's type and message.")
+    session: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,118 @@
+"""The server's settings: a YAML file, then ``LACUNA_SERVER_*`` environment variables, then
+command-line options (each overrides the one before).
+
+File (``lacuna serve --settings server.yaml`` or ``LACUNA_SERVER_SETTINGS``)::
+
+    host: 127.0.0.1
+    port: 8181
+    db: sqlite:////var/lib/lacuna/state.db     # audit, exceptions, lineage, users, decisions
+    policy_dir: policies/                      # default: the bundled default bundle
+    config: lacuna.yaml                        # destinations, stewards, docs_url, ...
+    max_body_bytes: 10485760                   # larger requests get 413
+    log_json: true                             # one JSON object per log line
+    shutdown_timeout_s: 10
+    oidc: {issuer: https://idp.example.com/, audience: lacuna, jwks_file: jwks.json,
+           roles_claim: roles, name_claim: preferred_username}
+
+Environment: ``LACUNA_SERVER_HOST``, ``_PORT``, ``_DB``, ``_POLICY_DIR``, ``_CONFIG``,
+``_MAX_BODY_BYTES``, ``_LOG_JSON``, ``_ACCESS_LOG``, ``_SHUTDOWN_TIMEOUT_S``, ``_OIDC_ISSUER``,
+``_OIDC_AUDIENCE``, ``_OIDC_JWKS_FILE``, ``_OIDC_ROLES_CLAIM``, ``_OIDC_NAME_CLAIM``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lacuna.errors import ConfigError
+
+ENV_PREFIX = "LACUNA_SERVER_"
+DEFAULT_PORT = 8181
+
+
+class OidcConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuer: str
+    audience: str
+    jwks_file: Path
+    roles_claim: str = "roles"
+    name_claim: str = "sub"
+
+
+class ServerSettings(BaseModel):
+    """Validated server settings (see the module docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    db: str | None = None  # None: the state database of the Lacuna config (audit.url)
+    policy_dir: Path | None = None
+    config: Path | None = None  # a lacuna.yaml for destinations, stewards, docs_url
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_json: bool = True
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    workers: int = Field(default=1, ge=1, le=64)
+    demo: bool = False
+    access_log: bool = True  # one JSON line per request
+    oidc: OidcConfig | None = None
+
+
+def _env(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    oidc: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "SETTINGS":
+            continue
+        name = key.removeprefix(ENV_PREFIX).lower()
+        if name.startswith("oidc_"):
+            oidc[name.removeprefix("oidc_")] = value
+        else:
+            out[name] = value
+    if oidc:
+        out["oidc"] = oidc
+    return out
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, *,
+                  environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
+    """File, then environment, then ``overrides`` (``None`` values are ignored).
+
+    Raises:
+        ConfigError: the file cannot be read, or a setting is invalid (named).
+    """
+    from lacuna.config import parse_yaml
+
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    where = "the server settings"
+    source = path or env.get(ENV_PREFIX + "SETTINGS")
+    if source:
+        where = str(source)
+        try:
+            text = Path(source).read_text("utf-8")
+        except OSError as exc:
+            msg = f"cannot read the server settings {source}: {exc.strerror or exc}"
+            raise ConfigError(msg) from None
+        raw, _ = parse_yaml(text, where)
+        if raw is not None and not isinstance(raw, Mapping):
+            msg = f"{source}: the server settings must be a mapping of keys"
+            raise ConfigError(msg)
+        data.update(raw or {})
+    from_env = _env(env)
+    if "oidc" in from_env and isinstance(data.get("oidc"), Mapping):
+        from_env["oidc"] = {**data["oidc"], **from_env["oidc"]}
+    data.update(from_env)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ServerSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+        msg = (f"{where} (file, {ENV_PREFIX}* variables, options): {problems}")
+        raise ConfigError(msg) from None

@@ -1,0 +1,107 @@
+"""What the running server holds: settings, the server-side governor (policy engine, audit
+trail, exceptions, lineage, all on one state database), users, metrics, the OPA Data API.
+
+State access goes only through the existing stores (``AuditStore``, ``ExceptionStore``, the
+lineage store, the decision log), so pointing ``db`` at another database URL moves it all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lacuna.identity import Authenticator, OidcSettings, OidcVerifier, Principal, UserStore
+from lacuna.server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from fastapi import Request
+
+    from lacuna.governor import Governor
+    from lacuna.policy.engine import PolicyEngine
+    from lacuna.server.opa import OpaData
+    from lacuna.server.settings import ServerSettings
+
+log = logging.getLogger("lacuna.server")
+
+# Issue 15 (GovernanceMetrics) is not built yet: when it is, it registers here and
+# GET /api/v1/metrics includes its report under "governance".
+GovernanceMetricsHook = Callable[["ServerState"], dict[str, Any]]
+governance_metrics_hook: GovernanceMetricsHook | None = None
+
+
+@dataclass
+class ServerState:
+    settings: ServerSettings
+    governor: Governor
+    users: UserStore
+    authenticator: Authenticator
+    opa: OpaData
+    metrics: Metrics = field(default_factory=Metrics)
+    session_lookup: Callable[[Request], Principal | None] | None = None
+    started: float = field(default_factory=time.time)
+    @property
+    def db(self) -> str:
+        return self.governor.config.audit_url
+
+    @property
+    def policy_engine(self) -> PolicyEngine:
+        from lacuna.policy.engine import PolicyEngine
+
+        engine = self.governor.engine
+        assert isinstance(engine, PolicyEngine)  # the server always decides in-process
+        return engine
+
+    def close(self) -> None:
+        """Flush the decision log and close the stores (every audit write is already
+        committed when its request answered)."""
+        self.governor.close()
+        self.users.close()
+
+
+def server_config(settings: ServerSettings) -> Any:
+    """The Lacuna configuration the server governs with: ``settings.config`` (or the usual
+    search) with the state database and policy folder of the settings, never a remote policy
+    server or a Lacuna server of its own."""
+    from lacuna.governor import build_config
+
+    overrides: dict[str, Any] = {"policy": {"server": None}}
+    if settings.policy_dir is not None:
+        overrides["policy"]["dir"] = str(settings.policy_dir)
+    if settings.db:
+        overrides["audit"] = {"url": settings.db}
+    config = build_config(str(settings.config) if settings.config else None, **overrides)
+    if getattr(config, "server", None) is not None:
+        config = config.model_copy(update={"server": None})
+    return config
+
+
+def build_state(settings: ServerSettings, config: Any | None = None) -> ServerState:
+    """Open everything the server needs (fails at start-up, with a clear error, not later).
+
+    Raises:
+        ConfigError: bad settings, an unreadable JWKS file.
+        PolicyError: the policy bundle does not compile.
+        AuditError: the state database cannot be opened.
+    """
+    from lacuna.governor import Governor
+    from lacuna.policy.engine import PolicyEngine
+    from lacuna.server.opa import OpaData
+
+    governor = Governor(config if config is not None else server_config(settings))
+    engine = governor.engine
+    if not isinstance(engine, PolicyEngine):  # pragma: no cover - server_config prevents it
+        msg = "the server must decide with its own embedded policy engine"
+        raise TypeError(msg)
+    _ = governor.audit  # open (and migrate) the trail now
+    users = UserStore(governor.config.audit_url)
+    oidc = None
+    if settings.oidc is not None:
+        o = settings.oidc
+        oidc = OidcVerifier(OidcSettings(issuer=o.issuer, audience=o.audience,
+                                         jwks_file=o.jwks_file, roles_claim=o.roles_claim,
+                                         name_claim=o.name_claim))
+    return ServerState(settings=settings, governor=governor, users=users,
+                       authenticator=Authenticator(users, oidc), opa=OpaData(engine))

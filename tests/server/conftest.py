@@ -1,0 +1,155 @@
+"""A live governance server for the session (uvicorn in a subprocess on a free loopback port),
+and an in-process app for the fast tests. Users: ana (analyst), jane and joe (data_steward),
+carla (compliance_officer), root (admin)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from lacuna.identity import UserStore
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+USERS = {"ana": ("analyst",), "jane": ("data_steward",), "joe": ("data_steward",),
+         "carla": ("compliance_officer",), "root": ("admin",)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Live:
+    url: str
+    port: int
+    root: Path
+    db: str
+    config: Path
+    env: dict[str, str]
+    tokens: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def stop(self) -> int:
+        """SIGTERM, then wait; the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def server_files(root: Path) -> tuple[str, Path, dict[str, str]]:
+    """A state database, a lacuna.yaml (stewards, a governed folder, an unmanaged Downloads)
+    and the environment for server and clients."""
+    (root / "governed").mkdir(parents=True, exist_ok=True)
+    (root / "Downloads").mkdir(exist_ok=True)
+    config = root / "lacuna.yaml"
+    config.write_text(yaml.safe_dump({
+        "stewards": {"default": ["jane", "joe"]},
+        "destinations": {"governed": [f"{root / 'governed'}/"],
+                         "unmanaged": [str(root / "Downloads")]},
+        "lineage": {"openlineage": {"enabled": False}},
+    }), encoding="utf-8")
+    env = {**os.environ, "LACUNA_HOME": str(root / "home"), "PYTHONPATH": str(SRC),
+           "RUST_BACKTRACE": "0", "LACUNA_EMBEDDINGS_BUILD": "never"}
+    env.pop("LACUNA_CONFIG", None)
+    return f"sqlite:///{root / 'state.db'}", config, env
+
+
+def start_server(root: Path, *, tokens: dict[str, str] | None = None, workers: int = 1,
+                 extra_env: dict[str, str] | None = None) -> Live:
+    db, config, env = server_files(root)
+    env.update(extra_env or {})
+    if tokens is None:
+        users = UserStore(db)
+        tokens = {name: users.add(name, roles=roles, replace=True)
+                  for name, roles in USERS.items()}
+        users.close()
+    port = free_port()
+    log = root / f"server-{port}.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lacuna", "serve", "--port", str(port), "--db", db,
+             "--config", str(config), "--workers", str(workers)],
+            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=err)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the server did not start: {log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.1)
+    return Live(url=url, port=port, root=root, db=db, config=config, env=env, tokens=tokens,
+                proc=proc, log=log)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    server = start_server(tmp_path_factory.mktemp("live"))
+    yield server
+    server.stop()
+
+
+@dataclass
+class InProcess:
+    app: Any
+    client: Any
+    state: Any
+    tokens: dict[str, str]
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+@pytest.fixture(scope="module")
+def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
+    """The app in this process (FastAPI's TestClient), on its own state database."""
+    from fastapi.testclient import TestClient
+
+    from lacuna.config import load_config
+    from lacuna.server.app import create_app
+    from lacuna.server.settings import load_settings
+
+    root = tmp_path_factory.mktemp("app")
+    db, config, _ = server_files(root)
+    old = os.environ.get("LACUNA_HOME")
+    os.environ["LACUNA_HOME"] = str(root / "home")
+    settings = load_settings(environ={}, db=db, config=config, max_body_bytes=64 * 1024,
+                             log_json=True)
+    app = create_app(settings, config=load_config(config).model_copy(
+        update={"audit": load_config(config).audit.model_copy(update={"url": db})}))
+    state = app.state.lacuna
+    tokens = {name: state.users.add(name, roles=roles) for name, roles in USERS.items()}
+    with TestClient(app) as client:
+        yield InProcess(app=app, client=client, state=state, tokens=tokens)
+    if old is None:
+        os.environ.pop("LACUNA_HOME", None)
+    else:
+        os.environ["LACUNA_HOME"] = old

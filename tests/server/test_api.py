@@ -1,0 +1,220 @@
+"""The HTTP API in-process: decide as the token's user (never the body's), the same decision
+as in-process, classify, exceptions between people, lineage ingest, limits and logs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from lacuna.model import Action, Classification, Operation, User
+from lacuna.remote.wire import decision_from_wire, decision_to_wire
+
+PII = {"tier": "PROPRIETARY", "tags": ["PII", "GDPR"],
+       "columns": {"email": {"classification": "pii", "pii_type": "email",
+                             "sensitivity": "high"}}}
+
+
+def _op(app_client: Any, dest: str, **extra: Any) -> dict[str, Any]:
+    root = app_client.state.governor.config.destinations.unmanaged[0]
+    return {"action": "export", "classification": PII, "method": "pandas.DataFrame.to_csv",
+            "variable": "df", "destination": dest.replace("DOWNLOADS", root), **extra}
+
+
+def test_decide_uses_the_token_identity_and_matches_in_process(app_client) -> None:
+    state = app_client.state
+    body = {"operation": _op(app_client, "DOWNLOADS/list.csv",
+                             user={"id": "ceo", "role": "admin"})}
+    r = app_client.client.post("/api/v1/decide", json=body, headers=app_client.headers("ana"))
+    assert r.status_code == 200, r.text
+    wire = r.json()
+    record = state.governor.audit.get(wire["audit"]["id"])
+    assert record is not None
+    assert record.user_id == "ana"
+    assert not record.allowed
+    assert record.data["who"]["role"] == "analyst"
+    # The same operation decided in-process by the server's governor: the same decision.
+    gov = state.governor
+    op = Operation(action=Action.EXPORT, user=User(id="ana", role="analyst"),
+                   classification=Classification.from_dict(PII),
+                   destination=gov.destination(body["operation"]["destination"]),
+                   method="pandas.DataFrame.to_csv", variable="df")
+    local = decision_to_wire(gov.decide(op))
+    remote = decision_from_wire(wire["decision"])
+    assert {k: v for k, v in decision_to_wire(remote).items()
+            if k not in ("operation_id", "eval_ms", "action", "destination", "classification",
+                         "tags")} == {k: v for k, v in local.items() if k not in (
+                "operation_id", "eval_ms", "action", "destination", "classification", "tags")}
+    assert remote.reasoning.startswith("Cannot export PROPRIETARY")
+
+
+def test_a_dry_run_is_not_recorded(app_client) -> None:
+    before = len(app_client.state.governor.audit.list(limit=None))
+    r = app_client.client.post("/api/v1/decide", json={
+        "operation": _op(app_client, "DOWNLOADS/a.csv"), "record": False},
+        headers=app_client.headers("ana"))
+    assert r.status_code == 200
+    assert r.json()["audit"] is None
+    assert len(app_client.state.governor.audit.list(limit=None)) == before
+
+
+def test_malformed_operations_are_422(app_client) -> None:
+    for bad in ({"action": "teleport"}, {"action": "export", "classification": {"tier": "x"}},
+                {"action": "export", "id": "../../etc"}, {"action": "export", "nope": 1}):
+        r = app_client.client.post("/api/v1/decide", json={"operation": bad},
+                                   headers=app_client.headers("ana"))
+        assert r.status_code in (400, 422), (bad, r.status_code, r.text)
+
+
+def test_classify_columns_and_files(app_client) -> None:
+    h = app_client.headers("ana")
+    r = app_client.client.post("/api/v1/classify", json={
+        "columns": {"email": ["a@example.com", "b@example.org"], "amount": [1.5, 2.0]}},
+        headers=h)
+    assert r.status_code == 200
+    c = r.json()["classification"]
+    assert c["tier"] == "PROPRIETARY"
+    assert c["columns"]["email"]["pii_type"] == "email"
+    csv = b"customer_id,email,revenue\n1,a@example.com,10\n2,b@example.org,20\n"
+    r = app_client.client.post("/api/v1/classify/file", files={"file": ("c.csv", csv)},
+                               headers=h)
+    assert r.status_code == 200
+    assert "PII" in r.json()["classification"]["tags"]
+    r = app_client.client.post("/api/v1/classify/file", files={"file": ("c.exe", b"MZ")},
+                               headers=h)
+    assert r.status_code == 415
+
+
+def test_exceptions_between_people(app_client) -> None:
+    client, h = app_client.client, app_client.headers
+    dest = _op(app_client, "DOWNLOADS/board.csv")["destination"]
+    r = client.post("/api/v1/exceptions", json={
+        "destination": dest, "purpose": "Board Q4 presentation for the CFO",
+        "approver": "joe", "duration_hours": 2}, headers=h("jane"))
+    assert r.status_code == 201, r.text
+    exc = r.json()
+    assert exc["id"].startswith("EXC-")
+    assert exc["requested_by"] == "jane"
+    # Self-approval is refused, even for a steward.
+    r = client.post(f"/api/v1/exceptions/{exc['id']}/approve", json={}, headers=h("jane"))
+    assert r.status_code == 403
+    assert ("own" in r.text.lower() or "requester" in r.text.lower())
+    # An analyst cannot approve at all.
+    assert client.post(f"/api/v1/exceptions/{exc['id']}/approve", json={},
+                       headers=h("ana")).status_code == 403
+    r = client.post(f"/api/v1/exceptions/{exc['id']}/approve",
+                    json={"comment": "ok", "conditions": ["encrypt the file"]}, headers=h("joe"))
+    assert r.status_code == 200
+    assert r.json()["status"] == "approved"
+    assert "encrypt the file" in r.json()["comment"]
+    allowed = client.post("/api/v1/decide", json={"operation": _op(
+        app_client, dest, exception_id=exc["id"])}, headers=h("jane")).json()["decision"]
+    assert allowed["allowed"] is True
+    # Another destination, or another user, is still denied, saying why.
+    other = client.post("/api/v1/decide", json={"operation": _op(
+        app_client, "DOWNLOADS/elsewhere.csv", exception_id=exc["id"])},
+        headers=h("jane")).json()["decision"]
+    assert other["allowed"] is False
+    assert any("covers" in w for w in other["why"])
+    theirs = client.post("/api/v1/decide", json={"operation": _op(
+        app_client, dest, exception_id=exc["id"])}, headers=h("ana")).json()["decision"]
+    assert theirs["allowed"] is False
+    assert any("granted to jane" in w for w in theirs["why"])
+    # Analysts see only their own requests; stewards see all.
+    assert client.get("/api/v1/exceptions", headers=h("ana")).json()["exceptions"] == []
+    ids = [e["id"] for e in client.get("/api/v1/exceptions", headers=h("joe")).json()[
+        "exceptions"]]
+    assert exc["id"] in ids
+    assert client.get(f"/api/v1/exceptions/{exc['id']}", headers=h("ana")).status_code == 404
+
+
+def test_audit_search_and_verify(app_client) -> None:
+    client, h = app_client.client, app_client.headers
+    r = client.get("/api/v1/audit", params={"user": "ana", "denied": True}, headers=h("carla"))
+    assert r.status_code == 200
+    records = r.json()["records"]
+    assert records
+    assert {x["who"]["user_id"] for x in records} == {"ana"}
+    one = client.get(f"/api/v1/audit/{records[0]['id']}", headers=h("carla")).json()
+    assert one["hash"] == records[0]["hash"]
+    verify = client.get("/api/v1/audit/verify", headers=h("carla")).json()
+    assert verify["ok"] is True
+    assert verify["checked"] >= len(records)
+
+
+def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
+    client, h = app_client.client, app_client.headers
+    run = "3f7c2f5e-8f0a-4d63-9a43-5c5b1c1f0a01"
+    base = {"producer": "https://example.com/airflow", "schemaURL":
+            "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": run}, "job": {"namespace": "airflow", "name": "daily_join"},
+            "inputs": [{"namespace": "file", "name": "/data/raw.csv"}],
+            "outputs": [{"namespace": "file", "name": "/data/joined.parquet"}]}
+    for kind, when in (("START", "2026-12-01T10:00:00Z"), ("COMPLETE", "2026-12-01T10:05:00Z")):
+        r = client.post("/api/v1/lineage", json={**base, "eventType": kind, "eventTime": when},
+                        headers=h("jane"))
+        assert r.status_code == 201, r.text
+    up = client.get("/api/v1/lineage/upstream", params={"dataset": "/data/joined.parquet"},
+                    headers=h("ana")).json()
+    assert "/data/raw.csv" in {n["dataset"] for n in up["nodes"]}
+    runs = client.get("/api/v1/lineage/runs", headers=h("carla")).json()["runs"]
+    assert any(r["user"] == "jane" and "/data/joined.parquet" in r["outputs"] for r in runs)
+    assert client.post("/api/v1/lineage", json={"eventType": "COMPLETE"},
+                       headers=h("jane")).status_code == 400
+
+
+def test_request_size_limit(app_client) -> None:
+    big = {"columns": {"c": ["x" * 1000] * 100}}  # ~100 KB > the 64 KiB limit
+    r = app_client.client.post("/api/v1/classify", json=big, headers=app_client.headers("ana"))
+    assert r.status_code == 413
+    assert "max_body_bytes" in r.text
+
+
+def test_secrets_never_reach_the_logs(app_client, caplog: pytest.LogCaptureFixture) -> None:
+    from lacuna.server.logs import JsonFormatter, scrub
+
+    token = app_client.tokens["ana"]
+    with caplog.at_level(logging.DEBUG):
+        app_client.client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
+        app_client.client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}x"})
+        app_client.client.post("/api/v1/decide", json={"operation": _op(
+            app_client, "DOWNLOADS/x.csv")}, headers=app_client.headers("ana"))
+    text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert "HTTP 403 for GET /api/v1/audit (user ana)" in text
+    assert token not in text
+    assert token[4:20] not in text
+    assert scrub(f"Authorization: Bearer {token}") == "Authorization: Bearer [redacted]"
+    assert token not in scrub(f"oops {token} leaked")
+
+
+def test_metrics(app_client) -> None:
+    client, h = app_client.client, app_client.headers
+    text = client.get("/metrics", headers=h("root")).text
+    assert 'lacuna_decisions_total{result="denied"}' in text
+    assert "lacuna_decision_seconds_bucket" in text
+    assert 'le="+Inf"' in text
+    assert 'lacuna_audit_writes_total{result="ok"}' in text
+    assert 'lacuna_auth_failures_total{status="401"}' in text
+    summary = client.get("/api/v1/metrics", headers=h("carla")).json()
+    assert summary["audit"]["records"] >= 1
+    assert "governance" in summary
+
+
+def test_outcomes_are_appended_to_the_callers_own_decisions(app_client) -> None:
+    client, h = app_client.client, app_client.headers
+    dest = app_client.state.governor.config.destinations.governed[0] + "out.csv"
+    wire = client.post("/api/v1/decide", json={"operation": _op(app_client, dest)},
+                       headers=h("ana")).json()
+    of = wire["audit"]["id"]
+    assert client.post("/api/v1/audit/outcomes", json={"of": of},
+                       headers=h("jane")).status_code == 404  # not jane's
+    r = client.post("/api/v1/audit/outcomes", json={"of": of, "error": "OSError: disk full"},
+                    headers=h("ana"))
+    assert r.status_code == 201, r.text
+    stored = app_client.state.governor.audit.get(r.json()["id"])
+    assert stored is not None
+    assert stored.kind == "outcome"
+    assert stored.outcome_of == of
+    assert stored.status == "failed"
+    assert stored.user_id == "ana"

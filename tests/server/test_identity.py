@@ -1,0 +1,101 @@
+"""Users, roles, API tokens (stored hashed) and OIDC/JWT bearer tokens against a JWKS file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from lacuna.errors import ConfigError
+from lacuna.identity import (
+    AuthenticationError,
+    Authenticator,
+    OidcSettings,
+    OidcVerifier,
+    Principal,
+    UserStore,
+)
+
+
+def test_token_is_printed_once_and_stored_only_hashed(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    result = CliRunner().invoke(app, ["users", "add", "ana@example.com", "--role", "analyst",
+                                      "--db", f"sqlite:///{db}"])
+    assert result.exit_code == 0, result.output
+    token = next(line for line in result.stdout.splitlines() if line.startswith("lac_"))
+    assert token.startswith("lac_")
+    assert len(token) > 40
+    raw = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("state.db-*"))
+    assert token.encode() not in raw
+    rows = sqlite3.connect(db).execute("select name, roles, token_sha256 from lacuna_users")
+    assert [r[:2] for r in rows] == [("ana@example.com", '["analyst"]')]
+    users = UserStore(f"sqlite:///{db}")
+    assert users.authenticate(token) == Principal("ana@example.com", ("analyst",))
+    with pytest.raises(AuthenticationError):
+        users.authenticate(token[:-1] + ("A" if token[-1] != "A" else "B"))
+    with pytest.raises(ConfigError, match="exists"):
+        users.add("ana@example.com", roles=["analyst"])
+    new = users.add("ana@example.com", roles=["analyst", "data_steward"], replace=True)
+    with pytest.raises(AuthenticationError):
+        users.authenticate(token)  # the old token stopped working
+    assert users.authenticate(new).roles == ("analyst", "data_steward")
+    users.disable("ana@example.com")
+    with pytest.raises(AuthenticationError, match="disabled"):
+        users.authenticate(new)
+
+
+def test_unknown_roles_and_names_are_refused(tmp_path: Path) -> None:
+    users = UserStore(f"sqlite:///{tmp_path / 's.db'}")
+    with pytest.raises(ConfigError, match="unknown role 'superuser'"):
+        users.add("x", roles=["superuser"])
+    with pytest.raises(ConfigError, match="not valid"):
+        users.add("bad name; drop", roles=["analyst"])
+
+
+@pytest.fixture
+def oidc(tmp_path: Path) -> tuple[OidcVerifier, rsa.RSAPrivateKey]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="k1", use="sig", alg="RS256")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    settings = OidcSettings(issuer="https://idp.example.com/", audience="lacuna",
+                            jwks_file=jwks, name_claim="preferred_username")
+    return OidcVerifier(settings), key
+
+
+def _jwt(key: rsa.RSAPrivateKey, **claims: object) -> str:
+    now = int(time.time())
+    body = {"iss": "https://idp.example.com/", "aud": "lacuna", "exp": now + 300, "iat": now,
+            "preferred_username": "sam@example.com", "roles": ["data_steward", "other"]}
+    body.update(claims)
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def test_oidc_bearer_tokens(oidc: tuple[OidcVerifier, rsa.RSAPrivateKey], tmp_path: Path) -> None:
+    verifier, key = oidc
+    auth = Authenticator(UserStore(f"sqlite:///{tmp_path / 's.db'}"), verifier)
+    assert auth.authenticate(_jwt(key)) == Principal("sam@example.com", ("data_steward",))
+    for bad, why in ((_jwt(key, aud="other"), "audience"), (_jwt(key, iss="https://evil/"),
+                     "issuer"), (_jwt(key, exp=int(time.time()) - 3600), "expired"),
+                     (_jwt(key, roles=["nobody"]), "no Lacuna role")):
+        with pytest.raises(AuthenticationError, match=f"(?i){why}"):
+            auth.authenticate(bad)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(AuthenticationError, match=r"[Ss]ignature"):
+        auth.authenticate(_jwt(other))
+
+
+def test_a_bad_jwks_file_fails_at_start(tmp_path: Path) -> None:
+    (tmp_path / "jwks.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="JWKS"):
+        OidcVerifier(OidcSettings(issuer="i", audience="a", jwks_file=tmp_path / "jwks.json"))

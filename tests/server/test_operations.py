@@ -1,0 +1,134 @@
+"""Operating the server: graceful SIGTERM under load loses no audit record; ``--demo`` serves
+a populated state; settings from file and environment."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lacuna.audit import AuditStore
+from lacuna.errors import ConfigError
+from lacuna.server.settings import load_settings
+
+from .conftest import start_server
+
+OPERATION = {"action": "export", "classification": {
+    "tier": "PROPRIETARY", "tags": ["PII"], "columns": {"email": {
+        "classification": "pii", "pii_type": "email", "sensitivity": "high"}}},
+    "destination": "/tmp/somewhere/list.csv", "method": "pandas.DataFrame.to_csv"}
+
+
+def test_sigterm_under_load_loses_no_audit_record(tmp_path_factory: pytest.TempPathFactory,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start_server(tmp_path_factory.mktemp("shutdown"))
+    acknowledged: list[str] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=server.url, headers=server.headers("ana"),
+                          timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    r = client.post("/api/v1/decide", json={"operation": OPERATION})
+                except httpx.HTTPError as exc:  # refused once the server has gone
+                    with lock:
+                        errors.append(type(exc).__name__)
+                    time.sleep(0.02)
+                    continue
+                if r.status_code == 200:
+                    with lock:
+                        acknowledged.append(r.json()["audit"]["id"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at_signal = len(acknowledged)
+    server.proc.send_signal(signal.SIGTERM)
+    code = server.proc.wait(30)
+    time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert at_signal >= 100
+    assert code in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in server.log.read_text()
+    monkeypatch.setenv("LACUNA_HOME", server.env["LACUNA_HOME"])  # the server's signing keys
+    store = AuditStore(server.db)
+    recorded = {r.id for r in store.list(limit=None)}
+    missing = [a for a in acknowledged if a not in recorded]
+    assert missing == [], f"{len(missing)} acknowledged decisions are not on the trail"
+    report = store.verify()
+    assert report.ok, report.problem
+    assert report.checked >= len(acknowledged)
+    store.close()
+
+
+def test_demo_serves_a_populated_state(tmp_path: Path) -> None:
+    from .conftest import SRC, free_port
+
+    port = free_port()
+    env = {**os.environ, "LACUNA_HOME": str(tmp_path / "home"), "PYTHONPATH": str(SRC),
+           "RUST_BACKTRACE": "0"}
+    env.pop("LACUNA_CONFIG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "lacuna", "serve", "--demo", "--port",
+                             str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(8)]
+        text = "".join(lines)
+        assert f"console: http://127.0.0.1:{port}/console/" in text
+        tokens = dict(re.findall(r"^\s+(\w+)\s+\w+\s+(lac_\S+)$", text, re.MULTILINE))
+        assert set(tokens) == {"analyst_alice", "jane", "carla", "admin"}
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        h = {"Authorization": f"Bearer {tokens['carla']}"}
+        records = httpx.get(f"{url}/api/v1/audit", headers=h).json()["records"]
+        assert any(not r["decision"]["allowed"] for r in records)
+        assert httpx.get(f"{url}/api/v1/audit/verify", headers=h).json()["ok"] is True
+        pending = httpx.get(f"{url}/api/v1/exceptions", params={"status": "pending"},
+                            headers={"Authorization": f"Bearer {tokens['jane']}"}).json()
+        assert [e["requested_by"] for e in pending["exceptions"]] == ["analyst_alice"]
+        runs = httpx.get(f"{url}/api/v1/lineage/runs", headers=h).json()["runs"]
+        assert runs
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+def test_settings_come_from_file_then_environment_then_options(tmp_path: Path) -> None:
+    file = tmp_path / "server.yaml"
+    file.write_text("port: 9000\nmax_body_bytes: 4096\noidc: {issuer: https://a/, "
+                    "audience: x, jwks_file: j.json}\n", encoding="utf-8")
+    env = {"LACUNA_SERVER_PORT": "9100", "LACUNA_SERVER_OIDC_AUDIENCE": "lacuna",
+           "LACUNA_SERVER_LOG_JSON": "false"}
+    s = load_settings(file, environ=env)
+    assert (s.port, s.max_body_bytes, s.log_json) == (9100, 4096, False)
+    assert s.oidc is not None
+    assert (s.oidc.issuer, s.oidc.audience) == ("https://a/", "lacuna")
+    assert load_settings(file, environ=env, port=9200).port == 9200
+    with pytest.raises(ConfigError, match="port"):
+        load_settings(environ={"LACUNA_SERVER_PORT": "eighty"})
+    with pytest.raises(ConfigError, match="bogus"):
+        load_settings(environ={"LACUNA_SERVER_BOGUS": "1"})
