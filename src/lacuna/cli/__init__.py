@@ -122,6 +122,7 @@ def _mount_subcommands() -> None:
     from lacuna.cli.audit import app as audit_app
     from lacuna.cli.datasets import app as datasets_app
     from lacuna.cli.exceptions import app as exceptions_app
+    from lacuna.cli.exceptions import decrypt_command
     from lacuna.cli.lineage import app as lineage_app
     from lacuna.cli.policy import app as policy_app
 
@@ -130,6 +131,7 @@ def _mount_subcommands() -> None:
     app.add_typer(exceptions_app, name="exceptions", help="Request and decide policy exceptions.")
     app.add_typer(lineage_app, name="lineage", help="Query lineage: show, impact, completeness.")
     app.add_typer(policy_app, name="policy", help="Check, test, run and package Rego policies.")
+    app.command("decrypt")(decrypt_command)
 
 
 _mount_subcommands()

@@ -85,7 +85,8 @@ def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None 
     if why is not None:
         events.audit(gov, "decrypt", None, exception_id=exception_id, allowed=False,
                      detail={**detail, "refused": why})
-        raise DecryptionRefused(f"cannot decrypt {where}: {why}")
+        msg = f"cannot decrypt {where}: {why}"
+        raise DecryptionRefused(msg)
     events.audit(gov, "decrypt", None, exception_id=exception_id, detail=detail)
     if output is not None:
         target = Path(output)

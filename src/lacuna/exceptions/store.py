@@ -9,6 +9,7 @@ signed (:mod:`lacuna.exceptions.authority`): a decision refuses a row that does 
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
@@ -269,7 +270,7 @@ class ExceptionStore:
         entry = HistoryEntry(at=now or utcnow(), by=by, event=event, comment=comment)
         return self._replace(current, replace(current, history=(*current.history, entry)))
 
-    def ended(self, now: datetime) -> list[ExceptionRequest]:
+    def ended(self, now: datetime) -> builtins.list[ExceptionRequest]:
         """Approved exceptions whose window ended before ``now`` (the sweep's work)."""
         return [r for r in self.list(status=Status.APPROVED)
                 if r.valid_until is not None and r.valid_until <= now]
@@ -288,7 +289,7 @@ class ExceptionStore:
         return written
 
     def files(self, exception_id: str | None = None, *,
-              pending_only: bool = False) -> list[WrittenFile]:
+              pending_only: bool = False) -> builtins.list[WrittenFile]:
         """Files written under ``exception_id`` (or any), oldest first."""
         query = select(files_table).order_by(files_table.c.id)
         if exception_id is not None:

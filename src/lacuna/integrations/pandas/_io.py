@@ -294,7 +294,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             fingerprint=spec.kind == "path" and not store_object,
         )
 
-        local_file = spec.kind == "path" and isinstance(target, (str, os.PathLike)) and is_local(name)
+        local_file = (spec.kind == "path" and isinstance(target, (str, os.PathLike))
+                      and is_local(name))
         if encrypt and not local_file:
             msg = (f"{spec.method}(encrypt=True) writes a local file: pass a file path, not "
                    f"{type(target).__name__} {name!r}. Nothing was written.")

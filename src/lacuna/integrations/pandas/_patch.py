@@ -29,7 +29,8 @@ from lacuna.governor import current, governing
 from lacuna.model import Action
 
 _MISSING = object()
-WRITER_KEYWORDS = ("exception_id", "purpose", "encrypt")  # what a governed writer accepts on top of pandas
+# what a governed writer accepts on top of pandas
+WRITER_KEYWORDS = ("exception_id", "purpose", "encrypt")
 _EXPORTS = ("put", "append", "close", "write")
 
 
