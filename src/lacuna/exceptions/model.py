@@ -126,7 +126,8 @@ class ExceptionRequest:
         if normalize_target(target) != self.destination:
             return (
                 False,
-                f"exception {self.id} covers the destination {self.destination}, not {target}",
+                f"exception {self.id} covers the destination {self.destination}, "
+                f"not {normalize_target(target) if target else 'this one'}",
             )
         if self.sources:
             other = [s.name for s in operation.sources
@@ -194,6 +195,7 @@ def render(request: ExceptionRequest) -> str:
         "To proceed (pandas):",
         f'    df.to_csv("{r.destination}", exception_id="{r.id}", encrypt=True)',
         f"Reminder: Exception expires at {end} UTC.",
+        "Files written under it are deleted when it expires (lacuna exceptions sweep).",
     ]
     return "\n".join(lines + _history_lines(r))
 
