@@ -28,7 +28,7 @@ def webhook():
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server API
+        def do_POST(self):
             length = int(self.headers["Content-Length"])
             received.append({"path": self.path, "type": self.headers["Content-Type"],
                              "auth": self.headers.get("Authorization"),
@@ -54,7 +54,7 @@ def smtp_sink():
     mails: list[dict] = []
 
     class Sink:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        async def handle_DATA(self, server, session, envelope):
             mails.append({"to": envelope.rcpt_tos, "from": envelope.mail_from,
                           "message": message_from_bytes(envelope.content)})
             return "250 OK"
@@ -95,7 +95,8 @@ def test_webhook_and_email_reach_the_approver_then_the_requester(
 
     (post,) = posts
     assert post["path"] == "/hooks/lacuna"
-    assert post["type"] == "application/json" and post["auth"] == "Bearer hook-token"
+    assert post["type"] == "application/json"
+    assert post["auth"] == "Bearer hook-token"
     assert post["body"]["event"] == "requested"
     assert post["body"]["recipients"] == [STEWARD]
     assert post["body"]["exception"]["id"] == exc.id
@@ -103,10 +104,12 @@ def test_webhook_and_email_reach_the_approver_then_the_requester(
     assert "signature" not in post["body"]["exception"]
 
     (mail,) = mails
-    assert mail["to"] == [STEWARD] and mail["from"] == "lacuna@example.com"
+    assert mail["to"] == [STEWARD]
+    assert mail["from"] == "lacuna@example.com"
     assert mail["message"]["Subject"] == f"[Lacuna] Exception {exc.id} awaits your decision"
     body = mail["message"].get_payload(decode=True).decode()
-    assert PURPOSE in body and "The board asked for examples." in body
+    assert PURPOSE in body
+    assert "The board asked for examples." in body
     assert f"lacuna exceptions approve {exc.id}" in body
 
     enable(sandbox_config, STEWARD, notify)
@@ -140,5 +143,5 @@ def test_notify_config_is_validated(sandbox_config):
         sandbox_config(exceptions={"notify": {"webhook": "ftp://example.com/x"}})
     with pytest.raises(ConfigError, match="port"):
         sandbox_config(exceptions={"notify": {"email": {"host": "h", "port": 0}}})
-    with pytest.raises(ConfigError, match="unknown setting|Extra inputs|extra"):
+    with pytest.raises(ConfigError, match=r"unknown setting|Extra inputs|extra"):
         sandbox_config(exceptions={"notify": {"slack": "x"}})
