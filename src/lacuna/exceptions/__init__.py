@@ -23,7 +23,7 @@ from typing import Any
 
 from lacuna.errors import ConfigError
 from lacuna.exceptions.authority import ExceptionNotAuthorized, approvers, check_purpose
-from lacuna.exceptions.files import DecryptionRefused, decrypt
+from lacuna.exceptions.files import DecryptionRefused
 from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status, normalize_target
 from lacuna.exceptions.store import (
     ExceptionNotFound,
@@ -261,7 +261,30 @@ def revoke_exception(
 def sweep_exceptions(now: datetime | None = None) -> SweepReport:
     """Delete the files of ended exceptions and mark expired ones (see
     :mod:`lacuna.exceptions.sweep`); each step is audited."""
-    return sweep(now=now)
+    from lacuna.governor import current
+
+    return sweep(current(), now=now)
+
+
+def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> bytes:
+    """The plaintext of a file written with ``encrypt=True``, for an authorised user (audited).
+
+    Args:
+        path: the encrypted file.
+        output: also write the plaintext there (mode 0600).
+
+    Returns:
+        The plaintext bytes, e.g. ``pd.read_csv(io.BytesIO(lacuna.decrypt(path)))``.
+
+    Raises:
+        DecryptionError: not a Lacuna envelope, altered, or its key is missing.
+        DecryptionRefused: the configured user may not read it (the exception expired, was
+            revoked, or belongs to someone else).
+    """
+    from lacuna.exceptions import files
+    from lacuna.governor import current
+
+    return files.decrypt(current(), path, output)
 
 
 def _identity(by: str | None) -> str:

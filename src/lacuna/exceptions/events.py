@@ -16,8 +16,8 @@ from lacuna.model import utcnow
 
 if TYPE_CHECKING:
     from lacuna.audit.record import AuditRecord
+    from lacuna.exceptions.context import Context
     from lacuna.exceptions.model import ExceptionRequest
-    from lacuna.governor import Governor
 
 log = logging.getLogger("lacuna.exceptions")
 KIND = "exception"
@@ -53,7 +53,7 @@ def event_body(
 
 
 def audit(
-    gov: Governor,
+    gov: Context,
     event: str,
     request: ExceptionRequest | None,
     *,

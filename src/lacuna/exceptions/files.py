@@ -24,14 +24,14 @@ from lacuna.keystore import keystore_for
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
-    from lacuna.governor import Governor
+    from lacuna.exceptions.context import Context
 
 
 class DecryptionRefused(LacunaError, PermissionError):
     """The configured user may not read this encrypted file (the message says why)."""
 
 
-def remember(gov: Governor, exception_id: str, path: str | os.PathLike[str], *,
+def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
              encrypted: bool) -> None:
     """Record that ``path`` is being written under ``exception_id`` (before it is written, so
     a file that exists is always known to the sweep). Raises when it cannot be recorded: the
@@ -40,7 +40,7 @@ def remember(gov: Governor, exception_id: str, path: str | os.PathLike[str], *,
                                written_by=gov.config.user.id, encrypted=encrypted)
 
 
-def write_sealed(gov: Governor, path: str | os.PathLike[str], write: Callable[[io.BytesIO], Any],
+def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io.BytesIO], Any],
                  *, exception_id: str | None, method: str) -> Any:
     """Run ``write`` into memory, then write the bytes AES-256-GCM encrypted to ``path``."""
     buffer = io.BytesIO()
@@ -53,7 +53,8 @@ def write_sealed(gov: Governor, path: str | os.PathLike[str], write: Callable[[i
     return result
 
 
-def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> bytes:
+def decrypt(gov: Context, path: str | os.PathLike[str],
+            output: str | os.PathLike[str] | None = None) -> bytes:
     """The plaintext of a file written with ``encrypt=True``, for an authorised user (audited).
 
     Args:
@@ -68,9 +69,6 @@ def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None 
         DecryptionRefused: the configured user may not read it (the exception expired, was
             revoked, or belongs to someone else).
     """
-    from lacuna.governor import current
-
-    gov = current()
     where = os.fspath(path)
     try:
         plain, header = crypto.read_encrypted(where, keystore_for(gov.config))
@@ -96,7 +94,7 @@ def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None 
     return plain
 
 
-def _refusal(gov: Governor, meta: dict[str, Any], exception_id: Any) -> str | None:
+def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | None:
     """Why the configured user may not read a file with this (authenticated) header, or None."""
     me = gov.config.user.id
     writer = str(meta.get("written_by") or "")

@@ -29,7 +29,7 @@ from lacuna.exceptions.model import ExceptionRequest, Status
 
 if TYPE_CHECKING:
     from lacuna.config import EmailNotifyConfig, NotifyConfig
-    from lacuna.governor import Governor
+    from lacuna.exceptions.context import Context
 
 log = logging.getLogger("lacuna.exceptions")
 
@@ -90,7 +90,7 @@ def notify(config: NotifyConfig, request: ExceptionRequest, event: str) -> list[
     return out
 
 
-def announce(gov: Governor, request: ExceptionRequest, event: str) -> list[Delivery]:
+def announce(gov: Context, request: ExceptionRequest, event: str) -> list[Delivery]:
     """Audit ``event``'s notifications: every channel that failed is a ``notify-failed``
     record (the request or decision itself stands)."""
     from lacuna.exceptions import events

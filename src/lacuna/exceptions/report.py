@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.exceptions.model import ExceptionRequest, Status
 
 if TYPE_CHECKING:
-    from lacuna.governor import Governor
+    from lacuna.exceptions.context import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class ExceptionsReport:
         return "\n".join(lines)
 
 
-def build(gov: Governor, since: datetime | None = None) -> ExceptionsReport:
+def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:
     from lacuna.model import utcnow
 
     store = gov.exceptions
@@ -103,7 +103,7 @@ def _item(r: ExceptionRequest, verified: bool, uses: int,
             "hours_to_decision": None if hours is None else round(hours, 4)}
 
 
-def _uses(gov: Governor, since: datetime | None) -> dict[str, int]:
+def _uses(gov: Context, since: datetime | None) -> dict[str, int]:
     """How many allowed operations named each exception (decision records on the trail)."""
     counts: Counter[str] = Counter()
     for record in gov.audit.list(limit=None, since=since):

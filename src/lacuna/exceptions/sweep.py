@@ -25,7 +25,7 @@ from lacuna.exceptions.model import Status
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
-    from lacuna.governor import Governor
+    from lacuna.exceptions.context import Context
 
 log = logging.getLogger("lacuna.exceptions")
 SWEEPER = "lacuna-sweep"
@@ -51,12 +51,10 @@ class SweepReport:
         return "\n".join(lines)
 
 
-def sweep(gov: Governor | None = None, *, now: datetime | None = None) -> SweepReport:
+def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
     """Delete files of ended exceptions and mark approved ones past their window expired."""
     from lacuna.exceptions.notify import announce
-    from lacuna.governor import current
 
-    gov = gov or current()
     at = now or utcnow()
     store = gov.exceptions
     ended = {r.id: r for r in store.ended(at)}
