@@ -336,11 +336,12 @@ def schedule_datasets(sched: Scheduler, gov: Governor, *,
                       wrap: Callable[[Callable[[], object]], Callable[[], object]] | None = None
                       ) -> list[str]:
     """Add a ``refresh:<name>`` job for each registered dataset with a refresh schedule."""
+    from lacuna.datasets import list_datasets
     from lacuna.datasets.registry import MANUAL, ON_READ
-    from lacuna.datasets.store import open_store
+    from lacuna.governor import scoped
 
-    with open_store(gov.config.audit_url) as store:
-        entries = store.list()
+    with scoped(gov):  # the declared ones (lacuna.yaml) included
+        entries = list_datasets()
     added: list[str] = []
     for entry in entries:
         if entry.refresh in (ON_READ, MANUAL):

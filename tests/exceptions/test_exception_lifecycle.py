@@ -114,6 +114,10 @@ def test_seed_flow_encrypted_export_decrypt_expire_sweep(governed, as_user, cust
                                                "file-deleted", "expired"]
     assert events_of(exc.id, allowed=False) == ["decrypt"]  # mallory's attempt
     assert lacuna.sweep_exceptions(now=later).expired == ()  # idempotent
+    with pytest.raises(lacuna.GovernanceViolation) as err:  # expired: the denial says so
+        customers.to_csv(target, exception_id=exc.id)
+    assert f"exception {exc.id} expired at {swept.valid_until:%Y-%m-%d %H:%M} UTC" in (
+        err.value.decision.why)
     assert current().audit.verify().ok  # the events are part of the chain
 
 

@@ -102,6 +102,8 @@ class ExceptionRequest:
 
     def covers(self, operation: Operation, now: datetime) -> tuple[bool, str]:
         """Whether this grant covers ``operation`` at ``now``, and why not when it does not."""
+        if self.status is Status.EXPIRED and self.valid_until is not None:
+            return False, f"exception {self.id} expired at {self.valid_until:%Y-%m-%d %H:%M} UTC"
         if self.status is not Status.APPROVED:
             return False, f"exception {self.id} is {self.status.value}, not approved"
         if self.valid_from and now < self.valid_from:
