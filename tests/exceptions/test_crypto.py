@@ -74,3 +74,4 @@ def test_wrong_store_and_not_an_envelope(keystore, tmp_path):
         crypto.decrypt(blob, empty)
     with pytest.raises(crypto.DecryptionError, match="not a file Lacuna encrypted"):
         crypto.decrypt(b"a,b\n1,2\n", keystore)
+
