@@ -11,8 +11,8 @@ from pathlib import Path
 
 from lacuna.exceptions import ExceptionStore
 
-WORKERS = 4
-EACH = 5
+WORKERS = 3
+EACH = 6
 
 SCRIPT = r"""
 import sys, time
