@@ -33,8 +33,11 @@ from lacuna.errors import (
 from lacuna.exceptions import (
     ExceptionRequest,
     approve_exception,
+    decrypt,
     deny_exception,
     request_exception,
+    revoke_exception,
+    sweep_exceptions,
 )
 from lacuna.governor import GovernanceWarning, Governor, configure
 from lacuna.lineage.api import register_lineage
@@ -116,6 +119,7 @@ __all__ = [
     "classify_sql",
     "configure",
     "datasets",
+    "decrypt",
     "deny_exception",
     "detokenize",
     "disable",
@@ -126,6 +130,8 @@ __all__ = [
     "load_ipython_extension",
     "register_lineage",
     "request_exception",
+    "revoke_exception",
+    "sweep_exceptions",
     "synthesize",
     "unload_ipython_extension",
 ]

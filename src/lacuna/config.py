@@ -374,6 +374,46 @@ class StewardsConfig(_Model):
     domains: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_LIST_ITEMS)
 
 
+class EmailNotifyConfig(_Model):
+    """E-mail over SMTP (smtplib) to the approver (and, on decisions, to the requester)."""
+
+    host: str
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = "lacuna@localhost"  # the From: address
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password_env: str | None = None  # the variable holding the SMTP password (never the value)
+    timeout: float = Field(default=10.0, gt=0, le=120)
+    cc: tuple[str, ...] = Field(default=(), max_length=MAX_LIST_ITEMS)
+
+
+class NotifyConfig(_Model):
+    """``exceptions.notify``: how approvers hear about requests (and requesters of decisions)."""
+
+    log: bool = True  # a log line on the ``lacuna.exceptions`` logger
+    webhook: str | None = None  # POST JSON to this http(s) URL
+    webhook_headers: dict[str, str] = Field(default_factory=dict)
+    webhook_timeout: float = Field(default=5.0, gt=0, le=60)
+    email: EmailNotifyConfig | None = None
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            msg = f"exceptions.notify.webhook must be an http(s) URL, got {v!r}"
+            raise ValueError(msg)
+        return v
+
+
+class ExceptionsConfig(_Model):
+    """``exceptions:``: notifications, the key that encrypts files, the sweep's interval."""
+
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    encryption_key: str = "files"  # the key store id that wraps each encrypted file's data key
+    sweep_interval_seconds: float = Field(default=300.0, gt=0)
+
+
 class OpenLineageTransportConfig(_Model):
     """Where OpenLineage events go: ``file`` (JSON Lines), ``console`` (stderr), ``http``."""
 
@@ -441,6 +481,7 @@ class Config(_Model):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     anonymize: AnonymizeConfig = Field(default_factory=AnonymizeConfig)
     stewards: StewardsConfig = Field(default_factory=StewardsConfig)
+    exceptions: ExceptionsConfig = Field(default_factory=ExceptionsConfig)
     lineage: LineageConfig = Field(default_factory=LineageConfig)
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
     server: LacunaServerConfig | None = None  # govern through a Lacuna server (lacuna serve)

@@ -393,6 +393,18 @@ class AuditStore:
                                   of=of, error=error, finished_at=utcnow())
         return self._append(body)
 
+    def record_event(self, body: dict[str, Any]) -> AuditRecord:
+        """Append an event that is not a policy decision (an exception requested, decided or
+        expired, a file deleted by the sweep, a decryption), hash-chained like a decision.
+
+        ``body`` needs ``kind``, ``who`` (``user_id``), ``what`` (``action``), ``when`` and
+        ``decision`` (``allowed``, ``policy_id``); ``id`` and ``seq`` are filled in here.
+
+        Raises:
+            AuditError: the database could not be written.
+        """
+        return self._append({**body, "id": uuid.uuid4().hex, "seq": 0})
+
     def _append(self, body: dict[str, Any]) -> AuditRecord:
         """Chain, sign and insert one body (its ``seq`` is filled in here), as ``record`` does;
         used by outcomes."""

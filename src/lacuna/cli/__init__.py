@@ -122,6 +122,7 @@ def _mount_subcommands() -> None:
     from lacuna.cli.audit import app as audit_app
     from lacuna.cli.datasets import app as datasets_app
     from lacuna.cli.exceptions import app as exceptions_app
+    from lacuna.cli.exceptions import decrypt_command
     from lacuna.cli.lineage import app as lineage_app
     from lacuna.cli.policy import app as policy_app
     from lacuna.cli.serve import serve
@@ -134,6 +135,7 @@ def _mount_subcommands() -> None:
     app.add_typer(policy_app, name="policy", help="Check, test, run and package Rego policies.")
     app.add_typer(users_app, name="users", help="Server users, roles and API tokens.")
     app.command("serve")(serve)
+    app.command("decrypt")(decrypt_command)
 
 
 _mount_subcommands()

@@ -1,4 +1,5 @@
-"""``lacuna exceptions``: request, list, approve and deny exceptions."""
+"""``lacuna exceptions``: request, list, show, approve, deny, revoke, sweep and report exceptions;
+``lacuna decrypt`` reads back a file written with ``encrypt=True``."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def request(
 @app.command("list")
 def list_(
     status: Annotated[
-        str | None, typer.Option(help="pending, approved, denied or revoked.")
+        str | None, typer.Option(help="pending, approved, denied, revoked or expired.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
     config: ConfigOption = None,
@@ -105,6 +106,13 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
     console.print(str(item), highlight=False)
     if item.business_justification:
         console.print(f"Justification: {item.business_justification}", highlight=False)
+    written = store.files(item.id)
+    if written:
+        console.print("Files written under it:", highlight=False)
+        for f in written:
+            state = f"deleted {f.deleted_at:%Y-%m-%d %H:%M}" if f.deleted_at else "on disk"
+            kind = "encrypted" if f.encrypted else "plain"
+            console.print(f"  {f.path} ({kind}, {f.written_by}): {state}", highlight=False)
     if not store.verified(item):
         console.print(f"[red]✗ {not_verified_note(item)}[/red]", highlight=False)
 
@@ -151,6 +159,86 @@ def deny(
     console.print(str(item), highlight=False)
 
 
+@app.command()
+def revoke(
+    exception_id: str,
+    by: Annotated[
+        str | None, typer.Option(help="Your identity, as a check (see approve).")
+    ] = None,
+    comment: Annotated[str | None, typer.Option(help="Why, for the record.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """End an approved exception now (a steward of it, or its requester). Files written under
+    it are deleted by the next sweep. Exit 1 when refused."""
+    import lacuna
+
+    _configure(config)
+    item = _decided(lambda: lacuna.revoke_exception(exception_id, by=by, comment=comment))
+    console.print(str(item), highlight=False)
+
+
+@app.command()
+def sweep(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete files written under ended exceptions and mark expired ones (audited)."""
+    import lacuna
+
+    _configure(config)
+    report = _decided(lacuna.sweep_exceptions)
+    if as_json:
+        typer.echo(json.dumps({"at": report.at.isoformat(), "expired": list(report.expired),
+                               "deleted": list(report.deleted), "missing": list(report.missing),
+                               "failed": list(report.failed)}))
+    else:
+        console.print(str(report), highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    since: Annotated[
+        datetime | None, typer.Option(help="Only exceptions filed at or after (UTC).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """The exceptions section of a compliance report: requests, decisions, uses, files."""
+    from datetime import UTC
+
+    from lacuna.exceptions.report import build
+    from lacuna.governor import current
+
+    _configure(config)
+    begin = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
+    built = _decided(lambda: build(current(), begin))
+    typer.echo(built.to_json() if as_json else built.text())
+
+
+def decrypt_command(
+    path: Annotated[Path, typer.Argument(help="A file written with encrypt=True.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the plaintext here "
+                                  "(default: standard output).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Decrypt a file Lacuna encrypted, if you may read it (audited). Exit 1 when refused."""
+    import sys
+
+    import lacuna
+
+    _configure(config)
+    plain = _decided(lambda: lacuna.decrypt(path, output))
+    if output is None:
+        sys.stdout.buffer.write(plain)
+        sys.stdout.flush()
+    else:
+        Console(stderr=True).print(f"decrypted {path} → {output}", highlight=False)
+
+
 def _decided(decide: Callable[[], T]) -> T:
     """Run a store call; a refusal (not entitled, unknown, tampered, wrong state) is one clear
     line on stderr and exit 1, not a traceback."""
@@ -160,6 +248,6 @@ def _decided(decide: Callable[[], T]) -> T:
         return decide()
     except ConfigError:
         raise
-    except LacunaError as exc:
+    except (LacunaError, OSError) as exc:
         Console(stderr=True).print(f"[red]refused:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None

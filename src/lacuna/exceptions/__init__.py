@@ -17,19 +17,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from lacuna.errors import ConfigError
 from lacuna.exceptions.authority import ExceptionNotAuthorized, approvers, check_purpose
-from lacuna.exceptions.model import ExceptionRequest, Status, normalize_target
+from lacuna.exceptions.files import DecryptionRefused
+from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status, normalize_target
 from lacuna.exceptions.store import (
     ExceptionNotFound,
     ExceptionStore,
     MalformedException,
+    WrittenFile,
     grant_for,
 )
+from lacuna.exceptions.sweep import SweepReport, sweep
 from lacuna.model import Decision, utcnow
 
 log = logging.getLogger("lacuna.exceptions")
@@ -115,7 +118,26 @@ def request_exception(
         policy_steward=deciding.steward if deciding else None,
         domains=_domains(deciding),
     )
-    return gov.exceptions.add(request)
+    stored = gov.exceptions.add(request)
+    _announce(gov, stored, "requested", {
+        "purpose": stored.purpose, "approver": stored.approver,
+        "business_justification": stored.business_justification,
+        "conditions": list(stored.conditions), "duration_hours": stored.duration_hours,
+        "sources": list(stored.sources)})
+    return stored
+
+
+def _announce(gov: Any, request: ExceptionRequest, event: str,
+              detail: dict[str, Any] | None = None) -> None:
+    """Audit one step and notify the people concerned; neither ever fails the step."""
+    from lacuna.exceptions import events
+    from lacuna.exceptions.notify import announce
+
+    events.audit(gov, event, request, detail=detail)
+    try:
+        announce(gov, request, event)
+    except Exception as exc:  # notify never raises; this is the last guard
+        log.error("notification of exception %s (%s) failed: %s", request.id, event, exc)
 
 
 def _dry_run(subject: Any, target: str, action: str) -> Decision | None:
@@ -167,14 +189,35 @@ def approve_exception(
     from lacuna.governor import current
 
     gov = current()
-    return gov.exceptions.decide(
+    decided = _refusals_audited(gov, exception_id, "approve", lambda: gov.exceptions.decide(
         exception_id,
         approve=True,
         by=_identity(by),
         stewards=gov.config.stewards,
         comment=comment,
         start=start,
-    )
+    ))
+    _announce(gov, decided, "approved", {"comment": comment, "valid_from": _iso(
+        decided.valid_from), "valid_until": _iso(decided.valid_until)})
+    return decided
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def _refusals_audited(gov: Any, exception_id: str, step: str,
+                      decide: Callable[[], ExceptionRequest]) -> ExceptionRequest:
+    """Run a decision; a refusal (not entitled, tampered, wrong state) is audited, then raised."""
+    from lacuna.errors import LacunaError
+    from lacuna.exceptions import events
+
+    try:
+        return decide()
+    except LacunaError as exc:
+        events.audit(gov, f"{step}-refused", None, exception_id=exception_id, allowed=False,
+                     detail={"error": str(exc)})
+        raise
 
 
 def deny_exception(
@@ -185,10 +228,63 @@ def deny_exception(
     from lacuna.governor import current
 
     gov = current()
-    return gov.exceptions.decide(
+    decided = _refusals_audited(gov, exception_id, "deny", lambda: gov.exceptions.decide(
         exception_id, approve=False, by=_identity(by), stewards=gov.config.stewards,
         comment=comment,
-    )
+    ))
+    _announce(gov, decided, decided.status.value, {"comment": comment})
+    return decided
+
+
+def revoke_exception(
+    exception_id: str, *, by: str | None = None, comment: str | None = None
+) -> ExceptionRequest:
+    """End an approved exception now (a steward entitled to decide it, or its requester).
+
+    Files written under it are deleted by the next sweep (``lacuna exceptions sweep``).
+
+    Raises:
+        ExceptionNotAuthorized: ``by`` may not decide this exception.
+        LacunaError: it is not approved (pending, denied, expired or already revoked).
+    """
+    from lacuna.governor import current
+
+    gov = current()
+    decided = _refusals_audited(gov, exception_id, "revoke", lambda: gov.exceptions.decide(
+        exception_id, approve=False, by=_identity(by), stewards=gov.config.stewards,
+        comment=comment, revoke=True,
+    ))
+    _announce(gov, decided, "revoked", {"comment": comment})
+    return decided
+
+
+def sweep_exceptions(now: datetime | None = None) -> SweepReport:
+    """Delete the files of ended exceptions and mark expired ones (see
+    :mod:`lacuna.exceptions.sweep`); each step is audited."""
+    from lacuna.governor import current
+
+    return sweep(current(), now=now)
+
+
+def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> bytes:
+    """The plaintext of a file written with ``encrypt=True``, for an authorised user (audited).
+
+    Args:
+        path: the encrypted file.
+        output: also write the plaintext there (mode 0600).
+
+    Returns:
+        The plaintext bytes, e.g. ``pd.read_csv(io.BytesIO(lacuna.decrypt(path)))``.
+
+    Raises:
+        DecryptionError: not a Lacuna envelope, altered, or its key is missing.
+        DecryptionRefused: the configured user may not read it (the exception expired, was
+            revoked, or belongs to someone else).
+    """
+    from lacuna.exceptions import files
+    from lacuna.governor import current
+
+    return files.decrypt(current(), path, output)
 
 
 def _identity(by: str | None) -> str:
@@ -206,15 +302,23 @@ def _identity(by: str | None) -> str:
 
 
 __all__ = [
+    "DecryptionRefused",
     "ExceptionNotAuthorized",
     "ExceptionNotFound",
     "ExceptionRequest",
     "ExceptionStore",
+    "HistoryEntry",
     "MalformedException",
     "Status",
+    "SweepReport",
+    "WrittenFile",
     "approve_exception",
     "approvers",
+    "decrypt",
     "deny_exception",
     "grant_for",
     "request_exception",
+    "revoke_exception",
+    "sweep",
+    "sweep_exceptions",
 ]

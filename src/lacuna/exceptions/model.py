@@ -22,6 +22,40 @@ class Status(enum.StrEnum):
     APPROVED = "approved"
     DENIED = "denied"
     REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One step of an exception's life: who did what, when, with which comment."""
+
+    at: datetime
+    by: str
+    event: str  # requested | approved | denied | revoked | expired | file-deleted | ...
+    comment: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "by": self.by, "event": self.event,
+                "comment": self.comment}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HistoryEntry:
+        return cls(at=datetime.fromisoformat(str(data["at"])), by=str(data["by"]),
+                   event=str(data["event"]),
+                   comment=None if data.get("comment") is None else str(data["comment"]))
+
+    def line(self) -> str:
+        note = f": {self.comment}" if self.comment else ""
+        return f"{self.at:%Y-%m-%d %H:%M:%S} UTC  {self.event:<12} {self.by}{note}"
+
+
+def same_source(a: str, b: str) -> bool:
+    """Whether two source names (as lineage records them) name the same dataset."""
+    if a == b:
+        return True
+    if "://" in a or "://" in b:
+        return a.rstrip("/") == b.rstrip("/")
+    return os.path.abspath(os.path.expanduser(a)) == os.path.abspath(os.path.expanduser(b))
 
 
 def normalize_target(target: str) -> str:
@@ -61,11 +95,15 @@ class ExceptionRequest:
     policy_id: str | None = None
     policy_steward: str | None = None
     domains: tuple[str, ...] = ()
+    # Every step so far (requested, approved/denied, revoked/expired, files deleted).
+    history: tuple[HistoryEntry, ...] = ()
     # Lacuna's signature over every other field (see lacuna.exceptions.authority).
     signature: str | None = None
 
     def covers(self, operation: Operation, now: datetime) -> tuple[bool, str]:
         """Whether this grant covers ``operation`` at ``now``, and why not when it does not."""
+        if self.status is Status.EXPIRED and self.valid_until is not None:
+            return False, f"exception {self.id} expired at {self.valid_until:%Y-%m-%d %H:%M} UTC"
         if self.status is not Status.APPROVED:
             return False, f"exception {self.id} is {self.status.value}, not approved"
         if self.valid_from and now < self.valid_from:
@@ -88,7 +126,20 @@ class ExceptionRequest:
             )
         target = operation.destination.uri if operation.destination else ""
         if normalize_target(target) != self.destination:
-            return False, f"exception {self.id} covers {self.destination}, not {target}"
+            return (
+                False,
+                f"exception {self.id} covers the destination {self.destination}, "
+                f"not {normalize_target(target) if target else 'this one'}",
+            )
+        if self.sources:
+            other = [s.name for s in operation.sources
+                     if not any(same_source(s.name, mine) for mine in self.sources)]
+            if other:
+                return (
+                    False,
+                    f"exception {self.id} covers data from {', '.join(self.sources)}, "
+                    f"not from {', '.join(other)}",
+                )
         return True, f"exception {self.id} approved by {self.decided_by} ({self.decided_role})"
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,7 +149,7 @@ class ExceptionRequest:
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, tuple):
-                value = list(value)
+                value = [v.to_dict() if isinstance(v, HistoryEntry) else v for v in value]
             elif isinstance(value, enum.Enum):
                 value = value.value
             out[name] = value
@@ -120,6 +171,7 @@ def render(request: ExceptionRequest) -> str:
                 f"Destination: {r.destination}",
                 f"Purpose: {r.purpose}",
                 f"A steward approves with: lacuna exceptions approve {r.id} --by <their id>",
+                *_history_lines(r),
             ]
         )
     if r.status is not Status.APPROVED:
@@ -128,7 +180,8 @@ def render(request: ExceptionRequest) -> str:
             f"Exception ID: {r.id}",
             f"Decided by: {r.decided_by} ({r.decided_role})",
         ]
-        return "\n".join(lines + ([f"Comment: {r.comment}"] if r.comment else []))
+        lines += [f"Comment: {r.comment}"] if r.comment else []
+        return "\n".join(lines + _history_lines(r))
     start = f"{r.valid_from:%Y-%m-%d %H:%M}" if r.valid_from else "(no start)"
     end = f"{r.valid_until:%Y-%m-%d %H:%M}" if r.valid_until else "(no end)"
     lines = [
@@ -142,7 +195,12 @@ def render(request: ExceptionRequest) -> str:
         lines += [f"• {c}" for c in r.conditions]
     lines += [
         "To proceed (pandas):",
-        f'    df.to_csv("{r.destination}", exception_id="{r.id}")',
+        f'    df.to_csv("{r.destination}", exception_id="{r.id}", encrypt=True)',
         f"Reminder: Exception expires at {end} UTC.",
+        "Files written under it are deleted when it expires (lacuna exceptions sweep).",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _history_lines(r))
+
+
+def _history_lines(r: ExceptionRequest) -> list[str]:
+    return ["History:", *(f"  {h.line()}" for h in r.history)] if r.history else []

@@ -9,17 +9,19 @@ signed (:mod:`lacuna.exceptions.authority`): a decision refuses a row that does 
 
 from __future__ import annotations
 
+import builtins
 import json
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Float, MetaData, String, Table, Text, func, select
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, select
+from sqlalchemy.exc import IntegrityError
 
 from lacuna.audit.schema import open_state_database
 from lacuna.errors import LacunaError
 from lacuna.exceptions import authority
-from lacuna.exceptions.model import ExceptionRequest, Status
+from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
@@ -38,6 +40,37 @@ table = Table(
     Column("duration_hours", Float, nullable=False),
     Column("body", Text, nullable=False),
 )
+# Files written under an exception: deleted by the sweep when the exception ends.
+files_table = Table(
+    "lacuna_exception_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("exception_id", String(32), nullable=False, index=True),
+    Column("path", Text, nullable=False),
+    Column("written_by", String(255), nullable=False),
+    Column("written_at", String(40), nullable=False),
+    Column("encrypted", Boolean, nullable=False, default=False),
+    Column("deleted_at", String(40), nullable=True),
+)
+ID_ATTEMPTS = 20  # concurrent requests on PostgreSQL: retry a taken number
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenFile:
+    """A file written under an exception (``deleted_at`` once the sweep removed it)."""
+
+    exception_id: str
+    path: str
+    written_by: str
+    written_at: datetime
+    encrypted: bool
+    deleted_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exception_id": self.exception_id, "path": self.path,
+                "written_by": self.written_by, "written_at": self.written_at.isoformat(),
+                "encrypted": self.encrypted,
+                "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None}
 
 
 class ExceptionNotFound(LacunaError, LookupError):
@@ -61,28 +94,40 @@ class ExceptionStore:
         return self._keyring
 
     def add(self, request: ExceptionRequest) -> ExceptionRequest:
-        """Store a new request, numbering it ``EXC-<year>-<n>``, signed."""
+        """Store a new request, numbering it ``EXC-<year>-<n>`` (the next free number of its
+        year, allocated atomically: concurrent requests from several processes get distinct,
+        consecutive ids), signed, with its first history entry."""
         year = f"{request.created_at:%Y}"
         keyring = self.keyring
-        with (
-            self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
-            conn.begin(),
-        ):
-            count = conn.execute(
-                select(func.count()).select_from(table).where(table.c.year == year)
-            ).scalar_one()
-            stored = authority.sign(replace(request, id=f"EXC-{year}-{count + 1:03d}"), keyring)
-            conn.execute(
-                table.insert().values(
-                    id=stored.id,
-                    year=year,
-                    requested_by=stored.requested_by,
-                    status=stored.status.value,
-                    duration_hours=stored.duration_hours,
-                    body=json.dumps(stored.to_dict()),
-                )
-            )
-        return stored
+        first = HistoryEntry(at=request.created_at, by=request.requested_by, event="requested",
+                             comment=request.purpose)
+        request = replace(request, history=(*request.history, first))
+        for _attempt in range(ID_ATTEMPTS):
+            try:
+                with (
+                    self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
+                    conn.begin(),
+                ):
+                    taken = conn.execute(select(table.c.id).where(table.c.year == year))
+                    number = max((_number(row.id) for row in taken), default=0) + 1
+                    stored = authority.sign(replace(request, id=f"EXC-{year}-{number:03d}"),
+                                            keyring)
+                    conn.execute(
+                        table.insert().values(
+                            id=stored.id,
+                            year=year,
+                            requested_by=stored.requested_by,
+                            status=stored.status.value,
+                            duration_hours=stored.duration_hours,
+                            body=json.dumps(stored.to_dict()),
+                        )
+                    )
+                return stored
+            except IntegrityError:  # another process took this number first: count again
+                continue
+        msg = (f"could not allocate an exception id for {year} after {ID_ATTEMPTS} attempts "
+               "(too many concurrent requests); try again.")
+        raise LacunaError(msg)
 
     def get(self, exception_id: str) -> ExceptionRequest:
         """The stored request as written (verify it with :meth:`verified` before trusting it)."""
@@ -117,8 +162,10 @@ class ExceptionStore:
         stewards: StewardsConfig,
         comment: str | None = None,
         start: datetime | None = None,
+        revoke: bool = False,
     ) -> ExceptionRequest:
-        """Approve or deny a pending request (or revoke an approved one with approve=False).
+        """Approve or deny a pending request (or revoke an approved one with approve=False;
+        ``revoke=True`` refuses anything but an approved one).
 
         ``by`` is the deciding identity; it must be entitled (see
         :func:`lacuna.exceptions.authority.authorize`) and the stored request must verify.
@@ -137,6 +184,10 @@ class ExceptionStore:
             raise authority.ExceptionNotAuthorized(msg)
         role = authority.authorize(current, by, stewards, approve=approve)
         now = utcnow()
+        if revoke and current.status is not Status.APPROVED:
+            msg = (f"exception {exception_id} is {current.status.value}; only an approved "
+                   "exception can be revoked.")
+            raise LacunaError(msg)
         if current.status is Status.PENDING:
             if approve:
                 begin = start or now
@@ -172,6 +223,14 @@ class ExceptionStore:
                 "can be approved or denied, and only an approved one revoked."
             )
             raise LacunaError(msg)
+        event = updated.status.value
+        updated = replace(updated, history=(
+            *current.history, HistoryEntry(at=now, by=by, event=event, comment=comment)))
+        return self._replace(current, updated)
+
+    def _replace(self, current: ExceptionRequest, updated: ExceptionRequest) -> ExceptionRequest:
+        """Sign ``updated`` and store it if the row is still in ``current``'s state."""
+        exception_id = current.id
         updated = authority.sign(updated, self.keyring)
         with self._engine.begin() as conn:
             changed = conn.execute(
@@ -184,8 +243,80 @@ class ExceptionStore:
             raise LacunaError(msg)
         return updated
 
+    def expire(self, exception_id: str, *, now: datetime | None = None,
+               by: str = "lacuna-sweep") -> ExceptionRequest:
+        """Mark an approved exception whose window has ended as expired (the sweep's step)."""
+        current = self.get(exception_id)
+        at = now or utcnow()
+        if current.status is not Status.APPROVED or (
+            current.valid_until is not None and current.valid_until > at
+        ):
+            msg = f"exception {exception_id} is {current.status.value} and not past its window."
+            raise LacunaError(msg)
+        if not self.verified(current):
+            raise authority.ExceptionNotAuthorized(authority.not_verified_note(current))
+        end = f"{current.valid_until:%Y-%m-%d %H:%M} UTC" if current.valid_until else "its end"
+        updated = replace(current, status=Status.EXPIRED, history=(
+            *current.history,
+            HistoryEntry(at=at, by=by, event="expired", comment=f"window ended at {end}")))
+        return self._replace(current, updated)
+
+    def note(self, exception_id: str, event: str, *, by: str, comment: str | None = None,
+             now: datetime | None = None) -> ExceptionRequest:
+        """Add a history entry (e.g. ``file-deleted``) without changing the state."""
+        current = self.get(exception_id)
+        if not self.verified(current):
+            raise authority.ExceptionNotAuthorized(authority.not_verified_note(current))
+        entry = HistoryEntry(at=now or utcnow(), by=by, event=event, comment=comment)
+        return self._replace(current, replace(current, history=(*current.history, entry)))
+
+    def ended(self, now: datetime) -> builtins.list[ExceptionRequest]:
+        """Approved exceptions whose window ended before ``now`` (the sweep's work)."""
+        return [r for r in self.list(status=Status.APPROVED)
+                if r.valid_until is not None and r.valid_until <= now]
+
+    # -- files written under an exception ---------------------------------------------------
+
+    def record_file(self, exception_id: str, path: str, *, written_by: str,
+                    encrypted: bool, now: datetime | None = None) -> WrittenFile:
+        """Remember that ``path`` was written under ``exception_id`` (the sweep deletes it)."""
+        written = WrittenFile(exception_id=exception_id, path=path, written_by=written_by,
+                              written_at=now or utcnow(), encrypted=encrypted)
+        with self._engine.begin() as conn:
+            conn.execute(files_table.insert().values(
+                exception_id=exception_id, path=path, written_by=written_by,
+                written_at=written.written_at.isoformat(), encrypted=encrypted))
+        return written
+
+    def files(self, exception_id: str | None = None, *,
+              pending_only: bool = False) -> builtins.list[WrittenFile]:
+        """Files written under ``exception_id`` (or any), oldest first."""
+        query = select(files_table).order_by(files_table.c.id)
+        if exception_id is not None:
+            query = query.where(files_table.c.exception_id == exception_id)
+        if pending_only:
+            query = query.where(files_table.c.deleted_at.is_(None))
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query))
+        return [WrittenFile(exception_id=r.exception_id, path=r.path, written_by=r.written_by,
+                            written_at=datetime.fromisoformat(r.written_at),
+                            encrypted=bool(r.encrypted),
+                            deleted_at=datetime.fromisoformat(r.deleted_at)
+                            if r.deleted_at else None) for r in rows]
+
+    def mark_deleted(self, exception_id: str, path: str, now: datetime) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(files_table.update().where(
+                files_table.c.exception_id == exception_id, files_table.c.path == path,
+                files_table.c.deleted_at.is_(None)).values(deleted_at=now.isoformat()))
+
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _number(exception_id: str) -> int:
+    tail = exception_id.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def grant_for(
@@ -241,9 +372,10 @@ def _from_body(body: str, exception_id: str = "?") -> ExceptionRequest:
                 data[key] = datetime.fromisoformat(data[key])
         for key in ("sources", "tags", "conditions", "domains"):
             data[key] = tuple(data.get(key) or ())
+        data["history"] = tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ())
         data["status"] = Status(data["status"])
         return ExceptionRequest(**data)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         msg = (
             f"exception {exception_id} in the exceptions table is not a request Lacuna wrote "
             f"({type(exc).__name__}); it is ignored. Remove the row or file a new request."

@@ -21,7 +21,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from lacuna import _bypass
-from lacuna.errors import GovernanceViolation
+from lacuna.errors import ConfigError, GovernanceViolation
 from lacuna.integrations.pandas._frames import (
     code_location,
     display_name,
@@ -257,15 +257,35 @@ def _appends(spec: Writer, target: Any, kwargs: dict[str, Any]) -> bool:
     return "a" in mode or isinstance(target, (pd.ExcelWriter, pd.HDFStore))
 
 
+def _no_plaintext(encrypt: bool, method: str) -> None:
+    """``encrypt=True`` where Lacuna does not write the file itself: refuse, never plaintext."""
+    if encrypt:
+        msg = (f"{method}(encrypt=True) needs a local file path and Lacuna governing the call "
+               "(lacuna.enable()); nothing was written rather than writing it unencrypted.")
+        raise ConfigError(msg)
+
+
+def _retarget(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any],
+              buffer: Any) -> tuple[Any, ...]:
+    """``args`` (and ``kwargs``, in place) with the writer's target replaced by ``buffer``."""
+    if len(args) > spec.position:
+        return (*args[: spec.position], buffer, *args[spec.position + 1:])
+    kwargs[spec.keyword] = buffer
+    return args
+
+
 def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def writer(self: Any, *args: Any, **kwargs: Any) -> Any:
         exception_id = kwargs.pop("exception_id", None)
         purpose = kwargs.pop("purpose", None)
+        encrypt = bool(kwargs.pop("encrypt", False))
         if _bypass.active():
+            _no_plaintext(encrypt, spec.method)
             return original(self, *args, **kwargs)
         target = write_target(spec, args, kwargs)
         if target is None:
+            _no_plaintext(encrypt, spec.method)
             return original(self, *args, **kwargs)
         from lacuna.governor import current
 
@@ -305,6 +325,13 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             fingerprint=spec.kind == "path" and not store_object,
         )
 
+        local_file = (spec.kind == "path" and isinstance(target, (str, os.PathLike))
+                      and is_local(name))
+        if encrypt and not local_file:
+            msg = (f"{spec.method}(encrypt=True) writes a local file: pass a file path, not "
+                   f"{type(target).__name__} {name!r}. Nothing was written.")
+            raise ConfigError(msg)
+
         def run() -> Any:
             embed = None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
@@ -312,8 +339,22 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                     state.classification, columns=list(data.columns), rows=len(data),
                     sources=sources, written_by=op.user.id, run_id=produced.run_id,
                 )
+            from lacuna.exceptions import files
+
+            if exception_id and local_file:  # before writing: the sweep deletes it on expiry
+                files.remember(gov, exception_id, target, encrypted=encrypt)
             with _bypass.bypass():
-                result = original(_without_state(self, embed), *args, **kwargs)
+                frame_out = _without_state(self, embed)
+                if encrypt:
+
+                    def into(buffer: Any) -> Any:
+                        kw = dict(kwargs)
+                        return original(frame_out, *_retarget(spec, args, kw, buffer), **kw)
+
+                    result = files.write_sealed(gov, target, into, exception_id=exception_id,
+                                                method=op.method)
+                else:
+                    result = original(frame_out, *args, **kwargs)
             if keeps_label:
                 label(target, name, state.classification, sources, op.user.id,
                       append=_appends(spec, target, kwargs), run_id=produced.run_id)
@@ -426,7 +467,7 @@ def wrap_store_put(method: str, original: Callable[..., Any]) -> Callable[..., A
     def put(self: Any, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
         if _bypass.active() or not isinstance(value, (pd.DataFrame, pd.Series)):
             return original(self, key, value, *args, **kwargs)
-        extra = {k: kwargs.pop(k) for k in ("exception_id", "purpose") if k in kwargs}
+        extra = {k: kwargs.pop(k) for k in ("exception_id", "purpose", "encrypt") if k in kwargs}
 
         def run(data: Any, _store: Any) -> Any:
             return original(self, key, data, *args, **kwargs)

@@ -29,7 +29,8 @@ from lacuna.governor import current, governing
 from lacuna.model import Action
 
 _MISSING = object()
-WRITER_KEYWORDS = ("exception_id", "purpose")  # what a governed writer accepts on top of pandas
+# what a governed writer accepts on top of pandas
+WRITER_KEYWORDS = ("exception_id", "purpose", "encrypt")
 _EXPORTS = ("put", "append", "close", "write")
 
 
@@ -135,6 +136,7 @@ def guard(
     @functools.wraps(original)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         if _bypass.active() or not governing():
+            _refuse_unencrypted(kwargs, method)
             for key in strip:
                 kwargs.pop(key, None)
             return original(*args, **kwargs)
@@ -156,6 +158,17 @@ def guard(
     return guarded
 
 
+def _refuse_unencrypted(kwargs: dict[str, Any], method: str) -> None:
+    """Never fall back to a plain write when the caller asked for ``encrypt=True``."""
+    if kwargs.get("encrypt"):
+        from lacuna.errors import ConfigError
+
+        msg = (f"{method}(encrypt=True) is written by Lacuna only, and Lacuna is not governing "
+               "this call (lacuna.enable()) or failed: nothing was written rather than writing "
+               "it unencrypted.")
+        raise ConfigError(msg)
+
+
 def _internal(
     exc: Exception,
     call: _Call,
@@ -174,6 +187,7 @@ def _internal(
     gov.internal_error(exc, action=action, method=method, ran=call.done)  # raises in enforce
     if call.done:
         return call.result
+    _refuse_unencrypted(kwargs, method)
     for key in strip:
         kwargs.pop(key, None)
     with _bypass.bypass():

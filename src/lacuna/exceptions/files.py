@@ -1,0 +1,130 @@
+"""Files written under an exception: recorded before they are written, encrypted on request
+(``encrypt=True``), read back by ``lacuna.decrypt`` for an authorised user, and deleted by the
+sweep (:mod:`lacuna.exceptions.sweep`) when the exception ends.
+
+Who may decrypt a file Lacuna encrypted: the user who wrote it while the exception it was
+written under is still approved and inside its window, or a steward entitled to decide that
+exception (``stewards:``, or the policy's steward). A file written without an exception: its
+writer, or a default steward. Every attempt, allowed or refused, is on the audit trail.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lacuna import crypto
+from lacuna.errors import LacunaError
+from lacuna.exceptions import authority, events
+from lacuna.exceptions.store import ExceptionNotFound, MalformedException
+from lacuna.keystore import keystore_for
+from lacuna.model import utcnow
+
+if TYPE_CHECKING:
+    from lacuna.exceptions.context import Context
+
+
+class DecryptionRefused(LacunaError, PermissionError):
+    """The configured user may not read this encrypted file (the message says why)."""
+
+
+def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
+             encrypted: bool) -> None:
+    """Record that ``path`` is being written under ``exception_id`` (before it is written, so
+    a file that exists is always known to the sweep). Raises when it cannot be recorded: the
+    write must not happen then."""
+    gov.exceptions.record_file(exception_id, os.path.abspath(os.fspath(path)),
+                               written_by=gov.config.user.id, encrypted=encrypted)
+
+
+def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io.BytesIO], Any],
+                 *, exception_id: str | None, method: str) -> Any:
+    """Run ``write`` into memory, then write the bytes AES-256-GCM encrypted to ``path``."""
+    buffer = io.BytesIO()
+    result = write(buffer)
+    meta = {"written_by": gov.config.user.id, "exception_id": exception_id,
+            "name": Path(os.fspath(path)).name, "method": method,
+            "written_at": utcnow().isoformat()}
+    crypto.write_encrypted(path, buffer.getvalue(), keystore_for(gov.config),
+                           key_id=gov.config.exceptions.encryption_key, meta=meta)
+    return result
+
+
+def decrypt(gov: Context, path: str | os.PathLike[str],
+            output: str | os.PathLike[str] | None = None) -> bytes:
+    """The plaintext of a file written with ``encrypt=True``, for an authorised user (audited).
+
+    Args:
+        path: the encrypted file.
+        output: also write the plaintext there (mode 0600).
+
+    Returns:
+        The plaintext bytes (``pd.read_csv(io.BytesIO(lacuna.decrypt(p)))``).
+
+    Raises:
+        DecryptionError: not a Lacuna envelope, altered, or its key is missing.
+        DecryptionRefused: the configured user may not read it (the exception expired, was
+            revoked, or belongs to someone else).
+    """
+    where = os.fspath(path)
+    try:
+        plain, header = crypto.read_encrypted(where, keystore_for(gov.config))
+    except (crypto.DecryptionError, OSError) as exc:
+        events.audit(gov, "decrypt", None, allowed=False,
+                     detail={"path": os.path.abspath(where), "refused": str(exc)})
+        raise
+    exception_id = header.meta.get("exception_id")
+    why = _refusal(gov, header.meta, exception_id)
+    detail = {"path": os.path.abspath(where), "key": str(header.key),
+              "written_by": header.meta.get("written_by")}
+    if why is not None:
+        events.audit(gov, "decrypt", None, exception_id=exception_id, allowed=False,
+                     detail={**detail, "refused": why})
+        msg = f"cannot decrypt {where}: {why}"
+        raise DecryptionRefused(msg)
+    events.audit(gov, "decrypt", None, exception_id=exception_id, detail=detail)
+    if output is not None:
+        target = Path(output)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(plain)
+    return plain
+
+
+def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | None:
+    """Why the configured user may not read a file with this (authenticated) header, or None."""
+    me = gov.config.user.id
+    writer = str(meta.get("written_by") or "")
+    stewards = gov.config.stewards
+    if not exception_id:
+        if authority.same_identity(me, writer) or any(
+            authority.same_identity(me, s) for s in stewards.default
+        ):
+            return None
+        return (f"it was written by {writer}; only they or a default steward may read it "
+                f"(you are {me}).")
+    try:
+        request = gov.exceptions.get(str(exception_id))
+    except (ExceptionNotFound, MalformedException) as exc:
+        return f"it was written under exception {exception_id}, which cannot be read ({exc})."
+    if not gov.exceptions.verified(request):
+        return authority.not_verified_note(request) + "."
+    if any(authority.same_identity(me, s) for s in authority.approvers(request, stewards)):
+        return None
+    if not authority.same_identity(me, writer):
+        return (f"it was written by {writer} under exception {request.id}; only they (while "
+                f"the exception is valid) or its stewards may read it (you are {me}).")
+    now = utcnow()
+    if request.status.value != "approved":
+        return (f"exception {request.id} is {request.status.value}; the file should have been "
+                "deleted (lacuna exceptions sweep). Ask a steward.")
+    if request.valid_until is not None and now >= request.valid_until:
+        return (f"exception {request.id} expired at {request.valid_until:%Y-%m-%d %H:%M} UTC; "
+                "the file is due for deletion (lacuna exceptions sweep).")
+    return None
+
+
+__all__ = ["DecryptionRefused", "decrypt", "remember", "write_sealed"]

@@ -1,0 +1,128 @@
+"""The exceptions section of a compliance report: every exception filed since a date, who asked
+and why, who decided and when, how often it was used, which files were written under it and
+whether they were deleted (``lacuna exceptions report [--since] [--json]``)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from lacuna.exceptions.model import ExceptionRequest, Status
+
+if TYPE_CHECKING:
+    from lacuna.exceptions.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionsReport:
+    since: datetime | None
+    generated_at: datetime
+    items: tuple[dict[str, Any], ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = Counter(str(i["status"]) for i in self.items)
+        return {s.value: found.get(s.value, 0) for s in Status}
+
+    def to_dict(self) -> dict[str, Any]:
+        decided = [i["hours_to_decision"] for i in self.items
+                   if i["hours_to_decision"] is not None]
+        return {
+            "section": "exceptions",
+            "since": self.since.isoformat() if self.since else None,
+            "generated_at": self.generated_at.isoformat(),
+            "total": len(self.items),
+            "by_status": self.counts,
+            "median_hours_to_decision": _median(decided),
+            "uses": sum(int(i["uses"]) for i in self.items),
+            "files_written": sum(len(i["files"]) for i in self.items),
+            "files_not_deleted": sum(1 for i in self.items for f in i["files"]
+                                     if f["deleted_at"] is None),
+            "exceptions": list(self.items),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def text(self) -> str:
+        d = self.to_dict()
+        since = f" since {self.since:%Y-%m-%d}" if self.since else ""
+        lines = [f"Exceptions{since}: {d['total']} filed "
+                 + "(" + ", ".join(f"{k} {v}" for k, v in d["by_status"].items() if v) + ")",
+                 f"Used {d['uses']} time(s); {d['files_written']} file(s) written under an "
+                 f"exception, {d['files_not_deleted']} not deleted yet."]
+        if d["median_hours_to_decision"] is not None:
+            lines.append(f"Median time to decision: {d['median_hours_to_decision']:.2f} h")
+        for i in self.items:
+            lines.append("")
+            lines.append(f"{i['id']}  {i['status'].upper()}  {i['requested_by']} → "
+                         f"{i['action']} {i['destination']}")
+            lines.append(f"  purpose: {i['purpose']}")
+            if i["business_justification"]:
+                lines.append(f"  justification: {i['business_justification']}")
+            if i["conditions"]:
+                lines.append(f"  conditions: {'; '.join(i['conditions'])}")
+            if i["decided_by"]:
+                lines.append(f"  decided by {i['decided_by']} ({i['decided_role']}) at "
+                             f"{i['decided_at']}" + (f": {i['comment']}" if i["comment"] else ""))
+            if i["valid_from"]:
+                lines.append(f"  valid {i['valid_from']} – {i['valid_until']}")
+            lines.append(f"  used {i['uses']} time(s); policy {i['policy_id'] or '-'}; "
+                         f"signature {'verified' if i['verified'] else 'NOT VERIFIED'}")
+            for f in i["files"]:
+                state = f"deleted {f['deleted_at']}" if f["deleted_at"] else "NOT DELETED"
+                lines.append(f"  file {f['path']} ({'encrypted' if f['encrypted'] else 'plain'})"
+                             f": {state}")
+        return "\n".join(lines)
+
+
+def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:
+    from lacuna.model import utcnow
+
+    store = gov.exceptions
+    uses = _uses(gov, since)
+    items = []
+    for request in store.list():
+        if since is not None and request.created_at < since:
+            continue
+        items.append(_item(request, store.verified(request), uses.get(request.id, 0),
+                           [f.to_dict() for f in store.files(request.id)]))
+    return ExceptionsReport(since=since, generated_at=utcnow(), items=tuple(items))
+
+
+def _item(r: ExceptionRequest, verified: bool, uses: int,
+          files: list[dict[str, Any]]) -> dict[str, Any]:
+    body = r.to_dict()
+    body.pop("signature", None)
+    hours = ((r.decided_at - r.created_at).total_seconds() / 3600
+             if r.decided_at is not None else None)
+    return {**body, "verified": verified, "uses": uses, "files": files,
+            "hours_to_decision": None if hours is None else round(hours, 4)}
+
+
+def _uses(gov: Context, since: datetime | None) -> dict[str, int]:
+    """How many allowed operations named each exception (decision records on the trail)."""
+    counts: Counter[str] = Counter()
+    for record in gov.audit.list(limit=None, since=since):
+        data = record.data
+        if data.get("kind") is not None or not record.allowed:
+            continue  # an outcome or an exception event, or a denied attempt
+        why = data.get("why")
+        exc_id = why.get("exception_id") if isinstance(why, dict) else None
+        if exc_id:
+            counts[str(exc_id)] += 1
+    return dict(counts)
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+__all__ = ["ExceptionsReport", "build"]
