@@ -1,0 +1,48 @@
+"""The steward console: server-rendered pages under ``/console`` on the governance server.
+
+Pages (roles): exception queue with approve/deny and conditions, and each exception's history
+(everyone; analysts see their own requests, stewards decide); audit search with the chain's
+verification status and the metrics dashboard (data stewards, compliance officers); lineage
+graphs and the policy browser (everyone). ``admin`` may do everything. See docs/console.md.
+
+The server registers it with one call, ``install(app)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def install(app: FastAPI) -> None:
+    """Add the console's routes and its HTML error pages to the server's app."""
+    from fastapi import Request
+    from fastapi.responses import Response
+
+    from lacuna.server.console.routes import router
+    from lacuna.server.console.web import (
+        ConsoleRefusal,
+        LoginRequired,
+        current_session,
+        login_redirect,
+        render,
+    )
+
+    async def _login(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return login_redirect(exc.next_url)
+
+    async def _refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ConsoleRefusal)
+        heading = {401: "Sign in needed", 403: "Not allowed"}.get(exc.status_code, "Refused")
+        return render(request, "error.html", current_session(request), status=exc.status_code,
+                      title=heading, heading=heading, message=str(exc.detail))
+
+    app.add_exception_handler(LoginRequired, _login)
+    app.add_exception_handler(ConsoleRefusal, _refused)
+    app.include_router(router)
+
+
+__all__ = ["install"]

@@ -1,0 +1,151 @@
+"""The exception queue and an exception's history, from the exception store and the audit trail.
+
+The history is a timeline of events: the request, its decision (approval with its window and
+conditions, or denial with a comment), any revocation or expiry, the history entries the store
+keeps (when it keeps them), and every audited operation that used the exception id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from lacuna.exceptions import Status, approvers
+from lacuna.exceptions.authority import same_identity
+
+if TYPE_CHECKING:
+    from lacuna.config import StewardsConfig
+    from lacuna.exceptions import ExceptionRequest, ExceptionStore
+    from lacuna.server.console.audit_view import AuditRow
+
+STATUS_FILTERS = ("pending", "approved", "denied", "revoked", "expired", "all")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueItem:
+    """One request in the queue, with what the signed-in person may do with it."""
+
+    request: ExceptionRequest
+    state: str  # the status, or "expired" for an approved grant past its window
+    can_decide: bool
+    why_not: str  # when can_decide is False: the reason, shown beside the request
+    entitled: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryEvent:
+    when: datetime | None
+    what: str
+    who: str
+    detail: str = ""
+
+
+def state_of(request: ExceptionRequest, now: datetime) -> str:
+    """The status shown: stored status, or ``expired`` once an approval's window has passed."""
+    status = getattr(request.status, "value", str(request.status))
+    if request.status is Status.APPROVED and request.valid_until and now >= request.valid_until:
+        return "expired"
+    return str(status)
+
+
+def decision_right(request: ExceptionRequest, identity: str,
+                   stewards: StewardsConfig) -> tuple[bool, str]:
+    """Whether ``identity`` may approve ``request`` (the store checks again when it decides)."""
+    if same_identity(identity, request.requested_by):
+        return False, "you filed this request: another steward must decide it"
+    if not any(same_identity(identity, who) for who in approvers(request, stewards)):
+        return False, "you are not a steward for this request's policy"
+    return True, ""
+
+
+def queue(store: ExceptionStore, *, identity: str, stewards: StewardsConfig, now: datetime,
+          status: str = "pending", only_user: str | None = None) -> list[QueueItem]:
+    """Requests in ``status`` (``all`` for every one), newest first."""
+    if status not in STATUS_FILTERS:
+        status = "pending"
+    stored = None if status in ("all", "expired") else Status(status)
+    if status == "expired":
+        stored = Status.APPROVED
+    items: list[QueueItem] = []
+    for request in reversed(store.list(status=stored, user=only_user)):
+        state = state_of(request, now)
+        if status not in ("all", state):
+            continue
+        if state == "pending":
+            can, why = decision_right(request, identity, stewards)
+        else:
+            can, why = False, f"already {state}"
+        items.append(QueueItem(request=request, state=state, can_decide=can, why_not=why,
+                               entitled=approvers(request, stewards)))
+    return items
+
+
+def decide(store: ExceptionStore, exception_id: str, *, approve: bool, identity: str,
+           stewards: StewardsConfig, comment: str, conditions: tuple[str, ...]
+           ) -> ExceptionRequest:
+    """Approve or deny as the signed-in steward; conditions the steward sets go with approval.
+
+    The store's own rules decide who may (never the requester; only an entitled steward). When
+    the store takes approval conditions, they are stored with the grant; otherwise they are
+    kept in the decision's comment, so the record says what the steward required.
+
+    Raises:
+        ExceptionNotAuthorized: the identity may not decide this request.
+        LacunaError: the request is no longer pending, or was decided meanwhile.
+    """
+    kwargs: dict[str, Any] = {}
+    note = comment.strip()
+    if approve and conditions:
+        if _takes_conditions(store):
+            kwargs["conditions"] = conditions
+        else:
+            listed = "; ".join(conditions)
+            note = f"{note} Conditions: {listed}".strip()
+    return store.decide(exception_id, approve=approve, by=identity, stewards=stewards,
+                        comment=note or None, **kwargs)
+
+
+def _takes_conditions(store: ExceptionStore) -> bool:
+    import inspect
+
+    return "conditions" in inspect.signature(store.decide).parameters
+
+
+def history(request: ExceptionRequest, uses: list[AuditRow], now: datetime
+            ) -> list[HistoryEvent]:
+    """The timeline of one exception, oldest first."""
+    events = [HistoryEvent(when=request.created_at, what="requested", who=request.requested_by,
+                           detail=f"asked {request.approver}: {request.purpose}")]
+    kept = getattr(request, "history", None)
+    if kept:
+        for entry in kept:
+            get = entry.get if isinstance(entry, dict) else lambda k, e=entry: getattr(e, k, None)
+            when = get("at") or get("when")
+            if isinstance(when, str):
+                when = datetime.fromisoformat(when)
+            events.append(HistoryEvent(when=when, what=str(get("event") or get("status") or ""),
+                                       who=str(get("by") or ""),
+                                       detail=str(get("comment") or "")))
+    elif request.decided_at is not None:
+        verb = "approved" if request.valid_from is not None else "denied"
+        window = ""
+        if request.valid_from and request.valid_until:
+            window = (f"valid {request.valid_from:%Y-%m-%d %H:%M} to "
+                      f"{request.valid_until:%Y-%m-%d %H:%M} UTC")
+        detail = "; ".join(x for x in (window, request.comment or "") if x)
+        events.append(HistoryEvent(when=request.decided_at, what=verb,
+                                   who=f"{request.decided_by} ({request.decided_role})",
+                                   detail=detail))
+        if request.status is Status.REVOKED:
+            events.append(HistoryEvent(when=request.valid_until, what="revoked", who="",
+                                       detail=request.comment or ""))
+    if state_of(request, now) == "expired":
+        events.append(HistoryEvent(when=request.valid_until, what="expired", who=""))
+    for row in uses:
+        outcome = "allowed" if row.allowed else "denied"
+        what = f"used: {row.action} {outcome}" if row.kind == "decision" else (
+            f"{row.action} {row.status or 'finished'}")
+        events.append(HistoryEvent(when=row.when, what=what, who=row.user,
+                                   detail=f"{row.destination} (audit #{row.seq})"))
+    return sorted(events, key=lambda e: (e.when is None, e.when or now))

@@ -1,0 +1,306 @@
+"""The console's pages under ``/console``: each route checks the session's role, reads through
+the server's stores and renders a template. Forms post back with a CSRF token."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from lacuna.errors import LacunaError
+from lacuna.server.console import charts
+from lacuna.server.console.session import COOKIE, Session, login_csrf
+from lacuna.server.console.web import (
+    ADMIN,
+    COMPLIANCE,
+    DECIDERS,
+    EVERYONE,
+    NONCE_COOKIE,
+    STEWARD,
+    console_state,
+    current_session,
+    login_redirect,
+    new_nonce,
+    now,
+    refuse,
+    render,
+    require,
+    server_state,
+    set_session,
+)
+from lacuna.server.console.web import check_csrf as csrf_form
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+STATIC = {"console.css": "text/css; charset=utf-8"}
+DONE = {"approve": "approved", "deny": "denied"}
+
+AnyRole = Annotated[Session, Depends(require(*EVERYONE))]
+Overseer = Annotated[Session, Depends(require(STEWARD, COMPLIANCE))]
+Decider = Annotated[Session, Depends(require(*DECIDERS))]
+
+
+# -- public: the stylesheet and the login form ------------------------------------------------
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    if name not in STATIC:
+        return Response("not found", status_code=404, media_type="text/plain")
+    body = resources.files("lacuna.server.console").joinpath("static", name).read_bytes()
+    return Response(body, media_type=STATIC[name],
+                    headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/console/") -> Response:  # noqa: A002
+    nonce = new_nonce()
+    response = render(request, "login.html", None, title="Sign in", next=next,
+                      login_csrf=login_csrf(console_state(request).codec, nonce))
+    response.set_cookie(NONCE_COOKIE, nonce, max_age=900, httponly=True, samesite="strict",
+                        path="/console", secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    from lacuna.identity import AuthenticationError
+
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    codec = console_state(request).codec
+    nonce = request.cookies.get(NONCE_COOKIE, "")
+    next_url = fields.get("next") or "/console/"
+    if not nonce or fields.get("csrf_token") != login_csrf(codec, nonce):
+        refuse(request, None, 403, "the sign-in form expired or did not come from this "
+               "console; open the sign-in page again")
+    token = fields.get("token", "").strip()
+    try:
+        principal = server_state(request).authenticator.authenticate(token)
+    except AuthenticationError as exc:
+        from lacuna.server.security import audit_refusal
+
+        audit_refusal(server_state(request), request, 401, f"console sign-in: {exc}", None)
+        server_state(request).metrics.auth_failure(401)
+        nonce = new_nonce()
+        response = render(request, "login.html", None, status=401, title="Sign in",
+                          next=next_url, login_csrf=login_csrf(codec, nonce),
+                          flash="That token was not accepted. Check it, or ask an admin for "
+                                "a new one (lacuna users add NAME --role ROLE).",
+                          flash_kind="error")
+        response.set_cookie(NONCE_COOKIE, nonce, max_age=900, httponly=True,
+                            samesite="strict", path="/console")
+        return response
+    via = "token" if token.startswith("lac_") else "oidc"
+    session = codec.new(principal.name, principal.roles, via)
+    safe = next_url if next_url.startswith("/console") and "//" not in next_url else "/console/"
+    response = RedirectResponse(safe, status_code=303)
+    set_session(request, response, session)
+    response.delete_cookie(NONCE_COOKIE, path="/console")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: AnyRole) -> Response:
+    await csrf_form(request, session)
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    session = current_session(request)
+    if session is None:
+        return login_redirect("/console/")
+    return RedirectResponse("/console/exceptions" if session.has(*EVERYONE)
+                            else "/console/lineage", status_code=303)
+
+
+# -- exceptions --------------------------------------------------------------------------------
+
+@router.get("/exceptions")
+def exceptions(request: Request, session: AnyRole, status: str = "pending",
+               done: str = "", id: str = "") -> HTMLResponse:  # noqa: A002
+    from lacuna.server.console.exceptions_view import STATUS_FILTERS, queue
+
+    gov = server_state(request).governor
+    sees_all = session.has(STEWARD, COMPLIANCE)
+    items = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
+                  now=now(), status=status, only_user=None if sees_all else session.name)
+    flash = f"{id} {DONE[done]}." if done in DONE and id.startswith("EXC-") else None
+    return render(request, "exceptions.html", session, active="/console/exceptions",
+                  title="Exceptions", items=items, statuses=STATUS_FILTERS,
+                  shown=status if status in STATUS_FILTERS else "pending",
+                  can_decide=session.has(*DECIDERS), flash=flash)
+
+
+@router.post("/exceptions/{exception_id}/decide")
+async def decide(request: Request, exception_id: str, session: Decider) -> Response:
+    from lacuna.server.console.exceptions_view import STATUS_FILTERS, decide, queue
+
+    fields = await csrf_form(request, session)
+    verdict = fields.get("decision", "")
+    if verdict not in DONE:
+        refuse(request, session, 400, "decision must be approve or deny")
+    conditions = tuple(line.strip() for line in fields.get("conditions", "").splitlines()
+                       if line.strip())
+    gov = server_state(request).governor
+    try:
+        decide(gov.exceptions, exception_id, approve=verdict == "approve", identity=session.name,
+               stewards=gov.config.stewards, comment=fields.get("comment", ""),
+               conditions=conditions)
+    except (LacunaError, PermissionError) as exc:
+        status = 404 if isinstance(exc, LookupError) else 403
+        if status == 403:
+            from lacuna.identity import Principal
+            from lacuna.server.security import audit_refusal
+
+            audit_refusal(server_state(request), request, 403, str(exc),
+                          Principal(session.name, session.roles))
+        items = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
+                      now=now())
+        return render(request, "exceptions.html", session, status=status,
+                      active="/console/exceptions", title="Exceptions", items=items,
+                      statuses=STATUS_FILTERS, shown="pending", can_decide=True,
+                      flash=f"Not done: {exc}", flash_kind="error")
+    return RedirectResponse(f"/console/exceptions?status=all&done={verdict}&id={exception_id}",
+                            status_code=303)
+
+
+@router.get("/exceptions/{exception_id}")
+def exception_detail(request: Request, exception_id: str, session: AnyRole) -> Response:
+    from lacuna.exceptions import ExceptionNotFound, MalformedException
+    from lacuna.server.console.audit_view import AuditFilters, search
+    from lacuna.server.console.exceptions_view import history, state_of
+
+    gov = server_state(request).governor
+    try:
+        request_ = gov.exceptions.get(exception_id)
+    except (ExceptionNotFound, MalformedException) as exc:
+        return render(request, "error.html", session, status=404, title="Not found",
+                      heading="No such exception", message=str(exc))
+    if not session.has(STEWARD, COMPLIANCE) and request_.requested_by != session.name:
+        refuse(request, session, 403, f"{session.name} may see only their own requests")
+    uses, _ = search(gov.audit, AuditFilters(dataset="", limit=200, exception=exception_id))
+    moment = now()
+    return render(request, "exception.html", session, active="/console/exceptions",
+                  title=exception_id, r=request_, state=state_of(request_, moment),
+                  verified=gov.exceptions.verified(request_),
+                  events=history(request_, uses, moment))
+
+
+# -- audit -------------------------------------------------------------------------------------
+
+@router.get("/audit")
+def audit(request: Request, session: Overseer) -> Response:
+    from lacuna.errors import ConfigError
+    from lacuna.server.console.audit_view import AuditFilters, audit_page
+
+    try:
+        filters = AuditFilters.parse(dict(request.query_params))
+        flash = None
+    except ConfigError as exc:
+        filters, flash = AuditFilters(), f"Filter not applied: {exc}"
+    page = audit_page(server_state(request).governor.audit, filters)
+    return render(request, "audit.html", session, status=200 if flash is None else 400,
+                  active="/console/audit", title="Audit", page=page, f=filters,
+                  since=_local(filters.since), until=_local(filters.until), flash=flash,
+                  flash_kind="error" if flash else None)
+
+
+def _local(value: object) -> str:
+    from datetime import datetime
+
+    return value.strftime("%Y-%m-%dT%H:%M") if isinstance(value, datetime) else ""
+
+
+# -- lineage -----------------------------------------------------------------------------------
+
+@router.get("/lineage")
+def lineage(request: Request, session: AnyRole, dataset: str = "") -> Response:
+    from lacuna.server.console.lineage_view import build, known_datasets, ref_of
+
+    store = server_state(request).governor.lineage_store
+    view = None
+    text = dataset.strip()
+    if text:
+        ref = ref_of(text)
+        if store.latest(ref) is not None or store.runs(ref, limit=1):
+            view = build(store, ref)
+    return render(request, "lineage.html", session, active="/console/lineage", title="Lineage",
+                  view=view, dataset_text=text, known=known_datasets(store),
+                  status=404 if text and view is None else 200)
+
+
+# -- policies ----------------------------------------------------------------------------------
+
+@router.get("/policies")
+def policies(request: Request, session: AnyRole) -> Response:
+    from lacuna.server.console.policies_view import packages
+
+    engine = server_state(request).policy_engine
+    results = console_state(request).tests
+    tests = results.last(engine.revision) or results.run(engine, now())
+    by_package: dict[str, list[int]] = {}
+    for row in tests.rows:
+        package = row.rule.removeprefix("data.").rsplit(".", 1)[0]
+        counts = by_package.setdefault(package, [0, 0])
+        counts[0 if row.passed else 1] += 1
+    return render(request, "policies.html", session, active="/console/policies",
+                  title="Policies", revision=engine.revision, packages=packages(engine),
+                  tests=tests, tests_by_package=by_package, can_run=session.has(STEWARD, ADMIN))
+
+
+@router.post("/policies/test")
+async def run_policy_tests(request: Request,
+                           session: Annotated[Session, Depends(require(STEWARD))]) -> Response:
+    await csrf_form(request, session)
+    console_state(request).tests.run(server_state(request).policy_engine, now())
+    return RedirectResponse("/console/policies", status_code=303)
+
+
+# -- metrics -----------------------------------------------------------------------------------
+
+@router.get("/metrics")
+def metrics(request: Request, session: Overseer) -> Response:
+    from lacuna.server.console.metrics_view import compute
+
+    gov = server_state(request).governor
+    m = compute(gov.audit, gov.exceptions, now=now())
+    buckets = _resolution_buckets(m.resolution_hours)
+    drawn = {
+        "timeline": charts.grouped_bars(
+            "Violations and exception requests per day", m.days,
+            [("violations", m.violations_per_day), ("exception requests",
+                                                    m.exceptions_per_day)]),
+        "policies": charts.horizontal_bars("Denials per policy",
+                                           [(p, float(n)) for p, n in m.top_policies]),
+        "tiers": charts.stacked_bars("Decisions per tier",
+                                     [(t, float(a), float(d)) for t, a, d in m.by_tier],
+                                     ("allowed", "denied")),
+        "resolution": charts.horizontal_bars("Requests by time to decision",
+                                             [(k, float(v)) for k, v in buckets]),
+    }
+    return render(request, "metrics.html", session, active="/console/metrics", title="Metrics",
+                  m=m, charts=drawn, hours=_hours)
+
+
+def _hours(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 1:
+        return f"{value * 60:.0f} min"
+    return f"{value:.1f} h"
+
+
+def _resolution_buckets(hours: tuple[float, ...]) -> list[tuple[str, int]]:
+    edges = ((0.25, "under 15 min"), (1, "15 min – 1 h"), (4, "1 – 4 h"), (24, "4 – 24 h"),
+             (float("inf"), "over a day"))
+    counts = dict.fromkeys((label for _, label in edges), 0)
+    for h in hours:
+        for edge, label in edges:
+            if h < edge:
+                counts[label] += 1
+                break
+    return list(counts.items())

@@ -1,0 +1,91 @@
+"""The console's session cookie and CSRF tokens.
+
+The session is a signed cookie (HMAC-SHA256 with a key derived from the server's signing key,
+so every worker of one server accepts it and no other use of that key can be replayed as a
+session): ``base64(json) "." signature``. It holds the principal's name and roles, how they
+signed in, when it expires and a random CSRF secret. The cookie is ``HttpOnly``,
+``SameSite=Strict`` and ``Secure`` when the console is served over HTTPS.
+
+Every form carries a CSRF token: an HMAC of the session's CSRF secret and the form's purpose.
+A POST without the matching token is refused (403) before anything else happens; a token from
+another session, or after sign-out, does not match.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+COOKIE = "lacuna_console"
+LIFETIME_S = 8 * 3600
+_CONTEXT = b"lacuna-console-session-v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in person, as the cookie carries them."""
+
+    name: str
+    roles: tuple[str, ...]
+    via: str  # "token" (API token) or "oidc" (a JWT from the configured issuer)
+    expires: float
+    csrf: str  # the per-session CSRF secret (random hex)
+
+    def has(self, *roles: str) -> bool:
+        """Whether the session holds any of ``roles`` (``admin`` holds them all)."""
+        return "admin" in self.roles or any(r in self.roles for r in roles)
+
+
+class SessionCodec:
+    """Makes and reads session cookies and CSRF tokens with one key."""
+
+    def __init__(self, signing_key: bytes) -> None:
+        self._key = hmac.new(signing_key, _CONTEXT, hashlib.sha256).digest()
+
+    def _mac(self, data: bytes) -> str:
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()
+
+    def new(self, name: str, roles: tuple[str, ...], via: str, *,
+            lifetime_s: float = LIFETIME_S) -> Session:
+        return Session(name=name, roles=roles, via=via, expires=time.time() + lifetime_s,
+                       csrf=secrets.token_hex(16))
+
+    def dump(self, session: Session) -> str:
+        body = json.dumps({"n": session.name, "r": list(session.roles), "v": session.via,
+                           "e": session.expires, "c": session.csrf},
+                          separators=(",", ":"), sort_keys=True).encode("utf-8")
+        data = base64.urlsafe_b64encode(body).rstrip(b"=")
+        return f"{data.decode('ascii')}.{self._mac(data)}"
+
+    def load(self, cookie: str | None) -> Session | None:
+        """The session a cookie holds; None when absent, forged, malformed or expired."""
+        if not cookie or "." not in cookie or len(cookie) > 4096:
+            return None
+        data, _, mac = cookie.rpartition(".")
+        raw = data.encode("ascii", "replace")
+        if not hmac.compare_digest(mac, self._mac(raw)):
+            return None
+        try:
+            body = json.loads(base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)))
+            session = Session(name=str(body["n"]), roles=tuple(str(r) for r in body["r"]),
+                              via=str(body["v"]), expires=float(body["e"]), csrf=str(body["c"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        return session if session.expires > time.time() else None
+
+    def csrf_token(self, session: Session, purpose: str = "form") -> str:
+        """The token a form of this session carries."""
+        return self._mac(f"csrf:{session.csrf}:{purpose}".encode())
+
+    def csrf_ok(self, session: Session, token: str | None, purpose: str = "form") -> bool:
+        return bool(token) and hmac.compare_digest(str(token), self.csrf_token(session, purpose))
+
+
+def login_csrf(codec: SessionCodec, nonce: str) -> str:
+    """The login form's token, bound to a pre-session nonce cookie (no session exists yet)."""
+    return codec._mac(f"login:{nonce}".encode())

@@ -1,0 +1,194 @@
+"""The console's plumbing: templates, the session and CSRF checks, role checks, rendering.
+
+Pages need a signed-in session; without one a page redirects to the login form. A session
+without the page's role gets 403; a POST without the session's CSRF token gets 403 before it
+does anything. Refusals (403, failed sign-ins, bad CSRF tokens) are audited like the API's.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from lacuna.server.console.policies_view import TestResults
+from lacuna.server.console.session import COOKIE, Session, SessionCodec
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from lacuna.server.state import ServerState
+
+log = logging.getLogger("lacuna.server.console")
+
+ANALYST, STEWARD, COMPLIANCE, ADMIN = "analyst", "data_steward", "compliance_officer", "admin"
+EVERYONE = (ANALYST, STEWARD, COMPLIANCE, ADMIN)
+# The pages, who may see them, in the navigation's order.
+PAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("/console/exceptions", "Exceptions", EVERYONE),
+    ("/console/audit", "Audit", (STEWARD, COMPLIANCE)),
+    ("/console/lineage", "Lineage", EVERYONE),
+    ("/console/policies", "Policies", EVERYONE),
+    ("/console/metrics", "Metrics", (STEWARD, COMPLIANCE)),
+)
+DECIDERS = (STEWARD,)
+NONCE_COOKIE = "lacuna_console_login"
+
+
+@dataclass
+class ConsoleState:
+    """What the console keeps per server process."""
+
+    codec: SessionCodec
+    tests: TestResults = field(default_factory=TestResults)
+
+
+def server_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.lacuna
+    return state
+
+
+def console_state(request: Request) -> ConsoleState:
+    found: ConsoleState | None = getattr(request.app.state, "lacuna_console", None)
+    if found is None:
+        from lacuna.signing import default_keyring
+
+        found = ConsoleState(codec=SessionCodec(default_keyring().current.key))
+        request.app.state.lacuna_console = found
+    return found
+
+
+@cache
+def templates() -> Environment:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("lacuna.server.console", "templates"),
+                      autoescape=select_autoescape(default=True), undefined=StrictUndefined)
+    env.filters["basename"] = lambda p: PurePosixPath(str(p)).name or str(p)
+    env.globals["static"] = lambda name: f"/console/static/{name}"
+    return env
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConsoleRefusal(HTTPException):
+    """A 401/403 of a console page: rendered as an HTML page, not the API's JSON."""
+
+
+class LoginRequired(Exception):
+    """No valid session: the page redirects to the login form."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def current_session(request: Request) -> Session | None:
+    """The request's session, still backed by an enabled user with the roles it claims."""
+    session = console_state(request).codec.load(request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    if session.via == "token":
+        users = {p.name: (p, disabled) for p, disabled in server_state(request).users.list()}
+        found = users.get(session.name)
+        if found is None or found[1]:
+            return None  # the user was removed or disabled: the session ends
+        if found[0].roles != session.roles:  # roles changed: use today's
+            session = Session(name=session.name, roles=found[0].roles, via=session.via,
+                              expires=session.expires, csrf=session.csrf)
+    return session
+
+
+def require(*roles: str) -> Callable[[Request], Session]:
+    """A FastAPI dependency: the signed-in session, which must hold one of ``roles``."""
+
+    def dependency(request: Request) -> Session:
+        session = current_session(request)
+        if session is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(target)
+        if not session.has(*roles):
+            refuse(request, session, 403,
+                   f"{session.name} lacks the role for this page: needs one of "
+                   f"{', '.join(roles)} (has {', '.join(session.roles)})")
+        request.state.principal = session
+        return session
+
+    dependency.lacuna_roles = roles  # type: ignore[attr-defined]
+    dependency.lacuna_console = True  # type: ignore[attr-defined]
+    dependency.__name__ = f"console_require_{'_'.join(roles)}"
+    return dependency
+
+
+def refuse(request: Request, session: Session | None, status: int, detail: str) -> None:
+    """Audit the refusal, then raise it (rendered as a page by the console's handler)."""
+    from lacuna.identity import Principal
+    from lacuna.server.security import audit_refusal
+
+    state = server_state(request)
+    principal = Principal(session.name, session.roles) if session else None
+    state.metrics.auth_failure(status)
+    log.warning("console HTTP %s for %s %s (user %s): %s", status, request.method,
+                request.url.path, principal.name if principal else "anonymous", detail)
+    audit_refusal(state, request, status, detail, principal)
+    raise ConsoleRefusal(status_code=status, detail=detail)
+
+
+async def check_csrf(request: Request, session: Session) -> dict[str, str]:
+    """The form's fields, once its CSRF token matches the session's (403 otherwise)."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if not console_state(request).codec.csrf_ok(session, fields.get("csrf_token")):
+        refuse(request, session, 403, "the form's CSRF token is missing or does not match this "
+               "session; reload the page and submit it again")
+    return fields
+
+
+def render(request: Request, template: str, session: Session | None, *, status: int = 200,
+           active: str = "", **context: Any) -> HTMLResponse:
+    codec = console_state(request).codec
+    nav = [(href, label, session is not None and session.has(*roles))
+           for href, label, roles in PAGES]
+    html = templates().get_template(template).render(
+        session=session, csrf=codec.csrf_token(session) if session else "", nav=nav,
+        active=active, flash=context.pop("flash", None),
+        flash_kind=context.pop("flash_kind", None), **context)
+    response = HTMLResponse(html, status_code=status)
+    _harden(response)
+    return response
+
+
+def _harden(response: Response) -> None:
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+
+
+def set_session(request: Request, response: Response, session: Session) -> None:
+    response.set_cookie(COOKIE, console_state(request).codec.dump(session),
+                        max_age=int(session.expires - now().timestamp()), httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https",
+                        path="/console")
+
+
+def login_redirect(next_url: str) -> RedirectResponse:
+    safe = next_url if next_url.startswith("/console") and "//" not in next_url else "/console/"
+    return RedirectResponse(f"/console/login?next={quote(safe, safe='')}", status_code=303)
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
