@@ -1,0 +1,158 @@
+"""One live governance server (a real uvicorn process) and one headless Chromium per session.
+
+The server runs as its own process, as in production, on a state database in a temporary
+folder, with four users: an analyst (alice), two data stewards (sam, sue) and a compliance
+officer (carol). The test process plays the analyst's notebook: pandas under governance on the
+same state database and with the server's signing key, so grants the console approves are
+honoured by the analyst's export.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-dev-shm-usage"]
+STEWARDS = ("sam", "sue")
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    folder: Path
+    db: str
+    signing_key: str
+    tokens: dict[str, str]
+    config_path: Path
+
+    def config(self, user: str, role: str) -> dict:
+        """A notebook's lacuna.yaml (as a dict) for ``user`` on this server's state."""
+        return {
+            "user": {"id": user, "role": role},
+            "stewards": {"default": list(STEWARDS)},
+            "destinations": {"unmanaged": [str(self.folder / "Downloads")]},
+            "audit": {"url": self.db},
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+LAUNCH = ("from lacuna.server.run import run; from lacuna.server.settings import load_settings;"
+          " raise SystemExit(run(load_settings()))")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    from lacuna.identity import UserStore
+
+    folder = tmp_path_factory.mktemp("console-server")
+    for name in ("customers.csv", "sales.csv"):
+        shutil.copy(resources.files("lacuna") / "data" / name, folder / name)
+    (folder / "Downloads").mkdir()
+    db = f"sqlite:///{folder / 'state.db'}"
+    config_path = folder / "lacuna.yaml"
+    config_path.write_text(
+        "stewards:\n  default: [sam, sue]\n"
+        f"destinations:\n  unmanaged: [{str(folder / 'Downloads')!r}]\n"
+        f"audit:\n  url: {db!r}\n", encoding="utf-8")
+    users = UserStore(db)
+    tokens = {"alice": users.add("alice", roles=("analyst",)),
+              "sam": users.add("sam", roles=("data_steward",)),
+              "sue": users.add("sue", roles=("data_steward",)),
+              "carol": users.add("carol", roles=("compliance_officer",))}
+    users.close()
+    key = secrets.token_hex(32)
+    port = _free_port()
+    env = {**os.environ, "LACUNA_HOME": str(folder / ".server-home"), "LACUNA_SIGNING_KEY": key,
+           "LACUNA_SERVER_PORT": str(port), "LACUNA_SERVER_DB": db,
+           "LACUNA_SERVER_CONFIG": str(config_path), "LACUNA_EMBEDDINGS_BUILD": "never",
+           "RUST_BACKTRACE": "0"}
+    log = (folder / "server.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH], env=env, cwd=folder, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the server did not start:\n"
+                        + (folder / "server.log").read_text(errors="replace")[-3000:])
+        time.sleep(0.2)
+    try:
+        yield LiveServer(url=url, folder=folder, db=db, signing_key=key, tokens=tokens,
+                         config_path=config_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def notebook(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch):
+    """Switch this process to a notebook user governed on the server's state."""
+    import gc
+
+    import lacuna
+    from lacuna.config import config_from_dict
+
+    monkeypatch.setenv("LACUNA_SIGNING_KEY", live_server.signing_key)
+    monkeypatch.chdir(live_server.folder)
+
+    def as_user(user: str, role: str = "data_analyst") -> None:
+        gc.collect()
+        lacuna.enable(config_from_dict(live_server.config(user, role)))
+
+    yield as_user
+    lacuna.disable()
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    """Where page screenshots go: docs/console/ when LACUNA_CONSOLE_SCREENSHOTS=1 (to refresh
+    the docs), else a temporary folder (they are still taken, so the pages must render)."""
+    if os.environ.get("LACUNA_CONSOLE_SCREENSHOTS") == "1":
+        out = Path(__file__).resolve().parents[2] / "docs" / "console"
+    else:
+        out = Path(os.environ.get("TMPDIR", "/tmp")) / f"lacuna-console-{os.getpid()}"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
