@@ -28,8 +28,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-dev-shm-usage"]
 STEWARDS = ("sam", "sue")
-LAPTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1100, "height": 700}  # small PNGs for the docs
+PHONE = {"width": 390, "height": 740}
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,8 @@ def test_denied_export_request_approve_with_condition_export_audit(
     assert graph.locator("a.node").count() >= 3
     assert "PROPRIETARY" in graph.text_content()
     table = auditor.locator("main table").inner_text()
-    assert "customers.csv" in table and "sales.csv" in table
+    assert "customers.csv" in table
+    assert "sales.csv" in table
     assert "pii:email" in table
     shoot(auditor, screenshots, "lineage")
 
@@ -175,7 +176,8 @@ def test_roles_and_csrf_are_enforced(browser, live_server):
         assert answer.status == 403
         assert "lacks the role" in analyst.locator("main").inner_text()
     nav = analyst.get_by_role("navigation").inner_text()
-    assert "Audit" not in nav and "Exceptions" in nav
+    assert "Audit" not in nav
+    assert "Exceptions" in nav
     answer = analyst.request.post("/console/exceptions/EXC-2026-999/decide",
                                   form={"decision": "approve"}, max_redirects=0)
     assert answer.status == 403
@@ -186,7 +188,8 @@ def test_roles_and_csrf_are_enforced(browser, live_server):
     assert no_token.status == 403
     assert "CSRF" in no_token.text()
     cookie = next(c for c in steward.context.cookies() if c["name"] == "lacuna_console")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict"
     steward.context.close()
 
 

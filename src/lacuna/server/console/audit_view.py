@@ -200,8 +200,8 @@ def search(store: AuditStore, filters: AuditFilters) -> tuple[list[AuditRow], bo
 def choices(store: AuditStore) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The users and policy ids present in the trail, for the filters' suggestions."""
     users = [r[0] for r in _rows(store, select(records.c.user_id).distinct().limit(200))]
-    policies = [r[0] for r in _rows(
-        store, select(records.c.policy_id).where(records.c.policy_id.is_not(None)).distinct().limit(200))]
+    named = select(records.c.policy_id).where(records.c.policy_id.is_not(None))
+    policies = [r[0] for r in _rows(store, named.distinct().limit(200))]
     return tuple(sorted(users)), tuple(sorted(policies))
 
 

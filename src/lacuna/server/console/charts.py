@@ -15,8 +15,9 @@ PAD_LEFT, PAD_BOTTOM, PAD_TOP, PAD_RIGHT = 44, 40, 14, 12
 
 
 def _nice_max(value: float) -> float:
-    if value <= 0:
-        return 1.0
+    """A round axis maximum, at least 4 so that the quarter ticks of counts are whole."""
+    if value <= 4:
+        return 4.0
     for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
         if value <= step:
             return float(step)

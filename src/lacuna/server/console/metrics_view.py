@@ -69,7 +69,7 @@ def compute(audit: AuditStore, exceptions: ExceptionStore, *, now: datetime,
     allowed_by_tier = Counter(r.tier or "UNKNOWN" for r in rows if r.allowed)
     denied_by_tier = Counter(r.tier or "UNKNOWN" for r in rows if not r.allowed)
     tiers = [t for t in TIERS if allowed_by_tier[t] or denied_by_tier[t]]
-    tiers += sorted(set(allowed_by_tier) | set(denied_by_tier) - set(TIERS))
+    tiers += sorted((set(allowed_by_tier) | set(denied_by_tier)) - set(TIERS))
 
     requests = exceptions.list()
     recent = [r for r in requests if r.created_at >= start]

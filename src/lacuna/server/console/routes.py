@@ -53,7 +53,7 @@ def static(name: str) -> Response:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/console/") -> Response:  # noqa: A002
+def login_form(request: Request, next: str = "/console/") -> Response:
     nonce = new_nonce()
     response = render(request, "login.html", None, title="Sign in", next=next,
                       login_csrf=login_csrf(console_state(request).codec, nonce))
@@ -94,10 +94,10 @@ async def login(request: Request) -> Response:
     via = "token" if token.startswith("lac_") else "oidc"
     session = codec.new(principal.name, principal.roles, via)
     safe = next_url if next_url.startswith("/console") and "//" not in next_url else "/console/"
-    response = RedirectResponse(safe, status_code=303)
-    set_session(request, response, session)
-    response.delete_cookie(NONCE_COOKIE, path="/console")
-    return response
+    redirect = RedirectResponse(safe, status_code=303)
+    set_session(request, redirect, session)
+    redirect.delete_cookie(NONCE_COOKIE, path="/console")
+    return redirect
 
 
 @router.post("/logout")
@@ -121,7 +121,7 @@ def home(request: Request) -> Response:
 
 @router.get("/exceptions")
 def exceptions(request: Request, session: AnyRole, status: str = "pending",
-               done: str = "", id: str = "") -> HTMLResponse:  # noqa: A002
+               done: str = "", id: str = "") -> HTMLResponse:
     from lacuna.server.console.exceptions_view import STATUS_FILTERS, queue
 
     gov = server_state(request).governor
@@ -289,6 +289,8 @@ def metrics(request: Request, session: Overseer) -> Response:
 def _hours(value: float | None) -> str:
     if value is None:
         return "—"
+    if value < 1 / 60:
+        return "under a minute"
     if value < 1:
         return f"{value * 60:.0f} min"
     return f"{value:.1f} h"
