@@ -64,9 +64,9 @@ def queue(store: ExceptionStore, *, identity: str, stewards: StewardsConfig, now
     """Requests in ``status`` (``all`` for every one), newest first."""
     if status not in STATUS_FILTERS:
         status = "pending"
+    # "expired" is a stored state in newer stores and a computed one (an approval past its
+    # window) in older ones: read every request and filter by the state shown.
     stored = None if status in ("all", "expired") else Status(status)
-    if status == "expired":
-        stored = Status.APPROVED
     items: list[QueueItem] = []
     for request in reversed(store.list(status=stored, user=only_user)):
         state = state_of(request, now)
@@ -101,7 +101,7 @@ def decide(store: ExceptionStore, exception_id: str, *, approve: bool, identity:
             kwargs["conditions"] = conditions
         else:
             listed = "; ".join(conditions)
-            note = f"{note} Conditions: {listed}".strip()
+            note = f"{note.rstrip('.')}. Conditions: {listed}" if note else f"Conditions: {listed}"
     return store.decide(exception_id, approve=approve, by=identity, stewards=stewards,
                         comment=note or None, **kwargs)
 
