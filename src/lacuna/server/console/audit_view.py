@@ -97,6 +97,7 @@ class AuditRow:
     purpose: str
     reasoning: str
     status: str  # an outcome's succeeded/failed
+    event: str  # an exception step's name (requested, approved, ...) for action "exception"
     hash: str
 
 
@@ -128,10 +129,11 @@ def to_row(record: AuditRecord) -> AuditRow:
         tier=str(what.get("tier") or ""),
         sources=tuple(str(s) for s in what.get("sources") or ()),
         destination=str(what.get("destination") or ""),
-        exception_id=str(why.get("exception_id") or ""),
+        exception_id=str(why.get("exception_id") or what.get("exception_id") or ""),
         purpose=str(why.get("purpose") or ""),
         reasoning=record.reasoning,
         status=record.status or "",
+        event=str(what.get("event") or ""),
         hash=record.hash,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lacuna.exceptions import Status, approvers
 from lacuna.exceptions.authority import same_identity
@@ -81,43 +81,23 @@ def queue(store: ExceptionStore, *, identity: str, stewards: StewardsConfig, now
     return items
 
 
-def decide(store: ExceptionStore, exception_id: str, *, approve: bool, identity: str,
-           stewards: StewardsConfig, comment: str, conditions: tuple[str, ...]
-           ) -> ExceptionRequest:
-    """Approve or deny as the signed-in steward; conditions the steward sets go with approval.
-
-    The store's own rules decide who may (never the requester; only an entitled steward). When
-    the store takes approval conditions, they are stored with the grant; otherwise they are
-    kept in the decision's comment, so the record says what the steward required.
-
-    Raises:
-        ExceptionNotAuthorized: the identity may not decide this request.
-        LacunaError: the request is no longer pending, or was decided meanwhile.
-    """
-    kwargs: dict[str, Any] = {}
+def decision_note(comment: str, conditions: tuple[str, ...]) -> str | None:
+    """The decision's comment; conditions the steward sets on approval are kept in it, so the
+    record says what the steward required."""
     note = comment.strip()
-    if approve and conditions:
-        if _takes_conditions(store):
-            kwargs["conditions"] = conditions
-        else:
-            listed = "; ".join(conditions)
-            note = f"{note.rstrip('.')}. Conditions: {listed}" if note else f"Conditions: {listed}"
-    return store.decide(exception_id, approve=approve, by=identity, stewards=stewards,
-                        comment=note or None, **kwargs)
-
-
-def _takes_conditions(store: ExceptionStore) -> bool:
-    import inspect
-
-    return "conditions" in inspect.signature(store.decide).parameters
+    if conditions:
+        listed = "; ".join(conditions)
+        note = f"{note.rstrip('.')}. Conditions: {listed}" if note else f"Conditions: {listed}"
+    return note or None
 
 
 def history(request: ExceptionRequest, uses: list[AuditRow], now: datetime
             ) -> list[HistoryEvent]:
     """The timeline of one exception, oldest first."""
-    events = [HistoryEvent(when=request.created_at, what="requested", who=request.requested_by,
-                           detail=f"asked {request.approver}: {request.purpose}")]
     kept = getattr(request, "history", None)
+    events = [] if kept else [HistoryEvent(when=request.created_at, what="requested",
+                                           who=request.requested_by,
+                                           detail=f"asked {request.approver}: {request.purpose}")]
     if kept:
         for entry in kept:
             get = entry.get if isinstance(entry, dict) else lambda k, e=entry: getattr(e, k, None)
@@ -140,9 +120,11 @@ def history(request: ExceptionRequest, uses: list[AuditRow], now: datetime
         if request.status is Status.REVOKED:
             events.append(HistoryEvent(when=request.valid_until, what="revoked", who="",
                                        detail=request.comment or ""))
-    if state_of(request, now) == "expired":
+    if state_of(request, now) == "expired" and not any(e.what == "expired" for e in events):
         events.append(HistoryEvent(when=request.valid_until, what="expired", who=""))
     for row in uses:
+        if row.action == "exception":  # the exception's own steps: the history above has them
+            continue
         outcome = "allowed" if row.allowed else "denied"
         what = f"used: {row.action} {outcome}" if row.kind == "decision" else (
             f"{row.action} {row.status or 'finished'}")

@@ -137,7 +137,12 @@ def exceptions(request: Request, session: AnyRole, status: str = "pending",
 
 @router.post("/exceptions/{exception_id}/decide")
 async def decide(request: Request, exception_id: str, session: Decider) -> Response:
-    from lacuna.server.console.exceptions_view import STATUS_FILTERS, decide, queue
+    """Approve or deny through lacuna.exceptions' verbs, acting as the signed-in steward: the
+    store's rules decide who may, and each step (or refusal) is audited and announced."""
+    from lacuna.exceptions import approve_exception, deny_exception
+    from lacuna.identity import Principal
+    from lacuna.server.console.exceptions_view import STATUS_FILTERS, decision_note, queue
+    from lacuna.server.routes_state import acting_as
 
     fields = await csrf_form(request, session)
     verdict = fields.get("decision", "")
@@ -145,22 +150,20 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
         refuse(request, session, 400, "decision must be approve or deny")
     conditions = tuple(line.strip() for line in fields.get("conditions", "").splitlines()
                        if line.strip())
-    gov = server_state(request).governor
+    note = decision_note(fields.get("comment", ""), conditions if verdict == "approve" else ())
+    state = server_state(request)
     try:
-        decide(gov.exceptions, exception_id, approve=verdict == "approve", identity=session.name,
-               stewards=gov.config.stewards, comment=fields.get("comment", ""),
-               conditions=conditions)
-    except (LacunaError, PermissionError) as exc:
-        status = 404 if isinstance(exc, LookupError) else 403
-        if status == 403:
-            from lacuna.identity import Principal
-            from lacuna.server.security import audit_refusal
-
-            audit_refusal(server_state(request), request, 403, str(exc),
-                          Principal(session.name, session.roles))
+        with acting_as(state, Principal(session.name, session.roles)):
+            if verdict == "approve":
+                approve_exception(exception_id, comment=note)
+            else:
+                deny_exception(exception_id, comment=note)
+    except (LacunaError, PermissionError) as exc:  # audited by lacuna.exceptions
+        gov = state.governor
         items = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
                       now=now())
-        return render(request, "exceptions.html", session, status=status,
+        return render(request, "exceptions.html", session,
+                      status=404 if isinstance(exc, LookupError) else 403,
                       active="/console/exceptions", title="Exceptions", items=items,
                       statuses=STATUS_FILTERS, shown="pending", can_decide=True,
                       flash=f"Not done: {exc}", flash_kind="error")
