@@ -1,0 +1,163 @@
+"""The console's pages in-process (the real app, SQLite state, real sessions): fast checks of
+authentication, roles, CSRF, filters and rendering that the browser tests do not repeat."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lacuna.server.console.session import COOKIE, SessionCodec
+
+PUBLIC = {"/console/login", "/console/static/{name}", "/console/"}
+
+
+@pytest.fixture
+def app_and_tokens(tmp_path, monkeypatch):
+    from lacuna.identity import UserStore
+    from lacuna.server.app import create_app
+    from lacuna.server.settings import load_settings
+
+    monkeypatch.setenv("LACUNA_SIGNING_KEY", "cd" * 32)
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    config = tmp_path / "lacuna.yaml"
+    config.write_text(f"stewards:\n  default: [sam]\naudit:\n  url: {db!r}\n", encoding="utf-8")
+    users = UserStore(db)
+    tokens = {"alice": users.add("alice", roles=("analyst",)),
+              "sam": users.add("sam", roles=("data_steward",)),
+              "carol": users.add("carol", roles=("compliance_officer",))}
+    app = create_app(load_settings(None, environ={}, db=db, config=str(config)))
+    yield app, tokens, users
+    users.close()
+
+
+def sign_in(app, token: str) -> TestClient:
+    client = TestClient(app)
+    form = client.get("/console/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    answer = client.post("/console/login", data={"csrf_token": csrf, "token": token},
+                         follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_every_console_route_checks_a_session_role_or_is_public():
+    from lacuna.server.console.routes import router
+
+    routes = list(router.routes)
+    assert len(routes) >= 10
+    for route in routes:
+        guarded = [d.call for d in route.dependant.dependencies
+                   if getattr(d.call, "lacuna_console", False)]
+        assert guarded or route.path in PUBLIC, f"{route.path} has no role check"
+
+
+def test_session_cookie_is_signed_and_expires():
+    codec = SessionCodec(b"k" * 32)
+    session = codec.new("sam", ("data_steward",), "token")
+    cookie = codec.dump(session)
+    assert codec.load(cookie) == session
+    body, mac = cookie.rsplit(".", 1)
+    forged = SessionCodec(b"x" * 32).dump(codec.new("sam", ("admin",), "token"))
+    assert codec.load(forged) is None
+    assert codec.load(body + "." + "0" * len(mac)) is None
+    assert codec.load("garbage") is None
+    assert codec.load(codec.dump(codec.new("sam", ("admin",), "token", lifetime_s=-1))) is None
+    assert codec.csrf_ok(session, codec.csrf_token(session))
+    other = codec.new("sam", ("data_steward",), "token")
+    assert not codec.csrf_ok(other, codec.csrf_token(session))
+
+
+def test_login_refuses_bad_tokens_and_forged_forms(app_and_tokens):
+    app, tokens, _ = app_and_tokens
+    client = TestClient(app)
+    form = client.get("/console/login")
+    answer = client.post("/console/login", data={"csrf_token": csrf_of(form.text),
+                                                 "token": "lac_not-a-token"})
+    assert answer.status_code == 401
+    assert "not accepted" in answer.text
+    assert COOKIE not in client.cookies
+    fresh = TestClient(app)  # no nonce cookie: a form posted from elsewhere
+    answer = fresh.post("/console/login", data={"csrf_token": "x", "token": tokens["sam"]})
+    assert answer.status_code == 403
+    audit = app.state.lacuna.governor.audit.list(denied_only=True, limit=None)
+    assert any("console sign-in" in r.reasoning for r in audit)
+    assert all(tokens["sam"] not in r.body for r in audit)
+
+
+def test_pages_need_a_session_and_the_role(app_and_tokens):
+    app, tokens, _ = app_and_tokens
+    anonymous = TestClient(app)
+    answer = anonymous.get("/console/metrics", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/login?next=%2Fconsole%2Fmetrics"
+    analyst = sign_in(app, tokens["alice"])
+    assert analyst.get("/console/metrics").status_code == 403
+    assert analyst.get("/console/lineage").status_code == 200
+    officer = sign_in(app, tokens["carol"])
+    page = officer.get("/console/exceptions")
+    assert page.status_code == 200
+    assert officer.post("/console/exceptions/EXC-2026-001/decide",
+                        data={"csrf_token": csrf_of(page.text), "decision": "approve"}
+                        ).status_code == 403
+    assert officer.get("/console/audit").status_code == 200
+
+
+def test_disabling_a_user_ends_their_session(app_and_tokens):
+    app, tokens, users = app_and_tokens
+    steward = sign_in(app, tokens["sam"])
+    assert steward.get("/console/audit").status_code == 200
+    users.disable("sam")
+    assert steward.get("/console/audit", follow_redirects=False).status_code == 303
+
+
+def test_audit_filters_are_validated(app_and_tokens):
+    app, tokens, _ = app_and_tokens
+    officer = sign_in(app, tokens["carol"])
+    answer = officer.get("/console/audit", params={"since": "last tuesday"})
+    assert answer.status_code == 400
+    assert "since must be a date or time" in answer.text
+    answer = officer.get("/console/audit", params={"decision": "maybe"})
+    assert answer.status_code == 400
+    assert "decision must be" in answer.text
+
+
+def test_lineage_of_an_unknown_dataset_says_so(app_and_tokens):
+    app, tokens, _ = app_and_tokens
+    analyst = sign_in(app, tokens["alice"])
+    answer = analyst.get("/console/lineage", params={"dataset": "/nowhere/at/all.csv"})
+    assert answer.status_code == 404
+    assert "No lineage is recorded for /nowhere/at/all.csv" in answer.text
+
+
+def test_pages_escape_what_they_show(app_and_tokens):
+    from lacuna.server.console import charts
+
+    svg = charts.horizontal_bars("t", [("<script>alert(1)</script>", 3.0)])
+    assert "<script>" not in svg
+    assert "&lt;script&gt;" in svg
+    app, tokens, _ = app_and_tokens
+    officer = sign_in(app, tokens["carol"])
+    answer = officer.get("/console/audit", params={"user": '"><script>x</script>'})
+    assert answer.status_code == 200
+    assert "<script>x</script>" not in answer.text
+    assert "script-src 'none'" in answer.headers["content-security-policy"]
+
+
+def test_policies_page_runs_the_bundle_tests_once_per_revision(app_and_tokens):
+    app, tokens, _ = app_and_tokens
+    steward = sign_in(app, tokens["sam"])
+    first = steward.get("/console/policies").text
+    ran = re.search(r"last run ([\d-]+ [\d:]+) UTC", first).group(1)
+    assert re.search(r"\d+ passed, 0 failed", first)
+    time.sleep(1.1)
+    assert ran in steward.get("/console/policies").text  # the kept result, not a new run
+    page = steward.get("/console/policies").text
+    steward.post("/console/policies/test", data={"csrf_token": csrf_of(page)})
+    assert ran not in steward.get("/console/policies").text
