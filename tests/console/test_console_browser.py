@@ -14,7 +14,7 @@ import pytest
 
 import lacuna
 
-from .conftest import LAPTOP, PHONE
+from .conftest import LAPTOP, PHONE, shrink
 
 PURPOSE = "Board of Directors Q4 customer metrics presentation"
 CONDITION = "File is deleted after the board meeting"
@@ -32,7 +32,10 @@ def sign_in(browser, server, user, *, viewport=LAPTOP):
 
 
 def shoot(page, folder, name):
-    page.screenshot(path=str(folder / f"{name}.png"))
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 5_000  # a page, not a blank
+    shrink(path)
 
 
 def board_report():
