@@ -11,8 +11,6 @@ from fastapi.testclient import TestClient
 
 from lacuna.server.console.session import COOKIE, SessionCodec
 
-PUBLIC = {"/console/login", "/console/static/{name}", "/console/"}
-
 
 @pytest.fixture
 def app_and_tokens(tmp_path, monkeypatch):
@@ -48,6 +46,7 @@ def csrf_of(html: str) -> str:
 
 
 def test_every_console_route_checks_a_session_role_or_is_public():
+    from lacuna.server.console import PUBLIC_PATHS
     from lacuna.server.console.routes import router
 
     routes = list(router.routes)
@@ -55,7 +54,7 @@ def test_every_console_route_checks_a_session_role_or_is_public():
     for route in routes:
         guarded = [d.call for d in route.dependant.dependencies
                    if getattr(d.call, "lacuna_console", False)]
-        assert guarded or route.path in PUBLIC, f"{route.path} has no role check"
+        assert guarded or route.path in PUBLIC_PATHS, f"{route.path} has no role check"
 
 
 def test_session_cookie_is_signed_and_expires():
@@ -161,3 +160,32 @@ def test_policies_page_runs_the_bundle_tests_once_per_revision(app_and_tokens):
     page = steward.get("/console/policies").text
     steward.post("/console/policies/test", data={"csrf_token": csrf_of(page)})
     assert ran not in steward.get("/console/policies").text
+
+
+def test_lineage_graph_lays_out_upstream_and_downstream(tmp_path, monkeypatch):
+    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.lineage.store import LineageStore
+    from lacuna.model import Classification, ColumnClass, ColumnKind, Tier
+    from lacuna.server.console import lineage_view
+
+    store = LineageStore(f"sqlite:///{tmp_path / 'state.db'}")
+    refs = [DatasetRef("file", f"/data/step{i}.csv") for i in range(4)]
+    pii = Classification(tier=Tier.PROPRIETARY, tags=("PII",),
+                         columns={"email": ColumnClass(classification=ColumnKind.PII,
+                                                       pii_type="email")})
+    for i in range(3):
+        store.record(Run(id=f"run-{i}", operation="export", status=RunStatus.SUCCEEDED,
+                         inputs=(DatasetVersion(dataset=refs[i], classification=pii),),
+                         outputs=(DatasetVersion(dataset=refs[i + 1], classification=pii),)))
+    view = lineage_view.build(store, refs[1])
+    assert [(n.label, n.hops) for n in view.nodes] == [
+        ("step0.csv", -1), ("step1.csv", 0), ("step2.csv", 1), ("step3.csv", 2)]
+    assert view.root.columns == (("email", "pii:email"),)
+    assert view.svg.count('class="edge"') == 3
+    assert 'class="node tier-proprietary root"' in view.svg
+    monkeypatch.setattr(lineage_view, "MAX_NODES", 3)
+    capped = lineage_view.build(store, refs[1])
+    assert capped.hidden == 1
+    assert "step3.csv" not in capped.svg
+    assert lineage_view.ref_of("file|/data/step1.csv") == refs[1]
+    store.close()

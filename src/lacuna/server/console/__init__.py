@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+# The console's routes that need no session: the sign-in form, its stylesheet, and the entry
+# point (which redirects to the sign-in form or to a page). Every other route checks a role.
+PUBLIC_PATHS = frozenset({"/console/", "/console/login", "/console/static/{name}"})
+
 
 def install(app: FastAPI) -> None:
     """Add the console's routes and its HTML error pages to the server's app."""
@@ -45,4 +49,4 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-__all__ = ["install"]
+__all__ = ["PUBLIC_PATHS", "install"]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 220, 92, 70, 18, 12
 MAX_DEPTH = 6
+MAX_NODES = 60  # beyond this the graph is unreadable: the nearest datasets are shown
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +41,7 @@ class LineageView:
     nodes: tuple[Node, ...]
     edges: tuple[tuple[str, str], ...]  # (parent key, child key)
     svg: str
+    hidden: int = 0  # datasets left out beyond MAX_NODES
 
 
 def key_of(ref: DatasetRef) -> str:
@@ -78,10 +80,14 @@ def build(store: LineageStore, ref: DatasetRef, *, depth: int = MAX_DEPTH) -> Li
         for other, hops in graph.depths.items():
             if other != ref and other not in nodes:
                 nodes[other] = _node(graph, other, sign * hops)
-    edges = sorted({(key_of(e.parent), key_of(e.child)) for e in (*up.edges, *down.edges)})
-    ordered = tuple(sorted(nodes.values(), key=lambda n: (n.hops, n.label, n.key)))
+    nearest = sorted(nodes.values(), key=lambda n: (abs(n.hops), n.label, n.key))[:MAX_NODES]
+    kept = {n.key for n in nearest}
+    edges = sorted({(key_of(e.parent), key_of(e.child)) for e in (*up.edges, *down.edges)
+                    if key_of(e.parent) in kept and key_of(e.child) in kept})
+    ordered = tuple(sorted(nearest, key=lambda n: (n.hops, n.label, n.key)))
     return LineageView(root=nodes[ref], nodes=ordered, edges=tuple(edges),
-                       svg=render_svg(ordered, edges, root=nodes[ref].key))
+                       svg=render_svg(ordered, edges, root=nodes[ref].key),
+                       hidden=len(nodes) - len(nearest))
 
 
 def render_svg(nodes: tuple[Node, ...], edges: list[tuple[str, str]], *, root: str) -> str:
