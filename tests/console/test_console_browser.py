@@ -174,8 +174,13 @@ def test_a_steward_cannot_approve_their_own_request(browser, live_server, notebo
 def test_roles_and_csrf_are_enforced(browser, live_server):
     anonymous = browser.new_context(base_url=live_server.url)
     page = anonymous.new_page()
-    page.goto("/console/audit")
-    assert page.url.startswith(f"{live_server.url}/console/login?next=")
+    answer = page.goto("/console/audit")
+    assert answer.status == 401  # the sign-in form, which returns to the page asked for
+    page.get_by_label("API token").fill(live_server.tokens["carol"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert page.url == f"{live_server.url}/console/audit"
+    assert "Chain verified" in page.locator("p.chain").inner_text()
     anonymous.close()
 
     analyst = sign_in(browser, live_server, "alice")

@@ -26,25 +26,17 @@ def install(app: FastAPI) -> None:
     from fastapi.responses import Response
 
     from lacuna.server.console.routes import router
-    from lacuna.server.console.web import (
-        ConsoleRefusal,
-        LoginRequired,
-        current_session,
-        login_redirect,
-        render,
-    )
-
-    async def _login(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, LoginRequired)
-        return login_redirect(exc.next_url)
+    from lacuna.server.console.web import ConsoleRefusal, current_session, login_page, render
 
     async def _refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ConsoleRefusal)
-        heading = {401: "Sign in needed", 403: "Not allowed"}.get(exc.status_code, "Refused")
+        if exc.status_code == 401:  # the sign-in form, which returns to the page asked for
+            query = f"?{request.url.query}" if request.url.query else ""
+            return login_page(request, status=401, next_url=request.url.path + query)
+        heading = {403: "Not allowed"}.get(exc.status_code, "Refused")
         return render(request, "error.html", current_session(request), status=exc.status_code,
                       title=heading, heading=heading, message=str(exc.detail))
 
-    app.add_exception_handler(LoginRequired, _login)
     app.add_exception_handler(ConsoleRefusal, _refused)
     app.include_router(router)
 

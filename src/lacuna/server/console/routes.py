@@ -21,12 +21,12 @@ from lacuna.server.console.web import (
     STEWARD,
     console_state,
     current_session,
-    login_redirect,
-    new_nonce,
+    login_page,
     now,
     refuse,
     render,
     require,
+    safe_next,
     server_state,
     set_session,
 )
@@ -54,23 +54,19 @@ def static(name: str) -> Response:
 
 @router.get("/login")
 def login_form(request: Request, next: str = "/console/") -> Response:
-    nonce = new_nonce()
-    response = render(request, "login.html", None, title="Sign in", next=next,
-                      login_csrf=login_csrf(console_state(request).codec, nonce))
-    response.set_cookie(NONCE_COOKIE, nonce, max_age=900, httponly=True, samesite="strict",
-                        path="/console", secure=request.url.scheme == "https")
-    return response
+    return login_page(request, next_url=next)
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
+    """Check the token once; a good one starts a signed session, a bad one is audited (401)."""
     from lacuna.identity import AuthenticationError
 
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     codec = console_state(request).codec
     nonce = request.cookies.get(NONCE_COOKIE, "")
-    next_url = fields.get("next") or "/console/"
+    next_url = safe_next(fields.get("next") or "/console/")
     if not nonce or fields.get("csrf_token") != login_csrf(codec, nonce):
         refuse(request, None, 403, "the sign-in form expired or did not come from this "
                "console; open the sign-in page again")
@@ -80,22 +76,14 @@ async def login(request: Request) -> Response:
     except AuthenticationError as exc:
         from lacuna.server.security import audit_refusal
 
-        audit_refusal(server_state(request), request, 401, f"console sign-in: {exc}", None)
         server_state(request).metrics.auth_failure(401)
-        nonce = new_nonce()
-        response = render(request, "login.html", None, status=401, title="Sign in",
-                          next=next_url, login_csrf=login_csrf(codec, nonce),
+        audit_refusal(server_state(request), request, 401, f"console sign-in: {exc}", None)
+        return login_page(request, status=401, next_url=next_url,
                           flash="That token was not accepted. Check it, or ask an admin for "
-                                "a new one (lacuna users add NAME --role ROLE).",
-                          flash_kind="error")
-        response.set_cookie(NONCE_COOKIE, nonce, max_age=900, httponly=True,
-                            samesite="strict", path="/console")
-        return response
+                                "a new one (lacuna users add NAME --role ROLE).")
     via = "token" if token.startswith("lac_") else "oidc"
-    session = codec.new(principal.name, principal.roles, via)
-    safe = next_url if next_url.startswith("/console") and "//" not in next_url else "/console/"
-    redirect = RedirectResponse(safe, status_code=303)
-    set_session(request, redirect, session)
+    redirect = RedirectResponse(next_url, status_code=303)
+    set_session(request, redirect, codec.new(principal.name, principal.roles, via))
     redirect.delete_cookie(NONCE_COOKIE, path="/console")
     return redirect
 
@@ -110,11 +98,9 @@ async def logout(request: Request, session: AnyRole) -> Response:
 
 @router.get("/")
 def home(request: Request) -> Response:
-    session = current_session(request)
-    if session is None:
-        return login_redirect("/console/")
-    return RedirectResponse("/console/exceptions" if session.has(*EVERYONE)
-                            else "/console/lineage", status_code=303)
+    if current_session(request) is None:
+        return RedirectResponse("/console/login", status_code=303)
+    return RedirectResponse("/console/exceptions", status_code=303)
 
 
 # -- exceptions --------------------------------------------------------------------------------

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from lacuna.server.console.policies_view import TestResults
 from lacuna.server.console.session import COOKIE, Session, SessionCodec
@@ -86,16 +85,21 @@ class ConsoleRefusal(HTTPException):
     """A 401/403 of a console page: rendered as an HTML page, not the API's JSON."""
 
 
-class LoginRequired(Exception):
-    """No valid session: the page redirects to the login form."""
-
-    def __init__(self, next_url: str) -> None:
-        super().__init__(next_url)
-        self.next_url = next_url
-
-
 def current_session(request: Request) -> Session | None:
-    """The request's session, still backed by an enabled user with the roles it claims."""
+    """Who is asking: an ``Authorization: Bearer`` token (scripts; no CSRF needed, a browser
+    never adds that header by itself) or the session cookie, still backed by an enabled user
+    with the roles it claims. A bearer token that is not accepted is a 401 (audited)."""
+    from lacuna.identity import AuthenticationError
+    from lacuna.server.security import bearer
+
+    token = bearer(request)
+    if token is not None:
+        try:
+            principal = server_state(request).authenticator.authenticate(token)
+        except AuthenticationError as exc:
+            refuse(request, None, 401, str(exc))
+        return Session(name=principal.name, roles=principal.roles, via="bearer",
+                       expires=float("inf"), csrf="")
     session = console_state(request).codec.load(request.cookies.get(COOKIE))
     if session is None:
         return None
@@ -111,13 +115,15 @@ def current_session(request: Request) -> Session | None:
 
 
 def require(*roles: str) -> Callable[[Request], Session]:
-    """A FastAPI dependency: the signed-in session, which must hold one of ``roles``."""
+    """A FastAPI dependency: the signed-in caller, who must hold one of ``roles``.
+
+    No credentials: 401 with the sign-in form (it returns to this page); the wrong role: 403.
+    Both are audited."""
 
     def dependency(request: Request) -> Session:
         session = current_session(request)
         if session is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise LoginRequired(target)
+            refuse(request, None, 401, "sign in to the console to see this page")
         if not session.has(*roles):
             refuse(request, session, 403,
                    f"{session.name} lacks the role for this page: needs one of "
@@ -131,7 +137,7 @@ def require(*roles: str) -> Callable[[Request], Session]:
     return dependency
 
 
-def refuse(request: Request, session: Session | None, status: int, detail: str) -> None:
+def refuse(request: Request, session: Session | None, status: int, detail: str) -> NoReturn:
     """Audit the refusal, then raise it (rendered as a page by the console's handler)."""
     from lacuna.identity import Principal
     from lacuna.server.security import audit_refusal
@@ -149,6 +155,8 @@ async def check_csrf(request: Request, session: Session) -> dict[str, str]:
     """The form's fields, once its CSRF token matches the session's (403 otherwise)."""
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if session.via == "bearer":
+        return fields  # not an ambient credential: a forged cross-site form cannot carry it
     if not console_state(request).codec.csrf_ok(session, fields.get("csrf_token")):
         refuse(request, session, 403, "the form's CSRF token is missing or does not match this "
                "session; reload the page and submit it again")
@@ -185,9 +193,27 @@ def set_session(request: Request, response: Response, session: Session) -> None:
                         path="/console")
 
 
-def login_redirect(next_url: str) -> RedirectResponse:
-    safe = next_url if next_url.startswith("/console") and "//" not in next_url else "/console/"
-    return RedirectResponse(f"/console/login?next={quote(safe, safe='')}", status_code=303)
+def safe_next(next_url: str) -> str:
+    """Where to go after signing in: a console page, never another site."""
+    ok = next_url.startswith("/console") and "//" not in next_url and "\\" not in next_url
+    return next_url if ok else "/console/"
+
+
+def login_page(request: Request, *, status: int = 200, next_url: str = "/console/",
+               flash: str | None = None) -> HTMLResponse:
+    """The sign-in form, bound to a fresh nonce cookie (its CSRF protection)."""
+    from lacuna.server.console.session import login_csrf
+
+    nonce = new_nonce()
+    response = render(request, "login.html", None, status=status, title="Sign in",
+                      next=safe_next(next_url),
+                      login_csrf=login_csrf(console_state(request).codec, nonce), flash=flash,
+                      flash_kind="error" if flash else None)
+    response.set_cookie(NONCE_COOKIE, nonce, max_age=900, httponly=True, samesite="strict",
+                        path="/console", secure=request.url.scheme == "https")
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="lacuna"'
+    return response
 
 
 def new_nonce() -> str:
