@@ -195,3 +195,41 @@ def test_lineage_graph_lays_out_upstream_and_downstream(tmp_path, monkeypatch):
     assert "step3.csv" not in capped.svg
     assert lineage_view.ref_of("file|/data/step1.csv") == refs[1]
     store.close()
+
+
+def test_a_steward_approves_then_revokes_in_the_console(app_and_tokens, tmp_path):
+    import lacuna
+    from lacuna.config import config_from_dict
+
+    app, tokens, _ = app_and_tokens
+    db = app.state.lacuna.db
+    lacuna.enable(config_from_dict({"user": {"id": "alice", "role": "data_analyst"},
+                                    "stewards": {"default": ["sam"]}, "audit": {"url": db}}))
+    request = lacuna.request_exception(
+        operation={"action": "export", "source": "crm/customers.csv",
+                   "destination": str(tmp_path / "out.csv")},
+        purpose="Quarterly churn review with the retention team", approver="sam")
+    steward = sign_in(app, tokens["sam"])
+    page = steward.get("/console/exceptions").text
+    assert f"Approve {request.id}" in page
+    answer = steward.post(f"/console/exceptions/{request.id}/decide",
+                          data={"csrf_token": csrf_of(page), "decision": "approve",
+                                "conditions": "Encrypt the file\nDelete it after use"},
+                          follow_redirects=False)
+    assert answer.status_code == 303
+    stored = app.state.lacuna.governor.exceptions.get(request.id)
+    assert stored.status.value == "approved"
+    assert stored.decided_by == "sam"
+    assert stored.comment == "Conditions: Encrypt the file; Delete it after use"
+    page = steward.get("/console/exceptions", params={"status": "approved"}).text
+    assert f"Revoke {request.id}" in page
+    steward.post(f"/console/exceptions/{request.id}/decide",
+                 data={"csrf_token": csrf_of(page), "decision": "revoke",
+                       "comment": "The meeting was cancelled"})
+    assert app.state.lacuna.governor.exceptions.get(request.id).status.value == "revoked"
+    history = steward.get(f"/console/exceptions/{request.id}").text
+    for step in ("requested", "approved", "revoked"):
+        assert f"<strong>{step}</strong>" in history
+    events = [r.data["what"].get("event") for r in
+              app.state.lacuna.governor.audit.list(limit=None) if r.action == "exception"]
+    assert {"requested", "approved", "revoked"} <= set(events)

@@ -31,6 +31,7 @@ class QueueItem:
     can_decide: bool
     why_not: str  # when can_decide is False: the reason, shown beside the request
     entitled: tuple[str, ...]
+    can_revoke: bool = False  # an approved, unexpired grant this steward may end
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,12 +73,13 @@ def queue(store: ExceptionStore, *, identity: str, stewards: StewardsConfig, now
         state = state_of(request, now)
         if status not in ("all", state):
             continue
-        if state == "pending":
-            can, why = decision_right(request, identity, stewards)
-        else:
-            can, why = False, f"already {state}"
+        right, why = decision_right(request, identity, stewards)
+        can = right and state == "pending"
+        if state != "pending":
+            why = f"already {state}"
         items.append(QueueItem(request=request, state=state, can_decide=can, why_not=why,
-                               entitled=approvers(request, stewards)))
+                               entitled=approvers(request, stewards),
+                               can_revoke=right and state == "approved"))
     return items
 
 

@@ -34,7 +34,7 @@ from lacuna.server.console.web import check_csrf as csrf_form
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 STATIC = {"console.css": "text/css; charset=utf-8"}
-DONE = {"approve": "approved", "deny": "denied"}
+DONE = {"approve": "approved", "deny": "denied", "revoke": "revoked"}
 
 AnyRole = Annotated[Session, Depends(require(*EVERYONE))]
 Overseer = Annotated[Session, Depends(require(STEWARD, COMPLIANCE))]
@@ -125,7 +125,7 @@ def exceptions(request: Request, session: AnyRole, status: str = "pending",
 async def decide(request: Request, exception_id: str, session: Decider) -> Response:
     """Approve or deny through lacuna.exceptions' verbs, acting as the signed-in steward: the
     store's rules decide who may, and each step (or refusal) is audited and announced."""
-    from lacuna.exceptions import approve_exception, deny_exception
+    from lacuna.exceptions import approve_exception, deny_exception, revoke_exception
     from lacuna.identity import Principal
     from lacuna.server.console.exceptions_view import STATUS_FILTERS, decision_note, queue
     from lacuna.server.routes_state import acting_as
@@ -133,7 +133,7 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
     fields = await csrf_form(request, session)
     verdict = fields.get("decision", "")
     if verdict not in DONE:
-        refuse(request, session, 400, "decision must be approve or deny")
+        refuse(request, session, 400, "decision must be approve, deny or revoke")
     conditions = tuple(line.strip() for line in fields.get("conditions", "").splitlines()
                        if line.strip())
     note = decision_note(fields.get("comment", ""), conditions if verdict == "approve" else ())
@@ -142,6 +142,8 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
         with acting_as(state, Principal(session.name, session.roles)):
             if verdict == "approve":
                 approve_exception(exception_id, comment=note)
+            elif verdict == "revoke":
+                revoke_exception(exception_id, comment=note)
             else:
                 deny_exception(exception_id, comment=note)
     except (LacunaError, PermissionError) as exc:  # audited by lacuna.exceptions
