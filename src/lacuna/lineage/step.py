@@ -71,6 +71,7 @@ class Step:
         aggregates: AGGREGATE: output column -> the input column it aggregates, ``"*"`` for a
             row count, ``None`` when unknown (then treated as possibly personal).
         description: how outputs were computed, e.g. ``"sum"`` (kept on aggregation edges).
+        functions: AGGREGATE: output column -> its own function, when outputs differ.
         values: AGGREGATE: ``values(keys)`` returns the key columns' values for every input row
             as a pandas DataFrame (Lacuna computes k from it); called only when the input holds
             personal data. ``None``: k unknown, so no downgrade.
@@ -84,6 +85,7 @@ class Step:
     keys: tuple[str, ...] = ()
     aggregates: Mapping[str, str | None] = field(default_factory=FrozenDict)
     description: str = ""
+    functions: Mapping[str, str] = field(default_factory=FrozenDict)
     values: Callable[[Sequence[str]], Any] | None = None
 
 
@@ -182,7 +184,8 @@ def _aggregate(step: Step, config: ClassificationConfig, lineage: LineageNode) -
     what = step.description or step.operation.rsplit(".", 1)[-1]
     for out, col in step.aggregates.items():
         if col is not None and col != "*" and source.origins.get(col):
-            origins[out] = tuple(o.then(EdgeKind.AGGREGATION, what) for o in source.origins[col])
+            how = step.functions.get(out, what)
+            origins[out] = tuple(o.then(EdgeKind.AGGREGATION, how) for o in source.origins[col])
     return StepResult(classification=classification, lineage=lineage,
                       origins=FrozenDict(origins))
 

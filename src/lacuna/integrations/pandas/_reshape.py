@@ -190,11 +190,27 @@ def _aggregate(
         keys=keys,
         aggregates=_outputs(gb, result, method, args, kwargs),
         description=func if isinstance(func, str) else method,
+        functions=_functions(result, func, kwargs),
         values=lambda names: _key_values(gb, names),
     )
     done = current().inherit(step)
     return attach(result, done.classification, done.lineage, verified=False,
                   origins=done.origins)  # values checked at the boundary
+
+
+def _functions(result: Any, func: Any, kwargs: dict[str, Any]) -> dict[str, str]:
+    """Output column -> the function that computed it, where pandas' arguments say."""
+    out: dict[str, str] = {}
+    for name, spec in kwargs.items():  # named aggregation: total=("revenue", "sum")
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], str):
+            out[str(name)] = spec[1]
+    if isinstance(func, Mapping):
+        out |= {str(k): v for k, v in func.items() if isinstance(v, str)}
+    if isinstance(result, pd.DataFrame):
+        for label in result.columns:
+            if isinstance(label, tuple) and label:  # agg([...]): (column, function)
+                out[str(label)] = str(label[-1])
+    return out
 
 
 def _key_values(gb: Any, names: Any) -> pd.DataFrame:
