@@ -816,6 +816,16 @@ def reset() -> None:
         old.close()
 
 
+def _install() -> None:
+    """Hand the steps that offer "current governor" functions (``lacuna.lineage.upstream``,
+    ``register_lineage``) the way to find it: they never import the governor."""
+    from lacuna.lineage import api as lineage_api
+
+    lineage_api.install_host(current)
+
+
+_install()
+
 __all__ = [
     "REPORT_HINT",
     "GovernanceFailureWarning",

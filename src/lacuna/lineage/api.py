@@ -1,8 +1,11 @@
 """Lineage as functions: ``register_lineage`` (the seed's API) and the store's queries, on the
 current governor's state database.
 
-The governor is imported inside the functions: ``lineage/`` is a pipeline step and must not
-depend on the governor at import time.
+``lineage/`` is a pipeline step: it never imports the governor. What these functions need from
+"the current governor" (its settings, session, lineage store and a way to classify a file) is
+the :class:`LineageHost` protocol, and the governor installs the provider of the current one
+(:func:`install_host`, done by :mod:`lacuna.governor` when it is imported). Every function also
+takes the store or host explicitly, for callers that hold their own.
 
 Example:
     >>> import lacuna
@@ -23,9 +26,9 @@ import hashlib
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lacuna.errors import LacunaError, LineageError
 from lacuna.lineage.graph import Completeness, LineageEdge, LineageGraph
@@ -42,7 +45,7 @@ from lacuna.lineage.store import LineageStore
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
-    from lacuna.governor import Governor
+    from lacuna.config import Config
     from lacuna.model import Classification
 
 Target = str | os.PathLike[str] | DatasetRef
@@ -61,11 +64,45 @@ def store_at(url: str) -> LineageStore:
         return found
 
 
+class LineageHost(Protocol):
+    """What lineage needs from the governor that owns it (``lacuna.Governor`` is one)."""
+
+    config: Config
+    session: str
+
+    @property
+    def lineage_store(self) -> LineageStore: ...
+
+    def classify_source(
+        self, name: str | None, frame: Any
+    ) -> tuple[Classification, tuple[str, ...]]: ...
+
+
+_host: Callable[[], LineageHost] | None = None
+
+
+def install_host(provider: Callable[[], LineageHost]) -> None:
+    """Set how these functions find the current host (the governor installs its ``current``)."""
+    global _host
+    _host = provider
+
+
+def current_host() -> LineageHost:
+    """The current governor, as lineage sees it.
+
+    Raises:
+        LineageError: no governor installed itself (``lacuna`` was not imported).
+    """
+    if _host is None:
+        msg = ("no governor is installed for lineage: import lacuna (which installs it) or pass "
+               "the store explicitly.")
+        raise LineageError(msg)
+    return _host()
+
+
 def current_store() -> LineageStore:
     """The lineage store of the current governor (its ``audit.url``)."""
-    from lacuna.governor import current
-
-    return store_at(current().config.audit_url)
+    return current_host().lineage_store
 
 
 def as_ref(target: Target) -> DatasetRef:
@@ -91,10 +128,9 @@ def downstream(dataset: Target, depth: int | None = None) -> LineageGraph:
 
 def impact(dataset: Target, tag: str | None = None) -> list[DatasetVersion]:
     """Downstream datasets carrying ``tag``, or any personal data by default."""
-    from lacuna.governor import current
-
-    personal = current().config.classification.personal_tags
-    return current_store().impact(as_ref(dataset), tag, personal_tags=personal)
+    host = current_host()
+    personal = host.config.classification.personal_tags
+    return host.lineage_store.impact(as_ref(dataset), tag, personal_tags=personal)
 
 
 def path(dataset: Target, tag: str) -> list[LineageEdge]:
@@ -122,6 +158,8 @@ def register_lineage(
     operation: str,
     code: str | None = None,
     columns: Mapping[str, str | tuple[Target, str] | Sequence[tuple[Target, str]]] | None = None,
+    *,
+    host: LineageHost | None = None,
 ) -> Run:
     """Record that ``destination`` was made from ``source`` by ``operation`` (the seed's API).
 
@@ -138,6 +176,7 @@ def register_lineage(
         code: the code that did it; its SHA-256 is kept, and its text when at most 64 KiB.
         columns: destination column -> the source column it came from. With one source, a
             column name; with several, ``(source, column)`` or a list of those pairs.
+        host: the governor to record with; by default the current one.
 
     Returns:
         The recorded run (its outputs carry the destination's inherited classification).
@@ -145,7 +184,6 @@ def register_lineage(
     Raises:
         LineageError: a malformed argument or a source whose classification is unknown.
     """
-    from lacuna.governor import current
     from lacuna.lineage.rules import combine
 
     sources = _sources(source)
@@ -159,8 +197,8 @@ def register_lineage(
     if target in sources:
         msg = f"destination {target} is also a source: lineage cannot loop onto itself."
         raise LineageError(msg)
-    gov = current()
-    lineage = store_at(gov.config.audit_url)
+    gov = host if host is not None else current_host()
+    lineage = gov.lineage_store
     inputs = tuple(_source_version(gov, lineage, ref) for ref in sources)
     edges = _column_edges(columns, sources, target)
     mapped = _mapped_columns(edges, inputs, gov) if edges else None
@@ -196,7 +234,7 @@ def _sources(source: Target | Sequence[Target]) -> tuple[DatasetRef, ...]:
     return tuple(dict.fromkeys(as_ref(item) for item in items))
 
 
-def _source_version(gov: Governor, lineage: LineageStore, ref: DatasetRef) -> DatasetVersion:
+def _source_version(gov: LineageHost, lineage: LineageStore, ref: DatasetRef) -> DatasetVersion:
     fp = file_fingerprint(ref)
     stored = lineage.by_fingerprint(fp) if fp else None
     if stored is None or stored.dataset != ref:
@@ -214,7 +252,7 @@ def _source_version(gov: Governor, lineage: LineageStore, ref: DatasetRef) -> Da
     raise LineageError(msg)
 
 
-def _classify_file(gov: Governor, name: str) -> tuple[Classification, tuple[str, ...]]:
+def _classify_file(gov: LineageHost, name: str) -> tuple[Classification, tuple[str, ...]]:
     from lacuna import _bypass
     from lacuna.classify.readers import read_sample
 
@@ -272,7 +310,7 @@ def _pairs(dest: str, spec: Any, sources: tuple[DatasetRef, ...]) -> list[tuple[
 
 
 def _mapped_columns(edges: tuple[ColumnEdge, ...], inputs: tuple[DatasetVersion, ...],
-                    gov: Governor) -> dict[str, Any]:
+                    gov: LineageHost) -> dict[str, Any]:
     """Destination column -> the stricter class of the source columns it came from; a source
     column Lacuna has not classified makes the destination inherit every parent column."""
     from lacuna.lineage.rules import combine

@@ -118,10 +118,10 @@ def inherit(step: Step, config: ClassificationConfig) -> StepResult:
                           parents=tuple(i.lineage for i in step.inputs))
     if step.kind is StepKind.AGGREGATE:
         return _aggregate(step, config, lineage)
-    return _combine(step, config, lineage)
+    return _join(step, config, lineage)
 
 
-def _combine(step: Step, config: ClassificationConfig, lineage: LineageNode) -> StepResult:
+def _join(step: Step, config: ClassificationConfig, lineage: LineageNode) -> StepResult:
     names = [i.name or ", ".join(i.lineage.roots()) for i in step.inputs]
     combined = rules.combine([i.classification for i in step.inputs], config, names=names)
     columns: dict[str, ColumnClass] = dict(combined.columns)

@@ -46,7 +46,7 @@ GROUPBY_METHODS = (
 )
 
 
-def _combine(
+def _inherit_joined(
     result: Any,
     inputs: Iterable[Any],
     operation: str,
@@ -110,22 +110,22 @@ def _side_by_side(result: Any, frames: list[Any]) -> ColumnMap | None:
     return {str(label): (src,) for label, src in zip(result.columns, sources, strict=True)}
 
 
-def _combining(
+def _joining(
     operation: str, inputs: Callable[..., list[Any]], suffixes: Callable[..., Any]
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A wrapper factory for calls whose result combines their inputs (merge, join)."""
 
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
-        def combined(*args: Any, **kwargs: Any) -> Any:
+        def joined(*args: Any, **kwargs: Any) -> Any:
             if _bypass.active():
                 return original(*args, **kwargs)
             with _bypass.bypass():
                 result = original(*args, **kwargs)
-            return _combine(result, inputs(*args, **kwargs), operation,
+            return _inherit_joined(result, inputs(*args, **kwargs), operation,
                             _by_name(suffixes(**kwargs)))
 
-        return combined
+        return joined
 
     return wrap
 
@@ -138,9 +138,9 @@ def _join_inputs(left: Any, other: Any, *_: Any, **__: Any) -> list[Any]:
     return [left, *(other if isinstance(other, (list, tuple)) else [other])]
 
 
-wrap_merge = _combining("merge", _merge_inputs,
+wrap_merge = _joining("merge", _merge_inputs,
                         lambda suffixes=("_x", "_y"), **_: suffixes)
-wrap_join = _combining("join", _join_inputs,
+wrap_join = _joining("join", _join_inputs,
                        lambda lsuffix="", rsuffix="", **_: (lsuffix, rsuffix))
 
 
@@ -155,7 +155,7 @@ def wrap_concat(original: Callable[..., Any]) -> Callable[..., Any]:
         with _bypass.bypass():
             result = original(objs, *args, **kwargs)
         axis = args[0] if args else kwargs.get("axis", 0)
-        return _combine(result, inputs, "concat",
+        return _inherit_joined(result, inputs, "concat",
                         _side_by_side if axis in (1, "columns") else None)
 
     return concat
