@@ -201,17 +201,33 @@ def _node(
     return built.get(ref) or LineageNode(name=display(ref), operation="source", ref=ref)
 
 
-def restore_declared(store: LineageStore, path: str) -> tuple[DatasetVersion, str] | None:
+_Restored = tuple[DatasetVersion, str] | None
+# (store, its generation, path, size, mtime) -> what the store said: re-reading an unchanged
+# file neither hashes it nor asks the store again until the store records something new.
+_RESTORED: dict[tuple[int, int, str, int, int], _Restored] = {}
+_RESTORED_MAX = 4096
+
+
+def restore_declared(store: LineageStore, path: str) -> _Restored:
     """What the store says a local file read without any declaration (no sidecar, no embedded
     metadata) is: the newest version Lacuna produced with exactly this content, at this path,
     else anywhere (a copy), with the id of the run that produced it. None when the content is
     unknown or changed: the file is then classified from scratch, never given a stored class
     for other content."""
     ref = DatasetRef.of(path)
-    fp = file_fingerprint(ref)
-    if fp is None:
+    try:
+        st = os.stat(ref.name)
+    except OSError:
         return None
-    return store.produced_with(fp, ref) or store.produced_with(fp)
+    key = (id(store), store.generation, ref.name, st.st_size, st.st_mtime_ns)
+    if key in _RESTORED:
+        return _RESTORED[key]
+    fp = file_fingerprint(ref)
+    found = None if fp is None else (store.produced_with(fp, ref) or store.produced_with(fp))
+    if len(_RESTORED) >= _RESTORED_MAX:
+        _RESTORED.clear()
+    _RESTORED[key] = found
+    return found
 
 
 def file_completed(store: LineageStore, path: str, run_ids: Iterable[str]) -> None:

@@ -72,6 +72,9 @@ class LineageStore:
     """
 
     def __init__(self, url: str) -> None:
+        # Bumped on every write through this object: memos of what the store holds (file
+        # lookups by content, recording.restore_declared) are valid for one generation.
+        self.generation = 0
         try:
             self.url = parse_url(url)
             self.file = sqlite_file(self.url)
@@ -158,6 +161,7 @@ class LineageStore:
             LineageError: the run is malformed, or the database could not be written.
         """
         _validate(run)
+        self.generation += 1  # what this process knows the store holds has changed
         try:
             with self._lock, self._transaction(write=True) as conn:
                 self._forget(conn, run.id)
@@ -298,6 +302,7 @@ class LineageStore:
                                        versions.c.dataset_id == target,
                                        versions.c.produced.is_(True))
                 .values(fingerprint=fingerprint))
+        self.generation += 1
         try:
             with self._lock, self._transaction(write=True) as conn:
                 return int(conn.execute(stmt).rowcount or 0)
