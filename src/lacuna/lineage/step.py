@@ -72,9 +72,10 @@ class Step:
             row count, ``None`` when unknown (then treated as possibly personal).
         description: how outputs were computed, e.g. ``"sum"`` (kept on aggregation edges).
         functions: AGGREGATE: output column -> its own function, when outputs differ.
-        values: AGGREGATE: ``values(keys)`` returns the key columns' values for every input row
-            as a pandas DataFrame (Lacuna computes k from it); called only when the input holds
-            personal data. ``None``: k unknown, so no downgrade.
+        values: AGGREGATE: ``values(keys)`` returns, for every input row the aggregation
+            counted, the key columns' values (or one column of group ids) as a pandas DataFrame;
+            Lacuna computes k over all its columns. Called only when the input holds personal
+            data. ``None``: k unknown, so no downgrade.
     """
 
     kind: StepKind
@@ -172,8 +173,9 @@ def _aggregate(step: Step, config: ClassificationConfig, lineage: LineageNode) -
     if rules.involves_personal_data(parent, config) and step.values is not None:
         from lacuna.privacy import smallest_group  # the one k computation
 
-        keys = list(step.keys)
-        min_size = smallest_group(step.values(keys), keys) if keys else None
+        if step.keys:
+            frame = step.values(list(step.keys))
+            min_size = smallest_group(frame, [str(c) for c in frame.columns])
     classification = rules.aggregate(parent, keys=step.keys, outputs=step.aggregates,
                                      min_group_size=min_size, config=config)
     origins: dict[str, tuple[Origin, ...]] = {}

@@ -191,7 +191,7 @@ def _aggregate(
         aggregates=_outputs(gb, result, method, args, kwargs),
         description=func if isinstance(func, str) else method,
         functions=_functions(result, func, kwargs),
-        values=lambda names: _key_values(gb, names),
+        values=lambda _keys: _key_values(gb),
     )
     done = current().inherit(step)
     return attach(result, done.classification, done.lineage, verified=False,
@@ -213,14 +213,11 @@ def _functions(result: Any, func: Any, kwargs: dict[str, Any]) -> dict[str, str]
     return out
 
 
-def _key_values(gb: Any, names: Any) -> pd.DataFrame:
-    """The group keys' values (as codes) for every row the aggregation counted (rows with a
-    missing key are left out when the group-by drops them): what k is computed from."""
-    codes = list(gb._grouper.codes)
-    frame = pd.DataFrame({str(n): c for n, c in zip(names, codes, strict=False)})
-    if getattr(gb, "dropna", True) and len(frame.columns):
-        frame = frame[(frame >= 0).all(axis=1)]
-    return frame
+def _key_values(gb: Any) -> pd.DataFrame:
+    """The group id of every row the aggregation counted (pandas' own grouping; rows whose key
+    is missing, which the group-by drops, are left out): what k is computed from."""
+    ids = gb._grouper.ids
+    return pd.DataFrame({"group": ids[ids >= 0]})
 
 
 def _outputs(
