@@ -150,3 +150,31 @@ def test_anonymize_records_masking_edges_that_reach_openlineage(notebook: Path) 
     assert [t["masking"] for t in email["transformations"]] == [True]
     region = fields["region"]["inputFields"][0]
     assert [t["masking"] for t in region["transformations"]] == [False]
+
+
+def test_detokenized_columns_lose_their_masking_edge(sandbox: Path) -> None:
+    from lacuna.anonymize.reveal import detokenize
+    from lacuna.config import config_from_dict
+    from lacuna.governor import Governor
+    from lacuna.lineage.state import get_state
+
+    def settings(role: str) -> lacuna.Config:
+        return config_from_dict({"audit": {"url": f"sqlite:///{sandbox / 'state.db'}"},
+                                 "user": {"id": "ana", "role": role},
+                                 "anonymize": {"detokenize_roles": ["privacy_officer"]}})
+
+    lacuna.enable(settings("analyst"))
+    try:
+        customers = pd.read_csv(sandbox / "customers.csv")
+        out = lacuna.anonymize(customers, ["email", "phone"], strategy="tokenize",
+                               config=settings("analyst"))
+        masked = get_state(out).origins  # type: ignore[union-attr]
+        assert [o.kind for o in masked["email"]] == [EdgeKind.MASKING]
+        back = detokenize(out, ["email"], governor=Governor(settings("privacy_officer")))
+    finally:
+        lacuna.disable()
+    origins = get_state(back).origins  # type: ignore[union-attr]
+    assert [o.kind for o in origins["email"]] == [EdgeKind.TRANSFORMATION]
+    assert "detokenized" in origins["email"][0].description
+    assert [o.kind for o in origins["phone"]] == [EdgeKind.MASKING]  # still tokenized
+    assert [o.kind for o in origins["region"]] == [EdgeKind.IDENTITY]

@@ -233,6 +233,21 @@ def masked_origins(origins: Origins, strategies: Mapping[str, str]) -> Origins:
     return FrozenDict(out)
 
 
+def revealed_origins(origins: Origins, columns: Sequence[str]) -> Origins:
+    """``origins`` after ``columns`` were revealed (detokenized): their content is the original
+    again, so a masking edge on them would be false. It becomes a transformation, which does
+    not stop classification propagating."""
+    out = dict(origins)
+    for column in columns:
+        if column in out:
+            out[column] = tuple(
+                Origin(o.dataset, o.column,
+                       EdgeKind.TRANSFORMATION if o.kind is EdgeKind.MASKING else o.kind,
+                       "; ".join(d for d in (o.description, "detokenized") if d))
+                for o in out[column])
+    return FrozenDict(out)
+
+
 def grouped_state(obj: pd.DataFrame | pd.Series, config: ClassificationConfig) -> DataState:
     """The table an aggregation reads from.
 
