@@ -51,16 +51,22 @@ if TYPE_CHECKING:
 Target = str | os.PathLike[str] | DatasetRef
 CODE_TEXT_LIMIT = 64 * 1024  # keep the code's text when it is at most this many characters
 
+MAX_OPEN_STORES = 8
 _stores: dict[str, LineageStore] = {}
 _lock = threading.Lock()
 
 
 def store_at(url: str) -> LineageStore:
-    """The lineage store at ``url``, opened once per process."""
+    """The lineage store at ``url``, opened once per process. The most recently used
+    ``MAX_OPEN_STORES`` stay open; an older one has its connections released (it reopens them
+    if still used): a process that visits many state databases keeps few files open."""
     with _lock:
-        found = _stores.get(url)
+        found = _stores.pop(url, None)
         if found is None:
-            found = _stores[url] = LineageStore(url)
+            found = LineageStore(url)
+        _stores[url] = found  # most recently used last
+        while len(_stores) > MAX_OPEN_STORES:
+            _stores.pop(next(iter(_stores))).close()
         return found
 
 

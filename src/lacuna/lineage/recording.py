@@ -202,9 +202,9 @@ def _node(
 
 
 _Restored = tuple[DatasetVersion, str] | None
-# (store, its generation, path, size, mtime) -> what the store said: re-reading an unchanged
+# (the store's generation, path, size, mtime) -> what the store said: re-reading an unchanged
 # file neither hashes it nor asks the store again until the store records something new.
-_RESTORED: dict[tuple[int, int, str, int, int], _Restored] = {}
+_RESTORED: dict[tuple[int, str, int, int], _Restored] = {}
 _RESTORED_MAX = 4096
 
 
@@ -219,7 +219,7 @@ def restore_declared(store: LineageStore, path: str) -> _Restored:
         st = os.stat(ref.name)
     except OSError:
         return None
-    key = (id(store), store.generation, ref.name, st.st_size, st.st_mtime_ns)
+    key = (store.generation, ref.name, st.st_size, st.st_mtime_ns)
     if key in _RESTORED:
         return _RESTORED[key]
     fp = file_fingerprint(ref)

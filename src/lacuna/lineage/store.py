@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import builtins
+import itertools
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -63,6 +64,8 @@ from lacuna.model import Classification
 PERSONAL_TAGS = ("PII", "GDPR", "PHI", "HIPAA", "CCPA")  # ClassificationConfig's default
 
 
+_GENERATIONS = itertools.count(1)
+
 class LineageStore:
     """The lineage store at one SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
 
@@ -72,9 +75,9 @@ class LineageStore:
     """
 
     def __init__(self, url: str) -> None:
-        # Bumped on every write through this object: memos of what the store holds (file
-        # lookups by content, recording.restore_declared) are valid for one generation.
-        self.generation = 0
+        # Renewed (process-wide unique) on every write through this object: memos of what the
+        # store holds (file lookups by content, recording.restore_declared) hold for one.
+        self.generation = next(_GENERATIONS)
         try:
             self.url = parse_url(url)
             self.file = sqlite_file(self.url)
@@ -161,7 +164,7 @@ class LineageStore:
             LineageError: the run is malformed, or the database could not be written.
         """
         _validate(run)
-        self.generation += 1  # what this process knows the store holds has changed
+        self.generation = next(_GENERATIONS)  # what this process knows it holds changed
         try:
             with self._lock, self._transaction(write=True) as conn:
                 self._forget(conn, run.id)
@@ -302,7 +305,7 @@ class LineageStore:
                                        versions.c.dataset_id == target,
                                        versions.c.produced.is_(True))
                 .values(fingerprint=fingerprint))
-        self.generation += 1
+        self.generation = next(_GENERATIONS)
         try:
             with self._lock, self._transaction(write=True) as conn:
                 return int(conn.execute(stmt).rowcount or 0)
