@@ -30,9 +30,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lacuna._version import lacuna_version
 from lacuna.errors import LacunaError, LineageError
 from lacuna.lineage.graph import Completeness, LineageEdge, LineageGraph
-from lacuna.lineage.recording import file_fingerprint, lacuna_version
+from lacuna.lineage.recording import file_fingerprint
 from lacuna.lineage.records import (
     ColumnEdge,
     DatasetRef,
