@@ -563,9 +563,12 @@ class Governor:
         """A file read without a declaration: the classification the store recorded for exactly
         this content, and the run that produced it (see
         :func:`lacuna.lineage.recording.restore_declared`). Any failure: None (re-classify)."""
+        from lacuna.lineage.api import store_exists
         from lacuna.lineage.recording import restore_declared
 
         try:
+            if not store_exists(self.config.audit_url):
+                return None  # nothing was ever recorded there; do not create it by looking
             return restore_declared(self.lineage_store, path)
         except Exception as exc:
             log.error("could not look %s up in the lineage store (classifying it afresh): %s",

@@ -57,6 +57,20 @@ _stores: dict[str, LineageStore] = {}
 _lock = threading.Lock()
 
 
+def store_exists(url: str) -> bool:
+    """Whether a store at ``url`` may hold anything: open already, a server database, or an
+    SQLite file that exists (looking never creates one)."""
+    from lacuna.audit.schema import parse_url, sqlite_file
+
+    if url in _stores:
+        return True
+    try:
+        file = sqlite_file(parse_url(url))
+    except Exception:
+        return True  # let opening it report the problem
+    return file is None or os.path.exists(file)
+
+
 def store_at(url: str) -> LineageStore:
     """The lineage store at ``url``, opened once per process. The most recently used
     ``MAX_OPEN_STORES`` stay open; an older one has its connections released (it reopens them
