@@ -53,8 +53,9 @@ if TYPE_CHECKING:
     from lacuna.classify.filecache import FileClassificationCache
     from lacuna.exceptions import ExceptionStore
     from lacuna.lineage.recording import Produced
-    from lacuna.lineage.records import Run
+    from lacuna.lineage.records import DatasetVersion, Run
     from lacuna.lineage.state import LineageNode
+    from lacuna.lineage.step import Step, StepResult
     from lacuna.lineage.store import LineageStore
     from lacuna.policy import DecisionEngine, PolicyWatcher
 
@@ -254,6 +255,13 @@ class Governor:
         trusted = next((d for d in declarations if d.trusted), None)
         if trusted is not None:
             result = self.merge_declared(trusted.classification, inferred, where=trusted.where)
+        elif not declarations and name:
+            restored = self._restore_from_store(name)
+            if restored is not None:  # the store knows this exact content: it wrote it
+                version, run_id = restored
+                where = f"the lineage store ({version.dataset.name}, run {run_id})"
+                result = self.merge_declared(version.classification, inferred, where=where)
+                return result, (), run_id
         for declaration in declarations:
             if declaration.trusted:
                 continue
@@ -533,6 +541,14 @@ class Governor:
 
     # -- step 3: lineage ---------------------------------------------------------------------
 
+    def inherit(self, step: Step) -> StepResult:
+        """Step 3 for an operation that combined or aggregated data: the output's classification,
+        lineage and column edges under this governor's settings (:mod:`lacuna.lineage.step`).
+        Integrations describe what happened; they never apply an inheritance rule themselves."""
+        from lacuna.lineage.step import inherit
+
+        return inherit(step, self.config.classification)
+
     @property
     def lineage_store(self) -> LineageStore:
         """The lineage store in this governor's state database (``audit.url``)."""
@@ -571,6 +587,22 @@ class Governor:
         from lacuna.lineage.ol_emit import after_run_recorded
 
         after_run_recorded(run, self.config)  # OpenLineage out: queued, never raises
+
+    def _restore_from_store(self, path: str) -> tuple[DatasetVersion, str] | None:
+        """A file read without a declaration: the classification the store recorded for exactly
+        this content, and the run that produced it (see
+        :func:`lacuna.lineage.recording.restore_declared`). Any failure: None (re-classify)."""
+        from lacuna.lineage.api import store_exists
+        from lacuna.lineage.recording import restore_declared
+
+        try:
+            if not store_exists(self.config.audit_url):
+                return None  # nothing was ever recorded there; do not create it by looking
+            return restore_declared(self.lineage_store, path)
+        except Exception as exc:
+            log.error("could not look %s up in the lineage store (classifying it afresh): %s",
+                      path, exc)
+            return None
 
     def restore_lineage(self, path: str | None, run_id: str | None) -> tuple[LineageNode, ...]:
         """The upstream lineage of a file being read, from the store (see
@@ -815,6 +847,16 @@ def reset() -> None:
     if old is not None:
         old.close()
 
+
+def _install() -> None:
+    """Hand the steps that offer "current governor" functions (``lacuna.lineage.upstream``,
+    ``register_lineage``) the way to find it: they never import the governor."""
+    from lacuna.lineage import api as lineage_api
+
+    lineage_api.install_host(current)
+
+
+_install()
 
 __all__ = [
     "REPORT_HINT",

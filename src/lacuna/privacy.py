@@ -258,6 +258,21 @@ def _pii_type(classification: Classification, name: str) -> str | None:
     return column.pii_type
 
 
+def smallest_group(df: pd.DataFrame, columns: Sequence[str]) -> int:
+    """k over ``columns``: the number of rows in the smallest group of rows with equal values
+    there (missing values form a group of their own); 0 for a frame without rows. The one k
+    computation, shared by :func:`report`, :func:`guard` and the aggregation rule."""
+    import numpy as np
+
+    if len(columns) == 1 and len(df) and np.issubdtype(df[columns[0]].dtype, np.integer):
+        ids = df[columns[0]].to_numpy()
+        if ids.min() >= 0 and ids.max() <= 4 * len(ids):  # group ids: count them directly
+            counts = np.bincount(ids)
+            return int(counts[counts > 0].min())
+    sizes = _sizes(_group_keys([_codes(df[c]) for c in columns], len(df)))
+    return int(sizes.min()) if len(sizes) else 0
+
+
 def _codes(values: pd.Series) -> np.ndarray:
     import pandas as pd
 

@@ -254,3 +254,38 @@ def test_processes_record_concurrently_into_one_store(store_url: str) -> None:
     with LineageStore(store_url) as s:
         assert len(s.runs(limit=None)) == 30
         assert len(s.downstream(ref("shared-in.csv")).nodes) == 31
+
+
+def test_depth_limited_walks_match_the_recursive_cte(tmp_path: Path) -> None:
+    """The breadth-first walk used for depth limits returns exactly what the hop-counting
+    recursive CTE returns: the same edges and the same hop counts, both directions."""
+    import random
+
+    from sqlalchemy import insert
+
+    from lacuna.lineage import queries
+    from lacuna.lineage.graph import Direction
+    from lacuna.lineage.schema import datasets, edges, runs
+
+    rng = random.Random(4)
+    n = 400
+    with LineageStore(f"sqlite:///{tmp_path / 'walk.db'}") as store, \
+            store.engine.begin() as conn:
+        conn.execute(insert(datasets), [{"id": i, "namespace": "file", "name": f"/d{i}"}
+                                        for i in range(1, n + 1)])
+        conn.execute(insert(runs), [{
+            "id": f"r{i}", "operation": "t", "status": "succeeded", "user_id": "u", "role": "",
+            "session": "", "method": "", "started_at": "2026-01-01T00:00:00+00:00",
+            "producer": "lacuna", "provenance": "{}", "seq": i} for i in range(1, n + 1)])
+        conn.execute(insert(edges), [
+            {"parent_id": p, "child_id": c, "run_id": f"r{c}"}
+            for c in range(2, n + 1) for p in rng.sample(range(max(1, c - 20), c),
+                                                         min(3, c - max(1, c - 20)))])
+        for start, direction in [(n, Direction.UPSTREAM), (n - 7, Direction.UPSTREAM),
+                                 (1, Direction.DOWNSTREAM), (50, Direction.DOWNSTREAM)]:
+            for depth in (0, 1, 2, 5, 10):
+                cte = queries.walked_edges(conn, start, direction, depth)
+                found, hops = queries.walk_levels(conn, start, direction, depth)
+                assert sorted(found) == sorted(cte)
+                assert hops == queries._hops(start, cte, direction)
+                assert len(found) > 0 or depth == 0

@@ -34,7 +34,7 @@ from lacuna.anonymize.base import Context, Strategy, UnknownColumnError, describ
 from lacuna.anonymize.keys import resolve
 from lacuna.classify.rollup import column_tags, rollup
 from lacuna.config import Config, load_config
-from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.frames import attach, effective_state, masked_origins
 from lacuna.lineage.state import LineageNode
 from lacuna.model import ANONYMIZED, ColumnClass, ColumnKind, Layer, Tier
 
@@ -139,7 +139,8 @@ def anonymize(
             result = source
         lineage = LineageNode(name=None, operation=f"anonymize.{label}",
                               parents=(source_state.lineage,))
-        attach(out, result, lineage)  # with fingerprints of the anonymized content
+        attach(out, result, lineage,  # with fingerprints of the anonymized content
+               origins=masked_origins(source_state.origins, used))  # masking column edges
     return out
 
 

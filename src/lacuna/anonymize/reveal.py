@@ -56,7 +56,7 @@ def detokenize(
     from lacuna.anonymize.base import fill, present_text
     from lacuna.anonymize.vault import Vault
     from lacuna.keystore import keystore_for
-    from lacuna.lineage.frames import attach, effective_state
+    from lacuna.lineage.frames import attach, effective_state, revealed_origins
     from lacuna.lineage.state import LineageNode
 
     gov = governor
@@ -107,7 +107,8 @@ def detokenize(
                         extra_tags=[t for t in source.tags if t != ANONYMIZED],
                         reasoning=[f"detokenized {', '.join(results)}"], layer=Layer.INHERITED)
         lineage = LineageNode(name=None, operation="detokenize", parents=(state.lineage,))
-        attach(out, result, lineage)
+        attach(out, result, lineage,  # revealed columns are no longer masked
+               origins=revealed_origins(state.origins, list(results)))
     return out
 
 

@@ -1,8 +1,11 @@
 """Lineage as functions: ``register_lineage`` (the seed's API) and the store's queries, on the
 current governor's state database.
 
-The governor is imported inside the functions: ``lineage/`` is a pipeline step and must not
-depend on the governor at import time.
+``lineage/`` is a pipeline step: it never imports the governor. What these functions need from
+"the current governor" (its settings, session, lineage store and a way to classify a file) is
+the :class:`LineageHost` protocol, and the governor installs the provider of the current one
+(:func:`install_host`, done by :mod:`lacuna.governor` when it is imported). Every function also
+takes the store or host explicitly, for callers that hold their own.
 
 Example:
     >>> import lacuna
@@ -23,9 +26,9 @@ import hashlib
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lacuna._version import lacuna_version
 from lacuna.errors import LacunaError, LineageError
@@ -43,30 +46,84 @@ from lacuna.lineage.store import LineageStore
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
-    from lacuna.governor import Governor
+    from lacuna.config import Config
     from lacuna.model import Classification
 
 Target = str | os.PathLike[str] | DatasetRef
 CODE_TEXT_LIMIT = 64 * 1024  # keep the code's text when it is at most this many characters
 
+MAX_OPEN_STORES = 8
 _stores: dict[str, LineageStore] = {}
 _lock = threading.Lock()
 
 
+def store_exists(url: str) -> bool:
+    """Whether a store at ``url`` may hold anything: open already, a server database, or an
+    SQLite file that exists (looking never creates one)."""
+    from lacuna.audit.schema import parse_url, sqlite_file
+
+    if url in _stores:
+        return True
+    try:
+        file = sqlite_file(parse_url(url))
+    except Exception:
+        return True  # let opening it report the problem
+    return file is None or os.path.exists(file)
+
+
 def store_at(url: str) -> LineageStore:
-    """The lineage store at ``url``, opened once per process."""
+    """The lineage store at ``url``, opened once per process. The most recently used
+    ``MAX_OPEN_STORES`` stay open; an older one has its connections released (it reopens them
+    if still used): a process that visits many state databases keeps few files open."""
     with _lock:
-        found = _stores.get(url)
+        found = _stores.pop(url, None)
         if found is None:
-            found = _stores[url] = LineageStore(url)
+            found = LineageStore(url)
+        _stores[url] = found  # most recently used last
+        while len(_stores) > MAX_OPEN_STORES:
+            _stores.pop(next(iter(_stores))).close()
         return found
+
+
+class LineageHost(Protocol):
+    """What lineage needs from the governor that owns it (``lacuna.Governor`` is one)."""
+
+    config: Config
+    session: str
+
+    @property
+    def lineage_store(self) -> LineageStore: ...
+
+    def classify_source(
+        self, name: str | None, frame: Any
+    ) -> tuple[Classification, tuple[str, ...]]: ...
+
+
+_host: Callable[[], LineageHost] | None = None
+
+
+def install_host(provider: Callable[[], LineageHost]) -> None:
+    """Set how these functions find the current host (the governor installs its ``current``)."""
+    global _host
+    _host = provider
+
+
+def current_host() -> LineageHost:
+    """The current governor, as lineage sees it.
+
+    Raises:
+        LineageError: no governor installed itself (``lacuna`` was not imported).
+    """
+    if _host is None:
+        msg = ("no governor is installed for lineage: import lacuna (which installs it) or pass "
+               "the store explicitly.")
+        raise LineageError(msg)
+    return _host()
 
 
 def current_store() -> LineageStore:
     """The lineage store of the current governor (its ``audit.url``)."""
-    from lacuna.governor import current
-
-    return store_at(current().config.audit_url)
+    return current_host().lineage_store
 
 
 def as_ref(target: Target) -> DatasetRef:
@@ -92,10 +149,9 @@ def downstream(dataset: Target, depth: int | None = None) -> LineageGraph:
 
 def impact(dataset: Target, tag: str | None = None) -> list[DatasetVersion]:
     """Downstream datasets carrying ``tag``, or any personal data by default."""
-    from lacuna.governor import current
-
-    personal = current().config.classification.personal_tags
-    return current_store().impact(as_ref(dataset), tag, personal_tags=personal)
+    host = current_host()
+    personal = host.config.classification.personal_tags
+    return host.lineage_store.impact(as_ref(dataset), tag, personal_tags=personal)
 
 
 def path(dataset: Target, tag: str) -> list[LineageEdge]:
@@ -123,6 +179,8 @@ def register_lineage(
     operation: str,
     code: str | None = None,
     columns: Mapping[str, str | tuple[Target, str] | Sequence[tuple[Target, str]]] | None = None,
+    *,
+    host: LineageHost | None = None,
 ) -> Run:
     """Record that ``destination`` was made from ``source`` by ``operation`` (the seed's API).
 
@@ -139,6 +197,7 @@ def register_lineage(
         code: the code that did it; its SHA-256 is kept, and its text when at most 64 KiB.
         columns: destination column -> the source column it came from. With one source, a
             column name; with several, ``(source, column)`` or a list of those pairs.
+        host: the governor to record with; by default the current one.
 
     Returns:
         The recorded run (its outputs carry the destination's inherited classification).
@@ -146,7 +205,6 @@ def register_lineage(
     Raises:
         LineageError: a malformed argument or a source whose classification is unknown.
     """
-    from lacuna.governor import current
     from lacuna.lineage.rules import combine
 
     sources = _sources(source)
@@ -160,8 +218,8 @@ def register_lineage(
     if target in sources:
         msg = f"destination {target} is also a source: lineage cannot loop onto itself."
         raise LineageError(msg)
-    gov = current()
-    lineage = store_at(gov.config.audit_url)
+    gov = host if host is not None else current_host()
+    lineage = gov.lineage_store
     inputs = tuple(_source_version(gov, lineage, ref) for ref in sources)
     edges = _column_edges(columns, sources, target)
     mapped = _mapped_columns(edges, inputs, gov) if edges else None
@@ -197,7 +255,7 @@ def _sources(source: Target | Sequence[Target]) -> tuple[DatasetRef, ...]:
     return tuple(dict.fromkeys(as_ref(item) for item in items))
 
 
-def _source_version(gov: Governor, lineage: LineageStore, ref: DatasetRef) -> DatasetVersion:
+def _source_version(gov: LineageHost, lineage: LineageStore, ref: DatasetRef) -> DatasetVersion:
     fp = file_fingerprint(ref)
     stored = lineage.by_fingerprint(fp) if fp else None
     if stored is None or stored.dataset != ref:
@@ -215,7 +273,7 @@ def _source_version(gov: Governor, lineage: LineageStore, ref: DatasetRef) -> Da
     raise LineageError(msg)
 
 
-def _classify_file(gov: Governor, name: str) -> tuple[Classification, tuple[str, ...]]:
+def _classify_file(gov: LineageHost, name: str) -> tuple[Classification, tuple[str, ...]]:
     from lacuna import _bypass
     from lacuna.classify.readers import read_sample
 
@@ -273,7 +331,7 @@ def _pairs(dest: str, spec: Any, sources: tuple[DatasetRef, ...]) -> list[tuple[
 
 
 def _mapped_columns(edges: tuple[ColumnEdge, ...], inputs: tuple[DatasetVersion, ...],
-                    gov: Governor) -> dict[str, Any]:
+                    gov: LineageHost) -> dict[str, Any]:
     """Destination column -> the stricter class of the source columns it came from; a source
     column Lacuna has not classified makes the destination inherit every parent column."""
     from lacuna.lineage.rules import combine

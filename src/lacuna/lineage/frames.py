@@ -32,8 +32,9 @@ from lacuna.classify.rollup import column_tier
 from lacuna.config import ClassificationConfig
 from lacuna.lineage import rules
 from lacuna.lineage.content import UNNAMED, fingerprints, label_of
-from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
-from lacuna.model import Classification, ColumnClass, Layer, Tier, unique
+from lacuna.lineage.records import DatasetRef, EdgeKind
+from lacuna.lineage.state import DataState, LineageNode, Origin, Origins, get_state, set_state
+from lacuna.model import Classification, ColumnClass, FrozenDict, Layer, Tier, unique
 
 IN_MEMORY = "<in-memory>"
 _EMPTY = Classification()
@@ -96,7 +97,8 @@ def effective_state(
         line = f"{classification.tier.value}: {reason}"
         classification = replace(classification, reasoning=(line, *classification.reasoning))
     return DataState(
-        classification=classification, lineage=state.lineage, fingerprints=state.fingerprints
+        classification=classification, lineage=state.lineage, fingerprints=state.fingerprints,
+        origins=state.origins,
     )
 
 
@@ -115,7 +117,8 @@ def _first(
         return state or DataState(classification=parent, lineage=lineage)
     with _bypass.bypass():
         new = classify_columns(kept, _samples(obj, kept, config.sample_rows), config)
-    return DataState(classification=rules.derive(parent, kept, new, config), lineage=lineage)
+    return DataState(classification=rules.derive(parent, kept, new, config), lineage=lineage,
+                     origins=state.origins if state else FrozenDict())
 
 
 def _recheck(
@@ -179,7 +182,12 @@ def _explained(col: ColumnClass, sources: list[str], from_values: bool) -> Colum
 
 
 def attach(
-    obj: Any, classification: Classification, lineage: LineageNode, *, verified: bool = True
+    obj: Any,
+    classification: Classification,
+    lineage: LineageNode,
+    *,
+    verified: bool = True,
+    origins: Origins | None = None,
 ) -> Any:
     """Store the state of ``obj``.
 
@@ -191,14 +199,71 @@ def attach(
             an anonymization): store a fingerprint of each column. ``False`` for results
             derived from inputs that were not verified (merge, concat, group-by): the next
             boundary re-checks their values.
+        origins: where each column's content came from (:class:`~lacuna.lineage.state.Origin`);
+            by default the origins of the state ``obj`` already carries (an operation that
+            keeps its columns' content, e.g. a filter or an anonymization's untouched columns).
     """
     if isinstance(obj, (pd.DataFrame, pd.Series)):
         fps: dict[str, int] = {}
         if verified:
             with _bypass.bypass():
                 fps = fingerprints(obj, classification.columns)
-        set_state(obj, DataState(classification=classification, lineage=lineage, fingerprints=fps))
+        if origins is None:
+            old = get_state(obj)
+            origins = old.origins if old is not None else FrozenDict()
+        set_state(obj, DataState(classification=classification, lineage=lineage, fingerprints=fps,
+                                 origins=origins))
     return obj
+
+
+def read_origins(ref: DatasetRef | None, columns: Sequence[str]) -> Origins:
+    """The origins of a dataset just read: each column is itself (identity)."""
+    if ref is None:
+        return FrozenDict()
+    return FrozenDict({c: (Origin(ref, c),) for c in columns})
+
+
+def masked_origins(origins: Origins, strategies: Mapping[str, str]) -> Origins:
+    """``origins`` after the columns in ``strategies`` were masked (anonymized) by the named
+    strategy: their edges become masking edges, which stop classification propagating."""
+    out = dict(origins)
+    for column, strategy in strategies.items():
+        if column in out:
+            out[column] = tuple(o.then(EdgeKind.MASKING, strategy) for o in out[column])
+    return FrozenDict(out)
+
+
+def revealed_origins(origins: Origins, columns: Sequence[str]) -> Origins:
+    """``origins`` after ``columns`` were revealed (detokenized): their content is the original
+    again, so a masking edge on them would be false. It becomes a transformation, which does
+    not stop classification propagating."""
+    out = dict(origins)
+    for column in columns:
+        if column in out:
+            out[column] = tuple(
+                Origin(o.dataset, o.column,
+                       EdgeKind.TRANSFORMATION if o.kind is EdgeKind.MASKING else o.kind,
+                       "; ".join(d for d in (o.description, "detokenized") if d))
+                for o in out[column])
+    return FrozenDict(out)
+
+
+def grouped_state(obj: pd.DataFrame | pd.Series, config: ClassificationConfig) -> DataState:
+    """The table an aggregation reads from.
+
+    ``df.groupby(k)["revenue"]`` hands pandas a projected Series, but the aggregate is computed
+    over the rows of ``df``: a sum over a group of one customer is that customer's revenue. So
+    the source is the state stored with the data (the grouped table), not the projection; new
+    columns, if any, are added to it (the stricter class wins).
+    """
+    stored = get_state(obj)
+    if stored is not None and all(label in stored.classification.columns for label in labels(obj)):
+        return stored  # the common case: no new columns, no need to reconcile
+    effective = effective_state(obj, config, recheck=False)
+    if stored is None:
+        return effective
+    both = rules.combine([stored.classification, effective.classification], config)
+    return DataState(classification=both, lineage=stored.lineage, origins=stored.origins)
 
 
 # --- tracking: operations that move content between labels -------------------------------------
@@ -211,6 +276,7 @@ class Content:
     column: ColumnClass
     fingerprint: int | None
     state: DataState
+    origins: tuple[Origin, ...] = ()
 
 
 def content_of(value: Any) -> Content | None:
@@ -226,7 +292,30 @@ def content_of(value: Any) -> Content | None:
     if state is None or label not in state.classification.columns:
         return None
     col = state.classification.columns[label]
-    return Content(column=col, fingerprint=state.fingerprints.get(label), state=state)
+    return Content(column=col, fingerprint=state.fingerprints.get(label), state=state,
+                   origins=state.origins.get(label, ()))
+
+
+def column_content(
+    value: pd.DataFrame, i: int, key: str, config: ClassificationConfig
+) -> Content | None:
+    """Content for label ``key`` from frame ``value`` (``df[[a, b]] = other``): its i-th column
+    and, if pandas aligns by label, the column of the same label; the stricter of the two,
+    without a fingerprint (the boundary re-checks it)."""
+    state = get_state(value)
+    if state is None:
+        return None
+    cols = state.classification.columns
+    names = [str(value.columns[i]), key]
+    best: ColumnClass | None = None
+    for name in names:
+        col = cols.get(name)
+        if col is not None:
+            best = rules.stricter(best, col, config)
+    if best is None:
+        return None
+    origins = tuple(dict.fromkeys(o for n in names for o in state.origins.get(n, ())))
+    return Content(column=best, fingerprint=None, state=state, origins=origins)
 
 
 def relabel(
@@ -273,7 +362,13 @@ def relabel(
     )
     touched = gone | set(assigned)
     kept_fps = {k: v for k, v in fps.items() if k not in touched} | moved_fps
-    set_state(obj, replace(state, classification=classification, fingerprints=kept_fps))
+    origins = {k: v for k, v in state.origins.items() if k not in touched and k not in sources}
+    for n, olds in sources.items():
+        found = tuple(dict.fromkeys(x for o in olds for x in state.origins.get(o, ())))
+        if found and n not in untraced:
+            origins[n] = found
+    set_state(obj, replace(state, classification=classification, fingerprints=kept_fps,
+                           origins=FrozenDict(origins)))
 
 
 def assign(
@@ -315,7 +410,11 @@ def assign(
         table_tags=table_tags,
         reason=f"assigned: {names}",
     )
-    set_state(obj, DataState(classification=classification, lineage=lineage, fingerprints=fps))
+    written = {n for n, _ in contents}
+    origins = {k: v for k, v in own.origins.items() if k not in written}
+    origins |= {name: c.origins for name, c in traced if c.origins}
+    set_state(obj, DataState(classification=classification, lineage=lineage, fingerprints=fps,
+                             origins=FrozenDict(origins)))
 
 
 def _samples(obj: pd.DataFrame | pd.Series, names: list[str], rows: int) -> dict[str, Any]:

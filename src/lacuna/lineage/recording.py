@@ -35,7 +35,7 @@ from lacuna.lineage.records import (
     Run,
     RunStatus,
 )
-from lacuna.lineage.state import LineageNode
+from lacuna.lineage.state import LineageNode, Origins
 from lacuna.model import Classification, Decision, Layer, Operation, utcnow
 
 if TYPE_CHECKING:
@@ -139,6 +139,23 @@ def inputs_of(node: LineageNode, fallback: Classification) -> tuple[DatasetVersi
     return tuple(found.values())
 
 
+def column_edges(
+    origins: Origins, columns: Iterable[str], target: DatasetRef | None
+) -> tuple[ColumnEdge, ...]:
+    """The column edges into ``target`` for its ``columns``: each column's origins (tracked by
+    the host through the operations that made it) as edges from the datasets they name."""
+    if target is None:
+        return ()
+    edges: dict[ColumnEdge, None] = {}
+    for column in columns:
+        for o in origins.get(column, ()):
+            if o.dataset != target:
+                edges.setdefault(ColumnEdge(
+                    source=o.dataset, source_column=o.column, target=target,
+                    target_column=column, kind=o.kind, description=o.description))
+    return tuple(edges)
+
+
 def _frontier(node: LineageNode) -> Iterable[LineageNode]:
     if node.ref is not None or not node.parents:
         yield node
@@ -184,6 +201,47 @@ def _node(
     return built.get(ref) or LineageNode(name=display(ref), operation="source", ref=ref)
 
 
+_Restored = tuple[DatasetVersion, str] | None
+# (the store's generation, path, size, mtime) -> what the store said: re-reading an unchanged
+# file neither hashes it nor asks the store again until the store records something new.
+_RESTORED: dict[tuple[int, str, int, int], _Restored] = {}
+_RESTORED_MAX = 4096
+
+
+def restore_declared(store: LineageStore, path: str) -> _Restored:
+    """What the store says a local file read without any declaration (no sidecar, no embedded
+    metadata) is: the newest version Lacuna produced with exactly this content, at this path,
+    else anywhere (a copy), with the id of the run that produced it. None when the content is
+    unknown or changed: the file is then classified from scratch, never given a stored class
+    for other content."""
+    ref = DatasetRef.of(path)
+    try:
+        st = os.stat(ref.name)
+    except OSError:
+        return None
+    key = (store.generation, ref.name, st.st_size, st.st_mtime_ns)
+    if key in _RESTORED:
+        return _RESTORED[key]
+    fp = file_fingerprint(ref)
+    found = None if fp is None else (store.produced_with(fp, ref) or store.produced_with(fp))
+    if len(_RESTORED) >= _RESTORED_MAX:
+        _RESTORED.clear()
+    _RESTORED[key] = found
+    return found
+
+
+def file_completed(store: LineageStore, path: str, run_ids: Iterable[str]) -> None:
+    """A file written in parts (an ExcelWriter or HDFStore, complete once closed) is now on
+    disk: give the versions its runs produced the content fingerprint they could not have when
+    the runs were recorded."""
+    ref = DatasetRef.of(path)
+    fp = file_fingerprint(ref)
+    if fp is None:
+        return
+    for run_id in dict.fromkeys(run_ids):
+        store.set_fingerprint(run_id, ref, fp)
+
+
 def display(ref: DatasetRef) -> str:
     """A dataset's name for people: a local file under the working directory relative to it."""
     if ref.namespace == "file":
@@ -218,9 +276,12 @@ def file_fingerprint(ref: DatasetRef) -> str | None:
 __all__ = [
     "Produced",
     "as_stored",
+    "column_edges",
+    "file_completed",
     "file_fingerprint",
     "input_version",
     "inputs_of",
     "lineage_from_store",
+    "restore_declared",
     "run_for",
 ]

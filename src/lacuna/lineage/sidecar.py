@@ -37,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from lacuna.config import ClassificationConfig
 from lacuna.errors import ClassificationError
 from lacuna.model import SCHEMA_VERSION, Classification, Layer, utcnow
 
@@ -332,6 +333,36 @@ def write_sidecar(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+Label = tuple[Classification, Sequence[str], str, str | None]  # sources, written by, run id
+
+
+def write_label(
+    data_path: str | os.PathLike[str],
+    parts: Sequence[Label],
+    config: ClassificationConfig,
+    *,
+    append: bool = False,
+) -> Path:
+    """Write the sidecar of a file written in one or more parts (each part's classification,
+    sources, writer and run id). Parts, and with ``append`` the declaration already there (a
+    file written to in append mode), combine by the join rule: the most restrictive wins."""
+    from lacuna.lineage.rules import combine
+
+    classifications = [c for c, _, _, _ in parts]
+    sources = [s for _, srcs, _, _ in parts for s in srcs]
+    if append:
+        try:
+            old = read_sidecar(data_path)
+        except SidecarError:
+            old = None
+        if old is not None:
+            classifications.insert(0, old.classification)
+            sources[:0] = old.sources
+    merged = classifications[0] if len(classifications) == 1 else combine(classifications, config)
+    return write_sidecar(data_path, merged, sources=tuple(dict.fromkeys(sources)),
+                         written_by=parts[-1][2], run_id=parts[-1][3])
 
 
 # -- declarations embedded in the data file (Parquet key-value metadata) -----------------------

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lacuna.lineage.records import DatasetRef
+from lacuna.lineage.records import DatasetRef, EdgeKind
 from lacuna.model import Classification, FrozenDict
 
 ATTRS_KEY = "lacuna"
@@ -53,6 +53,30 @@ class LineageNode:
         return tuple((*p, self) for parent in self.parents for p in parent.paths())
 
 
+# How strongly an edge changed its content: composing two edges keeps the stronger kind.
+_KIND_ORDER = {EdgeKind.IDENTITY: 0, EdgeKind.TRANSFORMATION: 1, EdgeKind.AGGREGATION: 2,
+               EdgeKind.MASKING: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a column's content came from: ``column`` of a named dataset, and by what."""
+
+    dataset: DatasetRef
+    column: str
+    kind: EdgeKind = EdgeKind.IDENTITY
+    description: str = ""
+
+    def then(self, kind: EdgeKind, description: str = "") -> Origin:
+        """This origin seen through one more edge of ``kind`` (the stronger kind is kept)."""
+        stronger = kind if _KIND_ORDER[kind] > _KIND_ORDER[self.kind] else self.kind
+        text = "; ".join(d for d in (self.description, description) if d)
+        return Origin(self.dataset, self.column, stronger, text)
+
+
+Origins = Mapping[str, tuple[Origin, ...]]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataState:
     """What Lacuna knows about one pandas object.
@@ -60,15 +84,22 @@ class DataState:
     ``fingerprints`` maps each column label to a fingerprint of the content its class was
     computed from (:mod:`lacuna.lineage.content`); a label without one is re-checked from its
     values at the next boundary.
+
+    ``origins`` maps each column label to the columns of named datasets (files, tables) its
+    content came from, and by what kind of edge: the column lineage a governed write records.
+    A label without origins was computed or built in memory (no edge is claimed for it).
     """
 
     classification: Classification
     lineage: LineageNode
     fingerprints: Mapping[str, int] = field(default_factory=FrozenDict)
+    origins: Origins = field(default_factory=FrozenDict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.fingerprints, FrozenDict):
             object.__setattr__(self, "fingerprints", FrozenDict(self.fingerprints))
+        if not isinstance(self.origins, FrozenDict):
+            object.__setattr__(self, "origins", FrozenDict(self.origins))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> DataState:
         return self

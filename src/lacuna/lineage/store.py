@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import builtins
+import itertools
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -31,7 +32,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, inspect, select
+from sqlalchemy import Connection, delete, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from lacuna.audit.record import iso
@@ -63,6 +64,8 @@ from lacuna.model import Classification
 PERSONAL_TAGS = ("PII", "GDPR", "PHI", "HIPAA", "CCPA")  # ClassificationConfig's default
 
 
+_GENERATIONS = itertools.count(1)
+
 class LineageStore:
     """The lineage store at one SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
 
@@ -72,6 +75,9 @@ class LineageStore:
     """
 
     def __init__(self, url: str) -> None:
+        # Renewed (process-wide unique) on every write through this object: memos of what the
+        # store holds (file lookups by content, recording.restore_declared) hold for one.
+        self.generation = next(_GENERATIONS)
         try:
             self.url = parse_url(url)
             self.file = sqlite_file(self.url)
@@ -158,6 +164,7 @@ class LineageStore:
             LineageError: the run is malformed, or the database could not be written.
         """
         _validate(run)
+        self.generation = next(_GENERATIONS)  # what this process knows it holds changed
         try:
             with self._lock, self._transaction(write=True) as conn:
                 self._forget(conn, run.id)
@@ -269,6 +276,41 @@ class LineageStore:
                                                versions.c.produced.is_(True))
                 .order_by(versions.c.id.desc()))
         return self._one(stmt)
+
+    def produced_with(
+        self, fingerprint: str, dataset: DatasetRef | None = None
+    ) -> tuple[DatasetVersion, str] | None:
+        """The newest version with this content fingerprint (of ``dataset`` when given) and the
+        id of the run that recorded it; None when the store has no such content."""
+        stmt = (queries.version_select().where(versions.c.fingerprint == fingerprint,
+                                               versions.c.produced.is_(True)))
+        if dataset is not None:
+            stmt = stmt.where(datasets.c.namespace == dataset.namespace,
+                              datasets.c.name == dataset.name)
+        rows = self._read(stmt.order_by(versions.c.id.desc()).limit(1))
+        return (queries.to_version(rows[0]), str(rows[0].run_id)) if rows else None
+
+    def set_fingerprint(self, run_id: str, dataset: DatasetRef, fingerprint: str) -> int:
+        """Record the content fingerprint of the version ``run_id`` produced of ``dataset``, for
+        a file completed after its run was recorded (an ExcelWriter or HDFStore closed later).
+        Returns how many versions were updated.
+
+        Raises:
+            LineageError: the database could not be written.
+        """
+        target = (select(datasets.c.id).where(datasets.c.namespace == dataset.namespace,
+                                              datasets.c.name == dataset.name)
+                  .scalar_subquery())
+        stmt = (update(versions).where(versions.c.run_id == run_id,
+                                       versions.c.dataset_id == target,
+                                       versions.c.produced.is_(True))
+                .values(fingerprint=fingerprint))
+        self.generation = next(_GENERATIONS)
+        try:
+            with self._lock, self._transaction(write=True) as conn:
+                return int(conn.execute(stmt).rowcount or 0)
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "write to")) from exc
 
     def version_at(self, dataset: DatasetRef, when: datetime) -> DatasetVersion | None:
         """What ``dataset`` looked like at ``when`` (naive: UTC): the newest version created at

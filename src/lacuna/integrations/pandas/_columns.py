@@ -21,7 +21,7 @@ import pandas as pd
 
 from lacuna import _bypass
 from lacuna.integrations.pandas._frames import settings
-from lacuna.lineage import frames, rules
+from lacuna.lineage import frames
 from lacuna.lineage.content import label_of
 from lacuna.lineage.state import get_state
 
@@ -138,27 +138,10 @@ def _contents(key: Any, value: Any) -> list[tuple[str, frames.Content | None]] |
     if isinstance(key, (list, pd.Index, np.ndarray, pd.Series)):
         keys = [str(k) for k in key]
         if isinstance(value, pd.DataFrame) and value.shape[1] == len(keys):
-            return [(k, _column_content(value, i, k)) for i, k in enumerate(keys)]
+            return [(k, frames.column_content(value, i, k, settings()))
+                    for i, k in enumerate(keys)]
         return [(k, None) for k in keys]
     return [(str(key), frames.content_of(value))]
-
-
-def _column_content(value: pd.DataFrame, i: int, key: str) -> frames.Content | None:
-    """Content for ``key`` from frame ``value``: its i-th column and, if pandas aligns by
-    label, the column of the same label; the stricter of the two, without a fingerprint."""
-    state = get_state(value)
-    if state is None:
-        return None
-    from lacuna.governor import current
-
-    cols = state.classification.columns
-    config = current().config.classification
-    candidates = [cols.get(str(value.columns[i])), cols.get(key)]
-    best = None
-    for col in candidates:
-        if col is not None:
-            best = col if best is None else rules.stricter(best, col, config)
-    return None if best is None else frames.Content(column=best, fingerprint=None, state=state)
 
 
 def _is_mask(key: Any) -> bool:

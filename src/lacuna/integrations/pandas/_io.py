@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -29,15 +30,13 @@ from lacuna.integrations.pandas._frames import (
     variable_name,
 )
 from lacuna.integrations.pandas._writers import Writer
-from lacuna.lineage.frames import attach, effective_state
-from lacuna.lineage.recording import Produced, inputs_of
+from lacuna.lineage.frames import attach, effective_state, labels, read_origins
+from lacuna.lineage.recording import Produced, column_edges, file_completed, inputs_of
 from lacuna.lineage.records import DatasetRef
 from lacuna.lineage.sidecar import (
-    SidecarError,
     embedded_declaration,
     is_local,
-    read_sidecar,
-    write_sidecar,
+    write_label,
 )
 from lacuna.lineage.state import ATTRS_KEY, LineageNode
 from lacuna.model import Action, Classification, DestinationType, Source
@@ -63,6 +62,7 @@ READERS = {
 }
 SQL_READERS = frozenset({"read_sql", "read_sql_table", "read_sql_query"})
 
+log = logging.getLogger("lacuna.integrations.pandas")
 _SIDECAR_TYPES = (DestinationType.FILE, DestinationType.GOVERNED_STORAGE)
 
 
@@ -158,7 +158,8 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
     ref = _dataset_ref(path if local else target)
     attach(data, classification, LineageNode(name=label, operation=reader, parents=parents,
-                                             ref=ref, classification=classification))
+                                             ref=ref, classification=classification),
+           origins=read_origins(ref, labels(data)))
 
 
 def _dataset_ref(target: Any) -> DatasetRef | None:
@@ -316,12 +317,14 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         sources = state.lineage.roots()
         out = _dataset_ref(name if spec.kind == "path" else target)
         store_object = isinstance(target, (pd.ExcelWriter, pd.HDFStore))
+        written = tuple(str(c) for c in _columns_of(data))
         produced = Produced(
             operation="to_sql" if spec.kind == "sql" else "export",
             inputs=inputs_of(state.lineage, state.classification),
             outputs=(out,) if out is not None else (),
             classification=state.classification,
-            columns=tuple(str(c) for c in _columns_of(data)),
+            columns=written,
+            column_edges=column_edges(state.origins, written, out),
             fingerprint=spec.kind == "path" and not store_object,
         )
 
@@ -411,22 +414,8 @@ def label(
 
 def _write_label(name: str, parts: list[_Part], *, append: bool) -> None:
     from lacuna.governor import current
-    from lacuna.lineage.rules import combine
 
-    classifications = [c for c, _, _, _ in parts]
-    sources = [s for _, srcs, _, _ in parts for s in srcs]
-    if append:
-        try:
-            old = read_sidecar(name)
-        except SidecarError:
-            old = None
-        if old is not None:
-            classifications.insert(0, old.classification)
-            sources[:0] = old.sources
-    config = current().config.classification
-    merged = classifications[0] if len(classifications) == 1 else combine(classifications, config)
-    write_sidecar(name, merged, sources=tuple(dict.fromkeys(sources)), written_by=parts[-1][2],
-                  run_id=parts[-1][3])
+    write_label(name, parts, current().config.classification, append=append)
 
 
 def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -454,9 +443,23 @@ def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:
             name = os.fspath(self) if isinstance(self, pd.ExcelWriter) else self.filename
             if name and os.path.exists(name):
                 _write_label(name, pending, append=True)
+                _fingerprint_runs(name, [p[3] for p in pending if p[3]])
         return result
 
     return close
+
+
+def _fingerprint_runs(name: str, run_ids: list[str]) -> None:
+    """The store's file is complete: its runs' output versions get their content fingerprint
+    (they were recorded before the file existed in full). Logged, never raised: the file is
+    written and labelled already."""
+    from lacuna.governor import current
+
+    try:
+        file_completed(current().lineage_store, name, run_ids)
+    except Exception as exc:
+        log.error("could not record the content fingerprint of %s in the lineage store: %s",
+                  name, exc)
 
 
 def wrap_store_put(method: str, original: Callable[..., Any]) -> Callable[..., Any]:

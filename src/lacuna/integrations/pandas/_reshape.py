@@ -1,26 +1,28 @@
 """Combining and aggregating: where the inheritance rules differ from "inherit".
 
-merge / join / concat take the max tier and the union of tags (``rules.combine``); group-by
-aggregations may downgrade (``rules.aggregate``). Everything else inherits through pandas' own
-propagation of ``attrs``, and projections are reconciled lazily by ``effective_state``.
+merge / join / concat and group-by aggregations are described as a
+:class:`~lacuna.lineage.step.Step` (inputs, output labels, the column mapping pandas' arguments
+reveal, an accessor for the group keys' values) and handed to ``Governor.inherit``, which
+applies the rules and returns the classification, lineage and column origins to attach.
+Everything else inherits through pandas' own propagation of ``attrs``, and projections are
+reconciled lazily by ``effective_state``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from lacuna import _bypass
+from lacuna.governor import current
 from lacuna.integrations.pandas._frames import settings
 from lacuna.lineage import rules
 from lacuna.lineage.content import label_of
-from lacuna.lineage.frames import attach, effective_state, labels
-from lacuna.lineage.state import DataState, LineageNode
-from lacuna.model import ColumnClass
+from lacuna.lineage.frames import attach, effective_state, grouped_state, labels
+from lacuna.lineage.step import ColumnMap, Step, StepInput, StepKind
 
 GROUPBY_METHODS = (
     "agg",
@@ -44,67 +46,86 @@ GROUPBY_METHODS = (
 )
 
 
-def _combine(result: Any, inputs: Iterable[Any], operation: str, side_by_side: bool = False) -> Any:
-    from lacuna.governor import current
-
+def _inherit_joined(
+    result: Any,
+    inputs: Iterable[Any],
+    operation: str,
+    column_map: Callable[[Any, list[Any]], ColumnMap | None] | None = None,
+) -> Any:
+    """Hand a combining call to step 3 (``Governor.inherit``) and attach what comes back."""
     if not isinstance(result, (pd.DataFrame, pd.Series)):
         return result
     frames = [x for x in inputs if isinstance(x, (pd.DataFrame, pd.Series))]
-    states = [effective_state(x, settings(), recheck=False) for x in frames]
-    if not states:
+    if not frames:
         return result
-    config = current().config.classification
-    names = [", ".join(s.lineage.roots()) for s in states]
-    combined = rules.combine([s.classification for s in states], config, names=names)
-    columns = dict(combined.columns)
-    if side_by_side and isinstance(result, pd.DataFrame):  # concat(axis=1): by position
-        columns |= _side_by_side(result, frames, states)
-    for label in labels(result):  # merge suffixes: email_x -> email
-        if label not in columns:
-            base = _strip_suffix(label, columns)
-            if base is not None:
-                columns[label] = columns[base]
-    combined = replace(combined, columns=columns)
-    lineage = LineageNode(name=None, operation=operation, parents=tuple(s.lineage for s in states))
-    return attach(result, combined, lineage, verified=False)  # checked at the boundary
+    states = [effective_state(x, settings(), recheck=False) for x in frames]
+    step = Step(
+        kind=StepKind.COMBINE,
+        operation=operation,
+        inputs=tuple(StepInput.of(s) for s in states),
+        outputs=tuple(labels(result)),
+        column_map=column_map(result, frames) if column_map is not None else None,
+    )
+    done = current().inherit(step)
+    return attach(result, done.classification, done.lineage, verified=False,
+                  origins=done.origins)  # values checked at the boundary
 
 
-def _side_by_side(
-    result: pd.DataFrame, inputs: list[Any], states: list[DataState]
-) -> dict[str, ColumnClass]:
-    """Each column of a side-by-side concat gets the class of the input column it came from,
+def _own_labels(obj: Any) -> list[str]:
+    return [label_of(obj)] if isinstance(obj, pd.Series) else [str(c) for c in obj.columns]
+
+
+def _by_name(suffixes: Any) -> Callable[[Any, list[Any]], ColumnMap | None]:
+    """Output columns of a merge/join: a label both sides have unsuffixed is the join key (from
+    both); otherwise the side that has it, or the side whose suffix it carries."""
+
+    def mapping(result: Any, frames: list[Any]) -> ColumnMap | None:
+        if len(frames) != 2 or not isinstance(suffixes, (tuple, list)) or len(suffixes) != 2:
+            return None
+        sides = [set(_own_labels(f)) | set(labels(f)) for f in frames]
+        out: dict[str, tuple[tuple[int, str], ...]] = {}
+        for label in labels(result):
+            found = tuple((i, label) for i in (0, 1) if label in sides[i])
+            if not found:
+                for i in (0, 1):
+                    sfx = str(suffixes[i] or "")
+                    if sfx and label.endswith(sfx) and label[: -len(sfx)] in sides[i]:
+                        found = ((i, label[: -len(sfx)]),)
+                        break
+            if found:
+                out[label] = found
+        return out
+
+    return mapping
+
+
+def _side_by_side(result: Any, frames: list[Any]) -> ColumnMap | None:
+    """Each column of a side-by-side concat comes from the input column at its position,
     whatever it is called in the result (an unnamed Series becomes ``0``, keys add a level)."""
-    sources: list[ColumnClass | None] = []
-    for obj, state in zip(inputs, states, strict=True):
-        own = [label_of(obj)] if isinstance(obj, pd.Series) else [str(c) for c in obj.columns]
-        sources += [state.classification.columns.get(name) for name in own]
+    if not isinstance(result, pd.DataFrame):
+        return None
+    sources = [(i, name) for i, obj in enumerate(frames) for name in _own_labels(obj)]
     if len(sources) != result.shape[1]:
-        return {}
-    return {str(label): col for label, col in zip(result.columns, sources, strict=True) if col}
+        return None
+    return {str(label): (src,) for label, src in zip(result.columns, sources, strict=True)}
 
 
-def _strip_suffix(label: str, columns: Mapping[str, ColumnClass]) -> str | None:
-    for i in range(len(label) - 1, 0, -1):
-        if label[i] in "_." and label[:i] in columns:
-            return label[:i]
-    return None
-
-
-def _combining(
-    operation: str, inputs: Callable[..., list[Any]]
+def _joining(
+    operation: str, inputs: Callable[..., list[Any]], suffixes: Callable[..., Any]
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A wrapper factory for calls whose result combines their inputs (merge, join)."""
 
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
-        def combined(*args: Any, **kwargs: Any) -> Any:
+        def joined(*args: Any, **kwargs: Any) -> Any:
             if _bypass.active():
                 return original(*args, **kwargs)
             with _bypass.bypass():
                 result = original(*args, **kwargs)
-            return _combine(result, inputs(*args, **kwargs), operation)
+            return _inherit_joined(result, inputs(*args, **kwargs), operation,
+                            _by_name(suffixes(**kwargs)))
 
-        return combined
+        return joined
 
     return wrap
 
@@ -117,8 +138,10 @@ def _join_inputs(left: Any, other: Any, *_: Any, **__: Any) -> list[Any]:
     return [left, *(other if isinstance(other, (list, tuple)) else [other])]
 
 
-wrap_merge = _combining("merge", _merge_inputs)
-wrap_join = _combining("join", _join_inputs)
+wrap_merge = _joining("merge", _merge_inputs,
+                        lambda suffixes=("_x", "_y"), **_: suffixes)
+wrap_join = _joining("join", _join_inputs,
+                       lambda lsuffix="", rsuffix="", **_: (lsuffix, rsuffix))
 
 
 def wrap_concat(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -132,7 +155,8 @@ def wrap_concat(original: Callable[..., Any]) -> Callable[..., Any]:
         with _bypass.bypass():
             result = original(objs, *args, **kwargs)
         axis = args[0] if args else kwargs.get("axis", 0)
-        return _combine(result, inputs, "concat", side_by_side=axis in (1, "columns"))
+        return _inherit_joined(result, inputs, "concat",
+                        _side_by_side if axis in (1, "columns") else None)
 
     return concat
 
@@ -152,48 +176,48 @@ def wrap_groupby_method(method: str, original: Callable[..., Any]) -> Callable[.
 def _aggregate(
     gb: Any, result: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    from lacuna.governor import current
-
+    """Hand a group-by aggregation to step 3 (``Governor.inherit``) and attach the result."""
     if not isinstance(result, (pd.DataFrame, pd.Series)):
         return result
-    source = _grouped_table(gb.obj)
-    parent = source.classification
-    keys = [str(n) for n in gb._grouper.names]
-    outputs = _outputs(gb, result, method, args, kwargs)
-    config = current().config.classification
-    min_size = None
-    if rules.involves_personal_data(parent, config):  # only then do group sizes matter
-        sizes = gb.size()
-        if isinstance(sizes, pd.DataFrame):  # as_index=False: the keys and a "size" column
-            sizes = sizes.iloc[:, -1]
-        min_size = int(sizes.min()) if len(sizes) else 0
-    classification = rules.aggregate(
-        parent, keys=keys, outputs=outputs, min_group_size=min_size, config=config
+    source = grouped_state(gb.obj, settings())
+    keys = tuple(str(n) for n in gb._grouper.names)
+    func = args[0] if args else kwargs.get("func")
+    step = Step(
+        kind=StepKind.AGGREGATE,
+        operation=f"groupby.{method}",
+        inputs=(StepInput.of(source),),
+        outputs=tuple(labels(result)),
+        keys=keys,
+        aggregates=_outputs(gb, result, method, args, kwargs),
+        description=func if isinstance(func, str) else method,
+        functions=_functions(result, func, kwargs),
+        values=lambda _keys: _key_values(gb),
     )
-    lineage = LineageNode(name=None, operation=f"groupby.{method}", parents=(source.lineage,))
-    return attach(result, classification, lineage, verified=False)  # checked at the boundary
+    done = current().inherit(step)
+    return attach(result, done.classification, done.lineage, verified=False,
+                  origins=done.origins)  # values checked at the boundary
 
 
-def _grouped_table(obj: Any) -> DataState:
-    """The table an aggregation reads from.
+def _functions(result: Any, func: Any, kwargs: dict[str, Any]) -> dict[str, str]:
+    """Output column -> the function that computed it, where pandas' arguments say."""
+    out: dict[str, str] = {}
+    for name, spec in kwargs.items():  # named aggregation: total=("revenue", "sum")
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], str):
+            out[str(name)] = spec[1]
+    if isinstance(func, Mapping):
+        out |= {str(k): v for k, v in func.items() if isinstance(v, str)}
+    if isinstance(result, pd.DataFrame):
+        for label in result.columns:
+            if isinstance(label, tuple) and label:  # agg([...]): (column, function)
+                out[str(label)] = str(label[-1])
+    return out
 
-    ``df.groupby(k)["revenue"]`` hands pandas a projected Series, but the aggregate is computed
-    over the rows of ``df``: a sum over a group of one customer is that customer's revenue. So
-    the source is the state stored with the data (the grouped table), not the projection; new
-    columns, if any, are added to it.
-    """
-    from lacuna.governor import current
-    from lacuna.lineage.state import get_state
 
-    stored = get_state(obj)
-    if stored is not None and all(label in stored.classification.columns for label in labels(obj)):
-        return stored  # the common case: no new columns, no need to reconcile
-    effective = effective_state(obj, settings(), recheck=False)
-    if stored is None:
-        return effective
-    config = current().config.classification
-    both = rules.combine([stored.classification, effective.classification], config)
-    return DataState(classification=both, lineage=stored.lineage)
+def _key_values(gb: Any) -> pd.DataFrame:
+    """The group id of every row the aggregation counted (pandas' own grouping; rows whose key
+    is missing, which the group-by drops, are left out): what k is computed from."""
+    ids = gb._grouper.ids
+    return pd.DataFrame({"group": ids[ids >= 0]})
 
 
 def _outputs(
