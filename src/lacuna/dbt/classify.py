@@ -246,7 +246,9 @@ def _trace(
     return result, out.edges, list(out.columns)
 
 
-def _most_sensitive(cols: Iterable[ColumnClass], config: ClassificationConfig) -> ColumnClass | None:
+def _most_sensitive(
+    cols: Iterable[ColumnClass], config: ClassificationConfig
+) -> ColumnClass | None:
     best: ColumnClass | None = None
     for col in cols:
         key = (config.tier_for(col.classification, col.sensitivity), col.sensitivity)
