@@ -105,6 +105,7 @@ class DbtNode:
     materialized: str | None = None
     primary_key: tuple[str, ...] = ()
     constraints: tuple[Mapping[str, Any], ...] = ()
+    patch_path: str | None = None  # the YAML file that documents it, relative to the project
     tests: tuple[DbtTest, ...] = ()
 
     @property
@@ -394,7 +395,17 @@ def _node(uid: str, raw: Mapping[str, Any]) -> DbtNode:
         materialized=_opt_str(config.get("materialized")),
         primary_key=_strings(raw.get("primary_key")),
         constraints=_constraints(raw.get("constraints")),
+        patch_path=_patch_path(raw, kind),
     )
+
+
+def _patch_path(raw: Mapping[str, Any], kind: str) -> str | None:
+    if kind == "source":  # a source is declared in the YAML file itself
+        return _opt_str(raw.get("original_file_path"))
+    patch = raw.get("patch_path")
+    if not patch:
+        return None
+    return str(patch).split("://", 1)[-1]
 
 
 def _test(uid: str, raw: Mapping[str, Any]) -> DbtTest:
