@@ -8,9 +8,12 @@ fixture skips with the reason. ``dbt_project_copy`` is a fresh unbuilt copy per 
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -58,6 +61,52 @@ def dbt_built(tmp_path_factory: pytest.TempPathFactory) -> BuiltProject:
 
 
 @pytest.fixture
+def built_copy(dbt_built: BuiltProject, tmp_path: Path) -> Path:
+    """A private copy of the built project (manifest, run results, warehouse) to change."""
+    dest = tmp_path / "built"
+    shutil.copytree(dbt_built.dir, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture
 def dbt_project_copy(tmp_path: Path) -> Path:
     """A fresh, unbuilt copy of the example project."""
     return copy_example(tmp_path / "dbt_project")
+
+
+# -- small generated manifests (no dbt needed) ---------------------------------------------
+
+
+def _model(name: str, *, sql: str | None = None, parents: tuple[str, ...] = (),
+          columns: dict[str, dict[str, Any]] | None = None, meta: dict[str, Any] | None = None,
+          kind: str = "model", tags: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
+    uid = f"{kind}.p.{name}"
+    return uid, {
+        "resource_type": kind, "name": name, "package_name": "p", "database": "db",
+        "schema": "main", "alias": name, "path": f"{name}.sql",
+        "original_file_path": f"models/{name}.sql", "patch_path": "p://models/schema.yml",
+        "tags": list(tags), "meta": meta or {}, "config": {"meta": meta or {}},
+        "depends_on": {"nodes": [f"model.p.{p}" if not p.startswith(("seed.", "model."))
+                                 else p for p in parents]},
+        "compiled_code": sql,
+        "columns": {c: {"name": c, **spec} for c, spec in (columns or {}).items()},
+    }
+
+
+def _write_manifest(root: Path, *nodes: tuple[str, dict[str, Any]]) -> Path:
+    (root / "target").mkdir(parents=True, exist_ok=True)
+    manifest = {"metadata": {"project_name": "p", "adapter_type": "duckdb"},
+                "nodes": dict(nodes), "sources": {}}
+    path = root / "target" / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def _floe(classification: str, **extra: str) -> dict[str, Any]:
+    return {"meta": {"floe": {"classification": classification, **extra}}}
+
+
+@pytest.fixture
+def gen() -> SimpleNamespace:
+    """``gen.model(...)``, ``gen.write(root, *nodes)``, ``gen.floe(class, **extra)``."""
+    return SimpleNamespace(model=_model, write=_write_manifest, floe=_floe)
