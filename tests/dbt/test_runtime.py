@@ -143,3 +143,38 @@ def test_cli_read_and_apply(built_copy: Path) -> None:
                                 "production"])
     assert shown.exit_code == 0
     assert "critical_sensitivity" in shown.output
+
+
+def test_govern_post_hook_applies_the_policies_in_the_warehouse(built_copy: Path) -> None:
+    from lacuna.dbt import run_dbt
+    from lacuna.dbt.runtime import govern_vars
+
+    gp = load_plan(built_copy, environment="development")
+    variables = govern_vars(gp, seed="hook")
+    actions = variables["lacuna_governance"]["actions"]
+    assert actions["seed.lacuna_example.raw_customers"]["first_name"] == ["synthesize", "name"]
+    # treated at the seed already: not pseudonymised twice downstream
+    assert "first_name" not in actions.get("model.lacuna_example.bronze_customers", {})
+    db = built_copy / "target" / "warehouse.duckdb"
+    originals = {r[0] for r in _rows(db, "select first_name from main.raw_customers")}
+    import json
+
+    run_dbt(["build", "--select", "raw_customers", "bronze_customers", "silver_customers",
+             "--vars", json.dumps(variables)], built_copy)
+    rows = _rows(db, "select r.first_name, b.first_name, r.email, b.email, s.full_name, "
+                     "r.last_name from main.raw_customers r join main.bronze_customers b "
+                     "using (customer_id) join main.silver_customers s using (customer_id)")
+    assert len(rows) == 40
+    for raw_first, bronze_first, raw_email, bronze_email, full_name, raw_last in rows:
+        assert raw_first not in originals
+        assert raw_first.startswith("Person ")
+        assert bronze_first == raw_first  # joins on the pseudonym line up
+        assert raw_email is None
+        assert bronze_email is None
+        assert full_name == f"{raw_first} {raw_last}"
+    governed = _rows(db, "select count(*) from lacuna_audit.lacuna_events "
+                         "where event = 'node_governed'")
+    assert governed[0][0] >= 1
+    # production: nothing to rewrite
+    prod = govern_vars(load_plan(built_copy, environment="production"))
+    assert prod["lacuna_governance"]["actions"] == {}

@@ -212,6 +212,22 @@ def record(
     raise typer.Exit(1 if report.denied else 0)
 
 
+@app.command("vars")
+def vars_cmd(
+    project_dir: ProjectDir = Path("."),
+    environment: Environment = None,
+    seed: Annotated[str, typer.Option(help="Pseudonyms are reproducible per seed.")] = "lacuna",
+    config: ConfigOption = None,
+) -> None:
+    """Print the --vars for dbt that make the lacuna.govern() post-hook apply the policies."""
+    from lacuna.dbt.runtime import govern_vars, load_plan
+    from lacuna.governor import current
+
+    _configure(config)
+    gp = load_plan(project_dir, environment=environment, config=current().config)
+    typer.echo(json.dumps(govern_vars(gp, seed=seed), separators=(",", ":")))
+
+
 @app.command("package-path")
 def package_path() -> None:
     """Print the folder of the `lacuna` dbt package (for packages.yml: `- local: <path>`)."""

@@ -422,6 +422,44 @@ def _audit(decision: Decision, gp: GovernancePlan, model: str, user: User) -> De
     return recorded
 
 
+def govern_vars(gp: GovernancePlan, *, seed: str = "lacuna") -> dict[str, Any]:
+    """dbt ``--vars`` for the ``lacuna.govern()`` post-hook: per node, per column, the
+    transforming action and ``pii_type`` (empty in production: nothing is rewritten there).
+
+    In the warehouse a model reads its parents *after* their post-hooks ran, so a column whose
+    every source column was already treated the same way (or more strictly) upstream is left
+    alone: a pseudonym is not pseudonymised again, and joins on it still line up.
+    """
+    actions: dict[str, dict[str, list[str | None]]] = {}
+    if gp.category == "production":
+        return {"lacuna_governance": {"environment": gp.environment, "seed": seed,
+                                      "actions": actions}}
+    project = gp.classification.project
+    by_relation = {_relation_key(n): uid for uid, n in project.nodes.items()}
+    order = list(Action)
+    for uid, per in gp.effects.items():
+        edges = gp.classification.nodes[uid].edges
+        cols: dict[str, list[str | None]] = {}
+        for name, (col, effect) in per.items():
+            if not effect.action.transforms:
+                continue
+            sources = [(by_relation.get(e.source.name.lower()), e.source_column)
+                       for e in edges if e.target_column == name]
+            upstream = [gp.effects.get(p or "", {}).get(c) for p, c in sources]
+            if sources and all(u is not None and order.index(u[1].action)
+                               >= order.index(effect.action) for u in upstream):
+                continue  # already treated upstream
+            cols[name] = [effect.action.value, col.pii_type]
+        if cols:
+            actions[uid] = cols
+    return {"lacuna_governance": {"environment": gp.environment, "seed": seed,
+                                  "actions": actions}}
+
+
+def _relation_key(node: DbtNode) -> str:
+    return ".".join(p for p in (node.database, node.schema, node.table) if p).lower()
+
+
 def effects_summary(gp: GovernancePlan) -> Iterable[tuple[str, str, str, str]]:
     """(node, column, action, policies) rows, for the CLI."""
     for uid, per in gp.effects.items():

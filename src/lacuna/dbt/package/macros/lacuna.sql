@@ -94,3 +94,64 @@
           current_timestamp)
   {%- endif -%}
 {%- endmacro %}
+
+{#-
+  lacuna.govern(): the non-production policies as a post-hook, inside the warehouse.
+
+  dbt cannot read floe.yaml or run Python, so Lacuna hands the decisions in as a variable:
+
+      dbt build --vars "$(lacuna dbt vars --environment development)"
+
+  `lacuna_governance.actions` maps a node's unique_id to {column: [action, pii_type]}. For each
+  column of this model: redact -> NULL; hash -> md5 of the value and the seed; mask -> the
+  value's characters replaced by '*'; synthesize -> a pseudonym of its pii_type built from md5
+  of the value and the seed (same value, same pseudonym in every model, so joins line up).
+  Non-text columns are redacted when their action is not redact (the warehouse has no typed
+  generator); `lacuna dbt apply` gives realistic, type- and format-preserving values on DuckDB.
+  Without the variable the hook does nothing (production: reads are checked, not rewritten).
+-#}
+{% macro govern() -%}
+  {%- if execute -%}
+  {%- set gov = var('lacuna_governance', {}) -%}
+  {%- set actions = (gov.get('actions') or {}).get(model.unique_id, {}) -%}
+  {%- if actions -%}
+    {%- set seed = (gov.get('seed') or 'lacuna') | string -%}
+    {%- set salt = "'" ~ seed.replace("'", "''") ~ "'" -%}
+    {%- set text_columns = [] -%}
+    {%- for c in adapter.get_columns_in_relation(this) -%}
+      {%- if c.is_string() -%}{%- do text_columns.append(c.name | lower) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- set sets = [] -%}
+    {%- for name, spec in actions.items() -%}
+      {%- set action = spec[0] -%}
+      {%- set pii_type = spec[1] if spec | length > 1 else none -%}
+      {%- set col = adapter.quote(name) -%}
+      {%- set digest = "md5(cast(" ~ col ~ " as varchar) || " ~ salt ~ ")" -%}
+      {%- if action == 'redact' or (name | lower) not in text_columns -%}
+        {%- do sets.append(col ~ " = null") -%}
+      {%- elif action == 'hash' -%}
+        {%- do sets.append(col ~ " = " ~ digest) -%}
+      {%- elif action == 'mask' -%}
+        {%- do sets.append(col ~ " = regexp_replace(" ~ col ~ ", '[^@.\\s-]', '*', 'g')") -%}
+      {%- elif action == 'synthesize' -%}
+        {%- set d = "md5(lower(cast(" ~ col ~ " as varchar)) || " ~ salt ~ ")" -%}
+        {%- if pii_type == 'email' -%}
+          {%- set value = "'user_' || substr(" ~ d ~ ", 1, 10) || '@example.org'" -%}
+        {%- elif pii_type == 'name' -%}
+          {%- set value = "'Person ' || upper(substr(" ~ d ~ ", 1, 6))" -%}
+        {%- elif pii_type == 'phone' -%}
+          {%- set value = "'+1-555-' || substr(regexp_replace(" ~ d ~ ", '[a-f]', '', 'g') || '0000000', 1, 7)" -%}
+        {%- else -%}
+          {%- set value = "'synthetic_' || substr(" ~ d ~ ", 1, 12)" -%}
+        {%- endif -%}
+        {%- do sets.append(col ~ " = case when " ~ col ~ " is null then null else " ~ value ~ " end") -%}
+      {%- endif -%}
+    {%- endfor %}
+  update {{ this }} set {{ sets | join(', ') }};
+  insert into {{ lacuna._events_relation() }}
+  values ({{ lacuna._quote(invocation_id) }}, 'node_governed', {{ lacuna._quote(model.unique_id) }},
+          {{ lacuna._quote(this) }}, null, {{ lacuna._quote(gov.get('environment')) }},
+          {{ lacuna._quote(tojson(actions)) }}, current_timestamp)
+  {%- endif -%}
+  {%- endif -%}
+{%- endmacro %}
