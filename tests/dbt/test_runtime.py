@@ -178,3 +178,34 @@ def test_govern_post_hook_applies_the_policies_in_the_warehouse(built_copy: Path
     # production: nothing to rewrite
     prod = govern_vars(load_plan(built_copy, environment="production"))
     assert prod["lacuna_governance"]["actions"] == {}
+
+
+def test_an_approved_exception_lets_a_critical_read_through(dbt_built: Any,
+                                                            tmp_path: Path) -> None:
+    import lacuna
+    from lacuna.config import config_from_dict
+    from lacuna.governor import configure
+
+    steward = "jane.smith@example.com"
+    base = {"audit": {"url": f"sqlite:///{tmp_path / 'audit.db'}"},
+            "stewards": {"default": [steward]}}
+    ann = {"id": "ann", "role": "data_owner", "clearance": "PROPRIETARY"}
+    configure(config_from_dict({**base, "user": ann}))
+    request = lacuna.request_exception(
+        destination="dbt://lacuna_example/bronze_customers", action="read",
+        purpose="Quarterly fraud review of customer records", approver=steward)
+    configure(config_from_dict({**base, "user": {"id": steward, "role": "data_steward"}}))
+    lacuna.approve_exception(request.id)
+    config = configure(config_from_dict({**base, "user": ann})).config
+    gp = load_plan(dbt_built.dir, environment="production", config=config)
+    owner = config.user.to_user()
+    assert authorize_read(gp, "bronze_customers", owner, exception_id=request.id,
+                          config=config).allowed
+    # the grant covers ann reading that model only
+    other = User(id="otto", role="data_owner", clearance=Tier.PROPRIETARY)
+    assert not authorize_read(gp, "bronze_customers", other, exception_id=request.id,
+                              config=config).allowed
+    denied = authorize_read(gp, "silver_customers", owner, exception_id=request.id,
+                            config=config)
+    assert not denied.allowed
+    assert "covers dbt://lacuna_example/bronze_customers" in denied.reasoning
