@@ -118,3 +118,21 @@ def test_bad_declaration_names_file_and_column(tmp_path: Path, gen: SimpleNamesp
     gen.write(tmp_path, gen.model("m", kind="seed", columns={"c": {"meta": meta}}))
     with pytest.raises(ConfigError, match=rf"models/m.sql: m\.c: meta\.\w+: .*{match}"):
         classify_project(load_project(tmp_path))
+
+
+def test_cli_classify_json_samples_the_warehouse(dbt_built: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    out = CliRunner().invoke(app, ["dbt", "classify", "--project-dir", str(dbt_built.dir),
+                                   "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    silver = data["model.lacuna_example.silver_customers"]
+    assert silver["columns"]["full_name"]["pii_type"] == "name"
+    assert "full_name" in silver["inherited"]
+    assert data["seed.lacuna_example.raw_customers"]["columns"]["ssn"]["sensitivity"] \
+        == "critical"

@@ -34,14 +34,31 @@ def _configure(config: Path | None, **overrides: object) -> None:
     configure(str(config) if config else None, **{k: v for k, v in overrides.items() if v})
 
 
-def _classified(project_dir: Path, parse: bool, config: Path | None) -> object:
+Database = Annotated[
+    Path | None,
+    typer.Option("--database", help="A DuckDB warehouse to sample values from (default: the "
+                 "project's, when found)."),
+]
+
+
+def _classified(project_dir: Path, parse: bool, config: Path | None,
+                database: Path | None = None) -> object:
     from lacuna.dbt import load_project
-    from lacuna.dbt.classify import classify_project
+    from lacuna.dbt.classify import classify_project, duckdb_sampler, seed_sampler
+    from lacuna.dbt.runtime import warehouse_path
+    from lacuna.errors import LacunaError
     from lacuna.governor import current
 
     _configure(config)
     project = load_project(project_dir, parse=parse)
-    return classify_project(project, current().config.classification)
+    sampler = seed_sampler(project)
+    try:
+        found: Path | None = warehouse_path(project, database)
+    except LacunaError:
+        found = None
+    if found is not None and found.is_file():
+        sampler = duckdb_sampler(found, fallback=sampler)
+    return classify_project(project, current().config.classification, sampler=sampler)
 
 
 @app.command()
@@ -49,12 +66,13 @@ def classify(
     project_dir: ProjectDir = Path("."),
     parse: Parse = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    database: Database = None,
     config: ConfigOption = None,
 ) -> None:
     """Classify every model, seed, snapshot and source: declared, inherited or suggested."""
     from lacuna.dbt.classify import ProjectClassification
 
-    pc = _classified(project_dir, parse, config)
+    pc = _classified(project_dir, parse, config, database)
     assert isinstance(pc, ProjectClassification)
     if as_json:
         out = {uid: {**nc.classification.to_dict(), "declared": list(nc.declared),
@@ -87,6 +105,7 @@ def suggest(
         "--namespace", help="meta namespace to write: lacuna or floe (default: floe when the "
         "project has a floe.yaml)")] = None,
     parse: Parse = False,
+    database: Database = None,
     config: ConfigOption = None,
 ) -> None:
     """Suggest classes for undeclared columns: YAML to paste, or --apply it in place."""
@@ -94,7 +113,7 @@ def suggest(
     from lacuna.dbt.suggest import apply as apply_suggestions
     from lacuna.dbt.suggest import suggestions, suggestions_yaml
 
-    pc = _classified(project_dir, parse, config)
+    pc = _classified(project_dir, parse, config, database)
     assert isinstance(pc, ProjectClassification)
     ns = namespace or ("floe" if (project_dir / "floe.yaml").is_file() else "lacuna")
     if ns not in ("lacuna", "floe"):
