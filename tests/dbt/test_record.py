@@ -66,6 +66,10 @@ def test_record_without_macros_uses_run_results_only(built_copy: Path) -> None:
     con = duckdb.connect(str(built_copy / "target" / "warehouse.duckdb"))
     con.execute("drop table lacuna_audit.lacuna_events")
     con.close()
+    out = runner.invoke(app, ["dbt", "record", "--project-dir", str(built_copy)])
+    assert out.exit_code == 0, out.output  # every write allowed by the default policies
+    assert "(0 hook row(s))" in out.output
+    assert "model.lacuna_example.gold_revenue: succeeded allowed" in out.output
     report = record_run(built_copy)
     assert report.hook_rows == 0
     assert len(report.nodes) >= 8
