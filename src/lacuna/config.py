@@ -486,12 +486,24 @@ class Config(_Model):
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
     server: LacunaServerConfig | None = None  # govern through a Lacuna server (lacuna serve)
     docs_url: str = "https://governance.example.com/policies/"
+    # ADR-0012's governance: section (policies per class/sensitivity and environment); validated
+    # by lacuna.dbt.governance, which owns that model (docs/dbt.md)
+    governance: dict[str, Any] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)  # the file this came from
 
     @field_validator("environment")
     @classmethod
     def _environment(cls, v: str) -> str:
         environment_category(v)  # raises ConfigError with the allowed values
+        return v
+
+    @field_validator("governance")
+    @classmethod
+    def _governance(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v:
+            from lacuna.dbt.governance import governance_from  # owns the section's model
+
+            governance_from(v)  # raises ConfigError naming the key and the nearest valid one
         return v
 
     @property
@@ -741,6 +753,8 @@ def _from_floe(raw: Any, path: Path) -> dict[str, Any]:
     if lacuna is not None and not isinstance(lacuna, Mapping):
         msg = f"{path}: governance.lacuna must be a mapping of settings"
         raise ConfigError(msg)
+    if isinstance(gov, Mapping):
+        out.setdefault("governance", {k: v for k, v in gov.items() if k != "lacuna"})
     cls = gov.get("classification") if isinstance(gov, Mapping) else None
     if isinstance(cls, Mapping) and cls.get("source"):
         section = out.get("classification")

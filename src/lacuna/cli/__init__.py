@@ -121,6 +121,7 @@ def demo(
 def _mount_subcommands() -> None:
     from lacuna.cli.audit import app as audit_app
     from lacuna.cli.datasets import app as datasets_app
+    from lacuna.cli.dbt import app as dbt_app
     from lacuna.cli.exceptions import app as exceptions_app
     from lacuna.cli.exceptions import decrypt_command
     from lacuna.cli.lineage import app as lineage_app
@@ -130,6 +131,8 @@ def _mount_subcommands() -> None:
 
     app.add_typer(audit_app, name="audit", help="Read and verify the audit trail.")
     app.add_typer(datasets_app, name="datasets", help="Register and use pre-approved datasets.")
+    app.add_typer(dbt_app, name="dbt", help="dbt and Floe projects: classify, suggest, apply "
+                  "environment policies, record runs.")
     app.add_typer(exceptions_app, name="exceptions", help="Request and decide policy exceptions.")
     app.add_typer(lineage_app, name="lineage", help="Query lineage: show, impact, completeness.")
     app.add_typer(policy_app, name="policy", help="Check, test, run and package Rego policies.")

@@ -1,0 +1,255 @@
+"""``lacuna dbt``: classification, suggestions, environment policies and run records of a dbt
+(or Floe) project. See docs/dbt.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+err_console = Console(stderr=True)
+
+ProjectDir = Annotated[Path, typer.Option("--project-dir", help="The dbt project's folder.")]
+Parse = Annotated[bool, typer.Option("--parse", help="Run `dbt parse` first (needs dbt).")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Path to lacuna.yaml (default: search).")
+]
+Environment = Annotated[
+    str | None,
+    typer.Option("--environment", "-e",
+                 help="development, preview, staging or production (default: floe.yaml's "
+                      "environment, else lacuna.yaml's)."),
+]
+
+
+def _configure(config: Path | None, **overrides: object) -> None:
+    from lacuna.governor import configure
+
+    configure(str(config) if config else None, **{k: v for k, v in overrides.items() if v})
+
+
+Database = Annotated[
+    Path | None,
+    typer.Option("--database", help="A DuckDB warehouse to sample values from (default: the "
+                 "project's, when found)."),
+]
+
+
+def _classified(project_dir: Path, parse: bool, config: Path | None,
+                database: Path | None = None) -> object:
+    from lacuna.dbt import load_project
+    from lacuna.dbt.classify import classify_project, duckdb_sampler, seed_sampler
+    from lacuna.dbt.runtime import warehouse_path
+    from lacuna.errors import LacunaError
+    from lacuna.governor import current
+
+    _configure(config)
+    project = load_project(project_dir, parse=parse)
+    sampler = seed_sampler(project)
+    try:
+        found: Path | None = warehouse_path(project, database)
+    except LacunaError:
+        found = None
+    if found is not None and found.is_file():
+        sampler = duckdb_sampler(found, fallback=sampler)
+    return classify_project(project, current().config.classification, sampler=sampler)
+
+
+@app.command()
+def classify(
+    project_dir: ProjectDir = Path("."),
+    parse: Parse = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    database: Database = None,
+    config: ConfigOption = None,
+) -> None:
+    """Classify every model, seed, snapshot and source: declared, inherited or suggested."""
+    from lacuna.dbt.classify import ProjectClassification
+
+    pc = _classified(project_dir, parse, config, database)
+    assert isinstance(pc, ProjectClassification)
+    if as_json:
+        out = {uid: {**nc.classification.to_dict(), "declared": list(nc.declared),
+                     "inherited": list(nc.inherited), "suggested": list(nc.suggested),
+                     "notes": list(nc.notes)} for uid, nc in pc.nodes.items()}
+        typer.echo(json.dumps(out, indent=2))
+        return
+    for nc in pc.nodes.values():
+        c = nc.classification
+        table = Table(title=f"{nc.node.unique_id}: {c.tier.value} {', '.join(c.tags)}",
+                      title_justify="left")
+        for head in ("column", "class", "pii_type", "sensitivity", "source"):
+            table.add_column(head)
+        for name, col in c.columns.items():
+            source = ("declared" if name in nc.declared else
+                      "inherited" if name in nc.inherited else "suggested")
+            table.add_row(name, col.classification.value, col.pii_type or "",
+                          col.sensitivity.value, source)
+        console.print(table)
+        for note in nc.notes:
+            console.print(f"  note: {note}", highlight=False)
+
+
+@app.command()
+def suggest(
+    project_dir: ProjectDir = Path("."),
+    apply: Annotated[bool, typer.Option("--apply", help="Write the suggestions into the "
+                                        "schema files, keeping comments and formatting.")] = False,
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", help="meta namespace to write: lacuna or floe (default: floe when the "
+        "project has a floe.yaml)")] = None,
+    parse: Parse = False,
+    database: Database = None,
+    config: ConfigOption = None,
+) -> None:
+    """Suggest classes for undeclared columns: YAML to paste, or --apply it in place."""
+    from lacuna.dbt.classify import ProjectClassification
+    from lacuna.dbt.suggest import apply as apply_suggestions
+    from lacuna.dbt.suggest import suggestions, suggestions_yaml
+
+    pc = _classified(project_dir, parse, config, database)
+    assert isinstance(pc, ProjectClassification)
+    ns = namespace or ("floe" if (project_dir / "floe.yaml").is_file() else "lacuna")
+    if ns not in ("lacuna", "floe"):
+        err_console.print(f"--namespace must be lacuna or floe, not {ns!r}")
+        raise typer.Exit(2)
+    items = suggestions(pc)
+    if not items:
+        console.print("every classified column is declared: nothing to suggest")
+        return
+    if not apply:
+        typer.echo(suggestions_yaml(items, ns), nl=False)
+        return
+    for done in apply_suggestions(pc, items, ns):
+        verb = "created" if done.created else "updated"
+        console.print(f"{verb} {done.path}: {', '.join(done.columns)}", highlight=False)
+
+
+@app.command("apply")
+def apply_cmd(
+    project_dir: ProjectDir = Path("."),
+    environment: Environment = None,
+    seed: Annotated[str, typer.Option(help="Synthetic values are reproducible per seed.")
+                    ] = "lacuna",
+    database: Annotated[Path | None, typer.Option(help="The DuckDB file (default: found from "
+                                                  "the manifest).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Apply non-production policies to the built tables: synthesize, redact, mask, hash."""
+    from lacuna.dbt.runtime import apply_environment, load_plan
+    from lacuna.governor import current
+
+    _configure(config)
+    gp = load_plan(project_dir, environment=environment, config=current().config)
+    report = apply_environment(project_dir, seed=seed, database=database, governance_plan=gp)
+    for relation, done in report.tables.items():
+        actions = ", ".join(f"{c}={a}" for c, a in done.items())
+        console.print(f"{relation}: {actions}", highlight=False)
+    for uid in report.skipped:
+        console.print(f"skipped {uid}: its table is not built", highlight=False)
+    console.print(f"{len(report.tables)} table(s) governed for {report.environment} in "
+                  f"{report.database}", highlight=False)
+
+
+@app.command()
+def read(
+    model: Annotated[str, typer.Argument(help="The model (name or unique id).")],
+    project_dir: ProjectDir = Path("."),
+    environment: Environment = None,
+    user: Annotated[str | None, typer.Option(help="User id (default: from config).")] = None,
+    role: Annotated[str | None, typer.Option(help="User role.")] = None,
+    exception_id: Annotated[str | None, typer.Option(
+        "--exception-id", help="An approved exception (critical columns).")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print.")] = 10,
+    database: Annotated[Path | None, typer.Option(help="The DuckDB file.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Read a model's table through the production policies (exit 1 when denied)."""
+    from lacuna.dbt.runtime import read_model
+    from lacuna.errors import GovernanceViolation
+    from lacuna.governor import current
+
+    _configure(config, user={k: v for k, v in (("id", user), ("role", role)) if v})
+    who = current().config.user.to_user()
+    try:
+        frame = read_model(project_dir, model, user=who, environment=environment,
+                           exception_id=exception_id, database=database)
+    except GovernanceViolation as exc:
+        err_console.print(f"[red]denied:[/red] {exc.decision.reasoning}", highlight=False)
+        raise typer.Exit(1) from None
+    typer.echo(frame.head(limit).to_string(index=False))
+
+
+@app.command()
+def policies(
+    project_dir: ProjectDir = Path("."),
+    environment: Environment = None,
+    config: ConfigOption = None,
+) -> None:
+    """Validate the governance section and show what it does to each classified column."""
+    from lacuna.dbt.runtime import effects_summary, load_plan
+    from lacuna.governor import current
+
+    _configure(config)
+    gp = load_plan(project_dir, environment=environment, config=current().config)
+    table = Table(title=f"governance in {gp.environment} ({gp.category})", title_justify="left")
+    for head in ("node", "column", "action", "policies"):
+        table.add_column(head)
+    for row in effects_summary(gp):
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def record(
+    project_dir: ProjectDir = Path("."),
+    database: Annotated[Path | None, typer.Option(help="The DuckDB file (to read the hooks' "
+                                                  "rows and sample values).")] = None,
+    environment: Environment = None,
+    config: ConfigOption = None,
+) -> None:
+    """Record the last dbt run: lineage runs, decisions, audit and OpenLineage per node."""
+    from lacuna.dbt.record import record_run
+    from lacuna.lineage.ol_emit import flush_all
+
+    _configure(config)
+    report = record_run(project_dir, database=database, environment=environment)
+    flush_all()
+    for n in report.nodes:
+        verdict = "" if n.decision is None else (
+            " allowed" if n.decision.allowed else f" DENIED: {n.decision.reasoning}")
+        hook = "" if n.tracked or not report.hook_rows else " (no track_lineage hook)"
+        console.print(f"{n.unique_id}: {n.status}{verdict}{hook}", highlight=False)
+    console.print(f"recorded {len(report.nodes)} node run(s) of dbt invocation "
+                  f"{report.invocation_id} ({report.hook_rows} hook row(s))", highlight=False)
+    raise typer.Exit(1 if report.denied else 0)
+
+
+@app.command("vars")
+def vars_cmd(
+    project_dir: ProjectDir = Path("."),
+    environment: Environment = None,
+    seed: Annotated[str, typer.Option(help="Pseudonyms are reproducible per seed.")] = "lacuna",
+    config: ConfigOption = None,
+) -> None:
+    """Print the --vars for dbt that make the lacuna.govern() post-hook apply the policies."""
+    from lacuna.dbt.runtime import govern_vars, load_plan
+    from lacuna.governor import current
+
+    _configure(config)
+    gp = load_plan(project_dir, environment=environment, config=current().config)
+    typer.echo(json.dumps(govern_vars(gp, seed=seed), separators=(",", ":")))
+
+
+@app.command("package-path")
+def package_path() -> None:
+    """Print the folder of the `lacuna` dbt package (for packages.yml: `- local: <path>`)."""
+    from lacuna.dbt import PACKAGE_DIR
+
+    typer.echo(str(PACKAGE_DIR))

@@ -1,0 +1,345 @@
+"""Classification of a dbt project: declared in ``meta``, carried through the DAG, suggested.
+
+Per column, first match wins:
+
+1. **declared** — ``meta.lacuna`` or Floe's ``meta.floe`` (``classification``, ``pii_type``,
+   ``sensitivity`` low|medium|high|critical; under ``meta`` or ``config.meta``; ``lacuna:``
+   keys win over ``floe:`` keys), a flat ``meta.classification`` naming a column class, or a
+   column tag naming one (``pii``, ``phi``, ``financial``, ``identifier``);
+2. **inherited** — traced through the node's compiled SQL to its parents' columns with sqlglot
+   (:func:`lacuna.lineage.sql.classify_sql`: masking, hashing and aggregation are understood);
+   a model whose SQL cannot be traced inherits its parents with the join rule
+   (:func:`lacuna.lineage.rules.combine`) — fail closed;
+3. **suggested** — the classifier, from the column's name, its description and sample values
+   (a seed's CSV, or the warehouse when a sampler is given).
+
+Per node, model-level meta (the seed's ``+meta: {classification: PROPRIETARY, tags: [PII,
+CUSTOMER_DATA]}``, or ``meta.lacuna.tier``/``meta.lacuna.tags``) sets the table's floor and
+tags; dbt tags written in upper case (``PII``, ``GDPR``) are governance tags too. A node's floor
+and table tags are never below its parents'. Declared is the source of truth: suggestions
+never override it; ``lacuna dbt suggest`` turns them into YAML to review.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from lacuna.classify.declared import DEFAULT_SENSITIVITY
+from lacuna.classify.heuristic import classify_columns
+from lacuna.classify.rollup import rollup
+from lacuna.config import ClassificationConfig
+from lacuna.dbt.manifest import DbtColumn, DbtNode, DbtProject, ManifestError
+from lacuna.errors import ConfigError, LacunaError
+from lacuna.lineage.records import ColumnEdge
+from lacuna.lineage.rules import combine
+from lacuna.model import Classification, ColumnClass, ColumnKind, Evidence, Layer, Tier, unique
+
+NAMESPACES = ("floe", "lacuna")  # later wins
+KNOWN_TAGS = frozenset({"pii", "phi", "gdpr", "hipaa", "ccpa", "financial"})
+SEED_SAMPLE_ROWS = 200
+
+# (node, column names) -> {column: sample values}; None when the node cannot be sampled
+Sampler = Callable[[DbtNode, Sequence[str]], Mapping[str, Sequence[Any]] | None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeClassification:
+    """One node's classification and where each column's class came from."""
+
+    node: DbtNode
+    classification: Classification
+    declared: tuple[str, ...] = ()
+    inherited: tuple[str, ...] = ()
+    suggested: tuple[str, ...] = ()  # undeclared columns the classifier filled in
+    edges: tuple[ColumnEdge, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def undeclared(self) -> dict[str, ColumnClass]:
+        """Every filled-in column class (inherited or suggested) that is not plain public."""
+        cols = self.classification.columns
+        return {n: cols[n] for n in (*self.inherited, *self.suggested)
+                if n in cols and cols[n].classification is not ColumnKind.PUBLIC}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectClassification:
+    project: DbtProject
+    nodes: Mapping[str, NodeClassification] = field(default_factory=dict)
+
+    def of(self, name_or_id: str) -> NodeClassification:
+        return self.nodes[self.project.node(name_or_id).unique_id]
+
+    def classification(self, name_or_id: str) -> Classification:
+        return self.of(name_or_id).classification
+
+
+def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
+    """The class a column's meta or tags declare, or ``None``.
+
+    Raises:
+        ConfigError: a declaration with an unknown class or sensitivity; the message names the
+            node's file and the column.
+    """
+    merged: dict[str, Any] = {}
+    source = ""
+    for namespace in NAMESPACES:
+        block = column.meta.get(namespace)
+        if isinstance(block, Mapping) and block:
+            merged.update(block)
+            source = f"meta.{namespace}"
+    if not merged and isinstance(column.meta.get("classification"), str):
+        try:
+            ColumnKind.parse(column.meta["classification"])
+        except ConfigError:
+            pass  # a tier name on a column is a table-level word; not a column class
+        else:
+            merged = {k: column.meta[k] for k in ("classification", "pii_type", "sensitivity")
+                      if k in column.meta}
+            source = "meta"
+    if not merged:
+        tagged = [t.lower() for t in column.tags if t.lower() in {k.value for k in ColumnKind}]
+        if not tagged:
+            return None
+        merged = {"classification": tagged[0]}
+        source = "tags"
+    where = node.original_file_path or node.unique_id
+    try:
+        kind = ColumnKind.parse(merged.get("classification", "public"))
+        data = {"sensitivity": DEFAULT_SENSITIVITY[kind].value, **merged}
+        declared = ColumnClass.from_dict(data, layer=Layer.DECLARED)
+    except (ConfigError, ValueError, TypeError) as exc:
+        msg = (f"{where}: {node.name}.{column.name}: {source}: {exc}; see docs/dbt.md for the "
+               "floe:/lacuna: column meta")
+        raise ConfigError(msg) from None
+    return replace(declared, confidence=1.0, reasoning=f"declared in dbt {source} ({where})",
+                   evidence=(Evidence(source="declared", rule=f"dbt:{source}",
+                                      detail=f"{node.name}.{column.name} in {where}"),))
+
+
+def table_declaration(node: DbtNode) -> tuple[Tier, tuple[str, ...], tuple[str, ...]]:
+    """The floor tier, governance tags and reasons a node's own meta and tags declare."""
+    floor, tags, reasons = Tier.PUBLIC, [], []
+    candidates: list[tuple[str, Any, Any]] = [("meta", node.meta.get("classification"),
+                                               node.meta.get("tags"))]
+    lac = node.meta.get("lacuna")
+    if isinstance(lac, Mapping):
+        candidates.append(("meta.lacuna", lac.get("tier") or lac.get("classification"),
+                           lac.get("tags")))
+    for where, tier_value, tag_values in candidates:
+        if isinstance(tier_value, str) and tier_value.strip():
+            try:
+                tier = Tier.parse(tier_value)
+            except ConfigError as exc:
+                msg = (f"{node.original_file_path or node.unique_id}: {node.name}: "
+                       f"{where}.classification: {exc}")
+                raise ConfigError(msg) from None
+            if tier > floor:
+                floor = tier
+                reasons.append(f"{tier.value} declared in dbt {where} of {node.name}")
+        if isinstance(tag_values, str):
+            tag_values = [tag_values]
+        if isinstance(tag_values, Sequence):
+            tags += [str(t).upper() for t in tag_values]
+    tags += [t.upper() for t in node.tags if t.isupper() or t.lower() in KNOWN_TAGS]
+    return floor, unique(tags), tuple(reasons)
+
+
+def classify_project(
+    project: DbtProject,
+    config: ClassificationConfig | None = None,
+    *,
+    sampler: Sampler | None = None,
+) -> ProjectClassification:
+    """Classify every model, seed, snapshot and source, parents first."""
+    config = config or ClassificationConfig()
+    sample = sampler or seed_sampler(project)
+    done: dict[str, NodeClassification] = {}
+    for node in project.topological():
+        parents = [done[p] for p in node.depends_on if p in done]
+        done[node.unique_id] = _classify_node(project, node, parents, config, sample)
+    return ProjectClassification(project=project, nodes=MappingProxyType(done))
+
+
+def _classify_node(
+    project: DbtProject,
+    node: DbtNode,
+    parents: Sequence[NodeClassification],
+    config: ClassificationConfig,
+    sampler: Sampler,
+) -> NodeClassification:
+    floor, tags, reasons = table_declaration(node)
+    notes: list[str] = []
+    declared = {c.name: d for c in node.columns.values()
+                if (d := declared_column(node, c)) is not None}
+    traced: dict[str, ColumnClass] = {}
+    edges: tuple[ColumnEdge, ...] = ()
+    order: list[str] = []
+    if parents:
+        inherited_table = combine([p.classification for p in parents], config,
+                                  names=[p.node.name for p in parents])
+        floor = max(floor, inherited_table.floor)
+        tags = unique([*tags, *inherited_table.table_tags])
+        traced_out = _trace(project, node, parents, config)
+        if isinstance(traced_out, str):
+            notes.append(traced_out)
+            # fail closed: every undeclared column may carry anything a parent carried
+            worst = _most_sensitive(inherited_table.columns.values(), config)
+            if worst is not None:
+                traced = {c: replace(worst, layer=Layer.INHERITED, reasoning=(
+                    f"inherited the most sensitive parent column: {traced_out}"))
+                    for c in node.columns}
+        else:
+            traced, edges, order = traced_out
+    names = list(dict.fromkeys([*order, *seed_header(project, node), *node.columns]))
+    suggested: dict[str, ColumnClass] = {}
+    unknown = [n for n in names if n not in declared and n not in traced]
+    if unknown:
+        suggested = _suggest(node, unknown, sampler, config)
+    columns: dict[str, ColumnClass] = {}
+    for name in names:
+        columns[name] = declared.get(name) or traced.get(name) or suggested[name]
+    layer = Layer.DECLARED if declared else (Layer.INHERITED if traced else Layer.HEURISTIC)
+    classification = rollup(columns, config, floor=floor, extra_tags=tags, reasoning=reasons,
+                            layer=layer)
+    return NodeClassification(
+        node=node, classification=classification, declared=tuple(declared),
+        inherited=tuple(n for n in names if n not in declared and n in traced),
+        suggested=tuple(suggested), edges=edges, notes=tuple(notes))
+
+
+def _relation_key(node: DbtNode) -> str:
+    parts = [p for p in (node.database, node.schema, node.table) if p]
+    return ".".join(parts)
+
+
+def _trace(
+    project: DbtProject,
+    node: DbtNode,
+    parents: Sequence[NodeClassification],
+    config: ClassificationConfig,
+) -> tuple[dict[str, ColumnClass], tuple[ColumnEdge, ...], list[str]] | str:
+    """Column classes from the compiled SQL, or the reason it could not be traced."""
+    if not node.compiled_sql:
+        return (f"{node.name}: no compiled SQL in the manifest (run `dbt compile` or `dbt "
+                "build`); undeclared columns inherit the most sensitive parent column")
+    from lacuna.lineage.sql import classify_sql
+
+    schema: dict[str, Any] = {}
+    for parent in parents:
+        cols = parent.classification.columns
+        schema[_relation_key(parent.node)] = dict(cols) if cols else parent.classification
+    dialect = project.adapter_type if project.adapter_type in ("duckdb", "postgres", "snowflake",
+                                                               "spark") else None
+    try:
+        out = classify_sql(node.compiled_sql, schema=schema, dialect=dialect,
+                           namespace=project.adapter_type or "dbt", config=config)
+    except LacunaError as exc:
+        return f"{node.name}: compiled SQL could not be traced ({exc})"
+    result = {name: replace(col, layer=Layer.INHERITED)
+              for name, col in out.classification.columns.items()}
+    return result, out.edges, list(out.columns)
+
+
+def _most_sensitive(
+    cols: Iterable[ColumnClass], config: ClassificationConfig
+) -> ColumnClass | None:
+    best: ColumnClass | None = None
+    for col in cols:
+        key = (config.tier_for(col.classification, col.sensitivity), col.sensitivity)
+        if best is None or key > (config.tier_for(best.classification, best.sensitivity),
+                                  best.sensitivity):
+            best = col
+    return best
+
+
+def _suggest(
+    node: DbtNode,
+    names: Sequence[str],
+    sampler: Sampler,
+    config: ClassificationConfig,
+) -> dict[str, ColumnClass]:
+    try:
+        samples = sampler(node, names)
+    except LacunaError:
+        samples = None
+    found = classify_columns(names, samples or None, config, cascade=False)
+    out: dict[str, ColumnClass] = {}
+    for name in names:
+        col = found[name]
+        description = node.columns[name].description if name in node.columns else ""
+        if col.classification is ColumnKind.PUBLIC and description:
+            by_text = classify_columns([description], None, config, cascade=False)[description]
+            if by_text.classification is not ColumnKind.PUBLIC:
+                col = replace(by_text, reasoning=f"from the description: {by_text.reasoning}",
+                              confidence=min(by_text.confidence, 0.7))
+        out[name] = col
+    return out
+
+
+def seed_header(project: DbtProject, node: DbtNode) -> list[str]:
+    """A seed's column names from its CSV header (the YAML may list only some)."""
+    if node.resource_type != "seed" or not node.original_file_path:
+        return []
+    try:
+        with (project.project_dir / node.original_file_path).open(newline="",
+                                                                  encoding="utf-8") as fh:
+            return [h.strip() for h in next(csv.reader(fh), []) if h.strip()]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def seed_sampler(project: DbtProject, rows: int = SEED_SAMPLE_ROWS) -> Sampler:
+    """Sample values of seeds from their CSV files (no warehouse needed)."""
+
+    def sample(node: DbtNode, names: Sequence[str]) -> Mapping[str, Sequence[Any]] | None:
+        if node.resource_type != "seed" or not node.original_file_path:
+            return None
+        path = project.project_dir / node.original_file_path
+        try:
+            with path.open(newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                values: dict[str, list[Any]] = {n: [] for n in names}
+                for i, row in enumerate(reader):
+                    if i >= rows:
+                        break
+                    for n in names:
+                        values[n].append(row.get(n))
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return None
+        return values
+
+    return sample
+
+
+def duckdb_sampler(database: str | Path, rows: int = SEED_SAMPLE_ROWS,
+                   fallback: Sampler | None = None) -> Sampler:
+    """Sample values from a DuckDB warehouse (the example project's), read-only."""
+
+    def sample(node: DbtNode, names: Sequence[str]) -> Mapping[str, Sequence[Any]] | None:
+        try:
+            import duckdb
+        except ImportError:
+            return fallback(node, names) if fallback else None
+        try:
+            con = duckdb.connect(str(database), read_only=True)
+        except duckdb.Error as exc:
+            msg = f"cannot open the DuckDB warehouse {database}: {exc}"
+            raise ManifestError(msg) from None
+        try:
+            cols = ", ".join('"' + n.replace('"', '""') + '"' for n in names)
+            table = ".".join('"' + p.replace('"', '""') + '"'
+                             for p in (node.schema, node.table) if p)
+            frame = con.execute(f"select {cols} from {table} limit {int(rows)}").fetchdf()
+        except duckdb.Error:
+            return fallback(node, names) if fallback else None
+        finally:
+            con.close()
+        return {n: frame[n].tolist() for n in names}
+
+    return sample

@@ -1,0 +1,301 @@
+"""The ``governance:`` section of ``floe.yaml`` (ADR-0012) and ``lacuna.yaml``, validated.
+
+::
+
+    governance:
+      classification:
+        source: dbt_meta            # dbt_meta | inferred
+      policies:
+        pii:                        # a column class, a tier, or <level>_sensitivity
+          production: {action: restrict}
+          non_production: {action: synthesize}
+        high_sensitivity:
+          production: {action: restrict, requires_role: [data_owner, compliance]}
+          non_production: {action: redact}
+      quality_gates: {...}          # validated by lacuna.dbt.gates (lacuna compile)
+      consumption: {...}            # validated by lacuna.dbt.consumption (lacuna generate)
+      lacuna: {...}                 # Lacuna's own settings inside floe.yaml (lacuna.config)
+
+Policy keys (case-insensitive), the ADR's spellings and the ones its tables use:
+
+- a column class: ``pii``, ``phi``, ``financial``, ``identifier``, ``public``;
+- a sensitivity: ``low_sensitivity`` … ``critical_sensitivity`` (the ADR's ``high_sensitivity``)
+  and, as the same thing, the bare level ``low`` … ``critical``;
+- a tier, as the ADR's escalation table names them: ``internal`` (columns whose class maps to
+  INTERNAL, e.g. ``financial``), ``confidential`` or ``proprietary`` (PROPRIETARY: ``pii``,
+  ``phi`` and every ``critical`` column).
+
+Under a key: ``production`` and ``non_production`` (the ADR's categories), and optionally an
+environment type itself (``development``, ``preview``, ``staging``, ``production``), which
+wins over its category. A rule: ``action`` (``allow``, ``restrict``, ``mask``, ``hash``,
+``synthesize``, ``redact``), ``requires_role`` (a role or a list: a reader needs one of them),
+``requires_approval`` (a ``critical`` column needs explicit approval in production even when
+not said).
+
+An unknown key is an error naming its path and the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lacuna.config import ClassificationConfig
+from lacuna.errors import ConfigError
+from lacuna.model import (
+    ENVIRONMENT_CATEGORY,
+    ColumnClass,
+    ColumnKind,
+    Sensitivity,
+    Tier,
+    environment_category,
+)
+
+CATEGORIES = ("production", "non_production")
+ENVIRONMENTS = tuple(ENVIRONMENT_CATEGORY)
+TIER_KEYS = {"internal": Tier.INTERNAL, "confidential": Tier.PROPRIETARY,
+             "proprietary": Tier.PROPRIETARY}
+
+
+class Action(enum.StrEnum):
+    """What a policy does to a classified column, least to most restrictive for its data."""
+
+    ALLOW = "allow"
+    RESTRICT = "restrict"  # who may read (production); the values stay
+    MASK = "mask"
+    HASH = "hash"
+    SYNTHESIZE = "synthesize"
+    REDACT = "redact"
+
+    @property
+    def transforms(self) -> bool:
+        return self not in (Action.ALLOW, Action.RESTRICT)
+
+
+_ORDER = list(Action)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PolicyRule(_Model):
+    action: Action = Action.RESTRICT
+    requires_role: tuple[str, ...] = ()
+    requires_approval: bool = False
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _action(cls, v: Any) -> Any:
+        text = str(v).strip().lower()
+        if text not in {a.value for a in Action}:
+            near = difflib.get_close_matches(text, [a.value for a in Action], n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            msg = f"unknown action {v!r}{hint} (valid: {', '.join(a.value for a in Action)})"
+            raise ValueError(msg)
+        return text
+
+    @field_validator("requires_role", mode="before")
+    @classmethod
+    def _roles(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class PolicyByEnvironment(_Model):
+    production: PolicyRule | None = None
+    non_production: PolicyRule | None = None
+    development: PolicyRule | None = None
+    preview: PolicyRule | None = None
+    staging: PolicyRule | None = None
+
+    def for_environment(self, environment: str) -> PolicyRule | None:
+        specific: PolicyRule | None = getattr(self, environment, None)
+        if specific is not None:
+            return specific
+        rule: PolicyRule | None = getattr(self, environment_category(environment))
+        return rule
+
+
+class ClassificationSource(_Model):
+    source: Literal["dbt_meta", "inferred"] = "dbt_meta"
+
+
+class GovernanceConfig(_Model):
+    """``governance:``. ``quality_gates`` and ``consumption`` pass through here and are
+    validated by ``lacuna compile`` / ``lacuna generate`` (lacuna.dbt.gates, .consumption)."""
+
+    classification: ClassificationSource = Field(default_factory=ClassificationSource)
+    policies: dict[str, PolicyByEnvironment] = Field(default_factory=dict)
+    quality_gates: dict[str, Any] | None = None
+    consumption: dict[str, Any] | None = None
+    lacuna: dict[str, Any] | None = None
+    environment: str | None = None  # Lacuna's addition: the default environment of a project
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _keys(cls, v: Any) -> Any:
+        if isinstance(v, Mapping):
+            out = {}
+            for key, value in v.items():
+                norm = str(key).strip().lower()
+                if norm not in policy_keys():
+                    msg = f"[key:{key}]"
+                    raise ValueError(msg)
+                out[norm] = value
+            return out
+        return v
+
+    @field_validator("environment")
+    @classmethod
+    def _env(cls, v: str | None) -> str | None:
+        if v is not None:
+            environment_category(v)
+        return v
+
+    def rules_for(self, column: ColumnClass, environment: str,
+                  config: ClassificationConfig | None = None) -> list[tuple[str, PolicyRule]]:
+        """Every rule that applies to a column in an environment, with its key."""
+        config = config or ClassificationConfig()
+        keys = {column.classification.value, column.sensitivity.value,
+                f"{column.sensitivity.value}_sensitivity"}
+        tier = config.tier_for(column.classification, column.sensitivity)
+        keys |= {k for k, t in TIER_KEYS.items() if t is tier}
+        out = []
+        for key in sorted(keys & set(self.policies)):
+            rule = self.policies[key].for_environment(environment)
+            if rule is not None:
+                out.append((key, rule))
+        return out
+
+    def effect(self, column: ColumnClass, environment: str,
+               config: ClassificationConfig | None = None) -> ColumnEffect:
+        """What the policies do to one column in one environment (strictest rule wins)."""
+        rules = self.rules_for(column, environment, config)
+        action = Action.ALLOW
+        roles: list[tuple[str, ...]] = []
+        approval = False
+        for _, rule in rules:
+            if _ORDER.index(rule.action) > _ORDER.index(action):
+                action = rule.action
+            if rule.action is Action.RESTRICT and rule.requires_role:
+                roles.append(rule.requires_role)
+            approval = approval or rule.requires_approval
+        production = environment_category(environment) == "production"
+        if production and column.sensitivity is Sensitivity.CRITICAL:
+            approval = True  # ADR-0012: critical means explicit approval, always
+        restricted = any(r.action is Action.RESTRICT for _, r in rules) or approval
+        return ColumnEffect(action=action, role_sets=tuple(roles), approval=approval,
+                            restricted=restricted and production,
+                            policies=tuple(k for k, _ in rules))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnEffect:
+    action: Action
+    role_sets: tuple[tuple[str, ...], ...] = ()  # a reader needs one role of each set
+    approval: bool = False
+    restricted: bool = False  # production reads are checked
+    policies: tuple[str, ...] = ()
+
+
+def policy_keys() -> set[str]:
+    levels = [s.value for s in Sensitivity]
+    return ({k.value for k in ColumnKind} | set(levels) | {f"{s}_sensitivity" for s in levels}
+            | set(TIER_KEYS))
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
+def governance_from(raw: Any, *, where: str = "<config>",
+                    prefix: tuple[str, ...] = ("governance",)) -> GovernanceConfig:
+    """Validate a ``governance:`` mapping.
+
+    Raises:
+        ConfigError: an unknown key (with the nearest valid one) or a bad value, naming the path.
+    """
+    if raw is None:
+        return GovernanceConfig()
+    if not isinstance(raw, Mapping):
+        msg = f"{where}: {'.'.join(prefix)}: expected a mapping, got {type(raw).__name__}"
+        raise ConfigError(msg)
+    try:
+        return GovernanceConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, where, prefix)) from None
+
+
+def load_governance(project_dir: str | Path = ".", *,
+                    config: str | Path | None = None) -> tuple[GovernanceConfig, str]:
+    """The governance section of ``config``, else ``floe.yaml``, else ``lacuna.yaml`` in the
+    project folder; with the file it came from (``"defaults"`` when none has one)."""
+    from lacuna.config import parse_yaml
+
+    root = Path(project_dir)
+    files = [Path(config)] if config else [root / "floe.yaml", root / "lacuna.yaml"]
+    for path in files:
+        if not path.is_file():
+            if config:
+                msg = f"{path}: no such config file"
+                raise ConfigError(msg)
+            continue
+        raw, _ = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        if not isinstance(raw, Mapping) or "governance" not in raw:
+            continue
+        gov = governance_from(raw["governance"], where=str(path))
+        env = raw.get("environment")
+        if gov.environment is None and isinstance(env, str) and env in ENVIRONMENT_CATEGORY:
+            gov = gov.model_copy(update={"environment": env})
+        return gov, str(path)
+    return GovernanceConfig(), "defaults"
+
+
+def _allowed(loc: Sequence[Any]) -> list[str]:
+    node: type[BaseModel] | None = GovernanceConfig
+    for part in loc:
+        if node is GovernanceConfig and part == "policies":
+            node = None
+            continue
+        if node is None:  # under policies.<key>
+            node = PolicyByEnvironment
+            continue
+        field = node.model_fields.get(str(part))
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        node = candidates[0] if candidates else None
+        if node is None:
+            return []
+    return list(node.model_fields) if node is not None else sorted(policy_keys())
+
+
+def _explain(exc: ValidationError, where: str, prefix: tuple[str, ...]) -> str:
+    lines = [f"{where}: invalid governance section:"]
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = ".".join((*prefix, *(str(p) for p in loc)))
+        message = str(err.get("msg", ""))
+        if "[key:" in message:
+            bad = message.split("[key:", 1)[1].rstrip("]")
+            valid = sorted(policy_keys())
+            near = difflib.get_close_matches(bad.lower(), valid, n=1, cutoff=0.5)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            lines.append(f"  - {path}.{bad}: unknown policy key{hint} (valid: a class "
+                         "pii|phi|financial|identifier|public, a sensitivity like "
+                         "high_sensitivity, or a tier internal|confidential)")
+        elif err["type"] == "extra_forbidden":
+            valid = _allowed(loc[:-1])
+            near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            lines.append(f"  - {path}: unknown key{hint} (valid: {', '.join(valid)})")
+        else:
+            lines.append(f"  - {path}: {message.removeprefix('Value error, ')}")
+    return "\n".join(lines)

@@ -1,0 +1,283 @@
+"""``lacuna dbt record``: what a dbt run did, recorded in Lacuna's stores after the run.
+
+dbt macros cannot call Python, so the ``lacuna`` dbt package's hooks write rows to
+``lacuna_audit.lacuna_events`` in the warehouse (see ``src/lacuna/dbt/package``); this module
+reads ``target/run_results.json`` and ``target/manifest.json`` (and those rows, on DuckDB) and,
+per model, seed and snapshot dbt ran:
+
+- a **lineage run** in the lineage store: inputs are the node's parents, the output the node,
+  each with its classification (:mod:`lacuna.dbt.classify`), column edges from the compiled SQL,
+  the dbt tests' results as quality checks; datasets are named ``dbt://<project>/<node>``, so
+  ``lacuna lineage show dbt://<project>/<model>`` draws them. Recording is idempotent (the run
+  id comes from dbt's invocation id and the node's id);
+- a **decision** of the current policies on writing that node, recorded in the **audit trail**
+  with its outcome (dbt's status), so a model built against policy shows up as a denial;
+- **OpenLineage** events for each run (the governor's emitter: Lacuna's and Floe's
+  classification facets and column ``tags``).
+
+Projects that cannot install the macros get the same records: only run_results.json and the
+manifest are required.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lacuna.dbt.classify import (
+    ProjectClassification,
+    classify_project,
+    duckdb_sampler,
+    seed_sampler,
+)
+from lacuna.dbt.manifest import RUN_RESULTS, DbtNode, DbtProject, load_project, read_json
+from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion, Run, RunStatus
+from lacuna.model import Action, Decision, Destination, DestinationType, Operation, Scope, Source
+
+if TYPE_CHECKING:
+    from lacuna.governor import Governor
+
+log = logging.getLogger("lacuna.dbt")
+CODE_TEXT_LIMIT = 64 * 1024
+EVENTS_TABLE = "lacuna_audit.lacuna_events"
+_STATUS = {"success": RunStatus.SUCCEEDED, "error": RunStatus.FAILED, "fail": RunStatus.FAILED,
+           "runtime error": RunStatus.FAILED}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordedNode:
+    unique_id: str
+    run_id: str
+    status: str
+    decision: Decision | None
+    tracked: bool  # the lacuna.track_lineage() post-hook wrote a row for it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordReport:
+    project: str
+    invocation_id: str
+    nodes: tuple[RecordedNode, ...]
+    hook_rows: int  # rows the package's hooks left for this invocation (0: no macros)
+
+    @property
+    def denied(self) -> tuple[RecordedNode, ...]:
+        return tuple(n for n in self.nodes if n.decision is not None and not n.decision.allowed)
+
+
+def run_id(invocation: str, unique_id: str) -> str:
+    """A stable run id for one node of one dbt invocation (same input, same id)."""
+    return "dbt-" + hashlib.sha256(f"{invocation}\0{unique_id}".encode()).hexdigest()[:40]
+
+
+def node_ref(project: DbtProject, node: DbtNode) -> DatasetRef:
+    """The lineage store's name of a dbt node: ``dbt://<project>/<node name>``."""
+    return DatasetRef(f"dbt://{project.name}", node.name)
+
+
+def record_run(
+    project_dir: str | Path = ".",
+    *,
+    governor: Governor | None = None,
+    database: str | Path | None = None,
+    environment: str | None = None,
+) -> RecordReport:
+    """Record the last dbt invocation of the project (see the module docstring)."""
+    from lacuna.governor import current
+
+    gov = governor or current()
+    project = load_project(project_dir)
+    results = read_json(project.target_dir / RUN_RESULTS, what="dbt run results",
+                        project_dir=project.project_dir)
+    invocation = str((results.get("metadata") or {}).get("invocation_id") or "unknown")
+    hook_rows = _hook_rows(project, database, invocation)
+    sampler = seed_sampler(project)
+    warehouse = _warehouse(project, database)
+    if warehouse is not None:
+        sampler = duckdb_sampler(warehouse, fallback=sampler)
+    pc = classify_project(project, gov.config.classification, sampler=sampler)
+    raw_results = [r for r in results.get("results") or () if isinstance(r, Mapping)]
+    checks = _test_results(project, raw_results)
+    tracked = {r["node_id"] for r in hook_rows if r.get("event") == "node_built"}
+    env = environment or gov.config.environment
+    recorded = []
+    for raw in raw_results:
+        uid = str(raw.get("unique_id") or "")
+        node = project.nodes.get(uid)
+        status = str(raw.get("status") or "")
+        if node is None or status not in _STATUS:
+            continue  # tests (their results become quality checks), skipped nodes
+        run, decision = _run(gov, project, pc, node, raw, invocation, checks.get(uid, ()), env)
+        gov.lineage_store.record(run)
+        _emit(run, gov)
+        recorded.append(RecordedNode(unique_id=uid, run_id=run.id, status=run.status.value,
+                                     decision=decision, tracked=uid in tracked))
+    return RecordReport(project=project.name, invocation_id=invocation, nodes=tuple(recorded),
+                        hook_rows=len(hook_rows))
+
+
+def _emit(run: Run, gov: Governor) -> None:
+    from lacuna.lineage.ol_emit import after_run_recorded
+
+    after_run_recorded(run, gov.config)  # queued; never raises
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _timing(raw: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    starts, ends = [], []
+    for step in raw.get("timing") or ():
+        if isinstance(step, Mapping):
+            s, e = _time(step.get("started_at")), _time(step.get("completed_at"))
+            if s:
+                starts.append(s)
+            if e:
+                ends.append(e)
+    return (min(starts) if starts else None), (max(ends) if ends else None)
+
+
+def _test_results(project: DbtProject, results: Sequence[Mapping[str, Any]]
+                  ) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for raw in results:
+        test = project.tests.get(str(raw.get("unique_id") or ""))
+        if test is None:
+            continue
+        label = f"{test.test_name or test.name}"
+        if test.column_name:
+            label += f"({test.column_name})"
+        for uid in test.nodes:
+            out.setdefault(uid, []).append(f"dbt:{label}:{raw.get('status')}")
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _run(
+    gov: Governor, project: DbtProject, pc: ProjectClassification, node: DbtNode,
+    raw: Mapping[str, Any], invocation: str, checks: tuple[str, ...], environment: str,
+) -> tuple[Run, Decision | None]:
+    nc = pc.nodes[node.unique_id]
+    target = node_ref(project, node)
+    parents = [pc.nodes[p] for p in node.depends_on if p in pc.nodes]
+    inputs = tuple(DatasetVersion(dataset=node_ref(project, p.node),
+                                  classification=p.classification,
+                                  columns=tuple(p.classification.columns)) for p in parents)
+    output = DatasetVersion(dataset=target, classification=nc.classification,
+                            columns=tuple(nc.classification.columns))
+    by_relation = {_relation_key(p.node): node_ref(project, p.node) for p in parents}
+    mapped = (_edge(e, target, by_relation) for e in nc.edges)
+    edges = tuple(e for e in mapped if e is not None)
+    started, ended = _timing(raw)
+    status = _STATUS[str(raw.get("status"))]
+    decision = _decide(gov, project, node, nc.classification, parents, environment, status)
+    user = gov.config.user
+    sql = node.compiled_sql or node.raw_sql
+    run = Run(
+        id=run_id(invocation, node.unique_id), operation=f"dbt.{node.resource_type}",
+        status=status, inputs=inputs, outputs=(output,), column_edges=edges,
+        user_id=user.id, role=user.role, session=invocation,
+        started_at=started or datetime.now(UTC), ended_at=ended,
+        method=f"dbt {node.resource_type} ({node.materialized or 'seed'})",
+        code_location=node.original_file_path or None,
+        code_text=sql if sql and len(sql) <= CODE_TEXT_LIMIT else None,
+        libraries=(("dbt-core", project.dbt_version or "unknown"),),
+        quality_checks=checks,
+        decision_id=decision.operation_id if decision else None,
+        policy_id=decision.policy_id if decision else None,
+        error=(str(raw.get("message"))[:300] if status is RunStatus.FAILED else None),
+        producer="dbt",
+    )
+    return run, decision
+
+
+def _relation_key(node: DbtNode) -> str:
+    return ".".join(p for p in (node.database, node.schema, node.table) if p).lower()
+
+
+def _edge(e: ColumnEdge, target: DatasetRef, by_relation: Mapping[str, DatasetRef]
+          ) -> ColumnEdge | None:
+    source = by_relation.get(e.source.name.lower())
+    if source is None:
+        return None
+    return replace(e, source=source, target=target)
+
+
+def _decide(gov: Governor, project: DbtProject, node: DbtNode, classification: Any,
+            parents: Sequence[Any], environment: str, status: RunStatus) -> Decision | None:
+    """The policies' answer on writing the node, recorded with dbt's outcome (never raises)."""
+    operation = Operation(
+        action=Action.WRITE, user=gov.config.user.to_user(), classification=classification,
+        sources=tuple(Source(name=str(node_ref(project, p.node)),
+                             classification=p.classification) for p in parents),
+        destination=Destination(uri=str(node_ref(project, node)), type=DestinationType.DATABASE,
+                                scope=Scope.INTERNAL, managed=True,
+                                # the classification travels with the model (dbt meta)
+                                classification_support=True),
+        environment=environment, method=f"dbt.{node.resource_type}",
+        code_location=node.original_file_path or None)
+    try:
+        decision = gov.decide(operation)
+        stored = gov.record(decision)
+        if stored is not None:
+            error = None if status is RunStatus.SUCCEEDED else RuntimeError("dbt reported error")
+            gov.audit.record_outcome(decision, operation, session=gov.session, of=stored.id,
+                                     error=error)
+    except Exception as exc:  # the records are observers of a run that already happened
+        log.error("could not record the decision for %s: %s", node.unique_id, exc)
+        return None
+    return decision
+
+
+def _warehouse(project: DbtProject, database: str | Path | None) -> Path | None:
+    from lacuna.dbt.runtime import warehouse_path
+
+    try:
+        return warehouse_path(project, database)
+    except Exception:
+        return None
+
+
+def _hook_rows(project: DbtProject, database: str | Path | None, invocation: str
+               ) -> list[dict[str, Any]]:
+    """The rows the package's hooks wrote for this invocation (DuckDB; [] elsewhere)."""
+    path = _warehouse(project, database)
+    if path is None:
+        return []
+    try:
+        import duckdb
+    except ImportError:
+        return []
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        log.warning("cannot open %s to read the lacuna hooks' rows: %s", path, exc)
+        return []
+    try:
+        cur = con.execute(f"select invocation_id, event, node_id, relation, depends_on, status, "
+                          f"detail from {EVENTS_TABLE} where invocation_id = ?", [invocation])
+        names = [d[0] for d in cur.description or ()]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    except duckdb.Error:
+        return []  # no hooks installed
+    finally:
+        con.close()
+    for row in rows:
+        for key in ("depends_on", "detail"):
+            try:
+                row[key] = json.loads(row[key]) if row.get(key) else None
+            except (TypeError, ValueError):
+                row[key] = None
+    return rows

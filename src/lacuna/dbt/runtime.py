@@ -1,0 +1,467 @@
+"""The runtime effect of ``governance.policies`` on a dbt project's outputs (ADR-0012).
+
+- **non_production** (development, preview, staging): :func:`apply_environment` rewrites the
+  built tables: ``synthesize`` replaces a classified column with synthetic values of its
+  ``pii_type`` (:func:`lacuna.anonymize.synthetic.generate`, keyed by ``seed``: the same
+  original value gives the same synthetic value in every model, so joins still line up),
+  ``redact`` blanks it (NULL), ``mask`` and ``hash`` apply Lacuna's anonymize strategies.
+  :func:`transform_frame` does the same to one pandas frame.
+- **production**: :func:`authorize_read` decides whether a user may read a model: every
+  ``restrict`` rule on one of its columns must let the user through (one of its
+  ``requires_role``; without ``requires_role``, a clearance at least the column's tier), and a
+  ``critical`` column (or ``requires_approval``) needs an approved Lacuna exception for reading
+  ``dbt://<project>/<model>``. :func:`read_model` reads a model's table through that check; SQL
+  and server integrations call :func:`authorize_read` (or :func:`authorize_relation`) with the
+  relation they are about to read.
+
+The dbt side: the ``lacuna.govern()`` post-hook records that a node wants this treatment and
+``lacuna dbt apply`` carries it out after ``dbt build`` (dbt macros cannot run Python).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from lacuna.dbt.classify import NodeClassification, ProjectClassification, classify_project
+from lacuna.dbt.governance import Action, ColumnEffect, GovernanceConfig, load_governance
+from lacuna.dbt.manifest import DbtNode, DbtProject, ManifestError, load_project
+from lacuna.errors import ConfigError, GovernanceViolation, IntegrationError
+from lacuna.model import (
+    Action as OpAction,
+)
+from lacuna.model import (
+    ColumnClass,
+    Decision,
+    Destination,
+    DestinationType,
+    Operation,
+    Scope,
+    User,
+    environment_category,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lacuna.config import Config
+
+POLICY_ID = "lacuna.dbt.governance"
+DATA_KINDS = ("model", "seed", "snapshot")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GovernancePlan:
+    """Per node, per classified column: its class and what the policies do to it."""
+
+    environment: str
+    classification: ProjectClassification
+    governance: GovernanceConfig
+    effects: Mapping[str, Mapping[str, tuple[ColumnClass, ColumnEffect]]] = field(
+        default_factory=dict)
+
+    @property
+    def category(self) -> str:
+        return environment_category(self.environment)
+
+    def of(self, name_or_id: str) -> Mapping[str, tuple[ColumnClass, ColumnEffect]]:
+        node = self.classification.project.node(name_or_id)
+        return self.effects.get(node.unique_id, {})
+
+
+def plan(
+    classification: ProjectClassification,
+    governance: GovernanceConfig,
+    environment: str,
+    config: Config | None = None,
+) -> GovernancePlan:
+    """What ``governance`` does to every classified column of the project in ``environment``."""
+    environment_category(environment)  # ConfigError for an unknown environment
+    cls_config = config.classification if config is not None else None
+    effects: dict[str, Mapping[str, tuple[ColumnClass, ColumnEffect]]] = {}
+    for uid, nc in classification.nodes.items():
+        per: dict[str, tuple[ColumnClass, ColumnEffect]] = {}
+        for name, col in nc.classification.columns.items():
+            effect = governance.effect(col, environment, cls_config)
+            if effect.policies or effect.restricted or effect.approval:
+                per[name] = (col, effect)
+        effects[uid] = MappingProxyType(per)
+    return GovernancePlan(environment=environment, classification=classification,
+                          governance=governance, effects=MappingProxyType(effects))
+
+
+def load_plan(
+    project_dir: str | Path = ".",
+    *,
+    environment: str | None = None,
+    governance: GovernanceConfig | None = None,
+    config_file: str | Path | None = None,
+    config: Config | None = None,
+) -> GovernancePlan:
+    """Load the project, its classification and governance, and plan for ``environment``
+    (default: the governance section's, else lacuna.yaml's ``environment``)."""
+    project = load_project(project_dir)
+    if governance is None:
+        governance, _ = load_governance(project_dir, config=config_file)
+    if config is None:
+        from lacuna.config import load_config
+
+        config = load_config()
+    env = environment or governance.environment or config.environment
+    pc = classify_project(project, config.classification)
+    return plan(pc, governance, env, config)
+
+
+# -- non-production: transform ------------------------------------------------------------------
+
+
+def synthesis_key(seed: int | str | bytes) -> bytes:
+    """The key :func:`lacuna.synthesize` derives from a seed (same seed, same values)."""
+    raw = seed if isinstance(seed, bytes) else str(seed).encode("utf-8")
+    return b"lacuna-synthesize-seed:" + type(seed).__name__.encode() + b":" + raw
+
+
+def transform_frame(
+    df: pd.DataFrame,
+    effects: Mapping[str, tuple[ColumnClass, ColumnEffect]],
+    *,
+    seed: int | str | bytes,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A copy of ``df`` with each column's transforming action applied; and what was done."""
+    import pandas as pd
+
+    from lacuna.anonymize.synthetic import generate
+
+    out = df.copy()
+    done: dict[str, str] = {}
+    key = synthesis_key(seed)
+    lookup = {str(c).lower(): c for c in out.columns}
+    for name, (col, effect) in effects.items():
+        actual = lookup.get(name.lower())
+        if actual is None or not effect.action.transforms:
+            continue
+        values = out[actual]
+        if effect.action is Action.REDACT:
+            out[actual] = pd.Series([None] * len(values), index=values.index, dtype="object")
+        elif effect.action is Action.SYNTHESIZE:
+            mask = values.notna()
+            synthetic = generate(values[mask].astype(str), col.pii_type, key)
+            new = pd.Series([None] * len(values), index=values.index, dtype="object")
+            new[mask] = synthetic.to_numpy()
+            out[actual] = new
+        else:
+            out[actual] = _anonymized(out[[actual]], actual, effect.action.value)
+        done[str(actual)] = effect.action.value
+    return out, done
+
+
+def _anonymized(frame: pd.DataFrame, column: str, strategy: str) -> Any:
+    from lacuna.anonymize.api import anonymize
+
+    return anonymize(frame, [column], strategy)[column]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyReport:
+    environment: str
+    database: str
+    tables: Mapping[str, Mapping[str, str]]  # relation -> {column: action}
+    skipped: tuple[str, ...] = ()  # nodes with effects whose table was not found
+
+
+def apply_environment(
+    project_dir: str | Path = ".",
+    *,
+    environment: str | None = None,
+    seed: int | str | bytes = "lacuna",
+    database: str | Path | None = None,
+    governance_plan: GovernancePlan | None = None,
+) -> ApplyReport:
+    """Rewrite the project's built DuckDB tables for a non-production environment.
+
+    Raises:
+        ConfigError: the environment is production (nothing to rewrite there: reads are
+            checked instead) or unknown.
+        IntegrationError: the warehouse is not DuckDB or cannot be opened.
+    """
+    gp = governance_plan or load_plan(project_dir, environment=environment)
+    if gp.category == "production":
+        msg = (f"environment {gp.environment!r} is production: Lacuna does not rewrite "
+               "production tables; reads are checked instead (lacuna.dbt.runtime.read_model)")
+        raise ConfigError(msg)
+    project = gp.classification.project
+    con, path = _connect(project, database, read_only=False)
+    tables: dict[str, Mapping[str, str]] = {}
+    skipped: list[str] = []
+    try:
+        for node in project.topological():
+            effects = gp.effects.get(node.unique_id) or {}
+            if node.resource_type not in DATA_KINDS or not any(
+                    e.action.transforms for _, e in effects.values()):
+                continue
+            relation = _relation(node)
+            try:
+                frame = con.execute(f"select * from {relation}").fetchdf()
+            except Exception:  # duckdb.CatalogException: not built (yet)
+                skipped.append(node.unique_id)
+                continue
+            new, done = transform_frame(frame, effects, seed=seed)
+            types = {r[0]: r[1] for r in con.execute(f"describe {relation}").fetchall()}
+            con.register("lacuna_governed_frame", new)
+            select = ", ".join(_cast(c, types.get(str(c))) for c in new.columns)
+            con.execute(f"create or replace table {relation} as "
+                        f"select {select} from lacuna_governed_frame")
+            con.unregister("lacuna_governed_frame")
+            tables[relation] = MappingProxyType(done)
+    finally:
+        con.close()
+    return ApplyReport(environment=gp.environment, database=str(path),
+                       tables=MappingProxyType(tables), skipped=tuple(skipped))
+
+
+def _cast(column: Any, type_: str | None) -> str:
+    """Keep the column's type: synthetic dates are dates, redacted columns stay typed."""
+    quoted = '"' + str(column).replace('"', '""') + '"'
+    if not type_:
+        return quoted
+    return f"try_cast({quoted} as {type_}) as {quoted}"
+
+
+def warehouse_path(project: DbtProject, database: str | Path | None = None) -> Path:
+    """The DuckDB file of the project: ``database``, else the profile's ``path`` as dbt wrote
+    it into the target folder (``target/warehouse.duckdb`` in the example)."""
+    if database is not None:
+        return Path(database)
+    if project.adapter_type not in (None, "duckdb"):
+        msg = (f"dbt project {project.name!r} runs on {project.adapter_type}: Lacuna rewrites and "
+               "reads tables directly only on DuckDB; use the dbt post-hook macros there")
+        raise IntegrationError(msg)
+    db_names = {n.database for n in project.nodes.values() if n.database}
+    for name in sorted(db_names):
+        for folder in (project.target_dir, project.project_dir):
+            candidate = folder / f"{name}.duckdb"
+            if candidate.is_file():
+                return candidate
+    msg = (f"no DuckDB warehouse found for dbt project {project.name!r} in {project.target_dir} "
+           "or the project folder; pass --database PATH")
+    raise ManifestError(msg)
+
+
+def _connect(project: DbtProject, database: str | Path | None, *, read_only: bool) -> Any:
+    try:
+        import duckdb
+    except ImportError:
+        msg = 'DuckDB is not installed: pip install "lacuna[duckdb]"'
+        raise IntegrationError(msg) from None
+    path = warehouse_path(project, database)
+    try:
+        return duckdb.connect(str(path), read_only=read_only), path
+    except duckdb.Error as exc:
+        msg = f"cannot open the DuckDB warehouse {path}: {exc}"
+        raise IntegrationError(msg) from None
+
+
+def _relation(node: DbtNode) -> str:
+    return ".".join('"' + p.replace('"', '""') + '"' for p in (node.schema, node.table) if p)
+
+
+# -- production: restrict reads -----------------------------------------------------------------
+
+
+def dataset_uri(project: DbtProject, node: DbtNode) -> str:
+    """How an approval (a Lacuna exception) names a model: ``dbt://<project>/<model>``."""
+    return f"dbt://{project.name}/{node.name}"
+
+
+def authorize_read(
+    governance_plan: GovernancePlan,
+    model: str,
+    user: User,
+    *,
+    exception_id: str | None = None,
+    config: Config | None = None,
+) -> Decision:
+    """May ``user`` read ``model`` in the plan's environment? A :class:`Decision` that names
+    the role (or clearance, or approval) that is missing."""
+    nc = governance_plan.classification.of(model)
+    project = governance_plan.classification.project
+    effects = governance_plan.of(model)
+    op_id = str(uuid.uuid4())
+    if governance_plan.category != "production":
+        return Decision(allowed=True, operation_id=op_id, policy_id=POLICY_ID, reasoning=(
+            f"{governance_plan.environment} is non_production: reads are not restricted "
+            "(classified columns are synthesized or redacted instead)"))
+    missing: list[str] = []
+    approval_for: list[str] = []
+    for name, (col, effect) in effects.items():
+        if not effect.restricted:
+            continue
+        for roles in effect.role_sets:
+            if user.role not in roles:
+                missing.append(f"column {name} ({', '.join(effect.policies)}) requires role "
+                               f"{' or '.join(roles)}")
+        if not effect.role_sets and effect.action is Action.RESTRICT:
+            tier = (config.classification if config else _default_cls()).tier_for(
+                col.classification, col.sensitivity)
+            if user.clearance < tier:
+                missing.append(f"column {name} ({', '.join(effect.policies)}) is restricted: "
+                               f"requires clearance {tier.value} (user has "
+                               f"{user.clearance.value}); or name roles with requires_role")
+        if effect.approval:
+            approval_for.append(name)
+    if approval_for:
+        note = _approval(project, nc, user, exception_id, config)
+        if note is not None:
+            missing.append(f"column(s) {', '.join(approval_for)} are critical: reading "
+                           f"{dataset_uri(project, nc.node)} needs an explicit approval ({note})")
+    if missing:
+        return Decision(
+            allowed=False, operation_id=op_id, policy_id=POLICY_ID,
+            policy_title="ADR-0012 production policies (governance.policies)",
+            reasoning=(f"user {user.id} (role {user.role}) may not read {nc.node.name} in "
+                       f"{governance_plan.environment}: " + "; ".join(missing)),
+            why=("production data: classified columns are restricted to the roles the "
+                 "governance section names",),
+        )
+    return Decision(allowed=True, operation_id=op_id, policy_id=POLICY_ID,
+                    reasoning=f"user {user.id} (role {user.role}) may read {nc.node.name}")
+
+
+def _default_cls() -> Any:
+    from lacuna.config import ClassificationConfig
+
+    return ClassificationConfig()
+
+
+def _approval(project: DbtProject, nc: NodeClassification, user: User,
+              exception_id: str | None, config: Config | None) -> str | None:
+    """None when a verified, approved exception covers this read; else why not."""
+    if not exception_id:
+        return (f"request one: lacuna.request_exception(destination="
+                f"'{dataset_uri(project, nc.node)}', ...) and read with exception_id=")
+    from lacuna.config import load_config
+    from lacuna.exceptions.store import ExceptionStore, grant_for
+
+    settings = config or load_config()
+    uri = dataset_uri(project, nc.node)
+    operation = Operation(
+        action=OpAction.READ, user=user, classification=nc.classification,
+        destination=Destination(uri=uri, type=DestinationType.DATABASE, scope=Scope.INTERNAL),
+        environment="production", exception_id=exception_id, method="lacuna.dbt.read_model")
+    role, note = grant_for(ExceptionStore(settings.audit_url), operation, utcnow(),
+                           settings.stewards)
+    return None if role is not None else (note or f"exception {exception_id} does not cover it")
+
+
+def authorize_relation(governance_plan: GovernancePlan, relation: str, user: User,
+                       **kwargs: Any) -> Decision | None:
+    """:func:`authorize_read` for a warehouse relation name (``schema.table`` or
+    ``db.schema.table``, quoted or not); ``None`` when no node of the project builds it."""
+    want = [p.strip('"').lower() for p in relation.split(".")]
+    for node in governance_plan.classification.project.nodes.values():
+        parts = [p.lower() for p in (node.database, node.schema, node.table) if p]
+        if parts[-len(want):] == want:
+            return authorize_read(governance_plan, node.unique_id, user, **kwargs)
+    return None
+
+
+def read_model(
+    project_dir: str | Path,
+    model: str,
+    *,
+    user: User | None = None,
+    environment: str | None = None,
+    exception_id: str | None = None,
+    database: str | Path | None = None,
+    governance_plan: GovernancePlan | None = None,
+) -> pd.DataFrame:
+    """Read a model's table as a pandas frame, after :func:`authorize_read`.
+
+    Raises:
+        GovernanceViolation: the read is denied; the message names the missing role.
+    """
+    from lacuna.config import load_config
+
+    config = load_config()
+    gp = governance_plan or load_plan(project_dir, environment=environment, config=config)
+    who = user or config.user.to_user()
+    decision = authorize_read(gp, model, who, exception_id=exception_id, config=config)
+    decision = _audit(decision, gp, model, who)
+    if not decision.allowed:
+        raise GovernanceViolation(decision)
+    node = gp.classification.project.node(model)
+    con, _ = _connect(gp.classification.project, database, read_only=True)
+    try:
+        frame: pd.DataFrame = con.execute(f"select * from {_relation(node)}").fetchdf()
+    finally:
+        con.close()
+    return frame
+
+
+def _audit(decision: Decision, gp: GovernancePlan, model: str, user: User) -> Decision:
+    """Record the read decision in the audit trail (never raises: the trail is an observer;
+    the decision stands either way)."""
+    from dataclasses import replace
+
+    from lacuna.governor import current
+
+    project = gp.classification.project
+    nc = gp.classification.of(model)
+    operation = Operation(
+        action=OpAction.READ, user=user, classification=nc.classification,
+        destination=Destination(uri=dataset_uri(project, nc.node), type=DestinationType.DATABASE,
+                                scope=Scope.INTERNAL),
+        environment=gp.environment, method="lacuna.dbt.read_model", id=decision.operation_id)
+    recorded = replace(decision, operation=operation)
+    current().record(recorded)  # never raises: a failed write is logged by the governor
+    return recorded
+
+
+def govern_vars(gp: GovernancePlan, *, seed: str = "lacuna") -> dict[str, Any]:
+    """dbt ``--vars`` for the ``lacuna.govern()`` post-hook: per node, per column, the
+    transforming action and ``pii_type`` (empty in production: nothing is rewritten there).
+
+    In the warehouse a model reads its parents *after* their post-hooks ran, so a column whose
+    every source column was already treated the same way (or more strictly) upstream is left
+    alone: a pseudonym is not pseudonymised again, and joins on it still line up.
+    """
+    actions: dict[str, dict[str, list[str | None]]] = {}
+    if gp.category == "production":
+        return {"lacuna_governance": {"environment": gp.environment, "seed": seed,
+                                      "actions": actions}}
+    project = gp.classification.project
+    by_relation = {_relation_key(n): uid for uid, n in project.nodes.items()}
+    order = list(Action)
+    for uid, per in gp.effects.items():
+        edges = gp.classification.nodes[uid].edges
+        cols: dict[str, list[str | None]] = {}
+        for name, (col, effect) in per.items():
+            if not effect.action.transforms:
+                continue
+            sources = [(by_relation.get(e.source.name.lower()), e.source_column)
+                       for e in edges if e.target_column == name]
+            upstream = [gp.effects.get(p or "", {}).get(c) for p, c in sources]
+            if sources and all(u is not None and order.index(u[1].action)
+                               >= order.index(effect.action) for u in upstream):
+                continue  # already treated upstream
+            cols[name] = [effect.action.value, col.pii_type]
+        if cols:
+            actions[uid] = cols
+    return {"lacuna_governance": {"environment": gp.environment, "seed": seed,
+                                  "actions": actions}}
+
+
+def _relation_key(node: DbtNode) -> str:
+    return ".".join(p for p in (node.database, node.schema, node.table) if p).lower()
+
+
+def effects_summary(gp: GovernancePlan) -> Iterable[tuple[str, str, str, str]]:
+    """(node, column, action, policies) rows, for the CLI."""
+    for uid, per in gp.effects.items():
+        for name, (_, effect) in per.items():
+            yield uid, name, effect.action.value, ", ".join(effect.policies)

@@ -1,0 +1,112 @@
+"""The example dbt project, built once per test session.
+
+``dbt_built`` copies ``examples/dbt_project`` to a temporary folder, points its ``packages.yml``
+at the ``lacuna`` dbt package of this checkout, and runs ``dbt deps`` and ``dbt build`` once;
+tests read the manifest, run results and the DuckDB warehouse it leaves. Without dbt the
+fixture skips with the reason. ``dbt_project_copy`` is a fresh unbuilt copy per test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lacuna.dbt import PACKAGE_DIR
+from lacuna.dbt.manifest import find_dbt, run_dbt
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dbt_project"
+_IGNORE = shutil.ignore_patterns("target", "dbt_packages", "logs", "*.duckdb*", ".user.yml",
+                                 "package-lock.yml")
+
+
+@dataclass(frozen=True)
+class BuiltProject:
+    dir: Path
+    warehouse: Path
+    build_output: str
+
+    @property
+    def target(self) -> Path:
+        return self.dir / "target"
+
+
+def copy_example(dest: Path) -> Path:
+    """The example project at ``dest`` with its package path made absolute."""
+    shutil.copytree(EXAMPLE, dest, ignore=_IGNORE)
+    (dest / "packages.yml").write_text(f"packages:\n  - local: {PACKAGE_DIR}\n", encoding="utf-8")
+    return dest
+
+
+def _require_dbt() -> None:
+    if find_dbt(EXAMPLE) is None:
+        pytest.skip("dbt is not installed (scripts/setup.sh puts it in .venv-dbt; or set "
+                    "LACUNA_DBT)")
+
+
+@pytest.fixture(scope="session")
+def dbt_built(tmp_path_factory: pytest.TempPathFactory) -> BuiltProject:
+    """``dbt build`` of the example project, once per session."""
+    _require_dbt()
+    project = copy_example(tmp_path_factory.mktemp("dbt") / "dbt_project")
+    run_dbt(["deps"], project)
+    done = run_dbt(["build"], project)
+    return BuiltProject(dir=project, warehouse=project / "target" / "warehouse.duckdb",
+                        build_output=done.stdout)
+
+
+@pytest.fixture
+def built_copy(dbt_built: BuiltProject, tmp_path: Path) -> Path:
+    """A private copy of the built project (manifest, run results, warehouse) to change."""
+    dest = tmp_path / "built"
+    shutil.copytree(dbt_built.dir, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture
+def dbt_project_copy(tmp_path: Path) -> Path:
+    """A fresh, unbuilt copy of the example project."""
+    return copy_example(tmp_path / "dbt_project")
+
+
+# -- small generated manifests (no dbt needed) ---------------------------------------------
+
+
+def _model(name: str, *, sql: str | None = None, parents: tuple[str, ...] = (),
+          columns: dict[str, dict[str, Any]] | None = None, meta: dict[str, Any] | None = None,
+          kind: str = "model", tags: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
+    uid = f"{kind}.p.{name}"
+    return uid, {
+        "resource_type": kind, "name": name, "package_name": "p", "database": "db",
+        "schema": "main", "alias": name, "path": f"{name}.sql",
+        "original_file_path": f"models/{name}.sql", "patch_path": "p://models/schema.yml",
+        "tags": list(tags), "meta": meta or {}, "config": {"meta": meta or {}},
+        "depends_on": {"nodes": [f"model.p.{p}" if not p.startswith(("seed.", "model."))
+                                 else p for p in parents]},
+        "compiled_code": sql,
+        "columns": {c: {"name": c, **spec} for c, spec in (columns or {}).items()},
+    }
+
+
+def _write_manifest(root: Path, *nodes: tuple[str, dict[str, Any]]) -> Path:
+    (root / "target").mkdir(parents=True, exist_ok=True)
+    manifest = {"metadata": {"project_name": "p", "adapter_type": "duckdb"},
+                "nodes": dict(nodes), "sources": {}}
+    path = root / "target" / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def _floe(classification: str, **extra: str) -> dict[str, Any]:
+    return {"meta": {"floe": {"classification": classification, **extra}}}
+
+
+@pytest.fixture
+def gen() -> SimpleNamespace:
+    """``gen.model(...)``, ``gen.write(root, *nodes)``, ``gen.floe(class, **extra)``."""
+    return SimpleNamespace(model=_model, write=_write_manifest, floe=_floe)

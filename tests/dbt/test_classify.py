@@ -1,0 +1,138 @@
+"""Classification from dbt meta, through the DAG, and suggestions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lacuna.dbt import load_project
+from lacuna.dbt.classify import classify_project
+from lacuna.errors import ConfigError
+from lacuna.model import ColumnKind, Layer, Sensitivity, Tier
+
+
+@pytest.fixture(scope="module")
+def example(dbt_built: Any) -> Any:
+    return classify_project(load_project(dbt_built.dir))
+
+
+def test_floe_meta_with_critical_sensitivity_is_declared(example: Any) -> None:
+    ssn = example.classification("bronze_customers").columns["ssn"]
+    assert (ssn.classification, ssn.pii_type, ssn.sensitivity, ssn.layer) == (
+        ColumnKind.PII, "ssn", Sensitivity.CRITICAL, Layer.DECLARED)
+    assert "meta.floe" in ssn.reasoning
+    phone = example.classification("silver_customers").columns["phone"]
+    assert "meta.lacuna" in phone.reasoning
+    # a seed column declared only under config.meta
+    amount = example.classification("raw_orders").columns["amount"]
+    assert amount.classification is ColumnKind.FINANCIAL
+
+
+def test_model_level_meta_sets_floor_and_tags(example: Any) -> None:
+    bronze_orders = example.classification("bronze_orders")
+    assert bronze_orders.floor is Tier.PROPRIETARY
+    assert {"PII", "CUSTOMER_DATA"} <= set(bronze_orders.tags)
+    # gold_revenue has no meta of its own: the floor and tags come from its parents
+    revenue = example.classification("gold_revenue")
+    assert revenue.floor is Tier.PROPRIETARY
+    assert "CUSTOMER_DATA" in revenue.tags
+
+
+def test_classes_flow_through_compiled_sql(example: Any) -> None:
+    silver = example.of("silver_customers")
+    full_name = silver.classification.columns["full_name"]
+    email = silver.classification.columns["email_address"]
+    assert full_name.classification is ColumnKind.PII
+    assert full_name.layer is Layer.INHERITED
+    assert (email.pii_type, email.sensitivity) == ("email", Sensitivity.HIGH)
+    assert {"full_name", "email_address"} <= set(silver.inherited)
+    gold = example.classification("gold_customer_orders")
+    assert gold.columns["email_address"].pii_type == "email"
+    assert not gold.columns["order_count"].is_personal  # a count of orders
+    edges = {(e.source_column, e.target_column) for e in silver.edges}
+    assert ("email", "email_address") in edges
+
+
+def test_seed_columns_from_csv_are_suggested_from_values(example: Any) -> None:
+    raw = example.of("raw_orders")
+    assert set(raw.classification.columns) == {"order_id", "customer_id", "order_date",
+                                               "amount", "status"}
+    assert "order_date" in raw.suggested
+    assert raw.classification.columns["order_date"].layer is not Layer.DECLARED
+
+
+def test_declared_wins_over_lineage(tmp_path: Path, gen: SimpleNamespace) -> None:
+    gen.write(tmp_path,
+              gen.model("src", kind="seed", columns={"email": gen.floe("pii", pii_type="email",
+                                                                      sensitivity="high")}),
+              gen.model("m", sql='select email from "db"."main"."src"', parents=("seed.p.src",),
+                        columns={"email": gen.floe("identifier")}))
+    pc = classify_project(load_project(tmp_path))
+    col = pc.classification("m").columns["email"]
+    assert col.classification is ColumnKind.IDENTIFIER
+    assert col.layer is Layer.DECLARED
+
+
+def test_untraceable_sql_fails_closed(tmp_path: Path, gen: SimpleNamespace) -> None:
+    gen.write(tmp_path,
+              gen.model("src", kind="seed", columns={"ssn": gen.floe("pii", pii_type="ssn",
+                                                                    sensitivity="critical")}),
+              gen.model("m", sql="select ((( from nowhere", parents=("seed.p.src",),
+                        columns={"x": {}}))
+    nc = classify_project(load_project(tmp_path)).of("m")
+    assert nc.classification.columns["x"].sensitivity is Sensitivity.CRITICAL
+    assert nc.classification.tier is Tier.PROPRIETARY
+    assert any("could not be traced" in n for n in nc.notes)
+
+
+def test_undeclared_columns_are_classified_by_name_and_description(
+        tmp_path: Path, gen: SimpleNamespace) -> None:
+    gen.write(tmp_path, gen.model("s", kind="seed", columns={
+        "customer_email": {}, "notes_x": {"description": "The customer's e-mail address"},
+        "colour": {}}))
+    nc = classify_project(load_project(tmp_path)).of("s")
+    cols = nc.classification.columns
+    assert cols["customer_email"].pii_type == "email"
+    assert cols["colour"].classification is ColumnKind.PUBLIC
+    assert set(nc.undeclared) >= {"customer_email"}
+
+
+def test_column_tags_and_upper_case_dbt_tags(tmp_path: Path, gen: SimpleNamespace) -> None:
+    gen.write(tmp_path, gen.model("s", kind="seed", tags=("PII", "daily"),
+                                  columns={"diag": {"tags": ["phi"]}}))
+    c = classify_project(load_project(tmp_path)).classification("s")
+    assert c.columns["diag"].classification is ColumnKind.PHI
+    assert "PII" in c.tags
+    assert "DAILY" not in c.tags
+
+
+@pytest.mark.parametrize(("meta", "match"), [
+    ({"floe": {"classification": "pii", "sensitivity": "extreme"}}, "sensitivity"),
+    ({"lacuna": {"classification": "secretish"}}, "secretish"),
+])
+def test_bad_declaration_names_file_and_column(tmp_path: Path, gen: SimpleNamespace,
+                                               meta: dict[str, Any], match: str) -> None:
+    gen.write(tmp_path, gen.model("m", kind="seed", columns={"c": {"meta": meta}}))
+    with pytest.raises(ConfigError, match=rf"models/m.sql: m\.c: meta\.\w+: .*{match}"):
+        classify_project(load_project(tmp_path))
+
+
+def test_cli_classify_json_samples_the_warehouse(dbt_built: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    out = CliRunner().invoke(app, ["dbt", "classify", "--project-dir", str(dbt_built.dir),
+                                   "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    silver = data["model.lacuna_example.silver_customers"]
+    assert silver["columns"]["full_name"]["pii_type"] == "name"
+    assert "full_name" in silver["inherited"]
+    assert data["seed.lacuna_example.raw_customers"]["columns"]["ssn"]["sensitivity"] \
+        == "critical"

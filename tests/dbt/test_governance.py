@@ -1,0 +1,116 @@
+"""The governance: section (ADR-0012) in floe.yaml and lacuna.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lacuna.config import load_config
+from lacuna.dbt.governance import Action, governance_from, load_governance
+from lacuna.errors import ConfigError
+from lacuna.model import ColumnClass, ColumnKind, Sensitivity
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dbt_project"
+EMAIL = ColumnClass(classification=ColumnKind.PII, pii_type="email",
+                    sensitivity=Sensitivity.HIGH)
+NAME = ColumnClass(classification=ColumnKind.PII, pii_type="name",
+                   sensitivity=Sensitivity.MEDIUM)
+SSN = ColumnClass(classification=ColumnKind.PII, pii_type="ssn",
+                  sensitivity=Sensitivity.CRITICAL)
+
+
+def test_the_adr_floe_yaml_loads_unchanged() -> None:
+    gov, where = load_governance(EXAMPLE)
+    assert where.endswith("floe.yaml")
+    assert gov.classification.source == "dbt_meta"
+    assert gov.environment == "development"
+    high = gov.policies["high_sensitivity"]
+    assert high.production is not None
+    assert high.production.requires_role == ("data_owner", "compliance")
+    assert gov.quality_gates is not None
+    assert gov.quality_gates["enforcement"] == "strict"
+
+
+def test_floe_yaml_is_lacuna_config_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(EXAMPLE)
+    config = load_config()
+    assert config.classification.source == "dbt_meta"
+    assert "policies" in config.governance
+
+
+@pytest.mark.parametrize(("environment", "email", "name"), [
+    ("development", Action.REDACT, Action.SYNTHESIZE),
+    ("preview", Action.REDACT, Action.SYNTHESIZE),
+    ("staging", Action.REDACT, Action.SYNTHESIZE),  # staging is non_production (ADR)
+    ("production", Action.RESTRICT, Action.RESTRICT),
+])
+def test_strictest_rule_per_environment(environment: str, email: Action, name: Action) -> None:
+    gov, _ = load_governance(EXAMPLE)
+    assert gov.effect(EMAIL, environment).action is email
+    assert gov.effect(NAME, environment).action is name
+
+
+def test_production_roles_and_critical_approval() -> None:
+    gov, _ = load_governance(EXAMPLE)
+    email = gov.effect(EMAIL, "production")
+    assert email.role_sets == (("data_owner", "compliance"),)
+    assert email.restricted
+    assert not email.approval
+    assert gov.effect(SSN, "production").approval
+    # critical needs approval in production even when no rule says so
+    bare = governance_from({"policies": {"pii": {"production": {"action": "restrict"}}}})
+    assert bare.effect(SSN, "production").approval
+    assert not bare.effect(SSN, "development").approval
+
+
+def test_both_spellings_of_keys() -> None:
+    spelled = governance_from({"policies": {
+        "high": {"non_production": {"action": "hash"}},
+        "Confidential": {"non_production": {"action": "mask"}},
+        "internal": {"production": {"action": "restrict", "requires_role": "finance"}},
+    }})
+    assert spelled.effect(EMAIL, "development").action is Action.HASH
+    assert spelled.effect(NAME, "development").action is Action.MASK  # PROPRIETARY = confidential
+    financial = ColumnClass(classification=ColumnKind.FINANCIAL, sensitivity=Sensitivity.MEDIUM)
+    assert spelled.effect(financial, "production").role_sets == (("finance",),)
+
+
+def test_environment_type_key_wins_over_category() -> None:
+    gov = governance_from({"policies": {"pii": {
+        "non_production": {"action": "synthesize"}, "staging": {"action": "redact"}}}})
+    assert gov.effect(NAME, "development").action is Action.SYNTHESIZE
+    assert gov.effect(NAME, "staging").action is Action.REDACT
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({"policys": {}}, "governance.policys: unknown key; did you mean 'policies'?"),
+    ({"policies": {"pii": {"prodution": {}}}},
+     "governance.policies.pii.prodution: unknown key; did you mean 'production'?"),
+    ({"policies": {"hgh_sensitivity": {}}},
+     "governance.policies.hgh_sensitivity: unknown policy key; did you mean 'high_sensitivity'?"),
+    ({"policies": {"pii": {"production": {"action": "synthesise"}}}},
+     "unknown action 'synthesise'; did you mean 'synthesize'?"),
+    ({"policies": {"pii": {"production": {"requires_roles": ["x"]}}}},
+     "governance.policies.pii.production.requires_roles: unknown key; did you mean "
+     "'requires_role'?"),
+    ({"classification": {"source": "dbt"}}, "governance.classification.source"),
+])
+def test_unknown_keys_name_the_path_and_nearest_key(raw: dict[str, object],
+                                                    expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        governance_from(raw, where="floe.yaml")
+    assert expected in str(info.value)
+    assert str(info.value).startswith("floe.yaml")
+
+
+def test_lacuna_yaml_governance_is_validated(tmp_path: Path) -> None:
+    (tmp_path / "lacuna.yaml").write_text(
+        "governance:\n  policies:\n    pii:\n      non_produktion: {action: redact}\n")
+    with pytest.raises(ConfigError, match="did you mean 'non_production'"):
+        load_config(tmp_path / "lacuna.yaml")
+    (tmp_path / "lacuna.yaml").write_text(
+        "governance:\n  policies:\n    pii:\n      non_production: {action: redact}\n")
+    gov, where = load_governance(tmp_path)
+    assert where.endswith("lacuna.yaml")
+    assert gov.effect(NAME, "preview").action is Action.REDACT
