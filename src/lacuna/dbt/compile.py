@@ -262,7 +262,7 @@ def _check_model(ctx: _Ctx, node: DbtNode) -> tuple[ModelCoverage, list[Finding]
         problem = _requirement(ctx, node, test, pk, tested)
         if problem is not None:
             missing.append(test)
-            findings.append(_finding(node, layer, path, test, problem, required))
+            findings.append(_finding(node, layer, path, test, problem))
     cov = ModelCoverage(
         unique_id=node.unique_id, name=node.name, layer=layer, path=path,
         columns=columns, tested_columns=tuple(c for c in columns if c.lower() in tested),
@@ -284,8 +284,8 @@ def _check_model(ctx: _Ctx, node: DbtNode) -> tuple[ModelCoverage, list[Finding]
     return cov, findings
 
 
-def _finding(node: DbtNode, layer: str | None, path: str, test: str, problem: _Problem,
-             required: list[str]) -> Finding:
+def _finding(node: DbtNode, layer: str | None, path: str, test: str,
+             problem: _Problem) -> Finding:
     rule = {"audit_log": "lacuna.evidence.audit_log",
             "masking_verified": "lacuna.evidence.masking_verified",
             "encryption_verified": "lacuna.evidence.encryption_verified"}.get(
@@ -293,8 +293,7 @@ def _finding(node: DbtNode, layer: str | None, path: str, test: str, problem: _P
     return Finding(
         rule_id=rule, level=Level.ERROR, model=node.unique_id, model_name=node.name,
         column=problem.column, layer=layer, path=path, step=4,
-        message=(f"model '{node.name}' missing required tests; Required: [{', '.join(required)}]"
-                 f" Missing: [{test}]: {problem.why}"),
+        message=f"model '{node.name}' lacks required `{test}`: {problem.why}",
         fix=problem.fix)
 
 
