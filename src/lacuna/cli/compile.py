@@ -78,9 +78,12 @@ def compile_command(
                    f"(adapter: {project.adapter_type})")
             raise ConfigError(msg)
         checks = run(project, gates, db)
+    from lacuna.dbt.checks import warehouse_columns
+
     mode = enforcement or gates.quality_gates.enforcement
     report = compile_project(project, gates, enforcement=mode,  # type: ignore[arg-type]
-                             evidence=evidence, checks=checks, checks_ran=run_checks)
+                             evidence=evidence, checks=checks, checks_ran=run_checks,
+                             built_columns=warehouse_columns(db) if db else None)
     console.print(f"  {OK} {report.models} models, {report.tests} tests")
     _print(report)
     if json_out is not None:

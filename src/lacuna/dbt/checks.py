@@ -149,10 +149,35 @@ def _time_column(node: DbtNode, columns: Mapping[str, str], explicit: str | None
     return times[0] if times else None
 
 
+def warehouse_columns(warehouse: Path) -> dict[str, tuple[str, ...]]:
+    """``schema.table`` (lower-case) → the built table's columns, from DuckDB's
+    information_schema; {} when the file is missing or cannot be opened (e.g. locked)."""
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - duckdb is in the dbt extra
+        return {}
+    if not warehouse.is_file():
+        return {}
+    try:
+        conn = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return {}
+    try:
+        rows = conn.execute("SELECT table_schema, table_name, column_name FROM "
+                            "information_schema.columns ORDER BY table_schema, table_name, "
+                            "ordinal_position").fetchall()
+    finally:
+        conn.close()
+    out: dict[str, list[str]] = {}
+    for schema, table, column in rows:
+        out.setdefault(f"{schema}.{table}".lower(), []).append(str(column))
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def checks_summary(results: Sequence[CheckResult]) -> tuple[int, int]:
     """(passed, failed)."""
     passed = sum(1 for r in results if r.passed)
     return passed, len(results) - passed
 
 
-__all__ = ["checks_summary", "run_checks"]
+__all__ = ["checks_summary", "run_checks", "warehouse_columns"]

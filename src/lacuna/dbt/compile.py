@@ -21,11 +21,12 @@ notify → note.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,9 +106,10 @@ class _Ctx:
     project: DbtProject
     gates: GatesConfig
     enforcement: Enforcement
-    freshness_sources: frozenset[str]
+    freshness_sources: Callable[[], frozenset[str]]
     evidence: Evidence | None
     yaml_paths: Mapping[str, str]
+    built_columns: Mapping[str, tuple[str, ...]]
 
     def path(self, node: DbtNode) -> str:
         return self.yaml_paths.get(node.name) or node.original_file_path
@@ -121,6 +123,7 @@ def compile_project(
     evidence: Evidence | None = None,
     checks: Sequence[Any] = (),
     checks_ran: bool = False,
+    built_columns: Mapping[str, tuple[str, ...]] | None = None,
 ) -> CompileReport:
     """Check ``project`` against ``gates``; the report says what is missing and how to fix it.
 
@@ -132,14 +135,18 @@ def compile_project(
             evidence requirement is reported as not verified.
         checks: ``--run-checks`` results (:func:`lacuna.dbt.checks.run_checks`).
         checks_ran: whether checks were run (an empty ``checks`` then means none applied).
+        built_columns: ``schema.table`` (lower-case) → the built table's columns
+            (:func:`lacuna.dbt.checks.warehouse_columns`); columns the YAML does not declare
+            count as untested.
     """
     started = time.perf_counter()
     qg = gates.quality_gates
     mode: Enforcement = enforcement or qg.enforcement
     models = [n for n in project.models if n.package_name in ("", project.name)]
     models.sort(key=lambda n: n.name)
-    ctx = _Ctx(project, gates, mode, _freshness_sources(project), evidence,
-               _yaml_index(project, models))
+    ctx = _Ctx(project, gates, mode, functools.cache(lambda: _freshness_sources(project)),
+               evidence,
+               _yaml_index(project, models), built_columns or {})
     coverages: list[ModelCoverage] = []
     findings: list[Finding] = []
     for node in models:
@@ -243,6 +250,9 @@ def _check_model(ctx: _Ctx, node: DbtNode) -> tuple[ModelCoverage, list[Finding]
     layer_req = qg.layers.get(layer) if layer else None  # type: ignore[call-overload]
     tested = tested_columns(ctx.project, node)
     columns = tuple(node.columns)
+    built = ctx.built_columns.get(f"{node.schema}.{node.table}".lower(), ())
+    declared = {c.lower() for c in columns}
+    columns += tuple(c for c in built if c.lower() not in declared)
     minimum = qg.minimum_test_coverage
     required = list(normalize_tests(qg.required_tests))
     if layer_req is not None:
@@ -538,7 +548,8 @@ def _has_freshness(ctx: _Ctx, node: DbtNode) -> bool:
     if any(gate_applies(g, node, ctx.gates) and any(c.type == "freshness" for c in g.checks)
            for g in ctx.gates.quality.gates):
         return True
-    if ctx.freshness_sources:
+    fresh = ctx.freshness_sources()  # read only when a model needs it
+    if fresh:
         seen: set[str] = set()
         stack = list(node.depends_on)
         while stack:
@@ -546,7 +557,7 @@ def _has_freshness(ctx: _Ctx, node: DbtNode) -> bool:
             if uid in seen:
                 continue
             seen.add(uid)
-            if uid in ctx.freshness_sources:
+            if uid in fresh:
                 return True
             parent = ctx.project.nodes.get(uid)
             if parent is not None:
