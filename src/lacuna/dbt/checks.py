@@ -83,7 +83,7 @@ def _columns(conn: Any, node: DbtNode) -> dict[str, str] | None:
     """The built table's columns and types, or None when it does not exist."""
     try:
         rows = conn.execute(f"DESCRIBE SELECT * FROM {_relation(node)}").fetchall()
-    except Exception:  # noqa: BLE001 - duckdb raises CatalogException and others
+    except Exception:
         return None
     return {str(r[0]): str(r[1]).upper() for r in rows}
 

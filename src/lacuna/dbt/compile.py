@@ -87,8 +87,10 @@ def load_project_gates(project_dir: str | os.PathLike[str],
         raw, _ = parse_yaml(text, str(path))
         if not isinstance(raw, Mapping):
             continue
-        gov = raw.get("governance") if isinstance(raw.get("governance"), Mapping) else {}
-        qg, qg_prefix = gov.get("quality_gates"), ("governance",)
+        gov_raw = raw.get("governance")
+        gov: Mapping[str, Any] = gov_raw if isinstance(gov_raw, Mapping) else {}
+        qg = gov.get("quality_gates")
+        qg_prefix: tuple[str, ...] = ("governance",)
         if qg is None:
             qg, qg_prefix = raw.get("quality_gates"), ()
         quality = raw.get("quality", gov.get("quality"))

@@ -106,7 +106,8 @@ def load_consumption(project_dir: str | Path, config: str | Path | None = None
         raw, _ = parse_yaml(path.read_text(encoding="utf-8"), str(path))
         if not isinstance(raw, Mapping):
             continue
-        gov = raw.get("governance") if isinstance(raw.get("governance"), Mapping) else {}
+        gov_raw = raw.get("governance")
+        gov: Mapping[str, Any] = gov_raw if isinstance(gov_raw, Mapping) else {}
         section = raw.get("consumption", gov.get("consumption"))
         if section is None and config and ("roles" in raw or "row_filters" in raw):
             section = raw

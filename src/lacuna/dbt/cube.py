@@ -167,9 +167,12 @@ function deny(message) {{
 
 function rewrite(query, securityContext) {{
   const ctx = securityContext || {{}};
-  const roles = [].concat(ctx.groups || ctx.roles || []).filter((r) => RULES.roles.includes(r));
+  const roles = [].concat(ctx.groups || ctx.roles || [])
+    .filter((r) => RULES.roles.includes(r));
   const attrs = Object.assign({{}}, ctx, ctx.userAttributes || {{}});
-  if (roles.length === 0) deny("no configured role (" + RULES.roles.join(", ") + ") in the security context");
+  if (roles.length === 0) {{
+    deny(`no configured role (${{RULES.roles.join(", ")}}) in the security context`);
+  }}
   const visibility = (cube, field) => {{
     const limited = (RULES.cubes[cube] || {{ members: {{}} }}).members[field];
     if (!limited) return "full";
@@ -192,16 +195,26 @@ function rewrite(query, securityContext) {{
   out.dimensions = (query.dimensions || []).map((m) => check(m, true));
   out.measures = (query.measures || []).map((m) => check(m, false));
   out.segments = (query.segments || []).map((m) => check(m, false));
-  out.timeDimensions = (query.timeDimensions || []).map((t) => Object.assign({{}}, t, {{ dimension: check(t.dimension, false) }}));
-  const walk = (f) => (f.or || f.and ? Object.assign({{}}, f, f.or ? {{ or: f.or.map(walk) }} : {{ and: f.and.map(walk) }}) : Object.assign({{}}, f, {{ member: check(f.member || f.dimension, false) }}));
+  out.timeDimensions = (query.timeDimensions || []).map(
+    (t) => Object.assign({{}}, t, {{ dimension: check(t.dimension, false) }}));
+  const walk = (f) => {{
+    if (f.or) return Object.assign({{}}, f, {{ or: f.or.map(walk) }});
+    if (f.and) return Object.assign({{}}, f, {{ and: f.and.map(walk) }});
+    return Object.assign({{}}, f, {{ member: check(f.member || f.dimension, false) }});
+  }};
   out.filters = (query.filters || []).map(walk);
   if (Array.isArray(query.order)) out.order = query.order.map(([m, dir]) => [check(m, true), dir]);
   for (const cube of used) {{
     for (const f of (RULES.cubes[cube] || {{ rowFilters: [] }}).rowFilters) {{
       if (roles.some((r) => f.exemptRoles.includes(r))) continue;
       const value = attrs[f.userAttribute];
-      if (value === undefined || value === null || value === "") deny(`user attribute '${{f.userAttribute}}' is missing: access to ${{cube}} denied`);
-      out.filters.push({{ member: `${{cube}}.${{f.member}}`, operator: f.operator, values: [].concat(value).map(String) }});
+      if (value === undefined || value === null || value === "") {{
+        deny(`user attribute '${{f.userAttribute}}' is missing: access to ${{cube}} denied`);
+      }}
+      out.filters.push({{
+        member: `${{cube}}.${{f.member}}`, operator: f.operator,
+        values: [].concat(value).map(String),
+      }});
     }}
   }}
   return out;

@@ -106,12 +106,12 @@ class LayerDetection(_Model):
 
     meta_key: str = "layer"
     tags: bool = True
-    folders: dict[Layer, tuple[str, ...]] = Field(default_factory=lambda: {
+    folders: dict[Layer, tuple[str, ...]] = Field(default_factory=lambda: {  # type: ignore[arg-type]
         "bronze": ("bronze", "staging"),
         "silver": ("silver", "intermediate"),
         "gold": ("gold", "marts", "mart"),
     })
-    prefixes: dict[Layer, tuple[str, ...]] = Field(default_factory=lambda: {
+    prefixes: dict[Layer, tuple[str, ...]] = Field(default_factory=lambda: {  # type: ignore[arg-type]
         "bronze": ("bronze_", "stg_", "raw_"),
         "silver": ("silver_", "int_"),
         "gold": ("gold_", "mart_", "fct_", "dim_"),
@@ -260,7 +260,7 @@ def explain(exc: ValidationError, root: type[BaseModel], where: str,
             lines.append(f"{where}: {shown}: unknown key. "
                          + "; ".join(p for p in (hint, valid) if p))
         elif loc and loc[-1] == "[key]":  # an unknown layer name: a key, too
-            shown = _dotted(prefix, loc[:-2] + (loc[-2],))
+            shown = _dotted(prefix, (*loc[:-2], loc[-2]))
             near = difflib.get_close_matches(str(loc[-2]), LAYERS, n=1, cutoff=0.4)
             hint = f"did you mean '{near[0]}'? " if near else ""
             lines.append(f"{where}: {shown}: unknown layer. {hint}valid: {', '.join(LAYERS)}")

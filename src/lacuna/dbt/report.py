@@ -169,7 +169,7 @@ __all__ = [
     "CheckResult",
     "CompileReport",
     "Finding",
-    "Level",
     "LayerCoverage",
+    "Level",
     "ModelCoverage",
 ]
