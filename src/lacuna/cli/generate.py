@@ -31,16 +31,12 @@ Models = Annotated[list[str] | None, typer.Option(
 
 
 def _plan(project_dir: Path, config: Path | None, models: list[str] | None) -> AccessPlan:
-    from lacuna.dbt.checks import warehouse_columns
     from lacuna.dbt.consumption import load_consumption, plan_access
-    from lacuna.dbt.evidence import duckdb_path
     from lacuna.dbt.manifest import load_project
 
-    consumption, policies, _ = load_consumption(project_dir, config)
+    consumption, governance, _ = load_consumption(project_dir, config)
     project = load_project(project_dir)
-    db = duckdb_path(project) if project.adapter_type in (None, "duckdb") else None
-    return plan_access(project, consumption, policies, models,
-                       built_columns=warehouse_columns(db) if db else None)
+    return plan_access(project, consumption, governance, models=models)
 
 
 def _summary(plan: AccessPlan) -> None:
