@@ -249,7 +249,8 @@ def explain(exc: ValidationError, root: type[BaseModel], where: str,
             prefix: tuple[str, ...] = ()) -> str:
     """One line per problem: ``where: a.b.c: what; did you mean 'x'?``."""
     lines = []
-    for err in exc.errors():
+    # unknown keys first: a misspelt key also makes its correct spelling "missing"
+    for err in sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden"):
         loc = tuple(err["loc"])
         shown = _dotted(prefix, loc)
         if err["type"] == "extra_forbidden":
