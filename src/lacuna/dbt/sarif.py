@@ -88,19 +88,20 @@ def _result(f: Finding, rule_index: int, root: Path) -> dict[str, Any]:
         "message": {"text": text},
         "partialFingerprints": {"lacunaFinding/v1": _fingerprint(f)},
     }
-    if f.path:
-        physical: dict[str, Any] = {"artifactLocation": {"uri": f.path,
-                                                         "uriBaseId": "PROJECT_ROOT"}}
-        line = _line_of(str(root / f.path), f.model_name or "", f.column or "")
-        if line:
-            physical["region"] = {"startLine": line}
-        location: dict[str, Any] = {"physicalLocation": physical}
-        if f.model_name:
-            qualified = f"{f.model_name}.{f.column}" if f.column else f.model_name
-            location["logicalLocations"] = [{
-                "name": f.column or f.model_name, "fullyQualifiedName": qualified,
-                "kind": "member" if f.column else "object"}]
-        result["locations"] = [location]
+    # Code-scanning UIs need a location on every result: a finding about a whole layer (or a
+    # gate) points at the project file.
+    physical: dict[str, Any] = {"artifactLocation": {"uri": f.path or "dbt_project.yml",
+                                                     "uriBaseId": "PROJECT_ROOT"}}
+    line = _line_of(str(root / f.path), f.model_name or "", f.column or "") if f.path else None
+    if line:
+        physical["region"] = {"startLine": line}
+    location: dict[str, Any] = {"physicalLocation": physical}
+    if f.model_name:
+        qualified = f"{f.model_name}.{f.column}" if f.column else f.model_name
+        location["logicalLocations"] = [{
+            "name": f.column or f.model_name, "fullyQualifiedName": qualified,
+            "kind": "member" if f.column else "object"}]
+    result["locations"] = [location]
     return result
 
 
