@@ -124,7 +124,8 @@ def test_compile_cli_strict_exits_1_and_warn_exits_0(dbt_built, tmp_path):
              "[5/5] Compilation FAILED"]
     assert [out.index(s) for s in steps] == sorted(out.index(s) for s in steps)
     assert "Model 'gold_revenue' missing required tests" in out
-    assert "gold layer:" in out and "Missing tests for:" in out
+    assert "gold layer:" in out
+    assert "Missing tests for:" in out
     assert "gold_revenue." in out
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["status"] == "FAILED"
