@@ -419,29 +419,38 @@ def tested_columns(project: DbtProject, node: DbtNode) -> dict[str, set[str]]:
     """Column (lower-case) → names of the tests that test it.
 
     A test counts for a column when dbt links it by ``attached_node`` + ``column_name``; when
-    it is linked only by ``depends_on``, its arguments (``column_name``, ``column``, ``field``,
-    ``combination_of_columns``) or, for a singular test, the column names in its SQL decide.
+    it is linked only by ``depends_on``, its arguments decide (``column_name``, ``column``,
+    ``combination_of_columns``; ``field`` on the model a relationships test points ``to``) or,
+    for a singular test, the column names in its SQL.
     """
     names = {c.lower() for c in node.columns}
     out: dict[str, set[str]] = {}
     for test in node.tests:
         kind = _short(test.test_name) or "singular"
-        for col in _test_columns(project, test, names):
+        for col in _test_columns(project, test, node, names):
             out.setdefault(col, set()).add(kind)
     return out
 
 
-def _test_columns(project: DbtProject, test: DbtTest, names: set[str]) -> set[str]:
+def _test_columns(project: DbtProject, test: DbtTest, node: DbtNode,
+                  names: set[str]) -> set[str]:
     cols: set[str] = set()
-    if test.column_name:
-        cols.add(_unquote(test.column_name).lower())
-    for key in ("column_name", "column", "field"):
-        value = test.kwargs.get(key)
-        if isinstance(value, str):
-            cols.add(_unquote(value).lower())
-    combo = test.kwargs.get("combination_of_columns")
-    if isinstance(combo, Sequence) and not isinstance(combo, str):
-        cols.update(_unquote(str(c)).lower() for c in combo)
+    to = str(test.kwargs.get("to") or "")
+    refers_here = bool(to) and re.search(rf"['\"]{re.escape(node.name)}['\"]", to) is not None
+    if refers_here:  # a relationships-style test seen from its `to` side: `field` is ours
+        field = test.kwargs.get("field")
+        if isinstance(field, str):
+            cols.add(_unquote(field).lower())
+    else:
+        if test.column_name:
+            cols.add(_unquote(test.column_name).lower())
+        for key in ("column_name", "column"):
+            value = test.kwargs.get(key)
+            if isinstance(value, str):
+                cols.add(_unquote(value).lower())
+        combo = test.kwargs.get("combination_of_columns")
+        if isinstance(combo, Sequence) and not isinstance(combo, str):
+            cols.update(_unquote(str(c)).lower() for c in combo)
     if test.test_name is None and not cols and test.original_file_path:
         sql = _read(Path(project.project_dir) / test.original_file_path)
         words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
