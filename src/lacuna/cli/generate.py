@@ -31,12 +31,16 @@ Models = Annotated[list[str] | None, typer.Option(
 
 
 def _plan(project_dir: Path, config: Path | None, models: list[str] | None) -> AccessPlan:
+    from lacuna.dbt.checks import warehouse_types
     from lacuna.dbt.consumption import load_consumption, plan_access
+    from lacuna.dbt.evidence import duckdb_path
     from lacuna.dbt.manifest import load_project
 
     consumption, governance, _ = load_consumption(project_dir, config)
     project = load_project(project_dir)
-    return plan_access(project, consumption, governance, models=models)
+    db = duckdb_path(project) if project.adapter_type in (None, "duckdb") else None
+    return plan_access(project, consumption, governance, models=models,
+                       column_types=warehouse_types(db) if db else None)
 
 
 def _summary(plan: AccessPlan) -> None:

@@ -152,6 +152,12 @@ def _time_column(node: DbtNode, columns: Mapping[str, str], explicit: str | None
 def warehouse_columns(warehouse: Path) -> dict[str, tuple[str, ...]]:
     """``schema.table`` (lower-case) → the built table's columns, from DuckDB's
     information_schema; {} when the file is missing or cannot be opened (e.g. locked)."""
+    return {k: tuple(v) for k, v in warehouse_types(warehouse).items()}
+
+
+def warehouse_types(warehouse: Path) -> dict[str, dict[str, str]]:
+    """``schema.table`` (lower-case) → {column: DuckDB type}, in column order; {} when the file
+    is missing or cannot be opened."""
     try:
         import duckdb
     except ImportError:  # pragma: no cover - duckdb is in the dbt extra
@@ -163,15 +169,15 @@ def warehouse_columns(warehouse: Path) -> dict[str, tuple[str, ...]]:
     except duckdb.Error:
         return {}
     try:
-        rows = conn.execute("SELECT table_schema, table_name, column_name FROM "
+        rows = conn.execute("SELECT table_schema, table_name, column_name, data_type FROM "
                             "information_schema.columns ORDER BY table_schema, table_name, "
                             "ordinal_position").fetchall()
     finally:
         conn.close()
-    out: dict[str, list[str]] = {}
-    for schema, table, column in rows:
-        out.setdefault(f"{schema}.{table}".lower(), []).append(str(column))
-    return {k: tuple(v) for k, v in out.items()}
+    out: dict[str, dict[str, str]] = {}
+    for schema, table, column, data_type in rows:
+        out.setdefault(f"{schema}.{table}".lower(), {})[str(column)] = str(data_type)
+    return out
 
 
 def checks_summary(results: Sequence[CheckResult]) -> tuple[int, int]:
@@ -180,4 +186,4 @@ def checks_summary(results: Sequence[CheckResult]) -> tuple[int, int]:
     return passed, len(results) - passed
 
 
-__all__ = ["checks_summary", "run_checks", "warehouse_columns"]
+__all__ = ["checks_summary", "run_checks", "warehouse_columns", "warehouse_types"]

@@ -157,12 +157,15 @@ ENVIRONMENT = "production"  # the consumption layer serves production data
 def plan_access(project: DbtProject, consumption: ConsumptionConfig,
                 governance: GovernanceConfig, *,
                 classification: ProjectClassification | None = None,
-                models: Sequence[str] | None = None) -> AccessPlan:
+                models: Sequence[str] | None = None,
+                column_types: Mapping[str, Mapping[str, str]] | None = None) -> AccessPlan:
     """Resolve every model's columns for every role (see the module docstring).
 
     ``classification`` defaults to :func:`lacuna.dbt.classify.classify_project` (declared meta,
     carried through the DAG by column lineage of the compiled SQL), whose columns are the
-    model's output columns.
+    model's output columns. ``column_types`` (``schema.table`` → {column: type}, from the
+    warehouse: :func:`lacuna.dbt.checks.warehouse_types`) fills in types the YAML does not
+    declare.
 
     Raises:
         ConfigError: no roles are configured or named by any policy's ``requires_role``, or a
@@ -186,8 +189,10 @@ def plan_access(project: DbtProject, consumption: ConsumptionConfig,
     if models:
         nodes = [n for n in nodes if any(fnmatch.fnmatchcase(n.name, m) for m in models)]
     classes = classification or classify_project(project)
+    types = column_types or {}
     out = [_model_access(n, classes.nodes[n.unique_id].classification, roles, governance,
-                         consumption) for n in nodes]
+                         consumption, types.get(f"{n.schema}.{n.table}".lower(), {}))
+           for n in nodes]
     return AccessPlan(project=project.name, roles=tuple(roles), models=tuple(out),
                       config=consumption)
 
@@ -208,7 +213,8 @@ def _lets_through(rule: PolicyRule, role: str, row_filtered: bool) -> bool:
 
 
 def _model_access(node: DbtNode, classification: Classification, roles: list[str],
-                  governance: GovernanceConfig, consumption: ConsumptionConfig) -> ModelAccess:
+                  governance: GovernanceConfig, consumption: ConsumptionConfig,
+                  types: Mapping[str, str]) -> ModelAccess:
     pk = {p.lower() for p in primary_key(node)}
     declared = {c.lower(): col for c, col in node.columns.items()}
     names = list(classification.columns) or [c.name for c in node.columns.values()]
@@ -238,7 +244,7 @@ def _model_access(node: DbtNode, classification: Classification, roles: list[str
         actions = [r.action for _, r in rules]
         action = max(actions, key=_STRENGTH.__getitem__) if actions else None
         columns.append(ColumnAccess(
-            name=name, data_type=col.data_type if col else None,
+            name=name, data_type=(col.data_type if col else None) or types.get(name),
             classification=cc.classification.value if cc else None,
             pii_type=cc.pii_type if cc else None,
             sensitivity=cc.sensitivity.value if cc else None,
