@@ -268,3 +268,24 @@ def test_compile_encryption_verified_on_an_encrypted_duckdb(tmp_path, dbt_built)
     other = Evidence(warehouse=encrypted, adapter="postgres").encryption(node)
     assert not other.ok
     assert "cannot verify" in other.reason
+
+
+def test_compile_audit_log_verified_after_dbt_record(dbt_built):
+    """`lacuna dbt record` leaves audit records per model; compile then finds them."""
+    from lacuna.dbt.record import record_run
+    from lacuna.governor import current
+
+    project = load_project(dbt_built.dir)
+    gates, _ = load_project_gates(dbt_built.dir)
+
+    def evidence() -> Evidence:
+        return Evidence(audit=lambda: current().audit, lineage=lambda: current().lineage_store,
+                        warehouse=dbt_built.warehouse, adapter="duckdb")
+
+    before = compile_project(project, gates, evidence=evidence())
+    missing = {m.name for m in before.model_coverage if "audit_log" in m.missing_tests}
+    assert "gold_customer_orders" in missing
+    record_run(dbt_built.dir)
+    after = compile_project(project, gates, evidence=evidence())
+    still = {m.name for m in after.model_coverage if "audit_log" in m.missing_tests}
+    assert not still & {"gold_customer_orders", "silver_customers", "gold_revenue"}

@@ -112,9 +112,31 @@ class _Ctx:
     evidence: Evidence | None
     yaml_paths: Mapping[str, str]
     built_columns: Mapping[str, tuple[str, ...]]
+    cache: dict[str, Any]
 
     def path(self, node: DbtNode) -> str:
         return self.yaml_paths.get(node.name) or node.original_file_path
+
+    def classified_pii(self, node: DbtNode) -> list[str]:
+        """PII columns the project classification finds (declared meta carried through the
+        compiled SQL's column lineage); computed once, only for models that need it."""
+        from lacuna.model import ColumnKind
+
+        if "classes" not in self.cache:
+            self.cache["classes"] = _project_classes(self.project)
+        found = self.cache["classes"].get(node.unique_id, {})
+        return [c for c, kind in found.items() if kind in (ColumnKind.PII, ColumnKind.PHI)]
+
+
+def _project_classes(project: DbtProject) -> dict[str, dict[str, Any]]:
+    from lacuna.dbt.classify import classify_project
+
+    try:
+        pc = classify_project(project)
+    except Exception:  # noqa: BLE001 - no classification is "nothing found": evidence fails
+        return {}
+    return {uid: {c: cc.classification for c, cc in nc.classification.columns.items()}
+            for uid, nc in pc.nodes.items()}
 
 
 def compile_project(
@@ -148,7 +170,7 @@ def compile_project(
     models.sort(key=lambda n: n.name)
     ctx = _Ctx(project, gates, mode, functools.cache(lambda: _freshness_sources(project)),
                evidence,
-               _yaml_index(project, models), built_columns or {})
+               _yaml_index(project, models), built_columns or {}, {})
     coverages: list[ModelCoverage] = []
     findings: list[Finding] = []
     for node in models:
@@ -360,6 +382,8 @@ def _requirement(ctx: _Ctx, node: DbtNode, test: str, pk: tuple[str, ...],
                         f"dbt build) so the audit trail records {node.name}")
     if test == "masking_verified":
         pii = [c.name for c in node.columns.values() if _column_class(c.meta) in ("pii",)]
+        if not pii:
+            pii = ctx.classified_pii(node)
         if not pii:
             return _Problem("no column of this PII model is classified pii, so masking cannot "
                             "be verified", f"classify its PII columns (meta floe.classification: "
