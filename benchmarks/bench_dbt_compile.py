@@ -155,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one run (run_all.py --quick)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeat = 1
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_project(Path(tmp) / "bench", args.models)
         size = (folder / "target" / "manifest.json").stat().st_size
