@@ -139,6 +139,10 @@ def _mount_subcommands() -> None:
     app.add_typer(users_app, name="users", help="Server users, roles and API tokens.")
     app.command("serve")(serve)
     app.command("decrypt")(decrypt_command)
+    from lacuna.cli.compile import compile_command
+    app.command("compile")(compile_command)
+    from lacuna.cli.generate import app as generate_app
+    app.add_typer(generate_app, name="generate", help="Generate Cube and Polaris access rules.")
 
 
 _mount_subcommands()
