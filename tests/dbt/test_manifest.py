@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +83,13 @@ def _manifest(models: int) -> dict[str, Any]:
             "sources": {}}
 
 
-def test_depends_on_only_tests_link_and_2000_models_load_fast(tmp_path: Path) -> None:
+def test_depends_on_only_tests_link_across_2000_models(tmp_path: Path) -> None:
+    # How fast 2,000 models load is measured in benchmarks/bench_dbt_compile.py, not here.
     (tmp_path / "target").mkdir()
     (tmp_path / "target" / "manifest.json").write_text(json.dumps(_manifest(2000)))
-    started = time.process_time()  # CPU time: the suite shares a loaded machine
     project = load_project(tmp_path)
-    elapsed = time.process_time() - started
     assert len(project.models) == 2000
     assert [t.test_name for t in project.node("m1999").column_tests("ID")] == ["not_null"]
-    assert elapsed < 1.0, f"2,000 models took {elapsed:.2f} s"
 
 
 def test_missing_manifest_says_what_to_run(tmp_path: Path) -> None:
