@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("no Java runtime for Spark")
     root = tmp_path_factory.mktemp("spark")
+    # the Python workers must be this interpreter (the venv), not the system's python3
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
         SparkSession.builder.master("local[2]")
         .appName("lacuna-tests")

@@ -127,3 +127,15 @@ def test_data_in_memory_is_classified_by_a_sample(gspark):
     c = lacuna.spark.classification(df)
     assert c.tier is Tier.PROPRIETARY
     assert c.columns["contact"].pii_type == "email"
+
+
+def test_a_classified_pandas_frame_keeps_its_classification(gspark):
+    from lacuna.spark._jvm import job_ids
+
+    pdf = pd.read_csv(data_file("customers.csv"))  # governed: classified by Lacuna
+    df = gspark.createDataFrame(pdf)
+    before = job_ids(gspark)
+    c = lacuna.spark.classification(df)
+    assert job_ids(gspark) == before  # declared by pandas: no sample job
+    assert c.tier is Tier.PROPRIETARY
+    assert c.columns["email"].pii_type == "email"

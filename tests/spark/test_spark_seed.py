@@ -47,6 +47,9 @@ def test_seed_snippet(customers, sandbox):
     stored = lacuna.spark.classification(spark.read.table("analytics.customer_summary"))
     assert stored.tier is Tier.INTERNAL
 
+    from lacuna.spark.listener import flush
+
+    flush(spark)
     before = job_ids(spark)
     target = str(sandbox / "Downloads" / "customers")
     with pytest.raises(lacuna.GovernanceViolation) as err:

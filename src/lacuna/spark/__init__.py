@@ -76,7 +76,7 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
 
 
 def synthesize(df: DataFrame, columns: Sequence[str] | str | None = None, *,
-               seed: int = 0, config: Config | None = None) -> DataFrame:
+               seed: int | str | bytes | None = None, config: Config | None = None) -> DataFrame:
     """Deterministic synthetic values for personal columns, on the executors."""
     from lacuna.spark.anonymize import synthesize as _synthesize
 
@@ -98,9 +98,11 @@ def _install_hooks() -> None:
     original_get = SparkSession.Builder.getOrCreate
 
     def set_(self: Any, key: str, value: Any) -> None:
-        original_set(self, key, value)
-        from lacuna.spark.session import ENABLED_KEYS, SERVER_KEYS, on_conf_set
+        from lacuna.spark.session import ENABLED_KEYS, SERVER_KEYS, check_value, on_conf_set
 
+        if key in ENABLED_KEYS or key in SERVER_KEYS:
+            check_value(key, value)  # refused before it is set: ConfigError
+        original_set(self, key, value)
         if key in ENABLED_KEYS or key in SERVER_KEYS:
             active = SparkSession.getActiveSession()
             if active is not None and active.conf is self:

@@ -103,6 +103,14 @@ class QueryListener:
         implements = ["org.apache.spark.sql.util.QueryExecutionListener"]
 
 
+def flush(spark: SparkSession, timeout: float = 30.0) -> bool:
+    """Wait until the listener of ``spark`` has handled every event received so far."""
+    from lacuna.spark.session import listener_of
+
+    listener = listener_of(spark)
+    return listener.flush(timeout) if listener is not None else True
+
+
 def register(spark: SparkSession) -> QueryListener:
     from pyspark.java_gateway import ensure_callback_server_started
 

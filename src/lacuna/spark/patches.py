@@ -51,6 +51,7 @@ def install() -> None:
             _patch(DataFrameReader, name, _reader(f"DataFrameReader.{name}"))
         _patch(SparkSession, "table", _reader("SparkSession.table"))
         _patch(SparkSession, "sql", _sql)
+        _patch(SparkSession, "createDataFrame", _create_dataframe)
 
 
 def uninstall() -> None:
@@ -212,3 +213,37 @@ def _sql(original: Any) -> Any:
         return govern_sql(self, sqlQuery, lambda: original(self, sqlQuery, *args, **kwargs))
 
     return sql
+
+
+def _create_dataframe(original: Any) -> Any:
+    """``spark.createDataFrame(pandas_frame)``: the frame's Lacuna state is not data (pyspark
+    would try to serialise it into the Arrow schema); its classification becomes the new
+    DataFrame's, so a frame classified in pandas keeps its classification in Spark."""
+
+    def create(self: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+        import pandas as pd
+
+        from lacuna.lineage.state import ATTRS_KEY
+
+        if not isinstance(data, pd.DataFrame) or ATTRS_KEY not in data.attrs:
+            return original(self, data, *args, **kwargs)
+        from lacuna.governor import current
+        from lacuna.lineage.frames import effective_state
+
+        with _bypass.bypass():
+            state = effective_state(data, current().config.classification)
+            clean = data.copy(deep=False)
+            clean.attrs = {k: v for k, v in data.attrs.items() if k != ATTRS_KEY}
+            result = original(self, clean, *args, **kwargs)
+        from lacuna.spark import _jvm
+        from lacuna.spark.session import governed
+        from lacuna.spark.sources import declare, describe
+
+        if governed(self):
+            plan = _jvm.analyzed(result)
+            while _jvm.children(plan):
+                plan = _jvm.children(plan)[0]
+            declare(describe(plan).key, state.classification)
+        return result
+
+    return create

@@ -122,6 +122,9 @@ class _Translator:
                 return _State(child.classification, names, classes, origins)
             c = rules.project(child.classification, kept, self.config)
             return _State(c, names, classes, origins)
+        done = self._anonymized(names, child)
+        if done is not None:
+            return done
         defined = self._definitions(plan)
         node_refs = _jvm.references(plan) or list(child.classes)
         classes, origins = {}, {}
@@ -142,6 +145,27 @@ class _Translator:
         what = _jvm.kind(plan)
         c = rules.reassign(child.classification, assigned, self.config, removed=removed,
                            reason=f"{what}: columns keep the class of what they are made from")
+        return _State(c, names, classes, origins)
+
+    def _anonymized(self, names: dict[int, str], child: _State) -> _State | None:
+        """The projection ``lacuna.spark.anonymize`` made: its registered classification, and
+        masking edges from the treated columns."""
+        from lacuna.spark.anonymize import registered
+
+        c = registered(frozenset(names))
+        if c is None:
+            return None
+        by_name = {n: i for i, n in child.names.items()}
+        classes, origins = {}, {}
+        for i, name in names.items():
+            if i in child.classes:
+                classes[i], origins[i] = child.classes[i], child.origins[i]
+                continue
+            classes[i] = c.columns.get(name) or self._by_name(name)
+            source = by_name.get(name)
+            origins[i] = frozenset((leaf, col, EdgeKind.MASKING)
+                                   for leaf, col, _ in child.origins.get(source, ())
+                                   ) if source is not None else frozenset()
         return _State(c, names, classes, origins)
 
     def join(self, plan: Any, states: list[_State]) -> _State:

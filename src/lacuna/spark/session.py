@@ -55,6 +55,22 @@ def _flag(value: str | None, key: str) -> bool | None:
     raise ConfigError(msg)
 
 
+def check_value(key: str, value: Any) -> None:
+    """Refuse a seed key's value that is not a boolean (``…enabled``) or an http(s) URL."""
+    if key in ENABLED_KEYS:
+        _flag(str(value), key)
+    elif key in SERVER_KEYS:
+        _server_url(str(value))
+
+
+def _server_url(server: str) -> str:
+    if not server.startswith(("http://", "https://")):
+        msg = (f"spark.lacuna.policy_server={server!r} is not an http(s) URL; set it to the "
+               "Lacuna server, e.g. http://lacuna:8181.")
+        raise ConfigError(msg)
+    return server
+
+
 def enable(spark: SparkSession | None = None, config: Config | str | None = None,
            **overrides: Any) -> SparkSession:
     """Govern ``spark`` (default: the active session): reads classify, writes are decided
@@ -81,10 +97,7 @@ def enable(spark: SparkSession | None = None, config: Config | str | None = None
         return spark
     server = conf_value(spark, SERVER_KEYS)
     if server is not None:
-        if not server.startswith(("http://", "https://")):
-            msg = (f"spark.lacuna.policy_server={server!r} is not an http(s) URL; set it to the "
-                   "Lacuna server, e.g. http://lacuna:8181.")
-            raise ConfigError(msg)
+        _server_url(server)
         base = governor.build_config(config, **overrides) if (config or overrides) else (
             governor.current().config)
         policy = base.policy.model_dump(exclude_none=True)
@@ -116,6 +129,11 @@ def disable(spark: SparkSession | None = None) -> None:
     for _, listener in removed:
         if listener is not None:
             unregister(listener)
+
+
+def listener_of(spark: SparkSession) -> Any:
+    with _LOCK:
+        return _SESSIONS.get(_key(spark))
 
 
 def governed(spark: SparkSession) -> bool:

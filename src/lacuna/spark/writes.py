@@ -16,6 +16,7 @@ import collections
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,23 +58,35 @@ class Target:
         return os.path.abspath(os.path.expanduser(path)) if path is not None else self.name
 
 
-# targets of governed writes whose query-listener event has not come yet
-_PENDING: collections.Counter[str] = collections.Counter()
+# Targets of governed writes: in flight (a count), then for GRACE_S seconds after they finish,
+# so the query listener (asynchronous; one write may emit several events, e.g. CTAS and its
+# insert) knows their events belong to a governed write.
+GRACE_S = 10.0
+_IN_FLIGHT: collections.Counter[str] = collections.Counter()
+_DONE: dict[str, float] = {}
 _PENDING_LOCK = threading.Lock()
 
 
 def expect(key: str) -> None:
     with _PENDING_LOCK:
-        _PENDING[key] += 1
+        _IN_FLIGHT[key] += 1
+
+
+def finished(key: str) -> None:
+    with _PENDING_LOCK:
+        _IN_FLIGHT[key] -= 1
+        if _IN_FLIGHT[key] <= 0:
+            del _IN_FLIGHT[key]
+        _DONE[key] = time.monotonic() + GRACE_S
 
 
 def claim(key: str) -> bool:
-    """Whether a listener event for ``key`` belongs to a governed write (consumes it)."""
+    """Whether a listener event for ``key`` belongs to a governed write."""
     with _PENDING_LOCK:
-        if _PENDING[key] > 0:
-            _PENDING[key] -= 1
-            return True
-        return False
+        now = time.monotonic()
+        for k in [k for k, until in _DONE.items() if until < now]:
+            del _DONE[k]
+        return _IN_FLIGHT[key] > 0 or key in _DONE
 
 
 def qualify(spark: SparkSession, name: str) -> str:
@@ -173,9 +186,8 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         try:
             with _bypass.bypass():
                 result = run()
-        except BaseException:
-            claim(target.key)
-            raise
+        finally:
+            finished(target.key)
         _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id)
         return result
 
