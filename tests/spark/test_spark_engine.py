@@ -88,3 +88,15 @@ def test_bad_flag_is_a_config_error(spark, value):
     with pytest.raises(ConfigError, match="spark.lacuna.enabled"):
         spark.conf.set("spark.lacuna.enabled", value)
     assert spark.conf.get("spark.lacuna.enabled", None) is None  # refused, not set
+
+
+def test_chunked_arrow_strings_are_scanned():
+    """pandas 3 strings backed by a chunked Arrow array (what pyspark's toPandas and
+    pd.concat give) are classified like any other strings."""
+    from lacuna.classify.scan import column_sample
+
+    parts = [pd.Series(["ada@example.org", "x y"], dtype="string[pyarrow]"),
+             pd.Series(["alan@example.org"], dtype="string[pyarrow]")]
+    sample = column_sample("c", pd.concat(parts, ignore_index=True))
+    assert sample.values.to_pylist() == ["ada@example.org", "x y", "alan@example.org"]
+    assert sample.text.to_pylist() == ["x y"]

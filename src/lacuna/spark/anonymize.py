@@ -25,10 +25,11 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd  # at run time: pandas_udf reads the type hints of the UDF
+
 from lacuna.spark import _jvm
 
 if TYPE_CHECKING:
-    import pandas as pd
     from pyspark.sql import DataFrame
 
     from lacuna.config import Config
@@ -85,8 +86,6 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
     source = analyze(df, gov).classification
     if columns is None and isinstance(strategy, Mapping):
         columns = list(strategy)
-    import pandas as pd
-
     treated = [str(c) for c in _columns_to_treat(pd.DataFrame(columns=df.columns), columns,
                                                  source)]
     if not treated:
