@@ -85,7 +85,7 @@ def test_importing_lacuna_does_not_import_pyspark():
 def test_bad_flag_is_a_config_error(spark, value):
     from lacuna.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="spark.lacuna.enabled"):
+    with pytest.raises(ConfigError, match=r"spark\.lacuna\.enabled"):
         spark.conf.set("spark.lacuna.enabled", value)
     assert spark.conf.get("spark.lacuna.enabled", None) is None  # refused, not set
 

@@ -7,7 +7,7 @@ from importlib import resources
 import pandas as pd
 import pytest
 from pyspark.sql import Window
-from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import functions as F
 
 import lacuna
 import lacuna.spark

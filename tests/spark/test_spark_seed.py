@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
-from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import functions as F
 
 import lacuna
 import lacuna.spark
 from lacuna.model import Tier
 from lacuna.spark._jvm import job_ids
-
-from importlib import resources
 
 
 def data_file(name: str) -> str:

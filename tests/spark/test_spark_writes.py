@@ -6,7 +6,7 @@ import time
 from importlib import resources
 
 import pytest
-from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import functions as F
 
 import lacuna
 import lacuna.spark

@@ -49,7 +49,7 @@ def registered(output_ids: frozenset[int]) -> Classification | None:
 
 def _udf(strategy: str, column: str, before: ColumnClass | None, key: Any, config: Config,
          return_type: Any) -> Any:
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.pandas.functions import pandas_udf
 
     def run(values: pd.Series) -> pd.Series:
         from lacuna.anonymize.base import Context, strategies
@@ -61,14 +61,14 @@ def _udf(strategy: str, column: str, before: ColumnClass | None, key: Any, confi
         return out if strategy in _NUMERIC_STRATEGIES else out.astype("string")
 
     with _jvm.quiet():
-        return pandas_udf(run, returnType=return_type)  # type: ignore[call-overload]
+        return pandas_udf(run, returnType=return_type)
 
 
 def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
               strategy: str | Mapping[str, str] | None = None, *,
               key: bytes | str | None = None, config: Config | None = None) -> DataFrame:
     """See :func:`lacuna.anonymize`; the work runs on the executors."""
-    from pyspark.sql import functions as F  # noqa: N812
+    from pyspark.sql import functions as F
 
     from lacuna.anonymize.api import _columns_to_treat, reclassify, strategy_for
     from lacuna.anonymize.base import strategies
@@ -119,7 +119,7 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
 def _guard(out: DataFrame, source: Classification, result: Classification,
            config: Config) -> Classification:
     """k-anonymity over the quasi-identifiers, the smallest group counted by Spark."""
-    from pyspark.sql import functions as F  # noqa: N812
+    from pyspark.sql import functions as F
 
     from lacuna.privacy import guard_for_k, guard_needed
 
@@ -138,5 +138,5 @@ def synthesize(df: DataFrame, columns: Sequence[str] | str | None = None, *,
     ``as_of`` of ``lacuna.synthesize`` stay at their defaults on the executors."""
     from lacuna.synthesize import synthesize as _synthesize
 
-    out: DataFrame = _synthesize(df, seed, columns, config=config)  # type: ignore[arg-type]
+    out: DataFrame = _synthesize(df, seed, columns, config=config)
     return out

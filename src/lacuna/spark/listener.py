@@ -18,7 +18,7 @@ import os
 import queue
 import threading
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lacuna.spark import _jvm
 
@@ -59,10 +59,10 @@ class QueryListener:
                                         daemon=True)
         self._worker.start()
 
-    def onSuccess(self, funcName: str, qe: Any, durationNs: int) -> None:  # noqa: N802, N803
+    def onSuccess(self, _func_name: str, qe: Any, _duration_ns: int) -> None:
         self._put(qe, failed=False)
 
-    def onFailure(self, funcName: str, qe: Any, exception: Any) -> None:  # noqa: N802, N803
+    def onFailure(self, _func_name: str, qe: Any, _exception: Any) -> None:
         self._put(qe, failed=True)
 
     def _put(self, qe: Any, *, failed: bool) -> None:
@@ -100,7 +100,7 @@ class QueryListener:
         self.events.put(None)
 
     class Java:
-        implements = ["org.apache.spark.sql.util.QueryExecutionListener"]
+        implements: ClassVar[list[str]] = ["org.apache.spark.sql.util.QueryExecutionListener"]
 
 
 def flush(spark: SparkSession, timeout: float = 30.0) -> bool:
@@ -115,7 +115,7 @@ def register(spark: SparkSession) -> QueryListener:
     from pyspark.java_gateway import ensure_callback_server_started
 
     gateway = spark.sparkContext._gateway
-    ensure_callback_server_started(gateway)
+    ensure_callback_server_started(gateway)  # type: ignore[no-untyped-call]
     listener = QueryListener(spark)
     spark._jsparkSession.listenerManager().register(listener)
     return listener
@@ -136,7 +136,7 @@ def write_target(spark: SparkSession, plan: Any) -> tuple[Target | None, Any]:
     from lacuna.spark.writes import jdbc_target, path_target, table_target
 
     kind = _jvm.kind(plan)
-    query = plan.query() if kind != "SaveIntoDataSourceCommand" else plan.query()
+    query = plan.query()
     if kind in _FILE_COMMANDS:
         table = _jvm.option(plan.catalogTable())
         if table is not None:
@@ -157,7 +157,9 @@ def write_target(spark: SparkSession, plan: Any) -> tuple[Target | None, Any]:
         if "url" in options:
             return jdbc_target(options["url"], options.get("dbtable", "?"), append=False), query
         path = options.get("path")
-        return (path_target(local_path(path) or path, append=False) if path else None), query
+        if path is None:
+            return None, query
+        return path_target(local_path(path) or path, append=False), query
     try:
         name = ".".join(_name_parts(plan.table() if hasattr(plan, "table") else plan.name()))
     except Exception:

@@ -203,7 +203,7 @@ def _reader(method: str) -> Callable[[Any], Any]:
 
 
 def _sql(original: Any) -> Any:
-    def sql(self: Any, sqlQuery: str, *args: Any, **kwargs: Any) -> Any:  # noqa: N803
+    def sql(self: Any, sqlQuery: str, *args: Any, **kwargs: Any) -> Any:
         from lacuna.spark.session import governed
 
         if not governed(self) or _bypass.active():

@@ -269,7 +269,7 @@ class _Translator:
 
     def _smallest_group(self, plan: Any, grouping: list[Any]) -> int:
         """Rows in the smallest group, counted by Spark; 0 (fail closed) when it cannot be."""
-        from pyspark.sql import functions as F  # noqa: N812
+        from pyspark.sql import functions as F
 
         try:
             child = _jvm.dataframe_of(self.spark, plan.child())

@@ -60,7 +60,7 @@ def _scan_partitions(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 def evidence(df: DataFrame) -> pd.DataFrame:
     """Per column and recognizer: valid values, values seen, checks, over every row."""
-    from pyspark.sql import functions as F  # noqa: N812
+    from pyspark.sql import functions as F
 
     with _jvm.quiet():
         merged = (

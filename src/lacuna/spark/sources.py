@@ -165,18 +165,21 @@ def _version(leaf: Leaf) -> Any:
     return None
 
 
+def _settings_key(gov: Governor) -> str:
+    """What a source's classification depends on besides the data: the classification
+    settings (two governors with the same settings share cached classifications)."""
+    return gov.config.classification.model_dump_json()
+
+
 def classify_leaf(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     """The classification of one source (see the module docstring); cached."""
-    key = (leaf.key, leaf.properties, _version(leaf), leaf.columns, id(gov))
+    key = (leaf.key, leaf.properties, _version(leaf), leaf.columns, _settings_key(gov))
     with _LOCK:
         hit = _CACHE.get(key)
         declared = _DECLARED.get(leaf.key)
     if hit is not None:
         return hit
-    if declared is not None:
-        found = Sourced(declared)
-    else:
-        found = _classify(gov, spark, leaf)
+    found = Sourced(declared) if declared is not None else _classify(gov, spark, leaf)
     with _LOCK:
         if len(_CACHE) >= _MAX_CACHE:
             _CACHE.clear()
