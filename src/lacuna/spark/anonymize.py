@@ -61,7 +61,7 @@ def _udf(strategy: str, column: str, before: ColumnClass | None, key: Any, confi
         return out if strategy in _NUMERIC_STRATEGIES else out.astype("string")
 
     with _jvm.quiet():
-        return pandas_udf(run, returnType=return_type)
+        return pandas_udf(run, returnType=return_type)  # type: ignore[call-overload]
 
 
 def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
