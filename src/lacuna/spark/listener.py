@@ -156,10 +156,10 @@ def write_target(spark: SparkSession, plan: Any) -> tuple[Target | None, Any]:
         options = _jvm.string_map(plan.options())
         if "url" in options:
             return jdbc_target(options["url"], options.get("dbtable", "?"), append=False), query
-        path = options.get("path")
-        if path is None:
+        saved = options.get("path")
+        if saved is None:
             return None, query
-        return path_target(local_path(path) or path, append=False), query
+        return path_target(local_path(saved) or saved, append=False), query
     try:
         name = ".".join(_name_parts(plan.table() if hasattr(plan, "table") else plan.name()))
     except Exception:
