@@ -503,8 +503,6 @@ def guard(
     (pseudonymised): the quasi-identifier columns keep (or get) a personal class, the source
     floor and tags stay, and the reasoning says which quasi-identifiers to generalise.
     """
-    from lacuna.classify.rollup import rollup
-
     cc = config.classification
     personal = bool(source.personal_columns) or any(t in cc.personal_tags for t in source.tags)
     names = [str(c) for c in out.columns]
@@ -519,6 +517,38 @@ def guard(
              for q in qis]
     sizes = _sizes(_group_keys(views, len(out)))
     k = int(sizes.min()) if len(sizes) else 0
+
+    def advice() -> str:
+        return report(source_frame, qis, target_k=target, config=config).advice
+
+    return guard_for_k(k, source, result, qis, config, advice)
+
+
+def guard_needed(source: Classification, names: Sequence[str], config: Config
+                 ) -> tuple[str, ...]:
+    """The quasi-identifiers :func:`guard` checks for an anonymized frame with columns
+    ``names`` (empty: no check needed). For engines that count groups themselves (Spark)."""
+    cc = config.classification
+    personal = bool(source.personal_columns) or any(t in cc.personal_tags for t in source.tags)
+    qis = pick_quasi_identifiers(source, list(names))
+    if not personal or not any(_personal_quasi(source, q) for q in qis):
+        return ()
+    return qis
+
+
+def guard_for_k(
+    k: int,
+    source: Classification,
+    result: Classification,
+    qis: Sequence[str],
+    config: Config,
+    advice: Callable[[], str] | None = None,
+) -> Classification:
+    """:func:`guard` once ``k`` (the smallest group over ``qis``) is known."""
+    from lacuna.classify.rollup import rollup
+
+    cc = config.classification
+    target = cc.k_anonymity
     columns = dict(result.columns)
     if k >= target:
         note = f"k-anonymity holds: k={k} ≥ {target} over {', '.join(qis)}"
@@ -527,9 +557,10 @@ def guard(
             if col is not None and not col.is_personal:
                 columns[q] = _mark_quasi(col, _pii_type(source, q), note)
         return replace(result, columns=columns, reasoning=(*result.reasoning, note))
-    advice = report(source_frame, qis, target_k=target, config=config).advice
+    hint = advice() if advice is not None else (
+        f"generalise {', '.join(qis)} (lacuna.privacy.report on a sample suggests how)")
     message = (f"not anonymous: k={k} < {target} over quasi-identifiers {', '.join(qis)}, "
-               f"so it stays personal data (pseudonymised); {advice}")
+               f"so it stays personal data (pseudonymised); {hint}")
     for q in qis:
         before = source.columns.get(q)
         pii_type = _pii_type(source, q) or "quasi_identifier"

@@ -171,7 +171,7 @@ def test_compile_2000_models(tmp_path):
     spec.loader.exec_module(bench)
     folder = bench.write_project(tmp_path / "big", 2000)
     bench.compile_once(folder)  # warm imports
-    wall, cpu, report = bench.compile_once(folder)
+    _, _, report = bench.compile_once(folder)
     assert report.models == 2000
     assert len(report.model_coverage) == 2000
     gates, _ = load_project_gates(folder)

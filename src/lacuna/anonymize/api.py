@@ -94,6 +94,11 @@ def anonymize(
             msg = "pass the columns once: either columns= or its alias pii_columns=, not both"
             raise TypeError(msg)
         columns = pii_columns
+    if type(df).__module__.startswith("pyspark."):  # on the executors: lacuna.spark
+        from lacuna.spark.anonymize import anonymize as spark_anonymize
+
+        done: pd.DataFrame = spark_anonymize(df, columns, strategy, key=key, config=config)
+        return done
     if not isinstance(df, pd.DataFrame):
         msg = f"anonymize() takes a pandas DataFrame, got {type(df).__name__}"
         raise TypeError(msg)

@@ -139,7 +139,10 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
         values = pa.array(s.to_numpy()).cast(pa.string())
         from_integers = True
     elif ptypes.is_string_dtype(s.dtype) and not ptypes.is_object_dtype(s.dtype):
-        values = pc.utf8_slice_codeunits(pa.array(s.array), 0, MAX_VALUE_CHARS)  # cut first:
+        raw = pa.array(s.array)
+        if isinstance(raw, pa.ChunkedArray):  # pandas 3 strings from Arrow (pyspark, concat)
+            raw = raw.combine_chunks()
+        values = pc.utf8_slice_codeunits(raw, 0, MAX_VALUE_CHARS)  # cut first:
         values = pc.utf8_trim_whitespace(values).cast(pa.string())  # 32-bit offsets now fit
     else:  # object, categorical, mixed: stringify scalars only, each cut short
         values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())

@@ -1,0 +1,89 @@
+"""Small py4j helpers over Spark's JVM objects: Scala collections, plans, attributes.
+
+Everything Lacuna reads from Spark's analyzed logical plan goes through here, so the rest of
+:mod:`lacuna.spark` speaks Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def items(coll: Any) -> list[Any]:
+    """The elements of a Scala collection (Seq, Set, Option) or a Java iterable."""
+    if coll is None:
+        return []
+    if hasattr(coll, "isDefined") and hasattr(coll, "get") and not hasattr(coll, "size"):
+        return [coll.get()] if coll.isDefined() else []
+    it = coll.iterator()
+    out = []
+    while it.hasNext():
+        out.append(it.next())
+    return out
+
+
+def option(opt: Any) -> Any:
+    """A Scala ``Option``'s value, or None."""
+    return opt.get() if opt is not None and opt.isDefined() else None
+
+
+def kind(obj: Any) -> str:
+    """The simple class name of a JVM object (``Project``, ``Alias``, ``LogicalRelation``)."""
+    return str(obj.getClass().getSimpleName())
+
+
+def analyzed(df: DataFrame) -> Any:
+    return df._jdf.queryExecution().analyzed()
+
+
+def children(plan: Any) -> list[Any]:
+    return items(plan.children())
+
+
+def output(plan: Any) -> list[tuple[int, str]]:
+    """A plan's output attributes as (exprId, name)."""
+    return [(int(a.exprId().id()), str(a.name())) for a in items(plan.output())]
+
+
+def references(expr: Any) -> list[int]:
+    """The exprIds an expression reads."""
+    return [int(a.exprId().id()) for a in items(expr.references().toSeq())]
+
+
+def string_map(m: Any) -> dict[str, str]:
+    """A Scala ``Map[String, String]`` as a dict."""
+    return {str(t._1()): str(t._2()) for t in items(m.toSeq())}
+
+
+def dataframe_of(spark: SparkSession, plan: Any) -> DataFrame:
+    """A DataFrame over a logical plan of ``spark`` (analysis only, nothing runs)."""
+    from pyspark.sql import DataFrame
+
+    jvm = spark._jvm
+    assert jvm is not None
+    jdf = jvm.org.apache.spark.sql.classic.Dataset.ofRows(spark._jsparkSession, plan)
+    return DataFrame(jdf, spark)
+
+
+def job_ids(spark: SparkSession) -> tuple[int, ...]:
+    """Every job the status tracker knows of (to check that nothing ran)."""
+    return tuple(sorted(spark.sparkContext.statusTracker().getJobIdsForGroup(None)))
+
+
+PANDAS_WARNING = "PySpark does not yet fully support pandas"
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """pyspark 4 warns about pandas 3 on every conversion (and its internals use deprecated
+    pandas arguments); Lacuna's own conversions (samples, scans) keep that out of the user's
+    warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

@@ -1,0 +1,142 @@
+"""``lacuna.anonymize`` and ``lacuna.synthesize`` for Spark DataFrames, on the executors.
+
+Each treated column runs the registered strategy (:mod:`lacuna.anonymize.builtin`: hash,
+tokenize, fpe, generalize, mask, redact, noise, synthesize) as a pandas UDF over Arrow batches,
+so the values are exactly what ``lacuna.anonymize`` gives for a pandas frame, and no row comes
+to the driver.
+
+**The key.** Keyed strategies (``hash``, ``synthesize``) read the key from a Spark *broadcast
+variable*: the plan holds only a reference to the UDF and the broadcast's id, never the key, so
+``explain()``, the query listener, event logs and the Spark UI do not show it. The broadcast is
+shipped to executors through Spark's block manager (on a cluster, turn on
+``spark.network.crypto.enabled`` and ``spark.io.encryption.enabled`` so it never crosses the
+network or touches disk in clear) and lives as long as the SparkContext.
+
+**The classification.** As for pandas (:func:`lacuna.anonymize.api.reclassify`): treated
+columns take their strategy's class, ``ANONYMIZED`` is added, and the k-anonymity guard
+(:func:`lacuna.privacy.guard_for_k`) counts the smallest group over the quasi-identifiers with
+Spark. The result is registered for the anonymizing projection, so every DataFrame derived from
+it starts from it (:mod:`lacuna.spark.plan`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd  # at run time: pandas_udf reads the type hints of the UDF
+
+from lacuna.spark import _jvm
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from lacuna.config import Config
+    from lacuna.model import Classification, ColumnClass
+
+_NUMERIC_STRATEGIES = frozenset({"noise"})
+
+_ANONYMIZED: dict[frozenset[int], Classification] = {}
+_LOCK = threading.Lock()
+
+
+def registered(output_ids: frozenset[int]) -> Classification | None:
+    """The classification of an anonymizing projection with these output attributes."""
+    with _LOCK:
+        return _ANONYMIZED.get(output_ids)
+
+
+def _udf(strategy: str, column: str, before: ColumnClass | None, key: Any, config: Config,
+         return_type: Any) -> Any:
+    from pyspark.sql.pandas.functions import pandas_udf
+
+    def run(values: pd.Series) -> pd.Series:
+        from lacuna.anonymize.base import Context, strategies
+
+        impl = strategies.get(strategy)()
+        context = Context(column=column, column_class=before,
+                          key=lambda: key.value if key is not None else b"", config=config)
+        out = impl.apply(values, context)
+        return out if strategy in _NUMERIC_STRATEGIES else out.astype("string")
+
+    with _jvm.quiet():
+        return pandas_udf(run, returnType=return_type)  # type: ignore[call-overload]
+
+
+def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
+              strategy: str | Mapping[str, str] | None = None, *,
+              key: bytes | str | None = None, config: Config | None = None) -> DataFrame:
+    """See :func:`lacuna.anonymize`; the work runs on the executors."""
+    from pyspark.sql import functions as F
+
+    from lacuna.anonymize.api import _columns_to_treat, reclassify, strategy_for
+    from lacuna.anonymize.base import strategies
+    from lacuna.anonymize.keys import resolve
+    from lacuna.governor import current
+    from lacuna.spark.plan import analyze
+
+    if isinstance(strategy, str):
+        strategies.get(strategy)
+    elif strategy is not None:
+        for name in strategy.values():
+            strategies.get(name)
+    cfg = config if config is not None else current().config
+    gov = current()
+    source = analyze(df, gov).classification
+    if columns is None and isinstance(strategy, Mapping):
+        columns = list(strategy)
+    treated = [str(c) for c in _columns_to_treat(pd.DataFrame(columns=df.columns), columns,
+                                                 source)]
+    if not treated:
+        return df
+    chosen = {c: strategy_for(c, source.columns.get(c), strategy, cfg) for c in treated}
+    keyed = {"hash", "synthesize", "tokenize"} & set(chosen.values())
+    material = resolve(key, cfg) if keyed else None
+    broadcast = df.sparkSession.sparkContext.broadcast(material.material) if material else None
+    types = dict(df.dtypes)
+    replaced = {}
+    results: dict[str, ColumnClass] = {}
+    for name, how in chosen.items():
+        before = source.columns.get(name)
+        rtype = types[name] if how in _NUMERIC_STRATEGIES else "string"
+        replaced[name] = _udf(how, name, before, broadcast, cfg, rtype)(F.col(name))
+        notes = [f"keyed HMAC-SHA256, {material.ref}"] if how == "hash" and material else []
+        from lacuna.anonymize.base import Context
+
+        ctx = Context(column=name, column_class=before, key=lambda: b"", config=cfg)
+        ctx.notes.extend(notes)
+        results[name] = strategies.get(how)().classify(before, ctx.notes)
+    out = df.withColumns(replaced)
+    label = "+".join(sorted(set(chosen.values())))
+    result = reclassify(source, treated, label, cfg, results=results)
+    result = _guard(out, source, result, cfg)
+    with _LOCK:
+        _ANONYMIZED[frozenset(i for i, _ in _jvm.output(_jvm.analyzed(out)))] = result
+    return out
+
+
+def _guard(out: DataFrame, source: Classification, result: Classification,
+           config: Config) -> Classification:
+    """k-anonymity over the quasi-identifiers, the smallest group counted by Spark."""
+    from pyspark.sql import functions as F
+
+    from lacuna.privacy import guard_for_k, guard_needed
+
+    qis = guard_needed(source, out.columns, config)
+    if not qis:
+        return result
+    row = out.groupBy(*qis).count().agg(F.min("count")).first()
+    k = int(row[0]) if row is not None and row[0] is not None else 0
+    return guard_for_k(k, source, result, qis, config)
+
+
+def synthesize(df: DataFrame, columns: Sequence[str] | str | None = None, *,
+               seed: int | str | bytes | None = None, config: Config | None = None) -> DataFrame:
+    """Deterministic synthetic values for personal columns (:func:`lacuna.synthesize`: the
+    same seed and value give the same synthetic value), on the executors. The locale and
+    ``as_of`` of ``lacuna.synthesize`` stay at their defaults on the executors."""
+    from lacuna.synthesize import synthesize as _synthesize
+
+    out: DataFrame = _synthesize(df, seed, columns, config=config)
+    return out

@@ -1,0 +1,65 @@
+"""A table's classification stored in its properties, signed (``lacuna.classification.N``).
+
+The declaration is the one Parquet files carry (:func:`lacuna.lineage.sidecar.
+embedded_declaration`), serialised to JSON and cut into chunks of at most 3,000 characters
+(a Hive metastore keeps property values up to 4,000), in properties
+``lacuna.classification.0`` … ``.N`` plus ``lacuna.classification.parts``.
+
+It is bound to the table's column names (a read of some columns is fine) and signed; the row
+count is not known without a job, so it is not bound (a write made outside Lacuna is caught by
+the query listener, :mod:`lacuna.spark.listener`, which re-labels or flags the table).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+PREFIX = "lacuna.classification"
+CHUNK = 3000
+UNBOUND_ROWS = 0  # the declaration's row count: not bound for tables (see the docstring)
+
+
+def table_properties(declaration: Mapping[str, Any]) -> dict[str, str]:
+    """The properties that store ``declaration``."""
+    text = json.dumps(declaration, separators=(",", ":"), sort_keys=True)
+    parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+    props = {f"{PREFIX}.{i}": part for i, part in enumerate(parts)}
+    props[f"{PREFIX}.parts"] = str(len(parts))
+    return props
+
+
+def read_table_label(properties: Mapping[str, str]) -> str | None:
+    """The declaration stored in a table's properties (JSON text), or None when there is none.
+    A declaration cut short or tampered with comes back as text the sidecar reader refuses."""
+    count = properties.get(f"{PREFIX}.parts")
+    if count is None:
+        return None
+    try:
+        n = int(count)
+    except ValueError:
+        return "{malformed"
+    return "".join(properties.get(f"{PREFIX}.{i}", "") for i in range(min(n, 1000)))
+
+
+def set_properties_sql(table: str, props: Mapping[str, str]) -> str:
+    """``ALTER TABLE … SET TBLPROPERTIES`` for ``props`` (values quoted for Spark SQL)."""
+
+    def quote(s: str) -> str:
+        return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    body = ", ".join(f"{quote(k)}={quote(v)}" for k, v in props.items())
+    return f"ALTER TABLE {quoted_name(table)} SET TBLPROPERTIES ({body})"
+
+
+def quoted_name(table: str) -> str:
+    return ".".join(f"`{p.replace('`', '``')}`" for p in table.split("."))
+
+
+def declaration_for(classification: Any, columns: Sequence[str], *, sources: Sequence[str],
+                    user: str, run_id: str) -> dict[str, Any]:
+    from lacuna.lineage.sidecar import embedded_declaration
+
+    return embedded_declaration(classification, columns=columns, rows=UNBOUND_ROWS,
+                                sources=sources, written_by=user, run_id=run_id)

@@ -1,0 +1,232 @@
+"""A py4j ``QueryExecutionListener``: catches writes that did not go through Lacuna.
+
+Spark calls it after every query execution. A write Lacuna governed (through the wrapped
+writers or ``spark.sql``) is expected: its target was registered before it ran
+(:func:`lacuna.spark.writes.expect`) and is consumed here. Any other write (a JVM-side call,
+a session Lacuna does not wrap, ``df._jdf.write()``) already ran: it is recorded in the audit
+trail as **ungoverned**, with what policy would have said, and as a run in the lineage store;
+a table Lacuna had labelled is re-labelled with the stricter of its label and what was written,
+so a write outside Lacuna cannot lower a table's classification.
+
+Events are handled on a worker thread, never on Spark's listener-bus callback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from lacuna.spark import _jvm
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from lacuna.spark.writes import Target
+
+log = logging.getLogger(__name__)
+
+UNGOVERNED = "ungoverned"
+
+# executed write commands and how their target is named
+_FILE_COMMANDS = ("InsertIntoHadoopFsRelationCommand",)
+_TABLE_COMMANDS = ("CreateDataSourceTableAsSelectCommand", "InsertIntoDataSourceCommand",
+                   "CreateHiveTableAsSelectCommand", "InsertIntoHiveTable",
+                   "OptimizedCreateHiveTableAsSelectCommand")
+_V2_COMMANDS = ("AppendData", "OverwriteByExpression", "OverwritePartitionsDynamic",
+                "CreateTableAsSelect", "ReplaceTableAsSelect")
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    spark: SparkSession
+    plan: Any
+    failed: bool
+
+
+class QueryListener:
+    """The py4j side of ``org.apache.spark.sql.util.QueryExecutionListener``."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self.events: queue.Queue[_Event | None] = queue.Queue()
+        self.pending = 0
+        self._cond = threading.Condition()
+        self._worker = threading.Thread(target=self._work, name="lacuna-spark-listener",
+                                        daemon=True)
+        self._worker.start()
+
+    def onSuccess(self, _func_name: str, qe: Any, _duration_ns: int) -> None:
+        self._put(qe, failed=False)
+
+    def onFailure(self, _func_name: str, qe: Any, _exception: Any) -> None:
+        self._put(qe, failed=True)
+
+    def _put(self, qe: Any, *, failed: bool) -> None:
+        try:
+            plan = qe.analyzed()
+            if _jvm.kind(plan) not in (*_FILE_COMMANDS, *_TABLE_COMMANDS, *_V2_COMMANDS,
+                                       "SaveIntoDataSourceCommand"):
+                return
+            with self._cond:
+                self.pending += 1
+            self.events.put(_Event(self.spark, plan, failed))
+        except Exception as exc:  # never break Spark's listener bus
+            log.error("lacuna query listener: %s", exc)
+
+    def _work(self) -> None:
+        while True:
+            event = self.events.get()
+            if event is None:
+                return
+            try:
+                handle(event.spark, event.plan, failed=event.failed)
+            except Exception as exc:
+                log.error("lacuna query listener could not handle a write: %s", exc)
+            finally:
+                with self._cond:
+                    self.pending -= 1
+                    self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every event received so far is handled."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.pending == 0, timeout)
+
+    def stop(self) -> None:
+        self.events.put(None)
+
+    class Java:
+        implements: ClassVar[list[str]] = ["org.apache.spark.sql.util.QueryExecutionListener"]
+
+
+def flush(spark: SparkSession, timeout: float = 30.0) -> bool:
+    """Wait until the listener of ``spark`` has handled every event received so far."""
+    from lacuna.spark.session import listener_of
+
+    listener = listener_of(spark)
+    return listener.flush(timeout) if listener is not None else True
+
+
+def register(spark: SparkSession) -> QueryListener:
+    from pyspark.java_gateway import ensure_callback_server_started
+
+    gateway = spark.sparkContext._gateway
+    ensure_callback_server_started(gateway)  # type: ignore[no-untyped-call]
+    listener = QueryListener(spark)
+    spark._jsparkSession.listenerManager().register(listener)
+    return listener
+
+
+def unregister(listener: QueryListener) -> None:
+    try:
+        listener.spark._jsparkSession.listenerManager().unregister(listener)
+    except Exception as exc:
+        log.warning("could not unregister the lacuna query listener: %s", exc)
+    listener.stop()
+
+
+def write_target(spark: SparkSession, plan: Any) -> tuple[Target | None, Any]:
+    """The target of an executed write command and the query it wrote."""
+    from lacuna.spark.sources import local_path
+    from lacuna.spark.statements import _name_parts
+    from lacuna.spark.writes import jdbc_target, path_target, table_target
+
+    kind = _jvm.kind(plan)
+    query = plan.query()
+    if kind in _FILE_COMMANDS:
+        table = _jvm.option(plan.catalogTable())
+        if table is not None:
+            ident = table.identifier()
+            db = _jvm.option(ident.database()) or "default"
+            return table_target(spark, f"{db}.{ident.table()}", append=True), query
+        path = str(plan.outputPath().toString())
+        return path_target(local_path(path) or path, append=False), query
+    if kind in _TABLE_COMMANDS:
+        table = plan.table() if kind != "InsertIntoDataSourceCommand" else None
+        if table is None:
+            return None, query
+        ident = table.identifier()
+        db = _jvm.option(ident.database()) or "default"
+        return table_target(spark, f"{db}.{ident.table()}", append=False), query
+    if kind == "SaveIntoDataSourceCommand":
+        options = _jvm.string_map(plan.options())
+        if "url" in options:
+            return jdbc_target(options["url"], options.get("dbtable", "?"), append=False), query
+        saved = options.get("path")
+        if saved is None:
+            return None, query
+        return path_target(local_path(saved) or saved, append=False), query
+    try:
+        name = ".".join(_name_parts(plan.table() if hasattr(plan, "table") else plan.name()))
+    except Exception:
+        return None, query
+    return table_target(spark, name, append=kind == "AppendData"), query
+
+
+def handle(spark: SparkSession, plan: Any, *, failed: bool) -> None:
+    """One executed write: governed (expected) or flagged as ungoverned."""
+    from lacuna.spark.writes import claim
+
+    target, query = write_target(spark, plan)
+    if target is None:
+        log.warning("lacuna: a Spark write (%s) whose target Lacuna cannot name ran; it is "
+                    "not governed", _jvm.kind(plan))
+        return
+    if claim(target.key):
+        return
+    if failed:
+        return
+    _flag_ungoverned(spark, target, query, _jvm.kind(plan))
+
+
+def _flag_ungoverned(spark: SparkSession, target: Target, query: Any, command: str) -> None:
+    from lacuna.governor import current
+    from lacuna.lineage.recording import Produced, run_for
+    from lacuna.lineage.records import RunStatus
+    from lacuna.model import Action, Source
+    from lacuna.spark import writes
+    from lacuna.spark.plan import analyze
+
+    gov = current()
+    df = _jvm.dataframe_of(spark, query)
+    analysis = analyze(df, gov)
+    op = gov.operation(
+        Action.EXPORT, analysis.classification,
+        sources=[Source(name=leaf.label, classification=s.classification)
+                 for leaf, s in analysis.leaves],
+        destination=writes.destination(gov, target),
+        method=f"spark.{command} ({UNGOVERNED}: ran outside lacuna.spark's Python API)",
+    )
+    decision = gov.decide(op)
+    verdict = "allowed" if decision.allowed else "DENIED"
+    flagged = replace(
+        decision,
+        reasoning=(f"UNGOVERNED write to {target.name}: it ran before Lacuna could decide "
+                   f"(a write outside lacuna.spark's Python API); policy would have {verdict} "
+                   f"it: {decision.reasoning}"),
+        why=(*decision.why, f"{UNGOVERNED}: caught by the Spark query listener after it ran"),
+    )
+    gov.record(flagged)
+    log.warning("%s", flagged.reasoning)
+    produced = Produced(
+        operation=f"spark.{UNGOVERNED}", inputs=writes._inputs(analysis),
+        outputs=(target.ref,), classification=analysis.classification,
+        columns=analysis.columns, column_edges=writes._edges(analysis, target.ref),
+        fingerprint=False)
+    try:
+        gov.lineage_store.record(run_for(produced, op, flagged, status=RunStatus.SUCCEEDED,
+                                         session=gov.session))
+    except Exception as exc:
+        log.error("could not record the ungoverned run: %s", exc)
+    # a write outside Lacuna never lowers a labelled table's classification
+    if target.kind == "table":
+        relabel = replace(target, append=True)
+        writes._label(spark, gov, relabel, analysis.classification, analysis, op.user.id,
+                      produced.run_id)
+    elif target.kind == "path" and os.path.exists(target.name):
+        writes._label(spark, gov, replace(target, append=True), analysis.classification,
+                      analysis, op.user.id, produced.run_id)

@@ -1,0 +1,249 @@
+"""The pyspark methods Lacuna wraps, installed once per process by ``lacuna.spark.enable``.
+
+Writers are listed in :data:`WRITER_METHODS` (``tests/spark`` checks the list against pyspark,
+so a writer added by a future pyspark fails the suite until it is governed). A wrapped method
+does exactly what pyspark does when its session is not governed.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from lacuna import _bypass
+
+# DataFrameWriter methods that write, and where their target is
+PATH_WRITERS = ("save", "parquet", "csv", "json", "orc", "text", "xml")
+TABLE_WRITERS = ("saveAsTable", "insertInto")
+WRITER_METHODS = (*PATH_WRITERS, *TABLE_WRITERS, "jdbc")
+# DataFrameWriter methods that only configure the write
+WRITER_SETTERS = ("mode", "format", "option", "options", "partitionBy", "bucketBy", "sortBy",
+                  "clusterBy")
+V2_WRITERS = ("create", "replace", "createOrReplace", "append", "overwrite",
+              "overwritePartitions")
+V2_SETTERS = ("option", "options", "using", "tableProperty", "partitionedBy", "clusterBy")
+READER_METHODS = ("load", "table", "parquet", "csv", "json", "orc", "text", "xml", "jdbc")
+
+_INSTALLED: list[tuple[Any, str, Any]] = []
+_LOCK = threading.Lock()
+
+
+def install() -> None:
+    """Wrap pyspark's readers, writers and SQL entry point (idempotent)."""
+    from pyspark.sql import SparkSession
+    from pyspark.sql.readwriter import DataFrameReader, DataFrameWriter, DataFrameWriterV2
+
+    with _LOCK:
+        if _INSTALLED:
+            return
+        for name in PATH_WRITERS + TABLE_WRITERS + ("jdbc",):
+            _patch(DataFrameWriter, name, _writer(name))
+        for name in ("mode", "format", "option", "options"):
+            _patch(DataFrameWriter, name, _setter(name))
+        _patch(DataFrameWriterV2, "__init__", _v2_init)
+        for name in V2_WRITERS:
+            _patch(DataFrameWriterV2, name, _v2_writer(name))
+        _patch(DataFrameWriterV2, "option", _setter("option"))
+        _patch(DataFrameWriterV2, "options", _setter("options"))
+        for name in READER_METHODS:
+            _patch(DataFrameReader, name, _reader(f"DataFrameReader.{name}"))
+        _patch(SparkSession, "table", _reader("SparkSession.table"))
+        _patch(SparkSession, "sql", _sql)
+        _patch(SparkSession, "createDataFrame", _create_dataframe)
+
+
+def uninstall() -> None:
+    with _LOCK:
+        while _INSTALLED:
+            owner, name, original = _INSTALLED.pop()
+            setattr(owner, name, original)
+
+
+def _patch(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+    original = owner.__dict__[name]
+    wrapped = make(original)
+    functools.update_wrapper(wrapped, original)
+    wrapped.__lacuna_original__ = original
+    setattr(owner, name, wrapped)
+    _INSTALLED.append((owner, name, original))
+
+
+def _settings(writer: Any) -> dict[str, Any]:
+    found: dict[str, Any] = writer.__dict__.setdefault("_lacuna", {"options": {}})
+    return found
+
+
+def _setter(name: str) -> Callable[[Any], Any]:
+    def make(original: Any) -> Any:
+        def setter(self: Any, *args: Any, **kwargs: Any) -> Any:
+            s = _settings(self)
+            if name == "mode" and args:
+                s["mode"] = args[0]
+            elif name == "format" and args:
+                s["format"] = args[0]
+            elif name == "option" and len(args) >= 2:
+                s["options"][str(args[0]).lower()] = args[1]
+            elif name == "options":
+                s["options"].update({str(k).lower(): v for k, v in kwargs.items()})
+            return original(self, *args, **kwargs)
+
+        return setter
+
+    return make
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, key: str) -> Any:
+    return args[index] if len(args) > index else kwargs.get(key)
+
+
+def _appends(mode: Any) -> bool:
+    return str(mode or "").lower() in ("append",)
+
+
+def _writer(name: str) -> Callable[[Any], Any]:
+    def make(original: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            purpose = kwargs.pop("purpose", None)
+            exception_id = kwargs.pop("exception_id", None)
+            df = self._df
+            from lacuna.spark.session import governed
+
+            if not governed(df.sparkSession):
+                return original(self, *args, **kwargs)
+            from lacuna.spark import writes
+
+            s = _settings(self)
+            options = {**s["options"], **{k.lower(): v for k, v in kwargs.items()}}
+            mode = kwargs.get("mode") or s.get("mode") or options.get("mode")
+            fmt = kwargs.get("format") or s.get("format")
+            if name == "jdbc" or (name == "save" and str(fmt).lower() == "jdbc"):
+                url = _arg(args, kwargs, 0, "url") if name == "jdbc" else options.get("url")
+                table = (_arg(args, kwargs, 1, "table") if name == "jdbc"
+                         else options.get("dbtable"))
+                target = writes.jdbc_target(str(url), str(table), append=_appends(mode))
+            elif name == "saveAsTable":
+                target = writes.table_target(
+                    df.sparkSession, str(_arg(args, kwargs, 0, "name")), append=_appends(mode),
+                    path=options.get("path"))
+            elif name == "insertInto":
+                overwrite = _arg(args, kwargs, 1, "overwrite")
+                target = writes.table_target(
+                    df.sparkSession, str(_arg(args, kwargs, 0, "tableName")),
+                    append=not overwrite)
+            else:
+                path = _arg(args, kwargs, 0, "path") or options.get("path")
+                if path is None:  # a sink without a path (a custom format): by its format
+                    path = f"{fmt or 'spark'}://{options.get('dbtable') or 'unknown'}"
+                if isinstance(path, (list, tuple)):
+                    path = path[0]
+                target = writes.path_target(str(path), append=_appends(mode))
+            return writes.govern_write(
+                df, target, f"spark.DataFrameWriter.{name}",
+                lambda: original(self, *args, **kwargs),
+                purpose=purpose, exception_id=exception_id)
+
+        return write
+
+    return make
+
+
+def _v2_init(original: Any) -> Any:
+    def init(self: Any, df: Any, table: str) -> None:
+        original(self, df, table)
+        _settings(self)["table"] = table
+
+    return init
+
+
+def _v2_writer(name: str) -> Callable[[Any], Any]:
+    def make(original: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            df = self._df
+            from lacuna.spark.session import governed
+
+            if not governed(df.sparkSession):
+                return original(self, *args, **kwargs)
+            from lacuna.spark import writes
+
+            table = _settings(self).get("table")
+            target = writes.table_target(df.sparkSession, str(table),
+                                         append=name in ("append",))
+            return writes.govern_write(df, target, f"spark.DataFrameWriterV2.{name}",
+                                       lambda: original(self, *args, **kwargs))
+
+        return write
+
+    return make
+
+
+def _session_of(obj: Any) -> Any:
+    return getattr(obj, "_spark", None) or obj
+
+
+def _reader(method: str) -> Callable[[Any], Any]:
+    def make(original: Any) -> Any:
+        def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+            spark = self if method.startswith("SparkSession") else self._spark
+            from lacuna.spark.session import governed
+
+            if not governed(spark):
+                return original(self, *args, **kwargs)
+            with _bypass.bypass():  # a reader that calls another is one read
+                result = original(self, *args, **kwargs)
+            from lacuna.spark.reads import govern_read
+
+            govern_read(result, f"spark.{method}")
+            return result
+
+        return read
+
+    return make
+
+
+def _sql(original: Any) -> Any:
+    def sql(self: Any, sqlQuery: str, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.spark.session import governed
+
+        if not governed(self) or _bypass.active():
+            return original(self, sqlQuery, *args, **kwargs)
+        from lacuna.spark.statements import govern_sql
+
+        return govern_sql(self, sqlQuery, lambda: original(self, sqlQuery, *args, **kwargs))
+
+    return sql
+
+
+def _create_dataframe(original: Any) -> Any:
+    """``spark.createDataFrame(pandas_frame)``: the frame's Lacuna state is not data (pyspark
+    would try to serialise it into the Arrow schema); its classification becomes the new
+    DataFrame's, so a frame classified in pandas keeps its classification in Spark."""
+
+    def create(self: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+        import pandas as pd
+
+        from lacuna.lineage.state import ATTRS_KEY
+
+        if not isinstance(data, pd.DataFrame) or ATTRS_KEY not in data.attrs:
+            return original(self, data, *args, **kwargs)
+        from lacuna.governor import current
+        from lacuna.lineage.frames import effective_state
+
+        with _bypass.bypass():
+            state = effective_state(data, current().config.classification)
+            clean = data.copy(deep=False)
+            clean.attrs = {k: v for k, v in data.attrs.items() if k != ATTRS_KEY}
+            result = original(self, clean, *args, **kwargs)
+        from lacuna.spark import _jvm
+        from lacuna.spark.session import governed
+        from lacuna.spark.sources import declare, describe
+
+        if governed(self):
+            plan = _jvm.analyzed(result)
+            while _jvm.children(plan):
+                plan = _jvm.children(plan)[0]
+            declare(describe(plan).key, state.classification)
+        return result
+
+    return create

@@ -1,0 +1,254 @@
+"""Where a Spark plan's data comes from, and the classification each source has.
+
+A leaf of the analyzed plan is a catalog table, files, or data in memory. Its classification
+comes, first found wins:
+
+1. the Lacuna declaration stored in the table's properties (``lacuna.classification.*``,
+   signed; see :mod:`lacuna.spark.labels`), or the signed sidecar beside the files
+   (:mod:`lacuna.lineage.sidecar`); a trusted one is declared, an untrusted one only adds
+   restrictions (the governor's ``classify_read``);
+2. the lineage store's latest version of the dataset (what Lacuna recorded when it wrote it);
+3. a distributed sample: ``sample(fraction)`` over every partition, capped at
+   ``classification.sample_rows`` rows, classified like a pandas read.
+
+Classifications are cached per source (table properties, file modification time), so deriving
+DataFrames from a source never classifies it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lacuna.lineage.records import DatasetRef
+from lacuna.spark import _jvm
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from lacuna.governor import Governor
+    from lacuna.model import Classification
+
+log = logging.getLogger(__name__)
+
+CATALOG_NAMESPACE = "spark_catalog"
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One source of a plan."""
+
+    key: str  # identity in the cache: table:<name>, file:<paths>, memory:<hash>
+    label: str  # for people: the table name, the path, "spark.createDataFrame"
+    columns: tuple[str, ...]
+    ref: DatasetRef | None = None
+    table: str | None = None  # the catalog identifier, e.g. spark_catalog.default.customers
+    path: str | None = None  # a local file or folder (sidecars live beside it)
+    properties: tuple[tuple[str, str], ...] = ()
+    plan: Any = field(default=None, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Sourced:
+    """A leaf's classification and the lineage run that wrote it (when Lacuna knows)."""
+
+    classification: Classification
+    run_id: str | None = None
+
+
+def local_path(uri: str) -> str | None:
+    """A ``file:`` URI (or a bare path) as a local path; None for remote stores."""
+    if uri.startswith("file:"):
+        rest = uri[5:]
+        while rest.startswith("//"):
+            rest = rest[1:]
+        return rest
+    return uri if "://" not in uri and uri.strip() else None
+
+
+def table_ref(identifier: str) -> DatasetRef:
+    """The lineage store's name for a catalog table: ``spark_catalog`` / ``default.customers``."""
+    parts = identifier.split(".")
+    if parts[0] == CATALOG_NAMESPACE and len(parts) > 1:
+        return DatasetRef(CATALOG_NAMESPACE, ".".join(parts[1:]))
+    return DatasetRef(CATALOG_NAMESPACE, identifier)
+
+
+def path_ref(uri: str) -> DatasetRef:
+    path = local_path(uri)
+    return DatasetRef.of(path if path is not None else uri)
+
+
+def describe(plan: Any) -> Leaf:
+    """What a leaf node of an analyzed plan reads."""
+    kind = _jvm.kind(plan)
+    columns = tuple(name for _, name in _jvm.output(plan))
+    if kind == "LogicalRelation":
+        table = _jvm.option(plan.catalogTable())
+        if table is not None:
+            return _table_leaf(table, columns, plan)
+        relation = plan.relation()
+        if _jvm.kind(relation) == "HadoopFsRelation":
+            roots = [str(p.toString()) for p in _jvm.items(relation.location().rootPaths())]
+            return _files_leaf(roots, columns, plan)
+    if kind == "HiveTableRelation":
+        return _table_leaf(plan.tableMeta(), columns, plan)
+    if kind in ("DataSourceV2Relation", "DataSourceV2ScanRelation"):
+        name = str(plan.table().name())
+        return Leaf(key=f"table:{name}", label=name, columns=columns, ref=table_ref(name),
+                    table=name, plan=plan)
+    if kind == "LogicalRDD":
+        rdd = plan.rdd().id()
+        return Leaf(key=f"rdd:{rdd}", label="spark.createDataFrame", columns=columns, plan=plan)
+    # LocalRelation, Range, OneRowRelation, ...: data defined in the plan itself
+    return Leaf(key=f"memory:{kind}:{plan.semanticHash()}", label=f"spark.{kind}",
+                columns=columns, plan=plan)
+
+
+def _table_leaf(table: Any, columns: tuple[str, ...], plan: Any) -> Leaf:
+    ident = table.identifier()
+    catalog = _jvm.option(ident.catalog()) or CATALOG_NAMESPACE
+    db = _jvm.option(ident.database()) or "default"
+    name = f"{catalog}.{db}.{ident.table()}"
+    props = tuple(sorted(_jvm.string_map(table.properties()).items()))
+    location = _jvm.option(table.storage().locationUri())
+    path = local_path(str(location.toString())) if location is not None else None
+    return Leaf(key=f"table:{name}", label=f"{db}.{ident.table()}", columns=columns,
+                ref=table_ref(name), table=name, path=path, properties=props, plan=plan)
+
+
+def _files_leaf(roots: list[str], columns: tuple[str, ...], plan: Any) -> Leaf:
+    paths = [local_path(r) for r in roots]
+    local = paths[0] if len(paths) == 1 and paths[0] is not None else None
+    label = local or ", ".join(roots)
+    return Leaf(key="file:" + "|".join(roots), label=label, columns=columns,
+                ref=path_ref(roots[0]) if len(roots) == 1 else None, path=local, plan=plan)
+
+
+# -- classification of a leaf -----------------------------------------------------------------
+
+_CACHE: dict[tuple[Any, ...], Sourced] = {}
+_DECLARED: dict[str, Classification] = {}  # memory leaves given a classification explicitly
+_LOCK = threading.Lock()
+_MAX_CACHE = 4096
+
+
+def forget(key: str | None = None) -> None:
+    """Drop cached classifications (of one leaf key, or all): its data changed."""
+    with _LOCK:
+        if key is None:
+            _CACHE.clear()
+            return
+        for k in [k for k in _CACHE if k[0] == key]:
+            del _CACHE[k]
+
+
+def declare(leaf_key: str, classification: Classification) -> None:
+    """Give data in memory (a DataFrame made from a classified pandas frame) its classification."""
+    with _LOCK:
+        _DECLARED[leaf_key] = classification
+
+
+def _version(leaf: Leaf) -> Any:
+    if leaf.path is not None and os.path.exists(leaf.path):
+        try:
+            from lacuna.lineage.sidecar import sidecar_path
+
+            side = sidecar_path(leaf.path)
+            side_mtime = side.stat().st_mtime_ns if side.exists() else 0
+            return (os.stat(leaf.path).st_mtime_ns, side_mtime)
+        except OSError:
+            return None
+    return None
+
+
+def _settings_key(gov: Governor) -> str:
+    """What a source's classification depends on besides the data: the classification
+    settings (two governors with the same settings share cached classifications)."""
+    return gov.config.classification.model_dump_json()
+
+
+def classify_leaf(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
+    """The classification of one source (see the module docstring); cached."""
+    key = (leaf.key, leaf.properties, _version(leaf), leaf.columns, _settings_key(gov))
+    with _LOCK:
+        hit = _CACHE.get(key)
+        declared = _DECLARED.get(leaf.key)
+    if hit is not None:
+        return hit
+    found = Sourced(declared) if declared is not None else _classify(gov, spark, leaf)
+    with _LOCK:
+        if len(_CACHE) >= _MAX_CACHE:
+            _CACHE.clear()
+        _CACHE[key] = found
+    return found
+
+
+def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
+    import pandas as pd
+
+    from lacuna import _bypass
+    from lacuna.spark.labels import read_table_label
+
+    names_only = pd.DataFrame(columns=list(leaf.columns))
+    embedded = read_table_label(dict(leaf.properties)) if leaf.table else None
+    with _bypass.bypass():
+        if embedded is not None:  # a table Lacuna labelled: declared beats inferred, no job
+            c, _, run_id = gov.classify_read(None, names_only, embedded=embedded)
+            return Sourced(c, run_id)
+        if leaf.path is not None and leaf.table is None:
+            from lacuna.lineage.sidecar import SidecarError, read_sidecar
+
+            try:
+                side = read_sidecar(leaf.path)
+            except SidecarError:
+                side = None  # classify_read below fails closed and says why
+            if side is not None and side.trusted:  # declared: names only, no job
+                c, _, run_id = gov.classify_read(leaf.path, names_only)
+                return Sourced(c, run_id)
+        stored = _from_store(gov, leaf)
+        if stored is not None:
+            c = gov.merge_declared(stored, gov.classify_read(None, names_only)[0],
+                                   where=f"the lineage store ({leaf.ref})")
+            return Sourced(c)
+        sample = sample_frame(spark, leaf.plan, len(leaf.columns), gov.config.classification)
+        c, _, run_id = gov.classify_read(leaf.path, sample)
+        return Sourced(c, run_id)
+
+
+def _from_store(gov: Governor, leaf: Leaf) -> Classification | None:
+    if leaf.ref is None:
+        return None
+    try:
+        graph = gov.lineage_store.upstream(leaf.ref, 0)
+        version = graph.nodes.get(leaf.ref)
+    except Exception as exc:
+        log.error("could not read %s from the lineage store: %s", leaf.ref, exc)
+        return None
+    if version is None or not version.classification.columns:
+        return None
+    return version.classification
+
+
+def sample_frame(spark: SparkSession, plan: Any, width: int, config: Any) -> Any:
+    """A distributed sample of a plan's rows as pandas: ``sample(fraction)`` on every
+    partition, the fraction from Spark's size estimate, capped at ``sample_rows`` rows."""
+    df = _jvm.dataframe_of(spark, plan)
+    rows = int(config.sample_rows)
+    if rows <= 0:
+        with _jvm.quiet():
+            return df.limit(0).toPandas()
+    try:
+        size = int(str(plan.stats().sizeInBytes().toString()))
+    except Exception:
+        size = 0
+    row_bytes = max(8, 20 * max(width, 1))
+    estimate = size // row_bytes if size > 0 else 0
+    if estimate > rows * 4:
+        fraction = min(1.0, 4.0 * rows / estimate)
+        df = df.sample(withReplacement=False, fraction=fraction, seed=17)
+    with _jvm.quiet():
+        return df.limit(rows).toPandas()

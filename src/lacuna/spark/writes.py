@@ -1,0 +1,279 @@
+"""Governed writes: decided before any Spark job runs, then labelled and recorded.
+
+Every writer (``DataFrameWriter.save/parquet/csv/json/orc/text/xml/saveAsTable/insertInto/
+jdbc``, ``DataFrameWriterV2.create/replace/createOrReplace/append/overwrite/
+overwritePartitions``, SQL ``INSERT``/``CTAS`` through ``spark.sql``) becomes one
+:class:`~lacuna.model.Operation` (an export) handed to ``Governor.execute`` with a
+:class:`~lacuna.lineage.recording.Produced`: the classification comes from the plan
+(:mod:`lacuna.spark.plan`), nothing runs on a denial, and on success the result's classification
+is stored where the next read finds it (table properties, or a signed sidecar beside local
+files) and the run with its column edges goes to the lineage store.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lacuna import _bypass
+from lacuna.lineage.recording import Produced, as_stored
+from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
+from lacuna.model import Action, Destination, DestinationType, Scope, Source
+from lacuna.spark import _frames, labels
+from lacuna.spark.sources import CATALOG_NAMESPACE, forget, local_path, path_ref, table_ref
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from lacuna.governor import Governor
+    from lacuna.model import Classification
+    from lacuna.spark.plan import Analysis
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a write goes."""
+
+    kind: str  # "path", "table" or "jdbc"
+    name: str  # the path / URI, the qualified table name, or the JDBC URL#table
+    ref: DatasetRef
+    append: bool = False
+    table_path: str | None = None  # an external table's location
+
+    @property
+    def key(self) -> str:
+        """How the query listener recognises this write's event."""
+        if self.kind == "table":
+            return f"table:{self.name}"
+        path = local_path(self.name) if self.kind == "path" else None
+        return os.path.abspath(os.path.expanduser(path)) if path is not None else self.name
+
+
+# Targets of governed writes: in flight (a count), then for GRACE_S seconds after they finish,
+# so the query listener (asynchronous; one write may emit several events, e.g. CTAS and its
+# insert) knows their events belong to a governed write.
+GRACE_S = 10.0
+_IN_FLIGHT: collections.Counter[str] = collections.Counter()
+_DONE: dict[str, float] = {}
+_PENDING_LOCK = threading.Lock()
+
+
+def expect(key: str) -> None:
+    with _PENDING_LOCK:
+        _IN_FLIGHT[key] += 1
+
+
+def finished(key: str) -> None:
+    with _PENDING_LOCK:
+        _IN_FLIGHT[key] -= 1
+        if _IN_FLIGHT[key] <= 0:
+            del _IN_FLIGHT[key]
+        _DONE[key] = time.monotonic() + GRACE_S
+
+
+def claim(key: str) -> bool:
+    """Whether a listener event for ``key`` belongs to a governed write."""
+    with _PENDING_LOCK:
+        now = time.monotonic()
+        for k in [k for k, until in _DONE.items() if until < now]:
+            del _DONE[k]
+        return _IN_FLIGHT[key] > 0 or key in _DONE
+
+
+def qualify(spark: SparkSession, name: str) -> str:
+    """``catalog.database.table`` for a table name as the user wrote it."""
+    parts = [p.strip().strip("`") for p in _split(name)]
+    if len(parts) == 1:
+        return f"{CATALOG_NAMESPACE}.{spark.catalog.currentDatabase()}.{parts[0]}"
+    if len(parts) == 2:
+        return f"{CATALOG_NAMESPACE}.{parts[0]}.{parts[1]}"
+    return ".".join(parts)
+
+
+def _split(name: str) -> list[str]:
+    out, cur, quoted = [], "", False
+    for ch in name:
+        if ch == "`":
+            quoted = not quoted
+        elif ch == "." and not quoted:
+            out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    out.append(cur)
+    return out
+
+
+def path_target(path: str, *, append: bool) -> Target:
+    return Target("path", path, path_ref(path), append=append)
+
+
+def table_target(spark: SparkSession, name: str, *, append: bool,
+                 path: str | None = None) -> Target:
+    full = qualify(spark, name)
+    return Target("table", full, table_ref(full), append=append, table_path=path)
+
+
+def jdbc_target(url: str, table: str, *, append: bool) -> Target:
+    bare = url[5:] if url.lower().startswith("jdbc:") else url
+    try:
+        ref = DatasetRef.of(f"{bare}#{table}")
+    except ValueError:
+        ref = DatasetRef("jdbc", f"{bare}#{table}")
+    return Target("jdbc", f"{url}#{table}", ref, append=append)
+
+
+def destination(gov: Governor, target: Target) -> Destination:
+    """The policy's ``input.destination``: files and JDBC URLs as everywhere in Lacuna; a
+    catalog table without its own location is a managed, internal database that keeps
+    classification labels (its properties)."""
+    if target.kind == "path":
+        return gov.destination(target.name)
+    if target.kind == "jdbc":
+        return gov.destination(target.name.split("#", 1)[0])
+    if target.table_path is not None:
+        return gov.destination(target.table_path)
+    return Destination(
+        uri=target.name, type=DestinationType.DATABASE, scope=Scope.INTERNAL, managed=True,
+        classification_support=True,
+        reasoning=(f"{target.name} is a table in Spark's catalog (internal, managed); Lacuna "
+                   "keeps its classification in the table's properties."),
+    )
+
+
+def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T], *,
+                 purpose: str | None = None, exception_id: str | None = None,
+                 code: Any = None) -> T:
+    """Decide the write of ``df`` to ``target``, run it when allowed, label and record it."""
+    from lacuna.governor import current
+    from lacuna.spark.plan import analyze
+
+    gov = current()
+    frame = _frames.user_frame()
+    try:
+        analysis = analyze(df, gov)
+        dest = destination(gov, target)
+    except Exception as exc:  # Lacuna failed before deciding: enforce denies, others warn
+        gov.internal_error(exc, action=Action.EXPORT, method=method)
+        return run()
+    c = analysis.classification
+    op = gov.operation(
+        Action.EXPORT, c,
+        sources=[Source(name=leaf.label, classification=s.classification)
+                 for leaf, s in analysis.leaves],
+        destination=dest, method=method, code_location=_frames.code_location(frame),
+        variable=_frames.variable_name(code if code is not None else df, frame),
+        purpose=purpose, exception_id=exception_id,
+    )
+    produced = Produced(
+        operation="spark.write", inputs=_inputs(analysis), outputs=(target.ref,),
+        classification=c, columns=analysis.columns,
+        column_edges=_edges(analysis, target.ref),
+        fingerprint=target.kind == "path" and local_path(target.name) is not None,
+    )
+
+    def write() -> T:
+        expect(target.key)
+        try:
+            with _bypass.bypass():
+                result = run()
+        finally:
+            finished(target.key)
+        _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id)
+        return result
+
+    return gov.execute(op, write, produced=produced)
+
+
+def _inputs(analysis: Analysis) -> tuple[DatasetVersion, ...]:
+    seen: dict[DatasetRef, DatasetVersion] = {}
+    for leaf, s in analysis.leaves:
+        ref = leaf.ref or DatasetRef.unknown(leaf.label)
+        seen.setdefault(ref, DatasetVersion(dataset=ref, classification=as_stored(
+            s.classification), columns=leaf.columns))
+    return tuple(seen.values())
+
+
+def _edges(analysis: Analysis, out: DatasetRef) -> tuple[ColumnEdge, ...]:
+    edges: list[ColumnEdge] = []
+    for column, origins in analysis.lineage.items():
+        for index, source_column, kind in sorted(origins):
+            leaf = analysis.leaves[index][0]
+            edges.append(ColumnEdge(
+                source=leaf.ref or DatasetRef.unknown(leaf.label), source_column=source_column,
+                target=out, target_column=column, kind=kind))
+    return tuple(dict.fromkeys(edges))
+
+
+def _label(spark: SparkSession, gov: Governor, target: Target, c: Classification,
+           analysis: Analysis, user: str, run_id: str) -> None:
+    """Store the written data's classification where the next read looks (never raises: the
+    data is written; a label that cannot be stored is logged, and the lineage store still has
+    the run)."""
+    sources = tuple(leaf.label for leaf, _ in analysis.leaves)
+    try:
+        if target.kind == "table":
+            _label_table(spark, gov, target, c, analysis.columns, sources, user, run_id)
+        elif target.kind == "path":
+            path = local_path(target.name)
+            if path is not None:
+                _label_files(gov, path, c, sources, user, run_id, append=target.append)
+        forget(target.key)
+        if target.kind == "path":
+            forget(f"file:{target.name}")
+    except Exception as exc:
+        log.error("could not store the classification of %s: %s", target.name, exc)
+
+
+def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classification,
+                 columns: tuple[str, ...], sources: tuple[str, ...], user: str,
+                 run_id: str) -> None:
+    from lacuna.lineage.rules import combine
+    from lacuna.spark.sources import Leaf, classify_leaf, describe
+
+    if target.append:  # what the table held before stays in its classification
+        try:
+            existing: Leaf = describe(_table_plan(spark, target.name))
+            old = classify_leaf(gov, spark, existing).classification
+            c = combine([old, c], gov.config.classification, names=["existing rows", "appended"])
+        except Exception as exc:
+            log.warning("could not read the classification of %s before appending: %s",
+                        target.name, exc)
+    declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id)
+    props = labels.table_properties(declaration)
+    with _bypass.bypass():
+        spark.sql(labels.set_properties_sql(target.name, props))
+
+
+def _table_plan(spark: SparkSession, name: str) -> Any:
+    from lacuna.spark import _jvm
+
+    plan = _jvm.analyzed(spark.table(labels.quoted_name(name)))
+    while _jvm.children(plan):
+        plan = _jvm.children(plan)[0]
+    return plan
+
+
+def _label_files(gov: Governor, path: str, c: Classification, sources: tuple[str, ...],
+                 user: str, run_id: str, *, append: bool) -> None:
+    from lacuna.lineage.rules import combine
+    from lacuna.lineage.sidecar import SidecarError, read_sidecar, write_sidecar
+
+    if append:
+        try:
+            old = read_sidecar(path)
+        except SidecarError:
+            old = None
+        if old is not None:
+            c = combine([old.classification, c], gov.config.classification)
+            sources = tuple(dict.fromkeys([*old.sources, *sources]))
+    write_sidecar(path, c, sources=sources, written_by=user, run_id=run_id)

@@ -1,0 +1,102 @@
+"""Heavy work inside the engine: full-scan classification, anonymisation and synthesis."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+import pytest
+
+import lacuna
+import lacuna.spark
+from lacuna.model import ANONYMIZED, Tier
+
+
+def data_file(name: str) -> str:
+    return str(resources.files("lacuna") / "data" / name)
+
+
+def test_full_scan_finds_values_a_sample_misses(spark):
+    # 2,000 harmless rows, then 1,000 e-mail addresses in a column named "notes": a head-heavy
+    # sample of the first rows would miss them, the full scan counts every row
+    rows = [f"item {i}" for i in range(2000)] + [f"p{i}@example.org" for i in range(1000)]
+    df = spark.createDataFrame(pd.DataFrame({"notes": rows})).repartition(3)
+    full = lacuna.spark.classify(df, full_scan=True)
+    col = full.columns["notes"]
+    assert col.pii_type == "email"
+    assert "full scan of 3000 values" in col.reasoning
+    assert full.tier is Tier.PROPRIETARY
+
+
+def test_full_scan_agrees_with_pandas_on_the_sample_data(spark):
+    from lacuna.classify import classify_frame
+
+    pdf = pd.read_csv(data_file("customers.csv"))
+    df = spark.createDataFrame(pdf)
+    full = lacuna.spark.classify(df, full_scan=True)
+    expected = classify_frame(pdf, cascade=False)
+    assert full.tier == expected.tier
+    assert {n: c.pii_type for n, c in full.columns.items()} == {
+        n: c.pii_type for n, c in expected.columns.items()}
+
+
+def test_anonymize_matches_pandas_and_keeps_the_key_out_of_the_plan(gspark, capsys):
+    spark = gspark
+    key = "k" * 32
+    pdf = pd.read_csv(data_file("customers.csv"))[["customer_id", "email", "region"]]
+    df = spark.createDataFrame(pdf)
+    out = lacuna.anonymize(df, ["email"], strategy="hash", key=key)
+    expected = lacuna.anonymize(pdf, ["email"], strategy="hash", key=key)
+    got = out.toPandas()
+    assert got["email"].tolist() == expected["email"].tolist()
+    c = lacuna.spark.classification(out)
+    assert ANONYMIZED in c.tags
+    assert not c.columns["email"].is_personal
+    plan = out._jdf.queryExecution().toString()
+    assert key not in plan
+    # derived frames start from the anonymized classification
+    assert not lacuna.spark.classification(out.select("email")).columns["email"].is_personal
+
+
+def test_mask_and_synthesize_run_on_the_executors(gspark):
+    spark = gspark
+    pdf = pd.read_csv(data_file("customers.csv"))[["name", "email"]]
+    df = spark.createDataFrame(pdf)
+    masked = lacuna.anonymize(df, ["name"], strategy="mask").toPandas()
+    assert masked["name"].tolist() == lacuna.anonymize(pdf, ["name"], strategy="mask")[
+        "name"].tolist()
+    a = lacuna.spark.synthesize(df, ["email"], seed=7).toPandas()
+    b = lacuna.synthesize(pdf, 7, ["email"])
+    assert a["email"].tolist() == b["email"].tolist()
+    assert set(a["email"]).isdisjoint(set(pdf["email"]))
+
+
+def test_importing_lacuna_does_not_import_pyspark():
+    import subprocess
+    import sys
+
+    code = "import sys, lacuna; print('pyspark' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("value", ["maybe"])
+def test_bad_flag_is_a_config_error(spark, value):
+    from lacuna.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"spark\.lacuna\.enabled"):
+        spark.conf.set("spark.lacuna.enabled", value)
+    assert spark.conf.get("spark.lacuna.enabled", None) is None  # refused, not set
+
+
+def test_chunked_arrow_strings_are_scanned():
+    """pandas 3 strings backed by a chunked Arrow array (what pyspark's toPandas and
+    pd.concat give) are classified like any other strings."""
+    from lacuna.classify.scan import column_sample
+
+    parts = [pd.Series(["ada@example.org", "x y"], dtype="string[pyarrow]"),
+             pd.Series(["alan@example.org"], dtype="string[pyarrow]")]
+    sample = column_sample("c", pd.concat(parts, ignore_index=True))
+    assert sample.values.to_pylist() == ["ada@example.org", "x y", "alan@example.org"]
+    assert sample.text.to_pylist() == ["x y"]

@@ -1,0 +1,67 @@
+"""The seed's Databricks snippet, adapted to local Spark."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+from pyspark.sql import functions as F
+
+import lacuna
+import lacuna.spark
+from lacuna.model import Tier
+from lacuna.spark._jvm import job_ids
+
+
+def data_file(name: str) -> str:
+    return str(resources.files("lacuna") / "data" / name)
+
+
+@pytest.fixture
+def customers(gspark):
+    """The bundled customers, saved as table `customers` by a governed write."""
+    spark = gspark
+    spark.sql("CREATE DATABASE IF NOT EXISTS analytics")
+    spark.read.csv(data_file("customers.csv"), header=True).write.mode(
+        "overwrite").saveAsTable("customers")
+    yield spark
+    spark.sql("DROP TABLE IF EXISTS customers")
+    spark.sql("DROP TABLE IF EXISTS analytics.customer_summary")
+
+
+def test_seed_snippet(customers, sandbox):
+    spark = customers
+    spark.conf.set("spark.lacuna.enabled", "true")
+    before = job_ids(spark)
+    df = spark.read.table("customers")
+    c = lacuna.spark.classification(df)
+    assert c.tier is Tier.PROPRIETARY
+    assert "PII" in c.tags
+    assert job_ids(spark) == before  # a labelled table: classified without a job
+
+    summary = df.groupBy("region").agg(F.count("*").alias("customers"))
+    s = lacuna.spark.classification(summary)
+    assert s.tier is Tier.INTERNAL, s.reasoning
+    assert "DERIVED_FROM_PII" in s.tags
+    summary.write.saveAsTable("analytics.customer_summary")
+    stored = lacuna.spark.classification(spark.read.table("analytics.customer_summary"))
+    assert stored.tier is Tier.INTERNAL
+
+    from lacuna.spark.listener import flush
+
+    flush(spark)
+    before = job_ids(spark)
+    target = str(sandbox / "Downloads" / "customers")
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        df.write.csv(target)
+    assert job_ids(spark) == before  # denied before any job started
+    assert "Cannot export PROPRIETARY data to unmanaged location" in str(err.value)
+    assert not (sandbox / "Downloads" / "customers").exists()
+
+
+def test_renamed_pii_column_keeps_its_class(customers):
+    df = customers.read.table("customers")
+    renamed = df.withColumnRenamed("email", "region_code").select("region_code")
+    c = lacuna.spark.classification(renamed)
+    assert c.tier is Tier.PROPRIETARY
+    assert c.columns["region_code"].pii_type == "email"

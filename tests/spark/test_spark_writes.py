@@ -1,0 +1,116 @@
+"""Governed writes: decided before any job, labelled, recorded; SQL and outside writes."""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+
+import pytest
+from pyspark.sql import functions as F
+
+import lacuna
+import lacuna.spark
+from lacuna.model import Tier
+from lacuna.spark._jvm import job_ids
+from lacuna.spark.patches import V2_WRITERS, WRITER_METHODS, WRITER_SETTERS
+
+
+def data_file(name: str) -> str:
+    return str(resources.files("lacuna") / "data" / name)
+
+
+def test_every_pyspark_writer_is_governed():
+    from pyspark.sql.readwriter import DataFrameWriter, DataFrameWriterV2
+
+    public = {m for m in vars(DataFrameWriter) if not m.startswith("_")}
+    assert public == set(WRITER_METHODS) | set(WRITER_SETTERS)
+    public_v2 = {m for m in vars(DataFrameWriterV2) if not m.startswith("_")}
+    assert set(V2_WRITERS) <= public_v2
+
+
+def test_parquet_write_labels_the_files(gspark, governed):
+    spark = gspark
+    customers = spark.read.csv(data_file("customers.csv"), header=True)
+    out = governed / "governed" / "workspace" / "customers.parquet"
+    customers.select("customer_id", F.col("email").alias("who")).write.parquet(str(out))
+    back = spark.read.parquet(str(out))  # reading Parquet schemas is a Spark job
+    before = job_ids(spark)
+    c = lacuna.spark.classification(back)
+    assert job_ids(spark) == before  # the sidecar declares it: no sample job
+    assert c.tier is Tier.PROPRIETARY
+    assert c.columns["who"].pii_type == "email"
+    from lacuna.lineage.records import DatasetRef
+
+    (run,) = lacuna.governor.current().lineage_store.runs(DatasetRef.of(str(out)))
+    assert {(e.source_column, e.target_column) for e in run.column_edges} == {
+        ("customer_id", "customer_id"), ("email", "who")}
+
+
+def test_denied_write_message_matches_pandas(gspark, governed):
+    import pandas as pd
+
+    spark = gspark
+    target = str(governed / "Downloads" / "c.csv")
+    with pytest.raises(lacuna.GovernanceViolation) as spark_err:
+        spark.read.csv(data_file("customers.csv"), header=True).write.csv(target)
+    with pytest.raises(lacuna.GovernanceViolation) as pandas_err:
+        pd.read_csv(data_file("customers.csv")).to_csv(target)
+    spark_lines = str(spark_err.value).splitlines()
+    pandas_lines = str(pandas_err.value).splitlines()
+    assert spark_lines[:5] == pandas_lines[:5]
+    assert [x for x in spark_lines if x.startswith("Policy:")] == [
+        x for x in pandas_lines if x.startswith("Policy:")]
+
+
+def test_sql_ctas_and_insert_are_decided_before_they_run(gspark, governed):
+    spark = gspark
+    spark.read.csv(data_file("customers.csv"), header=True).write.mode(
+        "overwrite").saveAsTable("people")
+    try:
+        spark.sql("CREATE TABLE people_copy USING parquet AS "
+                  "SELECT email AS handle, region FROM people")
+        c = lacuna.spark.classification(spark.table("people_copy"))
+        assert c.tier is Tier.PROPRIETARY
+        assert c.columns["handle"].pii_type == "email"
+        down = governed / "Downloads" / "dump"
+        before = job_ids(spark)
+        with pytest.raises(lacuna.GovernanceViolation):
+            spark.sql(f"INSERT OVERWRITE DIRECTORY '{down}' USING csv SELECT * FROM people")
+        assert job_ids(spark) == before
+        assert not down.exists()
+    finally:
+        spark.sql("DROP TABLE IF EXISTS people")
+        spark.sql("DROP TABLE IF EXISTS people_copy")
+
+
+def test_writer_v2(gspark):
+    spark = gspark
+    df = spark.read.csv(data_file("customers.csv"), header=True).select("email", "region")
+    try:
+        df.select(F.col("email").alias("contact")).writeTo("v2_people").using("parquet").create()
+        c = lacuna.spark.classification(spark.table("v2_people"))
+        assert c.tier is Tier.PROPRIETARY
+        assert c.columns["contact"].pii_type == "email"
+    finally:
+        spark.sql("DROP TABLE IF EXISTS v2_people")
+
+
+def test_writes_outside_the_python_api_are_flagged(gspark, governed):
+    from lacuna.spark.session import _SESSIONS, _key
+
+    spark = gspark
+    df = spark.read.csv(data_file("customers.csv"), header=True)
+    out = governed / "governed" / "workspace" / "jvm_side"
+    df._jdf.write().mode("overwrite").parquet(str(out))  # straight to the JVM: not wrapped
+    listener = _SESSIONS[_key(spark)]
+    assert listener is not None
+    deadline = time.monotonic() + 30
+    records = []
+    while time.monotonic() < deadline:
+        listener.flush(5)
+        gov = lacuna.governor.current()
+        records = [r for r in gov.audit.list(limit=None) if "UNGOVERNED" in r.body]
+        if records:
+            break
+        time.sleep(0.5)
+    assert records, "the listener did not flag the write"
