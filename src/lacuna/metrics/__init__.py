@@ -1,0 +1,14 @@
+"""Governance metrics: the seed's "Measuring Success" numbers, their targets and flags.
+
+``GovernanceMetrics(period="last_30_days")`` computes them from the audit trail, the decision
+log, the exception store and the lineage store; docs/metrics.md defines each one.
+"""
+
+from __future__ import annotations
+
+from lacuna.metrics.api import METRICS, Filters, GovernanceMetrics, time_series
+from lacuna.metrics.period import Period, parse_period
+from lacuna.metrics.targets import TARGETS, Flag, Target
+
+__all__ = ["METRICS", "TARGETS", "Filters", "Flag", "GovernanceMetrics", "Period", "Target",
+           "parse_period", "time_series"]
