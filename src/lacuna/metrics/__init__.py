@@ -7,8 +7,16 @@ log, the exception store and the lineage store; docs/metrics.md defines each one
 from __future__ import annotations
 
 from lacuna.metrics.api import METRICS, Filters, GovernanceMetrics, time_series
+from lacuna.metrics.feedback import (
+    SURVEY_QUESTION,
+    DecisionNotFound,
+    answer_survey,
+    report_feedback,
+    survey_due,
+)
 from lacuna.metrics.period import Period, parse_period
 from lacuna.metrics.targets import TARGETS, Flag, Target
 
-__all__ = ["METRICS", "TARGETS", "Filters", "Flag", "GovernanceMetrics", "Period", "Target",
-           "parse_period", "time_series"]
+__all__ = ["METRICS", "SURVEY_QUESTION", "TARGETS", "DecisionNotFound", "Filters", "Flag",
+           "GovernanceMetrics", "Period", "Target", "answer_survey", "parse_period",
+           "report_feedback", "survey_due", "time_series"]

@@ -184,7 +184,8 @@ class GovernanceMetrics:
 
 
 def _intercepted(gov: Governor, period: Period) -> set[str]:
-    """Operation ids in the decision log (SQL sink) in the period: what the engine decided."""
+    """Operation ids in the decision log (SQL sink) in the period: every operation the engine
+    decided, whether or not the audit trail took it."""
     from lacuna.audit.schema import open_state_database
     from lacuna.policy import log_sinks
 
@@ -199,11 +200,20 @@ def _intercepted(gov: Governor, period: Period) -> set[str]:
     start, end = period.start.isoformat()[:19], period.end.isoformat()[:19]
     try:
         with engine.connect() as conn:
-            rows = conn.execute(select(t.c.operation_id).where(
+            rows = conn.execute(select(t.c.operation_id, t.c.body).where(
                 t.c.timestamp >= start, t.c.timestamp < end)).all()
     finally:
         engine.dispose()
-    return {str(r.operation_id) for r in rows if r.operation_id}
+    return {str(r.operation_id) for r in rows if r.operation_id and not _dry_run(r.body)}
+
+
+def _dry_run(body: str) -> bool:
+    """A ``lacuna.check`` (dry run: nothing was about to happen) is not an intercepted operation."""
+    try:
+        context = json.loads(body).get("input", {}).get("context", {})
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(context, dict) and context.get("method") == "check"
 
 
 def time_series(
