@@ -13,7 +13,10 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from lacuna.errors import ConfigError, LacunaError
 
 app = typer.Typer(
     help="Governance metrics of a period, against the seed's targets.",
@@ -36,6 +39,13 @@ def _configure(config: Path | None) -> None:
     configure(str(config) if config else None)
 
 
+def _fail(exc: LacunaError) -> typer.Exit:
+    what = "configuration error" if isinstance(exc, ConfigError) else "error"
+    Console(stderr=True).print(f"[bold red]{what}:[/] {escape(str(exc))}", highlight=False,
+                               soft_wrap=True)
+    return typer.Exit(2)
+
+
 @app.callback()
 def metrics(
     ctx: typer.Context,
@@ -54,9 +64,12 @@ def metrics(
         return
     from lacuna.metrics import TARGETS, Flag, GovernanceMetrics
 
-    _configure(config)
-    m = GovernanceMetrics(period, domain=domain, policy=policy, user_group=user_group,
-                          tier=tier)
+    try:
+        _configure(config)
+        m = GovernanceMetrics(period, domain=domain, policy=policy, user_group=user_group,
+                              tier=tier)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
     if as_json:
         typer.echo(json.dumps(m.to_dict(), indent=2, default=str))
     else:
@@ -88,10 +101,13 @@ def feedback(
     if (false_positive is None) == (correct is None):
         console.print("give exactly one of --false-positive COMMENT or --correct COMMENT")
         raise typer.Exit(2)
-    _configure(config)
-    record = report_feedback(decision_id, false_positive=false_positive is not None,
-                             comment=false_positive if false_positive is not None else
-                             str(correct))
+    try:
+        _configure(config)
+        record = report_feedback(decision_id, false_positive=false_positive is not None,
+                                 comment=false_positive if false_positive is not None else
+                                 str(correct))
+    except LacunaError as exc:
+        raise _fail(exc) from exc
     console.print(f"feedback recorded (audit record {record.id}); thank you.", highlight=False)
 
 
@@ -103,6 +119,9 @@ def survey(
     """Answer "Governance tools help me work efficiently" (1–5)."""
     from lacuna.metrics import answer_survey
 
-    _configure(config)
-    record = answer_survey(score, comment=comment)
+    try:
+        _configure(config)
+        record = answer_survey(score, comment=comment)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
     console.print(f"answer recorded (audit record {record.id}); thank you.", highlight=False)

@@ -180,7 +180,8 @@ class GovernanceMetrics:
         ])
 
     def __repr__(self) -> str:
-        return f"GovernanceMetrics(period={self.period.label!r}, {json.dumps(self.filters.to_dict())})"
+        filters = "".join(f", {k}={v!r}" for k, v in self.filters.to_dict().items())
+        return f"GovernanceMetrics(period={self.period.label!r}{filters})"
 
 
 def _intercepted(gov: Governor, period: Period) -> set[str]:
@@ -197,7 +198,8 @@ def _intercepted(gov: Governor, period: Period) -> set[str]:
         sink.flush()
     engine = open_state_database(settings.url or gov.config.audit_url, log_sinks.metadata)
     t = log_sinks.table
-    start, end = period.start.isoformat()[:19], period.end.isoformat()[:19]
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"  # the decision log's timestamps (UTC, microseconds)
+    start, end = period.start.strftime(fmt), period.end.strftime(fmt)
     try:
         with engine.connect() as conn:
             rows = conn.execute(select(t.c.operation_id, t.c.body).where(
@@ -222,7 +224,10 @@ def time_series(
     bucket_days: int = 1,
     governor: Governor | None = None,
     now: datetime | None = None,
-    **filters: str | None,
+    domain: str | None = None,
+    policy: str | None = None,
+    user_group: str | None = None,
+    tier: str | None = None,
 ) -> list[dict[str, Any]]:
     """The metrics per bucket of ``bucket_days`` across the period (oldest first), for charts:
     ``[{"start": ..., "end": ..., "violation_rate": ..., ...}, ...]``."""
@@ -234,7 +239,7 @@ def time_series(
     while start < whole.end:
         end = min(start + timedelta(days=bucket_days), whole.end)
         m = GovernanceMetrics(Period(start, end, f"{start.date()}"), governor=governor,
-                              **filters)
+                              domain=domain, policy=policy, user_group=user_group, tier=tier)
         out.append({"start": start.isoformat(), "end": end.isoformat(),
                     **{name: getattr(m, name) for name in METRICS}})
         start = end

@@ -77,8 +77,11 @@ def report_feedback(
         ConfigError: the comment is longer than 2000 characters.
     """
     if len(comment) > MAX_COMMENT:
-        raise ConfigError(f"feedback comment: {len(comment)} characters; keep it under "
-                          f"{MAX_COMMENT}.")
+        msg = (
+            f"feedback comment: {len(comment)} characters; keep it under "
+                          f"{MAX_COMMENT}."
+        )
+        raise ConfigError(msg)
     gov = _gov(governor)
     target = find_decision(decision_id, gov)
     body = _event(FEEDBACK, gov, action=FEEDBACK, policy_id=target.policy_id, detail={
@@ -109,8 +112,11 @@ def answer_survey(score: int, *, comment: str = "", governor: Governor | None = 
         ConfigError: the score is not an integer from 1 to 5.
     """
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-        raise ConfigError(f"survey score {score!r}: answer with an integer from 1 (disagree) "
-                          "to 5 (agree).")
+        msg = (
+            f"survey score {score!r}: answer with an integer from 1 (disagree) "
+                          "to 5 (agree)."
+        )
+        raise ConfigError(msg)
     gov = _gov(governor)
     body = _event(SURVEY, gov, action=SURVEY, policy_id=None, detail={
         "question": SURVEY_QUESTION, "score": score, "comment": comment[:MAX_COMMENT]})

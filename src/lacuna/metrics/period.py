@@ -43,7 +43,8 @@ def _day(text: str) -> datetime:
     try:
         return _utc(datetime.fromisoformat(text.strip()))
     except ValueError as exc:
-        raise ConfigError(f"metrics period: {text!r} is not a date; {_HOW}.") from exc
+        msg = f"metrics period: {text!r} is not a date; {_HOW}."
+        raise ConfigError(msg) from exc
 
 
 def parse_period(
@@ -76,7 +77,8 @@ def parse_period(
     if m := _MONTH.match(text):
         year, month = int(m.group(1)), int(m.group(2))
         if not 1 <= month <= 12:
-            raise ConfigError(f"metrics period: {text!r} has no month {month}; {_HOW}.")
+            msg = f"metrics period: {text!r} has no month {month}; {_HOW}."
+            raise ConfigError(msg)
         start = datetime(year, month, 1, tzinfo=UTC)
         end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
         return Period(start, end, text)
@@ -86,10 +88,12 @@ def parse_period(
         if len(last.strip()) == 10:  # a date: the whole day counts
             end += timedelta(days=1)
         return _checked(Period(start, end, text))
-    raise ConfigError(f"metrics period: {text!r} is not understood; {_HOW}.")
+    msg = f"metrics period: {text!r} is not understood; {_HOW}."
+    raise ConfigError(msg)
 
 
 def _checked(p: Period) -> Period:
     if p.end <= p.start:
-        raise ConfigError(f"metrics period {p.label}: the end is not after the start; {_HOW}.")
+        msg = f"metrics period {p.label}: the end is not after the start; {_HOW}."
+        raise ConfigError(msg)
     return p
