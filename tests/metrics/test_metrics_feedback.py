@@ -47,6 +47,14 @@ def _denied(frame: pd.DataFrame, target) -> str:
     return denied.value.decision.operation_id
 
 
+def _cli_config(governed) -> None:
+    """A lacuna.yaml naming the sandbox's audit trail, for the CLI (which reads its own)."""
+    (governed / "lacuna.yaml").write_text(
+        f"user:\n  id: analyst_alice\n  role: data_analyst\n"
+        f"audit:\n  url: sqlite:///{governed / 'audit.db'}\n")
+    lacuna.disable()
+
+
 def test_feedback_python_and_cli(governed, monkeypatch):
     from lacuna.cli import app
 
@@ -62,10 +70,7 @@ def test_feedback_python_and_cli(governed, monkeypatch):
     with pytest.raises(DecisionNotFound, match="no decision 'nope'"):
         report_feedback("nope", false_positive=True)
 
-    (governed / "lacuna.yaml").write_text(
-        f"user:\n  id: analyst_alice\n  role: data_analyst\n"
-        f"audit:\n  url: sqlite:///{governed / 'audit.db'}\n")
-    lacuna.disable()
+    _cli_config(governed)
     runner = CliRunner()
     out = runner.invoke(app, ["feedback", second, "--false-positive", "the file had no PII"])
     assert out.exit_code == 0, out.output
@@ -145,3 +150,30 @@ def test_cli_unknown_decision(governed):
     out = CliRunner().invoke(app, ["feedback", "0123abc", "--correct", "fine"])
     assert out.exit_code == 2
     assert "no decision '0123abc'" in out.output
+
+
+def test_insights(governed):
+    from lacuna.cli import app
+    from lacuna.metrics import insights
+
+    customers = pd.read_csv("customers.csv")
+    ops = [_denied(customers, governed / "Downloads" / f"{i}.csv") for i in range(3)]
+    customers.to_csv(governed / "governed" / "workspace" / "ok.csv")
+    report_feedback(ops[0], false_positive=True, comment="email is a work address")
+    answer_survey(2)
+    found = insights()
+    export = next(p for p in found.policies if p.policy_id == "P-2024-001")
+    assert (export.denials, export.false_positives) == (3, 1)
+    assert export.false_positive_rate == round(100 / 3, 2)
+    assert "high violation rate: policies too strict or unclear" in export.diagnoses
+    assert "high false positive rate: classification needs tuning" in export.diagnoses
+    wrong = current().audit.list(limit=None)
+    first = next(r for r in wrong if r.data.get("operation_id") == ops[0])
+    assert export.examples[0] == first.id  # the reported decision first
+    assert dict(found.columns_reported_wrong) == {c: 1 for c in first.data["what"]["columns"]}
+    assert "email" in dict(found.columns_reported_wrong)
+    assert found.diagnoses == ("low user satisfaction: friction too high",)
+    _cli_config(governed)
+    out = CliRunner().invoke(app, ["metrics", "insights", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["policies"][0]["policy_id"] == found.policies[0].policy_id

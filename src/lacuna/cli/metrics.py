@@ -125,3 +125,24 @@ def survey(
     except LacunaError as exc:
         raise _fail(exc) from exc
     console.print(f"answer recorded (audit record {record.id}); thank you.", highlight=False)
+
+
+@app.command("insights")
+def insights_command(
+    period: PeriodOption = "last_30_days",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Policies with the highest violation, false-positive and exception rates, the seed's
+    diagnosis for each and the decisions behind them; columns most often reported wrong."""
+    from lacuna.metrics import insights
+
+    try:
+        _configure(config)
+        found = insights(period)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(found.to_dict(), indent=2, default=str))
+    else:
+        console.print(str(found), highlight=False, markup=False)

@@ -14,9 +14,10 @@ from lacuna.metrics.feedback import (
     report_feedback,
     survey_due,
 )
+from lacuna.metrics.insights import Insights, PolicyInsight, insights
 from lacuna.metrics.period import Period, parse_period
 from lacuna.metrics.targets import TARGETS, Flag, Target
 
 __all__ = ["METRICS", "SURVEY_QUESTION", "TARGETS", "DecisionNotFound", "Filters", "Flag",
-           "GovernanceMetrics", "Period", "Target", "answer_survey", "parse_period",
-           "report_feedback", "survey_due", "time_series"]
+           "GovernanceMetrics", "Insights", "Period", "PolicyInsight", "Target", "answer_survey",
+           "insights", "parse_period", "report_feedback", "survey_due", "time_series"]

@@ -33,6 +33,8 @@ class DecisionFact:
     allowed: bool
     policy_id: str | None
     packages: tuple[str, ...]  # the Rego packages that evaluated it
+    policy_ids: tuple[str, ...]  # the policies that evaluated it
+    columns: tuple[str, ...]  # the columns classified as not public (names only)
     engine_error: str | None
     exception_id: str | None
 
@@ -69,6 +71,9 @@ def decision(record: AuditRecord, body: dict[str, Any]) -> DecisionFact:
         destination=what.get("destination"), tier=what.get("tier"), allowed=record.allowed,
         policy_id=record.policy_id,
         packages=tuple(str(p.get("package")) for p in policies if isinstance(p, dict)),
+        policy_ids=tuple(str(p.get("id")) for p in policies
+                         if isinstance(p, dict) and p.get("id")),
+        columns=tuple(str(c) for c in (what.get("columns") or {})),
         engine_error=dec.get("engine_error"),
         exception_id=_section(body, "why").get("exception_id"),
     )
