@@ -7,6 +7,7 @@ database error.
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -146,3 +147,39 @@ def insights_command(
         typer.echo(json.dumps(found.to_dict(), indent=2, default=str))
     else:
         console.print(str(found), highlight=False, markup=False)
+
+
+report_app = typer.Typer(help="Reports for reviews and auditors.", no_args_is_help=True)
+
+
+class ReportFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    HTML = "html"
+
+
+@report_app.command("compliance")
+def compliance(
+    period: PeriodOption = "last_30_days",
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text, json or html.")] = (
+        ReportFormat.TEXT),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file "
+                                                "(default: standard output).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Decisions, denials by policy, exceptions with justifications and approvers, audit chain
+    verification, lineage completeness and coverage: the quarterly review (--period 2026-Q4)."""
+    from lacuna.metrics import compliance_report
+
+    try:
+        _configure(config)
+        report = compliance_report(period)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
+    text = {ReportFormat.TEXT: report.to_text, ReportFormat.JSON: report.to_json,
+            ReportFormat.HTML: report.to_html}[fmt]()
+    if output is None:
+        typer.echo(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {output} ({fmt.value}, {report.period.label})", highlight=False)

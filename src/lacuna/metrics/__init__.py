@@ -16,8 +16,12 @@ from lacuna.metrics.feedback import (
 )
 from lacuna.metrics.insights import Insights, PolicyInsight, insights
 from lacuna.metrics.period import Period, parse_period
+from lacuna.metrics.report import ComplianceReport, compliance_report
 from lacuna.metrics.targets import TARGETS, Flag, Target
 
-__all__ = ["METRICS", "SURVEY_QUESTION", "TARGETS", "DecisionNotFound", "Filters", "Flag",
-           "GovernanceMetrics", "Insights", "Period", "PolicyInsight", "Target", "answer_survey",
-           "insights", "parse_period", "report_feedback", "survey_due", "time_series"]
+__all__ = [
+    "METRICS", "SURVEY_QUESTION", "TARGETS", "ComplianceReport", "DecisionNotFound", "Filters",
+    "Flag", "GovernanceMetrics", "Insights", "Period", "PolicyInsight", "Target",
+    "answer_survey", "compliance_report", "insights", "parse_period", "report_feedback",
+    "survey_due", "time_series",
+]
