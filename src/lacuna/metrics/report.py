@@ -102,7 +102,7 @@ class ComplianceReport:
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:60em}}
 table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.3em .6em;
 text-align:left}}th{{background:#f3f3f3}}.ok{{color:#1a7f37}}.missed{{color:#b42318}}
-tr.missed td{{background:#fdecea}}tr.no-data td{{color:#777}}
+tr.missed td{{background:#fdecea}}tr.no-data td{{color:#777}}td:first-child{{white-space:nowrap}}
 </style></head><body>
 <h1>Compliance report: {e(self.period.label)}</h1>
 <p>Period {self.period.start:%Y-%m-%d %H:%M} to {self.period.end:%Y-%m-%d %H:%M} UTC (end
