@@ -125,6 +125,8 @@ def _mount_subcommands() -> None:
     from lacuna.cli.exceptions import app as exceptions_app
     from lacuna.cli.exceptions import decrypt_command
     from lacuna.cli.lineage import app as lineage_app
+    from lacuna.cli.metrics import app as metrics_app
+    from lacuna.cli.metrics import feedback, report_app, survey
     from lacuna.cli.policy import app as policy_app
     from lacuna.cli.serve import serve
     from lacuna.cli.users import app as users_app
@@ -135,7 +137,9 @@ def _mount_subcommands() -> None:
                   "environment policies, record runs.")
     app.add_typer(exceptions_app, name="exceptions", help="Request and decide policy exceptions.")
     app.add_typer(lineage_app, name="lineage", help="Query lineage: show, impact, completeness.")
+    app.add_typer(metrics_app, name="metrics", help="Governance metrics against their targets.")
     app.add_typer(policy_app, name="policy", help="Check, test, run and package Rego policies.")
+    app.add_typer(report_app, name="report", help="Compliance reports for reviews and auditors.")
     app.add_typer(users_app, name="users", help="Server users, roles and API tokens.")
     app.command("serve")(serve)
     app.command("decrypt")(decrypt_command)
@@ -143,6 +147,8 @@ def _mount_subcommands() -> None:
     app.command("compile")(compile_command)
     from lacuna.cli.generate import app as generate_app
     app.add_typer(generate_app, name="generate", help="Generate Cube and Polaris access rules.")
+    app.command("feedback")(feedback)
+    app.command("survey")(survey)
 
 
 _mount_subcommands()

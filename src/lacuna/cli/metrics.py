@@ -1,0 +1,185 @@
+"""``lacuna metrics``, ``lacuna feedback`` and ``lacuna survey``: measure and improve.
+
+Exit codes: 0 ok, 1 a metric missed its target (``--check``), 2 usage, configuration or
+database error.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lacuna.errors import ConfigError, LacunaError
+
+app = typer.Typer(
+    help="Governance metrics of a period, against the seed's targets.",
+    invoke_without_command=True,
+)
+console = Console()
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", metavar="PATH", help="The lacuna.yaml to read.")
+]
+PeriodOption = Annotated[
+    str, typer.Option("--period", "-p", help="last_7_days, last_30_days, last_N_days, 2026-Q4, "
+                      "2026-11 or 2026-10-01..2026-12-31.")
+]
+
+
+def _configure(config: Path | None) -> None:
+    from lacuna.governor import configure
+
+    configure(str(config) if config else None)
+
+
+def _fail(exc: LacunaError) -> typer.Exit:
+    what = "configuration error" if isinstance(exc, ConfigError) else "error"
+    Console(stderr=True).print(f"[bold red]{what}:[/] {escape(str(exc))}", highlight=False,
+                               soft_wrap=True)
+    return typer.Exit(2)
+
+
+@app.callback()
+def metrics(
+    ctx: typer.Context,
+    period: PeriodOption = "last_30_days",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    domain: Annotated[str | None, typer.Option(help="Only this policy domain.")] = None,
+    policy: Annotated[str | None, typer.Option(help="Only this policy id.")] = None,
+    user_group: Annotated[str | None, typer.Option(help="Only this role.")] = None,
+    tier: Annotated[str | None, typer.Option(help="Only this tier.")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Exit 1 when a metric missed its target.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """The seed's governance metrics for a period, each with its target and flag."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from lacuna.metrics import TARGETS, Flag, GovernanceMetrics
+
+    try:
+        _configure(config)
+        m = GovernanceMetrics(period, domain=domain, policy=policy, user_group=user_group,
+                              tier=tier)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(m.to_dict(), indent=2, default=str))
+    else:
+        console.print(str(m), highlight=False, markup=False)
+        table = Table(title=f"Targets ({m.period.label})", box=box.SIMPLE)
+        for column in ("metric", "value", "target", "flag"):
+            table.add_column(column)
+        for name, flag in m.flags.items():
+            style = {Flag.OK: "green", Flag.MISSED: "red"}.get(flag, "yellow")
+            table.add_row(name, str(getattr(m, name)), TARGETS[name].text,
+                          f"[{style}]{flag.value}[/]")
+        console.print(table)
+    if check and any(f is Flag.MISSED for f in m.flags.values()):
+        raise typer.Exit(1)
+
+
+def feedback(
+    decision_id: Annotated[str, typer.Argument(help="The decision's audit record id or "
+                                               "operation id.")],
+    false_positive: Annotated[str | None, typer.Option(
+        "--false-positive", metavar="COMMENT", help="The denial was wrong: why.")] = None,
+    correct: Annotated[str | None, typer.Option(
+        "--correct", metavar="COMMENT", help="The decision was right.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Tell policy owners whether a decision was right (feeds false_positive_rate)."""
+    from lacuna.metrics import report_feedback
+
+    if (false_positive is None) == (correct is None):
+        console.print("give exactly one of --false-positive COMMENT or --correct COMMENT")
+        raise typer.Exit(2)
+    try:
+        _configure(config)
+        record = report_feedback(decision_id, false_positive=false_positive is not None,
+                                 comment=false_positive if false_positive is not None else
+                                 str(correct))
+    except LacunaError as exc:
+        raise _fail(exc) from exc
+    console.print(f"feedback recorded (audit record {record.id}); thank you.", highlight=False)
+
+
+def survey(
+    score: Annotated[int, typer.Argument(min=1, max=5, help="1 (disagree) to 5 (agree).")],
+    comment: Annotated[str, typer.Option(help="Anything to add.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Answer "Governance tools help me work efficiently" (1–5)."""
+    from lacuna.metrics import answer_survey
+
+    try:
+        _configure(config)
+        record = answer_survey(score, comment=comment)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
+    console.print(f"answer recorded (audit record {record.id}); thank you.", highlight=False)
+
+
+@app.command("insights")
+def insights_command(
+    period: PeriodOption = "last_30_days",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Policies with the highest violation, false-positive and exception rates, the seed's
+    diagnosis for each and the decisions behind them; columns most often reported wrong."""
+    from lacuna.metrics import insights
+
+    try:
+        _configure(config)
+        found = insights(period)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(found.to_dict(), indent=2, default=str))
+    else:
+        console.print(str(found), highlight=False, markup=False)
+
+
+report_app = typer.Typer(help="Reports for reviews and auditors.", no_args_is_help=True)
+
+
+class ReportFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    HTML = "html"
+
+
+@report_app.command("compliance")
+def compliance(
+    period: PeriodOption = "last_30_days",
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text, json or html.")] = (
+        ReportFormat.TEXT),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file "
+                                                "(default: standard output).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Decisions, denials by policy, exceptions with justifications and approvers, audit chain
+    verification, lineage completeness and coverage: the quarterly review (--period 2026-Q4)."""
+    from lacuna.metrics import compliance_report
+
+    try:
+        _configure(config)
+        report = compliance_report(period)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
+    text = {ReportFormat.TEXT: report.to_text, ReportFormat.JSON: report.to_json,
+            ReportFormat.HTML: report.to_html}[fmt]()
+    if output is None:
+        typer.echo(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {output} ({fmt.value}, {report.period.label})", highlight=False)

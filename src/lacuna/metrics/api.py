@@ -1,0 +1,246 @@
+"""``GovernanceMetrics``: the seed's "Measuring Success" numbers, computed from real records."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from lacuna.metrics import compute
+from lacuna.metrics.facts import DecisionFact, classify
+from lacuna.metrics.period import Period, parse_period
+from lacuna.metrics.targets import TARGETS, Flag
+
+if TYPE_CHECKING:
+    from lacuna.exceptions.model import ExceptionRequest
+    from lacuna.governor import Governor
+
+METRICS = tuple(TARGETS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filters:
+    """Restrict the decisions counted: policy id, policy domain (a Rego package or its last
+    segment), user group (the role), tier."""
+
+    domain: str | None = None
+    policy: str | None = None
+    user_group: str | None = None
+    tier: str | None = None
+
+    def keep(self, d: DecisionFact) -> bool:
+        if self.policy is not None and d.policy_id != self.policy:
+            return False
+        if self.user_group is not None and d.role != self.user_group:
+            return False
+        if self.tier is not None and (d.tier or "").upper() != self.tier.upper():
+            return False
+        return self.domain is None or any(
+            p == self.domain or p.rsplit(".", 1)[-1] == self.domain for p in d.packages)
+
+    def keep_exception(self, r: ExceptionRequest) -> bool:
+        if self.policy is not None and r.policy_id != self.policy:
+            return False
+        if self.user_group is not None and r.requester_role != self.user_group:
+            return False
+        if self.tier is not None and r.tier.upper() != self.tier.upper():
+            return False
+        return self.domain is None or self.domain in r.domains
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("domain", self.domain), ("policy", self.policy),
+                                  ("user_group", self.user_group), ("tier", self.tier)) if v}
+
+
+class GovernanceMetrics:
+    """The governance metrics of one period, read from the audit trail, the decision log, the
+    exception store and the lineage store of the current governor (or ``governor``).
+
+    Args:
+        period: ``last_7_days``, ``last_30_days``, ``last_N_days``, ``2026-Q4``, ``2026-11``,
+            ``2026-10-01..2026-12-31``, a ``(start, end)`` pair or a :class:`Period`.
+        domain, policy, user_group, tier: count only matching decisions (see :class:`Filters`).
+        now: the end of ``last_N_days`` periods (default: now).
+
+    Every metric is an attribute with the seed's name; ``targets``, ``flags`` and ``counts``
+    hold each one's target, its flag against it and the numbers it was computed from.
+
+    Raises:
+        ConfigError: the period is not understood.
+        AuditError: the audit trail cannot be read.
+    """
+
+    violation_rate: float
+    false_positive_rate: float
+    avg_resolution_time_minutes: float | None
+    exception_rate: float
+    user_satisfaction: float | None
+    workaround_attempts: int
+    data_coverage_percent: float
+    lineage_completeness_percent: float
+    audit_completeness: float
+
+    def __init__(
+        self,
+        period: str | Period | tuple[datetime | date, datetime | date] = "last_30_days",
+        *,
+        domain: str | None = None,
+        policy: str | None = None,
+        user_group: str | None = None,
+        tier: str | None = None,
+        governor: Governor | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        from lacuna.governor import current
+
+        self.period = parse_period(period, now=now)
+        self.filters = Filters(domain=domain, policy=policy, user_group=user_group, tier=tier)
+        gov = governor or current()
+        records = [r for r in gov.audit.list(limit=None, since=self.period.start)
+                   if r.timestamp in self.period]
+        every, feedback, survey = classify(records)
+        decisions = [d for d in every if self.filters.keep(d)]
+        denials = [d for d in decisions if not d.allowed]
+        fps = compute.false_positives(denials, feedback)
+        resolved = compute.resolutions(decisions)
+        tricks = compute.workarounds(decisions)
+        requests = [r for r in gov.exceptions.list()
+                    if r.created_at in self.period and self.filters.keep_exception(r)]
+        covered, assets = compute.coverage(decisions)
+        lineage = gov.lineage_store.completeness()
+        audited = {d.operation_id for d in every}
+        intercepted = audited | _intercepted(gov, self.period)
+
+        self.violation_rate = compute.percent(len(denials), len(decisions))
+        self.false_positive_rate = compute.percent(len(fps), len(denials))
+        self.avg_resolution_time_minutes = (
+            round(sum(r.minutes for r in resolved) / len(resolved), 2) if resolved else None)
+        self.exception_rate = compute.percent(len(requests), len(decisions))
+        self.user_satisfaction = compute.satisfaction(survey)
+        self.workaround_attempts = len(tricks)
+        self.data_coverage_percent = compute.percent(covered, assets)
+        self.lineage_completeness_percent = round(100.0 * lineage.ratio, 2)
+        self.audit_completeness = compute.percent(len(audited), len(intercepted))
+        self.counts: dict[str, dict[str, int]] = {
+            "violation_rate": {"denied": len(denials), "decisions": len(decisions)},
+            "false_positive_rate": {"reported_false_positive": len(fps), "denials": len(denials)},
+            "avg_resolution_time_minutes": {"resolved": len(resolved), "denials": len(denials)},
+            "exception_rate": {"exception_requests": len(requests), "decisions": len(decisions)},
+            "user_satisfaction": {"respondents": len({s.user for s in survey})},
+            "workaround_attempts": {"attempts": len(tricks)},
+            "data_coverage_percent": {"covered_assets": covered, "assets": assets},
+            "lineage_completeness_percent": {"complete": lineage.complete,
+                                             "derived": lineage.derived},
+            "audit_completeness": {"audited": len(audited), "intercepted": len(intercepted)},
+        }
+        self.decisions = tuple(decisions)
+
+    @property
+    def targets(self) -> dict[str, str]:
+        return {name: t.text for name, t in TARGETS.items()}
+
+    @property
+    def flags(self) -> dict[str, Flag]:
+        """Each metric against its target; an empty denominator is ``no-data``, not ``ok``."""
+        out = {}
+        for name, target in TARGETS.items():
+            value = getattr(self, name)
+            empty = any(v == 0 for k, v in self.counts[name].items()
+                        if k in ("decisions", "denials", "assets", "intercepted", "respondents",
+                                 "resolved"))
+            out[name] = target.judge(None if empty and name != "workaround_attempts" else value)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready: what ``/api/v1/metrics`` and ``lacuna metrics --json`` give."""
+        flags = self.flags
+        return {
+            "period": self.period.to_dict(),
+            "filters": self.filters.to_dict(),
+            "metrics": {name: {"value": getattr(self, name), "target": TARGETS[name].text,
+                               "unit": TARGETS[name].unit, "flag": flags[name].value,
+                               "counts": self.counts[name]} for name in METRICS},
+        }
+
+    def __str__(self) -> str:
+        """The seed's printout, one line per metric."""
+        return "\n".join([
+            f"Policy violation rate: {self.violation_rate}%",
+            f"False positive rate: {self.false_positive_rate}%",
+            f"Average resolution time: {self.avg_resolution_time_minutes} min",
+            f"Exception request rate: {self.exception_rate}%",
+            f"User satisfaction: {self.user_satisfaction}/5",
+            f"Workaround attempts: {self.workaround_attempts}",
+            f"Data coverage: {self.data_coverage_percent}%",
+            f"Lineage completeness: {self.lineage_completeness_percent}%",
+            f"Audit completeness: {self.audit_completeness}%",
+        ])
+
+    def __repr__(self) -> str:
+        filters = "".join(f", {k}={v!r}" for k, v in self.filters.to_dict().items())
+        return f"GovernanceMetrics(period={self.period.label!r}{filters})"
+
+
+def _intercepted(gov: Governor, period: Period) -> set[str]:
+    """Operation ids in the decision log (SQL sink) in the period: every operation the engine
+    decided, whether or not the audit trail took it."""
+    from lacuna.audit.schema import open_state_database
+    from lacuna.policy import log_sinks
+
+    settings = gov.config.policy.decision_log
+    if settings is None or settings.type != "sql":
+        return set()
+    sink = getattr(gov.engine, "decision_log", None)
+    if sink is not None:
+        sink.flush()
+    engine = open_state_database(settings.url or gov.config.audit_url, log_sinks.metadata)
+    t = log_sinks.table
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"  # the decision log's timestamps (UTC, microseconds)
+    start, end = period.start.strftime(fmt), period.end.strftime(fmt)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(t.c.operation_id, t.c.body).where(
+                t.c.timestamp >= start, t.c.timestamp < end)).all()
+    finally:
+        engine.dispose()
+    return {str(r.operation_id) for r in rows if r.operation_id and not _dry_run(r.body)}
+
+
+def _dry_run(body: str) -> bool:
+    """A ``lacuna.check`` (dry run: nothing was about to happen) is not an intercepted operation."""
+    try:
+        context = json.loads(body).get("input", {}).get("context", {})
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(context, dict) and context.get("method") == "check"
+
+
+def time_series(
+    period: str | Period | tuple[datetime | date, datetime | date] = "last_30_days",
+    *,
+    bucket_days: int = 1,
+    governor: Governor | None = None,
+    now: datetime | None = None,
+    domain: str | None = None,
+    policy: str | None = None,
+    user_group: str | None = None,
+    tier: str | None = None,
+) -> list[dict[str, Any]]:
+    """The metrics per bucket of ``bucket_days`` across the period (oldest first), for charts:
+    ``[{"start": ..., "end": ..., "violation_rate": ..., ...}, ...]``."""
+    from datetime import timedelta
+
+    whole = parse_period(period, now=now)
+    out = []
+    start = whole.start
+    while start < whole.end:
+        end = min(start + timedelta(days=bucket_days), whole.end)
+        m = GovernanceMetrics(Period(start, end, f"{start.date()}"), governor=governor,
+                              domain=domain, policy=policy, user_group=user_group, tier=tier)
+        out.append({"start": start.isoformat(), "end": end.isoformat(),
+                    **{name: getattr(m, name) for name in METRICS}})
+        start = end
+    return out

@@ -1,0 +1,103 @@
+"""What the metrics count, read from audit records: decisions, feedback and survey answers.
+
+Decision records are the audit records without a ``kind`` (outcome and exception events are
+not decisions). Feedback and survey answers are audit events of ``kind`` ``feedback`` and
+``survey`` (see :mod:`lacuna.metrics.feedback`), hash-chained like everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from lacuna.audit.record import AuditRecord
+
+FEEDBACK = "feedback"
+SURVEY = "survey"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionFact:
+    record_id: str
+    operation_id: str
+    when: datetime
+    user: str
+    role: str
+    action: str
+    sources: tuple[str, ...]
+    destination: str | None
+    tier: str | None
+    allowed: bool
+    policy_id: str | None
+    packages: tuple[str, ...]  # the Rego packages that evaluated it
+    policy_ids: tuple[str, ...]  # the policies that evaluated it
+    columns: tuple[str, ...]  # the columns classified as not public (names only)
+    engine_error: str | None
+    exception_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackFact:
+    decision_record_id: str
+    when: datetime
+    user: str
+    false_positive: bool
+    comment: str
+    policy_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SurveyFact:
+    when: datetime
+    user: str
+    score: int
+
+
+def _section(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def decision(record: AuditRecord, body: dict[str, Any]) -> DecisionFact:
+    who, what, dec = _section(body, "who"), _section(body, "what"), _section(body, "decision")
+    policies = dec.get("policies") or []
+    return DecisionFact(
+        record_id=record.id, operation_id=str(body.get("operation_id") or record.id),
+        when=record.timestamp, user=record.user_id, role=str(who.get("role") or ""),
+        action=record.action, sources=tuple(str(s) for s in what.get("sources") or ()),
+        destination=what.get("destination"), tier=what.get("tier"), allowed=record.allowed,
+        policy_id=record.policy_id,
+        packages=tuple(str(p.get("package")) for p in policies if isinstance(p, dict)),
+        policy_ids=tuple(str(p.get("id")) for p in policies
+                         if isinstance(p, dict) and p.get("id")),
+        columns=tuple(str(c) for c in (what.get("columns") or {})),
+        engine_error=dec.get("engine_error"),
+        exception_id=_section(body, "why").get("exception_id"),
+    )
+
+
+def classify(records: list[AuditRecord]) -> tuple[
+        list[DecisionFact], list[FeedbackFact], list[SurveyFact]]:
+    """Split records into decisions, feedback and survey answers, each oldest first."""
+    decisions: list[DecisionFact] = []
+    feedback: list[FeedbackFact] = []
+    survey: list[SurveyFact] = []
+    for record in sorted(records, key=lambda r: r.seq):
+        body = record.data
+        kind = body.get("kind")
+        if kind is None:
+            decisions.append(decision(record, body))
+        elif kind == FEEDBACK:
+            fb = _section(body, FEEDBACK)
+            feedback.append(FeedbackFact(
+                decision_record_id=str(fb.get("decision_record_id")), when=record.timestamp,
+                user=record.user_id, false_positive=bool(fb.get("false_positive")),
+                comment=str(fb.get("comment") or ""), policy_id=record.policy_id))
+        elif kind == SURVEY:
+            score = _section(body, SURVEY).get("score")
+            if isinstance(score, int):
+                survey.append(SurveyFact(when=record.timestamp, user=record.user_id, score=score))
+    return decisions, feedback, survey
