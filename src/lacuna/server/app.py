@@ -70,9 +70,19 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         log.info("lacuna server ready: state %s, policy revision %s", _safe_url(state.db),
                  state.policy_engine.revision)
-        yield
-        log.info("lacuna server stopping: flushing the decision log, closing the stores")
-        state.close()
+        jobs = None
+        if settings.scheduler:  # the exceptions sweep and dataset refreshes (lacuna.scheduler)
+            from lacuna.scheduler import for_governor
+
+            jobs = for_governor(state.governor)
+            jobs.start()
+        try:
+            yield
+        finally:
+            log.info("lacuna server stopping: flushing the decision log, closing the stores")
+            if jobs is not None:
+                jobs.stop()
+            state.close()
 
     app = FastAPI(
         title="Lacuna governance server",

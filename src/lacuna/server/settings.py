@@ -60,6 +60,8 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1, le=64)
     demo: bool = False
     access_log: bool = True  # one JSON line per request
+    # Run Lacuna's periodic jobs (the exceptions sweep, dataset refreshes) in the server process.
+    scheduler: bool = True
     oidc: OidcConfig | None = None
 
 
