@@ -1,10 +1,15 @@
-# The two commands: `make demo` runs Lacuna's main job on its embedded defaults;
+# The two commands: `make serve` runs Lacuna's main job (the server on the demo data) on its
+# embedded defaults (`make demo` runs the same scenario in the terminal);
 # `make test` runs the whole test suite (what .ci/run runs). Both set everything up first;
 # the tests also install the `embeddings` extra, so classifier layer 2 is tested for real.
-.PHONY: setup demo test bench lint
+.PHONY: setup serve demo test bench lint
 
 setup:
 	@bash scripts/setup.sh
+
+# The main command: the governance server with the demo scenario loaded (console URL printed).
+serve: setup
+	.venv/bin/lacuna serve --demo
 
 demo: setup
 	.venv/bin/lacuna demo
