@@ -850,10 +850,18 @@ def reset() -> None:
 
 def _install() -> None:
     """Hand the steps that offer "current governor" functions (``lacuna.lineage.upstream``,
-    ``register_lineage``) the way to find it: they never import the governor."""
+    ``register_lineage``, ``lacuna.request_exception`` ...) the way to find it: they never
+    import the governor."""
+    from lacuna.exceptions import context as exceptions_context
     from lacuna.lineage import api as lineage_api
 
+    def check(data: Any, target: str, *, action: str) -> Decision:
+        from lacuna.api import check as api_check  # lazily: lacuna.api imports this module
+
+        return api_check(data, target, action=action)
+
     lineage_api.install_host(current)
+    exceptions_context.install_host(current, check)
 
 
 _install()

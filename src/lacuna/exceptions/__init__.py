@@ -23,6 +23,7 @@ from typing import Any
 
 from lacuna.errors import ConfigError
 from lacuna.exceptions.authority import ExceptionNotAuthorized, approvers, check_purpose
+from lacuna.exceptions.context import current_host, dry_run
 from lacuna.exceptions.files import DecryptionRefused
 from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status, normalize_target
 from lacuna.exceptions.store import (
@@ -72,7 +73,6 @@ def request_exception(
         ConfigError: no destination, an empty or placeholder purpose, or a non-positive
             duration.
     """
-    from lacuna.governor import current
 
     op = dict(operation or {})
     target = destination if destination is not None else op.get("destination")
@@ -83,7 +83,7 @@ def request_exception(
     if not duration_hours > 0:
         msg = f"duration_hours must be positive, got {duration_hours}."
         raise ConfigError(msg)
-    gov = current()
+    gov = current_host()
     sources: tuple[str, ...] = ()
     tier, tags = "UNKNOWN", tuple[str, ...]()
     if data is not None:
@@ -144,10 +144,8 @@ def _dry_run(subject: Any, target: str, action: str) -> Decision | None:
     """The decision without an exception: it names the policy (and its steward) to ask."""
     if subject is None:
         return None
-    from lacuna.api import check
-
     try:
-        return check(subject, target, action=action)
+        return dry_run(subject, target, action)
     except Exception as exc:  # only the default stewards can decide then; say why
         log.warning("could not find the policy behind this request (%s); only the default "
                     "stewards may approve it", exc)
@@ -186,9 +184,8 @@ def approve_exception(
         ExceptionNotAuthorized: the approver is the requester or not a steward for this
             request, or the stored request was changed outside Lacuna.
     """
-    from lacuna.governor import current
 
-    gov = current()
+    gov = current_host()
     decided = _refusals_audited(gov, exception_id, "approve", lambda: gov.exceptions.decide(
         exception_id,
         approve=True,
@@ -225,9 +222,8 @@ def deny_exception(
 ) -> ExceptionRequest:
     """Deny a pending request, or revoke an approved one (a steward, or the requester
     withdrawing their own)."""
-    from lacuna.governor import current
 
-    gov = current()
+    gov = current_host()
     decided = _refusals_audited(gov, exception_id, "deny", lambda: gov.exceptions.decide(
         exception_id, approve=False, by=_identity(by), stewards=gov.config.stewards,
         comment=comment,
@@ -247,9 +243,8 @@ def revoke_exception(
         ExceptionNotAuthorized: ``by`` may not decide this exception.
         LacunaError: it is not approved (pending, denied, expired or already revoked).
     """
-    from lacuna.governor import current
 
-    gov = current()
+    gov = current_host()
     decided = _refusals_audited(gov, exception_id, "revoke", lambda: gov.exceptions.decide(
         exception_id, approve=False, by=_identity(by), stewards=gov.config.stewards,
         comment=comment, revoke=True,
@@ -261,9 +256,8 @@ def revoke_exception(
 def sweep_exceptions(now: datetime | None = None) -> SweepReport:
     """Delete the files of ended exceptions and mark expired ones (see
     :mod:`lacuna.exceptions.sweep`); each step is audited."""
-    from lacuna.governor import current
 
-    return sweep(current(), now=now)
+    return sweep(current_host(), now=now)
 
 
 def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> bytes:
@@ -282,16 +276,14 @@ def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None 
             revoked, or belongs to someone else).
     """
     from lacuna.exceptions import files
-    from lacuna.governor import current
 
-    return files.decrypt(current(), path, output)
+    return files.decrypt(current_host(), path, output)
 
 
 def _identity(by: str | None) -> str:
     """The deciding identity: the configured user; ``by`` must name the same one."""
-    from lacuna.governor import current
 
-    me = current().config.user.id
+    me = current_host().config.user.id
     if by is not None and by.strip().casefold() != me.strip().casefold():
         msg = (
             f"decisions are made as the configured user ({me}), not as {by!r}: run as the "
