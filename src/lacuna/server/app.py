@@ -117,35 +117,26 @@ def _safe_url(url: str) -> str:
         return "<database>"
 
 
+# Lacuna's errors -> HTTP status; Starlette picks the handler of the nearest class in the MRO.
+_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (ConfigError, 400),
+    (PolicyError, 400),
+    (GovernanceViolation, 403),
+    (LookupError, 404),
+    (PermissionError, 403),
+    (LacunaError, 400),
+)
+
+
 def _errors(app: FastAPI) -> None:
     """Lacuna's errors as JSON with a status that fits; never a traceback to the client."""
+    for kind, status in _STATUS:
 
-    def reply(status: int, exc: Exception) -> JSONResponse:
-        return JSONResponse({"code": type(exc).__name__, "message": str(exc)}, status_code=status)
+        async def reply(_: Request, exc: Exception, status: int = status) -> JSONResponse:
+            return JSONResponse({"code": type(exc).__name__, "message": str(exc)},
+                                status_code=status)
 
-    @app.exception_handler(ConfigError)
-    async def _config(_: Request, exc: ConfigError) -> JSONResponse:
-        return reply(400, exc)
-
-    @app.exception_handler(PolicyError)
-    async def _policy(_: Request, exc: PolicyError) -> JSONResponse:
-        return reply(400, exc)
-
-    @app.exception_handler(GovernanceViolation)
-    async def _violation(_: Request, exc: GovernanceViolation) -> JSONResponse:
-        return reply(403, exc)
-
-    @app.exception_handler(LookupError)
-    async def _missing(_: Request, exc: LookupError) -> JSONResponse:
-        return reply(404, exc)
-
-    @app.exception_handler(PermissionError)
-    async def _denied(_: Request, exc: PermissionError) -> JSONResponse:
-        return reply(403, exc)
-
-    @app.exception_handler(LacunaError)
-    async def _lacuna(_: Request, exc: LacunaError) -> JSONResponse:
-        return reply(400, exc)
+        app.add_exception_handler(kind, reply)
 
 
 class _Guard:
