@@ -12,17 +12,16 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import httpx
 import pytest
+
+from live_server import free_port, wait_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -51,12 +50,6 @@ class LiveServer:
         }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 LAUNCH = ("from lacuna.server.run import run; from lacuna.server.settings import load_settings;"
           " raise SystemExit(run(load_settings()))")
 
@@ -82,7 +75,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
               "carol": users.add("carol", roles=("compliance_officer",))}
     users.close()
     key = secrets.token_hex(32)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LACUNA_HOME": str(folder / ".server-home"), "LACUNA_SIGNING_KEY": key,
            "LACUNA_SERVER_PORT": str(port), "LACUNA_SERVER_DB": db,
            "LACUNA_SERVER_CONFIG": str(config_path), "LACUNA_EMBEDDINGS_BUILD": "never",
@@ -91,18 +84,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     proc = subprocess.Popen([sys.executable, "-c", LAUNCH], env=env, cwd=folder, stdout=log,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the server did not start:\n"
-                        + (folder / "server.log").read_text(errors="replace")[-3000:])
-        time.sleep(0.2)
+    wait_healthy(url, proc, folder / "server.log", poll=0.2)
     try:
         yield LiveServer(url=url, folder=folder, db=db, signing_key=key, tokens=tokens,
                          config_path=config_path)

@@ -6,31 +6,22 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from lacuna.identity import UserStore
+from live_server import free_port, wait_healthy
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 USERS = {"ana": ("analyst",), "jane": ("data_steward",), "joe": ("data_steward",),
          "carla": ("compliance_officer",), "root": ("admin",)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -95,17 +86,7 @@ def start_server(root: Path, *, tokens: dict[str, str] | None = None, workers: i
              "--config", str(config), "--workers", str(workers)],
             env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the server did not start: {log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.1)
+    wait_healthy(url, proc, log)
     return Live(url=url, port=port, root=root, db=db, config=config, env=env, tokens=tokens,
                 proc=proc, log=log)
 
