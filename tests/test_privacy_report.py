@@ -40,6 +40,17 @@ def test_k_and_l_match_an_independent_groupby() -> None:
     assert rep.t == pytest.approx(((tv - overall).abs().sum(axis=1) / 2).max(), abs=1e-4)
 
 
+def test_many_groups_and_many_sensitive_values_stay_sparse() -> None:
+    # 200,000 groups x 200,000 diagnoses: a dense groups x values table would be 4 * 10**10
+    # cells (it ran out of memory inside `anonymize` on a 1M-row frame).
+    n = 200_000
+    df = pd.DataFrame({"zip": np.arange(n), "diagnosis": np.arange(n)[::-1].astype(str)})
+    rep = privacy.report(df, ["zip"], sensitive=["diagnosis"])
+    assert (rep.k, rep.l) == (1, 1)
+    # Each group is one value of probability 1 against an overall 1/n: TV = 1 - 1/n.
+    assert rep.t == pytest.approx(1 - 1 / n, abs=1e-4)
+
+
 def test_quasi_identifiers_come_from_the_classification() -> None:
     rep = privacy.report(customers())
     assert set(rep.quasi_identifiers) == {"date_of_birth", "zip_code", "gender"}
