@@ -52,3 +52,45 @@ def test_apply_keeps_comments_and_dbt_reads_the_result(built_copy: Path) -> None
     assert suggestions(again) == []
     col = again.classification("silver_customers").columns["full_name"]
     assert "meta.lacuna" in col.reasoning
+
+
+SOURCES = """\
+version: 2
+
+sources:
+  # the CRM export, loaded nightly
+  - name: crm
+    schema: main
+    tables:
+      - name: contacts
+        description: one row per CRM contact
+        columns:
+          - name: contact_id
+          - name: contact_email
+          - name: mobile_phone
+"""
+
+
+def test_apply_writes_source_tables_under_their_source(built_copy: Path) -> None:
+    path = built_copy / "models" / "sources.yml"
+    path.write_text(SOURCES)
+    run_dbt(["parse"], built_copy)
+    pc = classify_project(load_project(built_copy))
+    wanted = {s.column for s in suggestions(pc) if s.node.resource_type == "source"}
+    assert {"contact_email", "mobile_phone"} <= wanted
+
+    printed = yaml.safe_load(runner.invoke(app, ["dbt", "suggest", "--project-dir",
+                                                 str(built_copy)]).output)
+    table = printed["sources"][0]["tables"][0]
+    assert (printed["sources"][0]["name"], table["name"]) == ("crm", "contacts")
+
+    out = runner.invoke(app, ["dbt", "suggest", "--project-dir", str(built_copy), "--apply"])
+    assert out.exit_code == 0, out.output
+    after = path.read_text()
+    assert "# the CRM export, loaded nightly" in after
+    columns = {c["name"]: c for c in yaml.safe_load(after)["sources"][0]["tables"][0]["columns"]}
+    assert columns["contact_email"]["meta"]["floe"]["pii_type"] == "email"
+    run_dbt(["parse"], built_copy)  # dbt accepts the edited file
+    again = classify_project(load_project(built_copy))
+    assert not [s for s in suggestions(again) if s.node.resource_type == "source"]
+    assert "meta.floe" in again.classification("contacts").columns["contact_email"].reasoning

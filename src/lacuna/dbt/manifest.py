@@ -107,6 +107,7 @@ class DbtNode:
     constraints: tuple[Mapping[str, Any], ...] = ()
     patch_path: str | None = None  # the YAML file that documents it, relative to the project
     tests: tuple[DbtTest, ...] = ()
+    source_name: str | None = None  # a source table's source (``sources: - name:``)
 
     @property
     def table(self) -> str:
@@ -396,6 +397,7 @@ def _node(uid: str, raw: Mapping[str, Any]) -> DbtNode:
         primary_key=_strings(raw.get("primary_key")),
         constraints=_constraints(raw.get("constraints")),
         patch_path=_patch_path(raw, kind),
+        source_name=_opt_str(raw.get("source_name")) if kind == "source" else None,
     )
 
 

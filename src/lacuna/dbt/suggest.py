@@ -3,10 +3,11 @@
 Declared meta is the source of truth; every column without a declaration whose class Lacuna
 inherited through the DAG or inferred (name, description, values) and that is not plain
 ``public`` becomes a suggestion. :func:`suggestions_yaml` renders them as a dbt properties file
-(``version: 2`` / ``models:`` / ``columns:`` / ``meta: {floe|lacuna: ...}``); :func:`apply`
-writes them into the schema file that already documents each node (``patch_path``), with
-ruamel.yaml round-trip editing so comments, key order and quoting stay as they were. A node no
-file documents gets ``_lacuna_suggestions.yml`` next to its SQL or CSV file.
+(``version: 2`` / ``models:`` / ``columns:`` / ``meta: {floe|lacuna: ...}``; a source's columns
+nest under ``sources: - name: <source> tables: - name: <table>``); :func:`apply` writes them into
+the schema file that already documents each node (``patch_path``; for a source table, the file
+that declares it), with ruamel.yaml round-trip editing so comments, key order and quoting stay as
+they were. A node no file documents gets ``_lacuna_suggestions.yml`` next to its SQL or CSV file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from lacuna.dbt.classify import ProjectClassification
 from lacuna.dbt.manifest import DbtNode
@@ -71,8 +74,6 @@ def _grouped(items: Sequence[Suggestion]) -> list[tuple[DbtNode, list[Suggestion
 
 
 def _block(s: Suggestion, namespace: str) -> Any:
-    from ruamel.yaml.comments import CommentedMap
-
     inner = CommentedMap(s.meta())
     inner.fa.set_flow_style()
     meta = CommentedMap({namespace: inner})
@@ -81,20 +82,16 @@ def _block(s: Suggestion, namespace: str) -> Any:
 
 def suggestions_yaml(items: Sequence[Suggestion], namespace: str = "lacuna") -> str:
     """A dbt properties file with the suggestions, each commented with its reason."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     doc = CommentedMap({"version": 2})
     for node, group in _grouped(items):
-        section = "sources" if node.resource_type == "source" else SECTIONS[node.resource_type]
-        seq = doc.setdefault(section, CommentedSeq())
         columns = CommentedSeq()
         for s in group:
             col = CommentedMap({"name": s.column, "meta": _block(s, namespace)})
             reason = s.column_class.reasoning.replace("\n", " ")[:90]
             col.yaml_add_eol_comment(f"{s.source}: {reason}", "name")
             columns.append(col)
-        entry = CommentedMap({"name": node.name, "columns": columns})
-        seq.append(entry)
+        _entry(doc, node)["columns"] = columns
     buf = io.StringIO()
     _yaml().dump(doc, buf)
     return buf.getvalue()
@@ -117,8 +114,6 @@ def apply(pc: ProjectClassification, items: Sequence[Suggestion], namespace: str
     root = pc.project.project_dir
     by_file: dict[Path, list[Suggestion]] = {}
     for s in items:
-        if s.node.resource_type not in SECTIONS:
-            continue  # sources: printed, not applied (their YAML nests tables under sources)
         by_file.setdefault(_file_for(root, s.node), []).append(s)
     done = []
     for path, group in by_file.items():
@@ -129,6 +124,27 @@ def apply(pc: ProjectClassification, items: Sequence[Suggestion], namespace: str
     return done
 
 
+def _entry(doc: Any, node: DbtNode) -> Any:
+    """The mapping that describes ``node`` in a properties file, added when missing.
+
+    Models, seeds and snapshots are ``<section>: - name: <node>``; a source table is
+    ``sources: - name: <source> tables: - name: <table>``.
+    """
+    if node.resource_type == "source":
+        source = _named(doc.setdefault("sources", CommentedSeq()), node.source_name or "")
+        return _named(source.setdefault("tables", CommentedSeq()), node.name)
+    return _named(doc.setdefault(SECTIONS[node.resource_type], CommentedSeq()), node.name)
+
+
+def _named(seq: Any, name: str) -> Any:
+    """The item of a YAML sequence called ``name`` (``- name: …``), appended when missing."""
+    entry = next((e for e in seq if isinstance(e, CommentedMap) and e.get("name") == name), None)
+    if entry is None:
+        entry = CommentedMap({"name": name})
+        seq.append(entry)
+    return entry
+
+
 def _file_for(root: Path, node: DbtNode) -> Path:
     if node.patch_path:
         return root / node.patch_path
@@ -136,7 +152,6 @@ def _file_for(root: Path, node: DbtNode) -> Path:
 
 
 def _apply_file(path: Path, group: Sequence[Suggestion], namespace: str) -> list[str]:
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.error import YAMLError
 
     y = _yaml()
@@ -155,13 +170,7 @@ def _apply_file(path: Path, group: Sequence[Suggestion], namespace: str) -> list
         doc = CommentedMap({"version": 2})
     changed: list[str] = []
     for node, items in _grouped(group):
-        seq = doc.setdefault(SECTIONS[node.resource_type], CommentedSeq())
-        entry = next((e for e in seq if isinstance(e, CommentedMap)
-                      and e.get("name") == node.name), None)
-        if entry is None:
-            entry = CommentedMap({"name": node.name})
-            seq.append(entry)
-        columns = entry.setdefault("columns", CommentedSeq())
+        columns = _entry(doc, node).setdefault("columns", CommentedSeq())
         for s in items:
             col = next((c for c in columns if isinstance(c, CommentedMap)
                         and str(c.get("name", "")).lower() == s.column.lower()), None)
