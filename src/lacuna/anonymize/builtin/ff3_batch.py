@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -47,7 +48,7 @@ class FF3Batch:
         t = tweak_bytes
         t64 = bytes([t[0], t[1], t[2], t[3] & 0xF0, t[4], t[5], t[6], (t[3] & 0x0F) << 4])
         self._left, self._right = t64[:4], t64[4:]
-        self._fallback: object | None = None
+        self._fallback: Any = None  # an ff3.FF3Cipher, made on first use
 
     def encrypt(self, values: Sequence[str]) -> list[str]:
         """The FF3-1 encryption of each digit string (all of 6 to 56 digits)."""
@@ -115,13 +116,13 @@ class FF3Batch:
         # REV then big-endian = little-endian: 128 bits as eight 16-bit limbs, reduced mod 10**m.
         limbs = np.frombuffer(cipher, dtype="<u2").reshape(count, 8).astype(np.uint64)
         weights = np.array([pow(2, 16 * k, modulus) for k in range(8)], dtype=np.uint64)
-        return (limbs * weights).sum(axis=1) % np.uint64(modulus)  # < 8 * 2**16 * 2**34
+        total: np.ndarray = (limbs * weights).sum(axis=1)  # < 8 * 2**16 * 2**34 < 2**53
+        return total % np.uint64(modulus)
 
     def _slow(self, group: list[str], *, decrypt: bool) -> list[str]:
         from ff3 import FF3Cipher
 
         if self._fallback is None:
             self._fallback = FF3Cipher(self._key.hex(), self._tweak, radix=10)
-        cipher: FF3Cipher = self._fallback  # type: ignore[assignment]
-        step = cipher.decrypt if decrypt else cipher.encrypt
+        step = self._fallback.decrypt if decrypt else self._fallback.encrypt
         return [step(value) for value in group]
