@@ -58,6 +58,9 @@ class Hook:
     make: Callable[[Callable[..., Any]], Callable[..., Any]]
     action: Action
     label: str
+    # what the guard calls as the library's function: by default the attribute itself; DuckDB
+    # passes a trampoline that calls it from the user's scope (see lacuna.integrations.duckdb)
+    via: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
     _own: Any = _MISSING
     installed: bool = False
 
@@ -66,6 +69,8 @@ class Hook:
             return
         self._own = vars(self.owner).get(self.name, _MISSING)
         original = getattr(self.owner, self.name)
+        if self.via is not None:
+            original = self.via(original)
         strip = ("exception_id", "purpose") if self.action is Action.EXPORT else ()
         replacement = guard(self.make, original, action=self.action, method=self.label,
                             strip=strip)
