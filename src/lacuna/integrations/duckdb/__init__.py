@@ -24,7 +24,6 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
 
 from __future__ import annotations
 
-
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +32,7 @@ import sqlglot
 from sqlglot import exp
 
 from lacuna import _bypass
-from lacuna.integrations.frames.hooks import Hook, Hooks, outermost, passthrough
+from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
 from lacuna.integrations.frames.io import govern_read, govern_write
 from lacuna.integrations.frames.state import STATES, effective
 from lacuna.lineage.frames import attach, effective_state
@@ -68,7 +67,7 @@ def relation_state(rel: Any) -> DataState:
 
     def sample(names: Any) -> Any:
         with _bypass.bypass(), outermost():
-            return rel.limit(config.sample_rows).df()
+            return rel.limit(config.sample_rows).df()[list(names)]
 
     return effective(STATES.get(rel), list(rel.columns), sample, config)
 
@@ -131,7 +130,7 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
         is_function = isinstance(source, (exp.Anonymous, exp.Func)) and not isinstance(
             source, exp.Identifier)
         is_file = isinstance(source, exp.Identifier) and source.quoted and (
-            "/" in name or "." in name and name.rsplit(".", 1)[-1] in ("csv", "parquet", "json"))
+            "/" in name or ("." in name and name.rsplit(".", 1)[-1] in ("csv", "parquet", "json")))
         if is_function or is_file:
             placeholder = f"__lacuna_source_{i}"
             text = source.sql(dialect="duckdb") if is_function else f"'{name}'"
@@ -192,7 +191,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if stmt.kind == "pass" and stmt.verb != "select":
         return run()
     if stmt.kind in ("read", "pass"):
-        state, states = statement_state(con, sql)
+        state, _states = statement_state(con, sql)
         op = gov.operation(Action.READ, state.classification, method="duckdb.sql",
                            sources=[Source(name=r, classification=state.classification)
                                     for r in state.lineage.roots()])
@@ -318,7 +317,7 @@ def _from_user_scope(raw: Callable[..., Any]) -> Callable[..., Any]:
         frame = user_frame()
         scope = {**frame.f_globals, **frame.f_locals} if frame is not None else {}
         scope.update(__lacuna_raw=raw, __lacuna_args=args, __lacuna_kwargs=kwargs)
-        return eval("__lacuna_raw(*__lacuna_args, **__lacuna_kwargs)", {}, scope)  # noqa: S307
+        return eval("__lacuna_raw(*__lacuna_args, **__lacuna_kwargs)", {}, scope)
 
     return trampoline
 
@@ -341,7 +340,7 @@ def _hooks() -> list[Hook]:
     for name in ("filter", "order", "limit", "project", "select", "distinct"):
         specs.append((rel, name, _inheriting, Action.TRANSFORM))
     scoped = {"sql", "query", "execute"}
-    return [Hook(owner, name, lambda original, make=make: passthrough(original, make(original)),
+    return [Hook(owner, name, outer(make),
                  action, f"duckdb.{getattr(owner, '__name__', 'duckdb')}.{name}",
                  via=_from_user_scope if name in scoped else None)
             for owner, name, make, action in specs if hasattr(owner, name)]
@@ -351,6 +350,14 @@ _HOOKS = Hooks(_hooks)
 install, uninstall, hold, release, installed = (
     _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
 
-__all__ = ["classification", "hold", "install", "installed", "release", "relation_state",
-           "statement_state", "uninstall"]
+__all__ = [
+    "classification",
+    "hold",
+    "install",
+    "installed",
+    "relation_state",
+    "release",
+    "statement_state",
+    "uninstall",
+]
 

@@ -49,6 +49,16 @@ def passthrough(original: Callable[..., Any], hook: Callable[..., Any]) -> Calla
     return call
 
 
+def outer(make: Callable[[Callable[..., Any]], Callable[..., Any]]
+          ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``make`` whose hook runs only for the outermost call (:func:`passthrough`)."""
+
+    def wrapped(original: Callable[..., Any]) -> Callable[..., Any]:
+        return passthrough(original, make(original))
+
+    return wrapped
+
+
 @dataclass(slots=True)
 class Hook:
     """One attribute of ``owner`` replaced by ``make(original)`` behind the guard."""

@@ -21,7 +21,12 @@ from typing import Any
 import pandas as pd
 
 from lacuna import _bypass
-from lacuna.integrations.pandas._frames import code_location, display_name, user_frame, variable_name
+from lacuna.integrations.pandas._frames import (
+    code_location,
+    display_name,
+    user_frame,
+    variable_name,
+)
 from lacuna.lineage.frames import read_origins
 from lacuna.lineage.recording import Produced, column_edges, inputs_of
 from lacuna.lineage.records import DatasetRef

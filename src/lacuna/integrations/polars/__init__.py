@@ -137,9 +137,9 @@ def _hooks() -> list[Hook]:
             hooks.append(Hook(owner, name, _outer(make), action, label))
 
     for name in _io.READERS:
-        add(pl, name, _io.wrap_reader(name, lazy=False), Action.READ)
+        add(pl, name, _io.wrap_reader(name), Action.READ)
     for name in _io.SCANNERS:
-        add(pl, name, _io.wrap_reader(name, lazy=True), Action.READ)
+        add(pl, name, _io.wrap_reader(name), Action.READ)
     for name, keyword in _io.WRITERS.items():
         add(pl.DataFrame, name, _io.wrap_writer(name, keyword, "DataFrame"), Action.EXPORT)
     for name, keyword in _io.SINKS.items():

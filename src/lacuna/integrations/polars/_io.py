@@ -52,7 +52,7 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str, position: 
     return args[position] if len(args) > position else kwargs.get(keyword)
 
 
-def wrap_reader(name: str, lazy: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def wrap_reader(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     keyword = {**READERS, **SCANNERS}[name]
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:

@@ -212,8 +212,12 @@ def remember_group(source: Frame, group: Any, by: tuple[Any, ...], named: dict[s
     import weakref
 
     key = id(group)
+
+    def gone(_ref: Any, key: int = key) -> None:
+        _GROUPS.pop(key, None)
+
     try:
-        ref = weakref.ref(group, lambda _r, key=key: _GROUPS.pop(key, None))
+        ref = weakref.ref(group, gone)
     except TypeError:
         return
     _GROUPS[key] = (ref, source, by, named)

@@ -33,7 +33,7 @@ import pyarrow.pandas_compat as pa_pandas
 import pyarrow.parquet as pq
 
 from lacuna import _bypass
-from lacuna.integrations.frames.hooks import Hook, Hooks, outermost, passthrough
+from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
 from lacuna.integrations.frames.io import (
     govern_read,
     govern_write,
@@ -219,8 +219,10 @@ def _to_arrays(original: Callable[..., Any]) -> Callable[..., Any]:
     """``pa.Table.from_pandas`` / ``pa.table(df)``: the schema carries the frame's state."""
 
     def dataframe_to_arrays(df: Any, *args: Any, **kwargs: Any) -> Any:
-        with outermost():
-            arrays, schema, n_rows = original(df, *args, **kwargs)
+        from lacuna.integrations.pandas._io import _without_state
+
+        with outermost():  # Arrow serialises attrs as JSON: hand it the frame without the state
+            arrays, schema, n_rows = original(_without_state(df, None), *args, **kwargs)
         state = effective_state(df, _settings())
         return arrays, _tokened(schema, state), n_rows
 
@@ -258,7 +260,7 @@ def _hooks() -> list[Hook]:
         (pa_pandas, "dataframe_to_arrays", _to_arrays, Action.TRANSFORM),
         (pa_pandas, "table_to_dataframe", _to_dataframe, Action.TRANSFORM),
     ]
-    return [Hook(owner, name, lambda original, make=make: passthrough(original, make(original)),
+    return [Hook(owner, name, outer(make),
                  action, f"{owner.__name__}.{name}")
             for owner, name, make, action in specs]
 
