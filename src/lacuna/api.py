@@ -24,6 +24,23 @@ def _pandas_integration() -> Any:
     return integration
 
 
+def _frame_integrations() -> list[Any]:
+    """The integrations of the other dataframe libraries that are installed here (polars,
+    pyarrow, DuckDB's Python API): governed along with pandas."""
+    import importlib
+    import importlib.util
+
+    found = []
+    for library in ("polars", "pyarrow", "duckdb"):
+        if importlib.util.find_spec(library) is None:
+            continue
+        try:
+            found.append(importlib.import_module(f"lacuna.integrations.{library}"))
+        except ImportError:  # pragma: no cover - a broken install of the library
+            continue
+    return found
+
+
 def enable(config: Config | str | None = None, **overrides: Any) -> None:
     """Govern pandas in this process: reads classify, writes are decided, lineage is tracked.
 
@@ -47,6 +64,8 @@ def enable(config: Config | str | None = None, **overrides: Any) -> None:
         gov = _governor.configure(config, **overrides)
         gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails here, with file:line
     _pandas_integration().install()
+    for integration in _frame_integrations():
+        integration.install()
     _install_sql()
     _governor.set_enabled(True)
 
@@ -66,6 +85,8 @@ def disable() -> None:
     """
     _governor.set_enabled(False)
     _pandas_integration().uninstall()
+    for integration in _frame_integrations():
+        integration.uninstall()
 
 
 def enabled() -> bool:
@@ -106,14 +127,18 @@ def governed(config: Config | str | None = None, **overrides: Any) -> Iterator[N
             raise
     else:
         gov = _governor.current()
-    integration = _pandas_integration()
+    integrations = [_pandas_integration(), *_frame_integrations()]
     _install_sql()
-    integration.hold()
+    held = []
     try:
+        for integration in integrations:
+            integration.hold()
+            held.append(integration)
         with _governor.scoped(gov):
             yield
     finally:
-        integration.release()
+        for integration in reversed(held):
+            integration.release()
         if own:
             gov.close()
 

@@ -264,7 +264,8 @@ def smallest_group(df: pd.DataFrame, columns: Sequence[str]) -> int:
     computation, shared by :func:`report`, :func:`guard` and the aggregation rule."""
     import numpy as np
 
-    if len(columns) == 1 and len(df) and np.issubdtype(df[columns[0]].dtype, np.integer):
+    dtype = df[columns[0]].dtype if len(columns) == 1 else None
+    if len(df) and isinstance(dtype, np.dtype) and np.issubdtype(dtype, np.integer):
         ids = df[columns[0]].to_numpy()
         if ids.min() >= 0 and ids.max() <= 4 * len(ids):  # group ids: count them directly
             counts = np.bincount(ids)

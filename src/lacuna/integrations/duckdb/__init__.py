@@ -1,0 +1,363 @@
+"""DuckDB's Python API under the pipeline: ``duckdb.sql``/``execute``/``query`` and a
+connection's ``sql``/``execute``/``query``, relations' writes and conversions.
+
+Each statement is analysed by the SQL governance (:mod:`lacuna.sql.statements`) and classified
+by the one SQL column lineage (:func:`lacuna.lineage.sql.classify_sql`), over a schema built
+from what the statement reads:
+
+- tables of the connection's catalog: :func:`lacuna.sql.tables.classify_table` (comments,
+  what Lacuna stored, names and values);
+- Python objects DuckDB scans by name (a pandas or polars frame, an Arrow table, a relation):
+  their tracked classification;
+- files (``FROM 'x.csv'``, ``read_csv(...)``/``read_parquet(...)``): a governed read of a
+  sample, classified like any file (sidecar, metadata, names and values).
+
+A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). Then:
+
+- a query is audited as a read; its relation carries the classification, which ``.df()``,
+  ``.pl()``, ``.arrow()`` hand on, and which ``.write_csv/.write_parquet/.to_csv/.to_parquet``
+  are decided on before anything is written;
+- ``COPY … TO 'file'`` is an export of the query's classification to the file;
+- ``CREATE TABLE … AS`` / ``INSERT … SELECT`` an export to ``<database URL>#<table>``;
+- other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from lacuna import _bypass
+from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
+from lacuna.integrations.frames.io import govern_read, govern_write
+from lacuna.integrations.frames.state import STATES, effective
+from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.state import DataState, LineageNode
+from lacuna.model import Action, Classification, Source, Tier
+
+Make = Callable[[Callable[..., Any]], Callable[..., Any]]
+_FILE_FUNCTIONS = ("read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json",
+                   "read_json_auto", "read_ndjson")
+
+
+def _gov() -> Any:
+    from lacuna.governor import current
+
+    return current()
+
+
+def url_of(con: Any) -> str:
+    try:
+        with _bypass.bypass(), outermost():
+            rows = con.execute("SELECT path FROM duckdb_databases() "
+                               "WHERE database_name = current_database()").fetchall()
+        path = rows[0][0] if rows and rows[0][0] else ":memory:"
+    except Exception:
+        path = ":memory:"
+    return f"duckdb:///{path}"
+
+
+def relation_state(rel: Any) -> DataState:
+    """The effective state of a DuckDB relation."""
+    config = _gov().config.classification
+
+    def sample(names: Any) -> Any:
+        with _bypass.bypass(), outermost():
+            return rel.limit(config.sample_rows).df()[list(names)]
+
+    return effective(STATES.get(rel), list(rel.columns), sample, config)
+
+
+def classification(rel: Any) -> Classification:
+    return relation_state(rel).classification
+
+
+def _object_state(obj: Any) -> DataState | None:
+    import pandas as pd
+
+    if isinstance(obj, (pd.DataFrame, pd.Series)):
+        return effective_state(obj, _gov().config.classification)
+    if isinstance(obj, duckdb.DuckDBPyRelation):
+        return relation_state(obj)
+    module = type(obj).__module__
+    if module.startswith("polars"):
+        from lacuna.integrations.polars._ops import state
+
+        return state(obj)
+    if module.startswith("pyarrow"):
+        from lacuna.integrations.pyarrow import table_state
+
+        return table_state(obj)
+    return None
+
+
+def _variable(name: str) -> Any:
+    from lacuna.integrations.pandas._frames import user_frame
+
+    frame = user_frame()
+    if frame is None:
+        return None
+    for scope in (frame.f_locals, frame.f_globals):
+        if name in scope:
+            return scope[name]
+    return None
+
+
+def _file_state(con: Any, source_sql: str, label: str) -> DataState:
+    config = _gov().config.classification
+    with _bypass.bypass(), outermost():
+        frame = con.sql(f"SELECT * FROM {source_sql} LIMIT {int(config.sample_rows)}").df()
+    return govern_read(method="duckdb.read", target=label, frame=frame, rows=-1)
+
+
+def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
+    """The classification (with lineage) of what ``sql`` produces, and its sources' states."""
+    from lacuna.lineage.sql import classify_sql
+    from lacuna.sql.catalog import Database
+    from lacuna.sql.tables import classify_table
+
+    gov = _gov()
+    parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    schema: dict[str, Classification] = {}
+    states: list[DataState] = []
+    for i, table in enumerate(list(parsed.find_all(exp.Table))):
+        source = table.this
+        name = table.name
+        is_function = isinstance(source, (exp.Anonymous, exp.Func)) and not isinstance(
+            source, exp.Identifier)
+        is_file = isinstance(source, exp.Identifier) and source.quoted and (
+            "/" in name or ("." in name and name.rsplit(".", 1)[-1] in ("csv", "parquet", "json")))
+        if is_function or is_file:
+            placeholder = f"__lacuna_source_{i}"
+            text = source.sql(dialect="duckdb") if is_function else f"'{name}'"
+            label = (source.expressions[0].name if is_function and getattr(
+                source, "expressions", None) else name)
+            state = _file_state(con, text, label or text)
+            alias = table.alias or None
+            table.replace(exp.to_table(placeholder).as_(alias) if alias
+                          else exp.to_table(placeholder))
+            schema[placeholder] = state.classification
+            states.append(state)
+    rewritten = parsed.sql(dialect="duckdb")
+    db = Database(con, url_of(con), "duckdb")
+    for table in parsed.find_all(exp.Table):
+        name = table.name
+        if not name or name in schema:
+            continue
+        found = None
+        obj = _variable(name)
+        if obj is not None:
+            found = _object_state(obj)
+        if found is None:
+            with _bypass.bypass(), outermost():
+                c = classify_table(gov, db, name)
+            if c is not None:
+                found = DataState(classification=c, lineage=LineageNode(
+                    name=f"{db.url}#{name}", operation="table"))
+        if found is not None:
+            schema[name] = found.classification
+            states.append(found)
+    try:
+        lineage = classify_sql(rewritten, schema=schema, dialect="duckdb", namespace=db.url,
+                               config=gov.config.classification)
+        result = lineage.classification
+    except Exception as exc:
+        result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
+            f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB statement: {exc}",))
+    node = LineageNode(name=None, operation="duckdb.sql",
+                       parents=tuple(s.lineage for s in states))
+    return DataState(classification=result, lineage=node), states
+
+
+def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Any:
+    from lacuna.sql.statements import analyse
+
+    sql = args[0] if args else kwargs.get("query")
+    if not isinstance(sql, str):
+        with outermost():
+            return original(con, *args, **kwargs)
+    stmt = analyse(sql, "duckdb")
+
+    def run(_declaration: Any = None) -> Any:
+        with outermost():
+            return original(con, *args, **kwargs)
+
+    gov = _gov()
+    if stmt.kind == "pass" and stmt.verb != "select":
+        return run()
+    if stmt.kind in ("read", "pass"):
+        state, _states = statement_state(con, sql)
+        op = gov.operation(Action.READ, state.classification, method="duckdb.sql",
+                           sources=[Source(name=r, classification=state.classification)
+                                    for r in state.lineage.roots()])
+        gov.govern(op)
+        result = run()
+        if isinstance(result, duckdb.DuckDBPyRelation):
+            STATES.set(result, state)
+        return result
+    if stmt.kind == "export" and stmt.query and stmt.file:
+        state, _ = statement_state(con, stmt.query)
+        return govern_write(None, state, stmt.file, run, method="duckdb.copy",
+                            columns=list(state.classification.columns))
+    if stmt.kind == "write" and stmt.target and not stmt.values and stmt.verb in (
+            "create", "insert"):
+        state, _ = statement_state(con, sql)
+        return govern_write(None, state, f"{url_of(con)}#{stmt.target}", run,
+                            method=f"duckdb.{stmt.verb}",
+                            columns=list(state.classification.columns))
+    from lacuna.sql.catalog import Database
+    from lacuna.sql.govern import run_governed
+
+    result, _ = run_governed(gov, Database(con, url_of(con), "duckdb"), sql,
+                             args[1] if len(args) > 1 else None, run)
+    return result
+
+
+def _connection_method(original: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return _run_statement(self, original, args, kwargs)
+
+    return method
+
+
+def _module_function(original: Callable[..., Any]) -> Callable[..., Any]:
+    def function(*args: Any, **kwargs: Any) -> Any:
+        con = kwargs.get("connection") or duckdb.default_connection()
+
+        def bound(_con: Any, *a: Any, **k: Any) -> Any:
+            return original(*a, **k)
+
+        return _run_statement(con, bound, args, kwargs)
+
+    return function
+
+
+def _reader(method: str, on_connection: bool) -> Make:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def read(*args: Any, **kwargs: Any) -> Any:
+            with outermost():
+                rel = original(*args, **kwargs)
+            source = args[1] if on_connection and len(args) > 1 else (
+                args[0] if not on_connection and args else kwargs.get("path_or_buffer"))
+            config = _gov().config.classification
+            with _bypass.bypass(), outermost():
+                frame = rel.limit(config.sample_rows).df()
+            STATES.set(rel, govern_read(method=method, target=source, frame=frame, rows=-1))
+            return rel
+
+        return read
+
+    return make
+
+
+def _relation_writer(name: str) -> Make:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def write(self: Any, file_name: Any, *args: Any, **kwargs: Any) -> Any:
+            exception_id = kwargs.pop("exception_id", None)
+            purpose = kwargs.pop("purpose", None)
+
+            def run(_declaration: Any) -> Any:
+                with outermost():
+                    return original(self, file_name, *args, **kwargs)
+
+            return govern_write(self, relation_state(self), file_name, run,
+                                method=f"duckdb.DuckDBPyRelation.{name}",
+                                columns=list(self.columns), exception_id=exception_id,
+                                purpose=purpose)
+
+        return write
+
+    return make
+
+
+def _converter(to: str) -> Make:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def convert(self: Any, *args: Any, **kwargs: Any) -> Any:
+            state = relation_state(self)
+            with outermost(), _bypass.bypass():
+                result = original(self, *args, **kwargs)
+            if to == "pandas":
+                attach(result, state.classification, state.lineage, origins=state.origins)
+            else:
+                STATES.set(result, state)
+            return result
+
+        return convert
+
+    return make
+
+
+def _inheriting(original: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with outermost():
+            result = original(self, *args, **kwargs)
+        found = STATES.get(self)
+        if isinstance(result, duckdb.DuckDBPyRelation) and found is not None:
+            STATES.set(result, found)
+        return result
+
+    return method
+
+
+def _from_user_scope(raw: Callable[..., Any]) -> Callable[..., Any]:
+    """DuckDB finds Python objects a query names (``FROM customers``) in the locals and globals
+    of the Python frame that called it. Behind a hook that frame is Lacuna's, so the call is made
+    from a frame whose namespace is the user's (the first frame outside Lacuna)."""
+    import functools
+
+    from lacuna.integrations.pandas._frames import user_frame
+
+    @functools.wraps(raw)
+    def trampoline(*args: Any, **kwargs: Any) -> Any:
+        frame = user_frame()
+        scope = {**frame.f_globals, **frame.f_locals} if frame is not None else {}
+        scope.update(__lacuna_raw=raw, __lacuna_args=args, __lacuna_kwargs=kwargs)
+        return eval("__lacuna_raw(*__lacuna_args, **__lacuna_kwargs)", {}, scope)
+
+    return trampoline
+
+
+def _hooks() -> list[Hook]:
+    con, rel = duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation
+    specs: list[tuple[Any, str, Make, Action]] = []
+    for name in ("sql", "query", "execute"):
+        specs.append((con, name, _connection_method, Action.READ))
+        specs.append((duckdb, name, _module_function, Action.READ))
+    for name in ("read_csv", "read_parquet", "read_json"):
+        specs.append((con, name, _reader(f"duckdb.{name}", True), Action.READ))
+        specs.append((duckdb, name, _reader(f"duckdb.{name}", False), Action.READ))
+    for name in ("write_csv", "write_parquet", "to_csv", "to_parquet"):
+        specs.append((rel, name, _relation_writer(name), Action.EXPORT))
+    for name in ("df", "to_df", "fetchdf"):
+        specs.append((rel, name, _converter("pandas"), Action.TRANSFORM))
+    for name in ("pl", "arrow", "fetch_arrow_table", "to_arrow_table"):
+        specs.append((rel, name, _converter("other"), Action.TRANSFORM))
+    for name in ("filter", "order", "limit", "project", "select", "distinct"):
+        specs.append((rel, name, _inheriting, Action.TRANSFORM))
+    scoped = {"sql", "query", "execute"}
+    return [Hook(owner, name, outer(make),
+                 action, f"duckdb.{getattr(owner, '__name__', 'duckdb')}.{name}",
+                 via=_from_user_scope if name in scoped else None)
+            for owner, name, make, action in specs if hasattr(owner, name)]
+
+
+_HOOKS = Hooks(_hooks)
+install, uninstall, hold, release, installed = (
+    _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
+
+__all__ = [
+    "classification",
+    "hold",
+    "install",
+    "installed",
+    "relation_state",
+    "release",
+    "statement_state",
+    "uninstall",
+]
+

@@ -1,0 +1,150 @@
+"""Installing the hooks of a frame library, reversibly, behind the pandas integration's guard.
+
+Every hook runs behind :func:`lacuna.integrations.pandas._patch.guard` (passes through when
+governance is off or Lacuna is calling the library itself; an internal error of Lacuna denies
+in ``enforce`` mode). On top, hooks do not nest: polars implements ``DataFrame.select`` with
+``LazyFrame.select`` and ``read_csv`` with ``scan_csv``, so only the outermost call a user made
+is translated (:func:`outermost`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lacuna.integrations.pandas._patch import guard
+from lacuna.model import Action
+
+_INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("lacuna_frames_inside",
+                                                               default=False)
+_MISSING = object()
+
+
+def inside() -> bool:
+    """Whether a hooked library call is already running in this context."""
+    return _INSIDE.get()
+
+
+@contextlib.contextmanager
+def outermost() -> Iterator[None]:
+    token = _INSIDE.set(True)
+    try:
+        yield
+    finally:
+        _INSIDE.reset(token)
+
+
+def passthrough(original: Callable[..., Any], hook: Callable[..., Any]) -> Callable[..., Any]:
+    """``hook`` for the outermost call, ``original`` for calls the library makes itself."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if _INSIDE.get():
+            return original(*args, **kwargs)
+        return hook(*args, **kwargs)
+
+    return call
+
+
+def outer(make: Callable[[Callable[..., Any]], Callable[..., Any]]
+          ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``make`` whose hook runs only for the outermost call (:func:`passthrough`)."""
+
+    def wrapped(original: Callable[..., Any]) -> Callable[..., Any]:
+        return passthrough(original, make(original))
+
+    return wrapped
+
+
+@dataclass(slots=True)
+class Hook:
+    """One attribute of ``owner`` replaced by ``make(original)`` behind the guard."""
+
+    owner: Any
+    name: str
+    make: Callable[[Callable[..., Any]], Callable[..., Any]]
+    action: Action
+    label: str
+    # what the guard calls as the library's function: by default the attribute itself; DuckDB
+    # passes a trampoline that calls it from the user's scope (see lacuna.integrations.duckdb)
+    via: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
+    _own: Any = _MISSING
+    installed: bool = False
+
+    def install(self) -> None:
+        if self.installed:
+            return
+        self._own = vars(self.owner).get(self.name, _MISSING)
+        original = getattr(self.owner, self.name)
+        if self.via is not None:
+            original = self.via(original)
+        strip = ("exception_id", "purpose") if self.action is Action.EXPORT else ()
+        replacement = guard(self.make, original, action=self.action, method=self.label,
+                            strip=strip)
+        setattr(self.owner, self.name, replacement)
+        self.installed = True
+
+    def uninstall(self) -> None:
+        if not self.installed:
+            return
+        if self._own is _MISSING:
+            delattr(self.owner, self.name)
+        else:
+            setattr(self.owner, self.name, self._own)
+        self._own = _MISSING
+        self.installed = False
+
+
+@dataclass
+class Hooks:
+    """The hooks of one library, installed while ``lacuna.enable()`` is on or a
+    ``governed()`` block is open (the pandas integration's hold/release, per library)."""
+
+    build: Callable[[], list[Hook]]
+    _hooks: list[Hook] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _wanted: bool = False
+    _holds: int = 0
+
+    def install(self) -> None:
+        with self._lock:
+            self._install()
+            self._wanted = True
+
+    def uninstall(self) -> None:
+        with self._lock:
+            self._wanted = False
+            if not self._holds:
+                self._uninstall()
+
+    def hold(self) -> None:
+        with self._lock:
+            self._install()
+            self._holds += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holds = max(self._holds - 1, 0)
+            if not self._holds and not self._wanted:
+                self._uninstall()
+
+    def installed(self) -> bool:
+        return bool(self._hooks)
+
+    def _install(self) -> None:
+        if self._hooks:
+            return
+        try:
+            for hook in self.build():
+                hook.install()
+                self._hooks.append(hook)
+        except BaseException:
+            self._uninstall()
+            raise
+
+    def _uninstall(self) -> None:
+        while self._hooks:
+            self._hooks.pop().uninstall()

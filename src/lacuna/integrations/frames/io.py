@@ -1,0 +1,211 @@
+"""Reads and writes of polars, pyarrow and DuckDB objects: the same boundary as pandas'.
+
+:func:`govern_read` classifies what a reader loaded (sidecar, Parquet metadata, the lineage
+store, names and sampled values), audits the read and returns the state to attach;
+:func:`govern_write` decides an export before anything is written (a denial raises
+``GovernanceViolation`` with the usual message and runs nothing), records its lineage, and
+writes the sidecar of an allowed local file. Both hand pandas frames to the governor, which is
+where classification lives; nothing here applies a rule itself.
+
+Governed storage (``lacuna.storage``, encryption at rest) is not routed through here yet: the
+one seam is :func:`govern_write`'s ``run``, which receives the declaration to embed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from lacuna import _bypass
+from lacuna.integrations.pandas._frames import (
+    code_location,
+    display_name,
+    user_frame,
+    variable_name,
+)
+from lacuna.lineage.frames import read_origins
+from lacuna.lineage.recording import Produced, column_edges, inputs_of
+from lacuna.lineage.records import DatasetRef
+from lacuna.lineage.sidecar import embedded_declaration, is_local, write_label
+from lacuna.lineage.state import ATTRS_KEY, DataState, LineageNode
+from lacuna.model import Action, DestinationType, Source
+
+# pandas keeps ``DataFrame.attrs`` in this Parquet key-value entry; Lacuna's declaration is the
+# ``lacuna`` entry inside it, so a file written by any of pandas, polars or pyarrow carries the
+# same declaration, read back by all three.
+PARQUET_KEY = b"PANDAS_ATTRS"
+_SIDECAR_TYPES = (DestinationType.FILE, DestinationType.GOVERNED_STORAGE)
+
+
+def dataset_ref(target: Any) -> DatasetRef | None:
+    if not isinstance(target, (str, os.PathLike)) or not os.fspath(target).strip():
+        return None
+    try:
+        return DatasetRef.of(target)
+    except ValueError:
+        return None
+
+
+def local_path(target: Any) -> str | None:
+    """``target`` as a local file path, or None (a URL, a buffer, a list of files)."""
+    if isinstance(target, (str, os.PathLike)) and is_local(target):
+        return os.fspath(target)
+    return None
+
+
+def parquet_declaration(path: str | None) -> dict[str, Any] | None:
+    """The declaration embedded in a local Parquet file's metadata, or None."""
+    if path is None or not os.path.isfile(path):
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception:
+        return None
+    return metadata_declaration(meta)
+
+
+def metadata_declaration(meta: Any) -> dict[str, Any] | None:
+    """The declaration inside Arrow/Parquet key-value metadata (bytes keys), or None."""
+    raw = (meta or {}).get(PARQUET_KEY)
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw).get(ATTRS_KEY)
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def metadata_with(declaration: dict[str, Any] | None, meta: Any = None) -> dict[bytes, bytes]:
+    """Key-value metadata carrying ``declaration`` (other entries of ``meta`` kept)."""
+    out = {bytes(k): bytes(v) for k, v in (meta or {}).items()}
+    if declaration is None:
+        out.pop(PARQUET_KEY, None)
+        return out
+    attrs: dict[str, Any] = {}
+    if PARQUET_KEY in out:
+        try:
+            attrs = dict(json.loads(out[PARQUET_KEY]))
+        except ValueError:
+            attrs = {}
+    attrs[ATTRS_KEY] = declaration
+    out[PARQUET_KEY] = json.dumps(attrs).encode()
+    return out
+
+
+def govern_read(
+    *,
+    method: str,
+    target: Any,
+    frame: pd.DataFrame,
+    rows: int | None = None,
+    embedded: dict[str, Any] | None = None,
+    how: str | None = None,
+) -> DataState:
+    """Classify and audit a read of ``target`` whose content (or a sample of it) is ``frame``.
+
+    Args:
+        method: e.g. ``"polars.read_csv"`` (audited as the operation's method).
+        target: the path or URL read (a buffer: named by its type).
+        frame: the data as pandas: all of it for an eager read, a sample for a lazy scan.
+        rows: the row count when ``frame`` is a sample (an embedded declaration binds to it).
+        embedded: a declaration found inside the file (Parquet metadata).
+        how: the reader and its arguments, for the classification cache (eager reads only).
+    """
+    from lacuna.governor import current
+
+    gov = current()
+    path = local_path(target)
+    label = display_name(target)
+    if rows is not None and rows != len(frame):
+        how = None  # a sample: not the file's content, never cached as the file's
+    with _bypass.bypass():
+        classification, upstream, run_id = gov.classify_read(
+            path, frame, embedded=embedded, how=how)
+    op = gov.operation(Action.READ, classification,
+                       sources=[Source(name=label, classification=classification)],
+                       method=method, code_location=code_location(user_frame()))
+    gov.govern(op)
+    parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
+    if not parents:
+        parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
+    ref = dataset_ref(path if path is not None else target)
+    node = LineageNode(name=label, operation=method.rsplit(".", 1)[-1], parents=parents,
+                       ref=ref, classification=classification)
+    return DataState(classification=classification, lineage=node,
+                     origins=read_origins(ref, [str(c) for c in frame.columns]))
+
+
+Run = Callable[[dict[str, Any] | None], Any]
+
+
+def govern_write(
+    obj: Any,
+    state: DataState,
+    target: Any,
+    run: Run,
+    *,
+    method: str,
+    columns: Sequence[str],
+    rows: int | None = None,
+    embeds: bool = False,
+    exception_id: str | None = None,
+    purpose: str | None = None,
+) -> Any:
+    """Decide and, when allowed, perform a write of ``obj`` (state ``state``) to ``target``.
+
+    ``run(declaration)`` performs the write; ``declaration`` is the signed declaration to embed
+    in the file's metadata when ``embeds`` (Parquet), else None. Returns what ``run`` returns.
+    Raises ``GovernanceViolation`` when denied (``run`` never called).
+    """
+    from lacuna.governor import current
+
+    gov = current()
+    name = display_name(target)
+    frame_ = user_frame()
+    op = gov.operation(
+        Action.EXPORT, state.classification,
+        sources=[Source(name=r, classification=state.classification)
+                 for r in state.lineage.roots()],
+        destination=gov.destination(name), method=method,
+        code_location=code_location(frame_), variable=variable_name(obj, frame_),
+        purpose=purpose, exception_id=exception_id,
+    )
+    path = local_path(target)
+    keeps_label = (path is not None and op.destination is not None
+                   and op.destination.type in _SIDECAR_TYPES)
+    out = dataset_ref(name)
+    written = tuple(str(c) for c in columns)
+    sources = state.lineage.roots()
+    produced = Produced(
+        operation="export", inputs=inputs_of(state.lineage, state.classification),
+        outputs=(out,) if out is not None else (), classification=state.classification,
+        columns=written, column_edges=column_edges(state.origins, written, out),
+        fingerprint=path is not None,
+    )
+
+    def go() -> Any:
+        declaration = None
+        if embeds:
+            declaration = embedded_declaration(
+                state.classification, columns=list(written), rows=rows or 0, sources=sources,
+                written_by=op.user.id, run_id=produced.run_id)
+        with _bypass.bypass():
+            result = run(declaration)
+        if keeps_label and path is not None and os.path.exists(path):
+            write_label(path, [(state.classification, sources, op.user.id, produced.run_id)],
+                        gov.config.classification)
+        return result
+
+    return gov.execute(op, go, produced=produced)
+
+
+def pop_governance_kwargs(kwargs: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``exception_id`` and ``purpose``, which governed writers accept on top of the library."""
+    return kwargs.pop("exception_id", None), kwargs.pop("purpose", None)

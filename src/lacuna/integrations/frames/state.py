@@ -1,0 +1,102 @@
+"""The state of frames that have no ``attrs``: a weak registry keyed by object identity.
+
+A polars ``DataFrame``/``LazyFrame``, a pyarrow ``Table`` or a DuckDB relation is immutable
+from the user's point of view: every operation returns a new object. So each object's
+:class:`~lacuna.lineage.state.DataState` is stored once, when the object is made (a read, a
+translated operation, a conversion), under ``id(obj)`` with a weak reference that removes the
+entry when the object is collected (a reused id never inherits a stale state: the entry's
+reference must still point at the same object).
+
+:func:`effective` is the frame's classification as of its columns now: the tracked state
+projected to the columns it still has, and columns it never saw classified from their names
+and values (through :func:`lacuna.lineage.frames.effective_state` over a pandas sample).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+
+from lacuna import _bypass
+from lacuna.config import ClassificationConfig
+from lacuna.lineage import rules
+from lacuna.lineage.frames import effective_state
+from lacuna.lineage.state import DataState, set_state
+
+
+class StateRegistry:
+    """``DataState`` per live object, by identity."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[Any], DataState]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, obj: Any) -> DataState | None:
+        entry = self._entries.get(id(obj))
+        if entry is None or entry[0]() is not obj:
+            return None
+        return entry[1]
+
+    def set(self, obj: Any, state: DataState) -> Any:
+        key = id(obj)
+
+        def gone(ref: weakref.ref[Any], key: int = key) -> None:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None and entry[0] is ref:
+                    del self._entries[key]
+
+        try:
+            ref = weakref.ref(obj, gone)
+        except TypeError:  # not weak-referenceable: nothing can be attached
+            return obj
+        with self._lock:
+            self._entries[key] = (ref, state)
+        return obj
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+STATES = StateRegistry()
+
+
+def state_of(obj: Any) -> DataState | None:
+    """The state tracked for ``obj``, or None."""
+    return STATES.get(obj)
+
+
+Sample = Callable[[Sequence[str]], pd.DataFrame]
+
+
+def effective(
+    state: DataState | None,
+    columns: Sequence[str],
+    sample: Sample,
+    config: ClassificationConfig,
+) -> DataState:
+    """The state of a frame with ``columns`` now, from its tracked ``state``.
+
+    Args:
+        state: what was tracked (None: nothing, classify from names and values).
+        columns: the frame's column names now.
+        sample: ``sample(columns)`` returns a pandas frame of sampled rows of those columns;
+            called only when some column was never classified.
+        config: the classification settings.
+    """
+    kept = list(dict.fromkeys(str(c) for c in columns))
+    if state is not None and state.classification.columns and all(
+            c in state.classification.columns for c in kept):
+        if len(kept) == len(state.classification.columns):
+            return state
+        return replace(state, classification=rules.project(state.classification, kept, config))
+    with _bypass.bypass():
+        frame = sample(kept)
+        if state is not None:
+            set_state(frame, replace(state, fingerprints={}))
+        return effective_state(frame, config, recheck=False)

@@ -1,0 +1,201 @@
+"""polars readers, scanners, writers and sinks, and the conversions to and from pandas/Arrow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from lacuna import _bypass
+from lacuna.integrations.frames.hooks import outermost
+from lacuna.integrations.frames.io import (
+    PARQUET_KEY,
+    govern_read,
+    govern_write,
+    local_path,
+    parquet_declaration,
+)
+from lacuna.integrations.frames.state import STATES
+from lacuna.integrations.polars._ops import columns_of, settings, state
+from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.state import ATTRS_KEY
+
+# reader -> keyword of its source argument
+READERS = {
+    "read_csv": "source", "read_parquet": "source", "read_json": "source",
+    "read_ndjson": "source", "read_ipc": "source", "read_ipc_stream": "source",
+    "read_excel": "source", "read_ods": "source", "read_avro": "source",
+    "read_delta": "source", "read_clipboard": "",
+}
+SCANNERS = {
+    "scan_csv": "source", "scan_parquet": "source", "scan_ndjson": "source",
+    "scan_ipc": "source", "scan_delta": "source", "scan_iceberg": "source",
+}
+# DataFrame writer -> (keyword of its target, position)
+WRITERS = {
+    "write_csv": "file", "write_parquet": "file", "write_json": "file",
+    "write_ndjson": "file", "write_ipc": "file", "write_ipc_stream": "file",
+    "write_avro": "file", "write_excel": "workbook", "write_delta": "target",
+    "write_iceberg": "target", "write_database": "table_name", "write_clipboard": "",
+}
+SINKS = {"sink_csv": "path", "sink_parquet": "path", "sink_ipc": "path", "sink_ndjson": "path"}
+# Not governed (documented): sink_batches / collect_batches hand batches to Python code,
+# which is governed where it writes (pandas, pyarrow, files through the mount).
+EAGER_LIMIT = 200_000  # rows converted whole to pandas to classify an eager read; above: sampled
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str, position: int = 0) -> Any:
+    if not keyword:
+        return None
+    return args[position] if len(args) > position else kwargs.get(keyword)
+
+
+def wrap_reader(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    keyword = {**READERS, **SCANNERS}[name]
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def reader(*args: Any, **kwargs: Any) -> Any:
+            with outermost():
+                result = original(*args, **kwargs)
+            target = _arg(args, kwargs, keyword) if keyword else "clipboard://system"
+            if isinstance(result, dict):  # read_excel(sheet_id=0): one frame per sheet
+                for sheet, frame in result.items():
+                    _read(name, f"{target}#{sheet}", frame, args, kwargs)
+            elif isinstance(result, (pl.DataFrame, pl.LazyFrame)):
+                _read(name, target, result, args, kwargs)
+            return result
+
+        return reader
+
+    return make
+
+
+def _read(name: str, target: Any, result: Any, args: tuple[Any, ...],
+          kwargs: dict[str, Any]) -> None:
+    config = settings()
+    embedded = parquet_declaration(local_path(target)) if "parquet" in name else None
+    with _bypass.bypass():
+        if isinstance(result, pl.LazyFrame):
+            frame = result.head(config.sample_rows).collect().to_pandas()
+            rows: int | None = -1
+        elif result.height > EAGER_LIMIT:
+            step = max(result.height // config.sample_rows, 1)
+            frame = result.gather_every(step).to_pandas()
+            rows = result.height
+        else:
+            frame, rows = result.to_pandas(), None
+    how = f"polars.{name}{args[1:]!r}{sorted(kwargs.items(), key=lambda kv: kv[0])!r}"
+    STATES.set(result, govern_read(method=f"polars.{name}", target=target, frame=frame,
+                                   rows=rows, embedded=embedded, how=how))
+
+
+def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., Any]],
+                                                                   Callable[..., Any]]:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def writer(self: Any, *args: Any, **kwargs: Any) -> Any:
+            exception_id = kwargs.pop("exception_id", None)
+            purpose = kwargs.pop("purpose", None)
+            target = _target(name, keyword, args, kwargs)
+            if target is None:  # written into memory (a string, a buffer): not an export
+                with outermost():
+                    return original(self, *args, **kwargs)
+            current = state(self)
+            columns = columns_of(self)
+            rows = self.height if isinstance(self, pl.DataFrame) else None
+            embeds = name in ("write_parquet", "sink_parquet")
+
+            def run(declaration: dict[str, Any] | None) -> Any:
+                kw = dict(kwargs)
+                if declaration is not None:
+                    meta = dict(kw.get("metadata") or {})
+                    meta[PARQUET_KEY.decode()] = json.dumps({ATTRS_KEY: declaration})
+                    kw["metadata"] = meta
+                with outermost():
+                    return original(self, *args, **kw)
+
+            return govern_write(self, current, target, run, method=f"polars.{owner}.{name}",
+                                columns=columns, rows=rows, embeds=embeds,
+                                exception_id=exception_id, purpose=purpose)
+
+        return writer
+
+    return make
+
+
+def _target(name: str, keyword: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    from lacuna.integrations.pandas._io import CLIPBOARD, sql_target
+
+    if name == "write_clipboard":
+        return CLIPBOARD
+    if name == "write_database":
+        return sql_target((args[0] if args else kwargs.get("table_name"),
+                           args[1] if len(args) > 1 else kwargs.get("connection")), {})
+    if name == "write_iceberg":
+        return f"iceberg://{_arg(args, kwargs, keyword)}"
+    target = _arg(args, kwargs, keyword)
+    if target is None:
+        return None
+    if isinstance(target, str) or hasattr(target, "__fspath__"):
+        return target
+    return target if isinstance(getattr(target, "name", None), str) else None
+
+
+# -- conversions --------------------------------------------------------------------------------
+
+
+def wrap_from_pandas(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pl.from_pandas``: the frame keeps the pandas object's classification and lineage."""
+
+    def from_pandas(data: Any, *args: Any, **kwargs: Any) -> Any:
+        with outermost():
+            result = original(data, *args, **kwargs)
+        import pandas as pd
+
+        if isinstance(data, (pd.DataFrame, pd.Series)) and isinstance(result, pl.DataFrame):
+            STATES.set(result, effective_state(data, settings()))
+        return result
+
+    return from_pandas
+
+
+def wrap_from_arrow(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pl.from_arrow``: the frame keeps the Arrow table's state."""
+
+    def from_arrow(data: Any, *args: Any, **kwargs: Any) -> Any:
+        with outermost():
+            result = original(data, *args, **kwargs)
+        found = STATES.get(data)
+        if found is None:
+            from lacuna.integrations.pyarrow import table_state
+
+            found = table_state(data) if hasattr(data, "schema") else None
+        if found is not None and isinstance(result, pl.DataFrame):
+            STATES.set(result, found)
+        return result
+
+    return from_arrow
+
+
+def wrap_to_pandas(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DataFrame.to_pandas``: the pandas frame carries the classification, verified."""
+
+    def to_pandas(self: Any, *args: Any, **kwargs: Any) -> Any:
+        current = state(self)
+        with outermost(), _bypass.bypass():
+            result = original(self, *args, **kwargs)
+        return attach(result, current.classification, current.lineage, origins=current.origins)
+
+    return to_pandas
+
+
+def wrap_to_arrow(original: Callable[..., Any]) -> Callable[..., Any]:
+    def to_arrow(self: Any, *args: Any, **kwargs: Any) -> Any:
+        current = state(self)
+        with outermost():
+            result = original(self, *args, **kwargs)
+        STATES.set(result, current)
+        return result
+
+    return to_arrow

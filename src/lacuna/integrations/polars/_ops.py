@@ -1,0 +1,279 @@
+"""polars operations translated onto the shared rules: which input column each output comes
+from (``Expr.meta.output_name()`` / ``root_names()``), then ``rules.project`` /
+``rules.reassign`` for a select, ``Governor.inherit`` for a join or a group-by."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from lacuna import _bypass
+from lacuna.config import ClassificationConfig
+from lacuna.integrations.frames.state import STATES, effective
+from lacuna.lineage import rules
+from lacuna.lineage.records import EdgeKind
+from lacuna.lineage.state import DataState
+from lacuna.lineage.step import Step, StepInput, StepKind
+from lacuna.model import ColumnClass, FrozenDict
+
+Frame = pl.DataFrame | pl.LazyFrame
+_COUNTING = re.compile(r"(^len\(\)|\.(count|len|n_unique)\(\))(\.alias\(.*\))?$")
+
+
+def settings() -> ClassificationConfig:
+    from lacuna.governor import current
+
+    return current().config.classification
+
+
+def columns_of(obj: Frame) -> list[str]:
+    if isinstance(obj, pl.LazyFrame):
+        return list(obj.collect_schema().names())
+    return list(obj.columns)
+
+
+def sample(obj: Frame, rows: int) -> Callable[[Sequence[str]], pd.DataFrame]:
+    """Evenly spaced rows of an eager frame (the first rows of a lazy one), as pandas."""
+
+    def take(names: Sequence[str]) -> pd.DataFrame:
+        picked = obj.select([pl.col(n) for n in names])
+        if isinstance(picked, pl.LazyFrame):
+            eager = picked.head(rows).collect()
+        else:
+            step = max(picked.height // rows, 1)
+            eager = picked.gather_every(step).head(rows) if step > 1 else picked.head(rows)
+        with _bypass.bypass():
+            return eager.to_pandas()
+
+    return take
+
+
+def state(obj: Frame, config: ClassificationConfig | None = None) -> DataState:
+    """The effective state of a polars frame (see :func:`lacuna.integrations.frames.effective`)."""
+    config = config or settings()
+    return effective(STATES.get(obj), columns_of(obj), sample(obj, config.sample_rows), config)
+
+
+def inherit(parent: Any, result: Any) -> Any:
+    """A transform that keeps content (filter, sort, head, collect, lazy, ...): the result has
+    the parent's state; columns it lost or gained are settled at the next boundary."""
+    if (isinstance(result, (pl.DataFrame, pl.LazyFrame)) and result is not parent
+            and STATES.get(result) is None):
+        found = STATES.get(parent)
+        if found is not None:
+            STATES.set(result, found)
+    return result
+
+
+# -- expressions --------------------------------------------------------------------------------
+
+
+def _flatten(items: Iterable[Any]) -> Iterable[Any]:
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _expr_of(item: Any) -> tuple[str | None, list[str] | None, bool]:
+    """(output name, source columns, is a bare column) of one select/agg input; sources None
+    when untraceable (a Series, a literal)."""
+    if isinstance(item, str):
+        return item, [item], True
+    if isinstance(item, pl.Expr):
+        try:
+            out: str | None = item.meta.output_name()
+        except Exception:
+            out = None
+        try:
+            roots = [str(r) for r in item.meta.root_names()]
+        except Exception:
+            roots = []
+        bare = bool(out) and roots == [out] and str(item) == f'col("{out}")'
+        return out, roots, bare
+    name = getattr(item, "name", None)
+    return (str(name) if name is not None else None), None, False
+
+
+def expressions(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str | None,
+                                                                            list[str] | None,
+                                                                            bool]]:
+    found = [_expr_of(a) for a in _flatten(args)]
+    for name, value in kwargs.items():
+        _, roots, _ = _expr_of(value)
+        found.append((name, roots, False))
+    return found
+
+
+def select(parent: Frame, result: Frame, args: tuple[Any, ...], kwargs: dict[str, Any],
+           *, keeps_others: bool) -> None:
+    """``select`` (``keeps_others=False``) or ``with_columns``: each output column takes the
+    strictest class of the columns its expression reads; a pure projection is ``rules.project``."""
+    tracked = STATES.get(parent)
+    if tracked is None:
+        return
+    config = settings()
+    parent_c = tracked.classification
+    out_cols = columns_of(result)
+    items = expressions(args, kwargs)
+    if not keeps_others and items and all(bare for _, _, bare in items) and all(
+            c in parent_c.columns for c in out_cols):
+        STATES.set(result, replace(tracked, classification=rules.project(parent_c, out_cols,
+                                                                          config)))
+        return
+    assigned: dict[str, ColumnClass] = {}
+    origins = {k: v for k, v in tracked.origins.items() if k in out_cols}
+    for out, roots, bare in items:
+        if out is None or not roots or any(r not in parent_c.columns for r in roots):
+            continue
+        best: ColumnClass | None = None
+        for r in roots:
+            best = rules.stricter(best, parent_c.columns[r], config)
+        assert best is not None
+        assigned[out] = best
+        plain = bare or _expr_alias_free(args, kwargs, out) == f'col("{roots[0]}")'
+        kind = EdgeKind.IDENTITY if plain else EdgeKind.TRANSFORMATION
+        origins[out] = tuple(dict.fromkeys(
+            o if kind is EdgeKind.IDENTITY else o.then(kind, "polars expression")
+            for r in roots for o in tracked.origins.get(r, ())))
+    removed = [] if keeps_others else [c for c in parent_c.columns if c not in out_cols]
+    moves = ", ".join(f"{'+'.join(r or ['?'])} → {o}" for o, r, b in items if not b and o)
+    classification = rules.reassign(parent_c, assigned, config, removed=removed,
+                                    reason=f"polars select: {moves or 'columns'}")
+    STATES.set(result, DataState(classification=classification, lineage=tracked.lineage,
+                                 origins=FrozenDict({k: v for k, v in origins.items() if v})))
+
+
+def _expr_alias_free(args: tuple[Any, ...], kwargs: dict[str, Any], out: str) -> str:
+    """The expression producing ``out`` with its alias removed (to tell a rename from a
+    computation)."""
+    for item in [*_flatten(args), *kwargs.values()]:
+        if isinstance(item, pl.Expr):
+            try:
+                if item.meta.output_name() == out:
+                    return str(item.meta.undo_aliases())
+            except Exception:
+                continue
+    return ""
+
+
+def rename(parent: Frame, result: Frame) -> None:
+    """``rename``: positions are kept, so the i-th column's class moves to its new name."""
+    tracked = STATES.get(parent)
+    if tracked is None:
+        return
+    old, new = columns_of(parent), columns_of(result)
+    if len(old) != len(new):
+        STATES.set(result, tracked)
+        return
+    config = settings()
+    cols = tracked.classification.columns
+    assigned = {n: cols[o] for o, n in zip(old, new, strict=True) if o != n and o in cols}
+    removed = [o for o in old if o not in new]
+    moves = ", ".join(f"{o} → {n}" for o, n in zip(old, new, strict=True) if o != n)
+    classification = rules.reassign(tracked.classification, assigned, config, removed=removed,
+                                    reason=f"renamed: {moves}")
+    origins = {n: tracked.origins[o] for o, n in zip(old, new, strict=True)
+               if o in tracked.origins}
+    STATES.set(result, DataState(classification=classification, lineage=tracked.lineage,
+                                 origins=FrozenDict(origins)))
+
+
+# -- joins and concatenations -------------------------------------------------------------------
+
+
+def combine(operation: str, inputs: Sequence[Any], result: Any) -> None:
+    """A join or concatenation: ``Governor.inherit`` with the combine rule."""
+    from lacuna.governor import current
+
+    frames = [f for f in inputs if isinstance(f, (pl.DataFrame, pl.LazyFrame))]
+    if not frames or not isinstance(result, (pl.DataFrame, pl.LazyFrame)):
+        return
+    config = settings()
+    step = Step(kind=StepKind.COMBINE, operation=operation,
+                inputs=tuple(StepInput.of(state(f, config)) for f in frames),
+                outputs=tuple(columns_of(result)))
+    STATES.set(result, current().inherit(step).state())
+
+
+# -- group-by -----------------------------------------------------------------------------------
+
+_GROUPS: dict[int, tuple[Any, Any, tuple[Any, ...], dict[str, Any]]] = {}
+
+
+def remember_group(source: Frame, group: Any, by: tuple[Any, ...], named: dict[str, Any]) -> None:
+    """``group_by`` returned ``group``: keep what it groups and by what, for its ``agg``."""
+    import weakref
+
+    key = id(group)
+
+    def gone(_ref: Any, key: int = key) -> None:
+        _GROUPS.pop(key, None)
+
+    try:
+        ref = weakref.ref(group, gone)
+    except TypeError:
+        return
+    _GROUPS[key] = (ref, source, by, named)
+
+
+def aggregate(group: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``group_by(...).agg(...)``: the aggregation rule with k computed over the key values."""
+    from lacuna.governor import current
+
+    entry = _GROUPS.get(id(group))
+    if entry is None or entry[0]() is not group or not isinstance(
+            result, (pl.DataFrame, pl.LazyFrame)):
+        return
+    _, source, by, named = entry
+    config = settings()
+    parent = state(source, config)
+    out_cols = columns_of(result)
+    key_items = expressions(by, named)
+    keys = [o for o, _, _ in key_items if o]
+    if len(keys) != len(key_items):
+        keys = out_cols[: len(key_items)]
+    outputs: dict[str, str | None] = {}
+    functions: dict[str, str] = {}
+    for item in _flatten([*args, *kwargs.values()]):
+        out, roots, _ = _expr_of(item)
+        if isinstance(item, pl.Expr) and out is not None:
+            text = str(item.meta.undo_aliases()) if hasattr(item.meta, "undo_aliases") else ""
+            if _COUNTING.search(str(item)) or _COUNTING.search(text):
+                outputs[out] = "*"
+            elif roots and len(roots) == 1:
+                outputs[out] = roots[0]
+            else:
+                outputs[out] = None
+            functions[out] = text or str(item)
+    for name, value in kwargs.items():
+        if name not in outputs:
+            _, roots, _ = _expr_of(value)
+            outputs[name] = roots[0] if roots and len(roots) == 1 else None
+    for col in out_cols:  # outputs of multi-column expressions (pl.all().sum()): by name
+        if col not in keys and col not in outputs:
+            outputs[col] = col if col in parent.classification.columns else None
+
+    key_exprs = [pl.col(k) if isinstance(k, str) else k for k in _flatten(by)]
+    key_exprs += [v.alias(k) if isinstance(v, pl.Expr) else pl.col(v).alias(k)
+                  for k, v in named.items()]
+
+    def values(_keys: Sequence[str]) -> pd.DataFrame:
+        picked = source.select(key_exprs)
+        eager = picked.collect() if isinstance(picked, pl.LazyFrame) else picked
+        with _bypass.bypass():
+            return eager.to_pandas()
+
+    step = Step(kind=StepKind.AGGREGATE, operation="polars.group_by.agg",
+                inputs=(StepInput.of(parent),), outputs=tuple(out_cols), keys=tuple(keys),
+                aggregates=FrozenDict(outputs), functions=FrozenDict(functions),
+                values=values)
+    STATES.set(result, current().inherit(step).state())
+
+

@@ -1,0 +1,273 @@
+"""The pyarrow integration: Arrow tables read, written and converted under the pipeline.
+
+Hooked (module functions; Arrow's ``Table`` is a compiled type whose methods cannot be
+replaced):
+
+- writes, decided before anything is written: ``pyarrow.parquet.write_table`` (the signed
+  declaration goes into the schema metadata, where pandas and polars read it back),
+  ``pyarrow.csv.write_csv``, ``pyarrow.feather.write_feather``,
+  ``pyarrow.dataset.write_dataset``;
+- reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
+  ``pyarrow.feather.read_table``, ``pyarrow.dataset.dataset`` (its tables keep the state);
+- conversions: ``pa.Table.from_pandas`` / ``pa.table(df)`` and ``Table.to_pandas`` go through
+  ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions.
+
+A table's state is found by identity (:mod:`lacuna.integrations.frames.state`) or, for tables
+Arrow derives from it (``select``, ``filter``, ``slice``, ``rename_columns``, a dataset's
+``to_table``), by a token in the schema metadata (``lacuna.state``) that those operations keep.
+A table with neither is classified from its names and values at the boundary.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.dataset as pa_ds
+import pyarrow.feather as pa_feather
+import pyarrow.pandas_compat as pa_pandas
+import pyarrow.parquet as pq
+
+from lacuna import _bypass
+from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
+from lacuna.integrations.frames.io import (
+    govern_read,
+    govern_write,
+    metadata_declaration,
+    metadata_with,
+)
+from lacuna.integrations.frames.state import STATES, effective
+from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.state import DataState
+from lacuna.model import Action, Classification
+
+TOKEN_KEY = b"lacuna.state"
+MAX_TOKENS = 10_000
+_TOKENS: OrderedDict[bytes, DataState] = OrderedDict()
+Make = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _settings() -> Any:
+    from lacuna.governor import current
+
+    return current().config.classification
+
+
+def _tokened(schema: pa.Schema, state: DataState) -> pa.Schema:
+    token = uuid.uuid4().hex.encode()
+    _TOKENS[token] = state
+    while len(_TOKENS) > MAX_TOKENS:
+        _TOKENS.popitem(last=False)
+    return schema.with_metadata({**(schema.metadata or {}), TOKEN_KEY: token})
+
+
+def _untokened(meta: Any) -> dict[bytes, bytes]:
+    return {k: v for k, v in (meta or {}).items() if k != TOKEN_KEY}
+
+
+def tracked(table: Any) -> DataState | None:
+    """The state tracked for an Arrow table or dataset (identity, else its schema's token)."""
+    found = STATES.get(table)
+    if found is not None:
+        return found
+    meta = getattr(getattr(table, "schema", None), "metadata", None) or {}
+    token = meta.get(TOKEN_KEY)
+    return _TOKENS.get(token) if token else None
+
+
+def table_state(table: Any) -> DataState:
+    """The effective state of an Arrow table (or record batch) as it is now."""
+    config = _settings()
+
+    def sample(names: Any) -> Any:
+        picked = table.select(list(names))
+        n = picked.num_rows
+        step = max(n // config.sample_rows, 1)
+        if step > 1:
+            picked = picked.take(pa.array(range(0, n, step))[: config.sample_rows])
+        with _bypass.bypass():
+            return picked.to_pandas()
+
+    return effective(tracked(table), table.schema.names, sample, config)
+
+
+def classification(table: Any) -> Classification:
+    """The classification of an Arrow table as it is now."""
+    return table_state(table).classification
+
+
+def _attached(table: Any, state: DataState) -> Any:
+    STATES.set(table, state)
+    return table
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+
+def _reader(method: str) -> Make:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def read(source: Any, *args: Any, **kwargs: Any) -> Any:
+            with outermost():
+                table = original(source, *args, **kwargs)
+            if not isinstance(table, pa.Table):
+                return table
+            embedded = metadata_declaration(table.schema.metadata)
+            with _bypass.bypass():
+                frame = table.to_pandas()
+            state = govern_read(method=method, target=source, frame=frame, embedded=embedded)
+            return table.replace_schema_metadata(
+                dict(_tokened(table.schema, state).metadata or {}))
+
+        return read
+
+    return make
+
+
+def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
+    def dataset(source: Any, *args: Any, **kwargs: Any) -> Any:
+        with outermost():
+            found = original(source, *args, **kwargs)
+        if not isinstance(source, (str, list)) and not hasattr(source, "__fspath__"):
+            return found
+        config = _settings()
+        with _bypass.bypass():
+            frame = found.head(config.sample_rows).to_pandas()
+        embedded = metadata_declaration(found.schema.metadata)
+        state = govern_read(method="pyarrow.dataset.dataset", target=source, frame=frame,
+                            rows=-1, embedded=embedded)
+        try:
+            return found.replace_schema(_tokened(found.schema, state))
+        except Exception:
+            return _attached(found, state)
+
+    return dataset
+
+
+# -- writes -------------------------------------------------------------------------------------
+
+
+def _writer(method: str, embeds: bool) -> Make:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def write(data: Any, where: Any, *args: Any, **kwargs: Any) -> Any:
+            exception_id = kwargs.pop("exception_id", None)
+            purpose = kwargs.pop("purpose", None)
+            if where is None or not (isinstance(where, str) or hasattr(where, "__fspath__")
+                                     or isinstance(getattr(where, "name", None), str)):
+                with outermost():
+                    return original(data, where, *args, **kwargs)
+            import pandas as pd
+
+            if isinstance(data, pd.DataFrame):
+                state = effective_state(data, _settings())
+                columns, rows = [str(c) for c in data.columns], len(data)
+            elif isinstance(data, (pa.Table, pa.RecordBatch)):
+                state = table_state(data)
+                columns, rows = list(data.schema.names), data.num_rows
+            elif hasattr(data, "schema") and hasattr(data, "head"):  # a dataset
+                state = _dataset_state(data)
+                columns, rows = list(data.schema.names), 0
+            else:  # a reader or batches: classified from what Lacuna cannot see: fail closed
+                state = _unseen(data)
+                columns, rows = [], 0
+
+            def run(declaration: dict[str, Any] | None) -> Any:
+                out = data
+                if isinstance(data, (pa.Table, pa.RecordBatch)):
+                    meta = _untokened(data.schema.metadata)
+                    if declaration is not None:
+                        meta = metadata_with(declaration, meta)
+                    out = data.replace_schema_metadata(meta)
+                with outermost():
+                    return original(out, where, *args, **kwargs)
+
+            return govern_write(data, state, where, run, method=method, columns=columns,
+                                rows=rows, embeds=embeds, exception_id=exception_id,
+                                purpose=purpose)
+
+        return write
+
+    return make
+
+
+def _dataset_state(data: Any) -> DataState:
+    found = tracked(data)
+    if found is not None:
+        return found
+    with _bypass.bypass():
+        head = data.head(_settings().sample_rows)
+    return table_state(head)
+
+
+def _unseen(data: Any) -> DataState:
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Tier
+
+    c = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
+        f"PROPRIETARY (fail closed): Lacuna cannot see the rows of a {type(data).__name__}; "
+        "write a Table or a dataset instead",))
+    return DataState(classification=c, lineage=LineageNode(name="<stream>", operation="stream"))
+
+
+# -- conversions ----------------------------------------------------------------------------------
+
+
+def _to_arrays(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pa.Table.from_pandas`` / ``pa.table(df)``: the schema carries the frame's state."""
+
+    def dataframe_to_arrays(df: Any, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.integrations.pandas._io import _without_state
+
+        with outermost():  # Arrow serialises attrs as JSON: hand it the frame without the state
+            arrays, schema, n_rows = original(_without_state(df, None), *args, **kwargs)
+        state = effective_state(df, _settings())
+        return arrays, _tokened(schema, state), n_rows
+
+    return dataframe_to_arrays
+
+
+def _to_dataframe(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Table.to_pandas``: the pandas frame carries the table's state, verified."""
+
+    def table_to_dataframe(options: Any, table: Any, *args: Any, **kwargs: Any) -> Any:
+        with outermost(), _bypass.bypass():
+            frame = original(options, table, *args, **kwargs)
+        import pandas as pd
+
+        if isinstance(frame, pd.DataFrame):
+            state = table_state(table)
+            attach(frame, state.classification, state.lineage, origins=state.origins)
+        return frame
+
+    return table_to_dataframe
+
+
+def _hooks() -> list[Hook]:
+    specs: list[tuple[Any, str, Make, Action]] = [
+        (pq, "read_table", _reader("pyarrow.parquet.read_table"), Action.READ),
+        (pa_csv, "read_csv", _reader("pyarrow.csv.read_csv"), Action.READ),
+        (pa_feather, "read_table", _reader("pyarrow.feather.read_table"), Action.READ),
+        (pa_ds, "dataset", _dataset, Action.READ),
+        (pq, "write_table", _writer("pyarrow.parquet.write_table", True), Action.EXPORT),
+        (pa_csv, "write_csv", _writer("pyarrow.csv.write_csv", False), Action.EXPORT),
+        (pa_feather, "write_feather", _writer("pyarrow.feather.write_feather", False),
+         Action.EXPORT),
+        (pa_ds, "write_dataset", _writer("pyarrow.dataset.write_dataset", False),
+         Action.EXPORT),
+        (pa_pandas, "dataframe_to_arrays", _to_arrays, Action.TRANSFORM),
+        (pa_pandas, "table_to_dataframe", _to_dataframe, Action.TRANSFORM),
+    ]
+    return [Hook(owner, name, outer(make),
+                 action, f"{owner.__name__}.{name}")
+            for owner, name, make, action in specs]
+
+
+_HOOKS = Hooks(_hooks)
+install, uninstall, hold, release, installed = (
+    _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
+
+__all__ = ["classification", "hold", "install", "installed", "release", "table_state",
+           "tracked", "uninstall"]
