@@ -73,18 +73,22 @@ class Hook:
     via: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
     _own: Any = _MISSING
     installed: bool = False
+    # the replacement made for ``_wrapped`` last time: enable/disable cycles reuse it
+    _wrapped: Any = _MISSING
+    _replacement: Any = None
 
     def install(self) -> None:
         if self.installed:
             return
         self._own = vars(self.owner).get(self.name, _MISSING)
-        original = getattr(self.owner, self.name)
-        if self.via is not None:
-            original = self.via(original)
-        strip = ("exception_id", "purpose") if self.action is Action.EXPORT else ()
-        replacement = guard(self.make, original, action=self.action, method=self.label,
-                            strip=strip)
-        setattr(self.owner, self.name, replacement)
+        current = getattr(self.owner, self.name)
+        if current is not self._wrapped or self._replacement is None:
+            original = self.via(current) if self.via is not None else current
+            strip = ("exception_id", "purpose") if self.action is Action.EXPORT else ()
+            self._replacement = guard(self.make, original, action=self.action,
+                                      method=self.label, strip=strip)
+            self._wrapped = current
+        setattr(self.owner, self.name, self._replacement)
         self.installed = True
 
     def uninstall(self) -> None:
@@ -105,6 +109,7 @@ class Hooks:
 
     build: Callable[[], list[Hook]]
     _hooks: list[Hook] = field(default_factory=list)
+    _built: list[Hook] | None = None  # build() once; each hook reuses its replacement
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _wanted: bool = False
     _holds: int = 0
@@ -137,8 +142,10 @@ class Hooks:
     def _install(self) -> None:
         if self._hooks:
             return
+        if self._built is None:
+            self._built = self.build()
         try:
-            for hook in self.build():
+            for hook in self._built:
                 hook.install()
                 self._hooks.append(hook)
         except BaseException:

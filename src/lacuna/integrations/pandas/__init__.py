@@ -107,6 +107,7 @@ def _patches() -> list[Patch]:
 
 
 _PATCHES: list[Patch] = []
+_BUILT: list[Patch] | None = None  # the patches, made once (see _install_locked)
 _LOCK = threading.Lock()
 _WANTED = False  # install() was called and uninstall() not since (lacuna.enable())
 _HOLDS = 0  # open governed() blocks, in every thread
@@ -148,9 +149,12 @@ def release() -> None:
 
 
 def _install_locked() -> None:
+    global _BUILT
     if _PATCHES:
         return
-    patches = _patches()
+    if _BUILT is None:
+        _BUILT = _patches()  # built once; each patch reuses its replacement (Patch.install)
+    patches = _BUILT
     try:
         for patch in patches:
             patch.install()

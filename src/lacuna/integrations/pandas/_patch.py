@@ -58,6 +58,9 @@ class Patch:
     make: Callable[[Any], Any]  # original -> replacement
     _own: Any = _MISSING  # what owner.__dict__ held before (absent for inherited methods)
     installed: bool = False
+    # the replacement made for ``_wrapped`` last time: enable/disable cycles reuse it
+    _wrapped: Any = _MISSING
+    _replacement: Any = None
 
     @property
     def original(self) -> Any:
@@ -74,14 +77,16 @@ class Patch:
             return
         self._own = vars(self.owner).get(self.name, _MISSING)
         original = getattr(self.owner, self.name, None)
-        if callable(original):
-            action = action_of(self.name)
-            strip = WRITER_KEYWORDS if action is Action.EXPORT else ()
-            replacement = guard(self.make, original, action=action, method=self.method,
-                                strip=strip)
-        else:
-            replacement = self.make(original)
-        setattr(self.owner, self.name, replacement)
+        if original is not self._wrapped or self._replacement is None:
+            if callable(original):
+                action = action_of(self.name)
+                strip = WRITER_KEYWORDS if action is Action.EXPORT else ()
+                self._replacement = guard(self.make, original, action=action,
+                                          method=self.method, strip=strip)
+            else:
+                self._replacement = self.make(original)
+            self._wrapped = original
+        setattr(self.owner, self.name, self._replacement)
         self.installed = True
 
     def uninstall(self) -> None:
