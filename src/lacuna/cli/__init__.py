@@ -128,6 +128,7 @@ def _mount_subcommands() -> None:
     from lacuna.cli.metrics import app as metrics_app
     from lacuna.cli.metrics import feedback, report_app, survey
     from lacuna.cli.policy import app as policy_app
+    from lacuna.cli.retention import app as retention_app
     from lacuna.cli.serve import serve
     from lacuna.cli.users import app as users_app
 
@@ -139,6 +140,8 @@ def _mount_subcommands() -> None:
     app.add_typer(lineage_app, name="lineage", help="Query lineage: show, impact, completeness.")
     app.add_typer(metrics_app, name="metrics", help="Governance metrics against their targets.")
     app.add_typer(policy_app, name="policy", help="Check, test, run and package Rego policies.")
+    app.add_typer(retention_app, name="retention", help="Retention by tier: plan, apply, legal "
+                  "holds.")
     app.add_typer(report_app, name="report", help="Compliance reports for reviews and auditors.")
     app.add_typer(users_app, name="users", help="Server users, roles and API tokens.")
     app.command("serve")(serve)

@@ -1,0 +1,57 @@
+"""Retention fixtures: a project with governed storage, written through Lacuna in the past."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import time_machine
+import yaml
+
+import lacuna
+
+NOW = datetime.now(UTC)
+
+
+def years_ago(n: float) -> datetime:
+    return NOW - timedelta(days=round(365.25 * n))
+
+
+@pytest.fixture
+def project(sandbox: Path) -> Path:
+    """``lacuna.yaml`` in the sandbox: one governed root, the audit trail beside it."""
+    root = sandbox / "governed" / "workspace"
+    config = {
+        "user": {"id": "records_manager", "role": "records_manager"},
+        "destinations": {"governed": [f"{root}/"]},
+        "audit": {"url": f"sqlite:///{sandbox / 'audit.db'}"},
+    }
+    (sandbox / "lacuna.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return sandbox
+
+
+def write_at(project: Path, when: datetime, source: str, name: str) -> Path:
+    """Read ``source`` and write it under the governed root through Lacuna, at ``when``."""
+    target = project / "governed" / "workspace" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with time_machine.travel(when, tick=False):
+        lacuna.enable(str(project / "lacuna.yaml"))
+        try:
+            frame = pd.read_csv(project / source)
+            frame.to_csv(target, index=False)
+        finally:
+            lacuna.disable()
+    return target
+
+
+def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lacuna ARGS`` in a fresh process, in the project folder, with this checkout first."""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "lacuna", *args], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
