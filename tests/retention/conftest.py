@@ -14,6 +14,7 @@ import time_machine
 import yaml
 
 import lacuna
+from lacuna.errors import LacunaError
 
 NOW = datetime.now(UTC)
 
@@ -47,6 +48,26 @@ def write_at(project: Path, when: datetime, source: str, name: str) -> Path:
         finally:
             lacuna.disable()
     return target
+
+
+def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lacuna ARGS`` in this process (typer's runner), in the project folder."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        os.chdir(old)
+        lacuna.disable()
+    if isinstance(result.exception, LacunaError):  # what lacuna.cli.main does: exit 2
+        return subprocess.CompletedProcess(args, 2, result.stdout, str(result.exception))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, "")
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

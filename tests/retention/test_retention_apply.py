@@ -9,7 +9,7 @@ import json
 from lacuna.audit import AuditStore
 from lacuna.lineage.sidecar import read_sidecar, sidecar_path
 
-from .conftest import cli, write_at, years_ago
+from .conftest import cli, run, write_at, years_ago
 
 
 def _retention_records(project):
@@ -32,11 +32,11 @@ def test_plan_and_apply_delete_expired_internal_keep_proprietary_and_held(projec
     assert tiers == {"old_sales.csv": "INTERNAL", "customers.csv": "PROPRIETARY",
                      "new_sales.csv": "INTERNAL"}
 
-    held = cli(project, "retention", "hold", str(held_internal.parent), "--reason",
+    held = run(project, "retention", "hold", str(held_internal.parent), "--reason",
                "litigation 2026-17")
     assert held.returncode == 0, held.stderr
 
-    plan = cli(project, "retention", "plan", "--json")
+    plan = run(project, "retention", "plan", "--json")
     assert plan.returncode == 0, plan.stderr
     entries = {e["path"]: e for e in json.loads(plan.stdout)["entries"]}
     assert entries[str(old_internal)]["action"] == "delete"
@@ -66,21 +66,21 @@ def test_plan_and_apply_delete_expired_internal_keep_proprietary_and_held(projec
     assert deleted.data["retention"]["tier"] == "INTERNAL"
     assert not records[str(held_internal)].allowed
 
-    again = cli(project, "retention", "apply", "--json")
+    again = run(project, "retention", "apply", "--json")
     assert json.loads(again.stdout).get("deleted") is None  # idempotent
 
-    verify = cli(project, "audit", "verify")
+    verify = run(project, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def test_release_makes_the_held_file_due(project):
     held = write_at(project, years_ago(4), "sales.csv", "held.csv")
-    assert cli(project, "retention", "hold", str(held), "--reason", "audit").returncode == 0
-    listed = cli(project, "retention", "list-holds", "--json")
+    assert run(project, "retention", "hold", str(held), "--reason", "audit").returncode == 0
+    listed = run(project, "retention", "list-holds", "--json")
     assert [h["dataset"] for h in json.loads(listed.stdout)] == [str(held)]
-    assert cli(project, "retention", "release", str(held)).returncode == 0
-    assert json.loads(cli(project, "retention", "list-holds", "--json").stdout) == []
-    done = cli(project, "retention", "apply", "--json")
+    assert run(project, "retention", "release", str(held)).returncode == 0
+    assert json.loads(run(project, "retention", "list-holds", "--json").stdout) == []
+    done = run(project, "retention", "apply", "--json")
     assert json.loads(done.stdout)["deleted"] == [str(held)]
     records, ok = _retention_records(project)
     assert ok and records[str(held)].data["what"]["event"] == "deleted"
