@@ -52,8 +52,11 @@ def test_plan_and_apply_delete_expired_internal_keep_proprietary_and_held(projec
     done = cli(project, "retention", "apply", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["deleted"] == [str(old_internal)]
-    assert not old_internal.exists() and not sidecar_path(old_internal).exists()
-    assert proprietary.exists() and held_internal.exists() and fresh_internal.exists()
+    assert not old_internal.exists()
+    assert not sidecar_path(old_internal).exists()
+    assert proprietary.exists()
+    assert held_internal.exists()
+    assert fresh_internal.exists()
 
     records, ok = _retention_records(project)
     assert ok
@@ -62,7 +65,8 @@ def test_plan_and_apply_delete_expired_internal_keep_proprietary_and_held(projec
     assert events == {old_internal: "deleted", proprietary: "kept", held_internal: "held",
                       fresh_internal: "kept"}
     deleted = records[str(old_internal)]
-    assert deleted.allowed and deleted.policy_id == "retention.tiers.INTERNAL"
+    assert deleted.allowed
+    assert deleted.policy_id == "retention.tiers.INTERNAL"
     assert deleted.data["retention"]["tier"] == "INTERNAL"
     assert not records[str(held_internal)].allowed
 
@@ -83,4 +87,5 @@ def test_release_makes_the_held_file_due(project):
     done = run(project, "retention", "apply", "--json")
     assert json.loads(done.stdout)["deleted"] == [str(held)]
     records, ok = _retention_records(project)
-    assert ok and records[str(held)].data["what"]["event"] == "deleted"
+    assert ok
+    assert records[str(held)].data["what"]["event"] == "deleted"

@@ -103,7 +103,8 @@ def test_maximum_shorter_than_minimum_never_deletes_before_the_minimum(project):
     plan = build_plan(_gov(project, tiers={"INTERNAL": {"min": "3y", "max": "1y"}}))
     entry = next(e for e in plan.entries if e.item.path == str(path))
     assert entry.action == "keep"
-    assert "deletion refused" in entry.reason and "the minimum wins" in entry.reason
+    assert "deletion refused" in entry.reason
+    assert "the minimum wins" in entry.reason
     later = build_plan(_gov(project, tiers={"INTERNAL": {"min": "3y", "max": "1y"}}),
                        now=datetime.now(UTC) + timedelta(days=400))
     assert next(e for e in later.entries if e.item.path == str(path)).action == "delete"
@@ -153,7 +154,8 @@ def test_rego_hold_blocks_apply(project):
     held = write_at(project, years_ago(1), "customers.csv", "inquiry/customers.csv")
     result = run(project, "retention", "apply", "--json")
     assert result.returncode == 0, result.stdout
-    assert not due.exists() and held.exists()
+    assert not due.exists()
+    assert held.exists()
 
 
 def test_a_malformed_rego_answer_keeps_the_item(project):
@@ -176,14 +178,16 @@ def test_hold_needs_a_reason_and_cannot_be_doubled(project):
     with pytest.raises(HoldError, match="already under hold"):
         place_hold(gov, str(project / "x"), reason="case 2")
     bad = run(project, "retention", "release", str(project / "nothing"))
-    assert bad.returncode == 2 and "no active hold" in bad.stderr
+    assert bad.returncode == 2
+    assert "no active hold" in bad.stderr
 
 
 def test_audit_trail_is_reported_never_pruned(project):
     write_at(project, years_ago(1), "sales.csv", "s.csv")
     plan = build_plan(_gov(project), now=datetime.now(UTC) + timedelta(days=9 * 365))
     audit = next(e for e in plan.entries if e.item.kind == "audit")
-    assert audit.action == "keep" and audit.item.records > 0
+    assert audit.action == "keep"
+    assert audit.item.records > 0
     assert "never prunes" in audit.reason
 
 
@@ -197,4 +201,5 @@ def test_archive_on_expiry_moves_file_and_sidecar(project):
     result = run(project, "retention", "apply", "--json")
     assert result.returncode == 0, result.stdout
     assert not path.exists()
-    assert (archive / "sales.csv").exists() and (archive / "sales.csv.lacuna.json").exists()
+    assert (archive / "sales.csv").exists()
+    assert (archive / "sales.csv.lacuna.json").exists()

@@ -9,6 +9,7 @@ is written *before* the file is touched: when the trail cannot be written, nothi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -152,10 +153,8 @@ def _delete(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
     else:
-        try:
+        with contextlib.suppress(FileNotFoundError):  # already gone: the decision stands
             os.unlink(path)
-        except FileNotFoundError:
-            pass  # already gone: the decision stands and is recorded
     sidecar_path(path).unlink(missing_ok=True)
 
 
@@ -178,7 +177,7 @@ def _archive(entry: Entry, settings: RetentionSettings) -> None:
 def _note_exception(ctx: Context, entry: Entry, now: datetime) -> None:
     store = ctx.exceptions
     exception_id = entry.item.exception_id
-    assert exception_id is not None  # noqa: S101 - only called for exception files
+    assert exception_id is not None
     try:
         store.mark_deleted(exception_id, entry.item.path, now)
         store.note(exception_id, "file-deleted", by="lacuna-retention", comment=entry.item.path,

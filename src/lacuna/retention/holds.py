@@ -8,6 +8,7 @@ holds is evidence too. Placing and releasing are audited by the caller (:mod:`.a
 
 from __future__ import annotations
 
+import builtins
 import os
 import uuid
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ class HoldStore:
                          .values(released_by=by, released_at=at))
         return _released(hold, by, at)
 
-    def list(self, *, include_released: bool = False) -> list[Hold]:
+    def list(self, *, include_released: bool = False) -> builtins.list[Hold]:
         """Holds, oldest first; only active ones unless ``include_released``."""
         stmt = select(table).order_by(table.c.placed_at, table.c.id)
         if not include_released:
@@ -130,10 +131,10 @@ class HoldStore:
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
         return [Hold(id=r.id, dataset=r.dataset, reason=r.reason, placed_by=r.placed_by,
-                     placed_at=_utc(r.placed_at), released_by=r.released_by,
+                     placed_at=_utc(r.placed_at) or r.placed_at, released_by=r.released_by,
                      released_at=_utc(r.released_at)) for r in rows]
 
-    def holding(self, path: str, holds: list[Hold] | None = None) -> Hold | None:
+    def holding(self, path: str, holds: builtins.list[Hold] | None = None) -> Hold | None:
         """The active hold covering ``path``, if any."""
         key = dataset_key(path)
         return next((h for h in (holds if holds is not None else self.list())

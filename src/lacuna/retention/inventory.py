@@ -23,6 +23,7 @@ from lacuna.model import Tier
 
 if TYPE_CHECKING:
     from lacuna.audit.store import AuditStore
+    from lacuna.exceptions.model import ExceptionRequest
     from lacuna.exceptions.store import ExceptionStore
     from lacuna.retention.settings import RetentionSettings
 
@@ -115,7 +116,7 @@ def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:
     """Files written under exceptions that have ended (window past, revoked, denied, expired)."""
     from lacuna.exceptions.model import Status
 
-    requests = {}
+    requests: dict[str, ExceptionRequest | None] = {}
     for written in store.files(pending_only=True):
         if written.exception_id not in requests:
             try:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -153,7 +153,9 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
             base_min = max(mins, key=lambda d: d.after(item.written_at))
         if maxes:
             base_max = max(maxes, key=lambda d: d.after(item.written_at))
-        expiry = next((o.on_expiry for o in overrides if o.on_expiry), expiry)  # type: ignore[assignment]
+        chosen = next((o.on_expiry for o in overrides if o.on_expiry), None)
+        if chosen in ("delete", "archive"):
+            expiry = "archive" if chosen == "archive" else "delete"
         said = [o for o in overrides if o.min or o.max or o.on_expiry]
         if said:
             names = ", ".join(sorted({o.package for o in said}))
@@ -171,7 +173,7 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
                      f"(placed by {hold.placed_by})", rule=rule, policy=f"hold {hold.id}",
                      policy_id=f"retention.hold.{hold.id}", hold_id=hold.id, age_days=age)
     if item.kind == "exception-file":
-        assert item.ended_at is not None  # noqa: S101 - exception_files sets it
+        assert item.ended_at is not None
         return Entry(item=item, action="delete", reason=f"the exception {item.exception_id} "
                      f"ended at {item.ended_at:%Y-%m-%d %H:%M} UTC", rule=rule, policy=policy,
                      policy_id=policy_id, due_at=item.ended_at, age_days=age)
@@ -181,19 +183,18 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
     if due_at is not None and min_until is not None and due_at < min_until:
         note = f" (its maximum {base_max} is shorter than its minimum {base_min}: the minimum wins)"
         due_at = min_until
-    common = {"item": item, "rule": rule, "policy": policy, "policy_id": policy_id,
-              "min_until": min_until, "due_at": due_at, "age_days": age}
+    kept = Entry(item=item, action="keep", reason="", rule=rule, policy=policy,
+                 policy_id=policy_id, min_until=min_until, due_at=due_at, age_days=age)
     if min_until is not None and now < min_until:
-        return Entry(action="keep", reason=f"inside its minimum retention ({base_min}) until "
-                     f"{min_until:%Y-%m-%d}: deletion refused{note}", **common)
+        return replace(kept, reason=f"inside its minimum retention ({base_min}) until "
+                       f"{min_until:%Y-%m-%d}: deletion refused{note}")
     if due_at is not None and now >= due_at:
         action: Action = "archive" if expiry == "archive" else "delete"
-        return Entry(action=action, reason=f"past its maximum retention ({base_max}) since "
-                     f"{due_at:%Y-%m-%d}{note}", **common)
+        return replace(kept, action=action, reason=f"past its maximum retention ({base_max}) "
+                       f"since {due_at:%Y-%m-%d}{note}")
     if due_at is None:
-        return Entry(action="keep", reason="no maximum retention: kept", **common)
-    return Entry(action="keep", reason=f"inside its retention window: due on {due_at:%Y-%m-%d}",
-                 **common)
+        return replace(kept, reason="no maximum retention: kept")
+    return replace(kept, reason=f"inside its retention window: due on {due_at:%Y-%m-%d}")
 
 
 def _audit(item: Item, *, now: datetime, settings: RetentionSettings, age: float) -> Entry:

@@ -54,10 +54,9 @@ class RetentionRules:
     """The bundle's ``retention`` rules, compiled once (one engine, used on one thread)."""
 
     def __init__(self, config: Config) -> None:
-        from lacuna.policy.bundle import read_bundle
+        from lacuna.policy.bundle import default_bundle_root, read_bundle
         from lacuna.policy.compile import all_packages, compile_bundle
         from lacuna.policy.engine import settings_from_config
-        from lacuna.policy.bundle import default_bundle_root
 
         root: Any = (config.policy.dir.expanduser() if config.policy.dir is not None
                      else default_bundle_root())
@@ -113,7 +112,7 @@ def parse_answer(package: str, value: Any) -> Override:
             return Override(package=package, max=Duration.parse(value))
         if not isinstance(value, Mapping):
             msg = f"expected a duration or an object, got {type(value).__name__}"
-            raise ValueError(msg)  # noqa: TRY004 - reported below as a PolicyError
+            raise ValueError(msg)
         unknown = set(value) - {"min", "max", "on_expiry", "hold", "reason"}
         if unknown:
             msg = (f"unknown key(s) {', '.join(sorted(unknown))}; expected min, max, "
@@ -126,7 +125,7 @@ def parse_answer(package: str, value: Any) -> Override:
         hold = value.get("hold", False)
         if not isinstance(hold, bool):
             msg = f"hold must be true or false, got {hold!r}"
-            raise ValueError(msg)  # noqa: TRY004
+            raise ValueError(msg)
         return Override(
             package=package,
             min=Duration.parse(value["min"]) if value.get("min") is not None else None,

@@ -59,7 +59,7 @@ class Duration:
             return value
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             msg = f"expected a duration like 7y, 18m, 2w, 90d or a number of days, got {value!r}"
-            raise ValueError(msg)  # noqa: TRY004 - pydantic reports ValueError with the key
+            raise ValueError(msg)
         m = _DURATION.match(str(value))
         if m is None:
             msg = f"expected a duration like 7y, 18m, 2w, 90d or a number of days, got {value!r}"
