@@ -143,3 +143,13 @@ def test_cache_settings_are_validated(tmp_path, cache, needle):
     path.write_text(yaml.safe_dump({"classification": {"cache": cache}}), encoding="utf-8")
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
         load_config(path)
+
+
+def test_stats_text_and_warm_of_a_missing_path(project):
+    result = CliRunner().invoke(app, ["cache", "stats"])
+    assert result.exit_code == 0, result.output
+    assert "hit rate -" in result.stdout
+    assert "stored answers by classification layer: none" in result.stdout
+    missing = CliRunner().invoke(app, ["cache", "warm", "nope.csv"])
+    assert "no such file or folder" in str(missing.exception)
+    lacuna.disable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -203,3 +204,23 @@ def test_archive_on_expiry_moves_file_and_sidecar(project):
     assert not path.exists()
     assert (archive / "sales.csv").exists()
     assert (archive / "sales.csv.lacuna.json").exists()
+
+
+def test_text_output_and_as_of(project):
+    path = write_at(project, years_ago(2.5), "sales.csv", "sales.csv")
+    now = run(project, "retention", "plan")
+    assert now.returncode == 0
+    assert "0 to delete" in now.stdout
+    ahead = run(project, "retention", "plan", "--as-of", "2099-01-01", "--json")
+    entry = next(e for e in json.loads(ahead.stdout)["entries"]
+                 if e["path"] == str(path))
+    assert entry["action"] == "delete"
+    assert path.exists()  # a plan touches nothing
+    bad = run(project, "retention", "plan", "--as-of", "someday")
+    assert bad.returncode == 2
+    assert run(project, "retention", "hold", str(path), "--reason", "r").returncode == 0
+    listed = run(project, "retention", "list-holds")
+    assert "Legal holds" in listed.stdout
+    applied = run(project, "retention", "apply")
+    assert "held" in applied.stdout
+    assert "audit record(s) written" in applied.stdout
