@@ -21,6 +21,7 @@ import yaml
 from typer.testing import CliRunner
 
 import lacuna
+from lacuna.classify import cachestats
 from lacuna.classify.cache import AnswerCache
 from lacuna.cli import app
 from lacuna.config import load_config
@@ -62,6 +63,7 @@ def llm():
 @pytest.fixture
 def project(tmp_path, llm):
     url, _ = llm
+    cachestats.reset()  # counts are per process: start from none, as a new process would
     config = {
         "user": {"id": "analyst_alice", "role": "data_analyst"},
         "audit": {"url": f"sqlite:///{tmp_path / 'state.db'}"},

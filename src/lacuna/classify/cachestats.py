@@ -38,7 +38,7 @@ table = Table(
 _lock = threading.Lock()
 _process: Counter[str] = Counter()  # this process, since start (or the last clear)
 _pending: Counter[str] = Counter()  # not yet in the store
-_engines: list[Any] = []  # where pending counts go at exit (the answer cache's store)
+_engines: list[Any] = []  # where pending counts go at exit: the latest answer cache's store
 
 
 def count(layer: str, *, hits: int = 0, misses: int = 0) -> None:
@@ -59,12 +59,13 @@ def process_counts() -> dict[str, int]:
 
 
 def attach(engine: Any) -> None:
-    """Flush pending counts to ``engine``'s state store at exit (once per engine)."""
+    """Flush pending counts to ``engine``'s state store at exit. Only the latest engine is
+    kept (a process normally uses one state store; holding every engine would keep their
+    connections open)."""
     with _lock:
         if not _engines:
             atexit.register(_flush_at_exit)
-        if engine not in _engines:
-            _engines.append(engine)
+        _engines[:] = [engine]
 
 
 def flush(engine: Any) -> None:
