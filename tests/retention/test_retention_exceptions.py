@@ -7,11 +7,14 @@ import gc
 from datetime import timedelta
 
 import pandas as pd
+import pytest
+import time_machine
 
 import lacuna
 from lacuna.governor import current
 from lacuna.model import utcnow
 from lacuna.retention import apply, build_plan, place_hold
+from lacuna.retention.api import RetentionError
 
 STEWARD = "jane.smith@example.com"
 
@@ -53,7 +56,11 @@ def test_exception_files_past_their_window_are_deleted_unless_held(governed, san
     assert by[str(first)].policy_id == f"exception.{exc.id}"
     assert by[str(second)].action == "hold"
 
-    report = apply(gov, plan)
+    with pytest.raises(RetentionError, match="later than now"):
+        apply(gov, plan)  # a plan for the future would delete before its time
+    assert first.exists()
+    with time_machine.travel(later, tick=False):
+        report = apply(gov, build_plan(gov))
     assert report.done["deleted"] == (str(first),)
     assert not first.exists()
     assert second.exists()

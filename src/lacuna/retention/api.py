@@ -14,11 +14,12 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
+from lacuna.errors import LacunaError
 from lacuna.model import utcnow
 from lacuna.retention.holds import Hold, HoldStore
 from lacuna.retention.inventory import (
@@ -38,8 +39,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lacuna.retention")
 KIND = "retention"
+PLAN_SKEW = timedelta(minutes=5)  # a plan may be a little ahead of this clock, not more
 EVENTS = {"delete": "deleted", "archive": "archived", "keep": "kept", "hold": "held",
           "error": "error"}
+
+
+class RetentionError(LacunaError):
+    """Retention refused to act (the message says why and what to do)."""
 
 
 class Context(Protocol):
@@ -116,10 +122,17 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
     one audit record per decision.
 
     Raises:
+        RetentionError: ``plan`` was made for a later time (``--as-of``): applying it would
+            delete before the minimum.
         AuditError: the audit trail cannot be written (what was done before is recorded; the
             item whose record failed, and every later one, is left untouched).
     """
     plan = plan or build_plan(ctx)
+    if plan.now > utcnow() + PLAN_SKEW:
+        msg = (f"this retention plan was made as of {plan.now:%Y-%m-%d %H:%M} UTC, later than "
+               "now: applying it would delete data before its time. Plan again without a "
+               "future date (lacuna retention apply plans for the current time).")
+        raise RetentionError(msg)
     settings = settings_of(ctx.config)
     done: dict[str, list[str]] = {e: [] for e in (*EVENTS.values(), "failed")}
     failed: list[str] = []
@@ -265,5 +278,5 @@ def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
     })
 
 
-__all__ = ["ApplyReport", "Context", "apply", "build_plan", "list_holds", "place_hold",
-           "release_hold", "settings_of"]
+__all__ = ["ApplyReport", "Context", "RetentionError", "apply", "build_plan", "list_holds",
+           "place_hold", "release_hold", "settings_of"]
