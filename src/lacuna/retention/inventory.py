@@ -72,7 +72,7 @@ def governed_files(roots: list[str], settings: RetentionSettings) -> Iterator[It
                     dirs.remove(name)
                     if path not in seen:
                         seen.add(path)
-                        yield describe(path, root, settings)
+                        yield from _described(path, root, settings)
             dirs.sort()
             for name in sorted(files):
                 if name.endswith(SUFFIX) or name.startswith(".lacuna-"):
@@ -80,7 +80,14 @@ def governed_files(roots: list[str], settings: RetentionSettings) -> Iterator[It
                 path = os.path.join(folder, name)
                 if path not in seen:
                     seen.add(path)
-                    yield describe(path, root, settings)
+                    yield from _described(path, root, settings)
+
+
+def _described(path: str, root: str, settings: RetentionSettings) -> Iterator[Item]:
+    try:
+        yield describe(path, root, settings)
+    except FileNotFoundError:  # removed while the tree was walked: nothing to decide
+        return
 
 
 def describe(path: str, root: str | None, settings: RetentionSettings) -> Item:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -82,7 +82,6 @@ class Plan:
     entries: tuple[Entry, ...]
     rules_revision: str | None = None
     rego_packages: tuple[str, ...] = ()
-    problems: tuple[str, ...] = field(default=())
 
     def count(self, action: Action) -> int:
         return sum(1 for e in self.entries if e.action == action)
@@ -93,7 +92,6 @@ class Plan:
                                                        "error")},
                 "rego_packages": list(self.rego_packages),
                 "policy_revision": self.rules_revision,
-                "problems": list(self.problems),
                 "entries": [e.to_dict() for e in self.entries]}
 
 
