@@ -489,6 +489,8 @@ class Config(_Model):
     # ADR-0012's governance: section (policies per class/sensitivity and environment); validated
     # by lacuna.dbt.governance, which owns that model (docs/dbt.md)
     governance: dict[str, Any] = Field(default_factory=dict)
+    # retention by tier and dataset, validated by lacuna.retention.settings (docs/retention.md)
+    retention: dict[str, Any] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)  # the file this came from
 
     @field_validator("environment")
@@ -504,6 +506,15 @@ class Config(_Model):
             from lacuna.dbt.governance import governance_from  # owns the section's model
 
             governance_from(v)  # raises ConfigError naming the key and the nearest valid one
+        return v
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v:
+            from lacuna.retention.settings import retention_from  # owns the section's model
+
+            retention_from(v)  # raises ConfigError naming the key and the nearest valid one
         return v
 
     @property

@@ -280,7 +280,8 @@ class Governor:
         """Inferred classifications of files read, by path, size, mtime and content."""
         from lacuna.classify.filecache import FileClassificationCache
 
-        return self._once("_file_cache", FileClassificationCache)
+        return self._once("_file_cache",
+                          lambda: FileClassificationCache(self.cascade.cache.files))
 
     def _file_key(self, name: str | None, frame: pd.DataFrame, how: str) -> str | None:
         if not name:

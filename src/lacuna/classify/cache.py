@@ -7,6 +7,10 @@ so the next time the same column comes by — in this process or another — it 
 lookup (memory) or one indexed row read (the state store, table ``lacuna_classify_cache``).
 Answers given because the LLM was unavailable are never stored: the next call asks again.
 
+The memory tier holds ``classification.cache.size`` answers (least recently used first out);
+hits and misses are counted per tier (:mod:`lacuna.classify.cachestats`) and :meth:`stats`
+reports them with the entries by layer (``lacuna cache stats``).
+
 The store is the state database (``audit.url``, a SQLite file in ``LACUNA_HOME`` by default)
 through the audit schema's helpers. If it cannot be opened, the cache stays in memory and says
 why once in the log; classification never fails because of its cache.
@@ -19,11 +23,13 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, Text, select
+from sqlalchemy import Column, MetaData, String, Table, Text, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from lacuna.classify import cachestats
 from lacuna.model import ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
 
 log = logging.getLogger(__name__)
@@ -38,6 +44,42 @@ table = Table(
     Column("layer", String(16), nullable=False),
     Column("body", Text, nullable=False),
 )
+for _t in cachestats.metadata.sorted_tables:  # the statistics live beside the answers
+    _t.to_metadata(metadata)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheStats:
+    """What ``lacuna cache stats`` shows: sizes, entries by layer, hits and misses per tier."""
+
+    size: int  # the memory tier's capacity (classification.cache.size)
+    memory_entries: int
+    persistent: bool
+    where: str | None
+    entries_by_layer: dict[str, int] = field(default_factory=dict)  # persistent tier
+    counts: dict[str, int] = field(default_factory=dict)  # "<tier>.hit"/"<tier>.miss", stored
+    process_counts: dict[str, int] = field(default_factory=dict)  # this process only
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Answer-cache lookups answered by memory or the store (None before any lookup)."""
+        hits = self.counts.get("memory.hit", 0) + self.counts.get("store.hit", 0)
+        total = hits + self.counts.get("store.miss", 0)
+        return hits / total if total else None
+
+    def rate(self, tier: str) -> float | None:
+        hits, misses = self.counts.get(f"{tier}.hit", 0), self.counts.get(f"{tier}.miss", 0)
+        return hits / (hits + misses) if hits + misses else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "memory_entries": self.memory_entries,
+                "persistent": self.persistent, "where": self.where,
+                "entries": sum(self.entries_by_layer.values()),
+                "entries_by_layer": self.entries_by_layer, "hit_rate": self.hit_rate,
+                "tiers": {t: {"hits": self.counts.get(f"{t}.hit", 0),
+                              "misses": self.counts.get(f"{t}.miss", 0),
+                              "hit_rate": self.rate(t)} for t in cachestats.LAYERS},
+                "this_process": self.process_counts}
 
 
 def cache_key(name: str, signature: str, fingerprint: str) -> str:
@@ -49,7 +91,9 @@ def cache_key(name: str, signature: str, fingerprint: str) -> str:
 class AnswerCache:
     """Memory in front of the state store; ``url=None`` keeps it in memory only."""
 
-    def __init__(self, url: str | None) -> None:
+    def __init__(self, url: str | None, *, size: int = MEMORY_SIZE) -> None:
+        self.size = size
+        self.where: str | None = None
         self._memory: OrderedDict[str, ColumnClass] = OrderedDict()
         self._lock = threading.Lock()
         self._engine: Any = None
@@ -67,6 +111,9 @@ class AnswerCache:
             self._engine = None
             self.problem = f"classification cache kept in memory only: {exc}"
             log.warning("%s", self.problem)
+            return
+        self.where = self._engine.url.render_as_string(hide_password=True)
+        cachestats.attach(self._engine)
 
     @property
     def persistent(self) -> bool:
@@ -78,15 +125,20 @@ class AnswerCache:
             hit = self._memory.get(key)
             if hit is not None:
                 self._memory.move_to_end(key)
-                return hit
+        if hit is not None:
+            cachestats.count("memory", hits=1)
+            return hit
+        cachestats.count("memory", misses=1)
         if self._engine is None:
+            cachestats.count("store", misses=1)
             return None
         try:
             with self._engine.connect() as conn:
                 row = conn.execute(select(table.c.body).where(table.c.key == key)).first()
         except SQLAlchemyError as exc:
             log.warning("classification cache read failed: %s", exc)
-            return None
+            row = None
+        cachestats.count("store", hits=int(row is not None), misses=int(row is None))
         if row is None:
             return None
         answer = from_body(row.body)
@@ -115,6 +167,10 @@ class AnswerCache:
             for row in rows:
                 found[row.key] = answer = from_body(row.body)
                 self._remember(row.key, answer)
+        cachestats.count("memory", hits=len(keys) - len(missing), misses=len(missing))
+        if missing:
+            in_store = len(found) - (len(keys) - len(missing))
+            cachestats.count("store", hits=in_store, misses=len(missing) - in_store)
         return found
 
     def put(self, key: str, name: str, answer: ColumnClass) -> None:
@@ -135,15 +191,49 @@ class AnswerCache:
                 conn.execute(table.insert(), rows)
         except SQLAlchemyError as exc:
             log.warning("classification cache write failed: %s", exc)
+        cachestats.flush(self._engine)  # a store write anyway: the counts go along
 
     def clear_memory(self) -> None:
         with self._lock:
             self._memory.clear()
 
+    def clear(self) -> int:
+        """Forget every answer (memory and store) and the statistics; the entries removed."""
+        with self._lock:
+            removed = len(self._memory)
+            self._memory.clear()
+        if self._engine is None:
+            cachestats.reset()
+            return removed
+        with self._engine.begin() as conn:
+            removed = max(removed, conn.execute(table.delete()).rowcount or 0)
+        cachestats.reset(self._engine)
+        return removed
+
+    def stats(self) -> CacheStats:
+        """Sizes, entries by layer and hit/miss counts (stored, and this process's)."""
+        counts = cachestats.process_counts()
+        by_layer: dict[str, int] = {}
+        if self._engine is not None:
+            cachestats.flush(self._engine)
+            with self._engine.connect() as conn:
+                by_layer = {r.layer: int(r.n) for r in conn.execute(
+                    select(table.c.layer, func.count().label("n")).group_by(table.c.layer))}
+            counts = cachestats.stored(self._engine)
+        else:
+            for answer in list(self._memory.values()):
+                by_layer[answer.layer.value] = by_layer.get(answer.layer.value, 0) + 1
+        return CacheStats(size=self.size, memory_entries=len(self._memory),
+                          persistent=self._engine is not None, where=self.where,
+                          entries_by_layer=by_layer, counts=counts,
+                          process_counts=cachestats.process_counts())
+
     def _remember(self, key: str, answer: ColumnClass) -> None:
         with self._lock:
+            if self.size <= 0:
+                return
             self._memory[key] = answer
-            if len(self._memory) > MEMORY_SIZE:
+            while len(self._memory) > self.size:
                 self._memory.popitem(last=False)
 
 

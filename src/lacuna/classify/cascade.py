@@ -82,7 +82,8 @@ class Cascade:
     def cache(self) -> AnswerCache:
         if self._cache is None:
             s = self.settings.cache
-            self._cache = AnswerCache(self.settings.cache_url if s.enabled else None)
+            self._cache = AnswerCache(self.settings.cache_url if s.enabled else None,
+                                      size=s.size)
         return self._cache
 
     def run(

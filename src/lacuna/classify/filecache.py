@@ -15,7 +15,8 @@ is read on every read. Answers that depend on an unavailable LLM are never cache
 may be live SQLite databases (``.db``, ``.sqlite``, ``.sqlite3``, ``-wal``, ``-shm``,
 ``-journal``) are never opened for a fingerprint: opening and closing one outside SQLite
 drops the locks SQLite holds on it in this process. Entries live in memory, least recently
-used first out; a governor has its own cache.
+used first out (``classification.cache.files`` of them); a governor has its own cache. Hits
+and misses are counted as the ``file`` layer of :mod:`lacuna.classify.cachestats`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import os
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
+
+from lacuna.classify import cachestats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,13 +101,14 @@ class FileClassificationCache:
             hit = self._items.get(key)
             if hit is None:
                 self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return hit
+            else:
+                self._items.move_to_end(key)
+                self.hits += 1
+        cachestats.count("file", hits=int(hit is not None), misses=int(hit is None))
+        return hit
 
     def put(self, key: str, classification: Classification) -> None:
-        if not cacheable(classification):
+        if not cacheable(classification) or self.size <= 0:
             return
         with self._lock:
             self._items[key] = classification

@@ -7,7 +7,7 @@ They live under ``classification:`` in ``lacuna.yaml``::
         thresholds: {heuristic: 0.8, embedding: 0.75}   # below: ask the next layer
         embeddings: {enabled: auto, runtime: static, examples: [my_examples.tsv]}
         llm: {url: http://127.0.0.1:8080/v1, model: local, timeout_ms: 200}
-      cache: {enabled: true}
+      cache: {enabled: true, size: 65536, files: 512}
 
 :func:`from_config` reads ``classification.cascade`` and ``classification.cache`` when the
 configuration has them (a dict or a model) and uses the defaults below otherwise, so the cascade
@@ -73,6 +73,8 @@ class CacheSettings(_Model):
 
     enabled: bool = True
     url: str | None = None  # SQLAlchemy URL; None: the state store (audit.url / LACUNA_HOME)
+    size: int = Field(default=65536, ge=0, le=10_000_000)  # answers kept in memory (0: none)
+    files: int = Field(default=512, ge=0, le=1_000_000)  # whole-file classifications in memory
 
 
 class ClassifySettings(_Model):

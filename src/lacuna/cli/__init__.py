@@ -120,6 +120,7 @@ def demo(
 
 def _mount_subcommands() -> None:
     from lacuna.cli.audit import app as audit_app
+    from lacuna.cli.cache import app as cache_app
     from lacuna.cli.datasets import app as datasets_app
     from lacuna.cli.dbt import app as dbt_app
     from lacuna.cli.exceptions import app as exceptions_app
@@ -128,10 +129,12 @@ def _mount_subcommands() -> None:
     from lacuna.cli.metrics import app as metrics_app
     from lacuna.cli.metrics import feedback, report_app, survey
     from lacuna.cli.policy import app as policy_app
+    from lacuna.cli.retention import app as retention_app
     from lacuna.cli.serve import serve
     from lacuna.cli.users import app as users_app
 
     app.add_typer(audit_app, name="audit", help="Read and verify the audit trail.")
+    app.add_typer(cache_app, name="cache", help="The classification cache: stats, warm, clear.")
     app.add_typer(datasets_app, name="datasets", help="Register and use pre-approved datasets.")
     app.add_typer(dbt_app, name="dbt", help="dbt and Floe projects: classify, suggest, apply "
                   "environment policies, record runs.")
@@ -139,6 +142,8 @@ def _mount_subcommands() -> None:
     app.add_typer(lineage_app, name="lineage", help="Query lineage: show, impact, completeness.")
     app.add_typer(metrics_app, name="metrics", help="Governance metrics against their targets.")
     app.add_typer(policy_app, name="policy", help="Check, test, run and package Rego policies.")
+    app.add_typer(retention_app, name="retention", help="Retention by tier: plan, apply, legal "
+                  "holds.")
     app.add_typer(report_app, name="report", help="Compliance reports for reviews and auditors.")
     app.add_typer(users_app, name="users", help="Server users, roles and API tokens.")
     app.command("serve")(serve)

@@ -1,0 +1,282 @@
+"""Retention: plan, apply, holds. The CLI and the server call these with the governor.
+
+Every decision ``apply`` takes is one hash-chained record on the audit trail
+(``kind: "retention"``, ``what.action: "retention"``, ``what.event``: ``deleted``,
+``archived``, ``kept``, ``held``, ``error`` or ``failed``), naming the policy that required
+it (``decision.policy_id``) and the rule, tier and age (``retention``). A due item's record
+is written *before* the file is touched: when the trail cannot be written, nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
+from lacuna.errors import LacunaError
+from lacuna.model import utcnow
+from lacuna.retention.holds import Hold, HoldStore
+from lacuna.retention.inventory import (
+    audit_trail,
+    exception_files,
+    governed_files,
+    local_roots,
+)
+from lacuna.retention.plan import Entry, Plan, decide
+from lacuna.retention.settings import RetentionSettings, retention_from
+
+if TYPE_CHECKING:
+    from lacuna.audit.record import AuditRecord
+    from lacuna.audit.store import AuditStore
+    from lacuna.config import Config
+    from lacuna.exceptions.store import ExceptionStore
+
+log = logging.getLogger("lacuna.retention")
+KIND = "retention"
+PLAN_SKEW = timedelta(minutes=5)  # a plan may be a little ahead of this clock, not more
+EVENTS = {"delete": "deleted", "archive": "archived", "keep": "kept", "hold": "held",
+          "error": "error"}
+
+
+class RetentionError(LacunaError):
+    """Retention refused to act (the message says why and what to do)."""
+
+
+class Context(Protocol):
+    """What retention needs from its caller (the governor provides all of it)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def session(self) -> str: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
+
+    @property
+    def exceptions(self) -> ExceptionStore: ...
+
+
+def settings_of(config: Config) -> RetentionSettings:
+    """The validated ``retention:`` section of ``config``."""
+    return retention_from(config.retention or None, where=config.source or "<config>")
+
+
+def holds_of(config: Config) -> HoldStore:
+    """The hold store in ``config``'s state database."""
+    return HoldStore(config.audit_url)
+
+
+def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) -> Plan:
+    """What retention would do at ``now`` (default: the current time), touching nothing.
+
+    Raises:
+        ConfigError: the ``retention:`` section is invalid.
+        PolicyError: the policy bundle does not compile (with ``rego``).
+    """
+    from lacuna.retention.rules import RetentionRules
+
+    at = now or utcnow()
+    config = ctx.config
+    settings = settings_of(config)
+    base = str(Path(config.source).parent) if config.source else os.getcwd()
+    rules = RetentionRules(config) if rego else None
+    store = holds_of(config)
+    try:
+        holds = store.list()
+    finally:
+        store.close()
+    items = list(governed_files(local_roots(config.destinations.governed), settings))
+    if settings.exceptions:
+        items.extend(exception_files(ctx.exceptions, at))
+    items.append(audit_trail(ctx.audit))
+    entries = tuple(decide(i, now=at, settings=settings, configured=config.retention,
+                           base=base, holds=holds, rules=rules) for i in items)
+    return Plan(now=at, entries=entries, rules_revision=rules.revision if rules else None,
+                rego_packages=rules.packages if rules else ())
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    """What one ``apply`` did: paths by outcome, and the audit records written."""
+
+    plan: Plan
+    done: dict[str, tuple[str, ...]] = field(default_factory=dict)  # event -> paths
+    failed: tuple[str, ...] = ()  # "path: reason"
+    records: tuple[str, ...] = ()  # audit record ids
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"now": self.plan.now.isoformat(), **{k: list(v) for k, v in self.done.items()},
+                "failed": list(self.failed), "audit_records": list(self.records)}
+
+
+def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
+    """Carry out ``plan`` (default: a fresh one): delete or archive what is due, keep the rest,
+    one audit record per decision.
+
+    Raises:
+        RetentionError: ``plan`` was made for a later time (``--as-of``): applying it would
+            delete before the minimum.
+        AuditError: the audit trail cannot be written (what was done before is recorded; the
+            item whose record failed, and every later one, is left untouched).
+    """
+    plan = plan or build_plan(ctx)
+    if plan.now > utcnow() + PLAN_SKEW:
+        msg = (f"this retention plan was made as of {plan.now:%Y-%m-%d %H:%M} UTC, later than "
+               "now: applying it would delete data before its time. Plan again without a "
+               "future date (lacuna retention apply plans for the current time).")
+        raise RetentionError(msg)
+    settings = settings_of(ctx.config)
+    done: dict[str, list[str]] = {e: [] for e in (*EVENTS.values(), "failed")}
+    failed: list[str] = []
+    records: list[str] = []
+    for entry in plan.entries:
+        event = EVENTS[entry.action]
+        records.append(_record(ctx, entry, event, plan.now).id)
+        if not entry.due:
+            done[event].append(entry.item.path)
+            continue
+        try:
+            if entry.action == "archive":
+                _archive(entry, settings)
+            else:
+                _delete(entry.item.path)
+        except OSError as exc:
+            failed.append(f"{entry.item.path}: {exc}")
+            log.error("retention could not %s %s: %s", entry.action, entry.item.path, exc)
+            records.append(_record(ctx, entry, "failed", plan.now, error=str(exc)).id)
+            continue
+        done[event].append(entry.item.path)
+        if entry.item.exception_id:
+            _note_exception(ctx, entry, plan.now)
+    return ApplyReport(plan=plan, done={k: tuple(v) for k, v in done.items() if v},
+                       failed=tuple(failed), records=tuple(records))
+
+
+def _delete(path: str) -> None:
+    from lacuna.lineage.sidecar import sidecar_path
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):  # already gone: the decision stands
+            os.unlink(path)
+    sidecar_path(path).unlink(missing_ok=True)
+
+
+def _archive(entry: Entry, settings: RetentionSettings) -> None:
+    from lacuna.lineage.sidecar import sidecar_path
+
+    if not settings.archive_dir:
+        msg = "on_expiry: archive needs retention.archive_dir (where archived files go)"
+        raise OSError(msg)
+    item = entry.item
+    rel = os.path.relpath(item.path, item.root) if item.root else os.path.basename(item.path)
+    target = Path(settings.archive_dir).expanduser() / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    side = sidecar_path(item.path)
+    shutil.move(item.path, target)
+    if side.exists():
+        shutil.move(side, sidecar_path(target))
+
+
+def _note_exception(ctx: Context, entry: Entry, now: datetime) -> None:
+    store = ctx.exceptions
+    exception_id = entry.item.exception_id
+    assert exception_id is not None
+    try:
+        store.mark_deleted(exception_id, entry.item.path, now)
+        store.note(exception_id, "file-deleted", by="lacuna-retention", comment=entry.item.path,
+                   now=now)
+    except Exception as exc:  # the file is gone and audited; the history note is secondary
+        log.error("could not note the deletion of %s on exception %s: %s", entry.item.path,
+                  exception_id, exc)
+
+
+def _record(ctx: Context, entry: Entry, event: str, now: datetime, *,
+            error: str | None = None) -> AuditRecord:
+    user = ctx.config.user
+    item = entry.item
+    stamp = iso(utcnow())
+    body: dict[str, Any] = {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "kind": KIND,
+        "who": {"user_id": user.id, "role": user.role, "session": ctx.session},
+        "what": {"action": KIND, "event": event, "dataset": item.path, "kind": item.kind,
+                 "tier": item.tier.value,
+                 "destination": item.path},
+        "when": stamp,
+        "recorded_at": stamp,
+        "why": {"rule": entry.rule, "policy": entry.policy},
+        "decision": {"allowed": entry.due, "policy_id": entry.policy_id,
+                     "reasoning": entry.reason if error is None else f"{entry.reason}; "
+                     f"failed: {error}"},
+        "classification": {"tier": item.tier.value, "tags": list(item.tags)},
+        "retention": {**entry.to_dict(), "as_of": now.isoformat()},
+    }
+    return ctx.audit.record_event(body)
+
+
+def place_hold(ctx: Context, dataset: str, *, reason: str) -> Hold:
+    """Put ``dataset`` (a file or folder) under a legal hold, audited.
+
+    Raises:
+        HoldError: no reason, or already held.
+    """
+    store = holds_of(ctx.config)
+    try:
+        hold = store.place(dataset, reason=reason, by=ctx.config.user.id)
+    finally:
+        store.close()
+    _hold_event(ctx, "hold-placed", hold)
+    return hold
+
+
+def release_hold(ctx: Context, dataset: str) -> Hold:
+    """Release the active hold on ``dataset`` (its path or the hold's id), audited.
+
+    Raises:
+        HoldError: no active hold matches.
+    """
+    store = holds_of(ctx.config)
+    try:
+        hold = store.release(dataset, by=ctx.config.user.id)
+    finally:
+        store.close()
+    _hold_event(ctx, "hold-released", hold)
+    return hold
+
+
+def list_holds(config: Config, *, include_released: bool = False) -> list[Hold]:
+    """Active holds (and released ones with ``include_released``), oldest first."""
+    store = holds_of(config)
+    try:
+        return store.list(include_released=include_released)
+    finally:
+        store.close()
+
+
+def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
+    user = ctx.config.user
+    stamp = iso(utcnow())
+    ctx.audit.record_event({
+        "schema_version": RECORD_SCHEMA_VERSION, "kind": KIND,
+        "who": {"user_id": user.id, "role": user.role, "session": ctx.session},
+        "what": {"action": KIND, "event": event, "dataset": hold.dataset,
+                 "destination": hold.dataset},
+        "when": stamp, "recorded_at": stamp, "why": {"reason": hold.reason},
+        "decision": {"allowed": True, "policy_id": f"retention.hold.{hold.id}",
+                     "reasoning": f"{event}: {hold.reason}"},
+        "retention": hold.to_dict(),
+    })
+
+
+__all__ = ["ApplyReport", "Context", "RetentionError", "apply", "build_plan", "list_holds",
+           "place_hold", "release_hold", "settings_of"]

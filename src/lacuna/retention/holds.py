@@ -1,0 +1,159 @@
+"""Legal holds: a dataset under hold is never deleted or archived, whatever its retention says.
+
+A hold names a dataset by its path (a file, or a folder: everything under it is held) and
+lives in the state store (table ``lacuna_retention_holds`` beside the audit trail), so every
+process and the server see it. Releasing keeps the row (who released it, when): the history of
+holds is evidence too. Placing and releasing are audited by the caller (:mod:`.apply`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
+
+from lacuna.errors import LacunaError
+from lacuna.model import utcnow
+
+metadata = MetaData()
+table = Table(
+    "lacuna_retention_holds",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset", Text, nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("placed_by", String(255), nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("released_by", String(255)),
+    Column("released_at", DateTime(timezone=True)),
+)
+
+
+class HoldError(LacunaError):
+    """A hold cannot be placed or released (the message says why and what to do)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    """One legal hold on a dataset (a file or a folder)."""
+
+    id: str
+    dataset: str
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    released_by: str | None = None
+    released_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+    def covers(self, path: str) -> bool:
+        """Whether this hold covers ``path`` (the dataset itself, or a file under it)."""
+        return path == self.dataset or path.startswith(self.dataset.rstrip(os.sep) + os.sep)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"id": self.id, "dataset": self.dataset, "reason": self.reason,
+                "placed_by": self.placed_by, "placed_at": self.placed_at.isoformat(),
+                "released_by": self.released_by,
+                "released_at": self.released_at.isoformat() if self.released_at else None}
+
+
+def dataset_key(dataset: str) -> str:
+    """A dataset's key: local paths are absolute and normalised; URLs stay as given."""
+    if "://" in dataset:
+        return dataset.rstrip("/")
+    return os.path.abspath(os.path.expanduser(dataset))
+
+
+class HoldStore:
+    """Holds in the state database at ``url`` (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        from lacuna.audit.schema import open_state_database
+
+        self._engine = open_state_database(url, metadata)
+
+    def place(self, dataset: str, *, reason: str, by: str,
+              now: datetime | None = None) -> Hold:
+        """Put ``dataset`` under hold.
+
+        Raises:
+            HoldError: no reason given, or the dataset is already under an active hold.
+        """
+        if not reason.strip():
+            msg = (f"a legal hold on {dataset} needs a reason (e.g. --reason 'litigation "
+                   "2026-17'): it is what auditors read")
+            raise HoldError(msg)
+        key = dataset_key(dataset)
+        for hold in self.list():
+            if hold.dataset == key:
+                msg = (f"{key} is already under hold {hold.id} ({hold.reason!r}, placed by "
+                       f"{hold.placed_by}); release it first to change the reason")
+                raise HoldError(msg)
+        hold = Hold(id=uuid.uuid4().hex, dataset=key, reason=reason.strip(), placed_by=by,
+                    placed_at=now or utcnow())
+        with self._engine.begin() as conn:
+            conn.execute(table.insert().values(
+                id=hold.id, dataset=hold.dataset, reason=hold.reason,
+                placed_by=hold.placed_by, placed_at=hold.placed_at))
+        return hold
+
+    def release(self, dataset: str, *, by: str, now: datetime | None = None) -> Hold:
+        """Release the active hold on ``dataset`` (a path, or a hold id).
+
+        Raises:
+            HoldError: no active hold has that dataset or id.
+        """
+        key = dataset_key(dataset)
+        active = [h for h in self.list() if dataset in (h.id, h.dataset) or h.dataset == key]
+        if not active:
+            known = ", ".join(h.dataset for h in self.list()) or "none"
+            msg = f"no active hold on {key}; active holds: {known} (lacuna retention list-holds)"
+            raise HoldError(msg)
+        hold = active[0]
+        at = now or utcnow()
+        with self._engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == hold.id)
+                         .values(released_by=by, released_at=at))
+        return _released(hold, by, at)
+
+    def list(self, *, include_released: bool = False) -> builtins.list[Hold]:
+        """Holds, oldest first; only active ones unless ``include_released``."""
+        stmt = select(table).order_by(table.c.placed_at, table.c.id)
+        if not include_released:
+            stmt = stmt.where(table.c.released_at.is_(None))
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [Hold(id=r.id, dataset=r.dataset, reason=r.reason, placed_by=r.placed_by,
+                     placed_at=_utc(r.placed_at) or r.placed_at, released_by=r.released_by,
+                     released_at=_utc(r.released_at)) for r in rows]
+
+    def holding(self, path: str, holds: builtins.list[Hold] | None = None) -> Hold | None:
+        """The active hold covering ``path``, if any."""
+        key = dataset_key(path)
+        return next((h for h in (holds if holds is not None else self.list())
+                     if h.covers(key)), None)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _released(hold: Hold, by: str, at: datetime) -> Hold:
+    return Hold(id=hold.id, dataset=hold.dataset, reason=hold.reason, placed_by=hold.placed_by,
+                placed_at=hold.placed_at, released_by=by, released_at=at)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time Lacuna stores is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+__all__ = ["Hold", "HoldError", "HoldStore", "dataset_key", "table"]

@@ -1,0 +1,174 @@
+"""What retention governs, and what is known about each item.
+
+- **Files under the governed roots** (``destinations.governed``, local ones): the tier, tags and
+  write time come from the file's signed sidecar (``<file>.lacuna.json``, written by every
+  governed write). A folder with a sidecar (a partitioned Parquet dataset) is one item. A file
+  whose sidecar is missing or not trusted (unsigned, forged, stale, unreadable) is treated as
+  ``retention.unclassified_tier`` (PROPRIETARY by default) and dated by the later of its
+  declared write time and its modification time: unknown data is kept, never deleted early.
+- **Files written under an exception** (the exceptions store): due when the exception's window
+  ended, or when it was revoked, expired or denied.
+- **The audit trail**: one item, reported against its retention; it is never pruned.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from lacuna.model import Tier
+
+if TYPE_CHECKING:
+    from lacuna.audit.store import AuditStore
+    from lacuna.exceptions.model import ExceptionRequest
+    from lacuna.exceptions.store import ExceptionStore
+    from lacuna.retention.settings import RetentionSettings
+
+Kind = Literal["file", "exception-file", "audit"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """One governed thing retention decides about."""
+
+    kind: Kind
+    path: str
+    tier: Tier
+    tags: tuple[str, ...] = ()
+    written_at: datetime
+    written_by: str | None = None
+    known_from: str = ""  # how the tier and time are known (sidecar, mtime, exception store)
+    root: str | None = None  # the governed root it lies under
+    exception_id: str | None = None
+    ended_at: datetime | None = None  # exception files: when their window ended
+    records: int = 0  # the audit trail: how many records
+
+
+def local_roots(governed: tuple[str, ...]) -> list[str]:
+    """The governed roots that are local folders (URLs such as ``s3://`` are not walked)."""
+    return [os.path.abspath(os.path.expanduser(r)) for r in governed if "://" not in r]
+
+
+def governed_files(roots: list[str], settings: RetentionSettings) -> Iterator[Item]:
+    """Every data file (or sidecar-declared folder) under ``roots``, with what it declares."""
+    from lacuna.lineage.sidecar import SUFFIX, sidecar_path
+
+    archive = os.path.abspath(settings.archive_dir) if settings.archive_dir else None
+    seen: set[str] = set()
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        for folder, dirs, files in os.walk(root):
+            if archive is not None and (folder == archive
+                                        or folder.startswith(archive + os.sep)):
+                dirs[:] = []
+                continue
+            for name in sorted(dirs):
+                path = os.path.join(folder, name)
+                if sidecar_path(path).is_file():  # a folder dataset: one item
+                    dirs.remove(name)
+                    if path not in seen:
+                        seen.add(path)
+                        yield from _described(path, root, settings)
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(SUFFIX) or name.startswith(".lacuna-"):
+                    continue  # sidecars travel with their file; temp files are in flight
+                path = os.path.join(folder, name)
+                if path not in seen:
+                    seen.add(path)
+                    yield from _described(path, root, settings)
+
+
+def _described(path: str, root: str, settings: RetentionSettings) -> Iterator[Item]:
+    try:
+        yield describe(path, root, settings)
+    except FileNotFoundError:  # removed while the tree was walked: nothing to decide
+        return
+
+
+def describe(path: str, root: str | None, settings: RetentionSettings) -> Item:
+    """What the sidecar of ``path`` says, or the fail-closed answer when it cannot be used."""
+    from lacuna.lineage.sidecar import SidecarError, read_sidecar
+
+    mtime = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+    try:
+        declared = read_sidecar(path)
+    except SidecarError as exc:
+        return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
+                    known_from=f"sidecar unusable ({_first_line(exc)}): treated as "
+                    f"{settings.unclassified_tier}, dated by modification time", root=root)
+    if declared is None:
+        return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
+                    known_from=f"no sidecar: treated as {settings.unclassified_tier}, dated by "
+                    "modification time", root=root)
+    c = declared.classification
+    written = declared.written_at or mtime
+    if written.tzinfo is None:
+        written = written.replace(tzinfo=UTC)
+    if declared.trusted:
+        return Item(kind="file", path=path, tier=c.tier, tags=tuple(c.tags), written_at=written,
+                    written_by=declared.written_by, known_from="signed sidecar", root=root)
+    tier = max(c.tier, settings.unclassified_tier)
+    return Item(kind="file", path=path, tier=tier, tags=tuple(c.tags),
+                written_at=max(written, mtime), written_by=declared.written_by,
+                known_from=f"untrusted sidecar ({declared.problem}): treated as {tier}, dated "
+                "by the later of its declared write time and modification time", root=root)
+
+
+def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:
+    """Files written under exceptions that have ended (window past, revoked, denied, expired)."""
+    from lacuna.exceptions.model import Status
+
+    requests: dict[str, ExceptionRequest | None] = {}
+    for written in store.files(pending_only=True):
+        if written.exception_id not in requests:
+            try:
+                requests[written.exception_id] = store.get(written.exception_id)
+            except Exception:  # an unreadable exception: its files stay (the sweep reports it)
+                requests[written.exception_id] = None
+        request = requests[written.exception_id]
+        if request is None:
+            continue
+        ended: datetime | None = None
+        if request.status is Status.APPROVED:
+            if request.valid_until is not None and request.valid_until <= now:
+                ended = request.valid_until
+        elif request.status in (Status.REVOKED, Status.EXPIRED, Status.DENIED):
+            ended = request.valid_until or written.written_at
+        if ended is None:
+            continue
+        yield Item(kind="exception-file", path=written.path, tier=Tier.PROPRIETARY,
+                   written_at=written.written_at, written_by=written.written_by,
+                   known_from=f"exceptions store ({request.status.value})",
+                   exception_id=written.exception_id, ended_at=ended)
+
+
+def audit_trail(store: AuditStore) -> Item:
+    """The audit trail as one item: its record count and its oldest record's time."""
+    from sqlalchemy import func, select
+
+    from lacuna.audit.schema import records
+
+    with store.snapshot() as conn:
+        count, oldest = conn.execute(
+            select(func.count(), func.min(records.c.timestamp))).one()
+    when = _parse(oldest) if oldest else datetime.now(UTC)
+    return Item(kind="audit", path=store.where, tier=Tier.PROPRIETARY, written_at=when,
+                known_from="audit trail (oldest record)", records=int(count))
+
+
+def _parse(value: object) -> datetime:
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+__all__ = ["Item", "audit_trail", "describe", "exception_files", "governed_files",
+           "local_roots"]

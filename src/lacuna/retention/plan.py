@@ -1,0 +1,222 @@
+"""The retention plan: for every governed item, what happens to it now and why.
+
+For a governed file the window is, first match wins: a ``retention.datasets`` entry whose
+pattern matches its path, else its tier's (``retention.tiers``; the seed's table by default).
+``retention`` rules in the policy bundle override it (:mod:`.rules`): their ``min``/``max``
+replace the configured ones (several answers: the longest of each wins) and a ``hold`` holds.
+
+Then, in this order:
+
+1. under a legal hold (``lacuna retention hold`` or a Rego hold): **held**, kept;
+2. the minimum is not over: **keep** (deletion before the minimum is refused, even when a
+   maximum shorter than the minimum says otherwise: the minimum wins, and the plan says so);
+3. past the maximum: **delete** (or **archive** with ``on_expiry: archive``);
+4. otherwise: **keep**.
+
+Files written under an exception are due when the exception ended (its window is the rule);
+a hold still keeps them. The audit trail is reported against ``retention.audit.min`` and
+never pruned. A rule that fails makes its item **error**: kept, with the error as its reason.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from lacuna.errors import LacunaError
+from lacuna.retention.inventory import Item
+from lacuna.retention.settings import Duration, Window
+
+if TYPE_CHECKING:
+    from lacuna.retention.holds import Hold
+    from lacuna.retention.rules import Override, RetentionRules
+    from lacuna.retention.settings import RetentionSettings
+
+Action = Literal["delete", "archive", "keep", "hold", "error"]
+DUE: tuple[Action, ...] = ("delete", "archive")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One item's retention decision."""
+
+    item: Item
+    action: Action
+    reason: str
+    rule: str  # e.g. "retention.tiers.INTERNAL: min 1y, max 3y"
+    policy: str  # where the rule comes from: lacuna.yaml, defaults, a Rego package, a hold
+    policy_id: str  # what the audit record names as the policy that required the decision
+    min_until: datetime | None = None
+    due_at: datetime | None = None
+    hold_id: str | None = None
+    age_days: float = 0.0
+
+    @property
+    def due(self) -> bool:
+        return self.action in DUE
+
+    def to_dict(self) -> dict[str, Any]:
+        i = self.item
+        return {
+            "path": i.path, "kind": i.kind, "action": self.action, "reason": self.reason,
+            "rule": self.rule, "policy": self.policy, "policy_id": self.policy_id,
+            "tier": i.tier.value, "tags": list(i.tags), "age_days": round(self.age_days, 1),
+            "written_at": i.written_at.isoformat(), "written_by": i.written_by,
+            "known_from": i.known_from,
+            "min_until": self.min_until.isoformat() if self.min_until else None,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "hold_id": self.hold_id, "exception_id": i.exception_id,
+            **({"records": i.records} if i.kind == "audit" else {}),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """What retention would do at ``now``."""
+
+    now: datetime
+    entries: tuple[Entry, ...]
+    rules_revision: str | None = None
+    rego_packages: tuple[str, ...] = ()
+
+    def count(self, action: Action) -> int:
+        return sum(1 for e in self.entries if e.action == action)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"now": self.now.isoformat(),
+                "summary": {a: self.count(a) for a in ("delete", "archive", "keep", "hold",
+                                                       "error")},
+                "rego_packages": list(self.rego_packages),
+                "policy_revision": self.rules_revision,
+                "entries": [e.to_dict() for e in self.entries]}
+
+
+def window_for(item: Item, settings: RetentionSettings, configured: Mapping[str, Any],
+               base: str) -> tuple[Window, str, str, str]:
+    """The configured window of a file: ``(window, rule, policy source, policy id)``."""
+    for pattern, window in settings.datasets.items():
+        full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
+        if (fnmatch.fnmatch(item.path, full) or item.path == full.rstrip(os.sep)
+                or item.path.startswith(full.rstrip(os.sep) + os.sep)):
+            return (window, f"retention.datasets[{pattern!r}]: {_describe(window)}",
+                    "lacuna.yaml", f"retention.datasets.{pattern}")
+    window = settings.tiers[item.tier]
+    tiers = configured.get("tiers")
+    mine = isinstance(tiers, Mapping) and any(str(k).upper() == item.tier.value for k in tiers)
+    return (window, f"retention.tiers.{item.tier.value}: {_describe(window)}",
+            "lacuna.yaml" if mine else "defaults (the seed's tier table)",
+            f"retention.tiers.{item.tier.value}")
+
+
+def _describe(window: Window) -> str:
+    parts = [f"min {window.min}" if window.min else "no minimum",
+             f"max {window.max}" if window.max else "no maximum"]
+    if window.on_expiry == "archive":
+        parts.append("archive on expiry")
+    return ", ".join(parts)
+
+
+def decide(item: Item, *, now: datetime, settings: RetentionSettings,
+           configured: Mapping[str, Any], base: str, holds: Iterable[Hold],
+           rules: RetentionRules | None) -> Entry:
+    """The decision for one item (see the module docstring)."""
+    age = (now - item.written_at).total_seconds() / 86400
+    hold = next((h for h in holds if h.covers(item.path)), None)
+    if item.kind == "audit":
+        return _audit(item, now=now, settings=settings, age=age)
+    if item.kind == "exception-file":
+        window = Window()
+        rule, policy, policy_id = (f"exception {item.exception_id}: files are deleted when its "
+                                   "window ends", "exceptions store",
+                                   f"exception.{item.exception_id}")
+    else:
+        window, rule, policy, policy_id = window_for(item, settings, configured, base)
+    overrides: tuple[Override, ...] = ()
+    if rules is not None and rules.packages:
+        try:
+            overrides = rules.evaluate(_input(item, now, age))
+        except LacunaError as exc:
+            return Entry(item=item, action="error", reason=f"kept: {exc}", rule=rule,
+                         policy=policy, policy_id=policy_id, age_days=age)
+    base_min, base_max = window.min, window.max
+    expiry = window.on_expiry
+    if overrides:
+        mins = [o.min for o in overrides if o.min is not None]
+        maxes = [o.max for o in overrides if o.max is not None]
+        if mins:
+            base_min = max(mins, key=lambda d: d.after(item.written_at))
+        if maxes:
+            base_max = max(maxes, key=lambda d: d.after(item.written_at))
+        chosen = next((o.on_expiry for o in overrides if o.on_expiry), None)
+        if chosen in ("delete", "archive"):
+            expiry = "archive" if chosen == "archive" else "delete"
+        said = [o for o in overrides if o.min or o.max or o.on_expiry]
+        if said:
+            names = ", ".join(sorted({o.package for o in said}))
+            rule = (f"rego {names}: min {base_min or 'none'}, max {base_max or 'none'}"
+                    f" (overrides {rule})")
+            policy, policy_id = f"rego: {names}", said[0].package
+        rego_hold = next((o for o in overrides if o.hold), None)
+        if rego_hold is not None and hold is None:
+            why = rego_hold.reason or "a retention rule holds it"
+            return Entry(item=item, action="hold", reason=f"legal hold from policy: {why}",
+                         rule=rule, policy=f"rego: {rego_hold.package}",
+                         policy_id=rego_hold.package, age_days=age)
+    if hold is not None:
+        return Entry(item=item, action="hold", reason=f"legal hold {hold.id}: {hold.reason} "
+                     f"(placed by {hold.placed_by})", rule=rule, policy=f"hold {hold.id}",
+                     policy_id=f"retention.hold.{hold.id}", hold_id=hold.id, age_days=age)
+    if item.kind == "exception-file":
+        assert item.ended_at is not None
+        return Entry(item=item, action="delete", reason=f"the exception {item.exception_id} "
+                     f"ended at {item.ended_at:%Y-%m-%d %H:%M} UTC", rule=rule, policy=policy,
+                     policy_id=policy_id, due_at=item.ended_at, age_days=age)
+    min_until = base_min.after(item.written_at) if base_min else None
+    due_at = base_max.after(item.written_at) if base_max else None
+    note = ""
+    if due_at is not None and min_until is not None and due_at < min_until:
+        note = f" (its maximum {base_max} is shorter than its minimum {base_min}: the minimum wins)"
+        due_at = min_until
+    kept = Entry(item=item, action="keep", reason="", rule=rule, policy=policy,
+                 policy_id=policy_id, min_until=min_until, due_at=due_at, age_days=age)
+    if min_until is not None and now < min_until:
+        return replace(kept, reason=f"inside its minimum retention ({base_min}) until "
+                       f"{min_until:%Y-%m-%d}: deletion refused{note}")
+    if due_at is not None and now >= due_at:
+        action: Action = "archive" if expiry == "archive" else "delete"
+        return replace(kept, action=action, reason=f"past its maximum retention ({base_max}) "
+                       f"since {due_at:%Y-%m-%d}{note}")
+    if due_at is None:
+        return replace(kept, reason="no maximum retention: kept")
+    return replace(kept, reason=f"inside its retention window: due on {due_at:%Y-%m-%d}")
+
+
+def _audit(item: Item, *, now: datetime, settings: RetentionSettings, age: float) -> Entry:
+    minimum: Duration = settings.audit.min
+    until = minimum.after(item.written_at)
+    if now < until:
+        reason = (f"{item.records} record(s); the oldest is inside the audit retention "
+                  f"({minimum}) until {until:%Y-%m-%d}")
+    else:
+        reason = (f"{item.records} record(s); records older than {minimum} may be archived by "
+                  "an operator, but Lacuna never prunes the trail (pruning would break `lacuna "
+                  "audit verify`)")
+    return Entry(item=item, action="keep", reason=reason,
+                 rule=f"retention.audit: min {minimum}, never pruned", policy="lacuna.yaml "
+                 "or defaults (regulated data)", policy_id="retention.audit", min_until=until,
+                 age_days=age)
+
+
+def _input(item: Item, now: datetime, age: float) -> dict[str, Any]:
+    return {"dataset": {"path": item.path, "kind": item.kind, "tier": item.tier.value,
+                        "tags": list(item.tags), "written_at": item.written_at.isoformat(),
+                        "written_by": item.written_by, "age_days": round(age, 3),
+                        "exception_id": item.exception_id},
+            "now": now.isoformat()}
+
+
+__all__ = ["DUE", "Action", "Entry", "Plan", "decide", "window_for"]
