@@ -413,9 +413,7 @@ class Governor:
                 else None
             if revision is None:
                 return complete(decision, ctx)
-            memo = self.__dict__.get("_alternatives_memo")
-            if memo is None:
-                memo = self.__dict__.setdefault("_alternatives_memo", Memo())
+            memo: Memo = self.__dict__.setdefault("_alternatives_memo", Memo())
             return memo.complete(decision, ctx, str(revision))
         except Exception as exc:  # never shown unchecked
             log.error("could not check the suggested alternatives: %s", exc)

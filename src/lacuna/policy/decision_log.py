@@ -14,9 +14,10 @@ A record (OPA's decision-log event, plus Lacuna's decision as ``result``)::
 An engine hands each decision to its sink with :meth:`DecisionLogSink.log`, which only appends it
 to a bounded queue: it never blocks and never raises, and it does not wake the writer for each
 record (a thread switch per decision costs more than the decision on a busy server): the writer
-wakes when a batch is full, on :meth:`~DecisionLogSink.flush`, or every ``flush_interval_s``. A background thread builds the records and
-writes them in batches; a full queue drops records (counted in ``dropped``, logged at WARNING),
-a failing write drops its batch (logged at ERROR). Decisions never wait for, or fail because of,
+wakes when a batch is full, on :meth:`~DecisionLogSink.flush`, or every ``flush_interval_s``.
+The background thread builds the records and writes them in batches; a full queue drops
+records (counted in ``dropped``, logged at WARNING), a failing write drops its batch (logged at
+ERROR). Decisions never wait for, or fail because of,
 their log. Sinks: :class:`~lacuna.policy.log_sinks.SqlDecisionLog` (a table beside the audit
 trail), :class:`~lacuna.policy.log_sinks.HttpDecisionLog` (batches to a collector, as OPA's
 decision-log plugin does) and :class:`MemoryDecisionLog` (tests).

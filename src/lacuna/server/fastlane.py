@@ -48,7 +48,7 @@ def wants(scope: Scope) -> bool:
     if scope.get("method") != "POST" or scope.get("query_string"):
         return False
     path: str = scope.get("path", "")
-    return path == DECIDE_PATH or path == DATA_PREFIX or path.startswith(DATA_PREFIX + "/")
+    return path in (DECIDE_PATH, DATA_PREFIX) or path.startswith(DATA_PREFIX + "/")
 
 
 def _principal(scope: Scope, state: ServerState) -> Principal | None:

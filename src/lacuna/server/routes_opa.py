@@ -7,8 +7,8 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
 import orjson
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from lacuna.errors import PolicyError
