@@ -85,10 +85,26 @@ def _client(port: int, path: str, body: bytes, token: str, seconds: float, threa
     out.put((latencies, errors[0]))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (the uvicorn workers)."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def _load(port: int, path: str, body: dict[str, Any], token: str, seconds: float,
-          clients: int, threads: int) -> dict[str, float]:
+          clients: int, threads: int, server_pid: int | None = None) -> dict[str, float]:
     raw = json.dumps(body).encode()
     _client_warm(port, path, raw, token)
+    cpu_before = _cpu_seconds(server_pid) if server_pid else 0.0
     queue: Any = mp.get_context("fork").Queue()
     procs = [mp.get_context("fork").Process(target=_client, args=(
         port, path, raw, token, seconds, threads, queue)) for _ in range(clients)]
@@ -99,10 +115,12 @@ def _load(port: int, path: str, body: dict[str, Any], token: str, seconds: float
     for p in procs:
         p.join()
     elapsed = time.perf_counter() - started
+    cpu = (_cpu_seconds(server_pid) - cpu_before) if server_pid else float("nan")
     latencies = sorted(x for lat, _ in results for x in lat)
     errors = sum(e for _, e in results)
     n = len(latencies)
     return {"n": n, "errors": errors, "per_s": n / min(elapsed, seconds + 0.5),
+            "cpu_ms": cpu * 1000 / n if n else float("nan"),
             "p50_ms": statistics.median(latencies) * 1000 if n else float("nan"),
             "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else float("nan")}
 
@@ -174,7 +192,8 @@ def main() -> int:
             ]
             rows = []
             for name, path, body in cases:
-                r = _load(port, path, body, token, seconds, args.clients, args.threads)
+                r = _load(port, path, body, token, seconds, args.clients, args.threads,
+                          server.pid)
                 rows.append((name, r))
         finally:
             server.terminate()
@@ -188,11 +207,11 @@ def main() -> int:
           "checked alternatives included). Goal: >= 3,000 decisions/s, p99 < 10 ms. "
           f"Load average after the run: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} "
           f"({os.cpu_count()} cores).\n")
-    print("| case | decisions/s | p50 | p99 | requests | errors |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| case | decisions/s | p50 | p99 | server CPU per decision | requests | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
         print(f"| {name} | {r['per_s']:,.0f} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | "
-              f"{r['n']:,} | {r['errors']} |")
+              f"{r['cpu_ms']:.2f} ms | {r['n']:,} | {r['errors']} |")
     print()
     return 0
 

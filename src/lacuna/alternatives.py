@@ -311,3 +311,73 @@ def context_for(operation: Operation, config: Config, decide: Decide,
     name = lacuna_name(frame if frame is not None else caller_frame())
     return Context(operation=operation, config=config, decide=decide, destination=destination,
                    lacuna=name or "lacuna", import_line="" if name else "import lacuna")
+
+
+# -- memo ------------------------------------------------------------------------------------
+
+
+class Memo:
+    """Checked alternatives remembered for ``ttl_s`` seconds, so a burst of the same denial
+    (a retried export, a server answering many clients) builds and dry-runs them once.
+
+    The key is everything the alternatives are built from: the policy revision, the decision's
+    policy and alternative kinds, the operation as the policy sees it (user, action, data,
+    destination, purpose, environment) with the variable and writer the code names, and the
+    caller's name for ``lacuna``. What the key cannot see is the filesystem around governed
+    roots (a root created or made read-only) and the configuration object; the short time to
+    live bounds how long a change there takes to show, and a new ``Config`` starts afresh.
+    """
+
+    def __init__(self, ttl_s: float = 1.0, size: int = 1024) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.ttl_s = ttl_s
+        self.size = size
+        self._entries: OrderedDict[str, tuple[float, tuple[Alternative, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._config_id: int | None = None
+
+    @staticmethod
+    def key(decision: Decision, ctx: Context, revision: str) -> str | None:
+        """The memo key, or ``None`` when the operation cannot be keyed (never remembered)."""
+        from lacuna.policy.inputs import build_input
+        from lacuna.policy.jsontext import dumps_sorted
+
+        op = ctx.operation
+        if op.exception_id:  # a grant can change between two calls: never remembered
+            return None
+        try:
+            doc = build_input(replace(op, id="", code_location=None))
+            doc.pop("time", None)
+            return dumps_sorted({
+                "revision": revision, "policy": decision.policy_id, "input": doc,
+                "kinds": [[a.kind, a.title, a.code, a.note, dict(a.params)]
+                          for a in decision.alternatives],
+                "variable": op.variable, "method": op.method, "lacuna": ctx.lacuna,
+                "import": ctx.import_line, "target": ctx.target})
+        except Exception:  # an input that does not serialize: not remembered
+            return None
+
+    def complete(self, decision: Decision, ctx: Context, revision: str) -> Decision:
+        """:func:`complete`, remembered (see the class docstring)."""
+        import time
+
+        key = self.key(decision, ctx, revision)
+        if key is None:
+            return complete(decision, ctx)
+        now = time.monotonic()
+        with self._lock:
+            if self._config_id != id(ctx.config):
+                self._entries.clear()
+                self._config_id = id(ctx.config)
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] > now:
+                return replace(decision, alternatives=hit[1])
+        done = complete(decision, ctx)
+        with self._lock:
+            self._entries[key] = (now + self.ttl_s, done.alternatives)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return done

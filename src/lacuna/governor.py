@@ -397,7 +397,7 @@ class Governor:
 
     def _alternatives(self, decision: Decision) -> Decision:
         """The denial's alternatives built for this operation and checked (lacuna.alternatives)."""
-        from lacuna.alternatives import complete, context_for
+        from lacuna.alternatives import Memo, complete, context_for
         from lacuna.policy import PolicyEngine
 
         assert decision.operation is not None
@@ -410,7 +410,12 @@ class Governor:
 
         try:
             ctx = context_for(decision.operation, self.config, dry_run, self.destination)
-            return complete(decision, ctx)
+            revision = getattr(engine, "revision", None) if isinstance(engine, PolicyEngine) \
+                else None
+            if revision is None:
+                return complete(decision, ctx)
+            memo: Memo = self.__dict__.setdefault("_alternatives_memo", Memo())
+            return memo.complete(decision, ctx, str(revision))
         except Exception as exc:  # never shown unchecked
             log.error("could not check the suggested alternatives: %s", exc)
             return replace(decision, alternatives=tuple(

@@ -218,3 +218,45 @@ def test_outcomes_are_appended_to_the_callers_own_decisions(app_client) -> None:
     assert stored.outcome_of == of
     assert stored.status == "failed"
     assert stored.user_id == "ana"
+
+
+def test_fast_lane_answers_like_the_routes(app_client) -> None:
+    """The decision routes' fast lane (lacuna.server.fastlane): the same answers, each one
+    counted and logged, a cached Data API answer with its own decision id; anything unusual
+    (bad JSON, an unknown token) answered by the FastAPI routes as before."""
+    from lacuna.policy.inputs import build_input
+
+    state = app_client.state
+    h = app_client.headers("ana")
+    c = app_client.client
+    doc = build_input(Operation(action=Action.EXPORT, user=User(id="ana", role="analyst"),
+                                classification=Classification.from_dict(PII)))
+    denied_before = state.metrics.decisions["denied"]
+    answers = [c.post("/v1/data/lacuna/decision/result", json={"input": doc}, headers=h)
+               for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    results = [a.json() for a in answers]
+    assert results[0]["result"]["allowed"] is False
+    assert results[0]["result"] == results[1]["result"] == results[2]["result"]
+    assert len({r["decision_id"] for r in results}) == 3
+    assert state.metrics.decisions["denied"] == denied_before + 3  # a cached answer counts too
+    expected, _ = state.opa.evaluate("lacuna/decision/result", doc)
+    assert results[2]["result"] == expected
+    # Undefined paths answer without a result, as OPA does.
+    assert c.post("/v1/data/no/such/rule", json={"input": {}}, headers=h).json().keys() == {
+        "decision_id"}
+    # Not JSON: the route's 400; an unknown token: 401, audited as before.
+    bad = c.post("/v1/data/lacuna/decision/result", content=b"{nope", headers=h)
+    assert bad.status_code == 400
+    refused = c.post("/v1/data/lacuna/decision/result", json={"input": doc},
+                     headers={"Authorization": "Bearer lac_not-a-token"})
+    assert refused.status_code == 401
+    # Recorded decisions through the lane are on the trail before the answer.
+    for _ in range(2):
+        r = c.post("/api/v1/decide", json={"operation": _op(app_client, "DOWNLOADS/x.csv")},
+                   headers=h)
+        assert r.status_code == 200, r.text
+        assert state.governor.audit.get(r.json()["audit"]["id"]) is not None
+    assert c.post("/api/v1/decide", json={"operation": {"action": "fly"}},
+                  headers=h).status_code == 422
+    assert state.governor.audit.verify().ok

@@ -27,7 +27,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,6 +262,103 @@ class AuditStore:
                            user_id=operation.user.id, action=operation.action.value,
                            allowed=decision.allowed, policy_id=decision.policy_id, body=text,
                            prev_hash=prev, hash=digest)
+
+    def record_many(self, items: Sequence[tuple[Decision, Operation, str]]
+                    ) -> builtins.list[AuditRecord]:
+        """Append several decisions ``(decision, operation, session)`` in one transaction, in
+        order, chained one after the other (a group commit: see :mod:`lacuna.audit.group`).
+
+        All or nothing: when the transaction fails, none is appended and :class:`AuditError`
+        is raised for the whole group.
+
+        Raises:
+            AuditError: as for :meth:`record`.
+        """
+        if self.read_only:
+            msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
+            raise AuditError(msg)
+        if not items:
+            return []
+        prepared = []
+        for decision, operation, session in items:
+            record_id = uuid.uuid4().hex
+            body = build_body(decision, operation, session=session, record_id=record_id,
+                              seq=0, recorded_at=utcnow())
+            prepared.append((body, {
+                "id": record_id, "timestamp": body["when"], "user_id": operation.user.id,
+                "action": operation.action.value, "allowed": decision.allowed,
+                "policy_id": decision.policy_id}))
+        keyring = self.keyring
+        with self._lock:
+            if self._sqlite:
+                linked = self._append_many_sqlite(prepared, keyring)
+            else:
+                linked = self._append_many_sqlalchemy(prepared, keyring)
+            self._advance(linked[-1][0], linked[-1][3])
+        out = []
+        for (_, values), (seq, prev, text, digest) in zip(prepared, linked, strict=True):
+            out.append(AuditRecord(
+                seq=seq, id=values["id"], timestamp=datetime.fromisoformat(values["timestamp"]),
+                user_id=values["user_id"], action=values["action"], allowed=values["allowed"],
+                policy_id=values["policy_id"], body=text, prev_hash=prev, hash=digest))
+        return out
+
+    def _append_many_sqlite(self, prepared: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+                            keyring: Keyring) -> builtins.list[tuple[int, str, str, str]]:
+        linked: builtins.list[tuple[int, str, str, str]] = []
+        try:
+            conn = self._raw_connection().dbapi_connection
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                last = conn.execute(_SQL_HEAD).fetchone()
+                if last is None:
+                    raise AuditError(self._headless())
+                self._guard(last[0], last[1])
+                seq, prev = last[0], last[1]
+                rows = []
+                for body, values in prepared:
+                    seq += 1
+                    text, digest, sig = self._link(body, seq, prev, keyring)
+                    rows.append((seq, values["id"], values["timestamp"], values["user_id"],
+                                 values["action"], values["allowed"], values["policy_id"],
+                                 text, prev, digest, sig))
+                    linked.append((seq, prev, text, digest))
+                    prev = digest
+                conn.executemany(_SQL_INSERT, rows)
+                conn.execute(_SQL_UPDATE_HEAD, (seq, prev))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, SQLAlchemyError) as exc:
+            self._drop_raw()
+            raise AuditError(self._explain(exc, "append to")) from exc
+        return linked
+
+    def _append_many_sqlalchemy(self, prepared: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+                                keyring: Keyring) -> builtins.list[tuple[int, str, str, str]]:
+        linked: builtins.list[tuple[int, str, str, str]] = []
+        try:
+            with self._transaction(write=True) as conn:
+                last = conn.execute(_HEAD).first()
+                if last is None:
+                    raise AuditError(self._headless())
+                self._guard(last.seq, last.hash)
+                seq, prev = last.seq, last.hash
+                rows = []
+                for body, values in prepared:
+                    seq += 1
+                    text, digest, sig = self._link(body, seq, prev, keyring)
+                    rows.append({**values, "seq": seq, "body": text, "prev_hash": prev,
+                                 "hash": digest, "signature": sig})
+                    linked.append((seq, prev, text, digest))
+                    prev = digest
+                conn.execute(_INSERT, rows)
+                conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": prev})
+        except SQLAlchemyError as exc:
+            raise AuditError(self._explain(exc, "append to")) from exc
+        return linked
 
     def _link(self, body: dict[str, Any], seq: int, prev: str,
               keyring: Keyring) -> tuple[str, str, str]:

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, inspect, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from lacuna.audit.record import iso
@@ -65,6 +65,19 @@ PERSONAL_TAGS = ("PII", "GDPR", "PHI", "HIPAA", "CCPA")  # ClassificationConfig'
 
 
 _GENERATIONS = itertools.count(1)
+# The write path's statements, built once: an export records a run with about ten statements,
+# and building each one anew (``.values(...)``, its cache key) cost more than executing it.
+_MAX_SEQ = select(func.coalesce(func.max(runs.c.seq), 0))
+_INSERT_RUN = insert(runs)
+_INSERT_RUN_IO = insert(run_io)
+_INSERT_VERSION = insert(versions)
+_DATASET_ID = select(datasets.c.id).where(datasets.c.namespace == bindparam("namespace"),
+                                          datasets.c.name == bindparam("name"))
+_LATEST_VERSION = (
+    select(versions.c.id, versions.c.fingerprint, versions.c.classification, versions.c.columns)
+    .where(versions.c.dataset_id == bindparam("dataset_id"), versions.c.produced.is_(True))
+    .order_by(versions.c.id.desc()).limit(1))
+_RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("run_id"))
 
 class LineageStore:
     """The lineage store at one SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
@@ -173,8 +186,8 @@ class LineageStore:
             raise LineageError(self._explain(exc, "write to")) from exc
 
     def _insert_run(self, conn: Connection, run: Run) -> None:
-        seq = conn.execute(select(func.coalesce(func.max(runs.c.seq), 0))).scalar_one() + 1
-        conn.execute(insert(runs).values(seq=seq, **_run_row(run)))
+        seq = conn.execute(_MAX_SEQ).scalar_one() + 1
+        conn.execute(_INSERT_RUN, {"seq": seq, **_run_row(run)})
         produced = run.status is RunStatus.SUCCEEDED
         ids: dict[DatasetRef, int] = {}
         parents: list[int] = []
@@ -184,16 +197,16 @@ class LineageStore:
             vid = self._input_version(conn, did, version, run)
             if (vid, "in") not in seen:
                 seen.add((vid, "in"))
-                conn.execute(insert(run_io).values(
-                    run_id=run.id, version_id=vid, direction="in", position=position))
+                conn.execute(_INSERT_RUN_IO, {"run_id": run.id, "version_id": vid,
+                                              "direction": "in", "position": position})
             parents.append(did)
         created = iso(run.ended_at or run.started_at)
         children: list[int] = []
         for position, version in enumerate(run.outputs):
             did = self._dataset_id(conn, version.dataset, ids)
             vid = self._insert_version(conn, did, version, run.id, created, produced=produced)
-            conn.execute(insert(run_io).values(
-                run_id=run.id, version_id=vid, direction="out", position=position))
+            conn.execute(_INSERT_RUN_IO, {"run_id": run.id, "version_id": vid,
+                                          "direction": "out", "position": position})
             children.append(did)
         if produced:
             pairs = {(p, c) for p in parents for c in children if p != c}
@@ -211,13 +224,13 @@ class LineageStore:
     def _dataset_id(self, conn: Connection, ref: DatasetRef, cache: dict[DatasetRef, int]) -> int:
         if ref in cache:
             return cache[ref]
-        where = (datasets.c.namespace == ref.namespace) & (datasets.c.name == ref.name)
-        found = conn.execute(select(datasets.c.id).where(where)).scalar()
+        key = {"namespace": ref.namespace, "name": ref.name}
+        found = conn.execute(_DATASET_ID, key).scalar()
         if found is None:
             stmt = queries.insert_ignore(conn, datasets).values(
                 namespace=ref.namespace, name=ref.name)
             conn.execute(stmt)
-            found = conn.execute(select(datasets.c.id).where(where)).scalar_one()
+            found = conn.execute(_DATASET_ID, key).scalar_one()
         cache[ref] = int(found)
         return int(found)
 
@@ -225,12 +238,7 @@ class LineageStore:
         """The stored version a run read: the latest one when it is the same, else a new one."""
         body = json.dumps(version.classification.to_dict(), sort_keys=True)
         columns = json.dumps(list(version.columns))
-        latest = conn.execute(
-            select(versions.c.id, versions.c.fingerprint, versions.c.classification,
-                   versions.c.columns)
-            .where(versions.c.dataset_id == did, versions.c.produced.is_(True))
-            .order_by(versions.c.id.desc()).limit(1)
-        ).first()
+        latest = conn.execute(_LATEST_VERSION, {"dataset_id": did}).first()
         if latest is not None and (latest.fingerprint, latest.classification, latest.columns) == (
             version.fingerprint, body, columns
         ):
@@ -240,12 +248,13 @@ class LineageStore:
     @staticmethod
     def _insert_version(conn: Connection, did: int, version: DatasetVersion, run_id: str,
                         created: str, *, produced: bool) -> int:
-        result = conn.execute(insert(versions).values(
-            dataset_id=did, run_id=run_id, fingerprint=version.fingerprint,
-            tier=version.classification.tier.value,
-            classification=json.dumps(version.classification.to_dict(), sort_keys=True),
-            columns=json.dumps(list(version.columns)), created=created, produced=produced,
-        ))
+        result = conn.execute(_INSERT_VERSION, {
+            "dataset_id": did, "run_id": run_id, "fingerprint": version.fingerprint,
+            "tier": version.classification.tier.value,
+            "classification": json.dumps(version.classification.to_dict(), sort_keys=True),
+            "columns": json.dumps(list(version.columns)), "created": created,
+            "produced": produced,
+        })
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
@@ -254,7 +263,7 @@ class LineageStore:
     def _forget(conn: Connection, run_id: str) -> None:
         # Most runs are new: one indexed lookup instead of five deletes (the last of which
         # scans run_io, and would make every export slower as the store grows).
-        if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+        if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
             return
         conn.execute(delete(column_edges).where(column_edges.c.run_id == run_id))
         conn.execute(delete(edges).where(edges.c.run_id == run_id))

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 import lacuna
 from lacuna.errors import ConfigError, GovernanceViolation, LacunaError, PolicyError
 from lacuna.identity import set_authenticator
+from lacuna.server import fastlane
 from lacuna.server.security import require_role
 from lacuna.server.settings import ServerSettings
 from lacuna.server.state import ServerState, build_state
@@ -141,7 +142,8 @@ def _errors(app: FastAPI) -> None:
 
 class _Guard:
     """Pure ASGI middleware: request size limit (413), request id, status metrics and one
-    structured access-log line per request (method, path, status, ms, user; never headers)."""
+    structured access-log line per request (method, path, status, ms, user; never headers).
+    The decision routes go through :mod:`lacuna.server.fastlane` first."""
 
     def __init__(self, app: ASGIApp, state: ServerState) -> None:
         self.app = app
@@ -183,7 +185,13 @@ class _Guard:
             await send(message)
 
         try:
-            await self.app(scope, limited, sending)
+            if fastlane.wants(scope):
+                async def slow(receive_again: Receive) -> None:
+                    await self.app(scope, receive_again, sending)
+
+                await fastlane.handle(scope, limited, sending, self.state, slow)
+            else:
+                await self.app(scope, limited, sending)
         except _TooLarge:
             status = 413
             await _too_large(send, self.limit)

@@ -14,6 +14,12 @@ at ``data.lacuna.decision`` (so ``POST /v1/data/lacuna/decision/result`` is the 
 as in-process) and the bundle's data; uploaded modules are added beside it, in memory (they
 last until the server restarts; the bundle on disk is the source of truth). Every Data API
 answer is written to the decision log with the caller's identity.
+
+**Answers are cached** when that cannot change them: for the server's bundle alone (no
+uploaded modules) when the bundle is deterministic (no clock, randomness or HTTP; the same test
+that allows :mod:`lacuna.policy.cache` for in-process decisions), keyed by the bundle revision,
+the path and the input (canonical JSON), least recently used dropped beyond ``CACHE_SIZE``.
+Each answer still gets its own ``decision_id`` and decision-log entry.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from regorus import Engine
 
 from lacuna.errors import PolicyError
@@ -33,7 +41,18 @@ from lacuna.policy.bundle import RegoModule, add_module
 if TYPE_CHECKING:
     from lacuna.policy.engine import PolicyEngine
 
+
+def _input_text(input_doc: Any | None) -> str:
+    """The input as canonical JSON (sorted keys): what the engine reads and the cache key."""
+    if input_doc is None:
+        return "{}"
+    try:
+        return orjson.dumps(input_doc, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits: the standard library writes it
+        return json.dumps(input_doc, sort_keys=True)
+
 _UNDEFINED = '"<undefined>"'
+CACHE_SIZE = 4096
 
 
 class OpaData:
@@ -45,6 +64,8 @@ class OpaData:
         self._generation = 0
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._answers: OrderedDict[tuple[str, str], tuple[Any, bytes | None]] = OrderedDict()
+        self._answers_of: tuple[str, int] | None = None
 
     def _modules(self) -> list[tuple[str, str, str]]:
         """(id, source, rego version) of everything loaded: bundle, aggregator, uploads."""
@@ -81,25 +102,57 @@ class OpaData:
         Raises:
             PolicyError: the evaluation failed.
         """
+        result, _ = self.evaluate_text(path, input_doc)
+        return result, uuid.uuid4().hex
+
+    def evaluate_text(self, path: str, input_doc: Any | None) -> tuple[Any, bytes | None]:
+        """``(result, its JSON text)``, both ``None`` when undefined; cached when safe.
+
+        Raises:
+            PolicyError: the evaluation failed.
+        """
+        text = _input_text(input_doc)
+        cacheable = not self.uploaded and self.engine.cache is not None
+        if cacheable:
+            key = (path.strip("/"), text)
+            with self._lock:
+                current = (self.engine.revision, self._generation)
+                if self._answers_of != current:
+                    self._answers.clear()
+                    self._answers_of = current
+                hit = self._answers.get(key)
+                if hit is not None:
+                    self._answers.move_to_end(key)
+                    return hit
+        answer = self._evaluate(path, text)
+        if cacheable:
+            with self._lock:
+                if self._answers_of == current:
+                    self._answers[key] = answer
+                    while len(self._answers) > CACHE_SIZE:
+                        self._answers.popitem(last=False)
+        return answer
+
+    def _evaluate(self, path: str, text: str) -> tuple[Any, bytes | None]:
         engine = self._current()
-        if input_doc is not None:
-            engine.set_input_json(json.dumps(input_doc))
-        else:
-            engine.set_input_json("{}")
+        engine.set_input_json(text)
         parts = [p for p in path.split("/") if p]
         rule = ".".join(["data", *parts])
         try:
             if not parts:  # the whole document
                 answer = json.loads(engine.eval_query_as_json("data"))
-                return answer["result"][0]["expressions"][0]["value"], uuid.uuid4().hex
-            text = engine.eval_rule_as_json(rule)
+                value = answer["result"][0]["expressions"][0]["value"]
+                return value, orjson.dumps(value)
+            out = engine.eval_rule_as_json(rule)
         except RuntimeError as exc:
             message = str(exc).split("\nStack backtrace", 1)[0]
             if "not a valid rule path" in message:
-                return None, uuid.uuid4().hex
+                return None, None
             msg = f"evaluating {rule}: {message}"
             raise PolicyError(msg) from None
-        return (None if text == _UNDEFINED else json.loads(text)), uuid.uuid4().hex
+        if out == _UNDEFINED:
+            return None, None
+        return json.loads(out), out.encode()
 
     def put(self, policy_id: str, source: str) -> None:
         """Add or replace an uploaded module; the old set stays when it does not compile.

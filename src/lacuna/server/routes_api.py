@@ -63,7 +63,7 @@ def operation_for(state: ServerState, body: OperationBody, principal: Principal)
                 attributes={"roles": list(principal.roles)})
     try:
         return operation_from_wire(body.model_dump(exclude={"user"}), user=user,
-                                   destination=gov.destination)
+                                   destination=state.destination)
     except (ValueError, KeyError, TypeError) as exc:
         raise HTTPException(422, f"invalid operation: {exc}") from None
 
@@ -93,7 +93,11 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
 def _record(state: ServerState, decision: Decision, session: str) -> tuple[Any, Exception | None]:
     assert decision.operation is not None
     try:
-        stored = state.governor.audit.record(decision, decision.operation, session=session)
+        writer = state.audit_writer
+        if writer is not None:  # a group commit: durable before this returns
+            stored = writer.record(decision, decision.operation, session=session)
+        else:
+            stored = state.governor.audit.record(decision, decision.operation, session=session)
     except Exception as exc:
         state.metrics.audit_write(False)
         log.error("could not append decision %s to the audit trail: %s",

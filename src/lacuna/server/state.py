@@ -19,12 +19,15 @@ from lacuna.server.metrics import Metrics
 if TYPE_CHECKING:
     from fastapi import Request
 
+    from lacuna.audit.group import GroupCommit
     from lacuna.governor import Governor
+    from lacuna.model import Destination
     from lacuna.policy.engine import PolicyEngine
     from lacuna.server.opa import OpaData
     from lacuna.server.settings import ServerSettings
 
 log = logging.getLogger("lacuna.server")
+DESTINATION_TTL_S = 1.0
 
 # Issue 15 (GovernanceMetrics) is not built yet: when it is, it registers here and
 # GET /api/v1/metrics includes its report under "governance".
@@ -42,6 +45,25 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     session_lookup: Callable[[Request], Principal | None] | None = None
     started: float = field(default_factory=time.time)
+    # decisions recorded by the decide route: appended in groups (lacuna.audit.group)
+    audit_writer: GroupCommit | None = None
+    _destinations: dict[str, tuple[float, Any, Destination]] = field(default_factory=dict)
+
+    def destination(self, target: str) -> Destination:
+        """The governor's classification of ``target``, remembered for ``DESTINATION_TTL_S``
+        (a burst of decisions to the same place resolves its path once; a symlink or governed
+        root changed on disk is seen within that time). Errors are not remembered."""
+        now = time.monotonic()
+        config = self.governor.config.destinations
+        hit = self._destinations.get(target)
+        if hit is not None and hit[0] > now and hit[1] is config:
+            return hit[2]
+        found = self.governor.destination(target)
+        if len(self._destinations) >= 1024:
+            self._destinations.clear()
+        self._destinations[target] = (now + DESTINATION_TTL_S, config, found)
+        return found
+
     @property
     def db(self) -> str:
         return self.governor.config.audit_url
@@ -57,6 +79,8 @@ class ServerState:
     def close(self) -> None:
         """Flush the decision log and close the stores (every audit write is already
         committed when its request answered)."""
+        if self.audit_writer is not None:
+            self.audit_writer.close()
         self.governor.close()
         self.users.close()
 
@@ -95,7 +119,9 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
     if not isinstance(engine, PolicyEngine):  # pragma: no cover - server_config prevents it
         msg = "the server must decide with its own embedded policy engine"
         raise TypeError(msg)
-    _ = governor.audit  # open (and migrate) the trail now
+    from lacuna.audit.group import GroupCommit
+
+    audit_writer = GroupCommit(governor.audit)  # opens (and migrates) the trail now
     users = UserStore(governor.config.audit_url)
     oidc = None
     if settings.oidc is not None:
@@ -104,4 +130,5 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
                                          jwks_file=o.jwks_file, roles_claim=o.roles_claim,
                                          name_claim=o.name_claim))
     return ServerState(settings=settings, governor=governor, users=users,
-                       authenticator=Authenticator(users, oidc), opa=OpaData(engine))
+                       authenticator=Authenticator(users, oidc), opa=OpaData(engine),
+                       audit_writer=audit_writer)

@@ -1,0 +1,159 @@
+"""The fast lane: the two decision routes answered in plain ASGI, without FastAPI's per-request
+machinery (routing through every router, dependency solving, response validation).
+
+``POST /api/v1/decide`` and ``POST /v1/data/{path}`` are the routes a notebook, a Spark job
+or an OPA client calls once per operation; everything else goes through FastAPI. The fast lane
+answers only the common case and hands anything else to the FastAPI route of the same path,
+which answers it the usual way (and is what the OpenAPI document and the route-table test see):
+
+- the caller's API token was accepted in the last minute (:meth:`Authenticator.cached`) and
+  holds a role the route needs (both routes: any role). Unknown tokens, JWTs, cookies and
+  missing credentials go to FastAPI, which authenticates, answers 401/403 and audits the
+  refusal;
+- the body is a JSON object (else FastAPI answers 400/422), with no query string.
+
+What it does is what the FastAPI routes do (the same functions: ``routes_api.decide_and_record``,
+``routes_opa.answer``): the same decision, recorded on the audit trail before the answer when
+asked, the Data API answer on the decision log with the caller's name, the same metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from anyio import to_thread
+
+from lacuna.identity import ROLES, Principal
+
+if TYPE_CHECKING:
+    from lacuna.server.state import ServerState
+
+log = logging.getLogger("lacuna.server")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DECIDE_PATH = "/api/v1/decide"
+DATA_PREFIX = "/v1/data"
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def wants(scope: Scope) -> bool:
+    """Whether the fast lane may answer this request (it can still hand it on)."""
+    if scope.get("method") != "POST" or scope.get("query_string"):
+        return False
+    path: str = scope.get("path", "")
+    return path in (DECIDE_PATH, DATA_PREFIX) or path.startswith(DATA_PREFIX + "/")
+
+
+def _principal(scope: Scope, state: ServerState) -> Principal | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
+                return None
+            found = state.authenticator.cached(token)
+            return found if found is not None and found.has(*ROLES) else None
+    return None
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            raise _Gone
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class _Gone(Exception):
+    pass
+
+
+def replay(raw: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields the already read body first, then the connection's own."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        return await receive()
+
+    return again
+
+
+async def respond(send: Send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
+                 fallback: Callable[[Receive], Awaitable[None]]) -> None:
+    """Answer the request, or hand it to ``fallback`` (the FastAPI app) with its body."""
+    principal = _principal(scope, state)
+    try:
+        raw = await _body(receive)
+    except _Gone:
+        return
+    if principal is None:
+        await fallback(replay(raw, receive))
+        return
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        await fallback(replay(raw, receive))
+        return
+    scope.setdefault("state", {})["principal"] = principal  # for the access log
+    path: str = scope["path"]
+    if path == DECIDE_PATH:
+        answer = await _decide(state, body, principal)
+        if answer is None:
+            await fallback(replay(raw, receive))
+            return
+        await respond(send, 200, answer)
+        return
+    from lacuna.server.routes_opa import answer_bytes
+
+    status, out = answer_bytes(state, path[len(DATA_PREFIX):].strip("/"), body.get("input"),
+                               principal)
+    await respond(send, status, out)
+
+
+async def _decide(state: ServerState, body: dict[str, Any], principal: Principal
+                  ) -> bytes | None:
+    """The decide route's answer, or ``None`` when the body is not valid (FastAPI says why)."""
+    from pydantic import ValidationError
+
+    from lacuna.remote.wire import decision_to_wire
+    from lacuna.server.routes_api import decide_and_record, operation_for
+    from lacuna.server.schemas import DecideRequest
+
+    try:
+        request = DecideRequest.model_validate(body)
+    except ValidationError:
+        return None
+    try:
+        operation = operation_for(state, request.operation, principal)
+    except Exception:  # invalid operation: FastAPI's route answers 422 with the reason
+        return None
+
+    def run() -> bytes:
+        decision, audit = decide_and_record(state, operation, record=request.record,
+                                            session=request.session)
+        return orjson.dumps({"decision": decision_to_wire(decision), "audit": audit},
+                            default=str)
+
+    return await to_thread.run_sync(run)
