@@ -233,7 +233,8 @@ def _ensure_wal(cur: Any) -> None:
 
 
 def ensure_tables(engine: Engine, tables: MetaData, *, where: str) -> None:
-    """Create the missing tables of ``tables``, safely when many processes start together.
+    """Upgrade the state schema (:func:`lacuna.state.upgrade`), then create the missing
+    tables of ``tables``, safely when many processes start together.
 
     The check runs without a write lock (the usual case: everything exists). Creation runs
     in one ``BEGIN IMMEDIATE`` transaction, which waits for the write lock within the busy
@@ -243,7 +244,12 @@ def ensure_tables(engine: Engine, tables: MetaData, *, where: str) -> None:
 
     Raises:
         AuditError: the lock was held too long, the file is not SQLite, or it is damaged.
+        StateSchemaError: the database was written by a newer Lacuna.
     """
+    from lacuna.state.schema import upgrade
+
+    upgrade(engine, where=where)  # the migrated state schema (lacuna.state), then any table
+    # of ``tables`` not (yet) under a migration, created as before
     sqlite = engine.dialect.name == "sqlite"
     wanted = [t.name for t in tables.sorted_tables]
     attempts = 1 if sqlite else 2  # PostgreSQL: two processes may still race on CREATE

@@ -68,6 +68,7 @@ from lacuna.audit.verify import compare_checkpoint, verify_chain
 from lacuna.errors import AuditError
 from lacuna.model import Decision, Operation, utcnow
 from lacuna.signing import Keyring, default_keyring
+from lacuna.state.schema import upgrade as upgrade_state
 
 CHAIN = "audit"
 _HEAD = select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()
@@ -153,6 +154,7 @@ class AuditStore:
                 yield conn
 
     def _init_schema(self) -> None:
+        upgrade_state(self._engine, where=self.where)  # tables and migrations (lacuna.state)
         with self._transaction(write=False) as conn:  # the usual case: nothing to create
             ready = self._ready(conn)
         if not ready:

@@ -60,6 +60,7 @@ from lacuna.lineage.schema import (
     versions,
 )
 from lacuna.model import Classification
+from lacuna.state.schema import upgrade as upgrade_state
 
 PERSONAL_TAGS = ("PII", "GDPR", "PHI", "HIPAA", "CCPA")  # ClassificationConfig's default
 
@@ -125,6 +126,11 @@ class LineageStore:
                 yield conn
 
     def _init_schema(self) -> None:
+        try:
+            upgrade_state(self._engine, where=self.where)  # tables, migrations (lacuna.state)
+        except AuditError as exc:
+            msg = f"lineage store: {exc}"
+            raise LineageError(msg) from None
         with self._transaction(write=False) as conn:
             if inspect(conn).has_table(layout.name):
                 row = conn.execute(select(layout.c.version).where(layout.c.id == 1)).first()

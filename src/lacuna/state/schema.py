@@ -1,0 +1,182 @@
+"""The state schema's version, and bringing a database to it (Alembic, run in-process).
+
+Alembic records the revision in ``lacuna_alembic_version`` (its own table name, so Lacuna's
+state can share a database with an application that uses Alembic too). :func:`upgrade`:
+
+1. reads the recorded revision without a write lock (the usual case: already at head, done);
+2. refuses a revision this Lacuna does not know: the database was written by a newer Lacuna;
+3. otherwise takes the database's write lock (``BEGIN IMMEDIATE`` on SQLite, a
+   transaction-level advisory lock on PostgreSQL), reads the revision again under it, and runs
+   the missing migrations in that one transaction (both databases have transactional DDL): of
+   several processes opening a new database together, one migrates and the others find it done.
+
+A database written before Lacuna used Alembic has Lacuna's tables but no version table; the
+baseline revision creates only the tables that are missing, so such a file is adopted as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, MetaData, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from lacuna.errors import AuditError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+VERSION_TABLE = "lacuna_alembic_version"
+MIGRATIONS = Path(__file__).parent / "migrations"
+# pg_advisory_xact_lock key of the schema migration: b"lacuna:s" as a signed 64-bit integer.
+SCHEMA_LOCK_KEY = int.from_bytes(b"lacuna:s", "big", signed=True)
+
+
+class StateSchemaError(AuditError):
+    """The state database's schema is not one this Lacuna can use (newer, or foreign)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    """The revisions recorded in a database, against this Lacuna's head."""
+
+    current: tuple[str, ...]  # empty: no version table (new, or written before Alembic)
+    head: str
+    unknown: tuple[str, ...] = ()  # recorded revisions this Lacuna does not know
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == (self.head,)
+
+    @property
+    def newer(self) -> bool:
+        return bool(self.unknown)
+
+    def describe(self) -> str:
+        if self.newer:
+            return (f"revision {', '.join(self.unknown)} is newer than this Lacuna (head "
+                    f"{self.head}): upgrade Lacuna")
+        if self.up_to_date:
+            return f"at revision {self.head} (head): up to date"
+        if not self.current:
+            return (f"no schema revision recorded (a new database, or one written before "
+                    f"migrations): `lacuna db upgrade` brings it to {self.head}")
+        return (f"at revision {', '.join(self.current)}, behind head {self.head}: "
+                "`lacuna db upgrade` (or opening any store) upgrades it")
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS))
+
+
+def head_revision() -> str:
+    """This Lacuna's head revision of the state schema."""
+    head = _script().get_current_head()
+    if head is None:  # pragma: no cover - the package ships its revisions
+        msg = f"no migrations found in {MIGRATIONS}: the Lacuna installation is incomplete."
+        raise StateSchemaError(msg)
+    return head
+
+
+def alembic_config(url: str | None = None, *, connection: Connection | None = None) -> Config:
+    """An Alembic ``Config`` for the state migrations, on ``url`` or an open ``connection``
+    (which then stays in the caller's transaction)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def state_metadata() -> MetaData:
+    """Every store's tables in one ``MetaData`` (Alembic's ``target_metadata``; the test that
+    the migrations' head matches the stores' tables compares with it)."""
+    from lacuna import identity
+    from lacuna.anonymize import vault
+    from lacuna.audit import schema as audit_schema
+    from lacuna.classify import cache
+    from lacuna.datasets import store as datasets_store
+    from lacuna.exceptions import store as exceptions_store
+    from lacuna.lineage import schema as lineage_schema
+    from lacuna.policy import log_sinks
+
+    merged = MetaData()
+    for md in (audit_schema.metadata, log_sinks.metadata, exceptions_store.metadata,
+               lineage_schema.metadata, vault.metadata, cache.metadata,
+               datasets_store.metadata, identity.metadata):
+        for table in md.sorted_tables:
+            table.to_metadata(merged)
+    return merged
+
+
+def status(conn: Connection) -> SchemaStatus:
+    """What ``conn``'s database records, without changing anything."""
+    from alembic.migration import MigrationContext
+
+    ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    current = tuple(sorted(ctx.get_current_heads()))
+    script = _script()
+    unknown = []
+    for rev in current:
+        try:
+            known = script.get_revision(rev) is not None
+        except Exception:  # alembic's ResolutionError/CommandError: a revision it lacks
+            known = False
+        if not known:
+            unknown.append(rev)
+    return SchemaStatus(current=current, head=head_revision(), unknown=tuple(unknown))
+
+
+def refuse_newer(found: SchemaStatus, where: str) -> None:
+    if found.newer:
+        msg = (f"the state database {where} was written by a newer Lacuna (schema revision "
+               f"{', '.join(found.unknown)}; this Lacuna knows up to {found.head}). Upgrade "
+               "Lacuna (pip install -U lacuna) to use it; nothing was changed.")
+        raise StateSchemaError(msg)
+
+
+def upgrade(engine: Engine, *, where: str, target: str = "head") -> SchemaStatus:
+    """Bring ``engine``'s database to ``target`` (default: head), safely when many processes
+    open it together; see the module docstring.
+
+    Raises:
+        StateSchemaError: the database was written by a newer Lacuna.
+        AuditError: the lock was held too long, the file is not SQLite, a migration failed.
+    """
+    from lacuna.audit.schema import explain
+
+    try:
+        with engine.connect() as conn:
+            found = status(conn)
+        refuse_newer(found, where)
+        if found.up_to_date and target == "head":
+            return found
+        sqlite = engine.dialect.name == "sqlite"
+        opts: dict[str, Any] = {"sqlite_begin": "IMMEDIATE"} if sqlite else {}
+        with engine.connect().execution_options(**opts) as conn, conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": SCHEMA_LOCK_KEY})
+            found = status(conn)  # again, under the lock: another process may have migrated
+            refuse_newer(found, where)
+            if not (found.up_to_date and target == "head"):
+                from alembic import command
+
+                command.upgrade(alembic_config(connection=conn), target)
+                found = status(conn)
+        return found
+    except AuditError:
+        raise
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        raise AuditError(explain(exc, where, "open")) from exc
