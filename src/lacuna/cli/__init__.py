@@ -122,6 +122,7 @@ def _mount_subcommands() -> None:
     from lacuna.cli.audit import app as audit_app
     from lacuna.cli.cache import app as cache_app
     from lacuna.cli.datasets import app as datasets_app
+    from lacuna.cli.db import app as db_app
     from lacuna.cli.dbt import app as dbt_app
     from lacuna.cli.exceptions import app as exceptions_app
     from lacuna.cli.exceptions import decrypt_command
@@ -136,6 +137,7 @@ def _mount_subcommands() -> None:
     app.add_typer(audit_app, name="audit", help="Read and verify the audit trail.")
     app.add_typer(cache_app, name="cache", help="The classification cache: stats, warm, clear.")
     app.add_typer(datasets_app, name="datasets", help="Register and use pre-approved datasets.")
+    app.add_typer(db_app, name="db", help="The state database's schema: upgrade, current.")
     app.add_typer(dbt_app, name="dbt", help="dbt and Floe projects: classify, suggest, apply "
                   "environment policies, record runs.")
     app.add_typer(exceptions_app, name="exceptions", help="Request and decide policy exceptions.")
