@@ -148,8 +148,9 @@ class AuditStore:
         with self._engine.connect() as conn:
             if self._sqlite:
                 conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
-            elif not write:
-                conn.execution_options(isolation_level="REPEATABLE READ")  # one snapshot
+            elif not write:  # one snapshot, and the server refuses any write in it
+                conn.execution_options(isolation_level="REPEATABLE READ",
+                                       postgresql_readonly=True)
             with conn.begin():
                 yield conn
 

@@ -23,6 +23,7 @@ from lacuna.errors import LacunaError
 from lacuna.exceptions import authority
 from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status
 from lacuna.model import utcnow
+from lacuna.state.locks import serialize
 
 if TYPE_CHECKING:
     from lacuna.config import StewardsConfig
@@ -108,6 +109,7 @@ class ExceptionStore:
                     self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
                     conn.begin(),
                 ):
+                    serialize(conn, f"exception-ids-{year}")  # PostgreSQL: take turns
                     taken = conn.execute(select(table.c.id).where(table.c.year == year))
                     number = max((_number(row.id) for row in taken), default=0) + 1
                     stored = authority.sign(replace(request, id=f"EXC-{year}-{number:03d}"),

@@ -23,6 +23,7 @@ from lacuna.audit.schema import open_state_database, parse_url, sqlite_file
 from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
 from lacuna.policy.decision_log import DecisionLogSink
 from lacuna.signing import default_keyring
+from lacuna.state.locks import serialize
 
 metadata = MetaData()
 table = Table(
@@ -89,6 +90,7 @@ class SqlDecisionLog(DecisionLogSink):
         } for r in records]
         with self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
                 conn.begin():
+            serialize(conn, ledger.CHAIN)  # PostgreSQL: the head row may not exist yet
             seq, digest = ledger.append_chained(conn, table, heads, rows, self._keyring)
         ledger.write_checkpoint(self._checkpoint, seq, digest, self._keyring)
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, MetaData, text
+from sqlalchemy import Connection, Engine, MetaData
 from sqlalchemy.exc import SQLAlchemyError
 
 from lacuna.errors import AuditError
+from lacuna.state.locks import serialize
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 VERSION_TABLE = "lacuna_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
-# pg_advisory_xact_lock key of the schema migration: b"lacuna:s" as a signed 64-bit integer.
-SCHEMA_LOCK_KEY = int.from_bytes(b"lacuna:s", "big", signed=True)
 
 
 class StateSchemaError(AuditError):
@@ -165,9 +164,7 @@ def upgrade(engine: Engine, *, where: str, target: str = "head") -> SchemaStatus
         sqlite = engine.dialect.name == "sqlite"
         opts: dict[str, Any] = {"sqlite_begin": "IMMEDIATE"} if sqlite else {}
         with engine.connect().execution_options(**opts) as conn, conn.begin():
-            if engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                             {"key": SCHEMA_LOCK_KEY})
+            serialize(conn, "state-schema")
             found = status(conn)  # again, under the lock: another process may have migrated
             refuse_newer(found, where)
             if not (found.up_to_date and target == "head"):
