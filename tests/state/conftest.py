@@ -23,6 +23,7 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 @pytest.fixture(params=["sqlite", "postgresql"])
 def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
+        (tmp_path / "state").mkdir()
         return f"sqlite:///{tmp_path / 'state' / 'audit.db'}"
     return new_postgres_database(request.getfixturevalue("postgres_url"))
 

@@ -1,0 +1,184 @@
+"""The state schema's migrations: fresh, older (written before Alembic) and newer databases,
+on SQLite and live PostgreSQL, through the stores and ``lacuna db``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from click.testing import Result
+from sqlalchemy import create_engine, insert, inspect, text
+from typer.testing import CliRunner
+
+from lacuna.audit import AuditStore, ledger
+from lacuna.cli import app
+from lacuna.datasets.store import DatasetStore
+from lacuna.exceptions import ExceptionStore
+from lacuna.identity import UserStore
+from lacuna.lineage.store import LineageStore
+from lacuna.policy import log_sinks
+from lacuna.signing import default_keyring
+from lacuna.state import VERSION_TABLE, StateSchemaError, head_revision
+from lacuna.state.schema import state_metadata
+
+from .conftest import start_together
+
+DATA = Path(__file__).parent / "data"
+# The signing key the pre-Alembic file was written with (tests/state/data/make_pre_alembic.py).
+OLD_KEY = "5a" * 32
+
+
+def lacuna(*args: str, home: Path) -> Result:
+    assert os.environ["LACUNA_HOME"] == str(home)
+    return CliRunner().invoke(app, list(args))
+
+
+def revisions(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE}).get_current_heads())
+    finally:
+        engine.dispose()
+
+
+def schema_drift(url: str) -> list[object]:
+    """What differs between the database and the stores' tables (nothing, at head)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            diffs = compare_metadata(ctx, state_metadata())
+    finally:
+        engine.dispose()
+    return [d for d in diffs if not (isinstance(d, tuple) and d[0] == "remove_table"
+                                     and d[1].name == VERSION_TABLE)]
+
+
+def test_a_fresh_database_is_created_at_head_by_any_store(state_url: str, home: Path) -> None:
+    ExceptionStore(state_url).close()
+    assert revisions(state_url) == [head_revision()]
+    # Every store's tables, exactly as the stores declare them: the migrations and the
+    # stores' metadata cannot drift apart (a new table or column needs a new revision).
+    assert schema_drift(state_url) == []
+
+
+def test_lacuna_db_upgrade_and_current(state_url: str, home: Path) -> None:
+    before = lacuna("db", "current", "--url", state_url, home=home)
+    assert before.exit_code == 1, before.output
+    up = lacuna("db", "upgrade", "--url", state_url, home=home)
+    assert up.exit_code == 0, up.output
+    assert f"to {head_revision()} (head)" in up.output
+    now = lacuna("db", "current", "--url", state_url, home=home)
+    assert now.exit_code == 0, now.output
+    assert "up to date" in now.output
+    assert lacuna("db", "upgrade", "--url", state_url, home=home).output.count("nothing to do")
+
+
+def test_a_newer_database_is_refused_untouched(state_url: str, home: Path) -> None:
+    AuditStore(state_url).close()
+    engine = create_engine(state_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    for opener in (AuditStore, ExceptionStore, DatasetStore, UserStore):
+        with pytest.raises(StateSchemaError, match=r"newer Lacuna \(schema revision 9999"):
+            opener(state_url)
+    with pytest.raises(Exception, match="newer Lacuna") as raised:
+        LineageStore(state_url)
+    assert type(raised.value).__name__ == "LineageError"
+    current = lacuna("db", "current", "--url", state_url, home=home)
+    assert current.exit_code == 2
+    assert "newer than this Lacuna" in current.output
+    assert lacuna("db", "upgrade", "--url", state_url, home=home).exit_code == 2
+    assert revisions(state_url) == ["9999"]  # nothing was changed
+    engine.dispose()
+
+
+def test_a_database_written_before_alembic_is_adopted(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written by Lacuna before it used migrations (main at fa463bd) keeps everything
+    readable and verifiable, and is stamped at head on first open."""
+    monkeypatch.setenv("LACUNA_SIGNING_KEY", OLD_KEY)
+    db = tmp_path / "audit.db"
+    shutil.copy(DATA / "pre_alembic.db", db)
+    shutil.copy(DATA / "pre_alembic.db.decision_log.checkpoint",
+                tmp_path / "audit.db.decision_log.checkpoint")
+    url = f"sqlite:///{db}"
+    before = lacuna("db", "current", "--url", url, home=home)
+    assert (before.exit_code, "no schema revision recorded" in before.output) == (1, True)
+
+    with AuditStore(url, checkpoint=None) as store:
+        report = store.verify()
+        assert (report.ok, report.checked) == (True, 3), report.problem
+        assert [r.user_id for r in store.list()] == ["user2", "user1", "user0"]
+    assert revisions(url) == [head_revision()]
+    assert schema_drift(url) == []
+    exceptions = ExceptionStore(url)
+    try:
+        (request,) = exceptions.list()
+        assert (request.id, exceptions.verified(request)) == ("EXC-2026-001", True)
+    finally:
+        exceptions.close()
+    with LineageStore(url) as lineage:
+        run = lineage.get_run("run-1")
+        assert run is not None
+        assert [v.dataset.name for v in run.outputs] == ["/data/b.csv"]
+    users = UserStore(url)
+    try:
+        assert [p.name for p, _ in users.list()] == ["steward_sam"]
+    finally:
+        users.close()
+    sink = log_sinks.SqlDecisionLog(url)
+    try:
+        with sink._engine.connect() as conn:
+            report = ledger.verify_ledger(conn, log_sinks.table, log_sinks.heads,
+                                          default_keyring(),
+                                          ledger.checkpoint_path(db))
+        assert (report.ok, report.checked) == (True, 1), report.problem
+    finally:
+        sink.close()
+
+
+def test_an_older_partial_database_gets_the_missing_tables(state_url: str, home: Path) -> None:
+    """Only some stores had been used (no version table): the rest is added, nothing lost."""
+    engine = create_engine(state_url)
+    try:
+        from lacuna.datasets import store as datasets_store
+
+        with engine.begin() as conn:
+            datasets_store.metadata.create_all(conn)
+            conn.execute(insert(datasets_store.table).values(
+                name="kept", updated_at="2026-11-30T09:00:00+00:00", body="{}"))
+        AuditStore(state_url).close()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM lacuna_datasets")).scalar() == "kept"
+            assert inspect(conn).has_table("lacuna_exceptions")
+    finally:
+        engine.dispose()
+    assert revisions(state_url) == [head_revision()]
+
+
+OPENER = """
+import sys
+from lacuna.exceptions import ExceptionStore
+from lacuna.lineage.store import LineageStore
+url = sys.argv[1]
+print("ready", flush=True)
+sys.stdin.readline()
+ExceptionStore(url).close()
+LineageStore(url).close()
+"""
+
+
+def test_processes_opening_a_new_database_together_migrate_it_once(
+    state_url: str, home: Path
+) -> None:
+    start_together(OPENER, [[state_url]] * 3, home)
+    assert revisions(state_url) == [head_revision()]
+    assert schema_drift(state_url) == []
