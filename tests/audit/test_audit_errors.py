@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,9 @@ def test_malformed_url() -> None:
         AuditStore("not a url")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("psycopg") is not None, reason="psycopg installed")
-def test_missing_driver_names_the_install() -> None:
-    with pytest.raises(AuditError, match="pip install"):
+def test_missing_driver_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed: import fails
+    with pytest.raises(AuditError, match=r"not installed.*pip install 'psycopg\[binary\]'"):
         AuditStore("postgresql+psycopg://lacuna@localhost/governance")
 
 
