@@ -220,7 +220,8 @@ def test_a_steward_approves_then_revokes_in_the_console(app_and_tokens, tmp_path
     stored = app.state.lacuna.governor.exceptions.get(request.id)
     assert stored.status.value == "approved"
     assert stored.decided_by == "sam"
-    assert stored.comment == "Conditions: Encrypt the file; Delete it after use"
+    assert stored.approval_conditions == ("Encrypt the file", "Delete it after use")
+    assert "Delete it after use" in steward.get(f"/console/exceptions/{request.id}").text
     page = steward.get("/console/exceptions", params={"status": "approved"}).text
     assert f"Revoke {request.id}" in page
     steward.post(f"/console/exceptions/{request.id}/decide",

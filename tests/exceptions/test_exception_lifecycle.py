@@ -232,13 +232,17 @@ def test_cli_full_route(governed, monkeypatch):
     second = run("analyst_alice", "exceptions", "request", str(target), "--purpose", PURPOSE,
                  "--approver", STEWARD).split("Exception ID: ")[1].split()[0]
     assert "not entitled" in run("bob", "exceptions", "approve", exc_id, code=1)
-    run(STEWARD, "exceptions", "approve", exc_id, "--comment", "ok for the board")
+    run(STEWARD, "exceptions", "approve", exc_id, "--comment", "ok for the board",
+        "--condition", "aggregate only", "--condition", " expires with  project X ")
     assert "✗ Exception Denied" in run(STEWARD, "exceptions", "deny", second, "--comment",
                                        "aggregate instead")
     shown = run(STEWARD, "exceptions", "show", exc_id)
     assert "History:" in shown
     assert "approved" in shown
     assert "ok for the board" in shown
+    assert f"Conditions of approval (set by {STEWARD}):\n• aggregate only\n" \
+           "• expires with project X" in shown
+    assert "ok for the board. conditions: aggregate only; expires with project X" in shown
     listed = [json.loads(line) for line in
               run(STEWARD, "exceptions", "list", "--json").splitlines()]
     assert [(i["id"], i["status"]) for i in listed] == [(exc_id, "approved"),
@@ -246,6 +250,11 @@ def test_cli_full_route(governed, monkeypatch):
 
     monkeypatch.setenv("LACUNA_USER", "analyst_alice")
     lacuna.enable(str(governed / "lacuna.yaml"))
+    covered = lacuna.check("customers.csv", target, exception_id=exc_id)
+    assert covered.allowed, covered
+    # Every decision the grant covers states its conditions, signed with the grant.
+    assert (f"exception {exc_id} applies under {STEWARD}'s conditions: aggregate only; "
+            "expires with project X") in covered.why
     pd.read_csv("customers.csv").to_csv(target, exception_id=exc_id, encrypt=True, index=False)
     lacuna.disable()
     plain = governed / "plain.csv"

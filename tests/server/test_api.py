@@ -107,10 +107,11 @@ def test_exceptions_between_people(app_client) -> None:
                     json={"comment": "ok", "conditions": ["encrypt the file"]}, headers=h("joe"))
     assert r.status_code == 200
     assert r.json()["status"] == "approved"
-    assert "encrypt the file" in r.json()["comment"]
+    assert (r.json()["comment"], r.json()["approval_conditions"]) == ("ok", ["encrypt the file"])
     allowed = client.post("/api/v1/decide", json={"operation": _op(
         app_client, dest, exception_id=exc["id"])}, headers=h("jane")).json()["decision"]
     assert allowed["allowed"] is True
+    assert any("conditions: encrypt the file" in w for w in allowed["why"]), allowed
     # Another destination, or another user, is still denied, saying why.
     other = client.post("/api/v1/decide", json={"operation": _op(
         app_client, "DOWNLOADS/elsewhere.csv", exception_id=exc["id"])},

@@ -127,6 +127,12 @@ def approve(
     ] = None,
     comment: Annotated[str | None, typer.Option(help="A note for the record.")] = None,
     start: Annotated[datetime | None, typer.Option(help="Start of validity (UTC).")] = None,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option("--condition", help="A condition of the approval, e.g. 'aggregate only' "
+                     "(repeat for several): shown with the grant and in every decision it "
+                     "covers."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Approve a pending request (stewards only; never the requester). Exit 1 when refused."""
@@ -137,7 +143,7 @@ def approve(
     _configure(config)
     begin = start.replace(tzinfo=UTC) if start and start.tzinfo is None else start
     item = _decided(lambda: lacuna.approve_exception(
-        exception_id, by=by, comment=comment, start=begin))
+        exception_id, by=by, comment=comment, start=begin, conditions=condition or ()))
     console.print(str(item), highlight=False)
 
 

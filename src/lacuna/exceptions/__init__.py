@@ -171,6 +171,7 @@ def approve_exception(
     by: str | None = None,
     comment: str | None = None,
     start: datetime | None = None,
+    conditions: Sequence[str] | None = None,
 ) -> ExceptionRequest:
     """Approve a pending request as the configured user (``user.id``), who must be a steward.
 
@@ -179,6 +180,9 @@ def approve_exception(
         by: who approves; when given it must be the configured user (a check, not a switch).
         comment: a note for the record.
         start: when validity starts (default now); it lasts the requested duration.
+        conditions: what the approver requires of every use, e.g. ``["aggregate only",
+            "expires with project X"]``: signed with the grant, shown by ``lacuna exceptions
+            show``, kept in its history, and stated in every later decision it covers.
 
     Raises:
         ExceptionNotAuthorized: the approver is the requester or not a steward for this
@@ -193,8 +197,11 @@ def approve_exception(
         stewards=gov.config.stewards,
         comment=comment,
         start=start,
+        conditions=conditions or (),
     ))
-    _announce(gov, decided, "approved", {"comment": comment, "valid_from": _iso(
+    _announce(gov, decided, "approved", {"comment": comment,
+                                         "conditions": list(decided.approval_conditions),
+                                         "valid_from": _iso(
         decided.valid_from), "valid_until": _iso(decided.valid_until)})
     return decided
 

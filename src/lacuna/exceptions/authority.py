@@ -126,6 +126,8 @@ def payload(request: ExceptionRequest) -> dict[str, Any]:
     body.pop("signature", None)
     if not body.get("history"):  # rows signed before exceptions kept a history still verify
         body.pop("history", None)
+    if not body.get("approval_conditions"):  # ... and before approvals carried conditions
+        body.pop("approval_conditions", None)
     return {"kind": PAYLOAD_KIND, "body": body}
 
 

@@ -88,6 +88,9 @@ class ExceptionRequest:
     decided_role: str | None = None
     decided_at: datetime | None = None
     comment: str | None = None
+    # What the approver requires of every use (e.g. "aggregate only", "expires with project
+    # X"): shown with the grant, in its history, and in every decision the grant covers.
+    approval_conditions: tuple[str, ...] = ()
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     # Who may decide, recorded when the request is filed (from a dry-run decision): the policy
@@ -181,6 +184,9 @@ def render(request: ExceptionRequest) -> str:
             f"Decided by: {r.decided_by} ({r.decided_role})",
         ]
         lines += [f"Comment: {r.comment}"] if r.comment else []
+        if r.approval_conditions:
+            lines.append("Conditions of approval:")
+            lines += [f"• {c}" for c in r.approval_conditions]
         return "\n".join(lines + _history_lines(r))
     start = f"{r.valid_from:%Y-%m-%d %H:%M}" if r.valid_from else "(no start)"
     end = f"{r.valid_until:%Y-%m-%d %H:%M}" if r.valid_until else "(no end)"
@@ -193,6 +199,9 @@ def render(request: ExceptionRequest) -> str:
     if r.conditions:
         lines.append("Conditions:")
         lines += [f"• {c}" for c in r.conditions]
+    if r.approval_conditions:
+        lines.append(f"Conditions of approval (set by {r.decided_by}):")
+        lines += [f"• {c}" for c in r.approval_conditions]
     lines += [
         "To proceed (pandas):",
         f'    df.to_csv("{r.destination}", exception_id="{r.id}", encrypt=True)',

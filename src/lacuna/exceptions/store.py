@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table,
 from sqlalchemy.exc import IntegrityError
 
 from lacuna.audit.schema import open_state_database
-from lacuna.errors import LacunaError
+from lacuna.errors import ConfigError, LacunaError
 from lacuna.exceptions import authority
 from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status
 from lacuna.model import utcnow
@@ -165,12 +166,15 @@ class ExceptionStore:
         comment: str | None = None,
         start: datetime | None = None,
         revoke: bool = False,
+        conditions: Sequence[str] = (),
     ) -> ExceptionRequest:
         """Approve or deny a pending request (or revoke an approved one with approve=False;
         ``revoke=True`` refuses anything but an approved one).
 
         ``by`` is the deciding identity; it must be entitled (see
         :func:`lacuna.exceptions.authority.authorize`) and the stored request must verify.
+        ``conditions`` (approval only) are what the approver requires of every use; they are
+        signed with the grant, kept in its history and shown in every decision it covers.
 
         Raises:
             ExceptionNotFound: no such exception.
@@ -178,6 +182,10 @@ class ExceptionStore:
                 Lacuna.
             LacunaError: the request is not in a state that this decision applies to.
         """
+        conditions = check_conditions(conditions)
+        if conditions and not approve:
+            msg = "conditions are set when approving; a denial or revocation takes a comment."
+            raise ConfigError(msg)
         current = self.get(exception_id)
         if not self.verified(current):
             msg = authority.not_verified_note(current) + (
@@ -200,6 +208,7 @@ class ExceptionStore:
                     decided_role=role,
                     decided_at=now,
                     comment=comment,
+                    approval_conditions=conditions,
                     valid_from=begin,
                     valid_until=begin + timedelta(hours=current.duration_hours),
                 )
@@ -226,8 +235,12 @@ class ExceptionStore:
             )
             raise LacunaError(msg)
         event = updated.status.value
+        note = comment
+        if conditions:
+            listed = "conditions: " + "; ".join(conditions)
+            note = f"{comment.rstrip('.')}. {listed}" if comment else listed
         updated = replace(updated, history=(
-            *current.history, HistoryEntry(at=now, by=by, event=event, comment=comment)))
+            *current.history, HistoryEntry(at=now, by=by, event=event, comment=note)))
         return self._replace(current, updated)
 
     def _replace(self, current: ExceptionRequest, updated: ExceptionRequest) -> ExceptionRequest:
@@ -316,6 +329,25 @@ class ExceptionStore:
         self._engine.dispose()
 
 
+MAX_CONDITIONS, MAX_CONDITION_CHARS = 20, 500
+
+
+def check_conditions(conditions: Sequence[str] | str | None) -> tuple[str, ...]:
+    """Approval conditions, trimmed, empty ones dropped; a ConfigError for too many or too
+    long ones (they are shown in every decision the grant covers)."""
+    if conditions is None:
+        return ()
+    if isinstance(conditions, str):
+        conditions = (conditions,)
+    found = tuple(" ".join(str(c).split()) for c in conditions)
+    found = tuple(c for c in found if c)
+    if len(found) > MAX_CONDITIONS or any(len(c) > MAX_CONDITION_CHARS for c in found):
+        msg = (f"at most {MAX_CONDITIONS} approval conditions of at most "
+               f"{MAX_CONDITION_CHARS} characters each; say the rest in the comment.")
+        raise ConfigError(msg)
+    return found
+
+
 def _number(exception_id: str) -> int:
     tail = exception_id.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
@@ -324,7 +356,8 @@ def _number(exception_id: str) -> int:
 def grant_for(
     store: ExceptionStore, operation: Operation, now: datetime, stewards: StewardsConfig
 ) -> tuple[str | None, str | None]:
-    """The approver role of a verified grant covering ``operation``, or a note on why not.
+    """The approver role of a verified grant covering ``operation``, or a note on why not;
+    a covering grant with approval conditions comes with a note that states them.
 
     Honoured only when the row carries a valid signature, was approved by someone other than
     the requester who is still entitled to approve it, and covers this user, action,
@@ -353,6 +386,10 @@ def grant_for(
             f"exception {exception_id} was approved by {approver}, who is not (or no longer) a "
             "steward for it in this configuration; not honoured"
         )
+    if request.approval_conditions:  # said with every decision the grant covers
+        return request.decided_role, (
+            f"exception {exception_id} applies under {approver}'s conditions: "
+            + "; ".join(request.approval_conditions))
     return request.decided_role, None
 
 
@@ -372,7 +409,7 @@ def _from_body(body: str, exception_id: str = "?") -> ExceptionRequest:
         for key in ("created_at", "decided_at", "valid_from", "valid_until"):
             if data.get(key):
                 data[key] = datetime.fromisoformat(data[key])
-        for key in ("sources", "tags", "conditions", "domains"):
+        for key in ("sources", "tags", "conditions", "domains", "approval_conditions"):
             data[key] = tuple(data.get(key) or ())
         data["history"] = tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ())
         data["status"] = Status(data["status"])

@@ -133,10 +133,10 @@ def exception_approve(exception_id: str, body: ExceptionDecisionBody, request: R
         refuse(request, state_of(request), 403,
                f"{principal.name} is not a data_steward; only stewards approve exceptions",
                principal)
-    comment = _comment(body)
     try:
         with acting_as(state_of(request), principal):
-            decided = approve_exception(exception_id, comment=comment)
+            decided = approve_exception(exception_id, comment=body.comment,
+                                        conditions=body.conditions)
     except ExceptionNotAuthorized as exc:
         raise HTTPException(403, str(exc)) from None
     return decided.to_dict()

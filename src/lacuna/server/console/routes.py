@@ -136,12 +136,12 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
         refuse(request, session, 400, "decision must be approve, deny or revoke")
     conditions = tuple(line.strip() for line in fields.get("conditions", "").splitlines()
                        if line.strip())
-    note = decision_note(fields.get("comment", ""), conditions if verdict == "approve" else ())
+    note = decision_note(fields.get("comment", ""), ())
     state = server_state(request)
     try:
         with acting_as(state, Principal(session.name, session.roles)):
             if verdict == "approve":
-                approve_exception(exception_id, comment=note)
+                approve_exception(exception_id, comment=note, conditions=conditions)
             elif verdict == "revoke":
                 revoke_exception(exception_id, comment=note)
             else:
