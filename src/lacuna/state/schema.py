@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, MetaData
 from sqlalchemy.exc import SQLAlchemyError
 
+from lacuna import _bypass
 from lacuna.errors import AuditError
 from lacuna.state.locks import serialize
 
@@ -123,8 +124,9 @@ def status(conn: Connection) -> SchemaStatus:
     """What ``conn``'s database records, without changing anything."""
     from alembic.migration import MigrationContext
 
-    ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-    current = tuple(sorted(ctx.get_current_heads()))
+    with _bypass.bypass():  # Alembic's statements are Lacuna's own: never governed SQL
+        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        current = tuple(sorted(ctx.get_current_heads()))
     script = _script()
     unknown = []
     for rev in current:
@@ -170,7 +172,8 @@ def upgrade(engine: Engine, *, where: str, target: str = "head") -> SchemaStatus
             if not (found.up_to_date and target == "head"):
                 from alembic import command
 
-                command.upgrade(alembic_config(connection=conn), target)
+                with _bypass.bypass():  # Lacuna's own DDL, not governed SQL (lacuna.sql)
+                    command.upgrade(alembic_config(connection=conn), target)
                 found = status(conn)
         return found
     except AuditError:
