@@ -105,18 +105,21 @@ def state_metadata() -> MetaData:
     from lacuna import identity
     from lacuna.anonymize import vault
     from lacuna.audit import schema as audit_schema
-    from lacuna.classify import cache
+    from lacuna.classify import cache, cachestats
     from lacuna.datasets import store as datasets_store
     from lacuna.exceptions import store as exceptions_store
     from lacuna.lineage import schema as lineage_schema
     from lacuna.policy import log_sinks
+    from lacuna.retention import holds
 
     merged = MetaData()
     for md in (audit_schema.metadata, log_sinks.metadata, exceptions_store.metadata,
                lineage_schema.metadata, vault.metadata, cache.metadata,
-               datasets_store.metadata, identity.metadata):
+               datasets_store.metadata, identity.metadata, cachestats.metadata,
+               holds.metadata):
         for table in md.sorted_tables:
-            table.to_metadata(merged)
+            if table.name not in merged.tables:  # some stores share one MetaData
+                table.to_metadata(merged)
     return merged
 
 
