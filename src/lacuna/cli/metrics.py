@@ -156,12 +156,15 @@ class ReportFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
     HTML = "html"
+    PDF = "pdf"
 
 
 @report_app.command("compliance")
 def compliance(
     period: PeriodOption = "last_30_days",
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text, json or html.")] = (
+    fmt: Annotated[ReportFormat, typer.Option(
+        "--format", "-f", help="text, json, html or pdf (pdf needs -o; printed by headless "
+        "Chromium).")] = (
         ReportFormat.TEXT),
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file "
                                                 "(default: standard output).")] = None,
@@ -171,11 +174,19 @@ def compliance(
     verification, lineage completeness and coverage: the quarterly review (--period 2026-Q4)."""
     from lacuna.metrics import compliance_report
 
+    if fmt is ReportFormat.PDF and output is None:
+        Console(stderr=True).print("--format pdf writes a file: give it with -o FILE.pdf")
+        raise typer.Exit(2)
     try:
         _configure(config)
         report = compliance_report(period)
+        if fmt is ReportFormat.PDF and output is not None:
+            report.to_pdf(output)
     except LacunaError as exc:
         raise _fail(exc) from exc
+    if fmt is ReportFormat.PDF:
+        console.print(f"wrote {output} (pdf, {report.period.label})", highlight=False)
+        return
     text = {ReportFormat.TEXT: report.to_text, ReportFormat.JSON: report.to_json,
             ReportFormat.HTML: report.to_html}[fmt]()
     if output is None:
