@@ -121,10 +121,12 @@ def test_compliance_report_in_chromium_and_as_pdf(browser, sandbox, sandbox_conf
         texts = [doc[i].get_textpage().get_text_range() for i in range(len(doc))]
         text = "\n".join(texts)
         positions = [text.find(s) for s in SECTIONS]
-        assert all(p >= 0 for p in positions) and positions == sorted(positions), positions
+        assert min(positions) >= 0, positions
+        assert positions == sorted(positions)
         assert "Compliance report: 2026-Q4" in texts[0]
         ids = [x["id"] for x in report.exceptions]
-        assert len(ids) == done["exceptions"] and all(i in text for i in ids)
+        assert len(ids) == done["exceptions"]
+        assert all(i in text for i in ids)
         assert sum(r["denials"] for r in report.to_dict()["denials_by_policy"]) == done["denied"]
         for i in range(len(doc)):
             assert tuple(round(v) for v in doc[i].get_size()) == A4_POINTS
@@ -152,6 +154,6 @@ def test_pdf_without_a_browser_is_a_clear_error(governed, monkeypatch, tmp_path)
     from lacuna.metrics import ReportError
 
     monkeypatch.setenv("LACUNA_CHROMIUM", str(tmp_path / "no-such-chromium"))
-    with pytest.raises(ReportError, match="LACUNA_CHROMIUM=.*not an executable"):
+    with pytest.raises(ReportError, match=r"LACUNA_CHROMIUM=.*not an executable"):
         compliance_report("last_7_days").to_pdf(tmp_path / "r.pdf")
     assert not (tmp_path / "r.pdf").exists()
