@@ -169,7 +169,7 @@ def compliance_report(
 
     window = parse_period(period, now=now)
     gov = governor or current()
-    m = GovernanceMetrics(window, governor=gov)
+    m = GovernanceMetrics(window, governor=gov, exact=True)
     policies: Counter[str] = Counter()
     policy_denials: Counter[str] = Counter()
     actions: Counter[str] = Counter()
