@@ -179,11 +179,14 @@ class AuditStore:
 
     def _install_rollups(self) -> None:
         """The metrics' rollup tables, kept in each append's transaction (lacuna.metrics.rollup)."""
-        from lacuna.metrics.rollup import install
+        from lacuna.metrics.rollup import install, installed
 
         with self._transaction(write=False) as conn:
+            if installed(conn):
+                return
+        with self._transaction(write=True) as conn:
             top = conn.execute(select(head.c.seq).where(head.c.id == 1)).first()
-        install(self._engine, top.seq if top is not None else 0)
+            install(conn, top.seq if top is not None else 0)
 
     @property
     def engine(self) -> Engine:

@@ -54,7 +54,6 @@ def from_rollups(gov: Governor, period: Period, role: str | None) -> Numbers | N
         whole = rollup.totals(conn, iso(first)[:13], iso(last)[:13], role)
         every_total = whole if role is None else rollup.totals(
             conn, iso(first)[:13], iso(last)[:13], None)
-        names = rollup.asset_names(conn, iso(first)[:13], iso(last)[:13], role)
         head = _between(conn, period.start, first)
         tail = _between(conn, last, period.end)
         events = _between(conn, period.start, period.end,
@@ -73,6 +72,7 @@ def from_rollups(gov: Governor, period: Period, role: str | None) -> Numbers | N
     minutes = 0.0
     tricks = 0
     audited = every_total.decisions
+    names: dict[str, bool] = {}
     for edge in (head, tail):
         every = classify(edge)[0]
         audited += len(every)
@@ -87,6 +87,8 @@ def from_rollups(gov: Governor, period: Period, role: str | None) -> Numbers | N
             covered = bool(d.packages) and not d.engine_error
             for n in set(d.sources) | ({d.destination} if d.destination else set()):
                 names[n] = names.get(n, False) or covered
+    with gov.audit.engine.connect() as conn:
+        covered, assets = rollup.coverage(conn, iso(first)[:13], iso(last)[:13], role, names)
     denied = [d for d in (_decision(r) for r in targets) if d is not None and
               not d.allowed and d.when in period and keep(d)]
     logged = intercepted_operations(gov, period)
@@ -96,7 +98,7 @@ def from_rollups(gov: Governor, period: Period, role: str | None) -> Numbers | N
         resolved=whole.resolved + resolved,
         resolution_minutes=whole.resolution_minutes + minutes,
         workarounds=whole.workarounds + tricks,
-        covered=sum(names.values()), assets=len(names), audited=audited,
+        covered=covered, assets=assets, audited=audited,
         intercepted=max(audited, len(logged)), survey=tuple(survey))
 
 

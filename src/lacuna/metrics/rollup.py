@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Column,
     Connection,
-    Engine,
     Float,
     Index,
     Integer,
@@ -38,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
+    inspect,
     select,
     text,
 )
@@ -67,6 +67,7 @@ assets = Table(
     Column("role", String(255), primary_key=True),
     Column("asset", String(1000), primary_key=True),
     Column("covered", Integer, nullable=False, default=0),
+    Index("ix_lacuna_metrics_assets_asset", "asset", "hour"),
 )
 recent = Table(
     "lacuna_metrics_recent", metadata,
@@ -226,13 +227,21 @@ def _apply(run: _Exec, d: DecisionFact, change: Delta) -> None:
                     "fact": _dump(d)})
 
 
-def install(engine: Engine, head_seq: int) -> None:
-    """Create the rollup tables if missing; a trail that already has records (``head_seq``)
-    starts its rollups there (incomplete until :func:`rebuild`)."""
-    with engine.begin() as conn:
-        metadata.create_all(conn, checkfirst=True)
-        if conn.execute(select(state.c.id)).first() is None:
-            conn.execute(insert(state).values(id=1, from_seq=head_seq))
+def installed(conn: Connection) -> bool:
+    """Whether the rollup tables and their state row exist (read only: no lock taken)."""
+    found = inspect(conn)
+    if not all(found.has_table(t.name) for t in (hourly, assets, recent, state)):
+        return False
+    return conn.execute(select(state.c.id)).first() is not None
+
+
+def install(conn: Connection, head_seq: int) -> None:
+    """Create the rollup tables if missing, in the caller's write transaction; a trail that
+    already has records (``head_seq``) starts its rollups there (incomplete until
+    :func:`rebuild`)."""
+    metadata.create_all(conn, checkfirst=True)
+    if conn.execute(select(state.c.id)).first() is None:
+        conn.execute(insert(state).values(id=1, from_seq=head_seq))
 
 
 def complete(conn: Connection) -> bool:
@@ -253,35 +262,44 @@ class Totals:
     resolved: int
     resolution_minutes: float
     workarounds: int
-    covered: int
-    assets: int
+
+
+def _where(role: str | None) -> str:
+    return "hour >= :a AND hour < :b" + (" AND role = :role" if role is not None else "")
 
 
 def totals(conn: Connection, first_hour: str, last_hour: str, role: str | None) -> Totals:
-    """The rollups of the whole hours ``[first_hour, last_hour)``, for one role or all."""
-    where = "hour >= :a AND hour < :b" + (" AND role = :role" if role is not None else "")
-    params = {"a": first_hour, "b": last_hour, "role": role}
+    """The counters of the whole hours ``[first_hour, last_hour)``, for one role or all."""
     row = conn.execute(text(
         "SELECT COALESCE(SUM(decisions), 0), COALESCE(SUM(denials), 0), "
         "COALESCE(SUM(resolved), 0), COALESCE(SUM(resolution_minutes), 0), "
-        f"COALESCE(SUM(workarounds), 0) FROM lacuna_metrics_hourly WHERE {where}"),
-        params).one()
-    cov = conn.execute(text(
-        "SELECT COUNT(*), COALESCE(SUM(c), 0) FROM (SELECT asset, MAX(covered) AS c FROM "
-        f"lacuna_metrics_assets WHERE {where} GROUP BY asset) AS a"), params).one()
+        f"COALESCE(SUM(workarounds), 0) FROM lacuna_metrics_hourly WHERE {_where(role)}"),
+        {"a": first_hour, "b": last_hour, "role": role}).one()
     return Totals(decisions=int(row[0]), denials=int(row[1]), resolved=int(row[2]),
-                  resolution_minutes=float(row[3]), workarounds=int(row[4]),
-                  covered=int(cov[1]), assets=int(cov[0]))
+                  resolution_minutes=float(row[3]), workarounds=int(row[4]))
 
 
-def asset_names(conn: Connection, first_hour: str, last_hour: str,
-                role: str | None) -> dict[str, bool]:
-    """Each asset named in the whole hours, and whether it was covered."""
-    where = "hour >= :a AND hour < :b" + (" AND role = :role" if role is not None else "")
-    rows = conn.execute(text(f"SELECT asset, MAX(covered) FROM lacuna_metrics_assets WHERE "
-                             f"{where} GROUP BY asset"),
-                        {"a": first_hour, "b": last_hour, "role": role}).all()
-    return {str(a): bool(c) for a, c in rows}
+def coverage(conn: Connection, first_hour: str, last_hour: str, role: str | None,
+             extra: Mapping[str, bool]) -> tuple[int, int]:
+    """(covered, assets) over the assets named in the whole hours plus ``extra`` (the partial
+    hours' assets, each with whether it was covered there)."""
+    params = {"a": first_hour, "b": last_hour, "role": role}
+    where = _where(role)
+    assets_n, covered_n = conn.execute(text(
+        "SELECT COUNT(DISTINCT asset), COUNT(DISTINCT CASE WHEN covered = 1 THEN asset END) "
+        f"FROM lacuna_metrics_assets WHERE {where}"), params).one()
+    known: dict[str, bool] = {}
+    names = sorted(extra)
+    for i in range(0, len(names), 500):  # the few partial-hour assets, by the asset index
+        chunk = {f"n{j}": n for j, n in enumerate(names[i:i + 500])}
+        listed = ", ".join(f":{k}" for k in chunk)
+        for asset, cov in conn.execute(text(
+                f"SELECT asset, MAX(covered) FROM lacuna_metrics_assets WHERE asset IN "
+                f"({listed}) AND {where} GROUP BY asset"), {**params, **chunk}).all():
+            known[str(asset)] = bool(cov)
+    assets_n += sum(1 for n in names if n not in known)
+    covered_n += sum(1 for n in names if extra[n] and not known.get(n, False))
+    return int(covered_n), int(assets_n)
 
 
 # -- rebuild -----------------------------------------------------------------------------------
@@ -329,7 +347,17 @@ class Accumulator:
     def add(self, d: DecisionFact) -> None:
         self.count += 1
         cutoff = d.when - WINDOW
-        mine = [e for e in self.recent.get(d.user, []) if e[0].when >= cutoff]
+        mine = [e for e in self.recent.get(d.user, ()) if e[0].when >= cutoff]
+        if not mine and d.allowed:  # the common case: nothing to match with
+            hour = hour_of(iso(d.when))
+            self._row(hour, d.role)[0] += 1
+            covered = int(bool(d.packages) and not d.engine_error)
+            for asset in {*d.sources, *((d.destination,) if d.destination else ())}:
+                key = (hour, d.role, asset)
+                if self.assets.get(key, -1) < covered:
+                    self.assets[key] = covered
+            self.recent.pop(d.user, None)
+            return
         change = delta(d, [(e[0], e[1]) for e in mine])
         row = self._row(change.hour, change.role)
         row[0] += 1
