@@ -149,6 +149,22 @@ def insights_command(
         console.print(str(found), highlight=False, markup=False)
 
 
+@app.command("rebuild")
+def rebuild_command(config: ConfigOption = None) -> None:
+    """Recompute the metrics' rollups from every audit record (after an upgrade, or when the
+    rollups were started on a trail that already had records); until then metrics read the
+    records themselves."""
+    from lacuna.governor import current
+    from lacuna.metrics.rollup import rebuild
+
+    try:
+        _configure(config)
+        count = rebuild(current().audit)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
+    console.print(f"rolled up {count} decisions; metrics now read the rollups.", highlight=False)
+
+
 report_app = typer.Typer(help="Reports for reviews and auditors.", no_args_is_help=True)
 
 
