@@ -84,9 +84,9 @@ def from_rollups(gov: Governor, period: Period, role: str | None) -> Numbers | N
         minutes += sum(r.minutes for r in found)
         tricks += len(compute.workarounds(mine))
         for d in mine:
-            covered = bool(d.packages) and not d.engine_error
+            evaluated = bool(d.packages) and not d.engine_error
             for n in set(d.sources) | ({d.destination} if d.destination else set()):
-                names[n] = names.get(n, False) or covered
+                names[n] = names.get(n, False) or evaluated
     with gov.audit.engine.connect() as conn:
         covered, assets = rollup.coverage(conn, iso(first)[:13], iso(last)[:13], role, names)
     denied = [d for d in (_decision(r) for r in targets) if d is not None and
