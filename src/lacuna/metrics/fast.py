@@ -56,8 +56,9 @@ def from_rollups(gov: Governor, period: Period, role: str | None) -> Numbers | N
             conn, iso(first)[:13], iso(last)[:13], None)
         head = _between(conn, period.start, first)
         tail = _between(conn, last, period.end)
-        events = _between(conn, period.start, period.end,
-                          records.c.action.in_((FEEDBACK, SURVEY)))
+        events = [r for r in (_record(row) for row in conn.execute(  # by the action index
+            select(records).where(records.c.action.in_((FEEDBACK, SURVEY)))).all())
+            if r.timestamp in period]
         _, feedback, survey = classify(events)
         named = {f.decision_record_id for f in feedback}
         targets = [_record(row) for row in conn.execute(select(records).where(
@@ -79,10 +80,14 @@ def from_rollups(gov: Governor, period: Period, role: str | None) -> Numbers | N
         mine = [d for d in every if keep(d)]
         decisions += len(mine)
         denials += sum(not d.allowed for d in mine)
-        found = compute.resolutions(mine)
-        resolved += len(found)
-        minutes += sum(r.minutes for r in found)
-        tricks += len(compute.workarounds(mine))
+        by_user: dict[str, list[DecisionFact]] = {}
+        for d in mine:  # both definitions pair operations of one user: per user is linear
+            by_user.setdefault(d.user, []).append(d)
+        for ops in by_user.values():
+            found = compute.resolutions(ops)
+            resolved += len(found)
+            minutes += sum(r.minutes for r in found)
+            tricks += len(compute.workarounds(ops))
         for d in mine:
             evaluated = bool(d.packages) and not d.engine_error
             for n in set(d.sources) | ({d.destination} if d.destination else set()):
