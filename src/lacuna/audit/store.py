@@ -342,6 +342,8 @@ class AuditStore:
                     linked.append((seq, prev, text, digest))
                     prev = digest
                 conn.executemany(_SQL_INSERT, rows)
+                for body, _ in prepared:
+                    roll_up(conn, body)
                 conn.execute(_SQL_UPDATE_HEAD, (seq, prev))
                 conn.execute("COMMIT")
             except BaseException:
@@ -372,6 +374,8 @@ class AuditStore:
                     linked.append((seq, prev, text, digest))
                     prev = digest
                 conn.execute(_INSERT, rows)
+                for body, _ in prepared:
+                    roll_up(conn, body)
                 conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": prev})
         except SQLAlchemyError as exc:
             raise AuditError(self._explain(exc, "append to")) from exc
