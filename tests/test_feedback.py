@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import lacuna
 from lacuna.feedback import render_html, render_json, render_rich, render_text
 from lacuna.model import (
     Action,
@@ -129,7 +131,7 @@ def test_violation_carries_the_decision():
 
     exc = GovernanceViolation(DENIED)
     assert exc.decision is DENIED
-    assert str(exc) == render_text(DENIED)
+    assert str(exc).startswith(render_text(DENIED) + "\n")
     assert "Governance Policy Violation" in exc._repr_html_()
     assert json.loads(exc.to_json())["allowed"] is False
 
@@ -171,3 +173,35 @@ def test_rich_code_lines_copy_as_they_run():
 def test_text_code_lines_have_no_box_characters():
     box = set("│┃║─━═╭╮╰╯┌┐└┘")
     assert not box & set(render_text(DENIED))
+
+
+def test_a_denial_says_how_to_report_a_false_positive():
+    from lacuna.errors import GovernanceViolation
+
+    exc = GovernanceViolation(DENIED)
+    tail = str(exc).splitlines()[-2:]
+    assert tail == [f"Decision: {DENIED.operation_id}",
+                    f'Report a false positive: lacuna feedback {DENIED.operation_id} '
+                    '--false-positive "why it was wrong"']
+    assert exc.feedback is not None
+    assert exc.feedback.console_url is None
+    assert DENIED.decision_id == DENIED.operation_id
+    html = exc._repr_html_()
+    assert f"lacuna feedback {DENIED.operation_id} --false-positive" in html
+    assert "/console/feedback/" not in html
+
+
+def test_with_a_server_the_denial_links_to_the_console_feedback_page(tmp_path):
+    from lacuna.errors import GovernanceViolation
+    from lacuna.feedback import feedback_link
+
+    allowed = replace(DENIED, allowed=True)
+    assert feedback_link(allowed, "http://gov:8080") is None
+    lacuna.configure(server={"url": "https://governance.example.com:8443/"},
+                     audit={"url": f"sqlite:///{tmp_path / 'a.db'}"})
+    exc = GovernanceViolation(replace(DENIED, operation_id="op/1 2"))
+    url = "https://governance.example.com:8443/console/feedback/op%2F1%202"
+    assert exc.feedback is not None
+    assert exc.feedback.console_url == url
+    assert str(exc).splitlines()[-1] == f"Or on the console: {url}"
+    assert f"href='{url}'" in exc._repr_html_()

@@ -80,15 +80,16 @@ class GovernanceViolation(LacunaError, PermissionError):
     """
 
     def __init__(self, decision: Decision) -> None:
-        from lacuna.feedback import render_text
+        from lacuna.feedback import feedback_link, render_text
 
         self.decision = decision
-        super().__init__(render_text(decision))
+        self.feedback = feedback_link(decision)  # how to report a false positive
+        super().__init__(render_text(decision, feedback=self.feedback))
 
     def _repr_html_(self) -> str:
         from lacuna.feedback import render_html
 
-        return render_html(self.decision)
+        return render_html(self.decision, feedback=self.feedback)
 
     def to_json(self) -> str:
         """The decision as JSON, for machines."""

@@ -13,6 +13,9 @@ One layout, four renderers: plain text (exception messages, logs), rich (termina
     Policy: P-2024-001 (PII Export Restrictions)
     Steward: ...
     Documentation: ...
+
+Denials end with how to report a false positive: the decision id, the ``lacuna feedback``
+command and, when a Lacuna server is configured, the console's feedback page for the decision.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from __future__ import annotations
 import html
 import json
 import textwrap
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from lacuna.model import Alternative, Decision
 
@@ -28,6 +33,39 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
 _CODE_INDENT = "   "
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackLink:
+    """How to say a decision was wrong: its id, the CLI command and the console page (when a
+    Lacuna server is configured)."""
+
+    decision_id: str
+    console_url: str | None = None
+
+    @property
+    def command(self) -> str:
+        return f'lacuna feedback {self.decision_id} --false-positive "why it was wrong"'
+
+
+def feedback_url(server_url: str, decision_id: str) -> str:
+    """The console page where a decision's feedback is given."""
+    return f"{server_url.rstrip('/')}/console/feedback/{quote(decision_id, safe='')}"
+
+
+def feedback_link(decision: Decision, server_url: str | None = None) -> FeedbackLink | None:
+    """The feedback link of a denial (None for an allowed decision). The server is
+    ``server_url``, else the current governor's ``server.url`` setting, if any."""
+    if decision.allowed:
+        return None
+    if server_url is None:
+        from lacuna.governor import existing
+
+        gov = existing()
+        server = gov.config.server if gov is not None else None
+        server_url = server.url if server is not None else None
+    url = feedback_url(server_url, decision.decision_id) if server_url else None
+    return FeedbackLink(decision.decision_id, url)
 
 
 def _action_line(decision: Decision) -> str:
@@ -111,8 +149,17 @@ def _code_block(alt: Alternative) -> str | None:
     return "\n".join(parts) or None
 
 
-def render_text(decision: Decision) -> str:
-    """The decision as plain text, the seed's layout."""
+def _feedback_rows(link: FeedbackLink | None) -> list[tuple[str, str]]:
+    if link is None:
+        return []
+    rows = [("Decision", link.decision_id), ("Report a false positive", link.command)]
+    if link.console_url:
+        rows.append(("Or on the console", link.console_url))
+    return rows
+
+
+def render_text(decision: Decision, *, feedback: FeedbackLink | None = None) -> str:
+    """The decision as plain text, the seed's layout (then ``feedback``, when given)."""
     lines = [_headline(decision)]
     lines += [f"{label}: {value}" for label, value in _head(decision)]
     if decision.why:
@@ -130,6 +177,7 @@ def render_text(decision: Decision) -> str:
             if code:
                 lines.append(textwrap.indent(code, _CODE_INDENT))
     lines += [f"{label}: {value}" for label, value in _foot(decision)]
+    lines += [f"{label}: {value}" for label, value in _feedback_rows(feedback)]
     return "\n".join(lines)
 
 
@@ -170,8 +218,8 @@ def render_rich(decision: Decision) -> RenderableType:
     return Group(*out)
 
 
-def render_html(decision: Decision) -> str:
-    """The decision as an HTML fragment for notebooks."""
+def render_html(decision: Decision, *, feedback: FeedbackLink | None = None) -> str:
+    """The decision as an HTML fragment for notebooks (then ``feedback``, when given)."""
     e = html.escape
     color = "#1a7f37" if decision.allowed else "#cf222e"
     body = "".join(
@@ -212,6 +260,13 @@ def render_html(decision: Decision) -> str:
         foot.append(f"{label}: {value_html}")
     if foot:
         out.append("<div style='color:#57606a'>" + " · ".join(foot) + "</div>")
+    if feedback is not None:
+        link = (f" or <a href='{e(feedback.console_url)}' target='_blank' rel='noopener'>"
+                "report it on the console</a>" if feedback.console_url else "")
+        out.append(
+            f"<div class='lacuna-feedback' style='color:#57606a;margin-top:.4em'>Decision "
+            f"<code>{e(feedback.decision_id)}</code>. Wrong decision? Run "
+            f"<code>{e(feedback.command)}</code>{link}.</div>")
     out.append("</div>")
     return "".join(out)
 

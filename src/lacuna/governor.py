@@ -756,6 +756,13 @@ def current() -> Governor:
     return _process_governor()
 
 
+def existing() -> Governor | None:
+    """The governor ``current()`` would return, or None when none has been made yet (never
+    creates one: for code that only wants to read settings, e.g. error messages)."""
+    scope = _SCOPE.get()
+    return scope.governor if scope is not None else _CURRENT
+
+
 def _process_governor() -> Governor:
     global _CURRENT
     if _CURRENT is None:

@@ -458,6 +458,11 @@ class Decision:
     def denied(self) -> bool:
         return not self.allowed
 
+    @property
+    def decision_id(self) -> str:
+        """The id to give feedback on (``lacuna feedback DECISION_ID``): the operation id."""
+        return self.operation_id
+
     def to_dict(self) -> dict[str, Any]:
         op = self.operation
         return {

@@ -177,3 +177,38 @@ def test_insights(governed):
     out = CliRunner().invoke(app, ["metrics", "insights", "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["policies"][0]["policy_id"] == found.policies[0].policy_id
+
+
+def test_review_queue_items_verdicts_and_withdrawn_reports(governed):
+    from lacuna.metrics.review import ReportNotFound, review_queue, review_report
+
+    customers = pd.read_csv("customers.csv")
+    ops = []
+    for name in ("a", "b"):
+        with pytest.raises(lacuna.GovernanceViolation) as denied:
+            customers.to_csv(governed / "Downloads" / f"{name}.csv")
+        ops.append(denied.value.decision.decision_id)
+    first = report_feedback(ops[0], false_positive=True, comment="ids only")
+    report_feedback(ops[1], false_positive=True, comment="oops")
+    report_feedback(ops[1], false_positive=False, comment="on reflection, right")  # withdrawn
+    queue = review_queue()
+    assert [i.operation_id for i in queue] == [ops[0]]
+    item = queue[0]
+    assert item.status == "open"
+    assert item.comment == "ids only"
+    assert item.policy_id == "P-2024-001"
+    assert "email: public  # was pii:email" in item.candidate_declaration()
+    assert item.sensitive_term_suggestion() == ""  # no sensitive term set this tier
+    assert review_queue(policy="P-9999-999") == []
+
+    with pytest.raises(ConfigError, match="verdict"):
+        review_report(first.id, verdict="maybe", reviewer=("sam", "data_steward"))
+    with pytest.raises(ReportNotFound):
+        review_report(ops[0], verdict="accept", reviewer=("sam", "data_steward"))  # a decision
+    review_report(first.id, verdict="reject", comment="policy is right", reviewer=("sam", "x"))
+    review_report(first.id, verdict="accept", comment="on second look", reviewer=("sue", "x"))
+    assert review_queue() == []  # no open report left
+    [done] = review_queue(status="accepted")
+    assert (done.review.by, done.review.comment) == ("sue", "on second look")
+    assert review_queue(status="rejected") == []
+    assert current().audit.verify().ok  # reviews are chained like everything else

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, inspect, select, update
+from sqlalchemy import Connection, Engine, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from lacuna.audit.checkpoint import (
@@ -128,6 +128,7 @@ class AuditStore:
         try:
             if not read_only:
                 self._init_schema()
+                self._install_rollups()
         except AuditError:
             self._engine.dispose()
             raise
@@ -178,6 +179,22 @@ class AuditStore:
                 top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
             if top is not None and top.seq == 0:  # a new trail: checkpoint its empty state
                 self._advance(0, GENESIS_HASH)
+
+    def _install_rollups(self) -> None:
+        """The metrics' rollup tables, kept in each append's transaction (lacuna.metrics.rollup)."""
+        from lacuna.metrics.rollup import install, installed
+
+        with self._transaction(write=False) as conn:
+            if installed(conn):
+                return
+        with self._transaction(write=True) as conn:
+            top = conn.execute(select(head.c.seq).where(head.c.id == 1)).first()
+            install(conn, top.seq if top is not None else 0)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for readers of the store's other tables, e.g. the rollups)."""
+        return self._engine
 
     def _ready(self, conn: Connection) -> bool:
         """Both tables and the head row exist at this layout: no write lock needed to open."""
@@ -328,6 +345,8 @@ class AuditStore:
                     linked.append((seq, prev, text, digest))
                     prev = digest
                 conn.executemany(_SQL_INSERT, rows)
+                for body, _ in prepared:
+                    roll_up(conn, body)
                 conn.execute(_SQL_UPDATE_HEAD, (seq, prev))
                 conn.execute("COMMIT")
             except BaseException:
@@ -358,6 +377,8 @@ class AuditStore:
                     linked.append((seq, prev, text, digest))
                     prev = digest
                 conn.execute(_INSERT, rows)
+                for body, _ in prepared:
+                    roll_up(conn, body)
                 conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": prev})
         except SQLAlchemyError as exc:
             raise AuditError(self._explain(exc, "append to")) from exc
@@ -409,6 +430,7 @@ class AuditStore:
                 conn.execute(_SQL_INSERT, (
                     seq, values["id"], values["timestamp"], values["user_id"], values["action"],
                     values["allowed"], values["policy_id"], text, last[1], digest, sig))
+                roll_up(conn, body)
                 conn.execute(_SQL_UPDATE_HEAD, (seq, digest))
                 conn.execute("COMMIT")
             except BaseException:
@@ -433,6 +455,7 @@ class AuditStore:
                 conn.execute(_INSERT, {**values, "seq": seq, "body": text,
                                        "prev_hash": last.hash, "hash": digest,
                                        "signature": sig})
+                roll_up(conn, body)
                 conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
         except SQLAlchemyError as exc:
             raise AuditError(self._explain(exc, "append to")) from exc
@@ -630,6 +653,13 @@ class AuditStore:
 
     def __repr__(self) -> str:
         return f"AuditStore({self.where!r})"
+
+
+def roll_up(conn: Any, body: dict[str, Any]) -> None:
+    """The metrics' rollups of one appended record, in its transaction (one call per append)."""
+    from lacuna.metrics.rollup import on_append
+
+    on_append(conn, body)
 
 
 def _as_datetime(value: datetime | str) -> datetime:

@@ -149,6 +149,22 @@ def insights_command(
         console.print(str(found), highlight=False, markup=False)
 
 
+@app.command("rebuild")
+def rebuild_command(config: ConfigOption = None) -> None:
+    """Recompute the metrics' rollups from every audit record (after an upgrade, or when the
+    rollups were started on a trail that already had records); until then metrics read the
+    records themselves."""
+    from lacuna.governor import current
+    from lacuna.metrics.rollup import rebuild
+
+    try:
+        _configure(config)
+        count = rebuild(current().audit)
+    except LacunaError as exc:
+        raise _fail(exc) from exc
+    console.print(f"rolled up {count} decisions; metrics now read the rollups.", highlight=False)
+
+
 report_app = typer.Typer(help="Reports for reviews and auditors.", no_args_is_help=True)
 
 
@@ -156,12 +172,15 @@ class ReportFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
     HTML = "html"
+    PDF = "pdf"
 
 
 @report_app.command("compliance")
 def compliance(
     period: PeriodOption = "last_30_days",
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text, json or html.")] = (
+    fmt: Annotated[ReportFormat, typer.Option(
+        "--format", "-f", help="text, json, html or pdf (pdf needs -o; printed by headless "
+        "Chromium).")] = (
         ReportFormat.TEXT),
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file "
                                                 "(default: standard output).")] = None,
@@ -171,11 +190,19 @@ def compliance(
     verification, lineage completeness and coverage: the quarterly review (--period 2026-Q4)."""
     from lacuna.metrics import compliance_report
 
+    if fmt is ReportFormat.PDF and output is None:
+        Console(stderr=True).print("--format pdf writes a file: give it with -o FILE.pdf")
+        raise typer.Exit(2)
     try:
         _configure(config)
         report = compliance_report(period)
+        if fmt is ReportFormat.PDF and output is not None:
+            report.to_pdf(output)
     except LacunaError as exc:
         raise _fail(exc) from exc
+    if fmt is ReportFormat.PDF:
+        console.print(f"wrote {output} (pdf, {report.period.label})", highlight=False)
+        return
     text = {ReportFormat.TEXT: report.to_text, ReportFormat.JSON: report.to_json,
             ReportFormat.HTML: report.to_html}[fmt]()
     if output is None:

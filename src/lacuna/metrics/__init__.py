@@ -15,13 +15,14 @@ from lacuna.metrics.feedback import (
     survey_due,
 )
 from lacuna.metrics.insights import Insights, PolicyInsight, insights
+from lacuna.metrics.pdf import ReportError, html_to_pdf
 from lacuna.metrics.period import Period, parse_period
 from lacuna.metrics.report import ComplianceReport, compliance_report
 from lacuna.metrics.targets import TARGETS, Flag, Target
 
 __all__ = [
     "METRICS", "SURVEY_QUESTION", "TARGETS", "ComplianceReport", "DecisionNotFound", "Filters",
-    "Flag", "GovernanceMetrics", "Insights", "Period", "PolicyInsight", "Target",
-    "answer_survey", "compliance_report", "insights", "parse_period", "report_feedback",
-    "survey_due", "time_series",
+    "Flag", "GovernanceMetrics", "Insights", "Period", "PolicyInsight", "ReportError", "Target",
+    "answer_survey", "compliance_report", "html_to_pdf", "insights", "parse_period",
+    "report_feedback", "survey_due", "time_series",
 ]

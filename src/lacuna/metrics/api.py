@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from lacuna.errors import ConfigError
 from lacuna.metrics import compute
-from lacuna.metrics.facts import DecisionFact, classify
+from lacuna.metrics.facts import DecisionFact, SurveyFact, classify
 from lacuna.metrics.period import Period, parse_period
 from lacuna.metrics.targets import TARGETS, Flag
 
@@ -19,6 +20,23 @@ if TYPE_CHECKING:
     from lacuna.governor import Governor
 
 METRICS = tuple(TARGETS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Numbers:
+    """What the metrics of a period are computed from (by records or by rollups)."""
+
+    decisions: int
+    denials: int
+    false_positives: int
+    resolved: int
+    resolution_minutes: float
+    workarounds: int
+    covered: int
+    assets: int
+    audited: int
+    intercepted: int
+    survey: tuple[SurveyFact, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +82,10 @@ class GovernanceMetrics:
             ``2026-10-01..2026-12-31``, a ``(start, end)`` pair or a :class:`Period`.
         domain, policy, user_group, tier: count only matching decisions (see :class:`Filters`).
         now: the end of ``last_N_days`` periods (default: now).
+        exact: ``True`` reads every record of the period (and fills ``decisions``);
+            ``False`` requires the incremental rollups (:mod:`lacuna.metrics.rollup`); ``None``
+            (default) uses the rollups when they can answer, else the records. ``source`` says
+            which was used.
 
     Every metric is an attribute with the seed's name; ``targets``, ``flags`` and ``counts``
     hold each one's target, its flag against it and the numbers it was computed from.
@@ -82,6 +104,8 @@ class GovernanceMetrics:
     data_coverage_percent: float
     lineage_completeness_percent: float
     audit_completeness: float
+    decisions: tuple[DecisionFact, ...]  # the decisions counted (empty when from rollups)
+    source: str  # "records" or "rollups"
 
     def __init__(
         self,
@@ -93,50 +117,77 @@ class GovernanceMetrics:
         tier: str | None = None,
         governor: Governor | None = None,
         now: datetime | None = None,
+        exact: bool | None = None,
     ) -> None:
         from lacuna.governor import current
 
         self.period = parse_period(period, now=now)
         self.filters = Filters(domain=domain, policy=policy, user_group=user_group, tier=tier)
         gov = governor or current()
+        requests = [r for r in gov.exceptions.list()
+                    if r.created_at in self.period and self.filters.keep_exception(r)]
+        lineage = gov.lineage_store.completeness()
+        fast = None
+        if not exact and (self.filters.domain, self.filters.policy, self.filters.tier) == (
+                None, None, None):
+            from lacuna.metrics.fast import from_rollups
+
+            fast = from_rollups(gov, self.period, self.filters.user_group)
+        if fast is None:
+            if exact is False:
+                msg = (f"metrics of {self.period.label}: the rollups cannot answer this (they "
+                       "are incomplete, or a domain/policy/tier filter was given); run "
+                       "`lacuna metrics rebuild`, or leave exact unset.")
+                raise ConfigError(msg)
+            n = self._exact(gov)
+            self.source = "records"
+        else:
+            n = fast
+            self.decisions = ()
+            self.source = "rollups"
+        self.violation_rate = compute.percent(n.denials, n.decisions)
+        self.false_positive_rate = compute.percent(n.false_positives, n.denials)
+        self.avg_resolution_time_minutes = (
+            round(n.resolution_minutes / n.resolved, 2) if n.resolved else None)
+        self.exception_rate = compute.percent(len(requests), n.decisions)
+        self.user_satisfaction = compute.satisfaction(n.survey)
+        self.workaround_attempts = n.workarounds
+        self.data_coverage_percent = compute.percent(n.covered, n.assets)
+        self.lineage_completeness_percent = round(100.0 * lineage.ratio, 2)
+        self.audit_completeness = compute.percent(n.audited, n.intercepted)
+        self.counts: dict[str, dict[str, int]] = {
+            "violation_rate": {"denied": n.denials, "decisions": n.decisions},
+            "false_positive_rate": {"reported_false_positive": n.false_positives,
+                                    "denials": n.denials},
+            "avg_resolution_time_minutes": {"resolved": n.resolved, "denials": n.denials},
+            "exception_rate": {"exception_requests": len(requests), "decisions": n.decisions},
+            "user_satisfaction": {"respondents": len({s.user for s in n.survey})},
+            "workaround_attempts": {"attempts": n.workarounds},
+            "data_coverage_percent": {"covered_assets": n.covered, "assets": n.assets},
+            "lineage_completeness_percent": {"complete": lineage.complete,
+                                             "derived": lineage.derived},
+            "audit_completeness": {"audited": n.audited, "intercepted": n.intercepted},
+        }
+
+    def _exact(self, gov: Governor) -> Numbers:
+        """Every record of the period read and classified (what the definitions say)."""
         records = [r for r in gov.audit.list(limit=None, since=self.period.start)
                    if r.timestamp in self.period]
         every, feedback, survey = classify(records)
         decisions = [d for d in every if self.filters.keep(d)]
         denials = [d for d in decisions if not d.allowed]
-        fps = compute.false_positives(denials, feedback)
         resolved = compute.resolutions(decisions)
-        tricks = compute.workarounds(decisions)
-        requests = [r for r in gov.exceptions.list()
-                    if r.created_at in self.period and self.filters.keep_exception(r)]
         covered, assets = compute.coverage(decisions)
-        lineage = gov.lineage_store.completeness()
         audited = {d.operation_id for d in every}
-        intercepted = audited | _intercepted(gov, self.period)
-
-        self.violation_rate = compute.percent(len(denials), len(decisions))
-        self.false_positive_rate = compute.percent(len(fps), len(denials))
-        self.avg_resolution_time_minutes = (
-            round(sum(r.minutes for r in resolved) / len(resolved), 2) if resolved else None)
-        self.exception_rate = compute.percent(len(requests), len(decisions))
-        self.user_satisfaction = compute.satisfaction(survey)
-        self.workaround_attempts = len(tricks)
-        self.data_coverage_percent = compute.percent(covered, assets)
-        self.lineage_completeness_percent = round(100.0 * lineage.ratio, 2)
-        self.audit_completeness = compute.percent(len(audited), len(intercepted))
-        self.counts: dict[str, dict[str, int]] = {
-            "violation_rate": {"denied": len(denials), "decisions": len(decisions)},
-            "false_positive_rate": {"reported_false_positive": len(fps), "denials": len(denials)},
-            "avg_resolution_time_minutes": {"resolved": len(resolved), "denials": len(denials)},
-            "exception_rate": {"exception_requests": len(requests), "decisions": len(decisions)},
-            "user_satisfaction": {"respondents": len({s.user for s in survey})},
-            "workaround_attempts": {"attempts": len(tricks)},
-            "data_coverage_percent": {"covered_assets": covered, "assets": assets},
-            "lineage_completeness_percent": {"complete": lineage.complete,
-                                             "derived": lineage.derived},
-            "audit_completeness": {"audited": len(audited), "intercepted": len(intercepted)},
-        }
         self.decisions = tuple(decisions)
+        return Numbers(
+            decisions=len(decisions), denials=len(denials),
+            false_positives=len(compute.false_positives(denials, feedback)),
+            resolved=len(resolved), resolution_minutes=sum(r.minutes for r in resolved),
+            workarounds=len(compute.workarounds(decisions)), covered=covered, assets=assets,
+            audited=len(audited),
+            intercepted=len(audited | intercepted_operations(gov, self.period)),
+            survey=tuple(survey))
 
     @property
     def targets(self) -> dict[str, str]:
@@ -184,7 +235,7 @@ class GovernanceMetrics:
         return f"GovernanceMetrics(period={self.period.label!r}{filters})"
 
 
-def _intercepted(gov: Governor, period: Period) -> set[str]:
+def intercepted_operations(gov: Governor, period: Period) -> set[str]:
     """Operation ids in the decision log (SQL sink) in the period: every operation the engine
     decided, whether or not the audit trail took it."""
     from lacuna.audit.schema import open_state_database

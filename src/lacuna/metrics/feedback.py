@@ -53,11 +53,11 @@ def find_decision(decision_id: str, governor: Governor | None = None) -> AuditRe
 
 
 def _event(kind: str, gov: Governor, *, action: str, policy_id: str | None,
-           detail: dict[str, Any]) -> dict[str, Any]:
+           detail: dict[str, Any], who: tuple[str, str] | None = None) -> dict[str, Any]:
     now = iso(utcnow())
-    user = gov.config.user
+    user_id, role = who or (gov.config.user.id, gov.config.user.role)
     return {"schema_version": RECORD_SCHEMA_VERSION, "kind": kind,
-            "who": {"user_id": user.id, "role": user.role, "session": gov.session},
+            "who": {"user_id": user_id, "role": role, "session": gov.session},
             "what": {"action": action}, "when": now, "recorded_at": now,
             "decision": {"allowed": True, "policy_id": policy_id}, kind: detail}
 
@@ -68,9 +68,12 @@ def report_feedback(
     false_positive: bool,
     comment: str = "",
     governor: Governor | None = None,
+    reporter: tuple[str, str] | None = None,
 ) -> AuditRecord:
     """Record "this was a false positive" (``false_positive=True``) or "this was right" on a
-    decision, with a comment. The latest answer of a user on a decision counts.
+    decision, with a comment. The latest answer of a user on a decision counts. ``reporter``
+    (user id, role) is who says so (default: the configured user; the console passes the
+    signed-in person).
 
     Raises:
         DecisionNotFound: the decision is not in the audit trail.
@@ -87,7 +90,7 @@ def report_feedback(
     body = _event(FEEDBACK, gov, action=FEEDBACK, policy_id=target.policy_id, detail={
         "decision_record_id": target.id, "operation_id": target.data.get("operation_id"),
         "decision_allowed": target.allowed, "false_positive": bool(false_positive),
-        "comment": comment})
+        "comment": comment}, who=reporter)
     return gov.audit.record_event(body)
 
 

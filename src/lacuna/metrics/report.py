@@ -1,4 +1,4 @@
-"""The compliance report for a period: what an auditor asks for, as text, JSON or HTML.
+"""The compliance report for a period: what an auditor asks for, as text, JSON, HTML or PDF.
 
 Decisions and denials by policy, exceptions with their justifications and approvers, the audit
 chain's verification, lineage completeness for regulated (PROPRIETARY) data, data coverage,
@@ -20,6 +20,8 @@ from lacuna.metrics.period import Period, parse_period
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from lacuna.governor import Governor
 
 
@@ -57,7 +59,8 @@ class ComplianceReport:
         rows = []
         for name in METRICS:
             m = self.metrics["metrics"][name]
-            rows.append((name, f"{m['value']}{m['unit']}", m["target"], m["flag"]))
+            value = "n/a" if m["value"] is None else f"{m['value']}{m['unit']}"
+            rows.append((name, value, m["target"], m["flag"]))
         return rows
 
     def to_text(self) -> str:
@@ -89,7 +92,7 @@ class ComplianceReport:
             for n, v, t, f in self._metric_rows())
         exc_rows = "".join(
             f"<tr><td>{e(x['id'])}</td><td>{e(x['status'])}</td><td>{e(x['requested_by'])}</td>"
-            f"<td>{e(str(x['policy_id']))}</td><td>{e(x['destination'])}</td>"
+            f"<td>{e(str(x['policy_id']))}</td><td class='path'>{e(x['destination'])}</td>"
             f"<td>{e(x['business_justification'] or x['purpose'])}</td>"
             f"<td>{e(str(x['decided_by'] or x['approver']))}</td></tr>" for x in self.exceptions)
         chain = ("<span class='ok'>verified</span>" if self.audit_verified else
@@ -101,8 +104,11 @@ class ComplianceReport:
 <style>
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:60em}}
 table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.3em .6em;
-text-align:left}}th{{background:#f3f3f3}}.ok{{color:#1a7f37}}.missed{{color:#b42318}}
+text-align:left}}td.path{{overflow-wrap:anywhere;min-width:12em}}th{{background:#f3f3f3}}.ok{{color:#1a7f37}}.missed{{color:#b42318}}
 tr.missed td{{background:#fdecea}}tr.no-data td{{color:#777}}td:first-child{{white-space:nowrap}}
+@page{{size:A4;margin:14mm}}@media print{{body{{margin:0;max-width:none;font-size:10.5pt}}
+h2{{break-after:avoid}}tr,svg{{break-inside:avoid}}*{{-webkit-print-color-adjust:exact;
+print-color-adjust:exact}}}}
 </style></head><body>
 <h1>Compliance report: {e(self.period.label)}</h1>
 <p>Period {self.period.start:%Y-%m-%d %H:%M} to {self.period.end:%Y-%m-%d %H:%M} UTC (end
@@ -120,6 +126,17 @@ exclusive). Generated {self.generated_at:%Y-%m-%d %H:%M} UTC.</p>
 (PROPRIETARY): {lin['proprietary_complete']} of {lin['proprietary_derived']}.</p>
 </body></html>
 """
+
+    def to_pdf(self, output: Path) -> Path:
+        """Print the HTML report to a PDF file with headless Chromium (see
+        :mod:`lacuna.metrics.pdf`).
+
+        Raises:
+            ReportError: no Chromium, or it could not print.
+        """
+        from lacuna.metrics.pdf import html_to_pdf
+
+        return html_to_pdf(self.to_html(), output)
 
 
 def _bars(rows: tuple[tuple[str, int, int], ...]) -> str:
@@ -152,7 +169,7 @@ def compliance_report(
 
     window = parse_period(period, now=now)
     gov = governor or current()
-    m = GovernanceMetrics(window, governor=gov)
+    m = GovernanceMetrics(window, governor=gov, exact=True)
     policies: Counter[str] = Counter()
     policy_denials: Counter[str] = Counter()
     actions: Counter[str] = Counter()

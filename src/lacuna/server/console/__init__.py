@@ -3,7 +3,10 @@
 Pages (roles): exception queue with approve/deny and conditions, and each exception's history
 (everyone; analysts see their own requests, stewards decide); audit search with the chain's
 verification status and the metrics dashboard (data stewards, compliance officers); lineage
-graphs and the policy browser (everyone). ``admin`` may do everything. See docs/console.md.
+graphs and the policy browser (everyone); a decision's feedback page, linked from violation
+messages (its user, stewards, compliance officers) and the review queue of false-positive
+reports (data stewards decide, compliance officers read). ``admin`` may do everything. See
+docs/console.md.
 
 The server registers it with one call, ``install(app)``.
 """
@@ -37,8 +40,11 @@ def install(app: FastAPI) -> None:
         return render(request, "error.html", current_session(request), status=exc.status_code,
                       title=heading, heading=heading, message=str(exc.detail))
 
+    from lacuna.server.console.review_routes import router as review_router
+
     app.add_exception_handler(ConsoleRefusal, _refused)
     app.include_router(router)
+    app.include_router(review_router)
 
 
 __all__ = ["PUBLIC_PATHS", "install"]

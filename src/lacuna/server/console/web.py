@@ -38,6 +38,7 @@ PAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/console/lineage", "Lineage", EVERYONE),
     ("/console/policies", "Policies", EVERYONE),
     ("/console/metrics", "Metrics", (STEWARD, COMPLIANCE)),
+    ("/console/review", "Review", (STEWARD, COMPLIANCE)),
 )
 DECIDERS = (STEWARD,)
 NONCE_COOKIE = "lacuna_console_login"

@@ -1,0 +1,204 @@
+"""The review queue of false-positive reports, for policy owners and data stewards.
+
+Each "this was a false positive" (:func:`lacuna.metrics.report_feedback`) is an item with the
+decision behind it. A reviewer accepts it (the policy or the classification needs a change) or
+rejects it, with a comment: an audit event of kind ``feedback_review``, hash-chained like the
+report itself; the latest review of an item is its status. For a denial of data classified by
+its columns, the item carries a candidate declaration (YAML, the ``declared=`` classes Lacuna
+accepts from dbt meta, sidecars and ``lacuna.classify(..., declared=...)``) and, when a
+sensitive term drove the tier, a suggested change to ``classification.sensitive_terms``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
+from lacuna.errors import ConfigError, LacunaError
+from lacuna.metrics.facts import FEEDBACK
+from lacuna.model import utcnow
+
+if TYPE_CHECKING:
+    from lacuna.audit.record import AuditRecord
+    from lacuna.governor import Governor
+
+REVIEW = "feedback_review"
+VERDICTS = {"accept": "accepted", "reject": "rejected"}
+STATUSES = ("open", "accepted", "rejected", "all")
+MAX_COMMENT = 2000
+
+
+class ReportNotFound(LacunaError, LookupError):
+    """A review named a feedback record that is not a false-positive report."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Review:
+    verdict: str  # accepted | rejected
+    by: str
+    comment: str
+    when: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewItem:
+    """One false-positive report and the decision behind it."""
+
+    feedback_id: str
+    reported_by: str
+    reported_at: datetime
+    comment: str
+    decision_id: str  # the decision's audit record id
+    operation_id: str
+    decision_user: str
+    action: str
+    sources: tuple[str, ...]
+    destination: str | None
+    tier: str
+    tags: tuple[str, ...]
+    policy_id: str | None
+    reasoning: str
+    columns: dict[str, str]  # column → its class as recorded (e.g. "pii:email")
+    review: Review | None
+
+    @property
+    def status(self) -> str:
+        return "open" if self.review is None else self.review.verdict
+
+    def candidate_declaration(self) -> str:
+        """A YAML snippet declaring the reported columns public, for the reviewer to edit."""
+        if not self.columns:
+            return ""
+        source = self.sources[0] if self.sources else "the dataset"
+        lines = [f"# Candidate declaration from false-positive report {self.feedback_id}",
+                 f"# (decision {self.operation_id}, policy {self.policy_id or '-'}): keep only",
+                 "# the columns the report is about, then add to the dataset's declared",
+                 "# classes (dbt meta, a .lacuna.json sidecar or classify(declared=...)).",
+                 f"{_yaml_key(source)}:", "  declared:"]
+        lines += [f"    {_yaml_key(name)}: public  # was {cls}"
+                  for name, cls in sorted(self.columns.items())]
+        return "\n".join(lines)
+
+    def sensitive_term_suggestion(self) -> str:
+        """What to change in ``classification.sensitive_terms`` when a term set the tier."""
+        if not any(t.upper() == "SENSITIVE_TERM" for t in self.tags):
+            return ""
+        return ("A configured sensitive term raised this data to "
+                f"{self.tier}: review classification.sensitive_terms in lacuna.yaml (narrow "
+                "the term, or lower its tier) if it matches ordinary values here.")
+
+
+def _yaml_key(text: str) -> str:
+    plain = text.replace("_", "").replace("-", "").replace(".", "").isalnum()
+    return text if plain else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _section(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def review_queue(
+    *,
+    governor: Governor | None = None,
+    policy: str | None = None,
+    status: str = "open",
+) -> list[ReviewItem]:
+    """The false-positive reports, newest first: each reporter's latest word on a decision
+    counts (a later "this was right" withdraws it), filtered by policy and status
+    (``open``, ``accepted``, ``rejected`` or ``all``).
+
+    Raises:
+        ConfigError: an unknown status.
+    """
+    from lacuna.governor import current
+
+    if status not in STATUSES:
+        msg = f"review status {status!r}: use one of {', '.join(STATUSES)}."
+        raise ConfigError(msg)
+    gov = governor or current()
+    latest: dict[tuple[str, str], AuditRecord] = {}
+    for record in sorted(gov.audit.list(limit=None, action=FEEDBACK), key=lambda r: r.seq):
+        fb = _section(record.data, FEEDBACK)
+        if record.data.get("kind") == FEEDBACK:
+            latest[(str(fb.get("decision_record_id")), record.user_id)] = record
+    reviews: dict[str, Review] = {}
+    for record in sorted(gov.audit.list(limit=None, action=REVIEW), key=lambda r: r.seq):
+        detail = _section(record.data, REVIEW)
+        reviews[str(detail.get("feedback_id"))] = Review(
+            verdict=str(detail.get("verdict")), by=record.user_id,
+            comment=str(detail.get("comment") or ""), when=record.timestamp)
+    items = []
+    for record in latest.values():
+        fb = _section(record.data, FEEDBACK)
+        if not fb.get("false_positive"):
+            continue
+        target = gov.audit.get(str(fb.get("decision_record_id")))
+        if target is None:
+            continue
+        item = _item(record, fb, target, reviews.get(record.id))
+        if policy and item.policy_id != policy:
+            continue
+        if status != "all" and item.status != status:
+            continue
+        items.append(item)
+    return sorted(items, key=lambda i: i.reported_at, reverse=True)
+
+
+def _item(record: AuditRecord, fb: dict[str, Any], target: AuditRecord,
+          review: Review | None) -> ReviewItem:
+    body = target.data
+    what, dec = _section(body, "what"), _section(body, "decision")
+    return ReviewItem(
+        feedback_id=record.id, reported_by=record.user_id, reported_at=record.timestamp,
+        comment=str(fb.get("comment") or ""), decision_id=target.id,
+        operation_id=str(body.get("operation_id") or target.id), decision_user=target.user_id,
+        action=target.action, sources=tuple(str(s) for s in what.get("sources") or ()),
+        destination=what.get("destination"), tier=str(what.get("tier") or ""),
+        tags=tuple(str(t) for t in what.get("tags") or ()), policy_id=target.policy_id,
+        reasoning=str(dec.get("reasoning") or ""),
+        columns={str(k): str(v) for k, v in (what.get("columns") or {}).items()},
+        review=review)
+
+
+def review_report(
+    feedback_id: str,
+    *,
+    verdict: str,
+    comment: str = "",
+    reviewer: tuple[str, str],
+    governor: Governor | None = None,
+) -> AuditRecord:
+    """Accept (``verdict="accept"``: the policy or classification needs a change) or reject a
+    false-positive report, as ``reviewer`` (user id, role); recorded as an audit event.
+
+    Raises:
+        ConfigError: an unknown verdict, or a comment over 2000 characters.
+        ReportNotFound: ``feedback_id`` is not a false-positive report.
+    """
+    from lacuna.governor import current
+
+    if verdict not in VERDICTS:
+        msg = f"review verdict {verdict!r}: use accept or reject."
+        raise ConfigError(msg)
+    if len(comment) > MAX_COMMENT:
+        msg = f"review comment: {len(comment)} characters; keep it under {MAX_COMMENT}."
+        raise ConfigError(msg)
+    gov = governor or current()
+    record = gov.audit.get(feedback_id)
+    fb = _section(record.data, FEEDBACK) if record is not None else {}
+    if record is None or record.data.get("kind") != FEEDBACK or not fb.get("false_positive"):
+        msg = (f"no false-positive report {feedback_id!r} in {gov.audit.where}: pick one from "
+               "the review queue (/console/review).")
+        raise ReportNotFound(msg)
+    now = iso(utcnow())
+    user, role = reviewer
+    return gov.audit.record_event({
+        "schema_version": RECORD_SCHEMA_VERSION, "kind": REVIEW,
+        "who": {"user_id": user, "role": role, "session": gov.session},
+        "what": {"action": REVIEW}, "when": now, "recorded_at": now,
+        "decision": {"allowed": True, "policy_id": record.policy_id},
+        REVIEW: {"feedback_id": feedback_id, "decision_record_id": fb.get("decision_record_id"),
+                 "verdict": VERDICTS[verdict], "comment": comment}})

@@ -1,0 +1,125 @@
+"""Feedback on decisions in the console: the page a violation message links to (one decision
+and a "false positive / this was right" form), and the review queue of false-positive reports
+for data stewards (compliance officers may read it). Forms post back with a CSRF token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from lacuna.errors import LacunaError
+from lacuna.server.console.session import Session
+from lacuna.server.console.web import (
+    COMPLIANCE,
+    EVERYONE,
+    STEWARD,
+    refuse,
+    render,
+    require,
+    server_state,
+)
+from lacuna.server.console.web import check_csrf as csrf_form
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+AnyRole = Annotated[Session, Depends(require(*EVERYONE))]
+Overseer = Annotated[Session, Depends(require(STEWARD, COMPLIANCE))]
+Reviewer = Annotated[Session, Depends(require(STEWARD))]
+
+
+def _role(session: Session) -> str:
+    return session.roles[0] if session.roles else ""
+
+
+@router.get("/feedback/{decision_id}")
+def feedback_page(request: Request, decision_id: str, session: AnyRole,
+                  done: str = "") -> Response:
+    """One decision, and the form to say whether it was right."""
+    from lacuna.metrics.facts import decision
+    from lacuna.metrics.feedback import DecisionNotFound, find_decision
+
+    gov = server_state(request).governor
+    try:
+        record = find_decision(decision_id, gov)
+    except DecisionNotFound as exc:
+        return render(request, "error.html", session, status=404, title="Not found",
+                      heading="No such decision", message=str(exc))
+    if record.user_id != session.name and not session.has(STEWARD, COMPLIANCE):
+        refuse(request, session, 403, f"{session.name} may give feedback only on their own "
+               "decisions")
+    fact = decision(record, record.data)
+    reasoning = str((record.data.get("decision") or {}).get("reasoning") or "")
+    flash = {"fp": "Thank you: reported as a false positive; the policy owners will review it.",
+             "ok": "Thank you: recorded that this decision was right."}.get(done)
+    return render(request, "feedback.html", session, active="", title="Decision feedback",
+                  d=fact, record=record, reasoning=reasoning, decision_id=decision_id,
+                  flash=flash)
+
+
+@router.post("/feedback/{decision_id}")
+async def give_feedback(request: Request, decision_id: str, session: AnyRole) -> Response:
+    from lacuna.metrics.feedback import DecisionNotFound, find_decision, report_feedback
+
+    fields = await csrf_form(request, session)
+    verdict = fields.get("verdict", "")
+    if verdict not in ("false_positive", "correct"):
+        refuse(request, session, 400, "verdict must be false_positive or correct")
+    gov = server_state(request).governor
+    try:
+        record = find_decision(decision_id, gov)
+        if record.user_id != session.name and not session.has(STEWARD, COMPLIANCE):
+            refuse(request, session, 403, f"{session.name} may give feedback only on their "
+                   "own decisions")
+        report_feedback(record.id, false_positive=verdict == "false_positive",
+                        comment=fields.get("comment", "").strip(), governor=gov,
+                        reporter=(session.name, _role(session)))
+    except DecisionNotFound as exc:
+        return render(request, "error.html", session, status=404, title="Not found",
+                      heading="No such decision", message=str(exc))
+    except LacunaError as exc:
+        return render(request, "error.html", session, status=400, title="Not recorded",
+                      heading="Feedback not recorded", message=str(exc))
+    done = "fp" if verdict == "false_positive" else "ok"
+    return RedirectResponse(f"/console/feedback/{record.id}?done={done}", status_code=303)
+
+
+@router.get("/review")
+def review(request: Request, session: Overseer, policy: str = "", status: str = "open",
+           done: str = "") -> Response:
+    """False-positive reports with the decision behind each, filtered by policy and status."""
+    from lacuna.metrics.review import STATUSES, review_queue
+
+    gov = server_state(request).governor
+    shown = status if status in STATUSES else "open"
+    every = review_queue(governor=gov, status="all")
+    items = [i for i in every if (not policy or i.policy_id == policy)
+             and (shown == "all" or i.status == shown)]
+    policies = sorted({i.policy_id for i in every if i.policy_id})
+    flash = {"accepted": "Report accepted: the policy or classification needs a change.",
+             "rejected": "Report rejected."}.get(done)
+    return render(request, "review.html", session, active="/console/review",
+                  title="Review queue", items=items, statuses=STATUSES, shown=shown,
+                  policies=policies, policy=policy, can_review=session.has(STEWARD),
+                  flash=flash)
+
+
+@router.post("/review/{feedback_id}")
+async def decide_report(request: Request, feedback_id: str, session: Reviewer) -> Response:
+    from lacuna.metrics.review import VERDICTS, review_report
+
+    fields = await csrf_form(request, session)
+    verdict = fields.get("verdict", "")
+    if verdict not in VERDICTS:
+        refuse(request, session, 400, "verdict must be accept or reject")
+    try:
+        review_report(feedback_id, verdict=verdict, comment=fields.get("comment", "").strip(),
+                      reviewer=(session.name, _role(session)),
+                      governor=server_state(request).governor)
+    except LacunaError as exc:
+        status = 404 if isinstance(exc, LookupError) else 400
+        return render(request, "error.html", session, status=status, title="Not done",
+                      heading="Review not recorded", message=str(exc))
+    return RedirectResponse(f"/console/review?status=all&done={VERDICTS[verdict]}",
+                            status_code=303)
