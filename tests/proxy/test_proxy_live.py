@@ -162,7 +162,8 @@ def test_values_no_recognizer_knows_are_refused_once_a_governed_read_saw_them(
     after = requests.post(url + path, json=payload, proxies=_proxies(proxy_env), timeout=60)
     assert after.status_code == 451
     message = after.json()["message"]
-    assert "customers.csv" in message and "customer_ref" in message
+    assert "customers.csv" in message
+    assert "customer_ref" in message
     assert proxy_env.http.got(path) == []
 
 

@@ -15,6 +15,7 @@ characters, or a number of fewer than 6 digits, or a decimal amount, would match
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -133,10 +134,8 @@ class FingerprintStore:
                 fingerprints.c.digest.in_([r["digest"] for r in rows])))}
             fresh = [r for r in rows if r["digest"] not in known]
             if fresh:
-                try:
+                with contextlib.suppress(IntegrityError):  # another process was faster: fine
                     conn.execute(insert(fingerprints), fresh)
-                except IntegrityError:  # another process stored some meanwhile: fine
-                    pass
         self._known.update(seen)
         return len(fresh)
 
@@ -219,5 +218,5 @@ def record_read(config: Config, source: str, frame: pd.DataFrame,
                 continue
             values = sample_values(series.dropna(), config.proxy.fingerprint_sample)
             store.record(source, str(name), column_class, values.tolist())
-    except Exception as exc:  # noqa: BLE001 - the read itself is governed already
+    except Exception as exc:  # the read itself is governed already
         log.warning("could not record fingerprints of %s for the egress proxy: %s", source, exc)

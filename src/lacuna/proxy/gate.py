@@ -71,12 +71,12 @@ class Gate:
     def check(self, request: OutboundRequest) -> Verdict:
         try:
             return self._check(request)
-        except Exception as exc:  # noqa: BLE001 - Lacuna failed: enforce refuses
+        except Exception as exc:  # Lacuna failed: enforce refuses
             method = f"http.{request.method}"
             decision = self.gov.failure_decision(exc, action=Action.EXPORT, method=method)
             try:
                 self.gov.record(decision)
-            except Exception:  # noqa: BLE001 - recording is best effort here
+            except Exception:  # recording is best effort here
                 log.error("could not record the failure decision for %s", request.url)
             if self.gov.config.mode == "enforce":
                 return self._refuse(request, decision)

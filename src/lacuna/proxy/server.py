@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
 _HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization",
-                  b"proxy-authenticate", b"te", b"trailer", b"upgrade"})
+                  b"proxy-authenticate", b"te", b"trailer", b"upgrade", b"expect"})
 
 
 class _Closed(Exception):
@@ -70,8 +70,8 @@ async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> obj
         return event
 
 
-async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, event: object) -> None:
-    data = conn.send(event)  # type: ignore[arg-type]
+async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, event: h11.Event) -> None:
+    data = conn.send(event)
     if data:
         writer.write(data)
         await writer.drain()
@@ -140,7 +140,7 @@ class ProxyServer:
             pass
         except h11.RemoteProtocolError as exc:
             log.info("bad request from %s: %s", client, exc)
-        except Exception:  # noqa: BLE001 - one connection's failure never stops the proxy
+        except Exception:  # one connection's failure never stops the proxy
             log.exception("proxy connection from %s failed", client)
         finally:
             with contextlib.suppress(Exception):
@@ -211,6 +211,8 @@ class ProxyServer:
         """Read, decide, forward or refuse one request. True when the connection may go on."""
         body = bytearray()
         ended = False
+        if conn.they_are_waiting_for_100_continue:
+            await _send(conn, writer, h11.InformationalResponse(status_code=100, headers=[]))
         while len(body) <= self.max_inspect_bytes:
             event = await _next_event(conn, reader)
             if isinstance(event, h11.EndOfMessage):
