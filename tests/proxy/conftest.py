@@ -60,6 +60,7 @@ def _upstream(ctx: ssl.SSLContext | None) -> Upstream:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def _any(self) -> None:
             length = int(self.headers.get("content-length") or 0)

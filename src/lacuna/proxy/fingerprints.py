@@ -16,7 +16,6 @@ characters, or a number of fewer than 6 digits, or a decimal amount, would match
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -97,6 +96,7 @@ class FingerprintStore:
         self._key = key
         self._version = key_version
         self._known: set[str] = set()  # digests this object has stored (skip re-inserting)
+        self.recorded: set[tuple[str, str, int, str, str]] = set()  # columns recorded (memo)
         self._lock = threading.Lock()
 
     @classmethod
@@ -107,7 +107,7 @@ class FingerprintStore:
         return cls(config.audit_url, key.material, key.ref.version)
 
     def digest(self, text: str) -> str:
-        mac = hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).digest()
+        mac = hmac.digest(self._key, text.encode("utf-8"), "sha256")  # one-shot: the fast path
         return f"{self._version}:{mac[:DIGEST_BYTES].hex()}"
 
     def record(self, source: str, column: str, column_class: ColumnClass,
@@ -216,7 +216,12 @@ def record_read(config: Config, source: str, frame: pd.DataFrame,
             series = frame[name]
             if not hasattr(series, "dropna"):  # duplicate column names: a frame, skip
                 continue
+            seen = (source, str(name), len(series), repr(series.iloc[:3].tolist()),
+                    repr(series.iloc[-3:].tolist()))
+            if seen in store.recorded:  # the same file read again: its sample is stored
+                continue
             values = sample_values(series.dropna(), config.proxy.fingerprint_sample)
             store.record(source, str(name), column_class, values.tolist())
+            store.recorded.add(seen)
     except Exception as exc:  # the read itself is governed already
         log.warning("could not record fingerprints of %s for the egress proxy: %s", source, exc)
