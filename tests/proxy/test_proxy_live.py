@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import ssl
 import string
 import uuid
 from typing import Any
@@ -172,7 +173,8 @@ def test_https_through_the_exported_ca(proxy_env, body):
     path = _path()
     data = (json.dumps({"contact": "ana.silva@example.com"}) if body == "emails"
             else json.dumps(AGGREGATE))
-    with httpx.Client(proxy=proxy_env.url, verify=str(proxy_env.ca), timeout=60) as client:
+    trust = ssl.create_default_context(cafile=str(proxy_env.ca))
+    with httpx.Client(proxy=proxy_env.url, verify=trust, timeout=60) as client:
         r = client.post(f"https://127.0.0.1:{proxy_env.https.port}{path}", content=data,
                         headers={"content-type": "application/json"})
     if body == "emails":
@@ -182,3 +184,12 @@ def test_https_through_the_exported_ca(proxy_env, body):
     else:
         assert r.status_code == 200, r.text
         assert proxy_env.https.got(path)[0].body == data.encode()
+
+
+def test_https_with_requests_and_the_exported_ca(proxy_env):
+    path = _path()
+    r = requests.post(f"https://127.0.0.1:{proxy_env.https.port}{path}", data=EMAILS,
+                      headers={"content-type": "text/csv"}, proxies=_proxies(proxy_env),
+                      verify=str(proxy_env.ca), timeout=60)
+    assert r.status_code == 451
+    assert proxy_env.https.got(path) == []
