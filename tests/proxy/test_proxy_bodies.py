@@ -83,8 +83,17 @@ def test_normalise_skips_values_that_match_by_chance():
     assert normalise("12345678") == "12345678"
 
 
-def test_fingerprints_are_keyed_and_match_by_share(tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    from fixtures_postgres import new_postgres_database
+
+    return new_postgres_database(request.getfixturevalue("postgres_url"))
+
+
+def test_fingerprints_are_keyed_and_match_by_share(state_url):
+    url = state_url
     pii = ColumnClass(classification=ColumnKind.PII, pii_type="name")
     store = FingerprintStore(url, b"k" * 32)
     refs = [f"customer-ref-{i}" for i in range(20)]

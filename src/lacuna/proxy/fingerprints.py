@@ -15,7 +15,6 @@ characters, or a number of fewer than 6 digits, or a decimal amount, would match
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import logging
@@ -27,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from lacuna.audit.schema import build_engine, check_sqlite_file, parse_url, sqlite_file
 from lacuna.errors import AuditError
@@ -112,7 +111,8 @@ class FingerprintStore:
 
     def record(self, source: str, column: str, column_class: ColumnClass,
                values: Iterable[Any]) -> int:
-        """Store the hashes of ``values`` (a column of ``source``); returns how many are new."""
+        """Store the hashes of ``values`` (a column of ``source``); returns how many this store
+        had not stored before (a digest already in the table is left as it is)."""
         rows = []
         now = datetime.now(UTC).isoformat()
         described = json.dumps(column_class.to_dict(), sort_keys=True)
@@ -130,14 +130,20 @@ class FingerprintStore:
         if not rows:
             return 0
         with self._lock, self._engine.begin() as conn:
-            known = {r[0] for r in conn.execute(select(fingerprints.c.digest).where(
-                fingerprints.c.digest.in_([r["digest"] for r in rows])))}
-            fresh = [r for r in rows if r["digest"] not in known]
-            if fresh:
-                with contextlib.suppress(IntegrityError):  # another process was faster: fine
-                    conn.execute(insert(fingerprints), fresh)
+            conn.execute(self._insert_new(), rows)
         self._known.update(seen)
-        return len(fresh)
+        return len(rows)
+
+    def _insert_new(self) -> Any:
+        """An INSERT that skips digests already stored (another reader, an earlier run)."""
+        dialect = self._engine.dialect.name
+        if dialect == "sqlite":
+            return insert(fingerprints).prefix_with("OR IGNORE")
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(fingerprints).on_conflict_do_nothing()
+        return insert(fingerprints)  # elsewhere a duplicate fails the batch (logged by caller)
 
     def match(self, fields: Mapping[str, Sequence[str]]) -> tuple[FieldMatch, ...]:
         """The fields of a body whose values were seen in classified columns.
