@@ -190,17 +190,25 @@ class FingerprintStore:
 
 _STORES: dict[tuple[str, str], FingerprintStore] = {}
 _STORES_LOCK = threading.Lock()
+MAX_OPEN_STORES = 2  # a process uses one state database; more (tests) close the oldest
 
 
 def store_for(config: Config) -> FingerprintStore:
-    """One store per (state database, key folder) in this process."""
+    """The store of ``config``'s state database and key folder, kept open in this process.
+
+    At most :data:`MAX_OPEN_STORES` stay open: opening another closes the least recently used,
+    so a process that goes through many configurations does not pile up database connections.
+    """
     from lacuna.config import lacuna_home
 
     ident = (config.audit_url, config.anonymize.key_dir or str(lacuna_home()))
     with _STORES_LOCK:
-        store = _STORES.get(ident)
+        store = _STORES.pop(ident, None)
         if store is None:
-            store = _STORES[ident] = FingerprintStore.for_config(config)
+            store = FingerprintStore.for_config(config)
+        _STORES[ident] = store  # most recently used last
+        while len(_STORES) > MAX_OPEN_STORES:
+            _STORES.pop(next(iter(_STORES))).close()
     return store
 
 
