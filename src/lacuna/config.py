@@ -440,6 +440,17 @@ class OpenLineageConfig(_Model):
 
 class LineageConfig(_Model):
     openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
+class ProxyConfig(_Model):
+    """``proxy:``: the HTTP egress proxy (``lacuna proxy``, docs/proxy.md)."""
+
+    max_inspect_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # beyond: the first part decides
+    unparsed: Literal["deny", "allow"] = "deny"  # a body it cannot read, to a non-internal host
+    fingerprints: bool = True  # keyed hashes of classified values seen by governed reads
+    fingerprint_sample: int = Field(default=1000, ge=0)  # values hashed per classified column
+    upstream_ca: Path | None = None  # CA bundle for HTTPS upstreams; None: the system's
+    ca_dir: Path | None = None  # the proxy's own CA; None: $LACUNA_HOME/proxy
+
+
 class DatasetSpec(_Model):
     """A registered dataset declared in ``lacuna.yaml`` (see docs/datasets.md)."""
 
@@ -484,6 +495,7 @@ class Config(_Model):
     exceptions: ExceptionsConfig = Field(default_factory=ExceptionsConfig)
     lineage: LineageConfig = Field(default_factory=LineageConfig)
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
+    proxy: ProxyConfig = Field(default_factory=ProxyConfig)
     server: LacunaServerConfig | None = None  # govern through a Lacuna server (lacuna serve)
     docs_url: str = "https://governance.example.com/policies/"
     # ADR-0012's governance: section (policies per class/sensitivity and environment); validated

@@ -40,6 +40,7 @@ from lacuna.lineage.sidecar import (
 )
 from lacuna.lineage.state import ATTRS_KEY, LineageNode
 from lacuna.model import Action, Classification, DestinationType, Source
+from lacuna.proxy.fingerprints import record_read
 
 # reader name -> keyword of its path argument
 READERS = {
@@ -150,6 +151,8 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         code_location=code_location(frame_),
     )
     gov.govern(op)
+    with _bypass.bypass():  # what the egress proxy recognises later (lacuna.proxy.fingerprints)
+        record_read(gov.config, label, frame, classification)
     # A file Lacuna wrote: its full upstream lineage from the store, else the sidecar's sources.
     parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
     if sql is not None:

@@ -1,0 +1,272 @@
+"""Request bodies as fields of values: what the proxy classifies.
+
+:func:`read_body` turns an outbound body (JSON, NDJSON, CSV/TSV, form, multipart, text) into a
+:class:`Payload`: field name → the values sent under it, the shape the value recognizers and the
+fingerprint lookup work on. JSON is flattened by path (``customer.email``; list items share their
+parent's path), CSV by header, forms by key, multipart part by part (a file part by its own
+content type or its file name's extension, a form field by its name).
+
+A body cut at ``proxy.max_inspect_bytes`` is read as far as it goes: CSV and NDJSON up to the
+last whole line, JSON (which cannot be parsed cut) as text tokens. What cannot be read at all
+(binary data, an unknown compression, a multipart without its boundary) is named in
+``Payload.unreadable``: the gate decides what that means (``proxy.unparsed``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from lacuna.model import FrozenDict
+
+MAX_VALUES_PER_FIELD = 100_000  # classification samples far fewer; fingerprints look up these
+_TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
+_EXTENSIONS = {
+    ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".json": "application/json",
+    ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson", ".txt": "text/plain",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """What a body sends: values by field, its format, and what could not be read."""
+
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=FrozenDict)
+    format: str = "empty"  # json, ndjson, csv, form, multipart, text, empty, unreadable
+    truncated: bool = False
+    unreadable: tuple[str, ...] = ()  # why parts of the body could not be read
+
+    @property
+    def values(self) -> int:
+        return sum(len(v) for v in self.fields.values())
+
+
+class _Fields:
+    def __init__(self) -> None:
+        self.data: dict[str, list[str]] = {}
+
+    def add(self, name: str, value: Any) -> None:
+        if value is None or isinstance(value, (dict, list)):
+            return
+        text = value if isinstance(value, str) else json.dumps(value)
+        values = self.data.setdefault(name or "$", [])
+        if len(values) < MAX_VALUES_PER_FIELD and text != "":
+            values.append(text)
+
+    def payload(self, fmt: str, truncated: bool, unreadable: list[str]) -> Payload:
+        fields = FrozenDict({k: tuple(v) for k, v in self.data.items() if v})
+        return Payload(fields=fields, format=fmt, truncated=truncated,
+                       unreadable=tuple(unreadable))
+
+
+def read_body(body: bytes, content_type: str | None, *, encoding: str | None = None,
+              truncated: bool = False, limit: int = 10 * 1024 * 1024) -> Payload:
+    """The fields of ``body`` sent with ``content_type`` (and ``Content-Encoding``)."""
+    unreadable: list[str] = []
+    fields = _Fields()
+    if encoding and encoding.strip().lower() not in ("identity", ""):
+        inflated = _inflate(body, encoding.strip().lower(), limit)
+        if inflated is None:
+            return Payload(format="unreadable", truncated=truncated,
+                           unreadable=(f"a body compressed with {encoding!r}",))
+        body, cut = inflated
+        truncated = truncated or cut
+    if not body:
+        return Payload(truncated=truncated)
+    fmt = _read_into(fields, "", body, content_type, truncated, unreadable)
+    return fields.payload(fmt, truncated, unreadable)
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool] | None:
+    """gzip/deflate bodies, inflated up to ``limit`` bytes; None for other codings."""
+    if encoding in ("gzip", "x-gzip"):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        inflater = zlib.decompressobj()
+    else:
+        return None
+    try:
+        out = inflater.decompress(body, limit)
+    except zlib.error:
+        return None
+    return out, bool(inflater.unconsumed_tail)
+
+
+def _media(content_type: str | None) -> tuple[str, dict[str, str]]:
+    if not content_type:
+        return "", {}
+    main, *params = content_type.split(";")
+    options = {}
+    for param in params:
+        key, _, value = param.strip().partition("=")
+        options[key.strip().lower()] = value.strip().strip('"')
+    return main.strip().lower(), options
+
+
+def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | None,
+               truncated: bool, unreadable: list[str]) -> str:
+    media, options = _media(content_type)
+    if media == "multipart/form-data" or media.startswith("multipart/"):
+        return _multipart(fields, prefix, body, options.get("boundary"), truncated, unreadable)
+    text = _decode(body, options.get("charset"))
+    if text is None:
+        unreadable.append(f"{prefix or 'the body'}: binary data ({media or 'no content type'})")
+        return "unreadable"
+    if media == "application/x-www-form-urlencoded":
+        for key, value in parse_qsl(text, keep_blank_values=False):
+            fields.add(_join(prefix, key), value)
+        return "form"
+    if media in ("application/x-ndjson", "application/jsonl", "application/json-seq",
+                 "application/x-jsonlines"):
+        return _ndjson(fields, prefix, text, truncated)
+    if media == "application/json" or media.endswith("+json"):
+        return _json(fields, prefix, text, truncated)
+    if media in ("text/csv", "application/csv", "text/tab-separated-values"):
+        return _csv(fields, prefix, text, truncated, "\t" if "tab" in media else None)
+    return _sniff(fields, prefix, text, truncated)
+
+
+def _decode(body: bytes, charset: str | None) -> str | None:
+    try:
+        text = body.decode(charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        try:
+            text = body.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            return None
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text[:4096])
+    return text if printable >= 0.9 * min(len(text), 4096) else None
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix and name else prefix or name
+
+
+def _json(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].lstrip().startswith("{"):
+            return _ndjson(fields, prefix, text, truncated)
+        _tokens(fields, prefix, text)  # cut JSON, or not JSON: its tokens still tell
+        return "text"
+    _flatten(fields, prefix, data)
+    return "json"
+
+
+def _flatten(fields: _Fields, path: str, data: Any) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _flatten(fields, _join(path, str(key)), value)
+    elif isinstance(data, list):
+        for item in data:
+            _flatten(fields, path, item)
+    else:
+        fields.add(path, data)
+
+
+def _ndjson(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
+    lines = text.splitlines()
+    if truncated and lines and not text.endswith("\n"):
+        lines = lines[:-1]  # the cut line
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            _flatten(fields, prefix, json.loads(line))
+        except ValueError:
+            _tokens(fields, prefix, line)
+    return "ndjson"
+
+
+def _csv(fields: _Fields, prefix: str, text: str, truncated: bool, delimiter: str | None) -> str:
+    if truncated and "\n" in text:
+        text = text[: text.rindex("\n") + 1]  # the cut row
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = next(rows, None)
+    if not header:
+        return "csv"
+    names = [h.strip() or f"column_{i}" for i, h in enumerate(header)]
+    for row in rows:
+        for name, value in zip(names, row, strict=False):
+            fields.add(_join(prefix, name), value.strip())
+    return "csv"
+
+
+def _looks_tabular(text: str) -> str | None:
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    for delimiter in (",", "\t", ";", "|"):
+        counts = {line.count(delimiter) for line in lines}
+        if len(lines) > 1 and len(counts) == 1 and counts.pop() > 0:
+            return delimiter
+    return None
+
+
+def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        return _json(fields, prefix, text, truncated)
+    delimiter = _looks_tabular(text)
+    if delimiter is not None:
+        return _csv(fields, prefix, text, truncated, delimiter)
+    _tokens(fields, prefix, text)
+    return "text"
+
+
+def _tokens(fields: _Fields, prefix: str, text: str) -> None:
+    """Free text: one value per token (an e-mail, an id, a card number stays whole)."""
+    for token in _TOKEN.findall(text):
+        fields.add(_join(prefix, "text"), token.strip(".:"))
+
+
+def _parts(body: bytes, boundary: str) -> Iterator[tuple[dict[str, str], bytes]]:
+    delimiter = b"--" + boundary.encode("latin-1")
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            return
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            head, sep, content = chunk.partition(b"\n\n")
+        headers: dict[str, str] = {}
+        for line in head.decode("latin-1").splitlines():
+            key, colon, value = line.partition(":")
+            if colon:
+                headers[key.strip().lower()] = value.strip()
+        yield headers, content.removesuffix(b"\r\n").removesuffix(b"\n")
+
+
+def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
+               truncated: bool, unreadable: list[str]) -> str:
+    if not boundary:
+        unreadable.append("a multipart body without a boundary")
+        return "unreadable"
+    for headers, content in _parts(body, boundary):
+        _, disposition = _media("x;" + headers.get("content-disposition", "").partition(";")[2])
+        name = disposition.get("name", "")
+        filename = disposition.get("filename")
+        part_type = headers.get("content-type")
+        if filename and (part_type is None or part_type.startswith("application/octet-stream")):
+            suffix = filename[filename.rfind("."):].lower() if "." in filename else ""
+            part_type = _EXTENSIONS.get(suffix, part_type)
+        if filename is None and part_type is None:
+            text = _decode(content, None)
+            if text is None:
+                unreadable.append(f"multipart field {name!r}: binary data")
+            else:
+                fields.add(_join(prefix, name), text)
+            continue
+        _read_into(fields, _join(prefix, name), content, part_type, truncated, unreadable)
+    return "multipart"

@@ -1,0 +1,320 @@
+"""``lacuna proxy``: an HTTP/1.1 forward proxy on asyncio and h11 that governs request bodies.
+
+Clients configure it as their HTTP(S) proxy (``HTTP_PROXY``/``HTTPS_PROXY``, ``proxies=`` in
+requests, ``proxy=`` in httpx). Plain HTTP requests arrive in absolute form; HTTPS arrives as
+``CONNECT host:443``, which the proxy answers, then ends the client's TLS with a certificate from
+its local CA (:mod:`lacuna.proxy.ca`) so it can read the requests inside.
+
+Each request's body is read up to ``proxy.max_inspect_bytes`` and decided by the
+:class:`~lacuna.proxy.gate.Gate` before a byte goes upstream. Refused: a 451 reply with the
+violation (JSON or text), and nothing is forwarded. Allowed: the request goes to the upstream
+unchanged (the buffered part, then the rest of the body streamed), and the response comes back
+as it is.
+
+Decisions run on one worker thread that also builds the Governor, so the policy engine (which
+must stay on the thread that made it) is only ever used there, and the event loop never waits
+for it. Upstream connections are not pooled: one per request.
+
+Why not mitmproxy: mitmproxy 12 needs Python 3.12 and Lacuna supports 3.11; mitmproxy 11 (the
+last for 3.11) pins ``h11<=0.14`` and ``cryptography<44.1``, which break httpx (``httpcore``
+needs ``h11>=0.16``), Lacuna's own HTTP client. This proxy needs only h11 and cryptography.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import h11
+
+from lacuna.model import FrozenDict
+from lacuna.proxy.ca import CertificateAuthority
+from lacuna.proxy.gate import Gate, OutboundRequest, Verdict
+
+if TYPE_CHECKING:
+    from lacuna.config import Config
+
+log = logging.getLogger(__name__)
+READ_CHUNK = 64 * 1024
+_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization",
+                  b"proxy-authenticate", b"te", b"trailer", b"upgrade", b"expect"})
+
+
+class _Closed(Exception):
+    """The peer went away."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    scheme: str
+    host: str
+    port: int
+
+
+async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> object:
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await reader.read(READ_CHUNK)
+            conn.receive_data(data)
+            continue
+        if isinstance(event, h11.ConnectionClosed):
+            raise _Closed
+        return event
+
+
+async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, event: h11.Event) -> None:
+    data = conn.send(event)
+    if data:
+        writer.write(data)
+        await writer.drain()
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+class ProxyServer:
+    """The proxy on ``host:port`` (port 0: any free one; see :attr:`port` once started).
+
+    Args:
+        gate: builds the :class:`Gate`; called once, on the decision thread.
+        ca: the CA for HTTPS interception.
+        upstream_ssl: how upstream HTTPS servers are verified.
+        max_inspect_bytes: how much of a body is read before deciding.
+    """
+
+    def __init__(self, gate: Callable[[], Gate], *, ca: CertificateAuthority,
+                 upstream_ssl: ssl.SSLContext, max_inspect_bytes: int,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self._make_gate = gate
+        self._gate: Gate | None = None
+        self.ca = ca
+        self.upstream_ssl = upstream_ssl
+        self.max_inspect_bytes = max_inspect_bytes
+        self.host = host
+        self.port = port
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lacuna-proxy")
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._client, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._gate_now)
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        self._executor.shutdown(wait=False)
+
+    def _gate_now(self) -> Gate:
+        if self._gate is None:
+            self._gate = self._make_gate()
+        return self._gate
+
+    def _decide(self, request: OutboundRequest) -> Verdict:
+        return self._gate_now().check(request)
+
+    # -- one client connection -------------------------------------------------------------------
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else None
+        try:
+            await self._serve(reader, writer, client, None)
+        except (_Closed, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except h11.RemoteProtocolError as exc:
+            log.info("bad request from %s: %s", client, exc)
+        except Exception:  # one connection's failure never stops the proxy
+            log.exception("proxy connection from %s failed", client)
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     client: str | None, origin: _Origin | None) -> None:
+        conn = h11.Connection(h11.SERVER)
+        while True:
+            event = await _next_event(conn, reader)
+            if not isinstance(event, h11.Request):
+                return
+            method = _text(event.method)
+            if method == "CONNECT" and origin is None:
+                await self._connect(conn, reader, writer, client, _text(event.target))
+                return
+            target = _text(event.target)
+            url = self._url(target, origin)
+            if url is None:
+                await self._reply(conn, writer, 400, b"lacuna proxy: send absolute URLs "
+                                  b"(configure this address as your HTTP proxy)\n", "text/plain")
+                return
+            keep = await self._exchange(conn, reader, writer, event, url, client)
+            if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+
+    @staticmethod
+    def _url(target: str, origin: _Origin | None) -> str | None:
+        if origin is not None:
+            if not target.startswith("/"):
+                target = urlsplit(target).path or "/"
+            default = 443 if origin.scheme == "https" else 80
+            port = "" if origin.port == default else f":{origin.port}"
+            return f"{origin.scheme}://{origin.host}{port}{target}"
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        return target
+
+    async def _connect(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter, client: str | None, target: str) -> None:
+        host, _, port = target.rpartition(":")
+        host = host.strip("[]")
+        if not host or not port.isdigit():
+            await self._reply(conn, writer, 400, b"lacuna proxy: CONNECT host:port\n",
+                              "text/plain")
+            return
+        writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        await writer.drain()
+        ctx = self.ca.context_for(host)
+        await writer.start_tls(ctx)
+        await self._serve(reader, writer, client, _Origin("https", host, int(port)))
+
+    async def _reply(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int,
+                     body: bytes, content_type: str) -> None:
+        headers = [("content-type", content_type), ("content-length", str(len(body))),
+                   ("x-lacuna-proxy", "refused" if status == 451 else "error")]
+        if conn.their_state is not h11.DONE:
+            headers.append(("connection", "close"))  # the rest of the body is never read
+        await _send(conn, writer, h11.Response(status_code=status, headers=headers))
+        await _send(conn, writer, h11.Data(data=body))
+        await _send(conn, writer, h11.EndOfMessage())
+
+    async def _exchange(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter, request: h11.Request, url: str,
+                        client: str | None) -> bool:
+        """Read, decide, forward or refuse one request. True when the connection may go on."""
+        body = bytearray()
+        ended = False
+        if conn.they_are_waiting_for_100_continue:
+            await _send(conn, writer, h11.InformationalResponse(status_code=100, headers=[]))
+        while len(body) <= self.max_inspect_bytes:
+            event = await _next_event(conn, reader)
+            if isinstance(event, h11.EndOfMessage):
+                ended = True
+                break
+            if isinstance(event, h11.Data):
+                body += event.data
+        truncated = not ended
+        inspected = bytes(body[: self.max_inspect_bytes]) if truncated else bytes(body)
+        headers = FrozenDict({_text(k).lower(): _text(v) for k, v in request.headers})
+        outbound = OutboundRequest(method=_text(request.method), url=url, headers=headers,
+                                   body=inspected, truncated=truncated, client=client)
+        loop = asyncio.get_running_loop()
+        verdict = await loop.run_in_executor(self._executor, self._decide, outbound)
+        if not verdict.forward:
+            await self._reply(conn, writer, verdict.status, verdict.body, verdict.content_type)
+            return ended
+        return await self._forward(conn, reader, writer, request, url, bytes(body), ended)
+
+    async def _forward(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter, request: h11.Request, url: str,
+                       body: bytes, ended: bool) -> bool:
+        parts = urlsplit(url)
+        https = parts.scheme == "https"
+        host = parts.hostname or ""
+        port = parts.port or (443 if https else 80)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(
+                host, port, ssl=self.upstream_ssl if https else None,
+                server_hostname=host if https else None)
+        except (OSError, ssl.SSLError) as exc:
+            message = f"lacuna proxy: cannot reach {parts.scheme}://{parts.netloc}: {exc}\n"
+            await self._reply(conn, writer, 502, message.encode(), "text/plain")
+            return False
+        try:
+            return await self._relay(conn, reader, writer, request, parts.path or "/",
+                                     parts.query, body, ended, up_reader, up_writer)
+        finally:
+            with contextlib.suppress(Exception):
+                up_writer.close()
+
+    async def _relay(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter, request: h11.Request, path: str, query: str,
+                     body: bytes, ended: bool, up_reader: asyncio.StreamReader,
+                     up_writer: asyncio.StreamWriter) -> bool:
+        upstream = h11.Connection(h11.CLIENT)
+        target = f"{path}?{query}" if query else path
+        headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP]
+        await _send(upstream, up_writer, h11.Request(
+            method=request.method, target=target.encode("latin-1"), headers=headers))
+        if body:
+            await _send(upstream, up_writer, h11.Data(data=body))
+        while not ended:  # beyond max_inspect_bytes: the rest streams through as it comes
+            event = await _next_event(conn, reader)
+            if isinstance(event, h11.EndOfMessage):
+                ended = True
+            elif isinstance(event, h11.Data):
+                await _send(upstream, up_writer, h11.Data(data=event.data))
+        await _send(upstream, up_writer, h11.EndOfMessage())
+        while True:
+            event = await _next_event(upstream, up_reader)
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.Response):
+                out = [(k, v) for k, v in event.headers if k.lower() not in _HOP]
+                await _send(conn, writer, h11.Response(
+                    status_code=event.status_code, headers=out, reason=event.reason))
+            elif isinstance(event, h11.Data):
+                await _send(conn, writer, h11.Data(data=event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                await _send(conn, writer, h11.EndOfMessage())
+                return True
+
+
+def build(config: Config, *, host: str = "127.0.0.1", port: int = 0) -> ProxyServer:
+    """A proxy governing with ``config`` (its Governor is built on the decision thread)."""
+    from lacuna.governor import Governor
+    from lacuna.proxy.ca import ca_folder
+
+    def gate() -> Gate:
+        return Gate(Governor(config))
+
+    settings = config.proxy
+    cafile = str(settings.upstream_ca) if settings.upstream_ca else None
+    return ProxyServer(gate, ca=CertificateAuthority(ca_folder(settings.ca_dir)),
+                       upstream_ssl=ssl.create_default_context(cafile=cafile),
+                       max_inspect_bytes=settings.max_inspect_bytes, host=host, port=port)
+
+
+def run(config: Config, *, host: str, port: int,
+        ready: Callable[[ProxyServer], None] | None = None) -> None:
+    """Serve until interrupted; ``ready`` is called once the port is bound."""
+
+    async def main() -> None:
+        server = build(config, host=host, port=port)
+        await server.start()
+        if ready is not None:
+            ready(server)
+        try:
+            await server.serve_forever()
+        finally:
+            server.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

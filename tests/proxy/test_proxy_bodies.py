@@ -1,0 +1,161 @@
+"""Bodies as fields, fingerprints and the gate, in process (no proxy, no sockets)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+
+import pytest
+
+from lacuna.config import config_from_dict
+from lacuna.governor import Governor
+from lacuna.model import ColumnClass, ColumnKind
+from lacuna.proxy.bodies import read_body
+from lacuna.proxy.fingerprints import FingerprintStore, normalise
+from lacuna.proxy.gate import Gate, OutboundRequest
+
+CSV = b"id,email\n1,ana@example.com\n2,bo@example.org\n"
+
+
+def test_json_is_flattened_by_path():
+    body = json.dumps({"batch": 7, "rows": [{"email": "a@x.com", "tags": ["x"]},
+                                            {"email": "b@y.org", "meta": {"city": "Porto"}}]})
+    p = read_body(body.encode(), "application/json; charset=utf-8")
+    assert p.format == "json"
+    assert p.fields["rows.email"] == ("a@x.com", "b@y.org")
+    assert p.fields["rows.meta.city"] == ("Porto",)
+    assert p.fields["batch"] == ("7",)
+
+
+@pytest.mark.parametrize(("content_type", "fmt"), [
+    ("text/csv", "csv"), (None, "csv"), ("text/plain", "csv"), ("application/octet-stream", "csv"),
+])
+def test_csv_is_read_by_header_whatever_it_is_labelled(content_type, fmt):
+    p = read_body(CSV, content_type)
+    assert p.format == fmt
+    assert p.fields["email"] == ("ana@example.com", "bo@example.org")
+
+
+def test_form_ndjson_and_multipart():
+    assert read_body(b"a=1&email=x%40y.com", "application/x-www-form-urlencoded").fields[
+        "email"] == ("x@y.com",)
+    nd = b'{"who": "a@x.com"}\n{"who": "b@x.com"}\n'
+    assert read_body(nd, "application/x-ndjson").fields["who"] == ("a@x.com", "b@x.com")
+    multi = (b'--b1\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
+             b'--b1\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\n'
+             b"Content-Type: application/octet-stream\r\n\r\n" + CSV + b"\r\n--b1--\r\n")
+    p = read_body(multi, "multipart/form-data; boundary=b1")
+    assert p.format == "multipart"
+    assert p.fields["note"] == ("hello",)
+    assert p.fields["file.email"] == ("ana@example.com", "bo@example.org")
+
+
+def test_compressed_bodies():
+    assert read_body(gzip.compress(CSV), "text/csv", encoding="gzip").fields["id"] == ("1", "2")
+    assert read_body(zlib.compress(CSV), "text/csv", encoding="deflate").fields["id"] == (
+        "1", "2")
+    br = read_body(b"\x8b\x00whatever", "text/csv", encoding="br")
+    assert br.unreadable
+    assert not br.fields
+
+
+def test_a_cut_body_is_read_as_far_as_it_goes():
+    cut = read_body(CSV + b"3,cu", "text/csv", truncated=True)
+    assert cut.fields["id"] == ("1", "2")  # the cut row is dropped
+    json_cut = read_body(b'[{"email": "a@x.com"}, {"email": "b@', "application/json",
+                         truncated=True)
+    assert json_cut.format == "text"
+    assert "a@x.com" in json_cut.fields["text"]
+
+
+def test_binary_is_unreadable():
+    p = read_body(bytes(range(256)), "application/octet-stream")
+    assert p.unreadable
+    assert not p.fields
+
+
+def test_normalise_skips_values_that_match_by_chance():
+    assert normalise(" Ana@Example.COM ") == "ana@example.com"
+    assert normalise("12") is None
+    assert normalise("2024") is None
+    assert normalise("129.99") is None
+    assert normalise("12345678") == "12345678"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    from fixtures_postgres import new_postgres_database
+
+    return new_postgres_database(request.getfixturevalue("postgres_url"))
+
+
+def test_fingerprints_are_keyed_and_match_by_share(state_url):
+    url = state_url
+    pii = ColumnClass(classification=ColumnKind.PII, pii_type="name")
+    store = FingerprintStore(url, b"k" * 32)
+    refs = [f"customer-ref-{i}" for i in range(20)]
+    assert store.record("crm.csv", "ref", pii, refs) == 20
+    assert store.record("crm.csv", "ref", pii, refs) == 0  # known already
+    [m] = store.match({"sent": refs[:5], "other": ["unrelated-value"]})
+    assert (m.field, m.matched, m.column, m.source) == ("sent", 5, "ref", "crm.csv")
+    assert m.column_class.classification is ColumnKind.PII
+    # one seen value among many unseen ones is chance, not an export of the column
+    noisy = [refs[0], *(f"noise-{i}" for i in range(20))]
+    assert store.match({"sent": noisy}) == ()
+    other_key = FingerprintStore(url, b"o" * 32)  # without the key, nothing matches
+    assert other_key.match({"sent": refs[:5]}) == ()
+    store.close()
+    other_key.close()
+
+
+@pytest.fixture
+def gate(tmp_path):
+    config = config_from_dict({
+        "destinations": {"internal_hosts": ["localhost"]},
+        "audit": {"url": f"sqlite:///{tmp_path / 'audit.db'}"},
+    })
+    gov = Governor(config)
+    yield Gate(gov)
+    gov.close()
+
+
+def test_the_gate_decides_exports_by_destination(gate):
+    external = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/v1",
+                                          headers={"content-type": "text/csv"}, body=CSV))
+    assert not external.forward
+    assert external.status == 451
+    assert external.decision is not None
+    assert external.decision.operation is not None
+    assert external.decision.operation.destination is not None
+    assert external.decision.operation.destination.uri == "https://api.external-service.com/v1"
+    assert external.decision.operation.action == "export"
+    aggregate = gate.check(OutboundRequest(
+        method="POST", url="https://api.external-service.com/v1",
+        headers={"content-type": "application/json"},
+        body=json.dumps({"region": ["EU", "US"], "customers": [1204, 877]}).encode()))
+    assert aggregate.forward
+    assert aggregate.decision is not None
+    assert aggregate.decision.allowed
+
+
+def test_query_strings_are_data_and_bodyless_requests_are_not_decided(gate):
+    leaked = gate.check(OutboundRequest(
+        method="GET", url="https://api.external-service.com/track?email=ana%40example.com"))
+    assert leaked.status == 451
+    plain = gate.check(OutboundRequest(method="GET", url="https://api.external-service.com/"))
+    assert plain.forward
+    assert plain.decision is None
+
+
+def test_the_gate_fails_closed_when_it_breaks(gate, monkeypatch):
+    def broken(_payload):
+        raise RuntimeError("classifier exploded")
+
+    monkeypatch.setattr(gate, "classify", broken)
+    v = gate.check(OutboundRequest(method="POST", url="http://localhost/x",
+                                   headers={"accept": "application/json"}, body=CSV))
+    assert v.status == 451
+    assert "classifier exploded" in json.loads(v.body)["message"]
