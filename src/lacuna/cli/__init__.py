@@ -158,6 +158,10 @@ def _mount_subcommands() -> None:
     app.add_typer(generate_app, name="generate", help="Generate Cube and Polaris access rules.")
     app.command("feedback")(feedback)
     app.command("survey")(survey)
+    from lacuna.cli.mount import mount, status, unmount_command
+    app.command("mount")(mount)
+    app.command("unmount")(unmount_command)
+    app.command("status")(status)
 
 
 _mount_subcommands()

@@ -1,0 +1,212 @@
+"""The mount's governance: every open-for-read and every write through the Governor.
+
+:class:`MountGovernance` is what the file system (:mod:`lacuna.mount.fs`) calls; it never
+touches FUSE. It classifies files from their content (the same classifier as everywhere,
+values included; a sidecar or the lineage store's record of the content wins as for a pandas
+read), builds the :class:`~lacuna.model.Operation`, hands it to the Governor, and records the
+written file's classification (sidecar) and lineage (heuristic edges from what the writing
+process group read before).
+
+Denials raise :class:`~lacuna.errors.GovernanceViolation` (the file system turns it into
+``EACCES``) and are logged with the full message; ``lacuna status`` lists them for the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+
+from lacuna.classify import classify_frame, classify_text, read_sample
+from lacuna.classify.readers import file_format
+from lacuna.errors import ClassificationError, GovernanceViolation
+from lacuna.governor import Governor
+from lacuna.lineage.records import DatasetRef, RunStatus
+from lacuna.lineage.sidecar import SUFFIX, write_label
+from lacuna.model import Action, Classification, DestinationType, Operation, Source, Tier
+from lacuna.mount.layout import MountLayout
+from lacuna.mount.tracker import Read, ReadTracker, process_name
+
+log = logging.getLogger("lacuna.mount")
+
+SNIFF_BYTES = 256 * 1024  # of a file no data reader accepts, read as text
+MAX_CACHED = 4096  # classified files remembered by (size, mtime, sidecar mtime)
+HEURISTIC = ("lacuna:lineage", "heuristic")  # Run.extra marker: inputs are a guess by process
+
+
+def is_metadata(path: str) -> bool:
+    """Lacuna's own sidecars: labels about data, not data (not classified, not labelled)."""
+    return path.endswith(SUFFIX)
+
+
+def unreadable(reason: str) -> Classification:
+    """Content the classifier cannot read: INTERNAL, saying why (never PUBLIC by accident)."""
+    return Classification(tier=Tier.INTERNAL, reasoning=(reason,))
+
+
+def stricter(a: Classification, b: Classification) -> Classification:
+    return b if b.tier > a.tier else a
+
+
+class MountGovernance:
+    """Decisions for one mount, with one Governor (configured by :func:`mount_config`)."""
+
+    def __init__(self, gov: Governor, layout: MountLayout) -> None:
+        self.gov = gov
+        self.layout = layout
+        self.tracker = ReadTracker()
+        self._cache: OrderedDict[str, tuple[tuple[int, int, int], Classification]] = (
+            OrderedDict())
+        self._lock = threading.RLock()  # one decision at a time: the governor's steps are shared
+
+    # -- classification ------------------------------------------------------------------------
+
+    def classify_file(self, backing: str) -> Classification:
+        """A file in SOURCE as a read sees it: sidecar or store record, else its content."""
+        st = os.stat(backing)
+        try:
+            side = os.stat(backing + SUFFIX).st_mtime_ns
+        except OSError:
+            side = 0
+        key = (st.st_size, st.st_mtime_ns, side)
+        with self._lock:
+            hit = self._cache.get(backing)
+            if hit is not None and hit[0] == key:
+                return hit[1]
+            found = self._classify(backing, backing, declared=True)
+            self._cache[backing] = (key, found)
+            self._cache.move_to_end(backing)
+            while len(self._cache) > MAX_CACHED:
+                self._cache.popitem(last=False)
+            return found
+
+    def classify_content(self, data: str, name: str) -> Classification:
+        """Bytes just written (``data``, a staged or backing file) named ``name``: from content
+        only; a declaration cannot come with bytes written through a file system."""
+        with self._lock:
+            return self._classify(data, name, declared=False)
+
+    def _classify(self, data: str, name: str, *, declared: bool) -> Classification:
+        config = self.gov.config.classification
+        structured: Classification | None = None
+        if file_format(name) is not None:
+            try:
+                frame = read_sample(data, config.sample_rows)
+                if declared:
+                    structured = self.gov.classify_read(data, frame)[0]
+                else:
+                    structured = classify_frame(frame, path=name, config=config,
+                                                cascade=self.gov.cascade)
+            except ClassificationError as exc:
+                log.info("%s is not readable as %s (%s); classifying it as text", name,
+                         file_format(name), exc)
+            if structured is not None and structured.tier is not Tier.PUBLIC:
+                return structured
+        with open(data, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+        if b"\0" in head:
+            found = unreadable(f"{os.path.basename(name)}: binary content Lacuna cannot read "
+                               "(treated as INTERNAL)")
+        else:
+            found = classify_text(head.decode("utf-8", "replace"), config=config,
+                                  cascade=self.gov.cascade)
+        return found if structured is None else stricter(structured, found)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def read(self, path: str, pid: int) -> None:
+        """Decide a read of mount path ``path`` by process ``pid``; raises on a denial."""
+        backing = self.layout.backing(path)
+        if is_metadata(path):
+            return
+        with self._lock:
+            try:
+                classification = self.classify_file(backing)
+            except OSError:
+                return  # gone, or not a regular file: the open itself will say so
+            op = self.gov.operation(
+                Action.READ, classification,
+                sources=[Source(name=backing, classification=classification)],
+                method="fuse.open", code_location=_who(pid),
+            )
+            self._decide(lambda: self.gov.govern(op), op, path)
+        self.tracker.saw(pid, backing, classification)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def write(self, path: str, data: str, pid: int, publish: Callable[[], None]) -> None:
+        """Decide a file written through the mount: ``data`` holds its bytes (a staged copy for
+        an outside destination, the backing file itself in governed storage). ``publish`` puts
+        it in place; it runs only when the write is allowed. Raises on a denial."""
+        target = self.layout.backing(path)
+        if is_metadata(path) and not self._outside(target):
+            publish()
+            return
+        reads = self.tracker.reads(pid, exclude=target)
+        with self._lock:
+            classification = self.classify_content(data, target)
+            if classification.tier is Tier.INTERNAL and not classification.columns and reads:
+                # unreadable content: what the process read is the best evidence (fail closed)
+                for r in reads:
+                    classification = stricter(classification, r.classification)
+            dest = self.gov.destination(target)
+            outside = dest.type is not DestinationType.GOVERNED_STORAGE
+            op = self.gov.operation(
+                Action.EXPORT if outside else Action.WRITE, classification,
+                sources=[Source(name=r.path, classification=r.classification) for r in reads],
+                destination=dest, method="fuse.write", code_location=_who(pid),
+            )
+            try:
+                self._decide(lambda: self.gov.execute(op, publish), op, path)
+            except GovernanceViolation:
+                self._lineage(op, target, reads, RunStatus.DENIED)
+                raise
+            if not is_metadata(path):
+                self._label(target, op, reads)
+            self._lineage(op, target, reads, RunStatus.SUCCEEDED)
+
+    def _outside(self, backing: str) -> bool:
+        return self.gov.destination(backing).type is not DestinationType.GOVERNED_STORAGE
+
+    def _decide(self, run: Callable[[], object], op: Operation, path: str) -> None:
+        try:
+            run()
+        except GovernanceViolation as exc:
+            from lacuna.feedback import render_text
+
+            log.warning("DENIED %s %s (%s):\n%s", op.action.value, path, op.code_location,
+                        render_text(exc.decision))
+            raise
+
+    def _label(self, target: str, op: Operation, reads: tuple[Read, ...]) -> None:
+        try:
+            write_label(target, [(op.classification, tuple(r.path for r in reads), op.user.id,
+                                  op.id)], self.gov.config.classification)
+        except Exception as exc:  # the file is written; its label is best effort, loudly
+            log.error("could not write the sidecar of %s: %s", target, exc)
+
+    def _lineage(self, op: Operation, target: str, reads: tuple[Read, ...],
+                 status: RunStatus) -> None:
+        from lacuna.lineage.recording import Produced, input_version, run_for
+
+        try:
+            produced = Produced(
+                operation="mount.write",
+                inputs=tuple(input_version(DatasetRef.of(r.path), r.classification)
+                             for r in reads),
+                outputs=(DatasetRef.of(target),),
+                classification=op.classification,
+            )
+            run = run_for(produced, op, None, status=status, session=self.gov.session)
+            run = replace(run, decision_id=op.id, extra=(HEURISTIC, ("lacuna:process",
+                                                                     op.code_location)))
+            self.gov.lineage_store.record(run)
+        except Exception as exc:  # like the audit trail's: logged, never breaks the write
+            log.error("could not record the lineage of %s: %s", target, exc)
+
+
+def _who(pid: int) -> str:
+    return f"{process_name(pid)}[{pid}]"

@@ -1,0 +1,340 @@
+"""The governed file system: a passthrough over SOURCE whose opens and closes are decided.
+
+Reads: ``open`` for reading decides a ``read`` operation (:meth:`MountGovernance.read`); a
+denial is ``EACCES`` from ``open``. The bytes then flow without Lacuna in the way
+(:meth:`GovernedFS._read_through` opens the backing file; reads are ``pread`` on it, and the
+kernel caches pages while the file is unchanged).
+
+Writes in governed storage go to the backing file as they come (in-place work); on ``flush``
+(each ``close``) the file is classified from its content and the write decided and recorded.
+Writes to an outside folder go to a staged copy in ``SOURCE/.lacuna-staging`` and appear at
+their destination only when ``flush`` allows them: a denied export is ``EACCES`` from
+``close`` and nothing arrives. A ``rename`` or link that would carry a file from governed
+storage into an outside folder is decided the same way.
+
+Anything Lacuna fails on while deciding is a denial (``EACCES``), logged: fail closed.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import mfusepy as fuse
+
+from lacuna.errors import GovernanceViolation
+from lacuna.mount.decide import MountGovernance
+from lacuna.mount.layout import MountLayout
+
+log = logging.getLogger("lacuna.mount")
+
+_STAT_KEYS = ("st_mode", "st_ino", "st_dev", "st_nlink", "st_uid", "st_gid", "st_size",
+              "st_blocks", "st_blksize", "st_rdev")
+_WRITING = (os.O_WRONLY, os.O_RDWR)
+
+
+@dataclass(eq=False)
+class Handle:
+    """One open file: its descriptor, who opened it, and where an outside write is staged."""
+
+    fd: int
+    path: str
+    pid: int
+    writable: bool
+    staged: str | None = None  # the staged copy of a write to an outside folder
+    dirty: bool = False  # written since the last decision
+    denied: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _denied(what: str) -> fuse.FuseOSError:
+    log.debug("EACCES: %s", what)
+    return fuse.FuseOSError(errno.EACCES)
+
+
+class GovernedFS(fuse.Operations):  # type: ignore[misc]
+    """mfusepy operations over ``layout.source``; decisions through ``governance``."""
+
+    use_ns = True
+
+    def __init__(self, governance: MountGovernance) -> None:
+        self.governance = governance
+        self.layout: MountLayout = governance.layout
+        self._handles: dict[int, Handle] = {}
+        self._staged_at: dict[str, Handle] = {}  # mount path -> the handle staging it
+        self._lock = threading.Lock()
+        self._next = 1
+        os.makedirs(self.layout.staging, mode=0o700, exist_ok=True)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _path(self, path: str) -> str:
+        if self.layout.hidden(path):
+            raise fuse.FuseOSError(errno.ENOENT)
+        return self.layout.backing(path)
+
+    def _outside(self, path: str) -> bool:
+        return self.governance._outside(self.layout.backing(path))
+
+    @staticmethod
+    def _pid() -> int:
+        return int(fuse.fuse_get_context()[2])
+
+    def _add(self, handle: Handle) -> int:
+        with self._lock:
+            fh, self._next = self._next, self._next + 1
+            self._handles[fh] = handle
+            if handle.staged is not None:
+                self._staged_at.setdefault(handle.path, handle)
+        return fh
+
+    def _handle(self, fh: int) -> Handle:
+        try:
+            return self._handles[fh]
+        except KeyError:
+            raise fuse.FuseOSError(errno.EBADF) from None
+
+    def _govern(self, decide: Callable[[], None], what: str) -> None:
+        """Run a decision; a denial, or Lacuna failing, is EACCES (fail closed)."""
+        try:
+            decide()
+        except GovernanceViolation:
+            raise _denied(what) from None
+        except fuse.FuseOSError:
+            raise
+        except Exception as exc:
+            log.error("could not govern %s (denied, fail closed): %s: %s", what,
+                      type(exc).__name__, exc, exc_info=exc)
+            raise _denied(what) from exc
+
+    def _read_through(self, backing: str, flags: int) -> int:
+        """The one place a governed read opens the data: a descriptor whose bytes are the file's.
+
+        Encryption at rest (``lacuna.storage``) plugs in here: return a descriptor on the
+        decrypted content instead.
+        """
+        return os.open(backing, flags)
+
+    # -- metadata --------------------------------------------------------------------------------
+
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
+        staged = self._staged_at.get(path)
+        st = os.lstat(staged.staged) if staged is not None and staged.staged else os.lstat(
+            self._path(path))
+        attrs = {k: getattr(st, k) for k in _STAT_KEYS}
+        attrs.update(st_atime=st.st_atime_ns, st_mtime=st.st_mtime_ns, st_ctime=st.st_ctime_ns)
+        return attrs
+
+    def readdir(self, path: str, fh: int) -> Iterator[str]:
+        names = os.listdir(self._path(path))
+        if path == "/":
+            names = [n for n in names if not self.layout.hidden(n)]
+        prefix = path.rstrip("/") + "/"
+        pending = [p[len(prefix):] for p in self._staged_at if p.startswith(prefix)]
+        yield from (".", "..", *sorted(set(names) | {p for p in pending if "/" not in p}))
+
+    def access(self, path: str, amode: int) -> int:
+        if path in self._staged_at:
+            return 0
+        if not os.access(self._path(path), amode):
+            raise fuse.FuseOSError(errno.EACCES)
+        return 0
+
+    def readlink(self, path: str) -> str:
+        return os.readlink(self._path(path))
+
+    def statfs(self, path: str) -> dict[str, int]:
+        st = os.statvfs(self.layout.source)
+        return {k: getattr(st, k) for k in ("f_bavail", "f_bfree", "f_blocks", "f_bsize",
+                                             "f_favail", "f_ffree", "f_files", "f_flag",
+                                             "f_frsize", "f_namemax")}
+
+    def chmod(self, path: str, mode: int) -> int:
+        os.chmod(self._path(path), mode)
+        return 0
+
+    def chown(self, path: str, uid: int, gid: int) -> int:
+        os.chown(self._path(path), uid, gid)
+        return 0
+
+    def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
+        staged = self._staged_at.get(path)
+        target = staged.staged if staged is not None and staged.staged else self._path(path)
+        os.utime(target, ns=times)
+        return 0
+
+    def mkdir(self, path: str, mode: int) -> int:
+        os.mkdir(self._path(path), mode)
+        return 0
+
+    def rmdir(self, path: str) -> int:
+        os.rmdir(self._path(path))
+        return 0
+
+    def unlink(self, path: str) -> int:
+        os.unlink(self._path(path))
+        return 0
+
+    def mknod(self, path: str, mode: int, dev: int) -> int:
+        if self._outside(path):
+            raise _denied(f"mknod {path} in an outside folder")
+        os.mknod(self._path(path), mode, dev)
+        return 0
+
+    def symlink(self, target: str, source: str) -> int:
+        # mfusepy: ``target`` is the new link, ``source`` what it points to
+        if self._outside(target):
+            raise _denied(f"symlink {target} in an outside folder: a link is not a copy")
+        os.symlink(source, self._path(target))
+        return 0
+
+    def link(self, target: str, source: str) -> int:
+        if self._outside(target) and not self._outside(source):
+            raise _denied(f"hard link {target} -> {source} out of governed storage")
+        os.link(self._path(source), self._path(target))
+        return 0
+
+    def rename(self, old: str, new: str) -> int:
+        src, dst = self._path(old), self._path(new)
+        if not self._outside(new) or self._outside(old):
+            os.rename(src, dst)
+            return 0
+        if os.path.isdir(src) and os.listdir(src):
+            raise _denied(f"rename of folder {old} into an outside folder: copy its files")
+        self._govern(lambda: self.governance.write(new, src, self._pid(),
+                                                   lambda: os.rename(src, dst)),
+                     f"rename {old} -> {new}")
+        return 0
+
+    def truncate(self, path: str, length: int, fh: int | None = None) -> int:
+        handle = self._handles.get(fh) if fh is not None else self._staged_at.get(path)
+        if handle is not None and handle.writable:
+            os.ftruncate(handle.fd, length)
+            handle.dirty = True
+            return 0
+        os.truncate(self._path(path), length)
+        return 0
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def open(self, path: str, flags: int) -> int:
+        backing = self._path(path)
+        staged = self._staged_at.get(path)
+        if staged is not None:  # opened again while its staged write is pending
+            fd = os.open(staged.staged or backing, flags & ~(os.O_CREAT | os.O_EXCL))
+            writing = (flags & os.O_ACCMODE) in _WRITING
+            return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged))
+        access = flags & os.O_ACCMODE
+        writing = access in _WRITING or bool(flags & os.O_TRUNC)
+        pid = self._pid()
+        if access != os.O_WRONLY and os.path.isfile(backing):
+            self._govern(lambda: self.governance.read(path, pid), f"read {path}")
+        if writing and self._outside(path):
+            return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC)
+        fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
+        return self._add(Handle(fd, path, pid, writing, dirty=bool(flags & os.O_TRUNC)))
+
+    def create(self, path: str, mode: int, fi: int | None = None) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if fi is None else int(fi)
+        backing = self._path(path)
+        pid = self._pid()
+        if self._outside(path):
+            if flags & os.O_EXCL and os.path.exists(backing):
+                raise fuse.FuseOSError(errno.EEXIST)
+            return self._stage(path, pid, flags | os.O_CREAT, copy=False, mode=mode)
+        fd = os.open(backing, flags | os.O_CREAT, mode)
+        return self._add(Handle(fd, path, pid, True, dirty=True))
+
+    def _stage(self, path: str, pid: int, flags: int, *, copy: bool, mode: int = 0o644) -> int:
+        """An outside write: into a private copy, published only once it is allowed."""
+        folder = os.path.join(self.layout.staging, uuid.uuid4().hex)
+        os.mkdir(folder, 0o700)
+        staged = os.path.join(folder, os.path.basename(path))
+        backing = self.layout.backing(path)
+        if copy and os.path.isfile(backing):
+            shutil.copy2(backing, staged)
+        keep = flags & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_APPEND)
+        fd = os.open(staged, keep | os.O_CREAT | (flags & (os.O_TRUNC | os.O_APPEND)), mode)
+        return self._add(Handle(fd, path, pid, True, staged=staged))
+
+    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+        return os.pread(self._handle(fh).fd, size, offset)
+
+    def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
+        handle = self._handle(fh)
+        if handle.denied:
+            raise _denied(f"write to {handle.path} after its export was denied")
+        handle.dirty = True
+        return os.pwrite(handle.fd, data, offset)
+
+    def flush(self, path: str, fh: int) -> int:
+        """Each ``close``: decide what was written since the last decision."""
+        handle = self._handle(fh)
+        with handle.lock:
+            if handle.denied:
+                raise _denied(f"close of {handle.path}: its export was denied")
+            if handle.writable and handle.dirty:
+                self._decide_write(handle)
+        return 0
+
+    def _decide_write(self, handle: Handle) -> None:
+        handle.dirty = False
+        data = handle.staged or self.layout.backing(handle.path)
+        publish: Callable[[], None] = lambda: None  # noqa: E731 (in place: already written)
+        if handle.staged is not None:
+            staged = handle.staged
+            target = self.layout.backing(handle.path)
+
+            def publish() -> None:
+                tmp = f"{staged}.publish"
+                shutil.copyfile(staged, tmp)
+                os.replace(tmp, target)
+
+        try:
+            self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish),
+                         f"write {handle.path}")
+        except fuse.FuseOSError:
+            handle.denied = handle.staged is not None  # an export stays refused
+            raise
+
+    def fsync(self, path: str, datasync: int, fh: int) -> int:
+        handle = self._handle(fh)
+        (os.fdatasync if datasync else os.fsync)(handle.fd)
+        return 0
+
+    def release(self, path: str, fh: int) -> int:
+        with self._lock:
+            handle = self._handles.pop(fh, None)
+        if handle is None:
+            return 0
+        with handle.lock:
+            try:
+                if handle.writable and handle.dirty and not handle.denied:
+                    try:  # written after its last close: decide now (the program cannot hear)
+                        self._decide_write(handle)
+                    except fuse.FuseOSError:
+                        log.warning("%s: written after close and denied; not published",
+                                    handle.path)
+            finally:
+                os.close(handle.fd)
+                if handle.staged is not None:
+                    self._unstage(handle)
+        return 0
+
+    def _unstage(self, handle: Handle) -> None:
+        with self._lock:
+            others = [h for h in self._handles.values() if h.staged == handle.staged]
+            if self._staged_at.get(handle.path) is handle:
+                if others:
+                    self._staged_at[handle.path] = others[0]
+                else:
+                    del self._staged_at[handle.path]
+        if not others and handle.staged is not None:
+            shutil.rmtree(os.path.dirname(handle.staged), ignore_errors=True)

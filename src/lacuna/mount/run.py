@@ -1,0 +1,123 @@
+"""Start and stop a governed mount.
+
+:func:`serve` runs the file system in this process until it is unmounted (``lacuna mount
+--foreground``); :func:`start` runs it in a detached child process and returns once the mount
+is live (``lacuna mount``), its log in ``$LACUNA_HOME/mounts/``; :func:`unmount` ends it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lacuna.config import Config, lacuna_home
+from lacuna.errors import IntegrationError
+from lacuna.mount.layout import MountLayout, mount_config
+
+log = logging.getLogger("lacuna.mount")
+
+# libfuse options (see docs/mount.md, "Performance"): the kernel keeps a file's pages between
+# opens while its size and mtime are unchanged (auto_cache), attributes for a second, and asks
+# for reads of up to 1 MiB; direct_io stays off so the page cache and read-ahead work.
+FUSE_OPTIONS: dict[str, object] = {
+    "auto_cache": True,
+    "attr_timeout": 1.0,
+    "entry_timeout": 1.0,
+    "default_permissions": True,
+}
+
+
+def fuse_missing() -> str | None:
+    """Why a mount cannot work here, or None: no /dev/fuse, no fusermount3, no libfuse."""
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse does not exist (a container without FUSE, or the module is not loaded)"
+    if shutil.which("fusermount3") is None:
+        return "fusermount3 is not installed (apt-get install fuse3)"
+    try:
+        import mfusepy  # noqa: F401
+    except (ImportError, OSError, EnvironmentError) as exc:  # libfuse itself missing
+        return f"mfusepy cannot load libfuse ({exc}); pip install mfusepy and apt-get install fuse3"
+    return None
+
+
+def _check() -> None:
+    missing = fuse_missing()
+    if missing is not None:
+        msg = f"cannot mount: {missing}."
+        raise IntegrationError(msg)
+
+
+def serve(layout: MountLayout, config: Config) -> None:
+    """Mount and serve in this process until unmounted (blocks)."""
+    _check()
+    import mfusepy
+
+    from lacuna.governor import Governor
+    from lacuna.mount.decide import MountGovernance
+    from lacuna.mount.fs import GovernedFS
+
+    gov = Governor(mount_config(config, layout))
+    fs = GovernedFS(MountGovernance(gov, layout))
+    log.info("governing %s at %s (outside: %s)", layout.source, layout.mountpoint,
+             ", ".join(layout.outside))
+    try:
+        mfusepy.FUSE(fs, layout.mountpoint, foreground=True, fsname=f"lacuna:{layout.source}",
+                     subtype="lacuna", **FUSE_OPTIONS)
+    finally:
+        gov.close()
+
+
+def log_path(mountpoint: str) -> Path:
+    key = hashlib.sha256(mountpoint.encode()).hexdigest()[:12]
+    return lacuna_home() / "mounts" / f"{Path(mountpoint).name or 'root'}-{key}.log"
+
+
+def start(layout: MountLayout, config_path: str | None, *, timeout: float = 30.0) -> Path:
+    """Run ``lacuna mount --foreground`` detached; return its log once the mount is live."""
+    _check()
+    logfile = log_path(layout.mountpoint)
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "lacuna", "mount", layout.source, layout.mountpoint,
+           "--foreground", *(a for o in layout.outside for a in ("--outside", o))]
+    if config_path:
+        cmd += ["--config", config_path]
+    with open(logfile, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.ismount(layout.mountpoint):
+            return logfile
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.terminate()
+    tail = logfile.read_text(errors="replace").strip().splitlines()[-5:]
+    msg = (f"the mount of {layout.source} at {layout.mountpoint} did not come up: "
+           + (" | ".join(tail) or "no output") + f" (log: {logfile})")
+    raise IntegrationError(msg)
+
+
+def unmount(mountpoint: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
+    """Unmount a governed mount (``fusermount3 -u``); waits until it is gone."""
+    path = os.path.realpath(os.fspath(mountpoint))
+    if not os.path.ismount(path):
+        msg = f"{path} is not mounted; nothing to unmount."
+        raise IntegrationError(msg)
+    tool = shutil.which("fusermount3") or shutil.which("fusermount")
+    cmd = [tool, "-u", path] if tool else ["umount", path]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        msg = (f"could not unmount {path}: {result.stderr.strip() or result.stdout.strip()}. "
+               "Close the programs using it (fuser -m PATH lists them) and retry.")
+        raise IntegrationError(msg)
+    deadline = time.monotonic() + timeout
+    while os.path.ismount(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
