@@ -1,0 +1,109 @@
+"""One governed mount per test session, served by a real `lacuna mount --foreground` process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from lacuna.mount import fuse_missing
+
+RESTRICTED_POLICY = """\
+package governance.mount_restricted
+
+import rego.v1
+
+metadata := {
+	"id": "T-MOUNT-1",
+	"title": "Restricted Folder",
+	"owner": "data-governance@example.com",
+	"version": "1.0.0",
+	"actions": ["read"],
+}
+
+deny contains "Files under restricted/ may be read by data stewards only" if {
+	some name in input.source.names
+	contains(name, "/restricted/")
+	input.user.role != "data_steward"
+}
+"""
+
+
+@dataclass(frozen=True)
+class Mount:
+    root: Path  # the test's folder
+    source: Path
+    mnt: Path
+    config: Path
+    audit_url: str
+    log: Path
+
+    def run(self, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              cwd=self.root, check=False)
+
+    def python(self, code: str) -> subprocess.CompletedProcess[str]:
+        """Run ``code`` in a fresh Python process (no Lacuna enabled in it: only the mount)."""
+        return self.run(sys.executable, "-c", code, timeout=120)
+
+
+def _skip_reason() -> str | None:
+    missing = fuse_missing()
+    if missing is None and os.geteuid() != 0 and not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        missing = "/dev/fuse is not accessible to this user"
+    return missing
+
+
+@pytest.fixture(scope="session")
+def mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
+    reason = _skip_reason()
+    if reason is not None:
+        pytest.skip(f"no FUSE here: {reason}")
+    root = tmp_path_factory.mktemp("mount")
+    source, mnt = root / "data", root / "mnt"
+    for folder in (source / "outbox", source / "restricted", mnt):
+        folder.mkdir(parents=True)
+    for name in ("customers.csv", "sales.csv"):
+        shutil.copy(resources.files("lacuna") / "data" / name, source / name)
+    shutil.copy(source / "customers.csv", source / "restricted" / "customers.csv")
+    policies = root / "policies"
+    shutil.copytree(Path(str(resources.files("lacuna") / "policies" / "default")), policies)
+    (policies / "governance" / "mount_restricted.rego").write_text(RESTRICTED_POLICY)
+    audit_url = f"sqlite:///{root / 'state.db'}"
+    config = root / "lacuna.yaml"
+    config.write_text(
+        "user: {id: analyst_alice, role: data_analyst}\n"
+        f"audit: {{url: '{audit_url}'}}\n"
+        f"policy: {{dir: '{policies}'}}\n"
+    )
+    log = root / "mount.log"
+    env = {**os.environ, "LACUNA_HOME": str(root / "home"), "RUST_BACKTRACE": "0"}
+    env.pop("LACUNA_CONFIG", None)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lacuna", "mount", str(source), str(mnt), "--foreground",
+             "--config", str(config)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
+    deadline = time.monotonic() + 60
+    while not os.path.ismount(mnt):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the mount did not come up:\n{log.read_text()}")
+        time.sleep(0.05)
+    try:
+        yield Mount(root, source, mnt, config, audit_url, log)
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=False, capture_output=True)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            subprocess.run(["fusermount3", "-uz", str(mnt)], check=False, capture_output=True)
