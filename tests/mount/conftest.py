@@ -50,10 +50,6 @@ class Mount:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               cwd=self.root, check=False)
 
-    def python(self, code: str) -> subprocess.CompletedProcess[str]:
-        """Run ``code`` in a fresh Python process (no Lacuna enabled in it: only the mount)."""
-        return self.run(sys.executable, "-c", code, timeout=120)
-
 
 def _skip_reason() -> str | None:
     missing = fuse_missing()
