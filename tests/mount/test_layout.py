@@ -25,9 +25,12 @@ def test_source_is_governed_and_the_outbox_is_outside(folders):
     inside = classify_destination(layout.backing("/work/x.csv"), config.destinations)
     outside = classify_destination(layout.backing("/outbox/x.csv"), config.destinations)
     deeper = classify_destination(layout.backing("/outbox/a/b.csv"), config.destinations)
-    assert inside.type is DestinationType.GOVERNED_STORAGE and inside.scope is Scope.INTERNAL
-    assert outside.type is DestinationType.FILE and outside.scope is Scope.EXTERNAL
-    assert not outside.managed and deeper.scope is Scope.EXTERNAL
+    assert inside.type is DestinationType.GOVERNED_STORAGE
+    assert inside.scope is Scope.INTERNAL
+    assert outside.type is DestinationType.FILE
+    assert outside.scope is Scope.EXTERNAL
+    assert not outside.managed
+    assert deeper.scope is Scope.EXTERNAL
     # a sibling whose name merely starts like the outbox is not outside
     assert classify_destination(layout.backing("/outbox2/x.csv"),
                                 config.destinations).type is DestinationType.GOVERNED_STORAGE
@@ -60,8 +63,10 @@ def test_a_mount_point_inside_source_or_not_empty_is_refused(folders):
 
 def test_the_staging_folder_is_hidden():
     layout = MountLayout(source="/d", mountpoint="/m")
-    assert layout.hidden("/.lacuna-staging") and layout.hidden("/.lacuna-staging/x/y.csv")
-    assert not layout.hidden("/outbox/.lacuna-staging-not") and not layout.hidden("/a.csv")
+    assert layout.hidden("/.lacuna-staging")
+    assert layout.hidden("/.lacuna-staging/x/y.csv")
+    assert not layout.hidden("/outbox/.lacuna-staging-not")
+    assert not layout.hidden("/a.csv")
 
 
 def test_reads_are_remembered_per_process_group():

@@ -90,7 +90,8 @@ def test_python_writes_of_pii_to_the_outbox_are_refused(mount, script, writer):
     assert outcome == "refused"
     assert not (mount.source / dst).exists()
     [denied] = _decisions(mount, destination=mount.source / dst)
-    assert not denied.allowed and denied.tier == Tier.PROPRIETARY.value
+    assert not denied.allowed
+    assert denied.tier == Tier.PROPRIETARY.value
     assert "PII" in denied.data["what"]["tags"]
     assert denied.data["how"]["code_location"].startswith("python")
 
@@ -100,7 +101,8 @@ def test_an_aggregate_may_leave_through_the_outbox(mount, script):
     assert outcome == "wrote"
     assert (mount.source / dst).read_text().splitlines()[0] == "region,n"
     [allowed] = _decisions(mount, destination=mount.source / dst)
-    assert allowed.allowed and allowed.action == "export"
+    assert allowed.allowed
+    assert allowed.action == "export"
 
 
 def test_reads_and_in_place_work_are_allowed_classified_and_recorded(mount, script):
@@ -113,12 +115,15 @@ def test_reads_and_in_place_work_are_allowed_classified_and_recorded(mount, scri
     assert outcome == "wrote"
     assert (mount.source / dst).read_text().startswith("customer_id,name,email,")
     label = read_sidecar(mount.source / dst)
-    assert label is not None and label.classification.tier is Tier.PROPRIETARY
+    assert label is not None
+    assert label.classification.tier is Tier.PROPRIETARY
     assert "PII" in label.classification.tags  # classified from the content written
     reads = _decisions(mount, source=mount.source / "customers.csv")
-    assert reads and all(r.allowed for r in reads if r.action == "read")
+    assert reads
+    assert all(r.allowed for r in reads if r.action == "read")
     [write] = _decisions(mount, destination=mount.source / dst)
-    assert write.allowed and write.action == "write"
+    assert write.allowed
+    assert write.action == "write"
 
 
 def test_a_written_file_gets_heuristic_lineage_from_what_its_process_read(mount, script):
@@ -139,17 +144,21 @@ def test_moving_a_file_out_of_governed_storage_is_refused(mount):
     assert mount.run("cp", str(mount.mnt / "customers.csv"),
                      str(mount.mnt / "work" / "m.csv")).returncode == 0
     result = mount.run("mv", str(mount.mnt / "work" / "m.csv"), str(mount.mnt / "outbox"))
-    assert result.returncode != 0 and "Permission denied" in result.stderr
+    assert result.returncode != 0
+    assert "Permission denied" in result.stderr
     assert (mount.source / "work" / "m.csv").exists()
     assert not (mount.source / "outbox" / "m.csv").exists()
 
 
 def test_a_read_the_policy_denies_fails_with_eacces(mount):
     result = mount.run("cat", str(mount.mnt / "restricted" / "customers.csv"))
-    assert result.returncode != 0 and "Permission denied" in result.stderr
+    assert result.returncode != 0
+    assert "Permission denied" in result.stderr
     assert result.stdout == ""
     denied = _decisions(mount, source=mount.source / "restricted" / "customers.csv")
-    assert denied and not denied[0].allowed and denied[0].policy_id == "T-MOUNT-1"
+    assert denied
+    assert not denied[0].allowed
+    assert denied[0].policy_id == "T-MOUNT-1"
 
 
 def test_unreadable_content_is_classified_as_text(mount):
@@ -158,7 +167,8 @@ def test_unreadable_content_is_classified_as_text(mount):
     notes.write_text("".join(f"call {n} at {n}.doe{i}@example.org\n"
                              for i, n in enumerate(["maria", "john", "ana", "li"] * 5)))
     label = read_sidecar(mount.source / "work" / "contacts.dat")
-    assert label is not None and "PII" in label.classification.tags
+    assert label is not None
+    assert "PII" in label.classification.tags
 
 
 def test_lacuna_status_lists_the_users_denials(mount):
@@ -177,7 +187,8 @@ def test_lacuna_status_lists_the_users_denials(mount):
     assert all(not r["decision"]["allowed"] and r["who"]["user_id"] == "analyst_alice"
                for r in shown)
     text = CliRunner().invoke(app, ["status", "--config", str(mount.config)])
-    assert name in text.output and "Cannot export PROPRIETARY data" in text.output
+    assert name in text.output
+    assert "Cannot export PROPRIETARY data" in text.output
 
 
 def test_the_staging_folder_is_hidden_and_left_empty(mount):

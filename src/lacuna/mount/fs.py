@@ -124,7 +124,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
 
     # -- metadata --------------------------------------------------------------------------------
 
-    def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:  # noqa: ARG002
         staged = self._staged_at.get(path)
         st = os.lstat(staged.staged) if staged is not None and staged.staged else os.lstat(
             self._path(path))
@@ -132,7 +132,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
         attrs.update(st_atime=st.st_atime_ns, st_mtime=st.st_mtime_ns, st_ctime=st.st_ctime_ns)
         return attrs
 
-    def readdir(self, path: str, fh: int) -> Iterator[str]:
+    def readdir(self, path: str, fh: int) -> Iterator[str]:  # noqa: ARG002
         names = os.listdir(self._path(path))
         if path == "/":
             names = [n for n in names if not self.layout.hidden(n)]
@@ -150,7 +150,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
     def readlink(self, path: str) -> str:
         return os.readlink(self._path(path))
 
-    def statfs(self, path: str) -> dict[str, int]:
+    def statfs(self, path: str) -> dict[str, int]:  # noqa: ARG002
         st = os.statvfs(self.layout.source)
         return {k: getattr(st, k) for k in ("f_bavail", "f_bfree", "f_blocks", "f_bsize",
                                              "f_favail", "f_ffree", "f_files", "f_flag",
@@ -167,7 +167,10 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
     def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
         staged = self._staged_at.get(path)
         target = staged.staged if staged is not None and staged.staged else self._path(path)
-        os.utime(target, ns=times)
+        if times is None:
+            os.utime(target)
+        else:
+            os.utime(target, ns=times)
         return 0
 
     def mkdir(self, path: str, mode: int) -> int:
@@ -184,20 +187,23 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
 
     def mknod(self, path: str, mode: int, dev: int) -> int:
         if self._outside(path):
-            raise _denied(f"mknod {path} in an outside folder")
+            msg = f"mknod {path} in an outside folder"
+            raise _denied(msg)
         os.mknod(self._path(path), mode, dev)
         return 0
 
     def symlink(self, target: str, source: str) -> int:
         # mfusepy: ``target`` is the new link, ``source`` what it points to
         if self._outside(target):
-            raise _denied(f"symlink {target} in an outside folder: a link is not a copy")
+            msg = f"symlink {target} in an outside folder: a link is not a copy"
+            raise _denied(msg)
         os.symlink(source, self._path(target))
         return 0
 
     def link(self, target: str, source: str) -> int:
         if self._outside(target) and not self._outside(source):
-            raise _denied(f"hard link {target} -> {source} out of governed storage")
+            msg = f"hard link {target} -> {source} out of governed storage"
+            raise _denied(msg)
         os.link(self._path(source), self._path(target))
         return 0
 
@@ -207,7 +213,8 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
             os.rename(src, dst)
             return 0
         if os.path.isdir(src) and os.listdir(src):
-            raise _denied(f"rename of folder {old} into an outside folder: copy its files")
+            msg = f"rename of folder {old} into an outside folder: copy its files"
+            raise _denied(msg)
         self._govern(lambda: self.governance.write(new, src, self._pid(),
                                                    lambda: os.rename(src, dst)),
                      f"rename {old} -> {new}")
@@ -264,22 +271,24 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
         fd = os.open(staged, keep | os.O_CREAT | (flags & (os.O_TRUNC | os.O_APPEND)), mode)
         return self._add(Handle(fd, path, pid, True, staged=staged))
 
-    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:  # noqa: ARG002
         return os.pread(self._handle(fh).fd, size, offset)
 
-    def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
+    def write(self, path: str, data: bytes, offset: int, fh: int) -> int:  # noqa: ARG002
         handle = self._handle(fh)
         if handle.denied:
-            raise _denied(f"write to {handle.path} after its export was denied")
+            msg = f"write to {handle.path} after its export was denied"
+            raise _denied(msg)
         handle.dirty = True
         return os.pwrite(handle.fd, data, offset)
 
-    def flush(self, path: str, fh: int) -> int:
+    def flush(self, path: str, fh: int) -> int:  # noqa: ARG002
         """Each ``close``: decide what was written since the last decision."""
         handle = self._handle(fh)
         with handle.lock:
             if handle.denied:
-                raise _denied(f"close of {handle.path}: its export was denied")
+                msg = f"close of {handle.path}: its export was denied"
+                raise _denied(msg)
             if handle.writable and handle.dirty:
                 self._decide_write(handle)
         return 0
@@ -304,12 +313,12 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
             handle.denied = handle.staged is not None  # an export stays refused
             raise
 
-    def fsync(self, path: str, datasync: int, fh: int) -> int:
+    def fsync(self, path: str, datasync: int, fh: int) -> int:  # noqa: ARG002
         handle = self._handle(fh)
         (os.fdatasync if datasync else os.fsync)(handle.fd)
         return 0
 
-    def release(self, path: str, fh: int) -> int:
+    def release(self, path: str, fh: int) -> int:  # noqa: ARG002
         with self._lock:
             handle = self._handles.pop(fh, None)
         if handle is None:

@@ -41,7 +41,7 @@ def fuse_missing() -> str | None:
         return "fusermount3 is not installed (apt-get install fuse3)"
     try:
         import mfusepy  # noqa: F401
-    except (ImportError, OSError, EnvironmentError) as exc:  # libfuse itself missing
+    except (ImportError, OSError) as exc:  # libfuse itself missing
         return f"mfusepy cannot load libfuse ({exc}); pip install mfusepy and apt-get install fuse3"
     return None
 
