@@ -17,6 +17,7 @@ Anything Lacuna fails on while deciding is a denial (``EACCES``), logged: fail c
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
@@ -38,6 +39,20 @@ log = logging.getLogger("lacuna.mount")
 _STAT_KEYS = ("st_mode", "st_ino", "st_dev", "st_nlink", "st_uid", "st_gid", "st_size",
               "st_blocks", "st_blksize", "st_rdev")
 _WRITING = (os.O_WRONLY, os.O_RDWR)
+
+# Reads hand libfuse the descriptor (read_buf), so it copies the bytes in C: no Python bytes
+# object per request. libfuse frees the vector with free(), so it comes from malloc().
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.malloc.restype = ctypes.c_void_p
+_LIBC.malloc.argtypes = [ctypes.c_size_t]
+_BUF_IS_FD, _BUF_FD_SEEK = 1 << 1, 1 << 2
+
+
+class _BufVec(ctypes.Structure):
+    """libfuse's ``struct fuse_bufvec`` with its one inline ``fuse_buf``."""
+
+    _fields_ = (("count", ctypes.c_size_t), ("idx", ctypes.c_size_t), ("off", ctypes.c_size_t),
+                ("buf", fuse.fuse_buf * 1))
 
 
 @dataclass(eq=False)
