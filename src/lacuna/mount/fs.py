@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import logging
 import os
 import shutil
@@ -27,8 +28,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import mfusepy as fuse
 
 from lacuna.errors import GovernanceViolation
 from lacuna.mount.decide import MountGovernance
@@ -48,11 +47,25 @@ _LIBC.malloc.argtypes = [ctypes.c_size_t]
 _BUF_IS_FD, _BUF_FD_SEEK = 1 << 1, 1 << 2
 
 
-class _BufVec(ctypes.Structure):
-    """libfuse's ``struct fuse_bufvec`` with its one inline ``fuse_buf``."""
+@functools.cache
+def _bufvec() -> Any:
+    """libfuse's ``struct fuse_bufvec`` with its one inline ``fuse_buf`` (mfusepy's pointer
+    field does not match the C layout). mfusepy loads libfuse: imported on first use only, so
+    this module imports where libfuse is missing (``fuse_missing`` says why)."""
+    import mfusepy
 
-    _fields_ = (("count", ctypes.c_size_t), ("idx", ctypes.c_size_t), ("off", ctypes.c_size_t),
-                ("buf", fuse.fuse_buf * 1))
+    class BufVec(ctypes.Structure):
+        _fields_ = (("count", ctypes.c_size_t), ("idx", ctypes.c_size_t),
+                    ("off", ctypes.c_size_t), ("buf", mfusepy.fuse_buf * 1))
+
+    return BufVec
+
+
+class FuseError(OSError):
+    """An errno for the program (mfusepy returns ``-errno`` for an OSError)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code, os.strerror(code))
 
 
 @dataclass(eq=False)
@@ -69,13 +82,14 @@ class Handle:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _denied(what: str) -> fuse.FuseOSError:
+def _denied(what: str) -> FuseError:
     log.debug("EACCES: %s", what)
-    return fuse.FuseOSError(errno.EACCES)
+    return FuseError(errno.EACCES)
 
 
-class GovernedFS(fuse.Operations):  # type: ignore[misc]
-    """mfusepy operations over ``layout.source``; decisions through ``governance``."""
+class GovernedFS:
+    """mfusepy operations over ``layout.source``; decisions through ``governance``. (mfusepy
+    registers the methods a class has; it does not need its ``Operations`` base.)"""
 
     use_ns = True
 
@@ -92,7 +106,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
 
     def _path(self, path: str) -> str:
         if self.layout.hidden(path):
-            raise fuse.FuseOSError(errno.ENOENT)
+            raise FuseError(errno.ENOENT)
         return self.layout.backing(path)
 
     def _outside(self, path: str) -> bool:
@@ -100,7 +114,9 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
 
     @staticmethod
     def _pid() -> int:
-        return int(fuse.fuse_get_context()[2])
+        from mfusepy import fuse_get_context
+
+        return int(fuse_get_context()[2])
 
     def _add(self, handle: Handle) -> int:
         with self._lock:
@@ -114,7 +130,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
         try:
             return self._handles[fh]
         except KeyError:
-            raise fuse.FuseOSError(errno.EBADF) from None
+            raise FuseError(errno.EBADF) from None
 
     def _govern(self, decide: Callable[[], None], what: str) -> None:
         """Run a decision; a denial, or Lacuna failing, is EACCES (fail closed)."""
@@ -122,7 +138,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
             decide()
         except GovernanceViolation:
             raise _denied(what) from None
-        except fuse.FuseOSError:
+        except FuseError:
             raise
         except Exception as exc:
             log.error("could not govern %s (denied, fail closed): %s: %s", what,
@@ -159,7 +175,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
         if path in self._staged_at:
             return 0
         if not os.access(self._path(path), amode):
-            raise fuse.FuseOSError(errno.EACCES)
+            raise FuseError(errno.EACCES)
         return 0
 
     def readlink(self, path: str) -> str:
@@ -269,7 +285,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
         pid = self._pid()
         if self._outside(path):
             if flags & os.O_EXCL and os.path.exists(backing):
-                raise fuse.FuseOSError(errno.EEXIST)
+                raise FuseError(errno.EEXIST)
             return self._stage(path, pid, flags | os.O_CREAT, copy=False, mode=mode)
         fd = os.open(backing, flags | os.O_CREAT, mode)
         return self._add(Handle(fd, path, pid, True, dirty=True))
@@ -324,7 +340,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
         try:
             self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish),
                          f"write {handle.path}")
-        except fuse.FuseOSError:
+        except FuseError:
             handle.denied = handle.staged is not None  # an export stays refused
             raise
 
@@ -343,7 +359,7 @@ class GovernedFS(fuse.Operations):  # type: ignore[misc]
                 if handle.writable and handle.dirty and not handle.denied:
                     try:  # written after its last close: decide now (the program cannot hear)
                         self._decide_write(handle)
-                    except fuse.FuseOSError:
+                    except FuseError:
                         log.warning("%s: written after close and denied; not published",
                                     handle.path)
             finally:
