@@ -63,6 +63,8 @@ def serve(layout: MountLayout, config: Config) -> None:
     from lacuna.mount.fs import GovernedFS
 
     gov = Governor(mount_config(config, layout))
+    gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails before mounting
+    gov.audit  # noqa: B018 - and an audit trail that cannot open
     fs = GovernedFS(MountGovernance(gov, layout))
     log.info("governing %s at %s (outside: %s)", layout.source, layout.mountpoint,
              ", ".join(layout.outside))
