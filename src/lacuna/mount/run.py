@@ -75,6 +75,11 @@ def serve(layout: MountLayout, config: Config) -> None:
         gov.close()
 
 
+# Mounts started by this process keep running after it returns; their Popen objects are kept so
+# they are not reaped (and warned about) as garbage while the mount serves.
+_DETACHED: list[subprocess.Popen[bytes]] = []
+
+
 def log_path(mountpoint: str) -> Path:
     key = hashlib.sha256(mountpoint.encode()).hexdigest()[:12]
     return lacuna_home() / "mounts" / f"{Path(mountpoint).name or 'root'}-{key}.log"
@@ -95,6 +100,7 @@ def start(layout: MountLayout, config_path: str | None, *, timeout: float = 30.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if os.path.ismount(layout.mountpoint):
+            _DETACHED.append(proc)
             return logfile
         if proc.poll() is not None:
             break
