@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,27 @@ FUSE_OPTIONS: dict[str, object] = {
     "entry_timeout": 1.0,
     "default_permissions": True,
 }
+
+
+READ_AHEAD_KB = 1024  # the kernel's read-ahead for the mount (its default is 128 KiB)
+
+
+def _tune_read_ahead(mountpoint: str, timeout: float = 30.0) -> None:
+    """Best effort, once the mount is live: a larger read-ahead means larger and fewer read
+    requests for the mount process (measured: about a third less CPU per GiB). Needs write
+    access to /sys/class/bdi (root); otherwise the kernel's default stays."""
+    deadline = time.monotonic() + timeout
+    while not os.path.ismount(mountpoint):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+    try:
+        dev = os.stat(mountpoint).st_dev
+        knob = Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb")
+        knob.write_text(str(READ_AHEAD_KB))
+        log.info("read-ahead of %s set to %d KiB", mountpoint, READ_AHEAD_KB)
+    except OSError as exc:
+        log.info("read-ahead of %s left at the kernel's default (%s)", mountpoint, exc)
 
 
 def fuse_missing() -> str | None:
@@ -68,6 +90,8 @@ def serve(layout: MountLayout, config: Config) -> None:
     fs = GovernedFS(MountGovernance(gov, layout))
     log.info("governing %s at %s (outside: %s)", layout.source, layout.mountpoint,
              ", ".join(layout.outside))
+    threading.Thread(target=_tune_read_ahead, args=(layout.mountpoint,), daemon=True,
+                     name="lacuna-mount-readahead").start()
     try:
         mfusepy.FUSE(fs, layout.mountpoint, foreground=True, fsname=f"lacuna:{layout.source}",
                      subtype="lacuna", **FUSE_OPTIONS)
