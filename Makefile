@@ -14,9 +14,12 @@ serve: setup
 demo: setup
 	.venv/bin/lacuna demo
 
+# Two workers per run at most on a 2-core machine (`-n auto`); tests that share a heavy session
+# component (Spark, dbt, Chromium, PostgreSQL, a live server) stay on one worker
+# (tests/conftest.py: xdist groups), so each starts once.
 test:
 	@LACUNA_EXTRAS=dev,embeddings bash scripts/setup.sh
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n auto --dist loadgroup
 
 lint: setup
 	.venv/bin/ruff check src tests benchmarks

@@ -23,6 +23,30 @@ os.environ.setdefault("RUST_BACKTRACE", "0")
 os.environ["LACUNA_EMBEDDINGS_BUILD"] = "never"
 
 
+# Session fixtures that start a heavy component, and the xdist group that keeps their tests on
+# one worker (`make test` runs `pytest -n auto --dist loadgroup`): each component starts once
+# per run rather than once per worker.
+_HEAVY_FIXTURES = {
+    "spark": "spark",
+    "dbt_built": "dbt",
+    "browser": "chromium",
+    "live_server": "chromium",
+    "live": "server",
+    "postgres_url": "postgres",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        group = next((g for fixture, g in _HEAVY_FIXTURES.items() if fixture in names), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LACUNA_HOME", str(tmp_path / ".lacuna-home"))
