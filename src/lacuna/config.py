@@ -414,6 +414,15 @@ class ExceptionsConfig(_Model):
     sweep_interval_seconds: float = Field(default=300.0, gt=0)
 
 
+class StorageConfig(_Model):
+    """``storage:``: governed storage (destinations.governed), encrypted at rest
+    (docs/storage.md)."""
+
+    encrypt: bool = True  # files written under a governed root are sealed (AES-256-GCM)
+    key_id: str = "storage"  # the key store id that wraps each sealed file's data key
+    segment_bytes: int = Field(default=256 * 1024, ge=4096, le=64 * 1024 * 1024)
+
+
 class OpenLineageTransportConfig(_Model):
     """Where OpenLineage events go: ``file`` (JSON Lines), ``console`` (stderr), ``http``."""
 
@@ -493,6 +502,7 @@ class Config(_Model):
     anonymize: AnonymizeConfig = Field(default_factory=AnonymizeConfig)
     stewards: StewardsConfig = Field(default_factory=StewardsConfig)
     exceptions: ExceptionsConfig = Field(default_factory=ExceptionsConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     lineage: LineageConfig = Field(default_factory=LineageConfig)
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)

@@ -8,6 +8,7 @@
     ├── LineageError
     ├── PolicyError            a policy bundle that does not load or compile
     ├── AuditError             the audit trail cannot be written or is tampered with
+    ├── StorageError           a sealed governed file: altered, truncated, or its key missing
     ├── GovernanceViolation    a denied operation (also a PermissionError)
     └── IntegrationError       a host system (pandas, IPython, ...) is missing or misused
 
@@ -66,6 +67,11 @@ class PolicyError(LacunaError):
 
 class AuditError(LacunaError):
     """The audit trail could not be written, read or verified."""
+
+
+class StorageError(LacunaError):
+    """A sealed governed file cannot be opened: not sealed, altered, truncated, or its key is
+    not in the configured key store (lacuna.storage)."""
 
 
 class IntegrationError(LacunaError):

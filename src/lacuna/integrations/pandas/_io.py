@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from lacuna import _bypass
+from lacuna import _bypass, storage
 from lacuna.errors import ConfigError, GovernanceViolation
 from lacuna.integrations.pandas._frames import (
     code_location,
@@ -81,8 +81,12 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         else:
             target = args[0] if args else kwargs.get(keyword)
             target = getattr(target, "filename", target)  # an HDFStore: its file
-        with _bypass.bypass():
-            result = original(*args, **kwargs)
+        if (isinstance(target, (str, os.PathLike)) and is_local(target)
+                and storage.is_sealed(os.path.expanduser(os.fspath(target)))):
+            result = _read_sealed(name, original, target, args, kwargs)
+        else:
+            with _bypass.bypass():
+                result = original(*args, **kwargs)
         label = display_name(target)
         how = f"{name}{args[1:]!r}{sorted(kwargs.items(), key=lambda kv: kv[0])!r}"
         if isinstance(result, dict):  # read_excel(sheet_name=None): one frame per sheet
@@ -97,6 +101,21 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         return result  # iterators (chunksize=...) pass through ungoverned; see docs/pandas.md
 
     return reader
+
+
+def _read_sealed(name: str, original: Callable[..., Any], target: Any,
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A sealed governed file: decided and audited first (storage.open_governed), then pandas
+    reads the decrypted stream in place of the path."""
+    from lacuna.governor import current
+
+    handle = storage.open_governed(
+        os.path.expanduser(os.fspath(target)), method=f"pandas.{name}",
+        code_location=code_location(user_frame()), gov=current())
+    with handle, _bypass.bypass():
+        if args:
+            return original(handle, *args[1:], **kwargs)
+        return original(**{**kwargs, READERS[name]: handle})
 
 
 def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> Any:
@@ -337,6 +356,14 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             msg = (f"{spec.method}(encrypt=True) writes a local file: pass a file path, not "
                    f"{type(target).__name__} {name!r}. Nothing was written.")
             raise ConfigError(msg)
+        seal = _seals(gov, spec, op, encrypt)
+        if seal:  # governed storage: sealed at rest, or not written at all (docs/storage.md)
+            from lacuna.integrations.pandas._patch import no_plaintext
+
+            no_plaintext()
+            if not local_file or spec.method not in storage.SEALABLE or _appends(
+                    spec, target, kwargs):
+                storage.refuse_unsealable(op.method, name)
 
         def run() -> Any:
             embed = None
@@ -359,6 +386,14 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
 
                     result = files.write_sealed(gov, target, into, exception_id=exception_id,
                                                 method=op.method)
+                elif seal:
+
+                    def stream(buffer: Any) -> Any:
+                        kw = dict(kwargs)
+                        return original(frame_out, *_retarget(spec, args, kw, buffer), **kw)
+
+                    result = storage.write_governed(target, stream, method=op.method,
+                                                    classification=state.classification, gov=gov)
                 else:
                     result = original(frame_out, *args, **kwargs)
             if keeps_label:
@@ -375,6 +410,13 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             raise
 
     return writer
+
+
+def _seals(gov: Any, spec: Writer, op: Any, encrypt: bool) -> bool:
+    """Whether this write goes to governed storage that is sealed (storage.encrypt)."""
+    return (not encrypt and spec.kind == "path" and gov.config.storage.encrypt
+            and op.destination is not None
+            and op.destination.type is DestinationType.GOVERNED_STORAGE)
 
 
 def _columns_of(data: Any) -> list[Any]:

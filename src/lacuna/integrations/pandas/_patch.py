@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lacuna import _bypass
-from lacuna.errors import GovernanceViolation
+from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.governor import current, governing
 from lacuna.model import Action
 
@@ -106,6 +106,7 @@ class _Call:
 
     ran: bool = False
     done: bool = False
+    no_plaintext: bool = False  # the target is sealed governed storage: never a plain write
     result: Any = None
     error: BaseException | None = None
 
@@ -149,8 +150,8 @@ def guard(
         token = _CALL.set(call)
         try:
             return hook(*args, **kwargs)
-        except GovernanceViolation:
-            raise  # a decision: the policy (or a fail-closed step) said no
+        except (GovernanceViolation, StorageError):
+            raise  # a decision, or a sealed file that does not authenticate: fail closed
         except Exception as exc:
             if call.error is exc:
                 raise  # the user's own call failed: their error, unchanged
@@ -161,6 +162,13 @@ def guard(
             _CALL.reset(token)
 
     return guarded
+
+
+def no_plaintext() -> None:
+    """The hook's target must be sealed: if Lacuna fails, the call is refused, never run plain."""
+    call = _CALL.get()
+    if call is not None:
+        call.no_plaintext = True
 
 
 def _refuse_unencrypted(kwargs: dict[str, Any], method: str) -> None:
@@ -192,6 +200,8 @@ def _internal(
     gov.internal_error(exc, action=action, method=method, ran=call.done)  # raises in enforce
     if call.done:
         return call.result
+    if call.no_plaintext:
+        raise exc  # governed storage is sealed: Lacuna failed, so nothing is written
     _refuse_unencrypted(kwargs, method)
     for key in strip:
         kwargs.pop(key, None)

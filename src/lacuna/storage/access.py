@@ -1,0 +1,183 @@
+"""Governed storage: who may open a sealed file, and the one place every layer opens it.
+
+Every reader hook (pandas today; polars, pyarrow, DuckDB, Spark and the governed mount call the
+same function) goes through :func:`open_governed`: the read is decided first (a ``read``
+:class:`~lacuna.model.Operation` through the Governor, with the file's declared classification
+from its signed sidecar, PROPRIETARY when that cannot be trusted), recorded on the audit trail
+with its outcome, and only then decrypted. A denied read raises ``GovernanceViolation`` and
+nothing is decrypted. Writes under a governed root go through :func:`open_sealed_writer`.
+
+    with open_governed("/governed/workspace/q4.csv", purpose="quarterly review") as fh:
+        df = pd.read_csv(fh)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lacuna.errors import ConfigError
+from lacuna.keystore import keystore_for
+from lacuna.model import Action, Classification, DestinationType, Source, Tier, User, utcnow
+from lacuna.storage.sealed import SealedReader, SealedWriter, StorageError, is_sealed
+
+if TYPE_CHECKING:
+    from lacuna.governor import Governor
+
+T = TypeVar("T")
+
+# Formats pandas writes into a binary stream, by writer method (everything else, e.g. HDF5,
+# needs a real file and cannot be sealed; to_* refuses it under a governed root).
+SEALABLE = frozenset({
+    "to_csv", "to_parquet", "to_json", "to_feather", "to_excel", "to_pickle", "to_orc",
+    "to_stata", "to_xml",
+})
+
+
+def _gov(gov: Governor | None) -> Governor:
+    if gov is not None:
+        return gov
+    from lacuna.governor import current
+
+    return current()
+
+
+def governed_path(path: str | os.PathLike[str], gov: Governor | None = None) -> str | None:
+    """The resolved local path when ``path`` is under a governed root, else None."""
+    if not isinstance(path, (str, os.PathLike)) or "://" in os.fspath(path):
+        return None
+    g = _gov(gov)
+    dest = g.destination(path)
+    if dest.type is not DestinationType.GOVERNED_STORAGE or not dest.path:
+        return None
+    return dest.path
+
+
+def seals(path: Any, gov: Governor | None = None) -> bool:
+    """Whether a write to ``path`` is sealed: a local path under a governed root, with
+    ``storage.encrypt`` on."""
+    g = _gov(gov)
+    return g.config.storage.encrypt and governed_path(path, g) is not None
+
+
+def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
+                       classification: Classification | None = None,
+                       gov: Governor | None = None) -> SealedWriter:
+    """A stream that seals what is written into ``path`` (renamed into place on close)."""
+    g = _gov(gov)
+    meta = {"written_by": g.config.user.id, "method": method,
+            "name": os.path.basename(os.fspath(path)), "written_at": utcnow().isoformat()}
+    if classification is not None:
+        meta["tier"] = classification.tier.value
+    settings = g.config.storage
+    return SealedWriter(path, keystore_for(g.config), key_id=settings.key_id, meta=meta,
+                        segment=settings.segment_bytes)
+
+
+def write_governed(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], T], *,
+                   method: str, classification: Classification | None = None,
+                   gov: Governor | None = None) -> T:
+    """Run ``write`` into a sealing stream for ``path``: the file appears (atomically, by
+    rename) only when ``write`` returns; if it raises, nothing is left behind. The plaintext
+    is never on disk and at most one segment of it is in memory here."""
+    raw = open_sealed_writer(path, method=method, classification=classification, gov=gov)
+    buffer = io.BufferedWriter(raw, buffer_size=raw.segment)
+    try:
+        result = write(buffer)
+        if not buffer.closed:
+            buffer.flush()
+    except BaseException:
+        raw.discard()
+        raise
+    buffer.close()  # seals the last segment and renames the file into place
+    raw.close()
+    return result
+
+
+def open_governed(path: str | os.PathLike[str], *, purpose: str | None = None,
+                  user: User | None = None, method: str = "lacuna.storage.open_governed",
+                  code_location: str | None = None,
+                  gov: Governor | None = None) -> io.BufferedReader:
+    """Open a sealed governed file for reading, if the policy allows it (decided and audited
+    before anything is decrypted).
+
+    Args:
+        path: the sealed file.
+        purpose: why it is read (recorded; policies may require one).
+        user: who reads it (default: the configured user); the governed mount passes the
+            user of the process that opened the file.
+        method: the layer that reads (``pandas.read_csv``, ``fuse.read``), for the audit trail.
+
+    Returns:
+        A seekable binary file object over the plaintext (decrypted segment by segment).
+
+    Raises:
+        GovernanceViolation: the policy denies the read (nothing is decrypted).
+        StorageError: the file is not sealed, was altered or truncated, or its key is not in
+            the configured key store (the failed outcome is on the audit trail).
+    """
+    g = _gov(gov)
+    where = os.path.realpath(os.fspath(path))
+    classification = declared_classification(where, g)
+    op = g.operation(Action.READ, classification,
+                     sources=[Source(name=where, classification=classification)],
+                     method=method, code_location=code_location, purpose=purpose)
+    if user is not None:
+        op = replace(op, user=user)
+    keystore = keystore_for(g.config)
+    raw = g.execute(op, lambda: SealedReader(where, keystore))
+    return io.BufferedReader(raw, buffer_size=raw.header.segment)
+
+
+def read_governed(path: str | os.PathLike[str], **kwargs: Any) -> bytes:
+    """The whole plaintext of a sealed file (see :func:`open_governed`)."""
+    with open_governed(path, **kwargs) as fh:
+        return fh.read()
+
+
+def declared_classification(path: str, gov: Governor) -> Classification:
+    """What the read is decided on: the file's signed sidecar, or PROPRIETARY (fail closed)
+    when there is none or it cannot be trusted."""
+    from lacuna.lineage import sidecar as sc
+
+    try:
+        found = sc.read_sidecar(path)
+        problem = None if found is None else found.problem
+    except sc.SidecarError as exc:
+        found, problem = None, str(exc)
+    if found is not None and problem is None:
+        return found.classification
+    why = problem if found is not None else "it has no classification sidecar"
+    return Classification(
+        tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+        reasoning=(f"PROPRIETARY (fail closed): the declaration of {path} cannot be trusted: "
+                   f"{why}",),
+    )
+
+
+def refuse_unsealable(method: str, name: str) -> None:
+    """A write under a governed root that Lacuna cannot seal: refused, never plaintext."""
+    msg = (f"{method} to {name} cannot be encrypted: it is under a governed root "
+           "(destinations.governed), and Lacuna seals only file paths written with "
+           f"{', '.join(sorted(SEALABLE))}, not appends, file objects or store objects. Write "
+           "to a path with one of those, or turn encryption off for governed storage "
+           "(storage.encrypt: false). Nothing was written.")
+    raise ConfigError(msg)
+
+
+__all__ = [
+    "SEALABLE",
+    "StorageError",
+    "declared_classification",
+    "governed_path",
+    "is_sealed",
+    "open_governed",
+    "open_sealed_writer",
+    "read_governed",
+    "refuse_unsealable",
+    "seals",
+    "write_governed",
+]

@@ -1,0 +1,461 @@
+"""The sealed file format of governed storage: streaming AES-256-GCM under a wrapped data key.
+
+Layout::
+
+    MAGIC b"LACUNAS1" | u32 N | header (N bytes of JSON) | slot 0 | slot 1 | segment 0 | ...
+
+- **header** (immutable): ``alg``, a random ``file_id``, the nonce prefix, the segment size
+  and ``meta`` (who wrote it, the format, the classification's tier). Its SHA-256 is the
+  associated data of every segment, so editing any header byte makes every segment fail.
+- **slots** (two of :data:`SLOT_BYTES`, space-padded JSON): the data key wrapped with
+  AES-256-GCM by a key store key, with that key's id and version; the wrap's associated data
+  binds it to the file id and the key version. Re-wrapping (key rotation) writes the new wrap
+  into the free slot, syncs, then blanks the old one: the payload is never rewritten and a
+  crash in between leaves a readable file (either slot opens it).
+- **segments**: the plaintext in :data:`SEGMENT_BYTES` pieces, each sealed with nonce
+  ``prefix(7) | index(4, big-endian) | last(1)`` (the STREAM construction): reordering,
+  dropping, truncating at a segment boundary or appending is detected, because the last
+  segment must authenticate with ``last = 1`` and every other one with ``last = 0``.
+
+:class:`SealedWriter` encrypts while the caller writes (one segment in memory);
+:class:`SealedReader` is a seekable, read-only raw stream that decrypts the segments a read
+touches (one cached), so a 10 GB file is never held in memory and Parquet's footer-first reads
+work. :func:`rewrap` moves a file to a key's current version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from lacuna.errors import ConfigError, LacunaError, StorageError
+from lacuna.keystore import KeyRef
+
+if TYPE_CHECKING:
+    from lacuna.keystore import Key, KeyStore
+
+MAGIC = b"LACUNAS1"
+ALGORITHM = "AES-256-GCM-STREAM"
+SEGMENT_BYTES = 256 * 1024
+TAG_BYTES = 16
+SLOT_BYTES = 384
+MAX_HEADER_BYTES = 16 * 1024
+_U32 = struct.Struct(">I")
+_BLANK = b" " * SLOT_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class SealedHeader:
+    """What a sealed file says about itself (authenticated by every segment)."""
+
+    file_id: str
+    key: KeyRef  # the key store key that wraps the data key now (from the live slot)
+    segment: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def is_sealed(path: str | os.PathLike[str]) -> bool:
+    """Whether the file starts like a sealed governed file."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+class SealedWriter(io.RawIOBase):
+    """A write-only stream that seals what is written into ``path`` (temp file, renamed into
+    place on :meth:`close`; nothing is left behind when :meth:`discard` is called or the
+    writer is garbage-collected unclosed)."""
+
+    def __init__(self, path: str | os.PathLike[str], keystore: KeyStore, *, key_id: str,
+                 meta: dict[str, Any] | None = None, segment: int = SEGMENT_BYTES) -> None:
+        super().__init__()
+        self.target = Path(path)
+        kek = keystore.current(key_id)
+        data_key = AESGCM.generate_key(bit_length=256)
+        self._aead = AESGCM(data_key)
+        self._prefix = secrets.token_bytes(7)
+        self._segment = int(segment)
+        self.file_id = secrets.token_hex(16)
+        header = {"alg": ALGORITHM, "file_id": self.file_id, "nonce_prefix": self._prefix.hex(),
+                  "segment": self._segment, "meta": dict(meta or {})}
+        text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        if len(text) > MAX_HEADER_BYTES:
+            msg = f"the header of {self.target} would be {len(text)} bytes (max {MAX_HEADER_BYTES})."
+            raise StorageError(msg)
+        fixed = MAGIC + _U32.pack(len(text)) + text
+        self._aad = hashlib.sha256(fixed).digest()
+        slot = _slot(kek, data_key, self.file_id)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".sealing",
+                                   dir=self.target.parent)
+        self._tmp = Path(tmp)
+        self._fh = os.fdopen(fd, "wb")
+        self._fh.write(fixed + slot + _BLANK)
+        self._buffer = bytearray()
+        self._out = bytearray(self._segment + TAG_BYTES)
+        self._index = 0
+        self._done = False
+
+    @property
+    def segment(self) -> int:
+        return self._segment
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self._done:
+            raise ValueError("write to a closed sealed file")
+        view = memoryview(data).cast("B")
+        size, pos, total = self._segment, 0, len(view)
+        if self._buffer:  # complete the pending segment first
+            take = min(size - len(self._buffer), total)
+            self._buffer += view[:take]
+            pos = take
+            if pos == total:
+                return total
+            self._seal(self._buffer, last=False)
+            self._buffer = bytearray()
+        while total - pos > size:  # whole segments straight from the caller's buffer
+            self._seal(view[pos:pos + size], last=False)
+            pos += size
+        self._buffer += view[pos:]  # the tail: the last segment is sealed on close
+        return total
+
+    def _seal(self, chunk: Any, *, last: bool) -> None:
+        nonce = _nonce(self._prefix, self._index, last)
+        out = self._out if len(chunk) == self._segment else bytearray(len(chunk) + TAG_BYTES)
+        self._aead.encrypt_into(nonce, chunk, self._aad, out)
+        self._fh.write(out)
+        self._index += 1
+
+    def close(self) -> None:
+        if self._done:
+            super().close()
+            return
+        try:
+            self._seal(bytes(self._buffer), last=True)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            os.replace(self._tmp, self.target)
+        except BaseException:
+            self.discard()
+            raise
+        self._done = True
+        super().close()
+
+    def discard(self) -> None:
+        """Abandon the write: the temporary file is removed, the target is untouched."""
+        if not self._done:
+            self._done = True
+            self._fh.close()
+            self._tmp.unlink(missing_ok=True)
+        super().close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_done", True):
+            self.discard()
+
+
+def write_sealed(path: str | os.PathLike[str], plaintext: bytes, keystore: KeyStore, *,
+                 key_id: str, meta: dict[str, Any] | None = None) -> Path:
+    """Seal ``plaintext`` into ``path`` atomically."""
+    writer = SealedWriter(path, keystore, key_id=key_id, meta=meta)
+    writer.write(plaintext)
+    writer.close()
+    return writer.target
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    header: SealedHeader
+    aad: bytes
+    prefix: bytes
+    data_key: bytes
+    body: int  # offset of segment 0
+    segments: int
+    size: int  # plaintext bytes
+
+
+class SealedReader(io.RawIOBase):
+    """A seekable read-only stream over a sealed file's plaintext. Opening it authenticates the
+    header, the key slot and the last segment (so a truncated file fails at once); every other
+    segment is authenticated when a read touches it."""
+
+    def __init__(self, path: str | os.PathLike[str], keystore: KeyStore) -> None:
+        super().__init__()
+        self.name = os.fspath(path)
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        try:
+            self._layout = _open(self._fh, self.name, keystore)
+        except BaseException:
+            self._fh.close()
+            raise
+        self._aead = AESGCM(self._layout.data_key)
+        self._pos = 0
+        self._cached: tuple[int, bytes] = (-1, b"")
+        if self._layout.segments:
+            self._segment_at(self._layout.segments - 1)
+
+    @property
+    def header(self) -> SealedHeader:
+        return self._layout.header
+
+    @property
+    def size(self) -> int:
+        return self._layout.size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._layout.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        seg = self._layout.header.segment
+        done = 0
+        while done < len(view) and self._pos < self._layout.size:
+            index, offset = divmod(self._pos, seg)
+            n = min(len(view) - done, self._length(index) - offset)
+            if offset == 0 and n == self._length(index) and self._cached[0] != index:
+                self._decrypt(index, view[done:done + n])  # a whole segment: no copy
+            else:
+                plain = self._segment_at(index)
+                view[done:done + n] = plain[offset:offset + n]
+            done += n
+            self._pos += n
+        return done
+
+    def readall(self) -> bytes:
+        out = bytearray(max(self._layout.size - self._pos, 0))
+        n = self.readinto(out)
+        del out[n:]
+        return bytes(out)
+
+    def _length(self, index: int) -> int:
+        lay = self._layout
+        seg = lay.header.segment
+        return seg if index < lay.segments - 1 else lay.size - index * seg
+
+    def _segment_at(self, index: int) -> bytes:
+        if self._cached[0] == index:
+            return self._cached[1]
+        plain = bytearray(self._length(index))
+        self._decrypt(index, memoryview(plain))
+        self._cached = (index, bytes(plain))
+        return self._cached[1]
+
+    def _decrypt(self, index: int, into: memoryview) -> None:
+        lay = self._layout
+        seg = lay.header.segment
+        self._fh.seek(lay.body + index * (seg + TAG_BYTES))
+        last = index == lay.segments - 1
+        sealed = self._fh.read(seg + TAG_BYTES)
+        try:
+            if len(sealed) != len(into) + TAG_BYTES:
+                raise InvalidTag
+            self._aead.decrypt_into(_nonce(lay.prefix, index, last), sealed, lay.aad, into)
+        except InvalidTag:
+            what = ("was truncated, extended or altered" if last else "was altered")
+            msg = (f"cannot read {self.name}: segment {index} {what} after it was written "
+                   "(authentication failed). Nothing from it was returned; restore the file "
+                   "from a backup.")
+            raise StorageError(msg) from None
+
+    def close(self) -> None:
+        self._fh.close()
+        self._cached = (-1, b"")
+        super().close()
+
+
+def read_header(path: str | os.PathLike[str]) -> SealedHeader:
+    """The header of a sealed file and the key in its live slot (not authenticated)."""
+    with open(path, "rb") as fh:
+        header, _, _, slots = _parse(fh, os.fspath(path))
+    live = [s for s in slots if s is not None]
+    if not live:
+        msg = f"{os.fspath(path)} has no key slot: its data key is lost."
+        raise StorageError(msg)
+    return _with_key(header, live[0][0])
+
+
+def _open(fh: Any, where: str, keystore: KeyStore) -> _Layout:
+    header, fixed, body, slots = _parse(fh, where)
+    data_key, ref, problems = None, None, []
+    for slot in sorted((s for s in slots if s is not None), key=lambda s: -s[0].version):
+        ref = slot[0]
+        try:
+            kek = keystore.get(ref.id, ref.version)
+        except LacunaError as exc:
+            problems.append(f"{ref}: not in this key store ({exc})")
+            continue
+        try:
+            data_key = AESGCM(_aes(kek.material)).decrypt(
+                slot[2], slot[1], _wrap_aad(header.file_id, ref))
+            break
+        except (InvalidTag, ValueError):
+            problems.append(f"key {ref.id} v{ref.version}: does not unwrap this file's data key "
+                            "(another key store, or the key slot belongs to another file)")
+    if data_key is None or ref is None:
+        msg = (f"cannot decrypt {where}: " + ("; ".join(problems) or "no key slot") +
+               ". Open it where the key store that wrote it is configured "
+               "(anonymize.keystore / key_dir).")
+        raise StorageError(msg)
+    fh.seek(0, io.SEEK_END)
+    length = fh.tell() - body
+    seg = header.segment
+    segments = -(-length // (seg + TAG_BYTES)) if length > 0 else 0
+    tail = length - (segments - 1) * (seg + TAG_BYTES) if segments else 0
+    if segments == 0 or tail < TAG_BYTES:
+        msg = (f"cannot read {where}: it was truncated after it was written ({length} bytes of "
+               "sealed data, not a whole segment). Restore it from a backup.")
+        raise StorageError(msg)
+    size = length - segments * TAG_BYTES
+    return _Layout(header=_with_key(header, ref), aad=hashlib.sha256(fixed).digest(),
+                   prefix=_prefix_of(fixed, where), data_key=data_key, body=body,
+                   segments=segments, size=size)
+
+
+def _prefix_of(fixed: bytes, where: str) -> bytes:
+    raw = json.loads(fixed[len(MAGIC) + _U32.size:])
+    prefix = bytes.fromhex(str(raw["nonce_prefix"]))
+    if len(prefix) != 7:
+        msg = f"{where} has a damaged header (nonce prefix)."
+        raise StorageError(msg)
+    return prefix
+
+
+def _parse(fh: Any, where: str) -> tuple[SealedHeader, bytes, int,
+                                         list[tuple[KeyRef, bytes, bytes] | None]]:
+    head = fh.read(len(MAGIC) + _U32.size)
+    if not head.startswith(MAGIC) or len(head) < len(MAGIC) + _U32.size:
+        msg = (f"{where} is not a sealed governed file (it does not start with "
+               f"{MAGIC.decode()}): it was replaced or written outside Lacuna. Nothing was "
+               "read; restore it, or write it again through Lacuna.")
+        raise StorageError(msg)
+    (size,) = _U32.unpack_from(head, len(MAGIC))
+    text = fh.read(size) if size <= MAX_HEADER_BYTES else b""
+    if len(text) != size or size == 0:
+        msg = f"{where} has a damaged sealed-file header (length {size}). Restore it."
+        raise StorageError(msg)
+    try:
+        raw = json.loads(text)
+        header = SealedHeader(file_id=str(raw["file_id"]), key=KeyRef("", 0),
+                              segment=int(raw["segment"]), meta=dict(raw.get("meta") or {}))
+        if raw["alg"] != ALGORITHM or not 0 < header.segment <= 64 * 1024 * 1024:
+            raise ValueError(raw["alg"])
+        bytes.fromhex(str(raw["nonce_prefix"]))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        msg = f"{where} has a damaged sealed-file header ({type(exc).__name__}). Restore it."
+        raise StorageError(msg) from None
+    slots = [_read_slot(fh.read(SLOT_BYTES)) for _ in range(2)]
+    return header, head + text, len(head) + size + 2 * SLOT_BYTES, slots
+
+
+def _read_slot(raw: bytes) -> tuple[KeyRef, bytes, bytes] | None:
+    if len(raw) != SLOT_BYTES or not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+        key = data["key"]
+        return (KeyRef(str(key["id"]), int(key["version"]), str(key.get("backend", "file"))),
+                bytes.fromhex(data["wrapped"]), bytes.fromhex(data["nonce"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # a torn or edited slot: the other one may still open the file
+
+
+def _with_key(header: SealedHeader, ref: KeyRef) -> SealedHeader:
+    return SealedHeader(file_id=header.file_id, key=ref, segment=header.segment,
+                        meta=header.meta)
+
+
+# -- re-wrapping ------------------------------------------------------------------------------
+
+
+def rewrap(path: str | os.PathLike[str], keystore: KeyStore, *, key_id: str) -> tuple[
+        KeyRef, KeyRef]:
+    """Re-wrap the file's data key with ``key_id``'s current version, in place (the payload is
+    not touched). Returns (old key, new key); equal when it was already current."""
+    where = os.fspath(path)
+    with open(where, "r+b") as fh:
+        layout = _open(fh, where, keystore)
+        fh.seek(0)
+        _, _, body, slots = _parse(fh, where)
+        kek = keystore.current(key_id)
+        old = layout.header.key
+        if old == kek.ref and sum(s is not None for s in slots) == 1:
+            return old, old
+        start = body - 2 * SLOT_BYTES
+        live = next((i for i, s in enumerate(slots) if s is not None and s[0] == old), 0)
+        free = 1 - live
+        fh.seek(start + free * SLOT_BYTES)
+        fh.write(_slot(kek, layout.data_key, layout.header.file_id))
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.seek(start + live * SLOT_BYTES)
+        fh.write(_BLANK)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return old, kek.ref
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _slot(kek: Key, data_key: bytes, file_id: str) -> bytes:
+    nonce = secrets.token_bytes(12)
+    wrapped = AESGCM(_aes(kek.material)).encrypt(nonce, data_key, _wrap_aad(file_id, kek.ref))
+    ref = kek.ref
+    text = json.dumps({"key": {"id": ref.id, "version": ref.version, "backend": ref.backend},
+                       "wrapped": wrapped.hex(), "nonce": nonce.hex()},
+                      sort_keys=True, separators=(",", ":")).encode()
+    if len(text) > SLOT_BYTES:
+        msg = f"key slot too large ({len(text)} bytes)"
+        raise StorageError(msg)
+    return text.ljust(SLOT_BYTES, b" ")
+
+
+def _wrap_aad(file_id: str, ref: KeyRef) -> bytes:
+    return f"lacuna-sealed:{file_id}:{ref.id}:{ref.version}".encode()
+
+
+def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
+    return prefix + _U32.pack(index) + (b"\x01" if last else b"\x00")
+
+
+def _aes(material: bytes) -> bytes:
+    if len(material) != 32:
+        msg = (f"the key store key is {len(material)} bytes; AES-256 needs 32. Use a key the "
+               "key store generated (lacuna keys rotate).")
+        raise ConfigError(msg)
+    return material
