@@ -95,23 +95,40 @@ def list_(
     denied: Annotated[bool, typer.Option("--denied", help="Only denied operations.")] = False,
     user: Annotated[str | None, typer.Option("--user", help="Only this user id.")] = None,
     action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        "--dataset", metavar="PATH",
+        help="Only operations on this file or dataset (read from or written to): who read "
+             "this file.")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="WHEN",
+        help="Only records at or after WHEN: a duration back from now (90d, 12h, 30m, 2w) "
+             "or an ISO date/time (UTC).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
     """List audit records, newest first."""
+    from lacuna.audit.queries import parse_since, touching
+
     url = _url(db, config)
+    try:
+        begin = parse_since(since) if since else None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     store = _open(url)
     if store is None:
         if not as_json:
             typer.echo(f"No audit records yet ({url}).")
         return
     try:
-        found = store.list(limit=limit, denied_only=denied, user=user, action=action)
+        found = store.list(limit=None if dataset else limit, denied_only=denied, user=user,
+                           action=action, since=begin)
     except AuditError as exc:
         raise _fail(str(exc)) from None
     finally:
         store.close()
+    if dataset:
+        found = touching(found, dataset)[:limit]
     if as_json:
         for rec in found:
             typer.echo(json.dumps(rec.to_dict(), sort_keys=True, ensure_ascii=False))
@@ -121,8 +138,10 @@ def list_(
         return
     table = Table(title=f"Audit trail — {store.where} (times in UTC)", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
-    columns = ("#", "time", "user", "action", "destination", "tier", "decision", "outcome",
-               "policy")
+    columns: tuple[str, ...] = ("#", "time", "user", "action", "destination", "tier",
+                                "decision", "outcome", "policy")
+    if dataset:  # who did what with this file, and why
+        columns = ("#", "time", "user", "action", "via", "purpose", "decision", "outcome")
     for name in columns:
         table.add_column(name, no_wrap=name in ("#", "decision"), overflow="fold")
     seq_of = {rec.id: rec.seq for rec in found}
@@ -136,10 +155,21 @@ def list_(
         else:
             done = outcome_of.get(rec.id)
             outcome = f"{_status(done)} (#{done.seq})" if done is not None else "—"
-        table.add_row(str(rec.seq), rec.timestamp.strftime("%Y-%m-%d %H:%M"), rec.user_id,
-                      rec.action, rec.destination or "—", rec.tier or "—", decision, outcome,
-                      rec.policy_id or "—")
+        when = rec.timestamp.strftime("%Y-%m-%d %H:%M")
+        if dataset:
+            table.add_row(str(rec.seq), when, rec.user_id, rec.action,
+                          _part(rec, "how", "method"), _part(rec, "why", "purpose"), decision,
+                          outcome)
+            continue
+        table.add_row(str(rec.seq), when, rec.user_id, rec.action, rec.destination or "—",
+                      rec.tier or "—", decision, outcome, rec.policy_id or "—")
     Console().print(table)
+
+
+def _part(rec: AuditRecord, section: str, name: str) -> str:
+    part = rec.data.get(section)
+    value = part.get(name) if isinstance(part, dict) else None
+    return escape(str(value)) if value else "—"
 
 
 def _verify_decision_log(store: AuditStore) -> VerifyReport | None:

@@ -129,6 +129,7 @@ def open_governed(path: str | os.PathLike[str], *, purpose: str | None = None,
         op = replace(op, user=user)
     keystore = keystore_for(g.config)
     raw = g.execute(op, lambda: SealedReader(where, keystore))
+    raw.decided_on = classification
     return io.BufferedReader(raw, buffer_size=raw.header.segment)
 
 

@@ -213,6 +213,7 @@ class SealedReader(io.RawIOBase):
         self._aead = AESGCM(self._layout.data_key)
         self._pos = 0
         self._cached: tuple[int, bytes] = (-1, b"")
+        self.decided_on: Any = None  # the classification its read was decided on (access.py)
         if self._layout.segments:
             self._segment_at(self._layout.segments - 1)
 

@@ -81,9 +81,10 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         else:
             target = args[0] if args else kwargs.get(keyword)
             target = getattr(target, "filename", target)  # an HDFStore: its file
+        decided = None  # a sealed file: the classification its read was decided on
         if (isinstance(target, (str, os.PathLike)) and is_local(target)
                 and storage.is_sealed(os.path.expanduser(os.fspath(target)))):
-            result = _read_sealed(name, original, target, args, kwargs)
+            result, decided = _read_sealed(name, original, target, args, kwargs)
         else:
             with _bypass.bypass():
                 result = original(*args, **kwargs)
@@ -91,31 +92,35 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         how = f"{name}{args[1:]!r}{sorted(kwargs.items(), key=lambda kv: kv[0])!r}"
         if isinstance(result, dict):  # read_excel(sheet_name=None): one frame per sheet
             for sheet, frame in result.items():
-                _govern_read(current(), name, f"{label}#{sheet}", target, frame, f"{how}#{sheet}")
+                _govern_read(current(), name, f"{label}#{sheet}", target, frame, f"{how}#{sheet}",
+                             decided=decided)
         elif isinstance(result, list):  # read_html: one frame per table
             for i, frame in enumerate(result):
-                _govern_read(current(), name, f"{label}#{i}", target, frame, f"{how}#{i}")
+                _govern_read(current(), name, f"{label}#{i}", target, frame, f"{how}#{i}",
+                             decided=decided)
         elif isinstance(result, (pd.DataFrame, pd.Series)):
             sql = _sql_read(args, kwargs, keyword) if name in SQL_READERS else None
-            _govern_read(current(), name, label, target, result, how, sql=sql)
+            _govern_read(current(), name, label, target, result, how, sql=sql, decided=decided)
         return result  # iterators (chunksize=...) pass through ungoverned; see docs/pandas.md
 
     return reader
 
 
 def _read_sealed(name: str, original: Callable[..., Any], target: Any,
-                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Classification]:
     """A sealed governed file: decided and audited first (storage.open_governed), then pandas
-    reads the decrypted stream in place of the path."""
+    reads the decrypted stream in place of the path. Returns the result and the classification
+    the read was decided on."""
     from lacuna.governor import current
 
     handle = storage.open_governed(
         os.path.expanduser(os.fspath(target)), method=f"pandas.{name}",
         code_location=code_location(user_frame()), gov=current())
+    decided: Classification = handle.raw.decided_on  # type: ignore[attr-defined]
     with handle, _bypass.bypass():
         if args:
-            return original(handle, *args[1:], **kwargs)
-        return original(**{**kwargs, READERS[name]: handle})
+            return original(handle, *args[1:], **kwargs), decided
+        return original(**{**kwargs, READERS[name]: handle}), decided
 
 
 def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> Any:
@@ -138,7 +143,8 @@ def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> An
 
 
 def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
-                 how: str | None = None, *, sql: Any = None) -> None:
+                 how: str | None = None, *, sql: Any = None,
+                 decided: Classification | None = None) -> None:
     if not isinstance(data, (pd.DataFrame, pd.Series)):
         return
     local = (
@@ -169,7 +175,8 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         method=f"pandas.{reader}",
         code_location=code_location(frame_),
     )
-    gov.govern(op)
+    if not _covered(classification, decided):  # a sealed file's read was decided already
+        gov.govern(op)
     with _bypass.bypass():  # what the egress proxy recognises later (lacuna.proxy.fingerprints)
         record_read(gov.config, label, frame, classification)
     # A file Lacuna wrote: its full upstream lineage from the store, else the sidecar's sources.
@@ -182,6 +189,13 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
     attach(data, classification, LineageNode(name=label, operation=reader, parents=parents,
                                              ref=ref, classification=classification),
            origins=read_origins(ref, labels(data)))
+
+
+def _covered(found: Classification, decided: Classification | None) -> bool:
+    """Whether a decision already taken (on a sealed file's declared classification) covers
+    what the values show: no higher tier and no new tag. Otherwise the read is decided again."""
+    return (decided is not None and found.tier <= decided.tier
+            and set(found.tags) <= set(decided.tags))
 
 
 def _dataset_ref(target: Any) -> DatasetRef | None:

@@ -1,0 +1,64 @@
+"""Questions asked of the audit trail: "who read this file in the last 90 days".
+
+    records = store.list(limit=None, since=parse_since("90d"))
+    readers = {r.user_id for r in touching(records, "/governed/workspace/q4.csv")
+               if r.action == "read"}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from lacuna.audit.record import AuditRecord
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime:
+    """``90d`` / ``12h`` / ``30m`` / ``2w`` back from now, or an ISO date or time (UTC)."""
+    match = _DURATION.match(text)
+    if match:
+        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return (now or datetime.now(UTC)) - delta
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        msg = (f"--since {text!r} is neither a duration (90d, 12h, 30m, 2w) nor an ISO date "
+               "or time (2026-01-31, 2026-01-31T14:00).")
+        raise ValueError(msg) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def names_of(path: str) -> frozenset[str]:
+    """How the trail may name ``path``: as given, absolute, and resolved (symlinks, ``..``)."""
+    expanded = os.path.expanduser(path)
+    return frozenset({path, expanded, os.path.abspath(expanded), os.path.realpath(expanded)})
+
+
+def touching(records: Sequence[AuditRecord], path: str) -> list[AuditRecord]:
+    """The records whose operation read ``path`` (a source) or wrote it (the destination), and
+    the outcome records of those operations; in the given order."""
+    names = names_of(path)
+
+    def named(name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        base = name.split("#", 1)[0]  # read_excel(sheet_name=None): "<file>#<sheet>"
+        return base in names or (os.path.isabs(base) and os.path.realpath(base) in names)
+
+    hits: set[str] = set()
+    for rec in records:
+        what = rec.data.get("what")
+        if not isinstance(what, dict):
+            continue
+        sources = what.get("sources") if isinstance(what.get("sources"), list) else []
+        if any(named(s) for s in sources) or named(what.get("destination")):
+            hits.add(rec.id)
+    return [r for r in records if r.id in hits or (r.outcome_of or "") in hits]
+
+
+__all__ = ["names_of", "parse_since", "touching"]

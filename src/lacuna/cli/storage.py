@@ -1,0 +1,162 @@
+"""``lacuna keys`` (the key store's versions, rotation) and ``lacuna storage`` (sealed governed
+files: status, an audited read, re-wrapping after a rotation). See docs/storage.md.
+
+Exit codes: 0 ok, 1 a file could not be re-wrapped or read was refused, 2 a configuration error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+keys_app = typer.Typer(no_args_is_help=True)
+storage_app = typer.Typer(no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Path to lacuna.yaml (default: search).")
+]
+err = Console(stderr=True)
+
+
+def _governor(config: Path | None):  # type: ignore[no-untyped-def]
+    from lacuna.governor import configure
+
+    return configure(str(config) if config else None)
+
+
+def _default_key(key_id: str | None, config: Path | None) -> str:
+    return key_id or _governor(config).config.storage.key_id
+
+
+@keys_app.command("list")
+def list_keys(
+    key_id: Annotated[str | None, typer.Argument(help="Key id (default: storage.key_id).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """The versions of a key (never its material); the last one is current."""
+    from lacuna.keystore import keystore_for
+
+    gov = _governor(config)
+    name = key_id or gov.config.storage.key_id
+    store = keystore_for(gov.config)
+    versions = store.backend.versions(name)
+    if not versions:
+        typer.echo(f"{name}: no version yet (created on first use)")
+        return
+    typer.echo(f"{name} ({store.backend.name}): "
+               + ", ".join(f"v{v}" + (" (current)" if v == versions[-1] else "")
+                           for v in versions))
+
+
+@keys_app.command("rotate")
+def rotate(
+    key_id: Annotated[str | None, typer.Argument(help="Key id (default: storage.key_id).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add a new current version of a key. New files use it; files sealed with older versions
+    stay readable until `lacuna storage rewrap` moves them to it."""
+    from lacuna.keystore import keystore_for
+
+    gov = _governor(config)
+    name = key_id or gov.config.storage.key_id
+    key = keystore_for(gov.config).rotate(name)
+    _event(gov, "key_rotate", {"key": str(key.ref)})
+    typer.echo(f"{name}: v{key.ref.version} is now current ({key.ref.backend} key store). "
+               "Run `lacuna storage rewrap` to re-wrap sealed files with it.")
+
+
+@storage_app.command("rewrap")
+def rewrap_command(
+    roots: Annotated[list[Path] | None, typer.Argument(
+        help="Governed folders or files (default: every local destinations.governed root).")]
+    = None,
+    config: ConfigOption = None,
+) -> None:
+    """Re-wrap every sealed file's data key with the current key version (payloads are not
+    rewritten). Exit 1 when a file could not be re-wrapped."""
+    from lacuna.storage.rotation import check_roots, local_roots, rewrap_files
+
+    gov = _governor(config)
+    chosen = check_roots(roots) if roots else tuple(r for r in local_roots(gov) if r.exists())
+    results = rewrap_files(gov, chosen)
+    failed = [r for r in results if r.error]
+    changed = [r for r in results if r.changed]
+    for r in results:
+        if r.error:
+            err.print(f"[red]failed[/red] {r.path}: {r.error}", highlight=False)
+        elif r.changed:
+            typer.echo(f"rewrapped {r.path}: {r.before} → {r.after}")
+    _event(gov, "storage_rewrap", {"roots": [str(r) for r in chosen], "files": len(results),
+                                   "rewrapped": len(changed), "failed": len(failed)},
+           allowed=not failed)
+    typer.echo(f"{len(changed)} of {len(results)} sealed file(s) re-wrapped, "
+               f"{len(results) - len(changed) - len(failed)} already current, "
+               f"{len(failed)} failed.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@storage_app.command("status")
+def status(
+    paths: Annotated[list[Path], typer.Argument(help="Files under a governed root.")],
+) -> None:
+    """Whether each file is sealed, and with which key version (nothing is decrypted)."""
+    from lacuna.errors import StorageError
+    from lacuna.storage import is_sealed, read_header
+
+    for path in paths:
+        if not is_sealed(path):
+            typer.echo(f"{path}: NOT sealed (plaintext, or not a file Lacuna wrote)")
+            continue
+        try:
+            h = read_header(path)
+        except StorageError as exc:
+            typer.echo(f"{path}: damaged ({exc})")
+            continue
+        meta = h.meta
+        typer.echo(f"{path}: sealed, {h.key}, written by {meta.get('written_by')} "
+                   f"with {meta.get('method')} at {meta.get('written_at')}")
+
+
+@storage_app.command("cat")
+def cat(
+    path: Annotated[Path, typer.Argument(help="A sealed governed file.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the plaintext here (mode 0600; default: stdout).")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why you read it (audited).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Read a sealed file's plaintext, if the policy allows it (decided and audited first).
+    Exit 1 when refused."""
+    import os
+
+    from lacuna.errors import GovernanceViolation, StorageError
+    from lacuna.storage import open_governed
+
+    gov = _governor(config)
+    try:
+        fh = open_governed(path, purpose=purpose, method="lacuna storage cat", gov=gov)
+    except (GovernanceViolation, StorageError, OSError) as exc:
+        err.print(f"[red]refused:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    with fh:
+        if output is None:
+            while chunk := fh.read(1 << 20):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            return
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            while chunk := fh.read(1 << 20):
+                out.write(chunk)
+
+
+def _event(gov, event: str, detail: dict[str, object], *,  # type: ignore[no-untyped-def]
+           allowed: bool = True) -> None:
+    from lacuna.storage.rotation import audit_event
+
+    audit_event(gov, event, detail, allowed=allowed)

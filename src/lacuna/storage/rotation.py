@@ -1,0 +1,116 @@
+"""Key rotation for governed storage: re-wrap every sealed file's data key with the current key
+version, without rewriting any payload.
+
+``lacuna keys rotate storage`` adds a key version (new files use it; old ones stay readable
+with the version that wrapped them); ``lacuna storage rewrap [ROOT]`` then moves every sealed
+file under the governed roots to the current version, in place (two key slots: the new wrap is
+written and synced before the old one is blanked). A file's signed sidecar binds its content,
+so a sidecar that was trusted before the re-wrap is signed again after it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lacuna.errors import ConfigError, LacunaError
+from lacuna.keystore import KeyRef, keystore_for
+from lacuna.lineage import sidecar as sc
+from lacuna.storage.sealed import is_sealed, rewrap
+
+if TYPE_CHECKING:
+    from lacuna.governor import Governor
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrapped:
+    """One sealed file: the key that wrapped its data key before and after, or the error."""
+
+    path: str
+    before: KeyRef | None
+    after: KeyRef | None
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.error is None and self.before != self.after
+
+
+def local_roots(gov: Governor) -> tuple[Path, ...]:
+    """The governed roots of the configuration that are local folders."""
+    return tuple(Path(os.path.expanduser(r)) for r in gov.config.destinations.governed
+                 if "://" not in r and r.strip())
+
+
+def sealed_files(roots: Iterable[Path]) -> Iterator[Path]:
+    """Every sealed file under ``roots`` (sorted, symlinks not followed)."""
+    for root in roots:
+        if root.is_file():
+            if is_sealed(root):
+                yield root
+            continue
+        for folder, _, names in sorted(os.walk(root)):
+            for name in sorted(names):
+                path = Path(folder) / name
+                if not path.is_symlink() and is_sealed(path):
+                    yield path
+
+
+def rewrap_files(gov: Governor, roots: Iterable[Path]) -> list[Rewrapped]:
+    """Re-wrap every sealed file under ``roots`` with the current version of
+    ``storage.key_id``; a file that fails is reported, the others go on."""
+    keystore = keystore_for(gov.config)
+    key_id = gov.config.storage.key_id
+    done = []
+    for path in sealed_files(roots):
+        try:
+            trusted = _trusted(path)
+            before, after = rewrap(path, keystore, key_id=key_id)
+            if trusted is not None and before != after:
+                sc.write_sidecar(path, trusted.classification, sources=trusted.sources,
+                                 written_by=trusted.written_by, run_id=trusted.run_id)
+            done.append(Rewrapped(str(path), before, after))
+        except (LacunaError, OSError) as exc:
+            done.append(Rewrapped(str(path), None, None, error=str(exc)))
+    return done
+
+
+def _trusted(path: Path) -> sc.Sidecar | None:
+    try:
+        found = sc.read_sidecar(path)
+    except sc.SidecarError:
+        return None
+    return found if found is not None and found.trusted else None
+
+
+def audit_event(gov: Governor, event: str, detail: dict[str, Any], *,
+                allowed: bool = True) -> None:
+    """Key management on the audit trail: who rotated a key or re-wrapped files, and when.
+    Raises AuditError when it cannot be recorded (the command then fails loudly)."""
+    from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
+    from lacuna.model import utcnow
+
+    user = gov.config.user
+    now = iso(utcnow())
+    gov.audit.record_event({
+        "schema_version": RECORD_SCHEMA_VERSION, "kind": "storage",
+        "who": {"user_id": user.id, "role": user.role, "session": gov.session},
+        "what": {"action": "key_management", "event": event, "destination": None},
+        "when": now, "recorded_at": now, "why": {},
+        "decision": {"allowed": allowed, "policy_id": None,
+                     "reasoning": f"governed storage: {event}"},
+        "storage": detail,
+    })
+
+
+def check_roots(roots: Iterable[Path]) -> tuple[Path, ...]:
+    out = tuple(roots)
+    missing = [str(r) for r in out if not r.exists()]
+    if missing:
+        msg = (f"no such governed root: {', '.join(missing)}. Pass a folder under "
+               "destinations.governed, or none for all of them.")
+        raise ConfigError(msg)
+    return out
