@@ -21,7 +21,7 @@ import pytest
 from pandas.io.formats.style import Styler
 
 import lacuna
-from lacuna.errors import GovernanceViolation
+from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.integrations.pandas._writers import NOT_WRITERS, writers_of
 from lacuna.lineage import sidecar as sc
 from lacuna.model import Tier
@@ -72,39 +72,49 @@ def _read_sidecar_only(path: Path) -> Any:
 Case = tuple[str, str, str, Callable[[Any, Path], Any], Callable[[Path], Any] | None, str]
 
 
+def _via(reader: str) -> Callable[[Path], Any]:
+    """``pd.<reader>`` looked up when called: the governed one while Lacuna is enabled (sealed
+    governed files are read through Lacuna only)."""
+    return lambda p: getattr(pd, reader)(p)
+
+
 def _frame_cases() -> list[Case]:
     return [
-        ("DataFrame", "to_csv", "csv", lambda d, p: d.to_csv(p, index=False), pd.read_csv, ""),
-        ("DataFrame", "to_parquet", "parquet", lambda d, p: d.to_parquet(p), pd.read_parquet, ""),
-        ("DataFrame", "to_json", "json", lambda d, p: d.to_json(p), pd.read_json, ""),
-        ("DataFrame", "to_excel", "xlsx", lambda d, p: d.to_excel(p), pd.read_excel, "openpyxl"),
-        ("DataFrame", "to_feather", "feather", lambda d, p: d.to_feather(p), pd.read_feather, ""),
-        ("DataFrame", "to_pickle", "pkl", lambda d, p: d.to_pickle(p), pd.read_pickle, ""),
-        ("DataFrame", "to_orc", "orc", lambda d, p: d.to_orc(p), pd.read_orc, ""),
+        ("DataFrame", "to_csv", "csv", lambda d, p: d.to_csv(p, index=False), _via("read_csv"), ""),
+        ("DataFrame", "to_parquet", "parquet", lambda d, p: d.to_parquet(p),
+         _via("read_parquet"), ""),
+        ("DataFrame", "to_json", "json", lambda d, p: d.to_json(p), _via("read_json"), ""),
+        ("DataFrame", "to_excel", "xlsx", lambda d, p: d.to_excel(p), _via("read_excel"),
+         "openpyxl"),
+        ("DataFrame", "to_feather", "feather", lambda d, p: d.to_feather(p),
+         _via("read_feather"), ""),
+        ("DataFrame", "to_pickle", "pkl", lambda d, p: d.to_pickle(p), _via("read_pickle"), ""),
+        ("DataFrame", "to_orc", "orc", lambda d, p: d.to_orc(p), _via("read_orc"), ""),
         ("DataFrame", "to_hdf", "h5", lambda d, p: d.to_hdf(p, key="t"),
          lambda p: pd.read_hdf(p, "t"), "tables"),
         ("DataFrame", "to_stata", "dta", lambda d, p: d.to_stata(p, write_index=False),
-         pd.read_stata, ""),
-        ("DataFrame", "to_xml", "xml", lambda d, p: d.to_xml(p), pd.read_xml, "lxml"),
+         _via("read_stata"), ""),
+        ("DataFrame", "to_xml", "xml", lambda d, p: d.to_xml(p), _via("read_xml"), "lxml"),
         ("DataFrame", "to_html", "html", lambda d, p: d.to_html(p),
          lambda p: pd.read_html(p)[0], "lxml"),
         ("DataFrame", "to_latex", "tex", lambda d, p: d.to_latex(p), None, "jinja2"),
         ("DataFrame", "to_markdown", "md", lambda d, p: d.to_markdown(p), None, "tabulate"),
         ("DataFrame", "to_string", "txt", lambda d, p: d.to_string(p), None, ""),
-        ("Series", "to_csv", "csv", lambda d, p: d["email"].to_csv(p), pd.read_csv, ""),
+        ("Series", "to_csv", "csv", lambda d, p: d["email"].to_csv(p), _via("read_csv"), ""),
         # read_json(typ="series") returns an unnamed Series, whose label is lost: checked
         # through the sidecar only (an unnamed Series is lineage/frames.py's business)
         ("Series", "to_json", "json", lambda d, p: d["email"].to_json(p), None, ""),
-        ("Series", "to_excel", "xlsx", lambda d, p: d["email"].to_excel(p), pd.read_excel,
+        ("Series", "to_excel", "xlsx", lambda d, p: d["email"].to_excel(p), _via("read_excel"),
          "openpyxl"),
-        ("Series", "to_pickle", "pkl", lambda d, p: d["email"].to_pickle(p), pd.read_pickle, ""),
+        ("Series", "to_pickle", "pkl", lambda d, p: d["email"].to_pickle(p),
+         _via("read_pickle"), ""),
         ("Series", "to_hdf", "h5", lambda d, p: d["email"].to_hdf(p, key="s"),
          lambda p: pd.read_hdf(p, "s"), "tables"),
         ("Series", "to_latex", "tex", lambda d, p: d["email"].to_latex(p), None, "jinja2"),
         ("Series", "to_markdown", "md", lambda d, p: d["email"].to_markdown(p), None,
          "tabulate"),
         ("Series", "to_string", "txt", lambda d, p: d["email"].to_string(p), None, ""),
-        ("Styler", "to_excel", "xlsx", lambda d, p: d.style.to_excel(p), pd.read_excel,
+        ("Styler", "to_excel", "xlsx", lambda d, p: d.style.to_excel(p), _via("read_excel"),
          "openpyxl"),
         ("Styler", "to_html", "html", lambda d, p: d.style.to_html(p),
          lambda p: pd.read_html(p)[0], "lxml"),
@@ -141,7 +151,13 @@ def test_denied_writes_create_nothing_and_allowed_ones_round_trip(
     assert not sc.sidecar_path(denied).exists()
 
     target = governed / "governed" / "workspace" / f"out.{suffix}"
-    write(data, target)  # allowed: PROPRIETARY data into governed storage
+    if method == "to_hdf":  # HDF5 needs a real file: governed storage is sealed, so refused
+        with pytest.raises(StorageError, match="cannot be encrypted"):
+            write(data, target)
+        assert not target.exists()
+        return
+    write(data, target)  # allowed: PROPRIETARY data into governed storage, sealed at rest
+    assert target.read_bytes().startswith(b"LACUNAS1")
     assert target.exists()
     expected = (data["email"] if owner == "Series" else data).lacuna_classification
     written = _read_sidecar_only(target)
@@ -156,14 +172,24 @@ def test_denied_writes_create_nothing_and_allowed_ones_round_trip(
     records = lacuna.governor.current().audit.list(limit=50)
     exports = [r for r in records if r.action == "export" and r.kind == "decision"]
     assert [r.allowed for r in exports][:2] == [True, False]
-    outcome = next(r for r in records if r.kind == "outcome")  # the allowed write ran
+    outcome = next(r for r in records if r.kind == "outcome" and r.action == "export")
     assert outcome.status == "succeeded"
     assert outcome.outcome_of == exports[0].id
 
 
-def test_parquet_carries_its_classification_without_the_sidecar(governed):
+@pytest.fixture
+def unsealed(sandbox, sandbox_config):
+    """Governed storage with encryption at rest off (storage.encrypt: false): these tests read
+    the files' own bytes (Parquet metadata) or write through store objects (ExcelWriter,
+    HDFStore), which sealed storage refuses (tests/storage)."""
+    lacuna.enable(sandbox_config(storage={"encrypt": False}))
+    yield sandbox
+    lacuna.disable()
+
+
+def test_parquet_carries_its_classification_without_the_sidecar(unsealed):
     data = _customers()
-    target = governed / "governed" / "workspace" / "c.parquet"
+    target = unsealed / "governed" / "workspace" / "c.parquet"
     data.to_parquet(target)
     sc.sidecar_path(target).unlink()
     import pyarrow.parquet as pq
@@ -176,13 +202,13 @@ def test_parquet_carries_its_classification_without_the_sidecar(governed):
     assert "lacuna" not in back.attrs or not isinstance(back.attrs["lacuna"], dict)
 
 
-def test_forged_parquet_metadata_cannot_declassify(governed):
+def test_forged_parquet_metadata_cannot_declassify(unsealed):
     import json
 
     import pyarrow.parquet as pq
 
     data = _customers()
-    target = governed / "governed" / "workspace" / "c.parquet"
+    target = unsealed / "governed" / "workspace" / "c.parquet"
     data.to_parquet(target)
     sc.sidecar_path(target).unlink()
     table = pq.read_table(target)
@@ -213,10 +239,10 @@ def test_excel_writer_denied_leaves_no_file_and_no_index_error(governed):
     assert not target.exists()
 
 
-def test_excel_writer_allowed_writes_every_sheet_and_one_sidecar(governed):
+def test_excel_writer_allowed_writes_every_sheet_and_one_sidecar(unsealed):
     data = _customers()
     sales = pd.read_csv("sales.csv").head(5)
-    target = governed / "governed" / "workspace" / "book.xlsx"
+    target = unsealed / "governed" / "workspace" / "book.xlsx"
     with pd.ExcelWriter(target) as writer:
         sales.to_excel(writer, sheet_name="sales")
         data.style.to_excel(writer, sheet_name="customers")
@@ -228,9 +254,9 @@ def test_excel_writer_allowed_writes_every_sheet_and_one_sidecar(governed):
 
 
 @pytest.mark.skipif(not _has("tables"), reason="PyTables (tables) is not installed")
-def test_hdfstore_puts_are_governed_and_labelled_on_close(governed):
+def test_hdfstore_puts_are_governed_and_labelled_on_close(unsealed):
     data = _customers()
-    denied = governed / "Downloads" / "s.h5"
+    denied = unsealed / "Downloads" / "s.h5"
     store = pd.HDFStore(denied)
     with pytest.raises(GovernanceViolation):
         store["customers"] = data
@@ -239,7 +265,7 @@ def test_hdfstore_puts_are_governed_and_labelled_on_close(governed):
     assert "/customers" not in store
     store.close()
     assert not sc.sidecar_path(denied).exists()
-    target = governed / "governed" / "workspace" / "s.h5"
+    target = unsealed / "governed" / "workspace" / "s.h5"
     with pd.HDFStore(target) as store:
         store.put("customers", data, track_times=False)
     assert _read_sidecar_only(target).tier is Tier.PROPRIETARY

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from lacuna.storage.access import (
     SEALABLE,
+    TEXT_WRITERS,
     declared_classification,
     governed_path,
     open_governed,
@@ -20,6 +21,7 @@ from lacuna.storage.sealed import SealedHeader, StorageError, is_sealed, read_he
 
 __all__ = [
     "SEALABLE",
+    "TEXT_WRITERS",
     "SealedHeader",
     "StorageError",
     "declared_classification",

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lacuna.errors import ConfigError
+from lacuna.errors import StorageError
 from lacuna.keystore import keystore_for
 from lacuna.model import Action, Classification, DestinationType, Source, Tier, User, utcnow
-from lacuna.storage.sealed import SealedReader, SealedWriter, StorageError, is_sealed
+from lacuna.storage.sealed import SealedReader, SealedWriter, is_sealed
 
 if TYPE_CHECKING:
     from lacuna.governor import Governor
@@ -33,8 +33,10 @@ T = TypeVar("T")
 # needs a real file and cannot be sealed; to_* refuses it under a governed root).
 SEALABLE = frozenset({
     "to_csv", "to_parquet", "to_json", "to_feather", "to_excel", "to_pickle", "to_orc",
-    "to_stata", "to_xml",
+    "to_stata", "to_xml", "to_html", "to_latex", "to_markdown", "to_string", "to_typst",
 })
+# Writers that write text (str), not bytes: they get a text layer over the sealing stream.
+TEXT_WRITERS = frozenset({"to_html", "to_latex", "to_markdown", "to_string", "to_typst"})
 
 
 def _gov(gov: Governor | None) -> Governor:
@@ -77,14 +79,17 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
                         segment=settings.segment_bytes)
 
 
-def write_governed(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], T], *,
+def write_governed(path: str | os.PathLike[str], write: Callable[[Any], T], *,
                    method: str, classification: Classification | None = None,
-                   gov: Governor | None = None) -> T:
+                   text: str | None = None, gov: Governor | None = None) -> T:
     """Run ``write`` into a sealing stream for ``path``: the file appears (atomically, by
     rename) only when ``write`` returns; if it raises, nothing is left behind. The plaintext
-    is never on disk and at most one segment of it is in memory here."""
+    is never on disk and at most one segment of it is in memory here. With ``text`` (an
+    encoding), ``write`` gets a text stream."""
     raw = open_sealed_writer(path, method=method, classification=classification, gov=gov)
-    buffer = io.BufferedWriter(raw, buffer_size=raw.segment)
+    buffer: Any = io.BufferedWriter(raw, buffer_size=raw.segment)
+    if text is not None:  # a writer of str: encode into the sealing stream
+        buffer = io.TextIOWrapper(buffer, encoding=text, newline="")
     try:
         result = write(buffer)
         if not buffer.closed:
@@ -160,18 +165,23 @@ def declared_classification(path: str, gov: Governor) -> Classification:
 
 
 def refuse_unsealable(method: str, name: str) -> None:
-    """A write under a governed root that Lacuna cannot seal: refused, never plaintext."""
+    """A write under a governed root that Lacuna cannot seal: refused, never plaintext.
+
+    Raises:
+        StorageError: always (it passes through the pandas guard in every mode).
+    """
     msg = (f"{method} to {name} cannot be encrypted: it is under a governed root "
-           "(destinations.governed), and Lacuna seals only file paths written with "
-           f"{', '.join(sorted(SEALABLE))}, not appends, file objects or store objects. Write "
-           "to a path with one of those, or turn encryption off for governed storage "
-           "(storage.encrypt: false). Nothing was written.")
-    raise ConfigError(msg)
+           "(destinations.governed), and Lacuna seals only whole files written to a path by "
+           "to_csv, to_parquet, to_json, to_feather, to_excel and the other to_* writers that "
+           "write a stream; not HDF5, appends (mode='a'), open file objects or ExcelWriter/"
+           "HDFStore objects. Write one of those to a path, or turn encryption off for "
+           "governed storage (storage.encrypt: false). Nothing was written.")
+    raise StorageError(msg)
 
 
 __all__ = [
     "SEALABLE",
-    "StorageError",
+    "TEXT_WRITERS",
     "declared_classification",
     "governed_path",
     "is_sealed",

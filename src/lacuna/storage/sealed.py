@@ -287,10 +287,11 @@ class SealedReader(io.RawIOBase):
                 raise InvalidTag
             self._aead.decrypt_into(_nonce(lay.prefix, index, last), sealed, lay.aad, into)
         except InvalidTag:
-            what = ("was truncated, extended or altered" if last else "was altered")
-            msg = (f"cannot read {self.name}: segment {index} {what} after it was written "
-                   "(authentication failed). Nothing from it was returned; restore the file "
-                   "from a backup.")
+            how = "truncated, extended or " if last else ""
+            msg = (f"cannot read {self.name}: segment {index} does not authenticate: the "
+                   f"file's header or data was {how}altered after it was written, or its "
+                   "segments were moved. Nothing from it was returned; restore the file from "
+                   "a backup.")
             raise StorageError(msg) from None
 
     def close(self) -> None:

@@ -377,6 +377,9 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             no_plaintext()
             if not local_file or spec.method not in storage.SEALABLE or _appends(
                     spec, target, kwargs):
+                if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
+                    with _LABEL_LOCK:  # its close() must not save a plaintext file either
+                        _DENIED.add(target)
                 storage.refuse_unsealable(op.method, name)
 
         def run() -> Any:
@@ -406,8 +409,11 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                         kw = dict(kwargs)
                         return original(frame_out, *_retarget(spec, args, kw, buffer), **kw)
 
+                    text = (str(kwargs.get("encoding") or "utf-8")
+                            if spec.method in storage.TEXT_WRITERS else None)
                     result = storage.write_governed(target, stream, method=op.method,
-                                                    classification=state.classification, gov=gov)
+                                                    classification=state.classification,
+                                                    text=text, gov=gov)
                 else:
                     result = original(frame_out, *args, **kwargs)
             if keeps_label:

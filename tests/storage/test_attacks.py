@@ -1,0 +1,110 @@
+"""An attacker who owns the files (and the config): every tampering fails closed, with a clear
+error, and nothing is decrypted."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import lacuna
+from lacuna import storage
+from lacuna.errors import StorageError
+from lacuna.storage import sealed
+from storage.conftest import customers, write_config
+
+
+def _split(path: Path) -> tuple[bytes, bytes]:
+    """(magic + header + key slots, sealed payload)."""
+    raw = path.read_bytes()
+    (size,) = struct.unpack_from(">I", raw, len(sealed.MAGIC))
+    cut = len(sealed.MAGIC) + 4 + size + 2 * sealed.SLOT_BYTES
+    return raw[:cut], raw[cut:]
+
+
+@pytest.fixture
+def two(vault: Path) -> tuple[Path, Path]:
+    a, b = vault / "a.csv", vault / "b.csv"
+    customers().to_csv(a, index=False)
+    customers().assign(spend=0.0).to_csv(b, index=False)
+    return a, b
+
+
+def _refused(path: Path, match: str) -> None:
+    with pytest.raises(StorageError, match=match):
+        storage.read_governed(path)
+    with pytest.raises(StorageError, match=match):  # the same through pandas, in every mode
+        pd.read_csv(path)
+
+
+def test_edited_header(two: tuple[Path, Path]) -> None:
+    a, _ = two
+    raw = a.read_bytes()
+    a.write_bytes(raw.replace(b"analyst_alice", b"analyst_alicf", 1))
+    _refused(a, "header or data was .*altered")
+
+
+def test_flipped_payload_byte(two: tuple[Path, Path]) -> None:
+    a, _ = two
+    raw = bytearray(a.read_bytes())
+    raw[-20] ^= 1
+    a.write_bytes(bytes(raw))
+    _refused(a, "does not authenticate")
+
+
+@pytest.mark.parametrize("cut", [1, 16, "segment"])
+def test_truncated(vault: Path, cut: object) -> None:
+    path = vault / "big.csv"
+    pd.DataFrame({"n": range(200_000)}).to_csv(path, index=False)  # > 1 segment
+    head, payload = _split(path)
+    keep = len(payload) - (sealed.SEGMENT_BYTES + 16 if cut == "segment" else int(cut))
+    path.write_bytes(head + payload[:keep])
+    _refused(path, "truncated")
+    path.write_bytes(head)  # nothing but the header
+    _refused(path, "truncated")
+
+
+def test_swapped_headers(two: tuple[Path, Path]) -> None:
+    a, b = two
+    (ha, pa), (hb, pb) = _split(a), _split(b)
+    a.write_bytes(hb + pa)
+    b.write_bytes(ha + pb)
+    _refused(a, "does not authenticate")
+    _refused(b, "does not authenticate")
+
+
+def test_swapped_key_slots(two: tuple[Path, Path]) -> None:
+    a, b = two
+    (ha, pa), (hb, _) = _split(a), _split(b)
+    slots = 2 * sealed.SLOT_BYTES
+    a.write_bytes(ha[:-slots] + hb[-slots:] + pa)
+    _refused(a, "another file")
+
+
+def test_replaced_by_plaintext(two: tuple[Path, Path]) -> None:
+    a, _ = two
+    a.write_bytes(b"customer_id,email\n1,x@example.com\n")
+    with pytest.raises(StorageError, match="not a sealed governed file"):
+        storage.read_governed(a)
+
+
+def test_config_pointed_at_another_key_store(two: tuple[Path, Path], tmp_path: Path) -> None:
+    a, _ = two
+    other = tmp_path / "other-keys"
+    config = write_config(tmp_path, anonymize={"key_dir": str(other)})
+    lacuna.enable(str(config))
+    _refused(a, "not in this key store")
+    customers().to_csv(tmp_path / "governed" / "workspace" / "c.csv", index=False)  # makes v1
+    _refused(a, "does not unwrap this file's data key")
+
+
+def test_a_plain_open_sees_ciphertext(two: tuple[Path, Path]) -> None:
+    a, _ = two
+    with open(a, "rb") as fh:  # noqa: PTH123 - the point: Python's own open()
+        raw = fh.read()
+    assert raw.startswith(sealed.MAGIC)
+    assert b"@example" not in raw and b"customer_id" not in raw
+    assert os.stat(a).st_mode & 0o077 == 0  # and it is private to its owner
