@@ -108,3 +108,29 @@ def test_a_plain_open_sees_ciphertext(two: tuple[Path, Path]) -> None:
     assert raw.startswith(sealed.MAGIC)
     assert b"@example" not in raw and b"customer_id" not in raw
     assert os.stat(a).st_mode & 0o077 == 0  # and it is private to its owner
+
+
+def test_a_removed_sidecar_is_decided_as_proprietary(vault: Path) -> None:
+    path = vault / "public.csv"
+    pd.DataFrame({"n": [1, 2, 3]}).to_csv(path, index=False)
+    from lacuna.governor import current
+    from lacuna.lineage.sidecar import sidecar_path
+
+    storage.read_governed(path)
+    sidecar_path(path).unlink()
+    storage.read_governed(path)
+    reads = [r for r in current().audit.list(limit=None, action="read") if r.kind == "decision"]
+    assert [r.tier for r in reads] == ["PROPRIETARY", "PUBLIC"]  # newest first
+
+
+def test_unsealable_writes_are_refused_and_leave_nothing(vault: Path) -> None:
+    df = customers()
+    with pytest.raises(StorageError, match="cannot be encrypted"):
+        df.to_parquet(vault / "parts", partition_cols=["spend"])
+    with pytest.raises(StorageError, match="cannot be encrypted"):
+        df.to_csv(vault / "x.csv", mode="a")
+    with pytest.raises(StorageError, match="cannot be encrypted"), open(  # noqa: PTH123
+            vault / "y.csv", "w") as fh:
+        df.to_csv(fh)
+    assert (vault / "y.csv").read_text() == ""  # the file the user opened: nothing written
+    assert not (vault / "parts").exists() and not (vault / "x.csv").exists()

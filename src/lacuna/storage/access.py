@@ -173,8 +173,8 @@ def refuse_unsealable(method: str, name: str) -> None:
     msg = (f"{method} to {name} cannot be encrypted: it is under a governed root "
            "(destinations.governed), and Lacuna seals only whole files written to a path by "
            "to_csv, to_parquet, to_json, to_feather, to_excel and the other to_* writers that "
-           "write a stream; not HDF5, appends (mode='a'), open file objects or ExcelWriter/"
-           "HDFStore objects. Write one of those to a path, or turn encryption off for "
+           "write a stream; not HDF5, appends (mode='a'), partitioned datasets (partition_cols), "
+           "open file objects or ExcelWriter/HDFStore objects. Write one of those to a path, or turn encryption off for "
            "governed storage (storage.encrypt: false). Nothing was written.")
     raise StorageError(msg)
 

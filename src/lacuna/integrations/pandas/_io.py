@@ -375,8 +375,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             from lacuna.integrations.pandas._patch import no_plaintext
 
             no_plaintext()
-            if not local_file or spec.method not in storage.SEALABLE or _appends(
-                    spec, target, kwargs):
+            if (not local_file or spec.method not in storage.SEALABLE
+                    or _appends(spec, target, kwargs) or kwargs.get("partition_cols")):
                 if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
                     with _LABEL_LOCK:  # its close() must not save a plaintext file either
                         _DENIED.add(target)
