@@ -117,8 +117,8 @@ def pandas_rows(folder: Path, rows: int, runs: int) -> list[str]:
             if encrypt is not None:
                 lacuna.enable(config(encrypt))
             try:
-                w = _median(lambda t=target: write(df, t), runs)
-                r = _median(lambda t=target: read(t), runs)
+                w = _median(lambda t=target, f=write: f(df, t), runs)
+                r = _median(lambda t=target, f=read: f(t), runs)
             finally:
                 lacuna.disable()
             times[label] = (w, r)

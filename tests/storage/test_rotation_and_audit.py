@@ -68,7 +68,8 @@ def test_rotate_then_rewrap_without_rewriting_payloads(vault: Path, tmp_path: Pa
     from lacuna.lineage.sidecar import read_sidecar
 
     sidecar = read_sidecar(path)
-    assert sidecar is not None and sidecar.trusted
+    assert sidecar is not None
+    assert sidecar.trusted
 
 
 def test_who_read_this_file(vault: Path, tmp_path: Path) -> None:
@@ -100,10 +101,12 @@ def test_who_read_this_file(vault: Path, tmp_path: Path) -> None:
     # the table form names the readers too
     result = runner.invoke(app, ["audit", "list", "--dataset", str(path), "--config", config],
                            env={"COLUMNS": "200"})
-    assert "bob" in result.output and "analyst_alice" in result.output
+    assert "bob" in result.output
+    assert "analyst_alice" in result.output
     assert "pandas.read_parquet" in result.output
     result = runner.invoke(app, ["audit", "list", "--since", "yesterday-ish", "--config", config])
-    assert result.exit_code == 2 and "neither a duration" in result.output
+    assert result.exit_code == 2
+    assert "neither a duration" in result.output
 
 
 DENY_CONTRACTORS = '''package governance.baseline

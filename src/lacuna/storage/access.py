@@ -126,7 +126,7 @@ def open_governed(path: str | os.PathLike[str], *, purpose: str | None = None,
     """
     g = _gov(gov)
     where = os.path.realpath(os.fspath(path))
-    classification = declared_classification(where, g)
+    classification = declared_classification(where)
     op = g.operation(Action.READ, classification,
                      sources=[Source(name=where, classification=classification)],
                      method=method, code_location=code_location, purpose=purpose)
@@ -144,7 +144,7 @@ def read_governed(path: str | os.PathLike[str], **kwargs: Any) -> bytes:
         return fh.read()
 
 
-def declared_classification(path: str, gov: Governor) -> Classification:
+def declared_classification(path: str) -> Classification:
     """What the read is decided on: the file's signed sidecar, or PROPRIETARY (fail closed)
     when there is none or it cannot be trusted."""
     from lacuna.lineage import sidecar as sc
@@ -172,10 +172,11 @@ def refuse_unsealable(method: str, name: str) -> None:
     """
     msg = (f"{method} to {name} cannot be encrypted: it is under a governed root "
            "(destinations.governed), and Lacuna seals only whole files written to a path by "
-           "to_csv, to_parquet, to_json, to_feather, to_excel and the other to_* writers that "
-           "write a stream; not HDF5, appends (mode='a'), partitioned datasets (partition_cols), "
-           "open file objects or ExcelWriter/HDFStore objects. Write one of those to a path, or turn encryption off for "
-           "governed storage (storage.encrypt: false). Nothing was written.")
+           "to_csv, to_parquet, to_json, to_feather, to_excel and the other to_* writers "
+           "that write a stream; not HDF5, appends (mode='a'), partitioned datasets "
+           "(partition_cols), open file objects or ExcelWriter/HDFStore objects. Write one "
+           "of those to a path, or turn encryption off for governed storage "
+           "(storage.encrypt: false). Nothing was written.")
     raise StorageError(msg)
 
 

@@ -96,7 +96,8 @@ class SealedWriter(io.RawIOBase):
                   "segment": self._segment, "meta": dict(meta or {})}
         text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
         if len(text) > MAX_HEADER_BYTES:
-            msg = f"the header of {self.target} would be {len(text)} bytes (max {MAX_HEADER_BYTES})."
+            msg = (f"the header of {self.target} would be {len(text)} bytes "
+                   f"(max {MAX_HEADER_BYTES}).")
             raise StorageError(msg)
         fixed = MAGIC + _U32.pack(len(text)) + text
         self._aad = hashlib.sha256(fixed).digest()
@@ -120,7 +121,8 @@ class SealedWriter(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         if self._done:
-            raise ValueError("write to a closed sealed file")
+            msg = "write to a closed sealed file"
+            raise ValueError(msg)
         view = memoryview(data).cast("B")
         size, pos, total = self._segment, 0, len(view)
         if self._buffer:  # complete the pending segment first
@@ -237,7 +239,8 @@ class SealedReader(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._layout.size}[whence]
         if base + offset < 0:
-            raise ValueError("negative seek position")
+            msg = "negative seek position"
+            raise ValueError(msg)
         self._pos = base + offset
         return self._pos
 
