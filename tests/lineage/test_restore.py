@@ -27,6 +27,7 @@ user: {{id: analyst_alice, role: data_analyst}}
 audit: {{url: "sqlite:///{db}"}}
 destinations:
   governed: ["{governed}/"]
+storage: {{encrypt: false}}  # these tests edit and inspect the files' own bytes (tests/storage)
 """
 
 READ_BACK = """

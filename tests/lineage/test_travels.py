@@ -28,6 +28,7 @@ audit: {{url: "sqlite:///{db}"}}
 destinations:
   governed: ["{governed}/"]
   unmanaged: ["{downloads}"]
+storage: {{encrypt: false}}  # these tests edit and inspect the files' own bytes (tests/storage)
 """
 
 READ_BACK = """

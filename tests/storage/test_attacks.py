@@ -136,3 +136,9 @@ def test_unsealable_writes_are_refused_and_leave_nothing(vault: Path) -> None:
     assert (vault / "y.csv").read_text() == ""  # the file the user opened: nothing written
     assert not (vault / "parts").exists()
     assert not (vault / "x.csv").exists()
+
+
+def test_a_write_into_a_missing_folder_is_the_users_error(vault: Path) -> None:
+    with pytest.raises(OSError, match="non-existent directory"):
+        customers().to_csv(vault / "nope" / "x.csv")
+    assert not (vault / "nope").exists()

@@ -55,8 +55,9 @@ def touching(records: Sequence[AuditRecord], path: str) -> list[AuditRecord]:
         what = rec.data.get("what")
         if not isinstance(what, dict):
             continue
-        sources = what.get("sources") if isinstance(what.get("sources"), list) else []
-        if any(named(s) for s in sources) or named(what.get("destination")):
+        sources = what.get("sources")
+        listed = sources if isinstance(sources, list) else []
+        if any(named(s) for s in listed) or named(what.get("destination")):
             hits.add(rec.id)
     return [r for r in records if r.id in hits or (r.outcome_of or "") in hits]
 

@@ -17,7 +17,8 @@ from lacuna.storage.access import (
     seals,
     write_governed,
 )
-from lacuna.storage.sealed import SealedHeader, StorageError, is_sealed, read_header, rewrap
+from lacuna.errors import StorageError
+from lacuna.storage.sealed import SealedHeader, is_sealed, read_header, rewrap
 
 __all__ = [
     "SEALABLE",

@@ -86,6 +86,10 @@ def write_governed(path: str | os.PathLike[str], write: Callable[[Any], T], *,
     rename) only when ``write`` returns; if it raises, nothing is left behind. The plaintext
     is never on disk and at most one segment of it is in memory here. With ``text`` (an
     encoding), ``write`` gets a text stream."""
+    parent = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(parent):  # as pandas says it
+        msg = f"Cannot save file into a non-existent directory: '{parent}'"
+        raise OSError(msg)
     raw = open_sealed_writer(path, method=method, classification=classification, gov=gov)
     buffer: Any = io.BufferedWriter(raw, buffer_size=raw.segment)
     if text is not None:  # a writer of str: encode into the sealing stream

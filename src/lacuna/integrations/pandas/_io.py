@@ -411,9 +411,15 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
 
                     text = (str(kwargs.get("encoding") or "utf-8")
                             if spec.method in storage.TEXT_WRITERS else None)
-                    result = storage.write_governed(target, stream, method=op.method,
-                                                    classification=state.classification,
-                                                    text=text, gov=gov)
+                    try:
+                        result = storage.write_governed(target, stream, method=op.method,
+                                                        classification=state.classification,
+                                                        text=text, gov=gov)
+                    except OSError as exc:  # the file system's answer, not a Lacuna failure
+                        from lacuna.integrations.pandas._patch import users_error
+
+                        users_error(exc)
+                        raise
                 else:
                     result = original(frame_out, *args, **kwargs)
             if keeps_label:

@@ -171,6 +171,14 @@ def no_plaintext() -> None:
         call.no_plaintext = True
 
 
+def users_error(exc: BaseException) -> None:
+    """``exc`` is the answer to the user's call (e.g. the file system refusing a sealed write),
+    not an internal failure of Lacuna: it propagates unchanged."""
+    call = _CALL.get()
+    if call is not None:
+        call.error = exc
+
+
 def _refuse_unencrypted(kwargs: dict[str, Any], method: str) -> None:
     """Never fall back to a plain write when the caller asked for ``encrypt=True``."""
     if kwargs.get("encrypt"):
