@@ -5,6 +5,7 @@ and every plaintext read is a decided, audited ``read`` operation
 
 from __future__ import annotations
 
+from lacuna.errors import StorageError
 from lacuna.storage.access import (
     SEALABLE,
     TEXT_WRITERS,
@@ -17,7 +18,6 @@ from lacuna.storage.access import (
     seals,
     write_governed,
 )
-from lacuna.errors import StorageError
 from lacuna.storage.sealed import SealedHeader, is_sealed, read_header, rewrap
 
 __all__ = [
