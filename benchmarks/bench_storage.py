@@ -135,8 +135,9 @@ def pandas_rows(folder: Path, rows: int, runs: int) -> list[str]:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one run")
+    parser.add_argument("--runs", type=int, default=None, help="runs per number (default 3)")
     args = parser.parse_args(argv)
-    runs = 1 if args.quick else 3
+    runs = args.runs or (1 if args.quick else 3)
     total = (64 if args.quick else 256) * MiB
     rows = 100_000 if args.quick else 1_000_000
     os.environ.setdefault("LACUNA_EMBEDDINGS_BUILD", "never")  # classification: layer 1
@@ -150,7 +151,7 @@ def main(argv: list[str]) -> None:
         reset()  # close the audit trail before its folder goes
     load = os.getloadavg()[0]
     print("## Governed storage (encrypted at rest)\n")
-    print(f"`benchmarks/bench_storage.py`{' --quick' if args.quick else ''}: one thread, "
+    print(f"`benchmarks/bench_storage.py {' '.join(argv)}`: one thread, "
           f"median of {runs} run(s). Goal: at least 500 MB/s to encrypt and decrypt on one "
           f"core. Load average when it ran: {load:.1f} on {os.cpu_count()} cores.\n")
     print("| what | encrypt MiB/s | decrypt MiB/s |")
