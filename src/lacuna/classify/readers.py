@@ -74,6 +74,10 @@ def read_sample(path: str | os.PathLike[str], rows: int = 1000) -> pd.DataFrame:
                f"Supported: {known}; or read it with pandas and classify the DataFrame.")
         raise ClassificationError(msg)
     rows = max(1, int(rows))
+    from lacuna.storage import is_sealed
+
+    if is_sealed(p):  # governed storage: an audited read through Lacuna (docs/storage.md)
+        return _read_sealed(p, fmt, rows)
     with _bypass.bypass():
         try:
             return _READERS[fmt](p, rows)
@@ -145,6 +149,21 @@ def _read_excel(p: Path, rows: int) -> pd.DataFrame:
                "Install it: pip install 'lacuna[excel]'.")
         raise ClassificationError(msg) from exc
     return pd.read_excel(p, nrows=rows)
+
+
+def _read_sealed(p: Path, fmt: str, rows: int) -> pd.DataFrame:
+    """A sealed governed file: decided and audited, then read from the decrypted stream."""
+    from lacuna.storage import open_governed
+
+    with open_governed(p, method="lacuna.classify") as fh, _bypass.bypass():
+        if fmt in ("csv", "tsv"):
+            return pd.read_csv(fh, sep="," if fmt == "csv" else "\t", nrows=rows)
+        if fmt == "parquet":
+            return pd.read_parquet(fh).head(rows)
+        if fmt == "excel":
+            return pd.read_excel(fh, nrows=rows)
+        frame: Any = pd.read_json(fh, lines=fmt == "jsonl")
+        return frame.head(rows) if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
 
 
 _READERS = {
