@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,9 @@ def test_a_database_written_before_alembic_is_adopted(
     readable and verifiable, and is stamped at head on first open."""
     monkeypatch.setenv("LACUNA_SIGNING_KEY", OLD_KEY)
     db = tmp_path / "audit.db"
-    shutil.copy(DATA / "pre_alembic.db", db)
+    with sqlite3.connect(db) as conn:  # the file, from its SQL dump (text in git, not a binary)
+        conn.executescript((DATA / "pre_alembic.sql").read_text(encoding="utf-8"))
+    conn.close()
     shutil.copy(DATA / "pre_alembic.db.decision_log.checkpoint",
                 tmp_path / "audit.db.decision_log.checkpoint")
     url = f"sqlite:///{db}"

@@ -109,14 +109,16 @@ def state_metadata() -> MetaData:
     from lacuna.datasets import store as datasets_store
     from lacuna.exceptions import store as exceptions_store
     from lacuna.lineage import schema as lineage_schema
+    from lacuna.metrics import rollup
     from lacuna.policy import log_sinks
+    from lacuna.proxy import fingerprints
     from lacuna.retention import holds
 
     merged = MetaData()
     for md in (audit_schema.metadata, log_sinks.metadata, exceptions_store.metadata,
                lineage_schema.metadata, vault.metadata, cache.metadata,
                datasets_store.metadata, identity.metadata, cachestats.metadata,
-               holds.metadata):
+               holds.metadata, rollup.metadata, fingerprints.metadata):
         for table in md.sorted_tables:
             if table.name not in merged.tables:  # some stores share one MetaData
                 table.to_metadata(merged)

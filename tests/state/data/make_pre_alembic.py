@@ -1,6 +1,9 @@
-"""How pre_alembic.db was made: Lacuna at main fa463bd (before Alembic), run as
+"""How pre_alembic.sql was made: Lacuna at main fa463bd (before Alembic), run as
 
     LACUNA_SIGNING_KEY=$(python -c "print('5a' * 32)") python make_pre_alembic.py pre_alembic.db
+
+then dumped to SQL text (``sqlite3.connect("pre_alembic.db").iterdump()``), which the test loads
+into a fresh file; the decision log's checkpoint file sits beside it.
 """
 
 import sys

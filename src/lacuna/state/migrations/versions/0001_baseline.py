@@ -69,7 +69,7 @@ def upgrade() -> None:
         op.create_index("ix_lacuna_audit_timestamp", "lacuna_audit", ["timestamp"], unique=False)
         op.create_index("ix_lacuna_audit_user_id", "lacuna_audit", ["user_id"], unique=False)
     if "lacuna_audit_head" not in existing:
-        op.create_table(
+        audit_head = op.create_table(
             "lacuna_audit_head",
             sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
             sa.Column("seq", sa.Integer(), nullable=False),
@@ -77,6 +77,11 @@ def upgrade() -> None:
             sa.Column("layout_version", sa.Integer(), nullable=False),
             sa.PrimaryKeyConstraint("id"),
         )
+        if "lacuna_audit" not in existing:
+            # A new trail gets its genesis head in the same transaction as its tables: a reader
+            # never sees the tables without a head (which verify reports as a deleted head).
+            op.bulk_insert(audit_head, [{"id": 1, "seq": 0, "hash": "0" * 64,
+                                         "layout_version": 2}])
     if "lacuna_classify_cache" not in existing:
         op.create_table(
             "lacuna_classify_cache",
