@@ -15,7 +15,7 @@ from lacuna import _bypass
 from lacuna.config import ClassificationConfig
 from lacuna.integrations.frames.state import STATES, effective
 from lacuna.lineage.state import DataState
-from lacuna.lineage.step import Step, StepInput, StepKind
+from lacuna.lineage.step import ColumnMap, Step, StepInput, StepKind
 from lacuna.model import FrozenDict
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -129,7 +129,7 @@ def select(parent: Frame, result: Frame, args: tuple[Any, ...], kwargs: dict[str
             "polars.with_columns" if keeps_others else "polars.select")
 
 
-def _derive(tracked: DataState, result: Frame, column_map: dict[str, tuple[tuple[int, str], ...]],
+def _derive(tracked: DataState, result: Frame, column_map: ColumnMap,
             functions: dict[str, str], description: str, operation: str) -> None:
     from lacuna.governor import current
 
