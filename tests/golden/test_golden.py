@@ -229,7 +229,8 @@ def run_pyarrow(case: Case, world: World) -> Outcome:
     from lacuna.integrations import pyarrow as governed_arrow
 
     if case.pyarrow is None:
-        pytest.skip("Arrow tables have no such operation Lacuna can follow (see docs/integrations/frames.md)")
+        pytest.skip("Arrow tables have no such operation Lacuna can follow "
+                    "(see docs/integrations/frames.md)")
     with lacuna.governed(config(world.folder)):
         tables = {t: pa_csv.read_csv(world.folder / f"{t}.csv") for t in TABLES}
         result = eval(case.pyarrow, {}, tables)

@@ -15,6 +15,10 @@ Rules applied (:mod:`lacuna.lineage.rules`):
 - :attr:`StepKind.AGGREGATE` (group-by): :func:`rules.aggregate`, with ``k`` computed by
   :func:`lacuna.privacy.smallest_group` over the group keys' values (read through
   :attr:`Step.values` only when personal data is involved); outputs get aggregation edges.
+- :attr:`StepKind.DERIVE` (select, rename, computed columns of one input): an output mapped
+  to input columns takes the strictest of their classes (:func:`rules.reassign`; an output in
+  :attr:`Step.functions` gets transformation edges, else identity); outputs that are all kept
+  input columns are :func:`rules.project`. The input's lineage node is kept (no new node).
 
 Nothing here imports the governor or a host library: settings are passed in.
 """
@@ -38,6 +42,7 @@ ColumnMap = Mapping[str, tuple[tuple[int, str], ...]]  # output -> ((input index
 class StepKind(enum.StrEnum):
     COMBINE = "combine"  # join / merge / concat / union: the most restrictive input wins
     AGGREGATE = "aggregate"  # group-by: may downgrade under the k-anonymity rule
+    DERIVE = "derive"  # select / rename / computed columns of one input: the move rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +124,49 @@ def inherit(step: Step, config: ClassificationConfig) -> StepResult:
                           parents=tuple(i.lineage for i in step.inputs))
     if step.kind is StepKind.AGGREGATE:
         return _aggregate(step, config, lineage)
+    if step.kind is StepKind.DERIVE:
+        return _derive(step, config)
     return _join(step, config, lineage)
+
+
+def _derive(step: Step, config: ClassificationConfig) -> StepResult:
+    """One input's columns selected, renamed or computed into ``step.outputs``."""
+    source = step.inputs[0]
+    parent = source.classification
+    mapped = dict(step.column_map or {})
+    outputs = list(dict.fromkeys(step.outputs))
+    kept = [o for o in outputs if o not in mapped]
+    if all(o in parent.columns for o in outputs) and all(
+            sources == ((0, out),) and out not in step.functions
+            for out, sources in mapped.items()):  # a pure projection
+        classification = rules.project(parent, outputs, config)
+        origins = {k: v for k, v in source.origins.items() if k in outputs}
+        return StepResult(classification=classification, lineage=source.lineage,
+                          origins=FrozenDict(origins))
+    assigned: dict[str, ColumnClass] = {}
+    origins = {k: v for k, v in source.origins.items() if k in kept}
+    for out, sources in mapped.items():
+        best: ColumnClass | None = None
+        for _, col in sources:
+            found = parent.columns.get(col)
+            if found is None:
+                best = None
+                break
+            best = rules.stricter(best, found, config)
+        if best is None:
+            continue  # untraceable: classified from its values at the next boundary
+        assigned[out] = best
+        how = step.functions.get(out)
+        found_origins = _union(
+            o if how is None else o.then(EdgeKind.TRANSFORMATION, how)
+            for _, col in sources for o in source.origins.get(col, ()))
+        if found_origins:
+            origins[out] = found_origins
+    removed = [c for c in parent.columns if c not in outputs]
+    classification = rules.reassign(parent, assigned, config, removed=removed,
+                                    reason=step.description or step.operation)
+    return StepResult(classification=classification, lineage=source.lineage,
+                      origins=FrozenDict(origins))
 
 
 def _join(step: Step, config: ClassificationConfig, lineage: LineageNode) -> StepResult:

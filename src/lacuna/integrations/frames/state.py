@@ -8,8 +8,9 @@ entry when the object is collected (a reused id never inherits a stale state: th
 reference must still point at the same object).
 
 :func:`effective` is the frame's classification as of its columns now: the tracked state
-projected to the columns it still has, and columns it never saw classified from their names
-and values (through :func:`lacuna.lineage.frames.effective_state` over a pandas sample).
+projected to the columns it still has (a ``DERIVE`` step of :mod:`lacuna.lineage.step`), and
+columns it never saw classified from their names and values (through
+:func:`lacuna.lineage.frames.effective_state` over a pandas sample).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import pandas as pd
 
 from lacuna import _bypass
 from lacuna.config import ClassificationConfig
-from lacuna.lineage import rules
 from lacuna.lineage.frames import effective_state
 from lacuna.lineage.state import DataState, set_state
+from lacuna.lineage.step import Step, StepInput, StepKind, inherit
 
 
 class StateRegistry:
@@ -94,7 +95,9 @@ def effective(
             c in state.classification.columns for c in kept):
         if len(kept) == len(state.classification.columns):
             return state
-        return replace(state, classification=rules.project(state.classification, kept, config))
+        step = Step(kind=StepKind.DERIVE, operation="project", inputs=(StepInput.of(state),),
+                    outputs=tuple(kept))
+        return replace(state, classification=inherit(step, config).classification)
     with _bypass.bypass():
         frame = sample(kept)
         if state is not None:

@@ -87,7 +87,7 @@ def _combining(operation: str) -> Make:
         def method(self: Any, other: Any, *args: Any, **kwargs: Any) -> Any:
             with outermost():
                 result = original(self, other, *args, **kwargs)
-            _ops.combine(operation, [self, other], result)
+            _ops.joined(operation, [self, other], result)
             return result
 
         return method
@@ -100,7 +100,7 @@ def _concat(original: Callable[..., Any]) -> Callable[..., Any]:
         items = list(items)
         with outermost():
             result = original(items, *args, **kwargs)
-        _ops.combine("polars.concat", items, result)
+        _ops.joined("polars.concat", items, result)
         return result
 
     return concat

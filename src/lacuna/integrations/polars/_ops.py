@@ -1,12 +1,11 @@
-"""polars operations translated onto the shared rules: which input column each output comes
-from (``Expr.meta.output_name()`` / ``root_names()``), then ``rules.project`` /
-``rules.reassign`` for a select, ``Governor.inherit`` for a join or a group-by."""
+"""polars operations described as lineage steps: which input column each output comes from
+(``Expr.meta.output_name()`` / ``root_names()``), handed to ``Governor.inherit`` (a ``DERIVE``
+step for a select or rename, ``COMBINE`` for a join, ``AGGREGATE`` for a group-by)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -15,11 +14,9 @@ import polars as pl
 from lacuna import _bypass
 from lacuna.config import ClassificationConfig
 from lacuna.integrations.frames.state import STATES, effective
-from lacuna.lineage import rules
-from lacuna.lineage.records import EdgeKind
 from lacuna.lineage.state import DataState
-from lacuna.lineage.step import Step, StepInput, StepKind
-from lacuna.model import ColumnClass, FrozenDict
+from lacuna.lineage.step import ColumnMap, Step, StepInput, StepKind
+from lacuna.model import FrozenDict
 
 Frame = pl.DataFrame | pl.LazyFrame
 _COUNTING = re.compile(r"(^len\(\)|\.(count|len|n_unique)\(\))(\.alias\(.*\))?$")
@@ -114,40 +111,32 @@ def expressions(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str
 def select(parent: Frame, result: Frame, args: tuple[Any, ...], kwargs: dict[str, Any],
            *, keeps_others: bool) -> None:
     """``select`` (``keeps_others=False``) or ``with_columns``: each output column takes the
-    strictest class of the columns its expression reads; a pure projection is ``rules.project``."""
+    strictest class of the columns its expression reads (a ``DERIVE`` step)."""
     tracked = STATES.get(parent)
     if tracked is None:
         return
-    config = settings()
-    parent_c = tracked.classification
-    out_cols = columns_of(result)
+    column_map: dict[str, tuple[tuple[int, str], ...]] = {}
+    functions: dict[str, str] = {}
     items = expressions(args, kwargs)
-    if not keeps_others and items and all(bare for _, _, bare in items) and all(
-            c in parent_c.columns for c in out_cols):
-        STATES.set(result, replace(tracked, classification=rules.project(parent_c, out_cols,
-                                                                          config)))
-        return
-    assigned: dict[str, ColumnClass] = {}
-    origins = {k: v for k, v in tracked.origins.items() if k in out_cols}
     for out, roots, bare in items:
-        if out is None or not roots or any(r not in parent_c.columns for r in roots):
+        if out is None or not roots:
             continue
-        best: ColumnClass | None = None
-        for r in roots:
-            best = rules.stricter(best, parent_c.columns[r], config)
-        assert best is not None
-        assigned[out] = best
-        plain = bare or _expr_alias_free(args, kwargs, out) == f'col("{roots[0]}")'
-        kind = EdgeKind.IDENTITY if plain else EdgeKind.TRANSFORMATION
-        origins[out] = tuple(dict.fromkeys(
-            o if kind is EdgeKind.IDENTITY else o.then(kind, "polars expression")
-            for r in roots for o in tracked.origins.get(r, ())))
-    removed = [] if keeps_others else [c for c in parent_c.columns if c not in out_cols]
+        column_map[out] = tuple((0, r) for r in roots)
+        if not (bare or _expr_alias_free(args, kwargs, out) == f'col("{roots[0]}")'):
+            functions[out] = "polars expression"
     moves = ", ".join(f"{'+'.join(r or ['?'])} → {o}" for o, r, b in items if not b and o)
-    classification = rules.reassign(parent_c, assigned, config, removed=removed,
-                                    reason=f"polars select: {moves or 'columns'}")
-    STATES.set(result, DataState(classification=classification, lineage=tracked.lineage,
-                                 origins=FrozenDict({k: v for k, v in origins.items() if v})))
+    _derive(tracked, result, column_map, functions, f"polars select: {moves or 'columns'}",
+            "polars.with_columns" if keeps_others else "polars.select")
+
+
+def _derive(tracked: DataState, result: Frame, column_map: ColumnMap,
+            functions: dict[str, str], description: str, operation: str) -> None:
+    from lacuna.governor import current
+
+    step = Step(kind=StepKind.DERIVE, operation=operation, inputs=(StepInput.of(tracked),),
+                outputs=tuple(columns_of(result)), column_map=FrozenDict(column_map),
+                functions=FrozenDict(functions), description=description)
+    STATES.set(result, current().inherit(step).state())
 
 
 def _expr_alias_free(args: tuple[Any, ...], kwargs: dict[str, Any], out: str) -> str:
@@ -172,23 +161,15 @@ def rename(parent: Frame, result: Frame) -> None:
     if len(old) != len(new):
         STATES.set(result, tracked)
         return
-    config = settings()
-    cols = tracked.classification.columns
-    assigned = {n: cols[o] for o, n in zip(old, new, strict=True) if o != n and o in cols}
-    removed = [o for o in old if o not in new]
+    column_map = {n: ((0, o),) for o, n in zip(old, new, strict=True) if o != n}
     moves = ", ".join(f"{o} → {n}" for o, n in zip(old, new, strict=True) if o != n)
-    classification = rules.reassign(tracked.classification, assigned, config, removed=removed,
-                                    reason=f"renamed: {moves}")
-    origins = {n: tracked.origins[o] for o, n in zip(old, new, strict=True)
-               if o in tracked.origins}
-    STATES.set(result, DataState(classification=classification, lineage=tracked.lineage,
-                                 origins=FrozenDict(origins)))
+    _derive(tracked, result, column_map, {}, f"renamed: {moves}", "polars.rename")
 
 
 # -- joins and concatenations -------------------------------------------------------------------
 
 
-def combine(operation: str, inputs: Sequence[Any], result: Any) -> None:
+def joined(operation: str, inputs: Sequence[Any], result: Any) -> None:
     """A join or concatenation: ``Governor.inherit`` with the combine rule."""
     from lacuna.governor import current
 
