@@ -18,6 +18,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # shared fixture modules, e.g. f
 pytest_plugins = ("fixtures_postgres",)  # postgres_url: one PostgreSQL cluster per session
 
 os.environ.setdefault("RUST_BACKTRACE", "0")
+# The CLI's rich consoles are made at import and keep the COLUMNS they saw then; which test
+# imports a CLI module first differs between a serial run and each xdist worker. One wide width
+# for the whole session keeps CLI output (and the tests that read it) the same everywhere.
+os.environ["COLUMNS"] = "300"
 # Each test has its own LACUNA_HOME: building layer 2's vectors there in the background would
 # only burn CPU. Tests that need the vectors build them explicitly.
 os.environ["LACUNA_EMBEDDINGS_BUILD"] = "never"
