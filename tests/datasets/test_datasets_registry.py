@@ -210,3 +210,25 @@ def test_a_dataset_that_would_still_be_denied_is_not_offered(sandbox, home, enab
         df.to_csv("~/Downloads/out.csv")
     assert err.value.decision.alternatives  # the other alternatives are still there
     assert not any("regions_and_emails" in a.title for a in err.value.decision.alternatives)
+
+
+def test_get_as_polars_keeps_classification_and_exports_like_pandas(sandbox, enabled):
+    pl = pytest.importorskip("polars", reason="polars is not installed (lacuna[polars])")
+    from lacuna.integrations.frames.state import state_of
+
+    enabled()
+    lacuna.datasets.register("customers_anonymized", "customers.csv", approved_by=STEWARD)
+    df = lacuna.datasets.get("customers_anonymized", engine="polars")
+    assert isinstance(df, pl.DataFrame)
+    pandas_df = lacuna.datasets.get("customers_anonymized")
+    assert df.columns == list(pandas_df.columns)
+    state = state_of(df)
+    assert state is not None
+    assert state.classification.tier == lacuna.Tier.PUBLIC
+    assert "ANONYMIZED" in state.classification.tags
+    assert state.lineage.roots() == (str(sandbox / "customers.csv"),)
+    out = sandbox / "Downloads" / "output.csv"
+    df.write_csv(out)  # the seed's "this just works", from polars
+    assert pl.read_csv(out).height == len(pandas_df)
+    with pytest.raises(DatasetError, match="unknown engine 'spark'"):
+        lacuna.datasets.get("customers_anonymized", engine="spark")  # type: ignore[arg-type]

@@ -92,16 +92,33 @@ def register(
         return store.put(entry)
 
 
-def get(name: str) -> pd.DataFrame:
-    """The dataset as a pandas frame, rebuilt first when its refresh policy says so.
+Engine = Literal["pandas", "polars"]
+ENGINES: tuple[str, ...] = ("pandas", "polars")
+
+
+def get(name: str, *, engine: Engine = "pandas") -> Any:
+    """The dataset as a frame of ``engine`` (pandas, or polars), rebuilt first when its refresh
+    policy says so.
 
     The frame carries the dataset's classification and lineage (source → dataset), so governed
-    writes of it are decided on what it contains now, not on its source.
+    writes of it are decided on what it contains now, not on its source. A polars frame carries
+    them in the frame-state registry of the polars integration (:mod:`lacuna.integrations.frames`).
 
     Raises:
         DatasetNotFound: no such dataset (registered or declared).
-        DatasetError: the source or the materialised copy cannot be read, or a rebuild fails.
+        DatasetError: the source or the materialised copy cannot be read, a rebuild fails, or
+            ``engine`` is unknown or not installed.
     """
+    if engine not in ENGINES:
+        msg = f"unknown engine {engine!r} for datasets.get: use one of {', '.join(ENGINES)}"
+        raise DatasetError(msg)
+    frame = _get_pandas(name)
+    if engine == "pandas":
+        return frame
+    return _as_polars(name, frame)
+
+
+def _get_pandas(name: str) -> pd.DataFrame:
     import pandas as pd
 
     from lacuna._bypass import bypass
@@ -126,6 +143,25 @@ def get(name: str) -> pd.DataFrame:
     # The copy's bytes were verified against the build (fresh): its classes were computed from
     # this content, so the frame carries their fingerprints (verified).
     return attach(frame, entry.classification, node, verified=True)
+
+
+def _as_polars(name: str, frame: pd.DataFrame) -> Any:
+    try:
+        import polars as pl
+    except ImportError:
+        msg = (f"datasets.get({name!r}, engine='polars') needs polars: "
+               "pip install 'lacuna[polars]'")
+        raise DatasetError(msg) from None
+    from lacuna._bypass import bypass
+    from lacuna.integrations.frames.state import STATES
+    from lacuna.lineage.state import get_state
+
+    state = get_state(frame)
+    with bypass():
+        out = pl.from_pandas(frame)
+    if state is not None:
+        STATES.set(out, state)
+    return out
 
 
 def list_datasets() -> list[Dataset]:
