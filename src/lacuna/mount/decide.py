@@ -13,6 +13,7 @@ Denials raise :class:`~lacuna.errors.GovernanceViolation` (the file system turns
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
@@ -134,6 +135,30 @@ class MountGovernance:
             )
             self._decide(lambda: self.gov.govern(op), op, path)
         self.tracker.saw(pid, backing, classification)
+
+    def open_sealed(self, path: str, pid: int) -> io.BufferedReader:
+        """Open a sealed file of governed storage for ``pid``: the read is decided on the
+        file's signed declaration and audited (``fuse.read``) by
+        :func:`lacuna.storage.open_governed`, which alone decrypts; raises on a denial."""
+        from lacuna.storage import open_governed
+
+        backing = self.layout.backing(path)
+        who = _who(pid)
+        with self._lock:
+            try:
+                reader = open_governed(backing, method="fuse.read",
+                                       user=self.gov.config.user.to_user(),
+                                       code_location=who, gov=self.gov)
+            except GovernanceViolation as exc:
+                from lacuna.feedback import render_text
+
+                log.warning("DENIED read %s (%s):\n%s", path, who,
+                            render_text(exc.decision))
+                raise
+        decided = getattr(reader.raw, "decided_on", None)
+        if isinstance(decided, Classification):
+            self.tracker.saw(pid, backing, decided)
+        return reader
 
     # -- writes --------------------------------------------------------------------------------
 

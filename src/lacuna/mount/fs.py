@@ -23,15 +23,18 @@ import functools
 import logging
 import os
 import shutil
+import stat
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lacuna.errors import GovernanceViolation
-from lacuna.mount.decide import MountGovernance
+from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.mount.decide import MountGovernance, is_metadata
 from lacuna.mount.layout import MountLayout
+from lacuna.storage import is_sealed, seals, write_governed
+from lacuna.storage.sealed import SealedReader, plaintext_size
 
 log = logging.getLogger("lacuna.mount")
 
@@ -79,6 +82,8 @@ class Handle:
     pid: int
     writable: bool
     staged: str | None = None  # the staged copy of a write to an outside folder
+    seal: bool = False  # staged plaintext, sealed into governed storage when allowed
+    reader: Any = None  # a sealed file's decrypting reader (reads are served from it)
     dirty: bool = False  # written since the last decision
     denied: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,6 +107,7 @@ class GovernedFS:
         self._staged_at: dict[str, Handle] = {}  # mount path -> the handle staging it
         self._lock = threading.Lock()
         self._next = 1
+        self._sizes: dict[str, tuple[tuple[int, int, int], int | None]] = {}
         os.makedirs(self.layout.staging, mode=0o700, exist_ok=True)
 
     def init_with_config(self, conn: Any, config: Any) -> None:  # noqa: ARG002
@@ -153,6 +159,26 @@ class GovernedFS:
                       type(exc).__name__, exc, exc_info=exc)
             raise _denied(what) from exc
 
+    def _seals(self, path: str) -> bool:
+        """Whether a write to mount path ``path`` is sealed (governed storage, encryption
+        on; Lacuna's sidecars stay readable)."""
+        return not is_metadata(path) and seals(self.layout.backing(path), self.governance.gov)
+
+    def _plain_size(self, backing: str, st: os.stat_result) -> int | None:
+        """The plaintext size of a sealed regular file (None when it is not sealed)."""
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        hit = self._sizes.get(backing)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        try:
+            size = plaintext_size(backing) if is_sealed(backing) else None
+        except (StorageError, OSError):
+            size = None  # damaged: reported as it is on disk; its open fails closed
+        if len(self._sizes) > 4096:
+            self._sizes.clear()
+        self._sizes[backing] = (key, size)
+        return size
+
     def _read_through(self, backing: str, flags: int) -> int:
         """The one place a governed read opens the data: a descriptor whose bytes are the file's.
 
@@ -168,6 +194,10 @@ class GovernedFS:
         st = os.lstat(staged.staged) if staged is not None and staged.staged else os.lstat(
             self._path(path))
         attrs = {k: getattr(st, k) for k in _STAT_KEYS}
+        if staged is None and st.st_size and stat.S_ISREG(st.st_mode):
+            plain = self._plain_size(self._path(path), st)
+            if plain is not None:  # a sealed file: programs see (and cp copies) the plaintext
+                attrs["st_size"] = plain
         attrs.update(st_atime=st.st_atime_ns, st_mtime=st.st_mtime_ns, st_ctime=st.st_ctime_ns)
         return attrs
 
@@ -254,6 +284,10 @@ class GovernedFS:
         if os.path.isdir(src) and os.listdir(src):
             msg = f"rename of folder {old} into an outside folder: copy its files"
             raise _denied(msg)
+        if is_sealed(src):
+            msg = (f"rename of sealed {old} into an outside folder: copy it (cp), so its "
+                   "content is decrypted and the export decided on it")
+            raise _denied(msg)
         self._govern(lambda: self.governance.write(new, src, self._pid(),
                                                    lambda: os.rename(src, dst)),
                      f"rename {old} -> {new}")
@@ -265,7 +299,15 @@ class GovernedFS:
             os.ftruncate(handle.fd, length)
             handle.dirty = True
             return 0
-        os.truncate(self._path(path), length)
+        backing = self._path(path)
+        if is_sealed(backing):
+            if length:
+                msg = f"truncate of sealed {path} to {length} bytes: rewrite the file instead"
+                raise _denied(msg)
+            write_governed(backing, lambda _: None, method="fuse.truncate",
+                           gov=self.governance.gov)
+            return 0
+        os.truncate(backing, length)
         return 0
 
     # -- files -----------------------------------------------------------------------------------
@@ -280,10 +322,20 @@ class GovernedFS:
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
-        if access != os.O_WRONLY and os.path.isfile(backing):
+        sealed = os.path.isfile(backing) and is_sealed(backing)
+        reader: Any = None
+        if access != os.O_WRONLY and sealed:
+            opened: list[Any] = []
+            self._govern(lambda: opened.append(self.governance.open_sealed(path, pid)),
+                         f"read {path}")
+            reader = opened[0]
+        elif access != os.O_WRONLY and os.path.isfile(backing):
             self._govern(lambda: self.governance.read(path, pid), f"read {path}")
-        if writing and self._outside(path):
-            return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC)
+        if writing and (self._outside(path) or self._seals(path)):
+            return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC, reader=reader,
+                               seal=not self._outside(path))
+        if reader is not None:  # served decrypted by read(); the kernel never sees ciphertext
+            return self._add(Handle(-1, path, pid, False, reader=reader))
         fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
         return self._add(Handle(fd, path, pid, writing, dirty=bool(flags & os.O_TRUNC)))
 
@@ -291,27 +343,62 @@ class GovernedFS:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if fi is None else int(fi)
         backing = self._path(path)
         pid = self._pid()
-        if self._outside(path):
+        outside = self._outside(path)
+        if outside or self._seals(path):
             if flags & os.O_EXCL and os.path.exists(backing):
                 raise FuseError(errno.EEXIST)
-            return self._stage(path, pid, flags | os.O_CREAT, copy=False, mode=mode)
+            return self._stage(path, pid, flags | os.O_CREAT, copy=False, mode=mode,
+                               seal=not outside)
         fd = os.open(backing, flags | os.O_CREAT, mode)
         return self._add(Handle(fd, path, pid, True, dirty=True))
 
-    def _stage(self, path: str, pid: int, flags: int, *, copy: bool, mode: int = 0o644) -> int:
-        """An outside write: into a private copy, published only once it is allowed."""
+    def _stage(self, path: str, pid: int, flags: int, *, copy: bool, mode: int = 0o644,
+               reader: Any = None, seal: bool = False) -> int:
+        """A write into a private plaintext copy, published only once it is allowed: to an
+        outside folder as it is, into governed storage sealed (``seal``). ``reader`` is the
+        decrypting reader of a sealed file opened for reading and writing."""
         folder = os.path.join(self.layout.staging, uuid.uuid4().hex)
         os.mkdir(folder, 0o700)
         staged = os.path.join(folder, os.path.basename(path))
         backing = self.layout.backing(path)
-        if copy and os.path.isfile(backing):
-            shutil.copy2(backing, staged)
+        try:
+            if copy and os.path.isfile(backing) and (reader is not None or is_sealed(backing)):
+                self._decrypt_into(backing, staged, reader, mode)
+            elif copy and os.path.isfile(backing):
+                shutil.copy2(backing, staged)
+        finally:
+            if reader is not None:
+                reader.close()
         keep = flags & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_APPEND)
         fd = os.open(staged, keep | os.O_CREAT | (flags & (os.O_TRUNC | os.O_APPEND)), mode)
-        return self._add(Handle(fd, path, pid, True, staged=staged))
+        return self._add(Handle(fd, path, pid, True, staged=staged, seal=seal))
+
+    def _decrypt_into(self, backing: str, staged: str, reader: Any, mode: int) -> None:
+        """The plaintext of a sealed file, for a write that keeps its content (its read was
+        decided at open when the program can read; a write-only open cannot read it back)."""
+        from lacuna.keystore import keystore_for
+
+        src = reader if reader is not None else SealedReader(
+            backing, keystore_for(self.governance.gov.config))
+        try:
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        finally:
+            src.close()
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:  # noqa: ARG002
-        return os.pread(self._handle(fh).fd, size, offset)
+        handle = self._handle(fh)
+        if handle.reader is None:
+            return os.pread(handle.fd, size, offset)
+        with handle.lock:  # a sealed file: decrypt the segments this read touches
+            try:
+                handle.reader.seek(offset)
+                data: bytes = handle.reader.read(size)
+            except StorageError as exc:  # altered after it was opened: never garbage
+                log.error("read of %s failed: %s", handle.path, exc)
+                raise FuseError(errno.EIO) from exc
+            return data
 
     def write(self, path: str, data: bytes, offset: int, fh: int) -> int:  # noqa: ARG002
         handle = self._handle(fh)
@@ -336,7 +423,15 @@ class GovernedFS:
         handle.dirty = False
         data = handle.staged or self.layout.backing(handle.path)
         publish: Callable[[], None] = lambda: None  # noqa: E731 (in place: already written)
-        if handle.staged is not None:
+        if handle.staged is not None and handle.seal:
+            staged, target = handle.staged, self.layout.backing(handle.path)
+            gov = self.governance.gov
+
+            def publish() -> None:  # sealed into place (atomically), plaintext never there
+                with open(staged, "rb") as src:
+                    write_governed(target, lambda out: shutil.copyfileobj(src, out, 1 << 20),
+                                   method="fuse.write", gov=gov)
+        elif handle.staged is not None:
             staged = handle.staged
             target = self.layout.backing(handle.path)
 
@@ -354,7 +449,8 @@ class GovernedFS:
 
     def fsync(self, path: str, datasync: int, fh: int) -> int:  # noqa: ARG002
         handle = self._handle(fh)
-        (os.fdatasync if datasync else os.fsync)(handle.fd)
+        if handle.reader is None:
+            (os.fdatasync if datasync else os.fsync)(handle.fd)
         return 0
 
     def release(self, path: str, fh: int) -> int:  # noqa: ARG002
@@ -371,7 +467,10 @@ class GovernedFS:
                         log.warning("%s: written after close and denied; not published",
                                     handle.path)
             finally:
-                os.close(handle.fd)
+                if handle.reader is not None:
+                    handle.reader.close()
+                else:
+                    os.close(handle.fd)
                 if handle.staged is not None:
                     self._unstage(handle)
         return 0

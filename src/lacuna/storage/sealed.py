@@ -314,6 +314,17 @@ def read_header(path: str | os.PathLike[str]) -> SealedHeader:
     return _with_key(header, live[0][0])
 
 
+def plaintext_size(path: str | os.PathLike[str]) -> int:
+    """The plaintext size of a sealed file, from its header and length (no key needed, not
+    authenticated: what a file system reports as the file's size)."""
+    with open(path, "rb") as fh:
+        header, _, body, _ = _parse(fh, os.fspath(path))
+        length = os.fstat(fh.fileno()).st_size - body
+    step = header.segment + TAG_BYTES
+    segments = -(-length // step) if length > 0 else 0
+    return max(length - segments * TAG_BYTES, 0)
+
+
 def _open(fh: Any, where: str, keystore: KeyStore) -> _Layout:
     header, fixed, body, slots = _parse(fh, where)
     data_key, ref, problems = None, None, []
