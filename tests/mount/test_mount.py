@@ -109,11 +109,13 @@ def test_reads_and_in_place_work_are_allowed_classified_and_recorded(mount, scri
     (mount.mnt / "work").mkdir(exist_ok=True)
     result = mount.run("cp", str(mount.mnt / "sales.csv"), str(mount.mnt / "work" / "s.csv"))
     assert result.returncode == 0, result.stderr
-    assert (mount.source / "work" / "s.csv").read_bytes() == (mount.source / "sales.csv"
-                                                               ).read_bytes()
+    # governed storage is sealed at rest: ciphertext on disk, the same bytes through the mount
+    assert (mount.source / "work" / "s.csv").read_bytes().startswith(b"LACUNAS1")
+    assert (mount.mnt / "work" / "s.csv").read_bytes() == (mount.source / "sales.csv"
+                                                            ).read_bytes()
     dst, outcome, _ = script["in place"]
     assert outcome == "wrote"
-    assert (mount.source / dst).read_text().startswith("customer_id,name,email,")
+    assert (mount.mnt / dst).read_text().startswith("customer_id,name,email,")
     label = read_sidecar(mount.source / dst)
     assert label is not None
     assert label.classification.tier is Tier.PROPRIETARY
