@@ -318,7 +318,8 @@ class GovernedFS:
         if staged is not None:  # opened again while its staged write is pending
             fd = os.open(staged.staged or backing, flags & ~(os.O_CREAT | os.O_EXCL))
             writing = (flags & os.O_ACCMODE) in _WRITING
-            return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged))
+            return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged,
+                                   seal=staged.seal))
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
