@@ -117,7 +117,8 @@ def test_the_audit_answers_who_read_it_through_pandas_and_the_mount(mount, writt
     target, _ = written
     assert mount.run("cat", str(mount.mnt / "sealed" / "pii.csv")).returncode == 0
     records = _audit(mount, target)
-    reads = [r for r in records if r.get("kind", "decision") == "decision" and r["what"]["action"] == "read"]
+    reads = [r for r in records
+             if r.get("kind", "decision") == "decision" and r["what"]["action"] == "read"]
     via = {r["how"]["method"] for r in reads}
     assert {"fuse.read", "pandas.read_csv"} <= via, via
     fuse = [r for r in reads if r["how"]["method"] == "fuse.read"]
@@ -134,7 +135,7 @@ def test_the_audit_answers_who_read_it_through_pandas_and_the_mount(mount, writt
 
 
 def test_writing_through_the_mount_into_governed_storage_seals_it(mount, governed, written):
-    target, out = written
+    _, out = written
     copy = mount.source / "sealed" / "copy.csv"
     result = mount.run("cp", str(mount.mnt / "sealed" / "pii.csv"), str(copy).replace(
         str(mount.source), str(mount.mnt)))
