@@ -69,10 +69,28 @@ def _body(rid: str, seq: int, when: str, user: str, role: str, action: str,
                     json.dumps(dest), json.dumps(sources), when, role, user)
 
 
+def _sqlite_raw(store: AuditStore) -> sqlite3.Connection:
+    raw = sqlite3.connect(str(store.path), isolation_level=None)
+    raw.execute("PRAGMA synchronous=OFF")
+    raw.execute("PRAGMA cache_size=-400000")
+    return raw
+
+
+def _drop_indexes(conn: Any) -> None:
+    """The bulk loader's usual trick: load without the secondary indexes of the records table,
+    build them once at the end (sorted builds instead of 10M random index inserts)."""
+    for index in records.indexes:
+        sql = f"DROP INDEX IF EXISTS {index.name}"
+        if isinstance(conn, sqlite3.Connection):
+            conn.execute(sql)
+        else:
+            conn.exec_driver_sql(sql)
+
+
 def generate(url: str, n: int, copies: int = 1, seed: int = 15) -> tuple[float, int]:
     """Bulk-load ``n`` decision records (and some events) with their rollups over
-    ``DAYS / copies`` days, then (SQLite) copy them ``copies - 1`` times in SQL, each copy
-    shifted by that many days; returns (seconds, records)."""
+    ``DAYS / copies`` days, then copy them ``copies - 1`` times in SQL, each copy shifted by
+    that many days; returns (seconds, records)."""
     rng = random.Random(seed)
     users = [(f"user{u:03d}", ROLES[u % len(ROLES)], rng.sample(DATASETS, 4))
              for u in range(USERS)]
@@ -82,12 +100,14 @@ def generate(url: str, n: int, copies: int = 1, seed: int = 15) -> tuple[float, 
     denials = 0
     pending: list[tuple[Any, ...]] = []
     store = AuditStore(url, checkpoint=None)
-    raw: sqlite3.Connection | None = None
     engine = store.engine
-    if engine.dialect.name == "sqlite":
-        raw = sqlite3.connect(str(store.path))
-        raw.execute("PRAGMA synchronous=OFF")
-        raw.execute("PRAGMA cache_size=-400000")
+    sqlite = engine.dialect.name == "sqlite"
+    raw: Any = _sqlite_raw(store) if sqlite else engine.raw_connection()
+    if sqlite:
+        _drop_indexes(raw)
+    else:
+        with engine.begin() as conn:
+            _drop_indexes(conn)
     sql = ("INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, allowed, policy_id, "
            "body, prev_hash, hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
     last_denial: dict[str, tuple[list[str], str]] = {}
@@ -96,15 +116,17 @@ def generate(url: str, n: int, copies: int = 1, seed: int = 15) -> tuple[float, 
     def flush() -> None:
         if not pending:
             return
-        if raw is not None:
+        if sqlite:
+            raw.execute("BEGIN")
             raw.executemany(sql, pending)
+            raw.execute("COMMIT")
+        else:  # COPY, the PostgreSQL bulk path
+            with raw.cursor() as cur, cur.copy(
+                    "COPY lacuna_audit (seq, id, timestamp, user_id, action, allowed, "
+                    "policy_id, body, prev_hash, hash, signature) FROM STDIN") as copy:
+                for row in pending:
+                    copy.write_row(row)
             raw.commit()
-        else:
-            keys = ("seq", "id", "timestamp", "user_id", "action", "allowed", "policy_id", "body",
-                    "prev_hash", "hash", "signature")
-            with engine.begin() as conn:
-                conn.execute(insert(records), [dict(zip(keys, row, strict=True))
-                                               for row in pending])
         pending.clear()
 
     seq = 0
@@ -150,15 +172,15 @@ def generate(url: str, n: int, copies: int = 1, seed: int = 15) -> tuple[float, 
                 "who": {"user_id": user, "role": role}, "what": {"action": "feedback"},
                 "decision": {"allowed": True, "policy_id": policy},
                 "feedback": {"decision_record_id": rid, "false_positive": denials % 100 == 0,
-                             "comment": "bench"}}), "0" * 64, "0" * 64, None))
+                             "comment": "bench"}}), ZERO, ZERO, None))
         if len(pending) >= BATCH:
             flush()
             print(f"  {i + 1:,} records, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     flush()
     with engine.begin() as conn:
         acc.write(conn)
-    if raw is not None and copies > 1:
-        _replicate(raw, seq, copies, span)
+    if copies > 1:
+        (_replicate_sqlite if sqlite else _replicate_pg)(raw, seq, copies, span)
         seq *= copies
     print(f"  copies done, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     for u, (user, role, _) in enumerate(users):  # one survey answer each, on the last day
@@ -173,19 +195,24 @@ def generate(url: str, n: int, copies: int = 1, seed: int = 15) -> tuple[float, 
     flush()
     with engine.begin() as conn:
         conn.exec_driver_sql(f"UPDATE lacuna_audit_head SET seq = {seq} WHERE id = 1")
-    if raw is not None:
-        raw.close()
+        for index in records.indexes:
+            index.create(conn)
+        if not sqlite:
+            conn.exec_driver_sql("ANALYZE")  # what autovacuum would do after a big load
+    print(f"  indexes built, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    raw.close()
     store.close()
     return time.perf_counter() - t0, seq
 
 
-def _replicate(raw: sqlite3.Connection, n: int, copies: int, span_days: int) -> None:
+def _replicate_sqlite(raw: sqlite3.Connection, n: int, copies: int, span_days: int) -> None:
     """Copies k = 1 … copies-1 of the first ``n`` records and their rollups, ``k * span_days``
     days later (ids, seqs, timestamps and the bodies' fields moved with them), in SQL."""
     for k in range(1, copies):
         off, shift = k * n, f"+{k * span_days} days"
         ts = f"strftime('%Y-%m-%dT%H:%M:%f', timestamp, '{shift}') || '000+00:00'"
         newid = f"printf('%032d', seq + {off})"
+        raw.execute("BEGIN")
         raw.execute(f"""
             INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, allowed, policy_id,
                                       body, prev_hash, hash, signature)
@@ -204,6 +231,39 @@ def _replicate(raw: sqlite3.Connection, n: int, copies: int, span_days: int) -> 
                         FROM lacuna_metrics_hourly WHERE hour < '{_hour_after(span_days)}'""")
         raw.execute(f"""INSERT INTO lacuna_metrics_assets SELECT {hour}, role, asset, covered
                         FROM lacuna_metrics_assets WHERE hour < '{_hour_after(span_days)}'""")
+        raw.execute("COMMIT")
+        print(f"  copy {k} of {copies - 1}", file=sys.stderr)
+
+
+def _replicate_pg(raw: Any, n: int, copies: int, span_days: int) -> None:
+    """The same copies in PostgreSQL's SQL (the body's fields rewritten through jsonb)."""
+    fmt = """'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'"""
+    for k in range(1, copies):
+        off, shift = k * n, f"interval '{k * span_days} days'"
+        ts = (f"to_char((timestamp::timestamptz + {shift}) AT TIME ZONE 'UTC', {fmt})")
+        newid = f"lpad((seq + {off})::text, 32, '0')"
+        with raw.cursor() as cur:
+            cur.execute(f"""
+                INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, allowed,
+                                          policy_id, body, prev_hash, hash, signature)
+                SELECT seq + {off}, {newid}, {ts}, user_id, action, allowed, policy_id,
+                       (CASE WHEN action = 'feedback' THEN body::jsonb || jsonb_build_object(
+                            'id', {newid}, 'seq', seq + {off}, 'when', {ts}, 'feedback',
+                            body::jsonb -> 'feedback' || jsonb_build_object(
+                              'decision_record_id', lpad(((body::jsonb -> 'feedback' ->>
+                              'decision_record_id')::bigint + {off})::text, 32, '0')))
+                        ELSE body::jsonb || jsonb_build_object('id', {newid}, 'operation_id',
+                            {newid}, 'seq', seq + {off}, 'when', {ts}) END)::text,
+                       prev_hash, hash, signature
+                FROM lacuna_audit WHERE seq <= {n}""")
+            hour = f"to_char((hour || ':00:00+00')::timestamptz + {shift}, 'YYYY-MM-DD\"T\"HH24')"
+            cur.execute(f"""INSERT INTO lacuna_metrics_hourly SELECT {hour}, role, decisions,
+                            denials, resolved, resolution_minutes, workarounds
+                            FROM lacuna_metrics_hourly
+                            WHERE hour < '{_hour_after(span_days)}'""")
+            cur.execute(f"""INSERT INTO lacuna_metrics_assets SELECT {hour}, role, asset,
+                            covered FROM lacuna_metrics_assets
+                            WHERE hour < '{_hour_after(span_days)}'""")
         raw.commit()
         print(f"  copy {k} of {copies - 1}", file=sys.stderr)
 
@@ -212,73 +272,124 @@ def _hour_after(days: int) -> str:
     return iso(START + timedelta(days=days))[:13]
 
 
-def measure(url: str, repeat: int) -> dict[str, dict[str, float]]:
+NOW = START + timedelta(days=DAYS - 1, hours=14, minutes=23)
+CASES: list[tuple[str, Any, dict[str, str]]] = [
+    ("last_30_days (ends mid-hour)", "last_30_days", {}),
+    ("2026-Q4 (whole hours)", "2026-Q4", {}),
+    ("2026-10-20 09:17 .. 2026-11-24 16:45", (datetime(2026, 10, 20, 9, 17, tzinfo=UTC),
+                                              datetime(2026, 11, 24, 16, 45, tzinfo=UTC)), {}),
+    ("2026-Q4, user_group=data_analyst", "2026-Q4", {"user_group": "data_analyst"}),
+    ("last_30_days, user_group=data_steward", "last_30_days", {"user_group": "data_steward"}),
+]
+SLOW_CASES: list[tuple[str, Any, dict[str, str]]] = [  # filters the rollups do not carry
+    ("2026-12-28 (1 day), policy=P-2024-001", "2026-12-28..2026-12-28",
+     {"policy": "P-2024-001"}),
+    ("2026-12-28 (1 day), tier=INTERNAL", "2026-12-28..2026-12-28", {"tier": "INTERNAL"}),
+    ("2026-12-28 (1 day), domain=export", "2026-12-28..2026-12-28", {"domain": "export"}),
+]
+
+
+def _one(url: str, period: Any, filters: dict[str, str]) -> tuple[float, float, Any]:
     from lacuna.governor import Governor, build_config
     from lacuna.metrics import GovernanceMetrics
 
     gov = Governor(build_config(None, audit={"url": url}, user={"id": "bench",
                                                                 "role": "data_steward"}))
-    now = START + timedelta(days=DAYS - 1, hours=14, minutes=23)
-    out: dict[str, dict[str, float]] = {}
-    for period in ("last_30_days", "2026-Q4"):
+    try:
+        w, c = time.perf_counter(), time.process_time()
+        m = GovernanceMetrics(period, governor=gov, now=NOW, **filters)
+        return time.perf_counter() - w, time.process_time() - c, m
+    finally:
+        gov.close()
+
+
+def measure(url: str, repeat: int, cases: list[tuple[str, Any, dict[str, str]]]
+            ) -> dict[str, dict[str, Any]]:
+    """Each case: cold (a new Governor and connections: SQLite's page cache empty; the OS file
+    cache as it is) then ``repeat`` warm calls on one Governor."""
+    from lacuna.governor import Governor, build_config
+    from lacuna.metrics import GovernanceMetrics
+
+    out: dict[str, dict[str, Any]] = {}
+    for label, period, filters in cases:
+        cold_wall, cold_cpu, _ = _one(url, period, filters)
+        gov = Governor(build_config(None, audit={"url": url}, user={"id": "bench",
+                                                                    "role": "data_steward"}))
         walls, cpus = [], []
         for _ in range(repeat):
             w, c = time.perf_counter(), time.process_time()
-            m = GovernanceMetrics(period, governor=gov, now=now)
+            m = GovernanceMetrics(period, governor=gov, now=NOW, **filters)
             walls.append(time.perf_counter() - w)
             cpus.append(time.process_time() - c)
-        assert m.source == "rollups", m.source
-        out[period] = {"median_s": statistics.median(walls), "max_s": max(walls),
-                       "cpu_s": statistics.median(cpus),
-                       "decisions": m.counts["violation_rate"]["decisions"],
-                       "violation_rate": m.violation_rate,
-                       "resolution": m.avg_resolution_time_minutes or 0.0,
-                       "workarounds": m.workaround_attempts}
-    gov.close()
+        gov.close()
+        out[label] = {"cold_s": cold_wall, "cold_cpu_s": cold_cpu,
+                      "median_s": statistics.median(walls), "max_s": max(walls),
+                      "cpu_s": statistics.median(cpus), "source": m.source,
+                      "decisions": m.counts["violation_rate"]["decisions"],
+                      "violation_rate": m.violation_rate,
+                      "coverage": m.data_coverage_percent,
+                      "resolution": m.avg_resolution_time_minutes or 0.0,
+                      "workarounds": m.workaround_attempts}
+        print(f"  {label}: cold {cold_wall:.2f} s ({cold_cpu:.2f} CPU), warm "
+              f"{statistics.median(walls):.2f} s ({statistics.median(cpus):.2f} CPU), "
+              f"{m.source}, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
     return out
 
 
-def run(name: str, url: str, n: int, copies: int,
-        repeat: int) -> tuple[str, int, float, dict[str, Any]]:
+def run(name: str, url: str, n: int, copies: int, repeat: int,
+        cases: list[tuple[str, Any, dict[str, str]]]) -> tuple[str, int, float, Any, str]:
     print(f"{name}: generating {n:,} records x {copies}", file=sys.stderr)
     load, total = generate(url, n, copies)
-    return name, total, load, measure(url, repeat)
+    loadavg = open("/proc/loadavg").read().split()[:3]  # noqa: SIM115
+    measured = measure(url, repeat, cases)
+    loadavg2 = open("/proc/loadavg").read().split()[:3]  # noqa: SIM115
+    return name, total, load, measured, f"{' '.join(loadavg)} → {' '.join(loadavg2)}"
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000,
-                        help="records generated in Python (SQLite: then copied --copies times)")
+                        help="records generated in Python (then copied --copies times in SQL)")
     parser.add_argument("--copies", type=int, default=10)
-    parser.add_argument("--pg-records", type=int, default=1_000_000)
+    parser.add_argument("--pg-records", type=int, default=0,
+                        help="PostgreSQL: records generated in Python (0: no PostgreSQL run)")
+    parser.add_argument("--pg-copies", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--slow-filters", action="store_true",
+                        help="also time the domain/policy/tier filters (read the records)")
+    parser.add_argument("--keep", metavar="DIR", help="generate the SQLite trail into DIR and "
+                        "keep it (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
     os.environ.setdefault("LACUNA_HOME", tempfile.mkdtemp(prefix="lacuna-bench-home-"))
+    cases = CASES + (SLOW_CASES if args.slow_filters else [])
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(run("SQLite (WAL, file)", f"sqlite:///{tmp}/state.db", args.records,
-                           args.copies, args.repeat))
-    if not args.no_postgres and args.pg_records:
+    if args.records:
+        with tempfile.TemporaryDirectory() as tmp:
+            where = Path(args.keep or tmp)
+            where.mkdir(parents=True, exist_ok=True)
+            results.append(run("SQLite (WAL, file)", f"sqlite:///{where}/state.db",
+                               args.records, args.copies, args.repeat, cases))
+    if args.pg_records:
         with postgres() as url:
             if url is not None:
-                results.append(run("PostgreSQL 15 (local, fsync off)", url, args.pg_records,
-                                   1, args.repeat))
+                results.append(run("PostgreSQL (local, fsync off)", url, args.pg_records,
+                                   args.pg_copies, args.repeat, cases))
     print("## Governance metrics over a large audit trail\n")
     print("`benchmarks/bench_metrics.py`: decision records over 90 days by 300 users in 4 "
           "roles (4 % denied, with resolutions, retries and feedback), bulk-loaded with their "
-          "rollups; `GovernanceMetrics(period)` timed over "
-          f"{args.repeat} runs. Target: 10M records in under 2 s on SQLite.\n")
-    print(f"Load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n")
-    print("| backend | records | bulk load | period | decisions in it | median | max | CPU, "
-          "median | violation rate | avg resolution | workarounds |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, n, load, m in results:
-        for period, v in m.items():
-            print(f"| {name} | {n:,} | {load:.0f} s | {period} | {v['decisions']:,.0f} | "
-                  f"{v['median_s'] * 1000:.0f} ms | {v['max_s'] * 1000:.0f} ms | "
-                  f"{v['cpu_s'] * 1000:.0f} ms | {v['violation_rate']}% | "
-                  f"{v['resolution']} min | {v['workarounds']:,.0f} |")
+          "rollups; `GovernanceMetrics(period)` timed cold (new Governor) and warm (median of "
+          f"{args.repeat}). Target: 10M records in under 2 s on SQLite.\n")
+    print(f"Machine: {os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.\n")
+    print("| backend | records | bulk load | load avg | period, filters | source | decisions in "
+          "it | cold wall | cold CPU | warm wall | warm CPU | violation rate | coverage | "
+          "avg resolution | workarounds |")
+    print("|---|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, n, load, m, loadavg in results:
+        for label, v in m.items():
+            print(f"| {name} | {n:,} | {load:.0f} s | {loadavg} | {label} | {v['source']} | "
+                  f"{v['decisions']:,.0f} | {v['cold_s']:.2f} s | {v['cold_cpu_s']:.2f} s | "
+                  f"{v['median_s']:.2f} s | {v['cpu_s']:.2f} s | {v['violation_rate']}% | "
+                  f"{v['coverage']}% | {v['resolution']} min | {v['workarounds']:,.0f} |")
     print()
 
 
