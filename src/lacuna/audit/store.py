@@ -261,27 +261,7 @@ class AuditStore:
             AuditError: the database could not be written (locked too long, damaged, gone), or
                 it is behind its checkpoint (records were removed): nothing is appended.
         """
-        if self.read_only:
-            msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
-            raise AuditError(msg)
-        record_id = uuid.uuid4().hex
-        body = build_body(decision, operation, session=session, record_id=record_id, seq=0,
-                          recorded_at=utcnow())
-        when = body["when"]
-        keyring = self.keyring
-        values = {"id": record_id, "timestamp": when, "user_id": operation.user.id,
-                  "action": operation.action.value, "allowed": decision.allowed,
-                  "policy_id": decision.policy_id}
-        with self._lock:
-            if self._sqlite:
-                seq, prev, text, digest = self._append_sqlite(body, values, keyring)
-            else:
-                seq, prev, text, digest = self._append_sqlalchemy(body, values, keyring)
-            self._advance(seq, digest)
-        return AuditRecord(seq=seq, id=record_id, timestamp=datetime.fromisoformat(when),
-                           user_id=operation.user.id, action=operation.action.value,
-                           allowed=decision.allowed, policy_id=decision.policy_id, body=text,
-                           prev_hash=prev, hash=digest)
+        return self.record_many([(decision, operation, session)])[0]
 
     def record_many(self, items: Sequence[tuple[Decision, Operation, str]]
                     ) -> builtins.list[AuditRecord]:
@@ -294,20 +274,29 @@ class AuditStore:
         Raises:
             AuditError: as for :meth:`record`.
         """
-        if self.read_only:
-            msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
-            raise AuditError(msg)
-        if not items:
-            return []
         prepared = []
         for decision, operation, session in items:
             record_id = uuid.uuid4().hex
-            body = build_body(decision, operation, session=session, record_id=record_id,
-                              seq=0, recorded_at=utcnow())
+            prepared.append(build_body(decision, operation, session=session,
+                                       record_id=record_id, seq=0, recorded_at=utcnow()))
+        return self._append_all(prepared)
+
+    def _append_all(self, bodies: Sequence[dict[str, Any]]) -> builtins.list[AuditRecord]:
+        """The one append path: chain, sign and insert ``bodies`` (their ``id`` set, ``seq``
+        filled in here) in one transaction with their rollups, move the head, commit, then
+        advance the checkpoint. All or nothing."""
+        if self.read_only:
+            msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
+            raise AuditError(msg)
+        if not bodies:
+            return []
+        prepared = []
+        for body in bodies:
+            who, what, dec = body["who"], body["what"], body["decision"]
             prepared.append((body, {
-                "id": record_id, "timestamp": body["when"], "user_id": operation.user.id,
-                "action": operation.action.value, "allowed": decision.allowed,
-                "policy_id": decision.policy_id}))
+                "id": body["id"], "timestamp": body["when"], "user_id": who["user_id"],
+                "action": what["action"], "allowed": dec["allowed"],
+                "policy_id": dec["policy_id"]}))
         keyring = self.keyring
         with self._lock:
             if self._sqlite:
@@ -415,52 +404,6 @@ class AuditStore:
             self._raw_pid = os.getpid()
         return self._raw
 
-    def _append_sqlite(self, body: dict[str, Any], values: dict[str, Any],
-                       keyring: Keyring) -> tuple[int, str, str, str]:
-        try:
-            conn = self._raw_connection().dbapi_connection
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                last = conn.execute(_SQL_HEAD).fetchone()
-                if last is None:
-                    raise AuditError(self._headless())
-                self._guard(last[0], last[1])
-                seq = last[0] + 1
-                text, digest, sig = self._link(body, seq, last[1], keyring)
-                conn.execute(_SQL_INSERT, (
-                    seq, values["id"], values["timestamp"], values["user_id"], values["action"],
-                    values["allowed"], values["policy_id"], text, last[1], digest, sig))
-                roll_up(conn, body)
-                conn.execute(_SQL_UPDATE_HEAD, (seq, digest))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except (sqlite3.Error, SQLAlchemyError) as exc:
-            self._drop_raw()
-            raise AuditError(self._explain(exc, "append to")) from exc
-        return seq, last[1], text, digest
-
-    def _append_sqlalchemy(self, body: dict[str, Any], values: dict[str, Any],
-                           keyring: Keyring) -> tuple[int, str, str, str]:
-        try:
-            with self._transaction(write=True) as conn:
-                last = conn.execute(_HEAD).first()
-                if last is None:
-                    raise AuditError(self._headless())
-                self._guard(last.seq, last.hash)
-                seq = last.seq + 1
-                text, digest, sig = self._link(body, seq, last.hash, keyring)
-                conn.execute(_INSERT, {**values, "seq": seq, "body": text,
-                                       "prev_hash": last.hash, "hash": digest,
-                                       "signature": sig})
-                roll_up(conn, body)
-                conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
-        except SQLAlchemyError as exc:
-            raise AuditError(self._explain(exc, "append to")) from exc
-        return seq, last.hash, text, digest
-
     def _headless(self) -> str:
         return (f"cannot append to the audit trail {self.where}: its head row is missing, so the "
                 "trail was tampered with. Run `lacuna audit verify` and keep the database as "
@@ -530,25 +473,8 @@ class AuditStore:
 
     def _append(self, body: dict[str, Any]) -> AuditRecord:
         """Chain, sign and insert one body (its ``seq`` is filled in here), as ``record`` does;
-        used by outcomes."""
-        if self.read_only:
-            msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
-            raise AuditError(msg)
-        who, what, dec = body["who"], body["what"], body["decision"]
-        values = {"id": body["id"], "timestamp": body["when"], "user_id": who["user_id"],
-                  "action": what["action"], "allowed": dec["allowed"],
-                  "policy_id": dec["policy_id"]}
-        keyring = self.keyring
-        with self._lock:
-            if self._sqlite:
-                seq, prev, text, digest = self._append_sqlite(body, values, keyring)
-            else:
-                seq, prev, text, digest = self._append_sqlalchemy(body, values, keyring)
-            self._advance(seq, digest)
-        return AuditRecord(seq=seq, id=body["id"], timestamp=datetime.fromisoformat(body["when"]),
-                           user_id=who["user_id"], action=what["action"],
-                           allowed=dec["allowed"], policy_id=dec["policy_id"], body=text,
-                           prev_hash=prev, hash=digest)
+        used by outcomes and events."""
+        return self._append_all([body])[0]
 
     # -- read --------------------------------------------------------------------------------
 
