@@ -32,8 +32,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
-
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_lineage import postgres
 
@@ -346,6 +344,53 @@ def run(name: str, url: str, n: int, copies: int, repeat: int,
     return name, total, load, measured, f"{' '.join(loadavg)} → {' '.join(loadavg2)}"
 
 
+def _decision_body(i: int, moment: datetime) -> dict[str, Any]:
+    user = f"user{i % 50:03d}"
+    denied = i % 25 == 0
+    return {"who": {"user_id": user, "role": ROLES[i % 4], "session": "bench"},
+            "what": {"action": "export" if denied else "read",
+                     "sources": [DATASETS[i % len(DATASETS)]],
+                     "destination": f"/home/{user}/Downloads/{i}.csv" if denied else None,
+                     "tier": "INTERNAL", "columns": {}},
+            "when": iso(moment),
+            "decision": {"allowed": not denied, "policy_id": "P-2024-001" if denied else None,
+                         "policies": PACKAGES, "engine_error": None},
+            "why": {"exception_id": None}}
+
+
+def _no_rollup(conn: Any, body: dict[str, Any]) -> None:
+    """The append hook switched off (for the comparison only)."""
+
+
+def append_throughput(n: int, group: int) -> list[tuple[str, str, float, float]]:
+    """Audit appends per second through the real append path (SQLite file, WAL, checkpoint
+    file), with the rollups in each transaction and with the hook replaced by a no-op: one
+    record per transaction (``record``) and groups of ``group`` (``record_many``, the group
+    commit)."""
+    import lacuna.audit.store as store_module
+
+    hook = store_module.roll_up
+    out = []
+    for label, rolled in (("with rollups", True), ("without rollups", False)):
+        store_module.roll_up = hook if rolled else _no_rollup
+        try:
+            for mode, size in (("one per transaction", 1), (f"groups of {group}", group)):
+                with tempfile.TemporaryDirectory() as tmp, \
+                        AuditStore(f"sqlite:///{tmp}/audit.db") as store:
+                    bodies = [{**_decision_body(i, START + timedelta(seconds=7 * i)),
+                               "id": f"{i:032x}", "seq": 0} for i in range(n)]
+                    w, c = time.perf_counter(), time.process_time()
+                    for i in range(0, n, size):
+                        store._append_all(bodies[i:i + size])
+                    wall, cpu = time.perf_counter() - w, time.process_time() - c
+                out.append((label, mode, n / wall, n / cpu))
+                print(f"  append {label}, {mode}: {n / wall:,.0f}/s wall, {n / cpu:,.0f}/s CPU",
+                      file=sys.stderr)
+        finally:
+            store_module.roll_up = hook
+    return out
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000,
@@ -357,11 +402,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--slow-filters", action="store_true",
                         help="also time the domain/policy/tier filters (read the records)")
+    parser.add_argument("--append", type=int, default=3000, metavar="N",
+                        help="audit appends timed with and without the rollup hook (0: skip)")
     parser.add_argument("--keep", metavar="DIR", help="generate the SQLite trail into DIR and "
                         "keep it (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
     os.environ.setdefault("LACUNA_HOME", tempfile.mkdtemp(prefix="lacuna-bench-home-"))
     cases = CASES + (SLOW_CASES if args.slow_filters else [])
+    appends = append_throughput(args.append, 32) if args.append else []
     results = []
     if args.records:
         with tempfile.TemporaryDirectory() as tmp:
@@ -391,6 +439,14 @@ def main(argv: list[str]) -> None:
                   f"{v['median_s']:.2f} s | {v['cpu_s']:.2f} s | {v['violation_rate']}% | "
                   f"{v['coverage']}% | {v['resolution']} min | {v['workarounds']:,.0f} |")
     print()
+    if appends:
+        print(f"Audit append throughput ({args.append:,} decisions, SQLite file in WAL mode, "
+              "the real append path with its checkpoint file), the rollup hook on and off:\n")
+        print("| rollups | transactions | appends/s (wall) | appends/s (CPU) |")
+        print("|---|---|---:|---:|")
+        for label, mode, per_wall, per_cpu in appends:
+            print(f"| {label} | {mode} | {per_wall:,.0f} | {per_cpu:,.0f} |")
+        print()
 
 
 if __name__ == "__main__":

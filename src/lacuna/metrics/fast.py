@@ -56,8 +56,10 @@ def from_rollups(gov: Governor, period: Period, role: str | None) -> Numbers | N
             conn, iso(first)[:13], iso(last)[:13], None)
         head = _between(conn, period.start, first)
         tail = _between(conn, last, period.end)
-        events = [r for r in (_record(row) for row in conn.execute(  # by the action index
-            select(records).where(records.c.action.in_((FEEDBACK, SURVEY)))).all())
+        events = [r for r in (_record(row) for row in conn.execute(  # an index range
+            select(records).where(records.c.action.in_((FEEDBACK, SURVEY)),
+                                  records.c.timestamp >= iso(period.start),
+                                  records.c.timestamp < iso(period.end))).all())
             if r.timestamp in period]
         _, feedback, survey = classify(events)
         named = {f.decision_record_id for f in feedback}
