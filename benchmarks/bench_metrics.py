@@ -334,14 +334,57 @@ def measure(url: str, repeat: int, cases: list[tuple[str, Any, dict[str, str]]]
     return out
 
 
+def explain(url: str, period: Any, filters: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """Each SELECT one ``GovernanceMetrics`` call sends, with the database's plan for it
+    (``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN`` on PostgreSQL)."""
+    from sqlalchemy import event
+
+    from lacuna.governor import Governor, build_config
+    from lacuna.metrics import GovernanceMetrics
+
+    gov = Governor(build_config(None, audit={"url": url}, user={"id": "bench",
+                                                                "role": "data_steward"}))
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    event.listen(gov.audit.engine, "before_cursor_execute", capture)
+    try:
+        GovernanceMetrics(period, governor=gov, now=NOW, **filters)
+    finally:
+        event.remove(gov.audit.engine, "before_cursor_execute", capture)
+    sqlite = gov.audit.engine.dialect.name == "sqlite"
+    out = []
+    with gov.audit.engine.connect() as conn:
+        for statement, parameters in sent:
+            if "lacuna_" not in statement or "sqlite_master" in statement:
+                continue
+            verb = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            rows = conn.exec_driver_sql(verb + statement, parameters).all()
+            out.append((" ".join(statement.split())[:160],
+                        [str(r[-1]) for r in rows] if sqlite else [str(r[0]) for r in rows]))
+    gov.close()
+    return out
+
+
 def run(name: str, url: str, n: int, copies: int, repeat: int,
-        cases: list[tuple[str, Any, dict[str, str]]]) -> tuple[str, int, float, Any, str]:
+        cases: list[tuple[str, Any, dict[str, str]]]) -> tuple[str, int, float, Any, str, Any]:
     print(f"{name}: generating {n:,} records x {copies}", file=sys.stderr)
     load, total = generate(url, n, copies)
     loadavg = open("/proc/loadavg").read().split()[:3]  # noqa: SIM115
     measured = measure(url, repeat, cases)
+    plans = [(label, explain(url, period, filters)) for label, period, filters in CASES[:1]]
+    for label, steps in plans:
+        print(f"  plans of {label}:", file=sys.stderr)
+        for statement, plan in steps:
+            print(f"    {statement}", file=sys.stderr)
+            for line in plan:
+                print(f"      {line}", file=sys.stderr)
     loadavg2 = open("/proc/loadavg").read().split()[:3]  # noqa: SIM115
-    return name, total, load, measured, f"{' '.join(loadavg)} → {' '.join(loadavg2)}"
+    return (name, total, load, measured, f"{' '.join(loadavg)} → {' '.join(loadavg2)}",
+            plans)
 
 
 def _decision_body(i: int, moment: datetime) -> dict[str, Any]:
@@ -432,13 +475,20 @@ def main(argv: list[str]) -> None:
           "it | cold wall | cold CPU | warm wall | warm CPU | violation rate | coverage | "
           "avg resolution | workarounds |")
     print("|---|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, n, load, m, loadavg in results:
+    for name, n, load, m, loadavg, _ in results:
         for label, v in m.items():
             print(f"| {name} | {n:,} | {load:.0f} s | {loadavg} | {label} | {v['source']} | "
                   f"{v['decisions']:,.0f} | {v['cold_s']:.2f} s | {v['cold_cpu_s']:.2f} s | "
                   f"{v['median_s']:.2f} s | {v['cpu_s']:.2f} s | {v['violation_rate']}% | "
                   f"{v['coverage']}% | {v['resolution']} min | {v['workarounds']:,.0f} |")
     print()
+    for name, n, _, _, _, plans in results:
+        for label, steps in plans:
+            print(f"Query plans, {name}, {n:,} records, {label}:\n\n```")
+            for statement, plan in steps:
+                print(statement)
+                print("\n".join(f"    {line}" for line in plan))
+            print("```\n")
     if appends:
         print(f"Audit append throughput ({args.append:,} decisions, SQLite file in WAL mode, "
               "the real append path with its checkpoint file), the rollup hook on and off:\n")
