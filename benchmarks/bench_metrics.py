@@ -1,20 +1,30 @@
 """Benchmark the governance metrics over a large audit trail (issue 15, item 5: 10M records,
 target under 2 s on SQLite).
 
-Run: ``python benchmarks/bench_metrics.py [--records N] [--pg-records N] [--no-postgres]``.
-Prints a markdown section to stdout (progress goes to stderr).
+Run: ``python benchmarks/bench_metrics.py`` (1M records on SQLite, a few minutes); the 10M
+figure: ``--records 1000000 --copies 10``; PostgreSQL: ``--pg-records N --pg-copies K`` (N×K
+records); ``--slow-filters`` also times the filters the rollups do not carry; ``--append N``
+the audit append throughput with and without the rollup hook. Prints a markdown section to
+stdout (progress goes to stderr).
 
 The trail: N decision records over 90 days (2026-10-01 to 2026-12-30, in time order) by 300
 users in 4 roles, each working on a handful of favourite datasets; 4 % of operations are denied
 exports to an unmanaged folder, and the users then often take a compliant path (a resolution)
 or retry to another folder (a workaround). Plus one feedback event per 50 denials and one
-survey answer per user. Records are bulk-inserted (not through the Governor: that would take
-hours), into a store made by ``AuditStore`` (the real schema, indexes and rollup tables); the
-rollups are built in the same pass by :class:`lacuna.metrics.rollup.Accumulator`, the same
-per-record rule (``rollup.delta``) the append hook applies (tests/metrics check that the hook,
-the accumulator and reading every record agree). The hash chain is not computed (metrics do
-not verify it). The timed call is ``GovernanceMetrics(period, governor=...)`` for
-``last_30_days`` (ending mid-hour) and the quarter ``2026-Q4``, wall clock and CPU.
+survey answer per user.
+
+The bulk loader (not the Governor: 10M appends would take hours): a store made by
+``AuditStore`` (the real schema and rollup tables); the records table's secondary indexes are
+dropped, N records are generated in Python in the append path's row format and inserted in
+batches (SQLite ``executemany``, PostgreSQL ``COPY``), their rollups built in the same pass by
+:class:`lacuna.metrics.rollup.Accumulator` (the append hook's per-record rule,
+``rollup.delta``; tests/metrics check that hook, accumulator and records agree); then the
+records and rollups are copied ``--copies - 1`` times in SQL, each copy shifted by 90/copies
+days (ids, seqs, times and the bodies' fields rewritten), and the indexes are built once. The
+hash chain and signatures are not computed (``prev_hash``/``hash`` are zeros: such a trail
+fails ``lacuna audit verify``, which the metrics do not run). The timed call is
+``GovernanceMetrics(period, governor=..., **filters)``: cold (a new Governor) and warm, wall
+clock and CPU, for the cases in ``CASES`` (and ``SLOW_CASES``).
 """
 
 from __future__ import annotations
@@ -436,8 +446,9 @@ def append_throughput(n: int, group: int) -> list[tuple[str, str, float, float]]
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=1_000_000,
-                        help="records generated in Python (then copied --copies times in SQL)")
+    parser.add_argument("--records", type=int, default=100_000,
+                        help="records generated in Python (then copied --copies times in SQL); "
+                        "the 10M run: --records 1000000")
     parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--pg-records", type=int, default=0,
                         help="PostgreSQL: records generated in Python (0: no PostgreSQL run)")
