@@ -285,9 +285,10 @@ def coverage(conn: Connection, first_hour: str, last_hour: str, role: str | None
     hours' assets, each with whether it was covered there)."""
     params = {"a": first_hour, "b": last_hour, "role": role}
     where = _where(role)
-    assets_n, covered_n = conn.execute(text(  # streams the covering (asset, ...) index
+    assets_n, covered_n = conn.execute(text(
         "SELECT COUNT(*), COALESCE(SUM(c), 0) FROM (SELECT asset, MAX(covered) AS c FROM "
-        f"lacuna_metrics_assets WHERE {where} GROUP BY asset) AS a"), params).one()
+        f"lacuna_metrics_assets{_asset_order(conn, first_hour, last_hour)} WHERE {where} "
+        "GROUP BY asset) AS a"), params).one()
     known: dict[str, bool] = {}
     names = sorted(extra)
     for i in range(0, len(names), 500):  # the few partial-hour assets, by the asset index
@@ -300,6 +301,29 @@ def coverage(conn: Connection, first_hour: str, last_hour: str, role: str | None
     assets_n += sum(1 for n in names if n not in known)
     covered_n += sum(1 for n in names if extra[n] and not known.get(n, False))
     return int(covered_n), int(assets_n)
+
+
+def _asset_order(conn: Connection, first_hour: str, last_hour: str) -> str:
+    """How SQLite should read the period's asset rows: by the ``hour`` key (then sort them by
+    asset: cost grows with the period), or, when the period spans most of the rollups' hours,
+    by streaming the covering ``(asset, hour, ...)`` index (no sort; 3-4x less CPU on a 10M
+    trail's quarter, but it reads every hour). PostgreSQL's planner chooses by itself."""
+    if conn.dialect.name != "sqlite":
+        return ""
+    lo, hi = conn.execute(text(  # two index seeks on the primary key
+        "SELECT (SELECT MIN(hour) FROM lacuna_metrics_hourly), "
+        "(SELECT MAX(hour) FROM lacuna_metrics_hourly)")).one()
+    if lo is None or hi is None:
+        return ""
+    span = _hours(str(lo), str(hi)) + 1
+    covered = _hours(max(first_hour, str(lo)), min(last_hour, str(hi)))
+    return " INDEXED BY ix_lacuna_metrics_assets_asset" if covered * 2 >= span else ""
+
+
+def _hours(first: str, last: str) -> int:
+    a = datetime.fromisoformat(f"{first}:00:00")
+    b = datetime.fromisoformat(f"{last}:00:00")
+    return max(int((b - a).total_seconds() // 3600), 0)
 
 
 # -- rebuild -----------------------------------------------------------------------------------
