@@ -375,8 +375,11 @@ def explain(url: str, period: Any, filters: dict[str, str]) -> list[tuple[str, l
 
 def run(name: str, url: str, n: int, copies: int, repeat: int,
         cases: list[tuple[str, Any, dict[str, str]]]) -> tuple[str, int, float, Any, str, Any]:
-    print(f"{name}: generating {n:,} records x {copies}", file=sys.stderr)
-    load, total = generate(url, n, copies)
+    if copies:
+        print(f"{name}: generating {n:,} records x {copies}", file=sys.stderr)
+        load, total = generate(url, n, copies)
+    else:  # --reuse: time a trail generated (and kept) by an earlier run
+        load, total = 0.0, n
     loadavg = open("/proc/loadavg").read().split()[:3]  # noqa: SIM115
     measured = measure(url, repeat, cases)
     plans = [(label, explain(url, period, filters)) for label, period, filters in CASES[:1]]
@@ -454,12 +457,22 @@ def main(argv: list[str]) -> None:
                         help="audit appends timed with and without the rollup hook (0: skip)")
     parser.add_argument("--keep", metavar="DIR", help="generate the SQLite trail into DIR and "
                         "keep it (default: a temporary folder, removed)")
+    parser.add_argument("--reuse", metavar="DIR", help="time the trail an earlier --keep DIR "
+                        "run generated (no load; the bulk-load column shows 0 s)")
     args = parser.parse_args(argv)
     os.environ.setdefault("LACUNA_HOME", tempfile.mkdtemp(prefix="lacuna-bench-home-"))
     cases = CASES + (SLOW_CASES if args.slow_filters else [])
     appends = append_throughput(args.append, 32) if args.append else []
     results = []
-    if args.records:
+    if args.reuse:
+        import sqlite3
+
+        db = Path(args.reuse) / "state.db"
+        with sqlite3.connect(db) as conn:
+            (count,) = conn.execute("SELECT count(*) FROM lacuna_audit").fetchone()
+        results.append(run("SQLite (WAL, file)", f"sqlite:///{db}", count, 0, args.repeat,
+                           cases))
+    elif args.records:
         with tempfile.TemporaryDirectory() as tmp:
             where = Path(args.keep or tmp)
             where.mkdir(parents=True, exist_ok=True)
