@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import enum
 import functools
+import logging
+import threading
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar, overload
 
 from lacuna.errors import ConfigError
 
 SCHEMA_VERSION = "1"
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @functools.cache
@@ -435,17 +440,116 @@ class PolicyRef:
     effect: str = "allow"  # "allow", "deny" or "none": how this policy voted
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+EXPLANATION_UNAVAILABLE = (
+    "Explanation unavailable: Lacuna could not evaluate why this operation was denied ({error}). "
+    "The denial stands (fail closed); run `lacuna policy eval` on the input, or tell the "
+    "policy's owner."
+)
+
+
+class Explanation:
+    """A denial's ``why`` and ``alternatives``, evaluated on first read and then remembered.
+
+    The policy engine decides with the votes and the deny messages only; what a denial says to
+    a person (why it matters, what to do instead) costs as much again to evaluate, and most
+    denials in a pipeline are never shown. ``compute`` runs at most once, under a lock, on the
+    thread that first reads either value. If it raises, the answer is
+    :data:`EXPLANATION_UNAVAILABLE` and no alternatives: the decision itself never changes.
+
+    Example:
+        >>> e = Explanation(lambda: (("it matters",), ()))
+        >>> e.get()
+        (('it matters',), ())
+    """
+
+    __slots__ = ("_compute", "_lock", "_value")
+
+    def __init__(self, compute: Callable[[], tuple[tuple[str, ...], tuple[Alternative, ...]]]
+                 ) -> None:
+        self._compute: Callable[[], tuple[tuple[str, ...], tuple[Alternative, ...]]] | None = (
+            compute)
+        self._lock = threading.Lock()
+        self._value: tuple[tuple[str, ...], tuple[Alternative, ...]] | None = None
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether the explanation has been evaluated (read) already."""
+        return self._value is not None
+
+    def get(self) -> tuple[tuple[str, ...], tuple[Alternative, ...]]:
+        """``(why, alternatives)``, evaluated now if this is the first read."""
+        value = self._value
+        if value is not None:
+            return value
+        with self._lock:
+            if self._value is None:
+                compute = self._compute
+                try:
+                    if compute is None:  # pragma: no cover - set together with _value
+                        msg = "no explanation to evaluate"
+                        raise RuntimeError(msg)
+                    why, alternatives = compute()
+                    value = (tuple(str(w) for w in why), tuple(alternatives))
+                except Exception as exc:  # fail closed: the denial stands, unexplained
+                    _log.error("could not evaluate the explanation of a denial: %s: %s",
+                               type(exc).__name__, exc)
+                    error = f"{type(exc).__name__}: {exc}"
+                    value = ((EXPLANATION_UNAVAILABLE.format(error=error),), ())
+                self._value = value
+                self._compute = None  # release the engine state the closure holds
+            return self._value
+
+
+class _Explained(Generic[_T]):
+    """A ``Decision`` field (``why`` or ``alternatives``) that may hold an :class:`Explanation`.
+
+    Set with a tuple, or with an ``Explanation`` shared by both fields; read, it is always the
+    tuple (the explanation is evaluated on first read). The value lives in the instance's
+    ``__dict__`` under ``_<name>``.
+    """
+
+    def __init__(self, index: int) -> None:
+        self._index = index
+        self._slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> tuple[_T, ...]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> tuple[_T, ...]: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> tuple[_T, ...]:
+        if obj is None:
+            return ()  # the dataclass default
+        value = obj.__dict__[self._slot]
+        if isinstance(value, Explanation):
+            explained: tuple[_T, ...] = value.get()[self._index]  # type: ignore[assignment]
+            return explained
+        return value  # type: ignore[no-any-return]
+
+    def __set__(self, obj: object, value: tuple[_T, ...] | Explanation) -> None:
+        obj.__dict__[self._slot] = value if isinstance(value, Explanation) else tuple(value)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Decision:
-    """A policy answer for one operation, explained."""
+    """A policy answer for one operation, explained.
+
+    ``why`` and ``alternatives`` may be given as one :class:`Explanation`, evaluated when either
+    is first read (rendered, serialised, compared, copied with ``dataclasses.replace``).
+    Everything else, ``allowed`` and ``reasoning`` (the deny messages) included, is decided
+    eagerly. :meth:`evolve` copies a decision without evaluating its explanation.
+    """
 
     allowed: bool
     operation_id: str
     reasoning: str
     policy_id: str | None = None
     policy_title: str | None = None
-    why: tuple[str, ...] = ()  # "why this matters"
-    alternatives: tuple[Alternative, ...] = ()
+    why: _Explained[str] = _Explained(0)  # "why this matters"
+    alternatives: _Explained[Alternative] = _Explained(1)
     steward: str | None = None
     docs_url: str | None = None
     policies: tuple[PolicyRef, ...] = ()
@@ -453,6 +557,34 @@ class Decision:
     bundle_revision: str | None = None
     eval_ms: float = 0.0
     operation: Operation | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def explained(self) -> bool:
+        """Whether ``why`` and ``alternatives`` are known (given, or evaluated already)."""
+        value = self.__dict__.get("_why")
+        return not isinstance(value, Explanation) or value.evaluated
+
+    def evolve(self, **changes: Any) -> Decision:
+        """A copy with ``changes``, like ``dataclasses.replace`` but leaving a lazy explanation
+        unevaluated (it is shared: whichever copy reads it first evaluates it for both)."""
+        new = object.__new__(Decision)
+        new.__dict__.update(self.__dict__)
+        for name, value in changes.items():
+            if name not in _DECISION_FIELDS:
+                msg = f"Decision has no field {name!r}"
+                raise TypeError(msg)
+            object.__setattr__(new, name, value)
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled and copied with the explanation evaluated: an Explanation holds a lock and
+        # the engine state it needs, neither of which travels.
+        state = dict(self.__dict__)
+        state["_why"], state["_alternatives"] = self.why, self.alternatives
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     @property
     def denied(self) -> bool:
@@ -487,6 +619,9 @@ class Decision:
             "engine_error": self.engine_error,
             "bundle_revision": self.bundle_revision,
         }
+
+
+_DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,16 +38,16 @@ class DecisionCache:
 
     def __init__(self, paths: Sequence[tuple[str, ...]] | None, size: int = 4096) -> None:
         self.size = size
-        self._trie: dict[str, Any] | None = None if paths is None else _trie(
-            [("action",), *paths])
+        self._trie: dict[str, Any] | None = input_trie(paths)
         self._entries: OrderedDict[str, Decision] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def key(self, doc: Mapping[str, Any]) -> str:
-        """The cache key of a policy input."""
-        return dumps_sorted(doc if self._trie is None else _prune(doc, self._trie))
+        """The cache key of a policy input: the input pruned to what the policies read, as
+        canonical JSON (also a valid input to evaluate the bundle with)."""
+        return dumps_sorted(doc if self._trie is None else prune(doc, self._trie))
 
     def get(self, key: str) -> Decision | None:
         """The cached decision for ``key``, or ``None`` (counted as a miss)."""
@@ -74,6 +74,12 @@ class DecisionCache:
         return len(self._entries)
 
 
+def input_trie(paths: Sequence[tuple[str, ...]] | None) -> dict[str, Any] | None:
+    """The paths the policies read (plus ``action``) as a trie for :func:`prune`; ``None``
+    (keep the whole input) when ``paths`` is ``None``."""
+    return None if paths is None else _trie([("action",), *paths])
+
+
 def _trie(paths: Sequence[tuple[str, ...]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for path in sorted(set(paths), key=len):
@@ -89,7 +95,9 @@ def _trie(paths: Sequence[tuple[str, ...]]) -> dict[str, Any]:
     return root
 
 
-def _prune(doc: Any, trie: dict[str, Any]) -> Any:
-    if trie is _LEAF or not isinstance(doc, Mapping):
-        return doc
-    return {k: _prune(v, trie[k]) for k, v in doc.items() if k in trie}
+def prune(doc: Any, trie: dict[str, Any]) -> Any:
+    """``doc`` without what no policy reads: the same decision, a smaller input."""
+    if trie is _LEAF or type(doc) is not dict:
+        return doc if trie is _LEAF or not isinstance(doc, Mapping) else prune(dict(doc), trie)
+    return {k: v if trie[k] is _LEAF else prune(v, trie[k])
+            for k, v in doc.items() if k in trie}

@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lacuna.model import Alternative, Decision
+from lacuna.model import Alternative, Decision, Explanation
 from lacuna.policy.compile import UNDEFINED, PolicyPackage
 from lacuna.policy.diagnostics import diagnose
 from lacuna.policy.jsontext import dumps
@@ -66,17 +66,32 @@ log = logging.getLogger(__name__)
 
 def decide(engine: Engine, packages: Sequence[PolicyPackage], doc: Mapping[str, Any], *,
            operation_id: str, revision: str, docs_url: str | None, started: float,
-           operation: Operation | None = None) -> Decision:
-    """Evaluate ``doc`` against ``packages`` and combine the votes (see the module docstring)."""
+           operation: Operation | None = None, input_json: str | None = None,
+           explainer: Callable[[str, PolicyPackage], Explanation] | None = None) -> Decision:
+    """Evaluate ``doc`` against ``packages`` and combine the votes (see the module docstring).
+
+    Args:
+        input_json: ``doc`` as JSON text, when the caller has it (it may be ``doc`` pruned to
+            what the policies read: :class:`lacuna.policy.cache.DecisionCache`).
+        explainer: with it, a denial's ``why`` and ``alternatives`` are not evaluated here:
+            ``explainer(input_json, deciding_package)`` returns the lazy
+            :class:`~lacuna.model.Explanation` the decision holds instead.
+    """
     where = ["<input>"]
     try:
         # JSON, not set_input(dict): the binding turns Python bools into numbers (False -> 0,
         # which Rego treats as defined/true), silently breaking every boolean check.
-        engine.set_input_json(dumps(doc))
-        result = collect(engine, packages, doc.get("action"), where)
+        text = input_json if input_json is not None else dumps(doc)
+        engine.set_input_json(text)
+        result = collect(engine, packages, doc.get("action"), where,
+                         explain=explainer is None)
         by_name = {p.name: p for p in packages}
         decision = build(result, by_name.__getitem__, doc, operation_id=operation_id,
                          revision=revision, docs_url=docs_url, started=started)
+        if explainer is not None and not decision.allowed and result.get("deciding"):
+            lazy = explainer(text, by_name[str(result["deciding"])])
+            object.__setattr__(decision, "why", lazy)  # freshly built, not yet shared
+            object.__setattr__(decision, "alternatives", lazy)
     except Exception as exc:  # fail closed on anything the engine raises
         decision = engine_failure(exc, where[0], operation_id, revision, started)
     if operation is not None:
@@ -84,13 +99,22 @@ def decide(engine: Engine, packages: Sequence[PolicyPackage], doc: Mapping[str, 
     return decision
 
 
+def explain(engine: Engine, package: PolicyPackage) -> tuple[tuple[str, ...],
+                                                             tuple[Alternative, ...]]:
+    """A denial's ``why`` and ``alternatives`` from ``package`` (the engine's input must be
+    set to the decision's input)."""
+    why = tuple(str(w) for w in _items(_rule(engine, package, "why")))
+    return why, _alternatives(_rule(engine, package, "alternatives"))
+
+
 def collect(engine: Engine, packages: Sequence[PolicyPackage], action: Any,
-            where: list[str] | None = None) -> dict[str, Any]:
+            where: list[str] | None = None, *, explain: bool = True) -> dict[str, Any]:
     """The votes and the deciding package's explanation, as the aggregator returns them.
 
     This is :mod:`lacuna.policy.aggregate`'s Rego, step by step in Python (the engine's input
     must be set): same fields, same values, several times faster in-process. ``where[0]`` is
-    kept at the package being evaluated, for error messages.
+    kept at the package being evaluated, for error messages. With ``explain`` false, a
+    denial's ``why`` and ``alternatives`` are left out (see :func:`explain`).
     """
     where = where if where is not None else [""]
     votes: list[dict[str, Any]] = []
@@ -121,8 +145,9 @@ def collect(engine: Engine, packages: Sequence[PolicyPackage], action: Any,
                     or [votes[0]["package"]])[0]
         package = deciders[deciding]
         where[0] = deciding
-        wanted = (("why", "alternatives") if denying else ("reasons",) if allowed
-                  else ("reasons", "why", "alternatives"))
+        wanted = ((("why", "alternatives") if explain else ()) if denying
+                  else ("reasons",) if allowed
+                  else ("reasons", "why", "alternatives") if explain else ("reasons",))
         explanation = {r: _rule(engine, package, r) for r in wanted}
     return {"count": len(packages), "allowed": allowed, "deciding": deciding, "votes": votes,
             "explanation": explanation}

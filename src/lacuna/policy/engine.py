@@ -49,15 +49,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lacuna.model import Explanation
 from lacuna.policy.aggregate import DATA_API_PATH, aggregator_source
 from lacuna.policy.analysis import input_paths, nondeterministic_calls, parse
 from lacuna.policy.budget import ISOLATION_MODES, BudgetExceeded, IsolatedEvaluator
 from lacuna.policy.bundle import Bundle, RegoModule, builtin, default_bundle_root, read_bundle
-from lacuna.policy.cache import DecisionCache
+from lacuna.policy.cache import DecisionCache, input_trie, prune
 from lacuna.policy.compile import PolicyPackage, all_packages, compile_bundle
-from lacuna.policy.decide import build, decide, engine_failure
+from lacuna.policy.decide import build, decide, engine_failure, explain
 from lacuna.policy.decision_log import DecisionEvent
 from lacuna.policy.inputs import build_input
+from lacuna.policy.jsontext import dumps
 from lacuna.policy.rego_tests import RegoTestReport, run_tests
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ if TYPE_CHECKING:
     from regorus import Engine
 
     from lacuna.config import Config
-    from lacuna.model import Decision, Operation
+    from lacuna.model import Alternative, Decision, Operation
     from lacuna.policy.decision_log import DecisionLogSink
 
 
@@ -83,6 +85,7 @@ class _Loaded:
     generation: int
     cache: DecisionCache | None
     nondeterministic: tuple[tuple[str, int, str], ...]
+    trie: dict[str, Any] | None  # the input paths the policies read (lacuna.policy.cache.prune)
 
 
 class PolicyEngine:
@@ -260,8 +263,8 @@ class PolicyEngine:
             key = cache.key(doc)
             hit = cache.get(key)
             if hit is not None:
-                decision = replace(hit, operation_id=operation_id, operation=operation,
-                                   eval_ms=(time.perf_counter() - started) * 1000.0)
+                decision = hit.evolve(operation_id=operation_id, operation=operation,
+                                      eval_ms=(time.perf_counter() - started) * 1000.0)
                 if log:
                     self._log(decision, doc, started, cached=True)
                 return decision
@@ -275,9 +278,14 @@ class PolicyEngine:
             except Exception as exc:  # pragma: no cover - the bundle compiled when it loaded
                 decision = engine_failure(exc, "the bundle", operation_id, revision, started)
             else:
+                # The policies see the input pruned to what they read (the cache key is that
+                # text already): the same decision, a third of the JSON to parse.
+                text = key if key is not None else dumps(
+                    doc if state.trie is None else prune(doc, state.trie))
                 decision = decide(engine, state.packages, doc, operation_id=operation_id,
                                   revision=revision, docs_url=self.docs_url, started=started,
-                                  operation=operation)
+                                  operation=operation, input_json=text,
+                                  explainer=_Explainer(weakref.ref(self._key), state))
                 decision = self._within_budget(state, decision, operation_id, started)
         if key is not None and cache is not None and not _over_budget(decision):
             cache.put(key, decision)
@@ -312,7 +320,7 @@ class PolicyEngine:
                              revision=revision, docs_url=self.docs_url, started=started)
         except Exception as exc:  # fail closed: over budget, a policy error, a dead worker
             decision = engine_failure(exc, "the bundle", operation_id, revision, started)
-        return replace(decision, operation=operation) if operation is not None else decision
+        return decision.evolve(operation=operation) if operation is not None else decision
 
     def _evaluator(self, state: _Loaded) -> IsolatedEvaluator:
         with self._isolated_lock:
@@ -370,14 +378,16 @@ class PolicyEngine:
         everything = all_packages(engine, bundle, ast)
         files = {m.path for m in bundle.policy_modules}
         calls = tuple(nondeterministic_calls(ast, files))
+        paths = input_paths(ast, files)
         cache = None
         if self.cache_size > 0 and not calls:
-            cache = DecisionCache(input_paths(ast, files), self.cache_size)
+            cache = DecisionCache(paths, self.cache_size)
         generation = next(self._generations)
         _keep(self._key, generation, engine)  # this thread's engine for the new generation
         return _Loaded(bundle=bundle, data=data, everything=everything,
                        packages=tuple(p for p in everything if p.votes),
-                       generation=generation, cache=cache, nondeterministic=calls)
+                       generation=generation, cache=cache, nondeterministic=calls,
+                       trie=input_trie(paths))
 
     def _engine(self, state: _Loaded) -> Engine:
         held = _held().get(id(self._key))
@@ -390,6 +400,40 @@ class PolicyEngine:
     def __repr__(self) -> str:
         return (f"PolicyEngine(root={self._state.bundle.root!r}, revision={self.revision!r}, "
                 f"packages={[p.name for p in self.packages]!r})")
+
+
+class _Explainer:
+    """Builds a denial's lazy :class:`~lacuna.model.Explanation`: when first read, on whatever
+    thread reads it, ``why`` and ``alternatives`` are evaluated with that thread's engine for
+    the same bundle generation, on the same input text. Holds the loaded bundle, never the
+    ``PolicyEngine`` (a cached decision must not keep a reconfigured engine alive)."""
+
+    __slots__ = ("_key", "_state")
+
+    def __init__(self, key: weakref.ref[_Key], state: _Loaded) -> None:
+        self._key, self._state = key, state
+
+    def __call__(self, text: str, package: PolicyPackage) -> Explanation:
+        key, state = self._key, self._state
+
+        def compute() -> tuple[tuple[str, ...], tuple[Alternative, ...]]:
+            engine = _engine_for(key(), state)
+            engine.set_input_json(text)
+            return explain(engine, package)
+
+        return Explanation(compute)
+
+
+def _engine_for(key: _Key | None, state: _Loaded) -> Engine:
+    """This thread's engine for ``state``'s bundle generation, compiled here if it has none
+    (kept for next time unless the thread already holds a newer generation)."""
+    held = _held().get(id(key)) if key is not None else None
+    if held is not None and held[0]() is key and held[1] == state.generation:
+        return held[2]
+    engine = compile_bundle(state.bundle, state.data)
+    if key is not None and (held is None or held[0]() is not key or held[1] < state.generation):
+        _keep(key, state.generation, engine)
+    return engine
 
 
 def _over_budget(decision: Decision) -> bool:
