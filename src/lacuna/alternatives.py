@@ -373,7 +373,7 @@ class Memo:
                 self._config_id = id(ctx.config)
             hit = self._entries.get(key)
             if hit is not None and hit[0] > now:
-                return replace(decision, alternatives=hit[1])
+                return decision.evolve(alternatives=hit[1])
         done = complete(decision, ctx)
         with self._lock:
             self._entries[key] = (now + self.ttl_s, done.alternatives)

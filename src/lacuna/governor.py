@@ -372,7 +372,7 @@ class Governor:
                 reasoning="Denied because the policy engine could not decide (fail closed)",
                 engine_error=f"{type(exc).__name__}: {exc}",
             )
-        decision = replace(decision, operation=operation)
+        decision = decision.evolve(operation=operation)
         if decision.denied and any(a.kind for a in decision.alternatives):
             decision = self._alternatives(decision)
         if decision.denied:
@@ -383,7 +383,7 @@ class Governor:
         """A Lacuna server's complete decision (grants, alternatives; recorded there when
         ``record``). The engine never raises; a failure is its fail-closed denial."""
         decision = self.engine.decide(operation, log=record)  # type: ignore[call-arg]
-        return replace(decision, operation=operation)
+        return decision.evolve(operation=operation)
 
     def _registered_datasets(self, decision: Decision) -> Decision:
         """A registered dataset that covers the need, offered first (lacuna.datasets.offer)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import os
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -375,8 +375,36 @@ class Source:
     created_at: datetime | None = None
 
 
+class _Ids:
+    """Random version-4 UUIDs as 32 hex digits, like ``uuid.uuid4().hex`` and as unguessable
+    (``os.urandom``), but one system call per 256 ids instead of one per id: the server makes
+    one or two per request, and ``getrandom`` is slow on a busy machine. A forked child starts
+    a fresh buffer, so no two processes hand out the same id."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._at = 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            at = self._at
+            if at + 16 > len(self._buffer):
+                self._buffer, at = os.urandom(4096), 0
+            self._at = at + 16
+            h = self._buffer[at:at + 16].hex()
+        return f"{h[:12]}4{h[13:16]}{'89ab'[int(h[16], 16) & 3]}{h[17:]}"
+
+
+new_id = _Ids()
+os.register_at_fork(after_in_child=new_id._reset)
+
+
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    return new_id()
 
 
 def utcnow() -> datetime:

@@ -19,7 +19,6 @@ import importlib
 import importlib.util
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +29,7 @@ from fastapi.responses import JSONResponse
 import lacuna
 from lacuna.errors import ConfigError, GovernanceViolation, LacunaError, PolicyError
 from lacuna.identity import set_authenticator
+from lacuna.model import new_id
 from lacuna.server import fastlane
 from lacuna.server.security import require_role
 from lacuna.server.settings import ServerSettings
@@ -157,7 +157,7 @@ class _Guard:
         started = time.perf_counter()
         headers = dict(scope.get("headers") or ())
         request_id = (headers.get(b"x-request-id") or b"").decode("latin-1")[:64] or (
-            uuid.uuid4().hex[:16])
+            new_id()[:16])
         status = 500
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ import orjson
 from regorus import Engine
 
 from lacuna.errors import PolicyError
+from lacuna.model import new_id
 from lacuna.policy.aggregate import FILENAME
 from lacuna.policy.bundle import RegoModule, add_module
 
@@ -103,7 +103,7 @@ class OpaData:
             PolicyError: the evaluation failed.
         """
         result, _ = self.evaluate_text(path, input_doc)
-        return result, uuid.uuid4().hex
+        return result, new_id()
 
     def evaluate_text(self, path: str, input_doc: Any | None) -> tuple[Any, bytes | None]:
         """``(result, its JSON text)``, both ``None`` when undefined; cached when safe.

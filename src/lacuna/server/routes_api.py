@@ -76,11 +76,18 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     gov = state.governor
     started = time.perf_counter()
     decision = gov.decide(operation)
-    stored = None
+    stored, failure = None, None
     if record:
         stored, failure = _record(state, decision, session or gov.session)
-        if failure is not None and decision.allowed:
-            decision = gov._unrecorded(decision, failure)
+    return answered(state, decision, stored, failure, started)
+
+
+def answered(state: ServerState, decision: Decision, stored: Any, failure: Exception | None,
+             started: float) -> tuple[Decision, dict[str, Any] | None]:
+    """The decision as answered (an allowed one that could not be recorded is denied: fail
+    closed), counted in the metrics, with its audit record's id, seq and hash."""
+    if failure is not None and decision.allowed:
+        decision = state.governor._unrecorded(decision, failure)
     seconds = time.perf_counter() - started
     state.metrics.decision("error" if decision.engine_error else (
         "allowed" if decision.allowed else "denied"), seconds)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -13,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from lacuna.errors import PolicyError
 from lacuna.identity import Principal
+from lacuna.model import new_id
 from lacuna.policy.aggregate import DATA_API_PATH
 from lacuna.policy.decision_log import DecisionEvent
 from lacuna.server.security import Admin, AnyUser, Auditor, state_of
@@ -41,7 +41,7 @@ def answer_bytes(state: ServerState, path: str, input_doc: Any, principal: Princ
     except PolicyError as exc:
         state.metrics.decision("error", time.perf_counter() - started)
         return 500, orjson.dumps({"code": "internal_error", "message": str(exc)})
-    decision_id = uuid.uuid4().hex
+    decision_id = new_id()
     seconds = time.perf_counter() - started
     if path.strip("/") == DATA_API_PATH and isinstance(result, dict):
         allowed = result.get("allowed") is True
