@@ -1,0 +1,51 @@
+"""Write one benchmark's section of docs/benchmarks.md in place (``--write``).
+
+A section starts at its ``## Title`` line and runs to the next ``## `` heading; it is replaced
+whole (or appended when the page has none), so each script owns its section and the other
+sections stay as they are. :func:`stamp` is the line every section starts with: date, machine,
+load average, so a number is never read without the conditions it was taken in.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def stamp(load_before: tuple[float, float, float]) -> str:
+    """``Measured <date> on <machine>; load average before/after``."""
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    after = os.getloadavg()
+    return (f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}; load average (1/5/15 min) "
+            f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f} before, "
+            f"{after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f} after. CPU times are "
+            "`time.process_time` (in-process) or the processes' user + system time (psutil): "
+            "steadier than wall time when other work shares the cores.")
+
+
+def write(section: str, doc: Path = DOC) -> None:
+    """Replace the section whose first line is ``section``'s first line (a ``## `` title)."""
+    title = section.splitlines()[0].strip()
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    lines = text.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == title)
+    except StopIteration:
+        doc.write_text(text.rstrip("\n") + "\n\n" + section.strip() + "\n")
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+               len(lines))
+    out = [*lines[:start], *section.strip().splitlines(), "", *lines[end:]]
+    doc.write_text("\n".join(out).rstrip("\n") + "\n")
