@@ -67,7 +67,8 @@ log = logging.getLogger(__name__)
 def decide(engine: Engine, packages: Sequence[PolicyPackage], doc: Mapping[str, Any], *,
            operation_id: str, revision: str, docs_url: str | None, started: float,
            operation: Operation | None = None, input_json: str | None = None,
-           explainer: Callable[[str, PolicyPackage], Explanation] | None = None) -> Decision:
+           explainer: Callable[[str, PolicyPackage], Explanation] | None = None,
+           by_name: Mapping[str, PolicyPackage] | None = None) -> Decision:
     """Evaluate ``doc`` against ``packages`` and combine the votes (see the module docstring).
 
     Args:
@@ -76,6 +77,7 @@ def decide(engine: Engine, packages: Sequence[PolicyPackage], doc: Mapping[str, 
         explainer: with it, a denial's ``why`` and ``alternatives`` are not evaluated here:
             ``explainer(input_json, deciding_package)`` returns the lazy
             :class:`~lacuna.model.Explanation` the decision holds instead.
+        by_name: ``packages`` by name, when the caller keeps it.
     """
     where = ["<input>"]
     try:
@@ -85,7 +87,8 @@ def decide(engine: Engine, packages: Sequence[PolicyPackage], doc: Mapping[str, 
         engine.set_input_json(text)
         result = collect(engine, packages, doc.get("action"), where,
                          explain=explainer is None)
-        by_name = {p.name: p for p in packages}
+        if by_name is None:
+            by_name = {p.name: p for p in packages}
         decision = build(result, by_name.__getitem__, doc, operation_id=operation_id,
                          revision=revision, docs_url=docs_url, started=started)
         if explainer is not None and not decision.allowed and result.get("deciding"):

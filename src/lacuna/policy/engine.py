@@ -44,7 +44,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +86,8 @@ class _Loaded:
     cache: DecisionCache | None
     nondeterministic: tuple[tuple[str, int, str], ...]
     trie: dict[str, Any] | None  # the input paths the policies read (lacuna.policy.cache.prune)
+    by_name: Mapping[str, PolicyPackage]  # the voting packages by name
+    explainer: Callable[[str, PolicyPackage], Explanation]  # a denial's lazy explanation
 
 
 class PolicyEngine:
@@ -285,7 +287,7 @@ class PolicyEngine:
                 decision = decide(engine, state.packages, doc, operation_id=operation_id,
                                   revision=revision, docs_url=self.docs_url, started=started,
                                   operation=operation, input_json=text,
-                                  explainer=_Explainer(weakref.ref(self._key), state))
+                                  explainer=state.explainer, by_name=state.by_name)
                 decision = self._within_budget(state, decision, operation_id, started)
         if key is not None and cache is not None and not _over_budget(decision):
             cache.put(key, decision)
@@ -384,10 +386,12 @@ class PolicyEngine:
             cache = DecisionCache(paths, self.cache_size)
         generation = next(self._generations)
         _keep(self._key, generation, engine)  # this thread's engine for the new generation
-        return _Loaded(bundle=bundle, data=data, everything=everything,
-                       packages=tuple(p for p in everything if p.votes),
+        packages = tuple(p for p in everything if p.votes)
+        explainer = _Explainer(weakref.ref(self._key), bundle, data, generation)
+        return _Loaded(bundle=bundle, data=data, everything=everything, packages=packages,
                        generation=generation, cache=cache, nondeterministic=calls,
-                       trie=input_trie(paths))
+                       trie=input_trie(paths), by_name={p.name: p for p in packages},
+                       explainer=explainer)
 
     def _engine(self, state: _Loaded) -> Engine:
         held = _held().get(id(self._key))
@@ -405,34 +409,36 @@ class PolicyEngine:
 class _Explainer:
     """Builds a denial's lazy :class:`~lacuna.model.Explanation`: when first read, on whatever
     thread reads it, ``why`` and ``alternatives`` are evaluated with that thread's engine for
-    the same bundle generation, on the same input text. Holds the loaded bundle, never the
-    ``PolicyEngine`` (a cached decision must not keep a reconfigured engine alive)."""
+    the same bundle generation, on the same input text. Holds the checked bundle and its data,
+    never the ``PolicyEngine`` (a cached decision must not keep a reconfigured engine alive)."""
 
-    __slots__ = ("_key", "_state")
+    __slots__ = ("_bundle", "_data", "_generation", "_key")
 
-    def __init__(self, key: weakref.ref[_Key], state: _Loaded) -> None:
-        self._key, self._state = key, state
+    def __init__(self, key: weakref.ref[_Key], bundle: Bundle, data: Mapping[str, Any],
+                 generation: int) -> None:
+        self._key, self._bundle, self._data, self._generation = key, bundle, data, generation
 
     def __call__(self, text: str, package: PolicyPackage) -> Explanation:
-        key, state = self._key, self._state
+        key, bundle, data, generation = self._key, self._bundle, self._data, self._generation
 
         def compute() -> tuple[tuple[str, ...], tuple[Alternative, ...]]:
-            engine = _engine_for(key(), state)
+            engine = _engine_for(key(), bundle, data, generation)
             engine.set_input_json(text)
             return explain(engine, package)
 
         return Explanation(compute)
 
 
-def _engine_for(key: _Key | None, state: _Loaded) -> Engine:
-    """This thread's engine for ``state``'s bundle generation, compiled here if it has none
+def _engine_for(key: _Key | None, bundle: Bundle, data: Mapping[str, Any],
+                generation: int) -> Engine:
+    """This thread's engine for ``bundle`` (of ``generation``), compiled here if it has none
     (kept for next time unless the thread already holds a newer generation)."""
     held = _held().get(id(key)) if key is not None else None
-    if held is not None and held[0]() is key and held[1] == state.generation:
+    if held is not None and held[0]() is key and held[1] == generation:
         return held[2]
-    engine = compile_bundle(state.bundle, state.data)
-    if key is not None and (held is None or held[0]() is not key or held[1] < state.generation):
-        _keep(key, state.generation, engine)
+    engine = compile_bundle(bundle, data)
+    if key is not None and (held is None or held[0]() is not key or held[1] < generation):
+        _keep(key, generation, engine)
     return engine
 
 
