@@ -236,7 +236,7 @@ def main() -> int:
              "--workers", str(args.workers)], env=env, cwd=tmp,
             stdout=subprocess.DEVNULL, stderr=log_file)
         try:
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 300  # a loaded machine starts slowly
             while True:
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=1):

@@ -32,6 +32,16 @@ def _rank(member: enum.Enum) -> int:
     return members.index(member)
 
 
+@functools.cache
+def _spellings(cls: type[enum.Enum]) -> dict[str, enum.Enum]:
+    """Lower-cased value and name -> member: what ``parse`` accepts, built once per enum."""
+    out: dict[str, enum.Enum] = {}
+    for member in cls:
+        out.setdefault(str(member.value).lower(), member)
+        out.setdefault(member.name.lower(), member)
+    return out
+
+
 class _Ordered(enum.StrEnum):
     """A string enum whose members compare by declaration order, not alphabetically."""
 
@@ -67,9 +77,9 @@ class _Ordered(enum.StrEnum):
         if isinstance(value, cls):
             return value
         text = str(value).strip()
-        for member in cls:
-            if text.lower() in (member.value.lower(), member.name.lower()):
-                return member
+        found = _spellings(cls).get(text.lower())
+        if found is not None:
+            return found  # type: ignore[return-value]
         allowed = ", ".join(m.value for m in cls)
         msg = f"unknown {cls.__name__.lower()} {text!r}; expected one of: {allowed}"
         raise ConfigError(msg)
