@@ -19,6 +19,7 @@ before this module starts its rollups at its head and is read the exact way unti
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
@@ -120,7 +121,8 @@ def _dump(d: DecisionFact) -> str:
                        "destination": d.destination})
 
 
-def _load(raw: str) -> DecisionFact:
+@functools.lru_cache(maxsize=4096)
+def _load(raw: str) -> DecisionFact:  # facts are frozen: one parse per stored denial
     v = json.loads(raw)
     return DecisionFact(record_id=v["id"], operation_id=v["id"],
                         when=datetime.fromisoformat(v["when"]), user=v["user"], role=v["role"],
@@ -206,7 +208,14 @@ def on_append(conn: Any, body: Mapping[str, Any]) -> None:
     run = _Exec(conn)
     d = fact_from_body(body)
     since = iso(d.when - WINDOW)
-    known = [(_load(f), bool(done)) for f, done in run(_RECENT, {"user": d.user, "since": since})]
+    # Only a denial that shares a source with ``d`` can be resolved or worked round by it
+    # (compute's definitions all require the overlap), so a decision without sources reads
+    # nothing, and a stored fact whose JSON does not contain one of ``d``'s sources (encoded as
+    # ``_dump`` encodes them) is never parsed: the append stays cheap for a user with many
+    # denials in the window.
+    needles = [json.dumps(s) for s in d.sources]
+    rows = run(_RECENT, {"user": d.user, "since": since}) if needles else []
+    known = [(_load(f), bool(done)) for f, done in rows if any(n in f for n in needles)]
     _apply(run, d, delta(d, known))
     run(_PRUNE, {"user": d.user, "since": since})
 
