@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lacuna.errors import ConfigError, GovernanceViolation
-from lacuna.model import Action, Decision, Operation
+from lacuna.model import Action, Decision, FrozenDict, Operation, User
 
 if TYPE_CHECKING:
     from lacuna.config import Config
@@ -228,6 +228,9 @@ def _model_read(gov: Governor, operation: Operation,
                f"{project.name!r}: use dbt://{project.name}/<model>")
         raise ConfigError(msg)
     node = project.node(model)  # ManifestError naming the nearest models
+    found = settings(gov.config)
+    assert found is not None  # a plan means a dbt: section
+    operation = replace(operation, user=_with_data_roles(operation.user, found))
     decision = authorize_read(gp, node.unique_id, operation.user,
                               exception_id=operation.exception_id, config=gov.config,
                               exceptions=gov.exceptions)
@@ -240,6 +243,17 @@ def _model_read(gov: Governor, operation: Operation,
     if decision.allowed:
         return governed, None
     return governed, replace(decision, operation_id=governed.id, operation=governed)
+
+
+def _with_data_roles(user: User, found: DbtSettings) -> User:
+    """The caller with the governance roles ``dbt.roles`` gives it (``attributes.roles``)."""
+    raw = user.attributes.get("roles") if user.attributes else None
+    server_roles = tuple(str(r) for r in raw) if isinstance(raw, (list, tuple)) else ()
+    extra = found.data_roles(user.id, (user.role, *server_roles))
+    if not extra:
+        return user
+    roles = [*server_roles, *sorted(extra - set(server_roles))]
+    return replace(user, attributes=FrozenDict({**dict(user.attributes), "roles": roles}))
 
 
 def same_database(url: str, other: str) -> bool:

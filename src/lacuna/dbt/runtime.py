@@ -182,13 +182,17 @@ def apply_environment(
     seed: int | str | bytes = "lacuna",
     database: str | Path | None = None,
     governance_plan: GovernancePlan | None = None,
+    warehouse: Any = None,
 ) -> ApplyReport:
-    """Rewrite the project's built DuckDB tables for a non-production environment.
+    """Rewrite the project's built tables for a non-production environment: the DuckDB file
+    directly (``database``, or found from the manifest), or any warehouse through SQLAlchemy
+    (``warehouse``: an Engine or URL, default lacuna.yaml's ``dbt.warehouse`` for this
+    project; :mod:`lacuna.dbt.warehouse`).
 
     Raises:
         ConfigError: the environment is production (nothing to rewrite there: reads are
             checked instead) or unknown.
-        IntegrationError: the warehouse is not DuckDB or cannot be opened.
+        IntegrationError: the warehouse cannot be opened.
     """
     gp = governance_plan or load_plan(project_dir, environment=environment)
     if gp.category == "production":
@@ -196,6 +200,10 @@ def apply_environment(
                "production tables; reads are checked instead (lacuna.dbt.runtime.read_model)")
         raise ConfigError(msg)
     project = gp.classification.project
+    if database is None:
+        warehouse = warehouse or configured_warehouse(project)
+    if warehouse is not None:
+        return _apply_sql(gp, warehouse, seed)
     con, path = _connect(project, database, read_only=False)
     tables: dict[str, Mapping[str, str]] = {}
     skipped: list[str] = []
@@ -223,6 +231,49 @@ def apply_environment(
         con.close()
     return ApplyReport(environment=gp.environment, database=str(path),
                        tables=MappingProxyType(tables), skipped=tuple(skipped))
+
+
+def _apply_sql(gp: GovernancePlan, warehouse: Any, seed: int | str | bytes) -> ApplyReport:
+    from lacuna.dbt import warehouse as wh
+
+    engine = wh.engine_for(warehouse)
+    tables: dict[str, Mapping[str, str]] = {}
+    skipped: list[str] = []
+    try:
+        for node in gp.classification.project.topological():
+            effects = gp.effects.get(node.unique_id) or {}
+            if node.resource_type not in DATA_KINDS or not any(
+                    e.action.transforms for _, e in effects.values()):
+                continue
+            if not wh.exists(engine, node):
+                skipped.append(node.unique_id)
+                continue
+            done = wh.rewrite_columns(engine, node, effects, seed=seed)
+            tables[wh.relation(engine, node)] = MappingProxyType(done)
+    finally:
+        if engine is not warehouse:
+            engine.dispose()  # ours: close its pooled connections (DuckDB locks the file)
+    return ApplyReport(environment=gp.environment,
+                       database=engine.url.render_as_string(hide_password=True),
+                       tables=MappingProxyType(tables), skipped=tuple(skipped))
+
+
+def configured_warehouse(project: DbtProject, config: Config | None = None) -> str | None:
+    """lacuna.yaml's ``dbt.warehouse`` when its ``dbt.project_dir`` is this project."""
+    from lacuna.dbt.settings import dbt_settings_from
+
+    if config is None:
+        from lacuna.config import load_config
+
+        config = load_config()
+    found = dbt_settings_from(config.dbt, where=config.source or "<config>")
+    if found is None or found.warehouse is None:
+        return None
+    try:
+        same = found.project_path(config.source).resolve() == project.project_dir.resolve()
+    except OSError:
+        return None
+    return found.warehouse if same else None
 
 
 def _cast(column: Any, type_: str | None) -> str:
@@ -420,8 +471,11 @@ def read_model(
     exception_id: str | None = None,
     database: str | Path | None = None,
     governance_plan: GovernancePlan | None = None,
+    warehouse: Any = None,
 ) -> pd.DataFrame:
-    """Read a model's table as a pandas frame, after :func:`authorize_read`.
+    """Read a model's table as a pandas frame, after :func:`authorize_read`: from the DuckDB
+    file, or through SQLAlchemy from ``warehouse`` (an Engine or URL; default lacuna.yaml's
+    ``dbt.warehouse`` for this project).
 
     Raises:
         GovernanceViolation: the read is denied; the message names the missing role.
@@ -436,6 +490,17 @@ def read_model(
     if not decision.allowed:
         raise GovernanceViolation(decision)
     node = gp.classification.project.node(model)
+    if database is None:
+        warehouse = warehouse or configured_warehouse(gp.classification.project, config)
+    if warehouse is not None:
+        from lacuna.dbt import warehouse as wh
+
+        engine = wh.engine_for(warehouse)
+        try:
+            return wh.read_table(engine, node)
+        finally:
+            if engine is not warehouse:
+                engine.dispose()
     con, _ = _connect(gp.classification.project, database, read_only=True)
     try:
         frame: pd.DataFrame = con.execute(f"select * from {_relation(node)}").fetchdf()

@@ -10,6 +10,9 @@
       warehouse: postgresql+psycopg://… # optional: the built tables (a SQLAlchemy URL); SQL
                                        # reads are then checked on this database only, and
                                        # lacuna dbt apply / read_model use it
+      roles:                           # the server: who holds requires_role's roles, by user
+        data_owner: [olga]             # name or server role
+        compliance: [compliance_officer]
 
 With the section, a SQL statement (a governed SQLAlchemy engine, ``pd.read_sql``) that reads a
 relation the project builds, and a server decision for ``dbt://<project>/<model>``, is decided
@@ -36,6 +39,21 @@ class DbtSettings(BaseModel):
     project_dir: str
     environment: str | None = None
     warehouse: str | None = None
+    # the server: who holds the governance section's roles (requires_role), by user name or
+    # server role, e.g. {data_owner: [olga], compliance: [compliance_officer]}
+    roles: dict[str, tuple[str, ...]] = {}
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _roles(cls, v: Any) -> Any:
+        if isinstance(v, Mapping):  # a single name for a list of one
+            return {k: [m] if isinstance(m, str) else m for k, m in v.items()}
+        return v
+
+    def data_roles(self, user: str, server_roles: tuple[str, ...]) -> set[str]:
+        """The governance roles ``user`` (holding ``server_roles``) has through ``roles``."""
+        held = {user, *server_roles}
+        return {role for role, members in self.roles.items() if held & set(members)}
 
     @field_validator("environment")
     @classmethod
