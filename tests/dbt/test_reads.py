@@ -111,7 +111,7 @@ def test_critical_columns_need_an_approval_through_sql(dbt_built: Any, tmp_path:
     request = lacuna.request_exception(
         destination="dbt://lacuna_example/bronze_customers", action="read",
         purpose="Quarterly fraud review of customer records", approver=STEWARD)
-    with approval(request.id), pytest.raises(GovernanceViolation, match="pending|approved"), \
+    with approval(request.id), pytest.raises(GovernanceViolation, match=r"pending|approved"), \
             engine.connect() as con:
         con.execute(sa.text("select ssn from bronze_customers")).fetchall()  # not approved yet
     _configure(tmp_path, dbt_built.dir, {"id": STEWARD, "role": "data_steward"})
