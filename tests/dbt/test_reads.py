@@ -126,8 +126,8 @@ def test_critical_columns_need_an_approval_through_sql(dbt_built: Any, tmp_path:
 
 def test_copies_and_unreadable_statements_are_reads_too(dbt_built: Any, tmp_path: Path) -> None:
     """Relations are matched by name on any governed engine (no ``warehouse`` set): a copy of
-    the model's table into SQLite is restricted too; so is a write that copies from it, and a
-    subquery."""
+    the model's table into SQLite is restricted too; so are a write that copies from it, a
+    subquery, a CTE and a statement sqlglot cannot parse that names it."""
     _configure(tmp_path, dbt_built.dir, ANALYST)
     db = tmp_path / "copy.db"
     with sqlite3.connect(db) as raw:
@@ -142,6 +142,13 @@ def test_copies_and_unreadable_statements_are_reads_too(dbt_built: Any, tmp_path
             con.execute(sa.text("select 1 from notes where id in (select customer_id from "
                                 "gold_customer_orders)"))
         assert con.execute(sa.text("select count(*) from notes")).scalar() == 0
+        with pytest.raises(GovernanceViolation, match="data_owner"):  # a CTE reads it too
+            con.execute(sa.text("with x as (select * from gold_customer_orders) "
+                                "select * from x"))
+    # a statement sqlglot cannot read that names the model: decided as a read of it (denied
+    # before SQLite would see it; allowed, SQLite would raise its own syntax error instead)
+    with pytest.raises(GovernanceViolation, match="data_owner"), engine.connect() as con:
+        con.execute(sa.text("select * from gold_customer_orders where ("))
     # scoped to the project's warehouse: the SQLite copy is no longer the model's table
     _configure(tmp_path, dbt_built.dir, ANALYST,
                warehouse=f"duckdb:///{dbt_built.warehouse}")
