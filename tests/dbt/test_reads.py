@@ -41,7 +41,10 @@ def _configure(tmp_path: Path, project: Path, user: dict[str, Any], **dbt: Any) 
 def _duckdb(project: Path) -> Any:
     pytest.importorskip("duckdb_engine")
     url = f"duckdb:///{project / 'target' / 'warehouse.duckdb'}"
-    return lacuna.sql.govern(sa.create_engine(url, connect_args={"read_only": True}))
+    # NullPool: no connection outlives its block (DuckDB refuses a second open of the session's
+    # warehouse with another configuration, and other tests open it with plain duckdb)
+    return lacuna.sql.govern(sa.create_engine(url, connect_args={"read_only": True},
+                                              poolclass=sa.pool.NullPool))
 
 
 def _dbt_reads(gov: Governor) -> list[Any]:
