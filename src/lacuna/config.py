@@ -511,6 +511,9 @@ class Config(_Model):
     # ADR-0012's governance: section (policies per class/sensitivity and environment); validated
     # by lacuna.dbt.governance, which owns that model (docs/dbt.md)
     governance: dict[str, Any] = Field(default_factory=dict)
+    # the dbt project whose restrict rules govern SQL and server reads of its warehouse;
+    # validated by lacuna.dbt.settings (docs/dbt.md)
+    dbt: dict[str, Any] = Field(default_factory=dict)
     # retention by tier and dataset, validated by lacuna.retention.settings (docs/retention.md)
     retention: dict[str, Any] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)  # the file this came from
@@ -528,6 +531,15 @@ class Config(_Model):
             from lacuna.dbt.governance import governance_from  # owns the section's model
 
             governance_from(v)  # raises ConfigError naming the key and the nearest valid one
+        return v
+
+    @field_validator("dbt")
+    @classmethod
+    def _dbt(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v:
+            from lacuna.dbt.settings import dbt_settings_from  # owns the section's model
+
+            dbt_settings_from(v)  # raises ConfigError naming the key and the nearest valid one
         return v
 
     @field_validator("retention")

@@ -139,6 +139,9 @@ def apply_cmd(
                     ] = "lacuna",
     database: Annotated[Path | None, typer.Option(help="The DuckDB file (default: found from "
                                                   "the manifest).")] = None,
+    warehouse: Annotated[str | None, typer.Option(
+        help="The built tables as a SQLAlchemy URL (PostgreSQL, SQLite, DuckDB; default: "
+             "lacuna.yaml's dbt.warehouse).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Apply non-production policies to the built tables: synthesize, redact, mask, hash."""
@@ -147,7 +150,8 @@ def apply_cmd(
 
     _configure(config)
     gp = load_plan(project_dir, environment=environment, config=current().config)
-    report = apply_environment(project_dir, seed=seed, database=database, governance_plan=gp)
+    report = apply_environment(project_dir, seed=seed, database=database, governance_plan=gp,
+                               warehouse=warehouse)
     for relation, done in report.tables.items():
         actions = ", ".join(f"{c}={a}" for c, a in done.items())
         console.print(f"{relation}: {actions}", highlight=False)
@@ -168,6 +172,9 @@ def read(
         "--exception-id", help="An approved exception (critical columns).")] = None,
     limit: Annotated[int, typer.Option(help="Rows to print.")] = 10,
     database: Annotated[Path | None, typer.Option(help="The DuckDB file.")] = None,
+    warehouse: Annotated[str | None, typer.Option(
+        help="The built tables as a SQLAlchemy URL (default: lacuna.yaml's dbt.warehouse).")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Read a model's table through the production policies (exit 1 when denied)."""
@@ -179,7 +186,8 @@ def read(
     who = current().config.user.to_user()
     try:
         frame = read_model(project_dir, model, user=who, environment=environment,
-                           exception_id=exception_id, database=database)
+                           exception_id=exception_id, database=database,
+                           warehouse=warehouse)
     except GovernanceViolation as exc:
         err_console.print(f"[red]denied:[/red] {exc.decision.reasoning}", highlight=False)
         raise typer.Exit(1) from None

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lacuna.config import Config
+    from lacuna.exceptions.store import ExceptionStore
 
 POLICY_ID = "lacuna.dbt.governance"
 DATA_KINDS = ("model", "seed", "snapshot")
@@ -181,13 +182,17 @@ def apply_environment(
     seed: int | str | bytes = "lacuna",
     database: str | Path | None = None,
     governance_plan: GovernancePlan | None = None,
+    warehouse: Any = None,
 ) -> ApplyReport:
-    """Rewrite the project's built DuckDB tables for a non-production environment.
+    """Rewrite the project's built tables for a non-production environment: the DuckDB file
+    directly (``database``, or found from the manifest), or any warehouse through SQLAlchemy
+    (``warehouse``: an Engine or URL, default lacuna.yaml's ``dbt.warehouse`` for this
+    project; :mod:`lacuna.dbt.warehouse`).
 
     Raises:
         ConfigError: the environment is production (nothing to rewrite there: reads are
             checked instead) or unknown.
-        IntegrationError: the warehouse is not DuckDB or cannot be opened.
+        IntegrationError: the warehouse cannot be opened.
     """
     gp = governance_plan or load_plan(project_dir, environment=environment)
     if gp.category == "production":
@@ -195,6 +200,10 @@ def apply_environment(
                "production tables; reads are checked instead (lacuna.dbt.runtime.read_model)")
         raise ConfigError(msg)
     project = gp.classification.project
+    if database is None:
+        warehouse = warehouse or configured_warehouse(project)
+    if warehouse is not None:
+        return _apply_sql(gp, warehouse, seed)
     con, path = _connect(project, database, read_only=False)
     tables: dict[str, Mapping[str, str]] = {}
     skipped: list[str] = []
@@ -222,6 +231,49 @@ def apply_environment(
         con.close()
     return ApplyReport(environment=gp.environment, database=str(path),
                        tables=MappingProxyType(tables), skipped=tuple(skipped))
+
+
+def _apply_sql(gp: GovernancePlan, warehouse: Any, seed: int | str | bytes) -> ApplyReport:
+    from lacuna.dbt import warehouse as wh
+
+    engine = wh.engine_for(warehouse)
+    tables: dict[str, Mapping[str, str]] = {}
+    skipped: list[str] = []
+    try:
+        for node in gp.classification.project.topological():
+            effects = gp.effects.get(node.unique_id) or {}
+            if node.resource_type not in DATA_KINDS or not any(
+                    e.action.transforms for _, e in effects.values()):
+                continue
+            if not wh.exists(engine, node):
+                skipped.append(node.unique_id)
+                continue
+            done = wh.rewrite_columns(engine, node, effects, seed=seed)
+            tables[wh.relation(engine, node)] = MappingProxyType(done)
+    finally:
+        if engine is not warehouse:
+            engine.dispose()  # ours: close its pooled connections (DuckDB locks the file)
+    return ApplyReport(environment=gp.environment,
+                       database=engine.url.render_as_string(hide_password=True),
+                       tables=MappingProxyType(tables), skipped=tuple(skipped))
+
+
+def configured_warehouse(project: DbtProject, config: Config | None = None) -> str | None:
+    """lacuna.yaml's ``dbt.warehouse`` when its ``dbt.project_dir`` is this project."""
+    from lacuna.dbt.settings import dbt_settings_from
+
+    if config is None:
+        from lacuna.config import load_config
+
+        config = load_config()
+    found = dbt_settings_from(config.dbt, where=config.source or "<config>")
+    if found is None or found.warehouse is None:
+        return None
+    try:
+        same = found.project_path(config.source).resolve() == project.project_dir.resolve()
+    except OSError:
+        return None
+    return found.warehouse if same else None
 
 
 def _cast(column: Any, type_: str | None) -> str:
@@ -285,9 +337,11 @@ def authorize_read(
     *,
     exception_id: str | None = None,
     config: Config | None = None,
+    exceptions: ExceptionStore | None = None,
 ) -> Decision:
     """May ``user`` read ``model`` in the plan's environment? A :class:`Decision` that names
-    the role (or clearance, or approval) that is missing."""
+    the role (or clearance, or approval) that is missing. Approvals are looked up in
+    ``exceptions`` (default: the store at ``config``'s audit URL)."""
     nc = governance_plan.classification.of(model)
     project = governance_plan.classification.project
     effects = governance_plan.of(model)
@@ -298,11 +352,12 @@ def authorize_read(
             "(classified columns are synthesized or redacted instead)"))
     missing: list[str] = []
     approval_for: list[str] = []
+    held = user_roles(user)
     for name, (col, effect) in effects.items():
         if not effect.restricted:
             continue
         for roles in effect.role_sets:
-            if user.role not in roles:
+            if not held & set(roles):
                 missing.append(f"column {name} ({', '.join(effect.policies)}) requires role "
                                f"{' or '.join(roles)}")
         if not effect.role_sets and effect.action is Action.RESTRICT:
@@ -315,7 +370,7 @@ def authorize_read(
         if effect.approval:
             approval_for.append(name)
     if approval_for:
-        note = _approval(project, nc, user, exception_id, config)
+        note = _approval(project, nc, user, exception_id, config, exceptions)
         if note is not None:
             missing.append(f"column(s) {', '.join(approval_for)} are critical: reading "
                            f"{dataset_uri(project, nc.node)} needs an explicit approval ({note})")
@@ -332,6 +387,23 @@ def authorize_read(
                     reasoning=f"user {user.id} (role {user.role}) may read {nc.node.name}")
 
 
+def user_roles(user: User) -> set[str]:
+    """The user's role and, from a server's token, every role it holds (``attributes.roles``)."""
+    extra = user.attributes.get("roles") if user.attributes else None
+    roles = {user.role}
+    if isinstance(extra, (list, tuple, set, frozenset)):
+        roles.update(str(r) for r in extra)
+    return roles
+
+
+def restricts(governance_plan: GovernancePlan, model: str) -> bool:
+    """Whether any read of ``model`` is restricted in the plan's environment (production, a
+    ``restrict`` rule or an approval on one of its columns)."""
+    if governance_plan.category != "production":
+        return False
+    return any(e.restricted or e.approval for _, e in governance_plan.of(model).values())
+
+
 def _default_cls() -> Any:
     from lacuna.config import ClassificationConfig
 
@@ -339,11 +411,14 @@ def _default_cls() -> Any:
 
 
 def _approval(project: DbtProject, nc: NodeClassification, user: User,
-              exception_id: str | None, config: Config | None) -> str | None:
+              exception_id: str | None, config: Config | None,
+              exceptions: ExceptionStore | None = None) -> str | None:
     """None when a verified, approved exception covers this read; else why not."""
     if not exception_id:
         return (f"request one: lacuna.request_exception(destination="
-                f"'{dataset_uri(project, nc.node)}', ...) and read with exception_id=")
+                f"'{dataset_uri(project, nc.node)}', action='read', ...), then read with "
+                "exception_id= (read_model, the server's decide) or, in SQL, inside "
+                "`with lacuna.dbt.reads.approval(id):`")
     from lacuna.config import load_config
     from lacuna.exceptions.store import ExceptionStore, grant_for
 
@@ -353,8 +428,14 @@ def _approval(project: DbtProject, nc: NodeClassification, user: User,
         action=OpAction.READ, user=user, classification=nc.classification,
         destination=Destination(uri=uri, type=DestinationType.DATABASE, scope=Scope.INTERNAL),
         environment="production", exception_id=exception_id, method="lacuna.dbt.read_model")
-    role, note = grant_for(ExceptionStore(settings.audit_url), operation, utcnow(),
-                           settings.stewards)
+    store = exceptions if exceptions is not None else ExceptionStore(settings.audit_url)
+    try:
+        role, note = grant_for(store, operation, utcnow(), settings.stewards)
+    except Exception as exc:  # the store is down: no grant (fail closed), say so
+        return f"exception {exception_id} could not be checked ({exc})"
+    finally:
+        if exceptions is None:
+            store.close()
     return None if role is not None else (note or f"exception {exception_id} does not cover it")
 
 
@@ -362,11 +443,22 @@ def authorize_relation(governance_plan: GovernancePlan, relation: str, user: Use
                        **kwargs: Any) -> Decision | None:
     """:func:`authorize_read` for a warehouse relation name (``schema.table`` or
     ``db.schema.table``, quoted or not); ``None`` when no node of the project builds it."""
-    want = [p.strip('"').lower() for p in relation.split(".")]
-    for node in governance_plan.classification.project.nodes.values():
+    node = node_for_relation(governance_plan.classification.project, relation)
+    if node is None:
+        return None
+    return authorize_read(governance_plan, node.unique_id, user, **kwargs)
+
+
+def node_for_relation(project: DbtProject, relation: str) -> DbtNode | None:
+    """The model, seed or snapshot that builds ``relation`` (``table``, ``schema.table`` or
+    ``db.schema.table``, quoted or not, any case); None when none does."""
+    want = [p.strip().strip('"`[]').lower() for p in relation.split(".")]
+    for node in project.nodes.values():
+        if node.resource_type not in (*DATA_KINDS, "source"):
+            continue
         parts = [p.lower() for p in (node.database, node.schema, node.table) if p]
-        if parts[-len(want):] == want:
-            return authorize_read(governance_plan, node.unique_id, user, **kwargs)
+        if len(want) <= len(parts) and parts[-len(want):] == want:
+            return node
     return None
 
 
@@ -379,8 +471,11 @@ def read_model(
     exception_id: str | None = None,
     database: str | Path | None = None,
     governance_plan: GovernancePlan | None = None,
+    warehouse: Any = None,
 ) -> pd.DataFrame:
-    """Read a model's table as a pandas frame, after :func:`authorize_read`.
+    """Read a model's table as a pandas frame, after :func:`authorize_read`: from the DuckDB
+    file, or through SQLAlchemy from ``warehouse`` (an Engine or URL; default lacuna.yaml's
+    ``dbt.warehouse`` for this project).
 
     Raises:
         GovernanceViolation: the read is denied; the message names the missing role.
@@ -395,12 +490,38 @@ def read_model(
     if not decision.allowed:
         raise GovernanceViolation(decision)
     node = gp.classification.project.node(model)
+    if database is None:
+        warehouse = warehouse or configured_warehouse(gp.classification.project, config)
+    if warehouse is not None:
+        from lacuna.dbt import warehouse as wh
+
+        engine = wh.engine_for(warehouse)
+        try:
+            return wh.read_table(engine, node)
+        finally:
+            if engine is not warehouse:
+                engine.dispose()
     con, _ = _connect(gp.classification.project, database, read_only=True)
     try:
         frame: pd.DataFrame = con.execute(f"select * from {_relation(node)}").fetchdf()
     finally:
         con.close()
     return frame
+
+
+def read_operation(gp: GovernancePlan, model: str, user: User, *, method: str,
+                   operation_id: str | None = None, exception_id: str | None = None,
+                   code_location: str | None = None) -> Operation:
+    """The READ operation of ``model`` (destination ``dbt://<project>/<model>``), as audited."""
+    project = gp.classification.project
+    nc = gp.classification.of(model)
+    extra: dict[str, Any] = {"id": operation_id} if operation_id else {}
+    return Operation(
+        action=OpAction.READ, user=user, classification=nc.classification,
+        destination=Destination(uri=dataset_uri(project, nc.node), type=DestinationType.DATABASE,
+                                scope=Scope.INTERNAL),
+        environment=gp.environment, method=method, exception_id=exception_id,
+        code_location=code_location, **extra)
 
 
 def _audit(decision: Decision, gp: GovernancePlan, model: str, user: User) -> Decision:
@@ -410,13 +531,8 @@ def _audit(decision: Decision, gp: GovernancePlan, model: str, user: User) -> De
 
     from lacuna.governor import current
 
-    project = gp.classification.project
-    nc = gp.classification.of(model)
-    operation = Operation(
-        action=OpAction.READ, user=user, classification=nc.classification,
-        destination=Destination(uri=dataset_uri(project, nc.node), type=DestinationType.DATABASE,
-                                scope=Scope.INTERNAL),
-        environment=gp.environment, method="lacuna.dbt.read_model", id=decision.operation_id)
+    operation = read_operation(gp, model, user, method="lacuna.dbt.read_model",
+                               operation_id=decision.operation_id)
     recorded = replace(decision, operation=operation)
     current().record(recorded)  # never raises: a failed write is logged by the governor
     return recorded

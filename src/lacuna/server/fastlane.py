@@ -161,9 +161,13 @@ async def _decide(state: ServerState, body: dict[str, Any], principal: Principal
         return _answer(decision, audit)
 
     writer = state.audit_writer
-    if operation.sources or operation.exception_id or (request.record and writer is None):
-        # May read the state database (registered datasets, exception grants) or append
-        # synchronously: on a worker thread, off the event loop.
+    dbt_read = (operation.destination is not None
+                and operation.destination.uri.startswith("dbt://"))
+    if (operation.sources or operation.exception_id or dbt_read
+            or (request.record and writer is None)):
+        # May read the state database (registered datasets, exception grants), a dbt
+        # project's manifest (a model's restrict rules) or append synchronously: on a worker
+        # thread, off the event loop, through decide_and_record.
         return await to_thread.run_sync(run)
     # CPU only, tens to hundreds of microseconds: on the event loop, where a hop to a worker
     # thread and back would cost more than the decision. A recorded decision waits for its

@@ -75,7 +75,12 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     becomes a denial (fail closed)."""
     gov = state.governor
     started = time.perf_counter()
-    decision = gov.decide(operation)
+    denial = None
+    if operation.destination is not None and operation.destination.uri.startswith("dbt://"):
+        from lacuna.dbt.reads import model_read  # a dbt model's restrict rules (docs/dbt.md)
+
+        operation, denial = model_read(gov, operation)
+    decision = denial if denial is not None else gov.decide(operation)
     stored, failure = None, None
     if record:
         stored, failure = _record(state, decision, session or gov.session)

@@ -34,6 +34,7 @@ from lacuna.errors import LineageError
 from lacuna.lineage.recording import Produced, input_version
 from lacuna.lineage.records import ColumnEdge, DatasetRef
 from lacuna.model import Action, Classification, Source, Tier
+from lacuna.sql import restrict
 from lacuna.sql.statements import Statement, analyse
 from lacuna.sql.tables import changed, classify_table, comment_text, table_ref
 
@@ -73,6 +74,7 @@ def run_governed(
     if stmt.kind == "pass":
         return run(), None
     method = f"sql.{db.dialect}.{stmt.verb}"
+    restrict.check(gov, db.url, stmt, method)  # a dbt project's restrict rules (lacuna.dbt)
     try:
         if stmt.kind == "read":
             read = read_of(gov, db, stmt)

@@ -78,6 +78,7 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
         if name in SQL_READERS:
             target: Any = sql_target(args, kwargs, name_key=keyword)
+            _restrict_sql(current(), args, kwargs, keyword, name)
         else:
             target = args[0] if args else kwargs.get(keyword)
             target = getattr(target, "filename", target)  # an HDFStore: its file
@@ -121,6 +122,24 @@ def _read_sealed(name: str, original: Callable[..., Any], target: Any,
         if args:
             return original(handle, *args[1:], **kwargs), decided
         return original(**{**kwargs, READERS[name]: handle}), decided
+
+
+def _restrict_sql(gov: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str,
+                  name: str) -> None:
+    """A dbt project's restrict rules on the models the query reads (before it runs)."""
+    if not gov.config.dbt:
+        return
+    from lacuna.sql.restrict import check_read_sql
+
+    query = args[0] if args else kwargs.get(keyword)
+    con = args[1] if len(args) > 1 else kwargs.get("con")
+    try:
+        with _bypass.bypass():
+            check_read_sql(gov, query, con, f"pandas.{name}")
+    except GovernanceViolation:
+        raise
+    except Exception as exc:  # cannot tell what it reads: fail closed (enforce denies)
+        gov.internal_error(exc, action=Action.READ, method=f"pandas.{name}")
 
 
 def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> Any:

@@ -1,0 +1,116 @@
+"""The ``dbt:`` section of ``lacuna.yaml``: which dbt project governs reads of its warehouse.
+
+::
+
+    dbt:
+      project_dir: ../analytics        # the dbt project (its target/manifest.json); relative
+                                       # to this file
+      environment: production          # default: the project's governance.environment, else
+                                       # lacuna.yaml's environment
+      warehouse: postgresql+psycopg://… # optional: the built tables (a SQLAlchemy URL); SQL
+                                       # reads are then checked on this database only, and
+                                       # lacuna dbt apply / read_model use it
+      roles:                           # the server: who holds requires_role's roles, by user
+        data_owner: [olga]             # name or server role
+        compliance: [compliance_officer]
+
+With the section, a SQL statement (a governed SQLAlchemy engine, ``pd.read_sql``) that reads a
+relation the project builds, and a server decision for ``dbt://<project>/<model>``, is decided
+with the project's production ``restrict`` rules (:mod:`lacuna.dbt.reads`). An unknown key is
+an error naming its path and the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from lacuna.errors import ConfigError
+from lacuna.model import environment_category
+
+
+class DbtSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project_dir: str
+    environment: str | None = None
+    warehouse: str | None = None
+    # the server: who holds the governance section's roles (requires_role), by user name or
+    # server role, e.g. {data_owner: [olga], compliance: [compliance_officer]}
+    roles: dict[str, tuple[str, ...]] = {}
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _roles(cls, v: Any) -> Any:
+        if isinstance(v, Mapping):  # a single name for a list of one
+            return {k: [m] if isinstance(m, str) else m for k, m in v.items()}
+        return v
+
+    def data_roles(self, user: str, server_roles: tuple[str, ...]) -> set[str]:
+        """The governance roles ``user`` (holding ``server_roles``) has through ``roles``."""
+        held = {user, *server_roles}
+        return {role for role, members in self.roles.items() if held & set(members)}
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, v: str | None) -> str | None:
+        if v is not None:
+            environment_category(v)  # ConfigError naming the allowed values
+        return v
+
+    @field_validator("warehouse")
+    @classmethod
+    def _warehouse(cls, v: str | None) -> str | None:
+        if v is not None:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                make_url(v)
+            except ArgumentError as exc:
+                msg = f"not a SQLAlchemy database URL: {exc}"
+                raise ValueError(msg) from None
+        return v
+
+    def project_path(self, source: str | None) -> Path:
+        """``project_dir``, relative to the config file's folder when it came from one."""
+        path = Path(self.project_dir).expanduser()
+        if not path.is_absolute() and source and Path(source).is_file():
+            path = Path(source).parent / path
+        return path
+
+
+def dbt_settings_from(raw: Any, *, where: str = "<config>") -> DbtSettings | None:
+    """Validate a ``dbt:`` mapping (None for an empty one).
+
+    Raises:
+        ConfigError: an unknown key (with the nearest valid one) or a bad value, naming it.
+    """
+    if not raw:
+        return None
+    if not isinstance(raw, Mapping):
+        msg = f"{where}: dbt: expected a mapping, got {type(raw).__name__}"
+        raise ConfigError(msg)
+    try:
+        return DbtSettings.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in ("dbt", *err["loc"]))
+            if err["type"] == "extra_forbidden":
+                near = difflib.get_close_matches(str(err["loc"][-1]),
+                                                 list(DbtSettings.model_fields), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                problems.append(f"{key}: unknown key{hint}; valid keys: "
+                                f"{', '.join(DbtSettings.model_fields)}")
+            else:
+                problems.append(f"{key}: {err['msg']}")
+        msg = f"{where}: " + "; ".join(problems)
+        raise ConfigError(msg) from None
+
+
+__all__ = ["DbtSettings", "dbt_settings_from"]

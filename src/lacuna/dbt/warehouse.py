@@ -1,0 +1,170 @@
+"""A dbt project's built tables through SQLAlchemy: any warehouse the SQL integration governs
+(DuckDB via duckdb-engine, SQLite, PostgreSQL).
+
+- :func:`read_table`: a model's table as a pandas frame.
+- :func:`rewrite_columns`: a non-production policy applied in place. For each transformed
+  column Lacuna reads its distinct values, computes their replacements with the same
+  functions as the DuckDB path (:func:`lacuna.dbt.runtime.transform_frame`: synthetic values
+  are deterministic per seed, so a value gets the same replacement in every model and joins
+  still line up), loads the pairs into a temporary table and updates the column from it, in
+  one transaction per table. Other columns, the table's type, constraints, grants and the
+  views on it are untouched; ``redact`` is ``SET column = NULL``.
+
+Lacuna's own statements here are not governed again (they run under its bypass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from lacuna import _bypass
+from lacuna.dbt.governance import Action, ColumnEffect
+from lacuna.errors import IntegrationError
+from lacuna.model import ColumnClass
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lacuna.dbt.manifest import DbtNode
+
+MAP_TABLE = "lacuna_governance_map"
+
+
+def engine_for(warehouse: Any) -> Any:
+    """A SQLAlchemy Engine for ``warehouse`` (an Engine, or a URL).
+
+    Raises:
+        IntegrationError: not a URL SQLAlchemy can open (the driver is missing, ...).
+    """
+    if hasattr(warehouse, "dialect") and hasattr(warehouse, "connect"):
+        return warehouse
+    import sqlalchemy as sa
+
+    try:
+        return sa.create_engine(str(warehouse))
+    except Exception as exc:
+        msg = (f"cannot open the warehouse {warehouse!r} with SQLAlchemy: {exc} (DuckDB needs "
+               "duckdb-engine, PostgreSQL psycopg)")
+        raise IntegrationError(msg) from None
+
+
+def relation(engine: Any, node: DbtNode) -> str:
+    """``"schema"."table"`` quoted for ``engine``'s dialect."""
+    prep = engine.dialect.identifier_preparer
+    return ".".join(prep.quote(p) for p in (node.schema, node.table) if p)
+
+
+def exists(engine: Any, node: DbtNode) -> bool:
+    with _bypass.bypass(), engine.connect() as con:
+        return bool(columns(con, node))
+
+
+def columns(con: Any, node: DbtNode) -> dict[str, tuple[str, str | None]]:
+    """The table's columns: lower-case name -> (name, SQL type or None); empty when there is
+    no such table. (SQLAlchemy's inspector does not work on duckdb-engine: it asks DuckDB
+    PostgreSQL's catalog functions.)"""
+    import sqlalchemy as sa
+
+    table = node.table or node.name
+    if con.dialect.name == "sqlite":
+        attached = {str(r[1]) for r in con.execute(sa.text("pragma database_list"))}
+        if (node.schema or "main") not in attached:
+            return {}
+        schema = con.dialect.identifier_preparer.quote(node.schema or "main")
+        rows = con.execute(sa.text(f"pragma {schema}.table_info("
+                                   f"{con.dialect.identifier_preparer.quote(table)})"))
+        return {str(r[1]).lower(): (str(r[1]), None) for r in rows}
+    rows = con.execute(sa.text(
+        "select column_name, data_type, udt_name from information_schema.columns "
+        "where lower(table_name) = lower(:t) and lower(table_schema) = lower(:s) "
+        "order by ordinal_position"), {"t": table, "s": node.schema or "public"})
+    out: dict[str, tuple[str, str | None]] = {}
+    for name, data_type, udt in rows:
+        type_ = str(data_type)
+        if con.dialect.name == "postgresql" and type_ in ("USER-DEFINED", "ARRAY"):
+            type_ = str(udt)
+        out[str(name).lower()] = (str(name), type_)
+    return out
+
+
+def read_table(engine: Any, node: DbtNode) -> pd.DataFrame:
+    """The model's table (``select *``), ungoverned: the caller has decided the read."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    with _bypass.bypass(), engine.connect() as con:
+        result = con.execute(sa.text(f"select * from {relation(engine, node)}"))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def rewrite_columns(
+    engine: Any,
+    node: DbtNode,
+    effects: Mapping[str, tuple[ColumnClass, ColumnEffect]],
+    *,
+    seed: int | str | bytes,
+) -> dict[str, str]:
+    """Apply each column's transforming action to the table in place; what was done."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from lacuna.dbt.runtime import transform_frame
+
+    rel = relation(engine, node)
+    prep = engine.dialect.identifier_preparer
+    done: dict[str, str] = {}
+    with _bypass.bypass(), engine.begin() as con:
+        found = columns(con, node)
+        for name, (col, effect) in effects.items():
+            info = found.get(name.lower())
+            if info is None or not effect.action.transforms:
+                continue
+            actual, type_ = info
+            quoted = prep.quote(actual)
+            if effect.action is Action.REDACT:
+                con.execute(sa.text(f"update {rel} set {quoted} = null"))
+                done[actual] = effect.action.value
+                continue
+            olds = [r[0] for r in con.execute(sa.text(
+                f"select distinct {quoted} from {rel} where {quoted} is not null"))]
+            if olds:
+                frame = pd.DataFrame({actual: pd.Series(olds, dtype="object")})
+                new, _ = transform_frame(frame, {name: (col, effect)}, seed=seed)
+                pairs = [{"old": o, "new": None if _missing(n) else str(n)}
+                         for o, n in zip(olds, new[actual].tolist(), strict=True)]
+                _update(con, rel, quoted, type_, pairs)
+            done[actual] = effect.action.value
+    return done
+
+
+def _update(con: Any, rel: str, quoted: str, type_: str | None,
+            pairs: list[dict[str, Any]]) -> None:
+    """``column = new`` for every row whose value is ``old``, through a temporary table."""
+    import sqlalchemy as sa
+
+    sqlite = con.dialect.name == "sqlite"
+    old_type = "" if sqlite or not type_ else f" {type_}"
+    con.execute(sa.text(f"drop table if exists {MAP_TABLE}"))
+    con.execute(sa.text(f"create temporary table {MAP_TABLE} "
+                        f"(old_value{old_type} primary key, new_value text)"))
+    con.execute(sa.text(f"insert into {MAP_TABLE} (old_value, new_value) values (:old, :new)"),
+                pairs)
+    new = "m.new_value" if sqlite or not type_ else f"cast(m.new_value as {type_})"
+    table = rel.rsplit(".", 1)[-1]  # the correlated reference: the table's own name
+    con.execute(sa.text(
+        f"update {rel} set {quoted} = (select {new} from {MAP_TABLE} m "
+        f"where m.old_value = {table}.{quoted}) where {quoted} is not null"))
+    con.execute(sa.text(f"drop table {MAP_TABLE}"))
+
+
+def _missing(value: Any) -> bool:
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+__all__ = ["columns", "engine_for", "exists", "read_table", "relation", "rewrite_columns"]
