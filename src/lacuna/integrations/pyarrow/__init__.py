@@ -41,6 +41,7 @@ from lacuna.integrations.frames.io import (
     metadata_with,
 )
 from lacuna.integrations.frames.state import STATES, effective
+from lacuna.integrations.pyarrow import _compute
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.state import DataState
 from lacuna.model import Action, Classification
@@ -103,6 +104,25 @@ def classification(table: Any) -> Classification:
 def _attached(table: Any, state: DataState) -> Any:
     STATES.set(table, state)
     return table
+
+
+def input_state(data: Any) -> DataState:
+    """The state of a table or dataset an Arrow operation reads."""
+    if isinstance(data, (pa.Table, pa.RecordBatch)):
+        return table_state(data)
+    return _dataset_state(data)
+
+
+def carrying(result: Any, state: DataState) -> Any:
+    """``result`` (a table or an in-memory dataset Arrow computed) carrying ``state``: a token
+    in its schema, which the tables Arrow derives from it keep, else by identity."""
+    if isinstance(result, pa.Table):
+        return result.replace_schema_metadata(
+            dict(_tokened(result.schema, state).metadata or {}))
+    try:
+        return result.replace_schema(_tokened(result.schema, state))
+    except Exception:
+        return _attached(result, state)
 
 
 # -- reads --------------------------------------------------------------------------------------
@@ -260,8 +280,11 @@ def _hooks() -> list[Hook]:
         (pa_pandas, "dataframe_to_arrays", _to_arrays, Action.TRANSFORM),
         (pa_pandas, "table_to_dataframe", _to_dataframe, Action.TRANSFORM),
     ]
+    labels = {"_perform_join": "pyarrow.Table.join", "_perform_join_asof": "pyarrow.Table.join_asof",
+              "_group_by": "pyarrow.TableGroupBy.aggregate"}
+    specs += [(owner, name, make, Action.TRANSFORM) for owner, name, make in _compute.hooks()]
     return [Hook(owner, name, outer(make),
-                 action, f"{owner.__name__}.{name}")
+                 action, labels.get(name, f"{owner.__name__}.{name}"))
             for owner, name, make, action in specs]
 
 
@@ -269,5 +292,5 @@ _HOOKS = Hooks(_hooks)
 install, uninstall, hold, release, installed = (
     _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
 
-__all__ = ["classification", "hold", "install", "installed", "release", "table_state",
-           "tracked", "uninstall"]
+__all__ = ["carrying", "classification", "hold", "input_state", "install", "installed",
+           "release", "table_state", "tracked", "uninstall"]
