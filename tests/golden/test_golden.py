@@ -26,7 +26,8 @@ engine's name to it; the test runs every case with every runner and checks the o
 the case's ``expect`` and against the pandas outcome (the reference): the same tier, tags,
 decision and alternatives. The in-process frame libraries (:data:`FILE_WRITERS`) also write a
 write case's result to a local Parquet file, decided like pandas' ``to_parquet`` of the same
-result; pyarrow, which has no database writer, is compared on that file write only. A Spark runner loads the CSVs with ``spark.read.csv``, evaluates ``case.spark`` (or
+result; pyarrow, which has no database writer, is compared on that file write only.
+A Spark runner loads the CSVs with ``spark.read.csv``, evaluates ``case.spark`` (or
 ``spark.sql(case.sql)`` over temp views), reads ``lacuna.spark.classification(df)``, and writes
 with ``df.write.saveAsTable``; it needs only its own loader and the ``Outcome`` it builds.
 """

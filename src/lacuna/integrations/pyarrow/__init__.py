@@ -280,7 +280,8 @@ def _hooks() -> list[Hook]:
         (pa_pandas, "dataframe_to_arrays", _to_arrays, Action.TRANSFORM),
         (pa_pandas, "table_to_dataframe", _to_dataframe, Action.TRANSFORM),
     ]
-    labels = {"_perform_join": "pyarrow.Table.join", "_perform_join_asof": "pyarrow.Table.join_asof",
+    labels = {"_perform_join": "pyarrow.Table.join",
+              "_perform_join_asof": "pyarrow.Table.join_asof",
               "_group_by": "pyarrow.TableGroupBy.aggregate"}
     specs += [(owner, name, make, Action.TRANSFORM) for owner, name, make in _compute.hooks()]
     return [Hook(owner, name, outer(make),
