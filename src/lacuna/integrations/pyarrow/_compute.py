@@ -59,32 +59,39 @@ def _listed(keys: Any) -> list[str]:
 
 
 def join_map(outputs: Sequence[str], sides: Sequence[Sequence[str]],
-             suffixes: Sequence[str | None]) -> ColumnMap:
-    """Output column -> the ``(side, column)`` pairs it comes from: a name both sides have is a
-    join key (from both, Arrow coalesces it), else the side that has it, else the side whose
-    suffix it carries."""
+             suffixes: Sequence[str | None],
+             keys: Sequence[tuple[str, str]] = ()) -> ColumnMap:
+    """Output column -> the ``(side, column)`` pairs it comes from: a join key from both key
+    columns (Arrow coalesces them), another name from the side that has it unsuffixed, else
+    from the side whose suffix it carries."""
     out: dict[str, tuple[tuple[int, str], ...]] = {}
     for name in outputs:
-        found = tuple((i, name) for i, cols in enumerate(sides) if name in cols)
+        holders = [i for i, cols in enumerate(sides) if name in cols]
+        if len(holders) > 1:
+            holders = [i for i in holders if not suffixes[i]] or holders
+        found = tuple((i, name) for i in holders)
         if not found:
             for i, cols in enumerate(sides):
                 sfx = suffixes[i] or ""
                 if sfx and name.endswith(sfx) and name[: -len(sfx)] in cols:
                     found = ((i, name[: -len(sfx)]),)
                     break
+        for left, right in keys:
+            if name in (left, right) and found and all(s == found[0][0] for s, _ in found):
+                found = ((0, left), (1, right))
         if found:
             out[name] = found
     return out
 
 
 def _joined(operation: str, left: Any, right: Any, result: Any,
-            suffixes: Sequence[str | None]) -> Any:
+            suffixes: Sequence[str | None], keys: Sequence[tuple[str, str]]) -> Any:
     outputs = _names(result)
     step = Step(kind=StepKind.COMBINE, operation=operation,
                 inputs=(StepInput.of(_state(left)), StepInput.of(_state(right))),
                 outputs=tuple(outputs),
                 column_map=FrozenDict(join_map(outputs, [_names(left), _names(right)],
-                                               suffixes)))
+                                               suffixes, keys)))
     return _carrying(result, _inherit(step))
 
 
@@ -97,7 +104,9 @@ def perform_join(original: Callable[..., Any]) -> Callable[..., Any]:
             result = original(join_type, left, left_keys, right, right_keys, *args, **kwargs)
         suffixes = (kwargs.get("left_suffix", args[0] if args else None),
                     kwargs.get("right_suffix", args[1] if len(args) > 1 else None))
-        return _joined(f"pyarrow.join.{join_type}", left, right, result, suffixes)
+        right_names = _listed(right_keys) or _listed(left_keys)
+        keys = list(zip(_listed(left_keys), right_names, strict=False))
+        return _joined(f"pyarrow.join.{join_type}", left, right, result, suffixes, keys)
 
     return join
 
@@ -105,11 +114,14 @@ def perform_join(original: Callable[..., Any]) -> Callable[..., Any]:
 def perform_join_asof(original: Callable[..., Any]) -> Callable[..., Any]:
     """``acero._perform_join_asof(left, left_on, left_by, right, right_on, right_by, ...)``."""
 
-    def join_asof(left: Any, left_on: Any, left_by: Any, right: Any, *args: Any,
-                  **kwargs: Any) -> Any:
+    def join_asof(left: Any, left_on: Any, left_by: Any, right: Any, right_on: Any,
+                  right_by: Any, *args: Any, **kwargs: Any) -> Any:
         with outermost():
-            result = original(left, left_on, left_by, right, *args, **kwargs)
-        return _joined("pyarrow.join_asof", left, right, result, (None, None))
+            result = original(left, left_on, left_by, right, right_on, right_by, *args,
+                              **kwargs)
+        keys = list(zip([*_listed(left_on), *_listed(left_by)],
+                        [*_listed(right_on), *_listed(right_by)], strict=False))
+        return _joined("pyarrow.join_asof", left, right, result, (None, None), keys)
 
     return join_asof
 
