@@ -10,7 +10,10 @@ replaced):
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
   ``pyarrow.feather.read_table``, ``pyarrow.dataset.dataset`` (its tables keep the state);
 - conversions: ``pa.Table.from_pandas`` / ``pa.table(df)`` and ``Table.to_pandas`` go through
-  ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions.
+  ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions;
+- joins and group-bys: ``Table.join``/``join_asof``, ``Dataset.join`` and
+  ``Table.group_by(...).aggregate`` delegate to ``pyarrow.acero``, which is hooked: the shared
+  combine and aggregation rules (:mod:`._compute`).
 
 A table's state is found by identity (:mod:`lacuna.integrations.frames.state`) or, for tables
 Arrow derives from it (``select``, ``filter``, ``slice``, ``rename_columns``, a dataset's
