@@ -23,8 +23,11 @@ per host language, and what every engine must conclude::
 tables its own way, runs the case, and reports the result's classification (tier, tags, column
 classes) and, for a write, the decision and the alternatives' kinds. :data:`RUNNERS` maps an
 engine's name to it; the test runs every case with every runner and checks the outcome against
-the case's ``expect`` and against the pandas outcome (the reference): the same tier, tags and
-decision. A Spark runner loads the CSVs with ``spark.read.csv``, evaluates ``case.spark`` (or
+the case's ``expect`` and against the pandas outcome (the reference): the same tier, tags,
+decision and alternatives. The in-process frame libraries (:data:`FILE_WRITERS`) also write a
+write case's result to a local Parquet file, decided like pandas' ``to_parquet`` of the same
+result; pyarrow, which has no database writer, is compared on that file write only.
+A Spark runner loads the CSVs with ``spark.read.csv``, evaluates ``case.spark`` (or
 ``spark.sql(case.sql)`` over temp views), reads ``lacuna.spark.classification(df)``, and writes
 with ``df.write.saveAsTable``; it needs only its own loader and the ``Outcome`` it builds.
 """
@@ -78,6 +81,10 @@ class Outcome:
     columns: dict[str, str]
     decision: str | None = None
     alternatives: tuple[str, ...] = ()
+    # a write case's result also written to a local Parquet file (an unmanaged location): the
+    # destination every frame library can write to, compared with pandas' ``to_parquet``
+    file_decision: str | None = None
+    file_alternatives: tuple[str, ...] = ()
 
 
 @dataclass
@@ -114,21 +121,47 @@ def config(folder: Path, aware: str | None = None) -> lacuna.Config:
 
 
 def outcome(c: Classification, decision: str | None = None,
-            alternatives: tuple[str, ...] = ()) -> Outcome:
+            alternatives: tuple[str, ...] = (),
+            file: tuple[str, tuple[str, ...]] | None = None) -> Outcome:
     return Outcome(
         tier=c.tier.value, tags=tuple(sorted(c.tags)),
         columns={n: col.classification.value for n, col in c.columns.items()},
         decision=decision, alternatives=alternatives,
+        file_decision=file[0] if file else None, file_alternatives=file[1] if file else (),
     )
 
 
-def decided(write: Callable[[], Any]) -> tuple[str, tuple[str, ...]]:
+def parquet_path(world: World, engine: str) -> Path:
+    """A fresh local file outside any governed root, for a write case's file write."""
+    return world.folder / f"{engine}-{uuid.uuid4().hex[:8]}.parquet"
+
+
+def decided_file(write: Callable[[], Any], path: Path) -> tuple[str, tuple[str, ...]]:
+    """The decision of a file write; a denied write leaves no file."""
+    got = decided(write)
+    assert path.exists() == (got[0] == "allowed"), "a denied write writes nothing"
+    return got
+
+
+@contextlib.contextmanager
+def deciding(out: list[tuple[str, tuple[str, ...]]]) -> Iterator[None]:
+    """Appends to ``out`` the decision of the write made inside the block (denied: with the
+    kinds of the alternatives offered). A block, not a callable, where the write must run in
+    the caller's frame (DuckDB finds the relations a query names in the calling frame)."""
     try:
-        write()
+        yield
     except GovernanceViolation as exc:
-        kinds = tuple(sorted({a.kind for a in exc.decision.alternatives if a.kind}))
-        return "denied", kinds
-    return "allowed", ()
+        out.append(("denied", tuple(sorted({a.kind for a in exc.decision.alternatives
+                                            if a.kind}))))
+        return
+    out.append(("allowed", ()))
+
+
+def decided(write: Callable[[], Any]) -> tuple[str, tuple[str, ...]]:
+    out: list[tuple[str, tuple[str, ...]]] = []
+    with deciding(out):
+        write()
+    return out[0]
 
 
 # -- pandas ------------------------------------------------------------------------------------
@@ -145,7 +178,9 @@ def run_pandas(case: Case, world: World) -> Outcome:
             return outcome(c)
         with sqlite3.connect(out_db) as con:
             decision, kinds = decided(lambda: result.to_sql("golden_out", con, index=False))
-    return outcome(c, decision, kinds)
+        path = parquet_path(world, "pandas")
+        file = decided_file(lambda: result.to_parquet(path), path)
+    return outcome(c, decision, kinds, file)
 
 
 # -- SQL: SQLite, DuckDB, PostgreSQL through governed SQLAlchemy engines --------------------------
@@ -212,7 +247,11 @@ def _run_polars(case: Case, world: World, *, lazy: bool) -> Outcome:
         created = out_db.exists() and "golden_out" in sa.inspect(
             sa.create_engine(f"sqlite:///{out_db}")).get_table_names()
         assert created == (decision == "allowed"), "a denied write executes nothing"
-    return outcome(c, decision, kinds)
+        path = parquet_path(world, "polars")
+        write = (lambda: result.sink_parquet(path)) if lazy else (
+            lambda: eager.write_parquet(path))
+        file = decided_file(write, path)
+    return outcome(c, decision, kinds, file)
 
 
 def run_polars(case: Case, world: World) -> Outcome:
@@ -225,32 +264,56 @@ def run_polars_lazy(case: Case, world: World) -> Outcome:
 
 def run_pyarrow(case: Case, world: World) -> Outcome:
     import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
 
     from lacuna.integrations import pyarrow as governed_arrow
 
     if case.pyarrow is None:
-        pytest.skip("Arrow tables have no such operation Lacuna can follow "
-                    "(see docs/integrations/frames.md)")
+        pytest.skip("no pyarrow expression for this case")
     with lacuna.governed(config(world.folder)):
         tables = {t: pa_csv.read_csv(world.folder / f"{t}.csv") for t in TABLES}
         result = eval(case.pyarrow, {}, tables)
         c = governed_arrow.classification(result)
         if case.write is None:
             return outcome(c)
-    return outcome(c)  # Arrow writes files, not databases: the classification is compared
+        path = parquet_path(world, "pyarrow")
+        file = decided_file(lambda: pq.write_table(result, path), path)
+    return outcome(c, file=file)  # Arrow has no database writer: its file write is compared
 
 
 def run_duckdb_python(case: Case, world: World) -> Outcome:
+    """Relations read with ``read_csv`` and scanned by name; a write case is a
+    ``CREATE TABLE … AS`` into the connection's own database file (a database without
+    classification support, or listed in ``classification_aware_databases``) and a
+    ``COPY (…) TO`` a local Parquet file."""
     import duckdb
 
     from lacuna.integrations import duckdb as governed_duckdb
 
-    con = duckdb.connect()
+    database = world.folder / f"duckdb-{uuid.uuid4().hex[:8]}.duckdb"
+    aware = f"duckdb:///{database}" if case.write == "aware_database" else None
+    con = duckdb.connect(str(database))
     try:
-        with lacuna.governed(config(world.folder)):
+        with lacuna.governed(config(world.folder, aware)):
             customers = con.read_csv(str(world.folder / "customers.csv"))  # noqa: F841 - scanned by name
             sales = con.read_csv(str(world.folder / "sales.csv"))  # noqa: F841
-            return outcome(governed_duckdb.classification(con.sql(case.sql)))
+            c = governed_duckdb.classification(con.sql(case.sql))
+            if case.write is None:
+                return outcome(c)
+            out: list[tuple[str, tuple[str, ...]]] = []
+            with deciding(out):
+                con.sql(f"CREATE TABLE golden_out AS {case.sql}")
+            decision, kinds = out.pop()
+            with _bypass.bypass():
+                created = con.execute("SELECT count(*) FROM duckdb_tables() "
+                                      "WHERE table_name = 'golden_out'").fetchall()
+            assert (created == [(1,)]) == (decision == "allowed"), "a denied write runs nothing"
+            path = parquet_path(world, "duckdb")
+            with deciding(out):
+                con.sql(f"COPY ({case.sql}) TO '{path}' (FORMAT parquet)")
+            file = out.pop()
+            assert path.exists() == (file[0] == "allowed"), "a denied write writes nothing"
+        return outcome(c, decision, kinds, file)
     finally:
         con.close()
 
@@ -266,10 +329,10 @@ RUNNERS: dict[str, Callable[[Case, World], Outcome]] = {
     "duckdb_python": run_duckdb_python,
 }
 IN_PROCESS = frozenset({"pandas", "polars", "polars_lazy", "pyarrow", "duckdb_python"})
-# Write cases compare only the classification for these runners: Arrow writes files, not
-# databases; a DuckDB Python `CREATE TABLE … AS` into a DuckDB file is a different destination
-# from pandas' SQLite one (its decisions are tested in tests/integrations/test_frames.py).
-CLASSIFICATION_ONLY_FOR_WRITES = frozenset({"pyarrow", "duckdb_python"})
+# Engines whose write cases also write a local Parquet file (compared with pandas' to_parquet);
+# pyarrow writes only files (Arrow has no database writer), so only its file write is compared.
+FILE_WRITERS = frozenset({"polars", "polars_lazy", "pyarrow", "duckdb_python"})
+FILES_ONLY = frozenset({"pyarrow"})
 
 
 @pytest.fixture(scope="module")
@@ -314,16 +377,17 @@ def test_golden_case(case: Case, engine: str, folder: Path, databases: dict[str,
     assert set(expect.get("tags", ())) <= set(got.tags), got
     for column, cls in expect.get("columns", {}).items():
         assert got.columns.get(column) == cls, (column, got)
-    if case.write is not None and engine in CLASSIFICATION_ONLY_FOR_WRITES:
-        ref = reference.get(case.name) or run_pandas(case, World(folder))
-        assert (got.tier, got.tags) == (ref.tier, ref.tags), (got, ref)
-        return
-    if case.write is not None:
+    if case.write is not None and engine not in FILES_ONLY:
         assert got.decision == expect["decision"], got
         assert set(expect.get("alternatives", ())) <= set(got.alternatives), got
     if engine == "pandas":
         reference[case.name] = got
         return
     ref = reference.get(case.name) or run_pandas(case, World(folder))
-    assert (got.tier, got.tags, got.decision) == (ref.tier, ref.tags, ref.decision), (got, ref)
-    assert got.alternatives == ref.alternatives, (got, ref)
+    assert (got.tier, got.tags) == (ref.tier, ref.tags), (got, ref)
+    if engine not in FILES_ONLY:
+        assert (got.decision, got.alternatives) == (ref.decision, ref.alternatives), (got, ref)
+    if case.write is not None and engine in FILE_WRITERS:
+        assert got.file_decision is not None, "a write case writes a file too"
+        assert (got.file_decision, got.file_alternatives) == (
+            ref.file_decision, ref.file_alternatives), (got, ref)

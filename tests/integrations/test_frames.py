@@ -1,5 +1,7 @@
 """polars, pyarrow and DuckDB's Python API: writes decided before anything is written,
-classification kept across conversions, and hooks removed on disable. Real libraries, real files."""
+classification kept across conversions, Arrow joins and group-bys following the shared rules like
+pandas (``Table.join``, ``Dataset.join``, ``group_by().aggregate`` reach the hooked
+``pyarrow.acero`` functions), and hooks removed on disable. Real libraries, real files."""
 
 from __future__ import annotations
 
@@ -17,12 +19,16 @@ from lacuna.errors import GovernanceViolation
 pl = pytest.importorskip("polars")
 duckdb = pytest.importorskip("duckdb")
 import pyarrow as pa  # noqa: E402
+import pyarrow.acero as pac  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
+import pyarrow.dataset as pa_ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from lacuna.integrations import duckdb as governed_duckdb  # noqa: E402
 from lacuna.integrations import polars as governed_polars  # noqa: E402
 from lacuna.integrations import pyarrow as governed_arrow  # noqa: E402
+from lacuna.integrations.pyarrow._compute import join_map  # noqa: E402
+from lacuna.model import Classification  # noqa: E402
 
 
 @pytest.fixture
@@ -101,3 +107,89 @@ def test_disable_restores_the_libraries() -> None:
     assert (pl.read_csv, pl.DataFrame.select, pq.write_table,
             duckdb.DuckDBPyConnection.sql) == before
     assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+# -- Arrow joins and group-bys ------------------------------------------------------------------
+
+
+def summary(c: Classification) -> tuple[str, tuple[str, ...], dict[str, str]]:
+    return (c.tier.value, tuple(sorted(c.tags)),
+            {n: col.classification.value for n, col in c.columns.items()})
+
+
+def test_join_combines_both_sides_like_pandas(folder: Path) -> None:
+    with lacuna.governed(cfg(folder)):
+        customers = pa_csv.read_csv(folder / "customers.csv")
+        sales = pa_csv.read_csv(folder / "sales.csv")
+        joined = customers.join(sales, "customer_id", join_type="inner")
+        state = governed_arrow.table_state(joined)
+        frames = {t: pd.read_csv(folder / f"{t}.csv") for t in ("customers", "sales")}
+        merged = frames["customers"].merge(frames["sales"], on="customer_id")
+        expected = summary(merged.lacuna_classification)
+        kept = joined.select(["email", "revenue"])  # a table Arrow derives: the token survives
+        kept_state = governed_arrow.table_state(kept)
+    assert summary(state.classification) == expected
+    assert {Path(r).name for r in state.lineage.roots()} == {"customers.csv", "sales.csv"}
+    assert state.lineage.operation == "pyarrow.join.inner"
+    assert kept_state.lineage.operation == "pyarrow.join.inner"  # followed, not re-classified
+    assert {o.column for o in kept_state.origins["email"]} == {"email"}
+
+
+def test_group_by_follows_k_anonymity_like_pandas(folder: Path) -> None:
+    with lacuna.governed(cfg(folder)):
+        customers = pa_csv.read_csv(folder / "customers.csv")
+        frame = pd.read_csv(folder / "customers.csv")
+        cases = {
+            "k-anonymous count": (
+                customers.group_by("region").aggregate([("customer_id", "count")]),
+                frame.groupby("region", as_index=False).agg(n=("customer_id", "count"))),
+            "personal key": (
+                customers.group_by("email").aggregate([("region", "count_distinct")]),
+                frame.groupby("email", as_index=False).agg(n=("region", "nunique"))),
+            "groups below k": (
+                customers.group_by("signup_date").aggregate([([], "count_all")]),
+                frame.groupby("signup_date", as_index=False).size()),
+            "personal output": (
+                customers.group_by("region", use_threads=False).aggregate([("email", "first")]),
+                frame.groupby("region", as_index=False).agg(e=("email", "first"))),
+        }
+        got = {name: governed_arrow.classification(t) for name, (t, _) in cases.items()}
+        ref = {name: f.lacuna_classification for name, (_, f) in cases.items()}
+    for name in cases:
+        assert (got[name].tier, sorted(got[name].tags)) == (ref[name].tier,
+                                                           sorted(ref[name].tags)), name
+    assert got["k-anonymous count"].tier < got["personal key"].tier
+    assert any("fewer than k" in r for r in got["groups below k"].reasoning)
+
+
+def test_dataset_join_keeps_the_state(folder: Path) -> None:
+    with lacuna.governed(cfg(folder)):
+        customers = pa_ds.dataset(folder / "customers.csv", format="csv")
+        sales = pa_csv.read_csv(folder / "sales.csv")
+        joined = customers.join(sales, "customer_id", join_type="inner")
+        found = governed_arrow.tracked(joined)
+        table = joined.to_table()
+        c = governed_arrow.classification(table)
+    assert found is not None
+    assert found.lineage.operation == "pyarrow.join.inner"
+    assert c.columns["email"].classification.value == "pii"
+    assert c.columns["revenue"].classification.value == "financial"
+
+
+def test_join_map_follows_arrow_suffixes() -> None:
+    got = join_map(["k", "a", "x", "b", "x_r"], [["k", "a", "x"], ["k", "b", "x"]],
+                   [None, "_r"], [("k", "k")])
+    assert got == {"k": ((0, "k"), (1, "k")), "a": ((0, "a"),), "x": ((0, "x"),),
+                   "b": ((1, "b"),), "x_r": ((1, "x"),)}
+    # keys named differently: the coalesced key comes from both key columns
+    got = join_map(["id", "a", "b"], [["id", "a"], ["cid", "b"]], [None, None], [("id", "cid")])
+    assert got["id"] == ((0, "id"), (1, "cid"))
+
+
+def test_hooks_are_removed_on_disable() -> None:
+    before = (pac._perform_join, pac._group_by)
+    with lacuna.governed():
+        assert pac._perform_join is not before[0]
+        table = pa.table({"k": [1, 1], "v": [2, 3]})
+        assert table.group_by("k").aggregate([("v", "sum")]).num_rows == 1
+    assert (pac._perform_join, pac._group_by) == before

@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lacuna.integrations.pandas._patch import guard
+from lacuna.integrations.pandas._patch import Replacement, guard
 from lacuna.model import Action
 
 _INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("lacuna_frames_inside",
                                                                default=False)
-_MISSING = object()
 
 
 def inside() -> bool:
@@ -60,46 +59,19 @@ def outer(make: Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 @dataclass(slots=True)
-class Hook:
+class Hook(Replacement):
     """One attribute of ``owner`` replaced by ``make(original)`` behind the guard."""
 
-    owner: Any
-    name: str
-    make: Callable[[Callable[..., Any]], Callable[..., Any]]
     action: Action
     label: str
     # what the guard calls as the library's function: by default the attribute itself; DuckDB
     # passes a trampoline that calls it from the user's scope (see lacuna.integrations.duckdb)
     via: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
-    _own: Any = _MISSING
-    installed: bool = False
-    # the replacement made for ``_wrapped`` last time: enable/disable cycles reuse it
-    _wrapped: Any = _MISSING
-    _replacement: Any = None
 
-    def install(self) -> None:
-        if self.installed:
-            return
-        self._own = vars(self.owner).get(self.name, _MISSING)
-        current = getattr(self.owner, self.name)
-        if current is not self._wrapped or self._replacement is None:
-            original = self.via(current) if self.via is not None else current
-            strip = ("exception_id", "purpose") if self.action is Action.EXPORT else ()
-            self._replacement = guard(self.make, original, action=self.action,
-                                      method=self.label, strip=strip)
-            self._wrapped = current
-        setattr(self.owner, self.name, self._replacement)
-        self.installed = True
-
-    def uninstall(self) -> None:
-        if not self.installed:
-            return
-        if self._own is _MISSING:
-            delattr(self.owner, self.name)
-        else:
-            setattr(self.owner, self.name, self._own)
-        self._own = _MISSING
-        self.installed = False
+    def build(self, original: Any) -> Any:
+        called = self.via(original) if self.via is not None else original
+        strip = ("exception_id", "purpose") if self.action is Action.EXPORT else ()
+        return guard(self.make, called, action=self.action, method=self.label, strip=strip)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextvars
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lacuna import _bypass
@@ -44,33 +44,25 @@ def action_of(name: str) -> Action:
 
 
 @dataclass(slots=True)
-class Patch:
-    """One attribute replaced on one owner (a module or a class).
+class Replacement:
+    """One attribute of ``owner`` replaced by :meth:`build` of what it held, reversibly.
 
-    A replacement of one of pandas' own functions or methods is a governing hook: it is
-    installed behind :func:`guard`, with the kind of operation told by its name (``read_*``,
-    ``to_*``/``put``/``append``/``close``: export, else transform). A new attribute (the
-    ``.lacuna`` accessor, the ``lacuna_*`` properties) is installed as made.
+    ``uninstall`` puts back exactly what ``owner.__dict__`` held (or removes the attribute when
+    it was inherited). The replacement built for an original is kept and reused while the
+    attribute still holds that original, so enable/disable cycles do not rebuild hooks.
     """
 
     owner: Any
     name: str
     make: Callable[[Any], Any]  # original -> replacement
-    _own: Any = _MISSING  # what owner.__dict__ held before (absent for inherited methods)
-    installed: bool = False
-    # the replacement made for ``_wrapped`` last time: enable/disable cycles reuse it
-    _wrapped: Any = _MISSING
-    _replacement: Any = None
+    installed: bool = field(default=False, kw_only=True)
+    _own: Any = field(default=_MISSING, kw_only=True)  # what owner.__dict__ held before
+    _wrapped: Any = field(default=_MISSING, kw_only=True)  # the original last built for
+    _replacement: Any = field(default=None, kw_only=True)
 
-    @property
-    def original(self) -> Any:
-        own = self._own if self.installed else vars(self.owner).get(self.name, _MISSING)
-        return getattr(self.owner, self.name) if own is _MISSING else own
-
-    @property
-    def method(self) -> str:
-        owner = getattr(self.owner, "__name__", type(self.owner).__name__)
-        return f"pandas.{self.name}" if owner == "pandas" else f"pandas.{owner}.{self.name}"
+    def build(self, original: Any) -> Any:
+        """The replacement for ``original`` (subclasses put it behind :func:`guard`)."""
+        return self.make(original)
 
     def install(self) -> None:
         if self.installed:
@@ -78,13 +70,7 @@ class Patch:
         self._own = vars(self.owner).get(self.name, _MISSING)
         original = getattr(self.owner, self.name, None)
         if original is not self._wrapped or self._replacement is None:
-            if callable(original):
-                action = action_of(self.name)
-                strip = WRITER_KEYWORDS if action is Action.EXPORT else ()
-                self._replacement = guard(self.make, original, action=action,
-                                          method=self.method, strip=strip)
-            else:
-                self._replacement = self.make(original)
+            self._replacement = self.build(original)
             self._wrapped = original
         setattr(self.owner, self.name, self._replacement)
         self.installed = True
@@ -98,6 +84,34 @@ class Patch:
             setattr(self.owner, self.name, self._own)
         self._own = _MISSING
         self.installed = False
+
+
+@dataclass(slots=True)
+class Patch(Replacement):
+    """One attribute of pandas replaced on one owner (a module or a class).
+
+    A replacement of one of pandas' own functions or methods is a governing hook: it is
+    installed behind :func:`guard`, with the kind of operation told by its name (``read_*``,
+    ``to_*``/``put``/``append``/``close``: export, else transform). A new attribute (the
+    ``.lacuna`` accessor, the ``lacuna_*`` properties) is installed as made.
+    """
+
+    @property
+    def original(self) -> Any:
+        own = self._own if self.installed else vars(self.owner).get(self.name, _MISSING)
+        return getattr(self.owner, self.name) if own is _MISSING else own
+
+    @property
+    def method(self) -> str:
+        owner = getattr(self.owner, "__name__", type(self.owner).__name__)
+        return f"pandas.{self.name}" if owner == "pandas" else f"pandas.{owner}.{self.name}"
+
+    def build(self, original: Any) -> Any:
+        if not callable(original):
+            return self.make(original)
+        action = action_of(self.name)
+        strip = WRITER_KEYWORDS if action is Action.EXPORT else ()
+        return guard(self.make, original, action=action, method=self.method, strip=strip)
 
 
 @dataclass(slots=True)

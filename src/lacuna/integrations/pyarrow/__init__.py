@@ -10,7 +10,10 @@ replaced):
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
   ``pyarrow.feather.read_table``, ``pyarrow.dataset.dataset`` (its tables keep the state);
 - conversions: ``pa.Table.from_pandas`` / ``pa.table(df)`` and ``Table.to_pandas`` go through
-  ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions.
+  ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions;
+- joins and group-bys: ``Table.join``/``join_asof``, ``Dataset.join`` and
+  ``Table.group_by(...).aggregate`` delegate to ``pyarrow.acero``, which is hooked: the shared
+  combine and aggregation rules (:mod:`._compute`).
 
 A table's state is found by identity (:mod:`lacuna.integrations.frames.state`) or, for tables
 Arrow derives from it (``select``, ``filter``, ``slice``, ``rename_columns``, a dataset's
@@ -41,6 +44,7 @@ from lacuna.integrations.frames.io import (
     metadata_with,
 )
 from lacuna.integrations.frames.state import STATES, effective
+from lacuna.integrations.pyarrow import _compute
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.state import DataState
 from lacuna.model import Action, Classification
@@ -103,6 +107,25 @@ def classification(table: Any) -> Classification:
 def _attached(table: Any, state: DataState) -> Any:
     STATES.set(table, state)
     return table
+
+
+def input_state(data: Any) -> DataState:
+    """The state of a table or dataset an Arrow operation reads."""
+    if isinstance(data, (pa.Table, pa.RecordBatch)):
+        return table_state(data)
+    return _dataset_state(data)
+
+
+def carrying(result: Any, state: DataState) -> Any:
+    """``result`` (a table or an in-memory dataset Arrow computed) carrying ``state``: a token
+    in its schema, which the tables Arrow derives from it keep, else by identity."""
+    if isinstance(result, pa.Table):
+        return result.replace_schema_metadata(
+            dict(_tokened(result.schema, state).metadata or {}))
+    try:
+        return result.replace_schema(_tokened(result.schema, state))
+    except Exception:
+        return _attached(result, state)
 
 
 # -- reads --------------------------------------------------------------------------------------
@@ -260,8 +283,12 @@ def _hooks() -> list[Hook]:
         (pa_pandas, "dataframe_to_arrays", _to_arrays, Action.TRANSFORM),
         (pa_pandas, "table_to_dataframe", _to_dataframe, Action.TRANSFORM),
     ]
+    labels = {"_perform_join": "pyarrow.Table.join",
+              "_perform_join_asof": "pyarrow.Table.join_asof",
+              "_group_by": "pyarrow.TableGroupBy.aggregate"}
+    specs += [(owner, name, make, Action.TRANSFORM) for owner, name, make in _compute.hooks()]
     return [Hook(owner, name, outer(make),
-                 action, f"{owner.__name__}.{name}")
+                 action, labels.get(name, f"{owner.__name__}.{name}"))
             for owner, name, make, action in specs]
 
 
@@ -269,5 +296,5 @@ _HOOKS = Hooks(_hooks)
 install, uninstall, hold, release, installed = (
     _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
 
-__all__ = ["classification", "hold", "install", "installed", "release", "table_state",
-           "tracked", "uninstall"]
+__all__ = ["carrying", "classification", "hold", "input_state", "install", "installed",
+           "release", "table_state", "tracked", "uninstall"]
