@@ -229,7 +229,7 @@ def main(argv: list[str]) -> None:
     for label, ww, wc, rw, rc in ends:
         lines.append(f"| {label} | {mib / wc:,.0f} | {mib / ww:,.0f} | {mib / rc:,.0f} | "
                      f"{mib / rw:,.0f} |")
-    _, sww, swc, srw, src = ends[-1]
+    _, _, swc, _, src = ends[-1]
     seal_mb, open_mb = file_bytes / swc / 1e6, file_bytes / src / 1e6
     met = "met" if min(seal_mb, open_mb) >= 500 else "NOT met"
     lines += ["", f"Goal (500 MB/s on one core, sealed end to end, CPU): **{met}**: seal "
