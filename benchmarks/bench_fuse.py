@@ -40,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docs import stamp, update_section
+from docsection import stamp
+from docsection import write as update_section
 
+LOAD_BEFORE = os.getloadavg()
 CHUNK = 1 << 20
 TITLE = "## Governed mount (FUSE)"
 
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     def med(xs: list[float]) -> float:
         return statistics.median(xs)
 
-    lines = [TITLE, "", stamp(), "",
+    lines = [TITLE, "", stamp(LOAD_BEFORE), "",
              f"`python benchmarks/bench_fuse.py{' ' + ' '.join(argv) if argv else ''}`: a "
              f"{size} MiB file read sequentially in 1 MiB `read()` calls, median of {runs} "
              "alternating runs; libfuse 3.14 through mfusepy (multithreaded loop), "

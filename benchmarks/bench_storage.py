@@ -29,8 +29,10 @@ import pandas as pd
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docs import stamp, update_section
+from docsection import stamp
+from docsection import write as update_section
 
+LOAD_BEFORE = os.getloadavg()
 MiB = 1024 * 1024
 TITLE = "## Governed storage (encrypted at rest)"
 
@@ -213,7 +215,7 @@ def main(argv: list[str]) -> None:
 
         reset()  # close the audit trail before its folder goes
     mib = file_bytes / MiB
-    lines = [TITLE, "", stamp(), "",
+    lines = [TITLE, "", stamp(LOAD_BEFORE), "",
              f"`python benchmarks/bench_storage.py{' ' + ' '.join(argv) if argv else ''}`: one "
              f"thread, median of {runs} run(s). Goal: at least 500 MB/s (477 MiB/s) to encrypt "
              "and decrypt on one core. CPU = user + system time of the process (what a core "
