@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lacuna.config import Config, lacuna_home
 from lacuna.errors import IntegrationError
+from lacuna.mount.fs import MAX_READ
 from lacuna.mount.layout import MountLayout, mount_config
 
 log = logging.getLogger("lacuna.mount")
@@ -31,6 +32,12 @@ FUSE_OPTIONS: dict[str, object] = {
     "attr_timeout": 1.0,
     "entry_timeout": 1.0,
     "default_permissions": True,
+    # Read requests of at most 512 KiB: libfuse splices a reply through a pipe that must hold
+    # it whole, and a pipe is capped at /proc/sys/fs/pipe-max-size (1 MiB) without
+    # CAP_SYS_RESOURCE; a 1 MiB request does not fit (header pages), and libfuse then falls
+    # back to pread into a fresh buffer per request (measured: twice the CPU per GiB).
+    # (GovernedFS.init_with_config says the same to libfuse, which requires both.)
+    "max_read": MAX_READ,
 }
 
 
@@ -88,6 +95,8 @@ def serve(layout: MountLayout, config: Config) -> None:
     gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails before mounting
     gov.audit  # noqa: B018 - and an audit trail that cannot open
     fs = GovernedFS(MountGovernance(gov, layout))
+    if os.environ.get("LACUNA_MOUNT_READ_BUF", "1") == "0":  # answer reads through Python
+        fs.read_buf = None  # type: ignore[assignment,method-assign]  # (benchmarks compare)
     log.info("governing %s at %s (outside: %s)", layout.source, layout.mountpoint,
              ", ".join(layout.outside))
     threading.Thread(target=_tune_read_ahead, args=(layout.mountpoint,), daemon=True,

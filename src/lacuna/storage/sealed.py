@@ -105,10 +105,17 @@ class SealedWriter(io.RawIOBase):
         fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".sealing",
                                    dir=self.target.parent)
         self._tmp = Path(tmp)
-        self._fh = os.fdopen(fd, "wb")
-        self._fh.write(fixed + slot + _BLANK)
-        self._buffer = bytearray()
+        self._fh = os.fdopen(fd, "wb", buffering=0)  # whole segments: no buffer layer
+        _write_all(self._fh, fixed + slot + _BLANK)
+        # The hot path copies nothing it need not: a partial segment is gathered in
+        # ``_pending`` (fixed size, no reallocation); a whole segment is sealed straight from
+        # the caller's buffer into ``_out`` and held there (sealed as "not last") until more
+        # data shows it was not the last one. Only if the file ends exactly on a segment
+        # boundary is the held segment opened again and sealed as the last (once per file).
+        self._pending = bytearray(self._segment)
+        self._fill = 0
         self._out = bytearray(self._segment + TAG_BYTES)
+        self._held = False  # _out holds sealed segment _index - 1, not yet written
         self._index = 0
         self._done = False
 
@@ -125,25 +132,50 @@ class SealedWriter(io.RawIOBase):
             raise ValueError(msg)
         view = memoryview(data).cast("B")
         size, pos, total = self._segment, 0, len(view)
-        if self._buffer:  # complete the pending segment first
-            take = min(size - len(self._buffer), total)
-            self._buffer += view[:take]
+        if self._fill:  # complete the pending segment first
+            take = min(size - self._fill, total)
+            self._pending[self._fill:self._fill + take] = view[:take]
+            self._fill += take
             pos = take
-            if pos == total:
+            if self._fill < size:
                 return total
-            self._seal(self._buffer, last=False)
-            self._buffer = bytearray()
-        while total - pos > size:  # whole segments straight from the caller's buffer
-            self._seal(view[pos:pos + size], last=False)
+            self._seal_whole(self._pending)
+            self._fill = 0
+        while total - pos >= size:  # whole segments straight from the caller's buffer
+            self._seal_whole(view[pos:pos + size])
             pos += size
-        self._buffer += view[pos:]  # the tail: the last segment is sealed on close
+        tail = total - pos
+        if tail:
+            self._pending[:tail] = view[pos:]
+            self._fill = tail
         return total
 
-    def _seal(self, chunk: Any, *, last: bool) -> None:
-        nonce = _nonce(self._prefix, self._index, last)
-        out = self._out if len(chunk) == self._segment else bytearray(len(chunk) + TAG_BYTES)
-        self._aead.encrypt_into(nonce, chunk, self._aad, out)
-        self._fh.write(out)
+    def _seal_whole(self, chunk: Any) -> None:
+        """Seal a whole segment as "not last" into ``_out`` (writing the one held before)."""
+        self._release()
+        self._aead.encrypt_into(_nonce(self._prefix, self._index, False), chunk, self._aad,
+                                self._out)
+        self._index += 1
+        self._held = True
+
+    def _release(self) -> None:
+        if self._held:
+            _write_all(self._fh, self._out)
+            self._held = False
+
+    def _seal_last(self) -> None:
+        if self._fill or not self._held:  # a partial (or empty) last segment
+            self._release()
+            chunk = memoryview(self._pending)[:self._fill]
+        else:  # ended on a boundary: the held segment is the last one, seal it again as such
+            self._index -= 1
+            chunk = memoryview(self._pending)
+            self._aead.decrypt_into(_nonce(self._prefix, self._index, False), self._out,
+                                    self._aad, chunk)
+            self._held = False
+        out = memoryview(self._out)[:len(chunk) + TAG_BYTES]
+        self._aead.encrypt_into(_nonce(self._prefix, self._index, True), chunk, self._aad, out)
+        _write_all(self._fh, out)
         self._index += 1
 
     def close(self) -> None:
@@ -151,8 +183,7 @@ class SealedWriter(io.RawIOBase):
             super().close()
             return
         try:
-            self._seal(bytes(self._buffer), last=True)
-            self._fh.flush()
+            self._seal_last()
             os.fsync(self._fh.fileno())
             self._fh.close()
             os.replace(self._tmp, self.target)
@@ -213,8 +244,11 @@ class SealedReader(io.RawIOBase):
             self._fh.close()
             raise
         self._aead = AESGCM(self._layout.data_key)
+        self._fd = self._fh.fileno()
         self._pos = 0
-        self._cached: tuple[int, bytes] = (-1, b"")
+        self._sealed: bytearray | None = None  # one sealed segment, read by pread (reused)
+        self._plain: bytearray | None = None  # one segment's plaintext (reused)
+        self._cached: tuple[int, Any] = (-1, b"")
         self.decided_on: Any = None  # the classification its read was decided on (access.py)
         if self._layout.segments:
             self._segment_at(self._layout.segments - 1)
@@ -261,34 +295,59 @@ class SealedReader(io.RawIOBase):
         return done
 
     def readall(self) -> bytes:
-        out = bytearray(max(self._layout.size - self._pos, 0))
-        n = self.readinto(out)
-        del out[n:]
-        return bytes(out)
+        # bytes must be returned: each whole segment is decrypted into a bytes object of its
+        # own and they are joined, one copy in all (a bytearray turned into bytes would be
+        # two, with twice the fresh pages to fault in)
+        parts: list[bytes] = []
+        seg = self._layout.header.segment
+        while self._pos < self._layout.size:
+            index, offset = divmod(self._pos, seg)
+            if offset == 0 and self._cached[0] != index:
+                part = self._decrypt(index, None)
+            else:
+                part = bytes(self._segment_at(index)[offset:])
+            parts.append(part)
+            self._pos += len(part)
+        return b"".join(parts)
 
     def _length(self, index: int) -> int:
         lay = self._layout
         seg = lay.header.segment
         return seg if index < lay.segments - 1 else lay.size - index * seg
 
-    def _segment_at(self, index: int) -> bytes:
+    def _plain_view(self, index: int) -> memoryview:
+        if self._plain is None:
+            self._plain = bytearray(self._layout.header.segment)
+        return memoryview(self._plain)[:self._length(index)]
+
+    def _segment_at(self, index: int) -> Any:
+        """Segment ``index``'s plaintext (a view of the one cached segment)."""
         if self._cached[0] == index:
             return self._cached[1]
-        plain = bytearray(self._length(index))
-        self._decrypt(index, memoryview(plain))
-        self._cached = (index, bytes(plain))
-        return self._cached[1]
+        self._cached = (-1, b"")
+        view = self._plain_view(index)
+        self._decrypt(index, view)
+        self._cached = (index, view)
+        return view
 
-    def _decrypt(self, index: int, into: memoryview) -> None:
+    def _decrypt(self, index: int, into: memoryview | None) -> bytes:
+        """Authenticate and decrypt segment ``index`` into ``into`` (or a new bytes)."""
         lay = self._layout
         seg = lay.header.segment
-        self._fh.seek(lay.body + index * (seg + TAG_BYTES))
         last = index == lay.segments - 1
-        sealed = self._fh.read(seg + TAG_BYTES)
+        want = self._length(index) + TAG_BYTES
+        if self._sealed is None:
+            self._sealed = bytearray(seg + TAG_BYTES)
+        sealed = memoryview(self._sealed)[:want]
+        got = os.preadv(self._fd, [sealed], lay.body + index * (seg + TAG_BYTES))
         try:
-            if len(sealed) != len(into) + TAG_BYTES:
+            if got != want or (last and self._beyond(index, want)):
                 raise InvalidTag
-            self._aead.decrypt_into(_nonce(lay.prefix, index, last), sealed, lay.aad, into)
+            nonce = _nonce(lay.prefix, index, last)
+            if into is None:
+                return self._aead.decrypt(nonce, sealed, lay.aad)
+            self._aead.decrypt_into(nonce, sealed, lay.aad, into)
+            return b""
         except InvalidTag:
             how = "truncated, extended or " if last else ""
             msg = (f"cannot read {self.name}: segment {index} does not authenticate: the "
@@ -296,6 +355,12 @@ class SealedReader(io.RawIOBase):
                    "segments were moved. Nothing from it was returned; restore the file from "
                    "a backup.")
             raise StorageError(msg) from None
+
+    def _beyond(self, index: int, want: int) -> bool:
+        """Whether the file has bytes after its last segment (appended since it was opened)."""
+        lay = self._layout
+        end = lay.body + index * (lay.header.segment + TAG_BYTES) + want
+        return len(os.pread(self._fd, 1, end)) > 0
 
     def close(self) -> None:
         self._fh.close()
@@ -463,6 +528,12 @@ def _slot(kek: Key, data_key: bytes, file_id: str) -> bytes:
 
 def _wrap_aad(file_id: str, ref: KeyRef) -> bytes:
     return f"lacuna-sealed:{file_id}:{ref.id}:{ref.version}".encode()
+
+
+def _write_all(fh: Any, data: Any) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[fh.write(view):]
 
 
 def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
