@@ -39,7 +39,7 @@ def scan_batch(pdf: pd.DataFrame) -> pd.DataFrame:
     engine = _engine()
     rows: list[tuple[Any, ...]] = []
     for name in pdf.columns:
-        sample = column_sample(str(name), pdf[name].astype(object))
+        sample = column_sample(str(name), pdf[name])
         n = len(sample)
         rows.append((str(name), _TOTAL, "", 0.0, n, 0, 0.0, False, False))
         if not n:
