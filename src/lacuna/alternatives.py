@@ -17,7 +17,10 @@ shown. A kind whose check fails is dropped, or replaced by what to configure:
 - ``exception``: ``lacuna.request_exception(...)`` for the same data and destination, addressed
   to the policy's ``approver`` (else the steward); not shown when there is no destination.
 
-Code is plain Python that runs as printed in the user's namespace: the data under the name the
+Code is in the language of the call that was denied: a host that is not pandas (a governed SQL
+statement) sets :data:`HOST` while the Governor decides, and its ``build`` renders every kind
+(SQL for the same database, checked the way that host would check it); kinds it cannot render
+are dropped, never shown as pandas code. Otherwise code is plain Python that runs as printed in the user's namespace: the data under the name the
 user gave it, ``import lacuna`` first unless the caller already has the module under some name
 (then that name is used), and no decoration inside code lines. Other alternatives (free-form
 ``{title, code, note}`` from a policy) are shown as the policy wrote them.
@@ -31,9 +34,10 @@ import os
 import posixpath
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lacuna.model import Alternative, ColumnClass, Decision, Operation, Tier
 
@@ -52,6 +56,25 @@ DEFAULT_VARIABLE = "df"
 _INTERNAL = ("lacuna.", "pandas.", "numpy.", "pyarrow.")
 
 Decide = Callable[[Operation], Decision]
+
+
+class Host(Protocol):
+    """Renders alternatives for operations of a host that is not pandas (e.g. a SQL hook)."""
+
+    def handles(self, operation: Operation) -> bool: ...
+
+    def key(self) -> str: ...
+
+    def build(self, alt: Alternative, decision: Decision, ctx: Context) -> Alternative | None: ...
+
+
+HOST: ContextVar[Host | None] = ContextVar("lacuna_alternatives_host", default=None)
+
+
+def host_for(operation: Operation) -> Host | None:
+    """The host rendering alternatives for ``operation`` in this context, if any."""
+    host = HOST.get()
+    return host if host is not None and host.handles(operation) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +124,10 @@ def complete(decision: Decision, ctx: Context) -> Decision:
     if decision.allowed or not any(a.kind for a in decision.alternatives):
         return decision
     out: list[Alternative] = []
+    host = host_for(ctx.operation)
     for alt in decision.alternatives:
-        builder = BUILDERS.get(alt.kind) if alt.kind else None
+        builder = (host.build if host is not None else BUILDERS.get(alt.kind)) if alt.kind \
+            else None
         if builder is None:
             out.append(alt)
             continue
@@ -355,7 +380,8 @@ class Memo:
                 "kinds": [[a.kind, a.title, a.code, a.note, dict(a.params)]
                           for a in decision.alternatives],
                 "variable": op.variable, "method": op.method, "lacuna": ctx.lacuna,
-                "import": ctx.import_line, "target": ctx.target})
+                "import": ctx.import_line, "target": ctx.target,
+                "host": host.key() if (host := host_for(op)) is not None else None})
         except Exception:  # an input that does not serialize: not remembered
             return None
 
