@@ -238,8 +238,8 @@ def main() -> None:
         f"({rate(rows, scan_cpu)} rows per CPU-second) | {pd_scan_s:.1f} s wall, "
         f"{pd_scan_cpu:.1f} s CPU: **{rate(n_pd, pd_scan_cpu)} rows/s** |",
         f"| anonymize `email` (hash) | {anon_s:.1f} s wall, {anon_cpu:.1f} s CPU: "
-        f"{rate(rows, anon_s)} rows/s | {pd_anon_s:.1f} s wall: {rate(n_pd, pd_anon_s)} "
-        "rows/s |",
+        f"{rate(rows, anon_s)} rows/s | {pd_anon_s:.1f} s wall, {pd_anon_cpu:.1f} s CPU: "
+        f"{rate(n_pd, pd_anon_s)} rows/s |",
         "",
         f"Full scan found: tier {c.tier.value}; email → {c.columns['email'].pii_type}, "
         f"region → {c.columns['region'].classification.value}; the pandas full scan "

@@ -35,7 +35,8 @@ def test_every_sql_alternative_printed_runs_as_printed_and_is_allowed(
     alternatives = {a.kind: a for a in denial.decision.alternatives}
     anon = alternatives["anonymize"]
     assert anon.code is not None
-    assert "lacuna" not in anon.code and "df" not in anon.code.split()  # SQL, not pandas
+    assert "lacuna" not in anon.code  # SQL, not pandas
+    assert "df" not in anon.code.split()
     dialect = {"sqlite": "sqlite", "duckdb": "duckdb"}.get(engine.dialect.name, "postgres")
     sqlglot.parse_one(anon.code, dialect=dialect)  # one statement in the engine's dialect
     assert "contact" in anon.title  # the renamed e-mail column is what must be redacted
@@ -52,7 +53,8 @@ def test_every_sql_alternative_printed_runs_as_printed_and_is_allowed(
     assert "governed_location" not in alternatives
     exception = alternatives.get("exception")
     if exception is not None:
-        assert exception.code is not None and "data=df" not in exception.code
+        assert exception.code is not None
+        assert "data=df" not in exception.code
         request = {}
         exec(exception.code, request)  # runnable as printed: files the request
 
@@ -71,7 +73,7 @@ def test_a_statement_no_redaction_can_fix_offers_no_sql_anonymize(sqlite_url, go
 def test_pandas_denials_still_suggest_pandas(sqlite_url, governed_engine, sandbox):
     import pandas as pd
 
-    engine = governed_engine(sqlite_url)
+    governed_engine(sqlite_url)
     gov = lacuna.governor.current()
     with lacuna.governed(gov.config):
         frame = pd.read_csv(sandbox / "customers.csv")
