@@ -313,9 +313,8 @@ class PatternRecognizer(ValueRecognizer):
         if self.gate and not sample.any_contains(self.gate):
             return None
         lo, hi = _widths(self.prefilter)
-        if sample.lengths[1] < lo or sample.lengths[0] > hi:  # no value has a fitting length
-            count, candidates = 0, []
-        else:
+        count, candidates = 0, list[str]()
+        if lo <= sample.lengths[1] and sample.lengths[0] <= hi:  # some value's length fits
             count, candidates = sample.candidates(self.prefilter, self.max_checks)
         below: ValueMatch | None = None
         if candidates:
