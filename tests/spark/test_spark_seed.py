@@ -48,9 +48,11 @@ def test_seed_snippet(customers, sandbox):
     assert stored.tier is Tier.INTERNAL
     # lineage shows the column edges of the write, from the customers table
     runs = lacuna.governor.current().lineage_store.runs(limit=10)
-    (run,) = [r for r in runs if any(o.name.endswith("customer_summary") for o in r.outputs)]
+    written = [r for r in runs
+               if any(o.dataset.name.endswith("customer_summary") for o in r.outputs)]
+    assert written
     edges = {(e.source.name.rsplit(".", 1)[-1].rsplit("#", 1)[-1], e.source_column,
-              e.target_column) for e in run.column_edges}
+              e.target_column) for r in written for e in r.column_edges}
     assert ("customers", "region", "region") in edges, edges
 
     from lacuna.spark.listener import flush
