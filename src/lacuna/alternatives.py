@@ -17,10 +17,15 @@ shown. A kind whose check fails is dropped, or replaced by what to configure:
 - ``exception``: ``lacuna.request_exception(...)`` for the same data and destination, addressed
   to the policy's ``approver`` (else the steward); not shown when there is no destination.
 
-Code is plain Python that runs as printed in the user's namespace: the data under the name the
-user gave it, ``import lacuna`` first unless the caller already has the module under some name
-(then that name is used), and no decoration inside code lines. Other alternatives (free-form
-``{title, code, note}`` from a policy) are shown as the policy wrote them.
+Code is in the language of the call that was denied: a host that is not pandas (a governed SQL
+statement) sets :data:`HOST` while the Governor decides, and its ``build`` renders every kind
+(SQL for the same database, checked the way that host would check it); kinds it cannot render
+are dropped, never shown as pandas code. Otherwise code is plain Python that runs as printed
+in the user's namespace: the data under the name the user gave it, ``import lacuna`` first
+unless the caller already has the module under some name (then that name is used), and no
+decoration inside code lines; a denied pyspark ``df.write.csv(path)`` gets pyspark writes.
+Other alternatives (free-form ``{title, code, note}`` from a policy) are shown as the policy
+wrote them.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ import os
 import posixpath
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lacuna.model import Alternative, ColumnClass, Decision, Operation, Tier
 
@@ -48,10 +54,33 @@ PATH_WRITERS = frozenset({
     "to_csv", "to_parquet", "to_json", "to_excel", "to_feather", "to_pickle", "to_orc",
     "to_stata", "to_xml", "to_html", "to_latex", "to_markdown", "to_string",
 })
+# pyspark DataFrameWriter methods that take the path as their only required argument (not
+# ``save``: without the user's ``format`` it would write another format)
+SPARK_WRITERS = frozenset({"parquet", "csv", "json", "orc", "text", "xml"})
+SPARK_WRITER_PREFIX = "spark.DataFrameWriter."
 DEFAULT_VARIABLE = "df"
 _INTERNAL = ("lacuna.", "pandas.", "numpy.", "pyarrow.")
 
 Decide = Callable[[Operation], Decision]
+
+
+class Host(Protocol):
+    """Renders alternatives for operations of a host that is not pandas (e.g. a SQL hook)."""
+
+    def handles(self, operation: Operation) -> bool: ...
+
+    def key(self) -> str: ...
+
+    def build(self, alt: Alternative, decision: Decision, ctx: Context) -> Alternative | None: ...
+
+
+HOST: ContextVar[Host | None] = ContextVar("lacuna_alternatives_host", default=None)
+
+
+def host_for(operation: Operation) -> Host | None:
+    """The host rendering alternatives for ``operation`` in this context, if any."""
+    host = HOST.get()
+    return host if host is not None and host.handles(operation) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +102,19 @@ class Context:
     def writer(self) -> str | None:
         method = self.operation.method.rsplit(".", 1)[-1]
         return method if method in PATH_WRITERS else None
+
+    @property
+    def spark_writer(self) -> str | None:
+        """``write.csv`` for a denied ``df.write.csv(path)``: PySpark code writes as pyspark."""
+        method = self.operation.method
+        if not method.startswith(SPARK_WRITER_PREFIX):
+            return None
+        name = method.removeprefix(SPARK_WRITER_PREFIX)
+        return f"write.{name}" if name in SPARK_WRITERS else None
+
+    @property
+    def spark(self) -> bool:
+        return self.operation.method.startswith("spark.")
 
     @property
     def target(self) -> str | None:
@@ -101,8 +143,10 @@ def complete(decision: Decision, ctx: Context) -> Decision:
     if decision.allowed or not any(a.kind for a in decision.alternatives):
         return decision
     out: list[Alternative] = []
+    host = host_for(ctx.operation)
     for alt in decision.alternatives:
-        builder = BUILDERS.get(alt.kind) if alt.kind else None
+        builder = (host.build if host is not None else BUILDERS.get(alt.kind)) if alt.kind \
+            else None
         if builder is None:
             out.append(alt)
             continue
@@ -181,7 +225,7 @@ def anonymized_target(target: str) -> str:
 def _anonymize(alt: Alternative, _decision: Decision, ctx: Context) -> Alternative | None:
     var = ctx.variable
     target = ctx.target
-    writer = ctx.writer
+    writer = ctx.writer or ctx.spark_writer
     new_target = anonymized_target(target) if target and writer else None
     destination = ctx.destination(new_target) if new_target else ctx.operation.destination
     strategy = "hash"  # pseudonyms; when identifiers are restricted too, only redact helps
@@ -194,6 +238,8 @@ def _anonymize(alt: Alternative, _decision: Decision, ctx: Context) -> Alternati
     listed = ", ".join(repr(c) for c in columns)
     data = f"{var}.to_frame()" if ".Series." in ctx.operation.method else var
     if _has_quasi_identifier(ctx.operation.classification, columns):
+        if ctx.spark:  # lacuna.privacy generalises pandas frames only: no code that fails
+            return None
         # anonymous only when k-anonymous: generalise the quasi-identifiers first (lacuna.privacy)
         data = f"{ctx.lacuna}.privacy.report({data}).generalize({data})"
     how = "" if strategy == "hash" else f", strategy={strategy!r}"
@@ -231,9 +277,10 @@ def _governed(alt: Alternative, _decision: Decision, ctx: Context) -> Alternativ
         path = f"{root.rstrip('/')}/{name}" if name else root
         if not ctx.allowed(destination=ctx.destination(path)):
             continue
-        if ctx.writer is None:
+        writer = ctx.writer or ctx.spark_writer
+        if writer is None:
             return replace(alt, title=f"{alt.title}: {path}")
-        code = ctx.code(f"{ctx.variable}.{ctx.writer}({json.dumps(path)})", uses_lacuna=False)
+        code = ctx.code(f"{ctx.variable}.{writer}({json.dumps(path)})", uses_lacuna=False)
         return replace(alt, code=code)
     configured = ", ".join(roots) or "none"
     return replace(
@@ -355,7 +402,8 @@ class Memo:
                 "kinds": [[a.kind, a.title, a.code, a.note, dict(a.params)]
                           for a in decision.alternatives],
                 "variable": op.variable, "method": op.method, "lacuna": ctx.lacuna,
-                "import": ctx.import_line, "target": ctx.target})
+                "import": ctx.import_line, "target": ctx.target,
+                "host": host.key() if (host := host_for(op)) is not None else None})
         except Exception:  # an input that does not serialize: not remembered
             return None
 

@@ -40,6 +40,31 @@ def test_full_scan_agrees_with_pandas_on_the_sample_data(spark):
         n: c.pii_type for n, c in expected.columns.items()}
 
 
+def test_spark_and_pandas_full_scans_run_one_implementation(spark):
+    from lacuna.classify.fullscan import full_scan, merge_evidence, scan_batch
+    from lacuna.spark.scan import evidence
+
+    n = 24_000  # three Arrow batches over two partitions: counts summed across them
+    pdf = pd.DataFrame({
+        "ref": [f"C{i}" for i in range(n)],
+        "contact": [f"user{i % 5000}@example.org" if i % 3 else f"+1 415 555 {i % 10000:04d}"
+                    for i in range(n)],
+        "region": [("AMER", "EMEA", "APAC", "LATAM")[i % 4] for i in range(n)],
+    })
+    df = spark.createDataFrame(pdf).repartition(2)
+    got = evidence(df).set_index(["column", "recognizer", "mode"])
+    ours = merge_evidence(scan_batch(pdf)).set_index(["column", "recognizer", "mode"])
+    # the same recognizers fire on the same columns; every value was counted
+    assert set(got.index) == set(ours.index)
+    assert got.xs("", level="recognizer")["n"].to_dict() == {
+        (c, ""): n for c in pdf.columns}
+    assert got.loc[("contact", "email", "column"), "hits"] == pytest.approx(16_000, rel=0.02)
+    spark_c, pandas_c = lacuna.spark.classify(df, full_scan=True), full_scan(pdf)
+    assert spark_c.tier == pandas_c.tier
+    assert {k: (c.pii_type, c.classification) for k, c in spark_c.columns.items()} == {
+        k: (c.pii_type, c.classification) for k, c in pandas_c.columns.items()}
+
+
 def test_anonymize_matches_pandas_and_keeps_the_key_out_of_the_plan(gspark, capsys):
     spark = gspark
     key = "k" * 32

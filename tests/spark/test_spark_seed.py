@@ -46,6 +46,14 @@ def test_seed_snippet(customers, sandbox):
     summary.write.saveAsTable("analytics.customer_summary")
     stored = lacuna.spark.classification(spark.read.table("analytics.customer_summary"))
     assert stored.tier is Tier.INTERNAL
+    # lineage shows the column edges of the write, from the customers table
+    runs = lacuna.governor.current().lineage_store.runs(limit=10)
+    written = [r for r in runs
+               if any(o.dataset.name.endswith("customer_summary") for o in r.outputs)]
+    assert written
+    edges = {(e.source.name.rsplit(".", 1)[-1].rsplit("#", 1)[-1], e.source_column,
+              e.target_column) for r in written for e in r.column_edges}
+    assert ("customers", "region", "region") in edges, edges
 
     from lacuna.spark.listener import flush
 

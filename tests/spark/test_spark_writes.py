@@ -114,3 +114,21 @@ def test_writes_outside_the_python_api_are_flagged(gspark, governed):
             break
         time.sleep(0.5)
     assert records, "the listener did not flag the write"
+
+
+def test_denied_spark_write_suggests_pyspark_that_runs_as_printed(gspark, governed):
+    spark = gspark
+    target = str(governed / "Downloads" / "contacts.csv")
+    df = spark.read.csv(data_file("customers.csv"), header=True).select(
+        "customer_id", "email", "region")
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        df.write.csv(target)
+    codes = {a.kind: a.code for a in err.value.decision.alternatives if a.code}
+    assert {"anonymize", "governed_location"} <= set(codes), codes
+    assert "anon_df.write.csv(" in codes["anonymize"]
+    assert "df.write.csv(" in codes["governed_location"]
+    assert "to_csv" not in "".join(codes.values())
+    for kind in ("anonymize", "governed_location"):  # each runs as printed, and is allowed
+        exec(codes[kind], {"df": df, "lacuna": lacuna})
+    written = spark.read.csv(str(governed / "Downloads" / "contacts_anon.csv"))
+    assert written.count() == 60

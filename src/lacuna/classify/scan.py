@@ -15,9 +15,11 @@ matches, at most ``max_checks`` of them, evenly spaced.
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -33,6 +35,7 @@ from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
 MAX_VALUE_CHARS = 2048
 TEXT_MIN_HITS = 2  # free text: a column holds X when >= 2 sampled values contain a valid X ...
 TEXT_MIN_RATIO = 0.05  # ... or when >= 5% of them do (one hit in a 3-row sample counts)
+DISTINCT_MIN_VALUES = 256  # fewer values: patterns over them directly
 PROBE = 24  # candidates validated before giving up on a recognizer that matched none of them
 
 
@@ -50,22 +53,54 @@ class ColumnSample:
     from_integers: bool = False  # the column holds integers: nothing in it carries formatting
     skipped: str | None = None  # why values were not scanned (dtype), for reasoning
     dates: pa.Array | None = None  # date32, when the column holds dates or timestamps
+    # A column of few distinct values (a region, a status): patterns run over the distinct
+    # values once and the answer is spread back by position (``codes``), so every count and
+    # candidate is the same as over ``values``, at the cost of the distinct values only.
+    distinct: pa.Array | None = field(default=None, repr=False, compare=False)
+    codes: pa.Array | None = field(default=None, repr=False, compare=False)
+    lengths: tuple[int, int] = (0, 0)  # the shortest and the longest value, in characters
 
     def __len__(self) -> int:
         return len(self.values)
 
     def any_contains(self, literal: str) -> bool:
         """Whether any value contains ``literal``."""
-        return bool(pc.any(pc.match_substring(self.values, literal)).as_py())
+        values = self.values if self.distinct is None else self.distinct
+        return bool(pc.any(pc.match_substring(values, literal)).as_py())
 
     def fullmatches(self, pattern: str) -> list[str]:
         """The values that ``pattern`` matches entirely."""
-        mask = pc.match_substring_regex(self.values, f"^(?:{pattern})$")
-        return pc.filter(self.values, mask).to_pylist()  # type: ignore[no-any-return]
+        return self.matching(pattern).to_pylist()  # type: ignore[no-any-return]
+
+    def matching(self, pattern: str) -> pa.Array:
+        """The values that ``pattern`` matches entirely, as an Arrow array (no Python strings)."""
+        return pc.filter(self.values, self._mask(pattern))
+
+    def candidates(self, pattern: str, limit: int) -> tuple[int, list[str]]:
+        """How many values ``pattern`` matches entirely, and at most ``limit`` of them, evenly
+        spaced (the ``i * count / limit``-th): only those become Python strings, so a validator
+        runs on a bounded number of candidates however many values the batch holds."""
+        mask = self._mask(pattern)
+        count = int(pc.sum(mask).as_py() or 0)
+        if count <= limit:
+            return count, pc.filter(self.values, mask).to_pylist() if count else []
+        positions = pc.indices_nonzero(mask).to_numpy()
+        step = count / limit
+        picked = positions[(np.arange(limit) * step).astype(np.int64)]
+        return count, self.values.take(pa.array(picked)).to_pylist()
+
+    def _mask(self, pattern: str) -> pa.Array:
+        return self._each(pc.match_substring_regex, f"^(?:{pattern})$")
+
+    def _each(self, kernel: Any, pattern: str, **options: Any) -> pa.Array:
+        """``kernel`` over every value: over the distinct ones, spread back, when few."""
+        if self.distinct is None or self.codes is None:
+            return kernel(self.values, pattern, **options)
+        return kernel(self.distinct, pattern, **options).take(self.codes)
 
     def count(self, pattern: str, *, ignore_case: bool = False) -> int:
         """How many values ``pattern`` is found in."""
-        mask = pc.match_substring_regex(self.values, pattern, ignore_case=ignore_case)
+        mask = self._each(pc.match_substring_regex, pattern, ignore_case=ignore_case)
         return int(pc.sum(mask).as_py() or 0)
 
     def extract_text(self, pattern: str) -> list[str]:
@@ -144,12 +179,44 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
             raw = raw.combine_chunks()
         values = pc.utf8_slice_codeunits(raw, 0, MAX_VALUE_CHARS)  # cut first:
         values = pc.utf8_trim_whitespace(values).cast(pa.string())  # 32-bit offsets now fit
+    elif (strings := _object_strings(s)) is not None:  # all str: one Arrow conversion
+        values = pc.utf8_slice_codeunits(strings, 0, MAX_VALUE_CHARS)
+        values = pc.utf8_trim_whitespace(values)
     else:  # object, categorical, mixed: stringify scalars only, each cut short
         values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())
     values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
     values = pc.drop_null(values)
     text = values[:0] if from_integers else pc.filter(values, pc.match_substring(values, " "))
-    return ColumnSample(name, values, text, from_integers=from_integers)
+    distinct, codes = _distinct(values)
+    bounds = pc.min_max(pc.utf8_length(values)) if len(values) else None
+    lengths = (int(bounds["min"].as_py()), int(bounds["max"].as_py())) if bounds else (0, 0)
+    return ColumnSample(name, values, text, from_integers=from_integers, distinct=distinct,
+                        codes=codes, lengths=lengths)
+
+
+def _distinct(values: pa.Array) -> tuple[pa.Array | None, pa.Array | None]:
+    """The distinct values and each value's position among them, when at most a quarter of
+    the values are distinct (else running the patterns over all of them is as cheap)."""
+    if len(values) < DISTINCT_MIN_VALUES:
+        return None, None
+    head = values.slice(0, DISTINCT_MIN_VALUES)  # a cheap look first: mostly distinct, stop
+    if len(pc.unique(head)) * 4 > DISTINCT_MIN_VALUES:
+        return None, None
+    encoded = pc.dictionary_encode(values)
+    if len(encoded.dictionary) * 4 > len(values):
+        return None, None
+    return encoded.dictionary, encoded.indices
+
+
+def _object_strings(s: pd.Series) -> pa.Array | None:
+    """An object column of Python strings only, as one Arrow array (C, not a Python loop);
+    ``None`` when anything else is in it (numbers, bytes, lone surrogates): the slow path."""
+    if not ptypes.is_object_dtype(s.dtype):
+        return None
+    try:
+        return pa.array(s.to_numpy(), type=pa.string())
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        return None
 
 
 def _tz(s: pd.Series) -> object:
@@ -205,6 +272,17 @@ def _as_text(value: Any) -> str | None:
     return None  # containers, bytes, floats, dates: nothing a pattern here is about
 
 
+@functools.cache
+def _widths(pattern: str) -> tuple[int, int]:
+    """The shortest and longest value ``pattern`` can match entirely, in characters (the
+    prefilters are RE2 syntax, which Python's parser reads too); unbounded when it cannot."""
+    try:
+        lo, hi = re._parser.parse(pattern).getwidth()  # type: ignore[attr-defined]
+    except Exception:
+        return 0, sys.maxsize
+    return int(lo), int(min(hi, sys.maxsize))
+
+
 class PatternRecognizer(ValueRecognizer):
     """A value recognizer made of a prefilter, a validator and an optional free-text search.
 
@@ -234,11 +312,14 @@ class PatternRecognizer(ValueRecognizer):
             return None
         if self.gate and not sample.any_contains(self.gate):
             return None
-        candidates = sample.fullmatches(self.prefilter)
+        lo, hi = _widths(self.prefilter)
+        count, candidates = 0, list[str]()
+        if lo <= sample.lengths[1] and sample.lengths[0] <= hi:  # some value's length fits
+            count, candidates = sample.candidates(self.prefilter, self.max_checks)
         below: ValueMatch | None = None
         if candidates:
             checked, valid, bare = self._check(candidates)
-            ratio = len(candidates) * valid / checked / n
+            ratio = count * valid / checked / n
             if valid and ratio < self.min_ratio:  # a near miss, for explanations only
                 below = ValueMatch(self, "column", ratio, n, checked, 0.0, below=True)
             if valid and ratio >= self.min_ratio:
@@ -262,10 +343,14 @@ class PatternRecognizer(ValueRecognizer):
             step = m / self.max_checks
             candidates = [candidates[int(i * step)] for i in range(self.max_checks)]
         valid = bare = 0
+        seen: dict[str, bool] = {}  # a repeated candidate is validated once
         for checked, item in enumerate(candidates):
             if checked == PROBE and not valid:
                 return checked, 0, 0  # none of the first PROBE validated: stop early
-            if self._validate(item):
+            ok = seen.get(item)
+            if ok is None:
+                ok = seen[item] = bool(self._validate(item))
+            if ok:
                 valid += 1
                 if self._bare is not None and self._bare.fullmatch(item):
                     bare += 1

@@ -102,7 +102,14 @@ def run_governed(
         _comment(db, stmt, produced)
         return result
 
-    return gov.execute(op, write, produced=produced), None
+    from lacuna.alternatives import HOST
+    from lacuna.sql.alternatives import SqlAlternatives
+
+    token = HOST.set(SqlAlternatives(gov, db, stmt, method))  # a denial suggests SQL
+    try:
+        return gov.execute(op, write, produced=produced), None
+    finally:
+        HOST.reset(token)
 
 
 def read_of(gov: Governor, db: Database, stmt: Statement) -> SqlRead:

@@ -38,14 +38,14 @@ class PersonNameValues(ValueRecognizer):
         n = len(sample)
         if not n or sample.from_integers:
             return None
-        candidates = sample.fullmatches(NAME_SHAPE)
-        if not candidates:
+        count, picked = sample.candidates(NAME_SHAPE, MAX_CHECKS)
+        if not picked:
             return None
-        picked = _spread(candidates)
-        shaped = [c for c in picked if people.name_words(c) is not None]
-        valid = sum(1 for c in shaped if people.is_person_name(c))
-        scale = len(candidates) / len(picked) / n
-        shape_ratio, ratio = len(shaped) * scale, valid * scale
+        verdicts = {c: _name_verdict(c) for c in set(picked)}  # each distinct value once
+        shaped = sum(1 for c in picked if verdicts[c][0])
+        valid = sum(1 for c in picked if verdicts[c][1])
+        scale = count / len(picked) / n
+        shape_ratio, ratio = shaped * scale, valid * scale
         if ratio >= 0.5 or (shape_ratio >= 0.8 and ratio >= 0.15):
             score = self.strength * (0.6 + 0.4 * max(ratio, shape_ratio * 0.9))
             return ValueMatch(self, "column", ratio, n, len(picked), round(score, 4))
@@ -93,7 +93,7 @@ class GenderValues(ValueRecognizer):
         n = len(sample)
         if not n or sample.from_integers:
             return None
-        values = sample.values.to_pylist()[:MAX_CHECKS]
+        values = sample.values.slice(0, MAX_CHECKS).to_pylist()
         hits, both = people.gender_values(values)
         ratio = hits / len(values)
         if ratio >= 0.9 and both:
@@ -127,10 +127,10 @@ class BirthDateValues(ValueRecognizer):
 def _parse_dates(sample: ColumnSample) -> pa.Array | None:
     if not len(sample) or sample.from_integers:
         return None
-    found = sample.fullmatches(_DATE_STRING)
+    found = sample.matching(_DATE_STRING)
     if len(found) < 0.8 * len(sample):
         return None
-    strings = pa.array([f[:10] for f in found], type=pa.string())
+    strings = pc.utf8_slice_codeunits(found, 0, 10)
     # Each value in the first format that reads it: exports mix ISO, US and European dates.
     parsed = pc.coalesce(*(pc.strptime(strings, format=fmt, unit="s", error_is_null=True)
                            for fmt in _DATE_FORMATS))
@@ -140,14 +140,13 @@ def _parse_dates(sample: ColumnSample) -> pa.Array | None:
     return pc.cast(parsed, pa.date32())
 
 
+def _name_verdict(value: str) -> tuple[bool, bool]:
+    """(name-shaped, a person's name) for one value."""
+    shaped = people.name_words(value) is not None
+    return shaped, shaped and people.is_person_name(value)
+
+
 def _quantile(values: Any, q: float) -> float:
     import numpy as np
 
     return float(np.quantile(values, q))
-
-
-def _spread(items: list[str]) -> list[str]:
-    if len(items) <= MAX_CHECKS:
-        return items
-    step = len(items) / MAX_CHECKS
-    return [items[int(i * step)] for i in range(MAX_CHECKS)]
