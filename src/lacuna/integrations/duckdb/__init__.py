@@ -274,7 +274,7 @@ def _reader(method: str, on_connection: bool) -> Make:
             def in_memory(rel: Any) -> Any:  # read before the plaintext copy is removed
                 with _bypass.bypass(), outermost():
                     return (con or duckdb.default_connection()).from_arrow(
-                        rel.fetch_arrow_table())
+                        rel.to_arrow_table())
 
             rel, decided = read_source(source, call, method=method, materialise=in_memory)
             config = _gov().config.classification
