@@ -66,7 +66,7 @@ STREAM_READERS = frozenset({
     "polars.read_ndjson", "polars.read_ipc_stream", "polars.read_avro", "polars.read_excel",
     "pyarrow.parquet.read_table", "pyarrow.csv.read_csv", "pyarrow.feather.read_table",
 })
-_SCRATCH_PARENT = "/dev/shm"  # noqa: S108 - a private mkdtemp folder inside it, mode 0700
+_SCRATCH_PARENT = "/dev/shm"  # a private mkdtemp folder inside it, mode 0700
 _COPY = 1 << 20
 
 
