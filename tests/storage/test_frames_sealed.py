@@ -311,3 +311,15 @@ def test_table_formats_that_manage_their_own_files_are_refused(vault: Path) -> N
     with pytest.raises(StorageError, match="cannot be encrypted"):
         _pl().write_delta(str(vault / "delta"))
     assert not (vault / "delta").exists()
+
+
+def test_duckdb_sql_naming_a_sealed_file_is_refused_with_what_to_do(
+        vault: Path, private: Path) -> None:
+    path = vault / "customers.parquet"
+    _pl().write_parquet(path)
+    with pytest.raises(StorageError, match=r"sealed governed file.*duckdb.read_parquet"):
+        duckdb.sql(f"SELECT email FROM '{path}'")
+    with pytest.raises(StorageError, match="sealed governed file"):
+        duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')")
+    rel = duckdb.read_parquet(str(path))  # what to do instead: decided, audited, decrypted
+    assert duckdb.sql("SELECT count(*) FROM rel").fetchall() == [(4,)]

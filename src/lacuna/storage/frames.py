@@ -234,6 +234,21 @@ def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
             handle.close()
 
 
+def refuse_sealed_in_sql(target: Any, engine: str) -> None:
+    """A SQL engine that opens files itself (DuckDB's ``FROM 'x.parquet'``) would read
+    ciphertext: refused with what to do instead, before the engine tries.
+
+    Raises:
+        StorageError: ``target`` is (or holds) a sealed governed file.
+    """
+    if sealed_files(target):
+        msg = (f"{engine} SQL names {os.fspath(target)}, a sealed governed file: the engine "
+               "opens files itself and would read ciphertext, so Lacuna cannot decrypt it "
+               "there. Read it through Lacuna first (e.g. rel = duckdb.read_parquet(path), "
+               "then query rel), which is decided and audited. Nothing was read.")
+        raise StorageError(msg)
+
+
 def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[Any]) -> str:
     """A plaintext copy of the file or folder ``path`` inside ``folder`` (0600 files); files
     under a folder that are not sealed (e.g. ``_SUCCESS``) are copied as they are."""
@@ -268,6 +283,7 @@ __all__ = [
     "SealedRead",
     "read_sealed",
     "refuse",
+    "refuse_sealed_in_sql",
     "scratch",
     "seal_tree",
     "sealed_files",

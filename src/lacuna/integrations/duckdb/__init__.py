@@ -108,6 +108,9 @@ def _variable(name: str) -> Any:
 
 
 def _file_state(con: Any, source_sql: str, label: str) -> DataState:
+    from lacuna.storage.frames import refuse_sealed_in_sql
+
+    refuse_sealed_in_sql(label, "DuckDB")  # DuckDB would read ciphertext: say so, fail closed
     config = _gov().config.classification
     with _bypass.bypass(), outermost():
         frame = con.sql(f"SELECT * FROM {source_sql} LIMIT {int(config.sample_rows)}").df()
