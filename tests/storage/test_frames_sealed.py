@@ -321,5 +321,5 @@ def test_duckdb_sql_naming_a_sealed_file_is_refused_with_what_to_do(
         duckdb.sql(f"SELECT email FROM '{path}'")
     with pytest.raises(StorageError, match="sealed governed file"):
         duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')")
-    rel = duckdb.read_parquet(str(path))  # what to do instead: decided, audited, decrypted
+    rel = duckdb.read_parquet(str(path))  # noqa: F841 - DuckDB finds it by name
     assert duckdb.sql("SELECT count(*) FROM rel").fetchall() == [(4,)]
