@@ -323,3 +323,29 @@ def test_duckdb_sql_naming_a_sealed_file_is_refused_with_what_to_do(
         duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')")
     rel = duckdb.read_parquet(str(path))  # noqa: F841 - DuckDB finds it by name
     assert duckdb.sql("SELECT count(*) FROM rel").fetchall() == [(4,)]
+
+
+def test_partitioned_datasets_and_key_rotation(vault: Path, private: Path) -> None:
+    from lacuna.keystore import keystore_for
+    from lacuna.storage.rotation import rewrap_files
+
+    table = _table()
+    pa_ds.write_dataset(table, str(vault / "hive"), format="parquet", partitioning=["phone"],
+                        partitioning_flavor="hive")
+    files = [p for p in (vault / "hive").rglob("*") if p.is_file()]
+    assert len(files) == 4
+    assert all(p.read_bytes().startswith(sealed.MAGIC) for p in files)
+    back = pa_ds.dataset(str(vault / "hive"), format="parquet", partitioning="hive").to_table()
+    assert sorted(back.column("phone").to_pylist()) == sorted(customers()["phone"])
+    lazy = pl.scan_parquet(vault / "hive", hive_partitioning=True).collect()
+    assert sorted(lazy["email"].to_list()) == sorted(customers()["email"])
+    # rotate the storage key and re-wrap: every library still reads, nothing was rewritten
+    _pl().write_ipc(vault / "customers.arrow")
+    payload = (vault / "customers.arrow").read_bytes()[-64:]
+    keystore_for(current().config).rotate(current().config.storage.key_id)
+    assert all(r.error is None for r in rewrap_files(current(), [vault]))
+    assert sealed.read_header(vault / "customers.arrow").key.version == 2
+    assert (vault / "customers.arrow").read_bytes()[-64:] == payload
+    assert pl.read_ipc(vault / "customers.arrow")["email"].to_list() == list(customers()["email"])
+    assert pa_ds.dataset(str(vault / "hive"), format="parquet").count_rows() == 4
+    assert os.listdir(private) == []
