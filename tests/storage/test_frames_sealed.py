@@ -349,3 +349,12 @@ def test_partitioned_datasets_and_key_rotation(vault: Path, private: Path) -> No
     assert pl.read_ipc(vault / "customers.arrow")["email"].to_list() == list(customers()["email"])
     assert pa_ds.dataset(str(vault / "hive"), format="parquet").count_rows() == 4
     assert os.listdir(private) == []
+
+
+def test_a_sealed_write_into_a_missing_folder_is_the_users_error(vault: Path) -> None:
+    with pytest.raises(OSError, match="non-existent directory") as info:
+        _pl().write_parquet(vault / "nope" / "customers.parquet")
+    assert not isinstance(info.value, GovernanceViolation)
+    with pytest.raises(OSError, match="non-existent directory"):
+        _pl().lazy().sink_parquet(vault / "nope" / "customers.parquet")
+    assert not (vault / "nope").exists()

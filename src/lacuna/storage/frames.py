@@ -102,10 +102,20 @@ def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
     Raises:
         StorageError: the writer cannot be sealed (nothing written).
     """
-    from lacuna.integrations.pandas._patch import no_plaintext
+    from lacuna.integrations.pandas._patch import no_plaintext, users_error
 
     no_plaintext()  # if Lacuna fails from here on, the call is refused, never run plain
-    g = _gov(gov)
+    try:
+        return _sealed_write(path, write, method=method, classification=classification,
+                             gov=_gov(gov))
+    except OSError as exc:  # the file system's answer (no such folder, disk full): the user's
+        users_error(exc)
+        raise
+
+
+def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
+                  classification: Classification | None, gov: Governor) -> T:
+    g = gov
     if method in UNSEALABLE_WRITERS:
         refuse(method, path)
     if method in STREAM_WRITERS:
