@@ -43,13 +43,13 @@ from urllib.parse import unquote, urlsplit
 
 from lacuna.errors import IntegrationError
 from lacuna.model import Destination, DestinationType, Scope
+from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
     from lacuna.config import DestinationConfig
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SECRET_KEY = re.compile(r"pass|secret|token|sig|key|credential|auth", re.IGNORECASE)
 
 OBJECT_STORE_SCHEMES = frozenset(
     {"s3", "s3a", "s3n", "gs", "gcs", "abfs", "abfss", "az", "adl", "wasb", "wasbs", "hdfs"}
@@ -245,24 +245,9 @@ def _database(uri: str, url: str, config: DestinationConfig) -> Destination:
 
 
 def redact(url: str) -> str:
-    """``url`` with its password and secret-looking query values replaced by ``***``."""
-    if "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    out = url
-    if parts.password is not None:
-        user, _, host = parts.netloc.rpartition("@")
-        out = out.replace(parts.netloc, f"{user.split(':', 1)[0]}:***@{host}", 1)
-    query = "&".join(
-        f"{k}=***" if v and _SECRET_KEY.search(k) else f"{k}{sep}{v}"
-        for k, sep, v in (item.partition("=") for item in parts.query.split("&"))
-    )
-    if query != parts.query:
-        out = out.replace(f"?{parts.query}", f"?{query}", 1)
-    return out
+    """``url`` with its password and secret-looking query values replaced by ``***``
+    (:func:`lacuna.redact.redact_url`, the one helper)."""
+    return redact_url(url)
 
 
 # -- matching roots ---------------------------------------------------------------------------

@@ -230,5 +230,5 @@ def test_get_as_polars_keeps_classification_and_exports_like_pandas(sandbox, ena
     out = sandbox / "Downloads" / "output.csv"
     df.write_csv(out)  # the seed's "this just works", from polars
     assert pl.read_csv(out).height == len(pandas_df)
-    with pytest.raises(DatasetError, match="unknown engine 'spark'"):
-        lacuna.datasets.get("customers_anonymized", engine="spark")  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match="unknown engine 'dask'"):
+        lacuna.datasets.get("customers_anonymized", engine="dask")  # type: ignore[arg-type]

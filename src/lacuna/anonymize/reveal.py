@@ -26,6 +26,7 @@ from lacuna.model import (
     Layer,
     Sensitivity,
 )
+from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,7 +84,8 @@ def detokenize(
             gov.audit.record(decision, operation, session=gov.session)
         except Exception as exc:
             msg = (f"detokenize denied: the call could not be written to the audit trail at "
-                   f"{config.audit_url} ({exc}). Fix the audit store and retry (fail closed).")
+                   f"{redact_url(config.audit_url)} ({exc}). Fix the audit store and retry "
+                   "(fail closed).")
             raise AuditError(msg) from exc
         if not allowed:
             raise GovernanceViolation(decision)

@@ -28,6 +28,7 @@ from lacuna.audit.schema import open_state_database
 from lacuna.errors import AuditError, ClassificationError
 from lacuna.keystore import Key, KeyStore
 from lacuna.model import utcnow
+from lacuna.redact import redact_url
 
 KEY_ID = "vault"
 TOKEN_PREFIX = "tok_"
@@ -131,10 +132,11 @@ class Vault:
                 except IntegrityError:
                     continue  # another process tokenized some of these meanwhile: read theirs
         except SQLAlchemyError as exc:
-            msg = (f"the token vault at {self.url} failed: {exc}. Tokenize was not applied "
-                   "(fail closed).")
+            msg = (f"the token vault at {redact_url(self.url)} failed: {exc}. Tokenize was "
+                   "not applied (fail closed).")
             raise AuditError(msg) from exc
-        msg = f"the token vault at {self.url} kept conflicting: tokenize was not applied."
+        msg = (f"the token vault at {redact_url(self.url)} kept conflicting: tokenize was not "
+               "applied.")
         raise AuditError(msg)
 
     def _lookup(self, key: Key, digests: Sequence[str]) -> dict[str, str]:
@@ -162,12 +164,12 @@ class Vault:
                         values[row.token] = _open(key, row.sealed)
                         origins[row.token] = row.origin
         except SQLAlchemyError as exc:
-            msg = f"the token vault at {self.url} failed: {exc}"
+            msg = f"the token vault at {redact_url(self.url)} failed: {exc}"
             raise AuditError(msg) from exc
         unknown = [t for t in wanted if t not in values]
         if unknown:
             msg = (f"cannot detokenize column {column!r}: {len(unknown)} token(s) are not in the "
-                   f"vault at {self.url} (e.g. {unknown[0]!r}). Detokenize against the state "
-                   "database that tokenized them (audit.url in lacuna.yaml).")
+                   f"vault at {redact_url(self.url)} (e.g. {unknown[0]!r}). Detokenize against "
+                   "the state database that tokenized them (audit.url in lacuna.yaml).")
             raise UnknownTokenError(msg)
         return Resolved(values, origins)

@@ -48,6 +48,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from lacuna.errors import AuditError
+from lacuna.redact import redact_url
 
 LAYOUT_VERSION = 2  # 2: records carry a signature
 SQLITE_MAGIC = b"SQLite format 3\x00"  # what SQLite writes first (tests build files)
@@ -90,7 +91,7 @@ def parse_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        msg = (f"audit URL {url!r} is not a database URL ({exc}). Use e.g. "
+        msg = (f"audit URL {redact_url(url)!r} is not a database URL ({exc}). Use e.g. "
                "'sqlite:////var/lib/lacuna/audit.db' or 'postgresql+psycopg://user@host/db'.")
         raise AuditError(msg) from None
     if parsed.get_backend_name() == "sqlite" and _sqlite_path(parsed) is not None:

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lacuna.errors import AuditError, ConfigError
+from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
     from lacuna.audit import AuditRecord, AuditStore, VerifyReport
@@ -118,7 +119,7 @@ def list_(
     store = _open(url)
     if store is None:
         if not as_json:
-            typer.echo(f"No audit records yet ({url}).")
+            typer.echo(f"No audit records yet ({redact_url(url)}).")
         return
     try:
         found = store.list(limit=None if dataset else limit, denied_only=denied, user=user,
@@ -217,7 +218,7 @@ def verify(db: DbOption = None, config: ConfigOption = None) -> None:
     url = _url(db, config)
     store = _open(url, checkpoint_log=_checkpoint_log(config))
     if store is None:
-        typer.echo(f"No audit trail at {url}: nothing to verify.")
+        typer.echo(f"No audit trail at {redact_url(url)}: nothing to verify.")
         return
     try:
         report = store.verify()

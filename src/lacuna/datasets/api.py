@@ -92,36 +92,43 @@ def register(
         return store.put(entry)
 
 
-Engine = Literal["pandas", "polars"]
-ENGINES: tuple[str, ...] = ("pandas", "polars")
+Engine = Literal["pandas", "polars", "spark"]
+ENGINES: tuple[str, ...] = ("pandas", "polars", "spark")
 
 
-def get(name: str, *, engine: Engine = "pandas") -> Any:
-    """The dataset as a frame of ``engine`` (pandas, or polars), rebuilt first when its refresh
-    policy says so.
+def get(name: str, *, engine: Engine = "pandas", purpose: str | None = None,
+        spark: Any = None) -> Any:
+    """The dataset as a frame of ``engine`` (pandas, polars or spark), rebuilt first when its
+    refresh policy says so.
 
     The frame carries the dataset's classification and lineage (source → dataset), so governed
     writes of it are decided on what it contains now, not on its source. A polars frame carries
-    them in the frame-state registry of the polars integration (:mod:`lacuna.integrations.frames`).
+    them in the frame-state registry of the polars integration (:mod:`lacuna.integrations.frames`);
+    a Spark DataFrame (made in ``spark``, default the active session, from the decrypted rows
+    through Arrow) in the classification lacuna.spark reads for it.
+
+    A copy in sealed governed storage is read through :func:`lacuna.storage.open_governed`: an
+    audited ``read`` (method ``lacuna.datasets.get``, with ``purpose``), decided before anything
+    is decrypted.
 
     Raises:
         DatasetNotFound: no such dataset (registered or declared).
         DatasetError: the source or the materialised copy cannot be read, a rebuild fails, or
-            ``engine`` is unknown or not installed.
+            ``engine`` is unknown or not installed (or no Spark session is active).
+        GovernanceViolation: the read of the sealed copy is denied.
     """
     if engine not in ENGINES:
         msg = f"unknown engine {engine!r} for datasets.get: use one of {', '.join(ENGINES)}"
         raise DatasetError(msg)
-    frame = _get_pandas(name)
+    frame = _get_pandas(name, purpose)
     if engine == "pandas":
         return frame
+    if engine == "spark":
+        return _as_spark(name, frame, spark)
     return _as_polars(name, frame)
 
 
-def _get_pandas(name: str) -> pd.DataFrame:
-    import pandas as pd
-
-    from lacuna._bypass import bypass
+def _get_pandas(name: str, purpose: str | None = None) -> pd.DataFrame:
     from lacuna.governor import current
     from lacuna.lineage.frames import attach
     from lacuna.lineage.state import LineageNode
@@ -129,13 +136,7 @@ def _get_pandas(name: str) -> pd.DataFrame:
     gov = current()
     with open_store(gov.config.audit_url) as store:
         entry = fresh(store, lookup(store, check_name(name), gov.config), gov)
-    try:
-        with bypass():
-            frame = pd.read_parquet(entry.location)
-    except Exception as exc:
-        msg = (f"cannot read dataset {name!r} at {entry.location} ({type(exc).__name__}: "
-               f"{exc}). Rebuild it: lacuna datasets refresh {name}")
-        raise DatasetError(msg) from exc
+    frame = _read_copy(entry, purpose, gov)
     assert entry.classification is not None  # fresh() returns a built entry
     source = LineageNode(name=entry.source, operation="read")
     node = LineageNode(name=f"dataset:{entry.name}", operation="datasets.get",
@@ -143,6 +144,65 @@ def _get_pandas(name: str) -> pd.DataFrame:
     # The copy's bytes were verified against the build (fresh): its classes were computed from
     # this content, so the frame carries their fingerprints (verified).
     return attach(frame, entry.classification, node, verified=True)
+
+
+def _read_copy(entry: Dataset, purpose: str | None, gov: Governor) -> pd.DataFrame:
+    """The materialised copy as pandas: sealed ones through open_governed (decided, audited)."""
+    import pandas as pd
+
+    from lacuna import storage
+    from lacuna._bypass import bypass
+    from lacuna.errors import LacunaError
+
+    try:
+        if storage.is_sealed(entry.location):
+            with storage.open_governed(entry.location, method="lacuna.datasets.get",
+                                       purpose=purpose or f"dataset {entry.name}",
+                                       gov=gov) as fh, bypass():
+                return pd.read_parquet(fh)
+        with bypass():
+            return pd.read_parquet(entry.location)
+    except LacunaError:
+        raise  # a denied read, a copy that does not authenticate: as they are
+    except Exception as exc:
+        msg = (f"cannot read dataset {entry.name!r} at {entry.location} "
+               f"({type(exc).__name__}: {exc}). Rebuild it: lacuna datasets refresh "
+               f"{entry.name}")
+        raise DatasetError(msg) from exc
+
+
+def _as_spark(name: str, frame: pd.DataFrame, spark: Any) -> Any:
+    """The decrypted rows as a Spark DataFrame (Arrow → ``createDataFrame``: they are held in
+    the driver's memory, so this suits datasets of modest size, docs/datasets.md), with the
+    dataset's classification declared for its in-memory leaf, as lacuna.spark does for a
+    DataFrame made from a classified pandas frame."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        msg = (f"datasets.get({name!r}, engine='spark') needs pyspark: "
+               "pip install 'lacuna[spark]'")
+        raise DatasetError(msg) from None
+    from lacuna._bypass import bypass
+    from lacuna.lineage.state import ATTRS_KEY, get_state
+    from lacuna.spark import _jvm
+    from lacuna.spark.sources import declare, describe
+
+    session = spark if spark is not None else SparkSession.getActiveSession()
+    if session is None:
+        msg = (f"datasets.get({name!r}, engine='spark') needs a Spark session: start one "
+               "(SparkSession.builder...getOrCreate()) or pass spark=session.")
+        raise DatasetError(msg)
+    state = get_state(frame)
+    clean = frame.copy(deep=False)
+    clean.attrs = {k: v for k, v in frame.attrs.items() if k != ATTRS_KEY}
+    with bypass():
+        out = session.createDataFrame(clean)
+    if state is not None:
+        plan = _jvm.analyzed(out)
+        while _jvm.children(plan):
+            plan = _jvm.children(plan)[0]
+        declare(describe(plan).key, state.classification)
+    return out
 
 
 def _as_polars(name: str, frame: pd.DataFrame) -> Any:

@@ -79,9 +79,19 @@ def read_source(path: str) -> pd.DataFrame:
         msg = (f"cannot read the source {path!r}: unsupported file type. Register a csv, tsv, "
                "parquet, json, jsonl or xlsx file.")
         raise DatasetError(msg)
+    from lacuna import storage
+    from lacuna.errors import LacunaError
+
     try:
-        with bypass():
-            frame: pd.DataFrame = readers[fmt](path)
+        if storage.is_sealed(path):  # a source in governed storage: an audited, decided read
+            with storage.open_governed(path, method="lacuna.datasets.build",
+                                       purpose="build a registered dataset") as fh, bypass():
+                frame: pd.DataFrame = readers[fmt](fh)
+        else:
+            with bypass():
+                frame = readers[fmt](path)
+    except LacunaError:
+        raise  # a denied read, a sealed file that does not authenticate: as they are
     except Exception as exc:
         msg = f"cannot read the source {path!r} as {fmt} ({type(exc).__name__}: {exc})."
         raise DatasetError(msg) from exc
@@ -155,18 +165,17 @@ def materialise(entry: Dataset, gov: Governor) -> Dataset:
     state = effective_state(result, config.classification)
     target = Path(entry.location)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".parquet.tmp",
-                               dir=target.parent)
-    os.close(fd)
-    try:
-        with bypass():
-            clean = result.copy(deep=False)
-            clean.attrs = {}
-            clean.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with bypass():
+        clean = result.copy(deep=False)
+        clean.attrs = {}
+    from lacuna import storage
+
+    if storage.seals(target, gov):  # governed storage: sealed at rest, renamed into place
+        storage.write_governed(target, lambda fh: _to_parquet(clean, fh),
+                               method="lacuna.datasets.build",
+                               classification=state.classification, gov=gov)
+    else:
+        _write_plain(clean, target)
     sidecar.write_sidecar(target, state.classification, sources=(entry.source,),
                           written_by=config.user.id)
     return replace(
@@ -178,3 +187,22 @@ def materialise(entry: Dataset, gov: Governor) -> Dataset:
         columns=tuple(str(c) for c in result.columns),
         rows=len(result),
     )
+
+
+def _to_parquet(frame: pd.DataFrame, where: Any) -> None:
+    with bypass():
+        frame.to_parquet(where, index=False)
+
+
+def _write_plain(clean: pd.DataFrame, target: Path) -> None:
+    """Outside sealed storage (``datasets.root`` elsewhere, or ``storage.encrypt: false``):
+    a plain Parquet file, written atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".parquet.tmp",
+                               dir=target.parent)
+    os.close(fd)
+    try:
+        _to_parquet(clean, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from lacuna.errors import LacunaError
+from lacuna.errors import LacunaError, StorageError
 from lacuna.model import Classification
 
 if TYPE_CHECKING:
@@ -139,14 +139,20 @@ def fingerprint(path: str | os.PathLike[str], known: Fingerprint | None = None) 
         st = os.stat(path)
         if known is not None and (st.st_size, st.st_mtime_ns) == (known.size, known.mtime_ns):
             return known
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
+        from lacuna.storage.sealed import content_digest, is_sealed
+
+        if is_sealed(path):  # governed storage: the ciphertext without its key slots, so a
+            sha = content_digest(path)  # re-wrap (key rotation) is not a change of content
+        else:
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            sha = digest.hexdigest()
+    except (OSError, StorageError) as exc:
         msg = f"cannot read the source {os.fspath(path)!r} ({type(exc).__name__}: {exc})."
         raise DatasetError(msg) from exc
-    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=digest.hexdigest())
+    return Fingerprint(size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

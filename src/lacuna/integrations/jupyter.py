@@ -26,6 +26,7 @@ from typing import Any
 from lacuna import api
 from lacuna import governor as _governor
 from lacuna.errors import GovernanceViolation, LacunaError
+from lacuna.redact import redact_url
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,7 +110,7 @@ def status() -> str:
             f"  user:        {c.user.id} (role {c.user.role}, clearance {c.user.clearance.value})",
             f"  environment: {c.environment}",
             f"  policies:    {policy}",
-            f"  audit trail: {c.audit_url}",
+            f"  audit trail: {redact_url(c.audit_url)}",
             f"  config file: {c.source or '(embedded defaults)'}",
         ]
     )

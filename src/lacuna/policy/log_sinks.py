@@ -22,6 +22,7 @@ from lacuna.audit import ledger
 from lacuna.audit.schema import open_state_database, parse_url, sqlite_file
 from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
 from lacuna.policy.decision_log import DecisionLogSink
+from lacuna.redact import redact_url
 from lacuna.signing import default_keyring
 from lacuna.state.locks import serialize
 
@@ -167,12 +168,13 @@ class HttpDecisionLog(DecisionLogSink):
             response = self._http.request("POST", self.url, content=body)
         except HttpFailure as exc:
             if exc.kind == "status":
-                msg = f"{self.url} answered {exc}"
+                msg = f"{redact_url(self.url)} answered {exc}"
             else:
-                msg = f"{self.url} unreachable: {exc}"
+                msg = f"{redact_url(self.url)} unreachable: {exc}"
             raise OSError(msg) from None
         if response.status >= 300:
-            msg = f"{self.url} answered HTTP {response.status}: {message(response.body)}"
+            msg = (f"{redact_url(self.url)} answered HTTP {response.status}: "
+                   f"{message(response.body)}")
             raise OSError(msg)
 
     def _release(self) -> None:

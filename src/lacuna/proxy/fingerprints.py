@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from lacuna.audit.schema import build_engine, check_sqlite_file, parse_url, sqlite_file
 from lacuna.errors import AuditError
 from lacuna.model import ColumnClass, ColumnKind, Layer
+from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,7 +91,7 @@ class FingerprintStore:
             self._engine = build_engine(parsed)
             metadata.create_all(self._engine, checkfirst=True)
         except (AuditError, SQLAlchemyError) as exc:
-            msg = f"fingerprint store at {url}: {exc}"
+            msg = f"fingerprint store at {redact_url(url)}: {exc}"
             raise AuditError(msg) from exc
         self._key = key
         self._version = key_version

@@ -110,12 +110,9 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
 
 def _safe_url(url: str) -> str:
     """A database URL without its password."""
-    from sqlalchemy.engine import make_url
+    from lacuna.redact import redact_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<database>"
+    return redact_url(url)
 
 
 # Lacuna's errors -> HTTP status; Starlette picks the handler of the nearest class in the MRO.

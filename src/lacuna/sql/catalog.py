@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lacuna.errors import IntegrationError
+from lacuna.redact import redact_url
 
 DIALECTS = {"sqlite": "sqlite", "duckdb": "duckdb", "postgresql": "postgres"}
 
@@ -44,7 +45,8 @@ class Database:
 
     def __init__(self, dbapi: Any, url: str, dialect: str) -> None:
         if dialect not in DIALECTS.values():
-            msg = (f"Lacuna governs SQLite, DuckDB and PostgreSQL; {url} speaks {dialect!r}. "
+            msg = (f"Lacuna governs SQLite, DuckDB and PostgreSQL; {redact_url(url)} speaks "
+                   f"{dialect!r}. "
                    "Use one of those, or govern the data where it is read (lacuna.enable()).")
             raise IntegrationError(msg)
         self.dbapi = dbapi

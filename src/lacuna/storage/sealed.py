@@ -390,6 +390,20 @@ def plaintext_size(path: str | os.PathLike[str]) -> int:
     return max(length - segments * TAG_BYTES, 0)
 
 
+def content_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a sealed file without its key slots (header and sealed payload): it changes
+    when the content is rewritten or altered, not when the file is re-wrapped (key rotation).
+    No key needed; the hash of what is on disk, never of plaintext."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        _, fixed, body, _ = _parse(fh, os.fspath(path))
+        digest.update(fixed)
+        fh.seek(body)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _open(fh: Any, where: str, keystore: KeyStore) -> _Layout:
     header, fixed, body, slots = _parse(fh, where)
     data_key, ref, problems = None, None, []

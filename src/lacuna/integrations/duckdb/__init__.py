@@ -33,7 +33,7 @@ from sqlglot import exp
 
 from lacuna import _bypass
 from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
-from lacuna.integrations.frames.io import govern_read, govern_write
+from lacuna.integrations.frames.io import govern_read, govern_write, read_source
 from lacuna.integrations.frames.state import STATES, effective
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.state import DataState, LineageNode
@@ -108,6 +108,9 @@ def _variable(name: str) -> Any:
 
 
 def _file_state(con: Any, source_sql: str, label: str) -> DataState:
+    from lacuna.storage.frames import refuse_sealed_in_sql
+
+    refuse_sealed_in_sql(label, "DuckDB")  # DuckDB would read ciphertext: say so, fail closed
     config = _gov().config.classification
     with _bypass.bypass(), outermost():
         frame = con.sql(f"SELECT * FROM {source_sql} LIMIT {int(config.sample_rows)}").df()
@@ -183,9 +186,12 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
             return original(con, *args, **kwargs)
     stmt = analyse(sql, "duckdb")
 
-    def run(_declaration: Any = None) -> Any:
+    def run(_declaration: Any = None, to: Any = None) -> Any:
+        a = args
+        if to is not None:  # COPY … TO sealed governed storage: into a scratch path
+            a = (_copy_to(sql, stmt.file, to), *args[1:]) if args else args
         with outermost():
-            return original(con, *args, **kwargs)
+            return original(con, *a, **kwargs)
 
     gov = _gov()
     if stmt.kind == "pass" and stmt.verb != "select":
@@ -218,6 +224,22 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     return result
 
 
+def _copy_to(sql: str, file: str | None, to: str) -> str:
+    """``COPY … TO 'file'`` retargeted to ``to`` (the file literal replaced)."""
+    from lacuna.errors import StorageError
+
+    parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    hits = [lit for lit in parsed.find_all(exp.Literal)
+            if lit.is_string and lit.this == file]
+    if file is None or len(hits) != 1:
+        msg = (f"cannot seal COPY … TO {file!r}: Lacuna cannot find its target in the "
+               "statement. Nothing was written; write the file with a relation's "
+               ".write_parquet()/.write_csv() instead.")
+        raise StorageError(msg)
+    hits[0].replace(exp.Literal.string(to))
+    return parsed.sql(dialect="duckdb")
+
+
 def _connection_method(original: Callable[..., Any]) -> Callable[..., Any]:
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         return _run_statement(self, original, args, kwargs)
@@ -240,14 +262,29 @@ def _module_function(original: Callable[..., Any]) -> Callable[..., Any]:
 def _reader(method: str, on_connection: bool) -> Make:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def read(*args: Any, **kwargs: Any) -> Any:
-            with outermost():
-                rel = original(*args, **kwargs)
-            source = args[1] if on_connection and len(args) > 1 else (
-                args[0] if not on_connection and args else kwargs.get("path_or_buffer"))
+            at = 1 if on_connection else 0
+            source = args[at] if len(args) > at else kwargs.get("path_or_buffer")
+            con = args[0] if on_connection else kwargs.get("connection")
+
+            def call(plain: Any) -> Any:  # source, or a sealed file's plaintext copy
+                a, kw = args, kwargs
+                if plain is not source:
+                    a, kw = ((*args[:at], plain, *args[at + 1:]), kwargs) if len(args) > at \
+                        else (args, {**kwargs, "path_or_buffer": plain})
+                with outermost():
+                    return original(*a, **kw)
+
+            def in_memory(rel: Any) -> Any:  # read before the plaintext copy is removed
+                with _bypass.bypass(), outermost():
+                    return (con or duckdb.default_connection()).from_arrow(
+                        rel.to_arrow_table())
+
+            rel, decided = read_source(source, call, method=method, materialise=in_memory)
             config = _gov().config.classification
             with _bypass.bypass(), outermost():
                 frame = rel.limit(config.sample_rows).df()
-            STATES.set(rel, govern_read(method=method, target=source, frame=frame, rows=-1))
+            STATES.set(rel, govern_read(method=method, target=source, frame=frame, rows=-1,
+                                        decided=decided))
             return rel
 
         return read
@@ -261,9 +298,9 @@ def _relation_writer(name: str) -> Make:
             exception_id = kwargs.pop("exception_id", None)
             purpose = kwargs.pop("purpose", None)
 
-            def run(_declaration: Any) -> Any:
-                with outermost():
-                    return original(self, file_name, *args, **kwargs)
+            def run(_declaration: Any, to: Any = None) -> Any:
+                with outermost():  # ``to``: sealed governed storage's scratch path
+                    return original(self, file_name if to is None else to, *args, **kwargs)
 
             return govern_write(self, relation_state(self), file_name, run,
                                 method=f"duckdb.DuckDBPyRelation.{name}",

@@ -7,8 +7,10 @@ store, names and sampled values), audits the read and returns the state to attac
 writes the sidecar of an allowed local file. Both hand pandas frames to the governor, which is
 where classification lives; nothing here applies a rule itself.
 
-Governed storage (``lacuna.storage``, encryption at rest) is not routed through here yet: the
-one seam is :func:`govern_write`'s ``run``, which receives the declaration to embed.
+Governed storage (``lacuna.storage``, encryption at rest) goes through here too: a write into a
+governed root is sealed (:func:`govern_write` hands ``run`` a sealing stream or a private
+scratch path, :func:`lacuna.storage.frames.sealed_write`), and a read of a sealed file is
+decided, audited and decrypted before the library sees it (:func:`read_source`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -32,13 +34,15 @@ from lacuna.lineage.recording import Produced, column_edges, inputs_of
 from lacuna.lineage.records import DatasetRef
 from lacuna.lineage.sidecar import embedded_declaration, is_local, write_label
 from lacuna.lineage.state import ATTRS_KEY, DataState, LineageNode
-from lacuna.model import Action, DestinationType, Source
+from lacuna.model import Action, Classification, DestinationType, Source
+from lacuna.storage import frames as sealed_frames
 
 # pandas keeps ``DataFrame.attrs`` in this Parquet key-value entry; Lacuna's declaration is the
 # ``lacuna`` entry inside it, so a file written by any of pandas, polars or pyarrow carries the
 # same declaration, read back by all three.
 PARQUET_KEY = b"PANDAS_ATTRS"
 _SIDECAR_TYPES = (DestinationType.FILE, DestinationType.GOVERNED_STORAGE)
+T = TypeVar("T")
 
 
 def dataset_ref(target: Any) -> DatasetRef | None:
@@ -107,6 +111,7 @@ def govern_read(
     rows: int | None = None,
     embedded: dict[str, Any] | None = None,
     how: str | None = None,
+    decided: Classification | None = None,
 ) -> DataState:
     """Classify and audit a read of ``target`` whose content (or a sample of it) is ``frame``.
 
@@ -117,6 +122,8 @@ def govern_read(
         rows: the row count when ``frame`` is a sample (an embedded declaration binds to it).
         embedded: a declaration found inside the file (Parquet metadata).
         how: the reader and its arguments, for the classification cache (eager reads only).
+        decided: the classification a sealed file's read was already decided and audited on
+            (:func:`read_source`); decided again only when the values show more.
     """
     from lacuna.governor import current
 
@@ -131,7 +138,8 @@ def govern_read(
     op = gov.operation(Action.READ, classification,
                        sources=[Source(name=label, classification=classification)],
                        method=method, code_location=code_location(user_frame()))
-    gov.govern(op)
+    if not _covered(classification, decided):
+        gov.govern(op)
     parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
     if not parents:
         parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
@@ -142,7 +150,30 @@ def govern_read(
                      origins=read_origins(ref, [str(c) for c in frame.columns]))
 
 
-Run = Callable[[dict[str, Any] | None], Any]
+def _covered(found: Classification, decided: Classification | None) -> bool:
+    """Whether a decision already taken on a sealed file's declaration covers the values."""
+    return (decided is not None and found.tier <= decided.tier
+            and set(found.tags) <= set(decided.tags))
+
+
+def read_source(target: Any, read: Callable[[Any], T], *, method: str,
+                materialise: Callable[[T], T] | None = None,
+                ) -> tuple[T, Classification | None]:
+    """``read(source)``: ``source`` is ``target`` unless it is a sealed governed file (or a
+    folder of them), then the decrypted stream or a private plaintext path
+    (:func:`lacuna.storage.frames.read_sealed`: decided and audited first; a lazy result is
+    ``materialise``-d before the plaintext is removed). Returns the result and the
+    classification the sealed read was decided on (for :func:`govern_read`'s ``decided``)."""
+    result, info = sealed_frames.read_sealed(
+        target, read, method=method, materialise=materialise,
+        code_location=code_location(user_frame()))
+    return result, (info.decided if info is not None else None)
+
+
+# ``run(declaration)`` performs the write to the target the hook was given; when the target is
+# sealed governed storage it is called ``run(declaration, where)`` and must write to ``where``
+# (a binary stream or a private scratch path) instead.
+Run = Callable[..., Any]
 
 
 def govern_write(
@@ -161,8 +192,11 @@ def govern_write(
     """Decide and, when allowed, perform a write of ``obj`` (state ``state``) to ``target``.
 
     ``run(declaration)`` performs the write; ``declaration`` is the signed declaration to embed
-    in the file's metadata when ``embeds`` (Parquet), else None. Returns what ``run`` returns.
-    Raises ``GovernanceViolation`` when denied (``run`` never called).
+    in the file's metadata when ``embeds`` (Parquet), else None. Under a sealed governed root
+    ``run(declaration, where)`` writes to ``where`` instead (see :data:`Run`), and the file (or
+    the folder's files) is sealed. Returns what ``run`` returns.
+    Raises ``GovernanceViolation`` when denied (``run`` never called), ``StorageError`` when the
+    write cannot be sealed (nothing written).
     """
     from lacuna.governor import current
 
@@ -180,6 +214,15 @@ def govern_write(
     path = local_path(target)
     keeps_label = (path is not None and op.destination is not None
                    and op.destination.type in _SIDECAR_TYPES)
+    seal = (path is not None and op.destination is not None
+            and op.destination.type is DestinationType.GOVERNED_STORAGE
+            and gov.config.storage.encrypt)
+    if seal:  # sealed at rest, or not written at all: never a plaintext fallback
+        from lacuna.integrations.pandas._patch import no_plaintext
+
+        no_plaintext()
+        if method in sealed_frames.UNSEALABLE_WRITERS:
+            sealed_frames.refuse(method, name)  # raises StorageError: nothing written
     out = dataset_ref(name)
     written = tuple(str(c) for c in columns)
     sources = state.lineage.roots()
@@ -197,7 +240,12 @@ def govern_write(
                 state.classification, columns=list(written), rows=rows or 0, sources=sources,
                 written_by=op.user.id, run_id=produced.run_id)
         with _bypass.bypass():
-            result = run(declaration)
+            if seal and path is not None:
+                result = sealed_frames.sealed_write(
+                    path, lambda where: run(declaration, where), method=method,
+                    classification=state.classification, gov=gov)
+            else:
+                result = run(declaration)
         if keeps_label and path is not None and os.path.exists(path):
             write_label(path, [(state.classification, sources, op.user.id, produced.run_id)],
                         gov.config.classification)

@@ -16,6 +16,7 @@ from lacuna.integrations.frames.io import (
     govern_write,
     local_path,
     parquet_declaration,
+    read_source,
 )
 from lacuna.integrations.frames.state import STATES
 from lacuna.integrations.polars._ops import columns_of, settings, state
@@ -57,14 +58,21 @@ def wrap_reader(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def reader(*args: Any, **kwargs: Any) -> Any:
-            with outermost():
-                result = original(*args, **kwargs)
             target = _arg(args, kwargs, keyword) if keyword else "clipboard://system"
+
+            def call(source: Any) -> Any:  # source: target, or a sealed file's plaintext
+                a, kw = (args, kwargs) if source is target else _retarget(
+                    keyword, args, kwargs, source)
+                with outermost():
+                    return original(*a, **kw)
+
+            result, decided = read_source(target, call, method=f"polars.{name}",
+                                          materialise=_collected if name in SCANNERS else None)
             if isinstance(result, dict):  # read_excel(sheet_id=0): one frame per sheet
                 for sheet, frame in result.items():
-                    _read(name, f"{target}#{sheet}", frame, args, kwargs)
+                    _read(name, f"{target}#{sheet}", frame, args, kwargs, decided)
             elif isinstance(result, (pl.DataFrame, pl.LazyFrame)):
-                _read(name, target, result, args, kwargs)
+                _read(name, target, result, args, kwargs, decided)
             return result
 
         return reader
@@ -72,8 +80,16 @@ def wrap_reader(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     return make
 
 
+def _collected(result: Any) -> Any:
+    """A scan of a sealed file, read whole before its plaintext copy is removed."""
+    if not isinstance(result, pl.LazyFrame):
+        return result
+    with outermost(), _bypass.bypass():
+        return result.collect().lazy()
+
+
 def _read(name: str, target: Any, result: Any, args: tuple[Any, ...],
-          kwargs: dict[str, Any]) -> None:
+          kwargs: dict[str, Any], decided: Any = None) -> None:
     config = settings()
     embedded = parquet_declaration(local_path(target)) if "parquet" in name else None
     with _bypass.bypass():
@@ -88,7 +104,7 @@ def _read(name: str, target: Any, result: Any, args: tuple[Any, ...],
             frame, rows = result.to_pandas(), None
     how = f"polars.{name}{args[1:]!r}{sorted(kwargs.items(), key=lambda kv: kv[0])!r}"
     STATES.set(result, govern_read(method=f"polars.{name}", target=target, frame=frame,
-                                   rows=rows, embedded=embedded, how=how))
+                                   rows=rows, embedded=embedded, how=how, decided=decided))
 
 
 def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., Any]],
@@ -106,14 +122,17 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             rows = self.height if isinstance(self, pl.DataFrame) else None
             embeds = name in ("write_parquet", "sink_parquet")
 
-            def run(declaration: dict[str, Any] | None) -> Any:
+            def run(declaration: dict[str, Any] | None, where: Any = None) -> Any:
                 kw = dict(kwargs)
+                a = args
+                if where is not None:  # sealed governed storage: a stream or a scratch path
+                    a, kw = _retarget(keyword, a, kw, where)
                 if declaration is not None:
                     meta = dict(kw.get("metadata") or {})
                     meta[PARQUET_KEY.decode()] = json.dumps({ATTRS_KEY: declaration})
                     kw["metadata"] = meta
                 with outermost():
-                    return original(self, *args, **kw)
+                    return original(self, *a, **kw)
 
             return govern_write(self, current, target, run, method=f"polars.{owner}.{name}",
                                 columns=columns, rows=rows, embeds=embeds,
@@ -122,6 +141,13 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
         return writer
 
     return make
+
+
+def _retarget(keyword: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+              where: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if args:
+        return (where, *args[1:]), kwargs
+    return args, {**kwargs, keyword: where}
 
 
 def _target(name: str, keyword: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

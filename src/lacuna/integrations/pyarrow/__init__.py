@@ -42,6 +42,7 @@ from lacuna.integrations.frames.io import (
     govern_write,
     metadata_declaration,
     metadata_with,
+    read_source,
 )
 from lacuna.integrations.frames.state import STATES, effective
 from lacuna.integrations.pyarrow import _compute
@@ -134,14 +135,18 @@ def carrying(result: Any, state: DataState) -> Any:
 def _reader(method: str) -> Make:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def read(source: Any, *args: Any, **kwargs: Any) -> Any:
-            with outermost():
-                table = original(source, *args, **kwargs)
+            def call(plain: Any) -> Any:  # source, or a sealed file's plaintext
+                with outermost():
+                    return original(plain, *args, **kwargs)
+
+            table, decided = read_source(source, call, method=method)
             if not isinstance(table, pa.Table):
                 return table
             embedded = metadata_declaration(table.schema.metadata)
             with _bypass.bypass():
                 frame = table.to_pandas()
-            state = govern_read(method=method, target=source, frame=frame, embedded=embedded)
+            state = govern_read(method=method, target=source, frame=frame, embedded=embedded,
+                                decided=decided)
             return table.replace_schema_metadata(
                 dict(_tokened(table.schema, state).metadata or {}))
 
@@ -152,8 +157,16 @@ def _reader(method: str) -> Make:
 
 def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
     def dataset(source: Any, *args: Any, **kwargs: Any) -> Any:
-        with outermost():
-            found = original(source, *args, **kwargs)
+        def call(plain: Any) -> Any:  # source, or sealed files' plaintext (read whole)
+            with outermost():
+                return original(plain, *args, **kwargs)
+
+        def in_memory(found: Any) -> Any:
+            with outermost(), _bypass.bypass():
+                return original(found.to_table())
+
+        found, decided = read_source(source, call, method="pyarrow.dataset.dataset",
+                                     materialise=in_memory)
         if not isinstance(source, (str, list)) and not hasattr(source, "__fspath__"):
             return found
         config = _settings()
@@ -161,7 +174,7 @@ def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
             frame = found.head(config.sample_rows).to_pandas()
         embedded = metadata_declaration(found.schema.metadata)
         state = govern_read(method="pyarrow.dataset.dataset", target=source, frame=frame,
-                            rows=-1, embedded=embedded)
+                            rows=-1, embedded=embedded, decided=decided)
         try:
             return found.replace_schema(_tokened(found.schema, state))
         except Exception:
@@ -197,15 +210,15 @@ def _writer(method: str, embeds: bool) -> Make:
                 state = _unseen(data)
                 columns, rows = [], 0
 
-            def run(declaration: dict[str, Any] | None) -> Any:
+            def run(declaration: dict[str, Any] | None, to: Any = None) -> Any:
                 out = data
                 if isinstance(data, (pa.Table, pa.RecordBatch)):
                     meta = _untokened(data.schema.metadata)
                     if declaration is not None:
                         meta = metadata_with(declaration, meta)
                     out = data.replace_schema_metadata(meta)
-                with outermost():
-                    return original(out, where, *args, **kwargs)
+                with outermost():  # ``to``: sealed governed storage's stream or scratch path
+                    return original(out, where if to is None else to, *args, **kwargs)
 
             return govern_write(data, state, where, run, method=method, columns=columns,
                                 rows=rows, embeds=embeds, exception_id=exception_id,

@@ -1,0 +1,302 @@
+"""Governed storage for the frame libraries (polars, pyarrow, DuckDB): sealed writes and
+decrypting reads, the one place :mod:`lacuna.integrations.frames.io` and the hooks call.
+
+Writes. A write whose destination is a governed root (with ``storage.encrypt``) never lands in
+plaintext there:
+
+- writers that take a binary stream (``STREAM_WRITERS``: polars ``write_csv``,
+  ``write_parquet``, ``write_ipc``, ``write_json``, ``write_ndjson``, ``write_avro``; pyarrow
+  ``parquet.write_table``, ``csv.write_csv``, ``feather.write_feather``) write into
+  :func:`lacuna.storage.write_governed`'s sealing stream: the plaintext never touches a file
+  system;
+- writers that need a path (polars ``sink_*``, ``write_excel``; ``pyarrow.dataset
+  .write_dataset``; DuckDB ``write_csv``/``write_parquet``/``to_*``, ``COPY … TO``) write into a
+  private scratch folder (:func:`scratch`), then every file they wrote is sealed into the
+  governed root (same relative paths) and the scratch folder is removed;
+- table formats that manage their own files (``write_delta``, ``write_iceberg``) are refused.
+
+Reads. A reader given a sealed file (or a folder holding sealed files) first opens each through
+:func:`lacuna.storage.open_governed` (decided and audited before anything is decrypted), then:
+
+- eager readers that take a binary stream (``STREAM_READERS``) read the decrypted stream;
+- the others (polars ``scan_*``, ``pyarrow.dataset.dataset``, DuckDB ``read_*``) read a
+  plaintext copy in a private scratch folder, and the result is **materialised in memory**
+  (a LazyFrame is collected and made lazy again, a dataset becomes an in-memory dataset, a
+  DuckDB relation becomes an Arrow-backed relation) before the scratch folder is removed.
+
+The scratch folder is ``tempfile.mkdtemp`` (mode 0700, files 0600) in ``/dev/shm`` when that is
+a writable folder (memory, never written to a disk), else the system temp folder; it is removed
+when the call returns or fails. Limits (docs/storage.md): a lazy scan of a sealed file is not
+lazy (the whole file is read), and a kill -9 in the middle of a path-based read or write leaves
+the scratch folder behind (in ``/dev/shm``, gone at reboot; readable only by the same user).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lacuna.errors import StorageError
+from lacuna.storage.access import open_governed, open_sealed_writer, seals, write_governed
+from lacuna.storage.sealed import is_sealed
+
+if TYPE_CHECKING:
+    from lacuna.governor import Governor
+    from lacuna.model import Classification
+
+T = TypeVar("T")
+
+STREAM_WRITERS = frozenset({
+    "polars.DataFrame.write_csv", "polars.DataFrame.write_parquet",
+    "polars.DataFrame.write_ipc", "polars.DataFrame.write_json",
+    "polars.DataFrame.write_ndjson", "polars.DataFrame.write_ipc_stream",
+    "polars.DataFrame.write_avro",
+    "pyarrow.parquet.write_table", "pyarrow.csv.write_csv", "pyarrow.feather.write_feather",
+})
+UNSEALABLE_WRITERS = frozenset({
+    "polars.DataFrame.write_delta", "polars.DataFrame.write_iceberg",
+})
+STREAM_READERS = frozenset({
+    "polars.read_csv", "polars.read_parquet", "polars.read_ipc", "polars.read_json",
+    "polars.read_ndjson", "polars.read_ipc_stream", "polars.read_avro", "polars.read_excel",
+    "pyarrow.parquet.read_table", "pyarrow.csv.read_csv", "pyarrow.feather.read_table",
+})
+_SCRATCH_PARENT = "/dev/shm"  # a private mkdtemp folder inside it, mode 0700
+_COPY = 1 << 20
+
+
+def _gov(gov: Governor | None) -> Governor:
+    if gov is not None:
+        return gov
+    from lacuna.governor import current
+
+    return current()
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[str]:
+    """A private folder (0700) for plaintext a library needs as a path; removed afterwards."""
+    parent = _SCRATCH_PARENT if (os.path.isdir(_SCRATCH_PARENT)
+                                 and os.access(_SCRATCH_PARENT, os.W_OK | os.X_OK)) else None
+    folder = tempfile.mkdtemp(prefix="lacuna-plain-", dir=parent)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- writes -------------------------------------------------------------------------------------
+
+
+def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
+                 classification: Classification | None, gov: Governor | None = None) -> T:
+    """Perform ``write(target)`` so that what it writes to ``path`` (a file or a folder under a
+    governed root) is sealed: ``target`` is a sealing stream for ``STREAM_WRITERS``, else a path
+    in a private scratch folder whose files are sealed into ``path`` afterwards.
+
+    Raises:
+        StorageError: the writer cannot be sealed (nothing written).
+    """
+    from lacuna.integrations.pandas._patch import no_plaintext, users_error
+
+    no_plaintext()  # if Lacuna fails from here on, the call is refused, never run plain
+    try:
+        return _sealed_write(path, write, method=method, classification=classification,
+                             gov=_gov(gov))
+    except OSError as exc:  # the file system's answer (no such folder, disk full): the user's
+        users_error(exc)
+        raise
+
+
+def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
+                  classification: Classification | None, gov: Governor) -> T:
+    g = gov
+    if method in UNSEALABLE_WRITERS:
+        refuse(method, path)
+    if method in STREAM_WRITERS:
+        return write_governed(path, write, method=method, classification=classification, gov=g)
+    with scratch() as folder:
+        staged = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "out")
+        result = write(staged)
+        if os.path.isdir(staged):
+            seal_tree(staged, path, method=method, classification=classification, gov=g)
+        elif os.path.isfile(staged):
+            _seal_file(staged, path, method=method, classification=classification, gov=g)
+        else:
+            msg = (f"{method} to {path} wrote nothing Lacuna can seal (no file at the path it "
+                   "was given). Nothing was written to governed storage.")
+            raise StorageError(msg)
+    return result
+
+
+def seal_tree(staged: str, target: str, *, method: str,
+              classification: Classification | None, gov: Governor) -> list[str]:
+    """Seal every file under the folder ``staged`` into ``target`` (same relative paths)."""
+    written: list[str] = []
+    for root, _dirs, files in os.walk(staged):
+        rel = os.path.relpath(root, staged)
+        out_dir = os.path.normpath(os.path.join(target, rel))
+        os.makedirs(out_dir, exist_ok=True)
+        for name in sorted(files):
+            out = os.path.join(out_dir, name)
+            _seal_file(os.path.join(root, name), out, method=method,
+                       classification=classification, gov=gov)
+            written.append(out)
+    return written
+
+
+def _seal_file(plain: str, target: str, *, method: str,
+               classification: Classification | None, gov: Governor) -> None:
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        msg = f"Cannot save file into a non-existent directory: '{parent}'"
+        raise OSError(msg)
+    writer = open_sealed_writer(target, method=method, classification=classification, gov=gov)
+    try:
+        with open(plain, "rb") as fh:
+            for block in iter(lambda: fh.read(writer.segment), b""):
+                writer.write(block)
+    except BaseException:
+        writer.discard()
+        raise
+    writer.close()
+
+
+def refuse(method: str, path: str) -> None:
+    msg = (f"{method} to {path} cannot be encrypted: it is under a governed root "
+           "(destinations.governed), and a table format that manages its own files (Delta, "
+           "Iceberg) cannot be sealed file by file. Write Parquet, CSV, IPC or JSON to a path "
+           "there, write the table outside governed storage, or turn encryption off "
+           "(storage.encrypt: false). Nothing was written.")
+    raise StorageError(msg)
+
+
+def writes_sealed(path: str | None, gov: Governor | None = None) -> bool:
+    """Whether a write to the local ``path`` goes to sealed governed storage."""
+    return path is not None and seals(path, gov)
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRead:
+    """What a read of sealed storage decided: the files opened and the classification the
+    decision was taken on (None for several files: the values decide again)."""
+
+    files: tuple[str, ...]
+    decided: Classification | None
+
+
+def sealed_files(target: Any) -> tuple[str, ...]:
+    """The sealed files a read of ``target`` touches (a file, or the files under a folder);
+    empty when it reads no sealed file (then the library reads it as it is)."""
+    if not isinstance(target, (str, os.PathLike)) or "://" in os.fspath(target):
+        return ()
+    path = os.path.expanduser(os.fspath(target))
+    if os.path.isfile(path):
+        return (path,) if is_sealed(path) else ()
+    if os.path.isdir(path):
+        found = []
+        for root, _dirs, files in os.walk(path):
+            found += [os.path.join(root, f) for f in sorted(files)
+                      if is_sealed(os.path.join(root, f))]
+        return tuple(found)
+    return ()
+
+
+def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
+                materialise: Callable[[T], T] | None = None,
+                code_location: str | None = None,
+                gov: Governor | None = None) -> tuple[T, SealedRead | None]:
+    """``read(source)`` where ``source`` is ``target`` itself when it holds no sealed file, else
+    the decrypted stream (``STREAM_READERS``, one file) or a private plaintext copy (a path; the
+    result goes through ``materialise`` before the copy is removed).
+
+    Every sealed file is opened through :func:`open_governed` first: a denied read raises
+    ``GovernanceViolation`` before anything is decrypted or ``read`` runs.
+    """
+    files = sealed_files(target)
+    if not files:
+        return read(target), None
+    g = _gov(gov)
+    path = os.path.expanduser(os.fspath(target))
+    handles = [open_governed(f, method=method, code_location=code_location, gov=g)
+               for f in files]
+    try:
+        decided = handles[0].raw.decided_on if len(handles) == 1 else None  # type: ignore[attr-defined]
+        info = SealedRead(files=files, decided=decided)
+        if method in STREAM_READERS and os.path.isfile(path):
+            return read(handles[0]), info
+        with scratch() as folder:
+            plain = _decrypt_into(folder, path, files, handles)
+            result = read(plain)
+            if materialise is not None:
+                result = materialise(result)
+        return result, info
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def refuse_sealed_in_sql(target: Any, engine: str) -> None:
+    """A SQL engine that opens files itself (DuckDB's ``FROM 'x.parquet'``) would read
+    ciphertext: refused with what to do instead, before the engine tries.
+
+    Raises:
+        StorageError: ``target`` is (or holds) a sealed governed file.
+    """
+    if sealed_files(target):
+        msg = (f"{engine} SQL names {os.fspath(target)}, a sealed governed file: the engine "
+               "opens files itself and would read ciphertext, so Lacuna cannot decrypt it "
+               "there. Read it through Lacuna first (e.g. rel = duckdb.read_parquet(path), "
+               "then query rel), which is decided and audited. Nothing was read.")
+        raise StorageError(msg)
+
+
+def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[Any]) -> str:
+    """A plaintext copy of the file or folder ``path`` inside ``folder`` (0600 files); files
+    under a folder that are not sealed (e.g. ``_SUCCESS``) are copied as they are."""
+    base = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "in")
+    opened = dict(zip(files, handles, strict=True))
+    if os.path.isfile(path):
+        _copy_out(opened[path], base)
+        return base
+    for root, _dirs, names in os.walk(path):
+        out_dir = os.path.join(base, os.path.relpath(root, path))
+        os.makedirs(out_dir, mode=0o700, exist_ok=True)
+        for name in names:
+            src = os.path.join(root, name)
+            if src in opened:
+                _copy_out(opened[src], os.path.join(out_dir, name))
+            else:
+                with open(src, "rb") as fh:
+                    _copy_out(fh, os.path.join(out_dir, name))
+    return base
+
+
+def _copy_out(handle: Any, dest: str) -> None:
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(handle, out, _COPY)
+
+
+__all__ = [
+    "STREAM_READERS",
+    "STREAM_WRITERS",
+    "UNSEALABLE_WRITERS",
+    "SealedRead",
+    "read_sealed",
+    "refuse",
+    "refuse_sealed_in_sql",
+    "scratch",
+    "seal_tree",
+    "sealed_files",
+    "sealed_write",
+    "writes_sealed",
+]
