@@ -11,6 +11,10 @@ import pytest
 from lacuna.model import Action, Classification, Operation, User
 from lacuna.remote.wire import decision_from_wire, decision_to_wire
 
+# The tests share one app and read what earlier ones recorded (the audit search and /metrics
+# see the denials decided above them): under xdist the module runs on one worker, in order.
+pytestmark = pytest.mark.xdist_group("server_api")
+
 PII = {"tier": "PROPRIETARY", "tags": ["PII", "GDPR"],
        "columns": {"email": {"classification": "pii", "pii_type": "email",
                              "sensitivity": "high"}}}
