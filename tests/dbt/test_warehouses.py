@@ -138,3 +138,45 @@ def test_sqlite_through_sqlalchemy(dbt_built: Any, tmp_path: Path) -> None:
     report = apply_environment(dbt_built.dir, environment="preview", seed=7, warehouse=url)
     assert report.skipped == ("snapshot.lacuna_example.customers_snapshot",)
     _check_integrity(url, before, orders)
+
+
+def test_suggest_samples_values_from_any_warehouse(dbt_built: Any, tmp_path: Path) -> None:
+    """Undeclared columns are classified from the values of the warehouse SQLAlchemy opens
+    (here SQLite), not only from a DuckDB file or seed CSVs: a neutral-named column holding
+    e-mails there is suggested as an e-mail, on the CLI too."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+    from lacuna.dbt import load_project
+    from lacuna.dbt.classify import classify_project, seed_sampler
+    from lacuna.dbt.warehouse import sampler
+    from lacuna.model import ColumnKind
+
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    tables = {k: v for k, v in _tables(dbt_built.warehouse).items() if k[0] == "main"}
+    project = load_project(dbt_built.dir)
+    plain = classify_project(project, sampler=seed_sampler(project))
+    node, column = next(
+        (nc.node, name) for nc in plain.nodes.values()
+        if ("main", nc.node.table) in tables
+        for name, col in nc.classification.columns.items()
+        if col.classification is ColumnKind.PUBLIC and name not in nc.declared
+        and name not in nc.inherited and name in tables[("main", nc.node.table)]
+        and pd.api.types.is_string_dtype(tables[("main", nc.node.table)][name]))
+    frame = tables[("main", node.table)]
+    frame[column] = [f"person{i}@example.org" for i in range(len(frame))]
+    _load(url, tables, schemas=False)
+    sampled = sampler(url, 50)(node, [column, "no_such_column"])
+    assert sampled is not None
+    assert list(sampled) == [column]
+    assert sampled[column][:2] == ["person0@example.org", "person1@example.org"]
+    found = classify_project(project, sampler=sampler(url, 50, fallback=seed_sampler(project)))
+    col = found.nodes[node.unique_id].classification.columns[column]
+    assert col.classification is not ColumnKind.PUBLIC
+    assert col.pii_type == "email"
+    out = CliRunner().invoke(app, ["dbt", "classify", "--project-dir", str(dbt_built.dir),
+                                   "--warehouse", url, "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)[node.unique_id]["columns"][column]["pii_type"] == "email"

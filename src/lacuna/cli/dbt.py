@@ -41,24 +41,43 @@ Database = Annotated[
 ]
 
 
+Warehouse = Annotated[
+    str | None,
+    typer.Option("--warehouse", help="Sample values from this warehouse (a SQLAlchemy URL: "
+                 "duckdb:///…, postgresql+psycopg://…, sqlite:///…; default: lacuna.yaml's "
+                 "dbt.warehouse, else --database / the project's DuckDB file)."),
+]
+
+
 def _classified(project_dir: Path, parse: bool, config: Path | None,
-                database: Path | None = None) -> object:
+                database: Path | None = None, warehouse: str | None = None) -> object:
     from lacuna.dbt import load_project
-    from lacuna.dbt.classify import classify_project, duckdb_sampler, seed_sampler
-    from lacuna.dbt.runtime import warehouse_path
+    from lacuna.dbt.classify import (
+        SEED_SAMPLE_ROWS,
+        classify_project,
+        duckdb_sampler,
+        seed_sampler,
+    )
+    from lacuna.dbt.runtime import configured_warehouse, warehouse_path
+    from lacuna.dbt.warehouse import sampler as warehouse_sampler
     from lacuna.errors import LacunaError
     from lacuna.governor import current
 
     _configure(config)
+    gov = current()
     project = load_project(project_dir, parse=parse)
     sampler = seed_sampler(project)
-    try:
-        found: Path | None = warehouse_path(project, database)
-    except LacunaError:
-        found = None
-    if found is not None and found.is_file():
-        sampler = duckdb_sampler(found, fallback=sampler)
-    return classify_project(project, current().config.classification, sampler=sampler)
+    url = warehouse or (None if database else configured_warehouse(project, gov.config))
+    if url:
+        sampler = warehouse_sampler(url, SEED_SAMPLE_ROWS, fallback=sampler)
+    else:
+        try:
+            found: Path | None = warehouse_path(project, database)
+        except LacunaError:
+            found = None
+        if found is not None and found.is_file():
+            sampler = duckdb_sampler(found, fallback=sampler)
+    return classify_project(project, gov.config.classification, sampler=sampler)
 
 
 @app.command()
@@ -67,12 +86,13 @@ def classify(
     parse: Parse = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     database: Database = None,
+    warehouse: Warehouse = None,
     config: ConfigOption = None,
 ) -> None:
     """Classify every model, seed, snapshot and source: declared, inherited or suggested."""
     from lacuna.dbt.classify import ProjectClassification
 
-    pc = _classified(project_dir, parse, config, database)
+    pc = _classified(project_dir, parse, config, database, warehouse)
     assert isinstance(pc, ProjectClassification)
     if as_json:
         out = {uid: {**nc.classification.to_dict(), "declared": list(nc.declared),
@@ -106,6 +126,7 @@ def suggest(
         "project has a floe.yaml)")] = None,
     parse: Parse = False,
     database: Database = None,
+    warehouse: Warehouse = None,
     config: ConfigOption = None,
 ) -> None:
     """Suggest classes for undeclared columns: YAML to paste, or --apply it in place."""
@@ -113,7 +134,7 @@ def suggest(
     from lacuna.dbt.suggest import apply as apply_suggestions
     from lacuna.dbt.suggest import suggestions, suggestions_yaml
 
-    pc = _classified(project_dir, parse, config, database)
+    pc = _classified(project_dir, parse, config, database, warehouse)
     assert isinstance(pc, ProjectClassification)
     ns = namespace or ("floe" if (project_dir / "floe.yaml").is_file() else "lacuna")
     if ns not in ("lacuna", "floe"):

@@ -15,7 +15,7 @@ Lacuna's own statements here are not governed again (they run under its bypass).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lacuna import _bypass
@@ -26,6 +26,7 @@ from lacuna.model import ColumnClass
 if TYPE_CHECKING:
     import pandas as pd
 
+    from lacuna.dbt.classify import Sampler
     from lacuna.dbt.manifest import DbtNode
 
 MAP_TABLE = "lacuna_governance_map"
@@ -86,6 +87,36 @@ def columns(con: Any, node: DbtNode) -> dict[str, tuple[str, str | None]]:
             type_ = str(udt)
         out[str(name).lower()] = (str(name), type_)
     return out
+
+
+def sampler(warehouse: Any, rows: int, fallback: Sampler | None = None) -> Sampler:
+    """Sample values of a node's columns from any warehouse SQLAlchemy opens (``select ...
+    limit rows``, read only and ungoverned: classification reads what it classifies). A node
+    whose table is not built yet, or a failing query, falls back to ``fallback``.
+
+    Raises:
+        IntegrationError: ``warehouse`` is not a URL SQLAlchemy can open.
+    """
+    import sqlalchemy as sa
+
+    engine = engine_for(warehouse)
+
+    def sample(node: DbtNode, names: Sequence[str]) -> Mapping[str, Sequence[Any]] | None:
+        try:
+            with _bypass.bypass(), engine.connect() as con:
+                found = columns(con, node)
+                wanted = [n for n in names if n.lower() in found]
+                if not wanted:
+                    return fallback(node, names) if fallback else None
+                prep = con.dialect.identifier_preparer
+                listed = ", ".join(prep.quote(found[n.lower()][0]) for n in wanted)
+                data = con.execute(sa.text(f"select {listed} from {relation(engine, node)} "
+                                           f"limit {int(rows)}")).fetchall()
+        except sa.exc.SQLAlchemyError:
+            return fallback(node, names) if fallback else None
+        return {n: [row[i] for row in data] for i, n in enumerate(wanted)}
+
+    return sample
 
 
 def read_table(engine: Any, node: DbtNode) -> pd.DataFrame:
