@@ -151,3 +151,21 @@ def test_personal_data_to_downloads_is_denied_whatever_else_is_odd(
 ) -> None:
     decision = engine.decide(operation, log=False)
     assert not decision.allowed, decision.reasoning
+
+
+@pytest.mark.parametrize("cache_size", [0, 64])
+def test_a_lone_surrogate_gets_a_decision_not_an_encoder_error(cache_size: int) -> None:
+    """A name JSON cannot carry (``os.fsdecode`` of undecodable bytes gives lone surrogates) is
+    escaped for the engine: the export of personal data is still denied, a read decided."""
+    engine = PolicyEngine(cache_size=cache_size)
+    odd = "report-\udf96.csv"
+    read = Operation(action=Action.READ, user=User(id="ana\udc80", role="analyst"),
+                     classification=Classification(tier=Tier.PUBLIC, tags=(odd,)),
+                     sources=(Source(name=odd, classification=Classification()),))
+    decision = engine.decide(read, log=False)
+    assert decision.engine_error is None, decision.reasoning
+    assert decision.allowed, decision.reasoning
+    export = _risky(read)
+    denied = engine.decide(export, log=False)
+    assert not denied.allowed
+    assert denied.engine_error is None, denied.reasoning  # denied by the policy, not an error

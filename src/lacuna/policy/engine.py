@@ -262,7 +262,14 @@ class PolicyEngine:
         cache = state.cache
         key = None
         if cache is not None:
-            key = cache.key(doc)
+            try:
+                key = cache.key(doc)
+            except Exception as exc:  # an input that cannot be encoded: fail closed
+                decision = engine_failure(exc, "<input>", operation_id, state.bundle.revision,
+                                          started)
+                if log:
+                    self._log(decision, doc, started, cached=False)
+                return decision
             hit = cache.get(key)
             if hit is not None:
                 decision = hit.evolve(operation_id=operation_id, operation=operation,
@@ -282,13 +289,17 @@ class PolicyEngine:
             else:
                 # The policies see the input pruned to what they read (the cache key is that
                 # text already): the same decision, a third of the JSON to parse.
-                text = key if key is not None else dumps(
-                    doc if state.trie is None else prune(doc, state.trie))
-                decision = decide(engine, state.packages, doc, operation_id=operation_id,
-                                  revision=revision, docs_url=self.docs_url, started=started,
-                                  operation=operation, input_json=text,
-                                  explainer=state.explainer, by_name=state.by_name)
-                decision = self._within_budget(state, decision, operation_id, started)
+                try:
+                    text = key if key is not None else dumps(
+                        doc if state.trie is None else prune(doc, state.trie))
+                except Exception as exc:  # an input that cannot be encoded: fail closed
+                    decision = engine_failure(exc, "<input>", operation_id, revision, started)
+                else:
+                    decision = decide(engine, state.packages, doc, operation_id=operation_id,
+                                      revision=revision, docs_url=self.docs_url,
+                                      started=started, operation=operation, input_json=text,
+                                      explainer=state.explainer, by_name=state.by_name)
+                    decision = self._within_budget(state, decision, operation_id, started)
         if key is not None and cache is not None and not _over_budget(decision):
             cache.put(key, decision)
         if log:

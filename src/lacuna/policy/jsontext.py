@@ -3,7 +3,9 @@
 One encoder for the decision path, with orjson (about ten times faster than ``json`` on a
 policy input, which is encoded once or twice per decision). Values orjson does not know (a
 ``Path``, an enum subclass it cannot see through) become ``str(value)``, as ``json``'s
-``default=str`` did.
+``default=str`` did. A string JSON cannot carry (a lone surrogate, as ``os.fsdecode`` makes
+of a file name's undecodable bytes) is written with the surrogate escaped as ``\\udcXX`` text,
+so an odd name still gets a decision instead of an encoder error.
 """
 
 from __future__ import annotations
@@ -17,14 +19,34 @@ _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 def dumps(doc: Any) -> str:
     """Compact JSON text of ``doc`` (key order as given)."""
-    return orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return _encode(doc, orjson.OPT_NON_STR_KEYS).decode()
 
 
 def dumps_sorted(doc: Any) -> str:
     """Compact JSON text with object keys sorted: the same text for equal documents."""
-    return orjson.dumps(doc, default=str, option=_SORTED).decode()
+    return _encode(doc, _SORTED).decode()
 
 
 def dumps_bytes(doc: Any) -> bytes:
     """Compact JSON as UTF-8 bytes (an HTTP body)."""
-    return orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS)
+    return _encode(doc, orjson.OPT_NON_STR_KEYS)
+
+
+def _encode(doc: Any, option: int) -> bytes:
+    try:
+        return orjson.dumps(doc, default=str, option=option)
+    except TypeError as exc:
+        if "surrogates" not in str(exc):
+            raise
+        return orjson.dumps(_escaped(doc), default=str, option=option)
+
+
+def _escaped(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8 (lone surrogates as ``\\udcXX`` text)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
