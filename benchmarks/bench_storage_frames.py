@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from docsection import cpu_model
 
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parent / "docs" / "benchmarks.md"
@@ -123,14 +123,7 @@ def measure(folder: Path, rows: int, runs: int) -> list[str]:
 
 
 def section(argv: list[str], rows: int, runs: int, table: list[str], load: str) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     lines = [
         TITLE, "",
         f"`python benchmarks/bench_storage_frames.py {' '.join(argv)}`".replace(" `", "`"),

@@ -16,16 +16,20 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
-def stamp(load_before: tuple[float, float, float]) -> str:
-    """``Measured <date> on <machine>; load average before/after``."""
-    cpu = platform.machine()
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def stamp(load_before: tuple[float, float, float]) -> str:
+    """``Measured <date> on <machine>; load average before/after``."""
+    cpu = cpu_model()
     after = os.getloadavg()
     return (f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}; load average (1/5/15 min) "

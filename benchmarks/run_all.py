@@ -17,6 +17,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from docsection import cpu_model
+
 HERE = Path(__file__).resolve().parent
 # Scripts run more than once, each extra time with these arguments (their own sections).
 EXTRA_RUNS = {"bench_accuracy.py": [["--heldout", "--full-model"]]}
@@ -24,14 +26,7 @@ DOC = HERE.parent / "docs" / "benchmarks.md"
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     mem = ""
     try:
         kb = int(Path("/proc/meminfo").read_text().split()[1])
