@@ -4,7 +4,6 @@ tamper detection work on the ciphertext (never on plaintext bytes of the copy)."
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import lacuna
+from bundles import contractor_denying_bundle
 from lacuna import _bypass, storage
 from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
@@ -118,31 +118,8 @@ def test_a_sealed_source_is_read_through_governed_storage(sandbox: Path, enabled
     assert lacuna.datasets.get("g").shape == (entry.rows, len(entry.columns))
 
 
-DENY_CONTRACTORS = '''package governance.baseline
-
-import rego.v1
-
-metadata := {
-	"id": "P-2024-000",
-	"title": "Baseline Data Use",
-	"owner": "data-governance@example.com",
-	"version": "1.0.0",
-	"actions": ["read", "transform"],
-}
-
-default allow := false
-
-allow if input.user.role != "contractor"
-
-reasons contains "contractors may not read governed data" if input.user.role == "contractor"
-'''
-
-
 def test_a_denied_get_decrypts_nothing(sandbox: Path, enabled, tmp_path: Path) -> None:
-    bundle = tmp_path / "policies"
-    shutil.copytree(Path(lacuna.__file__).parent / "policies" / "default", bundle)
-    (bundle / "governance" / "baseline_test.rego").unlink()
-    (bundle / "governance" / "baseline.rego").write_text(DENY_CONTRACTORS)
+    bundle = contractor_denying_bundle(tmp_path)
     enabled(policy={"dir": str(bundle)})
     lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)
     with lacuna.governed(user={"id": "carl", "role": "contractor"}), pytest.raises(

@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 import lacuna
+from bundles import contractor_denying_bundle
 from lacuna import _bypass
 from lacuna.cli import app
 from lacuna.errors import GovernanceViolation, StorageError
@@ -211,26 +212,6 @@ def test_reads_are_on_the_audit_trail(vault: Path, private: Path, tmp_path: Path
     assert all(outcomes.get(r["id"]) == "succeeded" for r in opened)
 
 
-DENY_CONTRACTORS = '''package governance.baseline
-
-import rego.v1
-
-metadata := {
-	"id": "P-2024-000",
-	"title": "Baseline Data Use",
-	"owner": "data-governance@example.com",
-	"version": "1.0.0",
-	"actions": ["read", "transform"],
-}
-
-default allow := false
-
-allow if input.user.role != "contractor"
-
-reasons contains "contractors may not read governed data" if input.user.role == "contractor"
-'''
-
-
 @pytest.mark.parametrize("read", [
     lambda p: pl.read_parquet(p), lambda p: pl.scan_parquet(p), lambda p: pq.read_table(p),
     lambda p: pa_ds.dataset(str(p)), lambda p: duckdb.read_parquet(str(p)),
@@ -238,12 +219,7 @@ reasons contains "contractors may not read governed data" if input.user.role == 
         "duckdb.read_parquet"])
 def test_a_denied_read_decrypts_nothing(tmp_path: Path, read: Callable[[Path], Any],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
-
-    bundle = tmp_path / "policies"
-    shutil.copytree(Path(lacuna.__file__).parent / "policies" / "default", bundle)
-    (bundle / "governance" / "baseline_test.rego").unlink()
-    (bundle / "governance" / "baseline.rego").write_text(DENY_CONTRACTORS)
+    bundle = contractor_denying_bundle(tmp_path)
     lacuna.enable(str(write_config(tmp_path, policy={"dir": str(bundle)})))
     scratch = tmp_path / "scratch"
     scratch.mkdir()

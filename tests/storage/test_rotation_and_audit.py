@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import lacuna
+from bundles import contractor_denying_bundle
 from lacuna import storage
 from lacuna.cli import app
 from lacuna.errors import GovernanceViolation
@@ -109,31 +109,8 @@ def test_who_read_this_file(vault: Path, tmp_path: Path) -> None:
     assert "neither a duration" in result.output
 
 
-DENY_CONTRACTORS = '''package governance.baseline
-
-import rego.v1
-
-metadata := {
-	"id": "P-2024-000",
-	"title": "Baseline Data Use",
-	"owner": "data-governance@example.com",
-	"version": "1.0.0",
-	"actions": ["read", "transform"],
-}
-
-default allow := false
-
-allow if input.user.role != "contractor"
-
-reasons contains "contractors may not read governed data" if input.user.role == "contractor"
-'''
-
-
 def test_a_denied_read_decrypts_nothing(tmp_path: Path) -> None:
-    bundle = tmp_path / "policies"
-    shutil.copytree(Path(lacuna.__file__).parent / "policies" / "default", bundle)
-    (bundle / "governance" / "baseline_test.rego").unlink()
-    (bundle / "governance" / "baseline.rego").write_text(DENY_CONTRACTORS)
+    bundle = contractor_denying_bundle(tmp_path)
     config = write_config(tmp_path, policy={"dir": str(bundle)})
     lacuna.enable(str(config))
     path = tmp_path / "governed" / "workspace" / "customers.csv"
