@@ -20,7 +20,6 @@ asked, the Data API answer on the decision log with the caller's name, the same 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     from lacuna.model import Decision
     from lacuna.server.state import ServerState
 
-log = logging.getLogger("lacuna.server")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -190,6 +188,8 @@ def _answer(decision: Decision, audit: dict[str, Any] | None) -> bytes:
 async def _recorded(state: ServerState, writer: GroupCommit, decision: Decision, session: str
                     ) -> tuple[Any, Exception | None]:
     """Append ``decision`` through the group commit and wait for it, as ``_record`` does."""
+    from lacuna.server.routes_api import appended
+
     assert decision.operation is not None
     try:
         future = writer.submit(decision, decision.operation, session=session)
@@ -199,9 +199,5 @@ async def _recorded(state: ServerState, writer: GroupCommit, decision: Decision,
             exc = AuditError(f"the audit trail {writer.store.where} did not commit within "
                              f"{_COMMIT_TIMEOUT_S:.0f} s (the database is locked or slow); the "
                              "decision is treated as unrecorded.")
-        state.metrics.audit_write(False)
-        log.error("could not append decision %s to the audit trail: %s",
-                  decision.operation_id, exc)
-        return None, exc
-    state.metrics.audit_write(True)
-    return stored, None
+        return appended(state, decision, None, exc)
+    return appended(state, decision, stored, None)

@@ -111,11 +111,18 @@ def _record(state: ServerState, decision: Decision, session: str) -> tuple[Any, 
         else:
             stored = state.governor.audit.record(decision, decision.operation, session=session)
     except Exception as exc:
-        state.metrics.audit_write(False)
+        return appended(state, decision, None, exc)
+    return appended(state, decision, stored, None)
+
+
+def appended(state: ServerState, decision: Decision, stored: Any, failure: Exception | None
+             ) -> tuple[Any, Exception | None]:
+    """Count (and on failure log) one audit append of ``decision``; ``(stored, failure)``."""
+    state.metrics.audit_write(failure is None)
+    if failure is not None:
         log.error("could not append decision %s to the audit trail: %s",
-                  decision.operation_id, exc)
-        return None, exc
-    state.metrics.audit_write(True)
+                  decision.operation_id, failure)
+        return None, failure
     return stored, None
 
 
