@@ -11,10 +11,6 @@ import pytest
 from lacuna.model import Action, Classification, Operation, User
 from lacuna.remote.wire import decision_from_wire, decision_to_wire
 
-# The tests share one app and read what earlier ones recorded (the audit search and /metrics
-# see the denials decided above them): under xdist the module runs on one worker, in order.
-pytestmark = pytest.mark.xdist_group("server_api")
-
 PII = {"tier": "PROPRIETARY", "tags": ["PII", "GDPR"],
        "columns": {"email": {"classification": "pii", "pii_type": "email",
                              "sensitivity": "high"}}}
@@ -24,6 +20,16 @@ def _op(app_client: Any, dest: str, **extra: Any) -> dict[str, Any]:
     root = app_client.state.governor.config.destinations.unmanaged[0]
     return {"action": "export", "classification": PII, "method": "pandas.DataFrame.to_csv",
             "variable": "df", "destination": dest.replace("DOWNLOADS", root), **extra}
+
+
+def _a_denial_and_a_401(app_client: Any) -> None:
+    """What the audit search and /metrics tests read, made by themselves (not left by the tests
+    above them: under xdist the order is not the file's): a recorded denial by ana, a request
+    without a token."""
+    r = app_client.client.post("/api/v1/decide", json={
+        "operation": _op(app_client, "DOWNLOADS/seen.csv")}, headers=app_client.headers("ana"))
+    assert r.status_code == 200, r.text
+    assert app_client.client.get("/api/v1/audit").status_code == 401
 
 
 def test_decide_uses_the_token_identity_and_matches_in_process(app_client) -> None:
@@ -135,6 +141,7 @@ def test_exceptions_between_people(app_client) -> None:
 
 
 def test_audit_search_and_verify(app_client) -> None:
+    _a_denial_and_a_401(app_client)
     client, h = app_client.client, app_client.headers
     r = client.get("/api/v1/audit", params={"user": "ana", "denied": True}, headers=h("carla"))
     assert r.status_code == 200
@@ -194,6 +201,7 @@ def test_secrets_never_reach_the_logs(app_client, caplog: pytest.LogCaptureFixtu
 
 
 def test_metrics(app_client) -> None:
+    _a_denial_and_a_401(app_client)
     client, h = app_client.client, app_client.headers
     text = client.get("/metrics", headers=h("root")).text
     assert 'lacuna_decisions_total{result="denied"}' in text
