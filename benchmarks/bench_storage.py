@@ -149,11 +149,11 @@ def frame(rows: int) -> pd.DataFrame:
     })
 
 
-def pandas_rows(folder: Path, rows: int, runs: int) -> list[str]:
-    import lacuna
+def workspace(folder: Path) -> tuple[Path, Path, Callable[[bool], object]]:
+    """A plain folder and a governed root under ``folder``, and the configuration of a governed
+    run (its audit trail in ``folder``; ``storage.encrypt`` as given)."""
     from lacuna.config import config_from_dict
 
-    df = frame(rows)
     plain_dir, governed = folder / "plain", folder / "governed"
     plain_dir.mkdir()
     governed.mkdir()
@@ -165,6 +165,15 @@ def pandas_rows(folder: Path, rows: int, runs: int) -> list[str]:
             "audit": {"url": f"sqlite:///{folder / 'audit.db'}"},
             "storage": {"encrypt": encrypt},
         })
+
+    return plain_dir, governed, config
+
+
+def pandas_rows(folder: Path, rows: int, runs: int) -> list[str]:
+    import lacuna
+
+    df = frame(rows)
+    plain_dir, governed, config = workspace(folder)
 
     formats = {
         "CSV": ("csv", lambda d, p: d.to_csv(p, index=False), lambda p: pd.read_csv(p)),

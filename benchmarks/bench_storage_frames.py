@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+from bench_storage import frame, workspace
 from docsection import cpu_model
 
 HERE = Path(__file__).resolve().parent
@@ -42,18 +42,6 @@ def _median(fn: Callable[[], object], runs: int) -> tuple[float, float]:
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
     return statistics.median(wall), statistics.median(cpu)
-
-
-def frame(rows: int) -> pd.DataFrame:
-    rng = np.random.default_rng(7)
-    ids = np.arange(rows)
-    return pd.DataFrame({
-        "customer_id": ids,
-        "email": [f"user{i}@example.com" for i in ids],
-        "region": rng.choice(["north", "south", "east", "west"], rows),
-        "spend": rng.random(rows).round(2) * 1000,
-        "orders": rng.integers(0, 50, rows),
-    })
 
 
 def libraries(df: pd.DataFrame) -> dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any]]]:
@@ -84,20 +72,9 @@ def libraries(df: pd.DataFrame) -> dict[str, tuple[Callable[[Path], Any], Callab
 
 def measure(folder: Path, rows: int, runs: int) -> list[str]:
     import lacuna
-    from lacuna.config import config_from_dict
 
     df = frame(rows)
-    plain_dir, governed = folder / "plain", folder / "governed"
-    plain_dir.mkdir()
-    governed.mkdir()
-
-    def config(encrypt: bool) -> object:
-        return config_from_dict({
-            "user": {"id": "bench", "role": "data_analyst"},
-            "destinations": {"governed": [f"{governed}/"]},
-            "audit": {"url": f"sqlite:///{folder / 'audit.db'}"},
-            "storage": {"encrypt": encrypt},
-        })
+    plain_dir, governed, config = workspace(folder)
 
     out = []
     for name, (write, read) in libraries(df).items():
