@@ -65,3 +65,12 @@ def test_cli_messages_do_not_show_the_password(tmp_path: Path) -> None:
         assert result.exit_code != 0
         assert SECRET not in result.output
         assert "***" in result.output
+
+
+def test_a_dbt_warehouse_that_cannot_be_opened_is_named_without_its_password() -> None:
+    from lacuna.dbt.warehouse import engine_for
+
+    with pytest.raises(LacunaError) as info:
+        engine_for(URL.replace("+psycopg", "+nosuchdriver"))
+    assert SECRET not in str(info.value)
+    assert "lacuna:***@127.0.0.1" in str(info.value)

@@ -22,6 +22,7 @@ from lacuna import _bypass
 from lacuna.dbt.governance import Action, ColumnEffect
 from lacuna.errors import IntegrationError
 from lacuna.model import ColumnClass
+from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +46,9 @@ def engine_for(warehouse: Any) -> Any:
     try:
         return sa.create_engine(str(warehouse))
     except Exception as exc:
-        msg = (f"cannot open the warehouse {warehouse!r} with SQLAlchemy: {exc} (DuckDB needs "
+        shown = redact_url(warehouse)  # never a password in an error
+        reason = str(exc).replace(str(warehouse), shown)
+        msg = (f"cannot open the warehouse {shown!r} with SQLAlchemy: {reason} (DuckDB needs "
                "duckdb-engine, PostgreSQL psycopg)")
         raise IntegrationError(msg) from None
 
