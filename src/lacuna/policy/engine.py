@@ -260,24 +260,25 @@ class PolicyEngine:
     def _decide(self, state: _Loaded, doc: Mapping[str, Any], operation_id: str,
                 operation: Operation | None, started: float, *, log: bool = True) -> Decision:
         cache = state.cache
-        key = None
+        revision = state.bundle.revision
+        # The policies see the input pruned to what they read, as JSON text; with a cache that
+        # text is the cache key too (sorted keys): the same decision, a third of the JSON.
+        try:
+            text = (cache.key(doc) if cache is not None
+                    else dumps(doc if state.trie is None else prune(doc, state.trie)))
+        except Exception as exc:  # an input that cannot be encoded: fail closed
+            decision = engine_failure(exc, "<input>", operation_id, revision, started)
+            if log:
+                self._log(decision, doc, started, cached=False)
+            return decision
         if cache is not None:
-            try:
-                key = cache.key(doc)
-            except Exception as exc:  # an input that cannot be encoded: fail closed
-                decision = engine_failure(exc, "<input>", operation_id, state.bundle.revision,
-                                          started)
-                if log:
-                    self._log(decision, doc, started, cached=False)
-                return decision
-            hit = cache.get(key)
+            hit = cache.get(text)
             if hit is not None:
                 decision = hit.evolve(operation_id=operation_id, operation=operation,
                                       eval_ms=(time.perf_counter() - started) * 1000.0)
                 if log:
                     self._log(decision, doc, started, cached=True)
                 return decision
-        revision = state.bundle.revision
         evaluator = self._isolated.get(state.generation)
         if evaluator is not None or self.isolation == "process":
             decision = self._decide_isolated(state, doc, operation_id, operation, started)
@@ -287,21 +288,13 @@ class PolicyEngine:
             except Exception as exc:  # pragma: no cover - the bundle compiled when it loaded
                 decision = engine_failure(exc, "the bundle", operation_id, revision, started)
             else:
-                # The policies see the input pruned to what they read (the cache key is that
-                # text already): the same decision, a third of the JSON to parse.
-                try:
-                    text = key if key is not None else dumps(
-                        doc if state.trie is None else prune(doc, state.trie))
-                except Exception as exc:  # an input that cannot be encoded: fail closed
-                    decision = engine_failure(exc, "<input>", operation_id, revision, started)
-                else:
-                    decision = decide(engine, state.packages, doc, operation_id=operation_id,
-                                      revision=revision, docs_url=self.docs_url,
-                                      started=started, operation=operation, input_json=text,
-                                      explainer=state.explainer, by_name=state.by_name)
-                    decision = self._within_budget(state, decision, operation_id, started)
-        if key is not None and cache is not None and not _over_budget(decision):
-            cache.put(key, decision)
+                decision = decide(engine, state.packages, doc, operation_id=operation_id,
+                                  revision=revision, docs_url=self.docs_url, started=started,
+                                  operation=operation, input_json=text,
+                                  explainer=state.explainer, by_name=state.by_name)
+                decision = self._within_budget(state, decision, operation_id, started)
+        if cache is not None and not _over_budget(decision):
+            cache.put(text, decision)
         if log:
             self._log(decision, doc, started, cached=False)
         return decision
