@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -250,7 +251,12 @@ def install(conn: Connection, head_seq: int) -> None:
     :func:`rebuild`)."""
     metadata.create_all(conn, checkfirst=True)
     if conn.execute(select(state.c.id)).first() is None:
-        conn.execute(insert(state).values(id=1, from_seq=head_seq))
+        row = {"id": 1, "from_seq": head_seq}
+        if conn.dialect.name in ("postgresql", "sqlite"):  # another process may insert first
+            dialect = import_module(f"sqlalchemy.dialects.{conn.dialect.name}")
+            conn.execute(dialect.insert(state).values(**row).on_conflict_do_nothing())
+        else:
+            conn.execute(insert(state).values(**row))
 
 
 def complete(conn: Connection) -> bool:
