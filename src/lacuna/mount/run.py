@@ -26,9 +26,13 @@ log = logging.getLogger("lacuna.mount")
 
 # libfuse options (see docs/mount.md, "Performance"): the kernel keeps a file's pages between
 # opens while its size and mtime are unchanged (auto_cache), attributes for a second, and asks
-# for reads of up to 1 MiB; direct_io stays off so the page cache and read-ahead work.
+# for reads of up to 512 KiB; direct_io stays off so the page cache and read-ahead work.
 FUSE_OPTIONS: dict[str, object] = {
     "auto_cache": True,
+    # auto_cache compares the file's size and mtime at every open, not only once the cached
+    # attributes are a second old: a file changed behind the mount's back is never served
+    # from stale pages (one lstat per open, beside the open's decision).
+    "ac_attr_timeout": 0.0,
     "attr_timeout": 1.0,
     "entry_timeout": 1.0,
     "default_permissions": True,
