@@ -301,6 +301,8 @@ def _items(value: Any) -> list[Any]:
 
 def _messages(value: Any, package: str) -> tuple[str, ...]:
     """Deny/reason messages from a set, array, string, object or ``true``."""
+    if type(value) is list and all(type(m) is str for m in value):  # the usual set of strings
+        return tuple(m for m in value if m)
     if value is True:
         return (f"Denied by {package}.",)
     if isinstance(value, Mapping) and not {"msg", "message", "reason"} & value.keys():
