@@ -121,10 +121,7 @@ def build_pruned_input(
     """
     category = operation.environment_category  # raises for an unknown environment
     doc: dict[str, Any] = {}
-    for key in _ORDER:  # build_input's key order, which prune keeps
-        sub = trie.get(key)
-        if sub is None:
-            continue
+    for key, sub in _plan(trie):
         if key == "source":
             doc[key] = _pruned_source(operation, sub)
         elif key == "destination":
@@ -180,6 +177,22 @@ _FIELDS: dict[str, Callable[[Operation], Any]] = {
     "exception_id": lambda op: op.exception_id,
     "context": _context,
 }
+
+# id(trie) -> (trie, its top-level (key, subtrie) pairs in build_input's order, which prune
+# keeps): one per bundle, so this is a handful of entries.
+_PLANS: dict[int, tuple[dict[str, Any], tuple[tuple[str, Any], ...]]] = {}
+
+
+def _plan(trie: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    hit = _PLANS.get(id(trie))
+    if hit is not None and hit[0] is trie:
+        return hit[1]
+    plan = tuple((key, trie[key]) for key in _ORDER if key in trie)
+    if len(_PLANS) >= 64:
+        _PLANS.clear()
+    _PLANS[id(trie)] = (trie, plan)  # keeps the trie alive: its id stays its own
+    return plan
+
 
 # (id(object), id(trie)) -> (object, trie, its pruned part): built once per object and trie.
 _PRUNED: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
