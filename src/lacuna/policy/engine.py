@@ -246,12 +246,16 @@ class PolicyEngine:
         try:
             # The engine reads the input pruned to what the policies read, built so in one
             # pass; the whole document is built only for the decision log, which records it.
-            if trie is None or (log and self.decision_log is not None):
-                doc = build_input(operation, exception_approved=exception_approved,
-                                  exception_approver_role=exception_approver_role)
-            pruned = doc if trie is None else build_pruned_input(
-                operation, trie, exception_approved=exception_approved,
-                exception_approver_role=exception_approver_role)
+            if trie is None:  # a policy reads the input whole
+                doc = pruned = build_input(operation, exception_approved=exception_approved,
+                                           exception_approver_role=exception_approver_role)
+            else:
+                pruned = build_pruned_input(operation, trie,
+                                            exception_approved=exception_approved,
+                                            exception_approver_role=exception_approver_role)
+                if log and self.decision_log is not None:
+                    doc = build_input(operation, exception_approved=exception_approved,
+                                      exception_approver_role=exception_approver_role)
         except Exception as exc:  # fail closed: a bad operation
             failed = engine_failure(exc, "the policy input", operation.id,
                                     state.bundle.revision, started)

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.policy.cache import LEAF, prune
 
 if TYPE_CHECKING:
-    from lacuna.model import Classification, Operation
+    from lacuna.model import Classification, Destination, Operation
 
 # id(classification) -> (classification, its part of ``source``). A frame's classification is
 # one immutable object shared by every operation on it, so its input part is built once.
@@ -126,8 +126,7 @@ def build_pruned_input(
             doc[key] = _pruned_source(operation, sub)
         elif key == "destination":
             destination = operation.destination
-            doc[key] = None if destination is None else _shared(
-                destination, sub, lambda d=destination, s=sub: prune(d.to_input(), s))
+            doc[key] = None if destination is None else _pruned_destination(destination, sub)
         elif key == "environment_category":
             doc[key] = category if sub is LEAF else prune(category, sub)
         elif key == "exception_approved":
@@ -207,6 +206,10 @@ def _shared(obj: Any, sub: Any, make: Callable[[], Any]) -> Any:
         _PRUNED.clear()
     _PRUNED[(id(obj), id(sub))] = (obj, sub, part)  # keeps both alive: their ids stay theirs
     return part
+
+
+def _pruned_destination(destination: Destination, sub: Any) -> Any:
+    return _shared(destination, sub, lambda: prune(destination.to_input(), sub))
 
 
 def _pruned_source(operation: Operation, sub: Any) -> Any:
