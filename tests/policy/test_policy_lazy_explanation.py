@@ -256,3 +256,38 @@ def test_the_decision_log_holds_the_explanation(engine: PolicyEngine) -> None:
     reference = _eager(engine, build_input(op))
     assert record["result"]["why"] == list(reference.why)
     assert record["result"]["alternatives"] == [a.to_dict() for a in reference.alternatives]
+
+
+def test_the_written_out_constructor_sets_every_declared_field() -> None:
+    # Decision's __init__ is hand-written (speed): it must take and set exactly the fields.
+    import dataclasses
+    import inspect
+
+    declared = [f.name for f in dataclasses.fields(Decision)]
+    assert list(inspect.signature(Decision.__init__).parameters)[1:] == declared
+    values: dict[str, Any] = {
+        "allowed": False, "operation_id": "op", "reasoning": "r", "policy_id": "P-1",
+        "policy_title": "T", "why": ["w"], "alternatives": [Alternative(title="a")],
+        "steward": "s@example.com", "docs_url": "https://d", "policies": (),
+        "engine_error": "e", "bundle_revision": "rev", "eval_ms": 1.5,
+        "operation": Operation(action=Action.READ, user=User(id="a"),
+                               classification=Classification()),
+    }
+    assert set(values) == set(declared)
+    decision = Decision(**values)
+    for name, value in values.items():
+        expected = tuple(value) if name in ("why", "alternatives") else value
+        assert getattr(decision, name) == expected, name
+    assert set(decision.__dict__) == {f"_{n}" if n in ("why", "alternatives") else n
+                                      for n in declared}
+    minimal = Decision(allowed=True, operation_id="x", reasoning="ok")
+    assert (minimal.why, minimal.alternatives, minimal.policies, minimal.operation) == (
+        (), (), (), None)
+    assert replace(decision, allowed=True) == Decision(**{**values, "allowed": True})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.allowed = True  # type: ignore[misc]
+    lazy = Explanation(lambda: (("later",), ()))
+    unread = Decision(allowed=False, operation_id="x", reasoning="no", why=lazy,
+                      alternatives=lazy)
+    assert not unread.explained
+    assert unread.why == ("later",)

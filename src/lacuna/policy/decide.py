@@ -89,12 +89,12 @@ def decide(engine: Engine, packages: Sequence[PolicyPackage], doc: Mapping[str, 
                          explain=explainer is None)
         if by_name is None:
             by_name = {p.name: p for p in packages}
-        decision = build(result, by_name.__getitem__, doc, operation_id=operation_id,
-                         revision=revision, docs_url=docs_url, started=started)
-        if explainer is not None and not decision.allowed and result.get("deciding"):
-            lazy = explainer(text, by_name[str(result["deciding"])])
-            object.__setattr__(decision, "why", lazy)  # freshly built, not yet shared
-            object.__setattr__(decision, "alternatives", lazy)
+        deciding = result["deciding"]
+        lazy = (explainer(text, by_name[deciding])
+                if explainer is not None and not result["allowed"] and deciding else None)
+        return build(result, by_name.__getitem__, doc, operation_id=operation_id,
+                     revision=revision, docs_url=docs_url, started=started,
+                     operation=operation, lazy=lazy)
     except Exception as exc:  # fail closed on anything the engine raises
         decision = engine_failure(exc, where[0], operation_id, revision, started)
     if operation is not None:
@@ -170,18 +170,23 @@ def nonempty(value: Any) -> bool:
 
 def build(result: Mapping[str, Any], lookup: Callable[[str], PolicyPackage],
           doc: Mapping[str, Any], *, operation_id: str, revision: str | None,
-          docs_url: str | None, started: float) -> Decision:
+          docs_url: str | None, started: float, operation: Operation | None = None,
+          lazy: Explanation | None = None) -> Decision:
     """A :class:`Decision` from a collected (or aggregator) result.
 
     Args:
         result: what :func:`collect` or the aggregator's ``decision``/``result`` returned.
         lookup: package name -> its :class:`PolicyPackage` (for metadata).
-        doc: the policy input (for the fallback reasoning).
+        doc: the policy input (for the fallback reasoning: ``action``,
+            ``source.classification`` and ``destination.type``).
+        operation: the decided operation, when there is one.
+        lazy: a denial's explanation, evaluated when read, instead of the result's.
     """
     votes = result.get("votes") or []
     if not votes:
-        return _no_policy(doc.get("action"), int(result.get("count") or 0), operation_id,
-                          revision, started)
+        decision = _no_policy(doc.get("action"), int(result.get("count") or 0), operation_id,
+                              revision, started)
+        return decision if operation is None else decision.evolve(operation=operation)
     allowed = bool(result.get("allowed"))
     explanation: Mapping[str, Any] = result.get("explanation") or {}
     deciding = lookup(str(result.get("deciding")))
@@ -192,9 +197,11 @@ def build(result: Mapping[str, Any], lookup: Callable[[str], PolicyPackage],
     else:
         reasons = _messages(explanation.get("reasons"), deciding.name)
         reasoning = "; ".join(reasons) or _fallback(deciding, votes, allowed, doc)
-    why: tuple[str, ...] = ()
-    alternatives: tuple[Alternative, ...] = ()
-    if not allowed:
+    why: tuple[str, ...] | Explanation = ()
+    alternatives: tuple[Alternative, ...] | Explanation = ()
+    if lazy is not None:
+        why = alternatives = lazy
+    elif not allowed:
         why = tuple(str(w) for w in _items(explanation.get("why")))
         alternatives = _alternatives(explanation.get("alternatives"))
     meta = deciding.metadata
@@ -207,7 +214,7 @@ def build(result: Mapping[str, Any], lookup: Callable[[str], PolicyPackage],
         policy_title=ref.title, why=why, alternatives=alternatives,
         steward=_text(meta.get("steward")) or ref.owner, docs_url=_text(docs),
         policies=tuple(lookup(v["package"]).ref(v["effect"]) for v in votes),
-        bundle_revision=revision, eval_ms=_ms(started),
+        bundle_revision=revision, eval_ms=_ms(started), operation=operation,
     )
 
 
@@ -294,6 +301,8 @@ def _items(value: Any) -> list[Any]:
 
 def _messages(value: Any, package: str) -> tuple[str, ...]:
     """Deny/reason messages from a set, array, string, object or ``true``."""
+    if type(value) is list and all(type(m) is str for m in value):  # the usual set of strings
+        return tuple(m for m in value if m)
     if value is True:
         return (f"Denied by {package}.",)
     if isinstance(value, Mapping) and not {"msg", "message", "reason"} & value.keys():

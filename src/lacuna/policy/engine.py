@@ -58,7 +58,7 @@ from lacuna.policy.cache import DecisionCache, input_trie, prune
 from lacuna.policy.compile import PolicyPackage, all_packages, compile_bundle
 from lacuna.policy.decide import build, decide, engine_failure, explain
 from lacuna.policy.decision_log import DecisionEvent
-from lacuna.policy.inputs import build_input
+from lacuna.policy.inputs import build_input, build_pruned_input
 from lacuna.policy.jsontext import dumps
 from lacuna.policy.rego_tests import RegoTestReport, run_tests
 
@@ -241,31 +241,54 @@ class PolicyEngine:
         """
         started = time.perf_counter()
         state = self._state
+        trie = state.trie
+        doc: Mapping[str, Any] | None = None
         try:
-            doc = build_input(operation, exception_approved=exception_approved,
-                              exception_approver_role=exception_approver_role)
+            # The engine reads the input pruned to what the policies read, built so in one
+            # pass; the whole document is built only for the decision log, which records it.
+            if trie is None:  # a policy reads the input whole
+                doc = pruned = build_input(operation, exception_approved=exception_approved,
+                                           exception_approver_role=exception_approver_role)
+            else:
+                pruned = build_pruned_input(operation, trie,
+                                            exception_approved=exception_approved,
+                                            exception_approver_role=exception_approver_role)
+                if log and self.decision_log is not None:
+                    doc = build_input(operation, exception_approved=exception_approved,
+                                      exception_approver_role=exception_approver_role)
         except Exception as exc:  # fail closed: a bad operation
             failed = engine_failure(exc, "the policy input", operation.id,
                                     state.bundle.revision, started)
-            return replace(failed, operation=operation)
-        return self._decide(state, doc, operation.id, operation, started, log=log)
+            return failed.evolve(operation=operation)
+        return self._decide(state, doc, pruned, operation.id, operation, started, log=log)
 
     def evaluate(self, doc: Mapping[str, Any], *, operation_id: str = "") -> Decision:
         """Decide a raw policy input document (the shape :func:`build_input` returns).
 
         For ``lacuna policy eval``, a remote caller, or a benchmark. Never raises.
         """
-        return self._decide(self._state, doc, operation_id, None, time.perf_counter())
+        state = self._state
+        started = time.perf_counter()
+        try:
+            pruned = doc if state.trie is None else prune(doc, state.trie)
+        except Exception as exc:  # an input that cannot be pruned: fail closed
+            decision = engine_failure(exc, "<input>", operation_id, state.bundle.revision,
+                                      started)
+            self._log(decision, doc, started, cached=False)
+            return decision
+        return self._decide(state, doc, pruned, operation_id, None, started)
 
-    def _decide(self, state: _Loaded, doc: Mapping[str, Any], operation_id: str,
-                operation: Operation | None, started: float, *, log: bool = True) -> Decision:
+    def _decide(self, state: _Loaded, doc: Mapping[str, Any] | None, pruned: Mapping[str, Any],
+                operation_id: str, operation: Operation | None, started: float, *,
+                log: bool = True) -> Decision:
+        """Decide ``pruned`` (the input reduced to what the policies read); ``doc`` is the
+        whole input, for the decision log (``None`` when there is no log to write)."""
         cache = state.cache
         revision = state.bundle.revision
-        # The policies see the input pruned to what they read, as JSON text; with a cache that
-        # text is the cache key too (sorted keys): the same decision, a third of the JSON.
+        # The policies see the pruned input as JSON text; with a cache that text is the cache
+        # key too (sorted keys): the same decision, a third of the JSON.
         try:
-            text = (cache.key(doc) if cache is not None
-                    else dumps(doc if state.trie is None else prune(doc, state.trie)))
+            text = cache.key_of_pruned(pruned) if cache is not None else dumps(pruned)
         except Exception as exc:  # an input that cannot be encoded: fail closed
             decision = engine_failure(exc, "<input>", operation_id, revision, started)
             if log:
@@ -281,14 +304,14 @@ class PolicyEngine:
                 return decision
         evaluator = self._isolated.get(state.generation)
         if evaluator is not None or self.isolation == "process":
-            decision = self._decide_isolated(state, doc, operation_id, operation, started)
+            decision = self._decide_isolated(state, pruned, operation_id, operation, started)
         else:
             try:
                 engine = self._engine(state)
             except Exception as exc:  # pragma: no cover - the bundle compiled when it loaded
                 decision = engine_failure(exc, "the bundle", operation_id, revision, started)
             else:
-                decision = decide(engine, state.packages, doc, operation_id=operation_id,
+                decision = decide(engine, state.packages, pruned, operation_id=operation_id,
                                   revision=revision, docs_url=self.docs_url, started=started,
                                   operation=operation, input_json=text,
                                   explainer=state.explainer, by_name=state.by_name)
@@ -339,10 +362,10 @@ class PolicyEngine:
                 weakref.finalize(self, evaluator.close)
             return evaluator
 
-    def _log(self, decision: Decision, doc: Mapping[str, Any], started: float, *,
+    def _log(self, decision: Decision, doc: Mapping[str, Any] | None, started: float, *,
              cached: bool) -> None:
         sink = self.decision_log
-        if sink is not None:
+        if sink is not None and doc is not None:
             eval_ns = int((time.perf_counter() - started) * 1e9)
             sink.log(DecisionEvent(decision, doc, DATA_API_PATH, time.time_ns(), eval_ns,
                                    cached))

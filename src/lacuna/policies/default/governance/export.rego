@@ -8,8 +8,9 @@
 # PROPRIETARY data going anywhere else is a hard `deny` (a domain policy cannot lift it);
 # INTERNAL data going outside is only "not allowed" (a domain policy may grant it).
 #
-# `allow` and `reason` read `input` directly rather than through the helper rules: they run on
-# every decision, and each rule reference costs the embedded engine a couple of microseconds.
+# `allow`, `deny` and `reason` read `input` directly rather than through the helper rules: they
+# run on every decision, and each rule reference costs the embedded engine a couple of
+# microseconds. The helpers stay, as the seed wrote them, and the tests check both agree.
 package governance.export
 
 import rego.v1
@@ -80,10 +81,38 @@ allow if {
 
 deny contains msg if {
 	input.source.classification == "PROPRIETARY"
-	not approved_destination
-	not exception_granted
-	msg := concat("", ["Cannot ", input.action, " PROPRIETARY data to ", destination_phrase])
+	phrase := unapproved_destination_phrase
+	phrase != ""
+	msg := concat("", ["Cannot ", input.action, " PROPRIETARY data to ", phrase])
 }
+
+# The destination as `deny` names it, or "" when PROPRIETARY data may go there: the seed's
+# `not approved_destination`, `not exception_granted` and `destination_phrase` in one else-chain
+# (export_test.rego checks that they agree). `deny` runs on every export, and each rule it
+# references costs the embedded engine about as much again as the chain.
+unapproved_destination_phrase := "" if {
+	input.destination.type == "governed_storage"
+	input.destination.encrypted == true
+} else := "" if {
+	input.destination.type == "database"
+	input.destination.classification_support == true
+} else := "" if {
+	input.exception_approved == true
+	input.exception_approver_role == "data_steward"
+} else := "unmanaged location" if {
+	input.destination.type == "file"
+	input.destination.managed == false
+} else := "a local file outside governed storage" if {
+	input.destination.type == "file"
+} else := "unencrypted storage" if {
+	input.destination.type == "governed_storage"
+} else := "an object store" if {
+	input.destination.type == "object_store"
+} else := "an HTTP endpoint" if {
+	input.destination.type == "http"
+} else := "a database without classification support" if {
+	input.destination.type == "database"
+} else := "a destination Lacuna could not classify"
 
 # --- reasons (the one-line answer, on allow and on a denial without `deny`) ------------------
 

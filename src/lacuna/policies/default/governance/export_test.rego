@@ -128,3 +128,59 @@ test_exception_alternative_names_the_approver if {
 	alts := data.governance.export.alternatives with input as export_of(customers, downloads)
 	alts[2].approver == data.governance.export.exception_approver
 }
+
+# `deny` reads one else-chain (unapproved_destination_phrase) instead of the seed's helpers:
+# for every kind of destination, with and without an exception, it must say what they say.
+seed_deny(inp) := set() if {
+	data.governance.export.approved_destination with input as inp
+} else := set() if {
+	data.governance.export.exception_granted with input as inp
+} else := {concat("", ["Cannot ", inp.action, " PROPRIETARY data to ", phrase])} if {
+	phrase := data.governance.export.destination_phrase with input as inp
+}
+
+destinations := [
+	downloads, governed, aware_db, internal_file,
+	object.union(governed, {"encrypted": false}),
+	object.union(aware_db, {"classification_support": false}),
+	object.union(downloads, {"uri": "s3://bucket/x.csv", "type": "object_store"}),
+	object.union(downloads, {"uri": "https://partner.example.org/upload", "type": "http"}),
+	object.union(downloads, {"type": "carrier_pigeon"}),
+]
+
+grants := [
+	{"exception_approved": false, "exception_approver_role": null},
+	{"exception_approved": true, "exception_approver_role": "data_steward"},
+	{"exception_approved": true, "exception_approver_role": "team_lead"},
+]
+
+test_deny_agrees_with_the_seed_helpers if {
+	every destination in destinations {
+		every grant in grants {
+			inp := object.union(export_of(customers, destination), grant)
+			data.governance.export.deny == seed_deny(inp) with input as inp
+		}
+	}
+}
+
+test_deny_names_each_kind_of_destination if {
+	messages := {m |
+		some destination in destinations
+		some m in data.governance.export.deny with input as export_of(customers, destination)
+	}
+	messages == {
+		"Cannot export PROPRIETARY data to unmanaged location",
+		"Cannot export PROPRIETARY data to a local file outside governed storage",
+		"Cannot export PROPRIETARY data to unencrypted storage",
+		"Cannot export PROPRIETARY data to a database without classification support",
+		"Cannot export PROPRIETARY data to an object store",
+		"Cannot export PROPRIETARY data to an HTTP endpoint",
+		"Cannot export PROPRIETARY data to a destination Lacuna could not classify",
+	}
+}
+
+test_deny_is_for_proprietary_data_only if {
+	every tier in ["PUBLIC", "INTERNAL", "CONFIDENTIAL"] {
+		count(data.governance.export.deny) == 0 with input as export_of({"classification": tier, "tags": ["PII"]}, downloads)
+	}
+}
