@@ -41,6 +41,7 @@ from lacuna.lineage.sidecar import (
 from lacuna.lineage.state import ATTRS_KEY, LineageNode
 from lacuna.model import Action, Classification, DestinationType, Source
 from lacuna.proxy.fingerprints import record_read
+from lacuna.redact import redact_url
 
 # reader name -> keyword of its path argument
 READERS = {
@@ -240,7 +241,7 @@ def sql_target(
         url = con
     elif hasattr(con, "engine") or hasattr(con, "url"):  # SQLAlchemy Engine or Connection
         engine = getattr(con, "engine", con)
-        url = engine.url.render_as_string(hide_password=True)
+        url = redact_url(engine.url)
     else:  # a DBAPI connection, e.g. sqlite3: name the file when it can be found
         try:
             rows = con.execute("PRAGMA database_list").fetchall()
