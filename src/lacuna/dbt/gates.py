@@ -37,13 +37,13 @@ An unknown key is a :class:`~lacuna.errors.ConfigError` naming its path and the 
 from __future__ import annotations
 
 import difflib
-import types
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from lacuna.errors import ConfigError
+from lacuna.sections import Section, allowed_keys
 
 Enforcement = Literal["off", "warn", "strict"]
 OnFailure = Literal["block", "warn", "notify"]
@@ -78,9 +78,6 @@ LEVEL_OF: dict[str, str] = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
 
 def normalize_tests(names: Sequence[str]) -> tuple[str, ...]:
     """Canonical required-test names: ``not_null``→``not_null_pk``, ``all`` expanded, deduped."""
@@ -92,14 +89,14 @@ def normalize_tests(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-class LayerRequirement(_Model):
+class LayerRequirement(Section):
     """One layer's demands: ``required_tests`` and ``minimum_coverage`` (percent)."""
 
     required_tests: tuple[str, ...] = ()
     minimum_coverage: float | None = Field(default=None, ge=0, le=100)
 
 
-class LayerDetection(_Model):
+class LayerDetection(Section):
     """How a model's layer is found, first match wins: ``config.meta`` (``meta_key``, also under
     the ``lacuna:`` / ``floe:`` namespaces), a tag equal to a layer name, a folder on the model's
     path, then a name prefix. Floe projects name models ``stg_`` / ``int_`` / ``mart_``."""
@@ -118,7 +115,7 @@ class LayerDetection(_Model):
     })
 
 
-class QualityGates(_Model):
+class QualityGates(Section):
     """``governance.quality_gates``: the platform team's minimum requirements."""
 
     minimum_test_coverage: float = Field(default=0, ge=0, le=100)
@@ -136,19 +133,19 @@ class QualityGates(_Model):
         return v.strip().lower() if isinstance(v, str) else v
 
 
-class RowCountCheck(_Model):
+class RowCountCheck(Section):
     type: Literal["row_count"]
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
 
 
-class NullPercentageCheck(_Model):
+class NullPercentageCheck(Section):
     type: Literal["null_percentage"]
     columns: tuple[str, ...] = ("*",)  # globs, e.g. "*_id"
     max: float = Field(default=0, ge=0, le=100)
 
 
-class FreshnessCheck(_Model):
+class FreshnessCheck(Section):
     type: Literal["freshness"]
     max_age_hours: float = Field(gt=0)
     column: str | None = None  # the timestamp column; default: the model's loaded_at meta/guess
@@ -158,7 +155,7 @@ Check = Annotated[RowCountCheck | NullPercentageCheck | FreshnessCheck,
                   Field(discriminator="type")]
 
 
-class GateScope(_Model):
+class GateScope(Section):
     """Which models a gate applies to: any of ``tags``, a ``layer``, ``models`` (name globs)."""
 
     tags: tuple[str, ...] = ()
@@ -166,26 +163,26 @@ class GateScope(_Model):
     models: tuple[str, ...] = ()
 
 
-class Gate(_Model):
+class Gate(Section):
     name: str
     scope: GateScope = Field(default_factory=GateScope)
     checks: tuple[Check, ...] = ()
     on_failure: OnFailure = "warn"
 
 
-class DbtTests(_Model):
+class DbtTests(Section):
     enabled: bool = True
     fail_on_warning: bool = False
 
 
-class Quality(_Model):
+class Quality(Section):
     """floe.yaml's ``quality:`` section: Tier 1 dbt tests and Tier 3 gates."""
 
     dbt_tests: DbtTests = Field(default_factory=DbtTests)
     gates: tuple[Gate, ...] = ()
 
 
-class GatesConfig(_Model):
+class GatesConfig(Section):
     """Both sections together: what ``lacuna compile`` enforces."""
 
     quality_gates: QualityGates = Field(default_factory=QualityGates)
@@ -289,52 +286,6 @@ def _dotted(prefix: tuple[str, ...], loc: tuple[Any, ...]) -> str:
     if prefix and loc and loc[0] == "quality":  # ``quality`` is a top-level section
         parts = parts[len(prefix):]
     return ".".join(parts)
-
-
-def allowed_keys(root: Any, loc: tuple[Any, ...]) -> list[str]:
-    """The keys valid at ``loc`` under ``root`` (a model class), following pydantic's loc."""
-    node: Any = root
-    for part in loc:
-        node = _step(node, part)
-        if node is None:
-            return []
-    node = _unwrap(node)
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        return list(node.model_fields)
-    if get_origin(node) is dict:
-        key = get_args(node)[0]
-        return [str(a) for a in get_args(key)] if get_origin(key) is Literal else []
-    return []
-
-
-def _unwrap(tp: Any) -> Any:
-    while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
-    if get_origin(tp) in (Union, types.UnionType):
-        options = [a for a in get_args(tp) if a is not type(None)]
-        if len(options) == 1:
-            return _unwrap(options[0])
-    return tp
-
-
-def _step(node: Any, part: Any) -> Any:
-    node = _unwrap(node)
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        field = node.model_fields.get(str(part))
-        return field.annotation if field is not None else None
-    origin = get_origin(node)
-    if origin in (tuple, list) and isinstance(part, int):
-        return get_args(node)[0]
-    if origin is dict:
-        return get_args(node)[1]
-    if origin in (Union, types.UnionType):  # a discriminated union: pick by the tag
-        for option in get_args(node):
-            opt = _unwrap(option)
-            if isinstance(opt, type) and issubclass(opt, BaseModel):
-                tag = opt.model_fields.get("type")
-                if tag is not None and part in get_args(tag.annotation):
-                    return opt
-    return None
 
 
 __all__ = [
