@@ -450,6 +450,10 @@ class ProxyConfig(Section):
     unparsed: Literal["deny", "allow"] = "deny"  # a body it cannot read, to a non-internal host
     fingerprints: bool = True  # keyed hashes of classified values seen by governed reads
     fingerprint_sample: int = Field(default=1000, ge=0)  # values hashed per classified column
+    # wait: a governed read returns once its fingerprints are committed (the proxy, in any
+    # process, recognises them at once); background: it returns at once and the writer thread
+    # commits them milliseconds later (docs/proxy.md)
+    fingerprint_writes: Literal["wait", "background"] = "wait"
     upstream_ca: Path | None = None  # CA bundle for HTTPS upstreams; None: the system's
     ca_dir: Path | None = None  # the proxy's own CA; None: $LACUNA_HOME/proxy
 
