@@ -20,6 +20,7 @@ escape past U+10FFFF, ``2026-13-01``) and settings past the size limits below
 from __future__ import annotations
 
 import getpass
+import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -62,10 +63,18 @@ MAX_TERMS_TOTAL_CHARS = 2000  # all terms together
 MAX_ATTRIBUTES_BYTES = 16 * 1024  # user.attributes as JSON: it is in every decision's input
 MAX_ATTRIBUTES_DEPTH = 6
 
+# The sections of lacuna.yaml other modules own: their validators (module:function), imported
+# when the section is set (docs/dbt.md, docs/retention.md).
+OWNED_SECTIONS = {
+    "governance": "lacuna.dbt.governance:governance_from",  # ADR-0012's governance: section
+    "dbt": "lacuna.dbt.settings:dbt_settings_from",
+    "retention": "lacuna.retention.settings:retention_from",
+}
+
+
 def lacuna_home() -> Path:
     """Lacuna's state folder: ``$LACUNA_HOME`` or ``~/.lacuna``."""
     return Path(os.environ.get("LACUNA_HOME") or Path.home() / ".lacuna").expanduser()
-
 
 
 class UserConfig(Section):
@@ -443,6 +452,8 @@ class OpenLineageConfig(Section):
 
 class LineageConfig(Section):
     openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
+
+
 class ProxyConfig(Section):
     """``proxy:``: the HTTP egress proxy (``lacuna proxy``, docs/proxy.md)."""
 
@@ -522,33 +533,14 @@ class Config(Section):
         environment_category(v)  # raises ConfigError with the allowed values
         return v
 
-    # The sections other modules own are validated by them, with this file's origin, so their
-    # errors name the file, the line and the key (each raises ConfigError).
-    @field_validator("governance")
+    @field_validator(*OWNED_SECTIONS)
     @classmethod
-    def _governance(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if v:
-            from lacuna.dbt.governance import governance_from
-
-            governance_from(v, origin=origin_of(info))
-        return v
-
-    @field_validator("dbt")
-    @classmethod
-    def _dbt(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if v:
-            from lacuna.dbt.settings import dbt_settings_from
-
-            dbt_settings_from(v, origin=origin_of(info))
-        return v
-
-    @field_validator("retention")
-    @classmethod
-    def _retention(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if v:
-            from lacuna.retention.settings import retention_from
-
-            retention_from(v, origin=origin_of(info))
+    def _owned(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # a section another module owns is validated by it, with this file's origin, so its
+        # errors name the file, the line and the key (each raises ConfigError)
+        if v and info.field_name:
+            module, function = OWNED_SECTIONS[info.field_name].split(":")
+            getattr(importlib.import_module(module), function)(v, origin=origin_of(info))
         return v
 
     @property

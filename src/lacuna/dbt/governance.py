@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import difflib
 import enum
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -56,7 +57,7 @@ from lacuna.model import (
     Tier,
     environment_category,
 )
-from lacuna.sections import Origin, Section, validate_section
+from lacuna.sections import Key, Origin, Section, validate_section
 
 CATEGORIES = ("production", "non_production")
 ENVIRONMENTS = tuple(ENVIRONMENT_CATEGORY)
@@ -227,21 +228,39 @@ def governance_from(raw: Any, *, where: str = "<config>",
                             special=_policy_key)
 
 
-def load_governance(project_dir: str | Path = ".", *,
-                    config: str | Path | None = None) -> tuple[GovernanceConfig, str]:
-    """The governance section of ``config``, else ``floe.yaml``, else ``lacuna.yaml`` in the
-    project folder; with the file it came from (``"defaults"`` when none has one)."""
+def config_files(project_dir: str | os.PathLike[str] = ".", *,
+                 config: str | os.PathLike[str] | None = None,
+                 names: tuple[str, ...] = ("floe.yaml", "lacuna.yaml"),
+                 ) -> Iterator[tuple[Path, Any, dict[Key, int]]]:
+    """A dbt project's settings files, parsed, in order: ``config`` alone when given, else those
+    of ``names`` in the project folder that exist; each with its data and its key lines.
+
+    Raises:
+        ConfigError: ``config`` does not exist, or a file cannot be read or is not YAML.
+    """
     from lacuna.config import parse_yaml
 
     root = Path(project_dir)
-    files = [Path(config)] if config else [root / "floe.yaml", root / "lacuna.yaml"]
-    for path in files:
+    for path in [Path(config)] if config else [root / name for name in names]:
         if not path.is_file():
             if config:
                 msg = f"{path}: no such config file"
                 raise ConfigError(msg)
             continue
-        raw, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            msg = f"{path}: cannot read it ({type(exc).__name__})"
+            raise ConfigError(msg) from None
+        raw, lines = parse_yaml(text, str(path))
+        yield path, raw, lines
+
+
+def load_governance(project_dir: str | Path = ".", *,
+                    config: str | Path | None = None) -> tuple[GovernanceConfig, str]:
+    """The governance section of ``config``, else ``floe.yaml``, else ``lacuna.yaml`` in the
+    project folder; with the file it came from (``"defaults"`` when none has one)."""
+    for path, raw, lines in config_files(project_dir, config=config):
         if not isinstance(raw, Mapping) or "governance" not in raw:
             continue
         gov = governance_from(raw["governance"], origin=Origin(str(path), lines))
