@@ -102,16 +102,19 @@ def validate_section(model: type[M], raw: Any, *, prefix: Key = (), origin: Orig
 
 def explain(exc: ValidationError, model: type[BaseModel], *, prefix: Key = (),
             origin: Origin | None = None, title: str = "settings", docs: str | None = None,
-            special: Special | None = None) -> str:
+            special: Special | None = None, dotted: Callable[[Key], str] | None = None) -> str:
     """One message for all of ``exc``'s problems: a header naming the file and line of the
-    first, one ``- file:line: dotted.key: what to do`` line each, then the docs page."""
+    first, one ``- file:line: dotted.key: what to do`` line each, then the docs page.
+    ``dotted`` writes a key (``prefix`` and pydantic's loc) as the user wrote it; default: the
+    parts joined with dots."""
     origin = origin or Origin()
+    dotted = dotted or (lambda loc: ".".join(str(p) for p in loc))
     # unknown keys first: a misspelt key also makes its correct spelling "missing"
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     entries = []
     for err in errors:
         loc = (*prefix, *err["loc"])
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = dotted(loc) or "(top level)"
         said = special(err, key) if special is not None else None  # type: ignore[arg-type]
         if said is None and err["type"] == "extra_forbidden":
             said = f"{key}: unknown setting" + _nearest(

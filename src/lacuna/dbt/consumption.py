@@ -102,7 +102,8 @@ def load_consumption(project_dir: str | Path, config: str | Path | None = None
     try:
         consumption = ConsumptionConfig.model_validate(section or {})
     except ValidationError as exc:
-        raise ConfigError(explain(exc, ConsumptionConfig, source, where)) from None
+        raise ConfigError(explain(exc, ConsumptionConfig, source, where,
+                                  title="consumption section")) from None
     return consumption, governance, source
 
 

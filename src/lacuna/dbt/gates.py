@@ -42,8 +42,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from lacuna import sections
 from lacuna.errors import ConfigError
-from lacuna.sections import Section, allowed_keys
+from lacuna.sections import Origin, Section, allowed_keys
 
 Enforcement = Literal["off", "warn", "strict"]
 OnFailure = Literal["block", "warn", "notify"]
@@ -243,34 +244,29 @@ def load_gates(
 
 
 def explain(exc: ValidationError, root: type[BaseModel], where: str,
-            prefix: tuple[str, ...] = ()) -> str:
-    """One line per problem: ``where: a.b.c: what; did you mean 'x'?``."""
-    lines = []
-    # unknown keys first: a misspelt key also makes its correct spelling "missing"
-    for err in sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden"):
+            prefix: tuple[str, ...] = (), *, title: str = "quality gates") -> str:
+    """:func:`lacuna.sections.explain` with the keys as written here (``checks[0]``, no
+    discriminator tag, ``quality`` at the top level) and unknown layers and check types named."""
+
+    def special(err: Mapping[str, Any], _key: str) -> str | None:
         loc = tuple(err["loc"])
-        shown = _dotted(prefix, loc)
-        if err["type"] == "extra_forbidden":
-            allowed = allowed_keys(root, loc[:-1])
-            near = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
-            hint = f"did you mean '{near[0]}'?" if near else ""
-            valid = f"valid keys: {', '.join(sorted(allowed))}" if allowed else ""
-            lines.append(f"{where}: {shown}: unknown key. "
-                         + "; ".join(p for p in (hint, valid) if p))
-        elif loc and loc[-1] == "[key]":  # an unknown layer name: a key, too
-            shown = _dotted(prefix, (*loc[:-2], loc[-2]))
+        if loc and loc[-1] == "[key]":  # an unknown layer name: a key, too
             near = difflib.get_close_matches(str(loc[-2]), LAYERS, n=1, cutoff=0.4)
             hint = f"did you mean '{near[0]}'? " if near else ""
-            lines.append(f"{where}: {shown}: unknown layer. {hint}valid: {', '.join(LAYERS)}")
-        elif err["type"] == "union_tag_invalid":
-            tags = [t.strip(" '") for t in str(err["ctx"].get("expected_tags", "")).split(",")]
-            near = difflib.get_close_matches(str(err["ctx"].get("tag", "")), tags, n=1, cutoff=0.4)
+            return (f"{_dotted(prefix, (*loc[:-2], loc[-2]))}: unknown layer. {hint}valid: "
+                    f"{', '.join(LAYERS)}")
+        if err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx") or {}
+            tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+            near = difflib.get_close_matches(str(ctx.get("tag", "")), tags, n=1, cutoff=0.4)
             hint = f"did you mean '{near[0]}'? " if near else ""
-            lines.append(f"{where}: {shown}.type: unknown check type "
-                         f"'{err['ctx'].get('tag')}'. {hint}valid: {', '.join(tags)}")
-        else:
-            lines.append(f"{where}: {shown}: {err['msg']}")
-    return "\n".join(lines)
+            return (f"{_dotted(prefix, loc)}.type: unknown check type '{ctx.get('tag')}'. "
+                    f"{hint}valid: {', '.join(tags)}")
+        return None
+
+    return sections.explain(exc, root, prefix=prefix, origin=Origin(where), title=title,
+                            docs="docs/dbt.md", special=special,
+                            dotted=lambda loc: _dotted(prefix, tuple(loc[len(prefix):])))
 
 
 def _dotted(prefix: tuple[str, ...], loc: tuple[Any, ...]) -> str:
