@@ -20,6 +20,7 @@ escape past U+10FFFF, ``2026-13-01``) and settings past the size limits below
 from __future__ import annotations
 
 import getpass
+import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -28,10 +29,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -49,6 +48,7 @@ from lacuna.model import (
     User,
     environment_category,
 )
+from lacuna.sections import Key, Origin, Section, origin_of, validate_section
 
 CONFIG_FILENAME = "lacuna.yaml"
 FLOE_FILENAME = "floe.yaml"
@@ -63,7 +63,13 @@ MAX_TERMS_TOTAL_CHARS = 2000  # all terms together
 MAX_ATTRIBUTES_BYTES = 16 * 1024  # user.attributes as JSON: it is in every decision's input
 MAX_ATTRIBUTES_DEPTH = 6
 
-Key = tuple[str | int, ...]
+# The sections of lacuna.yaml other modules own: their validators (module:function), imported
+# when the section is set (docs/dbt.md, docs/retention.md).
+OWNED_SECTIONS = {
+    "governance": "lacuna.dbt.governance:governance_from",  # ADR-0012's governance: section
+    "dbt": "lacuna.dbt.settings:dbt_settings_from",
+    "retention": "lacuna.retention.settings:retention_from",
+}
 
 
 def lacuna_home() -> Path:
@@ -71,11 +77,7 @@ def lacuna_home() -> Path:
     return Path(os.environ.get("LACUNA_HOME") or Path.home() / ".lacuna").expanduser()
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class UserConfig(_Model):
+class UserConfig(Section):
     id: str = Field(default_factory=lambda: os.environ.get("LACUNA_USER") or _login())
     role: str = Field(default_factory=lambda: os.environ.get("LACUNA_ROLE") or "analyst")
     clearance: Tier = Tier.INTERNAL
@@ -134,7 +136,7 @@ def _login() -> str:
         return "unknown"
 
 
-class ServerConfig(_Model):
+class ServerConfig(Section):
     """A remote OPA server answering decisions over its Data API."""
 
     url: str
@@ -152,7 +154,7 @@ class ServerConfig(_Model):
     ca_file: str | None = None  # a PEM file of CAs for the server's certificate
 
 
-class LacunaServerConfig(_Model):
+class LacunaServerConfig(Section):
     """A Lacuna governance server (``lacuna serve``) this client governs through: decisions,
     audit, lineage and exceptions go there (see docs/server.md). The API token comes from
     the ``token_env`` variable (default ``LACUNA_TOKEN``); ``token`` in a file is allowed but
@@ -170,7 +172,7 @@ class LacunaServerConfig(_Model):
     ca_file: str | None = None
 
 
-class DecisionLogConfig(_Model):
+class DecisionLogConfig(Section):
     """Where decision logs (OPA's shape) go: the state database (sql) or an HTTP collector."""
 
     type: Literal["sql", "http", "none"] = "sql"
@@ -186,7 +188,7 @@ class DecisionLogConfig(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
-class PolicyConfig(_Model):
+class PolicyConfig(Section):
     dir: Path | None = None  # None: the bundled default bundle
     rego_version: Literal["auto", "v0", "v1"] = "auto"
     server: ServerConfig | None = None  # set: decisions come from this OPA server
@@ -200,7 +202,7 @@ class PolicyConfig(_Model):
     isolation: Literal["auto", "process", "none"] = "auto"  # where the budget is enforced
 
 
-class ClassRule(_Model):
+class ClassRule(Section):
     """What a column class implies for its table: a tier and tags."""
 
     tier: Tier
@@ -224,7 +226,7 @@ def _default_mapping() -> dict[str, ClassRule]:
     }
 
 
-class SensitiveTerm(_Model):
+class SensitiveTerm(Section):
     """A known sensitive term (project code name, customer name) from config."""
 
     term: str = Field(min_length=1, max_length=MAX_TERM_CHARS)
@@ -237,7 +239,7 @@ class SensitiveTerm(_Model):
         return Tier.parse(v)
 
 
-class PathRule(_Model):
+class PathRule(Section):
     """A file-path pattern (glob-like, matched on path segments) implying a table floor."""
 
     pattern: str
@@ -250,7 +252,7 @@ class PathRule(_Model):
         return Tier.parse(v)
 
 
-class ClassificationConfig(_Model):
+class ClassificationConfig(Section):
     sample_rows: int = Field(default=1000, ge=1)  # rows sampled for value evidence
     k_anonymity: int = Field(default=5, ge=1)  # minimum group size for aggregates to downgrade
     personal_tags: tuple[str, ...] = (PII, GDPR, PHI, HIPAA, "CCPA")  # dropped by aggregation
@@ -296,11 +298,12 @@ class ClassificationConfig(_Model):
         return v
 
     @model_validator(mode="after")
-    def _cascade(self) -> ClassificationConfig:
+    def _cascade(self, info: ValidationInfo) -> ClassificationConfig:
         if self.cascade or self.cache:
             from lacuna.classify.settings import from_config  # the cascade owns its settings
 
-            from_config({"cascade": self.cascade, "cache": self.cache})  # raises ConfigError
+            from_config({"cascade": self.cascade, "cache": self.cache},
+                        origin=origin_of(info))  # raises ConfigError
         return self
 
     def rule_for(self, kind: ColumnKind) -> ClassRule:
@@ -313,7 +316,7 @@ class ClassificationConfig(_Model):
         return tier
 
 
-class DestinationConfig(_Model):
+class DestinationConfig(Section):
     governed: tuple[str, ...] = (
         "/governed/workspace/",
         "/governed/reports/",
@@ -334,7 +337,7 @@ class DestinationConfig(_Model):
         return v
 
 
-class AuditConfig(_Model):
+class AuditConfig(Section):
     url: str | None = None  # SQLAlchemy URL; None: sqlite file in lacuna_home()
     # An external, append-only log of signed checkpoints (a path outside the state folder);
     # `lacuna audit verify` compares the trail with it too. None: only <database>.checkpoint.
@@ -350,7 +353,7 @@ def _default_strategies() -> dict[str, str]:
     }
 
 
-class AnonymizeConfig(_Model):
+class AnonymizeConfig(Section):
     key_env: str = "LACUNA_ANONYMIZE_KEY"  # where the hashing key comes from, if set
     keystore: str = "file"  # lacuna.keystore backend: file, env, or a registered plug-in
     key_dir: str | None = None  # the file backend's folder; None: lacuna_home()
@@ -361,7 +364,7 @@ class AnonymizeConfig(_Model):
     noise_sensitivity: float = Field(default=1.0, gt=0)  # one person's effect on a value
 
 
-class StewardsConfig(_Model):
+class StewardsConfig(Section):
     """Who may approve exceptions (identities as in ``user.id``: e-mails or user ids).
 
     A request may be approved by anyone in ``default``, in ``policies[<policy id>]`` for the
@@ -374,7 +377,7 @@ class StewardsConfig(_Model):
     domains: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_LIST_ITEMS)
 
 
-class EmailNotifyConfig(_Model):
+class EmailNotifyConfig(Section):
     """E-mail over SMTP (smtplib) to the approver (and, on decisions, to the requester)."""
 
     host: str
@@ -388,7 +391,7 @@ class EmailNotifyConfig(_Model):
     cc: tuple[str, ...] = Field(default=(), max_length=MAX_LIST_ITEMS)
 
 
-class NotifyConfig(_Model):
+class NotifyConfig(Section):
     """``exceptions.notify``: how approvers hear about requests (and requesters of decisions)."""
 
     log: bool = True  # a log line on the ``lacuna.exceptions`` logger
@@ -406,7 +409,7 @@ class NotifyConfig(_Model):
         return v
 
 
-class ExceptionsConfig(_Model):
+class ExceptionsConfig(Section):
     """``exceptions:``: notifications, the key that encrypts files, the sweep's interval."""
 
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
@@ -414,7 +417,7 @@ class ExceptionsConfig(_Model):
     sweep_interval_seconds: float = Field(default=300.0, gt=0)
 
 
-class StorageConfig(_Model):
+class StorageConfig(Section):
     """``storage:``: governed storage (destinations.governed), encrypted at rest
     (docs/storage.md)."""
 
@@ -423,7 +426,7 @@ class StorageConfig(_Model):
     segment_bytes: int = Field(default=256 * 1024, ge=4096, le=64 * 1024 * 1024)
 
 
-class OpenLineageTransportConfig(_Model):
+class OpenLineageTransportConfig(Section):
     """Where OpenLineage events go: ``file`` (JSON Lines), ``console`` (stderr), ``http``."""
 
     type: Literal["file", "console", "http"] = "file"
@@ -441,26 +444,32 @@ class OpenLineageTransportConfig(_Model):
         return self
 
 
-class OpenLineageConfig(_Model):
+class OpenLineageConfig(Section):
     enabled: bool = True
     namespace: str = "lacuna"  # the job namespace of emitted events
     transport: OpenLineageTransportConfig = Field(default_factory=OpenLineageTransportConfig)
 
 
-class LineageConfig(_Model):
+class LineageConfig(Section):
     openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
-class ProxyConfig(_Model):
+
+
+class ProxyConfig(Section):
     """``proxy:``: the HTTP egress proxy (``lacuna proxy``, docs/proxy.md)."""
 
     max_inspect_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # beyond: the first part decides
     unparsed: Literal["deny", "allow"] = "deny"  # a body it cannot read, to a non-internal host
     fingerprints: bool = True  # keyed hashes of classified values seen by governed reads
     fingerprint_sample: int = Field(default=1000, ge=0)  # values hashed per classified column
+    # wait: a governed read returns once its fingerprints are committed (the proxy, in any
+    # process, recognises them at once); background: it returns at once and the writer thread
+    # commits them milliseconds later (docs/proxy.md)
+    fingerprint_writes: Literal["wait", "background"] = "wait"
     upstream_ca: Path | None = None  # CA bundle for HTTPS upstreams; None: the system's
     ca_dir: Path | None = None  # the proxy's own CA; None: $LACUNA_HOME/proxy
 
 
-class DatasetSpec(_Model):
+class DatasetSpec(Section):
     """A registered dataset declared in ``lacuna.yaml`` (see docs/datasets.md)."""
 
     source: str  # a data file; relative paths resolve against the config file's folder
@@ -471,7 +480,7 @@ class DatasetSpec(_Model):
     description: str = ""
 
 
-class DatasetsConfig(_Model):
+class DatasetsConfig(Section):
     """``datasets:``: ``root`` (where registered datasets are materialised; default: the first
     local ``destinations.governed`` folder) and, under any other key, a dataset declaration."""
 
@@ -488,7 +497,7 @@ class DatasetsConfig(_Model):
         return v
 
 
-class Config(_Model):
+class Config(Section):
     """The validated contents of ``lacuna.yaml``."""
 
     mode: Literal["enforce", "warn", "observe"] = "enforce"
@@ -524,31 +533,14 @@ class Config(_Model):
         environment_category(v)  # raises ConfigError with the allowed values
         return v
 
-    @field_validator("governance")
+    @field_validator(*OWNED_SECTIONS)
     @classmethod
-    def _governance(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if v:
-            from lacuna.dbt.governance import governance_from  # owns the section's model
-
-            governance_from(v)  # raises ConfigError naming the key and the nearest valid one
-        return v
-
-    @field_validator("dbt")
-    @classmethod
-    def _dbt(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if v:
-            from lacuna.dbt.settings import dbt_settings_from  # owns the section's model
-
-            dbt_settings_from(v)  # raises ConfigError naming the key and the nearest valid one
-        return v
-
-    @field_validator("retention")
-    @classmethod
-    def _retention(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if v:
-            from lacuna.retention.settings import retention_from  # owns the section's model
-
-            retention_from(v)  # raises ConfigError naming the key and the nearest valid one
+    def _owned(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # a section another module owns is validated by it, with this file's origin, so its
+        # errors name the file, the line and the key (each raises ConfigError)
+        if v and info.field_name:
+            module, function = OWNED_SECTIONS[info.field_name].split(":")
+            getattr(importlib.import_module(module), function)(v, origin=origin_of(info))
         return v
 
     @property
@@ -600,11 +592,13 @@ def config_from_dict(
             data["policy"] = policy
     if source is not None:
         data = _resolve_lineage_path(data, source)
+    origin = Origin(where, lines or {})
     try:
-        config = Config.model_validate({**data, "source": where})
-    except ValidationError as exc:
-        raise ConfigError(_explain(exc, where, lines or {})) from None
+        config = validate_section(Config, {**data, "source": where}, origin=origin,
+                                  title="configuration", docs="docs/config.md")
     except ConfigError as exc:
+        if str(exc).startswith(where):
+            raise
         msg = f"{where}: {exc}"
         raise ConfigError(msg) from None
     except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError,
@@ -618,7 +612,7 @@ def config_from_dict(
             is_dir = False
         if not is_dir:
             msg = (
-                f"{_at(where, lines or {}, ('policy', 'dir'))}: policy.dir "
+                f"{origin.at(('policy', 'dir'))}: policy.dir "
                 f"{str(config.policy.dir)!r} is not a folder. "
                 "Point it at a folder of .rego files, or remove it to use the default bundle."
             )
@@ -779,15 +773,6 @@ def _key_lines(root: Any) -> dict[Key, int]:
     return out
 
 
-def _at(where: str, lines: Mapping[Key, int], loc: Key) -> str:
-    """``file:line`` for the deepest known prefix of ``loc`` (``file`` alone when unknown)."""
-    for end in range(len(loc), 0, -1):
-        line = lines.get(tuple(loc[:end]))
-        if line is not None:
-            return f"{where}:{line}"
-    return where
-
-
 def _from_floe(raw: Any, path: Path) -> dict[str, Any]:
     """Accept a Floe project's ``floe.yaml``: only its ``governance:`` section concerns Lacuna."""
     if not isinstance(raw, Mapping):
@@ -822,18 +807,3 @@ def _resolve_lineage_path(data: dict[str, Any], source: Path) -> dict[str, Any]:
     lineage = dict(data["lineage"])
     lineage["openlineage"] = {**dict(lineage["openlineage"]), "transport": transport}
     return {**data, "lineage": lineage}
-
-
-def _explain(exc: ValidationError, where: str, lines: Mapping[Key, int]) -> str:
-    entries = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        at = _at(where, lines, loc)
-        if err["type"] == "extra_forbidden":
-            entries.append(f"  - {at}: {key}: unknown setting; check the spelling "
-                           "(see docs/config.md)")
-        else:
-            entries.append(f"  - {at}: {key}: {err['msg']}")
-    first = _at(where, lines, tuple(exc.errors()[0]["loc"])) if exc.errors() else where
-    return "\n".join([f"{first}: invalid configuration:", *entries])

@@ -40,6 +40,8 @@ from typing import Any
 
 import httpx
 
+from lacuna.redact import redact_text
+
 # Workers that run requests while their callers wait with a deadline. A worker abandoned at the
 # deadline ends on its own soon after (its phase timeouts are capped by the same deadline).
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lacuna-http")
@@ -97,6 +99,7 @@ class HttpFailure(Exception):
 
     def __init__(self, reason: str, *, kind: str, attempts: int = 1,
                  status: int | None = None) -> None:
+        reason = redact_text(reason)  # a transport error may quote the URL, with its secrets
         if kind != "deadline":
             counted = f"{attempts} attempt" if attempts == 1 else f"{attempts} attempts"
             super().__init__(f"{reason} (after {counted})")

@@ -73,7 +73,8 @@ def test_gates_unknown_key_names_path_and_nearest_key(gates, quality, path, near
     with pytest.raises(ConfigError) as info:
         load_gates(gates, quality, where="floe.yaml")
     message = str(info.value)
-    assert message.startswith(f"floe.yaml: {path}: ")
+    assert message.startswith("floe.yaml: invalid quality gates:")
+    assert f"\n  - floe.yaml: {path}: " in message
     assert f"'{nearest}'" in message
 
 
@@ -155,5 +156,5 @@ def test_gates_project_files_floe_then_lacuna(tmp_path):
 def test_gates_project_file_error_names_the_file(tmp_path):
     (tmp_path / "floe.yaml").write_text("governance:\n  quality_gates: {enforcment: strict}\n")
     with pytest.raises(ConfigError, match=r"floe\.yaml: governance\.quality_gates\.enforcment: "
-                                          r"unknown key\. did you mean 'enforcement'"):
+                                          r"unknown setting; did you mean 'enforcement'"):
         load_project_gates(tmp_path)

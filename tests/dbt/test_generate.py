@@ -264,6 +264,6 @@ def test_generate_fails_closed_on_bad_input(example):
 def test_generate_consumption_unknown_key_names_nearest(tmp_path):
     (tmp_path / "floe.yaml").write_text(
         "governance:\n  consumption:\n    roles: {a: x}\n    row_filter: []\n")
-    with pytest.raises(ConfigError, match=r"governance\.consumption\.row_filter: unknown key\. "
+    with pytest.raises(ConfigError, match=r"governance\.consumption\.row_filter: unknown setting; "
                                           r"did you mean 'row_filters'"):
         load_consumption(tmp_path)

@@ -84,15 +84,15 @@ def test_environment_type_key_wins_over_category() -> None:
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    ({"policys": {}}, "governance.policys: unknown key; did you mean 'policies'?"),
+    ({"policys": {}}, "governance.policys: unknown setting; did you mean 'policies'?"),
     ({"policies": {"pii": {"prodution": {}}}},
-     "governance.policies.pii.prodution: unknown key; did you mean 'production'?"),
+     "governance.policies.pii.prodution: unknown setting; did you mean 'production'?"),
     ({"policies": {"hgh_sensitivity": {}}},
      "governance.policies.hgh_sensitivity: unknown policy key; did you mean 'high_sensitivity'?"),
     ({"policies": {"pii": {"production": {"action": "synthesise"}}}},
      "unknown action 'synthesise'; did you mean 'synthesize'?"),
     ({"policies": {"pii": {"production": {"requires_roles": ["x"]}}}},
-     "governance.policies.pii.production.requires_roles: unknown key; did you mean "
+     "governance.policies.pii.production.requires_roles: unknown setting; did you mean "
      "'requires_role'?"),
     ({"classification": {"source": "dbt"}}, "governance.classification.source"),
 ])

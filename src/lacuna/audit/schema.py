@@ -280,7 +280,7 @@ def open_state_database(url: str, tables: MetaData) -> Engine:
     """
     parsed = parse_url(url)
     path = sqlite_file(parsed)
-    where = str(path) if path is not None else parsed.render_as_string(hide_password=True)
+    where = str(path) if path is not None else redact_url(parsed)
     if path is not None:
         check_sqlite_file(path, create=True)
     engine = build_engine(parsed)

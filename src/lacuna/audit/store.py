@@ -67,6 +67,7 @@ from lacuna.audit.schema import (
 from lacuna.audit.verify import compare_checkpoint, verify_chain
 from lacuna.errors import AuditError
 from lacuna.model import Decision, Operation, utcnow
+from lacuna.redact import redact_url
 from lacuna.signing import Keyring, default_keyring
 from lacuna.state.schema import upgrade as upgrade_state
 
@@ -107,7 +108,7 @@ class AuditStore:
                  checkpoint_log: Path | None = None) -> None:
         self.url = parse_url(url)
         self.path = sqlite_file(self.url)
-        self.where = str(self.path) if self.path else self.url.render_as_string(hide_password=True)
+        self.where = str(self.path) if self.path else redact_url(self.url)
         self.read_only = read_only
         if self.path is not None:
             check_sqlite_file(self.path, create=create and not read_only)

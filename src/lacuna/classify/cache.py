@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lacuna.classify import cachestats
 from lacuna.model import ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
+from lacuna.redact import redact_url
 
 log = logging.getLogger(__name__)
 MEMORY_SIZE = 65536
@@ -112,7 +113,7 @@ class AnswerCache:
             self.problem = f"classification cache kept in memory only: {exc}"
             log.warning("%s", self.problem)
             return
-        self.where = self._engine.url.render_as_string(hide_password=True)
+        self.where = redact_url(self._engine.url)
         cachestats.attach(self._engine)
 
     @property

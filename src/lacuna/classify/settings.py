@@ -20,24 +20,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from lacuna.config import lacuna_home
-from lacuna.errors import ConfigError
+from lacuna.sections import Origin, Section, validate_section
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Thresholds(_Model):
+class Thresholds(Section):
     """A layer's answer stands when its confidence is at least its threshold."""
 
     heuristic: float = Field(default=0.8, ge=0, le=1)
     embedding: float = Field(default=0.75, ge=0, le=1)
 
 
-class EmbeddingSettings(_Model):
+class EmbeddingSettings(Section):
     """Layer 2: nearest labelled examples by sentence embedding (``lacuna[embeddings]``)."""
 
     enabled: bool | Literal["auto"] = "auto"  # auto: on when the extra is installed
@@ -47,7 +43,7 @@ class EmbeddingSettings(_Model):
     neighbours: int = Field(default=5, ge=1, le=50)
 
 
-class LlmSettings(_Model):
+class LlmSettings(Section):
     """Layer 3: an OpenAI-compatible chat endpoint; off unless ``url`` is set."""
 
     url: str | None = None  # e.g. http://127.0.0.1:8080/v1
@@ -60,7 +56,7 @@ class LlmSettings(_Model):
     breaker_reset_s: float = Field(default=30.0, ge=0)  # then one trial call
 
 
-class CascadeSettings(_Model):
+class CascadeSettings(Section):
     """Routing between the layers."""
 
     thresholds: Thresholds = Field(default_factory=Thresholds)
@@ -68,7 +64,7 @@ class CascadeSettings(_Model):
     llm: LlmSettings = Field(default_factory=LlmSettings)
 
 
-class CacheSettings(_Model):
+class CacheSettings(Section):
     """The (name, value-shape) cache of layer-2/3 answers: in memory and in the state store."""
 
     enabled: bool = True
@@ -77,7 +73,7 @@ class CacheSettings(_Model):
     files: int = Field(default=512, ge=0, le=1_000_000)  # whole-file classifications in memory
 
 
-class ClassifySettings(_Model):
+class ClassifySettings(Section):
     """Everything the cascade reads, in one object."""
 
     cascade: CascadeSettings = Field(default_factory=CascadeSettings)
@@ -90,13 +86,14 @@ class ClassifySettings(_Model):
         return self.cache.url or self.state_url or f"sqlite:///{lacuna_home() / 'audit.db'}"
 
 
-def from_config(config: Any = None) -> ClassifySettings:
+def from_config(config: Any = None, *, origin: Origin | None = None) -> ClassifySettings:
     """Read the cascade settings from a ``Config``, a ``ClassificationConfig`` or a mapping.
 
     Args:
         config: ``lacuna.Config`` (its ``classification`` and ``audit_url`` are used), a
             ``ClassificationConfig``, a mapping shaped like the ``classification:`` section, an
             existing ``ClassifySettings``, or ``None`` for the defaults.
+        origin: the file the settings came from and its key lines (for the error message).
 
     Returns:
         The validated settings; absent keys take their defaults.
@@ -121,15 +118,9 @@ def from_config(config: Any = None) -> ClassifySettings:
     else:
         raw = {k: getattr(config, k) for k in ("cascade", "cache") if hasattr(config, k)}
     raw = {k: _plain(v) for k, v in raw.items() if v is not None}
-    try:
-        return ClassifySettings.model_validate({**raw, "state_url": state_url})
-    except ValidationError as exc:
-        lines = ["invalid classification settings:"]
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  - classification.{loc}: {err['msg']}")
-        lines.append("See docs/classification.md for the cascade settings.")
-        raise ConfigError("\n".join(lines)) from None
+    return validate_section(ClassifySettings, {**raw, "state_url": state_url},
+                            prefix=("classification",), origin=origin,
+                            title="classification settings", docs="docs/classification.md")
 
 
 def _plain(value: Any) -> Any:

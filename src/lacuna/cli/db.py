@@ -18,6 +18,7 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from lacuna.errors import AuditError, ConfigError
+from lacuna.redact import redact_url
 
 app = typer.Typer(help="The state database's schema: upgrade it, show its revision.",
                   no_args_is_help=True)
@@ -61,7 +62,7 @@ def upgrade(url: UrlOption = None, config: ConfigOption = None) -> None:
     try:
         parsed = parse_url(_url(url, config))
         path = sqlite_file(parsed)
-        where = str(path) if path else parsed.render_as_string(hide_password=True)
+        where = str(path) if path else redact_url(parsed)
         if path is not None:
             check_sqlite_file(path, create=True)
         engine = build_engine(parsed)
@@ -93,7 +94,7 @@ def current(url: UrlOption = None, config: ConfigOption = None) -> None:
     try:
         parsed = parse_url(_url(url, config))
         path = sqlite_file(parsed)
-        where = str(path) if path else parsed.render_as_string(hide_password=True)
+        where = str(path) if path else redact_url(parsed)
         if path is not None and not path.is_file():
             msg = (f"no state database at {path}: nothing has been recorded there yet "
                    "(`lacuna db upgrade` creates it).")

@@ -52,12 +52,7 @@ Warehouse = Annotated[
 def _classified(project_dir: Path, parse: bool, config: Path | None,
                 database: Path | None = None, warehouse: str | None = None) -> object:
     from lacuna.dbt import load_project
-    from lacuna.dbt.classify import (
-        SEED_SAMPLE_ROWS,
-        classify_project,
-        duckdb_sampler,
-        seed_sampler,
-    )
+    from lacuna.dbt.classify import classify_project, seed_sampler
     from lacuna.dbt.runtime import configured_warehouse, warehouse_path
     from lacuna.dbt.warehouse import sampler as warehouse_sampler
     from lacuna.errors import LacunaError
@@ -69,14 +64,14 @@ def _classified(project_dir: Path, parse: bool, config: Path | None,
     sampler = seed_sampler(project)
     url = warehouse or (None if database else configured_warehouse(project, gov.config))
     if url:
-        sampler = warehouse_sampler(url, SEED_SAMPLE_ROWS, fallback=sampler)
+        sampler = warehouse_sampler(url, fallback=sampler)
     else:
         try:
             found: Path | None = warehouse_path(project, database)
         except LacunaError:
             found = None
         if found is not None and found.is_file():
-            sampler = duckdb_sampler(found, fallback=sampler)
+            sampler = warehouse_sampler(found, fallback=sampler)
     return classify_project(project, gov.config.classification, sampler=sampler)
 
 

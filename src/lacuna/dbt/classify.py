@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -33,7 +32,7 @@ from lacuna.classify.declared import DEFAULT_SENSITIVITY
 from lacuna.classify.heuristic import classify_columns
 from lacuna.classify.rollup import rollup
 from lacuna.config import ClassificationConfig
-from lacuna.dbt.manifest import DbtColumn, DbtNode, DbtProject, ManifestError
+from lacuna.dbt.manifest import DbtColumn, DbtNode, DbtProject
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.lineage.records import ColumnEdge
 from lacuna.lineage.rules import combine
@@ -313,33 +312,5 @@ def seed_sampler(project: DbtProject, rows: int = SEED_SAMPLE_ROWS) -> Sampler:
         except (OSError, UnicodeDecodeError, csv.Error):
             return None
         return values
-
-    return sample
-
-
-def duckdb_sampler(database: str | Path, rows: int = SEED_SAMPLE_ROWS,
-                   fallback: Sampler | None = None) -> Sampler:
-    """Sample values from a DuckDB warehouse (the example project's), read-only."""
-
-    def sample(node: DbtNode, names: Sequence[str]) -> Mapping[str, Sequence[Any]] | None:
-        try:
-            import duckdb
-        except ImportError:
-            return fallback(node, names) if fallback else None
-        try:
-            con = duckdb.connect(str(database), read_only=True)
-        except duckdb.Error as exc:
-            msg = f"cannot open the DuckDB warehouse {database}: {exc}"
-            raise ManifestError(msg) from None
-        try:
-            cols = ", ".join('"' + n.replace('"', '""') + '"' for n in names)
-            table = ".".join('"' + p.replace('"', '""') + '"'
-                             for p in (node.schema, node.table) if p)
-            frame = con.execute(f"select {cols} from {table} limit {int(rows)}").fetchdf()
-        except duckdb.Error:
-            return fallback(node, names) if fallback else None
-        finally:
-            con.close()
-        return {n: frame[n].tolist() for n in names}
 
     return sample

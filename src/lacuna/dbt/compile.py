@@ -42,7 +42,6 @@ from lacuna.dbt.gates import (
     normalize_tests,
 )
 from lacuna.dbt.report import CompileReport, Finding, LayerCoverage, Level, ModelCoverage
-from lacuna.errors import ConfigError
 
 if TYPE_CHECKING:
     from lacuna.dbt.evidence import Evidence
@@ -69,22 +68,9 @@ def load_project_gates(project_dir: str | os.PathLike[str],
     Raises:
         ConfigError: a file is not YAML, or the sections fail validation (path + nearest key).
     """
-    from lacuna.config import parse_yaml
+    from lacuna.dbt.governance import config_files
 
-    root = Path(project_dir)
-    files = [Path(config)] if config else [root / name for name in CONFIG_FILES]
-    for path in files:
-        if not path.is_file():
-            if config:
-                msg = f"{path}: no such config file"
-                raise ConfigError(msg)
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            msg = f"{path}: cannot read it ({type(exc).__name__})"
-            raise ConfigError(msg) from None
-        raw, _ = parse_yaml(text, str(path))
+    for path, raw, _ in config_files(project_dir, config=config, names=CONFIG_FILES):
         if not isinstance(raw, Mapping):
             continue
         gov_raw = raw.get("governance")

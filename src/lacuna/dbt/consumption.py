@@ -37,13 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from lacuna.dbt.compile import primary_key
 from lacuna.dbt.gates import explain
 from lacuna.dbt.governance import Action, GovernanceConfig, PolicyRule, load_governance
 from lacuna.errors import ConfigError
 from lacuna.model import Sensitivity
+from lacuna.sections import Section
 
 if TYPE_CHECKING:
     from lacuna.dbt.classify import ProjectClassification
@@ -53,11 +54,8 @@ if TYPE_CHECKING:
 Visibility = Literal["full", "masked", "withheld"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class RowFilter(_Model):
+class RowFilter(Section):
     """Rows of ``models`` are limited to ``member`` ``operator`` the user's ``user_attribute``."""
 
     models: tuple[str, ...] = ("*",)  # model-name globs
@@ -67,13 +65,13 @@ class RowFilter(_Model):
     exempt_roles: tuple[str, ...] = ()
 
 
-class PolarisSettings(_Model):
+class PolarisSettings(Section):
     catalog: str | None = None  # default: the dbt project's name
     namespace: Literal["schema", "database.schema"] = "schema"
     create_principal_roles: bool = True
 
 
-class ConsumptionConfig(_Model):
+class ConsumptionConfig(Section):
     """The ``consumption:`` section."""
 
     roles: dict[str, str] = Field(default_factory=dict)  # name → description
@@ -104,7 +102,8 @@ def load_consumption(project_dir: str | Path, config: str | Path | None = None
     try:
         consumption = ConsumptionConfig.model_validate(section or {})
     except ValidationError as exc:
-        raise ConfigError(explain(exc, ConsumptionConfig, source, where)) from None
+        raise ConfigError(explain(exc, ConsumptionConfig, source, where,
+                                  title="consumption section")) from None
     return consumption, governance, source
 
 

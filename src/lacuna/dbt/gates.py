@@ -37,13 +37,14 @@ An unknown key is a :class:`~lacuna.errors.ConfigError` naming its path and the 
 from __future__ import annotations
 
 import difflib
-import types
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from lacuna import sections
 from lacuna.errors import ConfigError
+from lacuna.sections import Origin, Section, allowed_keys
 
 Enforcement = Literal["off", "warn", "strict"]
 OnFailure = Literal["block", "warn", "notify"]
@@ -78,9 +79,6 @@ LEVEL_OF: dict[str, str] = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
 
 def normalize_tests(names: Sequence[str]) -> tuple[str, ...]:
     """Canonical required-test names: ``not_null``→``not_null_pk``, ``all`` expanded, deduped."""
@@ -92,14 +90,14 @@ def normalize_tests(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-class LayerRequirement(_Model):
+class LayerRequirement(Section):
     """One layer's demands: ``required_tests`` and ``minimum_coverage`` (percent)."""
 
     required_tests: tuple[str, ...] = ()
     minimum_coverage: float | None = Field(default=None, ge=0, le=100)
 
 
-class LayerDetection(_Model):
+class LayerDetection(Section):
     """How a model's layer is found, first match wins: ``config.meta`` (``meta_key``, also under
     the ``lacuna:`` / ``floe:`` namespaces), a tag equal to a layer name, a folder on the model's
     path, then a name prefix. Floe projects name models ``stg_`` / ``int_`` / ``mart_``."""
@@ -118,7 +116,7 @@ class LayerDetection(_Model):
     })
 
 
-class QualityGates(_Model):
+class QualityGates(Section):
     """``governance.quality_gates``: the platform team's minimum requirements."""
 
     minimum_test_coverage: float = Field(default=0, ge=0, le=100)
@@ -136,19 +134,19 @@ class QualityGates(_Model):
         return v.strip().lower() if isinstance(v, str) else v
 
 
-class RowCountCheck(_Model):
+class RowCountCheck(Section):
     type: Literal["row_count"]
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
 
 
-class NullPercentageCheck(_Model):
+class NullPercentageCheck(Section):
     type: Literal["null_percentage"]
     columns: tuple[str, ...] = ("*",)  # globs, e.g. "*_id"
     max: float = Field(default=0, ge=0, le=100)
 
 
-class FreshnessCheck(_Model):
+class FreshnessCheck(Section):
     type: Literal["freshness"]
     max_age_hours: float = Field(gt=0)
     column: str | None = None  # the timestamp column; default: the model's loaded_at meta/guess
@@ -158,7 +156,7 @@ Check = Annotated[RowCountCheck | NullPercentageCheck | FreshnessCheck,
                   Field(discriminator="type")]
 
 
-class GateScope(_Model):
+class GateScope(Section):
     """Which models a gate applies to: any of ``tags``, a ``layer``, ``models`` (name globs)."""
 
     tags: tuple[str, ...] = ()
@@ -166,26 +164,26 @@ class GateScope(_Model):
     models: tuple[str, ...] = ()
 
 
-class Gate(_Model):
+class Gate(Section):
     name: str
     scope: GateScope = Field(default_factory=GateScope)
     checks: tuple[Check, ...] = ()
     on_failure: OnFailure = "warn"
 
 
-class DbtTests(_Model):
+class DbtTests(Section):
     enabled: bool = True
     fail_on_warning: bool = False
 
 
-class Quality(_Model):
+class Quality(Section):
     """floe.yaml's ``quality:`` section: Tier 1 dbt tests and Tier 3 gates."""
 
     dbt_tests: DbtTests = Field(default_factory=DbtTests)
     gates: tuple[Gate, ...] = ()
 
 
-class GatesConfig(_Model):
+class GatesConfig(Section):
     """Both sections together: what ``lacuna compile`` enforces."""
 
     quality_gates: QualityGates = Field(default_factory=QualityGates)
@@ -246,34 +244,29 @@ def load_gates(
 
 
 def explain(exc: ValidationError, root: type[BaseModel], where: str,
-            prefix: tuple[str, ...] = ()) -> str:
-    """One line per problem: ``where: a.b.c: what; did you mean 'x'?``."""
-    lines = []
-    # unknown keys first: a misspelt key also makes its correct spelling "missing"
-    for err in sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden"):
+            prefix: tuple[str, ...] = (), *, title: str = "quality gates") -> str:
+    """:func:`lacuna.sections.explain` with the keys as written here (``checks[0]``, no
+    discriminator tag, ``quality`` at the top level) and unknown layers and check types named."""
+
+    def special(err: Mapping[str, Any], _key: str) -> str | None:
         loc = tuple(err["loc"])
-        shown = _dotted(prefix, loc)
-        if err["type"] == "extra_forbidden":
-            allowed = allowed_keys(root, loc[:-1])
-            near = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
-            hint = f"did you mean '{near[0]}'?" if near else ""
-            valid = f"valid keys: {', '.join(sorted(allowed))}" if allowed else ""
-            lines.append(f"{where}: {shown}: unknown key. "
-                         + "; ".join(p for p in (hint, valid) if p))
-        elif loc and loc[-1] == "[key]":  # an unknown layer name: a key, too
-            shown = _dotted(prefix, (*loc[:-2], loc[-2]))
+        if loc and loc[-1] == "[key]":  # an unknown layer name: a key, too
             near = difflib.get_close_matches(str(loc[-2]), LAYERS, n=1, cutoff=0.4)
             hint = f"did you mean '{near[0]}'? " if near else ""
-            lines.append(f"{where}: {shown}: unknown layer. {hint}valid: {', '.join(LAYERS)}")
-        elif err["type"] == "union_tag_invalid":
-            tags = [t.strip(" '") for t in str(err["ctx"].get("expected_tags", "")).split(",")]
-            near = difflib.get_close_matches(str(err["ctx"].get("tag", "")), tags, n=1, cutoff=0.4)
+            return (f"{_dotted(prefix, (*loc[:-2], loc[-2]))}: unknown layer. {hint}valid: "
+                    f"{', '.join(LAYERS)}")
+        if err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx") or {}
+            tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+            near = difflib.get_close_matches(str(ctx.get("tag", "")), tags, n=1, cutoff=0.4)
             hint = f"did you mean '{near[0]}'? " if near else ""
-            lines.append(f"{where}: {shown}.type: unknown check type "
-                         f"'{err['ctx'].get('tag')}'. {hint}valid: {', '.join(tags)}")
-        else:
-            lines.append(f"{where}: {shown}: {err['msg']}")
-    return "\n".join(lines)
+            return (f"{_dotted(prefix, loc)}.type: unknown check type '{ctx.get('tag')}'. "
+                    f"{hint}valid: {', '.join(tags)}")
+        return None
+
+    return sections.explain(exc, root, prefix=prefix, origin=Origin(where), title=title,
+                            docs="docs/dbt.md", special=special,
+                            dotted=lambda loc: _dotted(prefix, tuple(loc[len(prefix):])))
 
 
 def _dotted(prefix: tuple[str, ...], loc: tuple[Any, ...]) -> str:
@@ -289,52 +282,6 @@ def _dotted(prefix: tuple[str, ...], loc: tuple[Any, ...]) -> str:
     if prefix and loc and loc[0] == "quality":  # ``quality`` is a top-level section
         parts = parts[len(prefix):]
     return ".".join(parts)
-
-
-def allowed_keys(root: Any, loc: tuple[Any, ...]) -> list[str]:
-    """The keys valid at ``loc`` under ``root`` (a model class), following pydantic's loc."""
-    node: Any = root
-    for part in loc:
-        node = _step(node, part)
-        if node is None:
-            return []
-    node = _unwrap(node)
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        return list(node.model_fields)
-    if get_origin(node) is dict:
-        key = get_args(node)[0]
-        return [str(a) for a in get_args(key)] if get_origin(key) is Literal else []
-    return []
-
-
-def _unwrap(tp: Any) -> Any:
-    while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
-    if get_origin(tp) in (Union, types.UnionType):
-        options = [a for a in get_args(tp) if a is not type(None)]
-        if len(options) == 1:
-            return _unwrap(options[0])
-    return tp
-
-
-def _step(node: Any, part: Any) -> Any:
-    node = _unwrap(node)
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        field = node.model_fields.get(str(part))
-        return field.annotation if field is not None else None
-    origin = get_origin(node)
-    if origin in (tuple, list) and isinstance(part, int):
-        return get_args(node)[0]
-    if origin is dict:
-        return get_args(node)[1]
-    if origin in (Union, types.UnionType):  # a discriminated union: pick by the tag
-        for option in get_args(node):
-            opt = _unwrap(option)
-            if isinstance(opt, type) and issubclass(opt, BaseModel):
-                tag = opt.model_fields.get("type")
-                if tag is not None and part in get_args(tag.annotation):
-                    return opt
-    return None
 
 
 __all__ = [

@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import difflib
 import enum
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ConfigError
@@ -56,6 +57,7 @@ from lacuna.model import (
     Tier,
     environment_category,
 )
+from lacuna.sections import Key, Origin, Section, validate_section
 
 CATEGORIES = ("production", "non_production")
 ENVIRONMENTS = tuple(ENVIRONMENT_CATEGORY)
@@ -81,11 +83,8 @@ class Action(enum.StrEnum):
 _ORDER = list(Action)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class PolicyRule(_Model):
+class PolicyRule(Section):
     action: Action = Action.RESTRICT
     requires_role: tuple[str, ...] = ()
     requires_approval: bool = False
@@ -107,7 +106,7 @@ class PolicyRule(_Model):
         return [v] if isinstance(v, str) else v
 
 
-class PolicyByEnvironment(_Model):
+class PolicyByEnvironment(Section):
     production: PolicyRule | None = None
     non_production: PolicyRule | None = None
     development: PolicyRule | None = None
@@ -122,11 +121,11 @@ class PolicyByEnvironment(_Model):
         return rule
 
 
-class ClassificationSource(_Model):
+class ClassificationSource(Section):
     source: Literal["dbt_meta", "inferred"] = "dbt_meta"
 
 
-class GovernanceConfig(_Model):
+class GovernanceConfig(Section):
     """``governance:``. ``quality_gates`` and ``consumption`` pass through here and are
     validated by ``lacuna compile`` / ``lacuna generate`` (lacuna.dbt.gates, .consumption)."""
 
@@ -214,41 +213,57 @@ def policy_keys() -> set[str]:
 
 
 def governance_from(raw: Any, *, where: str = "<config>",
-                    prefix: tuple[str, ...] = ("governance",)) -> GovernanceConfig:
+                    prefix: tuple[str, ...] = ("governance",),
+                    origin: Origin | None = None) -> GovernanceConfig:
     """Validate a ``governance:`` mapping.
 
     Raises:
-        ConfigError: an unknown key (with the nearest valid one) or a bad value, naming the path.
+        ConfigError: an unknown key (with the nearest valid one) or a bad value, naming the
+            file, the line when known, and the path.
     """
     if raw is None:
         return GovernanceConfig()
-    if not isinstance(raw, Mapping):
-        msg = f"{where}: {'.'.join(prefix)}: expected a mapping, got {type(raw).__name__}"
-        raise ConfigError(msg)
-    try:
-        return GovernanceConfig.model_validate(dict(raw))
-    except ValidationError as exc:
-        raise ConfigError(_explain(exc, where, prefix)) from None
+    return validate_section(GovernanceConfig, raw, prefix=prefix, origin=origin or Origin(where),
+                            title="governance section", docs="docs/dbt.md",
+                            special=_policy_key)
+
+
+def config_files(project_dir: str | os.PathLike[str] = ".", *,
+                 config: str | os.PathLike[str] | None = None,
+                 names: tuple[str, ...] = ("floe.yaml", "lacuna.yaml"),
+                 ) -> Iterator[tuple[Path, Any, dict[Key, int]]]:
+    """A dbt project's settings files, parsed, in order: ``config`` alone when given, else those
+    of ``names`` in the project folder that exist; each with its data and its key lines.
+
+    Raises:
+        ConfigError: ``config`` does not exist, or a file cannot be read or is not YAML.
+    """
+    from lacuna.config import parse_yaml
+
+    root = Path(project_dir)
+    for path in [Path(config)] if config else [root / name for name in names]:
+        if not path.is_file():
+            if config:
+                msg = f"{path}: no such config file"
+                raise ConfigError(msg)
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            msg = f"{path}: cannot read it ({type(exc).__name__})"
+            raise ConfigError(msg) from None
+        raw, lines = parse_yaml(text, str(path))
+        yield path, raw, lines
 
 
 def load_governance(project_dir: str | Path = ".", *,
                     config: str | Path | None = None) -> tuple[GovernanceConfig, str]:
     """The governance section of ``config``, else ``floe.yaml``, else ``lacuna.yaml`` in the
     project folder; with the file it came from (``"defaults"`` when none has one)."""
-    from lacuna.config import parse_yaml
-
-    root = Path(project_dir)
-    files = [Path(config)] if config else [root / "floe.yaml", root / "lacuna.yaml"]
-    for path in files:
-        if not path.is_file():
-            if config:
-                msg = f"{path}: no such config file"
-                raise ConfigError(msg)
-            continue
-        raw, _ = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    for path, raw, lines in config_files(project_dir, config=config):
         if not isinstance(raw, Mapping) or "governance" not in raw:
             continue
-        gov = governance_from(raw["governance"], where=str(path))
+        gov = governance_from(raw["governance"], origin=Origin(str(path), lines))
         env = raw.get("environment")
         if gov.environment is None and isinstance(env, str) and env in ENVIRONMENT_CATEGORY:
             gov = gov.model_copy(update={"environment": env})
@@ -256,46 +271,14 @@ def load_governance(project_dir: str | Path = ".", *,
     return GovernanceConfig(), "defaults"
 
 
-def _allowed(loc: Sequence[Any]) -> list[str]:
-    node: type[BaseModel] | None = GovernanceConfig
-    for part in loc:
-        if node is GovernanceConfig and part == "policies":
-            node = None
-            continue
-        if node is None:  # under policies.<key>
-            node = PolicyByEnvironment
-            continue
-        field = node.model_fields.get(str(part))
-        if field is None:
-            return []
-        ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        candidates = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
-        node = candidates[0] if candidates else None
-        if node is None:
-            return []
-    return list(node.model_fields) if node is not None else sorted(policy_keys())
-
-
-def _explain(exc: ValidationError, where: str, prefix: tuple[str, ...]) -> str:
-    lines = [f"{where}: invalid governance section:"]
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        path = ".".join((*prefix, *(str(p) for p in loc)))
-        message = str(err.get("msg", ""))
-        if "[key:" in message:
-            bad = message.split("[key:", 1)[1].rstrip("]")
-            valid = sorted(policy_keys())
-            near = difflib.get_close_matches(bad.lower(), valid, n=1, cutoff=0.5)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            lines.append(f"  - {path}.{bad}: unknown policy key{hint} (valid: a class "
-                         "pii|phi|financial|identifier|public, a sensitivity like "
-                         "high_sensitivity, or a tier internal|confidential)")
-        elif err["type"] == "extra_forbidden":
-            valid = _allowed(loc[:-1])
-            near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            lines.append(f"  - {path}: unknown key{hint} (valid: {', '.join(valid)})")
-        else:
-            lines.append(f"  - {path}: {message.removeprefix('Value error, ')}")
-    return "\n".join(lines)
+def _policy_key(err: Mapping[str, Any], key: str) -> str | None:
+    """An unknown key under ``policies`` (raised as ``[key:<name>]``): the nearest valid one."""
+    message = str(err.get("msg", ""))
+    if "[key:" not in message:
+        return None
+    bad = message.split("[key:", 1)[1].rstrip("]")
+    near = difflib.get_close_matches(bad.lower(), sorted(policy_keys()), n=1, cutoff=0.5)
+    hint = f"; did you mean '{near[0]}'?" if near else ""
+    return (f"{key}.{bad}: unknown policy key{hint} (valid: a class "
+            "pii|phi|financial|identifier|public, a sensitivity like high_sensitivity, or a "
+            "tier internal|confidential)")

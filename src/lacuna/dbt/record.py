@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 from lacuna.dbt.classify import (
     ProjectClassification,
     classify_project,
-    duckdb_sampler,
     seed_sampler,
 )
 from lacuna.dbt.manifest import RUN_RESULTS, DbtNode, DbtProject, load_project, read_json
+from lacuna.dbt.warehouse import sampler as warehouse_sampler
 from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion, Run, RunStatus
 from lacuna.model import Action, Decision, Destination, DestinationType, Operation, Scope, Source
 
@@ -100,7 +100,7 @@ def record_run(
     sampler = seed_sampler(project)
     warehouse = _warehouse(project, database)
     if warehouse is not None:
-        sampler = duckdb_sampler(warehouse, fallback=sampler)
+        sampler = warehouse_sampler(warehouse, fallback=sampler)
     pc = classify_project(project, gov.config.classification, sampler=sampler)
     raw_results = [r for r in results.get("results") or () if isinstance(r, Mapping)]
     checks = _test_results(project, raw_results)

@@ -45,6 +45,7 @@ from lacuna.model import (
     environment_category,
     utcnow,
 )
+from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -254,7 +255,7 @@ def _apply_sql(gp: GovernancePlan, warehouse: Any, seed: int | str | bytes) -> A
         if engine is not warehouse:
             engine.dispose()  # ours: close its pooled connections (DuckDB locks the file)
     return ApplyReport(environment=gp.environment,
-                       database=engine.url.render_as_string(hide_password=True),
+                       database=redact_url(engine.url),
                        tables=MappingProxyType(tables), skipped=tuple(skipped))
 
 

@@ -22,26 +22,23 @@ an error naming its path and the nearest valid key.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from lacuna.errors import ConfigError
 from lacuna.model import environment_category
+from lacuna.sections import Origin, Section, validate_section
 
 
-class DbtSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class DbtSettings(Section):
     project_dir: str
     environment: str | None = None
     warehouse: str | None = None
     # the server: who holds the governance section's roles (requires_role), by user name or
     # server role, e.g. {data_owner: [olga], compliance: [compliance_officer]}
-    roles: dict[str, tuple[str, ...]] = {}
+    roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @field_validator("roles", mode="before")
     @classmethod
@@ -84,33 +81,18 @@ class DbtSettings(BaseModel):
         return path
 
 
-def dbt_settings_from(raw: Any, *, where: str = "<config>") -> DbtSettings | None:
+def dbt_settings_from(raw: Any, *, where: str = "<config>",
+                      origin: Origin | None = None) -> DbtSettings | None:
     """Validate a ``dbt:`` mapping (None for an empty one).
 
     Raises:
-        ConfigError: an unknown key (with the nearest valid one) or a bad value, naming it.
+        ConfigError: an unknown key (with the nearest valid one) or a bad value, naming the
+            file, the line when known, and the key.
     """
     if not raw:
         return None
-    if not isinstance(raw, Mapping):
-        msg = f"{where}: dbt: expected a mapping, got {type(raw).__name__}"
-        raise ConfigError(msg)
-    try:
-        return DbtSettings.model_validate(dict(raw))
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in ("dbt", *err["loc"]))
-            if err["type"] == "extra_forbidden":
-                near = difflib.get_close_matches(str(err["loc"][-1]),
-                                                 list(DbtSettings.model_fields), n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                problems.append(f"{key}: unknown key{hint}; valid keys: "
-                                f"{', '.join(DbtSettings.model_fields)}")
-            else:
-                problems.append(f"{key}: {err['msg']}")
-        msg = f"{where}: " + "; ".join(problems)
-        raise ConfigError(msg) from None
+    return validate_section(DbtSettings, raw, prefix=("dbt",), origin=origin or Origin(where),
+                            title="dbt settings", docs="docs/dbt.md")
 
 
 __all__ = ["DbtSettings", "dbt_settings_from"]

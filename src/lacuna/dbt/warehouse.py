@@ -16,9 +16,12 @@ Lacuna's own statements here are not governed again (they run under its bypass).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from importlib.util import find_spec
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lacuna import _bypass
+from lacuna.dbt.classify import SEED_SAMPLE_ROWS
 from lacuna.dbt.governance import Action, ColumnEffect
 from lacuna.errors import IntegrationError
 from lacuna.model import ColumnClass
@@ -33,8 +36,9 @@ if TYPE_CHECKING:
 MAP_TABLE = "lacuna_governance_map"
 
 
-def engine_for(warehouse: Any) -> Any:
-    """A SQLAlchemy Engine for ``warehouse`` (an Engine, or a URL).
+def engine_for(warehouse: Any, *, read_only: bool = False) -> Any:
+    """A SQLAlchemy Engine for ``warehouse``: an Engine, a URL, or the path of a DuckDB file
+    (``read_only``: DuckDB opens the file read-only, beside a running dbt).
 
     Raises:
         IntegrationError: not a URL SQLAlchemy can open (the driver is missing, ...).
@@ -43,11 +47,17 @@ def engine_for(warehouse: Any) -> Any:
         return warehouse
     import sqlalchemy as sa
 
+    url = f"duckdb:///{warehouse}" if isinstance(warehouse, Path) else str(warehouse)
+    options: dict[str, Any] = {}
+    if read_only and url.startswith("duckdb:"):
+        # read-only, and no connection kept open: DuckDB refuses a second connection to the
+        # file with another configuration (a later read-write one in this process, dbt's)
+        options = {"connect_args": {"read_only": True}, "poolclass": sa.pool.NullPool}
     try:
-        return sa.create_engine(str(warehouse))
+        return sa.create_engine(url, **options)
     except Exception as exc:
-        shown = redact_url(warehouse)  # never a password in an error
-        reason = str(exc).replace(str(warehouse), shown)
+        shown = redact_url(url)  # never a password in an error
+        reason = str(exc).replace(url, shown)
         msg = (f"cannot open the warehouse {shown!r} with SQLAlchemy: {reason} (DuckDB needs "
                "duckdb-engine, PostgreSQL psycopg)")
         raise IntegrationError(msg) from None
@@ -92,17 +102,24 @@ def columns(con: Any, node: DbtNode) -> dict[str, tuple[str, str | None]]:
     return out
 
 
-def sampler(warehouse: Any, rows: int, fallback: Sampler | None = None) -> Sampler:
-    """Sample values of a node's columns from any warehouse SQLAlchemy opens (``select ...
-    limit rows``, read only and ungoverned: classification reads what it classifies). A node
-    whose table is not built yet, or a failing query, falls back to ``fallback``.
+def sampler(warehouse: Any, rows: int = SEED_SAMPLE_ROWS,
+            fallback: Sampler | None = None) -> Sampler:
+    """Sample values of a node's columns (``select ... limit rows``, read only and ungoverned:
+    classification reads what it classifies) from any warehouse SQLAlchemy opens: an Engine, a
+    URL, or a DuckDB file's path (read-only). The one sampler of built tables: ``lacuna dbt
+    classify|suggest --warehouse``, ``dbt.warehouse``, the project's DuckDB file, ``lacuna dbt
+    record``. A node whose table is not built yet, or a failing query, falls back to
+    ``fallback``; so does a DuckDB file when DuckDB is not installed (it was only found, not
+    asked for).
 
     Raises:
-        IntegrationError: ``warehouse`` is not a URL SQLAlchemy can open.
+        IntegrationError: ``warehouse`` is a URL SQLAlchemy cannot open.
     """
     import sqlalchemy as sa
 
-    engine = engine_for(warehouse)
+    if isinstance(warehouse, Path) and find_spec("duckdb_engine") is None:
+        return fallback or (lambda _node, _names: None)
+    engine = engine_for(warehouse, read_only=True)
 
     def sample(node: DbtNode, names: Sequence[str]) -> Mapping[str, Sequence[Any]] | None:
         try:

@@ -26,6 +26,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from lacuna.exceptions.model import ExceptionRequest, Status
+from lacuna.redact import redact_text
 
 if TYPE_CHECKING:
     from lacuna.config import EmailNotifyConfig, NotifyConfig
@@ -107,7 +108,7 @@ def _guard(channel: str, send: Callable[[], str]) -> Delivery:
     try:
         detail = send()
     except Exception as exc:  # never fails the request: reported and audited instead
-        return Delivery(channel, False, f"{type(exc).__name__}: {exc}")
+        return Delivery(channel, False, redact_text(f"{type(exc).__name__}: {exc}"))
     return Delivery(channel, True, str(detail or ""))
 
 

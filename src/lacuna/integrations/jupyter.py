@@ -99,9 +99,9 @@ def status() -> str:
     gov = _governor.current()
     c = gov.config
     if c.server is not None:
-        policy = f"Lacuna server {c.server.url} (decisions, audit, lineage, exceptions)"
+        policy = f"Lacuna server {redact_url(c.server.url)} (decisions, audit, lineage, exceptions)"
     elif c.policy.server is not None:
-        policy = f"OPA server {c.policy.server.url}"
+        policy = f"OPA server {redact_url(c.policy.server.url)}"
     else:
         policy = str(c.policy.dir) if c.policy.dir else "default bundle (built in)"
     return "\n".join(

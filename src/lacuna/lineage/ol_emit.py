@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lacuna.config import Config, OpenLineageConfig, lacuna_home
+from lacuna.redact import redact_text
 
 if TYPE_CHECKING:
     from openlineage.client.transport import Transport
@@ -125,7 +126,7 @@ class Emitter:
             self.failed += 1
             log.warning("OpenLineage: could not emit a %s event of run %s through %s: %s",
                         getattr(event.eventType, "value", "?"), event.run.runId,
-                        self.config.transport.type, exc)
+                        self.config.transport.type, redact_text(exc))
 
     def _start(self) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -60,6 +60,7 @@ from lacuna.lineage.schema import (
     versions,
 )
 from lacuna.model import Classification
+from lacuna.redact import redact_url
 from lacuna.state.schema import upgrade as upgrade_state
 
 PERSONAL_TAGS = ("PII", "GDPR", "PHI", "HIPAA", "CCPA")  # ClassificationConfig's default
@@ -101,7 +102,7 @@ class LineageStore:
         except AuditError as exc:
             msg = f"lineage store: {exc}"
             raise LineageError(msg) from None
-        self.where = str(self.file) if self.file else self.url.render_as_string(hide_password=True)
+        self.where = str(self.file) if self.file else redact_url(self.url)
         self._sqlite = self.url.get_backend_name() == "sqlite"
         self._lock = threading.Lock()
         try:

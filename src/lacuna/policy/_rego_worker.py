@@ -33,7 +33,7 @@ def receive(stream: IO[bytes]) -> Any:
 
 
 def send(stream: IO[bytes], value: Any) -> None:
-    data = json.dumps(value, separators=(",", ":")).encode()
+    data = json.dumps(value, separators=(",", ":"), default=str).encode()
     stream.write(_FRAME.pack(len(data)) + data)
     stream.flush()
 

@@ -21,10 +21,8 @@ How :class:`~lacuna.policy.engine.PolicyEngine` uses it (``policy.isolation``):
 
 from __future__ import annotations
 
-import json
 import os
 import select
-import struct
 import subprocess
 import sys
 import threading
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from lacuna.errors import PolicyError
+from lacuna.policy._rego_worker import receive, send
 from lacuna.policy.aggregate import RULE, aggregator_source
 
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
 ISOLATION_MODES = ("auto", "process", "none")
 _STARTUP_S = 30.0  # starting a worker: python + regorus + compiling the bundle
-_FRAME = struct.Struct("!I")
 _WORKER = Path(__file__).with_name("_rego_worker.py")
 
 
@@ -99,7 +97,7 @@ class IsolatedEvaluator:
             stdin, stdout = _pipes(process)
             started = time.monotonic()
             try:
-                _send(stdin, {"input": doc, "rule": rule})
+                send(stdin, {"input": doc, "rule": rule})
                 ready, _, _ = select.select([stdout], [], [], budget_s)
                 if not ready:
                     self._stop()
@@ -132,7 +130,7 @@ class IsolatedEvaluator:
                                    stdout=subprocess.PIPE, env=env)
         stdin, stdout = _pipes(process)
         try:
-            _send(stdin, self._setup)
+            send(stdin, self._setup)
             ready, _, _ = select.select([stdout], [], [], _STARTUP_S)
             answer = _receive(stdout) if ready else {"error": "no answer"}
         except (OSError, EOFError, ValueError) as exc:
@@ -170,21 +168,8 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
-def _send(stream: IO[bytes], value: Any) -> None:
-    data = json.dumps(value, separators=(",", ":"), default=str).encode()
-    stream.write(_FRAME.pack(len(data)) + data)
-    stream.flush()
-
-
 def _receive(stream: IO[bytes]) -> dict[str, Any]:
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        raise EOFError
-    (size,) = _FRAME.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    answer = json.loads(data)
+    answer = receive(stream)  # the worker's framing, one definition (lacuna.policy._rego_worker)
     if not isinstance(answer, dict):
         msg = "the worker's answer is not an object"
         raise ValueError(msg)

@@ -48,6 +48,7 @@ from lacuna.policy.decision_log import DecisionEvent
 from lacuna.policy.inputs import build_input
 from lacuna.policy.jsontext import dumps_bytes, dumps_sorted
 from lacuna.policy.remote_answer import InvalidAnswer, check_answer
+from lacuna.redact import redact_text, redact_url
 
 if TYPE_CHECKING:
     from lacuna.model import Operation
@@ -94,7 +95,7 @@ class RemoteEngine:
                  headers: Mapping[str, str] | None = None) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            msg = (f"policy.server.url {url!r} is not an http(s) URL. Use e.g. "
+            msg = (f"policy.server.url {redact_url(url)!r} is not an http(s) URL. Use e.g. "
                    "http://opa.internal:8181.")
             raise ConfigError(msg)
         for key, value in (("timeout_ms", timeout_ms), ("deadline_ms", deadline_ms),
@@ -104,6 +105,7 @@ class RemoteEngine:
                 msg = f"policy.server.{key} must be positive, not {value}."
                 raise ConfigError(msg)
         self.url = url.rstrip("/")
+        self.shown = redact_url(self.url)  # what messages, logs and decisions show
         self.path = path.strip("/")
         self.timeout_s = timeout_ms / 1000.0
         self.deadline_s = deadline_ms / 1000.0
@@ -188,7 +190,7 @@ class RemoteEngine:
         decision_id = None
         if not self.breaker.allow():
             decision = self._failure(
-                f"OPA server {self.url}: circuit breaker open after "
+                f"OPA server {self.shown}: circuit breaker open after "
                 f"{_count(self.breaker.failures, 'consecutive failure')} (last: "
                 f"{self.breaker.last_failure or 'unknown'}); no request sent, next try in "
                 f"{self.breaker.retry_in():.1f} s", operation_id, started, quiet=True)
@@ -202,7 +204,7 @@ class RemoteEngine:
                                  docs_url=self.docs_url, started=started)
             except Exception as exc:  # RemoteUnavailable, or anything unexpected: deny
                 detail = str(exc) if isinstance(exc, RemoteUnavailable) else (
-                    f"OPA server {self.url} returned an unusable answer: {exc}")
+                    f"OPA server {self.shown} returned an unusable answer: {exc}")
                 self.breaker.failure(detail)
                 decision = self._failure(detail, operation_id, started)
             else:
@@ -225,38 +227,38 @@ class RemoteEngine:
                                           content=dumps_bytes({"input": doc}))
         except HttpFailure as exc:
             if exc.kind == "status":
-                msg = (f"OPA server {self.url} returned HTTP {exc.status} after "
+                msg = (f"OPA server {self.shown} returned HTTP {exc.status} after "
                        f"{_count(exc.attempts, 'attempt')}: {exc.reason.split(': ', 1)[-1]}")
             elif exc.kind == "unreachable":
-                msg = (f"OPA server {self.url} unreachable after "
+                msg = (f"OPA server {self.shown} unreachable after "
                        f"{_count(exc.attempts, 'attempt')}: {exc.reason}")
             else:
-                msg = f"OPA server {self.url}: {exc}"
+                msg = f"OPA server {self.shown}: {exc}"
             raise RemoteUnavailable(msg) from None
         if response.status != 200:
-            msg = (f"OPA server {self.url} returned HTTP {response.status} for {where}: "
+            msg = (f"OPA server {self.shown} returned HTTP {response.status} for {where}: "
                    f"{message(response.body)}")
             raise RemoteUnavailable(msg)
         try:
             answer = json.loads(response.body)
         except ValueError as exc:
-            msg = f"OPA server {self.url} returned a response that is not JSON ({exc})"
+            msg = f"OPA server {self.shown} returned a response that is not JSON ({exc})"
             raise RemoteUnavailable(msg) from None
         result = answer.get("result") if isinstance(answer, Mapping) else None
         if isinstance(answer, Mapping) and result is None:
-            msg = (f"OPA server {self.url} returned no result for /v1/data/{self.path}: "
+            msg = (f"OPA server {self.shown} returned no result for /v1/data/{self.path}: "
                    "load the Lacuna bundle there (lacuna policy bundle DIR -o "
                    "bundle.tar.gz) or fix policy.server.path")
             raise RemoteUnavailable(msg)
         if isinstance(result, Mapping) and not {"allowed", "votes"} & result.keys():
-            msg = (f"OPA server {self.url} returned a result for /v1/data/{self.path} that "
+            msg = (f"OPA server {self.shown} returned a result for /v1/data/{self.path} that "
                    "is not a Lacuna decision (no allowed/votes): point policy.server.path "
                    "at the aggregator (lacuna/decision/result)")
             raise RemoteUnavailable(msg)
         try:
             return check_answer(answer)
         except InvalidAnswer as exc:
-            msg = f"OPA server {self.url} returned an invalid decision for {where}: {exc}"
+            msg = f"OPA server {self.shown} returned an invalid decision for {where}: {exc}"
             raise RemoteUnavailable(msg) from None
 
     def _lookup(self, metadata: Mapping[str, Any]) -> Any:
@@ -272,6 +274,7 @@ class RemoteEngine:
 
     def _failure(self, detail: str, operation_id: str, started: float, *,
                  quiet: bool = False) -> Decision:
+        detail = redact_text(detail)  # a transport error may quote the URL it failed on
         (log.warning if quiet else log.error)(
             "remote policy decision failed; denying operation %s (fail closed): %s",
             operation_id, detail)
@@ -293,7 +296,7 @@ class RemoteEngine:
         self.close()
 
     def __repr__(self) -> str:
-        return f"RemoteEngine(url={self.url!r}, path={self.path!r})"
+        return f"RemoteEngine(url={self.shown!r}, path={self.path!r})"
 
 
 def _count(n: int, what: str) -> str:

@@ -7,6 +7,12 @@ trail, with the column's class and the source's name. The proxy hashes the value
 body the same way and looks them up (:meth:`FingerprintStore.match`): a customer id or a name that
 no recognizer knows is still recognised as the customers file's ``customer_id``.
 
+The hashing and the INSERT run on the store's writer thread, in batches (one transaction for
+what is handed over meanwhile); with ``proxy.fingerprint_writes: wait`` (the default) the read
+waits for the commit, so a proxy in any process recognises the values at once; with
+``background`` it does not, and :meth:`FingerprintStore.match` waits for what this process has
+pending (docs/proxy.md).
+
 Only hashes are stored, never values; without the key they cannot be tested against guesses.
 Values are normalised (trimmed, case-folded) and short ones are skipped: a value of fewer than 4
 characters, or a number of fewer than 6 digits, or a decimal amount, would match innocent data
@@ -15,13 +21,15 @@ characters, or a number of fewer than 6 digits, or a decimal amount, would match
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import json
 import logging
+import queue
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +105,7 @@ class FingerprintStore:
         self._version = key_version
         self._known: set[str] = set()  # digests this object has stored (skip re-inserting)
         self.recorded: set[tuple[str, str, int, str, str]] = set()  # columns recorded (memo)
-        self._lock = threading.Lock()
+        self._writer = _Writer(self)
 
     @classmethod
     def for_config(cls, config: Config) -> FingerprintStore:
@@ -118,32 +126,57 @@ class FingerprintStore:
 
     def record_columns(self, source: str,
                        columns: Sequence[tuple[str, ColumnClass, Iterable[Any]]]) -> int:
-        """:meth:`record` for several columns of one source: one transaction, one
-        ``executemany`` straight to the driver (the per-row work of SQLAlchemy's compiled
-        INSERT was most of the cost of a first read)."""
+        """:meth:`record` for several columns of one source, committed when it returns (by the
+        writer thread, batched with what other threads record meanwhile).
+
+        Raises:
+            AuditError: the state database did not take them.
+        """
+        return self._writer.submit(source, columns).result()
+
+    def record_columns_later(self, source: str,
+                             columns: Sequence[tuple[str, ColumnClass, Iterable[Any]]]) -> None:
+        """:meth:`record_columns` without waiting: hashed and committed by the writer thread
+        (:meth:`flush` waits for it; :meth:`match` and :meth:`close` flush first)."""
+        self._writer.submit(source, columns)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything handed to the writer is committed (or failed, logged); False
+        when ``timeout`` seconds passed first."""
+        return self._writer.flush(timeout)
+
+    def _store(self, jobs: Sequence[_Job]) -> None:
+        """The writer thread's work: hash the jobs' values (one-shot HMAC) and store the new
+        digests in one transaction, one ``executemany`` straight to the driver (the per-row
+        work of SQLAlchemy's compiled INSERT was most of the cost of a first read)."""
         rows: list[tuple[str, int, str, str, str, str]] = []
         now = datetime.now(UTC).isoformat()
         seen: set[str] = set()
         key, version, known = self._key, self._version, self._known
         prefix = f"{version}:"
-        for column, column_class, values in columns:
-            described = json.dumps(column_class.to_dict(), sort_keys=True)
-            for value in values:
-                text = normalise(value)
-                if text is None:
-                    continue
-                digest = prefix + hmac.digest(key, text.encode("utf-8"),
-                                              "sha256")[:DIGEST_BYTES].hex()
-                if digest in known or digest in seen:
-                    continue
-                seen.add(digest)
-                rows.append((digest, version, column, described, source, now))
-        if not rows:
-            return 0
-        with self._lock, self._engine.begin() as conn:
-            conn.exec_driver_sql(self._insert_sql(), rows)
+        for job in jobs:
+            before = len(rows)
+            for column, column_class, values in job.columns:
+                described = json.dumps(column_class.to_dict(), sort_keys=True)
+                for value in values:
+                    text = normalise(value)
+                    if text is None:
+                        continue
+                    digest = prefix + hmac.digest(key, text.encode("utf-8"),
+                                                  "sha256")[:DIGEST_BYTES].hex()
+                    if digest in known or digest in seen:
+                        continue
+                    seen.add(digest)
+                    rows.append((digest, version, column, described, job.source, now))
+            job.added = len(rows) - before
+        if rows:
+            try:
+                with self._engine.begin() as conn:
+                    conn.exec_driver_sql(self._insert_sql(), rows)
+            except SQLAlchemyError as exc:
+                msg = f"fingerprint store at {redact_url(self._engine.url)}: {exc}"
+                raise AuditError(msg) from exc
         known.update(seen)
-        return len(rows)
 
     def _insert_sql(self) -> str:
         """An INSERT that skips digests already stored (another reader, an earlier run), in
@@ -180,6 +213,7 @@ class FingerprintStore:
         everything = {d for digests in by_field.values() for d in digests}
         if not everything:
             return ()
+        self.flush()  # what this process's reads handed the writer is looked up too
         found: dict[str, tuple[str, str, str]] = {}
         wanted = list(everything)
         with self._engine.connect() as conn:
@@ -201,12 +235,116 @@ class FingerprintStore:
         return tuple(matches)
 
     def close(self) -> None:
+        """Commit what is pending, stop the writer, close the connections."""
+        self._writer.stop()
         self._engine.dispose()
+
+
+@dataclass(slots=True)
+class _Job:
+    source: str
+    columns: Sequence[tuple[str, ColumnClass, Iterable[Any]]]
+    done: threading.Event = field(default_factory=threading.Event)
+    added: int = 0
+    error: BaseException | None = None
+
+    def result(self) -> int:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.added
+
+
+class _Writer:
+    """The store's one writer thread: every job queued meanwhile is stored in one transaction
+    (a burst of reads costs one commit), off the threads that read."""
+
+    MAX_JOBS = 64  # per transaction
+
+    def __init__(self, store: FingerprintStore) -> None:
+        self._store = store
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def submit(self, source: str, columns: Sequence[tuple[str, ColumnClass, Iterable[Any]]]
+               ) -> _Job:
+        job = _Job(source, columns)
+        with self._idle:
+            if self._stopped:
+                msg = "the fingerprint store is closed"
+                raise AuditError(msg)
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="lacuna-fingerprints")
+                self._thread.start()
+        self._queue.put(job)
+        return job
+
+    def flush(self, timeout: float | None = None) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def stop(self) -> None:
+        with self._idle:
+            self._stopped = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            stop = False
+            while len(jobs) < self.MAX_JOBS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+            try:
+                self._store._store(jobs)
+            except Exception as exc:  # reported to whoever waits, logged for the others
+                log.warning("could not store fingerprints of %s for the egress proxy: %s",
+                            ", ".join(sorted({j.source for j in jobs})), exc)
+                for job in jobs:
+                    job.error = exc
+            finally:
+                for job in jobs:
+                    job.done.set()
+                with self._idle:
+                    self._pending -= len(jobs)
+                    self._idle.notify_all()
+            if stop:
+                return
 
 
 _STORES: dict[tuple[str, str], FingerprintStore] = {}
 _STORES_LOCK = threading.Lock()
 MAX_OPEN_STORES = 2  # a process uses one state database; more (tests) close the oldest
+
+
+EXIT_FLUSH_S = 10.0  # at exit, how long pending fingerprints may take to commit
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """``proxy.fingerprint_writes: background`` leaves writes pending: commit them at exit."""
+    with _STORES_LOCK:
+        stores = list(_STORES.values())
+    for store in stores:
+        if not store.flush(EXIT_FLUSH_S):
+            log.warning("fingerprints still pending at exit were not stored")
 
 
 def store_for(config: Config) -> FingerprintStore:
@@ -256,7 +394,10 @@ def record_read(config: Config, source: str, frame: pd.DataFrame,
             batch.append((str(name), column_class, values.tolist()))
             keys.append(seen)
         if batch:
-            store.record_columns(source, batch)
+            if config.proxy.fingerprint_writes == "background":
+                store.record_columns_later(source, batch)  # the read does not wait
+            else:
+                store.record_columns(source, batch)  # committed before the read returns
             store.recorded.update(keys)
     except Exception as exc:  # the read itself is governed already
         log.warning("could not record fingerprints of %s for the egress proxy: %s", source, exc)

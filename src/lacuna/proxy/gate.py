@@ -27,6 +27,7 @@ from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
 from lacuna.model import Action, Classification, Decision, FrozenDict, Source, Tier, unique
 from lacuna.proxy.bodies import Payload, read_body
+from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +78,7 @@ class Gate:
             try:
                 self.gov.record(decision)
             except Exception:  # recording is best effort here
-                log.error("could not record the failure decision for %s", request.url)
+                log.error("could not record the failure decision for %s", redact_url(request.url))
             if self.gov.config.mode == "enforce":
                 return self._refuse(request, decision)
             log.warning("forwarding %s %s ungoverned (mode %s): %s", request.method,
@@ -185,9 +186,10 @@ def _frame(payload: Payload) -> pd.DataFrame:
 
 
 def _destination(url: str) -> str:
-    """``scheme://host[:port]/path``: the query is data (inspected), not the destination."""
+    """``scheme://host[:port]/path``: the query is data (inspected), not the destination; a
+    password or token in the userinfo is never shown (it goes into the audit record)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path or '/'}"
+    return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path or '/'}")
 
 
 def _redacted(url: str) -> str:

@@ -37,6 +37,7 @@ import h11
 from lacuna.model import FrozenDict
 from lacuna.proxy.ca import CertificateAuthority
 from lacuna.proxy.gate import Gate, OutboundRequest, Verdict
+from lacuna.redact import redact_text, redact_url
 
 if TYPE_CHECKING:
     from lacuna.config import Config
@@ -244,7 +245,8 @@ class ProxyServer:
                 host, port, ssl=self.upstream_ssl if https else None,
                 server_hostname=host if https else None)
         except (OSError, ssl.SSLError) as exc:
-            message = f"lacuna proxy: cannot reach {parts.scheme}://{parts.netloc}: {exc}\n"
+            shown = redact_url(f"{parts.scheme}://{parts.netloc}")
+            message = f"lacuna proxy: cannot reach {shown}: {redact_text(exc)}\n"
             await self._reply(conn, writer, 502, message.encode(), "text/plain")
             return False
         try:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.errors import AuditError, ConfigError, LacunaError, LineageError
 from lacuna.http import CircuitBreaker, HttpClient, HttpFailure, HttpSettings, message
 from lacuna.model import Decision, utcnow
+from lacuna.redact import redact_text, redact_url
 from lacuna.remote.wire import decision_from_wire, operation_to_wire
 
 if TYPE_CHECKING:
@@ -59,14 +60,16 @@ class ServerClient:
         url = str(settings.url).rstrip("/")
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            msg = f"server.url {url!r} is not an http(s) URL; use e.g. http://lacuna:8181"
+            msg = (f"server.url {redact_url(url)!r} is not an http(s) URL; use e.g. "
+                   "http://lacuna:8181")
             raise ConfigError(msg)
         token = settings.token or os.environ.get(settings.token_env or "LACUNA_TOKEN")
         if not token:
-            msg = (f"server.url is {url} but no API token is set: put it in "
+            msg = (f"server.url is {redact_url(url)} but no API token is set: put it in "
                    f"${settings.token_env or 'LACUNA_TOKEN'} (from `lacuna users add`)")
             raise ConfigError(msg)
         self.url = url
+        self.shown = redact_url(url)  # what messages and logs show
         self.deadline_s = settings.deadline_ms / 1000.0
         self.breaker = CircuitBreaker(settings.breaker_failures,
                                       settings.breaker_reset_ms / 1000.0)
@@ -85,7 +88,7 @@ class ServerClient:
             ServerUnavailable: no answer within the deadline, an HTTP error (with the server's
                 message), or an answer that is not JSON.
         """
-        where = f"Lacuna server {self.url}"
+        where = f"Lacuna server {self.shown}"
         try:
             response = self._http.request(
                 method, f"{self.url}{path}",
@@ -129,7 +132,7 @@ class ServerEngine:
         if not self.client.breaker.allow():
             return self._failure(
                 operation, started,
-                f"Lacuna server {self.client.url}: not asked, "
+                f"Lacuna server {self.client.shown}: not asked, "
                 f"{self.client.breaker.failures} earlier request(s) failed (last: "
                 f"{self.client.breaker.last_failure or 'unknown'}); next try in "
                 f"{self.client.breaker.retry_in():.1f} s")
@@ -140,7 +143,7 @@ class ServerEngine:
             decision = decision_from_wire(answer["decision"], operation)
         except (ServerUnavailable, KeyError, TypeError, ValueError) as exc:
             detail = str(exc) if isinstance(exc, ServerUnavailable) else (
-                f"Lacuna server {self.client.url} answered something that is not a decision "
+                f"Lacuna server {self.client.shown} answered something that is not a decision "
                 f"({type(exc).__name__}: {exc})")
             self.client.breaker.failure(detail)
             return self._failure(operation, started, detail)
@@ -159,6 +162,7 @@ class ServerEngine:
             return self._records.pop(operation_id, None)
 
     def _failure(self, operation: Operation, started: float, detail: str) -> Decision:
+        detail = redact_text(detail)  # it goes to the log, the decision and the audit record
         log.error("governance server decision failed; denying operation %s (fail closed): %s",
                   operation.id, detail)
         return Decision(
@@ -188,7 +192,7 @@ class ServerAudit:
 
         stored = self.engine.recorded(operation.id)
         if stored is None:
-            msg = (f"the governance server {self.engine.client.url} did not record decision "
+            msg = (f"the governance server {self.engine.client.shown} did not record decision "
                    f"{operation.id} ({decision.engine_error or 'no audit record returned'})")
             raise AuditError(msg)
         return AuditRecord(seq=int(stored["seq"]), id=str(stored["id"]), timestamp=utcnow(),
@@ -224,7 +228,7 @@ class ServerLineage:
         from lacuna.lineage.openlineage import run_to_events
 
         if self.client.breaker.state == "open":  # the server is known to be down: no wait
-            msg = (f"Lacuna server {self.client.url} is unreachable (circuit breaker open): "
+            msg = (f"Lacuna server {self.client.shown} is unreachable (circuit breaker open): "
                    f"lineage run {run.id} not sent")
             raise LineageError(msg)
         try:

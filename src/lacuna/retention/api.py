@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
 from lacuna.errors import LacunaError
@@ -33,9 +33,8 @@ from lacuna.retention.settings import RetentionSettings, retention_from
 
 if TYPE_CHECKING:
     from lacuna.audit.record import AuditRecord
-    from lacuna.audit.store import AuditStore
     from lacuna.config import Config
-    from lacuna.exceptions.store import ExceptionStore
+    from lacuna.exceptions.context import Context  # what retention needs: the same as exceptions
 
 log = logging.getLogger("lacuna.retention")
 KIND = "retention"
@@ -46,22 +45,6 @@ EVENTS = {"delete": "deleted", "archive": "archived", "keep": "kept", "hold": "h
 
 class RetentionError(LacunaError):
     """Retention refused to act (the message says why and what to do)."""
-
-
-class Context(Protocol):
-    """What retention needs from its caller (the governor provides all of it)."""
-
-    @property
-    def config(self) -> Config: ...
-
-    @property
-    def session(self) -> str: ...
-
-    @property
-    def audit(self) -> AuditStore: ...
-
-    @property
-    def exceptions(self) -> ExceptionStore: ...
 
 
 def settings_of(config: Config) -> RetentionSettings:

@@ -21,17 +21,16 @@ months are calendar arithmetic, so "7y" from 2019-02-28 ends on 2026-02-28.
 from __future__ import annotations
 
 import calendar
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from lacuna.errors import ConfigError
 from lacuna.model import Tier
+from lacuna.sections import Origin, Section, validate_section
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([ymwd]?)\s*$", re.IGNORECASE)
 
@@ -81,8 +80,8 @@ class Duration:
         return "".join(parts) or "0d"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+class _Model(Section):
+    model_config = ConfigDict(arbitrary_types_allowed=True)  # Duration
 
 
 class Window(_Model):
@@ -144,55 +143,23 @@ class RetentionSettings(_Model):
         return Tier.parse(v)
 
 
-_FIELDS: dict[str, tuple[str, ...]] = {
-    "": tuple(RetentionSettings.model_fields),
-    "tiers.*": tuple(Window.model_fields),
-    "datasets.*": tuple(Window.model_fields),
-    "audit": tuple(AuditRetention.model_fields),
-}
-
-
-def retention_from(raw: Any, *, where: str = "<config>") -> RetentionSettings:
+def retention_from(raw: Any, *, where: str = "<config>",
+                   origin: Origin | None = None) -> RetentionSettings:
     """Validate a ``retention:`` mapping (``None``: the seed's defaults).
 
     Raises:
-        ConfigError: an unknown key (naming its path and the nearest valid key) or a bad value.
+        ConfigError: an unknown key (naming its path and the nearest valid key) or a bad value,
+            with the file and the line when known.
 
     Example:
         >>> str(retention_from({"tiers": {"internal": {"max": "2y"}}}).tiers[Tier.INTERNAL].max)
         '2y'
     """
-    if raw is None:
-        return RetentionSettings()
     if isinstance(raw, RetentionSettings):
         return raw
-    if not isinstance(raw, Mapping):
-        msg = f"{where}: retention: expected a mapping, got {type(raw).__name__}"
-        raise ConfigError(msg)
-    try:
-        return RetentionSettings.model_validate(dict(raw))
-    except ValidationError as exc:
-        lines = [f"{where}: invalid retention settings:"]
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"]]
-            path = ".".join(["retention", *loc])
-            if err["type"] == "extra_forbidden":
-                lines.append(f"  - {path}: unknown setting{_nearest(loc)}")
-            else:
-                lines.append(f"  - {path}: {err['msg']}")
-        lines.append("See docs/retention.md for the retention settings.")
-        raise ConfigError("\n".join(lines)) from None
-
-
-def _nearest(loc: list[str]) -> str:
-    parent = ".".join(loc[:-1])
-    if len(loc) >= 2 and loc[0] in ("tiers", "datasets"):
-        parent = f"{loc[0]}.*"
-    valid = _FIELDS.get(parent, ())
-    near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
-    if near:
-        return f"; did you mean {near[0]!r}?"
-    return f"; expected one of: {', '.join(valid)}" if valid else ""
+    return validate_section(RetentionSettings, raw, prefix=("retention",),
+                            origin=origin or Origin(where), title="retention settings",
+                            docs="docs/retention.md")
 
 
 __all__ = ["AuditRetention", "Duration", "RetentionSettings", "Window", "retention_from"]

@@ -26,17 +26,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from lacuna.errors import ConfigError
+from lacuna.sections import Origin, Section, validate_section
 
 ENV_PREFIX = "LACUNA_SERVER_"
 DEFAULT_PORT = 8181
 
 
-class OidcConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class OidcConfig(Section):
     issuer: str
     audience: str
     jwks_file: Path
@@ -44,10 +43,8 @@ class OidcConfig(BaseModel):
     name_claim: str = "sub"
 
 
-class ServerSettings(BaseModel):
+class ServerSettings(Section):
     """Validated server settings (see the module docstring)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
@@ -93,6 +90,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, *,
     env = os.environ if environ is None else environ
     data: dict[str, Any] = {}
     where = "the server settings"
+    lines: dict[tuple[str | int, ...], int] = {}
     source = path or env.get(ENV_PREFIX + "SETTINGS")
     if source:
         where = str(source)
@@ -101,7 +99,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, *,
         except OSError as exc:
             msg = f"cannot read the server settings {source}: {exc.strerror or exc}"
             raise ConfigError(msg) from None
-        raw, _ = parse_yaml(text, where)
+        raw, lines = parse_yaml(text, where)
         if raw is not None and not isinstance(raw, Mapping):
             msg = f"{source}: the server settings must be a mapping of keys"
             raise ConfigError(msg)
@@ -111,10 +109,6 @@ def load_settings(path: str | os.PathLike[str] | None = None, *,
         from_env["oidc"] = {**data["oidc"], **from_env["oidc"]}
     data.update(from_env)
     data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return ServerSettings.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
-        msg = (f"{where} (file, {ENV_PREFIX}* variables, options): {problems}")
-        raise ConfigError(msg) from None
+    return validate_section(ServerSettings, data, origin=Origin(where, lines),
+                            title=f"settings (file, {ENV_PREFIX}* variables, options)",
+                            docs="docs/server.md")

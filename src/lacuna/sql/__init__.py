@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import IntegrationError
+from lacuna.redact import redact_url
 from lacuna.sql import hook
 from lacuna.sql.catalog import DIALECTS, Database, sqlite_database
 from lacuna.sql.govern import SqlRead, read_of
@@ -43,7 +44,7 @@ def govern(engine: Any) -> Any:
         raise IntegrationError(msg)
     if dialect.name not in DIALECTS:
         msg = (f"lacuna.sql.govern(): Lacuna governs SQLite, DuckDB and PostgreSQL, not "
-               f"{dialect.name!r} ({engine.url.render_as_string(hide_password=True)})")
+               f"{dialect.name!r} ({redact_url(engine.url)})")
         raise IntegrationError(msg)
     hook.install()
     hook.mark(dialect)
@@ -82,7 +83,7 @@ def database(con: Any) -> Iterator[Database]:
     engine = getattr(con, "engine", None)
     if engine is not None and hasattr(con, "connection") and engine is not con:  # a Connection
         name = DIALECTS.get(engine.dialect.name, engine.dialect.name)
-        url = engine.url.render_as_string(hide_password=True)
+        url = redact_url(engine.url)
         yield Database(con.connection.dbapi_connection, url, name)
         return
     if not hasattr(con, "raw_connection"):
@@ -92,7 +93,7 @@ def database(con: Any) -> Iterator[Database]:
     raw = con.raw_connection()
     try:
         name = DIALECTS.get(con.dialect.name, con.dialect.name)
-        yield Database(raw.dbapi_connection, con.url.render_as_string(hide_password=True), name)
+        yield Database(raw.dbapi_connection, redact_url(con.url), name)
     finally:
         raw.close()
 

@@ -22,6 +22,7 @@ import weakref
 from typing import Any
 
 from lacuna import _bypass
+from lacuna.redact import redact_url
 from lacuna.sql.catalog import DIALECTS, Database
 from lacuna.sql.govern import SqlRead, run_governed
 
@@ -124,7 +125,7 @@ def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any)
     if name is None and not explicit:
         return False  # the Database below refuses it for an explicitly governed engine
     connection = context.root_connection
-    url = connection.engine.url.render_as_string(hide_password=True)
+    url = redact_url(connection.engine.url)
     db = Database(connection.connection.dbapi_connection, url, name or dialect.name)
     with _bypass.bypass():  # Lacuna's own statements (audit, stores) are not governed again
         _, read = run_governed(current(), db, statement, parameters, run, many=many)

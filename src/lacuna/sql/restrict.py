@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lacuna.redact import redact_url
 from lacuna.sql.catalog import DIALECTS
 from lacuna.sql.statements import Statement, analyse
 
@@ -48,7 +49,7 @@ def _where(con: Any) -> tuple[str, str]:
         from sqlalchemy.engine import make_url
 
         parsed = make_url(con)
-        return parsed.render_as_string(hide_password=True), DIALECTS.get(
+        return redact_url(parsed), DIALECTS.get(
             parsed.get_backend_name(), parsed.get_backend_name())
     if isinstance(con, sqlite3.Connection):
         from lacuna.sql.catalog import sqlite_database
@@ -56,7 +57,7 @@ def _where(con: Any) -> tuple[str, str]:
         db = sqlite_database(con)
         return db.url, db.dialect
     engine = getattr(con, "engine", con)
-    url = engine.url.render_as_string(hide_password=True)
+    url = redact_url(engine.url)
     return url, DIALECTS.get(engine.dialect.name, engine.dialect.name)
 
 

@@ -20,6 +20,7 @@ from lacuna.classify.llm import prompt
 from lacuna.classify.llm.client import ChatClient, LlmUnavailable
 from lacuna.classify.settings import LlmSettings
 from lacuna.model import ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
+from lacuna.redact import redact_url
 
 _CLIENTS: dict[LlmSettings, ChatClient] = {}
 
@@ -48,8 +49,8 @@ class LlmLayer(CascadeLayer):
         state = client_for(s).breaker.state
         what = "column names and value shapes" + (" and raw samples" if s.send_samples else "")
         note = f"; circuit breaker {state}" if state != "closed" else ""
-        return LayerStatus(self.name, True, f"layer 3 (LLM) is on: {s.model} at {s.url}, "
-                           f"{s.timeout_ms} ms per call, sends {what}{note}")
+        return LayerStatus(self.name, True, f"layer 3 (LLM) is on: {s.model} at "
+                           f"{redact_url(s.url)}, {s.timeout_ms} ms per call, sends {what}{note}")
 
     def decide(self, columns: Sequence[ColumnInput]) -> list[ColumnClass]:
         s = self.settings

@@ -23,6 +23,7 @@ from pandas.io.formats.style import Styler
 
 from lacuna import _bypass, storage
 from lacuna.errors import ConfigError, GovernanceViolation
+from lacuna.integrations.frames.io import dataset_ref
 from lacuna.integrations.pandas._frames import (
     code_location,
     display_name,
@@ -32,7 +33,6 @@ from lacuna.integrations.pandas._frames import (
 from lacuna.integrations.pandas._writers import Writer
 from lacuna.lineage.frames import attach, effective_state, labels, read_origins
 from lacuna.lineage.recording import Produced, column_edges, file_completed, inputs_of
-from lacuna.lineage.records import DatasetRef
 from lacuna.lineage.sidecar import (
     embedded_declaration,
     is_local,
@@ -41,6 +41,7 @@ from lacuna.lineage.sidecar import (
 from lacuna.lineage.state import ATTRS_KEY, LineageNode
 from lacuna.model import Action, Classification, DestinationType, Source
 from lacuna.proxy.fingerprints import record_read
+from lacuna.redact import redact_url
 
 # reader name -> keyword of its path argument
 READERS = {
@@ -204,7 +205,7 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         parents = tuple(LineageNode(name=str(s), operation="source", ref=s) for s in sql.sources)
     if not parents:
         parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
-    ref = _dataset_ref(path if local else target)
+    ref = dataset_ref(path if local else target)
     attach(data, classification, LineageNode(name=label, operation=reader, parents=parents,
                                              ref=ref, classification=classification),
            origins=read_origins(ref, labels(data)))
@@ -215,16 +216,6 @@ def _covered(found: Classification, decided: Classification | None) -> bool:
     what the values show: no higher tier and no new tag. Otherwise the read is decided again."""
     return (decided is not None and found.tier <= decided.tier
             and set(found.tags) <= set(decided.tags))
-
-
-def _dataset_ref(target: Any) -> DatasetRef | None:
-    """How the lineage store names a read source or write target; None when it cannot."""
-    if not isinstance(target, (str, os.PathLike)) or not os.fspath(target).strip():
-        return None
-    try:
-        return DatasetRef.of(target)
-    except ValueError:
-        return None
 
 
 def sql_target(
@@ -240,7 +231,7 @@ def sql_target(
         url = con
     elif hasattr(con, "engine") or hasattr(con, "url"):  # SQLAlchemy Engine or Connection
         engine = getattr(con, "engine", con)
-        url = engine.url.render_as_string(hide_password=True)
+        url = redact_url(engine.url)
     else:  # a DBAPI connection, e.g. sqlite3: name the file when it can be found
         try:
             rows = con.execute("PRAGMA database_list").fetchall()
@@ -370,7 +361,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             and op.destination.type in _SIDECAR_TYPES
         )
         sources = state.lineage.roots()
-        out = _dataset_ref(name if spec.kind == "path" else target)
+        out = dataset_ref(name if spec.kind == "path" else target)
         store_object = isinstance(target, (pd.ExcelWriter, pd.HDFStore))
         written = tuple(str(c) for c in _columns_of(data))
         produced = Produced(
