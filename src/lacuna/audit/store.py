@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import fcntl
+import logging
 import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -52,6 +53,7 @@ from lacuna.audit.record import (
     chain_hash,
     iso,
     link_payload,
+    plain_float,
 )
 from lacuna.audit.schema import (
     LAYOUT_VERSION,
@@ -66,7 +68,7 @@ from lacuna.audit.schema import (
 )
 from lacuna.audit.verify import compare_checkpoint, verify_chain
 from lacuna.errors import AuditError
-from lacuna.model import Decision, Operation, utcnow
+from lacuna.model import Decision, Operation, new_id, utcnow
 from lacuna.signing import Keyring, default_keyring
 from lacuna.state.schema import upgrade as upgrade_state
 
@@ -80,6 +82,7 @@ _SQL_INSERT = ("INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, a
                "policy_id, body, prev_hash, hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 _SQL_UPDATE_HEAD = "UPDATE lacuna_audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UNSET: Any = object()
+log = logging.getLogger(__name__)
 
 
 class AuditStore:
@@ -125,6 +128,8 @@ class AuditStore:
         self._lock = threading.Lock()  # threads of this process queue here, not on the database
         self._raw: Any = None  # the SQLite append connection, opened on first append
         self._raw_pid = 0
+        self._turn_fd: int | None = None  # the writers' turn lock (see turn()), per process
+        self._turn_pid = 0
         try:
             if not read_only:
                 self._init_schema()
@@ -275,16 +280,19 @@ class AuditStore:
             AuditError: as for :meth:`record`.
         """
         prepared = []
+        recorded_at = utcnow()
         for decision, operation, session in items:
-            record_id = uuid.uuid4().hex
             prepared.append(build_body(decision, operation, session=session,
-                                       record_id=record_id, seq=0, recorded_at=utcnow()))
-        return self._append_all(prepared)
+                                       record_id=new_id(), seq=0, recorded_at=recorded_at))
+        plain = all(plain_float(body["decision"]["eval_ms"]) for body in prepared)
+        return self._append_all(prepared, plain=plain)
 
-    def _append_all(self, bodies: Sequence[dict[str, Any]]) -> builtins.list[AuditRecord]:
+    def _append_all(self, bodies: Sequence[dict[str, Any]], *, plain: bool = False
+                    ) -> builtins.list[AuditRecord]:
         """The one append path: chain, sign and insert ``bodies`` (their ``id`` set, ``seq``
         filled in here) in one transaction with their rollups, move the head, commit, then
-        advance the checkpoint. All or nothing."""
+        advance the checkpoint. All or nothing. ``plain``: the bodies are decision bodies
+        (see :func:`~lacuna.audit.record.canonical_json`)."""
         if self.read_only:
             msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
             raise AuditError(msg)
@@ -300,9 +308,9 @@ class AuditStore:
         keyring = self.keyring
         with self._lock:
             if self._sqlite:
-                linked = self._append_many_sqlite(prepared, keyring)
+                linked = self._append_many_sqlite(prepared, keyring, plain)
             else:
-                linked = self._append_many_sqlalchemy(prepared, keyring)
+                linked = self._append_many_sqlalchemy(prepared, keyring, plain)
             self._advance(linked[-1][0], linked[-1][3])
         out = []
         for (_, values), (seq, prev, text, digest) in zip(prepared, linked, strict=True):
@@ -313,7 +321,8 @@ class AuditStore:
         return out
 
     def _append_many_sqlite(self, prepared: Sequence[tuple[dict[str, Any], dict[str, Any]]],
-                            keyring: Keyring) -> builtins.list[tuple[int, str, str, str]]:
+                            keyring: Keyring, plain: bool
+                            ) -> builtins.list[tuple[int, str, str, str]]:
         linked: builtins.list[tuple[int, str, str, str]] = []
         try:
             conn = self._raw_connection().dbapi_connection
@@ -327,7 +336,7 @@ class AuditStore:
                 rows = []
                 for body, values in prepared:
                     seq += 1
-                    text, digest, sig = self._link(body, seq, prev, keyring)
+                    text, digest, sig = self._link(body, seq, prev, keyring, plain)
                     rows.append((seq, values["id"], values["timestamp"], values["user_id"],
                                  values["action"], values["allowed"], values["policy_id"],
                                  text, prev, digest, sig))
@@ -348,7 +357,8 @@ class AuditStore:
         return linked
 
     def _append_many_sqlalchemy(self, prepared: Sequence[tuple[dict[str, Any], dict[str, Any]]],
-                                keyring: Keyring) -> builtins.list[tuple[int, str, str, str]]:
+                                keyring: Keyring, plain: bool
+                                ) -> builtins.list[tuple[int, str, str, str]]:
         linked: builtins.list[tuple[int, str, str, str]] = []
         try:
             with self._transaction(write=True) as conn:
@@ -360,7 +370,7 @@ class AuditStore:
                 rows = []
                 for body, values in prepared:
                     seq += 1
-                    text, digest, sig = self._link(body, seq, prev, keyring)
+                    text, digest, sig = self._link(body, seq, prev, keyring, plain)
                     rows.append({**values, "seq": seq, "body": text, "prev_hash": prev,
                                  "hash": digest, "signature": sig})
                     linked.append((seq, prev, text, digest))
@@ -374,9 +384,9 @@ class AuditStore:
         return linked
 
     def _link(self, body: dict[str, Any], seq: int, prev: str,
-              keyring: Keyring) -> tuple[str, str, str]:
+              keyring: Keyring, plain: bool) -> tuple[str, str, str]:
         body["seq"] = seq
-        text = canonical_json(body)
+        text = canonical_json(body, plain=plain)
         digest = chain_hash(prev, text)
         return text, digest, keyring.sign(link_payload(CHAIN, seq, digest))
 
@@ -394,6 +404,44 @@ class AuditStore:
                "Run `lacuna audit verify`, keep the database and its checkpoint as evidence, "
                "and move both aside to start a new trail.")
         raise AuditError(msg)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait for this writer's turn among the processes appending to an SQLite trail.
+
+        An exclusive ``flock`` on ``<database>.append-lock``, held around a group commit
+        (:class:`~lacuna.audit.group.GroupCommit`). The kernel hands it to the next waiting
+        process as soon as it is released, where SQLite's busy handler retries
+        ``BEGIN IMMEDIATE`` after sleeps of 1 to 100 ms; so the server's workers take turns
+        without those sleeps, and each takes everything queued while it waited. It only
+        orders writers: the chain is still serialized by the database's own write lock (a
+        writer that does not take the turn, or a database other than an SQLite file, is as
+        safe as before). The lock dies with its process (``kill -9`` included). A lock file
+        that cannot be opened (a read-only folder) is skipped.
+        """
+        fd = self._turn_lock()
+        if fd is None:
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _turn_lock(self) -> int | None:
+        if self.path is None or self.read_only:
+            return None
+        if self._turn_fd is None or self._turn_pid != os.getpid():  # a fork locks on its own
+            try:
+                self._turn_fd = os.open(f"{self.path}.append-lock", os.O_RDWR | os.O_CREAT,
+                                        0o644)
+            except OSError as exc:
+                log.debug("no append lock beside %s (%s): writers wait on SQLite alone",
+                          self.where, exc.strerror)
+                return None
+            self._turn_pid = os.getpid()
+        return self._turn_fd
 
     def _checkpoint_name(self) -> str:
         return str(self.checkpoint_path)
@@ -454,7 +502,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
-        record_id = uuid.uuid4().hex
+        record_id = new_id()
         body = build_outcome_body(decision, operation, session=session, record_id=record_id,
                                   of=of, error=error, finished_at=utcnow())
         return self._append(body)
@@ -469,7 +517,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
-        return self._append({**body, "id": uuid.uuid4().hex, "seq": 0})
+        return self._append({**body, "id": new_id(), "seq": 0})
 
     def _append(self, body: dict[str, Any]) -> AuditRecord:
         """Chain, sign and insert one body (its ``seq`` is filled in here), as ``record`` does;
@@ -569,6 +617,10 @@ class AuditStore:
                 self._checkpoint.close()
             if self._log is not None:
                 self._log.close()
+            if self._turn_fd is not None and self._turn_pid == os.getpid():
+                with contextlib.suppress(OSError):
+                    os.close(self._turn_fd)
+            self._turn_fd = None
         self._engine.dispose()
 
     def __enter__(self) -> AuditStore:
