@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import fcntl
-import logging
 import os
 import sqlite3
 import threading
@@ -66,6 +64,7 @@ from lacuna.audit.schema import (
     records,
     sqlite_file,
 )
+from lacuna.audit.turn import Turn
 from lacuna.audit.verify import compare_checkpoint, verify_chain
 from lacuna.errors import AuditError
 from lacuna.model import Decision, Operation, new_id, utcnow
@@ -82,7 +81,6 @@ _SQL_INSERT = ("INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, a
                "policy_id, body, prev_hash, hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 _SQL_UPDATE_HEAD = "UPDATE lacuna_audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UNSET: Any = object()
-log = logging.getLogger(__name__)
 
 
 class AuditStore:
@@ -128,8 +126,7 @@ class AuditStore:
         self._lock = threading.Lock()  # threads of this process queue here, not on the database
         self._raw: Any = None  # the SQLite append connection, opened on first append
         self._raw_pid = 0
-        self._turn_fd: int | None = None  # the writers' turn lock (see turn()), per process
-        self._turn_pid = 0
+        self._turn = Turn(None if read_only else self.path)  # see turn()
         try:
             if not read_only:
                 self._init_schema()
@@ -405,43 +402,12 @@ class AuditStore:
                "and move both aside to start a new trail.")
         raise AuditError(msg)
 
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        """Wait for this writer's turn among the processes appending to an SQLite trail.
-
-        An exclusive ``flock`` on ``<database>.append-lock``, held around a group commit
-        (:class:`~lacuna.audit.group.GroupCommit`). The kernel hands it to the next waiting
-        process as soon as it is released, where SQLite's busy handler retries
-        ``BEGIN IMMEDIATE`` after sleeps of 1 to 100 ms; so the server's workers take turns
-        without those sleeps, and each takes everything queued while it waited. It only
-        orders writers: the chain is still serialized by the database's own write lock (a
-        writer that does not take the turn, or a database other than an SQLite file, is as
-        safe as before). The lock dies with its process (``kill -9`` included). A lock file
-        that cannot be opened (a read-only folder) is skipped.
-        """
-        fd = self._turn_lock()
-        if fd is None:
-            yield
-            return
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def _turn_lock(self) -> int | None:
-        if self.path is None or self.read_only:
-            return None
-        if self._turn_fd is None or self._turn_pid != os.getpid():  # a fork locks on its own
-            try:
-                self._turn_fd = os.open(f"{self.path}.append-lock", os.O_RDWR | os.O_CREAT,
-                                        0o644)
-            except OSError as exc:
-                log.debug("no append lock beside %s (%s): writers wait on SQLite alone",
-                          self.where, exc.strerror)
-                return None
-            self._turn_pid = os.getpid()
-        return self._turn_fd
+    def turn(self) -> contextlib.AbstractContextManager[None]:
+        """Wait for this writer's turn among the processes writing to an SQLite trail (see
+        :mod:`lacuna.audit.turn`): held around a group commit
+        (:class:`~lacuna.audit.group.GroupCommit`), so the server's workers take turns
+        without SQLite's busy-handler sleeps. Nothing to wait for on other databases."""
+        return self._turn.hold()
 
     def _checkpoint_name(self) -> str:
         return str(self.checkpoint_path)
@@ -617,10 +583,7 @@ class AuditStore:
                 self._checkpoint.close()
             if self._log is not None:
                 self._log.close()
-            if self._turn_fd is not None and self._turn_pid == os.getpid():
-                with contextlib.suppress(OSError):
-                    os.close(self._turn_fd)
-            self._turn_fd = None
+            self._turn.close()
         self._engine.dispose()
 
     def __enter__(self) -> AuditStore:

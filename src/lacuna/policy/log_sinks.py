@@ -20,6 +20,7 @@ from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, inspect, 
 
 from lacuna.audit import ledger
 from lacuna.audit.schema import open_state_database, parse_url, sqlite_file
+from lacuna.audit.turn import Turn
 from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
 from lacuna.policy.decision_log import DecisionLogSink
 from lacuna.redact import redact_url
@@ -60,6 +61,9 @@ class SqlDecisionLog(DecisionLogSink):
         super().__init__(**kwargs)
         self._engine = open_state_database(url, metadata)
         self._checkpoint = ledger.checkpoint_path(sqlite_file(parse_url(url)))
+        # Waits its turn with the audit trail's writers (lacuna.audit.turn), not in SQLite's
+        # busy handler, and makes them wait on the turn rather than on SQLite.
+        self._turn = Turn(sqlite_file(parse_url(url)))
         self._migrate()
         # Now, not on the writer thread: the key is the one of this process's LACUNA_HOME as
         # it is when the sink is made (a batch may be written at exit, after it changed).
@@ -89,7 +93,8 @@ class SqlDecisionLog(DecisionLogSink):
             "revision": record_revision(r),
             "body": json.dumps(r, sort_keys=True, separators=(",", ":"), default=str),
         } for r in records]
-        with self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
+        with self._turn.hold(), \
+                self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
                 conn.begin():
             serialize(conn, ledger.CHAIN)  # PostgreSQL: the head row may not exist yet
             seq, digest = ledger.append_chained(conn, table, heads, rows, self._keyring)
@@ -107,6 +112,7 @@ class SqlDecisionLog(DecisionLogSink):
             return [json.loads(row.body) for row in conn.execute(query)]
 
     def _release(self) -> None:
+        self._turn.close()
         self._engine.dispose()
 
 
