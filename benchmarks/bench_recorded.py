@@ -1,17 +1,19 @@
-"""CPU per recorded decision in-process: the server's fast lane, no HTTP, no client.
+"""CPU per recorded decision, in-process: the server's fast lane without HTTP or a client.
 
-    python benchmarks/bench_recorded.py [--requests N] [--concurrency C] [--rounds R]
-                                        [--profile FILE] [--dry-run]
+    python benchmarks/bench_recorded.py [--processes P] [--concurrency C] [--requests N]
+                                        [--rounds R] [--dry-run] [--profile FILE]
 
-Builds the server's state (``lacuna.server.state.build_state``: SQLite state in a temporary
-folder, the default bundle, the group commit) and sends ``POST /api/v1/decide`` requests for
-the seed's denied export (the operation of ``bench_server.py``) straight to
-``lacuna.server.fastlane.handle``, ``C`` at a time on one asyncio loop, so the group commit
-sees the groups it sees under an HTTP load of ``C`` connections. Reports, per round, the
-process's CPU time (``os.times``, user and system: every thread, the group-commit writer included) and
-wall time per decision, the groups committed, and the load average; then checks that
-``lacuna audit verify`` would pass (the chain, signatures and checkpoint) and that the
-metrics rollups count every decision. ``--profile FILE`` writes a cProfile of the last round.
+Starts P processes (2, as ``lacuna serve --workers 2``), each with the server's state
+(``lacuna.server.state.build_state``: the group commit, the decision log, the default bundle)
+on one SQLite state database in a temporary folder, and sends each N ``POST /api/v1/decide``
+requests for the seed's denied export (``bench_server.OPERATION``) straight to
+``lacuna.server.fastlane.handle``, C at a time on one asyncio loop, so the group commits see
+what they see under HTTP load. Per round: the processes' CPU time per decision (``os.times``,
+user and system, every thread: the group-commit writer and the decision log included),
+decisions/s, the groups committed and the load average. Then it checks what ``lacuna audit
+verify`` checks (chain, signatures, checkpoint) and that the metrics rollups count every
+decision. ``--dry-run`` sends ``record: false`` (no audit record) for comparison;
+``--profile FILE`` writes a cProfile of each process's last round (its event loop thread).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ Guarantees are those of ``AuditStore.record``:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -171,10 +172,8 @@ def _settle(outcomes: list[tuple[Any, AuditRecord | None, BaseException | None]]
             loop, future = waiter
             loops.setdefault(loop, []).append((future, record, error))
     for loop, answers in loops.items():
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there any more
             loop.call_soon_threadsafe(_answer, answers)
-        except RuntimeError:  # the loop was closed: nobody waits there any more
-            pass
 
 
 def _answer(answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

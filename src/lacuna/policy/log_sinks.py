@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, inspect, select
 
 from lacuna.audit import ledger
@@ -91,7 +92,7 @@ class SqlDecisionLog(DecisionLogSink):
             "operation_id": (r.get("result") or {}).get("operation_id"), "path": r["path"],
             "allowed": bool((r.get("result") or {}).get("allowed")),
             "revision": record_revision(r),
-            "body": json.dumps(r, sort_keys=True, separators=(",", ":"), default=str),
+            "body": body_text(r),
         } for r in records]
         with self._turn.hold(), \
                 self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
@@ -114,6 +115,27 @@ class SqlDecisionLog(DecisionLogSink):
     def _release(self) -> None:
         self._turn.close()
         self._engine.dispose()
+
+
+_ORJSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+           | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def body_text(record: Mapping[str, Any]) -> str:
+    """A record's stored (and hashed) text: compact JSON with sorted keys. ``orjson`` writes
+    the plain JSON types (a tenth of ``json``'s time for a record of a few KB); a value it
+    would write differently from ``json.dumps(..., default=str)`` (a ``str`` or ``int``
+    subclass, a date, a dataclass, an object only ``str()`` can write) sends the whole record
+    to ``json`` as before. The two differ only in how the text spells the same values
+    (non-ASCII kept as UTF-8, ``0.00001`` for ``1e-05``): the chain hashes the stored text."""
+    try:
+        return orjson.dumps(record, default=_refuse, option=_ORJSON).decode("utf-8")
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def record_revision(record: Mapping[str, Any]) -> str | None:
