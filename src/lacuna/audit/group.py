@@ -132,26 +132,28 @@ class GroupCommit:
                 if not self._items:  # closed and drained
                     return
             # Wait for this process's turn on the trail first, then take everything queued by
-            # then: what arrived while another process committed joins this group.
+            # then: what arrived while another process committed joins this group. The
+            # callers are answered after the turn is passed on.
             with self.store.turn():
                 with self._wake:
                     group = [self._items.popleft()
                              for _ in range(min(len(self._items), self.max_group))]
-                self._commit(group)
+                outcomes = self._commit(group)
+            _settle(outcomes)
 
-    def _commit(self, group: Sequence[_Item]) -> None:
+    def _commit(self, group: Sequence[_Item]
+                ) -> list[tuple[Any, AuditRecord | None, BaseException | None]]:
         try:
             stored = self.store.record_many([(d, o, s) for d, o, s, _ in group])
         except BaseException as exc:  # every caller of the group learns it was not recorded
             error = exc if isinstance(exc, AuditError) else AuditError(
                 f"could not append to the audit trail {self.store.where}: "
                 f"{type(exc).__name__}: {exc}")
-            _settle([(waiter, None, error) for *_, waiter in group])
-            return
+            return [(waiter, None, error) for *_, waiter in group]
         self.groups += 1
         self.records += len(stored)
-        _settle([(waiter, record, None)
-                 for (*_, waiter), record in zip(group, stored, strict=True)])
+        return [(waiter, record, None)
+                for (*_, waiter), record in zip(group, stored, strict=True)]
 
 
 def _closed() -> AuditError:

@@ -13,7 +13,7 @@ own write lock, so a writer that does not take it (another tool, an older Lacuna
 as before, it just waits the old way. Each :class:`Turn` opens its own file description, so
 two turns in one process exclude each other too; a forked child opens its own. The lock dies
 with its process (``kill -9`` included). A lock file that cannot be opened (a read-only folder)
-is skipped: writers then wait on SQLite alone.
+or locked is skipped: writers then wait on SQLite alone.
 """
 
 from __future__ import annotations
@@ -45,11 +45,18 @@ class Turn:
         if fd is None:
             yield
             return
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        locked = True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:  # e.g. ENOLCK: go on without it, SQLite still serializes
+            log.warning("could not take the writers' turn at %s (%s): waiting on SQLite alone",
+                        self.path, exc.strerror)
+            locked = False
         try:
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _open(self) -> int | None:
         if self.path is None:
