@@ -1,6 +1,6 @@
 """CPU per recorded decision, in-process: the server's fast lane without HTTP or a client.
 
-    python benchmarks/bench_recorded.py [--processes P] [--concurrency C] [--requests N]
+    python benchmarks/profile_recorded.py [--processes P] [--concurrency C] [--requests N]
                                         [--rounds R] [--dry-run] [--profile FILE]
 
 Starts P processes (2, as ``lacuna serve --workers 2``), each with the server's state
@@ -14,6 +14,10 @@ decisions/s, the groups committed and the load average. Then it checks what ``la
 verify`` checks (chain, signatures, checkpoint) and that the metrics rollups count every
 decision. ``--dry-run`` sends ``record: false`` (no audit record) for comparison;
 ``--profile FILE`` writes a cProfile of each process's last round (its event loop thread).
+
+Not a ``bench_*.py`` section script (``run_all.py`` does not run it, and it writes no part of
+docs/benchmarks.md): a measuring and profiling tool for the recorded decision path, whose
+figures go into the hand-written notes.
 """
 
 from __future__ import annotations
