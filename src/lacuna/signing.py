@@ -70,18 +70,16 @@ class Signer:
     """Signs and verifies with one secret key."""
 
     key: bytes = field(repr=False)
+    key_id: str = field(init=False, repr=False, compare=False)  # computed once, not per use
 
     def __post_init__(self) -> None:
         if len(self.key) < 16:
             msg = "a signing key must be at least 16 bytes; use 32 random bytes (64 hex digits)"
             raise ConfigError(msg)
-
-    @property
-    def key_id(self) -> str:
-        return key_id(self.key)
+        object.__setattr__(self, "key_id", key_id(self.key))
 
     def digest(self, payload: Payload) -> str:
-        return hmac.new(self.key, canonical(payload), hashlib.sha256).hexdigest()
+        return hmac.digest(self.key, canonical(payload), "sha256").hex()
 
     def sign(self, payload: Payload) -> str:
         """``hmac-sha256:<key id>:<hex digest>`` over :func:`canonical` ``(payload)``."""

@@ -16,6 +16,7 @@ from lacuna.config import Config
 from lacuna.errors import ConfigError
 from lacuna.model import Action, Classification, Operation, Tier, User
 from lacuna.policy import DecisionLogSink, MemoryDecisionLog, PolicyEngine
+from lacuna.policy.decision_log import DecisionEvent, to_record
 from lacuna.policy.log_sinks import HttpDecisionLog, SqlDecisionLog, sink_from_settings
 
 
@@ -76,6 +77,28 @@ def test_decision_log_sql_table_beside_the_audit_trail(tmp_path: Path) -> None:
     assert {r.data["decision"]["bundle_revision"] for r in trail} == {engine.revision}
     assert audit.verify().ok
     audit.close()
+
+
+def test_decision_log_body_text_reads_back_as_json_would_have_written_it() -> None:
+    """The stored text (orjson, or json for what orjson would write another way) parses to the
+    same record as ``json.dumps(..., default=str)`` gave before; it is what the chain hashes."""
+    from datetime import UTC, datetime
+
+    from lacuna.policy.log_sinks import body_text
+
+    engine = PolicyEngine.from_config(Config())
+    operation = read_op()
+    decision = engine.decide(operation)
+    plain = to_record(DecisionEvent(decision, {"action": "read", "n": 1e-05, "ü": [1, 2.5]},
+                                    "lacuna/decision/result", 1, 2))
+    dated = {**plain, "input": {"at": datetime(2026, 1, 2, tzinfo=UTC)}}
+    for record in (plain, dated):
+        text = body_text(record)
+        assert json.loads(text) == json.loads(json.dumps(record, default=str))
+        assert text == body_text(record)  # deterministic: sorted keys
+    assert '"ü":[1,2.5]' in body_text(plain)  # written by orjson (json would escape the ü)
+    assert body_text(dated) == json.dumps(dated, sort_keys=True, separators=(",", ":"),
+                                          default=str)  # a date: json, as before
 
 
 def test_decision_log_sql_sink_refuses_a_file_that_is_not_sqlite(tmp_path: Path) -> None:

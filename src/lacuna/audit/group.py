@@ -11,6 +11,14 @@ themselves (whatever arrived while the previous group was committing), up to ``m
 The writer never waits for more records to arrive, so no request waits longer than the
 commit before it and its own.
 
+Several processes (the server's workers) share one trail: each writer first takes its turn
+(:meth:`AuditStore.turn <lacuna.audit.store.AuditStore.turn>`: an ``flock`` beside an SQLite
+file, which wakes the next writer as soon as the previous one is done, where SQLite's own busy
+handler would sleep 1 to 100 ms between retries), and only then takes what is queued, so what
+arrived while another process committed goes into this group. A caller on an event loop
+(:meth:`GroupCommit.submit_async`) is answered through one ``call_soon_threadsafe`` per group
+and loop, not one thread hand-over per record.
+
 Guarantees are those of ``AuditStore.record``:
 
 - **Durable before the answer.** :meth:`GroupCommit.record` returns only after the group that
@@ -26,11 +34,13 @@ Guarantees are those of ``AuditStore.record``:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import AuditError
 
@@ -39,7 +49,9 @@ if TYPE_CHECKING:
     from lacuna.audit.store import AuditStore
     from lacuna.model import Decision, Operation
 
-_Item = tuple["Decision", "Operation", str, "Future[AuditRecord]"]
+# (decision, operation, session, waiter): the waiter is a concurrent Future, or (loop, future)
+# for an asyncio future of that loop
+_Item = tuple["Decision", "Operation", str, Any]
 
 
 class GroupCommit:
@@ -66,15 +78,29 @@ class GroupCommit:
                ) -> Future[AuditRecord]:
         """Queue one record; the future resolves when its group has committed."""
         future: Future[AuditRecord] = Future()
+        if not self._queue((decision, operation, session, future)):
+            future.set_exception(_closed())
+        return future
+
+    def submit_async(self, decision: Decision, operation: Operation, *, session: str
+                     ) -> asyncio.Future[AuditRecord]:
+        """Queue one record from a coroutine: the returned future (of the running loop)
+        resolves when its group has committed. The writer answers all of a group's callers on
+        one loop with one ``call_soon_threadsafe``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AuditRecord] = loop.create_future()
+        if not self._queue((decision, operation, session, (loop, future))):
+            future.set_exception(_closed())
+        return future
+
+    def _queue(self, item: _Item) -> bool:
         with self._wake:
             if self._closed:
-                future.set_exception(AuditError(
-                    "the audit trail's writer is closed (the server is stopping): nothing "
-                    "was recorded."))
-                return future
-            self._items.append((decision, operation, session, future))
-            self._wake.notify()
-        return future
+                return False
+            self._items.append(item)
+            if len(self._items) == 1:  # the writer waits only when the queue was empty
+                self._wake.notify()
+        return True
 
     def record(self, decision: Decision, operation: Operation, *, session: str,
                timeout: float | None = 30.0) -> AuditRecord:
@@ -105,21 +131,58 @@ class GroupCommit:
                     self._wake.wait()
                 if not self._items:  # closed and drained
                     return
-                group = [self._items.popleft()
-                         for _ in range(min(len(self._items), self.max_group))]
-            self._commit(group)
+            # Wait for this process's turn on the trail first, then take everything queued by
+            # then: what arrived while another process committed joins this group. The
+            # callers are answered after the turn is passed on.
+            with self.store.turn():
+                with self._wake:
+                    group = [self._items.popleft()
+                             for _ in range(min(len(self._items), self.max_group))]
+                outcomes = self._commit(group)
+            _settle(outcomes)
 
-    def _commit(self, group: Sequence[_Item]) -> None:
+    def _commit(self, group: Sequence[_Item]
+                ) -> list[tuple[Any, AuditRecord | None, BaseException | None]]:
         try:
             stored = self.store.record_many([(d, o, s) for d, o, s, _ in group])
         except BaseException as exc:  # every caller of the group learns it was not recorded
             error = exc if isinstance(exc, AuditError) else AuditError(
                 f"could not append to the audit trail {self.store.where}: "
                 f"{type(exc).__name__}: {exc}")
-            for *_, future in group:
-                future.set_exception(error)
-            return
+            return [(waiter, None, error) for *_, waiter in group]
         self.groups += 1
         self.records += len(stored)
-        for (*_, future), record in zip(group, stored, strict=True):
+        return [(waiter, record, None)
+                for (*_, waiter), record in zip(group, stored, strict=True)]
+
+
+def _closed() -> AuditError:
+    return AuditError("the audit trail's writer is closed (the server is stopping): nothing "
+                      "was recorded.")
+
+
+def _settle(outcomes: list[tuple[Any, AuditRecord | None, BaseException | None]]) -> None:
+    """Answer a group's waiters: thread callers at once, each event loop with one callback."""
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, Any]]] = {}
+    for waiter, record, error in outcomes:
+        if isinstance(waiter, Future):
+            if error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(record)
+        else:
+            loop, future = waiter
+            loops.setdefault(loop, []).append((future, record, error))
+    for loop, answers in loops.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there any more
+            loop.call_soon_threadsafe(_answer, answers)
+
+
+def _answer(answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, record, error in answers:
+        if future.done():  # timed out or cancelled: that caller was answered already
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
             future.set_result(record)

@@ -26,7 +26,6 @@ import contextlib
 import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -52,6 +51,7 @@ from lacuna.audit.record import (
     chain_hash,
     iso,
     link_payload,
+    plain_float,
 )
 from lacuna.audit.schema import (
     LAYOUT_VERSION,
@@ -64,9 +64,10 @@ from lacuna.audit.schema import (
     records,
     sqlite_file,
 )
+from lacuna.audit.turn import Turn
 from lacuna.audit.verify import compare_checkpoint, verify_chain
 from lacuna.errors import AuditError
-from lacuna.model import Decision, Operation, utcnow
+from lacuna.model import Decision, Operation, new_id, utcnow
 from lacuna.redact import redact_url
 from lacuna.signing import Keyring, default_keyring
 from lacuna.state.schema import upgrade as upgrade_state
@@ -126,6 +127,7 @@ class AuditStore:
         self._lock = threading.Lock()  # threads of this process queue here, not on the database
         self._raw: Any = None  # the SQLite append connection, opened on first append
         self._raw_pid = 0
+        self._turn = Turn(None if read_only else self.path)  # see turn()
         try:
             if not read_only:
                 self._init_schema()
@@ -276,16 +278,19 @@ class AuditStore:
             AuditError: as for :meth:`record`.
         """
         prepared = []
+        recorded_at = utcnow()
         for decision, operation, session in items:
-            record_id = uuid.uuid4().hex
             prepared.append(build_body(decision, operation, session=session,
-                                       record_id=record_id, seq=0, recorded_at=utcnow()))
-        return self._append_all(prepared)
+                                       record_id=new_id(), seq=0, recorded_at=recorded_at))
+        plain = all(plain_float(body["decision"]["eval_ms"]) for body in prepared)
+        return self._append_all(prepared, plain=plain)
 
-    def _append_all(self, bodies: Sequence[dict[str, Any]]) -> builtins.list[AuditRecord]:
+    def _append_all(self, bodies: Sequence[dict[str, Any]], *, plain: bool = False
+                    ) -> builtins.list[AuditRecord]:
         """The one append path: chain, sign and insert ``bodies`` (their ``id`` set, ``seq``
         filled in here) in one transaction with their rollups, move the head, commit, then
-        advance the checkpoint. All or nothing."""
+        advance the checkpoint. All or nothing. ``plain``: the bodies are decision bodies
+        (see :func:`~lacuna.audit.record.canonical_json`)."""
         if self.read_only:
             msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
             raise AuditError(msg)
@@ -301,9 +306,9 @@ class AuditStore:
         keyring = self.keyring
         with self._lock:
             if self._sqlite:
-                linked = self._append_many_sqlite(prepared, keyring)
+                linked = self._append_many_sqlite(prepared, keyring, plain)
             else:
-                linked = self._append_many_sqlalchemy(prepared, keyring)
+                linked = self._append_many_sqlalchemy(prepared, keyring, plain)
             self._advance(linked[-1][0], linked[-1][3])
         out = []
         for (_, values), (seq, prev, text, digest) in zip(prepared, linked, strict=True):
@@ -314,7 +319,8 @@ class AuditStore:
         return out
 
     def _append_many_sqlite(self, prepared: Sequence[tuple[dict[str, Any], dict[str, Any]]],
-                            keyring: Keyring) -> builtins.list[tuple[int, str, str, str]]:
+                            keyring: Keyring, plain: bool
+                            ) -> builtins.list[tuple[int, str, str, str]]:
         linked: builtins.list[tuple[int, str, str, str]] = []
         try:
             conn = self._raw_connection().dbapi_connection
@@ -328,7 +334,7 @@ class AuditStore:
                 rows = []
                 for body, values in prepared:
                     seq += 1
-                    text, digest, sig = self._link(body, seq, prev, keyring)
+                    text, digest, sig = self._link(body, seq, prev, keyring, plain)
                     rows.append((seq, values["id"], values["timestamp"], values["user_id"],
                                  values["action"], values["allowed"], values["policy_id"],
                                  text, prev, digest, sig))
@@ -349,7 +355,8 @@ class AuditStore:
         return linked
 
     def _append_many_sqlalchemy(self, prepared: Sequence[tuple[dict[str, Any], dict[str, Any]]],
-                                keyring: Keyring) -> builtins.list[tuple[int, str, str, str]]:
+                                keyring: Keyring, plain: bool
+                                ) -> builtins.list[tuple[int, str, str, str]]:
         linked: builtins.list[tuple[int, str, str, str]] = []
         try:
             with self._transaction(write=True) as conn:
@@ -361,7 +368,7 @@ class AuditStore:
                 rows = []
                 for body, values in prepared:
                     seq += 1
-                    text, digest, sig = self._link(body, seq, prev, keyring)
+                    text, digest, sig = self._link(body, seq, prev, keyring, plain)
                     rows.append({**values, "seq": seq, "body": text, "prev_hash": prev,
                                  "hash": digest, "signature": sig})
                     linked.append((seq, prev, text, digest))
@@ -375,9 +382,9 @@ class AuditStore:
         return linked
 
     def _link(self, body: dict[str, Any], seq: int, prev: str,
-              keyring: Keyring) -> tuple[str, str, str]:
+              keyring: Keyring, plain: bool) -> tuple[str, str, str]:
         body["seq"] = seq
-        text = canonical_json(body)
+        text = canonical_json(body, plain=plain)
         digest = chain_hash(prev, text)
         return text, digest, keyring.sign(link_payload(CHAIN, seq, digest))
 
@@ -395,6 +402,13 @@ class AuditStore:
                "Run `lacuna audit verify`, keep the database and its checkpoint as evidence, "
                "and move both aside to start a new trail.")
         raise AuditError(msg)
+
+    def turn(self) -> contextlib.AbstractContextManager[None]:
+        """Wait for this writer's turn among the processes writing to an SQLite trail (see
+        :mod:`lacuna.audit.turn`): held around a group commit
+        (:class:`~lacuna.audit.group.GroupCommit`), so the server's workers take turns
+        without SQLite's busy-handler sleeps. Nothing to wait for on other databases."""
+        return self._turn.hold()
 
     def _checkpoint_name(self) -> str:
         return str(self.checkpoint_path)
@@ -455,7 +469,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
-        record_id = uuid.uuid4().hex
+        record_id = new_id()
         body = build_outcome_body(decision, operation, session=session, record_id=record_id,
                                   of=of, error=error, finished_at=utcnow())
         return self._append(body)
@@ -470,7 +484,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
-        return self._append({**body, "id": uuid.uuid4().hex, "seq": 0})
+        return self._append({**body, "id": new_id(), "seq": 0})
 
     def _append(self, body: dict[str, Any]) -> AuditRecord:
         """Chain, sign and insert one body (its ``seq`` is filled in here), as ``record`` does;
@@ -570,6 +584,7 @@ class AuditStore:
                 self._checkpoint.close()
             if self._log is not None:
                 self._log.close()
+            self._turn.close()
         self._engine.dispose()
 
     def __enter__(self) -> AuditStore:

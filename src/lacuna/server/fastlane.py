@@ -191,13 +191,21 @@ async def _recorded(state: ServerState, writer: GroupCommit, decision: Decision,
     from lacuna.server.routes_api import appended
 
     assert decision.operation is not None
+    future = writer.submit_async(decision, decision.operation, session=session)
+    timer = asyncio.get_running_loop().call_later(_COMMIT_TIMEOUT_S, _expire, future,
+                                                  writer.store.where)
     try:
-        future = writer.submit(decision, decision.operation, session=session)
-        stored = await asyncio.wait_for(asyncio.wrap_future(future), _COMMIT_TIMEOUT_S)
+        stored = await future
     except Exception as exc:
-        if isinstance(exc, TimeoutError):
-            exc = AuditError(f"the audit trail {writer.store.where} did not commit within "
-                             f"{_COMMIT_TIMEOUT_S:.0f} s (the database is locked or slow); the "
-                             "decision is treated as unrecorded.")
         return appended(state, decision, None, exc)
+    finally:
+        timer.cancel()
     return appended(state, decision, stored, None)
+
+
+def _expire(future: asyncio.Future[Any], where: str) -> None:
+    """The commit took too long: the caller is answered now (its decision unrecorded)."""
+    if not future.done():
+        future.set_exception(AuditError(
+            f"the audit trail {where} did not commit within {_COMMIT_TIMEOUT_S:.0f} s (the "
+            "database is locked or slow); the decision is treated as unrecorded."))

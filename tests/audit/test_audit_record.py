@@ -1,0 +1,50 @@
+"""The canonical form of a record's body: orjson for decision bodies, byte for byte json's."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lacuna.audit.record import build_body, canonical_json, plain_float
+from lacuna.model import utcnow
+
+
+def _json(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_floats = st.floats(allow_nan=False, allow_infinity=False).filter(plain_float)
+_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text() | _floats
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), _values, max_size=6))
+def test_plain_bodies_are_written_like_json(body: dict[str, Any]) -> None:
+    assert canonical_json(body, plain=True) == canonical_json(body) == _json(body)
+
+
+def test_plain_float_draws_the_line_where_the_writers_differ() -> None:
+    assert all(plain_float(x) for x in (0.0, 0.123, 1e-4, -2.5, 1e300))
+    assert not any(plain_float(x) for x in (1e-5, -1e-5, float("nan"), float("inf")))
+
+
+def test_what_orjson_would_write_otherwise_falls_back_to_json() -> None:
+    class Tier(StrEnum):
+        PUBLIC = "public"
+
+    odd = {"tier": Tier.PUBLIC, "big": 2**70, "z": "é"}
+    assert canonical_json(odd, plain=True) == _json(odd)
+
+
+def test_a_decision_body_is_plain(mk: Any) -> None:
+    op = mk.op()
+    body = build_body(mk.decision(op), op, session="s", record_id="a" * 32, seq=7,
+                      recorded_at=utcnow())
+    assert plain_float(body["decision"]["eval_ms"])
+    assert canonical_json(body, plain=True) == _json(body)
