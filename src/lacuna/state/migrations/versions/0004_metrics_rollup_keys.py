@@ -82,10 +82,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_lacuna_metrics_recent_user_at", "lacuna_metrics_recent",
                     ["user_id", "at"], unique=False)
-    if "lacuna_audit" in set(sa.inspect(bind).get_table_names()):
+    found = sa.inspect(bind)
+    names = set(found.get_table_names())
+    columns = {c["name"] for c in found.get_columns("lacuna_audit")} \
+        if "lacuna_audit" in names else set()
+    if {"seq", "body"} <= columns:
         from lacuna.metrics.rollup import rebuild_in
 
         rebuild_in(bind)  # the backfill: every record, in append order
+    elif "lacuna_metrics_rollup" in names:  # no trail here (or not Lacuna's: the audit store
+        # refuses it when opened): the rollups start afresh when the store installs them
+        bind.execute(sa.text("DELETE FROM lacuna_metrics_rollup"))
 
 
 def downgrade() -> None:
