@@ -285,7 +285,8 @@ def _copy_rollups(hour: str, span_days: int) -> list[str]:
     until = f"WHERE hour < '{_hour_after(span_days)}'"
     return [
         f"""INSERT INTO lacuna_metrics_hourly SELECT {hour}, role, policy, tier, domains,
-            decisions, denials FROM lacuna_metrics_hourly {until}""",
+            decisions, denials, resolved, resolution_minutes, workarounds
+            FROM lacuna_metrics_hourly {until}""",
         f"""INSERT INTO lacuna_metrics_assets SELECT {hour}, role, policy, tier, domains, asset,
             covered FROM lacuna_metrics_assets {until}""",
         f"""INSERT INTO lacuna_metrics_pairs SELECT {hour}, scope, role, policy, tier, domain,

@@ -3,9 +3,11 @@ metrics of a period read counter rows instead of millions of records, for every 
 
 Per UTC hour and :class:`~lacuna.metrics.scopes.Key` (role, policy, tier, domains): decisions
 and denials (``lacuna_metrics_hourly``), and the assets named with whether a policy evaluated
-them (``lacuna_metrics_assets``). Per UTC hour and :data:`~lacuna.metrics.scopes.Scope` (each
-filter combination; a filter keeps a pair of decisions only if it keeps both): resolved
-denials, their minutes and workaround attempts (``lacuna_metrics_pairs``). Resolutions and
+them (``lacuna_metrics_assets``). Resolved denials, their minutes and workaround attempts pair
+two decisions, and a filter keeps a pair only if it keeps both: a pair of two decisions of one
+key counts in every scope of that key (``lacuna_metrics_hourly`` too, the usual case); any
+other is kept per UTC hour and :data:`~lacuna.metrics.scopes.Scope`, each filter combination
+(``lacuna_metrics_pairs``). Resolutions and
 workarounds need the user's recent denials: those of the last hour are kept in
 ``lacuna_metrics_recent`` (one index lookup per append), each with the scopes it is resolved
 in. The definitions are :mod:`lacuna.metrics.compute`'s, applied as records arrive:
@@ -74,6 +76,10 @@ hourly = Table(
     *_key_columns(),
     Column("decisions", Integer, nullable=False, default=0),
     Column("denials", Integer, nullable=False, default=0),
+    # pairs of two decisions of this same key: they count in every scope of the key
+    Column("resolved", Integer, nullable=False, default=0),
+    Column("resolution_minutes", Float, nullable=False, default=0.0),
+    Column("workarounds", Integer, nullable=False, default=0),
 )
 assets = Table(
     "lacuna_metrics_assets", metadata,
@@ -160,9 +166,13 @@ def _load(raw: str) -> tuple[DecisionFact, Key]:  # frozen: one parse per stored
                      domains=tuple(v["domains"]))
 
 
+ALL = "*"  # resolved in every scope
+
+
 @dataclass(slots=True)
 class Pending:
-    """A denial of the last hour, and the scopes it has been resolved in so far."""
+    """A denial of the last hour, and the scopes it has been resolved in so far (``{ALL}``:
+    by an operation of its own key, in all of them)."""
 
     fact: DecisionFact
     key: Key
@@ -177,6 +187,8 @@ class Delta:
     key: Key
     denied: bool
     assets: tuple[tuple[str, bool], ...]
+    workaround: bool  # in every scope: it works round a denial of its own key
+    keyed: tuple[tuple[str, Key, float], ...]  # denials of its own key resolved: hour, key, min
     pairs: tuple[tuple[str, Scope, int, float, int], ...]  # hour, scope, resolved, min, tricks
     resolved: tuple[Pending, ...]  # the recent denials this decision resolved (in some scope)
     keep: bool  # a denial to remember for the next hour
@@ -194,7 +206,17 @@ def delta(d: DecisionFact, k: Key, recent_denials: Sequence[Pending]) -> Delta:
     hour = hour_of(iso(d.when))
     rows: dict[tuple[str, Scope], list[float]] = {}
     touched: dict[int, Pending] = {}
-    if tricks or open_:
+    keyed: list[tuple[str, Key, float]] = []
+    everywhere = any(p.key == k for p in tricks)  # a workaround in every scope d is in
+    if not tricks:  # the usual pair: a denial and an operation of one key, in all its scopes
+        for p in open_:
+            if p.key == k and not p.resolved:
+                p.resolved.add(ALL)
+                touched[id(p)] = p
+                keyed.append((hour_of(iso(p.fact.when)), p.key,
+                              (d.when - p.fact.when).total_seconds() / 60))
+    open_ = [p for p in open_ if ALL not in p.resolved]
+    if not everywhere and (tricks or open_):
         for s in scopes(k):
             if any(within(p.key, s) for p in tricks):
                 rows.setdefault((hour, s), [0, 0.0, 0])[2] += 1
@@ -210,7 +232,8 @@ def delta(d: DecisionFact, k: Key, recent_denials: Sequence[Pending]) -> Delta:
     names = set(d.sources) | ({d.destination} if d.destination else set())
     covered = bool(d.packages) and not d.engine_error
     return Delta(hour=hour, key=k, denied=not d.allowed,
-                 assets=tuple((n, covered) for n in sorted(names)),
+                 assets=tuple((n, covered) for n in sorted(names)), workaround=everywhere,
+                 keyed=tuple(keyed),
                  pairs=tuple((h, s, int(v[0]), v[1], int(v[2])) for (h, s), v in rows.items()),
                  resolved=tuple(touched.values()), keep=not d.allowed and not d.engine_error)
 
@@ -218,10 +241,14 @@ def delta(d: DecisionFact, k: Key, recent_denials: Sequence[Pending]) -> Delta:
 # -- the append hook ---------------------------------------------------------------------------
 
 _UPSERT_HOUR = (
-    "INSERT INTO lacuna_metrics_hourly (hour, role, policy, tier, domains, decisions, denials) "
-    "VALUES (:hour, :role, :policy, :tier, :domains, 1, :denied) ON CONFLICT (hour, role, "
-    "policy, tier, domains) DO UPDATE SET decisions = lacuna_metrics_hourly.decisions + 1, "
-    "denials = lacuna_metrics_hourly.denials + excluded.denials")
+    "INSERT INTO lacuna_metrics_hourly (hour, role, policy, tier, domains, decisions, denials, "
+    "resolved, resolution_minutes, workarounds) VALUES (:hour, :role, :policy, :tier, "
+    ":domains, :n, :denied, :resolved, :minutes, :tricks) ON CONFLICT (hour, role, policy, "
+    "tier, domains) DO UPDATE SET decisions = lacuna_metrics_hourly.decisions + "
+    "excluded.decisions, denials = lacuna_metrics_hourly.denials + excluded.denials, "
+    "resolved = lacuna_metrics_hourly.resolved + excluded.resolved, resolution_minutes = "
+    "lacuna_metrics_hourly.resolution_minutes + excluded.resolution_minutes, workarounds = "
+    "lacuna_metrics_hourly.workarounds + excluded.workarounds")
 _UPSERT_ASSET = (
     "INSERT INTO lacuna_metrics_assets (hour, role, policy, tier, domains, asset, covered) "
     "VALUES (:hour, :role, :policy, :tier, :domains, :asset, :covered) ON CONFLICT (hour, "
@@ -298,7 +325,12 @@ def _apply(run: _Exec, d: DecisionFact, change: Delta) -> None:
     k = change.key
     cell = {"hour": change.hour, "role": k.role, "policy": k.policy, "tier": k.tier,
             "domains": k.domains_text}
-    run(_UPSERT_HOUR, {**cell, "denied": int(change.denied)})
+    run(_UPSERT_HOUR, {**cell, "n": 1, "denied": int(change.denied), "resolved": 0,
+                       "minutes": 0.0, "tricks": int(change.workaround)})
+    run.many(_UPSERT_HOUR, [
+        {"hour": h, "role": rk.role, "policy": rk.policy, "tier": rk.tier,
+         "domains": rk.domains_text, "n": 0, "denied": 0, "resolved": 1, "minutes": minutes,
+         "tricks": 0} for h, rk, minutes in change.keyed])
     run.many(_UPSERT_ASSET, [{**cell, "asset": asset, "covered": int(covered)}
                              for asset, covered in change.assets])
     run.many(_UPSERT_PAIR, [
@@ -385,7 +417,7 @@ class Accumulator:
     append hook's rule (:func:`delta`), without the SQL."""
 
     def __init__(self) -> None:
-        self.hours: dict[tuple[str, Key], list[int]] = {}
+        self.hours: dict[tuple[str, Key], list[float]] = {}
         self.assets: dict[tuple[str, Key, str], int] = {}
         self.pairs: dict[tuple[str, Scope], list[float]] = {}
         self.recent: dict[str, list[Pending]] = {}
@@ -397,9 +429,14 @@ class Accumulator:
         cutoff = d.when - WINDOW
         mine = [p for p in self.recent.get(d.user, ()) if p.fact.when >= cutoff]
         change = delta(d, k, [p for p in mine if set(p.fact.sources) & set(d.sources)])
-        row = self.hours.setdefault((change.hour, k), [0, 0])
+        row = self.hours.setdefault((change.hour, k), [0, 0, 0, 0.0, 0])
         row[0] += 1
         row[1] += change.denied
+        row[4] += change.workaround
+        for h, rk, minutes in change.keyed:
+            target = self.hours.setdefault((h, rk), [0, 0, 0, 0.0, 0])
+            target[2] += 1
+            target[3] += minutes
         for asset, covered in change.assets:
             akey = (change.hour, k, asset)
             self.assets[akey] = max(self.assets.get(akey, 0), int(covered))
@@ -421,8 +458,9 @@ class Accumulator:
         if self.hours:
             conn.execute(insert(hourly), [
                 {"hour": h, "role": k.role, "policy": k.policy, "tier": k.tier,
-                 "domains": k.domains_text, "decisions": v[0], "denials": v[1]}
-                for (h, k), v in self.hours.items()])
+                 "domains": k.domains_text, "decisions": int(v[0]), "denials": int(v[1]),
+                 "resolved": int(v[2]), "resolution_minutes": float(v[3]),
+                 "workarounds": int(v[4])} for (h, k), v in self.hours.items()])
         if self.assets:
             conn.execute(insert(assets), [
                 {"hour": h, "role": k.role, "policy": k.policy, "tier": k.tier,

@@ -22,10 +22,13 @@ class Totals:
 
 
 def totals(conn: Connection, first_hour: str, last_hour: str, scope: Scope) -> Totals:
-    """The counters of the whole hours ``[first_hour, last_hour)`` that ``scope`` keeps."""
+    """The counters of the whole hours ``[first_hour, last_hour)`` that ``scope`` keeps: the
+    keyed rows it selects (with the pairs within one key) and its own pair rows."""
     keyed, kp = key_condition(scope, conn.dialect.name)
-    n, denied = conn.execute(text(
-        "SELECT COALESCE(SUM(decisions), 0), COALESCE(SUM(denials), 0) FROM "
+    n, denied, same_resolved, same_minutes, same_tricks = conn.execute(text(
+        "SELECT COALESCE(SUM(decisions), 0), COALESCE(SUM(denials), 0), "
+        "COALESCE(SUM(resolved), 0), COALESCE(SUM(resolution_minutes), 0), "
+        "COALESCE(SUM(workarounds), 0) FROM "
         f"lacuna_metrics_hourly WHERE hour >= :a AND hour < :b{keyed}"),
         {"a": first_hour, "b": last_hour, **kp}).one()
     scoped, sp = scope_condition(scope)
@@ -33,8 +36,10 @@ def totals(conn: Connection, first_hour: str, last_hour: str, scope: Scope) -> T
         "SELECT COALESCE(SUM(resolved), 0), COALESCE(SUM(resolution_minutes), 0), "
         "COALESCE(SUM(workarounds), 0) FROM lacuna_metrics_pairs WHERE hour >= :a AND "
         f"hour < :b{scoped}"), {"a": first_hour, "b": last_hour, **sp}).one()
-    return Totals(decisions=int(n), denials=int(denied), resolved=int(resolved),
-                  resolution_minutes=float(minutes), workarounds=int(tricks))
+    return Totals(decisions=int(n), denials=int(denied),
+                  resolved=int(resolved) + int(same_resolved),
+                  resolution_minutes=float(minutes) + float(same_minutes),
+                  workarounds=int(tricks) + int(same_tricks))
 
 
 def coverage(conn: Connection, first_hour: str, last_hour: str, scope: Scope,

@@ -47,6 +47,9 @@ def upgrade() -> None:
         sa.Column("hour", sa.String(length=13), nullable=False), *_key(),
         sa.Column("decisions", sa.Integer(), nullable=False),
         sa.Column("denials", sa.Integer(), nullable=False),
+        sa.Column("resolved", sa.Integer(), nullable=False),
+        sa.Column("resolution_minutes", sa.Float(), nullable=False),
+        sa.Column("workarounds", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("hour", *KEY),
     )
     op.create_table(
