@@ -6,10 +6,12 @@ and its domains (each Rego package that evaluated it, and that package's last se
 are rolled up per hour and key, and a filter sums the keys it selects.
 
 Resolutions and workarounds pair two decisions of one user, and a filter keeps a pair only if
-it keeps both; which operation resolves a denial can therefore change with the filter. They
-are rolled up per :data:`Scope`: one filter combination a decision belongs to (a bit per
-filter given, and the decision's value for each; ``""`` where not given), 8 × (1 + domains)
-of them per decision. Only the few decisions that pair with a recent denial write them.
+it keeps both; which operation resolves a denial can therefore change with the filter. A pair
+of two decisions of one key counts in every scope of that key, and is rolled up with the key;
+any other pair is rolled up per :data:`Scope`: one filter combination a decision belongs to (a
+bit per filter given, and the decision's value for each; ``""`` where not given), 8 × (1 +
+domains) of them per decision. Only the few decisions that pair with a recent denial of
+another key write them.
 """
 
 from __future__ import annotations
@@ -105,9 +107,8 @@ def key_condition(s: Scope, dialect: str) -> tuple[str, dict[str, Any]]:
         sql += " AND tier = :k_tier"
         params["k_tier"] = tier
     if bits & DOMAIN:
-        find = "strpos(domains, :k_domain)" if dialect == "postgresql" else "instr(domains, " \
-            ":k_domain)"
-        sql += f" AND {find} > 0"
+        find = "strpos" if dialect == "postgresql" else "instr"  # the same, by name
+        sql += f" AND {find}(domains, :k_domain) > 0"
         params["k_domain"] = f"{SEP}{domain}{SEP}"
     return sql, params
 
