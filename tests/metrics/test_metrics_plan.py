@@ -1,7 +1,7 @@
 """The metrics read rollups and indexes, never the whole audit table: every statement that
 ``GovernanceMetrics`` sends to SQLite is captured and its ``EXPLAIN QUERY PLAN`` checked (no
 ``SCAN`` of ``lacuna_audit``, the table that grows to millions of records, and none of the hourly
-rollup either: it is read by its hour key)."""
+or pair rollups either: they are read by their hour key), with and without filters."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ PERIODS: list[tuple[Any, dict[str, str]]] = [
     ((START + timedelta(hours=7, minutes=13), START + timedelta(days=2, hours=3, minutes=41)),
      {}),
     ("2026-Q4", {"user_group": "data_analyst"}),
+    ("2026-Q4", {"policy": "P-1"}),
+    ((START + timedelta(hours=7, minutes=13), START + timedelta(days=2, hours=3, minutes=41)),
+     {"domain": "export", "tier": "internal", "user_group": "data_scientist"}),
 ]
 
 
@@ -96,7 +99,9 @@ def test_metric_queries_use_rollups_and_indexes(tmp_path: Path, period: Any,
              or s.rstrip().endswith("lacuna_audit")]
     assert reads, "the metrics read no audit records at all: the capture is broken"
     assert any("lacuna_metrics_hourly" in s for s in plans)
+    assert any("lacuna_metrics_pairs" in s for s in plans)
     for statement, steps in plans.items():
         full = [s for s in steps
-                if s.startswith(("SCAN lacuna_audit", "SCAN lacuna_metrics_hourly"))]
+                if s.startswith(("SCAN lacuna_audit", "SCAN lacuna_metrics_hourly",
+                                 "SCAN lacuna_metrics_pairs"))]
         assert not full, f"full scan {full} in:\n{statement}\nplan: {steps}"

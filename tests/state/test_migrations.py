@@ -3,9 +3,11 @@ on SQLite and live PostgreSQL, through the stores and ``lacuna db``."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from sqlalchemy import create_engine, insert, inspect, text
 from typer.testing import CliRunner
 
 from lacuna.audit import AuditStore, ledger
+from lacuna.audit.record import iso
 from lacuna.cli import app
 from lacuna.datasets.store import DatasetStore
 from lacuna.exceptions import ExceptionStore
@@ -185,3 +188,83 @@ def test_processes_opening_a_new_database_together_migrate_it_once(
     start_together(OPENER, [[state_url]] * 3, home)
     assert revisions(state_url) == [head_revision()]
     assert schema_drift(state_url) == []
+
+
+def _decision_row(seq: int, when: datetime, user: str, role: str, *, allowed: bool,
+                  dest: str | None, policy: str) -> dict[str, object]:
+    rid = f"{seq:032x}"
+    body = {"id": rid, "seq": seq, "operation_id": rid, "when": iso(when),
+            "who": {"user_id": user, "role": role, "session": "t"},
+            "what": {"action": "write" if allowed else "export", "sources": ["/lake/crm/c"],
+                     "destination": dest, "tier": "INTERNAL", "columns": {}},
+            "decision": {"allowed": allowed, "policy_id": policy, "engine_error": None,
+                         "policies": [{"package": "lacuna.export", "id": policy}]},
+            "why": {"exception_id": None}}
+    return {"seq": seq, "id": rid, "timestamp": iso(when), "user_id": user,
+            "action": body["what"]["action"], "allowed": allowed,  # type: ignore[index]
+            "policy_id": policy, "body": json.dumps(body), "prev_hash": "0" * 64,
+            "hash": "0" * 64, "signature": None}
+
+
+def test_0004_rebuilds_the_metrics_rollups_of_a_store_at_0003(state_url: str,
+                                                              home: Path) -> None:
+    """A trail written at revision 0003 (rollups per hour and role only, and a stale counter)
+    is upgraded: the rollups are rebuilt from its records, keyed by every filter."""
+    from lacuna.audit.schema import LAYOUT_VERSION, head, records
+    from lacuna.governor import Governor, build_config
+    from lacuna.metrics import GovernanceMetrics
+    from lacuna.state.schema import upgrade
+
+    engine = create_engine(state_url)
+    start = datetime(2026, 11, 2, 6, tzinfo=UTC)
+    rows = []
+    for i in range(120):  # a denial every 4th hour, resolved (analysts) or retried (others)
+        when = start + timedelta(minutes=37 * i)
+        user, role = f"u{i % 3}", ("data_analyst", "finance", "ops")[i % 3]
+        denied = i % 4 == 0
+        rows.append(_decision_row(2 * i + 1, when, user, role, allowed=not denied,
+                                  dest=f"/home/{user}/Downloads/{i}.csv" if denied else None,
+                                  policy="P-EXPORT" if denied else "P-ALLOW"))
+        if denied:
+            rows.append(_decision_row(2 * i + 2, when + timedelta(minutes=4), user, role,
+                                      allowed=i % 8 != 0, policy="P-EXPORT",
+                                      dest=f"/home/{user}/Downloads/{i}-v2.csv" if i % 8 == 0
+                                      else "/governed/ws/ok.csv"))
+    try:
+        assert upgrade(engine, where="test", target="0003").current == ("0003",)
+        with engine.begin() as conn:
+            conn.execute(insert(records), rows)
+            conn.execute(head.delete())
+            conn.execute(insert(head).values(id=1, seq=len(rows), hash="0" * 64,
+                                             layout_version=LAYOUT_VERSION))
+            conn.execute(text("INSERT INTO lacuna_metrics_hourly VALUES "
+                              "('2026-11-02T06', 'stale', 999, 0, 0, 0, 0)"))
+            conn.execute(text("DELETE FROM lacuna_metrics_rollup"))
+            conn.execute(text("INSERT INTO lacuna_metrics_rollup VALUES (1, 0)"))
+        AuditStore(state_url, checkpoint=None).close()  # opening it upgrades it
+        assert revisions(state_url) == [head_revision()]
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM lacuna_metrics_hourly WHERE role = "
+                                     "'stale'")).scalar() == 0
+            assert conn.execute(text("SELECT SUM(decisions) FROM lacuna_metrics_hourly")
+                                ).scalar() == len(rows)
+            # retries and resolutions here have their denial's key: rolled up with it
+            assert conn.execute(text("SELECT SUM(workarounds), SUM(resolved) FROM "
+                                     "lacuna_metrics_hourly")).one() == (15, 15)
+        assert schema_drift(state_url) == []
+    finally:
+        engine.dispose()
+    gov = Governor(build_config(None, audit={"url": state_url},
+                                user={"id": "t", "role": "x"}))
+    try:
+        period = (start + timedelta(minutes=50), start + timedelta(days=2, minutes=10))
+        for filters in ({}, {"user_group": "finance"}, {"policy": "P-EXPORT"},
+                        {"domain": "export", "tier": "internal"}):
+            fast = GovernanceMetrics(period, governor=gov, **filters)
+            assert fast.source == "rollups"
+            assert fast.to_dict() == GovernanceMetrics(period, governor=gov, exact=True,
+                                                       **filters).to_dict()
+        assert GovernanceMetrics(period, governor=gov).workaround_attempts > 0
+        assert GovernanceMetrics(period, governor=gov).avg_resolution_time_minutes == 4.0
+    finally:
+        gov.close()

@@ -128,16 +128,16 @@ class GovernanceMetrics:
                     if r.created_at in self.period and self.filters.keep_exception(r)]
         lineage = gov.lineage_store.completeness()
         fast = None
-        if not exact and (self.filters.domain, self.filters.policy, self.filters.tier) == (
-                None, None, None):
+        if not exact:
             from lacuna.metrics.fast import from_rollups
 
-            fast = from_rollups(gov, self.period, self.filters.user_group)
+            fast = from_rollups(gov, self.period, self.filters)
         if fast is None:
             if exact is False:
                 msg = (f"metrics of {self.period.label}: the rollups cannot answer this (they "
-                       "are incomplete, or a domain/policy/tier filter was given); run "
-                       "`lacuna metrics rebuild`, or leave exact unset.")
+                       "are incomplete, the period is shorter than about 3 hours, or a policy "
+                       "or domain filter is empty); run `lacuna metrics rebuild`, or leave "
+                       "exact unset.")
                 raise ConfigError(msg)
             n = self._exact(gov)
             self.source = "records"

@@ -1,11 +1,19 @@
-"""The metrics of a period from the rollups (:mod:`lacuna.metrics.rollup`): whole UTC hours
-from the counters, the partial hours at either end from their records, and the few events
-(feedback, survey answers) from the records by their indexed ``action``.
+"""The metrics of a period from the rollups (:mod:`lacuna.metrics.rollup`), exactly what reading
+every record of the period gives, for every filter.
+
+Resolutions and workarounds pair operations up to an hour apart, and the exact computation
+pairs only operations inside the period. So the period is cut in three: whole UTC hours at
+least an hour from either end, summed from the rollups; and the edges, read from their records
+(with the hour beyond them that their pairs can reach, inside the period) and computed as the
+exact path does. An edge needs no extra hour when no record lies within an hour outside the
+period there (the oldest start, a period ending now). Feedback and survey answers (few) are
+read by their indexed ``action``.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,15 +21,20 @@ from sqlalchemy import select
 
 from lacuna.audit.record import AuditRecord, iso
 from lacuna.audit.schema import records
-from lacuna.metrics import compute, rollup
+from lacuna.metrics import compute, rollup, sums
 from lacuna.metrics.facts import FEEDBACK, SURVEY, DecisionFact, classify, decision
+from lacuna.metrics.scopes import scope_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import Connection
 
     from lacuna.governor import Governor
-    from lacuna.metrics.api import Numbers
+    from lacuna.metrics.api import Filters, Numbers
     from lacuna.metrics.period import Period
+
+EVERYTHING = (0, "", "", "", "")  # the scope of no filter
 
 
 def _record(row: Any) -> AuditRecord:
@@ -39,72 +52,105 @@ def _between(conn: Connection, start: datetime, end: datetime, *where: Any) -> l
     return [_record(row) for row in conn.execute(stmt.order_by(records.c.seq)).all()]
 
 
-def from_rollups(gov: Governor, period: Period, role: str | None) -> Numbers | None:
-    """The numbers of ``period`` (optionally one role) from the rollups; None when the rollups
-    are incomplete or the period holds no whole hour (the records are then read instead)."""
+def _any_between(conn: Connection, start: datetime, end: datetime) -> bool:
+    return conn.execute(select(records.c.seq).where(  # one seek on the timestamp index
+        records.c.timestamp >= iso(start), records.c.timestamp < iso(end)).limit(1)).first() \
+        is not None
+
+
+def _floor(instant: datetime) -> datetime:
+    return instant.replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class Edge:
+    """The counts of the decisions in ``[lo, hi)`` computed from records (pairs included)."""
+
+    audited: int = 0
+    decisions: int = 0
+    denials: int = 0
+    resolved: int = 0
+    minutes: float = 0.0
+    tricks: int = 0
+    names: dict[str, bool] = field(default_factory=dict)
+
+
+def _edge(conn: Connection, lo: datetime, hi: datetime, read: tuple[datetime, datetime],
+          keep: Callable[[DecisionFact], bool]) -> Edge:
+    """The decisions of ``[lo, hi)``, with their pairs found among the records of ``read``
+    (which holds every operation they can pair with inside the period)."""
+    out = Edge()
+    if lo >= hi:
+        return out
+    every = classify(_between(conn, *read))[0]
+
+    def inside(d: DecisionFact) -> bool:
+        return lo <= d.when < hi
+
+    out.audited = sum(inside(d) for d in every)
+    mine = [d for d in every if keep(d)]
+    by_user: dict[str, list[DecisionFact]] = {}
+    for d in mine:  # both definitions pair operations of one user: per user is linear
+        by_user.setdefault(d.user, []).append(d)
+        if inside(d):
+            out.decisions += 1
+            out.denials += not d.allowed
+            evaluated = bool(d.packages) and not d.engine_error
+            for n in set(d.sources) | ({d.destination} if d.destination else set()):
+                out.names[n] = out.names.get(n, False) or evaluated
+    for ops in by_user.values():
+        found = [r for r in compute.resolutions(ops) if inside(r.denial)]
+        out.resolved += len(found)
+        out.minutes += sum(r.minutes for r in found)
+        out.tricks += sum(inside(w) for w in compute.workarounds(ops))
+    return out
+
+
+def from_rollups(gov: Governor, period: Period, filters: Filters) -> Numbers | None:
+    """The numbers of ``period`` for ``filters`` from the rollups; None when the rollups are
+    incomplete, cannot tell the filters apart, or the period is too short to hold a whole hour
+    away from its edges (the records are then read instead)."""
     from lacuna.metrics.api import Numbers, intercepted_operations
 
-    first = rollup.next_hour(period.start)
-    last = period.end.replace(minute=0, second=0, microsecond=0)
-    if first >= last:
+    scope = scope_of(filters)
+    if scope is None:
         return None
+    start, end, window = period.start, period.end, rollup.WINDOW
     with gov.audit.engine.connect() as conn:
         if not rollup.complete(conn):
             return None
-        whole = rollup.totals(conn, iso(first)[:13], iso(last)[:13], role)
-        every_total = whole if role is None else rollup.totals(
-            conn, iso(first)[:13], iso(last)[:13], None)
-        head = _between(conn, period.start, first)
-        tail = _between(conn, last, period.end)
+        first = rollup.next_hour(start if not _any_between(conn, start - window, start)
+                                 else start + window)
+        last = _floor(end if not _any_between(conn, end, end + window) else end - window)
+        if first > last:
+            return None
+        hours = (iso(first)[:13], iso(last)[:13])
+        whole = sums.totals(conn, *hours, scope)
+        every_total = whole if scope == EVERYTHING else sums.totals(conn, *hours, EVERYTHING)
+        head = _edge(conn, start, first, (start, min(first + window, end)), filters.keep)
+        tail = _edge(conn, last, end, (max(last - window, start), end), filters.keep)
         events = [r for r in (_record(row) for row in conn.execute(  # an index range
             select(records).where(records.c.action.in_((FEEDBACK, SURVEY)),
-                                  records.c.timestamp >= iso(period.start),
-                                  records.c.timestamp < iso(period.end))).all())
+                                  records.c.timestamp >= iso(start),
+                                  records.c.timestamp < iso(end))).all())
             if r.timestamp in period]
         _, feedback, survey = classify(events)
         named = {f.decision_record_id for f in feedback}
         targets = [_record(row) for row in conn.execute(select(records).where(
             records.c.id.in_(sorted(named)))).all()] if named else []
-
-    def keep(d: DecisionFact) -> bool:
-        return role is None or d.role == role
-
-    decisions = 0
-    denials = 0
-    resolved = 0
-    minutes = 0.0
-    tricks = 0
-    audited = every_total.decisions
-    names: dict[str, bool] = {}
-    for edge in (head, tail):
-        every = classify(edge)[0]
-        audited += len(every)
-        mine = [d for d in every if keep(d)]
-        decisions += len(mine)
-        denials += sum(not d.allowed for d in mine)
-        by_user: dict[str, list[DecisionFact]] = {}
-        for d in mine:  # both definitions pair operations of one user: per user is linear
-            by_user.setdefault(d.user, []).append(d)
-        for ops in by_user.values():
-            found = compute.resolutions(ops)
-            resolved += len(found)
-            minutes += sum(r.minutes for r in found)
-            tricks += len(compute.workarounds(ops))
-        for d in mine:
-            evaluated = bool(d.packages) and not d.engine_error
-            for n in set(d.sources) | ({d.destination} if d.destination else set()):
-                names[n] = names.get(n, False) or evaluated
-    with gov.audit.engine.connect() as conn:
-        covered, assets = rollup.coverage(conn, iso(first)[:13], iso(last)[:13], role, names)
+        covered, assets = sums.coverage(conn, *hours, scope, {**head.names, **{
+            n: c or head.names.get(n, False) for n, c in tail.names.items()}})
     denied = [d for d in (_decision(r) for r in targets) if d is not None and
-              not d.allowed and d.when in period and keep(d)]
+              not d.allowed and d.when in period and filters.keep(d)]
+    audited = every_total.decisions + head.audited + tail.audited
     logged = intercepted_operations(gov, period)
     return Numbers(
-        decisions=whole.decisions + decisions, denials=whole.denials + denials,
+        decisions=whole.decisions + head.decisions + tail.decisions,
+        denials=whole.denials + head.denials + tail.denials,
         false_positives=len(compute.false_positives(denied, feedback)),
-        resolved=whole.resolved + resolved,
-        resolution_minutes=whole.resolution_minutes + minutes,
-        workarounds=whole.workarounds + tricks,
+        resolved=whole.resolved + head.resolved + tail.resolved,
+        resolution_minutes=whole.resolution_minutes + head.minutes + tail.minutes,
+        workarounds=whole.workarounds + head.tricks + tail.tricks,
         covered=covered, assets=assets, audited=audited,
         intercepted=max(audited, len(logged)), survey=tuple(survey))
 

@@ -1,11 +1,16 @@
 """Incremental rollups of the audit trail, kept in the same transaction as each append, so the
-metrics of a period read a few thousand counter rows instead of millions of records.
+metrics of a period read counter rows instead of millions of records, for every filter.
 
-Per UTC hour and role (the user group): decisions, denials, resolved denials and their minutes,
-workaround attempts (``lacuna_metrics_hourly``); the assets named, and whether a policy
-evaluated them (``lacuna_metrics_assets``). Resolutions and workarounds need the user's recent
-denials: those of the last hour are kept in ``lacuna_metrics_recent`` (one index lookup per
-append). The definitions are :mod:`lacuna.metrics.compute`'s, applied as records arrive:
+Per UTC hour and :class:`~lacuna.metrics.scopes.Key` (role, policy, tier, domains): decisions
+and denials (``lacuna_metrics_hourly``), and the assets named with whether a policy evaluated
+them (``lacuna_metrics_assets``). Resolved denials, their minutes and workaround attempts pair
+two decisions, and a filter keeps a pair only if it keeps both: a pair of two decisions of one
+key counts in every scope of that key (``lacuna_metrics_hourly`` too, the usual case); any
+other is kept per UTC hour and :data:`~lacuna.metrics.scopes.Scope`, each filter combination
+(``lacuna_metrics_pairs``). Resolutions and
+workarounds need the user's recent denials: those of the last hour are kept in
+``lacuna_metrics_recent`` (one index lookup per append), each with the scopes it is resolved
+in. The definitions are :mod:`lacuna.metrics.compute`'s, applied as records arrive:
 
 * a resolution is counted in the hour of its denial, and a workaround in its own hour;
 * records are taken in the order they are appended (the exact path sorts by time): a record
@@ -13,8 +18,9 @@ append). The definitions are :mod:`lacuna.metrics.compute`'s, applied as records
   with them.
 
 The rollups are complete when ``lacuna_metrics_rollup.from_seq`` is 0: a trail created with
-them, or rebuilt by :func:`rebuild` (``lacuna metrics rebuild``). A trail that had records
-before this module starts its rollups at its head and is read the exact way until rebuilt.
+them, or rebuilt by :func:`rebuild` (``lacuna metrics rebuild``, and migration 0004). A trail
+that had records before this module starts its rollups at its head and is read the exact way
+until rebuilt.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -48,17 +54,29 @@ from sqlalchemy.exc import SQLAlchemyError
 from lacuna.audit.record import iso
 from lacuna.metrics import compute
 from lacuna.metrics.facts import DecisionFact
+from lacuna.metrics.scopes import Key, Scope, key_of, scope_id, scopes, within
 
 if TYPE_CHECKING:
     from lacuna.audit.store import AuditStore
 
 metadata = MetaData()
+_KEY = ("role", "policy", "tier", "domains")
+
+
+def _key_columns() -> list[Column[Any]]:
+    return [Column("role", String(255), primary_key=True),
+            Column("policy", String(255), primary_key=True),  # "" for none
+            Column("tier", String(32), primary_key=True),  # upper case, "" for none
+            Column("domains", String(1000), primary_key=True)]  # |pkg|last|...| (scopes.Key)
+
+
 hourly = Table(
     "lacuna_metrics_hourly", metadata,
     Column("hour", String(13), primary_key=True),  # 2026-11-03T09 (UTC)
-    Column("role", String(255), primary_key=True),
+    *_key_columns(),
     Column("decisions", Integer, nullable=False, default=0),
     Column("denials", Integer, nullable=False, default=0),
+    # pairs of two decisions of this same key: they count in every scope of the key
     Column("resolved", Integer, nullable=False, default=0),
     Column("resolution_minutes", Float, nullable=False, default=0.0),
     Column("workarounds", Integer, nullable=False, default=0),
@@ -66,18 +84,30 @@ hourly = Table(
 assets = Table(
     "lacuna_metrics_assets", metadata,
     Column("hour", String(13), primary_key=True),
-    Column("role", String(255), primary_key=True),
+    *_key_columns(),
     Column("asset", String(1000), primary_key=True),
     Column("covered", Integer, nullable=False, default=0),
-    Index("ix_lacuna_metrics_assets_asset", "asset", "hour", "role", "covered"),  # covering
+    Index("ix_lacuna_metrics_assets_asset", "asset", "hour", "covered", *_KEY),  # covering
+)
+pairs = Table(
+    "lacuna_metrics_pairs", metadata,
+    Column("hour", String(13), primary_key=True),
+    Column("scope", Integer, primary_key=True, autoincrement=False),  # scopes.ROLE | ...
+    Column("role", String(255), primary_key=True),  # "" where the scope has no such filter
+    Column("policy", String(255), primary_key=True),
+    Column("tier", String(32), primary_key=True),
+    Column("domain", String(255), primary_key=True),
+    Column("resolved", Integer, nullable=False, default=0),
+    Column("resolution_minutes", Float, nullable=False, default=0.0),
+    Column("workarounds", Integer, nullable=False, default=0),
 )
 recent = Table(
     "lacuna_metrics_recent", metadata,
     Column("record_id", String(32), primary_key=True),
     Column("user_id", String(255), nullable=False),
     Column("at", String(40), nullable=False),
-    Column("fact", Text, nullable=False),  # the denial, as JSON
-    Column("resolved", Integer, nullable=False, default=0),
+    Column("fact", Text, nullable=False),  # the denial and its key, as JSON
+    Column("resolved", Text, nullable=False, default=""),  # JSON list of scope ids resolved in
     Index("ix_lacuna_metrics_recent_user_at", "user_id", "at"),
 )
 state = Table(
@@ -116,21 +146,37 @@ def fact_from_body(body: Mapping[str, Any]) -> DecisionFact:
         exception_id=section("why").get("exception_id"))
 
 
-def _dump(d: DecisionFact) -> str:
+def _dump(d: DecisionFact, k: Key) -> str:
     return json.dumps({"id": d.record_id, "when": iso(d.when), "user": d.user,
                        "role": d.role, "action": d.action, "sources": list(d.sources),
-                       "destination": d.destination})
+                       "destination": d.destination, "policy": k.policy, "tier": k.tier,
+                       "domains": list(k.domains)})
 
 
 @functools.lru_cache(maxsize=4096)
-def _load(raw: str) -> DecisionFact:  # facts are frozen: one parse per stored denial
+def _load(raw: str) -> tuple[DecisionFact, Key]:  # frozen: one parse per stored denial
     v = json.loads(raw)
-    return DecisionFact(record_id=v["id"], operation_id=v["id"],
+    fact = DecisionFact(record_id=v["id"], operation_id=v["id"],
                         when=datetime.fromisoformat(v["when"]), user=v["user"], role=v["role"],
                         action=v["action"], sources=tuple(v["sources"]),
                         destination=v["destination"], tier=None, allowed=False, policy_id=None,
                         packages=(), policy_ids=(), columns=(), engine_error=None,
                         exception_id=None)
+    return fact, Key(role=v["role"], policy=v["policy"], tier=v["tier"],
+                     domains=tuple(v["domains"]))
+
+
+ALL = "*"  # resolved in every scope
+
+
+@dataclass(slots=True)
+class Pending:
+    """A denial of the last hour, and the scopes it has been resolved in so far (``{ALL}``:
+    by an operation of its own key, in all of them)."""
+
+    fact: DecisionFact
+    key: Key
+    resolved: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,51 +184,89 @@ class Delta:
     """What one decision changes in the rollups."""
 
     hour: str
-    role: str
+    key: Key
     denied: bool
-    workaround: bool
     assets: tuple[tuple[str, bool], ...]
-    resolves: tuple[tuple[DecisionFact, float], ...]  # (denial, minutes)
+    workaround: bool  # in every scope: it works round a denial of its own key
+    keyed: tuple[tuple[str, Key, float], ...]  # denials of its own key resolved: hour, key, min
+    pairs: tuple[tuple[str, Scope, int, float, int], ...]  # hour, scope, resolved, min, tricks
+    resolved: tuple[Pending, ...]  # the recent denials this decision resolved (in some scope)
     keep: bool  # a denial to remember for the next hour
 
 
-def delta(d: DecisionFact, recent_denials: Iterable[tuple[DecisionFact, bool]]) -> Delta:
-    """The rollup change of decision ``d``, given its user's denials of the last hour (each with
-    whether it is resolved already): compute's definitions, one record at a time."""
-    earlier = [(r, done) for r, done in recent_denials if r.when < d.when]
-    trick = any(compute.is_workaround(r, d) for r, _ in earlier)
-    resolves: tuple[tuple[DecisionFact, float], ...] = ()
-    if d.allowed and not trick:
-        resolves = tuple((r, (d.when - r.when).total_seconds() / 60) for r, done in earlier
-                         if not done and d.when - r.when <= compute.RESOLUTION_WINDOW
-                         and set(r.sources) & set(d.sources))
+def delta(d: DecisionFact, k: Key, recent_denials: Sequence[Pending]) -> Delta:
+    """The rollup change of decision ``d`` (key ``k``), given its user's denials of the last
+    hour: compute's definitions, one record at a time, in each scope ``d`` belongs to (the
+    ``resolved`` sets of the denials it resolves are updated in place)."""
+    earlier = [p for p in recent_denials if p.fact.when < d.when]
+    tricks = [p for p in earlier if compute.is_workaround(p.fact, d)]
+    open_ = [] if not d.allowed else [
+        p for p in earlier if d.when - p.fact.when <= compute.RESOLUTION_WINDOW
+        and set(p.fact.sources) & set(d.sources)]
+    hour = hour_of(iso(d.when))
+    rows: dict[tuple[str, Scope], list[float]] = {}
+    touched: dict[int, Pending] = {}
+    keyed: list[tuple[str, Key, float]] = []
+    everywhere = any(p.key == k for p in tricks)  # a workaround in every scope d is in
+    if not tricks:  # the usual pair: a denial and an operation of one key, in all its scopes
+        for p in open_:
+            if p.key == k and not p.resolved:
+                p.resolved.add(ALL)
+                touched[id(p)] = p
+                keyed.append((hour_of(iso(p.fact.when)), p.key,
+                              (d.when - p.fact.when).total_seconds() / 60))
+    open_ = [p for p in open_ if ALL not in p.resolved]
+    if not everywhere and (tricks or open_):
+        for s in scopes(k):
+            if any(within(p.key, s) for p in tricks):
+                rows.setdefault((hour, s), [0, 0.0, 0])[2] += 1
+                continue
+            sid = scope_id(s)
+            for p in open_:
+                if sid not in p.resolved and within(p.key, s):
+                    p.resolved.add(sid)
+                    touched[id(p)] = p
+                    row = rows.setdefault((hour_of(iso(p.fact.when)), s), [0, 0.0, 0])
+                    row[0] += 1
+                    row[1] += (d.when - p.fact.when).total_seconds() / 60
     names = set(d.sources) | ({d.destination} if d.destination else set())
     covered = bool(d.packages) and not d.engine_error
-    return Delta(hour=hour_of(iso(d.when)), role=d.role, denied=not d.allowed,
-                 workaround=trick, assets=tuple((n, covered) for n in sorted(names)),
-                 resolves=resolves, keep=not d.allowed and not d.engine_error)
+    return Delta(hour=hour, key=k, denied=not d.allowed,
+                 assets=tuple((n, covered) for n in sorted(names)), workaround=everywhere,
+                 keyed=tuple(keyed),
+                 pairs=tuple((h, s, int(v[0]), v[1], int(v[2])) for (h, s), v in rows.items()),
+                 resolved=tuple(touched.values()), keep=not d.allowed and not d.engine_error)
 
 
 # -- the append hook ---------------------------------------------------------------------------
 
 _UPSERT_HOUR = (
-    "INSERT INTO lacuna_metrics_hourly (hour, role, decisions, denials, resolved, "
-    "resolution_minutes, workarounds) VALUES (:hour, :role, :n, :denied, :resolved, :minutes, "
-    ":tricks) ON CONFLICT (hour, role) DO UPDATE SET decisions = lacuna_metrics_hourly.decisions"
-    " + excluded.decisions, denials = lacuna_metrics_hourly.denials + excluded.denials, "
+    "INSERT INTO lacuna_metrics_hourly (hour, role, policy, tier, domains, decisions, denials, "
+    "resolved, resolution_minutes, workarounds) VALUES (:hour, :role, :policy, :tier, "
+    ":domains, :n, :denied, :resolved, :minutes, :tricks) ON CONFLICT (hour, role, policy, "
+    "tier, domains) DO UPDATE SET decisions = lacuna_metrics_hourly.decisions + "
+    "excluded.decisions, denials = lacuna_metrics_hourly.denials + excluded.denials, "
     "resolved = lacuna_metrics_hourly.resolved + excluded.resolved, resolution_minutes = "
     "lacuna_metrics_hourly.resolution_minutes + excluded.resolution_minutes, workarounds = "
     "lacuna_metrics_hourly.workarounds + excluded.workarounds")
 _UPSERT_ASSET = (
-    "INSERT INTO lacuna_metrics_assets (hour, role, asset, covered) VALUES (:hour, :role, "
-    ":asset, :covered) ON CONFLICT (hour, role, asset) DO UPDATE SET covered = "
-    "CASE WHEN excluded.covered > lacuna_metrics_assets.covered THEN excluded.covered "
-    "ELSE lacuna_metrics_assets.covered END")
-_RECENT = ("SELECT fact, resolved FROM lacuna_metrics_recent WHERE user_id = :user "
+    "INSERT INTO lacuna_metrics_assets (hour, role, policy, tier, domains, asset, covered) "
+    "VALUES (:hour, :role, :policy, :tier, :domains, :asset, :covered) ON CONFLICT (hour, "
+    "role, policy, tier, domains, asset) DO UPDATE SET covered = CASE WHEN excluded.covered > "
+    "lacuna_metrics_assets.covered THEN excluded.covered ELSE lacuna_metrics_assets.covered END")
+_UPSERT_PAIR = (
+    "INSERT INTO lacuna_metrics_pairs (hour, scope, role, policy, tier, domain, resolved, "
+    "resolution_minutes, workarounds) VALUES (:hour, :scope, :role, :policy, :tier, :domain, "
+    ":resolved, :minutes, :tricks) ON CONFLICT (hour, scope, role, policy, tier, domain) DO "
+    "UPDATE SET resolved = lacuna_metrics_pairs.resolved + excluded.resolved, "
+    "resolution_minutes = lacuna_metrics_pairs.resolution_minutes + "
+    "excluded.resolution_minutes, workarounds = lacuna_metrics_pairs.workarounds + "
+    "excluded.workarounds")
+_RECENT = ("SELECT record_id, fact, resolved FROM lacuna_metrics_recent WHERE user_id = :user "
            "AND at >= :since ORDER BY at")
 _KEEP = ("INSERT INTO lacuna_metrics_recent (record_id, user_id, at, fact, resolved) "
-         "VALUES (:id, :user, :at, :fact, 0)")
-_RESOLVE = "UPDATE lacuna_metrics_recent SET resolved = 1 WHERE record_id = :id"
+         "VALUES (:id, :user, :at, :fact, '')")
+_RESOLVE = "UPDATE lacuna_metrics_recent SET resolved = :resolved WHERE record_id = :id"
 _PRUNE = "DELETE FROM lacuna_metrics_recent WHERE user_id = :user AND at < :since"
 
 
@@ -200,14 +284,29 @@ class _Exec:
         result = self.conn.execute(text(sql), dict(params))
         return list(result.all()) if result.returns_rows else []
 
+    def many(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self.raw:
+            self.conn.executemany(sql, rows)
+        else:
+            self.conn.execute(text(sql), rows)
+
+
+def _resolved_text(p: Pending) -> str:
+    return json.dumps(sorted(p.resolved)) if p.resolved else ""
+
 
 def on_append(conn: Any, body: Mapping[str, Any]) -> None:
     """Roll up one appended record (decisions only; events are read exactly), inside the
-    append's transaction: ``conn`` is the raw ``sqlite3`` connection or an SQLAlchemy one."""
+    append's transaction: ``conn`` is the raw ``sqlite3`` connection or an SQLAlchemy one.
+    For a group of records, call it once per record, in append order, in the one
+    transaction."""
     if body.get("kind") is not None:
         return
     run = _Exec(conn)
     d = fact_from_body(body)
+    k = key_of(d)
     since = iso(d.when - WINDOW)
     # Only a denial that shares a source with ``d`` can be resolved or worked round by it
     # (compute's definitions all require the overlap), so a decision without sources reads
@@ -216,31 +315,38 @@ def on_append(conn: Any, body: Mapping[str, Any]) -> None:
     # denials in the window.
     needles = [json.dumps(s) for s in d.sources]
     rows = run(_RECENT, {"user": d.user, "since": since}) if needles else []
-    known = [(_load(f), bool(done)) for f, done in rows if any(n in f for n in needles)]
-    _apply(run, d, delta(d, known))
+    known = [Pending(*_load(f), set(json.loads(done)) if done else set())
+             for _, f, done in rows if any(n in f for n in needles)]
+    _apply(run, d, delta(d, k, known))
     run(_PRUNE, {"user": d.user, "since": since})
 
 
 def _apply(run: _Exec, d: DecisionFact, change: Delta) -> None:
-    run(_UPSERT_HOUR, {"hour": change.hour, "role": change.role, "n": 1,
-                       "denied": int(change.denied), "resolved": 0, "minutes": 0.0,
-                       "tricks": int(change.workaround)})
-    for asset, covered in change.assets:
-        run(_UPSERT_ASSET, {"hour": change.hour, "role": change.role, "asset": asset,
-                            "covered": int(covered)})
-    for denial, minutes in change.resolves:
-        run(_RESOLVE, {"id": denial.record_id})
-        run(_UPSERT_HOUR, {"hour": hour_of(iso(denial.when)), "role": denial.role,
-                           "n": 0, "denied": 0, "resolved": 1, "minutes": minutes, "tricks": 0})
+    k = change.key
+    cell = {"hour": change.hour, "role": k.role, "policy": k.policy, "tier": k.tier,
+            "domains": k.domains_text}
+    run(_UPSERT_HOUR, {**cell, "n": 1, "denied": int(change.denied), "resolved": 0,
+                       "minutes": 0.0, "tricks": int(change.workaround)})
+    run.many(_UPSERT_HOUR, [
+        {"hour": h, "role": rk.role, "policy": rk.policy, "tier": rk.tier,
+         "domains": rk.domains_text, "n": 0, "denied": 0, "resolved": 1, "minutes": minutes,
+         "tricks": 0} for h, rk, minutes in change.keyed])
+    run.many(_UPSERT_ASSET, [{**cell, "asset": asset, "covered": int(covered)}
+                             for asset, covered in change.assets])
+    run.many(_UPSERT_PAIR, [
+        {"hour": h, "scope": s[0], "role": s[1], "policy": s[2], "tier": s[3], "domain": s[4],
+         "resolved": n, "minutes": minutes, "tricks": tricks}
+        for h, s, n, minutes, tricks in change.pairs])
+    run.many(_RESOLVE, [{"id": p.fact.record_id, "resolved": _resolved_text(p)}
+                        for p in change.resolved])
     if change.keep:
-        run(_KEEP, {"id": d.record_id, "user": d.user, "at": iso(d.when),
-                    "fact": _dump(d)})
+        run(_KEEP, {"id": d.record_id, "user": d.user, "at": iso(d.when), "fact": _dump(d, k)})
 
 
 def installed(conn: Connection) -> bool:
     """Whether the rollup tables and their state row exist (read only: no lock taken)."""
     found = inspect(conn)
-    if not all(found.has_table(t.name) for t in (hourly, assets, recent, state)):
+    if not all(found.has_table(t.name) for t in metadata.sorted_tables):
         return False
     return conn.execute(select(state.c.id)).first() is not None
 
@@ -268,102 +374,37 @@ def complete(conn: Connection) -> bool:
     return row is not None and row.from_seq == 0
 
 
-# -- reading -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    decisions: int
-    denials: int
-    resolved: int
-    resolution_minutes: float
-    workarounds: int
-
-
-def _where(role: str | None) -> str:
-    return "hour >= :a AND hour < :b" + (" AND role = :role" if role is not None else "")
-
-
-def totals(conn: Connection, first_hour: str, last_hour: str, role: str | None) -> Totals:
-    """The counters of the whole hours ``[first_hour, last_hour)``, for one role or all."""
-    row = conn.execute(text(
-        "SELECT COALESCE(SUM(decisions), 0), COALESCE(SUM(denials), 0), "
-        "COALESCE(SUM(resolved), 0), COALESCE(SUM(resolution_minutes), 0), "
-        f"COALESCE(SUM(workarounds), 0) FROM lacuna_metrics_hourly WHERE {_where(role)}"),
-        {"a": first_hour, "b": last_hour, "role": role}).one()
-    return Totals(decisions=int(row[0]), denials=int(row[1]), resolved=int(row[2]),
-                  resolution_minutes=float(row[3]), workarounds=int(row[4]))
-
-
-def coverage(conn: Connection, first_hour: str, last_hour: str, role: str | None,
-             extra: Mapping[str, bool]) -> tuple[int, int]:
-    """(covered, assets) over the assets named in the whole hours plus ``extra`` (the partial
-    hours' assets, each with whether it was covered there)."""
-    params = {"a": first_hour, "b": last_hour, "role": role}
-    where = _where(role)
-    assets_n, covered_n = conn.execute(text(
-        "SELECT COUNT(*), COALESCE(SUM(c), 0) FROM (SELECT asset, MAX(covered) AS c FROM "
-        f"lacuna_metrics_assets{_asset_order(conn, first_hour, last_hour)} WHERE {where} "
-        "GROUP BY asset) AS a"), params).one()
-    known: dict[str, bool] = {}
-    names = sorted(extra)
-    for i in range(0, len(names), 500):  # the few partial-hour assets, by the asset index
-        chunk = {f"n{j}": n for j, n in enumerate(names[i:i + 500])}
-        listed = ", ".join(f":{k}" for k in chunk)
-        for asset, cov in conn.execute(text(
-                f"SELECT asset, MAX(covered) FROM lacuna_metrics_assets WHERE asset IN "
-                f"({listed}) AND {where} GROUP BY asset"), {**params, **chunk}).all():
-            known[str(asset)] = bool(cov)
-    assets_n += sum(1 for n in names if n not in known)
-    covered_n += sum(1 for n in names if extra[n] and not known.get(n, False))
-    return int(covered_n), int(assets_n)
-
-
-def _asset_order(conn: Connection, first_hour: str, last_hour: str) -> str:
-    """How SQLite should read the period's asset rows: by the ``hour`` key (then sort them by
-    asset: cost grows with the period), or, when the period spans most of the rollups' hours,
-    by streaming the covering ``(asset, hour, ...)`` index (no sort; 3-4x less CPU on a 10M
-    trail's quarter, but it reads every hour). PostgreSQL's planner chooses by itself."""
-    if conn.dialect.name != "sqlite":
-        return ""
-    lo, hi = conn.execute(text(  # two index seeks on the primary key
-        "SELECT (SELECT MIN(hour) FROM lacuna_metrics_hourly), "
-        "(SELECT MAX(hour) FROM lacuna_metrics_hourly)")).one()
-    if lo is None or hi is None:
-        return ""
-    span = _hours(str(lo), str(hi)) + 1
-    covered = _hours(max(first_hour, str(lo)), min(last_hour, str(hi)))
-    return " INDEXED BY ix_lacuna_metrics_assets_asset" if covered * 2 >= span else ""
-
-
-def _hours(first: str, last: str) -> int:
-    a = datetime.fromisoformat(f"{first}:00:00")
-    b = datetime.fromisoformat(f"{last}:00:00")
-    return max(int((b - a).total_seconds() // 3600), 0)
-
-
 # -- rebuild -----------------------------------------------------------------------------------
 
 def rebuild(store: AuditStore, *, batch: int = 50_000) -> int:
-    """Recompute the rollups from every record, in append order (``lacuna metrics rebuild``):
-    in memory, then written in one transaction. Returns the number of decisions rolled up."""
+    """Recompute the rollups from every record, in append order (``lacuna metrics rebuild``),
+    in one write transaction (appends wait: none can be missed). Returns the number of
+    decisions rolled up."""
+    with store.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            return rebuild_in(conn, batch=batch)
+
+
+def rebuild_in(conn: Connection, *, batch: int = 50_000) -> int:
+    """:func:`rebuild` in the caller's transaction (the migrations' backfill)."""
     acc = Accumulator()
-    for body in _bodies(store, batch):
+    for body in _bodies(conn, batch):
         if body.get("kind") is None:
             acc.add(fact_from_body(body))
-    with store.engine.begin() as conn:
-        metadata.create_all(conn, checkfirst=True)
-        acc.write(conn)
+    metadata.create_all(conn, checkfirst=True)
+    acc.write(conn)
     return acc.count
 
 
-def _bodies(store: AuditStore, batch: int) -> Iterator[dict[str, Any]]:
+def _bodies(conn: Connection, batch: int) -> Iterator[dict[str, Any]]:
     from lacuna.audit.schema import records
 
     last = 0
     while True:
-        with store.engine.connect() as conn:
-            rows = conn.execute(select(records.c.seq, records.c.body).where(
-                records.c.seq > last).order_by(records.c.seq).limit(batch)).all()
+        rows = conn.execute(select(records.c.seq, records.c.body).where(
+            records.c.seq > last).order_by(records.c.seq).limit(batch)).all()
         if not rows:
             return
         for row in rows:
@@ -372,65 +413,67 @@ def _bodies(store: AuditStore, batch: int) -> Iterator[dict[str, Any]]:
 
 
 class Accumulator:
-    """The rollups of a stream of decisions, kept in memory (rebuilds and bulk loads)."""
+    """The rollups of a stream of decisions, kept in memory (rebuilds and bulk loads): the
+    append hook's rule (:func:`delta`), without the SQL."""
 
     def __init__(self) -> None:
-        self.hours: dict[tuple[str, str], list[float]] = {}
-        self.assets: dict[tuple[str, str, str], int] = {}
-        self.recent: dict[str, list[list[Any]]] = {}  # user → [[denial, resolved], ...]
+        self.hours: dict[tuple[str, Key], list[float]] = {}
+        self.assets: dict[tuple[str, Key, str], int] = {}
+        self.pairs: dict[tuple[str, Scope], list[float]] = {}
+        self.recent: dict[str, list[Pending]] = {}
         self.count = 0
-
-    def _row(self, hour: str, role: str) -> list[float]:
-        return self.hours.setdefault((hour, role), [0, 0, 0, 0.0, 0])
 
     def add(self, d: DecisionFact) -> None:
         self.count += 1
+        k = key_of(d)
         cutoff = d.when - WINDOW
-        mine = [e for e in self.recent.get(d.user, ()) if e[0].when >= cutoff]
-        if not mine and d.allowed:  # the common case: nothing to match with
-            hour = hour_of(iso(d.when))
-            self._row(hour, d.role)[0] += 1
-            covered = int(bool(d.packages) and not d.engine_error)
-            for asset in {*d.sources, *((d.destination,) if d.destination else ())}:
-                key = (hour, d.role, asset)
-                if self.assets.get(key, -1) < covered:
-                    self.assets[key] = covered
-            self.recent.pop(d.user, None)
-            return
-        change = delta(d, [(e[0], e[1]) for e in mine])
-        row = self._row(change.hour, change.role)
+        mine = [p for p in self.recent.get(d.user, ()) if p.fact.when >= cutoff]
+        change = delta(d, k, [p for p in mine if set(p.fact.sources) & set(d.sources)])
+        row = self.hours.setdefault((change.hour, k), [0, 0, 0, 0.0, 0])
         row[0] += 1
         row[1] += change.denied
         row[4] += change.workaround
-        for asset, covered in change.assets:
-            key = (change.hour, change.role, asset)
-            self.assets[key] = max(self.assets.get(key, 0), int(covered))
-        resolved = {r.record_id for r, _ in change.resolves}
-        for denial, minutes in change.resolves:
-            target = self._row(hour_of(iso(denial.when)), denial.role)
+        for h, rk, minutes in change.keyed:
+            target = self.hours.setdefault((h, rk), [0, 0, 0, 0.0, 0])
             target[2] += 1
             target[3] += minutes
-        for e in mine:
-            if e[0].record_id in resolved:
-                e[1] = True
+        for asset, covered in change.assets:
+            akey = (change.hour, k, asset)
+            self.assets[akey] = max(self.assets.get(akey, 0), int(covered))
+        for h, s, n, minutes, tricks in change.pairs:
+            prow = self.pairs.setdefault((h, s), [0, 0.0, 0])
+            prow[0] += n
+            prow[1] += minutes
+            prow[2] += tricks
         if change.keep:
-            mine.append([d, False])
-        self.recent[d.user] = mine
+            mine.append(Pending(d, k))
+        if mine:
+            self.recent[d.user] = mine
+        else:
+            self.recent.pop(d.user, None)
 
     def write(self, conn: Connection) -> None:
-        for table in (hourly, assets, recent, state):
+        for table in metadata.sorted_tables:
             conn.execute(table.delete())
         if self.hours:
             conn.execute(insert(hourly), [
-                {"hour": h, "role": r, "decisions": int(v[0]), "denials": int(v[1]),
+                {"hour": h, "role": k.role, "policy": k.policy, "tier": k.tier,
+                 "domains": k.domains_text, "decisions": int(v[0]), "denials": int(v[1]),
                  "resolved": int(v[2]), "resolution_minutes": float(v[3]),
-                 "workarounds": int(v[4])} for (h, r), v in self.hours.items()])
+                 "workarounds": int(v[4])} for (h, k), v in self.hours.items()])
         if self.assets:
-            conn.execute(insert(assets), [{"hour": h, "role": r, "asset": a, "covered": c}
-                                          for (h, r, a), c in self.assets.items()])
-        rows = [{"record_id": e[0].record_id, "user_id": user, "at": iso(e[0].when),
-                 "fact": _dump(e[0]), "resolved": int(e[1])}
-                for user, entries in self.recent.items() for e in entries]
+            conn.execute(insert(assets), [
+                {"hour": h, "role": k.role, "policy": k.policy, "tier": k.tier,
+                 "domains": k.domains_text, "asset": a, "covered": c}
+                for (h, k, a), c in self.assets.items()])
+        if self.pairs:
+            conn.execute(insert(pairs), [
+                {"hour": h, "scope": s[0], "role": s[1], "policy": s[2], "tier": s[3],
+                 "domain": s[4], "resolved": int(v[0]), "resolution_minutes": float(v[1]),
+                 "workarounds": int(v[2])} for (h, s), v in self.pairs.items()])
+        rows = [{"record_id": p.fact.record_id, "user_id": user, "at": iso(p.fact.when),
+                 "fact": _dump(p.fact, p.key), "resolved": _resolved_text(p)}
+                for user, entries in self.recent.items() for p in entries]
         if rows:
             conn.execute(insert(recent), rows)
         conn.execute(insert(state).values(id=1, from_seq=0))
