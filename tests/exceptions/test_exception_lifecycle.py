@@ -272,3 +272,21 @@ def test_cli_full_route(governed, monkeypatch):
     assert report["by_status"]["revoked"] == 1
     assert report["files_not_deleted"] == 0
     assert exc_id in run("auditor", "exceptions", "report")
+
+
+def test_encrypted_export_to_a_home_relative_path(governed, as_user, customers, monkeypatch):
+    """The documented spelling, ``to_csv("~/Downloads/...", encrypt=True)``: the file is
+    written (and recorded, and decrypted) under the user's home, never in a ``~`` folder."""
+    monkeypatch.setenv("HOME", str(governed))
+    target = governed / "Downloads" / "home_board.csv"
+    exc = seed_request("~/Downloads/home_board.csv")
+    as_user(STEWARD)
+    lacuna.approve_exception(exc.id)
+    as_user("analyst_alice")
+    customers.to_csv("~/Downloads/home_board.csv", exception_id=exc.id, encrypt=True,
+                     index=False)
+    assert target.read_bytes().startswith(b"LACUNAE1")
+    assert not (governed / "~").exists()
+    assert [f.path for f in current().exceptions.files(exc.id)] == [str(target)]
+    back = pd.read_csv(io.BytesIO(lacuna.decrypt("~/Downloads/home_board.csv")))
+    pd.testing.assert_frame_equal(back, customers)
