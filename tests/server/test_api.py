@@ -155,6 +155,22 @@ def test_audit_search_and_verify(app_client) -> None:
     assert verify["checked"] >= len(records)
 
 
+
+def test_audit_record_lookup_by_any_key_answers_not_500(app_client) -> None:
+    """A seq past SQLite's integer range, or digits int() cannot read, is a 404, not a crash;
+    a real seq and a real id still find their record."""
+    _a_denial_and_a_401(app_client)
+    client, h = app_client.client, app_client.headers
+    first = client.get("/api/v1/audit/1", headers=h("carla"))
+    assert first.status_code == 200
+    assert first.json()["seq"] == 1
+    assert client.get(f"/api/v1/audit/{first.json()['id']}",
+                      headers=h("carla")).json()["seq"] == 1
+    for key in ("99999999999999999999999", "\u00b2", "-1", "x" * 300):
+        r = client.get(f"/api/v1/audit/{key}", headers=h("carla"))
+        assert r.status_code == 404, (key, r.status_code, r.text[:200])
+        assert "no audit record" in r.json()["detail"]
+
 def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
     client, h = app_client.client, app_client.headers
     run = "3f7c2f5e-8f0a-4d63-9a43-5c5b1c1f0a01"
