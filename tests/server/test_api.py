@@ -277,6 +277,10 @@ def test_fast_lane_answers_like_the_routes(app_client) -> None:
     # Not JSON: the route's 400; an unknown token: 401, audited as before.
     bad = c.post("/v1/data/lacuna/decision/result", content=b"{nope", headers=h)
     assert bad.status_code == 400
+    deep = b'{"input": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"  # past any JSON parser's depth
+    too_deep = c.post("/v1/data/lacuna/decision/result", content=deep, headers=h)
+    assert too_deep.status_code == 400, too_deep.text[:200]
+    assert too_deep.json()["code"] == "invalid_parameter"
     refused = c.post("/v1/data/lacuna/decision/result", json={"input": doc},
                      headers={"Authorization": "Bearer lac_not-a-token"})
     assert refused.status_code == 401

@@ -76,6 +76,9 @@ async def post_data(path: str, request: Request, principal: AnyUser) -> Response
         body = json.loads(raw or b"{}")
     except ValueError:
         return _error(400, "invalid_parameter", "the body is not JSON")
+    except RecursionError:
+        return _error(400, "invalid_parameter",
+                      "the body is nested too deeply to read; send a flatter input document")
     input_doc = body.get("input") if isinstance(body, dict) else None
     # Evaluating is microseconds of regorus on this thread's engine (the decision log is a
     # queue): answered on the event loop, without a thread hop.
