@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from lacuna.classify.bounded import SAMPLE_BYTES
 from lacuna.model import Action, Classification, Operation, User
 from lacuna.remote.wire import decision_from_wire, decision_to_wire
 
@@ -94,6 +95,26 @@ def test_classify_columns_and_files(app_client) -> None:
     r = app_client.client.post("/api/v1/classify/file", files={"file": ("c.exe", b"MZ")},
                                headers=h)
     assert r.status_code == 415
+
+
+def test_a_decompression_bomb_upload_is_refused_not_parsed(app_client) -> None:
+    """A 64 KiB upload that decompresses to 64 MiB of one "row" (at the real ceiling a 2 MB
+    upload is 2 GB, which took all memory and killed the server): 400 with the reason, and
+    the server answers the next request."""
+    import gzip
+
+    h = app_client.headers("ana")
+    bomb = gzip.compress(b"0" * (SAMPLE_BYTES + 1), compresslevel=9)
+    assert len(bomb) < 1 << 17
+    r = app_client.client.post("/api/v1/classify/file", files={"file": ("c.csv.gz", bomb)},
+                               headers=h)
+    assert r.status_code == 400, r.text[:300]
+    assert "decompression bomb" in r.json()["message"]
+    small = gzip.compress(b"customer_id,email\n1,a@example.com\n")
+    r = app_client.client.post("/api/v1/classify/file", files={"file": ("c.csv.gz", small)},
+                               headers=h)
+    assert r.status_code == 200
+    assert "PII" in r.json()["classification"]["tags"]
 
 
 def test_exceptions_between_people(app_client) -> None:
