@@ -78,6 +78,21 @@ def test_malformed_operations_are_422(app_client) -> None:
         assert r.status_code in (400, 422), (bad, r.status_code, r.text)
 
 
+def test_a_nan_in_a_rejected_body_is_echoed_as_null_not_500(app_client) -> None:
+    """Python's JSON reader takes NaN and Infinity; the 422 that echoes them must still render
+    (it failed with 500: "Out of range float values are not JSON compliant")."""
+    h = {**app_client.headers("ana"), "Content-Type": "application/json"}
+    for number in (b"NaN", b"Infinity", b"-Infinity"):
+        r = app_client.client.post(
+            "/api/v1/exceptions", headers=h,
+            content=b'{"destination": "/tmp/x.csv", "purpose": "Board of Directors Q4 deck", '
+                    b'"approver": "jane", "duration_hours": ' + number + b"}")
+        assert r.status_code == 422, (number, r.status_code, r.text[:200])
+        (error,) = r.json()["detail"]
+        assert error["loc"] == ["body", "duration_hours"]
+        assert error["input"] is None
+
+
 def test_classify_columns_and_files(app_client) -> None:
     h = app_client.headers("ana")
     r = app_client.client.post("/api/v1/classify", json={
