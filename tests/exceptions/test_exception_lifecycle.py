@@ -290,3 +290,32 @@ def test_encrypted_export_to_a_home_relative_path(governed, as_user, customers, 
     assert [f.path for f in current().exceptions.files(exc.id)] == [str(target)]
     back = pd.read_csv(io.BytesIO(lacuna.decrypt("~/Downloads/home_board.csv")))
     pd.testing.assert_frame_equal(back, customers)
+
+
+def test_cli_says_when_user_id_in_the_config_overrides_lacuna_user(governed, monkeypatch):
+    """README's `LACUNA_USER=jane lacuna exceptions approve ...` in a folder whose lacuna.yaml
+    names the analyst: refused as the analyst, and the refusal says why it was not jane."""
+    from lacuna.cli import app
+
+    (governed / "lacuna.yaml").write_text(
+        f"audit: {{url: 'sqlite:///{governed / 'audit.db'}'}}\n"
+        "user: {id: analyst_alice, role: data_analyst}\n"
+        f"stewards: {{default: [{STEWARD}]}}\n"
+        f"destinations: {{unmanaged: ['{governed / 'Downloads'}']}}\n"
+    )
+    runner = CliRunner()
+    out = runner.invoke(app, ["exceptions", "request", str(governed / "Downloads" / "o.csv"),
+                              "--purpose", PURPOSE, "--approver", STEWARD])
+    assert out.exit_code == 0, out.output
+    exc_id = out.output.split("Exception ID: ")[1].split()[0]
+    monkeypatch.setenv("LACUNA_USER", STEWARD)
+    refused = runner.invoke(app, ["exceptions", "approve", exc_id])
+    assert refused.exit_code == 1
+    flat = " ".join(refused.output.split())
+    assert "analyst_alice filed exception" in flat
+    assert (f"you acted as 'analyst_alice', not $LACUNA_USER='{STEWARD}': the configuration's "
+            "user.id (lacuna.yaml) wins over $LACUNA_USER") in flat
+    monkeypatch.setenv("LACUNA_USER", "analyst_alice")  # no note when they agree
+    again = runner.invoke(app, ["exceptions", "approve", exc_id])
+    assert again.exit_code == 1
+    assert "$LACUNA_USER" not in again.output

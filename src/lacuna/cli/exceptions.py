@@ -255,5 +255,25 @@ def _decided(decide: Callable[[], T]) -> T:
     except ConfigError:
         raise
     except (LacunaError, OSError) as exc:
-        Console(stderr=True).print(f"[red]refused:[/red] {exc}", highlight=False)
+        err = Console(stderr=True)
+        err.print(f"[red]refused:[/red] {exc}", highlight=False)
+        hint = _ignored_user_hint()
+        if hint:
+            err.print(hint, highlight=False)
         raise typer.Exit(1) from None
+
+
+def _ignored_user_hint() -> str | None:
+    """Why ``LACUNA_USER=jane lacuna exceptions approve ...`` acted as someone else: a
+    ``user.id`` in the configuration wins over the variable (which is only its default)."""
+    import os
+
+    from lacuna.governor import current
+
+    claimed = os.environ.get("LACUNA_USER")
+    configured = current().config.user.id
+    if not claimed or claimed == configured:
+        return None
+    return (f"note: you acted as {configured!r}, not $LACUNA_USER={claimed!r}: the "
+            "configuration's user.id (lacuna.yaml) wins over $LACUNA_USER. Remove user.id "
+            "there, or run with a configuration that names you (--config).")
