@@ -16,11 +16,17 @@ import io
 import lzma
 import zipfile
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from lacuna.errors import ClassificationError
 
 SAMPLE_BYTES = 64 << 20  # a sample of rows is far smaller; more is a hostile or broken file
+
+
+class _Source(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 def open_capped(path: Path, cap: int | None = None) -> io.BufferedReader:
@@ -30,7 +36,7 @@ def open_capped(path: Path, cap: int | None = None) -> io.BufferedReader:
     return io.BufferedReader(_Capped(raw, SAMPLE_BYTES if cap is None else cap, path.name))
 
 
-def _decompressed(path: Path) -> IO[bytes]:
+def _decompressed(path: Path) -> _Source:
     ext = path.suffix.lower()
     if ext == ".gz":
         return gzip.open(path, "rb")
@@ -39,9 +45,9 @@ def _decompressed(path: Path) -> IO[bytes]:
     if ext == ".xz":
         return lzma.open(path, "rb")
     if ext == ".zst":
-        import zstandard  # type: ignore[import-not-found]  # optional, as for pandas
+        import zstandard  # optional, as for pandas
 
-        handle: IO[bytes] = zstandard.open(path, "rb")
+        handle: _Source = zstandard.open(path, "rb")
         return handle
     if ext == ".zip":
         with zipfile.ZipFile(path) as archive:  # the member keeps the file open
@@ -57,7 +63,7 @@ def _decompressed(path: Path) -> IO[bytes]:
 class _Capped(io.RawIOBase):
     """The bytes of ``raw``, until more than ``cap`` of them are asked for."""
 
-    def __init__(self, raw: IO[bytes], cap: int, name: str) -> None:
+    def __init__(self, raw: _Source, cap: int, name: str) -> None:
         super().__init__()
         self._raw, self._left, self._name, self._cap = raw, cap, name, cap
 

@@ -5,8 +5,9 @@ its first record batch. A plain JSON document (an array or object) cannot be str
 parsed whole and then cut to ``rows``. Compressed text files (``.gz``, ``.bz2``, ``.xz``,
 ``.zst``, ``.zip``) work as pandas reads them. Text is read through
 :func:`lacuna.classify.bounded.open_capped`: a file whose first rows are more than 64 MiB
-(decompressed) is refused, not parsed into memory. Reads run inside ``lacuna._bypass.bypass()`` so the
-governed pandas integration does not classify its own sampling.
+(decompressed) is refused, not parsed into memory. Reads run inside
+``lacuna._bypass.bypass()`` so the governed pandas integration does not classify its own
+sampling.
 
 Every failure is a :class:`~lacuna.errors.ClassificationError` that names the file, says what
 went wrong and what to do; the message never contains data from the file.
