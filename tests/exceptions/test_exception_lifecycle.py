@@ -319,3 +319,27 @@ def test_cli_says_when_user_id_in_the_config_overrides_lacuna_user(governed, mon
     again = runner.invoke(app, ["exceptions", "approve", exc_id])
     assert again.exit_code == 1
     assert "$LACUNA_USER" not in again.output
+
+
+def test_cli_show_says_whether_each_file_is_on_disk(governed, monkeypatch):
+    """A file recorded before its write (so the sweep knows it) is 'on disk' only if it is."""
+    from lacuna.cli import app
+
+    (governed / "lacuna.yaml").write_text(
+        f"audit: {{url: 'sqlite:///{governed / 'audit.db'}'}}\n"
+        f"stewards: {{default: [{STEWARD}]}}\n"
+        f"destinations: {{unmanaged: ['{governed / 'Downloads'}']}}\n"
+    )
+    monkeypatch.setenv("LACUNA_USER", "analyst_alice")
+    lacuna.enable(str(governed / "lacuna.yaml"))
+    exc = seed_request(governed / "Downloads" / "x.csv")
+    written, failed = governed / "Downloads" / "x.csv", governed / "Downloads" / "gone.csv"
+    written.write_text("a\n1\n")
+    for path in (written, failed):
+        current().exceptions.record_file(exc.id, str(path), written_by="analyst_alice",
+                                         encrypted=False)
+    out = CliRunner().invoke(app, ["exceptions", "show", exc.id])
+    assert out.exit_code == 0, out.output
+    flat = " ".join(out.output.split())
+    assert f"{written} (plain, analyst_alice): on disk" in flat
+    assert f"{failed} (plain, analyst_alice): not on disk (the write failed" in flat

@@ -110,7 +110,9 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
     if written:
         console.print("Files written under it:", highlight=False)
         for f in written:
-            state = f"deleted {f.deleted_at:%Y-%m-%d %H:%M}" if f.deleted_at else "on disk"
+            state = (f"deleted {f.deleted_at:%Y-%m-%d %H:%M}" if f.deleted_at
+                     else "on disk" if Path(f.path).exists()
+                     else "not on disk (the write failed, or it was moved or deleted)")
             kind = "encrypted" if f.encrypted else "plain"
             console.print(f"  {f.path} ({kind}, {f.written_by}): {state}", highlight=False)
     if not store.verified(item):
