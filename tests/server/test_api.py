@@ -125,6 +125,13 @@ def test_a_decompression_bomb_upload_is_refused_not_parsed(app_client) -> None:
                                headers=h)
     assert r.status_code == 400, r.text[:300]
     assert "decompression bomb" in r.json()["message"]
+    assert "cannot classify 'c.csv.gz'" in r.json()["message"]  # the caller's name
+    r = app_client.client.post("/api/v1/classify/file",
+                               files={"file": ("sales.parquet", b"not parquet")}, headers=h)
+    assert r.status_code == 400
+    assert "cannot classify 'sales.parquet': it is not a readable parquet file" in r.json()[
+        "message"]
+    assert "lacuna-upload" not in r.json()["message"]  # nor the server's temporary folder
     small = gzip.compress(b"customer_id,email\n1,a@example.com\n")
     r = app_client.client.post("/api/v1/classify/file", files={"file": ("c.csv.gz", small)},
                                headers=h)
