@@ -51,6 +51,7 @@ def _input_text(input_doc: Any | None) -> str:
     except TypeError:  # e.g. an integer beyond 64 bits: the standard library writes it
         return json.dumps(input_doc, sort_keys=True)
 
+
 class InvalidInput(PolicyError, ValueError):
     """The Data API's input is JSON, but not a document the engine can take (OPA: 400)."""
 
