@@ -65,6 +65,23 @@ def test_check_exit_codes(data):
     assert internal.exit_code == 1
 
 
+@pytest.mark.parametrize("to", ["", "   ", "s3://", "/tmp/a\x00b.csv"])
+def test_check_with_no_usable_destination_is_a_usage_error(data, to, monkeypatch, capsys):
+    """Exit 2 with what is wrong with --to: not a fail-closed denial (exit 1) and a traceback."""
+    from lacuna.cli import main
+
+    monkeypatch.setattr("sys.argv", ["lacuna", "check", "customers.csv", "--to", to])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    out = capsys.readouterr()
+    assert exit_.value.code == 2, out
+    flat = " ".join((out.out + out.err).split())
+    assert "configuration error: --to" in flat
+    assert "is not a destination:" in flat
+    assert "Traceback" not in out.out + out.err
+    assert "denied" not in flat.lower()
+
+
 def test_check_does_not_write_anything(data):
     runner.invoke(app, ["check", "customers.csv", "--to", str(data / "out.csv")])
     assert not (data / "out.csv").exists()

@@ -205,3 +205,25 @@ def test_with_a_server_the_denial_links_to_the_console_feedback_page(tmp_path):
     assert exc.feedback.console_url == url
     assert str(exc).splitlines()[-1] == f"Or on the console: {url}"
     assert f"href='{url}'" in exc._repr_html_()
+
+
+def test_rich_panel_wraps_long_reasons_instead_of_cutting_them():
+    """Printed as documented (soft_wrap=True, so code copies as it runs), the panel's lines
+    still wrap: every word of a long reason is shown, none cut at the border."""
+    from rich.console import Console
+
+    from lacuna.model import ColumnClass, ColumnKind, Sensitivity
+
+    reason = ("Name 'name' reads as a person's name (matches 'name'), and 98% of 60 sampled "
+              "values are people's names (known given or family names).")
+    columns = {"name": ColumnClass(classification=ColumnKind.PII, pii_type="name",
+                                   sensitivity=Sensitivity.HIGH, reasoning=reason)}
+    op = replace(OP, classification=replace(OP.classification, columns=columns))
+    long_why = "Violates GDPR data minimization principle " * 3
+    decision = replace(DENIED, operation=op, why=(*DENIED.why, long_why.strip()))
+    console = Console(record=True, width=60)
+    console.print(render_rich(decision), soft_wrap=True)
+    words = " ".join(line.strip("│ ") for line in console.export_text().splitlines()).split()
+    shown = " ".join(words)
+    assert f"- name: {reason}" in shown
+    assert long_why.strip() in shown

@@ -192,17 +192,21 @@ def render_rich(decision: Decision) -> RenderableType:
     from rich.syntax import Syntax
     from rich.text import Text
 
+    def wrapped(text: Text) -> Text:  # inside the panel, wrap even when printed soft_wrap
+        text.no_wrap, text.overflow = False, "fold"
+        return text
+
     def field(label: str, value: str) -> Text:
-        return Text.assemble((f"{label}: ", "bold"), value)
+        return wrapped(Text.assemble((f"{label}: ", "bold"), value))
 
     parts: list[Any] = [field(label, value) for label, value in _head(decision)]
     if decision.why:
         parts.append(Text("Why this matters:", style="bold"))
-        parts.extend(Text(f"  - {w}") for w in decision.why)
+        parts.extend(wrapped(Text(f"  - {w}")) for w in decision.why)
     heading, evidence = _evidence(decision)
     if evidence:
         parts.append(Text(heading, style="bold"))
-        parts.extend(Text(f"  - {e}", style="dim") for e in evidence)
+        parts.extend(wrapped(Text(f"  - {e}", style="dim")) for e in evidence)
     style = "green" if decision.allowed else "red"
     out: list[Any] = [Panel(Group(*parts), title=_headline(decision), title_align="left",
                             border_style=style)]

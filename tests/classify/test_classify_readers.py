@@ -140,3 +140,45 @@ def test_permission_denied_is_a_classification_error(tmp_path, monkeypatch):
     path = write(tmp_path, "a.csv")
     with pytest.raises(ClassificationError, match=r"permission denied\. Ask for read access"):
         read_sample(path)
+
+
+@pytest.mark.parametrize("name", ["bomb.csv.gz", "bomb.jsonl.bz2", "bomb.json.xz", "bomb.csv"])
+def test_a_first_row_past_the_byte_ceiling_is_refused_not_parsed(tmp_path, monkeypatch, name):
+    """A few KB of compressed zeros (or a text without line breaks) would be one huge first
+    row: refused once the sample passes the ceiling, with a message that says so."""
+    import bz2
+    import gzip
+    import lzma
+
+    from lacuna.classify import bounded
+
+    monkeypatch.setattr(bounded, "SAMPLE_BYTES", 1 << 20)
+    body = b"a" * (8 << 20)  # 8 MiB, no line break
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(
+        name[name.rfind("."):], open)
+    with opener(tmp_path / name, "wb") as fh:
+        fh.write(body)
+    assert (tmp_path / name).stat().st_size < (1 << 20) or name == "bomb.csv"
+    with pytest.raises(ClassificationError, match=r"more than 1 MiB of data \(decompressed\)"):
+        read_sample(tmp_path / name, rows=10)
+
+
+@pytest.mark.parametrize("name", ["big.csv.gz", "big.csv.zip", "big.jsonl.gz", "big.csv"])
+def test_a_large_file_whose_first_rows_fit_is_still_sampled(tmp_path, monkeypatch, name):
+    """The ceiling is on what the sample reads, not on the file: a compressed file far larger
+    than it is read lazily, its first rows classified, as before."""
+    from lacuna.classify import bounded
+
+    monkeypatch.setattr(bounded, "SAMPLE_BYTES", 1 << 20)
+    rows = 200_000  # about 6 MiB of text, past the ceiling
+    frame = pd.DataFrame({"customer_id": range(rows),
+                          "contact": [f"user{i}@example.org" for i in range(rows)]})
+    if ".jsonl" in name:
+        frame.to_json(tmp_path / name, orient="records", lines=True)
+    else:
+        frame.to_csv(tmp_path / name, index=False)
+    sample = read_sample(tmp_path / name, rows=1000)
+    assert len(sample) == 1000
+    assert list(sample.columns) == ["customer_id", "contact"]
+    assert sample["contact"].iloc[999] == "user999@example.org"
+    assert Tier(classify(tmp_path / name).tier) is Tier.PROPRIETARY

@@ -272,3 +272,74 @@ def test_cli_full_route(governed, monkeypatch):
     assert report["by_status"]["revoked"] == 1
     assert report["files_not_deleted"] == 0
     assert exc_id in run("auditor", "exceptions", "report")
+
+
+def test_encrypted_export_to_a_home_relative_path(governed, as_user, customers, monkeypatch):
+    """The documented spelling, ``to_csv("~/Downloads/...", encrypt=True)``: the file is
+    written (and recorded, and decrypted) under the user's home, never in a ``~`` folder."""
+    monkeypatch.setenv("HOME", str(governed))
+    target = governed / "Downloads" / "home_board.csv"
+    exc = seed_request("~/Downloads/home_board.csv")
+    as_user(STEWARD)
+    lacuna.approve_exception(exc.id)
+    as_user("analyst_alice")
+    customers.to_csv("~/Downloads/home_board.csv", exception_id=exc.id, encrypt=True,
+                     index=False)
+    assert target.read_bytes().startswith(b"LACUNAE1")
+    assert not (governed / "~").exists()
+    assert [f.path for f in current().exceptions.files(exc.id)] == [str(target)]
+    back = pd.read_csv(io.BytesIO(lacuna.decrypt("~/Downloads/home_board.csv")))
+    pd.testing.assert_frame_equal(back, customers)
+
+
+def test_cli_says_when_user_id_in_the_config_overrides_lacuna_user(governed, monkeypatch):
+    """README's `LACUNA_USER=jane lacuna exceptions approve ...` in a folder whose lacuna.yaml
+    names the analyst: refused as the analyst, and the refusal says why it was not jane."""
+    from lacuna.cli import app
+
+    (governed / "lacuna.yaml").write_text(
+        f"audit: {{url: 'sqlite:///{governed / 'audit.db'}'}}\n"
+        "user: {id: analyst_alice, role: data_analyst}\n"
+        f"stewards: {{default: [{STEWARD}]}}\n"
+        f"destinations: {{unmanaged: ['{governed / 'Downloads'}']}}\n"
+    )
+    runner = CliRunner()
+    out = runner.invoke(app, ["exceptions", "request", str(governed / "Downloads" / "o.csv"),
+                              "--purpose", PURPOSE, "--approver", STEWARD])
+    assert out.exit_code == 0, out.output
+    exc_id = out.output.split("Exception ID: ")[1].split()[0]
+    monkeypatch.setenv("LACUNA_USER", STEWARD)
+    refused = runner.invoke(app, ["exceptions", "approve", exc_id])
+    assert refused.exit_code == 1
+    flat = " ".join(refused.output.split())
+    assert "analyst_alice filed exception" in flat
+    assert (f"you acted as 'analyst_alice', not $LACUNA_USER='{STEWARD}': the configuration's "
+            "user.id (lacuna.yaml) wins over $LACUNA_USER") in flat
+    monkeypatch.setenv("LACUNA_USER", "analyst_alice")  # no note when they agree
+    again = runner.invoke(app, ["exceptions", "approve", exc_id])
+    assert again.exit_code == 1
+    assert "$LACUNA_USER" not in again.output
+
+
+def test_cli_show_says_whether_each_file_is_on_disk(governed, monkeypatch):
+    """A file recorded before its write (so the sweep knows it) is 'on disk' only if it is."""
+    from lacuna.cli import app
+
+    (governed / "lacuna.yaml").write_text(
+        f"audit: {{url: 'sqlite:///{governed / 'audit.db'}'}}\n"
+        f"stewards: {{default: [{STEWARD}]}}\n"
+        f"destinations: {{unmanaged: ['{governed / 'Downloads'}']}}\n"
+    )
+    monkeypatch.setenv("LACUNA_USER", "analyst_alice")
+    lacuna.enable(str(governed / "lacuna.yaml"))
+    exc = seed_request(governed / "Downloads" / "x.csv")
+    written, failed = governed / "Downloads" / "x.csv", governed / "Downloads" / "gone.csv"
+    written.write_text("a\n1\n")
+    for path in (written, failed):
+        current().exceptions.record_file(exc.id, str(path), written_by="analyst_alice",
+                                         encrypted=False)
+    out = CliRunner().invoke(app, ["exceptions", "show", exc.id])
+    assert out.exit_code == 0, out.output
+    flat = " ".join(out.output.split())
+    assert f"{written} (plain, analyst_alice): on disk" in flat
+    assert f"{failed} (plain, analyst_alice): not on disk (the write failed" in flat

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from lacuna.classify.bounded import SAMPLE_BYTES
 from lacuna.model import Action, Classification, Operation, User
 from lacuna.remote.wire import decision_from_wire, decision_to_wire
 
@@ -77,6 +78,21 @@ def test_malformed_operations_are_422(app_client) -> None:
         assert r.status_code in (400, 422), (bad, r.status_code, r.text)
 
 
+def test_a_nan_in_a_rejected_body_is_echoed_as_null_not_500(app_client) -> None:
+    """Python's JSON reader takes NaN and Infinity; the 422 that echoes them must still render
+    (it failed with 500: "Out of range float values are not JSON compliant")."""
+    h = {**app_client.headers("ana"), "Content-Type": "application/json"}
+    for number in (b"NaN", b"Infinity", b"-Infinity"):
+        r = app_client.client.post(
+            "/api/v1/exceptions", headers=h,
+            content=b'{"destination": "/tmp/x.csv", "purpose": "Board of Directors Q4 deck", '
+                    b'"approver": "jane", "duration_hours": ' + number + b"}")
+        assert r.status_code == 422, (number, r.status_code, r.text[:200])
+        (error,) = r.json()["detail"]
+        assert error["loc"] == ["body", "duration_hours"]
+        assert error["input"] is None
+
+
 def test_classify_columns_and_files(app_client) -> None:
     h = app_client.headers("ana")
     r = app_client.client.post("/api/v1/classify", json={
@@ -94,6 +110,33 @@ def test_classify_columns_and_files(app_client) -> None:
     r = app_client.client.post("/api/v1/classify/file", files={"file": ("c.exe", b"MZ")},
                                headers=h)
     assert r.status_code == 415
+
+
+def test_a_decompression_bomb_upload_is_refused_not_parsed(app_client) -> None:
+    """A 64 KiB upload that decompresses to 64 MiB of one "row" (at the real ceiling a 2 MB
+    upload is 2 GB, which took all memory and killed the server): 400 with the reason, and
+    the server answers the next request."""
+    import gzip
+
+    h = app_client.headers("ana")
+    bomb = gzip.compress(b"0" * (SAMPLE_BYTES + 1), compresslevel=9)
+    assert len(bomb) < 1 << 17
+    r = app_client.client.post("/api/v1/classify/file", files={"file": ("c.csv.gz", bomb)},
+                               headers=h)
+    assert r.status_code == 400, r.text[:300]
+    assert "decompression bomb" in r.json()["message"]
+    assert "cannot classify 'c.csv.gz'" in r.json()["message"]  # the caller's name
+    r = app_client.client.post("/api/v1/classify/file",
+                               files={"file": ("sales.parquet", b"not parquet")}, headers=h)
+    assert r.status_code == 400
+    assert "cannot classify 'sales.parquet': it is not a readable parquet file" in r.json()[
+        "message"]
+    assert "lacuna-upload" not in r.json()["message"]  # nor the server's temporary folder
+    small = gzip.compress(b"customer_id,email\n1,a@example.com\n")
+    r = app_client.client.post("/api/v1/classify/file", files={"file": ("c.csv.gz", small)},
+                               headers=h)
+    assert r.status_code == 200
+    assert "PII" in r.json()["classification"]["tags"]
 
 
 def test_exceptions_between_people(app_client) -> None:
@@ -154,6 +197,22 @@ def test_audit_search_and_verify(app_client) -> None:
     assert verify["ok"] is True
     assert verify["checked"] >= len(records)
 
+
+
+def test_audit_record_lookup_by_any_key_answers_not_500(app_client) -> None:
+    """A seq past SQLite's integer range, or digits int() cannot read, is a 404, not a crash;
+    a real seq and a real id still find their record."""
+    _a_denial_and_a_401(app_client)
+    client, h = app_client.client, app_client.headers
+    first = client.get("/api/v1/audit/1", headers=h("carla"))
+    assert first.status_code == 200
+    assert first.json()["seq"] == 1
+    assert client.get(f"/api/v1/audit/{first.json()['id']}",
+                      headers=h("carla")).json()["seq"] == 1
+    for key in ("99999999999999999999999", "\u00b2", "-1", "x" * 300):
+        r = client.get(f"/api/v1/audit/{key}", headers=h("carla"))
+        assert r.status_code == 404, (key, r.status_code, r.text[:200])
+        assert "no audit record" in r.json()["detail"]
 
 def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
     client, h = app_client.client, app_client.headers
@@ -261,6 +320,19 @@ def test_fast_lane_answers_like_the_routes(app_client) -> None:
     # Not JSON: the route's 400; an unknown token: 401, audited as before.
     bad = c.post("/v1/data/lacuna/decision/result", content=b"{nope", headers=h)
     assert bad.status_code == 400
+    deep = b'{"input": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"  # past any JSON parser's depth
+    too_deep = c.post("/v1/data/lacuna/decision/result", content=deep, headers=h)
+    assert too_deep.status_code == 400, too_deep.text[:200]
+    assert too_deep.json()["code"] == "invalid_parameter"
+    # JSON Python reads but the engine cannot take (200 levels deep): the caller's error,
+    # 400 as OPA answers, on the fast lane and on the route behind it.
+    for text in (b'{"input": {"x": ' + b"[" * 200 + b"]" * 200 + b"}}",
+                 b'{"input": {"x": ' + b"[" * 600 + b"]" * 600 + b"}}"):
+        for path in ("/v1/data/lacuna/decision/result", "/v1/data/governance"):
+            odd = c.post(path, content=text, headers=h)
+            assert odd.status_code == 400, (path, odd.status_code, odd.text[:200])
+            assert odd.json()["code"] == "invalid_parameter"
+            assert "input document" in odd.json()["message"]
     refused = c.post("/v1/data/lacuna/decision/result", json={"input": doc},
                      headers={"Authorization": "Bearer lac_not-a-token"})
     assert refused.status_code == 401

@@ -3,8 +3,11 @@
 Text formats (CSV, TSV, JSON Lines) and Excel read only their first ``rows`` rows; Parquet reads
 its first record batch. A plain JSON document (an array or object) cannot be streamed, so it is
 parsed whole and then cut to ``rows``. Compressed text files (``.gz``, ``.bz2``, ``.xz``,
-``.zst``, ``.zip``) work as pandas reads them. Reads run inside ``lacuna._bypass.bypass()`` so the
-governed pandas integration does not classify its own sampling.
+``.zst``, ``.zip``) work as pandas reads them. Text is read through
+:func:`lacuna.classify.bounded.open_capped`: a file whose first rows are more than 64 MiB
+(decompressed) is refused, not parsed into memory. Reads run inside
+``lacuna._bypass.bypass()`` so the governed pandas integration does not classify its own
+sampling.
 
 Every failure is a :class:`~lacuna.errors.ClassificationError` that names the file, says what
 went wrong and what to do; the message never contains data from the file.
@@ -19,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from lacuna import _bypass
+from lacuna.classify.bounded import open_capped
 from lacuna.errors import ClassificationError
 
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zip")
@@ -110,9 +114,11 @@ def _read_delimited(p: Path, rows: int, sep: str) -> pd.DataFrame:
         msg = f"binary content (NUL bytes) where text was expected in {p.name}"
         raise ValueError(msg)
     try:
-        return pd.read_csv(p, sep=sep, nrows=rows)
+        with open_capped(p) as fh:
+            return pd.read_csv(fh, sep=sep, nrows=rows)
     except UnicodeDecodeError:  # legacy exports: Latin-1 decodes any byte sequence
-        return pd.read_csv(p, sep=sep, nrows=rows, encoding="latin-1")
+        with open_capped(p) as fh:
+            return pd.read_csv(fh, sep=sep, nrows=rows, encoding="latin-1")
 
 
 def _read_parquet(p: Path, rows: int) -> pd.DataFrame:
@@ -133,12 +139,14 @@ def _read_json(p: Path, rows: int) -> pd.DataFrame:
             return _read_jsonl(p, rows)
         except ValueError:
             pass
-    frame: Any = pd.read_json(p)
+    with open_capped(p) as fh:  # a whole document: at most SAMPLE_BYTES of it
+        frame: Any = pd.read_json(fh)
     return frame.head(rows) if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
 
 
 def _read_jsonl(p: Path, rows: int) -> pd.DataFrame:
-    return pd.read_json(p, lines=True, nrows=rows)
+    with open_capped(p) as fh:
+        return pd.read_json(fh, lines=True, nrows=rows)
 
 
 def _read_excel(p: Path, rows: int) -> pd.DataFrame:

@@ -96,12 +96,26 @@ def check(
 
     user_over = {k: v for k, v in (("id", user), ("role", role)) if v}
     _configure(config, user=user_over, environment=environment)
+    _usable_destination(to)
     decision = lacuna.check(str(source), to, action=action, purpose=purpose)
     if as_json:
         typer.echo(render_json(decision))
     else:
         console.print(render_rich(decision), soft_wrap=True)
     raise typer.Exit(0 if decision.allowed else 1)
+
+
+def _usable_destination(to: str) -> None:
+    """A --to that is no destination at all (empty, control characters, a URL without a host)
+    is a usage error (exit 2), not a denial with the governor's traceback."""
+    from lacuna.errors import IntegrationError
+    from lacuna.governor import current
+
+    try:
+        current().destination(to)
+    except IntegrationError as exc:
+        msg = f"--to {to!r} is not a destination: {exc}"
+        raise ConfigError(msg) from None
 
 
 @app.command()

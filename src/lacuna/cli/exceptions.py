@@ -110,7 +110,9 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
     if written:
         console.print("Files written under it:", highlight=False)
         for f in written:
-            state = f"deleted {f.deleted_at:%Y-%m-%d %H:%M}" if f.deleted_at else "on disk"
+            state = (f"deleted {f.deleted_at:%Y-%m-%d %H:%M}" if f.deleted_at
+                     else "on disk" if Path(f.path).exists()
+                     else "not on disk (the write failed, or it was moved or deleted)")
             kind = "encrypted" if f.encrypted else "plain"
             console.print(f"  {f.path} ({kind}, {f.written_by}): {state}", highlight=False)
     if not store.verified(item):
@@ -255,5 +257,25 @@ def _decided(decide: Callable[[], T]) -> T:
     except ConfigError:
         raise
     except (LacunaError, OSError) as exc:
-        Console(stderr=True).print(f"[red]refused:[/red] {exc}", highlight=False)
+        err = Console(stderr=True)
+        err.print(f"[red]refused:[/red] {exc}", highlight=False)
+        hint = _ignored_user_hint()
+        if hint:
+            err.print(hint, highlight=False)
         raise typer.Exit(1) from None
+
+
+def _ignored_user_hint() -> str | None:
+    """Why ``LACUNA_USER=jane lacuna exceptions approve ...`` acted as someone else: a
+    ``user.id`` in the configuration wins over the variable (which is only its default)."""
+    import os
+
+    from lacuna.governor import current
+
+    claimed = os.environ.get("LACUNA_USER")
+    configured = current().config.user.id
+    if not claimed or claimed == configured:
+        return None
+    return (f"note: you acted as {configured!r}, not $LACUNA_USER={claimed!r}: the "
+            "configuration's user.id (lacuna.yaml) wins over $LACUNA_USER. Remove user.id "
+            "there, or run with a configuration that names you (--config).")

@@ -31,12 +31,17 @@ class DecryptionRefused(LacunaError, PermissionError):
     """The configured user may not read this encrypted file (the message says why)."""
 
 
+def _local(path: str | os.PathLike[str]) -> str:
+    """A local path as pandas and the shell read it: ``~`` is the user's home."""
+    return os.path.expanduser(os.fspath(path))
+
+
 def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
              encrypted: bool) -> None:
     """Record that ``path`` is being written under ``exception_id`` (before it is written, so
     a file that exists is always known to the sweep). Raises when it cannot be recorded: the
     write must not happen then."""
-    gov.exceptions.record_file(exception_id, os.path.abspath(os.fspath(path)),
+    gov.exceptions.record_file(exception_id, os.path.abspath(_local(path)),
                                written_by=gov.config.user.id, encrypted=encrypted)
 
 
@@ -48,7 +53,7 @@ def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io
     meta = {"written_by": gov.config.user.id, "exception_id": exception_id,
             "name": Path(os.fspath(path)).name, "method": method,
             "written_at": utcnow().isoformat()}
-    crypto.write_encrypted(path, buffer.getvalue(), keystore_for(gov.config),
+    crypto.write_encrypted(_local(path), buffer.getvalue(), keystore_for(gov.config),
                            key_id=gov.config.exceptions.encryption_key, meta=meta)
     return result
 
@@ -69,7 +74,7 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
         DecryptionRefused: the configured user may not read it (the exception expired, was
             revoked, or belongs to someone else).
     """
-    where = os.fspath(path)
+    where = _local(path)
     try:
         plain, header = crypto.read_encrypted(where, keystore_for(gov.config))
     except (crypto.DecryptionError, OSError) as exc:
@@ -87,7 +92,7 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
         raise DecryptionRefused(msg)
     events.audit(gov, "decrypt", None, exception_id=exception_id, detail=detail)
     if output is not None:
-        target = Path(output)
+        target = Path(_local(output))
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(plain)

@@ -23,8 +23,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 
 import lacuna
 from lacuna.errors import ConfigError, GovernanceViolation, LacunaError, PolicyError
@@ -135,6 +138,15 @@ def _errors(app: FastAPI) -> None:
                                 status_code=status)
 
         app.add_exception_handler(kind, reply)
+
+    async def invalid(_: Request, exc: Exception) -> Response:
+        # FastAPI's 422, but rendered by orjson: a NaN or Infinity the body held (Python's
+        # JSON reader accepts them) is echoed as null instead of failing the answer with 500.
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        return Response(orjson.dumps({"detail": jsonable_encoder(errors)}), status_code=422,
+                        media_type="application/json")
+
+    app.add_exception_handler(RequestValidationError, invalid)
 
 
 class _Guard:

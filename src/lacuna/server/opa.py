@@ -51,6 +51,11 @@ def _input_text(input_doc: Any | None) -> str:
     except TypeError:  # e.g. an integer beyond 64 bits: the standard library writes it
         return json.dumps(input_doc, sort_keys=True)
 
+
+class InvalidInput(PolicyError, ValueError):
+    """The Data API's input is JSON, but not a document the engine can take (OPA: 400)."""
+
+
 _UNDEFINED = '"<undefined>"'
 CACHE_SIZE = 4096
 
@@ -135,7 +140,13 @@ class OpaData:
 
     def _evaluate(self, path: str, text: str) -> tuple[Any, bytes | None]:
         engine = self._current()
-        engine.set_input_json(text)
+        try:
+            engine.set_input_json(text)
+        except RuntimeError as exc:  # the caller's document, not the engine, is at fault
+            message = str(exc).split("\nStack backtrace", 1)[0]
+            msg = (f"the input document cannot be evaluated ({message}); send JSON nested "
+                   "fewer than 128 levels deep")
+            raise InvalidInput(msg) from None
         parts = [p for p in path.split("/") if p]
         rule = ".".join(["data", *parts])
         try:

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, UploadFile
 
+from lacuna.errors import ClassificationError
 from lacuna.identity import Principal
 from lacuna.model import Action, Classification, Decision, Operation, User
 from lacuna.remote.wire import decision_to_wire, operation_from_wire
@@ -51,7 +52,11 @@ def classify_file(file: UploadFile, request: Request, _: AnyUser) -> dict[str, A
         with path.open("wb") as out:
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
-        result = classify(str(path), config=gov.config.classification, cascade=gov.cascade)
+        try:
+            result = classify(str(path), config=gov.config.classification, cascade=gov.cascade)
+        except ClassificationError as exc:  # name the caller's file, not the server's copy
+            msg = str(exc).replace(str(path), name).replace(path.name, name)
+            raise ClassificationError(msg) from None
     return {"name": name, "classification": result.to_dict()}
 
 

@@ -15,6 +15,7 @@ from lacuna.identity import Principal
 from lacuna.model import new_id
 from lacuna.policy.aggregate import DATA_API_PATH
 from lacuna.policy.decision_log import DecisionEvent
+from lacuna.server.opa import InvalidInput
 from lacuna.server.security import Admin, AnyUser, Auditor, state_of
 from lacuna.server.state import ServerState
 
@@ -38,6 +39,8 @@ def answer_bytes(state: ServerState, path: str, input_doc: Any, principal: Princ
     started = time.perf_counter()
     try:
         result, text = state.opa.evaluate_text(path, input_doc)
+    except InvalidInput as exc:
+        return 400, orjson.dumps({"code": "invalid_parameter", "message": str(exc)})
     except PolicyError as exc:
         state.metrics.decision("error", time.perf_counter() - started)
         return 500, orjson.dumps({"code": "internal_error", "message": str(exc)})
@@ -76,6 +79,9 @@ async def post_data(path: str, request: Request, principal: AnyUser) -> Response
         body = json.loads(raw or b"{}")
     except ValueError:
         return _error(400, "invalid_parameter", "the body is not JSON")
+    except RecursionError:
+        return _error(400, "invalid_parameter",
+                      "the body is nested too deeply to read; send a flatter input document")
     input_doc = body.get("input") if isinstance(body, dict) else None
     # Evaluating is microseconds of regorus on this thread's engine (the decision log is a
     # queue): answered on the event loop, without a thread hop.

@@ -44,9 +44,16 @@ def audit_verify(request: Request, _: Auditor) -> dict[str, Any]:
             "problem": report.problem, "head": report.head, "checkpoint": report.checkpoint}
 
 
+_MAX_SEQ = 2**63 - 1  # a seq is a signed 64-bit integer in SQLite and PostgreSQL
+
+
 @router.get("/audit/{record_id}", tags=["audit"], summary="One audit record (id or seq)")
 def audit_get(record_id: str, request: Request, _: Auditor) -> dict[str, Any]:
-    key: str | int = int(record_id) if record_id.isdigit() else record_id
+    key: str | int = record_id
+    if record_id.isascii() and record_id.isdigit():
+        key = int(record_id)
+        if key > _MAX_SEQ:  # past any database's integer column: no such record
+            raise HTTPException(404, f"no audit record {record_id!r}")
     record = state_of(request).governor.audit.get(key)
     if record is None:
         raise HTTPException(404, f"no audit record {record_id!r}")
