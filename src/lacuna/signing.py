@@ -131,16 +131,25 @@ def _from_hex(text: str, where: str) -> bytes:
         raise ConfigError(msg) from None
 
 
-def default_keyring() -> Keyring:
+def default_keyring(*, create: bool = True) -> Keyring:
     """The signing keys of this process, first match wins:
 
     1. ``$LACUNA_SIGNING_KEY`` (hex), e.g. the server's; retired keys in
        ``$LACUNA_SIGNING_KEYS_RETIRED`` (comma-separated hex);
-    2. ``$LACUNA_HOME/signing.key``, created on first use with mode 0600.
+    2. ``$LACUNA_HOME/signing.key``, created on first use with mode 0600 unless ``create`` is
+       false (a reader: verifying a trail never makes a key).
+
+    Raises:
+        ConfigError: ``create`` is false and there is no key to read.
     """
     env = os.environ.get(KEY_ENV)
     if env:
         current = Signer(_from_hex(env, f"${KEY_ENV}"))
+    elif not create and not key_path().exists():
+        msg = (f"there is no signing key at {key_path()} and ${KEY_ENV} is not set, so the "
+               "trail's signatures cannot be checked. Restore the key from a backup (or set "
+               f"${KEY_ENV} to it); a new key would not verify what the old one signed.")
+        raise ConfigError(msg)
     else:
         current = Signer(keyfile.load_or_create_key(key_path(), what="signing key",
                                                     env_name=KEY_ENV))

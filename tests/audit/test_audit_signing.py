@@ -11,6 +11,7 @@ import pytest
 from lacuna.audit import AuditStore
 from lacuna.audit.checkpoint import Checkpoint, CheckpointFile, CheckpointLog
 from lacuna.audit.record import GENESIS_HASH
+from lacuna.errors import AuditError
 from lacuna.signing import Keyring, Signer
 
 KEY = Keyring(Signer(b"k" * 32))
@@ -85,3 +86,30 @@ def test_verify_without_the_signing_key_names_both_keys(tmp_path: Path, mk: Any)
     assert not report.ok
     assert KEY.current.key_id in report.problem
     assert other.current.key_id in report.problem
+
+
+def test_verify_never_creates_a_signing_key(tmp_path: Path, mk: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lacuna audit verify` with the signing key deleted says the key is missing (exit 1 or
+    2, never "intact") and leaves no new key behind: a reader never makes one."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli.audit import app
+    from lacuna.signing import key_path
+
+    monkeypatch.delenv("LACUNA_SIGNING_KEY", raising=False)
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    with AuditStore(url) as store:  # signed with $LACUNA_HOME/signing.key, made on first use
+        op = mk.op()
+        store.record(mk.decision(op), op, session="s")
+    assert key_path().exists()
+    result = CliRunner().invoke(app, ["verify", "--db", url])
+    assert result.exit_code == 0, result.output
+    key_path().unlink()
+    result = CliRunner().invoke(app, ["verify", "--db", url])
+    assert result.exit_code != 0
+    assert "no signing key" in " ".join(result.output.split())
+    assert not key_path().exists()
+    with AuditStore(url, read_only=True) as store, pytest.raises(AuditError, match="no signing"):
+        store.verify()
+    assert not key_path().exists()

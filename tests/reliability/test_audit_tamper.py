@@ -314,3 +314,32 @@ def test_decision_log_tampering_is_detected(trail: Trail, case: str) -> None:
     assert code == 1, f"{case}: not detected: {out}"
     assert "decision log TAMPERED" in out
     assert expected in out, out
+
+
+@pytest.mark.parametrize("left", ["decision log checkpoint", "writers' turn file"])
+def test_deleting_database_and_every_checkpoint_is_still_detected(trail: Trail,
+                                                                  left: str) -> None:
+    """With no checkpoint log configured, deleting the database and its checkpoint is still
+    caught by what the trail left beside them (the decision log's checkpoint, the writers'
+    turn file): verify never says "nothing to verify" about a trail that existed."""
+    from lacuna.audit import ledger, turn
+
+    _decision_log(trail, 3)
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))
+    marks = {"decision log checkpoint": ledger.checkpoint_path(trail.db),
+             "writers' turn file": Path(f"{trail.db}{turn.SUFFIX}")}
+    kept = marks.pop(left)
+    kept.touch()  # the decision log's sink made it; the turn file comes from a group commit
+    for other in marks.values():
+        assert other is not None
+        other.unlink(missing_ok=True)
+    _delete_everything_local(trail)
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "TAMPERED" in out
+    assert "is gone" in out
+    assert str(kept) in out
+    # and with nothing left beside it, there was no trail here: nothing to verify, exit 0
+    assert kept is not None
+    kept.unlink()
+    assert verify(trail) == (0, f"No audit trail at {trail.url}: nothing to verify.")

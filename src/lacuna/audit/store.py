@@ -66,7 +66,7 @@ from lacuna.audit.schema import (
 )
 from lacuna.audit.turn import Turn
 from lacuna.audit.verify import compare_checkpoint, verify_chain
-from lacuna.errors import AuditError
+from lacuna.errors import AuditError, ConfigError
 from lacuna.model import Decision, Operation, new_id, utcnow
 from lacuna.redact import redact_url
 from lacuna.signing import Keyring, default_keyring
@@ -142,7 +142,11 @@ class AuditStore:
     @property
     def keyring(self) -> Keyring:
         if self._keyring is None:
-            self._keyring = default_keyring()
+            try:  # a reader never creates a key: a new one would verify nothing
+                self._keyring = default_keyring(create=not self.read_only)
+            except ConfigError as exc:
+                msg = f"cannot verify the audit trail at {self.where}: {exc}"
+                raise AuditError(msg) from None
         return self._keyring
 
     # -- transactions ------------------------------------------------------------------------
@@ -534,17 +538,18 @@ class AuditStore:
     def verify(self) -> VerifyReport:
         """Recompute the whole hash chain, check every record's signature and compare the trail
         with its latest checkpoint(s); see :mod:`lacuna.audit.verify` for what it checks."""
-        keyring = self.keyring
-        checkpoints: list[tuple[str, bool, Checkpoint | None]] = []
-        if self.checkpoint_path is not None:
-            exists, cp = read_checkpoint_file(self.checkpoint_path)
-            checkpoints.append((str(self.checkpoint_path), exists, cp))
-        if self._log is not None:
-            cp, _bad = self._log.latest(CHAIN, keyring)
-            checkpoints.append((str(self._log.path), self._log.path.exists(), cp))
         try:
             with self._transaction(write=False) as conn:
-                if not inspect(conn).has_table(records.name):
+                tables = inspect(conn).has_table(records.name)  # an unreadable file fails here
+                keyring = self.keyring  # (before the key: a missing key is the lesser news)
+                checkpoints: list[tuple[str, bool, Checkpoint | None]] = []
+                if self.checkpoint_path is not None:
+                    exists, cp = read_checkpoint_file(self.checkpoint_path)
+                    checkpoints.append((str(self.checkpoint_path), exists, cp))
+                if self._log is not None:
+                    cp, _bad = self._log.latest(CHAIN, keyring)
+                    checkpoints.append((str(self._log.path), self._log.path.exists(), cp))
+                if not tables:
                     report = VerifyReport(ok=True, checked=0)
                     return compare_checkpoint(report, checkpoints, keyring, conn=None,
                                               empty=f"{self.where} holds no audit tables")

@@ -71,17 +71,21 @@ def _open(url: str, *, checkpoint_log: Path | None = None) -> AuditStore | None:
     """The store, opened read-only (SQLite ``mode=ro``: nothing is created or written), or
     None when its SQLite file does not exist. A missing file whose checkpoint exists was
     deleted: exit 1."""
-    from lacuna.audit import AuditStore
+    from lacuna.audit import AuditStore, ledger, turn
     from lacuna.audit.schema import parse_url, sqlite_file
 
     try:
         path = sqlite_file(parse_url(url))
         if path is not None and not path.exists():
-            marks = [p for p in (Path(f"{path}.checkpoint"), checkpoint_log)
+            # What a trail leaves beside its database: the audit checkpoint (and the configured
+            # checkpoint log), the decision log's checkpoint, the writers' turn file. Any of
+            # them outliving the database means it was deleted, not that it never existed.
+            marks = [p for p in (Path(f"{path}.checkpoint"), checkpoint_log,
+                                 ledger.checkpoint_path(path), Path(f"{path}{turn.SUFFIX}"))
                      if p is not None and p.exists()]
             if marks:
-                msg = (f"audit trail TAMPERED: the database {path} is gone, but its checkpoint "
-                       f"{marks[0]} shows a trail was recorded there: it was deleted or moved. "
+                msg = (f"audit trail TAMPERED: the database {path} is gone, but {marks[0]} "
+                       "shows a trail was recorded there: it was deleted or moved. "
                        "Restore it from a backup and tell your governance team.")
                 raise _fail(msg, code=1)
             return None
