@@ -172,8 +172,12 @@ def test_a_month_of_activity(sandbox, sandbox_config):
     p = GovernanceMetrics("2026-11", policy="P-2024-001")
     assert p.counts["violation_rate"]["denied"] == len(s.denials)
 
-    # another period sees none of it
-    assert GovernanceMetrics("2026-10").counts["violation_rate"]["decisions"] == 0
+    # another period sees none of it, and says so rather than "None/5"
+    empty = GovernanceMetrics("2026-10")
+    assert empty.counts["violation_rate"]["decisions"] == 0
+    assert empty.user_satisfaction is None
+    assert "User satisfaction: n/a (no survey answers in the period)" in str(empty).splitlines()
+    assert "None" not in str(empty)
     assert GovernanceMetrics("2026-Q4").counts["violation_rate"] == m.counts["violation_rate"]
     assert current() is not None
 

@@ -22,7 +22,12 @@ from datetime import datetime
 from typing import Any
 
 from lacuna.errors import ConfigError
-from lacuna.exceptions.authority import ExceptionNotAuthorized, approvers, check_purpose
+from lacuna.exceptions.authority import (
+    ExceptionNotAuthorized,
+    approvers,
+    check_duration,
+    check_purpose,
+)
 from lacuna.exceptions.context import current_host, dry_run
 from lacuna.exceptions.files import DecryptionRefused
 from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status, normalize_target
@@ -70,8 +75,8 @@ def request_exception(
         The pending request; ``str()`` explains what happens next.
 
     Raises:
-        ConfigError: no destination, an empty or placeholder purpose, or a non-positive
-            duration.
+        ConfigError: no destination, an empty or placeholder purpose, or a duration under a
+            minute or over a year.
     """
 
     op = dict(operation or {})
@@ -80,9 +85,7 @@ def request_exception(
         msg = "request_exception needs a destination (the path or URI the data should go to)."
         raise ConfigError(msg)
     purpose = check_purpose(purpose)
-    if not duration_hours > 0:
-        msg = f"duration_hours must be positive, got {duration_hours}."
-        raise ConfigError(msg)
+    duration_hours = check_duration(duration_hours)
     gov = current_host()
     sources: tuple[str, ...] = ()
     tier, tags = "UNKNOWN", tuple[str, ...]()

@@ -70,6 +70,26 @@ def check_purpose(purpose: str) -> str:
     return text
 
 
+# An exception's window: at least a minute (shorter is no window at all), at most a year (a
+# longer one is a policy change, not an exception). The server's request schema uses the same.
+MIN_DURATION_HOURS = 1 / 60
+MAX_DURATION_HOURS = 24 * 365
+
+
+def check_duration(hours: float) -> float:
+    """The window in hours; a :class:`ConfigError` for one under a minute or over a year."""
+    try:
+        value = float(hours)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not MIN_DURATION_HOURS <= value <= MAX_DURATION_HOURS:  # NaN fails this too
+        msg = (f"duration_hours must be between {MIN_DURATION_HOURS:.4f} (one minute) and "
+               f"{MAX_DURATION_HOURS} (a year), got {hours!r}: say how long the approval "
+               "should last, e.g. duration_hours=24.")
+        raise ConfigError(msg)
+    return value
+
+
 def same_identity(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and str(a).strip().casefold() == str(b).strip().casefold()
 

@@ -221,9 +221,11 @@ class GovernanceMetrics:
         return "\n".join([
             f"Policy violation rate: {self.violation_rate}%",
             f"False positive rate: {self.false_positive_rate}%",
-            f"Average resolution time: {self.avg_resolution_time_minutes} min",
+            "Average resolution time: " + _or_none(self.avg_resolution_time_minutes, " min",
+                                                   "no resolved denials in the period"),
             f"Exception request rate: {self.exception_rate}%",
-            f"User satisfaction: {self.user_satisfaction}/5",
+            "User satisfaction: " + _or_none(self.user_satisfaction, "/5",
+                                             "no survey answers in the period"),
             f"Workaround attempts: {self.workaround_attempts}",
             f"Data coverage: {self.data_coverage_percent}%",
             f"Lineage completeness: {self.lineage_completeness_percent}%",
@@ -233,6 +235,11 @@ class GovernanceMetrics:
     def __repr__(self) -> str:
         filters = "".join(f", {k}={v!r}" for k, v in self.filters.to_dict().items())
         return f"GovernanceMetrics(period={self.period.label!r}{filters})"
+
+
+def _or_none(value: float | None, unit: str, why: str) -> str:
+    """A metric with no data says why, not ``None/5``."""
+    return f"{value}{unit}" if value is not None else f"n/a ({why})"
 
 
 def intercepted_operations(gov: Governor, period: Period) -> set[str]:

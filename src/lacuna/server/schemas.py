@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lacuna.exceptions.authority import MAX_DURATION_HOURS, MIN_DURATION_HOURS
+
 MAX_COLUMNS = 2000
 MAX_SAMPLES = 1000
 
@@ -61,7 +63,7 @@ class ExceptionRequestBody(_Body):
     purpose: str = Field(max_length=2000)
     business_justification: str | None = Field(default=None, max_length=4000)
     approver: str | None = Field(default=None, max_length=255)
-    duration_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+    duration_hours: float = Field(default=24.0, ge=MIN_DURATION_HOURS, le=MAX_DURATION_HOURS)
     conditions: list[str] = Field(default_factory=list, max_length=50)
 
 
