@@ -93,6 +93,25 @@ def test_a_nan_in_a_rejected_body_is_echoed_as_null_not_500(app_client) -> None:
         assert error["input"] is None
 
 
+def test_a_422_names_a_large_rejected_value_instead_of_repeating_it(app_client) -> None:
+    """A rejected 50 kB value is not sent back in full (it was: the 422 echoed the input);
+    a small one still is, so the client sees what was wrong."""
+    h = app_client.headers("ana")
+    big = "x" * 50_000
+    r = app_client.client.post("/api/v1/exceptions", headers=h, json={
+        "destination": "/tmp/x.csv", "purpose": "Board of Directors Q4 deck",
+        "approver": "jane", "duration_hours": big})
+    assert r.status_code == 422, r.text[:200]
+    assert len(r.content) < 2_000
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "duration_hours"]
+    assert error["input"] == "<str of 50,002 bytes, not repeated here>"
+    r = app_client.client.post("/api/v1/exceptions", headers=h, json={
+        "destination": "/tmp/x.csv", "purpose": "Board of Directors Q4 deck",
+        "approver": "jane", "duration_hours": "soon"})
+    assert r.json()["detail"][0]["input"] == "soon"
+
+
 def test_classify_columns_and_files(app_client) -> None:
     h = app_client.headers("ana")
     r = app_client.client.post("/api/v1/classify", json={

@@ -142,11 +142,30 @@ def _errors(app: FastAPI) -> None:
     async def invalid(_: Request, exc: Exception) -> Response:
         # FastAPI's 422, but rendered by orjson: a NaN or Infinity the body held (Python's
         # JSON reader accepts them) is echoed as null instead of failing the answer with 500.
+        # A large rejected value is named, not echoed back (a 2 MB body is not a message).
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        return Response(orjson.dumps({"detail": jsonable_encoder(errors)}), status_code=422,
+        detail = [_echo_small(error) for error in jsonable_encoder(errors)]
+        return Response(orjson.dumps({"detail": detail}), status_code=422,
                         media_type="application/json")
 
     app.add_exception_handler(RequestValidationError, invalid)
+
+
+ECHO_LIMIT = 256  # bytes of a rejected value a 422 repeats back
+
+
+def _echo_small(error: Any) -> Any:
+    """A validation error with its ``input`` kept only when it is small."""
+    if not isinstance(error, dict) or "input" not in error:
+        return error
+    try:
+        size = len(orjson.dumps(error["input"]))
+    except (TypeError, orjson.JSONEncodeError):
+        size = ECHO_LIMIT + 1
+    if size <= ECHO_LIMIT:
+        return error
+    kind = type(error["input"]).__name__
+    return {**error, "input": f"<{kind} of {size:,} bytes, not repeated here>"}
 
 
 class _Guard:
