@@ -182,3 +182,28 @@ def test_a_large_file_whose_first_rows_fit_is_still_sampled(tmp_path, monkeypatc
     assert list(sample.columns) == ["customer_id", "contact"]
     assert sample["contact"].iloc[999] == "user999@example.org"
     assert Tier(classify(tmp_path / name).tier) is Tier.PROPRIETARY
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openpyxl") is None, reason="needs openpyxl")
+def test_a_workbook_whose_shared_strings_are_a_bomb_is_refused(tmp_path, monkeypatch):
+    """openpyxl loads an .xlsx's shared-strings table whole, even for the first rows: a small
+    workbook whose table decompresses past the ceiling is refused before pandas opens it; a
+    real workbook of the same rows under the ceiling is still sampled."""
+    import zipfile
+
+    from lacuna.classify import bounded
+
+    monkeypatch.setattr(bounded, "SAMPLE_BYTES", 1 << 20)
+    good = write(tmp_path, "a.xlsx")
+    assert read_sample(good)["contact"].tolist() == FRAME["contact"].tolist()
+    bomb = tmp_path / "bomb.xlsx"
+    strings = (b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+               b"<si><t>" + b"a" * (4 << 20) + b"</t></si></sst>")
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            if item.filename != "xl/sharedStrings.xml":
+                dst.writestr(item, src.read(item.filename), compress_type=zipfile.ZIP_DEFLATED)
+        dst.writestr("xl/sharedStrings.xml", strings, compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < (1 << 20)
+    with pytest.raises(ClassificationError, match=r"sharedStrings\.xml decompresses to"):
+        read_sample(bomb)

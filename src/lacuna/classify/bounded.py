@@ -36,6 +36,34 @@ def open_capped(path: Path, cap: int | None = None) -> io.BufferedReader:
     return io.BufferedReader(_Capped(raw, SAMPLE_BYTES if cap is None else cap, path.name))
 
 
+# The parts of an .xlsx that openpyxl reads whole even when streaming a sheet (read-only mode
+# streams the worksheet XML; the shared-strings table and the styles are loaded entirely).
+_XLSX_LOADED_WHOLE = ("xl/sharedStrings.xml", "xl/styles.xml", "xl/workbook.xml")
+
+
+def check_workbook(path: Path, cap: int | None = None) -> None:
+    """Refuse an Excel workbook whose wholly-loaded parts decompress to more than ``cap``
+    bytes (default :data:`SAMPLE_BYTES`): a 1 MB .xlsx can hold a 2 GB shared-strings table.
+
+    Raises:
+        ClassificationError: a part is over the ceiling.
+    """
+    limit = SAMPLE_BYTES if cap is None else cap
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sizes = {i.filename: i.file_size for i in archive.infolist()}
+    except zipfile.BadZipFile:
+        return  # not a workbook at all: the reader says so, naming the file
+    for part in _XLSX_LOADED_WHOLE:
+        if sizes.get(part, 0) > limit:
+            mib = limit / (1 << 20)
+            msg = (f"cannot classify {path.name!r}: its {part} decompresses to "
+                   f"{sizes[part]:,} bytes, more than the {mib:g} MiB a sample may read "
+                   "(a broken or hostile workbook: a decompression bomb). Check the file, or "
+                   "read a part of it with pandas and classify the DataFrame.")
+            raise ClassificationError(msg)
+
+
 def _decompressed(path: Path) -> _Source:
     ext = path.suffix.lower()
     if ext == ".gz":

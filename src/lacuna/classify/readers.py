@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from lacuna import _bypass
-from lacuna.classify.bounded import open_capped
+from lacuna.classify.bounded import check_workbook, open_capped
 from lacuna.errors import ClassificationError
 
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zip")
@@ -156,6 +156,7 @@ def _read_excel(p: Path, rows: int) -> pd.DataFrame:
         msg = (f"cannot classify {str(p)!r}: reading Excel files needs openpyxl. "
                "Install it: pip install 'lacuna[excel]'.")
         raise ClassificationError(msg) from exc
+    check_workbook(p)
     return pd.read_excel(p, nrows=rows)
 
 
