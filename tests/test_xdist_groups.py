@@ -1,5 +1,6 @@
 """The suite's xdist groups hold in a real ``-n 2 --dist loadgroup`` run (tests/xdist_groups.py):
-the tests of one heavy session component all run on one worker, so it starts once per run.
+the tests of one heavy session component all run on one worker, so it starts once per run, and
+so do the tests of a group named with the mark.
 When the group was lost (pytest-dev/pytest-xdist#1386), Spark, dbt, Chromium and the live
 server started on both workers and nothing failed."""
 
@@ -66,6 +67,12 @@ def test_console(live_server, i):
 @pytest.mark.parametrize("i", range(8))
 def test_plain(i):
     pass
+
+
+@pytest.mark.xdist_group("own")
+@pytest.mark.parametrize("i", range(3))
+def test_own(i):
+    pass
 '''
 
 
@@ -84,7 +91,7 @@ def test_each_heavy_component_runs_on_one_worker(tmp_path: Path) -> None:
         cwd=suite, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     where = {p.name: p.read_text() for p in out.iterdir()}
-    assert len(where) == 19, where
+    assert len(where) == 22, where
 
     def workers(prefix: str) -> set[str]:
         return {w for name, w in where.items() if name.startswith(prefix)}
@@ -92,4 +99,5 @@ def test_each_heavy_component_runs_on_one_worker(tmp_path: Path) -> None:
     assert workers("test_spark[") in ({"gw0"}, {"gw1"}), where
     # browser and live_server are one group (the console's), a parameter with an @ included
     assert len(workers("test_browser[") | workers("test_console[")) == 1, where
+    assert len(workers("test_own[")) == 1, where  # a group named by its mark
     assert set(where.values()) == {"gw0", "gw1"}, where  # and the run did use two workers

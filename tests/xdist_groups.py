@@ -2,6 +2,10 @@
 `pytest -n auto --dist loadgroup`): the tests that use it are put in one xdist group, so the
 component starts once per run rather than once per worker.
 
+A test may also name its group itself (``@pytest.mark.xdist_group("quality")``): the scheduler
+sends the groups out largest first (by count of tests), before the single tests, so a long test
+in a group of its own starts early instead of finishing the run alone.
+
 Registered by ``tests/conftest.py`` as a plugin; ``tests/test_xdist_groups.py`` checks the
 grouping in a real ``-n 2`` run.
 """
@@ -33,16 +37,17 @@ def pytest_collection_modifyitems(config: pytest.Config,
                                   items: list[pytest.Item]) -> Iterator[None]:
     if not config.pluginmanager.hasplugin("xdist"):
         return (yield)
-    grouped: list[tuple[pytest.Item, str]] = []
     for item in items:
         group = group_of(item)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
-            grouped.append((item, group))
     result = yield
     if config.getoption("loadgroup", False):  # set on the workers of a --dist loadgroup run
-        for item, group in grouped:
-            _tag_with_group(item, group)
+        for item in items:
+            names = {str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                     for m in item.iter_markers("xdist_group")}
+            if names:  # the name xdist gives a test with several groups
+                _tag_with_group(item, "_".join(sorted(names)))
     return result
 
 
