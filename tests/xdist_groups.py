@@ -24,6 +24,8 @@ HEAVY_FIXTURES = {
     "live_server": "chromium",
     "live": "server",
     "postgres_url": "postgres",
+    "mount": "mount",
+    "proxy_env": "proxy",
 }
 
 
