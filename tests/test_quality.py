@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# mypy on a clean clone (no cache) is the longest single test: in a group of its own the xdist
-# scheduler starts it with the groups, first, rather than last with the run's tail waiting on it
-# (tests/xdist_groups.py)
+# mypy on a clean clone (no cache) is the longest single test: the xdist scheduler hands out
+# groups before single tests, so in a group of its own it starts early instead of last, with the
+# run waiting on it alone (tests/xdist_groups.py)
 pytestmark = pytest.mark.xdist_group("quality")
 
 
