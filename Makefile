@@ -15,8 +15,8 @@ demo: setup
 	.venv/bin/lacuna demo
 
 # Two workers per run at most on a 2-core machine (`-n auto`); tests that share a heavy session
-# component (Spark, dbt, Chromium, PostgreSQL, a live server) stay on one worker
-# (tests/conftest.py: xdist groups), so each starts once.
+# component (Spark, dbt, Chromium, PostgreSQL, a live server, the FUSE mount, the egress proxy)
+# stay on one worker (tests/xdist_groups.py: xdist groups), so each starts once.
 test:
 	@LACUNA_EXTRAS=dev,embeddings bash scripts/setup.sh
 	.venv/bin/python -m pytest -q -n auto --dist loadgroup

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install Lacuna with the extras named in $LACUNA_EXTRAS (default: dev).
 # Idempotent: it re-installs only when pyproject.toml or the extras changed (about a second
-# otherwise). With the `embeddings` extra, torch's CPU build is installed first: the plain
-# `torch` requirement would pull several GB of CUDA packages on a machine without a GPU.
+# otherwise). With the `embeddings` extra, torch is pinned to its CPU build in the same pip run:
+# the plain `torch` requirement would pull several GB of CUDA packages on a machine without a GPU.
 #
 # With the `dev` extra (the test suite) it also provides what the tests drive for real:
 #   - Debian packages: chromium (the console's browser tests), fuse3 (the governed mount),
@@ -10,25 +10,41 @@
 #     and when this runs as root, else named with the command to run;
 #   - .venv-dbt: dbt-core<1.12 with dbt-duckdb in a venv of its own (dbt pins pathspec<0.13,
 #     which breaks mypy in the main venv). Lacuna runs dbt as a program ($LACUNA_DBT or this one).
+#     On a clean machine it installs in the background while .venv does (each about a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 EXTRAS="${LACUNA_EXTRAS:-dev}"
+dev=0
+[[ ",$EXTRAS," == *",dev,"* ]] && dev=1
+
+dbt_pid=""
+if [ "$dev" = 1 ] && [ ! -x .venv-dbt/bin/dbt ]; then
+  (
+    "$PYTHON" -m venv .venv-dbt
+    .venv-dbt/bin/python -m pip install --quiet --disable-pip-version-check \
+      "dbt-core>=1.8,<1.12" "dbt-duckdb>=1.8"
+  ) &
+  dbt_pid=$!
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
 stamp=".venv/.lacuna-installed-${EXTRAS//,/-}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+  # one pip run, so one resolution: torch's CPU build (the one this machine kind provides) is
+  # pinned in the same run as the project, so the extra's plain `torch` cannot pull CUDA
+  torch_cpu=()
   if [[ ",$EXTRAS," == *",embeddings,"* ]] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    "${pip[@]}" "torch==2.13.0"   # the CPU build this machine kind provides
+    torch_cpu=("torch==2.13.0")
   fi
-  "${pip[@]}" -e ".[$EXTRAS]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "${torch_cpu[@]}" -e ".[$EXTRAS]"
   touch "$stamp"
 fi
 
-if [[ ",$EXTRAS," == *",dev,"* ]]; then
+if [ "$dev" = 1 ]; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
   command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
@@ -40,8 +56,10 @@ if [[ ",$EXTRAS," == *",dev,"* ]]; then
       echo "setup: tests that need ${missing[*]} will skip; install with: sudo apt-get install -y ${missing[*]}" >&2
     fi
   fi
-  if [ ! -x .venv-dbt/bin/dbt ]; then
-    "$PYTHON" -m venv .venv-dbt
-    .venv-dbt/bin/python -m pip install --quiet --disable-pip-version-check "dbt-core>=1.8,<1.12" "dbt-duckdb>=1.8"
+fi
+if [ -n "$dbt_pid" ]; then
+  if ! wait "$dbt_pid"; then
+    echo "setup: installing dbt in .venv-dbt failed (see above); remove .venv-dbt and run again" >&2
+    exit 1
   fi
 fi

@@ -15,7 +15,10 @@ import lacuna
 from lacuna.config import DestinationConfig, config_from_dict
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared fixture modules, e.g. fixtures_postgres
-pytest_plugins = ("fixtures_postgres",)  # postgres_url: one PostgreSQL cluster per session
+pytest_plugins = (
+    "fixtures_postgres",  # postgres_url: one PostgreSQL cluster per session
+    "xdist_groups",  # each heavy session component on one xdist worker
+)
 
 os.environ.setdefault("RUST_BACKTRACE", "0")
 # The CLI's rich consoles are made at import and keep the COLUMNS they saw then; which test
@@ -25,30 +28,6 @@ os.environ["COLUMNS"] = "300"
 # Each test has its own LACUNA_HOME: building layer 2's vectors there in the background would
 # only burn CPU. Tests that need the vectors build them explicitly.
 os.environ["LACUNA_EMBEDDINGS_BUILD"] = "never"
-
-
-# Session fixtures that start a heavy component, and the xdist group that keeps their tests on
-# one worker (`make test` runs `pytest -n auto --dist loadgroup`): each component starts once
-# per run rather than once per worker.
-_HEAVY_FIXTURES = {
-    "spark": "spark",
-    "dbt_built": "dbt",
-    "browser": "chromium",
-    "live_server": "chromium",
-    "live": "server",
-    "postgres_url": "postgres",
-}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        names = getattr(item, "fixturenames", ())
-        group = next((g for fixture, g in _HEAVY_FIXTURES.items() if fixture in names), None)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# mypy on a clean clone (no cache) is the longest single test: the xdist scheduler hands out
+# groups before single tests, so in a group of its own it starts early instead of last, with the
+# run waiting on it alone (tests/xdist_groups.py)
+pytestmark = pytest.mark.xdist_group("quality")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
