@@ -115,7 +115,7 @@ def explain(exc: ValidationError, model: type[BaseModel], *, prefix: Key = (),
     for err in errors:
         loc = (*prefix, *err["loc"])
         key = dotted(loc) or "(top level)"
-        said = special(err, key) if special is not None else None  # type: ignore[arg-type]
+        said = special(err, key) if special is not None else None
         if said is None and err["type"] == "extra_forbidden":
             said = f"{key}: unknown setting" + _nearest(
                 str(err["loc"][-1]), allowed_keys(model, tuple(err["loc"][:-1])))

@@ -4,6 +4,7 @@ time leaves the decision unrecorded (an allowed one is then denied), and the wri
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,17 +32,23 @@ def test_a_commit_past_its_deadline_is_unrecorded(
                    classification=Classification())
     decision = state.governor.decide(op)
 
-    async def recorded() -> tuple[object, Exception | None]:
+    async def answer() -> tuple[object, Exception | None]:
         return await fastlane._recorded(state, writer, decision, "s")
 
+    def recorded() -> tuple[object, Exception | None]:
+        # On a loop of its own thread: a session component on this worker (Playwright's sync
+        # API) may keep an event loop running on the main thread.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, answer()).result()
+
     try:
-        stored, failure = asyncio.run(recorded())  # the allowed path: committed, answered
+        stored, failure = recorded()  # the allowed path: committed, answered
         assert failure is None
         assert store.get(stored.id) is not None  # type: ignore[attr-defined]
         monkeypatch.setattr(fastlane, "_COMMIT_TIMEOUT_S", 0.2)
         other = Turn(store.path)  # another worker holds the trail past the deadline
         with other.hold():
-            stored, failure = asyncio.run(recorded())
+            stored, failure = recorded()
         other.close()
         assert stored is None
         assert isinstance(failure, AuditError)

@@ -539,22 +539,35 @@ class AuditStore:
         """Recompute the whole hash chain, check every record's signature and compare the trail
         with its latest checkpoint(s); see :mod:`lacuna.audit.verify` for what it checks."""
         try:
+            keyring = self.keyring
+        except AuditError:
+            self._read_tables()  # an unreadable database is the bigger news than a missing key
+            raise
+        # The checkpoints are read before the trail's snapshot begins: a writer that commits
+        # meanwhile moves its checkpoint after its records, so the snapshot is never behind.
+        checkpoints: list[tuple[str, bool, Checkpoint | None]] = []
+        if self.checkpoint_path is not None:
+            exists, cp = read_checkpoint_file(self.checkpoint_path)
+            checkpoints.append((str(self.checkpoint_path), exists, cp))
+        if self._log is not None:
+            cp, _bad = self._log.latest(CHAIN, keyring)
+            checkpoints.append((str(self._log.path), self._log.path.exists(), cp))
+        try:
             with self._transaction(write=False) as conn:
-                tables = inspect(conn).has_table(records.name)  # an unreadable file fails here
-                keyring = self.keyring  # (before the key: a missing key is the lesser news)
-                checkpoints: list[tuple[str, bool, Checkpoint | None]] = []
-                if self.checkpoint_path is not None:
-                    exists, cp = read_checkpoint_file(self.checkpoint_path)
-                    checkpoints.append((str(self.checkpoint_path), exists, cp))
-                if self._log is not None:
-                    cp, _bad = self._log.latest(CHAIN, keyring)
-                    checkpoints.append((str(self._log.path), self._log.path.exists(), cp))
-                if not tables:
+                if not inspect(conn).has_table(records.name):
                     report = VerifyReport(ok=True, checked=0)
                     return compare_checkpoint(report, checkpoints, keyring, conn=None,
                                               empty=f"{self.where} holds no audit tables")
                 report = verify_chain(conn, keyring)
                 return compare_checkpoint(report, checkpoints, keyring, conn=conn)
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise AuditError(self._explain(exc, "read")) from exc
+
+    def _read_tables(self) -> None:
+        """Read the database's schema once (raises :class:`AuditError` when it is unreadable)."""
+        try:
+            with self._transaction(write=False) as conn:
+                inspect(conn).has_table(records.name)
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AuditError(self._explain(exc, "read")) from exc
 

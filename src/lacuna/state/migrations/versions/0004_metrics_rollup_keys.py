@@ -24,7 +24,7 @@ depends_on = None
 KEY = ("role", "policy", "tier", "domains")
 
 
-def _key() -> list[sa.Column]:
+def _key() -> list[sa.Column[str]]:
     return [sa.Column("role", sa.String(length=255), nullable=False),
             sa.Column("policy", sa.String(length=255), nullable=False),
             sa.Column("tier", sa.String(length=32), nullable=False),
