@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import loops
 from lacuna.audit import AuditStore
 from lacuna.audit import schema as audit_schema
 from lacuna.audit.group import GroupCommit
@@ -111,7 +112,7 @@ def test_async_callers_are_answered_after_their_group_commits(store: AuditStore,
     async def main() -> list[int]:
         return await asyncio.gather(*(one(i) for i in range(200)))
 
-    seqs = asyncio.run(main())
+    seqs = loops.run(main())
     writer.close()
     assert sorted(seqs) == list(range(1, 201))
     assert writer.groups < 200
@@ -136,7 +137,7 @@ def test_async_callers_of_a_failed_group_all_learn_it(
         return [g if isinstance(g, BaseException) else None for g in got]
 
     try:
-        errors = asyncio.run(main())
+        errors = loops.run(main())
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()

@@ -3,12 +3,11 @@ time leaves the decision unrecorded (an allowed one is then denied), and the wri
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+import loops
 from lacuna.audit.turn import Turn
 from lacuna.errors import AuditError
 from lacuna.model import Action, Classification, Operation, User
@@ -36,10 +35,7 @@ def test_a_commit_past_its_deadline_is_unrecorded(
         return await fastlane._recorded(state, writer, decision, "s")
 
     def recorded() -> tuple[object, Exception | None]:
-        # On a loop of its own thread: a session component on this worker (Playwright's sync
-        # API) may keep an event loop running on the main thread.
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, answer()).result()
+        return loops.run(answer())
 
     try:
         stored, failure = recorded()  # the allowed path: committed, answered
