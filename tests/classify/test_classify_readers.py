@@ -207,3 +207,28 @@ def test_a_workbook_whose_shared_strings_are_a_bomb_is_refused(tmp_path, monkeyp
     assert bomb.stat().st_size < (1 << 20)
     with pytest.raises(ClassificationError, match=r"sharedStrings\.xml decompresses to"):
         read_sample(bomb)
+
+
+def test_a_parquet_file_whose_sample_decompresses_past_the_ceiling_is_refused(
+        tmp_path, monkeypatch):
+    """A small zstd Parquet file holding one huge value is refused from its metadata, before a
+    page is decompressed; a large file whose first rows are small is still sampled."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lacuna.classify import bounded
+
+    monkeypatch.setattr(bounded, "SAMPLE_BYTES", 1 << 20)
+    bomb = tmp_path / "bomb.parquet"
+    pq.write_table(pa.table({"email": ["a" * (8 << 20), "b@example.org"]}), bomb,
+                   compression="zstd")
+    assert bomb.stat().st_size < (64 << 10)
+    with pytest.raises(ClassificationError, match=r"first 2 rows decompress to about"):
+        read_sample(bomb)
+    rows = 200_000  # ~5 MiB uncompressed in one row group: 1,000 rows of it are ~25 kB
+    big = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"customer_id": list(range(rows)),
+                             "contact": [f"user{i}@example.org" for i in range(rows)]}), big)
+    sample = read_sample(big, rows=1000)
+    assert len(sample) == 1000
+    assert Tier(classify(big).tier) is Tier.PROPRIETARY

@@ -64,6 +64,30 @@ def check_workbook(path: Path, cap: int | None = None) -> None:
             raise ClassificationError(msg)
 
 
+def check_parquet_sample(metadata: Any, name: str, rows: int, cap: int | None = None) -> None:
+    """Refuse a Parquet file whose first ``rows`` rows would decompress to more than ``cap``
+    bytes (default :data:`SAMPLE_BYTES`), estimated from its first row group's uncompressed
+    size (``metadata`` is a ``pyarrow.parquet.FileMetaData``): a few kB of zstd can hold a
+    2 GB value, and reading a sample decompresses whole pages.
+
+    Raises:
+        ClassificationError: the sample's share of the first row group is over the ceiling.
+    """
+    if metadata.num_row_groups == 0:
+        return
+    group = metadata.row_group(0)
+    size = sum(group.column(i).total_uncompressed_size for i in range(group.num_columns))
+    share = size if group.num_rows <= rows else size * rows // max(group.num_rows, 1)
+    limit = SAMPLE_BYTES if cap is None else cap
+    if share > limit:
+        mib = limit / (1 << 20)
+        msg = (f"cannot classify {name!r}: its first {min(rows, group.num_rows):,} rows "
+               f"decompress to about {share:,} bytes, more than the {mib:g} MiB a sample may "
+               "read (a broken or hostile file: a decompression bomb). Check the file, or read "
+               "a part of it with pandas and classify the DataFrame.")
+        raise ClassificationError(msg)
+
+
 def _decompressed(path: Path) -> _Source:
     ext = path.suffix.lower()
     if ext == ".gz":

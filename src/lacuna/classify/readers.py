@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from lacuna import _bypass
-from lacuna.classify.bounded import check_workbook, open_capped
+from lacuna.classify.bounded import check_parquet_sample, check_workbook, open_capped
 from lacuna.errors import ClassificationError
 
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zip")
@@ -125,6 +125,7 @@ def _read_parquet(p: Path, rows: int) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(p) as pf:
+        check_parquet_sample(pf.metadata, p.name, rows)
         for batch in pf.iter_batches(batch_size=rows):
             return batch.to_pandas()
         return pf.schema_arrow.empty_table().to_pandas()
