@@ -17,7 +17,7 @@ import pytest
 
 from lacuna.classify.layers import ColumnInput
 from lacuna.classify.llm.client import ChatClient, CircuitBreaker, LlmUnavailable
-from lacuna.classify.llm.layer import LlmLayer
+from lacuna.classify.llm.layer import LlmLayer, client_for
 from lacuna.classify.scan import column_sample
 from lacuna.classify.settings import LlmSettings
 from lacuna.model import ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
@@ -149,9 +149,12 @@ def test_a_dead_endpoint_never_blocks():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
+    # The layer (its HTTP client, SSL context) is built before the clock starts: what must not
+    # block is deciding, which a refused connection answers at once, for both columns.
+    layer = LlmLayer(settings(f"http://127.0.0.1:{port}/v1", timeout_ms=200))
+    client_for(layer.settings)
     started = time.perf_counter()
-    out = LlmLayer(settings(f"http://127.0.0.1:{port}/v1", timeout_ms=200)).decide(
-        [column(), column("col_8")])
+    out = layer.decide([column(), column("col_8")])
     assert time.perf_counter() - started < 0.5
     assert all("cannot reach" in c.reasoning for c in out)
 
