@@ -113,3 +113,31 @@ def test_verify_never_creates_a_signing_key(tmp_path: Path, mk: Any,
     with AuditStore(url, read_only=True) as store, pytest.raises(AuditError, match="no signing"):
         store.verify()
     assert not key_path().exists()
+
+
+def test_a_checkpoint_file_appears_whole_or_not_at_all(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A verifier running beside the first writer read the new checkpoint file empty ("it was
+    edited or damaged"): the file is now written aside and linked into place, so a failure
+    while writing it leaves no file, and a second writer's advance finds the first's."""
+    import os
+
+    path = tmp_path / "audit.db.checkpoint"
+    first = Checkpoint(chain="audit", seq=1, hash="a" * 64, time="t1").signed(KEY)
+    real_write = os.write
+
+    def failing_write(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", failing_write)
+    with pytest.raises(AuditError, match="cannot create the audit checkpoint file"):
+        CheckpointFile(path, chain="audit").advance(first)
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []  # nor the private file it was written to
+    monkeypatch.setattr(os, "write", real_write)
+    CheckpointFile(path, chain="audit").advance(first)
+    later = Checkpoint(chain="audit", seq=2, hash="b" * 64, time="t2").signed(KEY)
+    CheckpointFile(path, chain="audit").advance(later)  # exists: the locked, in-place path
+    stored = CheckpointFile(path, chain="audit").peek()
+    assert stored is not None
+    assert (stored.seq, stored.hash) == (2, "b" * 64)

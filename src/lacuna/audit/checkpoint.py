@@ -98,7 +98,7 @@ class CheckpointFile:
     def _open(self) -> int:
         if self._fd is None or self._pid != os.getpid():
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._fd = os.open(self.path, os.O_RDWR)
             except OSError as exc:
                 msg = (f"cannot open the audit checkpoint file {self.path} ({exc.strerror}). "
                        "Make its folder writable; it must sit beside the audit database.")
@@ -114,6 +114,8 @@ class CheckpointFile:
 
     def advance(self, checkpoint: Checkpoint) -> None:
         """Store ``checkpoint`` unless the file already holds a later one."""
+        if self._fd is None and self._create(checkpoint):
+            return
         fd = self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -124,6 +126,33 @@ class CheckpointFile:
             os.pwrite(fd, line.rstrip(b"\n").ljust(SLOT - 1) + b"\n", 0)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _create(self, checkpoint: Checkpoint) -> bool:
+        """Make the file with ``checkpoint`` in it, whole: written to a private file, then
+        linked into place (``link`` fails when another process made it first: then False).
+        A reader never sees the file empty, which would read as a damaged checkpoint."""
+        if self.path.exists():
+            return False
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{id(self):x}")
+        line = checkpoint.line().rstrip(b"\n").ljust(SLOT - 1) + b"\n"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                return False
+            return True
+        except OSError as exc:
+            msg = (f"cannot create the audit checkpoint file {self.path} ({exc.strerror}). "
+                   "Make its folder writable; it must sit beside the audit database.")
+            raise AuditError(msg) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
@@ -188,6 +217,33 @@ class CheckpointLog:
             if best is None or cp.seq > best.seq:
                 best = cp
         return best, bad
+
+    def _create(self, checkpoint: Checkpoint) -> bool:
+        """Make the file with ``checkpoint`` in it, whole: written to a private file, then
+        linked into place (``link`` fails when another process made it first: then False).
+        A reader never sees the file empty, which would read as a damaged checkpoint."""
+        if self.path.exists():
+            return False
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{id(self):x}")
+        line = checkpoint.line().rstrip(b"\n").ljust(SLOT - 1) + b"\n"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                return False
+            return True
+        except OSError as exc:
+            msg = (f"cannot create the audit checkpoint file {self.path} ({exc.strerror}). "
+                   "Make its folder writable; it must sit beside the audit database.")
+            raise AuditError(msg) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
