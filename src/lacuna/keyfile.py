@@ -7,11 +7,11 @@ One mechanism behind every key Lacuna keeps on disk: the anonymization key
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import stat
 from pathlib import Path
 
+from lacuna._files import link_new
 from lacuna.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -50,24 +50,13 @@ def load_or_create_key(path: Path, *, what: str, env_name: str) -> bytes:
 
 
 def _create(path: Path, *, what: str, env_name: str) -> None:
-    # Write a private temporary file, then link it into place: link() fails if another process
-    # created the key meanwhile, so two processes never end up with different keys.
+    # Written aside, then linked into place: if another process created the key meanwhile,
+    # both read that one, so two processes never end up with different keys.
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(secrets.token_hex(KEY_BYTES) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)
-                log.info("generated a new %s in %s", what, path)
-            except FileExistsError:
-                pass
-        finally:
-            tmp.unlink(missing_ok=True)
+        key = (secrets.token_hex(KEY_BYTES) + "\n").encode("ascii")
+        if link_new(path, key, mode=0o600):
+            log.info("generated a new %s in %s", what, path)
     except OSError as exc:
         msg = (f"cannot create the {what} {path} ({exc.strerror}). Make "
                f"{path.parent} writable, or set ${env_name}.")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import subprocess
-import sys
 import textwrap
 import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from lacuna.audit import AuditStore
+from writers import run_together
 
 WRITER = textwrap.dedent("""
     import sys
@@ -35,31 +31,7 @@ WRITER = textwrap.dedent("""
 
 def test_two_processes_append_one_chain(db_url: str, home: Path) -> None:
     n = 150
-    with contextlib.ExitStack() as stack:
-        procs = [
-            stack.enter_context(
-                subprocess.Popen(
-                    [sys.executable, "-c", WRITER, db_url, f"proc{i}", str(n)],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
-            for i in range(2)
-        ]
-        for p in procs:
-            assert p.stdout is not None
-            assert p.stderr is not None
-            if p.stdout.readline().strip() != "ready":
-                pytest.fail(f"writer did not start: {p.stderr.read()}")
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.close()
-        for p in procs:
-            assert p.stderr is not None
-            assert p.wait(timeout=120) == 0, p.stderr.read()
+    run_together(WRITER, db_url, n)
     with AuditStore(db_url) as store:
         report = store.verify()
         assert (report.ok, report.checked) == (True, 2 * n), report.problem

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import threading
 from concurrent.futures import wait
@@ -20,6 +17,7 @@ from lacuna.audit import AuditStore
 from lacuna.audit import schema as audit_schema
 from lacuna.audit.group import GroupCommit
 from lacuna.errors import AuditError
+from writers import run_together
 
 
 def test_record_many_chains_in_order(store: AuditStore, mk: Any) -> None:
@@ -224,23 +222,7 @@ def test_group_commits_of_two_processes_take_turns_on_one_chain(db_url: str,
                                                                  home: Path) -> None:
     """The server's case: two workers, each with its group commit, on one SQLite trail."""
     n = 60
-    with contextlib.ExitStack() as stack:
-        procs = [stack.enter_context(subprocess.Popen(
-            [sys.executable, "-c", GROUP_WRITER, db_url, f"proc{i}", str(n)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-            for i in range(2)]
-        for p in procs:
-            assert p.stdout is not None
-            assert p.stderr is not None
-            if p.stdout.readline().strip() != "ready":
-                pytest.fail(f"writer did not start: {p.stderr.read()}")
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.close()
-        for p in procs:
-            assert p.stderr is not None
-            assert p.wait(timeout=120) == 0, p.stderr.read()
+    run_together(GROUP_WRITER, db_url, n)
     with AuditStore(db_url) as store:
         report = store.verify()
         assert (report.ok, report.checked) == (True, 2 * 4 * n), report.problem

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lacuna._files import link_new
 from lacuna.errors import AuditError
 from lacuna.signing import Keyring
 
@@ -81,6 +82,11 @@ class Checkpoint:
                    signature=str(sig))
 
 
+def _slot(checkpoint: Checkpoint) -> bytes:
+    """The checkpoint's line padded to the file's fixed-size slot."""
+    return checkpoint.line().rstrip(b"\n").ljust(SLOT - 1) + b"\n"
+
+
 class CheckpointFile:
     """The latest checkpoint of one chain in one fixed-size slot of a small file.
 
@@ -122,37 +128,19 @@ class CheckpointFile:
             current = Checkpoint.parse(os.pread(fd, SLOT, 0).rstrip(b" \n\x00") or b"-")
             if current is not None and current.seq >= checkpoint.seq:
                 return
-            line = checkpoint.line()
-            os.pwrite(fd, line.rstrip(b"\n").ljust(SLOT - 1) + b"\n", 0)
+            os.pwrite(fd, _slot(checkpoint), 0)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _create(self, checkpoint: Checkpoint) -> bool:
-        """Make the file with ``checkpoint`` in it, whole: written to a private file, then
-        linked into place (``link`` fails when another process made it first: then False).
-        A reader never sees the file empty, which would read as a damaged checkpoint."""
-        if self.path.exists():
-            return False
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{id(self):x}")
-        line = checkpoint.line().rstrip(b"\n").ljust(SLOT - 1) + b"\n"
+        """Make the file with ``checkpoint`` in it, whole (False when it exists already): a
+        reader never sees it empty, which would read as a damaged checkpoint."""
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, self.path)
-            except FileExistsError:
-                return False
-            return True
+            return link_new(self.path, _slot(checkpoint), mode=0o644)
         except OSError as exc:
             msg = (f"cannot create the audit checkpoint file {self.path} ({exc.strerror}). "
                    "Make its folder writable; it must sit beside the audit database.")
             raise AuditError(msg) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
@@ -217,33 +205,6 @@ class CheckpointLog:
             if best is None or cp.seq > best.seq:
                 best = cp
         return best, bad
-
-    def _create(self, checkpoint: Checkpoint) -> bool:
-        """Make the file with ``checkpoint`` in it, whole: written to a private file, then
-        linked into place (``link`` fails when another process made it first: then False).
-        A reader never sees the file empty, which would read as a damaged checkpoint."""
-        if self.path.exists():
-            return False
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{id(self):x}")
-        line = checkpoint.line().rstrip(b"\n").ljust(SLOT - 1) + b"\n"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, self.path)
-            except FileExistsError:
-                return False
-            return True
-        except OSError as exc:
-            msg = (f"cannot create the audit checkpoint file {self.path} ({exc.strerror}). "
-                   "Make its folder writable; it must sit beside the audit database.")
-            raise AuditError(msg) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():

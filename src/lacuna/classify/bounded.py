@@ -56,12 +56,8 @@ def check_workbook(path: Path, cap: int | None = None) -> None:
         return  # not a workbook at all: the reader says so, naming the file
     for part in _XLSX_LOADED_WHOLE:
         if sizes.get(part, 0) > limit:
-            mib = limit / (1 << 20)
-            msg = (f"cannot classify {path.name!r}: its {part} decompresses to "
-                   f"{sizes[part]:,} bytes, more than the {mib:g} MiB a sample may read "
-                   "(a broken or hostile workbook: a decompression bomb). Check the file, or "
-                   "read a part of it with pandas and classify the DataFrame.")
-            raise ClassificationError(msg)
+            raise _over_ceiling(path.name, f"its {part} decompresses to {sizes[part]:,} bytes",
+                                limit)
 
 
 def check_parquet_sample(metadata: Any, name: str, rows: int, cap: int | None = None) -> None:
@@ -80,12 +76,16 @@ def check_parquet_sample(metadata: Any, name: str, rows: int, cap: int | None = 
     share = size if group.num_rows <= rows else size * rows // max(group.num_rows, 1)
     limit = SAMPLE_BYTES if cap is None else cap
     if share > limit:
-        mib = limit / (1 << 20)
-        msg = (f"cannot classify {name!r}: its first {min(rows, group.num_rows):,} rows "
-               f"decompress to about {share:,} bytes, more than the {mib:g} MiB a sample may "
-               "read (a broken or hostile file: a decompression bomb). Check the file, or read "
-               "a part of it with pandas and classify the DataFrame.")
-        raise ClassificationError(msg)
+        raise _over_ceiling(name, f"its first {min(rows, group.num_rows):,} rows decompress to "
+                            f"about {share:,} bytes", limit)
+
+
+def _over_ceiling(name: str, what: str, limit: int) -> ClassificationError:
+    """The refusal of a file whose metadata shows a sample would decompress past ``limit``."""
+    msg = (f"cannot classify {name!r}: {what}, more than the {limit / (1 << 20):g} MiB a sample "
+           "may read (a broken or hostile file: a decompression bomb). Check the file, or read "
+           "a part of it with pandas and classify the DataFrame.")
+    return ClassificationError(msg)
 
 
 def _decompressed(path: Path) -> _Source:

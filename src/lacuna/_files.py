@@ -1,0 +1,36 @@
+"""Files that appear whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def link_new(path: Path, data: bytes, *, mode: int) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; whether this call created it.
+
+    The bytes go to a private file first (synced), which is then linked into place: a reader
+    never sees ``path`` empty or half-written, and ``link`` fails when another process created
+    it meanwhile, so two processes never both win.
+
+    Raises:
+        OSError: the folder is not writable, the disk is full, ...
+    """
+    if path.exists():
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
