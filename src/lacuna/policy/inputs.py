@@ -47,11 +47,6 @@ from lacuna.policy.cache import LEAF, prune
 if TYPE_CHECKING:
     from lacuna.model import Classification, Destination, Operation
 
-# id(classification) -> (classification, its part of ``source``). A frame's classification is
-# one immutable object shared by every operation on it, so its input part is built once.
-_CLASSIFIED: dict[int, tuple[Classification, dict[str, Any]]] = {}
-
-
 def build_input(
     operation: Operation,
     *,
@@ -193,7 +188,9 @@ def _plan(trie: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return plan
 
 
-# (id(object), id(trie)) -> (object, trie, its pruned part): built once per object and trie.
+# (id(object), id(trie)) -> (object, trie, its part of the input): built once per object (a
+# frame's classification, a destination: immutable, shared by every operation on them) and
+# trie (LEAF: the whole part).
 _PRUNED: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
 
 
@@ -229,25 +226,17 @@ def _pruned_source(operation: Operation, sub: Any) -> Any:
     return source
 
 
-
-
 def _classified(c: Classification) -> dict[str, Any]:
     """The ``source`` fields that come from a classification, built once per object.
 
     Shared between the documents of every operation on the same classification: callers copy
     ``source`` (as :func:`build_input` does) and never mutate what is inside.
     """
-    hit = _CLASSIFIED.get(id(c))
-    if hit is not None and hit[0] is c:
-        return hit[1]
-    part = {
+    part: dict[str, Any] = _shared(c, LEAF, lambda: {
         "classification": c.tier.value,
         "tags": list(c.tags),
         "columns": {name: col.to_floe() for name, col in c.columns.items()},
         "pii_columns": list(c.personal_columns),
         "pii_types": list(c.pii_types),
-    }
-    if len(_CLASSIFIED) >= 512:
-        _CLASSIFIED.clear()
-    _CLASSIFIED[id(c)] = (c, part)  # keeps c alive, so its id stays its own
+    })
     return part
