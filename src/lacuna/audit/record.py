@@ -67,14 +67,16 @@ def canonical_json(body: Mapping[str, Any], *, plain: bool = False) -> str:
     """
     if plain:
         try:
-            return orjson.dumps(body, option=_ORJSON_CANONICAL).decode("utf-8")
+            return orjson.dumps(body, option=ORJSON_CANONICAL).decode("utf-8")
         except TypeError:  # orjson.JSONEncodeError: a type it writes another way, or refuses
             pass
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-_ORJSON_CANONICAL = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
-                     | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
+# orjson's options for canonical text: sorted keys, and every type it would write another way
+# than ``json`` passed to ``default`` (or refused) instead.
+ORJSON_CANONICAL = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+                    | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
 
 
 def plain_float(value: float) -> bool:

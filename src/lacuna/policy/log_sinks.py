@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, inspect, select
 
 from lacuna.audit import ledger
+from lacuna.audit.record import ORJSON_CANONICAL
 from lacuna.audit.schema import open_state_database, parse_url, sqlite_file
 from lacuna.audit.turn import Turn
 from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
@@ -117,10 +118,6 @@ class SqlDecisionLog(DecisionLogSink):
         self._engine.dispose()
 
 
-_ORJSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
-           | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
-
-
 def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
@@ -133,7 +130,7 @@ def body_text(record: Mapping[str, Any]) -> str:
     to ``json`` as before. The two differ only in how the text spells the same values
     (non-ASCII kept as UTF-8, ``0.00001`` for ``1e-05``): the chain hashes the stored text."""
     try:
-        return orjson.dumps(record, default=_refuse, option=_ORJSON).decode("utf-8")
+        return orjson.dumps(record, default=_refuse, option=ORJSON_CANONICAL).decode("utf-8")
     except TypeError:  # orjson.JSONEncodeError
         return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
 
