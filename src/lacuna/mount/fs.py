@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
 from lacuna.mount.layout import MountLayout
 from lacuna.storage import is_sealed, seals, write_governed
@@ -107,6 +108,11 @@ class Handle:
     reader: Any = None  # a sealed file's decrypting reader (reads are served from it)
     dirty: bool = False  # written since the last decision
     denied: bool = False
+    # the kernel reads and writes the backing file itself (FUSE passthrough): writes never
+    # reach write(), so a writable one is decided at every flush, and at release when the
+    # file changed since (its size and mtime when last decided)
+    passthrough: bool = False
+    decided: tuple[int, int] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -153,9 +159,7 @@ class GovernedFS:
 
     @staticmethod
     def _pid() -> int:
-        from mfusepy import fuse_get_context
-
-        return int(fuse_get_context()[2])
+        return caller().pid
 
     def _add(self, handle: Handle) -> int:
         with self._lock:
@@ -216,8 +220,14 @@ class GovernedFS:
 
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:  # noqa: ARG002
         staged = self._staged_at.get(path)
-        st = os.lstat(staged.staged) if staged is not None and staged.staged else os.lstat(
-            self._path(path))
+        st = None
+        if staged is not None and staged.staged:
+            try:
+                st = os.lstat(staged.staged)
+            except FileNotFoundError:  # published and unstaged meanwhile (its release)
+                staged = None
+        if st is None:
+            st = os.lstat(self._path(path))
         attrs = {k: getattr(st, k) for k in _STAT_KEYS}
         if staged is None and st.st_size and stat.S_ISREG(st.st_mode):
             plain = self._plain_size(self._path(path), st)
@@ -413,6 +423,30 @@ class GovernedFS:
         finally:
             src.close()
 
+    def passthrough_fd(self, fh: int) -> int | None:
+        """The descriptor the kernel may read and write directly for open ``fh`` (FUSE
+        passthrough, :mod:`lacuna.mount.kernel`), or None when its bytes must flow through
+        ``read``/``write``: only a plain file of governed storage qualifies (not an outside
+        folder's file, where writes are staged and exports decided on close; not a sealed
+        file, whose bytes on disk are ciphertext; not a staged copy)."""
+        handle = self._handles.get(fh)
+        if (handle is None or handle.reader is not None or handle.staged is not None
+                or handle.fd < 0 or self._outside(handle.path)):
+            return None
+        if handle.writable and self._seals(handle.path):  # (open stages these: never here)
+            return None
+        return handle.fd
+
+    def passed_through(self, fh: int) -> None:
+        """The kernel passes open ``fh`` through: its writes will not come to ``write``."""
+        handle = self._handle(fh)
+        handle.passthrough = True
+
+    def _changed(self, handle: Handle) -> bool:
+        """Whether a writable passthrough file changed since its last decision."""
+        st = os.fstat(handle.fd)
+        return handle.decided != (st.st_size, st.st_mtime_ns)
+
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:  # noqa: ARG002
         """Reads without ``read_buf`` (mfusepy calls ``read_buf`` when the class has it)."""
         handle = self._handle(fh)
@@ -489,12 +523,15 @@ class GovernedFS:
             if handle.denied:
                 msg = f"close of {handle.path}: its export was denied"
                 raise _denied(msg)
-            if handle.writable and handle.dirty:
+            if handle.writable and (handle.dirty or handle.passthrough):
                 self._decide_write(handle)
         return 0
 
     def _decide_write(self, handle: Handle) -> None:
         handle.dirty = False
+        if handle.passthrough:
+            st = os.fstat(handle.fd)
+            handle.decided = (st.st_size, st.st_mtime_ns)
         data = handle.staged or self.layout.backing(handle.path)
         publish: Callable[[], None] = lambda: None  # noqa: E731 (in place: already written)
         if handle.staged is not None and handle.seal:
@@ -534,7 +571,8 @@ class GovernedFS:
             return 0
         with handle.lock:
             try:
-                if handle.writable and handle.dirty and not handle.denied:
+                if handle.writable and not handle.denied and (
+                        handle.dirty or (handle.passthrough and self._changed(handle))):
                     try:  # written after its last close: decide now (the program cannot hear)
                         self._decide_write(handle)
                     except FuseError:
