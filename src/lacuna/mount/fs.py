@@ -155,7 +155,14 @@ class GovernedFS:
         return self.layout.backing(path)
 
     def _outside(self, path: str) -> bool:
-        return self.governance._outside(self.layout.backing(path))
+        """Whether ``path`` is in an outside folder; a path Lacuna cannot place (a control
+        character in its name, ...) is refused here: fail closed."""
+        try:
+            return self.governance._outside(self.layout.backing(path))
+        except Exception as exc:
+            log.error("cannot place %r (denied, fail closed): %s", path, exc)
+            msg = f"place {path!r}"
+            raise _denied(msg) from exc
 
     @staticmethod
     def _pid() -> int:
@@ -351,10 +358,14 @@ class GovernedFS:
         backing = self._path(path)
         staged = self._staged_at.get(path)
         if staged is not None:  # opened again while its staged write is pending
-            fd = os.open(staged.staged or backing, flags & ~(os.O_CREAT | os.O_EXCL))
-            writing = (flags & os.O_ACCMODE) in _WRITING
-            return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged,
-                                   seal=staged.seal))
+            try:
+                fd = os.open(staged.staged or backing, flags & ~(os.O_CREAT | os.O_EXCL))
+            except FileNotFoundError:  # published and unstaged meanwhile: open the published
+                pass
+            else:
+                writing = (flags & os.O_ACCMODE) in _WRITING
+                return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged,
+                                       seal=staged.seal))
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()

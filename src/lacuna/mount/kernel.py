@@ -502,7 +502,7 @@ class KernelSession:
             key = os.fstat(fd)
             backing_key = (key.st_dev, key.st_ino)
             if node.backing_id and node.backing_key != backing_key:
-                self._refuse(path, fh, "it was replaced while open elsewhere")
+                self._stale(node, path, fh)
             if not node.backing_id:
                 try:
                     node.backing_id = register_backing(self._fd, fd)
@@ -518,10 +518,12 @@ class KernelSession:
                 with self._lock:
                     self._opens[fh] = (node, True)
                 return K.FOPEN_PASSTHROUGH, node.backing_id
-        if node.passthrough_opens:
-            self._refuse(path, fh, "it is open for passthrough elsewhere and this open must be "
-                         "served by the mount (a sealed or staged write)")
         attrs = self.ops.getattr(path, fh)
+        if node.passthrough_opens:
+            if node.backing_key != (attrs.get("st_dev"), attrs.get("st_ino")):
+                self._stale(node, path, fh)
+            self._refuse(path, fh, "it is open for passthrough elsewhere and this open must be "
+                         "served by the mount (a write sealed or staged on close)")
         current = (attrs["st_size"], attrs["st_mtime"])
         keep = node.cache_valid and node.seen == current
         node.seen, node.cache_valid = current, True
@@ -535,6 +537,14 @@ class KernelSession:
         log.error("open of %s refused (EBUSY): %s; close the other programs using it and retry",
                   path, why)
         raise OSError(errno.EBUSY, why)
+
+    def _stale(self, node: Node, path: str, fh: int) -> None:
+        """The file at ``path`` was replaced while ``node`` is passed through to the old one:
+        ESTALE, on which the kernel looks the name up again (LOOKUP_REVAL) and retries the
+        open once, now on a new node for the new file (:meth:`Nodes.looked_up`)."""
+        self.ops.release(path, fh)
+        self.nodes.retire(node)
+        raise OSError(errno.ESTALE, f"{path} was replaced while open")
 
     def _close(self, node: Node, path: str, fh: int) -> None:
         """An open ended (RELEASE, or its reply could not be delivered)."""

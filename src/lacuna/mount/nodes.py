@@ -73,6 +73,9 @@ class Nodes:
         """The node for ``path`` (new if it has none), its lookup count one more."""
         with self.lock:
             nodeid = self._paths.get(path)
+            if nodeid is not None and self._replaced(self._ids[nodeid], attrs):
+                self._ids[nodeid].path = None  # its open files keep the old file
+                nodeid = None
             if nodeid is None:
                 nodeid, self._next = self._next, self._next + 1
                 self._ids[nodeid] = Node(nodeid, path)
@@ -81,6 +84,14 @@ class Nodes:
             node.lookups += 1
             node.attrs = attrs
             return node
+
+    @staticmethod
+    def _replaced(node: Node, attrs: dict[str, Any]) -> bool:
+        """The file at the node's path is another file than the one its passthrough opens
+        read (replaced, e.g. sealed into place): the path gets a new node, so new opens need
+        not share the old backing file (the kernel revalidates names every entry_timeout)."""
+        key = (attrs.get("st_dev"), attrs.get("st_ino"))
+        return bool(node.passthrough_opens) and node.backing_key not in (None, key)
 
     def forget(self, nodeid: int, count: int) -> None:
         with self.lock:
@@ -109,6 +120,13 @@ class Nodes:
             nodeid = self._paths.pop(path, None)
             if nodeid is not None:
                 self._ids[nodeid].path = None
+
+    def retire(self, node: Node) -> None:
+        """``node`` no longer names its path (another file is there now)."""
+        with self.lock:
+            if node.path is not None and self._paths.get(node.path) == node.nodeid:
+                del self._paths[node.path]
+            node.path = None
 
     def move(self, old: str, new: str) -> None:
         """``old`` was renamed to ``new``: its node, and the nodes below it, follow."""
