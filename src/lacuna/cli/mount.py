@@ -24,7 +24,12 @@ def mount(
         "out; repeatable). Default: outbox.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Mount SOURCE at MOUNTPOINT: every read and write through it is governed."""
+    """Mount SOURCE at MOUNTPOINT: every read and write through it is governed.
+
+    Transport (``mount.passthrough`` in lacuna.yaml): auto (default) serves through the
+    kernel's FUSE passthrough when this kernel and process can (Linux 6.9+, root), else through
+    libfuse; on: passthrough or an error saying why not; off: libfuse. The log says which.
+    """
     from lacuna.config import load_config
     from lacuna.mount import DEFAULT_OUTSIDE, MountLayout, serve, start
 

@@ -3,7 +3,10 @@
 Reads: ``open`` for reading decides a ``read`` operation (:meth:`MountGovernance.read`); a
 denial is ``EACCES`` from ``open``. The bytes then flow without Lacuna in the way
 (:meth:`GovernedFS._read_through` opens the backing file; reads are ``pread`` on it, and the
-kernel caches pages while the file is unchanged).
+kernel caches pages while the file is unchanged). Two transports serve these operations:
+libfuse through mfusepy, and the kernel session (:mod:`lacuna.mount.kernel`), which lets the
+kernel read and write the backing file itself for the opens :meth:`GovernedFS.passthrough_fd`
+names (FUSE passthrough); every decision is made here either way.
 
 Writes in governed storage go to the backing file as they come (in-place work); on ``flush``
 (each ``close``) the file is classified from its content and the write decided and recorded.
@@ -122,8 +125,9 @@ def _denied(what: str) -> FuseError:
 
 
 class GovernedFS:
-    """mfusepy operations over ``layout.source``; decisions through ``governance``. (mfusepy
-    registers the methods a class has; it does not need its ``Operations`` base.)"""
+    """Path-based operations over ``layout.source``; decisions through ``governance``. Served
+    by mfusepy (which registers the methods a class has; it does not need its ``Operations``
+    base) or by :class:`lacuna.mount.kernel.KernelSession`."""
 
     use_ns = True
 
