@@ -139,6 +139,7 @@ class GovernedFS:
         self._lock = threading.Lock()
         self._next = 1
         self._sizes: dict[str, tuple[tuple[int, int, int], int | None]] = {}
+        self._placed: dict[str, bool] = {}  # mount path -> in an outside folder
         os.makedirs(self.layout.staging, mode=0o700, exist_ok=True)
 
     def init_with_config(self, conn: Any, config: Any) -> None:  # noqa: ARG002
@@ -161,12 +162,19 @@ class GovernedFS:
     def _outside(self, path: str) -> bool:
         """Whether ``path`` is in an outside folder; a path Lacuna cannot place (a control
         character in its name, ...) is refused here: fail closed."""
+        hit = self._placed.get(path)
+        if hit is not None:  # the roots are fixed while mounted: one resolution per path
+            return hit
         try:
-            return self.governance._outside(self.layout.backing(path))
+            outside = self.governance._outside(self.layout.backing(path))
         except Exception as exc:
             log.error("cannot place %r (denied, fail closed): %s", path, exc)
             msg = f"place {path!r}"
             raise _denied(msg) from exc
+        if len(self._placed) > 4096:
+            self._placed.clear()
+        self._placed[path] = outside
+        return outside
 
     @staticmethod
     def _pid() -> int:
