@@ -5,8 +5,11 @@ of stay right for files held open."""
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
 import random
+import time
 import uuid
 
 import pytest
@@ -16,6 +19,12 @@ from lacuna.lineage.sidecar import read_sidecar
 from lacuna.mount.kernel import probe
 
 pytestmark = pytest.mark.xdist_group("mount")
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.mmap.restype = ctypes.c_void_p
+_LIBC.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long]
+_LIBC.msync.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_LIBC.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +247,36 @@ def test_a_write_to_the_outbox_is_still_staged_and_refused(plain_mount):
     assert result.returncode != 0
     assert "Permission denied" in result.stderr
     assert not (m.source / "outbox" / name).exists()
+
+
+def test_a_write_through_a_mapping_after_close_is_decided_at_release(plain_mount):
+    """The kernel writes a passed-through file's mapping itself: the mount sees neither the
+    write nor (after close) a flush; release finds the file changed and decides it. (libc's
+    mmap: Python's mmap keeps a duplicate descriptor, whose close would be a flush.)"""
+    m = plain_mount
+    if probe(str(m.source)) is not None:
+        pytest.skip("no FUSE passthrough here")
+    (m.mnt / "work").mkdir(exist_ok=True)
+    pii = (m.source / "customers.csv").read_bytes()
+    target = m.mnt / "work" / f"{_name()}.csv"
+    target.write_bytes(b"n" * len(pii))  # no PII yet
+
+    def tags() -> tuple[str, ...]:
+        label = read_sidecar(m.source / "work" / target.name)
+        assert label is not None
+        return label.classification.tags
+
+    fd = os.open(target, os.O_RDWR)
+    addr = _LIBC.mmap(None, len(pii), mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+    assert addr not in (None, ctypes.c_void_p(-1).value)
+    os.close(fd)  # the last flush: decided, no PII
+    assert "PII" not in tags()
+    ctypes.memmove(addr, pii, len(pii))
+    assert _LIBC.msync(ctypes.c_void_p(addr), len(pii), mmap.MS_SYNC if hasattr(mmap, "MS_SYNC")
+                       else 4) == 0
+    _LIBC.munmap(ctypes.c_void_p(addr), len(pii))  # the last reference: release
+    deadline = time.monotonic() + 10
+    while "PII" not in tags():
+        assert time.monotonic() < deadline, "the write after close was never decided"
+        time.sleep(0.05)
+    assert (m.source / "work" / target.name).read_bytes() == pii

@@ -465,6 +465,11 @@ class GovernedFS:
         handle = self._handle(fh)
         handle.passthrough = True
 
+    def writes_through(self, fh: int) -> bool:
+        """Whether open ``fh`` lets the kernel write the backing file without the mount."""
+        handle = self._handles.get(fh)
+        return handle is not None and handle.passthrough and handle.writable
+
     def _changed(self, handle: Handle) -> bool:
         """Whether a writable passthrough file changed since its last decision."""
         st = os.fstat(handle.fd)

@@ -41,6 +41,7 @@ log = logging.getLogger("lacuna.mount")
 MAX_WRITE = 1 << 20  # the largest WRITE (and READ) request: 256 pages
 BUFFER = MAX_WRITE + 64 * 1024  # one request: its header and arguments, then up to MAX_WRITE
 WORKERS = 6
+UNMAPPED_POLL = 0.5  # seconds between looks for a writable mapping outliving its open
 _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _LIBC.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
@@ -114,6 +115,47 @@ def _init_reply(unique: int, body: memoryview, passthrough: bool) -> tuple[bytes
                               want >> 32, K.MAX_STACK_DEPTH, 0)
     return (K.OUT_HEADER.pack(16 + len(payload), 0, unique) + payload,
             bool(want & K.PASSTHROUGH), why)
+
+
+def _mount_dev(mountpoint: str) -> tuple[int, int]:
+    """The mount's device numbers, from /proc/self/mountinfo (a stat of the mount point from
+    the process serving it would be a request to itself)."""
+    found = None
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) > 4 and _unescape(fields[4]) == mountpoint:
+                major, minor = fields[2].split(":")
+                found = (int(major), int(minor))  # the last one: the top of a stack of mounts
+    if found is None:
+        msg = f"{mountpoint} is not in /proc/self/mountinfo"
+        raise OSError(errno.ENOENT, msg)
+    return found
+
+
+def _unescape(field: str) -> str:
+    """mountinfo's octal escapes (space, tab, newline, backslash)."""
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"),
+                       ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def _mapped(dev: tuple[int, int], ino: int) -> bool:
+    """Whether any process maps the file (``dev``, ``ino``) shared and writable."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    fields = line.split(None, 5)
+                    if (len(fields) >= 5 and fields[4] == str(ino) and fields[1][1:4:2] == "ws"
+                            and tuple(int(x, 16) for x in fields[3].split(":")) == dev):
+                        return True
+        except OSError:
+            continue  # exited, or not ours to read
+    return False
 
 
 def register_backing(devfd: int, fd: int) -> int:
@@ -190,6 +232,8 @@ class KernelSession:
         self._opens: dict[int, tuple[Node, bool]] = {}  # fh -> (node, passthrough)
         self._dirs: dict[int, tuple[str, list[str] | None]] = {}
         self._next_dir = 1
+        self._deferred: set[int] = set()  # releases waiting for a writable mapping to go
+        self._dev: tuple[int, int] | None = None
         self._lock = threading.Lock()
         self._handlers: dict[int, Handler] = {
             K.LOOKUP: self._lookup, K.GETATTR: self._getattr, K.SETATTR: self._setattr,
@@ -224,8 +268,9 @@ class KernelSession:
             detach(self.mountpoint)
             raise
         finally:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            self._finish_deferred()
+            os.close(fd)
 
     def _worker(self) -> None:
         buf = bytearray(BUFFER)
@@ -548,6 +593,53 @@ class KernelSession:
 
     def _close(self, node: Node, path: str, fh: int) -> None:
         """An open ended (RELEASE, or its reply could not be delivered)."""
+        with self._lock:
+            _, passed = self._opens.get(fh, (node, False))
+        if passed and self.ops.writes_through(fh) and self._mapped_for_writing(node):
+            # A shared writable mapping of a passed-through file is the backing file's: it
+            # outlives this release and its writes never come here. Decide once it is gone.
+            log.info("%s is still mapped for writing after its last close: its write is "
+                     "decided once it is unmapped", path)
+            threading.Thread(target=self._close_when_unmapped, args=(node, path, fh),
+                             daemon=True, name="lacuna-fuse-unmapped").start()
+            return
+        self._really_close(node, path, fh)
+
+    def _close_when_unmapped(self, node: Node, path: str, fh: int) -> None:
+        with self._lock:
+            self._deferred.add(fh)
+        try:
+            while self._fd >= 0 and self._mapped_for_writing(node):
+                time.sleep(UNMAPPED_POLL)
+        finally:
+            with self._lock:
+                still = fh in self._deferred
+                self._deferred.discard(fh)
+            if still:
+                self._really_close(node, path, fh)
+
+    def _finish_deferred(self) -> None:
+        """At unmount: decide what is still mapped (nothing more can be written through the
+        mount's name for it)."""
+        with self._lock:
+            pending, self._deferred = self._deferred, set()
+            opens = {fh: self._opens.get(fh) for fh in pending}
+        for fh, known in opens.items():
+            if known is not None:
+                self._really_close(known[0], self._handle_path(known[0]), fh)
+
+    def _mapped_for_writing(self, node: Node) -> bool:
+        """Whether some process maps ``node``'s file shared and writable (/proc/PID/maps names
+        a passed-through mapping by the mount's device and the node id, our inode number)."""
+        if self._dev is None:
+            try:
+                self._dev = _mount_dev(self.mountpoint)
+            except OSError as exc:  # decide now: what is written later is not seen
+                log.warning("cannot look for mappings of %s: %s", node.path, exc)
+                return False
+        return _mapped(self._dev, node.nodeid)
+
+    def _really_close(self, node: Node, path: str, fh: int) -> None:
         try:
             self.ops.release(path, fh)
         finally:
