@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
     from lacuna.mount import fuse_missing
-    from lacuna.mount.kernel import probe
+    from lacuna.mount.kernel_dev import probe
 
     missing = fuse_missing()
     if missing:

@@ -16,7 +16,7 @@ import pytest
 
 from lacuna.audit import AuditStore
 from lacuna.lineage.sidecar import read_sidecar
-from lacuna.mount.kernel import probe
+from lacuna.mount.kernel_dev import probe
 
 pytestmark = pytest.mark.xdist_group("mount")
 _LIBC = ctypes.CDLL(None, use_errno=True)

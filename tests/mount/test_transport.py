@@ -9,7 +9,7 @@ import pytest
 
 from lacuna.config import Config
 from lacuna.errors import ConfigError, IntegrationError
-from lacuna.mount import kernel, run
+from lacuna.mount import kernel_dev, run
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def unavailable(monkeypatch):
         calls.append(source)
         return "the kernel (FUSE protocol 7.38) does not offer FUSE_PASSTHROUGH"
 
-    monkeypatch.setattr(kernel, "probe", probe)
+    monkeypatch.setattr(kernel_dev, "probe", probe)
     return calls
 
 
@@ -47,7 +47,7 @@ def test_off_never_probes(unavailable, caplog):
 
 
 def test_auto_and_on_use_passthrough_when_the_probe_succeeds(monkeypatch):
-    monkeypatch.setattr(kernel, "probe", lambda source: None)
+    monkeypatch.setattr(kernel_dev, "probe", lambda source: None)
     assert run.use_passthrough("auto", "/data") is True
     assert run.use_passthrough("on", "/data") is True
 
@@ -60,5 +60,5 @@ def test_the_setting_defaults_to_auto_and_refuses_other_values():
 
 
 def test_the_probe_says_why_when_there_is_no_fuse_device(monkeypatch, tmp_path):
-    monkeypatch.setattr(kernel.os.path, "exists", lambda p: False)
-    assert kernel.probe(str(tmp_path)) == "/dev/fuse does not exist"
+    monkeypatch.setattr(kernel_dev.os.path, "exists", lambda p: False)
+    assert kernel_dev.probe(str(tmp_path)) == "/dev/fuse does not exist"

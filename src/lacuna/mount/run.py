@@ -98,7 +98,7 @@ def use_passthrough(mode: str, source: str) -> bool:
     if mode == "off":
         log.info("transport: libfuse (mfusepy); mount.passthrough is off")
         return False
-    from lacuna.mount.kernel import probe
+    from lacuna.mount.kernel_dev import probe
 
     why = probe(source)
     if why is None:
