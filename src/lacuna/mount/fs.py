@@ -483,6 +483,14 @@ class GovernedFS:
         buf = bytearray(size)
         return bytes(buf[:self._decrypt_into_buffer(handle, buf, offset)])
 
+    def read_into(self, fh: int, buffer: memoryview, offset: int) -> int:
+        """Read into ``buffer`` (the kernel session's reply buffer): a sealed file decrypted
+        straight into it, a plain one with one ``preadv``; the count read."""
+        handle = self._handle(fh)
+        if handle.reader is None:
+            return os.preadv(handle.fd, [buffer], offset)
+        return self._decrypt_into_buffer(handle, buffer, offset)
+
     def read_buf(self, path: str, bufpp: Any, size: int, offset: int,  # noqa: ARG002
                  fh: int) -> int:
         """The hot path of every read: no Python bytes, no copy, no logging.
