@@ -17,6 +17,7 @@ import pytest
 from lacuna.audit import AuditStore
 from lacuna.lineage.sidecar import read_sidecar
 from lacuna.mount.kernel_dev import probe
+from lacuna.storage.sealed import MAGIC
 
 pytestmark = pytest.mark.xdist_group("mount")
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -184,6 +185,28 @@ def test_lookups_of_dot_names_and_the_staging_folder_fail_closed(passthrough):
         os.open(m.mnt / ".lacuna-staging" / "x", os.O_WRONLY | os.O_CREAT)
     assert (m.mnt / "outbox" / ".." / "customers.csv").read_bytes() == (
         m.source / "customers.csv").read_bytes()
+
+
+def test_a_reader_keeps_the_plain_file_while_a_write_seals_a_new_one(passthrough):
+    """Encrypted governed storage: a write to a plain file is staged and sealed on close,
+    while a reader holds the plain file passed through. The kernel allows one mode per inode,
+    so the writer's open moves the path to a new node (ESTALE, retried by the kernel); the
+    reader keeps its file, the next open reads the sealed one."""
+    m = passthrough
+    rng = random.Random(8)
+    data = rng.randbytes(1 << 20)
+    path = m.source / f"{_name()}.bin"
+    path.write_bytes(data)
+    with open(m.mnt / path.name, "rb", buffering=0) as reader:
+        head = reader.read(1000)
+        with open(m.mnt / path.name, "r+b") as writer:  # staged: the mount serves this one
+            writer.seek(5000)
+            writer.write(b"written")
+        assert head + reader.read() == data  # the file it opened
+        assert os.fstat(reader.fileno()).st_nlink == 1
+    changed = data[:5000] + b"written" + data[5007:]
+    assert (m.mnt / path.name).read_bytes() == changed
+    assert path.read_bytes().startswith(MAGIC)  # sealed on close
 
 
 # -- writes passed through (governed storage not encrypted) --------------------------------------

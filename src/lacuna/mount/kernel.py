@@ -239,8 +239,8 @@ class KernelSession:
                                  self._attr[1]) + self._pack_attr(node, attrs))
 
     def _attr_out(self, node: Node, fh: int | None = None) -> bytes:
-        if node.path is None and node.attrs is not None:  # unlinked, still open
-            attrs = {**node.attrs, "st_nlink": 0}
+        if node.path is None and node.attrs is not None:  # unlinked or moved aside, still open
+            attrs = {**node.attrs, "st_nlink": 0} if node.unlinked else node.attrs
         else:
             attrs = self.ops.getattr(self.nodes.path(node.nodeid), fh)
             self._saw(node, attrs)
@@ -400,15 +400,16 @@ class KernelSession:
 
         Passthrough when GovernedFS says the open's bytes are the backing file's and no open of
         the inode is served here (the kernel requires one mode per inode); otherwise served
-        here, with libfuse's auto_cache rule for the kernel's pages. An open that must be served
-        here while the inode is passed through is EBUSY (the kernel would refuse it anyway).
+        here, with libfuse's auto_cache rule for the kernel's pages. An open that cannot share
+        the inode's mode (the file was replaced, or this open must be served here while others
+        are passed through) moves the path to a new node (:meth:`_stale`).
         """
         fd = self.ops.passthrough_fd(fh) if self.passthrough else None
         if fd is not None and not node.cached_opens:
             key = os.fstat(fd)
             backing_key = (key.st_dev, key.st_ino)
             if node.backing_id and node.backing_key != backing_key:
-                self._stale(node, path, fh)
+                self._stale(node, path, fh, "it was replaced while open")
             if not node.backing_id:
                 try:
                     node.backing_id = register_backing(self._fd, fd)
@@ -426,10 +427,8 @@ class KernelSession:
                 return K.FOPEN_PASSTHROUGH, node.backing_id
         attrs = self.ops.getattr(path, fh)
         if node.passthrough_opens:
-            if node.backing_key != (attrs.get("st_dev"), attrs.get("st_ino")):
-                self._stale(node, path, fh)
-            self._refuse(path, fh, "it is open for passthrough elsewhere and this open must be "
-                         "served by the mount (a write sealed or staged on close)")
+            self._stale(node, path, fh, "it is passed through to other opens and this one must "
+                        "be served by the mount (a write staged, or sealed on close)")
         current = (attrs["st_size"], attrs["st_mtime"])
         keep = node.cache_valid and node.seen == current
         node.seen, node.cache_valid = current, True
@@ -438,19 +437,15 @@ class KernelSession:
             self._opens[fh] = (node, False)
         return (K.FOPEN_KEEP_CACHE if keep else 0), 0
 
-    def _refuse(self, path: str, fh: int, why: str) -> None:
-        self.ops.release(path, fh)
-        log.error("open of %s refused (EBUSY): %s; close the other programs using it and retry",
-                  path, why)
-        raise OSError(errno.EBUSY, why)
-
-    def _stale(self, node: Node, path: str, fh: int) -> None:
-        """The file at ``path`` was replaced while ``node`` is passed through to the old one:
-        ESTALE, on which the kernel looks the name up again (LOOKUP_REVAL) and retries the
-        open once, now on a new node for the new file (:meth:`Nodes.looked_up`)."""
+    def _stale(self, node: Node, path: str, fh: int, why: str) -> None:
+        """This open cannot share ``node``'s mode (``why``): ESTALE, on which the kernel looks
+        the name up again (LOOKUP_REVAL) and retries the open once, now on a new node, a new
+        inode for the kernel (the path no longer names ``node``; its open files keep it). The
+        decision made for this attempt is recorded; the retry is decided again."""
         self.ops.release(path, fh)
         self.nodes.retire(node)
-        raise OSError(errno.ESTALE, f"{path} was replaced while open")
+        log.info("open of %s moved to a new node: %s", path, why)
+        raise OSError(errno.ESTALE, f"{path}: {why}")
 
     def _close(self, node: Node, path: str, fh: int) -> None:
         """An open ended (RELEASE, or its reply could not be delivered)."""

@@ -29,6 +29,7 @@ class Node:
     nodeid: int
     path: str | None  # None once unlinked or replaced (open files may still use it)
     lookups: int = 0
+    unlinked: bool = False  # its path was removed (not only given to a new node)
     attrs: dict[str, Any] | None = None  # the last attributes reported (for a detached node)
     seen: tuple[int, int] | None = None  # (size, mtime_ns) of the kernel's cached pages
     cache_valid: bool = False
@@ -120,6 +121,7 @@ class Nodes:
             nodeid = self._paths.pop(path, None)
             if nodeid is not None:
                 self._ids[nodeid].path = None
+                self._ids[nodeid].unlinked = True
 
     def retire(self, node: Node) -> None:
         """``node`` no longer names its path (another file is there now)."""
@@ -134,6 +136,7 @@ class Nodes:
             nodeid = self._paths.pop(new, None)
             if nodeid is not None:
                 self._ids[nodeid].path = None
+                self._ids[nodeid].unlinked = True
             prefix = old.rstrip("/") + "/"
             moved = [(p, i) for p, i in self._paths.items() if p == old or p.startswith(prefix)]
             for p, _ in moved:
