@@ -120,13 +120,13 @@ def open_close(path: Path, n: int) -> list[float]:
 
 @contextmanager
 def mounted(root: Path, source: Path, mnt: Path, *, read_buf: bool = True,
-            passthrough: str = "off") -> Any:
+            passthrough: str = "off", home: Path | None = None) -> Any:
     root.mkdir(exist_ok=True)
     mnt.mkdir(exist_ok=True)
     config = root / "lacuna.yaml"
     config.write_text(f"user: {{id: bench}}\naudit: {{url: 'sqlite:///{root / 'state.db'}'}}\n"
                       f"mount: {{passthrough: '{passthrough}'}}\n")
-    env = {**os.environ, "LACUNA_HOME": str(root / "home"), "RUST_BACKTRACE": "0",
+    env = {**os.environ, "LACUNA_HOME": str(home or root / "home"), "RUST_BACKTRACE": "0",
            "LACUNA_MOUNT_READ_BUF": "1" if read_buf else "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "lacuna", "mount", str(source), str(mnt), "--foreground",
@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = {"native cold": "cold", "native warm": "warm"}
     for t in transports:
         labels |= {f"{t} cold": "cold", f"{t} warm": "warm"}
+    for t in transports:
+        labels[f"{t} sealed, first read"] = "warm"
     if "libfuse" in transports:
         labels |= {"libfuse first read, backing cached": "warm",
                    "libfuse first read, backing cached, Python read()": "warm"}
@@ -230,10 +232,13 @@ def main(argv: list[str] | None = None) -> int:
 
         with ExitStack() as stack:
             procs = {t: stack.enter_context(mounted(
-                root / t, source, mnts[t], passthrough="on" if t == "passthrough" else "off"))
-                for t in transports}
+                root / t, source, mnts[t], passthrough="on" if t == "passthrough" else "off",
+                home=root / "home")) for t in transports}  # one key store: sealed files shared
             for t in transports:
                 read_all(mnts[t] / "big.bin")  # the first governed open: engine, audit warm
+            with open(mnts[transports[0]] / "sealed.bin", "wb") as fh:  # sealed on close
+                for _ in range(size):
+                    fh.write(os.urandom(CHUNK))
             for _ in range(runs):
                 cases["native cold"].run(big, native_cold, None)
                 for t in transports:
@@ -245,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
                     through = mnts[t] / "big.bin"
                     cases[f"{t} warm"].run(through, lambda th=through: read_all(th),
                                            procs[t].pid)
+                for t in transports:
+                    sealed = mnts[t] / "sealed.bin"
+                    cases[f"{t} sealed, first read"].run(
+                        sealed, lambda se=sealed: (read_all(source / "sealed.bin"), evict(se)),
+                        procs[t].pid)
                 if "libfuse" in transports:
                     through = mnts["libfuse"] / "big.bin"
                     cases["libfuse first read, backing cached"].run(
@@ -280,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
              f"{evicted} before each read, so native and mount read the device; **warm**: the "
              "file read once before through the same path (each open still decided and "
              "audited). **first read, backing cached**: libfuse's pages evicted, the backing "
-             "file's cached: every byte through the mount process. Each row's time is against "
+             "file's cached: every byte through the mount process. **sealed**: the same bytes "
+             "written through the mount, so sealed (AES-256-GCM) in governed storage, read "
+             "with the ciphertext cached and the mount's pages evicted: decrypted by the mount "
+             "process on either transport. Each row's time is against "
              "the native read of its regime (first reads against native warm). Mount CPU = "
              "user + system time of the mount process; requests = its reads of /dev/fuse.", "",
              "| read | MiB/s | time vs native | reader CPU s/GiB | mount CPU s/GiB | requests "
