@@ -11,6 +11,7 @@ import os
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -74,6 +75,26 @@ def test_a_passthrough_read_returns_the_bytes_without_the_mount_copying_them(pas
     before = _written_by_mount(m)
     assert (m.mnt / f"{name}-sealed.bin").read_bytes() == data
     assert _written_by_mount(m) - before >= len(data)
+
+
+def test_many_programs_at_once_each_get_their_files_bytes(passthrough):
+    """Concurrent opens (each decided) and reads, plain and sealed, from several threads."""
+    m = passthrough
+    rng = random.Random(9)
+    files = {}
+    for i in range(12):
+        data = rng.randbytes(rng.randrange(1, 3 << 20))
+        path = (m.source if i % 2 else m.mnt) / f"{_name()}-{i}.bin"  # half sealed
+        path.write_bytes(data)
+        files[m.mnt / path.name] = data
+
+    def read(path):
+        return path.read_bytes()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        for _ in range(2):
+            got = dict(zip(files, pool.map(read, files), strict=True))
+            assert got == files
 
 
 def test_a_denied_open_is_still_eacces_and_audited(passthrough):

@@ -45,7 +45,8 @@ from lacuna.mount.nodes import Node, Nodes, child
 
 log = logging.getLogger("lacuna.mount")
 
-WORKERS = 6
+WORKERS = 4  # threads reading requests at the start ...
+MAX_WORKERS = 32  # ... and at most, when decisions keep them busy
 UNMAPPED_POLL = 0.5  # seconds between looks for a writable mapping outliving its open
 
 Reply = bytes | memoryview
@@ -95,6 +96,8 @@ class KernelSession:
         self._deferred: set[int] = set()  # releases waiting for a writable mapping to go
         self._dev: tuple[int, int] | None = None
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
         self._local = threading.local()
         self._handlers: dict[int, Handler] = {
             K.LOOKUP: self._lookup, K.GETATTR: self._getattr, K.SETATTR: self._setattr,
@@ -117,14 +120,15 @@ class KernelSession:
         """Answer requests until the mount is unmounted (blocks). Mounts first if needed."""
         if self._fd < 0:
             self.mount()
-        threads = [threading.Thread(target=self._worker, name=f"lacuna-fuse-{i}", daemon=True)
-                   for i in range(self.workers)]
-        for t in threads:
-            t.start()
+        for _ in range(self.workers):
+            self._spawn()
         try:
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.5)
+            while True:
+                with self._lock:
+                    alive = [t for t in self._threads if t.is_alive()]
+                if not alive:
+                    break
+                alive[0].join(0.5)
         except BaseException:
             detach(self.mountpoint)
             raise
@@ -133,7 +137,16 @@ class KernelSession:
             self._finish_deferred()
             os.close(fd)
 
+    def _spawn(self) -> None:
+        with self._lock:
+            thread = threading.Thread(target=self._worker, daemon=True,
+                                      name=f"lacuna-fuse-{len(self._threads)}")
+            self._threads.append(thread)
+        thread.start()
+
     def _worker(self) -> None:
+        """Read a request, answer it, repeat. When every worker is busy (decisions waiting on
+        I/O), one more starts, up to MAX_WORKERS, as libfuse's loop does."""
         buf = bytearray(BUFFER)
         view = memoryview(buf)
         while True:
@@ -146,10 +159,18 @@ class KernelSession:
                     log.error("reading /dev/fuse failed: %s; the mount ends", exc)
                     detach(self.mountpoint)
                 return  # ENODEV: unmounted
+            with self._lock:
+                self._busy += 1
+                grow = self._busy >= len(self._threads) and len(self._threads) < MAX_WORKERS
+            if grow:
+                self._spawn()
             try:
                 self._serve_one(view[:n])
             except Exception:
                 log.exception("the mount failed to answer a request")
+            finally:
+                with self._lock:
+                    self._busy -= 1
 
     def _serve_one(self, req: memoryview) -> None:
         length, opcode, unique, nodeid, uid, gid, pid, extlen, _ = K.IN_HEADER.unpack_from(req)
