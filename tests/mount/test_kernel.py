@@ -199,6 +199,16 @@ def test_names_lacuna_cannot_record_are_refused_and_nothing_is_written(passthrou
     assert raw not in os.listdir(folder)
 
 
+def test_times_before_1970_and_far_ahead_round_trip(passthrough):
+    m = passthrough
+    path = m.source / f"{_name()}.txt"
+    path.write_text("region,n\n")
+    for ns in (-86_400 * 365 * 10**9 - 123, 4_102_444_800 * 10**9 + 5):  # 1969, 2100
+        os.utime(m.mnt / path.name, ns=(ns, ns))
+        assert os.stat(m.mnt / path.name).st_mtime_ns == ns
+        assert os.stat(path).st_mtime_ns == ns
+
+
 def test_lookups_of_dot_names_and_the_staging_folder_fail_closed(passthrough):
     m = passthrough
     assert not (m.mnt / ".lacuna-staging").exists()

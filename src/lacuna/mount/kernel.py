@@ -70,6 +70,11 @@ def _encode_dev(dev: int) -> int:
     return ((minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)) & 0xFFFFFFFF
 
 
+def _signed(seconds: int) -> int:
+    """A time's seconds as the kernel means them (a u64 field holding an s64)."""
+    return seconds - (1 << 64) if seconds >= 1 << 63 else seconds
+
+
 def _timeout(seconds: float) -> tuple[int, int]:
     return int(seconds), int((seconds - int(seconds)) * 1e9)
 
@@ -233,8 +238,8 @@ class KernelSession:
     # -- attributes ------------------------------------------------------------------------------
 
     def _pack_attr(self, node: Node, a: dict[str, Any]) -> bytes:
-        def sec(ns: int) -> tuple[int, int]:
-            return ns // 1_000_000_000, ns % 1_000_000_000
+        def sec(ns: int) -> tuple[int, int]:  # the kernel reads the u64 seconds as signed
+            return (ns // 1_000_000_000) & 0xFFFFFFFFFFFFFFFF, ns % 1_000_000_000
 
         (at, atn), (mt, mtn), (ct, ctn) = sec(a["st_atime"]), sec(a["st_mtime"]), sec(
             a["st_ctime"])
@@ -290,9 +295,9 @@ class KernelSession:
             now = time.time_ns()
             current = self.ops.getattr(path, handle)
             times = (
-                (now if valid & K.FATTR_ATIME_NOW else atime * 1_000_000_000 + atimens)
+                (now if valid & K.FATTR_ATIME_NOW else _signed(atime) * 1_000_000_000 + atimens)
                 if valid & K.FATTR_ATIME else current["st_atime"],
-                (now if valid & K.FATTR_MTIME_NOW else mtime * 1_000_000_000 + mtimens)
+                (now if valid & K.FATTR_MTIME_NOW else _signed(mtime) * 1_000_000_000 + mtimens)
                 if valid & K.FATTR_MTIME else current["st_mtime"])
             self.ops.utimens(path, times)
         return self._attr_out(self._known(node), handle)
