@@ -26,9 +26,9 @@ def mount(
 ) -> None:
     """Mount SOURCE at MOUNTPOINT: every read and write through it is governed.
 
-    Transport (``mount.passthrough`` in lacuna.yaml): auto (default) serves through the
-    kernel's FUSE passthrough when this kernel and process can (Linux 6.9+, root), else through
-    libfuse; on: passthrough or an error saying why not; off: libfuse. The log says which.
+    How files are served is mount.passthrough in lacuna.yaml (the log says which):
+    auto (default): FUSE passthrough where the kernel allows it (Linux 6.9+, root), else libfuse;
+    on: FUSE passthrough, or an error saying why not; off: libfuse (mfusepy).
     """
     from lacuna.config import load_config
     from lacuna.mount import DEFAULT_OUTSIDE, MountLayout, serve, start
