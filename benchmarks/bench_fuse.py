@@ -1,7 +1,8 @@
 """Benchmark the governed mount: large sequential reads through FUSE against the file system
 under it, cold and warm, and the cost of a governed open.
 
-    python benchmarks/bench_fuse.py [--quick] [--size-mib N] [--runs N] [--drop-caches] [--write]
+    python benchmarks/bench_fuse.py [--quick] [--size-mib N] [--runs N] [--drop-caches]
+                                    [--transport both|passthrough|libfuse] [--write]
 
 Prints a markdown section; ``--write`` also puts it into docs/benchmarks.md ("## Governed mount
 (FUSE)"). Needs /dev/fuse, fusermount3 and mfusepy (the ``mount`` extra); says why when not.
@@ -9,7 +10,10 @@ The file goes to a temporary folder under ``$BENCH_TMP`` (default: the system's 
 
 One file of random bytes (512 MiB; ``--quick`` 64), read sequentially in 1 MiB ``read()``
 calls; each case is run ``--runs`` times, the cases alternating, and the median is reported.
-Like is compared with like, native against the mount, in the same regime:
+Two mounts of the same folder serve side by side (``--transport``): the default transport here,
+the kernel session with FUSE passthrough (``mount.passthrough: on``), and libfuse through
+mfusepy (``off``), so the cases of both alternate in one run. Like is compared with like,
+native against the mount, in the same regime:
 
 - **cold**: nothing of the file is in the page cache before the read: the backing file's pages
   and the mount's are evicted (``posix_fadvise(DONTNEED)`` on each, which drops a clean file's
@@ -41,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +119,14 @@ def open_close(path: Path, n: int) -> list[float]:
 
 
 @contextmanager
-def mounted(root: Path, source: Path, mnt: Path, *, read_buf: bool) -> Any:
+def mounted(root: Path, source: Path, mnt: Path, *, read_buf: bool = True,
+            passthrough: str = "off", home: Path | None = None) -> Any:
+    root.mkdir(exist_ok=True)
+    mnt.mkdir(exist_ok=True)
     config = root / "lacuna.yaml"
-    config.write_text(f"user: {{id: bench}}\naudit: {{url: 'sqlite:///{root / 'state.db'}'}}\n")
-    env = {**os.environ, "LACUNA_HOME": str(root / "home"), "RUST_BACKTRACE": "0",
+    config.write_text(f"user: {{id: bench}}\naudit: {{url: 'sqlite:///{root / 'state.db'}'}}\n"
+                      f"mount: {{passthrough: '{passthrough}'}}\n")
+    env = {**os.environ, "LACUNA_HOME": str(home or root / "home"), "RUST_BACKTRACE": "0",
            "LACUNA_MOUNT_READ_BUF": "1" if read_buf else "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "lacuna", "mount", str(source), str(mnt), "--foreground",
@@ -165,9 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop-caches", action="store_true",
                         help="cold = /proc/sys/vm/drop_caches (root; evicts every cache on the "
                              "machine) instead of evicting this file's pages")
+    parser.add_argument("--transport", choices=("both", "passthrough", "libfuse"),
+                        default="both", help="which mounts to measure (default both)")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
     from lacuna.mount import fuse_missing
+    from lacuna.mount.kernel_dev import probe
 
     missing = fuse_missing()
     if missing:
@@ -179,16 +190,28 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size_mib or (64 if args.quick else 512)
     runs = args.runs or (3 if args.quick else 5)
     gib = size / 1024
-    labels = {"native cold": "cold", "mount cold": "cold", "native warm": "warm",
-              "mount warm": "warm", "mount first read, backing cached": "warm",
-              "mount first read, backing cached, Python read()": "warm"}
+    transports = ["passthrough", "libfuse"] if args.transport == "both" else [args.transport]
+    tmp_base = os.environ.get("BENCH_TMP")
+    if "passthrough" in transports:
+        why = probe(tmp_base or tempfile.gettempdir())
+        if why is not None:
+            print(f"{TITLE}\n\nPassthrough not measured: {why}.\n")
+            transports.remove("passthrough")
+            if not transports:
+                return 0
+    labels = {"native cold": "cold", "native warm": "warm"}
+    for t in transports:
+        labels |= {f"{t} cold": "cold", f"{t} warm": "warm"}
+    for t in transports:
+        labels[f"{t} sealed, first read"] = "warm"
+    if "libfuse" in transports:
+        labels |= {"libfuse first read, backing cached": "warm",
+                   "libfuse first read, backing cached, Python read()": "warm"}
     cases = {k: Case(k) for k in labels}
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP"),
-                                     prefix="bench-fuse-") as tmp:
+    with tempfile.TemporaryDirectory(dir=tmp_base, prefix="bench-fuse-") as tmp:
         root = Path(tmp)
-        source, mnt = root / "data", root / "mnt"
+        source = root / "data"
         (source / "outbox").mkdir(parents=True)
-        mnt.mkdir()
         big = source / "big.bin"
         with open(big, "wb") as fh:
             for _ in range(size):
@@ -196,34 +219,59 @@ def main(argv: list[str] | None = None) -> int:
         small = source / "customers.csv"
         small.write_text("customer_id,email\n" + "".join(
             f"C{i:04d},user{i}@example.com\n" for i in range(200)))
-        through = mnt / "big.bin"
+        mnts = {t: root / t / "mnt" for t in transports}
+        opens = 20 if args.quick else 100
+        native_open: list[float] = []
+        mount_open: dict[str, list[float]] = {}
 
-        def cold() -> None:
+        def native_cold() -> None:
             if args.drop_caches:
                 drop_caches()
             else:
                 evict(big)
-                evict(through)
 
-        with mounted(root, source, mnt, read_buf=True) as proc:
-            read_all(through)  # the first governed open: engine, audit trail warm
+        with ExitStack() as stack:
+            procs = {t: stack.enter_context(mounted(
+                root / t, source, mnts[t], passthrough="on" if t == "passthrough" else "off",
+                home=root / "home")) for t in transports}  # one key store: sealed files shared
+            for t in transports:
+                read_all(mnts[t] / "big.bin")  # the first governed open: engine, audit warm
+            with open(mnts[transports[0]] / "sealed.bin", "wb") as fh:  # sealed on close
+                for _ in range(size):
+                    fh.write(os.urandom(CHUNK))
             for _ in range(runs):
-                cases["native cold"].run(big, lambda: drop_caches() if args.drop_caches
-                                         else evict(big), None)
-                cases["mount cold"].run(through, cold, proc.pid)
+                cases["native cold"].run(big, native_cold, None)
+                for t in transports:
+                    through = mnts[t] / "big.bin"
+                    cases[f"{t} cold"].run(through, lambda th=through: (native_cold(),
+                                                                        evict(th)), procs[t].pid)
                 cases["native warm"].run(big, lambda: read_all(big), None)
-                cases["mount warm"].run(through, lambda: read_all(through), proc.pid)
-                cases["mount first read, backing cached"].run(
-                    through, lambda: (read_all(big), evict(through)), proc.pid)
-            opens = 20 if args.quick else 100
-            open_close(mnt / "customers.csv", 3)
+                for t in transports:
+                    through = mnts[t] / "big.bin"
+                    cases[f"{t} warm"].run(through, lambda th=through: read_all(th),
+                                           procs[t].pid)
+                for t in transports:
+                    sealed = mnts[t] / "sealed.bin"
+                    cases[f"{t} sealed, first read"].run(
+                        sealed, lambda se=sealed: (read_all(source / "sealed.bin"), evict(se)),
+                        procs[t].pid)
+                if "libfuse" in transports:
+                    through = mnts["libfuse"] / "big.bin"
+                    cases["libfuse first read, backing cached"].run(
+                        through, lambda th=through: (read_all(big), evict(th)),
+                        procs["libfuse"].pid)
             native_open = open_close(small, opens)
-            mount_open = open_close(mnt / "customers.csv", opens)
-        with mounted(root, source, mnt, read_buf=False) as proc:
-            read_all(through)
-            for _ in range(max(runs // 2, 2)):
-                cases["mount first read, backing cached, Python read()"].run(
-                    through, lambda: (read_all(big), evict(through)), proc.pid)
+            for t in transports:
+                open_close(mnts[t] / "customers.csv", 3)
+                mount_open[t] = open_close(mnts[t] / "customers.csv", opens)
+        if "libfuse" in transports:
+            with mounted(root / "python", source, root / "python" / "mnt",
+                         read_buf=False) as proc:
+                through = root / "python" / "mnt" / "big.bin"
+                read_all(through)
+                for _ in range(max(runs // 2, 2)):
+                    cases["libfuse first read, backing cached, Python read()"].run(
+                        through, lambda th=through: (read_all(big), evict(th)), proc.pid)
 
     def med(xs: list[float]) -> float:
         return statistics.median(xs)
@@ -233,16 +281,21 @@ def main(argv: list[str] | None = None) -> int:
     lines = [TITLE, "", stamp(LOAD_BEFORE), "",
              f"`python benchmarks/bench_fuse.py{' ' + ' '.join(argv) if argv else ''}`: a "
              f"{size} MiB file read sequentially in 1 MiB `read()` calls, median of {runs} "
-             "alternating runs; libfuse 3.14 through mfusepy (multithreaded loop), "
-             "`auto_cache`, `direct_io` off, reads answered by `read_buf` (the backing "
-             "descriptor handed to libfuse, spliced in C), read-ahead 1 MiB. **cold**: "
+             "alternating runs, the mounts side by side over one folder. **passthrough**: the "
+             "kernel session (`lacuna.mount.kernel`, the default where the kernel offers it) "
+             "with `FOPEN_PASSTHROUGH`: the kernel reads the backing file itself. **libfuse**: "
+             "libfuse 3.14 through mfusepy (`mount.passthrough: off`), `auto_cache`, "
+             "`direct_io` off, reads answered by `read_buf` (the backing descriptor handed to "
+             "libfuse, spliced in C), read-ahead 1 MiB. **cold**: "
              f"{evicted} before each read, so native and mount read the device; **warm**: the "
-             "file read once before through the same path (through the mount: its pages kept "
-             "by `auto_cache`; each open still decided and audited). **first read, backing "
-             "cached**: the mount's pages evicted, the backing file's cached: every byte through "
-             "the mount process. Each row's time is against the native read of its regime "
-             "(first reads against native warm). Mount CPU = user + system time of the mount "
-             "process.", "",
+             "file read once before through the same path (each open still decided and "
+             "audited). **first read, backing cached**: libfuse's pages evicted, the backing "
+             "file's cached: every byte through the mount process. **sealed**: the same bytes "
+             "written through the mount, so sealed (AES-256-GCM) in governed storage, read "
+             "with the ciphertext cached and the mount's pages evicted: decrypted by the mount "
+             "process on either transport. Each row's time is against "
+             "the native read of its regime (first reads against native warm). Mount CPU = "
+             "user + system time of the mount process; requests = its reads of /dev/fuse.", "",
              "| read | MiB/s | time vs native | reader CPU s/GiB | mount CPU s/GiB | requests "
              "| KiB/request |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -258,33 +311,37 @@ def main(argv: list[str] | None = None) -> int:
             cpu = "- | - | -"
         lines.append(f"| {case.label} | {size / med(case.wall):,.0f} | "
                      f"{ratio[case.label]:.2f}× | {med(case.reader_cpu) / gib:.2f} | {cpu} |")
-    first = cases["mount first read, backing cached"]
-    first_cpu = med(first.cpu)
-    reqs = max(int(med([float(r) for r in first.requests])), 1)
-    py_cpu = med(cases["mount first read, backing cached, Python read()"].cpu)
 
-    def verdict(regime: str) -> str:
-        r = ratio[f"mount {regime}"]
+    def verdict(t: str, regime: str) -> str:
+        r = ratio[f"{t} {regime}"]
         return f"{regime} {r:.2f}× ({'met' if r <= GOAL else 'not met'})"
 
-    lines += ["",
-              f"- Mount process CPU per request (first read): {first_cpu / reqs * 1e6:,.0f} µs "
-              f"with `read_buf` ({first_cpu / gib:.2f} s/GiB), against "
-              f"{py_cpu / gib:.2f} s/GiB answering through Python `read()`.",
-              f"- Total CPU per GiB, reader + mount: native warm "
-              f"{med(cases['native warm'].reader_cpu) / gib:.2f} s, mount warm "
-              f"{(med(cases['mount warm'].reader_cpu) + med(cases['mount warm'].cpu)) / gib:.2f}"
-              f" s; native cold {med(cases['native cold'].reader_cpu) / gib:.2f} s, mount cold "
-              f"{(med(cases['mount cold'].reader_cpu) + med(cases['mount cold'].cpu)) / gib:.2f}"
-              " s.",
-              f"- Open + close of a small CSV ({len(native_open)} times): native "
-              f"{med(native_open) * 1e6:,.0f} µs, through the mount "
-              f"{med(mount_open) * 1e3:,.2f} ms median (p95 "
-              f"{sorted(mount_open)[int(0.95 * len(mount_open)) - 1] * 1e3:,.2f} ms): each is "
-              "a decided, audited read.",
-              f"- Goal, large sequential reads within {GOAL}× of the file system underneath: "
-              f"{verdict('cold')}, {verdict('warm')}. Where the rest goes, and what would "
-              "close it: [mount.md](mount.md#performance).", ""]
+    def total(label: str) -> float:
+        return (med(cases[label].reader_cpu) + med(cases[label].cpu)) / gib
+
+    lines.append("")
+    if "libfuse" in transports:
+        first = cases["libfuse first read, backing cached"]
+        reqs = max(int(med([float(r) for r in first.requests])), 1)
+        py_cpu = med(cases["libfuse first read, backing cached, Python read()"].cpu)
+        lines.append(f"- libfuse CPU per request (first read): {med(first.cpu) / reqs * 1e6:,.0f}"
+                     f" µs with `read_buf` ({med(first.cpu) / gib:.2f} s/GiB), against "
+                     f"{py_cpu / gib:.2f} s/GiB answering through Python `read()`.")
+    lines.append("- Total CPU per GiB, reader + mount: native warm "
+                 f"{med(cases['native warm'].reader_cpu) / gib:.2f} s, native cold "
+                 f"{med(cases['native cold'].reader_cpu) / gib:.2f} s; " + "; ".join(
+                     f"{t} warm {total(f'{t} warm'):.2f} s, {t} cold {total(f'{t} cold'):.2f} s"
+                     for t in transports) + ".")
+    lines.append(f"- Open + close of a small CSV ({len(native_open)} times): native "
+                 f"{med(native_open) * 1e6:,.0f} µs; " + "; ".join(
+                     f"{t} {med(v) * 1e3:,.2f} ms median (p95 "
+                     f"{sorted(v)[int(0.95 * len(v)) - 1] * 1e3:,.2f} ms)"
+                     for t, v in mount_open.items()) + ": each is a decided, audited read.")
+    lines.append(f"- Goal, large sequential reads within {GOAL}× of the file system underneath: "
+                 + "; ".join(f"{t}: {verdict(t, 'cold')}, {verdict(t, 'warm')}"
+                             for t in transports)
+                 + ". Why: [mount.md](mount.md#performance).")
+    lines.append("")
     section = "\n".join(lines)
     print(section)
     if args.write:

@@ -25,6 +25,8 @@ HEAVY_FIXTURES = {
     "live": "server",
     "postgres_url": "postgres",
     "mount": "mount",
+    "libfuse_mount": "mount",
+    "plain_mount": "mount",
     "proxy_env": "proxy",
 }
 

@@ -454,6 +454,15 @@ class LineageConfig(Section):
     openlineage: OpenLineageConfig = Field(default_factory=OpenLineageConfig)
 
 
+class MountConfig(Section):
+    """``mount:``: the governed mount (``lacuna mount``, docs/mount.md)."""
+
+    # how the mount serves files: auto = the kernel session with FUSE passthrough when this
+    # kernel and process can (else libfuse through mfusepy); on = passthrough or fail; off =
+    # libfuse through mfusepy
+    passthrough: Literal["auto", "on", "off"] = "auto"
+
+
 class ProxyConfig(Section):
     """``proxy:``: the HTTP egress proxy (``lacuna proxy``, docs/proxy.md)."""
 
@@ -515,6 +524,7 @@ class Config(Section):
     lineage: LineageConfig = Field(default_factory=LineageConfig)
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig)
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)
+    mount: MountConfig = Field(default_factory=MountConfig)
     server: LacunaServerConfig | None = None  # govern through a Lacuna server (lacuna serve)
     docs_url: str = "https://governance.example.com/policies/"
     # ADR-0012's governance: section (policies per class/sensitivity and environment); validated

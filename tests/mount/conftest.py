@@ -45,6 +45,7 @@ class Mount:
     config: Path
     audit_url: str
     log: Path
+    pid: int = 0  # the mount process
 
     def run(self, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
@@ -60,10 +61,28 @@ def _skip_reason() -> str | None:
 
 @pytest.fixture(scope="session")
 def mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
+    """The mount as configured by default (here, as root on Linux 6.9+: FUSE passthrough)."""
+    yield from serve_mount(tmp_path_factory.mktemp("mount"))
+
+
+@pytest.fixture(scope="session")
+def libfuse_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
+    """The mount served by libfuse through mfusepy (``mount.passthrough: off``)."""
+    yield from serve_mount(tmp_path_factory.mktemp("libfuse"), "mount: {passthrough: 'off'}\n")
+
+
+@pytest.fixture(scope="session")
+def plain_mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
+    """The default mount over governed storage that is not encrypted (``storage.encrypt:
+    false``): writes in place go to the backing file, passed through when the kernel can."""
+    yield from serve_mount(tmp_path_factory.mktemp("plain"), "storage: {encrypt: false}\n")
+
+
+def serve_mount(root: Path, settings: str = "") -> Iterator[Mount]:
+    """A governed mount of a fresh data folder in ``root``; ``settings``: more lacuna.yaml."""
     reason = _skip_reason()
     if reason is not None:
         pytest.skip(f"no FUSE here: {reason}")
-    root = tmp_path_factory.mktemp("mount")
     source, mnt = root / "data", root / "mnt"
     for folder in (source / "outbox", source / "restricted", mnt):
         folder.mkdir(parents=True)
@@ -78,7 +97,7 @@ def mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
     config.write_text(
         "user: {id: analyst_alice, role: data_analyst}\n"
         f"audit: {{url: '{audit_url}'}}\n"
-        f"policy: {{dir: '{policies}'}}\n"
+        f"policy: {{dir: '{policies}'}}\n" + settings
     )
     log = root / "mount.log"
     env = {**os.environ, "LACUNA_HOME": str(root / "home"), "RUST_BACKTRACE": "0"}
@@ -95,7 +114,7 @@ def mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mount]:
             pytest.fail(f"the mount did not come up:\n{log.read_text()}")
         time.sleep(0.05)
     try:
-        yield Mount(root, source, mnt, config, audit_url, log)
+        yield Mount(root, source, mnt, config, audit_url, log, proc.pid)
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], check=False, capture_output=True)
         try:

@@ -24,7 +24,12 @@ def mount(
         "out; repeatable). Default: outbox.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Mount SOURCE at MOUNTPOINT: every read and write through it is governed."""
+    """Mount SOURCE at MOUNTPOINT: every read and write through it is governed.
+
+    How files are served is mount.passthrough in lacuna.yaml (the log says which):
+    auto (default): FUSE passthrough where the kernel allows it (Linux 6.9+, root), else libfuse;
+    on: FUSE passthrough, or an error saying why not; off: libfuse (mfusepy).
+    """
     from lacuna.config import load_config
     from lacuna.mount import DEFAULT_OUTSIDE, MountLayout, serve, start
 

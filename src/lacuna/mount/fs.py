@@ -3,7 +3,10 @@
 Reads: ``open`` for reading decides a ``read`` operation (:meth:`MountGovernance.read`); a
 denial is ``EACCES`` from ``open``. The bytes then flow without Lacuna in the way
 (:meth:`GovernedFS._read_through` opens the backing file; reads are ``pread`` on it, and the
-kernel caches pages while the file is unchanged).
+kernel caches pages while the file is unchanged). Two transports serve these operations:
+libfuse through mfusepy, and the kernel session (:mod:`lacuna.mount.kernel`), which lets the
+kernel read and write the backing file itself for the opens :meth:`GovernedFS.passthrough_fd`
+names (FUSE passthrough); every decision is made here either way.
 
 Writes in governed storage go to the backing file as they come (in-place work); on ``flush``
 (each ``close``) the file is classified from its content and the write decided and recorded.
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
 from lacuna.mount.layout import MountLayout
 from lacuna.storage import is_sealed, seals, write_governed
@@ -107,6 +111,11 @@ class Handle:
     reader: Any = None  # a sealed file's decrypting reader (reads are served from it)
     dirty: bool = False  # written since the last decision
     denied: bool = False
+    # the kernel reads and writes the backing file itself (FUSE passthrough): writes never
+    # reach write(), so a writable one is decided at every flush, and at release when the
+    # file changed since (its size and mtime when last decided)
+    passthrough: bool = False
+    decided: tuple[int, int] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -116,8 +125,9 @@ def _denied(what: str) -> FuseError:
 
 
 class GovernedFS:
-    """mfusepy operations over ``layout.source``; decisions through ``governance``. (mfusepy
-    registers the methods a class has; it does not need its ``Operations`` base.)"""
+    """Path-based operations over ``layout.source``; decisions through ``governance``. Served
+    by mfusepy (which registers the methods a class has; it does not need its ``Operations``
+    base) or by :class:`lacuna.mount.kernel.KernelSession`."""
 
     use_ns = True
 
@@ -129,6 +139,7 @@ class GovernedFS:
         self._lock = threading.Lock()
         self._next = 1
         self._sizes: dict[str, tuple[tuple[int, int, int], int | None]] = {}
+        self._placed: dict[str, bool] = {}  # mount path -> in an outside folder
         os.makedirs(self.layout.staging, mode=0o700, exist_ok=True)
 
     def init_with_config(self, conn: Any, config: Any) -> None:  # noqa: ARG002
@@ -149,13 +160,25 @@ class GovernedFS:
         return self.layout.backing(path)
 
     def _outside(self, path: str) -> bool:
-        return self.governance._outside(self.layout.backing(path))
+        """Whether ``path`` is in an outside folder; a path Lacuna cannot place (a control
+        character in its name, ...) is refused here: fail closed."""
+        hit = self._placed.get(path)
+        if hit is not None:  # the roots are fixed while mounted: one resolution per path
+            return hit
+        try:
+            outside = self.governance._outside(self.layout.backing(path))
+        except Exception as exc:
+            log.error("cannot place %r (denied, fail closed): %s", path, exc)
+            msg = f"place {path!r}"
+            raise _denied(msg) from exc
+        if len(self._placed) > 4096:
+            self._placed.clear()
+        self._placed[path] = outside
+        return outside
 
     @staticmethod
     def _pid() -> int:
-        from mfusepy import fuse_get_context
-
-        return int(fuse_get_context()[2])
+        return caller().pid
 
     def _add(self, handle: Handle) -> int:
         with self._lock:
@@ -216,8 +239,14 @@ class GovernedFS:
 
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:  # noqa: ARG002
         staged = self._staged_at.get(path)
-        st = os.lstat(staged.staged) if staged is not None and staged.staged else os.lstat(
-            self._path(path))
+        st = None
+        if staged is not None and staged.staged:
+            try:
+                st = os.lstat(staged.staged)
+            except FileNotFoundError:  # published and unstaged meanwhile (its release)
+                staged = None
+        if st is None:
+            st = os.lstat(self._path(path))
         attrs = {k: getattr(st, k) for k in _STAT_KEYS}
         if staged is None and st.st_size and stat.S_ISREG(st.st_mode):
             plain = self._plain_size(self._path(path), st)
@@ -341,10 +370,14 @@ class GovernedFS:
         backing = self._path(path)
         staged = self._staged_at.get(path)
         if staged is not None:  # opened again while its staged write is pending
-            fd = os.open(staged.staged or backing, flags & ~(os.O_CREAT | os.O_EXCL))
-            writing = (flags & os.O_ACCMODE) in _WRITING
-            return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged,
-                                   seal=staged.seal))
+            try:
+                fd = os.open(staged.staged or backing, flags & ~(os.O_CREAT | os.O_EXCL))
+            except FileNotFoundError:  # published and unstaged meanwhile: open the published
+                pass
+            else:
+                writing = (flags & os.O_ACCMODE) in _WRITING
+                return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged,
+                                       seal=staged.seal))
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
@@ -413,6 +446,35 @@ class GovernedFS:
         finally:
             src.close()
 
+    def passthrough_fd(self, fh: int) -> int | None:
+        """The descriptor the kernel may read and write directly for open ``fh`` (FUSE
+        passthrough, :mod:`lacuna.mount.kernel`), or None when its bytes must flow through
+        ``read``/``write``: only a plain file of governed storage qualifies (not an outside
+        folder's file, where writes are staged and exports decided on close; not a sealed
+        file, whose bytes on disk are ciphertext; not a staged copy)."""
+        handle = self._handles.get(fh)
+        if (handle is None or handle.reader is not None or handle.staged is not None
+                or handle.fd < 0 or self._outside(handle.path)):
+            return None
+        if handle.writable and self._seals(handle.path):  # (open stages these: never here)
+            return None
+        return handle.fd
+
+    def passed_through(self, fh: int) -> None:
+        """The kernel passes open ``fh`` through: its writes will not come to ``write``."""
+        handle = self._handle(fh)
+        handle.passthrough = True
+
+    def writes_through(self, fh: int) -> bool:
+        """Whether open ``fh`` lets the kernel write the backing file without the mount."""
+        handle = self._handles.get(fh)
+        return handle is not None and handle.passthrough and handle.writable
+
+    def _changed(self, handle: Handle) -> bool:
+        """Whether a writable passthrough file changed since its last decision."""
+        st = os.fstat(handle.fd)
+        return handle.decided != (st.st_size, st.st_mtime_ns)
+
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:  # noqa: ARG002
         """Reads without ``read_buf`` (mfusepy calls ``read_buf`` when the class has it)."""
         handle = self._handle(fh)
@@ -420,6 +482,14 @@ class GovernedFS:
             return os.pread(handle.fd, size, offset)
         buf = bytearray(size)
         return bytes(buf[:self._decrypt_into_buffer(handle, buf, offset)])
+
+    def read_into(self, fh: int, buffer: memoryview, offset: int) -> int:
+        """Read into ``buffer`` (the kernel session's reply buffer): a sealed file decrypted
+        straight into it, a plain one with one ``preadv``; the count read."""
+        handle = self._handle(fh)
+        if handle.reader is None:
+            return os.preadv(handle.fd, [buffer], offset)
+        return self._decrypt_into_buffer(handle, buffer, offset)
 
     def read_buf(self, path: str, bufpp: Any, size: int, offset: int,  # noqa: ARG002
                  fh: int) -> int:
@@ -489,12 +559,15 @@ class GovernedFS:
             if handle.denied:
                 msg = f"close of {handle.path}: its export was denied"
                 raise _denied(msg)
-            if handle.writable and handle.dirty:
+            if handle.writable and (handle.dirty or handle.passthrough):
                 self._decide_write(handle)
         return 0
 
     def _decide_write(self, handle: Handle) -> None:
         handle.dirty = False
+        if handle.passthrough:
+            st = os.fstat(handle.fd)
+            handle.decided = (st.st_size, st.st_mtime_ns)
         data = handle.staged or self.layout.backing(handle.path)
         publish: Callable[[], None] = lambda: None  # noqa: E731 (in place: already written)
         if handle.staged is not None and handle.seal:
@@ -534,7 +607,8 @@ class GovernedFS:
             return 0
         with handle.lock:
             try:
-                if handle.writable and handle.dirty and not handle.denied:
+                if handle.writable and not handle.denied and (
+                        handle.dirty or (handle.passthrough and self._changed(handle))):
                     try:  # written after its last close: decide now (the program cannot hear)
                         self._decide_write(handle)
                     except FuseError:

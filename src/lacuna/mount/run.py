@@ -11,16 +11,21 @@ import hashlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lacuna.config import Config, lacuna_home
 from lacuna.errors import IntegrationError
 from lacuna.mount.fs import MAX_READ
 from lacuna.mount.layout import MountLayout, mount_config
+
+if TYPE_CHECKING:
+    from lacuna.mount.fs import GovernedFS
 
 log = logging.getLogger("lacuna.mount")
 
@@ -86,30 +91,81 @@ def _check() -> None:
         raise IntegrationError(msg)
 
 
+def use_passthrough(mode: str, source: str) -> bool:
+    """Whether to serve through the kernel session with FUSE passthrough (``mount.passthrough``
+    is ``mode``): ``off`` never; ``on`` always, or an error saying why it cannot; ``auto`` when
+    the probe succeeds here (:func:`lacuna.mount.kernel.probe`), logged either way."""
+    if mode == "off":
+        log.info("transport: libfuse (mfusepy); mount.passthrough is off")
+        return False
+    from lacuna.mount.kernel_dev import probe
+
+    why = probe(source)
+    if why is None:
+        log.info("transport: the kernel session with FUSE passthrough (mount.passthrough: %s)",
+                 mode)
+        return True
+    if mode == "on":
+        msg = (f"cannot mount with FUSE passthrough (mount.passthrough: on): {why}. Run as root "
+               "on Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH=y, or set mount.passthrough to auto "
+               "or off in lacuna.yaml to serve through libfuse.")
+        raise IntegrationError(msg)
+    log.info("transport: libfuse (mfusepy); FUSE passthrough is unavailable here: %s", why)
+    return False
+
+
 def serve(layout: MountLayout, config: Config) -> None:
     """Mount and serve in this process until unmounted (blocks)."""
-    _check()
-    import mfusepy
-
     from lacuna.governor import Governor
     from lacuna.mount.decide import MountGovernance
     from lacuna.mount.fs import GovernedFS
 
+    passthrough = use_passthrough(config.mount.passthrough, layout.source)
+    if not passthrough:
+        _check()
     gov = Governor(mount_config(config, layout))
     gov.engine  # noqa: B018 - compile the bundle now: a broken policy fails before mounting
     gov.audit  # noqa: B018 - and an audit trail that cannot open
     fs = GovernedFS(MountGovernance(gov, layout))
-    if os.environ.get("LACUNA_MOUNT_READ_BUF", "1") == "0":  # answer reads through Python
-        fs.read_buf = None  # type: ignore[assignment,method-assign]  # (benchmarks compare)
     log.info("governing %s at %s (outside: %s)", layout.source, layout.mountpoint,
              ", ".join(layout.outside))
     threading.Thread(target=_tune_read_ahead, args=(layout.mountpoint,), daemon=True,
                      name="lacuna-mount-readahead").start()
     try:
-        mfusepy.FUSE(fs, layout.mountpoint, foreground=True, fsname=f"lacuna:{layout.source}",
-                     subtype="lacuna", **FUSE_OPTIONS)
+        if passthrough:
+            _serve_kernel(fs, layout)
+        else:
+            _serve_libfuse(fs, layout)
     finally:
         gov.close()
+
+
+def _serve_libfuse(fs: GovernedFS, layout: MountLayout) -> None:
+    import mfusepy
+
+    if os.environ.get("LACUNA_MOUNT_READ_BUF", "1") == "0":  # answer reads through Python
+        fs.read_buf = None  # type: ignore[assignment,method-assign]  # (benchmarks compare)
+    mfusepy.FUSE(fs, layout.mountpoint, foreground=True, fsname=f"lacuna:{layout.source}",
+                 subtype="lacuna", **FUSE_OPTIONS)
+
+
+def _serve_kernel(fs: GovernedFS, layout: MountLayout) -> None:
+    """The kernel session, with FUSE_OPTIONS' timeouts; SIGTERM unmounts (as libfuse does)."""
+    from lacuna.mount.kernel import KernelSession
+
+    session = KernelSession(fs, layout.mountpoint, fsname=f"lacuna:{layout.source}",
+                            attr_timeout=float(str(FUSE_OPTIONS["attr_timeout"])),
+                            entry_timeout=float(str(FUSE_OPTIONS["entry_timeout"])))
+
+    def stop(signum: int, frame: object) -> None:  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+    try:
+        session.serve()
+    except KeyboardInterrupt:
+        log.info("stopped: %s unmounted", layout.mountpoint)
 
 
 # Mounts started by this process keep running after it returns; their Popen objects are kept so
