@@ -345,8 +345,7 @@ class AuditStore:
                     linked.append((seq, prev, text, digest))
                     prev = digest
                 conn.executemany(_SQL_INSERT, rows)
-                for body, _ in prepared:
-                    roll_up(conn, body)
+                roll_up(conn, [body for body, _ in prepared])
                 conn.execute(_SQL_UPDATE_HEAD, (seq, prev))
                 conn.execute("COMMIT")
             except BaseException:
@@ -378,8 +377,7 @@ class AuditStore:
                     linked.append((seq, prev, text, digest))
                     prev = digest
                 conn.execute(_INSERT, rows)
-                for body, _ in prepared:
-                    roll_up(conn, body)
+                roll_up(conn, [body for body, _ in prepared])
                 conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": prev})
         except SQLAlchemyError as exc:
             raise AuditError(self._explain(exc, "append to")) from exc
@@ -615,11 +613,12 @@ class AuditStore:
         return f"AuditStore({self.where!r})"
 
 
-def roll_up(conn: Any, body: dict[str, Any]) -> None:
-    """The metrics' rollups of one appended record, in its transaction (one call per append)."""
-    from lacuna.metrics.rollup import on_append
+def roll_up(conn: Any, bodies: Sequence[dict[str, Any]]) -> None:
+    """The metrics' rollups of one transaction's appended records, in it (one call per group:
+    its statements are per distinct rollup row, not per record)."""
+    from lacuna.metrics.rollup import on_append_many
 
-    on_append(conn, body)
+    on_append_many(conn, bodies)
 
 
 def _as_datetime(value: datetime | str) -> datetime:
