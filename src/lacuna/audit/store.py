@@ -66,6 +66,7 @@ from lacuna.audit.schema import (
 )
 from lacuna.audit.turn import Turn
 from lacuna.audit.verify import compare_checkpoint, verify_chain
+from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.errors import AuditError, ConfigError
 from lacuna.model import Decision, Operation, new_id, utcnow
 from lacuna.redact import redact_url
@@ -128,6 +129,7 @@ class AuditStore:
         self._raw: Any = None  # the SQLite append connection, opened on first append
         self._raw_pid = 0
         self._turn = Turn(None if read_only else self.path)  # see turn()
+        self._wal: WalCheckpointer | None = None  # see checkpoint_in_background()
         try:
             if not read_only:
                 self._init_schema()
@@ -311,6 +313,8 @@ class AuditStore:
         with self._lock:
             if self._sqlite:
                 linked = self._append_many_sqlite(prepared, keyring, plain)
+                if self._wal is not None:
+                    self._wal.committed()
             else:
                 linked = self._append_many_sqlalchemy(prepared, keyring, plain)
             self._advance(linked[-1][0], linked[-1][3])
@@ -412,6 +416,23 @@ class AuditStore:
         without SQLite's busy-handler sleeps. Nothing to wait for on other databases."""
         return self._turn.hold()
 
+    def checkpoint_in_background(self) -> None:
+        """Copy the SQLite write-ahead log back into the database on a thread of its own
+        (:mod:`lacuna.audit.walcheck`) instead of inside whichever append's commit crosses
+        SQLite's threshold, while that append holds the writers' turn. The server's group
+        commit asks for it; nothing to do for other databases or a read-only store."""
+        if not self._sqlite or self.path is None or self.read_only:
+            return
+        with self._lock:
+            if self._wal is None:
+                self._wal = WalCheckpointer(self.path)
+                if self._raw is not None and self._raw_pid == os.getpid():
+                    self._backstop(self._raw)
+
+    @staticmethod
+    def _backstop(raw: Any) -> None:
+        raw.dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+
     def _checkpoint_name(self) -> str:
         return str(self.checkpoint_path)
 
@@ -419,6 +440,8 @@ class AuditStore:
         if self._raw is None or self._raw_pid != os.getpid():
             self._raw = self._engine.raw_connection()  # configured by the engine's events
             self._raw_pid = os.getpid()
+            if self._wal is not None:
+                self._backstop(self._raw)
         return self._raw
 
     def _headless(self) -> str:
@@ -601,6 +624,8 @@ class AuditStore:
             if self._log is not None:
                 self._log.close()
             self._turn.close()
+            if self._wal is not None:
+                self._wal.close()
         self._engine.dispose()
 
     def __enter__(self) -> AuditStore:
