@@ -127,3 +127,35 @@ def test_only_a_denial_with_sources_is_remembered(tmp_path: Path) -> None:
     assert kept == [f"{2:032x}"]
     counted = conn.execute("SELECT SUM(decisions), SUM(denials) FROM lacuna_metrics_hourly")
     assert counted.fetchone() == (3, 3)
+
+
+def test_a_group_rolls_up_the_same_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """The same statements through SQLAlchemy on PostgreSQL (``executemany`` of upserts there):
+    the rows equal SQLite's record-by-record ones."""
+    from sqlalchemy import text
+
+    from fixtures_postgres import new_postgres_database
+
+    bodies = _stream(4, 400)
+    one = _database(tmp_path / "one.db")
+    for body in bodies:
+        one.execute("BEGIN")
+        rollup.on_append(one, body)
+        one.execute("COMMIT")
+    engine = create_engine(new_postgres_database(postgres_url))
+    try:
+        rollup.metadata.create_all(engine)
+        rng = random.Random(14)
+        i = 0
+        with engine.connect() as conn:
+            while i < len(bodies):
+                size = rng.choice((1, 3, 8, 30))
+                with conn.begin():
+                    rollup.on_append_many(conn, bodies[i:i + size])
+                i += size
+            got = [sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {t}")).all())
+                   for t in TABLES]
+    finally:
+        engine.dispose()
+    for name, x, y in zip(TABLES, _tables(one), got, strict=True):
+        assert x == y, name
