@@ -159,3 +159,47 @@ def test_a_group_rolls_up_the_same_on_postgresql(tmp_path: Path, postgres_url: s
         engine.dispose()
     for name, x, y in zip(TABLES, _tables(one), got, strict=True):
         assert x == y, name
+
+
+def test_a_group_adds_resolution_minutes_in_the_order_records_one_by_one_do(tmp_path: Path
+                                                                           ) -> None:
+    """One operation resolves two denials of its key, the later-appended one stamped earlier:
+    one by one, their minutes are added in the order the recent denials are read (by time),
+    and the hourly row's float sum depends on that order (the times are chosen so that it
+    does)."""
+
+    def body(i: int, when: str, *, allowed: bool) -> dict[str, Any]:
+        return {"id": f"{i:032x}", "when": when,
+                "who": {"user_id": "u1", "role": "analyst"},
+                "what": {"action": "write" if allowed else "export", "sources": [DATA[0]],
+                         "destination": ("/governed/ws/fixed.csv" if allowed
+                                         else "/home/u1/Downloads/x.csv")},
+                "decision": {"allowed": allowed, "policy_id": "P-EXPORT",
+                             "policies": [{"package": "lacuna.export", "id": "P-EXPORT"}]}}
+
+    first = [body(0, "2026-11-03T09:03:45.696000+00:00", allowed=False),
+             body(1, "2026-11-03T09:08:06.809174+00:00", allowed=True)]
+    group = [body(2, "2026-11-03T09:13:05.980824+00:00", allowed=False),
+             body(3, "2026-11-03T09:12:31.100071+00:00", allowed=False),  # stamped earlier
+             body(4, "2026-11-03T09:16:28.369345+00:00", allowed=True)]
+    one, grouped = _database(tmp_path / "one.db"), _database(tmp_path / "grouped.db")
+    for conn, many in ((one, False), (grouped, True)):
+        for bodies in (first, group):
+            conn.execute("BEGIN")
+            if many:
+                rollup.on_append_many(conn, bodies)
+            else:
+                for b in bodies:
+                    rollup.on_append(conn, b)
+            conn.execute("COMMIT")
+    query = "SELECT resolved, resolution_minutes FROM lacuna_metrics_hourly"
+    assert one.execute(query).fetchall() == grouped.execute(query).fetchall()
+    [(resolved, minutes)] = one.execute(query).fetchall()
+    assert resolved == 3
+
+    def gap(a: dict[str, Any], b: dict[str, Any]) -> float:
+        return (datetime.fromisoformat(b["when"]) - datetime.fromisoformat(a["when"])
+                ).total_seconds() / 60
+
+    m0, m2, m3 = gap(first[0], first[1]), gap(group[0], group[2]), gap(group[1], group[2])
+    assert minutes == (m0 + m3) + m2 != (m0 + m2) + m3  # the earlier-stamped denial first

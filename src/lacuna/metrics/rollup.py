@@ -384,6 +384,9 @@ class _Group:
         mine = self.recent.get(d.user, [])
         known = [p for p in mine if p.fact.when >= cut
                  and not set(p.fact.sources).isdisjoint(d.sources)] if d.sources else []
+        # in the order the one-record path reads them (ORDER BY at, ties as inserted: the
+        # stored ones before the group's own), which is the order their minutes are added in
+        known.sort(key=lambda p: p.fact.when)
         change = delta(d, k, known)
         row = self.hours.setdefault((change.hour, k), _Sums(4))
         row.counts[0] += 1
