@@ -430,7 +430,7 @@ def _decision_body(i: int, moment: datetime) -> dict[str, Any]:
             "why": {"exception_id": None}}
 
 
-def _no_rollup(conn: Any, body: dict[str, Any]) -> None:
+def _no_rollup(conn: Any, bodies: Any) -> None:
     """The append hook switched off (for the comparison only)."""
 
 

@@ -80,10 +80,12 @@ async def _drive(state: Any, token: str, body: bytes, n: int, concurrency: int) 
 
 def _worker(db: str, token: str, args: argparse.Namespace, barrier: Any, out: Any) -> None:
     """One server worker's state on the shared database, driven round by round."""
+    from lacuna.server.collector import settle
     from lacuna.server.settings import ServerSettings
     from lacuna.server.state import build_state
 
     state = build_state(ServerSettings(db=db, scheduler=False))
+    settle()  # as a server worker does once its state is built (lacuna.server.run)
     body = json.dumps({"operation": OPERATION, "record": not args.dry_run}).encode()
     try:
         state.authenticator.authenticate(token)  # cached, as after a first request

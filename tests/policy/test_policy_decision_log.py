@@ -206,3 +206,36 @@ def test_decision_log_sink_from_settings(tmp_path: Path) -> None:
         sink_from_settings({"type": "http"})
     with pytest.raises(ConfigError, match="is not one of"):
         sink_from_settings({"type": "kafka"})
+
+
+def test_decision_log_sql_sink_can_checkpoint_in_the_background(tmp_path: Path) -> None:
+    """As the server runs it: the batches' commits leave copying the WAL back to a thread of
+    their own (lacuna.audit.walcheck), and the rows end up in the database file."""
+    import shutil
+    import sqlite3
+    import time
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    AuditStore(url).close()
+    sink = SqlDecisionLog(url, batch_size=5, flush_interval_s=0.05)
+    sink.checkpoint_in_background()
+    engine = PolicyEngine.from_config(Config(), decision_log=sink)
+    for _ in range(20):
+        engine.decide(read_op())
+    assert sink.flush()
+    wal = sink._wal
+    assert wal is not None
+    deadline = time.monotonic() + 10
+    while True:  # the database file alone (no -wal) holds the rows once they are copied back
+        shutil.copyfile(tmp_path / "audit.db", tmp_path / "alone.db")
+        with sqlite3.connect(tmp_path / "alone.db") as conn:
+            n = conn.execute("SELECT COUNT(*) FROM lacuna_decision_log").fetchone()[0]
+        (tmp_path / "alone.db").unlink()
+        if n == 20 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert n == 20
+    assert wal.runs > 0
+    sink.close()
+    assert wal._thread is None
+    assert len(SqlDecisionLog(url).records(limit=50)) == 20

@@ -65,6 +65,9 @@ class GroupCommit:
     def __init__(self, store: AuditStore, *, max_group: int = 256) -> None:
         self.store = store
         self.max_group = max_group
+        # WAL checkpoints off the commit path: a commit never copies the log while it holds
+        # the writers' turn (lacuna.audit.walcheck)
+        store.checkpoint_in_background()
         self.groups = 0  # transactions committed (for tests and benchmarks)
         self.records = 0
         self._items: deque[_Item] = deque()

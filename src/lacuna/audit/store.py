@@ -66,6 +66,7 @@ from lacuna.audit.schema import (
 )
 from lacuna.audit.turn import Turn
 from lacuna.audit.verify import compare_checkpoint, verify_chain
+from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.errors import AuditError, ConfigError
 from lacuna.model import Decision, Operation, new_id, utcnow
 from lacuna.redact import redact_url
@@ -128,6 +129,7 @@ class AuditStore:
         self._raw: Any = None  # the SQLite append connection, opened on first append
         self._raw_pid = 0
         self._turn = Turn(None if read_only else self.path)  # see turn()
+        self._wal: WalCheckpointer | None = None  # see checkpoint_in_background()
         try:
             if not read_only:
                 self._init_schema()
@@ -311,6 +313,8 @@ class AuditStore:
         with self._lock:
             if self._sqlite:
                 linked = self._append_many_sqlite(prepared, keyring, plain)
+                if self._wal is not None:
+                    self._wal.committed()
             else:
                 linked = self._append_many_sqlalchemy(prepared, keyring, plain)
             self._advance(linked[-1][0], linked[-1][3])
@@ -345,8 +349,7 @@ class AuditStore:
                     linked.append((seq, prev, text, digest))
                     prev = digest
                 conn.executemany(_SQL_INSERT, rows)
-                for body, _ in prepared:
-                    roll_up(conn, body)
+                roll_up(conn, [body for body, _ in prepared])
                 conn.execute(_SQL_UPDATE_HEAD, (seq, prev))
                 conn.execute("COMMIT")
             except BaseException:
@@ -378,8 +381,7 @@ class AuditStore:
                     linked.append((seq, prev, text, digest))
                     prev = digest
                 conn.execute(_INSERT, rows)
-                for body, _ in prepared:
-                    roll_up(conn, body)
+                roll_up(conn, [body for body, _ in prepared])
                 conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": prev})
         except SQLAlchemyError as exc:
             raise AuditError(self._explain(exc, "append to")) from exc
@@ -414,6 +416,23 @@ class AuditStore:
         without SQLite's busy-handler sleeps. Nothing to wait for on other databases."""
         return self._turn.hold()
 
+    def checkpoint_in_background(self) -> None:
+        """Copy the SQLite write-ahead log back into the database on a thread of its own
+        (:mod:`lacuna.audit.walcheck`) instead of inside whichever append's commit crosses
+        SQLite's threshold, while that append holds the writers' turn. The server's group
+        commit asks for it; nothing to do for other databases or a read-only store."""
+        if not self._sqlite or self.path is None or self.read_only:
+            return
+        with self._lock:
+            if self._wal is None:
+                self._wal = WalCheckpointer(self.path)
+                if self._raw is not None and self._raw_pid == os.getpid():
+                    self._backstop(self._raw)
+
+    @staticmethod
+    def _backstop(raw: Any) -> None:
+        raw.dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+
     def _checkpoint_name(self) -> str:
         return str(self.checkpoint_path)
 
@@ -421,6 +440,8 @@ class AuditStore:
         if self._raw is None or self._raw_pid != os.getpid():
             self._raw = self._engine.raw_connection()  # configured by the engine's events
             self._raw_pid = os.getpid()
+            if self._wal is not None:
+                self._backstop(self._raw)
         return self._raw
 
     def _headless(self) -> str:
@@ -603,6 +624,8 @@ class AuditStore:
             if self._log is not None:
                 self._log.close()
             self._turn.close()
+            if self._wal is not None:
+                self._wal.close()
         self._engine.dispose()
 
     def __enter__(self) -> AuditStore:
@@ -615,11 +638,12 @@ class AuditStore:
         return f"AuditStore({self.where!r})"
 
 
-def roll_up(conn: Any, body: dict[str, Any]) -> None:
-    """The metrics' rollups of one appended record, in its transaction (one call per append)."""
-    from lacuna.metrics.rollup import on_append
+def roll_up(conn: Any, bodies: Sequence[dict[str, Any]]) -> None:
+    """The metrics' rollups of one transaction's appended records, in it (one call per group:
+    its statements are per distinct rollup row, not per record)."""
+    from lacuna.metrics.rollup import on_append_many
 
-    on_append(conn, body)
+    on_append_many(conn, bodies)
 
 
 def _as_datetime(value: datetime | str) -> datetime:

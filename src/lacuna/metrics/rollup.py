@@ -191,7 +191,7 @@ class Delta:
     keyed: tuple[tuple[str, Key, float], ...]  # denials of its own key resolved: hour, key, min
     pairs: tuple[tuple[str, Scope, int, float, int], ...]  # hour, scope, resolved, min, tricks
     resolved: tuple[Pending, ...]  # the recent denials this decision resolved (in some scope)
-    keep: bool  # a denial to remember for the next hour
+    keep: bool  # a denial to remember for the next hour (one that a later decision can pair)
 
 
 def delta(d: DecisionFact, k: Key, recent_denials: Sequence[Pending]) -> Delta:
@@ -235,7 +235,9 @@ def delta(d: DecisionFact, k: Key, recent_denials: Sequence[Pending]) -> Delta:
                  assets=tuple((n, covered) for n in sorted(names)), workaround=everywhere,
                  keyed=tuple(keyed),
                  pairs=tuple((h, s, int(v[0]), v[1], int(v[2])) for (h, s), v in rows.items()),
-                 resolved=tuple(touched.values()), keep=not d.allowed and not d.engine_error)
+                 resolved=tuple(touched.values()),
+                 # a denial without sources never pairs (both pairings need a shared source)
+                 keep=not d.allowed and not d.engine_error and bool(d.sources))
 
 
 # -- the append hook ---------------------------------------------------------------------------
@@ -298,49 +300,140 @@ def _resolved_text(p: Pending) -> str:
 
 
 def on_append(conn: Any, body: Mapping[str, Any]) -> None:
-    """Roll up one appended record (decisions only; events are read exactly), inside the
-    append's transaction: ``conn`` is the raw ``sqlite3`` connection or an SQLAlchemy one.
-    For a group of records, call it once per record, in append order, in the one
-    transaction."""
-    if body.get("kind") is not None:
+    """Roll up one appended record: :func:`on_append_many` of a group of one."""
+    on_append_many(conn, [body])
+
+
+def on_append_many(conn: Any, bodies: Sequence[Mapping[str, Any]]) -> None:
+    """Roll up a group of appended records (decisions only; events are read exactly), in
+    append order, inside the group's transaction: ``conn`` is the raw ``sqlite3`` connection or
+    an SQLAlchemy one.
+
+    The rows it leaves are exactly those one :func:`delta` per record, each applied as its own
+    statements, would leave; only the statements are fewer: the group's changes are added up
+    in Python by row (one UPSERT per hour and key, per asset, per pair scope), its remembered
+    denials go in one ``executemany``, and each user's old denials are pruned once. Each user's
+    recent denials are read once for the group and kept in memory while its records are
+    rolled up, as each record would have found them: those of the last hour before it that
+    no earlier record of the group pruned, plus the group's own earlier denials (see
+    :class:`_Group`). Float sums of resolution minutes are added in the same order as record
+    by record (see :class:`_Sums`), so a rebuild gives the same numbers bit for bit."""
+    facts = [fact_from_body(b) for b in bodies if b.get("kind") is None]
+    if not facts:
         return
-    run = _Exec(conn)
-    d = fact_from_body(body)
-    k = key_of(d)
-    since = iso(d.when - WINDOW)
-    # Only a denial that shares a source with ``d`` can be resolved or worked round by it
-    # (compute's definitions all require the overlap), so a decision without sources reads
-    # nothing, and a stored fact whose JSON does not contain one of ``d``'s sources (encoded as
-    # ``_dump`` encodes them) is never parsed: the append stays cheap for a user with many
-    # denials in the window.
-    needles = [json.dumps(s) for s in d.sources]
-    rows = run(_RECENT, {"user": d.user, "since": since}) if needles else []
-    known = [Pending(*_load(f), set(json.loads(done)) if done else set())
-             for _, f, done in rows if any(n in f for n in needles)]
-    _apply(run, d, delta(d, k, known))
-    run(_PRUNE, {"user": d.user, "since": since})
+    group = _Group(_Exec(conn), facts)
+    for d in facts:
+        group.add(d)
+    group.write()
 
 
-def _apply(run: _Exec, d: DecisionFact, change: Delta) -> None:
-    k = change.key
-    cell = {"hour": change.hour, "role": k.role, "policy": k.policy, "tier": k.tier,
+class _Sums:
+    """One rollup row's additions within a group: integer counts summed, float minutes kept
+    in order (the first in the row's UPSERT, any later one in an UPSERT of its own), so the
+    stored float is the one record-by-record UPSERTs give."""
+
+    __slots__ = ("counts", "minutes")
+
+    def __init__(self, width: int) -> None:
+        self.counts = [0] * width
+        self.minutes: list[float] = []
+
+    def rows(self, cell: dict[str, Any], names: Sequence[str]) -> list[dict[str, Any]]:
+        first = {**cell, **dict(zip(names, self.counts, strict=True)),
+                 "minutes": self.minutes[0] if self.minutes else 0.0}
+        zero = dict.fromkeys(names, 0)
+        return [first, *({**cell, **zero, "minutes": m} for m in self.minutes[1:])]
+
+
+_HOUR_COUNTS = ("n", "denied", "resolved", "tricks")
+_PAIR_COUNTS = ("resolved", "tricks")
+
+
+class _Group:
+    """The rollup changes of one group of decisions, gathered in memory, then written."""
+
+    def __init__(self, run: _Exec, facts: Sequence[DecisionFact]) -> None:
+        self.run = run
+        self.hours: dict[tuple[str, Key], _Sums] = {}
+        self.assets: dict[tuple[str, Key, str], int] = {}
+        self.pairs: dict[tuple[str, Scope], _Sums] = {}
+        self.keep: list[dict[str, Any]] = []
+        self.resolved: dict[str, Pending] = {}  # record id -> its denial, resolved texts last
+        self.floor: dict[str, datetime] = {}  # user -> the latest prune cut-off so far
+        self.recent: dict[str, list[Pending]] = {}
+        # Only a denial that shares a source with a decision can be resolved or worked round
+        # by it (compute's definitions all require the overlap): a user's recent denials are
+        # read only when one of the group's decisions has sources, and a stored fact whose
+        # JSON names none of them (encoded as ``_dump`` encodes them) is never parsed.
+        need: dict[str, tuple[datetime, set[str]]] = {}
+        for d in facts:
+            if d.sources:
+                since, names = need.get(d.user, (d.when - WINDOW, set()))
+                need[d.user] = (min(since, d.when - WINDOW), names | set(d.sources))
+        for user, (since, names) in need.items():
+            needles = [json.dumps(s) for s in names]
+            rows = run(_RECENT, {"user": user, "since": iso(since)})
+            self.recent[user] = [Pending(*_load(f), set(json.loads(done)) if done else set())
+                                 for _, f, done in rows if any(n in f for n in needles)]
+
+    def add(self, d: DecisionFact) -> None:
+        k = key_of(d)
+        since = d.when - WINDOW
+        floor = self.floor.get(d.user)
+        cut = since if floor is None or since > floor else floor  # earlier prunes still hold
+        mine = self.recent.get(d.user, [])
+        known = [p for p in mine if p.fact.when >= cut
+                 and not set(p.fact.sources).isdisjoint(d.sources)] if d.sources else []
+        # in the order the one-record path reads them (ORDER BY at, ties as inserted: the
+        # stored ones before the group's own), which is the order their minutes are added in
+        known.sort(key=lambda p: p.fact.when)
+        change = delta(d, k, known)
+        row = self.hours.setdefault((change.hour, k), _Sums(4))
+        row.counts[0] += 1
+        row.counts[1] += change.denied
+        row.counts[3] += change.workaround
+        for h, rk, minutes in change.keyed:
+            target = self.hours.setdefault((h, rk), _Sums(4))
+            target.counts[2] += 1
+            target.minutes.append(minutes)
+        for asset, covered in change.assets:
+            akey = (change.hour, k, asset)
+            self.assets[akey] = max(self.assets.get(akey, 0), int(covered))
+        for h, s, n, minutes, tricks in change.pairs:
+            prow = self.pairs.setdefault((h, s), _Sums(2))
+            prow.counts[0] += n
+            prow.counts[1] += tricks
+            if n:
+                prow.minutes.append(minutes)
+        for p in change.resolved:
+            self.resolved[p.fact.record_id] = p
+        if change.keep:
+            self.keep.append({"id": d.record_id, "user": d.user, "at": iso(d.when),
+                              "fact": _dump(d, k)})
+            self.recent.setdefault(d.user, []).append(Pending(d, k))
+        self.floor[d.user] = since if floor is None or since > floor else floor
+
+    def write(self) -> None:
+        run = self.run
+        run.many(_UPSERT_HOUR, [
+            row for (h, k), sums in self.hours.items()
+            for row in sums.rows(_cell(h, k), _HOUR_COUNTS)])
+        run.many(_UPSERT_ASSET, [{**_cell(h, k), "asset": asset, "covered": covered}
+                                 for (h, k, asset), covered in self.assets.items()])
+        run.many(_UPSERT_PAIR, [
+            row for (h, s), sums in self.pairs.items()
+            for row in sums.rows({"hour": h, "scope": s[0], "role": s[1], "policy": s[2],
+                                  "tier": s[3], "domain": s[4]}, _PAIR_COUNTS)])
+        run.many(_KEEP, self.keep)
+        run.many(_RESOLVE, [{"id": rid, "resolved": _resolved_text(p)}
+                            for rid, p in self.resolved.items()])
+        run.many(_PRUNE, [{"user": user, "since": iso(floor)}
+                          for user, floor in self.floor.items()])
+
+
+def _cell(hour: str, k: Key) -> dict[str, Any]:
+    return {"hour": hour, "role": k.role, "policy": k.policy, "tier": k.tier,
             "domains": k.domains_text}
-    run(_UPSERT_HOUR, {**cell, "n": 1, "denied": int(change.denied), "resolved": 0,
-                       "minutes": 0.0, "tricks": int(change.workaround)})
-    run.many(_UPSERT_HOUR, [
-        {"hour": h, "role": rk.role, "policy": rk.policy, "tier": rk.tier,
-         "domains": rk.domains_text, "n": 0, "denied": 0, "resolved": 1, "minutes": minutes,
-         "tricks": 0} for h, rk, minutes in change.keyed])
-    run.many(_UPSERT_ASSET, [{**cell, "asset": asset, "covered": int(covered)}
-                             for asset, covered in change.assets])
-    run.many(_UPSERT_PAIR, [
-        {"hour": h, "scope": s[0], "role": s[1], "policy": s[2], "tier": s[3], "domain": s[4],
-         "resolved": n, "minutes": minutes, "tricks": tricks}
-        for h, s, n, minutes, tricks in change.pairs])
-    run.many(_RESOLVE, [{"id": p.fact.record_id, "resolved": _resolved_text(p)}
-                        for p in change.resolved])
-    if change.keep:
-        run(_KEEP, {"id": d.record_id, "user": d.user, "at": iso(d.when), "fact": _dump(d, k)})
 
 
 def installed(conn: Connection) -> bool:

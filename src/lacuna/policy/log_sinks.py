@@ -23,6 +23,7 @@ from lacuna.audit import ledger
 from lacuna.audit.record import ORJSON_CANONICAL
 from lacuna.audit.schema import open_state_database, parse_url, sqlite_file
 from lacuna.audit.turn import Turn
+from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
 from lacuna.policy.decision_log import DecisionLogSink
 from lacuna.redact import redact_url
@@ -62,10 +63,12 @@ class SqlDecisionLog(DecisionLogSink):
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._engine = open_state_database(url, metadata)
-        self._checkpoint = ledger.checkpoint_path(sqlite_file(parse_url(url)))
+        self._path = sqlite_file(parse_url(url))
+        self._checkpoint = ledger.checkpoint_path(self._path)
         # Waits its turn with the audit trail's writers (lacuna.audit.turn), not in SQLite's
         # busy handler, and makes them wait on the turn rather than on SQLite.
-        self._turn = Turn(sqlite_file(parse_url(url)))
+        self._turn = Turn(self._path)
+        self._wal: WalCheckpointer | None = None  # see checkpoint_in_background()
         self._migrate()
         # Now, not on the writer thread: the key is the one of this process's LACUNA_HOME as
         # it is when the sink is made (a batch may be written at exit, after it changed).
@@ -95,12 +98,24 @@ class SqlDecisionLog(DecisionLogSink):
             "revision": record_revision(r),
             "body": body_text(r),
         } for r in records]
+        wal = self._wal
         with self._turn.hold(), \
                 self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
                 conn.begin():
+            if wal is not None:  # this pooled connection leaves checkpoints to ``wal``
+                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             serialize(conn, ledger.CHAIN)  # PostgreSQL: the head row may not exist yet
             seq, digest = ledger.append_chained(conn, table, heads, rows, self._keyring)
+        if wal is not None:
+            wal.committed()
         ledger.write_checkpoint(self._checkpoint, seq, digest, self._keyring)
+
+    def checkpoint_in_background(self) -> None:
+        """Copy the SQLite write-ahead log back on a thread of its own, not in the commit of
+        a batch that holds the writers' turn (:mod:`lacuna.audit.walcheck`); the server asks
+        for it. Nothing to do for other databases."""
+        if self._path is not None and self._wal is None:
+            self._wal = WalCheckpointer(self._path)
 
     def records(self, *, limit: int = 100, operation_id: str | None = None,
                 revision: str | None = None) -> list[dict[str, Any]]:
@@ -115,6 +130,8 @@ class SqlDecisionLog(DecisionLogSink):
 
     def _release(self) -> None:
         self._turn.close()
+        if self._wal is not None:
+            self._wal.close()
         self._engine.dispose()
 
 

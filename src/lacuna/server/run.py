@@ -22,11 +22,14 @@ _RESOLVED = "_LACUNA_SERVER_RESOLVED"  # settings handed to worker processes
 def app_from_env() -> FastAPI:
     """The factory uvicorn workers call (settings from the parent, as JSON)."""
     from lacuna.server.app import create_app
+    from lacuna.server.collector import settle
     from lacuna.server.logs import configure_logging
 
     settings = ServerSettings.model_validate(json.loads(os.environ[_RESOLVED]))
     configure_logging(json_lines=settings.log_json)
-    return create_app(settings)
+    app = create_app(settings)
+    settle()  # this worker's start-up heap, built: see lacuna.server.collector
+    return app
 
 
 def run(settings: ServerSettings) -> int:

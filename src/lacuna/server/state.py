@@ -122,6 +122,10 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
     from lacuna.audit.group import GroupCommit
 
     audit_writer = GroupCommit(governor.audit)  # opens (and migrates) the trail now
+    from lacuna.policy.log_sinks import SqlDecisionLog
+
+    if isinstance(engine.decision_log, SqlDecisionLog):  # its WAL checkpoints off its commits
+        engine.decision_log.checkpoint_in_background()
     users = UserStore(governor.config.audit_url)
     oidc = None
     if settings.oidc is not None:
