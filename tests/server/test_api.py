@@ -364,3 +364,23 @@ def test_fast_lane_answers_like_the_routes(app_client) -> None:
     assert c.post("/api/v1/decide", json={"operation": {"action": "fly"}},
                   headers=h).status_code == 422
     assert state.governor.audit.verify().ok
+
+
+def test_the_data_api_logs_the_authenticated_caller_not_the_inputs_say_so(app_client,
+                                                                         monkeypatch) -> None:
+    """An analyst who puts ``lacuna_caller: jane`` into the input cannot make the decision log
+    name a steward as the caller: the authenticated identity is written over it."""
+    from lacuna.policy.decision_log import MemoryDecisionLog
+    from lacuna.policy.inputs import build_input
+
+    sink = MemoryDecisionLog()
+    monkeypatch.setattr(app_client.state.policy_engine, "decision_log", sink)
+    doc = build_input(Operation(action=Action.EXPORT, user=User(id="jane", role="data_steward"),
+                                classification=Classification.from_dict(PII)))
+    for forged in ({**doc, "lacuna_caller": "jane"}, doc):
+        r = app_client.client.post("/v1/data/lacuna/decision/result", json={"input": forged},
+                                   headers=app_client.headers("ana"))
+        assert r.status_code == 200, r.text
+    assert sink.flush()
+    assert [rec["input"]["lacuna_caller"] for rec in sink.records] == ["ana", "ana"]
+    sink.close()
