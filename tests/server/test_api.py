@@ -202,6 +202,33 @@ def test_exceptions_between_people(app_client) -> None:
     assert client.get(f"/api/v1/exceptions/{exc['id']}", headers=h("ana")).status_code == 404
 
 
+def test_a_grant_for_a_source_does_not_cover_an_operation_that_names_none(app_client) -> None:
+    """A client that leaves ``sources`` out cannot use a grant given for customers.csv's data:
+    data of unknown origin is not data the steward approved."""
+    client, h = app_client.client, app_client.headers
+    dest = _op(app_client, "DOWNLOADS/sourced.csv")["destination"]
+    r = client.post("/api/v1/exceptions", json={
+        "destination": dest, "source": "customers.csv", "purpose": "Board Q4 presentation",
+        "approver": "joe", "duration_hours": 2}, headers=h("ana"))
+    assert r.status_code == 201, r.text
+    exc = r.json()
+    assert exc["sources"] == ["customers.csv"]
+    assert client.post(f"/api/v1/exceptions/{exc['id']}/approve", json={},
+                       headers=h("joe")).status_code == 200
+
+    def decide(sources: list[dict[str, Any]]) -> dict[str, Any]:
+        op = _op(app_client, dest, exception_id=exc["id"], sources=sources)
+        answer = client.post("/api/v1/decide", json={"operation": op}, headers=h("ana"))
+        assert answer.status_code == 200, answer.text
+        decision: dict[str, Any] = answer.json()["decision"]
+        return decision
+
+    assert decide([{"name": "customers.csv"}])["allowed"] is True
+    unknown = decide([])
+    assert unknown["allowed"] is False
+    assert any("origin is unknown" in w for w in unknown["why"]), unknown["why"]
+
+
 def test_audit_search_and_verify(app_client) -> None:
     _a_denial_and_a_401(app_client)
     client, h = app_client.client, app_client.headers
