@@ -92,8 +92,16 @@ def test_duckdb_copy_and_relation_writes_are_decided(folder: Path) -> None:
         with pytest.raises(GovernanceViolation):
             con.execute(f"COPY (SELECT email FROM '{folder / 'customers.csv'}') "
                         f"TO '{folder / 'copy.csv'}'")
+        with pytest.raises(GovernanceViolation):  # executemany runs the statement too
+            con.executemany(f"COPY (SELECT email FROM '{folder / 'customers.csv'}') "
+                            f"TO '{folder / 'many.csv'}'", [[]])
+        with pytest.raises(GovernanceViolation):
+            duckdb.executemany(f"COPY (SELECT email FROM '{folder / 'customers.csv'}') "
+                               f"TO '{folder / 'many2.csv'}'", [[]])
         assert not (folder / "r.csv").exists()
         assert not (folder / "copy.csv").exists()
+        assert not (folder / "many.csv").exists()
+        assert not (folder / "many2.csv").exists()
         frame = rel.df()
         assert frame.lacuna_classification.tier.value == "PROPRIETARY"
         del customers

@@ -1,5 +1,6 @@
-"""DuckDB's Python API under the pipeline: ``duckdb.sql``/``execute``/``query`` and a
-connection's ``sql``/``execute``/``query``, relations' writes and conversions.
+"""DuckDB's Python API under the pipeline: ``duckdb.sql``/``execute``/``executemany``/``query``
+and a connection's ``sql``/``execute``/``executemany``/``query``, relations' writes and
+conversions.
 
 Each statement is analysed by the SQL governance (:mod:`lacuna.sql.statements`) and classified
 by the one SQL column lineage (:func:`lacuna.lineage.sql.classify_sql`), over a schema built
@@ -177,7 +178,7 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
 
 
 def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> Any:
+                   kwargs: dict[str, Any], *, many: bool = False) -> Any:
     from lacuna.sql.statements import analyse
 
     sql = args[0] if args else kwargs.get("query")
@@ -220,7 +221,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     from lacuna.sql.govern import run_governed
 
     result, _ = run_governed(gov, Database(con, url_of(con), "duckdb"), sql,
-                             args[1] if len(args) > 1 else None, run)
+                             args[1] if len(args) > 1 else None, run, many=many)
     return result
 
 
@@ -240,23 +241,34 @@ def _copy_to(sql: str, file: str | None, to: str) -> str:
     return parsed.sql(dialect="duckdb")
 
 
-def _connection_method(original: Callable[..., Any]) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return _run_statement(self, original, args, kwargs)
+def _connection_method(many: bool) -> Make:
+    """A connection's ``sql``/``query``/``execute``, or (``many``) ``executemany``: one
+    statement run once per parameter set."""
 
-    return method
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return _run_statement(self, original, args, kwargs, many=many)
+
+        return method
+
+    return make
 
 
-def _module_function(original: Callable[..., Any]) -> Callable[..., Any]:
-    def function(*args: Any, **kwargs: Any) -> Any:
-        con = kwargs.get("connection") or duckdb.default_connection()
+def _module_function(many: bool) -> Make:
+    """``duckdb.sql``/``query``/``execute``/``executemany`` on the default connection."""
 
-        def bound(_con: Any, *a: Any, **k: Any) -> Any:
-            return original(*a, **k)
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def function(*args: Any, **kwargs: Any) -> Any:
+            con = kwargs.get("connection") or duckdb.default_connection()
 
-        return _run_statement(con, bound, args, kwargs)
+            def bound(_con: Any, *a: Any, **k: Any) -> Any:
+                return original(*a, **k)
 
-    return function
+            return _run_statement(con, bound, args, kwargs, many=many)
+
+        return function
+
+    return make
 
 
 def _reader(method: str, on_connection: bool) -> Make:
@@ -362,9 +374,10 @@ def _from_user_scope(raw: Callable[..., Any]) -> Callable[..., Any]:
 def _hooks() -> list[Hook]:
     con, rel = duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation
     specs: list[tuple[Any, str, Make, Action]] = []
-    for name in ("sql", "query", "execute"):
-        specs.append((con, name, _connection_method, Action.READ))
-        specs.append((duckdb, name, _module_function, Action.READ))
+    for name in ("sql", "query", "execute", "executemany"):
+        many = name == "executemany"
+        specs.append((con, name, _connection_method(many), Action.READ))
+        specs.append((duckdb, name, _module_function(many), Action.READ))
     for name in ("read_csv", "read_parquet", "read_json"):
         specs.append((con, name, _reader(f"duckdb.{name}", True), Action.READ))
         specs.append((duckdb, name, _reader(f"duckdb.{name}", False), Action.READ))
@@ -376,7 +389,7 @@ def _hooks() -> list[Hook]:
         specs.append((rel, name, _converter("other"), Action.TRANSFORM))
     for name in ("filter", "order", "limit", "project", "select", "distinct"):
         specs.append((rel, name, _inheriting, Action.TRANSFORM))
-    scoped = {"sql", "query", "execute"}
+    scoped = {"sql", "query", "execute", "executemany"}
     return [Hook(owner, name, outer(make),
                  action, f"duckdb.{getattr(owner, '__name__', 'duckdb')}.{name}",
                  via=_from_user_scope if name in scoped else None)
