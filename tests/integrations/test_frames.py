@@ -22,6 +22,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.acero as pac  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 import pyarrow.dataset as pa_ds  # noqa: E402
+import pyarrow.orc as pa_orc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from lacuna.integrations import duckdb as governed_duckdb  # noqa: E402
@@ -74,11 +75,13 @@ def test_pyarrow_writes_are_decided(folder: Path) -> None:
     with lacuna.governed(cfg(folder)):
         customers = pa_csv.read_csv(folder / "customers.csv")
         for write in (lambda: pq.write_table(customers, folder / "c.parquet"),
-                      lambda: pa_csv.write_csv(customers, folder / "c.csv")):
+                      lambda: pa_csv.write_csv(customers, folder / "c.csv"),
+                      lambda: pa_orc.write_table(customers, folder / "c.orc")):
             with pytest.raises(GovernanceViolation):
                 write()
         assert not (folder / "c.parquet").exists()
         assert not (folder / "c.csv").exists()
+        assert not (folder / "c.orc").exists()
 
 
 def test_duckdb_copy_and_relation_writes_are_decided(folder: Path) -> None:
