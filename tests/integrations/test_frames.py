@@ -52,6 +52,13 @@ def test_polars_pii_write_is_denied_and_nothing_written(folder: Path) -> None:
         with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
             renamed.sink_parquet(target)
         assert not target.exists()
+        for serialize in (lambda: customers.serialize(folder / "frame.bin"),  # the data itself
+                          lambda: customers.lazy().serialize(folder / "plan.bin")):
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+                serialize()
+        assert not (folder / "frame.bin").exists()
+        assert not (folder / "plan.bin").exists()
+        assert customers.serialize() is not None  # into memory: not an export
         counts = customers.lazy().group_by("region").agg(pl.len())
         assert governed_polars.classification(counts).tier.value == "INTERNAL"  # k-anonymous
         assert governed_polars.classification(renamed).tier.value == "PROPRIETARY"

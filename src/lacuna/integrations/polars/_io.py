@@ -42,6 +42,9 @@ WRITERS = {
     "write_iceberg": "target", "write_database": "table_name", "write_clipboard": "",
 }
 SINKS = {"sink_csv": "path", "sink_parquet": "path", "sink_ipc": "path", "sink_ndjson": "path"}
+# DataFrame.serialize / LazyFrame.serialize(file): the frame's data (a lazy frame's plan carries
+# the rows of any in-memory frame it starts from) written to a file
+SERIALIZERS = {"serialize": "file"}
 # Not governed (documented): sink_batches / collect_batches hand batches to Python code,
 # which is governed where it writes (pandas, pyarrow, files through the mount).
 EAGER_LIMIT = 200_000  # rows converted whole to pandas to classify an eager read; above: sampled
