@@ -118,6 +118,30 @@ def test_duckdb_copy_and_relation_writes_are_decided(folder: Path) -> None:
     con.close()
 
 
+def test_duckdb_relation_writes_into_tables_are_decided_like_create_table_as(folder: Path
+                                                                            ) -> None:
+    """``rel.create(t)``, ``rel.to_table(t)`` and ``rel.insert_into(t)`` write the relation's rows
+    into a table of the connection's database, as ``CREATE TABLE t AS``/``INSERT … SELECT``
+    do: the same decision (an export to ``duckdb:///<file>#t``), nothing written when denied."""
+    con = duckdb.connect(str(folder / "warehouse.duckdb"))
+    con.execute("CREATE TABLE kept (customer_id BIGINT, email VARCHAR)")
+    with lacuna.governed(cfg(folder)):
+        rel = con.read_csv(str(folder / "customers.csv")).select("customer_id, email")
+        for name, write in (("made", lambda: rel.create("made")),
+                            ("copied", lambda: rel.to_table("copied")),
+                            ("kept", lambda: rel.insert_into("kept"))):
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+                write()
+            op = err.value.decision.operation
+            assert op is not None
+            assert op.destination is not None
+            assert op.destination.uri.endswith(f"warehouse.duckdb#{name}")
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {"kept"}
+    assert con.execute("SELECT count(*) FROM kept").fetchall() == [(0,)]
+    con.close()
+
+
 def test_disable_restores_the_libraries() -> None:
     before = (pl.read_csv, pl.DataFrame.select, pq.write_table, duckdb.DuckDBPyConnection.sql)
     with lacuna.governed():

@@ -19,7 +19,8 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
   ``.pl()``, ``.arrow()`` hand on, and which ``.write_csv/.write_parquet/.to_csv/.to_parquet``
   are decided on before anything is written;
 - ``COPY … TO 'file'`` is an export of the query's classification to the file;
-- ``CREATE TABLE … AS`` / ``INSERT … SELECT`` an export to ``<database URL>#<table>``;
+- ``CREATE TABLE … AS`` / ``INSERT … SELECT`` an export to ``<database URL>#<table>``, and so
+  are a relation's ``create``/``to_table``/``insert_into``;
 - other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement.
 """
 
@@ -52,10 +53,14 @@ def _gov() -> Any:
 
 
 def url_of(con: Any) -> str:
+    """``duckdb:///<file>`` (or ``:memory:``) of a connection's, or a relation's, database."""
+    current = "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
     try:
         with _bypass.bypass(), outermost():
-            rows = con.execute("SELECT path FROM duckdb_databases() "
-                               "WHERE database_name = current_database()").fetchall()
+            if isinstance(con, duckdb.DuckDBPyRelation):  # its connection, through a view
+                rows = con.query("lacuna_relation", current).fetchall()
+            else:
+                rows = con.execute(current).fetchall()
         path = rows[0][0] if rows and rows[0][0] else ":memory:"
     except Exception:
         path = ":memory:"
@@ -324,6 +329,25 @@ def _relation_writer(name: str) -> Make:
     return make
 
 
+def _table_writer(name: str) -> Make:
+    """``rel.create(t)``/``to_table(t)``/``insert_into(t)``: the relation's rows into a table,
+    decided as ``CREATE TABLE t AS``/``INSERT … SELECT`` are (an export to ``<database>#t``)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def write(self: Any, table_name: Any, *args: Any, **kwargs: Any) -> Any:
+            def run(_declaration: Any, to: Any = None) -> Any:
+                with outermost():
+                    return original(self, table_name, *args, **kwargs)
+
+            return govern_write(None, relation_state(self), f"{url_of(self)}#{table_name}", run,
+                                method=f"duckdb.DuckDBPyRelation.{name}",
+                                columns=list(self.columns))
+
+        return write
+
+    return make
+
+
 def _converter(to: str) -> Make:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def convert(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -383,6 +407,8 @@ def _hooks() -> list[Hook]:
         specs.append((duckdb, name, _reader(f"duckdb.{name}", False), Action.READ))
     for name in ("write_csv", "write_parquet", "to_csv", "to_parquet"):
         specs.append((rel, name, _relation_writer(name), Action.EXPORT))
+    for name in ("create", "to_table", "insert_into"):
+        specs.append((rel, name, _table_writer(name), Action.EXPORT))
     for name in ("df", "to_df", "fetchdf"):
         specs.append((rel, name, _converter("pandas"), Action.TRANSFORM))
     for name in ("pl", "arrow", "fetch_arrow_table", "to_arrow_table"):
