@@ -64,6 +64,29 @@ def test_polars_pii_write_is_denied_and_nothing_written(folder: Path) -> None:
         assert governed_polars.classification(renamed).tier.value == "PROPRIETARY"
 
 
+def test_polars_table_format_writes_are_decided_whatever_names_the_table(folder: Path) -> None:
+    """Delta and Iceberg writers, eager and lazy, to a path or to a table object (a
+    ``deltalake.DeltaTable``, named by its ``table_uri``): decided before the table library is
+    even needed (neither is installed here)."""
+
+    class DeltaTable:  # what polars accepts besides a path: a table object
+        table_uri = str(folder / "delta_object")
+
+    with lacuna.governed(cfg(folder)):
+        customers = pl.read_csv(folder / "customers.csv")
+        writes = {
+            "write_delta path": lambda: customers.write_delta(folder / "delta"),
+            "write_delta object": lambda: customers.write_delta(DeltaTable()),
+            "sink_delta": lambda: customers.lazy().sink_delta(folder / "delta_lazy"),
+            "sink_iceberg": lambda: customers.lazy().sink_iceberg("db.customers",
+                                                                  mode="append"),
+        }
+        for name, write in writes.items():
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+                write()
+            assert not any(p.name.startswith("delta") for p in folder.iterdir()), name
+
+
 def test_classification_crosses_conversions(folder: Path) -> None:
     with lacuna.governed(cfg(folder)):
         customers = pl.read_csv(folder / "customers.csv")
