@@ -58,7 +58,8 @@ def url_of(con: Any) -> str:
     try:
         with _bypass.bypass(), outermost():
             if isinstance(con, duckdb.DuckDBPyRelation):  # its connection, through a view
-                rows = con.query("lacuna_relation", current).fetchall()
+                found = con.query("lacuna_relation", current)
+                rows = found.fetchall() if found is not None else []
             else:
                 rows = con.execute(current).fetchall()
         path = rows[0][0] if rows and rows[0][0] else ":memory:"
@@ -335,7 +336,7 @@ def _table_writer(name: str) -> Make:
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def write(self: Any, table_name: Any, *args: Any, **kwargs: Any) -> Any:
-            def run(_declaration: Any, to: Any = None) -> Any:
+            def run(_declaration: Any, _to: Any = None) -> Any:  # a table: never a sealed file
                 with outermost():
                     return original(self, table_name, *args, **kwargs)
 
