@@ -281,6 +281,36 @@ def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
                        headers=h("jane")).status_code == 400
 
 
+def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client) -> None:
+    """A run is its user's: another caller who reuses its runId can neither replace the recorded
+    run (409, the record unchanged) nor slip events into it while it is still open."""
+    client, h = app_client.client, app_client.headers
+    run = "9b1d7c1e-2f4a-4c7e-8d55-0e6f3a2b1c0d"
+    base = {"producer": "https://example.com/airflow", "schemaURL":
+            "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": run}, "job": {"namespace": "airflow", "name": "stewards_job"},
+            "inputs": [{"namespace": "file", "name": "/data/raw.csv"}],
+            "outputs": [{"namespace": "file", "name": "/data/steward.parquet"}]}
+
+    def send(user: str, kind: str, **changes: Any) -> Any:
+        return client.post("/api/v1/lineage", json={
+            **base, "eventType": kind, "eventTime": "2026-12-01T11:00:00Z", **changes},
+            headers=h(user))
+
+    assert send("jane", "START").status_code == 201
+    injected = [{"namespace": "file", "name": "/data/ana_injected.csv"}]
+    assert send("ana", "RUNNING", outputs=injected).status_code == 201  # ana's own pending run
+    assert send("jane", "COMPLETE").status_code == 201
+    replaced = send("ana", "COMPLETE", outputs=[{"namespace": "file", "name": "/data/x.csv"}])
+    assert replaced.status_code == 409, replaced.text
+    assert "jane" in replaced.json()["detail"]
+    recorded = app_client.state.governor.lineage_store.get_run(run)
+    assert recorded is not None
+    assert recorded.user_id == "jane"
+    assert [str(v.dataset.name) for v in recorded.outputs] == ["/data/steward.parquet"]
+    assert send("jane", "COMPLETE").status_code == 201  # its own user may record it again
+
+
 def test_request_size_limit(app_client) -> None:
     big = {"columns": {"c": ["x" * 1000] * 100}}  # ~100 KB > the 64 KiB limit
     r = app_client.client.post("/api/v1/classify", json=big, headers=app_client.headers("ana"))
