@@ -115,6 +115,25 @@ def test_free_text_keeps_its_lines_for_the_free_text_recognizers(gate):
     assert max(len(piece) for piece in pieces) <= 2048  # what the classifier samples whole
 
 
+def test_keys_that_are_data_are_read_as_data(gate):
+    """``requests.post(url, json=df.set_index("email")["score"].to_dict())``: the e-mails are
+    the JSON object's keys; a form may send them as names without values. Keys are values of
+    the field ``(keys)`` (each once), so they are classified and fingerprinted too."""
+    by_email = json.dumps({e: i for i, e in enumerate(EMAILS)}).encode()
+    assert set(EMAILS) <= set(read_body(by_email, "application/json").fields["(keys)"])
+    nested = read_body(b'{"rows": [{"email": 1}, {"email": 2}]}', "application/json")
+    assert nested.fields["rows.(keys)"] == ("email",)  # once, however many rows
+    form = "&".join(f"{e}=" for e in EMAILS).encode()
+    assert set(EMAILS) <= set(read_body(form, "application/x-www-form-urlencoded").fields[
+        "(keys)"])
+    for body, content_type in ((by_email, "application/json"),
+                               (form, "application/x-www-form-urlencoded")):
+        verdict = gate.check(OutboundRequest(
+            method="POST", url="https://api.external-service.com/v1",
+            headers={"content-type": content_type}, body=body))
+        assert verdict.status == 451, content_type
+
+
 def test_normalise_skips_values_that_match_by_chance():
     assert normalise(" Ana@Example.COM ") == "ana@example.com"
     assert normalise("12") is None

@@ -3,7 +3,8 @@
 :func:`read_body` turns an outbound body (JSON, NDJSON, CSV/TSV, form, multipart, text) into a
 :class:`Payload`: field name → the values sent under it, the shape the value recognizers and the
 fingerprint lookup work on. JSON is flattened by path (``customer.email``; list items share their
-parent's path), CSV by header, forms by key, multipart part by part (a file part by its own
+parent's path; an object's keys, each once, as ``(keys)``: ``{email: score}`` sends e-mails),
+CSV by header, forms by key (a name without a value under ``(keys)``), multipart part by part (a file part by its own
 content type or its file name's extension, a form field by its name), free text as its distinct
 tokens (``text``) and its lines (``lines``, in pieces). Bytes sent are never read as nothing: a
 CSV that is all header is free text, a multipart body without a part under its boundary is
@@ -32,6 +33,7 @@ from lacuna.model import FrozenDict
 MAX_VALUES_PER_FIELD = 100_000  # classification samples far fewer; fingerprints look up these
 LINE_PIECE = 2000  # free text's lines in pieces the classifier reads whole (it cuts at 2,048)
 LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole in the next
+KEYS = "(keys)"  # the field of a JSON object's keys and of form names sent without a value
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 _EXTENSIONS = {
     ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".json": "application/json",
@@ -134,8 +136,11 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
         unreadable.append(f"{prefix or 'the body'}: binary data ({media or 'no content type'})")
         return "unreadable"
     if media == "application/x-www-form-urlencoded":
-        for key, value in parse_qsl(text, keep_blank_values=False):
-            fields.add(_join(prefix, key), value)
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            if value:
+                fields.add(_join(prefix, key), value)
+            else:  # a name sent without a value is what is sent
+                fields.add_once(_join(prefix, KEYS), key)
         return "form"
     if media in ("application/x-ndjson", "application/jsonl", "application/json-seq",
                  "application/x-jsonlines"):
@@ -179,6 +184,7 @@ def _json(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
 def _flatten(fields: _Fields, path: str, data: Any) -> None:
     if isinstance(data, dict):
         for key, value in data.items():
+            fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
             _flatten(fields, _join(path, str(key)), value)
     elif isinstance(data, list):
         for item in data:
