@@ -4,9 +4,9 @@
 :class:`Payload`: field name → the values sent under it, the shape the value recognizers and the
 fingerprint lookup work on. JSON is flattened by path (``customer.email``; list items share their
 parent's path; an object's keys, each once, as ``(keys)``: ``{email: score}`` sends e-mails),
-CSV by header, forms by key (a name without a value under ``(keys)``), multipart part by part (a file part by its own
-content type or its file name's extension, a form field by its name), free text as its distinct
-tokens (``text``) and its lines (``lines``, in pieces). Bytes sent are never read as nothing: a
+CSV by header, forms by key (a name without a value under ``(keys)``), multipart part by part
+(a file part by its own content type or its file name's extension, a form field by its name),
+free text as its distinct tokens (``text``) and its lines (``lines``, in pieces). Bytes sent are never read as nothing: a
 CSV that is all header is free text, a multipart body without a part under its boundary is
 unreadable.
 
