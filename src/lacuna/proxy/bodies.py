@@ -6,9 +6,9 @@ fingerprint lookup work on. JSON is flattened by path (``customer.email``; list 
 parent's path; an object's keys, each once, as ``(keys)``: ``{email: score}`` sends e-mails),
 CSV by header, forms by key (a name without a value under ``(keys)``), multipart part by part
 (a file part by its own content type or its file name's extension, a form field by its name),
-free text as its distinct tokens (``text``) and its lines (``lines``, in pieces). Bytes sent are never read as nothing: a
-CSV that is all header is free text, a multipart body without a part under its boundary is
-unreadable.
+free text as its distinct tokens (``text``) and its lines (``lines``, in pieces). Bytes sent
+are never read as nothing: a CSV that is all header is free text, a multipart body without a
+part under its boundary is unreadable.
 
 A body cut at ``proxy.max_inspect_bytes`` is read as far as it goes: CSV and NDJSON up to the
 last whole line, JSON (which cannot be parsed cut) as text tokens. What cannot be read at all
