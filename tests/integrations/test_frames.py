@@ -22,6 +22,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.acero as pac  # noqa: E402
 import pyarrow.csv as pa_csv  # noqa: E402
 import pyarrow.dataset as pa_ds  # noqa: E402
+import pyarrow.orc as pa_orc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from lacuna.integrations import duckdb as governed_duckdb  # noqa: E402
@@ -51,9 +52,39 @@ def test_polars_pii_write_is_denied_and_nothing_written(folder: Path) -> None:
         with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
             renamed.sink_parquet(target)
         assert not target.exists()
+        for serialize in (lambda: customers.serialize(folder / "frame.bin"),  # the data itself
+                          lambda: customers.lazy().serialize(folder / "plan.bin")):
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+                serialize()
+        assert not (folder / "frame.bin").exists()
+        assert not (folder / "plan.bin").exists()
+        assert customers.serialize() is not None  # into memory: not an export
         counts = customers.lazy().group_by("region").agg(pl.len())
         assert governed_polars.classification(counts).tier.value == "INTERNAL"  # k-anonymous
         assert governed_polars.classification(renamed).tier.value == "PROPRIETARY"
+
+
+def test_polars_table_format_writes_are_decided_whatever_names_the_table(folder: Path) -> None:
+    """Delta and Iceberg writers, eager and lazy, to a path or to a table object (a
+    ``deltalake.DeltaTable``, named by its ``table_uri``): decided before the table library is
+    even needed (neither is installed here)."""
+
+    class DeltaTable:  # what polars accepts besides a path: a table object
+        table_uri = str(folder / "delta_object")
+
+    with lacuna.governed(cfg(folder)):
+        customers = pl.read_csv(folder / "customers.csv")
+        writes = {
+            "write_delta path": lambda: customers.write_delta(folder / "delta"),
+            "write_delta object": lambda: customers.write_delta(DeltaTable()),
+            "sink_delta": lambda: customers.lazy().sink_delta(folder / "delta_lazy"),
+            "sink_iceberg": lambda: customers.lazy().sink_iceberg("db.customers",
+                                                                  mode="append"),
+        }
+        for name, write in writes.items():
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+                write()
+            assert not any(p.name.startswith("delta") for p in folder.iterdir()), name
 
 
 def test_classification_crosses_conversions(folder: Path) -> None:
@@ -74,11 +105,13 @@ def test_pyarrow_writes_are_decided(folder: Path) -> None:
     with lacuna.governed(cfg(folder)):
         customers = pa_csv.read_csv(folder / "customers.csv")
         for write in (lambda: pq.write_table(customers, folder / "c.parquet"),
-                      lambda: pa_csv.write_csv(customers, folder / "c.csv")):
+                      lambda: pa_csv.write_csv(customers, folder / "c.csv"),
+                      lambda: pa_orc.write_table(customers, folder / "c.orc")):
             with pytest.raises(GovernanceViolation):
                 write()
         assert not (folder / "c.parquet").exists()
         assert not (folder / "c.csv").exists()
+        assert not (folder / "c.orc").exists()
 
 
 def test_duckdb_copy_and_relation_writes_are_decided(folder: Path) -> None:
@@ -92,11 +125,43 @@ def test_duckdb_copy_and_relation_writes_are_decided(folder: Path) -> None:
         with pytest.raises(GovernanceViolation):
             con.execute(f"COPY (SELECT email FROM '{folder / 'customers.csv'}') "
                         f"TO '{folder / 'copy.csv'}'")
+        with pytest.raises(GovernanceViolation):  # executemany runs the statement too
+            con.executemany(f"COPY (SELECT email FROM '{folder / 'customers.csv'}') "
+                            f"TO '{folder / 'many.csv'}'", [[]])
+        with pytest.raises(GovernanceViolation):
+            duckdb.executemany(f"COPY (SELECT email FROM '{folder / 'customers.csv'}') "
+                               f"TO '{folder / 'many2.csv'}'", [[]])
         assert not (folder / "r.csv").exists()
         assert not (folder / "copy.csv").exists()
+        assert not (folder / "many.csv").exists()
+        assert not (folder / "many2.csv").exists()
         frame = rel.df()
         assert frame.lacuna_classification.tier.value == "PROPRIETARY"
         del customers
+    con.close()
+
+
+def test_duckdb_relation_writes_into_tables_are_decided_like_create_table_as(folder: Path
+                                                                            ) -> None:
+    """``rel.create(t)``, ``rel.to_table(t)`` and ``rel.insert_into(t)`` write the relation's rows
+    into a table of the connection's database, as ``CREATE TABLE t AS``/``INSERT … SELECT``
+    do: the same decision (an export to ``duckdb:///<file>#t``), nothing written when denied."""
+    con = duckdb.connect(str(folder / "warehouse.duckdb"))
+    con.execute("CREATE TABLE kept (customer_id BIGINT, email VARCHAR)")
+    with lacuna.governed(cfg(folder)):
+        rel = con.read_csv(str(folder / "customers.csv")).select("customer_id, email")
+        for name, write in (("made", lambda: rel.create("made")),
+                            ("copied", lambda: rel.to_table("copied")),
+                            ("kept", lambda: rel.insert_into("kept"))):
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+                write()
+            op = err.value.decision.operation
+            assert op is not None
+            assert op.destination is not None
+            assert op.destination.uri.endswith(f"warehouse.duckdb#{name}")
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {"kept"}
+    assert con.execute("SELECT count(*) FROM kept").fetchall() == [(0,)]
     con.close()
 
 

@@ -75,6 +75,65 @@ def test_binary_is_unreadable():
     assert not p.fields
 
 
+EMAILS = [f"user{i}@example.com" for i in range(20)]
+
+
+def test_a_body_read_as_no_fields_is_not_empty():
+    """Bytes were sent, so something is decided: a CSV that is all header, or a multipart body
+    whose parts are not under the boundary its header names, is read as text (or is unreadable),
+    never as a body that carries nothing."""
+    header_only = read_body(",".join(EMAILS).encode(), "text/csv")
+    assert set(EMAILS) <= set(header_only.fields["text"])
+    multi = (b'--b2\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\n'
+             + CSV + b"\r\n--b2--\r\n")
+    wrong = read_body(multi, "multipart/form-data; boundary=b1")
+    assert wrong.unreadable
+    assert read_body(b"--b1--\r\n", "multipart/form-data; boundary=b1").unreadable == ()
+
+
+def test_free_text_keeps_its_lines_for_the_free_text_recognizers(gate):
+    """Prose with an e-mail in each sentence: as tokens the e-mails are a few values among
+    many words; its lines let the recognizers find e-mails inside text, as in a JSON string.
+    Markup (XML) repeats its tags: each token counts once."""
+    prose = " ".join(f"Customer {e} ordered item {i} yesterday." for i, e in enumerate(EMAILS))
+    p = read_body(prose.encode(), "text/plain")
+    assert p.fields["lines"] == (prose,)
+    refused = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/v1",
+                                         headers={"content-type": "text/plain"},
+                                         body=prose.encode()))
+    assert not refused.forward
+    assert refused.status == 451
+    xml = "<rows>" + "".join(f"<row><email>{e}</email></row>" for e in EMAILS) + "</rows>"
+    assert read_body(xml.encode(), "application/xml").fields["text"].count("email") == 1
+    markup = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/v1",
+                                        headers={"content-type": "application/xml"},
+                                        body=xml.encode()))
+    assert markup.status == 451  # the tags, once each, no longer outnumber the e-mails
+    long_line = ("word " * 1000 + EMAILS[0] + " " + "word " * 1000).encode()
+    pieces = read_body(long_line, "text/plain").fields["lines"]
+    assert any(EMAILS[0] in piece for piece in pieces)
+    assert max(len(piece) for piece in pieces) <= 2048  # what the classifier samples whole
+
+
+def test_keys_that_are_data_are_read_as_data(gate):
+    """``requests.post(url, json=df.set_index("email")["score"].to_dict())``: the e-mails are
+    the JSON object's keys; a form may send them as names without values. Keys are values of
+    the field ``(keys)`` (each once), so they are classified and fingerprinted too."""
+    by_email = json.dumps({e: i for i, e in enumerate(EMAILS)}).encode()
+    assert set(EMAILS) <= set(read_body(by_email, "application/json").fields["(keys)"])
+    nested = read_body(b'{"rows": [{"email": 1}, {"email": 2}]}', "application/json")
+    assert nested.fields["rows.(keys)"] == ("email",)  # once, however many rows
+    form = "&".join(f"{e}=" for e in EMAILS).encode()
+    assert set(EMAILS) <= set(read_body(form, "application/x-www-form-urlencoded").fields[
+        "(keys)"])
+    for body, content_type in ((by_email, "application/json"),
+                               (form, "application/x-www-form-urlencoded")):
+        verdict = gate.check(OutboundRequest(
+            method="POST", url="https://api.external-service.com/v1",
+            headers={"content-type": content_type}, body=body))
+        assert verdict.status == 451, content_type
+
+
 def test_normalise_skips_values_that_match_by_chance():
     assert normalise(" Ana@Example.COM ") == "ana@example.com"
     assert normalise("12") is None

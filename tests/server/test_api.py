@@ -202,6 +202,33 @@ def test_exceptions_between_people(app_client) -> None:
     assert client.get(f"/api/v1/exceptions/{exc['id']}", headers=h("ana")).status_code == 404
 
 
+def test_a_grant_for_a_source_does_not_cover_an_operation_that_names_none(app_client) -> None:
+    """A client that leaves ``sources`` out cannot use a grant given for customers.csv's data:
+    data of unknown origin is not data the steward approved."""
+    client, h = app_client.client, app_client.headers
+    dest = _op(app_client, "DOWNLOADS/sourced.csv")["destination"]
+    r = client.post("/api/v1/exceptions", json={
+        "destination": dest, "source": "customers.csv", "purpose": "Board Q4 presentation",
+        "approver": "joe", "duration_hours": 2}, headers=h("ana"))
+    assert r.status_code == 201, r.text
+    exc = r.json()
+    assert exc["sources"] == ["customers.csv"]
+    assert client.post(f"/api/v1/exceptions/{exc['id']}/approve", json={},
+                       headers=h("joe")).status_code == 200
+
+    def decide(sources: list[dict[str, Any]]) -> dict[str, Any]:
+        op = _op(app_client, dest, exception_id=exc["id"], sources=sources)
+        answer = client.post("/api/v1/decide", json={"operation": op}, headers=h("ana"))
+        assert answer.status_code == 200, answer.text
+        decision: dict[str, Any] = answer.json()["decision"]
+        return decision
+
+    assert decide([{"name": "customers.csv"}])["allowed"] is True
+    unknown = decide([])
+    assert unknown["allowed"] is False
+    assert any("origin is unknown" in w for w in unknown["why"]), unknown["why"]
+
+
 def test_audit_search_and_verify(app_client) -> None:
     _a_denial_and_a_401(app_client)
     client, h = app_client.client, app_client.headers
@@ -252,6 +279,36 @@ def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
     assert any(r["user"] == "jane" and "/data/joined.parquet" in r["outputs"] for r in runs)
     assert client.post("/api/v1/lineage", json={"eventType": "COMPLETE"},
                        headers=h("jane")).status_code == 400
+
+
+def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client) -> None:
+    """A run is its user's: another caller who reuses its runId can neither replace the recorded
+    run (409, the record unchanged) nor slip events into it while it is still open."""
+    client, h = app_client.client, app_client.headers
+    run = "9b1d7c1e-2f4a-4c7e-8d55-0e6f3a2b1c0d"
+    base = {"producer": "https://example.com/airflow", "schemaURL":
+            "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": run}, "job": {"namespace": "airflow", "name": "stewards_job"},
+            "inputs": [{"namespace": "file", "name": "/data/raw.csv"}],
+            "outputs": [{"namespace": "file", "name": "/data/steward.parquet"}]}
+
+    def send(user: str, kind: str, **changes: Any) -> Any:
+        return client.post("/api/v1/lineage", json={
+            **base, "eventType": kind, "eventTime": "2026-12-01T11:00:00Z", **changes},
+            headers=h(user))
+
+    assert send("jane", "START").status_code == 201
+    injected = [{"namespace": "file", "name": "/data/ana_injected.csv"}]
+    assert send("ana", "RUNNING", outputs=injected).status_code == 201  # ana's own pending run
+    assert send("jane", "COMPLETE").status_code == 201
+    replaced = send("ana", "COMPLETE", outputs=[{"namespace": "file", "name": "/data/x.csv"}])
+    assert replaced.status_code == 409, replaced.text
+    assert "jane" in replaced.json()["detail"]
+    recorded = app_client.state.governor.lineage_store.get_run(run)
+    assert recorded is not None
+    assert recorded.user_id == "jane"
+    assert [str(v.dataset.name) for v in recorded.outputs] == ["/data/steward.parquet"]
+    assert send("jane", "COMPLETE").status_code == 201  # its own user may record it again
 
 
 def test_request_size_limit(app_client) -> None:
@@ -364,3 +421,23 @@ def test_fast_lane_answers_like_the_routes(app_client) -> None:
     assert c.post("/api/v1/decide", json={"operation": {"action": "fly"}},
                   headers=h).status_code == 422
     assert state.governor.audit.verify().ok
+
+
+def test_the_data_api_logs_the_authenticated_caller_not_the_inputs_say_so(app_client,
+                                                                         monkeypatch) -> None:
+    """An analyst who puts ``lacuna_caller: jane`` into the input cannot make the decision log
+    name a steward as the caller: the authenticated identity is written over it."""
+    from lacuna.policy.decision_log import MemoryDecisionLog
+    from lacuna.policy.inputs import build_input
+
+    sink = MemoryDecisionLog()
+    monkeypatch.setattr(app_client.state.policy_engine, "decision_log", sink)
+    doc = build_input(Operation(action=Action.EXPORT, user=User(id="jane", role="data_steward"),
+                                classification=Classification.from_dict(PII)))
+    for forged in ({**doc, "lacuna_caller": "jane"}, doc):
+        r = app_client.client.post("/v1/data/lacuna/decision/result", json={"input": forged},
+                                   headers=app_client.headers("ana"))
+        assert r.status_code == 200, r.text
+    assert sink.flush()
+    assert [rec["input"]["lacuna_caller"] for rec in sink.records] == ["ana", "ana"]
+    sink.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import sqlite3
 import time
@@ -9,6 +12,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from lacuna.errors import ConfigError
@@ -93,6 +97,21 @@ def test_oidc_bearer_tokens(oidc: tuple[OidcVerifier, rsa.RSAPrivateKey], tmp_pa
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(AuthenticationError, match=r"[Ss]ignature"):
         auth.authenticate(_jwt(other))
+    # Forged without the issuer's key: unsigned (alg none), or HMAC-signed with the public key
+    # as the secret (the algorithm-confusion attack), or naming a key the JWKS does not have.
+    body = jwt.decode(_jwt(key), options={"verify_signature": False})
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    unsigned = jwt.encode(body, None, algorithm="none", headers={"kid": "k1"})
+    confused = ".".join([
+        *(base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+          for part in ({"alg": "HS256", "typ": "JWT", "kid": "k1"}, body))])
+    confused += "." + base64.urlsafe_b64encode(hmac.new(
+        public, confused.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    unknown_key = jwt.encode(body, key, algorithm="RS256", headers={"kid": "k9"})
+    for forged in (unsigned, confused, unknown_key):
+        with pytest.raises(AuthenticationError, match=r"(?i)rejected|algorithm|no key"):
+            auth.authenticate(forged)
 
 
 def test_a_bad_jwks_file_fails_at_start(tmp_path: Path) -> None:

@@ -134,6 +134,12 @@ class ExceptionRequest:
                 f"exception {self.id} covers the destination {self.destination}, "
                 f"not {normalize_target(target) if target else 'this one'}",
             )
+        if self.sources and not operation.sources:  # unknown data is not the granted data
+            return (
+                False,
+                f"exception {self.id} covers data from {', '.join(self.sources)}; this "
+                "operation names no source, so its data's origin is unknown",
+            )
         if self.sources:
             other = [s.name for s in operation.sources
                      if not any(same_source(s.name, mine) for mine in self.sources)]

@@ -3,8 +3,12 @@
 :func:`read_body` turns an outbound body (JSON, NDJSON, CSV/TSV, form, multipart, text) into a
 :class:`Payload`: field name → the values sent under it, the shape the value recognizers and the
 fingerprint lookup work on. JSON is flattened by path (``customer.email``; list items share their
-parent's path), CSV by header, forms by key, multipart part by part (a file part by its own
-content type or its file name's extension, a form field by its name).
+parent's path; an object's keys, each once, as ``(keys)``: ``{email: score}`` sends e-mails),
+CSV by header, forms by key (a name without a value under ``(keys)``), multipart part by part
+(a file part by its own content type or its file name's extension, a form field by its name),
+free text as its distinct tokens (``text``) and its lines (``lines``, in pieces). Bytes sent
+are never read as nothing: a CSV that is all header is free text, a multipart body without a
+part under its boundary is unreadable.
 
 A body cut at ``proxy.max_inspect_bytes`` is read as far as it goes: CSV and NDJSON up to the
 last whole line, JSON (which cannot be parsed cut) as text tokens. What cannot be read at all
@@ -27,6 +31,9 @@ from urllib.parse import parse_qsl
 from lacuna.model import FrozenDict
 
 MAX_VALUES_PER_FIELD = 100_000  # classification samples far fewer; fingerprints look up these
+LINE_PIECE = 2000  # free text's lines in pieces the classifier reads whole (it cuts at 2,048)
+LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole in the next
+KEYS = "(keys)"  # the field of a JSON object's keys and of form names sent without a value
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 _EXTENSIONS = {
     ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".json": "application/json",
@@ -51,6 +58,7 @@ class Payload:
 class _Fields:
     def __init__(self) -> None:
         self.data: dict[str, list[str]] = {}
+        self.seen: dict[str, set[str]] = {}  # the tokens of free text already added, by field
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
@@ -59,6 +67,14 @@ class _Fields:
         values = self.data.setdefault(name or "$", [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
+
+    def add_once(self, name: str, value: str) -> None:
+        """A token of free text, once per field: words and markup repeat, so counting each
+        would drown the few e-mails or card numbers among them."""
+        seen = self.seen.setdefault(name, set())
+        if value not in seen:
+            seen.add(value)
+            self.add(name, value)
 
     def payload(self, fmt: str, truncated: bool, unreadable: list[str]) -> Payload:
         fields = FrozenDict({k: tuple(v) for k, v in self.data.items() if v})
@@ -120,8 +136,11 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
         unreadable.append(f"{prefix or 'the body'}: binary data ({media or 'no content type'})")
         return "unreadable"
     if media == "application/x-www-form-urlencoded":
-        for key, value in parse_qsl(text, keep_blank_values=False):
-            fields.add(_join(prefix, key), value)
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            if value:
+                fields.add(_join(prefix, key), value)
+            else:  # a name sent without a value is what is sent
+                fields.add_once(_join(prefix, KEYS), key)
         return "form"
     if media in ("application/x-ndjson", "application/jsonl", "application/json-seq",
                  "application/x-jsonlines"):
@@ -165,6 +184,7 @@ def _json(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
 def _flatten(fields: _Fields, path: str, data: Any) -> None:
     if isinstance(data, dict):
         for key, value in data.items():
+            fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
             _flatten(fields, _join(path, str(key)), value)
     elif isinstance(data, list):
         for item in data:
@@ -200,9 +220,14 @@ def _csv(fields: _Fields, prefix: str, text: str, truncated: bool, delimiter: st
     if not header:
         return "csv"
     names = [h.strip() or f"column_{i}" for i, h in enumerate(header)]
+    read = 0
     for row in rows:
+        read += 1
         for name, value in zip(names, row, strict=False):
             fields.add(_join(prefix, name), value.strip())
+    if not read:  # all header: what it sends is that line, read as text
+        _tokens(fields, prefix, text)
+        return "text"
     return "csv"
 
 
@@ -227,9 +252,15 @@ def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
 
 
 def _tokens(fields: _Fields, prefix: str, text: str) -> None:
-    """Free text: one value per token (an e-mail, an id, a card number stays whole)."""
+    """Free text: one value per token (an e-mail, an id, a card number stays whole: what the
+    fingerprints match), and its lines (``lines``, in overlapping pieces the classifier reads
+    whole), where the recognizers find values inside text however many words surround them."""
     for token in _TOKEN.findall(text):
-        fields.add(_join(prefix, "text"), token.strip(".:"))
+        fields.add_once(_join(prefix, "text"), token.strip(".:"))
+    for line in text.splitlines():
+        line = line.strip()
+        for start in range(0, max(len(line) - LINE_OVERLAP, 1), LINE_PIECE - LINE_OVERLAP):
+            fields.add(_join(prefix, "lines"), line[start:start + LINE_PIECE])
 
 
 def _parts(body: bytes, boundary: str) -> Iterator[tuple[dict[str, str], bytes]]:
@@ -252,6 +283,9 @@ def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
                truncated: bool, unreadable: list[str]) -> str:
     if not boundary:
         unreadable.append("a multipart body without a boundary")
+        return "unreadable"
+    if b"--" + boundary.encode("latin-1") not in body:
+        unreadable.append(f"a multipart body without a part under its boundary {boundary!r}")
         return "unreadable"
     for headers, content in _parts(body, boundary):
         _, disposition = _media("x;" + headers.get("content-disposition", "").partition(";")[2])

@@ -67,7 +67,7 @@ def _log(state: ServerState, path: str, input_doc: Any, result: dict[str, Any],
                         reasoning=f"OPA Data API decision for {principal.name}",
                         bundle_revision=str(result.get("revision") or "") or None)
     doc = dict(input_doc) if isinstance(input_doc, dict) else {"input": input_doc}
-    doc.setdefault("lacuna_caller", principal.name)
+    doc["lacuna_caller"] = principal.name  # from the token, over whatever the input claims
     sink.log(DecisionEvent(decision, doc, path.strip("/"), time.time_ns(),
                            int(seconds * 1e9), False, decision_id))
 

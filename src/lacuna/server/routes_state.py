@@ -228,12 +228,13 @@ def lineage_runs(request: Request, _: Auditor, dataset: str | None = None,
 
 
 class _Pending:
-    """OpenLineage events waiting for their run's COMPLETE/FAIL/ABORT (bounded)."""
+    """OpenLineage events waiting for their run's COMPLETE/FAIL/ABORT (bounded), by caller: one
+    caller's events never merge into another's run that has the same runId."""
 
     LIMIT = 10_000
 
     def __init__(self) -> None:
-        self.runs: dict[str, Any] = {}
+        self.runs: dict[str, dict[str, Any]] = {}  # caller -> runId -> events so far
         self.lock = threading.Lock()
 
 
@@ -243,24 +244,31 @@ _pending = _Pending()
 @router.post("/lineage", tags=["lineage"], status_code=201,
              summary="OpenLineage ingest (Marquez-compatible)")
 def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer) -> Response:
-    """One OpenLineage RunEvent, as Marquez takes it. Events of one run are merged by runId;
-    the run is recorded once it has a COMPLETE, FAIL or ABORT event. The run's user is the
-    caller (from the token), not what the event claims."""
+    """One OpenLineage RunEvent, as Marquez takes it. A caller's events of one run are merged
+    by runId; the run is recorded once it has a COMPLETE, FAIL or ABORT event. The run's user
+    is the caller (from the token), not what the event claims, and a run recorded by another
+    user is not replaced (409): lineage is evidence, and one user cannot rewrite another's."""
     from lacuna.lineage.openlineage import EventError, finish, merge_event
 
     gov = state_of(request).governor
     with _pending.lock:
-        if len(_pending.runs) >= _Pending.LIMIT:
-            _pending.runs.pop(next(iter(_pending.runs)))
+        mine = _pending.runs.setdefault(principal.name, {})
+        if sum(len(runs) for runs in _pending.runs.values()) >= _Pending.LIMIT:
+            fullest = max(_pending.runs.values(), key=len)  # a flood evicts its own runs first
+            fullest.pop(next(iter(fullest)))
         try:
-            merge_event(_pending.runs, event, gov.config.classification)
+            merge_event(mine, event, gov.config.classification)
         except (EventError, RecursionError) as exc:
             raise HTTPException(400, f"not a valid OpenLineage event: {exc}") from None
         rid = str((event.get("run") or {}).get("runId") or "")
-        pending = _pending.runs.get(rid)
+        pending = mine.get(rid)
         run = finish(pending) if pending is not None else None
         if run is not None:
-            _pending.runs.pop(rid, None)
+            mine.pop(rid, None)
     if run is not None:
+        earlier = gov.lineage_store.get_run(run.id)
+        if earlier is not None and earlier.user_id != principal.name:
+            raise HTTPException(409, f"run {run.id} was recorded by {earlier.user_id}; only "
+                                     "its own user may record it again (use another runId)")
         gov.lineage_store.record(replace(run, user_id=principal.name, role=principal.role))
     return Response(status_code=201)

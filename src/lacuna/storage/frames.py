@@ -13,7 +13,8 @@ plaintext there:
   .write_dataset``; DuckDB ``write_csv``/``write_parquet``/``to_*``, ``COPY … TO``) write into a
   private scratch folder (:func:`scratch`), then every file they wrote is sealed into the
   governed root (same relative paths) and the scratch folder is removed;
-- table formats that manage their own files (``write_delta``, ``write_iceberg``) are refused.
+- table formats that manage their own files (``write_delta``, ``write_iceberg``, ``sink_delta``,
+  ``sink_iceberg``) are refused.
 
 Reads. A reader given a sealed file (or a folder holding sealed files) first opens each through
 :func:`lacuna.storage.open_governed` (decided and audited before anything is decrypted), then:
@@ -60,6 +61,7 @@ STREAM_WRITERS = frozenset({
 })
 UNSEALABLE_WRITERS = frozenset({
     "polars.DataFrame.write_delta", "polars.DataFrame.write_iceberg",
+    "polars.LazyFrame.sink_delta", "polars.LazyFrame.sink_iceberg",
 })
 STREAM_READERS = frozenset({
     "polars.read_csv", "polars.read_parquet", "polars.read_ipc", "polars.read_json",

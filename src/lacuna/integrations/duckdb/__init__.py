@@ -1,5 +1,6 @@
-"""DuckDB's Python API under the pipeline: ``duckdb.sql``/``execute``/``query`` and a
-connection's ``sql``/``execute``/``query``, relations' writes and conversions.
+"""DuckDB's Python API under the pipeline: ``duckdb.sql``/``execute``/``executemany``/``query``
+and a connection's ``sql``/``execute``/``executemany``/``query``, relations' writes and
+conversions.
 
 Each statement is analysed by the SQL governance (:mod:`lacuna.sql.statements`) and classified
 by the one SQL column lineage (:func:`lacuna.lineage.sql.classify_sql`), over a schema built
@@ -18,7 +19,8 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
   ``.pl()``, ``.arrow()`` hand on, and which ``.write_csv/.write_parquet/.to_csv/.to_parquet``
   are decided on before anything is written;
 - ``COPY … TO 'file'`` is an export of the query's classification to the file;
-- ``CREATE TABLE … AS`` / ``INSERT … SELECT`` an export to ``<database URL>#<table>``;
+- ``CREATE TABLE … AS`` / ``INSERT … SELECT`` an export to ``<database URL>#<table>``, and so
+  are a relation's ``create``/``to_table``/``insert_into``;
 - other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement.
 """
 
@@ -51,10 +53,15 @@ def _gov() -> Any:
 
 
 def url_of(con: Any) -> str:
+    """``duckdb:///<file>`` (or ``:memory:``) of a connection's, or a relation's, database."""
+    current = "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
     try:
         with _bypass.bypass(), outermost():
-            rows = con.execute("SELECT path FROM duckdb_databases() "
-                               "WHERE database_name = current_database()").fetchall()
+            if isinstance(con, duckdb.DuckDBPyRelation):  # its connection, through a view
+                found = con.query("lacuna_relation", current)
+                rows = found.fetchall() if found is not None else []
+            else:
+                rows = con.execute(current).fetchall()
         path = rows[0][0] if rows and rows[0][0] else ":memory:"
     except Exception:
         path = ":memory:"
@@ -177,7 +184,7 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
 
 
 def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> Any:
+                   kwargs: dict[str, Any], *, many: bool = False) -> Any:
     from lacuna.sql.statements import analyse
 
     sql = args[0] if args else kwargs.get("query")
@@ -220,7 +227,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     from lacuna.sql.govern import run_governed
 
     result, _ = run_governed(gov, Database(con, url_of(con), "duckdb"), sql,
-                             args[1] if len(args) > 1 else None, run)
+                             args[1] if len(args) > 1 else None, run, many=many)
     return result
 
 
@@ -240,23 +247,34 @@ def _copy_to(sql: str, file: str | None, to: str) -> str:
     return parsed.sql(dialect="duckdb")
 
 
-def _connection_method(original: Callable[..., Any]) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return _run_statement(self, original, args, kwargs)
+def _connection_method(many: bool) -> Make:
+    """A connection's ``sql``/``query``/``execute``, or (``many``) ``executemany``: one
+    statement run once per parameter set."""
 
-    return method
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return _run_statement(self, original, args, kwargs, many=many)
+
+        return method
+
+    return make
 
 
-def _module_function(original: Callable[..., Any]) -> Callable[..., Any]:
-    def function(*args: Any, **kwargs: Any) -> Any:
-        con = kwargs.get("connection") or duckdb.default_connection()
+def _module_function(many: bool) -> Make:
+    """``duckdb.sql``/``query``/``execute``/``executemany`` on the default connection."""
 
-        def bound(_con: Any, *a: Any, **k: Any) -> Any:
-            return original(*a, **k)
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def function(*args: Any, **kwargs: Any) -> Any:
+            con = kwargs.get("connection") or duckdb.default_connection()
 
-        return _run_statement(con, bound, args, kwargs)
+            def bound(_con: Any, *a: Any, **k: Any) -> Any:
+                return original(*a, **k)
 
-    return function
+            return _run_statement(con, bound, args, kwargs, many=many)
+
+        return function
+
+    return make
 
 
 def _reader(method: str, on_connection: bool) -> Make:
@@ -306,6 +324,25 @@ def _relation_writer(name: str) -> Make:
                                 method=f"duckdb.DuckDBPyRelation.{name}",
                                 columns=list(self.columns), exception_id=exception_id,
                                 purpose=purpose)
+
+        return write
+
+    return make
+
+
+def _table_writer(name: str) -> Make:
+    """``rel.create(t)``/``to_table(t)``/``insert_into(t)``: the relation's rows into a table,
+    decided as ``CREATE TABLE t AS``/``INSERT … SELECT`` are (an export to ``<database>#t``)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def write(self: Any, table_name: Any, *args: Any, **kwargs: Any) -> Any:
+            def run(_declaration: Any, _to: Any = None) -> Any:  # a table: never a sealed file
+                with outermost():
+                    return original(self, table_name, *args, **kwargs)
+
+            return govern_write(None, relation_state(self), f"{url_of(self)}#{table_name}", run,
+                                method=f"duckdb.DuckDBPyRelation.{name}",
+                                columns=list(self.columns))
 
         return write
 
@@ -362,21 +399,24 @@ def _from_user_scope(raw: Callable[..., Any]) -> Callable[..., Any]:
 def _hooks() -> list[Hook]:
     con, rel = duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation
     specs: list[tuple[Any, str, Make, Action]] = []
-    for name in ("sql", "query", "execute"):
-        specs.append((con, name, _connection_method, Action.READ))
-        specs.append((duckdb, name, _module_function, Action.READ))
+    for name in ("sql", "query", "execute", "executemany"):
+        many = name == "executemany"
+        specs.append((con, name, _connection_method(many), Action.READ))
+        specs.append((duckdb, name, _module_function(many), Action.READ))
     for name in ("read_csv", "read_parquet", "read_json"):
         specs.append((con, name, _reader(f"duckdb.{name}", True), Action.READ))
         specs.append((duckdb, name, _reader(f"duckdb.{name}", False), Action.READ))
     for name in ("write_csv", "write_parquet", "to_csv", "to_parquet"):
         specs.append((rel, name, _relation_writer(name), Action.EXPORT))
+    for name in ("create", "to_table", "insert_into"):
+        specs.append((rel, name, _table_writer(name), Action.EXPORT))
     for name in ("df", "to_df", "fetchdf"):
         specs.append((rel, name, _converter("pandas"), Action.TRANSFORM))
     for name in ("pl", "arrow", "fetch_arrow_table", "to_arrow_table"):
         specs.append((rel, name, _converter("other"), Action.TRANSFORM))
     for name in ("filter", "order", "limit", "project", "select", "distinct"):
         specs.append((rel, name, _inheriting, Action.TRANSFORM))
-    scoped = {"sql", "query", "execute"}
+    scoped = {"sql", "query", "execute", "executemany"}
     return [Hook(owner, name, outer(make),
                  action, f"duckdb.{getattr(owner, '__name__', 'duckdb')}.{name}",
                  via=_from_user_scope if name in scoped else None)

@@ -12,9 +12,9 @@ hooks, behind the pandas integration's guard:
   ``Governor.inherit``;
 - ``group_by(...).agg(...)`` (eager and lazy): the aggregation rule, with k-anonymity computed
   over the group keys' values, through ``Governor.inherit``;
-- ``write_*`` and ``sink_*``: decided before anything is written (``GovernanceViolation``
-  with the usual message), lineage recorded, a sidecar for local files, the signed declaration
-  in Parquet metadata;
+- ``write_*``, ``sink_*`` and ``serialize(file)``: decided before anything is written
+  (``GovernanceViolation`` with the usual message), lineage recorded, a sidecar for local
+  files, the signed declaration in Parquet metadata;
 - conversions: ``pl.from_pandas``, ``pl.from_arrow``, ``DataFrame.to_pandas``, ``to_arrow``;
 - every other DataFrame/LazyFrame method that returns a frame: the result keeps its parent's
   state (filters, sorts, ``collect``, ``lazy``); columns it gained are classified from their
@@ -42,7 +42,7 @@ Make = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 _SPECIFIC = frozenset({
     "select", "select_seq", "with_columns", "with_columns_seq", "rename", "join", "join_asof",
-    "join_where", "group_by", "vstack", "to_pandas", "to_arrow", "collect_schema",
+    "join_where", "group_by", "vstack", "to_pandas", "to_arrow", "collect_schema", "serialize",
 })
 
 
@@ -144,6 +144,9 @@ def _hooks() -> list[Hook]:
         add(pl.DataFrame, name, _io.wrap_writer(name, keyword, "DataFrame"), Action.EXPORT)
     for name, keyword in _io.SINKS.items():
         add(pl.LazyFrame, name, _io.wrap_writer(name, keyword, "LazyFrame"), Action.EXPORT)
+    for name, keyword in _io.SERIALIZERS.items():
+        for owner, label in ((pl.DataFrame, "DataFrame"), (pl.LazyFrame, "LazyFrame")):
+            add(owner, name, _io.wrap_writer(name, keyword, label), Action.EXPORT)
     add(pl, "from_pandas", _io.wrap_from_pandas)
     add(pl, "from_arrow", _io.wrap_from_arrow)
     add(pl.DataFrame, "to_pandas", _io.wrap_to_pandas)

@@ -41,7 +41,12 @@ WRITERS = {
     "write_avro": "file", "write_excel": "workbook", "write_delta": "target",
     "write_iceberg": "target", "write_database": "table_name", "write_clipboard": "",
 }
-SINKS = {"sink_csv": "path", "sink_parquet": "path", "sink_ipc": "path", "sink_ndjson": "path"}
+SINKS = {"sink_csv": "path", "sink_parquet": "path", "sink_ipc": "path", "sink_ndjson": "path",
+         "sink_delta": "target", "sink_iceberg": "target"}
+TABLE_WRITERS = ("write_delta", "write_iceberg", "sink_delta", "sink_iceberg")
+# DataFrame.serialize / LazyFrame.serialize(file): the frame's data (a lazy frame's plan carries
+# the rows of any in-memory frame it starts from) written to a file
+SERIALIZERS = {"serialize": "file"}
 # Not governed (documented): sink_batches / collect_batches hand batches to Python code,
 # which is governed where it writes (pandas, pyarrow, files through the mount).
 EAGER_LIMIT = 200_000  # rows converted whole to pandas to classify an eager read; above: sampled
@@ -158,13 +163,15 @@ def _target(name: str, keyword: str, args: tuple[Any, ...], kwargs: dict[str, An
     if name == "write_database":
         return sql_target((args[0] if args else kwargs.get("table_name"),
                            args[1] if len(args) > 1 else kwargs.get("connection")), {})
-    if name == "write_iceberg":
+    if name in ("write_iceberg", "sink_iceberg"):
         return f"iceberg://{_arg(args, kwargs, keyword)}"
     target = _arg(args, kwargs, keyword)
     if target is None:
         return None
     if isinstance(target, str) or hasattr(target, "__fspath__"):
         return target
+    if name in TABLE_WRITERS:  # a table object (deltalake.DeltaTable): never an in-memory write
+        return str(getattr(target, "table_uri", None) or f"delta://{type(target).__name__}")
     return target if isinstance(getattr(target, "name", None), str) else None
 
 
