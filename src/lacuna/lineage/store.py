@@ -82,6 +82,20 @@ _LATEST_VERSION = (
     .order_by(versions.c.id.desc()).limit(1))
 _RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("run_id"))
 
+
+def _latest_of(trusted: bool | None) -> Any:
+    """The newest produced version of one dataset (``namespace``, ``name`` bound at execution),
+    as trusted as asked: built once, as reads that run per decision (lineage.claims) want."""
+    stmt = queries.version_select().where(
+        datasets.c.namespace == bindparam("namespace"), datasets.c.name == bindparam("name"),
+        versions.c.produced.is_(True))
+    if trusted is not None:
+        stmt = stmt.where(versions.c.trusted.is_(trusted))
+    return stmt.order_by(versions.c.id.desc()).limit(1)
+
+
+_LATEST_OF = {trusted: _latest_of(trusted) for trusted in (None, True, False)}
+
 class LineageStore:
     """The lineage store at one SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
 
@@ -298,10 +312,9 @@ class LineageStore:
         """The most recently recorded version of ``dataset`` that existed (read or produced);
         with ``trusted``, only versions Lacuna's pipeline computed (True) or only ingested ones
         (False)."""
-        stmt = queries.versions_of(dataset)
-        if trusted is not None:
-            stmt = stmt.where(versions.c.trusted.is_(trusted))
-        return self._one(stmt.order_by(versions.c.id.desc()))
+        rows = self._read(_LATEST_OF[trusted],
+                          {"namespace": dataset.namespace, "name": dataset.name})
+        return queries.to_version(rows[0]) if rows else None
 
     def by_fingerprint(self, fingerprint: str, *, trusted: bool | None = None
                        ) -> DatasetVersion | None:
@@ -472,10 +485,10 @@ class LineageStore:
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
-    def _read(self, stmt: Any) -> builtins.list[Any]:
+    def _read(self, stmt: Any, params: dict[str, Any] | None = None) -> builtins.list[Any]:
         try:
             with self._transaction(write=False) as conn:
-                return list(conn.execute(stmt).all())
+                return list(conn.execute(stmt, params).all())
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
