@@ -257,3 +257,14 @@ def test_import_from_a_file_gets_the_same_rule(scene: Scene, tmp_path: Path) -> 
     assert stored.classification.tier.value == "PROPRIETARY"
     assert any("tier PUBLIC refused" in r for r in report.refused), report.to_dict()
     assert report.to_dict()["refused"] == report.refused
+    # The command line says so too, and exits 1.
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    path.write_text(path.read_text(encoding="utf-8").replace("r-file", "r-cli"),
+                    encoding="utf-8")
+    out = CliRunner().invoke(app, ["lineage", "import", str(path), "--json", "--db",
+                                   scene.state.governor.config.audit_url])
+    assert out.exit_code == 1, out.output
+    assert any("tier PUBLIC refused" in r for r in json.loads(out.stdout)["refused"])
