@@ -30,7 +30,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from lacuna.lineage.records import DatasetVersion, Run
+from lacuna.lineage.records import DatasetVersion, Run, RunStatus
 from lacuna.lineage.rules import combine, stricter
 from lacuna.model import Classification, Operation, Source, unique
 
@@ -110,7 +110,10 @@ def guard(run: Run, store: LineageStore, config: ClassificationConfig
             version, classification=kept)
 
     inputs = tuple(held(v) for v in run.inputs)
-    outputs = tuple(held(v) for v in run.outputs)
+    # A run that did not succeed produced nothing: its intended outputs are never a dataset's
+    # state (LineageStore.record), so there is nothing to hold them to.
+    produced = run.status is RunStatus.SUCCEEDED
+    outputs = tuple(held(v) for v in run.outputs) if produced else run.outputs
     if not refused:
         return run, ()
     return replace(run, inputs=inputs, outputs=outputs), tuple(unique(refused))
