@@ -5,6 +5,7 @@ pandas (``Table.join``, ``Dataset.join``, ``group_by().aggregate`` reach the hoo
 
 from __future__ import annotations
 
+import json
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -237,6 +238,12 @@ def test_duckdb_in_memory_tables_carry_the_classification(folder: Path) -> None:
         con.execute(f"INSERT INTO regions SELECT email FROM '{customers}'")
         with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
             con.execute(f"COPY regions TO '{folder / 'regions2.csv'}'")
+        with lacuna._bypass.bypass():  # what the table carries: its column, by position
+            (comment,) = con.execute("SELECT comment FROM duckdb_tables() "
+                                     "WHERE table_name = 'regions'").fetchone()
+        carried = json.loads(comment.split(" ", 1)[1])
+        assert carried["tier"] == "PROPRIETARY"
+        assert carried["columns"]["region"]["classification"] == "pii"
         names = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()}
         assert {"t", "regions", "mails"} <= names

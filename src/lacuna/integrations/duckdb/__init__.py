@@ -361,7 +361,6 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
     before: Lacuna writes it as the table's comment, which :func:`classify_table` reads back
     (a comment only adds restrictions), so a later query, ``COPY`` or write of the table is
     decided on it."""
-    from lacuna.lineage.rules import combine
     from lacuna.sql.catalog import Database
     from lacuna.sql.tables import changed, classify_table, comment_text
 
@@ -375,12 +374,36 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
                                 for r in state.lineage.roots()])
     gov.govern(op)
     result = run()
-    carried = state.classification if before is None else combine(
-        [before, state.classification], gov.config.classification)
     with _bypass.bypass(), outermost():
+        carried = state.classification if before is None else _appended(
+            gov, db, table, before, state, method)
         db.comment_on(table, comment_text(carried))
     changed(gov, MEMORY, table)
     return result
+
+
+def _appended(gov: Any, db: Any, table: str, before: Classification, state: DataState,
+              method: str) -> Classification:
+    """What a table holds after rows were added to it: its rows before and the new ones,
+    combined by the governor (a COMBINE step). The new rows' columns go into the table's
+    columns by position; when their number differs (an ``INSERT`` naming some columns), every
+    table column is taken to hold any of them (fail closed)."""
+    from lacuna.lineage.step import Step, StepInput, StepKind
+
+    info = db.table(table)
+    names = [c.name for c in info.columns] if info is not None else list(before.columns)
+    added = list(state.classification.columns)
+    column_map: dict[str, tuple[tuple[int, str], ...]]
+    if len(added) == len(names):
+        column_map = {t: ((0, t), (1, n)) for t, n in zip(names, added, strict=True)}
+    else:
+        column_map = {t: ((0, t), *((1, n) for n in added)) for t in names}
+    held = StepInput(classification=before, lineage=LineageNode(
+        name=f"{MEMORY}#{table}", operation="table"))
+    step = Step(kind=StepKind.COMBINE, operation=method, inputs=(held, StepInput.of(state)),
+                outputs=tuple(names), column_map=column_map)
+    classification: Classification = gov.inherit(step).classification
+    return classification
 
 
 class _ViaRelation:
