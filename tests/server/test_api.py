@@ -260,14 +260,19 @@ def test_audit_record_lookup_by_any_key_answers_not_500(app_client) -> None:
         assert r.status_code == 404, (key, r.status_code, r.text[:200])
         assert "no audit record" in r.json()["detail"]
 
+def _run_event(run: str, job: str, output: str) -> dict[str, Any]:
+    """An OpenLineage run event (its type and time still to add) reading /data/raw.csv."""
+    return {"producer": "https://example.com/airflow", "schemaURL":
+            "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": run}, "job": {"namespace": "airflow", "name": job},
+            "inputs": [{"namespace": "file", "name": "/data/raw.csv"}],
+            "outputs": [{"namespace": "file", "name": output}]}
+
+
 def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
     client, h = app_client.client, app_client.headers
-    run = "3f7c2f5e-8f0a-4d63-9a43-5c5b1c1f0a01"
-    base = {"producer": "https://example.com/airflow", "schemaURL":
-            "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-            "run": {"runId": run}, "job": {"namespace": "airflow", "name": "daily_join"},
-            "inputs": [{"namespace": "file", "name": "/data/raw.csv"}],
-            "outputs": [{"namespace": "file", "name": "/data/joined.parquet"}]}
+    base = _run_event("3f7c2f5e-8f0a-4d63-9a43-5c5b1c1f0a01", "daily_join",
+                      "/data/joined.parquet")
     for kind, when in (("START", "2026-12-01T10:00:00Z"), ("COMPLETE", "2026-12-01T10:05:00Z")):
         r = client.post("/api/v1/lineage", json={**base, "eventType": kind, "eventTime": when},
                         headers=h("jane"))
@@ -286,11 +291,7 @@ def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client)
     run (409, the record unchanged) nor slip events into it while it is still open."""
     client, h = app_client.client, app_client.headers
     run = "9b1d7c1e-2f4a-4c7e-8d55-0e6f3a2b1c0d"
-    base = {"producer": "https://example.com/airflow", "schemaURL":
-            "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-            "run": {"runId": run}, "job": {"namespace": "airflow", "name": "stewards_job"},
-            "inputs": [{"namespace": "file", "name": "/data/raw.csv"}],
-            "outputs": [{"namespace": "file", "name": "/data/steward.parquet"}]}
+    base = _run_event(run, "stewards_job", "/data/steward.parquet")
 
     def send(user: str, kind: str, **changes: Any) -> Any:
         return client.post("/api/v1/lineage", json={

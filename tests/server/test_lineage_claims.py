@@ -119,6 +119,16 @@ def _decide(scene: Scene, user: str, source: Path, claimed: dict[str, Any],
     return decision
 
 
+def _governed_copy(scene: Scene) -> tuple[Path, str | None]:
+    """A copy of the customers file written through Lacuna (so the pipeline knows it), with
+    governance off again, and its content fingerprint."""
+    scene.as_analyst()
+    copy = scene.root / "governed" / "customers_copy.csv"
+    pd.read_csv(scene.root / "customers.csv").to_csv(copy, index=False)
+    lacuna.disable()
+    return copy, file_fingerprint(DatasetRef.of(str(copy)))
+
+
 def test_a_forged_public_facet_does_not_declassify_a_known_file(scene: Scene) -> None:
     root = scene.root
     scene.as_analyst()
@@ -203,11 +213,7 @@ def test_a_steward_cannot_lower_by_ingest_either_but_an_exception_still_works(
     """No declassify route exists, so no role lowers a class by posting lineage; the
     legitimate route past a denial is an exception a steward approves."""
     root = scene.root
-    scene.as_analyst()
-    copy = root / "governed" / "customers_copy.csv"
-    pd.read_csv(root / "customers.csv").to_csv(copy, index=False)
-    lacuna.disable()
-    fp = file_fingerprint(DatasetRef.of(str(copy)))
+    copy, fp = _governed_copy(scene)
     answer = _forge(scene, "jane", copy, fp, "PUBLIC", PUBLIC_FACET_COLUMNS, "r-steward")
     assert answer.json()["refused"]
     pii = {"tier": "PROPRIETARY", "tags": ["PII"], "columns": {
@@ -232,11 +238,7 @@ def test_import_from_a_file_gets_the_same_rule(scene: Scene, tmp_path: Path) -> 
     from lacuna.lineage.ol_import import import_events
 
     root = scene.root
-    scene.as_analyst()
-    copy = root / "governed" / "customers_copy.csv"
-    pd.read_csv(root / "customers.csv").to_csv(copy, index=False)
-    lacuna.disable()
-    fp = file_fingerprint(DatasetRef.of(str(copy)))
+    copy, fp = _governed_copy(scene)
     facet = {"tier": "PUBLIC", "columns": PUBLIC_FACET_COLUMNS, "fingerprint": fp}
     events = [{"eventType": kind, "eventTime": "2026-12-02T10:00:00Z",
                "producer": "https://example.com/evil", "run": {"runId": "r-file"},
