@@ -69,7 +69,7 @@ from lacuna.audit.turn import Turn
 from lacuna.audit.verify import compare_checkpoint, verify_chain
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.errors import AuditError, ConfigError
-from lacuna.model import Decision, Operation, new_id, utcnow
+from lacuna.model import Decision, Operation, ordered_id, utcnow
 from lacuna.redact import redact_url
 from lacuna.signing import Keyring, default_keyring
 from lacuna.state.schema import upgrade as upgrade_state
@@ -297,7 +297,7 @@ class AuditStore:
         recorded_at = utcnow()
         for decision, operation, session in items:
             prepared.append(build_body(decision, operation, session=session,
-                                       record_id=new_id(), seq=0, recorded_at=recorded_at))
+                                       record_id=ordered_id(), seq=0, recorded_at=recorded_at))
         plain = all(plain_float(body["decision"]["eval_ms"]) for body in prepared)
         return self._append_all(prepared, plain=plain, wait=wait)
 
@@ -526,7 +526,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
-        record_id = new_id()
+        record_id = ordered_id()
         body = build_outcome_body(decision, operation, session=session, record_id=record_id,
                                   of=of, error=error, finished_at=utcnow())
         return self._append(body)
@@ -541,7 +541,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
-        return self._append({**body, "id": new_id(), "seq": 0})
+        return self._append({**body, "id": ordered_id(), "seq": 0})
 
     def _append(self, body: dict[str, Any]) -> AuditRecord:
         """Chain, sign and insert one body (its ``seq`` is filled in here), as ``record`` does;
