@@ -670,7 +670,7 @@ class AuditStore:
         return f"AuditStore({self.where!r})"
 
 
-class StoreBusy(Exception):  # noqa: N818 - a signal to retry elsewhere, not a failure
+class StoreBusy(Exception):
     """An append that must not wait found the trail's write lock taken: nothing was written.
 
     Not an :class:`~lacuna.errors.AuditError`: the caller (the group commit on an event loop)
