@@ -264,8 +264,10 @@ _UPSERT_HOUR = (
 _UPSERT_ASSET = (
     "INSERT INTO lacuna_metrics_assets (hour, role, policy, tier, domains, asset, covered) "
     "VALUES (:hour, :role, :policy, :tier, :domains, :asset, :covered) ON CONFLICT (hour, "
-    "role, policy, tier, domains, asset) DO UPDATE SET covered = CASE WHEN excluded.covered > "
-    "lacuna_metrics_assets.covered THEN excluded.covered ELSE lacuna_metrics_assets.covered END")
+    "role, policy, tier, domains, asset) DO UPDATE SET covered = excluded.covered "
+    # max(stored, new) without touching a row that already holds it: no page of the table
+    # or its two indexes is written again (the usual case, one asset seen all hour)
+    "WHERE excluded.covered > lacuna_metrics_assets.covered")
 _UPSERT_PAIR = (
     "INSERT INTO lacuna_metrics_pairs (hour, scope, role, policy, tier, domain, resolved, "
     "resolution_minutes, workarounds) VALUES (:hour, :scope, :role, :policy, :tier, :domain, "
