@@ -1,7 +1,7 @@
 # The two commands: `make serve` runs Lacuna's main job (the server on the demo data) on its
-# embedded defaults (`make demo` runs the same scenario in the terminal);
-# `make test` runs the whole test suite (what .ci/run runs). Both set everything up first;
-# the tests also install the `embeddings` extra, so classifier layer 2 is tested for real.
+# embedded defaults, installing only Lacuna itself; `make test` runs the whole test suite (what
+# .ci/run runs) and installs what the tests drive for real (the dev and embeddings extras,
+# Chromium, PostgreSQL, fuse3, dbt). `make demo` runs the seed's scenario in the terminal.
 .PHONY: setup serve demo test bench lint
 
 setup:
@@ -21,8 +21,10 @@ test:
 	@LACUNA_EXTRAS=dev,embeddings bash scripts/setup.sh
 	.venv/bin/python -m pytest -q -n auto --dist loadgroup
 
-lint: setup
+lint:
+	@LACUNA_EXTRAS=dev bash scripts/setup.sh
 	.venv/bin/ruff check src tests benchmarks
 
-bench: setup
+bench:
+	@LACUNA_EXTRAS=dev bash scripts/setup.sh
 	.venv/bin/python benchmarks/run_all.py

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install Lacuna with the extras named in $LACUNA_EXTRAS (default: dev).
+# Create .venv and install Lacuna with the extras named in $LACUNA_EXTRAS (default: none, which is
+# all the main command `make serve` needs; `make test` asks for dev,embeddings).
 # Idempotent: it re-installs only when pyproject.toml or the extras changed (about a second
 # otherwise). With the `embeddings` extra, torch is pinned to its CPU build in the same pip run:
 # the plain `torch` requirement would pull several GB of CUDA packages on a machine without a GPU.
@@ -14,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-EXTRAS="${LACUNA_EXTRAS:-dev}"
+EXTRAS="${LACUNA_EXTRAS:-}"
 dev=0
 [[ ",$EXTRAS," == *",dev,"* ]] && dev=1
 
@@ -32,7 +33,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
-stamp=".venv/.lacuna-installed-${EXTRAS//,/-}"
+stamp=".venv/.lacuna-installed${EXTRAS:+-${EXTRAS//,/-}}"
+target="."
+[ -n "$EXTRAS" ] && target=".[$EXTRAS]"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # one pip run, so one resolution: torch's CPU build (the one this machine kind provides) is
   # pinned in the same run as the project, so the extra's plain `torch` cannot pull CUDA
@@ -40,7 +43,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   if [[ ",$EXTRAS," == *",embeddings,"* ]] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
     torch_cpu=("torch==2.13.0")
   fi
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check "${torch_cpu[@]}" -e ".[$EXTRAS]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "${torch_cpu[@]}" -e "$target"
   touch "$stamp"
 fi
 

@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from lacuna.classify import ClassifySettings
     from lacuna.classify.filecache import FileClassificationCache
     from lacuna.exceptions import ExceptionStore
-    from lacuna.lineage.recording import Produced
-    from lacuna.lineage.records import DatasetVersion, Run
+    from lacuna.lineage.recording import Produced, Restored
+    from lacuna.lineage.records import Run
     from lacuna.lineage.state import LineageNode
     from lacuna.lineage.step import Step, StepResult
     from lacuna.lineage.store import LineageStore
@@ -257,11 +257,8 @@ class Governor:
             result = self.merge_declared(trusted.classification, inferred, where=trusted.where)
         elif not declarations and name:
             restored = self._restore_from_store(name)
-            if restored is not None:  # the store knows this exact content: it wrote it
-                version, run_id = restored
-                where = f"the lineage store ({version.dataset.name}, run {run_id})"
-                result = self.merge_declared(version.classification, inferred, where=where)
-                return result, (), run_id
+            if restored is not None:  # the store knows this exact content
+                return self._restored(restored, inferred), (), restored.run_id
         for declaration in declarations:
             if declaration.trusted:
                 continue
@@ -594,10 +591,30 @@ class Governor:
 
         after_run_recorded(run, self.config)  # OpenLineage out: queued, never raises
 
-    def _restore_from_store(self, path: str) -> tuple[DatasetVersion, str] | None:
-        """A file read without a declaration: the classification the store recorded for exactly
-        this content, and the run that produced it (see
-        :func:`lacuna.lineage.recording.restore_declared`). Any failure: None (re-classify)."""
+    def _restored(self, restored: Restored, inferred: Classification) -> Classification:
+        """A read's classification from what the store knows of its content: the version
+        Lacuna's pipeline wrote is a trusted declaration (declared beats inferred); a version
+        ingested from outside only adds restrictions, like an unsigned sidecar."""
+        from lacuna.lineage import sidecar as sc
+
+        result = inferred
+        if restored.version is not None:
+            where = f"the lineage store ({restored.version.dataset.name}, run {restored.run_id})"
+            result = self.merge_declared(restored.version.classification, inferred, where=where)
+        if restored.claimed is not None:
+            where = (f"an ingested lineage record of {restored.claimed.dataset.name} (from "
+                     "outside the pipeline: it may only raise)")
+            result, lowered = sc.restrict(restored.claimed.classification, result,
+                                          self.config.classification, where=where)
+            if lowered:
+                log.warning("%s claims less than the data shows; kept:%s", where,
+                            "".join(f"\n  {line}" for line in lowered))
+        return result
+
+    def _restore_from_store(self, path: str) -> Restored | None:
+        """A file read without a declaration: what the store recorded for exactly this content
+        (see :func:`lacuna.lineage.recording.restore_declared`). Any failure: None
+        (re-classify)."""
         from lacuna.lineage.api import store_exists
         from lacuna.lineage.recording import restore_declared
 

@@ -33,7 +33,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    or_,
+    select,
+    update,
+)
 
 from lacuna.audit.schema import open_state_database
 from lacuna.errors import ConfigError, LacunaError
@@ -56,6 +67,18 @@ users_table = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_at", String(40), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+)
+# The console's signed-in sessions: a session cookie names one row (by the SHA-256 of its random
+# id), checked on every request, so signing out ends that session server-side: a copy of the
+# cookie taken before stops working. Rows past their expiry are dropped as new sessions start.
+sessions_table = Table(
+    "lacuna_console_sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("name", String(128), nullable=False, index=True),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("ended_at", String(40), nullable=True),  # signed out (or ended by an admin)
 )
 
 
@@ -119,6 +142,12 @@ def redact(token: str | None) -> str:
     return f"{token[:4]}…({len(token)} chars)"
 
 
+def _stamp(when: datetime | None = None) -> str:
+    """A UTC time as the sessions table keeps it: one fixed-width ISO form, so that text order
+    is time order on every database."""
+    return (when or datetime.now(UTC)).isoformat(timespec="microseconds")
+
+
 class UserStore:
     """Users, their roles and their API tokens' digests in the state database."""
 
@@ -169,6 +198,7 @@ class UserStore:
         if not done:
             msg = f"no user {name!r}; list them with: lacuna users list"
             raise ConfigError(msg)
+        self.end_sessions(name)  # their console sessions end too, not only their token
 
     def list(self) -> list[tuple[Principal, bool]]:
         """Every user as ``(principal, disabled)``, by name."""
@@ -208,6 +238,53 @@ class UserStore:
             self._cache.clear()
         self._cache[digest] = (principal, time.monotonic() + self.CACHE_S)
         return principal
+
+    # -- console sessions ------------------------------------------------------------------
+
+    def start_session(self, name: str, expires: float) -> str:
+        """A new console session of ``name`` until ``expires`` (epoch seconds): its random id,
+        which only the signed cookie carries (the table keeps its digest). Ended and expired
+        sessions are dropped here, so the table holds only live ones and recent sign-outs."""
+        sid = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        with self._engine.begin() as conn:
+            conn.execute(delete(sessions_table).where(or_(
+                sessions_table.c.expires_at < _stamp(now), sessions_table.c.ended_at.is_not(None))))
+            conn.execute(sessions_table.insert().values(
+                id_sha256=token_digest(sid), name=name, created_at=_stamp(now),
+                expires_at=_stamp(datetime.fromtimestamp(expires, UTC))))
+        return sid
+
+    def session_active(self, sid: str, name: str) -> bool:
+        """Whether console session ``sid`` of ``name`` was started here and has not ended or
+        expired (one indexed read per request: a revoked cookie stops at once, in every
+        worker)."""
+        if not sid:
+            return False
+        with self._engine.connect() as conn:
+            row = conn.execute(select(sessions_table).where(
+                sessions_table.c.id_sha256 == token_digest(sid))).first()
+        return (row is not None and row.name == name and row.ended_at is None
+                and row.expires_at > _stamp())
+
+    def end_session(self, sid: str) -> bool:
+        """End console session ``sid`` (sign-out): every copy of its cookie stops working.
+        Returns whether a live session was ended."""
+        if not sid:
+            return False
+        with self._engine.begin() as conn:
+            done = conn.execute(update(sessions_table).where(
+                sessions_table.c.id_sha256 == token_digest(sid),
+                sessions_table.c.ended_at.is_(None)).values(
+                ended_at=_stamp())).rowcount
+        return bool(done)
+
+    def end_sessions(self, name: str) -> int:
+        """End every console session of ``name`` (the user was disabled); how many were live."""
+        with self._engine.begin() as conn:
+            return int(conn.execute(update(sessions_table).where(
+                sessions_table.c.name == name, sessions_table.c.ended_at.is_(None)).values(
+                ended_at=_stamp())).rowcount or 0)
 
     def close(self) -> None:
         self._engine.dispose()

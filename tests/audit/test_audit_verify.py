@@ -223,3 +223,29 @@ def test_verify_reads_in_batches(
 def test_verify_report_head_is_publishable(full: AuditStore, tmp_path: Path) -> None:
     head = full.verify().head
     assert head == rows(full)[N][2]
+
+
+def test_verify_races_the_first_writer_of_a_new_trail(full: AuditStore, monkeypatch: Any) -> None:
+    """verify() reads the checkpoint before its snapshot. On a brand-new trail the first writer
+    may create the checkpoint and commit records in between: the snapshot then holds records
+    while the checkpoint was read as missing. That is a race, not a deleted checkpoint (seen in
+    tests/reliability's kill -9 run); the same picture with the file really gone is tampering."""
+    import lacuna.audit.store as store_module
+
+    real = store_module.read_checkpoint_file
+    calls: list[Path] = []
+
+    def read_before_the_writer(path: Path) -> Any:
+        calls.append(path)
+        return (False, None) if len(calls) == 1 else real(path)
+
+    monkeypatch.setattr(store_module, "read_checkpoint_file", read_before_the_writer)
+    report = full.verify()
+    assert (report.ok, report.checked, report.problem) == (True, N, ""), report.problem
+    assert f"checkpoint #{N}" in report.checkpoint
+    assert len(calls) == 2
+
+    Path(f"{full.path}.checkpoint").unlink()
+    report = full.verify()
+    assert not report.ok
+    assert "is missing beside a trail of" in report.problem

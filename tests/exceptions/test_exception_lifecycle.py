@@ -343,3 +343,54 @@ def test_cli_show_says_whether_each_file_is_on_disk(governed, monkeypatch):
     flat = " ".join(out.output.split())
     assert f"{written} (plain, analyst_alice): on disk" in flat
     assert f"{failed} (plain, analyst_alice): not on disk (the write failed" in flat
+
+
+def test_sweep_says_a_moved_file_is_missing_not_deleted(governed, as_user, customers):
+    """The user renamed the file written under the exception: the sweep cannot delete what is
+    not at its path, and must not claim it did. It reports it missing (may have been moved),
+    audits that once, keeps the record not deleted, and deletes it if it comes back."""
+    from lacuna.exceptions.report import build
+
+    target = governed / "Downloads" / "board_report.csv"
+    exc = seed_request(target, hours=1)
+    as_user(STEWARD)
+    lacuna.approve_exception(exc.id)
+    as_user("analyst_alice")
+    customers.to_csv(target, exception_id=exc.id, encrypt=True, index=False)
+    moved = governed / "Downloads" / "renamed.csv"
+    target.rename(moved)
+
+    later = utcnow() + timedelta(hours=2)
+    report = lacuna.sweep_exceptions(now=later)
+    assert report.deleted == ()
+    assert report.missing == (str(target),)
+    assert "already deleted" not in str(report)
+    assert f"missing  {target} (not found at its recorded path" in str(report)
+    assert "may have been moved" in str(report)
+    assert moved.exists()  # Lacuna searches nothing: it has no fingerprint of the file
+    store = current().exceptions
+    assert [f.deleted_at for f in store.files(exc.id)] == [None]  # not recorded as deleted
+    history = store.get(exc.id).history
+    assert [h.event for h in history] == ["requested", "approved", "file-missing", "expired"]
+    assert "may have been moved" in (history[2].comment or "")
+    assert "file-deleted" not in events_of(exc.id)
+    assert events_of(exc.id, allowed=False) == ["file-missing"]
+    compliance = build(current())
+    built = compliance.to_dict()
+    files = [f for i in built["exceptions"] if i["id"] == exc.id for f in i["files"]]
+    assert files[0]["deleted_at"] is None
+    assert files[0]["missing_since"] is not None
+    assert built["files_not_deleted"] == 1
+    assert "NOT DELETED (missing at its recorded path since" in compliance.text()
+
+    # Still missing: reported again, audited and noted only once.
+    again = lacuna.sweep_exceptions(now=later)
+    assert again.missing == (str(target),)
+    assert [h.event for h in store.get(exc.id).history].count("file-missing") == 1
+    assert events_of(exc.id).count("file-missing") == 1
+    # Moved back: the next sweep deletes it.
+    moved.rename(target)
+    back = lacuna.sweep_exceptions(now=later)
+    assert back.deleted == (str(target),)
+    assert not target.exists()
+    assert store.files(exc.id)[0].deleted_at is not None

@@ -5,6 +5,7 @@ pandas (``Table.join``, ``Dataset.join``, ``group_by().aggregate`` reach the hoo
 
 from __future__ import annotations
 
+import json
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -162,6 +163,95 @@ def test_duckdb_relation_writes_into_tables_are_decided_like_create_table_as(fol
     tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {"kept"}
     assert con.execute("SELECT count(*) FROM kept").fetchall() == [(0,)]
+    con.close()
+
+
+def test_duckdb_parameters_are_bound_then_decided(folder: Path) -> None:
+    """``COPY (…) TO ?`` and ``read_csv(?)`` with parameters: decided for the file the bound
+    statement reads and writes (positional, ``$1`` and ``$name``; ``executemany`` per set), a
+    policy denial rather than an internal failure; a value Lacuna cannot bind is refused
+    saying so, and nothing is written."""
+    customers, con = str(folder / "customers.csv"), duckdb.connect()
+    with lacuna.governed(cfg(folder)):
+        for sql, params in (
+                ("COPY (SELECT email FROM read_csv(?)) TO ?", [customers, "p1.csv"]),
+                ("COPY (SELECT email FROM read_csv($1)) TO $2 (FORMAT csv)",
+                 [customers, "p2.csv"]),
+                ("COPY (SELECT email FROM read_csv($src)) TO $dst",
+                 {"src": customers, "dst": "p3.csv"})):
+            target = folder / str(params[1] if isinstance(params, list) else params["dst"])
+            bound = [str(folder / p) if p.endswith(".csv") and "/" not in p else p
+                     for p in params] if isinstance(params, list) else {
+                "src": customers, "dst": str(target)}
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+                con.execute(sql, bound)
+            assert err.value.decision.engine_error is None  # a decision, not a failure
+            op = err.value.decision.operation
+            assert op is not None
+            assert op.destination is not None
+            assert op.destination.uri.endswith(str(target))  # the real file, not "?"
+            assert not target.exists()
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.executemany("COPY (SELECT email FROM read_csv(?)) TO ?",
+                            [[customers, str(folder / "m1.csv")]])
+        assert not (folder / "m1.csv").exists()
+        # Allowed: what was written is what was decided (the label names the real file).
+        regions = [str(folder / "r1.csv"), str(folder / "r2.csv")]
+        con.executemany("COPY (SELECT region FROM read_csv(?)) TO ?",
+                        [[customers, r] for r in regions])
+        for r in regions:
+            assert pd.read_csv(r).columns.tolist() == ["region"]
+            assert Path(f"{r}.lacuna.json").exists()
+        with pytest.raises(lacuna.errors.IntegrationError, match="cannot bind a object"):
+            con.execute("COPY (SELECT email FROM read_csv(?)) TO ?", [customers, object()])
+        with pytest.raises(lacuna.errors.IntegrationError, match="has no value"):
+            con.execute("COPY (SELECT email FROM read_csv(?)) TO ?", [customers])
+    con.close()
+
+
+def test_duckdb_in_memory_tables_carry_the_classification(folder: Path) -> None:
+    """A table of an in-memory database is a derived relation, not an export: ``CREATE TABLE
+    AS``, ``INSERT … SELECT`` and ``rel.create`` are allowed there, and the table carries the
+    classification, so reading it back and exporting it is decided as the source would be.
+    Catalog metadata (``information_schema``) holds no data and is readable."""
+    customers, con = str(folder / "customers.csv"), duckdb.connect()
+    with lacuna.governed(cfg(folder)):
+        con.execute(f"CREATE TABLE t AS SELECT * FROM '{customers}'")
+        con.execute("CREATE TABLE regions (region VARCHAR)")
+        con.execute(f"INSERT INTO regions SELECT region FROM '{customers}'")
+        con.read_csv(customers).select("email").create("mails")
+        back = con.sql("SELECT email AS contact FROM t")
+        assert governed_duckdb.classification(back).columns["contact"].classification.value \
+            == "pii"
+        assert "PII" in governed_duckdb.classification(con.sql("SELECT * FROM mails")).tags
+        for leak in (lambda: back.write_csv(str(folder / "leak.csv")),
+                     lambda: con.execute(f"COPY t TO '{folder / 'leak.csv'}'"),
+                     lambda: con.execute(f"COPY (SELECT * FROM mails) TO '{folder / 'leak.csv'}'"),
+                     lambda: con.sql("SELECT * FROM t").df().to_csv(folder / "leak.csv")):
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+                leak()
+        assert not (folder / "leak.csv").exists()
+        # A public table stays public: its export is allowed.
+        con.execute(f"COPY regions TO '{folder / 'regions.csv'}'")
+        assert (folder / "regions.csv").exists()
+        # An insert of personal data into it raises what the table carries.
+        con.execute(f"INSERT INTO regions SELECT email FROM '{customers}'")
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute(f"COPY regions TO '{folder / 'regions2.csv'}'")
+        with lacuna._bypass.bypass():  # what the table carries: its column, by position
+            (comment,) = con.execute("SELECT comment FROM duckdb_tables() "
+                                     "WHERE table_name = 'regions'").fetchone()
+        carried = json.loads(comment.split(" ", 1)[1])
+        assert carried["tier"] == "PROPRIETARY"
+        assert carried["columns"]["region"]["classification"] == "pii"
+        names = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}
+        assert {"t", "regions", "mails"} <= names
+        columns = con.execute("SELECT column_name FROM information_schema.columns "
+                              "WHERE table_name = 't'").fetchall()
+        assert ("email",) in columns
+        meta = con.sql("SELECT table_name, column_name FROM information_schema.columns")
+        assert governed_duckdb.classification(meta).tier.value == "PUBLIC"
     con.close()
 
 

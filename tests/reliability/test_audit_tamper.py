@@ -305,6 +305,30 @@ def test_intact_decision_log_verifies(trail: Trail) -> None:
     assert "Decision log intact: 8 record(s) verified" in out
 
 
+def test_decision_logged_during_verify_is_not_read_as_deleted(trail: Trail,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """A decision logged after verify's snapshot began moves the checkpoint past the records
+    the snapshot shows: verify reads the checkpoint before the snapshot, so that is no
+    "records were deleted" (it was, when the checkpoint was read inside the snapshot)."""
+    from contextlib import contextmanager
+
+    _decision_log(trail, 4)
+    real = AuditStore.snapshot
+
+    @contextmanager
+    def snapshot_then_a_writer(self: AuditStore):  # type: ignore[no-untyped-def]
+        with real(self) as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM lacuna_decision_log").all()  # pinned
+            _decision_log(trail, 1)
+            yield conn
+
+    monkeypatch.setattr(AuditStore, "snapshot", snapshot_then_a_writer)
+    code, out = verify(trail)
+    assert code == 0, out
+    assert "Decision log intact: 4 record(s) verified" in out
+
+
 @pytest.mark.parametrize("case", list(DECISION_CASES))
 def test_decision_log_tampering_is_detected(trail: Trail, case: str) -> None:
     _decision_log(trail, 8)

@@ -78,8 +78,13 @@ def write_checkpoint(path: Path | None, seq: int, digest: str, keyring: Keyring)
 
 
 def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring,
-                  checkpoint: Path | None) -> VerifyReport:
-    """Recompute the decision log's chain, signatures, head and checkpoint."""
+                  checkpoint: Path | None,
+                  read: tuple[bool, Checkpoint | None] | None = None) -> VerifyReport:
+    """Recompute the decision log's chain, signatures, head and checkpoint.
+
+    ``read`` is the checkpoint as read before ``conn``'s snapshot began (``(exists,
+    checkpoint)``); read here, after the snapshot, a concurrent writer's checkpoint can be
+    ahead of the records the snapshot shows, which looks like deleted records."""
     unchained = conn.execute(select(table.c.decision_id).where(table.c.seq.is_(None))
                              .limit(1)).first()
     if unchained is not None:
@@ -102,7 +107,7 @@ def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring
             "were deleted or the head was edited."))
     if checkpoint is None:
         return VerifyReport(ok=True, checked=checked, head=prev)
-    exists, cp = read_checkpoint_file(checkpoint)
+    exists, cp = read_checkpoint_file(checkpoint) if read is None else read
     if not exists:
         if checked == 0:
             return VerifyReport(ok=True, checked=0, head=prev)

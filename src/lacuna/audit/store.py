@@ -598,6 +598,20 @@ class AuditStore:
             raise
         # The checkpoints are read before the trail's snapshot begins: a writer that commits
         # meanwhile moves its checkpoint after its records, so the snapshot is never behind.
+        # One exception: a checkpoint missing when read may have been created since, by the
+        # first writer of a new trail, whose records the snapshot then holds. That looks like a
+        # deleted checkpoint, so it is read again; when it appeared meanwhile, verify starts
+        # over (once: a new trail is created once).
+        for attempt in range(2):
+            checkpoints = self._read_checkpoints(keyring)
+            report = self._verify_against(checkpoints, keyring)
+            if report.ok or attempt or not any(
+                    not exists and Path(where).exists() for where, exists, _ in checkpoints):
+                break
+        return report
+
+    def _read_checkpoints(self, keyring: Keyring) -> builtins.list[
+            tuple[str, bool, Checkpoint | None]]:
         checkpoints: list[tuple[str, bool, Checkpoint | None]] = []
         if self.checkpoint_path is not None:
             exists, cp = read_checkpoint_file(self.checkpoint_path)
@@ -605,6 +619,10 @@ class AuditStore:
         if self._log is not None:
             cp, _bad = self._log.latest(CHAIN, keyring)
             checkpoints.append((str(self._log.path), self._log.path.exists(), cp))
+        return checkpoints
+
+    def _verify_against(self, checkpoints: builtins.list[tuple[str, bool, Checkpoint | None]],
+                        keyring: Keyring) -> VerifyReport:
         try:
             with self._transaction(write=False) as conn:
                 if not inspect(conn).has_table(records.name):

@@ -24,6 +24,7 @@ from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
     from lacuna.audit import AuditRecord, AuditStore, VerifyReport
+    from lacuna.audit.checkpoint import Checkpoint
 
 app = typer.Typer(
     help="Inspect the audit trail of governed operations and verify its hash chain.",
@@ -179,18 +180,34 @@ def _part(rec: AuditRecord, section: str, name: str) -> str:
 
 def _verify_decision_log(store: AuditStore) -> VerifyReport | None:
     """The decision log's report when its table (or its checkpoint) is beside the trail."""
+    from lacuna.audit import ledger
+    from lacuna.audit.checkpoint import read_checkpoint_file
+
+    checkpoint = ledger.checkpoint_path(store.path)
+    # The checkpoint is read before the snapshot begins (a writer moves its checkpoint after its
+    # records, so it is never ahead of the snapshot); when it was missing and a first writer
+    # created it meanwhile, the check starts over once (as AuditStore.verify does).
+    for attempt in range(2):
+        read = (False, None) if checkpoint is None else read_checkpoint_file(checkpoint)
+        report = _verify_decision_log_against(store, checkpoint, read)
+        if (report is None or report.ok or attempt or read[0] or checkpoint is None
+                or not checkpoint.exists()):
+            return report
+    return report
+
+
+def _verify_decision_log_against(store: AuditStore, checkpoint: Path | None,
+                                 read: tuple[bool, Checkpoint | None]) -> VerifyReport | None:
     from sqlalchemy import inspect
 
     from lacuna.audit import ledger
-    from lacuna.audit.checkpoint import read_checkpoint_file
     from lacuna.audit.record import VerifyReport
     from lacuna.policy.log_sinks import heads, table
 
-    checkpoint = ledger.checkpoint_path(store.path)
     with store.snapshot() as conn:
         inspector = inspect(conn)
         if not inspector.has_table(table.name):
-            exists, cp = (False, None) if checkpoint is None else read_checkpoint_file(checkpoint)
+            exists, cp = read
             if exists and (cp is None or cp.seq > 0):
                 return VerifyReport(ok=False, checked=0, problem=(
                     f"the decision-log table is gone, but its checkpoint {checkpoint} records "
@@ -206,7 +223,7 @@ def _verify_decision_log(store: AuditStore) -> VerifyReport | None:
                 return None
             return VerifyReport(ok=False, checked=0, problem=(
                 f"the decision log's head table {heads.name} was deleted."))
-        return ledger.verify_ledger(conn, table, heads, store.keyring, checkpoint)
+        return ledger.verify_ledger(conn, table, heads, store.keyring, checkpoint, read)
 
 
 def _status(rec: AuditRecord) -> str:

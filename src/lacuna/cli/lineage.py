@@ -203,8 +203,11 @@ def import_(
 ) -> None:
     """Ingest OpenLineage events (Airflow, dbt-ol, Spark, Lacuna) into the lineage store.
 
-    Exit codes: 0 all imported; 1 some events were rejected (the rest were imported); 2 the file
-    or the database could not be used.
+    A classification in the events may raise what the store knows of a dataset, never lower it:
+    a lowering is refused (the known class kept) and listed.
+
+    Exit codes: 0 all imported; 1 some events were rejected (the rest were imported) or a
+    lowering was refused; 2 the file or the database could not be used.
     """
     from lacuna.config import load_config
     from lacuna.lineage.ol_import import import_events
@@ -230,7 +233,10 @@ def import_(
         err.print(f"[yellow]rejected:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if report.rejected > len(report.errors):
         err.print(f"... and {report.rejected - len(report.errors)} more", highlight=False)
-    if report.rejected or report.errors:
+    for line in report.refused:
+        err.print(f"[yellow]lowering refused:[/] {escape(line)}", highlight=False,
+                  soft_wrap=True)
+    if report.rejected or report.errors or report.refused:
         raise typer.Exit(1)
 
 

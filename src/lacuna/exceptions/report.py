@@ -74,6 +74,9 @@ class ExceptionsReport:
                          f"signature {'verified' if i['verified'] else 'NOT VERIFIED'}")
             for f in i["files"]:
                 state = f"deleted {f['deleted_at']}" if f["deleted_at"] else "NOT DELETED"
+                if not f["deleted_at"] and f.get("missing_since"):
+                    state += (f" (missing at its recorded path since {f['missing_since']}: "
+                              "may have been moved)")
                 lines.append(f"  file {f['path']} ({'encrypted' if f['encrypted'] else 'plain'})"
                              f": {state}")
         return "\n".join(lines)
@@ -89,8 +92,15 @@ def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:
         if since is not None and request.created_at < since:
             continue
         items.append(_item(request, store.verified(request), uses.get(request.id, 0),
-                           [f.to_dict() for f in store.files(request.id)]))
+                           [_file(f.to_dict(), request) for f in store.files(request.id)]))
     return ExceptionsReport(since=since, generated_at=utcnow(), items=tuple(items))
+
+
+def _file(f: dict[str, Any], r: ExceptionRequest) -> dict[str, Any]:
+    """A written file, with when the sweep first found it missing at its path (or None)."""
+    since = next((h.at.isoformat() for h in r.history if h.event == "file-missing"
+                  and (h.comment or "").split(": ", 1)[0] == f["path"]), None)
+    return {**f, "missing_since": since if f["deleted_at"] is None else None}
 
 
 def _item(r: ExceptionRequest, verified: bool, uses: int,

@@ -5,11 +5,17 @@ For every approved exception whose ``valid_until`` has passed, and every revoked
 that still has files on record:
 
 1. each recorded file that still exists is deleted (``file-deleted`` on the audit trail and in
-   the exception's history; a file already gone is noted as ``file-missing``; a file that
-   cannot be deleted is ``file-delete-failed``, logged at ERROR and retried by the next sweep);
-2. an approved exception becomes ``expired`` (audited, the requester notified).
+   the exception's history); a file that cannot be deleted is ``file-delete-failed``, logged at
+   ERROR and retried by the next sweep;
+2. a file not found at its recorded path is **not** claimed deleted: the user may have moved or
+   renamed it, and the data may still exist elsewhere. It is ``file-missing`` ("not found at
+   its recorded path, may have been moved"): audited, noted in the history and logged at
+   WARNING the first time, reported by every sweep while it stays missing, and kept as not
+   deleted (the compliance report says so). Lacuna records no fingerprint of such files, so
+   it searches nothing; if the file comes back to its path, the next sweep deletes it;
+3. an approved exception becomes ``expired`` (audited, the requester notified).
 
-The sweep is idempotent: a second run finds nothing to do.
+The sweep is idempotent: a second run deletes and audits nothing new.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ from lacuna.model import utcnow
 
 if TYPE_CHECKING:
     from lacuna.exceptions.context import Context
+    from lacuna.exceptions.model import ExceptionRequest
 
 log = logging.getLogger("lacuna.exceptions")
 SWEEPER = "lacuna-sweep"
+MISSING = ("not found at its recorded path: it may have been moved or renamed, so it was not "
+           "deleted and may still exist elsewhere")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +55,7 @@ class SweepReport:
                  f"expired, {len(self.deleted)} file(s) deleted"]
         lines += [f"  expired  {e}" for e in self.expired]
         lines += [f"  deleted  {p}" for p in self.deleted]
-        lines += [f"  gone     {p} (already deleted)" for p in self.missing]
+        lines += [f"  missing  {p} ({MISSING})" for p in self.missing]
         lines += [f"  FAILED   {p}" for p in self.failed]
         return "\n".join(lines)
 
@@ -81,8 +90,9 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
                 step = "file-deleted"
                 deleted.append(path)
             except FileNotFoundError:
-                step = "file-missing"
                 missing.append(path)
+                _missing(gov, request, path, at)
+                continue
             except OSError as exc:
                 failed.append(f"{path}: {exc}")
                 log.error("could not delete %s (exception %s ended): %s", path, request.id, exc)
@@ -103,4 +113,19 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
                        failed=tuple(failed), at=at)
 
 
-__all__ = ["SweepReport", "sweep"]
+def _missing(gov: Context, request: ExceptionRequest, path: str, at: datetime) -> None:
+    """A recorded file is not at its path: say so truthfully, once (audited, in the history,
+    logged); the record stays not deleted, so every sweep reports it and would delete it if it
+    came back."""
+    said = any(h.event == "file-missing" and (h.comment or "").split(": ", 1)[0] == path
+               for h in request.history)
+    if said:
+        return
+    log.warning("file %s written under exception %s is %s", path, request.id, MISSING)
+    gov.exceptions.note(request.id, "file-missing", by=SWEEPER, comment=f"{path}: {MISSING}",
+                        now=at)
+    events.audit(gov, "file-missing", request, allowed=False,
+                 detail={"path": path, "by": SWEEPER, "deleted": False, "why": MISSING})
+
+
+__all__ = ["MISSING", "SweepReport", "sweep"]

@@ -186,9 +186,11 @@ def register_lineage(
 
     The destination's stored classification inherits the sources': the most restrictive tier,
     the union of tags, the stricter class per column (:func:`lacuna.lineage.rules.combine`).
-    A source's classification is its latest in the lineage store, else the file is read and
-    classified. A source Lacuna can neither find in the store nor read makes the call fail:
-    the destination's classification would be a guess.
+    A source's classification is the one Lacuna's pipeline recorded for it in the lineage
+    store, else the file is read and classified; a classification ingested from outside
+    (OpenLineage) only raises it (:mod:`lacuna.lineage.claims`). A source Lacuna can neither
+    find in the store nor read makes the call fail: the destination's classification would be
+    a guess.
 
     Args:
         source: one source or a list: paths, URIs, ``<database URL>#<table>`` or DatasetRefs.
@@ -256,21 +258,50 @@ def _sources(source: Target | Sequence[Target]) -> tuple[DatasetRef, ...]:
 
 
 def _source_version(gov: LineageHost, lineage: LineageStore, ref: DatasetRef) -> DatasetVersion:
+    """A source's classification: the version Lacuna's pipeline recorded for it (this content,
+    else the dataset's latest), else the file classified now; raised by anything ingested from
+    outside for the same content or dataset, which may only add restrictions
+    (:mod:`lacuna.lineage.claims`). Only an ingested claim known: it stands (nothing else is
+    known to lower)."""
     fp = file_fingerprint(ref)
-    stored = lineage.by_fingerprint(fp) if fp else None
-    if stored is None or stored.dataset != ref:
-        stored = lineage.latest(ref)
-    if stored is not None and (fp is None or stored.fingerprint in (None, fp)):
-        return DatasetVersion(dataset=ref, classification=stored.classification,
-                              fingerprint=fp or stored.fingerprint, columns=stored.columns)
-    if ref.namespace == "file" and os.path.isfile(ref.name):
+    own = _stored_version(lineage, ref, fp, trusted=True)
+    claimed = _stored_version(lineage, ref, fp, trusted=False)
+    base: DatasetVersion | None = None
+    if own is not None:
+        base = DatasetVersion(dataset=ref, classification=own.classification,
+                              fingerprint=fp or own.fingerprint, columns=own.columns)
+    elif ref.namespace == "file" and os.path.isfile(ref.name):
         classification, columns = _classify_file(gov, ref.name)
-        return DatasetVersion(dataset=ref, classification=_as_stored(classification),
+        base = DatasetVersion(dataset=ref, classification=_as_stored(classification),
                               fingerprint=fp, columns=columns)
+    if base is not None and claimed is not None:
+        from lacuna.lineage.claims import at_least
+
+        raised, _ = at_least(base.classification, claimed.classification,
+                             gov.config.classification, what=str(ref))
+        base = DatasetVersion(dataset=ref, classification=_as_stored(raised),
+                              fingerprint=base.fingerprint, columns=base.columns)
+    if base is None and claimed is not None:
+        base = DatasetVersion(dataset=ref, classification=claimed.classification,
+                              fingerprint=fp or claimed.fingerprint, columns=claimed.columns)
+    if base is not None:
+        return base
     msg = (f"source {ref} has no classification Lacuna knows: it is not in the lineage store "
            "and is not a readable file. Read it through Lacuna first (e.g. pd.read_csv with "
            "lacuna enabled) or register the lineage that produced it, then call again.")
     raise LineageError(msg)
+
+
+def _stored_version(lineage: LineageStore, ref: DatasetRef, fp: str | None, *,
+                    trusted: bool) -> DatasetVersion | None:
+    """The newest version of this content (when it is this dataset's), else the dataset's
+    latest when its content is unknown or the same; only versions as ``trusted``."""
+    stored = lineage.by_fingerprint(fp, trusted=trusted) if fp else None
+    if stored is None or stored.dataset != ref:
+        stored = lineage.latest(ref, trusted=trusted)
+    if stored is not None and (fp is None or stored.fingerprint in (None, fp)):
+        return stored
+    return None
 
 
 def _classify_file(gov: LineageHost, name: str) -> tuple[Classification, tuple[str, ...]]:

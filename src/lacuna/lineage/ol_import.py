@@ -5,7 +5,8 @@ collectors write) or one JSON document holding an event or a list of events. Eve
 runId (START, RUNNING, COMPLETE, ...); a run is recorded once it has a COMPLETE, FAIL or ABORT
 event. Hostile input is bounded (line and file size, events, datasets and columns per event) and
 each rejected line is reported as ``file:line: what``; a run with any malformed event is left out
-entirely rather than recorded half-known.
+entirely rather than recorded half-known. Classifications in the events only raise what the
+store knows (:mod:`lacuna.lineage.claims`, the same rule as the server's ingest).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class ImportReport:
     incomplete: list[str] = field(default_factory=list)  # runIds without a terminal event
     errors: list[str] = field(default_factory=list)
     rejected: int = 0
+    refused: list[str] = field(default_factory=list)  # lowerings refused (lineage.claims)
 
     @property
     def datasets(self) -> int:
@@ -56,7 +58,7 @@ class ImportReport:
     def to_dict(self) -> dict[str, Any]:
         return {"events": self.events, "runs": len(self.runs), "datasets": self.datasets,
                 "column_edges": self.column_edges, "incomplete_runs": self.incomplete,
-                "rejected": self.rejected, "errors": self.errors}
+                "rejected": self.rejected, "errors": self.errors, "refused": self.refused}
 
 
 def _documents(path: Path, report: ImportReport) -> list[tuple[int, Any]]:
@@ -146,16 +148,22 @@ def read_runs(path: str | os.PathLike[str], config: ClassificationConfig | None 
 
 def import_events(path: str | os.PathLike[str], store: LineageStore,
                   config: ClassificationConfig | None = None) -> ImportReport:
-    """Read ``path`` and record its complete runs in ``store``.
+    """Read ``path`` and record its complete runs in ``store``, as the server's ingest does
+    (:func:`lacuna.lineage.claims.ingest`): a classification in the events may raise what the
+    store knows, never lower it; each refused lowering is in ``report.refused``, and the runs
+    are stored untrusted.
 
     Raises:
         LineageError: the file cannot be read, or the store cannot be written.
     """
+    from lacuna.lineage.claims import ingest
+
     report = read_runs(path, config)
     recorded: list[Run] = []
     for run in report.runs:
         try:
-            store.record(run)
+            run, refused = ingest(run, store, config or ClassificationConfig(), by=str(path))
+            report.refused.extend(f"{path}: run {run.id}: {line}" for line in refused)
         except LineageError as exc:
             if "cannot" in str(exc) and "lineage store" in str(exc):
                 raise  # the database itself failed: stop, say so

@@ -201,18 +201,33 @@ def _node(
     return built.get(ref) or LineageNode(name=display(ref), operation="source", ref=ref)
 
 
-_Restored = tuple[DatasetVersion, str] | None
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What the store says about a file's exact content.
+
+    ``version`` (with the ``run_id`` that produced it) is the newest version Lacuna's own
+    pipeline recorded: the authority a read restores from. ``claimed`` is the newest version
+    that arrived from outside (OpenLineage ingest): it may only add restrictions
+    (:mod:`lacuna.lineage.claims`).
+    """
+
+    version: DatasetVersion | None = None
+    run_id: str | None = None
+    claimed: DatasetVersion | None = None
+
+
 # (the store's generation, path, size, mtime) -> what the store said: re-reading an unchanged
 # file neither hashes it nor asks the store again until the store records something new.
-_RESTORED: dict[tuple[int, str, int, int], _Restored] = {}
+_RESTORED: dict[tuple[int, str, int, int], Restored | None] = {}
 _RESTORED_MAX = 4096
 
 
-def restore_declared(store: LineageStore, path: str) -> _Restored:
+def restore_declared(store: LineageStore, path: str) -> Restored | None:
     """What the store says a local file read without any declaration (no sidecar, no embedded
-    metadata) is: the newest version Lacuna produced with exactly this content, at this path,
-    else anywhere (a copy), with the id of the run that produced it. None when the content is
-    unknown or changed: the file is then classified from scratch, never given a stored class
+    metadata) is: the newest trusted version Lacuna produced with exactly this content, at this
+    path, else anywhere (a copy), with the id of the run that produced it; and the newest
+    ingested (untrusted) version of this content, which only restricts. None when the content
+    is unknown or changed: the file is then classified from scratch, never given a stored class
     for other content."""
     ref = DatasetRef.of(path)
     try:
@@ -223,7 +238,14 @@ def restore_declared(store: LineageStore, path: str) -> _Restored:
     if key in _RESTORED:
         return _RESTORED[key]
     fp = file_fingerprint(ref)
-    found = None if fp is None else (store.produced_with(fp, ref) or store.produced_with(fp))
+    found: Restored | None = None
+    if fp is not None:
+        own = (store.produced_with(fp, ref, trusted=True)
+               or store.produced_with(fp, trusted=True))
+        claimed = store.by_fingerprint(fp, trusted=False)
+        if own is not None or claimed is not None:
+            found = Restored(version=own[0] if own else None, run_id=own[1] if own else None,
+                             claimed=claimed)
     if len(_RESTORED) >= _RESTORED_MAX:
         _RESTORED.clear()
     _RESTORED[key] = found
@@ -275,6 +297,7 @@ def file_fingerprint(ref: DatasetRef) -> str | None:
 
 __all__ = [
     "Produced",
+    "Restored",
     "as_stored",
     "column_edges",
     "file_completed",

@@ -4,7 +4,11 @@
 - ``lacuna_lineage_versions``: a dataset as a run saw or produced it: fingerprint,
   classification (``Classification.to_dict`` JSON), columns, when. ``produced`` is false for the
   intended outputs of a denied or failed run: they are kept with the run, never as the dataset's
-  state.
+  state. ``trusted`` is true only for a classification Lacuna's own pipeline computed in this
+  process's store (a governed run, ``register_lineage``); a version that arrived from outside
+  (OpenLineage ingest over HTTP or ``lacuna lineage import``), or that predates the column
+  (migration 0005), is false: it may raise what a read resolves, never lower it
+  (:mod:`lacuna.lineage.claims`).
 - ``lacuna_lineage_runs``: one governed operation or job run with its provenance; the fields
   queries filter on are columns, the rest (libraries, quality checks, imported facets) JSON.
 - ``lacuna_lineage_run_io``: which versions a run read (``in``) and wrote (``out``).
@@ -32,6 +36,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 LAYOUT_VERSION = 1
@@ -66,6 +71,7 @@ versions = Table(
     Column("columns", Text, nullable=False),
     Column("created", String(40), nullable=False),
     Column("produced", Boolean, nullable=False),
+    Column("trusted", Boolean, nullable=False, server_default=false()),
     Index("ix_lacuna_lineage_versions_dataset", "dataset_id", "produced", "created"),
     Index("ix_lacuna_lineage_versions_fingerprint", "fingerprint"),
     Index("ix_lacuna_lineage_versions_run", "run_id"),

@@ -76,10 +76,25 @@ _INSERT_VERSION = insert(versions)
 _DATASET_ID = select(datasets.c.id).where(datasets.c.namespace == bindparam("namespace"),
                                           datasets.c.name == bindparam("name"))
 _LATEST_VERSION = (
-    select(versions.c.id, versions.c.fingerprint, versions.c.classification, versions.c.columns)
+    select(versions.c.id, versions.c.fingerprint, versions.c.classification, versions.c.columns,
+           versions.c.trusted)
     .where(versions.c.dataset_id == bindparam("dataset_id"), versions.c.produced.is_(True))
     .order_by(versions.c.id.desc()).limit(1))
 _RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("run_id"))
+
+
+def _latest_of(trusted: bool | None) -> Any:
+    """The newest produced version of one dataset (``namespace``, ``name`` bound at execution),
+    as trusted as asked: built once, as reads that run per decision (lineage.claims) want."""
+    stmt = queries.version_select().where(
+        datasets.c.namespace == bindparam("namespace"), datasets.c.name == bindparam("name"),
+        versions.c.produced.is_(True))
+    if trusted is not None:
+        stmt = stmt.where(versions.c.trusted.is_(trusted))
+    return stmt.order_by(versions.c.id.desc()).limit(1)
+
+
+_LATEST_OF = {trusted: _latest_of(trusted) for trusted in (None, True, False)}
 
 class LineageStore:
     """The lineage store at one SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
@@ -172,13 +187,18 @@ class LineageStore:
 
     # -- write -------------------------------------------------------------------------------
 
-    def record(self, run: Run) -> None:
+    def record(self, run: Run, *, trusted: bool = True) -> None:
         """Store one run: its provenance, the versions it read and wrote, its edges.
 
         A run that did not succeed (denied, failed) is kept with its intended outputs, but those
         are not versions of the datasets and add no edges: the data was never produced.
         Recording a run id again replaces the earlier record (an OpenLineage START, then its
         COMPLETE).
+
+        ``trusted`` says that Lacuna's pipeline computed the run's classifications (a governed
+        operation, ``register_lineage``). A run that arrived from outside is recorded with
+        ``trusted=False`` through :func:`lacuna.lineage.claims.ingest`, which first refuses any
+        lowering: its versions may raise what a read resolves, never lower it.
 
         Raises:
             LineageError: the run is malformed, or the database could not be written.
@@ -188,11 +208,11 @@ class LineageStore:
         try:
             with self._lock, self._transaction(write=True) as conn:
                 self._forget(conn, run.id)
-                self._insert_run(conn, run)
+                self._insert_run(conn, run, trusted=trusted)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "write to")) from exc
 
-    def _insert_run(self, conn: Connection, run: Run) -> None:
+    def _insert_run(self, conn: Connection, run: Run, *, trusted: bool) -> None:
         seq = conn.execute(_MAX_SEQ).scalar_one() + 1
         conn.execute(_INSERT_RUN, {"seq": seq, **_run_row(run)})
         produced = run.status is RunStatus.SUCCEEDED
@@ -201,7 +221,7 @@ class LineageStore:
         seen: set[tuple[int, str]] = set()
         for position, version in enumerate(run.inputs):
             did = self._dataset_id(conn, version.dataset, ids)
-            vid = self._input_version(conn, did, version, run)
+            vid = self._input_version(conn, did, version, run, trusted=trusted)
             if (vid, "in") not in seen:
                 seen.add((vid, "in"))
                 conn.execute(_INSERT_RUN_IO, {"run_id": run.id, "version_id": vid,
@@ -211,7 +231,8 @@ class LineageStore:
         children: list[int] = []
         for position, version in enumerate(run.outputs):
             did = self._dataset_id(conn, version.dataset, ids)
-            vid = self._insert_version(conn, did, version, run.id, created, produced=produced)
+            vid = self._insert_version(conn, did, version, run.id, created, produced=produced,
+                                       trusted=trusted)
             conn.execute(_INSERT_RUN_IO, {"run_id": run.id, "version_id": vid,
                                           "direction": "out", "position": position})
             children.append(did)
@@ -241,26 +262,30 @@ class LineageStore:
         cache[ref] = int(found)
         return int(found)
 
-    def _input_version(self, conn: Connection, did: int, version: DatasetVersion, run: Run) -> int:
-        """The stored version a run read: the latest one when it is the same, else a new one."""
+    def _input_version(self, conn: Connection, did: int, version: DatasetVersion, run: Run, *,
+                       trusted: bool) -> int:
+        """The stored version a run read: the latest one when it is the same (and as trusted),
+        else a new one."""
         body = json.dumps(version.classification.to_dict(), sort_keys=True)
         columns = json.dumps(list(version.columns))
         latest = conn.execute(_LATEST_VERSION, {"dataset_id": did}).first()
-        if latest is not None and (latest.fingerprint, latest.classification, latest.columns) == (
-            version.fingerprint, body, columns
+        if latest is not None and (latest.fingerprint, latest.classification, latest.columns,
+                                   bool(latest.trusted)) == (
+            version.fingerprint, body, columns, trusted
         ):
             return int(latest.id)
-        return self._insert_version(conn, did, version, run.id, iso(run.started_at), produced=True)
+        return self._insert_version(conn, did, version, run.id, iso(run.started_at), produced=True,
+                                    trusted=trusted)
 
     @staticmethod
     def _insert_version(conn: Connection, did: int, version: DatasetVersion, run_id: str,
-                        created: str, *, produced: bool) -> int:
+                        created: str, *, produced: bool, trusted: bool) -> int:
         result = conn.execute(_INSERT_VERSION, {
             "dataset_id": did, "run_id": run_id, "fingerprint": version.fingerprint,
             "tier": version.classification.tier.value,
             "classification": json.dumps(version.classification.to_dict(), sort_keys=True),
             "columns": json.dumps(list(version.columns)), "created": created,
-            "produced": produced,
+            "produced": produced, "trusted": trusted,
         })
         key = result.inserted_primary_key
         assert key is not None
@@ -282,27 +307,38 @@ class LineageStore:
 
     # -- single datasets ---------------------------------------------------------------------
 
-    def latest(self, dataset: DatasetRef) -> DatasetVersion | None:
-        """The most recently recorded version of ``dataset`` that existed (read or produced)."""
-        return self._one(queries.versions_of(dataset).order_by(versions.c.id.desc()))
+    def latest(self, dataset: DatasetRef, *, trusted: bool | None = None
+               ) -> DatasetVersion | None:
+        """The most recently recorded version of ``dataset`` that existed (read or produced);
+        with ``trusted``, only versions Lacuna's pipeline computed (True) or only ingested ones
+        (False)."""
+        rows = self._read(_LATEST_OF[trusted],
+                          {"namespace": dataset.namespace, "name": dataset.name})
+        return queries.to_version(rows[0]) if rows else None
 
-    def by_fingerprint(self, fingerprint: str) -> DatasetVersion | None:
-        """The most recently recorded version with this content fingerprint."""
-        stmt = (queries.version_select().where(versions.c.fingerprint == fingerprint,
-                                               versions.c.produced.is_(True))
-                .order_by(versions.c.id.desc()))
-        return self._one(stmt)
+    def by_fingerprint(self, fingerprint: str, *, trusted: bool | None = None
+                       ) -> DatasetVersion | None:
+        """The most recently recorded version with this content fingerprint (``trusted``: as
+        for :meth:`latest`)."""
+        stmt = queries.version_select().where(versions.c.fingerprint == fingerprint,
+                                              versions.c.produced.is_(True))
+        if trusted is not None:
+            stmt = stmt.where(versions.c.trusted.is_(trusted))
+        return self._one(stmt.order_by(versions.c.id.desc()))
 
     def produced_with(
-        self, fingerprint: str, dataset: DatasetRef | None = None
+        self, fingerprint: str, dataset: DatasetRef | None = None, *, trusted: bool | None = None
     ) -> tuple[DatasetVersion, str] | None:
-        """The newest version with this content fingerprint (of ``dataset`` when given) and the
-        id of the run that recorded it; None when the store has no such content."""
+        """The newest version with this content fingerprint (of ``dataset`` when given;
+        ``trusted``: as for :meth:`latest`) and the id of the run that recorded it; None when
+        the store has no such content."""
         stmt = (queries.version_select().where(versions.c.fingerprint == fingerprint,
                                                versions.c.produced.is_(True)))
         if dataset is not None:
             stmt = stmt.where(datasets.c.namespace == dataset.namespace,
                               datasets.c.name == dataset.name)
+        if trusted is not None:
+            stmt = stmt.where(versions.c.trusted.is_(trusted))
         rows = self._read(stmt.order_by(versions.c.id.desc()).limit(1))
         return (queries.to_version(rows[0]), str(rows[0].run_id)) if rows else None
 
@@ -449,10 +485,10 @@ class LineageStore:
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
-    def _read(self, stmt: Any) -> builtins.list[Any]:
+    def _read(self, stmt: Any, params: dict[str, Any] | None = None) -> builtins.list[Any]:
         try:
             with self._transaction(write=False) as conn:
-                return list(conn.execute(stmt).all())
+                return list(conn.execute(stmt, params).all())
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 

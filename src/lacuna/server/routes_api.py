@@ -80,8 +80,9 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     becomes a denial (fail closed)."""
     gov = state.governor
     started = time.perf_counter()
-    denial = None
-    if operation.destination is not None and operation.destination.uri.startswith("dbt://"):
+    operation, denial = held_sources(state, operation)
+    if denial is None and (operation.destination is not None
+                           and operation.destination.uri.startswith("dbt://")):
         from lacuna.dbt.reads import model_read  # a dbt model's restrict rules (docs/dbt.md)
 
         operation, denial = model_read(gov, operation)
@@ -90,6 +91,33 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     if record:
         stored, failure = _record(state, decision, session or gov.session)
     return answered(state, decision, stored, failure, started)
+
+
+def held_sources(state: ServerState, operation: Operation) -> tuple[Operation, Decision | None]:
+    """The client's claims about its sources held to what the server's lineage store knows
+    (they may only raise: :func:`lacuna.lineage.claims.hold_sources`), and a denial when the
+    store cannot be read (fail closed). A refused lowering is logged, and the raised
+    classification's reasoning (on the audit record) says it."""
+    from lacuna.lineage.claims import hold_sources
+
+    if not operation.sources:
+        return operation, None
+    gov = state.governor
+    try:
+        held, refused = hold_sources(operation, gov.lineage_store, gov.config.classification)
+    except Exception as exc:
+        log.error("cannot check operation %s's sources against the lineage store; denying "
+                  "(fail closed): %s", operation.id, exc)
+        return operation, Decision(
+            allowed=False, operation_id=operation.id, operation=operation,
+            reasoning=("Denied because the server could not check the sources' "
+                       "classifications against its lineage store (fail closed)"),
+            engine_error=f"{type(exc).__name__}: {exc}")
+    if refused:
+        log.warning("operation %s by %s claims less than the lineage store knows of its "
+                    "sources; kept what is known:%s", operation.id, operation.user.id,
+                    "".join(f"\n  {line}" for line in refused))
+    return held, None
 
 
 def answered(state: ServerState, decision: Decision, stored: Any, failure: Exception | None,

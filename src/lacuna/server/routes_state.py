@@ -7,6 +7,7 @@ workflow's rules (no self-approval, only an entitled steward) apply unchanged.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,14 +15,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
+from lacuna.model import Classification
 from lacuna.server.schemas import ExceptionDecisionBody, ExceptionRequestBody
-from lacuna.server.security import AnyUser, Auditor, Producer, state_of
+from lacuna.server.security import REFUSAL_SESSION, AnyUser, Auditor, Producer, state_of
 from lacuna.server.state import ServerState
 
 router = APIRouter(prefix="/api/v1")
+log = logging.getLogger("lacuna.server")
+LOWERING_REFUSED = "lacuna.lineage.raise_only"  # the policy id of an audited refused lowering
 
 # -- audit --------------------------------------------------------------------------------------
 
@@ -243,14 +247,23 @@ _pending = _Pending()
 
 @router.post("/lineage", tags=["lineage"], status_code=201,
              summary="OpenLineage ingest (Marquez-compatible)")
-def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer) -> Response:
+def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
+                   ) -> dict[str, Any]:
     """One OpenLineage RunEvent, as Marquez takes it. A caller's events of one run are merged
     by runId; the run is recorded once it has a COMPLETE, FAIL or ABORT event. The run's user
     is the caller (from the token), not what the event claims, and a run recorded by another
-    user is not replaced (409): lineage is evidence, and one user cannot rewrite another's."""
+    user is not replaced (409): lineage is evidence, and one user cannot rewrite another's.
+
+    A classification in the event (Lacuna's or Floe's facet, tags) may only raise what the
+    store knows of a dataset or its content; a lowering is refused, the known class kept
+    (:mod:`lacuna.lineage.claims`), the refusal audited and listed in the answer's
+    ``refused``. The answer: ``{"recorded": run id or null while the run is open,
+    "refused": [...]}``."""
+    from lacuna.lineage.claims import ingest
     from lacuna.lineage.openlineage import EventError, finish, merge_event
 
     gov = state_of(request).governor
+    refused: tuple[str, ...] = ()
     with _pending.lock:
         mine = _pending.runs.setdefault(principal.name, {})
         if sum(len(runs) for runs in _pending.runs.values()) >= _Pending.LIMIT:
@@ -270,5 +283,34 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer)
         if earlier is not None and earlier.user_id != principal.name:
             raise HTTPException(409, f"run {run.id} was recorded by {earlier.user_id}; only "
                                      "its own user may record it again (use another runId)")
-        gov.lineage_store.record(replace(run, user_id=principal.name, role=principal.role))
-    return Response(status_code=201)
+        run, refused = ingest(replace(run, user_id=principal.name, role=principal.role),
+                              gov.lineage_store, gov.config.classification, by=principal.name)
+        if refused:
+            _audit_refused_lowering(request, principal, run, refused)
+    return {"recorded": run.id if run is not None else None, "refused": list(refused)}
+
+
+def _audit_refused_lowering(request: Request, principal: Principal, run: Any,
+                            refused: tuple[str, ...]) -> None:
+    """A refused declassification is a governance decision: on the audit trail, as a denial."""
+    from lacuna.model import Action, Decision, Operation, User
+
+    state = state_of(request)
+    held = [v.classification for v in (*run.inputs, *run.outputs)]
+    operation = Operation(
+        action=Action.WRITE, user=User(id=principal.name, role=principal.role),
+        classification=max(held, key=lambda c: c.tier) if held else Classification(),
+        method=f"HTTP {request.method} {request.url.path}",
+        code_location=f"OpenLineage run {run.id}")
+    decision = Decision(
+        allowed=False, operation_id=operation.id, operation=operation,
+        policy_id=LOWERING_REFUSED,
+        reasoning=("A classification from outside the pipeline may only raise a dataset's "
+                   "class; the lowering was refused and the known class kept: "
+                   + "; ".join(refused))[:4000])
+    try:
+        state.governor.audit.record(decision, operation, session=REFUSAL_SESSION)
+        state.metrics.audit_write(True)
+    except Exception as exc:  # the refusal stands (the class was kept); the lost record is loud
+        state.metrics.audit_write(False)
+        log.error("could not audit the refused lowering in lineage run %s: %s", run.id, exc)

@@ -20,14 +20,24 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
   are decided on before anything is written;
 - ``COPY … TO 'file'`` is an export of the query's classification to the file;
 - ``CREATE TABLE … AS`` / ``INSERT … SELECT`` an export to ``<database URL>#<table>``, and so
-  are a relation's ``create``/``to_table``/``insert_into``;
+  are a relation's ``create``/``to_table``/``insert_into``; except into an **in-memory**
+  database (``duckdb.connect()``, ``:memory:``), where the table is a derived relation this
+  process holds, like a frame: nothing leaves, so it is governed as a read and the table
+  carries the classification (its comment, which later statements read back);
 - other writes go through :func:`lacuna.sql.govern.run_governed` like a SQLAlchemy statement.
+
+Parameters (``execute(sql, [...])``, ``?``, ``$1``, ``$name``) are bound into the statement
+before it is analysed, so ``COPY (…) TO ?`` is decided for the file it writes and
+``read_csv(?)`` is classified like the file it reads; the bound statement is what runs. A value
+Lacuna cannot write as a literal is refused with a message saying so (nothing runs).
+``information_schema`` and ``pg_catalog`` hold metadata (names, types, comments), never data
+values: their tables are PUBLIC.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import sqlglot
@@ -42,6 +52,8 @@ from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import Action, Classification, Source, Tier
 
 Make = Callable[[Callable[..., Any]], Callable[..., Any]]
+MEMORY = "duckdb:///:memory:"
+_METADATA_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
 _FILE_FUNCTIONS = ("read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json",
                    "read_json_auto", "read_ndjson")
 
@@ -158,6 +170,10 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
         name = table.name
         if not name or name in schema:
             continue
+        if table.db.lower() in _METADATA_SCHEMAS:  # names, types, comments: no data values
+            schema[name] = Classification(reasoning=(
+                f"PUBLIC: {table.db}.{name} is catalog metadata, not data",))
+            continue
         found = None
         obj = _variable(name)
         if obj is not None:
@@ -192,6 +208,16 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         with outermost():
             return original(con, *args, **kwargs)
     stmt = analyse(sql, "duckdb")
+    params = args[1] if len(args) > 1 else kwargs.get("parameters")
+    if params is not None and _analysed(stmt) and _placeholders(sql):
+        rest = {k: v for k, v in kwargs.items() if k not in ("query", "parameters")}
+        if not many:  # decided and run with the values written in
+            return _run_statement(con, original, (_bind(sql, params), *args[2:]), rest)
+        result = None
+        for one in _parameter_sets(params):  # each set may name another file
+            result = _run_statement(con, original, (_bind(sql, one), [[]], *args[2:]), rest,
+                                    many=True)
+        return result
 
     def run(_declaration: Any = None, to: Any = None) -> Any:
         a = args
@@ -220,6 +246,8 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if stmt.kind == "write" and stmt.target and not stmt.values and stmt.verb in (
             "create", "insert"):
         state, _ = statement_state(con, sql)
+        if url_of(con) == MEMORY:
+            return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}")
         return govern_write(None, state, f"{url_of(con)}#{stmt.target}", run,
                             method=f"duckdb.{stmt.verb}",
                             columns=list(state.classification.columns))
@@ -229,6 +257,178 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     result, _ = run_governed(gov, Database(con, url_of(con), "duckdb"), sql,
                              args[1] if len(args) > 1 else None, run, many=many)
     return result
+
+
+def _analysed(stmt: Any) -> bool:
+    """Whether Lacuna analyses ``stmt``'s text itself (a query, ``COPY``, ``CREATE … AS``,
+    ``INSERT … SELECT``): then its parameters are bound first. Other writes hand their
+    parameters to :func:`lacuna.sql.govern.run_governed` with the statement."""
+    return (stmt.kind in ("read", "export") or (stmt.kind == "pass" and stmt.verb == "select")
+            or (stmt.kind == "write" and not stmt.values and stmt.verb in ("create", "insert")))
+
+
+def _placeholders(sql: str) -> list[exp.Placeholder]:
+    try:
+        parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    except Exception:
+        return []
+    return list(parsed.find_all(exp.Placeholder))
+
+
+def _parameter_sets(params: Any) -> list[Any]:
+    if isinstance(params, (list, tuple)) and all(isinstance(p, (list, tuple, dict))
+                                                 for p in params):
+        return list(params)
+    _refuse("executemany takes a list of parameter sets (lists, tuples or dicts); Lacuna cannot "
+            f"bind {type(params).__name__} into the statement to decide it. Nothing was run.")
+
+
+def _refuse(message: str) -> NoReturn:
+    """A statement Lacuna cannot decide as given: refused with ``message`` (an
+    ``IntegrationError`` the caller sees as it is, not an internal failure), nothing run."""
+    from lacuna.errors import IntegrationError
+    from lacuna.integrations.pandas._patch import users_error
+
+    exc = IntegrationError(message)
+    users_error(exc)
+    raise exc
+
+
+def _bind(sql: str, params: Any) -> str:
+    """``sql`` with its parameters (``?`` in order, ``$1``, ``$name``) written in as literals,
+    so that what is decided (the file ``COPY`` writes, the file ``read_csv`` reads) is what
+    runs.
+
+    Raises:
+        IntegrationError: a parameter is missing or of a type Lacuna cannot write as a literal
+            (nothing has run).
+    """
+    parsed = sqlglot.parse_one(_numbered(sql), dialect="duckdb")
+    for hole in list(parsed.find_all(exp.Placeholder)):
+        key = str(hole.this)
+        try:
+            value = params[key] if isinstance(params, dict) else params[int(key) - 1]
+        except (KeyError, IndexError, TypeError, ValueError):
+            _refuse(f"the statement's parameter ${key} (or its {key}th ?) has no value in "
+                    f"{params!r}, so Lacuna cannot tell what it reads or writes; nothing was "
+                    "run.")
+        hole.replace(_literal(value))
+    return parsed.sql(dialect="duckdb")
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with each ``?`` written as ``$1``, ``$2``, … in the order they appear in the
+    text (a tree's order is not the text's: ``COPY (… read_csv(?)) TO ?``)."""
+    from sqlglot import TokenType
+    from sqlglot.dialects.duckdb import DuckDB
+
+    holes = [t for t in DuckDB().tokenize(sql) if t.token_type is TokenType.PLACEHOLDER
+             and t.text == "?"]
+    for number, token in reversed(list(enumerate(holes, start=1))):
+        sql = f"{sql[:token.start]}${number}{sql[token.end + 1:]}"
+    return sql
+
+
+def _literal(value: Any) -> exp.Expr:
+    import datetime as dt
+    import decimal
+    import math
+
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return exp.Literal.number(repr(value))
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        return exp.Literal.number(str(value))
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, dt.datetime):
+        return exp.cast(exp.Literal.string(value.isoformat()), "TIMESTAMP")
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    _refuse(f"Lacuna cannot bind a {type(value).__name__} parameter into the statement to "
+            "decide it (it binds None, bool, numbers, str, date and datetime); nothing was run. "
+            "Write the value into the SQL text, or pass one of those types.")
+
+
+def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any], *,
+                 method: str) -> Any:
+    """A table written into an in-memory database: a derived relation this process holds, like
+    a frame, not an export (nothing leaves the process). Governed (and audited) as a read of
+    what it holds; then the table carries the classification, combined with what it held
+    before: Lacuna writes it as the table's comment, which :func:`classify_table` reads back
+    (a comment only adds restrictions), so a later query, ``COPY`` or write of the table is
+    decided on it."""
+    from lacuna.sql.catalog import Database
+    from lacuna.sql.tables import changed, classify_table, comment_text
+
+    gov = _gov()
+    db = Database(_ViaRelation(con) if isinstance(con, duckdb.DuckDBPyRelation) else con,
+                  MEMORY, "duckdb")
+    with _bypass.bypass(), outermost():
+        before = classify_table(gov, db, table)
+    op = gov.operation(Action.READ, state.classification, method=method,
+                       sources=[Source(name=r, classification=state.classification)
+                                for r in state.lineage.roots()])
+    gov.govern(op)
+    result = run()
+    with _bypass.bypass(), outermost():
+        carried = state.classification if before is None else _appended(
+            gov, db, table, before, state, method)
+        db.comment_on(table, comment_text(carried))
+    changed(gov, MEMORY, table)
+    return result
+
+
+def _appended(gov: Any, db: Any, table: str, before: Classification, state: DataState,
+              method: str) -> Classification:
+    """What a table holds after rows were added to it: its rows before and the new ones,
+    combined by the governor (a COMBINE step). The new rows' columns go into the table's
+    columns by position; when their number differs (an ``INSERT`` naming some columns), every
+    table column is taken to hold any of them (fail closed)."""
+    from lacuna.lineage.step import Step, StepInput, StepKind
+
+    info = db.table(table)
+    names = [c.name for c in info.columns] if info is not None else list(before.columns)
+    added = list(state.classification.columns)
+    column_map: dict[str, tuple[tuple[int, str], ...]]
+    if len(added) == len(names):
+        column_map = {t: ((0, t), (1, n)) for t, n in zip(names, added, strict=True)}
+    else:
+        column_map = {t: ((0, t), *((1, n) for n in added)) for t in names}
+    held = StepInput(classification=before, lineage=LineageNode(
+        name=f"{MEMORY}#{table}", operation="table"))
+    step = Step(kind=StepKind.COMBINE, operation=method, inputs=(held, StepInput.of(state)),
+                outputs=tuple(names), column_map=column_map)
+    classification: Classification = gov.inherit(step).classification
+    return classification
+
+
+class _ViaRelation:
+    """The DB-API calls :class:`lacuna.sql.catalog.Database` makes, run on a relation's
+    connection (DuckDB offers no way from a relation to its connection; ``rel.query`` runs a
+    statement there)."""
+
+    def __init__(self, rel: Any) -> None:
+        self.rel = rel
+
+    def cursor(self) -> _ViaRelation:
+        return self
+
+    def execute(self, sql: str) -> None:
+        self.result = self.rel.query("lacuna_relation", sql)
+
+    @property
+    def description(self) -> Any:
+        return self.result.description if self.result is not None else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self.result.fetchall()) if self.result is not None else []
+
+    def close(self) -> None:
+        """Nothing to close: the relation's connection is the caller's."""
 
 
 def _copy_to(sql: str, file: str | None, to: str) -> str:
@@ -336,10 +536,13 @@ def _table_writer(name: str) -> Make:
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def write(self: Any, table_name: Any, *args: Any, **kwargs: Any) -> Any:
-            def run(_declaration: Any, _to: Any = None) -> Any:  # a table: never a sealed file
+            def run(_declaration: Any = None, _to: Any = None) -> Any:  # a table, never a file
                 with outermost():
                     return original(self, table_name, *args, **kwargs)
 
+            if url_of(self) == MEMORY and isinstance(table_name, str):
+                return _into_memory(self, table_name, relation_state(self), run,
+                                    method=f"duckdb.DuckDBPyRelation.{name}")
             return govern_write(None, relation_state(self), f"{url_of(self)}#{table_name}", run,
                                 method=f"duckdb.DuckDBPyRelation.{name}",
                                 columns=list(self.columns))

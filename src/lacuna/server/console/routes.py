@@ -3,6 +3,7 @@ the server's stores and renders a template. Forms post back with a CSRF token.""
 
 from __future__ import annotations
 
+import time
 from importlib import resources
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from lacuna.errors import LacunaError
 from lacuna.server.console import charts
-from lacuna.server.console.session import COOKIE, Session, login_csrf
+from lacuna.server.console.session import COOKIE, LIFETIME_S, Session, login_csrf
 from lacuna.server.console.web import (
     ADMIN,
     COMPLIANCE,
@@ -83,14 +84,20 @@ async def login(request: Request) -> Response:
                                 "a new one (lacuna users add NAME --role ROLE).")
     via = "token" if token.startswith("lac_") else "oidc"
     redirect = RedirectResponse(next_url, status_code=303)
-    set_session(request, redirect, codec.new(principal.name, principal.roles, via))
+    expires = time.time() + LIFETIME_S
+    sid = server_state(request).users.start_session(principal.name, expires)
+    set_session(request, redirect, codec.new(principal.name, principal.roles, via, sid=sid,
+                                             expires=expires))
     redirect.delete_cookie(NONCE_COOKIE, path="/console")
     return redirect
 
 
 @router.post("/logout")
 async def logout(request: Request, session: AnyRole) -> Response:
+    """End the session on the server (every copy of its cookie stops working), then drop the
+    cookie from this browser."""
     await csrf_form(request, session)
+    server_state(request).users.end_session(session.sid)
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(COOKIE, path="/console")
     return response

@@ -3,8 +3,12 @@
 The session is a signed cookie (HMAC-SHA256 with a key derived from the server's signing key,
 so every worker of one server accepts it and no other use of that key can be replayed as a
 session): ``base64(json) "." signature``. It holds the principal's name and roles, how they
-signed in, when it expires and a random CSRF secret. The cookie is ``HttpOnly``,
-``SameSite=Strict`` and ``Secure`` when the console is served over HTTPS.
+signed in, when it expires, a random CSRF secret and the session's random id. The id names a
+row of the server's sessions table (``lacuna_console_sessions``, through
+:class:`lacuna.identity.UserStore`), checked on every request: signing out ends the row, so a
+copy of the cookie taken before stops working, in every worker. A signature alone never keeps
+a session alive. The cookie is ``HttpOnly``, ``SameSite=Strict`` and ``Secure`` when the console
+is served over HTTPS.
 
 Every form carries a CSRF token: an HMAC of the session's CSRF secret and the form's purpose.
 A POST without the matching token is refused (403) before anything else happens; a token from
@@ -35,6 +39,7 @@ class Session:
     via: str  # "token" (API token) or "oidc" (a JWT from the configured issuer)
     expires: float
     csrf: str  # the per-session CSRF secret (random hex)
+    sid: str = ""  # the server-side session's id (lacuna_console_sessions); "" for a bearer
 
     def has(self, *roles: str) -> bool:
         """Whether the session holds any of ``roles`` (``admin`` holds them all)."""
@@ -51,13 +56,15 @@ class SessionCodec:
         return hmac.new(self._key, data, hashlib.sha256).hexdigest()
 
     def new(self, name: str, roles: tuple[str, ...], via: str, *,
-            lifetime_s: float = LIFETIME_S) -> Session:
-        return Session(name=name, roles=roles, via=via, expires=time.time() + lifetime_s,
-                       csrf=secrets.token_hex(16))
+            lifetime_s: float = LIFETIME_S, sid: str = "",
+            expires: float | None = None) -> Session:
+        return Session(name=name, roles=roles, via=via,
+                       expires=expires if expires is not None else time.time() + lifetime_s,
+                       csrf=secrets.token_hex(16), sid=sid)
 
     def dump(self, session: Session) -> str:
         body = json.dumps({"n": session.name, "r": list(session.roles), "v": session.via,
-                           "e": session.expires, "c": session.csrf},
+                           "e": session.expires, "c": session.csrf, "s": session.sid},
                           separators=(",", ":"), sort_keys=True).encode("utf-8")
         data = base64.urlsafe_b64encode(body).rstrip(b"=")
         return f"{data.decode('ascii')}.{self._mac(data)}"
@@ -73,7 +80,8 @@ class SessionCodec:
         try:
             body = json.loads(base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)))
             session = Session(name=str(body["n"]), roles=tuple(str(r) for r in body["r"]),
-                              via=str(body["v"]), expires=float(body["e"]), csrf=str(body["c"]))
+                              via=str(body["v"]), expires=float(body["e"]), csrf=str(body["c"]),
+                              sid=str(body.get("s") or ""))
         except (ValueError, KeyError, TypeError):
             return None
         return session if session.expires > time.time() else None

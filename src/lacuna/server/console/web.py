@@ -88,8 +88,9 @@ class ConsoleRefusal(HTTPException):
 
 def current_session(request: Request) -> Session | None:
     """Who is asking: an ``Authorization: Bearer`` token (scripts; no CSRF needed, a browser
-    never adds that header by itself) or the session cookie, still backed by an enabled user
-    with the roles it claims. A bearer token that is not accepted is a 401 (audited)."""
+    never adds that header by itself) or the session cookie, whose session is live on the
+    server (not signed out) and still backed by an enabled user with the roles it claims. A
+    bearer token that is not accepted is a 401 (audited)."""
     from lacuna.identity import AuthenticationError
     from lacuna.server.security import bearer
 
@@ -104,6 +105,14 @@ def current_session(request: Request) -> Session | None:
     session = console_state(request).codec.load(request.cookies.get(COOKIE))
     if session is None:
         return None
+    try:
+        live = server_state(request).users.session_active(session.sid, session.name)
+    except Exception as exc:  # the sessions table cannot be read: no session (fail closed)
+        log.error("cannot check console session of %s; treating it as signed out: %s",
+                  session.name, exc)
+        live = False
+    if not live:
+        return None  # signed out (a copy of the cookie), expired, or never started here
     if session.via == "token":
         users = {p.name: (p, disabled) for p, disabled in server_state(request).users.list()}
         found = users.get(session.name)

@@ -1,0 +1,184 @@
+"""Classifications from outside the pipeline only raise: the one rule for ingested lineage.
+
+Lacuna's pipeline computes a dataset's classification from its values, its declarations and its
+parents. An OpenLineage event (``POST /api/v1/lineage``, ``lacuna lineage import``, a Python
+caller of :func:`ingest`) carries a classification somebody else claims: a ``lacuna_classification``
+facet is a few lines of JSON any token holder can write, with the real content fingerprint of
+a file they can read. Taken as it is, it would declassify the data (a later read restoring
+PUBLIC, an export allowed). So a claim is held to what the store already knows:
+
+- **raise: taken.** A stricter tier, floor, column class or an added tag is kept.
+- **lower: refused.** Where the claim is below what the store knows of the dataset (its latest
+  version) or of the same content (its fingerprint, anywhere), the known class is kept, and the
+  refusal is said: in the stored version's reasoning, in what :func:`ingest` returns (the
+  server's answer, the import report), in the log.
+- **client claims too.** A decision asked over HTTP carries the client's classification of
+  its sources; :func:`hold_sources` raises each named source to what the store knows of it.
+- **never the authority.** Ingested versions are stored ``trusted=False``. A read that restores
+  a file's classification from the store by content (``restore_declared``) and
+  ``register_lineage`` take a trusted version as the authority and let an ingested one add
+  restrictions only, as with an unsigned sidecar (:func:`lacuna.lineage.sidecar.restrict`). A
+  claim about content the pipeline never saw therefore cannot lower what the values show.
+
+Lowering a classification is a steward's act, not a side effect of reporting lineage: Lacuna
+has no declassify command, so there is no ingest route to it (docs/lineage.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from lacuna.lineage.records import DatasetVersion, Run, RunStatus
+from lacuna.lineage.rules import combine, stricter
+from lacuna.model import Classification, Operation, Source, unique
+
+if TYPE_CHECKING:
+    from lacuna.config import ClassificationConfig
+    from lacuna.lineage.store import LineageStore
+
+log = logging.getLogger("lacuna.lineage")
+
+
+def at_least(claim: Classification, known: Classification | None,
+             config: ClassificationConfig, *, what: str) -> tuple[Classification, tuple[str, ...]]:
+    """``claim``, raised to at least ``known``; and a line for each lowering it refused.
+
+    A claim that lowers nothing is returned unchanged (an ingested run stays what its producer
+    said). Otherwise the result is the stricter of both in every respect (tier, floor, tags,
+    each column), its reasoning opening with the refusals.
+    """
+    if known is None:
+        return claim, ()
+    refused: list[str] = []
+    if claim.tier < known.tier:
+        refused.append(f"{what}: tier {claim.tier.value} refused, Lacuna knows it as "
+                       f"{known.tier.value}: kept {known.tier.value}")
+    if claim.floor < known.floor:
+        refused.append(f"{what}: floor {claim.floor.value} refused, kept {known.floor.value}")
+    missing = [t for t in known.tags if t not in claim.tags]
+    if missing:
+        refused.append(f"{what}: dropping tag(s) {', '.join(missing)} refused: kept")
+    columns = dict(claim.columns)
+    for name, mine in known.columns.items():
+        theirs = claim.columns.get(name)
+        if theirs is None:
+            columns[name] = mine
+            continue
+        kept = stricter(mine, theirs, config)
+        if kept is not theirs and theirs != mine:
+            refused.append(f"{what}: column {name!r} claimed {theirs.classification.value}, "
+                           f"Lacuna knows {mine.classification.value}"
+                           + (f"/{mine.pii_type}" if mine.pii_type else "") + ": kept")
+        columns[name] = kept
+    if not refused and columns == dict(claim.columns):
+        return claim, ()
+    merged = combine([known, claim], config)
+    merged = replace(merged, columns=columns, tags=unique([*known.tags, *claim.tags]),
+                     layer=claim.layer,
+                     reasoning=unique([*refused, *claim.reasoning, *merged.reasoning]))
+    return merged, tuple(refused)
+
+
+def known_of(store: LineageStore, version: DatasetVersion,
+             config: ClassificationConfig) -> Classification | None:
+    """What ``store`` knows of ``version``'s dataset and content, trusted or raised by an
+    earlier claim: the stricter of the dataset's latest version and the newest version with the
+    same fingerprint; None when it knows neither."""
+    found = [v.classification for v in (
+        store.latest(version.dataset),
+        store.by_fingerprint(version.fingerprint) if version.fingerprint else None,
+    ) if v is not None]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else combine(found, config)
+
+
+def guard(run: Run, store: LineageStore, config: ClassificationConfig
+          ) -> tuple[Run, tuple[str, ...]]:
+    """``run`` with every input and output classification raised to at least what ``store``
+    knows, and the lowerings refused (see the module docstring)."""
+    refused: list[str] = []
+
+    def held(version: DatasetVersion) -> DatasetVersion:
+        known = known_of(store, version, config)
+        kept, notes = at_least(version.classification, known, config,
+                               what=str(version.dataset))
+        refused.extend(notes)
+        return version if kept is version.classification else replace(
+            version, classification=kept)
+
+    inputs = tuple(held(v) for v in run.inputs)
+    # A run that did not succeed produced nothing: its intended outputs are never a dataset's
+    # state (LineageStore.record), so there is nothing to hold them to.
+    produced = run.status is RunStatus.SUCCEEDED
+    outputs = tuple(held(v) for v in run.outputs) if produced else run.outputs
+    if not refused:
+        return run, ()
+    return replace(run, inputs=inputs, outputs=outputs), tuple(unique(refused))
+
+
+def ingest(run: Run, store: LineageStore, config: ClassificationConfig, *, by: str = ""
+           ) -> tuple[Run, tuple[str, ...]]:
+    """Record a run that arrived from outside the pipeline: held to what the store knows
+    (:func:`guard`) and stored untrusted. Returns the run as recorded and the refusals.
+
+    Every ingest route goes through here: the server's ``POST /api/v1/lineage``,
+    ``lacuna lineage import`` (:func:`lacuna.lineage.ol_import.import_events`).
+
+    Raises:
+        LineageError: the run is malformed, or the store cannot be written.
+    """
+    held, refused = guard(run, store, config)
+    store.record(held, trusted=False)
+    if refused:
+        log.warning("lineage run %s%s: lowering a classification from outside the pipeline is "
+                    "refused (only a raise is taken):%s", run.id, f" from {by}" if by else "",
+                    "".join(f"\n  {line}" for line in refused))
+    return held, refused
+
+
+def hold_sources(operation: Operation, store: LineageStore, config: ClassificationConfig
+                 ) -> tuple[Operation, tuple[str, ...]]:
+    """A client's operation (``POST /api/v1/decide``) with each named source's claimed
+    classification raised to at least what ``store`` knows of that dataset; and the lowerings
+    refused. A client that claims less than the store knows of a source has lost the benefit of
+    the doubt for what it derived from it: the operation's classification is raised by the
+    known classes of those sources too (a client that reports its sources truly keeps its
+    derivation, e.g. an aggregate).
+
+    Raises:
+        LineageError: the store cannot be read (the caller denies: fail closed).
+    """
+    from lacuna.lineage.records import DatasetRef
+
+    if not operation.sources:
+        return operation, ()
+    refused: list[str] = []
+    sources: list[Source] = []
+    known_lowered: list[Classification] = []
+    for source in operation.sources:
+        try:
+            ref = DatasetRef.of(source.name)
+        except Exception:  # not a name the store could hold (an in-memory label): nothing known
+            sources.append(source)
+            continue
+        version = store.latest(ref)
+        kept, notes = at_least(source.classification,
+                               version.classification if version else None, config,
+                               what=f"source {source.name}")
+        if notes:
+            refused.extend(notes)
+            assert version is not None
+            known_lowered.append(version.classification)
+        sources.append(source if kept is source.classification else replace(
+            source, classification=kept))
+    if not refused:
+        return operation, ()
+    claim = operation.classification
+    raised, _ = at_least(claim, combine(known_lowered, config), config, what="the data")
+    return replace(operation, sources=tuple(sources), classification=raised), tuple(refused)
+
+
+__all__ = ["at_least", "guard", "hold_sources", "ingest", "known_of"]

@@ -1,0 +1,70 @@
+"""The raise-only rule for classifications from outside the pipeline, on the store alone:
+a stricter claim is kept as it is, a lower one is held to what the store knows (and says so),
+an unknown dataset keeps its claim, intended outputs of a failed run are left alone, and what
+is ingested is stored untrusted (never the authority a read restores from)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from lacuna.config import ClassificationConfig
+from lacuna.lineage.claims import at_least, ingest
+from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+from lacuna.lineage.store import LineageStore
+from lacuna.model import Classification
+
+CONFIG = ClassificationConfig()
+PII = Classification.from_dict({"tier": "PROPRIETARY", "tags": ["PII"], "columns": {
+    "email": {"classification": "pii", "pii_type": "email", "sensitivity": "high"},
+    "region": {"classification": "public", "sensitivity": "low"}}})
+PUBLIC = Classification.from_dict({"tier": "PUBLIC", "columns": {
+    "email": {"classification": "public", "sensitivity": "low"}}})
+REF = DatasetRef("file", "/data/customers.csv")
+
+
+def _run(run_id: str, c: Classification, status: RunStatus = RunStatus.SUCCEEDED,
+         fingerprint: str = "sha256:abc") -> Run:
+    now = datetime.now(UTC)
+    return Run(id=run_id, operation="relabel", status=status, inputs=(),
+               outputs=(DatasetVersion(dataset=REF, classification=c, fingerprint=fingerprint),),
+               user_id="ana", role="analyst", session="s", started_at=now, ended_at=now)
+
+
+def test_at_least_keeps_a_raise_and_refuses_a_lowering() -> None:
+    assert at_least(PII, PUBLIC, CONFIG, what="d") == (PII, ())
+    assert at_least(PUBLIC, None, CONFIG, what="d") == (PUBLIC, ())
+    kept, refused = at_least(PUBLIC, PII, CONFIG, what="d")
+    assert kept.tier.value == "PROPRIETARY"
+    assert "PII" in kept.tags
+    assert kept.columns["email"].classification.value == "pii"
+    assert kept.columns["region"].classification.value == "public"  # known, not claimed: kept
+    assert any("tier PUBLIC refused" in r for r in refused)
+    assert any("'email' claimed public" in r for r in refused)
+    assert any("dropping tag(s) PII refused" in r for r in refused)
+    assert refused[0] in kept.reasoning
+
+
+def test_ingest_holds_claims_to_the_store_and_stores_them_untrusted(store_url: str) -> None:
+    with LineageStore(store_url) as store:
+        store.record(_run("pipeline", PII))  # what Lacuna's pipeline recorded: trusted
+        recorded, refused = ingest(_run("claim", PUBLIC), store, CONFIG, by="ana")
+        assert refused
+        assert recorded.outputs[0].classification.tier.value == "PROPRIETARY"
+        assert store.by_fingerprint("sha256:abc", trusted=True) is not None
+        newest_claim = store.by_fingerprint("sha256:abc", trusted=False)
+        assert newest_claim is not None
+        assert newest_claim.classification.tier.value == "PROPRIETARY"
+        assert store.latest(REF, trusted=True).classification == PII
+        # A failed run's intended outputs are not the dataset's state: left as claimed.
+        failed, notes = ingest(_run("failed", PUBLIC, RunStatus.FAILED), store, CONFIG)
+        assert notes == ()
+        assert failed.outputs[0].classification == PUBLIC
+        # Content and dataset the store never saw: the claim stands (nothing to lower), and is
+        # untrusted, so a read only lets it add restrictions.
+        other = DatasetVersion(dataset=DatasetRef("file", "/data/new.csv"),
+                               classification=PUBLIC, fingerprint="sha256:new")
+        _, notes = ingest(replace(_run("fresh", PUBLIC), outputs=(other,)), store, CONFIG)
+        assert notes == ()
+        assert store.by_fingerprint("sha256:new", trusted=True) is None
+        assert store.by_fingerprint("sha256:new", trusted=False) is not None

@@ -1,0 +1,270 @@
+"""Declassification through OpenLineage ingest, tried as an attacker.
+
+An analyst holds a token that may post lineage. They write a ``lacuna_classification`` facet
+saying PUBLIC, with the real content fingerprint of customer data, and post it to
+``POST /api/v1/lineage``. A later governed read of that content (a pandas session on the same
+state database) and a decision asked over HTTP must still see personal data and deny the
+export. What is refused is said: in the answer, on the audit trail. A stricter claim is taken,
+and the legitimate route around a denial (an exception a steward approves) still works.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import lacuna
+from lacuna.lineage.recording import file_fingerprint
+from lacuna.lineage.records import DatasetRef
+
+PUBLIC_FACET_COLUMNS = {c: {"classification": "public", "sensitivity": "low"}
+                        for c in ("customer_id", "name", "email", "phone", "address", "region",
+                                  "signup_date")}
+
+
+@dataclass
+class Scene:
+    root: Path
+    client: Any
+    state: Any
+    tokens: dict[str, str]
+    yaml: Path
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def as_analyst(self) -> None:
+        """A pandas session as ana on the server's own state database."""
+        lacuna.enable(str(self.yaml))
+
+
+@pytest.fixture
+def scene(sandbox: Path) -> Iterator[Scene]:
+    from fastapi.testclient import TestClient
+
+    from lacuna.config import load_config
+    from lacuna.server.app import create_app
+    from lacuna.server.settings import load_settings
+    from server.conftest import server_files
+
+    db, config, _ = server_files(sandbox)
+    yaml = sandbox / "analyst.yaml"
+    yaml.write_text(config.read_text(encoding="utf-8") + (
+        f"user: {{id: ana, role: analyst}}\naudit: {{url: \"{db}\"}}\n"
+        "storage: {encrypt: false}\n"), encoding="utf-8")
+    old = os.environ.get("LACUNA_HOME")
+    os.environ["LACUNA_HOME"] = str(sandbox / "home")
+    settings = load_settings(environ={}, db=db, config=config, log_json=True)
+    cfg = load_config(config)
+    app = create_app(settings, config=cfg.model_copy(
+        update={"audit": cfg.audit.model_copy(update={"url": db})}))
+    state = app.state.lacuna
+    tokens = {name: state.users.add(name, roles=roles) for name, roles in (
+        ("ana", ("analyst",)), ("jane", ("data_steward",)))}
+    try:
+        with TestClient(app) as client:
+            yield Scene(root=sandbox, client=client, state=state, tokens=tokens, yaml=yaml)
+    finally:
+        lacuna.disable()
+        if old is None:
+            os.environ.pop("LACUNA_HOME", None)
+        else:
+            os.environ["LACUNA_HOME"] = old
+
+
+def _forge(scene: Scene, user: str, dataset: Path, fingerprint: str | None, tier: str,
+           columns: dict[str, Any], run_id: str, tags: tuple[str, ...] = ()) -> Any:
+    """START and COMPLETE of a run whose output carries a hand-written classification facet."""
+    facet = {"_producer": "https://example.com/evil", "_schemaURL": "https://lacuna.dev/spec/"
+             "facets/1-0-0/LacunaClassificationDatasetFacet.json", "tier": tier,
+             "tags": list(tags), "columns": columns, "fingerprint": fingerprint}
+    base = {"producer": "https://example.com/evil",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": run_id}, "job": {"namespace": "evil", "name": "relabel"},
+            "outputs": [{"namespace": "file", "name": str(dataset),
+                         "facets": {"lacuna_classification": facet}}]}
+    answer = None
+    for kind in ("START", "COMPLETE"):
+        answer = scene.client.post("/api/v1/lineage", headers=scene.headers(user), json={
+            **base, "eventType": kind, "eventTime": "2026-12-02T10:00:00Z"})
+        assert answer.status_code == 201, answer.text
+    return answer
+
+
+def _export_denied(path: Path, target: Path) -> lacuna.Classification:
+    df = pd.read_csv(path)
+    c = df.lacuna.classification
+    with pytest.raises(lacuna.GovernanceViolation):
+        df.to_csv(target, index=False)
+    assert not target.exists()
+    return c
+
+
+def _decide(scene: Scene, user: str, source: Path, claimed: dict[str, Any],
+            **extra: Any) -> dict[str, Any]:
+    body = {"operation": {
+        "action": "export", "classification": claimed, "method": "pandas.DataFrame.to_csv",
+        "sources": [{"name": str(source), "classification": claimed}],
+        "destination": str(scene.root / "Downloads" / "out.csv"), **extra}}
+    r = scene.client.post("/api/v1/decide", json=body, headers=scene.headers(user))
+    assert r.status_code == 200, r.text
+    decision: dict[str, Any] = r.json()["decision"]
+    return decision
+
+
+def test_a_forged_public_facet_does_not_declassify_a_known_file(scene: Scene) -> None:
+    root = scene.root
+    scene.as_analyst()
+    # The pipeline knows the data: a governed copy written through Lacuna.
+    copy = root / "governed" / "customers_copy.csv"
+    pd.read_csv(root / "customers.csv").to_csv(copy, index=False)
+    loose = root / "loose.csv"  # the same content, without its sidecar
+    shutil.copy(copy, loose)
+    fp = file_fingerprint(DatasetRef.of(str(loose)))
+    assert fp is not None
+    before = pd.read_csv(loose).lacuna.classification
+    assert before.tier.value == "PROPRIETARY"
+    assert "PII" in before.tags
+
+    answer = _forge(scene, "ana", loose, fp, "PUBLIC", PUBLIC_FACET_COLUMNS, "r-forged-1")
+
+    # A governed read of the content, by the path the facet named and by the other copy.
+    lacuna.disable()
+    scene.as_analyst()
+    for path in (loose, copy):
+        c = _export_denied(path, root / "Downloads" / f"leak-{path.stem}.csv")
+        assert c.tier.value == "PROPRIETARY"
+        assert "PII" in c.tags
+        assert c.columns["email"].classification.value == "pii"
+    # The server's decide endpoint, asked with the forged claim about the source: denied.
+    decision = _decide(scene, "ana", loose, {"tier": "PUBLIC"})
+    assert decision["allowed"] is False, decision
+
+    # What was recorded is what the store knew, and says why.
+    run = scene.state.governor.lineage_store.get_run("r-forged-1")
+    assert run is not None
+    assert run.user_id == "ana"
+    stored = run.outputs[0]
+    assert stored.classification.tier.value == "PROPRIETARY"
+    assert stored.classification.columns["email"].classification.value == "pii"
+    assert any("refused" in r for r in stored.classification.reasoning)
+    # The answer lists the refusals, and they are on the audit trail as a denial by the caller.
+    refused = answer.json()["refused"]
+    assert any("tier PUBLIC refused" in line for line in refused), refused
+    assert any("'email' claimed public" in line for line in refused), refused
+    records = scene.state.governor.audit.list(limit=50, denied_only=True, user="ana")
+    assert any(r.policy_id == "lacuna.lineage.raise_only" for r in records)
+
+
+def test_a_forged_facet_for_content_the_pipeline_never_saw_only_restricts(scene: Scene) -> None:
+    """No trusted record exists: the claim cannot be clamped at ingest, so it must never be
+    the authority a read restores from; the values decide."""
+    root = scene.root
+    fresh = root / "fresh.csv"
+    pd.read_csv(root / "customers.csv").head(30).to_csv(fresh, index=False)  # bypassed: off
+    fp = file_fingerprint(DatasetRef.of(str(fresh)))
+    answer = _forge(scene, "ana", fresh, fp, "PUBLIC", PUBLIC_FACET_COLUMNS, "r-forged-2")
+    scene.as_analyst()
+    c = _export_denied(fresh, root / "Downloads" / "leak.csv")
+    assert c.tier.value == "PROPRIETARY"
+    assert "PII" in c.tags
+    assert c.columns["email"].classification.value == "pii"
+    assert answer.json()["recorded"] == "r-forged-2"  # the lineage itself is kept
+
+
+def test_a_stricter_claim_is_taken(scene: Scene) -> None:
+    root = scene.root
+    sales = root / "sales.csv"
+    scene.as_analyst()
+    before = pd.read_csv(sales).lacuna.classification
+    assert before.tier.value != "PROPRIETARY"
+    lacuna.disable()
+    fp = file_fingerprint(DatasetRef.of(str(sales)))
+    columns = {"revenue": {"classification": "financial", "sensitivity": "high"}}
+    answer = _forge(scene, "jane", sales, fp, "PROPRIETARY", columns, "r-raise",
+                    tags=("DEAL_DATA",))
+    assert answer.json()["refused"] == []
+    scene.as_analyst()
+    c = _export_denied(sales, root / "Downloads" / "sales.csv")
+    assert c.tier.value == "PROPRIETARY"
+    assert "DEAL_DATA" in c.tags
+    assert c.columns["revenue"].classification.value == "financial"
+
+
+def test_a_steward_cannot_lower_by_ingest_either_but_an_exception_still_works(
+        scene: Scene) -> None:
+    """No declassify route exists, so no role lowers a class by posting lineage; the
+    legitimate route past a denial is an exception a steward approves."""
+    root = scene.root
+    scene.as_analyst()
+    copy = root / "governed" / "customers_copy.csv"
+    pd.read_csv(root / "customers.csv").to_csv(copy, index=False)
+    lacuna.disable()
+    fp = file_fingerprint(DatasetRef.of(str(copy)))
+    answer = _forge(scene, "jane", copy, fp, "PUBLIC", PUBLIC_FACET_COLUMNS, "r-steward")
+    assert answer.json()["refused"]
+    pii = {"tier": "PROPRIETARY", "tags": ["PII"], "columns": {
+        "email": {"classification": "pii", "pii_type": "email", "sensitivity": "high"}}}
+    assert _decide(scene, "ana", copy, pii)["allowed"] is False
+    dest = str(root / "Downloads" / "out.csv")
+    r = scene.client.post("/api/v1/exceptions", headers=scene.headers("ana"), json={
+        "destination": dest, "purpose": "Quarterly churn review with the CFO",
+        "approver": "jane", "duration_hours": 2})
+    assert r.status_code == 201, r.text
+    exc = r.json()["id"]
+    r = scene.client.post(f"/api/v1/exceptions/{exc}/approve", json={"comment": "ok"},
+                          headers=scene.headers("jane"))
+    assert r.status_code == 200, r.text
+    assert _decide(scene, "ana", copy, pii, exception_id=exc)["allowed"] is True
+
+
+def test_import_from_a_file_gets_the_same_rule(scene: Scene, tmp_path: Path) -> None:
+    """``lacuna lineage import`` (the in-process route) refuses the same lowering."""
+    import json
+
+    from lacuna.lineage.ol_import import import_events
+
+    root = scene.root
+    scene.as_analyst()
+    copy = root / "governed" / "customers_copy.csv"
+    pd.read_csv(root / "customers.csv").to_csv(copy, index=False)
+    lacuna.disable()
+    fp = file_fingerprint(DatasetRef.of(str(copy)))
+    facet = {"tier": "PUBLIC", "columns": PUBLIC_FACET_COLUMNS, "fingerprint": fp}
+    events = [{"eventType": kind, "eventTime": "2026-12-02T10:00:00Z",
+               "producer": "https://example.com/evil", "run": {"runId": "r-file"},
+               "job": {"namespace": "evil", "name": "relabel"},
+               "outputs": [{"namespace": "file", "name": str(copy),
+                            "facets": {"lacuna_classification": facet}}]}
+              for kind in ("START", "COMPLETE")]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in events), encoding="utf-8")
+    store = scene.state.governor.lineage_store
+    report = import_events(path, store)
+    scene.as_analyst()
+    shutil.copy(copy, root / "copied.csv")
+    c = _export_denied(root / "copied.csv", root / "Downloads" / "x.csv")
+    assert c.columns["email"].classification.value == "pii"
+    stored = store.latest(DatasetRef.of(str(copy)))
+    assert stored is not None
+    assert stored.classification.tier.value == "PROPRIETARY"
+    assert any("tier PUBLIC refused" in r for r in report.refused), report.to_dict()
+    assert report.to_dict()["refused"] == report.refused
+    # The command line says so too, and exits 1.
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    path.write_text(path.read_text(encoding="utf-8").replace("r-file", "r-cli"),
+                    encoding="utf-8")
+    out = CliRunner().invoke(app, ["lineage", "import", str(path), "--json", "--db",
+                                   scene.state.governor.config.audit_url])
+    assert out.exit_code == 1, out.output
+    assert any("tier PUBLIC refused" in r for r in json.loads(out.stdout)["refused"])
