@@ -204,6 +204,9 @@ def _client_warm(port: int, path: str, raw: bytes, token: str) -> None:
     conn.close()
 
 
+CASE_NAMES = ("dry", "recorded", "opa")  # --case, in the order of the table's rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2 s per case instead of 6")
@@ -214,7 +217,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--write", action="store_true",
                         help="also replace this section of docs/benchmarks.md")
+    parser.add_argument("--case", action="append", choices=sorted(CASE_NAMES),
+                        help="run only this case (repeatable; default all three); not "
+                             "with --write")
     args = parser.parse_args()
+    if args.write and args.case:
+        parser.error("--write replaces the whole section: run every case")
     seconds = args.seconds or (2.0 if args.quick else 6.0)
     load_before = os.getloadavg()
     sys.path.insert(0, str(SRC))
@@ -263,7 +271,9 @@ def main() -> int:
                  "/v1/data/lacuna/decision/result", {"input": doc}),
             ]
             rows = []
-            for name, path, body in cases:
+            for key, (name, path, body) in zip(CASE_NAMES, cases, strict=True):
+                if args.case and key not in args.case:
+                    continue
                 r = _load(port, path, body, token, seconds, args.clients, args.connections,
                           server.pid)
                 rows.append((name, r))

@@ -100,6 +100,7 @@ def _worker(db: str, token: str, args: argparse.Namespace, barrier: Any, out: An
                 profiler = cProfile.Profile()
             groups = writer.groups
             barrier.wait()
+            threads_before = _thread_cpu()
             before, wall = os.times(), time.perf_counter()
             if profiler is not None:
                 profiler.enable()
@@ -108,10 +109,30 @@ def _worker(db: str, token: str, args: argparse.Namespace, barrier: Any, out: An
                 profiler.disable()
                 profiler.dump_stats(f"{args.profile}.{os.getpid()}")
             after = os.times()
+            threads = {name: cpu - threads_before.get(name, 0.0)
+                       for name, cpu in _thread_cpu().items()}
             out.put((r, ok, after.user - before.user, after.system - before.system,
-                     time.perf_counter() - wall, writer.groups - groups))
+                     time.perf_counter() - wall, writer.groups - groups, threads))
     finally:
         state.close()
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each live thread of this process, by name (the event loop is
+    ``MainThread``; the group-commit writer, the decision log and the WAL checkpoints have
+    their own)."""
+    import threading
+
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
+        try:
+            clock = time.pthread_getcpuclockid(thread.ident)
+            out[thread.name] = out.get(thread.name, 0.0) + time.clock_gettime(clock)
+        except OSError:  # ended meanwhile
+            continue
+    return out
 
 
 def main() -> int:
@@ -161,6 +182,14 @@ def main() -> int:
                   f"decision (user {user * 1e3 / n:.3f}, system {system * 1e3 / n:.3f}), "
                   f"{n / wall:,.0f} decisions/s, {groups} groups ({n / max(groups, 1):.1f} "
                   f"records each), load {load:.2f}", flush=True)
+            threads: dict[str, float] = {}
+            for g in got:
+                for name, cpu in g[6].items():
+                    threads[name] = threads.get(name, 0.0) + cpu
+            print("  by thread (ms/decision): " + ", ".join(
+                f"{name} {cpu * 1e3 / n:.3f}" for name, cpu in
+                sorted(threads.items(), key=lambda kv: -kv[1]) if cpu * 1e3 / n >= 0.001),
+                flush=True)
         for p in procs:
             p.join()
         if not args.dry_run:

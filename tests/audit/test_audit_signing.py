@@ -141,3 +141,46 @@ def test_a_checkpoint_file_appears_whole_or_not_at_all(tmp_path: Path,
     stored = CheckpointFile(path, chain="audit").peek()
     assert stored is not None
     assert (stored.seq, stored.hash) == (2, "b" * 64)
+
+
+def test_a_remembered_slot_never_hides_another_writer(tmp_path: Path) -> None:
+    """A writer remembers the slot it last read or wrote (it reads it twice per commit), but
+    reads the file every time: another process's checkpoint, or a forged or rolled-back slot,
+    is seen at once."""
+    path = tmp_path / "a.checkpoint"
+    mine, other = (CheckpointFile(path, chain="audit") for _ in range(2))
+    mine.advance(Checkpoint(chain="audit", seq=1, hash="h1", time="t").signed(KEY))
+    assert mine.peek() == other.peek()
+    other.advance(Checkpoint(chain="audit", seq=2, hash="h2", time="t").signed(KEY))
+    seen = mine.peek()
+    assert seen is not None
+    assert (seen.seq, seen.hash) == (2, "h2")
+    mine.advance(Checkpoint(chain="audit", seq=2, hash="h2", time="t").signed(KEY))  # not later
+    with path.open("r+b") as f:  # an edit in place, same length, outside any writer
+        text = f.read()
+        f.seek(0)
+        f.write(text.replace(b'"seq":2', b'"seq":7'))
+    forged = mine.peek()
+    assert forged is not None
+    assert forged.seq == 7
+    assert not forged.valid(KEY)
+    path.write_bytes(b"garbage".ljust(512))
+    assert mine.peek() is None
+    mine.close()
+    other.close()
+
+
+def test_checkpoint_lines_are_the_bytes_json_writes(tmp_path: Path) -> None:
+    """orjson writes the line (and the signed payload) where it gives ``json``'s bytes; any
+    other value goes through ``json``, and every line still parses and verifies."""
+    import json
+
+    cases = [Checkpoint(chain="audit", seq=12, hash="ab" * 32,
+                        time="2026-12-03T00:00:00.000001+00:00"),
+             Checkpoint(chain='a"b\\c', seq=2**70, hash="é", time="x\n")]
+    for cp in (c.signed(KEY) for c in cases):
+        body = {**cp.payload(), "signature": cp.signature}
+        assert cp.line() == json.dumps(body, sort_keys=True,
+                                       separators=(",", ":")).encode("ascii") + b"\n"
+        assert cp.valid(KEY)
+        assert Checkpoint.parse(cp.line()) == cp

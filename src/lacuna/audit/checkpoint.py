@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from lacuna._files import link_new
 from lacuna.errors import AuditError
 from lacuna.signing import Keyring
@@ -54,14 +56,17 @@ class Checkpoint:
 
     def signed(self, keyring: Keyring) -> Checkpoint:
         return Checkpoint(chain=self.chain, seq=self.seq, hash=self.hash, time=self.time,
-                          signature=keyring.sign(self.payload()))
+                          signature=keyring.sign(_plain(payload := self.payload()) or payload))
 
     def valid(self, keyring: Keyring) -> bool:
         return keyring.verify(self.payload(), self.signature)
 
     def line(self) -> bytes:
         body = {**self.payload(), "signature": self.signature}
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii") + b"\n"
+        text = _plain(body)
+        if text is None:
+            text = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
+        return text + b"\n"
 
     @classmethod
     def parse(cls, text: bytes | str) -> Checkpoint | None:
@@ -82,6 +87,20 @@ class Checkpoint:
                    signature=str(sig))
 
 
+def _plain(body: dict[str, Any]) -> bytes | None:
+    """``body`` as sorted compact JSON by ``orjson`` (a tenth of ``json``'s time, once per
+    commit) when every value is an int or printable ASCII without quotes or backslashes:
+    then ``json.dumps(body, sort_keys=True, separators=(",", ":"))`` (what :meth:`line`
+    wrote) and :func:`lacuna.signing.canonical` (what is signed) give these same bytes.
+    ``None`` otherwise (never for what Lacuna writes): the caller uses ``json``."""
+    if all(isinstance(v, int) or (isinstance(v, str) and v.isascii() and v.isprintable()
+                                  and '"' not in v and "\\" not in v)
+           for v in body.values()):
+        with contextlib.suppress(orjson.JSONEncodeError):  # e.g. an int beyond 64 bits
+            return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return None
+
+
 def _slot(checkpoint: Checkpoint) -> bytes:
     """The checkpoint's line padded to the file's fixed-size slot."""
     return checkpoint.line().rstrip(b"\n").ljust(SLOT - 1) + b"\n"
@@ -100,6 +119,20 @@ class CheckpointFile:
         self.chain = chain
         self._fd: int | None = None
         self._pid = os.getpid()
+        # the slot's bytes as last read or written here, and what they parse to: a writer
+        # reads the slot twice per commit, and it usually holds what this process wrote
+        self._known: tuple[bytes, Checkpoint | None] = (b"", None)
+
+    def _read(self, fd: int) -> Checkpoint | None:
+        """The checkpoint in the slot (read every time: another process may have moved it;
+        parsed only when its bytes differ from the last ones seen here)."""
+        raw = os.pread(fd, SLOT, 0)
+        known, parsed = self._known
+        if raw == known:
+            return parsed
+        parsed = Checkpoint.parse(raw.rstrip(b" \n\x00") or b"-")
+        self._known = (raw, parsed)
+        return parsed
 
     def _open(self) -> int:
         if self._fd is None or self._pid != os.getpid():
@@ -116,7 +149,7 @@ class CheckpointFile:
         """The stored checkpoint, read without a lock (None when absent or unreadable)."""
         if self._fd is None and not self.path.exists():
             return None
-        return Checkpoint.parse(os.pread(self._open(), SLOT, 0).rstrip(b" \n\x00") or b"-")
+        return self._read(self._open())
 
     def advance(self, checkpoint: Checkpoint) -> None:
         """Store ``checkpoint`` unless the file already holds a later one."""
@@ -125,10 +158,12 @@ class CheckpointFile:
         fd = self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            current = Checkpoint.parse(os.pread(fd, SLOT, 0).rstrip(b" \n\x00") or b"-")
+            current = self._read(fd)
             if current is not None and current.seq >= checkpoint.seq:
                 return
-            os.pwrite(fd, _slot(checkpoint), 0)
+            slot = _slot(checkpoint)
+            os.pwrite(fd, slot, 0)
+            self._known = (slot, checkpoint)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 

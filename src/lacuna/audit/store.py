@@ -54,6 +54,7 @@ from lacuna.audit.record import (
     plain_float,
 )
 from lacuna.audit.schema import (
+    BUSY_TIMEOUT_S,
     LAYOUT_VERSION,
     build_engine,
     check_sqlite_file,
@@ -68,7 +69,7 @@ from lacuna.audit.turn import Turn
 from lacuna.audit.verify import compare_checkpoint, verify_chain
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.errors import AuditError, ConfigError
-from lacuna.model import Decision, Operation, new_id, utcnow
+from lacuna.model import Decision, Operation, ordered_id, utcnow
 from lacuna.redact import redact_url
 from lacuna.signing import Keyring, default_keyring
 from lacuna.state.schema import upgrade as upgrade_state
@@ -272,27 +273,36 @@ class AuditStore:
         """
         return self.record_many([(decision, operation, session)])[0]
 
-    def record_many(self, items: Sequence[tuple[Decision, Operation, str]]
-                    ) -> builtins.list[AuditRecord]:
+    def record_many(self, items: Sequence[tuple[Decision, Operation, str]], *,
+                    wait: bool = True) -> builtins.list[AuditRecord]:
         """Append several decisions ``(decision, operation, session)`` in one transaction, in
         order, chained one after the other (a group commit: see :mod:`lacuna.audit.group`).
 
         All or nothing: when the transaction fails, none is appended and :class:`AuditError`
         is raised for the whole group.
 
+        Args:
+            items: the decisions, in the order they are chained.
+            wait: wait for the database's write lock (up to the busy timeout). ``False``
+                (SQLite only, for a caller on an event loop that holds the writers' turn):
+                when another connection holds the write lock right now, nothing is appended
+                and :class:`StoreBusy` is raised at once, for the caller to hand the group to
+                a thread that waits.
+
         Raises:
             AuditError: as for :meth:`record`.
+            StoreBusy: ``wait=False`` and the database was locked: nothing was appended.
         """
         prepared = []
         recorded_at = utcnow()
         for decision, operation, session in items:
             prepared.append(build_body(decision, operation, session=session,
-                                       record_id=new_id(), seq=0, recorded_at=recorded_at))
+                                       record_id=ordered_id(), seq=0, recorded_at=recorded_at))
         plain = all(plain_float(body["decision"]["eval_ms"]) for body in prepared)
-        return self._append_all(prepared, plain=plain)
+        return self._append_all(prepared, plain=plain, wait=wait)
 
-    def _append_all(self, bodies: Sequence[dict[str, Any]], *, plain: bool = False
-                    ) -> builtins.list[AuditRecord]:
+    def _append_all(self, bodies: Sequence[dict[str, Any]], *, plain: bool = False,
+                    wait: bool = True) -> builtins.list[AuditRecord]:
         """The one append path: chain, sign and insert ``bodies`` (their ``id`` set, ``seq``
         filled in here) in one transaction with their rollups, move the head, commit, then
         advance the checkpoint. All or nothing. ``plain``: the bodies are decision bodies
@@ -310,14 +320,20 @@ class AuditStore:
                 "action": what["action"], "allowed": dec["allowed"],
                 "policy_id": dec["policy_id"]}))
         keyring = self.keyring
-        with self._lock:
+        if wait:
+            self._lock.acquire()
+        elif not (self._sqlite and self._lock.acquire(blocking=False)):
+            raise StoreBusy(self.where)  # another thread of this process is appending
+        try:
             if self._sqlite:
-                linked = self._append_many_sqlite(prepared, keyring, plain)
+                linked = self._append_many_sqlite(prepared, keyring, plain, wait)
                 if self._wal is not None:
                     self._wal.committed()
             else:
                 linked = self._append_many_sqlalchemy(prepared, keyring, plain)
             self._advance(linked[-1][0], linked[-1][3])
+        finally:
+            self._lock.release()
         out = []
         for (_, values), (seq, prev, text, digest) in zip(prepared, linked, strict=True):
             out.append(AuditRecord(
@@ -327,12 +343,15 @@ class AuditStore:
         return out
 
     def _append_many_sqlite(self, prepared: Sequence[tuple[dict[str, Any], dict[str, Any]]],
-                            keyring: Keyring, plain: bool
+                            keyring: Keyring, plain: bool, wait: bool = True
                             ) -> builtins.list[tuple[int, str, str, str]]:
         linked: builtins.list[tuple[int, str, str, str]] = []
         try:
             conn = self._raw_connection().dbapi_connection
-            conn.execute("BEGIN IMMEDIATE")
+            if wait:
+                conn.execute("BEGIN IMMEDIATE")
+            else:
+                _begin_now(conn, self.where)
             try:
                 last = conn.execute(_SQL_HEAD).fetchone()
                 if last is None:
@@ -416,6 +435,19 @@ class AuditStore:
         without SQLite's busy-handler sleeps. Nothing to wait for on other databases."""
         return self._turn.hold()
 
+    def attempt_turn(self) -> contextlib.AbstractContextManager[bool]:
+        """The writers' turn if it is free now (yields whether it was taken), for a caller on
+        an event loop that must not wait (:meth:`Turn.attempt
+        <lacuna.audit.turn.Turn.attempt>`)."""
+        return self._turn.attempt()
+
+    @property
+    def appends_without_waiting(self) -> bool:
+        """Whether :meth:`record_many` can be asked not to wait (``wait=False``): a writable
+        SQLite file, where taking the write lock is a local call that fails at once when it
+        is taken. A PostgreSQL append is a network round trip that may wait on a row lock."""
+        return self._sqlite and self.path is not None and not self.read_only
+
     def checkpoint_in_background(self) -> None:
         """Copy the SQLite write-ahead log back into the database on a thread of its own
         (:mod:`lacuna.audit.walcheck`) instead of inside whichever append's commit crosses
@@ -494,7 +526,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
-        record_id = new_id()
+        record_id = ordered_id()
         body = build_outcome_body(decision, operation, session=session, record_id=record_id,
                                   of=of, error=error, finished_at=utcnow())
         return self._append(body)
@@ -509,7 +541,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
-        return self._append({**body, "id": new_id(), "seq": 0})
+        return self._append({**body, "id": ordered_id(), "seq": 0})
 
     def _append(self, body: dict[str, Any]) -> AuditRecord:
         """Chain, sign and insert one body (its ``seq`` is filled in here), as ``record`` does;
@@ -654,6 +686,32 @@ class AuditStore:
 
     def __repr__(self) -> str:
         return f"AuditStore({self.where!r})"
+
+
+class StoreBusy(Exception):
+    """An append that must not wait found the trail's write lock taken: nothing was written.
+
+    Not an :class:`~lacuna.errors.AuditError`: the caller (the group commit on an event loop)
+    hands the same group to its writer thread, which waits for the lock as usual."""
+
+
+_BUSY_MS = int(BUSY_TIMEOUT_S * 1000)
+
+
+def _begin_now(conn: sqlite3.Connection, where: str) -> None:
+    """``BEGIN IMMEDIATE`` without the busy handler's wait: :class:`StoreBusy` when another
+    connection (of any process) holds the write lock now."""
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if conn.in_transaction:  # pragma: no cover - BEGIN failed, so there is none
+            conn.execute("ROLLBACK")
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreBusy(where) from None
+        raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
 
 
 def roll_up(conn: Any, bodies: Sequence[dict[str, Any]]) -> None:

@@ -58,6 +58,25 @@ class Turn:
             if locked:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
+    @contextmanager
+    def attempt(self) -> Iterator[bool]:
+        """Take the turn only if it is free now: yields whether it was taken (``True`` with no
+        lock file at all, as :meth:`hold` then goes on without one). Never waits, so an event
+        loop may call it; a caller that gets ``False`` hands its work to a thread that waits."""
+        fd = self._open()
+        if fd is None:
+            yield self.path is None
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # EWOULDBLOCK: another writer has it (or ENOLCK: let hold() decide)
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
     def _open(self) -> int | None:
         if self.path is None:
             return None

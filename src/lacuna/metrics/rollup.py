@@ -127,7 +127,7 @@ def fact_from_body(body: Mapping[str, Any]) -> DecisionFact:
     """A decision record's body as the metrics see it (what :func:`facts.decision` gives)."""
     def section(name: str) -> Mapping[str, Any]:
         value = body.get(name)
-        return value if isinstance(value, Mapping) else {}
+        return value if type(value) is dict or isinstance(value, Mapping) else {}
 
     who, what, dec = section("who"), section("what"), section("decision")
     policies = dec.get("policies") or []
@@ -198,6 +198,10 @@ def delta(d: DecisionFact, k: Key, recent_denials: Sequence[Pending]) -> Delta:
     """The rollup change of decision ``d`` (key ``k``), given its user's denials of the last
     hour: compute's definitions, one record at a time, in each scope ``d`` belongs to (the
     ``resolved`` sets of the denials it resolves are updated in place)."""
+    if not recent_denials:  # the usual case: nothing to pair with, only counts and assets
+        return Delta(hour=hour_of(iso(d.when)), key=k, denied=not d.allowed,
+                     assets=_assets(d), workaround=False, keyed=(), pairs=(), resolved=(),
+                     keep=not d.allowed and not d.engine_error and bool(d.sources))
     earlier = [p for p in recent_denials if p.fact.when < d.when]
     tricks = [p for p in earlier if compute.is_workaround(p.fact, d)]
     open_ = [] if not d.allowed else [
@@ -229,15 +233,21 @@ def delta(d: DecisionFact, k: Key, recent_denials: Sequence[Pending]) -> Delta:
                     row = rows.setdefault((hour_of(iso(p.fact.when)), s), [0, 0.0, 0])
                     row[0] += 1
                     row[1] += (d.when - p.fact.when).total_seconds() / 60
-    names = set(d.sources) | ({d.destination} if d.destination else set())
-    covered = bool(d.packages) and not d.engine_error
-    return Delta(hour=hour, key=k, denied=not d.allowed,
-                 assets=tuple((n, covered) for n in sorted(names)), workaround=everywhere,
+    return Delta(hour=hour, key=k, denied=not d.allowed, assets=_assets(d),
+                 workaround=everywhere,
                  keyed=tuple(keyed),
                  pairs=tuple((h, s, int(v[0]), v[1], int(v[2])) for (h, s), v in rows.items()),
                  resolved=tuple(touched.values()),
                  # a denial without sources never pairs (both pairings need a shared source)
                  keep=not d.allowed and not d.engine_error and bool(d.sources))
+
+
+def _assets(d: DecisionFact) -> tuple[tuple[str, bool], ...]:
+    """The assets ``d`` names (sources and destination, sorted) and whether a policy covered
+    them."""
+    names = set(d.sources) | ({d.destination} if d.destination else set())
+    covered = bool(d.packages) and not d.engine_error
+    return tuple((n, covered) for n in sorted(names))
 
 
 # -- the append hook ---------------------------------------------------------------------------
@@ -254,8 +264,10 @@ _UPSERT_HOUR = (
 _UPSERT_ASSET = (
     "INSERT INTO lacuna_metrics_assets (hour, role, policy, tier, domains, asset, covered) "
     "VALUES (:hour, :role, :policy, :tier, :domains, :asset, :covered) ON CONFLICT (hour, "
-    "role, policy, tier, domains, asset) DO UPDATE SET covered = CASE WHEN excluded.covered > "
-    "lacuna_metrics_assets.covered THEN excluded.covered ELSE lacuna_metrics_assets.covered END")
+    "role, policy, tier, domains, asset) DO UPDATE SET covered = excluded.covered "
+    # max(stored, new) without touching a row that already holds it: no page of the table
+    # or its two indexes is written again (the usual case, one asset seen all hour)
+    "WHERE excluded.covered > lacuna_metrics_assets.covered")
 _UPSERT_PAIR = (
     "INSERT INTO lacuna_metrics_pairs (hour, scope, role, policy, tier, domain, resolved, "
     "resolution_minutes, workarounds) VALUES (:hour, :scope, :role, :policy, :tier, :domain, "

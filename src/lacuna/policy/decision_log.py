@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from lacuna._version import lacuna_version
-from lacuna.model import Decision
+from lacuna.model import Decision, ordered_id
 
 log = logging.getLogger(__name__)
 INSTANCE_ID = uuid.uuid4().hex  # labels.id: this process
@@ -63,7 +63,7 @@ def to_record(event: DecisionEvent, labels: Mapping[str, str] | None = None) -> 
     """The OPA-shaped record of one decision (see the module docstring)."""
     ts = datetime.fromtimestamp(event.timestamp_ns / 1e9, tz=UTC)
     return {
-        "decision_id": event.decision_id or uuid.uuid4().hex,
+        "decision_id": event.decision_id or ordered_id(),  # time-ordered: see ordered_id
         "timestamp": ts.isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "path": event.path,
         "input": event.input,

@@ -34,7 +34,7 @@ import orjson
 from regorus import Engine
 
 from lacuna.errors import PolicyError
-from lacuna.model import new_id
+from lacuna.model import ordered_id
 from lacuna.policy.aggregate import FILENAME
 from lacuna.policy.bundle import RegoModule, add_module
 
@@ -108,7 +108,7 @@ class OpaData:
             PolicyError: the evaluation failed.
         """
         result, _ = self.evaluate_text(path, input_doc)
-        return result, new_id()
+        return result, ordered_id()
 
     def evaluate_text(self, path: str, input_doc: Any | None) -> tuple[Any, bytes | None]:
         """``(result, its JSON text)``, both ``None`` when undefined; cached when safe.

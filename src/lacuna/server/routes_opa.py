@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from lacuna.errors import PolicyError
 from lacuna.identity import Principal
-from lacuna.model import new_id
+from lacuna.model import ordered_id
 from lacuna.policy.aggregate import DATA_API_PATH
 from lacuna.policy.decision_log import DecisionEvent
 from lacuna.server.opa import InvalidInput
@@ -44,7 +44,7 @@ def answer_bytes(state: ServerState, path: str, input_doc: Any, principal: Princ
     except PolicyError as exc:
         state.metrics.decision("error", time.perf_counter() - started)
         return 500, orjson.dumps({"code": "internal_error", "message": str(exc)})
-    decision_id = new_id()
+    decision_id = ordered_id()
     seconds = time.perf_counter() - started
     if path.strip("/") == DATA_API_PATH and isinstance(result, dict):
         allowed = result.get("allowed") is True
