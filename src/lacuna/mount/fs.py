@@ -28,6 +28,7 @@ import os
 import shutil
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +61,9 @@ _BUF_IS_FD, _BUF_FD_SEEK = 1 << 1, 1 << 2
 _SPLICE_WRITE, _SPLICE_MOVE = 1 << 7, 1 << 8
 # The largest read request (the ``max_read`` mount option; see run.FUSE_OPTIONS for why).
 MAX_READ = 512 * 1024
+# A file's mtime moves in clock ticks (jiffies, 1-10 ms): within one, a rewrite of the same size
+# leaves size and mtime as they were. A state younger than this is not trusted to be unchanged.
+MTIME_TICK_NS = 50_000_000
 
 
 # libfuse calls from its own worker threads. ctypes gives such a thread a Python thread state
@@ -112,10 +116,11 @@ class Handle:
     dirty: bool = False  # written since the last decision
     denied: bool = False
     # the kernel reads and writes the backing file itself (FUSE passthrough): writes never
-    # reach write(), so a writable one is decided at every flush, and at release when the
-    # file changed since (its size and mtime when last decided)
+    # reach write(), so a writable one is decided at a flush (and at release) when the file
+    # changed since its last decision, or since it was opened (its size and mtime then)
     passthrough: bool = False
     decided: tuple[int, int] | None = None
+    decided_at: int = 0  # time.time_ns() when ``decided`` was taken
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -461,19 +466,46 @@ class GovernedFS:
         return handle.fd
 
     def passed_through(self, fh: int) -> None:
-        """The kernel passes open ``fh`` through: its writes will not come to ``write``."""
+        """The kernel passes open ``fh`` through: its writes will not come to ``write``, so
+        what it writes is told by the file's size and mtime, compared with these from now."""
         handle = self._handle(fh)
         handle.passthrough = True
+        if handle.writable:
+            self._note_state(handle)
 
     def writes_through(self, fh: int) -> bool:
         """Whether open ``fh`` lets the kernel write the backing file without the mount."""
         handle = self._handles.get(fh)
         return handle is not None and handle.passthrough and handle.writable
 
+    @staticmethod
+    def _note_state(handle: Handle) -> None:
+        st = os.fstat(handle.fd)
+        handle.decided, handle.decided_at = (st.st_size, st.st_mtime_ns), time.time_ns()
+
     def _changed(self, handle: Handle) -> bool:
         """Whether a writable passthrough file changed since its last decision."""
         st = os.fstat(handle.fd)
         return handle.decided != (st.st_size, st.st_mtime_ns)
+
+    def _to_decide_at_flush(self, handle: Handle) -> bool:
+        """Whether a ``close`` of a writable passthrough open has something to decide.
+
+        Every ``close`` of a descriptor is a flush, also one that wrote nothing (a shell
+        opens ``> f``, duplicates the descriptor onto stdout and closes the original before
+        ``echo`` writes): deciding each would record one logical write twice. So a flush
+        decides when the file's size or mtime changed since the last decision (or the open),
+        and, failing closed, also when they cannot tell: a file timestamp is coarse (a clock
+        tick), so a same-size rewrite within ``MTIME_TICK_NS`` of the last state keeps its
+        mtime. A file that is still empty holds nothing to decide yet; ``release`` decides
+        it if it stays so (a created or truncated file is decided at least once).
+        """
+        st = os.fstat(handle.fd)
+        if handle.decided != (st.st_size, st.st_mtime_ns):
+            return True
+        if st.st_size == 0:
+            return False
+        return handle.dirty or handle.decided_at - st.st_mtime_ns < MTIME_TICK_NS
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:  # noqa: ARG002
         """Reads without ``read_buf`` (mfusepy calls ``read_buf`` when the class has it)."""
@@ -559,15 +591,15 @@ class GovernedFS:
             if handle.denied:
                 msg = f"close of {handle.path}: its export was denied"
                 raise _denied(msg)
-            if handle.writable and (handle.dirty or handle.passthrough):
+            if handle.writable and (self._to_decide_at_flush(handle) if handle.passthrough
+                                    else handle.dirty):
                 self._decide_write(handle)
         return 0
 
     def _decide_write(self, handle: Handle) -> None:
         handle.dirty = False
         if handle.passthrough:
-            st = os.fstat(handle.fd)
-            handle.decided = (st.st_size, st.st_mtime_ns)
+            self._note_state(handle)
         data = handle.staged or self.layout.backing(handle.path)
         publish: Callable[[], None] = lambda: None  # noqa: E731 (in place: already written)
         if handle.staged is not None and handle.seal:
