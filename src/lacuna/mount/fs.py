@@ -13,7 +13,9 @@ Writes in governed storage go to the backing file as they come (in-place work); 
 Writes to an outside folder go to a staged copy in ``SOURCE/.lacuna-staging`` and appear at
 their destination only when ``flush`` allows them: a denied export is ``EACCES`` from
 ``close`` and nothing arrives. A ``rename`` or link that would carry a file from governed
-storage into an outside folder is decided the same way.
+storage into an outside folder is decided the same way, and a destination folder (the outbox)
+is neither moved nor removed; the mount's own refusals are recorded like any denial
+(:meth:`MountGovernance.refuse`).
 
 Anything Lacuna fails on while deciding is a denial (``EACCES``), logged: fail closed.
 """
@@ -32,9 +34,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.model import Action
 from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
 from lacuna.mount.layout import MountLayout
@@ -306,7 +309,16 @@ class GovernedFS:
         return 0
 
     def rmdir(self, path: str) -> int:
-        os.rmdir(self._path(path))
+        backing = self._path(path)
+        root = self.governance.root_within(backing)
+        if root is not None:
+            self._refuse(Action.WRITE, path, f"remove folder {path}",
+                         f"Cannot remove {path}: {self._root_name(root)} is a configured "
+                         "destination folder of this mount, and where it is decides whether "
+                         "data written there leaves governance. Remove the files in it instead, "
+                         "or change the mount's --outside folders or lacuna.yaml's destinations.",
+                         method="fuse.rmdir", sources=(backing,))
+        os.rmdir(backing)
         return 0
 
     def unlink(self, path: str) -> int:
@@ -315,42 +327,90 @@ class GovernedFS:
 
     def mknod(self, path: str, mode: int, dev: int) -> int:
         if self._outside(path):
-            msg = f"mknod {path} in an outside folder"
-            raise _denied(msg)
+            self._refuse(Action.EXPORT, path, f"mknod {path}",
+                         f"Cannot create the special file {path} in an outside folder: only "
+                         "regular files, whose content is decided, may be put there.",
+                         method="fuse.mknod", destination=self._path(path))
         os.mknod(self._path(path), mode, dev)
         return 0
 
     def symlink(self, target: str, source: str) -> int:
         # mfusepy: ``target`` is the new link, ``source`` what it points to
         if self._outside(target):
-            msg = f"symlink {target} in an outside folder: a link is not a copy"
-            raise _denied(msg)
+            self._refuse(Action.EXPORT, target, f"symlink {target} -> {source}",
+                         f"Cannot create the symbolic link {target} in an outside folder: a "
+                         "link is not a copy Lacuna can decide (it would name data without "
+                         "its content being checked). Copy the file there instead (cp), so the "
+                         "export is decided on what it holds.",
+                         method="fuse.symlink", destination=self._path(target))
         os.symlink(source, self._path(target))
         return 0
 
     def link(self, target: str, source: str) -> int:
         if self._outside(target) and not self._outside(source):
-            msg = f"hard link {target} -> {source} out of governed storage"
-            raise _denied(msg)
+            src = self._path(source)
+            self._refuse(Action.EXPORT, target, f"hard link {target} -> {source}",
+                         f"Cannot hard-link {source} into the outside folder as {target}: a "
+                         "link is not a copy Lacuna can decide (the same bytes would be "
+                         "outside governance without an export being decided). Copy the file "
+                         "there instead (cp), so the export is decided on its content.",
+                         method="fuse.link", sources=(src,), destination=self._path(target))
         os.link(self._path(source), self._path(target))
         return 0
 
     def rename(self, old: str, new: str) -> int:
+        """One rule for folders: a destination root (an outside folder, or a configured root
+        under SOURCE) and any folder holding one is not moved, neither away nor into place
+        (moving it would change where data written there goes); every other rename is
+        decided by what it carries where: within governed storage, within or out of an
+        outside folder, allowed; from governed storage into an outside folder, an ``export``
+        of the file (an empty folder carries nothing; a non-empty one is refused)."""
         src, dst = self._path(old), self._path(new)
+        root = self.governance.root_within(src) or self.governance.root_within(dst)
+        if root is not None:
+            self._refuse(Action.WRITE, old, f"rename {old} -> {new}",
+                         f"Cannot move {old} to {new}: {self._root_name(root)} is a configured "
+                         "destination folder of this mount, and where it is decides whether "
+                         "data written there leaves governance. Move the files in it instead, "
+                         "or change the mount's --outside folders or lacuna.yaml's destinations.",
+                         method="fuse.rename", sources=(src,), destination=dst)
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
             return 0
         if os.path.isdir(src) and os.listdir(src):
-            msg = f"rename of folder {old} into an outside folder: copy its files"
-            raise _denied(msg)
+            self._refuse(Action.EXPORT, old, f"rename {old} -> {new}",
+                         f"Cannot move the folder {old} into the outside folder as {new}: "
+                         "the files in it would leave governance without an export being "
+                         "decided for each. Copy its files there instead (cp -r), so each "
+                         "export is decided on its content.",
+                         method="fuse.rename", sources=(src,), destination=dst)
+        if os.path.isdir(src):  # empty: nothing leaves
+            os.rename(src, dst)
+            return 0
         if is_sealed(src):
-            msg = (f"rename of sealed {old} into an outside folder: copy it (cp), so its "
-                   "content is decrypted and the export decided on it")
-            raise _denied(msg)
+            self._refuse(Action.EXPORT, old, f"rename {old} -> {new}",
+                         f"Cannot move the sealed file {old} into the outside folder as {new}: "
+                         "it is encrypted at rest, and moved it would arrive as ciphertext "
+                         "without its export being decided on its content. Copy it instead "
+                         "(cp), so the export is decided on its decrypted content.",
+                         method="fuse.rename", sources=(src,), destination=dst)
         self._govern(lambda: self.governance.write(new, src, self._pid(),
                                                    lambda: os.rename(src, dst)),
                      f"rename {old} -> {new}")
         return 0
+
+    def _refuse(self, action: Action, path: str, what: str, reason: str, *, method: str,
+                sources: tuple[str, ...] = (), destination: str | None = None) -> NoReturn:
+        """Refuse ``what`` by the mount's own rule, recorded like any denial (EACCES)."""
+        pid = self._pid()
+        self._govern(lambda: self.governance.refuse(
+            action, path, pid, reason, method=method, sources=sources,
+            destination=destination), what)
+        raise _denied(what)  # refuse() always raises; this keeps it closed if it did not
+
+    def _root_name(self, root: str) -> str:
+        """A destination root as the mount shows it (``/outbox``)."""
+        return "/" + os.path.relpath(root, self.layout.source)
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         handle = self._handles.get(fh) if fh is not None else self._staged_at.get(path)
