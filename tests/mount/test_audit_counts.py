@@ -84,3 +84,34 @@ def test_each_operation_has_exactly_one_decision(transport, how, request):
     assert path.read_text() == "replaced\nappended\n"
     new_records()  # the read just done
     assert new_records() == [], "nothing decided later (at release)"
+
+
+REOPEN = """\
+import sys
+path, data = sys.argv[1], open(sys.argv[2]).read()
+open(path, "w").close()  # what np.savetxt does: create it empty, then open it again to write
+try:
+    with open(path, "w") as fh:
+        fh.write(data)
+except OSError as exc:
+    print(exc.errno)
+"""
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_file_created_empty_then_rewritten_is_decided_on_what_it_holds(transport, request):
+    """The empty create's release comes while the second open writes the same staged copy:
+    it must not decide (and publish) that copy on its own; the second open's close decides what
+    is written, as it is then (a snapshot), and nothing of it arrives when refused."""
+    import sys
+
+    m = request.getfixturevalue(transport)
+    name = f"r-{uuid.uuid4().hex[:8]}.txt"
+    result = m.run(sys.executable, "-c", REOPEN, str(m.mnt / "outbox" / name),
+                   str(m.source / "customers.csv"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "13"  # EACCES at close
+    found = _records(m, m.source / "outbox" / name)
+    assert [(r.kind, r.allowed) for r in found if r.allowed] == []
+    assert any(r.kind == "decision" and not r.allowed for r in found)
+    assert not (m.source / "outbox" / name).exists()

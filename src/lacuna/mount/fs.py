@@ -123,7 +123,7 @@ class Handle:
     # changed since its last decision, or since it was opened (its size and mtime then)
     passthrough: bool = False
     decided: tuple[int, int] | None = None
-    decided_at: int = 0  # time.time_ns() when ``decided`` was taken
+    decided_at: int = 0  # time.time_ns() of the last decision, or of ``decided`` (0: neither)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -652,32 +652,48 @@ class GovernedFS:
                 msg = f"close of {handle.path}: its export was denied"
                 raise _denied(msg)
             if handle.writable and (self._to_decide_at_flush(handle) if handle.passthrough
-                                    else handle.dirty):
+                                    else handle.dirty and not self._new_and_empty(handle)):
                 self._decide_write(handle)
         return 0
+
+    @staticmethod
+    def _new_and_empty(handle: Handle) -> bool:
+        """A file created (or truncated) and not yet decided that is still empty: a ``close``
+        with nothing written (a shell closes the descriptor it duplicated before the command
+        writes) has nothing to decide yet; ``release`` decides it if it stays empty."""
+        return handle.decided_at == 0 and os.fstat(handle.fd).st_size == 0
 
     def _decide_write(self, handle: Handle) -> None:
         handle.dirty = False
         if handle.passthrough:
             self._note_state(handle)
-        data = handle.staged or self.layout.backing(handle.path)
+        else:
+            handle.decided_at = time.time_ns()
         publish: Callable[[], None] = lambda: None  # noqa: E731 (in place: already written)
-        if handle.staged is not None and handle.seal:
-            staged, target = handle.staged, self.layout.backing(handle.path)
+        snapshot: str | None = None
+        if handle.staged is not None:
+            try:
+                snapshot = self._snapshot(handle)
+            except OSError as exc:  # fail closed: nothing is published undecided
+                log.error("cannot take what %s wrote to decide it (denied): %s", handle.path,
+                          exc)
+                handle.denied = True
+                msg = f"write {handle.path}"
+                raise _denied(msg) from exc
+        data = snapshot or self.layout.backing(handle.path)
+        if snapshot is not None and handle.seal:
+            taken, target = snapshot, self.layout.backing(handle.path)
             gov = self.governance.gov
 
             def publish() -> None:  # sealed into place (atomically), plaintext never there
-                with open(staged, "rb") as src:
+                with open(taken, "rb") as src:
                     write_governed(target, lambda out: shutil.copyfileobj(src, out, 1 << 20),
                                    method="fuse.write", gov=gov)
-        elif handle.staged is not None:
-            staged = handle.staged
-            target = self.layout.backing(handle.path)
+        elif snapshot is not None:
+            taken, target = snapshot, self.layout.backing(handle.path)
 
             def publish() -> None:
-                tmp = f"{staged}.publish"
-                shutil.copyfile(staged, tmp)
-                os.replace(tmp, target)
+                os.replace(taken, target)
 
         try:
             self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish),
@@ -685,6 +701,28 @@ class GovernedFS:
         except FuseError:
             handle.denied = handle.staged is not None  # an export stays refused
             raise
+        finally:
+            if snapshot is not None:
+                shutil.rmtree(os.path.dirname(snapshot), ignore_errors=True)
+
+    @staticmethod
+    def _snapshot(handle: Handle) -> str:
+        """What is decided is what is published: a copy of the staged file as it is now, which
+        other opens of the same path share and may write while this one is decided. Read
+        through the open descriptor (``/proc/self/fd``: the file may already be unlinked by a
+        release, and the descriptor may be write-only), into a private folder, under the same
+        file name (the classifier reads the format from it)."""
+        assert handle.staged is not None
+        folder = os.path.join(os.path.dirname(handle.staged), uuid.uuid4().hex)
+        os.makedirs(folder, 0o700)
+        snapshot = os.path.join(folder, os.path.basename(handle.staged))
+        try:
+            with open(f"/proc/self/fd/{handle.fd}", "rb") as src, open(snapshot, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return snapshot
 
     def fsync(self, path: str, datasync: int, fh: int) -> int:  # noqa: ARG002
         handle = self._handle(fh)
@@ -701,8 +739,12 @@ class GovernedFS:
             try:
                 if handle.writable and not handle.denied and (
                         handle.dirty or (handle.passthrough and self._changed(handle))):
+                    sharing = self._sharing(handle)
+                    for other in sharing:  # still open on the same staged copy: their close
+                        other.dirty = True  # decides all of it, as it is then
                     try:  # written after its last close: decide now (the program cannot hear)
-                        self._decide_write(handle)
+                        if not sharing:
+                            self._decide_write(handle)
                     except FuseError:
                         log.warning("%s: written after close and denied; not published",
                                     handle.path)
@@ -714,6 +756,14 @@ class GovernedFS:
                 if handle.staged is not None:
                     self._unstage(handle)
         return 0
+
+    def _sharing(self, handle: Handle) -> list[Handle]:
+        """The other open handles writing the same staged copy as ``handle``."""
+        if handle.staged is None:
+            return []
+        with self._lock:
+            return [h for h in self._handles.values()
+                    if h is not handle and h.staged == handle.staged and h.writable]
 
     def _unstage(self, handle: Handle) -> None:
         with self._lock:
