@@ -466,7 +466,10 @@ class MountConfig(Section):
 class ProxyConfig(Section):
     """``proxy:``: the HTTP egress proxy (``lacuna proxy``, docs/proxy.md)."""
 
-    max_inspect_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # beyond: the first part decides
+    max_inspect_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # parsed by its type
+    # beyond max_inspect_bytes a body is spooled to a private file and scanned as text up to
+    # this ceiling; a larger body is refused (413), never forwarded uninspected
+    max_body_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     unparsed: Literal["deny", "allow"] = "deny"  # a body it cannot read, to a non-internal host
     fingerprints: bool = True  # keyed hashes of classified values seen by governed reads
     fingerprint_sample: int = Field(default=1000, ge=0)  # values hashed per classified column

@@ -2,8 +2,9 @@
 
 The upstreams record every request they receive (path, headers, body), so a test can show that a
 refused request never arrived. The proxy runs as `lacuna proxy` (a real process) with a config
-that makes 127.0.0.1 external and localhost internal, a small proxy.max_inspect_bytes, its own
-CA, and a state database and key folder the tests share with it (for fingerprints).
+that makes 127.0.0.1 external and localhost internal, a small proxy.max_inspect_bytes and
+proxy.max_body_bytes, its own CA, and a state database and key folder the tests share with it
+(for fingerprints).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 MAX_INSPECT = 64 * 1024
+MAX_BODY = 4 * 1024 * 1024  # beyond: 413
 
 
 @dataclass
@@ -111,7 +113,8 @@ def proxy_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyEnv]:
         "destinations: {internal_hosts: [localhost]}\n"
         f"audit: {{url: 'sqlite:///{root / 'state.db'}'}}\n"
         f"anonymize: {{key_dir: '{root / 'keys'}'}}\n"
-        f"proxy: {{max_inspect_bytes: {MAX_INSPECT}, ca_dir: '{root / 'proxy-ca'}', "
+        f"proxy: {{max_inspect_bytes: {MAX_INSPECT}, max_body_bytes: {MAX_BODY}, "
+        f"ca_dir: '{root / 'proxy-ca'}', "
         f"upstream_ca: '{upstream_ca.cert_path}'}}\n"
     )
     env = {**os.environ, "LACUNA_HOME": str(root / "home"), "LACUNA_EMBEDDINGS_BUILD": "never"}

@@ -120,7 +120,7 @@ def test_a_binary_body_to_an_external_host_fails_closed(proxy_env):
     assert proxy_env.http.got(path) == []
 
 
-def test_a_body_beyond_max_inspect_bytes_is_decided_on_its_start_then_streamed(proxy_env):
+def test_a_body_beyond_max_inspect_bytes_is_inspected_then_forwarded_unchanged(proxy_env):
     max_inspect = load_config(proxy_env.config).proxy.max_inspect_bytes
     rows = "".join(f"R{i % 7},{i}\n" for i in range(max_inspect // 4))
     big = ("region,customers\n" + rows).encode()

@@ -27,12 +27,15 @@ from lacuna.errors import ClassificationError, GovernanceViolation
 from lacuna.governor import Governor
 from lacuna.lineage.records import DatasetRef, RunStatus
 from lacuna.lineage.sidecar import SUFFIX, write_label
-from lacuna.model import Action, Classification, DestinationType, Operation, Source, Tier
+from lacuna.model import Action, Classification, Decision, DestinationType, Operation, Source, Tier
 from lacuna.mount.layout import MountLayout
 from lacuna.mount.tracker import Read, ReadTracker, process_name
 
 log = logging.getLogger("lacuna.mount")
 
+# The mount's own rules (links, renames of the folders that decide where data is) are not a
+# policy's: their denials name this rule, so ``lacuna status`` and the audit trail say why.
+MOUNT_RULE_ID, MOUNT_RULE_TITLE = "lacuna.mount", "Governed mount: links and folder moves"
 SNIFF_BYTES = 256 * 1024  # of a file no data reader accepts, read as text
 MAX_CACHED = 4096  # classified files remembered by (size, mtime, sidecar mtime)
 HEURISTIC = ("lacuna:lineage", "heuristic")  # Run.extra marker: inputs are a guess by process
@@ -62,6 +65,7 @@ class MountGovernance:
         self._cache: OrderedDict[str, tuple[tuple[int, int, int], Classification]] = (
             OrderedDict())
         self._lock = threading.RLock()  # one decision at a time: the governor's steps are shared
+        self._roots: tuple[str, ...] | None = None  # fixed while mounted: found once
 
     # -- classification ------------------------------------------------------------------------
 
@@ -192,6 +196,66 @@ class MountGovernance:
             if not is_metadata(path):
                 self._label(target, op, reads)
             self._lineage(op, target, reads, RunStatus.SUCCEEDED)
+
+    # -- the mount's own refusals ----------------------------------------------------------------
+
+    def roots(self) -> tuple[str, ...]:
+        """The destination roots inside SOURCE (the outside folders, and any
+        ``destinations.governed``/``unmanaged`` root under SOURCE): the folders whose place
+        decides where data is, so they are not renamed or removed through the mount."""
+        found = self._roots
+        if found is None:
+            source = self.layout.source.rstrip("/")
+            dest = self.gov.config.destinations
+            local = (os.path.realpath(os.path.expanduser(r)).rstrip("/")
+                     for r in (*dest.governed, *dest.unmanaged) if "://" not in r)
+            found = tuple(sorted({r for r in local if r.startswith(source + "/")}))
+            self._roots = found
+        return found
+
+    def root_within(self, backing: str) -> str | None:
+        """A destination root that is ``backing`` or lies under it (so moving or removing
+        ``backing`` moves or removes that root), else None."""
+        here = backing.rstrip("/")
+        return next((r for r in self.roots() if r == here or r.startswith(here + "/")), None)
+
+    def refuse(self, action: Action, path: str, pid: int, reason: str, *, method: str,
+               sources: tuple[str, ...] = (), destination: str | None = None) -> None:
+        """Deny, record and log an operation the mount refuses by its own rule, not a policy's
+        (a link out of governed storage, moving a destination root): a refusal is a governance
+        decision like any other, so it is in the audit trail, the log and ``lacuna status``
+        with who asked (the caller's process), the paths and why. Always raises
+        :class:`~lacuna.errors.GovernanceViolation`."""
+        with self._lock:
+            classification = unreadable("not classified: refused before any data moved")
+            for src in sources:
+                classification = stricter(classification, self._classify_quietly(src))
+            op = self.gov.operation(
+                action, classification,
+                sources=[Source(name=src, classification=classification) for src in sources],
+                destination=self.gov.destination(destination) if destination else None,
+                method=method, code_location=_who(pid),
+            )
+            decision = Decision(allowed=False, operation_id=op.id, reasoning=reason,
+                                policy_id=MOUNT_RULE_ID, policy_title=MOUNT_RULE_TITLE,
+                                operation=op)
+            self.gov.record(decision)  # a failure is logged there; the refusal stands
+
+            def deny() -> None:
+                raise GovernanceViolation(decision)
+
+            self._decide(deny, op, path)
+
+    def _classify_quietly(self, backing: str) -> Classification:
+        """What a refused operation would have carried: a file's classification (as a read
+        sees it), a folder's or an unreadable file's INTERNAL."""
+        if not os.path.isfile(backing) or is_metadata(backing):
+            return unreadable(f"{os.path.basename(backing)}: a folder or special file")
+        try:
+            return self.classify_file(backing)
+        except Exception as exc:  # the refusal stands; only its description is poorer
+            log.info("could not classify %s for its refusal: %s", backing, exc)
+            return unreadable(f"{os.path.basename(backing)}: could not be classified ({exc})")
 
     def _outside(self, backing: str) -> bool:
         return self.gov.destination(backing).type is not DestinationType.GOVERNED_STORAGE

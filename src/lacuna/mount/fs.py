@@ -13,7 +13,9 @@ Writes in governed storage go to the backing file as they come (in-place work); 
 Writes to an outside folder go to a staged copy in ``SOURCE/.lacuna-staging`` and appear at
 their destination only when ``flush`` allows them: a denied export is ``EACCES`` from
 ``close`` and nothing arrives. A ``rename`` or link that would carry a file from governed
-storage into an outside folder is decided the same way.
+storage into an outside folder is decided the same way, and a destination folder (the outbox)
+is neither moved nor removed; the mount's own refusals are recorded like any denial
+(:meth:`MountGovernance.refuse`).
 
 Anything Lacuna fails on while deciding is a denial (``EACCES``), logged: fail closed.
 """
@@ -28,12 +30,14 @@ import os
 import shutil
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.model import Action
 from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
 from lacuna.mount.layout import MountLayout
@@ -60,6 +64,9 @@ _BUF_IS_FD, _BUF_FD_SEEK = 1 << 1, 1 << 2
 _SPLICE_WRITE, _SPLICE_MOVE = 1 << 7, 1 << 8
 # The largest read request (the ``max_read`` mount option; see run.FUSE_OPTIONS for why).
 MAX_READ = 512 * 1024
+# A file's mtime moves in clock ticks (jiffies, 1-10 ms): within one, a rewrite of the same size
+# leaves size and mtime as they were. A state younger than this is not trusted to be unchanged.
+MTIME_TICK_NS = 50_000_000
 
 
 # libfuse calls from its own worker threads. ctypes gives such a thread a Python thread state
@@ -112,10 +119,11 @@ class Handle:
     dirty: bool = False  # written since the last decision
     denied: bool = False
     # the kernel reads and writes the backing file itself (FUSE passthrough): writes never
-    # reach write(), so a writable one is decided at every flush, and at release when the
-    # file changed since (its size and mtime when last decided)
+    # reach write(), so a writable one is decided at a flush (and at release) when the file
+    # changed since its last decision, or since it was opened (its size and mtime then)
     passthrough: bool = False
     decided: tuple[int, int] | None = None
+    decided_at: int = 0  # time.time_ns() of the last decision, or of ``decided`` (0: neither)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -301,7 +309,16 @@ class GovernedFS:
         return 0
 
     def rmdir(self, path: str) -> int:
-        os.rmdir(self._path(path))
+        backing = self._path(path)
+        root = self.governance.root_within(backing)
+        if root is not None:
+            self._refuse(Action.WRITE, path, f"remove folder {path}",
+                         f"Cannot remove {path}: {self._root_name(root)} is a configured "
+                         "destination folder of this mount, and where it is decides whether "
+                         "data written there leaves governance. Remove the files in it instead, "
+                         "or change the mount's --outside folders or lacuna.yaml's destinations.",
+                         method="fuse.rmdir", sources=(backing,))
+        os.rmdir(backing)
         return 0
 
     def unlink(self, path: str) -> int:
@@ -310,42 +327,90 @@ class GovernedFS:
 
     def mknod(self, path: str, mode: int, dev: int) -> int:
         if self._outside(path):
-            msg = f"mknod {path} in an outside folder"
-            raise _denied(msg)
+            self._refuse(Action.EXPORT, path, f"mknod {path}",
+                         f"Cannot create the special file {path} in an outside folder: only "
+                         "regular files, whose content is decided, may be put there.",
+                         method="fuse.mknod", destination=self._path(path))
         os.mknod(self._path(path), mode, dev)
         return 0
 
     def symlink(self, target: str, source: str) -> int:
         # mfusepy: ``target`` is the new link, ``source`` what it points to
         if self._outside(target):
-            msg = f"symlink {target} in an outside folder: a link is not a copy"
-            raise _denied(msg)
+            self._refuse(Action.EXPORT, target, f"symlink {target} -> {source}",
+                         f"Cannot create the symbolic link {target} in an outside folder: a "
+                         "link is not a copy Lacuna can decide (it would name data without "
+                         "its content being checked). Copy the file there instead (cp), so the "
+                         "export is decided on what it holds.",
+                         method="fuse.symlink", destination=self._path(target))
         os.symlink(source, self._path(target))
         return 0
 
     def link(self, target: str, source: str) -> int:
         if self._outside(target) and not self._outside(source):
-            msg = f"hard link {target} -> {source} out of governed storage"
-            raise _denied(msg)
+            src = self._path(source)
+            self._refuse(Action.EXPORT, target, f"hard link {target} -> {source}",
+                         f"Cannot hard-link {source} into the outside folder as {target}: a "
+                         "link is not a copy Lacuna can decide (the same bytes would be "
+                         "outside governance without an export being decided). Copy the file "
+                         "there instead (cp), so the export is decided on its content.",
+                         method="fuse.link", sources=(src,), destination=self._path(target))
         os.link(self._path(source), self._path(target))
         return 0
 
     def rename(self, old: str, new: str) -> int:
+        """One rule for folders: a destination root (an outside folder, or a configured root
+        under SOURCE) and any folder holding one is not moved, neither away nor into place
+        (moving it would change where data written there goes); every other rename is
+        decided by what it carries where: within governed storage, within or out of an
+        outside folder, allowed; from governed storage into an outside folder, an ``export``
+        of the file (an empty folder carries nothing; a non-empty one is refused)."""
         src, dst = self._path(old), self._path(new)
+        root = self.governance.root_within(src) or self.governance.root_within(dst)
+        if root is not None:
+            self._refuse(Action.WRITE, old, f"rename {old} -> {new}",
+                         f"Cannot move {old} to {new}: {self._root_name(root)} is a configured "
+                         "destination folder of this mount, and where it is decides whether "
+                         "data written there leaves governance. Move the files in it instead, "
+                         "or change the mount's --outside folders or lacuna.yaml's destinations.",
+                         method="fuse.rename", sources=(src,), destination=dst)
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
             return 0
         if os.path.isdir(src) and os.listdir(src):
-            msg = f"rename of folder {old} into an outside folder: copy its files"
-            raise _denied(msg)
+            self._refuse(Action.EXPORT, old, f"rename {old} -> {new}",
+                         f"Cannot move the folder {old} into the outside folder as {new}: "
+                         "the files in it would leave governance without an export being "
+                         "decided for each. Copy its files there instead (cp -r), so each "
+                         "export is decided on its content.",
+                         method="fuse.rename", sources=(src,), destination=dst)
+        if os.path.isdir(src):  # empty: nothing leaves
+            os.rename(src, dst)
+            return 0
         if is_sealed(src):
-            msg = (f"rename of sealed {old} into an outside folder: copy it (cp), so its "
-                   "content is decrypted and the export decided on it")
-            raise _denied(msg)
+            self._refuse(Action.EXPORT, old, f"rename {old} -> {new}",
+                         f"Cannot move the sealed file {old} into the outside folder as {new}: "
+                         "it is encrypted at rest, and moved it would arrive as ciphertext "
+                         "without its export being decided on its content. Copy it instead "
+                         "(cp), so the export is decided on its decrypted content.",
+                         method="fuse.rename", sources=(src,), destination=dst)
         self._govern(lambda: self.governance.write(new, src, self._pid(),
                                                    lambda: os.rename(src, dst)),
                      f"rename {old} -> {new}")
         return 0
+
+    def _refuse(self, action: Action, path: str, what: str, reason: str, *, method: str,
+                sources: tuple[str, ...] = (), destination: str | None = None) -> NoReturn:
+        """Refuse ``what`` by the mount's own rule, recorded like any denial (EACCES)."""
+        pid = self._pid()
+        self._govern(lambda: self.governance.refuse(
+            action, path, pid, reason, method=method, sources=sources,
+            destination=destination), what)
+        raise _denied(what)  # refuse() always raises; this keeps it closed if it did not
+
+    def _root_name(self, root: str) -> str:
+        """A destination root as the mount shows it (``/outbox``)."""
+        return "/" + os.path.relpath(root, self.layout.source)
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
         handle = self._handles.get(fh) if fh is not None else self._staged_at.get(path)
@@ -461,19 +526,46 @@ class GovernedFS:
         return handle.fd
 
     def passed_through(self, fh: int) -> None:
-        """The kernel passes open ``fh`` through: its writes will not come to ``write``."""
+        """The kernel passes open ``fh`` through: its writes will not come to ``write``, so
+        what it writes is told by the file's size and mtime, compared with these from now."""
         handle = self._handle(fh)
         handle.passthrough = True
+        if handle.writable:
+            self._note_state(handle)
 
     def writes_through(self, fh: int) -> bool:
         """Whether open ``fh`` lets the kernel write the backing file without the mount."""
         handle = self._handles.get(fh)
         return handle is not None and handle.passthrough and handle.writable
 
+    @staticmethod
+    def _note_state(handle: Handle) -> None:
+        st = os.fstat(handle.fd)
+        handle.decided, handle.decided_at = (st.st_size, st.st_mtime_ns), time.time_ns()
+
     def _changed(self, handle: Handle) -> bool:
         """Whether a writable passthrough file changed since its last decision."""
         st = os.fstat(handle.fd)
         return handle.decided != (st.st_size, st.st_mtime_ns)
+
+    def _to_decide_at_flush(self, handle: Handle) -> bool:
+        """Whether a ``close`` of a writable passthrough open has something to decide.
+
+        Every ``close`` of a descriptor is a flush, also one that wrote nothing (a shell
+        opens ``> f``, duplicates the descriptor onto stdout and closes the original before
+        ``echo`` writes): deciding each would record one logical write twice. So a flush
+        decides when the file's size or mtime changed since the last decision (or the open),
+        and, failing closed, also when they cannot tell: a file timestamp is coarse (a clock
+        tick), so a same-size rewrite within ``MTIME_TICK_NS`` of the last state keeps its
+        mtime. A file that is still empty holds nothing to decide yet; ``release`` decides
+        it if it stays so (a created or truncated file is decided at least once).
+        """
+        st = os.fstat(handle.fd)
+        if handle.decided != (st.st_size, st.st_mtime_ns):
+            return True
+        if st.st_size == 0:
+            return False
+        return handle.dirty or handle.decided_at - st.st_mtime_ns < MTIME_TICK_NS
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:  # noqa: ARG002
         """Reads without ``read_buf`` (mfusepy calls ``read_buf`` when the class has it)."""
@@ -559,33 +651,49 @@ class GovernedFS:
             if handle.denied:
                 msg = f"close of {handle.path}: its export was denied"
                 raise _denied(msg)
-            if handle.writable and (handle.dirty or handle.passthrough):
+            if handle.writable and (self._to_decide_at_flush(handle) if handle.passthrough
+                                    else handle.dirty and not self._new_and_empty(handle)):
                 self._decide_write(handle)
         return 0
+
+    @staticmethod
+    def _new_and_empty(handle: Handle) -> bool:
+        """A file created (or truncated) and not yet decided that is still empty: a ``close``
+        with nothing written (a shell closes the descriptor it duplicated before the command
+        writes) has nothing to decide yet; ``release`` decides it if it stays empty."""
+        return handle.decided_at == 0 and os.fstat(handle.fd).st_size == 0
 
     def _decide_write(self, handle: Handle) -> None:
         handle.dirty = False
         if handle.passthrough:
-            st = os.fstat(handle.fd)
-            handle.decided = (st.st_size, st.st_mtime_ns)
-        data = handle.staged or self.layout.backing(handle.path)
+            self._note_state(handle)
+        else:
+            handle.decided_at = time.time_ns()
         publish: Callable[[], None] = lambda: None  # noqa: E731 (in place: already written)
-        if handle.staged is not None and handle.seal:
-            staged, target = handle.staged, self.layout.backing(handle.path)
+        snapshot: str | None = None
+        if handle.staged is not None:
+            try:
+                snapshot = self._snapshot(handle)
+            except OSError as exc:  # fail closed: nothing is published undecided
+                log.error("cannot take what %s wrote to decide it (denied): %s", handle.path,
+                          exc)
+                handle.denied = True
+                msg = f"write {handle.path}"
+                raise _denied(msg) from exc
+        data = snapshot or self.layout.backing(handle.path)
+        if snapshot is not None and handle.seal:
+            taken, target = snapshot, self.layout.backing(handle.path)
             gov = self.governance.gov
 
             def publish() -> None:  # sealed into place (atomically), plaintext never there
-                with open(staged, "rb") as src:
+                with open(taken, "rb") as src:
                     write_governed(target, lambda out: shutil.copyfileobj(src, out, 1 << 20),
                                    method="fuse.write", gov=gov)
-        elif handle.staged is not None:
-            staged = handle.staged
-            target = self.layout.backing(handle.path)
+        elif snapshot is not None:
+            taken, target = snapshot, self.layout.backing(handle.path)
 
             def publish() -> None:
-                tmp = f"{staged}.publish"
-                shutil.copyfile(staged, tmp)
-                os.replace(tmp, target)
+                os.replace(taken, target)
 
         try:
             self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish),
@@ -593,6 +701,28 @@ class GovernedFS:
         except FuseError:
             handle.denied = handle.staged is not None  # an export stays refused
             raise
+        finally:
+            if snapshot is not None:
+                shutil.rmtree(os.path.dirname(snapshot), ignore_errors=True)
+
+    @staticmethod
+    def _snapshot(handle: Handle) -> str:
+        """What is decided is what is published: a copy of the staged file as it is now, which
+        other opens of the same path share and may write while this one is decided. Read
+        through the open descriptor (``/proc/self/fd``: the file may already be unlinked by a
+        release, and the descriptor may be write-only), into a private folder, under the same
+        file name (the classifier reads the format from it)."""
+        assert handle.staged is not None
+        folder = os.path.join(os.path.dirname(handle.staged), uuid.uuid4().hex)
+        os.makedirs(folder, 0o700)
+        snapshot = os.path.join(folder, os.path.basename(handle.staged))
+        try:
+            with open(f"/proc/self/fd/{handle.fd}", "rb") as src, open(snapshot, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return snapshot
 
     def fsync(self, path: str, datasync: int, fh: int) -> int:  # noqa: ARG002
         handle = self._handle(fh)
@@ -609,8 +739,12 @@ class GovernedFS:
             try:
                 if handle.writable and not handle.denied and (
                         handle.dirty or (handle.passthrough and self._changed(handle))):
+                    sharing = self._sharing(handle)
+                    for other in sharing:  # still open on the same staged copy: their close
+                        other.dirty = True  # decides all of it, as it is then
                     try:  # written after its last close: decide now (the program cannot hear)
-                        self._decide_write(handle)
+                        if not sharing:
+                            self._decide_write(handle)
                     except FuseError:
                         log.warning("%s: written after close and denied; not published",
                                     handle.path)
@@ -622,6 +756,14 @@ class GovernedFS:
                 if handle.staged is not None:
                     self._unstage(handle)
         return 0
+
+    def _sharing(self, handle: Handle) -> list[Handle]:
+        """The other open handles writing the same staged copy as ``handle``."""
+        if handle.staged is None:
+            return []
+        with self._lock:
+            return [h for h in self._handles.values()
+                    if h is not handle and h.staged == handle.staged and h.writable]
 
     def _unstage(self, handle: Handle) -> None:
         with self._lock:

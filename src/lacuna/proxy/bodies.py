@@ -251,6 +251,13 @@ def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
     return "text"
 
 
+def distinct_tokens(data: bytes) -> tuple[str, ...]:
+    """The distinct tokens of ``data`` read as text, sorted: free text's values as
+    :func:`read_body` finds them (the proxy scans a long body's rest with them)."""
+    text = data.decode("utf-8", "replace")
+    return tuple(sorted({t.strip(".:") for t in _TOKEN.findall(text)} - {""}))
+
+
 def _tokens(fields: _Fields, prefix: str, text: str) -> None:
     """Free text: one value per token (an e-mail, an id, a card number stays whole: what the
     fingerprints match), and its lines (``lines``, in overlapping pieces the classifier reads

@@ -12,13 +12,18 @@ A body it cannot read (binary data, an unknown compression) is PROPRIETARY while
 ``proxy.unparsed`` is ``deny`` (the default): the policies then refuse it to external hosts and
 allow it to internal ones. Requests with neither a body nor a query carry no data and pass without
 a decision. When Lacuna itself fails, ``enforce`` refuses (fail closed).
+
+A body longer than ``proxy.max_inspect_bytes`` arrives spooled (:mod:`lacuna.proxy.server`): its
+start is read by its type as above, its rest scanned as text in overlapping windows
+(:meth:`Gate._beyond`), and the request decided on both. One longer than
+``proxy.max_body_bytes`` is refused with a 413 (:meth:`Gate.too_large`), recorded.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
@@ -26,7 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
 from lacuna.model import Action, Classification, Decision, FrozenDict, Source, Tier, unique
-from lacuna.proxy.bodies import Payload, read_body
+from lacuna.proxy.bodies import Payload, distinct_tokens, read_body
 from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
@@ -37,6 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STATUS_DENIED = 451  # Unavailable For Legal Reasons (RFC 7725)
+STATUS_TOO_LARGE = 413  # Content Too Large: beyond proxy.max_body_bytes, never forwarded
+SCAN_WINDOW = 256 * 1024  # a spooled body is scanned in windows of this many bytes ...
+SCAN_OVERLAP = 4096  # ... overlapping by this much, so a value cut at a window's end is whole
+PROXY_RULE_ID, PROXY_RULE_TITLE = "lacuna.proxy", "Egress proxy: request body size"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,10 @@ class OutboundRequest:
     body: bytes = b""
     truncated: bool = False  # the body was longer than proxy.max_inspect_bytes
     client: str | None = None  # the client's address, for the audit trail
+    # a body longer than proxy.max_inspect_bytes: all of it, spooled to a private file (``body``
+    # is its start), scanned beyond the start before the request is decided
+    spooled: str | None = None
+    size: int = 0  # the whole body's length when spooled
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +114,37 @@ class Gate:
         fmt = payload.format if payload.format != "empty" else "query"
         return replace(payload, fields=FrozenDict(fields), format=fmt)
 
+    def too_large(self, request: OutboundRequest, limit: int) -> Verdict:
+        """The refusal of a body longer than ``proxy.max_body_bytes`` (``limit``): 413, recorded
+        like any denial. Never forwarded: past the ceiling Lacuna cannot inspect it all."""
+        gov = self.gov
+        op = gov.operation(
+            Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
+                f"PROPRIETARY (fail closed): the body is longer than {limit} bytes "
+                "(proxy.max_body_bytes) and was not inspected",)),
+            destination=gov.destination(_destination(request.url)),
+            method=f"http.{request.method}", code_location=request.client,
+        )
+        decision = Decision(
+            allowed=False, operation_id=op.id, policy_id=PROXY_RULE_ID,
+            policy_title=PROXY_RULE_TITLE, operation=op,
+            reasoning=(f"Cannot send a request body longer than {limit} bytes through the proxy "
+                       "(proxy.max_body_bytes): Lacuna inspects every byte it forwards, and "
+                       "does not hold more. Send the data in smaller requests, or ask an "
+                       "administrator to raise proxy.max_body_bytes in lacuna.yaml."))
+        gov.record(decision)  # a failure is logged there; the refusal stands
+        log.warning("refused %s %s: body larger than proxy.max_body_bytes (%d)",
+                    request.method, _redacted(request.url), limit)
+        return replace(self._refuse(request, decision), status=STATUS_TOO_LARGE)
+
     def _check(self, request: OutboundRequest) -> Verdict:
         payload = self.payload(request)
-        if not payload.fields and not payload.unreadable:
+        if not payload.fields and not payload.unreadable and request.spooled is None:
             return Verdict(forward=True)  # nothing is sent: nothing to decide
         classification, matches = self.classify(payload)
+        if request.spooled is not None:
+            classification, more = self._beyond(request, classification)
+            matches = (*matches, *more)
         sources = [Source(name=f"{request.method} body ({payload.format}) from "
                                f"{request.client or 'a client'}", classification=classification)]
         sources += [Source(name=m.source, classification=classification) for m in matches]
@@ -121,8 +160,34 @@ class Gate:
             return self._refuse(request, exc.decision)
         return Verdict(forward=True, decision=decision)
 
-    def classify(self, payload: Payload) -> tuple[Classification, tuple[FieldMatch, ...]]:
-        """The payload's classification: its values, plus fingerprints of governed reads."""
+    def _beyond(self, request: OutboundRequest, head: Classification
+                ) -> tuple[Classification, tuple[FieldMatch, ...]]:
+        """``head`` (the classification of the body's start) with what the rest of a spooled
+        body holds: scanned as text in overlapping windows (value recognizers and
+        fingerprints, as for free text), so a value cut at a window's end is whole in the next.
+        A compressed body's rest cannot be read as text: it is unreadable (``proxy.unparsed``).
+        """
+        assert request.spooled is not None
+        start = self.settings.max_inspect_bytes
+        encoding = (request.headers.get("content-encoding") or "").strip().lower()
+        if encoding not in ("", "identity"):
+            rest = Payload(format="unreadable", truncated=True, unreadable=(
+                f"bytes {start}-{request.size} of a body compressed with {encoding!r}",))
+            found, matches = self.classify(rest)
+            return _joined(head, found, f"bytes {start}-{request.size}"), matches
+        worst = head
+        matched: list[FieldMatch] = []
+        for offset, window in windows(request.spooled, start):
+            values = distinct_tokens(window)
+            found, matches = self.classify(_candidates(values), match_on={"body": values})
+            matched += matches
+            worst = _joined(worst, found, f"bytes {offset}-{offset + len(window)}")
+        return worst, tuple(matched)
+
+    def classify(self, payload: Payload, *, match_on: Mapping[str, tuple[str, ...]] | None = None
+                 ) -> tuple[Classification, tuple[FieldMatch, ...]]:
+        """The payload's classification: its values, plus fingerprints of governed reads
+        (looked up for ``match_on``'s fields, by default the payload's)."""
         from lacuna.classify.rollup import column_tier, rollup
 
         config = self.gov.config.classification
@@ -131,10 +196,11 @@ class Gate:
             inferred = (self.gov.classify_read(None, frame)[0] if len(frame.columns)
                         else Classification())
         matches: tuple[FieldMatch, ...] = ()
-        if self.settings.fingerprints and payload.fields:
+        lookup = payload.fields if match_on is None else match_on
+        if self.settings.fingerprints and lookup:
             from lacuna.proxy.fingerprints import store_for
 
-            matches = store_for(self.gov.config).match(payload.fields)
+            matches = store_for(self.gov.config).match(lookup)
         columns = dict(inferred.columns)
         notes = []
         for m in matches:
@@ -151,8 +217,8 @@ class Gate:
             reasoning.insert(0, "PROPRIETARY (fail closed): Lacuna could not read "
                              + "; ".join(payload.unreadable) + " (proxy.unparsed: deny)")
         if payload.truncated:
-            reasoning.append(f"only the first {self.settings.max_inspect_bytes} bytes of the "
-                             "body were inspected (proxy.max_inspect_bytes)")
+            reasoning.append(f"the first {self.settings.max_inspect_bytes} bytes of the body "
+                             "were read by its type (proxy.max_inspect_bytes), the rest as text")
         if not matches and floor == inferred.floor:
             return replace(inferred, reasoning=tuple(reasoning)), ()
         result = rollup(columns, config, floor=floor, extra_tags=inferred.table_tags,
@@ -172,6 +238,60 @@ class Gate:
                            body=body.encode(), content_type="application/json")
         return Verdict(forward=False, decision=decision, status=STATUS_DENIED,
                        body=(message + "\n").encode(), content_type="text/plain; charset=utf-8")
+
+
+def windows(path: str, start: int, size: int = SCAN_WINDOW,
+            overlap: int = SCAN_OVERLAP) -> Iterator[tuple[int, bytes]]:
+    """``(offset, bytes)`` windows of the file at ``path`` from ``start - overlap`` to its end,
+    ``size`` bytes each, each starting ``overlap`` bytes before the previous one ended: a
+    value of up to ``overlap`` bytes anywhere past ``start - overlap`` is whole in one."""
+    with open(path, "rb") as fh:
+        offset = max(start - overlap, 0)
+        while True:
+            fh.seek(offset)
+            window = fh.read(size)
+            if not window:
+                return
+            yield offset, window
+            if len(window) < size:
+                return
+            offset += size - overlap
+
+
+def _candidates(values: tuple[str, ...]) -> Payload:
+    """Per value recognizer, the ``values`` its prefilter accepts, as a field of their own: a
+    recognizer judges a field by the share of its values it validates, so e-mails among a
+    window of clean rows would be below its threshold; among the values shaped like e-mails
+    they are all there is. Fields are named neutrally: a name must not vouch for the values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lacuna.classify.heuristic import _engine
+    from lacuna.classify.scan import PatternRecognizer
+
+    if not values:
+        return Payload(format="text")
+    array = pa.array(values, type=pa.string())
+    fields = {}
+    for n, recognizer in enumerate(_engine().values):
+        if not isinstance(recognizer, PatternRecognizer) or recognizer.weak_only:
+            continue  # (a weak format supports a column's name, never decides alone)
+        found = array.filter(pc.match_substring_regex(array, f"^(?:{recognizer.prefilter})$"))
+        if len(found):
+            fields[f"values {n}"] = tuple(found.to_pylist())
+    return Payload(format="text", fields=FrozenDict(fields))
+
+
+def _joined(a: Classification, b: Classification, where: str) -> Classification:
+    """``a`` and what ``b`` (another part of the same body, ``where``) adds: the stricter
+    tier, both sets of tags, ``b``'s columns named by the part they were found in."""
+    if b.tier <= a.tier and set(b.tags) <= set(a.tags):
+        return a
+    top = b if b.tier > a.tier else a
+    columns = {**a.columns, **{f"{where}: {k}": v for k, v in b.columns.items()}}
+    return replace(top, tags=unique([*a.tags, *b.tags]), columns=FrozenDict(columns),
+                   floor=max(a.floor, b.floor),
+                   reasoning=(*a.reasoning, *(f"{where}: {r}" for r in b.reasoning)))
 
 
 def _frame(payload: Payload) -> pd.DataFrame:

@@ -5,11 +5,13 @@ requests, ``proxy=`` in httpx). Plain HTTP requests arrive in absolute form; HTT
 ``CONNECT host:443``, which the proxy answers, then ends the client's TLS with a certificate from
 its local CA (:mod:`lacuna.proxy.ca`) so it can read the requests inside.
 
-Each request's body is read up to ``proxy.max_inspect_bytes`` and decided by the
-:class:`~lacuna.proxy.gate.Gate` before a byte goes upstream. Refused: a 451 reply with the
-violation (JSON or text), and nothing is forwarded. Allowed: the request goes to the upstream
-unchanged (the buffered part, then the rest of the body streamed), and the response comes back
-as it is.
+Each request's body is read up to ``proxy.max_inspect_bytes`` into memory; a longer one is
+spooled whole to a private file (a 0700 folder, removed after the request) up to
+``proxy.max_body_bytes`` and scanned beyond its start, and a body past that ceiling is refused
+with a 413 (recorded), never forwarded uninspected. The :class:`~lacuna.proxy.gate.Gate` decides
+before a byte goes upstream. Refused: a 451 reply with the violation (JSON or text), and nothing
+is forwarded. Allowed: the request goes to the upstream unchanged (from memory, or from the
+spooled file), and the response comes back as it is.
 
 Decisions run on one worker thread that also builds the Governor, so the policy engine (which
 must stay on the thread that made it) is only ever used there, and the event loop never waits
@@ -25,10 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import ssl
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -89,17 +94,20 @@ class ProxyServer:
         gate: builds the :class:`Gate`; called once, on the decision thread.
         ca: the CA for HTTPS interception.
         upstream_ssl: how upstream HTTPS servers are verified.
-        max_inspect_bytes: how much of a body is read before deciding.
+        max_inspect_bytes: how much of a body is held in memory (and parsed by its type).
+        max_body_bytes: the longest body the proxy spools and inspects; longer ones are refused.
     """
 
     def __init__(self, gate: Callable[[], Gate], *, ca: CertificateAuthority,
                  upstream_ssl: ssl.SSLContext, max_inspect_bytes: int,
+                 max_body_bytes: int = 256 * 1024 * 1024,
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self._make_gate = gate
         self._gate: Gate | None = None
         self.ca = ca
         self.upstream_ssl = upstream_ssl
         self.max_inspect_bytes = max_inspect_bytes
+        self.max_body_bytes = max_body_bytes
         self.host = host
         self.port = port
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lacuna-proxy")
@@ -129,6 +137,9 @@ class ProxyServer:
 
     def _decide(self, request: OutboundRequest) -> Verdict:
         return self._gate_now().check(request)
+
+    def _too_large(self, request: OutboundRequest) -> Verdict:
+        return self._gate_now().too_large(request, self.max_body_bytes)
 
     # -- one client connection -------------------------------------------------------------------
 
@@ -227,15 +238,45 @@ class ProxyServer:
         outbound = OutboundRequest(method=_text(request.method), url=url, headers=headers,
                                    body=inspected, truncated=truncated, client=client)
         loop = asyncio.get_running_loop()
-        verdict = await loop.run_in_executor(self._executor, self._decide, outbound)
-        if not verdict.forward:
-            await self._reply(conn, writer, verdict.status, verdict.body, verdict.content_type)
-            return ended
-        return await self._forward(conn, reader, writer, request, url, bytes(body), ended)
+        if not truncated:
+            verdict = await loop.run_in_executor(self._executor, self._decide, outbound)
+            if not verdict.forward:
+                await self._reply(conn, writer, verdict.status, verdict.body,
+                                  verdict.content_type)
+                return ended
+            return await self._forward(conn, writer, request, url, bytes(body), None)
+        with _Spool() as spool:
+            spool.write(body)
+            whole = await self._spool_rest(conn, reader, spool)
+            if not whole:  # past proxy.max_body_bytes: refused, the rest never read
+                verdict = await loop.run_in_executor(self._executor, self._too_large, outbound)
+                await self._reply(conn, writer, verdict.status, verdict.body,
+                                  verdict.content_type)
+                return False
+            spool.done()
+            outbound = replace(outbound, spooled=spool.path, size=spool.size)
+            verdict = await loop.run_in_executor(self._executor, self._decide, outbound)
+            if not verdict.forward:
+                await self._reply(conn, writer, verdict.status, verdict.body,
+                                  verdict.content_type)
+                return True  # the whole body was read: the connection can go on
+            return await self._forward(conn, writer, request, url, b"", spool.path)
 
-    async def _forward(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter, request: h11.Request, url: str,
-                       body: bytes, ended: bool) -> bool:
+    async def _spool_rest(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                          spool: _Spool) -> bool:
+        """The rest of the body into ``spool``; False once it passes ``max_body_bytes``."""
+        while True:
+            if spool.size > self.max_body_bytes:
+                return False
+            event = await _next_event(conn, reader)
+            if isinstance(event, h11.EndOfMessage):
+                return True
+            if isinstance(event, h11.Data):
+                spool.write(event.data)
+
+    async def _forward(self, conn: h11.Connection, writer: asyncio.StreamWriter,
+                       request: h11.Request, url: str, body: bytes,
+                       spooled: str | None) -> bool:
         parts = urlsplit(url)
         https = parts.scheme == "https"
         host = parts.hostname or ""
@@ -250,15 +291,15 @@ class ProxyServer:
             await self._reply(conn, writer, 502, message.encode(), "text/plain")
             return False
         try:
-            return await self._relay(conn, reader, writer, request, parts.path or "/",
-                                     parts.query, body, ended, up_reader, up_writer)
+            return await self._relay(conn, writer, request, parts.path or "/",
+                                     parts.query, body, spooled, up_reader, up_writer)
         finally:
             with contextlib.suppress(Exception):
                 up_writer.close()
 
-    async def _relay(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter, request: h11.Request, path: str, query: str,
-                     body: bytes, ended: bool, up_reader: asyncio.StreamReader,
+    async def _relay(self, conn: h11.Connection, writer: asyncio.StreamWriter,
+                     request: h11.Request, path: str, query: str, body: bytes,
+                     spooled: str | None, up_reader: asyncio.StreamReader,
                      up_writer: asyncio.StreamWriter) -> bool:
         upstream = h11.Connection(h11.CLIENT)
         target = f"{path}?{query}" if query else path
@@ -267,12 +308,10 @@ class ProxyServer:
             method=request.method, target=target.encode("latin-1"), headers=headers))
         if body:
             await _send(upstream, up_writer, h11.Data(data=body))
-        while not ended:  # beyond max_inspect_bytes: the rest streams through as it comes
-            event = await _next_event(conn, reader)
-            if isinstance(event, h11.EndOfMessage):
-                ended = True
-            elif isinstance(event, h11.Data):
-                await _send(upstream, up_writer, h11.Data(data=event.data))
+        if spooled is not None:  # the whole body, inspected, from its private file
+            with open(spooled, "rb") as fh:
+                while chunk := fh.read(READ_CHUNK):
+                    await _send(upstream, up_writer, h11.Data(data=chunk))
         await _send(upstream, up_writer, h11.EndOfMessage())
         while True:
             event = await _next_event(upstream, up_reader)
@@ -289,6 +328,30 @@ class ProxyServer:
                 return True
 
 
+class _Spool:
+    """A request body in a private file (0700 folder, removed on exit), written as it comes."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="lacuna-proxy-body-")
+        self.path = os.path.join(self.folder, "body")
+        self._fh = open(self.path, "wb")  # noqa: SIM115 (closed by done() or __exit__)
+        self.size = 0
+
+    def write(self, data: bytes | bytearray) -> None:
+        self._fh.write(data)
+        self.size += len(data)
+
+    def done(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> _Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def build(config: Config, *, host: str = "127.0.0.1", port: int = 0) -> ProxyServer:
     """A proxy governing with ``config`` (its Governor is built on the decision thread)."""
     from lacuna.governor import Governor
@@ -301,7 +364,8 @@ def build(config: Config, *, host: str = "127.0.0.1", port: int = 0) -> ProxySer
     cafile = str(settings.upstream_ca) if settings.upstream_ca else None
     return ProxyServer(gate, ca=CertificateAuthority(ca_folder(settings.ca_dir)),
                        upstream_ssl=ssl.create_default_context(cafile=cafile),
-                       max_inspect_bytes=settings.max_inspect_bytes, host=host, port=port)
+                       max_inspect_bytes=settings.max_inspect_bytes,
+                       max_body_bytes=settings.max_body_bytes, host=host, port=port)
 
 
 def run(config: Config, *, host: str, port: int,

@@ -74,6 +74,16 @@ class Hook(Replacement):
         return guard(self.make, called, action=self.action, method=self.label, strip=strip)
 
 
+@dataclass(slots=True)
+class ClassHook(Hook):
+    """A class of ``owner`` replaced by ``make(original)``, a subclass that governs its
+    instances itself (a streaming writer: decided at open, at each write and at close), so
+    ``isinstance`` and subclassing keep working; no guard around the class call."""
+
+    def build(self, original: Any) -> Any:
+        return self.make(original)
+
+
 @dataclass
 class Hooks:
     """The hooks of one library, installed while ``lacuna.enable()`` is on or a

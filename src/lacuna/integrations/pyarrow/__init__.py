@@ -6,9 +6,11 @@ replaced):
 - writes, decided before anything is written: ``pyarrow.parquet.write_table`` (the signed
   declaration goes into the schema metadata, where pandas and polars read it back),
   ``pyarrow.csv.write_csv``, ``pyarrow.feather.write_feather``, ``pyarrow.orc.write_table``,
-  ``pyarrow.dataset.write_dataset``; the streaming writers (``pyarrow.parquet.ParquetWriter``,
-  ``pyarrow.ipc.new_file``/``new_stream``, ``pyarrow.csv.CSVWriter``) are not hooked
-  (docs/coverage.md);
+  ``pyarrow.dataset.write_dataset``;
+- streaming writers, decided at open, at each write and at close, written to a private staged
+  file and published only when allowed (:mod:`._streams`): ``pyarrow.parquet.ParquetWriter``,
+  ``pyarrow.csv.CSVWriter``, ``pyarrow.orc.ORCWriter``, ``pyarrow.ipc.RecordBatchFileWriter``
+  and ``RecordBatchStreamWriter`` (so ``pyarrow.ipc.new_file``/``new_stream`` too);
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
   ``pyarrow.feather.read_table``, ``pyarrow.dataset.dataset`` (its tables keep the state);
 - conversions: ``pa.Table.from_pandas`` / ``pa.table(df)`` and ``Table.to_pandas`` go through
@@ -34,12 +36,13 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as pa_ds
 import pyarrow.feather as pa_feather
+import pyarrow.ipc as pa_ipc
 import pyarrow.orc as pa_orc
 import pyarrow.pandas_compat as pa_pandas
 import pyarrow.parquet as pq
 
 from lacuna import _bypass
-from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
+from lacuna.integrations.frames.hooks import ClassHook, Hook, Hooks, outer, outermost
 from lacuna.integrations.frames.io import (
     govern_read,
     govern_write,
@@ -48,7 +51,7 @@ from lacuna.integrations.frames.io import (
     read_source,
 )
 from lacuna.integrations.frames.state import STATES, effective
-from lacuna.integrations.pyarrow import _compute
+from lacuna.integrations.pyarrow import _compute, _streams
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.state import DataState
 from lacuna.model import Action, Classification
@@ -304,9 +307,23 @@ def _hooks() -> list[Hook]:
               "_perform_join_asof": "pyarrow.Table.join_asof",
               "_group_by": "pyarrow.TableGroupBy.aggregate"}
     specs += [(owner, name, make, Action.TRANSFORM) for owner, name, make in _compute.hooks()]
-    return [Hook(owner, name, outer(make),
-                 action, labels.get(name, f"{owner.__name__}.{name}"))
-            for owner, name, make, action in specs]
+    hooks = [Hook(owner, name, outer(make),
+                  action, labels.get(name, f"{owner.__name__}.{name}"))
+             for owner, name, make, action in specs]
+    streams: list[tuple[Any, str, int | None]] = [
+        (pq, "ParquetWriter", 0), (pa_csv, "CSVWriter", 0), (pa_orc, "ORCWriter", None),
+        (pa_ipc, "RecordBatchFileWriter", 0), (pa_ipc, "RecordBatchStreamWriter", 0)]
+    hooks += [ClassHook(owner, name, _stream(f"{owner.__name__}.{name}", schema_at),
+                        Action.EXPORT, f"{owner.__name__}.{name}")
+              for owner, name, schema_at in streams]
+    return hooks
+
+
+def _stream(method: str, schema_at: int | None) -> Make:
+    def make(original: Any) -> Any:
+        return _streams.governed_writer(original, method, schema_at=schema_at)
+
+    return make
 
 
 _HOOKS = Hooks(_hooks)

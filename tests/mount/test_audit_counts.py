@@ -1,0 +1,117 @@
+"""One logical operation, one decision: what the audit trail holds after a read, a new file, an
+overwrite and an append through the mount, on every transport (the kernel session with
+passthrough, libfuse, and the kernel session writing plain files in place), by Python and by
+a shell (which closes a duplicate of the descriptor before it writes: a flush with nothing
+written, which must not be a second decision).
+
+An allowed write has two records by design: its decision and, after the file is in place, its
+outcome (``kind: outcome``, naming the decision: docs/audit.md). A sealed file's read is
+decrypted by ``open_governed``, which records the outcome of that open too; a plain file's
+read is decided at ``open`` and has no outcome record (the kernel reads the bytes).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from lacuna.audit import AuditStore
+
+pytestmark = pytest.mark.xdist_group("mount")
+
+TRANSPORTS = ("mount", "libfuse_mount", "plain_mount")
+SEALED = {"mount": True, "libfuse_mount": True, "plain_mount": False}
+
+
+def _records(m, path):
+    """The decisions about ``path`` (a backing path) and their outcomes, oldest first, once
+    the kernel's asynchronous RELEASE of the last close has been served."""
+    time.sleep(0.5)
+    store = AuditStore(m.audit_url)
+    try:
+        everything = store.list(limit=None)
+    finally:
+        store.close()
+    decisions = {r.id for r in everything if r.kind == "decision" and (
+        str(path) == r.destination or str(path) in r.data["what"].get("sources", ()))}
+    return sorted((r for r in everything if r.id in decisions or r.outcome_of in decisions),
+                  key=lambda r: r.seq)
+
+
+def _kinds(records):
+    return sorted(f"{r.kind} {r.action}" for r in records)
+
+
+def _write(m, path, text, *, how, append=False):
+    if how == "python":
+        with open(path, "a" if append else "w") as fh:
+            fh.write(text)
+        return
+    redirect = ">>" if append else ">"
+    result = m.run("sh", "-c", f"printf '%s' '{text}' {redirect} '{path}'")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("how", ["python", "shell"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_each_operation_has_exactly_one_decision(transport, how, request):
+    m = request.getfixturevalue(transport)
+    (m.mnt / "counts").mkdir(exist_ok=True)
+    name = f"c-{uuid.uuid4().hex[:8]}.txt"
+    path, backing = m.mnt / "counts" / name, m.source / "counts" / name
+    seen = 0
+
+    def new_records():
+        nonlocal seen
+        found = _records(m, backing)
+        fresh, seen = found[seen:], len(found)
+        return _kinds(fresh)
+
+    _write(m, path, "first line\n", how=how)
+    assert new_records() == ["decision write", "outcome write"], "write-new"
+
+    assert path.read_text() == "first line\n"
+    read = ["decision read", "outcome read"] if SEALED[transport] else ["decision read"]
+    assert new_records() == read, "read"
+
+    _write(m, path, "replaced\n", how=how)
+    assert new_records() == ["decision write", "outcome write"], "overwrite"
+
+    _write(m, path, "appended\n", how=how, append=True)
+    assert new_records() == ["decision write", "outcome write"], "append"
+    assert path.read_text() == "replaced\nappended\n"
+    new_records()  # the read just done
+    assert new_records() == [], "nothing decided later (at release)"
+
+
+REOPEN = """\
+import sys
+path, data = sys.argv[1], open(sys.argv[2]).read()
+open(path, "w").close()  # what np.savetxt does: create it empty, then open it again to write
+try:
+    with open(path, "w") as fh:
+        fh.write(data)
+except OSError as exc:
+    print(exc.errno)
+"""
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_file_created_empty_then_rewritten_is_decided_on_what_it_holds(transport, request):
+    """The empty create's release comes while the second open writes the same staged copy:
+    it must not decide (and publish) that copy on its own; the second open's close decides what
+    is written, as it is then (a snapshot), and nothing of it arrives when refused."""
+    import sys
+
+    m = request.getfixturevalue(transport)
+    name = f"r-{uuid.uuid4().hex[:8]}.txt"
+    result = m.run(sys.executable, "-c", REOPEN, str(m.mnt / "outbox" / name),
+                   str(m.source / "customers.csv"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "13"  # EACCES at close
+    found = _records(m, m.source / "outbox" / name)
+    assert [(r.kind, r.allowed) for r in found if r.allowed] == []
+    assert any(r.kind == "decision" and not r.allowed for r in found)
+    assert not (m.source / "outbox" / name).exists()
