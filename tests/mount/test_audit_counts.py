@@ -100,9 +100,10 @@ except OSError as exc:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_file_created_empty_then_rewritten_is_decided_on_what_it_holds(transport, request):
-    """The empty create's release comes while the second open writes the same staged copy:
+    """The empty create's release may come while the second open writes the same staged copy:
     it must not decide (and publish) that copy on its own; the second open's close decides what
-    is written, as it is then (a snapshot), and nothing of it arrives when refused."""
+    is written, as it is then (a snapshot), and nothing of it arrives when refused (the empty
+    file the create made may: it is decided as what it is, empty)."""
     import sys
 
     m = request.getfixturevalue(transport)
@@ -112,6 +113,43 @@ def test_a_file_created_empty_then_rewritten_is_decided_on_what_it_holds(transpo
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "13"  # EACCES at close
     found = _records(m, m.source / "outbox" / name)
-    assert [(r.kind, r.allowed) for r in found if r.allowed] == []
-    assert any(r.kind == "decision" and not r.allowed for r in found)
-    assert not (m.source / "outbox" / name).exists()
+    # the empty file the first open created is a write of its own (allowed: it holds nothing,
+    # and it is there, as on any file system); what the second open wrote is refused whole
+    allowed = [r for r in found if r.kind == "decision" and r.allowed]
+    assert [r.data["what"]["column_count"] for r in allowed] in ([], [0])
+    assert any(r.kind == "decision" and not r.allowed and r.tier == "PROPRIETARY"
+               for r in found)
+    out = m.source / "outbox" / name
+    assert not out.exists() or out.read_bytes() == b""
+
+
+@pytest.mark.parametrize("how", ["touch", "python", "cp"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_new_file_appears_with_one_decision_even_empty(transport, how, request):
+    """``touch new`` (and an empty ``open(p, "w")``) creates a file: it must appear, decided
+    once, like any write. Sealed storage and outside folders stage new files, and published
+    them only when written to: an empty one vanished silently at release, nothing recorded."""
+    m = request.getfixturevalue(transport)
+    (m.mnt / "counts").mkdir(exist_ok=True)
+    name = f"e-{uuid.uuid4().hex[:8]}.txt"
+    path, backing = m.mnt / "counts" / name, m.source / "counts" / name
+    if how == "touch":
+        result = m.run("touch", str(path))
+    elif how == "cp":
+        (m.root / name).write_text("a,b\n1,2\n")
+        result = m.run("cp", str(m.root / name), str(path))
+    else:
+        path.open("w").close()
+        result = None
+    assert result is None or result.returncode == 0, result.stderr
+    assert path.exists(), f"{how}: the new file is not there"
+    assert path.read_text() == ("a,b\n1,2\n" if how == "cp" else "")
+    # an empty file is decided at its release, which the kernel sends after close returns
+    deadline = time.monotonic() + 15
+    while True:
+        found = [r for r in _records(m, backing) if r.action == "write"]
+        if len(found) >= 2 or time.monotonic() > deadline:
+            break
+    time.sleep(0.5)  # nothing more comes
+    found = [r for r in _records(m, backing) if r.action == "write"]
+    assert _kinds(found) == ["decision write", "outcome write"], how

@@ -471,13 +471,14 @@ class GovernedFS:
         if outside or self._seals(path):
             if flags & os.O_EXCL and os.path.exists(backing):
                 raise FuseError(errno.EEXIST)
+            # dirty: a new file is a write even when nothing is written to it (``touch``)
             return self._stage(path, pid, flags | os.O_CREAT, copy=False, mode=mode,
-                               seal=not outside)
+                               seal=not outside, dirty=True)
         fd = os.open(backing, flags | os.O_CREAT, mode)
         return self._add(Handle(fd, path, pid, True, dirty=True))
 
     def _stage(self, path: str, pid: int, flags: int, *, copy: bool, mode: int = 0o644,
-               reader: Any = None, seal: bool = False) -> int:
+               reader: Any = None, seal: bool = False, dirty: bool = False) -> int:
         """A write into a private plaintext copy, published only once it is allowed: to an
         outside folder as it is, into governed storage sealed (``seal``). ``reader`` is the
         decrypting reader of a sealed file opened for reading and writing."""
@@ -495,7 +496,7 @@ class GovernedFS:
                 reader.close()
         keep = flags & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_APPEND)
         fd = os.open(staged, keep | os.O_CREAT | (flags & (os.O_TRUNC | os.O_APPEND)), mode)
-        return self._add(Handle(fd, path, pid, True, staged=staged, seal=seal))
+        return self._add(Handle(fd, path, pid, True, staged=staged, seal=seal, dirty=dirty))
 
     def _decrypt_into(self, backing: str, staged: str, reader: Any, mode: int) -> None:
         """The plaintext of a sealed file, for a write that keeps its content (its read was
