@@ -312,12 +312,8 @@ class GovernedFS:
         backing = self._path(path)
         root = self.governance.root_within(backing)
         if root is not None:
-            self._refuse(Action.WRITE, path, f"remove folder {path}",
-                         f"Cannot remove {path}: {self._root_name(root)} is a configured "
-                         "destination folder of this mount, and where it is decides whether "
-                         "data written there leaves governance. Remove the files in it instead, "
-                         "or change the mount's --outside folders or lacuna.yaml's destinations.",
-                         method="fuse.rmdir", sources=(backing,))
+            self._refuse_root_change(path, root, f"remove folder {path}", "Remove",
+                                     method="fuse.rmdir", sources=(backing,))
         os.rmdir(backing)
         return 0
 
@@ -368,12 +364,8 @@ class GovernedFS:
         src, dst = self._path(old), self._path(new)
         root = self.governance.root_within(src) or self.governance.root_within(dst)
         if root is not None:
-            self._refuse(Action.WRITE, old, f"rename {old} -> {new}",
-                         f"Cannot move {old} to {new}: {self._root_name(root)} is a configured "
-                         "destination folder of this mount, and where it is decides whether "
-                         "data written there leaves governance. Move the files in it instead, "
-                         "or change the mount's --outside folders or lacuna.yaml's destinations.",
-                         method="fuse.rename", sources=(src,), destination=dst)
+            self._refuse_root_change(old, root, f"move {old} to {new}", "Move",
+                                     method="fuse.rename", sources=(src,), destination=dst)
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
             return 0
@@ -407,6 +399,17 @@ class GovernedFS:
             action, path, pid, reason, method=method, sources=sources,
             destination=destination), what)
         raise _denied(what)  # refuse() always raises; this keeps it closed if it did not
+
+    def _refuse_root_change(self, path: str, root: str, what: str, verb: str, *, method: str,
+                            sources: tuple[str, ...],
+                            destination: str | None = None) -> NoReturn:
+        """Refuse to remove or move ``root`` (a destination folder) or a folder holding it."""
+        self._refuse(Action.WRITE, path, what,
+                     f"Cannot {what}: {self._root_name(root)} is a configured destination "
+                     "folder of this mount, and where it is decides whether data written there "
+                     f"leaves governance. {verb} the files in it instead, or change the "
+                     "mount's --outside folders or lacuna.yaml's destinations.",
+                     method=method, sources=sources, destination=destination)
 
     def _root_name(self, root: str) -> str:
         """A destination root as the mount shows it (``/outbox``)."""
