@@ -395,7 +395,11 @@ class Memo:
         if op.exception_id:  # a grant can change between two calls: never remembered
             return None
         try:
-            doc = build_input(replace(op, id="", code_location=None))
+            # The input without where in the user's code it happened (the operation's id
+            # and time are not in it): build_input's dicts are fresh, so set in place rather
+            # than copying the operation (the same text, cheaper).
+            doc = build_input(op)
+            doc["context"]["code_location"] = None
             doc.pop("time", None)
             return dumps_sorted({
                 "revision": revision, "policy": decision.policy_id, "input": doc,

@@ -121,14 +121,12 @@ def _text(value: Any) -> str | None:
 
 def decision_to_wire(decision: Decision) -> dict[str, Any]:
     """Every field of ``decision`` (its operation summarised as ``Decision.to_dict`` does)."""
-    out = decision.to_dict()
-    out["alternatives"] = [
-        {"title": a.title, "code": a.code, "note": a.note, "kind": a.kind,
-         "params": dict(a.params)} for a in decision.alternatives]
-    out["policies"] = [
-        {"package": p.package, "id": p.id, "title": p.title, "owner": p.owner,
-         "version": p.version, "compliance": list(p.compliance), "effect": p.effect}
-        for p in decision.policies]
+    out = decision.rendered(
+        [{"title": a.title, "code": a.code, "note": a.note, "kind": a.kind,
+          "params": dict(a.params)} for a in decision.alternatives],
+        [{"package": p.package, "id": p.id, "title": p.title, "owner": p.owner,
+          "version": p.version, "compliance": list(p.compliance), "effect": p.effect}
+         for p in decision.policies])
     out["eval_ms"] = decision.eval_ms
     return out
 
