@@ -352,10 +352,12 @@ def lacuna_name(frame: FrameType | None) -> str | None:
 
 def context_for(operation: Operation, config: Config, decide: Decide,
                 destination: Callable[[str], Destination],
-                frame: FrameType | None = None) -> Context:
+                frame: FrameType | None = None, *, local: bool = True) -> Context:
     """A :class:`Context` for ``operation``, with the caller's name for lacuna from ``frame``
-    (by default the innermost frame outside Lacuna and pandas)."""
-    name = lacuna_name(frame if frame is not None else caller_frame())
+    (by default the innermost frame outside Lacuna and pandas). Not ``local`` (a server
+    deciding for a client, whose code is not on this stack): ``lacuna``, imported, without
+    walking the stack (the server's own frames never name the module)."""
+    name = lacuna_name(frame if frame is not None else caller_frame()) if local else None
     return Context(operation=operation, config=config, decide=decide, destination=destination,
                    lacuna=name or "lacuna", import_line="" if name else "import lacuna")
 

@@ -199,3 +199,23 @@ def test_the_wire_answer_and_the_memo_key_are_the_same_text_as_before(app_client
             assert Memo.key(decision, ctx, "r1") == _old_key(decision, ctx, "r1")
             seen += bool(decision.alternatives) and bool(decision.policies)
     assert seen >= 4  # denials with alternatives and policies were compared
+
+
+def test_the_server_names_lacuna_without_walking_its_own_stack(app_client, monkeypatch) -> None:
+    """The callers' code is on the clients: the server's alternatives say ``import lacuna``
+    and ``lacuna.``, as its own frames (uvicorn, asyncio, anyio) always made them say."""
+    import lacuna.alternatives as alternatives
+
+    def walked(*_: Any) -> None:
+        raise AssertionError("the server walked its stack for the caller's name")
+
+    monkeypatch.setattr(alternatives, "caller_frame", walked)
+    assert app_client.state.governor.local_callers is False
+    body = {"operation": {**_spread(app_client)[0]["operation"], "variable": "frame_1"},
+            "record": False}
+    r = app_client.client.post("/api/v1/decide", json=body, headers=app_client.headers("ana"))
+    assert r.status_code == 200, r.text
+    codes = [a["code"] for a in r.json()["decision"]["alternatives"] if a["code"]]
+    assert codes
+    assert any("import lacuna" in c for c in codes)
+    assert all("import lacuna" in c for c in codes if "lacuna." in c)

@@ -118,6 +118,7 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
     from lacuna.server.opa import OpaData
 
     governor = Governor(config if config is not None else server_config(settings))
+    governor.local_callers = False  # the callers' code is theirs: no stack walk per denial
     engine = governor.engine
     if not isinstance(engine, PolicyEngine):  # pragma: no cover - server_config prevents it
         msg = "the server must decide with its own embedded policy engine"
