@@ -2,9 +2,9 @@
 
 A notebook loop, a Spark job or a retrying client sends the same ``POST /api/v1/decide`` body
 many times a second. Validating it (pydantic) and parsing its operation (classification,
-sources) costs about as much as a fifth of the decision itself, and the same bytes always
-give the same result, so the fast lane remembers the result for a few seconds by the bytes
-and the caller's name. What is remembered is only what follows from the bytes: who acts, the
+sources) took about a quarter of the fast lane's CPU per dry-run decision (cProfile of
+``benchmarks/profile_recorded.py``), and the same bytes always give the same result, so the
+fast lane remembers the result for a few seconds by the bytes and the caller's name. What is remembered is only what follows from the bytes: who acts, the
 destination's classification (the server's settings and the filesystem), the operation's id
 and time are filled in for every request (:meth:`WireOperation.bind`).
 

@@ -10,7 +10,9 @@ which answers it the usual way (and is what the OpenAPI document and the route-t
   holds a role the route needs (both routes: any role). Unknown tokens, JWTs, cookies and
   missing credentials go to FastAPI, which authenticates, answers 401/403 and audits the
   refusal;
-- the body is a JSON object (else FastAPI answers 400/422), with no query string.
+- the body is a JSON object (else FastAPI answers 400/422), with no query string. A decide
+  body validated a moment ago by the same caller is not validated again
+  (:mod:`lacuna.server.bodies`); each request still gets its own operation.
 
 What it does is what the FastAPI routes do (the same functions: ``routes_api.decide_and_record``,
 ``routes_opa.answer``): the same decision, recorded on the audit trail before the answer when
