@@ -4,9 +4,10 @@ A notebook loop, a Spark job or a retrying client sends the same ``POST /api/v1/
 many times a second. Validating it (pydantic) and parsing its operation (classification,
 sources) took about a quarter of the fast lane's CPU per dry-run decision (cProfile of
 ``benchmarks/profile_recorded.py``), and the same bytes always give the same result, so the
-fast lane remembers the result for a few seconds by the bytes and the caller's name. What is remembered is only what follows from the bytes: who acts, the
-destination's classification (the server's settings and the filesystem), the operation's id
-and time are filled in for every request (:meth:`WireOperation.bind`).
+fast lane remembers the result for a few seconds by the bytes and the caller's name. What is
+remembered is only what follows from the bytes: who acts, the destination's classification
+(the server's settings and the filesystem), the operation's id and time are filled in for
+every request (:meth:`WireOperation.bind`).
 
 Only bodies that validated are remembered: a malformed one goes to the FastAPI route every
 time, which answers 422 with the reason. The key includes the caller's name so that one
