@@ -352,10 +352,12 @@ def lacuna_name(frame: FrameType | None) -> str | None:
 
 def context_for(operation: Operation, config: Config, decide: Decide,
                 destination: Callable[[str], Destination],
-                frame: FrameType | None = None) -> Context:
+                frame: FrameType | None = None, *, local: bool = True) -> Context:
     """A :class:`Context` for ``operation``, with the caller's name for lacuna from ``frame``
-    (by default the innermost frame outside Lacuna and pandas)."""
-    name = lacuna_name(frame if frame is not None else caller_frame())
+    (by default the innermost frame outside Lacuna and pandas). Not ``local`` (a server
+    deciding for a client, whose code is not on this stack): ``lacuna``, imported, without
+    walking the stack (the server's own frames never name the module)."""
+    name = lacuna_name(frame if frame is not None else caller_frame()) if local else None
     return Context(operation=operation, config=config, decide=decide, destination=destination,
                    lacuna=name or "lacuna", import_line="" if name else "import lacuna")
 
@@ -395,7 +397,11 @@ class Memo:
         if op.exception_id:  # a grant can change between two calls: never remembered
             return None
         try:
-            doc = build_input(replace(op, id="", code_location=None))
+            # The input without where in the user's code it happened (the operation's id
+            # and time are not in it): build_input's dicts are fresh, so set in place rather
+            # than copying the operation (the same text, cheaper).
+            doc = build_input(op)
+            doc["context"]["code_location"] = None
             doc.pop("time", None)
             return dumps_sorted({
                 "revision": revision, "policy": decision.policy_id, "input": doc,

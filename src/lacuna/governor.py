@@ -134,6 +134,9 @@ class Governor:
         self._file_cache: FileClassificationCache | None = None
         self._settings_hash: str | None = None
         self._lock = threading.Lock()
+        # Whether the code that asks runs in this process, on this stack: the suggested
+        # alternatives then use its name for lacuna. A server deciding for clients sets False.
+        self.local_callers = True
 
     # -- the steps' collaborators, built on first use ------------------------------------------
 
@@ -406,7 +409,8 @@ class Governor:
             return engine.decide(op)
 
         try:
-            ctx = context_for(decision.operation, self.config, dry_run, self.destination)
+            ctx = context_for(decision.operation, self.config, dry_run, self.destination,
+                              local=self.local_callers)
             revision = getattr(engine, "revision", None) if isinstance(engine, PolicyEngine) \
                 else None
             if revision is None:

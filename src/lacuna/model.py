@@ -678,6 +678,15 @@ class Decision:
         return self.operation_id
 
     def to_dict(self) -> dict[str, Any]:
+        return self.rendered(
+            [a.to_dict() for a in self.alternatives],
+            [{"package": p.package, "id": p.id, "title": p.title, "effect": p.effect}
+             for p in self.policies])
+
+    def rendered(self, alternatives: list[dict[str, Any]], policies: list[dict[str, Any]]
+                 ) -> dict[str, Any]:
+        """:meth:`to_dict`'s fields with ``alternatives`` and ``policies`` rendered by the
+        caller (the wire format renders them in full; rendering them twice costs)."""
         op = self.operation
         return {
             "schema_version": SCHEMA_VERSION,
@@ -689,15 +698,12 @@ class Decision:
             "tags": list(op.classification.tags) if op else [],
             "reasoning": self.reasoning,
             "why": list(self.why),
-            "alternatives": [a.to_dict() for a in self.alternatives],
+            "alternatives": alternatives,
             "policy_id": self.policy_id,
             "policy_title": self.policy_title,
             "steward": self.steward,
             "docs_url": self.docs_url,
-            "policies": [
-                {"package": p.package, "id": p.id, "title": p.title, "effect": p.effect}
-                for p in self.policies
-            ],
+            "policies": policies,
             "engine_error": self.engine_error,
             "bundle_revision": self.bundle_revision,
         }

@@ -68,7 +68,7 @@ def offer(decision: Decision, gov: Governor) -> Decision:
     found = covering(op, candidates)
     if not found:
         return decision
-    ctx = context_for(op, gov.config, dry_run, gov.destination)
+    ctx = context_for(op, gov.config, dry_run, gov.destination, local=gov.local_callers)
     offers = [alt for d in found if (alt := _alternative(d, ctx)) is not None]
     return replace(decision, alternatives=(*offers, *decision.alternatives)) if offers else decision
 

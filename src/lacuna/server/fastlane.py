@@ -10,7 +10,9 @@ which answers it the usual way (and is what the OpenAPI document and the route-t
   holds a role the route needs (both routes: any role). Unknown tokens, JWTs, cookies and
   missing credentials go to FastAPI, which authenticates, answers 401/403 and audits the
   refusal;
-- the body is a JSON object (else FastAPI answers 400/422), with no query string.
+- the body is a JSON object (else FastAPI answers 400/422), with no query string. A decide
+  body validated a moment ago by the same caller is not validated again
+  (:mod:`lacuna.server.bodies`); each request still gets its own operation.
 
 What it does is what the FastAPI routes do (the same functions: ``routes_api.decide_and_record``,
 ``routes_opa.answer``): the same decision, recorded on the audit trail before the answer when
@@ -29,6 +31,7 @@ from anyio import to_thread
 
 from lacuna.errors import AuditError
 from lacuna.identity import ROLES, Principal
+from lacuna.server.bodies import DecideBody, parse
 
 if TYPE_CHECKING:
     from lacuna.audit.group import GroupCommit
@@ -113,6 +116,22 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
     if principal is None:
         await fallback(replay(raw, receive))
         return
+    path: str = scope["path"]
+    if path == DECIDE_PATH:
+        parsed = state.bodies.get(principal.name, raw)
+        if parsed is None:
+            parsed = _parsed(raw)
+            if parsed is None:  # not JSON, not an object or not valid: FastAPI says why
+                await fallback(replay(raw, receive))
+                return
+            state.bodies.put(principal.name, raw, parsed)
+        scope.setdefault("state", {})["principal"] = principal  # for the access log
+        answer = await _decide(state, parsed, principal)
+        if answer is None:
+            await fallback(replay(raw, receive))
+            return
+        await respond(send, 200, answer)
+        return
     try:
         body = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
@@ -121,14 +140,6 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
         await fallback(replay(raw, receive))
         return
     scope.setdefault("state", {})["principal"] = principal  # for the access log
-    path: str = scope["path"]
-    if path == DECIDE_PATH:
-        answer = await _decide(state, body, principal)
-        if answer is None:
-            await fallback(replay(raw, receive))
-            return
-        await respond(send, 200, answer)
-        return
     from lacuna.server.routes_opa import answer_bytes
 
     status, out = answer_bytes(state, path[len(DATA_PREFIX):].strip("/"), body.get("input"),
@@ -136,20 +147,23 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
     await respond(send, status, out)
 
 
-async def _decide(state: ServerState, body: dict[str, Any], principal: Principal
-                  ) -> bytes | None:
-    """The decide route's answer, or ``None`` when the body is not valid (FastAPI says why)."""
-    from pydantic import ValidationError
-
-    from lacuna.server.routes_api import answered, decide_and_record, operation_for
-    from lacuna.server.schemas import DecideRequest
-
+def _parsed(raw: bytes) -> DecideBody | None:
+    """The decide body validated, or ``None`` (not JSON, not an object, not valid)."""
     try:
-        request = DecideRequest.model_validate(body)
-    except ValidationError:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
         return None
+    return parse(body) if isinstance(body, dict) else None
+
+
+async def _decide(state: ServerState, request: DecideBody, principal: Principal
+                  ) -> bytes | None:
+    """The decide route's answer, or ``None`` when the operation is not valid (FastAPI's route
+    answers 422 and says why)."""
+    from lacuna.server.routes_api import answered, bound, decide_and_record
+
     try:
-        operation = operation_for(state, request.operation, principal)
+        operation = bound(state, request.operation, principal)
     except Exception:  # invalid operation: FastAPI's route answers 422 with the reason
         return None
 

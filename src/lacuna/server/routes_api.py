@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Request, UploadFile
 from lacuna.errors import ClassificationError
 from lacuna.identity import Principal
 from lacuna.model import Action, Classification, Decision, Operation, User
-from lacuna.remote.wire import decision_to_wire, operation_from_wire
+from lacuna.remote.wire import WireOperation, decision_to_wire, parse_operation
 from lacuna.server.schemas import ClassifyRequest, DecideRequest, OperationBody, OutcomeBody
 from lacuna.server.security import AnyUser, state_of
 from lacuna.server.state import ServerState
@@ -62,13 +62,20 @@ def classify_file(file: UploadFile, request: Request, _: AnyUser) -> dict[str, A
 
 def operation_for(state: ServerState, body: OperationBody, principal: Principal) -> Operation:
     """The body's operation, acted by ``principal`` (never the body's ``user``)."""
-    gov = state.governor
+    try:
+        parsed = parse_operation(body.model_dump(exclude={"user"}))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HTTPException(422, f"invalid operation: {exc}") from None
+    return bound(state, parsed, principal)
+
+
+def bound(state: ServerState, parsed: WireOperation, principal: Principal) -> Operation:
+    """``parsed`` acted by ``principal``, its destination classified by the server."""
     user = User(id=principal.name, role=principal.role,
-                clearance=gov.config.user.clearance,
+                clearance=state.governor.config.user.clearance,
                 attributes={"roles": list(principal.roles)})
     try:
-        return operation_from_wire(body.model_dump(exclude={"user"}), user=user,
-                                   destination=state.destination)
+        return parsed.bind(user=user, destination=state.destination)
     except (ValueError, KeyError, TypeError) as exc:
         raise HTTPException(422, f"invalid operation: {exc}") from None
 

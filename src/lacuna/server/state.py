@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lacuna.identity import Authenticator, OidcSettings, OidcVerifier, Principal, UserStore
+from lacuna.server.bodies import Bodies
 from lacuna.server.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class ServerState:
     # decisions recorded by the decide route: appended in groups (lacuna.audit.group)
     audit_writer: GroupCommit | None = None
     _destinations: dict[str, tuple[float, Any, Destination]] = field(default_factory=dict)
+    # decide bodies the fast lane validated a moment ago, by caller and bytes
+    bodies: Bodies = field(default_factory=Bodies)
 
     def destination(self, target: str) -> Destination:
         """The governor's classification of ``target``, remembered for ``DESTINATION_TTL_S``
@@ -115,6 +118,7 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
     from lacuna.server.opa import OpaData
 
     governor = Governor(config if config is not None else server_config(settings))
+    governor.local_callers = False  # the callers' code is theirs: no stack walk per denial
     engine = governor.engine
     if not isinstance(engine, PolicyEngine):  # pragma: no cover - server_config prevents it
         msg = "the server must decide with its own embedded policy engine"

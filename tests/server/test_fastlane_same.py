@@ -1,0 +1,221 @@
+"""The fast lane answers ``POST /api/v1/decide`` exactly as the FastAPI route does: the same
+JSON, field for field and in the same order, for a spread of requests (the operation's id,
+its evaluation time and the audit record's id aside), the first time a body is seen and when
+its parse is remembered (lacuna.server.bodies); malformed bodies get the route's 422 every
+time; a remembered body is bound to each caller, never to the one who sent it first."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lacuna.server import fastlane
+from lacuna.server.bodies import MAX_BODY_BYTES, Bodies, DecideBody, parse
+
+PII = {"tier": "PROPRIETARY", "tags": ["PII", "GDPR"],
+       "columns": {"email": {"classification": "pii", "pii_type": "email",
+                             "sensitivity": "high"}}}
+PHI = {"tier": "PROPRIETARY", "tags": ["PHI", "HIPAA"],
+       "columns": {"diagnosis": {"classification": "phi", "pii_type": "diagnosis",
+                                 "sensitivity": "high"}}}
+INTERNAL = {"tier": "INTERNAL", "tags": ["FINANCIAL"]}
+PUBLIC = {"tier": "PUBLIC"}
+
+
+def _spread(app_client: Any) -> list[dict[str, Any]]:
+    """Allowed and denied, recorded and dry, every action, odd fields, sources, an id."""
+    cfg = app_client.state.governor.config.destinations
+    downloads, governed = cfg.unmanaged[0], cfg.governed[0]
+    out: list[dict[str, Any]] = []
+    for classification in (PII, PHI, INTERNAL, PUBLIC):
+        for action, dest in (("export", f"{downloads}/x.csv"), ("write", f"{governed}y.parquet"),
+                             ("export", "s3://bucket/key.csv"), ("read", None),
+                             ("transform", None)):
+            out.append({"operation": {"action": action, "classification": classification,
+                                      "destination": dest, "method": "pandas.DataFrame.to_csv",
+                                      "variable": "df"}})
+    out += [
+        {"operation": {"action": "export", "classification": PII, "destination":
+                       f"{downloads}/p.csv", "purpose": "quarterly report",
+                       "environment": "production", "code_location": "nb.py:3"},
+         "record": False},
+        {"operation": {"action": "export", "classification": PII, "destination":
+                       "postgresql://db.example/crm", "variable": "customers"},
+         "session": "s-1"},
+        {"operation": {"action": "export", "classification": PHI, "destination":
+                       f"{downloads}/q.csv", "user": {"id": "ceo", "role": "admin"}}},
+        {"operation": {"action": "write", "classification": PUBLIC, "destination":
+                       f"{governed}s.csv", "sources": [{"name": "crm.customers",
+                                                        "classification": PII}]}},
+        {"operation": {"action": "export", "classification": INTERNAL, "id": "op-fixed-1",
+                       "destination": f"{downloads}/i.csv"}, "record": False},
+    ]
+    return out
+
+
+def _same(answer: dict[str, Any]) -> str:
+    """The answer as JSON text in its own key order, without what differs per request."""
+    decision = dict(answer["decision"])
+    if not decision["operation_id"].startswith("op-fixed"):
+        decision["operation_id"] = "*"
+    decision["eval_ms"] = "*"
+    audit = answer["audit"]
+    return json.dumps({"decision": decision, "audit": sorted(audit) if audit else audit})
+
+
+def test_the_fast_lane_answers_byte_for_byte_as_the_route(app_client, monkeypatch) -> None:
+    client = app_client.client
+    for user in ("ana", "jane"):
+        h = {**app_client.headers(user), "content-type": "application/json"}
+        for body in _spread(app_client):
+            raw = json.dumps(body).encode()
+            fast = [client.post("/api/v1/decide", content=raw, headers=h) for _ in range(2)]
+            with monkeypatch.context() as m:
+                m.setattr(fastlane, "wants", lambda scope: False)
+                plain = client.post("/api/v1/decide", content=raw, headers=h)
+            assert [r.status_code for r in (*fast, plain)] == [200, 200, 200], plain.text
+            texts = {_same(r.json()) for r in (*fast, plain)}
+            assert len(texts) == 1, (user, body, texts)
+            # Not a stale answer: each request is its own operation, recorded on its own.
+            if body["operation"].get("id") is None:
+                ids = {r.json()["decision"]["operation_id"] for r in (*fast, plain)}
+                assert len(ids) == 3
+    assert app_client.state.governor.audit.verify().ok
+
+
+def test_a_remembered_body_acts_as_each_caller(app_client) -> None:
+    """ana's and jane's identical bodies: each decision is recorded as its own caller's."""
+    audit = app_client.state.governor.audit
+    body = _spread(app_client)[0]
+    raw = json.dumps(body).encode()
+    for user in ("ana", "jane", "ana", "root"):
+        r = app_client.client.post("/api/v1/decide", content=raw, headers={
+            **app_client.headers(user), "content-type": "application/json"})
+        assert r.status_code == 200, r.text
+        stored = audit.get(r.json()["audit"]["id"])
+        assert stored is not None
+        assert stored.user_id == user
+
+
+@pytest.mark.parametrize("body", [
+    b'{"operation": {"action": "fly"}}',
+    b'{"operation": {"action": "export", "classification": {"tier": "x"}}}',
+    b'{"operation": {"action": "export", "id": "no spaces allowed"}}',
+    b'{"operation": {"action": "export"}, "extra": 1}',
+    b'{"operation": {"action": "export"}, "record": "maybe"}',
+    b'[1, 2]',
+    b'{nope',
+])
+def test_malformed_bodies_are_refused_every_time(app_client, body: bytes) -> None:
+    h = {**app_client.headers("ana"), "content-type": "application/json"}
+    codes = [app_client.client.post("/api/v1/decide", content=body, headers=h).status_code
+             for _ in range(2)]
+    assert codes[0] == codes[1]
+    assert codes[0] in (400, 422), codes
+    assert app_client.state.bodies.get("ana", body) is None
+
+
+def test_bodies_are_remembered_by_caller_and_bytes_for_a_while(monkeypatch) -> None:
+    import lacuna.server.bodies as bodies_module
+
+    now = [100.0]
+    monkeypatch.setattr(bodies_module.time, "monotonic", lambda: now[0])
+    parsed = parse({"operation": {"action": "export", "classification": PII}})
+    assert isinstance(parsed, DecideBody)
+    assert parsed.record is True
+    assert parse({"operation": {"action": "export"}, "record": 3}) is None
+    memo = Bodies(size=2, ttl_s=5.0)
+    memo.put("ana", b"a", parsed)
+    assert memo.get("ana", b"a") is parsed
+    assert memo.get("jane", b"a") is None  # another caller: parsed afresh
+    now[0] += 5.0
+    assert memo.get("ana", b"a") is None  # expired
+    for key in (b"1", b"2", b"3"):
+        memo.put("ana", key, parsed)
+    assert memo.get("ana", b"1") is None  # the least recently used went first
+    assert memo.get("ana", b"3") is parsed
+    big = b" " * (MAX_BODY_BYTES + 1)
+    memo.put("ana", big, parsed)
+    assert memo.get("ana", big) is None
+
+
+def _old_wire(decision: Any) -> dict[str, Any]:
+    """decision_to_wire as it was written before it rendered each list once."""
+    out = decision.to_dict()
+    out["alternatives"] = [
+        {"title": a.title, "code": a.code, "note": a.note, "kind": a.kind,
+         "params": dict(a.params)} for a in decision.alternatives]
+    out["policies"] = [
+        {"package": p.package, "id": p.id, "title": p.title, "owner": p.owner,
+         "version": p.version, "compliance": list(p.compliance), "effect": p.effect}
+        for p in decision.policies]
+    out["eval_ms"] = decision.eval_ms
+    return out
+
+
+def _old_key(decision: Any, ctx: Any, revision: str) -> str | None:
+    """Memo.key as it was written before it set the input's code location in place."""
+    from dataclasses import replace
+
+    from lacuna.alternatives import host_for
+    from lacuna.policy.inputs import build_input
+    from lacuna.policy.jsontext import dumps_sorted
+
+    op = ctx.operation
+    if op.exception_id:
+        return None
+    doc = build_input(replace(op, id="", code_location=None))
+    doc.pop("time", None)
+    return dumps_sorted({
+        "revision": revision, "policy": decision.policy_id, "input": doc,
+        "kinds": [[a.kind, a.title, a.code, a.note, dict(a.params)]
+                  for a in decision.alternatives],
+        "variable": op.variable, "method": op.method, "lacuna": ctx.lacuna,
+        "import": ctx.import_line, "target": ctx.target,
+        "host": host.key() if (host := host_for(op)) is not None else None})
+
+
+def test_the_wire_answer_and_the_memo_key_are_the_same_text_as_before(app_client) -> None:
+    from lacuna.alternatives import Memo, context_for
+    from lacuna.identity import Principal
+    from lacuna.remote.wire import decision_to_wire
+    from lacuna.server.routes_api import bound
+
+    state = app_client.state
+    gov = state.governor
+    seen = 0
+    for body in _spread(app_client):
+        parsed = parse(body)
+        assert parsed is not None
+        for code_location in (None, "nb.py:7"):
+            op = bound(state, parsed.operation, Principal("ana", ("analyst",)))
+            op = type(op)(**{**{f: getattr(op, f) for f in op.__slots__},
+                             "code_location": code_location})
+            decision = gov.decide(op)
+            assert json.dumps(decision_to_wire(decision)) == json.dumps(_old_wire(decision))
+            ctx = context_for(op, gov.config, gov.engine.decide, gov.destination)
+            assert Memo.key(decision, ctx, "r1") == _old_key(decision, ctx, "r1")
+            seen += bool(decision.alternatives) and bool(decision.policies)
+    assert seen >= 4  # denials with alternatives and policies were compared
+
+
+def test_the_server_names_lacuna_without_walking_its_own_stack(app_client, monkeypatch) -> None:
+    """The callers' code is on the clients: the server's alternatives say ``import lacuna``
+    and ``lacuna.``, as its own frames (uvicorn, asyncio, anyio) always made them say."""
+    import lacuna.alternatives as alternatives
+
+    def walked(*_: Any) -> None:
+        raise AssertionError("the server walked its stack for the caller's name")
+
+    monkeypatch.setattr(alternatives, "caller_frame", walked)
+    assert app_client.state.governor.local_callers is False
+    body = {"operation": {**_spread(app_client)[0]["operation"], "variable": "frame_1"},
+            "record": False}
+    r = app_client.client.post("/api/v1/decide", json=body, headers=app_client.headers("ana"))
+    assert r.status_code == 200, r.text
+    codes = [a["code"] for a in r.json()["decision"]["alternatives"] if a["code"]]
+    assert codes
+    assert any("import lacuna" in c for c in codes)
+    assert all("import lacuna" in c for c in codes if "lacuna." in c)
