@@ -219,3 +219,19 @@ def test_the_server_names_lacuna_without_walking_its_own_stack(app_client, monke
     assert codes
     assert any("import lacuna" in c for c in codes)
     assert all("import lacuna" in c for c in codes if "lacuna." in c)
+
+
+@pytest.mark.parametrize("kind", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_said_to_be_json_is_refused_every_time(app_client, kind) -> None:
+    """The decide route reads only a body said to be JSON; the fast lane (which answers a
+    caller whose token is cached, so from its second request on) must not read others either:
+    the first and the later identical requests get the same 422."""
+    body = json.dumps(_spread(app_client)[0]).encode()
+    h = app_client.headers("ana")
+    if kind is not None:
+        h = {**h, "content-type": kind}
+    codes = [app_client.client.post("/api/v1/decide", content=body, headers=h).status_code
+             for _ in range(3)]
+    assert codes == [422, 422, 422]
+    ok = {**h, "content-type": "application/json; charset=utf-8"}
+    assert app_client.client.post("/api/v1/decide", content=body, headers=ok).status_code == 200

@@ -10,7 +10,8 @@ which answers it the usual way (and is what the OpenAPI document and the route-t
   holds a role the route needs (both routes: any role). Unknown tokens, JWTs, cookies and
   missing credentials go to FastAPI, which authenticates, answers 401/403 and audits the
   refusal;
-- the body is a JSON object (else FastAPI answers 400/422), with no query string. A decide
+- the body is a JSON object (else FastAPI answers 400/422), with no query string; a decide
+  body is said to be JSON (``content-type``), as the FastAPI route requires. A decide
   body validated a moment ago by the same caller is not validated again
   (:mod:`lacuna.server.bodies`); each request still gets its own operation.
 
@@ -70,6 +71,17 @@ def _principal(scope: Scope, state: ServerState) -> Principal | None:
     return None
 
 
+def _json_body(scope: Scope) -> bool:
+    """Whether the request says its body is JSON (``application/json`` or ``application/
+    *+json``): the decide route reads nothing else as JSON, so neither does the fast lane."""
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            kind = value.split(b";", 1)[0].strip().lower()
+            return kind == b"application/json" or (
+                kind.startswith(b"application/") and kind.endswith(b"+json"))
+    return False
+
+
 async def _body(receive: Receive) -> bytes:
     chunks = []
     while True:
@@ -118,6 +130,9 @@ async def handle(scope: Scope, receive: Receive, send: Send, state: ServerState,
         return
     path: str = scope["path"]
     if path == DECIDE_PATH:
+        if not _json_body(scope):  # FastAPI decides what a body of another type is (422)
+            await fallback(replay(raw, receive))
+            return
         parsed = state.bodies.get(principal.name, raw)
         if parsed is None:
             parsed = _parsed(raw)
