@@ -76,7 +76,7 @@ def _json_body(scope: Scope) -> bool:
     *+json``): the decide route reads nothing else as JSON, so neither does the fast lane."""
     for name, value in scope.get("headers") or ():
         if name == b"content-type":
-            kind = value.split(b";", 1)[0].strip().lower()
+            kind: bytes = value.split(b";", 1)[0].strip().lower()
             return kind == b"application/json" or (
                 kind.startswith(b"application/") and kind.endswith(b"+json"))
     return False
