@@ -446,6 +446,10 @@ class AuditStore:
         """Whether :meth:`record_many` can be asked not to wait (``wait=False``): a writable
         SQLite file, where taking the write lock is a local call that fails at once when it
         is taken. A PostgreSQL append is a network round trip that may wait on a row lock."""
+        return self._writable_file
+
+    @property
+    def _writable_file(self) -> bool:
         return self._sqlite and self.path is not None and not self.read_only
 
     def checkpoint_in_background(self) -> None:
@@ -453,7 +457,7 @@ class AuditStore:
         (:mod:`lacuna.audit.walcheck`) instead of inside whichever append's commit crosses
         SQLite's threshold, while that append holds the writers' turn. The server's group
         commit asks for it; nothing to do for other databases or a read-only store."""
-        if not self._sqlite or self.path is None or self.read_only:
+        if not self._writable_file:
             return
         with self._lock:
             if self._wal is None:

@@ -192,7 +192,7 @@ def _verify_decision_log(store: AuditStore) -> VerifyReport | None:
         report = _verify_decision_log_against(store, checkpoint, read)
         if (report is None or report.ok or attempt or read[0] or checkpoint is None
                 or not checkpoint.exists()):
-            return report
+            break
     return report
 
 

@@ -369,23 +369,24 @@ class GovernedFS:
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
             return 0
-        if os.path.isdir(src) and os.listdir(src):
-            self._refuse(Action.EXPORT, old, f"rename {old} -> {new}",
-                         f"Cannot move the folder {old} into the outside folder as {new}: "
-                         "the files in it would leave governance without an export being "
-                         "decided for each. Copy its files there instead (cp -r), so each "
-                         "export is decided on its content.",
+
+        def refuse_export(reason: str) -> NoReturn:
+            self._refuse(Action.EXPORT, old, f"rename {old} -> {new}", reason,
                          method="fuse.rename", sources=(src,), destination=dst)
+
+        if os.path.isdir(src) and os.listdir(src):
+            refuse_export(f"Cannot move the folder {old} into the outside folder as {new}: the "
+                          "files in it would leave governance without an export being decided "
+                          "for each. Copy its files there instead (cp -r), so each export is "
+                          "decided on its content.")
         if os.path.isdir(src):  # empty: nothing leaves
             os.rename(src, dst)
             return 0
         if is_sealed(src):
-            self._refuse(Action.EXPORT, old, f"rename {old} -> {new}",
-                         f"Cannot move the sealed file {old} into the outside folder as {new}: "
-                         "it is encrypted at rest, and moved it would arrive as ciphertext "
-                         "without its export being decided on its content. Copy it instead "
-                         "(cp), so the export is decided on its decrypted content.",
-                         method="fuse.rename", sources=(src,), destination=dst)
+            refuse_export(f"Cannot move the sealed file {old} into the outside folder as {new}: "
+                          "it is encrypted at rest, and moved it would arrive as ciphertext "
+                          "without its export being decided on its content. Copy it instead "
+                          "(cp), so the export is decided on its decrypted content.")
         self._govern(lambda: self.governance.write(new, src, self._pid(),
                                                    lambda: os.rename(src, dst)),
                      f"rename {old} -> {new}")

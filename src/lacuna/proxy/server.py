@@ -99,8 +99,7 @@ class ProxyServer:
     """
 
     def __init__(self, gate: Callable[[], Gate], *, ca: CertificateAuthority,
-                 upstream_ssl: ssl.SSLContext, max_inspect_bytes: int,
-                 max_body_bytes: int = 256 * 1024 * 1024,
+                 upstream_ssl: ssl.SSLContext, max_inspect_bytes: int, max_body_bytes: int,
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self._make_gate = gate
         self._gate: Gate | None = None

@@ -76,10 +76,7 @@ class Stream:
             self.columns = tuple(schema.names)
             self._check(table_state(schema.empty_table()))
         else:  # ORC: no schema until the first table
-            self._check(DataState(
-                classification=Classification(tier=Tier.PUBLIC, reasoning=(
-                    "nothing written yet: the destination is decided",)),
-                lineage=LineageNode(name="<stream>", operation="stream")))
+            self._check(_empty("nothing written yet: the destination is decided"))
 
     @contextlib.contextmanager
     def adding(self, data: Any) -> Iterator[None]:
@@ -167,7 +164,7 @@ class Stream:
             from lacuna.integrations.pyarrow import table_state
 
             state = table_state(self.writer.schema.empty_table()) if getattr(
-                self.writer, "schema", None) is not None else _empty()
+                self.writer, "schema", None) is not None else _empty("no rows")
         govern_write(self.writer, state, self.target, self._publish, method=self.method,
                      columns=self.columns, rows=self.rows, embeds=False,
                      exception_id=self.exception_id, purpose=self.purpose)
@@ -201,8 +198,9 @@ def _covers(current: Classification, more: Classification) -> bool:
             and set(more.columns) <= set(current.columns))
 
 
-def _empty() -> DataState:
-    return DataState(classification=Classification(tier=Tier.PUBLIC, reasoning=("no rows",)),
+def _empty(why: str) -> DataState:
+    """A stream with nothing written (yet): PUBLIC, for ``why``."""
+    return DataState(classification=Classification(tier=Tier.PUBLIC, reasoning=(why,)),
                      lineage=LineageNode(name="<stream>", operation="stream"))
 
 
