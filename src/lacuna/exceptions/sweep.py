@@ -117,13 +117,11 @@ def _missing(gov: Context, request: ExceptionRequest, path: str, at: datetime) -
     """A recorded file is not at its path: say so truthfully, once (audited, in the history,
     logged); the record stays not deleted, so every sweep reports it and would delete it if it
     came back."""
-    said = any(h.event == "file-missing" and (h.comment or "").split(": ", 1)[0] == path
-               for h in request.history)
-    if said:
+    comment = f"{path}: {MISSING}"
+    if any(h.event == "file-missing" and h.comment == comment for h in request.history):
         return
     log.warning("file %s written under exception %s is %s", path, request.id, MISSING)
-    gov.exceptions.note(request.id, "file-missing", by=SWEEPER, comment=f"{path}: {MISSING}",
-                        now=at)
+    gov.exceptions.note(request.id, "file-missing", by=SWEEPER, comment=comment, now=at)
     events.audit(gov, "file-missing", request, allowed=False,
                  detail={"path": path, "by": SWEEPER, "deleted": False, "why": MISSING})
 
