@@ -3,9 +3,9 @@
 An operation on the wire carries what the client knows and the server cannot see: the data's
 classification, the sources' names and classifications, the destination's URI, the purpose
 and where in the user's code it happened. It does **not** carry who acts: the server fills
-the user in from authentication (:func:`operation_from_wire`), and it classifies the
-destination itself with its own ``destinations:`` settings, so a client cannot claim a
-governed location or another identity.
+the user in from authentication (:meth:`WireOperation.bind` on what :func:`parse_operation`
+read), and it classifies the destination itself with its own ``destinations:`` settings, so a
+client cannot claim a governed location or another identity.
 """
 
 from __future__ import annotations
@@ -49,16 +49,6 @@ def operation_to_wire(operation: Operation) -> dict[str, Any]:
     }
 
 
-def operation_from_wire(body: Mapping[str, Any], *, user: User,
-                        destination: Callable[[str], Destination]) -> Operation:
-    """The server's half: an :class:`Operation` for the authenticated ``user``.
-
-    Raises:
-        ValueError: a malformed field (the message names it).
-    """
-    return parse_operation(body).bind(user=user, destination=destination)
-
-
 @dataclass(frozen=True, slots=True)
 class WireOperation:
     """An operation's wire fields, parsed and checked, before who acts and where it goes are
@@ -77,7 +67,9 @@ class WireOperation:
 
 
 def parse_operation(body: Mapping[str, Any]) -> WireOperation:
-    """:func:`operation_from_wire`'s parsing half (no user, destination not classified).
+    """The server's half: ``body``'s fields parsed and checked (no user yet, destination not
+    classified); :meth:`WireOperation.bind` makes the :class:`Operation` for the authenticated
+    user.
 
     Raises:
         ValueError: a malformed field (the message names it).
