@@ -172,7 +172,7 @@ def _load(port: int, path: str, body: dict[str, Any], token: str, seconds: float
     queue: Any = mp.get_context("fork").Queue()
     procs = [mp.get_context("fork").Process(target=_client, args=(
         port, path, raw, token, seconds, connections, queue)) for _ in range(clients)]
-    started = time.perf_counter()
+    started, since = time.perf_counter(), time.time()
     for p in procs:
         p.start()
     results = [queue.get() for _ in procs]
@@ -185,10 +185,36 @@ def _load(port: int, path: str, body: dict[str, Any], token: str, seconds: float
     client_cpu = sum(c for _, _, c in results)
     n = len(latencies)
     return {"n": n, "errors": errors, "per_s": n / min(elapsed, seconds + 0.5),
+            "since": since, "until": time.time(),
             "cpu_ms": cpu * 1000 / n if n else float("nan"),
             "client_cpu_ms": client_cpu * 1000 / n if n else float("nan"),
             "p50_ms": statistics.median(latencies) * 1000 if n else float("nan"),
             "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else float("nan")}
+
+
+def _stored(db: str, since: float, until: float) -> dict[str, float]:
+    """What the measured window left in the state database: the audit records and the
+    transactions they were committed in (one ``recorded_at`` per group commit), and the
+    decision-log records (a full decision-log queue drops records: see
+    ``lacuna.policy.decision_log``). Waits for the decision log's next flush first."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    time.sleep(2.0)  # the decision log writes at least every second
+    lo, hi = (datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds")
+              for t in (since, until + 0.05))
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        records, groups = con.execute(
+            "SELECT count(*), count(DISTINCT json_extract(body, '$.recorded_at')) FROM "
+            "lacuna_audit WHERE json_extract(body, '$.recorded_at') BETWEEN ? AND ?",
+            (lo, hi)).fetchone()
+        logged = con.execute(
+            "SELECT count(*) FROM lacuna_decision_log WHERE timestamp BETWEEN ? AND ?",
+            (lo.replace("+00:00", "Z"), hi.replace("+00:00", "Z"))).fetchone()[0]
+    finally:
+        con.close()
+    return {"records": records, "groups": groups, "logged": logged}
 
 
 def _client_warm(port: int, path: str, raw: bytes, token: str) -> None:
@@ -276,6 +302,7 @@ def main() -> int:
                     continue
                 r = _load(port, path, body, token, seconds, args.clients, args.connections,
                           server.pid)
+                r.update(_stored(f"{tmp}/state.db", r["since"], r["until"]))
                 rows.append((name, r))
         finally:
             server.terminate()
@@ -296,12 +323,13 @@ def main() -> int:
            "decisions/s. Goal (issue 10): >= 3,000 decisions/s, p99 < 10 ms.", "",
            stamp(load_before), "",
            "| case | decisions/s | p50 | p99 | server CPU / decision | client CPU / decision "
-           "| requests | errors |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "| requests | errors | audit records per commit | decision-log records kept |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows:
+        group = f"{r['records'] / r['groups']:.1f}" if r["groups"] else "-"
         out.append(f"| {name} | {r['per_s']:,.0f} | {r['p50_ms']:.2f} ms | "
                    f"{r['p99_ms']:.2f} ms | {r['cpu_ms']:.3f} ms | {r['client_cpu_ms']:.3f} ms "
-                   f"| {r['n']:,} | {r['errors']} |")
+                   f"| {r['n']:,} | {r['errors']} | {group} | {r['logged']:,} of {r['n']:,} |")
     section = "\n".join(out) + "\n"
     print(section)
     if args.write:
