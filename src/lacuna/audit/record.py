@@ -50,6 +50,8 @@ GENESIS_HASH = "0" * 64  # the prev_hash of the first record
 
 def iso(ts: datetime) -> str:
     """A UTC timestamp in one fixed format, so stored strings sort like the instants they name."""
+    if ts.tzinfo is UTC:  # the usual case (utcnow()): nothing to convert
+        return ts.isoformat(timespec="microseconds")
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
     return ts.astimezone(UTC).isoformat(timespec="microseconds")
@@ -113,9 +115,11 @@ def build_body(
     session: str,
     record_id: str,
     seq: int,
-    recorded_at: datetime,
+    recorded_at: datetime | str,
 ) -> dict[str, Any]:
-    """The provenance and decision of one governed operation, as the audit record's body."""
+    """The provenance and decision of one governed operation, as the audit record's body.
+    ``recorded_at`` may be given as :func:`iso` text already (a group of records appended
+    together shares it)."""
     p = Provenance.of(operation, session=session)
     return {
         "schema_version": RECORD_SCHEMA_VERSION,
@@ -134,7 +138,7 @@ def build_body(
             "column_count": len(operation.classification.columns),
         },
         "when": iso(p.timestamp),
-        "recorded_at": iso(recorded_at),
+        "recorded_at": recorded_at if isinstance(recorded_at, str) else iso(recorded_at),
         "why": {"purpose": p.purpose, "exception_id": operation.exception_id},
         "how": {"method": p.method, "code_location": p.code_location},
         "decision": {

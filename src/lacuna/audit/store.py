@@ -294,7 +294,7 @@ class AuditStore:
             StoreBusy: ``wait=False`` and the database was locked: nothing was appended.
         """
         prepared = []
-        recorded_at = utcnow()
+        recorded_at = iso(utcnow())  # one instant for the group, formatted once
         for decision, operation, session in items:
             prepared.append(build_body(decision, operation, session=session,
                                        record_id=ordered_id(), seq=0, recorded_at=recorded_at))

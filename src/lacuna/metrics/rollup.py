@@ -123,13 +123,14 @@ def hour_of(when: str) -> str:
     return when[:13]
 
 
+def _section(body: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = body.get(name)
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
+
+
 def fact_from_body(body: Mapping[str, Any]) -> DecisionFact:
     """A decision record's body as the metrics see it (what :func:`facts.decision` gives)."""
-    def section(name: str) -> Mapping[str, Any]:
-        value = body.get(name)
-        return value if type(value) is dict or isinstance(value, Mapping) else {}
-
-    who, what, dec = section("who"), section("what"), section("decision")
+    who, what, dec = _section(body, "who"), _section(body, "what"), _section(body, "decision")
     policies = dec.get("policies") or []
     return DecisionFact(
         record_id=str(body["id"]), operation_id=str(body.get("operation_id") or body["id"]),
@@ -143,7 +144,7 @@ def fact_from_body(body: Mapping[str, Any]) -> DecisionFact:
                          if isinstance(p, dict) and p.get("id")),
         columns=tuple(str(c) for c in (what.get("columns") or {})),
         engine_error=dec.get("engine_error"),
-        exception_id=section("why").get("exception_id"))
+        exception_id=_section(body, "why").get("exception_id"))
 
 
 def _dump(d: DecisionFact, k: Key) -> str:
