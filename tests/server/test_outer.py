@@ -231,6 +231,19 @@ def test_forwarded_headers_are_believed_only_from_named_proxies() -> None:
     named = load_settings(environ={"LACUNA_SERVER_TRUSTED_PROXIES": "10.0.0.5,10.0.0.6"})
     assert proxy_options(named) == {"proxy_headers": True,
                                     "forwarded_allow_ips": "10.0.0.5,10.0.0.6"}
+    spaced = load_settings(environ={}, trusted_proxies=" 10.0.0.5, 10.1.0.0/16 ")
+    assert spaced.trusted_proxies == "10.0.0.5,10.1.0.0/16"
+    assert load_settings(environ={}, trusted_proxies="*").trusted_proxies == "*"
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.300", "proxy.example.com", "10.0.0.5,*", "10.0.0.0/33"])
+def test_a_trusted_proxy_that_is_not_an_address_stops_the_start(bad: str) -> None:
+    from lacuna.errors import ConfigError
+    from lacuna.server.settings import load_settings
+
+    with pytest.raises(ConfigError, match="trusted_proxies") as caught:
+        load_settings(environ={"LACUNA_SERVER_TRUSTED_PROXIES": bad})
+    assert repr(bad.split(",")[-1]) in str(caught.value)
 
 
 def test_a_local_caller_cannot_forge_the_address_a_refusal_is_audited_with(live, monkeypatch

@@ -144,7 +144,7 @@ class _Lane:
         except Exception:
             if answered:
                 raise
-            log.exception("HTTP 500 for %s %s (request %s): the fast lane failed",
+            log.exception("HTTP 500 for %s %s (request %s): unhandled error in the fast lane",
                           scope.get("method"), scope.get("path"),
                           scope.get("lacuna.request_id"))
             await fastlane.respond(send, 500, _INTERNAL)

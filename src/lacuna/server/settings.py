@@ -23,12 +23,13 @@ Environment: ``LACUNA_SERVER_HOST``, ``_PORT``, ``_DB``, ``_POLICY_DIR``, ``_CON
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lacuna.errors import ConfigError
 from lacuna.sections import Origin, Section, validate_section
@@ -65,6 +66,25 @@ class ServerSettings(Section):
     # Run Lacuna's periodic jobs (the exceptions sweep, dataset refreshes) in the server process.
     scheduler: bool = True
     oidc: OidcConfig | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str | None) -> str | None:
+        """Addresses or networks only: uvicorn keeps anything else as a name no TCP peer ever
+        has, so a typo (``10.0.0.300``) would silently trust no proxy and audit every
+        client as the proxy's address instead of failing the start."""
+        if value is None or value.strip() == "*":
+            return None if value is None else "*"
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                msg = (f"{item!r} is not an IP address or network; give the "
+                       "reverse proxies' addresses, comma-separated (e.g. 10.0.0.5,10.1.0.0/16), "
+                       "or '*' to believe X-Forwarded-* from any peer")
+                raise ValueError(msg) from None
+        return ",".join(items) or None
 
 
 def _env(environ: Mapping[str, str]) -> dict[str, Any]:
