@@ -270,17 +270,16 @@ def main() -> int:
              "--workers", str(args.workers)], env=env, cwd=tmp,
             stdout=subprocess.DEVNULL, stderr=log_file)
         try:
+            # Every worker started, not just the port bound: uvicorn's parent binds it before
+            # its workers have built their apps, and the first worker ready would accept every
+            # queued connection, leaving the other idle for the whole first case.
             deadline = time.monotonic() + 300  # a loaded machine starts slowly
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        log_file.close()
-                        msg = "the server did not start:\n" + Path(log_file.name).read_text()
-                        raise SystemExit(msg) from None
-                    time.sleep(0.2)
+            while Path(log_file.name).read_text().count("lacuna server ready") < args.workers:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    log_file.close()
+                    msg = "the server did not start:\n" + Path(log_file.name).read_text()
+                    raise SystemExit(msg)
+                time.sleep(0.2)
             from lacuna.model import Action, Classification, Operation, User
             from lacuna.policy.inputs import build_input
 

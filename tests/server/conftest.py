@@ -111,11 +111,13 @@ class InProcess:
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
-    """The app in this process (FastAPI's TestClient), on its own state database."""
+    """The app in this process (FastAPI's TestClient), on its own state database, served as
+    ``lacuna serve`` serves it (``app`` is the FastAPI app, ``client`` calls the outer lane)."""
     from fastapi.testclient import TestClient
 
     from lacuna.config import load_config
     from lacuna.server.app import create_app
+    from lacuna.server.outer import serving
     from lacuna.server.settings import load_settings
 
     root = tmp_path_factory.mktemp("app")
@@ -128,7 +130,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
         update={"audit": load_config(config).audit.model_copy(update={"url": db})}))
     state = app.state.lacuna
     tokens = {name: state.users.add(name, roles=roles) for name, roles in USERS.items()}
-    with TestClient(app) as client:
+    with TestClient(serving(app)) as client:  # what uvicorn serves: the outer lane first
         yield InProcess(app=app, client=client, state=state, tokens=tokens)
     if old is None:
         os.environ.pop("LACUNA_HOME", None)

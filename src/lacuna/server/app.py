@@ -10,7 +10,10 @@ Routers (docs/server.md has the full table, with roles):
 - ``lacuna.server.console`` when it exists: its ``install(app)`` adds the steward console
 
 Every route depends on :func:`lacuna.server.security.require_role` (or is in
-``PUBLIC_PATHS``). Requests larger than ``max_body_bytes`` get 413 before they are read.
+``PUBLIC_PATHS``). Requests larger than ``max_body_bytes`` get 413 before they are read
+(:mod:`lacuna.server.guard`). What uvicorn serves is this app behind
+:func:`lacuna.server.outer.serving`, which answers the decision routes before FastAPI's
+middleware stack; the app alone (tests, the console's) answers them the same way, slower.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,8 +34,7 @@ from fastapi.responses import JSONResponse, Response
 import lacuna
 from lacuna.errors import ConfigError, GovernanceViolation, LacunaError, PolicyError
 from lacuna.identity import set_authenticator
-from lacuna.model import new_id
-from lacuna.server import fastlane
+from lacuna.server.guard import Guard
 from lacuna.server.security import require_role
 from lacuna.server.settings import ServerSettings
 from lacuna.server.state import ServerState, build_state
@@ -41,13 +42,6 @@ from lacuna.server.state import ServerState, build_state
 __all__ = ["create_app", "require_role"]
 
 log = logging.getLogger("lacuna.server")
-access = logging.getLogger("lacuna.server.access")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def create_app(settings: ServerSettings | None = None, *, state: ServerState | None = None,
@@ -107,7 +101,7 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
     if importlib.util.find_spec("lacuna.server.console") is not None:  # the steward console
         console = importlib.import_module("lacuna.server.console")
         console.install(app)
-    app.add_middleware(_Guard, state=state)
+    app.add_middleware(Guard, state=state)
     return app
 
 
@@ -166,85 +160,3 @@ def _echo_small(error: Any) -> Any:
         return error
     kind = type(error["input"]).__name__
     return {**error, "input": f"<{kind} of {size:,} bytes, not repeated here>"}
-
-
-class _Guard:
-    """Pure ASGI middleware: request size limit (413), request id, status metrics and one
-    structured access-log line per request (method, path, status, ms, user; never headers).
-    The decision routes go through :mod:`lacuna.server.fastlane` first."""
-
-    def __init__(self, app: ASGIApp, state: ServerState) -> None:
-        self.app = app
-        self.state = state
-        self.limit = state.settings.max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        headers = dict(scope.get("headers") or ())
-        request_id = (headers.get(b"x-request-id") or b"").decode("latin-1")[:64] or (
-            new_id()[:16])
-        status = 500
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            status = 413
-            await _too_large(send, self.limit)
-            self._done(scope, status, started, request_id)
-            return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                message.setdefault("headers", []).append((b"x-request-id",
-                                                          request_id.encode("latin-1")))
-            await send(message)
-
-        try:
-            if fastlane.wants(scope):
-                async def slow(receive_again: Receive) -> None:
-                    await self.app(scope, receive_again, sending)
-
-                await fastlane.handle(scope, limited, sending, self.state, slow)
-            else:
-                await self.app(scope, limited, sending)
-        except _TooLarge:
-            status = 413
-            await _too_large(send, self.limit)
-        finally:
-            self._done(scope, status, started, request_id)
-
-    def _done(self, scope: Scope, status: int, started: float, request_id: str) -> None:
-        self.state.metrics.response(status)
-        if self.state.settings.access_log:
-            principal = getattr(scope.get("state", {}).get("principal"), "name", None) if (
-                isinstance(scope.get("state"), dict)) else None
-            access.info("%s %s %s", scope.get("method"), scope.get("path"), status, extra={
-                "method": scope.get("method"), "path": scope.get("path"), "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 2), "user": principal,
-                "request_id": request_id})
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _too_large(send: Send, limit: int) -> None:
-    body = (b'{"code":"RequestTooLarge","message":"the request body is larger than the '
-            b'server\'s limit of ' + str(limit).encode() + b' bytes (max_body_bytes)"}')
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})

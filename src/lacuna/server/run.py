@@ -11,23 +11,27 @@ from __future__ import annotations
 import json
 import os
 import sys
-
-from fastapi import FastAPI
+from typing import TYPE_CHECKING, Any
 
 from lacuna.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from lacuna.server.outer import Outer
 
 _RESOLVED = "_LACUNA_SERVER_RESOLVED"  # settings handed to worker processes
 
 
-def app_from_env() -> FastAPI:
-    """The factory uvicorn workers call (settings from the parent, as JSON)."""
+def app_from_env() -> Outer:
+    """The factory uvicorn workers call (settings from the parent, as JSON): the FastAPI app
+    behind the outer lane (:mod:`lacuna.server.outer`)."""
     from lacuna.server.app import create_app
     from lacuna.server.collector import settle
     from lacuna.server.logs import configure_logging
+    from lacuna.server.outer import serving
 
     settings = ServerSettings.model_validate(json.loads(os.environ[_RESOLVED]))
     configure_logging(json_lines=settings.log_json)
-    app = create_app(settings)
+    app = serving(create_app(settings))
     settle()  # this worker's start-up heap, built: see lacuna.server.collector
     return app
 
@@ -46,10 +50,24 @@ def run(settings: ServerSettings) -> int:
     os.environ[_RESOLVED] = settings.model_dump_json()
     common = {"host": settings.host, "port": settings.port, "log_config": None,
               "access_log": False, "timeout_graceful_shutdown": int(settings.shutdown_timeout_s),
-              "server_header": False}
+              "server_header": False, **proxy_options(settings)}
     if settings.workers > 1:
         uvicorn.run("lacuna.server.run:app_from_env", factory=True, workers=settings.workers,
-                    **common)  # type: ignore[arg-type]
+                    **common)
     else:
-        uvicorn.run(app_from_env(), **common)  # type: ignore[arg-type]
+        uvicorn.run(app_from_env(), **common)
     return 0
+
+
+def proxy_options(settings: ServerSettings) -> dict[str, Any]:
+    """uvicorn's proxy options: ``X-Forwarded-For``/``-Proto`` are believed only from the
+    addresses ``trusted_proxies`` names.
+
+    uvicorn's default believes them from 127.0.0.1, which on a server listening on loopback
+    is every local caller: any notebook could then write the client address a refusal is
+    audited with (``security.audit_refusal``). Off, the headers are ignored (and uvicorn's
+    proxy-headers middleware, a layer every request paid for, is not installed).
+    """
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}

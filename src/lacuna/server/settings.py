@@ -9,24 +9,27 @@ File (``lacuna serve --settings server.yaml`` or ``LACUNA_SERVER_SETTINGS``)::
     policy_dir: policies/                      # default: the bundled default bundle
     config: lacuna.yaml                        # destinations, stewards, docs_url, ...
     max_body_bytes: 10485760                   # larger requests get 413
+    trusted_proxies: 10.0.0.5                  # reverse proxies whose X-Forwarded-* count
     log_json: true                             # one JSON object per log line
     shutdown_timeout_s: 10
     oidc: {issuer: https://idp.example.com/, audience: lacuna, jwks_file: jwks.json,
            roles_claim: roles, name_claim: preferred_username}
 
 Environment: ``LACUNA_SERVER_HOST``, ``_PORT``, ``_DB``, ``_POLICY_DIR``, ``_CONFIG``,
-``_MAX_BODY_BYTES``, ``_LOG_JSON``, ``_ACCESS_LOG``, ``_SHUTDOWN_TIMEOUT_S``, ``_OIDC_ISSUER``,
-``_OIDC_AUDIENCE``, ``_OIDC_JWKS_FILE``, ``_OIDC_ROLES_CLAIM``, ``_OIDC_NAME_CLAIM``.
+``_MAX_BODY_BYTES``, ``_TRUSTED_PROXIES``, ``_LOG_JSON``, ``_ACCESS_LOG``,
+``_SHUTDOWN_TIMEOUT_S``, ``_OIDC_ISSUER``, ``_OIDC_AUDIENCE``, ``_OIDC_JWKS_FILE``,
+``_OIDC_ROLES_CLAIM``, ``_OIDC_NAME_CLAIM``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lacuna.errors import ConfigError
 from lacuna.sections import Origin, Section, validate_section
@@ -52,6 +55,9 @@ class ServerSettings(Section):
     policy_dir: Path | None = None
     config: Path | None = None  # a lacuna.yaml for destinations, stewards, docs_url
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Addresses (comma-separated, or "*") of reverse proxies whose X-Forwarded-For/-Proto
+    # the server believes; None: the server is not behind a proxy, those headers are ignored.
+    trusted_proxies: str | None = None
     log_json: bool = True
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     workers: int = Field(default=1, ge=1, le=64)
@@ -60,6 +66,25 @@ class ServerSettings(Section):
     # Run Lacuna's periodic jobs (the exceptions sweep, dataset refreshes) in the server process.
     scheduler: bool = True
     oidc: OidcConfig | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str | None) -> str | None:
+        """Addresses or networks only: uvicorn keeps anything else as a name no TCP peer ever
+        has, so a typo (``10.0.0.300``) would silently trust no proxy and audit every
+        client as the proxy's address instead of failing the start."""
+        if value is None or value.strip() == "*":
+            return None if value is None else "*"
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                msg = (f"{item!r} is not an IP address or network; give the "
+                       "reverse proxies' addresses, comma-separated (e.g. 10.0.0.5,10.1.0.0/16), "
+                       "or '*' to believe X-Forwarded-* from any peer")
+                raise ValueError(msg) from None
+        return ",".join(items) or None
 
 
 def _env(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -1,0 +1,163 @@
+"""What every HTTP request to the server gets, whichever way it is answered: the body limit
+(413 before or while it is read), a request id (``X-Request-ID``, kept or made), status
+metrics and one structured access-log line (method, path, status, ms, user; never headers).
+
+:class:`Guard` is installed twice, on purpose: as the FastAPI app's innermost user middleware
+(every request FastAPI answers, where ``ServerErrorMiddleware`` still wraps it) and by
+:mod:`lacuna.server.outer` in front of the whole app for the decision routes, which then skip
+FastAPI's middleware stack. A request the outer lane guarded is marked in its scope
+(:data:`GUARDED`) so that, when the fast lane hands it back to FastAPI, it is not counted,
+logged or limited a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from lacuna.model import new_id
+from lacuna.server import fastlane
+
+if TYPE_CHECKING:
+    from lacuna.server.state import ServerState
+
+log = logging.getLogger("lacuna.server")
+access = logging.getLogger("lacuna.server.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+GUARDED = "lacuna.guarded"  # scope key: the outer lane already guards this request
+_INTERNAL = (b'{"code":"InternalError","message":"the server failed to answer this request; '
+             b'its log has the error under the request id (X-Request-ID)"}')
+
+
+class Guard:
+    """Pure ASGI middleware around ``app`` (see the module docstring). The decision routes
+    go through :mod:`lacuna.server.fastlane` first (:meth:`fast`)."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+        self.limit = state.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get(GUARDED):
+            await self.app(scope, receive, send)
+        elif fastlane.wants(scope):
+            await self.fast(scope, receive, send, self.app)
+        else:
+            await self.run(scope, receive, send, self.app)
+
+    async def fast(self, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp
+                   ) -> None:
+        """The fast lane, guarded; a request it hands back goes to ``fallback`` (the FastAPI
+        app or what is left of its stack), which answers it unguarded (already done here)."""
+        scope[GUARDED] = True
+        await self.run(scope, receive, send, _Lane(self.state, fallback))
+
+    async def run(self, scope: Scope, receive: Receive, send: Send, inner: ASGIApp) -> None:
+        """Answer through ``inner`` with the limit, the request id, metrics and the log line."""
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or ())
+        request_id = (headers.get(b"x-request-id") or b"").decode("latin-1")[:64] or (
+            new_id()[:16])
+        status = 500
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            status = 413
+            await _too_large(send, self.limit)
+            self._done(scope, status, started, request_id)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message.setdefault("headers", []).append((b"x-request-id",
+                                                          request_id.encode("latin-1")))
+            await send(message)
+
+        scope["lacuna.request_id"] = request_id
+        try:
+            await inner(scope, limited, sending)
+        except _TooLarge:
+            status = 413
+            await _too_large(send, self.limit)
+        finally:
+            self._done(scope, status, started, request_id)
+
+    def _done(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        self.state.metrics.response(status)
+        if self.state.settings.access_log:
+            principal = getattr(scope.get("state", {}).get("principal"), "name", None) if (
+                isinstance(scope.get("state"), dict)) else None
+            access.info("%s %s %s", scope.get("method"), scope.get("path"), status, extra={
+                "method": scope.get("method"), "path": scope.get("path"), "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2), "user": principal,
+                "request_id": request_id})
+
+
+class _Lane:
+    """The fast lane as an ASGI app: it answers, or hands the request to ``fallback``.
+
+    An exception before any answer started becomes a 500 JSON answer and one error log line
+    with the traceback, as Starlette's ``ServerErrorMiddleware`` would have done around it
+    (never a traceback to the client). Once an answer has started (FastAPI's own 500, say)
+    the exception goes on to the server, which logs it and closes the connection, as before.
+    """
+
+    def __init__(self, state: ServerState, fallback: ASGIApp) -> None:
+        self.state = state
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answered = False
+
+        async def sending(message: Message) -> None:
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        async def slow(receive_again: Receive) -> None:
+            await self.fallback(scope, receive_again, sending)
+
+        try:
+            await fastlane.handle(scope, receive, sending, self.state, slow)
+        except _TooLarge:
+            raise
+        except Exception:
+            if answered:
+                raise
+            log.exception("HTTP 500 for %s %s (request %s): unhandled error in the fast lane",
+                          scope.get("method"), scope.get("path"),
+                          scope.get("lacuna.request_id"))
+            await fastlane.respond(send, 500, _INTERNAL)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (b'{"code":"RequestTooLarge","message":"the request body is larger than the '
+            b'server\'s limit of ' + str(limit).encode() + b' bytes (max_body_bytes)"}')
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
