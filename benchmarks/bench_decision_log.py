@@ -7,14 +7,16 @@ What the sink's background thread does for each batch (``DecisionLogSink._write`
 OPA-shaped records (``to_records``, or ``to_record`` each in a tree without it), then
 ``SqlDecisionLog.write`` them (the stored text, the hash chain and signatures, one SQLite
 transaction, the signed checkpoint): the "write" column is the whole minus the records. The
-"process" column is all threads' CPU over the batches (``time.process_time``), which adds the
-WAL checkpoints the server runs on a thread of their own (``checkpoint_in_background``). The events are
-``N`` real decisions of the default bundle on the server benchmark's operation (an export of
-a PROPRIETARY [PII, GDPR] frame to ~/Downloads: a denial), each its own operation, with the
-explanation already read (as the server's answer reads it) so the log's own work is measured.
-Times are the writer's ``time.thread_time``: no other thread's CPU is counted, and a loaded
-machine (2 cores shared) moves them far less than wall time. After the run the chain is
-verified (``verify_ledger``) and the rows counted, so a fast but wrong writer fails.
+"process" column is all threads' CPU over the batches (``time.process_time``), which adds
+the WAL checkpoints the server runs on a thread of their own (``checkpoint_in_background``).
+
+The events are ``N`` real decisions of the default bundle on the server benchmark's operation
+(an export of a PROPRIETARY [PII, GDPR] frame to ~/Downloads: a denial), each its own
+operation, with the explanation already read (as the server's answer reads it) so the log's
+own work is measured. Times are the writer's ``time.thread_time``: no other thread's CPU is
+counted, and a loaded machine (2 cores shared) moves them far less than wall time. After the
+run the chain is verified (``verify_ledger``) and the rows counted, so a fast but wrong writer
+fails.
 
 ``--compare OLD_SRC`` runs each round twice in fresh processes, alternating ``OLD_SRC`` (e.g.
 ``/work/main/src``) and this tree's ``src``, and prints both: the way to A/B a change on a
@@ -51,8 +53,7 @@ def measure(records: int, batch: int) -> dict[str, float]:
     from lacuna.config import Config
     from lacuna.destinations import classify_destination
     from lacuna.model import Action, Classification, Operation, User
-    from lacuna.policy import PolicyEngine
-    from lacuna.policy import decision_log
+    from lacuna.policy import PolicyEngine, decision_log
     from lacuna.policy.decision_log import DecisionEvent, DecisionLogSink, to_record
     from lacuna.policy.log_sinks import SqlDecisionLog, heads, table
     from lacuna.signing import default_keyring
@@ -160,8 +161,8 @@ def main() -> None:
              + f": µs of the writer thread's CPU per record, median (min–max) of "
              f"{args.rounds} fresh processes" + (", old and new alternated." if args.compare
                                                  else "."), "",
-             "| source | records (to_record) | write (text, chain, insert, commit) | writer total | "
-             "process (+ WAL checkpoints) |", "|---|---:|---:|---:|---:|"]
+             "| source | records (to_record) | write (text, chain, insert, commit) "
+             "| writer total | process (+ WAL checkpoints) |", "|---|---:|---:|---:|---:|"]
     for name, _ in trees:
         lines.append(f"| {name} | {summary(runs[name], 'to_record_us')} | "
                      f"{summary(runs[name], 'write_us')} | {summary(runs[name], 'total_us')} | "

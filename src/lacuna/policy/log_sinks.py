@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -118,6 +119,9 @@ class SqlDecisionLog(DecisionLogSink):
         raw = self._engine.raw_connection()  # pooled, configured by the engine's events
         try:
             conn = raw.driver_connection  # autocommit mode: BEGIN and COMMIT are ours
+            if not isinstance(conn, sqlite3.Connection):  # pragma: no cover - another driver
+                msg = f"{table.name}: expected an sqlite3 connection, got {type(conn)}"
+                raise TypeError(msg)
             if wal is not None:  # this pooled connection leaves checkpoints to ``wal``
                 conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             conn.execute("BEGIN IMMEDIATE")
