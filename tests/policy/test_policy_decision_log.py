@@ -291,3 +291,14 @@ def test_a_batch_of_records_is_the_records_one_by_one() -> None:
     batch[0]["labels"]["environment"] = "changed"  # records share no mutable parts
     assert batch[1]["labels"]["environment"] == "test"
     assert to_records([], labels) == []
+
+
+def test_prometheus_shows_the_decision_logs_counts_only_when_there_is_one() -> None:
+    from lacuna.server.metrics import Metrics
+
+    metrics = Metrics()
+    assert "lacuna_decision_log_records_total" not in metrics.render()
+    text = metrics.render(decision_log=(1200, 35))
+    assert "# TYPE lacuna_decision_log_records_total counter" in text
+    assert 'lacuna_decision_log_records_total{result="written"} 1200\n' in text
+    assert 'lacuna_decision_log_records_total{result="dropped"} 35\n' in text
