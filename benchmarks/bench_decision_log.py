@@ -13,7 +13,9 @@ the WAL checkpoints the server runs on a thread of their own (``checkpoint_in_ba
 The events are ``N`` real decisions of the default bundle on the server benchmark's operation
 (an export of a PROPRIETARY [PII, GDPR] frame to ~/Downloads: a denial), each its own
 operation, with the explanation already read (as the server's answer reads it) so the log's
-own work is measured. Times are the writer's ``time.thread_time``: no other thread's CPU is
+own work is measured, and the garbage collector settled as a server worker settles it
+(``lacuna.server.collector``: else a full collection walking the benchmark's heap lands in
+whichever batch triggers it). Times are the writer's ``time.thread_time``: no other thread's CPU is
 counted, and a loaded machine (2 cores shared) moves them far less than wall time. After the
 run the chain is verified (``verify_ledger``) and the rows counted, so a fast but wrong writer
 fails.
@@ -56,6 +58,7 @@ def measure(records: int, batch: int) -> dict[str, float]:
     from lacuna.policy import PolicyEngine, decision_log
     from lacuna.policy.decision_log import DecisionEvent, DecisionLogSink, to_record
     from lacuna.policy.log_sinks import SqlDecisionLog, heads, table
+    from lacuna.server.collector import settle
     from lacuna.signing import default_keyring
 
     class Capture(DecisionLogSink):
@@ -90,6 +93,7 @@ def measure(records: int, batch: int) -> dict[str, float]:
     sink = SqlDecisionLog(url, batch_size=batch)
     sink.checkpoint_in_background()  # as the server does (lacuna.audit.walcheck)
     sink.write([to_record(e) for e in events[:batch]])  # warm up: tables, statements, key
+    settle()  # the collector as a server worker has it: the start-up heap frozen
     make = getattr(decision_log, "to_records", None)  # a batch at once, where the tree has it
     t = time.thread_time()
     for i in range(0, len(events), batch):

@@ -139,15 +139,20 @@ def append_chained_sqlite(conn: sqlite3.Connection, sql: SqliteStatements,
     return seq, prev
 
 
-def write_checkpoint(path: Path | None, seq: int, digest: str, keyring: Keyring) -> None:
-    if path is None:
+def checkpoint_file(path: Path | None) -> CheckpointFile | None:
+    """The decision log's checkpoint file at ``path`` (``None``: not an SQLite file, no
+    checkpoint), for a writer to keep open: it then reads and parses its slot only when
+    another writer moved it, and opens it once, not per batch."""
+    return None if path is None else CheckpointFile(path, chain=CHAIN)
+
+
+def write_checkpoint(file: CheckpointFile | None, seq: int, digest: str, keyring: Keyring
+                     ) -> None:
+    """Sign and store the committed head ``(seq, digest)`` (only ever forward)."""
+    if file is None:
         return
-    cp = CheckpointFile(path, chain=CHAIN)
-    try:
-        cp.advance(Checkpoint(chain=CHAIN, seq=seq, hash=digest, time=iso(utcnow()))
-                   .signed(keyring))
-    finally:
-        cp.close()
+    file.advance(Checkpoint(chain=CHAIN, seq=seq, hash=digest, time=iso(utcnow()))
+                 .signed(keyring))
 
 
 def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring,

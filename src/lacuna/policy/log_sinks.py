@@ -67,7 +67,7 @@ class SqlDecisionLog(DecisionLogSink):
         super().__init__(**kwargs)
         self._engine = open_state_database(url, metadata)
         self._path = sqlite_file(parse_url(url))
-        self._checkpoint = ledger.checkpoint_path(self._path)
+        self._checkpoint = ledger.checkpoint_file(ledger.checkpoint_path(self._path))
         # Waits its turn with the audit trail's writers (lacuna.audit.turn), not in SQLite's
         # busy handler, and makes them wait on the turn rather than on SQLite.
         self._turn = Turn(self._path)
@@ -167,6 +167,8 @@ class SqlDecisionLog(DecisionLogSink):
 
     def _release(self) -> None:
         self._turn.close()
+        if self._checkpoint is not None:
+            self._checkpoint.close()
         if self._wal is not None:
             self._wal.close()
         self._engine.dispose()
