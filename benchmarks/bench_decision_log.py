@@ -132,6 +132,18 @@ def run_child(src: str, records: int, batch: int) -> dict[str, float]:
     return result
 
 
+def revision(src: str) -> str:
+    """The branch and commit of the git tree holding ``src`` (``?`` outside git)."""
+    parts = []
+    for ask in (["--abbrev-ref", "HEAD"], ["--short", "HEAD"]):
+        out = subprocess.run(["git", "-C", src, "rev-parse", *ask], capture_output=True,
+                             text=True, check=False)
+        if out.returncode != 0:
+            return "?"
+        parts.append(out.stdout.strip())
+    return " ".join(parts)
+
+
 def summary(runs: list[dict[str, float]], key: str) -> str:
     values = sorted(r[key] for r in runs)
     return f"{statistics.median(values):.1f} ({values[0]:.1f}–{values[-1]:.1f})"
@@ -150,9 +162,9 @@ def main() -> None:
         print(json.dumps(measure(args.records, args.batch)))
         return
     load = os.getloadavg()
-    trees = [("this tree", str(SRC))]
+    trees = [(f"this tree ({revision(str(SRC))})", str(SRC))]
     if args.compare:
-        trees.insert(0, ("old", args.compare))
+        trees.insert(0, (f"old: {args.compare} ({revision(args.compare)})", args.compare))
     runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in trees}
     for _ in range(args.rounds):
         for name, src in trees:
