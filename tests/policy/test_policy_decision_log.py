@@ -6,6 +6,7 @@ import gzip
 import json
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -239,3 +240,65 @@ def test_decision_log_sql_sink_can_checkpoint_in_the_background(tmp_path: Path) 
     sink.close()
     assert wal._thread is None
     assert len(SqlDecisionLog(url).records(limit=50)) == 20
+
+
+def test_record_timestamps_are_the_text_datetime_gives() -> None:
+    """``iso_timestamp`` formats a second once and rounds the microseconds itself: the same
+    text as ``datetime.fromtimestamp(ns / 1e9, UTC)`` for every instant, half-microseconds,
+    second boundaries (rounding up into the next second) and instants before 1970 included."""
+    import random
+    from datetime import UTC, datetime
+
+    from lacuna.policy.decision_log import iso_timestamp
+
+    def reference(ns: int) -> str:
+        return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(
+            timespec="microseconds").replace("+00:00", "Z")
+
+    rng = random.Random(7)
+    edges = [0, 1, -1, 499, 500, 501, 1_500, 2_500, 999_999_499, 999_999_500, 999_999_999,
+             -500, -1_500, -999_999_999, 1_764_732_600_000_000_500, 1_764_732_600_999_999_500,
+             1_764_732_600_999_999_999, 4_102_444_799_999_999_999]
+    samples = edges + [rng.randrange(-10**18, 4 * 10**18) for _ in range(20_000)]
+    samples += [rng.randrange(0, 2 * 10**18) // 1000 * 1000 + rng.choice((499, 500, 501))
+                for _ in range(20_000)]
+    now = time.time_ns()
+    samples += list(range(now, now + 3 * 10**9, 999_983))  # consecutive: the cached second
+    assert [iso_timestamp(ns) for ns in samples] == [reference(ns) for ns in samples]
+
+
+def test_a_batch_of_records_is_the_records_one_by_one() -> None:
+    """``to_records`` (the writer thread's) makes what ``to_record`` makes, each record its
+    own: only the made-up decision ids differ (a server's own id is kept)."""
+    from lacuna.policy.decision_log import to_records
+    from lacuna.policy.log_sinks import body_text
+
+    engine = PolicyEngine.from_config(Config())
+    events = [DecisionEvent(engine.decide(read_op()), {"action": "read", "k": k},
+                            "lacuna/decision/result", time.time_ns() + k, 10 + k,
+                            cache_hit=k == 1, decision_id="server-id" if k == 2 else None,
+                            extra_metrics={"counter_x": k})
+              for k in range(4)]
+    labels = {"environment": "test"}
+    batch = to_records(events, labels)
+    single = [to_record(e, labels) for e in events]
+    assert batch[2]["decision_id"] == "server-id"
+    assert len({r["decision_id"] for r in batch}) == 4
+    for made, one in zip(batch, single, strict=True):
+        one = {**one, "decision_id": made["decision_id"]}
+        assert made == one
+        assert body_text(made) == body_text(one)
+    batch[0]["labels"]["environment"] = "changed"  # records share no mutable parts
+    assert batch[1]["labels"]["environment"] == "test"
+    assert to_records([], labels) == []
+
+
+def test_prometheus_shows_the_decision_logs_counts_only_when_there_is_one() -> None:
+    from lacuna.server.metrics import Metrics
+
+    metrics = Metrics()
+    assert "lacuna_decision_log_records_total" not in metrics.render()
+    text = metrics.render(decision_log=(1200, 35))
+    assert "# TYPE lacuna_decision_log_records_total counter" in text
+    assert 'lacuna_decision_log_records_total{result="written"} 1200\n' in text
+    assert 'lacuna_decision_log_records_total{result="dropped"} 35\n' in text

@@ -345,6 +345,13 @@ def test_metrics(app_client) -> None:
     assert 'le="+Inf"' in text
     assert 'lacuna_audit_writes_total{result="ok"}' in text
     assert 'lacuna_auth_failures_total{status="401"}' in text
+    sink = app_client.state.policy_engine.decision_log
+    assert sink is not None  # the decision log's own counts, read at each scrape
+    assert sink.flush()
+    text = client.get("/metrics", headers=h("root")).text
+    assert sink.written >= 1
+    assert (f'lacuna_decision_log_records_total{{result="written"}} {sink.written}\n'
+            'lacuna_decision_log_records_total{result="dropped"} 0\n') in text
     summary = client.get("/api/v1/metrics", headers=h("carla")).json()
     assert summary["audit"]["records"] >= 1
     assert "governance" in summary

@@ -147,6 +147,13 @@ def test_a_database_written_before_alembic_is_adopted(
                                           default_keyring(),
                                           ledger.checkpoint_path(db))
         assert (report.ok, report.checked) == (True, 1), report.problem
+        sink.write([{"decision_id": f"new-{k}", "timestamp": "2026-12-03T00:00:00.000000Z",
+                     "path": "lacuna/decision", "result": {"operation_id": "op", "allowed": True},
+                     "bundles": {"lacuna": {"revision": "r"}}} for k in range(2)])
+        with sink._engine.connect() as conn:  # the old chain goes on (the raw SQLite path)
+            report = ledger.verify_ledger(conn, log_sinks.table, log_sinks.heads,
+                                          default_keyring(), ledger.checkpoint_path(db))
+        assert (report.ok, report.checked) == (True, 3), report.problem
     finally:
         sink.close()
 

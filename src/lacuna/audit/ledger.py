@@ -6,11 +6,20 @@ the next ``seq``, ``hash = sha256(prev_hash + body)`` and a signature over
 ``lacuna-decision_log:<seq>:<hash>`` (the same key scheme as the audit trail), and moves the
 head. After the commit a signed checkpoint goes to ``<database>.decision_log.checkpoint``.
 :func:`verify_ledger` checks it all as :mod:`lacuna.audit.verify` does for the audit trail.
+
+Two ways to append, the same rows, chain and head: :func:`append_chained` through SQLAlchemy
+Core (any database; PostgreSQL), and :func:`append_chained_sqlite` on the raw ``sqlite3``
+connection with prepared statements (one ``executemany`` per batch), as the audit trail's
+appends do (:mod:`lacuna.audit.store`): Core builds and processes the parameters of every row
+(``construct_params``, compile-cache lookups), which cost the decision log's writer thread
+more than SQLite's own insert of the row.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,27 +63,96 @@ def append_chained(conn: Connection, table: Table, heads: Table,
         conn.execute(insert(heads).values(id=1, seq=seq, hash=prev))
     else:
         seq, prev = top.seq, top.hash
-    chained = []
-    for row in rows:
-        seq += 1
-        digest = chain_hash(prev, row["body"])
-        chained.append({**row, "seq": seq, "prev_hash": prev, "hash": digest,
-                        "signature": keyring.sign(link_payload(CHAIN, seq, digest))})
-        prev = digest
-    conn.execute(insert(table), chained)
+    if not rows:
+        return seq, prev
+    links = chain_links([row["body"] for row in rows], seq, prev, keyring)
+    conn.execute(insert(table), [
+        {**row, "seq": s, "prev_hash": p, "hash": h, "signature": sig}
+        for row, (s, p, h, sig) in zip(rows, links, strict=True)])
+    seq, _, prev, _ = links[-1]
     conn.execute(update(heads).where(heads.c.id == 1).values(seq=seq, hash=prev))
     return seq, prev
 
 
-def write_checkpoint(path: Path | None, seq: int, digest: str, keyring: Keyring) -> None:
-    if path is None:
+def chain_links(bodies: Sequence[str], seq: int, prev: str, keyring: Keyring
+                ) -> list[tuple[int, str, str, str]]:
+    """``(seq, prev_hash, hash, signature)`` of each body chained after the head ``(seq,
+    prev)``: the one place both append paths link their rows."""
+    links = []
+    sign = keyring.sign
+    for body in bodies:
+        seq += 1
+        digest = chain_hash(prev, body)
+        links.append((seq, prev, digest, sign(link_payload(CHAIN, seq, digest))))
+        prev = digest
+    return links
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteStatements:
+    """The prepared SQL of :func:`append_chained_sqlite` for one chained table and its head
+    (built once per sink by :func:`sqlite_statements`). A row is a tuple of the table's own
+    columns in ``columns`` order; the chain's four columns follow them."""
+
+    columns: tuple[str, ...]
+    body: int  # the index of the body in a row
+    head: str
+    last: str
+    new_head: str
+    insert: str
+    move_head: str
+
+
+def sqlite_statements(table: Table, heads: Table) -> SqliteStatements:
+    own = tuple(c.name for c in table.columns if c.name not in CHAIN_COLUMNS)
+    names = ", ".join((*own, *CHAIN_COLUMNS))
+    marks = ", ".join("?" * (len(own) + len(CHAIN_COLUMNS)))
+    return SqliteStatements(
+        columns=own, body=own.index("body"),
+        head=f"SELECT seq, hash FROM {heads.name} WHERE id = 1",
+        last=(f"SELECT seq, hash FROM {table.name} WHERE seq IS NOT NULL "
+              "ORDER BY seq DESC LIMIT 1"),
+        new_head=f"INSERT INTO {heads.name} (id, seq, hash) VALUES (1, ?, ?)",
+        insert=f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
+        move_head=f"UPDATE {heads.name} SET seq = ?, hash = ? WHERE id = 1")
+
+
+def append_chained_sqlite(conn: sqlite3.Connection, sql: SqliteStatements,
+                          rows: Sequence[tuple[Any, ...]], keyring: Keyring) -> tuple[int, str]:
+    """:func:`append_chained` on a raw ``sqlite3`` connection, inside the caller's ``BEGIN
+    IMMEDIATE`` transaction: the same rows, chain and head, one ``executemany`` for the batch.
+    ``rows`` are tuples in ``sql.columns`` order. Returns the new head ``(seq, hash)``."""
+    top = conn.execute(sql.head).fetchone()
+    if top is None:
+        last = conn.execute(sql.last).fetchone()
+        seq, prev = (0, GENESIS_HASH) if last is None else (last[0], last[1])
+        conn.execute(sql.new_head, (seq, prev))
+    else:
+        seq, prev = top
+    if not rows:
+        return seq, prev
+    body = sql.body
+    links = chain_links([row[body] for row in rows], seq, prev, keyring)
+    conn.executemany(sql.insert, [(*row, *link) for row, link in zip(rows, links, strict=True)])
+    seq, _, prev, _ = links[-1]
+    conn.execute(sql.move_head, (seq, prev))
+    return seq, prev
+
+
+def checkpoint_file(path: Path | None) -> CheckpointFile | None:
+    """The decision log's checkpoint file at ``path`` (``None``: not an SQLite file, no
+    checkpoint), for a writer to keep open: it then reads and parses its slot only when
+    another writer moved it, and opens it once, not per batch."""
+    return None if path is None else CheckpointFile(path, chain=CHAIN)
+
+
+def write_checkpoint(file: CheckpointFile | None, seq: int, digest: str, keyring: Keyring
+                     ) -> None:
+    """Sign and store the committed head ``(seq, digest)`` (only ever forward)."""
+    if file is None:
         return
-    cp = CheckpointFile(path, chain=CHAIN)
-    try:
-        cp.advance(Checkpoint(chain=CHAIN, seq=seq, hash=digest, time=iso(utcnow()))
-                   .signed(keyring))
-    finally:
-        cp.close()
+    file.advance(Checkpoint(chain=CHAIN, seq=seq, hash=digest, time=iso(utcnow()))
+                 .signed(keyring))
 
 
 def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring,

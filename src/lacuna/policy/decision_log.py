@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import threading
 import uuid
 import weakref
@@ -38,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from lacuna._version import lacuna_version
-from lacuna.model import Decision, ordered_id
+from lacuna.model import Decision, ordered_id, ordered_ids
 
 log = logging.getLogger(__name__)
 INSTANCE_ID = uuid.uuid4().hex  # labels.id: this process
@@ -61,20 +62,65 @@ class DecisionEvent:
 
 def to_record(event: DecisionEvent, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The OPA-shaped record of one decision (see the module docstring)."""
-    ts = datetime.fromtimestamp(event.timestamp_ns / 1e9, tz=UTC)
+    return _record(event, event.decision_id or ordered_id(), record_labels(labels))
+
+
+def to_records(events: Sequence[DecisionEvent], labels: Mapping[str, str] | None = None
+               ) -> list[dict[str, Any]]:
+    """:func:`to_record` of each event of a batch, the same records made for less: the
+    labels are merged once, and the ids made together (:func:`~lacuna.model.ordered_ids`)."""
+    base = record_labels(labels)
+    ids = ordered_ids(len(events))
+    return [_record(e, e.decision_id or i, base) for e, i in zip(events, ids, strict=True)]
+
+
+def record_labels(labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A record's ``labels``: this process, Lacuna's version, and the sink's own labels."""
+    return {"id": INSTANCE_ID, "version": lacuna_version(), "app": "lacuna", **(labels or {})}
+
+
+def _record(event: DecisionEvent, decision_id: str, labels: Mapping[str, str]
+            ) -> dict[str, Any]:
     return {
-        "decision_id": event.decision_id or ordered_id(),  # time-ordered: see ordered_id
-        "timestamp": ts.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "decision_id": decision_id,  # time-ordered: see ordered_id
+        "timestamp": iso_timestamp(event.timestamp_ns),
         "path": event.path,
         "input": event.input,
         "result": event.decision.to_dict(),
         "bundles": {BUNDLE_NAME: {"revision": event.decision.bundle_revision or ""}},
         "metrics": {"timer_rego_query_eval_ns": event.eval_ns,
                     "counter_lacuna_cache_hit": int(event.cache_hit), **event.extra_metrics},
-        "labels": {
-            "id": INSTANCE_ID, "version": lacuna_version(), "app": "lacuna", **(labels or {})
-        },
+        "labels": dict(labels),  # each record its own (a sink may keep and change them)
     }
+
+
+def iso_timestamp(timestamp_ns: int) -> str:
+    """``2026-01-20T14:00:00.123456Z``: the text ``datetime.fromtimestamp(timestamp_ns / 1e9,
+    UTC).isoformat(timespec="microseconds")`` gives, with ``Z`` for ``+00:00``, for a quarter
+    of its cost. The microseconds are rounded from the same float as ``datetime`` rounds them
+    (the fraction of ``modf``, times 10^6, half to even), so the text is the same for every
+    instant; the date and time of the second are formatted once per second
+    (:data:`_SECOND`)."""
+    global _SECOND
+    fraction, whole = math.modf(timestamp_ns / 1e9)
+    micro = round(fraction * 1e6)
+    second = int(whole)
+    if micro >= 1_000_000:
+        micro -= 1_000_000
+        second += 1
+    elif micro < 0:  # before 1970
+        micro += 1_000_000
+        second -= 1
+    cached = _SECOND
+    if cached[0] != second:
+        prefix = datetime.fromtimestamp(second, tz=UTC).isoformat(timespec="seconds")[:-6]
+        cached = _SECOND = (second, prefix)
+    return f"{cached[1]}.{micro:06d}Z"
+
+
+#: the last second :func:`iso_timestamp` formatted, and its text (one tuple: threads that
+#: write it at once each write a correct pair)
+_SECOND: tuple[int, str] = (-1 << 64, "")
 
 
 _STOP = object()
@@ -186,7 +232,7 @@ class DecisionLogSink(ABC):
         if not batch:
             return
         try:
-            self.write([to_record(e, self.labels) for e in batch])
+            self.write(to_records(batch, self.labels))
             self.written += len(batch)
         except Exception as exc:  # a sink fails on its own; decisions carry on
             self.dropped += len(batch)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,6 +45,8 @@ table = Table(
     *ledger.chain_columns(),
 )
 heads = ledger.head_table(metadata, "lacuna_decision_log_head")
+#: a row's own columns, in the order :func:`row_values` gives them
+ROW_COLUMNS = ("decision_id", "timestamp", "operation_id", "path", "allowed", "revision", "body")
 
 
 class SqlDecisionLog(DecisionLogSink):
@@ -64,12 +67,15 @@ class SqlDecisionLog(DecisionLogSink):
         super().__init__(**kwargs)
         self._engine = open_state_database(url, metadata)
         self._path = sqlite_file(parse_url(url))
-        self._checkpoint = ledger.checkpoint_path(self._path)
+        self._checkpoint = ledger.checkpoint_file(ledger.checkpoint_path(self._path))
         # Waits its turn with the audit trail's writers (lacuna.audit.turn), not in SQLite's
         # busy handler, and makes them wait on the turn rather than on SQLite.
         self._turn = Turn(self._path)
         self._wal: WalCheckpointer | None = None  # see checkpoint_in_background()
         self._migrate()
+        # SQLite: batches go through the raw driver connection with prepared statements.
+        self._sqlite = (ledger.sqlite_statements(table, heads)
+                        if self._engine.dialect.name == "sqlite" else None)
         # Now, not on the writer thread: the key is the one of this process's LACUNA_HOME as
         # it is when the sink is made (a batch may be written at exit, after it changed).
         self._keyring = default_keyring()
@@ -90,25 +96,56 @@ class SqlDecisionLog(DecisionLogSink):
                         f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Insert one batch in one transaction, hash-chained and signed, then checkpoint it."""
-        rows = [{
-            "decision_id": r["decision_id"], "timestamp": r["timestamp"],
-            "operation_id": (r.get("result") or {}).get("operation_id"), "path": r["path"],
-            "allowed": bool((r.get("result") or {}).get("allowed")),
-            "revision": record_revision(r),
-            "body": body_text(r),
-        } for r in records]
+        """Insert one batch in one transaction, hash-chained and signed, then checkpoint it.
+
+        SQLite: on the raw ``sqlite3`` connection, one prepared ``executemany`` per batch
+        (:func:`~lacuna.audit.ledger.append_chained_sqlite`); other databases: SQLAlchemy
+        Core. Either way a failure rolls the whole batch back and raises."""
+        if not records:
+            return
+        rows = [row_values(r) for r in records]
         wal = self._wal
-        with self._turn.hold(), \
-                self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
+        with self._turn.hold():
+            if self._sqlite is not None:
+                seq, digest = self._append_sqlite(self._sqlite, rows, wal)
+            else:
+                seq, digest = self._append_sqlalchemy(rows, wal)
+        if wal is not None:
+            wal.committed()
+        ledger.write_checkpoint(self._checkpoint, seq, digest, self._keyring)
+
+    def _append_sqlite(self, sql: ledger.SqliteStatements, rows: list[tuple[Any, ...]],
+                       wal: WalCheckpointer | None) -> tuple[int, str]:
+        raw = self._engine.raw_connection()  # pooled, configured by the engine's events
+        try:
+            conn = raw.driver_connection  # autocommit mode: BEGIN and COMMIT are ours
+            if not isinstance(conn, sqlite3.Connection):  # pragma: no cover - another driver
+                msg = f"{table.name}: expected an sqlite3 connection, got {type(conn)}"
+                raise TypeError(msg)
+            if wal is not None:  # this pooled connection leaves checkpoints to ``wal``
+                conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                head = ledger.append_chained_sqlite(conn, sql, rows, self._keyring)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            raw.close()  # back to the pool
+        return head
+
+    def _append_sqlalchemy(self, rows: list[tuple[Any, ...]], wal: WalCheckpointer | None
+                           ) -> tuple[int, str]:
+        with self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, \
                 conn.begin():
             if wal is not None:  # this pooled connection leaves checkpoints to ``wal``
                 conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
             serialize(conn, ledger.CHAIN)  # PostgreSQL: the head row may not exist yet
-            seq, digest = ledger.append_chained(conn, table, heads, rows, self._keyring)
-        if wal is not None:
-            wal.committed()
-        ledger.write_checkpoint(self._checkpoint, seq, digest, self._keyring)
+            return ledger.append_chained(conn, table, heads,
+                                         [dict(zip(ROW_COLUMNS, row, strict=True))
+                                          for row in rows], self._keyring)
 
     def checkpoint_in_background(self) -> None:
         """Copy the SQLite write-ahead log back on a thread of its own, not in the commit of
@@ -130,6 +167,8 @@ class SqlDecisionLog(DecisionLogSink):
 
     def _release(self) -> None:
         self._turn.close()
+        if self._checkpoint is not None:
+            self._checkpoint.close()
         if self._wal is not None:
             self._wal.close()
         self._engine.dispose()
@@ -150,6 +189,14 @@ def body_text(record: Mapping[str, Any]) -> str:
         return orjson.dumps(record, default=_refuse, option=ORJSON_CANONICAL).decode("utf-8")
     except TypeError:  # orjson.JSONEncodeError
         return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def row_values(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A record's row in :data:`ROW_COLUMNS` order (the chain's columns come later)."""
+    result: Mapping[str, Any] = record.get("result") or {}
+    return (record["decision_id"], record["timestamp"], result.get("operation_id"),
+            record["path"], bool(result.get("allowed")), record_revision(record),
+            body_text(record))
 
 
 def record_revision(record: Mapping[str, Any]) -> str | None:

@@ -8,6 +8,11 @@ With several uvicorn workers each process counts its own requests: scrape each w
     lacuna_audit_writes_total{result="ok|failed"}
     lacuna_auth_failures_total{status="401|403"}
     lacuna_http_requests_total{status="2xx|4xx|5xx"}
+    lacuna_decision_log_records_total{result="written|dropped"}   (when a decision log is on)
+
+The decision log's counts are its sink's own (``DecisionLogSink.written`` and ``dropped``),
+read at each scrape: records dropped because its queue was full or a batch failed show here
+before anyone reads the log's ERROR lines.
 """
 
 from __future__ import annotations
@@ -57,8 +62,9 @@ class Metrics:
                     "auth_failures": dict(self.auth_failures), "http": dict(self.http),
                     "decision_seconds": {"count": self._count, "sum": round(self._sum, 6)}}
 
-    def render(self) -> str:
-        """The Prometheus text exposition."""
+    def render(self, decision_log: tuple[int, int] | None = None) -> str:
+        """The Prometheus text exposition; ``decision_log`` is its sink's ``(written,
+        dropped)`` (``None``: no decision log, no such lines)."""
         with self._lock:
             lines = [
                 "# HELP lacuna_decisions_total Policy decisions answered, by result.",
@@ -88,5 +94,14 @@ class Metrics:
                 "# TYPE lacuna_http_requests_total counter",
                 *(f'lacuna_http_requests_total{{status="{k}"}} {v}'
                   for k, v in sorted(self.http.items())),
+            ]
+        if decision_log is not None:
+            written, dropped = decision_log
+            lines += [
+                "# HELP lacuna_decision_log_records_total Decision-log records written, or "
+                "dropped (queue full, batch failed).",
+                "# TYPE lacuna_decision_log_records_total counter",
+                f'lacuna_decision_log_records_total{{result="written"}} {written}',
+                f'lacuna_decision_log_records_total{{result="dropped"}} {dropped}',
             ]
         return "\n".join(lines) + "\n"

@@ -23,7 +23,10 @@ def health() -> dict[str, Any]:
 @router.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
             summary="Prometheus metrics (text format 0.0.4)")
 def prometheus(request: Request, _: Operator) -> str:
-    return state_of(request).metrics.render()
+    state = state_of(request)
+    sink = getattr(state.policy_engine, "decision_log", None)
+    counts = None if sink is None else (sink.written, sink.dropped)
+    return state.metrics.render(decision_log=counts)
 
 
 @router.get("/api/v1/metrics", tags=["operations"], summary="Governance metrics (JSON)")
