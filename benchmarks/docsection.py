@@ -27,6 +27,31 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """``(steal, total)`` clock ticks of all CPUs so far (``/proc/stat``; ``None`` elsewhere).
+
+    Steal is time the hypervisor gave this machine's virtual CPUs to someone else: on a
+    shared host it comes and goes, and while it lasts a 2-core VM has less than 2 cores, so
+    throughput falls (and CPU time per operation rises) whatever the code does. Benchmarks
+    report it beside their figures (:func:`steal_share`)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    values = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    return values[7], sum(values)
+
+
+def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of the CPUs' time stolen by the hypervisor between two :func:`cpu_ticks`."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def stamp(load_before: tuple[float, float, float]) -> str:
     """``Measured <date> on <machine>; load average before/after``."""
     cpu = cpu_model()

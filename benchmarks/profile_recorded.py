@@ -10,7 +10,8 @@ requests for the seed's denied export (``bench_server.OPERATION``) straight to
 ``lacuna.server.fastlane.handle``, C at a time on one asyncio loop, so the group commits see
 what they see under HTTP load. Per round: the processes' CPU time per decision (``os.times``,
 user and system, every thread: the group-commit writer and the decision log included),
-decisions/s, the groups committed and the load average. Then it checks what ``lacuna audit
+decisions/s, the groups committed, the load average and the share of CPU time the hypervisor
+stole (see ``docsection.cpu_ticks``). Then it checks what ``lacuna audit
 verify`` checks (chain, signatures, checkpoint) and that the metrics rollups count every
 decision. ``--dry-run`` sends ``record: false`` (no audit record) for comparison;
 ``--profile FILE`` writes a cProfile of each process's last round (its event loop thread).
@@ -35,6 +36,7 @@ from typing import Any
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_server import OPERATION  # noqa: E402  (the same operation as over HTTP)
+from docsection import cpu_ticks, steal_share  # noqa: E402
 
 
 def _scope(token: str) -> dict[str, Any]:
@@ -172,8 +174,9 @@ def main() -> int:
             p.start()
         n = args.requests * args.processes
         for r in range(args.rounds):
-            load = os.getloadavg()[0]
+            load, ticks = os.getloadavg()[0], cpu_ticks()
             got = [out.get() for _ in procs]
+            steal = steal_share(ticks, cpu_ticks())
             user, system = sum(g[2] for g in got), sum(g[3] for g in got)
             wall = max(g[4] for g in got)
             groups = sum(g[5] for g in got)
@@ -181,7 +184,8 @@ def main() -> int:
             print(f"round {r + 1}: {ok} decisions, CPU {(user + system) * 1e3 / n:.3f} ms/"
                   f"decision (user {user * 1e3 / n:.3f}, system {system * 1e3 / n:.3f}), "
                   f"{n / wall:,.0f} decisions/s, {groups} groups ({n / max(groups, 1):.1f} "
-                  f"records each), load {load:.2f}", flush=True)
+                  f"records each), load {load:.2f}, CPU stolen "
+                  f"{'-' if steal is None else format(steal, '.0%')}", flush=True)
             threads: dict[str, float] = {}
             for g in got:
                 for name, cpu in g[6].items():
