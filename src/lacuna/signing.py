@@ -42,7 +42,6 @@ from lacuna import keyfile
 from lacuna.errors import ConfigError
 
 ALGORITHM = "hmac-sha256"
-_BLOCK = 64  # SHA-256's block size, in bytes: HMAC pads (or first hashes) the key to it
 KEY_ENV = "LACUNA_SIGNING_KEY"
 KEY_FILENAME = "signing.key"
 
@@ -72,33 +71,27 @@ class Signer:
 
     key: bytes = field(repr=False)
     key_id: str = field(init=False, repr=False, compare=False)  # computed once, not per use
-    # HMAC's two keyed SHA-256 states (RFC 2104: the key xor ipad, xor opad), hashed once:
-    # a signature copies them instead of keying OpenSSL's HMAC again (1.7 µs, not 4.6, for
-    # one decision-log or audit record's signature)
-    _pads: tuple[Any, Any] = field(init=False, repr=False, compare=False)
+    # HMAC keyed once (the key padded and hashed into its two SHA-256 states): a signature
+    # copies it instead of keying HMAC again (3.5 µs, not 5, for one decision-log or audit
+    # record's signature)
+    _keyed: hmac.HMAC = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.key) < 16:
             msg = "a signing key must be at least 16 bytes; use 32 random bytes (64 hex digits)"
             raise ConfigError(msg)
         object.__setattr__(self, "key_id", key_id(self.key))
-        block = (hashlib.sha256(self.key).digest() if len(self.key) > _BLOCK
-                 else self.key).ljust(_BLOCK, b"\0")
-        object.__setattr__(self, "_pads", (hashlib.sha256(bytes(b ^ 0x36 for b in block)),
-                                           hashlib.sha256(bytes(b ^ 0x5C for b in block))))
+        object.__setattr__(self, "_keyed", hmac.new(self.key, digestmod="sha256"))
 
     def __reduce__(self) -> tuple[type[Signer], tuple[bytes]]:
-        """Pickled and copied as its key (hash states do not pickle): rebuilt from it."""
+        """Pickled and copied as its key (a keyed HMAC does not pickle): rebuilt from it."""
         return Signer, (self.key,)
 
     def digest(self, payload: Payload) -> str:
         """HMAC-SHA256 of :func:`canonical` ``(payload)`` as hex (``hmac.digest``'s value)."""
-        inner_pad, outer_pad = self._pads
-        inner = inner_pad.copy()
-        inner.update(canonical(payload))
-        outer = outer_pad.copy()
-        outer.update(inner.digest())
-        return str(outer.hexdigest())
+        mac = self._keyed.copy()
+        mac.update(canonical(payload))
+        return str(mac.hexdigest())
 
     def sign(self, payload: Payload) -> str:
         """``hmac-sha256:<key id>:<hex digest>`` over :func:`canonical` ``(payload)``."""

@@ -124,6 +124,9 @@ class Handle:
     passthrough: bool = False
     decided: tuple[int, int] | None = None
     decided_at: int = 0  # time.time_ns() of the last decision, or of ``decided`` (0: neither)
+    # its release has begun: it decides what it wrote on its own (no other close will), but
+    # its staged copy is still in use until that decision is over (see GovernedFS.release)
+    releasing: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -736,10 +739,15 @@ class GovernedFS:
         return 0
 
     def release(self, path: str, fh: int) -> int:  # noqa: ARG002
+        """The last close of an open: decide what it wrote and was not decided yet, then let
+        its staged copy go. The handle stays listed (``releasing``) until then: another
+        open of the same staged copy released meanwhile (a reader of the new file) must not
+        remove the copy, and the snapshot being decided in its folder, from under it."""
         with self._lock:
-            handle = self._handles.pop(fh, None)
-        if handle is None:
-            return 0
+            handle = self._handles.get(fh)
+            if handle is None or handle.releasing:
+                return 0
+            handle.releasing = True
         with handle.lock:
             try:
                 if handle.writable and not handle.denied and (
@@ -759,19 +767,26 @@ class GovernedFS:
                 else:
                     os.close(handle.fd)
                 if handle.staged is not None:
-                    self._unstage(handle)
+                    self._unstage(handle, fh)
+                else:
+                    with self._lock:
+                        self._handles.pop(fh, None)
         return 0
 
     def _sharing(self, handle: Handle) -> list[Handle]:
-        """The other open handles writing the same staged copy as ``handle``."""
+        """The other open handles writing the same staged copy as ``handle`` whose close is
+        still to come (one being released decides what it wrote on its own)."""
         if handle.staged is None:
             return []
         with self._lock:
-            return [h for h in self._handles.values()
-                    if h is not handle and h.staged == handle.staged and h.writable]
+            return [h for h in self._handles.values() if h is not handle
+                    and h.staged == handle.staged and h.writable and not h.releasing]
 
-    def _unstage(self, handle: Handle) -> None:
+    def _unstage(self, handle: Handle, fh: int) -> None:
+        """Unlist ``handle``; remove its staged copy unless another open (or release) of it
+        is still under way."""
         with self._lock:
+            self._handles.pop(fh, None)
             others = [h for h in self._handles.values() if h.staged == handle.staged]
             if self._staged_at.get(handle.path) is handle:
                 if others:

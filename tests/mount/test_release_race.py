@@ -1,0 +1,111 @@
+"""A new file's staged copy outlives every open of it that is still under way.
+
+A write to an outside folder (or into sealed storage) goes to a staged copy and is decided at
+its writer's release, on a snapshot taken in the copy's folder. Another open of the same new
+file (a reader: ``touch new && cat new``) shares the copy. Its release used to find no other
+open (the writer's handle was unlisted as soon as its release began), remove the staging
+folder, snapshot included, while the writer's decision read it: the write failed closed,
+unrecorded, and the file never appeared. Under a busy machine the kernel's asynchronous
+releases overlap that way (``test_audit_counts``'s ``touch`` case failed about half the time).
+
+These tests drive :class:`~lacuna.mount.fs.GovernedFS` directly, without FUSE, so the reader
+is released exactly in the middle of the writer's decision. The governance is a stand-in
+(named as such): it treats every folder as an outside folder and records what it is asked to
+decide; the real one is exercised through real mounts in the other test files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lacuna.mount.context import Caller, serving
+from lacuna.mount.fs import GovernedFS
+from lacuna.mount.layout import MountLayout
+
+
+class StandInGovernance:
+    """Stands in for ``MountGovernance``: every path is in an outside folder, nothing is
+    sealed, and each write decision runs ``during`` (if set) before it reads what it decides,
+    then publishes it."""
+
+    gov = None
+
+    def __init__(self, layout: MountLayout) -> None:
+        self.layout = layout
+        self.during: Callable[[], None] | None = None
+        self.decided: list[tuple[str, bytes]] = []
+
+    def _outside(self, backing: str) -> bool:  # every folder is outside
+        return True
+
+    def write(self, path: str, data: str, pid: int, publish: Callable[[], None]) -> None:
+        during, self.during = self.during, None
+        if during is not None:
+            during()
+        with open(data, "rb") as fh:  # what the real governance classifies
+            self.decided.append((path, fh.read()))
+        publish()
+
+
+@pytest.fixture
+def fs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[GovernedFS, StandInGovernance]:
+    source, mnt = tmp_path / "data", tmp_path / "mnt"
+    source.mkdir()
+    mnt.mkdir()
+    governance = StandInGovernance(MountLayout.of(source, mnt))
+    monkeypatch.setattr("lacuna.mount.fs.seals", lambda *_: False)
+    serving(Caller(os.getuid(), os.getgid(), os.getpid()))
+    try:
+        yield GovernedFS(governance), governance  # type: ignore[arg-type]
+    finally:
+        serving(None)
+
+
+def test_a_reader_released_during_the_writers_decision_leaves_the_copy(fs):
+    files, governance = fs
+    writer = files.create("/new.csv", 0o644)
+    files.write("/new.csv", b"id,email\n1,a@example.com\n", 0, writer)
+    reader = files.open("/new.csv", os.O_RDONLY)  # shares the staged copy
+    governance.during = lambda: files.release("/new.csv", reader)
+    files.flush("/new.csv", writer)  # the writer's close: decided here
+    files.release("/new.csv", writer)
+    assert governance.decided == [("/new.csv", b"id,email\n1,a@example.com\n")]
+    assert (Path(files.layout.source) / "new.csv").read_bytes() == b"id,email\n1,a@example.com\n"
+    assert os.listdir(files.layout.staging) == []  # nothing staged is left behind
+
+
+def test_an_empty_new_file_decided_at_release_while_a_reader_closes(fs):
+    """``touch new`` then a read: the empty file is decided at the writer's release (its close
+    had nothing to decide), and the reader's release comes in the middle of it."""
+    files, governance = fs
+    writer = files.create("/empty.txt", 0o644)
+    files.flush("/empty.txt", writer)  # nothing written: decided at release
+    assert governance.decided == []
+    reader = files.open("/empty.txt", os.O_RDONLY)
+    governance.during = lambda: files.release("/empty.txt", reader)
+    files.release("/empty.txt", writer)
+    assert governance.decided == [("/empty.txt", b"")]
+    assert (Path(files.layout.source) / "empty.txt").read_bytes() == b""
+    assert os.listdir(files.layout.staging) == []
+
+
+def test_a_second_writer_still_open_decides_what_it_wrote_after(fs):
+    """The other side of the rule: a writer whose release has begun decides only its own
+    snapshot; a second writer of the same copy, still open, is not skipped because of it,
+    and its close decides everything, later writes included."""
+    files, governance = fs
+    first = files.create("/two.csv", 0o644)
+    files.write("/two.csv", b"a\n", 0, first)
+    second = files.open("/two.csv", os.O_WRONLY)
+    files.flush("/two.csv", first)
+    files.release("/two.csv", first)
+    files.write("/two.csv", b"b\n", 2, second)
+    files.flush("/two.csv", second)
+    files.release("/two.csv", second)
+    assert governance.decided[-1] == ("/two.csv", b"a\nb\n")
+    assert (Path(files.layout.source) / "two.csv").read_bytes() == b"a\nb\n"
+    assert os.listdir(files.layout.staging) == []
