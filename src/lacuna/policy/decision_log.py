@@ -150,6 +150,9 @@ class DecisionLogSink(ABC):
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        # ``written`` and ``dropped`` are added to from the callers' threads (a full queue)
+        # and the writer's: ``+=`` is not atomic across threads, and /metrics reports them
+        self._counting = threading.Lock()
         self._closed = False
 
     @abstractmethod
@@ -163,10 +166,12 @@ class DecisionLogSink(ABC):
         if self._thread is None:
             self._start()
         if len(self._items) >= self.queue_size:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
+            with self._counting:
+                self.dropped += 1
+                dropped = self.dropped
+            if dropped == 1 or dropped % 1000 == 0:
                 log.warning("decision log %s is full: dropped %d records so far (the %s sink "
-                            "is slower than decisions, or failing)", self.name, self.dropped,
+                            "is slower than decisions, or failing)", self.name, dropped,
                             self.name)
             return
         self._items.append(event)
@@ -233,11 +238,14 @@ class DecisionLogSink(ABC):
             return
         try:
             self.write(to_records(batch, self.labels))
-            self.written += len(batch)
         except Exception as exc:  # a sink fails on its own; decisions carry on
-            self.dropped += len(batch)
+            with self._counting:
+                self.dropped += len(batch)
             log.error("decision log %s could not write %d records (dropped): %s", self.name,
                       len(batch), exc)
+            return
+        with self._counting:
+            self.written += len(batch)
 
 
 class MemoryDecisionLog(DecisionLogSink):
