@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from lacuna.model import Action
 from lacuna.mount.context import Caller, serving
 from lacuna.mount.fs import GovernedFS
 from lacuna.mount.layout import MountLayout
@@ -38,6 +39,7 @@ class StandInGovernance:
         self.layout = layout
         self.during: Callable[[], None] | None = None
         self.decided: list[tuple[str, bytes]] = []
+        self.refused: list[tuple[str, str, str]] = []  # (action, path, reason)
 
     def _outside(self, backing: str) -> bool:  # every folder is outside
         return True
@@ -49,6 +51,9 @@ class StandInGovernance:
         with open(data, "rb") as fh:  # what the real governance classifies
             self.decided.append((path, fh.read()))
         publish()
+
+    def refuse(self, action: Action, path: str, pid: int, reason: str, **_: object) -> None:
+        self.refused.append((action.value, path, reason))  # the real one records, then raises
 
 
 @pytest.fixture
@@ -109,3 +114,31 @@ def test_a_second_writer_still_open_decides_what_it_wrote_after(fs):
     assert governance.decided[-1] == ("/two.csv", b"a\nb\n")
     assert (Path(files.layout.source) / "two.csv").read_bytes() == b"a\nb\n"
     assert os.listdir(files.layout.staging) == []
+
+
+def test_lacuna_failing_to_decide_is_a_recorded_refusal(fs):
+    """When deciding fails inside Lacuna (here the classifier cannot read what was written),
+    the program gets EACCES (fail closed) and the refusal is recorded with why: it was only a
+    line in the mount's log."""
+    import errno
+
+    from lacuna.mount.fs import FuseError
+
+    files, governance = fs
+    writer = files.create("/broken.csv", 0o644)
+    files.write("/broken.csv", b"id\n1\n", 0, writer)
+
+    def fail() -> None:
+        msg = "the classifier could not read the file"
+        raise RuntimeError(msg)
+
+    governance.during = fail
+    with pytest.raises(FuseError) as refused:
+        files.flush("/broken.csv", writer)
+    assert refused.value.errno == errno.EACCES
+    files.release("/broken.csv", writer)
+    [(action, path, reason)] = governance.refused
+    assert (action, path) == ("write", "/broken.csv")
+    assert "could not decide write /broken.csv" in reason
+    assert "RuntimeError: the classifier could not read the file" in reason
+    assert not (Path(files.layout.source) / "broken.csv").exists()  # nothing published

@@ -205,8 +205,11 @@ class GovernedFS:
         except KeyError:
             raise FuseError(errno.EBADF) from None
 
-    def _govern(self, decide: Callable[[], None], what: str) -> None:
-        """Run a decision; a denial, or Lacuna failing, is EACCES (fail closed)."""
+    def _govern(self, decide: Callable[[], None], what: str, *,
+                refusal: Callable[[str], None] | None = None) -> None:
+        """Run a decision; a denial, or Lacuna failing, is EACCES (fail closed). When Lacuna
+        fails, ``refusal(reason)`` records the refusal (``MountGovernance.refuse``): the
+        program was told no, so the audit trail says so, and why."""
         try:
             decide()
         except GovernanceViolation:
@@ -216,7 +219,25 @@ class GovernedFS:
         except Exception as exc:
             log.error("could not govern %s (denied, fail closed): %s: %s", what,
                       type(exc).__name__, exc, exc_info=exc)
+            if refusal is not None:
+                self._record_failure(refusal, what, exc)
             raise _denied(what) from exc
+
+    @staticmethod
+    def _record_failure(refusal: Callable[[str], None], what: str, exc: Exception) -> None:
+        reason = (f"Denied because Lacuna could not decide {what} ({type(exc).__name__}: "
+                  f"{exc}); nothing was allowed (fail closed). The mount's log has the details.")
+        try:
+            refusal(reason)
+        except GovernanceViolation:  # refuse() records, then raises: the refusal is recorded
+            pass
+        except Exception as again:  # the trail is failing too: the log is all that is left
+            log.error("could not record the refusal of %s either: %s: %s", what,
+                      type(again).__name__, again)
+
+    def _read_refusal(self, path: str, backing: str, pid: int) -> Callable[[str], None]:
+        return lambda reason: self.governance.refuse(Action.READ, path, pid, reason,
+                                                     method="fuse.open", sources=(backing,))
 
     def _seals(self, path: str) -> bool:
         """Whether a write to mount path ``path`` is sealed (governed storage, encryption
@@ -390,9 +411,11 @@ class GovernedFS:
                           "it is encrypted at rest, and moved it would arrive as ciphertext "
                           "without its export being decided on its content. Copy it instead "
                           "(cp), so the export is decided on its decrypted content.")
-        self._govern(lambda: self.governance.write(new, src, self._pid(),
-                                                   lambda: os.rename(src, dst)),
-                     f"rename {old} -> {new}")
+        pid = self._pid()
+        self._govern(lambda: self.governance.write(new, src, pid, lambda: os.rename(src, dst)),
+                     f"rename {old} -> {new}", refusal=lambda reason: self.governance.refuse(
+                         Action.WRITE, new, pid, reason, method="fuse.rename", sources=(src,),
+                         destination=dst))
         return 0
 
     def _refuse(self, action: Action, path: str, what: str, reason: str, *, method: str,
@@ -458,10 +481,11 @@ class GovernedFS:
         if access != os.O_WRONLY and sealed:
             opened: list[Any] = []
             self._govern(lambda: opened.append(self.governance.open_sealed(path, pid)),
-                         f"read {path}")
+                         f"read {path}", refusal=self._read_refusal(path, backing, pid))
             reader = opened[0]
         elif access != os.O_WRONLY and os.path.isfile(backing):
-            self._govern(lambda: self.governance.read(path, pid), f"read {path}")
+            self._govern(lambda: self.governance.read(path, pid), f"read {path}",
+                         refusal=self._read_refusal(path, backing, pid))
         if writing and (self._outside(path) or self._seals(path)):
             return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC, reader=reader,
                                seal=not self._outside(path))
@@ -705,7 +729,9 @@ class GovernedFS:
 
         try:
             self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish),
-                         f"write {handle.path}")
+                         f"write {handle.path}", refusal=lambda reason: self.governance.refuse(
+                             Action.WRITE, handle.path, handle.pid, reason, method="fuse.write",
+                             destination=self.layout.backing(handle.path)))
         except FuseError:
             handle.denied = handle.staged is not None  # an export stays refused
             raise
