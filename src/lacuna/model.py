@@ -419,22 +419,27 @@ class _Ids:
         (within a millisecond: at random), so a table keyed or indexed by them inserts at
         the end of its B-tree, in the same few pages, where random ids touch a random leaf
         page per insert (the audit trail's and the decision log's id indexes)."""
-        r = int.from_bytes(self._random(10), "big")
-        ms = (time.time_ns() // 1_000_000) & _MS_MASK
-        value = (ms << 80 | 0x7 << 76 | ((r >> 62) & 0xFFF) << 64 | 0b10 << 62
-                 | (r & _RAND_B_MASK))
-        return f"{value:032x}"
+        return _v7(_v7_head(), int.from_bytes(self._random(10), "big"))
 
     def ordered_many(self, n: int) -> list[str]:
-        """``n`` version-7 ids made together (a decision-log batch): one clock read and one
-        ``os.urandom`` for all, the same layout as :meth:`ordered` (48 bits of milliseconds,
-        version 7, 12 random bits, variant ``10``, 62 random bits), at a third of its cost per
-        id. They share their millisecond, so they sort after every earlier id and, among
-        themselves, at random, as ids made within one millisecond do."""
-        ms = f"{(time.time_ns() // 1_000_000) & _MS_MASK:012x}7"
-        rand = os.urandom(10 * n).hex()  # 20 hex digits (80 bits) per id, 74 bits used
-        return [f"{ms}{rand[i:i + 3]}{'89ab'[int(rand[i + 3], 16) & 3]}{rand[i + 4:i + 19]}"
-                for i in range(0, 20 * n, 20)]
+        """``n`` version-7 ids made together (a decision-log batch, an audit group): one clock
+        read and one ``os.urandom`` for all, the layout of :meth:`ordered`. They share their
+        millisecond, so they sort after every earlier id and, among themselves, at random,
+        as ids made within one millisecond do."""
+        head, raw = _v7_head(), os.urandom(10 * n)
+        return [_v7(head, int.from_bytes(raw[i:i + 10], "big")) for i in range(0, 10 * n, 10)]
+
+
+def _v7_head() -> int:
+    """A version-7 id's fixed bits for now: the Unix time in milliseconds (48 bits), the
+    version (7) and the variant (``10``)."""
+    return ((time.time_ns() // 1_000_000) & _MS_MASK) << 80 | 0x7 << 76 | 0b10 << 62
+
+
+def _v7(head: int, r: int) -> str:
+    """A version-7 id as 32 hex digits: ``head`` (:func:`_v7_head`) and 74 of the 80 random
+    bits ``r`` (12 after the version, 62 after the variant)."""
+    return f"{head | ((r >> 62) & 0xFFF) << 64 | (r & _RAND_B_MASK):032x}"
 
 
 _MS_MASK = (1 << 48) - 1

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -211,6 +212,26 @@ def configure_sqlite(dbapi_conn: Any, *, memory: bool = False, read_only: bool =
         cur.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
     finally:
         cur.close()
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection,
+                      begin: Callable[[sqlite3.Connection], None] | None = None) -> Iterator[None]:
+    """One write transaction on a raw ``sqlite3`` connection in autocommit mode (the appends
+    of the audit trail and the decision log, which issue their statements themselves):
+    ``BEGIN IMMEDIATE`` (or ``begin(conn)``), the block, ``COMMIT``; any exception rolls it
+    all back and goes on."""
+    if begin is None:
+        conn.execute("BEGIN IMMEDIATE")
+    else:
+        begin(conn)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _ensure_wal(cur: Any) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -64,12 +65,13 @@ from lacuna.audit.schema import (
     parse_url,
     records,
     sqlite_file,
+    write_transaction,
 )
 from lacuna.audit.turn import Turn
 from lacuna.audit.verify import compare_checkpoint, verify_chain
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.errors import AuditError, ConfigError
-from lacuna.model import Decision, Operation, ordered_id, utcnow
+from lacuna.model import Decision, Operation, ordered_id, ordered_ids, utcnow
 from lacuna.redact import redact_url
 from lacuna.signing import Keyring, default_keyring
 from lacuna.state.schema import upgrade as upgrade_state
@@ -293,11 +295,11 @@ class AuditStore:
             AuditError: as for :meth:`record`.
             StoreBusy: ``wait=False`` and the database was locked: nothing was appended.
         """
-        prepared = []
         recorded_at = iso(utcnow())  # one instant for the group, formatted once
-        for decision, operation, session in items:
-            prepared.append(build_body(decision, operation, session=session,
-                                       record_id=ordered_id(), seq=0, recorded_at=recorded_at))
+        prepared = [build_body(decision, operation, session=session, record_id=record_id,
+                               seq=0, recorded_at=recorded_at)
+                    for (decision, operation, session), record_id
+                    in zip(items, ordered_ids(len(items)), strict=True)]
         plain = all(plain_float(body["decision"]["eval_ms"]) for body in prepared)
         return self._append_all(prepared, plain=plain, wait=wait)
 
@@ -348,11 +350,8 @@ class AuditStore:
         linked: builtins.list[tuple[int, str, str, str]] = []
         try:
             conn = self._raw_connection().dbapi_connection
-            if wait:
-                conn.execute("BEGIN IMMEDIATE")
-            else:
-                _begin_now(conn, self.where)
-            try:
+            begin = None if wait else functools.partial(_begin_now, where=self.where)
+            with write_transaction(conn, begin):
                 last = conn.execute(_SQL_HEAD).fetchone()
                 if last is None:
                     raise AuditError(self._headless())
@@ -370,11 +369,6 @@ class AuditStore:
                 conn.executemany(_SQL_INSERT, rows)
                 roll_up(conn, [body for body, _ in prepared])
                 conn.execute(_SQL_UPDATE_HEAD, (seq, prev))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except (sqlite3.Error, SQLAlchemyError) as exc:
             self._drop_raw()
             raise AuditError(self._explain(exc, "append to")) from exc

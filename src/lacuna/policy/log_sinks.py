@@ -22,7 +22,7 @@ from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, inspect, 
 
 from lacuna.audit import ledger
 from lacuna.audit.record import ORJSON_CANONICAL
-from lacuna.audit.schema import open_state_database, parse_url, sqlite_file
+from lacuna.audit.schema import open_state_database, parse_url, sqlite_file, write_transaction
 from lacuna.audit.turn import Turn
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
@@ -124,14 +124,8 @@ class SqlDecisionLog(DecisionLogSink):
                 raise TypeError(msg)
             if wal is not None:  # this pooled connection leaves checkpoints to ``wal``
                 conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(conn):
                 head = ledger.append_chained_sqlite(conn, sql, rows, self._keyring)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         finally:
             raw.close()  # back to the pool
         return head
