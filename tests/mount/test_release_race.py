@@ -138,7 +138,7 @@ def test_lacuna_failing_to_decide_is_a_recorded_refusal(fs):
     assert refused.value.errno == errno.EACCES
     files.release("/broken.csv", writer)
     [(action, path, reason)] = governance.refused
-    assert (action, path) == ("write", "/broken.csv")
+    assert (action, path) == ("export", "/broken.csv")  # the stand-in: every folder is outside
     assert "could not decide write /broken.csv" in reason
     assert "RuntimeError: the classifier could not read the file" in reason
     assert not (Path(files.layout.source) / "broken.csv").exists()  # nothing published

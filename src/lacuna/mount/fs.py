@@ -239,6 +239,14 @@ class GovernedFS:
         return lambda reason: self.governance.refuse(Action.READ, path, pid, reason,
                                                      method="fuse.open", sources=(backing,))
 
+    def _write_refusal(self, path: str, pid: int, *, method: str,
+                       sources: tuple[str, ...] = ()) -> Callable[[str], None]:
+        """The refusal of a write to mount path ``path``, as ``MountGovernance.write`` would
+        have decided it: an ``export`` into an outside folder, else a ``write``."""
+        return lambda reason: self.governance.refuse(
+            Action.EXPORT if self._outside(path) else Action.WRITE, path, pid, reason,
+            method=method, sources=sources, destination=self.layout.backing(path))
+
     def _seals(self, path: str) -> bool:
         """Whether a write to mount path ``path`` is sealed (governed storage, encryption
         on; Lacuna's sidecars stay readable)."""
@@ -413,9 +421,8 @@ class GovernedFS:
                           "(cp), so the export is decided on its decrypted content.")
         pid = self._pid()
         self._govern(lambda: self.governance.write(new, src, pid, lambda: os.rename(src, dst)),
-                     f"rename {old} -> {new}", refusal=lambda reason: self.governance.refuse(
-                         Action.WRITE, new, pid, reason, method="fuse.rename", sources=(src,),
-                         destination=dst))
+                     f"rename {old} -> {new}",
+                     refusal=self._write_refusal(new, pid, method="fuse.rename", sources=(src,)))
         return 0
 
     def _refuse(self, action: Action, path: str, what: str, reason: str, *, method: str,
@@ -729,9 +736,8 @@ class GovernedFS:
 
         try:
             self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish),
-                         f"write {handle.path}", refusal=lambda reason: self.governance.refuse(
-                             Action.WRITE, handle.path, handle.pid, reason, method="fuse.write",
-                             destination=self.layout.backing(handle.path)))
+                         f"write {handle.path}",
+                         refusal=self._write_refusal(handle.path, handle.pid, method="fuse.write"))
         except FuseError:
             handle.denied = handle.staged is not None  # an export stays refused
             raise
