@@ -254,16 +254,20 @@ def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
 def distinct_tokens(data: bytes) -> tuple[str, ...]:
     """The distinct tokens of ``data`` read as text, sorted: free text's values as
     :func:`read_body` finds them (the proxy scans a long body's rest with them)."""
-    text = data.decode("utf-8", "replace")
-    return tuple(sorted({t.strip(".:") for t in _TOKEN.findall(text)} - {""}))
+    return tuple(sorted(set(_token_values(data.decode("utf-8", "replace"))) - {""}))
+
+
+def _token_values(text: str) -> Iterator[str]:
+    """Free text's values: each token, without the full stop or colon that ends it."""
+    return (token.strip(".:") for token in _TOKEN.findall(text))
 
 
 def _tokens(fields: _Fields, prefix: str, text: str) -> None:
     """Free text: one value per token (an e-mail, an id, a card number stays whole: what the
     fingerprints match), and its lines (``lines``, in overlapping pieces the classifier reads
     whole), where the recognizers find values inside text however many words surround them."""
-    for token in _TOKEN.findall(text):
-        fields.add_once(_join(prefix, "text"), token.strip(".:"))
+    for value in _token_values(text):
+        fields.add_once(_join(prefix, "text"), value)
     for line in text.splitlines():
         line = line.strip()
         for start in range(0, max(len(line) - LINE_OVERLAP, 1), LINE_PIECE - LINE_OVERLAP):
