@@ -139,9 +139,6 @@ def test_kill_9_loses_no_committed_record(tmp_path: Path, pipe: Pipe) -> None:
     url = f"sqlite:///{db}"
     seed = int(os.environ.get("LACUNA_RELIABILITY_SEED", str(random.randrange(1 << 30))))
     rng = random.Random(seed)
-    stop_at = time.monotonic() + DURATION_S
-    reader = ctx.Process(target=_reader, args=(url, db, pipe.w, stop_at))
-    reader.start()
     alive: list[Any] = []
     started = kills = 0
 
@@ -155,6 +152,15 @@ def test_kill_9_loses_no_committed_record(tmp_path: Path, pipe: Pipe) -> None:
 
     for _ in range(WRITERS):
         spawn()
+    # The clock starts at the first committed record: on a loaded host the first writers can take
+    # seconds to create the database, and a run that killed them all before that proved nothing.
+    deadline = time.monotonic() + 60
+    while not any(line.startswith(("C ", "E ")) for line in pipe.lines):
+        assert time.monotonic() < deadline, "no writer committed a record within 60 s"
+        time.sleep(0.01)
+    stop_at = time.monotonic() + DURATION_S
+    reader = ctx.Process(target=_reader, args=(url, db, pipe.w, stop_at))
+    reader.start()
     while time.monotonic() < stop_at:
         time.sleep(rng.uniform(0.02, 0.3))
         for p in [p for p in alive if not p.is_alive()]:
