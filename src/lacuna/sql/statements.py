@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import sqlglot
@@ -58,6 +58,7 @@ class Statement:
     file: str | None = None  # COPY/EXPORT: the file or folder (``STDOUT`` for the client)
     query: str | None = None  # COPY … TO: the query whose rows leave (``SELECT * FROM t``)
     problem: str | None = None  # ``unknown``: why Lacuna cannot read it
+    placeholders: bool = False  # holds a parameter (``?``, ``$1``, ``$name``) to bind
 
 
 @functools.lru_cache(maxsize=1024)
@@ -85,7 +86,10 @@ def analyse(sql: str, dialect: str) -> Statement:
     if len(parsed) != 1:
         return Statement(kind="unknown", sql=sql, verb=word,
                          problem=f"it holds {len(parsed)} statements; send them one by one")
-    return _sort(parsed[0], sql, word, dialect)
+    found = _sort(parsed[0], sql, word, dialect)
+    if any(True for _ in parsed[0].find_all(exp.Placeholder)):
+        found = replace(found, placeholders=True)
+    return found
 
 
 def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:

@@ -209,7 +209,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
             return original(con, *args, **kwargs)
     stmt = analyse(sql, "duckdb")
     params = args[1] if len(args) > 1 else kwargs.get("parameters")
-    if params is not None and _analysed(stmt) and _placeholders(sql):
+    if params is not None and _analysed(stmt) and stmt.placeholders:
         rest = {k: v for k, v in kwargs.items() if k not in ("query", "parameters")}
         if not many:  # decided and run with the values written in
             return _run_statement(con, original, (_bind(sql, params), *args[2:]), rest)
@@ -265,14 +265,6 @@ def _analysed(stmt: Any) -> bool:
     parameters to :func:`lacuna.sql.govern.run_governed` with the statement."""
     return (stmt.kind in ("read", "export") or (stmt.kind == "pass" and stmt.verb == "select")
             or (stmt.kind == "write" and not stmt.values and stmt.verb in ("create", "insert")))
-
-
-def _placeholders(sql: str) -> list[exp.Placeholder]:
-    try:
-        parsed = sqlglot.parse_one(sql, dialect="duckdb")
-    except Exception:
-        return []
-    return list(parsed.find_all(exp.Placeholder))
 
 
 def _parameter_sets(params: Any) -> list[Any]:
