@@ -434,13 +434,18 @@ def restrict(
 ) -> tuple[Classification, tuple[str, ...]]:
     """Apply an untrusted declaration: it may only add restrictions.
 
-    Each column keeps the stricter of its inferred and declared classes; the declared tier and
-    floor become a floor. Returns the result and the disagreements (columns declared lower than
-    their values show), which the caller reports.
+    Each of the data's columns keeps the stricter of its inferred and declared classes
+    (:func:`lacuna.lineage.rules.stricter`; a declared column the data does not have is
+    ignored); the declared tier and floor become a floor. The result is never below
+    ``inferred`` in tier, floor, tags or any column: an inherited tier above what the columns
+    roll up to, and tags beyond the columns' and the table's, are kept. Returns the result and
+    the disagreements (columns declared lower than their values show), which the caller
+    reports.
     """
     from dataclasses import replace
 
     from lacuna.classify.rollup import column_tier, rollup
+    from lacuna.lineage.rules import stricter
     from lacuna.model import unique
 
     columns = dict(inferred.columns)
@@ -449,10 +454,10 @@ def restrict(
         claim = declared.columns.get(name)
         if claim is None:
             continue
-        mine, theirs = column_tier(guess, config), column_tier(claim, config)
-        if theirs > mine or (theirs == mine and claim.sensitivity > guess.sensitivity):
+        if stricter(guess, claim, config) is claim:
             columns[name] = replace(claim, reasoning=f"declared by {where} (untrusted, stricter)")
-        elif theirs < mine or claim.classification != guess.classification:
+        elif (column_tier(claim, config) < column_tier(guess, config)
+              or claim.classification != guess.classification):
             lowered.append(
                 f"column {name!r} is declared {claim.classification.value} by {where}, but its "
                 f"values show {guess.classification.value}"
@@ -465,5 +470,6 @@ def restrict(
         extra_tags=unique([*inferred.table_tags, *declared.table_tags]), layer=inferred.layer,
     )
     reasoning = (*lowered, *result.reasoning, *inferred.reasoning)
-    return replace(result, tags=unique([*result.tags, *declared.tags]),
+    return replace(result, tier=max(result.tier, inferred.tier),
+                   tags=unique([*result.tags, *inferred.tags, *declared.tags]),
                    reasoning=unique(reasoning)), tuple(lowered)
