@@ -86,10 +86,10 @@ def analyse(sql: str, dialect: str) -> Statement:
     if len(parsed) != 1:
         return Statement(kind="unknown", sql=sql, verb=word,
                          problem=f"it holds {len(parsed)} statements; send them one by one")
-    found = _sort(parsed[0], sql, word, dialect)
+    sorted_ = _sort(parsed[0], sql, word, dialect)
     if any(True for _ in parsed[0].find_all(exp.Placeholder)):
-        found = replace(found, placeholders=True)
-    return found
+        return replace(sorted_, placeholders=True)
+    return sorted_
 
 
 def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
