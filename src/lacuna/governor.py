@@ -454,15 +454,24 @@ class Governor:
             )
             return None, exc
 
-    def govern(self, operation: Operation) -> Decision:
+    def govern(self, operation: Operation, *, decision: Decision | None = None) -> Decision:
         """Decide, record, and apply the mode. Raises GovernanceViolation on an enforced denial,
-        and in ``enforce`` mode also when the decision could not be recorded (fail closed)."""
-        return self._govern(operation)[0]
+        and in ``enforce`` mode also when the decision could not be recorded (fail closed).
 
-    def _govern(self, operation: Operation) -> tuple[Decision, AuditRecord | None]:
-        decision = (self._server_decision(operation, record=True)
-                    if getattr(self.engine, "complete_decisions", False)
-                    else self.decide(operation))
+        ``decision``: this governor's :meth:`decide` of ``operation``, made a moment ago (an
+        integration that looked before it committed to the operation): recorded and applied
+        as it is instead of deciding again. A Lacuna server decides and records in one call,
+        so with a server engine the operation is decided again there."""
+        return self._govern(operation, decision)[0]
+
+    def _govern(self, operation: Operation, decided: Decision | None = None
+                ) -> tuple[Decision, AuditRecord | None]:
+        if getattr(self.engine, "complete_decisions", False):
+            decision = self._server_decision(operation, record=True)
+        elif decided is not None and decided.operation_id == operation.id:
+            decision = decided
+        else:
+            decision = self.decide(operation)
         stored, failure = self._record(decision)
         mode = self.config.mode
         if failure is not None:

@@ -147,6 +147,28 @@ def test_a_later_batch_with_pii_denies_the_stream_and_leaves_nothing(folder: Pat
     assert "PII" in found[0].data["what"]["tags"]
 
 
+def test_a_denied_stream_is_decided_once(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The denial the stream found is the one recorded and raised: not decided a second time
+    (``Governor.govern(op, decision=...)``)."""
+    customers = pa_csv.read_csv(folder / "customers.csv")
+    with lacuna.governed(cfg(folder)):
+        gov = lacuna.governor.current()
+        asked: list[str] = []
+        decide = gov.decide
+
+        def counting(op):  # type: ignore[no-untyped-def]
+            asked.append(op.id)
+            return decide(op)
+
+        monkeypatch.setattr(gov, "decide", counting)
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+            _open("parquet", folder / "pii.parquet", customers.schema)
+    assert asked == [err.value.decision.operation_id]
+    denied = [r for r in _records(folder, METHODS["parquet"]) if r.kind == "decision"]
+    assert [(r.allowed, r.data["operation_id"]) for r in denied] == [
+        (False, err.value.decision.operation_id)]
+
+
 def test_a_stream_into_governed_storage_is_sealed_and_reads_back(folder: Path) -> None:
     governed = folder / "governed"
     governed.mkdir()

@@ -131,10 +131,11 @@ class Stream:
             destination=gov.destination(self._display()), method=self.method,
             code_location=code_location(user_frame()), purpose=self.purpose,
             exception_id=self.exception_id)
-        if gov.decide(op).allowed:
+        decision = gov.decide(op)
+        if decision.allowed:
             return
-        try:
-            gov.govern(op)  # records the denial; raises in enforce, warns in warn/observe
+        try:  # records the denial; raises in enforce, warns in warn/observe
+            gov.govern(op, decision=decision)
         except GovernanceViolation as exc:
             self.denial = exc
             self.discard()
