@@ -208,6 +208,8 @@ class ColumnClass:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, layer: Layer = Layer.DECLARED) -> ColumnClass:
+        """Raises ``TypeError`` (not an object) or ``ValueError`` (an unknown value)."""
+        data = _object(data, "a column class")
         return cls(
             classification=ColumnKind.parse(data.get("classification", "public")),
             pii_type=data.get("pii_type") or None,
@@ -216,6 +218,24 @@ class ColumnClass:
             reasoning=str(data.get("reasoning", "")),
             layer=Layer(data["layer"]) if "layer" in data else layer,
         )
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        msg = f"{what} must be an object (a mapping), not {type(value).__name__}"
+        raise TypeError(msg)
+    return value
+
+
+def _texts(value: Any, what: str) -> tuple[str, ...]:
+    """A list of strings (``None``: empty). A bare string is refused rather than read as its
+    characters (``"PII"`` is not the tags ``P``, ``I``, ``I``)."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        msg = f"{what} must be a list of strings, not {type(value).__name__}"
+        raise TypeError(msg)
+    return tuple(str(v) for v in value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,18 +292,22 @@ class Classification:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, layer: Layer = Layer.DECLARED) -> Classification:
+        """Raises ``TypeError`` (a field of the wrong shape, named) or ``ValueError`` (an
+        unknown tier or class): a client's or a file's malformed classification is refused
+        with the field it got wrong, never half read."""
+        data = _object(data, "a classification")
         columns = {
-            str(name): ColumnClass.from_dict(col, layer=layer)
-            for name, col in (data.get("columns") or {}).items()
+            str(name): ColumnClass.from_dict(_object(col, f"column {name!r}"), layer=layer)
+            for name, col in _object(data.get("columns") or {}, "columns").items()
         }
         return cls(
             tier=Tier.parse(data.get("tier", "PUBLIC")),
-            tags=tuple(data.get("tags") or ()),
+            tags=_texts(data.get("tags"), "tags"),
             columns=columns,
             floor=Tier.parse(data.get("floor", "PUBLIC")),
-            table_tags=tuple(data.get("table_tags") or ()),
+            table_tags=_texts(data.get("table_tags"), "table_tags"),
             confidence=float(data.get("confidence", 1.0)),
-            reasoning=tuple(data.get("reasoning") or ()),
+            reasoning=_texts(data.get("reasoning"), "reasoning"),
             layer=Layer(data["layer"]) if "layer" in data else layer,
         )
 

@@ -222,9 +222,10 @@ def dbt_server(dbt_built: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         proc.kill()
 
 
-def _decide(call: Any, user: str, model: str, **extra: Any) -> dict[str, Any]:
+def _decide(call: Any, user: str, model: str, scheme: str = "dbt", **extra: Any
+            ) -> dict[str, Any]:
     r = call(user, "POST", "/api/v1/decide", {"operation": {
-        "action": "read", "destination": f"dbt://lacuna_example/{model}",
+        "action": "read", "destination": f"{scheme}://lacuna_example/{model}",
         "environment": "development",  # the client's word does not lift production's rules
         "classification": {"tier": "PUBLIC"}, **extra}})
     assert r.status_code == 200, r.text
@@ -253,6 +254,20 @@ def test_server_decides_model_reads(dbt_server: Any) -> None:
     other = _decide(dbt_server, "olga", "x").get("decision")
     assert other is not None
     assert other["allowed"] is False
+
+
+def test_a_model_read_is_a_model_read_however_its_scheme_is_spelled(dbt_server: Any) -> None:
+    """URI schemes are case-insensitive: ``DBT://`` once passed as some other destination,
+    decided on the client's PUBLIC claim and allowed (by the FastAPI route and the fast lane
+    alike: both ask :func:`lacuna.dbt.reads.is_model_uri`)."""
+    for scheme in ("DBT", "Dbt", "DBT"):
+        denied = _decide(dbt_server, "ana", "gold_customer_orders", scheme=scheme)["decision"]
+        assert denied["allowed"] is False, (scheme, denied["reasoning"])
+        assert ROLE_NAMED in denied["reasoning"]
+        critical = _decide(dbt_server, "olga", "bronze_customers", scheme=scheme)["decision"]
+        assert critical["allowed"] is False, (scheme, critical["reasoning"])
+    assert _decide(dbt_server, "olga", "gold_customer_orders", scheme="DBT")[
+        "decision"]["allowed"] is True
 
 
 def test_server_critical_read_needs_an_approved_exception(dbt_server: Any) -> None:

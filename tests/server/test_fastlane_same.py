@@ -103,6 +103,12 @@ def test_a_remembered_body_acts_as_each_caller(app_client) -> None:
     b'{"operation": {"action": "fly"}}',
     b'{"operation": {"action": "export", "classification": {"tier": "x"}}}',
     b'{"operation": {"action": "export", "id": "no spaces allowed"}}',
+    # shapes that once escaped as a plain-text 500 (an AttributeError deep in the model)
+    b'{"operation": {"action": "export", "classification": {"columns": "email"}}}',
+    b'{"operation": {"action": "export", "classification": {"columns": {"email": "pii"}}}}',
+    b'{"operation": {"action": "export", "classification": "PUBLIC"}}',
+    b'{"operation": {"action": "export", "classification": {"tags": "PII"}}}',
+    b'{"operation": {"action": "read", "sources": [{"name": "t", "classification": "x"}]}}',
     b'{"operation": {"action": "export"}, "extra": 1}',
     b'{"operation": {"action": "export"}, "record": "maybe"}',
     b'[1, 2]',

@@ -44,6 +44,13 @@ if TYPE_CHECKING:
     from lacuna.governor import Governor
 
 SCHEME = "dbt://"
+
+
+def is_model_uri(uri: str) -> bool:
+    """Whether ``uri`` names a dbt model (``dbt://<project>/<model>``). URI schemes are
+    case-insensitive (RFC 3986), so ``DBT://`` is one too: a read spelled that way must meet
+    the model's rules, not pass as some other destination with the client's classification."""
+    return uri.strip()[:len(SCHEME)].lower() == SCHEME
 _APPROVAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("lacuna_dbt_approval",
                                                                       default=None)
 _plans: dict[tuple[object, ...], GovernancePlan] = {}
@@ -199,7 +206,7 @@ def model_read(gov: Governor, operation: Operation) -> tuple[Operation, Decision
     allowed so far; the policy decides the rest). Other operations pass through unchanged.
     Never raises: a read Lacuna cannot decide is denied (fail closed)."""
     dest = operation.destination
-    if operation.action is not Action.READ or dest is None or not dest.uri.startswith(SCHEME):
+    if operation.action is not Action.READ or dest is None or not is_model_uri(dest.uri):
         return operation, None
     try:
         return _model_read(gov, operation, dest.uri)
@@ -216,7 +223,7 @@ def _model_read(gov: Governor, operation: Operation,
                 uri: str) -> tuple[Operation, Decision | None]:
     from lacuna.dbt.runtime import authorize_read, read_operation
 
-    project_name, _, model = uri[len(SCHEME):].partition("/")
+    project_name, _, model = uri.strip()[len(SCHEME):].partition("/")
     gp = configured_plan(gov.config)
     if gp is None:
         msg = ("no dbt project is configured here: set dbt.project_dir in lacuna.yaml "

@@ -6,7 +6,8 @@ or an OPA client calls once per operation; everything else goes through FastAPI.
 answers only the common case and hands anything else to the FastAPI route of the same path,
 which answers it the usual way (and is what the OpenAPI document and the route-table test see):
 
-- the caller's API token was accepted in the last minute (:meth:`Authenticator.cached`) and
+- the caller's API token was accepted in the last 10 s (:meth:`Authenticator.cached`,
+  ``UserStore.CACHE_S``: a revoked token works that long, docs/server.md) and
   holds a role the route needs (both routes: any role). Unknown tokens, JWTs, cookies and
   missing credentials go to FastAPI, which authenticates, answers 401/403 and audits the
   refusal;
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from anyio import to_thread
 
+from lacuna.dbt.reads import is_model_uri
 from lacuna.errors import AuditError
 from lacuna.identity import ROLES, Principal
 from lacuna.server.bodies import DecideBody, parse
@@ -189,7 +191,7 @@ async def _decide(state: ServerState, request: DecideBody, principal: Principal
 
     writer = state.audit_writer
     dbt_read = (operation.destination is not None
-                and operation.destination.uri.startswith("dbt://"))
+                and is_model_uri(operation.destination.uri))
     if (operation.sources or operation.exception_id or dbt_read
             or (request.record and writer is None)):
         # May read the state database (registered datasets, exception grants), a dbt

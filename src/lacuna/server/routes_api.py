@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, UploadFile
 
+from lacuna.dbt.reads import is_model_uri
 from lacuna.errors import ClassificationError
 from lacuna.identity import Principal
 from lacuna.model import Action, Classification, Decision, Operation, User
@@ -89,7 +90,7 @@ def decide_and_record(state: ServerState, operation: Operation, *, record: bool,
     started = time.perf_counter()
     operation, denial = held_sources(state, operation)
     if denial is None and (operation.destination is not None
-                           and operation.destination.uri.startswith("dbt://")):
+                           and is_model_uri(operation.destination.uri)):
         from lacuna.dbt.reads import model_read  # a dbt model's restrict rules (docs/dbt.md)
 
         operation, denial = model_read(gov, operation)
