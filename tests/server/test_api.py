@@ -449,3 +449,90 @@ def test_the_data_api_logs_the_authenticated_caller_not_the_inputs_say_so(app_cl
     assert sink.flush()
     assert [rec["input"]["lacuna_caller"] for rec in sink.records] == ["ana", "ana"]
     sink.close()
+
+
+@pytest.mark.parametrize("path", [
+    "lacuna/decision/result", "lacuna//decision/result", "/lacuna/decision/result/", "",
+])
+def test_every_spelling_of_the_decision_is_logged_and_counted(app_client, monkeypatch,
+                                                               path: str) -> None:
+    """The evaluator reads these paths as the decision rule, or (the empty path) the whole
+    ``data`` document holding it: each answer is a decision the caller received, so none
+    escapes the decision log or the metrics (the log names the decision's path,
+    ``lacuna/decision/result``)."""
+    from lacuna.policy.decision_log import MemoryDecisionLog
+    from lacuna.policy.inputs import build_input
+
+    sink = MemoryDecisionLog()
+    monkeypatch.setattr(app_client.state.policy_engine, "decision_log", sink)
+    doc = build_input(Operation(action=Action.EXPORT, user=User(id="ana", role="analyst"),
+                                classification=Classification.from_dict(PII)))
+    before = app_client.state.metrics.render()
+    r = app_client.client.post(f"/v1/data/{path}", json={"input": doc},
+                               headers=app_client.headers("ana"))
+    assert r.status_code == 200, r.text
+    answer = r.json()["result"]
+    for key in ("lacuna", "decision", "result")[len([p for p in path.split("/") if p]):]:
+        answer = answer[key]
+    assert answer["allowed"] is False
+    assert sink.flush()
+    assert [(rec["path"], rec["result"]["allowed"]) for rec in sink.records] == [
+        ("lacuna/decision/result", False)]
+    assert app_client.state.metrics.render() != before
+    sink.close()
+
+
+@pytest.mark.parametrize("path", [
+    "lacuna/nothing_here", "lacuna/decision", "lacuna",
+    # not Rego names: OPA looks such a key up and finds nothing (they once ran the rule
+    # without a decision-log record)
+    "lacuna.decision.result", "lacuna/decision.result", "lacuna%0A/decision/result",
+    "lacuna/decision/%20result",
+])
+def test_a_path_that_is_no_decision_is_not_logged(app_client, monkeypatch, path: str) -> None:
+    """A package, or a segment that is not a Rego name, is not a rule the evaluator answers
+    (undefined, as a rule that is not there): nothing was decided, nothing is logged, on the
+    fast lane and the FastAPI route alike."""
+    from lacuna.policy.decision_log import MemoryDecisionLog
+
+    sink = MemoryDecisionLog()
+    monkeypatch.setattr(app_client.state.policy_engine, "decision_log", sink)
+    from lacuna.server import fastlane
+
+    answers = [app_client.client.post(f"/v1/data/{path}", json={"input": {}},
+                                      headers=app_client.headers("ana"))]
+    with monkeypatch.context() as m:  # the FastAPI route, as the fast lane's fallback
+        m.setattr(fastlane, "wants", lambda scope: False)
+        answers.append(app_client.client.post(f"/v1/data/{path}", json={"input": {}},
+                                              headers=app_client.headers("ana")))
+    for r in answers:
+        assert r.status_code in (200, 404), r.text  # Starlette's router: no newline in a path
+        assert "result" not in r.json()
+    assert sink.flush()
+    assert sink.records == []
+    sink.close()
+
+
+def test_a_path_with_a_control_character_is_answered_one_way(app_client, monkeypatch) -> None:
+    """The fast lane hands such a path to the FastAPI route (whose router reads
+    ``…/result%0A`` as ``…/result``), so both lanes give one answer, and a decision answered
+    is a decision logged."""
+    from lacuna.policy.decision_log import MemoryDecisionLog
+    from lacuna.policy.inputs import build_input
+    from lacuna.server import fastlane
+
+    sink = MemoryDecisionLog()
+    monkeypatch.setattr(app_client.state.policy_engine, "decision_log", sink)
+    doc = build_input(Operation(action=Action.EXPORT, user=User(id="ana", role="analyst"),
+                                classification=Classification.from_dict(PII)))
+    url = "/v1/data/lacuna/decision/result%0A"
+    fast = app_client.client.post(url, json={"input": doc}, headers=app_client.headers("ana"))
+    with monkeypatch.context() as m:
+        m.setattr(fastlane, "wants", lambda scope: False)
+        route = app_client.client.post(url, json={"input": doc},
+                                       headers=app_client.headers("ana"))
+    assert fast.status_code == route.status_code == 200
+    assert fast.json()["result"] == route.json()["result"]
+    assert sink.flush()
+    assert len(sink.records) == 2
+    sink.close()

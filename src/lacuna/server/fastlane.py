@@ -58,6 +58,8 @@ def wants(scope: Scope) -> bool:
     if scope.get("method") != "POST" or scope.get("query_string"):
         return False
     path: str = scope.get("path", "")
+    if not path.isprintable():  # a control character: the router decides what it names
+        return False
     return path in (DECIDE_PATH, DATA_PREFIX) or path.startswith(DATA_PREFIX + "/")
 
 

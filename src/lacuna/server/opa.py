@@ -25,6 +25,7 @@ Each answer still gets its own ``decision_id`` and decision-log entry.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -57,6 +58,17 @@ class InvalidInput(PolicyError, ValueError):
 
 
 _UNDEFINED = '"<undefined>"'
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def rule_parts(path: str) -> tuple[str, ...] | None:
+    """The rule a Data API path names: its non-empty ``/`` segments (``()``: the whole
+    ``data`` document). ``None`` when a segment is not a Rego name (a dot, a space, a
+    newline, a hyphen): OPA would look that key up and find nothing, so it is undefined here
+    too, rather than handed to the engine to be read as some other rule. The evaluator and
+    the decision log's test of "is this the decision" both read paths through this."""
+    parts = tuple(p for p in path.split("/") if p)
+    return parts if all(_NAME.fullmatch(p) for p in parts) else None
 CACHE_SIZE = 4096
 
 
@@ -147,7 +159,9 @@ class OpaData:
             msg = (f"the input document cannot be evaluated ({message}); send JSON nested "
                    "fewer than 128 levels deep")
             raise InvalidInput(msg) from None
-        parts = [p for p in path.split("/") if p]
+        parts = rule_parts(path)
+        if parts is None:
+            return None, None
         rule = ".".join(["data", *parts])
         try:
             if not parts:  # the whole document

@@ -15,7 +15,7 @@ from lacuna.identity import Principal
 from lacuna.model import ordered_id
 from lacuna.policy.aggregate import DATA_API_PATH
 from lacuna.policy.decision_log import DecisionEvent
-from lacuna.server.opa import InvalidInput
+from lacuna.server.opa import InvalidInput, rule_parts
 from lacuna.server.security import Admin, AnyUser, Auditor, state_of
 from lacuna.server.state import ServerState
 
@@ -46,13 +46,30 @@ def answer_bytes(state: ServerState, path: str, input_doc: Any, principal: Princ
         return 500, orjson.dumps({"code": "internal_error", "message": str(exc)})
     decision_id = ordered_id()
     seconds = time.perf_counter() - started
-    if path.strip("/") == DATA_API_PATH and isinstance(result, dict):
-        allowed = result.get("allowed") is True
+    decision = decision_in(path, result)
+    if decision is not None:
+        allowed = decision.get("allowed") is True
         state.metrics.decision("allowed" if allowed else "denied", seconds)
-        _log(state, path, input_doc, result, decision_id, principal, seconds)
+        _log(state, DATA_API_PATH, input_doc, decision, decision_id, principal, seconds)
     if text is None:  # undefined: OPA answers no result
         return 200, b'{"decision_id":"' + decision_id.encode() + b'"}'
     return 200, b'{"result":' + text + b',"decision_id":"' + decision_id.encode() + b'"}'
+
+
+_DECISION_RULE = tuple(DATA_API_PATH.split("/"))  # ("lacuna", "decision", "result")
+
+
+def decision_in(path: str, result: Any) -> dict[str, Any] | None:
+    """The Lacuna decision an answer for ``data.<path>`` holds, or ``None``: the answer of the
+    decision rule, however its path is spelled (``lacuna//decision/result/`` is the same rule:
+    :func:`~lacuna.server.opa.rule_parts`), or the decision inside the whole ``data``
+    document. Each is a decision the caller received: each is counted and logged."""
+    parts = rule_parts(path)
+    if parts is None or parts != _DECISION_RULE[:len(parts)]:
+        return None
+    for key in _DECISION_RULE[len(parts):]:
+        result = result.get(key) if isinstance(result, dict) else None
+    return result if isinstance(result, dict) else None
 
 
 def _log(state: ServerState, path: str, input_doc: Any, result: dict[str, Any],
