@@ -113,6 +113,27 @@ def test_changed_content_is_classified_afresh_never_restored(written, notebook) 
     assert "DERIVED_FROM_PII" not in back["tags"]
 
 
+def test_a_rewrite_that_puts_size_and_mtime_back_is_classified_afresh(notebook) -> None:
+    """In one process: a file Lacuna wrote as PUBLIC, read once without its sidecar (restored
+    from the store, the answer remembered), then rewritten by plain Python with e-mail
+    addresses of the same size and its mtime put back (``os.utime``). The next read must see
+    the e-mails: the remembered answer is keyed by the ctime and inode too, which the owner
+    cannot put back. (Before, it restored PUBLIC and the export of the e-mails was allowed.)
+    The file cache of inferred classifications is keyed the same way."""
+    emails = pd.read_csv("customers.csv")["email"].tolist()
+    target = notebook / "governed" / "workspace" / "notes.csv"
+    pd.DataFrame({"note": ["x" * len(e) for e in emails]}).to_csv(target, index=False)
+    sidecar_path(target).unlink()
+    assert pd.read_csv(target).lacuna.classification.tier.value == "PUBLIC"
+    before = os.stat(target)
+    target.write_text("note\n" + "\n".join(emails) + "\n")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(target).st_size == before.st_size
+    again = pd.read_csv(target)
+    assert again.lacuna.classification.tier.value == "PROPRIETARY"
+    assert "PII" in again.lacuna.classification.tags
+
+
 def test_excel_and_hdf_store_outputs_get_their_fingerprint_once_closed(notebook) -> None:
     customers = pd.read_csv("customers.csv")
     book = notebook / "governed" / "workspace" / "book.xlsx"

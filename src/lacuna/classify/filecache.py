@@ -2,9 +2,11 @@
 
 The key is what makes an inferred classification valid for a read:
 
-- the file: resolved path, size, modification time (ns) and a content fingerprint (BLAKE2b of
-  its size and three 4 KiB blocks: start, middle, end), so a rewrite within the same
-  mtime tick, or a copy over it with the same size, still changes the key;
+- the file: resolved path, size, modification and change times (ns), inode and a content
+  fingerprint (BLAKE2b of its size and three 4 KiB blocks: start, middle, end), so a rewrite
+  within the same mtime tick, a copy over it with the same size, or a rewrite between the
+  sampled blocks whose owner put size and mtime back (``os.utime`` cannot set the ctime) still
+  changes the key;
 - how it was read: the reader and its arguments (``converters=`` can change values without
   changing the frame's shape), and the frame it produced: column labels, dtypes, index names
   and row count;
@@ -76,7 +78,10 @@ def file_key(path: str, frame: pd.DataFrame, settings: str, how: str = "") -> st
         content = fingerprint(real, st.st_size)
     except OSError:
         return None
-    text = repr((real, st.st_size, st.st_mtime_ns, content, frame_shape(frame), settings, how))
+    # ctime and the inode too: content is sampled, and the file's owner can rewrite what the
+    # samples miss and put size and mtime back (os.utime), but not the ctime
+    text = repr((real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev,
+                 content, frame_shape(frame), settings, how))
     return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
