@@ -78,10 +78,30 @@ def test_classify_sql_without_the_plain_copy_is_not_pii(dialect):
         ("sha256(email || ?)", True),
         ("md5(concat(salt, email))", True),  # a salt column
         ("hmac(email, :k, 'sha256')", True),
-        ("regexp_replace(email, '^.*@', '***@')", True),
+        # redaction only when the pattern provably replaces every character but separators
+        ("regexp_replace(email, '^.*@', '***@')", False),  # a value without '@' stays whole
+        ("regexp_replace(email, '^$', 'x')", False),  # matches nothing: the value leaves
+        ("regexp_replace(email, '.', '*')", False),  # the first character only (ANSI)
+        ("regexp_replace(email, '.', '*', 'g')", True),
+        ("regexp_replace(email, '.+', '#', 'g')", True),
+        ("regexp_replace(email, '[^@]', '*', 'g')", True),
+        (r"regexp_replace(email, '[^@.\s-]', '*', 'g')", True),  # the dbt macro's pattern
+        (r"regexp_replace(email, '[\s\S]+', '')", True),  # one match takes it all
+        ("regexp_replace(email, '^.+$', '*', 'g')", False),  # one line of many
+        ("regexp_replace(email, '.*?', '*', 'g')", False),  # lazy: matches empty strings
+        (r"regexp_replace(email, '\w', '*', 'g')", False),  # ASCII in RE2: 'Żółć' survives
+        ("regexp_replace(email, '[a-z]', '*', 'g')", False),
+        ("regexp_replace(email, '[^.-@]', '*', 'g')", False),  # a range keeps digits
+        (r"regexp_replace(email, '(.+)', '\1', 'g')", False),  # a back-reference
+        ("regexp_replace(email, '.', '*', 'gq')", False),  # 'q': the pattern is a literal
+        ("regexp_replace(email, '.', email, 'g')", False),
         ("left(zip, 3)", True),
         ("left(email, 40)", False),  # keeps too much
         ("substring(zip, 1, 3)", True),
+        ("left(zip, 3) || '-' || left(zip, 3)", True),  # one piece, twice
+        ("left(zip, 3) || right(zip, 2)", False),  # two pieces rejoin the value
+        ("concat(substring(email, 1, 4), substring(email, 5, 4))", False),
+        ("extract(year from dob) || '-' || extract(month from dob)", False),
         ("date_trunc('year', dob)", True),
         ("date_trunc('day', dob)", False),
         ("extract(year from dob)", True),
@@ -264,3 +284,52 @@ def test_classify_sql_errors_are_lineage_errors(sql, schema, message):
 def test_classify_sql_unknown_dialect():
     with pytest.raises(LineageError, match="unknown SQL dialect"):
         lacuna.classify_sql("SELECT 1", schema={}, dialect="nosuchsql")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "expression", "masked"),
+    [
+        ("duckdb", "regexp_replace(email, '.', '*')", False),  # DuckDB: the first match only
+        ("duckdb", "regexp_replace(email, '.', '*', 'g')", True),
+        ("duckdb", "regexp_replace(email, '.', '*', 'gl')", False),  # 'l': a literal pattern
+        ("duckdb", "regexp_replace(email, '(?s).*', '*')", True),
+        ("duckdb", "regexp_replace(email, '.*', '*')", False),  # the first line only
+        ("postgres", "regexp_replace(email, '[^@]', 'x', 'g')", True),
+        ("postgres", "regexp_replace(email, '[^@]', 'x')", False),
+        ("spark", "regexp_replace(email, '.', '*')", True),  # Spark replaces every match
+        ("snowflake", "regexp_replace(email, '.', '*', 1, 0)", True),  # occurrence 0: all
+        ("snowflake", "regexp_replace(email, '.', '*', 1, 1)", False),
+        ("snowflake", "regexp_replace(email, '.', '*', 3)", False),  # starts at the third
+        ("bigquery", "regexp_replace(email, r'\\S', '*')", True),
+        ("bigquery", "regexp_replace(email, r'^$', '*')", False),
+    ],
+)
+def test_regexp_replace_redacts_only_what_it_provably_replaces(dialect, expression, masked):
+    out = lacuna.classify_sql(
+        f"SELECT {expression} AS x FROM customers", schema=SCHEMA, dialect=dialect
+    )
+    kinds = {e.kind for e in out.edges_of("x")}
+    assert (kinds == {EdgeKind.MASKING}) is masked, out.edges
+    assert out.classification.columns["x"].is_personal is not masked
+    if not masked:
+        assert "not redaction" in out.edges_of("x")[0].description
+
+
+def test_pieces_of_one_column_rejoin_it_in_one_expression_in_a_cte_or_side_by_side():
+    pieces = " || ".join(f"substring(email, {n}, 4)" for n in range(1, 33, 4))
+    for sql in (
+        f"SELECT {pieces} AS x FROM customers",
+        "WITH p AS (SELECT left(email, 4) AS a, substring(email, 5, 4) AS b FROM customers) "
+        "SELECT a || b AS x FROM p",
+        "SELECT left(zip, 3) AS x, right(zip, 2) AS y FROM customers",  # rejoined by the reader
+    ):
+        out = lacuna.classify_sql(sql, schema=SCHEMA, dialect="duckdb")
+        edge = out.edges_of("x")[0]
+        assert edge.kind is EdgeKind.TRANSFORMATION, sql
+        assert "different pieces" in edge.description
+        assert out.classification.columns["x"].is_personal
+    one = lacuna.classify_sql(  # one short prefix, however often, is still a generalisation
+        "SELECT left(zip, 3) AS x, left(zip, 3) || 'xx' AS y, left(email, 2) AS z "
+        "FROM customers", schema=SCHEMA, dialect="duckdb")
+    assert {e.kind for e in one.edges} == {EdgeKind.MASKING}
+    assert not any(c.is_personal for c in one.classification.columns.values())

@@ -241,3 +241,66 @@ def test_merge_is_decided_from_what_each_branch_writes(kind, make_db, governed_e
         conn.exec_driver_sql(merge.format(matched="s.region"))
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM contacts").scalar() == 60
+
+
+def test_duckdb_copy_of_fake_masking_is_denied_and_real_masking_leaves(
+        sandbox, make_db, governed_engine):
+    duckdb = pytest.importorskip("duckdb")
+    email = "kira.kowalski1@example.com"
+    pieces = " || ".join(f"substring(email, {n}, 4)" for n in range(1, 33, 4))
+    fakes = {  # each returns the e-mail as it was (checked on DuckDB itself first)
+        "nomatch": "regexp_replace(email, '^$', 'x')",
+        "first_char": "regexp_replace(email, '^k', 'K')",
+        "backref": "regexp_replace(email, '(.+)', '\\1', 'g')",
+        "pieces": pieces,
+    }
+    with duckdb.connect() as plain:
+        for expression in fakes.values():
+            value = plain.execute(f"SELECT {expression} FROM (SELECT '{email}' AS email)")
+            assert value.fetchall()[0][0].lower() == email
+    engine = governed_engine(make_db("duckdb"))
+    downloads = sandbox / "Downloads"
+    for name, expression in fakes.items():
+        out = downloads / f"{name}.csv"
+        with pytest.raises(GovernanceViolation), engine.connect() as conn:
+            conn.exec_driver_sql(f"COPY (SELECT {expression} AS e FROM customers) TO '{out}'")
+        assert not out.exists(), name
+    out = downloads / "masked.csv"
+    with engine.connect() as conn:  # genuine redaction and one short prefix may leave
+        conn.exec_driver_sql(
+            "COPY (SELECT regexp_replace(email, '[^@]', '*', 'g') AS e, "
+            "regexp_replace(phone, '.', '#', 'g') AS p, left(address, 3) AS a, region "
+            f"FROM customers) TO '{out}' (HEADER)")
+    written = pd.read_csv(out, dtype=str)
+    assert len(written) == 60
+    assert written["e"].str.fullmatch(r"\*+@\*+").all()
+    assert written["p"].str.fullmatch(r"#+").all()
+    assert (written["a"].str.len() <= 3).all()
+
+
+def test_sqlite_pieces_of_a_column_are_not_generalisation(sandbox, make_db, governed_engine):
+    engine = governed_engine(make_db("sqlite"))
+    pieces = " || ".join(f"substr(email, {n}, 4)" for n in range(1, 33, 4))
+    with pytest.raises(GovernanceViolation), engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE rebuilt AS SELECT {pieces} AS e FROM customers")
+    with pytest.raises(GovernanceViolation), engine.begin() as conn:  # side by side as well
+        conn.exec_driver_sql(
+            "CREATE TABLE rebuilt AS SELECT substr(phone, 1, 4) AS a, substr(phone, 5, 4) AS b, "
+            "substr(phone, 9, 4) AS c, substr(phone, 13, 4) AS d FROM customers")
+    assert "rebuilt" not in _tables(engine)
+    gov = lacuna.governor.current()
+    with lacuna.governed(gov.config):  # the same rows through pandas to a file: denied
+        frame = pd.read_sql(f"SELECT {pieces} AS e FROM customers", engine)
+        assert frame.lacuna_classification.columns["e"].is_personal
+        with pytest.raises(GovernanceViolation):
+            frame.to_csv(sandbox / "Downloads" / "rebuilt.csv")
+    assert not (sandbox / "Downloads" / "rebuilt.csv").exists()
+    with engine.begin() as conn:  # one short prefix is a generalisation: written, read back
+        conn.exec_driver_sql(
+            "CREATE TABLE prefixes AS SELECT substr(email, 1, 2) AS e, "
+            "substr(email, 1, 2) || '…' AS f, region FROM customers")
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql("SELECT e, f FROM prefixes")
+        rows = result.fetchall()
+    assert len(rows) == 60
+    assert all(len(e) <= 2 and f == f"{e}…" for e, f in rows)

@@ -31,7 +31,7 @@ from lacuna.errors import LineageError
 from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind
 from lacuna.lineage.sql_classes import classify_outputs
 from lacuna.lineage.sql_schema import Schema, SchemaInput, build_schema
-from lacuna.lineage.sql_trace import Flow, Tracer, merge_kinds, output_names
+from lacuna.lineage.sql_trace import Flow, Tracer, merge_kinds, output_names, rejoin
 from lacuna.model import Classification
 
 DIALECTS = ("ansi", "postgres", "duckdb", "spark", "snowflake")  # tested; sqlglot knows more
@@ -112,6 +112,7 @@ def classify_sql(
     statement = _parse(sql, dia, tables)
     target = _target_ref(statement, sql, namespace or name)
     flows, names, sources = _trace(statement, tables, config)
+    flows = rejoin(flows)  # different generalised pieces of one column put it back together
     edges = _edges(flows, names, tables, target)
     classification = classify_outputs(flows, names, tables, config, sources)
     return SqlLineage(

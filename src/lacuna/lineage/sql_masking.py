@@ -11,10 +11,16 @@ Walking up from a column to its projection, each enclosing node says what happen
       secret. An **unkeyed** hash (``sha256(email)``) and a hash salted with a literal written in
       the SQL (``md5(email || 'x')``) are *not* masking: anyone holding the code can hash a list
       of candidate e-mail addresses and match (a dictionary attack), so the column stays PII;
-    * redaction: ``regexp_replace(col, pattern, 'literal')``, Spark's ``mask(col)``;
+    * redaction: Spark's ``mask(col)``, and ``regexp_replace(col, pattern, 'literal')`` only
+      when the pattern provably replaces every character of the value but separators (see
+      :func:`redacts`); any other pattern (``'^$'`` matches nothing, ``'^.*@'`` nothing in a
+      value without an ``@``) leaves the value as it was, so it is a transformation;
     * generalisation: ``date_trunc`` to a week or coarser, ``extract``/``year``/``month`` of a
       date part (not ``epoch``), ``left``/``right``/``substring`` keeping at most
-      :data:`MAX_KEPT_CHARS` characters, ``round(x, -n)``;
+      :data:`MAX_KEPT_CHARS` characters, ``round(x, -n)``. A generalisation is one *piece* of
+      the value: when two different pieces of one column leave in one statement
+      (``substring(email, 1, 4) || substring(email, 5, 4) || ...``, or in separate columns),
+      they put the value back together, so :func:`rejoined` takes their masking away;
     * a count (``count(col)``, ``count(distinct col)``): a number of rows, never a value;
 - an aggregate (``sum``, ``avg``, ...): ``aggregation``; it becomes masking only under the
   k-anonymity rule, which the caller decides (see :mod:`lacuna.lineage.sql`);
@@ -28,6 +34,7 @@ the value back, so the data stays personal data.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -39,6 +46,18 @@ MAX_KEPT_CHARS = 4  # left(zip, 3), right(ssn, 4): a prefix or suffix this short
 COARSE_UNITS = frozenset(
     {"week", "month", "quarter", "year", "decade", "century", "millennium", "isoyear"}
 )
+# Dialects whose regexp_replace replaces every match unless told otherwise; elsewhere (DuckDB,
+# PostgreSQL, ANSI, unknown) only the first match is replaced unless the 'g' flag is given.
+_REPLACE_ALL_DIALECTS = frozenset(
+    {"bigquery", "snowflake", "spark", "spark2", "databricks", "hive", "presto", "trino",
+     "athena", "mysql", "oracle"}
+)  # fmt: skip
+_SAFE_FLAGS = frozenset("gics")  # global, case (in)sensitive, '.' matches newline
+# Characters a redaction may leave in place: separators, no letters or digits.
+_SEPARATORS = frozenset("@.-_+()/,: \t\n\r")
+_SEPARATOR_ESCAPES = frozenset("stnr")  # \s \t \n \r
+_EVERY_CHAR = frozenset({r"[\s\S]", r"[\S\s]", r"[\w\W]", r"[\W\w]", r"[\d\D]", r"[\D\d]"})
+_INLINE_FLAGS = re.compile(r"^\(\?([a-z]+)\)")
 _HASH_CLASSES: tuple[type[exp.Expr], ...] = tuple(
     getattr(exp, name)
     for name in (
@@ -73,6 +92,7 @@ class Occurrence:
     kind: EdgeKind
     description: str
     blending: bool = False  # an aggregation that blends rows (may mask under k-anonymity)
+    piece: str = ""  # a generalisation: the SQL of the piece of the value it keeps
 
 
 def function_name(node: exp.Expr) -> str:
@@ -93,9 +113,19 @@ def occurrence(column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None)
     child: exp.Expr = column
     node = column.parent
     while node is not None:
-        masked = _masking(node, child)
+        masked = _masking(node, child, dialect)
         if masked:
             return Occurrence(EdgeKind.MASKING, f"{masked}: {_text(node, dialect)}")
+        general = _generalisation(node, child)
+        if general:
+            text = _text(node, dialect)
+            return Occurrence(EdgeKind.MASKING, f"{general}: {text}", piece=node.sql(dialect))
+        if isinstance(node, exp.RegexpReplace) and child is node.this:
+            kind = EdgeKind.TRANSFORMATION
+            description = (
+                f"{_text(node, dialect)}: not redaction, the pattern does not provably replace "
+                f"every character (use e.g. regexp_replace(col, '.', '*', 'g'))"
+            )
         if _is_hash(node):
             kind = EdgeKind.TRANSFORMATION
             description = f"unkeyed hash {_text(node, dialect)}: not masking (dictionary attack)"
@@ -138,8 +168,8 @@ def _describe(node: exp.Expr) -> str:
     return type(node).__name__.lower()
 
 
-def _masking(node: exp.Expr, child: exp.Expr) -> str:
-    """The masking that ``node`` applies to its argument ``child``, or ``""``."""
+def _masking(node: exp.Expr, child: exp.Expr, dialect: Dialect | None) -> str:
+    """The masking other than generalisation that ``node`` applies to ``child``, or ``""``."""
     if isinstance(node, _COUNTS):
         return "count"
     name = function_name(node)
@@ -149,11 +179,122 @@ def _masking(node: exp.Expr, child: exp.Expr) -> str:
         key = _key_material(node)
         return f"hash keyed with {key}" if key else ""
     if isinstance(node, exp.RegexpReplace) and child is node.this:
-        replacement = node.args.get("replacement")
-        return "redaction (regexp_replace)" if isinstance(replacement, exp.Literal) else ""
+        return "redaction (regexp_replace)" if redacts(node, dialect) else ""
     if isinstance(node, exp.Anonymous) and name == "mask":
         return "redaction (mask)"
-    return _generalisation(node, child)
+    return ""
+
+
+def redacts(node: exp.RegexpReplace, dialect: Dialect | None = None) -> bool:
+    """Whether ``regexp_replace`` provably replaces every character of its value but separators.
+
+    Conservative: the replacement is a literal with no back-reference (no ``\\`` or ``$``),
+    no start position but 1, only the flags ``g``, ``i``, ``c``, ``s``, and the pattern is one
+    of:
+
+    - a class matching every character, newlines included (``[\\s\\S]``, ``[\\w\\W]``,
+      ``[\\d\\D]``, ``(?s).``) repeated with ``+`` or ``*``, optionally anchored: the first
+      match already takes the whole value;
+    - when every match is replaced (the ``g`` flag, an occurrence of 0, or a dialect that replaces
+      all by default such as Spark, Snowflake or BigQuery), and the pattern is not anchored: a
+      single character class that leaves only separators (``@ . - _ + ( ) / , :`` and white
+      space), optionally with ``+`` or ``*``: ``.``, ``\\S``, ``[^@]``, ``[^@.\\s-]``.
+
+    ``\\w`` and ``[a-zA-Z0-9]`` are not redaction: RE2 (DuckDB) and Java read them as ASCII, so
+    ``Żółć`` survives them. Everything else (``'^$'``, ``'^.*@'``, a lazy or anchored pattern
+    replacing only the first match, ``\\d``) may leave the value whole: not masking.
+    """
+    pattern, replacement = node.expression, node.args.get("replacement")
+    if replacement is None or not (_is_string(pattern) and _is_string(replacement)):
+        return False
+    if "\\" in replacement.name or "$" in replacement.name:
+        return False  # \1, \0, $1, \&: the replacement puts the value back
+    position, modifiers = node.args.get("position"), node.args.get("modifiers")
+    if _is_string(position) and modifiers is None:
+        position, modifiers = None, position  # ANSI reads regexp_replace(s, p, r, 'g') so
+    if position is not None and _int(position) != 1:
+        return False
+    flags = ""
+    if modifiers is not None:
+        if not _is_string(modifiers) or not set(modifiers.name.lower()) <= _SAFE_FLAGS:
+            return False  # e.g. 'q' or 'l': the pattern is a literal string
+        flags = modifiers.name.lower()
+    occurrence = node.args.get("occurrence")
+    if occurrence is not None:
+        replace_all = _int(occurrence) == 0
+    else:
+        name = type(dialect).__name__.lower() if dialect is not None else ""
+        replace_all = "g" in flags or (
+            not node.args.get("single_replace") and name in _REPLACE_ALL_DIALECTS
+        )
+    return _covers(pattern.name, replace_all=replace_all)
+
+
+def _is_string(node: exp.Expr | None) -> bool:
+    return isinstance(node, exp.RawString) or (isinstance(node, exp.Literal) and node.is_string)
+
+
+def _covers(pattern: str, *, replace_all: bool) -> bool:
+    dotall = False
+    inline = _INLINE_FLAGS.match(pattern)
+    if inline:
+        if not set(inline.group(1)) <= {"i", "s"}:
+            return False
+        dotall, pattern = "s" in inline.group(1), pattern[inline.end() :]
+    anchored = False
+    if pattern.startswith("^"):
+        anchored, pattern = True, pattern[1:]
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        anchored, pattern = True, pattern[:-1]
+    atom, repeated = pattern, False
+    if pattern[-1:] in ("+", "*"):
+        atom, repeated = pattern[:-1], True
+    if not atom or atom.endswith("\\"):
+        return False  # nothing, or an escaped + or *: a literal character
+    every = atom in _EVERY_CHAR or (dotall and atom == ".")
+    if every and repeated:
+        return True
+    if not replace_all or anchored:
+        return False
+    return every or atom in (".", r"\S") or _negated_separators(atom)
+
+
+def _negated_separators(atom: str) -> bool:
+    """``[^...]`` excluding only separators: it matches every letter and digit."""
+    if not (atom.startswith("[^") and atom.endswith("]")) or len(atom) < 4:
+        return False
+    inner = atom[2:-1]
+    i = 0
+    while i < len(inner):
+        char = inner[i]
+        if char == "\\":
+            escaped = inner[i + 1 : i + 2]
+            if not escaped or not (escaped in _SEPARATOR_ESCAPES or escaped in _SEPARATORS):
+                return False
+            i += 2
+            continue
+        if char == "-" and 0 < i < len(inner) - 1:
+            return False  # a range: it may exclude letters or digits
+        if char not in _SEPARATORS:
+            return False  # a letter, a digit, a nested or POSIX class: not read
+        i += 1
+    return True
+
+
+def rejoined(pieces: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Source columns of which *different* generalised pieces leave in one statement.
+
+    ``pieces`` holds ``(table, column, piece)`` for each masking flow of a statement (``piece`` is
+    ``""`` for masking that is no generalisation). Two different pieces of one value (``left(zip,
+    3)`` and ``right(zip, 2)``; eight ``substring(email, n, 4)``; year, month and day of a birth
+    date), concatenated or side by side, put the value back together: they carry the column's
+    class. The same piece twice is still one piece.
+    """
+    seen: dict[tuple[str, str], set[str]] = {}
+    for table, column, piece in pieces:
+        if piece:
+            seen.setdefault((table, column), set()).add(piece)
+    return {key: tuple(sorted(found)) for key, found in seen.items() if len(found) > 1}
 
 
 def _generalisation(node: exp.Expr, child: exp.Expr) -> str:
@@ -231,4 +372,12 @@ def _plain(name: str) -> str:
     return re.sub(r"[^a-z0-9_]", "", name.lower())
 
 
-__all__ = ["COARSE_UNITS", "MAX_KEPT_CHARS", "Occurrence", "function_name", "occurrence"]
+__all__ = [
+    "COARSE_UNITS",
+    "MAX_KEPT_CHARS",
+    "Occurrence",
+    "function_name",
+    "occurrence",
+    "redacts",
+    "rejoined",
+]

@@ -10,7 +10,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from lacuna.lineage.records import EdgeKind
-from lacuna.lineage.sql_masking import Occurrence, occurrence
+from lacuna.lineage.sql_masking import Occurrence, occurrence, rejoined
 
 if TYPE_CHECKING:
     from lacuna.config import ClassificationConfig
@@ -33,13 +33,44 @@ class Flow:
     column: str
     kind: EdgeKind
     description: str
+    piece: str = ""  # masking by generalisation: the piece of the value kept (see rejoin)
 
 
 def compose(outer: Occurrence | Flow, inner: Flow) -> Flow:
     """Along one path the strongest step wins: masking anywhere stops the value."""
     kind = max(outer.kind, inner.kind, key=_RANK.__getitem__)
     parts = [d for d in (outer.description, inner.description) if d]
-    return Flow(inner.table, inner.column, kind, " ← ".join(parts))
+    piece = outer.piece if outer.kind is EdgeKind.MASKING else inner.piece
+    return Flow(inner.table, inner.column, kind, " ← ".join(parts), piece)
+
+
+def rejoin(flows: list[list[Flow]]) -> list[list[Flow]]:
+    """Take the masking away from generalised pieces of one column that leave together.
+
+    ``flows`` are a statement's flows per output column; the rule is
+    :func:`lacuna.lineage.sql_masking.rejoined`.
+    """
+    together = rejoined(
+        (f.table, f.column, f.piece) for column in flows for f in column
+        if f.kind is EdgeKind.MASKING
+    )  # fmt: skip
+    if not together:
+        return flows
+    out: list[list[Flow]] = []
+    for column in flows:
+        kept: list[Flow] = []
+        for flow in column:
+            pieces = together.get((flow.table, flow.column)) if flow.piece else None
+            if pieces is None or flow.kind is not EdgeKind.MASKING:
+                kept.append(flow)
+                continue
+            why = (
+                f"{len(pieces)} different pieces of {flow.column!r} leave together "
+                f"({', '.join(pieces)}): they rejoin the value, not a generalisation"
+            )
+            kept.append(Flow(flow.table, flow.column, EdgeKind.TRANSFORMATION, why))
+        out.append(kept)
+    return out
 
 
 def merge_kinds(flows: list[Flow]) -> Flow:
@@ -127,7 +158,7 @@ class Tracer:
             table = self.schema.lookup(source)
             if table is not None:
                 key = next(k for k, t in self.schema.tables.items() if t is table)
-                return [Flow(key, node.name, occ.kind, occ.description)]
+                return [Flow(key, node.name, occ.kind, occ.description, occ.piece)]
         if isinstance(source, Scope):
             return [compose(occ, f) for f in self.by_name(source, node.name)]
         if occ.kind is EdgeKind.MASKING:
