@@ -42,6 +42,38 @@ def test_the_seed_call_records_a_run_and_the_destination_inherits(files: Path) -
     assert set(graph.nodes) == {out.dataset, DatasetRef.of("raw_data.csv")}
 
 
+def test_a_claimed_public_source_never_declassifies_the_destination(files: Path) -> None:
+    """register_lineage is the caller's word: naming a public file as the source of a copy of
+    personal data once stored a trusted PUBLIC version, which a read of the copy restored
+    (declared beats inferred) and an export then let out. The run is stored untrusted: the
+    copy reads as its content shows, and the inherited class can still only raise it."""
+    import shutil
+
+    import pandas as pd
+
+    shutil.copy(files / "raw_data.csv", files / "copy.csv")
+    lacuna.register_lineage(source="regions.csv", destination="copy.csv",
+                            operation="cleanup", columns={"customer_id": "region",
+                                                          "email": "region",
+                                                          "region": "region"})
+    store = lineage.current_store()
+    ref = DatasetRef.of("copy.csv")
+    assert store.latest(ref, trusted=True) is None
+    lacuna.enable(lacuna.governor.current().config)
+    try:
+        copy = pd.read_csv("copy.csv")
+        assert copy.lacuna.classification.tier is Tier.PROPRIETARY
+        assert copy.lacuna.columns["email"].classification.value == "pii"
+    # the allowed direction still holds: a PII source raises a public-looking destination
+        (files / "ids.csv").write_text("code\nA\nB\n")
+        lacuna.register_lineage(source="raw_data.csv", destination="ids.csv",
+                                operation="extract")
+        ids = pd.read_csv("ids.csv")
+        assert ids.lacuna.classification.tier is Tier.PROPRIETARY
+    finally:
+        lacuna.disable()
+
+
 def test_several_sources_give_the_most_restrictive_and_all_tags(files: Path) -> None:
     run = lacuna.register_lineage(source=["raw_data.csv", "regions.csv"],
                                   destination="joined.csv", operation="join",

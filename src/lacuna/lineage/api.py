@@ -186,6 +186,9 @@ def register_lineage(
 
     The destination's stored classification inherits the sources': the most restrictive tier,
     the union of tags, the stricter class per column (:func:`lacuna.lineage.rules.combine`).
+    The run is the caller's claim, so it is stored untrusted: a later read of the destination
+    takes the inherited classification as a floor over what its own content shows (only
+    raises), never as a declaration that lowers it.
     A source's classification is the one Lacuna's pipeline recorded for it in the lineage
     store, else the file is read and classified; a classification ingested from outside
     (OpenLineage) only raises it (:mod:`lacuna.lineage.claims`). A source Lacuna can neither
@@ -241,7 +244,11 @@ def register_lineage(
         code_text=code if code is not None and len(code) <= CODE_TEXT_LIMIT else None,
         libraries=(("lacuna", lacuna_version()),),
     )
-    lineage.record(run)
+    # The caller's word, not a run Lacuna watched: which sources a file came from is a claim
+    # (name a public file as the source of a copy of customers.csv, and a trusted version
+    # would restore the copy as PUBLIC). Stored untrusted, the inherited class only raises
+    # what the destination's own content shows when it is read (lacuna.lineage.claims).
+    lineage.record(run, trusted=False)
     from lacuna.lineage.ol_emit import after_run_recorded
 
     after_run_recorded(run, gov.config)  # OpenLineage out; never raises
