@@ -285,3 +285,85 @@ def test_pii_values_never_leave_under_a_lower_tier(three, downloads, ops):
             df.to_csv(downloads / "out.csv")
     else:
         assert df.lacuna_classification.tier is Tier.PUBLIC, (ops, df.lacuna.explain())
+
+
+# --- a count is decided by the function that computed it, never by its label ------------------
+
+
+def _joined(values: pd.Series) -> str:
+    return ";".join(values)
+
+
+def count(values: pd.Series) -> str:  # a user function that happens to be called "count"
+    return ";".join(values)
+
+
+COUNT_NAMED: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
+    "agg-list-user-count": lambda df: df.groupby("region")[["name", "email"]].agg([count]),
+    "series-agg-list-user-count": lambda df: df.groupby("region")["email"].agg([count]),
+    "series-keyword-count": lambda df: df.groupby("region")["email"].agg(count=_joined),
+    "named-agg-count": lambda df: df.groupby("region").agg(count=("email", _joined)),
+    "dict-user-count": lambda df: df.groupby("region").agg({"email": count}),
+    "dict-list-user-count": lambda df: df.groupby("region").agg({"email": [count, "size"]}),
+}
+
+
+@pytest.mark.parametrize("route", COUNT_NAMED, ids=list(COUNT_NAMED))
+def test_an_output_named_count_is_not_a_count(customers, downloads, route):
+    leaked = COUNT_NAMED[route](customers)
+    assert leaked.lacuna_classification.tier is Tier.PROPRIETARY, leaked.lacuna.explain()
+    assert "PII" in leaked.lacuna_tags
+    for label, col in leaked.lacuna.columns.items():
+        assert "count" not in label or col.reasoning != "a count of rows", label
+    target = downloads / f"{route}.csv"
+    with pytest.raises(GovernanceViolation):
+        leaked.to_csv(target)
+    assert not target.exists()
+
+
+PANDAS_COUNTS: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
+    "count": lambda df: df.groupby("region")["email"].count(),
+    "size": lambda df: df.groupby("region").size(),
+    "agg-list-count": lambda df: df.groupby("region")[["name", "email"]].agg(["count"]),
+    "series-agg-list": lambda df: df.groupby("region")["email"].agg(["count", "nunique"]),
+    "series-keyword": lambda df: df.groupby("region")["email"].agg(n="count"),
+    "named-nunique": lambda df: df.groupby("region").agg(n=("email", "nunique")),
+    "named-np-size": lambda df: df.groupby("region").agg(n=("email", np.size)),
+    "agg-list-len": lambda df: df.groupby("region")[["email"]].agg([len]),
+    "dict-count": lambda df: df.groupby("region").agg({"email": "count", "name": "nunique"}),
+}
+
+
+@pytest.fixture
+def project(sandbox: Path, sandbox_config, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder where INTERNAL may be written (the sandbox lives under /tmp, which the
+    default configuration treats as unmanaged)."""
+    monkeypatch.setenv("HOME", str(sandbox))
+    lacuna.enable(sandbox_config(destinations={
+        "governed": [f"{sandbox / 'governed' / 'workspace'}/"],
+        "unmanaged": [str(sandbox / "Downloads"), "~/Downloads", "~/Desktop"],
+    }))
+    (sandbox / "reports").mkdir()
+    return sandbox / "reports"
+
+
+@pytest.mark.parametrize("route", PANDAS_COUNTS, ids=list(PANDAS_COUNTS))
+def test_pandas_counts_of_pii_stay_aggregates(project, route):
+    counts = PANDAS_COUNTS[route](pd.read_csv("customers.csv"))
+    assert counts.lacuna_classification.tier is Tier.INTERNAL, counts.lacuna.explain()
+    assert counts.lacuna_tags == ["DERIVED_FROM_PII"]
+    target = project / f"{route}.csv"
+    counts.to_csv(target)  # an aggregate without personal data: allowed
+    back = target.read_text()
+    assert "@" not in back  # counts, not the e-mail addresses
+    assert "15" in back  # 15 customers per region
+    if not isinstance(counts, pd.DataFrame) or counts.columns.nlevels == 1:
+        # (a two-level header reads back as columns called name and email: inferred anew)
+        assert pd.read_csv(target).lacuna_classification.tier is Tier.INTERNAL
+
+
+def test_describe_names_its_own_statistics(customers, downloads):
+    described = customers.groupby("region")[["email"]].describe()  # "top" is a value
+    assert described.lacuna_classification.tier is Tier.PROPRIETARY
+    counted = described[[("email", "count")]]
+    assert counted.lacuna.columns["('email', 'count')"].reasoning == "a count of rows"

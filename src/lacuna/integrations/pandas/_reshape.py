@@ -14,6 +14,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lacuna import _bypass
@@ -223,34 +224,53 @@ def _key_values(gb: Any) -> pd.DataFrame:
 def _outputs(
     gb: Any, result: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, str | None]:
-    """Map each result column to the source column it aggregates ("*" for row counts)."""
+    """Map each result column to the source column it aggregates ("*" for row counts).
+
+    Whether an output is a count is decided from the function that computed it (the method
+    called, or the function handed to ``agg``), never from the output's label: a user function
+    or keyword output may be called ``count`` and return the values themselves.
+    """
     obj = gb.obj
     sources = {str(obj.name)} if isinstance(obj, pd.Series) else {str(c) for c in obj.columns}
     series_source = str(obj.name) if isinstance(obj, pd.Series) else None
     func = args[0] if args else kwargs.get("func")
-    counting = method in rules.COUNTING_FUNCTIONS or (
-        isinstance(func, str) and func in rules.COUNTING_FUNCTIONS
-    )
+    counting = method in rules.COUNTING_FUNCTIONS or _is_count(func)
     named = {k: v for k, v in kwargs.items() if isinstance(v, tuple) and len(v) == 2}
+    relabelled = {str(k): v for k, v in kwargs.items() if k not in named}  # s.agg(total="sum")
+    # describe() names its statistics itself: there the label is pandas' own
+    trusted_labels = method == "describe" or (isinstance(func, str) and func == "describe")
+
+    def counts(spec: Any, name: str) -> bool:
+        """Whether the output that ``spec`` (a function or a list of them) names ``name`` is a
+        count; a name that matches no function is not (fail closed)."""
+        if trusted_labels:
+            return name in rules.COUNTING_FUNCTIONS
+        if isinstance(spec, (list, tuple)):
+            found = _by_label(spec).get(name, [])
+            return bool(found) and all(_is_count(f) for f in found)
+        return _is_count(spec)
 
     def source_of(label: Any) -> str | None:
         if isinstance(label, tuple):  # a MultiIndex column from agg([...]) or describe()
             base, fn = str(label[0]), str(label[-1])
             if base in sources:
-                return "*" if fn in rules.COUNTING_FUNCTIONS else base
+                spec = func.get(label[0]) if isinstance(func, Mapping) else func
+                return "*" if counts(spec, fn) else base
             return None
         text = str(label)
         if text in named:
             col, fn = named[text]
-            return "*" if str(fn) in rules.COUNTING_FUNCTIONS else str(col)
-        if isinstance(func, Mapping) and label in func:
-            fn = func[label]
-            if isinstance(fn, str) and fn in rules.COUNTING_FUNCTIONS:
-                return "*"
+            return "*" if _is_count(fn) else str(col)
+        if isinstance(func, Mapping) and label in func and _is_count(func[label]):
+            return "*"
         if text in sources:
             return "*" if counting else text
         if series_source is not None:  # SeriesGroupBy.agg(['sum', 'count']) -> columns sum, count
-            return "*" if text in rules.COUNTING_FUNCTIONS or counting else series_source
+            if isinstance(func, (list, tuple)):
+                return "*" if counts(func, text) else series_source
+            if text in relabelled:
+                return "*" if _is_count(relabelled[text]) else series_source
+            return "*" if counting else series_source
         return None
 
     keys = {str(n) for n in gb._grouper.names}
@@ -261,3 +281,41 @@ def _outputs(
             str(result.name): source_of(result.name if result.name is not None else series_source)
         }
     return {str(c): source_of(c) for c in result.columns if str(c) not in keys}
+
+
+# pandas' own counting functions, as objects a user may hand to ``agg`` (their names are in
+# ``rules.COUNTING_FUNCTIONS``); a user function is never one of them, whatever it is called.
+_COUNT_CALLABLES: tuple[Any, ...] = (
+    len, np.size, np.count_nonzero,
+    pd.Series.count, pd.Series.nunique, pd.DataFrame.count, pd.DataFrame.nunique,
+)
+
+
+def _is_count(fn: Any) -> bool:
+    """Whether ``fn`` (a string pandas resolves, or a function object) counts rows or values."""
+    if isinstance(fn, str):
+        return fn in rules.COUNTING_FUNCTIONS
+    return any(fn is known for known in _COUNT_CALLABLES)
+
+
+def _by_label(specs: Any) -> dict[str, list[Any]]:
+    """The output label pandas gives each function of ``agg([...])`` -> the functions."""
+    out: dict[str, list[Any]] = {}
+    for spec in specs:
+        if isinstance(spec, tuple) and len(spec) == 2:  # agg([("total", "sum")])
+            name, fn = str(spec[0]), spec[1]
+        else:
+            name, fn = _callable_name(spec), spec
+        out.setdefault(name, []).append(fn)
+    return out
+
+
+def _callable_name(fn: Any) -> str:
+    """The label pandas gives a function's output (``pandas.core.common.get_callable_name``)."""
+    if isinstance(fn, str):
+        return fn
+    if hasattr(fn, "__name__"):
+        return str(fn.__name__)
+    if isinstance(fn, functools.partial):
+        return _callable_name(fn.func)
+    return type(fn).__name__
