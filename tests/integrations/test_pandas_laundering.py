@@ -285,3 +285,168 @@ def test_pii_values_never_leave_under_a_lower_tier(three, downloads, ops):
             df.to_csv(downloads / "out.csv")
     else:
         assert df.lacuna_classification.tier is Tier.PUBLIC, (ops, df.lacuna.explain())
+
+
+# --- a count is decided by the function that computed it, never by its label ------------------
+
+
+def _joined(values: pd.Series) -> str:
+    return ";".join(values)
+
+
+def count(values: pd.Series) -> str:  # a user function that happens to be called "count"
+    return ";".join(values)
+
+
+COUNT_NAMED: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
+    "agg-list-user-count": lambda df: df.groupby("region")[["name", "email"]].agg([count]),
+    "series-agg-list-user-count": lambda df: df.groupby("region")["email"].agg([count]),
+    "series-keyword-count": lambda df: df.groupby("region")["email"].agg(count=_joined),
+    "named-agg-count": lambda df: df.groupby("region").agg(count=("email", _joined)),
+    "dict-user-count": lambda df: df.groupby("region").agg({"email": count}),
+    "dict-list-user-count": lambda df: df.groupby("region").agg({"email": [count, "size"]}),
+}
+
+
+@pytest.mark.parametrize("route", COUNT_NAMED, ids=list(COUNT_NAMED))
+def test_an_output_named_count_is_not_a_count(customers, downloads, route):
+    leaked = COUNT_NAMED[route](customers)
+    assert leaked.lacuna_classification.tier is Tier.PROPRIETARY, leaked.lacuna.explain()
+    assert "PII" in leaked.lacuna_tags
+    for label, col in leaked.lacuna.columns.items():
+        assert "count" not in label or col.reasoning != "a count of rows", label
+    target = downloads / f"{route}.csv"
+    with pytest.raises(GovernanceViolation):
+        leaked.to_csv(target)
+    assert not target.exists()
+
+
+PANDAS_COUNTS: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
+    "count": lambda df: df.groupby("region")["email"].count(),
+    "size": lambda df: df.groupby("region").size(),
+    "agg-list-count": lambda df: df.groupby("region")[["name", "email"]].agg(["count"]),
+    "series-agg-list": lambda df: df.groupby("region")["email"].agg(["count", "nunique"]),
+    "series-keyword": lambda df: df.groupby("region")["email"].agg(n="count"),
+    "named-nunique": lambda df: df.groupby("region").agg(n=("email", "nunique")),
+    "named-np-size": lambda df: df.groupby("region").agg(n=("email", np.size)),
+    "agg-list-len": lambda df: df.groupby("region")[["email"]].agg([len]),
+    "dict-count": lambda df: df.groupby("region").agg({"email": "count", "name": "nunique"}),
+}
+
+
+@pytest.fixture
+def project(sandbox: Path, sandbox_config, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder where INTERNAL may be written (the sandbox lives under /tmp, which the
+    default configuration treats as unmanaged)."""
+    monkeypatch.setenv("HOME", str(sandbox))
+    lacuna.enable(sandbox_config(destinations={
+        "governed": [f"{sandbox / 'governed' / 'workspace'}/"],
+        "unmanaged": [str(sandbox / "Downloads"), "~/Downloads", "~/Desktop"],
+    }))
+    (sandbox / "reports").mkdir()
+    return sandbox / "reports"
+
+
+@pytest.mark.parametrize("route", PANDAS_COUNTS, ids=list(PANDAS_COUNTS))
+def test_pandas_counts_of_pii_stay_aggregates(project, route):
+    counts = PANDAS_COUNTS[route](pd.read_csv("customers.csv"))
+    assert counts.lacuna_classification.tier is Tier.INTERNAL, counts.lacuna.explain()
+    assert counts.lacuna_tags == ["DERIVED_FROM_PII"]
+    target = project / f"{route}.csv"
+    counts.to_csv(target)  # an aggregate without personal data: allowed
+    back = target.read_text()
+    assert "@" not in back  # counts, not the e-mail addresses
+    assert "15" in back  # 15 customers per region
+    if not isinstance(counts, pd.DataFrame) or counts.columns.nlevels == 1:
+        # (a two-level header reads back as columns called name and email: inferred anew)
+        assert pd.read_csv(target).lacuna_classification.tier is Tier.INTERNAL
+
+
+def test_describe_names_its_own_statistics(customers, downloads):
+    described = customers.groupby("region")[["email"]].describe()  # "top" is a value
+    assert described.lacuna_classification.tier is Tier.PROPRIETARY
+    counted = described[[("email", "count")]]
+    assert counted.lacuna.columns["('email', 'count')"].reasoning == "a count of rows"
+
+
+# --- reshapes that pandas builds without the input's attrs -------------------------------------
+
+
+@pytest.fixture
+def visits(downloads: Path) -> pd.DataFrame:
+    """Health data that only the column name gives away: diagnoses read like any other words."""
+    illnesses = ["asthma", "diabetes", "hypertension", "HIV positive", "depression"]
+    Path("visits.csv").write_text("patient_ref,diagnosis,ward,n\n" + "".join(
+        f"Q{i:04},{illnesses[(i * 7) % 5]},W{i % 3},{i}\n" for i in range(60)))
+    df = pd.read_csv("visits.csv")
+    assert df.lacuna_classification.tier is Tier.PROPRIETARY
+    assert "PHI" in df.lacuna_tags
+    return df
+
+
+RESHAPED: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
+    "crosstab": lambda d: pd.crosstab(d["patient_ref"], d["diagnosis"]),
+    "crosstab-lists": lambda d: pd.crosstab([d["patient_ref"]], [d["ward"], d["diagnosis"]]),
+    "pivot": lambda d: d.pivot(index="patient_ref", columns="ward", values="diagnosis"),
+    "pd.pivot": lambda d: pd.pivot(d, index="patient_ref", columns="ward", values="diagnosis"),
+    "concat-get_dummies": lambda d: pd.concat(
+        [d["patient_ref"], pd.get_dummies(d["diagnosis"])], axis=1),
+    "get_dummies-frame": lambda d: pd.get_dummies(d[["patient_ref", "diagnosis"]], prefix="x"),
+    "from_dummies": lambda d: pd.concat(
+        [d["patient_ref"], pd.from_dummies(pd.get_dummies(d["diagnosis"]))], axis=1),
+    "pd.melt": lambda d: pd.melt(d, id_vars="ward").rename(columns={"value": "note"}),
+    "value_counts": lambda d: d["diagnosis"].value_counts().rename_axis("label").reset_index(),
+    "frame-value_counts": lambda d: d[["diagnosis"]].value_counts().rename_axis(
+        ["label"]).reset_index(),
+    "groupby-transform": lambda d: d.groupby("ward")["diagnosis"].transform(
+        lambda s: s).rename("note").to_frame(),
+    "groupby-frame-transform": lambda d: d.groupby("ward")[["diagnosis"]].transform(
+        lambda s: s).rename(columns={"diagnosis": "note"}),
+    "groupby-ffill": lambda d: d.groupby("ward")["diagnosis"].ffill().rename("note").to_frame(),
+    "groupby-bfill": lambda d: d.groupby("ward")["diagnosis"].bfill().rename("note").to_frame(),
+    "groupby-rank": lambda d: d.groupby("ward")["diagnosis"].rank().rename("note"),
+    "compare": lambda d: d[["diagnosis"]].compare(d[["diagnosis"]].shift(1)),
+}
+
+
+@pytest.mark.parametrize("route", RESHAPED, ids=list(RESHAPED))
+def test_reshapes_keep_the_state_of_their_inputs(visits, downloads, route):
+    reshaped = RESHAPED[route](visits)
+    state = get_state(reshaped)
+    assert state is not None
+    assert state.classification.tier is Tier.PROPRIETARY, reshaped.lacuna.explain()
+    assert reshaped.lacuna_classification.tier is Tier.PROPRIETARY, reshaped.lacuna.explain()
+    assert "PHI" in reshaped.lacuna_tags
+    assert "visits.csv" in reshaped.lacuna.lineage.sources
+    target = downloads / f"{route}.csv"
+    with pytest.raises(GovernanceViolation):
+        reshaped.to_csv(target)
+    assert not target.exists()
+
+
+def test_reshapes_of_public_columns_stay_public(customers, downloads):
+    dummies = pd.get_dummies(customers["region"])
+    assert dummies.lacuna_classification.tier is Tier.PUBLIC, dummies.lacuna.explain()
+    dummies.to_csv(downloads / "regions.csv")  # allowed: one-hot regions
+    back = pd.read_csv(downloads / "regions.csv")
+    assert {"AMER", "EMEA"} <= set(back.columns)
+    firsts = customers.groupby("region")["signup_date"].transform("min")
+    assert firsts.lacuna_classification.tier is Tier.PUBLIC, firsts.lacuna.explain()
+
+
+def test_value_counts_follow_the_aggregation_rule(project):
+    customers = pd.read_csv("customers.csv")
+    per_region = customers["region"].value_counts()  # groupby("region").size()
+    assert per_region.lacuna_classification.tier is Tier.INTERNAL, per_region.lacuna.explain()
+    assert per_region.lacuna_tags == ["DERIVED_FROM_PII"]
+    per_region.to_csv(project / "regions.csv")
+    back = pd.read_csv(project / "regions.csv")
+    assert sorted(back["count"]) == [15, 15, 15, 15]
+    assert back.lacuna_classification.tier is Tier.INTERNAL
+    per_email = customers["email"].value_counts()  # one row per customer, keyed by the e-mail
+    assert per_email.lacuna_classification.tier is Tier.PROPRIETARY
+    with pytest.raises(GovernanceViolation):
+        per_email.to_csv(project / "emails.csv")
+    assert not (project / "emails.csv").exists()
+    small = customers.head(8)[["region"]].value_counts()  # groups of 2: fewer than k=5
+    assert small.lacuna_classification.tier is Tier.PROPRIETARY

@@ -1,9 +1,11 @@
 """The pandas integration: translate pandas calls into Lacuna operations, and back.
 
-``install()`` patches pandas' readers, writers, merge/join/concat, group-by aggregations and
-the operations that move columns between labels (rename, ``columns =``, ``__setitem__``,
-``insert``, ``to_frame``, ``Series.name``), and adds ``.lacuna`` (plus the seed's
-``lacuna_classification``, ``lacuna_tags`` and ``lacuna_lineage``) to DataFrame and Series;
+``install()`` patches pandas' readers, writers, merge/join/concat, the reshapes that drop
+``attrs`` (crosstab, pivot, get_dummies, value_counts, ...), group-by aggregations and
+per-row group-by methods (transform, ffill, cumsum, ...), and the operations that move columns
+between labels (rename, ``columns =``, ``__setitem__``, ``insert``, ``to_frame``,
+``Series.name``), and adds ``.lacuna`` (plus the seed's ``lacuna_classification``,
+``lacuna_tags`` and ``lacuna_lineage``) to DataFrame and Series;
 ``uninstall()`` restores every attribute exactly.
 The wrappers only translate: classification, inheritance and decisions live in the pipeline.
 
@@ -40,11 +42,17 @@ from lacuna.integrations.pandas._io import (
 )
 from lacuna.integrations.pandas._patch import Patch
 from lacuna.integrations.pandas._reshape import (
+    FRAME_RESHAPES,
     GROUPBY_METHODS,
+    GROUPBY_ROW_METHODS,
+    RESHAPES,
+    SERIES_RESHAPES,
     wrap_concat,
     wrap_groupby_method,
+    wrap_groupby_rows,
     wrap_join,
     wrap_merge,
+    wrap_value_counts,
 )
 from lacuna.integrations.pandas._writers import (
     DATAFRAME_WRITERS,
@@ -77,6 +85,10 @@ def _aggregation(method: str) -> Wrap:
     return lambda original: wrap_groupby_method(method, original)
 
 
+def _per_row(method: str) -> Wrap:
+    return lambda original: wrap_groupby_rows(method, original)
+
+
 def _patches() -> list[Patch]:
     patches = [Patch(pd, name, _reader(name)) for name in READERS if hasattr(pd, name)]
     for owner, specs in (
@@ -91,6 +103,13 @@ def _patches() -> list[Patch]:
         Patch(pd.DataFrame, "join", wrap_join),
         Patch(pd, "concat", wrap_concat),
     ]
+    # reshapes whose result pandas builds without the input's attrs: inherit from the inputs
+    for owner, reshapes in ((pd, RESHAPES), (pd.DataFrame, FRAME_RESHAPES),
+                            (pd.Series, SERIES_RESHAPES)):
+        patches += [Patch(owner, name, wrap) for name, wrap in reshapes.items()
+                    if hasattr(owner, name)]
+    patches += [Patch(owner, "value_counts", wrap_value_counts)
+                for owner in (pd.DataFrame, pd.Series)]
     patches += [  # operations that move content between labels: classes move with it
         Patch(pd.DataFrame, "columns", columns_axis),
         *(Patch(pd.DataFrame, m, wrap_relabelling) for m in ("rename", "add_prefix", "add_suffix")),
@@ -101,6 +120,7 @@ def _patches() -> list[Patch]:
     ]
     for cls in (DataFrameGroupBy, SeriesGroupBy):
         patches += [Patch(cls, m, _aggregation(m)) for m in GROUPBY_METHODS if hasattr(cls, m)]
+        patches += [Patch(cls, m, _per_row(m)) for m in GROUPBY_ROW_METHODS if hasattr(cls, m)]
     for owner in (pd.DataFrame, pd.Series):
         patches += [Patch(owner, name, _constant(prop)) for name, prop in PROPERTIES.items()]
     return patches

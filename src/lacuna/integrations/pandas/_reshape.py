@@ -1,9 +1,17 @@
-"""Combining and aggregating: where the inheritance rules differ from "inherit".
+"""Combining, reshaping and aggregating: where the inheritance rules differ from "inherit".
 
-merge / join / concat and group-by aggregations are described as a
+merge / join / concat, group-by aggregations and ``value_counts`` are described as a
 :class:`~lacuna.lineage.step.Step` (inputs, output labels, the column mapping pandas' arguments
 reveal, an accessor for the group keys' values) and handed to ``Governor.inherit``, which
 applies the rules and returns the classification, lineage and column origins to attach.
+
+Reshapes whose result pandas builds afresh, without the input's ``attrs`` (``crosstab``,
+``pivot``, ``get_dummies``, ``from_dummies``, ``pd.melt``, ``cut``/``qcut``, ``compare``), and
+group-by methods that return one row per input row (``transform``, ``ffill``, ``cumsum``, ...)
+are combine steps over their inputs: the result keeps their tier and tags, and an output label
+that is not an input column (a value turned into a label) makes the inputs' tier the floor at
+the next boundary (``rules.derive``). Nothing untraced comes out lower than what went in.
+
 Everything else inherits through pandas' own propagation of ``attrs``, and projections are
 reconciled lazily by ``effective_state``.
 """
@@ -14,6 +22,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lacuna import _bypass
@@ -22,6 +31,7 @@ from lacuna.integrations.pandas._frames import settings
 from lacuna.lineage import rules
 from lacuna.lineage.content import label_of
 from lacuna.lineage.frames import attach, effective_state, grouped_state, labels
+from lacuna.lineage.state import DataState
 from lacuna.lineage.step import ColumnMap, Step, StepInput, StepKind
 
 GROUPBY_METHODS = (
@@ -43,6 +53,25 @@ GROUPBY_METHODS = (
     "last",
     "quantile",
     "describe",
+    "ohlc",
+)
+# group-by methods that return one row per input row (or per kept row): the values stay
+# individual-level, so they are not aggregates; they inherit from the grouped table.
+GROUPBY_ROW_METHODS = (
+    "transform",
+    "ffill",
+    "bfill",
+    "shift",
+    "diff",
+    "pct_change",
+    "rank",
+    "cumcount",
+    "ngroup",
+    "cumsum",
+    "cumprod",
+    "cummax",
+    "cummin",
+    "fillna",
 )
 
 
@@ -59,12 +88,19 @@ def _inherit_joined(
     if not frames:
         return result
     states = [effective_state(x, settings(), recheck=False) for x in frames]
+    return _combined(result, states, operation,
+                     column_map(result, frames) if column_map is not None else None)
+
+
+def _combined(
+    result: Any, states: list[DataState], operation: str, column_map: ColumnMap | None = None
+) -> Any:
     step = Step(
         kind=StepKind.COMBINE,
         operation=operation,
         inputs=tuple(StepInput.of(s) for s in states),
         outputs=tuple(labels(result)),
-        column_map=column_map(result, frames) if column_map is not None else None,
+        column_map=column_map,
     )
     done = current().inherit(step)
     return attach(result, done.classification, done.lineage, verified=False,
@@ -161,6 +197,127 @@ def wrap_concat(original: Callable[..., Any]) -> Callable[..., Any]:
     return concat
 
 
+def _flat(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _reshaping(
+    operation: str, inputs: Callable[..., list[Any]]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A wrapper factory for reshapes whose result pandas builds without its inputs' ``attrs``:
+    the result inherits from every input (combine), so no value leaves with less than it had."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def reshaped(*args: Any, **kwargs: Any) -> Any:
+            if _bypass.active():
+                return original(*args, **kwargs)
+            with _bypass.bypass():  # pandas' own internal frames are not governed
+                result = original(*args, **kwargs)
+            return _inherit_joined(result, inputs(*args, **kwargs), operation)
+
+        return reshaped
+
+    return wrap
+
+
+def _first_input(data: Any, *_: Any, **__: Any) -> list[Any]:
+    return [data]
+
+
+def _crosstab_inputs(
+    index: Any, columns: Any, values: Any = None, *_: Any, **__: Any
+) -> list[Any]:
+    return [*_flat(index), *_flat(columns), values]
+
+
+def _compare_inputs(left: Any, other: Any, *_: Any, **__: Any) -> list[Any]:
+    return [left, other]
+
+
+RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    # pandas-module functions (``pd.<name>``)
+    "crosstab": _reshaping("crosstab", _crosstab_inputs),
+    "pivot": _reshaping("pivot", _first_input),
+    "get_dummies": _reshaping("get_dummies", _first_input),
+    "from_dummies": _reshaping("from_dummies", _first_input),
+    "melt": _reshaping("melt", _first_input),
+    "cut": _reshaping("cut", _first_input),
+    "qcut": _reshaping("qcut", _first_input),
+}
+FRAME_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    # DataFrame methods
+    "pivot": _reshaping("pivot", _first_input),
+    "compare": _reshaping("compare", _compare_inputs),
+}
+SERIES_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    "compare": _reshaping("compare", _compare_inputs),
+}
+
+
+def wrap_value_counts(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Series.value_counts`` / ``DataFrame.value_counts``: a count of rows per distinct
+    value, i.e. ``groupby(the values).size()``; the aggregation rule applies to it."""
+
+    @functools.wraps(original)
+    def value_counts(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _bypass.active():
+            return original(self, *args, **kwargs)
+        with _bypass.bypass():
+            result = original(self, *args, **kwargs)
+            return _counted(self, result, args, kwargs)
+
+    return value_counts
+
+
+def _counted(obj: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if not isinstance(result, (pd.DataFrame, pd.Series)):
+        return result
+    if isinstance(obj, pd.Series):
+        keys: tuple[str, ...] = (label_of(obj),)
+        grouped: Any = obj
+    else:
+        subset = args[0] if args else kwargs.get("subset")
+        cols = list(obj.columns) if subset is None else _flat(subset)
+        keys = tuple(str(c) for c in cols)
+        grouped = obj if subset is None else obj[cols]
+    source = grouped_state(obj, settings())
+    out = label_of(result) if isinstance(result, pd.Series) else str(result.columns[-1])
+    step = Step(
+        kind=StepKind.AGGREGATE,
+        operation=f"{type(obj).__name__}.value_counts",
+        inputs=(StepInput.of(source),),
+        outputs=tuple(labels(result)),
+        keys=keys,
+        aggregates={out: "*"},
+        description="value_counts",
+        values=lambda _keys: pd.DataFrame({"group": pd.factorize(
+            pd.MultiIndex.from_frame(pd.DataFrame(grouped)) if isinstance(grouped, pd.DataFrame)
+            else grouped, use_na_sentinel=False)[0]}),
+    )
+    done = current().inherit(step)
+    return attach(result, done.classification, done.lineage, verified=False,
+                  origins=done.origins)  # values checked at the boundary
+
+
+def wrap_groupby_rows(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """A group-by method that returns individual rows (``transform``, ``ffill``, ``cumsum``,
+    ...): it inherits from the grouped table (combine), whatever the function computed."""
+
+    @functools.wraps(original)
+    def per_row(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _bypass.active():
+            return original(self, *args, **kwargs)
+        with _bypass.bypass():
+            result = original(self, *args, **kwargs)
+            if not isinstance(result, (pd.DataFrame, pd.Series)):
+                return result
+            return _combined(result, [grouped_state(self.obj, settings())],
+                             f"groupby.{method}")
+
+    return per_row
+
+
 def wrap_groupby_method(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def aggregation(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -223,34 +380,53 @@ def _key_values(gb: Any) -> pd.DataFrame:
 def _outputs(
     gb: Any, result: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, str | None]:
-    """Map each result column to the source column it aggregates ("*" for row counts)."""
+    """Map each result column to the source column it aggregates ("*" for row counts).
+
+    Whether an output is a count is decided from the function that computed it (the method
+    called, or the function handed to ``agg``), never from the output's label: a user function
+    or keyword output may be called ``count`` and return the values themselves.
+    """
     obj = gb.obj
     sources = {str(obj.name)} if isinstance(obj, pd.Series) else {str(c) for c in obj.columns}
     series_source = str(obj.name) if isinstance(obj, pd.Series) else None
     func = args[0] if args else kwargs.get("func")
-    counting = method in rules.COUNTING_FUNCTIONS or (
-        isinstance(func, str) and func in rules.COUNTING_FUNCTIONS
-    )
+    counting = method in rules.COUNTING_FUNCTIONS or _is_count(func)
     named = {k: v for k, v in kwargs.items() if isinstance(v, tuple) and len(v) == 2}
+    relabelled = {str(k): v for k, v in kwargs.items() if k not in named}  # s.agg(total="sum")
+    # describe() names its statistics itself: there the label is pandas' own
+    trusted_labels = method == "describe" or (isinstance(func, str) and func == "describe")
+
+    def counts(spec: Any, name: str) -> bool:
+        """Whether the output that ``spec`` (a function or a list of them) names ``name`` is a
+        count; a name that matches no function is not (fail closed)."""
+        if trusted_labels:
+            return name in rules.COUNTING_FUNCTIONS
+        if isinstance(spec, (list, tuple)):
+            found = _by_label(spec).get(name, [])
+            return bool(found) and all(_is_count(f) for f in found)
+        return _is_count(spec)
 
     def source_of(label: Any) -> str | None:
         if isinstance(label, tuple):  # a MultiIndex column from agg([...]) or describe()
             base, fn = str(label[0]), str(label[-1])
             if base in sources:
-                return "*" if fn in rules.COUNTING_FUNCTIONS else base
+                spec = func.get(label[0]) if isinstance(func, Mapping) else func
+                return "*" if counts(spec, fn) else base
             return None
         text = str(label)
         if text in named:
             col, fn = named[text]
-            return "*" if str(fn) in rules.COUNTING_FUNCTIONS else str(col)
-        if isinstance(func, Mapping) and label in func:
-            fn = func[label]
-            if isinstance(fn, str) and fn in rules.COUNTING_FUNCTIONS:
-                return "*"
+            return "*" if _is_count(fn) else str(col)
+        if isinstance(func, Mapping) and label in func and _is_count(func[label]):
+            return "*"
         if text in sources:
             return "*" if counting else text
         if series_source is not None:  # SeriesGroupBy.agg(['sum', 'count']) -> columns sum, count
-            return "*" if text in rules.COUNTING_FUNCTIONS or counting else series_source
+            if isinstance(func, (list, tuple)):
+                return "*" if counts(func, text) else series_source
+            if text in relabelled:
+                return "*" if _is_count(relabelled[text]) else series_source
+            return "*" if counting else series_source
         return None
 
     keys = {str(n) for n in gb._grouper.names}
@@ -261,3 +437,41 @@ def _outputs(
             str(result.name): source_of(result.name if result.name is not None else series_source)
         }
     return {str(c): source_of(c) for c in result.columns if str(c) not in keys}
+
+
+# pandas' own counting functions, as objects a user may hand to ``agg`` (their names are in
+# ``rules.COUNTING_FUNCTIONS``); a user function is never one of them, whatever it is called.
+_COUNT_CALLABLES: tuple[Any, ...] = (
+    len, np.size, np.count_nonzero,
+    pd.Series.count, pd.Series.nunique, pd.DataFrame.count, pd.DataFrame.nunique,
+)
+
+
+def _is_count(fn: Any) -> bool:
+    """Whether ``fn`` (a string pandas resolves, or a function object) counts rows or values."""
+    if isinstance(fn, str):
+        return fn in rules.COUNTING_FUNCTIONS
+    return any(fn is known for known in _COUNT_CALLABLES)
+
+
+def _by_label(specs: Any) -> dict[str, list[Any]]:
+    """The output label pandas gives each function of ``agg([...])`` -> the functions."""
+    out: dict[str, list[Any]] = {}
+    for spec in specs:
+        if isinstance(spec, tuple) and len(spec) == 2:  # agg([("total", "sum")])
+            name, fn = str(spec[0]), spec[1]
+        else:
+            name, fn = _callable_name(spec), spec
+        out.setdefault(name, []).append(fn)
+    return out
+
+
+def _callable_name(fn: Any) -> str:
+    """The label pandas gives a function's output (``pandas.core.common.get_callable_name``)."""
+    if isinstance(fn, str):
+        return fn
+    if hasattr(fn, "__name__"):
+        return str(fn.__name__)
+    if isinstance(fn, functools.partial):
+        return _callable_name(fn.func)
+    return type(fn).__name__
