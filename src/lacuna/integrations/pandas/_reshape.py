@@ -88,11 +88,11 @@ def _inherit_joined(
     if not frames:
         return result
     states = [effective_state(x, settings(), recheck=False) for x in frames]
-    return _combined(result, states, operation,
+    return _inherited_from(result, states, operation,
                      column_map(result, frames) if column_map is not None else None)
 
 
-def _combined(
+def _inherited_from(
     result: Any, states: list[DataState], operation: str, column_map: ColumnMap | None = None
 ) -> Any:
     step = Step(
@@ -312,7 +312,7 @@ def wrap_groupby_rows(method: str, original: Callable[..., Any]) -> Callable[...
             result = original(self, *args, **kwargs)
             if not isinstance(result, (pd.DataFrame, pd.Series)):
                 return result
-            return _combined(result, [grouped_state(self.obj, settings())],
+            return _inherited_from(result, [grouped_state(self.obj, settings())],
                              f"groupby.{method}")
 
     return per_row
