@@ -207,7 +207,8 @@ class Governor:
 
         Declarations come from the file's sidecar and from ``embedded`` (a declaration found
         inside the file, e.g. Parquet metadata). A trusted one (signed by Lacuna, bound to this
-        content) wins: declared beats inferred. An untrusted one (unsigned, forged, stale) may
+        content: the sidecar to the file's bytes, an embedded one to the digests of ``frame``'s
+        values) wins: declared beats inferred. An untrusted one (unsigned, forged, stale) may
         only add restrictions; the disagreement is logged and kept in the reasoning. A sidecar
         that exists but is corrupt or hostile never lowers protection: the data is treated as
         PROPRIETARY, with the reason, until the sidecar is fixed.
@@ -222,10 +223,12 @@ class Governor:
 
     def classify_read(
         self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
-        how: str | None = None,
+        how: str | None = None, table: bool = False,
     ) -> tuple[Classification, tuple[str, ...], str | None]:
         """:meth:`classify_source`, plus the lineage run id the trusted declaration names (the
-        run that wrote the file), or None."""
+        run that wrote the file), or None. ``table``: ``embedded`` is a Spark table's label and
+        ``frame`` holds the table's column names only (see :func:`lacuna.lineage.sidecar.
+        read_embedded`)."""
         from lacuna.classify import classify_frame
         from lacuna.lineage import sidecar as sc
 
@@ -244,7 +247,7 @@ class Governor:
                 declarations += [found] if found is not None else []
             if embedded is not None:
                 declarations.append(sc.read_embedded(
-                    embedded, data_path=name, columns=list(frame.columns), rows=len(frame)))
+                    embedded, data_path=name, frame=frame, table=table))
         except sc.SidecarError as exc:
             log.error("%s", exc)
             failed = replace(

@@ -189,17 +189,67 @@ def test_a_failed_write_leaves_the_old_sidecar_intact(data, tmp_path, monkeypatc
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_embedded_declarations_bind_to_the_shape(tmp_path):
-    body = sc.embedded_declaration(C, columns=["email", "id"], rows=3, sources=("a.csv",))
-    ok = sc.read_embedded(body, data_path="f.parquet", columns=["email"], rows=3)
+def _frame(**columns):
+    import pandas as pd
+
+    return pd.DataFrame(columns)
+
+
+def _declared(frame, **kw):
+    from lacuna.lineage.content import digests
+
+    return sc.embedded_declaration(C, columns=list(frame.columns), rows=len(frame),
+                                   values=digests(frame), **kw)
+
+
+def test_embedded_declarations_bind_to_the_values(tmp_path):
+    written = _frame(email=["a@x.com", "b@x.com", "c@x.com"], id=[1, 2, 3])
+    body = _declared(written, sources=("a.csv",))
+    ok = sc.read_embedded(body, data_path="f.parquet", frame=written[["email"]])
     assert ok.trusted
     assert ok.sources == ("a.csv",)
-    assert sc.read_embedded(body, data_path="f.parquet", columns=["email"], rows=4).trust == "stale"
-    assert sc.read_embedded(body, data_path="f", columns=["other"], rows=3).trust == "stale"
+    assert sc.read_embedded(body, data_path="f", frame=written).trusted
+    more = _frame(email=["a@x.com", "b@x.com", "c@x.com", "d@x.com"])
+    assert sc.read_embedded(body, data_path="f.parquet", frame=more).trust == "stale"
+    renamed = _frame(other=["a@x.com", "b@x.com", "c@x.com"])
+    assert sc.read_embedded(body, data_path="f", frame=renamed).trust == "stale"
     forged = {**body, "classification": {**body["classification"], "tier": "PUBLIC"}}
-    assert sc.read_embedded(forged, data_path="f", columns=["email"], rows=3).trust == "forged"
+    assert sc.read_embedded(forged, data_path="f", frame=written).trust == "forged"
     with pytest.raises(sc.SidecarError, match="nested deeper"):
-        sc.read_embedded(json.loads("[" * 40 + "]" * 40), data_path="f", columns=[], rows=0)
+        sc.read_embedded(json.loads("[" * 40 + "]" * 40), data_path="f", frame=_frame())
+
+
+def test_an_embedded_declaration_on_other_values_of_the_same_shape_is_not_trusted():
+    written = _frame(region=["north", "south", "east"], id=[1, 2, 3])
+    body = _declared(written)
+    other = _frame(region=["a@x.com", "b@x.com", "c@x.com"], id=[1, 2, 3])
+    back = sc.read_embedded(body, data_path="f.parquet", frame=other)
+    assert back.trust == "other-values"
+    assert "copied onto other data" in sc.describe_distrust(back)
+    one_cell = written.copy()
+    one_cell.loc[2, "id"] = 4
+    assert sc.read_embedded(body, data_path="f", frame=one_cell).trust == "other-values"
+    indexed = written.set_index("id")  # a named index level is checked like a column
+    body = _declared(indexed)
+    assert sc.read_embedded(body, data_path="f", frame=indexed).trusted
+    assert sc.read_embedded(body, data_path="f",
+                            frame=indexed.set_axis([7, 8, 9], axis=0).rename_axis("id")
+                            ).trust == "other-values"
+
+
+def test_a_signed_declaration_without_digests_is_unbound():
+    """Declarations written before the digest existed (column names and row count only), and a
+    Spark table's label, are not trusted inside a file: old files are restrict-only."""
+    frame = _frame(email=["a@x.com"])
+    old = sc.embedded_declaration(C, columns=["email"], rows=1)
+    back = sc.read_embedded(old, data_path="f", frame=frame)
+    assert back.trust == "unbound"
+    assert "no digest of the values" in (back.problem or "")
+    label = sc.embedded_declaration(C, columns=["email"], rows=0, table=True)
+    assert sc.read_embedded(label, data_path="f", frame=frame).trust == "unbound"
+    names_only = frame.iloc[:0]
+    assert sc.read_embedded(label, data_path=None, frame=names_only, table=True).trusted
+    assert sc.read_embedded(old, data_path=None, frame=names_only, table=True).trust == "unbound"
 
 
 @pytest.mark.parametrize(("target", "local"), [
@@ -235,4 +285,4 @@ def test_any_sidecar_content_reads_or_raises_sidecar_error(tmp_path_factory, bod
         assert back.trust in ("unsigned", "forged")  # never trusted without Lacuna's key
     with contextlib.suppress(sc.SidecarError):
         sc.read_embedded(json.loads(body) if body.startswith(("{", "[")) else body,
-                         data_path=str(data), columns=["a"], rows=1)
+                         data_path=str(data), frame=_frame(a=[1]))

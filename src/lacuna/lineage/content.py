@@ -15,6 +15,7 @@ re-checks the values (see :func:`lacuna.lineage.frames.effective_state`).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Iterable
 from typing import Any
@@ -128,3 +129,150 @@ def _hash(arrays: list[Any], n: int, kind: str) -> int:
             return hash((n, kind, repr(values)))
         except Exception:  # an object whose repr fails: equal to nothing
             return hash(("unreadable", next(_UNIQUE)))
+
+
+# -- value digests: a declaration stored inside a data file names the values it was made for ----
+#
+# Unlike the fingerprints above (``hash()``: salted per process, dtype-specific, sampled), a
+# digest is stored in a signed declaration (:func:`lacuna.lineage.sidecar.embedded_declaration`)
+# and checked in another process after the file went through Parquet, Feather, ORC, pickle or
+# Polars/Arrow. So it is sha256, covers every value, and hashes a canonical form of the values
+# that a faithful round trip keeps although the dtype changes:
+#
+# - numbers (bool, int, float; numpy, nullable, Arrow or Python objects) as float64, so ``Int64``
+#   with a missing value read back as ``float64`` digests the same; integers beyond 2**53 as text;
+# - date-times (any unit, naive or with any time zone, ``datetime.date`` objects) as the UTC
+#   instant in microseconds; durations in microseconds;
+# - strings (``object``, ``str``, ``string[pyarrow]``, ``large_string``) as UTF-8 with lengths;
+#   categoricals as their values;
+# - anything else (lists, dicts, Decimal that is not finite, bytes, mixed objects) as text of
+#   the value, lists and arrays alike;
+# - missing values (None, NaN, NaT, pd.NA) as a mask, whatever their kind.
+#
+# A value whose form a format does change (a list of mixed scales of Decimal, sub-microsecond
+# time) gives another digest: the declaration is then untrusted, which only adds restrictions.
+
+DIGEST_VERSION = b"lacuna-values-1"
+DIGEST_CHARS = 32  # hex characters kept (128 bits)
+_EXACT = 2.0**53  # integers up to this magnitude are exact as float64
+
+
+def digests(frame: pd.DataFrame) -> dict[str, str]:
+    """``{label: digest}`` of every column and named index level of ``frame`` (the labels
+    :func:`fingerprints` uses); duplicate labels share one digest over all their columns."""
+    parts: dict[str, list[str]] = {}
+    for i, label in enumerate(frame.columns):
+        parts.setdefault(str(label), []).append(value_digest(frame.iloc[:, i]))
+    for level, name in enumerate(frame.index.names):
+        if name is not None and str(name) not in parts:
+            parts[str(name)] = [value_digest(frame.index.get_level_values(level))]
+    return {label: ds[0] if len(ds) == 1
+            else hashlib.sha256("\0".join(ds).encode()).hexdigest()[:DIGEST_CHARS]
+            for label, ds in parts.items()}
+
+
+def value_digest(values: pd.Series | pd.Index) -> str:
+    """The digest of one column's values (see the section comment)."""
+    series = values if isinstance(values, pd.Series) else pd.Series(values.array, copy=False)
+    missing = np.asarray(series.isna(), dtype=bool)
+    digest = hashlib.sha256(DIGEST_VERSION)
+    digest.update(len(series).to_bytes(8, "little"))
+    digest.update(np.packbits(missing).tobytes())
+    if missing.all():
+        digest.update(b"null")
+    else:
+        try:
+            kind, payload = _canonical(series, missing)
+        except Exception:  # a form Lacuna cannot read faithfully: the value's text
+            kind, payload = b"text", _texts([_text(v) for v in series[~missing]])
+        digest.update(kind)
+        for chunk in payload:
+            digest.update(chunk)
+    return digest.hexdigest()[:DIGEST_CHARS]
+
+
+def _canonical(series: pd.Series, missing: np.ndarray) -> tuple[bytes, list[Any]]:
+    from pandas.api import types
+
+    dtype = series.dtype
+    present = series[~missing] if missing.any() else series
+    if isinstance(dtype, pd.CategoricalDtype) or types.is_object_dtype(dtype):
+        objects = np.asarray(present, dtype=object)
+        inferred = types.infer_dtype(objects, skipna=False)
+        if inferred in ("string", "empty"):
+            return b"str", _texts(objects)
+        present = pd.Series(objects, copy=False)
+        if inferred in ("integer", "floating", "mixed-integer-float", "boolean", "decimal"):
+            return _numbers(present, integers=inferred == "integer")
+        if inferred in ("datetime", "datetime64", "date"):
+            return _times(present)
+        if inferred in ("timedelta", "timedelta64"):
+            return _durations(present)
+        return b"text", _texts([_text(v) for v in present])
+    if types.is_bool_dtype(dtype) or types.is_integer_dtype(dtype):
+        return _numbers(present, integers=not types.is_bool_dtype(dtype))
+    if types.is_float_dtype(dtype):
+        return _numbers(present, integers=False)
+    if types.is_datetime64_any_dtype(dtype):
+        return _times(present)
+    if types.is_timedelta64_dtype(dtype):
+        return _durations(present)
+    if types.is_string_dtype(dtype):
+        return b"str", _texts(present)
+    return b"text", _texts([_text(v) for v in present])
+
+
+def _numbers(present: pd.Series, *, integers: bool) -> tuple[bytes, list[Any]]:
+    if present.dtype == object:
+        floats = np.array([float(v) for v in present], dtype=np.float64)
+    else:
+        floats = np.asarray(present.to_numpy(dtype=np.float64), dtype=np.float64)
+    if integers and floats.size and np.abs(floats).max() > _EXACT:  # not exact as a float
+        return b"text", _texts([str(int(v)) for v in present])
+    return b"num", [(floats + 0.0).tobytes()]  # + 0.0: -0.0 is 0.0
+
+
+def _times(present: pd.Series) -> tuple[bytes, list[Any]]:
+    stamps = pd.to_datetime(present, utc=True)
+    micros = np.asarray(stamps.dt.tz_localize(None).astype("datetime64[us]")).view(np.int64)
+    return b"time", [micros.tobytes()]
+
+
+def _durations(present: pd.Series) -> tuple[bytes, list[Any]]:
+    micros = np.asarray(pd.to_timedelta(present).astype("timedelta64[us]")).view(np.int64)
+    return b"duration", [micros.tobytes()]
+
+
+def _texts(values: Any) -> list[Any]:
+    """Strings as their lengths then their UTF-8 bytes (Arrow's layout: fast, unambiguous)."""
+    import pyarrow as pa
+
+    source = values.array if isinstance(values, pd.Series) else values
+    try:
+        array = pa.array(source, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):  # an array pyarrow does not take as is
+        array = pa.array(np.asarray(values, dtype=object), type=pa.large_string(),
+                         from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64)[array.offset:array.offset + len(array) + 1]
+    if not len(offsets):
+        return []
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = memoryview(buffers[2])[start:end] if buffers[2] is not None else b""
+    return [np.diff(offsets).tobytes(), data]
+
+
+def _text(value: Any) -> str:
+    """A value's text, the same for a list, tuple or array of the same items."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_text(k)}:{_text(v)}" for k, v in sorted(
+            value.items(), key=lambda kv: str(kv[0]))) + "}"
+    if isinstance(value, np.generic):
+        value = value.item()
+    return f"{type(value).__name__}:{value}"

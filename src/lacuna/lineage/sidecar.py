@@ -3,12 +3,16 @@
 Writing ``customers.csv`` under governance also writes ``customers.csv.lacuna.json`` beside it:
 the classification, the sources it derives from, who wrote it and when, the data file's content
 fingerprint, and a signature (:mod:`lacuna.signing`) over all of it. Parquet files also carry the
-same signed declaration inside the file's key-value metadata (:func:`embedded_declaration`).
+same signed declaration inside the file's key-value metadata (:func:`embedded_declaration`),
+bound to the values written by a digest of each column (:func:`lacuna.lineage.content.digests`):
+metadata copied onto other data does not match the values read there, so it is not trusted.
 
 Trust: reading a file back, a declaration whose signature verifies and whose fingerprint matches
 the file is *trusted*: declared beats inferred. One that is unsigned (hand-written), forged (the
-signature does not verify) or stale (the file changed since it was signed) is *untrusted*: it may
-add restrictions but never lowers what the values show, and the disagreement is reported.
+signature does not verify), stale (the file changed since it was signed), unbound (an embedded
+declaration without value digests) or made for other values (its digests differ from the values
+read) is *untrusted*: it may add restrictions but never lowers what the values show, and the
+disagreement is reported.
 
 Hostile sidecars are refused quickly with :class:`SidecarError` (regular files only, opened
 non-blocking so a FIFO never blocks; size and nesting limits; UTF-8 JSON only); the reader then
@@ -31,7 +35,7 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +56,7 @@ SAMPLE_BLOCKS = 32
 BLOCK_BYTES = 64 * 1024
 EMBEDDED_KEY = "lacuna"  # the key in DataFrame.attrs (Parquet: inside PANDAS_ATTRS metadata)
 
-Trust = Literal["verified", "unsigned", "forged", "stale"]
+Trust = Literal["verified", "unsigned", "forged", "stale", "unbound", "other-values"]
 
 
 class SidecarError(ClassificationError):
@@ -84,6 +88,11 @@ class Sidecar:
             "unsigned": "it is not signed by Lacuna (hand-written or from an old version)",
             "forged": "its signature does not verify (edited, or signed with another key)",
             "stale": "the data file changed since the declaration was signed",
+            "unbound": "it carries no digest of the values it was made for (written by an "
+                       "older Lacuna, which bound it to column names and row count only), "
+                       "so it could be copied onto other data",
+            "other-values": "the values read are not the ones it was signed for (its metadata "
+                            "was copied onto other data, or the values were changed)",
         }[self.trust]
 
 
@@ -252,7 +261,7 @@ def _declaration(
         raise SidecarError(msg) from None
 
 
-def _trust(raw: Mapping[str, Any], binding_ok: Any) -> Trust:
+def _trust(raw: Mapping[str, Any], binding: Callable[[], Trust]) -> Trust:
     signature = raw.get("signature")
     if not signature:
         return "unsigned"
@@ -263,7 +272,7 @@ def _trust(raw: Mapping[str, Any], binding_ok: Any) -> Trust:
         valid = False
     if not valid:
         return "forged"
-    return "verified" if binding_ok() else "stale"
+    return binding()
 
 
 def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
@@ -279,12 +288,13 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
         return None
     raw = parse(raw_bytes, str(path))
 
-    def bound() -> bool:
+    def bound() -> Trust:
         claimed = raw.get("content")
         try:
-            return isinstance(claimed, dict) and fingerprint(data_path) == claimed
+            same = isinstance(claimed, dict) and fingerprint(data_path) == claimed
         except OSError:
-            return False
+            same = False
+        return "verified" if same else "stale"
 
     return _declaration(raw, path=path, where=str(path), trust=_trust(raw, bound))
 
@@ -377,6 +387,8 @@ def embedded_declaration(
     *,
     columns: Sequence[Any],
     rows: int,
+    values: Mapping[str, str] | None = None,
+    table: bool = False,
     sources: Sequence[str] = (),
     written_by: str | None = None,
     run_id: str | None = None,
@@ -384,21 +396,34 @@ def embedded_declaration(
     """A signed, JSON-able declaration to store inside a data file (Parquet metadata).
 
     The file's bytes are not known before it is written, so the signature binds the declaration
-    to the data's shape (column names and row count) instead of a content hash.
+    to the data itself: its shape (column names, row count) and ``values``, the digest of each
+    column's values (:func:`lacuna.lineage.content.digests` of the frame written). Without
+    ``values`` (a lazy write whose rows Lacuna never sees) the declaration is never trusted in a
+    file. ``table``: a Spark table's label (:mod:`lacuna.spark.labels`), bound to the table's
+    column names only, and trusted only as a table's label, never inside a file.
     """
     body = _body(classification, sources, written_by, run_id)
     body["shape"] = _shape(columns, rows)
+    if values is not None:
+        body["values"] = {str(k): str(v) for k, v in values.items()}
+    if table:
+        body["binding"] = "table"
     body["signature"] = _signer().sign(body)
     return body
 
 
 def read_embedded(
-    raw: Any, *, data_path: str | None, columns: Sequence[Any], rows: int
+    raw: Any, *, data_path: str | None, frame: Any, table: bool = False
 ) -> Sidecar:
     """Check a declaration found inside a data file (see :func:`embedded_declaration`).
 
-    Trusted only when signed and when the data read has the signed row count and a subset of the
-    signed columns (reading some columns of the file is fine).
+    ``frame`` is the data read (a pandas DataFrame). Trusted only when signed and bound to it:
+    the signed row count, a subset of the signed columns (reading some columns of the file is
+    fine), and each column's and named index level's values digest as signed. A signed
+    declaration without digests (an older Lacuna's, or a table's label found in a file) is
+    ``unbound``, one whose digests differ ``other-values``: untrusted, they only add
+    restrictions. With ``table`` (a Spark table's label, read with ``frame`` holding the column
+    names only), the table binding: column names.
 
     Raises:
         SidecarError: the declaration is not JSON-able, too large, too deep or malformed.
@@ -411,13 +436,26 @@ def read_embedded(
         raise SidecarError(msg) from None
     body = parse(text, where)
     claimed = body.get("shape")
+    signed_values = body.get("values")
 
-    def bound() -> bool:
+    def bound() -> Trust:
+        if (body.get("binding") == "table") != table:
+            return "unbound"
+        if not table and not isinstance(signed_values, dict):
+            return "unbound"
         if not isinstance(claimed, dict):
-            return False
+            return "stale"
         names = claimed.get("columns")
-        return (claimed.get("rows") == int(rows) and isinstance(names, list)
-                and {str(c) for c in columns} <= {str(n) for n in names})
+        if not (claimed.get("rows") == len(frame) and isinstance(names, list)
+                and {str(c) for c in frame.columns} <= {str(n) for n in names}):
+            return "stale"
+        if table:
+            return "verified"
+        from lacuna.lineage.content import digests
+
+        signed = signed_values if isinstance(signed_values, dict) else {}
+        same = all(signed.get(label) == digest for label, digest in digests(frame).items())
+        return "verified" if same else "other-values"
 
     path = Path(data_path) if data_path else Path("<data>")
     return _declaration(body, path=path, where=where, trust=_trust(body, bound))

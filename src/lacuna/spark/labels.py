@@ -6,8 +6,12 @@ embedded_declaration`), serialised to JSON and cut into chunks of at most 3,000 
 ``lacuna.classification.0`` … ``.N`` plus ``lacuna.classification.parts``.
 
 It is bound to the table's column names (a read of some columns is fine) and signed; the row
-count is not known without a job, so it is not bound (a write made outside Lacuna is caught by
-the query listener, :mod:`lacuna.spark.listener`, which re-labels or flags the table).
+count and values are not known without a job, so they are not bound (a write made outside Lacuna
+is caught by the query listener, :mod:`lacuna.spark.listener`, which re-labels or flags the
+table). The signed body says ``"binding": "table"``: such a label is trusted only as a table's
+label, never inside a file (where a declaration must carry digests of its values), and a file's
+declaration copied into table properties is not trusted either. A label written before the
+binding existed is untrusted (it only adds restrictions) until the table is written again.
 """
 
 from __future__ import annotations
@@ -61,5 +65,5 @@ def declaration_for(classification: Any, columns: Sequence[str], *, sources: Seq
                     user: str, run_id: str) -> dict[str, Any]:
     from lacuna.lineage.sidecar import embedded_declaration
 
-    return embedded_declaration(classification, columns=columns, rows=UNBOUND_ROWS,
+    return embedded_declaration(classification, columns=columns, rows=UNBOUND_ROWS, table=True,
                                 sources=sources, written_by=user, run_id=run_id)

@@ -197,7 +197,8 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     embedded = read_table_label(dict(leaf.properties)) if leaf.table else None
     with _bypass.bypass():
         if embedded is not None:  # a table Lacuna labelled: declared beats inferred, no job
-            c, _, run_id = gov.classify_read(None, names_only, embedded=embedded)
+            c, _, run_id = gov.classify_read(None, names_only, embedded=embedded,
+                                              table=True)
             return Sourced(c, run_id)
         if leaf.path is not None and leaf.table is None:
             from lacuna.lineage.sidecar import SidecarError, read_sidecar

@@ -237,8 +237,9 @@ def govern_write(
         declaration = None
         if embeds:
             declaration = embedded_declaration(
-                state.classification, columns=list(written), rows=rows or 0, sources=sources,
-                written_by=op.user.id, run_id=produced.run_id)
+                state.classification, columns=list(written), rows=rows or 0,
+                values=value_digests(obj, rows), sources=sources, written_by=op.user.id,
+                run_id=produced.run_id)
         with _bypass.bypass():
             if seal and path is not None:
                 result = sealed_frames.sealed_write(
@@ -252,6 +253,28 @@ def govern_write(
         return result
 
     return gov.execute(op, go, produced=produced)
+
+
+def value_digests(obj: Any, rows: int | None) -> dict[str, str] | None:
+    """The digests of the values an embedded declaration is made for
+    (:func:`lacuna.lineage.content.digests`), computed on ``obj`` as pandas, which is how a
+    read sees it: a pandas frame, or an Arrow table or batch or a Polars frame (``to_pandas``).
+    None when Lacuna does not hold the rows written (a lazy frame, a dataset, a stream): the
+    declaration is then never trusted in the file."""
+    from lacuna.lineage.content import digests
+
+    if isinstance(obj, pd.DataFrame):
+        frame: Any = obj
+    elif rows and callable(getattr(obj, "to_pandas", None)) and not callable(
+            getattr(obj, "collect", None)):  # a LazyFrame's to_pandas does not exist; be sure
+        with _bypass.bypass():
+            frame = obj.to_pandas()
+    else:
+        return None
+    if not isinstance(frame, pd.DataFrame) or len(frame) != rows:
+        return None
+    with _bypass.bypass():
+        return digests(frame)
 
 
 def pop_governance_kwargs(kwargs: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -31,6 +31,7 @@ from lacuna.integrations.pandas._frames import (
     variable_name,
 )
 from lacuna.integrations.pandas._writers import Writer
+from lacuna.lineage.content import digests
 from lacuna.lineage.frames import attach, effective_state, labels, read_origins
 from lacuna.lineage.recording import Produced, column_edges, file_completed, inputs_of
 from lacuna.lineage.sidecar import (
@@ -395,9 +396,12 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         def run() -> Any:
             embed = None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
+                with _bypass.bypass():  # bound to the values written (lineage.content.digests)
+                    values = digests(data)
                 embed = embedded_declaration(
                     state.classification, columns=list(data.columns), rows=len(data),
-                    sources=sources, written_by=op.user.id, run_id=produced.run_id,
+                    values=values, sources=sources, written_by=op.user.id,
+                    run_id=produced.run_id,
                 )
             from lacuna.exceptions import files
 
