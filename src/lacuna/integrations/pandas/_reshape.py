@@ -147,19 +147,23 @@ def _side_by_side(result: Any, frames: list[Any]) -> ColumnMap | None:
 
 
 def _joining(
-    operation: str, inputs: Callable[..., list[Any]], suffixes: Callable[..., Any]
+    operation: str, inputs: Callable[..., list[Any]],
+    suffixes: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A wrapper factory for calls whose result combines their inputs (merge, join)."""
+    """A wrapper factory for calls whose result combines their inputs (merge, join, and the
+    reshapes pandas builds without their inputs' ``attrs``). ``suffixes``: how a merge or join
+    names clashing columns, read from its arguments (the column map); None, no column map."""
 
     def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def joined(*args: Any, **kwargs: Any) -> Any:
             if _bypass.active():
                 return original(*args, **kwargs)
-            with _bypass.bypass():
+            with _bypass.bypass():  # pandas' own internal frames are not governed
                 result = original(*args, **kwargs)
-            return _inherit_joined(result, inputs(*args, **kwargs), operation,
-                            _by_name(suffixes(**kwargs)))
+            return _inherit_joined(
+                result, inputs(*args, **kwargs), operation,
+                _by_name(suffixes(**kwargs)) if suffixes is not None else None)
 
         return joined
 
@@ -206,19 +210,7 @@ def _reshaping(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A wrapper factory for reshapes whose result pandas builds without its inputs' ``attrs``:
     the result inherits from every input (combine), so no value leaves with less than it had."""
-
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def reshaped(*args: Any, **kwargs: Any) -> Any:
-            if _bypass.active():
-                return original(*args, **kwargs)
-            with _bypass.bypass():  # pandas' own internal frames are not governed
-                result = original(*args, **kwargs)
-            return _inherit_joined(result, inputs(*args, **kwargs), operation)
-
-        return reshaped
-
-    return wrap
+    return _joining(operation, inputs)
 
 
 def _first_input(data: Any, *_: Any, **__: Any) -> list[Any]:
@@ -255,19 +247,28 @@ SERIES_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] =
 }
 
 
-def wrap_value_counts(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``Series.value_counts`` / ``DataFrame.value_counts``: a count of rows per distinct
-    value, i.e. ``groupby(the values).size()``; the aggregation rule applies to it."""
+Describe = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _described(original: Callable[..., Any], describe: Describe) -> Callable[..., Any]:
+    """A method run ungoverned (pandas' own internal frames are not governed), whose result
+    ``describe(self, result, args, kwargs)`` hands to step 3 and returns, state attached."""
 
     @functools.wraps(original)
-    def value_counts(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _bypass.active():
             return original(self, *args, **kwargs)
         with _bypass.bypass():
             result = original(self, *args, **kwargs)
-            return _counted(self, result, args, kwargs)
+            return describe(self, result, args, kwargs)
 
-    return value_counts
+    return method
+
+
+def wrap_value_counts(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Series.value_counts`` / ``DataFrame.value_counts``: a count of rows per distinct
+    value, i.e. ``groupby(the values).size()``; the aggregation rule applies to it."""
+    return _described(original, _counted)
 
 
 def _counted(obj: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -304,30 +305,17 @@ def wrap_groupby_rows(method: str, original: Callable[..., Any]) -> Callable[...
     """A group-by method that returns individual rows (``transform``, ``ffill``, ``cumsum``,
     ...): it inherits from the grouped table (combine), whatever the function computed."""
 
-    @functools.wraps(original)
-    def per_row(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if _bypass.active():
-            return original(self, *args, **kwargs)
-        with _bypass.bypass():
-            result = original(self, *args, **kwargs)
-            if not isinstance(result, (pd.DataFrame, pd.Series)):
-                return result
-            return _inherited_from(result, [grouped_state(self.obj, settings())],
-                             f"groupby.{method}")
+    def per_row(gb: Any, result: Any, _args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Any:
+        if not isinstance(result, (pd.DataFrame, pd.Series)):
+            return result
+        return _inherited_from(result, [grouped_state(gb.obj, settings())], f"groupby.{method}")
 
-    return per_row
+    return _described(original, per_row)
 
 
 def wrap_groupby_method(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def aggregation(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if _bypass.active():
-            return original(self, *args, **kwargs)
-        with _bypass.bypass():
-            result = original(self, *args, **kwargs)
-            return _aggregate(self, result, method, args, kwargs)
-
-    return aggregation
+    return _described(original, lambda gb, result, args, kwargs: _aggregate(
+        gb, result, method, args, kwargs))
 
 
 def _aggregate(
