@@ -102,13 +102,19 @@ def _inherited_from(
         outputs=tuple(labels(result)),
         column_map=column_map,
     )
-    done = current().inherit(step)
-    return attach(result, done.classification, done.lineage, verified=False,
-                  origins=done.origins)  # values checked at the boundary
+    return _stepped(result, step)
 
 
 def _own_labels(obj: Any) -> list[str]:
     return [label_of(obj)] if isinstance(obj, pd.Series) else [str(c) for c in obj.columns]
+
+
+def _stepped(result: Any, step: Step) -> Any:
+    """``result`` with what step 3 (``Governor.inherit``) makes of ``step`` attached; its
+    values are checked at the boundary (``verified=False``)."""
+    done = current().inherit(step)
+    return attach(result, done.classification, done.lineage, verified=False,
+                  origins=done.origins)
 
 
 def _by_name(suffixes: Any) -> Callable[[Any, list[Any]], ColumnMap | None]:
@@ -296,9 +302,7 @@ def _counted(obj: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any
             pd.MultiIndex.from_frame(pd.DataFrame(grouped)) if isinstance(grouped, pd.DataFrame)
             else grouped, use_na_sentinel=False)[0]}),
     )
-    done = current().inherit(step)
-    return attach(result, done.classification, done.lineage, verified=False,
-                  origins=done.origins)  # values checked at the boundary
+    return _stepped(result, step)
 
 
 def wrap_groupby_rows(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -338,9 +342,7 @@ def _aggregate(
         functions=_functions(result, func, kwargs),
         values=lambda _keys: _key_values(gb),
     )
-    done = current().inherit(step)
-    return attach(result, done.classification, done.lineage, verified=False,
-                  origins=done.origins)  # values checked at the boundary
+    return _stepped(result, step)
 
 
 def _functions(result: Any, func: Any, kwargs: dict[str, Any]) -> dict[str, str]:
