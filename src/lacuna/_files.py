@@ -1,4 +1,4 @@
-"""Files that appear whole or not at all."""
+"""Files that appear whole or not at all, and what says one is unchanged."""
 
 from __future__ import annotations
 
@@ -34,3 +34,11 @@ def link_new(path: Path, data: bytes, *, mode: int) -> bool:
         return True
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def change_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What says a file was not rewritten since an answer about it was cached: size, mtime,
+    ctime, inode and device. Size and mtime alone are not enough: the file's owner can rewrite
+    it and put both back (``os.utime``); the ctime moves with every write and every ``utime``,
+    and nobody but the clock sets it."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)

@@ -29,6 +29,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from lacuna._files import change_key
 from lacuna.classify import cachestats
 
 if TYPE_CHECKING:
@@ -78,10 +79,8 @@ def file_key(path: str, frame: pd.DataFrame, settings: str, how: str = "") -> st
         content = fingerprint(real, st.st_size)
     except OSError:
         return None
-    # ctime and the inode too: content is sampled, and the file's owner can rewrite what the
-    # samples miss and put size and mtime back (os.utime), but not the ctime
-    text = repr((real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev,
-                 content, frame_shape(frame), settings, how))
+    # content is sampled: what the samples miss, change_key sees (the ctime moves)
+    text = repr((real, change_key(st), content, frame_shape(frame), settings, how))
     return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from lacuna._files import change_key
 from lacuna._version import lacuna_version
 from lacuna.lineage.records import (
     ColumnEdge,
@@ -218,7 +219,7 @@ class Restored:
 
 # (the store's generation, path, size, mtime) -> what the store said: re-reading an unchanged
 # file neither hashes it nor asks the store again until the store records something new.
-_RESTORED: dict[tuple[int, str, int, int, int, int, int], Restored | None] = {}
+_RESTORED: dict[tuple[int, str, tuple[int, ...]], Restored | None] = {}
 _RESTORED_MAX = 4096
 
 
@@ -234,10 +235,7 @@ def restore_declared(store: LineageStore, path: str) -> Restored | None:
         st = os.stat(ref.name)
     except OSError:
         return None
-    # ctime and the inode too: the file's owner can put size and mtime back after rewriting
-    # it (os.utime), but not the ctime, which every write and utime moves
-    key = (store.generation, ref.name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-           st.st_dev)
+    key = (store.generation, ref.name, change_key(st))
     if key in _RESTORED:
         return _RESTORED[key]
     fp = file_fingerprint(ref)

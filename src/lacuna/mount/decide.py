@@ -20,7 +20,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
+from lacuna._files import change_key
 from lacuna.classify import classify_frame, classify_text, read_sample
 from lacuna.classify.readers import file_format
 from lacuna.errors import ClassificationError, GovernanceViolation
@@ -62,8 +64,7 @@ class MountGovernance:
         self.gov = gov
         self.layout = layout
         self.tracker = ReadTracker()
-        self._cache: OrderedDict[str, tuple[tuple[int, int, int], Classification]] = (
-            OrderedDict())
+        self._cache: OrderedDict[str, tuple[tuple[Any, ...], Classification]] = OrderedDict()
         self._lock = threading.RLock()  # one decision at a time: the governor's steps are shared
         self._roots: tuple[str, ...] | None = None  # fixed while mounted: found once
 
@@ -76,7 +77,7 @@ class MountGovernance:
             side = os.stat(backing + SUFFIX).st_mtime_ns
         except OSError:
             side = 0
-        key = (st.st_size, st.st_mtime_ns, side)
+        key = (change_key(st), side)
         with self._lock:
             hit = self._cache.get(backing)
             if hit is not None and hit[0] == key:
