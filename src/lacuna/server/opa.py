@@ -59,6 +59,7 @@ class InvalidInput(PolicyError, ValueError):
 
 _UNDEFINED = '"<undefined>"'
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+CACHE_SIZE = 4096
 
 
 def rule_parts(path: str) -> tuple[str, ...] | None:
@@ -69,7 +70,6 @@ def rule_parts(path: str) -> tuple[str, ...] | None:
     the decision log's test of "is this the decision" both read paths through this."""
     parts = tuple(p for p in path.split("/") if p)
     return parts if all(_NAME.fullmatch(p) for p in parts) else None
-CACHE_SIZE = 4096
 
 
 class OpaData:

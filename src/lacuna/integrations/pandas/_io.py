@@ -23,7 +23,7 @@ from pandas.io.formats.style import Styler
 
 from lacuna import _bypass, storage
 from lacuna.errors import ConfigError, GovernanceViolation
-from lacuna.integrations.frames.io import dataset_ref
+from lacuna.integrations.frames.io import dataset_ref, value_digests
 from lacuna.integrations.pandas._frames import (
     code_location,
     display_name,
@@ -31,7 +31,6 @@ from lacuna.integrations.pandas._frames import (
     variable_name,
 )
 from lacuna.integrations.pandas._writers import Writer
-from lacuna.lineage.content import digests
 from lacuna.lineage.frames import attach, effective_state, labels, read_origins
 from lacuna.lineage.recording import Produced, column_edges, file_completed, inputs_of
 from lacuna.lineage.sidecar import (
@@ -396,11 +395,10 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         def run() -> Any:
             embed = None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
-                with _bypass.bypass():  # bound to the values written (lineage.content.digests)
-                    values = digests(data)
                 embed = embedded_declaration(
                     state.classification, columns=list(data.columns), rows=len(data),
-                    values=values, sources=sources, written_by=op.user.id,
+                    values=value_digests(data, len(data)), sources=sources,
+                    written_by=op.user.id,
                     run_id=produced.run_id,
                 )
             from lacuna.exceptions import files

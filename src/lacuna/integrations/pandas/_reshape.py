@@ -89,7 +89,7 @@ def _inherit_joined(
         return result
     states = [effective_state(x, settings(), recheck=False) for x in frames]
     return _inherited_from(result, states, operation,
-                     column_map(result, frames) if column_map is not None else None)
+                           column_map(result, frames) if column_map is not None else None)
 
 
 def _inherited_from(
@@ -176,7 +176,7 @@ def _joining(
     return wrap
 
 
-def _merge_inputs(left: Any, right: Any, *_: Any, **__: Any) -> list[Any]:
+def _two_inputs(left: Any, right: Any, *_: Any, **__: Any) -> list[Any]:
     return [left, right]
 
 
@@ -184,7 +184,7 @@ def _join_inputs(left: Any, other: Any, *_: Any, **__: Any) -> list[Any]:
     return [left, *(other if isinstance(other, (list, tuple)) else [other])]
 
 
-wrap_merge = _joining("merge", _merge_inputs,
+wrap_merge = _joining("merge", _two_inputs,
                         lambda suffixes=("_x", "_y"), **_: suffixes)
 wrap_join = _joining("join", _join_inputs,
                        lambda lsuffix="", rsuffix="", **_: (lsuffix, rsuffix))
@@ -211,14 +211,6 @@ def _flat(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _reshaping(
-    operation: str, inputs: Callable[..., list[Any]]
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A wrapper factory for reshapes whose result pandas builds without its inputs' ``attrs``:
-    the result inherits from every input (combine), so no value leaves with less than it had."""
-    return _joining(operation, inputs)
-
-
 def _first_input(data: Any, *_: Any, **__: Any) -> list[Any]:
     return [data]
 
@@ -229,27 +221,25 @@ def _crosstab_inputs(
     return [*_flat(index), *_flat(columns), values]
 
 
-def _compare_inputs(left: Any, other: Any, *_: Any, **__: Any) -> list[Any]:
-    return [left, other]
-
-
+# Reshapes whose result pandas builds without its inputs' ``attrs``: combine steps over
+# their inputs (no column map), so no value leaves with less than it had.
 RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     # pandas-module functions (``pd.<name>``)
-    "crosstab": _reshaping("crosstab", _crosstab_inputs),
-    "pivot": _reshaping("pivot", _first_input),
-    "get_dummies": _reshaping("get_dummies", _first_input),
-    "from_dummies": _reshaping("from_dummies", _first_input),
-    "melt": _reshaping("melt", _first_input),
-    "cut": _reshaping("cut", _first_input),
-    "qcut": _reshaping("qcut", _first_input),
+    "crosstab": _joining("crosstab", _crosstab_inputs),
+    "pivot": _joining("pivot", _first_input),
+    "get_dummies": _joining("get_dummies", _first_input),
+    "from_dummies": _joining("from_dummies", _first_input),
+    "melt": _joining("melt", _first_input),
+    "cut": _joining("cut", _first_input),
+    "qcut": _joining("qcut", _first_input),
 }
 FRAME_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     # DataFrame methods
-    "pivot": _reshaping("pivot", _first_input),
-    "compare": _reshaping("compare", _compare_inputs),
+    "pivot": _joining("pivot", _first_input),
+    "compare": _joining("compare", _two_inputs),
 }
 SERIES_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
-    "compare": _reshaping("compare", _compare_inputs),
+    "compare": _joining("compare", _two_inputs),
 }
 
 
