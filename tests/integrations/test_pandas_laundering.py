@@ -450,3 +450,66 @@ def test_value_counts_follow_the_aggregation_rule(project):
     assert not (project / "emails.csv").exists()
     small = customers.head(8)[["region"]].value_counts()  # groups of 2: fewer than k=5
     assert small.lacuna_classification.tier is Tier.PROPRIETARY
+
+
+# --- window objects: rolling, expanding, ewm and their group-by forms -------------------------
+
+
+@pytest.fixture
+def ssn_digits(downloads: Path) -> pd.Series:
+    """Social Security numbers as bare integers: nothing in the values gives them away."""
+    Path("payroll.csv").write_text("employee_id,ssn,team\n" + "".join(
+        f"E{i:04},{100 + i:03}-{10 + i % 80:02}-{1000 + i:04},T{i % 3}\n" for i in range(60)))
+    payroll = pd.read_csv("payroll.csv")
+    digits = payroll["ssn"].str.replace("-", "").astype("int64")
+    assert "PII" in digits.lacuna_tags
+    return digits
+
+
+WINDOWED: dict[str, Callable[[pd.Series], pd.DataFrame | pd.Series]] = {
+    "rolling": lambda d: d.rolling(1).sum().rename("n"),
+    "rolling-frame": lambda d: d.to_frame("n").rolling(1).max(),
+    "rolling-apply": lambda d: d.rolling(1).apply(lambda w: w.iloc[0]).rename("n"),
+    "rolling-agg": lambda d: d.rolling(1).agg(["min", "max"]),
+    "rolling-window": lambda d: d.rolling(1, win_type="boxcar").sum().rename("n"),
+    "expanding": lambda d: d.rename("n").expanding().max(),
+    "ewm": lambda d: d.rename("n").ewm(alpha=1.0).mean(),
+    "groupby-rolling": lambda d: d.to_frame("n").assign(team=d.index % 3).groupby(
+        "team")["n"].rolling(1).sum().reset_index(drop=True),
+    "groupby-ewm": lambda d: d.to_frame("n").assign(team=d.index % 3).groupby(
+        "team")["n"].ewm(alpha=1.0).mean().reset_index(drop=True),
+    "cov-other": lambda d: pd.Series(np.arange(len(d), dtype=float)).rolling(2).cov(
+        d.astype(float)).rename("n"),
+}
+
+
+@pytest.mark.parametrize("route", WINDOWED, ids=list(WINDOWED))
+def test_window_results_keep_the_state_of_their_inputs(ssn_digits, downloads, route):
+    windowed = WINDOWED[route](ssn_digits)
+    if route != "cov-other":  # a window of one row is the row itself
+        assert {int(v) for v in np.ravel(windowed.to_numpy())} == set(ssn_digits)
+    state = get_state(windowed)
+    assert state is not None, route
+    assert windowed.lacuna_classification.tier is Tier.PROPRIETARY, windowed.lacuna.explain()
+    assert "PII" in windowed.lacuna_tags
+    assert "payroll.csv" in windowed.lacuna.lineage.sources
+    target = downloads / f"{route}.csv"
+    with pytest.raises(GovernanceViolation):
+        windowed.to_csv(target)
+    assert not target.exists()
+
+
+def test_windows_keep_their_inputs_tier_no_higher(downloads):
+    sales = pd.read_csv("sales.csv")
+    revenue = sales["revenue"]  # financial: INTERNAL, not personal
+    weekly = sales[["revenue"]].rolling(7, min_periods=1).mean()
+    assert weekly.lacuna_classification.tier is revenue.lacuna_classification.tier
+    trend = revenue.ewm(span=7).mean()
+    assert trend.lacuna_classification.tier is revenue.lacuna_classification.tier
+    assert trend.lacuna_tags == revenue.lacuna_tags, trend.lacuna.explain()
+    assert "PII" not in trend.lacuna_tags
+    workspace = downloads.parent / "governed" / "workspace"
+    trend.to_csv(workspace / "trend.csv")  # allowed: a smoothed revenue curve, kept governed
+    back = pd.read_csv(workspace / "trend.csv")
+    assert back["revenue"].round(6).tolist() == trend.round(6).tolist()
+    assert back.lacuna_classification.tier is revenue.lacuna_classification.tier

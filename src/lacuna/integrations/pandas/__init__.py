@@ -47,12 +47,14 @@ from lacuna.integrations.pandas._reshape import (
     GROUPBY_ROW_METHODS,
     RESHAPES,
     SERIES_RESHAPES,
+    WINDOW_METHODS,
     wrap_concat,
     wrap_groupby_method,
     wrap_groupby_rows,
     wrap_join,
     wrap_merge,
     wrap_value_counts,
+    wrap_window,
 )
 from lacuna.integrations.pandas._writers import (
     DATAFRAME_WRITERS,
@@ -89,6 +91,20 @@ def _per_row(method: str) -> Wrap:
     return lambda original: wrap_groupby_rows(method, original)
 
 
+def _windowed(method: str) -> Wrap:
+    return lambda original: wrap_window(method, original)
+
+
+def _window_classes() -> tuple[type, ...]:
+    """pandas' window objects (``rolling``, ``rolling(win_type=...)``, ``expanding``,
+    ``ewm`` and their group-by forms)."""
+    from pandas.api import typing as pdt
+
+    names = ("Rolling", "Window", "Expanding", "ExponentialMovingWindow", "RollingGroupBy",
+             "ExpandingGroupBy", "ExponentialMovingWindowGroupBy")
+    return tuple(getattr(pdt, n) for n in names if hasattr(pdt, n))
+
+
 def _patches() -> list[Patch]:
     patches = [Patch(pd, name, _reader(name)) for name in READERS if hasattr(pd, name)]
     for owner, specs in (
@@ -121,6 +137,8 @@ def _patches() -> list[Patch]:
     for cls in (DataFrameGroupBy, SeriesGroupBy):
         patches += [Patch(cls, m, _aggregation(m)) for m in GROUPBY_METHODS if hasattr(cls, m)]
         patches += [Patch(cls, m, _per_row(m)) for m in GROUPBY_ROW_METHODS if hasattr(cls, m)]
+    for cls in _window_classes():  # each method where it is defined (subclasses inherit it)
+        patches += [Patch(cls, m, _windowed(m)) for m in WINDOW_METHODS if m in vars(cls)]
     for owner in (pd.DataFrame, pd.Series):
         patches += [Patch(owner, name, _constant(prop)) for name, prop in PROPERTIES.items()]
     return patches

@@ -6,9 +6,10 @@ reveal, an accessor for the group keys' values) and handed to ``Governor.inherit
 applies the rules and returns the classification, lineage and column origins to attach.
 
 Reshapes whose result pandas builds afresh, without the input's ``attrs`` (``crosstab``,
-``pivot``, ``get_dummies``, ``from_dummies``, ``pd.melt``, ``cut``/``qcut``, ``compare``), and
+``pivot``, ``get_dummies``, ``from_dummies``, ``pd.melt``, ``cut``/``qcut``, ``compare``),
 group-by methods that return one row per input row (``transform``, ``ffill``, ``cumsum``, ...)
-are combine steps over their inputs: the result keeps their tier and tags, and an output label
+and window methods (``rolling``, ``expanding``, ``ewm`` and their group-by forms) are combine
+steps over their inputs: the result keeps their tier and tags, and an output label
 that is not an input column (a value turned into a label) makes the inputs' tier the floor at
 the next boundary (``rules.derive``). Nothing untraced comes out lower than what went in.
 
@@ -72,6 +73,14 @@ GROUPBY_ROW_METHODS = (
     "cummax",
     "cummin",
     "fillna",
+)
+# methods of window objects (``rolling``, ``expanding``, ``ewm``, a ``rolling(win_type=...)``
+# window, and their group-by forms): one row per input row, each computed from a few of its
+# neighbours (a window of one is the row itself), so they inherit like the per-row group-by
+# methods. ``pipe`` hands the window to a function, whose calls of these are hooked.
+WINDOW_METHODS = (
+    "agg", "aggregate", "apply", "corr", "count", "cov", "first", "kurt", "last", "max",
+    "mean", "median", "min", "nunique", "quantile", "rank", "sem", "skew", "std", "sum", "var",
 )
 
 
@@ -303,6 +312,34 @@ def wrap_groupby_rows(method: str, original: Callable[..., Any]) -> Callable[...
         if not isinstance(result, (pd.DataFrame, pd.Series)):
             return result
         return _inherited_from(result, [grouped_state(gb.obj, settings())], f"groupby.{method}")
+
+    return _described(original, per_row)
+
+
+def wrap_window(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """A window method (``df.rolling(3).mean()``, ``s.ewm(alpha=0.5).mean()``, ...): pandas
+    builds its result without the input's ``attrs``; it inherits from the windowed data (the
+    projection it was called on; for a group-by window, the grouped table, as ``transform``)
+    and from the ``other`` of ``cov``/``corr``."""
+
+    def per_row(win: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not isinstance(result, (pd.DataFrame, pd.Series)):
+            return result
+        data = win.obj
+        grouped = hasattr(win, "_grouper")  # RollingGroupBy, ExpandingGroupBy, ...
+        state = (grouped_state(data, settings()) if grouped
+                 else effective_state(data, settings(), recheck=False))
+        states, column_map = [state], None
+        other = kwargs.get("other", args[0] if args and method in ("cov", "corr") else None)
+        if isinstance(other, (pd.DataFrame, pd.Series)):
+            # a covariance of two columns comes from both, whatever pandas names it
+            states.append(effective_state(other, settings(), recheck=False))
+            both = tuple((i, label) for i, obj in enumerate((data, other))
+                         for label in _own_labels(obj))
+            column_map = dict.fromkeys(labels(result), both)
+        kind = "groupby." if grouped else ""
+        return _inherited_from(result, states, f"{kind}{type(win).__name__.lower()}.{method}",
+                               column_map)
 
     return _described(original, per_row)
 
