@@ -380,3 +380,27 @@ def test_sqlite_vacuum_into_a_file_is_an_export_of_every_table(sandbox, make_db,
     assert "PII" in err.value.decision.operation.classification.tags
     with engine.connect() as conn:
         conn.exec_driver_sql("VACUUM")  # in place: nothing leaves
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_a_write_into_an_attached_file_is_decided_for_that_file(
+        kind, sandbox, make_db, governed_engine):
+    """In a database that keeps classifications, ``CREATE TABLE o.t AS …`` after ``ATTACH
+    'file' AS o`` writes into the attached file, which does not: decided for the file."""
+    engine = governed_engine(make_db(kind), aware=True)
+    out = sandbox / "Downloads" / "elsewhere.db"
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"ATTACH '{out}' AS o")
+        conn.exec_driver_sql("CREATE TABLE o.kept (email TEXT)")
+        for sql in ("CREATE TABLE o.leak AS SELECT email FROM customers",
+                    "INSERT INTO o.kept SELECT email FROM customers"):
+            with pytest.raises(GovernanceViolation) as err:
+                conn.exec_driver_sql(sql)
+            assert str(out) in err.value.decision.operation.destination.uri
+        if kind == "sqlite":  # an unqualified name found only in the attached file
+            with pytest.raises(GovernanceViolation) as err:
+                conn.exec_driver_sql("INSERT INTO kept SELECT email FROM customers")
+            assert str(out) in err.value.decision.operation.destination.uri
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM o.kept").scalar() == 0
+    with engine.begin() as conn:  # into the database itself: it keeps the classification
+        conn.exec_driver_sql("CREATE TABLE contacts AS SELECT email FROM customers")

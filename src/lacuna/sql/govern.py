@@ -205,9 +205,10 @@ def _write(
         action = Action.EXPORT if destination is not None else Action.READ
     elif stmt.target is None:  # a statement Lacuna cannot read: into the database itself
         destination, output, action = _unreadable(gov, db, stmt), None, Action.EXPORT
-    else:
-        destination = gov.destination(f"{db.url}#{stmt.target}")
-        output = table_ref(db.url, stmt.target)
+    else:  # into this database, or into a file ATTACHed to it: decided for that file
+        home = db.attached(stmt.target, new=stmt.verb in ("create", "create_view")) or db.url
+        destination = gov.destination(f"{home}#{stmt.target}")
+        output = table_ref(home, stmt.target)
         action = Action.EXPORT
     op = gov.operation(
         action, written, method=method, code_location=_location(), destination=destination,

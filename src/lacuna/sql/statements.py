@@ -94,6 +94,11 @@ def analyse(sql: str, dialect: str) -> Statement:
         return Statement(kind="pass", sql=sql, verb=word)
     if word == "export":  # DuckDB: EXPORT DATABASE [name TO] 'folder' (sqlglot cannot parse it)
         return _export(sql, body, dialect)
+    if word == "copy" and [t.text.lower() for t in (_rest(body, "copy", dialect) or [])[:2]] \
+            == ["from", "database"]:  # DuckDB: every table into another (attached) database
+        return Statement(kind="unknown", sql=sql, verb="copy", problem=(
+            "COPY FROM DATABASE copies every table into another database, which Lacuna does "
+            "not govern; copy the tables one by one (CREATE TABLE other.t AS SELECT …)"))
     level = _quiet.level
     _quiet.setLevel(logging.ERROR)  # "falling back to parsing as a Command" is ours to judge
     try:
