@@ -348,3 +348,51 @@ def test_hooks_are_removed_on_disable() -> None:
         table = pa.table({"k": [1, 1], "v": [2, 3]})
         assert table.group_by("k").aggregate([("v", "sum")]).num_rows == 1
     assert (pac._perform_join, pac._group_by) == before
+
+
+def test_duckdb_writes_into_an_attached_file_are_exports_to_that_file(folder: Path) -> None:
+    """``ATTACH 'file' AS o`` then ``CREATE TABLE o.t AS …``: the rows land in that file, even
+    from an in-memory connection, so the write is decided for it, not held as a frame."""
+    out = folder / "elsewhere.duckdb"
+    con = duckdb.connect()
+    with lacuna.governed(cfg(folder)):
+        con.read_csv(str(folder / "customers.csv")).create("customers")
+        con.execute(f"ATTACH '{out}' AS o")
+        con.execute("CREATE TABLE o.kept (email VARCHAR)")
+        rel = con.sql("SELECT email FROM customers")
+        for write in (lambda: con.execute("CREATE TABLE o.leak AS SELECT email FROM customers"),
+                      lambda: con.execute("INSERT INTO o.kept SELECT email FROM customers"),
+                      lambda: rel.create("o.made"), lambda: rel.insert_into("o.kept")):
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+                write()
+            op = err.value.decision.operation
+            assert op is not None
+            assert op.destination is not None
+            assert str(out) in op.destination.uri
+        with pytest.raises(GovernanceViolation, match="COPY FROM DATABASE copies every table"):
+            con.execute("COPY FROM DATABASE memory TO o")
+        con.execute("CREATE TABLE mine AS SELECT email FROM customers")  # in memory: held
+    assert con.execute("SELECT count(*) FROM o.kept").fetchall() == [(0,)]
+    assert {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() "
+                                      "WHERE database_name = 'o'").fetchall()} == {"kept"}
+    con.close()
+
+
+def test_duckdb_a_qualified_table_is_classified_as_itself_not_as_its_namesake(
+        folder: Path) -> None:
+    """``crm.customers`` (an ATTACHed file) is not this database's harmless ``customers``."""
+    crm = duckdb.connect(str(folder / "crm.duckdb"))
+    crm.execute("CREATE TABLE customers AS SELECT name AS a, email AS b, phone AS c "
+                f"FROM read_csv('{folder / 'customers.csv'}')")
+    crm.close()
+    con = duckdb.connect()
+    con.execute("CREATE TABLE customers AS SELECT 'x' AS a, 'y' AS b, 'z' AS c")
+    with lacuna.governed(cfg(folder)):
+        con.execute(f"ATTACH '{folder / 'crm.duckdb'}' AS crm (READ_ONLY)")
+        for n, source in enumerate(("crm.customers", "crm.main.customers")):
+            out = folder / f"out{n}.csv"
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+                con.execute(f"COPY (SELECT a, b, c FROM {source}) TO '{out}'")
+            assert not out.exists()
+            assert "PII" in err.value.decision.operation.classification.tags
+    con.close()

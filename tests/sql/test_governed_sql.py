@@ -304,3 +304,103 @@ def test_sqlite_pieces_of_a_column_are_not_generalisation(sandbox, make_db, gove
         rows = result.fetchall()
     assert len(rows) == 60
     assert all(len(e) <= 2 and f == f"{e}…" for e, f in rows)
+
+
+@pytest.mark.parametrize(("sql", "dialect", "kind", "verb"), [
+    # PostgreSQL and DuckDB nest comments: this is one comment, then a COPY, not a DROP
+    ("/* /* */ DROP */ COPY customers TO 'x.csv'", "duckdb", "export", "copy"),
+    ("/* /* */ DROP */ COPY customers TO 'x.csv'", "postgres", "export", "copy"),
+    (";COPY customers TO 'x.csv'", "duckdb", "export", "copy"),
+    (";CREATE TABLE t AS SELECT email FROM customers", "sqlite", "write", "create"),
+    ("(SELECT email FROM customers)", "duckdb", "read", "select"),
+    ("-- note\nDROP TABLE t", "sqlite", "pass", "drop"),
+    ("/* only a comment */", "duckdb", "pass", "empty"),
+    # EXPLAIN ANALYZE runs its statement; EXPLAIN alone only plans it
+    ("EXPLAIN ANALYZE COPY customers TO 'x.csv'", "duckdb", "export", "copy"),
+    ("EXPLAIN /* x */ ANALYZE COPY customers TO 'x.csv'", "duckdb", "export", "copy"),
+    ("EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO t SELECT email FROM customers", "postgres",
+     "write", "insert"),
+    ("EXPLAIN SELECT email FROM customers", "duckdb", "pass", "explain"),
+    ("EXPLAIN QUERY PLAN SELECT email FROM customers", "sqlite", "pass", "explain"),
+    ("VACUUM", "sqlite", "pass", "vacuum"),
+    ("VACUUM main INTO '/tmp/copy.db'", "sqlite", "export", "vacuum"),
+    ("VACUUM INTO ?", "sqlite", "unknown", "vacuum"),
+    ("EXPORT DATABASE warehouse TO '/tmp/dump'", "duckdb", "export", "export"),
+    ("EXPORT DATABASE '/tmp/dump' (FORMAT parquet)", "duckdb", "export", "export"),
+    ('EXPORT DATABASE "/tmp/dump"', "duckdb", "unknown", "export"),
+    ("SELECT email INTO contacts FROM customers", "postgres", "write", "create"),
+])
+def test_what_precedes_or_wraps_a_statement_does_not_change_its_kind(sql, dialect, kind, verb):
+    stmt = analyse(sql, dialect)
+    assert (stmt.kind, stmt.verb) == (kind, verb), stmt.problem
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT email FROM customers UNION ALL "
+    "SELECT * FROM (WITH customers AS (SELECT 'x' AS e) SELECT e FROM customers)",
+    "WITH customers AS (SELECT * FROM customers) SELECT email FROM customers",
+])
+def test_a_cte_hides_a_table_of_its_name_only_in_its_own_scope(sql):
+    stmt = analyse(sql, "duckdb")
+    assert (stmt.kind, stmt.reads) == ("read", ("customers",))
+    assert analyse("WITH x AS (SELECT 1 AS n) SELECT n FROM x", "duckdb").kind == "pass"
+
+
+def test_duckdb_statements_that_run_a_hidden_export_are_decided(
+        sandbox, make_db, governed_engine):
+    engine = governed_engine(make_db("duckdb"), aware=True)
+    downloads = sandbox / "Downloads"
+    for n, sql in enumerate((
+        "/* /* */ DROP */ COPY customers TO '{out}'",
+        ";COPY customers TO '{out}'",
+        "EXPLAIN ANALYZE COPY customers TO '{out}'",
+        "EXPORT DATABASE warehouse TO '{out}'",
+    )):
+        out = downloads / f"out{n}"
+        with pytest.raises(GovernanceViolation) as err, engine.connect() as conn:
+            conn.exec_driver_sql(sql.format(out=out))
+        assert err.value.decision.operation.destination.uri == str(out)
+        assert not out.exists(), sql
+    # a statement Lacuna cannot read is denied in a database that keeps classifications too
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"PREPARE p AS COPY customers TO '{downloads / 'p.csv'}'")
+        with pytest.raises(GovernanceViolation) as err:
+            conn.exec_driver_sql("EXECUTE p")
+    assert "cannot tell where this EXECUTE statement writes" in \
+        err.value.decision.operation.destination.reasoning
+    assert not (downloads / "p.csv").exists()
+
+
+def test_sqlite_vacuum_into_a_file_is_an_export_of_every_table(sandbox, make_db, governed_engine):
+    engine = governed_engine(make_db("sqlite"))
+    out = sandbox / "Downloads" / "copy.db"
+    with pytest.raises(GovernanceViolation) as err, engine.connect() as conn:
+        conn.exec_driver_sql(f"VACUUM INTO '{out}'")
+    assert not out.exists()
+    assert "PII" in err.value.decision.operation.classification.tags
+    with engine.connect() as conn:
+        conn.exec_driver_sql("VACUUM")  # in place: nothing leaves
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_a_write_into_an_attached_file_is_decided_for_that_file(
+        kind, sandbox, make_db, governed_engine):
+    """In a database that keeps classifications, ``CREATE TABLE o.t AS …`` after ``ATTACH
+    'file' AS o`` writes into the attached file, which does not: decided for the file."""
+    engine = governed_engine(make_db(kind), aware=True)
+    out = sandbox / "Downloads" / "elsewhere.db"
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"ATTACH '{out}' AS o")
+        conn.exec_driver_sql("CREATE TABLE o.kept (email TEXT)")
+        for sql in ("CREATE TABLE o.leak AS SELECT email FROM customers",
+                    "INSERT INTO o.kept SELECT email FROM customers"):
+            with pytest.raises(GovernanceViolation) as err:
+                conn.exec_driver_sql(sql)
+            assert str(out) in err.value.decision.operation.destination.uri
+        if kind == "sqlite":  # an unqualified name found only in the attached file
+            with pytest.raises(GovernanceViolation) as err:
+                conn.exec_driver_sql("INSERT INTO kept SELECT email FROM customers")
+            assert str(out) in err.value.decision.operation.destination.uri
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM o.kept").scalar() == 0
+    with engine.begin() as conn:  # into the database itself: it keeps the classification
+        conn.exec_driver_sql("CREATE TABLE contacts AS SELECT email FROM customers")

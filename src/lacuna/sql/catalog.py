@@ -81,8 +81,7 @@ class Database:
             _, rows = self.query(f"PRAGMA {prefix}table_info({quote(table)})")
             return tuple(Column(str(r[1]), str(r[2])) for r in rows), None
         if self.dialect == "duckdb":
-            where = f"table_name = {literal(table)}" + (
-                f" AND schema_name = {literal(schema)}" if schema else "")
+            where = f"table_name = {literal(table)}" + _duckdb_qualifier(schema)
             _, rows = self.query(
                 f"SELECT column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
                 "ORDER BY column_index")
@@ -101,6 +100,48 @@ class Database:
         _, tables = self.query(f"SELECT obj_description({regclass}, 'pg_class')")
         comment = str(tables[0][0]) if tables and tables[0][0] else None
         return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment
+
+    def attached(self, name: str, *, new: bool) -> str | None:
+        """The URL of the attached database file that holds table ``name`` (``ATTACH 'file'
+        AS o``: ``o.t``, or an unqualified ``t`` found first in ``o``, or any table after
+        DuckDB's ``USE o``), or None when it is this connection's own database (or in memory).
+        ``new``: the statement creates the table (an unqualified name goes to the main or
+        current database). PostgreSQL attaches nothing: always None."""
+        if self.dialect == "sqlite":
+            return self._sqlite_attached(name, new=new)
+        if self.dialect == "duckdb":
+            return self._duckdb_attached(name)
+        return None
+
+    def _sqlite_attached(self, name: str, *, new: bool) -> str | None:
+        _, rows = self.query("PRAGMA database_list")  # (seq, name, file): main, temp, attached
+        files = {str(r[1]).lower(): str(r[2] or "") for r in rows}
+        schema, _, table = name.rpartition(".")
+        alias = schema.lower() if schema else "main"
+        if not schema and not new:  # SQLite looks in temp, then main, then each attached
+            order = ["temp", "main", *(a for a in files if a not in ("temp", "main"))]
+            alias = next((a for a in order if a in files and self.query(
+                f"SELECT 1 FROM {quote(a)}.sqlite_master WHERE type IN ('table', 'view') "
+                f"AND lower(name) = lower({literal(table)})")[1]), "main")
+        file = files.get(alias, "")
+        if alias in ("main", "temp") or not file or file == files.get("main"):
+            return None
+        return f"sqlite:///{file}"
+
+    def _duckdb_attached(self, name: str) -> str | None:
+        _, rows = self.query("SELECT database_name, path, type FROM duckdb_databases() "
+                             "WHERE NOT internal")
+        _, current = self.query("SELECT current_database()")
+        paths = {str(r[0]).lower(): (r[1], str(r[2]).lower()) for r in rows}
+        parts = name.lower().split(".")
+        catalog = str(current[0][0]).lower() if current else ""
+        if len(parts) == 3 or (len(parts) == 2 and parts[0] in paths):
+            catalog = parts[0]  # DuckDB refuses a name that is a schema and a catalog both
+        path, kind = paths.get(catalog, (None, "duckdb"))
+        if not path or path == ":memory:" or f"duckdb:///{path}" == self.url:
+            return None
+        scheme = {"postgres": "postgresql"}.get(kind, kind)
+        return f"{scheme}:///{path}"
 
     def comment_on(self, name: str, text: str) -> None:
         """Store ``text`` as the table's comment (PostgreSQL and DuckDB; SQLite has none)."""
@@ -122,6 +163,18 @@ class Database:
                 cursor.execute("RELEASE SAVEPOINT lacuna_comment")
         finally:
             cursor.close()
+
+
+def _duckdb_qualifier(schema: str) -> str:
+    """The catalog filter for ``schema.table`` (a schema of the current database, or an
+    ATTACHed database's ``main``) or ``database.schema.table`` on DuckDB."""
+    if not schema:
+        return ""
+    database, _, schema = schema.rpartition(".")
+    if database:
+        return f" AND database_name = {literal(database)} AND schema_name = {literal(schema)}"
+    return (f" AND ((schema_name = {literal(schema)} AND database_name = current_database()) "
+            f"OR (database_name = {literal(schema)} AND schema_name = 'main'))")
 
 
 def quote(name: str) -> str:

@@ -33,8 +33,9 @@ from lacuna import _bypass
 from lacuna.errors import LineageError
 from lacuna.lineage.recording import Produced, input_version
 from lacuna.lineage.records import ColumnEdge, DatasetRef
-from lacuna.model import Action, Classification, Source, Tier
+from lacuna.model import Action, Classification, Destination, Source, Tier
 from lacuna.sql import restrict
+from lacuna.sql.catalog import literal, quote
 from lacuna.sql.statements import Statement, analyse
 from lacuna.sql.tables import changed, classify_table, comment_text, table_ref
 
@@ -185,7 +186,7 @@ def _write(
         written = _unknown(stmt.problem or "unreadable")
     elif stmt.verb == "copy_from":
         written = _unknown(f"COPY loads {stmt.file or 'a file'} that Lacuna does not read")
-    elif stmt.verb == "export":
+    elif stmt.verb in ("export", "vacuum"):  # EXPORT DATABASE, VACUUM INTO: every table
         written, inputs = _whole_database(gov, db)
         sources = tuple(ref for ref, _ in inputs)
     elif stmt.values:
@@ -203,10 +204,11 @@ def _write(
         output = DatasetRef.of(target) if destination is not None else None
         action = Action.EXPORT if destination is not None else Action.READ
     elif stmt.target is None:  # a statement Lacuna cannot read: into the database itself
-        destination, output, action = gov.destination(db.url), None, Action.EXPORT
-    else:
-        destination = gov.destination(f"{db.url}#{stmt.target}")
-        output = table_ref(db.url, stmt.target)
+        destination, output, action = _unreadable(gov, db, stmt), None, Action.EXPORT
+    else:  # into this database, or into a file ATTACHed to it: decided for that file
+        home = db.attached(stmt.target, new=stmt.verb in ("create", "create_view")) or db.url
+        destination = gov.destination(f"{home}#{stmt.target}")
+        output = table_ref(home, stmt.target)
         action = Action.EXPORT
     op = gov.operation(
         action, written, method=method, code_location=_location(), destination=destination,
@@ -219,6 +221,17 @@ def _write(
         columns=columns, column_edges=edges, fingerprint=stmt.kind == "export",
     )
     return op, produced
+
+
+def _unreadable(gov: Governor, db: Database, stmt: Statement) -> Destination:
+    """Where a statement Lacuna cannot read sends its data: the database, but never one that
+    keeps classifications (Lacuna cannot tell which table, or which file, it writes), so
+    ``classification_aware_databases`` does not let it through (fail closed)."""
+    found = gov.destination(db.url)
+    return replace(found, classification_support=False, reasoning=(
+        f"Lacuna cannot tell where this {stmt.verb.upper() or 'SQL'} statement writes, so it "
+        f"is treated as writing to {found.uri} without keeping any classification (fail "
+        "closed)."))
 
 
 def _after(gov: Governor, db: Database, stmt: Statement, written: Classification) -> Classification:
@@ -311,10 +324,19 @@ def _literal_rows(stmt: Statement) -> list[tuple[Any, ...]]:
 def _whole_database(
     gov: Governor, db: Database
 ) -> tuple[Classification, list[tuple[DatasetRef, Classification]]]:
-    """DuckDB's ``EXPORT DATABASE``: every table leaves, so the export carries all of them."""
+    """DuckDB's ``EXPORT DATABASE``, SQLite's ``VACUUM INTO``: every table leaves, so the
+    export carries all of them (on SQLite, those of every attached database too)."""
     from lacuna.lineage.rules import combine
 
-    _, rows = db.query("SELECT schema_name, table_name FROM duckdb_tables()")
+    if db.dialect == "sqlite":
+        _, schemas = db.query("PRAGMA database_list")
+        rows = []
+        for _, schema, _ in schemas:
+            if schema != "temp":
+                rows += db.query(f"SELECT {literal(schema)}, name FROM {quote(schema)}."
+                                 "sqlite_master WHERE type = 'table'")[1]
+    else:
+        _, rows = db.query("SELECT schema_name, table_name FROM duckdb_tables()")
     inputs: list[tuple[DatasetRef, Classification]] = []
     for schema, table in rows:
         name = table if schema in ("main", "public") else f"{schema}.{table}"

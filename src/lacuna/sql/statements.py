@@ -12,6 +12,12 @@
   ``SHOW``, ``EXPLAIN``, catalog reads.
 - ``unknown``: a statement Lacuna cannot read. The hook fails closed on it.
 
+The first word sorts most statements before any parsing. It is read straight off the text only
+when the statement starts with it; anything before it (a comment, which PostgreSQL and DuckDB
+nest, a ``;``, a parenthesis) is read by the dialect's own tokenizer, so a comment cannot make
+a ``COPY`` look like a ``DROP``. ``EXPLAIN ANALYZE`` runs its statement, so it is sorted as that
+statement; SQLite's ``VACUUM INTO 'file'`` copies the whole database to the file (an export).
+
 Nothing here touches a database: the caller resolves tables and decides.
 """
 
@@ -25,7 +31,10 @@ from typing import Literal
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.tokenizer_core import Token, TokenType
 
 Kind = Literal["read", "write", "export", "pass", "unknown"]
 
@@ -39,7 +48,8 @@ PASS_WORDS = frozenset({
 })
 CATALOG_PREFIXES = ("sqlite_", "pg_", "duckdb_")
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "sqlite_master", "sqlite_schema"})
-_WORD = re.compile(r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*([A-Za-z_]+)", re.DOTALL)
+_WORD = re.compile(r"^\s*([A-Za-z_]+)")  # a statement that starts with its first word
+_EXPLAIN_OPTIONS = frozenset({"analyze", "analyse", "verbose", "query", "plan"})
 
 _quiet = logging.getLogger("sqlglot")
 
@@ -66,15 +76,29 @@ def analyse(sql: str, dialect: str) -> Statement:
     """Sort ``sql`` (one statement) into a kind, with the tables it reads and writes (cached:
     applications send the same statements again and again)."""
     match = _WORD.match(sql)
-    word = match.group(1).lower() if match else ""
-    if not word:
-        return Statement(kind="pass", sql=sql, verb="empty")
+    if match is not None:
+        word, body = match.group(1).lower(), sql[match.start(1):]
+    else:  # a comment, a ';' or a parenthesis first: the dialect's tokenizer finds the word
+        tokens = _tokens(sql, dialect)
+        if tokens is None:
+            return Statement(kind="unknown", sql=sql, verb="", problem="it does not tokenize")
+        first = next((t for t in tokens if t.token_type != TokenType.SEMICOLON), None)
+        if first is None:
+            return Statement(kind="pass", sql=sql, verb="empty")
+        word, body = first.text.lower(), sql[first.start:]
+    if word == "explain":
+        return _explain(sql, body, dialect)
+    if word == "vacuum":
+        return _vacuum(sql, body, dialect)
     if word in PASS_WORDS:
         return Statement(kind="pass", sql=sql, verb=word)
-    if word == "export":  # DuckDB: EXPORT DATABASE 'folder' (sqlglot does not parse it)
-        found = re.search(r"export\s+database\s+(?:\w+\s+)?'([^']*)'", sql, re.IGNORECASE)
-        return Statement(kind="export", sql=sql, verb="export",
-                         file=found.group(1) if found else None)
+    if word == "export":  # DuckDB: EXPORT DATABASE [name TO] 'folder' (sqlglot cannot parse it)
+        return _export(sql, body, dialect)
+    if word == "copy" and [t.text.lower() for t in (_rest(body, "copy", dialect) or [])[:2]] \
+            == ["from", "database"]:  # DuckDB: every table into another (attached) database
+        return Statement(kind="unknown", sql=sql, verb="copy", problem=(
+            "COPY FROM DATABASE copies every table into another database, which Lacuna does "
+            "not govern; copy the tables one by one (CREATE TABLE other.t AS SELECT …)"))
     level = _quiet.level
     _quiet.setLevel(logging.ERROR)  # "falling back to parsing as a Command" is ours to judge
     try:
@@ -92,7 +116,92 @@ def analyse(sql: str, dialect: str) -> Statement:
     return sorted_
 
 
+def _tokens(text: str, dialect: str) -> list[Token] | None:
+    """``text``'s tokens in ``dialect`` (comments dropped as the database drops them), or None
+    when it does not tokenize."""
+    try:
+        return list(Dialect.get_or_raise(dialect).tokenize(text))
+    except SqlglotError:
+        return None
+
+
+def _rest(body: str, word: str, dialect: str) -> list[Token] | None:
+    """The tokens after a statement's first word (sqlglot reads the rest of a command such as
+    ``EXPLAIN`` or ``VACUUM`` as one string)."""
+    return _tokens(body[len(word):], dialect)
+
+
+def _explain(sql: str, body: str, dialect: str) -> Statement:
+    """``EXPLAIN`` only plans its statement, but ``EXPLAIN ANALYZE`` (PostgreSQL, DuckDB) runs
+    it: then it is sorted as the statement it runs."""
+    tokens = _rest(body, "explain", dialect)
+    if tokens is None:
+        return Statement(kind="unknown", sql=sql, verb="explain", problem="it does not tokenize")
+    i = _options_end(tokens)  # EXPLAIN (ANALYZE, FORMAT JSON) statement
+    analyze = any(t.text.lower() in ("analyze", "analyse") for t in tokens[:i])
+    while i < len(tokens) and tokens[i].text.lower() in _EXPLAIN_OPTIONS:
+        analyze = analyze or tokens[i].text.lower() in ("analyze", "analyse")
+        i += 1
+    start = tokens[i].start if i < len(tokens) else None
+    if not analyze:
+        return Statement(kind="pass", sql=sql, verb="explain")
+    if start is None:
+        return Statement(kind="unknown", sql=sql, verb="explain",
+                         problem="Lacuna cannot find the statement EXPLAIN ANALYZE runs")
+    inner = body[len("explain"):][start:]
+    return analyse(inner, dialect)
+
+
+def _options_end(tokens: list[Token]) -> int:
+    """The index after a leading parenthesised option list (0 when there is none)."""
+    depth = 0
+    for n, token in enumerate(tokens):
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+        if depth == 0:
+            return n + 1 if n else 0
+    return len(tokens)
+
+
+def _vacuum(sql: str, body: str, dialect: str) -> Statement:
+    """``VACUUM`` rewrites the database in place; SQLite's ``VACUUM [schema] INTO 'file'``
+    writes a copy of it to the file: an export of every table."""
+    tokens = _rest(body, "vacuum", dialect)
+    if tokens is None:
+        return Statement(kind="unknown", sql=sql, verb="vacuum", problem="it does not tokenize")
+    words = [t.text.lower() for t in tokens if t.token_type != TokenType.STRING]
+    if "into" not in words:
+        return Statement(kind="pass", sql=sql, verb="vacuum")
+    files = [t.text for t in tokens if t.token_type == TokenType.STRING]
+    if len(files) != 1:
+        return Statement(kind="unknown", sql=sql, verb="vacuum",
+                         problem="Lacuna cannot read which file VACUUM INTO writes")
+    return Statement(kind="export", sql=sql, verb="vacuum", file=files[0])
+
+
+def _export(sql: str, body: str, dialect: str) -> Statement:
+    """DuckDB's ``EXPORT DATABASE [name TO] 'folder' [(options)]``: every table leaves."""
+    tokens = _rest(body, "export", dialect) or []
+    shape = [t.token_type for t in tokens[:4]]
+    folder = None
+    if shape[:2] == [TokenType.DATABASE, TokenType.STRING]:
+        folder = tokens[1].text
+    elif len(shape) == 4 and shape[0] == TokenType.DATABASE and tokens[2].text.lower() == "to" \
+            and shape[3] == TokenType.STRING:
+        folder = tokens[3].text
+    if folder is None:
+        return Statement(kind="unknown", sql=sql, verb="export",
+                         problem="Lacuna cannot read which folder EXPORT DATABASE writes")
+    return Statement(kind="export", sql=sql, verb="export", file=folder)
+
+
 def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
+    into = stmt.args.get("into") if isinstance(stmt, exp.Select) else None
+    if isinstance(into, exp.Into):  # SELECT … INTO t (PostgreSQL): creates t from the query
+        return Statement(kind="write", sql=sql, verb="create", reads=base_tables(stmt),
+                         target=table_name(into.this))
     if isinstance(stmt, exp.Query):
         reads = base_tables(stmt)
         return Statement(kind="read" if reads else "pass", sql=sql, verb="select", reads=reads)
@@ -146,14 +255,16 @@ def table_name(node: exp.Expr | None) -> str | None:
 def base_tables(stmt: exp.Expr) -> tuple[str, ...]:
     """The base tables a statement reads: every table reference that is not a CTE's name, the
     written target, or a catalog table."""
-    ctes = {c.alias_or_name.lower() for c in stmt.find_all(exp.CTE)}
+    ctes = _cte_references(stmt)
     target = None
     if isinstance(stmt, (exp.Insert, exp.Create)):
         into = stmt.this
         target = into.this if isinstance(into, exp.Schema) else into
+    elif isinstance(stmt, exp.Select) and isinstance(stmt.args.get("into"), exp.Into):
+        target = stmt.args["into"].this
     found: dict[str, None] = {}
     for table in stmt.find_all(exp.Table):
-        if table is target or (not table.db and table.name.lower() in ctes):
+        if table is target or id(table) in ctes:
             continue
         if not table.name or is_catalog(table):
             continue
@@ -165,6 +276,22 @@ def base_tables(stmt: exp.Expr) -> tuple[str, ...]:
         if name:
             found.setdefault(name, None)
     return tuple(found)
+
+
+def _cte_references(stmt: exp.Expr) -> set[int]:
+    """The table references (by ``id``) that name a CTE visible where they stand. A CTE only
+    hides a table of the same name inside its own scope: ``WITH customers AS (SELECT * FROM
+    customers)`` reads the table, and a CTE in one subquery does not hide a table elsewhere.
+    When sqlglot cannot build the scopes, none is a CTE (each name is then looked up as a
+    table: one more look-up, never a table missed)."""
+    if not any(True for _ in stmt.find_all(exp.CTE)):
+        return set()
+    try:
+        scopes = traverse_scope(stmt)
+    except SqlglotError:
+        return set()
+    return {id(t) for scope in scopes for t in scope.tables
+            if not t.db and t.name in scope.cte_sources}
 
 
 def is_catalog(table: exp.Table) -> bool:

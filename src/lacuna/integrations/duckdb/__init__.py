@@ -19,7 +19,8 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
   ``.pl()``, ``.arrow()`` hand on, and which ``.write_csv/.write_parquet/.to_csv/.to_parquet``
   are decided on before anything is written;
 - ``COPY … TO 'file'`` is an export of the query's classification to the file;
-- ``CREATE TABLE … AS`` / ``INSERT … SELECT`` an export to ``<database URL>#<table>``, and so
+- ``CREATE TABLE … AS`` / ``INSERT … SELECT`` an export to ``<database URL>#<table>`` (the URL
+  of the ``ATTACH``ed file the table is in, when it is in one), and so
   are a relation's ``create``/``to_table``/``insert_into``; except into an **in-memory**
   database (``duckdb.connect()``, ``:memory:``), where the table is a derived relation this
   process holds, like a frame: nothing leaves, so it is governed as a read and the table
@@ -140,6 +141,7 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
     """The classification (with lineage) of what ``sql`` produces, and its sources' states."""
     from lacuna.lineage.sql import classify_sql
     from lacuna.sql.catalog import Database
+    from lacuna.sql.statements import table_name
     from lacuna.sql.tables import classify_table
 
     gov = _gov()
@@ -167,15 +169,15 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
     rewritten = parsed.sql(dialect="duckdb")
     db = Database(con, url_of(con), "duckdb")
     for table in parsed.find_all(exp.Table):
-        name = table.name
+        name = table_name(table) or ""  # crm.customers is not the customers of this database
         if not name or name in schema:
             continue
         if table.db.lower() in _METADATA_SCHEMAS:  # names, types, comments: no data values
             schema[name] = Classification(reasoning=(
-                f"PUBLIC: {table.db}.{name} is catalog metadata, not data",))
+                f"PUBLIC: {table.db}.{table.name} is catalog metadata, not data",))
             continue
         found = None
-        obj = _variable(name)
+        obj = _variable(name) if name == table.name else None  # a Python object: by bare name
         if obj is not None:
             found = _object_state(obj)
         if found is None:
@@ -246,9 +248,10 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if stmt.kind == "write" and stmt.target and not stmt.values and stmt.verb in (
             "create", "insert"):
         state, _ = statement_state(con, sql)
-        if url_of(con) == MEMORY:
+        home = _home(con, stmt.target, new=stmt.verb == "create")
+        if home == MEMORY:
             return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}")
-        return govern_write(None, state, f"{url_of(con)}#{stmt.target}", run,
+        return govern_write(None, state, f"{home}#{stmt.target}", run,
                             method=f"duckdb.{stmt.verb}",
                             columns=list(state.classification.columns))
     from lacuna.sql.catalog import Database
@@ -257,6 +260,18 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     result, _ = run_governed(gov, Database(con, url_of(con), "duckdb"), sql,
                              args[1] if len(args) > 1 else None, run, many=many)
     return result
+
+
+def _home(con: Any, table: str, *, new: bool) -> str:
+    """The URL of the database a write into ``table`` lands in: the connection's own, or a
+    file ATTACHed to it (``o.t`` after ``ATTACH 'file' AS o``), which even an in-memory
+    connection writes to disk."""
+    from lacuna.sql.catalog import Database
+
+    url = url_of(con)
+    via = _ViaRelation(con) if isinstance(con, duckdb.DuckDBPyRelation) else con
+    with _bypass.bypass(), outermost():
+        return Database(via, url, "duckdb").attached(table, new=new) or url
 
 
 def _analysed(stmt: Any) -> bool:
@@ -532,10 +547,12 @@ def _table_writer(name: str) -> Make:
                 with outermost():
                     return original(self, table_name, *args, **kwargs)
 
-            if url_of(self) == MEMORY and isinstance(table_name, str):
+            home = (_home(self, table_name, new=name != "insert_into")
+                    if isinstance(table_name, str) else url_of(self))
+            if home == MEMORY and isinstance(table_name, str):
                 return _into_memory(self, table_name, relation_state(self), run,
                                     method=f"duckdb.DuckDBPyRelation.{name}")
-            return govern_write(None, relation_state(self), f"{url_of(self)}#{table_name}", run,
+            return govern_write(None, relation_state(self), f"{home}#{table_name}", run,
                                 method=f"duckdb.DuckDBPyRelation.{name}",
                                 columns=list(self.columns))
 
