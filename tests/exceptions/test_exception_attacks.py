@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sqlite3
 from datetime import timedelta
 
@@ -293,3 +294,160 @@ def test_cli_shows_what_is_not_honoured(as_user, request_, governed, monkeypatch
     assert "not a request Lacuna wrote" in " ".join(broken.output.split())
     missing = runner.invoke(app, ["exceptions", "show", "EXC-1999-001"])
     assert missing.exit_code == 1
+
+
+# -- files written under an exception must not outlive it --------------------------------------
+
+
+def _granted_and_written(as_user, request_, customers, target, **write):
+    as_user(STEWARD)
+    lacuna.approve_exception(request_.id)
+    as_user("analyst_alice")
+    customers.to_csv(target, exception_id=request_.id, **write)
+    assert target.exists()
+
+
+def test_status_column_edited_does_not_keep_a_file_past_its_exception(
+        as_user, request_, customers, target, governed):
+    """The table's status column is an index, not the record: set to 'pending' by hand while
+    the signed body says approved, it must not hide the grant's files from the sweep."""
+    _granted_and_written(as_user, request_, customers, target)
+    db(governed).execute("update lacuna_exceptions set status = 'pending' where id = ?",
+                         (request_.id,))
+    report = lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
+    assert report.deleted == (str(target),)
+    assert not target.exists()
+    assert any(request_.id in f and "edited outside Lacuna" in f for f in report.failed)
+
+
+@pytest.mark.parametrize("tamper", ["extend-expiry", "delete-row", "garbage"])
+def test_files_of_an_untrusted_exception_are_reported_every_sweep(
+        as_user, request_, customers, target, governed, tamper):
+    """A record edited (its window extended), removed or broken says nothing trustworthy
+    about its files: the sweep neither deletes on its word nor skips them silently."""
+    _granted_and_written(as_user, request_, customers, target)
+    conn = db(governed)
+    if tamper == "extend-expiry":
+        body = body_of(governed, request_.id)
+        body["valid_until"] = (utcnow() + timedelta(days=365)).isoformat()
+        write_body(governed, request_.id, body)
+    elif tamper == "delete-row":
+        conn.execute("delete from lacuna_exceptions where id = ?", (request_.id,))
+    else:
+        conn.execute("update lacuna_exceptions set body = 'garbage' where id = ?",
+                     (request_.id,))
+    conn.close()
+    for _ in range(2):
+        report = lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
+        assert [f.split(": ", 1)[0] for f in report.failed] == [str(target)]
+        assert "cannot be trusted" in report.failed[0]
+    assert target.exists()  # not deleted on the word of a record that does not verify
+    from lacuna.governor import current
+
+    failed = [r.data for r in current().audit.list(limit=None, action="exception")
+              if r.data["what"]["event"] == "file-delete-failed"]
+    assert len(failed) == 2
+    assert failed[0]["exception"]["path"] == str(target)
+
+
+def test_a_write_under_an_exception_does_not_follow_a_symbolic_link(
+        as_user, request_, customers, target, governed):
+    """A link planted at the granted path would send the data elsewhere, and the sweep would
+    delete only the link: refused, nothing written. An encrypted write replaces the link."""
+    elsewhere = governed / "stash.csv"
+    target.symlink_to(elsewhere)
+    with pytest.raises(lacuna.exceptions.ExceptionNotAuthorized, match="symbolic link"):
+        _granted_and_written(as_user, request_, customers, target)
+    assert not elsewhere.exists()
+    customers.to_csv(target, exception_id=request_.id, encrypt=True)
+    assert not target.is_symlink()
+    assert target.read_bytes().startswith(b"LACUNAE1")
+    assert not elsewhere.exists()
+
+
+def test_sweep_never_claims_a_link_or_a_hard_linked_file_deleted(
+        as_user, request_, customers, target, governed):
+    _granted_and_written(as_user, request_, customers, target)
+    moved = governed / "stash.csv"
+    target.rename(moved)
+    target.symlink_to(moved)  # the file moved away, a link left in its place
+    later = utcnow() + timedelta(hours=2)
+    report = lacuna.sweep_exceptions(now=later)
+    assert report.deleted == ()
+    assert report.missing == (str(target),)
+    assert target.is_symlink()
+    assert moved.exists()
+    from lacuna.governor import current
+
+    history = current().exceptions.get(request_.id).history
+    assert any(h.event == "file-missing" and "symbolic link" in (h.comment or "")
+               for h in history)
+
+    target.unlink()
+    os.link(moved, target)  # the same data under a second name
+    report = lacuna.sweep_exceptions(now=later)
+    assert report.deleted == (str(target),)
+    assert not target.exists()
+    assert moved.exists()
+    assert report.failed == (f"{target}: deleted at its recorded path, but the file has 1 "
+                             "other hard link(s): its data still exists under another name",)
+
+
+def test_polars_writes_under_an_exception_are_swept(as_user, request_, target):
+    """Every writer that honours exception_id records its file for the sweep, not pandas only."""
+    pl = pytest.importorskip("polars")
+    as_user(STEWARD)
+    lacuna.approve_exception(request_.id)
+    as_user("analyst_alice")
+    frame = pl.read_csv("customers.csv")
+    with pytest.raises(lacuna.GovernanceViolation):
+        frame.write_csv(target)
+    frame.write_csv(target, exception_id=request_.id)
+    from lacuna.governor import current
+
+    assert [f.path for f in current().exceptions.files(request_.id)] == [str(target)]
+    report = lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
+    assert report.deleted == (str(target),)
+    assert not target.exists()
+
+
+def test_no_plaintext_is_released_without_its_audit_record(as_user, request_, customers, target,
+                                                           monkeypatch, governed):
+    _granted_and_written(as_user, request_, customers, target, encrypt=True, index=False)
+    from lacuna.audit.store import AuditStore
+    from lacuna.errors import AuditError
+    from lacuna.exceptions import DecryptionRefused
+
+    def unwritable(self, body):
+        raise AuditError("the audit trail is full")
+
+    monkeypatch.setattr(AuditStore, "record_event", unwritable)
+    out = governed / "plain.csv"
+    with pytest.raises(DecryptionRefused, match="could not record this decryption"):
+        lacuna.decrypt(target, out)
+    assert not out.exists()
+
+
+def test_decrypted_output_is_private_even_over_an_existing_file(as_user, request_, customers,
+                                                                target, governed):
+    _granted_and_written(as_user, request_, customers, target, encrypt=True, index=False)
+    out = governed / "plain.csv"
+    out.write_text("old\n")
+    out.chmod(0o644)
+    lacuna.decrypt(target, out)
+    assert out.stat().st_mode & 0o777 == 0o600  # plaintext: never readable by others
+
+
+def test_one_broken_row_does_not_stop_the_sweep_for_the_others(as_user, request_, customers,
+                                                              target, governed):
+    other = lacuna.request_exception(data=customers, destination="/tmp/elsewhere.csv",
+                                     purpose=PURPOSE, approver=STEWARD, duration_hours=1)
+    as_user(STEWARD)
+    lacuna.approve_exception(other.id)
+    _granted_and_written(as_user, request_, customers, target)
+    conn = db(governed)
+    conn.execute("update lacuna_exceptions set body = 'garbage' where id = ?", (other.id,))
+    conn.close()
+    report = lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
+    assert report.deleted == (str(target),)
+    assert report.expired == (request_.id,)

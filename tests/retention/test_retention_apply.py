@@ -89,3 +89,19 @@ def test_release_makes_the_held_file_due(project):
     records, ok = _retention_records(project)
     assert ok
     assert records[str(held)].data["what"]["event"] == "deleted"
+
+
+def test_a_hold_covers_files_reached_through_a_symbolic_link(project):
+    """The governed root is configured as a link to the real folder; the hold names the real
+    folder (or the other way round): the same files, held either way, never deleted."""
+    held = write_at(project, years_ago(4), "sales.csv", "legal/held.csv")
+    real = project / "real_governed"
+    (project / "governed" / "workspace").rename(real)
+    (project / "governed" / "workspace").symlink_to(real, target_is_directory=True)
+    assert run(project, "retention", "hold", str(real / "legal"), "--reason",
+               "litigation 2026-17").returncode == 0
+    plan = json.loads(run(project, "retention", "plan", "--json").stdout)
+    assert {e["path"]: e["action"] for e in plan["entries"]}[str(held)] == "hold"
+    done = run(project, "retention", "apply", "--json")
+    assert json.loads(done.stdout).get("deleted") is None
+    assert held.exists()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna import crypto
 from lacuna.errors import LacunaError
 from lacuna.exceptions import authority, events
+from lacuna.exceptions.authority import ExceptionNotAuthorized
 from lacuna.exceptions.store import ExceptionNotFound, MalformedException
 from lacuna.keystore import keystore_for
 from lacuna.model import utcnow
@@ -39,10 +40,20 @@ def _local(path: str | os.PathLike[str]) -> str:
 def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
              encrypted: bool) -> None:
     """Record that ``path`` is being written under ``exception_id`` (before it is written, so
-    a file that exists is always known to the sweep). Raises when it cannot be recorded: the
-    write must not happen then."""
-    gov.exceptions.record_file(exception_id, os.path.abspath(_local(path)),
-                               written_by=gov.config.user.id, encrypted=encrypted)
+    a file that exists is always known to the sweep). Raises when it cannot be recorded, or
+    when ``path`` is a symbolic link a plain write would follow (the data would land where the
+    exception does not reach and the sweep would delete only the link): the write must not
+    happen then. An encrypted write replaces a link with the file itself."""
+    where = os.path.abspath(_local(path))
+    if not encrypted and os.path.islink(where):  # the write would land at the link's target
+        msg = (f"{where} is a symbolic link to {os.path.realpath(where)}: a file written under "
+               f"exception {exception_id} must be written at the path the exception names "
+               "(the sweep deletes it there when the exception ends), not through a link to "
+               "another place. Remove the link, or request an exception for the link's "
+               "target. Nothing was written.")
+        raise ExceptionNotAuthorized(msg)
+    gov.exceptions.record_file(exception_id, where, written_by=gov.config.user.id,
+                               encrypted=encrypted)
 
 
 def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io.BytesIO], Any],
@@ -72,7 +83,8 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
     Raises:
         DecryptionError: not a Lacuna envelope, altered, or its key is missing.
         DecryptionRefused: the configured user may not read it (the exception expired, was
-            revoked, or belongs to someone else).
+            revoked, or belongs to someone else), or the audit trail could not record the
+            decryption (nothing is released unrecorded).
     """
     where = _local(path)
     try:
@@ -90,10 +102,15 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
                      detail={**detail, "refused": why})
         msg = f"cannot decrypt {where}: {why}"
         raise DecryptionRefused(msg)
-    events.audit(gov, "decrypt", None, exception_id=exception_id, detail=detail)
+    if events.audit(gov, "decrypt", None, exception_id=exception_id, detail=detail) is None:
+        msg = (f"cannot decrypt {where}: the audit trail could not record this decryption "
+               "(the error is logged above), and no plaintext is released unrecorded. Fix the "
+               "audit trail (lacuna audit verify; audit.url in lacuna.yaml), then try again.")
+        raise DecryptionRefused(msg)
     if output is not None:
         target = Path(_local(output))
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
         with os.fdopen(fd, "wb") as fh:
             fh.write(plain)
     return plain
@@ -132,4 +149,5 @@ def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | Non
     return None
 
 
-__all__ = ["DecryptionRefused", "decrypt", "remember", "write_sealed"]
+__all__ = ["DecryptionRefused", "ExceptionNotAuthorized", "decrypt", "remember",
+           "write_sealed"]

@@ -254,7 +254,9 @@ class ExceptionStore:
                 .values(status=updated.status.value, body=json.dumps(updated.to_dict()))
             ).rowcount
         if changed != 1:
-            msg = f"exception {exception_id} was decided by someone else meanwhile; show it again."
+            msg = (f"exception {exception_id} changed meanwhile (decided by someone else, or its "
+                   f"row was edited outside Lacuna: its status column no longer says "
+                   f"{current.status.value!r}); show it again.")
             raise LacunaError(msg)
         return updated
 
@@ -286,9 +288,22 @@ class ExceptionStore:
         return self._replace(current, replace(current, history=(*current.history, entry)))
 
     def ended(self, now: datetime) -> builtins.list[ExceptionRequest]:
-        """Approved exceptions whose window ended before ``now`` (the sweep's work)."""
-        return [r for r in self.list(status=Status.APPROVED)
-                if r.valid_until is not None and r.valid_until <= now]
+        """Approved exceptions whose window ended before ``now`` (the sweep's work). A row
+        that is not a request Lacuna wrote is left out, not fatal: one broken row must not
+        stop the sweep for every other exception (the sweep reports the files under it)."""
+        query = select(table.c.id, table.c.body).where(
+            table.c.status == Status.APPROVED.value).order_by(table.c.id)
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query))
+        out: builtins.list[ExceptionRequest] = []
+        for row in rows:
+            try:
+                request = _from_body(row.body, row.id)
+            except MalformedException:
+                continue
+            if request.valid_until is not None and request.valid_until <= now:
+                out.append(request)
+        return out
 
     # -- files written under an exception ---------------------------------------------------
 

@@ -2,7 +2,8 @@
 expired. ``lacuna exceptions sweep`` runs it once; :mod:`lacuna.scheduler` runs it periodically.
 
 For every approved exception whose ``valid_until`` has passed, and every revoked or expired one
-that still has files on record:
+that still has files on record (judged by its signed record, never by the table's status column
+alone):
 
 1. each recorded file that still exists is deleted (``file-deleted`` on the audit trail and in
    the exception's history); a file that cannot be deleted is ``file-delete-failed``, logged at
@@ -12,8 +13,16 @@ that still has files on record:
    its recorded path, may have been moved"): audited, noted in the history and logged at
    WARNING the first time, reported by every sweep while it stays missing, and kept as not
    deleted (the compliance report says so). Lacuna records no fingerprint of such files, so
-   it searches nothing; if the file comes back to its path, the next sweep deletes it;
+   it searches nothing; if the file comes back to its path, the next sweep deletes it. A
+   symbolic link at the recorded path is the same: unlinking it would not delete the data;
+   a file with other hard links is deleted at its path and reported as failed (its data lives
+   on under the other names);
 3. an approved exception becomes ``expired`` (audited, the requester notified).
+
+Files recorded under an exception whose record cannot be read or does not verify (edited or
+removed outside Lacuna) are not deleted on the word of that record and not skipped silently:
+each is reported as failed (``file-delete-failed``, logged at ERROR), every sweep, until a
+steward deals with it.
 
 The sweep is idempotent: a second run deletes and audits nothing new.
 """
@@ -26,18 +35,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lacuna.exceptions import events
+from lacuna.errors import LacunaError
+from lacuna.exceptions import authority, events
 from lacuna.exceptions.model import Status
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
     from lacuna.exceptions.context import Context
     from lacuna.exceptions.model import ExceptionRequest
+    from lacuna.exceptions.store import ExceptionStore
 
 log = logging.getLogger("lacuna.exceptions")
 SWEEPER = "lacuna-sweep"
 MISSING = ("not found at its recorded path: it may have been moved or renamed, so it was not "
            "deleted and may still exist elsewhere")
+UNTRUSTED = ("written under exception {id}, whose record cannot be trusted ({why}); not "
+             "deleted: a steward must check the exception and delete the file")
+HARD_LINKED = ("deleted at its recorded path, but the file has {n} other hard link(s): its "
+               "data still exists under another name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,26 +81,27 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
 
     at = now or utcnow()
     store = gov.exceptions
-    ended = {r.id: r for r in store.ended(at)}
-    for written in store.files(pending_only=True):
-        if written.exception_id in ended:
-            continue
-        try:
-            request = store.get(written.exception_id)
-        except Exception as exc:  # an unknown or broken exception: its files are not trusted
-            log.error("file %s was written under exception %s, which cannot be read: %s",
-                      written.path, written.exception_id, exc)
-            continue
-        if request.status in (Status.REVOKED, Status.EXPIRED, Status.DENIED):
-            ended[request.id] = request
+    ended, untrusted = _judged(store, at)
     expired: list[str] = []
     deleted: list[str] = []
     missing: list[str] = []
     failed: list[str] = []
+    for exception_id, why in untrusted.items():
+        for written in store.files(exception_id, pending_only=True):
+            failed.append(f"{written.path}: {why}")
+            log.error("file %s was not deleted: %s", written.path, why)
+            events.audit(gov, "file-delete-failed", None, exception_id=exception_id,
+                         allowed=False, detail={"path": written.path, "error": why})
     for request in ended.values():
         for written in store.files(request.id, pending_only=True):
             path = written.path
+            linked = _link_target(path)
+            if linked is not None:  # unlinking it would delete a link, not the data
+                missing.append(path)
+                _missing(gov, request, path, at, why=linked)
+                continue
             try:
+                links = os.lstat(path).st_nlink
                 os.unlink(path)
                 step = "file-deleted"
                 deleted.append(path)
@@ -100,10 +116,21 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
                              detail={"path": path, "error": str(exc)})
                 continue
             store.mark_deleted(request.id, path, at)
-            store.note(request.id, step, by=SWEEPER, comment=path, now=at)
-            events.audit(gov, step, request, detail={"path": path, "by": SWEEPER})
+            detail: dict[str, object] = {"path": path, "by": SWEEPER}
+            if links > 1:  # the data lives on under its other names: say so, never hide it
+                detail["other_links"] = links - 1
+                failed.append(f"{path}: {HARD_LINKED.format(n=links - 1)}")
+                log.error("deleted %s (exception %s ended), but %s", path, request.id,
+                          HARD_LINKED.format(n=links - 1))
+            _noted(gov, request, step, path, at)
+            events.audit(gov, step, request, detail=detail)
         if request.status is Status.APPROVED:
-            updated = store.expire(request.id, now=at, by=SWEEPER)
+            try:
+                updated = store.expire(request.id, now=at, by=SWEEPER)
+            except LacunaError as exc:  # its files are handled; the state change is not
+                failed.append(f"{request.id}: could not be marked expired ({exc})")
+                log.error("could not mark exception %s expired: %s", request.id, exc)
+                continue
             expired.append(request.id)
             events.audit(gov, "expired", updated, detail={"by": SWEEPER,
                          "valid_until": updated.valid_until.isoformat()
@@ -113,17 +140,75 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
                        failed=tuple(failed), at=at)
 
 
-def _missing(gov: Context, request: ExceptionRequest, path: str, at: datetime) -> None:
+def _judged(store: ExceptionStore, at: datetime) -> tuple[
+        dict[str, ExceptionRequest], dict[str, str]]:
+    """The exceptions whose window is over at ``at``, by their signed record (the table's
+    status column is only an index: a row whose column was edited is judged by what was
+    signed), and the exceptions with files on record whose record cannot be trusted, with why.
+    """
+    ids = {r.id for r in store.ended(at)}
+    ids |= {w.exception_id for w in store.files(pending_only=True)}
+    ended: dict[str, ExceptionRequest] = {}
+    untrusted: dict[str, str] = {}
+    for exception_id in sorted(ids):
+        try:
+            request = store.get(exception_id)
+        except LacunaError as exc:
+            untrusted[exception_id] = UNTRUSTED.format(id=exception_id, why=exc)
+            continue
+        if not store.verified(request):
+            untrusted[exception_id] = UNTRUSTED.format(
+                id=exception_id, why=authority.not_verified_note(request))
+        elif _over(request, at):
+            ended[exception_id] = request
+    return ended, untrusted
+
+
+def _over(request: ExceptionRequest, at: datetime) -> bool:
+    if request.status in (Status.REVOKED, Status.EXPIRED, Status.DENIED):
+        return True
+    return (request.status is Status.APPROVED and request.valid_until is not None
+            and request.valid_until <= at)
+
+
+def _link_target(path: str) -> str | None:
+    """Why ``path`` is not the file that was written, when it is a symbolic link now."""
+    try:
+        if not os.path.islink(path):
+            return None
+        return (f"{path} is a symbolic link (to {os.readlink(path)}), not the file written "
+                "there: the data may be at the link's target or elsewhere, so nothing was "
+                "deleted")
+    except OSError:
+        return None
+
+
+def _noted(gov: Context, request: ExceptionRequest, event: str, path: str,
+           at: datetime) -> None:
+    """Note a step in the exception's history; the file is already handled and audited."""
+    try:
+        gov.exceptions.note(request.id, event, by=SWEEPER, comment=path, now=at)
+    except LacunaError as exc:
+        log.error("could not note %s of %s in exception %s's history: %s", event, path,
+                  request.id, exc)
+
+
+def _missing(gov: Context, request: ExceptionRequest, path: str, at: datetime, *,
+             why: str = MISSING) -> None:
     """A recorded file is not at its path: say so truthfully, once (audited, in the history,
     logged); the record stays not deleted, so every sweep reports it and would delete it if it
     came back."""
-    comment = f"{path}: {MISSING}"
+    comment = f"{path}: {why}"
     if any(h.event == "file-missing" and h.comment == comment for h in request.history):
         return
-    log.warning("file %s written under exception %s is %s", path, request.id, MISSING)
-    gov.exceptions.note(request.id, "file-missing", by=SWEEPER, comment=comment, now=at)
+    log.warning("file %s written under exception %s: %s", path, request.id, why)
+    try:
+        gov.exceptions.note(request.id, "file-missing", by=SWEEPER, comment=comment, now=at)
+    except LacunaError as exc:
+        log.error("could not note file-missing of %s in exception %s's history: %s", path,
+                  request.id, exc)
     events.audit(gov, "file-missing", request, allowed=False,
-                 detail={"path": path, "by": SWEEPER, "deleted": False, "why": MISSING})
+                 detail={"path": path, "by": SWEEPER, "deleted": False, "why": why})
 
 
 __all__ = ["MISSING", "SweepReport", "sweep"]

@@ -54,14 +54,23 @@ class Hold:
         return self.released_at is None
 
     def covers(self, path: str) -> bool:
-        """Whether this hold covers ``path`` (the dataset itself, or a file under it)."""
-        return path == self.dataset or path.startswith(self.dataset.rstrip(os.sep) + os.sep)
+        """Whether this hold covers ``path`` (the dataset itself, or a file under it), also
+        when one of them is spelled through a symbolic link (a governed root configured as a
+        link, a hold placed on the real folder, or the other way round)."""
+        held = {self.dataset, _resolved(self.dataset)}
+        return any(p == h or p.startswith(h.rstrip(os.sep) + os.sep)
+                   for p in {path, _resolved(path)} for h in held)
 
     def to_dict(self) -> dict[str, str | None]:
         return {"id": self.id, "dataset": self.dataset, "reason": self.reason,
                 "placed_by": self.placed_by, "placed_at": self.placed_at.isoformat(),
                 "released_by": self.released_by,
                 "released_at": self.released_at.isoformat() if self.released_at else None}
+
+
+def _resolved(path: str) -> str:
+    """``path`` with its symbolic links resolved (URLs as given)."""
+    return path if "://" in path else os.path.realpath(path)
 
 
 def dataset_key(dataset: str) -> str:

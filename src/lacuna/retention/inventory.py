@@ -127,9 +127,13 @@ def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:
     for written in store.files(pending_only=True):
         if written.exception_id not in requests:
             try:
-                requests[written.exception_id] = store.get(written.exception_id)
+                found = store.get(written.exception_id)
             except Exception:  # an unreadable exception: its files stay (the sweep reports it)
-                requests[written.exception_id] = None
+                found = None
+            # an edited record says nothing about its window: its files stay (the sweep
+            # reports them as failed until a steward deals with them)
+            requests[written.exception_id] = (found if found is not None
+                                              and store.verified(found) else None)
         request = requests[written.exception_id]
         if request is None:
             continue

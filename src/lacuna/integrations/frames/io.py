@@ -240,6 +240,8 @@ def govern_write(
                 state.classification, columns=list(written), rows=rows or 0,
                 values=value_digests(obj, rows), sources=sources, written_by=op.user.id,
                 run_id=produced.run_id)
+        if exception_id and path is not None:  # before writing: the sweep deletes it on expiry
+            _remember(gov, exception_id, path)
         with _bypass.bypass():
             if seal and path is not None:
                 result = sealed_frames.sealed_write(
@@ -253,6 +255,20 @@ def govern_write(
         return result
 
     return gov.execute(op, go, produced=produced)
+
+
+def _remember(gov: Any, exception_id: str, path: str) -> None:
+    """Record the file as written under ``exception_id`` (as the pandas writers do), so the
+    sweep deletes it when the exception ends; a refusal (a symbolic link at the path) is the
+    answer to the user's call, not a failure of Lacuna."""
+    from lacuna.exceptions import files
+    from lacuna.integrations.pandas._patch import users_error
+
+    try:
+        files.remember(gov, exception_id, path, encrypted=False)
+    except files.ExceptionNotAuthorized as exc:
+        users_error(exc)
+        raise
 
 
 def value_digests(obj: Any, rows: int | None) -> dict[str, str] | None:

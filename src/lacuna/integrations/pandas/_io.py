@@ -404,7 +404,13 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             from lacuna.exceptions import files
 
             if exception_id and local_file:  # before writing: the sweep deletes it on expiry
-                files.remember(gov, exception_id, target, encrypted=encrypt)
+                try:
+                    files.remember(gov, exception_id, target, encrypted=encrypt)
+                except files.ExceptionNotAuthorized as exc:  # the answer to this call
+                    from lacuna.integrations.pandas._patch import users_error
+
+                    users_error(exc)
+                    raise
             with _bypass.bypass():
                 frame_out = _without_state(self, embed)
                 if encrypt:
