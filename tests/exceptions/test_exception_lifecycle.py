@@ -110,8 +110,8 @@ def test_seed_flow_encrypted_export_decrypt_expire_sweep(governed, as_user, cust
     assert [h.event for h in swept.history] == ["requested", "approved", "file-deleted",
                                                 "expired"]
     assert all(f.deleted_at is not None for f in store.files(exc.id))
-    assert events_of(exc.id, allowed=True) == ["requested", "approved", "decrypt",
-                                               "file-deleted", "expired"]
+    assert events_of(exc.id, allowed=True) == ["requested", "approved", "file-written",
+                                               "decrypt", "file-deleted", "expired"]
     assert events_of(exc.id, allowed=False) == ["decrypt"]  # mallory's attempt
     assert lacuna.sweep_exceptions(now=later).expired == ()  # idempotent
     with pytest.raises(lacuna.GovernanceViolation) as err:  # expired: the denial says so

@@ -20,7 +20,12 @@ from lacuna import crypto
 from lacuna.errors import LacunaError
 from lacuna.exceptions import authority, events
 from lacuna.exceptions.authority import ExceptionNotAuthorized
-from lacuna.exceptions.store import ExceptionNotFound, MalformedException
+from lacuna.exceptions.store import (
+    ExceptionNotFound,
+    MalformedException,
+    TrailUnreadable,
+    rolled_back_note,
+)
 from lacuna.keystore import keystore_for
 from lacuna.model import utcnow
 
@@ -38,12 +43,15 @@ def _local(path: str | os.PathLike[str]) -> str:
 
 
 def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
-             encrypted: bool) -> None:
-    """Record that ``path`` is being written under ``exception_id`` (before it is written, so
-    a file that exists is always known to the sweep). Raises when it cannot be recorded, or
-    when ``path`` is a symbolic link a plain write would follow (the data would land where the
-    exception does not reach and the sweep would delete only the link): the write must not
-    happen then. An encrypted write replaces a link with the file itself."""
+             encrypted: bool, directory: bool = False) -> None:
+    """Record that ``path`` (a directory when ``directory``: a Spark write) is being written
+    under ``exception_id`` (before it is written, so a file that exists is always known to the
+    sweep): a signed row of ``lacuna_exception_files`` and a ``file-written`` event on the
+    audit trail (the sweep reports a file on the trail whose row went missing). Raises when
+    either cannot be recorded, or when ``path`` is a symbolic link a plain write would follow
+    (the data would land where the exception does not reach and the sweep would delete only
+    the link): the write must not happen then. An encrypted write replaces a link with the
+    file itself."""
     where = os.path.abspath(_local(path))
     if not encrypted and os.path.islink(where):  # the write would land at the link's target
         msg = (f"{where} is a symbolic link to {os.path.realpath(where)}: a file written under "
@@ -53,7 +61,16 @@ def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
                "target. Nothing was written.")
         raise ExceptionNotAuthorized(msg)
     gov.exceptions.record_file(exception_id, where, written_by=gov.config.user.id,
-                               encrypted=encrypted)
+                               encrypted=encrypted, directory=directory)
+    detail = {"path": where, "encrypted": encrypted, "directory": directory}
+    if events.audit(gov, "file-written", None, exception_id=exception_id,
+                    detail=detail) is None:
+        msg = (f"cannot write {where} under exception {exception_id}: the audit trail could not "
+               "record it (the error is logged above), and a file written under an exception "
+               "must be on the trail for the sweep to answer for it. Fix the audit trail "
+               "(lacuna audit verify; audit.url in lacuna.yaml), then try again. Nothing was "
+               "written.")
+        raise LacunaError(msg)
 
 
 def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io.BytesIO], Any],
@@ -146,6 +163,13 @@ def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | Non
     if request.valid_until is not None and now >= request.valid_until:
         return (f"exception {request.id} expired at {request.valid_until:%Y-%m-%d %H:%M} UTC; "
                 "the file is due for deletion (lacuna exceptions sweep).")
+    try:  # an older signed body written back over a revocation is not a grant again
+        ended = gov.exceptions.ended_on_trail(request.id)
+    except TrailUnreadable as exc:
+        return (f"exception {request.id} could not be checked against the audit trail ({exc}); "
+                "nothing is decrypted on the word of the table alone.")
+    if ended is not None:
+        return rolled_back_note(request, ended) + ". Ask a steward."
     return None
 
 

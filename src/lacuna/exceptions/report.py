@@ -92,7 +92,8 @@ def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:
         if since is not None and request.created_at < since:
             continue
         items.append(_item(request, store.verified(request), uses.get(request.id, 0),
-                           [_file(f.to_dict(), request) for f in store.files(request.id)]))
+                           [_file({**f.to_dict(), "verified": store.file_verified(f)}, request)
+                            for f in store.files(request.id)]))
     return ExceptionsReport(since=since, generated_at=utcnow(), items=tuple(items))
 
 

@@ -16,8 +16,20 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from lacuna.audit.schema import open_state_database
 from lacuna.errors import ConfigError, LacunaError
@@ -53,7 +65,26 @@ files_table = Table(
     Column("written_at", String(40), nullable=False),
     Column("encrypted", Boolean, nullable=False, default=False),
     Column("deleted_at", String(40), nullable=True),
+    # a directory written under the exception (Spark): only then may a sweep remove a tree
+    Column("directory", Boolean, nullable=False, server_default=false()),
+    # signed over every other column (FILE_PAYLOAD_KIND): a row that does not verify is never
+    # acted on; NULL in rows recorded before revision 0007 (reported, never trusted)
+    Column("signature", String(128), nullable=True),
 )
+FILE_PAYLOAD_KIND = "lacuna.exception-file/v1"
+# Steps after which a grant is over for good: when the audit trail holds one for an exception,
+# no row of the exceptions table (an older signed body written back, say) makes it a grant again.
+TERMINAL_EVENTS = ("revoked", "denied", "expired")
+# The audit trail's exception events are found by exception id with one indexed lookup (state
+# revision 0007 creates the partial expression index; the expressions must match it exactly).
+TRAIL_KEY = {
+    "sqlite": "json_extract(body, '$.what.exception_id')",
+    "postgresql": "((body::jsonb) #>> '{what,exception_id}')",
+}
+TRAIL_FIELD = {
+    "sqlite": "json_extract(body, '{path}')",
+    "postgresql": "((body::jsonb) #>> '{{{keys}}}')",
+}
 ID_ATTEMPTS = 20  # concurrent requests on PostgreSQL: retry a taken number
 
 
@@ -67,12 +98,36 @@ class WrittenFile:
     written_at: datetime
     encrypted: bool
     deleted_at: datetime | None = None
+    directory: bool = False  # a directory written under the exception (a Spark write)
+    signature: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"exception_id": self.exception_id, "path": self.path,
                 "written_by": self.written_by, "written_at": self.written_at.isoformat(),
                 "encrypted": self.encrypted,
-                "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None}
+                "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
+                "directory": self.directory}
+
+    def payload(self) -> dict[str, Any]:
+        """What is signed: every field, under a kind no other record uses."""
+        return {"kind": FILE_PAYLOAD_KIND, "body": self.to_dict()}
+
+    def not_verified_note(self) -> str:
+        """Why this row is not acted on (when it does not verify)."""
+        if not self.signature:
+            return (f"its record in lacuna_exception_files carries no Lacuna signature "
+                    f"(recorded before file records were signed, or written by hand), so "
+                    f"nothing is done on its word: a steward must check whether "
+                    f"{self.path} was written under exception {self.exception_id}, delete it "
+                    "by hand if so, then remove the row")
+        return (f"its record in lacuna_exception_files does not match its signature (edited "
+                f"outside Lacuna: its deletion time, path or kind changed), so nothing is "
+                f"done on its word: a steward must check {self.path} and delete it by hand, "
+                "then remove the row")
+
+
+class TrailUnreadable(LacunaError):
+    """The audit trail could not be read to check an exception (no grant is honoured then)."""
 
 
 class ExceptionNotFound(LacunaError, LookupError):
@@ -192,6 +247,12 @@ class ExceptionStore:
                 "; it cannot be decided. File a new request with lacuna.request_exception."
             )
             raise authority.ExceptionNotAuthorized(msg)
+        if current.status in (Status.PENDING, Status.APPROVED):
+            ended = self.ended_on_trail(exception_id)  # TrailUnreadable: nothing decided
+            if ended is not None:
+                msg = rolled_back_note(current, ended) + (
+                    "; it cannot be decided. File a new request with lacuna.request_exception.")
+                raise authority.ExceptionNotAuthorized(msg)
         role = authority.authorize(current, by, stewards, approve=approve)
         now = utcnow()
         if revoke and current.status is not Status.APPROVED:
@@ -308,19 +369,26 @@ class ExceptionStore:
     # -- files written under an exception ---------------------------------------------------
 
     def record_file(self, exception_id: str, path: str, *, written_by: str,
-                    encrypted: bool, now: datetime | None = None) -> WrittenFile:
-        """Remember that ``path`` was written under ``exception_id`` (the sweep deletes it)."""
+                    encrypted: bool, now: datetime | None = None,
+                    directory: bool = False) -> WrittenFile:
+        """Remember that ``path`` (a directory when ``directory``) was written under
+        ``exception_id``, signed: the sweep deletes it when the exception ends."""
         written = WrittenFile(exception_id=exception_id, path=path, written_by=written_by,
-                              written_at=now or utcnow(), encrypted=encrypted)
+                              written_at=now or utcnow(), encrypted=encrypted,
+                              directory=directory)
+        written = replace(written, signature=self.keyring.sign(written.payload()))
         with self._engine.begin() as conn:
             conn.execute(files_table.insert().values(
                 exception_id=exception_id, path=path, written_by=written_by,
-                written_at=written.written_at.isoformat(), encrypted=encrypted))
+                written_at=written.written_at.isoformat(), encrypted=encrypted,
+                directory=directory, signature=written.signature))
         return written
 
     def files(self, exception_id: str | None = None, *,
               pending_only: bool = False) -> builtins.list[WrittenFile]:
-        """Files written under ``exception_id`` (or any), oldest first."""
+        """Files written under ``exception_id`` (or any), oldest first, as stored: check each
+        with :meth:`file_verified` before acting on it (``pending_only`` trusts the
+        ``deleted_at`` column, which anyone editing the database can set)."""
         query = select(files_table).order_by(files_table.c.id)
         if exception_id is not None:
             query = query.where(files_table.c.exception_id == exception_id)
@@ -328,17 +396,85 @@ class ExceptionStore:
             query = query.where(files_table.c.deleted_at.is_(None))
         with self._engine.connect() as conn:
             rows = list(conn.execute(query))
-        return [WrittenFile(exception_id=r.exception_id, path=r.path, written_by=r.written_by,
-                            written_at=datetime.fromisoformat(r.written_at),
-                            encrypted=bool(r.encrypted),
-                            deleted_at=datetime.fromisoformat(r.deleted_at)
-                            if r.deleted_at else None) for r in rows]
+        return [_written(r) for r in rows]
+
+    def file_verified(self, written: WrittenFile) -> bool:
+        """Whether ``written`` carries this installation's signature over all of its fields."""
+        return self.keyring.verify(written.payload(), written.signature)
 
     def mark_deleted(self, exception_id: str, path: str, now: datetime) -> None:
+        """Mark the verified, not yet deleted records of ``path`` deleted (signed again: the
+        deletion time is part of what is signed). A record that does not verify is left as it
+        is: the sweep keeps reporting it."""
+        at = now.isoformat()
         with self._engine.begin() as conn:
-            conn.execute(files_table.update().where(
+            rows = list(conn.execute(select(files_table).where(
                 files_table.c.exception_id == exception_id, files_table.c.path == path,
-                files_table.c.deleted_at.is_(None)).values(deleted_at=now.isoformat()))
+                files_table.c.deleted_at.is_(None))))
+            for row in rows:
+                written = _written(row)
+                if not self.file_verified(written):
+                    continue
+                done = replace(written, deleted_at=datetime.fromisoformat(at))
+                conn.execute(files_table.update().where(
+                    files_table.c.id == row.id, files_table.c.deleted_at.is_(None)).values(
+                    deleted_at=at, signature=self.keyring.sign(done.payload())))
+
+    # -- the audit trail's word on an exception ---------------------------------------------
+
+    def _trail(self, what: str, exception_id: str | None, where: str, **params: Any) -> list[Any]:
+        """Rows of the audit trail's exception events (``what`` selected, ``where`` added),
+        for one exception by the indexed key; :class:`TrailUnreadable` when it cannot be read."""
+        dialect = self._engine.dialect.name
+        if dialect not in TRAIL_KEY:  # pragma: no cover - the state database is one of these
+            msg = f"cannot read the audit trail's exception events on {dialect}"
+            raise TrailUnreadable(msg)
+        key = TRAIL_KEY[dialect]
+        clause = "action = 'exception'"
+        if exception_id is not None:
+            clause += f" AND {key} = :exception_id"
+            params["exception_id"] = exception_id
+        sql = f"SELECT {what} FROM lacuna_audit WHERE {clause} AND {where}"
+        try:
+            with self._engine.connect() as conn:
+                return list(conn.execute(text(sql), params))
+        except SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            msg = (f"the audit trail (lacuna_audit, beside the exceptions table) could not be "
+                   f"read ({detail}); check it with: lacuna audit verify")
+            raise TrailUnreadable(msg) from None
+
+    def _field(self, path: str) -> str:
+        dialect = self._engine.dialect.name
+        keys = ",".join(path.removeprefix("$.").split("."))
+        return TRAIL_FIELD.get(dialect, TRAIL_FIELD["sqlite"]).format(path=path, keys=keys)
+
+    def ended_on_trail(self, exception_id: str) -> str | None:
+        """The terminal step (``revoked``, ``denied``, ``expired``) the audit trail records for
+        ``exception_id``, or None: one indexed lookup. Once the trail says a grant ended, no
+        row of the table (an older signed body written back) makes it a grant again.
+
+        Raises:
+            TrailUnreadable: the trail could not be read (the caller honours no grant then).
+        """
+        event = self._field("$.what.event")
+        names = ", ".join(f"'{e}'" for e in TERMINAL_EVENTS)
+        rows = self._trail(f"{event} AS event", exception_id,
+                           f"{event} IN ({names}) LIMIT 1")
+        return str(rows[0].event) if rows else None
+
+    def files_on_trail(self) -> set[tuple[str, str]]:
+        """Every (exception id, path) the audit trail records as written under an exception
+        (``file-written``), to find files whose record left the table.
+
+        Raises:
+            TrailUnreadable: the trail could not be read.
+        """
+        event, key = self._field("$.what.event"), self._field("$.what.exception_id")
+        path = self._field("$.exception.path")
+        rows = self._trail(f"{key} AS exception_id, {path} AS path", None,
+                           f"{event} = 'file-written'")
+        return {(str(r.exception_id), str(r.path)) for r in rows if r.exception_id and r.path}
 
     def close(self) -> None:
         self._engine.dispose()
@@ -363,6 +499,15 @@ def check_conditions(conditions: Sequence[str] | str | None) -> tuple[str, ...]:
     return found
 
 
+def _written(row: Any) -> WrittenFile:
+    return WrittenFile(exception_id=row.exception_id, path=row.path, written_by=row.written_by,
+                       written_at=datetime.fromisoformat(row.written_at),
+                       encrypted=bool(row.encrypted),
+                       deleted_at=datetime.fromisoformat(row.deleted_at)
+                       if row.deleted_at else None,
+                       directory=bool(row.directory), signature=row.signature)
+
+
 def _number(exception_id: str) -> int:
     tail = exception_id.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
@@ -375,8 +520,10 @@ def grant_for(
     a covering grant with approval conditions comes with a note that states them.
 
     Honoured only when the row carries a valid signature, was approved by someone other than
-    the requester who is still entitled to approve it, and covers this user, action,
-    destination and time. Never raises for a bad row: the note says what is wrong.
+    the requester who is still entitled to approve it, covers this user, action, destination
+    and time, and the audit trail records no end of it (revoked, denied, expired: an older
+    signed body written back is not a grant again; a trail that cannot be read honours
+    nothing). Never raises for a bad row: the note says what is wrong.
     """
     exception_id = operation.exception_id
     if not exception_id:
@@ -401,11 +548,25 @@ def grant_for(
             f"exception {exception_id} was approved by {approver}, who is not (or no longer) a "
             "steward for it in this configuration; not honoured"
         )
+    try:  # an older signed body written back over a revocation: the trail has the last word
+        ended = store.ended_on_trail(exception_id)
+    except TrailUnreadable as exc:
+        return None, (f"exception {exception_id} could not be checked against the audit trail "
+                      f"({exc}), so it is not honoured")
+    if ended is not None:
+        return None, rolled_back_note(request, ended) + "; not honoured"
     if request.approval_conditions:  # said with every decision the grant covers
         return request.decided_role, (
             f"exception {exception_id} applies under {approver}'s conditions: "
             + "; ".join(request.approval_conditions))
     return request.decided_role, None
+
+
+def rolled_back_note(request: ExceptionRequest, ended: str) -> str:
+    """Why a row the audit trail says has ended is not honoured."""
+    return (f"exception {request.id} was {ended} (the audit trail records it), but its row in "
+            f"the exceptions table says {request.status.value}: an earlier state was written "
+            "back outside Lacuna")
 
 
 class MalformedException(LacunaError):

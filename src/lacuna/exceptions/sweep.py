@@ -22,7 +22,12 @@ alone):
 Files recorded under an exception whose record cannot be read or does not verify (edited or
 removed outside Lacuna) are not deleted on the word of that record and not skipped silently:
 each is reported as failed (``file-delete-failed``, logged at ERROR), every sweep, until a
-steward deals with it.
+steward deals with it. The same holds for a file's own record (``lacuna_exception_files``,
+signed): one that does not verify (inserted by hand, its ``deleted_at`` set by hand, or
+recorded before records were signed) is never acted on and reported every sweep; and a file
+the audit trail records as written (``file-written``) under an ended exception with no verified
+record is reported too. A directory is removed only when its signed record says a directory
+(a Spark write) was written there.
 
 The sweep is idempotent: a second run deletes and audits nothing new.
 """
@@ -31,6 +36,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -38,12 +45,13 @@ from typing import TYPE_CHECKING
 from lacuna.errors import LacunaError
 from lacuna.exceptions import authority, events
 from lacuna.exceptions.model import Status
+from lacuna.exceptions.store import TrailUnreadable
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
     from lacuna.exceptions.context import Context
     from lacuna.exceptions.model import ExceptionRequest
-    from lacuna.exceptions.store import ExceptionStore
+    from lacuna.exceptions.store import ExceptionStore, WrittenFile
 
 log = logging.getLogger("lacuna.exceptions")
 SWEEPER = "lacuna-sweep"
@@ -51,6 +59,9 @@ MISSING = ("not found at its recorded path: it may have been moved or renamed, s
            "deleted and may still exist elsewhere")
 UNTRUSTED = ("written under exception {id}, whose record cannot be trusted ({why}); not "
              "deleted: a steward must check the exception and delete the file")
+UNRECORDED = ("recorded on the audit trail as written under exception {id}, but its record in "
+              "lacuna_exception_files is missing or does not verify (removed or edited outside "
+              "Lacuna): not deleted on the trail's word; a steward must check and delete it")
 HARD_LINKED = ("deleted at its recorded path, but the file has {n} other hard link(s): its "
                "data still exists under another name")
 
@@ -81,28 +92,38 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
 
     at = now or utcnow()
     store = gov.exceptions
-    ended, untrusted = _judged(store, at)
+    rows = store.files()
+    good = [w for w in rows if store.file_verified(w)]
+    pending_ids = {w.exception_id for w in good if w.deleted_at is None}
+    ended, untrusted = _judged(store, at, pending_ids)
     expired: list[str] = []
     deleted: list[str] = []
     missing: list[str] = []
     failed: list[str] = []
+
+    def fail(exception_id: str, path: str, why: str) -> None:
+        failed.append(f"{path}: {why}")
+        log.error("file %s was not deleted: %s", path, why)
+        events.audit(gov, "file-delete-failed", None, exception_id=exception_id or None,
+                     allowed=False, detail={"path": path, "error": why})
+
+    bad = {(w.exception_id, w.path): w for w in rows
+           if not store.file_verified(w) and not _vouched(store, w)}
+    for (exception_id, path), written in bad.items():  # never acted on; reported every sweep
+        fail(exception_id, path, written.not_verified_note())
     for exception_id, why in untrusted.items():
-        for written in store.files(exception_id, pending_only=True):
-            failed.append(f"{written.path}: {why}")
-            log.error("file %s was not deleted: %s", written.path, why)
-            events.audit(gov, "file-delete-failed", None, exception_id=exception_id,
-                         allowed=False, detail={"path": written.path, "error": why})
+        for path in _pending(good, exception_id):
+            fail(exception_id, path, why)
+    _unrecorded(store, at, good, bad, ended, untrusted, fail)
     for request in ended.values():
-        for written in store.files(request.id, pending_only=True):
-            path = written.path
+        for path, written in _pending(good, request.id).items():
             linked = _link_target(path)
             if linked is not None:  # unlinking it would delete a link, not the data
                 missing.append(path)
                 _missing(gov, request, path, at, why=linked)
                 continue
             try:
-                links = os.lstat(path).st_nlink
-                os.unlink(path)
+                links = _remove(path, directory=written.directory)
                 step = "file-deleted"
                 deleted.append(path)
             except FileNotFoundError:
@@ -140,25 +161,95 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
                        failed=tuple(failed), at=at)
 
 
-def _judged(store: ExceptionStore, at: datetime) -> tuple[
+def _pending(good: list[WrittenFile], exception_id: str) -> dict[str, WrittenFile]:
+    """The verified, not yet deleted records of one exception, one per path (a path written
+    twice is deleted once), a directory record winning."""
+    out: dict[str, WrittenFile] = {}
+    for w in good:
+        if w.exception_id == exception_id and w.deleted_at is None and (
+                w.path not in out or w.directory):
+            out[w.path] = w
+    return out
+
+
+def _remove(path: str, *, directory: bool) -> int:
+    """Delete what is at ``path``; the number of links the file had (1 for a directory).
+    A directory is removed only when its signed record says a directory was written there."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        if not directory:
+            msg = (f"{path} is a directory, but its signed record says a file was written "
+                   "there under the exception: not deleted (a steward must check it)")
+            raise IsADirectoryError(msg)
+        shutil.rmtree(path)
+        return 1
+    links = os.lstat(path).st_nlink
+    os.unlink(path)
+    return links
+
+
+def _vouched(store: ExceptionStore, written: WrittenFile) -> bool:
+    """A row recorded before file records were signed, already marked deleted, whose deletion
+    the exception's signed history records (``file-deleted`` of that path): settled, not
+    reported. Every other row that does not verify is reported."""
+    if written.signature or written.deleted_at is None:
+        return False
+    try:
+        request = store.get(written.exception_id)
+    except LacunaError:
+        return False
+    return store.verified(request) and any(
+        h.event == "file-deleted" and h.comment == written.path for h in request.history)
+
+
+def _unrecorded(store: ExceptionStore, at: datetime, good: list[WrittenFile],
+                bad: dict[tuple[str, str], WrittenFile],
+                ended: dict[str, ExceptionRequest], untrusted: dict[str, str],
+                fail: Callable[[str, str, str], None]) -> None:
+    """Report files the audit trail records as written under an exception that has ended (or
+    cannot be trusted) but that have no verified record in the table (removed by hand, say):
+    not deleted on the trail's word, reported every sweep."""
+    try:
+        on_trail = store.files_on_trail()
+    except TrailUnreadable as exc:
+        fail("", "(audit trail)", f"files written under exceptions could not be cross-checked "
+             f"with the audit trail: {exc}")
+        return
+    recorded = {(w.exception_id, w.path) for w in good}
+    for exception_id, path in sorted(on_trail - recorded - set(bad)):
+        why = untrusted.get(exception_id)
+        if why is None and exception_id not in ended:
+            request, why = _judge(store, exception_id)
+            if request is not None and not _over(request, at):
+                continue  # not due yet
+        fail(exception_id, path, UNRECORDED.format(id=exception_id))
+
+
+def _judge(store: ExceptionStore, exception_id: str) -> tuple[ExceptionRequest | None,
+                                                               str | None]:
+    """The exception's verified record, or why it cannot be trusted."""
+    try:
+        request = store.get(exception_id)
+    except LacunaError as exc:
+        return None, UNTRUSTED.format(id=exception_id, why=exc)
+    if not store.verified(request):
+        return None, UNTRUSTED.format(id=exception_id, why=authority.not_verified_note(request))
+    return request, None
+
+
+def _judged(store: ExceptionStore, at: datetime, pending_ids: set[str]) -> tuple[
         dict[str, ExceptionRequest], dict[str, str]]:
     """The exceptions whose window is over at ``at``, by their signed record (the table's
     status column is only an index: a row whose column was edited is judged by what was
-    signed), and the exceptions with files on record whose record cannot be trusted, with why.
+    signed), and the exceptions with (verified) files on record whose record cannot be
+    trusted, with why.
     """
-    ids = {r.id for r in store.ended(at)}
-    ids |= {w.exception_id for w in store.files(pending_only=True)}
+    ids = {r.id for r in store.ended(at)} | pending_ids
     ended: dict[str, ExceptionRequest] = {}
     untrusted: dict[str, str] = {}
     for exception_id in sorted(ids):
-        try:
-            request = store.get(exception_id)
-        except LacunaError as exc:
-            untrusted[exception_id] = UNTRUSTED.format(id=exception_id, why=exc)
-            continue
-        if not store.verified(request):
-            untrusted[exception_id] = UNTRUSTED.format(
-                id=exception_id, why=authority.not_verified_note(request))
+        request, why = _judge(store, exception_id)
+        if request is None:
+            untrusted[exception_id] = why or ""
         elif _over(request, at):
             ended[exception_id] = request
     return ended, untrusted

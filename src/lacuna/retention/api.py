@@ -130,7 +130,8 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
             if entry.action == "archive":
                 _archive(entry, settings)
             else:
-                _delete(entry.item.path)
+                _delete(entry.item.path, tree=entry.item.kind != "exception-file"
+                        or entry.item.directory)
         except OSError as exc:
             failed.append(f"{entry.item.path}: {exc}")
             log.error("retention could not %s %s: %s", entry.action, entry.item.path, exc)
@@ -143,10 +144,16 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
                        failed=tuple(failed), records=tuple(records))
 
 
-def _delete(path: str) -> None:
+def _delete(path: str, *, tree: bool = True) -> None:
+    """Delete ``path``; a directory only with ``tree`` (a file written under an exception: only
+    when its signed record says a directory was written there)."""
     from lacuna.lineage.sidecar import sidecar_path
 
     if os.path.isdir(path) and not os.path.islink(path):
+        if not tree:
+            msg = (f"{path} is a directory, but its signed record says a file was written "
+                   "there under the exception: not deleted (a steward must check it)")
+            raise IsADirectoryError(msg)
         shutil.rmtree(path)
     else:
         with contextlib.suppress(FileNotFoundError):  # already gone: the decision stands

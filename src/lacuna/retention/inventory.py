@@ -44,6 +44,7 @@ class Item:
     root: str | None = None  # the governed root it lies under
     exception_id: str | None = None
     ended_at: datetime | None = None  # exception files: when their window ended
+    directory: bool = False  # exception files: its signed record says a directory was written
     records: int = 0  # the audit trail: how many records
 
 
@@ -120,11 +121,14 @@ def describe(path: str, root: str | None, settings: RetentionSettings) -> Item:
 
 
 def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:
-    """Files written under exceptions that have ended (window past, revoked, denied, expired)."""
+    """Files written under exceptions that have ended (window past, revoked, denied, expired),
+    from records that verify (a record that does not is kept and reported by the sweep)."""
     from lacuna.exceptions.model import Status
 
     requests: dict[str, ExceptionRequest | None] = {}
     for written in store.files(pending_only=True):
+        if not store.file_verified(written):  # never acted on (the sweep reports it)
+            continue
         if written.exception_id not in requests:
             try:
                 found = store.get(written.exception_id)
@@ -148,7 +152,8 @@ def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:
         yield Item(kind="exception-file", path=written.path, tier=Tier.PROPRIETARY,
                    written_at=written.written_at, written_by=written.written_by,
                    known_from=f"exceptions store ({request.status.value})",
-                   exception_id=written.exception_id, ended_at=ended)
+                   exception_id=written.exception_id, ended_at=ended,
+                   directory=written.directory)
 
 
 def audit_trail(store: AuditStore) -> Item:

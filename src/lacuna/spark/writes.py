@@ -182,6 +182,8 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     )
 
     def write() -> T:
+        if exception_id:  # before writing: the sweep deletes it when the exception ends
+            remember_exception_write(gov, exception_id, target)
         expect(target.key)
         try:
             with _bypass.bypass():
@@ -192,6 +194,20 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         return result
 
     return gov.execute(op, write, produced=produced)
+
+
+def remember_exception_write(gov: Governor, exception_id: str, target: Target) -> None:
+    """Record a write to a local path under ``exception_id`` as a directory written under it
+    (Spark writes a directory of part files), as the pandas, polars, pyarrow and DuckDB writers
+    record theirs, so the sweep removes it when the exception ends. A refusal (a symbolic link
+    at the path) is the answer to the user's call: raised, nothing written. A table in the
+    catalog or a JDBC target is not a file Lacuna can delete, and is not recorded."""
+    from lacuna.exceptions import files
+
+    path = local_path(target.name) if target.kind == "path" else None
+    if path is None:
+        return
+    files.remember(gov, exception_id, path, encrypted=False, directory=True)
 
 
 def _inputs(analysis: Analysis) -> tuple[DatasetVersion, ...]:

@@ -1,0 +1,244 @@
+"""A state database edited by hand: an older signed grant written back over its revocation,
+and the table of files written under an exception edited (a row removed, ``deleted_at`` set,
+a row inserted for another file, a directory). None of it is acted on; each is reported."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+import lacuna
+from lacuna.model import utcnow
+
+STEWARD = "jane.smith@example.com"
+PURPOSE = "Board of Directors Q4 customer metrics presentation"
+
+
+@pytest.fixture
+def as_user(sandbox_config):
+    def switch(user_id: str) -> None:
+        gc.collect()
+        lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
+                                     stewards={"default": [STEWARD]}))
+
+    switch("analyst_alice")
+    return switch
+
+
+@pytest.fixture
+def customers(governed):
+    return pd.read_csv("customers.csv")
+
+
+@pytest.fixture
+def target(governed):
+    return governed / "Downloads" / "board_report.csv"
+
+
+def db(governed) -> sqlite3.Connection:
+    return sqlite3.connect(governed / "audit.db", isolation_level=None)
+
+
+def granted(as_user, customers, target, **write):
+    exc = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                   approver=STEWARD, duration_hours=1)
+    as_user(STEWARD)
+    lacuna.approve_exception(exc.id)
+    as_user("analyst_alice")
+    customers.to_csv(target, exception_id=exc.id, **write)
+    assert target.exists()
+    return exc
+
+
+def saved_row(governed, exception_id):
+    with db(governed) as conn:
+        return conn.execute("select body, status from lacuna_exceptions where id = ?",
+                            (exception_id,)).fetchone()
+
+
+def write_back(governed, exception_id, row):
+    conn = db(governed)
+    conn.execute("update lacuna_exceptions set body = ?, status = ? where id = ?",
+                 (row[0], row[1], exception_id))
+    conn.close()
+
+
+def test_an_approved_grant_is_honoured(as_user, customers, target):
+    exc = granted(as_user, customers, target)
+    customers.to_csv(target, exception_id=exc.id)  # used again: still honoured
+
+
+def test_a_revoked_grant_written_back_is_not_honoured(as_user, customers, target, governed):
+    exc = granted(as_user, customers, target, encrypt=True, index=False)
+    before = saved_row(governed, exc.id)  # the approved row, signed
+    lacuna.revoke_exception(exc.id, comment="cancelled")
+    write_back(governed, exc.id, before)  # rolled back: the signature still verifies
+    from lacuna.governor import current
+
+    assert current().exceptions.verified(current().exceptions.get(exc.id))
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        customers.to_csv(target, exception_id=exc.id)
+    assert any("was revoked (the audit trail records it)" in w for w in err.value.decision.why)
+    with pytest.raises(lacuna.exceptions.DecryptionRefused, match="was revoked"):
+        lacuna.decrypt(target)
+
+
+def test_a_denied_request_written_back_as_pending_cannot_be_approved(as_user, customers,
+                                                                     target, governed):
+    exc = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                   approver=STEWARD, duration_hours=1)
+    before = saved_row(governed, exc.id)
+    as_user(STEWARD)
+    lacuna.deny_exception(exc.id, comment="use the aggregate")
+    write_back(governed, exc.id, before)
+    with pytest.raises(lacuna.exceptions.ExceptionNotAuthorized, match="was denied"):
+        lacuna.approve_exception(exc.id)
+
+
+def test_no_grant_when_the_trail_cannot_be_read(as_user, customers, target, monkeypatch):
+    exc = granted(as_user, customers, target)
+    from lacuna.exceptions.store import ExceptionStore, TrailUnreadable
+
+    def unreadable(self, exception_id):
+        raise TrailUnreadable("the audit trail (lacuna_audit) could not be read (disk I/O)")
+
+    monkeypatch.setattr(ExceptionStore, "ended_on_trail", unreadable)
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        customers.to_csv(target, exception_id=exc.id)
+    assert any("could not be checked against the audit trail" in w
+               for w in err.value.decision.why)
+
+
+def test_the_terminal_lookup_uses_the_index(as_user, customers, target, governed):
+    granted(as_user, customers, target)
+    with db(governed) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM lacuna_audit WHERE action = 'exception' AND "
+            "json_extract(body, '$.what.exception_id') = 'EXC-1' AND "
+            "json_extract(body, '$.what.event') IN ('revoked') LIMIT 1").fetchall()
+    assert any("ix_lacuna_audit_exception_id" in str(row) for row in plan)
+
+
+def _sweep_later():
+    return lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
+
+
+def test_a_normal_sweep_still_deletes(as_user, customers, target):
+    granted(as_user, customers, target)
+    report = _sweep_later()
+    assert report.deleted == (str(target),)
+    assert report.failed == ()
+    assert _sweep_later().failed == ()  # settled: nothing to report again
+
+
+@pytest.mark.parametrize("tamper", ["deleted_at", "delete-row", "unsigned"])
+def test_a_file_record_edited_by_hand_is_reported_every_sweep(as_user, customers, target,
+                                                              governed, tamper):
+    exc = granted(as_user, customers, target)
+    conn = db(governed)
+    if tamper == "deleted_at":
+        conn.execute("update lacuna_exception_files set deleted_at = ?",
+                     (utcnow().isoformat(),))
+    elif tamper == "delete-row":
+        conn.execute("delete from lacuna_exception_files")
+    else:  # a row as recorded before file records were signed
+        conn.execute("update lacuna_exception_files set signature = NULL")
+    conn.close()
+    for _ in range(2):
+        report = _sweep_later()
+        assert report.deleted == ()
+        assert [f.split(": ", 1)[0] for f in report.failed] == [str(target)]
+    assert target.exists()  # never deleted on the word of a record that does not verify
+    assert exc.id in report.failed[0] or "lacuna_exception_files" in report.failed[0]
+
+
+def test_a_row_inserted_for_another_file_deletes_nothing(as_user, customers, target, governed):
+    exc = granted(as_user, customers, target)
+    victim = governed / "precious"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("keep")
+    lone = governed / "lone.txt"
+    lone.write_text("keep")
+    conn = db(governed)
+    for path in (victim, lone):
+        conn.execute(
+            "insert into lacuna_exception_files (exception_id, path, written_by, written_at, "
+            "encrypted, directory) values (?, ?, 'analyst_alice', ?, 0, 1)",
+            (exc.id, str(path), utcnow().isoformat()))
+    conn.close()
+    report = _sweep_later()
+    assert report.deleted == (str(target),)
+    assert sorted(f.split(": ", 1)[0] for f in report.failed) == sorted([str(victim), str(lone)])
+    assert (victim / "keep.txt").exists()
+    assert lone.exists()
+
+
+def test_a_directory_is_removed_only_when_its_signed_record_says_so(as_user, customers, target,
+                                                                   governed):
+    exc = granted(as_user, customers, target)
+    target.unlink()
+    target.mkdir()  # a directory now stands where a file was written
+    (target / "part-0").write_text("data")
+    report = _sweep_later()
+    assert report.deleted == ()
+    assert "is a directory, but its signed record says a file" in report.failed[0]
+    assert (target / "part-0").exists()
+    from lacuna.governor import current
+
+    store = current().exceptions
+    out = governed / "spark_out"
+    out.mkdir()
+    (out / "part-0").write_text("data")
+    store.record_file(exc.id, str(out), written_by="analyst_alice", encrypted=False,
+                      directory=True)
+    report = _sweep_later()
+    assert str(out) in report.deleted
+    assert not out.exists()
+
+
+def test_retention_never_removes_a_tree_from_a_file_record(as_user, customers, target, governed):
+    from lacuna.retention import apply
+
+    exc = granted(as_user, customers, target)
+    target.unlink()
+    target.mkdir()
+    (target / "part-0").write_text("data")
+    as_user(STEWARD)
+    lacuna.revoke_exception(exc.id, comment="ended")
+    from lacuna.governor import current
+
+    report = apply(current())
+    assert (target / "part-0").exists()
+    assert any(str(target) in f and "is a directory" in f for f in report.failed)
+
+
+
+def test_a_spark_write_under_an_exception_is_recorded_for_the_sweep(as_user, customers, target,
+                                                                   governed):
+    """The recording call Spark's governed writes make before running (tested without a JVM:
+    a Spark session takes ~11 s to start; the call is the same one the write makes)."""
+    from lacuna.governor import current
+    from lacuna.lineage.records import DatasetRef
+    from lacuna.spark.writes import Target, remember_exception_write
+
+    exc = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                   approver=STEWARD, duration_hours=1)
+    out = governed / "Downloads" / "spark_out"
+    remember_exception_write(current(), exc.id, Target(
+        kind="table", name="default.customers", ref=DatasetRef("spark_catalog", "x")))
+    assert current().exceptions.files(exc.id) == []  # a catalog table is not a file
+    remember_exception_write(current(), exc.id, Target(
+        kind="path", name=f"file://{out}", ref=DatasetRef("file", str(out))))
+    (written,) = current().exceptions.files(exc.id)
+    assert (written.path, written.directory) == (str(out), True)
+    out.mkdir()
+    (out / "part-00000.parquet").write_text("data")
+    as_user(STEWARD)
+    lacuna.approve_exception(exc.id)
+    report = _sweep_later()
+    assert report.deleted == (str(out),)
+    assert not out.exists()
