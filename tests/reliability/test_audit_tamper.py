@@ -367,3 +367,45 @@ def test_deleting_database_and_every_checkpoint_is_still_detected(trail: Trail,
     assert kept is not None
     kept.unlink()
     assert verify(trail) == (0, f"No audit trail at {trail.url}: nothing to verify.")
+
+
+def _seq0_checkpoint(chain: str) -> bytes:
+    """A validly signed checkpoint #0 (the genesis hash) of ``chain``: what every new trail
+    writes beside itself, signed with this installation's key."""
+    from lacuna.audit.checkpoint import Checkpoint, _slot
+    from lacuna.signing import default_keyring
+
+    return _slot(Checkpoint(chain=chain, seq=0, hash="0" * 64, time="2026-01-01T00:00:00+00:00")
+                 .signed(default_keyring()))
+
+
+def test_decision_log_emptied_behind_the_audit_chains_checkpoint_is_detected(trail: Trail
+                                                                              ) -> None:
+    """A fresh trail's seq-0 audit checkpoint (same key, same genesis hash) copied over the
+    decision log's checkpoint must not vouch for an emptied decision log."""
+    from lacuna.audit import ledger
+
+    _decision_log(trail, 6)
+    fresh = trail.db.parent / "fresh" / "audit.db"
+    AuditStore(f"sqlite:///{fresh}").close()  # writes fresh/audit.db.checkpoint: audit #0
+    trail.sql(("DELETE FROM lacuna_decision_log", ()),
+              ("UPDATE lacuna_decision_log_head SET seq = 0, hash = ?", ("0" * 64,)))
+    checkpoint = ledger.checkpoint_path(trail.db)
+    assert checkpoint is not None
+    shutil.copy(f"{fresh}.checkpoint", checkpoint)
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "decision log TAMPERED" in out
+    assert "belongs to the 'audit' chain" in out
+
+
+def test_audit_trail_emptied_behind_the_decision_logs_checkpoint_is_detected(trail: Trail
+                                                                             ) -> None:
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
+    trail.sql(("DELETE FROM lacuna_audit", ()),
+              ("UPDATE lacuna_audit_head SET seq = 0, hash = ?", ("0" * 64,)))
+    trail.checkpoint.write_bytes(_seq0_checkpoint("decision_log"))
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "audit trail TAMPERED" in out
+    assert "belongs to the 'decision_log' chain" in out
