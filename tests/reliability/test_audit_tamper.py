@@ -409,3 +409,40 @@ def test_audit_trail_emptied_behind_the_decision_logs_checkpoint_is_detected(tra
     assert code == 1, out
     assert "audit trail TAMPERED" in out
     assert "belongs to the 'decision_log' chain" in out
+
+
+@pytest.mark.parametrize("version_table_too", [False, True])
+def test_dropping_the_decision_log_and_its_checkpoint_is_detected(trail: Trail,
+                                                                  version_table_too: bool
+                                                                  ) -> None:
+    """Both decision-log tables dropped and the checkpoint deleted: the state schema that made
+    them (its version table, else the audit trail's metrics rollups) shows they existed."""
+    from lacuna.audit import ledger
+
+    _decision_log(trail, 5)
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))
+    trail.sql(("DROP TABLE lacuna_decision_log", ()), ("DROP TABLE lacuna_decision_log_head", ()),
+              *([("DROP TABLE lacuna_alembic_version", ())] if version_table_too else []))
+    checkpoint = ledger.checkpoint_path(trail.db)
+    assert checkpoint is not None
+    checkpoint.unlink()
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "decision log TAMPERED" in out
+    assert "lacuna_decision_log, lacuna_decision_log_head are gone" in out
+    assert "they were dropped" in out
+
+
+def test_no_false_alarm_without_decisions(trail: Trail, tmp_path: Path) -> None:
+    """A trail whose decision log was never written (policy.decision_log.type: none) and a new,
+    empty state database verify intact, and say so for the decision log too."""
+    code, out = verify(trail)  # 12 audit records, no decision ever logged
+    assert code == 0, out
+    assert "Decision log intact: 0 record(s) verified." in out
+    fresh = tmp_path / "fresh" / "audit.db"
+    AuditStore(f"sqlite:///{fresh}").close()
+    trail.config.write_text(json.dumps({"audit": {"url": f"sqlite:///{fresh}"}}))
+    code, out = verify(trail)
+    assert code == 0, out
+    assert "Audit trail intact: 0 record(s)" in out
+    assert "Decision log intact: 0 record(s) verified." in out
