@@ -446,3 +446,29 @@ def test_no_false_alarm_without_decisions(trail: Trail, tmp_path: Path) -> None:
     assert code == 0, out
     assert "Audit trail intact: 0 record(s)" in out
     assert "Decision log intact: 0 record(s) verified." in out
+
+
+def test_rolling_back_every_file_is_detected_only_with_the_checkpoint_log(trail: Trail) -> None:
+    """docs/audit.md's rollback table: an older copy of the database restored with every
+    checkpoint file beside it is consistent; only the external checkpoint log shows it."""
+    from lacuna.audit import ledger
+
+    _decision_log(trail, 2)
+    conn = sqlite3.connect(trail.db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    files = [trail.db, trail.checkpoint, ledger.checkpoint_path(trail.db)]
+    saved = {f: f.read_bytes() for f in files if f is not None}
+    append(trail.url, 3, checkpoint_log=trail.db.parent.parent / "ext" / "cp.log")
+    _decision_log(trail, 2)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{trail.db}{suffix}").unlink(missing_ok=True)
+    for f, data in saved.items():
+        f.write_bytes(data)
+    code, out = verify(trail)
+    assert code == 1, out
+    assert f"the trail ends at #{N}" in out
+    assert "were deleted" in out
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
+    code, out = verify(trail)
+    assert code == 0, out  # the documented limit: a consistent rollback of the folder
