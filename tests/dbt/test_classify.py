@@ -183,3 +183,21 @@ def test_untraceable_sql_without_listed_columns_keeps_the_parents_tier(
     assert any("could not be traced" in n for n in nc.notes)
     assert nc.classification.tier is Tier.PROPRIETARY
     assert "PII" in nc.classification.tags
+
+
+def test_untraceable_sql_columns_are_named_from_its_select(tmp_path: Path,
+                                                           gen: SimpleNamespace) -> None:
+    """Runtime governance acts on column classes: an untraceable model whose columns no YAML
+    lists must still list the columns its SELECT names (a * stands for the parents'), each
+    with the most sensitive parent class, or production reads and non-production copies of
+    it are unrestricted."""
+    gen.write(tmp_path, _ssn_seed(gen),
+              gen.model("m", parents=("seed.p.src",),
+                        sql=('select s.ssn as ref_code from "db"."main"."src" s '
+                             'join "db"."ext"."unknown" u on true')),
+              gen.model("star", parents=("seed.p.src",),
+                        sql=('select * from "db"."main"."src" s '
+                             'join "db"."ext"."unknown" u on true')))
+    pc = classify_project(load_project(tmp_path))
+    assert pc.classification("m").columns["ref_code"].classification is ColumnKind.PII
+    assert pc.classification("star").columns["ssn"].classification is ColumnKind.PII

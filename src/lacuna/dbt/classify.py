@@ -194,10 +194,11 @@ def _classify_node(
             floor = max(floor, inherited_table.tier)
             tags = unique([*tags, *inherited_table.tags])
             worst = _most_sensitive(inherited_table.columns.values(), config)
+            order = _output_names(project, node, inherited_table.columns)
             if worst is not None:
                 traced = {c: replace(worst, layer=Layer.INHERITED, reasoning=(
                     f"inherited the most sensitive parent column: {traced_out}"))
-                    for c in node.columns}
+                    for c in dict.fromkeys([*node.columns, *order])}
         else:
             traced, edges, order = traced_out
     names = list(dict.fromkeys([*order, *seed_header(project, node), *node.columns]))
@@ -258,6 +259,25 @@ def _trace(
     result = {name: replace(col, layer=Layer.INHERITED)
               for name, col in out.classification.columns.items()}
     return result, out.edges, list(out.columns)
+
+
+def _output_names(project: DbtProject, node: DbtNode, parent_columns: Iterable[str]
+                  ) -> list[str]:
+    """The output column names of SQL that could not be traced, as far as its outer SELECT
+    names them (a ``*`` stands for every parent column): so that an untraceable model whose
+    columns no YAML lists still gets column classes for runtime governance to act on."""
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    if not node.compiled_sql:
+        return []
+    try:
+        names = sqlglot.parse_one(node.compiled_sql, read=project.adapter_type or None
+                                  ).named_selects
+    except (SqlglotError, ValueError):
+        return []
+    out = [n for n in names if n and n != "*"]
+    return [*out, *parent_columns] if "*" in names else out
 
 
 def _with_ephemeral_ancestors(parents: Sequence[NodeClassification],
