@@ -136,3 +136,68 @@ def test_cli_classify_json_samples_the_warehouse(dbt_built: Any) -> None:
     assert "full_name" in silver["inherited"]
     assert data["seed.lacuna_example.raw_customers"]["columns"]["ssn"]["sensitivity"] \
         == "critical"
+
+
+def _ssn_seed(gen: SimpleNamespace) -> tuple[str, dict[str, Any]]:
+    return gen.model("src", kind="seed", columns={
+        "ssn": gen.floe("pii", pii_type="ssn", sensitivity="critical"), "id": {}})
+
+
+def test_ephemeral_parent_is_traced_through_its_inlined_cte(tmp_path: Path,
+                                                             gen: SimpleNamespace) -> None:
+    """dbt inlines an ephemeral model as a CTE reading its own parents: the child's SQL names
+    the grandparent, which is not in its depends_on. That was untraceable, and a child whose
+    columns no YAML lists came out PUBLIC with ssn renamed."""
+    eph = gen.model("eph", sql='select ssn as x, id from "db"."main"."src"',
+                    parents=("seed.p.src",))
+    eph[1]["config"]["materialized"] = "ephemeral"
+    gen.write(tmp_path, _ssn_seed(gen), eph, gen.model(
+        "m", parents=("eph",),
+        sql=('with __dbt__cte__eph as (select ssn as x, id from "db"."main"."src") '
+             "select x as ref_code, id from __dbt__cte__eph")))
+    nc = classify_project(load_project(tmp_path)).of("m")
+    assert nc.classification.columns["ref_code"].classification is ColumnKind.PII
+    assert nc.classification.tier is Tier.PROPRIETARY
+    assert not nc.notes
+
+
+def test_relation_outside_depends_on_is_traced(tmp_path: Path, gen: SimpleNamespace) -> None:
+    """A hard-coded table name (no ref) or a hand-edited manifest leaves depends_on empty: the
+    SQL is still traced against the project's relations, not left unclassified (PUBLIC)."""
+    gen.write(tmp_path, _ssn_seed(gen), gen.model(
+        "m", sql='select ssn as ref_code from "db"."main"."src"', parents=()))
+    nc = classify_project(load_project(tmp_path)).of("m")
+    assert nc.classification.columns["ref_code"].classification is ColumnKind.PII
+    assert nc.classification.tier is Tier.PROPRIETARY
+
+
+def test_untraceable_sql_without_listed_columns_keeps_the_parents_tier(
+        tmp_path: Path, gen: SimpleNamespace) -> None:
+    """Fail closed also when no YAML lists the model's columns: the table takes its most
+    sensitive parent's tier and tags (the join rule), never PUBLIC."""
+    gen.write(tmp_path, _ssn_seed(gen), gen.model(
+        "m", parents=("seed.p.src",),
+        sql=('select s.ssn as ref_code from "db"."main"."src" s '
+             'join "db"."ext"."unknown" u on true')))
+    nc = classify_project(load_project(tmp_path)).of("m")
+    assert any("could not be traced" in n for n in nc.notes)
+    assert nc.classification.tier is Tier.PROPRIETARY
+    assert "PII" in nc.classification.tags
+
+
+def test_untraceable_sql_columns_are_named_from_its_select(tmp_path: Path,
+                                                           gen: SimpleNamespace) -> None:
+    """Runtime governance acts on column classes: an untraceable model whose columns no YAML
+    lists must still list the columns its SELECT names (a * stands for the parents'), each
+    with the most sensitive parent class, or production reads and non-production copies of
+    it are unrestricted."""
+    gen.write(tmp_path, _ssn_seed(gen),
+              gen.model("m", parents=("seed.p.src",),
+                        sql=('select s.ssn as ref_code from "db"."main"."src" s '
+                             'join "db"."ext"."unknown" u on true')),
+              gen.model("star", parents=("seed.p.src",),
+                        sql=('select * from "db"."main"."src" s '
+                             'join "db"."ext"."unknown" u on true')))
+    pc = classify_project(load_project(tmp_path))
+    assert pc.classification("m").columns["ref_code"].classification is ColumnKind.PII
+    assert pc.classification("star").columns["ssn"].classification is ColumnKind.PII

@@ -333,3 +333,27 @@ def test_pieces_of_one_column_rejoin_it_in_one_expression_in_a_cte_or_side_by_si
         "FROM customers", schema=SCHEMA, dialect="duckdb")
     assert {e.kind for e in one.edges} == {EdgeKind.MASKING}
     assert not any(c.is_personal for c in one.classification.columns.values())
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT to_json(c) AS j FROM customers c",            # a row as JSON
+    "SELECT c AS j FROM customers c",                     # DuckDB: the row as a struct
+    "WITH x AS (SELECT email FROM customers) SELECT x AS j FROM x",
+    "SELECT row_to_json(c) AS j FROM customers c",
+])
+def test_classify_sql_a_whole_row_carries_every_column_of_it(sql):
+    """A source named as a value is its whole row (DuckDB, PostgreSQL): it was read as a
+    constant, so the e-mail left as PUBLIC."""
+    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect="duckdb")
+    assert cls(out, "j") is ColumnKind.PII
+    assert "email" in {e.source_column for e in out.edges_of("j")}
+
+
+def test_classify_sql_duckdb_columns_pattern_fails_closed():
+    out = lacuna.classify_sql("SELECT COLUMNS('e.*') FROM customers", schema=SCHEMA,
+                              dialect="duckdb")
+    assert all(c.classification is ColumnKind.PII
+               for c in out.classification.columns.values())
+    out = lacuna.classify_sql("SELECT count(c) AS n FROM customers c", schema=SCHEMA,
+                              dialect="duckdb")
+    assert cls(out, "n") is ColumnKind.PUBLIC  # counting rows reads no value

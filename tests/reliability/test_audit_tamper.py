@@ -367,3 +367,108 @@ def test_deleting_database_and_every_checkpoint_is_still_detected(trail: Trail,
     assert kept is not None
     kept.unlink()
     assert verify(trail) == (0, f"No audit trail at {trail.url}: nothing to verify.")
+
+
+def _seq0_checkpoint(chain: str) -> bytes:
+    """A validly signed checkpoint #0 (the genesis hash) of ``chain``: what every new trail
+    writes beside itself, signed with this installation's key."""
+    from lacuna.audit.checkpoint import Checkpoint, _slot
+    from lacuna.signing import default_keyring
+
+    return _slot(Checkpoint(chain=chain, seq=0, hash="0" * 64, time="2026-01-01T00:00:00+00:00")
+                 .signed(default_keyring()))
+
+
+def test_decision_log_emptied_behind_the_audit_chains_checkpoint_is_detected(trail: Trail
+                                                                              ) -> None:
+    """A fresh trail's seq-0 audit checkpoint (same key, same genesis hash) copied over the
+    decision log's checkpoint must not vouch for an emptied decision log."""
+    from lacuna.audit import ledger
+
+    _decision_log(trail, 6)
+    fresh = trail.db.parent / "fresh" / "audit.db"
+    AuditStore(f"sqlite:///{fresh}").close()  # writes fresh/audit.db.checkpoint: audit #0
+    trail.sql(("DELETE FROM lacuna_decision_log", ()),
+              ("UPDATE lacuna_decision_log_head SET seq = 0, hash = ?", ("0" * 64,)))
+    checkpoint = ledger.checkpoint_path(trail.db)
+    assert checkpoint is not None
+    shutil.copy(f"{fresh}.checkpoint", checkpoint)
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "decision log TAMPERED" in out
+    assert "belongs to the 'audit' chain" in out
+
+
+def test_audit_trail_emptied_behind_the_decision_logs_checkpoint_is_detected(trail: Trail
+                                                                             ) -> None:
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
+    trail.sql(("DELETE FROM lacuna_audit", ()),
+              ("UPDATE lacuna_audit_head SET seq = 0, hash = ?", ("0" * 64,)))
+    trail.checkpoint.write_bytes(_seq0_checkpoint("decision_log"))
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "audit trail TAMPERED" in out
+    assert "belongs to the 'decision_log' chain" in out
+
+
+@pytest.mark.parametrize("version_table_too", [False, True])
+def test_dropping_the_decision_log_and_its_checkpoint_is_detected(trail: Trail,
+                                                                  version_table_too: bool
+                                                                  ) -> None:
+    """Both decision-log tables dropped and the checkpoint deleted: the state schema that made
+    them (its version table, else the audit trail's metrics rollups) shows they existed."""
+    from lacuna.audit import ledger
+
+    _decision_log(trail, 5)
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))
+    trail.sql(("DROP TABLE lacuna_decision_log", ()), ("DROP TABLE lacuna_decision_log_head", ()),
+              *([("DROP TABLE lacuna_alembic_version", ())] if version_table_too else []))
+    checkpoint = ledger.checkpoint_path(trail.db)
+    assert checkpoint is not None
+    checkpoint.unlink()
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "decision log TAMPERED" in out
+    assert "lacuna_decision_log, lacuna_decision_log_head are gone" in out
+    assert "they were dropped" in out
+
+
+def test_no_false_alarm_without_decisions(trail: Trail, tmp_path: Path) -> None:
+    """A trail whose decision log was never written (policy.decision_log.type: none) and a new,
+    empty state database verify intact, and say so for the decision log too."""
+    code, out = verify(trail)  # 12 audit records, no decision ever logged
+    assert code == 0, out
+    assert "Decision log intact: 0 record(s) verified." in out
+    fresh = tmp_path / "fresh" / "audit.db"
+    AuditStore(f"sqlite:///{fresh}").close()
+    trail.config.write_text(json.dumps({"audit": {"url": f"sqlite:///{fresh}"}}))
+    code, out = verify(trail)
+    assert code == 0, out
+    assert "Audit trail intact: 0 record(s)" in out
+    assert "Decision log intact: 0 record(s) verified." in out
+
+
+def test_rolling_back_every_file_is_detected_only_with_the_checkpoint_log(trail: Trail) -> None:
+    """docs/audit.md's rollback table: an older copy of the database restored with every
+    checkpoint file beside it is consistent; only the external checkpoint log shows it."""
+    from lacuna.audit import ledger
+
+    _decision_log(trail, 2)
+    conn = sqlite3.connect(trail.db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    files = [trail.db, trail.checkpoint, ledger.checkpoint_path(trail.db)]
+    saved = {f: f.read_bytes() for f in files if f is not None}
+    append(trail.url, 3, checkpoint_log=trail.db.parent.parent / "ext" / "cp.log")
+    _decision_log(trail, 2)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{trail.db}{suffix}").unlink(missing_ok=True)
+    for f, data in saved.items():
+        f.write_bytes(data)
+    code, out = verify(trail)
+    assert code == 1, out
+    assert f"the trail ends at #{N}" in out
+    assert "were deleted" in out
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
+    code, out = verify(trail)
+    assert code == 0, out  # the documented limit: a consistent rollback of the folder

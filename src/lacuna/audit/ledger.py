@@ -27,7 +27,7 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, ins
 
 from lacuna.audit.checkpoint import Checkpoint, CheckpointFile, read_checkpoint_file
 from lacuna.audit.record import GENESIS_HASH, VerifyReport, chain_hash, iso, link_payload
-from lacuna.audit.verify import check_signature
+from lacuna.audit.verify import check_signature, other_chain
 from lacuna.model import utcnow
 from lacuna.signing import Keyring
 
@@ -196,6 +196,9 @@ def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring
         return VerifyReport(ok=False, checked=checked, head=prev, problem=(
             f"the decision-log checkpoint {checkpoint} is not signed by this installation's "
             "key: it was forged or edited."))
+    if cp.chain != CHAIN:
+        return VerifyReport(ok=False, checked=checked, head=prev,
+                            problem=other_chain(checkpoint, cp, CHAIN))
     if cp.seq > checked:
         return VerifyReport(ok=False, checked=checked, first_bad=checked + 1, head=prev, problem=(
             f"the decision log ends at #{checked} but its checkpoint of {cp.time} records "

@@ -142,7 +142,7 @@ def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
 
 def compare_checkpoint(report: VerifyReport, checkpoints: list[tuple[str, bool, Checkpoint | None]],
                        keyring: Keyring, *, conn: Connection | None,
-                       empty: str = "") -> VerifyReport:
+                       empty: str = "", chain: str = "audit") -> VerifyReport:
     """``report`` failed when the trail disagrees with one of its checkpoints.
 
     Args:
@@ -151,13 +151,15 @@ def compare_checkpoint(report: VerifyReport, checkpoints: list[tuple[str, bool, 
         keyring: the keys that must have signed the checkpoints.
         conn: to read the record at a checkpoint's ``seq`` (None: no tables).
         empty: why there are no records, for the message (tables missing).
+        chain: the chain the checkpoints must name (a checkpoint of another chain, e.g. the
+            decision log's, is refused).
     """
     if not report.ok:
         return report
     last = report.checked
     seen: list[str] = []
     for where, exists, cp in checkpoints:
-        problem = _against(where, exists, cp, last, keyring, conn, empty)
+        problem = _against(where, exists, cp, last, keyring, conn, empty, chain)
         if problem is not None:
             return VerifyReport(ok=False, checked=report.checked, first_bad=problem[0],
                                 problem=problem[1], head=report.head)
@@ -167,8 +169,15 @@ def compare_checkpoint(report: VerifyReport, checkpoints: list[tuple[str, bool, 
                         checkpoint="; ".join(seen))
 
 
+def other_chain(where: object, cp: Checkpoint, chain: str) -> str:
+    """The problem of a validly signed checkpoint of another chain where ``chain``'s belongs."""
+    return (f"the checkpoint {where} belongs to the {cp.chain!r} chain (its #{cp.seq}), not to "
+            f"the {chain!r} chain: it was copied from another chain's checkpoint file (a seq-0 "
+            "checkpoint vouches for an emptied chain), so deleted records cannot be ruled out.")
+
+
 def _against(where: str, exists: bool, cp: Checkpoint | None, last: int, keyring: Keyring,
-             conn: Connection | None, empty: str) -> tuple[int | None, str] | None:
+             conn: Connection | None, empty: str, chain: str) -> tuple[int | None, str] | None:
     if not exists:
         if last == 0:
             return None  # nothing recorded and nothing checkpointed: a trail never used
@@ -180,6 +189,8 @@ def _against(where: str, exists: bool, cp: Checkpoint | None, last: int, keyring
     if not cp.valid(keyring):
         return None, (f"the checkpoint {where} (#{cp.seq}) is not signed by this installation's "
                       "key: it was forged or edited.")
+    if cp.chain != chain:
+        return None, other_chain(where, cp, chain)
     if empty:
         return last + 1, (f"{empty}, but its checkpoint of {cp.time} in {where} records a trail "
                           f"of {cp.seq} record(s) there: the database was emptied or replaced.")

@@ -206,24 +206,44 @@ def _verify_decision_log_against(store: AuditStore, checkpoint: Path | None,
 
     with store.snapshot() as conn:
         inspector = inspect(conn)
-        if not inspector.has_table(table.name):
+        names = set(inspector.get_table_names())
+        if table.name not in names:
             exists, cp = read
             if exists and (cp is None or cp.seq > 0):
                 return VerifyReport(ok=False, checked=0, problem=(
                     f"the decision-log table is gone, but its checkpoint {checkpoint} records "
                     f"{cp.seq if cp else 'some'} record(s): it was deleted."))
+        gone = [t.name for t in (table, heads) if t.name not in names]
+        evidence = _migrated(names)
+        if gone and evidence is not None:
+            return VerifyReport(ok=False, checked=0, problem=(
+                f"the decision log's table(s) {', '.join(gone)} are gone from {store.where}, "
+                f"whose state schema (table {evidence}) created them together with the audit "
+                "trail's: they were dropped (with any decision logged there)."))
+        if table.name not in names:
             return None
         columns = {c["name"] for c in inspector.get_columns(table.name)}
         if not set(ledger.CHAIN_COLUMNS) <= columns:
             return VerifyReport(ok=False, checked=0, problem=(
                 "the decision log is not chained (written by an older Lacuna): it cannot be "
                 "verified. Record one decision with this version to upgrade it."))
-        if not inspector.has_table(heads.name):
+        if heads.name not in names:
             if conn.execute(table.select().limit(1)).first() is None:
                 return None
             return VerifyReport(ok=False, checked=0, problem=(
                 f"the decision log's head table {heads.name} was deleted."))
         return ledger.verify_ledger(conn, table, heads, store.keyring, checkpoint, read)
+
+
+def _migrated(names: set[str]) -> str | None:
+    """A table of ``names`` showing that Lacuna's state schema was created in this database
+    (its migrations create the decision log's tables with the audit trail's, whether or not a
+    decision log is configured), or None: a database written before Lacuna used Alembic,
+    where a decision log may never have existed."""
+    from lacuna.metrics import rollup
+    from lacuna.state import VERSION_TABLE
+
+    return next((name for name in (VERSION_TABLE, rollup.state.name) if name in names), None)
 
 
 def _status(rec: AuditRecord) -> str:
@@ -261,6 +281,9 @@ def verify(db: DbOption = None, config: ConfigOption = None) -> None:
         if decisions is not None:
             typer.echo(f"Decision log intact: {decisions.checked} record(s) verified"
                        + (f", matches {decisions.checkpoint}." if decisions.checkpoint else "."))
+        else:
+            typer.echo("No decision log in this database (it predates Lacuna's state schema "
+                       "and has no decision-log tables or checkpoint): nothing to verify there.")
         return
     if report.first_bad is not None:
         where = f" at record #{report.first_bad}"

@@ -161,7 +161,7 @@ def classify_project(
     done: dict[str, NodeClassification] = {}
     for node in project.topological():
         parents = [done[p] for p in node.depends_on if p in done]
-        done[node.unique_id] = _classify_node(project, node, parents, config, sample)
+        done[node.unique_id] = _classify_node(project, node, parents, config, sample, done)
     return ProjectClassification(project=project, nodes=MappingProxyType(done))
 
 
@@ -171,6 +171,7 @@ def _classify_node(
     parents: Sequence[NodeClassification],
     config: ClassificationConfig,
     sampler: Sampler,
+    done: Mapping[str, NodeClassification] | None = None,
 ) -> NodeClassification:
     floor, tags, reasons = table_declaration(node)
     notes: list[str] = []
@@ -179,20 +180,25 @@ def _classify_node(
     traced: dict[str, ColumnClass] = {}
     edges: tuple[ColumnEdge, ...] = ()
     order: list[str] = []
-    if parents:
+    if parents or node.compiled_sql:  # SQL without parents may still read relations
         inherited_table = combine([p.classification for p in parents], config,
                                   names=[p.node.name for p in parents])
         floor = max(floor, inherited_table.floor)
         tags = unique([*tags, *inherited_table.table_tags])
-        traced_out = _trace(project, node, parents, config)
+        traced_out = _trace(project, node, parents, config, done or {})
         if isinstance(traced_out, str):
             notes.append(traced_out)
-            # fail closed: every undeclared column may carry anything a parent carried
+            # fail closed: the table is at least as sensitive as its most sensitive parent
+            # (the join rule), also when its columns are listed nowhere; and every undeclared
+            # column may carry anything a parent carried
+            floor = max(floor, inherited_table.tier)
+            tags = unique([*tags, *inherited_table.tags])
             worst = _most_sensitive(inherited_table.columns.values(), config)
+            order = _output_names(project, node, inherited_table.columns)
             if worst is not None:
                 traced = {c: replace(worst, layer=Layer.INHERITED, reasoning=(
                     f"inherited the most sensitive parent column: {traced_out}"))
-                    for c in node.columns}
+                    for c in dict.fromkeys([*node.columns, *order])}
         else:
             traced, edges, order = traced_out
     names = list(dict.fromkeys([*order, *seed_header(project, node), *node.columns]))
@@ -222,27 +228,79 @@ def _trace(
     node: DbtNode,
     parents: Sequence[NodeClassification],
     config: ClassificationConfig,
+    done: Mapping[str, NodeClassification],
 ) -> tuple[dict[str, ColumnClass], tuple[ColumnEdge, ...], list[str]] | str:
-    """Column classes from the compiled SQL, or the reason it could not be traced."""
+    """Column classes from the compiled SQL, or the reason it could not be traced.
+
+    The SQL is traced against the parents' relations and, since dbt inlines an ephemeral
+    model as a CTE that reads that model's own parents, those of the ancestors behind
+    ephemeral parents. SQL that reads a relation outside ``depends_on`` (a hard-coded table
+    name, a hand-edited manifest) is traced again against every node classified so far."""
     if not node.compiled_sql:
         return (f"{node.name}: no compiled SQL in the manifest (run `dbt compile` or `dbt "
                 "build`); undeclared columns inherit the most sensitive parent column")
     from lacuna.lineage.sql import classify_sql
 
-    schema: dict[str, Any] = {}
-    for parent in parents:
-        cols = parent.classification.columns
-        schema[_relation_key(parent.node)] = dict(cols) if cols else parent.classification
     dialect = project.adapter_type if project.adapter_type in ("duckdb", "postgres", "snowflake",
                                                                "spark") else None
+    reads = _with_ephemeral_ancestors(parents, done)
     try:
-        out = classify_sql(node.compiled_sql, schema=schema, dialect=dialect,
+        out = classify_sql(node.compiled_sql, schema=_schema(reads), dialect=dialect,
                            namespace=project.adapter_type or "dbt", config=config)
     except LacunaError as exc:
-        return f"{node.name}: compiled SQL could not be traced ({exc})"
+        if len(reads) == len(done):
+            return f"{node.name}: compiled SQL could not be traced ({exc})"
+        try:
+            out = classify_sql(node.compiled_sql, schema=_schema(done.values()),
+                               dialect=dialect, namespace=project.adapter_type or "dbt",
+                               config=config)
+        except LacunaError:
+            return f"{node.name}: compiled SQL could not be traced ({exc})"
     result = {name: replace(col, layer=Layer.INHERITED)
               for name, col in out.classification.columns.items()}
     return result, out.edges, list(out.columns)
+
+
+def _output_names(project: DbtProject, node: DbtNode, parent_columns: Iterable[str]
+                  ) -> list[str]:
+    """The output column names of SQL that could not be traced, as far as its outer SELECT
+    names them (a ``*`` stands for every parent column): so that an untraceable model whose
+    columns no YAML lists still gets column classes for runtime governance to act on."""
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    if not node.compiled_sql:
+        return []
+    try:
+        names = sqlglot.parse_one(node.compiled_sql, read=project.adapter_type or None
+                                  ).named_selects
+    except (SqlglotError, ValueError):
+        return []
+    out = [n for n in names if n and n != "*"]
+    return [*out, *parent_columns] if "*" in names else out
+
+
+def _with_ephemeral_ancestors(parents: Sequence[NodeClassification],
+                              done: Mapping[str, NodeClassification]
+                              ) -> list[NodeClassification]:
+    """``parents`` and, behind every ephemeral one, its own parents (transitively)."""
+    found: dict[str, NodeClassification] = {p.node.unique_id: p for p in parents}
+    todo = [p for p in parents if p.node.materialized == "ephemeral"]
+    while todo:
+        for uid in todo.pop().node.depends_on:
+            if uid in done and uid not in found:
+                found[uid] = done[uid]
+                if done[uid].node.materialized == "ephemeral":
+                    todo.append(done[uid])
+    return list(found.values())
+
+
+def _schema(nodes: Iterable[NodeClassification]) -> dict[str, Any]:
+    schema: dict[str, Any] = {}
+    for each in nodes:
+        cols = each.classification.columns
+        schema[_relation_key(each.node)] = dict(cols) if cols else each.classification
+    return schema
 
 
 def _most_sensitive(

@@ -133,6 +133,11 @@ class Tracer:
         for node in root.walk(prune=lambda n: isinstance(n, exp.Subquery) and n is not root):
             if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
                 flows.extend(self._column(scope, node, root))
+            elif isinstance(node, exp.TableColumn):  # a whole row: ``to_json(t)``, ``SELECT t``
+                flows.extend(self._row(scope, node, root))
+            elif isinstance(node, exp.Columns):  # DuckDB's COLUMNS('regex'): unknown columns
+                why = "COLUMNS(...) selects columns by pattern: which ones is not traced"
+                flows.append(Flow("", "*", EdgeKind.TRANSFORMATION, why))
             elif isinstance(node, exp.Subquery) and node is not root:
                 flows.extend(self._subquery(scope, node, root))
             elif _is_star(node) and not isinstance(node.parent, exp.Count):
@@ -170,6 +175,22 @@ class Tracer:
             else f"column {name!r} refers to {node.table!r}, which is no table here"
         )
         return [Flow("", node.name, occ.kind, why)]
+
+    def _row(self, scope: Scope, node: exp.TableColumn, root: exp.Expr) -> list[Flow]:
+        """A source named as a value (DuckDB: the row as a struct) carries every column of it."""
+        occ = self._occurrence(scope, node, root)
+        source = scope.sources.get(node.name)
+        if isinstance(source, exp.Table):
+            table = self.schema.lookup(source)
+            if table is not None:
+                key = next(k for k, t in self.schema.tables.items() if t is table)
+                names = list(table.columns) if table.columns is not None else [node.name]
+                return [Flow(key, c, occ.kind, occ.description, occ.piece) for c in names]
+        if isinstance(source, Scope):
+            count = len(output_names(source.expression))
+            return [compose(occ, f) for i in range(count) for f in self.index(source, i)]
+        why = f"row {self.schema.show(node.name)!r} names no source here"
+        return [Flow("", node.name, EdgeKind.TRANSFORMATION, why)]
 
     def _subquery(self, scope: Scope, node: exp.Subquery, root: exp.Expr) -> list[Flow]:
         occ = self._occurrence(scope, node, root)
