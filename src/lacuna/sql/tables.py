@@ -64,7 +64,7 @@ def classify_table(gov: Governor, db: Database, name: str) -> Classification | N
         if found is not None:
             cache.move_to_end(key)
             return found
-    result = _classify(gov, db, info, _stored(gov, db.url, name))
+    result = _classify(gov, db, info, stored_classification(gov, db.url, name))
     with _lock:
         cache[key] = result
         while len(cache) > CACHE_SIZE:
@@ -114,7 +114,7 @@ def _complete(c: Classification, names: list[str]) -> Classification:
     return replace(c, columns=columns)
 
 
-def _stored(gov: Governor, url: str, name: str) -> Classification | None:
+def stored_classification(gov: Governor, url: str, name: str) -> Classification | None:
     try:
         version = gov.lineage_store.latest(table_ref(url, name))
     except Exception:  # the store fails on its own; the values still decide

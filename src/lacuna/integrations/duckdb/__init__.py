@@ -141,7 +141,8 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
     """The classification (with lineage) of what ``sql`` produces, and its sources' states."""
     from lacuna.lineage.sql import classify_sql
     from lacuna.sql.catalog import Database
-    from lacuna.sql.statements import table_name
+    from lacuna.sql.govern import session_held
+    from lacuna.sql.statements import reads_session, table_name
     from lacuna.sql.tables import classify_table
 
     gov = _gov()
@@ -196,6 +197,8 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
     except Exception as exc:
         result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
             f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB statement: {exc}",))
+    if reads_session(parsed):  # getvariable(): what SET VARIABLE put there is not tracked
+        result = session_held(result)
     node = LineageNode(name=None, operation="duckdb.sql",
                        parents=tuple(s.lineage for s in states))
     return DataState(classification=result, lineage=node), states
@@ -229,10 +232,11 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
             return original(con, *a, **kwargs)
 
     gov = _gov()
-    if stmt.kind == "pass" and stmt.verb != "select":
+    if stmt.kind == "pass" and stmt.verb != "select" and stmt.rename is None:
         return run()
-    if stmt.kind in ("read", "pass"):
-        state, _states = statement_state(con, sql)
+    if stmt.kind in ("read", "pass") and stmt.rename is None:
+        # SUMMARIZE, SET VARIABLE v = (SELECT …), DELETE … RETURNING: what their query reads
+        state, _states = statement_state(con, stmt.query or sql)
         op = gov.operation(Action.READ, state.classification, method="duckdb.sql",
                            sources=[Source(name=r, classification=state.classification)
                                     for r in state.lineage.roots()])
@@ -245,8 +249,8 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         state, _ = statement_state(con, stmt.query)
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
                             columns=list(state.classification.columns))
-    if stmt.kind == "write" and stmt.target and not stmt.values and stmt.verb in (
-            "create", "insert"):
+    if stmt.kind == "write" and stmt.target and not stmt.values and not stmt.returning \
+            and stmt.verb in ("create", "insert"):
         state, _ = statement_state(con, sql)
         home = _home(con, stmt.target, new=stmt.verb == "create")
         if home == MEMORY:
@@ -257,8 +261,11 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import run_governed
 
-    result, _ = run_governed(gov, Database(con, url_of(con), "duckdb"), sql,
-                             args[1] if len(args) > 1 else None, run, many=many)
+    result, read = run_governed(gov, Database(con, url_of(con), "duckdb"), sql,
+                                args[1] if len(args) > 1 else None, run, many=many)
+    if read is not None and isinstance(result, duckdb.DuckDBPyRelation):  # … RETURNING
+        STATES.set(result, DataState(classification=read.classification, lineage=LineageNode(
+            name=None, operation="duckdb.sql")))
     return result
 
 
