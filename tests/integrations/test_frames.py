@@ -450,3 +450,31 @@ def test_duckdb_an_in_memory_table_keeps_its_class_through_a_rename(folder: Path
         area = governed_duckdb.classification(con.sql("SELECT area FROM kept"))
         assert area.columns["area"].classification.value == "pii"
     con.close()
+
+
+def test_duckdb_writes_into_an_attached_file_get_the_normal_decision(folder: Path) -> None:
+    """``INSERT INTO o.kept … FROM customers`` names tables at two depths, and after ``USE o``
+    an unqualified ``kept`` is ``o``'s: both are decided on what the rows hold, for the file,
+    never refused as unreadable or as Lacuna's own failure."""
+    out = folder / "elsewhere.duckdb"
+    con = duckdb.connect()
+    with lacuna.governed(cfg(folder)):
+        con.read_csv(str(folder / "customers.csv")).create("customers")
+        con.execute("CREATE TABLE kept (email VARCHAR)")  # a namesake in memory
+        con.execute(f"ATTACH '{out}' AS o")
+        con.execute("CREATE TABLE o.kept (email VARCHAR)")
+        con.execute("INSERT INTO o.kept SELECT region FROM customers")  # nothing personal
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+            con.execute("INSERT INTO o.kept SELECT email FROM customers")
+        assert "cannot classify" not in " ".join(
+            err.value.decision.operation.classification.reasoning)
+        con.execute("USE o")
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+            con.execute("INSERT INTO kept SELECT email FROM memory.customers")
+        assert str(out) in err.value.decision.operation.destination.uri
+        assert "failed while governing" not in str(err.value)
+        con.execute("INSERT INTO kept SELECT region FROM memory.customers")
+        con.execute("USE memory")
+    assert con.execute("SELECT count(*) FROM o.kept").fetchall() == [(120,)]
+    assert con.execute("SELECT count(*) FROM memory.kept").fetchall() == [(0,)]
+    con.close()

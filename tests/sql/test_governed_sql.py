@@ -411,6 +411,12 @@ def test_a_write_into_an_attached_file_is_decided_for_that_file(
                 conn.exec_driver_sql("INSERT INTO kept SELECT email FROM customers")
             assert str(out) in err.value.decision.operation.destination.uri
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM o.kept").scalar() == 0
+        # tables named at different depths: the normal decision, on what the rows hold
+        conn.exec_driver_sql("INSERT INTO o.kept SELECT region FROM customers")
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM o.kept").scalar() == 60
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+            conn.exec_driver_sql("INSERT INTO o.kept SELECT email FROM customers")
+        assert "cannot classify" not in str(err.value.decision.operation.classification.reasoning)
     with engine.begin() as conn:  # into the database itself: it keeps the classification
         conn.exec_driver_sql("CREATE TABLE contacts AS SELECT email FROM customers")
 

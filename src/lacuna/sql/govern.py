@@ -43,6 +43,7 @@ from lacuna.sql.tables import (
     classify_table,
     comment_text,
     from_comments,
+    same_depth,
     stored_classification,
     table_ref,
 )
@@ -246,12 +247,15 @@ def _trace_lineage(
 ) -> tuple[SqlLineage | None, str]:
     from lacuna.lineage.sql import classify_sql
 
+    names = same_depth(schema, db.dialect)  # INSERT INTO o.t … FROM customers: one depth
     try:
-        lineage = classify_sql(stmt.query or stmt.sql, schema=schema, dialect=db.dialect,
-                               namespace=db.url, config=gov.config.classification)
+        lineage = classify_sql(stmt.query or stmt.sql,
+                               schema={names[n]: c for n, c in schema.items()},
+                               dialect=db.dialect, namespace=db.url,
+                               config=gov.config.classification)
     except LineageError as exc:
         return None, str(exc)
-    refs = {DatasetRef(db.url, name): table_ref(db.url, name) for name in schema}
+    refs = {DatasetRef(db.url, names[name]): table_ref(db.url, name) for name in schema}
     target = table_ref(db.url, stmt.target) if stmt.target else lineage.target
     edges = tuple(
         replace(e, source=refs.get(e.source, e.source), target=target) for e in lineage.edges

@@ -143,7 +143,7 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import session_held
     from lacuna.sql.statements import reads_session, table_name
-    from lacuna.sql.tables import classify_table
+    from lacuna.sql.tables import classify_table, same_depth
 
     gov = _gov()
     parsed = sqlglot.parse_one(sql, dialect="duckdb")
@@ -168,7 +168,7 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
             schema[placeholder] = state.classification
             states.append(state)
     rewritten = parsed.sql(dialect="duckdb")
-    db = Database(con, url_of(con), "duckdb")
+    db = Database(_catalog(con), url_of(con), "duckdb")
     for table in parsed.find_all(exp.Table):
         name = table_name(table) or ""  # crm.customers is not the customers of this database
         if not name or name in schema:
@@ -191,7 +191,9 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
             schema[name] = found.classification
             states.append(found)
     try:
-        lineage = classify_sql(rewritten, schema=schema, dialect="duckdb", namespace=db.url,
+        names = same_depth(schema, "duckdb")  # INSERT INTO o.t … FROM customers: one depth
+        lineage = classify_sql(rewritten, schema={names[n]: c for n, c in schema.items()},
+                               dialect="duckdb", namespace=db.url,
                                config=gov.config.classification)
         result = lineage.classification
     except Exception as exc:
@@ -261,7 +263,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import run_governed
 
-    result, read = run_governed(gov, Database(con, url_of(con), "duckdb"), sql,
+    result, read = run_governed(gov, Database(_catalog(con), url_of(con), "duckdb"), sql,
                                 args[1] if len(args) > 1 else None, run, many=many)
     if read is not None and isinstance(result, duckdb.DuckDBPyRelation):  # … RETURNING
         STATES.set(result, DataState(classification=read.classification, lineage=LineageNode(
@@ -276,9 +278,8 @@ def _home(con: Any, table: str, *, new: bool) -> str:
     from lacuna.sql.catalog import Database
 
     url = url_of(con)
-    via = _ViaRelation(con) if isinstance(con, duckdb.DuckDBPyRelation) else con
     with _bypass.bypass(), outermost():
-        return Database(via, url, "duckdb").attached(table, new=new) or url
+        return Database(_catalog(con), url, "duckdb").attached(table, new=new) or url
 
 
 def _analysed(stmt: Any) -> bool:
@@ -379,8 +380,7 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
     from lacuna.sql.tables import changed, classify_table, comment_text
 
     gov = _gov()
-    db = Database(_ViaRelation(con) if isinstance(con, duckdb.DuckDBPyRelation) else con,
-                  MEMORY, "duckdb")
+    db = Database(_catalog(con), MEMORY, "duckdb")
     with _bypass.bypass(), outermost():
         before = classify_table(gov, db, table)
     op = gov.operation(Action.READ, state.classification, method=method,
@@ -418,6 +418,32 @@ def _appended(gov: Any, db: Any, table: str, before: Classification, state: Data
                 outputs=tuple(names), column_map=column_map)
     classification: Classification = gov.inherit(step).classification
     return classification
+
+
+def _catalog(con: Any) -> Any:
+    """What Lacuna's catalog look-ups (:class:`lacuna.sql.catalog.Database`) run on for a
+    connection or a relation: always where the user's statement runs."""
+    return _ViaRelation(con) if isinstance(con, duckdb.DuckDBPyRelation) else _Session(con)
+
+
+class _Session:
+    """A DuckDB connection's cursors in the connection's current database and schema. A
+    cursor of DuckDB's starts in the default one, so after ``USE o`` an unqualified ``kept``
+    would be looked up (and counted, sampled, commented on) in the wrong database, or not
+    found at all."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def cursor(self) -> Any:
+        from lacuna.sql.catalog import quote
+
+        with _bypass.bypass(), outermost():
+            rows = self.con.execute("SELECT current_database(), current_schema()").fetchall()
+        cursor = self.con.cursor()
+        if rows:
+            cursor.execute(f"USE {quote(str(rows[0][0]))}.{quote(str(rows[0][1]))}")
+        return cursor
 
 
 class _ViaRelation:
