@@ -443,6 +443,13 @@ def test_a_session_variable_does_not_launder_what_was_put_there(
         assert c is not None
         assert c.tier is Tier.PROPRIETARY
         assert "session variable" in c.reasoning[0]
+        other = ("SELECT value FROM duckdb_variables()" if kind == "duckdb"
+                 else "SHOW lacuna.v")  # the same value, another way
+        result = conn.exec_driver_sql(other)
+        assert "@" in str(result.fetchall())
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.tier is Tier.PROPRIETARY
         if kind == "duckdb":
             out = sandbox / "Downloads" / "c.csv"
             with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
@@ -452,6 +459,7 @@ def test_a_session_variable_does_not_launder_what_was_put_there(
             conn.exec_driver_sql("SET threads = 2")
         else:
             conn.exec_driver_sql("SET search_path = public")
+            conn.exec_driver_sql("SHOW search_path")
     assert analyse("SET threads = 2", "duckdb").kind == "pass"
     assert analyse("SET VARIABLE n = (42)", "duckdb").kind == "pass"
 
@@ -476,7 +484,7 @@ def test_duckdb_summarize_is_a_read_of_what_it_summarises(sandbox, make_db, gove
     assert lacuna.governor.current().audit.list(limit=1)[0].action == "read"
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql"])
 def test_returning_is_a_read_of_the_returned_columns(kind, make_db, governed_engine):
     engine = governed_engine(make_db(kind), aware=True)
     gov = lacuna.governor.current()
@@ -509,7 +517,7 @@ def test_returning_is_a_read_of_the_returned_columns(kind, make_db, governed_eng
         assert c.tier is Tier.PROPRIETARY
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql"])
 def test_a_renamed_table_or_column_keeps_its_stored_class(kind, make_db, governed_engine):
     """Lacuna keeps a class by table and column name: a rename moves it, so a column stored as
     PII whose values look harmless stays PII under its new name."""

@@ -53,7 +53,7 @@ PASS_WORDS = frozenset({
 })
 # functions that return what the session holds (DuckDB's ``SET VARIABLE``, PostgreSQL's
 # ``set_config``): Lacuna does not track what was put there, so reading it fails closed
-SESSION_FUNCTIONS = frozenset({"getvariable", "current_setting"})
+SESSION_FUNCTIONS = frozenset({"getvariable", "current_setting", "duckdb_variables"})
 CATALOG_PREFIXES = ("sqlite_", "pg_", "duckdb_")
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "sqlite_master", "sqlite_schema"})
 _WORD = re.compile(r"^\s*([A-Za-z_]+)")  # a statement that starts with its first word
@@ -103,6 +103,8 @@ def analyse(sql: str, dialect: str) -> Statement:
         return _vacuum(sql, body, dialect)
     if word == "summarize":
         return _summarize(sql, body, dialect)
+    if word == "show" and dialect == "postgres":
+        return _show(sql, body, dialect)
     if word in PASS_WORDS and not _may_flow(word, body):
         return Statement(kind="pass", sql=sql, verb=word)
     if word == "export":  # DuckDB: EXPORT DATABASE [name TO] 'folder' (sqlglot cannot parse it)
@@ -133,7 +135,8 @@ def analyse(sql: str, dialect: str) -> Statement:
 
 def reads_session(node: exp.Expr) -> bool:
     """Whether ``node`` reads a session variable (:data:`SESSION_FUNCTIONS`)."""
-    return any(f.name.lower() in SESSION_FUNCTIONS for f in node.find_all(exp.Anonymous))
+    return any((f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
+               in SESSION_FUNCTIONS for f in node.find_all(exp.Func))
 
 
 def _tokens(text: str, dialect: str) -> list[Token] | None:
@@ -209,6 +212,18 @@ def _may_flow(word: str, body: str) -> bool:
     if word == "set":
         return "(" in text
     return {"delete": "returning", "alter": "rename"}.get(word, "\0") in text
+
+
+def _show(sql: str, body: str, dialect: str) -> Statement:
+    """PostgreSQL's ``SHOW name`` returns a setting's value; a custom one (``x.v``) holds
+    whatever ``set_config`` put there: a read of the session, as ``current_setting`` is."""
+    words = [t.text for t in (_rest(body, "show", dialect) or [])
+             if t.token_type != TokenType.SEMICOLON]
+    name = "".join(words)
+    if "." not in name:
+        return Statement(kind="pass", sql=sql, verb="show")
+    return Statement(kind="read", sql=sql, verb="show", session=True,
+                     query=f"SELECT current_setting('{name.replace(chr(39), chr(39) * 2)}')")
 
 
 def _summarize(sql: str, body: str, dialect: str) -> Statement:
