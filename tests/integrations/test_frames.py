@@ -478,3 +478,16 @@ def test_duckdb_writes_into_an_attached_file_get_the_normal_decision(folder: Pat
     assert con.execute("SELECT count(*) FROM o.kept").fetchall() == [(120,)]
     assert con.execute("SELECT count(*) FROM memory.kept").fetchall() == [(0,)]
     con.close()
+
+
+def test_duckdb_a_macro_does_not_launder_what_it_reads(folder: Path) -> None:
+    con = duckdb.connect()
+    out = folder / "m.csv"
+    with lacuna.governed(cfg(folder)):
+        con.read_csv(str(folder / "customers.csv")).create("customers")
+        con.execute("CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)")
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute(f"COPY (SELECT m()) TO '{out}'")
+        assert not out.exists()
+        assert governed_duckdb.classification(con.sql("SELECT m()")).tier.value == "PROPRIETARY"
+    con.close()

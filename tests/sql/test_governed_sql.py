@@ -534,3 +534,31 @@ def test_a_renamed_table_or_column_keeps_its_stored_class(kind, make_db, governe
     assert c.columns["area"].classification is ColumnKind.PII
     assert set(lacuna.sql.table_classification(engine, "kept").columns) == {
         "area", "customer_id"}
+
+
+@pytest.mark.parametrize(("kind", "define"), [
+    ("duckdb", "CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)"),
+    ("postgresql", "CREATE FUNCTION m() RETURNS text LANGUAGE sql AS "
+     "$$ SELECT string_agg(email, ',') FROM customers $$"),
+])
+def test_a_user_defined_function_does_not_launder_what_it_reads(
+        kind, define, sandbox, make_db, governed_engine):
+    """A macro's (or SQL function's) body may read any table, and Lacuna does not read it: a
+    statement that calls one is PROPRIETARY (fail closed); built-in functions are not."""
+    engine = governed_engine(make_db(kind))
+    with engine.connect() as conn:
+        conn.exec_driver_sql(define)
+        result = conn.exec_driver_sql("SELECT m() AS v")
+        assert "@" in result.scalar()
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.tier is Tier.PROPRIETARY
+        assert "calls m, defined in the database" in c.reasoning[0]
+        if kind == "duckdb":
+            out = sandbox / "Downloads" / "m.csv"
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+                conn.exec_driver_sql(f"COPY (SELECT m()) TO '{out}'")
+            assert not out.exists()
+            counts = sandbox / "Downloads" / "n.csv"  # a built-in function: as before
+            conn.exec_driver_sql(f"COPY (SELECT upper('x') AS n) TO '{counts}'")
+            assert counts.exists()

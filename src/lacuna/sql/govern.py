@@ -83,9 +83,16 @@ def run_governed(
     stmt = analyse(sql, db.dialect)
     if stmt.kind == "pass" and stmt.rename is not None:
         return _renaming(gov, db, stmt, run), None
+    method = f"sql.{db.dialect}.{stmt.verb}"
+    if stmt.kind == "pass" and stmt.verb == "select" and stmt.functions:
+        try:  # SELECT m(): a macro the user defined may read any table
+            if db.user_functions(stmt.functions):
+                stmt = replace(stmt, kind="read")
+        except Exception as exc:
+            gov.internal_error(exc, action=Action.READ, method=method)
+            return run(), None
     if stmt.kind == "pass":
         return run(), None
-    method = f"sql.{db.dialect}.{stmt.verb}"
     restrict.check(gov, db.url, stmt, method)  # a dbt project's restrict rules (lacuna.dbt)
     try:
         if stmt.kind == "read":
@@ -202,6 +209,9 @@ def read_of(gov: Governor, db: Database, stmt: Statement) -> SqlRead:
     found = lineage.classification
     if stmt.session:  # what SET VARIABLE / set_config put there is not tracked: fail closed
         found = session_held(found)
+    defined = sorted(db.user_functions(stmt.functions))
+    if defined:  # a macro's body reads what Lacuna does not see: fail closed
+        found = user_defined(found, defined)
     return SqlRead(classification=found, sources=lineage.sources,
                    edges=lineage.edges, statement=stmt.sql)
 
@@ -213,6 +223,16 @@ def session_held(c: Classification) -> Classification:
     return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
         "PROPRIETARY (fail closed): the statement reads a session variable (getvariable, "
         "current_setting), which may hold any data a SET read; Lacuna does not track it",
+        *c.reasoning))
+
+
+def user_defined(c: Classification, names: Sequence[str]) -> Classification:
+    """``c`` for a statement that calls functions or macros the database's users defined
+    (``names``): PROPRIETARY (fail closed), since Lacuna does not read their bodies, which may
+    read any table (``CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)``)."""
+    return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
+        f"PROPRIETARY (fail closed): the statement calls {', '.join(names)}, defined in the "
+        "database; Lacuna does not read what a user-defined function or macro reads",
         *c.reasoning))
 
 

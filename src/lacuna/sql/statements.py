@@ -80,6 +80,7 @@ class Statement:
     session: bool = False  # reads a session variable (``getvariable``, ``current_setting``)
     returning: str | None = None  # ``… RETURNING``: the query whose rows come back
     rename: tuple[str, str] | None = None  # ``ALTER TABLE … RENAME``: (old name, new name)
+    functions: tuple[str, ...] = ()  # functions sqlglot does not know (maybe the user's own)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -128,9 +129,18 @@ def analyse(sql: str, dialect: str) -> Statement:
     sorted_ = _sort(parsed[0], sql, word, dialect)
     if reads_session(parsed[0]):
         sorted_ = replace(sorted_, session=True)
+    called = called_functions(parsed[0])
+    if called:
+        sorted_ = replace(sorted_, functions=called)
     if any(True for _ in parsed[0].find_all(exp.Placeholder)):
         return replace(sorted_, placeholders=True)
     return sorted_
+
+
+def called_functions(node: exp.Expr) -> tuple[str, ...]:
+    """The functions ``node`` calls that sqlglot does not know (lower case): a macro or
+    function the database's users defined is among them (its body may read any table)."""
+    return tuple(dict.fromkeys(f.name.lower() for f in node.find_all(exp.Anonymous)))
 
 
 def reads_session(node: exp.Expr) -> bool:
@@ -420,4 +430,4 @@ def is_catalog(table: exp.Table) -> bool:
     )
 
 
-__all__ = ["Statement", "analyse", "base_tables", "reads_session"]
+__all__ = ["Statement", "analyse", "base_tables", "called_functions", "reads_session"]

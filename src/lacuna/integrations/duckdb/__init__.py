@@ -141,8 +141,8 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
     """The classification (with lineage) of what ``sql`` produces, and its sources' states."""
     from lacuna.lineage.sql import classify_sql
     from lacuna.sql.catalog import Database
-    from lacuna.sql.govern import session_held
-    from lacuna.sql.statements import reads_session, table_name
+    from lacuna.sql.govern import session_held, user_defined
+    from lacuna.sql.statements import called_functions, reads_session, table_name
     from lacuna.sql.tables import classify_table, same_depth
 
     gov = _gov()
@@ -201,6 +201,10 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
             f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB statement: {exc}",))
     if reads_session(parsed):  # getvariable(): what SET VARIABLE put there is not tracked
         result = session_held(result)
+    with _bypass.bypass(), outermost():
+        defined = sorted(db.user_functions(called_functions(parsed)))
+    if defined:  # CREATE MACRO m() AS (SELECT … FROM customers): its body is not read
+        result = user_defined(result, defined)
     node = LineageNode(name=None, operation="duckdb.sql",
                        parents=tuple(s.lineage for s in states))
     return DataState(classification=result, lineage=node), states
