@@ -473,8 +473,11 @@ def test_duckdb_writes_into_an_attached_file_get_the_normal_decision(folder: Pat
             con.execute("INSERT INTO kept SELECT email FROM memory.customers")
         assert str(out) in err.value.decision.operation.destination.uri
         assert "failed while governing" not in str(err.value)
-        con.execute("INSERT INTO kept SELECT region FROM memory.customers")
+        assert con.execute("INSERT INTO kept SELECT region FROM memory.customers"
+                           ).fetchall() == [(60,)]  # the statement's own result, not Lacuna's
         con.execute("USE memory")
+        con.execute("CREATE TABLE mine AS SELECT region FROM customers")  # in memory: held
+        assert con.execute("INSERT INTO mine SELECT region FROM customers").fetchall() == [(60,)]
     assert con.execute("SELECT count(*) FROM o.kept").fetchall() == [(120,)]
     assert con.execute("SELECT count(*) FROM memory.kept").fetchall() == [(0,)]
     con.close()

@@ -442,8 +442,8 @@ class _Session:
     def cursor(self) -> Any:
         from lacuna.sql.catalog import quote
 
-        with _bypass.bypass(), outermost():
-            rows = self.con.execute("SELECT current_database(), current_schema()").fetchall()
+        with _bypass.bypass(), outermost():  # a relation: the user's pending result stays
+            rows = self.con.sql("SELECT current_database(), current_schema()").fetchall()
         cursor = self.con.cursor()
         if rows:
             cursor.execute(f"USE {quote(str(rows[0][0]))}.{quote(str(rows[0][1]))}")
