@@ -421,6 +421,12 @@ def test_duckdb_statements_that_hand_back_data_are_reads_of_it(folder: Path) -> 
         assert not out.exists()
         held = governed_duckdb.classification(con.sql("SELECT getvariable('v') AS v"))
         assert held.tier.value == "PROPRIETARY"
+        con.execute(f"ATTACH '{folder / 'other.duckdb'}' AS o")
+        con.execute("CREATE TABLE o.notes (note VARCHAR)")
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute("INSERT INTO o.notes VALUES (getvariable('v'))")  # not a literal
+        con.execute("INSERT INTO o.notes VALUES ('north')")
+        assert con.execute("SELECT note FROM o.notes").fetchall() == [("north",)]
         con.execute("SET VARIABLE n = 42")  # ordinary settings run as before
         con.execute("SET threads = 2")
         summary = con.sql("SUMMARIZE customers")

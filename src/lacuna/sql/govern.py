@@ -206,14 +206,19 @@ def read_of(gov: Governor, db: Database, stmt: Statement) -> SqlRead:
     lineage, problem = _lineage(gov, db, stmt)
     if lineage is None:
         return SqlRead(classification=_unknown(problem), statement=stmt.sql)
-    found = lineage.classification
-    if stmt.session:  # what SET VARIABLE / set_config put there is not tracked: fail closed
-        found = session_held(found)
+    return SqlRead(classification=_untracked(db, stmt, lineage.classification),
+                   sources=lineage.sources, edges=lineage.edges, statement=stmt.sql)
+
+
+def _untracked(db: Database, stmt: Statement, c: Classification) -> Classification:
+    """``c``, fail closed (PROPRIETARY) when the statement takes values Lacuna does not track:
+    a session variable, a function or macro the database's users defined."""
+    if stmt.session:  # what SET VARIABLE / set_config put there is not tracked
+        c = session_held(c)
     defined = sorted(db.user_functions(stmt.functions))
-    if defined:  # a macro's body reads what Lacuna does not see: fail closed
-        found = user_defined(found, defined)
-    return SqlRead(classification=found, sources=lineage.sources,
-                   edges=lineage.edges, statement=stmt.sql)
+    if defined:  # a macro's body reads what Lacuna does not see
+        c = user_defined(c, defined)
+    return c
 
 
 def session_held(c: Classification) -> Classification:
@@ -307,8 +312,9 @@ def _write(
     elif stmt.verb in ("export", "vacuum"):  # EXPORT DATABASE, VACUUM INTO: every table
         written, inputs = _whole_database(gov, db)
         sources = tuple(ref for ref, _ in inputs)
-    elif stmt.values:
+    elif stmt.values:  # VALUES (getvariable('v')) or (m()) are not the client's literals
         written, columns = _values(gov, db, stmt, parameters, many)
+        written = _untracked(db, stmt, written)
     else:
         read = read_of(gov, db, stmt)
         written, edges, sources = read.classification, read.edges, read.sources
