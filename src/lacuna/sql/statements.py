@@ -41,6 +41,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokenizer_core import Token, TokenType
 
+from lacuna.sql.catalog import literal
+
 Kind = Literal["read", "write", "export", "pass", "unknown"]
 
 # statements whose first word says no data flows (checked before parsing: also faster)
@@ -221,7 +223,11 @@ def _may_flow(word: str, body: str) -> bool:
     text = body.lower()
     if word == "set":
         return "(" in text
-    return {"delete": "returning", "alter": "rename"}.get(word, "\0") in text
+    if word == "delete":
+        return "returning" in text
+    if word == "alter":
+        return "rename" in text
+    return False
 
 
 def _show(sql: str, body: str, dialect: str) -> Statement:
@@ -233,7 +239,7 @@ def _show(sql: str, body: str, dialect: str) -> Statement:
     if "." not in name:
         return Statement(kind="pass", sql=sql, verb="show")
     return Statement(kind="read", sql=sql, verb="show", session=True,
-                     query=f"SELECT current_setting('{name.replace(chr(39), chr(39) * 2)}')")
+                     query=f"SELECT current_setting({literal(name)})")
 
 
 def _summarize(sql: str, body: str, dialect: str) -> Statement:
