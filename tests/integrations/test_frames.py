@@ -396,3 +396,107 @@ def test_duckdb_a_qualified_table_is_classified_as_itself_not_as_its_namesake(
             assert not out.exists()
             assert "PII" in err.value.decision.operation.classification.tags
     con.close()
+
+
+def test_duckdb_statements_that_hand_back_data_are_reads_of_it(folder: Path) -> None:
+    """``SET VARIABLE v = (SELECT …)`` then ``getvariable('v')``, ``SUMMARIZE t`` and
+    ``DELETE/UPDATE … RETURNING`` hand back the table's values: each is a governed read
+    carrying their classification (a session variable's fail closed: PROPRIETARY)."""
+    from lacuna.governor import current
+
+    db = folder / "w.duckdb"
+    con = duckdb.connect(str(db))
+    for table in ("customers", "sales"):
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv('{folder / table}.csv')")
+    config = config_from_dict({"user": {"id": "analyst_alice", "role": "data_analyst"},
+                               "audit": {"url": f"sqlite:///{folder / 'audit.db'}"},
+                               "destinations": {"classification_aware_databases": [
+                                   f"duckdb:///{db}"]}})
+    out = folder / "c.csv"
+    with lacuna.governed(config):
+        con.execute("SET VARIABLE v = (SELECT string_agg(email, ',') FROM customers)")
+        assert current().audit.list(limit=1)[0].action == "read"
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute(f"COPY (SELECT getvariable('v')) TO '{out}'")
+        assert not out.exists()
+        held = governed_duckdb.classification(con.sql("SELECT getvariable('v') AS v"))
+        assert held.tier.value == "PROPRIETARY"
+        con.execute(f"ATTACH '{folder / 'other.duckdb'}' AS o")
+        con.execute("CREATE TABLE o.notes (note VARCHAR)")
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute("INSERT INTO o.notes VALUES (getvariable('v'))")  # not a literal
+        con.execute("INSERT INTO o.notes VALUES ('north')")
+        assert con.execute("SELECT note FROM o.notes").fetchall() == [("north",)]
+        con.execute("SET VARIABLE n = 42")  # ordinary settings run as before
+        con.execute("SET threads = 2")
+        summary = con.sql("SUMMARIZE customers")
+        assert "PII" in governed_duckdb.classification(summary).tags
+        assert current().audit.list(limit=1)[0].action == "read"
+        assert "PII" not in governed_duckdb.classification(con.sql("SUMMARIZE sales")).tags
+        back = con.sql("DELETE FROM customers WHERE customer_id = 'C0001' RETURNING email")
+        assert governed_duckdb.classification(back).columns["email"].classification.value \
+            == "pii"
+        assert back.fetchall() == [("kira.kowalski1@example.com",)]
+        back = con.sql("UPDATE customers SET region = region WHERE customer_id = 'C0002' "
+                       "RETURNING email")
+        assert governed_duckdb.classification(back).columns["email"].classification.value \
+            == "pii"
+        assert back.fetchall() == [("elena.petrov2@example.com",)]
+    con.close()
+
+
+def test_duckdb_an_in_memory_table_keeps_its_class_through_a_rename(folder: Path) -> None:
+    con = duckdb.connect()
+    with lacuna.governed(cfg(folder)):
+        con.read_csv(str(folder / "customers.csv")).create("customers")
+        con.execute("CREATE TABLE mails AS SELECT replace(replace(email, '@', ' '), '.', ' ') "
+                    "AS region FROM customers")
+        con.execute("ALTER TABLE mails RENAME COLUMN region TO area")
+        con.execute("ALTER TABLE mails RENAME TO kept")
+        area = governed_duckdb.classification(con.sql("SELECT area FROM kept"))
+        assert area.columns["area"].classification.value == "pii"
+    con.close()
+
+
+def test_duckdb_writes_into_an_attached_file_get_the_normal_decision(folder: Path) -> None:
+    """``INSERT INTO o.kept … FROM customers`` names tables at two depths, and after ``USE o``
+    an unqualified ``kept`` is ``o``'s: both are decided on what the rows hold, for the file,
+    never refused as unreadable or as Lacuna's own failure."""
+    out = folder / "elsewhere.duckdb"
+    con = duckdb.connect()
+    with lacuna.governed(cfg(folder)):
+        con.read_csv(str(folder / "customers.csv")).create("customers")
+        con.execute("CREATE TABLE kept (email VARCHAR)")  # a namesake in memory
+        con.execute(f"ATTACH '{out}' AS o")
+        con.execute("CREATE TABLE o.kept (email VARCHAR)")
+        con.execute("INSERT INTO o.kept SELECT region FROM customers")  # nothing personal
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+            con.execute("INSERT INTO o.kept SELECT email FROM customers")
+        assert "cannot classify" not in " ".join(
+            err.value.decision.operation.classification.reasoning)
+        con.execute("USE o")
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+            con.execute("INSERT INTO kept SELECT email FROM memory.customers")
+        assert str(out) in err.value.decision.operation.destination.uri
+        assert "failed while governing" not in str(err.value)
+        assert con.execute("INSERT INTO kept SELECT region FROM memory.customers"
+                           ).fetchall() == [(60,)]  # the statement's own result, not Lacuna's
+        con.execute("USE memory")
+        con.execute("CREATE TABLE mine AS SELECT region FROM customers")  # in memory: held
+        assert con.execute("INSERT INTO mine SELECT region FROM customers").fetchall() == [(60,)]
+    assert con.execute("SELECT count(*) FROM o.kept").fetchall() == [(120,)]
+    assert con.execute("SELECT count(*) FROM memory.kept").fetchall() == [(0,)]
+    con.close()
+
+
+def test_duckdb_a_macro_does_not_launder_what_it_reads(folder: Path) -> None:
+    con = duckdb.connect()
+    out = folder / "m.csv"
+    with lacuna.governed(cfg(folder)):
+        con.read_csv(str(folder / "customers.csv")).create("customers")
+        con.execute("CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)")
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute(f"COPY (SELECT m()) TO '{out}'")
+        assert not out.exists()
+        assert governed_duckdb.classification(con.sql("SELECT m()")).tier.value == "PROPRIETARY"
+    con.close()

@@ -329,6 +329,15 @@ def test_sqlite_pieces_of_a_column_are_not_generalisation(sandbox, make_db, gove
     ("EXPORT DATABASE '/tmp/dump' (FORMAT parquet)", "duckdb", "export", "export"),
     ('EXPORT DATABASE "/tmp/dump"', "duckdb", "unknown", "export"),
     ("SELECT email INTO contacts FROM customers", "postgres", "write", "create"),
+    # statements whose first word says "no data" that hand data back or move a class
+    ("SUMMARIZE customers", "duckdb", "read", "summarize"),
+    ("SET VARIABLE v = (SELECT max(email) FROM customers)", "duckdb", "read", "set"),
+    ("SET VARIABLE v = 42", "duckdb", "pass", "set"),
+    ("SELECT getvariable('v')", "duckdb", "read", "select"),
+    ("DELETE FROM customers RETURNING email", "postgres", "read", "delete"),
+    ("DELETE FROM customers", "postgres", "pass", "delete"),
+    ("ALTER TABLE t RENAME COLUMN a TO b", "duckdb", "pass", "rename_column"),
+    ("ALTER TABLE t ADD COLUMN b TEXT", "duckdb", "pass", "alter"),
 ])
 def test_what_precedes_or_wraps_a_statement_does_not_change_its_kind(sql, dialect, kind, verb):
     stmt = analyse(sql, dialect)
@@ -402,5 +411,154 @@ def test_a_write_into_an_attached_file_is_decided_for_that_file(
                 conn.exec_driver_sql("INSERT INTO kept SELECT email FROM customers")
             assert str(out) in err.value.decision.operation.destination.uri
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM o.kept").scalar() == 0
+        # tables named at different depths: the normal decision, on what the rows hold
+        conn.exec_driver_sql("INSERT INTO o.kept SELECT region FROM customers")
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM o.kept").scalar() == 60
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY") as err:
+            conn.exec_driver_sql("INSERT INTO o.kept SELECT email FROM customers")
+        assert "cannot classify" not in str(err.value.decision.operation.classification.reasoning)
     with engine.begin() as conn:  # into the database itself: it keeps the classification
         conn.exec_driver_sql("CREATE TABLE contacts AS SELECT email FROM customers")
+
+
+@pytest.mark.parametrize(("kind", "put", "get"), [
+    ("duckdb", "SET VARIABLE v = (SELECT string_agg(email, ',') FROM customers)",
+     "SELECT getvariable('v') AS v"),
+    ("postgresql", "SELECT set_config('lacuna.v', (SELECT string_agg(email, ',') FROM customers), "
+     "false)", "SELECT current_setting('lacuna.v') AS v"),
+])
+def test_a_session_variable_does_not_launder_what_was_put_there(
+        kind, put, get, sandbox, make_db, governed_engine):
+    """What a SET VARIABLE (or set_config) read is not tracked into the session: reading it back
+    is PROPRIETARY (fail closed), so it cannot leave as PUBLIC."""
+    engine = governed_engine(make_db(kind))
+    gov = lacuna.governor.current()
+    with engine.connect() as conn:
+        conn.exec_driver_sql(put)
+        read = gov.audit.list(limit=1)[0]  # the SET is a governed read of customers
+        assert (read.action, read.allowed) == ("read", True)
+        result = conn.exec_driver_sql(get)
+        assert "@" in result.scalar()
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.tier is Tier.PROPRIETARY
+        assert "session variable" in c.reasoning[0]
+        other = ("SELECT value FROM duckdb_variables()" if kind == "duckdb"
+                 else "SHOW lacuna.v")  # the same value, another way
+        result = conn.exec_driver_sql(other)
+        assert "@" in str(result.fetchall())
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.tier is Tier.PROPRIETARY
+        if kind == "duckdb":
+            out = sandbox / "Downloads" / "c.csv"
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+                conn.exec_driver_sql(f"COPY ({get}) TO '{out}'")
+            assert not out.exists()
+            conn.exec_driver_sql("SET VARIABLE n = 42")  # ordinary settings still run
+            conn.exec_driver_sql("SET threads = 2")
+        else:
+            conn.exec_driver_sql("SET search_path = public")
+            conn.exec_driver_sql("SHOW search_path")
+    assert analyse("SET threads = 2", "duckdb").kind == "pass"
+    assert analyse("SET VARIABLE n = (42)", "duckdb").kind == "pass"
+
+
+def test_duckdb_summarize_is_a_read_of_what_it_summarises(sandbox, make_db, governed_engine):
+    engine = governed_engine(make_db("duckdb"))
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql("SUMMARIZE customers")
+        rows = result.fetchall()
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert (c.tier, "PII" in c.tags) == (Tier.PROPRIETARY, True)
+        assert any("@" in str(r[2]) for r in rows)  # real values: min/max of email
+        public = lacuna.sql.classification(conn.exec_driver_sql("SUMMARIZE sales"))
+        assert public is not None
+        assert "PII" not in public.tags
+        assert public.tier is not Tier.PROPRIETARY
+        query = lacuna.sql.classification(conn.exec_driver_sql(
+            "SUMMARIZE SELECT email FROM customers"))
+        assert query is not None
+        assert query.tier is Tier.PROPRIETARY
+    assert lacuna.governor.current().audit.list(limit=1)[0].action == "read"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql"])
+def test_returning_is_a_read_of_the_returned_columns(kind, make_db, governed_engine):
+    engine = governed_engine(make_db(kind), aware=True)
+    gov = lacuna.governor.current()
+    with engine.begin() as conn:
+        result = conn.exec_driver_sql(
+            "DELETE FROM customers WHERE customer_id = 'C0001' RETURNING email")
+        assert "@" in result.scalar()
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.columns["email"].classification is ColumnKind.PII
+        assert gov.audit.list(limit=1)[0].action == "read"
+        result = conn.exec_driver_sql(
+            "UPDATE customers SET region = region WHERE customer_id = 'C0002' RETURNING email")
+        assert "@" in result.scalar()
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.columns["email"].classification is ColumnKind.PII
+        # the read of what comes back, then the write's decision and its outcome
+        assert [r.action for r in gov.audit.list(limit=3)] == ["export", "export", "read"]
+        conn.exec_driver_sql("UPDATE customers SET region = 'north' WHERE customer_id = 'C0003'")
+        assert gov.audit.list(limit=1)[0].action == "export"
+        conn.exec_driver_sql("DELETE FROM customers WHERE customer_id = 'C0004'")  # a pass
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM customers").scalar() == 58
+        result = conn.exec_driver_sql(
+            "INSERT INTO customers (customer_id, region) SELECT 'C9', email FROM customers "
+            "WHERE customer_id = 'C0005' RETURNING region")
+        assert "@" in result.scalar()
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.tier is Tier.PROPRIETARY
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql"])
+def test_a_renamed_table_or_column_keeps_its_stored_class(kind, make_db, governed_engine):
+    """Lacuna keeps a class by table and column name: a rename moves it, so a column stored as
+    PII whose values look harmless stays PII under its new name."""
+    engine = governed_engine(make_db(kind), aware=True)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(  # e-mails that do not look like e-mails any more
+            "CREATE TABLE contacts AS SELECT replace(replace(email, '@', ' '), '.', ' ') "
+            "AS region, customer_id FROM customers")
+        conn.exec_driver_sql("ALTER TABLE contacts RENAME COLUMN region TO area")
+        conn.exec_driver_sql("ALTER TABLE contacts RENAME TO kept")
+    with engine.connect() as conn:
+        c = lacuna.sql.classification(conn.exec_driver_sql("SELECT area FROM kept"))
+    assert c is not None
+    assert c.columns["area"].classification is ColumnKind.PII
+    assert set(lacuna.sql.table_classification(engine, "kept").columns) == {
+        "area", "customer_id"}
+
+
+@pytest.mark.parametrize(("kind", "define"), [
+    ("duckdb", "CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)"),
+    ("postgresql", "CREATE FUNCTION m() RETURNS text LANGUAGE sql AS "
+     "$$ SELECT string_agg(email, ',') FROM customers $$"),
+])
+def test_a_user_defined_function_does_not_launder_what_it_reads(
+        kind, define, sandbox, make_db, governed_engine):
+    """A macro's (or SQL function's) body may read any table, and Lacuna does not read it: a
+    statement that calls one is PROPRIETARY (fail closed); built-in functions are not."""
+    engine = governed_engine(make_db(kind))
+    with engine.connect() as conn:
+        conn.exec_driver_sql(define)
+        result = conn.exec_driver_sql("SELECT m() AS v")
+        assert "@" in result.scalar()
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.tier is Tier.PROPRIETARY
+        assert "calls m, defined in the database" in c.reasoning[0]
+        if kind == "duckdb":
+            out = sandbox / "Downloads" / "m.csv"
+            with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+                conn.exec_driver_sql(f"COPY (SELECT m()) TO '{out}'")
+            assert not out.exists()
+            counts = sandbox / "Downloads" / "n.csv"  # a built-in function: as before
+            conn.exec_driver_sql(f"COPY (SELECT upper('x') AS n) TO '{counts}'")
+            assert counts.exists()

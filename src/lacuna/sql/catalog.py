@@ -101,6 +101,22 @@ class Database:
         comment = str(tables[0][0]) if tables and tables[0][0] else None
         return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment
 
+    def user_functions(self, names: tuple[str, ...]) -> frozenset[str]:
+        """Which of ``names`` (lower case) are functions or macros the database's users
+        defined (DuckDB's ``CREATE MACRO``, PostgreSQL's ``CREATE FUNCTION``): their bodies may
+        read tables a statement does not name. SQLite defines none in SQL."""
+        if not names or self.dialect == "sqlite":
+            return frozenset()
+        listed = ", ".join(literal(n) for n in names)
+        if self.dialect == "duckdb":
+            sql = ("SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                   f"WHERE NOT internal AND lower(function_name) IN ({listed})")
+        else:
+            sql = ("SELECT DISTINCT lower(p.proname) FROM pg_proc p JOIN pg_namespace n ON "
+                   "n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', "
+                   f"'information_schema') AND lower(p.proname) IN ({listed})")
+        return frozenset(str(r[0]) for r in self.query(sql)[1])
+
     def attached(self, name: str, *, new: bool) -> str | None:
         """The URL of the attached database file that holds table ``name`` (``ATTACH 'file'
         AS o``: ``o.t``, or an unqualified ``t`` found first in ``o``, or any table after

@@ -31,13 +31,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna import _bypass
 from lacuna.errors import LineageError
-from lacuna.lineage.recording import Produced, input_version
-from lacuna.lineage.records import ColumnEdge, DatasetRef
+from lacuna.lineage.recording import Produced, input_version, run_for
+from lacuna.lineage.records import ColumnEdge, DatasetRef, RunStatus
 from lacuna.model import Action, Classification, Destination, Source, Tier
 from lacuna.sql import restrict
 from lacuna.sql.catalog import literal, quote
 from lacuna.sql.statements import Statement, analyse
-from lacuna.sql.tables import changed, classify_table, comment_text, table_ref
+from lacuna.sql.tables import (
+    COMMENT_PREFIX,
+    changed,
+    classify_table,
+    comment_text,
+    from_comments,
+    same_depth,
+    stored_classification,
+    table_ref,
+)
 
 if TYPE_CHECKING:
     from lacuna.governor import Governor
@@ -72,9 +81,18 @@ def run_governed(
     """Govern and run one statement; returns what ``run`` returns and, for a read, what it
     read. Raises ``GovernanceViolation`` on an enforced denial (``run`` is never called)."""
     stmt = analyse(sql, db.dialect)
+    if stmt.kind == "pass" and stmt.rename is not None:
+        return _renaming(gov, db, stmt, run), None
+    method = f"sql.{db.dialect}.{stmt.verb}"
+    if stmt.kind == "pass" and stmt.verb == "select" and stmt.functions:
+        try:  # SELECT m(): a macro the user defined may read any table
+            if db.user_functions(stmt.functions):
+                stmt = replace(stmt, kind="read")
+        except Exception as exc:
+            gov.internal_error(exc, action=Action.READ, method=method)
+            return run(), None
     if stmt.kind == "pass":
         return run(), None
-    method = f"sql.{db.dialect}.{stmt.verb}"
     restrict.check(gov, db.url, stmt, method)  # a dbt project's restrict rules (lacuna.dbt)
     try:
         if stmt.kind == "read":
@@ -86,6 +104,12 @@ def run_governed(
             )
         else:
             op, produced = _write(gov, db, stmt, parameters, many, method)
+            if stmt.returning:  # … RETURNING: the client reads what the write touched
+                read = _returned(gov, db, stmt, produced.classification)
+                back = gov.operation(
+                    Action.READ, read.classification, method=method, code_location=_location(),
+                    sources=[Source(name=str(s), classification=read.classification)
+                             for s in read.sources])
     except Exception as exc:  # Lacuna failed before deciding: enforce denies, others warn
         gov.internal_error(exc, action=Action.EXPORT if stmt.kind != "read" else Action.READ,
                            method=method)
@@ -108,9 +132,73 @@ def run_governed(
 
     token = HOST.set(SqlAlternatives(gov, db, stmt, method))  # a denial suggests SQL
     try:
+        if stmt.returning:
+            gov.govern(back)  # decided before anything runs, like the write
+            return gov.execute(op, write, produced=produced), read
         return gov.execute(op, write, produced=produced), None
     finally:
         HOST.reset(token)
+
+
+def _returned(gov: Governor, db: Database, stmt: Statement, written: Classification) -> SqlRead:
+    """What ``INSERT``/``UPDATE``/``MERGE … RETURNING`` hands back: the returned columns of the
+    target, which may hold what the write put there (so at least as strict as what it
+    writes)."""
+    from lacuna.lineage.rules import combine
+
+    read = read_of(gov, db, replace(stmt, query=stmt.returning))
+    both = combine([read.classification, replace(written, columns={})],
+                   gov.config.classification, columns=read.classification.columns)
+    return replace(read, classification=both)
+
+
+def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]) -> T:
+    """``ALTER TABLE t RENAME TO u`` / ``… RENAME COLUMN a TO b``: no data moves, but Lacuna
+    keeps a table's classification by table and column name, so the class moves with the name:
+    the lineage store records the renamed table (or column) with the class the old name had,
+    and Lacuna's table comment (PostgreSQL, DuckDB) is rewritten for a renamed column. Without
+    this, a column stored as PII whose values do not look personal would lose its class."""
+    assert stmt.target is not None
+    assert stmt.rename is not None
+    method = f"sql.{db.dialect}.{stmt.verb}"
+    old, new = stmt.rename
+    try:
+        stored = stored_classification(gov, db.url, stmt.target)
+        info = db.table(stmt.target)
+        declared = from_comments(info, gov) if info is not None and (
+            info.comment or "").strip().startswith(COMMENT_PREFIX) else None
+    except Exception as exc:  # Lacuna cannot tell what moves: enforce refuses the rename
+        gov.internal_error(exc, action=Action.TRANSFORM, method=method)
+        return run()
+    result = run()
+    changed(gov, db.url, stmt.target)
+    if stmt.verb == "rename_table":
+        schema = stmt.target.rpartition(".")[0]
+        name = f"{schema}.{new}" if schema and "." not in new else new
+        changed(gov, db.url, name)
+    else:
+        name = stmt.target
+    try:
+        if stored is not None:
+            moved = _renamed_column(stored, old, new) if stmt.verb == "rename_column" else stored
+            produced = Produced(
+                operation=method, inputs=(input_version(table_ref(db.url, stmt.target), stored),),
+                outputs=(table_ref(db.url, name),), classification=moved,
+                columns=tuple(moved.columns), fingerprint=False)
+            op = gov.operation(Action.TRANSFORM, moved, method=method, code_location=_location())
+            gov.lineage_store.record(run_for(produced, op, None, status=RunStatus.SUCCEEDED))
+        if declared is not None and stmt.verb == "rename_column":
+            db.comment_on(name, comment_text(_renamed_column(declared, old, new)))
+    except Exception as exc:  # the statement ran; say so loudly, never fail it afterwards
+        log.error("could not move the classification of %s to its new name %s: %s",
+                  stmt.target, name, exc)
+    return result
+
+
+def _renamed_column(c: Classification, old: str, new: str) -> Classification:
+    """``c`` with column ``old`` (matched without regard to case) called ``new``."""
+    columns = {new if n.lower() == old.lower() else n: col for n, col in c.columns.items()}
+    return replace(c, columns=columns)
 
 
 def read_of(gov: Governor, db: Database, stmt: Statement) -> SqlRead:
@@ -118,8 +206,39 @@ def read_of(gov: Governor, db: Database, stmt: Statement) -> SqlRead:
     lineage, problem = _lineage(gov, db, stmt)
     if lineage is None:
         return SqlRead(classification=_unknown(problem), statement=stmt.sql)
-    return SqlRead(classification=lineage.classification, sources=lineage.sources,
-                   edges=lineage.edges, statement=stmt.sql)
+    return SqlRead(classification=_untracked(db, stmt, lineage.classification),
+                   sources=lineage.sources, edges=lineage.edges, statement=stmt.sql)
+
+
+def _untracked(db: Database, stmt: Statement, c: Classification) -> Classification:
+    """``c``, fail closed (PROPRIETARY) when the statement takes values Lacuna does not track:
+    a session variable, a function or macro the database's users defined."""
+    if stmt.session:  # what SET VARIABLE / set_config put there is not tracked
+        c = session_held(c)
+    defined = sorted(db.user_functions(stmt.functions))
+    if defined:  # a macro's body reads what Lacuna does not see
+        c = user_defined(c, defined)
+    return c
+
+
+def session_held(c: Classification) -> Classification:
+    """``c`` for a statement that reads a session variable (``getvariable``,
+    ``current_setting``): PROPRIETARY (fail closed), since Lacuna does not track what a ``SET
+    VARIABLE`` or ``set_config`` put there."""
+    return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
+        "PROPRIETARY (fail closed): the statement reads a session variable (getvariable, "
+        "current_setting), which may hold any data a SET read; Lacuna does not track it",
+        *c.reasoning))
+
+
+def user_defined(c: Classification, names: Sequence[str]) -> Classification:
+    """``c`` for a statement that calls functions or macros the database's users defined
+    (``names``): PROPRIETARY (fail closed), since Lacuna does not read their bodies, which may
+    read any table (``CREATE MACRO m() AS (SELECT string_agg(email, ',') FROM customers)``)."""
+    return replace(c, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
+        f"PROPRIETARY (fail closed): the statement calls {', '.join(names)}, defined in the "
+        "database; Lacuna does not read what a user-defined function or macro reads",
+        *c.reasoning))
 
 
 def _lineage(gov: Governor, db: Database, stmt: Statement) -> tuple[SqlLineage | None, str]:
@@ -132,7 +251,8 @@ def _lineage(gov: Governor, db: Database, stmt: Statement) -> tuple[SqlLineage |
         if found is not None:
             schema[name] = found
     # the same statement over the same (cached, hence identical) table classifications
-    key = (stmt.sql, db.url, db.dialect, tuple((n, id(c)) for n, c in schema.items()))
+    key = (stmt.sql, stmt.query, db.url, db.dialect,
+           tuple((n, id(c)) for n, c in schema.items()))
     with _lock:
         cache = _lineages.setdefault(gov, OrderedDict())
         hit = cache.get(key)
@@ -152,12 +272,15 @@ def _trace_lineage(
 ) -> tuple[SqlLineage | None, str]:
     from lacuna.lineage.sql import classify_sql
 
+    names = same_depth(schema, db.dialect)  # INSERT INTO o.t … FROM customers: one depth
     try:
-        lineage = classify_sql(stmt.query or stmt.sql, schema=schema, dialect=db.dialect,
-                               namespace=db.url, config=gov.config.classification)
+        lineage = classify_sql(stmt.query or stmt.sql,
+                               schema={names[n]: c for n, c in schema.items()},
+                               dialect=db.dialect, namespace=db.url,
+                               config=gov.config.classification)
     except LineageError as exc:
         return None, str(exc)
-    refs = {DatasetRef(db.url, name): table_ref(db.url, name) for name in schema}
+    refs = {DatasetRef(db.url, names[name]): table_ref(db.url, name) for name in schema}
     target = table_ref(db.url, stmt.target) if stmt.target else lineage.target
     edges = tuple(
         replace(e, source=refs.get(e.source, e.source), target=target) for e in lineage.edges
@@ -189,8 +312,9 @@ def _write(
     elif stmt.verb in ("export", "vacuum"):  # EXPORT DATABASE, VACUUM INTO: every table
         written, inputs = _whole_database(gov, db)
         sources = tuple(ref for ref, _ in inputs)
-    elif stmt.values:
+    elif stmt.values:  # VALUES (getvariable('v')) or (m()) are not the client's literals
         written, columns = _values(gov, db, stmt, parameters, many)
+        written = _untracked(db, stmt, written)
     else:
         read = read_of(gov, db, stmt)
         written, edges, sources = read.classification, read.edges, read.sources
@@ -352,6 +476,8 @@ def _comment(db: Database, stmt: Statement, produced: Produced) -> None:
     """After a write: the table's classification as its comment (PostgreSQL, DuckDB)."""
     if stmt.kind != "write" or stmt.target is None or stmt.verb == "create_view":
         return
+    if stmt.returning and db.dialect == "duckdb":  # a COMMENT on the cursor would drop the
+        return  # RETURNING rows; the lineage store keeps the classification
     try:
         db.comment_on(stmt.target, comment_text(produced.classification))
     except Exception as exc:  # the lineage store keeps it too; say so, never fail the write

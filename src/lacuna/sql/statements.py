@@ -4,12 +4,17 @@
 
 - ``read``: a query (``SELECT``, ``WITH``, set operations); its tables are the base tables it
   touches. A query that touches only the database's own catalog (``sqlite_master``,
-  ``information_schema``, ``pg_catalog``, ``duckdb_*``) or no table at all is ``pass``.
+  ``information_schema``, ``pg_catalog``, ``duckdb_*``) or no table at all is ``pass``, unless
+  it reads a session variable (``getvariable``, ``current_setting``: fail closed). Also reads:
+  DuckDB's ``SUMMARIZE`` (real minima and maxima), a ``SET`` whose value is a query (``SET
+  VARIABLE v = (SELECT …)``), ``DELETE … RETURNING``.
 - ``write``: data flows into a table: ``INSERT`` (``… SELECT`` or ``… VALUES``), ``CREATE TABLE
-  … AS``, ``UPDATE``, ``MERGE``, ``COPY … FROM``.
+  … AS``, ``UPDATE``, ``MERGE``, ``COPY … FROM``; with ``RETURNING``, also a read of what
+  comes back (:attr:`Statement.returning`).
 - ``export``: data leaves the database: ``COPY … TO``, DuckDB's ``EXPORT DATABASE``.
 - ``pass``: no data flows: DDL without a query, ``DELETE``, transactions, settings, ``PRAGMA``,
-  ``SHOW``, ``EXPLAIN``, catalog reads.
+  ``SHOW``, ``EXPLAIN``, catalog reads. ``ALTER TABLE … RENAME`` is a pass that carries
+  :attr:`Statement.rename`: the hook moves the stored classification to the new name.
 - ``unknown``: a statement Lacuna cannot read. The hook fails closed on it.
 
 The first word sorts most statements before any parsing. It is read straight off the text only
@@ -36,6 +41,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokenizer_core import Token, TokenType
 
+from lacuna.sql.catalog import literal
+
 Kind = Literal["read", "write", "export", "pass", "unknown"]
 
 # statements whose first word says no data flows (checked before parsing: also faster)
@@ -44,8 +51,11 @@ PASS_WORDS = frozenset({
     "reset", "show", "pragma", "explain", "describe", "analyze", "analyse", "vacuum",
     "checkpoint", "install", "load", "use", "drop", "alter", "truncate", "delete", "comment",
     "grant", "revoke", "deallocate", "discard", "listen", "notify", "unlisten", "lock",
-    "reindex", "summarize", "detach", "prepare",
+    "reindex", "detach", "prepare",
 })
+# functions that return what the session holds (DuckDB's ``SET VARIABLE``, PostgreSQL's
+# ``set_config``): Lacuna does not track what was put there, so reading it fails closed
+SESSION_FUNCTIONS = frozenset({"getvariable", "current_setting", "duckdb_variables"})
 CATALOG_PREFIXES = ("sqlite_", "pg_", "duckdb_")
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "sqlite_master", "sqlite_schema"})
 _WORD = re.compile(r"^\s*([A-Za-z_]+)")  # a statement that starts with its first word
@@ -69,6 +79,10 @@ class Statement:
     query: str | None = None  # COPY … TO: the query whose rows leave (``SELECT * FROM t``)
     problem: str | None = None  # ``unknown``: why Lacuna cannot read it
     placeholders: bool = False  # holds a parameter (``?``, ``$1``, ``$name``) to bind
+    session: bool = False  # reads a session variable (``getvariable``, ``current_setting``)
+    returning: str | None = None  # ``… RETURNING``: the query whose rows come back
+    rename: tuple[str, str] | None = None  # ``ALTER TABLE … RENAME``: (old name, new name)
+    functions: tuple[str, ...] = ()  # functions sqlglot does not know (maybe the user's own)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -90,7 +104,11 @@ def analyse(sql: str, dialect: str) -> Statement:
         return _explain(sql, body, dialect)
     if word == "vacuum":
         return _vacuum(sql, body, dialect)
-    if word in PASS_WORDS:
+    if word == "summarize":
+        return _summarize(sql, body, dialect)
+    if word == "show" and dialect == "postgres":
+        return _show(sql, body, dialect)
+    if word in PASS_WORDS and not _may_flow(word, body):
         return Statement(kind="pass", sql=sql, verb=word)
     if word == "export":  # DuckDB: EXPORT DATABASE [name TO] 'folder' (sqlglot cannot parse it)
         return _export(sql, body, dialect)
@@ -111,9 +129,26 @@ def analyse(sql: str, dialect: str) -> Statement:
         return Statement(kind="unknown", sql=sql, verb=word,
                          problem=f"it holds {len(parsed)} statements; send them one by one")
     sorted_ = _sort(parsed[0], sql, word, dialect)
+    if reads_session(parsed[0]):
+        sorted_ = replace(sorted_, session=True)
+    called = called_functions(parsed[0])
+    if called:
+        sorted_ = replace(sorted_, functions=called)
     if any(True for _ in parsed[0].find_all(exp.Placeholder)):
         return replace(sorted_, placeholders=True)
     return sorted_
+
+
+def called_functions(node: exp.Expr) -> tuple[str, ...]:
+    """The functions ``node`` calls that sqlglot does not know (lower case): a macro or
+    function the database's users defined is among them (its body may read any table)."""
+    return tuple(dict.fromkeys(f.name.lower() for f in node.find_all(exp.Anonymous)))
+
+
+def reads_session(node: exp.Expr) -> bool:
+    """Whether ``node`` reads a session variable (:data:`SESSION_FUNCTIONS`)."""
+    return any((f.name if isinstance(f, exp.Anonymous) else f.sql_name()).lower()
+               in SESSION_FUNCTIONS for f in node.find_all(exp.Func))
 
 
 def _tokens(text: str, dialect: str) -> list[Token] | None:
@@ -181,6 +216,49 @@ def _vacuum(sql: str, body: str, dialect: str) -> Statement:
     return Statement(kind="export", sql=sql, verb="vacuum", file=files[0])
 
 
+def _may_flow(word: str, body: str) -> bool:
+    """Whether a statement whose first word says no data flows may move some after all (then
+    it is parsed): a ``SET`` whose value is a query or a session variable (DuckDB's ``SET
+    VARIABLE v = (SELECT …)``), ``DELETE … RETURNING``, ``ALTER TABLE … RENAME``."""
+    text = body.lower()
+    if word == "set":
+        return "(" in text
+    if word == "delete":
+        return "returning" in text
+    if word == "alter":
+        return "rename" in text
+    return False
+
+
+def _show(sql: str, body: str, dialect: str) -> Statement:
+    """PostgreSQL's ``SHOW name`` returns a setting's value; a custom one (``x.v``) holds
+    whatever ``set_config`` put there: a read of the session, as ``current_setting`` is."""
+    words = [t.text for t in (_rest(body, "show", dialect) or [])
+             if t.token_type != TokenType.SEMICOLON]
+    name = "".join(words)
+    if "." not in name:
+        return Statement(kind="pass", sql=sql, verb="show")
+    return Statement(kind="read", sql=sql, verb="show", session=True,
+                     query=f"SELECT current_setting({literal(name)})")
+
+
+def _summarize(sql: str, body: str, dialect: str) -> Statement:
+    """DuckDB's ``SUMMARIZE t`` (or ``SUMMARIZE SELECT …``) returns each column's minimum,
+    maximum and other statistics: real values of the data, so a read of what it summarises."""
+    rest = body[len("summarize"):].strip().rstrip(";").strip()
+    tokens = _tokens(rest, dialect) or []
+    if tokens and tokens[0].token_type in (TokenType.SELECT, TokenType.WITH, TokenType.FROM,
+                                           TokenType.L_PAREN, TokenType.VALUES):
+        query = rest
+    else:
+        query = f"SELECT * FROM {rest}"
+    inner = analyse(query, dialect)
+    if inner.kind not in ("read", "pass") or inner.verb != "select":
+        return Statement(kind="unknown", sql=sql, verb="summarize",
+                         problem="Lacuna cannot read what this SUMMARIZE summarises")
+    return replace(inner, kind="read", sql=sql, verb="summarize", query=query)
+
+
 def _export(sql: str, body: str, dialect: str) -> Statement:
     """DuckDB's ``EXPORT DATABASE [name TO] 'folder' [(options)]``: every table leaves."""
     tokens = _rest(body, "export", dialect) or []
@@ -202,16 +280,25 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
     if isinstance(into, exp.Into):  # SELECT … INTO t (PostgreSQL): creates t from the query
         return Statement(kind="write", sql=sql, verb="create", reads=base_tables(stmt),
                          target=table_name(into.this))
+    session = reads_session(stmt)
     if isinstance(stmt, exp.Query):
         reads = base_tables(stmt)
-        return Statement(kind="read" if reads else "pass", sql=sql, verb="select", reads=reads)
+        return Statement(kind="read" if reads or session else "pass", sql=sql, verb="select",
+                         reads=reads)
+    if isinstance(stmt, exp.Set):  # SET VARIABLE v = (SELECT …): the session holds what it reads
+        queries = [q for q in stmt.find_all(exp.Query) if q.find_ancestor(exp.Query) is None]
+        if queries or session:
+            return Statement(kind="read", sql=sql, verb="set", reads=base_tables(stmt),
+                             query=_as_query(queries, dialect))
+        return Statement(kind="pass", sql=sql, verb="set")
     if isinstance(stmt, exp.Insert):
         into = stmt.this
         cols = tuple(c.name for c in into.expressions) if isinstance(into, exp.Schema) else ()
         table = into.this if isinstance(into, exp.Schema) else into
         values = not isinstance(stmt.expression, exp.Query)
         return Statement(kind="write", sql=sql, verb="insert", reads=base_tables(stmt),
-                         target=table_name(table), columns=cols, values=values)
+                         target=table_name(table), columns=cols, values=values,
+                         returning=_returning(stmt, dialect))
     if isinstance(stmt, exp.Create):
         if isinstance(stmt.expression, exp.Query) and str(stmt.args.get("kind")).upper() in (
             "TABLE", "VIEW"
@@ -225,7 +312,19 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
     if isinstance(stmt, (exp.Update, exp.Merge)):
         verb = "update" if isinstance(stmt, exp.Update) else "merge"
         return Statement(kind="write", sql=sql, verb=verb, reads=base_tables(stmt),
-                         target=table_name(stmt.this))
+                         target=table_name(stmt.this), returning=_returning(stmt, dialect))
+    if isinstance(stmt, exp.Delete) and stmt.args.get("returning"):
+        # DELETE … RETURNING: no data goes in, but the deleted rows' columns come back
+        query = _returning(stmt, dialect)
+        return Statement(kind="read", sql=sql, verb="delete", reads=base_tables(stmt),
+                         target=table_name(stmt.this), query=query, returning=query)
+    if isinstance(stmt, exp.Alter) and str(stmt.args.get("kind") or "").upper() == "TABLE":
+        renamed = _renamed(stmt)
+        if renamed is not None:
+            verb = "rename_table" if isinstance(stmt.args["actions"][0], exp.AlterRename) \
+                else "rename_column"
+            return Statement(kind="pass", sql=sql, verb=verb, target=table_name(stmt.this),
+                             rename=renamed)
     if isinstance(stmt, exp.Copy):
         files = stmt.args.get("files") or []
         file = files[0].name if files else None
@@ -244,6 +343,42 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         return Statement(kind="pass", sql=sql, verb="attach")
     return Statement(kind="unknown", sql=sql, verb=word,
                      problem=f"Lacuna does not know what a {stmt.key.upper()} statement does")
+
+
+def _as_query(queries: list[exp.Query], dialect: str) -> str | None:
+    """The one query whose rows a statement takes in (``SET v = (SELECT …)``), as SQL."""
+    if len(queries) != 1:
+        return None
+    query = queries[0]
+    return (query.this if isinstance(query, exp.Subquery) else query).sql(dialect=dialect)
+
+
+def _returning(stmt: exp.Expr, dialect: str) -> str | None:
+    """``INSERT``/``UPDATE``/``DELETE``/``MERGE … RETURNING cols``: the query that reads those
+    columns from the target (what comes back to the client)."""
+    returning = stmt.args.get("returning")
+    target = stmt.this.this if isinstance(stmt.this, exp.Schema) else stmt.this
+    if not isinstance(returning, exp.Returning) or not isinstance(target, exp.Table):
+        return None
+    columns = ", ".join(e.sql(dialect=dialect) for e in returning.expressions)
+    return f"SELECT {columns} FROM {target.sql(dialect=dialect)}"
+
+
+def _renamed(stmt: exp.Alter) -> tuple[str, str] | None:
+    """``ALTER TABLE t RENAME TO u`` (``("t", "u")``) or ``… RENAME COLUMN a TO b``
+    (``("a", "b")``); None for any other ALTER (or several actions)."""
+    actions = stmt.args.get("actions") or []
+    if len(actions) != 1:
+        return None
+    action = actions[0]
+    if isinstance(action, exp.AlterRename) and isinstance(action.this, exp.Table):
+        new = table_name(action.this)
+        old = table_name(stmt.this)
+        return (old, new) if old and new else None
+    if isinstance(action, exp.RenameColumn) and action.this is not None \
+            and action.args.get("to") is not None:
+        return action.this.name, action.args["to"].name
+    return None
 
 
 def table_name(node: exp.Expr | None) -> str | None:
@@ -301,4 +436,4 @@ def is_catalog(table: exp.Table) -> bool:
     )
 
 
-__all__ = ["Statement", "analyse", "base_tables"]
+__all__ = ["Statement", "analyse", "base_tables", "called_functions", "reads_session"]

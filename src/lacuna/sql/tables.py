@@ -27,6 +27,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,22 @@ def table_ref(url: str, table: str) -> DatasetRef:
     return DatasetRef.of(f"{url}#{table}")
 
 
+def same_depth(names: Iterable[str], dialect: str) -> dict[str, str]:
+    """Each table name as the column lineage is given it: a statement may name tables at
+    different depths (``INSERT INTO o.kept SELECT … FROM customers``, ``o`` an ATTACHed file),
+    and :func:`lacuna.lineage.sql.classify_sql` takes one depth, so the shorter names get the
+    dialect's default schema (``main``; ``public`` on PostgreSQL) in front: ``main.customers``.
+    The statement's own references still find them (a unique suffix). When two names would
+    become one, the names are left as they are (the lineage then fails closed, saying why)."""
+    names = list(names)
+    depth = max((len(n.split(".")) for n in names), default=1)
+    default = "public" if dialect == "postgres" else "main"
+    padded = {n: ".".join([default] * (depth - len(n.split("."))) + [n]) for n in names}
+    if len(set(padded.values())) < len(padded):
+        return {n: n for n in names}
+    return padded
+
+
 def classify_table(gov: Governor, db: Database, name: str) -> Classification | None:
     """The classification of table ``name`` in ``db``; None when there is no such table."""
     info = db.table(name)
@@ -64,7 +81,7 @@ def classify_table(gov: Governor, db: Database, name: str) -> Classification | N
         if found is not None:
             cache.move_to_end(key)
             return found
-    result = _classify(gov, db, info, _stored(gov, db.url, name))
+    result = _classify(gov, db, info, stored_classification(gov, db.url, name))
     with _lock:
         cache[key] = result
         while len(cache) > CACHE_SIZE:
@@ -114,7 +131,7 @@ def _complete(c: Classification, names: list[str]) -> Classification:
     return replace(c, columns=columns)
 
 
-def _stored(gov: Governor, url: str, name: str) -> Classification | None:
+def stored_classification(gov: Governor, url: str, name: str) -> Classification | None:
     try:
         version = gov.lineage_store.latest(table_ref(url, name))
     except Exception:  # the store fails on its own; the values still decide
@@ -172,4 +189,5 @@ def forget(gov: Governor) -> None:
         _caches.pop(gov, None)
 
 
-__all__ = ["classify_table", "comment_text", "forget", "from_comments", "table_ref"]
+__all__ = ["classify_table", "comment_text", "forget", "from_comments", "same_depth",
+           "table_ref"]

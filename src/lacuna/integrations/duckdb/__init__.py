@@ -141,8 +141,9 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
     """The classification (with lineage) of what ``sql`` produces, and its sources' states."""
     from lacuna.lineage.sql import classify_sql
     from lacuna.sql.catalog import Database
-    from lacuna.sql.statements import table_name
-    from lacuna.sql.tables import classify_table
+    from lacuna.sql.govern import session_held, user_defined
+    from lacuna.sql.statements import called_functions, reads_session, table_name
+    from lacuna.sql.tables import classify_table, same_depth
 
     gov = _gov()
     parsed = sqlglot.parse_one(sql, dialect="duckdb")
@@ -167,7 +168,7 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
             schema[placeholder] = state.classification
             states.append(state)
     rewritten = parsed.sql(dialect="duckdb")
-    db = Database(con, url_of(con), "duckdb")
+    db = Database(_catalog(con), url_of(con), "duckdb")
     for table in parsed.find_all(exp.Table):
         name = table_name(table) or ""  # crm.customers is not the customers of this database
         if not name or name in schema:
@@ -190,12 +191,20 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
             schema[name] = found.classification
             states.append(found)
     try:
-        lineage = classify_sql(rewritten, schema=schema, dialect="duckdb", namespace=db.url,
+        names = same_depth(schema, "duckdb")  # INSERT INTO o.t … FROM customers: one depth
+        lineage = classify_sql(rewritten, schema={names[n]: c for n, c in schema.items()},
+                               dialect="duckdb", namespace=db.url,
                                config=gov.config.classification)
         result = lineage.classification
     except Exception as exc:
         result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
             f"PROPRIETARY (fail closed): Lacuna cannot classify this DuckDB statement: {exc}",))
+    if reads_session(parsed):  # getvariable(): what SET VARIABLE put there is not tracked
+        result = session_held(result)
+    with _bypass.bypass(), outermost():
+        defined = sorted(db.user_functions(called_functions(parsed)))
+    if defined:  # CREATE MACRO m() AS (SELECT … FROM customers): its body is not read
+        result = user_defined(result, defined)
     node = LineageNode(name=None, operation="duckdb.sql",
                        parents=tuple(s.lineage for s in states))
     return DataState(classification=result, lineage=node), states
@@ -229,10 +238,11 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
             return original(con, *a, **kwargs)
 
     gov = _gov()
-    if stmt.kind == "pass" and stmt.verb != "select":
+    if stmt.kind == "pass" and stmt.verb != "select" and stmt.rename is None:
         return run()
-    if stmt.kind in ("read", "pass"):
-        state, _states = statement_state(con, sql)
+    if stmt.kind in ("read", "pass") and stmt.rename is None:
+        # SUMMARIZE, SET VARIABLE v = (SELECT …), DELETE … RETURNING: what their query reads
+        state, _states = statement_state(con, stmt.query or sql)
         op = gov.operation(Action.READ, state.classification, method="duckdb.sql",
                            sources=[Source(name=r, classification=state.classification)
                                     for r in state.lineage.roots()])
@@ -245,8 +255,8 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         state, _ = statement_state(con, stmt.query)
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
                             columns=list(state.classification.columns))
-    if stmt.kind == "write" and stmt.target and not stmt.values and stmt.verb in (
-            "create", "insert"):
+    if stmt.kind == "write" and stmt.target and not stmt.values and not stmt.returning \
+            and stmt.verb in ("create", "insert"):
         state, _ = statement_state(con, sql)
         home = _home(con, stmt.target, new=stmt.verb == "create")
         if home == MEMORY:
@@ -257,8 +267,11 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import run_governed
 
-    result, _ = run_governed(gov, Database(con, url_of(con), "duckdb"), sql,
-                             args[1] if len(args) > 1 else None, run, many=many)
+    result, read = run_governed(gov, Database(_catalog(con), url_of(con), "duckdb"), sql,
+                                args[1] if len(args) > 1 else None, run, many=many)
+    if read is not None and isinstance(result, duckdb.DuckDBPyRelation):  # … RETURNING
+        STATES.set(result, DataState(classification=read.classification, lineage=LineageNode(
+            name=None, operation="duckdb.sql")))
     return result
 
 
@@ -269,9 +282,8 @@ def _home(con: Any, table: str, *, new: bool) -> str:
     from lacuna.sql.catalog import Database
 
     url = url_of(con)
-    via = _ViaRelation(con) if isinstance(con, duckdb.DuckDBPyRelation) else con
     with _bypass.bypass(), outermost():
-        return Database(via, url, "duckdb").attached(table, new=new) or url
+        return Database(_catalog(con), url, "duckdb").attached(table, new=new) or url
 
 
 def _analysed(stmt: Any) -> bool:
@@ -372,8 +384,7 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
     from lacuna.sql.tables import changed, classify_table, comment_text
 
     gov = _gov()
-    db = Database(_ViaRelation(con) if isinstance(con, duckdb.DuckDBPyRelation) else con,
-                  MEMORY, "duckdb")
+    db = Database(_catalog(con), MEMORY, "duckdb")
     with _bypass.bypass(), outermost():
         before = classify_table(gov, db, table)
     op = gov.operation(Action.READ, state.classification, method=method,
@@ -411,6 +422,32 @@ def _appended(gov: Any, db: Any, table: str, before: Classification, state: Data
                 outputs=tuple(names), column_map=column_map)
     classification: Classification = gov.inherit(step).classification
     return classification
+
+
+def _catalog(con: Any) -> Any:
+    """What Lacuna's catalog look-ups (:class:`lacuna.sql.catalog.Database`) run on for a
+    connection or a relation: always where the user's statement runs."""
+    return _ViaRelation(con) if isinstance(con, duckdb.DuckDBPyRelation) else _Session(con)
+
+
+class _Session:
+    """A DuckDB connection's cursors in the connection's current database and schema. A
+    cursor of DuckDB's starts in the default one, so after ``USE o`` an unqualified ``kept``
+    would be looked up (and counted, sampled, commented on) in the wrong database, or not
+    found at all."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def cursor(self) -> Any:
+        from lacuna.sql.catalog import quote
+
+        with _bypass.bypass(), outermost():  # a relation: the user's pending result stays
+            rows = self.con.sql("SELECT current_database(), current_schema()").fetchall()
+        cursor = self.con.cursor()
+        if rows:
+            cursor.execute(f"USE {quote(str(rows[0][0]))}.{quote(str(rows[0][1]))}")
+        return cursor
 
 
 class _ViaRelation:
