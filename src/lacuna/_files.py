@@ -1,4 +1,5 @@
-"""Files that appear whole or not at all, and what says one is unchanged."""
+"""Files that appear whole or not at all, what says one is unchanged, and what may be
+removed as a whole folder."""
 
 from __future__ import annotations
 
@@ -42,3 +43,19 @@ def change_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
     it and put both back (``os.utime``); the ctime moves with every write and every ``utime``,
     and nobody but the clock sets it."""
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def whole_folder(path: str, *, recorded_folder: bool) -> bool:
+    """Whether ``path`` is a real folder (not a link to one) to remove as a whole.
+
+    Raises:
+        IsADirectoryError: a folder where the signed record of a write under an exception
+            (``recorded_folder``) says a file was written: never removed on that word.
+    """
+    if not os.path.isdir(path) or os.path.islink(path):
+        return False
+    if not recorded_folder:
+        msg = (f"{path} is a directory, but its signed record says a file was written "
+               "there under the exception: not deleted (a steward must check it)")
+        raise IsADirectoryError(msg)
+    return True

@@ -267,15 +267,18 @@ def _output_names(project: DbtProject, node: DbtNode, parent_columns: Iterable[s
     names them (a ``*`` stands for every parent column): so that an untraceable model whose
     columns no YAML lists still gets column classes for runtime governance to act on."""
     import sqlglot
+    from sqlglot import exp
     from sqlglot.errors import SqlglotError
 
     if not node.compiled_sql:
         return []
     try:
-        names = sqlglot.parse_one(node.compiled_sql, read=project.adapter_type or None
-                                  ).named_selects
+        parsed = sqlglot.parse_one(node.compiled_sql, read=project.adapter_type or None)
     except (SqlglotError, ValueError):
         return []
+    if not isinstance(parsed, exp.Query):  # not a query: nothing it names
+        return []
+    names = parsed.named_selects
     out = [n for n in names if n and n != "*"]
     return [*out, *parent_columns] if "*" in names else out
 

@@ -422,7 +422,8 @@ class ExceptionStore:
 
     # -- the audit trail's word on an exception ---------------------------------------------
 
-    def _trail(self, what: str, exception_id: str | None, where: str, **params: Any) -> list[Any]:
+    def _trail(self, what: str, exception_id: str | None, where: str, **params: Any
+               ) -> builtins.list[Any]:
         """Rows of the audit trail's exception events (``what`` selected, ``where`` added),
         for one exception by the indexed key; :class:`TrailUnreadable` when it cannot be read."""
         dialect = self._engine.dialect.name

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from lacuna._files import whole_folder
 from lacuna.errors import LacunaError
 from lacuna.exceptions import authority, events
 from lacuna.exceptions.model import Status
@@ -175,11 +176,7 @@ def _pending(good: list[WrittenFile], exception_id: str) -> dict[str, WrittenFil
 def _remove(path: str, *, directory: bool) -> int:
     """Delete what is at ``path``; the number of links the file had (1 for a directory).
     A directory is removed only when its signed record says a directory was written there."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        if not directory:
-            msg = (f"{path} is a directory, but its signed record says a file was written "
-                   "there under the exception: not deleted (a steward must check it)")
-            raise IsADirectoryError(msg)
+    if whole_folder(path, recorded_folder=directory):
         shutil.rmtree(path)
         return 1
     links = os.lstat(path).st_nlink

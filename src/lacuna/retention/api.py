@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lacuna._files import whole_folder
 from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
@@ -149,11 +150,7 @@ def _delete(path: str, *, tree: bool = True) -> None:
     when its signed record says a directory was written there)."""
     from lacuna.lineage.sidecar import sidecar_path
 
-    if os.path.isdir(path) and not os.path.islink(path):
-        if not tree:
-            msg = (f"{path} is a directory, but its signed record says a file was written "
-                   "there under the exception: not deleted (a steward must check it)")
-            raise IsADirectoryError(msg)
+    if whole_folder(path, recorded_folder=tree):
         shutil.rmtree(path)
     else:
         with contextlib.suppress(FileNotFoundError):  # already gone: the decision stands
