@@ -108,7 +108,7 @@ def test_two_processes_read_while_the_source_changed(sandbox, cli):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
+    assert [p.returncode for p in procs] == [0, 0], outs  # stdout and stderr of each
     assert all(out.split()[0] == "7" for out, _ in outs)
     shown = json.loads(cli("show", "c", "--json").stdout)
     assert shown["rows"] == 7
