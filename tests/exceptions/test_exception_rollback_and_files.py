@@ -242,3 +242,38 @@ def test_a_spark_write_under_an_exception_is_recorded_for_the_sweep(as_user, cus
     report = _sweep_later()
     assert report.deleted == (str(out),)
     assert not out.exists()
+
+
+def test_a_revocation_the_trail_missed_is_recorded_by_the_sweep(as_user, customers, target,
+                                                                 governed, monkeypatch):
+    exc = granted(as_user, customers, target)
+    before = saved_row(governed, exc.id)
+    from lacuna.audit.store import AuditStore
+    from lacuna.errors import AuditError
+    from lacuna.governor import current
+
+    record_event = AuditStore.record_event
+
+    def failing(self, body):  # the trail is down just while the revocation is recorded
+        if body["what"].get("event") == "revoked":
+            raise AuditError("disk I/O error")
+        return record_event(self, body)
+
+    monkeypatch.setattr(AuditStore, "record_event", failing)
+    lacuna.revoke_exception(exc.id, comment="cancelled")
+    monkeypatch.setattr(AuditStore, "record_event", record_event)
+    assert current().exceptions.ended_on_trail(exc.id) is None  # the table alone says so
+
+    lacuna.sweep_exceptions()
+    assert current().exceptions.ended_on_trail(exc.id) == "revoked"
+    lacuna.sweep_exceptions()  # idempotent: recorded once
+    with db(governed) as conn:
+        late = conn.execute(
+            "select count(*) from lacuna_audit where action = 'exception' and "
+            "json_extract(body, '$.what.event') = 'revoked' and "
+            "json_extract(body, '$.exception.recorded_late')").fetchone()[0]
+    assert late == 1
+    write_back(governed, exc.id, before)  # the older signed grant written back
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        customers.to_csv(target, exception_id=exc.id)
+    assert any("was revoked (the audit trail records it)" in w for w in err.value.decision.why)

@@ -366,6 +366,24 @@ class ExceptionStore:
                 out.append(request)
         return out
 
+    def finished(self) -> builtins.list[ExceptionRequest]:
+        """Requests their own signed record says were revoked, denied or expired (rows that
+        are not a request Lacuna wrote are left out, as in :meth:`ended`)."""
+        terminal = [s.value for s in (Status.REVOKED, Status.DENIED, Status.EXPIRED)]
+        query = select(table.c.id, table.c.body).where(
+            table.c.status.in_(terminal)).order_by(table.c.id)
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query))
+        out: builtins.list[ExceptionRequest] = []
+        for row in rows:
+            try:
+                request = _from_body(row.body, row.id)
+            except MalformedException:
+                continue
+            if request.status.value in terminal and self.verified(request):
+                out.append(request)
+        return out
+
     # -- files written under an exception ---------------------------------------------------
 
     def record_file(self, exception_id: str, path: str, *, written_by: str,

@@ -17,7 +17,9 @@ alone):
    symbolic link at the recorded path is the same: unlinking it would not delete the data;
    a file with other hard links is deleted at its path and reported as failed (its data lives
    on under the other names);
-3. an approved exception becomes ``expired`` (audited, the requester notified).
+3. an approved exception becomes ``expired`` (audited, the requester notified);
+4. a revocation, denial or expiry the audit trail could not record when it happened is
+   recorded now (``recorded_late``), so the trail, not only the table, refuses the grant.
 
 Files recorded under an exception whose record cannot be read or does not verify (edited or
 removed outside Lacuna) are not deleted on the word of that record and not skipped silently:
@@ -158,8 +160,26 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
                          "valid_until": updated.valid_until.isoformat()
                          if updated.valid_until else None})
             announce(gov, updated, "expired")
+    _late_ends(gov, store)
     return SweepReport(expired=tuple(expired), deleted=tuple(deleted), missing=tuple(missing),
                        failed=tuple(failed), at=at)
+
+
+def _late_ends(gov: Context, store: ExceptionStore) -> None:
+    """Put on the trail the ends it missed: a revocation, denial or expiry whose event could
+    not be written when it happened (the step stands in the table, logged at ERROR). Until it
+    is on the trail, an older signed row written back would make the grant live again; from
+    then on the trail refuses it (``ExceptionStore.ended_on_trail``)."""
+    try:
+        for request in store.finished():
+            if store.ended_on_trail(request.id) is None:
+                log.warning("exception %s was %s without the audit trail recording it; "
+                            "recorded now", request.id, request.status.value)
+                events.audit(gov, request.status.value, request,
+                             detail={"by": SWEEPER, "recorded_late": True})
+    except LacunaError as exc:  # the trail cannot be read (TrailUnreadable): next sweep
+        log.error("could not check that the audit trail records every ended exception: %s",
+                  exc)
 
 
 def _pending(good: list[WrittenFile], exception_id: str) -> dict[str, WrittenFile]:
