@@ -349,39 +349,30 @@ class ExceptionStore:
         return self._replace(current, replace(current, history=(*current.history, entry)))
 
     def ended(self, now: datetime) -> builtins.list[ExceptionRequest]:
-        """Approved exceptions whose window ended before ``now`` (the sweep's work). A row
-        that is not a request Lacuna wrote is left out, not fatal: one broken row must not
-        stop the sweep for every other exception (the sweep reports the files under it)."""
-        query = select(table.c.id, table.c.body).where(
-            table.c.status == Status.APPROVED.value).order_by(table.c.id)
-        with self._engine.connect() as conn:
-            rows = list(conn.execute(query))
-        out: builtins.list[ExceptionRequest] = []
-        for row in rows:
-            try:
-                request = _from_body(row.body, row.id)
-            except MalformedException:
-                continue
-            if request.valid_until is not None and request.valid_until <= now:
-                out.append(request)
-        return out
+        """Approved exceptions whose window ended before ``now`` (the sweep's work)."""
+        return [r for r in self._readable((Status.APPROVED,))
+                if r.valid_until is not None and r.valid_until <= now]
 
     def finished(self) -> builtins.list[ExceptionRequest]:
-        """Requests their own signed record says were revoked, denied or expired (rows that
-        are not a request Lacuna wrote are left out, as in :meth:`ended`)."""
-        terminal = [s.value for s in (Status.REVOKED, Status.DENIED, Status.EXPIRED)]
+        """Requests their own signed record says were revoked, denied or expired."""
+        terminal = (Status.REVOKED, Status.DENIED, Status.EXPIRED)
+        return [r for r in self._readable(terminal)
+                if r.status in terminal and self.verified(r)]
+
+    def _readable(self, statuses: tuple[Status, ...]) -> builtins.list[ExceptionRequest]:
+        """The requests whose status column is one of ``statuses``, in id order. A row that is
+        not a request Lacuna wrote is left out, not fatal: one broken row must not stop the
+        sweep for every other exception (the sweep reports the files under it)."""
         query = select(table.c.id, table.c.body).where(
-            table.c.status.in_(terminal)).order_by(table.c.id)
+            table.c.status.in_([s.value for s in statuses])).order_by(table.c.id)
         with self._engine.connect() as conn:
             rows = list(conn.execute(query))
         out: builtins.list[ExceptionRequest] = []
         for row in rows:
             try:
-                request = _from_body(row.body, row.id)
+                out.append(_from_body(row.body, row.id))
             except MalformedException:
                 continue
-            if request.status.value in terminal and self.verified(request):
-                out.append(request)
         return out
 
     # -- files written under an exception ---------------------------------------------------
