@@ -96,7 +96,8 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
     at = now or utcnow()
     store = gov.exceptions
     rows = store.files()
-    good = [w for w in rows if store.file_verified(w)]
+    verified = [store.file_verified(w) for w in rows]  # one signature check per row
+    good = [w for w, ok in zip(rows, verified, strict=True) if ok]
     pending_ids = {w.exception_id for w in good if w.deleted_at is None}
     ended, untrusted = _judged(store, at, pending_ids)
     expired: list[str] = []
@@ -110,8 +111,8 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
         events.audit(gov, "file-delete-failed", None, exception_id=exception_id or None,
                      allowed=False, detail={"path": path, "error": why})
 
-    bad = {(w.exception_id, w.path): w for w in rows
-           if not store.file_verified(w) and not _vouched(store, w)}
+    bad = {(w.exception_id, w.path): w for w, ok in zip(rows, verified, strict=True)
+           if not ok and not _vouched(store, w)}
     for (exception_id, path), written in bad.items():  # never acted on; reported every sweep
         fail(exception_id, path, written.not_verified_note())
     for exception_id, why in untrusted.items():
