@@ -3,7 +3,9 @@
 On SIGTERM uvicorn stops accepting connections, lets requests in flight finish (up to
 ``shutdown_timeout_s``), then the app's shutdown flushes the decision log and closes the stores.
 An audit record is committed before its request answers, so every answered request is on the
-trail (tests/server/test_shutdown.py checks this under load).
+trail (tests/server/test_operations.py checks this under load, with one worker and two).
+
+With several workers each listens on a socket of its own (:mod:`lacuna.server.workers`).
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ def run(settings: ServerSettings) -> int:
               "access_log": False, "timeout_graceful_shutdown": int(settings.shutdown_timeout_s),
               "server_header": False, **proxy_options(settings)}
     if settings.workers > 1:
-        uvicorn.run("lacuna.server.run:app_from_env", factory=True, workers=settings.workers,
-                    **common)
+        from lacuna.server.workers import serve_workers
+
+        serve_workers(uvicorn.Config("lacuna.server.run:app_from_env", factory=True,
+                                     workers=settings.workers, **common))
     else:
         uvicorn.run(app_from_env(), **common)
     return 0
