@@ -36,11 +36,13 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
     delete,
+    func,
     or_,
     select,
     update,
@@ -151,11 +153,38 @@ def _stamp(when: datetime | None = None) -> str:
 class UserStore:
     """Users, their roles and their API tokens' digests in the state database."""
 
-    CACHE_S = 10.0  # a disabled or replaced token stops working within this, in every worker
+    CACHE_S = 10.0  # an accepted token is not looked up again for this long, unless ...
+    CHECK_S = 1.0  # ... the users table changed: read at most this often (a disabled or
+    #                replaced token stops working within it, in every worker)
 
     def __init__(self, url: str) -> None:
         self._engine = open_state_database(url, metadata)
         self._cache: dict[str, tuple[Principal, float]] = {}
+        self._version: tuple[Any, ...] | None = None
+        self._check_at = 0.0
+
+    def _users_version(self) -> tuple[Any, ...]:
+        """What changes with every add, replace and disable: the rows, the newest stamp (a
+        replaced user's row is stamped anew) and how many are disabled."""
+        t = users_table.c
+        with self._engine.connect() as conn:
+            row = conn.execute(select(func.count(), func.max(t.created_at),
+                                      func.sum(t.disabled.cast(Integer)))).one()
+        return tuple(row)
+
+    def _revalidate(self, now: float) -> None:
+        """Drop the cached tokens when the users table changed (another process disabled or
+        replaced someone): read at most every ``CHECK_S``. A failed read drops them too."""
+        if now < self._check_at:
+            return
+        self._check_at = now + self.CHECK_S
+        try:
+            version: tuple[Any, ...] | None = self._users_version()
+        except Exception:  # the state database is down: nothing cached is trusted
+            version = None
+        if version is None or version != self._version:
+            self._cache.clear()
+        self._version = version
 
     def add(self, name: str, *, roles: Iterable[str], replace: bool = False) -> str:
         """Create ``name`` with ``roles`` and return a new API token (shown once, stored hashed).
@@ -210,9 +239,12 @@ class UserStore:
 
     def cached(self, token: str) -> Principal | None:
         """The principal for ``token`` if it was authenticated in the last ``CACHE_S``
-        seconds (no database read), else ``None``."""
+        seconds and the users table has not changed since, else ``None`` (a database read at
+        most every ``CHECK_S``, to see whether it changed)."""
+        now = time.monotonic()
+        self._revalidate(now)
         hit = self._cache.get(token_digest(token))
-        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+        return hit[0] if hit is not None and hit[1] > now else None
 
     def authenticate(self, token: str) -> Principal:
         """The principal whose API token this is.
@@ -221,8 +253,10 @@ class UserStore:
             AuthenticationError: unknown or disabled token.
         """
         digest = token_digest(token)
+        now = time.monotonic()
+        self._revalidate(now)
         hit = self._cache.get(digest)
-        if hit is not None and hit[1] > time.monotonic():
+        if hit is not None and hit[1] > now:
             return hit[0]
         with self._engine.connect() as conn:
             row = conn.execute(select(users_table).where(
@@ -236,7 +270,7 @@ class UserStore:
         principal = Principal(row.name, tuple(json.loads(row.roles)))
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (principal, time.monotonic() + self.CACHE_S)
+        self._cache[digest] = (principal, now + self.CACHE_S)
         return principal
 
     # -- console sessions ------------------------------------------------------------------

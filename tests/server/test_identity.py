@@ -57,6 +57,40 @@ def test_token_is_printed_once_and_stored_only_hashed(tmp_path: Path) -> None:
         users.authenticate(new)
 
 
+@pytest.mark.parametrize("change", ["disable", "replace"])
+def test_a_token_revoked_by_another_process_stops_within_a_second(tmp_path: Path,
+                                                                  change: str) -> None:
+    """A worker's cache of accepted tokens does not outlive a change made elsewhere (the admin
+    CLI is another process, with its own UserStore) by more than ``CHECK_S``."""
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    admin = UserStore(db)
+    token = admin.add("ana", roles=["analyst"])
+    admin.add("joe", roles=["data_steward"])
+    worker = UserStore(db)
+    assert worker.authenticate(token).name == "ana"
+    assert worker.cached(token) == Principal("ana", ("analyst",))
+    if change == "disable":
+        admin.disable("ana")
+    else:
+        admin.add("ana", roles=["analyst"], replace=True)
+    time.sleep(UserStore.CHECK_S + 0.1)
+    assert worker.cached(token) is None
+    with pytest.raises(AuthenticationError):
+        worker.authenticate(token)
+
+
+def test_a_failed_check_of_the_users_table_trusts_no_cached_token(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    users = UserStore(f"sqlite:///{db}")
+    token = users.add("ana", roles=["analyst"])
+    assert users.authenticate(token).name == "ana"
+    sqlite3.connect(db).execute("alter table lacuna_users rename to gone").connection.commit()
+    time.sleep(UserStore.CHECK_S + 0.1)
+    assert users.cached(token) is None
+    with pytest.raises(Exception, match="lacuna_users"):
+        users.authenticate(token)
+
+
 def test_unknown_roles_and_names_are_refused(tmp_path: Path) -> None:
     users = UserStore(f"sqlite:///{tmp_path / 's.db'}")
     with pytest.raises(ConfigError, match="unknown role 'superuser'"):

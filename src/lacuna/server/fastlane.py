@@ -6,8 +6,9 @@ or an OPA client calls once per operation; everything else goes through FastAPI.
 answers only the common case and hands anything else to the FastAPI route of the same path,
 which answers it the usual way (and is what the OpenAPI document and the route-table test see):
 
-- the caller's API token was accepted in the last 10 s (:meth:`Authenticator.cached`,
-  ``UserStore.CACHE_S``: a revoked token works that long, docs/server.md) and
+- the caller's API token was accepted in the last 10 s and the users table has not changed
+  since (:meth:`Authenticator.cached`, ``UserStore.CACHE_S`` and ``CHECK_S``: a revoked token
+  works for up to a second, docs/server.md) and
   holds a role the route needs (both routes: any role). Unknown tokens, JWTs, cookies and
   missing credentials go to FastAPI, which authenticates, answers 401/403 and audits the
   refusal;
