@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import lacuna
+from lacuna.exceptions.authority import ExceptionNotAuthorized
 from lacuna.model import utcnow
 
 STEWARD = "jane.smith@example.com"
@@ -228,9 +229,11 @@ def test_a_spark_write_under_an_exception_is_recorded_for_the_sweep(as_user, cus
     exc = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
                                    approver=STEWARD, duration_hours=1)
     out = governed / "Downloads" / "spark_out"
-    remember_exception_write(current(), exc.id, Target(
-        kind="table", name="default.customers", ref=DatasetRef("spark_catalog", "x")))
-    assert current().exceptions.files(exc.id) == []  # a catalog table is not a file
+    for kind, name in (("table", "default.customers"), ("path", "s3a://partner/out")):
+        with pytest.raises(ExceptionNotAuthorized, match="cannot delete this target"):
+            remember_exception_write(current(), exc.id, Target(  # not a folder it can delete
+                kind=kind, name=name, ref=DatasetRef("spark_catalog", "x")))
+    assert current().exceptions.files(exc.id) == []
     remember_exception_write(current(), exc.id, Target(
         kind="path", name=f"file://{out}", ref=DatasetRef("file", str(out))))
     (written,) = current().exceptions.files(exc.id)
@@ -277,3 +280,34 @@ def test_a_revocation_the_trail_missed_is_recorded_by_the_sweep(as_user, custome
     with pytest.raises(lacuna.GovernanceViolation) as err:
         customers.to_csv(target, exception_id=exc.id)
     assert any("was revoked (the audit trail records it)" in w for w in err.value.decision.why)
+
+
+def test_a_write_under_an_exception_to_a_target_the_sweep_cannot_delete_is_refused(
+        as_user, customers, governed):
+    """An object store: the data would outlive the exception, so nothing is written (pandas
+    and polars, through their two write paths); a local file under the same kind of
+    grant is written and recorded (the allowed path, read back)."""
+    import fsspec
+    import polars as pl
+
+    remote = "memory://partner/board_report.csv"
+    exc = lacuna.request_exception(data=customers, destination=remote, purpose=PURPOSE,
+                                   approver=STEWARD, duration_hours=1)
+    as_user(STEWARD)
+    lacuna.approve_exception(exc.id)
+    as_user("analyst_alice")
+    memory = fsspec.filesystem("memory")
+    with pytest.raises(ExceptionNotAuthorized, match="cannot delete this target"):
+        customers.to_csv(remote, exception_id=exc.id)
+    assert not memory.exists("/partner/board_report.csv")
+    with pytest.raises(ExceptionNotAuthorized, match="Nothing was written"):
+        pl.from_pandas(customers).write_csv(remote, exception_id=exc.id)
+    assert not memory.exists("/partner/board_report.csv")
+    from lacuna.governor import current
+
+    assert current().exceptions.files(exc.id) == []
+
+    local = governed / "Downloads" / "board_report.csv"
+    kept = granted(as_user, customers, local)
+    pd.testing.assert_frame_equal(pd.read_csv(local, index_col=0), customers)
+    assert [f.path for f in current().exceptions.files(kept.id)] == [str(local)]

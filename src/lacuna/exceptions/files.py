@@ -175,3 +175,17 @@ def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | Non
 
 __all__ = ["DecryptionRefused", "ExceptionNotAuthorized", "decrypt", "remember",
            "write_sealed"]
+
+
+def refuse_unsweepable(exception_id: str, target: str, method: str) -> ExceptionNotAuthorized:
+    """The refusal of a write under ``exception_id`` to ``target``, which is not a local file
+    or folder (an object store, a catalog table, a database, a buffer or a stream): the sweep
+    could not delete it when the exception ends, so the grant cannot be kept. Returned, for the
+    writer to raise before anything is written."""
+    msg = (f"{method} to {target} under exception {exception_id} is refused: a write under an "
+           "exception must go to a local file or folder, which Lacuna records and deletes when "
+           "the exception ends; it cannot delete this target, so the data would outlive the "
+           "exception. Write to a local path (with encrypt=True to keep it sealed), or ask a "
+           "steward to make the destination governed (destinations.governed in lacuna.yaml) "
+           "or to register a dataset for this need. Nothing was written.")
+    return ExceptionNotAuthorized(msg)

@@ -199,14 +199,15 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
 def remember_exception_write(gov: Governor, exception_id: str, target: Target) -> None:
     """Record a write to a local path under ``exception_id`` as a directory written under it
     (Spark writes a directory of part files), as the pandas, polars, pyarrow and DuckDB writers
-    record theirs, so the sweep removes it when the exception ends. A refusal (a symbolic link
-    at the path) is the answer to the user's call: raised, nothing written. A table in the
-    catalog or a JDBC target is not a file Lacuna can delete, and is not recorded."""
+    record theirs, so the sweep removes it when the exception ends. A refusal is the answer to
+    the user's call: raised, nothing written. Refused: a symbolic link at the path, and a table
+    in the catalog, a JDBC target or a remote path (not a folder Lacuna can delete when the
+    exception ends)."""
     from lacuna.exceptions import files
 
     path = local_path(target.name) if target.kind == "path" else None
     if path is None:
-        return
+        raise files.refuse_unsweepable(exception_id, target.name, "the Spark write")
     files.remember(gov, exception_id, path, encrypted=False, directory=True)
 
 

@@ -403,8 +403,10 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 )
             from lacuna.exceptions import files
 
-            if exception_id and local_file:  # before writing: the sweep deletes it on expiry
+            if exception_id:  # before writing: the sweep deletes it on expiry
                 try:
+                    if not local_file:
+                        raise files.refuse_unsweepable(exception_id, name, op.method or "write")
                     files.remember(gov, exception_id, target, encrypted=encrypt)
                 except files.ExceptionNotAuthorized as exc:  # the answer to this call
                     from lacuna.integrations.pandas._patch import users_error
