@@ -28,7 +28,8 @@ def load_or_create_key(path: Path, *, what: str, env_name: str) -> bytes:
         env_name: the environment variable that can supply the key instead, in messages.
 
     Raises:
-        ConfigError: the file cannot be created or read, or does not hold hex digits.
+        ConfigError: the file cannot be created or read, does not hold hex digits, or other
+            users can read or change it (group or other permission bits set).
     """
     if not path.exists():
         _create(path, what=what, env_name=env_name)
@@ -43,9 +44,11 @@ def load_or_create_key(path: Path, *, what: str, env_name: str) -> bytes:
         msg = f"the {what} file {path} is empty. Restore it, or delete it to start anew."
         raise ConfigError(msg)
     mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        log.warning("the %s %s is readable by other users (mode %o); run: chmod 600 %s",
-                    what, path, mode, path)
+    if mode & 0o077:  # as ssh refuses a private key others can read (and the key store does)
+        msg = (f"refusing the {what} {path}: other users can read or change it (mode "
+               f"{mode:o}), and whoever holds it can sign as this installation. Run: chmod 600 "
+               f"{path} (or set ${env_name})")
+        raise ConfigError(msg)
     return key
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import stat
 import threading
 from pathlib import Path
@@ -81,16 +80,16 @@ def test_empty_key_file_is_an_error(home: Path) -> None:
         hashed()
 
 
-def test_loose_key_file_permissions_are_logged(
-    home: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o620, 0o604])
+def test_a_key_file_other_users_can_read_or_change_is_refused(home: Path, mode: int) -> None:
     home.mkdir(parents=True)
     path = home / KEY_FILENAME
     path.write_text("ab" * 32)
-    path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="lacuna.keyfile"):
-        assert load_or_create_key(path) == b"\xab" * 32
-    assert "chmod 600" in caplog.text
+    path.chmod(mode)
+    with pytest.raises(ConfigError, match=rf"other users can read or change it .*chmod 600 {path}"):
+        load_or_create_key(path)
+    path.chmod(0o600)
+    assert load_or_create_key(path) == b"\xab" * 32
 
 
 def test_unwritable_home_is_a_config_error(tmp_path: Path) -> None:
