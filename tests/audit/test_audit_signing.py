@@ -212,3 +212,45 @@ def test_signatures_are_hmac_sha256_for_keys_of_every_length(size: int) -> None:
     for again in (pickle.loads(pickle.dumps(ring)), copy.deepcopy(ring)):
         assert again == ring
         assert again.sign("payload") == signature
+
+
+def test_a_checkpoints_database_is_signed_and_older_ones_still_parse(tmp_path: Path) -> None:
+    """The state database's id is part of the signed payload: changed or removed, the
+    signature fails. A checkpoint written before checkpoints named their database parses and
+    verifies as it did (``database`` None)."""
+    cp = Checkpoint(chain="audit", seq=4, hash="h4", time="t", database="a" * 32).signed(KEY)
+    parsed = Checkpoint.parse(cp.line())
+    assert parsed == cp
+    assert parsed.valid(KEY)
+    for database in (None, "b" * 32):
+        edited = Checkpoint(chain="audit", seq=4, hash="h4", time="t", database=database,
+                            signature=cp.signature)
+        assert not edited.valid(KEY)
+        assert not Checkpoint.parse(edited.line()).valid(KEY)  # type: ignore[union-attr]
+    legacy = b'{"chain":"audit","hash":"h4","kind":"lacuna-checkpoint","seq":4,"time":"t"'
+    old = Checkpoint(chain="audit", seq=4, hash="h4", time="t").signed(KEY)
+    line = legacy + b',"signature":"' + old.signature.encode() + b'"}'
+    parsed = Checkpoint.parse(line)
+    assert parsed is not None
+    assert (parsed.database, parsed.valid(KEY)) == (None, True)
+    assert Checkpoint.parse(line.replace(b'"seq":4', b'"database":7,"seq":4')) is None
+
+
+def test_the_log_tells_databases_apart(tmp_path: Path) -> None:
+    from lacuna.audit.verify import pick
+
+    log = CheckpointLog(tmp_path / "cp.log")
+    entries = [Checkpoint(chain="audit", seq=1, hash="h1", time="t"),  # before ids
+               Checkpoint(chain="audit", seq=2, hash="h2", time="t", database="a" * 32),
+               Checkpoint(chain="audit", seq=9, hash="h9", time="t", database="b" * 32),
+               Checkpoint(chain="decision_log", seq=5, hash="d5", time="t", database="a" * 32)]
+    for cp in entries:
+        log.append(cp.signed(KEY))
+    log.close()
+    logged = log.valid("audit", KEY)
+    assert [cp.seq for cp in logged] == [1, 2, 9]
+    mine, foreign = pick(logged, "a" * 32)
+    assert (mine and mine.seq, foreign and foreign.seq) == (2, 9)
+    mine, foreign = pick(logged, None)
+    assert (mine and mine.seq, foreign and foreign.seq) == (1, 9)
+    assert [cp.seq for cp in log.valid("decision_log", KEY)] == [5]

@@ -271,11 +271,25 @@ def test_writer_refuses_a_trail_behind_its_checkpoint(trail: Trail) -> None:
     assert len(trail.rows()) == N - 3  # nothing appended over the gap
 
 
-def _decision_log(trail: Trail, n: int) -> None:
-    from lacuna.policy.decision_log import DecisionEvent
+def _decision_log(trail: Trail, n: int, *, configured: bool = False) -> None:
+    """Log ``n`` decisions; ``configured``: through the sink lacuna.yaml makes (as the governor
+    and the server do), else a bare ``SqlDecisionLog`` on the trail's database."""
+    from lacuna.config import load_config
+    from lacuna.policy.decision_log import DecisionEvent, DecisionLogSink
+    from lacuna.policy.factory import decision_log_from_config
     from lacuna.policy.log_sinks import SqlDecisionLog
 
-    sink = SqlDecisionLog(trail.url, batch_size=3, flush_interval_s=0.01)
+    sink: DecisionLogSink | None
+    if configured:
+        cfg = load_config(trail.config)
+        settings = cfg.policy.decision_log
+        assert settings is not None
+        small = settings.model_copy(update={"batch_size": 3, "flush_interval_ms": 10})
+        sink = decision_log_from_config(cfg.model_copy(update={
+            "policy": cfg.policy.model_copy(update={"decision_log": small})}))
+        assert isinstance(sink, SqlDecisionLog)
+    else:
+        sink = SqlDecisionLog(trail.url, batch_size=3, flush_interval_s=0.01)
     for i in range(n):
         op = Operation(action=Action.READ, user=User(id=f"u{i}"), classification=Classification())
         sink.log(DecisionEvent(decision=Decision(allowed=i % 2 == 0, operation_id=op.id,
@@ -472,3 +486,192 @@ def test_rolling_back_every_file_is_detected_only_with_the_checkpoint_log(trail:
     trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
     code, out = verify(trail)
     assert code == 0, out  # the documented limit: a consistent rollback of the folder
+
+
+def _wal_into_db(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def _restore(saved: dict[Path, bytes]) -> None:
+    for f, data in saved.items():
+        for suffix in ("-wal", "-shm"):
+            Path(f"{f}{suffix}").unlink(missing_ok=True)
+        f.write_bytes(data)
+
+
+def test_rolling_back_the_decision_log_with_its_checkpoint_is_detected_by_the_log(
+        trail: Trail) -> None:
+    """docs/audit.md's rollback table: the database and the decision log's checkpoint file
+    restored from an older copy (no audit record appended since) are consistent; the decision
+    log's checkpoints in audit.checkpoint_log show it. They did not reach the log before."""
+    from lacuna.audit import ledger
+
+    _decision_log(trail, 4, configured=True)
+    _wal_into_db(trail.db)
+    checkpoint = ledger.checkpoint_path(trail.db)
+    assert checkpoint is not None
+    saved = {trail.db: trail.db.read_bytes(), checkpoint: checkpoint.read_bytes()}
+    _decision_log(trail, 4, configured=True)
+    assert verify(trail)[0] == 0
+    _restore(saved)
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "decision log TAMPERED" in out
+    assert "the decision log ends at #4" in out
+    assert "cp.log records #8" in out
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
+    code, out = verify(trail)
+    assert code == 0, out  # the documented limit: a consistent rollback of the folder
+
+
+def test_dropping_the_decision_log_is_detected_by_the_log(trail: Trail) -> None:
+    """Both decision-log tables, the state schema's marks and the checkpoint file gone: the
+    decision log's checkpoints in the external log still show there was one."""
+    from lacuna.audit import ledger
+
+    _decision_log(trail, 3, configured=True)
+    trail.sql(("DROP TABLE lacuna_decision_log", ()), ("DROP TABLE lacuna_decision_log_head", ()),
+              ("DROP TABLE lacuna_alembic_version", ()),
+              ("DROP TABLE lacuna_metrics_rollup", ()))
+    checkpoint = ledger.checkpoint_path(trail.db)
+    assert checkpoint is not None
+    checkpoint.unlink()
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "the decision-log table is gone, but its checkpoint in" in out
+
+
+def _other_database(trail: Trail, n: int) -> Path:
+    """Another state database signed with the same key (another deployment sharing it), with
+    ``n`` audit records of its own."""
+    other = trail.db.parent.parent / "other" / "audit.db"
+    append(f"sqlite:///{other}", n, user="someone-else")
+    _wal_into_db(other)
+    return other
+
+
+def _copy_rows(trail: Trail, other: Path, *tables: str) -> None:
+    _wal_into_db(trail.db)
+    conn = sqlite3.connect(trail.db)
+    try:
+        conn.execute("ATTACH ? AS other", (str(other),))
+        for name in tables:
+            conn.execute(f"DELETE FROM {name}")
+            conn.execute(f"INSERT INTO {name} SELECT * FROM other.{name}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_a_chain_and_checkpoint_copied_from_another_database_is_detected(trail: Trail) -> None:
+    """Another database's (validly signed) chain and checkpoint copied over this one's: the
+    checkpoint names the other database's id, so it no longer vouches for this one."""
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
+    other = _other_database(trail, 3)
+    _copy_rows(trail, other, "lacuna_audit", "lacuna_audit_head")
+    shutil.copy(f"{other}.checkpoint", trail.checkpoint)
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "audit trail TAMPERED" in out
+    assert "names state database" in out
+    assert "it was copied from another state database" in out
+
+
+def test_a_fresh_databases_seq0_checkpoint_does_not_vouch_for_an_emptied_trail(trail: Trail
+                                                                               ) -> None:
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
+    fresh = trail.db.parent.parent / "fresh" / "audit.db"
+    AuditStore(f"sqlite:///{fresh}").close()  # writes fresh/audit.db.checkpoint: audit #0
+    trail.sql(("DELETE FROM lacuna_audit", ()),
+              ("UPDATE lacuna_audit_head SET seq = 0, hash = ?", ("0" * 64,)))
+    shutil.copy(f"{fresh}.checkpoint", trail.checkpoint)
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "names state database" in out
+
+
+def test_copying_the_database_id_too_is_detected_only_with_the_checkpoint_log(trail: Trail
+                                                                              ) -> None:
+    """The documented limit: whoever can write the database can copy the other database's id
+    row too (or the whole file); then only the external log, whose checkpoints name this
+    database's id, shows it."""
+    other = _other_database(trail, 3)
+    _copy_rows(trail, other, "lacuna_audit", "lacuna_audit_head", "lacuna_database_id")
+    shutil.copy(f"{other}.checkpoint", trail.checkpoint)
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "cp.log (#12) names state database" in out
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
+    code, out = verify(trail)
+    assert code == 0, out
+
+
+def test_writer_refuses_a_checkpoint_of_another_database(trail: Trail) -> None:
+    """An older-looking checkpoint (#3) of another database does not let a writer go on."""
+    other = _other_database(trail, 3)
+    shutil.copy(f"{other}.checkpoint", trail.checkpoint)
+    with pytest.raises(AuditError, match="names state database"):
+        append(trail.url, 1)
+    assert len(trail.rows()) == N
+
+
+def test_writer_refuses_a_database_whose_id_was_deleted(trail: Trail) -> None:
+    trail.sql(("DELETE FROM lacuna_database_id", ()))
+    with pytest.raises(AuditError, match="has no id"):
+        append(trail.url, 1)
+    assert len(trail.rows()) == N
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "this database has no id" in out
+
+
+def _legacy_checkpoint(chain: str, seq: int, digest: str) -> bytes:
+    """A checkpoint as Lacuna wrote it before checkpoints named their database."""
+    from lacuna.audit.checkpoint import Checkpoint, _slot
+    from lacuna.signing import default_keyring
+
+    return _slot(Checkpoint(chain=chain, seq=seq, hash=digest, time="2026-01-01T00:00:00+00:00")
+                 .signed(default_keyring()))
+
+
+def test_a_database_from_before_database_ids_keeps_working(trail: Trail) -> None:
+    """The upgrade path: a database at revision 0007 (no id) beside a checkpoint that names no
+    database verifies (and says the checkpoint is not tied to it); the next writer upgrades
+    it, and its checkpoints name the new id from then on."""
+    from lacuna.audit import ledger
+
+    _decision_log(trail, 3)
+    trail.config.write_text(json.dumps({"audit": {"url": trail.url}}))  # no checkpoint log
+    last = trail.rows()[-1]
+    trail.sql(("DROP TABLE lacuna_database_id", ()),
+              ("UPDATE lacuna_alembic_version SET version_num = '0007'", ()))
+    trail.checkpoint.write_bytes(_legacy_checkpoint("audit", last[0], last[3]))
+    dl_checkpoint = ledger.checkpoint_path(trail.db)
+    assert dl_checkpoint is not None
+    dl = sqlite3.connect(trail.db).execute(
+        "SELECT seq, hash FROM lacuna_decision_log_head").fetchone()
+    dl_checkpoint.write_bytes(_legacy_checkpoint("decision_log", dl[0], dl[1]))
+    code, out = verify(trail)
+    assert code == 0, out
+    assert "written before checkpoints named their database" in out
+    append(trail.url, 1)  # migrates to head: the database gets its id
+    _decision_log(trail, 1)
+    code, out = verify(trail)
+    assert code == 0, out
+    assert f"intact: {N + 1} record(s)" in out
+    assert "Decision log intact: 4 record(s)" in out
+    assert "written before checkpoints named their database" not in out
+
+
+def test_a_copy_from_before_the_upgrade_restored_is_detected_by_the_log(trail: Trail) -> None:
+    """A database restored to before its upgrade (no id) while the log's checkpoints name the
+    id it got at the upgrade."""
+    last = trail.rows()[-1]
+    trail.sql(("DROP TABLE lacuna_database_id", ()),
+              ("UPDATE lacuna_alembic_version SET version_num = '0007'", ()))
+    trail.checkpoint.write_bytes(_legacy_checkpoint("audit", last[0], last[3]))
+    code, out = verify(trail)
+    assert code == 1, out
+    assert "this database has no id" in out

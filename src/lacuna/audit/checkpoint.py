@@ -16,8 +16,10 @@ Two places:
   ``lacuna.yaml``): a path, e.g. on another mount or an append-only object-store mount, to which
   every checkpoint is appended as one JSON line (``O_APPEND``, one ``write``).
 
-Each checkpoint is signed with :func:`lacuna.signing.default_keyring` (see that module for what
-the signature proves where the key lives).
+Each checkpoint names its chain and its state database's id (:mod:`lacuna.state.database_id`;
+none in a checkpoint written before checkpoints named their database), and is signed with
+:func:`lacuna.signing.default_keyring` (see that module for what the signature proves where
+the key lives). Both chains' checkpoints go to the one log, told apart by their chain.
 """
 
 from __future__ import annotations
@@ -42,20 +44,32 @@ SLOT = 512  # bytes; a checkpoint line is about 250
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Checkpoint:
-    """The head of one chain (``audit`` or ``decision_log``) at one time, signed."""
+    """The head of one chain (``audit`` or ``decision_log``) of one state database at one time,
+    signed.
+
+    ``database`` is the id of the state database whose chain it records
+    (:mod:`lacuna.state.database_id`); it is signed with the rest. ``None``: a checkpoint
+    written before checkpoints named their database (or of a database that has no id), whose
+    signed payload has no ``database`` key at all, so it still verifies as it did.
+    """
 
     chain: str
     seq: int
     hash: str
     time: str
+    database: str | None = None
     signature: str = ""
 
     def payload(self) -> dict[str, Any]:
-        return {"kind": KIND, "chain": self.chain, "seq": self.seq, "hash": self.hash,
-                "time": self.time}
+        body: dict[str, Any] = {"kind": KIND, "chain": self.chain, "seq": self.seq,
+                                "hash": self.hash, "time": self.time}
+        if self.database is not None:
+            body["database"] = self.database
+        return body
 
     def signed(self, keyring: Keyring) -> Checkpoint:
         return Checkpoint(chain=self.chain, seq=self.seq, hash=self.hash, time=self.time,
+                          database=self.database,
                           signature=keyring.sign(_plain(payload := self.payload()) or payload))
 
     def valid(self, keyring: Keyring) -> bool:
@@ -79,12 +93,15 @@ class Checkpoint:
             return None
         seq, chain, digest = data.get("seq"), data.get("chain"), data.get("hash")
         when, sig = data.get("time"), data.get("signature")
+        database = data.get("database")
         if not (isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0):
             return None
         if not all(isinstance(v, str) for v in (chain, digest, when, sig)):
             return None
+        if not (database is None or isinstance(database, str)):
+            return None
         return cls(chain=str(chain), seq=seq, hash=str(digest), time=str(when),
-                   signature=str(sig))
+                   database=database, signature=str(sig))
 
 
 def _plain(body: dict[str, Any]) -> bytes | None:
@@ -221,25 +238,41 @@ class CheckpointLog:
         os.write(self._fd, checkpoint.line())  # one write with O_APPEND: lines never interleave
 
     def latest(self, chain: str, keyring: Keyring) -> tuple[Checkpoint | None, int]:
-        """The validly signed checkpoint of ``chain`` with the highest seq, and how many lines
-        of that chain were not validly signed."""
+        """The validly signed checkpoint of ``chain`` with the highest seq (of any database),
+        and how many lines of that chain were not validly signed."""
         best: Checkpoint | None = None
         bad = 0
+        for cp in self._checkpoints(chain):
+            if cp is None:
+                bad += 1
+            elif cp.valid(keyring):
+                best = cp if best is None or cp.seq > best.seq else best
+            else:
+                bad += 1
+        return best, bad
+
+    def valid(self, chain: str, keyring: Keyring) -> tuple[Checkpoint, ...]:
+        """Every validly signed checkpoint of ``chain``, of any database, in the log's order
+        (for verify, which picks those of its database: :func:`lacuna.audit.verify.pick`)."""
+        return tuple(cp for cp in self._checkpoints(chain)
+                     if cp is not None and cp.valid(keyring))
+
+    def _checkpoints(self, chain: str) -> list[Checkpoint | None]:
+        """The log's checkpoints of ``chain``, and None for each line that is not one (garbage,
+        damage); lines of other chains are left out."""
         try:
             lines = self.path.read_bytes().splitlines()
         except FileNotFoundError:
-            return None, 0
+            return []
+        found: list[Checkpoint | None] = []
         for raw in lines:
             cp = Checkpoint.parse(raw)
-            if cp is None or cp.chain != chain:
-                bad += cp is None and bool(raw.strip())
-                continue
-            if not cp.valid(keyring):
-                bad += 1
-                continue
-            if best is None or cp.seq > best.seq:
-                best = cp
-        return best, bad
+            if cp is None:
+                if raw.strip():
+                    found.append(None)
+            elif cp.chain == chain:
+                found.append(cp)
+        return found
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():

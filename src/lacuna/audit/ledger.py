@@ -4,7 +4,9 @@ The decision log is written in batches off the hot path (:mod:`lacuna.policy.log
 batch, in one ``BEGIN IMMEDIATE`` transaction, reads the chain's head row, gives every record
 the next ``seq``, ``hash = sha256(prev_hash + body)`` and a signature over
 ``lacuna-decision_log:<seq>:<hash>`` (the same key scheme as the audit trail), and moves the
-head. After the commit a signed checkpoint goes to ``<database>.decision_log.checkpoint``.
+head. After the commit a signed checkpoint, naming the state database's id
+(:mod:`lacuna.state.database_id`), goes to ``<database>.decision_log.checkpoint`` and, when
+``audit.checkpoint_log`` is set, to that external log too (chain ``decision_log``).
 :func:`verify_ledger` checks it all as :mod:`lacuna.audit.verify` does for the audit trail.
 
 Two ways to append, the same rows, chain and head: :func:`append_chained` through SQLAlchemy
@@ -25,11 +27,17 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, select, update
 
-from lacuna.audit.checkpoint import Checkpoint, CheckpointFile, read_checkpoint_file
+from lacuna.audit.checkpoint import (
+    Checkpoint,
+    CheckpointFile,
+    CheckpointLog,
+    read_checkpoint_file,
+)
 from lacuna.audit.record import GENESIS_HASH, VerifyReport, chain_hash, iso, link_payload
-from lacuna.audit.verify import check_signature, other_chain
+from lacuna.audit.verify import check_signature, describe, other_chain, other_database, pick
 from lacuna.model import utcnow
 from lacuna.signing import Keyring
+from lacuna.state import database_id
 
 CHAIN = "decision_log"
 CHAIN_COLUMNS = ("seq", "prev_hash", "hash", "signature")
@@ -146,23 +154,35 @@ def checkpoint_file(path: Path | None) -> CheckpointFile | None:
     return None if path is None else CheckpointFile(path, chain=CHAIN)
 
 
-def write_checkpoint(file: CheckpointFile | None, seq: int, digest: str, keyring: Keyring
-                     ) -> None:
-    """Sign and store the committed head ``(seq, digest)`` (only ever forward)."""
-    if file is None:
+def write_checkpoint(file: CheckpointFile | None, seq: int, digest: str, keyring: Keyring,
+                     *, database: str | None = None, log: CheckpointLog | None = None) -> None:
+    """Sign the committed head ``(seq, digest)`` of the state database with id ``database``
+    and store it in ``file`` (only ever forward) and, when configured, append it to the
+    external checkpoint log ``log`` (``audit.checkpoint_log``, shared with the audit trail's
+    checkpoints and told apart from them by their chain)."""
+    if file is None and log is None:
         return
-    file.advance(Checkpoint(chain=CHAIN, seq=seq, hash=digest, time=iso(utcnow()))
-                 .signed(keyring))
+    cp = Checkpoint(chain=CHAIN, seq=seq, hash=digest, time=iso(utcnow()),
+                    database=database).signed(keyring)
+    if file is not None:
+        file.advance(cp)
+    if log is not None:
+        log.append(cp)
 
 
 def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring,
                   checkpoint: Path | None,
-                  read: tuple[bool, Checkpoint | None] | None = None) -> VerifyReport:
-    """Recompute the decision log's chain, signatures, head and checkpoint.
+                  read: tuple[bool, Checkpoint | None] | None = None, *,
+                  log: tuple[Path, tuple[Checkpoint, ...]] | None = None) -> VerifyReport:
+    """Recompute the decision log's chain, signatures, head and checkpoints.
 
     ``read`` is the checkpoint as read before ``conn``'s snapshot began (``(exists,
     checkpoint)``); read here, after the snapshot, a concurrent writer's checkpoint can be
-    ahead of the records the snapshot shows, which looks like deleted records."""
+    ahead of the records the snapshot shows, which looks like deleted records. ``log`` is the
+    external checkpoint log (``audit.checkpoint_log``) and its validly signed decision-log
+    checkpoints, read before the snapshot too. Every checkpoint must name this state
+    database's id (:mod:`lacuna.state.database_id`) or none (written before checkpoints named
+    their database)."""
     unchained = conn.execute(select(table.c.decision_id).where(table.c.seq.is_(None))
                              .limit(1)).first()
     if unchained is not None:
@@ -183,33 +203,60 @@ def verify_ledger(conn: Connection, table: Table, heads: Table, keyring: Keyring
         return VerifyReport(ok=False, checked=checked, first_bad=checked + 1, head=prev, problem=(
             "the decision log's head row does not match its last record: the newest records "
             "were deleted or the head was edited."))
-    if checkpoint is None:
-        return VerifyReport(ok=True, checked=checked, head=prev)
-    exists, cp = read_checkpoint_file(checkpoint) if read is None else read
-    if not exists:
-        if checked == 0:
-            return VerifyReport(ok=True, checked=0, head=prev)
-        return VerifyReport(ok=False, checked=checked, head=prev, problem=(
-            f"the decision-log checkpoint {checkpoint} is missing beside {checked} records: it "
-            "was deleted."))
-    if cp is None or not cp.valid(keyring):
-        return VerifyReport(ok=False, checked=checked, head=prev, problem=(
-            f"the decision-log checkpoint {checkpoint} is not signed by this installation's "
-            "key: it was forged or edited."))
+    database = database_id.read(conn)
+    seen: list[str] = []
+    if checkpoint is not None:
+        exists, cp = read_checkpoint_file(checkpoint) if read is None else read
+        if not exists:
+            if checked:
+                return VerifyReport(ok=False, checked=checked, head=prev, problem=(
+                    f"the decision-log checkpoint {checkpoint} is missing beside {checked} "
+                    "records: it was deleted."))
+        elif cp is None or not cp.valid(keyring):
+            return VerifyReport(ok=False, checked=checked, head=prev, problem=(
+                f"the decision-log checkpoint {checkpoint} is not signed by this "
+                "installation's key: it was forged or edited."))
+        else:
+            mismatch = _against(conn, table, cp, checkpoint, checked, database)
+            if mismatch is not None:
+                return VerifyReport(ok=False, checked=checked, head=prev,
+                                    first_bad=mismatch[0], problem=mismatch[1])
+            seen.append(describe(cp, checkpoint))
+    if log is not None:
+        where, logged = log
+        mine, foreign = pick(logged, database)
+        cp = foreign if foreign is not None else mine
+        # None: the log never received a decision-log checkpoint (decisions logged before it
+        # was given them), so there is no rollback it could show
+        if cp is not None:
+            mismatch = _against(conn, table, cp, where, checked, database)
+            if mismatch is not None:
+                return VerifyReport(ok=False, checked=checked, head=prev,
+                                    first_bad=mismatch[0], problem=mismatch[1])
+            seen.append(describe(cp, where))
+    return VerifyReport(ok=True, checked=checked, head=prev, checkpoint="; ".join(seen))
+
+
+def _against(conn: Connection, table: Table, cp: Checkpoint, where: object, checked: int,
+             database: str | None) -> tuple[int | None, str] | None:
+    """Why the decision log of ``checked`` records disagrees with the validly signed
+    checkpoint ``cp`` kept at ``where`` (``(first_bad, problem)``), or None."""
     if cp.chain != CHAIN:
-        return VerifyReport(ok=False, checked=checked, head=prev,
-                            problem=other_chain(checkpoint, cp, CHAIN))
+        return None, other_chain(where, cp, CHAIN)
+    elsewhere = other_database(where, cp, database)
+    if elsewhere is not None:
+        return None, elsewhere
     if cp.seq > checked:
-        return VerifyReport(ok=False, checked=checked, first_bad=checked + 1, head=prev, problem=(
-            f"the decision log ends at #{checked} but its checkpoint of {cp.time} records "
-            f"#{cp.seq}: records were deleted."))
+        return checked + 1, (
+            f"the decision log ends at #{checked} but its checkpoint of {cp.time} in {where} "
+            f"records #{cp.seq}: records were deleted (truncated, or an older copy restored).")
     at = conn.execute(select(table.c.hash).where(table.c.seq == cp.seq)).first()
     if cp.seq and (at is None or at.hash != cp.hash):
-        return VerifyReport(ok=False, checked=checked, first_bad=cp.seq, head=prev, problem=(
-            f"decision-log record #{cp.seq} is not the one its checkpoint names: the log was "
-            "rebuilt or forked."))
-    return VerifyReport(ok=True, checked=checked, head=prev,
-                        checkpoint=f"checkpoint #{cp.seq} of {cp.time} in {checkpoint}")
+        return cp.seq, (f"decision-log record #{cp.seq} is not the one its checkpoint in "
+                        f"{where} names: the log was rebuilt or forked.")
+    if not cp.seq and cp.hash != GENESIS_HASH:
+        return None, f"the decision-log checkpoint {where} is forged."
+    return None
 
 
 def _check(row: Any, seq: int, prev: str, keyring: Keyring) -> str | None:

@@ -68,12 +68,13 @@ from lacuna.audit.schema import (
     write_transaction,
 )
 from lacuna.audit.turn import Turn
-from lacuna.audit.verify import compare_checkpoint, verify_chain
+from lacuna.audit.verify import Seen, compare_checkpoint, verify_chain
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
 from lacuna.errors import AuditError, ConfigError
 from lacuna.model import Decision, Operation, ordered_id, ordered_ids, utcnow
 from lacuna.redact import redact_url
 from lacuna.signing import Keyring, default_keyring
+from lacuna.state import database_id
 from lacuna.state.schema import upgrade as upgrade_state
 
 CHAIN = "audit"
@@ -126,6 +127,10 @@ class AuditStore:
         self._checkpoint = None if checkpoint is None else CheckpointFile(checkpoint, chain=CHAIN)
         self._log = (None if checkpoint_log is None
                      else CheckpointLog(Path(checkpoint_log).expanduser()))
+        self.checkpoint_log: Path | None = None if self._log is None else self._log.path
+        # the state database's id, which every checkpoint written here names (a writer reads
+        # it once it has migrated the database; verify reads it in its snapshot)
+        self.database_id: str | None = None
         self._sqlite = self.url.get_backend_name() == "sqlite"
         self._engine = build_engine(self.url, read_only=read_only)
         self._lock = threading.Lock()  # threads of this process queue here, not on the database
@@ -171,6 +176,7 @@ class AuditStore:
         upgrade_state(self._engine, where=self.where)  # tables and migrations (lacuna.state)
         with self._transaction(write=False) as conn:  # the usual case: nothing to create
             ready = self._ready(conn)
+            self.database_id = database_id.read(conn)  # made by revision 0008
         if not ready:
             for attempt in (1, 2):  # two PostgreSQL processes may race to create the tables
                 try:
@@ -409,7 +415,20 @@ class AuditStore:
 
     def _guard(self, seq: int, digest: str | None) -> None:
         """Refuse to extend a trail that is behind, or forked from, its checkpoint."""
+        if self.database_id is None:
+            msg = (f"cannot append to the audit trail {self.where}: its state database has no "
+                   f"id (the row of {database_id.TABLE} that every checkpoint names was "
+                   "deleted), so the database was tampered with. Nothing was recorded. Run "
+                   "`lacuna audit verify` and keep the database as evidence; start a new trail "
+                   "elsewhere.")
+            raise AuditError(msg)
         cp = self._checkpoint.peek() if self._checkpoint is not None else None
+        if cp is not None and cp.database not in (None, self.database_id):
+            msg = (f"cannot append to the audit trail {self.where}: its checkpoint "
+                   f"({self._checkpoint_name()}) names state database {cp.database}, not this "
+                   f"one ({self.database_id}): one of them was copied from another database. "
+                   "Nothing was recorded. Run `lacuna audit verify` and keep both as evidence.")
+            raise AuditError(msg)
         if cp is None or (cp.seq < seq) or (cp.seq == seq and cp.hash == digest):
             return
         if cp.seq > seq:
@@ -484,7 +503,8 @@ class AuditStore:
         a checkpoint never names a record that a crash could take back)."""
         if self._checkpoint is None and self._log is None:
             return
-        cp = Checkpoint(chain=CHAIN, seq=seq, hash=digest, time=iso(utcnow())).signed(self.keyring)
+        cp = Checkpoint(chain=CHAIN, seq=seq, hash=digest, time=iso(utcnow()),
+                        database=self.database_id).signed(self.keyring)
         try:
             if self._checkpoint is not None:
                 self._checkpoint.advance(cp)
@@ -608,27 +628,29 @@ class AuditStore:
                 break
         return report
 
-    def _read_checkpoints(self, keyring: Keyring) -> builtins.list[
-            tuple[str, bool, Checkpoint | None]]:
-        checkpoints: list[tuple[str, bool, Checkpoint | None]] = []
+    def _read_checkpoints(self, keyring: Keyring) -> builtins.list[tuple[str, bool, Seen]]:
+        checkpoints: list[tuple[str, bool, Seen]] = []
         if self.checkpoint_path is not None:
             exists, cp = read_checkpoint_file(self.checkpoint_path)
             checkpoints.append((str(self.checkpoint_path), exists, cp))
         if self._log is not None:
-            cp, _bad = self._log.latest(CHAIN, keyring)
-            checkpoints.append((str(self._log.path), self._log.path.exists(), cp))
+            logged = self._log.valid(CHAIN, keyring)
+            checkpoints.append((str(self._log.path), self._log.path.exists(), logged))
         return checkpoints
 
-    def _verify_against(self, checkpoints: builtins.list[tuple[str, bool, Checkpoint | None]],
+    def _verify_against(self, checkpoints: builtins.list[tuple[str, bool, Seen]],
                         keyring: Keyring) -> VerifyReport:
         try:
             with self._transaction(write=False) as conn:
+                database = database_id.read(conn)
                 if not inspect(conn).has_table(records.name):
                     report = VerifyReport(ok=True, checked=0)
                     return compare_checkpoint(report, checkpoints, keyring, conn=None,
+                                              database=database,
                                               empty=f"{self.where} holds no audit tables")
                 report = verify_chain(conn, keyring)
-                return compare_checkpoint(report, checkpoints, keyring, conn=conn)
+                return compare_checkpoint(report, checkpoints, keyring, conn=conn,
+                                          database=database)
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AuditError(self._explain(exc, "read")) from exc
 

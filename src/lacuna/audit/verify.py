@@ -140,16 +140,65 @@ def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
     return VerifyReport(ok=True, checked=checked, head=prev)
 
 
-def compare_checkpoint(report: VerifyReport, checkpoints: list[tuple[str, bool, Checkpoint | None]],
-                       keyring: Keyring, *, conn: Connection | None,
+#: What verify knows of one place checkpoints are kept: a checkpoint file's one checkpoint (None
+#: when unreadable), or a checkpoint log's validly signed checkpoints of the chain (a tuple,
+#: read before the snapshot; which of them count depends on the database id read in it).
+Seen = Checkpoint | tuple[Checkpoint, ...] | None
+
+
+def pick(logged: tuple[Checkpoint, ...], database: str | None
+         ) -> tuple[Checkpoint | None, Checkpoint | None]:
+    """``(mine, foreign)`` of a checkpoint log's checkpoints of one chain: the one with the
+    highest seq that names ``database`` or no database (written before checkpoints named
+    theirs), and the one with the highest seq that names another database."""
+    mine: Checkpoint | None = None
+    foreign: Checkpoint | None = None
+    for cp in logged:
+        if cp.database is None or cp.database == database:
+            mine = cp if mine is None or cp.seq > mine.seq else mine
+        else:
+            foreign = cp if foreign is None or cp.seq > foreign.seq else foreign
+    return mine, foreign
+
+
+def other_database(where: object, cp: Checkpoint, database: str | None) -> str | None:
+    """Why a validly signed checkpoint does not belong to the database with id ``database``,
+    or None when it does (or names no database: written before checkpoints named theirs)."""
+    if cp.database is None or cp.database == database:
+        return None
+    if database is None:
+        return (f"the checkpoint {where} (#{cp.seq}) names state database {cp.database}, but "
+                "this database has no id (its lacuna_database_id row or table is gone): the id "
+                "was deleted, or the database replaced by a copy made before its upgrade.")
+    return (f"the checkpoint {where} (#{cp.seq}) names state database {cp.database}, not this "
+            f"one ({database}): it was copied from another state database (with its chain, or "
+            "over this one's), or this database was replaced by another.")
+
+
+def describe(cp: Checkpoint, where: object) -> str:
+    """A checkpoint the chain matched, for the report; one written before checkpoints named
+    their database says so (the next append replaces it)."""
+    text = f"checkpoint #{cp.seq} of {cp.time} in {where}"
+    if cp.database is None:
+        text += (" (written before checkpoints named their database: not tied to this one "
+                 "until the next append)")
+    return text
+
+
+def compare_checkpoint(report: VerifyReport, checkpoints: list[tuple[str, bool, Seen]],
+                       keyring: Keyring, *, conn: Connection | None, database: str | None,
                        empty: str = "", chain: str = "audit") -> VerifyReport:
     """``report`` failed when the trail disagrees with one of its checkpoints.
 
     Args:
         report: the chain's report (``checked`` records, all intact when ``ok``).
-        checkpoints: ``(where, file exists, latest checkpoint or None)`` per place.
+        checkpoints: ``(where, exists, seen)`` per place: a checkpoint file and its latest
+            checkpoint (None: unreadable), or a checkpoint log and its validly signed
+            checkpoints of ``chain`` (a tuple).
         keyring: the keys that must have signed the checkpoints.
         conn: to read the record at a checkpoint's ``seq`` (None: no tables).
+        database: this state database's id (:mod:`lacuna.state.database_id`; None: it has
+            none). A checkpoint that names another database is refused.
         empty: why there are no records, for the message (tables missing).
         chain: the chain the checkpoints must name (a checkpoint of another chain, e.g. the
             decision log's, is refused).
@@ -158,13 +207,25 @@ def compare_checkpoint(report: VerifyReport, checkpoints: list[tuple[str, bool, 
         return report
     last = report.checked
     seen: list[str] = []
-    for where, exists, cp in checkpoints:
-        problem = _against(where, exists, cp, last, keyring, conn, empty, chain)
+    for where, exists, found in checkpoints:
+        if isinstance(found, tuple):  # a checkpoint log: another database's entry is news
+            mine, foreign = pick(found, database)
+            cp = foreign if foreign is not None else mine
+            if cp is None and exists and last:
+                return VerifyReport(ok=False, checked=report.checked, head=report.head, problem=(
+                    f"the checkpoint log {where} holds no checkpoint of the {chain!r} chain "
+                    f"beside a trail of {last} record(s): they were removed from it, or it was "
+                    "configured after the trail's last append, so truncation cannot be ruled "
+                    "out."))
+            exists = exists and cp is not None  # no checkpoint of this chain: as if missing
+        else:
+            cp = found
+        problem = _against(where, exists, cp, last, keyring, conn, empty, chain, database)
         if problem is not None:
             return VerifyReport(ok=False, checked=report.checked, first_bad=problem[0],
                                 problem=problem[1], head=report.head)
         if cp is not None:
-            seen.append(f"checkpoint #{cp.seq} of {cp.time} in {where}")
+            seen.append(describe(cp, where))
     return VerifyReport(ok=True, checked=report.checked, head=report.head,
                         checkpoint="; ".join(seen))
 
@@ -177,7 +238,8 @@ def other_chain(where: object, cp: Checkpoint, chain: str) -> str:
 
 
 def _against(where: str, exists: bool, cp: Checkpoint | None, last: int, keyring: Keyring,
-             conn: Connection | None, empty: str, chain: str) -> tuple[int | None, str] | None:
+             conn: Connection | None, empty: str, chain: str, database: str | None
+             ) -> tuple[int | None, str] | None:
     if not exists:
         if last == 0:
             return None  # nothing recorded and nothing checkpointed: a trail never used
@@ -194,6 +256,9 @@ def _against(where: str, exists: bool, cp: Checkpoint | None, last: int, keyring
     if empty:
         return last + 1, (f"{empty}, but its checkpoint of {cp.time} in {where} records a trail "
                           f"of {cp.seq} record(s) there: the database was emptied or replaced.")
+    elsewhere = other_database(where, cp, database)
+    if elsewhere is not None:
+        return None, elsewhere
     if cp.seq > last:
         what = f"the trail ends at #{last}" if last else "the trail holds no records"
         return last + 1, (f"{what}, but its checkpoint of {cp.time} in {where} records "

@@ -181,15 +181,18 @@ def _part(rec: AuditRecord, section: str, name: str) -> str:
 def _verify_decision_log(store: AuditStore) -> VerifyReport | None:
     """The decision log's report when its table (or its checkpoint) is beside the trail."""
     from lacuna.audit import ledger
-    from lacuna.audit.checkpoint import read_checkpoint_file
+    from lacuna.audit.checkpoint import CheckpointLog, read_checkpoint_file
 
     checkpoint = ledger.checkpoint_path(store.path)
-    # The checkpoint is read before the snapshot begins (a writer moves its checkpoint after its
-    # records, so it is never ahead of the snapshot); when it was missing and a first writer
-    # created it meanwhile, the check starts over once (as AuditStore.verify does).
+    # The checkpoints are read before the snapshot begins (a writer moves its checkpoints after
+    # its records, so they are never ahead of the snapshot); when the file was missing and a
+    # first writer created it meanwhile, the check starts over once (as AuditStore.verify does).
     for attempt in range(2):
         read = (False, None) if checkpoint is None else read_checkpoint_file(checkpoint)
-        report = _verify_decision_log_against(store, checkpoint, read)
+        log = (None if store.checkpoint_log is None else
+               (store.checkpoint_log,
+                CheckpointLog(store.checkpoint_log).valid(ledger.CHAIN, store.keyring)))
+        report = _verify_decision_log_against(store, checkpoint, read, log)
         if (report is None or report.ok or attempt or read[0] or checkpoint is None
                 or not checkpoint.exists()):
             break
@@ -197,12 +200,16 @@ def _verify_decision_log(store: AuditStore) -> VerifyReport | None:
 
 
 def _verify_decision_log_against(store: AuditStore, checkpoint: Path | None,
-                                 read: tuple[bool, Checkpoint | None]) -> VerifyReport | None:
+                                 read: tuple[bool, Checkpoint | None],
+                                 log: tuple[Path, tuple[Checkpoint, ...]] | None
+                                 ) -> VerifyReport | None:
     from sqlalchemy import inspect
 
     from lacuna.audit import ledger
     from lacuna.audit.record import VerifyReport
+    from lacuna.audit.verify import pick
     from lacuna.policy.log_sinks import heads, table
+    from lacuna.state import database_id
 
     with store.snapshot() as conn:
         inspector = inspect(conn)
@@ -213,6 +220,12 @@ def _verify_decision_log_against(store: AuditStore, checkpoint: Path | None,
                 return VerifyReport(ok=False, checked=0, problem=(
                     f"the decision-log table is gone, but its checkpoint {checkpoint} records "
                     f"{cp.seq if cp else 'some'} record(s): it was deleted."))
+            if log is not None:
+                logged = pick(log[1], database_id.read(conn))[0]
+                if logged is not None and logged.seq > 0:
+                    return VerifyReport(ok=False, checked=0, problem=(
+                        f"the decision-log table is gone, but its checkpoint in {log[0]} "
+                        f"records {logged.seq} record(s): it was deleted."))
         gone = [t.name for t in (table, heads) if t.name not in names]
         evidence = _migrated(names)
         if gone and evidence is not None:
@@ -232,7 +245,8 @@ def _verify_decision_log_against(store: AuditStore, checkpoint: Path | None,
                 return None
             return VerifyReport(ok=False, checked=0, problem=(
                 f"the decision log's head table {heads.name} was deleted."))
-        return ledger.verify_ledger(conn, table, heads, store.keyring, checkpoint, read)
+        return ledger.verify_ledger(conn, table, heads, store.keyring, checkpoint, read,
+                                    log=log)
 
 
 def _migrated(names: set[str]) -> str | None:

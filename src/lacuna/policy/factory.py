@@ -50,7 +50,9 @@ def decision_log_from_config(config: Any) -> DecisionLogSink | None:
     settings = getattr(config.policy, "decision_log", None)
     if not settings:
         return None
-    return sink_from_settings(settings, audit_url=getattr(config, "audit_url", None))
+    audit = getattr(config, "audit", None)
+    return sink_from_settings(settings, audit_url=getattr(config, "audit_url", None),
+                              checkpoint_log=getattr(audit, "checkpoint_log", None))
 
 
 def engine_from_config(config: Any, *, decision_log: DecisionLogSink | None = None

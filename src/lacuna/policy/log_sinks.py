@@ -15,20 +15,24 @@ import gzip
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, inspect, select
 
 from lacuna.audit import ledger
+from lacuna.audit.checkpoint import CheckpointLog
 from lacuna.audit.record import ORJSON_CANONICAL
 from lacuna.audit.schema import open_state_database, parse_url, sqlite_file, write_transaction
 from lacuna.audit.turn import Turn
 from lacuna.audit.walcheck import BACKSTOP_PAGES, WalCheckpointer
+from lacuna.errors import AuditError
 from lacuna.http import HttpClient, HttpFailure, HttpSettings, message
 from lacuna.policy.decision_log import DecisionLogSink
 from lacuna.redact import redact_url
 from lacuna.signing import default_keyring
+from lacuna.state import database_id
 from lacuna.state.locks import serialize
 
 metadata = MetaData()
@@ -63,11 +67,16 @@ class SqlDecisionLog(DecisionLogSink):
 
     name = "sql"
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
+    def __init__(self, url: str, *, checkpoint_log: Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._engine = open_state_database(url, metadata)
         self._path = sqlite_file(parse_url(url))
+        self.where = str(self._path) if self._path is not None else redact_url(url)
         self._checkpoint = ledger.checkpoint_file(ledger.checkpoint_path(self._path))
+        self._log = (None if checkpoint_log is None
+                     else CheckpointLog(Path(checkpoint_log).expanduser()))
+        with self._engine.connect() as conn:  # made by the state schema's revision 0008
+            self._database = database_id.read(conn)
         # Waits its turn with the audit trail's writers (lacuna.audit.turn), not in SQLite's
         # busy handler, and makes them wait on the turn rather than on SQLite.
         self._turn = Turn(self._path)
@@ -103,6 +112,12 @@ class SqlDecisionLog(DecisionLogSink):
         Core. Either way a failure rolls the whole batch back and raises."""
         if not records:
             return
+        if self._database is None:
+            msg = (f"cannot append to the decision log in {self.where}: its state database has "
+                   f"no id (the row of {database_id.TABLE} that every checkpoint names was "
+                   "deleted), so the database was tampered with. Run `lacuna audit verify` and "
+                   "keep the database as evidence.")
+            raise AuditError(msg)
         rows = [row_values(r) for r in records]
         wal = self._wal
         with self._turn.hold():
@@ -112,7 +127,8 @@ class SqlDecisionLog(DecisionLogSink):
                 seq, digest = self._append_sqlalchemy(rows, wal)
         if wal is not None:
             wal.committed()
-        ledger.write_checkpoint(self._checkpoint, seq, digest, self._keyring)
+        ledger.write_checkpoint(self._checkpoint, seq, digest, self._keyring,
+                                database=self._database, log=self._log)
 
     def _append_sqlite(self, sql: ledger.SqliteStatements, rows: list[tuple[Any, ...]],
                        wal: WalCheckpointer | None) -> tuple[int, str]:
@@ -163,6 +179,8 @@ class SqlDecisionLog(DecisionLogSink):
         self._turn.close()
         if self._checkpoint is not None:
             self._checkpoint.close()
+        if self._log is not None:
+            self._log.close()
         if self._wal is not None:
             self._wal.close()
         self._engine.dispose()
@@ -264,8 +282,8 @@ class HttpDecisionLog(DecisionLogSink):
         self._http.close()
 
 
-def sink_from_settings(settings: Mapping[str, Any] | Any, *, audit_url: str | None = None
-                       ) -> DecisionLogSink | None:
+def sink_from_settings(settings: Mapping[str, Any] | Any, *, audit_url: str | None = None,
+                       checkpoint_log: Path | None = None) -> DecisionLogSink | None:
     """A sink for the ``policy.decision_log`` setting, or ``None`` when it is off.
 
     ``settings`` is a mapping (or an object with the same attributes)::
@@ -281,6 +299,10 @@ def sink_from_settings(settings: Mapping[str, Any] | Any, *, audit_url: str | No
         tls_verify: true            # http only
         ca_file: null               # http only: CAs for the collector's certificate
         labels: {}                  # extra labels on every record
+
+    ``checkpoint_log`` (``audit.checkpoint_log``) also receives the checkpoints of a ``sql``
+    decision log kept in the audit trail's own database (``url`` unset or ``audit_url``), the
+    one ``lacuna audit verify`` checks beside the trail.
 
     Raises:
         ConfigError: an unknown type, or ``http`` without a url.
@@ -301,7 +323,9 @@ def sink_from_settings(settings: Mapping[str, Any] | Any, *, audit_url: str | No
         if not url:
             msg = "policy.decision_log: type sql needs a url (or audit.url to be set)."
             raise ConfigError(msg)
-        return SqlDecisionLog(str(url), **common)
+        beside = url == audit_url  # the trail's database: verify checks it there
+        return SqlDecisionLog(str(url), checkpoint_log=checkpoint_log if beside else None,
+                              **common)
     if kind == "http":
         url = get("url", None)
         if not url:

@@ -126,12 +126,13 @@ def state_metadata() -> MetaData:
     from lacuna.policy import log_sinks
     from lacuna.proxy import fingerprints
     from lacuna.retention import holds
+    from lacuna.state import database_id
 
     merged = MetaData()
     for md in (audit_schema.metadata, log_sinks.metadata, exceptions_store.metadata,
                lineage_schema.metadata, vault.metadata, cache.metadata,
                datasets_store.metadata, identity.metadata, cachestats.metadata,
-               holds.metadata, rollup.metadata, fingerprints.metadata):
+               holds.metadata, rollup.metadata, fingerprints.metadata, database_id.metadata):
         for table in md.sorted_tables:
             if table.name not in merged.tables:  # some stores share one MetaData
                 table.to_metadata(merged)
