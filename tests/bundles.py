@@ -35,3 +35,34 @@ def contractor_denying_bundle(tmp_path: Path) -> Path:
     (bundle / "governance" / "baseline_test.rego").unlink()
     (bundle / "governance" / "baseline.rego").write_text(DENY_CONTRACTORS)
     return bundle
+
+
+DENY_PERSONAL_READS = '''package governance.baseline
+
+import rego.v1
+
+metadata := {
+	"id": "P-2024-000",
+	"title": "Baseline Data Use",
+	"owner": "data-governance@example.com",
+	"version": "1.0.0",
+	"actions": ["read", "transform"],
+}
+
+allow := true
+
+deny contains "personal data may not be read here" if {
+	input.action == "read"
+	"PII" in input.source.tags
+}
+'''
+
+
+def personal_read_denying_bundle(tmp_path: Path) -> Path:
+    """A copy of the default bundle (under ``tmp_path/policies``) whose baseline denies every
+    read of data tagged PII: "personal data may not be read here"."""
+    bundle = tmp_path / "policies"
+    shutil.copytree(Path(lacuna.__file__).parent / "policies" / "default", bundle)
+    (bundle / "governance" / "baseline_test.rego").unlink()
+    (bundle / "governance" / "baseline.rego").write_text(DENY_PERSONAL_READS)
+    return bundle

@@ -500,3 +500,43 @@ def test_duckdb_a_macro_does_not_launder_what_it_reads(folder: Path) -> None:
         assert not out.exists()
         assert governed_duckdb.classification(con.sql("SELECT m()")).tier.value == "PROPRIETARY"
     con.close()
+
+
+def test_duckdb_insert_returning_into_an_in_memory_table_is_that_write(folder: Path) -> None:
+    """``INSERT INTO t SELECT … RETURNING …`` into an in-memory table is the write it is
+    without ``RETURNING`` (held by this process: nothing leaves), plus a read of the columns it
+    returns, classified by what they hold: not an export to ``duckdb:///:memory:``."""
+    from bundles import personal_read_denying_bundle
+    from lacuna.governor import current
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE customers AS SELECT * FROM '{folder / 'customers.csv'}'")
+    con.execute("CREATE TABLE mails (id VARCHAR, email VARCHAR)")
+    insert = "INSERT INTO mails SELECT customer_id, email FROM customers WHERE customer_id <= "
+    with lacuna.governed(cfg(folder)):
+        ids = con.sql(f"{insert} 'C0002' RETURNING id")
+        assert sorted(ids.fetchall()) == [("C0001",), ("C0002",)]
+        assert "PII" not in governed_duckdb.classification(ids).tags
+        assert [(r.action, r.allowed) for r in current().audit.list(limit=2)] == [
+            ("read", True), ("read", True)]  # the write (into memory), what comes back
+        back = con.sql(f"{insert} 'C0001' RETURNING email")
+        assert back.fetchall() == [("kira.kowalski1@example.com",)]
+        assert governed_duckdb.classification(back).columns["email"].classification.value \
+            == "pii"
+        assert sorted(con.execute(f"{insert} 'C0002' RETURNING id").fetchall()) == [
+            ("C0001",), ("C0002",)]
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute(f"COPY mails TO '{folder / 'leak.csv'}'")  # the table carries it
+        assert not (folder / "leak.csv").exists()
+    policy = config_from_dict({"user": {"id": "analyst_alice", "role": "data_analyst"},
+                               "audit": {"url": f"sqlite:///{folder / 'audit.db'}"},
+                               "policy": {"dir": str(personal_read_denying_bundle(folder))}})
+    with lacuna.governed(policy):  # the returned columns decide the read, not the table
+        ids = con.sql("INSERT INTO mails (id) SELECT customer_id FROM customers "
+                      "WHERE customer_id = 'C0003' RETURNING id")
+        assert ids.fetchall() == [("C0003",)]
+        with pytest.raises(GovernanceViolation, match="personal data may not be read here"):
+            con.sql("INSERT INTO mails (id) SELECT customer_id FROM customers "
+                    "WHERE customer_id = 'C0004' RETURNING id, email")
+    assert con.execute("SELECT count(*) FROM mails").fetchall() == [(6,)]
+    con.close()

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 import lacuna
 import lacuna.sql
+from bundles import personal_read_denying_bundle
 from lacuna.errors import GovernanceViolation
 from lacuna.lineage.records import EdgeKind, RunStatus
 from lacuna.model import ColumnKind, Tier
@@ -562,3 +563,143 @@ def test_a_user_defined_function_does_not_launder_what_it_reads(
             counts = sandbox / "Downloads" / "n.csv"  # a built-in function: as before
             conn.exec_driver_sql(f"COPY (SELECT upper('x') AS n) TO '{counts}'")
             assert counts.exists()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql"])
+def test_returning_is_decided_on_the_columns_it_returns(kind, sandbox, make_db, governed_engine):
+    """``UPDATE … RETURNING customer_id`` of a table that holds e-mails reads the identifiers,
+    not the e-mails: under a policy that denies reads of personal data it runs and hands the
+    rows back, while ``RETURNING email`` is denied before anything runs. The write is decided
+    as before (an export of the table to the database)."""
+    url = make_db(kind, tables=("customers",))
+    plain = sa.create_engine(url)
+    with plain.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE members AS SELECT customer_id, email, 0 AS visits "
+                             "FROM customers")
+    plain.dispose()
+    engine = governed_engine(url, aware=True,
+                             policy={"dir": str(personal_read_denying_bundle(sandbox))})
+    gov = lacuna.governor.current()
+    with engine.begin() as conn:
+        result = conn.exec_driver_sql(
+            "UPDATE members SET visits = visits + 1 WHERE customer_id IN ('C0001', 'C0002') "
+            "RETURNING customer_id")
+        assert sorted(r[0] for r in result.fetchall()) == ["C0001", "C0002"]
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert "PII" not in c.tags
+        assert set(c.columns) == {"customer_id"}
+        write, read = gov.audit.list(limit=3)[1:]  # the write's outcome is the newest
+        assert (write.action, write.allowed, read.action, read.allowed) == (
+            "export", True, "read", True)
+        assert (write.tier, read.tier) == ("PROPRIETARY", "PUBLIC")  # the write: the table
+        result = conn.exec_driver_sql(
+            "DELETE FROM members WHERE customer_id = 'C0060' RETURNING customer_id, visits")
+        assert result.fetchall() == [("C0060", 0)]
+        with pytest.raises(GovernanceViolation, match="personal data may not be read here"):
+            conn.exec_driver_sql("UPDATE members SET visits = visits + 1 "
+                                 "WHERE customer_id = 'C0001' RETURNING email")
+        with pytest.raises(GovernanceViolation, match="personal data may not be read here"):
+            conn.exec_driver_sql("UPDATE members SET email = email WHERE customer_id = 'C0001' "
+                                 "RETURNING customer_id, upper(email) AS e")
+    with engine.connect() as conn:  # read back: the first UPDATE ran, the denied ones did not
+        result = conn.exec_driver_sql("SELECT customer_id, visits FROM members "
+                                      "WHERE visits > 0 ORDER BY customer_id")
+        assert result.fetchall() == [("C0001", 1), ("C0002", 1)]
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM members").scalar() == 59
+        with pytest.raises(GovernanceViolation):  # a column the write fills with e-mails
+            conn.exec_driver_sql("UPDATE members SET customer_id = email "
+                                 "WHERE customer_id = 'C0003' RETURNING customer_id")
+
+
+@pytest.mark.parametrize(("sql", "kind"), [
+    ("DO $$ BEGIN INSERT INTO t SELECT email FROM customers; END $$", "unknown"),
+    ("DO LANGUAGE plpgsql $b$ BEGIN COPY customers TO '/tmp/c.csv'; END $b$", "unknown"),
+    ("CALL p()", "unknown"),
+    ("CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM 1; END $$",
+     "unknown"),
+    ("CREATE PROCEDURE p() LANGUAGE sql AS $$ INSERT INTO t SELECT email FROM customers $$",
+     "unknown"),
+    ("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ WITH x AS (DELETE FROM t RETURNING 1) "
+     "SELECT count(*) FROM x $$", "unknown"),
+    ("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END", "unknown"),
+    ("CREATE FUNCTION f() RETURNS int AS $$ return 1 $$ LANGUAGE plpython3u", "unknown"),
+    ("CREATE FUNCTION f() RETURNS text LANGUAGE sql STABLE AS "
+     "$$ SELECT max(email) FROM customers $$", "pass"),
+    ("CREATE FUNCTION f(a int) RETURNS int AS 'SELECT a + 1' LANGUAGE sql", "pass"),
+    ("CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 1", "pass"),
+])
+def test_postgresql_procedural_code_is_read_before_it_is_created(sql, kind):
+    stmt = analyse(sql, "postgres")
+    assert stmt.kind == kind, stmt.problem
+    if kind == "unknown":
+        assert "through the governed connection one by one" in (stmt.problem or "")
+
+
+def test_postgresql_procedural_code_cannot_run_what_lacuna_does_not_govern(
+        sandbox, make_db, governed_engine):
+    """A DO block, a PL/pgSQL function (or one whose SQL body writes) and CALL run statements
+    Lacuna never sees (here ``INSERT … SELECT email`` and ``COPY … TO`` a file): in enforce mode
+    they are denied, with what to do, even into a database that keeps classifications, and so
+    is a statement that calls such a function made outside Lacuna. A LANGUAGE sql function
+    that only queries, an extension's functions and ordinary statements run as before."""
+    url = make_db("postgresql", tables=("customers",))
+    out = Path(f"/tmp/lacuna-{Path(url).name}.csv")  # written by the server, if ever
+    plain = sa.create_engine(url)
+    with plain.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE contacts (c TEXT)")
+        conn.exec_driver_sql("CREATE EXTENSION pgcrypto")
+        conn.exec_driver_sql(  # made outside Lacuna: calling them is governed
+            "CREATE FUNCTION leak() RETURNS void LANGUAGE plpgsql AS "
+            "$$ BEGIN INSERT INTO contacts SELECT email FROM customers; END $$")
+        conn.exec_driver_sql("CREATE FUNCTION wrapped() RETURNS void LANGUAGE sql AS "
+                             "$$ SELECT leak() $$")
+        conn.exec_driver_sql("CREATE PROCEDURE p() LANGUAGE sql AS "
+                             "$$ INSERT INTO contacts SELECT email FROM customers $$")
+    plain.dispose()
+    engine = governed_engine(url, aware=True)
+    denied = {
+        f"DO $$ BEGIN COPY customers TO '{out}'; END $$": "a DO block",
+        "DO $$ BEGIN INSERT INTO contacts SELECT email FROM customers; END $$": "a DO block",
+        "CREATE FUNCTION leak2() RETURNS void LANGUAGE plpgsql AS "
+        "$$ BEGIN INSERT INTO contacts SELECT email FROM customers; END $$": "LANGUAGE plpgsql",
+        "CREATE FUNCTION leak3() RETURNS void LANGUAGE sql AS "
+        "$$ INSERT INTO contacts SELECT email FROM customers $$": "only queries",
+        "CALL p()": "CALL runs a procedure",
+        "SELECT leak()": "it calls leak (function, LANGUAGE plpgsql)",
+        "SELECT wrapped()": "it calls leak (function, LANGUAGE plpgsql)",
+        "INSERT INTO contacts SELECT leak()::text": "it calls leak",
+        "CREATE TRIGGER t AFTER INSERT ON contacts FOR EACH STATEMENT EXECUTE FUNCTION leak()":
+            "it calls leak",
+    }
+    for sql, why in denied.items():
+        with pytest.raises(GovernanceViolation) as err, engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+        assert why in str(err.value), sql
+        assert "through the governed connection one by one" in str(err.value), sql
+    assert not out.exists()
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM contacts").scalar() == 0
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM pg_proc WHERE proname LIKE 'leak_'"
+                                    ).scalar() == 0
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM pg_trigger WHERE tgname = 't'"
+                                    ).scalar() == 0
+        conn.exec_driver_sql("CREATE FUNCTION mails() RETURNS text LANGUAGE sql STABLE AS "
+                             "$$ SELECT string_agg(email, ',') FROM customers $$")
+        result = conn.exec_driver_sql("SELECT mails() AS m")
+        assert "@" in result.scalar()
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.tier is Tier.PROPRIETARY  # as for any function the users defined
+        digest = conn.exec_driver_sql("SELECT encode(digest('x', 'sha256'), 'hex')").scalar()
+        assert len(digest) == 64  # pgcrypto's: an extension's function runs
+        conn.exec_driver_sql("INSERT INTO contacts SELECT region FROM customers")
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM contacts").scalar() == 60
+
+
+def test_procedural_code_runs_with_a_warning_in_warn_mode(make_db, governed_engine):
+    engine = governed_engine(make_db("postgresql", tables=("customers",)), mode="warn")
+    with pytest.warns(lacuna.GovernanceWarning, match="a DO block"), engine.begin() as conn:
+        conn.exec_driver_sql("DO $$ BEGIN CREATE TABLE t AS SELECT 1 AS n; END $$")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT n FROM t").scalar() == 1

@@ -117,6 +117,23 @@ class Database:
                    f"'information_schema') AND lower(p.proname) IN ({listed})")
         return frozenset(str(r[0]) for r in self.query(sql)[1])
 
+    def routines(self, names: tuple[str, ...]) -> list[tuple[str, str, str, str | None, bool]]:
+        """PostgreSQL: the functions and procedures among ``names`` (lower case, every
+        overload) that the database's users defined, each as (name, language, kind: ``f``
+        function, ``p`` procedure, ``a`` aggregate, ``w`` window; its ``CREATE`` statement, for
+        a function or procedure; whether an extension installed it). Empty elsewhere."""
+        if not names or self.dialect != "postgres":
+            return []
+        listed = ", ".join(literal(n) for n in names)
+        _, rows = self.query(
+            "SELECT lower(p.proname), l.lanname, p.prokind::text, CASE WHEN p.prokind IN "
+            "('f', 'p') THEN pg_get_functiondef(p.oid) END, EXISTS (SELECT 1 FROM pg_depend d "
+            "WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') "
+            "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l "
+            "ON l.oid = p.prolang WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            f"AND lower(p.proname) IN ({listed})")
+        return [(str(r[0]), str(r[1]), str(r[2]), r[3], bool(r[4])) for r in rows]
+
     def attached(self, name: str, *, new: bool) -> str | None:
         """The URL of the attached database file that holds table ``name`` (``ATTACH 'file'
         AS o``: ``o.t``, or an unqualified ``t`` found first in ``o``, or any table after

@@ -84,6 +84,15 @@ def run_governed(
     if stmt.kind == "pass" and stmt.rename is not None:
         return _renaming(gov, db, stmt, run), None
     method = f"sql.{db.dialect}.{stmt.verb}"
+    if db.dialect == "postgres" and stmt.functions and stmt.kind != "unknown":
+        try:  # SELECT f(): f's PL/pgSQL body may INSERT or COPY what Lacuna never sees
+            opaque = opaque_routines(db, stmt.functions)
+        except Exception as exc:
+            gov.internal_error(exc, action=Action.READ if stmt.kind == "read" else
+                               Action.EXPORT, method=method)
+            return run(), None
+        if opaque:
+            stmt = ungovernable(stmt, opaque)
     if stmt.kind == "pass" and stmt.verb == "select" and stmt.functions:
         try:  # SELECT m(): a macro the user defined may read any table
             if db.user_functions(stmt.functions):
@@ -105,7 +114,7 @@ def run_governed(
         else:
             op, produced = _write(gov, db, stmt, parameters, many, method)
             if stmt.returning:  # … RETURNING: the client reads what the write touched
-                read = _returned(gov, db, stmt, produced.classification)
+                read = returned(gov, db, stmt, produced.classification)
                 back = gov.operation(
                     Action.READ, read.classification, method=method, code_location=_location(),
                     sources=[Source(name=str(s), classification=read.classification)
@@ -140,16 +149,77 @@ def run_governed(
         HOST.reset(token)
 
 
-def _returned(gov: Governor, db: Database, stmt: Statement, written: Classification) -> SqlRead:
-    """What ``INSERT``/``UPDATE``/``MERGE … RETURNING`` hands back: the returned columns of the
-    target, which may hold what the write put there (so at least as strict as what it
-    writes)."""
+def opaque_routines(db: Database, names: Sequence[str]) -> list[str]:
+    """Which of the functions ``names`` (and the functions their bodies call, all the way
+    down) the database's users defined with a body Lacuna cannot govern (PostgreSQL): PL/pgSQL
+    or another procedural language, a ``LANGUAGE sql`` body that writes (``INSERT``, ``COPY``)
+    or that sqlglot cannot read, a procedure, a user-defined aggregate. Each as ``name
+    (LANGUAGE lang)``. A ``LANGUAGE sql`` function whose body only queries is governable (a
+    statement that calls it is PROPRIETARY, :func:`user_defined`); so are an extension's
+    functions (installed by an administrator: pgcrypto's ``digest``)."""
+    found: dict[str, None] = {}
+    seen: set[str] = set()
+    todo = [n.lower() for n in names]
+    while todo:
+        batch = tuple(n for n in dict.fromkeys(todo) if n not in seen)
+        seen.update(batch)
+        todo = []
+        for name, language, kind, definition, extension in db.routines(batch):
+            if extension:
+                continue
+            body = analyse(definition, "postgres") if kind == "f" and language == "sql" \
+                and definition else None
+            if body is None or body.kind == "unknown":
+                what = {"p": "procedure", "a": "aggregate", "w": "window function"}.get(
+                    kind, "function")
+                found.setdefault(f"{name} ({what}, LANGUAGE {language})", None)
+            else:
+                todo.extend(body.functions)
+    return list(found)
+
+
+def ungovernable(stmt: Statement, routines: Sequence[str]) -> Statement:
+    """``stmt``, which calls ``routines`` (:func:`opaque_routines`), as a statement Lacuna
+    cannot read: unknown (denied in enforce mode, fail closed), writing nowhere Lacuna knows."""
+    return replace(stmt, kind="unknown", target=None, returning=None, query=None, values=False,
+                   problem=(
+        f"it calls {', '.join(routines)}, whose body Lacuna cannot govern: the statements in it "
+        "would run undecided. Send those statements through the governed connection one by "
+        "one, or make it a LANGUAGE sql function whose body only queries"))
+
+
+def returned(gov: Governor, db: Database, stmt: Statement, written: Classification) -> SqlRead:
+    """What ``INSERT``/``UPDATE``/``MERGE … RETURNING`` hands back: the returned columns,
+    classified by column lineage over the target as the write leaves it. Each of the target's
+    columns is at least as strict as it was in the table and as what the write puts in it, so
+    ``UPDATE customers SET visits = visits + 1 RETURNING id`` reads ``id`` (not ``email``) and
+    ``INSERT INTO t (note) SELECT email … RETURNING note`` reads personal data. When the write's
+    classification has no columns, the whole of it is taken (fail closed)."""
     from lacuna.lineage.rules import combine
 
-    read = read_of(gov, db, replace(stmt, query=stmt.returning))
-    both = combine([read.classification, replace(written, columns={})],
-                   gov.config.classification, columns=read.classification.columns)
-    return replace(read, classification=both)
+    back = replace(stmt, query=stmt.returning)
+    if stmt.target is None or not written.columns:
+        read = read_of(gov, db, back)
+        both = combine([read.classification, replace(written, columns={})],
+                       gov.config.classification, columns=read.classification.columns)
+        return replace(read, classification=both)
+    return read_of(gov, db, back, tables={stmt.target: written_into(gov, db, stmt.target,
+                                                                     written)})
+
+
+def written_into(gov: Governor, db: Database, table: str, written: Classification
+                 ) -> Classification:
+    """Table ``table`` as a write leaves it, for what ``… RETURNING`` hands back: every column
+    of the table, each the stricter of its class in the table and what the write puts in it
+    (``written``, by column; its tier a floor). ``written`` when the table cannot be found."""
+    from lacuna.lineage.sidecar import restrict
+
+    before = classify_table(gov, db, table)
+    if before is None:
+        return written
+    merged, _ = restrict(replace(written, tier=written.floor), before,
+                         gov.config.classification, where=f"what the write puts in {table}")
+    return merged
 
 
 def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]) -> T:
@@ -201,9 +271,12 @@ def _renamed_column(c: Classification, old: str, new: str) -> Classification:
     return replace(c, columns=columns)
 
 
-def read_of(gov: Governor, db: Database, stmt: Statement) -> SqlRead:
-    """The classification and column lineage of a query (or of what a write reads)."""
-    lineage, problem = _lineage(gov, db, stmt)
+def read_of(gov: Governor, db: Database, stmt: Statement, *,
+            tables: dict[str, Classification] | None = None) -> SqlRead:
+    """The classification and column lineage of a query (or of what a write reads).
+    ``tables``: classifications to take for some tables instead of their own (the target of a
+    write as the write leaves it, for ``… RETURNING``)."""
+    lineage, problem = _lineage(gov, db, stmt, tables or {})
     if lineage is None:
         return SqlRead(classification=_unknown(problem), statement=stmt.sql)
     return SqlRead(classification=_untracked(db, stmt, lineage.classification),
@@ -241,15 +314,18 @@ def user_defined(c: Classification, names: Sequence[str]) -> Classification:
         *c.reasoning))
 
 
-def _lineage(gov: Governor, db: Database, stmt: Statement) -> tuple[SqlLineage | None, str]:
+def _lineage(gov: Governor, db: Database, stmt: Statement, tables: dict[str, Classification]
+             ) -> tuple[SqlLineage | None, str]:
     schema: dict[str, Classification] = {}
     names = [*stmt.reads]
     if stmt.target and stmt.target not in names:
         names.append(stmt.target)  # INSERT without a column list takes the target's columns
     for name in names:
-        found = classify_table(gov, db, name)
+        found = tables.get(name) or classify_table(gov, db, name)
         if found is not None:
             schema[name] = found
+    if tables:  # classifications made for this statement: nothing to cache them under
+        return _trace_lineage(gov, db, stmt, schema)
     # the same statement over the same (cached, hence identical) table classifications
     key = (stmt.sql, stmt.query, db.url, db.dialect,
            tuple((n, id(c)) for n, c in schema.items()))
@@ -495,4 +571,5 @@ def _location() -> str | None:
     return None
 
 
-__all__ = ["SqlRead", "read_of", "run_governed"]
+__all__ = ["SqlRead", "opaque_routines", "read_of", "returned", "run_governed", "ungovernable",
+           "written_into"]

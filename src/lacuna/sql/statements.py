@@ -15,7 +15,11 @@
 - ``pass``: no data flows: DDL without a query, ``DELETE``, transactions, settings, ``PRAGMA``,
   ``SHOW``, ``EXPLAIN``, catalog reads. ``ALTER TABLE … RENAME`` is a pass that carries
   :attr:`Statement.rename`: the hook moves the stored classification to the new name.
-- ``unknown``: a statement Lacuna cannot read. The hook fails closed on it.
+- ``unknown``: a statement Lacuna cannot read. The hook fails closed on it. So are
+  PostgreSQL's procedural code: a ``DO`` block, ``CALL``, and a ``CREATE FUNCTION``/``PROCEDURE``
+  whose body is anything but ``LANGUAGE sql`` queries (PL/pgSQL, a body that writes): it would
+  run statements Lacuna never sees (the hook also refuses a statement that calls such a
+  function, :func:`lacuna.sql.govern.opaque_routines`).
 
 The first word sorts most statements before any parsing. It is read straight off the text only
 when the statement starts with it; anything before it (a comment, which PostgreSQL and DuckDB
@@ -110,6 +114,15 @@ def analyse(sql: str, dialect: str) -> Statement:
         return _show(sql, body, dialect)
     if word in PASS_WORDS and not _may_flow(word, body):
         return Statement(kind="pass", sql=sql, verb=word)
+    if word == "do":  # PostgreSQL: an anonymous PL/pgSQL block
+        return Statement(kind="unknown", sql=sql, verb="do", problem=(
+            "a DO block runs procedural code (PL/pgSQL) whose statements Lacuna cannot govern "
+            "one by one; send the statements it holds through the governed connection one by "
+            "one, so that each is decided"))
+    if word == "call" and dialect == "postgres":
+        return Statement(kind="unknown", sql=sql, verb="call", problem=(
+            "CALL runs a procedure whose statements Lacuna does not govern; send the statements "
+            "it holds through the governed connection one by one, so that each is decided"))
     if word == "export":  # DuckDB: EXPORT DATABASE [name TO] 'folder' (sqlglot cannot parse it)
         return _export(sql, body, dialect)
     if word == "copy" and [t.text.lower() for t in (_rest(body, "copy", dialect) or [])[:2]] \
@@ -125,6 +138,9 @@ def analyse(sql: str, dialect: str) -> Statement:
         return Statement(kind="unknown", sql=sql, verb=word, problem=f"it does not parse: {exc}")
     finally:
         _quiet.setLevel(level)
+    routine = _routine_kind(body, word, dialect)
+    if routine and (len(parsed) != 1 or not _is_routine(parsed[0], dialect)):
+        return _unreadable_routine(sql, routine, None, "a body Lacuna cannot read")
     if len(parsed) != 1:
         return Statement(kind="unknown", sql=sql, verb=word,
                          problem=f"it holds {len(parsed)} statements; send them one by one")
@@ -299,6 +315,9 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         return Statement(kind="write", sql=sql, verb="insert", reads=base_tables(stmt),
                          target=table_name(table), columns=cols, values=values,
                          returning=_returning(stmt, dialect))
+    if _is_routine(stmt, dialect):
+        assert isinstance(stmt, exp.Create)
+        return _routine(stmt, sql)
     if isinstance(stmt, exp.Create):
         if isinstance(stmt.expression, exp.Query) and str(stmt.args.get("kind")).upper() in (
             "TABLE", "VIEW"
@@ -343,6 +362,92 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         return Statement(kind="pass", sql=sql, verb="attach")
     return Statement(kind="unknown", sql=sql, verb=word,
                      problem=f"Lacuna does not know what a {stmt.key.upper()} statement does")
+
+
+def _is_routine(stmt: exp.Expr, dialect: str) -> bool:
+    """PostgreSQL's ``CREATE FUNCTION`` or ``CREATE PROCEDURE`` (DuckDB's ``CREATE FUNCTION``
+    is a macro: an expression or a query, governed where it is called)."""
+    return dialect == "postgres" and isinstance(stmt, exp.Create) and str(
+        stmt.args.get("kind")).upper() in ("FUNCTION", "PROCEDURE")
+
+
+def _routine_kind(body: str, word: str, dialect: str) -> str | None:
+    """``function`` or ``procedure`` for PostgreSQL's ``CREATE [OR REPLACE] FUNCTION`` /
+    ``PROCEDURE`` (read off the tokens: sqlglot does not parse every form), else None."""
+    if dialect != "postgres" or word != "create":
+        return None
+    words = [t.text.lower() for t in (_rest(body, "create", dialect) or [])[:4]]
+    while words[:1] in (["or"], ["replace"]):
+        words = words[1:]
+    return words[0] if words[:1] in (["function"], ["procedure"]) else None
+
+
+def _unreadable_routine(sql: str, kind: str, name: str | None, what: str) -> Statement:
+    return Statement(kind="unknown", sql=sql, verb="create", problem=(
+        f"{kind} {name or ''}".rstrip() + f" ({what}) would run statements Lacuna cannot "
+        "govern each time it is called, undecided. Send those statements through the governed "
+        "connection one by one, or make it a LANGUAGE sql function whose body only queries (a "
+        "statement that calls it is then governed)"))
+
+
+def _routine(stmt: exp.Create, sql: str) -> Statement:
+    """PostgreSQL's ``CREATE FUNCTION``/``PROCEDURE``: a pass when its body is ``LANGUAGE sql``
+    queries and nothing else (a statement that calls it is classified PROPRIETARY, fail closed,
+    as for any function the database's users defined); its :attr:`Statement.functions` are the
+    functions the body calls. Any other body (PL/pgSQL or another language, an ``INSERT``,
+    ``COPY`` or other write, ``BEGIN ATOMIC``, what sqlglot cannot read) would run statements
+    Lacuna never sees each time it is called: unknown, so denied in enforce mode (fail
+    closed)."""
+    kind = str(stmt.args.get("kind")).lower()
+    name = stmt.this.this if isinstance(stmt.this, exp.UserDefinedFunction) else stmt.this
+    called = table_name(name) if isinstance(name, exp.Table) else None
+    language = next((p.name.lower() for p in stmt.find_all(exp.LanguageProperty)), "")
+    queries = _body(stmt, language)
+    if queries is not None:
+        functions = tuple(dict.fromkeys(f for q in queries for f in called_functions(q)))
+        return Statement(kind="pass", sql=sql, verb="create", functions=functions)
+    what = f"LANGUAGE {language}" if language and language != "sql" else (
+        "a body that is not only queries Lacuna can read")
+    return _unreadable_routine(sql, kind, called, what)
+
+
+def _body(stmt: exp.Create, language: str) -> list[exp.Expr] | None:
+    """A routine's body when it is ``LANGUAGE sql`` queries only (as a string, or PostgreSQL
+    14's ``RETURN expression``); None for any other body (``BEGIN ATOMIC``: sqlglot does not
+    read it)."""
+    body = stmt.expression
+    if language not in ("sql", "") or (not language and not isinstance(body, exp.Return)):
+        return None
+    if isinstance(body, exp.Heredoc) or (isinstance(body, exp.Literal) and body.is_string):
+        return _queries(body.name)
+    if isinstance(body, exp.Return) and _reads_only(body):
+        return [body]
+    return None
+
+
+_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Copy, exp.Command, exp.Into,
+           exp.Create, exp.Drop, exp.Alter, exp.Set, exp.TruncateTable)
+
+
+def _reads_only(node: exp.Expr) -> bool:
+    """Whether ``node`` only reads: no data-modifying part anywhere (a ``WITH x AS (INSERT
+    …)``, ``SELECT … INTO``) and nothing sqlglot could not read."""
+    return not any(True for _ in node.find_all(*_WRITES))
+
+
+def _queries(body: str) -> list[exp.Expr] | None:
+    """A ``LANGUAGE sql`` body's statements, when each only queries; None otherwise."""
+    level = _quiet.level
+    _quiet.setLevel(logging.CRITICAL)
+    try:
+        parsed = [s for s in sqlglot.parse(body, dialect="postgres") if s is not None]
+    except SqlglotError:
+        return None
+    finally:
+        _quiet.setLevel(level)
+    if not parsed or not all(isinstance(s, exp.Query) and _reads_only(s) for s in parsed):
+        return None
+    return parsed
 
 
 def _as_query(queries: list[exp.Query], dialect: str) -> str | None:

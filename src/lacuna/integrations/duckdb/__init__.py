@@ -255,15 +255,18 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         state, _ = statement_state(con, stmt.query)
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
                             columns=list(state.classification.columns))
-    if stmt.kind == "write" and stmt.target and not stmt.values and not stmt.returning \
+    if stmt.kind == "write" and stmt.target and not stmt.values \
             and stmt.verb in ("create", "insert"):
-        state, _ = statement_state(con, sql)
         home = _home(con, stmt.target, new=stmt.verb == "create")
-        if home == MEMORY:
-            return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}")
-        return govern_write(None, state, f"{home}#{stmt.target}", run,
-                            method=f"duckdb.{stmt.verb}",
-                            columns=list(state.classification.columns))
+        if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
+            state, _ = statement_state(con, sql)
+            return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}",
+                                stmt=stmt)
+        if not stmt.returning:  # … RETURNING into a file: run_governed decides both
+            state, _ = statement_state(con, sql)
+            return govern_write(None, state, f"{home}#{stmt.target}", run,
+                                method=f"duckdb.{stmt.verb}",
+                                columns=list(state.classification.columns))
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import run_governed
 
@@ -373,25 +376,36 @@ def _literal(value: Any) -> exp.Expr:
 
 
 def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any], *,
-                 method: str) -> Any:
+                 method: str, stmt: Any = None) -> Any:
     """A table written into an in-memory database: a derived relation this process holds, like
     a frame, not an export (nothing leaves the process). Governed (and audited) as a read of
     what it holds; then the table carries the classification, combined with what it held
     before: Lacuna writes it as the table's comment, which :func:`classify_table` reads back
     (a comment only adds restrictions), so a later query, ``COPY`` or write of the table is
-    decided on it."""
+    decided on it. ``INSERT … RETURNING`` (``stmt``, its analysed statement) is also a read
+    of the returned columns as the write leaves them (:func:`lacuna.sql.govern.returned`),
+    decided before anything runs; its relation carries that classification."""
     from lacuna.sql.catalog import Database
+    from lacuna.sql.govern import returned
     from lacuna.sql.tables import changed, classify_table, comment_text
 
     gov = _gov()
     db = Database(_catalog(con), MEMORY, "duckdb")
     with _bypass.bypass(), outermost():
         before = classify_table(gov, db, table)
+        back = returned(gov, db, stmt, state.classification) if stmt is not None \
+            and stmt.returning else None
     op = gov.operation(Action.READ, state.classification, method=method,
                        sources=[Source(name=r, classification=state.classification)
                                 for r in state.lineage.roots()])
     gov.govern(op)
+    if back is not None:  # what comes back, decided before anything runs (like the write)
+        gov.govern(gov.operation(Action.READ, back.classification, method=method, sources=[
+            Source(name=str(s), classification=back.classification) for s in back.sources]))
     result = run()
+    if back is not None and isinstance(result, duckdb.DuckDBPyRelation):
+        STATES.set(result, DataState(classification=back.classification, lineage=LineageNode(
+            name=None, operation=method)))
     with _bypass.bypass(), outermost():
         carried = state.classification if before is None else _appended(
             gov, db, table, before, state, method)
