@@ -3,6 +3,8 @@ the server's stores and renders a template. Forms post back with a CSRF token.""
 
 from __future__ import annotations
 
+import hmac
+import re
 import time
 from importlib import resources
 from typing import Annotated
@@ -36,6 +38,7 @@ from lacuna.server.console.web import check_csrf as csrf_form
 router = APIRouter(prefix="/console", include_in_schema=False)
 STATIC = {"console.css": "text/css; charset=utf-8"}
 DONE = {"approve": "approved", "deny": "denied", "revoke": "revoked"}
+EXCEPTION_ID = re.compile(r"EXC-[0-9]{4}-[0-9]{3,9}")
 
 AnyRole = Annotated[Session, Depends(require(*EVERYONE))]
 Overseer = Annotated[Session, Depends(require(STEWARD, COMPLIANCE))]
@@ -68,7 +71,8 @@ async def login(request: Request) -> Response:
     codec = console_state(request).codec
     nonce = request.cookies.get(NONCE_COOKIE, "")
     next_url = safe_next(fields.get("next") or "/console/")
-    if not nonce or fields.get("csrf_token") != login_csrf(codec, nonce):
+    if not nonce or not hmac.compare_digest(str(fields.get("csrf_token") or ""),
+                                            login_csrf(codec, nonce)):
         refuse(request, None, 403, "the sign-in form expired or did not come from this "
                "console; open the sign-in page again")
     token = fields.get("token", "").strip()
@@ -121,7 +125,8 @@ def exceptions(request: Request, session: AnyRole, status: str = "pending",
     sees_all = session.has(STEWARD, COMPLIANCE)
     items = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
                   now=now(), status=status, only_user=None if sees_all else session.name)
-    flash = f"{id} {DONE[done]}." if done in DONE and id.startswith("EXC-") else None
+    # The query string is anyone's to write: only an exception id is repeated in the notice.
+    flash = f"{id} {DONE[done]}." if done in DONE and EXCEPTION_ID.fullmatch(id) else None
     return render(request, "exceptions.html", session, active="/console/exceptions",
                   title="Exceptions", items=items, statuses=STATUS_FILTERS,
                   shown=status if status in STATUS_FILTERS else "pending",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import PurePosixPath
@@ -118,9 +118,8 @@ def current_session(request: Request) -> Session | None:
         found = users.get(session.name)
         if found is None or found[1]:
             return None  # the user was removed or disabled: the session ends
-        if found[0].roles != session.roles:  # roles changed: use today's
-            session = Session(name=session.name, roles=found[0].roles, via=session.via,
-                              expires=session.expires, csrf=session.csrf)
+        if found[0].roles != session.roles:  # roles changed: use today's (the same session:
+            session = replace(session, roles=found[0].roles)  # its sid, so sign-out ends it)
     return session
 
 
@@ -191,6 +190,7 @@ def _harden(response: Response) -> None:
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+    response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors for browsers without CSP 2
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
