@@ -331,3 +331,33 @@ def test_what_producers_write_is_shown_as_text(app_and_tokens, tmp_path):
         assert "<script>" not in html, path  # ... as text
         assert "<img src=x" not in html, path
         assert not re.search(r"""(href|src)\s*=\s*["']?\s*javascript:""", html, re.I), path
+
+
+def test_forms_posted_from_another_site_are_refused(app_and_tokens):
+    """Login CSRF through a sibling subdomain: it can plant the sign-in nonce cookie (cookie
+    tossing; SameSite does not stop a same-site post), and the attacker gets a matching
+    nonce and token by opening the sign-in page. Signing the victim in as the attacker then
+    only needed the nonce; now a form the browser marks as posted from another site is
+    refused, the sign-in form and the session's forms alike."""
+    from lacuna.server.console.web import NONCE_COOKIE
+
+    app, tokens, _ = app_and_tokens
+    attacker = TestClient(app)
+    form = attacker.get("/console/login")
+    nonce, csrf = attacker.cookies.get(NONCE_COOKIE), csrf_of(form.text)
+    victim = TestClient(app)
+    victim.cookies.set(NONCE_COOKIE, nonce, path="/console")  # tossed from the sibling site
+    answer = victim.post("/console/login", data={"csrf_token": csrf, "token": tokens["alice"]},
+                         headers={"Sec-Fetch-Site": "same-site"}, follow_redirects=False)
+    assert answer.status_code == 403
+    assert COOKIE not in victim.cookies
+    same_origin = victim.post("/console/login", data={"csrf_token": csrf, "token": tokens["sam"]},
+                              headers={"Sec-Fetch-Site": "same-origin"}, follow_redirects=False)
+    assert same_origin.status_code == 303  # the console's own form still signs in
+    page = victim.get("/console/policies").text
+    for site in ("cross-site", "same-site"):
+        refused = victim.post("/console/policies/test", data={"csrf_token": csrf_of(page)},
+                              headers={"Sec-Fetch-Site": site}, follow_redirects=False)
+        assert refused.status_code == 403, site
+    assert victim.post("/console/policies/test", data={"csrf_token": csrf_of(page)},
+                       follow_redirects=False).status_code == 303

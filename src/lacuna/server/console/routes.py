@@ -24,6 +24,7 @@ from lacuna.server.console.web import (
     STEWARD,
     console_state,
     current_session,
+    from_elsewhere,
     login_page,
     now,
     refuse,
@@ -71,8 +72,9 @@ async def login(request: Request) -> Response:
     codec = console_state(request).codec
     nonce = request.cookies.get(NONCE_COOKIE, "")
     next_url = safe_next(fields.get("next") or "/console/")
-    if not nonce or not hmac.compare_digest(str(fields.get("csrf_token") or ""),
-                                            login_csrf(codec, nonce)):
+    token_ok = bool(nonce) and hmac.compare_digest(str(fields.get("csrf_token") or ""),
+                                                   login_csrf(codec, nonce))
+    if from_elsewhere(request) or not token_ok:  # a sibling site can plant a nonce cookie
         refuse(request, None, 403, "the sign-in form expired or did not come from this "
                "console; open the sign-in page again")
     token = fields.get("token", "").strip()

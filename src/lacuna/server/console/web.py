@@ -2,7 +2,9 @@
 
 Pages need a signed-in session; without one a page redirects to the login form. A session
 without the page's role gets 403; a POST without the session's CSRF token gets 403 before it
-does anything. Refusals (403, failed sign-ins, bad CSRF tokens) are audited like the API's.
+does anything, and so does a form a browser says was posted from another site
+(``Sec-Fetch-Site``). Refusals (403, failed sign-ins, bad CSRF tokens) are audited like the
+API's.
 """
 
 from __future__ import annotations
@@ -166,10 +168,21 @@ async def check_csrf(request: Request, session: Session) -> dict[str, str]:
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     if session.via == "bearer":
         return fields  # not an ambient credential: a forged cross-site form cannot carry it
+    if from_elsewhere(request):
+        refuse(request, session, 403, "this form was posted from another site; use the "
+               "console's own page")
     if not console_state(request).codec.csrf_ok(session, fields.get("csrf_token")):
         refuse(request, session, 403, "the form's CSRF token is missing or does not match this "
                "session; reload the page and submit it again")
     return fields
+
+
+def from_elsewhere(request: Request) -> bool:
+    """Whether the browser says this request came from a page of another origin
+    (``Sec-Fetch-Site: cross-site`` or ``same-site``, e.g. a sibling subdomain, which can also
+    plant cookies for this host). The console's own forms are ``same-origin``; a client that
+    sends no such header (an older browser, a script) is held to the CSRF token alone."""
+    return request.headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site")
 
 
 def render(request: Request, template: str, session: Session | None, *, status: int = 200,
