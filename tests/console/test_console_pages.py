@@ -361,3 +361,34 @@ def test_forms_posted_from_another_site_are_refused(app_and_tokens):
         assert refused.status_code == 403, site
     assert victim.post("/console/policies/test", data={"csrf_token": csrf_of(page)},
                        follow_redirects=False).status_code == 303
+
+
+def test_an_analyst_sees_only_their_own_uses_in_their_exception_history(app_and_tokens,
+                                                                        tmp_path):
+    """Exception ids are sequential and any caller may cite one: another analyst's decision
+    that cited alice's exception (its user, destination and audit number) is not shown on
+    alice's history page; stewards and compliance officers, who read the audit trail, still
+    see every use."""
+    from lacuna.identity import UserStore
+
+    app, tokens, _ = app_and_tokens
+    bob = UserStore(app.state.lacuna.db).add("bob", roles=("analyst",))
+    api = TestClient(app)
+    alice = {"Authorization": f"Bearer {tokens['alice']}"}
+    created = api.post("/api/v1/exceptions", headers=alice, json={
+        "action": "export", "destination": str(tmp_path / "board.csv"),
+        "purpose": "Board quarterly customer metrics review"})
+    eid = created.json()["id"]
+    assert api.post(f"/api/v1/exceptions/{eid}/approve", json={},
+                    headers={"Authorization": f"Bearer {tokens['sam']}"}).status_code == 200
+    private = str(tmp_path / "bobs-merger-target-list.csv")
+    assert api.post("/api/v1/decide", headers={"Authorization": f"Bearer {bob}"}, json={
+        "operation": {"action": "export", "destination": private, "exception_id": eid,
+                      "classification": {"tier": "PROPRIETARY"}}}).status_code == 200
+    mine = sign_in(app, tokens["alice"]).get(f"/console/exceptions/{eid}").text
+    assert "approved" in mine
+    assert "merger-target" not in mine
+    assert "by bob" not in mine
+    for overseer in ("sam", "carol"):
+        assert "merger-target" in sign_in(app, tokens[overseer]).get(
+            f"/console/exceptions/{eid}").text

@@ -188,6 +188,8 @@ def exception_detail(request: Request, exception_id: str, session: AnyRole) -> R
     if not session.has(STEWARD, COMPLIANCE) and request_.requested_by != session.name:
         refuse(request, session, 403, f"{session.name} may see only their own requests")
     uses, _ = search(gov.audit, AuditFilters(dataset="", limit=200, exception=exception_id))
+    if not session.has(STEWARD, COMPLIANCE):  # anyone may cite an id: not others' records
+        uses = [u for u in uses if u.user == session.name]
     moment = now()
     return render(request, "exception.html", session, active="/console/exceptions",
                   title=exception_id, r=request_, state=state_of(request_, moment),
