@@ -392,3 +392,20 @@ def test_an_analyst_sees_only_their_own_uses_in_their_exception_history(app_and_
     for overseer in ("sam", "carol"):
         assert "merger-target" in sign_in(app, tokens[overseer]).get(
             f"/console/exceptions/{eid}").text
+
+
+def test_non_ascii_cookies_and_tokens_are_refused_not_crashed(app_and_tokens):
+    """hmac.compare_digest raises on a non-ASCII str: an anonymous caller's cookie or form
+    token with one was a 500 (a traceback per request); now the usual 401/403."""
+    app, tokens, _ = app_and_tokens
+    anonymous = TestClient(app, raise_server_exceptions=False)
+    answer = anonymous.get("/console/exceptions", follow_redirects=False,
+                           headers={"cookie": COOKIE.encode() + b"=abc.\xe9\xe9"})
+    assert answer.status_code == 401
+    anonymous.get("/console/login")
+    assert anonymous.post("/console/login", data={"csrf_token": "\u00e9", "token": "x"}
+                          ).status_code == 403
+    steward = sign_in(app, tokens["sam"])
+    steward.get("/console/policies")
+    assert steward.post("/console/policies/test", data={"csrf_token": "\u00e9"},
+                        follow_redirects=False).status_code == 403

@@ -3,7 +3,6 @@ the server's stores and renders a template. Forms post back with a CSRF token.""
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from importlib import resources
@@ -14,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from lacuna.errors import LacunaError
 from lacuna.server.console import charts
-from lacuna.server.console.session import COOKIE, LIFETIME_S, Session, login_csrf
+from lacuna.server.console.session import COOKIE, LIFETIME_S, Session, login_csrf, same
 from lacuna.server.console.web import (
     ADMIN,
     COMPLIANCE,
@@ -72,8 +71,7 @@ async def login(request: Request) -> Response:
     codec = console_state(request).codec
     nonce = request.cookies.get(NONCE_COOKIE, "")
     next_url = safe_next(fields.get("next") or "/console/")
-    token_ok = bool(nonce) and hmac.compare_digest(str(fields.get("csrf_token") or ""),
-                                                   login_csrf(codec, nonce))
+    token_ok = bool(nonce) and same(fields.get("csrf_token") or "", login_csrf(codec, nonce))
     if from_elsewhere(request) or not token_ok:  # a sibling site can plant a nonce cookie
         refuse(request, None, 403, "the sign-in form expired or did not come from this "
                "console; open the sign-in page again")
