@@ -120,8 +120,8 @@ def current_session(request: Request) -> Session | None:
         found = users.get(session.name)
         if found is None or found[1]:
             return None  # the user was removed or disabled: the session ends
-        if found[0].roles != session.roles:  # roles changed: use today's (the same session:
-            session = replace(session, roles=found[0].roles)  # its sid, so sign-out ends it)
+        if found[0].roles != session.roles:  # roles changed: today's, in the same session
+            session = replace(session, roles=found[0].roles)  # (its sid: sign-out ends it)
     return session
 
 
