@@ -190,7 +190,7 @@ class UserStore:
         """Create ``name`` with ``roles`` and return a new API token (shown once, stored hashed).
 
         With ``replace``, an existing user gets the new roles and a new token (the old one
-        stops working).
+        stops working, and so do the console sessions signed in before).
 
         Raises:
             ConfigError: a bad name or role, or the user exists and ``replace`` is false.
@@ -214,6 +214,11 @@ class UserStore:
             if exists:
                 conn.execute(update(users_table).where(users_table.c.name == name)
                              .values(**values))
+                # The old token's console sessions end with it: replacing a leaked token
+                # must not leave a session signed in with it.
+                conn.execute(update(sessions_table).where(
+                    sessions_table.c.name == name, sessions_table.c.ended_at.is_(None)).values(
+                    ended_at=_stamp()))
             else:
                 conn.execute(users_table.insert().values(name=name, **values))
         return token

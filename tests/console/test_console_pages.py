@@ -234,3 +234,178 @@ def test_a_steward_approves_then_revokes_in_the_console(app_and_tokens, tmp_path
     events = [r.data["what"].get("event") for r in
               app.state.lacuna.governor.audit.list(limit=None) if r.action == "exception"]
     assert {"requested", "approved", "revoked"} <= set(events)
+
+
+def test_sign_out_after_a_role_change_ends_the_session(app_and_tokens):
+    """Roles changed under a live session apply at once, and it stays the same server-side
+    session: signing out still ends it for every copy of the cookie (the refreshed session used
+    to lose its id, so sign-out ended nothing and a copied cookie kept working)."""
+    from sqlalchemy import update
+
+    from lacuna.identity import users_table
+
+    app, tokens, users = app_and_tokens
+    steward = sign_in(app, tokens["sam"])
+    copied = steward.cookies.get(COOKIE)
+    with users._engine.begin() as conn:  # a role change that keeps the token
+        conn.execute(update(users_table).where(users_table.c.name == "sam")
+                     .values(roles='["data_steward", "compliance_officer"]'))
+    page = steward.get("/console/exceptions")
+    assert page.status_code == 200
+    assert "compliance_officer" in page.text
+    assert steward.post("/console/logout", data={"csrf_token": csrf_of(page.text)},
+                        follow_redirects=False).status_code == 303
+    thief = TestClient(app)
+    thief.cookies.set(COOKIE, copied, path="/console")
+    assert thief.get("/console/audit", follow_redirects=False).status_code == 401
+
+
+def test_replacing_a_token_ends_the_sessions_signed_in_with_it(app_and_tokens):
+    """``lacuna users add NAME --replace`` (a leaked token rotated): the console sessions
+    started with the old token end too, not only the token."""
+    app, tokens, users = app_and_tokens
+    analyst = sign_in(app, tokens["alice"])
+    assert analyst.get("/console/exceptions").status_code == 200
+    new = users.add("alice", roles=("analyst",), replace=True)
+    assert analyst.get("/console/exceptions", follow_redirects=False).status_code == 401
+    assert sign_in(app, new).get("/console/exceptions").status_code == 200
+
+
+def test_pages_cannot_be_framed(app_and_tokens):
+    """Clickjacking an approve button: no framing, also for browsers that read only
+    X-Frame-Options."""
+    app, tokens, _ = app_and_tokens
+    steward = sign_in(app, tokens["sam"])
+    for path in ("/console/exceptions", "/console/login", "/console/audit"):
+        answer = steward.get(path)
+        assert answer.headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert TestClient(app).get("/console/login").headers["x-frame-options"] == "DENY"
+
+
+def test_the_done_notice_repeats_only_an_exception_id(app_and_tokens):
+    """The 'done' notice is built from the query string, which anyone's link can write: only
+    an exception id is repeated in it, not a stranger's text on the console's own page."""
+    app, tokens, _ = app_and_tokens
+    steward = sign_in(app, tokens["sam"])
+    spoof = "EXC-2026-001 and all pending requests were approved by the CISO; call 555-0100"
+    page = steward.get("/console/exceptions", params={"done": "approve", "id": spoof}).text
+    assert "555-0100" not in page
+    page = steward.get("/console/exceptions", params={"done": "deny", "id": "EXC-2026-007"})
+    assert "EXC-2026-007 denied." in page.text
+
+
+def test_what_producers_write_is_shown_as_text(app_and_tokens, tmp_path):
+    """A malicious producer's names (OpenLineage namespace, dataset, column and tag names, an
+    exception's purpose and conditions) reach the stewards' pages escaped: no markup, no
+    script URL in an href, on the exception queue and detail, the lineage page and graph."""
+    import uuid
+    from urllib.parse import quote
+
+    app, tokens, _ = app_and_tokens
+    api = TestClient(app)
+    alice = {"Authorization": f"Bearer {tokens['alice']}"}
+    x = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    created = api.post("/api/v1/exceptions", headers=alice, json={
+        "action": "export", "destination": str(tmp_path / "out.csv"),
+        "purpose": "Board review " + x, "business_justification": x, "conditions": [x]})
+    assert created.status_code == 201, created.text
+    run = str(uuid.uuid4())
+    for kind in ("START", "COMPLETE"):
+        answer = api.post("/api/v1/lineage", headers=alice, json={
+            "eventType": kind, "eventTime": "2026-01-01T00:00:00Z", "producer": x,
+            "run": {"runId": run}, "job": {"namespace": x, "name": x},
+            "inputs": [{"namespace": "file", "name": "/data/in" + x, "facets": {
+                "schema": {"fields": [{"name": "email" + x, "type": "string"}]}}}],
+            "outputs": [{"namespace": "javascript:alert(1)//", "name": x, "facets": {
+                "schema": {"fields": [{"name": x, "type": "string"}]},
+                "tags": {"tags": [{"key": x, "value": x}]}}}]})
+        assert answer.status_code == 201, answer.text
+    steward = sign_in(app, tokens["sam"])
+    pages = ["/console/exceptions", f"/console/exceptions/{created.json()['id']}",
+             "/console/lineage", "/console/lineage?dataset=" + quote("file|/data/in" + x),
+             "/console/lineage?dataset=" + quote("javascript:alert(1)//|" + x)]
+    for path in pages:
+        html = steward.get(path).text
+        assert "alert(1)" in html, path  # shown ...
+        assert "<script>" not in html, path  # ... as text
+        assert "<img src=x" not in html, path
+        assert not re.search(r"""(href|src)\s*=\s*["']?\s*javascript:""", html, re.I), path
+
+
+def test_forms_posted_from_another_site_are_refused(app_and_tokens):
+    """Login CSRF through a sibling subdomain: it can plant the sign-in nonce cookie (cookie
+    tossing; SameSite does not stop a same-site post), and the attacker gets a matching
+    nonce and token by opening the sign-in page. Signing the victim in as the attacker then
+    only needed the nonce; now a form the browser marks as posted from another site is
+    refused, the sign-in form and the session's forms alike."""
+    from lacuna.server.console.web import NONCE_COOKIE
+
+    app, tokens, _ = app_and_tokens
+    attacker = TestClient(app)
+    form = attacker.get("/console/login")
+    nonce, csrf = attacker.cookies.get(NONCE_COOKIE), csrf_of(form.text)
+    victim = TestClient(app)
+    victim.cookies.set(NONCE_COOKIE, nonce, path="/console")  # tossed from the sibling site
+    answer = victim.post("/console/login", data={"csrf_token": csrf, "token": tokens["alice"]},
+                         headers={"Sec-Fetch-Site": "same-site"}, follow_redirects=False)
+    assert answer.status_code == 403
+    assert COOKIE not in victim.cookies
+    same_origin = victim.post("/console/login", data={"csrf_token": csrf, "token": tokens["sam"]},
+                              headers={"Sec-Fetch-Site": "same-origin"}, follow_redirects=False)
+    assert same_origin.status_code == 303  # the console's own form still signs in
+    page = victim.get("/console/policies").text
+    for site in ("cross-site", "same-site"):
+        refused = victim.post("/console/policies/test", data={"csrf_token": csrf_of(page)},
+                              headers={"Sec-Fetch-Site": site}, follow_redirects=False)
+        assert refused.status_code == 403, site
+    assert victim.post("/console/policies/test", data={"csrf_token": csrf_of(page)},
+                       follow_redirects=False).status_code == 303
+
+
+def test_an_analyst_sees_only_their_own_uses_in_their_exception_history(app_and_tokens,
+                                                                        tmp_path):
+    """Exception ids are sequential and any caller may cite one: another analyst's decision
+    that cited alice's exception (its user, destination and audit number) is not shown on
+    alice's history page; stewards and compliance officers, who read the audit trail, still
+    see every use."""
+    from lacuna.identity import UserStore
+
+    app, tokens, _ = app_and_tokens
+    bob = UserStore(app.state.lacuna.db).add("bob", roles=("analyst",))
+    api = TestClient(app)
+    alice = {"Authorization": f"Bearer {tokens['alice']}"}
+    created = api.post("/api/v1/exceptions", headers=alice, json={
+        "action": "export", "destination": str(tmp_path / "board.csv"),
+        "purpose": "Board quarterly customer metrics review"})
+    eid = created.json()["id"]
+    assert api.post(f"/api/v1/exceptions/{eid}/approve", json={},
+                    headers={"Authorization": f"Bearer {tokens['sam']}"}).status_code == 200
+    private = str(tmp_path / "bobs-merger-target-list.csv")
+    assert api.post("/api/v1/decide", headers={"Authorization": f"Bearer {bob}"}, json={
+        "operation": {"action": "export", "destination": private, "exception_id": eid,
+                      "classification": {"tier": "PROPRIETARY"}}}).status_code == 200
+    mine = sign_in(app, tokens["alice"]).get(f"/console/exceptions/{eid}").text
+    assert "approved" in mine
+    assert "merger-target" not in mine
+    assert "by bob" not in mine
+    for overseer in ("sam", "carol"):
+        assert "merger-target" in sign_in(app, tokens[overseer]).get(
+            f"/console/exceptions/{eid}").text
+
+
+def test_non_ascii_cookies_and_tokens_are_refused_not_crashed(app_and_tokens):
+    """hmac.compare_digest raises on a non-ASCII str: an anonymous caller's cookie or form
+    token with one was a 500 (a traceback per request); now the usual 401/403."""
+    app, tokens, _ = app_and_tokens
+    anonymous = TestClient(app, raise_server_exceptions=False)
+    answer = anonymous.get("/console/exceptions", follow_redirects=False,
+                           headers={"cookie": COOKIE.encode() + b"=abc.\xe9\xe9"})
+    assert answer.status_code == 401
+    anonymous.get("/console/login")
+    assert anonymous.post("/console/login", data={"csrf_token": "\u00e9", "token": "x"}
+                          ).status_code == 403
+    steward = sign_in(app, tokens["sam"])
+    steward.get("/console/policies")
+    assert steward.post("/console/policies/test", data={"csrf_token": "\u00e9"},
+                        follow_redirects=False).status_code == 403

@@ -3,6 +3,7 @@ the server's stores and renders a template. Forms post back with a CSRF token.""
 
 from __future__ import annotations
 
+import re
 import time
 from importlib import resources
 from typing import Annotated
@@ -12,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from lacuna.errors import LacunaError
 from lacuna.server.console import charts
-from lacuna.server.console.session import COOKIE, LIFETIME_S, Session, login_csrf
+from lacuna.server.console.session import COOKIE, LIFETIME_S, Session, login_csrf, same
 from lacuna.server.console.web import (
     ADMIN,
     COMPLIANCE,
@@ -22,6 +23,7 @@ from lacuna.server.console.web import (
     STEWARD,
     console_state,
     current_session,
+    from_elsewhere,
     login_page,
     now,
     refuse,
@@ -36,6 +38,7 @@ from lacuna.server.console.web import check_csrf as csrf_form
 router = APIRouter(prefix="/console", include_in_schema=False)
 STATIC = {"console.css": "text/css; charset=utf-8"}
 DONE = {"approve": "approved", "deny": "denied", "revoke": "revoked"}
+EXCEPTION_ID = re.compile(r"EXC-[0-9]{4}-[0-9]{3,9}")
 
 AnyRole = Annotated[Session, Depends(require(*EVERYONE))]
 Overseer = Annotated[Session, Depends(require(STEWARD, COMPLIANCE))]
@@ -68,7 +71,8 @@ async def login(request: Request) -> Response:
     codec = console_state(request).codec
     nonce = request.cookies.get(NONCE_COOKIE, "")
     next_url = safe_next(fields.get("next") or "/console/")
-    if not nonce or fields.get("csrf_token") != login_csrf(codec, nonce):
+    token_ok = bool(nonce) and same(fields.get("csrf_token") or "", login_csrf(codec, nonce))
+    if from_elsewhere(request) or not token_ok:  # a sibling site can plant a nonce cookie
         refuse(request, None, 403, "the sign-in form expired or did not come from this "
                "console; open the sign-in page again")
     token = fields.get("token", "").strip()
@@ -121,7 +125,8 @@ def exceptions(request: Request, session: AnyRole, status: str = "pending",
     sees_all = session.has(STEWARD, COMPLIANCE)
     items = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
                   now=now(), status=status, only_user=None if sees_all else session.name)
-    flash = f"{id} {DONE[done]}." if done in DONE and id.startswith("EXC-") else None
+    # The query string is anyone's to write: only an exception id is repeated in the notice.
+    flash = f"{id} {DONE[done]}." if done in DONE and EXCEPTION_ID.fullmatch(id) else None
     return render(request, "exceptions.html", session, active="/console/exceptions",
                   title="Exceptions", items=items, statuses=STATUS_FILTERS,
                   shown=status if status in STATUS_FILTERS else "pending",
@@ -181,6 +186,8 @@ def exception_detail(request: Request, exception_id: str, session: AnyRole) -> R
     if not session.has(STEWARD, COMPLIANCE) and request_.requested_by != session.name:
         refuse(request, session, 403, f"{session.name} may see only their own requests")
     uses, _ = search(gov.audit, AuditFilters(dataset="", limit=200, exception=exception_id))
+    if not session.has(STEWARD, COMPLIANCE):  # anyone may cite an id: not others' records
+        uses = [u for u in uses if u.user == session.name]
     moment = now()
     return render(request, "exception.html", session, active="/console/exceptions",
                   title=exception_id, r=request_, state=state_of(request_, moment),

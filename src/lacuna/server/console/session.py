@@ -75,7 +75,7 @@ class SessionCodec:
             return None
         data, _, mac = cookie.rpartition(".")
         raw = data.encode("ascii", "replace")
-        if not hmac.compare_digest(mac, self._mac(raw)):
+        if not same(mac, self._mac(raw)):
             return None
         try:
             body = json.loads(base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)))
@@ -91,7 +91,14 @@ class SessionCodec:
         return self._mac(f"csrf:{session.csrf}:{purpose}".encode())
 
     def csrf_ok(self, session: Session, token: str | None, purpose: str = "form") -> bool:
-        return bool(token) and hmac.compare_digest(str(token), self.csrf_token(session, purpose))
+        return bool(token) and same(str(token), self.csrf_token(session, purpose))
+
+
+def same(given: str, expected: str) -> bool:
+    """A constant-time comparison of what a client sent with a MAC (hex), for any text:
+    ``hmac.compare_digest`` raises on a non-ASCII ``str``, which a cookie or a form field may
+    hold (that was a 500)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("ascii"))
 
 
 def login_csrf(codec: SessionCodec, nonce: str) -> str:

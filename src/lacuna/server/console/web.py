@@ -2,7 +2,9 @@
 
 Pages need a signed-in session; without one a page redirects to the login form. A session
 without the page's role gets 403; a POST without the session's CSRF token gets 403 before it
-does anything. Refusals (403, failed sign-ins, bad CSRF tokens) are audited like the API's.
+does anything, and so does a form a browser says was posted from another site
+(``Sec-Fetch-Site``). Refusals (403, failed sign-ins, bad CSRF tokens) are audited like the
+API's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import PurePosixPath
@@ -118,9 +120,8 @@ def current_session(request: Request) -> Session | None:
         found = users.get(session.name)
         if found is None or found[1]:
             return None  # the user was removed or disabled: the session ends
-        if found[0].roles != session.roles:  # roles changed: use today's
-            session = Session(name=session.name, roles=found[0].roles, via=session.via,
-                              expires=session.expires, csrf=session.csrf)
+        if found[0].roles != session.roles:  # roles changed: today's, in the same session
+            session = replace(session, roles=found[0].roles)  # (its sid: sign-out ends it)
     return session
 
 
@@ -167,10 +168,21 @@ async def check_csrf(request: Request, session: Session) -> dict[str, str]:
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     if session.via == "bearer":
         return fields  # not an ambient credential: a forged cross-site form cannot carry it
+    if from_elsewhere(request):
+        refuse(request, session, 403, "this form was posted from another site; use the "
+               "console's own page")
     if not console_state(request).codec.csrf_ok(session, fields.get("csrf_token")):
         refuse(request, session, 403, "the form's CSRF token is missing or does not match this "
                "session; reload the page and submit it again")
     return fields
+
+
+def from_elsewhere(request: Request) -> bool:
+    """Whether the browser says this request came from a page of another origin
+    (``Sec-Fetch-Site: cross-site`` or ``same-site``, e.g. a sibling subdomain, which can also
+    plant cookies for this host). The console's own forms are ``same-origin``; a client that
+    sends no such header (an older browser, a script) is held to the CSRF token alone."""
+    return request.headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site")
 
 
 def render(request: Request, template: str, session: Session | None, *, status: int = 200,
@@ -191,6 +203,7 @@ def _harden(response: Response) -> None:
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+    response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors for browsers without CSP 2
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
