@@ -1,5 +1,5 @@
-"""Files that appear whole or not at all, what says one is unchanged, and what may be
-removed as a whole folder."""
+"""Files that appear whole or not at all, what says one is unchanged (or is the one written
+there), and what may be removed as a whole folder."""
 
 from __future__ import annotations
 
@@ -43,6 +43,18 @@ def change_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
     it and put both back (``os.utime``); the ctime moves with every write and every ``utime``,
     and nobody but the clock sets it."""
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def identity(st: os.stat_result, *, directory: bool) -> str:
+    """What says the file (or directory) at a path is the one written there: its device,
+    inode, size and modification time (``lstat``), recorded once a write under an exception
+    returned. A file written at that path later has another inode or modification time (an
+    inode number freed by the deletion may be reused, the time it was written not); one moved
+    away and back keeps all four. A directory's size says nothing about its contents: left
+    out, its modification time moves when an entry is added or removed."""
+    size = 0 if directory else st.st_size
+    kind = "dir" if directory else "file"
+    return f"{kind}:{st.st_dev}:{st.st_ino}:{size}:{st.st_mtime_ns}"
 
 
 def whole_folder(path: str, *, recorded_folder: bool) -> bool:

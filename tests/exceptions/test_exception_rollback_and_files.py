@@ -5,6 +5,7 @@ a row inserted for another file, a directory). None of it is acted on; each is r
 from __future__ import annotations
 
 import gc
+import os
 import sqlite3
 from datetime import timedelta
 
@@ -114,14 +115,34 @@ def test_no_grant_when_the_trail_cannot_be_read(as_user, customers, target, monk
                for w in err.value.decision.why)
 
 
+def lookup_plan(store, exception_id):
+    """The SQL ``ended_on_trail`` sends, its answer, and SQLite's plan for it."""
+    from sqlalchemy import event
+
+    sent = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "lacuna_audit" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(store._engine, "before_cursor_execute", seen)
+    try:
+        found = store.ended_on_trail(exception_id)
+    finally:
+        event.remove(store._engine, "before_cursor_execute", seen)
+    ((statement, parameters),) = sent
+    with store._engine.connect() as conn:
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+    return found, plan
+
+
 def test_the_terminal_lookup_uses_the_index(as_user, customers, target, governed):
-    granted(as_user, customers, target)
-    with db(governed) as conn:
-        plan = conn.execute(
-            "EXPLAIN QUERY PLAN SELECT 1 FROM lacuna_audit WHERE action = 'exception' AND "
-            "json_extract(body, '$.what.exception_id') = 'EXC-1' AND "
-            "json_extract(body, '$.what.event') IN ('revoked') LIMIT 1").fetchall()
-    assert any("ix_lacuna_audit_exception_id" in str(row) for row in plan)
+    exc = granted(as_user, customers, target)
+    from lacuna.governor import current
+
+    found, plan = lookup_plan(current().exceptions, exc.id)
+    assert found is None
+    assert any("ix_lacuna_audit_exception_id" in str(row) for row in plan), plan
 
 
 def _sweep_later():
@@ -311,3 +332,172 @@ def test_a_write_under_an_exception_to_a_target_the_sweep_cannot_delete_is_refus
     kept = granted(as_user, customers, local)
     pd.testing.assert_frame_equal(pd.read_csv(local, index_col=0), customers)
     assert [f.path for f in current().exceptions.files(kept.id)] == [str(local)]
+
+
+def _lookups(monkeypatch):
+    """Count the sweep's lookups of an exception's end on the audit trail."""
+    from lacuna.exceptions.store import ExceptionStore
+
+    calls = []
+    lookup = ExceptionStore.ended_on_trail
+
+    def counted(self, exception_id):
+        calls.append(exception_id)
+        return lookup(self, exception_id)
+
+    monkeypatch.setattr(ExceptionStore, "ended_on_trail", counted)
+    return calls
+
+
+def _ended(as_user, customers, target, n):
+    """``n`` exceptions that ended (revoked, denied), their ends on the trail."""
+    ids = []
+    for k in range(n):
+        exc = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                       approver=STEWARD, duration_hours=1)
+        as_user(STEWARD)
+        if k % 2:
+            lacuna.deny_exception(exc.id, comment="use the aggregate")
+        else:
+            lacuna.approve_exception(exc.id)
+            lacuna.revoke_exception(exc.id, comment="cancelled")
+        as_user("analyst_alice")
+        ids.append(exc.id)
+    return ids
+
+
+def test_a_sweep_looks_up_only_the_ends_it_has_not_seen(as_user, customers, target,
+                                                        monkeypatch):
+    ids = _ended(as_user, customers, target, 4)
+    calls = _lookups(monkeypatch)
+    lacuna.sweep_exceptions()
+    assert sorted(calls) == ids  # each end seen on the trail once, and marked
+    calls.clear()
+    lacuna.sweep_exceptions()
+    assert calls == []  # not every exception that ever ended, every sweep
+    (more,) = _ended(as_user, customers, target, 1)
+    calls.clear()  # deciding it looked it up too
+    lacuna.sweep_exceptions()
+    assert calls == [more]
+
+
+@pytest.mark.parametrize("mark", ["forged", "copied", "other-trail", "edited"])
+def test_an_end_mark_that_does_not_verify_hides_no_missed_revocation(
+        as_user, customers, target, governed, monkeypatch, mark):
+    (other,) = _ended(as_user, customers, target, 1)
+    lacuna.sweep_exceptions()  # other's end is seen and marked
+    exc = granted(as_user, customers, target)
+    before = saved_row(governed, exc.id)
+    from lacuna.audit.store import AuditStore
+    from lacuna.errors import AuditError
+    from lacuna.governor import current
+
+    record_event = AuditStore.record_event
+
+    def failing(self, body):  # the trail is down just while the revocation is recorded
+        if body["what"].get("event") == "revoked":
+            raise AuditError("disk I/O error")
+        return record_event(self, body)
+
+    monkeypatch.setattr(AuditStore, "record_event", failing)
+    lacuna.revoke_exception(exc.id, comment="cancelled")
+    monkeypatch.setattr(AuditStore, "record_event", record_event)
+    assert current().exceptions.ended_on_trail(exc.id) is None
+    conn = db(governed)
+    event, seen_at, signature = conn.execute(
+        "select event, seen_at, signature from lacuna_exception_ends where exception_id = ?",
+        (other,)).fetchone()
+    if mark == "forged":
+        signature = "hmac-sha256:0000:" + "0" * 64
+    elif mark == "other-trail":  # signed with this key, for another database's trail
+        from lacuna.exceptions.store import _end_payload
+
+        signature = current().exceptions.keyring.sign(
+            _end_payload(exc.id, "revoked", seen_at, "another trail"))
+    elif mark == "edited":  # a valid mark of another exception, its id changed
+        conn.execute("update lacuna_exception_ends set exception_id = ? where exception_id = ?",
+                     (exc.id, other))
+    if mark != "edited":
+        conn.execute("insert into lacuna_exception_ends values (?, ?, ?, ?)",
+                     (exc.id, event, seen_at, signature))
+    conn.close()
+
+    lacuna.sweep_exceptions()
+    assert current().exceptions.ended_on_trail(exc.id) == "revoked"  # recorded late
+    write_back(governed, exc.id, before)  # the older signed grant written back
+    with pytest.raises(lacuna.GovernanceViolation) as err:
+        customers.to_csv(target, exception_id=exc.id)
+    assert any("was revoked (the audit trail records it)" in w for w in err.value.decision.why)
+
+
+def saved_file_row(governed):
+    conn = db(governed)
+    conn.row_factory = sqlite3.Row
+    (row,) = conn.execute("select * from lacuna_exception_files").fetchall()
+    conn.close()
+    return dict(row)
+
+
+def write_file_row_back(governed, row):
+    columns = [c for c in row if c != "id"]
+    conn = db(governed)
+    conn.execute(f"update lacuna_exception_files set {', '.join(f'{c} = ?' for c in columns)} "
+                 "where id = ?", [row[c] for c in columns] + [row["id"]])
+    conn.close()
+
+
+def test_an_older_file_record_written_back_deletes_no_new_file(as_user, customers, target,
+                                                               governed):
+    exc = granted(as_user, customers, target)
+    row = saved_file_row(governed)  # signed, not yet deleted
+    assert _sweep_later().deleted == (str(target),)
+    write_file_row_back(governed, row)  # the older row, over its deletion
+    target.write_text("a new report, written later and not under the exception")
+    for _ in range(2):
+        report = _sweep_later()
+        assert report.deleted == ()
+        assert [f.split(": ", 1)[0] for f in report.failed] == [str(target)]
+        assert f"not the one written there under exception {exc.id}" in report.failed[0]
+    assert target.read_text().startswith("a new report")
+    from lacuna.governor import current
+    from lacuna.retention import apply
+
+    as_user(STEWARD)
+    apply(current())  # retention keeps it too
+    assert target.exists()
+
+
+def test_a_record_without_what_was_written_vouches_only_for_a_file_from_its_window(
+        as_user, customers, target, governed):
+    """A record from before the write returned (an older copy written back, or a write that
+    did not finish): only a file not modified after the exception ended is deleted."""
+    exc = granted(as_user, customers, target)
+    from lacuna.governor import current
+
+    store = current().exceptions
+    out = governed / "Downloads" / "other.csv"
+    out.write_text("written under the exception")
+    store.record_file(exc.id, str(out), written_by="analyst_alice", encrypted=False)
+    row = next(w for w in store.files(exc.id) if w.path == str(out))
+    assert getattr(row, "identity", None) is None
+    assert str(out) in _sweep_later().deleted  # written inside the window
+    conn = db(governed)
+    conn.execute("update lacuna_exception_files set deleted_at = NULL, signature = ? "
+                 "where path = ?", (row.signature, str(out)))
+    conn.close()
+    out.write_text("a new file, written after the exception ended")
+    later = (store.get(exc.id).valid_until + timedelta(minutes=5)).timestamp()
+    os.utime(out, (later, later))
+    report = _sweep_later()
+    assert str(out) not in report.deleted
+    assert any(f.startswith(f"{out}: modified at") and f"after exception {exc.id} ended" in f
+               for f in report.failed), report.failed
+    assert out.exists()
+
+
+def test_a_file_moved_away_and_back_is_still_deleted(as_user, customers, target, governed):
+    granted(as_user, customers, target)
+    away = governed / "away.csv"
+    target.rename(away)
+    away.rename(target)
+    assert _sweep_later().deleted == (str(target),)

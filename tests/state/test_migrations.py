@@ -10,6 +10,7 @@ import sqlite3
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -279,3 +280,93 @@ def test_0004_rebuilds_the_metrics_rollups_of_a_store_at_0003(state_url: str,
         assert GovernanceMetrics(period, governor=gov).avg_resolution_time_minutes == 4.0
     finally:
         gov.close()
+
+
+def _event(seq: int, body: str) -> dict[str, object]:
+    return {"seq": seq, "id": f"{seq:032x}", "timestamp": "2026-12-03T09:00:00.000000Z",
+            "user_id": "u", "action": "exception", "allowed": True, "policy_id": None,
+            "body": body, "prev_hash": "0" * 64, "hash": f"{seq:064x}", "signature": None}
+
+
+def _index_plan(conn: Any, dialect: str, statement: str, parameters: Any) -> str:
+    if dialect == "sqlite":
+        return str(conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                        parameters).fetchall())
+    conn.exec_driver_sql("SET enable_seqscan = off")  # a handful of rows: seq scan otherwise
+    return str(conn.exec_driver_sql(f"EXPLAIN {statement}", parameters).fetchall())
+
+
+def test_0007_indexes_a_trail_whose_exception_events_are_not_all_json(state_url: str,
+                                                                     home: Path) -> None:
+    """Exception events whose body is not JSON, or JSON of another shape (written by hand,
+    damaged): the index is made (they are indexed as NULL), and the store's lookups still use
+    it and still find the events that are there."""
+    from sqlalchemy import event
+
+    from lacuna.audit.schema import build_engine, parse_url, records
+    from lacuna.state.schema import upgrade
+
+    engine = build_engine(parse_url(state_url))
+    revoked = json.dumps({"kind": "exception", "what": {"action": "exception",
+                                                         "event": "revoked",
+                                                         "exception_id": "EXC-2026-001"}})
+    written = json.dumps({"kind": "exception", "what": {"event": "file-written",
+                                                         "exception_id": "EXC-2026-001"},
+                          "exception": {"path": "/tmp/out.csv"}})
+    odd = ["not json {", '"a string"', "[1, 2]", '{"what": "x"}', "null",
+           '{"what": {"exception_id": "EXC-2026-001", "event": "bad\\u0000"}}']
+    try:
+        assert upgrade(engine, where="test", target="0006").current == ("0006",)
+        with engine.begin() as conn:
+            conn.execute(insert(records), [_event(k, body) for k, body
+                                           in enumerate([*odd, revoked, written], 1)])
+        store = ExceptionStore(state_url)  # upgrades to head
+    finally:
+        engine.dispose()
+    try:
+        assert revisions(state_url) == [head_revision()]
+        dialect = store._engine.dialect.name
+        sent: list[tuple[str, Any]] = []
+
+        def seen(*args: Any) -> None:
+            if "lacuna_audit" in args[2]:
+                sent.append((args[2], args[3]))
+
+        event.listen(store._engine, "before_cursor_execute", seen)
+        assert store.ended_on_trail("EXC-2026-001") == "revoked"
+        assert store.ended_on_trail("EXC-2026-002") is None
+        event.remove(store._engine, "before_cursor_execute", seen)
+        assert store.files_on_trail() == {("EXC-2026-001", "/tmp/out.csv")}
+        with store._engine.connect() as conn:
+            for statement, parameters in sent:
+                assert "ix_lacuna_audit_exception_id" in _index_plan(
+                    conn, dialect, statement, parameters)
+    finally:
+        store.close()
+
+
+def test_0009_remakes_an_index_0007_made_without_the_json_guard(state_url: str,
+                                                               home: Path) -> None:
+    from lacuna.audit.schema import build_engine, parse_url
+    from lacuna.state.schema import upgrade
+
+    engine = build_engine(parse_url(state_url))
+    old = {"sqlite": "json_extract(body, '$.what.exception_id')",
+           "postgresql": "((body::jsonb) #>> '{what,exception_id}')"}
+    definition = {"sqlite": "SELECT sql FROM sqlite_master WHERE name = "
+                            "'ix_lacuna_audit_exception_id'",
+                  "postgresql": "SELECT indexdef FROM pg_indexes WHERE indexname = "
+                                "'ix_lacuna_audit_exception_id'"}
+    dialect = engine.dialect.name
+    try:
+        upgrade(engine, where="test", target="0007")
+        with engine.begin() as conn:  # as revision 0007 made it before it had the guard
+            conn.execute(text("DROP INDEX ix_lacuna_audit_exception_id"))
+            conn.execute(text(f"CREATE INDEX ix_lacuna_audit_exception_id ON lacuna_audit "
+                              f"({old[dialect]}) WHERE action = 'exception'"))
+        upgrade(engine, where="test")
+        with engine.connect() as conn:
+            made = str(conn.execute(text(definition[dialect])).scalar())
+    finally:
+        engine.dispose()
+    assert {"sqlite": "json_valid(body)", "postgresql": "lacuna_jsonb(body)"}[dialect] in made

@@ -128,3 +128,33 @@ def test_server_identities(state_url: str, home: Path) -> None:
             users.authenticate(token)
     finally:
         users.close()
+
+
+def test_exception_end_marks_and_file_identity(state_url: str, home: Path) -> None:
+    from lacuna.audit import AuditStore
+    from lacuna.exceptions.events import event_body
+
+    store, trail = ExceptionStore(state_url), AuditStore(state_url, checkpoint=None)
+    try:
+        request = store.add(_request())
+        stewards = StewardsConfig(default=(STEWARD,))
+        store.decide(request.id, approve=True, by=STEWARD, stewards=stewards)
+        store.decide(request.id, approve=False, by=STEWARD, stewards=stewards, revoke=True)
+        assert [r.id for r in store.unseen_ends()] == [request.id]  # not on the trail yet
+        trail.record_event(event_body("revoked", user_id=STEWARD, role="steward",
+                                      session="t", exception_id=request.id))
+        assert store.ended_on_trail(request.id) == "revoked"
+        store.mark_end_seen(request.id, "revoked")
+        assert store.unseen_ends() == []
+        with store._engine.begin() as conn:  # a mark edited outside Lacuna hides nothing
+            conn.execute(update(exceptions_store.ends_table).values(event="denied"))
+        assert [r.id for r in store.unseen_ends()] == [request.id]
+
+        written = store.record_file(request.id, "/tmp/board.csv", written_by="alice",
+                                    encrypted=False)
+        store.record_identity(written, "file:1:2:3:4")
+        (stored,) = store.files(request.id)
+        assert (stored.identity, store.file_verified(stored)) == ("file:1:2:3:4", True)
+    finally:
+        store.close()
+        trail.close()

@@ -11,12 +11,16 @@ writer, or a default steward. Every attempt, allowed or refused, is on the audit
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from lacuna import crypto
+from lacuna._files import identity
 from lacuna.errors import LacunaError
 from lacuna.exceptions import authority, events
 from lacuna.exceptions.authority import ExceptionNotAuthorized
@@ -24,6 +28,7 @@ from lacuna.exceptions.store import (
     ExceptionNotFound,
     MalformedException,
     TrailUnreadable,
+    WrittenFile,
     rolled_back_note,
 )
 from lacuna.keystore import keystore_for
@@ -31,6 +36,8 @@ from lacuna.model import utcnow
 
 if TYPE_CHECKING:
     from lacuna.exceptions.context import Context
+
+log = logging.getLogger("lacuna.exceptions")
 
 
 class DecryptionRefused(LacunaError, PermissionError):
@@ -43,7 +50,7 @@ def _local(path: str | os.PathLike[str]) -> str:
 
 
 def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
-             encrypted: bool, directory: bool = False) -> None:
+             encrypted: bool, directory: bool = False) -> WrittenFile:
     """Record that ``path`` (a directory when ``directory``: a Spark write) is being written
     under ``exception_id`` (before it is written, so a file that exists is always known to the
     sweep): a signed row of ``lacuna_exception_files`` and a ``file-written`` event on the
@@ -51,7 +58,7 @@ def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
     either cannot be recorded, or when ``path`` is a symbolic link a plain write would follow
     (the data would land where the exception does not reach and the sweep would delete only
     the link): the write must not happen then. An encrypted write replaces a link with the
-    file itself."""
+    file itself. Once the write returned, pass the record to :func:`written`."""
     where = os.path.abspath(_local(path))
     if not encrypted and os.path.islink(where):  # the write would land at the link's target
         msg = (f"{where} is a symbolic link to {os.path.realpath(where)}: a file written under "
@@ -60,8 +67,8 @@ def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
                "another place. Remove the link, or request an exception for the link's "
                "target. Nothing was written.")
         raise ExceptionNotAuthorized(msg)
-    gov.exceptions.record_file(exception_id, where, written_by=gov.config.user.id,
-                               encrypted=encrypted, directory=directory)
+    record = gov.exceptions.record_file(exception_id, where, written_by=gov.config.user.id,
+                                        encrypted=encrypted, directory=directory)
     detail = {"path": where, "encrypted": encrypted, "directory": directory}
     if events.audit(gov, "file-written", None, exception_id=exception_id,
                     detail=detail) is None:
@@ -71,6 +78,21 @@ def remember(gov: Context, exception_id: str, path: str | os.PathLike[str], *,
                "(lacuna audit verify; audit.url in lacuna.yaml), then try again. Nothing was "
                "written.")
         raise LacunaError(msg)
+    return record
+
+
+def written(gov: Context, record: WrittenFile) -> None:
+    """After the write under an exception returned: add to its record what is now at the path
+    (:func:`lacuna._files.identity`), so the sweep deletes that file and never another one
+    written at the path later. Never fails the write: when it cannot be recorded, the error
+    is logged and the sweep deletes the file only if it was not modified after the exception
+    ended (reporting it otherwise)."""
+    try:
+        st = os.lstat(record.path)
+        gov.exceptions.record_identity(record, identity(st, directory=record.directory))
+    except (OSError, LacunaError, SQLAlchemyError) as exc:
+        log.error("could not record what was written at %s under exception %s: %s",
+                  record.path, record.exception_id, exc)
 
 
 def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io.BytesIO], Any],
@@ -173,8 +195,8 @@ def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | Non
     return None
 
 
-__all__ = ["DecryptionRefused", "ExceptionNotAuthorized", "decrypt", "remember",
-           "write_sealed"]
+__all__ = ["DecryptionRefused", "ExceptionNotAuthorized", "decrypt", "refuse_unsweepable",
+           "remember", "write_sealed", "written"]
 
 
 def refuse_unsweepable(exception_id: str, target: str, method: str) -> ExceptionNotAuthorized:

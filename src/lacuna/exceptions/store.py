@@ -70,20 +70,48 @@ files_table = Table(
     # signed over every other column (FILE_PAYLOAD_KIND): a row that does not verify is never
     # acted on; NULL in rows recorded before revision 0007 (reported, never trusted)
     Column("signature", String(128), nullable=True),
+    # what was written there (lacuna._files.identity, taken once the write returned; signed):
+    # the sweep deletes that file, never another one written at the path later. NULL until the
+    # write returned, and in rows recorded before revision 0009
+    Column("identity", String(200), nullable=True),
 )
 FILE_PAYLOAD_KIND = "lacuna.exception-file/v1"
+# Ends the sweep has seen on the audit trail (signed): an exception with a mark that verifies
+# is not looked up on the trail again by every sweep (revision 0009).
+ends_table = Table(
+    "lacuna_exception_ends",
+    metadata,
+    Column("exception_id", String(32), primary_key=True),
+    Column("event", String(16), nullable=False),
+    Column("seen_at", String(40), nullable=False),
+    Column("signature", String(128), nullable=False),
+)
+END_PAYLOAD_KIND = "lacuna.exception-end-seen/v1"
+END_MARK_CHUNK = 500  # ids per query when reading the bodies of unmarked ends
 # Steps after which a grant is over for good: when the audit trail holds one for an exception,
 # no row of the exceptions table (an older signed body written back, say) makes it a grant again.
 TERMINAL_EVENTS = ("revoked", "denied", "expired")
 # The audit trail's exception events are found by exception id with one indexed lookup (state
 # revision 0007 creates the partial expression index; the expressions must match it exactly).
+# A body is read only when it is valid JSON: a record whose body is not (written by hand, or
+# damaged; ``lacuna audit verify`` reports it) is NULL here, never an error that would make
+# the whole trail unreadable (or, at revision 0007, fail the migration). On PostgreSQL 15,
+# which has no ``IS JSON``, ``lacuna_jsonb`` (made by revision 0007) is the body as jsonb, or
+# NULL when it is not JSON.
 TRAIL_KEY = {
-    "sqlite": "json_extract(body, '$.what.exception_id')",
-    "postgresql": "((body::jsonb) #>> '{what,exception_id}')",
+    "sqlite": "(CASE WHEN json_valid(body) THEN json_extract(body, '$.what.exception_id') END)",
+    "postgresql": "(lacuna_jsonb(body) #>> '{what,exception_id}')",
 }
+# Each event's body, read once (``doc``: NULL when it is not JSON), in a subquery the planner
+# keeps as it is (``fence``), and its fields read from ``doc``.
+TRAIL_DOC = {
+    "sqlite": "CASE WHEN json_valid(body) THEN body END",
+    "postgresql": "lacuna_jsonb(body)",
+}
+TRAIL_FENCE = {"sqlite": "LIMIT -1", "postgresql": "OFFSET 0"}
 TRAIL_FIELD = {
-    "sqlite": "json_extract(body, '{path}')",
-    "postgresql": "((body::jsonb) #>> '{{{keys}}}')",
+    "sqlite": "json_extract(doc, '{path}')",
+    "postgresql": "(doc #>> '{{{keys}}}')",
 }
 ID_ATTEMPTS = 20  # concurrent requests on PostgreSQL: retry a taken number
 
@@ -100,13 +128,18 @@ class WrittenFile:
     deleted_at: datetime | None = None
     directory: bool = False  # a directory written under the exception (a Spark write)
     signature: str | None = None
+    identity: str | None = None  # what was written (lacuna._files.identity), once written
 
     def to_dict(self) -> dict[str, Any]:
-        return {"exception_id": self.exception_id, "path": self.path,
-                "written_by": self.written_by, "written_at": self.written_at.isoformat(),
-                "encrypted": self.encrypted,
-                "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
-                "directory": self.directory}
+        out: dict[str, Any] = {
+            "exception_id": self.exception_id, "path": self.path,
+            "written_by": self.written_by, "written_at": self.written_at.isoformat(),
+            "encrypted": self.encrypted,
+            "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
+            "directory": self.directory}
+        if self.identity is not None:  # absent before the write returned (and signed so)
+            out["identity"] = self.identity
+        return out
 
     def payload(self) -> dict[str, Any]:
         """What is signed: every field, under a kind no other record uses."""
@@ -353,11 +386,71 @@ class ExceptionStore:
         return [r for r in self._readable((Status.APPROVED,))
                 if r.valid_until is not None and r.valid_until <= now]
 
-    def finished(self) -> builtins.list[ExceptionRequest]:
-        """Requests their own signed record says were revoked, denied or expired."""
+    def unseen_ends(self) -> builtins.list[ExceptionRequest]:
+        """Requests their own signed record says were revoked, denied or expired, less those
+        whose end the sweep has seen on the audit trail (a mark of ``lacuna_exception_ends``
+        that verifies): only these are looked up on the trail. A mark that is missing or does
+        not verify (inserted, edited or copied from another database by hand) hides nothing:
+        that exception is checked again.
+
+        Raises:
+            TrailUnreadable: the trail could not be read (the marks are bound to it).
+        """
         terminal = (Status.REVOKED, Status.DENIED, Status.EXPIRED)
-        return [r for r in self._readable(terminal)
-                if r.status in terminal and self.verified(r)]
+        trail = self._trail_origin()
+        query = (select(table.c.id, ends_table.c.event, ends_table.c.seen_at,
+                        ends_table.c.signature)
+                 .select_from(table.outerjoin(ends_table, ends_table.c.exception_id == table.c.id))
+                 .where(table.c.status.in_([s.value for s in terminal])).order_by(table.c.id))
+        with self._engine.connect() as conn:
+            marks = list(conn.execute(query))
+        unseen = [m.id for m in marks if m.signature is None or not self.keyring.verify(
+            _end_payload(m.id, m.event, m.seen_at, trail), m.signature)]
+        out: builtins.list[ExceptionRequest] = []
+        for start in range(0, len(unseen), END_MARK_CHUNK):
+            ids = unseen[start:start + END_MARK_CHUNK]
+            with self._engine.connect() as conn:
+                rows = list(conn.execute(select(table.c.id, table.c.body)
+                                         .where(table.c.id.in_(ids)).order_by(table.c.id)))
+            for row in rows:
+                try:
+                    request = _from_body(row.body, row.id)
+                except MalformedException:
+                    continue
+                if request.status in terminal and self.verified(request):
+                    out.append(request)
+        return out
+
+    def mark_end_seen(self, exception_id: str, event: str, *,
+                      now: datetime | None = None) -> None:
+        """Record (signed, bound to this audit trail) that the trail records ``event``, an end
+        of ``exception_id``: later sweeps do not look it up again. Call it only after
+        :meth:`ended_on_trail` returned that event.
+
+        Raises:
+            TrailUnreadable: the trail could not be read.
+        """
+        seen_at = (now or utcnow()).isoformat()
+        signature = self.keyring.sign(_end_payload(exception_id, event, seen_at,
+                                                   self._trail_origin()))
+        with self._engine.begin() as conn:  # replaces a mark that did not verify
+            conn.execute(ends_table.delete().where(ends_table.c.exception_id == exception_id))
+            conn.execute(ends_table.insert().values(exception_id=exception_id, event=event,
+                                                    seen_at=seen_at, signature=signature))
+
+    def _trail_origin(self) -> str:
+        """The hash of this audit trail's first record: what binds an end mark to this trail
+        (a mark copied from another database signed with the same key does not verify here)."""
+        try:
+            with self._engine.connect() as conn:
+                first = conn.execute(text(
+                    "SELECT hash FROM lacuna_audit ORDER BY seq LIMIT 1")).scalar()
+        except SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            msg = (f"the audit trail (lacuna_audit, beside the exceptions table) could not be "
+                   f"read ({detail}); check it with: lacuna audit verify")
+            raise TrailUnreadable(msg) from None
+        return str(first or "")
 
     def _readable(self, statuses: tuple[Status, ...]) -> builtins.list[ExceptionRequest]:
         """The requests whose status column is one of ``statuses``, in id order. A row that is
@@ -392,6 +485,25 @@ class ExceptionStore:
                 written_at=written.written_at.isoformat(), encrypted=encrypted,
                 directory=directory, signature=written.signature))
         return written
+
+    def record_identity(self, written: WrittenFile, identity: str) -> WrittenFile:
+        """Add to ``written``'s record what was written at its path (``identity``, taken once
+        the write returned), signed again: the sweep then deletes that file and no other.
+        A record that does not verify, or already has an identity, is left as it is."""
+        if not self.file_verified(written) or written.identity is not None:
+            return written
+        done = replace(written, identity=identity)
+        done = replace(done, signature=self.keyring.sign(done.payload()))
+        with self._engine.begin() as conn:
+            conn.execute(files_table.update().where(
+                files_table.c.exception_id == written.exception_id,
+                files_table.c.path == written.path,
+                files_table.c.written_at == written.written_at.isoformat(),
+                files_table.c.signature == written.signature,
+                files_table.c.identity.is_(None),
+                files_table.c.deleted_at.is_(None)).values(
+                identity=identity, signature=done.signature))
+        return done
 
     def files(self, exception_id: str | None = None, *,
               pending_only: bool = False) -> builtins.list[WrittenFile]:
@@ -433,18 +545,19 @@ class ExceptionStore:
 
     def _trail(self, what: str, exception_id: str | None, where: str, **params: Any
                ) -> builtins.list[Any]:
-        """Rows of the audit trail's exception events (``what`` selected, ``where`` added),
-        for one exception by the indexed key; :class:`TrailUnreadable` when it cannot be read."""
+        """Rows of the audit trail's exception events (``what`` selected, ``where`` added, both
+        over :meth:`_field`), for one exception by the indexed key; :class:`TrailUnreadable`
+        when it cannot be read."""
         dialect = self._engine.dialect.name
         if dialect not in TRAIL_KEY:  # pragma: no cover - the state database is one of these
             msg = f"cannot read the audit trail's exception events on {dialect}"
             raise TrailUnreadable(msg)
-        key = TRAIL_KEY[dialect]
         clause = "action = 'exception'"
         if exception_id is not None:
-            clause += f" AND {key} = :exception_id"
+            clause += f" AND {TRAIL_KEY[dialect]} = :exception_id"
             params["exception_id"] = exception_id
-        sql = f"SELECT {what} FROM lacuna_audit WHERE {clause} AND {where}"
+        sql = (f"SELECT {what} FROM (SELECT {TRAIL_DOC[dialect]} AS doc FROM lacuna_audit "
+               f"WHERE {clause} {TRAIL_FENCE[dialect]}) AS events WHERE {where}")
         try:
             with self._engine.connect() as conn:
                 return list(conn.execute(text(sql), params))
@@ -455,6 +568,7 @@ class ExceptionStore:
             raise TrailUnreadable(msg) from None
 
     def _field(self, path: str) -> str:
+        """A field of an event's body (``doc`` in :meth:`_trail`), NULL when it is not JSON."""
         dialect = self._engine.dialect.name
         keys = ",".join(path.removeprefix("$.").split("."))
         return TRAIL_FIELD.get(dialect, TRAIL_FIELD["sqlite"]).format(path=path, keys=keys)
@@ -515,7 +629,15 @@ def _written(row: Any) -> WrittenFile:
                        encrypted=bool(row.encrypted),
                        deleted_at=datetime.fromisoformat(row.deleted_at)
                        if row.deleted_at else None,
-                       directory=bool(row.directory), signature=row.signature)
+                       directory=bool(row.directory), signature=row.signature,
+                       identity=row.identity)
+
+
+def _end_payload(exception_id: str, event: str | None, seen_at: str | None,
+                 trail: str) -> dict[str, Any]:
+    """What an end mark signs: the exception, its end, when it was seen, and which trail."""
+    return {"kind": END_PAYLOAD_KIND, "body": {"exception_id": exception_id, "event": event,
+                                               "seen_at": seen_at, "trail": trail}}
 
 
 def _number(exception_id: str) -> int:

@@ -12,14 +12,19 @@ alone):
    renamed it, and the data may still exist elsewhere. It is ``file-missing`` ("not found at
    its recorded path, may have been moved"): audited, noted in the history and logged at
    WARNING the first time, reported by every sweep while it stays missing, and kept as not
-   deleted (the compliance report says so). Lacuna records no fingerprint of such files, so
-   it searches nothing; if the file comes back to its path, the next sweep deletes it. A
+   deleted (the compliance report says so). Lacuna searches nothing; if the file comes back
+   to its path, the next sweep deletes it. A
    symbolic link at the recorded path is the same: unlinking it would not delete the data;
    a file with other hard links is deleted at its path and reported as failed (its data lives
    on under the other names);
-3. an approved exception becomes ``expired`` (audited, the requester notified);
-4. a revocation, denial or expiry the audit trail could not record when it happened is
-   recorded now (``recorded_late``), so the trail, not only the table, refuses the grant.
+3. only the file written under the exception is deleted: what is at the path must match what
+   its signed record says was written (:func:`not_written_there`); anything else (a file
+   written at the path later, say after an older record was written back over a deleted one)
+   is reported as failed, every sweep, and never deleted;
+4. an approved exception becomes ``expired`` (audited, the requester notified);
+5. a revocation, denial or expiry the audit trail could not record when it happened is
+   recorded now (``recorded_late``), so the trail, not only the table, refuses the grant; an
+   end seen on the trail is marked and not looked up again by later sweeps.
 
 Files recorded under an exception whose record cannot be read or does not verify (edited or
 removed outside Lacuna) are not deleted on the word of that record and not skipped silently:
@@ -39,12 +44,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lacuna._files import whole_folder
+from lacuna._files import identity, whole_folder
 from lacuna.errors import LacunaError
 from lacuna.exceptions import authority, events
 from lacuna.exceptions.model import Status
@@ -67,6 +73,15 @@ UNRECORDED = ("recorded on the audit trail as written under exception {id}, but 
               "Lacuna): not deleted on the trail's word; a steward must check and delete it")
 HARD_LINKED = ("deleted at its recorded path, but the file has {n} other hard link(s): its "
                "data still exists under another name")
+NOT_WRITTEN = ("not the one written there under exception {id}: its signed record says "
+               "{recorded}, the path now holds {found} (written or replaced after the write "
+               "under the exception, e.g. a new file at the same path); not deleted: a steward "
+               "must check it, and delete it by hand if it holds the exception's data")
+MODIFIED_AFTER = ("modified at {mtime:%Y-%m-%d %H:%M:%S} UTC, after exception {id} ended "
+                  "({end}), and its record does not say what was written (the write did not "
+                  "finish, or was recorded before Lacuna recorded that): it may be a file "
+                  "written at that path later, so it was not deleted; a steward must check it "
+                  "and delete it by hand if it holds the exception's data")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +141,10 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
                 missing.append(path)
                 _missing(gov, request, path, at, why=linked)
                 continue
+            other = not_written_there(path, _records(good, request.id, path), request)
+            if other is not None:  # never delete what was not written under the exception
+                fail(request.id, path, other)
+                continue
             try:
                 links = _remove(path, directory=written.directory)
                 step = "file-deleted"
@@ -170,14 +189,21 @@ def _late_ends(gov: Context, store: ExceptionStore) -> None:
     """Put on the trail the ends it missed: a revocation, denial or expiry whose event could
     not be written when it happened (the step stands in the table, logged at ERROR). Until it
     is on the trail, an older signed row written back would make the grant live again; from
-    then on the trail refuses it (``ExceptionStore.ended_on_trail``)."""
+    then on the trail refuses it (``ExceptionStore.ended_on_trail``).
+
+    An end seen on the trail is marked (signed, ``lacuna_exception_ends``) and not looked up
+    again: each sweep looks up only the ends it has not seen yet, not every exception that
+    ever ended. A mark that does not verify hides nothing (``ExceptionStore.unseen_ends``)."""
     try:
-        for request in store.finished():
-            if store.ended_on_trail(request.id) is None:
-                log.warning("exception %s was %s without the audit trail recording it; "
-                            "recorded now", request.id, request.status.value)
-                events.audit(gov, request.status.value, request,
-                             detail={"by": SWEEPER, "recorded_late": True})
+        for request in store.unseen_ends():
+            ended = store.ended_on_trail(request.id)
+            if ended is not None:
+                store.mark_end_seen(request.id, ended)
+                continue
+            log.warning("exception %s was %s without the audit trail recording it; "
+                        "recorded now", request.id, request.status.value)
+            events.audit(gov, request.status.value, request,
+                         detail={"by": SWEEPER, "recorded_late": True})
     except LacunaError as exc:  # the trail cannot be read (TrailUnreadable): next sweep
         log.error("could not check that the audit trail records every ended exception: %s",
                   exc)
@@ -192,6 +218,57 @@ def _pending(good: list[WrittenFile], exception_id: str) -> dict[str, WrittenFil
                 w.path not in out or w.directory):
             out[w.path] = w
     return out
+
+
+def _records(good: list[WrittenFile], exception_id: str, path: str) -> list[WrittenFile]:
+    """Every verified, not yet deleted record of ``path`` under one exception."""
+    return [w for w in good
+            if w.exception_id == exception_id and w.path == path and w.deleted_at is None]
+
+
+def not_written_there(path: str, records: list[WrittenFile],
+                      request: ExceptionRequest) -> str | None:
+    """Why what is at ``path`` is not what was written there under ``request`` (so it must not
+    be deleted on the word of ``records``, its verified records), or None when it is, or when
+    nothing is there (the caller reports it missing).
+
+    It is when it matches what one record says was written (device, inode, size, modification
+    time: :func:`lacuna._files.identity`). A record that does not say (the write did not
+    return, or was recorded before revision 0009; also an older copy of a record written back
+    from before the write returned) vouches only for a file not modified after the exception
+    ended: a file written at the path after the sweep deleted the one written under it is not
+    deleted on the word of an older record written back."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISDIR(st.st_mode) and not any(w.directory for w in records):
+        return None  # never removed on a file's record: lacuna._files.whole_folder says so
+    if any(w.identity == identity(st, directory=w.directory) for w in records if w.identity):
+        return None
+    if any(w.identity is None for w in records):
+        end = request.valid_until or request.decided_at
+        mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC)
+        if end is not None and mtime <= end:
+            return None
+        return MODIFIED_AFTER.format(mtime=mtime, id=request.id,
+                                     end=f"{end:%Y-%m-%d %H:%M:%S} UTC" if end else "no end "
+                                     "on record")
+    recorded = " or ".join(sorted({_described(w.identity) for w in records if w.identity}))
+    found = _described(identity(st, directory=stat.S_ISDIR(st.st_mode)))
+    return NOT_WRITTEN.format(id=request.id, recorded=recorded, found=found)
+
+
+def _described(recorded: str) -> str:
+    """An identity (:func:`lacuna._files.identity`) as a steward reads it."""
+    try:
+        kind, dev, ino, size, mtime_ns = recorded.split(":")
+        when = datetime.fromtimestamp(int(mtime_ns) / 1e9, tz=UTC)
+    except ValueError:
+        return recorded
+    what = "a directory" if kind == "dir" else f"a file of {size} bytes"
+    return (f"{what} (inode {ino} on device {dev}) modified at "
+            f"{when:%Y-%m-%d %H:%M:%S.%f} UTC")
 
 
 def _remove(path: str, *, directory: bool) -> int:
@@ -320,4 +397,4 @@ def _missing(gov: Context, request: ExceptionRequest, path: str, at: datetime, *
                  detail={"path": path, "by": SWEEPER, "deleted": False, "why": why})
 
 
-__all__ = ["MISSING", "SweepReport", "sweep"]
+__all__ = ["MISSING", "SweepReport", "not_written_there", "sweep"]

@@ -124,11 +124,12 @@ def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:
     """Files written under exceptions that have ended (window past, revoked, denied, expired),
     from records that verify (a record that does not is kept and reported by the sweep)."""
     from lacuna.exceptions.model import Status
+    from lacuna.exceptions.sweep import not_written_there
 
     requests: dict[str, ExceptionRequest | None] = {}
-    for written in store.files(pending_only=True):
-        if not store.file_verified(written):  # never acted on (the sweep reports it)
-            continue
+    good = [w for w in store.files(pending_only=True)
+            if store.file_verified(w)]  # one that does not is never acted on (the sweep reports it)
+    for written in good:
         if written.exception_id not in requests:
             try:
                 found = store.get(written.exception_id)
@@ -149,6 +150,10 @@ def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:
             ended = request.valid_until or written.written_at
         if ended is None:
             continue
+        records = [w for w in good
+                   if (w.exception_id, w.path) == (written.exception_id, written.path)]
+        if not_written_there(written.path, records, request) is not None:
+            continue  # not the file written under the exception: kept (the sweep reports it)
         yield Item(kind="exception-file", path=written.path, tier=Tier.PROPRIETARY,
                    written_at=written.written_at, written_by=written.written_by,
                    known_from=f"exceptions store ({request.status.value})",

@@ -31,6 +31,7 @@ from lacuna.spark.sources import CATALOG_NAMESPACE, forget, local_path, path_ref
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from lacuna.exceptions.store import WrittenFile
     from lacuna.governor import Governor
     from lacuna.model import Classification
     from lacuna.spark.plan import Analysis
@@ -182,33 +183,39 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     )
 
     def write() -> T:
+        record = None
         if exception_id:  # before writing: the sweep deletes it when the exception ends
-            remember_exception_write(gov, exception_id, target)
+            record = remember_exception_write(gov, exception_id, target)
         expect(target.key)
         try:
             with _bypass.bypass():
                 result = run()
         finally:
             finished(target.key)
+        if record is not None:  # what was written: the sweep removes that directory, no other
+            from lacuna.exceptions import files
+
+            files.written(gov, record)
         _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id)
         return result
 
     return gov.execute(op, write, produced=produced)
 
 
-def remember_exception_write(gov: Governor, exception_id: str, target: Target) -> None:
+def remember_exception_write(gov: Governor, exception_id: str,
+                             target: Target) -> WrittenFile | None:
     """Record a write to a local path under ``exception_id`` as a directory written under it
     (Spark writes a directory of part files), as the pandas, polars, pyarrow and DuckDB writers
     record theirs, so the sweep removes it when the exception ends. A refusal is the answer to
     the user's call: raised, nothing written. Refused: a symbolic link at the path, and a table
     in the catalog, a JDBC target or a remote path (not a folder Lacuna can delete when the
-    exception ends)."""
+    exception ends). The record (for ``files.written`` once the write returned)."""
     from lacuna.exceptions import files
 
     path = local_path(target.name) if target.kind == "path" else None
     if path is None:
         raise files.refuse_unsweepable(exception_id, target.name, "the Spark write")
-    files.remember(gov, exception_id, path, encrypted=False, directory=True)
+    return files.remember(gov, exception_id, path, encrypted=False, directory=True)
 
 
 def _inputs(analysis: Analysis) -> tuple[DatasetVersion, ...]:

@@ -240,8 +240,9 @@ def govern_write(
                 state.classification, columns=list(written), rows=rows or 0,
                 values=value_digests(obj, rows), sources=sources, written_by=op.user.id,
                 run_id=produced.run_id)
+        record = None
         if exception_id:  # before writing: the sweep deletes it on expiry
-            _remember(gov, exception_id, path, name, method)
+            record = _remember(gov, exception_id, path, name, method)
         with _bypass.bypass():
             if seal and path is not None:
                 result = sealed_frames.sealed_write(
@@ -249,6 +250,10 @@ def govern_write(
                     classification=state.classification, gov=gov)
             else:
                 result = run(declaration)
+        if record is not None:  # what was written: the sweep deletes that file, no other
+            from lacuna.exceptions import files
+
+            files.written(gov, record)
         if keeps_label and path is not None and os.path.exists(path):
             write_label(path, [(state.classification, sources, op.user.id, produced.run_id)],
                         gov.config.classification)
@@ -257,17 +262,18 @@ def govern_write(
     return gov.execute(op, go, produced=produced)
 
 
-def _remember(gov: Any, exception_id: str, path: str | None, name: str, method: str) -> None:
+def _remember(gov: Any, exception_id: str, path: str | None, name: str, method: str) -> Any:
     """Record the file as written under ``exception_id`` (as the pandas writers do), so the
     sweep deletes it when the exception ends; a refusal (not a local file, or a symbolic link
-    at the path) is the answer to the user's call, not a failure of Lacuna."""
+    at the path) is the answer to the user's call, not a failure of Lacuna. The record, for
+    ``files.written``."""
     from lacuna.exceptions import files
     from lacuna.integrations.pandas._patch import users_error
 
     try:
         if path is None:
             raise files.refuse_unsweepable(exception_id, name, method)
-        files.remember(gov, exception_id, path, encrypted=False)
+        return files.remember(gov, exception_id, path, encrypted=False)
     except files.ExceptionNotAuthorized as exc:
         users_error(exc)
         raise

@@ -403,11 +403,12 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 )
             from lacuna.exceptions import files
 
+            record = None
             if exception_id:  # before writing: the sweep deletes it on expiry
                 try:
                     if not local_file:
                         raise files.refuse_unsweepable(exception_id, name, op.method or "write")
-                    files.remember(gov, exception_id, target, encrypted=encrypt)
+                    record = files.remember(gov, exception_id, target, encrypted=encrypt)
                 except files.ExceptionNotAuthorized as exc:  # the answer to this call
                     from lacuna.integrations.pandas._patch import users_error
 
@@ -442,6 +443,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                         raise
                 else:
                     result = original(frame_out, *args, **kwargs)
+            if record is not None:  # what was written: the sweep deletes that file, no other
+                files.written(gov, record)
             if keeps_label:
                 label(target, name, state.classification, sources, op.user.id,
                       append=_appends(spec, target, kwargs), run_id=produced.run_id)

@@ -11,7 +11,10 @@ deletes on their word (docs/exceptions.md, "Expiry and the sweep").
 The index is an expression index over the hash-chained records themselves (partial: exception
 events only), so :func:`lacuna.exceptions.store.grant_for` finds a revocation, denial or expiry
 of one exception with one indexed lookup. Dropping the index makes the lookup slower, never
-different: it reads the chained records.
+different: it reads the chained records. The indexed expression reads a record's body only when
+it is valid JSON (``json_valid`` on SQLite; on PostgreSQL ``lacuna_jsonb``, created here):
+an exception event whose body is not JSON (written by hand, or damaged) is indexed as NULL
+instead of failing the migration, and ``lacuna audit verify`` reports it.
 
 Revision ID: 0007
 Revises: 0006
@@ -32,11 +35,24 @@ FILES = "lacuna_exception_files"
 AUDIT = "lacuna_audit"
 INDEX = "ix_lacuna_audit_exception_id"
 # the same expressions as lacuna.exceptions.store.TRAIL_KEY (an index is used only when the
-# query names its expression exactly)
+# query names its expression exactly); a body that is not JSON is indexed as NULL, never parsed
 EXPRESSIONS = {
-    "sqlite": "json_extract(body, '$.what.exception_id')",
-    "postgresql": "((body::jsonb) #>> '{what,exception_id}')",
+    "sqlite": "(CASE WHEN json_valid(body) THEN json_extract(body, '$.what.exception_id') END)",
+    "postgresql": "(lacuna_jsonb(body) #>> '{what,exception_id}')",
 }
+# PostgreSQL 15 has no json_valid (``IS JSON`` came in 16): a text as jsonb, NULL when it is
+# not JSON, without raising; IMMUTABLE, as an index expression needs; not PARALLEL SAFE (its
+# exception block is a subtransaction, refused in a parallel worker)
+JSONB = """
+CREATE OR REPLACE FUNCTION lacuna_jsonb(doc text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+BEGIN
+    RETURN doc::jsonb;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$$
+"""
 
 
 def upgrade() -> None:
@@ -51,6 +67,8 @@ def upgrade() -> None:
             if "signature" not in columns:
                 batch.add_column(sa.Column("signature", sa.String(length=128), nullable=True))
     expression = EXPRESSIONS.get(bind.dialect.name)
+    if bind.dialect.name == "postgresql":
+        op.execute(JSONB)
     # only over Lacuna's own trail: a table of that name without its columns is refused with
     # a clear message when the store opens, not here
     audit_columns = ({c["name"] for c in sa.inspect(bind).get_columns(AUDIT)}
@@ -64,6 +82,8 @@ def downgrade() -> None:
     bind = op.get_bind()
     existing = set(sa.inspect(bind).get_table_names())
     op.execute(f"DROP INDEX IF EXISTS {INDEX}")
+    if bind.dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS lacuna_jsonb(text)")
     if FILES in existing:
         with op.batch_alter_table(FILES) as batch:
             batch.drop_column("signature")
