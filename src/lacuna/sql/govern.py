@@ -93,6 +93,15 @@ def run_governed(
             return run(), None
         if opaque:
             stmt = ungovernable(stmt, opaque)
+    if db.dialect == "postgres" and stmt.target and stmt.verb in FIRES_TRIGGERS \
+            and stmt.kind != "unknown":
+        try:  # INSERT INTO t: a trigger on t runs its PL/pgSQL body, undecided
+            fired = fired_by(db, stmt.target)
+        except Exception as exc:
+            gov.internal_error(exc, action=Action.EXPORT, method=method)
+            return run(), None
+        if fired:
+            stmt = triggering(stmt, fired)
     if stmt.kind == "pass" and stmt.verb == "select" and stmt.functions:
         try:  # SELECT m(): a macro the user defined may read any table
             if db.user_functions(stmt.functions):
@@ -176,6 +185,43 @@ def opaque_routines(db: Database, names: Sequence[str]) -> list[str]:
             else:
                 todo.extend(body.functions)
     return list(found)
+
+
+FIRES_TRIGGERS = frozenset({"insert", "update", "merge", "copy_from", "delete"})
+
+
+def fired_by(db: Database, table: str) -> list[str]:
+    """What a write to ``table`` would run that Lacuna cannot govern (PostgreSQL): its triggers
+    whose functions are not governable by the rule of :func:`opaque_routines` (a trigger
+    function is PL/pgSQL or another procedural language: only an extension's, or a built-in
+    one, is not listed), and its rewrite rules (``CREATE RULE … DO ALSO INSERT …``), which run
+    statements Lacuna never sees. Looked up for every such write (one catalog query on the
+    statement's own connection, so a trigger created in the same transaction is seen; not
+    cached, so that a trigger created later is never missed)."""
+    found: list[str] = []
+    functions: dict[str, list[str]] = {}
+    for name, function in db.triggers(table):
+        if function is None:
+            found.append(f"rule {name}")
+        else:
+            functions.setdefault(function, []).append(name)
+    if functions:
+        for routine in opaque_routines(db, tuple(functions)):
+            triggers = functions.get(routine.partition(" ")[0], [])
+            found.append(f"trigger {', '.join(triggers)} (it runs {routine})" if triggers
+                         else routine)
+    return found
+
+
+def triggering(stmt: Statement, fired: Sequence[str]) -> Statement:
+    """``stmt``, a write to a table on which it fires ``fired`` (:func:`fired_by`), as a
+    statement Lacuna cannot read: unknown (denied in enforce mode, fail closed)."""
+    return replace(stmt, kind="unknown", target=None, returning=None, query=None, values=False,
+                   problem=(
+        f"it writes to {stmt.target}, which runs {'; '.join(fired)} on every such write: "
+        "code Lacuna cannot govern, whose statements would run undecided. Have the trigger's "
+        "work done by statements sent through the governed connection (and drop or disable "
+        "the trigger), or write to a table without such triggers"))
 
 
 def ungovernable(stmt: Statement, routines: Sequence[str]) -> Statement:
@@ -571,5 +617,5 @@ def _location() -> str | None:
     return None
 
 
-__all__ = ["SqlRead", "opaque_routines", "read_of", "returned", "run_governed", "ungovernable",
-           "written_into"]
+__all__ = ["FIRES_TRIGGERS", "SqlRead", "fired_by", "opaque_routines", "read_of", "returned",
+           "run_governed", "triggering", "ungovernable", "written_into"]

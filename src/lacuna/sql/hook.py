@@ -10,15 +10,21 @@ through the dialect, so that ``Governor.execute`` can decide before and record a
 
 Not governed: statements Lacuna issues itself (its audit trail and stores), statements pandas
 runs for a call Lacuna's pandas integration already governs, and dialects other than SQLite,
-DuckDB and PostgreSQL unless the engine was governed explicitly (then they are refused).
+DuckDB and PostgreSQL unless the engine was governed explicitly (then they are refused). The
+one exception is :func:`expecting`: ``pd.read_sql`` of a statement that is not a plain read
+(``INSERT … RETURNING``, ``SELECT f()`` on PostgreSQL) hands it here, to be decided as any
+statement is, on the connection pandas runs it on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import sys
 import threading
 import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from lacuna import _bypass
@@ -32,6 +38,33 @@ _LAST: contextvars.ContextVar[SqlRead | None] = contextvars.ContextVar("lacuna_s
 _INSTALLED = False
 _LOCK = threading.Lock()
 READ_KEY = "lacuna_sql_read"
+
+
+@dataclass(slots=True)
+class Expected:
+    """A statement the pandas integration runs under its bypass but wants governed here
+    (:func:`expecting`): whether the hook governed it, and what it read."""
+
+    sql: str
+    seen: bool = False
+    read: SqlRead | None = None
+
+
+_EXPECTED: contextvars.ContextVar[Expected | None] = contextvars.ContextVar(
+    "lacuna_sql_expected", default=None)
+
+
+@contextlib.contextmanager
+def expecting(sql: str) -> Iterator[Expected]:
+    """Govern ``sql`` when it reaches the hook inside the block, although the block runs under
+    Lacuna's bypass (pandas' ``read_sql``, whose other work is not governed): once, on the
+    connection it runs on, as any statement sent through a governed engine."""
+    expected = Expected(sql)
+    token = _EXPECTED.set(expected)
+    try:
+        yield expected
+    finally:
+        _EXPECTED.reset(token)
 
 
 def install() -> None:
@@ -113,13 +146,16 @@ def _do_execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
 
 def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any) -> bool:
     """Govern and run the statement; False leaves it to SQLAlchemy (not ours to govern)."""
-    if _bypass.active():
+    expected = _EXPECTED.get()
+    if expected is not None and (expected.seen or expected.sql.strip() != statement.strip()):
+        expected = None
+    if _bypass.active() and expected is None:
         return False
     from lacuna.governor import current, governing
 
     dialect = context.dialect
     explicit = dialect in _EXPLICIT
-    if not (explicit or governing()) or _from_lacuna():
+    if not (explicit or governing()) or (expected is None and _from_lacuna()):
         return False
     name = DIALECTS.get(dialect.name)
     if name is None and not explicit:
@@ -127,8 +163,12 @@ def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any)
     connection = context.root_connection
     url = redact_url(connection.engine.url)
     db = Database(connection.connection.dbapi_connection, url, name or dialect.name)
+    if expected is not None:
+        expected.seen = True
     with _bypass.bypass():  # Lacuna's own statements (audit, stores) are not governed again
         _, read = run_governed(current(), db, statement, parameters, run, many=many)
+    if expected is not None:
+        expected.read = read
     if read is not None:
         setattr(context, READ_KEY, read)
         _LAST.set(read)
@@ -146,4 +186,4 @@ def _from_lacuna() -> bool:
     return False
 
 
-__all__ = ["install", "last_read", "mark", "uninstall", "unmark"]
+__all__ = ["Expected", "expecting", "install", "last_read", "mark", "uninstall", "unmark"]

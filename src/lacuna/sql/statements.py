@@ -60,6 +60,51 @@ PASS_WORDS = frozenset({
 # functions that return what the session holds (DuckDB's ``SET VARIABLE``, PostgreSQL's
 # ``set_config``): Lacuna does not track what was put there, so reading it fails closed
 SESSION_FUNCTIONS = frozenset({"getvariable", "current_setting", "duckdb_variables"})
+# built-in functions that act outside the statement's tables: a file on the server, another
+# database, other sessions, SQL given as text (by dialect; what each does, for the message).
+# A statement that calls one is unknown (fail closed): Lacuna cannot decide what they move.
+_FILES_READ = "reads a file on the database server"
+_LARGE_OBJECT = "moves data through a large object, which Lacuna does not classify"
+_DBLINK = "runs SQL in another database"
+_SQL_TEXT = "runs the SQL it is given as text, which Lacuna does not read"
+SIDE_EFFECT_FUNCTIONS: dict[str, dict[str, str]] = {
+    "postgres": {
+        "lo_export": "writes a large object to a file on the database server",
+        "lo_import": "loads a file on the database server into a large object",
+        **dict.fromkeys(("lo_from_bytea", "lo_put", "lo_get", "loread", "lowrite"),
+                        _LARGE_OBJECT),
+        **dict.fromkeys(("pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync"),
+                        "writes a file on the database server (adminpack)"),
+        **dict.fromkeys(("pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file",
+                         "pg_ls_logdir", "pg_ls_waldir", "pg_ls_tmpdir",
+                         "pg_ls_archive_statusdir", "pg_logdir_ls"), _FILES_READ),
+        **dict.fromkeys(("dblink", "dblink_exec", "dblink_send_query", "dblink_open",
+                         "dblink_fetch", "dblink_get_result", "dblink_connect",
+                         "dblink_connect_u"), _DBLINK),
+        **dict.fromkeys(("pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf",
+                         "pg_rotate_logfile", "pg_promote"),
+                        "acts on other sessions or on the server"),
+        **dict.fromkeys(("query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema",
+                         "cursor_to_xml", "cursor_to_xmlschema"), _SQL_TEXT),
+        **dict.fromkeys(("table_to_xml", "table_to_xmlschema", "table_to_xml_and_xmlschema",
+                         "schema_to_xml", "schema_to_xmlschema", "schema_to_xml_and_xmlschema",
+                         "database_to_xml", "database_to_xmlschema",
+                         "database_to_xml_and_xmlschema"),
+                        "reads the tables it is given by name, which Lacuna does not follow"),
+    },
+    "duckdb": {
+        "query": _SQL_TEXT,
+        "query_table": "reads the tables it is given as text, which Lacuna does not follow",
+        **dict.fromkeys(("read_text", "read_blob"),
+                        "reads any file whole, which Lacuna does not classify"),
+    },
+    "sqlite": {
+        "load_extension": "loads native code into the database",
+        "readfile": "reads a file (sqlite3 shell)",
+        "writefile": "writes a file (sqlite3 shell)",
+        "edit": "runs an editor (sqlite3 shell)",
+    },
+}
 CATALOG_PREFIXES = ("sqlite_", "pg_", "duckdb_")
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "sqlite_master", "sqlite_schema"})
 _WORD = re.compile(r"^\s*([A-Za-z_]+)")  # a statement that starts with its first word
@@ -112,7 +157,7 @@ def analyse(sql: str, dialect: str) -> Statement:
         return _summarize(sql, body, dialect)
     if word == "show" and dialect == "postgres":
         return _show(sql, body, dialect)
-    if word in PASS_WORDS and not _may_flow(word, body):
+    if word in PASS_WORDS and not _may_flow(word, body, dialect):
         return Statement(kind="pass", sql=sql, verb=word)
     if word == "do":  # PostgreSQL: an anonymous PL/pgSQL block
         return Statement(kind="unknown", sql=sql, verb="do", problem=(
@@ -150,6 +195,10 @@ def analyse(sql: str, dialect: str) -> Statement:
     called = called_functions(parsed[0])
     if called:
         sorted_ = replace(sorted_, functions=called)
+        problem = side_effects(parsed[0], called, dialect)
+        if problem is not None:
+            return replace(sorted_, kind="unknown", target=None, returning=None, query=None,
+                           values=False, problem=problem)
     if any(True for _ in parsed[0].find_all(exp.Placeholder)):
         return replace(sorted_, placeholders=True)
     return sorted_
@@ -159,6 +208,37 @@ def called_functions(node: exp.Expr) -> tuple[str, ...]:
     """The functions ``node`` calls that sqlglot does not know (lower case): a macro or
     function the database's users defined is among them (its body may read any table)."""
     return tuple(dict.fromkeys(f.name.lower() for f in node.find_all(exp.Anonymous)))
+
+
+def side_effects(node: exp.Expr, called: tuple[str, ...], dialect: str) -> str | None:
+    """Why a statement that calls ``called`` (:func:`called_functions` of ``node``) cannot be
+    governed: it calls a built-in function with side effects (:data:`SIDE_EFFECT_FUNCTIONS`),
+    such as ``lo_export``, ``dblink_exec`` or ``query_to_xml('select …')``; None when it calls
+    none. PostgreSQL's ``set_config`` is one unless it sets a custom variable (``x.v``, named by
+    a string): that is a session variable, read back fail closed (``current_setting``)."""
+    found = _side_effects(node, called, dialect)
+    if not found:
+        return None
+    what = "; ".join(f"{name}(), which {why}" for name, why in found.items())
+    return (f"it calls {what}. Lacuna cannot decide what such a function moves, so the "
+            "statement is not run in enforce mode; read or write the data with statements "
+            "Lacuna governs (a query of the tables, COPY … TO a file, pandas)")
+
+
+def _side_effects(node: exp.Expr, called: tuple[str, ...], dialect: str) -> dict[str, str]:
+    known = SIDE_EFFECT_FUNCTIONS.get(dialect, {})
+    found = {name: known[name] for name in called if name in known}
+    if dialect == "postgres" and "set_config" in called and not _custom_settings(node):
+        found["set_config"] = ("changes a server setting (search_path, role, …) that decides "
+                               "what later statements do; set a custom variable (x.v) instead")
+    return found
+
+
+def _custom_settings(node: exp.Expr) -> bool:
+    """Whether every ``set_config`` in ``node`` names a custom variable (``'x.v'``)."""
+    calls = [f for f in node.find_all(exp.Anonymous) if f.name.lower() == "set_config"]
+    return all(f.expressions and isinstance(f.expressions[0], exp.Literal)
+               and f.expressions[0].is_string and "." in f.expressions[0].name for f in calls)
 
 
 def reads_session(node: exp.Expr) -> bool:
@@ -232,15 +312,15 @@ def _vacuum(sql: str, body: str, dialect: str) -> Statement:
     return Statement(kind="export", sql=sql, verb="vacuum", file=files[0])
 
 
-def _may_flow(word: str, body: str) -> bool:
+def _may_flow(word: str, body: str, dialect: str) -> bool:
     """Whether a statement whose first word says no data flows may move some after all (then
     it is parsed): a ``SET`` whose value is a query or a session variable (DuckDB's ``SET
     VARIABLE v = (SELECT …)``), ``DELETE … RETURNING``, ``ALTER TABLE … RENAME``."""
     text = body.lower()
     if word == "set":
         return "(" in text
-    if word == "delete":
-        return "returning" in text
+    if word == "delete":  # PostgreSQL: which table, for the triggers a DELETE fires
+        return "returning" in text or dialect == "postgres"
     if word == "alter":
         return "rename" in text
     return False
@@ -347,6 +427,10 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
     if isinstance(stmt, exp.Copy):
         files = stmt.args.get("files") or []
         file = files[0].name if files else None
+        if files and isinstance(files[0], exp.Identifier) and files[0].name.upper() == "PROGRAM":
+            return Statement(kind="unknown", sql=sql, verb="copy", problem=(
+                "COPY … PROGRAM runs a shell command on the database server, which Lacuna "
+                "does not govern; COPY … TO STDOUT (or a file) and process the rows in Python"))
         if stmt.args.get("kind"):  # COPY t FROM 'file': a load into the table
             return Statement(kind="write", sql=sql, verb="copy_from",
                              target=table_name(stmt.this), file=file)
@@ -355,6 +439,8 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         query = (source.this.sql(dialect=dialect) if isinstance(source, exp.Subquery)
                  else f"SELECT * FROM {source.sql(dialect=dialect)}")
         return Statement(kind="export", sql=sql, verb="copy", reads=reads, file=file, query=query)
+    if isinstance(stmt, exp.Delete) and isinstance(stmt.this, exp.Table):
+        return Statement(kind="pass", sql=sql, verb="delete", target=table_name(stmt.this))
     if isinstance(stmt, (exp.Delete, exp.Drop, exp.Alter, exp.Transaction, exp.Commit,
                          exp.Rollback, exp.Pragma, exp.Set, exp.Use, exp.Comment, exp.Describe)):
         return Statement(kind="pass", sql=sql, verb=stmt.key)
@@ -405,7 +491,11 @@ def _routine(stmt: exp.Create, sql: str) -> Statement:
     queries = _body(stmt, language)
     if queries is not None:
         functions = tuple(dict.fromkeys(f for q in queries for f in called_functions(q)))
-        return Statement(kind="pass", sql=sql, verb="create", functions=functions)
+        effects = [n for q in queries for n in _side_effects(q, called_functions(q), "postgres")]
+        if not effects:
+            return Statement(kind="pass", sql=sql, verb="create", functions=functions)
+        return _unreadable_routine(sql, kind, called, "a body that calls " + ", ".join(
+            f"{n}()" for n in dict.fromkeys(effects)) + ", built-in functions with side effects")
     what = f"LANGUAGE {language}" if language and language != "sql" else (
         "a body that is not only queries Lacuna can read")
     return _unreadable_routine(sql, kind, called, what)

@@ -77,14 +77,21 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
             return original(*args, **kwargs)
         from lacuna.governor import current
 
+        statement = None  # pd.read_sql of a statement that is not a plain read
         if name in SQL_READERS:
             target: Any = sql_target(args, kwargs, name_key=keyword)
-            _restrict_sql(current(), args, kwargs, keyword, name)
+            statement = _sql_statement(current(), args, kwargs, keyword, name)
+            if statement is None:  # the hook's run_governed checks dbt's rules otherwise
+                _restrict_sql(current(), args, kwargs, keyword, name)
         else:
             target = args[0] if args else kwargs.get(keyword)
             target = getattr(target, "filename", target)  # an HDFStore: its file
         decided = None  # a sealed file: the classification its read was decided on
-        if (isinstance(target, (str, os.PathLike)) and is_local(target)
+        sql = None
+        if statement is not None:  # decided as SQL before it runs; what it hands back, read
+            result, sql = _run_sql(args, kwargs, keyword, original)
+            decided = sql.classification if sql is not None else None
+        elif (isinstance(target, (str, os.PathLike)) and is_local(target)
                 and storage.is_sealed(os.path.expanduser(os.fspath(target)))):
             result, decided = _read_sealed(name, original, target, args, kwargs)
         else:
@@ -101,7 +108,8 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
                 _govern_read(current(), name, f"{label}#{i}", target, frame, f"{how}#{i}",
                              decided=decided)
         elif isinstance(result, (pd.DataFrame, pd.Series)):
-            sql = _sql_read(args, kwargs, keyword) if name in SQL_READERS else None
+            if name in SQL_READERS and statement is None:
+                sql = _sql_read(args, kwargs, keyword)
             _govern_read(current(), name, label, target, result, how, sql=sql, decided=decided)
         return result  # iterators (chunksize=...) pass through ungoverned; see docs/pandas.md
 
@@ -141,6 +149,35 @@ def _restrict_sql(gov: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keywo
         raise
     except Exception as exc:  # cannot tell what it reads: fail closed (enforce denies)
         gov.internal_error(exc, action=Action.READ, method=f"pandas.{name}")
+
+
+def _sql_statement(gov: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str,
+                   name: str) -> Any:
+    """The statement ``pd.read_sql`` would run when it is not a plain read (a write, an export,
+    what Lacuna cannot read, a PostgreSQL query calling functions): it is then decided as the
+    SQL governance decides it (:func:`lacuna.sql.run_read_sql`) before it runs. None for a
+    read: pandas' read decides it, as for any file."""
+    from lacuna import sql as governed_sql
+
+    query = args[0] if args else kwargs.get(keyword)
+    con = args[1] if len(args) > 1 else kwargs.get("con")
+    try:
+        with _bypass.bypass():
+            return governed_sql.read_sql_statement(con, query)
+    except Exception as exc:  # cannot tell what it runs: fail closed (enforce denies)
+        gov.internal_error(exc, action=Action.READ, method=f"pandas.{name}")
+        return None
+
+
+def _run_sql(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str,
+             original: Callable[..., Any]) -> tuple[Any, Any]:
+    """pandas' call, its statement decided by the SQL governance first; what it hands back."""
+    from lacuna import sql as governed_sql
+
+    query = str(args[0] if args else kwargs.get(keyword))  # a string: read_sql_statement
+    con = args[1] if len(args) > 1 else kwargs.get("con")
+    params = args[4] if len(args) > 4 else kwargs.get("params")
+    return governed_sql.run_read_sql(con, query, params, lambda: original(*args, **kwargs))
 
 
 def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> Any:
