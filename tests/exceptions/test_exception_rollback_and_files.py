@@ -69,6 +69,23 @@ def write_back(governed, exception_id, row):
     conn.close()
 
 
+def revoke_while_the_trail_is_down(monkeypatch, exception_id):
+    """Revoke ``exception_id`` while the audit trail fails to record just the revocation."""
+    from lacuna.audit.store import AuditStore
+    from lacuna.errors import AuditError
+
+    record_event = AuditStore.record_event
+
+    def failing(self, body):
+        if body["what"].get("event") == "revoked":
+            raise AuditError("disk I/O error")
+        return record_event(self, body)
+
+    monkeypatch.setattr(AuditStore, "record_event", failing)
+    lacuna.revoke_exception(exception_id, comment="cancelled")
+    monkeypatch.setattr(AuditStore, "record_event", record_event)
+
+
 def test_an_approved_grant_is_honoured(as_user, customers, target):
     exc = granted(as_user, customers, target)
     customers.to_csv(target, exception_id=exc.id)  # used again: still honoured
@@ -272,20 +289,9 @@ def test_a_revocation_the_trail_missed_is_recorded_by_the_sweep(as_user, custome
                                                                  governed, monkeypatch):
     exc = granted(as_user, customers, target)
     before = saved_row(governed, exc.id)
-    from lacuna.audit.store import AuditStore
-    from lacuna.errors import AuditError
     from lacuna.governor import current
 
-    record_event = AuditStore.record_event
-
-    def failing(self, body):  # the trail is down just while the revocation is recorded
-        if body["what"].get("event") == "revoked":
-            raise AuditError("disk I/O error")
-        return record_event(self, body)
-
-    monkeypatch.setattr(AuditStore, "record_event", failing)
-    lacuna.revoke_exception(exc.id, comment="cancelled")
-    monkeypatch.setattr(AuditStore, "record_event", record_event)
+    revoke_while_the_trail_is_down(monkeypatch, exc.id)
     assert current().exceptions.ended_on_trail(exc.id) is None  # the table alone says so
 
     lacuna.sweep_exceptions()
@@ -388,20 +394,9 @@ def test_an_end_mark_that_does_not_verify_hides_no_missed_revocation(
     lacuna.sweep_exceptions()  # other's end is seen and marked
     exc = granted(as_user, customers, target)
     before = saved_row(governed, exc.id)
-    from lacuna.audit.store import AuditStore
-    from lacuna.errors import AuditError
     from lacuna.governor import current
 
-    record_event = AuditStore.record_event
-
-    def failing(self, body):  # the trail is down just while the revocation is recorded
-        if body["what"].get("event") == "revoked":
-            raise AuditError("disk I/O error")
-        return record_event(self, body)
-
-    monkeypatch.setattr(AuditStore, "record_event", failing)
-    lacuna.revoke_exception(exc.id, comment="cancelled")
-    monkeypatch.setattr(AuditStore, "record_event", record_event)
+    revoke_while_the_trail_is_down(monkeypatch, exc.id)
     assert current().exceptions.ended_on_trail(exc.id) is None
     conn = db(governed)
     event, seen_at, signature = conn.execute(
