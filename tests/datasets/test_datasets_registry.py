@@ -88,6 +88,45 @@ def test_a_tampered_copy_is_rebuilt_not_trusted(sandbox, enabled):
     assert not set(df["email"]) & set(raw["email"])
 
 
+def test_an_entry_edited_in_the_state_database_is_refused_not_served(sandbox, home, enabled):
+    """The entry holds the class get() attaches and the copy's location and fingerprint: pointed
+    at a raw copy with a matching fingerprint, it served raw PII with the dataset's lower class."""
+    import hashlib
+    import json
+    import sqlite3
+
+    from lacuna.datasets.store import DatasetTampered
+
+    enabled()
+    entry = lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)
+    planted = os.path.join(os.path.dirname(entry.location), "planted.parquet")
+    with _off():
+        pd.read_csv(sandbox / "customers.csv").to_parquet(planted)  # raw PII
+    db = sqlite3.connect(sandbox / "audit.db")
+    body = json.loads(db.execute("SELECT body FROM lacuna_datasets WHERE name='c'").fetchone()[0])
+    st = os.stat(planted)
+    with open(planted, "rb") as fh:
+        sha = hashlib.sha256(fh.read()).hexdigest()
+    body["location"] = planted
+    body["output_fingerprint"] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
+    db.execute("UPDATE lacuna_datasets SET body=? WHERE name='c'", (json.dumps(body),))
+    db.commit()
+    with pytest.raises(DatasetTampered, match=r"'c' does not match its signature.*register it"):
+        lacuna.datasets.get("c")
+    assert [d.name for d in lacuna.datasets.list()] == []  # never listed or offered
+    body.pop("signature")  # a row written by hand, unsigned
+    db.execute("UPDATE lacuna_datasets SET body=? WHERE name='c'", (json.dumps(body),))
+    db.commit()
+    db.close()
+    with pytest.raises(DatasetTampered, match="carries no Lacuna signature"):
+        lacuna.datasets.show("c")
+    lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)  # the way back
+    df = lacuna.datasets.get("c")
+    raw = pd.read_csv(sandbox / "customers.csv")
+    assert not set(df["email"]) & set(raw["email"])
+    assert get_state(df).classification.tier == lacuna.Tier.PUBLIC
+
+
 def test_a_deleted_source_fails_loudly(sandbox, enabled):
     enabled()
     lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)

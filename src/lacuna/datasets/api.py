@@ -32,7 +32,7 @@ from lacuna.datasets.registry import (
     parse_transform,
     remember_callable,
 )
-from lacuna.datasets.store import DatasetStore, open_store
+from lacuna.datasets.store import DatasetStore, DatasetTampered, open_store
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
@@ -262,7 +262,11 @@ def lookup(store: DatasetStore, name: str, config: Config) -> Dataset:
     spec = config.datasets.entries.get(name)
     if spec is None:
         return store.get(name)
-    stored = store.find(name)
+    try:
+        stored = store.find(name)
+    except DatasetTampered as exc:  # the declaration is the authority: register it again
+        log.warning("%s Registering it again from %s.", exc, config.source or "lacuna.yaml")
+        stored = None
     wanted = _declared(config, name, spec)
     if stored is not None and stored.definition() == wanted.definition():
         return stored
