@@ -17,7 +17,8 @@ import pytest
 import lacuna
 from lacuna.anonymize import anonymize
 from lacuna.anonymize.synthetic import ssn_permute, word_lists
-from lacuna.lineage.state import get_state
+from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
+from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
 
 AS_OF = date(2026, 1, 1)
 SSN = re.compile(r"^(?!000|666|9)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$")
@@ -147,6 +148,35 @@ def test_free_text_has_its_pii_spans_replaced() -> None:
     assert SSN.search(out[1].split(": ")[1].split(",")[0])
     assert out[1].endswith(", all good")
     assert pd.isna(out[2])
+
+
+def test_free_text_is_not_declassified_since_names_in_it_are_kept() -> None:
+    """Only the spans the patterns find are replaced: the name and street in the sentence stay,
+    so the column keeps its personal class and the frame its tier (it was called public)."""
+    tickets = [f"Customer Jane{i} Smith (jane{i}@corp.example) lives at {i} Elm Street"
+               for i in range(20)]
+    df = pd.DataFrame({"ticket": tickets, "plan": ["basic", "pro"] * 10})
+    set_state(df, DataState(
+        classification=Classification(
+            tier=Tier.PROPRIETARY, tags=("PII", "GDPR"),
+            columns={"ticket": ColumnClass(classification=ColumnKind.PII, pii_type="email",
+                                           sensitivity=Sensitivity.HIGH)}),
+        lineage=LineageNode(name="tickets.csv", operation="read_csv")))
+    out = lacuna.synthesize(df, seed=3)
+    assert "jane0@corp.example" not in out["ticket"][0]
+    assert "Jane0 Smith" in out["ticket"][0]  # what the patterns cannot find
+    state = get_state(out)
+    assert state is not None
+    ticket = state.classification.columns["ticket"]
+    assert ticket.is_personal
+    assert "Redact or drop the column" in ticket.reasoning
+    assert state.classification.tier is Tier.PROPRIETARY
+    assert "PII" in state.classification.tags
+    # a column of e-mail addresses only is still replaced whole and declassified
+    emails = pd.DataFrame({"email": [f"customer{i}@corp.example" for i in range(20)]})
+    done = get_state(lacuna.synthesize(emails, seed=3))
+    assert done is not None
+    assert not done.classification.personal_columns
 
 
 def test_output_is_reclassified_as_not_personal_data() -> None:

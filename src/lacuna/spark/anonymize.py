@@ -102,6 +102,10 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
         rtype = types[name] if how in _NUMERIC_STRATEGIES else "string"
         replaced[name] = _udf(how, name, before, broadcast, cfg, rtype)(F.col(name))
         notes = [f"keyed HMAC-SHA256, {material.ref}"] if how == "hash" and material else []
+        if how == "synthesize" and (before is None or before.pii_type in (None, "free_text")):
+            from lacuna.anonymize.builtin.synthesize import FREE_TEXT_NOTE
+
+            notes.append(FREE_TEXT_NOTE)  # all free text: only the spans found are replaced
         from lacuna.anonymize.base import Context
 
         ctx = Context(column=name, column_class=before, key=lambda: b"", config=cfg)
