@@ -76,7 +76,8 @@ def anonymize(
     Raises:
         UnknownPluginError: no strategy by that name (the message suggests the closest one).
         UnknownColumnError: a column is not in the frame (the message lists the columns).
-        ConfigError: the key is empty or the key file cannot be read or created.
+        ConfigError: the key is empty or shorter than 16 bytes, or the key file cannot be read
+            or created.
 
     Example:
         >>> import pandas as pd
