@@ -69,6 +69,23 @@ def test_same_seed_same_values_across_runs_and_processes(tmp_path: Path) -> None
     assert again["ssn"] == a["ssn"].astype(str).tolist()
 
 
+def test_a_known_seed_alone_does_not_reproduce_the_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """seed=42 (the documented example) was the whole key: anyone could synthesize candidate
+    e-mails with it and match the public output back to the real addresses. The seed now picks a
+    stream under the installation's secret anonymization key."""
+    df = customers(50)[["email"]]
+    mine = lacuna.synthesize(df, seed=42)["email"]
+    assert lacuna.synthesize(df, seed=42)["email"].equals(mine)  # reproducible here
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "outsider"))  # another installation
+    theirs = lacuna.synthesize(df, seed=42)["email"]
+    assert not set(theirs) & set(mine)
+    monkeypatch.setenv("LACUNA_ANONYMIZE_KEY", "a-shared-team-key-0123")  # a shared key:
+    shared = lacuna.synthesize(df, seed=42)["email"]
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "colleague"))
+    assert lacuna.synthesize(df, seed=42)["email"].equals(shared)  # same seed, same output
+
+
 def test_referential_integrity_across_two_tables_joined_on_a_synthesized_key() -> None:
     people = customers(200)
     rng = np.random.default_rng(1)
