@@ -110,6 +110,40 @@ def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     assert privacy.report(fixed).meets_target  # the QIs are still found, by their evidence
 
 
+def test_a_generalised_identifier_left_in_tiny_groups_is_not_anonymous() -> None:
+    """generalize turns an IP address into its /24 subnet and says its output is a
+    quasi-identifier, but the guard only checked dob/age/gender/postal code: one visitor per
+    subnet (k=1) was declassified to PUBLIC and could be exported."""
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
+
+    ip = ColumnClass(classification=ColumnKind.PII, pii_type="ip_address",
+                     sensitivity=Sensitivity.MEDIUM)
+
+    def visits(addresses: list[str]) -> pd.DataFrame:
+        df = pd.DataFrame({"ip_address": addresses, "page": ["/a", "/b"] * (len(addresses) // 2)})
+        return attach(df, Classification(tier=Tier.PROPRIETARY, tags=("PII", "GDPR"),
+                                         columns={"ip_address": ip}),
+                      LineageNode(name="visits.csv", operation="read_csv"))
+
+    lonely = lacuna.anonymize(visits([f"81.{i}.{i}.7" for i in range(40)]), strategy="generalize")
+    state = get_state(lonely)
+    assert state is not None
+    assert state.classification.personal_columns == ("ip_address",)
+    assert state.classification.tier >= lacuna.Tier.PROPRIETARY
+    assert "not anonymous: k=1 < 5 over quasi-identifiers ip_address" in \
+        state.classification.reasoning[0]
+    # the allowed path: eight visitors in each subnet are k-anonymous, and declassified
+    crowd = lacuna.anonymize(visits([f"81.{i % 5}.0.{i}" for i in range(40)]),
+                             strategy="generalize")
+    state = get_state(crowd)
+    assert state is not None
+    assert not state.classification.personal_columns
+    assert state.classification.tier is lacuna.Tier.PUBLIC
+    assert any("k-anonymity holds: k=8" in r for r in state.classification.reasoning)
+
+
 def test_frames_without_personal_data_are_left_alone() -> None:
     df = pd.DataFrame({"region": ["n", "s"], "revenue": [1.0, 2.0]})
     out = lacuna.anonymize(df, ["region"], strategy="redact", key="k" * 16)

@@ -127,7 +127,7 @@ def _guard(out: DataFrame, source: Classification, result: Classification,
 
     from lacuna.privacy import guard_for_k, guard_needed
 
-    qis = guard_needed(source, out.columns, config)
+    qis = guard_needed(source, out.columns, config, result)
     if not qis:
         return result
     row = out.groupBy(*qis).count().agg(F.min("count")).first()
