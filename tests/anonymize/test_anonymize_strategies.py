@@ -70,6 +70,9 @@ def test_hash_all_null_column() -> None:
         ("4111 1111 1111 1111", "credit_card", "**** **** **** 1111"),
         ("Jane Doe", "name", "J*******"),
         ("n/a", "phone", "n**"),  # no digits: generic
+        # a name beside the number was kept, the column re-classified public
+        ("+1 555 123 4000 (Jane Smith)", "phone", "+* *** *** **00 (**** *****)"),
+        ("SSN 123-45-6789", "ssn", "*** ***-**-6789"),
         ("X", None, "*"),
         ("not an@email", None, "n***********"),
     ],

@@ -9,7 +9,8 @@ value                       masked                    rule
 ``Jane Doe``          ``J*******``              anything else: first character
 ==================  ========================  ============================
 
-Separators stay, so a masked phone number still looks like one; a one-character value becomes ``*``.
+Separators stay, so a masked phone number still looks like one (letters beside the digits, such as
+a name written after the number, are masked too); a one-character value becomes ``*``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class MaskStrategy(Strategy):
             count = text.str.count(r"\d")
             # Too few digits to show any without showing them all: hide every digit.
             digits = digits.where(count > keep, text.str.replace(r"\d", "*", regex=True))
+            # Letters go too: "+1 555 123 4000 (Jane Smith)" must not keep the name.
+            digits = digits.str.replace(r"[^\W\d_]", "*", regex=True)
             out = out.where(count == 0, digits)
         is_email = text.str.match(self.email)
         if is_email.any():
