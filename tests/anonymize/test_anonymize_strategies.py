@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from lacuna.anonymize import Context, Strategy, anonymize, strategies
+from lacuna.anonymize.base import output_class
 from lacuna.anonymize.builtin import HashStrategy, MaskStrategy, RedactStrategy
 from lacuna.errors import UnknownPluginError
-from lacuna.model import ColumnClass, ColumnKind
+from lacuna.lineage.state import get_state
+from lacuna.model import ColumnClass, ColumnKind, Tier
 
 
 def ctx(pii_type: str | None = None, key: bytes = b"k" * 32) -> Context:
@@ -120,3 +123,36 @@ def test_custom_strategy_registers_and_runs(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(strategies._items, "upper", Upper)
     out = anonymize(pd.DataFrame({"x": ["ab"]}), ["x"], "upper")
     assert out["x"].tolist() == ["AB"]
+
+
+def test_a_strategy_that_does_not_say_what_its_output_is_never_declassifies(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strategy.classify defaulted to public: upper() registered as a strategy made every e-mail
+    address public, and the frame exportable."""
+    class Upper(Strategy):
+        name = "upper"
+
+        def apply(self, values: pd.Series, context: Context) -> pd.Series:
+            return values.str.upper()
+
+    class Blank(Upper):
+        name = "blank"
+
+        def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
+            return output_class(self.name, before, notes, kind="public", what="blanked")
+
+    monkeypatch.setitem(strategies._items, "upper", Upper)
+    monkeypatch.setitem(strategies._items, "blank", Blank)
+    df = pd.DataFrame({"email": ["jane@example.com", "bob@corp.co.uk"] * 5})
+    out = anonymize(df, ["email"], "upper")
+    state = get_state(out)
+    assert state is not None
+    email = state.classification.columns["email"]
+    assert (email.classification, email.pii_type) == (ColumnKind.PII, "email")
+    assert "does not override Strategy.classify" in email.reasoning
+    assert "PII" in state.classification.tags
+    assert state.classification.tier is not Tier.PUBLIC
+    # a strategy that says its output is public is believed, as before
+    blank = get_state(anonymize(df, ["email"], "blank"))
+    assert blank is not None
+    assert not blank.classification.personal_columns

@@ -30,7 +30,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lacuna._bypass import bypass
-from lacuna.anonymize.base import Context, Strategy, UnknownColumnError, describe, strategies
+from lacuna.anonymize.base import (
+    Context,
+    Strategy,
+    UnknownColumnError,
+    describe,
+    output_class,
+    strategies,
+)
 from lacuna.anonymize.keys import resolve
 from lacuna.classify.rollup import column_tags, rollup
 from lacuna.config import Config, load_config
@@ -237,6 +244,9 @@ class _Public(Strategy):
 
     def apply(self, values: pd.Series, context: Context) -> pd.Series:  # pragma: no cover
         raise NotImplementedError
+
+    def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
+        return output_class(self.name, before, notes, kind="public")
 
 
 _describe = describe

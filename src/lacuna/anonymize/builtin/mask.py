@@ -19,10 +19,21 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
-from lacuna.anonymize.base import Context, Strategy, fill, present_text, register
+from lacuna.anonymize.base import (
+    Context,
+    Strategy,
+    fill,
+    output_class,
+    present_text,
+    register,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
+
+    from lacuna.model import ColumnClass
 
 
 @register
@@ -54,6 +65,10 @@ class MaskStrategy(Strategy):
         if is_email.any():
             out = out.where(~is_email, text.str.replace(self.email, self.email_masked, regex=True))
         return fill(values, mask, out.to_numpy(dtype=object))
+
+    def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
+        """Public: only a hint of the shape is left."""
+        return output_class(self.name, before, notes, kind="public")
 
     @staticmethod
     def generic(text: pd.Series) -> pd.Series:
