@@ -127,6 +127,38 @@ def test_an_entry_edited_in_the_state_database_is_refused_not_served(sandbox, ho
     assert get_state(df).classification.tier == lacuna.Tier.PUBLIC
 
 
+def test_a_copy_replaced_with_the_same_size_and_mtime_is_rebuilt(sandbox, enabled):
+    """The copy's check trusted size + mtime: raw rows padded to the built size, with the mtime
+    put back by os.utime, were served with the dataset's lower class."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    enabled(storage={"encrypt": False})
+    entry = lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)
+    st = os.stat(entry.location)
+    with _off():
+        raw = pd.read_csv(sandbox / "customers.csv")[["email"]]
+
+    def plant(rows: int, pad: int) -> int:
+        frame = raw.head(rows).assign(pad=["x" * pad] + [""] * (rows - 1))
+        table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata({})
+        pq.write_table(table, entry.location, compression="NONE", use_dictionary=False,
+                       write_statistics=False)
+        return os.path.getsize(entry.location)
+
+    with _off():  # as many raw rows as fit, padded to the built size (1 byte per character)
+        for rows in range(len(raw), 0, -1):
+            gap = st.st_size - plant(rows, 0)
+            if gap >= 0 and any(plant(rows, gap - d) == st.st_size for d in range(min(gap, 8) + 1)):
+                break
+        assert os.path.getsize(entry.location) == st.st_size, "no planted file of the built size"
+    os.utime(entry.location, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (os.stat(entry.location).st_size, os.stat(entry.location).st_mtime_ns) == (
+        st.st_size, st.st_mtime_ns)
+    df = lacuna.datasets.get("c")
+    assert not set(df["email"]) & set(raw["email"])  # rebuilt from the source, not served
+
+
 def test_a_deleted_source_fails_loudly(sandbox, enabled):
     enabled()
     lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)

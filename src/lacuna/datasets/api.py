@@ -292,12 +292,18 @@ def fresh(store: DatasetStore, entry: Dataset, gov: Governor) -> Dataset:
 
 
 def _intact(entry: Dataset) -> bool:
-    """Whether the materialised file is still the one built (else it is rebuilt, not trusted)."""
+    """Whether the materialised file is still the one built (else it is rebuilt, not trusted).
+
+    Always by its content hash: the size and mtime shortcut of :func:`fingerprint` suits the
+    source (a change there only means a rebuild is due), not the copy, whose owner can write
+    other rows of the same size and put the mtime back (``os.utime``), which then would be
+    served with the classification of the build. The copy is read whole right after anyway.
+    """
     built = entry.output_fingerprint
     if built is None:
         return False
     try:
-        return fingerprint(entry.location, built).sha256 == built.sha256
+        return fingerprint(entry.location).sha256 == built.sha256
     except DatasetError:
         return False
 
