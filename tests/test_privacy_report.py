@@ -142,6 +142,13 @@ def test_a_generalised_identifier_left_in_tiny_groups_is_not_anonymous() -> None
     assert not state.classification.personal_columns
     assert state.classification.tier is lacuna.Tier.PUBLIC
     assert any("k-anonymity holds: k=8" in r for r in state.classification.reasoning)
+    # synthesize keeps each address's real /24 (only the host is made up): checked the same way
+    fake = get_state(lacuna.synthesize(visits([f"81.{i}.{i}.7" for i in range(40)]), seed=1))
+    assert fake is not None
+    assert fake.classification.personal_columns == ("ip_address",)
+    crowd = get_state(lacuna.synthesize(visits([f"81.{i % 5}.0.{i}" for i in range(40)]), seed=1))
+    assert crowd is not None
+    assert not crowd.classification.personal_columns  # the allowed path: k=8 per subnet
 
 
 def test_frames_without_personal_data_are_left_alone() -> None:

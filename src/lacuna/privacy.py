@@ -518,7 +518,9 @@ def guard(
     if not qis or len(out) == 0:
         return result
     target = config.classification.k_anonymity
-    views = [_codes(_retained(out[q], _pii_type(source, q), strategy if q in treated else ""))
+    views = [_codes(_retained(out[q], _pii_type(source, q),
+                              (_treated_with(result.columns.get(q)) or strategy)
+                              if q in treated else ""))
              for q in qis]
     sizes = _sizes(_group_keys(views, len(out)))
     k = int(sizes.min()) if len(sizes) else 0
@@ -558,10 +560,20 @@ def _generalised(source: Classification, result: Classification, names: Sequence
     out = set()
     for name in names:
         before, after = source.columns.get(name), result.columns.get(name)
-        if before is not None and before.is_personal and after is not None \
-                and after.pii_type == "quasi_identifier":
+        if before is None or not before.is_personal or after is None:
+            continue
+        if after.pii_type == "quasi_identifier" or (  # synthesize keeps an IP's real /24
+                before.pii_type == "ip_address" and _treated_with(after) == "synthesize"):
             out.add(name)
     return out
+
+
+def _treated_with(column: ColumnClass | None) -> str:
+    """The anonymization strategy that made ``column`` (its evidence), or ``""``."""
+    for e in column.evidence if column is not None else ():
+        if e.rule.startswith("anonymize:"):
+            return e.rule.split(":", 1)[1]
+    return ""
 
 
 def guard_for_k(
@@ -636,4 +648,19 @@ def _retained(values: pd.Series, pii_type: str | None, strategy: str) -> pd.Seri
         return _number_band(values, AGE_BAND_YEARS)
     if pii_type == "postal_code":
         return _prefix(values, 3)
+    if pii_type == "ip_address":
+        return _subnet(values)  # the host is synthetic, the /24 (IPv6: /64) is real
     return values
+
+
+def _subnet(values: pd.Series) -> pd.Series:
+    import ipaddress
+
+    def net(value: Any) -> Any:
+        try:
+            ip = ipaddress.ip_address(str(value).strip())
+        except ValueError:
+            return value
+        return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False))
+
+    return values.map(net, na_action="ignore")
