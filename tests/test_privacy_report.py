@@ -87,7 +87,7 @@ def test_suggested_generalisation_reaches_the_target() -> None:
 
 def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     df = customers()
-    hashed = lacuna.anonymize(df, strategy="hash", key="k")  # every personal column, QIs too
+    hashed = lacuna.anonymize(df, strategy="hash", key="k" * 16)  # every personal column, QIs too
     state = get_state(hashed)
     assert state is not None
     result = state.classification
@@ -100,7 +100,7 @@ def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     assert privacy.report(hashed).k == 1
 
     # after the suggested generalisation, the same anonymization is anonymous
-    fixed = lacuna.anonymize(privacy.report(df).generalize(df), strategy="hash", key="k")
+    fixed = lacuna.anonymize(privacy.report(df).generalize(df), strategy="hash", key="k" * 16)
     state = get_state(fixed)
     assert state is not None
     after = state.classification
@@ -110,9 +110,50 @@ def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     assert privacy.report(fixed).meets_target  # the QIs are still found, by their evidence
 
 
+def test_a_generalised_identifier_left_in_tiny_groups_is_not_anonymous() -> None:
+    """generalize turns an IP address into its /24 subnet and says its output is a
+    quasi-identifier, but the guard only checked dob/age/gender/postal code: one visitor per
+    subnet (k=1) was declassified to PUBLIC and could be exported."""
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
+
+    ip = ColumnClass(classification=ColumnKind.PII, pii_type="ip_address",
+                     sensitivity=Sensitivity.MEDIUM)
+
+    def visits(addresses: list[str]) -> pd.DataFrame:
+        df = pd.DataFrame({"ip_address": addresses, "page": ["/a", "/b"] * (len(addresses) // 2)})
+        return attach(df, Classification(tier=Tier.PROPRIETARY, tags=("PII", "GDPR"),
+                                         columns={"ip_address": ip}),
+                      LineageNode(name="visits.csv", operation="read_csv"))
+
+    lonely = lacuna.anonymize(visits([f"81.{i}.{i}.7" for i in range(40)]), strategy="generalize")
+    state = get_state(lonely)
+    assert state is not None
+    assert state.classification.personal_columns == ("ip_address",)
+    assert state.classification.tier >= lacuna.Tier.PROPRIETARY
+    assert "not anonymous: k=1 < 5 over quasi-identifiers ip_address" in \
+        state.classification.reasoning[0]
+    # the allowed path: eight visitors in each subnet are k-anonymous, and declassified
+    crowd = lacuna.anonymize(visits([f"81.{i % 5}.0.{i}" for i in range(40)]),
+                             strategy="generalize")
+    state = get_state(crowd)
+    assert state is not None
+    assert not state.classification.personal_columns
+    assert state.classification.tier is lacuna.Tier.PUBLIC
+    assert any("k-anonymity holds: k=8" in r for r in state.classification.reasoning)
+    # synthesize keeps each address's real /24 (only the host is made up): checked the same way
+    fake = get_state(lacuna.synthesize(visits([f"81.{i}.{i}.7" for i in range(40)]), seed=1))
+    assert fake is not None
+    assert fake.classification.personal_columns == ("ip_address",)
+    crowd = get_state(lacuna.synthesize(visits([f"81.{i % 5}.0.{i}" for i in range(40)]), seed=1))
+    assert crowd is not None
+    assert not crowd.classification.personal_columns  # the allowed path: k=8 per subnet
+
+
 def test_frames_without_personal_data_are_left_alone() -> None:
     df = pd.DataFrame({"region": ["n", "s"], "revenue": [1.0, 2.0]})
-    out = lacuna.anonymize(df, ["region"], strategy="redact", key="k")
+    out = lacuna.anonymize(df, ["region"], strategy="redact", key="k" * 16)
     state = get_state(out)
     assert state is not None
     assert not any("k-anonymity" in r for r in state.classification.reasoning)

@@ -513,17 +513,14 @@ def guard(
     (pseudonymised): the quasi-identifier columns keep (or get) a personal class, the source
     floor and tags stay, and the reasoning says which quasi-identifiers to generalise.
     """
-    cc = config.classification
-    personal = bool(source.personal_columns) or any(t in cc.personal_tags for t in source.tags)
     names = [str(c) for c in out.columns]
-    qis = pick_quasi_identifiers(source, names)
-    # Only when a quasi-identifier is personal data itself (dob, postal code, gender, age, or one
-    # an earlier check marked): columns that merely have a quasi-identifying name (city, job
-    # title) join the check then, but never turn a frame personal on their own.
-    if not personal or len(out) == 0 or not any(_personal_quasi(source, q) for q in qis):
+    qis = guard_needed(source, names, config, result)
+    if not qis or len(out) == 0:
         return result
-    target = cc.k_anonymity
-    views = [_codes(_retained(out[q], _pii_type(source, q), strategy if q in treated else ""))
+    target = config.classification.k_anonymity
+    views = [_codes(_retained(out[q], _pii_type(source, q),
+                              (_treated_with(result.columns.get(q)) or strategy)
+                              if q in treated else ""))
              for q in qis]
     sizes = _sizes(_group_keys(views, len(out)))
     k = int(sizes.min()) if len(sizes) else 0
@@ -534,16 +531,49 @@ def guard(
     return guard_for_k(k, source, result, qis, config, advice)
 
 
-def guard_needed(source: Classification, names: Sequence[str], config: Config
-                 ) -> tuple[str, ...]:
+def guard_needed(source: Classification, names: Sequence[str], config: Config,
+                 result: Classification | None = None) -> tuple[str, ...]:
     """The quasi-identifiers :func:`guard` checks for an anonymized frame with columns
-    ``names`` (empty: no check needed). For engines that count groups themselves (Spark)."""
+    ``names`` (empty: no check needed). For engines that count groups themselves (Spark).
+
+    Only when a quasi-identifier is personal data itself (dob, postal code, gender, age, one an
+    earlier check marked, or a personal column the anonymization left as a quasi-identifier in
+    ``result``: a generalised IP subnet or number range): columns that merely have a
+    quasi-identifying name (city, job title) join the check then, but never turn a frame
+    personal on their own.
+    """
     cc = config.classification
     personal = bool(source.personal_columns) or any(t in cc.personal_tags for t in source.tags)
-    qis = pick_quasi_identifiers(source, list(names))
-    if not personal or not any(_personal_quasi(source, q) for q in qis):
+    generalised = _generalised(source, result, names) if result is not None else set()
+    found = set(pick_quasi_identifiers(source, list(names))) | generalised
+    qis = tuple(n for n in dict.fromkeys(names) if n in found)
+    if not personal or not any(_personal_quasi(source, q) or q in generalised for q in qis):
         return ()
     return qis
+
+
+def _generalised(source: Classification, result: Classification, names: Sequence[str]
+                 ) -> set[str]:
+    """Personal columns of the source that the anonymization left as quasi-identifiers (the
+    ``generalize`` strategy's /24 subnet, number range, ...): they single people out in small
+    groups like a date of birth does, so they are checked like one."""
+    out = set()
+    for name in names:
+        before, after = source.columns.get(name), result.columns.get(name)
+        if before is None or not before.is_personal or after is None:
+            continue
+        if after.pii_type == "quasi_identifier" or (  # synthesize keeps an IP's real /24
+                before.pii_type == "ip_address" and _treated_with(after) == "synthesize"):
+            out.add(name)
+    return out
+
+
+def _treated_with(column: ColumnClass | None) -> str:
+    """The anonymization strategy that made ``column`` (its evidence), or ``""``."""
+    for e in column.evidence if column is not None else ():
+        if e.rule.startswith("anonymize:"):
+            return e.rule.split(":", 1)[1]
+    return ""
 
 
 def guard_for_k(
@@ -618,4 +648,19 @@ def _retained(values: pd.Series, pii_type: str | None, strategy: str) -> pd.Seri
         return _number_band(values, AGE_BAND_YEARS)
     if pii_type == "postal_code":
         return _prefix(values, 3)
+    if pii_type == "ip_address":
+        return _subnet(values)  # the host is synthetic, the /24 (IPv6: /64) is real
     return values
+
+
+def _subnet(values: pd.Series) -> pd.Series:
+    import ipaddress
+
+    def net(value: Any) -> Any:
+        try:
+            ip = ipaddress.ip_address(str(value).strip())
+        except ValueError:
+            return value
+        return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False))
+
+    return values.map(net, na_action="ignore")

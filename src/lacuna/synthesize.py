@@ -11,6 +11,8 @@ k-anonymity (:mod:`lacuna.privacy`).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
@@ -38,9 +40,10 @@ def synthesize(
     Args:
         df: the frame; never modified.
         seed: makes the output reproducible: the same seed and original value give the same
-            synthetic value. ``None`` uses the anonymization key (``LACUNA_ANONYMIZE_KEY`` or
-            ``$LACUNA_HOME/anonymize.key``), stable and secret. Whoever knows the seed can
-            synthesize a candidate value and compare, so treat a seed like a key.
+            synthetic value wherever the anonymization key (``LACUNA_ANONYMIZE_KEY`` or the key
+            store's ``anonymize`` key) is the same; the seed selects a stream under that secret
+            key, so knowing the seed alone does not let anyone synthesize a candidate value and
+            compare. ``None`` uses the anonymization key itself.
         columns: the columns to replace; default every PII/PHI column of the classification.
         locale: the Faker locale of names and streets (``de_DE``, ``fr_FR``, ...).
         as_of: the day ages are counted at for the age band of dates of birth; default 1 January
@@ -54,10 +57,7 @@ def synthesize(
         >>> out["email"][0] == out["email"][1] != "jane@corp.com"
         True
     """
-    key: bytes | None = None
-    if seed is not None:
-        raw = seed if isinstance(seed, bytes) else str(seed).encode("utf-8")
-        key = b"lacuna-synthesize-seed:" + type(seed).__name__.encode() + b":" + raw
+    key = seed_key(seed, config) if seed is not None else None
     locale_token = locale_var.set(locale)
     as_of_token = as_of_var.set(as_of)
     try:
@@ -65,3 +65,20 @@ def synthesize(
     finally:
         locale_var.reset(locale_token)
         as_of_var.reset(as_of_token)
+
+
+def seed_key(seed: int | str | bytes, config: Config | None = None) -> bytes:
+    """The synthesis key for ``seed``: an HMAC of the seed under the installation's secret
+    anonymization key (``LACUNA_ANONYMIZE_KEY`` or the key store's ``anonymize`` key).
+
+    The seed picks a stream under that secret, never the key itself: with ``seed=42`` alone as the
+    key, anyone on any machine could synthesize candidate values and match the "public" output
+    back to the people it came from. Same seed and key, same values (``lacuna.dbt`` uses it too).
+    """
+    from lacuna.anonymize.keys import resolve
+    from lacuna.config import load_config
+
+    raw = seed if isinstance(seed, bytes) else str(seed).encode("utf-8")
+    secret = resolve(None, config if config is not None else load_config()).material
+    return hmac.new(secret, b"lacuna-synthesize-seed:" + type(seed).__name__.encode() + b":" + raw,
+                    hashlib.sha256).digest()

@@ -32,7 +32,7 @@ def state(df: pd.DataFrame) -> DataState:
 def test_anonymize_reclassifies_to_internal(
     customers: pd.DataFrame, source_lineage: LineageNode
 ) -> None:
-    out = anonymize(customers, ["email", "phone"], strategy="hash", key="k")
+    out = anonymize(customers, ["email", "phone"], strategy="hash", key="k" * 16)
     cls = state(out).classification
     assert (cls.tier, cls.tags, cls.personal_columns) == (
         Tier.INTERNAL,
@@ -71,7 +71,7 @@ def test_anonymize_reclassifies_to_internal(
 
 
 def test_anonymize_defaults_to_every_personal_column(customers: pd.DataFrame) -> None:
-    out = anonymize(customers, key="k")
+    out = anonymize(customers, key="k" * 16)
     assert out["revenue"].equals(customers["revenue"])
     assert out["email"][0] != "jane@example.com"
     assert out["phone"][0] != "+1 555-123-4567"
@@ -79,10 +79,10 @@ def test_anonymize_defaults_to_every_personal_column(customers: pd.DataFrame) ->
 
 
 def test_anonymize_accepts_the_seed_alias_and_a_single_name(customers: pd.DataFrame) -> None:
-    a = anonymize(customers, pii_columns=["email", "phone"], key="k")
-    b = anonymize(customers, ["email", "phone"], key="k")
+    a = anonymize(customers, pii_columns=["email", "phone"], key="k" * 16)
+    b = anonymize(customers, ["email", "phone"], key="k" * 16)
     pd.testing.assert_frame_equal(a, b)
-    c = anonymize(customers, "email", key="k")
+    c = anonymize(customers, "email", key="k" * 16)
     assert c["phone"].equals(customers["phone"])
     with pytest.raises(TypeError, match="either columns= or its alias pii_columns="):
         anonymize(customers, ["email"], pii_columns=["phone"])
@@ -102,7 +102,7 @@ def test_anonymize_never_mutates_its_input(customers: pd.DataFrame) -> None:
 @pytest.mark.parametrize("strategy", ["hash", "mask", "redact"])
 def test_anonymize_keeps_nulls_and_index(customers: pd.DataFrame, strategy: str) -> None:
     customers.index = pd.Index([10, 20, 30, 40])
-    out = anonymize(customers, strategy=strategy, key="k")
+    out = anonymize(customers, strategy=strategy, key="k" * 16)
     assert out.index.equals(customers.index)
     assert out.isna().equals(customers.isna())
 
@@ -128,7 +128,7 @@ def test_floor_from_personal_data_only_is_lifted(customers: pd.DataFrame) -> Non
     df = with_classification(
         customers, floor=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL", "CCPA")
     )
-    cls = state(anonymize(df, key="k")).classification
+    cls = state(anonymize(df, key="k" * 16)).classification
     assert (cls.floor, cls.tier, cls.tags) == (
         Tier.PUBLIC,
         Tier.INTERNAL,
@@ -140,7 +140,7 @@ def test_floor_with_a_business_tag_is_kept(customers: pd.DataFrame) -> None:
     df = with_classification(
         customers, floor=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL", "CUSTOMER_DATA")
     )
-    cls = state(anonymize(df, key="k")).classification
+    cls = state(anonymize(df, key="k" * 16)).classification
     assert (cls.floor, cls.tier) == (Tier.PROPRIETARY, Tier.PROPRIETARY)
     assert cls.tags == ("FINANCIAL", "CUSTOMER_DATA", ANONYMIZED)
     assert "PROPRIETARY from the table-level floor" in cls.reasoning
@@ -148,7 +148,7 @@ def test_floor_with_a_business_tag_is_kept(customers: pd.DataFrame) -> None:
 
 def test_floor_without_table_tags_is_kept(customers: pd.DataFrame) -> None:
     df = with_classification(customers, floor=Tier.PROPRIETARY)
-    cls = state(anonymize(df, key="k")).classification
+    cls = state(anonymize(df, key="k" * 16)).classification
     assert (cls.floor, cls.tier) == (Tier.PROPRIETARY, Tier.PROPRIETARY)
 
 
@@ -156,7 +156,7 @@ def test_floor_is_kept_while_personal_columns_remain(customers: pd.DataFrame) ->
     df = with_classification(
         customers, floor=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL", "CCPA")
     )
-    cls = state(anonymize(df, ["email"], key="k")).classification
+    cls = state(anonymize(df, ["email"], key="k" * 16)).classification
     assert (cls.floor, cls.tags) == (
         Tier.PROPRIETARY,
         ("PII", "GDPR", "FINANCIAL", "CCPA", ANONYMIZED),
@@ -233,5 +233,5 @@ def test_custom_mapping_from_config(customers: pd.DataFrame) -> None:
     config = Config.model_validate(
         {"classification": {"mapping": {"financial": {"tier": "PROPRIETARY", "tags": ["SOX"]}}}}
     )
-    cls = state(anonymize(customers, key="k", config=config)).classification
+    cls = state(anonymize(customers, key="k" * 16, config=config)).classification
     assert (cls.tier, cls.tags) == (Tier.PROPRIETARY, ("SOX", "FINANCIAL", ANONYMIZED))

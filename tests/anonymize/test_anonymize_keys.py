@@ -37,23 +37,37 @@ def test_mask_and_redact_need_no_key(home: Path) -> None:
 
 def test_key_precedence_argument_env_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from_file = hashed()
-    monkeypatch.setenv("LACUNA_ANONYMIZE_KEY", "from-env")
+    monkeypatch.setenv("LACUNA_ANONYMIZE_KEY", "from-env-0123456789")
     from_env = hashed()
-    from_arg = hashed(key="from-arg")
+    from_arg = hashed(key="from-arg-0123456789")
     assert len({from_file, from_env, from_arg}) == 3
-    assert hashed(key=b"from-env") == from_env  # text keys are UTF-8 bytes
+    assert hashed(key=b"from-env-0123456789") == from_env  # text keys are UTF-8 bytes
 
 
 def test_key_env_name_comes_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
     config = Config.model_validate({"anonymize": {"key_env": "MY_KEY"}})
-    monkeypatch.setenv("MY_KEY", "team-key")
-    assert resolve_key(None, config) == b"team-key"
-    assert hashed(config=config) == hashed(key="team-key")
+    monkeypatch.setenv("MY_KEY", "team-key-0123456789")
+    assert resolve_key(None, config) == b"team-key-0123456789"
+    assert hashed(config=config) == hashed(key="team-key-0123456789")
 
 
 def test_empty_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="key is empty"):
         hashed(key="")
+
+
+def test_a_guessable_key_is_refused_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """key="a" made a hash anyone can reverse (try every short key, then hash candidate e-mails),
+    yet the column was re-classified as a pseudonym fit for export."""
+    with pytest.raises(ConfigError, match=r"key= argument is 1 bytes; at least 16.*Nothing"):
+        hashed(key="a")
+    monkeypatch.setenv("LACUNA_ANONYMIZE_KEY", "short-env-key")
+    with pytest.raises(ConfigError, match=r"\$LACUNA_ANONYMIZE_KEY is 13 bytes"):
+        hashed()
+    with pytest.raises(ConfigError, match="at least 16"):
+        anonymize(pd.DataFrame({"email": ["jane@example.com"]}), ["email"], strategy="synthesize",
+                  key=b"k")
+    assert len(hashed(key="k" * 16)) == 20  # 16 bytes is enough
 
 
 def test_empty_env_var_falls_back_to_the_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

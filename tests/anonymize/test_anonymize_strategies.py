@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from lacuna.anonymize import Context, Strategy, anonymize, strategies
+from lacuna.anonymize.base import output_class
 from lacuna.anonymize.builtin import HashStrategy, MaskStrategy, RedactStrategy
 from lacuna.errors import UnknownPluginError
-from lacuna.model import ColumnClass, ColumnKind
+from lacuna.lineage.state import get_state
+from lacuna.model import ColumnClass, ColumnKind, Tier
 
 
 def ctx(pii_type: str | None = None, key: bytes = b"k" * 32) -> Context:
@@ -70,6 +73,9 @@ def test_hash_all_null_column() -> None:
         ("4111 1111 1111 1111", "credit_card", "**** **** **** 1111"),
         ("Jane Doe", "name", "J*******"),
         ("n/a", "phone", "n**"),  # no digits: generic
+        # a name beside the number was kept, the column re-classified public
+        ("+1 555 123 4000 (Jane Smith)", "phone", "+* *** *** **00 (**** *****)"),
+        ("SSN 123-45-6789", "ssn", "*** ***-**-6789"),
         ("X", None, "*"),
         ("not an@email", None, "n***********"),
     ],
@@ -92,7 +98,7 @@ def test_redact_replaces_every_value_and_keeps_nulls() -> None:
 @pytest.mark.parametrize("strategy", ["hash", "mask", "redact"])
 def test_strategies_keep_string_dtype(strategy: str) -> None:
     df = pd.DataFrame({"email": pd.Series(["a@b.com", None], dtype="string")})
-    out = anonymize(df, ["email"], strategy, key="k")
+    out = anonymize(df, ["email"], strategy, key="k" * 16)
     assert out["email"].dtype == df["email"].dtype
     assert out["email"].isna().tolist() == [False, True]
 
@@ -117,3 +123,36 @@ def test_custom_strategy_registers_and_runs(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(strategies._items, "upper", Upper)
     out = anonymize(pd.DataFrame({"x": ["ab"]}), ["x"], "upper")
     assert out["x"].tolist() == ["AB"]
+
+
+def test_a_strategy_that_does_not_say_what_its_output_is_never_declassifies(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strategy.classify defaulted to public: upper() registered as a strategy made every e-mail
+    address public, and the frame exportable."""
+    class Upper(Strategy):
+        name = "upper"
+
+        def apply(self, values: pd.Series, context: Context) -> pd.Series:
+            return values.str.upper()
+
+    class Blank(Upper):
+        name = "blank"
+
+        def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
+            return output_class(self.name, before, notes, kind="public", what="blanked")
+
+    monkeypatch.setitem(strategies._items, "upper", Upper)
+    monkeypatch.setitem(strategies._items, "blank", Blank)
+    df = pd.DataFrame({"email": ["jane@example.com", "bob@corp.co.uk"] * 5})
+    out = anonymize(df, ["email"], "upper")
+    state = get_state(out)
+    assert state is not None
+    email = state.classification.columns["email"]
+    assert (email.classification, email.pii_type) == (ColumnKind.PII, "email")
+    assert "does not override Strategy.classify" in email.reasoning
+    assert "PII" in state.classification.tags
+    assert state.classification.tier is not Tier.PUBLIC
+    # a strategy that says its output is public is believed, as before
+    blank = get_state(anonymize(df, ["email"], "blank"))
+    assert blank is not None
+    assert not blank.classification.personal_columns

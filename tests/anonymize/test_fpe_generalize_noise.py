@@ -18,6 +18,7 @@ from lacuna.anonymize import anonymize
 from lacuna.anonymize.builtin.fpe import FpeError, decrypt
 from lacuna.anonymize.builtin.generalize import GeneralizeStrategy
 from lacuna.config import config_from_dict
+from lacuna.errors import ConfigError
 from lacuna.keystore import FileKeyBackend, KeyStore
 from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
 from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
@@ -188,3 +189,21 @@ def test_noise_on_a_personal_column_becomes_public() -> None:
     cls = column(anonymize(df, ["age"], strategy="noise", config=K1), "age")
     assert cls.classification is ColumnKind.PUBLIC
     assert "epsilon=1" in cls.reasoning
+
+
+def test_noise_with_an_absurd_epsilon_never_declassifies_a_personal_column() -> None:
+    """anonymize.epsilon is the analyst's to set: 1e12 leaves every phone number as it was
+    (scale 1e-12), so the strategy refuses instead of calling the column public."""
+    config = config_from_dict({"anonymize": {"epsilon": 1e12},
+                               "classification": {"k_anonymity": 1}})
+    df = classified(pd.DataFrame({"phone": [5551234000.0, 5551234001.0]}), phone="phone")
+    with pytest.raises(ConfigError, match=r"epsilon=1e\+12.*at most 10.*Nothing was anonymized"):
+        anonymize(df, ["phone"], strategy="noise", config=config)
+    # a column that is not personal keeps its kind, so a large epsilon lowers nothing: allowed
+    totals = classified(pd.DataFrame({"total": [1000.0]}), total=None)
+    kept = column(anonymize(totals, ["total"], strategy="noise", config=config), "total")
+    assert kept.classification is ColumnKind.FINANCIAL
+    # the cap itself is allowed
+    at_cap = config_from_dict({"anonymize": {"epsilon": 10}, "classification": {"k_anonymity": 1}})
+    cls = column(anonymize(df, ["phone"], strategy="noise", config=at_cap), "phone")
+    assert cls.classification is ColumnKind.PUBLIC

@@ -17,7 +17,8 @@ import pytest
 import lacuna
 from lacuna.anonymize import anonymize
 from lacuna.anonymize.synthetic import ssn_permute, word_lists
-from lacuna.lineage.state import get_state
+from lacuna.lineage.state import DataState, LineageNode, get_state, set_state
+from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
 
 AS_OF = date(2026, 1, 1)
 SSN = re.compile(r"^(?!000|666|9)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$")
@@ -66,6 +67,23 @@ def test_same_seed_same_values_across_runs_and_processes(tmp_path: Path) -> None
     again = json.loads(done.stdout.strip().splitlines()[-1])
     assert again["email"] == a["email"].astype(str).tolist()
     assert again["ssn"] == a["ssn"].astype(str).tolist()
+
+
+def test_a_known_seed_alone_does_not_reproduce_the_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """seed=42 (the documented example) was the whole key: anyone could synthesize candidate
+    e-mails with it and match the public output back to the real addresses. The seed now picks a
+    stream under the installation's secret anonymization key."""
+    df = customers(50)[["email"]]
+    mine = lacuna.synthesize(df, seed=42)["email"]
+    assert lacuna.synthesize(df, seed=42)["email"].equals(mine)  # reproducible here
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "outsider"))  # another installation
+    theirs = lacuna.synthesize(df, seed=42)["email"]
+    assert not set(theirs) & set(mine)
+    monkeypatch.setenv("LACUNA_ANONYMIZE_KEY", "a-shared-team-key-0123")  # a shared key:
+    shared = lacuna.synthesize(df, seed=42)["email"]
+    monkeypatch.setenv("LACUNA_HOME", str(tmp_path / "colleague"))
+    assert lacuna.synthesize(df, seed=42)["email"].equals(shared)  # same seed, same output
 
 
 def test_referential_integrity_across_two_tables_joined_on_a_synthesized_key() -> None:
@@ -138,7 +156,7 @@ def test_names_emails_phones_look_real_and_follow_the_locale() -> None:
 def test_free_text_has_its_pii_spans_replaced() -> None:
     df = pd.DataFrame({"notes": ["write to jane@corp.example or call +1 415 555 0100",
                                  "ssn on file: 123-45-6789, all good", None]})
-    out = anonymize(df, ["notes"], strategy="synthesize", key="k")["notes"]
+    out = anonymize(df, ["notes"], strategy="synthesize", key="k" * 16)["notes"]
     assert "jane@corp.example" not in out[0]
     assert "555 0100" not in out[0]
     assert out[0].startswith("write to ")
@@ -147,6 +165,35 @@ def test_free_text_has_its_pii_spans_replaced() -> None:
     assert SSN.search(out[1].split(": ")[1].split(",")[0])
     assert out[1].endswith(", all good")
     assert pd.isna(out[2])
+
+
+def test_free_text_is_not_declassified_since_names_in_it_are_kept() -> None:
+    """Only the spans the patterns find are replaced: the name and street in the sentence stay,
+    so the column keeps its personal class and the frame its tier (it was called public)."""
+    tickets = [f"Customer Jane{i} Smith (jane{i}@corp.example) lives at {i} Elm Street"
+               for i in range(20)]
+    df = pd.DataFrame({"ticket": tickets, "plan": ["basic", "pro"] * 10})
+    set_state(df, DataState(
+        classification=Classification(
+            tier=Tier.PROPRIETARY, tags=("PII", "GDPR"),
+            columns={"ticket": ColumnClass(classification=ColumnKind.PII, pii_type="email",
+                                           sensitivity=Sensitivity.HIGH)}),
+        lineage=LineageNode(name="tickets.csv", operation="read_csv")))
+    out = lacuna.synthesize(df, seed=3)
+    assert "jane0@corp.example" not in out["ticket"][0]
+    assert "Jane0 Smith" in out["ticket"][0]  # what the patterns cannot find
+    state = get_state(out)
+    assert state is not None
+    ticket = state.classification.columns["ticket"]
+    assert ticket.is_personal
+    assert "Redact or drop the column" in ticket.reasoning
+    assert state.classification.tier is Tier.PROPRIETARY
+    assert "PII" in state.classification.tags
+    # a column of e-mail addresses only is still replaced whole and declassified
+    emails = pd.DataFrame({"email": [f"customer{i}@corp.example" for i in range(20)]})
+    done = get_state(lacuna.synthesize(emails, seed=3))
+    assert done is not None
+    assert not done.classification.personal_columns
 
 
 def test_output_is_reclassified_as_not_personal_data() -> None:
@@ -163,7 +210,7 @@ def test_output_is_reclassified_as_not_personal_data() -> None:
 
 def test_unknown_type_is_scrambled_never_kept() -> None:
     df = pd.DataFrame({"member_ref": ["AB-1234", "CD-9876", "AB-1234"]})
-    out = anonymize(df, ["member_ref"], strategy="synthesize", key="k")["member_ref"]
+    out = anonymize(df, ["member_ref"], strategy="synthesize", key="k" * 16)["member_ref"]
     assert out[0] == out[2] != "AB-1234"
     assert out.str.fullmatch(r"[A-Z]{2}-\d{4}").all()
 

@@ -13,7 +13,7 @@ import pytest
 
 from lacuna import detokenize
 from lacuna.anonymize import anonymize
-from lacuna.anonymize.vault import UnknownTokenError
+from lacuna.anonymize.vault import BOUND, UnknownTokenError, VaultTamperedError
 from lacuna.config import config_from_dict
 from lacuna.errors import GovernanceViolation
 from lacuna.governor import Governor
@@ -57,7 +57,9 @@ def test_tokens_are_random_stable_and_reclassified(customers: pd.DataFrame, db: 
         rows = conn.execute("SELECT token, sealed, origin FROM lacuna_token_vault").fetchall()
     assert len(rows) == 4
     assert {r[2] for r in rows} == {"pii:email", "pii:phone"}
-    assert not any("jane" in bytes.fromhex(r[1]).decode("latin-1") for r in rows)
+    assert all(r[1].startswith(BOUND) for r in rows)  # token and origin authenticated too
+    assert not any("jane" in bytes.fromhex(r[1].removeprefix(BOUND)).decode("latin-1")
+                   for r in rows)
 
 
 def test_authorised_role_detokenizes_and_is_audited(customers: pd.DataFrame, db: str) -> None:
@@ -75,6 +77,60 @@ def test_authorised_role_detokenizes_and_is_audited(customers: pd.DataFrame, db:
     assert (record.allowed, record.action, record.user_id) == (True, "read", "ana")
     assert record.policy_id == "lacuna.detokenize"
     assert officer.audit.verify()
+
+
+def test_a_vault_row_edited_outside_lacuna_is_never_opened(
+        customers: pd.DataFrame, db: str) -> None:
+    """The origin decides the class of the restored column: set to 'financial' in the database,
+    real e-mails came back as FINANCIAL (INTERNAL, no PII tag). It is bound to the sealed value
+    now, with the token, so an edited or swapped row fails closed."""
+    out = tokenized(customers, governor(db, "analyst"))
+    officer = governor(db, "privacy_officer")
+    path = db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE lacuna_token_vault SET origin='financial' WHERE origin='pii:email'")
+    with pytest.raises(VaultTamperedError, match=r"column 'email'.*does not authenticate"):
+        detokenize(out, ["email"], governor=officer)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE lacuna_token_vault SET origin='pii:email' WHERE origin='financial'")
+        a, b = conn.execute("SELECT token FROM lacuna_token_vault WHERE origin='pii:email'")
+        conn.execute("UPDATE lacuna_token_vault SET token='tmp' WHERE token=?", a)
+        conn.execute("UPDATE lacuna_token_vault SET token=? WHERE token=?", (a[0], b[0]))
+        conn.execute("UPDATE lacuna_token_vault SET token=? WHERE token='tmp'", b)
+    with pytest.raises(VaultTamperedError):  # swapped tokens: jane's token opening bob's row
+        detokenize(out, ["email"], governor=officer)
+
+
+def test_rows_sealed_before_origins_were_bound_still_open_but_never_lower(
+        customers: pd.DataFrame, db: str) -> None:
+    from lacuna.anonymize import vault
+
+    gov = governor(db, "analyst")
+    key = keystore_for(gov.config).current(vault.KEY_ID)
+
+    def old_seal(value: str) -> str:  # the format before BOUND: only the key is authenticated
+        from Crypto.Cipher import AES
+
+        nonce = b"\x00" * 12
+        cipher = AES.new(vault.hashlib.sha256(b"seal:" + key.material).digest(), AES.MODE_GCM,
+                         nonce=nonce)
+        cipher.update(f"{key.ref.id}:{key.ref.version}".encode())
+        ct, tag = cipher.encrypt_and_digest(value.encode())
+        return (nonce + ct + tag).hex()
+
+    out = tokenized(customers, gov)
+    path = db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        for token, in conn.execute("SELECT token FROM lacuna_token_vault "
+                                   "WHERE origin='pii:email'").fetchall():
+            value = customers["email"][out["email"] == token].iloc[0]
+            conn.execute("UPDATE lacuna_token_vault SET sealed=?, origin='financial' "
+                         "WHERE token=?", (old_seal(value), token))
+    back = detokenize(out, ["email"], governor=governor(db, "privacy_officer"))
+    assert back["email"].tolist() == customers["email"].tolist()
+    cls = get_state(back).classification  # type: ignore[union-attr]
+    assert cls.columns["email"].classification is ColumnKind.PII  # not the edited 'financial'
+    assert "PII" in cls.tags
 
 
 def test_unauthorised_role_is_denied_with_the_fix_and_audited(

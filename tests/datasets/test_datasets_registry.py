@@ -88,6 +88,77 @@ def test_a_tampered_copy_is_rebuilt_not_trusted(sandbox, enabled):
     assert not set(df["email"]) & set(raw["email"])
 
 
+def test_an_entry_edited_in_the_state_database_is_refused_not_served(sandbox, home, enabled):
+    """The entry holds the class get() attaches and the copy's location and fingerprint: pointed
+    at a raw copy with a matching fingerprint, it served raw PII with the dataset's lower class."""
+    import hashlib
+    import json
+    import sqlite3
+
+    from lacuna.datasets.store import DatasetTampered
+
+    enabled()
+    entry = lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)
+    planted = os.path.join(os.path.dirname(entry.location), "planted.parquet")
+    with _off():
+        pd.read_csv(sandbox / "customers.csv").to_parquet(planted)  # raw PII
+    db = sqlite3.connect(sandbox / "audit.db")
+    body = json.loads(db.execute("SELECT body FROM lacuna_datasets WHERE name='c'").fetchone()[0])
+    st = os.stat(planted)
+    with open(planted, "rb") as fh:
+        sha = hashlib.sha256(fh.read()).hexdigest()
+    body["location"] = planted
+    body["output_fingerprint"] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
+    db.execute("UPDATE lacuna_datasets SET body=? WHERE name='c'", (json.dumps(body),))
+    db.commit()
+    with pytest.raises(DatasetTampered, match=r"'c' does not match its signature.*register it"):
+        lacuna.datasets.get("c")
+    assert [d.name for d in lacuna.datasets.list()] == []  # never listed or offered
+    body.pop("signature")  # a row written by hand, unsigned
+    db.execute("UPDATE lacuna_datasets SET body=? WHERE name='c'", (json.dumps(body),))
+    db.commit()
+    db.close()
+    with pytest.raises(DatasetTampered, match="carries no Lacuna signature"):
+        lacuna.datasets.show("c")
+    lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)  # the way back
+    df = lacuna.datasets.get("c")
+    raw = pd.read_csv(sandbox / "customers.csv")
+    assert not set(df["email"]) & set(raw["email"])
+    assert get_state(df).classification.tier == lacuna.Tier.PUBLIC
+
+
+def test_a_copy_replaced_with_the_same_size_and_mtime_is_rebuilt(sandbox, enabled):
+    """The copy's check trusted size + mtime: raw rows padded to the built size, with the mtime
+    put back by os.utime, were served with the dataset's lower class."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    enabled(storage={"encrypt": False})
+    entry = lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)
+    st = os.stat(entry.location)
+    with _off():
+        raw = pd.read_csv(sandbox / "customers.csv")[["email"]]
+
+    def plant(rows: int, pad: int) -> int:
+        frame = raw.head(rows).assign(pad=["x" * pad] + [""] * (rows - 1))
+        table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata({})
+        pq.write_table(table, entry.location, compression="NONE", use_dictionary=False,
+                       write_statistics=False)
+        return os.path.getsize(entry.location)
+
+    with _off():  # as many raw rows as fit, padded to the built size (1 byte per character)
+        for rows in range(len(raw), 0, -1):
+            gap = st.st_size - plant(rows, 0)
+            if gap >= 0 and any(plant(rows, gap - d) == st.st_size for d in range(min(gap, 8) + 1)):
+                break
+        assert os.path.getsize(entry.location) == st.st_size, "no planted file of the built size"
+    os.utime(entry.location, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (os.stat(entry.location).st_size, os.stat(entry.location).st_mtime_ns) == (
+        st.st_size, st.st_mtime_ns)
+    df = lacuna.datasets.get("c")
+    assert not set(df["email"]) & set(raw["email"])  # rebuilt from the source, not served
+
+
 def test_a_deleted_source_fails_loudly(sandbox, enabled):
     enabled()
     lacuna.datasets.register("c", "customers.csv", approved_by=STEWARD)

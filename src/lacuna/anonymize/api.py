@@ -30,7 +30,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lacuna._bypass import bypass
-from lacuna.anonymize.base import Context, Strategy, UnknownColumnError, describe, strategies
+from lacuna.anonymize.base import (
+    Context,
+    Strategy,
+    UnknownColumnError,
+    describe,
+    output_class,
+    strategies,
+)
 from lacuna.anonymize.keys import resolve
 from lacuna.classify.rollup import column_tags, rollup
 from lacuna.config import Config, load_config
@@ -76,7 +83,8 @@ def anonymize(
     Raises:
         UnknownPluginError: no strategy by that name (the message suggests the closest one).
         UnknownColumnError: a column is not in the frame (the message lists the columns).
-        ConfigError: the key is empty or the key file cannot be read or created.
+        ConfigError: the key is empty or shorter than 16 bytes, or the key file cannot be read
+            or created.
 
     Example:
         >>> import pandas as pd
@@ -236,6 +244,9 @@ class _Public(Strategy):
 
     def apply(self, values: pd.Series, context: Context) -> pd.Series:  # pragma: no cover
         raise NotImplementedError
+
+    def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
+        return output_class(self.name, before, notes, kind="public")
 
 
 _describe = describe

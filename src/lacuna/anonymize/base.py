@@ -10,6 +10,9 @@ touching nulls. It is chosen by name: ``anonymize(df, strategy="mask")``. Regist
         def apply(self, values, context):
             mask, text = present_text(values)
             return fill(values, mask, text.str.slice(0, 3))
+        def classify(self, before, notes):  # say what the output is; without it, it stays
+            return output_class(self.name, before, notes, kind="identifier",  # what it was
+                                what="first three characters")
 """
 
 from __future__ import annotations
@@ -78,12 +81,15 @@ class Strategy(ABC):
         """The anonymized column: same index and length as ``values``; nulls stay null."""
 
     def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
-        """What the output column is now, honestly. Default: public (nothing of the value left).
+        """What the output column is now, honestly. Override it to say so: ``public`` when
+        nothing of the value is left (``redact``), an identifier for a keyed pseudonym, a
+        quasi-identifier for a generalised date of birth.
 
-        Override when the output still relates to a person: a keyed pseudonym is an
-        identifier, a generalised date of birth is a quasi-identifier.
+        Default: what the column was (personal data when it was not classified). A strategy
+        that does not say what its output is never declassifies it: an ``upper()`` registered
+        as a strategy would otherwise have made every e-mail address public.
         """
-        return output_class(self.name, before, notes, kind="public")
+        return unchanged_class(self.name, before, notes)
 
 
 strategies = Registry[type[Strategy]](kind="anonymization strategy")
@@ -123,6 +129,25 @@ def output_class(
                            detail=f"values replaced by the {strategy} strategy; "
                                   f"{detail + '; ' if detail else ''}was {was}"),),
     )
+
+
+def unchanged_class(strategy: str, before: ColumnClass | None, notes: Sequence[str]
+                    ) -> ColumnClass:
+    """The class of a column treated by a strategy that does not say what its output is: the
+    class it had (``pii`` when it had none), with reasoning saying why and how to fix it."""
+    from dataclasses import replace
+
+    what = ("the strategy does not say what its output is (it does not override "
+            "Strategy.classify), so the column keeps its class")
+    if before is not None and before.is_personal:
+        out = output_class(strategy, before, notes, kind=before.classification.value,
+                           pii_type=before.pii_type, sensitivity=before.sensitivity.value,
+                           what=what)
+        return replace(out, confidence=before.confidence)
+    if before is not None:
+        return replace(before, reasoning=f"{before.reasoning}; treated with {strategy}: {what}")
+    return output_class(strategy, before, notes, kind="pii", sensitivity="high",
+                        what=f"{what}; it was unclassified, so it is taken as personal data")
 
 
 def describe(column: ColumnClass | None) -> str:

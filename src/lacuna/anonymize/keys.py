@@ -10,9 +10,12 @@ First match wins:
    ``KeyStore.rotate("anonymize")``; the current version is used, and recorded on each output).
 
 The key makes the hash a keyed HMAC: without it nobody can hash candidate values (every e-mail
-address of a leaked list, every phone number) to look the hashed ones up. Keep it secret and keep
-it stable: the same key gives the same hash in every table, so anonymized tables still join; a new
-key breaks those joins.
+address of a leaked list, every phone number) to look the hashed ones up. That holds only while
+the key cannot be guessed: a key given by argument or environment variable must have at least
+:data:`MIN_KEY_BYTES` (16) bytes; ``key="a"`` would let anyone try every short key and reverse
+every hash (the column would still be re-classified as a pseudonym, fit for export). Keep it
+secret and keep it stable: the same key gives the same hash in every table, so anonymized tables
+still join; a new key breaks those joins.
 """
 
 from __future__ import annotations
@@ -28,17 +31,29 @@ from lacuna.keystore import Key, KeyRef, keystore_for
 KEY_ID = "anonymize"
 KEY_FILENAME = f"{KEY_ID}.key"
 KEY_BYTES = keyfile.KEY_BYTES
+MIN_KEY_BYTES = 16  # 128 bits: never guessed by trying keys
 
 
 def key_path() -> Path:
     return lacuna_home() / KEY_FILENAME
 
 
-def as_key(key: bytes | str) -> bytes:
-    """A key given by the caller (text is UTF-8 encoded). Raises ConfigError when empty."""
+def as_key(key: bytes | str, where: str = "the key= argument") -> bytes:
+    """A key given by the caller (text is UTF-8 encoded).
+
+    Raises:
+        ConfigError: the key is empty, or shorter than :data:`MIN_KEY_BYTES` (guessable).
+    """
     raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
     if not raw:
         msg = "the anonymization key is empty. Pass a non-empty key, or omit it to use the default."
+        raise ConfigError(msg)
+    if len(raw) < MIN_KEY_BYTES:
+        msg = (f"the anonymization key from {where} is {len(raw)} bytes; at least "
+               f"{MIN_KEY_BYTES} are needed: a short key can be guessed, and with it every hash "
+               "reversed by hashing candidate values. Omit it to use the key store's random key, "
+               "or use a random one (python -c 'import secrets; print(secrets.token_hex(16))'). "
+               "Nothing was anonymized.")
         raise ConfigError(msg)
     return raw
 
@@ -54,7 +69,8 @@ def resolve(key: bytes | str | None, config: Config) -> Key:
         return Key(KeyRef(KEY_ID, 0, "argument"), as_key(key))
     env = os.environ.get(config.anonymize.key_env)
     if env:
-        return Key(KeyRef(KEY_ID, 0, f"${config.anonymize.key_env}"), as_key(env))
+        return Key(KeyRef(KEY_ID, 0, f"${config.anonymize.key_env}"),
+                   as_key(env, f"${config.anonymize.key_env}"))
     return keystore_for(config).current(KEY_ID)
 
 

@@ -252,19 +252,40 @@ def generate(values: pd.Series, pii_type: str | None, key: bytes) -> pd.Series:
         seeds = seeds_of(normalised(arr, pii_type), subkeys(key, pii_type))
         maker = _MAKERS.get(pii_type, _scramble_all)
         out = maker(arr, seeds, key)
-        if pii_type in _SPANS:  # sentences that mention the value: replace only the spans
-            spaced = pc.fill_null(pc.match_substring(arr, " "), False)
-            prose = pc.and_(spaced, pc.fill_null(
-                pc.match_substring_regex(arr, r"[A-Za-z]{3}"), False)) \
-                if pc.any(spaced).as_py() else spaced
-            if pc.any(prose).as_py():
-                out = pc.if_else(prose, _free_text(arr, key), out)
+        prose = _prose(arr, pii_type)
+        if prose is not None:  # sentences that mention the value: replace only the spans
+            out = pc.if_else(prose, _free_text(arr, key), out)
     out = pc.if_else(pc.is_valid(arr), out, None)  # nulls stay null
     if isinstance(values.dtype, pd.StringDtype) or (
             pd.api.types.is_string_dtype(values.dtype) and values.dtype != object):
         return pd.Series(pd.array(out, dtype=values.dtype), index=values.index, name=values.name)
     return pd.Series(out.to_pandas(), index=values.index, name=values.name, dtype=object) \
         .where(values.notna(), None)
+
+
+def free_text(values: pd.Series, pii_type: str | None) -> bool:
+    """Whether :func:`generate` treats any value of the column as free text, where only the spans
+    the value patterns find are replaced and the rest of the sentence (names, addresses, a
+    diagnosis in words) is kept as it was."""
+    if pii_type in {"dob", "age", "gender"} or not values.notna().any():
+        return False
+    if pii_type is None or pii_type == "free_text":
+        return True
+    return _prose(as_text(values), pii_type) is not None
+
+
+def _prose(arr: pa.LargeStringArray, pii_type: str) -> pa.Array | None:
+    """Which values of a ``pii_type`` with span patterns are sentences (spaces and a word of three
+    letters); None when there are none."""
+    import pyarrow.compute as pc
+
+    if pii_type not in _SPANS:
+        return None
+    spaced = pc.fill_null(pc.match_substring(arr, " "), False)
+    if not pc.any(spaced).as_py():
+        return None
+    prose = pc.and_(spaced, pc.fill_null(pc.match_substring_regex(arr, r"[A-Za-z]{3}"), False))
+    return prose if pc.any(prose).as_py() else None
 
 
 def _names(_arr: pa.Array, seeds: np.ndarray, _key: bytes) -> pa.Array:

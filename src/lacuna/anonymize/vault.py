@@ -33,6 +33,7 @@ from lacuna.redact import redact_url
 KEY_ID = "vault"
 TOKEN_PREFIX = "tok_"
 _CHUNK = 500
+BOUND = "b1:"  # prefix of a sealed value whose token and origin are authenticated too
 
 metadata = MetaData()
 table = Table(
@@ -51,6 +52,10 @@ table = Table(
 
 class UnknownTokenError(ClassificationError, LookupError):
     """A token that the vault does not hold: never passed through as if it were the value."""
+
+
+class VaultTamperedError(ClassificationError):
+    """A vault row does not authenticate: never opened, nothing detokenized."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,24 +81,43 @@ def _digest(key: Key, value: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
-def _seal(key: Key, value: str) -> str:
+def _bound(key: Key, token: str, origin: str) -> bytes:
+    """The associated data of a sealed value: the key id and version, and (rows sealed since
+    :data:`BOUND`) the token and what the value was, so a row whose origin was edited in the
+    database (``pii:email`` → ``financial``, restoring real e-mails as non-personal) or whose
+    token was swapped with another row's no longer opens."""
+    return f"{key.ref.id}:{key.ref.version}:{token}:{origin}".encode()
+
+
+def _seal(key: Key, value: str, token: str, origin: str) -> str:
     from Crypto.Cipher import AES
 
     nonce = secrets.token_bytes(12)
     cipher = AES.new(hashlib.sha256(b"seal:" + key.material).digest(), AES.MODE_GCM, nonce=nonce)
-    cipher.update(f"{key.ref.id}:{key.ref.version}".encode())
+    cipher.update(_bound(key, token, origin))
     ct, tag = cipher.encrypt_and_digest(value.encode("utf-8", "surrogatepass"))
-    return (nonce + ct + tag).hex()
+    return BOUND + (nonce + ct + tag).hex()
 
 
-def _open(key: Key, sealed: str) -> str:
+def _open(key: Key, sealed: str, token: str, origin: str) -> str:
+    """The value; raises ValueError when the row does not authenticate."""
     from Crypto.Cipher import AES
 
-    raw = bytes.fromhex(sealed)
+    bound = sealed.startswith(BOUND)
+    raw = bytes.fromhex(sealed[len(BOUND):] if bound else sealed)
     nonce, ct, tag = raw[:12], raw[12:-16], raw[-16:]
     cipher = AES.new(hashlib.sha256(b"seal:" + key.material).digest(), AES.MODE_GCM, nonce=nonce)
-    cipher.update(f"{key.ref.id}:{key.ref.version}".encode())
+    # rows sealed before BOUND name only the key; their origin is taken as personal (_legacy)
+    legacy = f"{key.ref.id}:{key.ref.version}".encode()
+    cipher.update(_bound(key, token, origin) if bound else legacy)
     return cipher.decrypt_and_verify(ct, tag).decode("utf-8", "surrogatepass")
+
+
+def _legacy(origin: str) -> str:
+    """The origin of a row sealed before origins were bound: trusted only to raise (a
+    non-personal origin may have been edited, so it is read as ``pii``)."""
+    kind = origin.partition(":")[0]
+    return origin if kind in ("pii", "phi") else "pii"
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -123,9 +147,13 @@ class Vault:
                 if not missing:
                     return [found[d] for d in digests], key
                 now = utcnow().isoformat()
-                rows = [{"token": TOKEN_PREFIX + secrets.token_hex(8), "key_id": key.ref.id,
-                         "key_version": key.ref.version, "digest": d, "sealed": _seal(key, v),
-                         "origin": origin, "created_at": now} for d, v in missing.items()]
+                rows = []
+                for d, v in missing.items():
+                    token = TOKEN_PREFIX + secrets.token_hex(8)
+                    rows.append({"token": token, "key_id": key.ref.id,
+                                 "key_version": key.ref.version, "digest": d,
+                                 "sealed": _seal(key, v, token, origin), "origin": origin,
+                                 "created_at": now})
                 try:
                     with self.engine.begin() as conn:
                         conn.execute(table.insert(), rows)
@@ -161,8 +189,17 @@ class Vault:
                     stmt = select(table).where(table.c.token.in_(chunk))
                     for row in conn.execute(stmt):
                         key = self.keys.get(row.key_id, row.key_version)
-                        values[row.token] = _open(key, row.sealed)
-                        origins[row.token] = row.origin
+                        try:
+                            values[row.token] = _open(key, row.sealed, row.token, row.origin)
+                        except ValueError:
+                            msg = (f"cannot detokenize column {column!r}: the vault row of token "
+                                   f"{row.token!r} at {redact_url(self.url)} does not "
+                                   "authenticate (its token, origin or sealed value was changed "
+                                   "outside Lacuna). Nothing was detokenized; restore the vault "
+                                   "from a backup.")
+                            raise VaultTamperedError(msg) from None
+                        bound = str(row.sealed).startswith(BOUND)
+                        origins[row.token] = row.origin if bound else _legacy(row.origin)
         except SQLAlchemyError as exc:
             msg = f"the token vault at {redact_url(self.url)} failed: {exc}"
             raise AuditError(msg) from exc

@@ -32,7 +32,7 @@ from lacuna.datasets.registry import (
     parse_transform,
     remember_callable,
 )
-from lacuna.datasets.store import DatasetStore, open_store
+from lacuna.datasets.store import DatasetStore, DatasetTampered, open_store
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
@@ -262,7 +262,11 @@ def lookup(store: DatasetStore, name: str, config: Config) -> Dataset:
     spec = config.datasets.entries.get(name)
     if spec is None:
         return store.get(name)
-    stored = store.find(name)
+    try:
+        stored = store.find(name)
+    except DatasetTampered as exc:  # the declaration is the authority: register it again
+        log.warning("%s Registering it again from %s.", exc, config.source or "lacuna.yaml")
+        stored = None
     wanted = _declared(config, name, spec)
     if stored is not None and stored.definition() == wanted.definition():
         return stored
@@ -288,12 +292,18 @@ def fresh(store: DatasetStore, entry: Dataset, gov: Governor) -> Dataset:
 
 
 def _intact(entry: Dataset) -> bool:
-    """Whether the materialised file is still the one built (else it is rebuilt, not trusted)."""
+    """Whether the materialised file is still the one built (else it is rebuilt, not trusted).
+
+    Always by its content hash: the size and mtime shortcut of :func:`fingerprint` suits the
+    source (a change there only means a rebuild is due), not the copy, whose owner can write
+    other rows of the same size and put the mtime back (``os.utime``), which then would be
+    served with the classification of the build. The copy is read whole right after anyway.
+    """
     built = entry.output_fingerprint
     if built is None:
         return False
     try:
-        return fingerprint(entry.location, built).sha256 == built.sha256
+        return fingerprint(entry.location).sha256 == built.sha256
     except DatasetError:
         return False
 

@@ -2,18 +2,35 @@
 
 One row per dataset: its name, and its entry as JSON. Writes run in one transaction
 (``BEGIN IMMEDIATE`` on SQLite), so two processes registering or rebuilding take turns.
+
+Each entry carries Lacuna's signature (:func:`lacuna.signing.default_keyring`) over all of its
+fields, as exception grants do: the entry holds the classification ``datasets.get`` attaches to the
+copy, the copy's location and its fingerprint, so a row edited by hand (the classification set to
+PUBLIC, the location and fingerprint pointed at a raw copy) would serve raw data as the lower
+class. An entry that does not verify is refused (:class:`DatasetTampered`), never served, and
+never offered; registering it again (or, when declared in ``lacuna.yaml``, the next use) replaces
+it. As with exceptions, a local signing key is readable by its owner: this stops edits of the
+state database by anyone without the key (the shared deployment keeps it on the server).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, MetaData, String, Table, Text, select
 
 from lacuna.audit.schema import open_state_database
-from lacuna.datasets.registry import Dataset, DatasetNotFound
+from lacuna.datasets.registry import Dataset, DatasetError, DatasetNotFound
+
+if TYPE_CHECKING:
+    from lacuna.signing import Keyring
+
+log = logging.getLogger(__name__)
+PAYLOAD_KIND = "lacuna.dataset/v1"
 
 metadata = MetaData()
 table = Table(
@@ -25,15 +42,40 @@ table = Table(
 )
 
 
-class DatasetStore:
-    """Registered datasets beside the audit trail."""
+class DatasetTampered(DatasetError):
+    """A stored entry does not match Lacuna's signature: it was written outside Lacuna."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def payload(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What is signed: every field of the entry but the signature, under its own kind."""
+    return {"kind": PAYLOAD_KIND, "body": {k: v for k, v in entry.items() if k != "signature"}}
+
+
+class DatasetStore:
+    """Registered datasets beside the audit trail, signed with ``keyring`` (default:
+    :func:`lacuna.signing.default_keyring`, loaded on first use)."""
+
+    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
         self._engine = open_state_database(url, metadata)
+        self._keyring = keyring
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            from lacuna.signing import default_keyring
+
+            self._keyring = default_keyring()
+        return self._keyring
 
     def put(self, dataset: Dataset) -> Dataset:
-        """Insert or replace ``dataset``'s entry."""
-        body = json.dumps(dataset.to_dict())  # column order kept
+        """Insert or replace ``dataset``'s entry, signed."""
+        entry = dataset.to_dict()  # column order kept
+        entry["signature"] = self.keyring.sign(payload(entry))
+        body = json.dumps(entry)
         stamp = (dataset.built_at or dataset.registered_at).isoformat()
         with (
             self._engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
@@ -44,9 +86,14 @@ class DatasetStore:
         return dataset
 
     def find(self, name: str) -> Dataset | None:
+        """The entry, or None when there is none.
+
+        Raises:
+            DatasetTampered: the entry does not match its signature (or has none).
+        """
         with self._engine.connect() as conn:
             row = conn.execute(select(table.c.body).where(table.c.name == name)).first()
-        return Dataset.from_dict(json.loads(row.body)) if row is not None else None
+        return self._verified(name, row.body) if row is not None else None
 
     def get(self, name: str) -> Dataset:
         found = self.find(name)
@@ -59,9 +106,33 @@ class DatasetStore:
         return found
 
     def list(self) -> list[Dataset]:
+        """Every entry that verifies; one that does not is left out and logged (never offered)."""
         with self._engine.connect() as conn:
-            rows = conn.execute(select(table.c.body).order_by(table.c.name)).all()
-        return [Dataset.from_dict(json.loads(row.body)) for row in rows]
+            rows = conn.execute(select(table.c.name, table.c.body).order_by(table.c.name)).all()
+        out = []
+        for row in rows:
+            try:
+                out.append(self._verified(row.name, row.body))
+            except DatasetTampered as exc:
+                log.warning("%s", exc)
+        return out
+
+    def _verified(self, name: str, body: str) -> Dataset:
+        try:
+            entry = json.loads(body)
+        except ValueError:
+            entry = None
+        signature = entry.get("signature") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not signature \
+                or not self.keyring.verify(payload(entry), signature):
+            why = "does not match its signature" if signature else "carries no Lacuna signature"
+            msg = (f"registered dataset {name!r} {why}: its entry in the state database "
+                   "(table lacuna_datasets) was written or changed outside Lacuna, so it is not "
+                   "served or offered. Check who changed it, then register it again "
+                   "(lacuna.datasets.register(...) or lacuna datasets register; a dataset "
+                   "declared in lacuna.yaml is registered again on its next use).")
+            raise DatasetTampered(msg, name=name)
+        return Dataset.from_dict(entry)
 
     def delete(self, name: str) -> bool:
         with self._engine.begin() as conn:

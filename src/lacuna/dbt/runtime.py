@@ -123,9 +123,11 @@ def load_plan(
 
 
 def synthesis_key(seed: int | str | bytes) -> bytes:
-    """The key :func:`lacuna.synthesize` derives from a seed (same seed, same values)."""
-    raw = seed if isinstance(seed, bytes) else str(seed).encode("utf-8")
-    return b"lacuna-synthesize-seed:" + type(seed).__name__.encode() + b":" + raw
+    """The key :func:`lacuna.synthesize` derives from a seed (same seed and anonymization key,
+    same values; the seed alone reproduces nothing: :func:`lacuna.synthesize.seed_key`)."""
+    from lacuna.synthesize import seed_key
+
+    return seed_key(seed)
 
 
 def transform_frame(

@@ -102,6 +102,10 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
         rtype = types[name] if how in _NUMERIC_STRATEGIES else "string"
         replaced[name] = _udf(how, name, before, broadcast, cfg, rtype)(F.col(name))
         notes = [f"keyed HMAC-SHA256, {material.ref}"] if how == "hash" and material else []
+        if how == "synthesize" and (before is None or before.pii_type in (None, "free_text")):
+            from lacuna.anonymize.builtin.synthesize import FREE_TEXT_NOTE
+
+            notes.append(FREE_TEXT_NOTE)  # all free text: only the spans found are replaced
         from lacuna.anonymize.base import Context
 
         ctx = Context(column=name, column_class=before, key=lambda: b"", config=cfg)
@@ -123,7 +127,7 @@ def _guard(out: DataFrame, source: Classification, result: Classification,
 
     from lacuna.privacy import guard_for_k, guard_needed
 
-    qis = guard_needed(source, out.columns, config)
+    qis = guard_needed(source, out.columns, config, result)
     if not qis:
         return result
     row = out.groupBy(*qis).count().agg(F.min("count")).first()

@@ -9,7 +9,8 @@ value                       masked                    rule
 ``Jane Doe``          ``J*******``              anything else: first character
 ==================  ========================  ============================
 
-Separators stay, so a masked phone number still looks like one; a one-character value becomes ``*``.
+Separators stay, so a masked phone number still looks like one (letters beside the digits, such as
+a name written after the number, are masked too); a one-character value becomes ``*``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,21 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
-from lacuna.anonymize.base import Context, Strategy, fill, present_text, register
+from lacuna.anonymize.base import (
+    Context,
+    Strategy,
+    fill,
+    output_class,
+    present_text,
+    register,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
+
+    from lacuna.model import ColumnClass
 
 
 @register
@@ -46,11 +58,17 @@ class MaskStrategy(Strategy):
             count = text.str.count(r"\d")
             # Too few digits to show any without showing them all: hide every digit.
             digits = digits.where(count > keep, text.str.replace(r"\d", "*", regex=True))
+            # Letters go too: "+1 555 123 4000 (Jane Smith)" must not keep the name.
+            digits = digits.str.replace(r"[^\W\d_]", "*", regex=True)
             out = out.where(count == 0, digits)
         is_email = text.str.match(self.email)
         if is_email.any():
             out = out.where(~is_email, text.str.replace(self.email, self.email_masked, regex=True))
         return fill(values, mask, out.to_numpy(dtype=object))
+
+    def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
+        """Public: only a hint of the shape is left."""
+        return output_class(self.name, before, notes, kind="public")
 
     @staticmethod
     def generic(text: pd.Series) -> pd.Series:

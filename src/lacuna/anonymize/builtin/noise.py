@@ -13,7 +13,10 @@ fast (about 0.1 ms a value): meant for aggregates, not for a million raw rows.
 This protects the released numbers; it does not make raw per-person values safe to release (noise
 on a salary column still leaks with repeated releases): the budget adds up over releases.
 Classification: the column keeps its kind when it was not personal (a noised revenue sum is still
-financial), and becomes ``public`` when it was, with the epsilon in its reasoning.
+financial), and becomes ``public`` when it was, with the epsilon in its reasoning. A personal
+column is only declassified for an epsilon of at most :data:`MAX_EPSILON` (10, fixed here, not in
+``lacuna.yaml``): above it the noise is too small to hide one person (``anonymize.epsilon: 1e12``
+leaves every value as it was), so the strategy refuses rather than call the output public.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lacuna.model import ColumnClass
+
+# The largest epsilon for which noise may turn a personal column public. e**10 ≈ 22,000: beyond
+# that the likelihood ratio bounds nothing an attacker cares about. Fixed in code, so the
+# configuration (which the analyst owns) cannot declassify by raising anonymize.epsilon.
+MAX_EPSILON = 10.0
 
 
 def laplace(scale: float, sensitivity: float) -> tuple[Any, float]:
@@ -64,6 +72,15 @@ class NoiseStrategy(Strategy):
         sensitivity = settings.noise_sensitivity
         scale = sensitivity / settings.epsilon
         measurement, epsilon = laplace(scale, sensitivity)
+        before = context.column_class
+        if (before is None or before.is_personal) and not epsilon <= MAX_EPSILON:
+            msg = (f"cannot add noise to column {context.column!r} with epsilon={epsilon:g}: "
+                   f"above {MAX_EPSILON:g} the noise hides nobody, yet the column "
+                   f"({'unclassified' if before is None else 'personal data'}) would be "
+                   f"declassified. Set anonymize.epsilon to at most {MAX_EPSILON:g} in "
+                   "lacuna.yaml (1 or less is usual), or use generalize, mask or redact. "
+                   "Nothing was anonymized.")
+            raise ConfigError(msg)
         numbers = values.astype(float)
         ok = numbers.notna().to_numpy()
         noised = np.asarray(measurement(numbers.to_numpy()[ok].tolist()), dtype=float)
