@@ -8,7 +8,7 @@ CSV by header, forms by key (a name without a value under ``(keys)``), multipart
 (a file part by its own content type or its file name's extension, a form field by its name),
 free text as its distinct tokens (``text``) and its lines (``lines``, in pieces). Bytes sent
 are never read as nothing: a CSV that is all header is free text, a multipart body without a
-part under its boundary is unreadable.
+delimiter of its boundary is unreadable; a value that holds lines is read as a body too.
 
 A body cut at ``proxy.max_inspect_bytes`` is read as far as it goes: CSV and NDJSON up to the
 last whole line, JSON (which cannot be parsed cut) as text tokens. What cannot be read at all
@@ -18,12 +18,16 @@ last whole line, JSON (which cannot be parsed cut) as text tokens. What cannot b
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import io
+import itertools
 import json
+import quopri
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -67,6 +71,8 @@ class _Fields:
         values = self.data.setdefault(name or "$", [])
         if len(values) < MAX_VALUES_PER_FIELD and text != "":
             values.append(text)
+        if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
+            _sniff(self, name or "$", text, False)
 
     def add_once(self, name: str, value: str) -> None:
         """A token of free text, once per field: words and markup repeat, so counting each
@@ -101,18 +107,73 @@ def read_body(body: bytes, content_type: str | None, *, encoding: str | None = N
 
 
 def _inflate(body: bytes, encoding: str, limit: int) -> tuple[bytes, bool] | None:
-    """gzip/deflate bodies, inflated up to ``limit`` bytes; None for other codings."""
-    if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        inflater = zlib.decompressobj()
-    else:
-        return None
+    """``body`` decoded by its ``Content-Encoding``, up to ``limit`` bytes, and whether there is
+    more; None when it cannot be decoded (an unknown coding, a broken stream, bytes after it)."""
+    out = bytearray()
     try:
-        out = inflater.decompress(body, limit)
-    except zlib.error:
+        for chunk in inflate([body], encoding):
+            out += chunk
+            if len(out) > limit:
+                return bytes(out[:limit]), True
+    except (ValueError, zlib.error):
         return None
-    return out, bool(inflater.unconsumed_tail)
+    return bytes(out), False
+
+
+def inflate(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """``chunks`` of a body decoded by its ``Content-Encoding`` (``gzip``, ``deflate``, a list
+    of them applied in order, ``identity``), in pieces of at most :data:`INFLATE_PIECE` bytes.
+    A gzip body of several members is all of them, as receivers read it.
+
+    Raises:
+        ValueError: an unknown coding, or bytes after the end of the compressed data (a
+            receiver may read them; the proxy cannot say what they are).
+        zlib.error: a broken compressed stream.
+    """
+    codings = [c.strip() for c in encoding.lower().split(",")]
+    out: Iterable[bytes] = chunks
+    for coding in reversed(codings):  # listed in the order they were applied
+        if coding in ("", "identity"):
+            continue
+        if coding not in ("gzip", "x-gzip", "deflate"):
+            msg = f"unknown content coding {coding!r}"
+            raise ValueError(msg)
+        out = _inflated(out, gzip=coding != "deflate")
+    return iter(out)
+
+
+INFLATE_PIECE = 256 * 1024  # decoded at a time
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _inflated(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
+    wbits = 16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    after = b""  # bytes after a gzip member's end, until they show what they are
+    for chunk in itertools.chain(chunks, [None]):
+        data = after + (chunk or b"")
+        after = b""
+        while data:
+            if inflater.eof:  # a member ended: another gzip member, or bytes that are not one
+                if gzip and data.startswith(GZIP_MAGIC):
+                    inflater = zlib.decompressobj(wbits)
+                elif gzip and chunk is not None and GZIP_MAGIC.startswith(data):
+                    after = data  # a member's first byte: the next chunk tells
+                    break
+                elif data.strip(b"\x00"):  # (zero padding is what some writers add)
+                    msg = "bytes after the end of the compressed data"
+                    raise ValueError(msg)
+                else:
+                    break
+            piece = inflater.decompress(data, INFLATE_PIECE)
+            data = inflater.unconsumed_tail or inflater.unused_data
+            if piece:
+                yield piece
+            if not inflater.eof and not inflater.unconsumed_tail:
+                break
+    rest = inflater.flush()
+    if rest:
+        yield rest
 
 
 def _media(content_type: str | None) -> tuple[str, dict[str, str]]:
@@ -136,11 +197,7 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
         unreadable.append(f"{prefix or 'the body'}: binary data ({media or 'no content type'})")
         return "unreadable"
     if media == "application/x-www-form-urlencoded":
-        for key, value in parse_qsl(text, keep_blank_values=True):
-            if value:
-                fields.add(_join(prefix, key), value)
-            else:  # a name sent without a value is what is sent
-                fields.add_once(_join(prefix, KEYS), key)
+        _form(fields, prefix, text)
         return "form"
     if media in ("application/x-ndjson", "application/jsonl", "application/json-seq",
                  "application/x-jsonlines"):
@@ -150,6 +207,26 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
     if media in ("text/csv", "application/csv", "text/tab-separated-values"):
         return _csv(fields, prefix, text, truncated, "\t" if "tab" in media else None)
     return _sniff(fields, prefix, text, truncated)
+
+
+def _form(fields: _Fields, prefix: str, text: str) -> None:
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if value:
+            fields.add(_join(prefix, key), value)
+        else:  # a name sent without a value is what is sent
+            fields.add_once(_join(prefix, KEYS), key)
+
+
+def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
+    """A URL's query as fields named ``?name`` (a name sent without a value under
+    ``?(keys)``: ``?ana@example.com`` sends an e-mail)."""
+    fields = _Fields()
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if value:
+            fields.add(f"?{key}", value)
+        elif key:
+            fields.add_once(f"?{KEYS}", key)
+    return fields.payload("query", False, []).fields
 
 
 def _decode(body: bytes, charset: str | None) -> str | None:
@@ -274,20 +351,55 @@ def _tokens(fields: _Fields, prefix: str, text: str) -> None:
             fields.add(_join(prefix, "lines"), line[start:start + LINE_PIECE])
 
 
-def _parts(body: bytes, boundary: str) -> Iterator[tuple[dict[str, str], bytes]]:
-    delimiter = b"--" + boundary.encode("latin-1")
-    for chunk in body.split(delimiter)[1:]:
-        if chunk.startswith(b"--"):
-            return
-        head, sep, content = chunk.partition(b"\r\n\r\n")
-        if not sep:
-            head, sep, content = chunk.partition(b"\n\n")
-        headers: dict[str, str] = {}
-        for line in head.decode("latin-1").splitlines():
-            key, colon, value = line.partition(":")
-            if colon:
-                headers[key.strip().lower()] = value.strip()
-        yield headers, content.removesuffix(b"\r\n").removesuffix(b"\n")
+def _parts(body: bytes, boundary: str) -> tuple[list[tuple[dict[str, str], bytes, bytes]],
+                                                bytes]:
+    """The parts of a multipart ``body`` (headers, content, the part's bytes) and what lies
+    outside them (preamble, epilogue). A delimiter is ``--boundary`` at the start of a line, as
+    receivers read it (RFC 2046): ``--boundary`` inside a line is content."""
+    delimiter = re.compile(rb"(?:\A|\r?\n)--" + re.escape(boundary.encode("latin-1"))
+                           + rb"(--)?[ \t]*(?:\r?\n|\Z)")
+    parts = []
+    outside = bytearray()
+    start, closed = 0, False
+    for found in delimiter.finditer(body):
+        chunk = body[start:found.start()]
+        if start == 0 or closed:
+            outside += chunk  # preamble, or after a close delimiter
+        else:
+            parts.append(_part(chunk))
+        start, closed = found.end(), closed or found.group(1) is not None
+    if start and not closed:
+        parts.append(_part(body[start:]))  # a body cut before its close delimiter
+    else:
+        outside += body[start:]
+    return parts, bytes(outside)
+
+
+def _part(chunk: bytes) -> tuple[dict[str, str], bytes, bytes]:
+    head, sep, content = chunk.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, content = chunk.partition(b"\n\n")
+    headers: dict[str, str] = {}
+    for line in head.decode("latin-1").splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key.strip() and " " not in key.strip():
+            headers[key.strip().lower()] = value.strip()
+        elif line.strip():
+            headers[""] = "not a header"  # the head is not headers: the part is read as text
+    return headers, content, chunk
+
+
+def _transfer_decoded(content: bytes, encoding: str) -> bytes:
+    """A part's content as receivers decode its ``Content-Transfer-Encoding``."""
+    encoding = encoding.strip().lower()
+    try:
+        if encoding == "base64":
+            return base64.b64decode(b"".join(content.split()))
+        if encoding == "quoted-printable":
+            return quopri.decodestring(content)
+    except (binascii.Error, ValueError):
+        pass  # not what it says: read as sent
+    return content
 
 
 def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
@@ -295,10 +407,19 @@ def _multipart(fields: _Fields, prefix: str, body: bytes, boundary: str | None,
     if not boundary:
         unreadable.append("a multipart body without a boundary")
         return "unreadable"
-    if b"--" + boundary.encode("latin-1") not in body:
+    parts, outside = _parts(body, boundary)
+    if not parts and outside == body:  # not one delimiter
         unreadable.append(f"a multipart body without a part under its boundary {boundary!r}")
         return "unreadable"
-    for headers, content in _parts(body, boundary):
+    if outside.strip():  # preamble and epilogue: receivers skip them, but they are sent
+        _read_into(fields, _join(prefix, "(outside parts)"), outside, "text/plain", truncated,
+                   unreadable)
+    for headers, content, whole in parts:
+        if "" in headers:
+            _read_into(fields, _join(prefix, "(part)"), whole, "text/plain", truncated,
+                       unreadable)
+            continue
+        content = _transfer_decoded(content, headers.get("content-transfer-encoding", ""))
         _, disposition = _media("x;" + headers.get("content-disposition", "").partition(";")[2])
         name = disposition.get("name", "")
         filename = disposition.get("filename")

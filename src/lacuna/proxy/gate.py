@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
 from lacuna.model import Action, Classification, Decision, FrozenDict, Source, Tier, unique
-from lacuna.proxy.bodies import Payload, distinct_tokens, read_body
+from lacuna.proxy.bodies import Payload, distinct_tokens, inflate, read_body, read_query
 from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
@@ -105,12 +106,10 @@ class Gate:
             request.body, headers.get("content-type"), encoding=headers.get("content-encoding"),
             truncated=request.truncated, limit=self.settings.max_inspect_bytes,
         )
-        query = parse_qsl(urlsplit(request.url).query, keep_blank_values=False)
+        query = read_query(urlsplit(request.url).query)
         if not query:
             return payload
-        fields = dict(payload.fields)
-        for key, value in query:
-            fields[f"?{key}"] = (*fields.get(f"?{key}", ()), value)
+        fields = {**payload.fields, **query}
         fmt = payload.format if payload.format != "empty" else "query"
         return replace(payload, fields=FrozenDict(fields), format=fmt)
 
@@ -139,10 +138,11 @@ class Gate:
 
     def _check(self, request: OutboundRequest) -> Verdict:
         payload = self.payload(request)
-        if not payload.fields and not payload.unreadable and request.spooled is None:
+        if (not payload.fields and not payload.unreadable and not payload.truncated
+                and request.spooled is None):
             return Verdict(forward=True)  # nothing is sent: nothing to decide
         classification, matches = self.classify(payload)
-        if request.spooled is not None:
+        if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
         sources = [Source(name=f"{request.method} body ({payload.format}) from "
@@ -165,23 +165,35 @@ class Gate:
         """``head`` (the classification of the body's start) with what the rest of a spooled
         body holds: scanned as text in overlapping windows (value recognizers and
         fingerprints, as for free text), so a value cut at a window's end is whole in the next.
-        A compressed body's rest cannot be read as text: it is unreadable (``proxy.unparsed``).
+        A compressed body is decoded as it is scanned (all of it: gzip members, nested codings),
+        up to ``proxy.max_body_bytes`` decoded; what cannot be decoded, or decodes to more, is
+        unreadable (``proxy.unparsed``).
         """
-        assert request.spooled is not None
         start = self.settings.max_inspect_bytes
-        encoding = (request.headers.get("content-encoding") or "").strip().lower()
-        if encoding not in ("", "identity"):
-            rest = Payload(format="unreadable", truncated=True, unreadable=(
-                f"bytes {start}-{request.size} of a body compressed with {encoding!r}",))
-            found, matches = self.classify(rest)
-            return _joined(head, found, f"bytes {start}-{request.size}"), matches
+        data: Iterable[bytes]
+        if request.spooled is not None:
+            data, size = _chunks(request.spooled), request.size
+        else:
+            data, size = (request.body,), len(request.body)
+        encoding = request.headers.get("content-encoding") or ""
+        if _encoded(request):
+            # the decoded body, scanned as text past what its start showed (a cut compressed
+            # start says little of where it ends in decoded bytes: the scan reads all of it)
+            data = _bounded(inflate(data, encoding), self.settings.max_body_bytes)
+            start = 0 if request.spooled is not None else start
         worst = head
         matched: list[FieldMatch] = []
-        for offset, window in windows(request.spooled, start):
-            values = distinct_tokens(window)
-            found, matches = self.classify(_candidates(values), match_on={"body": values})
-            matched += matches
-            worst = _joined(worst, found, f"bytes {offset}-{offset + len(window)}")
+        try:
+            for offset, window in stream_windows(data, start):
+                values = distinct_tokens(window)
+                found, matches = self.classify(_candidates(values), match_on={"body": values})
+                matched += matches
+                worst = _joined(worst, found, f"bytes {offset}-{offset + len(window)}")
+        except (ValueError, zlib.error) as exc:  # cannot be decoded: fail closed
+            rest = Payload(format="unreadable", truncated=True, unreadable=(
+                f"a body of {size} bytes compressed with {encoding!r} ({exc})",))
+            found, matches = self.classify(rest)
+            return _joined(worst, found, "the decoded body"), (*matched, *matches)
         return worst, tuple(matched)
 
     def classify(self, payload: Payload, *, match_on: Mapping[str, tuple[str, ...]] | None = None
@@ -256,6 +268,46 @@ def windows(path: str, start: int, size: int = SCAN_WINDOW,
             if len(window) < size:
                 return
             offset += size - overlap
+
+
+def stream_windows(chunks: Iterable[bytes], start: int, size: int = SCAN_WINDOW,
+                   overlap: int = SCAN_OVERLAP) -> Iterator[tuple[int, bytes]]:
+    """:func:`windows` of a stream of bytes (a body as it is decoded)."""
+    offset = max(start - overlap, 0)  # where ``buffer`` starts in the stream
+    position = 0  # how much of the stream was read
+    buffer = bytearray()
+    for chunk in chunks:
+        skip = min(max(offset - position, 0), len(chunk))
+        position += len(chunk)
+        buffer += chunk[skip:]
+        while len(buffer) >= size:
+            yield offset, bytes(buffer[:size])
+            del buffer[:size - overlap]
+            offset += size - overlap
+    if buffer:
+        yield offset, bytes(buffer)
+
+
+def _chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(SCAN_WINDOW):
+            yield chunk
+
+
+def _bounded(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
+    """``chunks`` until they pass ``limit`` bytes in all: then a ValueError (fail closed)."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            msg = f"it decodes to more than {limit} bytes (proxy.max_body_bytes)"
+            raise ValueError(msg)
+        yield chunk
+
+
+def _encoded(request: OutboundRequest) -> bool:
+    return (request.headers.get("content-encoding") or "").strip().lower() not in ("",
+                                                                                    "identity")
 
 
 def _candidates(values: tuple[str, ...]) -> Payload:

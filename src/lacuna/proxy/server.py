@@ -233,7 +233,11 @@ class ProxyServer:
                 body += event.data
         truncated = not ended
         inspected = bytes(body[: self.max_inspect_bytes]) if truncated else bytes(body)
-        headers = FrozenDict({_text(k).lower(): _text(v) for k, v in request.headers})
+        joined: dict[str, str] = {}  # a header sent twice is both (Content-Encoding: a list)
+        for k, v in request.headers:
+            name = _text(k).lower()
+            joined[name] = f"{joined[name]}, {_text(v)}" if name in joined else _text(v)
+        headers = FrozenDict(joined)
         outbound = OutboundRequest(method=_text(request.method), url=url, headers=headers,
                                    body=inspected, truncated=truncated, client=client)
         loop = asyncio.get_running_loop()

@@ -1,0 +1,121 @@
+"""Uploads shaped to slip past the gate, through the real proxy process to a recording upstream:
+each is refused (451, nothing forwarded); the same shapes carrying public data pass unchanged."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import uuid
+import zlib
+
+import python_multipart
+import requests
+
+from lacuna.proxy.bodies import read_body
+
+EMAILS = (b"customer_id,email\n1001,ana.silva@example.com\n1002,bo.chen@example.org\n"
+          b"1003,cy.diaz@example.net\n")
+CLEAN_LINES = b"".join(b'{"region": "EU", "week": %d}\n' % (i % 50) for i in range(8000))
+
+
+def _post(env, body: bytes | None = None, headers: dict[str, str] | None = None,
+          query: str = "", method: str = "POST") -> tuple[requests.Response, list]:
+    path = f"/evade/{uuid.uuid4().hex[:8]}"
+    r = requests.request(method, f"http://127.0.0.1:{env.http.port}{path}{query}", data=body,
+                         headers=headers or {}, proxies={"http": env.url, "https": env.url},
+                         timeout=120)
+    return r, env.http.got(path)
+
+
+def test_gzip_members_and_bytes_past_the_inspected_start_are_read(proxy_env):
+    assert len(CLEAN_LINES) > 64 * 1024  # past the test proxy's max_inspect_bytes, decoded
+    emails = b"".join(b'{"who": "person.%d@example.net"}\n' % i for i in range(40))
+    gz = {"content-type": "application/x-ndjson", "content-encoding": "gzip"}
+    for body in (gzip.compress(CLEAN_LINES + emails),  # small compressed, long decoded
+                 gzip.compress(b'{"region": "EU"}\n') + gzip.compress(emails),  # 2 members
+                 gzip.compress(b'{"region": "EU"}\n') + emails):  # bytes after the stream
+        r, got = _post(proxy_env, body, gz)
+        assert r.status_code == 451, r.text
+        assert got == []
+    nested = gzip.compress(zlib.compress(EMAILS))
+    r, got = _post(proxy_env, nested, {"content-type": "text/csv",
+                                       "content-encoding": "deflate, gzip"})
+    assert r.status_code == 451
+    assert "email" in r.text  # read, not refused as unreadable
+    clean = gzip.compress(CLEAN_LINES[:30000]) + gzip.compress(CLEAN_LINES)
+    r, [got] = _post(proxy_env, clean, gz)
+    assert r.status_code == 200, r.text
+    assert got.body == clean  # byte for byte
+
+
+def test_data_in_a_query_without_values_or_a_file_in_one_value_is_read(proxy_env):
+    r, got = _post(proxy_env, query="?ana.silva@example.com&bo.chen@example.org", method="GET")
+    assert r.status_code == 451
+    assert got == []
+    shaped = [
+        (json.dumps({"file": EMAILS.decode()}).encode(), "application/json"),
+        (b"file=" + requests.utils.quote(EMAILS).encode(), "application/x-www-form-urlencoded"),
+        (EMAILS, "application/x-www-form-urlencoded"),  # mislabelled: one long name
+    ]
+    for body, content_type in shaped:
+        r, got = _post(proxy_env, body, {"content-type": content_type})
+        assert r.status_code == 451, body
+        assert got == []
+    r, got = _post(proxy_env, query="?d=" + requests.utils.quote(EMAILS.decode()), method="GET")
+    assert r.status_code == 451
+    report = "region,customers\nEU,1204\nUS,877\n"
+    r, [got] = _post(proxy_env, json.dumps({"report": report}).encode(),
+                     {"content-type": "application/json"})
+    assert r.status_code == 200
+    assert json.loads(got.body) == {"report": report}
+
+
+def _receiver_reads(body: bytes, boundary: str) -> list[tuple[bytes, bytes]]:
+    """What a real multipart parser (python-multipart, as in Starlette) finds in ``body``."""
+    parts: list[tuple[bytes, bytes]] = []
+
+    def on_file(f) -> None:  # type: ignore[no-untyped-def]
+        f.file_object.seek(0)
+        parts.append((f.field_name, f.file_object.read()))
+
+    python_multipart.parse_form(
+        {"Content-Type": f"multipart/form-data; boundary={boundary}".encode(),
+         "Content-Length": str(len(body)).encode()}, io.BytesIO(body),
+        lambda f: parts.append((f.field_name, f.value)), on_file)
+    return parts
+
+
+def test_a_boundary_inside_a_line_does_not_end_the_multipart_body(proxy_env):
+    body = (b'--b1\r\nContent-Disposition: form-data; name="note"\r\n\r\nsee--b1--\r\n'
+            b'--b1\r\nContent-Disposition: form-data; name="f"; filename="x.csv"\r\n\r\n'
+            + EMAILS + b"\r\n--b1--\r\n")
+    assert (b"f", EMAILS) in _receiver_reads(body, "b1")  # the receiver gets the file
+    r, got = _post(proxy_env, body, {"content-type": "multipart/form-data; boundary=b1"})
+    assert r.status_code == 451, r.text
+    assert got == []
+    body = (b'--b1\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi--b1\r\n'
+            + EMAILS + b"\r\n--b1--\r\n")  # read as headers of a part that is not one
+    r, got = _post(proxy_env, body, {"content-type": "multipart/form-data; boundary=b1"})
+    assert r.status_code == 451, r.text
+
+
+def test_a_base64_multipart_part_is_read_as_the_receiver_decodes_it():
+    encoded = base64.encodebytes(EMAILS)
+    body = (b'--b1\r\nContent-Disposition: form-data; name="f"; filename="x.csv"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded + b"\r\n--b1--\r\n")
+    p = read_body(body, "multipart/form-data; boundary=b1")
+    assert p.fields["f.email"] == ("ana.silva@example.com", "bo.chen@example.org",
+                                   "cy.diaz@example.net")
+
+
+def test_undecodable_codings_fail_closed():
+    for body, coding in [(gzip.compress(EMAILS) + b"trailing", "gzip"),
+                         (zlib.compress(EMAILS) + b"x", "deflate"),
+                         (b"\x8b\x00whatever", "br"), (gzip.compress(EMAILS), "gzip, zstd")]:
+        p = read_body(body, "text/csv", encoding=coding)
+        assert p.unreadable, coding
+    p = read_body(gzip.compress(b"a,b\n") + gzip.compress(b"1,2\n") + b"\0\0", "text/csv",
+                  encoding="gzip")  # members, then zero padding
+    assert p.fields == {"a": ("1",), "b": ("2",)}
