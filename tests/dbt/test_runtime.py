@@ -160,7 +160,8 @@ def test_govern_post_hook_applies_the_policies_in_the_warehouse(built_copy: Path
     import json
 
     run_dbt(["build", "--select", "raw_customers", "bronze_customers", "silver_customers",
-             "--vars", json.dumps(variables)], built_copy)
+             "--vars", json.dumps(variables)], built_copy,
+            env={"LACUNA_DBT_HASH_KEY": "test-only-secret-key-0123456789"})
     rows = _rows(db, "select r.first_name, b.first_name, r.email, b.email, s.full_name, "
                      "r.last_name from main.raw_customers r join main.bronze_customers b "
                      "using (customer_id) join main.silver_customers s using (customer_id)")

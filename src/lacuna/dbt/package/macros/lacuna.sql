@@ -100,12 +100,22 @@
 
   dbt cannot read floe.yaml or run Python, so Lacuna hands the decisions in as a variable:
 
-      dbt build --vars "$(lacuna dbt vars --environment development)"
+      LACUNA_DBT_HASH_KEY=<secret> dbt build --vars "$(lacuna dbt vars --environment development)"
 
   `lacuna_governance.actions` maps a node's unique_id to {column: [action, pii_type]}. For each
-  column of this model: redact -> NULL; hash -> md5 of the value and the seed; mask -> the
-  value's characters replaced by '*'; synthesize -> a pseudonym of its pii_type built from md5
-  of the value and the seed (same value, same pseudonym in every model, so joins line up).
+  column of this model: redact -> NULL; hash -> sha256 of the environment's secret key, the seed
+  and the value (hex); mask -> the value's characters replaced by '*'; synthesize -> a pseudonym
+  of its pii_type built from that same keyed digest of the lower-cased value (same value, same
+  pseudonym in every model, so joins line up).
+
+  The key is read from the environment variable LACUNA_DBT_HASH_KEY (at least 16 characters),
+  never from the project or the vars: the seed is public, and a digest of a value and public
+  strings is reversed by hashing a list of candidates (a dictionary attack). Without the key a
+  hash or synthesize action fails the node. The key is set as a session variable in one
+  statement and the UPDATE reads it from there (lacuna.hash_key_ref()), so the masking SQL
+  names the key but does not hold it; the setting statement does hold it, and dbt's debug log
+  (logs/dbt.log) and the warehouse's query history record it.
+
   Non-text columns are redacted when their action is not redact (the warehouse has no typed
   generator); `lacuna dbt apply` gives realistic, type- and format-preserving values on DuckDB.
   Without the variable the hook does nothing (production: reads are checked, not rewritten).
@@ -121,20 +131,27 @@
     {%- for c in adapter.get_columns_in_relation(this) -%}
       {%- if c.is_string() -%}{%- do text_columns.append(c.name | lower) -%}{%- endif -%}
     {%- endfor -%}
+    {%- set keyed = [] -%}
+    {%- for name, spec in actions.items() -%}
+      {%- if spec[0] in ('hash', 'synthesize') and (name | lower) in text_columns -%}
+        {%- do keyed.append(name) -%}
+      {%- endif -%}
+    {%- endfor -%}
+    {%- set key = lacuna._hash_key(keyed, gov.get('environment')) if keyed else none -%}
+    {%- set string_type = dbt.type_string() -%}
     {%- set sets = [] -%}
     {%- for name, spec in actions.items() -%}
       {%- set action = spec[0] -%}
       {%- set pii_type = spec[1] if spec | length > 1 else none -%}
       {%- set col = adapter.quote(name) -%}
-      {%- set digest = "md5(cast(" ~ col ~ " as varchar) || " ~ salt ~ ")" -%}
       {%- if action == 'redact' or (name | lower) not in text_columns -%}
         {%- do sets.append(col ~ " = null") -%}
       {%- elif action == 'hash' -%}
-        {%- do sets.append(col ~ " = " ~ digest) -%}
+        {%- do sets.append(col ~ " = " ~ lacuna.keyed_digest("cast(" ~ col ~ " as " ~ string_type ~ ")", salt)) -%}
       {%- elif action == 'mask' -%}
         {%- do sets.append(col ~ " = regexp_replace(" ~ col ~ ", '[^@.\\s-]', '*', 'g')") -%}
       {%- elif action == 'synthesize' -%}
-        {%- set d = "md5(lower(cast(" ~ col ~ " as varchar)) || " ~ salt ~ ")" -%}
+        {%- set d = lacuna.keyed_digest("lower(cast(" ~ col ~ " as " ~ string_type ~ "))", salt) -%}
         {%- if pii_type == 'email' -%}
           {%- set value = "'user_' || substr(" ~ d ~ ", 1, 10) || '@example.org'" -%}
         {%- elif pii_type == 'name' -%}
@@ -147,7 +164,9 @@
         {%- do sets.append(col ~ " = case when " ~ col ~ " is null then null else " ~ value ~ " end") -%}
       {%- endif -%}
     {%- endfor %}
+  {% if key is not none -%}{{ lacuna.set_hash_key(key) }};{%- endif %}
   update {{ this }} set {{ sets | join(', ') }};
+  {% if key is not none -%}{{ lacuna.unset_hash_key() }};{%- endif %}
   insert into {{ lacuna._events_relation() }}
   values ({{ lacuna._quote(invocation_id) }}, 'node_governed', {{ lacuna._quote(model.unique_id) }},
           {{ lacuna._quote(this) }}, null, {{ lacuna._quote(gov.get('environment')) }},
@@ -155,3 +174,60 @@
   {%- endif -%}
   {%- endif -%}
 {%- endmacro %}
+
+{#- The environment's secret key for hash and synthesize, or a compile error naming what is
+    missing: never a default (a public key is no key). -#}
+{% macro _hash_key(columns, environment) -%}
+  {%- set key = env_var('LACUNA_DBT_HASH_KEY', '') -%}
+  {%- if key | length < 16 -%}
+    {{ exceptions.raise_compiler_error(
+         "lacuna.govern(): " ~ model.unique_id ~ " hashes or pseudonymises classified column(s) "
+         ~ (columns | join(', ')) ~ " in environment '" ~ (environment or 'unknown')
+         ~ "', but LACUNA_DBT_HASH_KEY is " ~ ("not set" if not key else "shorter than 16 characters")
+         ~ ". Set it to a secret of at least 16 random characters that is not in the project "
+         ~ "(e.g. export LACUNA_DBT_HASH_KEY=$(openssl rand -hex 32) from your secret store); "
+         ~ "a digest keyed by a public seed is reversed by hashing candidate values. "
+         ~ "Or use action: redact (no key needed).") }}
+  {%- endif -%}
+  {{ return(key) }}
+{%- endmacro %}
+
+{#- sha256 (hex) of the session's key, the seed and the value: the key is looked up, not inlined. -#}
+{% macro keyed_digest(value_sql, salt_sql) -%}
+  {{ lacuna.sha256_hex(lacuna.hash_key_ref() ~ " || ':' || " ~ salt_sql ~ " || ':' || " ~ value_sql) }}
+{%- endmacro %}
+
+{% macro set_hash_key(key) -%}
+  {{ return(adapter.dispatch('set_hash_key', 'lacuna')("'" ~ key.replace("'", "''") ~ "'")) }}
+{%- endmacro %}
+{% macro duckdb__set_hash_key(key) %}set variable lacuna_hash_key = {{ key }}{% endmacro %}
+{% macro postgres__set_hash_key(key) %}select set_config('lacuna.hash_key', {{ key }}, true){% endmacro %}
+{% macro snowflake__set_hash_key(key) %}set lacuna_hash_key = {{ key }}{% endmacro %}
+{% macro bigquery__set_hash_key(key) %}declare lacuna_hash_key string default {{ key }}{% endmacro %}
+{% macro default__set_hash_key(key) -%}
+  {{ exceptions.raise_compiler_error(
+       "lacuna.govern(): no keyed hash for the " ~ adapter.type() ~ " adapter (DuckDB, "
+       ~ "PostgreSQL, Snowflake and BigQuery have one); use action: redact, or rewrite the "
+       ~ "tables with `lacuna dbt apply`") }}
+{%- endmacro %}
+
+{% macro hash_key_ref() -%}{{ return(adapter.dispatch('hash_key_ref', 'lacuna')()) }}{%- endmacro %}
+{% macro duckdb__hash_key_ref() %}getvariable('lacuna_hash_key'){% endmacro %}
+{% macro postgres__hash_key_ref() %}current_setting('lacuna.hash_key'){% endmacro %}
+{% macro snowflake__hash_key_ref() %}getvariable('LACUNA_HASH_KEY'){% endmacro %}
+{% macro bigquery__hash_key_ref() %}lacuna_hash_key{% endmacro %}
+{% macro default__hash_key_ref() %}getvariable('lacuna_hash_key'){% endmacro %}
+
+{% macro unset_hash_key() -%}{{ return(adapter.dispatch('unset_hash_key', 'lacuna')()) }}{%- endmacro %}
+{% macro duckdb__unset_hash_key() %}reset variable lacuna_hash_key{% endmacro %}
+{% macro postgres__unset_hash_key() %}select set_config('lacuna.hash_key', '', true){% endmacro %}
+{% macro snowflake__unset_hash_key() %}unset lacuna_hash_key{% endmacro %}
+{% macro bigquery__unset_hash_key() %}select 1{% endmacro %}
+{% macro default__unset_hash_key() %}select 1{% endmacro %}
+
+{% macro sha256_hex(expr) -%}{{ return(adapter.dispatch('sha256_hex', 'lacuna')(expr)) }}{%- endmacro %}
+{% macro duckdb__sha256_hex(expr) %}sha256({{ expr }}){% endmacro %}
+{% macro postgres__sha256_hex(expr) %}encode(sha256(convert_to({{ expr }}, 'UTF8')), 'hex'){% endmacro %}
+{% macro snowflake__sha256_hex(expr) %}sha2({{ expr }}, 256){% endmacro %}
+{% macro bigquery__sha256_hex(expr) %}to_hex(sha256({{ expr }})){% endmacro %}
+{% macro default__sha256_hex(expr) %}sha256({{ expr }}){% endmacro %}
