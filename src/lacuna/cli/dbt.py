@@ -259,10 +259,14 @@ def record(
 def vars_cmd(
     project_dir: ProjectDir = Path("."),
     environment: Environment = None,
-    seed: Annotated[str, typer.Option(help="Pseudonyms are reproducible per seed.")] = "lacuna",
+    seed: Annotated[str, typer.Option(
+        help="Tells pseudonym sets apart; not a secret. hash and synthesize are keyed by "
+             "$LACUNA_DBT_HASH_KEY (16+ characters, required), not by the seed.")] = "lacuna",
     config: ConfigOption = None,
 ) -> None:
-    """Print the --vars for dbt that make the lacuna.govern() post-hook apply the policies."""
+    """Print the --vars for dbt that make the lacuna.govern() post-hook apply the policies.
+
+    hash and synthesize need LACUNA_DBT_HASH_KEY in dbt's environment (docs/dbt.md)."""
     from lacuna.dbt.runtime import govern_vars, load_plan
     from lacuna.governor import current
 

@@ -545,6 +545,10 @@ def govern_vars(gp: GovernancePlan, *, seed: str = "lacuna") -> dict[str, Any]:
     """dbt ``--vars`` for the ``lacuna.govern()`` post-hook: per node, per column, the
     transforming action and ``pii_type`` (empty in production: nothing is rewritten there).
 
+    ``hash`` and ``synthesize`` are keyed: the post-hook reads a secret key from the
+    environment variable ``LACUNA_DBT_HASH_KEY`` (at least 16 characters; the run fails
+    without it), never from these vars. ``seed`` only tells pseudonym sets apart under one key.
+
     In the warehouse a model reads its parents *after* their post-hooks ran, so a column whose
     every source column was already treated the same way (or more strictly) upstream is left
     alone: a pseudonym is not pseudonymised again, and joins on it still line up.
