@@ -13,12 +13,12 @@ import contextlib
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lacuna._files import whole_folder
+from lacuna._files import change_key, whole_folder
 from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
@@ -118,10 +118,16 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
                "future date (lacuna retention apply plans for the current time).")
         raise RetentionError(msg)
     settings = settings_of(ctx.config)
+    store = holds_of(ctx.config)
+    try:
+        holds = store.list()  # the holds now, not when the plan was made
+    finally:
+        store.close()
     done: dict[str, list[str]] = {e: [] for e in (*EVENTS.values(), "failed")}
     failed: list[str] = []
     records: list[str] = []
-    for entry in plan.entries:
+    for planned in plan.entries:
+        entry = recheck(planned, holds)
         event = EVENTS[entry.action]
         records.append(_record(ctx, entry, event, plan.now).id)
         if not entry.due:
@@ -143,6 +149,33 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
             _note_exception(ctx, entry, plan.now)
     return ApplyReport(plan=plan, done={k: tuple(v) for k, v in done.items() if v},
                        failed=tuple(failed), records=tuple(records))
+
+
+def recheck(entry: Entry, holds: list[Hold]) -> Entry:
+    """A due entry as it stands when it is carried out: a hold placed since the plan was made
+    holds it, and a file that is no longer the one planned (written again at its path, its
+    folder replaced, e.g. by a link elsewhere) is kept: the next plan decides about it."""
+    if not entry.due:
+        return entry
+    item = entry.item
+    hold = next((h for h in holds if h.covers(item.path)), None)
+    if hold is not None:
+        return replace(entry, action="hold", hold_id=hold.id, policy=f"hold {hold.id}",
+                       policy_id=f"retention.hold.{hold.id}",
+                       reason=f"legal hold {hold.id}: {hold.reason} (placed by "
+                       f"{hold.placed_by} after the plan was made)")
+    if item.stat is None:
+        return entry
+    try:
+        now = change_key(os.lstat(item.path))
+    except FileNotFoundError:
+        return entry  # already gone: the decision stands (deleting it again is a no-op)
+    if now == item.stat:
+        return entry
+    return replace(entry, action="keep", reason=(
+        f"not {EVENTS[entry.action]}: {item.path} changed since the plan was made (written "
+        "again, or its folder replaced), so it is not the file the plan decided about; the "
+        "next plan (lacuna retention plan) decides about it"))
 
 
 def _delete(path: str, *, tree: bool = True) -> None:

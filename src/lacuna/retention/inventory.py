@@ -46,6 +46,9 @@ class Item:
     ended_at: datetime | None = None  # exception files: when their window ended
     directory: bool = False  # exception files: its signed record says a directory was written
     records: int = 0  # the audit trail: how many records
+    # files under a governed root: what said the path was this file when it was planned
+    # (``lacuna._files.change_key`` of its lstat); apply deletes nothing that changed since
+    stat: tuple[int, int, int, int, int] | None = None
 
 
 def local_roots(governed: tuple[str, ...]) -> list[str]:
@@ -93,31 +96,36 @@ def _described(path: str, root: str, settings: RetentionSettings) -> Iterator[It
 
 def describe(path: str, root: str | None, settings: RetentionSettings) -> Item:
     """What the sidecar of ``path`` says, or the fail-closed answer when it cannot be used."""
+    from lacuna._files import change_key
     from lacuna.lineage.sidecar import SidecarError, read_sidecar
 
+    key = change_key(os.lstat(path))
     mtime = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
     try:
         declared = read_sidecar(path)
     except SidecarError as exc:
         return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
                     known_from=f"sidecar unusable ({_first_line(exc)}): treated as "
-                    f"{settings.unclassified_tier}, dated by modification time", root=root)
+                    f"{settings.unclassified_tier}, dated by modification time", root=root,
+                    stat=key)
     if declared is None:
         return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
                     known_from=f"no sidecar: treated as {settings.unclassified_tier}, dated by "
-                    "modification time", root=root)
+                    "modification time", root=root, stat=key)
     c = declared.classification
     written = declared.written_at or mtime
     if written.tzinfo is None:
         written = written.replace(tzinfo=UTC)
     if declared.trusted:
         return Item(kind="file", path=path, tier=c.tier, tags=tuple(c.tags), written_at=written,
-                    written_by=declared.written_by, known_from="signed sidecar", root=root)
+                    written_by=declared.written_by, known_from="signed sidecar", root=root,
+                    stat=key)
     tier = max(c.tier, settings.unclassified_tier)
     return Item(kind="file", path=path, tier=tier, tags=tuple(c.tags),
                 written_at=max(written, mtime), written_by=declared.written_by,
                 known_from=f"untrusted sidecar ({declared.problem}): treated as {tier}, dated "
-                "by the later of its declared write time and modification time", root=root)
+                "by the later of its declared write time and modification time", root=root,
+                stat=key)
 
 
 def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:
