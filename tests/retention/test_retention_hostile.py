@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -103,3 +104,55 @@ def test_apply_deletes_nothing_through_a_folder_replaced_by_a_link(project, tmp_
     apply(gov, plan)
     assert (outside / "old_sales.csv").read_text() == "precious\n"
     assert (tmp_path / "moved_team" / "old_sales.csv").exists()
+
+
+def test_a_hold_on_a_path_that_does_not_exist_is_refused(project):
+    """A hold on ``Legal`` when the folder is ``legal`` would hold nothing (and the files
+    would be deleted): refused, naming the folder that is there."""
+    held = write_at(project, years_ago(4), "sales.csv", "legal/old_sales.csv")
+    variant = held.parent.with_name("Legal")
+    placed = run(project, "retention", "hold", str(variant), "--reason", "litigation 2026-17")
+    assert placed.returncode == 2
+    assert "no file or folder there" in placed.stderr
+    assert f"did you mean {held.parent}?" in placed.stderr
+    assert json.loads(run(project, "retention", "list-holds", "--json").stdout) == []
+    dotted = run(project, "retention", "hold", f"{held.parent}/../legal/", "--reason", "r")
+    assert dotted.returncode == 0, dotted.stderr
+    assert _actions(project)[str(held)] == "hold"
+
+
+def test_renaming_a_held_folder_deletes_nothing(project):
+    """The folder under hold is renamed: the hold no longer names where the data is, so
+    nothing is deleted (error, exit 1) until the hold is placed where the data is now."""
+    held = write_at(project, years_ago(4), "sales.csv", "legal/old_sales.csv")
+    other = write_at(project, years_ago(4), "sales.csv", "old_sales.csv")
+    assert run(project, "retention", "hold", str(held.parent), "--reason",
+               "litigation 2026-17").returncode == 0
+    moved = held.parent.with_name("legal-2026")
+    held.parent.rename(moved)
+    plan = json.loads(run(project, "retention", "plan", "--json").stdout)
+    entries = {e["path"]: e for e in plan["entries"]}
+    assert entries[str(moved / held.name)]["action"] == "error"
+    assert "no longer exists" in entries[str(moved / held.name)]["reason"]
+    assert entries[str(other)]["action"] == "error"
+    done = run(project, "retention", "apply", "--json")
+    assert done.returncode == 1
+    assert (moved / held.name).exists()
+    assert other.exists()
+    # the steward moves the hold: the held data is held, the rest is due again
+    assert run(project, "retention", "hold", str(moved), "--reason", "litigation").returncode == 0
+    assert run(project, "retention", "release", str(held.parent)).returncode == 0
+    done = run(project, "retention", "apply", "--json")
+    assert done.returncode == 0, done.stdout
+    assert json.loads(done.stdout)["deleted"] == [str(other)]
+    assert (moved / held.name).exists()
+
+
+def test_a_hold_on_a_file_covers_its_other_names(project):
+    """A hard link to a held file elsewhere under the root names the same data: held too."""
+    held = write_at(project, years_ago(4), "sales.csv", "legal/old_sales.csv")
+    assert run(project, "retention", "hold", str(held), "--reason", "audit").returncode == 0
+    link = held.parent.parent / "copy.csv"
+    os.link(held, link)
+    shutil.copy(sidecar_path(held), sidecar_path(link))  # same bytes: a trusted declaration
+    assert _actions(project)[str(link)] == "hold"

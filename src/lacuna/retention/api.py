@@ -29,7 +29,7 @@ from lacuna.retention.inventory import (
     governed_files,
     local_roots,
 )
-from lacuna.retention.plan import Entry, Plan, decide
+from lacuna.retention.plan import Entry, Plan, decide, unresolved
 from lacuna.retention.settings import RetentionSettings, retention_from
 
 if TYPE_CHECKING:
@@ -81,8 +81,9 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
     if settings.exceptions:
         items.extend(exception_files(ctx.exceptions, at))
     items.append(audit_trail(ctx.audit))
-    entries = tuple(decide(i, now=at, settings=settings, configured=config.retention,
-                           base=base, holds=holds, rules=rules) for i in items)
+    entries = tuple(unresolved(decide(i, now=at, settings=settings, configured=config.retention,
+                                      base=base, holds=holds, rules=rules), holds)
+                    for i in items)
     return Plan(now=at, entries=entries, rules_revision=rules.revision if rules else None,
                 rego_packages=rules.packages if rules else ())
 
@@ -153,8 +154,9 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
 
 def recheck(entry: Entry, holds: list[Hold]) -> Entry:
     """A due entry as it stands when it is carried out: a hold placed since the plan was made
-    holds it, and a file that is no longer the one planned (written again at its path, its
-    folder replaced, e.g. by a link elsewhere) is kept: the next plan decides about it."""
+    holds it, a hold whose path has gone since blocks it (:func:`unresolved`), and a file
+    that is no longer the one planned (written again at its path, its folder replaced, e.g. by
+    a link elsewhere) is kept: the next plan decides about it."""
     if not entry.due:
         return entry
     item = entry.item
@@ -164,7 +166,8 @@ def recheck(entry: Entry, holds: list[Hold]) -> Entry:
                        policy_id=f"retention.hold.{hold.id}",
                        reason=f"legal hold {hold.id}: {hold.reason} (placed by "
                        f"{hold.placed_by} after the plan was made)")
-    if item.stat is None:
+    entry = unresolved(entry, holds)
+    if not entry.due or item.stat is None:
         return entry
     try:
         now = change_key(os.lstat(item.path))

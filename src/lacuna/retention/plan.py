@@ -195,6 +195,24 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
     return replace(kept, reason=f"inside its retention window: due on {due_at:%Y-%m-%d}")
 
 
+def unresolved(entry: Entry, holds: Iterable[Hold]) -> Entry:
+    """A due entry while an active hold names a local path that no longer exists: the held data
+    was moved or renamed (or deleted outside retention), so what the hold holds is unknown and
+    nothing is deleted or archived (**error**) until the hold names where the data is."""
+    if not entry.due:
+        return entry
+    lost = next((h for h in holds if h.lost), None)
+    if lost is None:
+        return entry
+    done = "deleted" if entry.action == "delete" else "archived"
+    return replace(entry, action="error", hold_id=lost.id, policy=f"hold {lost.id}",
+                   policy_id=f"retention.hold.{lost.id}", reason=(
+                       f"not {done}: legal hold {lost.id} ({lost.reason}) names {lost.dataset}, "
+                       "which no longer exists (moved, renamed or deleted?), so what it holds "
+                       "is unknown. Place the hold on where the data is now (lacuna retention "
+                       f"hold), then release the old one (lacuna retention release {lost.id})"))
+
+
 def _audit(item: Item, *, now: datetime, settings: RetentionSettings, age: float) -> Entry:
     minimum: Duration = settings.audit.min
     until = minimum.after(item.written_at)
@@ -219,4 +237,4 @@ def _input(item: Item, now: datetime, age: float) -> dict[str, Any]:
             "now": now.isoformat()}
 
 
-__all__ = ["DUE", "Action", "Entry", "Plan", "decide", "window_for"]
+__all__ = ["DUE", "Action", "Entry", "Plan", "decide", "unresolved", "window_for"]
