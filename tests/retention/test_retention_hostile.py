@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 import lacuna
 from lacuna.governor import configure
@@ -156,3 +157,35 @@ def test_a_hold_on_a_file_covers_its_other_names(project):
     os.link(held, link)
     shutil.copy(sidecar_path(held), sidecar_path(link))  # same bytes: a trusted declaration
     assert _actions(project)[str(link)] == "hold"
+
+
+def test_files_named_like_lacunas_own_are_still_governed(project):
+    """A data file named like a sidecar or a temporary file (``.lacuna-x.csv``,
+    ``x.lacuna.json``), written through Lacuna with a sidecar of its own, is an item: its name
+    does not hide it from retention."""
+    hidden = write_at(project, years_ago(4), "sales.csv", ".lacuna-sales.csv")
+    disguised = write_at(project, years_ago(4), "sales.csv", "sales.lacuna.json")
+    actions = _actions(project)
+    assert actions[str(hidden)] == "delete"
+    assert actions[str(disguised)] == "delete"
+    assert str(sidecar_path(hidden)) not in actions  # a real sidecar is not an item
+    done = run(project, "retention", "apply", "--json")
+    assert sorted(json.loads(done.stdout)["deleted"]) == sorted([str(hidden), str(disguised)])
+    assert not hidden.exists()
+    assert not disguised.exists()
+
+
+def test_an_archive_dir_spelled_with_a_tilde_is_not_archived_again(project, monkeypatch):
+    monkeypatch.setenv("HOME", str(project))
+    path = write_at(project, years_ago(4), "sales.csv", "sales.csv")
+    raw = yaml.safe_load((project / "lacuna.yaml").read_text())
+    raw["retention"] = {"tiers": {"INTERNAL": {"max": "3y", "on_expiry": "archive"}},
+                        "archive_dir": "~/governed/workspace/archive"}
+    (project / "lacuna.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    archived = project / "governed" / "workspace" / "archive" / "sales.csv"
+    assert run(project, "retention", "apply").returncode == 0
+    assert not path.exists()
+    assert archived.exists()
+    assert str(archived) not in _actions(project)  # the archive is not walked
+    assert run(project, "retention", "apply").returncode == 0
+    assert archived.exists()

@@ -60,7 +60,8 @@ def governed_files(roots: list[str], settings: RetentionSettings) -> Iterator[It
     """Every data file (or sidecar-declared folder) under ``roots``, with what it declares."""
     from lacuna.lineage.sidecar import SUFFIX, sidecar_path
 
-    archive = os.path.abspath(settings.archive_dir) if settings.archive_dir else None
+    archive = (os.path.abspath(os.path.expanduser(settings.archive_dir))  # as _archive does
+               if settings.archive_dir else None)
     seen: set[str] = set()
     for root in roots:
         if not os.path.isdir(root):
@@ -79,9 +80,11 @@ def governed_files(roots: list[str], settings: RetentionSettings) -> Iterator[It
                         yield from _described(path, root, settings)
             dirs.sort()
             for name in sorted(files):
-                if name.endswith(SUFFIX) or name.startswith(".lacuna-"):
-                    continue  # sidecars travel with their file; temp files are in flight
                 path = os.path.join(folder, name)
+                if ((name.endswith(SUFFIX) or name.startswith(".lacuna-"))
+                        and not sidecar_path(path).is_file()):
+                    continue  # sidecars travel with their file; temp files are in flight
+                    # (a data file with such a name has a sidecar of its own: an item)
                 if path not in seen:
                     seen.add(path)
                     yield from _described(path, root, settings)
