@@ -189,3 +189,24 @@ def test_an_archive_dir_spelled_with_a_tilde_is_not_archived_again(project, monk
     assert str(archived) not in _actions(project)  # the archive is not walked
     assert run(project, "retention", "apply").returncode == 0
     assert archived.exists()
+
+
+def test_a_modification_time_in_the_future_does_not_keep_a_file_forever(project):
+    """A file dated by its modification time (no trusted sidecar) whose owner sets that time
+    to 2100: it is dated by when that was done (its inode change time), not by 2100."""
+    raw = yaml.safe_load((project / "lacuna.yaml").read_text())
+    raw["retention"] = {"unclassified_tier": "INTERNAL",
+                        "tiers": {"INTERNAL": {"min": "0d", "max": "0d"}}}
+    (project / "lacuna.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    plain = project / "governed" / "workspace" / "copied.csv"
+    plain.parent.mkdir(parents=True, exist_ok=True)
+    plain.write_text("region,amount\nnorth,1\n")
+    stale = write_at(project, years_ago(1), "sales.csv", "stale.csv")
+    with open(stale, "ab") as fh:  # the sidecar no longer matches: dated by mtime too
+        fh.write(b"x")
+    future = 4102444800  # 2100-01-01
+    for path in (plain, stale):
+        os.utime(path, (future, future))
+    actions = _actions(project)
+    assert actions[str(plain)] == "delete"
+    assert actions[str(stale)] == "delete"

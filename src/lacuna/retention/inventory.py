@@ -5,7 +5,8 @@
   governed write). A folder with a sidecar (a partitioned Parquet dataset) is one item. A file
   whose sidecar is missing or not trusted (unsigned, forged, stale, unreadable) is treated as
   ``retention.unclassified_tier`` (PROPRIETARY by default) and dated by the later of its
-  declared write time and its modification time: unknown data is kept, never deleted early.
+  declared write time and its modification time (never later than its inode change time):
+  unknown data is kept, never deleted early.
 - **Files written under an exception** (the exceptions store): due when the exception's window
   ended, or when it was revoked, expired or denied.
 - **The audit trail**: one item, reported against its retention; it is never pruned.
@@ -103,7 +104,11 @@ def describe(path: str, root: str | None, settings: RetentionSettings) -> Item:
     from lacuna.lineage.sidecar import SidecarError, read_sidecar
 
     key = change_key(os.lstat(path))
-    mtime = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+    st = os.stat(path)
+    # dated by modification time: never later than the inode change time, which the file's
+    # owner cannot set (os.utime sets it to now), so a modification time set into the future
+    # does not keep a file forever
+    mtime = datetime.fromtimestamp(min(st.st_mtime, st.st_ctime), UTC)
     try:
         declared = read_sidecar(path)
     except SidecarError as exc:
