@@ -210,3 +210,21 @@ def test_a_modification_time_in_the_future_does_not_keep_a_file_forever(project)
     actions = _actions(project)
     assert actions[str(plain)] == "delete"
     assert actions[str(stale)] == "delete"
+
+
+def test_a_dataset_window_names_its_folder_however_it_is_spelled(project):
+    """``retention.datasets`` gives the legal folder a 10-year minimum; the governed root is
+    configured through a link and the pattern names the real folder (or spells it with
+    ``..``): the minimum applies, the INTERNAL 3-year maximum does not delete the file."""
+    held = write_at(project, years_ago(4), "sales.csv", "legal/old_sales.csv")
+    real = project / "real_governed"
+    (project / "governed" / "workspace").rename(real)
+    (project / "governed" / "workspace").symlink_to(real, target_is_directory=True)
+    for pattern in (f"{real}/legal/", "governed/workspace/legal/../legal/"):
+        raw = yaml.safe_load((project / "lacuna.yaml").read_text())
+        raw["retention"] = {"datasets": {pattern: {"min": "10y"}}}
+        (project / "lacuna.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+        plan = json.loads(run(project, "retention", "plan", "--json").stdout)
+        entry = {e["path"]: e for e in plan["entries"]}[str(held)]
+        assert entry["action"] == "keep", pattern
+        assert entry["policy_id"] == f"retention.datasets.{pattern}"

@@ -97,11 +97,14 @@ class Plan:
 
 def window_for(item: Item, settings: RetentionSettings, configured: Mapping[str, Any],
                base: str) -> tuple[Window, str, str, str]:
-    """The configured window of a file: ``(window, rule, policy source, policy id)``."""
+    """The configured window of a file: ``(window, rule, policy source, policy id)``. A pattern
+    and the file are compared as written and resolved (``..``, ``~``, symbolic links: a root
+    configured through a link, a pattern naming the real folder, or the other way round)."""
+    paths = {item.path, os.path.realpath(item.path)}
     for pattern, window in settings.datasets.items():
-        full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
-        if (fnmatch.fnmatch(item.path, full) or item.path == full.rstrip(os.sep)
-                or item.path.startswith(full.rstrip(os.sep) + os.sep)):
+        given = os.path.normpath(os.path.join(base, os.path.expanduser(pattern)))
+        if any(fnmatch.fnmatch(p, full) or p == full or p.startswith(full.rstrip(os.sep) + os.sep)
+               for p in paths for full in {given, os.path.realpath(given)}):
             return (window, f"retention.datasets[{pattern!r}]: {_describe(window)}",
                     "lacuna.yaml", f"retention.datasets.{pattern}")
     window = settings.tiers[item.tier]
