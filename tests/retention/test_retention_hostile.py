@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import time_machine
 import yaml
 
 import lacuna
@@ -228,3 +229,23 @@ def test_a_dataset_window_names_its_folder_however_it_is_spelled(project):
         entry = {e["path"]: e for e in plan["entries"]}[str(held)]
         assert entry["action"] == "keep", pattern
         assert entry["policy_id"] == f"retention.datasets.{pattern}"
+
+
+def test_a_hold_on_a_file_inside_a_folder_dataset_keeps_the_folder(project):
+    """A partitioned dataset (a folder with one sidecar) is one item, deleted as a whole: a
+    hold on one of its files keeps the folder."""
+    from lacuna.lineage.sidecar import write_sidecar
+    from lacuna.model import Classification, Tier
+
+    folder = project / "governed" / "workspace" / "sales_ds"
+    (folder / "year=2022").mkdir(parents=True)
+    part = folder / "year=2022" / "part-0.csv"
+    part.write_text("region,amount\nnorth,1\n")
+    with time_machine.travel(years_ago(4), tick=False):
+        write_sidecar(folder, Classification(tier=Tier.INTERNAL), written_by="etl")
+    assert _actions(project)[str(folder)] == "delete"
+    assert run(project, "retention", "hold", str(part), "--reason", "subpoena").returncode == 0
+    assert _actions(project)[str(folder)] == "hold"
+    done = run(project, "retention", "apply", "--json")
+    assert done.returncode == 0, done.stdout
+    assert part.exists()

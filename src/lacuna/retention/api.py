@@ -160,7 +160,7 @@ def recheck(entry: Entry, holds: list[Hold]) -> Entry:
     if not entry.due:
         return entry
     item = entry.item
-    hold = next((h for h in holds if h.covers(item.path)), None)
+    hold = next((h for h in holds if h.blocks(item.path)), None)
     if hold is not None:
         return replace(entry, action="hold", hold_id=hold.id, policy=f"hold {hold.id}",
                        policy_id=f"retention.hold.{hold.id}",

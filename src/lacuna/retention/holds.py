@@ -63,6 +63,17 @@ class Hold:
             return True
         return self._same_file(path)
 
+    def blocks(self, path: str) -> bool:
+        """Whether deleting ``path`` would delete held data: it is covered, or it is a folder
+        that holds the held file or folder (a folder dataset is deleted as a whole)."""
+        if self.covers(path):
+            return True
+        if "://" in path:
+            return False
+        return any(h.startswith(p.rstrip(os.sep) + os.sep)
+                   for p in {path, _resolved(path)}
+                   for h in {self.dataset, _resolved(self.dataset)})
+
     def _same_file(self, path: str) -> bool:
         """Whether ``path`` or a folder above it is the held file or folder itself, spelled
         otherwise (another case on a case-insensitive file system, a bind mount, a hard link

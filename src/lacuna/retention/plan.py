@@ -128,7 +128,7 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
            rules: RetentionRules | None) -> Entry:
     """The decision for one item (see the module docstring)."""
     age = (now - item.written_at).total_seconds() / 86400
-    hold = next((h for h in holds if h.covers(item.path)), None)
+    hold = next((h for h in holds if h.blocks(item.path)), None)
     if item.kind == "audit":
         return _audit(item, now=now, settings=settings, age=age)
     if item.kind == "exception-file":
