@@ -249,3 +249,22 @@ def test_a_hold_on_a_file_inside_a_folder_dataset_keeps_the_folder(project):
     done = run(project, "retention", "apply", "--json")
     assert done.returncode == 0, done.stdout
     assert part.exists()
+
+
+def test_archiving_never_overwrites_an_archived_file(project):
+    """sales.csv was archived; a later sales.csv written at the same path is due too: it is
+    not moved over the archived one (failed, exit 1), both stay."""
+    raw = yaml.safe_load((project / "lacuna.yaml").read_text())
+    archive = project / "archive"
+    raw["retention"] = {"tiers": {"INTERNAL": {"max": "3y", "on_expiry": "archive"}},
+                        "archive_dir": str(archive)}
+    (project / "lacuna.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    path = write_at(project, years_ago(5), "sales.csv", "sales.csv")
+    assert run(project, "retention", "apply").returncode == 0
+    first = (archive / "sales.csv").read_bytes()
+    path = write_at(project, years_ago(4), "sales.csv", "sales.csv")
+    done = run(project, "retention", "apply", "--json")
+    assert done.returncode == 1
+    assert "already holds an archived file" in json.loads(done.stdout)["failed"][0]
+    assert (archive / "sales.csv").read_bytes() == first
+    assert path.exists()

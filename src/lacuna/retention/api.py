@@ -203,6 +203,11 @@ def _archive(entry: Entry, settings: RetentionSettings) -> None:
     item = entry.item
     rel = os.path.relpath(item.path, item.root) if item.root else os.path.basename(item.path)
     target = Path(settings.archive_dir).expanduser() / rel
+    if os.path.lexists(target) or os.path.lexists(sidecar_path(target)):
+        msg = (f"{target} already holds an archived file: not overwritten (archived data is "
+               "kept). Move it elsewhere, or set another retention.archive_dir, then apply "
+               "again")
+        raise FileExistsError(msg)
     target.parent.mkdir(parents=True, exist_ok=True)
     side = sidecar_path(item.path)
     shutil.move(item.path, target)
