@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import time_machine
 import yaml
 
@@ -268,3 +269,24 @@ def test_archiving_never_overwrites_an_archived_file(project):
     assert "already holds an archived file" in json.loads(done.stdout)["failed"][0]
     assert (archive / "sales.csv").read_bytes() == first
     assert path.exists()
+
+
+def test_a_hold_is_never_released_off_the_record(project, monkeypatch):
+    from lacuna.errors import AuditError
+    from lacuna.retention import list_holds, release_hold
+
+    held = write_at(project, years_ago(4), "sales.csv", "legal/old_sales.csv")
+    gov = _gov(project)
+    hold = place_hold(gov, str(held.parent), reason="litigation 2026-17")
+
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        msg = "database is locked"
+        raise AuditError(msg)
+
+    monkeypatch.setattr(gov.audit, "record_event", broken)
+    with pytest.raises(AuditError):
+        release_hold(gov, str(held.parent))
+    assert [h.id for h in list_holds(gov.config)] == [hold.id]
+    monkeypatch.undo()
+    release_hold(gov, hold.id)
+    assert list_holds(gov.config) == []

@@ -22,7 +22,7 @@ from lacuna._files import change_key, whole_folder
 from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
-from lacuna.retention.holds import Hold, HoldStore
+from lacuna.retention.holds import Hold, HoldStore, released
 from lacuna.retention.inventory import (
     audit_trail,
     exception_files,
@@ -272,14 +272,18 @@ def release_hold(ctx: Context, dataset: str) -> Hold:
 
     Raises:
         HoldError: no active hold matches.
+        AuditError: the release cannot be recorded: the hold stays in place.
     """
     store = holds_of(ctx.config)
     try:
-        hold = store.release(dataset, by=ctx.config.user.id)
+        hold = store.active(dataset)
+        at = utcnow()
+        # recorded first: a hold is never released off the record (an audit trail that
+        # cannot be written leaves it in place)
+        _hold_event(ctx, "hold-released", released(hold, ctx.config.user.id, at))
+        return store.release(hold.id, by=ctx.config.user.id, now=at)
     finally:
         store.close()
-    _hold_event(ctx, "hold-released", hold)
-    return hold
 
 
 def list_holds(config: Config, *, include_released: bool = False) -> list[Hold]:

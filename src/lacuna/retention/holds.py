@@ -167,18 +167,26 @@ class HoldStore:
         Raises:
             HoldError: no active hold has that dataset or id.
         """
+        hold = self.active(dataset)
+        at = now or utcnow()
+        with self._engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == hold.id)
+                         .values(released_by=by, released_at=at))
+        return released(hold, by, at)
+
+    def active(self, dataset: str) -> Hold:
+        """The active hold on ``dataset`` (a path, or a hold id).
+
+        Raises:
+            HoldError: no active hold has that dataset or id.
+        """
         key = dataset_key(dataset)
         active = [h for h in self.list() if dataset in (h.id, h.dataset) or h.dataset == key]
         if not active:
             known = ", ".join(h.dataset for h in self.list()) or "none"
             msg = f"no active hold on {key}; active holds: {known} (lacuna retention list-holds)"
             raise HoldError(msg)
-        hold = active[0]
-        at = now or utcnow()
-        with self._engine.begin() as conn:
-            conn.execute(update(table).where(table.c.id == hold.id)
-                         .values(released_by=by, released_at=at))
-        return _released(hold, by, at)
+        return active[0]
 
     def list(self, *, include_released: bool = False) -> builtins.list[Hold]:
         """Holds, oldest first; only active ones unless ``include_released``."""
@@ -212,7 +220,7 @@ def _near(path: str) -> str:
     return f"; did you mean {os.path.join(parent, same[0])}?" if same else ""
 
 
-def _released(hold: Hold, by: str, at: datetime) -> Hold:
+def released(hold: Hold, by: str, at: datetime) -> Hold:
     return Hold(id=hold.id, dataset=hold.dataset, reason=hold.reason, placed_by=hold.placed_by,
                 placed_at=hold.placed_at, released_by=by, released_at=at)
 
@@ -224,4 +232,4 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-__all__ = ["Hold", "HoldError", "HoldStore", "dataset_key", "table"]
+__all__ = ["Hold", "HoldError", "HoldStore", "dataset_key", "released", "table"]
