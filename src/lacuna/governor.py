@@ -76,6 +76,8 @@ REPORT_HINT = (
     "To report it: send this message, the output of `lacuna --version` and the traceback "
     "logged by the 'lacuna.governor' logger to the Lacuna maintainers (issue tracker)."
 )
+_RECORDED_RULE = ("a sealed governed file is decrypted only once its read is decided and on "
+                  "the audit trail, in every mode")
 _AUDIT_FIX = (
     "Fix the audit trail (audit.url in lacuna.yaml, free disk space, permissions on its folder; "
     "`lacuna audit verify` checks it), then retry."
@@ -467,8 +469,8 @@ class Governor:
         so with a server engine the operation is decided again there."""
         return self._govern(operation, decision)[0]
 
-    def _govern(self, operation: Operation, decided: Decision | None = None
-                ) -> tuple[Decision, AuditRecord | None]:
+    def _govern(self, operation: Operation, decided: Decision | None = None, *,
+                recorded: bool = False) -> tuple[Decision, AuditRecord | None]:
         if getattr(self.engine, "complete_decisions", False):
             decision = self._server_decision(operation, record=True)
         elif decided is not None and decided.operation_id == operation.id:
@@ -478,6 +480,9 @@ class Governor:
         stored, failure = self._record(decision)
         mode = self.config.mode
         if failure is not None:
+            if recorded:
+                raise GovernanceViolation(self._unrecorded(
+                    decision, failure, rule=_RECORDED_RULE)) from failure
             if mode == "enforce" and decision.allowed:
                 raise GovernanceViolation(self._unrecorded(decision, failure)) from failure
             if mode != "enforce":
@@ -500,14 +505,15 @@ class Governor:
         return decision, stored
 
     @staticmethod
-    def _unrecorded(decision: Decision, failure: Exception) -> Decision:
+    def _unrecorded(decision: Decision, failure: Exception, *,
+                    rule: str = "in enforce mode nothing runs unrecorded") -> Decision:
         """The denial for an allowed operation whose decision the audit trail did not take."""
         return replace(
             decision,
             allowed=False,
             reasoning=(
-                "Denied because the audit trail could not record this operation (fail closed: "
-                "in enforce mode nothing runs unrecorded)"
+                f"Denied because the audit trail could not record this operation (fail closed: "
+                f"{rule})"
             ),
             why=(f"{type(failure).__name__}: {failure}", _AUDIT_FIX),
             alternatives=(),
@@ -519,7 +525,8 @@ class Governor:
         )
 
     def execute(
-        self, operation: Operation, run: Callable[[], T], *, produced: Produced | None = None
+        self, operation: Operation, run: Callable[[], T], *, produced: Produced | None = None,
+        recorded: bool = False,
     ) -> T:
         """Govern ``operation`` and, when it may proceed, run it: the one entry point for
         integrations that perform an operation (writes, exports).
@@ -536,15 +543,25 @@ class Governor:
         With ``produced`` (what the operation reads and writes, :mod:`lacuna.lineage.recording`),
         step 3 records its run in the lineage store with the outcome: denied (no outputs),
         failed, or succeeded (:meth:`_record_lineage`).
+
+        With ``recorded`` (a plaintext read of sealed governed storage), ``run`` is called only
+        once the decision is on the audit trail, in every mode: a decision the trail could not
+        take, or a failure before deciding, raises ``GovernanceViolation`` in ``warn`` and
+        ``observe`` too.
         """
         try:
-            decision, stored = self._govern(operation)
+            decision, stored = self._govern(operation, recorded=recorded)
         except GovernanceViolation as exc:
             if produced is not None:
                 self._lineage_outcome(produced, operation, exc.decision, "denied")
             raise
         except Exception as exc:  # Lacuna failed before deciding
             self.internal_error(exc, action=operation.action, method=operation.method)
+            if recorded:  # warn / observe: never run undecided and unrecorded
+                failed = self.failure_decision(exc, action=operation.action,
+                                               method=operation.method)
+                raise GovernanceViolation(replace(failed, reasoning=(
+                    f"{failed.reasoning} (fail closed: {_RECORDED_RULE})"))) from exc
             return run()  # warn / observe: internal_error warned
         try:
             result = run()

@@ -164,3 +164,23 @@ def test_a_sealed_file_cannot_leave_through_the_outbox(mount, written):
     moved = mount.run("mv", str(mount.mnt / "sealed" / "pii.csv"), str(mount.mnt / "outbox"))
     assert moved.returncode != 0
     assert (mount.source / "sealed" / "pii.csv").read_bytes().startswith(MAGIC)
+
+
+def test_a_write_only_open_decrypts_nothing_off_the_record(mount, written):
+    """Opening a sealed file write-only (no O_TRUNC) through the mount stages its plaintext
+    for the write: that is a read of it, decided and recorded before anything is decrypted
+    (the owner of SOURCE can look into the staging folder while the file is open)."""
+    target, out = written
+    reads = [r for r in _audit(mount, target)
+             if r.get("kind", "decision") == "decision" and r["what"]["action"] == "read"
+             and r["how"]["method"] == "fuse.read"]
+    fd = os.open(mount.mnt / "sealed" / "pii.csv", os.O_WRONLY)
+    try:
+        staged = [p for p in (mount.source / ".lacuna-staging").rglob("pii.csv")]
+        after = [r for r in _audit(mount, target)
+                 if r.get("kind", "decision") == "decision" and r["what"]["action"] == "read"
+                 and r["how"]["method"] == "fuse.read"]
+        assert [p.read_text() for p in staged] == [out["written"]]
+        assert len(after) == len(reads) + 1  # the plaintext copy exists only on the record
+    finally:
+        os.close(fd)

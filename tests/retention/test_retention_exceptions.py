@@ -71,3 +71,30 @@ def test_exception_files_past_their_window_are_deleted_unless_held(governed, san
     assert ("deleted", str(first)) in events
     assert ("held", str(second)) in events
     assert gov.audit.verify().ok
+
+
+def test_the_exceptions_sweep_honours_legal_holds(governed, sandbox_config):
+    """``lacuna exceptions sweep`` (and the scheduler running it) deletes files of ended
+    exceptions too: a file under a legal hold is not deleted, and is once the hold goes."""
+    from lacuna.exceptions.sweep import sweep
+    from lacuna.retention import release_hold
+
+    _switch(sandbox_config, "analyst_alice")
+    frame = pd.read_csv("customers.csv")
+    target = governed / "Downloads" / "held" / "board.csv"
+    target.parent.mkdir(parents=True)
+    _export_under_exception(sandbox_config, frame, target)
+    gov = current()
+    hold = place_hold(gov, str(target.parent), reason="subpoena")
+    with time_machine.travel(utcnow() + timedelta(hours=3), tick=False):
+        report = sweep(gov)
+    assert target.exists()
+    assert report.deleted == ()
+    assert report.held[0].startswith(f"{target}: under legal hold {hold.id}")
+    events = [r.data["what"].get("event") for r in gov.audit.list(limit=None)]
+    assert "file-held" in events
+    release_hold(gov, hold.id)
+    with time_machine.travel(utcnow() + timedelta(hours=4), tick=False):
+        report = sweep(gov)
+    assert report.deleted == (str(target),)
+    assert not target.exists()

@@ -175,6 +175,7 @@ def test_hold_needs_a_reason_and_cannot_be_doubled(project):
     gov = _gov(project)
     with pytest.raises(HoldError, match="needs a reason"):
         place_hold(gov, str(project / "x"), reason="  ")
+    (project / "x").mkdir()
     place_hold(gov, str(project / "x"), reason="case 1")
     with pytest.raises(HoldError, match="already under hold"):
         place_hold(gov, str(project / "x"), reason="case 2")

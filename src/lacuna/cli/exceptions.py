@@ -198,7 +198,7 @@ def sweep(
     if as_json:
         typer.echo(json.dumps({"at": report.at.isoformat(), "expired": list(report.expired),
                                "deleted": list(report.deleted), "missing": list(report.missing),
-                               "failed": list(report.failed)}))
+                               "held": list(report.held), "failed": list(report.failed)}))
     else:
         console.print(str(report), highlight=False)
     if report.failed:

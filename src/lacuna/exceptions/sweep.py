@@ -22,7 +22,9 @@ alone):
    written at the path later, say after an older record was written back over a deleted one)
    is reported as failed, every sweep, and never deleted;
 4. an approved exception becomes ``expired`` (audited, the requester notified);
-5. a revocation, denial or expiry the audit trail could not record when it happened is
+5. a file under a legal hold (``lacuna retention hold``, docs/retention.md) is not deleted: it is
+   ``file-held`` (audited every sweep) until the hold is released;
+6. a revocation, denial or expiry the audit trail could not record when it happened is
    recorded now (``recorded_late``), so the trail, not only the table, refuses the grant; an
    end seen on the trail is marked and not looked up again by later sweeps.
 
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from lacuna.exceptions.context import Context
     from lacuna.exceptions.model import ExceptionRequest
     from lacuna.exceptions.store import ExceptionStore, WrittenFile
+    from lacuna.retention.holds import Hold
 
 log = logging.getLogger("lacuna.exceptions")
 SWEEPER = "lacuna-sweep"
@@ -77,6 +80,11 @@ NOT_WRITTEN = ("not the one written there under exception {id}: its signed recor
                "{recorded}, the path now holds {found} (written or replaced after the write "
                "under the exception, e.g. a new file at the same path); not deleted: a steward "
                "must check it, and delete it by hand if it holds the exception's data")
+HELD = ("under legal hold {id} ({reason}) on {dataset}: not deleted; the next sweep deletes it "
+        "once the hold is released")
+LOST_HOLD = ("legal hold {id} ({reason}) names {dataset}, which no longer exists (moved or "
+             "renamed?), so what it holds is unknown: not deleted. Place the hold on where the "
+             "data is now, then release the old one (lacuna retention release {id})")
 MODIFIED_AFTER = ("modified at {mtime:%Y-%m-%d %H:%M:%S} UTC, after exception {id} ended "
                   "({end}), and its record does not say what was written (the write did not "
                   "finish, or was recorded before Lacuna recorded that): it may be a file "
@@ -92,6 +100,7 @@ class SweepReport:
     deleted: tuple[str, ...] = ()  # paths
     missing: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()  # "path: reason"
+    held: tuple[str, ...] = ()  # "path: reason": under a legal hold, not deleted
     at: datetime = field(default_factory=utcnow)
 
     def __str__(self) -> str:
@@ -100,6 +109,7 @@ class SweepReport:
         lines += [f"  expired  {e}" for e in self.expired]
         lines += [f"  deleted  {p}" for p in self.deleted]
         lines += [f"  missing  {p} ({MISSING})" for p in self.missing]
+        lines += [f"  held     {p}" for p in self.held]
         lines += [f"  FAILED   {p}" for p in self.failed]
         return "\n".join(lines)
 
@@ -119,6 +129,8 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
     deleted: list[str] = []
     missing: list[str] = []
     failed: list[str] = []
+    held: list[str] = []
+    holds = _holds(gov)
 
     def fail(exception_id: str, path: str, why: str) -> None:
         failed.append(f"{path}: {why}")
@@ -144,6 +156,16 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
             other = not_written_there(path, _records(good, request.id, path), request)
             if other is not None:  # never delete what was not written under the exception
                 fail(request.id, path, other)
+                continue
+            hold = next((h for h in holds if h.lost or h.blocks(path)), None)
+            if hold is not None:  # a legal hold wins over the exception's window
+                why = (HELD if not hold.lost else LOST_HOLD).format(
+                    id=hold.id, reason=hold.reason, dataset=hold.dataset)
+                held.append(f"{path}: {why}")
+                log.warning("file %s (exception %s ended) was not deleted: %s", path,
+                            request.id, why)
+                events.audit(gov, "file-held", request, allowed=False,
+                             detail={"path": path, "hold": hold.id, "reason": why})
                 continue
             try:
                 links = _remove(path, directory=written.directory)
@@ -182,7 +204,22 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
             announce(gov, updated, "expired")
     _late_ends(gov, store)
     return SweepReport(expired=tuple(expired), deleted=tuple(deleted), missing=tuple(missing),
-                       failed=tuple(failed), at=at)
+                       failed=tuple(failed), held=tuple(held), at=at)
+
+
+def _holds(gov: Context) -> list[Hold]:
+    """The active legal holds (docs/retention.md): files under one are not deleted.
+
+    Raises:
+        LacunaError: the hold store cannot be read: the sweep deletes nothing blind.
+    """
+    from lacuna.retention.holds import HoldStore
+
+    store = HoldStore(gov.config.audit_url)
+    try:
+        return store.list()
+    finally:
+        store.close()
 
 
 def _late_ends(gov: Context, store: ExceptionStore) -> None:

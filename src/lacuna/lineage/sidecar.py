@@ -304,7 +304,7 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
 
 def _body(
     classification: Classification, sources: Sequence[str], written_by: str | None,
-    run_id: str | None = None,
+    run_id: str | None = None, written_at: datetime | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -312,7 +312,7 @@ def _body(
         "classification": classification.to_dict(),
         "sources": list(sources),
         "written_by": written_by,
-        "written_at": utcnow().isoformat(),
+        "written_at": (written_at or utcnow()).isoformat(),
     }
     if run_id:
         body["run_id"] = run_id
@@ -326,11 +326,14 @@ def write_sidecar(
     sources: Sequence[str] = (),
     written_by: str | None = None,
     run_id: str | None = None,
+    written_at: datetime | None = None,
 ) -> Path:
     """Write the signed sidecar of an existing data file atomically (temp file + rename), so a
-    crash never leaves half a file. The signature binds the declaration to the file's content."""
+    crash never leaves half a file. The signature binds the declaration to the file's content.
+    ``written_at`` (default: now) is when the data was written: signing a sidecar again for
+    the same data (a key re-wrap) keeps it, since retention counts from it."""
     path = sidecar_path(data_path)
-    body = _body(classification, sources, written_by, run_id)
+    body = _body(classification, sources, written_by, run_id, written_at)
     body["content"] = fingerprint(data_path)
     body["signature"] = _signer().sign(body)
     fd, tmp = tempfile.mkstemp(prefix=".lacuna-", suffix=".tmp", dir=path.parent)

@@ -42,7 +42,7 @@ from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
 from lacuna.mount.layout import MountLayout
 from lacuna.storage import is_sealed, seals, write_governed
-from lacuna.storage.sealed import SealedReader, plaintext_size
+from lacuna.storage.sealed import plaintext_size
 
 log = logging.getLogger("lacuna.mount")
 
@@ -484,8 +484,11 @@ class GovernedFS:
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
         sealed = os.path.isfile(backing) and is_sealed(backing)
+        staging = writing and (self._outside(path) or self._seals(path))
         reader: Any = None
-        if access != os.O_WRONLY and sealed:
+        # a staged write that keeps the content decrypts it into the staged copy: a read of
+        # it even when the open is write-only, so it is decided (and recorded) first
+        if sealed and (access != os.O_WRONLY or (staging and not flags & os.O_TRUNC)):
             opened: list[Any] = []
             self._govern(lambda: opened.append(self.governance.open_sealed(path, pid)),
                          f"read {path}", refusal=self._read_refusal(path, backing, pid))
@@ -493,7 +496,7 @@ class GovernedFS:
         elif access != os.O_WRONLY and os.path.isfile(backing):
             self._govern(lambda: self.governance.read(path, pid), f"read {path}",
                          refusal=self._read_refusal(path, backing, pid))
-        if writing and (self._outside(path) or self._seals(path)):
+        if staging:
             return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC, reader=reader,
                                seal=not self._outside(path))
         if reader is not None:  # served decrypted by read(); the kernel never sees ciphertext
@@ -519,14 +522,19 @@ class GovernedFS:
                reader: Any = None, seal: bool = False, dirty: bool = False) -> int:
         """A write into a private plaintext copy, published only once it is allowed: to an
         outside folder as it is, into governed storage sealed (``seal``). ``reader`` is the
-        decrypting reader of a sealed file opened for reading and writing."""
+        decrypting reader of a sealed file whose content the write keeps (its read decided at
+        open, also when the open is write-only)."""
         folder = os.path.join(self.layout.staging, uuid.uuid4().hex)
         os.mkdir(folder, 0o700)
         staged = os.path.join(folder, os.path.basename(path))
         backing = self.layout.backing(path)
         try:
-            if copy and os.path.isfile(backing) and (reader is not None or is_sealed(backing)):
-                self._decrypt_into(backing, staged, reader, mode)
+            if copy and reader is not None:
+                self._decrypt_into(staged, reader, mode)
+            elif copy and os.path.isfile(backing) and is_sealed(backing):
+                # sealed since open looked (its read was not decided): never decrypted here
+                os.rmdir(folder)
+                raise FuseError(errno.EACCES)
             elif copy and os.path.isfile(backing):
                 shutil.copy2(backing, staged)
         finally:
@@ -536,13 +544,9 @@ class GovernedFS:
         fd = os.open(staged, keep | os.O_CREAT | (flags & (os.O_TRUNC | os.O_APPEND)), mode)
         return self._add(Handle(fd, path, pid, True, staged=staged, seal=seal, dirty=dirty))
 
-    def _decrypt_into(self, backing: str, staged: str, reader: Any, mode: int) -> None:
+    def _decrypt_into(self, staged: str, src: Any, mode: int) -> None:
         """The plaintext of a sealed file, for a write that keeps its content (its read was
-        decided at open when the program can read; a write-only open cannot read it back)."""
-        from lacuna.keystore import keystore_for
-
-        src = reader if reader is not None else SealedReader(
-            backing, keystore_for(self.governance.gov.config))
+        decided at open, also for a write-only open: the staged copy is plaintext)."""
         try:
             fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             with os.fdopen(fd, "wb") as out:

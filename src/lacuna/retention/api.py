@@ -13,23 +13,23 @@ import contextlib
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lacuna._files import whole_folder
+from lacuna._files import change_key, whole_folder
 from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
-from lacuna.retention.holds import Hold, HoldStore
+from lacuna.retention.holds import Hold, HoldStore, released
 from lacuna.retention.inventory import (
     audit_trail,
     exception_files,
     governed_files,
     local_roots,
 )
-from lacuna.retention.plan import Entry, Plan, decide
+from lacuna.retention.plan import Entry, Plan, decide, unresolved
 from lacuna.retention.settings import RetentionSettings, retention_from
 
 if TYPE_CHECKING:
@@ -81,8 +81,9 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
     if settings.exceptions:
         items.extend(exception_files(ctx.exceptions, at))
     items.append(audit_trail(ctx.audit))
-    entries = tuple(decide(i, now=at, settings=settings, configured=config.retention,
-                           base=base, holds=holds, rules=rules) for i in items)
+    entries = tuple(unresolved(decide(i, now=at, settings=settings, configured=config.retention,
+                                      base=base, holds=holds, rules=rules), holds)
+                    for i in items)
     return Plan(now=at, entries=entries, rules_revision=rules.revision if rules else None,
                 rego_packages=rules.packages if rules else ())
 
@@ -118,10 +119,16 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
                "future date (lacuna retention apply plans for the current time).")
         raise RetentionError(msg)
     settings = settings_of(ctx.config)
+    store = holds_of(ctx.config)
+    try:
+        holds = store.list()  # the holds now, not when the plan was made
+    finally:
+        store.close()
     done: dict[str, list[str]] = {e: [] for e in (*EVENTS.values(), "failed")}
     failed: list[str] = []
     records: list[str] = []
-    for entry in plan.entries:
+    for planned in plan.entries:
+        entry = recheck(planned, holds)
         event = EVENTS[entry.action]
         records.append(_record(ctx, entry, event, plan.now).id)
         if not entry.due:
@@ -143,6 +150,35 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
             _note_exception(ctx, entry, plan.now)
     return ApplyReport(plan=plan, done={k: tuple(v) for k, v in done.items() if v},
                        failed=tuple(failed), records=tuple(records))
+
+
+def recheck(entry: Entry, holds: list[Hold]) -> Entry:
+    """A due entry as it stands when it is carried out: a hold placed since the plan was made
+    holds it, a hold whose path has gone since blocks it (:func:`unresolved`), and a file
+    that is no longer the one planned (written again at its path, its folder replaced, e.g. by
+    a link elsewhere) is kept: the next plan decides about it."""
+    if not entry.due:
+        return entry
+    item = entry.item
+    hold = next((h for h in holds if h.blocks(item.path)), None)
+    if hold is not None:
+        return replace(entry, action="hold", hold_id=hold.id, policy=f"hold {hold.id}",
+                       policy_id=f"retention.hold.{hold.id}",
+                       reason=f"legal hold {hold.id}: {hold.reason} (placed by "
+                       f"{hold.placed_by} after the plan was made)")
+    entry = unresolved(entry, holds)
+    if not entry.due or item.stat is None:
+        return entry
+    try:
+        now = change_key(os.lstat(item.path))
+    except FileNotFoundError:
+        return entry  # already gone: the decision stands (deleting it again is a no-op)
+    if now == item.stat:
+        return entry
+    return replace(entry, action="keep", reason=(
+        f"not {EVENTS[entry.action]}: {item.path} changed since the plan was made (written "
+        "again, or its folder replaced), so it is not the file the plan decided about; the "
+        "next plan (lacuna retention plan) decides about it"))
 
 
 def _delete(path: str, *, tree: bool = True) -> None:
@@ -167,6 +203,11 @@ def _archive(entry: Entry, settings: RetentionSettings) -> None:
     item = entry.item
     rel = os.path.relpath(item.path, item.root) if item.root else os.path.basename(item.path)
     target = Path(settings.archive_dir).expanduser() / rel
+    if os.path.lexists(target) or os.path.lexists(sidecar_path(target)):
+        msg = (f"{target} already holds an archived file: not overwritten (archived data is "
+               "kept). Move it elsewhere, or set another retention.archive_dir, then apply "
+               "again")
+        raise FileExistsError(msg)
     target.parent.mkdir(parents=True, exist_ok=True)
     side = sidecar_path(item.path)
     shutil.move(item.path, target)
@@ -231,14 +272,18 @@ def release_hold(ctx: Context, dataset: str) -> Hold:
 
     Raises:
         HoldError: no active hold matches.
+        AuditError: the release cannot be recorded: the hold stays in place.
     """
     store = holds_of(ctx.config)
     try:
-        hold = store.release(dataset, by=ctx.config.user.id)
+        hold = store.active(dataset)
+        at = utcnow()
+        # recorded first: a hold is never released off the record (an audit trail that
+        # cannot be written leaves it in place)
+        _hold_event(ctx, "hold-released", released(hold, ctx.config.user.id, at))
+        return store.release(hold.id, by=ctx.config.user.id, now=at)
     finally:
         store.close()
-    _hold_event(ctx, "hold-released", hold)
-    return hold
 
 
 def list_holds(config: Config, *, include_released: bool = False) -> list[Hold]:

@@ -58,8 +58,51 @@ class Hold:
         when one of them is spelled through a symbolic link (a governed root configured as a
         link, a hold placed on the real folder, or the other way round)."""
         held = {self.dataset, _resolved(self.dataset)}
-        return any(p == h or p.startswith(h.rstrip(os.sep) + os.sep)
-                   for p in {path, _resolved(path)} for h in held)
+        if any(p == h or p.startswith(h.rstrip(os.sep) + os.sep)
+               for p in {path, _resolved(path)} for h in held):
+            return True
+        return self._same_file(path)
+
+    def blocks(self, path: str) -> bool:
+        """Whether deleting ``path`` would delete held data: it is covered, or it is a folder
+        that holds the held file or folder (a folder dataset is deleted as a whole)."""
+        if self.covers(path):
+            return True
+        if "://" in path:
+            return False
+        return any(h.startswith(p.rstrip(os.sep) + os.sep)
+                   for p in {path, _resolved(path)}
+                   for h in {self.dataset, _resolved(self.dataset)})
+
+    def _same_file(self, path: str) -> bool:
+        """Whether ``path`` or a folder above it is the held file or folder itself, spelled
+        otherwise (another case on a case-insensitive file system, a bind mount, a hard link
+        to a held file): compared by device and inode."""
+        if "://" in self.dataset or "://" in path:
+            return False
+        try:
+            st = os.stat(self.dataset)
+        except OSError:
+            return False
+        held = (st.st_dev, st.st_ino)
+        here = os.path.abspath(path)
+        while True:
+            try:
+                st = os.stat(here)
+                if (st.st_dev, st.st_ino) == held:
+                    return True
+            except OSError:
+                pass
+            parent = os.path.dirname(here)
+            if parent == here:
+                return False
+            here = parent
+
+    @property
+    def lost(self) -> bool:
+        """Whether the hold names a local path that no longer exists (the held data was
+        moved, renamed or deleted outside retention): what it holds is then unknown."""
+        return "://" not in self.dataset and not os.path.lexists(self.dataset)
 
     def to_dict(self) -> dict[str, str | None]:
         return {"id": self.id, "dataset": self.dataset, "reason": self.reason,
@@ -100,6 +143,11 @@ class HoldStore:
                    "2026-17'): it is what auditors read")
             raise HoldError(msg)
         key = dataset_key(dataset)
+        if "://" not in key and not os.path.lexists(key):
+            msg = (f"cannot place a legal hold on {key}: there is no file or folder there, so "
+                   "the hold would hold nothing" + _near(key) + ". Name the file or folder "
+                   "that holds the data (lacuna retention plan lists them).")
+            raise HoldError(msg)
         for hold in self.list():
             if hold.dataset == key:
                 msg = (f"{key} is already under hold {hold.id} ({hold.reason!r}, placed by "
@@ -119,18 +167,26 @@ class HoldStore:
         Raises:
             HoldError: no active hold has that dataset or id.
         """
+        hold = self.active(dataset)
+        at = now or utcnow()
+        with self._engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == hold.id)
+                         .values(released_by=by, released_at=at))
+        return released(hold, by, at)
+
+    def active(self, dataset: str) -> Hold:
+        """The active hold on ``dataset`` (a path, or a hold id).
+
+        Raises:
+            HoldError: no active hold has that dataset or id.
+        """
         key = dataset_key(dataset)
         active = [h for h in self.list() if dataset in (h.id, h.dataset) or h.dataset == key]
         if not active:
             known = ", ".join(h.dataset for h in self.list()) or "none"
             msg = f"no active hold on {key}; active holds: {known} (lacuna retention list-holds)"
             raise HoldError(msg)
-        hold = active[0]
-        at = now or utcnow()
-        with self._engine.begin() as conn:
-            conn.execute(update(table).where(table.c.id == hold.id)
-                         .values(released_by=by, released_at=at))
-        return _released(hold, by, at)
+        return active[0]
 
     def list(self, *, include_released: bool = False) -> builtins.list[Hold]:
         """Holds, oldest first; only active ones unless ``include_released``."""
@@ -153,7 +209,18 @@ class HoldStore:
         self._engine.dispose()
 
 
-def _released(hold: Hold, by: str, at: datetime) -> Hold:
+def _near(path: str) -> str:
+    """``; did you mean …`` naming what exists beside ``path`` under another case."""
+    parent, name = os.path.split(path)
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return ""
+    same = sorted(n for n in names if n.casefold() == name.casefold() and n != name)
+    return f"; did you mean {os.path.join(parent, same[0])}?" if same else ""
+
+
+def released(hold: Hold, by: str, at: datetime) -> Hold:
     return Hold(id=hold.id, dataset=hold.dataset, reason=hold.reason, placed_by=hold.placed_by,
                 placed_at=hold.placed_at, released_by=by, released_at=at)
 
@@ -165,4 +232,4 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-__all__ = ["Hold", "HoldError", "HoldStore", "dataset_key", "table"]
+__all__ = ["Hold", "HoldError", "HoldStore", "dataset_key", "released", "table"]

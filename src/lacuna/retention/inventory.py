@@ -5,7 +5,8 @@
   governed write). A folder with a sidecar (a partitioned Parquet dataset) is one item. A file
   whose sidecar is missing or not trusted (unsigned, forged, stale, unreadable) is treated as
   ``retention.unclassified_tier`` (PROPRIETARY by default) and dated by the later of its
-  declared write time and its modification time: unknown data is kept, never deleted early.
+  declared write time and its modification time (never later than its inode change time):
+  unknown data is kept, never deleted early.
 - **Files written under an exception** (the exceptions store): due when the exception's window
   ended, or when it was revoked, expired or denied.
 - **The audit trail**: one item, reported against its retention; it is never pruned.
@@ -46,6 +47,9 @@ class Item:
     ended_at: datetime | None = None  # exception files: when their window ended
     directory: bool = False  # exception files: its signed record says a directory was written
     records: int = 0  # the audit trail: how many records
+    # files under a governed root: what said the path was this file when it was planned
+    # (``lacuna._files.change_key`` of its lstat); apply deletes nothing that changed since
+    stat: tuple[int, int, int, int, int] | None = None
 
 
 def local_roots(governed: tuple[str, ...]) -> list[str]:
@@ -57,7 +61,8 @@ def governed_files(roots: list[str], settings: RetentionSettings) -> Iterator[It
     """Every data file (or sidecar-declared folder) under ``roots``, with what it declares."""
     from lacuna.lineage.sidecar import SUFFIX, sidecar_path
 
-    archive = os.path.abspath(settings.archive_dir) if settings.archive_dir else None
+    archive = (os.path.abspath(os.path.expanduser(settings.archive_dir))  # as _archive does
+               if settings.archive_dir else None)
     seen: set[str] = set()
     for root in roots:
         if not os.path.isdir(root):
@@ -76,9 +81,11 @@ def governed_files(roots: list[str], settings: RetentionSettings) -> Iterator[It
                         yield from _described(path, root, settings)
             dirs.sort()
             for name in sorted(files):
-                if name.endswith(SUFFIX) or name.startswith(".lacuna-"):
-                    continue  # sidecars travel with their file; temp files are in flight
                 path = os.path.join(folder, name)
+                if ((name.endswith(SUFFIX) or name.startswith(".lacuna-"))
+                        and not sidecar_path(path).is_file()):
+                    continue  # sidecars travel with their file; temp files are in flight
+                    # (a data file with such a name has a sidecar of its own: an item)
                 if path not in seen:
                     seen.add(path)
                     yield from _described(path, root, settings)
@@ -93,31 +100,40 @@ def _described(path: str, root: str, settings: RetentionSettings) -> Iterator[It
 
 def describe(path: str, root: str | None, settings: RetentionSettings) -> Item:
     """What the sidecar of ``path`` says, or the fail-closed answer when it cannot be used."""
+    from lacuna._files import change_key
     from lacuna.lineage.sidecar import SidecarError, read_sidecar
 
-    mtime = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+    key = change_key(os.lstat(path))
+    st = os.stat(path)
+    # dated by modification time: never later than the inode change time, which the file's
+    # owner cannot set (os.utime sets it to now), so a modification time set into the future
+    # does not keep a file forever
+    mtime = datetime.fromtimestamp(min(st.st_mtime, st.st_ctime), UTC)
     try:
         declared = read_sidecar(path)
     except SidecarError as exc:
         return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
                     known_from=f"sidecar unusable ({_first_line(exc)}): treated as "
-                    f"{settings.unclassified_tier}, dated by modification time", root=root)
+                    f"{settings.unclassified_tier}, dated by modification time", root=root,
+                    stat=key)
     if declared is None:
         return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
                     known_from=f"no sidecar: treated as {settings.unclassified_tier}, dated by "
-                    "modification time", root=root)
+                    "modification time", root=root, stat=key)
     c = declared.classification
     written = declared.written_at or mtime
     if written.tzinfo is None:
         written = written.replace(tzinfo=UTC)
     if declared.trusted:
         return Item(kind="file", path=path, tier=c.tier, tags=tuple(c.tags), written_at=written,
-                    written_by=declared.written_by, known_from="signed sidecar", root=root)
+                    written_by=declared.written_by, known_from="signed sidecar", root=root,
+                    stat=key)
     tier = max(c.tier, settings.unclassified_tier)
     return Item(kind="file", path=path, tier=tier, tags=tuple(c.tags),
                 written_at=max(written, mtime), written_by=declared.written_by,
                 known_from=f"untrusted sidecar ({declared.problem}): treated as {tier}, dated "
-                "by the later of its declared write time and modification time", root=root)
+                "by the later of its declared write time and modification time", root=root,
+                stat=key)
 
 
 def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:

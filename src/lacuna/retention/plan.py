@@ -97,11 +97,14 @@ class Plan:
 
 def window_for(item: Item, settings: RetentionSettings, configured: Mapping[str, Any],
                base: str) -> tuple[Window, str, str, str]:
-    """The configured window of a file: ``(window, rule, policy source, policy id)``."""
+    """The configured window of a file: ``(window, rule, policy source, policy id)``. A pattern
+    and the file are compared as written and resolved (``..``, ``~``, symbolic links: a root
+    configured through a link, a pattern naming the real folder, or the other way round)."""
+    paths = {item.path, os.path.realpath(item.path)}
     for pattern, window in settings.datasets.items():
-        full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
-        if (fnmatch.fnmatch(item.path, full) or item.path == full.rstrip(os.sep)
-                or item.path.startswith(full.rstrip(os.sep) + os.sep)):
+        given = os.path.normpath(os.path.join(base, os.path.expanduser(pattern)))
+        if any(fnmatch.fnmatch(p, full) or p == full or p.startswith(full.rstrip(os.sep) + os.sep)
+               for p in paths for full in {given, os.path.realpath(given)}):
             return (window, f"retention.datasets[{pattern!r}]: {_describe(window)}",
                     "lacuna.yaml", f"retention.datasets.{pattern}")
     window = settings.tiers[item.tier]
@@ -125,7 +128,7 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
            rules: RetentionRules | None) -> Entry:
     """The decision for one item (see the module docstring)."""
     age = (now - item.written_at).total_seconds() / 86400
-    hold = next((h for h in holds if h.covers(item.path)), None)
+    hold = next((h for h in holds if h.blocks(item.path)), None)
     if item.kind == "audit":
         return _audit(item, now=now, settings=settings, age=age)
     if item.kind == "exception-file":
@@ -195,6 +198,24 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
     return replace(kept, reason=f"inside its retention window: due on {due_at:%Y-%m-%d}")
 
 
+def unresolved(entry: Entry, holds: Iterable[Hold]) -> Entry:
+    """A due entry while an active hold names a local path that no longer exists: the held data
+    was moved or renamed (or deleted outside retention), so what the hold holds is unknown and
+    nothing is deleted or archived (**error**) until the hold names where the data is."""
+    if not entry.due:
+        return entry
+    lost = next((h for h in holds if h.lost), None)
+    if lost is None:
+        return entry
+    done = "deleted" if entry.action == "delete" else "archived"
+    return replace(entry, action="error", hold_id=lost.id, policy=f"hold {lost.id}",
+                   policy_id=f"retention.hold.{lost.id}", reason=(
+                       f"not {done}: legal hold {lost.id} ({lost.reason}) names {lost.dataset}, "
+                       "which no longer exists (moved, renamed or deleted?), so what it holds "
+                       "is unknown. Place the hold on where the data is now (lacuna retention "
+                       f"hold), then release the old one (lacuna retention release {lost.id})"))
+
+
 def _audit(item: Item, *, now: datetime, settings: RetentionSettings, age: float) -> Entry:
     minimum: Duration = settings.audit.min
     until = minimum.after(item.written_at)
@@ -219,4 +240,4 @@ def _input(item: Item, now: datetime, age: float) -> dict[str, Any]:
             "now": now.isoformat()}
 
 
-__all__ = ["DUE", "Action", "Entry", "Plan", "decide", "window_for"]
+__all__ = ["DUE", "Action", "Entry", "Plan", "decide", "unresolved", "window_for"]

@@ -124,7 +124,8 @@ def open_governed(path: str | os.PathLike[str], *, purpose: str | None = None,
         A seekable binary file object over the plaintext (decrypted segment by segment).
 
     Raises:
-        GovernanceViolation: the policy denies the read (nothing is decrypted).
+        GovernanceViolation: the policy denies the read, or (in every mode) the read could not
+            be decided or recorded on the audit trail: nothing is decrypted.
         StorageError: the file is not sealed, was altered or truncated, or its key is not in
             the configured key store (the failed outcome is on the audit trail).
     """
@@ -137,7 +138,8 @@ def open_governed(path: str | os.PathLike[str], *, purpose: str | None = None,
     if user is not None:
         op = replace(op, user=user)
     keystore = keystore_for(g.config)
-    raw = g.execute(op, lambda: SealedReader(where, keystore))
+    # recorded: in every mode, nothing is decrypted unless the read is on the audit trail
+    raw = g.execute(op, lambda: SealedReader(where, keystore), recorded=True)
     raw.decided_on = classification
     return io.BufferedReader(raw, buffer_size=raw.header.segment)
 

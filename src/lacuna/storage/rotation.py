@@ -5,7 +5,8 @@ version, without rewriting any payload.
 with the version that wrapped them); ``lacuna storage rewrap [ROOT]`` then moves every sealed
 file under the governed roots to the current version, in place (two key slots: the new wrap is
 written and synced before the old one is blanked). A file's signed sidecar binds its content,
-so a sidecar that was trusted before the re-wrap is signed again after it.
+so a sidecar that was trusted before the re-wrap is signed again after it, with the write time
+it declared (retention counts from it: a re-wrap must not restart a file's retention).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def rewrap_files(gov: Governor, roots: Iterable[Path]) -> list[Rewrapped]:
             before, after = rewrap(path, keystore, key_id=key_id)
             if trusted is not None and before != after:
                 sc.write_sidecar(path, trusted.classification, sources=trusted.sources,
-                                 written_by=trusted.written_by, run_id=trusted.run_id)
+                                 written_by=trusted.written_by, run_id=trusted.run_id,
+                                 written_at=trusted.written_at)
             done.append(Rewrapped(str(path), before, after))
         except (LacunaError, OSError) as exc:
             done.append(Rewrapped(str(path), None, None, error=str(exc)))
