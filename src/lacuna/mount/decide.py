@@ -123,8 +123,11 @@ class MountGovernance:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def read(self, path: str, pid: int) -> None:
-        """Decide a read of mount path ``path`` by process ``pid``; raises on a denial."""
+    def read(self, path: str, pid: int, *, method: str = "fuse.open",
+             remember: bool = True) -> None:
+        """Decide a read of mount path ``path`` by process ``pid``; raises on a denial.
+        ``remember``: the process read it (lineage); a rename or link that carries the file to
+        a new name is decided as its read too, but reads nothing."""
         backing = self.layout.backing(path)
         if is_metadata(path):
             return
@@ -136,12 +139,14 @@ class MountGovernance:
             op = self.gov.operation(
                 Action.READ, classification,
                 sources=[Source(name=backing, classification=classification)],
-                method="fuse.open", code_location=_who(pid),
+                method=method, code_location=_who(pid),
             )
             self._decide(lambda: self.gov.govern(op), op, path)
-        self.tracker.saw(pid, backing, classification)
+        if remember:
+            self.tracker.saw(pid, backing, classification)
 
-    def open_sealed(self, path: str, pid: int) -> io.BufferedReader:
+    def open_sealed(self, path: str, pid: int, *, method: str = "fuse.read",
+                    remember: bool = True) -> io.BufferedReader:
         """Open a sealed file of governed storage for ``pid``: the read is decided on the
         file's signed declaration and audited (``fuse.read``) by
         :func:`lacuna.storage.open_governed`, which alone decrypts; raises on a denial."""
@@ -151,7 +156,7 @@ class MountGovernance:
         who = _who(pid)
         with self._lock:
             try:
-                reader = open_governed(backing, method="fuse.read",
+                reader = open_governed(backing, method=method,
                                        user=self.gov.config.user.to_user(),
                                        code_location=who, gov=self.gov)
             except GovernanceViolation as exc:
@@ -161,7 +166,7 @@ class MountGovernance:
                             render_text(exc.decision))
                 raise
         decided = getattr(reader.raw, "decided_on", None)
-        if isinstance(decided, Classification):
+        if remember and isinstance(decided, Classification):
             self.tracker.saw(pid, backing, decided)
         return reader
 

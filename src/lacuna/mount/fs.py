@@ -235,9 +235,10 @@ class GovernedFS:
             log.error("could not record the refusal of %s either: %s: %s", what,
                       type(again).__name__, again)
 
-    def _read_refusal(self, path: str, backing: str, pid: int) -> Callable[[str], None]:
+    def _read_refusal(self, path: str, backing: str, pid: int, *,
+                      method: str = "fuse.open") -> Callable[[str], None]:
         return lambda reason: self.governance.refuse(Action.READ, path, pid, reason,
-                                                     method="fuse.open", sources=(backing,))
+                                                     method=method, sources=(backing,))
 
     def _write_refusal(self, path: str, pid: int, *, method: str,
                        sources: tuple[str, ...] = ()) -> Callable[[str], None]:
@@ -375,15 +376,23 @@ class GovernedFS:
         return 0
 
     def link(self, target: str, source: str) -> int:
+        src = self._path(source)
         if self._outside(target) and not self._outside(source):
-            src = self._path(source)
             self._refuse(Action.EXPORT, target, f"hard link {target} -> {source}",
                          f"Cannot hard-link {source} into the outside folder as {target}: a "
                          "link is not a copy Lacuna can decide (the same bytes would be "
                          "outside governance without an export being decided). Copy the file "
                          "there instead (cp), so the export is decided on its content.",
                          method="fuse.link", sources=(src,), destination=self._path(target))
-        os.link(self._path(source), self._path(target))
+        if self._outside(source) and not self._outside(target):
+            self._refuse(Action.EXPORT, target, f"hard link {target} -> {source}",
+                         f"Cannot hard-link {source} from the outside folder into governed "
+                         f"storage as {target}: both names would be one file, so what is "
+                         f"written to {target} would arrive outside governance without an "
+                         "export being decided. Copy the file instead (cp).",
+                         method="fuse.link", sources=(src,), destination=src)
+        self._carry(source, src, f"hard link {target} -> {source}", method="fuse.link")
+        os.link(src, self._path(target))
         return 0
 
     def rename(self, old: str, new: str) -> int:
@@ -398,6 +407,7 @@ class GovernedFS:
         if root is not None:
             self._refuse_root_change(old, root, f"move {old} to {new}", "Move",
                                      method="fuse.rename", sources=(src,), destination=dst)
+        self._carry(old, src, f"rename {old} -> {new}", method="fuse.rename")
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
             return 0
@@ -406,14 +416,30 @@ class GovernedFS:
             self._refuse(Action.EXPORT, old, f"rename {old} -> {new}", reason,
                          method="fuse.rename", sources=(src,), destination=dst)
 
-        if os.path.isdir(src) and os.listdir(src):
+        st = os.lstat(src)
+        if stat.S_ISDIR(st.st_mode) and os.listdir(src):
             refuse_export(f"Cannot move the folder {old} into the outside folder as {new}: the "
                           "files in it would leave governance without an export being decided "
                           "for each. Copy its files there instead (cp -r), so each export is "
                           "decided on its content.")
-        if os.path.isdir(src):  # empty: nothing leaves
+        if stat.S_ISDIR(st.st_mode):  # empty: nothing leaves
             os.rename(src, dst)
             return 0
+        if not stat.S_ISREG(st.st_mode):
+            refuse_export(f"Cannot move {old} into the outside folder as {new}: it is a "
+                          "symbolic link or special file, not a copy Lacuna can decide (it "
+                          "would name data without its content being checked). Copy the file "
+                          "there instead (cp), so the export is decided on what it holds.")
+        if st.st_nlink > 1:
+            refuse_export(f"Cannot move {old} into the outside folder as {new}: it has "
+                          f"{st.st_nlink - 1} other hard link(s), so what is written through "
+                          "them would arrive outside governance without an export being "
+                          "decided. Copy it there instead (cp).")
+        if self._open_for_writing(st):
+            refuse_export(f"Cannot move {old} into the outside folder as {new}: it is open "
+                          "for writing through the mount, so what is written after the move "
+                          "would arrive outside governance without an export being decided. "
+                          "Close it first, or copy it there instead (cp).")
         if is_sealed(src):
             refuse_export(f"Cannot move the sealed file {old} into the outside folder as {new}: "
                           "it is encrypted at rest, and moved it would arrive as ciphertext "
@@ -424,6 +450,46 @@ class GovernedFS:
                      f"rename {old} -> {new}",
                      refusal=self._write_refusal(new, pid, method="fuse.rename", sources=(src,)))
         return 0
+
+    def _carry(self, path: str, backing: str, what: str, *, method: str) -> None:
+        """A rename or hard link gives what ``path`` holds a new name, where a read policy may
+        no longer refuse it (a file of ``restricted/`` moved or linked out of it): decided as
+        a read of each file it carries (of a folder, every file in it), as an open for
+        reading would be, and recorded with ``method``; a denial refuses it all (EACCES)."""
+        pid = self._pid()
+        st = os.lstat(backing)
+        if stat.S_ISREG(st.st_mode):
+            self._carry_file(path, backing, pid, what, method)
+        elif stat.S_ISDIR(st.st_mode):
+            for folder, _, names in os.walk(backing):
+                for name in sorted(names):
+                    full = os.path.join(folder, name)
+                    if stat.S_ISREG(os.lstat(full).st_mode):
+                        sub = path.rstrip("/") + "/" + os.path.relpath(full, backing)
+                        self._carry_file(sub, full, pid, what, method)
+
+    def _carry_file(self, path: str, backing: str, pid: int, what: str, method: str) -> None:
+        def decide() -> None:
+            if is_sealed(backing):  # decided on its signed sidecar, as its open would be
+                self.governance.open_sealed(path, pid, method=method, remember=False).close()
+            else:
+                self.governance.read(path, pid, method=method, remember=False)
+
+        self._govern(decide, what, refusal=self._read_refusal(path, backing, pid, method=method))
+
+    def _open_for_writing(self, st: os.stat_result) -> bool:
+        """Whether the file ``st`` describes is open for writing through the mount."""
+        with self._lock:
+            fds = [h.fd for h in self._handles.values()
+                   if h.writable and h.fd >= 0 and not h.releasing]
+        for fd in fds:
+            try:
+                other = os.fstat(fd)
+            except OSError:  # closed meanwhile
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return True
+        return False
 
     def _refuse(self, action: Action, path: str, what: str, reason: str, *, method: str,
                 sources: tuple[str, ...] = (), destination: str | None = None) -> NoReturn:
