@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from lacuna.classify.readers import file_format
 from lacuna.errors import ClassificationError, GovernanceViolation
 from lacuna.governor import Governor
 from lacuna.lineage.records import DatasetRef, RunStatus
-from lacuna.lineage.sidecar import SUFFIX, write_label
+from lacuna.lineage.sidecar import MAX_SIDECAR_BYTES, SUFFIX, SidecarError, parse, write_label
 from lacuna.model import Action, Classification, Decision, DestinationType, Operation, Source, Tier
 from lacuna.mount.layout import MountLayout
 from lacuna.mount.tracker import Read, ReadTracker, process_name
@@ -46,6 +47,33 @@ HEURISTIC = ("lacuna:lineage", "heuristic")  # Run.extra marker: inputs are a gu
 def is_metadata(path: str) -> bool:
     """Lacuna's own sidecars: labels about data, not data (not classified, not labelled)."""
     return path.endswith(SUFFIX)
+
+
+def is_declaration(backing: str) -> bool:
+    """Whether ``backing`` holds what a sidecar is: a regular file of at most
+    ``MAX_SIDECAR_BYTES`` whose JSON is an object with a ``classification`` object. Anything
+    else under a sidecar's name is data, decided (and kept) like data."""
+    try:
+        fd = os.open(backing, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIDECAR_BYTES:
+            return False
+        chunks, total = [], 0
+        while total <= MAX_SIDECAR_BYTES:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        data = parse(b"".join(chunks), backing)
+    except (OSError, SidecarError):
+        return False
+    finally:
+        os.close(fd)
+    return isinstance(data.get("classification"), dict)
 
 
 def unreadable(reason: str) -> Classification:
@@ -129,8 +157,8 @@ class MountGovernance:
         ``remember``: the process read it (lineage); a rename or link that carries the file to
         a new name is decided as its read too, but reads nothing."""
         backing = self.layout.backing(path)
-        if is_metadata(path):
-            return
+        if is_metadata(path) and is_declaration(backing):
+            return  # a label, not data; anything else under a label's name is read as data
         with self._lock:
             try:
                 classification = self.classify_file(backing)
@@ -178,6 +206,14 @@ class MountGovernance:
         it in place; it runs only when the write is allowed. Raises on a denial."""
         target = self.layout.backing(path)
         if is_metadata(path) and not self._outside(target):
+            if not is_declaration(data):
+                self.refuse(Action.WRITE, path, pid,
+                            f"Cannot write {path}: a file named like a Lacuna sidecar "
+                            f"(*{SUFFIX}) must be a classification declaration (a JSON object "
+                            "with a 'classification' object), and this is not one. Data is "
+                            "not kept under a label's name, where it would be neither "
+                            "decided nor encrypted at rest: give the file another name.",
+                            method="fuse.write", destination=target)
             publish()
             return
         reads = self.tracker.reads(pid, exclude=target)

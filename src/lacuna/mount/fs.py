@@ -253,6 +253,12 @@ class GovernedFS:
         on; Lacuna's sidecars stay readable)."""
         return not is_metadata(path) and seals(self.layout.backing(path), self.governance.gov)
 
+    def _stages(self, path: str) -> bool:
+        """Whether a write to mount path ``path`` goes to a staged copy, published only when
+        it is allowed: in an outside folder, sealed into governed storage, or a sidecar
+        (published only when it is one: data is not kept under a label's name)."""
+        return self._outside(path) or self._seals(path) or is_metadata(path)
+
     def _plain_size(self, backing: str, st: os.stat_result) -> int | None:
         """The plaintext size of a sealed regular file (None when it is not sealed)."""
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -559,9 +565,9 @@ class GovernedFS:
         elif access != os.O_WRONLY and os.path.isfile(backing):
             self._govern(lambda: self.governance.read(path, pid), f"read {path}",
                          refusal=self._read_refusal(path, backing, pid))
-        if writing and (self._outside(path) or self._seals(path)):
+        if writing and self._stages(path):
             return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC, reader=reader,
-                               seal=not self._outside(path))
+                               seal=self._seals(path))
         if reader is not None:  # served decrypted by read(); the kernel never sees ciphertext
             return self._add(Handle(-1, path, pid, False, reader=reader))
         fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
@@ -571,13 +577,12 @@ class GovernedFS:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if fi is None else int(fi)
         backing = self._path(path)
         pid = self._pid()
-        outside = self._outside(path)
-        if outside or self._seals(path):
+        if self._stages(path):
             if flags & os.O_EXCL and os.path.exists(backing):
                 raise FuseError(errno.EEXIST)
             # dirty: a new file is a write even when nothing is written to it (``touch``)
             return self._stage(path, pid, flags | os.O_CREAT, copy=False, mode=mode,
-                               seal=not outside, dirty=True)
+                               seal=self._seals(path), dirty=True)
         fd = os.open(backing, flags | os.O_CREAT, mode)
         return self._add(Handle(fd, path, pid, True, dirty=True))
 

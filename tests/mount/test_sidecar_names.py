@@ -1,0 +1,67 @@
+"""A sidecar's name (``*.lacuna.json``) is not a way around decisions: only a classification
+declaration is kept and read undecided under it; data under that name is refused when written
+through the mount and decided like any file when read."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from lacuna.audit import AuditStore
+
+pytestmark = pytest.mark.xdist_group("mount")
+
+DECLARATION = json.dumps({"schema_version": "1", "generator": "lacuna",
+                          "classification": {"tier": "PUBLIC", "tags": []}}) + "\n"
+
+
+def _refusals(m, destination):
+    store = AuditStore(m.audit_url)
+    try:
+        return [r for r in store.list(limit=None) if r.kind == "decision" and not r.allowed
+                and r.destination == str(destination)]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("transport", ["mount", "plain_mount", "libfuse_mount"])
+def test_data_is_not_written_under_a_sidecar_name(transport, request):
+    m = request.getfixturevalue(transport)
+    name = f"stash-{uuid.uuid4().hex[:6]}.lacuna.json"
+    result = m.run("cp", str(m.mnt / "customers.csv"), str(m.mnt / name))
+    assert result.returncode != 0
+    assert "Permission denied" in result.stderr
+    assert not (m.source / name).exists()  # nothing arrives, in plaintext or at all
+    [rec] = _refusals(m, m.source / name)
+    assert rec.action == "write"
+    assert rec.policy_id == "lacuna.mount"
+    assert "must be a classification declaration" in rec.reasoning
+    assert f"DENIED write /{name}" in m.log.read_text()
+
+
+@pytest.mark.parametrize("transport", ["mount", "plain_mount"])
+def test_a_declaration_is_written_and_read_through_the_mount_byte_for_byte(transport, request):
+    m = request.getfixturevalue(transport)
+    name = f"notes-{uuid.uuid4().hex[:6]}.csv.lacuna.json"
+    (m.mnt / name).write_text(DECLARATION)
+    assert (m.source / name).read_text() == DECLARATION  # a label: neither sealed nor decided
+    assert (m.mnt / name).read_text() == DECLARATION
+    assert not _refusals(m, m.source / name)
+
+
+@pytest.mark.parametrize("transport", ["mount", "libfuse_mount"])
+def test_data_under_a_sidecar_name_is_read_as_data(transport, request):
+    m = request.getfixturevalue(transport)
+    tag = uuid.uuid4().hex[:6]
+    hidden = m.source / "restricted" / f"copy-{tag}.lacuna.json"  # there before the mount
+    hidden.write_bytes((m.source / "customers.csv").read_bytes())
+    label = m.source / "restricted" / f"other-{tag}.csv.lacuna.json"
+    label.write_text(DECLARATION)
+    result = m.run("cat", str(m.mnt / "restricted" / hidden.name))
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "Permission denied" in result.stderr
+    assert f"DENIED read /restricted/{hidden.name}" in m.log.read_text()
+    assert (m.mnt / "restricted" / label.name).read_text() == DECLARATION  # a label: readable
