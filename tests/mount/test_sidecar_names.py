@@ -65,3 +65,21 @@ def test_data_under_a_sidecar_name_is_read_as_data(transport, request):
     assert "Permission denied" in result.stderr
     assert f"DENIED read /restricted/{hidden.name}" in m.log.read_text()
     assert (m.mnt / "restricted" / label.name).read_text() == DECLARATION  # a label: readable
+
+
+@pytest.mark.parametrize("transport", ["plain_mount", "libfuse_mount"])
+def test_a_file_no_data_reader_takes_is_read_with_its_label(transport, request):
+    m = request.getfixturevalue(transport)
+    name = f"g-{uuid.uuid4().hex[:6]}.gz"
+    result = m.run("bash", "-c", f"gzip -c {m.mnt}/customers.csv > {m.mnt}/{name}")
+    assert result.returncode == 0, result.stderr
+    # read by a program of its own (session, process group)
+    assert m.run("setsid", "bash", "-c", f"cat {m.mnt / name} >/dev/null").returncode == 0
+    store = AuditStore(m.audit_url)
+    try:
+        reads = [r for r in store.list(limit=None) if r.kind == "decision"
+                 and r.action == "read" and str(m.source / name) in r.data["what"]["sources"]]
+    finally:
+        store.close()
+    assert reads
+    assert all(r.tier == "PROPRIETARY" for r in reads)  # as labelled when written, not INTERNAL

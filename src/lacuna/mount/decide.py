@@ -29,7 +29,14 @@ from lacuna.classify.readers import file_format
 from lacuna.errors import ClassificationError, GovernanceViolation
 from lacuna.governor import Governor
 from lacuna.lineage.records import DatasetRef, RunStatus
-from lacuna.lineage.sidecar import MAX_SIDECAR_BYTES, SUFFIX, SidecarError, parse, write_label
+from lacuna.lineage.sidecar import (
+    MAX_SIDECAR_BYTES,
+    SUFFIX,
+    SidecarError,
+    parse,
+    read_sidecar,
+    write_label,
+)
 from lacuna.model import Action, Classification, Decision, DestinationType, Operation, Source, Tier
 from lacuna.mount.layout import MountLayout
 from lacuna.mount.tracker import Read, ReadTracker, process_name
@@ -147,7 +154,24 @@ class MountGovernance:
         else:
             found = classify_text(head.decode("utf-8", "replace"), config=config,
                                   cascade=self.gov.cascade)
+        if declared and structured is None:  # no data reader took it: its label still counts
+            found = self._labelled(data, found)
         return found if structured is None else stricter(structured, found)
+
+    @staticmethod
+    def _labelled(backing: str, found: Classification) -> Classification:
+        """``found`` (from content) raised to what the file's sidecar declares: a gzip of
+        customer data is labelled PROPRIETARY when written, and is so when read. A label
+        only raises here; one that cannot be read is PROPRIETARY (fail closed)."""
+        try:
+            label = read_sidecar(backing)
+        except SidecarError as exc:
+            log.error("%s", exc)
+            return replace(found, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+                           reasoning=(f"PROPRIETARY (fail closed): {exc}", *found.reasoning))
+        if label is None or label.classification.tier < found.tier:
+            return found
+        return label.classification
 
     # -- reads ---------------------------------------------------------------------------------
 
