@@ -83,3 +83,26 @@ def test_a_file_no_data_reader_takes_is_read_with_its_label(transport, request):
         store.close()
     assert reads
     assert all(r.tier == "PROPRIETARY" for r in reads)  # as labelled when written, not INTERNAL
+
+
+def test_a_renamed_or_linked_file_keeps_its_label(plain_mount):
+    m = plain_mount
+    tag = uuid.uuid4().hex[:6]
+    first, moved, linked = f"g-{tag}.gz", f"h-{tag}.gz", f"k-{tag}.gz"
+    result = m.run("bash", "-c", f"gzip -c {m.mnt}/customers.csv > {m.mnt}/{first}")
+    assert result.returncode == 0, result.stderr
+    assert m.run("mv", str(m.mnt / first), str(m.mnt / moved)).returncode == 0
+    assert m.run("ln", str(m.mnt / moved), str(m.mnt / linked)).returncode == 0
+    assert not (m.source / f"{first}.lacuna.json").exists()
+    for name in (moved, linked):
+        assert (m.source / f"{name}.lacuna.json").is_file()
+        script = f"cat {m.mnt / name} >/dev/null"
+        assert m.run("setsid", "bash", "-c", script).returncode == 0
+        store = AuditStore(m.audit_url)
+        try:
+            reads = [r for r in store.list(limit=None) if r.kind == "decision"
+                     and r.data["how"]["method"] == "fuse.open"
+                     and str(m.source / name) in r.data["what"]["sources"]]
+        finally:
+            store.close()
+        assert [r.tier for r in reads] == ["PROPRIETARY"], name  # not INTERNAL: no label

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.lineage.sidecar import SUFFIX
 from lacuna.model import Action
 from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
@@ -399,7 +400,23 @@ class GovernedFS:
                          method="fuse.link", sources=(src,), destination=src)
         self._carry(source, src, f"hard link {target} -> {source}", method="fuse.link")
         os.link(src, self._path(target))
+        self._label_follows(src, self._path(target), copy=True)
         return 0
+
+    @staticmethod
+    def _label_follows(src: str, dst: str, *, copy: bool = False) -> None:
+        """A file renamed (or linked, ``copy``) to a new name takes its sidecar along: its
+        label names its content, not its path, and a file without one is classified from
+        content alone (a gzip of customer data would be INTERNAL)."""
+        if is_metadata(dst) or not os.path.isfile(dst) or not os.path.isfile(src + SUFFIX):
+            return
+        try:
+            if copy:
+                shutil.copy2(src + SUFFIX, dst + SUFFIX)
+            else:
+                os.replace(src + SUFFIX, dst + SUFFIX)
+        except OSError as exc:  # the file moved; its label is best effort, loudly
+            log.error("could not move the sidecar of %s to %s: %s", src, dst, exc)
 
     def rename(self, old: str, new: str) -> int:
         """One rule for folders: a destination root (an outside folder, or a configured root
@@ -416,6 +433,7 @@ class GovernedFS:
         self._carry(old, src, f"rename {old} -> {new}", method="fuse.rename")
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
+            self._label_follows(src, dst)
             return 0
 
         def refuse_export(reason: str) -> NoReturn:
