@@ -11,6 +11,8 @@ import os
 import random
 import uuid
 
+import pytest
+
 from lacuna.audit import AuditStore
 from lacuna.storage.sealed import MAGIC
 
@@ -71,12 +73,15 @@ def test_a_denied_open_is_denied_while_the_files_pages_are_cached(mount):
     assert [r.allowed for r in refused] == [False]
     assert refused[0].policy_id == "T-MOUNT-1"
 
-    os.rename(denied, allowed)  # allowed again: the pages were still cached all along
-    assert cached_pages(allowed) > 0
-    assert allowed.read_bytes() == expected
-    # every open decided and recorded: two reads and two mappings for mincore
-    assert [r.allowed for r in _read_decisions(mount, mount.source / "shared" / name)] == [
-        True] * 4
+    with pytest.raises(PermissionError):  # nor moved out of restricted/ through the mount
+        os.rename(denied, allowed)
+    os.rename(mount.source / "restricted" / name, mount.source / "shared" / name)
+    assert allowed.read_bytes() == expected  # allowed again where it is allowed
+    # every open decided and recorded (two reads and one mapping for mincore), and the move
+    # into restricted/ as a read of what it carried: all allowed
+    allowed_reads = _read_decisions(mount, mount.source / "shared" / name)
+    assert [(r.allowed, r.data["how"]["method"]) for r in allowed_reads] == [
+        (True, "fuse.open"), (True, "fuse.rename"), (True, "fuse.open"), (True, "fuse.open")]
 
 
 def test_a_change_behind_the_mounts_back_is_read_at_the_next_open(mount):

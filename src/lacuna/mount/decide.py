@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,7 +29,14 @@ from lacuna.classify.readers import file_format
 from lacuna.errors import ClassificationError, GovernanceViolation
 from lacuna.governor import Governor
 from lacuna.lineage.records import DatasetRef, RunStatus
-from lacuna.lineage.sidecar import SUFFIX, write_label
+from lacuna.lineage.sidecar import (
+    MAX_SIDECAR_BYTES,
+    SUFFIX,
+    SidecarError,
+    parse,
+    read_sidecar,
+    write_label,
+)
 from lacuna.model import Action, Classification, Decision, DestinationType, Operation, Source, Tier
 from lacuna.mount.layout import MountLayout
 from lacuna.mount.tracker import Read, ReadTracker, process_name
@@ -46,6 +54,33 @@ HEURISTIC = ("lacuna:lineage", "heuristic")  # Run.extra marker: inputs are a gu
 def is_metadata(path: str) -> bool:
     """Lacuna's own sidecars: labels about data, not data (not classified, not labelled)."""
     return path.endswith(SUFFIX)
+
+
+def is_declaration(backing: str) -> bool:
+    """Whether ``backing`` holds what a sidecar is: a regular file of at most
+    ``MAX_SIDECAR_BYTES`` whose JSON is an object with a ``classification`` object. Anything
+    else under a sidecar's name is data, decided (and kept) like data."""
+    try:
+        fd = os.open(backing, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIDECAR_BYTES:
+            return False
+        chunks, total = [], 0
+        while total <= MAX_SIDECAR_BYTES:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        data = parse(b"".join(chunks), backing)
+    except (OSError, SidecarError):
+        return False
+    finally:
+        os.close(fd)
+    return isinstance(data.get("classification"), dict)
 
 
 def unreadable(reason: str) -> Classification:
@@ -119,15 +154,35 @@ class MountGovernance:
         else:
             found = classify_text(head.decode("utf-8", "replace"), config=config,
                                   cascade=self.gov.cascade)
+        if declared and structured is None:  # no data reader took it: its label still counts
+            found = self._labelled(data, found)
         return found if structured is None else stricter(structured, found)
+
+    @staticmethod
+    def _labelled(backing: str, found: Classification) -> Classification:
+        """``found`` (from content) raised to what the file's sidecar declares: a gzip of
+        customer data is labelled PROPRIETARY when written, and is so when read. A label
+        only raises here; one that cannot be read is PROPRIETARY (fail closed)."""
+        try:
+            label = read_sidecar(backing)
+        except SidecarError as exc:
+            log.error("%s", exc)
+            return replace(found, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+                           reasoning=(f"PROPRIETARY (fail closed): {exc}", *found.reasoning))
+        if label is None or label.classification.tier < found.tier:
+            return found
+        return label.classification
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def read(self, path: str, pid: int) -> None:
-        """Decide a read of mount path ``path`` by process ``pid``; raises on a denial."""
+    def read(self, path: str, pid: int, *, method: str = "fuse.open",
+             remember: bool = True) -> None:
+        """Decide a read of mount path ``path`` by process ``pid``; raises on a denial.
+        ``remember``: the process read it (lineage); a rename or link that carries the file to
+        a new name is decided as its read too, but reads nothing."""
         backing = self.layout.backing(path)
-        if is_metadata(path):
-            return
+        if is_metadata(path) and is_declaration(backing):
+            return  # a label, not data; anything else under a label's name is read as data
         with self._lock:
             try:
                 classification = self.classify_file(backing)
@@ -136,12 +191,14 @@ class MountGovernance:
             op = self.gov.operation(
                 Action.READ, classification,
                 sources=[Source(name=backing, classification=classification)],
-                method="fuse.open", code_location=_who(pid),
+                method=method, code_location=_who(pid),
             )
             self._decide(lambda: self.gov.govern(op), op, path)
-        self.tracker.saw(pid, backing, classification)
+        if remember:
+            self.tracker.saw(pid, backing, classification)
 
-    def open_sealed(self, path: str, pid: int) -> io.BufferedReader:
+    def open_sealed(self, path: str, pid: int, *, method: str = "fuse.read",
+                    remember: bool = True) -> io.BufferedReader:
         """Open a sealed file of governed storage for ``pid``: the read is decided on the
         file's signed declaration and audited (``fuse.read``) by
         :func:`lacuna.storage.open_governed`, which alone decrypts; raises on a denial."""
@@ -151,7 +208,7 @@ class MountGovernance:
         who = _who(pid)
         with self._lock:
             try:
-                reader = open_governed(backing, method="fuse.read",
+                reader = open_governed(backing, method=method,
                                        user=self.gov.config.user.to_user(),
                                        code_location=who, gov=self.gov)
             except GovernanceViolation as exc:
@@ -161,7 +218,7 @@ class MountGovernance:
                             render_text(exc.decision))
                 raise
         decided = getattr(reader.raw, "decided_on", None)
-        if isinstance(decided, Classification):
+        if remember and isinstance(decided, Classification):
             self.tracker.saw(pid, backing, decided)
         return reader
 
@@ -173,6 +230,14 @@ class MountGovernance:
         it in place; it runs only when the write is allowed. Raises on a denial."""
         target = self.layout.backing(path)
         if is_metadata(path) and not self._outside(target):
+            if not is_declaration(data):
+                self.refuse(Action.WRITE, path, pid,
+                            f"Cannot write {path}: a file named like a Lacuna sidecar "
+                            f"(*{SUFFIX}) must be a classification declaration (a JSON object "
+                            "with a 'classification' object), and this is not one. Data is "
+                            "not kept under a label's name, where it would be neither "
+                            "decided nor encrypted at rest: give the file another name.",
+                            method="fuse.write", destination=target)
             publish()
             return
         reads = self.tracker.reads(pid, exclude=target)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
+from lacuna.lineage.sidecar import SUFFIX
 from lacuna.model import Action
 from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
@@ -235,9 +236,10 @@ class GovernedFS:
             log.error("could not record the refusal of %s either: %s: %s", what,
                       type(again).__name__, again)
 
-    def _read_refusal(self, path: str, backing: str, pid: int) -> Callable[[str], None]:
+    def _read_refusal(self, path: str, backing: str, pid: int, *,
+                      method: str = "fuse.open") -> Callable[[str], None]:
         return lambda reason: self.governance.refuse(Action.READ, path, pid, reason,
-                                                     method="fuse.open", sources=(backing,))
+                                                     method=method, sources=(backing,))
 
     def _write_refusal(self, path: str, pid: int, *, method: str,
                        sources: tuple[str, ...] = ()) -> Callable[[str], None]:
@@ -251,6 +253,12 @@ class GovernedFS:
         """Whether a write to mount path ``path`` is sealed (governed storage, encryption
         on; Lacuna's sidecars stay readable)."""
         return not is_metadata(path) and seals(self.layout.backing(path), self.governance.gov)
+
+    def _stages(self, path: str) -> bool:
+        """Whether a write to mount path ``path`` goes to a staged copy, published only when
+        it is allowed: in an outside folder, sealed into governed storage, or a sidecar
+        (published only when it is one: data is not kept under a label's name)."""
+        return self._outside(path) or self._seals(path) or is_metadata(path)
 
     def _plain_size(self, backing: str, st: os.stat_result) -> int | None:
         """The plaintext size of a sealed regular file (None when it is not sealed)."""
@@ -375,16 +383,40 @@ class GovernedFS:
         return 0
 
     def link(self, target: str, source: str) -> int:
+        src = self._path(source)
         if self._outside(target) and not self._outside(source):
-            src = self._path(source)
             self._refuse(Action.EXPORT, target, f"hard link {target} -> {source}",
                          f"Cannot hard-link {source} into the outside folder as {target}: a "
                          "link is not a copy Lacuna can decide (the same bytes would be "
                          "outside governance without an export being decided). Copy the file "
                          "there instead (cp), so the export is decided on its content.",
                          method="fuse.link", sources=(src,), destination=self._path(target))
-        os.link(self._path(source), self._path(target))
+        if self._outside(source) and not self._outside(target):
+            self._refuse(Action.EXPORT, target, f"hard link {target} -> {source}",
+                         f"Cannot hard-link {source} from the outside folder into governed "
+                         f"storage as {target}: both names would be one file, so what is "
+                         f"written to {target} would arrive outside governance without an "
+                         "export being decided. Copy the file instead (cp).",
+                         method="fuse.link", sources=(src,), destination=src)
+        self._carry(source, src, f"hard link {target} -> {source}", method="fuse.link")
+        os.link(src, self._path(target))
+        self._label_follows(src, self._path(target), copy=True)
         return 0
+
+    @staticmethod
+    def _label_follows(src: str, dst: str, *, copy: bool = False) -> None:
+        """A file renamed (or linked, ``copy``) to a new name takes its sidecar along: its
+        label names its content, not its path, and a file without one is classified from
+        content alone (a gzip of customer data would be INTERNAL)."""
+        if is_metadata(dst) or not os.path.isfile(dst) or not os.path.isfile(src + SUFFIX):
+            return
+        try:
+            if copy:
+                shutil.copy2(src + SUFFIX, dst + SUFFIX)
+            else:
+                os.replace(src + SUFFIX, dst + SUFFIX)
+        except OSError as exc:  # the file moved; its label is best effort, loudly
+            log.error("could not move the sidecar of %s to %s: %s", src, dst, exc)
 
     def rename(self, old: str, new: str) -> int:
         """One rule for folders: a destination root (an outside folder, or a configured root
@@ -398,22 +430,40 @@ class GovernedFS:
         if root is not None:
             self._refuse_root_change(old, root, f"move {old} to {new}", "Move",
                                      method="fuse.rename", sources=(src,), destination=dst)
+        self._carry(old, src, f"rename {old} -> {new}", method="fuse.rename")
         if not self._outside(new) or self._outside(old):
             os.rename(src, dst)
+            self._label_follows(src, dst)
             return 0
 
         def refuse_export(reason: str) -> NoReturn:
             self._refuse(Action.EXPORT, old, f"rename {old} -> {new}", reason,
                          method="fuse.rename", sources=(src,), destination=dst)
 
-        if os.path.isdir(src) and os.listdir(src):
+        st = os.lstat(src)
+        if stat.S_ISDIR(st.st_mode) and os.listdir(src):
             refuse_export(f"Cannot move the folder {old} into the outside folder as {new}: the "
                           "files in it would leave governance without an export being decided "
                           "for each. Copy its files there instead (cp -r), so each export is "
                           "decided on its content.")
-        if os.path.isdir(src):  # empty: nothing leaves
+        if stat.S_ISDIR(st.st_mode):  # empty: nothing leaves
             os.rename(src, dst)
             return 0
+        if not stat.S_ISREG(st.st_mode):
+            refuse_export(f"Cannot move {old} into the outside folder as {new}: it is a "
+                          "symbolic link or special file, not a copy Lacuna can decide (it "
+                          "would name data without its content being checked). Copy the file "
+                          "there instead (cp), so the export is decided on what it holds.")
+        if st.st_nlink > 1:
+            refuse_export(f"Cannot move {old} into the outside folder as {new}: it has "
+                          f"{st.st_nlink - 1} other hard link(s), so what is written through "
+                          "them would arrive outside governance without an export being "
+                          "decided. Copy it there instead (cp).")
+        if self._open_for_writing(st):
+            refuse_export(f"Cannot move {old} into the outside folder as {new}: it is open "
+                          "for writing through the mount, so what is written after the move "
+                          "would arrive outside governance without an export being decided. "
+                          "Close it first, or copy it there instead (cp).")
         if is_sealed(src):
             refuse_export(f"Cannot move the sealed file {old} into the outside folder as {new}: "
                           "it is encrypted at rest, and moved it would arrive as ciphertext "
@@ -424,6 +474,46 @@ class GovernedFS:
                      f"rename {old} -> {new}",
                      refusal=self._write_refusal(new, pid, method="fuse.rename", sources=(src,)))
         return 0
+
+    def _carry(self, path: str, backing: str, what: str, *, method: str) -> None:
+        """A rename or hard link gives what ``path`` holds a new name, where a read policy may
+        no longer refuse it (a file of ``restricted/`` moved or linked out of it): decided as
+        a read of each file it carries (of a folder, every file in it), as an open for
+        reading would be, and recorded with ``method``; a denial refuses it all (EACCES)."""
+        pid = self._pid()
+        st = os.lstat(backing)
+        if stat.S_ISREG(st.st_mode):
+            self._carry_file(path, backing, pid, what, method)
+        elif stat.S_ISDIR(st.st_mode):
+            for folder, _, names in os.walk(backing):
+                for name in sorted(names):
+                    full = os.path.join(folder, name)
+                    if stat.S_ISREG(os.lstat(full).st_mode):
+                        sub = path.rstrip("/") + "/" + os.path.relpath(full, backing)
+                        self._carry_file(sub, full, pid, what, method)
+
+    def _carry_file(self, path: str, backing: str, pid: int, what: str, method: str) -> None:
+        def decide() -> None:
+            if is_sealed(backing):  # decided on its signed sidecar, as its open would be
+                self.governance.open_sealed(path, pid, method=method, remember=False).close()
+            else:
+                self.governance.read(path, pid, method=method, remember=False)
+
+        self._govern(decide, what, refusal=self._read_refusal(path, backing, pid, method=method))
+
+    def _open_for_writing(self, st: os.stat_result) -> bool:
+        """Whether the file ``st`` describes is open for writing through the mount."""
+        with self._lock:
+            fds = [h.fd for h in self._handles.values()
+                   if h.writable and h.fd >= 0 and not h.releasing]
+        for fd in fds:
+            try:
+                other = os.fstat(fd)
+            except OSError:  # closed meanwhile
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return True
+        return False
 
     def _refuse(self, action: Action, path: str, what: str, reason: str, *, method: str,
                 sources: tuple[str, ...] = (), destination: str | None = None) -> NoReturn:
@@ -484,7 +574,7 @@ class GovernedFS:
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
         sealed = os.path.isfile(backing) and is_sealed(backing)
-        staging = writing and (self._outside(path) or self._seals(path))
+        staging = writing and self._stages(path)
         reader: Any = None
         # a staged write that keeps the content decrypts it into the staged copy: a read of
         # it even when the open is write-only, so it is decided (and recorded) first
@@ -498,7 +588,7 @@ class GovernedFS:
                          refusal=self._read_refusal(path, backing, pid))
         if staging:
             return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC, reader=reader,
-                               seal=not self._outside(path))
+                               seal=self._seals(path))
         if reader is not None:  # served decrypted by read(); the kernel never sees ciphertext
             return self._add(Handle(-1, path, pid, False, reader=reader))
         fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
@@ -508,13 +598,12 @@ class GovernedFS:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if fi is None else int(fi)
         backing = self._path(path)
         pid = self._pid()
-        outside = self._outside(path)
-        if outside or self._seals(path):
+        if self._stages(path):
             if flags & os.O_EXCL and os.path.exists(backing):
                 raise FuseError(errno.EEXIST)
             # dirty: a new file is a write even when nothing is written to it (``touch``)
             return self._stage(path, pid, flags | os.O_CREAT, copy=False, mode=mode,
-                               seal=not outside, dirty=True)
+                               seal=self._seals(path), dirty=True)
         fd = os.open(backing, flags | os.O_CREAT, mode)
         return self._add(Handle(fd, path, pid, True, dirty=True))
 
