@@ -143,6 +143,19 @@ def _from_hex(text: str, where: str) -> bytes:
         raise ConfigError(msg) from None
 
 
+class Keyed:
+    """For a store that signs what it keeps: ``keyring`` is the one it was given, else the
+    installation's (:func:`default_keyring`), loaded on first use."""
+
+    _keyring: Keyring | None = None
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            self._keyring = default_keyring()
+        return self._keyring
+
+
 def default_keyring(*, create: bool = True) -> Keyring:
     """The signing keys of this process, first match wins:
 
@@ -175,6 +188,7 @@ def default_keyring(*, create: bool = True) -> Keyring:
 
 __all__ = [
     "ALGORITHM",
+    "Keyed",
     "Keyring",
     "Signer",
     "canonical",

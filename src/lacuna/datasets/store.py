@@ -25,6 +25,7 @@ from sqlalchemy import Column, MetaData, String, Table, Text, select
 
 from lacuna.audit.schema import open_state_database
 from lacuna.datasets.registry import Dataset, DatasetError, DatasetNotFound
+from lacuna.signing import Keyed
 
 if TYPE_CHECKING:
     from lacuna.signing import Keyring
@@ -55,21 +56,13 @@ def payload(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {"kind": PAYLOAD_KIND, "body": {k: v for k, v in entry.items() if k != "signature"}}
 
 
-class DatasetStore:
+class DatasetStore(Keyed):
     """Registered datasets beside the audit trail, signed with ``keyring`` (default:
     :func:`lacuna.signing.default_keyring`, loaded on first use)."""
 
     def __init__(self, url: str, keyring: Keyring | None = None) -> None:
         self._engine = open_state_database(url, metadata)
         self._keyring = keyring
-
-    @property
-    def keyring(self) -> Keyring:
-        if self._keyring is None:
-            from lacuna.signing import default_keyring
-
-            self._keyring = default_keyring()
-        return self._keyring
 
     def put(self, dataset: Dataset) -> Dataset:
         """Insert or replace ``dataset``'s entry, signed."""

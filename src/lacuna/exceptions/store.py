@@ -36,6 +36,7 @@ from lacuna.errors import ConfigError, LacunaError
 from lacuna.exceptions import authority
 from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status
 from lacuna.model import utcnow
+from lacuna.signing import Keyed
 from lacuna.state.locks import serialize
 
 if TYPE_CHECKING:
@@ -167,21 +168,13 @@ class ExceptionNotFound(LacunaError, LookupError):
     """No exception with that id."""
 
 
-class ExceptionStore:
+class ExceptionStore(Keyed):
     """Requests and grants in the state database (``audit.url``), signed with ``keyring``
     (default: :func:`lacuna.signing.default_keyring`, loaded on first use)."""
 
     def __init__(self, url: str, keyring: Keyring | None = None) -> None:
         self._engine = open_state_database(url, metadata)
         self._keyring = keyring
-
-    @property
-    def keyring(self) -> Keyring:
-        if self._keyring is None:
-            from lacuna.signing import default_keyring
-
-            self._keyring = default_keyring()
-        return self._keyring
 
     def add(self, request: ExceptionRequest) -> ExceptionRequest:
         """Store a new request, numbering it ``EXC-<year>-<n>`` (the next free number of its
