@@ -257,22 +257,13 @@ def windows(path: str, start: int, size: int = SCAN_WINDOW,
     """``(offset, bytes)`` windows of the file at ``path`` from ``start - overlap`` to its end,
     ``size`` bytes each, each starting ``overlap`` bytes before the previous one ended: a
     value of up to ``overlap`` bytes anywhere past ``start - overlap`` is whole in one."""
-    with open(path, "rb") as fh:
-        offset = max(start - overlap, 0)
-        while True:
-            fh.seek(offset)
-            window = fh.read(size)
-            if not window:
-                return
-            yield offset, window
-            if len(window) < size:
-                return
-            offset += size - overlap
+    return stream_windows(_chunks(path), start, size, overlap)
 
 
 def stream_windows(chunks: Iterable[bytes], start: int, size: int = SCAN_WINDOW,
                    overlap: int = SCAN_OVERLAP) -> Iterator[tuple[int, bytes]]:
-    """:func:`windows` of a stream of bytes (a body as it is decoded)."""
+    """:func:`windows` of a stream of bytes (a spooled body as it is read, or as it is
+    decoded)."""
     offset = max(start - overlap, 0)  # where ``buffer`` starts in the stream
     position = 0  # how much of the stream was read
     buffer = bytearray()
