@@ -416,12 +416,7 @@ class AuditStore:
     def _guard(self, seq: int, digest: str | None) -> None:
         """Refuse to extend a trail that is behind, or forked from, its checkpoint."""
         if self.database_id is None:
-            msg = (f"cannot append to the audit trail {self.where}: its state database has no "
-                   f"id (the row of {database_id.TABLE} that every checkpoint names was "
-                   "deleted), so the database was tampered with. Nothing was recorded. Run "
-                   "`lacuna audit verify` and keep the database as evidence; start a new trail "
-                   "elsewhere.")
-            raise AuditError(msg)
+            raise AuditError(database_id.missing(f"the audit trail {self.where}"))
         cp = self._checkpoint.peek() if self._checkpoint is not None else None
         if cp is not None and cp.database not in (None, self.database_id):
             msg = (f"cannot append to the audit trail {self.where}: its checkpoint "

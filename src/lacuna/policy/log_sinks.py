@@ -113,11 +113,7 @@ class SqlDecisionLog(DecisionLogSink):
         if not records:
             return
         if self._database is None:
-            msg = (f"cannot append to the decision log in {self.where}: its state database has "
-                   f"no id (the row of {database_id.TABLE} that every checkpoint names was "
-                   "deleted), so the database was tampered with. Run `lacuna audit verify` and "
-                   "keep the database as evidence.")
-            raise AuditError(msg)
+            raise AuditError(database_id.missing(f"the decision log in {self.where}"))
         rows = [row_values(r) for r in records]
         wal = self._wal
         with self._turn.hold():

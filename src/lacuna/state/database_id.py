@@ -30,6 +30,15 @@ table = Table(
 )
 
 
+def missing(what: str) -> str:
+    """Why nothing can be appended to ``what`` (the audit trail in ..., the decision log in ...):
+    its database's id row was deleted, and a writer never carries on from a tampered database."""
+    return (f"cannot append to {what}: its state database has no id (the row of {TABLE} that "
+            "every checkpoint names was deleted), so the database was tampered with. Nothing "
+            "was recorded. Run `lacuna audit verify` and keep the database as evidence; start "
+            "a new one elsewhere.")
+
+
 def new_id() -> str:
     """A fresh random id (32 hex digits)."""
     return secrets.token_hex(16)
