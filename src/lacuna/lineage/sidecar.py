@@ -275,6 +275,18 @@ def _trust(raw: Mapping[str, Any], binding: Callable[[], Trust]) -> Trust:
     return binding()
 
 
+def is_declaration(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` holds what a sidecar is: a regular file of at most
+    ``MAX_SIDECAR_BYTES`` whose JSON is an object with a ``classification`` object (read as
+    :func:`read_sidecar` reads one). Anything else under a sidecar's name is data."""
+    try:
+        raw = _read_bounded(Path(path))
+        data = parse(raw, str(path)) if raw is not None else None
+    except SidecarError:
+        return False
+    return data is not None and isinstance(data.get("classification"), dict)
+
+
 def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
     """The sidecar of a data file, or ``None`` when there is none.
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,10 +29,9 @@ from lacuna.errors import ClassificationError, GovernanceViolation
 from lacuna.governor import Governor
 from lacuna.lineage.records import DatasetRef, RunStatus
 from lacuna.lineage.sidecar import (
-    MAX_SIDECAR_BYTES,
     SUFFIX,
     SidecarError,
-    parse,
+    is_declaration,
     read_sidecar,
     write_label,
 )
@@ -54,33 +52,6 @@ HEURISTIC = ("lacuna:lineage", "heuristic")  # Run.extra marker: inputs are a gu
 def is_metadata(path: str) -> bool:
     """Lacuna's own sidecars: labels about data, not data (not classified, not labelled)."""
     return path.endswith(SUFFIX)
-
-
-def is_declaration(backing: str) -> bool:
-    """Whether ``backing`` holds what a sidecar is: a regular file of at most
-    ``MAX_SIDECAR_BYTES`` whose JSON is an object with a ``classification`` object. Anything
-    else under a sidecar's name is data, decided (and kept) like data."""
-    try:
-        fd = os.open(backing, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIDECAR_BYTES:
-            return False
-        chunks, total = [], 0
-        while total <= MAX_SIDECAR_BYTES:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        data = parse(b"".join(chunks), backing)
-    except (OSError, SidecarError):
-        return False
-    finally:
-        os.close(fd)
-    return isinstance(data.get("classification"), dict)
 
 
 def unreadable(reason: str) -> Classification:
