@@ -124,8 +124,10 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     db, config, _ = server_files(root)
     old = os.environ.get("LACUNA_HOME")
     os.environ["LACUNA_HOME"] = str(root / "home")
+    # Refusals recorded one by one without a budget: the route walk audits every 401/403
+    # (tests/server/test_refusals.py tests the budget)
     settings = load_settings(environ={}, db=db, config=config, max_body_bytes=64 * 1024,
-                             log_json=True)
+                             log_json=True, audit_refusals_burst=1_000_000)
     app = create_app(settings, config=load_config(config).model_copy(
         update={"audit": load_config(config).audit.model_copy(update={"url": db})}))
     state = app.state.lacuna

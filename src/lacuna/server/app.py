@@ -18,6 +18,7 @@ middleware stack; the app alone (tests, the console's) answers them the same way
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import logging
@@ -74,10 +75,12 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
 
             jobs = for_governor(state.governor)
             jobs.start()
+        summaries = asyncio.create_task(_write_suppressed_refusals(state))
         try:
             yield
         finally:
             log.info("lacuna server stopping: flushing the decision log, closing the stores")
+            summaries.cancel()
             if jobs is not None:
                 jobs.stop()
             state.close()
@@ -103,6 +106,22 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
         console.install(app)
     app.add_middleware(Guard, state=state)
     return app
+
+
+async def _write_suppressed_refusals(state: ServerState) -> None:
+    """Every ``SUMMARY_EVERY_S``: the summary records of refusals over the audit budget
+    (:mod:`lacuna.server.refusals`), so a flood that stopped is on the trail within a minute
+    (the rest at shutdown, by ``ServerState.close``)."""
+    from anyio import to_thread
+
+    from lacuna.server.refusals import SUMMARY_EVERY_S
+    from lacuna.server.security import write_suppressed
+
+    while True:
+        await asyncio.sleep(SUMMARY_EVERY_S)
+        due = state.refusals.due()
+        if due:
+            await to_thread.run_sync(write_suppressed, state, due)
 
 
 def _safe_url(url: str) -> str:

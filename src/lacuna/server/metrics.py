@@ -7,6 +7,7 @@ With several uvicorn workers each process counts its own requests: scrape each w
     lacuna_decision_seconds_bucket{le=...} / _sum / _count     (decide and the OPA Data API)
     lacuna_audit_writes_total{result="ok|failed"}
     lacuna_auth_failures_total{status="401|403"}
+    lacuna_audit_refusals_suppressed_total   (over the audit budget: lacuna.server.refusals)
     lacuna_http_requests_total{status="2xx|4xx|5xx"}
     lacuna_decision_log_records_total{result="written|dropped"}   (when a decision log is on)
 
@@ -33,6 +34,7 @@ class Metrics:
         self.audit_writes: Counter[str] = Counter()
         self.auth_failures: Counter[str] = Counter()
         self.http: Counter[str] = Counter()
+        self.refusals_suppressed = 0
         self._buckets = [0] * (len(BUCKETS) + 1)
         self._sum = 0.0
         self._count = 0
@@ -51,6 +53,10 @@ class Metrics:
     def auth_failure(self, status: int) -> None:
         with self._lock:
             self.auth_failures[str(status)] += 1
+
+    def refusal_suppressed(self) -> None:
+        with self._lock:
+            self.refusals_suppressed += 1
 
     def response(self, status: int) -> None:
         with self._lock:
@@ -90,6 +96,10 @@ class Metrics:
                 "# TYPE lacuna_auth_failures_total counter",
                 *(f'lacuna_auth_failures_total{{status="{k}"}} {v}'
                   for k, v in sorted(self.auth_failures.items())),
+                "# HELP lacuna_audit_refusals_suppressed_total Refusals over the audit budget: "
+                "counted in a summary record, not recorded one by one.",
+                "# TYPE lacuna_audit_refusals_suppressed_total counter",
+                f"lacuna_audit_refusals_suppressed_total {self.refusals_suppressed}",
                 "# HELP lacuna_http_requests_total HTTP responses, by status class.",
                 "# TYPE lacuna_http_requests_total counter",
                 *(f'lacuna_http_requests_total{{status="{k}"}} {v}'

@@ -30,6 +30,7 @@ from lacuna.identity import (
     Principal,
 )
 from lacuna.model import Action, Classification, Decision, Operation, User
+from lacuna.server.refusals import Suppressed, caller_key
 
 if TYPE_CHECKING:
     from lacuna.server.state import ServerState
@@ -40,6 +41,7 @@ PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc",
                           "/openapi.json"})
 ANY_ROLE: tuple[str, ...] = ROLES
 REFUSAL_SESSION = "lacuna-server"
+SUPPRESSED_POLICY = "lacuna.server.refusals_suppressed"
 
 
 def state_of(request: Request) -> ServerState:
@@ -77,16 +79,27 @@ def refuse(request: Request, state: ServerState, status: int, detail: str,
     """Audit, count and raise a 401/403 (the detail never contains the credential)."""
     state.metrics.auth_failure(status)
     who = principal.name if principal else "anonymous"
-    log.warning("HTTP %s for %s %s (user %s): %s", status, request.method, request.url.path,
-                who, detail)
-    audit_refusal(state, request, status, detail, principal)
+    recorded = audit_refusal(state, request, status, detail, principal)
+    log.log(logging.WARNING if recorded else logging.DEBUG, "HTTP %s for %s %s (user %s): %s",
+            status, request.method, request.url.path, who, detail)
     headers = {"WWW-Authenticate": 'Bearer realm="lacuna"'} if status == 401 else None
     raise HTTPException(status_code=status, detail=detail, headers=headers)
 
 
 def audit_refusal(state: ServerState, request: Request, status: int, detail: str,
-                  principal: Principal | None) -> None:
+                  principal: Principal | None) -> bool:
+    """Append a refusal to the audit trail, within the caller's audit budget
+    (:mod:`lacuna.server.refusals`): ``True`` when it was recorded one by one, ``False`` when
+    it was over budget and only counted for the caller's summary record (the caller logs it
+    quietly then, so a flood does not fill the log either)."""
     client = request.client.host if request.client else None
+    admission = state.refusals.admit(caller_key(client, principal.name if principal else None),
+                                     status, f"{request.method} {request.url.path}")
+    if admission.summary is not None:
+        write_suppressed(state, [admission.summary])
+    if not admission.record:
+        state.metrics.refusal_suppressed()
+        return False
     operation = Operation(
         action=Action.READ,
         user=User(id=principal.name if principal else "anonymous",
@@ -105,6 +118,34 @@ def audit_refusal(state: ServerState, request: Request, status: int, detail: str
     except Exception as exc:  # the refusal stands; the failed write is loud
         state.metrics.audit_write(False)
         log.error("could not audit an HTTP %s refusal: %s", status, exc)
+    return True
+
+
+def write_suppressed(state: ServerState, summaries: list[Suppressed]) -> None:
+    """Append one record per :class:`~lacuna.server.refusals.Suppressed` summary (refusals
+    over budget, counted). A summary that cannot be appended is counted again for the next
+    try, and the failure is logged."""
+    if not summaries:
+        return
+    budget = state.refusals
+    items = []
+    for s in summaries:
+        user = s.caller.removeprefix("user ") if s.caller.startswith("user ") else "anonymous"
+        operation = Operation(action=Action.READ, user=User(id=user, role="none"),
+                              classification=Classification(), method="HTTP refusals",
+                              code_location=s.caller)
+        decision = Decision(allowed=False, operation_id=operation.id,
+                            reasoning=s.reasoning(budget.burst, budget.per_minute),
+                            policy_id=SUPPRESSED_POLICY, operation=operation)
+        items.append((decision, operation, REFUSAL_SESSION))
+    try:
+        state.governor.audit.record_many(items)
+        state.metrics.audit_write(True)
+    except Exception as exc:
+        state.metrics.audit_write(False)
+        budget.give_back(summaries)
+        log.error("could not audit %d summary record(s) of refused requests (kept for the "
+                  "next try): %s", len(summaries), exc)
 
 
 def require_role(*roles: str) -> Callable[[Request], Awaitable[Principal]]:

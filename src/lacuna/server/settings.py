@@ -63,6 +63,10 @@ class ServerSettings(Section):
     workers: int = Field(default=1, ge=1, le=64)
     demo: bool = False
     access_log: bool = True  # one JSON line per request
+    # Refusals (401/403) recorded one by one per caller: this many at once, then this many a
+    # minute; the rest are counted in one summary record per caller (lacuna.server.refusals).
+    audit_refusals_burst: int = Field(default=30, ge=1)
+    audit_refusals_per_minute: float = Field(default=30.0, gt=0)
     # Run Lacuna's periodic jobs (the exceptions sweep, dataset refreshes) in the server process.
     scheduler: bool = True
     oidc: OidcConfig | None = None

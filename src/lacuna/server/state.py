@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.identity import Authenticator, OidcSettings, OidcVerifier, Principal, UserStore
 from lacuna.server.bodies import Bodies
 from lacuna.server.metrics import Metrics
+from lacuna.server.refusals import RefusalBudget
 
 if TYPE_CHECKING:
     from fastapi import Request
@@ -51,6 +52,8 @@ class ServerState:
     _destinations: dict[str, tuple[float, Any, Destination]] = field(default_factory=dict)
     # decide bodies the fast lane validated a moment ago, by caller and bytes
     bodies: Bodies = field(default_factory=Bodies)
+    # refusals audited one by one, per caller (lacuna.server.refusals)
+    refusals: RefusalBudget = field(default_factory=RefusalBudget)
 
     def destination(self, target: str) -> Destination:
         """The governor's classification of ``target``, remembered for ``DESTINATION_TTL_S``
@@ -84,6 +87,9 @@ class ServerState:
         committed when its request answered)."""
         if self.audit_writer is not None:
             self.audit_writer.close()
+        from lacuna.server.security import write_suppressed
+
+        write_suppressed(self, self.refusals.due())  # refusals counted but not yet recorded
         self.governor.close()
         self.users.close()
 
@@ -139,4 +145,6 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
                                          name_claim=o.name_claim))
     return ServerState(settings=settings, governor=governor, users=users,
                        authenticator=Authenticator(users, oidc), opa=OpaData(engine),
-                       audit_writer=audit_writer)
+                       audit_writer=audit_writer,
+                       refusals=RefusalBudget(settings.audit_refusals_burst,
+                                              settings.audit_refusals_per_minute))

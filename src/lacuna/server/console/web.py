@@ -156,9 +156,10 @@ def refuse(request: Request, session: Session | None, status: int, detail: str) 
     state = server_state(request)
     principal = Principal(session.name, session.roles) if session else None
     state.metrics.auth_failure(status)
-    log.warning("console HTTP %s for %s %s (user %s): %s", status, request.method,
-                request.url.path, principal.name if principal else "anonymous", detail)
-    audit_refusal(state, request, status, detail, principal)
+    recorded = audit_refusal(state, request, status, detail, principal)
+    log.log(logging.WARNING if recorded else logging.DEBUG,
+            "console HTTP %s for %s %s (user %s): %s", status, request.method,
+            request.url.path, principal.name if principal else "anonymous", detail)
     raise ConsoleRefusal(status_code=status, detail=detail)
 
 
