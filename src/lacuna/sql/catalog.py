@@ -134,20 +134,72 @@ class Database:
             f"AND lower(p.proname) IN ({listed})")
         return [(str(r[0]), str(r[1]), str(r[2]), r[3], bool(r[4])) for r in rows]
 
-    def triggers(self, table: str) -> list[tuple[str, str | None]]:
-        """PostgreSQL: what a write to ``table`` runs besides itself: its enabled triggers,
-        each as (trigger name, the function it runs, lower case), and its rewrite rules, each
-        as (rule name, None). Lacuna's foreign-key triggers (internal) are not listed. Empty
-        elsewhere, or when there is no such table."""
+    def triggers(self, table: str) -> list[tuple[str, str, str | None]]:
+        """What a write to ``table`` runs besides itself, each as (``trigger`` or ``rule``,
+        its name, the function it runs, lower case, or None). Looked for on ``table`` and on
+        every table the write may reach: its partitions and inheritance children (PostgreSQL:
+        a row routed to a partition fires the partition's own triggers) and, through foreign
+        keys, the tables that reference it (``ON DELETE CASCADE`` deletes their rows, firing
+        their triggers; a ``TRUNCATE … CASCADE`` empties them), all the way down; a trigger on
+        another table is named ``name on that_table``.
+
+        PostgreSQL: its enabled triggers (row- or statement-level, ``BEFORE``/``AFTER``/
+        ``INSTEAD OF``, any event: ``INSERT``, ``UPDATE``, ``DELETE``, ``TRUNCATE``), not the
+        internal ones of foreign keys, and its rewrite rules (function None). SQLite: its
+        triggers, whose bodies are SQL statements (function None). Empty on DuckDB (no
+        triggers), or when there is no such table."""
+        if self.dialect == "postgres":
+            return self._postgres_triggers(table)
+        if self.dialect == "sqlite":
+            return self._sqlite_triggers(table)
+        return []
+
+    def _postgres_triggers(self, table: str) -> list[tuple[str, str, str | None]]:
+        _, rows = self.query(
+            "WITH RECURSIVE reached(oid) AS (SELECT to_regclass("
+            f"{literal(table)})::oid UNION SELECT e.child FROM reached r JOIN (SELECT "
+            "inhparent AS parent, inhrelid AS child FROM pg_inherits UNION ALL SELECT "
+            "confrelid, conrelid FROM pg_constraint WHERE contype = 'f') e ON e.parent = r.oid) "
+            "SELECT 'trigger', t.tgname, lower(p.proname), t.tgrelid = to_regclass("
+            f"{literal(table)}), t.tgrelid::regclass::text FROM pg_trigger t JOIN pg_proc p ON "
+            "p.oid = t.tgfoid WHERE t.tgrelid IN (SELECT oid FROM reached) AND NOT "
+            "t.tgisinternal AND t.tgenabled <> 'D' UNION ALL SELECT 'rule', r.rulename, NULL, "
+            "r.ev_class = to_regclass(" + literal(table) + "), r.ev_class::regclass::text FROM "
+            "pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM reached) AND r.rulename <> "
+            "'_RETURN'")
+        return [(str(r[0]), str(r[1]) if r[3] else f"{r[1]} on {r[4]}",
+                 None if r[2] is None else str(r[2])) for r in rows]
+
+    def _sqlite_triggers(self, table: str) -> list[tuple[str, str, str | None]]:
+        schema, _, name = table.rpartition(".")
+        prefix = f"{quote(schema)}." if schema else ""
+        reached, todo = {name.lower()}, [name]
+        while todo:  # the tables whose foreign keys reference one reached
+            _, rows = self.query(
+                f"SELECT m.name FROM {prefix}sqlite_master m, pragma_foreign_key_list(m.name"
+                f"{', ' + literal(schema) if schema else ''}) f WHERE m.type = 'table' AND "
+                f"lower(f.\"table\") IN ({', '.join(literal(t.lower()) for t in todo)})")
+            todo = [str(r[0]) for r in rows if str(r[0]).lower() not in reached]
+            reached.update(t.lower() for t in todo)
+        listed = ", ".join(literal(t) for t in sorted(reached))
+        masters = [f"{prefix}sqlite_master"] + (["sqlite_temp_master"] if schema.lower() in (
+            "", "main") else [])  # a TEMP trigger may be on a table of main
+        _, rows = self.query(" UNION ALL ".join(
+            f"SELECT name, tbl_name FROM {m} WHERE type = 'trigger' AND lower(tbl_name) IN "
+            f"({listed})" for m in masters))
+        return [("trigger", str(r[0]) if str(r[1]).lower() == name.lower()
+                 else f"{r[0]} on {r[1]}", None) for r in rows]
+
+    def event_triggers(self) -> list[tuple[str, str]]:
+        """PostgreSQL: the enabled event triggers (``CREATE EVENT TRIGGER … ON
+        ddl_command_end``), each as (name, the function it runs, lower case): they run on
+        DDL statements (``CREATE``, ``ALTER``, ``DROP`` …). Empty elsewhere."""
         if self.dialect != "postgres":
             return []
-        regclass = f"to_regclass({literal(table)})"
         _, rows = self.query(
-            "SELECT t.tgname, lower(p.proname) FROM pg_trigger t JOIN pg_proc p ON p.oid = "
-            f"t.tgfoid WHERE t.tgrelid = {regclass} AND NOT t.tgisinternal AND t.tgenabled "
-            "<> 'D' UNION ALL SELECT r.rulename, NULL FROM pg_rewrite r WHERE r.ev_class = "
-            f"{regclass} AND r.rulename <> '_RETURN'")
-        return [(str(r[0]), None if r[1] is None else str(r[1])) for r in rows]
+            "SELECT e.evtname, lower(p.proname) FROM pg_event_trigger e JOIN pg_proc p ON "
+            "p.oid = e.evtfoid WHERE e.evtenabled <> 'D'")
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def attached(self, name: str, *, new: bool) -> str | None:
         """The URL of the attached database file that holds table ``name`` (``ATTACH 'file'

@@ -174,7 +174,7 @@ def _run_sql(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str,
     """pandas' call, its statement decided by the SQL governance first; what it hands back."""
     from lacuna import sql as governed_sql
 
-    query = str(args[0] if args else kwargs.get(keyword))  # a string: read_sql_statement
+    query = args[0] if args else kwargs.get(keyword)  # text or a SQLAlchemy construct
     con = args[1] if len(args) > 1 else kwargs.get("con")
     params = args[4] if len(args) > 4 else kwargs.get("params")
     return governed_sql.run_read_sql(con, query, params, lambda: original(*args, **kwargs))
@@ -185,7 +185,7 @@ def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> An
     Lacuna cannot tell (the values still decide)."""
     query = args[0] if args else kwargs.get(keyword)
     con = args[1] if len(args) > 1 else kwargs.get("con")
-    if not isinstance(query, str) or con is None or isinstance(con, str):
+    if con is None or isinstance(con, str):
         return None
     from lacuna import sql as governed_sql
 
