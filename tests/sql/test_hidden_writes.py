@@ -232,3 +232,37 @@ def test_sqlite_triggers_made_outside_lacuna_fail_closed(sandbox, sqlite_url, go
         conn.exec_driver_sql("DELETE FROM plain WHERE c = 'none'")
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM plain").scalar() == 60
     assert _mails(engine, "contacts") == 0
+
+
+def test_a_generated_column_takes_the_class_of_the_columns_it_is_computed_from(
+        db_url, governed_engine):
+    """``g TEXT GENERATED ALWAYS AS (replace(email, '@', ' at '))`` (added outside Lacuna)
+    holds every e-mail in a form the value classifier does not recognise: ``SELECT g FROM
+    customers`` was PUBLIC, free to leave. A generated column now takes the class of the
+    columns its expression reads; one computed from public columns stays public."""
+    plain = sa.create_engine(db_url)
+    with plain.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE contacts (e TEXT, r TEXT, "
+            "g TEXT GENERATED ALWAYS AS (replace(e, '@', ' at ')), "
+            "u TEXT GENERATED ALWAYS AS (upper(r)))"
+            if plain.dialect.name != "postgresql" else
+            "CREATE TABLE contacts (e TEXT, r TEXT, "
+            "g TEXT GENERATED ALWAYS AS (replace(e, '@', ' at ')) STORED, "
+            "u TEXT GENERATED ALWAYS AS (upper(r)) STORED)")
+        conn.exec_driver_sql("INSERT INTO contacts (e, r) SELECT email, region FROM customers")
+    plain.dispose()
+    engine = governed_engine(db_url)
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql("SELECT g, u FROM contacts ORDER BY g")
+        rows = result.fetchall()
+    assert len(rows) == 60
+    assert " at " in rows[0][0]
+    c = lacuna.sql.classification(result)
+    assert c is not None
+    assert c.columns["g"].classification is ColumnKind.PII
+    assert c.columns["u"].classification is ColumnKind.PUBLIC
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql("SELECT u FROM contacts")
+        assert len(result.fetchall()) == 60
+    assert lacuna.sql.classification(result).tier is Tier.PUBLIC  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ PostgreSQL (``sqlglot`` names: ``sqlite``, ``duckdb``, ``postgres``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +79,10 @@ class Database:
         schema, _, table = name.rpartition(".")
         if self.dialect == "sqlite":
             prefix = f"{quote(schema)}." if schema else ""
-            _, rows = self.query(f"PRAGMA {prefix}table_info({quote(table)})")
-            return tuple(Column(str(r[1]), str(r[2])) for r in rows), None
+            # table_xinfo: generated columns too (table_info leaves them out); hidden 1 is a
+            # virtual table's hidden column
+            _, rows = self.query(f"PRAGMA {prefix}table_xinfo({quote(table)})")
+            return tuple(Column(str(r[1]), str(r[2])) for r in rows if r[6] != 1), None
         if self.dialect == "duckdb":
             where = f"table_name = {literal(table)}" + _duckdb_qualifier(schema)
             _, rows = self.query(
@@ -100,6 +103,35 @@ class Database:
         _, tables = self.query(f"SELECT obj_description({regclass}, 'pg_class')")
         comment = str(tables[0][0]) if tables and tables[0][0] else None
         return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment
+
+    def generated(self, name: str) -> dict[str, tuple[str, ...]]:
+        """The generated columns of table ``name`` (``g TEXT GENERATED ALWAYS AS
+        (replace(email, '@', ' at '))``), each with the columns its expression reads (lower
+        case): its values are those columns' data, whatever they look like. Read from the
+        table's definition (SQLite, DuckDB) or ``pg_attrdef`` (PostgreSQL).
+
+        Raises:
+            IntegrationError: the table's definition has generated columns Lacuna cannot
+                read (the caller fails closed).
+        """
+        schema, _, table = name.rpartition(".")
+        if self.dialect == "postgres":
+            _, rows = self.query(
+                "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a JOIN "
+                "pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE "
+                f"a.attrelid = to_regclass({literal(name)}) AND a.attgenerated <> ''")
+            return {str(r[0]): _reads(f"SELECT {r[1]}", "postgres", name) for r in rows}
+        if self.dialect == "sqlite":
+            prefix = f"{quote(schema)}." if schema else ""
+            _, rows = self.query(f"SELECT sql FROM {prefix}sqlite_master WHERE type = 'table' "
+                                 f"AND lower(name) = lower({literal(table)})")
+        else:
+            where = f"table_name = {literal(table)}" + _duckdb_qualifier(schema)
+            _, rows = self.query(f"SELECT sql FROM duckdb_tables() WHERE {where}")
+        text = str(rows[0][0] or "") if rows else ""
+        if not re.search(r"\b(generated|as\s*\()", text, re.IGNORECASE):
+            return {}
+        return _generated(text, self.dialect, name)
 
     def user_functions(self, names: tuple[str, ...]) -> frozenset[str]:
         """Which of ``names`` (lower case) are functions or macros the database's users
@@ -275,6 +307,45 @@ def _duckdb_qualifier(schema: str) -> str:
         return f" AND database_name = {literal(database)} AND schema_name = {literal(schema)}"
     return (f" AND ((schema_name = {literal(schema)} AND database_name = current_database()) "
             f"OR (database_name = {literal(schema)} AND schema_name = 'main'))")
+
+
+def _generated(definition: str, dialect: str, table: str) -> dict[str, tuple[str, ...]]:
+    """The generated columns of a ``CREATE TABLE`` statement, with the columns each reads."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        tree = sqlglot.parse_one(definition, dialect=dialect)
+    except SqlglotError as exc:
+        msg = (f"Lacuna cannot read the definition of {table} to tell what its generated "
+               f"columns hold ({exc}); it fails closed on the table")
+        raise IntegrationError(msg) from exc
+    found: dict[str, tuple[str, ...]] = {}
+    for column in tree.find_all(exp.ColumnDef):
+        for constraint in column.args.get("constraints") or []:
+            kind = constraint.args.get("kind")
+            expression = kind.this if isinstance(kind, exp.ComputedColumnConstraint) else (
+                kind.args.get("expression")
+                if isinstance(kind, exp.GeneratedAsIdentityColumnConstraint) else None)
+            if isinstance(expression, exp.Expr):
+                found[column.name] = tuple(dict.fromkeys(
+                    c.name.lower() for c in expression.find_all(exp.Column)))
+    return found
+
+
+def _reads(query: str, dialect: str, table: str) -> tuple[str, ...]:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        tree = sqlglot.parse_one(query, dialect=dialect)
+    except SqlglotError as exc:
+        msg = (f"Lacuna cannot read the expression of a generated column of {table} "
+               f"({exc}); it fails closed on the table")
+        raise IntegrationError(msg) from exc
+    return tuple(dict.fromkeys(c.name.lower() for c in tree.find_all(exp.Column)))
 
 
 def quote(name: str) -> str:
