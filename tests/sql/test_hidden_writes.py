@@ -266,3 +266,37 @@ def test_a_generated_column_takes_the_class_of_the_columns_it_is_computed_from(
         result = conn.exec_driver_sql("SELECT u FROM contacts")
         assert len(result.fetchall()) == 60
     assert lacuna.sql.classification(result).tier is Tier.PUBLIC  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_to_sql_into_a_table_whose_trigger_runs_code_fails_closed(
+        kind, make_db, sandbox_config):
+    """``df.to_sql("members", con, if_exists="append")`` of one public row was decided on that
+    row alone; the trigger on ``members`` (made outside Lacuna) then copied every e-mail into
+    ``contacts``. to_sql now fails closed on a table with such a trigger, as the SQL hook does;
+    to a table without one it writes as before."""
+    url = make_db(kind, tables=("customers",))
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE contacts (c TEXT)")
+        conn.exec_driver_sql("CREATE TABLE members (id TEXT)")
+        if kind == "sqlite":
+            conn.exec_driver_sql("CREATE TRIGGER mails AFTER INSERT ON members BEGIN "
+                                 "INSERT INTO contacts SELECT email FROM customers; END")
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION copy_mails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "INSERT INTO contacts SELECT email FROM customers; RETURN NULL; END $$")
+            conn.exec_driver_sql("CREATE TRIGGER mails AFTER INSERT ON members "
+                                 "FOR EACH STATEMENT EXECUTE FUNCTION copy_mails()")
+    row = pd.DataFrame({"id": ["x"]})
+    with lacuna.governed(sandbox_config()):
+        for con in (engine, url):
+            with pytest.raises(GovernanceViolation, match="trigger mails"):
+                row.to_sql("members", con, if_exists="append", index=False)
+        row.to_sql("plain", engine, index=False)
+    assert _mails(engine, "contacts") == 0
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM members").scalar() == 0
+        assert conn.exec_driver_sql("SELECT id FROM plain").scalar() == "x"
+    engine.dispose()

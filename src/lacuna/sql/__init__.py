@@ -179,6 +179,38 @@ def read_sql_statement(con: Any, sql: Any) -> Statement | None:
     return stmt
 
 
+def to_sql_runs(con: Any, name: str, schema: str | None, if_exists: str) -> str | None:
+    """What ``df.to_sql(name, con, schema=…, if_exists=…)`` would run besides its own
+    statements that Lacuna cannot govern, as the reason it fails closed (the hook's words):
+    the triggers and rules on the table (and the tables the write reaches, SQLite and
+    PostgreSQL), and, on PostgreSQL, event triggers when it creates the table. None when it
+    runs nothing else, or on a database Lacuna does not govern."""
+    from lacuna.sql.govern import event_fired, fired_by
+
+    if isinstance(con, str):  # a URL: pandas opens an engine of its own; so does Lacuna
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(con)
+        try:
+            return to_sql_runs(engine, name, schema, if_exists)
+        finally:
+            engine.dispose()
+    with database(con) as db:
+        if db.dialect not in ("sqlite", "postgres"):
+            return None
+        table = f"{schema}.{name}" if schema else name
+        exists = db.table(table) is not None
+        fired = fired_by(db, table) if exists else []
+        if db.dialect == "postgres" and (not exists or if_exists == "replace"):
+            fired += event_fired(db)
+    if not fired:
+        return None
+    return (f"to_sql into {table} runs {'; '.join(fired)}: code Lacuna cannot govern, whose "
+            "statements would run undecided. Have its work done by statements sent through "
+            "the governed connection (and drop or disable the trigger), or write to a table "
+            "without such triggers")
+
+
 def run_read_sql(con: Any, sql: Any, parameters: Any, run: Callable[[], T]
                  ) -> tuple[T, SqlRead | None]:
     """Run ``pd.read_sql``'s statement (``run``, pandas' own call; ``sql`` as pandas was given
@@ -221,5 +253,6 @@ __all__ = [
     "run_read_sql",
     "statement_text",
     "table_classification",
+    "to_sql_runs",
     "ungovern",
 ]
