@@ -149,7 +149,8 @@ def test_postgresql_triggers_a_write_reaches_and_event_triggers_are_decided(
     trigger: TRUNCATE was a pass), by a ``DELETE`` cascading through a foreign key to a table
     with a ``DELETE`` trigger, by an ``INSERT`` routed to a partition with its own trigger,
     and an event trigger ran on every ``CREATE TABLE``. Each now fails closed, naming what
-    runs; the same statements on tables without such triggers run."""
+    runs (a table whose quoted name has capitals too); the same statements on tables without
+    such triggers run."""
     url = make_db("postgresql", tables=("customers",))
     plain = sa.create_engine(url)
     with plain.begin() as conn:
@@ -170,6 +171,9 @@ def test_postgresql_triggers_a_write_reaches_and_event_triggers_are_decided(
             "CREATE TABLE routed_a PARTITION OF routed FOR VALUES IN ('a')",
             "CREATE TRIGGER on_routed AFTER INSERT ON routed_a FOR EACH ROW "
             "EXECUTE FUNCTION copy_mails()",
+            'CREATE TABLE "Quoted" (id TEXT)',
+            'CREATE TRIGGER on_quoted AFTER INSERT ON "Quoted" FOR EACH STATEMENT '
+            "EXECUTE FUNCTION copy_mails()",
             "CREATE TABLE plain (id TEXT)",
             "CREATE TABLE plain_parents (id TEXT PRIMARY KEY)",
             "CREATE TABLE plain_kids (pid TEXT REFERENCES plain_parents (id) ON DELETE CASCADE)",
@@ -184,6 +188,8 @@ def test_postgresql_triggers_a_write_reaches_and_event_triggers_are_decided(
         "TRUNCATE plain, members": "trigger on_truncate",
         "DELETE FROM parents": "trigger on_delete on kids (it runs copy_mails",
         "INSERT INTO routed VALUES ('a')": "trigger on_routed on routed_a",
+        # Lacuna keeps the name unquoted; PostgreSQL would fold Quoted to quoted
+        """INSERT INTO public."Quoted" VALUES ('x')""": "trigger on_quoted",
         "CREATE TABLE harmless (n INT)": "event trigger ddl_mails (it runs on_ddl",
         "ALTER TABLE plain RENAME COLUMN id TO key": "event trigger ddl_mails",
     }

@@ -187,18 +187,20 @@ class Database:
         return []
 
     def _postgres_triggers(self, table: str) -> list[tuple[str, str, str | None]]:
+        # the statement's name as PostgreSQL folds it (members) and as quoted ("Members"):
+        # Lacuna keeps the name without its quotes, so both are looked for (fail closed)
         _, rows = self.query(
-            "WITH RECURSIVE reached(oid) AS (SELECT to_regclass("
-            f"{literal(table)})::oid UNION SELECT e.child FROM reached r JOIN (SELECT "
+            f"WITH RECURSIVE named(oid) AS (SELECT to_regclass({literal(table)})::oid UNION "
+            f"SELECT to_regclass({literal(quote(table))})::oid), reached(oid) AS (SELECT oid "
+            "FROM named WHERE oid IS NOT NULL UNION SELECT e.child FROM reached r JOIN (SELECT "
             "inhparent AS parent, inhrelid AS child FROM pg_inherits UNION ALL SELECT "
             "confrelid, conrelid FROM pg_constraint WHERE contype = 'f') e ON e.parent = r.oid) "
-            "SELECT 'trigger', t.tgname, lower(p.proname), t.tgrelid = to_regclass("
-            f"{literal(table)}), t.tgrelid::regclass::text FROM pg_trigger t JOIN pg_proc p ON "
-            "p.oid = t.tgfoid WHERE t.tgrelid IN (SELECT oid FROM reached) AND NOT "
-            "t.tgisinternal AND t.tgenabled <> 'D' UNION ALL SELECT 'rule', r.rulename, NULL, "
-            "r.ev_class = to_regclass(" + literal(table) + "), r.ev_class::regclass::text FROM "
-            "pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM reached) AND r.rulename <> "
-            "'_RETURN'")
+            "SELECT 'trigger', t.tgname, lower(p.proname), t.tgrelid IN (SELECT oid FROM "
+            "named), t.tgrelid::regclass::text FROM pg_trigger t JOIN pg_proc p ON p.oid = "
+            "t.tgfoid WHERE t.tgrelid IN (SELECT oid FROM reached) AND NOT t.tgisinternal AND "
+            "t.tgenabled <> 'D' UNION ALL SELECT 'rule', r.rulename, NULL, r.ev_class IN "
+            "(SELECT oid FROM named), r.ev_class::regclass::text FROM pg_rewrite r WHERE "
+            "r.ev_class IN (SELECT oid FROM reached) AND r.rulename <> '_RETURN'")
         return [(str(r[0]), str(r[1]) if r[3] else f"{r[1]} on {r[4]}",
                  None if r[2] is None else str(r[2])) for r in rows]
 
