@@ -110,45 +110,113 @@ def table_classification(con: Any, table: str) -> Classification | None:
         return classify_table(current(), db, table)
 
 
-def query_classification(con: Any, sql: str) -> SqlRead | None:
-    """What a query (or a table name, as ``pd.read_sql`` takes it) reads, per column, without
-    running it; None when ``sql`` is not a query. Used by the pandas integration for
-    ``pd.read_sql``."""
+def query_classification(con: Any, sql: Any) -> SqlRead | None:
+    """What a query (or a table name, as ``pd.read_sql`` takes it, or a SQLAlchemy construct,
+    compiled as the connection runs it) reads, per column, without running it; None when
+    ``sql`` is not a query. Used by the pandas integration for ``pd.read_sql``."""
     from lacuna.governor import current
     from lacuna.sql.catalog import quote
 
+    text = statement_text(con, sql)
+    if text is None:
+        return None
     with database(con) as db:
-        text = sql if not _is_name(sql) else f"SELECT * FROM {quote(sql)}"
+        if _is_name(text):
+            text = f"SELECT * FROM {quote(text)}"
         stmt = analyse(text, db.dialect)
         if stmt.kind != "read":
             return None
         return read_of(current(), db, stmt)
 
 
+def statement_text(con: Any, sql: Any) -> str | None:
+    """The SQL text ``pd.read_sql(sql, con)`` sends to the database: ``sql`` itself when it
+    is a string; a SQLAlchemy construct (``select()``, ``insert()``, ``text()``, ``update()``
+    …) compiled with the connection's dialect, as SQLAlchemy compiles it to run it (its
+    ``IN`` lists expanded); None for anything else (pandas refuses it) or a construct on a
+    connection that is not SQLAlchemy's."""
+    if isinstance(sql, str):
+        return sql
+    if not hasattr(sql, "compile") or con is None:
+        return None
+    dialect = _dialect(con)
+    if dialect is None:
+        return None
+    return str(sql.compile(dialect=dialect, compile_kwargs={"render_postcompile": True}))
+
+
+def _dialect(con: Any) -> Any:
+    """The SQLAlchemy dialect of an Engine, a Connection or a URL; None for another
+    connection (``sqlite3``)."""
+    if isinstance(con, str):
+        from sqlalchemy.engine import make_url
+
+        return make_url(con).get_dialect()()
+    return getattr(con, "dialect", None)
+
+
 def read_sql_statement(con: Any, sql: Any) -> Statement | None:
     """The statement ``pd.read_sql(sql, con)`` runs, when it is not a plain read: a write
-    (``INSERT … RETURNING``), an export, a statement Lacuna cannot read, or, on PostgreSQL, a
-    query that calls functions (their bodies may write). None for a read, a table name, a
-    query that is not text, or a database Lacuna does not govern: pandas' read decides those,
-    as before."""
+    (``INSERT … RETURNING``, as text, a ``text()`` or a construct such as
+    ``insert(t).from_select(…).returning(…)``), an export, a statement Lacuna cannot read
+    (a ``WITH`` that writes), or, on PostgreSQL, a query that calls functions (their bodies
+    may write). A SQLAlchemy construct is read as the SQL it compiles to on the connection
+    (:func:`statement_text`). None for a read, a table name, what is neither text nor a
+    construct, or a database Lacuna does not govern: pandas' read decides those, as before."""
     from lacuna.sql.restrict import _where
 
-    if not isinstance(sql, str) or con is None or _is_name(sql):
+    if con is None:
+        return None
+    text = statement_text(con, sql)
+    if text is None or _is_name(text):
         return None
     _, dialect = _where(con)
     if dialect not in DIALECTS.values():
         return None
-    stmt = analyse(sql, dialect)
+    stmt = analyse(text, dialect)
     if stmt.kind == "read" and not (dialect == "postgres" and stmt.functions):
         return None
     return stmt
 
 
-def run_read_sql(con: Any, sql: str, parameters: Any, run: Callable[[], T]
+def to_sql_runs(con: Any, name: str, schema: str | None, if_exists: str) -> str | None:
+    """What ``df.to_sql(name, con, schema=…, if_exists=…)`` would run besides its own
+    statements that Lacuna cannot govern, as the reason it fails closed (the hook's words):
+    the triggers and rules on the table (and the tables the write reaches, SQLite and
+    PostgreSQL), and, on PostgreSQL, event triggers when it creates the table. None when it
+    runs nothing else, or on a database Lacuna does not govern."""
+    from lacuna.sql.govern import event_fired, fired_by
+
+    if isinstance(con, str):  # a URL: pandas opens an engine of its own; so does Lacuna
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(con)
+        try:
+            return to_sql_runs(engine, name, schema, if_exists)
+        finally:
+            engine.dispose()
+    with database(con) as db:
+        if db.dialect not in ("sqlite", "postgres"):
+            return None
+        table = f"{schema}.{name}" if schema else name
+        exists = db.table(table) is not None
+        fired = fired_by(db, table) if exists else []
+        if db.dialect == "postgres" and (not exists or if_exists == "replace"):
+            fired += event_fired(db)
+    if not fired:
+        return None
+    return (f"to_sql into {table} runs {'; '.join(fired)}: code Lacuna cannot govern, whose "
+            "statements would run undecided. Have its work done by statements sent through "
+            "the governed connection (and drop or disable the trigger), or write to a table "
+            "without such triggers")
+
+
+def run_read_sql(con: Any, sql: Any, parameters: Any, run: Callable[[], T]
                  ) -> tuple[T, SqlRead | None]:
-    """Run ``pd.read_sql``'s statement (``run``, pandas' own call) decided as the SQL
-    governance decides it, once: on a SQLAlchemy engine, connection or URL, by the hook, on the
-    connection pandas runs it on; on a ``sqlite3`` connection, here, on that connection.
+    """Run ``pd.read_sql``'s statement (``run``, pandas' own call; ``sql`` as pandas was given
+    it: text or a SQLAlchemy construct) decided as the SQL governance decides it: on a
+    SQLAlchemy engine, connection or URL, by the hook, on the connection pandas runs it on, as
+    the SQL the database receives; on a ``sqlite3`` connection, here, on that connection.
     Returns what ``run`` returns and what the statement hands back (``… RETURNING``), as the
     hook read it. Raises ``GovernanceViolation`` on an enforced denial (nothing runs)."""
     import logging
@@ -156,7 +224,7 @@ def run_read_sql(con: Any, sql: str, parameters: Any, run: Callable[[], T]
 
     from lacuna.governor import current
 
-    if isinstance(con, sqlite3.Connection):
+    if isinstance(con, sqlite3.Connection) and isinstance(sql, str):
         with _bypass.bypass():
             return run_governed(current(), sqlite_database(con), sql, parameters, run)
     hook.install()
@@ -165,7 +233,7 @@ def run_read_sql(con: Any, sql: str, parameters: Any, run: Callable[[], T]
     if not expected.seen:  # pandas ran it some other way: say so loudly
         logging.getLogger(__name__).error(
             "pd.read_sql ran a statement Lacuna meant to decide without it reaching the SQL "
-            "hook: %.200s", sql)
+            "hook: %.200s", expected.sql)
     return result, expected.read
 
 
@@ -183,6 +251,8 @@ __all__ = [
     "query_classification",
     "read_sql_statement",
     "run_read_sql",
+    "statement_text",
     "table_classification",
+    "to_sql_runs",
     "ungovern",
 ]

@@ -8,6 +8,7 @@ PostgreSQL (``sqlglot`` names: ``sqlite``, ``duckdb``, ``postgres``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +79,10 @@ class Database:
         schema, _, table = name.rpartition(".")
         if self.dialect == "sqlite":
             prefix = f"{quote(schema)}." if schema else ""
-            _, rows = self.query(f"PRAGMA {prefix}table_info({quote(table)})")
-            return tuple(Column(str(r[1]), str(r[2])) for r in rows), None
+            # table_xinfo: generated columns too (table_info leaves them out); hidden 1 is a
+            # virtual table's hidden column
+            _, rows = self.query(f"PRAGMA {prefix}table_xinfo({quote(table)})")
+            return tuple(Column(str(r[1]), str(r[2])) for r in rows if r[6] != 1), None
         if self.dialect == "duckdb":
             where = f"table_name = {literal(table)}" + _duckdb_qualifier(schema)
             _, rows = self.query(
@@ -100,6 +103,35 @@ class Database:
         _, tables = self.query(f"SELECT obj_description({regclass}, 'pg_class')")
         comment = str(tables[0][0]) if tables and tables[0][0] else None
         return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment
+
+    def generated(self, name: str) -> dict[str, tuple[str, ...]]:
+        """The generated columns of table ``name`` (``g TEXT GENERATED ALWAYS AS
+        (replace(email, '@', ' at '))``), each with the columns its expression reads (lower
+        case): its values are those columns' data, whatever they look like. Read from the
+        table's definition (SQLite, DuckDB) or ``pg_attrdef`` (PostgreSQL).
+
+        Raises:
+            IntegrationError: the table's definition has generated columns Lacuna cannot
+                read (the caller fails closed).
+        """
+        schema, _, table = name.rpartition(".")
+        if self.dialect == "postgres":
+            _, rows = self.query(
+                "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a JOIN "
+                "pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE "
+                f"a.attrelid = to_regclass({literal(name)}) AND a.attgenerated <> ''")
+            return {str(r[0]): _reads(f"SELECT {r[1]}", "postgres", name) for r in rows}
+        if self.dialect == "sqlite":
+            prefix = f"{quote(schema)}." if schema else ""
+            _, rows = self.query(f"SELECT sql FROM {prefix}sqlite_master WHERE type = 'table' "
+                                 f"AND lower(name) = lower({literal(table)})")
+        else:
+            where = f"table_name = {literal(table)}" + _duckdb_qualifier(schema)
+            _, rows = self.query(f"SELECT sql FROM duckdb_tables() WHERE {where}")
+        text = str(rows[0][0] or "") if rows else ""
+        if not re.search(r"\b(generated|as\s*\()", text, re.IGNORECASE):
+            return {}
+        return _generated(text, self.dialect, name)
 
     def user_functions(self, names: tuple[str, ...]) -> frozenset[str]:
         """Which of ``names`` (lower case) are functions or macros the database's users
@@ -134,20 +166,74 @@ class Database:
             f"AND lower(p.proname) IN ({listed})")
         return [(str(r[0]), str(r[1]), str(r[2]), r[3], bool(r[4])) for r in rows]
 
-    def triggers(self, table: str) -> list[tuple[str, str | None]]:
-        """PostgreSQL: what a write to ``table`` runs besides itself: its enabled triggers,
-        each as (trigger name, the function it runs, lower case), and its rewrite rules, each
-        as (rule name, None). Lacuna's foreign-key triggers (internal) are not listed. Empty
-        elsewhere, or when there is no such table."""
+    def triggers(self, table: str) -> list[tuple[str, str, str | None]]:
+        """What a write to ``table`` runs besides itself, each as (``trigger`` or ``rule``,
+        its name, the function it runs, lower case, or None). Looked for on ``table`` and on
+        every table the write may reach: its partitions and inheritance children (PostgreSQL:
+        a row routed to a partition fires the partition's own triggers) and, through foreign
+        keys, the tables that reference it (``ON DELETE CASCADE`` deletes their rows, firing
+        their triggers; a ``TRUNCATE … CASCADE`` empties them), all the way down; a trigger on
+        another table is named ``name on that_table``.
+
+        PostgreSQL: its enabled triggers (row- or statement-level, ``BEFORE``/``AFTER``/
+        ``INSTEAD OF``, any event: ``INSERT``, ``UPDATE``, ``DELETE``, ``TRUNCATE``), not the
+        internal ones of foreign keys, and its rewrite rules (function None). SQLite: its
+        triggers, whose bodies are SQL statements (function None). Empty on DuckDB (no
+        triggers), or when there is no such table."""
+        if self.dialect == "postgres":
+            return self._postgres_triggers(table)
+        if self.dialect == "sqlite":
+            return self._sqlite_triggers(table)
+        return []
+
+    def _postgres_triggers(self, table: str) -> list[tuple[str, str, str | None]]:
+        # the statement's name as PostgreSQL folds it (members) and as quoted ("Members"):
+        # Lacuna keeps the name without its quotes, so both are looked for (fail closed)
+        _, rows = self.query(
+            f"WITH RECURSIVE named(oid) AS (SELECT to_regclass({literal(table)})::oid UNION "
+            f"SELECT to_regclass({literal(quote(table))})::oid), reached(oid) AS (SELECT oid "
+            "FROM named WHERE oid IS NOT NULL UNION SELECT e.child FROM reached r JOIN (SELECT "
+            "inhparent AS parent, inhrelid AS child FROM pg_inherits UNION ALL SELECT "
+            "confrelid, conrelid FROM pg_constraint WHERE contype = 'f') e ON e.parent = r.oid) "
+            "SELECT 'trigger', t.tgname, lower(p.proname), t.tgrelid IN (SELECT oid FROM "
+            "named), t.tgrelid::regclass::text FROM pg_trigger t JOIN pg_proc p ON p.oid = "
+            "t.tgfoid WHERE t.tgrelid IN (SELECT oid FROM reached) AND NOT t.tgisinternal AND "
+            "t.tgenabled <> 'D' UNION ALL SELECT 'rule', r.rulename, NULL, r.ev_class IN "
+            "(SELECT oid FROM named), r.ev_class::regclass::text FROM pg_rewrite r WHERE "
+            "r.ev_class IN (SELECT oid FROM reached) AND r.rulename <> '_RETURN'")
+        return [(str(r[0]), str(r[1]) if r[3] else f"{r[1]} on {r[4]}",
+                 None if r[2] is None else str(r[2])) for r in rows]
+
+    def _sqlite_triggers(self, table: str) -> list[tuple[str, str, str | None]]:
+        schema, _, name = table.rpartition(".")
+        prefix = f"{quote(schema)}." if schema else ""
+        reached, todo = {name.lower()}, [name]
+        while todo:  # the tables whose foreign keys reference one reached
+            _, rows = self.query(
+                f"SELECT m.name FROM {prefix}sqlite_master m, pragma_foreign_key_list(m.name"
+                f"{', ' + literal(schema) if schema else ''}) f WHERE m.type = 'table' AND "
+                f"lower(f.\"table\") IN ({', '.join(literal(t.lower()) for t in todo)})")
+            todo = [str(r[0]) for r in rows if str(r[0]).lower() not in reached]
+            reached.update(t.lower() for t in todo)
+        listed = ", ".join(literal(t) for t in sorted(reached))
+        masters = [f"{prefix}sqlite_master"] + (["sqlite_temp_master"] if schema.lower() in (
+            "", "main") else [])  # a TEMP trigger may be on a table of main
+        _, rows = self.query(" UNION ALL ".join(
+            f"SELECT name, tbl_name FROM {m} WHERE type = 'trigger' AND lower(tbl_name) IN "
+            f"({listed})" for m in masters))
+        return [("trigger", str(r[0]) if str(r[1]).lower() == name.lower()
+                 else f"{r[0]} on {r[1]}", None) for r in rows]
+
+    def event_triggers(self) -> list[tuple[str, str]]:
+        """PostgreSQL: the enabled event triggers (``CREATE EVENT TRIGGER … ON
+        ddl_command_end``), each as (name, the function it runs, lower case): they run on
+        DDL statements (``CREATE``, ``ALTER``, ``DROP`` …). Empty elsewhere."""
         if self.dialect != "postgres":
             return []
-        regclass = f"to_regclass({literal(table)})"
         _, rows = self.query(
-            "SELECT t.tgname, lower(p.proname) FROM pg_trigger t JOIN pg_proc p ON p.oid = "
-            f"t.tgfoid WHERE t.tgrelid = {regclass} AND NOT t.tgisinternal AND t.tgenabled "
-            "<> 'D' UNION ALL SELECT r.rulename, NULL FROM pg_rewrite r WHERE r.ev_class = "
-            f"{regclass} AND r.rulename <> '_RETURN'")
-        return [(str(r[0]), None if r[1] is None else str(r[1])) for r in rows]
+            "SELECT e.evtname, lower(p.proname) FROM pg_event_trigger e JOIN pg_proc p ON "
+            "p.oid = e.evtfoid WHERE e.evtenabled <> 'D'")
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def attached(self, name: str, *, new: bool) -> str | None:
         """The URL of the attached database file that holds table ``name`` (``ATTACH 'file'
@@ -223,6 +309,45 @@ def _duckdb_qualifier(schema: str) -> str:
         return f" AND database_name = {literal(database)} AND schema_name = {literal(schema)}"
     return (f" AND ((schema_name = {literal(schema)} AND database_name = current_database()) "
             f"OR (database_name = {literal(schema)} AND schema_name = 'main'))")
+
+
+def _generated(definition: str, dialect: str, table: str) -> dict[str, tuple[str, ...]]:
+    """The generated columns of a ``CREATE TABLE`` statement, with the columns each reads."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        tree = sqlglot.parse_one(definition, dialect=dialect)
+    except SqlglotError as exc:
+        msg = (f"Lacuna cannot read the definition of {table} to tell what its generated "
+               f"columns hold ({exc}); it fails closed on the table")
+        raise IntegrationError(msg) from exc
+    found: dict[str, tuple[str, ...]] = {}
+    for column in tree.find_all(exp.ColumnDef):
+        for constraint in column.args.get("constraints") or []:
+            kind = constraint.args.get("kind")
+            expression = kind.this if isinstance(kind, exp.ComputedColumnConstraint) else (
+                kind.args.get("expression")
+                if isinstance(kind, exp.GeneratedAsIdentityColumnConstraint) else None)
+            if isinstance(expression, exp.Expr):
+                found[column.name] = tuple(dict.fromkeys(
+                    c.name.lower() for c in expression.find_all(exp.Column)))
+    return found
+
+
+def _reads(query: str, dialect: str, table: str) -> tuple[str, ...]:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        tree = sqlglot.parse_one(query, dialect=dialect)
+    except SqlglotError as exc:
+        msg = (f"Lacuna cannot read the expression of a generated column of {table} "
+               f"({exc}); it fails closed on the table")
+        raise IntegrationError(msg) from exc
+    return tuple(dict.fromkeys(c.name.lower() for c in tree.find_all(exp.Column)))
 
 
 def quote(name: str) -> str:

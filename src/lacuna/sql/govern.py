@@ -81,9 +81,17 @@ def run_governed(
     """Govern and run one statement; returns what ``run`` returns and, for a read, what it
     read. Raises ``GovernanceViolation`` on an enforced denial (``run`` is never called)."""
     stmt = analyse(sql, db.dialect)
+    method = f"sql.{db.dialect}.{stmt.verb}"
+    if db.dialect == "postgres" and stmt.verb in FIRES_EVENT_TRIGGERS and stmt.kind != "unknown":
+        try:  # CREATE TABLE …: an event trigger runs its PL/pgSQL body, undecided
+            events = event_fired(db)
+        except Exception as exc:
+            gov.internal_error(exc, action=Action.EXPORT, method=method)
+            return run(), None
+        if events:
+            stmt = event_triggering(stmt, events)
     if stmt.kind == "pass" and stmt.rename is not None:
         return _renaming(gov, db, stmt, run), None
-    method = f"sql.{db.dialect}.{stmt.verb}"
     if db.dialect == "postgres" and stmt.functions and stmt.kind != "unknown":
         try:  # SELECT f(): f's PL/pgSQL body may INSERT or COPY what Lacuna never sees
             opaque = opaque_routines(db, stmt.functions)
@@ -93,10 +101,10 @@ def run_governed(
             return run(), None
         if opaque:
             stmt = ungovernable(stmt, opaque)
-    if db.dialect == "postgres" and stmt.target and stmt.verb in FIRES_TRIGGERS \
+    if db.dialect in ("postgres", "sqlite") and stmt.target and stmt.verb in FIRES_TRIGGERS \
             and stmt.kind != "unknown":
-        try:  # INSERT INTO t: a trigger on t runs its PL/pgSQL body, undecided
-            fired = fired_by(db, stmt.target)
+        try:  # INSERT INTO t: a trigger on t runs its PL/pgSQL (or SQL) body, undecided
+            fired = [f for table in (stmt.target, *stmt.fires) for f in fired_by(db, table)]
         except Exception as exc:
             gov.internal_error(exc, action=Action.EXPORT, method=method)
             return run(), None
@@ -187,22 +195,31 @@ def opaque_routines(db: Database, names: Sequence[str]) -> list[str]:
     return list(found)
 
 
-FIRES_TRIGGERS = frozenset({"insert", "update", "merge", "copy_from", "delete"})
+FIRES_TRIGGERS = frozenset({"insert", "update", "merge", "copy_from", "delete", "truncate"})
+# the statements on which PostgreSQL runs event triggers (DDL; CREATE TABLE … AS and SELECT …
+# INTO among them, as "create")
+FIRES_EVENT_TRIGGERS = frozenset({
+    "create", "create_view", "alter", "drop", "comment", "grant", "revoke", "rename_table",
+    "rename_column"})
 
 
 def fired_by(db: Database, table: str) -> list[str]:
-    """What a write to ``table`` would run that Lacuna cannot govern (PostgreSQL): its triggers
-    whose functions are not governable by the rule of :func:`opaque_routines` (a trigger
-    function is PL/pgSQL or another procedural language: only an extension's, or a built-in
-    one, is not listed), and its rewrite rules (``CREATE RULE … DO ALSO INSERT …``), which run
-    statements Lacuna never sees. Looked up for every such write (one catalog query on the
-    statement's own connection, so a trigger created in the same transaction is seen; not
-    cached, so that a trigger created later is never missed)."""
+    """What a write to ``table`` would run that Lacuna cannot govern: its triggers (and those
+    of the tables the write reaches, :meth:`Database.triggers`: partitions, tables whose
+    foreign keys cascade from it), of any event and level (``BEFORE TRUNCATE``, ``FOR EACH
+    STATEMENT``, ``INSTEAD OF`` on a view), whose functions are not governable by the rule of
+    :func:`opaque_routines` (a trigger function is PL/pgSQL or another procedural language:
+    only an extension's, or a built-in one, is not listed); PostgreSQL's rewrite rules
+    (``CREATE RULE … DO ALSO INSERT …``) and SQLite's triggers, whose bodies are statements
+    Lacuna never sees. Looked up for every such write (on the statement's own connection, so
+    a trigger created in the same transaction is seen; not cached, so that a trigger created
+    later is never missed)."""
     found: list[str] = []
     functions: dict[str, list[str]] = {}
-    for name, function in db.triggers(table):
+    for kind, name, function in db.triggers(table):
         if function is None:
-            found.append(f"rule {name}")
+            found.append(f"{kind} {name}" + (" (its body runs SQL statements)"
+                                             if kind == "trigger" else ""))
         else:
             functions.setdefault(function, []).append(name)
     if functions:
@@ -213,12 +230,37 @@ def fired_by(db: Database, table: str) -> list[str]:
     return found
 
 
+def event_fired(db: Database) -> list[str]:
+    """The event triggers (PostgreSQL) a DDL statement would run that Lacuna cannot govern:
+    those whose functions are PL/pgSQL or another procedural language (:func:`opaque_routines`),
+    each as ``event trigger e (it runs f (…))``. Looked up for every DDL statement."""
+    functions: dict[str, list[str]] = {}
+    for name, function in db.event_triggers():
+        functions.setdefault(function, []).append(name)
+    if not functions:
+        return []
+    return [f"event trigger {', '.join(functions.get(r.partition(' ')[0], []))} (it runs {r})"
+            for r in opaque_routines(db, tuple(functions))]
+
+
+def event_triggering(stmt: Statement, fired: Sequence[str]) -> Statement:
+    """``stmt``, a DDL statement on which the database runs ``fired`` (:func:`event_fired`),
+    as a statement Lacuna cannot read: unknown (denied in enforce mode, fail closed)."""
+    return replace(stmt, kind="unknown", target=None, returning=None, query=None, values=False,
+                   rename=None, problem=(
+        f"the database runs {'; '.join(fired)} on every {stmt.verb.upper()} statement: code "
+        "Lacuna cannot govern, whose statements would run undecided. Have a database "
+        "administrator drop or disable the event trigger (ALTER EVENT TRIGGER … DISABLE), or "
+        "run the DDL outside the governed connection"))
+
+
 def triggering(stmt: Statement, fired: Sequence[str]) -> Statement:
     """``stmt``, a write to a table on which it fires ``fired`` (:func:`fired_by`), as a
     statement Lacuna cannot read: unknown (denied in enforce mode, fail closed)."""
     return replace(stmt, kind="unknown", target=None, returning=None, query=None, values=False,
-                   problem=(
-        f"it writes to {stmt.target}, which runs {'; '.join(fired)} on every such write: "
+                   fires=(), problem=(
+        f"it writes to {', '.join((stmt.target or '?', *stmt.fires))}, which runs "
+        f"{'; '.join(fired)} on every such write: "
         "code Lacuna cannot govern, whose statements would run undecided. Have the trigger's "
         "work done by statements sent through the governed connection (and drop or disable "
         "the trigger), or write to a table without such triggers"))
@@ -617,5 +659,6 @@ def _location() -> str | None:
     return None
 
 
-__all__ = ["FIRES_TRIGGERS", "SqlRead", "fired_by", "opaque_routines", "read_of", "returned",
-           "run_governed", "triggering", "ungovernable", "written_into"]
+__all__ = ["FIRES_EVENT_TRIGGERS", "FIRES_TRIGGERS", "SqlRead", "event_fired", "event_triggering",
+           "fired_by", "opaque_routines", "read_of", "returned", "run_governed", "triggering",
+           "ungovernable", "written_into"]

@@ -43,11 +43,20 @@ READ_KEY = "lacuna_sql_read"
 @dataclass(slots=True)
 class Expected:
     """A statement the pandas integration runs under its bypass but wants governed here
-    (:func:`expecting`): whether the hook governed it, and what it read."""
+    (:func:`expecting`): whether the hook governed it, and what it read. ``sql``: the text,
+    or the SQLAlchemy construct (``insert()``, ``text()`` …) pandas executes."""
 
-    sql: str
+    sql: Any
     seen: bool = False
     read: SqlRead | None = None
+
+    def matches(self, statement: str, context: Any) -> bool:
+        """Whether the statement reaching the hook is the expected one: the same text, once;
+        or, for a construct, each execution of it (SQLAlchemy may run one construct as
+        several statements: ``insertmanyvalues`` batches), whatever it compiled to."""
+        if isinstance(self.sql, str):
+            return not self.seen and self.sql.strip() == statement.strip()
+        return getattr(context, "invoked_statement", None) is self.sql
 
 
 _EXPECTED: contextvars.ContextVar[Expected | None] = contextvars.ContextVar(
@@ -55,10 +64,11 @@ _EXPECTED: contextvars.ContextVar[Expected | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def expecting(sql: str) -> Iterator[Expected]:
-    """Govern ``sql`` when it reaches the hook inside the block, although the block runs under
-    Lacuna's bypass (pandas' ``read_sql``, whose other work is not governed): once, on the
-    connection it runs on, as any statement sent through a governed engine."""
+def expecting(sql: Any) -> Iterator[Expected]:
+    """Govern ``sql`` (text, or a SQLAlchemy construct) when it reaches the hook inside the
+    block, although the block runs under Lacuna's bypass (pandas' ``read_sql``, whose other
+    work is not governed): on the connection it runs on, as the SQL text the database
+    receives, as any statement sent through a governed engine."""
     expected = Expected(sql)
     token = _EXPECTED.set(expected)
     try:
@@ -147,7 +157,7 @@ def _do_execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
 def _handle(statement: str, parameters: Any, context: Any, many: bool, run: Any) -> bool:
     """Govern and run the statement; False leaves it to SQLAlchemy (not ours to govern)."""
     expected = _EXPECTED.get()
-    if expected is not None and (expected.seen or expected.sql.strip() != statement.strip()):
+    if expected is not None and not expected.matches(statement, context):
         expected = None
     if _bypass.active() and expected is None:
         return False

@@ -132,6 +132,7 @@ class Statement:
     returning: str | None = None  # ``… RETURNING``: the query whose rows come back
     rename: tuple[str, str] | None = None  # ``ALTER TABLE … RENAME``: (old name, new name)
     functions: tuple[str, ...] = ()  # functions sqlglot does not know (maybe the user's own)
+    fires: tuple[str, ...] = ()  # more tables whose triggers it fires (``TRUNCATE a, b``)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -319,8 +320,10 @@ def _may_flow(word: str, body: str, dialect: str) -> bool:
     text = body.lower()
     if word == "set":
         return "(" in text
-    if word == "delete":  # PostgreSQL: which table, for the triggers a DELETE fires
-        return "returning" in text or dialect == "postgres"
+    if word == "delete":  # which table, for the triggers a DELETE fires
+        return "returning" in text or dialect in ("postgres", "sqlite")
+    if word == "truncate":  # PostgreSQL: which tables, for the triggers a TRUNCATE fires
+        return dialect == "postgres"
     if word == "alter":
         return "rename" in text
     return False
@@ -372,6 +375,12 @@ def _export(sql: str, body: str, dialect: str) -> Statement:
 
 
 def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
+    nested = nested_writes(stmt)
+    if nested:  # WITH x AS (INSERT … RETURNING …) SELECT …: a write the query hides
+        return Statement(kind="unknown", sql=sql, verb=word, problem=(
+            f"it holds {' and '.join(nested)} inside (a WITH or a subquery that writes), a "
+            "write Lacuna does not decide apart from the statement around it; send each write "
+            "as a statement of its own (INSERT … SELECT, UPDATE …), so that each is decided"))
     into = stmt.args.get("into") if isinstance(stmt, exp.Select) else None
     if isinstance(into, exp.Into):  # SELECT … INTO t (PostgreSQL): creates t from the query
         return Statement(kind="write", sql=sql, verb="create", reads=base_tables(stmt),
@@ -441,6 +450,10 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         return Statement(kind="export", sql=sql, verb="copy", reads=reads, file=file, query=query)
     if isinstance(stmt, exp.Delete) and isinstance(stmt.this, exp.Table):
         return Statement(kind="pass", sql=sql, verb="delete", target=table_name(stmt.this))
+    if isinstance(stmt, exp.TruncateTable):  # no data flows, but its triggers run (PostgreSQL)
+        names = tuple(n for n in (table_name(t) for t in stmt.expressions) if n)
+        return Statement(kind="pass", sql=sql, verb="truncate",
+                         target=names[0] if names else None, fires=names[1:])
     if isinstance(stmt, (exp.Delete, exp.Drop, exp.Alter, exp.Transaction, exp.Commit,
                          exp.Rollback, exp.Pragma, exp.Set, exp.Use, exp.Comment, exp.Describe)):
         return Statement(kind="pass", sql=sql, verb=stmt.key)
@@ -448,6 +461,25 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         return Statement(kind="pass", sql=sql, verb="attach")
     return Statement(kind="unknown", sql=sql, verb=word,
                      problem=f"Lacuna does not know what a {stmt.key.upper()} statement does")
+
+
+_DML = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
+
+
+def nested_writes(stmt: exp.Expr) -> list[str]:
+    """The writes ``stmt`` holds besides itself, each as ``INSERT INTO t`` (PostgreSQL's
+    data-modifying ``WITH x AS (INSERT … RETURNING …) SELECT …``, ``WITH x AS (DELETE …)
+    INSERT …``): each would run undecided, since the statement is decided as what it is at
+    its top. A ``MERGE``'s own ``WHEN … THEN INSERT/UPDATE`` branches are not listed."""
+    found: dict[str, None] = {}
+    for node in stmt.find_all(*_DML):
+        if node is stmt or isinstance(node.parent, exp.When):
+            continue
+        target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+        verb = {"insert": "INSERT INTO", "delete": "DELETE FROM", "merge": "MERGE INTO"}.get(
+            node.key, node.key.upper())
+        found.setdefault(f"{verb} {table_name(target) or '?'}", None)
+    return list(found)
 
 
 def _is_routine(stmt: exp.Expr, dialect: str) -> bool:
@@ -631,4 +663,5 @@ def is_catalog(table: exp.Table) -> bool:
     )
 
 
-__all__ = ["Statement", "analyse", "base_tables", "called_functions", "reads_session"]
+__all__ = ["Statement", "analyse", "base_tables", "called_functions", "nested_writes",
+           "reads_session"]

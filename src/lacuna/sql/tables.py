@@ -111,7 +111,28 @@ def _classify(
     if stored is not None:
         result, _ = restrict(_by_column(stored), result, config,
                              where=f"Lacuna's record of {info.name} (lineage store)")
-    return result
+    return _derived(result, db.generated(info.name), config, info.name)
+
+
+def _derived(c: Classification, generated: dict[str, tuple[str, ...]], config: Any,
+             table: str) -> Classification:
+    """``c`` with each generated column at least as strict as every column its expression
+    reads (``g GENERATED ALWAYS AS (replace(email, '@', ' at '))`` holds e-mails that no
+    longer look like them): the column lineage inside the table, which no statement shows."""
+    from lacuna.lineage.sidecar import restrict
+
+    by_name = {n.lower(): n for n in c.columns}
+    for column, reads in generated.items():
+        name = by_name.get(column.lower())
+        if name is None:
+            continue
+        for source in reads:
+            held = c.columns.get(by_name.get(source, ""))
+            if held is not None:
+                c, _ = restrict(Classification(columns={name: held}), c, config,
+                                where=f"generated column {table}.{name}, computed from "
+                                      f"{source}")
+    return c
 
 
 def _by_column(c: Classification) -> Classification:

@@ -174,7 +174,7 @@ def _run_sql(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str,
     """pandas' call, its statement decided by the SQL governance first; what it hands back."""
     from lacuna import sql as governed_sql
 
-    query = str(args[0] if args else kwargs.get(keyword))  # a string: read_sql_statement
+    query = args[0] if args else kwargs.get(keyword)  # text or a SQLAlchemy construct
     con = args[1] if len(args) > 1 else kwargs.get("con")
     params = args[4] if len(args) > 4 else kwargs.get("params")
     return governed_sql.run_read_sql(con, query, params, lambda: original(*args, **kwargs))
@@ -185,7 +185,7 @@ def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> An
     Lacuna cannot tell (the values still decide)."""
     query = args[0] if args else kwargs.get(keyword)
     con = args[1] if len(args) > 1 else kwargs.get("con")
-    if not isinstance(query, str) or con is None or isinstance(con, str):
+    if con is None or isinstance(con, str):
         return None
     from lacuna import sql as governed_sql
 
@@ -391,6 +391,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             purpose=purpose,
             exception_id=exception_id,
         )
+        if spec.kind == "sql":  # a trigger on the table would run undecided: fail closed
+            op = _sql_side_effects(gov, op, args, kwargs)
         keeps_label = (
             spec.kind == "path"
             and is_local(name)
@@ -496,6 +498,37 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             raise
 
     return writer
+
+
+def _sql_side_effects(gov: Any, op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``op`` for ``to_sql``, fail closed when the table runs triggers (or rules, or event
+    triggers) Lacuna cannot govern (:func:`lacuna.sql.to_sql_runs`): PROPRIETARY, into a
+    database that keeps no classification, with the reason, as the SQL hook decides such a
+    statement. ``op`` as it was otherwise."""
+    from dataclasses import replace
+
+    from lacuna import sql as governed_sql
+    from lacuna.model import Tier
+
+    name = args[0] if args else kwargs.get("name")
+    con = args[1] if len(args) > 1 else kwargs.get("con")
+    if not isinstance(name, str) or con is None:
+        return op
+    try:
+        with _bypass.bypass():
+            problem = governed_sql.to_sql_runs(con, name, kwargs.get("schema"),
+                                               str(kwargs.get("if_exists", "fail")))
+    except Exception as exc:  # cannot tell what it runs: fail closed (enforce denies)
+        gov.internal_error(exc, action=Action.EXPORT, method=op.method)
+        return op
+    if problem is None:
+        return op
+    why = f"PROPRIETARY (fail closed): Lacuna cannot classify this write: {problem}"
+    classification = replace(op.classification, tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+                             reasoning=(why, *op.classification.reasoning))
+    destination = op.destination if op.destination is None else replace(
+        op.destination, classification_support=False, reasoning=problem)
+    return replace(op, classification=classification, destination=destination)
 
 
 def _seals(gov: Any, spec: Writer, op: Any, encrypt: bool) -> bool:
