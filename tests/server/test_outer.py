@@ -266,3 +266,31 @@ def test_a_local_caller_cannot_forge_the_address_a_refusal_is_audited_with(live,
     finally:
         store.close()
     assert refusal.data["how"]["code_location"] == "client 127.0.0.1"
+
+
+def test_every_answer_carries_the_baseline_security_headers(app_client):
+    """API answers (fast lane or FastAPI), refusals, redirects, 413s and the docs: not
+    cached by intermediaries, not framed, not sniffed; an answer's own header wins."""
+    client = app_client.client
+    ana = app_client.headers("ana")
+    answers = {
+        "decide (fast lane)": client.post("/api/v1/decide", headers=ana,
+                                          json={"operation": {"action": "read"}}),
+        "audit search (FastAPI)": client.get("/api/v1/audit", headers=ana),
+        "401": client.get("/api/v1/audit"),
+        "health": client.get("/health"),
+        "openapi": client.get("/openapi.json"),
+        "console redirect": client.get("/console/", follow_redirects=False),
+        "413": client.post("/api/v1/decide", headers=ana, content=b"x" * (64 * 1024 + 1)),
+    }
+    for what, r in answers.items():
+        assert r.headers.get("x-content-type-options") == "nosniff", what
+        assert r.headers.get("x-frame-options") == "DENY", what
+        assert r.headers.get("referrer-policy") == "no-referrer", what
+        assert r.headers.get_list("cache-control") == ["no-store"], what
+    assert answers["console redirect"].status_code in (302, 303, 307)
+    assert answers["413"].status_code == 413
+    # the console's stylesheet sets its own caching, which is kept (and not doubled)
+    css = client.get("/console/static/console.css")
+    assert css.status_code == 200
+    assert css.headers.get_list("cache-control") == ["max-age=300"]

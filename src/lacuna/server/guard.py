@@ -1,6 +1,7 @@
 """What every HTTP request to the server gets, whichever way it is answered: the body limit
-(413 before or while it is read), a request id (``X-Request-ID``, kept or made), status
-metrics and one structured access-log line (method, path, status, ms, user; never headers).
+(413 before or while it is read), a request id (``X-Request-ID``, kept or made), the baseline
+security headers (:data:`BASELINE_HEADERS`, unless the answer sets its own), status metrics and
+one structured access-log line (method, path, status, ms, user; never headers).
 
 :class:`Guard` is installed twice, on purpose: as the FastAPI app's innermost user middleware
 (every request FastAPI answers, where ``ServerErrorMiddleware`` still wraps it) and by
@@ -33,6 +34,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 GUARDED = "lacuna.guarded"  # scope key: the outer lane already guards this request
+# On every answer that does not set its own: answers hold audit records, decisions and
+# classifications, which no shared cache should keep and no other site should frame or have
+# sniffed as another type (the console's pages add their Content-Security-Policy).
+BASELINE_HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer"))
 _INTERNAL = (b'{"code":"InternalError","message":"the server failed to answer this request; '
              b'its log has the error under the request id (X-Request-ID)"}')
 
@@ -89,8 +95,10 @@ class Guard:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message.setdefault("headers", []).append((b"x-request-id",
-                                                          request_id.encode("latin-1")))
+                headers = message.setdefault("headers", [])
+                present = {name.lower() for name, _ in headers}
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.extend(h for h in BASELINE_HEADERS if h[0] not in present)
             await send(message)
 
         scope["lacuna.request_id"] = request_id
@@ -159,5 +167,6 @@ async def _too_large(send: Send, limit: int) -> None:
             b'server\'s limit of ' + str(limit).encode() + b' bytes (max_body_bytes)"}')
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+                            (b"content-length", str(len(body)).encode()),
+                            *BASELINE_HEADERS]})
     await send({"type": "http.response.body", "body": body})
