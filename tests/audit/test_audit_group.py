@@ -229,3 +229,40 @@ def test_group_commits_of_two_processes_take_turns_on_one_chain(db_url: str,
         users = [r.user_id for r in reversed(store.list(limit=None))]
         assert users.count("proc0") == users.count("proc1") == 4 * n
         assert any(a != b for a, b in itertools.pairwise(users))  # they interleaved
+
+
+def test_a_group_is_inserted_by_one_statement_not_one_step_per_record(store: AuditStore,
+                                                                     mk: Any) -> None:
+    """Each statement lets go of the GIL and takes it back, which in a busy server worker can
+    wait a switch interval while the writer holds the write lock: a group of 40 records is one
+    INSERT (audit_schema.insert_rows), and reads back whole and in order."""
+    ops = [mk.op(user=f"u{i}") for i in range(40)]
+    store.record(mk.decision(ops[0]), ops[0], session="s")  # the raw connection opened
+    statements: list[str] = []
+    raw = store._raw_connection().dbapi_connection
+    raw.set_trace_callback(statements.append)
+    try:
+        stored = store.record_many([(mk.decision(op), op, "s") for op in ops[1:]])
+    finally:
+        raw.set_trace_callback(None)
+    inserts = [s for s in statements if s.startswith("INSERT INTO lacuna_audit ")]
+    assert len(inserts) == 1
+    assert [r.user_id for r in stored] == [f"u{i}" for i in range(1, 40)]
+    assert [r.seq for r in store.list(limit=None)][:3] == [40, 39, 38]
+    assert [store.get(r.id) for r in stored] == stored
+    assert store.verify().ok
+
+
+def test_insert_rows_splits_at_sqlites_variable_limit(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c TEXT)")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)  # two rows of three per statement
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    rows = [(i, f"b{i}", None) for i in range(5)]
+    audit_schema.insert_rows(conn, "t (a, b, c)", 3, rows)
+    audit_schema.insert_rows(conn, "t (a, b, c)", 3, [])
+    conn.set_trace_callback(None)
+    assert len(statements) == 3  # 2 + 2 + 1 rows
+    assert conn.execute("SELECT a, b, c FROM t ORDER BY a").fetchall() == rows
+    conn.close()

@@ -11,7 +11,7 @@ head. After the commit a signed checkpoint, naming the state database's id
 
 Two ways to append, the same rows, chain and head: :func:`append_chained` through SQLAlchemy
 Core (any database; PostgreSQL), and :func:`append_chained_sqlite` on the raw ``sqlite3``
-connection with prepared statements (one ``executemany`` per batch), as the audit trail's
+connection with prepared statements (one multi-row ``INSERT`` per batch), as the audit trail's
 appends do (:mod:`lacuna.audit.store`): Core builds and processes the parameters of every row
 (``construct_params``, compile-cache lookups), which cost the decision log's writer thread
 more than SQLite's own insert of the row.
@@ -34,6 +34,7 @@ from lacuna.audit.checkpoint import (
     read_checkpoint_file,
 )
 from lacuna.audit.record import GENESIS_HASH, VerifyReport, chain_hash, iso, link_payload
+from lacuna.audit.schema import insert_rows
 from lacuna.audit.verify import check_signature, describe, other_chain, other_database, pick
 from lacuna.model import utcnow
 from lacuna.signing import Keyring
@@ -107,28 +108,29 @@ class SqliteStatements:
     head: str
     last: str
     new_head: str
-    insert: str
+    into: str  # "table (columns...)" for schema.insert_rows
+    width: int
     move_head: str
 
 
 def sqlite_statements(table: Table, heads: Table) -> SqliteStatements:
     own = tuple(c.name for c in table.columns if c.name not in CHAIN_COLUMNS)
     names = ", ".join((*own, *CHAIN_COLUMNS))
-    marks = ", ".join("?" * (len(own) + len(CHAIN_COLUMNS)))
     return SqliteStatements(
         columns=own, body=own.index("body"),
         head=f"SELECT seq, hash FROM {heads.name} WHERE id = 1",
         last=(f"SELECT seq, hash FROM {table.name} WHERE seq IS NOT NULL "
               "ORDER BY seq DESC LIMIT 1"),
         new_head=f"INSERT INTO {heads.name} (id, seq, hash) VALUES (1, ?, ?)",
-        insert=f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
+        into=f"{table.name} ({names})", width=len(own) + len(CHAIN_COLUMNS),
         move_head=f"UPDATE {heads.name} SET seq = ?, hash = ? WHERE id = 1")
 
 
 def append_chained_sqlite(conn: sqlite3.Connection, sql: SqliteStatements,
                           rows: Sequence[tuple[Any, ...]], keyring: Keyring) -> tuple[int, str]:
     """:func:`append_chained` on a raw ``sqlite3`` connection, inside the caller's ``BEGIN
-    IMMEDIATE`` transaction: the same rows, chain and head, one ``executemany`` for the batch.
+    IMMEDIATE`` transaction: the same rows, chain and head, one ``INSERT`` for the batch
+    (:func:`~lacuna.audit.schema.insert_rows`).
     ``rows`` are tuples in ``sql.columns`` order. Returns the new head ``(seq, hash)``."""
     top = conn.execute(sql.head).fetchone()
     if top is None:
@@ -141,7 +143,8 @@ def append_chained_sqlite(conn: sqlite3.Connection, sql: SqliteStatements,
         return seq, prev
     body = sql.body
     links = chain_links([row[body] for row in rows], seq, prev, keyring)
-    conn.executemany(sql.insert, [(*row, *link) for row, link in zip(rows, links, strict=True)])
+    insert_rows(conn, sql.into, sql.width,
+                [(*row, *link) for row, link in zip(rows, links, strict=True)])
     seq, _, prev, _ = links[-1]
     conn.execute(sql.move_head, (seq, prev))
     return seq, prev

@@ -22,9 +22,10 @@ recognised by SQLite's own answer (``file is not a database``).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,37 @@ def write_transaction(conn: sqlite3.Connection,
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+ROWS_PER_INSERT = 256  # the most rows one INSERT of insert_rows carries
+
+
+def insert_rows(conn: sqlite3.Connection, into: str, width: int,
+                rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` (each ``width`` values) with ``INSERT INTO <into> VALUES (...), (...)``
+    statements of up to :data:`ROWS_PER_INSERT` rows, not an ``executemany`` step per row.
+
+    Every step of a statement lets go of the GIL and takes it back. In a server worker whose
+    event loop keeps the GIL busy, taking it back waits until the loop blocks or a switch
+    interval has passed, and the writer holds the trail's write lock (and the writers' turn)
+    all that time: with a thread spinning in Python beside it, ``executemany`` of 100 rows took
+    a median 11 ms (84 ms with a 0.5 ms switch interval) where one statement took 4 to 8 ms
+    (1.3 to 1.7 ms alone). One statement per group bounds those hand-overs by the number of
+    statements, not of rows. ``into`` is ``table (col, ...)``."""
+    if not rows:
+        return
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(ROWS_PER_INSERT, limit // width))
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        conn.execute(_insert_statement(into, width, len(chunk)),
+                     [value for row in chunk for value in row])
+
+
+@functools.lru_cache(maxsize=512)
+def _insert_statement(into: str, width: int, count: int) -> str:
+    one = "(" + ",".join("?" * width) + ")"
+    return f"INSERT INTO {into} VALUES " + ",".join([one] * count)
 
 
 def _ensure_wal(cur: Any) -> None:

@@ -61,6 +61,7 @@ from lacuna.audit.schema import (
     check_sqlite_file,
     explain,
     head,
+    insert_rows,
     metadata,
     parse_url,
     records,
@@ -83,8 +84,8 @@ _INSERT = insert(records)
 _UPDATE_HEAD = update(head).where(head.c.id == 1)
 # The SQLite append: prepared once per connection (sqlite3's statement cache), no ORM layer.
 _SQL_HEAD = "SELECT seq, hash FROM lacuna_audit_head WHERE id = 1"
-_SQL_INSERT = ("INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, allowed, "
-               "policy_id, body, prev_hash, hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+_SQL_INTO = ("lacuna_audit (seq, id, timestamp, user_id, action, allowed, policy_id, body, "
+             "prev_hash, hash, signature)")
 _SQL_UPDATE_HEAD = "UPDATE lacuna_audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UNSET: Any = object()
 
@@ -372,7 +373,7 @@ class AuditStore:
                                  text, prev, digest, sig))
                     linked.append((seq, prev, text, digest))
                     prev = digest
-                conn.executemany(_SQL_INSERT, rows)
+                insert_rows(conn, _SQL_INTO, 11, rows)
                 roll_up(conn, [body for body, _ in prepared])
                 conn.execute(_SQL_UPDATE_HEAD, (seq, prev))
         except (sqlite3.Error, SQLAlchemyError) as exc:
