@@ -1,4 +1,4 @@
-# ruff: noqa: E501 - rows of generator tables are data
+# ruff: noqa: ARG001, ARG005, E501 - generators share one (faker, rng) signature; rows are data
 """People's names under column names that say nothing: detection and false-positive rates.
 
     python benchmarks/classification/names_eval.py [--columns 20] [--rows 50] [--seed 11] [--cascade]

@@ -4,15 +4,17 @@ There is no checksum for a name or an address, so these are heuristics over one 
 
 - **Person name**: one to five words, each capitalized (or a particle such as ``van``, ``de``;
   or in a script without case: Han, Hangul, kana, Arabic, Hebrew, Devanagari; or, lower case, a
-  known name that is not a thing word), letters, hyphens and apostrophes only, after dropping titles (``Dr.``, ``Frau``,
-  ``drg.``, ``السيد``) and suffixes (``Jr.``, ``MD``, ``S.Sos``); at least one word is a known
-  given or family name (:mod:`lacuna.classify.namelists`: the shipped lists and the installed
-  Faker's lists of every locale). A single word is a *strong* name only as a given name of the
-  shipped list; any other known single word (``Schmidt``, ``Yılmaz``, ``Иванов``) is a *weak*
-  one, and a thing word (``Brown``, ``Rose``) none. Han and Hangul names come unspaced
-  (``王秀英``, ``김민준``): a known family name of one or two characters, then one to three
-  characters, strong when these are a known given name. Values with a company marker (``Inc``,
-  ``GmbH``, ``and``) or a place prefix (``North``, ``Lake``, ``San``) are not names.
+  known name that is not a thing word), letters, hyphens and apostrophes only, after dropping
+  titles (``Dr.``, ``Frau``, ``drg.``, ``السيد``) and suffixes (``Jr.``, ``MD``, ``S.Sos``); at
+  least one word is a known given or family name (:mod:`lacuna.classify.namelists`: the shipped
+  lists and the installed Faker's lists of every locale). Beyond the shipped lists, every word
+  must be a known name that is not a thing word (``Cotton Chair`` is no person). A single word
+  is a *strong* name only as a given name of the shipped list; any other known single word
+  (``Schmidt``, ``Yılmaz``, ``Иванов``) is a *weak* one, and a thing word (``Brown``) none.
+  Han and Hangul names come unspaced (``王秀英``, ``김민준``): a known family name of one or two
+  characters, then one to three characters, strong when these are a known given name. Values
+  with a company marker (``Inc``, ``GmbH``, ``and``) or a place prefix (``North``, ``Lake``,
+  ``San``) are not names.
 - **Street address**: a house number followed by two capitalized words or a street word
   (``123 Main Street``, ``4759 William Haven``), or street words then a house number
   (``Ullmannweg 9``, ``Calle Mayor 5``, ``rue de la Paix 12``), in a dozen languages.
@@ -27,8 +29,8 @@ import re
 import unicodedata
 
 from lacuna.classify.base import validator
-from lacuna.classify.namelists import fold as _fold
 from lacuna.classify.namelists import NameList, known, shipped
+from lacuna.classify.namelists import fold as _fold
 
 
 def _w(text: str) -> frozenset[str]:

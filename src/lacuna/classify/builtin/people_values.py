@@ -19,7 +19,9 @@ from lacuna.classify.scan import ColumnSample, PatternRecognizer
 from lacuna.model import ColumnKind, Sensitivity
 
 PII = ColumnKind.PII
-NAME_SHAPE = r"[^\d\s@/:;]{2,}(?:[ ,]+[^\d\s@/:;]+){0,6}"  # words without digits or @
+# Words without digits or @; the first of two letters at least, or one Han or Hangul syllable
+# (a Chinese or Korean family name: "梁 鑫").
+NAME_SHAPE = r"(?:[^\d\s@/:;]{2,}|[\p{Han}\p{Hangul}])(?:[ ,]+[^\d\s@/:;]+){0,6}"
 _DATE_STRING = (r"\d{4}-\d{1,2}-\d{1,2}(?:[T ].*)?|\d{1,2}[./-]\d{1,2}[./-]\d{4}"
                 r"|\d{4}/\d{1,2}/\d{1,2}")
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d", "%d-%m-%Y")
