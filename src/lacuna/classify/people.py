@@ -29,8 +29,8 @@ import re
 import unicodedata
 
 from lacuna.classify.base import validator
-from lacuna.classify.namelists import NameList, known, shipped
 from lacuna.classify.namelists import fold as _fold
+from lacuna.classify.namelists import lexicon, shipped
 
 
 def _w(text: str) -> frozenset[str]:
@@ -120,20 +120,19 @@ def name_words(text: str) -> list[str] | None:
     """The words of a value shaped like a person's name (titles dropped), or ``None``."""
     text = text.replace(",", " ").strip()
     words = [w for w in text.split() if w]
-    lists = known()
-    while words and _affix(words[0], TITLES, lists.titles):
+    lex = lexicon()
+    while words and _affix(words[0], TITLES, lex.known.titles):
         words = words[1:]
-    while words and _affix(words[-1], SUFFIXES, lists.suffixes):
+    while words and _affix(words[-1], SUFFIXES, lex.known.suffixes):
         words = words[:-1]
     if not 1 <= len(words) <= 5:
         return None
     for w in words:
         low = _fold(w)
-        if low in COMPANY or not _WORD.match(_unmarked(w)):
+        if low in COMPANY or not (_WORD.match(w) or _WORD.match(_unmarked(w))):
             return None
         if not (w[0].isupper() or low in PARTICLES or _caseless(w)
-                or (w.islower() and (low in given_names() or low in surnames()
-                                     or _listed(low, lists)))):
+                or (w.islower() and (low in lex.shipped or low in lex.listed))):
             return None
     if _fold(words[0]) in PLACE_PREFIX and len(words) > 1:
         return None
@@ -175,24 +174,21 @@ def name_strength(text: str) -> int:
     words = name_words(text)
     if words is None:
         return NOT_A_NAME
-    lists = known()
+    lex = lexicon()
     parts = [_fold(p) for w in words for p in re.split(r"[-'’]", w) if p]
     if len(words) == 1:
-        if all(p in given_names() for p in parts):
+        if all(p in lex.shipped_given for p in parts):
             return STRONG
         unspaced = _unspaced(parts[0]) if len(parts) == 1 and _caseless(words[0]) else None
         if unspaced is not None:
             return unspaced
-        if all(_listed(p, lists) for p in parts):
-            return WEAK
-        return UNKNOWN
-    shipped_names = given_names() | surnames()
-    if any(p in shipped_names for p in parts):
+        return WEAK if all(p in lex.listed for p in parts) else UNKNOWN
+    if any(p in lex.shipped for p in parts):
         return STRONG
     # Only the big lists: every word (initials and particles aside) must hold a known name that
     # is not also a thing word, or "Cotton Chair" and "Rustic Steel Lamp" would be people.
     words = [w for w in words if not _initial(w) and _fold(w) not in PARTICLES]
-    hits = sum(1 for w in words if any(_listed(p, lists) for p in re.split(r"[-'’]", _fold(w))))
+    hits = sum(1 for w in words if any(p in lex.listed for p in re.split(r"[-'’]", _fold(w))))
     if words and hits == len(words):
         return STRONG
     return WEAK if 2 * hits >= len(words) > 0 else UNKNOWN
@@ -204,21 +200,17 @@ def _initial(word: str) -> bool:
     return len(low) == 1 and (word.endswith(".") or low.isascii())
 
 
-def _listed(part: str, lists: NameList) -> bool:
-    return (part in lists.given or part in lists.family) and part not in lists.things
-
-
 def _unspaced(word: str) -> int | None:
     """A Han or Hangul name written without a space: family name, then the given name."""
-    lists = known()
-    if word in lists.given:
+    known = lexicon().known
+    if word in known.given:
         return STRONG
     if not 2 <= len(word) <= 4:
         return None
     for cut in (1, 2):
         family, rest = word[:cut], word[cut:]
-        if family in lists.family and 1 <= len(rest) <= 3:
-            return STRONG if rest in lists.given else WEAK
+        if family in known.family and 1 <= len(rest) <= 3:
+            return STRONG if rest in known.given else WEAK
     return None
 
 
