@@ -89,7 +89,8 @@ def test_name_strength_levels():
     assert people.name_strength("王秀英") == people.STRONG
     assert people.name_strength("北京") < people.WEAK
     # The old API keeps its meaning: a strong name only.
-    assert people.is_person_name("Ahmet Yılmaz") and not people.is_person_name("Yılmaz")
+    assert people.is_person_name("Ahmet Yılmaz")
+    assert not people.is_person_name("Yılmaz")
 
 
 def test_a_few_family_names_among_things_do_not_make_a_name_column():
@@ -97,3 +98,11 @@ def test_a_few_family_names_among_things_do_not_make_a_name_column():
     values = ["Berlin", "Hamburg", "München", "Köln", "Frankfurt", "Stuttgart", "Lange",
               "Düsseldorf", "Dortmund", "Essen"]
     assert _column(values)[0] not in ("pii", "phi")
+
+
+def test_street_names_without_numbers_are_not_peoples_names():
+    streets = ["Calle de José Manuel Arana", "Ronda de Inmaculada Durán", "Paseo de Amelia Iglesia",
+               "Via Greco", "Piazza Elisa", "Vicolo Lorenzo", "Contrada Pietro", "Via Mario Rossi"]
+    assert _column(streets)[:2] != ("pii", "name")
+    # A street word that is also a family name keeps the person: Kim Park, Tom Hill.
+    assert _column(["Kim Park", "Tom Hill", "Lynn Green", "Anna Way"])[:2] == ("pii", "name")

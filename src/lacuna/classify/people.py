@@ -29,8 +29,8 @@ import re
 import unicodedata
 
 from lacuna.classify.base import validator
+from lacuna.classify.namelists import Lexicon, lexicon, shipped
 from lacuna.classify.namelists import fold as _fold
-from lacuna.classify.namelists import lexicon, shipped
 
 
 def _w(text: str) -> frozenset[str]:
@@ -134,9 +134,18 @@ def name_words(text: str) -> list[str] | None:
         if not (w[0].isupper() or low in PARTICLES or _caseless(w)
                 or (w.islower() and (low in lex.shipped or low in lex.listed))):
             return None
-    if _fold(words[0]) in PLACE_PREFIX and len(words) > 1:
+    if len(words) > 1 and (_fold(words[0]) in PLACE_PREFIX or _street(words, lex)):
         return None
     return words
+
+
+def _street(words: list[str], lex: Lexicon) -> bool:
+    """A street name without a number (``Via Greco``, ``Calle Mayor``, ``Lewis Meadows``): a
+    street word first (not a shipped name), or last (not a name of any list: ``Kim Park``)."""
+    first, last = _fold(words[0]), _fold(words[-1])
+    return ((first in STREET_FIRST and first not in lex.shipped)
+            or (last in STREET_WORDS and last not in lex.known.family
+                and last not in lex.known.given))
 
 
 def _affix(word: str, builtin: frozenset[str], listed: frozenset[str]) -> bool:
