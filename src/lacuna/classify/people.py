@@ -52,7 +52,8 @@ inc llc ltd plc gmbh ag kg sa srl spa sas sarl bv nv co corp company group and u
 holdings partners ohg kgaa ug mbh sl slu
 """)
 PLACE_PREFIX = _w("""
-north south east west new lake port fort saint san santa mount los las el bad new
+north south east west new lake port fort saint sainte sankt san santa santo sao mount los las el
+bad
 """)
 STREET_WORDS = _w("""
 street st road rd avenue ave lane ln drive dr court ct boulevard blvd way place pl square sq
