@@ -106,3 +106,13 @@ def test_street_names_without_numbers_are_not_peoples_names():
     assert _column(streets)[:2] != ("pii", "name")
     # A street word that is also a family name keeps the person: Kim Park, Tom Hill.
     assert _column(["Kim Park", "Tom Hill", "Lynn Green", "Anna Way"])[:2] == ("pii", "name")
+
+
+def test_a_registered_name_list_extends_the_lookups():
+    from lacuna.classify.namelists import NameList, name_lists
+
+    assert people.name_strength("Zorvath Quillindra") == people.UNKNOWN
+    if "test-invented" not in name_lists:
+        name_lists.register("test-invented")(
+            lambda: NameList(given=frozenset({"zorvath"}), family=frozenset({"quillindra"})))
+    assert people.name_strength("Zorvath Quillindra") == people.STRONG
