@@ -141,7 +141,7 @@ def name_words(text: str) -> list[str] | None:
 
 
 def _street(words: list[str], lex: Lexicon) -> bool:
-    """A street name without a number (``Via Greco``, ``Calle Mayor``, ``Lewis Meadows``): a
+    """A street name without a number (``Via Greco``, ``Calle Mayor``, ``Gold Stravenue``): a
     street word first (not a shipped name), or last (not a name of any list: ``Kim Park``)."""
     first, last = _fold(words[0]), _fold(words[-1])
     return ((first in STREET_FIRST and first not in lex.shipped)
@@ -166,14 +166,16 @@ def _caseless(word: str) -> bool:
 
 
 NOT_A_NAME, UNKNOWN, WEAK, STRONG = 0, 1, 2, 3  # name_strength levels
+_HAN_HANGUL = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+$")
 
 
 def name_strength(text: str) -> int:
     """How much one value says it is a person's name (see the module docstring).
 
     ``NOT_A_NAME`` (not name-shaped), ``UNKNOWN`` (shaped, no known name), ``WEAK`` (one word,
-    a known name but not a shipped given name; or an unspaced Han/Hangul value starting with a
-    family name), ``STRONG`` (a person's name, what :func:`is_person_name` accepts).
+    a known name but not a shipped given name; an unspaced Han/Hangul value starting with a
+    family name; several words, half of them known), ``STRONG`` (a person's name, what
+    :func:`is_person_name` accepts).
 
     Example:
         >>> name_strength("Maria Garcia"), name_strength("Yılmaz"), name_strength("Brown")
@@ -212,11 +214,9 @@ def _initial(word: str) -> bool:
 
 def _unspaced(word: str) -> int | None:
     """A Han or Hangul name written without a space: family name, then the given name."""
-    known = lexicon().known
-    if word in known.given:
-        return STRONG
-    if not 2 <= len(word) <= 4:
+    if not 2 <= len(word) <= 4 or not _HAN_HANGUL.match(word):
         return None
+    known = lexicon().known
     for cut in (1, 2):
         family, rest = word[:cut], word[cut:]
         if family in known.family and 1 <= len(rest) <= 3:
