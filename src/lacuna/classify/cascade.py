@@ -2,7 +2,9 @@
 
 1. Layer 1 (heuristics) classifies every column.
 2. Columns below ``thresholds.heuristic`` are looked up in the answer cache by (name, value
-   shape signature); hits are done.
+   shape signature); hits are done. A hit may be another column's answer (``x`` holding colours
+   and ``x`` holding family names have the same shapes), so, like a later layer, it may not
+   weaken a class that validated sample values support.
 3. The rest go, in one batch, to layer 2 (embeddings) when it is on; its answer replaces the
    current one when it reaches ``thresholds.embedding`` and is more confident; otherwise it is
    kept as evidence ("layer embedding suggested ..., below its threshold"). No later layer may
@@ -100,8 +102,9 @@ class Cascade:
         hits = self.cache.get_many(list(keys.values()))
         TIMINGS.cache_hits += sum(1 for n in unsure if keys[n] in hits)
         for n in unsure:
-            if keys[n] in hits:
-                out[n] = hits[keys[n]]
+            if keys[n] in hits:  # same name, same value shapes: maybe another column's answer
+                hit = hits[keys[n]]
+                out[n] = _noted(out[n], hit, CACHED) if _keeps(out[n], hit) else hit
         unsure = [n for n in unsure if keys[n] not in hits]
         earlier: dict[str, list[ColumnClass]] = {n: [] for n in unsure}
         for layer in self.active():
@@ -140,9 +143,12 @@ def _keeps(current: ColumnClass, answer: ColumnClass) -> bool:
                                                        current.sensitivity)
 
 
-def _noted(current: ColumnClass, answer: ColumnClass) -> ColumnClass:
+CACHED = "the answer cached for this column name and these value shapes"
+
+
+def _noted(current: ColumnClass, answer: ColumnClass, source: str | None = None) -> ColumnClass:
     what = answer.classification.value + (f"/{answer.pii_type}" if answer.pii_type else "")
-    note = (f"{answer.layer.value} layer suggested {what} (confidence "
+    note = (f"{source or answer.layer.value + ' layer'} suggested {what} (confidence "
             f"{answer.confidence:.2f}); the sampled values outweigh it")
     extra = tuple(e for e in answer.evidence if e not in current.evidence)
     return replace(current, evidence=(*current.evidence, *extra),
