@@ -7,7 +7,9 @@ The values are SYNTHETIC: Faker (MIT licence) generates every name, city, compan
 seeded per column, so the numbers say how the classifier handles Faker's name lists in each
 locale and format, not how it does on a real customer table. Each column is classified alone
 under an opaque name (``x``, ``who``, ``c1``, ``contact``, ``customer`` in turn) by layer 1
-(``cascade=False``; ``--cascade`` runs the default cascade as ``lacuna.classify`` does).
+(``cascade=False``; ``--cascade`` runs the default cascade as ``lacuna.classify`` does, with a
+fresh answer cache in a temporary ``LACUNA_HOME``, one process for all lines: columns of the
+same opaque name and value shapes share cache entries, as they would in a real process).
 
 ``--leave-out`` measures what the lists cannot flatter: the classifier draws on Faker's own name
 lists (``lacuna.classify.namelists``), so for each locale it is run again with every Faker
@@ -28,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 LOCALES = (
@@ -234,6 +238,11 @@ def main() -> None:
     parser.add_argument("--leave-out", action="store_true",
                         help="only: each locale with its language left out of the name lists")
     a = parser.parse_args()
+    if a.cascade:  # a fresh answer cache, not the user's (harness.py does the same)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from harness import _isolate
+
+        _isolate()
     if a.leave_out:
         print(f"Synthetic data (Faker), {a.columns} columns x {a.rows} rows per line, layer 1, "
               "each locale's language left out of the Faker name lists.\n")
