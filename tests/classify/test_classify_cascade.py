@@ -179,3 +179,25 @@ def test_a_cache_hit_keeps_a_value_backed_stricter_answer(tmp_path):
                        evidence=(Evidence(source="value", rule="value:person_name",
                                           detail="names", score=0.68),))
     assert cached.run({"x": held}, {"x": sample})["x"].classification is ColumnKind.PII
+
+
+def test_a_cached_answer_resting_on_another_columns_values_is_a_miss(tmp_path):
+    # The other direction: x holding family names was cached as pii/name (from its values);
+    # x holding colours has the same shapes but no such values, so it asks the layers itself.
+    import pandas as pd
+
+    from lacuna.classify.scan import column_sample
+
+    public = ColumnClass(confidence=0.99, layer=Layer.EMBEDDING, reasoning="a code")
+    layer = StaticLayer(public)
+    c = cascade_with(layer, enabled=True, url=f"sqlite:///{tmp_path / 's.db'}")
+    colours = ["Brown", "Green", "White", "Black", "Olive", "Navy", "Teal", "Coral"]
+    sample = column_sample("x", pd.Series(colours))
+    names = ColumnClass(classification=ColumnKind.PII, pii_type="name", confidence=0.68,
+                        sensitivity=Sensitivity.HIGH, layer=Layer.HEURISTIC, reasoning="names",
+                        evidence=(Evidence(source="value", rule="value:person_name",
+                                           detail="names", score=0.68),))
+    c.cache.put(cache_key("x", signature(sample), c.fingerprint), "x", names)
+    out = c.run(dict(classify({"x": colours}, cascade=False).columns), {"x": sample})["x"]
+    assert out.classification is ColumnKind.PUBLIC
+    assert layer.calls == 1
