@@ -141,3 +141,63 @@ def test_settings_are_validated_with_the_key_named():
 
     with_fields = SimpleNamespace(cascade={"thresholds": {"heuristic": 0.9}}, cache=None)
     assert from_config(with_fields).cascade.thresholds.heuristic == 0.9
+
+
+def test_a_cached_answer_of_another_column_does_not_weaken_value_evidence(tmp_path):
+    # "x" holding colours and "x" holding family names have the same value shapes ("Aaaaa"),
+    # so they share a cache key: the colours' public answer must not make the names public.
+    import pandas as pd
+
+    from lacuna.classify.scan import column_sample
+
+    public = ColumnClass(confidence=0.99, layer=Layer.EMBEDDING, reasoning="a code")
+    c = cascade_with(StaticLayer(public), enabled=True, url=f"sqlite:///{tmp_path / 's.db'}")
+    colours = ["Brown", "Green", "White", "Black", "Olive", "Navy", "Teal", "Coral"]
+    names = ["Schmidt", "Müller", "Schneider", "Fischer", "Weber", "Wagner", "Becker", "Koch"]
+    for values, expect in ((colours, "public"), (names, "pii")):
+        sample = column_sample("x", pd.Series(values))
+        layer1 = classify({"x": values}, cascade=False).columns
+        out = c.run(dict(layer1), {"x": sample})["x"]
+        assert out.classification.value == expect, values
+    assert out.pii_type == "name"
+    assert "the answer cached for this column name" in out.reasoning.lower()
+
+
+def test_a_cache_hit_keeps_a_value_backed_stricter_answer(tmp_path):
+    import pandas as pd
+
+    from lacuna.classify.scan import column_sample
+
+    public = ColumnClass(confidence=0.99, layer=Layer.EMBEDDING, reasoning="a code")
+    names = ["Schmidt", "Müller", "Schneider", "Fischer", "Weber", "Wagner", "Becker", "Koch"]
+    cached = cascade_with(StaticLayer(public), enabled=True, url=f"sqlite:///{tmp_path / 't.db'}")
+    sample = column_sample("x", pd.Series(names))
+    key = cache_key("x", signature(sample), cached.fingerprint)
+    cached.cache.put(key, "x", public)
+    held = ColumnClass(classification=ColumnKind.PII, pii_type="name", confidence=0.68,
+                       sensitivity=Sensitivity.HIGH, layer=Layer.HEURISTIC, reasoning="names",
+                       evidence=(Evidence(source="value", rule="value:person_name",
+                                          detail="names", score=0.68),))
+    assert cached.run({"x": held}, {"x": sample})["x"].classification is ColumnKind.PII
+
+
+def test_a_cached_answer_resting_on_another_columns_values_is_a_miss(tmp_path):
+    # The other direction: x holding family names was cached as pii/name (from its values);
+    # x holding colours has the same shapes but no such values, so it asks the layers itself.
+    import pandas as pd
+
+    from lacuna.classify.scan import column_sample
+
+    public = ColumnClass(confidence=0.99, layer=Layer.EMBEDDING, reasoning="a code")
+    layer = StaticLayer(public)
+    c = cascade_with(layer, enabled=True, url=f"sqlite:///{tmp_path / 's.db'}")
+    colours = ["Brown", "Green", "White", "Black", "Olive", "Navy", "Teal", "Coral"]
+    sample = column_sample("x", pd.Series(colours))
+    names = ColumnClass(classification=ColumnKind.PII, pii_type="name", confidence=0.68,
+                        sensitivity=Sensitivity.HIGH, layer=Layer.HEURISTIC, reasoning="names",
+                        evidence=(Evidence(source="value", rule="value:person_name",
+                                           detail="names", score=0.68),))
+    c.cache.put(cache_key("x", signature(sample), c.fingerprint), "x", names)
+    out = c.run(dict(classify({"x": colours}, cascade=False).columns), {"x": sample})["x"]
+    assert out.classification is ColumnKind.PUBLIC
+    assert layer.calls == 1

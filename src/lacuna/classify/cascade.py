@@ -2,7 +2,10 @@
 
 1. Layer 1 (heuristics) classifies every column.
 2. Columns below ``thresholds.heuristic`` are looked up in the answer cache by (name, value
-   shape signature); hits are done.
+   shape signature); hits are done. A hit may be another column's answer (``x`` holding colours
+   and ``x`` holding family names have the same shapes), so, like a later layer, it may not
+   weaken a class that validated sample values support, and a hit resting on value evidence
+   this column's values did not give counts as a miss.
 3. The rest go, in one batch, to layer 2 (embeddings) when it is on; its answer replaces the
    current one when it reaches ``thresholds.embedding`` and is more confident; otherwise it is
    kept as evidence ("layer embedding suggested ..., below its threshold"). No later layer may
@@ -97,11 +100,15 @@ class Cascade:
             return columns
         out = dict(columns)
         keys = {n: cache_key(n, signature(samples.get(n)), self.fingerprint) for n in unsure}
-        hits = self.cache.get_many(list(keys.values()))
+        found = self.cache.get_many(list(keys.values()))
+        # Same name, same value shapes: maybe another column's answer (step 2).
+        hits = {keys[n]: found[keys[n]] for n in unsure
+                if keys[n] in found and not _foreign(out[n], found[keys[n]])}
         TIMINGS.cache_hits += sum(1 for n in unsure if keys[n] in hits)
         for n in unsure:
             if keys[n] in hits:
-                out[n] = hits[keys[n]]
+                hit = hits[keys[n]]
+                out[n] = _noted(out[n], hit, CACHED) if _keeps(out[n], hit) else hit
         unsure = [n for n in unsure if keys[n] not in hits]
         earlier: dict[str, list[ColumnClass]] = {n: [] for n in unsure}
         for layer in self.active():
@@ -140,9 +147,26 @@ def _keeps(current: ColumnClass, answer: ColumnClass) -> bool:
                                                        current.sensitivity)
 
 
-def _noted(current: ColumnClass, answer: ColumnClass) -> ColumnClass:
+CACHED = "the answer cached for this column name and these value shapes"
+
+
+def _value_rules(c: ColumnClass) -> frozenset[str]:
+    return frozenset(e.rule for e in c.evidence if e.source == "value" and e.score >= 0.5)
+
+
+def _foreign(current: ColumnClass, hit: ColumnClass) -> bool:
+    """Whether a cached answer rests on value evidence this column's values did not give.
+
+    Value evidence belongs to the column it was found in: ``x`` holding family names (value
+    evidence: people's names) must not lend its answer to ``x`` holding colours, which has the
+    same value shapes. Such a hit is treated as a miss: the column goes to the later layers.
+    """
+    return not _value_rules(hit) <= _value_rules(current)
+
+
+def _noted(current: ColumnClass, answer: ColumnClass, source: str | None = None) -> ColumnClass:
     what = answer.classification.value + (f"/{answer.pii_type}" if answer.pii_type else "")
-    note = (f"{answer.layer.value} layer suggested {what} (confidence "
+    note = (f"{source or answer.layer.value + ' layer'} suggested {what} (confidence "
             f"{answer.confidence:.2f}); the sampled values outweigh it")
     extra = tuple(e for e in answer.evidence if e not in current.evidence)
     return replace(current, evidence=(*current.evidence, *extra),

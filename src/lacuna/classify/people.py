@@ -2,12 +2,19 @@
 
 There is no checksum for a name or an address, so these are heuristics over one value:
 
-- **Person name**: one to five words, each capitalized (or a particle such as ``van``, ``de``),
-  letters, hyphens and apostrophes only, after dropping titles (``Dr.``, ``Frau``) and suffixes
-  (``Jr.``, ``MD``); at least one word is a known given name or family name (shipped lists,
-  ``data/given_names.txt`` and ``data/surnames.txt``, ~1,500 names across a dozen traditions).
-  A single word counts only as a known *given* name. Values with a company marker (``Inc``,
-  ``GmbH``, ``and``) or a place prefix (``North``, ``Lake``, ``San``) are not names.
+- **Person name**: one to five words, each capitalized (or a particle such as ``van``, ``de``;
+  or in a script without case: Han, Hangul, kana, Arabic, Hebrew, Devanagari; or, lower case, a
+  known name that is not a thing word), letters, hyphens and apostrophes only, after dropping
+  titles (``Dr.``, ``Frau``, ``drg.``, ``السيد``) and suffixes (``Jr.``, ``MD``, ``S.Sos``); at
+  least one word is a known given or family name (:mod:`lacuna.classify.namelists`: the shipped
+  lists and the installed Faker's lists of every locale). Beyond the shipped lists, every word
+  must be a known name that is not a thing word (``Cotton Chair`` is no person). A single word
+  is a *strong* name only as a given name of the shipped list; any other known single word
+  (``Schmidt``, ``Yılmaz``, ``Иванов``) is a *weak* one, and a thing word (``Brown``) none.
+  Han and Hangul names come unspaced (``王秀英``, ``김민준``): a known family name of one or two
+  characters, then one to three characters, strong when these are a known given name. Values
+  with a company marker (``Inc``, ``GmbH``, ``and``) or a place prefix (``North``, ``Lake``,
+  ``San``) are not names.
 - **Street address**: a house number followed by two capitalized words or a street word
   (``123 Main Street``, ``4759 William Haven``), or street words then a house number
   (``Ullmannweg 9``, ``Calle Mayor 5``, ``rue de la Paix 12``), in a dozen languages.
@@ -20,10 +27,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
-from importlib import resources
 
 from lacuna.classify.base import validator
+from lacuna.classify.namelists import Lexicon, lexicon, shipped
+from lacuna.classify.namelists import fold as _fold
 
 
 def _w(text: str) -> frozenset[str]:
@@ -45,7 +52,8 @@ inc llc ltd plc gmbh ag kg sa srl spa sas sarl bv nv co corp company group and u
 holdings partners ohg kgaa ug mbh sl slu
 """)
 PLACE_PREFIX = _w("""
-north south east west new lake port fort saint san santa mount los las el bad new
+north south east west new lake port fort saint sainte sankt san santa santo sao mount los las el
+bad
 """)
 STREET_WORDS = _w("""
 street st road rd avenue ave lane ln drive dr court ct boulevard blvd way place pl square sq
@@ -99,47 +107,121 @@ _POSTAL_STRONG = re.compile(
 _POSTAL_BARE = re.compile(r"^\d{4,5}$")
 
 
-def _fold(word: str) -> str:
-    plain = unicodedata.normalize("NFD", word.lower().strip(".,'’"))
-    return "".join(c for c in plain if unicodedata.category(c) != "Mn")
-
-
-@cache
-def _names(kind: str) -> frozenset[str]:
-    text = (resources.files("lacuna.classify") / "data" / f"{kind}.txt").read_text("utf-8")
-    return frozenset(_fold(w) for line in text.splitlines() if not line.startswith("#")
-                     for w in line.split())
-
-
 def given_names() -> frozenset[str]:
     """The shipped given names, lower case without accents."""
-    return _names("given_names")
+    return shipped().given
 
 
 def surnames() -> frozenset[str]:
     """The shipped family names, lower case without accents."""
-    return _names("surnames")
+    return shipped().family
 
 
 def name_words(text: str) -> list[str] | None:
     """The words of a value shaped like a person's name (titles dropped), or ``None``."""
     text = text.replace(",", " ").strip()
     words = [w for w in text.split() if w]
-    while words and all(p in TITLES for p in _fold(words[0]).split(".") if p):
+    lex = lexicon()
+    while words and _affix(words[0], TITLES, lex.known.titles):
         words = words[1:]
-    while words and all(p in SUFFIXES for p in _fold(words[-1]).split(".") if p):
+    while words and _affix(words[-1], SUFFIXES, lex.known.suffixes):
         words = words[:-1]
     if not 1 <= len(words) <= 5:
         return None
     for w in words:
         low = _fold(w)
-        if low in COMPANY or not _WORD.match(w):
+        if low in COMPANY or not (_WORD.match(w) or _WORD.match(_unmarked(w))):
             return None
-        if not w[0].isupper() and low not in PARTICLES:
+        if not (w[0].isupper() or low in PARTICLES or _caseless(w)
+                or (w.islower() and (low in lex.shipped or low in lex.listed))):
             return None
-    if _fold(words[0]) in PLACE_PREFIX and len(words) > 1:
+    if len(words) > 1 and (_fold(words[0]) in PLACE_PREFIX or _street(words, lex)):
         return None
     return words
+
+
+def _street(words: list[str], lex: Lexicon) -> bool:
+    """A street name without a number (``Via Greco``, ``Calle Mayor``, ``Gold Stravenue``): a
+    street word first (not a shipped name), or last (not a name of any list: ``Kim Park``)."""
+    first, last = _fold(words[0]), _fold(words[-1])
+    return ((first in STREET_FIRST and first not in lex.shipped)
+            or (last in STREET_WORDS and last not in lex.known.family
+                and last not in lex.known.given))
+
+
+def _affix(word: str, builtin: frozenset[str], listed: frozenset[str]) -> bool:
+    """Whether a word is a title (or suffix): every dotted part built in, or listed whole."""
+    low = _fold(word)
+    return all(p in builtin for p in low.split(".") if p) or low in listed
+
+
+def _unmarked(word: str) -> str:
+    """The word without combining marks (Devanagari vowel signs, Arabic vowels), for ``_WORD``."""
+    return "".join(c for c in word if not unicodedata.category(c).startswith("M"))
+
+
+def _caseless(word: str) -> bool:
+    """A word in a script without letter case (Han, Hangul, kana, Arabic, Hebrew, Devanagari)."""
+    return word[:1].isalpha() and not any(c.isupper() or c.islower() for c in word)
+
+
+NOT_A_NAME, UNKNOWN, WEAK, STRONG = 0, 1, 2, 3  # name_strength levels
+_HAN_HANGUL = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+$")
+
+
+def name_strength(text: str) -> int:
+    """How much one value says it is a person's name (see the module docstring).
+
+    ``NOT_A_NAME`` (not name-shaped), ``UNKNOWN`` (shaped, no known name), ``WEAK`` (one word,
+    a known name but not a shipped given name; an unspaced Han/Hangul value starting with a
+    family name; several words, half of them known), ``STRONG`` (a person's name, what
+    :func:`is_person_name` accepts).
+
+    Example:
+        >>> name_strength("Maria Garcia"), name_strength("Yılmaz"), name_strength("Brown")
+        (3, 2, 1)
+        >>> name_strength("王秀英"), name_strength("Garcia Holdings Inc")
+        (3, 0)
+    """
+    words = name_words(text)
+    if words is None:
+        return NOT_A_NAME
+    lex = lexicon()
+    parts = [_fold(p) for w in words for p in re.split(r"[-'’]", w) if p]
+    if len(words) == 1:
+        if all(p in lex.shipped_given for p in parts):
+            return STRONG
+        unspaced = _unspaced(parts[0]) if len(parts) == 1 and _caseless(words[0]) else None
+        if unspaced is not None:
+            return unspaced
+        return WEAK if all(p in lex.listed for p in parts) else UNKNOWN
+    if any(p in lex.shipped for p in parts):
+        return STRONG
+    # Only the big lists: every word (initials and particles aside) must hold a known name that
+    # is not also a thing word, or "Cotton Chair" and "Rustic Steel Lamp" would be people.
+    words = [w for w in words if not _initial(w) and _fold(w) not in PARTICLES]
+    hits = sum(1 for w in words if any(p in lex.listed for p in re.split(r"[-'’]", _fold(w))))
+    if words and hits == len(words):
+        return STRONG
+    return WEAK if 2 * hits >= len(words) > 0 else UNKNOWN
+
+
+def _initial(word: str) -> bool:
+    """``J.``, ``J``, ``А.``: one letter (a Han or Hangul character alone is a name, not this)."""
+    low = _fold(word)
+    return len(low) == 1 and (word.endswith(".") or low.isascii())
+
+
+def _unspaced(word: str) -> int | None:
+    """A Han or Hangul name written without a space: family name, then the given name."""
+    if not 2 <= len(word) <= 4 or not _HAN_HANGUL.match(word):
+        return None
+    known = lexicon().known
+    for cut in (1, 2):
+        family, rest = word[:cut], word[cut:]
+        if family in known.family and 1 <= len(rest) <= 3:
+            return STRONG if rest in known.given else WEAK
+    return None
 
 
 @validator("person_name")
@@ -152,14 +234,7 @@ def is_person_name(text: str) -> bool:
         >>> is_person_name("North Kevin"), is_person_name("Maria"), is_person_name("Garcia")
         (False, True, False)
     """
-    words = name_words(text)
-    if words is None:
-        return False
-    given, family = given_names(), surnames()
-    parts = [_fold(p) for w in words for p in re.split(r"[-'’]", w) if p]
-    if len(words) == 1:
-        return all(p in given for p in parts)
-    return any(p in given or p in family for p in parts)
+    return name_strength(text) == STRONG
 
 
 @validator("street_address")

@@ -19,7 +19,9 @@ from lacuna.classify.scan import ColumnSample, PatternRecognizer
 from lacuna.model import ColumnKind, Sensitivity
 
 PII = ColumnKind.PII
-NAME_SHAPE = r"[^\d\s@/:;]{2,}(?:[ ,]+[^\d\s@/:;]+){0,6}"  # words without digits or @
+# Words without digits or @; the first of two letters at least, or one Han or Hangul syllable
+# (a Chinese or Korean family name: "梁 鑫").
+NAME_SHAPE = r"(?:[^\d\s@/:;]{2,}|[\p{Han}\p{Hangul}])(?:[ ,]+[^\d\s@/:;]+){0,6}"
 _DATE_STRING = (r"\d{4}-\d{1,2}-\d{1,2}(?:[T ].*)?|\d{1,2}[./-]\d{1,2}[./-]\d{4}"
                 r"|\d{4}/\d{1,2}/\d{1,2}")
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d", "%d-%m-%Y")
@@ -28,11 +30,19 @@ MAX_CHECKS = 200
 
 @value_recognizer
 class PersonNameValues(ValueRecognizer):
-    """People's names: name-shaped values, a real share of them with a known name in them."""
+    """People's names: name-shaped values, a real share of them with a known name in them.
+
+    Strong values (``people.name_strength``: a known name among several words, or a shipped
+    given name alone) decide as before: half of them, or 15 % among 80 % name-shaped values.
+    Weak ones — one known word that is not a shipped given name, as in a column of family
+    names (``Schmidt``, ``Yılmaz``, ``Иванов``) — count only in bulk: strong and weak together
+    at least ``WEAK_SHARE`` of the values, with 80 % name-shaped.
+    """
 
     name, kind, pii_type, sensitivity = "person_name", PII, "name", Sensitivity.HIGH
     label = "people's names (known given or family names)"
     strength: ClassVar[float] = 0.85
+    WEAK_SHARE: ClassVar[float] = 0.6
 
     def scan(self, sample: ColumnSample) -> ValueMatch | None:
         n = len(sample)
@@ -41,14 +51,18 @@ class PersonNameValues(ValueRecognizer):
         count, picked = sample.candidates(NAME_SHAPE, MAX_CHECKS)
         if not picked:
             return None
-        verdicts = {c: _name_verdict(c) for c in set(picked)}  # each distinct value once
-        shaped = sum(1 for c in picked if verdicts[c][0])
-        valid = sum(1 for c in picked if verdicts[c][1])
+        levels = {c: people.name_strength(c) for c in set(picked)}  # each distinct value once
+        shaped = sum(1 for c in picked if levels[c] > people.NOT_A_NAME)
+        valid = sum(1 for c in picked if levels[c] == people.STRONG)
+        known = sum(1 for c in picked if levels[c] >= people.WEAK)
         scale = count / len(picked) / n
-        shape_ratio, ratio = shaped * scale, valid * scale
+        shape_ratio, ratio, known_ratio = shaped * scale, valid * scale, known * scale
         if ratio >= 0.5 or (shape_ratio >= 0.8 and ratio >= 0.15):
             score = self.strength * (0.6 + 0.4 * max(ratio, shape_ratio * 0.9))
             return ValueMatch(self, "column", ratio, n, len(picked), round(score, 4))
+        if shape_ratio >= 0.8 and known_ratio >= self.WEAK_SHARE:
+            score = self.strength * (0.6 + 0.2 * known_ratio)
+            return ValueMatch(self, "column", known_ratio, n, len(picked), round(score, 4))
         if shape_ratio >= 0.8 and ratio >= 0.05:
             return ValueMatch(self, "column", ratio, n, len(picked), 0.4, weak=True)
         return None
@@ -138,12 +152,6 @@ def _parse_dates(sample: ColumnSample) -> pa.Array | None:
     if len(parsed) < 0.8 * len(found):
         return None
     return pc.cast(parsed, pa.date32())
-
-
-def _name_verdict(value: str) -> tuple[bool, bool]:
-    """(name-shaped, a person's name) for one value."""
-    shaped = people.name_words(value) is not None
-    return shaped, shaped and people.is_person_name(value)
 
 
 def _quantile(values: Any, q: float) -> float:
