@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from lacuna.model import FrozenDict
 
@@ -39,6 +39,11 @@ LINE_PIECE = 2000  # free text's lines in pieces the classifier reads whole (it 
 LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole in the next
 KEYS = "(keys)"  # the field of a JSON object's keys and of form names sent without a value
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
+DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
+MIN_ENCODED = 24  # characters: shorter encoded values are ids and hashes, not files
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _EXTENSIONS = {
     ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".json": "application/json",
     ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson", ".txt": "text/plain",
@@ -73,6 +78,9 @@ class _Fields:
             values.append(text)
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
+        decoded = _decoded(text)
+        if decoded is not None:  # what a receiver decodes it to is what is sent
+            _sniff(self, _join(name or "$", DECODED), decoded, False)
 
     def add_once(self, name: str, value: str) -> None:
         """A token of free text, once per field: words and markup repeat, so counting each
@@ -227,6 +235,54 @@ def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
         elif key:
             fields.add_once(f"?{KEYS}", key)
     return fields.payload("query", False, []).fields
+
+
+def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, ...]]:
+    """Request headers as fields named ``(header) name``: each value, and its tokens and lines
+    as free text (``(header) cookie.text``), so ``Cookie: d=ana@example.com,bo@example.org``
+    or ``X-Data: <base64 of a CSV>`` sends what it holds. The caller leaves out what is not
+    forwarded as sent (hop-by-hop headers, ``Host``) and the framing h11 checks."""
+    fields = _Fields()
+    for name, value in headers:
+        field_name = f"(header) {name.lower()}"
+        fields.add(field_name, value)
+        _tokens(fields, field_name, value)
+    return fields.payload("headers", False, []).fields
+
+
+def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
+    """A URL's path as the field ``(path)``: its segments (percent-decoded) and their tokens.
+    The path says where a request goes, and can carry data too: ``/u/ana@example.com``."""
+    fields = _Fields()
+    segments = [unquote(s) for s in path.split("/") if s]
+    for segment in segments:
+        fields.add("(path)", segment)
+    if segments:
+        _tokens(fields, "(path)", "\n".join(segments))
+    return fields.payload("path", False, []).fields
+
+
+def _decoded(value: str) -> str | None:
+    """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
+    or holds percent-escapes: what a receiver can decode it to. None when it is none of these
+    or decodes to binary (ids, hashes and keys decode to noise). Decoding always shortens a
+    value, so a value encoded several times is read to its end."""
+    compact = "".join(value.split())
+    raw: bytes | None = None
+    if len(compact) >= MIN_ENCODED:
+        if _HEX.fullmatch(compact):
+            raw = bytes.fromhex(compact)
+        elif _BASE64.fullmatch(compact):
+            body = compact.rstrip("=").replace("-", "+").replace("_", "/")
+            try:
+                raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                raw = None
+    if raw is not None:
+        return _decode(raw, None)
+    if _PERCENT.search(value):
+        return unquote(value)
+    return None
 
 
 def _decode(body: bytes, charset: str | None) -> str | None:

@@ -21,6 +21,7 @@ start is read by its type as above, its rest scanned as text in overlapping wind
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import zlib
@@ -31,8 +32,26 @@ from urllib.parse import urlsplit
 
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
-from lacuna.model import Action, Classification, Decision, FrozenDict, Source, Tier, unique
-from lacuna.proxy.bodies import Payload, distinct_tokens, inflate, read_body, read_query
+from lacuna.model import (
+    Action,
+    Classification,
+    Decision,
+    Destination,
+    FrozenDict,
+    Scope,
+    Source,
+    Tier,
+    unique,
+)
+from lacuna.proxy.bodies import (
+    Payload,
+    distinct_tokens,
+    inflate,
+    read_body,
+    read_headers,
+    read_path,
+    read_query,
+)
 from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
@@ -47,6 +66,11 @@ STATUS_TOO_LARGE = 413  # Content Too Large: beyond proxy.max_body_bytes, never 
 SCAN_WINDOW = 256 * 1024  # a spooled body is scanned in windows of this many bytes ...
 SCAN_OVERLAP = 4096  # ... overlapping by this much, so a value cut at a window's end is whole
 PROXY_RULE_ID, PROXY_RULE_TITLE = "lacuna.proxy", "Egress proxy: request body size"
+# headers the proxy does not forward as sent (hop-by-hop ones, and Host: it is written from the
+# URL), and the framing h11 checks: every other header is read as data
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authorization",
+                        "proxy-authenticate", "te", "trailer", "upgrade", "expect"})
+NOT_DATA = HOP_BY_HOP | {"host", "content-length", "transfer-encoding"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +87,9 @@ class OutboundRequest:
     # is its start), scanned beyond the start before the request is decided
     spooled: str | None = None
     size: int = 0  # the whole body's length when spooled
+    # the addresses the proxy resolved the host to, and will connect to (None: not resolved;
+    # a host internal by name is then decided as external, see Gate.destination)
+    addresses: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +127,8 @@ class Gate:
             return Verdict(forward=True, decision=decision)
 
     def payload(self, request: OutboundRequest) -> Payload:
-        """The request's fields: its body's and its query's (as ``?name``)."""
+        """The request's fields: its body's and its query's (as ``?name``); see
+        :meth:`around` for its headers and path."""
         headers = request.headers
         payload = read_body(
             request.body, headers.get("content-type"), encoding=headers.get("content-encoding"),
@@ -113,6 +141,43 @@ class Gate:
         fmt = payload.format if payload.format != "empty" else "query"
         return replace(payload, fields=FrozenDict(fields), format=fmt)
 
+    @staticmethod
+    def around(request: OutboundRequest) -> Payload:
+        """What the request sends besides its body and query: its headers (``(header) name``,
+        all but :data:`NOT_DATA`) and its URL's path (``(path)``)."""
+        headers = read_headers((k, v) for k, v in request.headers.items() if k not in NOT_DATA)
+        return Payload(fields=FrozenDict({**headers, **read_path(urlsplit(request.url).path)}),
+                       format="headers")
+
+    def internal_by_name(self, url: str) -> bool:
+        """Whether ``url``'s destination is internal by its host name (``destinations``): the
+        proxy then resolves the host before the decision, which checks the addresses
+        (:meth:`destination`). Reads only the config: safe from the proxy's event loop."""
+        return self.gov.destination(_destination(url)).scope is Scope.INTERNAL
+
+    def destination(self, request: OutboundRequest) -> Destination:
+        """Where the request goes. A host internal by name (``destinations.internal_hosts``) is
+        internal only when every address it resolved to (:attr:`OutboundRequest.addresses`,
+        the ones the proxy connects to) is not a public one: a name is whatever DNS says it
+        is (``10.*`` matches ``10.attacker.net``; a record can point anywhere). Unresolved, or
+        resolved to a public address, it is external, and the reasoning says why."""
+        dest = self.gov.destination(_destination(request.url))
+        if dest.scope is not Scope.INTERNAL:
+            return dest
+        host = urlsplit(request.url).hostname or ""
+        if request.addresses is None or not request.addresses:
+            why = (f"; but Lacuna did not resolve {host!r} to an address it checked, so it "
+                   "counts as external (fail closed)")
+        else:
+            public = [a for a in request.addresses if _public(a)]
+            if not public:
+                return dest
+            why = (f"; but {host!r} resolves to {', '.join(public)}, a public address, so it "
+                   "counts as external (an internal host name must resolve to private "
+                   "addresses: fix the DNS record or destinations.internal_hosts)")
+        return replace(dest, scope=Scope.EXTERNAL, managed=False,
+                       reasoning=dest.reasoning.rstrip(".") + why + ".")
+
     def too_large(self, request: OutboundRequest, limit: int) -> Verdict:
         """The refusal of a body longer than ``proxy.max_body_bytes`` (``limit``): 413, recorded
         like any denial. Never forwarded: past the ceiling Lacuna cannot inspect it all."""
@@ -121,7 +186,7 @@ class Gate:
             Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
                 f"PROPRIETARY (fail closed): the body is longer than {limit} bytes "
                 "(proxy.max_body_bytes) and was not inspected",)),
-            destination=gov.destination(_destination(request.url)),
+            destination=self.destination(request),
             method=f"http.{request.method}", code_location=request.client,
         )
         decision = Decision(
@@ -138,9 +203,16 @@ class Gate:
 
     def _check(self, request: OutboundRequest) -> Verdict:
         payload = self.payload(request)
+        around = self.around(request)
         if (not payload.fields and not payload.unreadable and not payload.truncated
                 and request.spooled is None):
-            return Verdict(forward=True)  # nothing is sent: nothing to decide
+            if not around.fields:
+                return Verdict(forward=True)  # nothing is sent: nothing to decide
+            found, seen = self.classify(around)
+            if found.tier is Tier.PUBLIC and not seen:
+                return Verdict(forward=True)  # headers and path carry nothing classified
+        if around.fields:
+            payload = replace(payload, fields=FrozenDict({**payload.fields, **around.fields}))
         classification, matches = self.classify(payload)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
@@ -151,7 +223,7 @@ class Gate:
         gov = self.gov
         op = gov.operation(
             Action.EXPORT, classification, sources=_unique_sources(sources),
-            destination=gov.destination(_destination(request.url)),
+            destination=self.destination(request),
             method=f"http.{request.method}", code_location=request.client,
         )
         try:
@@ -346,6 +418,19 @@ def _frame(payload: Payload) -> pd.DataFrame:
         numbers = pd.to_numeric(column, errors="coerce")
         columns[name] = numbers if not numbers.isna().any() else column  # counts stay numbers
     return pd.DataFrame(columns)
+
+
+def _public(address: str) -> bool:
+    """Whether ``address`` is a public (globally routed) one; an IPv4 address written as IPv6
+    (``::ffff:8.8.8.8``, which connects to 8.8.8.8) is judged as the IPv4 one; what does not
+    parse counts as public (fail closed)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # (an IPv6 zone: fe80::1%eth0)
+    except ValueError:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global
 
 
 def _destination(url: str) -> str:
