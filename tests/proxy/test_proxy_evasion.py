@@ -119,3 +119,51 @@ def test_undecodable_codings_fail_closed():
     p = read_body(gzip.compress(b"a,b\n") + gzip.compress(b"1,2\n") + b"\0\0", "text/csv",
                   encoding="gzip")  # members, then zero padding
     assert p.fields == {"a": ("1",), "b": ("2",)}
+
+
+def test_data_in_headers_and_the_path_is_read(proxy_env):
+    three = "ana.silva@example.com,bo.chen@example.org,cy.diaz@example.net"
+    for headers, path in [({"cookie": f"session=1; d={three}"}, ""),
+                          ({"x-data": base64.b64encode(EMAILS).decode()}, ""),
+                          ({"referer": f"https://a.example/?e={three}"}, ""),
+                          ({"authorization": f"Bearer {three}"}, ""),
+                          ({}, "/" + three.replace(",", "/"))]:
+        r, got = _post(proxy_env, headers=headers, query=path, method="GET")
+        assert r.status_code == 451, (headers, path)
+        assert got == []
+        assert "(header)" in r.text or "(path)" in r.text  # where it was found
+    headers = {"cookie": "session=3f9a2c1e; theme=dark", "x-trace": "t-1",
+               "authorization": "Bearer sk_live_4f9a8b7c6d5e4f3a2b1c", "user-agent": "app/1.2"}
+    body = json.dumps({"region": "EU", "customers": 1204}).encode()
+    r, [got] = _post(proxy_env, body, {"content-type": "application/json", **headers})
+    assert r.status_code == 200, r.text
+    assert got.body == body  # byte for byte
+    assert {k: got.headers[k] for k in headers} == headers
+    r, [got] = _post(proxy_env, headers=headers, method="GET")  # no data: no decision needed
+    assert r.status_code == 200
+
+
+def test_encoded_files_in_a_json_value_a_form_field_or_a_query_are_decoded(proxy_env):
+    rows = json.dumps([{"email": e} for e in ("ana.silva@example.com", "bo.chen@example.org",
+                                               "cy.diaz@example.net")]).encode()
+    for encoded in (base64.b64encode(EMAILS), base64.urlsafe_b64encode(EMAILS).rstrip(b"="),
+                    base64.encodebytes(EMAILS), EMAILS.hex().encode(),
+                    base64.b64encode(base64.b64encode(rows)),
+                    requests.utils.quote(requests.utils.quote(EMAILS)).encode()):
+        for body, content_type in [
+                (json.dumps({"f": encoded.decode()}).encode(), "application/json"),
+                (b"f=" + requests.utils.quote(encoded).encode(),
+                 "application/x-www-form-urlencoded")]:
+            r, got = _post(proxy_env, body, {"content-type": content_type})
+            assert r.status_code == 451, (encoded[:20], content_type)
+            assert got == []
+        r, got = _post(proxy_env, query="?f=" + requests.utils.quote(encoded), method="GET")
+        assert r.status_code == 451
+    clean = {"id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+             "sha": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+             "blob": base64.b64encode(bytes(range(40))).decode(),
+             "report": base64.b64encode(b"region,customers\nEU,1204\nUS,877\n").decode()}
+    body = json.dumps(clean).encode()
+    r, [got] = _post(proxy_env, body, {"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert got.body == body

@@ -221,15 +221,19 @@ class Gate:
                                f"{request.client or 'a client'}", classification=classification)]
         sources += [Source(name=m.source, classification=classification) for m in matches]
         gov = self.gov
+        destination = self.destination(request)
         op = gov.operation(
             Action.EXPORT, classification, sources=_unique_sources(sources),
-            destination=self.destination(request),
+            destination=destination,
             method=f"http.{request.method}", code_location=request.client,
         )
         try:
             decision = gov.govern(op)
         except GovernanceViolation as exc:
-            return self._refuse(request, exc.decision)
+            named = gov.destination(_destination(request.url)).scope
+            # a host internal by name but not by address: the message says why it is external
+            note = destination.reasoning if named is not destination.scope else ""
+            return self._refuse(request, exc.decision, note)
         return Verdict(forward=True, decision=decision)
 
     def _beyond(self, request: OutboundRequest, head: Classification
@@ -309,10 +313,10 @@ class Gate:
                         reasoning=(*notes, *reasoning), layer=inferred.layer)
         return replace(result, tags=unique([*result.tags, *inferred.tags])), matches
 
-    def _refuse(self, request: OutboundRequest, decision: Decision) -> Verdict:
+    def _refuse(self, request: OutboundRequest, decision: Decision, note: str = "") -> Verdict:
         from lacuna.feedback import render_text
 
-        message = render_text(decision)
+        message = render_text(decision) + (f"\nDestination: {note}" if note else "")
         accept = request.headers.get("accept", "")
         sent = request.headers.get("content-type", "")
         if "json" in accept or "json" in sent:
