@@ -1,10 +1,13 @@
 """The proxy's decision: an outbound request as an ``export`` Operation through the Governor.
 
-:meth:`Gate.check` reads the request's body and query (:mod:`lacuna.proxy.bodies`), classifies
+:meth:`Gate.check` reads the request's body, query, headers and path (:mod:`lacuna.proxy.bodies`;
+encoded values decoded), classifies
 the fields with the same classifier as a governed read (names and values: e-mails, phones, SSNs,
 cards, ...), raises any field whose values a governed read saw in a classified column to that
 column's class (:mod:`lacuna.proxy.fingerprints`), and asks the Governor about an ``export`` of
-that classification to ``scheme://host/path``. The Governor records the decision and applies the
+that classification to ``scheme://host/path`` (internal by name only when the addresses the
+proxy resolved and connects to are private: :meth:`Gate.destination`). The Governor records
+the decision and applies the
 mode: in ``enforce`` a denial is a 451 reply and nothing is forwarded; ``warn`` and ``observe``
 forward and record.
 
