@@ -8,8 +8,7 @@ column's class (:mod:`lacuna.proxy.fingerprints`), and asks the Governor about a
 that classification to ``scheme://host/path`` (internal by name only when the addresses the
 proxy resolved and connects to are private: :meth:`Gate.destination`). The Governor records
 the decision and applies the mode: in ``enforce`` a denial is a 451 reply and nothing is
-forwarded; ``warn`` and ``observe``
-forward and record.
+forwarded; ``warn`` and ``observe`` forward and record.
 
 A body it cannot read (binary data, an unknown compression) is PROPRIETARY while
 ``proxy.unparsed`` is ``deny`` (the default): the policies then refuse it to external hosts and
