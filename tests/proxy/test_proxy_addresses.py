@@ -129,3 +129,15 @@ def test_external_hosts_stay_external():
                     "fe80::1%eth0", "100.64.0.1"):
         assert not _public(address), address
     assert _public("not an address")  # fail closed
+
+
+def test_a_tunnel_request_is_for_the_tunnels_host(proxy):
+    """Inside a CONNECT tunnel a target that is not a path (``evil.com:443``) used to be
+    glued to the tunnel's host as text; now it is a 400. An absolute URL keeps its query."""
+    from lacuna.proxy.server import ProxyServer, _Origin
+
+    origin = _Origin("https", "files.internal", 443)
+    assert ProxyServer._url("/a?b=1", origin) == "https://files.internal/a?b=1"
+    assert ProxyServer._url("https://evil.example/a?b=1", origin) == "https://files.internal/a?b=1"
+    for target in ("evil.example:443", "443", "*", ".attacker.net/x"):
+        assert ProxyServer._url(target, origin) is None, target

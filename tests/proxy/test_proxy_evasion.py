@@ -167,3 +167,55 @@ def test_encoded_files_in_a_json_value_a_form_field_or_a_query_are_decoded(proxy
     r, [got] = _post(proxy_env, body, {"content-type": "application/json"})
     assert r.status_code == 200, r.text
     assert got.body == body
+
+
+def test_an_encoded_file_past_the_inspected_start_is_decoded_in_the_scan(proxy_env):
+    rows = b"customer_id,email\n" + b"".join(b"%d,person.%d@example.net\n" % (i, i)
+                                            for i in range(200))
+    pad = "x " * 40000  # the file lies past the proxy's max_inspect_bytes (64 KiB)
+    for encoded in (base64.b64encode(rows).decode(), base64.encodebytes(rows).decode(),
+                    rows.hex()):
+        body = json.dumps({"pad": pad, "f": encoded}).encode()
+        assert body.index(b'"f"') > 64 * 1024
+        r, got = _post(proxy_env, body, {"content-type": "application/json"})
+        assert r.status_code == 451, encoded[:20]
+        assert got == []
+    clean = json.dumps({"pad": pad, "f": base64.b64encode(b"region,n\nEU,1\n" * 400).decode(),
+                        "sha": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
+    r, [got] = _post(proxy_env, clean.encode(), {"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert got.body == clean.encode()
+
+
+def _raw(env, data: bytes) -> bytes:
+    """``data`` sent to the proxy in one write; what comes back until it closes or pauses."""
+    import socket
+
+    host, port = env.url.rsplit("/", 1)[1].split(":")
+    out = b""
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(data)
+        s.settimeout(15)
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+                if out.count(b"HTTP/1.1 ") >= 2 and out.rstrip().endswith(b"}"):
+                    break
+        except TimeoutError:
+            pass
+    return out
+
+
+def test_pipelined_requests_are_each_decided(proxy_env):
+    import re
+
+    def request(path: str, body: bytes) -> bytes:
+        return (b"POST http://127.0.0.1:%d%s HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\n"
+                b"content-length: %d\r\n\r\n" % (proxy_env.http.port, path.encode(), len(body))
+                + body)
+
+    clean, leak = f"/evade/{uuid.uuid4().hex[:8]}", f"/evade/{uuid.uuid4().hex[:8]}"
+    out = _raw(proxy_env, request(clean, b"region,n\nEU,1\n") + request(leak, EMAILS))
+    assert re.findall(rb"HTTP/1.1 (\d+)", out) == [b"200", b"451"]
+    assert [g.body for g in proxy_env.http.got(clean)] == [b"region,n\nEU,1\n"]
+    assert proxy_env.http.got(leak) == []

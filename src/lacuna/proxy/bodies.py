@@ -44,6 +44,7 @@ MIN_ENCODED = 24  # characters: shorter encoded values are ids and hashes, not f
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_ESCAPED_BREAK = re.compile(r"\\[nrt]")
 _EXTENSIONS = {
     ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".json": "application/json",
     ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson", ".txt": "text/plain",
@@ -262,22 +263,49 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
     return fields.payload("path", False, []).fields
 
 
-def _decoded(value: str) -> str | None:
+def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
+    """The tokens of what ``values`` decode to (:func:`_decoded`), for the scan of a long
+    body's rest, where an encoded value may be cut by a window's start or end: each is tried
+    at each alignment (a base64 quad, a hex byte), and the characters cut at its ends are
+    noise. JSON's escaped line breaks (``"QUJD\\nREVG"``) join the lines they separate."""
+    out: set[str] = set()
+    for value in values:
+        value = _ESCAPED_BREAK.sub("", value)
+        if len(value) < MIN_ENCODED:
+            continue
+        for shift in range(4):
+            text = _decoded(value[shift:], cut=True)
+            if text is not None:
+                out.update(t for t in _token_values(text) if t)
+                break
+    return tuple(sorted(out))
+
+
+def _decoded(value: str, *, cut: bool = False) -> str | None:
     """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
     or holds percent-escapes: what a receiver can decode it to. None when it is none of these
     or decodes to binary (ids, hashes and keys decode to noise). Decoding always shortens a
-    value, so a value encoded several times is read to its end."""
+    value, so a value encoded several times is read to its end. ``cut``: a piece of a longer
+    value, read to its last whole byte or quad."""
     compact = "".join(value.split())
     raw: bytes | None = None
     if len(compact) >= MIN_ENCODED:
-        if _HEX.fullmatch(compact):
-            raw = bytes.fromhex(compact)
+        even = compact[: len(compact) // 2 * 2] if cut else compact
+        if _HEX.fullmatch(even):
+            raw = bytes.fromhex(even)
         elif _BASE64.fullmatch(compact):
             body = compact.rstrip("=").replace("-", "+").replace("_", "/")
+            if cut:
+                body = body[: len(body) // 4 * 4]
             try:
                 raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
             except (binascii.Error, ValueError):
                 raw = None
+    if raw is not None and cut:
+        text = raw.decode("utf-8", "replace")
+        noise = sum((not ch.isprintable() and ch not in "\r\n\t") or ch == "\ufffd"
+                    for ch in text[:4096])
+        return text if noise <= 0.1 * min(len(text), 4096) else None
     if raw is not None:
         return _decode(raw, None)
     if _PERCENT.search(value):

@@ -46,7 +46,9 @@ from lacuna.model import (
     unique,
 )
 from lacuna.proxy.bodies import (
+    DECODED,
     Payload,
+    decoded_tokens,
     distinct_tokens,
     inflate,
     read_body,
@@ -154,7 +156,7 @@ class Gate:
     def internal_by_name(self, url: str) -> bool:
         """Whether ``url``'s destination is internal by its host name (``destinations``): the
         proxy then resolves the host before the decision, which checks the addresses
-        (:meth:`destination`). Reads only the config: safe from the proxy's event loop."""
+        (:meth:`destination`)."""
         return self.gov.destination(_destination(url)).scope is Scope.INTERNAL
 
     def destination(self, request: OutboundRequest) -> Destination:
@@ -206,16 +208,21 @@ class Gate:
     def _check(self, request: OutboundRequest) -> Verdict:
         payload = self.payload(request)
         around = self.around(request)
+        # headers and path as columns only where they may hold data: a value some recognizer's
+        # pattern accepts, or decoded content (every header a column would cost each GET tens
+        # of milliseconds); fingerprints are looked up for all of them
+        kept = _suspects(around)
         if (not payload.fields and not payload.unreadable and not payload.truncated
                 and request.spooled is None):
             if not around.fields:
                 return Verdict(forward=True)  # nothing is sent: nothing to decide
-            found, seen = self.classify(around)
+            found, seen = self.classify(kept, match_on=around.fields)
             if found.tier is Tier.PUBLIC and not seen:
                 return Verdict(forward=True)  # headers and path carry nothing classified
-        if around.fields:
-            payload = replace(payload, fields=FrozenDict({**payload.fields, **around.fields}))
-        classification, matches = self.classify(payload)
+        lookup = {**payload.fields, **around.fields}
+        if kept.fields:
+            payload = replace(payload, fields=FrozenDict({**payload.fields, **kept.fields}))
+        classification, matches = self.classify(payload, match_on=lookup)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
@@ -264,6 +271,7 @@ class Gate:
         try:
             for offset, window in stream_windows(data, start):
                 values = distinct_tokens(window)
+                values = (*values, *decoded_tokens(values))  # (a base64 file in a long body)
                 found, matches = self.classify(_candidates(values), match_on={"body": values})
                 matched += matches
                 worst = _joined(worst, found, f"bytes {offset}-{offset + len(window)}")
@@ -401,6 +409,33 @@ def _candidates(values: tuple[str, ...]) -> Payload:
         if len(found):
             fields[f"values {n}"] = tuple(found.to_pylist())
     return Payload(format="text", fields=FrozenDict(fields))
+
+
+def _suspects(payload: Payload) -> Payload:
+    """The fields of ``payload`` worth classifying: decoded content (a file in a header), or
+    a value some value recognizer validates (an e-mail in a cookie: its pattern and its check).
+    The others (a user agent, an accept list, a session id) cannot be classified by their
+    values, and their names are header names, not a table's columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lacuna.classify.heuristic import _engine
+    from lacuna.classify.scan import PatternRecognizer
+
+    names = [n for n, values in payload.fields.items() for _ in values]
+    if not names:
+        return payload
+    keep = {n for n in payload.fields if DECODED in n}
+    values = [v for vs in payload.fields.values() for v in vs]
+    array = pa.array(values, type=pa.string())
+    for recognizer in _engine().values:
+        if not isinstance(recognizer, PatternRecognizer) or recognizer.weak_only:
+            continue  # (a weak format supports a column's name, never decides alone)
+        found = pc.match_substring_regex(array, f"^(?:{recognizer.prefilter})$").to_pylist()
+        keep.update(n for n, v, hit in zip(names, values, found, strict=True)
+                    if hit and n not in keep and recognizer._check([v])[1])
+    fields = {n: v for n, v in payload.fields.items() if n in keep}
+    return replace(payload, fields=FrozenDict(fields))
 
 
 def _joined(a: Classification, b: Classification, where: str) -> Classification:

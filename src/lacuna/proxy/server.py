@@ -137,6 +137,9 @@ class ProxyServer:
     def _decide(self, request: OutboundRequest) -> Verdict:
         return self._gate_now().check(request)
 
+    def _internal_by_name(self, url: str) -> bool:
+        return self._gate_now().internal_by_name(url)
+
     def _too_large(self, request: OutboundRequest) -> Verdict:
         return self._gate_now().too_large(request, self.max_body_bytes)
 
@@ -242,13 +245,13 @@ class ProxyServer:
             name = _text(k).lower()
             joined[name] = f"{joined[name]}, {_text(v)}" if name in joined else _text(v)
         headers = FrozenDict(joined)
-        addresses = None
-        if self._gate_now().internal_by_name(url):  # decided on the addresses connected to
+        loop = asyncio.get_running_loop()
+        addresses = None  # a host internal by name: decided on the addresses connected to
+        if await loop.run_in_executor(self._executor, self._internal_by_name, url):
             addresses = await self._resolve(url)
         outbound = OutboundRequest(method=_text(request.method), url=url, headers=headers,
                                    body=inspected, truncated=truncated, client=client,
                                    addresses=addresses)
-        loop = asyncio.get_running_loop()
         if not truncated:
             verdict = await loop.run_in_executor(self._executor, self._decide, outbound)
             if not verdict.forward:
