@@ -123,7 +123,8 @@ def test_an_internal_name_is_connected_to_at_the_address_checked(proxy, lookups)
 def test_external_hosts_stay_external():
     from lacuna.proxy.gate import _public
 
-    for address in ("93.184.216.34", "::ffff:93.184.216.34", "2606:4700::1111"):
+    for address in ("93.184.216.34", "::ffff:93.184.216.34", "2606:4700::1111",
+                    "2001:0:4136:e378:8000:63bf:a247:27dd", "64:ff9b::5db8:d822"):
         assert _public(address), address
     for address in ("127.0.0.1", "10.1.2.3", "::1", "::ffff:10.0.0.1", "fd00::1",
                     "fe80::1%eth0", "100.64.0.1"):

@@ -219,3 +219,12 @@ def test_pipelined_requests_are_each_decided(proxy_env):
     assert re.findall(rb"HTTP/1.1 (\d+)", out) == [b"200", b"451"]
     assert [g.body for g in proxy_env.http.got(clean)] == [b"region,n\nEU,1\n"]
     assert proxy_env.http.got(leak) == []
+
+
+def test_header_names_are_read_too(proxy_env):
+    cards = {f"x-c{n}-{card}": "1" for n, card in enumerate(
+        ("4111111111111111", "5500005555555559", "340000000000009"))}
+    r, got = _post(proxy_env, headers=cards, method="GET")  # (h11 refuses "@" in a name)
+    assert r.status_code == 451, r.text
+    assert got == []
+    assert "(header" in r.text  # where it was found

@@ -38,6 +38,7 @@ MAX_VALUES_PER_FIELD = 100_000  # classification samples far fewer; fingerprints
 LINE_PIECE = 2000  # free text's lines in pieces the classifier reads whole (it cuts at 2,048)
 LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole in the next
 KEYS = "(keys)"  # the field of a JSON object's keys and of form names sent without a value
+HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
 MIN_ENCODED = 24  # characters: shorter encoded values are ids and hashes, not files
@@ -239,15 +240,19 @@ def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
 
 
 def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, ...]]:
-    """Request headers as fields named ``(header) name``: each value, and its tokens and lines
-    as free text (``(header) cookie.text``), so ``Cookie: d=ana@example.com,bo@example.org``
-    or ``X-Data: <base64 of a CSV>`` sends what it holds. The caller leaves out what is not
+    """Request headers as fields named ``(header) name``: each value, and its tokens as free
+    text (``(header) cookie.text``), so ``Cookie: d=ana@example.com,bo@example.org``
+    or ``X-Data: <base64 of a CSV>`` sends what it holds; the names, each once, as
+    ``(header names)``. The caller leaves out what is not
     forwarded as sent (hop-by-hop headers, ``Host``) and the framing h11 checks."""
     fields = _Fields()
     for name, value in headers:
         field_name = f"(header) {name.lower()}"
-        fields.add(field_name, value)
-        _tokens(fields, field_name, value)
+        fields.add(field_name, value)  # (one line: the value is its own ``lines``)
+        for token in _token_values(value):
+            fields.add_once(_join(field_name, "text"), token)
+        for part in {name.lower(), *re.split(r"[-_.]", name.lower())}:  # a name is sent too
+            fields.add_once(HEADER_NAMES, part)
     return fields.payload("headers", False, []).fields
 
 

@@ -435,6 +435,10 @@ def _suspects(payload: Payload) -> Payload:
         keep.update(n for n, v, hit in zip(names, values, found, strict=True)
                     if hit and n not in keep and recognizer._check([v])[1])
     fields = {n: v for n, v in payload.fields.items() if n in keep}
+    if fields:  # and the values each recognizer's pattern accepts, as a field of their own: a
+        # few e-mails among sixty cookies would be below the recognizer's share in their field
+        extra = _candidates(tuple(sorted({v for vs in payload.fields.values() for v in vs})))
+        fields.update({f"(headers and path) {n}": v for n, v in extra.fields.items()})
     return replace(payload, fields=FrozenDict(fields))
 
 
@@ -463,14 +467,18 @@ def _frame(payload: Payload) -> pd.DataFrame:
 
 def _public(address: str) -> bool:
     """Whether ``address`` is a public (globally routed) one; an IPv4 address written as IPv6
-    (``::ffff:8.8.8.8``, which connects to 8.8.8.8) is judged as the IPv4 one; what does not
-    parse counts as public (fail closed)."""
+    (``::ffff:8.8.8.8``, which connects to 8.8.8.8) is judged as the IPv4 one, a Teredo one
+    (``2001:0::/32``, a tunnel to a public host) is public; what does not parse counts as
+    public (fail closed)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # (an IPv6 zone: fe80::1%eth0)
     except ValueError:
         return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.teredo is not None:  # a tunnel to a public IPv4 host (Python: not global)
+            return True
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
     return ip.is_global
 
 
