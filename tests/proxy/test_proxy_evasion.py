@@ -228,3 +228,19 @@ def test_header_names_are_read_too(proxy_env):
     assert r.status_code == 451, r.text
     assert got == []
     assert "(header" in r.text  # where it was found
+
+
+def test_escaped_values_past_the_inspected_start_are_decoded_in_the_scan(proxy_env):
+    emails = [f"person.{i}@example.net" for i in range(50)]
+    escaped = ",".join('"' + e.replace("@", "\\u0040") + '"' for e in emails)
+    body = '{"pad": "' + "x " * 40000 + '", "e": [' + escaped + "]}"
+    assert json.loads(body)["e"] == emails  # what the receiver reads
+    pad = "&".join(f"region_{i}=europe" for i in range(6000))
+    form = pad + "&" + "&".join(f"e{i}={e.replace('@', '%40')}" for i, e in enumerate(emails))
+    for data, content_type in ((body, "application/json"),
+                               (form, "application/x-www-form-urlencoded")):
+        assert data.index("person.0") > 64 * 1024  # past the proxy's max_inspect_bytes
+        r, got = _post(proxy_env, data.encode(), {"content-type": content_type})
+        assert r.status_code == 451, content_type
+        assert "email" in r.text
+        assert got == []

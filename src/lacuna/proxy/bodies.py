@@ -46,6 +46,7 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _ESCAPED_BREAK = re.compile(r"\\[nrt]")
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\/")
 _EXTENSIONS = {
     ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".json": "application/json",
     ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson", ".txt": "text/plain",
@@ -272,9 +273,17 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
     """The tokens of what ``values`` decode to (:func:`_decoded`), for the scan of a long
     body's rest, where an encoded value may be cut by a window's start or end: each is tried
     at each alignment (a base64 quad, a hex byte), and the characters cut at its ends are
-    noise. JSON's escaped line breaks (``"QUJD\\nREVG"``) join the lines they separate."""
+    noise. JSON's escaped line breaks (``"QUJD\\nREVG"``) join the lines they separate; JSON's
+    ``\\uXXXX`` escapes and percent-escapes are decoded too (the start of a long JSON or form
+    body is parsed, which decodes them; its rest is scanned as text)."""
     out: set[str] = set()
     for value in values:
+        if "\\u" in value or "\\/" in value:  # JSON's escapes: "ana\u0040example.com"
+            value = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)) if m.group(1)
+                                     else m.group(0)[1], value)
+            out.update(t for t in _token_values(value) if t)
+        if _PERCENT.search(value):  # a long form's rest: "ana%40example.com"
+            out.update(t for t in _token_values(unquote(value)) if t)
         value = _ESCAPED_BREAK.sub("", value)
         if len(value) < MIN_ENCODED:
             continue
