@@ -156,8 +156,12 @@ class Gate:
     def internal_by_name(self, url: str) -> bool:
         """Whether ``url``'s destination is internal by its host name (``destinations``): the
         proxy then resolves the host before the decision, which checks the addresses
-        (:meth:`destination`)."""
-        return self.gov.destination(_destination(url)).scope is Scope.INTERNAL
+        (:meth:`destination`). A URL Lacuna cannot classify counts as internal here: it is
+        resolved, and :meth:`check` then fails closed on it with the reason."""
+        try:
+            return self.gov.destination(_destination(url)).scope is Scope.INTERNAL
+        except Exception:
+            return True
 
     def destination(self, request: OutboundRequest) -> Destination:
         """Where the request goes. A host internal by name (``destinations.internal_hosts``) is
@@ -208,9 +212,9 @@ class Gate:
     def _check(self, request: OutboundRequest) -> Verdict:
         payload = self.payload(request)
         around = self.around(request)
-        # headers and path as columns only where they may hold data: a value some recognizer's
-        # pattern accepts, or decoded content (every header a column would cost each GET tens
-        # of milliseconds); fingerprints are looked up for all of them
+        # headers and path as columns only where they may hold data: a value some recognizer
+        # validates, or decoded content (every header a column would cost each GET tens of
+        # milliseconds); fingerprints are looked up for all of them
         kept = _suspects(around)
         if (not payload.fields and not payload.unreadable and not payload.truncated
                 and request.spooled is None):

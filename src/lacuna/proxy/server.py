@@ -296,11 +296,11 @@ class ProxyServer:
         proxy connects to them, not to whatever a second lookup answers (DNS rebinding).
         Empty when it does not resolve."""
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
             infos = await asyncio.get_running_loop().getaddrinfo(
                 parts.hostname or "", port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
+        except (OSError, UnicodeError, ValueError):  # (ValueError: a port out of range)
             return ()
         return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
 
