@@ -159,6 +159,12 @@ def test_encoded_files_in_a_json_value_a_form_field_or_a_query_are_decoded(proxy
             assert got == []
         r, got = _post(proxy_env, query="?f=" + requests.utils.quote(encoded), method="GET")
         assert r.status_code == 451
+    short = ["bo@example.org", "cy@example.net", "di@example.com"]  # each encoded alone
+    for encode in (lambda e: base64.b64encode(e).decode(), lambda e: e.hex()):
+        r, got = _post(proxy_env, json.dumps({"e": [encode(e.encode()) for e in short]}).encode(),
+                       {"content-type": "application/json"})
+        assert r.status_code == 451
+        assert got == []
     clean = {"id": "0f8fad5b-d9cb-469f-a165-70867728950e",
              "sha": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
              "blob": base64.b64encode(bytes(range(40))).decode(),

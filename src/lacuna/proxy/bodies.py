@@ -41,7 +41,7 @@ KEYS = "(keys)"  # the field of a JSON object's keys and of form names sent with
 HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
-MIN_ENCODED = 24  # characters: shorter encoded values are ids and hashes, not files
+MIN_ENCODED = 12  # characters: shorter encoded values are words and small numbers, not data
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
