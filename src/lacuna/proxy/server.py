@@ -1,4 +1,4 @@
-"""``lacuna proxy``: an HTTP/1.1 forward proxy on asyncio and h11 that governs request bodies.
+"""``lacuna proxy``: an HTTP/1.1 forward proxy on asyncio and h11 that governs what requests send.
 
 Clients configure it as their HTTP(S) proxy (``HTTP_PROXY``/``HTTPS_PROXY``, ``proxies=`` in
 requests, ``proxy=`` in httpx). Plain HTTP requests arrive in absolute form; HTTPS arrives as
@@ -11,7 +11,9 @@ spooled whole to a private file (a 0700 folder, removed after the request) up to
 with a 413 (recorded), never forwarded uninspected. The :class:`~lacuna.proxy.gate.Gate` decides
 before a byte goes upstream. Refused: a 451 reply with the violation (JSON or text), and nothing
 is forwarded. Allowed: the request goes to the upstream unchanged (from memory, or from the
-spooled file), and the response comes back as it is.
+spooled file; ``Host`` is the decided URL's authority), and the response comes back as it is.
+A host internal by name is resolved before the decision, which checks its addresses; the
+proxy connects to the addresses it resolved (once), never to a second lookup's.
 
 Decisions run on one worker thread that also builds the Governor, so the policy engine (which
 must stay on the thread that made it) is only ever used there, and the event loop never waits
