@@ -250,3 +250,23 @@ def test_escaped_values_past_the_inspected_start_are_decoded_in_the_scan(proxy_e
         assert r.status_code == 451, content_type
         assert "email" in r.text
         assert got == []
+
+
+def test_headers_inside_a_connect_tunnel_are_read(proxy_env):
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=str(proxy_env.ca))
+    base = f"https://127.0.0.1:{proxy_env.https.port}"
+    leak, clean = f"/evade/{uuid.uuid4().hex[:8]}", f"/evade/{uuid.uuid4().hex[:8]}"
+    with httpx.Client(proxy=proxy_env.url, verify=trust, timeout=60) as client:
+        r = client.get(base + leak, headers={
+            "cookie": "d=ana.silva@example.com,bo.chen@example.org,cy.diaz@example.net"})
+        assert r.status_code == 451
+        r = client.get(base + clean, headers={"cookie": "theme=dark", "host": "evil.example"})
+        assert r.status_code == 200, r.text
+    assert proxy_env.https.got(leak) == []
+    [got] = proxy_env.https.got(clean)
+    assert got.headers["host"] == f"127.0.0.1:{proxy_env.https.port}"  # the tunnel's host
+    assert got.headers["cookie"] == "theme=dark"
