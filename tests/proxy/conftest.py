@@ -148,3 +148,15 @@ def proxy_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyEnv]:
         for up in (plain, secure):
             up.server.shutdown()
             up.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def recording_upstream() -> Iterator[Upstream]:
+    """A plain HTTP upstream on 127.0.0.1 that records what it receives (for a test's own,
+    in-process proxy)."""
+    up = _upstream(None)
+    try:
+        yield up
+    finally:
+        up.server.shutdown()
+        up.server.server_close()

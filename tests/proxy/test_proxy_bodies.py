@@ -210,7 +210,7 @@ def test_query_strings_are_data_and_bodyless_requests_are_not_decided(gate):
 
 
 def test_the_gate_fails_closed_when_it_breaks(gate, monkeypatch):
-    def broken(_payload):
+    def broken(_payload, **_options):  # (the gate passes match_on=)
         raise RuntimeError("classifier exploded")
 
     monkeypatch.setattr(gate, "classify", broken)

@@ -119,3 +119,154 @@ def test_undecodable_codings_fail_closed():
     p = read_body(gzip.compress(b"a,b\n") + gzip.compress(b"1,2\n") + b"\0\0", "text/csv",
                   encoding="gzip")  # members, then zero padding
     assert p.fields == {"a": ("1",), "b": ("2",)}
+
+
+def test_data_in_headers_and_the_path_is_read(proxy_env):
+    three = "ana.silva@example.com,bo.chen@example.org,cy.diaz@example.net"
+    for headers, path in [({"cookie": f"session=1; d={three}"}, ""),
+                          ({"x-data": base64.b64encode(EMAILS).decode()}, ""),
+                          ({"referer": f"https://a.example/?e={three}"}, ""),
+                          ({"authorization": f"Bearer {three}"}, ""),
+                          ({}, "/" + three.replace(",", "/"))]:
+        r, got = _post(proxy_env, headers=headers, query=path, method="GET")
+        assert r.status_code == 451, (headers, path)
+        assert got == []
+        assert "(header)" in r.text or "(path)" in r.text  # where it was found
+    headers = {"cookie": "session=3f9a2c1e; theme=dark", "x-trace": "t-1",
+               "authorization": "Bearer sk_live_4f9a8b7c6d5e4f3a2b1c", "user-agent": "app/1.2"}
+    body = json.dumps({"region": "EU", "customers": 1204}).encode()
+    r, [got] = _post(proxy_env, body, {"content-type": "application/json", **headers})
+    assert r.status_code == 200, r.text
+    assert got.body == body  # byte for byte
+    assert {k: got.headers[k] for k in headers} == headers
+    r, [got] = _post(proxy_env, headers=headers, method="GET")  # no data: no decision needed
+    assert r.status_code == 200
+
+
+def test_encoded_files_in_a_json_value_a_form_field_or_a_query_are_decoded(proxy_env):
+    rows = json.dumps([{"email": e} for e in ("ana.silva@example.com", "bo.chen@example.org",
+                                               "cy.diaz@example.net")]).encode()
+    for encoded in (base64.b64encode(EMAILS), base64.urlsafe_b64encode(EMAILS).rstrip(b"="),
+                    base64.encodebytes(EMAILS), EMAILS.hex().encode(),
+                    base64.b64encode(base64.b64encode(rows)),
+                    requests.utils.quote(requests.utils.quote(EMAILS)).encode()):
+        for body, content_type in [
+                (json.dumps({"f": encoded.decode()}).encode(), "application/json"),
+                (b"f=" + requests.utils.quote(encoded).encode(),
+                 "application/x-www-form-urlencoded")]:
+            r, got = _post(proxy_env, body, {"content-type": content_type})
+            assert r.status_code == 451, (encoded[:20], content_type)
+            assert got == []
+        r, got = _post(proxy_env, query="?f=" + requests.utils.quote(encoded), method="GET")
+        assert r.status_code == 451
+    short = ["bo@example.org", "cy@example.net", "di@example.com"]  # each encoded alone
+    for encode in (lambda e: base64.b64encode(e).decode(), lambda e: e.hex()):
+        r, got = _post(proxy_env, json.dumps({"e": [encode(e.encode()) for e in short]}).encode(),
+                       {"content-type": "application/json"})
+        assert r.status_code == 451
+        assert got == []
+    clean = {"id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+             "sha": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+             "blob": base64.b64encode(bytes(range(40))).decode(),
+             "report": base64.b64encode(b"region,customers\nEU,1204\nUS,877\n").decode()}
+    body = json.dumps(clean).encode()
+    r, [got] = _post(proxy_env, body, {"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert got.body == body
+
+
+def test_an_encoded_file_past_the_inspected_start_is_decoded_in_the_scan(proxy_env):
+    rows = b"customer_id,email\n" + b"".join(b"%d,person.%d@example.net\n" % (i, i)
+                                            for i in range(200))
+    pad = "x " * 40000  # the file lies past the proxy's max_inspect_bytes (64 KiB)
+    for encoded in (base64.b64encode(rows).decode(), base64.encodebytes(rows).decode(),
+                    rows.hex()):
+        body = json.dumps({"pad": pad, "f": encoded}).encode()
+        assert body.index(b'"f"') > 64 * 1024
+        r, got = _post(proxy_env, body, {"content-type": "application/json"})
+        assert r.status_code == 451, encoded[:20]
+        assert got == []
+    clean = json.dumps({"pad": pad, "f": base64.b64encode(b"region,n\nEU,1\n" * 400).decode(),
+                        "sha": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
+    r, [got] = _post(proxy_env, clean.encode(), {"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert got.body == clean.encode()
+
+
+def _raw(env, data: bytes) -> bytes:
+    """``data`` sent to the proxy in one write; what comes back until it closes or pauses."""
+    import socket
+
+    host, port = env.url.rsplit("/", 1)[1].split(":")
+    out = b""
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(data)
+        s.settimeout(15)
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+                if out.count(b"HTTP/1.1 ") >= 2 and out.rstrip().endswith(b"}"):
+                    break
+        except TimeoutError:
+            pass
+    return out
+
+
+def test_pipelined_requests_are_each_decided(proxy_env):
+    import re
+
+    def request(path: str, body: bytes) -> bytes:
+        return (b"POST http://127.0.0.1:%d%s HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\n"
+                b"content-length: %d\r\n\r\n" % (proxy_env.http.port, path.encode(), len(body))
+                + body)
+
+    clean, leak = f"/evade/{uuid.uuid4().hex[:8]}", f"/evade/{uuid.uuid4().hex[:8]}"
+    out = _raw(proxy_env, request(clean, b"region,n\nEU,1\n") + request(leak, EMAILS))
+    assert re.findall(rb"HTTP/1.1 (\d+)", out) == [b"200", b"451"]
+    assert [g.body for g in proxy_env.http.got(clean)] == [b"region,n\nEU,1\n"]
+    assert proxy_env.http.got(leak) == []
+
+
+def test_header_names_are_read_too(proxy_env):
+    cards = {f"x-c{n}-{card}": "1" for n, card in enumerate(
+        ("4111111111111111", "5500005555555559", "340000000000009"))}
+    r, got = _post(proxy_env, headers=cards, method="GET")  # (h11 refuses "@" in a name)
+    assert r.status_code == 451, r.text
+    assert got == []
+    assert "(header" in r.text  # where it was found
+
+
+def test_escaped_values_past_the_inspected_start_are_decoded_in_the_scan(proxy_env):
+    emails = [f"person.{i}@example.net" for i in range(50)]
+    escaped = ",".join('"' + e.replace("@", "\\u0040") + '"' for e in emails)
+    body = '{"pad": "' + "x " * 40000 + '", "e": [' + escaped + "]}"
+    assert json.loads(body)["e"] == emails  # what the receiver reads
+    pad = "&".join(f"region_{i}=europe" for i in range(6000))
+    form = pad + "&" + "&".join(f"e{i}={e.replace('@', '%40')}" for i, e in enumerate(emails))
+    for data, content_type in ((body, "application/json"),
+                               (form, "application/x-www-form-urlencoded")):
+        assert data.index("person.0") > 64 * 1024  # past the proxy's max_inspect_bytes
+        r, got = _post(proxy_env, data.encode(), {"content-type": content_type})
+        assert r.status_code == 451, content_type
+        assert "email" in r.text
+        assert got == []
+
+
+def test_headers_inside_a_connect_tunnel_are_read(proxy_env):
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=str(proxy_env.ca))
+    base = f"https://127.0.0.1:{proxy_env.https.port}"
+    leak, clean = f"/evade/{uuid.uuid4().hex[:8]}", f"/evade/{uuid.uuid4().hex[:8]}"
+    with httpx.Client(proxy=proxy_env.url, verify=trust, timeout=60) as client:
+        r = client.get(base + leak, headers={
+            "cookie": "d=ana.silva@example.com,bo.chen@example.org,cy.diaz@example.net"})
+        assert r.status_code == 451
+        r = client.get(base + clean, headers={"cookie": "theme=dark", "host": "evil.example"})
+        assert r.status_code == 200, r.text
+    assert proxy_env.https.got(leak) == []
+    [got] = proxy_env.https.got(clean)
+    assert got.headers["host"] == f"127.0.0.1:{proxy_env.https.port}"  # the tunnel's host
+    assert got.headers["cookie"] == "theme=dark"

@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from lacuna.model import FrozenDict
 
@@ -38,7 +38,15 @@ MAX_VALUES_PER_FIELD = 100_000  # classification samples far fewer; fingerprints
 LINE_PIECE = 2000  # free text's lines in pieces the classifier reads whole (it cuts at 2,048)
 LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole in the next
 KEYS = "(keys)"  # the field of a JSON object's keys and of form names sent without a value
+HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
+DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
+MIN_ENCODED = 12  # characters: shorter encoded values are words and small numbers, not data
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_ESCAPED_BREAK = re.compile(r"\\[nrt]")
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\/")
 _EXTENSIONS = {
     ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".json": "application/json",
     ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson", ".txt": "text/plain",
@@ -73,6 +81,9 @@ class _Fields:
             values.append(text)
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
+        decoded = _decoded(text)
+        if decoded is not None:  # what a receiver decodes it to is what is sent
+            _sniff(self, _join(name or "$", DECODED), decoded, False)
 
     def add_once(self, name: str, value: str) -> None:
         """A token of free text, once per field: words and markup repeat, so counting each
@@ -227,6 +238,93 @@ def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
         elif key:
             fields.add_once(f"?{KEYS}", key)
     return fields.payload("query", False, []).fields
+
+
+def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, ...]]:
+    """Request headers as fields named ``(header) name``: each value, and its tokens as free
+    text (``(header) cookie.text``), so ``Cookie: d=ana@example.com,bo@example.org``
+    or ``X-Data: <base64 of a CSV>`` sends what it holds; the names, each once, as
+    ``(header names)``. The caller leaves out what is not
+    forwarded as sent (hop-by-hop headers, ``Host``) and the framing h11 checks."""
+    fields = _Fields()
+    for name, value in headers:
+        field_name = f"(header) {name.lower()}"
+        fields.add(field_name, value)  # (one line: the value is its own ``lines``)
+        for token in _token_values(value):
+            fields.add_once(_join(field_name, "text"), token)
+        for part in {name.lower(), *re.split(r"[-_.]", name.lower())}:  # a name is sent too
+            fields.add_once(HEADER_NAMES, part)
+    return fields.payload("headers", False, []).fields
+
+
+def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
+    """A URL's path as the field ``(path)``: its segments (percent-decoded) and their tokens.
+    The path says where a request goes, and can carry data too: ``/u/ana@example.com``."""
+    fields = _Fields()
+    segments = [unquote(s) for s in path.split("/") if s]
+    for segment in segments:
+        fields.add("(path)", segment)
+    if segments:
+        _tokens(fields, "(path)", "\n".join(segments))
+    return fields.payload("path", False, []).fields
+
+
+def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
+    """The tokens of what ``values`` decode to (:func:`_decoded`), for the scan of a long
+    body's rest, where an encoded value may be cut by a window's start or end: each is tried
+    at each alignment (a base64 quad, a hex byte), and the characters cut at its ends are
+    noise. JSON's escaped line breaks (``"QUJD\\nREVG"``) join the lines they separate; JSON's
+    ``\\uXXXX`` escapes and percent-escapes are decoded too (the start of a long JSON or form
+    body is parsed, which decodes them; its rest is scanned as text)."""
+    out: set[str] = set()
+    for value in values:
+        if "\\u" in value or "\\/" in value:  # JSON's escapes: "ana\u0040example.com"
+            value = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)) if m.group(1)
+                                     else m.group(0)[1], value)
+            out.update(t for t in _token_values(value) if t)
+        if _PERCENT.search(value):  # a long form's rest: "ana%40example.com"
+            out.update(t for t in _token_values(unquote(value)) if t)
+        value = _ESCAPED_BREAK.sub("", value)
+        if len(value) < MIN_ENCODED:
+            continue
+        for shift in range(4):
+            text = _decoded(value[shift:], cut=True)
+            if text is not None:
+                out.update(t for t in _token_values(text) if t)
+                break
+    return tuple(sorted(out))
+
+
+def _decoded(value: str, *, cut: bool = False) -> str | None:
+    """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
+    or holds percent-escapes: what a receiver can decode it to. None when it is none of these
+    or decodes to binary (ids, hashes and keys decode to noise). Decoding always shortens a
+    value, so a value encoded several times is read to its end. ``cut``: a piece of a longer
+    value, read to its last whole byte or quad."""
+    compact = "".join(value.split())
+    raw: bytes | None = None
+    if len(compact) >= MIN_ENCODED:
+        even = compact[: len(compact) // 2 * 2] if cut else compact
+        if _HEX.fullmatch(even):
+            raw = bytes.fromhex(even)
+        elif _BASE64.fullmatch(compact):
+            body = compact.rstrip("=").replace("-", "+").replace("_", "/")
+            if cut:
+                body = body[: len(body) // 4 * 4]
+            try:
+                raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                raw = None
+    if raw is not None and cut:
+        text = raw.decode("utf-8", "replace")
+        noise = sum((not ch.isprintable() and ch not in "\r\n\t") or ch == "\ufffd"
+                    for ch in text[:4096])
+        return text if noise <= 0.1 * min(len(text), 4096) else None
+    if raw is not None:
+        return _decode(raw, None)
+    if _PERCENT.search(value):
+        return unquote(value)
+    return None
 
 
 def _decode(body: bytes, charset: str | None) -> str | None:

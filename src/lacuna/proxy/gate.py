@@ -1,12 +1,14 @@
 """The proxy's decision: an outbound request as an ``export`` Operation through the Governor.
 
-:meth:`Gate.check` reads the request's body and query (:mod:`lacuna.proxy.bodies`), classifies
+:meth:`Gate.check` reads the request's body, query, headers and path (:mod:`lacuna.proxy.bodies`;
+encoded values decoded), classifies
 the fields with the same classifier as a governed read (names and values: e-mails, phones, SSNs,
 cards, ...), raises any field whose values a governed read saw in a classified column to that
 column's class (:mod:`lacuna.proxy.fingerprints`), and asks the Governor about an ``export`` of
-that classification to ``scheme://host/path``. The Governor records the decision and applies the
-mode: in ``enforce`` a denial is a 451 reply and nothing is forwarded; ``warn`` and ``observe``
-forward and record.
+that classification to ``scheme://host/path`` (internal by name only when the addresses the
+proxy resolved and connects to are private: :meth:`Gate.destination`). The Governor records
+the decision and applies the mode: in ``enforce`` a denial is a 451 reply and nothing is
+forwarded; ``warn`` and ``observe`` forward and record.
 
 A body it cannot read (binary data, an unknown compression) is PROPRIETARY while
 ``proxy.unparsed`` is ``deny`` (the default): the policies then refuse it to external hosts and
@@ -21,6 +23,7 @@ start is read by its type as above, its rest scanned as text in overlapping wind
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import zlib
@@ -31,8 +34,28 @@ from urllib.parse import urlsplit
 
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
-from lacuna.model import Action, Classification, Decision, FrozenDict, Source, Tier, unique
-from lacuna.proxy.bodies import Payload, distinct_tokens, inflate, read_body, read_query
+from lacuna.model import (
+    Action,
+    Classification,
+    Decision,
+    Destination,
+    FrozenDict,
+    Scope,
+    Source,
+    Tier,
+    unique,
+)
+from lacuna.proxy.bodies import (
+    DECODED,
+    Payload,
+    decoded_tokens,
+    distinct_tokens,
+    inflate,
+    read_body,
+    read_headers,
+    read_path,
+    read_query,
+)
 from lacuna.redact import redact_url
 
 if TYPE_CHECKING:
@@ -47,6 +70,11 @@ STATUS_TOO_LARGE = 413  # Content Too Large: beyond proxy.max_body_bytes, never 
 SCAN_WINDOW = 256 * 1024  # a spooled body is scanned in windows of this many bytes ...
 SCAN_OVERLAP = 4096  # ... overlapping by this much, so a value cut at a window's end is whole
 PROXY_RULE_ID, PROXY_RULE_TITLE = "lacuna.proxy", "Egress proxy: request body size"
+# headers the proxy does not forward as sent (hop-by-hop ones, and Host: it is written from the
+# URL), and the framing h11 checks: every other header is read as data
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authorization",
+                        "proxy-authenticate", "te", "trailer", "upgrade", "expect"})
+NOT_DATA = HOP_BY_HOP | {"host", "content-length", "transfer-encoding"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +91,9 @@ class OutboundRequest:
     # is its start), scanned beyond the start before the request is decided
     spooled: str | None = None
     size: int = 0  # the whole body's length when spooled
+    # the addresses the proxy resolved the host to, and will connect to (None: not resolved;
+    # a host internal by name is then decided as external, see Gate.destination)
+    addresses: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +131,8 @@ class Gate:
             return Verdict(forward=True, decision=decision)
 
     def payload(self, request: OutboundRequest) -> Payload:
-        """The request's fields: its body's and its query's (as ``?name``)."""
+        """The request's fields: its body's and its query's (as ``?name``); see
+        :meth:`around` for its headers and path."""
         headers = request.headers
         payload = read_body(
             request.body, headers.get("content-type"), encoding=headers.get("content-encoding"),
@@ -113,6 +145,47 @@ class Gate:
         fmt = payload.format if payload.format != "empty" else "query"
         return replace(payload, fields=FrozenDict(fields), format=fmt)
 
+    @staticmethod
+    def around(request: OutboundRequest) -> Payload:
+        """What the request sends besides its body and query: its headers (``(header) name``,
+        all but :data:`NOT_DATA`) and its URL's path (``(path)``)."""
+        headers = read_headers((k, v) for k, v in request.headers.items() if k not in NOT_DATA)
+        return Payload(fields=FrozenDict({**headers, **read_path(urlsplit(request.url).path)}),
+                       format="headers")
+
+    def internal_by_name(self, url: str) -> bool:
+        """Whether ``url``'s destination is internal by its host name (``destinations``): the
+        proxy then resolves the host before the decision, which checks the addresses
+        (:meth:`destination`). A URL Lacuna cannot classify counts as internal here: it is
+        resolved, and :meth:`check` then fails closed on it with the reason."""
+        try:
+            return self.gov.destination(_destination(url)).scope is Scope.INTERNAL
+        except Exception:
+            return True
+
+    def destination(self, request: OutboundRequest) -> Destination:
+        """Where the request goes. A host internal by name (``destinations.internal_hosts``) is
+        internal only when every address it resolved to (:attr:`OutboundRequest.addresses`,
+        the ones the proxy connects to) is not a public one: a name is whatever DNS says it
+        is (``10.*`` matches ``10.attacker.net``; a record can point anywhere). Unresolved, or
+        resolved to a public address, it is external, and the reasoning says why."""
+        dest = self.gov.destination(_destination(request.url))
+        if dest.scope is not Scope.INTERNAL:
+            return dest
+        host = urlsplit(request.url).hostname or ""
+        if request.addresses is None or not request.addresses:
+            why = (f"; but Lacuna did not resolve {host!r} to an address it checked, so it "
+                   "counts as external (fail closed)")
+        else:
+            public = [a for a in request.addresses if _public(a)]
+            if not public:
+                return dest
+            why = (f"; but {host!r} resolves to {', '.join(public)}, a public address, so it "
+                   "counts as external (an internal host name must resolve to private "
+                   "addresses: fix the DNS record or destinations.internal_hosts)")
+        return replace(dest, scope=Scope.EXTERNAL, managed=False,
+                       reasoning=dest.reasoning.rstrip(".") + why + ".")
+
     def too_large(self, request: OutboundRequest, limit: int) -> Verdict:
         """The refusal of a body longer than ``proxy.max_body_bytes`` (``limit``): 413, recorded
         like any denial. Never forwarded: past the ceiling Lacuna cannot inspect it all."""
@@ -121,7 +194,7 @@ class Gate:
             Action.EXPORT, Classification(tier=Tier.PROPRIETARY, reasoning=(
                 f"PROPRIETARY (fail closed): the body is longer than {limit} bytes "
                 "(proxy.max_body_bytes) and was not inspected",)),
-            destination=gov.destination(_destination(request.url)),
+            destination=self.destination(request),
             method=f"http.{request.method}", code_location=request.client,
         )
         decision = Decision(
@@ -138,10 +211,22 @@ class Gate:
 
     def _check(self, request: OutboundRequest) -> Verdict:
         payload = self.payload(request)
+        around = self.around(request)
+        # headers and path as columns only where they may hold data: a value some recognizer
+        # validates, or decoded content (every header a column would cost each GET tens of
+        # milliseconds); fingerprints are looked up for all of them
+        kept = _suspects(around)
         if (not payload.fields and not payload.unreadable and not payload.truncated
                 and request.spooled is None):
-            return Verdict(forward=True)  # nothing is sent: nothing to decide
-        classification, matches = self.classify(payload)
+            if not around.fields:
+                return Verdict(forward=True)  # nothing is sent: nothing to decide
+            found, seen = self.classify(kept, match_on=around.fields)
+            if found.tier is Tier.PUBLIC and not seen:
+                return Verdict(forward=True)  # headers and path carry nothing classified
+        lookup = {**payload.fields, **around.fields}
+        if kept.fields:
+            payload = replace(payload, fields=FrozenDict({**payload.fields, **kept.fields}))
+        classification, matches = self.classify(payload, match_on=lookup)
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
@@ -149,15 +234,19 @@ class Gate:
                                f"{request.client or 'a client'}", classification=classification)]
         sources += [Source(name=m.source, classification=classification) for m in matches]
         gov = self.gov
+        destination = self.destination(request)
         op = gov.operation(
             Action.EXPORT, classification, sources=_unique_sources(sources),
-            destination=gov.destination(_destination(request.url)),
+            destination=destination,
             method=f"http.{request.method}", code_location=request.client,
         )
         try:
             decision = gov.govern(op)
         except GovernanceViolation as exc:
-            return self._refuse(request, exc.decision)
+            named = gov.destination(_destination(request.url)).scope
+            # a host internal by name but not by address: the message says why it is external
+            note = destination.reasoning if named is not destination.scope else ""
+            return self._refuse(request, exc.decision, note)
         return Verdict(forward=True, decision=decision)
 
     def _beyond(self, request: OutboundRequest, head: Classification
@@ -186,6 +275,7 @@ class Gate:
         try:
             for offset, window in stream_windows(data, start):
                 values = distinct_tokens(window)
+                values = (*values, *decoded_tokens(values))  # (a base64 file in a long body)
                 found, matches = self.classify(_candidates(values), match_on={"body": values})
                 matched += matches
                 worst = _joined(worst, found, f"bytes {offset}-{offset + len(window)}")
@@ -237,10 +327,10 @@ class Gate:
                         reasoning=(*notes, *reasoning), layer=inferred.layer)
         return replace(result, tags=unique([*result.tags, *inferred.tags])), matches
 
-    def _refuse(self, request: OutboundRequest, decision: Decision) -> Verdict:
+    def _refuse(self, request: OutboundRequest, decision: Decision, note: str = "") -> Verdict:
         from lacuna.feedback import render_text
 
-        message = render_text(decision)
+        message = render_text(decision) + (f"\nDestination: {note}" if note else "")
         accept = request.headers.get("accept", "")
         sent = request.headers.get("content-type", "")
         if "json" in accept or "json" in sent:
@@ -325,6 +415,37 @@ def _candidates(values: tuple[str, ...]) -> Payload:
     return Payload(format="text", fields=FrozenDict(fields))
 
 
+def _suspects(payload: Payload) -> Payload:
+    """The fields of ``payload`` worth classifying: decoded content (a file in a header), or
+    a value some value recognizer validates (an e-mail in a cookie: its pattern and its check).
+    The others (a user agent, an accept list, a session id) cannot be classified by their
+    values, and their names are header names, not a table's columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lacuna.classify.heuristic import _engine
+    from lacuna.classify.scan import PatternRecognizer
+
+    names = [n for n, values in payload.fields.items() for _ in values]
+    if not names:
+        return payload
+    keep = {n for n in payload.fields if DECODED in n}
+    values = [v for vs in payload.fields.values() for v in vs]
+    array = pa.array(values, type=pa.string())
+    for recognizer in _engine().values:
+        if not isinstance(recognizer, PatternRecognizer) or recognizer.weak_only:
+            continue  # (a weak format supports a column's name, never decides alone)
+        found = pc.match_substring_regex(array, f"^(?:{recognizer.prefilter})$").to_pylist()
+        keep.update(n for n, v, hit in zip(names, values, found, strict=True)
+                    if hit and n not in keep and recognizer._check([v])[1])
+    fields = {n: v for n, v in payload.fields.items() if n in keep}
+    if fields:  # and the values each recognizer's pattern accepts, as a field of their own: a
+        # few e-mails among sixty cookies would be below the recognizer's share in their field
+        extra = _candidates(tuple(sorted({v for vs in payload.fields.values() for v in vs})))
+        fields.update({f"(headers and path) {n}": v for n, v in extra.fields.items()})
+    return replace(payload, fields=FrozenDict(fields))
+
+
 def _joined(a: Classification, b: Classification, where: str) -> Classification:
     """``a`` and what ``b`` (another part of the same body, ``where``) adds: the stricter
     tier, both sets of tags, ``b``'s columns named by the part they were found in."""
@@ -346,6 +467,23 @@ def _frame(payload: Payload) -> pd.DataFrame:
         numbers = pd.to_numeric(column, errors="coerce")
         columns[name] = numbers if not numbers.isna().any() else column  # counts stay numbers
     return pd.DataFrame(columns)
+
+
+def _public(address: str) -> bool:
+    """Whether ``address`` is a public (globally routed) one; an IPv4 address written as IPv6
+    (``::ffff:8.8.8.8``, which connects to 8.8.8.8) is judged as the IPv4 one, a Teredo one
+    (``2001:0::/32``, a tunnel to a public host) is public; what does not parse counts as
+    public (fail closed)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # (an IPv6 zone: fe80::1%eth0)
+    except ValueError:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.teredo is not None:  # a tunnel to a public IPv4 host (Python: not global)
+            return True
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+    return ip.is_global
 
 
 def _destination(url: str) -> str:

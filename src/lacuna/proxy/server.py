@@ -1,4 +1,4 @@
-"""``lacuna proxy``: an HTTP/1.1 forward proxy on asyncio and h11 that governs request bodies.
+"""``lacuna proxy``: an HTTP/1.1 forward proxy on asyncio and h11 that governs what requests send.
 
 Clients configure it as their HTTP(S) proxy (``HTTP_PROXY``/``HTTPS_PROXY``, ``proxies=`` in
 requests, ``proxy=`` in httpx). Plain HTTP requests arrive in absolute form; HTTPS arrives as
@@ -11,7 +11,9 @@ spooled whole to a private file (a 0700 folder, removed after the request) up to
 with a 413 (recorded), never forwarded uninspected. The :class:`~lacuna.proxy.gate.Gate` decides
 before a byte goes upstream. Refused: a 451 reply with the violation (JSON or text), and nothing
 is forwarded. Allowed: the request goes to the upstream unchanged (from memory, or from the
-spooled file), and the response comes back as it is.
+spooled file; ``Host`` is the decided URL's authority), and the response comes back as it is.
+A host internal by name is resolved before the decision, which checks its addresses; the
+proxy connects to the addresses it resolved (once), never to a second lookup's.
 
 Decisions run on one worker thread that also builds the Governor, so the policy engine (which
 must stay on the thread that made it) is only ever used there, and the event loop never waits
@@ -29,19 +31,20 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import ssl
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import h11
 
 from lacuna.model import FrozenDict
 from lacuna.proxy.ca import CertificateAuthority
-from lacuna.proxy.gate import Gate, OutboundRequest, Verdict
+from lacuna.proxy.gate import HOP_BY_HOP, Gate, OutboundRequest, Verdict
 from lacuna.redact import redact_text, redact_url
 
 if TYPE_CHECKING:
@@ -49,8 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
-_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization",
-                  b"proxy-authenticate", b"te", b"trailer", b"upgrade", b"expect"})
+_HOP = frozenset(h.encode() for h in HOP_BY_HOP)
 
 
 class _Closed(Exception):
@@ -137,6 +139,9 @@ class ProxyServer:
     def _decide(self, request: OutboundRequest) -> Verdict:
         return self._gate_now().check(request)
 
+    def _internal_by_name(self, url: str) -> bool:
+        return self._gate_now().internal_by_name(url)
+
     def _too_large(self, request: OutboundRequest) -> Verdict:
         return self._gate_now().too_large(request, self.max_body_bytes)
 
@@ -172,7 +177,8 @@ class ProxyServer:
             url = self._url(target, origin)
             if url is None:
                 await self._reply(conn, writer, 400, b"lacuna proxy: send absolute URLs "
-                                  b"(configure this address as your HTTP proxy)\n", "text/plain")
+                                  b"(configure this address as your HTTP proxy), or paths "
+                                  b"inside a CONNECT tunnel\n", "text/plain")
                 return
             keep = await self._exchange(conn, reader, writer, event, url, client)
             if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -182,8 +188,11 @@ class ProxyServer:
     @staticmethod
     def _url(target: str, origin: _Origin | None) -> str | None:
         if origin is not None:
-            if not target.startswith("/"):
-                target = urlsplit(target).path or "/"
+            if not target.startswith("/"):  # absolute form: the tunnel's host, its path
+                parts = urlsplit(target)
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    return None  # (``evil.com:443``, ``*``: not a path on this host)
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             default = 443 if origin.scheme == "https" else 80
             port = "" if origin.port == default else f":{origin.port}"
             return f"{origin.scheme}://{origin.host}{port}{target}"
@@ -238,16 +247,21 @@ class ProxyServer:
             name = _text(k).lower()
             joined[name] = f"{joined[name]}, {_text(v)}" if name in joined else _text(v)
         headers = FrozenDict(joined)
-        outbound = OutboundRequest(method=_text(request.method), url=url, headers=headers,
-                                   body=inspected, truncated=truncated, client=client)
         loop = asyncio.get_running_loop()
+        addresses = None  # a host internal by name: decided on the addresses connected to
+        if await loop.run_in_executor(self._executor, self._internal_by_name, url):
+            addresses = await self._resolve(url)
+        outbound = OutboundRequest(method=_text(request.method), url=url, headers=headers,
+                                   body=inspected, truncated=truncated, client=client,
+                                   addresses=addresses)
         if not truncated:
             verdict = await loop.run_in_executor(self._executor, self._decide, outbound)
             if not verdict.forward:
                 await self._reply(conn, writer, verdict.status, verdict.body,
                                   verdict.content_type)
                 return ended
-            return await self._forward(conn, writer, request, url, bytes(body), None)
+            return await self._forward(conn, writer, request, url, bytes(body), None,
+                                       addresses)
         with _Spool() as spool:
             spool.write(body)
             whole = await self._spool_rest(conn, reader, spool)
@@ -263,7 +277,8 @@ class ProxyServer:
                 await self._reply(conn, writer, verdict.status, verdict.body,
                                   verdict.content_type)
                 return True  # the whole body was read: the connection can go on
-            return await self._forward(conn, writer, request, url, b"", spool.path)
+            return await self._forward(conn, writer, request, url, b"", spool.path,
+                                       addresses)
 
     async def _spool_rest(self, conn: h11.Connection, reader: asyncio.StreamReader,
                           spool: _Spool) -> bool:
@@ -277,36 +292,62 @@ class ProxyServer:
             if isinstance(event, h11.Data):
                 spool.write(event.data)
 
+    @staticmethod
+    async def _resolve(url: str) -> tuple[str, ...]:
+        """The addresses ``url``'s host resolves to, once: the decision checks them and the
+        proxy connects to them, not to whatever a second lookup answers (DNS rebinding).
+        Empty when it does not resolve."""
+        parts = urlsplit(url)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                parts.hostname or "", port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError, ValueError):  # (ValueError: a port out of range)
+            return ()
+        return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+
     async def _forward(self, conn: h11.Connection, writer: asyncio.StreamWriter,
                        request: h11.Request, url: str, body: bytes,
-                       spooled: str | None) -> bool:
+                       spooled: str | None, addresses: tuple[str, ...] | None) -> bool:
         parts = urlsplit(url)
         https = parts.scheme == "https"
         host = parts.hostname or ""
         port = parts.port or (443 if https else 80)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(
-                host, port, ssl=self.upstream_ssl if https else None,
-                server_hostname=host if https else None)
-        except (OSError, ssl.SSLError) as exc:
+        if addresses is None:
+            addresses = await self._resolve(url)
+        failure: BaseException = OSError(f"{host!r} does not resolve to an address")
+        for address in addresses:  # the decided addresses, in the resolver's order
+            try:
+                up_reader, up_writer = await asyncio.open_connection(
+                    address, port, ssl=self.upstream_ssl if https else None,
+                    server_hostname=host if https else None)
+                break
+            except (OSError, ssl.SSLError) as exc:
+                failure = exc
+        else:
             shown = redact_url(f"{parts.scheme}://{parts.netloc}")
-            message = f"lacuna proxy: cannot reach {shown}: {redact_text(exc)}\n"
+            message = f"lacuna proxy: cannot reach {shown}: {redact_text(failure)}\n"
             await self._reply(conn, writer, 502, message.encode(), "text/plain")
             return False
         try:
-            return await self._relay(conn, writer, request, parts.path or "/",
-                                     parts.query, body, spooled, up_reader, up_writer)
+            return await self._relay(conn, writer, request, parts, body, spooled,
+                                     up_reader, up_writer)
         finally:
             with contextlib.suppress(Exception):
                 up_writer.close()
 
     async def _relay(self, conn: h11.Connection, writer: asyncio.StreamWriter,
-                     request: h11.Request, path: str, query: str, body: bytes,
+                     request: h11.Request, parts: SplitResult, body: bytes,
                      spooled: str | None, up_reader: asyncio.StreamReader,
                      up_writer: asyncio.StreamWriter) -> bool:
         upstream = h11.Connection(h11.CLIENT)
-        target = f"{path}?{query}" if query else path
-        headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP]
+        path = parts.path or "/"
+        target = f"{path}?{parts.query}" if parts.query else path
+        # Host is the decided URL's authority (RFC 9112 3.2.2), never the client's: a server
+        # behind the address connected to routes by it
+        authority = parts.netloc.rpartition("@")[2].encode("latin-1")
+        headers = [(b"host", authority)] + [
+            (k, v) for k, v in request.headers if k.lower() not in _HOP and k.lower() != b"host"]
         await _send(upstream, up_writer, h11.Request(
             method=request.method, target=target.encode("latin-1"), headers=headers))
         if body:

@@ -1,0 +1,144 @@
+"""Which hosts are internal: a name in destinations.internal_hosts is internal only when the
+addresses it resolves to are private, and the proxy connects to the addresses it checked (one
+lookup per request). A proxy in this process, so the resolver can be the test's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from lacuna.config import load_config
+from lacuna.governor import Governor
+from lacuna.proxy.ca import CertificateAuthority
+from lacuna.proxy.gate import Gate
+from lacuna.proxy.server import ProxyServer
+
+SALARIES = {"salary": [50000, 62000, 71000]}  # INTERNAL data: internal hosts only
+
+
+@pytest.fixture(scope="module")
+def lookups() -> Iterator[list[str]]:
+    """A resolver: ``payroll.internal`` is public (and also the test's upstream),
+    ``files.internal`` the test's upstream, on 127.0.0.1 (private)."""
+    real, seen = socket.getaddrinfo, []
+
+    def resolve(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(host)
+        if host == "payroll.internal":
+            return real("93.184.216.34", port, *args, **kwargs) + real("127.0.0.1", port, *args,
+                                                                        **kwargs)
+        if host == "files.internal":
+            return real("127.0.0.1", port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    socket.getaddrinfo = resolve
+    try:
+        yield seen
+    finally:
+        socket.getaddrinfo = real
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory, lookups: list[str],
+          recording_upstream: Any) -> Iterator[tuple[str, Any]]:
+    root = tmp_path_factory.mktemp("proxy-addresses")
+    config = root / "lacuna.yaml"
+    config.write_text(
+        "user: {id: analyst_alice, role: data_analyst}\n"
+        "destinations: {internal_hosts: [localhost, '*.internal']}\n"
+        f"audit: {{url: 'sqlite:///{root / 'state.db'}'}}\n"
+        f"anonymize: {{key_dir: '{root / 'keys'}'}}\n"
+        "proxy: {fingerprints: false}\n")
+    loaded = load_config(config)
+    server = ProxyServer(lambda: Gate(Governor(loaded)), ca=CertificateAuthority(root / "ca"),
+                         upstream_ssl=ssl.create_default_context(), max_inspect_bytes=65536,
+                         max_body_bytes=1 << 20)
+    up = recording_upstream
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+
+    async def stop() -> None:
+        server.close()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(120)
+    try:
+        yield f"http://127.0.0.1:{server.port}", up
+    finally:
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+def _post(proxy: tuple[str, Any], host: str, body: object,
+          headers: dict[str, str] | None = None) -> tuple[requests.Response, list]:
+    url, up = proxy
+    path = f"/a/{uuid.uuid4().hex[:8]}"
+    r = requests.post(f"http://{host}:{up.port}{path}", data=json.dumps(body),
+                      headers={"content-type": "application/json", **(headers or {})},
+                      proxies={"http": url}, timeout=30)
+    return r, up.got(path)
+
+
+def test_an_internal_name_that_resolves_to_a_public_address_is_external(proxy, lookups):
+    lookups.clear()
+    r, got = _post(proxy, "payroll.internal", SALARIES)
+    assert r.status_code == 451, r.text
+    assert "93.184.216.34, a public address" in r.text
+    assert got == []
+    assert lookups.count("payroll.internal") == 1
+
+
+def test_an_internal_name_is_connected_to_at_the_address_checked(proxy, lookups):
+    lookups.clear()
+    body = SALARIES
+    r, [got] = _post(proxy, "files.internal", body, {"host": "evil.example"})
+    assert r.status_code == 200, r.text
+    assert got.body == json.dumps(body).encode()  # byte for byte
+    assert got.headers["host"] == f"files.internal:{proxy[1].port}"  # the URL's, not the client's
+    assert lookups.count("files.internal") == 1  # the decision's lookup is the connection's
+
+
+def test_external_hosts_stay_external():
+    from lacuna.proxy.gate import _public
+
+    for address in ("93.184.216.34", "::ffff:93.184.216.34", "2606:4700::1111",
+                    "2001:0:4136:e378:8000:63bf:a247:27dd", "64:ff9b::5db8:d822"):
+        assert _public(address), address
+    for address in ("127.0.0.1", "10.1.2.3", "::1", "::ffff:10.0.0.1", "fd00::1",
+                    "fe80::1%eth0", "100.64.0.1"):
+        assert not _public(address), address
+    assert _public("not an address")  # fail closed
+
+
+def test_a_tunnel_request_is_for_the_tunnels_host(proxy):
+    """Inside a CONNECT tunnel a target that is not a path (``evil.com:443``) used to be
+    glued to the tunnel's host as text; now it is a 400. An absolute URL keeps its query."""
+    from lacuna.proxy.server import ProxyServer, _Origin
+
+    origin = _Origin("https", "files.internal", 443)
+    assert ProxyServer._url("/a?b=1", origin) == "https://files.internal/a?b=1"
+    assert ProxyServer._url("https://evil.example/a?b=1", origin) == "https://files.internal/a?b=1"
+    for target in ("evil.example:443", "443", "*", ".attacker.net/x"):
+        assert ProxyServer._url(target, origin) is None, target
