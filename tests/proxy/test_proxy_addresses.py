@@ -66,11 +66,13 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, lookups: list[str],
     loop = asyncio.new_event_loop()
     ready = threading.Event()
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
+    def run() -> None:  # the loop lives and ends on its thread: the main thread of an xdist
+        asyncio.set_event_loop(loop)  # worker may hold Playwright's running loop (tests/loops.py)
         loop.run_until_complete(server.start())
         ready.set()
         loop.run_forever()
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
 
     async def stop() -> None:
         server.close()
@@ -87,8 +89,6 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, lookups: list[str],
         asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
 
 
 def _post(proxy: tuple[str, Any], host: str, body: object,

@@ -313,16 +313,10 @@ def _duckdb_qualifier(schema: str) -> str:
 
 def _generated(definition: str, dialect: str, table: str) -> dict[str, tuple[str, ...]]:
     """The generated columns of a ``CREATE TABLE`` statement, with the columns each reads."""
-    import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import SqlglotError
 
-    try:
-        tree = sqlglot.parse_one(definition, dialect=dialect)
-    except SqlglotError as exc:
-        msg = (f"Lacuna cannot read the definition of {table} to tell what its generated "
-               f"columns hold ({exc}); it fails closed on the table")
-        raise IntegrationError(msg) from exc
+    tree = _parse(definition, dialect,
+                  f"the definition of {table} to tell what its generated columns hold")
     found: dict[str, tuple[str, ...]] = {}
     for column in tree.find_all(exp.ColumnDef):
         for constraint in column.args.get("constraints") or []:
@@ -337,17 +331,22 @@ def _generated(definition: str, dialect: str, table: str) -> dict[str, tuple[str
 
 
 def _reads(query: str, dialect: str, table: str) -> tuple[str, ...]:
-    import sqlglot
     from sqlglot import exp
+
+    tree = _parse(query, dialect, f"the expression of a generated column of {table}")
+    return tuple(dict.fromkeys(c.name.lower() for c in tree.find_all(exp.Column)))
+
+
+def _parse(sql: str, dialect: str, what: str) -> Any:
+    """``sql`` parsed, or the error that Lacuna cannot read ``what`` (and fails closed)."""
+    import sqlglot
     from sqlglot.errors import SqlglotError
 
     try:
-        tree = sqlglot.parse_one(query, dialect=dialect)
+        return sqlglot.parse_one(sql, dialect=dialect)
     except SqlglotError as exc:
-        msg = (f"Lacuna cannot read the expression of a generated column of {table} "
-               f"({exc}); it fails closed on the table")
+        msg = f"Lacuna cannot read {what} ({exc}); it fails closed on the table"
         raise IntegrationError(msg) from exc
-    return tuple(dict.fromkeys(c.name.lower() for c in tree.find_all(exp.Column)))
 
 
 def quote(name: str) -> str:
