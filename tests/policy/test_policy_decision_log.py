@@ -15,7 +15,7 @@ import pytest
 from lacuna.audit import AuditStore
 from lacuna.config import Config
 from lacuna.errors import ConfigError
-from lacuna.model import Action, Classification, Operation, Tier, User
+from lacuna.model import Action, Classification, Decision, Operation, Tier, User
 from lacuna.policy import DecisionLogSink, MemoryDecisionLog, PolicyEngine
 from lacuna.policy.decision_log import DecisionEvent, to_record
 from lacuna.policy.log_sinks import HttpDecisionLog, SqlDecisionLog, sink_from_settings
@@ -303,3 +303,60 @@ def test_prometheus_shows_the_decision_logs_counts_only_when_there_is_one() -> N
     assert "# TYPE lacuna_decision_log_records_total counter" in text
     assert 'lacuna_decision_log_records_total{result="written"} 1200\n' in text
     assert 'lacuna_decision_log_records_total{result="dropped"} 35\n' in text
+
+
+def _events(n: int, start: int = 0) -> list[dict[str, object]]:
+    out = []
+    for i in range(start, start + n):
+        op = Operation(action=Action.READ, user=User(id=f"u{i}"), classification=Classification())
+        out.append(to_record(DecisionEvent(
+            decision=Decision(allowed=True, operation_id=op.id, reasoning="r"),
+            input={"i": i}, path="lacuna/decision", timestamp_ns=i, eval_ns=1)))
+    return out
+
+
+def test_a_batch_is_linked_before_the_turn_and_again_only_when_the_head_moved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQLite sink hashes and signs a batch before it takes the writers' turn (which then
+    covers only the SQL); when another writer moved the head meanwhile, it links the batch
+    again under the lock: the chain verifies either way, in the order written."""
+    from lacuna.audit import ledger
+    from lacuna.cli.audit import _verify_decision_log
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    store = AuditStore(url)
+    mine, other = SqlDecisionLog(url), SqlDecisionLog(url)
+    linked: list[int] = []
+    real_links = ledger.chain_links
+
+    def counting(bodies, seq, prev, keyring):  # type: ignore[no-untyped-def]
+        linked.append(len(bodies))
+        return real_links(bodies, seq, prev, keyring)
+
+    monkeypatch.setattr(ledger, "chain_links", counting)
+    mine.write(_events(2))  # no head row yet: linked under the lock
+    linked.clear()
+    mine.write(_events(3, 2))  # the head did not move: linked once, before the turn
+    assert linked == [3]
+
+    real_ahead = ledger.link_ahead
+
+    def moved_meanwhile(conn, sql, rows, keyring):  # type: ignore[no-untyped-def]
+        ahead = real_ahead(conn, sql, rows, keyring)
+        monkeypatch.setattr(ledger, "link_ahead", real_ahead)  # once
+        other.write(_events(2, 5))  # another process's batch lands first
+        return ahead
+
+    monkeypatch.setattr(ledger, "link_ahead", moved_meanwhile)
+    linked.clear()
+    mine.write(_events(4, 7))
+    assert linked == [4, 2, 4]  # ahead, the other writer's batch, again under the lock
+    report = _verify_decision_log(store)
+    assert report is not None
+    assert report.ok, report.problem
+    assert report.checked == 11
+    order = [r["input"]["i"] for r in reversed(mine.records(limit=20))]
+    assert order == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    for sink in (mine, other):
+        sink.close()
+    store.close()

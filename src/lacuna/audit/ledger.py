@@ -126,12 +126,37 @@ def sqlite_statements(table: Table, heads: Table) -> SqliteStatements:
         move_head=f"UPDATE {heads.name} SET seq = ?, hash = ? WHERE id = 1")
 
 
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """A batch's links computed before its write transaction, after the head ``(seq, hash)``
+    read then (:func:`link_ahead`)."""
+
+    head: tuple[int, str]
+    links: list[tuple[int, str, str, str]]
+
+
+def link_ahead(conn: sqlite3.Connection, sql: SqliteStatements,
+               rows: Sequence[tuple[Any, ...]], keyring: Keyring) -> Linked | None:
+    """Hash and sign ``rows`` after the head as it is now, outside any write transaction, so
+    that the writer holds the write lock (and the writers' turn) only for the SQL:
+    :func:`append_chained_sqlite` uses them when the head has not moved by the time it holds
+    the lock, and links the rows again there when it has. ``None`` without a head row yet."""
+    top = conn.execute(sql.head).fetchone()
+    if top is None or not rows:
+        return None
+    seq, prev = top
+    return Linked(head=(seq, prev),
+                  links=chain_links([row[sql.body] for row in rows], seq, prev, keyring))
+
+
 def append_chained_sqlite(conn: sqlite3.Connection, sql: SqliteStatements,
-                          rows: Sequence[tuple[Any, ...]], keyring: Keyring) -> tuple[int, str]:
+                          rows: Sequence[tuple[Any, ...]], keyring: Keyring,
+                          ahead: Linked | None = None) -> tuple[int, str]:
     """:func:`append_chained` on a raw ``sqlite3`` connection, inside the caller's ``BEGIN
     IMMEDIATE`` transaction: the same rows, chain and head, one ``INSERT`` for the batch
-    (:func:`~lacuna.audit.schema.insert_rows`).
-    ``rows`` are tuples in ``sql.columns`` order. Returns the new head ``(seq, hash)``."""
+    (:func:`~lacuna.audit.schema.insert_rows`). ``ahead``: the rows linked before the
+    transaction (:func:`link_ahead`), used when the head is still the one they were linked
+    after. ``rows`` are tuples in ``sql.columns`` order. Returns the new head ``(seq, hash)``."""
     top = conn.execute(sql.head).fetchone()
     if top is None:
         last = conn.execute(sql.last).fetchone()
@@ -141,8 +166,10 @@ def append_chained_sqlite(conn: sqlite3.Connection, sql: SqliteStatements,
         seq, prev = top
     if not rows:
         return seq, prev
-    body = sql.body
-    links = chain_links([row[body] for row in rows], seq, prev, keyring)
+    if ahead is not None and ahead.head == (seq, prev) and len(ahead.links) == len(rows):
+        links = ahead.links
+    else:  # another writer moved the head since (or nothing was linked ahead)
+        links = chain_links([row[sql.body] for row in rows], seq, prev, keyring)
     insert_rows(conn, sql.into, sql.width,
                 [(*row, *link) for row, link in zip(rows, links, strict=True)])
     seq, _, prev, _ = links[-1]

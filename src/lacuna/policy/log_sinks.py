@@ -116,10 +116,10 @@ class SqlDecisionLog(DecisionLogSink):
             raise AuditError(database_id.missing(f"the decision log in {self.where}"))
         rows = [row_values(r) for r in records]
         wal = self._wal
-        with self._turn.hold():
-            if self._sqlite is not None:
-                seq, digest = self._append_sqlite(self._sqlite, rows, wal)
-            else:
+        if self._sqlite is not None:
+            seq, digest = self._append_sqlite(self._sqlite, rows, wal)
+        else:
+            with self._turn.hold():
                 seq, digest = self._append_sqlalchemy(rows, wal)
         if wal is not None:
             wal.committed()
@@ -128,6 +128,9 @@ class SqlDecisionLog(DecisionLogSink):
 
     def _append_sqlite(self, sql: ledger.SqliteStatements, rows: list[tuple[Any, ...]],
                        wal: WalCheckpointer | None) -> tuple[int, str]:
+        """The batch hashed and signed first, after the head as it is now, then written in
+        the writers' turn (which then covers only the SQL; the audit trail's writers wait
+        on it: lacuna.audit.turn)."""
         raw = self._engine.raw_connection()  # pooled, configured by the engine's events
         try:
             conn = raw.driver_connection  # autocommit mode: BEGIN and COMMIT are ours
@@ -136,8 +139,9 @@ class SqlDecisionLog(DecisionLogSink):
                 raise TypeError(msg)
             if wal is not None:  # this pooled connection leaves checkpoints to ``wal``
                 conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-            with write_transaction(conn):
-                head = ledger.append_chained_sqlite(conn, sql, rows, self._keyring)
+            ahead = ledger.link_ahead(conn, sql, rows, self._keyring)
+            with self._turn.hold(), write_transaction(conn):
+                head = ledger.append_chained_sqlite(conn, sql, rows, self._keyring, ahead)
         finally:
             raw.close()  # back to the pool
         return head
