@@ -36,6 +36,17 @@ class BuiltProject:
         return self.dir / "target"
 
 
+def warehouse_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` reads from the DuckDB file ``db``, opened read-only for the query."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [tuple(r) for r in con.execute(sql).fetchall()]
+    finally:
+        con.close()
+
+
 def copy_example(dest: Path) -> Path:
     """The example project at ``dest`` with its package path made absolute."""
     shutil.copytree(EXAMPLE, dest, ignore=_IGNORE)

@@ -18,6 +18,8 @@ import pytest
 from lacuna.dbt import run_dbt
 from lacuna.errors import IntegrationError
 
+from .conftest import warehouse_rows as _rows
+
 duckdb = pytest.importorskip("duckdb")
 
 KEY = "k3y-" + "0123456789abcdef" * 2  # the environment's secret: the attacker does not have it
@@ -31,14 +33,6 @@ def _vars(seed: str | None = None) -> str:
     if seed is not None:
         gov["seed"] = seed
     return json.dumps({"lacuna_governance": gov})
-
-
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [tuple(r) for r in con.execute(sql).fetchall()]
-    finally:
-        con.close()
 
 
 def _originals(project: Path) -> dict[int, dict[str, str]]:

@@ -19,16 +19,10 @@ from lacuna.dbt.runtime import (
 from lacuna.errors import ConfigError, GovernanceViolation
 from lacuna.model import Tier, User
 
+from .conftest import warehouse_rows as _rows
+
 duckdb = pytest.importorskip("duckdb")
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
-
-
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [tuple(r) for r in con.execute(sql).fetchall()]
-    finally:
-        con.close()
 
 
 def test_development_synthesizes_and_redacts_keeping_joins(built_copy: Path,

@@ -109,16 +109,27 @@ class InProcess:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
 
+def in_process_app(db: str, config: Path, **settings: Any) -> Any:
+    """The server app on the state database ``db`` with the Lacuna config ``config`` (its
+    audit trail pointed at ``db``), as ``create_app`` builds it for ``lacuna serve``;
+    ``settings`` are server settings over the defaults."""
+    from lacuna.config import load_config
+    from lacuna.server.app import create_app
+    from lacuna.server.settings import load_settings
+
+    cfg = load_config(config)
+    return create_app(load_settings(environ={}, db=db, config=config, **settings),
+                      config=cfg.model_copy(
+                          update={"audit": cfg.audit.model_copy(update={"url": db})}))
+
+
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     """The app in this process (FastAPI's TestClient), on its own state database, served as
     ``lacuna serve`` serves it (``app`` is the FastAPI app, ``client`` calls the outer lane)."""
     from fastapi.testclient import TestClient
 
-    from lacuna.config import load_config
-    from lacuna.server.app import create_app
     from lacuna.server.outer import serving
-    from lacuna.server.settings import load_settings
 
     root = tmp_path_factory.mktemp("app")
     db, config, _ = server_files(root)
@@ -126,10 +137,8 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     os.environ["LACUNA_HOME"] = str(root / "home")
     # Refusals recorded one by one without a budget: the route walk audits every 401/403
     # (tests/server/test_refusals.py tests the budget)
-    settings = load_settings(environ={}, db=db, config=config, max_body_bytes=64 * 1024,
-                             log_json=True, audit_refusals_burst=1_000_000)
-    app = create_app(settings, config=load_config(config).model_copy(
-        update={"audit": load_config(config).audit.model_copy(update={"url": db})}))
+    app = in_process_app(db, config, max_body_bytes=64 * 1024, log_json=True,
+                         audit_refusals_burst=1_000_000)
     state = app.state.lacuna
     tokens = {name: state.users.add(name, roles=roles) for name, roles in USERS.items()}
     with TestClient(serving(app)) as client:  # what uvicorn serves: the outer lane first

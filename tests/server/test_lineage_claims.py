@@ -49,10 +49,7 @@ class Scene:
 def scene(sandbox: Path) -> Iterator[Scene]:
     from fastapi.testclient import TestClient
 
-    from lacuna.config import load_config
-    from lacuna.server.app import create_app
-    from lacuna.server.settings import load_settings
-    from server.conftest import server_files
+    from server.conftest import in_process_app, server_files
 
     db, config, _ = server_files(sandbox)
     yaml = sandbox / "analyst.yaml"
@@ -61,10 +58,7 @@ def scene(sandbox: Path) -> Iterator[Scene]:
         "storage: {encrypt: false}\n"), encoding="utf-8")
     old = os.environ.get("LACUNA_HOME")
     os.environ["LACUNA_HOME"] = str(sandbox / "home")
-    settings = load_settings(environ={}, db=db, config=config, log_json=True)
-    cfg = load_config(config)
-    app = create_app(settings, config=cfg.model_copy(
-        update={"audit": cfg.audit.model_copy(update={"url": db})}))
+    app = in_process_app(db, config, log_json=True)
     state = app.state.lacuna
     tokens = {name: state.users.add(name, roles=roles) for name, roles in (
         ("ana", ("analyst",)), ("jane", ("data_steward",)))}

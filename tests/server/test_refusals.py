@@ -14,7 +14,7 @@ import pytest
 
 from lacuna.server.refusals import OTHER_CALLERS, RefusalBudget, caller_key
 
-from .conftest import server_files
+from .conftest import in_process_app, server_files
 
 
 class Clock:
@@ -119,19 +119,13 @@ def _app(root: Path, monkeypatch: pytest.MonkeyPatch, *, burst: int,
     """A server app (and its state database) whose callers may have ``burst`` refusals
     recorded at once, then one every 100 s (none more during a test, however slow the
     machine)."""
-    from lacuna.config import load_config
     from lacuna.server import refusals
-    from lacuna.server.app import create_app
-    from lacuna.server.settings import load_settings
 
     monkeypatch.setattr(refusals, "SUMMARY_EVERY_S", summary_every_s)
     monkeypatch.setenv("LACUNA_HOME", str(root / "home"))
     db, config, _ = server_files(root)
-    settings = load_settings(environ={}, db=db, config=config, audit_refusals_burst=burst,
-                             audit_refusals_per_minute=0.6)
-    config_ = load_config(config)
-    return create_app(settings, config=config_.model_copy(
-        update={"audit": config_.audit.model_copy(update={"url": db})})), db
+    return in_process_app(db, config, audit_refusals_burst=burst,
+                          audit_refusals_per_minute=0.6), db
 
 
 @pytest.fixture
