@@ -169,22 +169,7 @@ class Gate:
         the ones the proxy connects to) is not a public one: a name is whatever DNS says it
         is (``10.*`` matches ``10.attacker.net``; a record can point anywhere). Unresolved, or
         resolved to a public address, it is external, and the reasoning says why."""
-        dest = self.gov.destination(_destination(request.url))
-        if dest.scope is not Scope.INTERNAL:
-            return dest
-        host = urlsplit(request.url).hostname or ""
-        if request.addresses is None or not request.addresses:
-            why = (f"; but Lacuna did not resolve {host!r} to an address it checked, so it "
-                   "counts as external (fail closed)")
-        else:
-            public = [a for a in request.addresses if _public(a)]
-            if not public:
-                return dest
-            why = (f"; but {host!r} resolves to {', '.join(public)}, a public address, so it "
-                   "counts as external (an internal host name must resolve to private "
-                   "addresses: fix the DNS record or destinations.internal_hosts)")
-        return replace(dest, scope=Scope.EXTERNAL, managed=False,
-                       reasoning=dest.reasoning.rstrip(".") + why + ".")
+        return _by_address(request, self.gov.destination(_destination(request.url)))
 
     def too_large(self, request: OutboundRequest, limit: int) -> Verdict:
         """The refusal of a body longer than ``proxy.max_body_bytes`` (``limit``): 413, recorded
@@ -234,7 +219,8 @@ class Gate:
                                f"{request.client or 'a client'}", classification=classification)]
         sources += [Source(name=m.source, classification=classification) for m in matches]
         gov = self.gov
-        destination = self.destination(request)
+        named = gov.destination(_destination(request.url))
+        destination = _by_address(request, named)
         op = gov.operation(
             Action.EXPORT, classification, sources=_unique_sources(sources),
             destination=destination,
@@ -243,9 +229,8 @@ class Gate:
         try:
             decision = gov.govern(op)
         except GovernanceViolation as exc:
-            named = gov.destination(_destination(request.url)).scope
             # a host internal by name but not by address: the message says why it is external
-            note = destination.reasoning if named is not destination.scope else ""
+            note = destination.reasoning if named.scope is not destination.scope else ""
             return self._refuse(request, exc.decision, note)
         return Verdict(forward=True, decision=decision)
 
@@ -348,6 +333,26 @@ def windows(path: str, start: int, size: int = SCAN_WINDOW,
     ``size`` bytes each, each starting ``overlap`` bytes before the previous one ended: a
     value of up to ``overlap`` bytes anywhere past ``start - overlap`` is whole in one."""
     return stream_windows(_chunks(path), start, size, overlap)
+
+
+def _by_address(request: OutboundRequest, dest: Destination) -> Destination:
+    """``dest`` (the request's destination by name) as :meth:`Gate.destination` decides it:
+    external when internal by name but not by every address the proxy connects to."""
+    if dest.scope is not Scope.INTERNAL:
+        return dest
+    host = urlsplit(request.url).hostname or ""
+    if request.addresses is None or not request.addresses:
+        why = (f"; but Lacuna did not resolve {host!r} to an address it checked, so it "
+               "counts as external (fail closed)")
+    else:
+        public = [a for a in request.addresses if _public(a)]
+        if not public:
+            return dest
+        why = (f"; but {host!r} resolves to {', '.join(public)}, a public address, so it "
+               "counts as external (an internal host name must resolve to private "
+               "addresses: fix the DNS record or destinations.internal_hosts)")
+    return replace(dest, scope=Scope.EXTERNAL, managed=False,
+                   reasoning=dest.reasoning.rstrip(".") + why + ".")
 
 
 def stream_windows(chunks: Iterable[bytes], start: int, size: int = SCAN_WINDOW,
