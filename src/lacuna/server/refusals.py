@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 SUMMARY_EVERY_S = 60.0
 MAX_CALLERS = 10_000
+ALL_CALLERS = 10.0  # all callers together: this many times one caller's burst and rate
 OTHER_CALLERS = "other callers (forgotten to bound memory)"
 _TOP_PATHS = 5
 
@@ -147,7 +148,7 @@ class RefusalBudget:
         self._rate = per_minute / 60.0
         self._clock, self._wall = clock, wall
         self._callers: OrderedDict[str, _Caller] = OrderedDict()
-        self._all = _Caller(tokens=10.0 * burst, at=clock())
+        self._all = _Caller(tokens=ALL_CALLERS * burst, at=clock())
         self._other = _Pending()
         self._lock = threading.Lock()
         self.suppressed = 0  # refusals not recorded one by one, in all (for /metrics)
@@ -163,7 +164,7 @@ class RefusalBudget:
             else:
                 self._callers.move_to_end(caller)
             self._refill(entry, now, self.burst)
-            self._refill(self._all, now, 10.0 * self.burst, scale=10.0)
+            self._refill(self._all, now, ALL_CALLERS * self.burst, scale=ALL_CALLERS)
             if entry.tokens < 1.0 or self._all.tokens < 1.0:
                 entry.pending.add(status, path, wall)
                 self.suppressed += 1
