@@ -2,7 +2,7 @@
 
     python benchmarks/bench_server.py [--quick] [--seconds S] [--clients N] [--connections C]
                                       [--rate R] [--open-connections C] [--workers W]
-                                      [--case NAME] [--write]
+                                      [--case NAME] [--decision-log on|off] [--write]
 
 Starts the server in a subprocess (2 uvicorn workers, SQLite state in a temporary folder,
 default bundle, access log off), then drives it from N client processes (1) with C kept-alive
@@ -292,14 +292,17 @@ def main() -> int:
                         help="kept-alive connections per client process at --rate (enough "
                              "that each sends a request every few tens of milliseconds)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--decision-log", choices=("on", "off"), default="on",
+                        help="off: the server runs with policy.decision_log.type none (to "
+                             "measure what the decision log costs); not with --write")
     parser.add_argument("--write", action="store_true",
                         help="also replace this section of docs/benchmarks.md")
     parser.add_argument("--case", action="append", choices=sorted(CASE_NAMES),
                         help="run only this case (repeatable; default all three); not "
                              "with --write")
     args = parser.parse_args()
-    if args.write and args.case:
-        parser.error("--write replaces the whole section: run every case")
+    if args.write and (args.case or args.decision_log == "off"):
+        parser.error("--write replaces the whole section: run every case, decision log on")
     seconds = args.seconds or (2.0 if args.quick else 6.0)
     load_before = os.getloadavg()
     sys.path.insert(0, str(SRC))
@@ -315,6 +318,9 @@ def main() -> int:
                "RUST_BACKTRACE": "0", "LACUNA_SERVER_ACCESS_LOG": "false",
                "LACUNA_EMBEDDINGS_BUILD": "never"}
         env.pop("LACUNA_CONFIG", None)
+        if args.decision_log == "off":
+            Path(f"{tmp}/lacuna.yaml").write_text("policy:\n  decision_log:\n    type: none\n")
+            env["LACUNA_CONFIG"] = f"{tmp}/lacuna.yaml"
         log_file = open(f"{tmp}/server.log", "w")  # noqa: SIM115 - closed with the server
         server = subprocess.Popen(
             [sys.executable, "-m", "lacuna", "serve", "--port", str(port), "--db", db,
