@@ -73,3 +73,44 @@ def test_read_only_store_cannot_write(state_url: str, home: Path) -> None:
             conn.execute(update(head).values(seq=99))
     with AuditStore(state_url) as store:
         assert store.verify().checked == 1
+
+
+def test_counts_and_a_decision_by_its_operation_id_without_reading_the_trail(
+        state_url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``counts`` is counted by the database, ``of_operation`` reads only the records whose
+    body names the id: neither loads the trail (the metrics endpoint and the feedback page
+    call them on every request)."""
+    import lacuna.audit.store as store_module
+
+    with AuditStore(state_url) as store:
+        ops = []
+        for i in range(40):
+            op = Operation(action=Action.EXPORT, user=User(id=f"u{i % 3}"),
+                           classification=Classification())
+            decision = Decision(allowed=i % 4 != 0, operation_id=op.id, reasoning="r",
+                                policy_id=None if i % 4 else "P-1", operation=op)
+            store.record(decision, op, session="s")
+            ops.append((op, decision))
+        op, decision = ops[17]
+        outcome = store.record_outcome(decision, op, session="s", of=store.list(limit=1)[0].id)
+        # an id with LIKE's wildcards in it matches only itself
+        odd = Operation(action=Action.EXPORT, user=User(id="u"), classification=Classification(),
+                        id="a%b_c")
+        store.record(Decision(allowed=True, operation_id=odd.id, reasoning="r", operation=odd),
+                     odd, session="s")
+
+        parsed: list[object] = []
+        real = store_module._to_record
+        monkeypatch.setattr(store_module, "_to_record",
+                            lambda row: parsed.append(row) or real(row))
+        assert store.counts() == {"records": 42, "allowed": 32, "denied": 10}
+        assert parsed == []
+        found = store.of_operation(op.id)
+        assert found is not None
+        assert found.kind == "decision"
+        assert found.id != outcome.id
+        assert found.data["operation_id"] == op.id
+        assert len(parsed) == 2  # the decision and its outcome; nothing else was read
+        assert store.of_operation("a%b_c") is not None
+        assert store.of_operation("a%") is None
+        assert store.of_operation("no-such-operation") is None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
+import json
 import os
 import sqlite3
 import threading
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, inspect, select, update
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from lacuna.audit.checkpoint import (
@@ -595,6 +596,31 @@ class AuditStore:
         if limit is not None:
             stmt = stmt.limit(max(int(limit), 0))
         return [_to_record(row) for row in self._read(stmt)]
+
+    def counts(self) -> dict[str, int]:
+        """How many records the trail holds, and how many of them allowed and denied what they
+        record, counted by the database (no record is read into memory)."""
+        stmt = select(records.c.allowed, func.count()).group_by(records.c.allowed)
+        found = {bool(allowed): int(n) for allowed, n in self._read(stmt)}
+        allowed, denied = found.get(True, 0), found.get(False, 0)
+        return {"records": allowed + denied, "allowed": allowed, "denied": denied}
+
+    def of_operation(self, operation_id: str) -> AuditRecord | None:
+        """The newest decision record of the operation with this id (what a violation message
+        calls the decision id), or None.
+
+        The database picks the candidates by the id's text in the stored body (the body is
+        canonical JSON: ``"operation_id":"..."``), so a lookup reads only the records that
+        mention the id, not the trail; each candidate is then checked on its parsed body (a
+        decision, not an outcome or event, of exactly this operation)."""
+        needle = '"operation_id":' + json.dumps(operation_id, ensure_ascii=False)
+        stmt = (select(records).where(records.c.body.contains(needle, autoescape=True))
+                .order_by(records.c.seq.desc()))
+        for row in self._read(stmt):
+            record = _to_record(row)
+            if "kind" not in record.data and record.data.get("operation_id") == operation_id:
+                return record
+        return None
 
     def get(self, record_id: str | int) -> AuditRecord | None:
         """One record by its id (a hex string) or its ``seq`` (an int); None when absent."""

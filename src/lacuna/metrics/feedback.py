@@ -44,9 +44,9 @@ def find_decision(decision_id: str, governor: Governor | None = None) -> AuditRe
     record = gov.audit.get(decision_id)
     if record is not None and record.kind == "decision" and "kind" not in record.data:
         return record
-    for candidate in gov.audit.list(limit=None):
-        if "kind" not in candidate.data and candidate.data.get("operation_id") == decision_id:
-            return candidate
+    record = gov.audit.of_operation(decision_id)
+    if record is not None:
+        return record
     msg = (f"no decision {decision_id!r} in the audit trail {gov.audit.where}: use the id shown "
            "in the violation message or by `lacuna audit list --denied`.")
     raise DecisionNotFound(msg)

@@ -36,7 +36,6 @@ def metrics(request: Request, _: Auditor) -> dict[str, Any]:
     :data:`lacuna.server.state.governance_metrics_hook` (reported under ``governance``)."""
     state = state_of(request)
     gov = state.governor
-    records = gov.audit.list(limit=None)
     exceptions: dict[str, int] = {}
     for exc in gov.exceptions.list():
         exceptions[exc.status.value] = exceptions.get(exc.status.value, 0) + 1
@@ -44,8 +43,7 @@ def metrics(request: Request, _: Auditor) -> dict[str, Any]:
     return {
         "uptime_s": round(time.time() - state.started, 1),
         "policy_revision": state.policy_engine.revision,
-        "audit": {"records": len(records), "allowed": sum(r.allowed for r in records),
-                  "denied": sum(not r.allowed for r in records)},
+        "audit": gov.audit.counts(),
         "exceptions": exceptions,
         "process": state.metrics.summary(),
         "governance": hook(state) if hook is not None else None,
