@@ -72,10 +72,11 @@ def test_a_chunked_read_cannot_launder_a_declared_classification(governed: Path,
             else pd.read_csv(path))
     assert full.lacuna_classification.tier is Tier.PROPRIETARY
     target = governed / "Downloads" / "plans.csv"
-    with pytest.raises(GovernanceViolation, match="PROPRIETARY"), read(path) as reader:
-        for chunk in reader:
-            assert chunk.lacuna_classification.tier is Tier.PROPRIETARY
-            assert "STRATEGY" in chunk.lacuna_classification.tags
+    with read(path) as reader:
+        chunk = next(reader)
+        assert chunk.lacuna_classification.tier is Tier.PROPRIETARY
+        assert "STRATEGY" in chunk.lacuna_classification.tags
+        with pytest.raises(GovernanceViolation, match="PROPRIETARY"):
             chunk.to_csv(target)
     assert not target.exists()
 
@@ -85,10 +86,10 @@ def test_a_chunked_read_cannot_launder_into_a_database(governed: Path):
     takes INTERNAL data but not PROPRIETARY."""
     path = _plans(governed)
     db = governed / "warehouse.db"
-    with sqlite3.connect(db) as con, pytest.raises(GovernanceViolation), \
-            pd.read_csv(path, chunksize=4) as reader:
+    with sqlite3.connect(db) as con, pd.read_csv(path, chunksize=4) as reader:
         for chunk in reader:
-            chunk.to_sql("plans", con, if_exists="append")
+            with pytest.raises(GovernanceViolation):
+                chunk.to_sql("plans", con, if_exists="append")
     with sqlite3.connect(db) as con:
         assert not con.execute("SELECT name FROM sqlite_master").fetchall()
 
@@ -212,9 +213,9 @@ def test_a_writing_statement_in_chunks_is_refused_as_without(warehouse: Path, ho
 
 def test_read_sql_in_chunks_is_denied_as_without(warehouse, sandbox, sandbox_config):
     _contractor(sandbox, sandbox_config)
-    with sqlite3.connect(warehouse) as con:
-        with pytest.raises(GovernanceViolation, match="contractors may not read"):
-            next(iter(pd.read_sql("SELECT * FROM customers", con, chunksize=10)))
+    with sqlite3.connect(warehouse) as con, pytest.raises(GovernanceViolation,
+                                                          match="contractors may not read"):
+        next(iter(pd.read_sql("SELECT * FROM customers", con, chunksize=10)))
     assert _reads()[-1] == ("pandas.read_sql", False)
 
 
