@@ -23,16 +23,16 @@ file's decrypted stream (``closing``) stays open until the reader is closed or e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from lacuna import _bypass
-from lacuna.config import ClassificationConfig
 from lacuna.errors import GovernanceViolation
-from lacuna.lineage.rules import combine, stricter
+from lacuna.lineage.state import LineageNode
+from lacuna.lineage.step import Step, StepInput, StepKind
 from lacuna.model import Classification
 
 
@@ -126,17 +126,25 @@ class ChunkReader:
         return f"<governed {self._reader!r}>"
 
 
-def never_weaker(before: Classification, found: Classification,
-                 config: ClassificationConfig) -> Classification:
+def never_weaker(gov: Any, before: Classification, node: LineageNode,
+                 found: Classification, columns: Iterable[Any]) -> Classification:
     """A later chunk's classification: ``before`` (what the earlier chunks showed) when
-    ``found`` adds nothing to it, else the join of both (the most restrictive tier, floor and
-    column class, every tag), so no class weakens from one chunk to the next."""
-    if (found.tier <= before.tier and found.floor <= before.floor
-            and set(found.tags) <= set(before.tags)
-            and set(found.table_tags) <= set(before.table_tags)
-            and all(name in before.columns
-                    and stricter(before.columns[name], col, config) is before.columns[name]
-                    for name, col in found.columns.items())):
+    ``found`` (this chunk's) adds nothing to it, else their join by the governor's combine rule
+    (the most restrictive tier, floor and column class, every tag), so no class weakens from
+    one chunk to the next."""
+    step = Step(kind=StepKind.COMBINE, operation="chunk", outputs=tuple(str(c) for c in columns),
+                inputs=(StepInput(classification=before, lineage=node, name="the earlier chunks"),
+                        StepInput(classification=found, lineage=node, name="this chunk")))
+    joined: Classification = gov.inherit(step).classification
+    if _same(joined, before):
         return before
-    joined = combine([before, found], config, names=("the earlier chunks", "this chunk"))
     return replace(joined, reasoning=(*joined.reasoning, *before.reasoning))
+
+
+def _same(a: Classification, b: Classification) -> bool:
+    """Whether two classifications protect alike: tier, floor, tags and column classes."""
+    def classes(c: Classification) -> dict[str, tuple[Any, Any]]:
+        return {k: (v.classification, v.sensitivity) for k, v in c.columns.items()}
+
+    return (a.tier == b.tier and a.floor == b.floor and set(a.tags) == set(b.tags)
+            and set(a.table_tags) == set(b.table_tags) and classes(a) == classes(b))

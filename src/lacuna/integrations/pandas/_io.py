@@ -277,8 +277,8 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
                                      gov.config.classification, where="the SQL's lineage")
         upstream = tuple(str(s) for s in sql.sources)
     if before is not None:  # a later chunk: never below what the earlier ones showed
-        classification = never_weaker(before.classification, classification,
-                                      gov.config.classification)
+        classification = never_weaker(gov, before.classification, before.node, classification,
+                                      frame.columns)
     frame_ = user_frame()
     op = gov.operation(
         Action.READ,
