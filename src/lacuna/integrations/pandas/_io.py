@@ -16,6 +16,7 @@ import re
 import threading
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -24,6 +25,7 @@ from pandas.io.formats.style import Styler
 from lacuna import _bypass, storage
 from lacuna.errors import ConfigError, GovernanceViolation
 from lacuna.integrations.frames.io import dataset_ref, value_digests
+from lacuna.integrations.pandas._chunks import ChunkReader, is_chunked, never_weaker
 from lacuna.integrations.pandas._frames import (
     code_location,
     display_name,
@@ -54,6 +56,7 @@ READERS = {
     "read_feather": "path",
     "read_orc": "path",
     "read_stata": "filepath_or_buffer",
+    "read_sas": "filepath_or_buffer",
     "read_xml": "path_or_buffer",
     "read_html": "io",
     "read_pickle": "filepath_or_buffer",
@@ -87,13 +90,14 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
             target = args[0] if args else kwargs.get(keyword)
             target = getattr(target, "filename", target)  # an HDFStore: its file
         decided = None  # a sealed file: the classification its read was decided on
+        closing = None  # a sealed file read in chunks: its decrypted stream, open until then
         sql = None
         if statement is not None:  # decided as SQL before it runs; what it hands back, read
             result, sql = _run_sql(args, kwargs, keyword, original)
             decided = sql.classification if sql is not None else None
         elif (isinstance(target, (str, os.PathLike)) and is_local(target)
                 and storage.is_sealed(os.path.expanduser(os.fspath(target)))):
-            result, decided = _read_sealed(name, original, target, args, kwargs)
+            result, decided, closing = _read_sealed(name, original, target, args, kwargs)
         else:
             with _bypass.bypass():
                 result = original(*args, **kwargs)
@@ -111,26 +115,62 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
             if name in SQL_READERS and statement is None:
                 sql = _sql_read(args, kwargs, keyword)
             _govern_read(current(), name, label, target, result, how, sql=sql, decided=decided)
-        return result  # iterators (chunksize=...) pass through ungoverned; see docs/pandas.md
+        elif is_chunked(result):  # chunksize= / iterator=True: each frame governed (._chunks)
+            if name in SQL_READERS and statement is None:
+                sql = _sql_read(args, kwargs, keyword)
+            chunks = _Chunks(current(), name, label, target, how, sql=sql, decided=decided)
+            return ChunkReader(result, chunks, closing=closing)
+        return result
 
     return reader
 
 
+class _Chunks:
+    """A chunked read's governance: each frame through :func:`_govern_read`, the source's
+    classification and lineage node carried from one to the next (:mod:`._chunks`)."""
+
+    def __init__(self, gov: Any, reader: str, label: str, target: Any, how: str, *,
+                 sql: Any, decided: Classification | None) -> None:
+        self.gov, self.reader, self.label, self.target, self.how = gov, reader, label, target, how
+        self.sql, self.decided = sql, decided
+        self.read: Read | None = None
+        self.count = 0
+
+    def __call__(self, frame: Any) -> None:
+        read = _govern_read(self.gov, self.reader, self.label, self.target, frame,
+                            f"{self.how}#chunk-{self.count}", sql=self.sql,
+                            decided=self.decided, before=self.read)
+        if read is not None:
+            self.read, self.decided = read, read.decided
+            self.count += 1
+
+
 def _read_sealed(name: str, original: Callable[..., Any], target: Any,
-                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Classification]:
+                 args: tuple[Any, ...], kwargs: dict[str, Any],
+                 ) -> tuple[Any, Classification, Any]:
     """A sealed governed file: decided and audited first (storage.open_governed), then pandas
-    reads the decrypted stream in place of the path. Returns the result and the classification
-    the read was decided on."""
+    reads the decrypted stream in place of the path. Returns the result, the classification
+    the read was decided on, and, for a chunked read, the stream (open: pandas reads it as the
+    chunks are asked for; the reader closes it), else None (closed)."""
     from lacuna.governor import current
 
     handle = storage.open_governed(
         os.path.expanduser(os.fspath(target)), method=f"pandas.{name}",
         code_location=code_location(user_frame()), gov=current())
     decided: Classification = handle.raw.decided_on  # type: ignore[attr-defined]
-    with handle, _bypass.bypass():
-        if args:
-            return original(handle, *args[1:], **kwargs), decided
-        return original(**{**kwargs, READERS[name]: handle}), decided
+    try:
+        with _bypass.bypass():
+            if args:
+                result = original(handle, *args[1:], **kwargs)
+            else:
+                result = original(**{**kwargs, READERS[name]: handle})
+    except BaseException:
+        handle.close()
+        raise
+    if is_chunked(result):
+        return result, decided, handle
+    handle.close()
+    return result, decided, None
 
 
 def _restrict_sql(gov: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str,
@@ -199,11 +239,25 @@ def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> An
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Read:
+    """What a governed read attached to its frame, and the classification it was decided on
+    (a chunked read carries both from one chunk to the next, :mod:`._chunks`)."""
+
+    classification: Classification
+    node: LineageNode
+    decided: Classification | None
+
+
 def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
                  how: str | None = None, *, sql: Any = None,
-                 decided: Classification | None = None) -> None:
+                 decided: Classification | None = None, before: Read | None = None,
+                 ) -> Read | None:
+    """Classify, decide, audit and attach one frame a reader returned. ``before``: the same
+    source's earlier chunks (a chunked read): the frame is never classified below them, is
+    decided again only when it shows more than was decided, and gets the same lineage node."""
     if not isinstance(data, (pd.DataFrame, pd.Series)):
-        return
+        return None
     local = (
         isinstance(target, (str, os.PathLike)) and is_local(target) and reader not in SQL_READERS
     )
@@ -216,14 +270,15 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         classification, upstream, run_id = gov.classify_read(
             path, frame, embedded=embedded, how=how)
     if sql is not None:  # the query's column lineage: a renamed column keeps its class
-        from dataclasses import replace
-
         from lacuna.lineage.sidecar import restrict
 
         declared = replace(sql.classification, tier=sql.classification.floor)  # by column
         classification, _ = restrict(declared, classification,
                                      gov.config.classification, where="the SQL's lineage")
         upstream = tuple(str(s) for s in sql.sources)
+    if before is not None:  # a later chunk: never below what the earlier ones showed
+        classification = never_weaker(gov, before.classification, before.node, classification,
+                                      frame.columns)
     frame_ = user_frame()
     op = gov.operation(
         Action.READ,
@@ -234,18 +289,29 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
     )
     if not _covered(classification, decided):  # a sealed file's read was decided already
         gov.govern(op)
+        decided = classification
     with _bypass.bypass():  # what the egress proxy recognises later (lacuna.proxy.fingerprints)
         record_read(gov.config, label, frame, classification)
-    # A file Lacuna wrote: its full upstream lineage from the store, else the sidecar's sources.
-    parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
-    if sql is not None:
-        parents = tuple(LineageNode(name=str(s), operation="source", ref=s) for s in sql.sources)
-    if not parents:
-        parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
     ref = dataset_ref(path if local else target)
-    attach(data, classification, LineageNode(name=label, operation=reader, parents=parents,
-                                             ref=ref, classification=classification),
-           origins=read_origins(ref, labels(data)))
+    if before is not None:  # the source's one lineage node, its classification kept current
+        node = before.node
+        if node.classification != classification:
+            node = replace(node, classification=classification)
+    else:
+        node = LineageNode(name=label, operation=reader, parents=_parents(
+            gov, path, run_id, upstream, sql), ref=ref, classification=classification)
+    attach(data, classification, node, origins=read_origins(ref, labels(data)))
+    return Read(classification=classification, node=node, decided=decided)
+
+
+def _parents(gov: Any, path: str | None, run_id: str | None, upstream: tuple[str, ...],
+             sql: Any) -> tuple[LineageNode, ...]:
+    """Where a read's data came from: a file Lacuna wrote, its full upstream lineage from the
+    store, else the sidecar's sources; a query, the tables its lineage reads."""
+    if sql is not None:
+        return tuple(LineageNode(name=str(s), operation="source", ref=s) for s in sql.sources)
+    parents = gov.restore_lineage(path, run_id) if (run_id or upstream) else ()
+    return parents or tuple(LineageNode(name=s, operation="export") for s in upstream)
 
 
 def _covered(found: Classification, decided: Classification | None) -> bool:
@@ -505,8 +571,6 @@ def _sql_side_effects(gov: Any, op: Any, args: tuple[Any, ...], kwargs: dict[str
     triggers) Lacuna cannot govern (:func:`lacuna.sql.to_sql_runs`): PROPRIETARY, into a
     database that keeps no classification, with the reason, as the SQL hook decides such a
     statement. ``op`` as it was otherwise."""
-    from dataclasses import replace
-
     from lacuna import sql as governed_sql
     from lacuna.model import Tier
 
