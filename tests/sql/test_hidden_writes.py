@@ -306,3 +306,35 @@ def test_to_sql_into_a_table_whose_trigger_runs_code_fails_closed(
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM members").scalar() == 0
         assert conn.exec_driver_sql("SELECT id FROM plain").scalar() == "x"
     engine.dispose()
+
+
+@pytest.mark.parametrize("how", ["sqlite3", "engine"])
+def test_delete_returning_through_pd_read_sql_fires_no_undecided_trigger(
+        sandbox, sqlite_url, sandbox_config, how):
+    """``pd.read_sql("DELETE … RETURNING id", con)`` was taken for a plain read (rows come
+    back, none go in), so the table's ``AFTER DELETE`` trigger copied the deleted e-mails into
+    another table undecided, where a plain ``DELETE`` of the same table was refused. It is now
+    decided as the SQL it is: refused, naming the trigger, and nothing is deleted; without a
+    trigger it runs, and what it hands back is classified by its lineage."""
+    with contextlib.closing(sqlite3.connect(sandbox / "warehouse.db")) as raw, raw:
+        raw.executescript(
+            "CREATE TABLE contacts (c TEXT);"
+            "CREATE TABLE leavers AS SELECT customer_id, email FROM customers;"
+            "CREATE TABLE quiet AS SELECT customer_id, email FROM customers;"
+            "CREATE TRIGGER copied AFTER DELETE ON leavers BEGIN "
+            "INSERT INTO contacts VALUES (old.email); END;")
+    engine = sa.create_engine(sqlite_url)
+    with contextlib.closing(sqlite3.connect(sandbox / "warehouse.db")) as raw, \
+            lacuna.governed(sandbox_config()):
+        con = raw if how == "sqlite3" else engine
+        with pytest.raises(GovernanceViolation) as err:
+            pd.read_sql("DELETE FROM leavers RETURNING customer_id", con)
+        assert "trigger copied" in str(err.value)
+        frame = pd.read_sql("DELETE FROM quiet WHERE rowid <= 10 RETURNING email", con)
+        raw.commit()
+        assert len(frame) == 10
+        assert frame.lacuna.classification.columns["email"].classification is ColumnKind.PII
+    assert _mails(engine, "contacts") == 0
+    with engine.connect() as conn:  # the refused DELETE ran nothing
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM leavers").scalar() == 60
+    engine.dispose()

@@ -161,7 +161,8 @@ def read_sql_statement(con: Any, sql: Any) -> Statement | None:
     ``insert(t).from_select(…).returning(…)``), an export, a statement Lacuna cannot read
     (a ``WITH`` that writes), or, on PostgreSQL, a query that calls functions (their bodies
     may write). A SQLAlchemy construct is read as the SQL it compiles to on the connection
-    (:func:`statement_text`). None for a read, a table name, what is neither text nor a
+    (:func:`statement_text`); a ``DELETE … RETURNING`` (a read that fires the table's delete
+    triggers). None for a read, a table name, what is neither text nor a
     construct, or a database Lacuna does not govern: pandas' read decides those, as before."""
     from lacuna.sql.restrict import _where
 
@@ -174,9 +175,10 @@ def read_sql_statement(con: Any, sql: Any) -> Statement | None:
     if dialect not in DIALECTS.values():
         return None
     stmt = analyse(text, dialect)
-    if stmt.kind == "read" and not (dialect == "postgres" and stmt.functions):
+    if stmt.kind == "read" and stmt.verb != "delete" and not (
+            dialect == "postgres" and stmt.functions):
         return None
-    return stmt
+    return stmt  # a DELETE … RETURNING reads, but fires the table's triggers: decided as SQL
 
 
 def to_sql_runs(con: Any, name: str, schema: str | None, if_exists: str) -> str | None:
