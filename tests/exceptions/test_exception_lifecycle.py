@@ -263,11 +263,16 @@ def test_cli_full_route(governed, monkeypatch):
     assert plain.read_text().startswith("customer_id,")
     assert "may read it" in run("mallory", "decrypt", str(target), code=1)
 
+    # settling a file is a steward's: never its requester and writer
+    assert "filed exception" in run("analyst_alice", "exceptions", "settle", exc_id,
+                                    str(target), "--reason", "deleted it myself", code=1)
     assert "not entitled" in run("bob", "exceptions", "revoke", exc_id, code=1)
     run(STEWARD, "exceptions", "revoke", exc_id, "--comment", "done")
     swept = json.loads(run(STEWARD, "exceptions", "sweep", "--json"))
     assert swept["deleted"] == [str(target)]
     assert not target.exists()
+    assert "settled" in run(STEWARD, "exceptions", "settle", exc_id, str(target), "--reason",
+                            "checked: the sweep deleted it")
     report = json.loads(run("auditor", "exceptions", "report", "--json"))
     assert report["by_status"]["revoked"] == 1
     assert report["files_not_deleted"] == 0

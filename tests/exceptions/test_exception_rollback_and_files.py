@@ -496,3 +496,74 @@ def test_a_file_moved_away_and_back_is_still_deleted(as_user, customers, target,
     target.rename(away)
     away.rename(target)
     assert _sweep_later().deleted == (str(target),)
+
+
+@pytest.mark.parametrize("tamper", ["deleted_at", "delete-row", "unsigned"])
+def test_a_steward_settles_a_reported_file_and_the_sweep_stops_reporting_it(
+        as_user, customers, target, governed, tamper):
+    """A report the sweep cannot act on stood forever (an audit record every sweep: 288 a day
+    at the scheduler's 5 minutes), and the only way out was editing the database. A steward
+    who has checked the file settles it (audited); the requester and the file's writer may
+    not, nor anyone who is not a steward."""
+    from lacuna.audit import AuditStore
+    from lacuna.errors import ConfigError
+    from lacuna.exceptions import ExceptionNotFound, settle_file
+
+    exc = granted(as_user, customers, target)
+    conn = db(governed)
+    if tamper == "deleted_at":
+        conn.execute("update lacuna_exception_files set deleted_at = ?",
+                     (utcnow().isoformat(),))
+    elif tamper == "delete-row":
+        conn.execute("delete from lacuna_exception_files")
+    else:
+        conn.execute("update lacuna_exception_files set signature = NULL")
+    conn.close()
+    assert [f.split(": ", 1)[0] for f in _sweep_later().failed] == [str(target)]
+    assert "lacuna exceptions settle" in _sweep_later().failed[0]
+    with pytest.raises(ExceptionNotAuthorized, match="filed exception"):  # requester, writer
+        settle_file(exc.id, target, reason="checked: nothing to see")
+    as_user("analyst_bob")
+    with pytest.raises(ExceptionNotAuthorized, match="may not settle"):
+        settle_file(exc.id, target, reason="checked: nothing to see")
+    as_user(STEWARD)
+    with pytest.raises(ConfigError, match="reason"):
+        settle_file(exc.id, target, reason="  ")
+    with pytest.raises(ExceptionNotFound):
+        settle_file(exc.id, governed / "elsewhere.csv", reason="checked")
+    before = settle_file(exc.id, target, reason="checked the report: deleted it by hand")
+    assert len(before) == (0 if tamper == "delete-row" else 1)
+    report = _sweep_later()
+    assert report.failed == ()
+    assert report.deleted == ()
+    assert _sweep_later().failed == ()
+    with AuditStore(lacuna.governor.current().config.audit_url) as trail:
+        events = [(r.data["what"]["event"], r.user_id) for r in trail.list(limit=None)
+                  if r.data.get("kind") == "exception"
+                  and r.data["what"]["event"] in ("file-settled", "settle-refused")]
+        settled = next(r for r in trail.list(limit=None) if r.data.get("kind") == "exception"
+                       and r.data["what"]["event"] == "file-settled")
+    assert sorted(events) == sorted([("settle-refused", "analyst_alice"),
+                                     ("settle-refused", "analyst_bob"),
+                                     ("settle-refused", STEWARD), ("settle-refused", STEWARD),
+                                     ("file-settled", STEWARD)])
+    assert settled.data["exception"]["reason"] == "checked the report: deleted it by hand"
+    assert [r["verified"] for r in settled.data["exception"]["records"]] == (
+        [] if tamper == "delete-row" else [False])
+
+
+def test_a_settled_file_of_a_good_record_is_left_to_the_steward(as_user, customers, target):
+    """A steward may settle a file whose record is fine (the data was dealt with otherwise,
+    audited): the sweep then leaves it. Its requester may not: settling is not a way for the
+    people the deletion is for to keep the file."""
+    from lacuna.exceptions import settle_file
+
+    exc = granted(as_user, customers, target)
+    with pytest.raises(ExceptionNotAuthorized, match="filed exception"):
+        settle_file(exc.id, str(target), reason="I promise I deleted it")
+    as_user(STEWARD)
+    [before] = settle_file(exc.id, str(target), reason="moved to the board's data room")
+    assert before.deleted_at is None
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((), ())
+    assert target.exists()

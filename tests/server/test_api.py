@@ -536,3 +536,40 @@ def test_a_path_with_a_control_character_is_answered_one_way(app_client, monkeyp
     assert sink.flush()
     assert len(sink.records) == 2
     sink.close()
+
+
+def test_a_steward_settles_a_reported_file_over_http(app_client) -> None:
+    """``POST /api/v1/exceptions/{id}/settle``: stewards only (403 for an analyst and for the
+    requester), the file's record settled for the sweep, refusals and the settlement audited
+    with the authenticated caller."""
+    from lacuna.exceptions.sweep import sweep
+
+    client, h = app_client.client, app_client.headers
+    gov = app_client.state.governor
+    dest = _op(app_client, "DOWNLOADS/settled.csv")["destination"]
+    exc = client.post("/api/v1/exceptions", json={
+        "destination": dest, "purpose": "Board Q4 presentation for the CFO",
+        "approver": "joe", "duration_hours": 2}, headers=h("jane")).json()
+    gov.exceptions.record_file(exc["id"], dest, written_by="jane", encrypted=False)
+    with gov.exceptions._engine.begin() as conn:  # an edit by hand: the row no longer verifies
+        conn.exec_driver_sql("UPDATE lacuna_exception_files SET written_by = 'ana' "
+                             "WHERE exception_id = ?", (exc["id"],))
+    assert [f for f in sweep(gov).failed if exc["id"] in f]  # reported, every sweep
+    url = f"/api/v1/exceptions/{exc['id']}/settle"
+    body = {"path": dest, "reason": "checked the copy: deleted by hand"}
+    assert client.post(url, json=body).status_code == 401
+    assert client.post(url, json=body, headers=h("ana")).status_code == 403
+    r = client.post(url, json=body, headers=h("jane"))  # the requester, a steward
+    assert r.status_code == 403, r.text
+    assert "filed exception" in r.text
+    assert client.post(url, json={**body, "reason": ""}, headers=h("joe")).status_code == 422
+    assert client.post(url, json={**body, "path": dest + ".nope"},
+                       headers=h("joe")).status_code == 404
+    r = client.post(url, json=body, headers=h("joe"))
+    assert r.status_code == 200, r.text
+    assert [w["written_by"] for w in r.json()["records_before"]] == ["ana"]
+    assert not [f for f in sweep(gov).failed if exc["id"] in f]
+    events = [(r.data["what"]["event"], r.user_id) for r in gov.audit.list(limit=50)
+              if r.data.get("kind") == "exception" and "settle" in r.data["what"]["event"]]
+    assert ("file-settled", "joe") in events
+    assert ("settle-refused", "jane") in events

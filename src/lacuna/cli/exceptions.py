@@ -1,5 +1,5 @@
-"""``lacuna exceptions``: request, list, show, approve, deny, revoke, sweep and report exceptions;
-``lacuna decrypt`` reads back a file written with ``encrypt=True``."""
+"""``lacuna exceptions``: request, list, show, approve, deny, revoke, sweep, settle and report
+exceptions; ``lacuna decrypt`` reads back a file written with ``encrypt=True``."""
 
 from __future__ import annotations
 
@@ -203,6 +203,30 @@ def sweep(
         console.print(str(report), highlight=False)
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def settle(
+    exception_id: str,
+    path: Annotated[str, typer.Argument(help="The file, as the sweep reports it.")],
+    reason: Annotated[str, typer.Option(help="What you checked and did with the data "
+                                        "(required, for the record).")],
+    by: Annotated[
+        str | None, typer.Option(help="Your identity, as a check (see approve).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Settle a file the sweep reports and cannot act on (its record edited or removed, the
+    exception untrusted, the file missing or replaced), once you have checked it and dealt
+    with the data by hand: the sweep then neither deletes nor reports it. A steward entitled
+    to the exception (a default steward when its record cannot be trusted); never its
+    requester or the file's writer. Audited. Exit 1 when refused."""
+    from lacuna.exceptions import settle_file
+
+    _configure(config)
+    before = _decided(lambda: settle_file(exception_id, path, reason=reason, by=by))
+    console.print(f"settled {path} (exception {exception_id}, {len(before)} record(s) on file "
+                  "before): the sweep no longer deletes or reports it", highlight=False)
 
 
 @app.command()

@@ -290,6 +290,72 @@ def decrypt(path: str | os.PathLike[str], output: str | os.PathLike[str] | None 
     return files.decrypt(current_host(), path, output)
 
 
+def settle_file(exception_id: str, path: str | os.PathLike[str], *, reason: str,
+                by: str | None = None) -> tuple[WrittenFile, ...]:
+    """Settle what the sweep reports about a file written under an exception and cannot act
+    on (its record edited, unsigned or removed, the exception's record untrusted, the file
+    missing or replaced), once a steward has checked it and dealt with the data by hand: the
+    sweep neither deletes nor reports it again. Audited (``file-settled``, with the reason and
+    the records as they were); a refusal is audited too (``settle-refused``).
+
+    Args:
+        exception_id: e.g. ``EXC-2026-001``.
+        path: the file's path as the sweep reports it.
+        reason: what the steward checked and did (required).
+        by: who settles; when given it must be the configured user (a check, not a switch).
+
+    Returns:
+        The file's records as they were before (empty when the table had none).
+
+    Raises:
+        ExceptionNotAuthorized: the configured user is not a steward entitled to settle it, or
+            filed the exception, or wrote the file.
+        ConfigError: no reason was given.
+        ExceptionNotFound: neither the table nor the audit trail knows the file under that
+            exception.
+    """
+    from lacuna.errors import LacunaError
+    from lacuna.exceptions import authority, events
+
+    gov = current_host()
+    store = gov.exceptions
+    target = os.fspath(path)
+    why = " ".join(str(reason or "").split())
+    try:
+        if not why:
+            msg = ("settling a file needs a reason: say what you checked and what you did with "
+                   "the data (e.g. 'checked: deleted by hand')")
+            raise ConfigError(msg)
+        me = _identity(by)
+        rows = [w for w in store.files(exception_id) if w.path == target]
+        writers = store.writers_on_trail(exception_id, target)
+        if not rows and not writers:
+            msg = (f"no file {target!r} is on record under exception {exception_id} (in "
+                   "lacuna_exception_files or on the audit trail): use the path and exception "
+                   "the sweep reports")
+            raise ExceptionNotFound(msg)
+        try:
+            request: ExceptionRequest | None = store.get(exception_id)
+        except LacunaError:
+            request = None
+        if request is not None and not store.verified(request):
+            request = None
+        authority.authorize_settle(
+            me, exception_id, request,
+            tuple(dict.fromkeys((*writers, *(w.written_by for w in rows)))), gov.config.stewards)
+        before = store.settle_file(exception_id, target, now=utcnow(),
+                                   written_by=writers[0] if writers else me)
+    except LacunaError as exc:
+        events.audit(gov, "settle-refused", None, exception_id=exception_id, allowed=False,
+                     detail={"path": target, "error": str(exc)})
+        raise
+    events.audit(gov, "file-settled", request, exception_id=exception_id,
+                 detail={"path": target, "reason": why, "records": [
+                     {**w.to_dict(), "verified": ok} for w, ok in before]})
+    log.warning("file %s (exception %s) settled by %s: %s", target, exception_id, me, why)
+    return tuple(w for w, _ in before)
+
+
 def _identity(by: str | None) -> str:
     """The deciding identity: the configured user; ``by`` must name the same one."""
 
@@ -321,6 +387,7 @@ __all__ = [
     "grant_for",
     "request_exception",
     "revoke_exception",
+    "settle_file",
     "sweep",
     "sweep_exceptions",
 ]

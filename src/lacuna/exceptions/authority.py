@@ -112,6 +112,34 @@ def approvers(request: ExceptionRequest, stewards: StewardsConfig) -> tuple[str,
     return tuple(out)
 
 
+def authorize_settle(identity: str, exception_id: str, request: ExceptionRequest | None,
+                     writers: tuple[str, ...], stewards: StewardsConfig) -> None:
+    """Whether ``identity`` may settle what the sweep reports about a file written under
+    exception ``exception_id`` (``request``: its verified record, or None when it cannot be
+    trusted), else :class:`ExceptionNotAuthorized`.
+
+    A default steward may, or a steward entitled to decide the (verified) exception; never its
+    requester nor anyone who wrote the file: settling stops the sweep from deleting it, so
+    the people the deletion is for cannot wave it off."""
+    if request is not None and same_identity(identity, request.requested_by):
+        msg = (f"{identity} filed exception {exception_id} and cannot settle its files: a "
+               "steward must check them (requesters never settle their own).")
+        raise ExceptionNotAuthorized(msg)
+    if any(same_identity(identity, who) for who in writers):
+        msg = (f"{identity} wrote this file under exception {exception_id} and cannot settle "
+               "it: a steward must check it.")
+        raise ExceptionNotAuthorized(msg)
+    entitled = approvers(request, stewards) if request is not None else stewards.default
+    if any(same_identity(identity, who) for who in entitled):
+        return
+    named = ", ".join(entitled) if entitled else "nobody (no steward is configured)"
+    scope = ("its stewards" if request is not None
+             else "the default stewards (its record cannot be trusted)")
+    msg = (f"{identity} may not settle files of exception {exception_id}: {scope} may: "
+           f"{named}. Stewards are listed in lacuna.yaml under 'stewards:'.")
+    raise ExceptionNotAuthorized(msg)
+
+
 def authorize(
     request: ExceptionRequest, identity: str, stewards: StewardsConfig, *, approve: bool
 ) -> str:

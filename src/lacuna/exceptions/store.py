@@ -153,11 +153,13 @@ class WrittenFile:
                     f"(recorded before file records were signed, or written by hand), so "
                     f"nothing is done on its word: a steward must check whether "
                     f"{self.path} was written under exception {self.exception_id}, delete it "
-                    "by hand if so, then remove the row")
+                    "by hand if so, then settle it (lacuna exceptions settle "
+                    f"{self.exception_id} {self.path} --reason ...)")
         return (f"its record in lacuna_exception_files does not match its signature (edited "
                 f"outside Lacuna: its deletion time, path or kind changed), so nothing is "
                 f"done on its word: a steward must check {self.path} and delete it by hand, "
-                "then remove the row")
+                f"then settle it (lacuna exceptions settle {self.exception_id} {self.path} "
+                "--reason ...)")
 
 
 class TrailUnreadable(LacunaError):
@@ -534,6 +536,35 @@ class ExceptionStore(Keyed):
                     files_table.c.id == row.id, files_table.c.deleted_at.is_(None)).values(
                     deleted_at=at, signature=self.keyring.sign(done.payload())))
 
+    def settle_file(self, exception_id: str, path: str, *, written_by: str, now: datetime
+                    ) -> builtins.list[tuple[WrittenFile, bool]]:
+        """Settle ``path`` under ``exception_id`` for the sweep, once a steward has checked it
+        (:func:`lacuna.exceptions.settle_file` checks who may): every record of the path that
+        does not verify or is not marked deleted is marked deleted now and signed again; with
+        no record at all (the audit trail says it was written; the row was removed), one is
+        recorded, deleted. The sweep then neither deletes nor reports it. Returns the records
+        as they were, each with whether it verified (for the audit trail)."""
+        at = now.isoformat()
+        with self._engine.begin() as conn:
+            rows = list(conn.execute(select(files_table).where(
+                files_table.c.exception_id == exception_id, files_table.c.path == path)))
+            before = [(_written(row), self.file_verified(_written(row))) for row in rows]
+            for row, (written, ok) in zip(rows, before, strict=True):
+                if ok and written.deleted_at is not None:
+                    continue
+                done = replace(written, deleted_at=datetime.fromisoformat(at))
+                conn.execute(files_table.update().where(files_table.c.id == row.id).values(
+                    deleted_at=at, signature=self.keyring.sign(done.payload())))
+            if not rows:
+                done = WrittenFile(exception_id=exception_id, path=path, written_by=written_by,
+                                   written_at=now, encrypted=False,
+                                   deleted_at=datetime.fromisoformat(at))
+                conn.execute(files_table.insert().values(
+                    exception_id=exception_id, path=path, written_by=written_by,
+                    written_at=at, encrypted=False, directory=False, deleted_at=at,
+                    signature=self.keyring.sign(done.payload())))
+        return before
+
     # -- the audit trail's word on an exception ---------------------------------------------
 
     def _trail(self, what: str, exception_id: str | None, where: str, **params: Any
@@ -592,6 +623,19 @@ class ExceptionStore(Keyed):
         rows = self._trail(f"{key} AS exception_id, {path} AS path", None,
                            f"{event} = 'file-written'")
         return {(str(r.exception_id), str(r.path)) for r in rows if r.exception_id and r.path}
+
+    def writers_on_trail(self, exception_id: str, path: str) -> tuple[str, ...]:
+        """Who the audit trail records as having written ``path`` under ``exception_id``
+        (``file-written``).
+
+        Raises:
+            TrailUnreadable: the trail could not be read.
+        """
+        event, who = self._field("$.what.event"), self._field("$.who.user_id")
+        found = self._field("$.exception.path")
+        rows = self._trail(f"{who} AS user_id", exception_id,
+                           f"{event} = 'file-written' AND {found} = :path", path=path)
+        return tuple(dict.fromkeys(str(r.user_id) for r in rows if r.user_id))
 
     def close(self) -> None:
         self._engine.dispose()

@@ -30,13 +30,16 @@ alone):
 
 Files recorded under an exception whose record cannot be read or does not verify (edited or
 removed outside Lacuna) are not deleted on the word of that record and not skipped silently:
-each is reported as failed (``file-delete-failed``, logged at ERROR), every sweep, until a
-steward deals with it. The same holds for a file's own record (``lacuna_exception_files``,
-signed): one that does not verify (inserted by hand, its ``deleted_at`` set by hand, or
-recorded before records were signed) is never acted on and reported every sweep; and a file
-the audit trail records as written (``file-written``) under an ended exception with no verified
-record is reported too. A directory is removed only when its signed record says a directory
-(a Spark write) was written there.
+each is reported as failed (``file-delete-failed``, logged at ERROR), every sweep. The same
+holds for a file's own record (``lacuna_exception_files``, signed): one that does not verify
+(inserted by hand, its ``deleted_at`` set by hand, or recorded before records were signed) is
+never acted on and reported every sweep; and a file the audit trail records as written
+(``file-written``) under an ended exception with no verified record is reported too. A
+directory is removed only when its signed record says a directory (a Spark write) was written
+there. Each such report, a missing file and a file replaced at its path included, stands until
+a steward has checked the file, dealt with the data by hand and settles it
+(:func:`lacuna.exceptions.settle_file`, ``lacuna exceptions settle``: audited, never by the
+exception's requester or the file's writer).
 
 The sweep is idempotent: a second run deletes and audits nothing new.
 """
@@ -67,19 +70,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lacuna.exceptions")
 SWEEPER = "lacuna-sweep"
+# how a steward stops a report once the data is dealt with (lacuna.exceptions.settle_file)
+SETTLE = ", then settle it: lacuna exceptions settle {id} PATH --reason '...'"
 MISSING = ("not found at its recorded path: it may have been moved or renamed, so it was not "
            "deleted and may still exist elsewhere")
 UNTRUSTED = ("written under exception {id}, whose record cannot be trusted ({why}); not "
-             "deleted: a steward must check the exception and delete the file")
+             "deleted: a steward must check the exception and delete the file" + SETTLE)
 UNRECORDED = ("recorded on the audit trail as written under exception {id}, but its record in "
               "lacuna_exception_files is missing or does not verify (removed or edited outside "
-              "Lacuna): not deleted on the trail's word; a steward must check and delete it")
+              "Lacuna): not deleted on the trail's word; a steward must check and delete it"
+              + SETTLE)
 HARD_LINKED = ("deleted at its recorded path, but the file has {n} other hard link(s): its "
                "data still exists under another name")
 NOT_WRITTEN = ("not the one written there under exception {id}: its signed record says "
                "{recorded}, the path now holds {found} (written or replaced after the write "
                "under the exception, e.g. a new file at the same path); not deleted: a steward "
-               "must check it, and delete it by hand if it holds the exception's data")
+               "must check it, and delete it by hand if it holds the exception's data" + SETTLE)
 HELD = ("under legal hold {id} ({reason}) on {dataset}: not deleted; the next sweep deletes it "
         "once the hold is released")
 LOST_HOLD = ("legal hold {id} ({reason}) names {dataset}, which no longer exists (moved or "
@@ -89,7 +95,7 @@ MODIFIED_AFTER = ("modified at {mtime:%Y-%m-%d %H:%M:%S} UTC, after exception {i
                   "({end}), and its record does not say what was written (the write did not "
                   "finish, or was recorded before Lacuna recorded that): it may be a file "
                   "written at that path later, so it was not deleted; a steward must check it "
-                  "and delete it by hand if it holds the exception's data")
+                  "and delete it by hand if it holds the exception's data" + SETTLE)
 
 
 @dataclass(frozen=True, slots=True)

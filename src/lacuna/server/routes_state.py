@@ -1,6 +1,7 @@
 """Audit, exceptions and lineage over HTTP, through the existing stores and verbs.
 
-Exceptions go through :mod:`lacuna.exceptions` (request, approve, deny) acting as the caller:
+Exceptions go through :mod:`lacuna.exceptions` (request, approve, deny, settle) acting as the
+caller:
 the server runs the verb under a governor whose ``user`` is the authenticated principal, so the
 workflow's rules (no self-approval, only an entitled steward) apply unchanged.
 """
@@ -19,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
 from lacuna.model import Classification
-from lacuna.server.schemas import ExceptionDecisionBody, ExceptionRequestBody
+from lacuna.server.schemas import ExceptionDecisionBody, ExceptionRequestBody, SettleBody
 from lacuna.server.security import REFUSAL_SESSION, AnyUser, Auditor, Producer, state_of
 from lacuna.server.state import ServerState
 
@@ -167,6 +168,35 @@ def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Requ
     except ExceptionNotAuthorized as exc:
         raise HTTPException(403, str(exc)) from None
     return decided.to_dict()
+
+
+@router.post("/exceptions/{exception_id}/settle", tags=["exceptions"],
+             summary="Settle a file the sweep reports (a steward; never the requester or writer)")
+def exception_settle(exception_id: str, body: SettleBody, request: Request,
+                     principal: AnyUser) -> dict[str, Any]:
+    """A steward who has checked a file the sweep reports and cannot act on (its record
+    edited or removed, the exception untrusted, the file missing or replaced) settles it: the
+    sweep then neither deletes nor reports it (:func:`lacuna.exceptions.settle_file`)."""
+    from lacuna.errors import ConfigError
+    from lacuna.exceptions import ExceptionNotFound, settle_file
+    from lacuna.exceptions.authority import ExceptionNotAuthorized
+
+    if not principal.has(DATA_STEWARD):
+        from lacuna.server.security import refuse
+
+        refuse(request, state_of(request), 403,
+               f"{principal.name} is not a data_steward; only stewards settle files", principal)
+    try:
+        with acting_as(state_of(request), principal):
+            before = settle_file(exception_id, body.path, reason=body.reason)
+    except ExceptionNotAuthorized as exc:
+        raise HTTPException(403, str(exc)) from None
+    except ExceptionNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"exception_id": exception_id, "path": body.path, "settled": True,
+            "records_before": [w.to_dict() for w in before]}
 
 
 def _comment(body: ExceptionDecisionBody) -> str | None:

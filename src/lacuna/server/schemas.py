@@ -72,6 +72,13 @@ class ExceptionDecisionBody(_Body):
     conditions: list[str] = Field(default_factory=list, max_length=50)
 
 
+class SettleBody(_Body):
+    path: str = Field(min_length=1, max_length=4096,
+                      description="The file, as the sweep reports it.")
+    reason: str = Field(min_length=1, max_length=4000,
+                        description="What the steward checked and did with the data.")
+
+
 class OutcomeBody(_Body):
     of: str = Field(max_length=64, description="The decision's audit record id.")
     error: str | None = Field(default=None, max_length=4000,
