@@ -409,3 +409,47 @@ def test_non_ascii_cookies_and_tokens_are_refused_not_crashed(app_and_tokens):
     steward.get("/console/policies")
     assert steward.post("/console/policies/test", data={"csrf_token": "\u00e9"},
                         follow_redirects=False).status_code == 403
+
+
+def test_an_oidc_session_ends_when_its_token_does(tmp_path, monkeypatch):
+    """A console session signed in with an OIDC token lasted 8 hours whatever the token's
+    ``exp``, with the roles the token had: a user the identity provider disabled, or whose
+    roles it took away, kept the console for the rest of the day. The session now ends when
+    the token does."""
+    import base64
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from lacuna.server.app import create_app
+    from lacuna.server.settings import load_settings
+
+    monkeypatch.setenv("LACUNA_SIGNING_KEY", "cd" * 32)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="k1", use="sig", alg="RS256")
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    config = tmp_path / "lacuna.yaml"
+    config.write_text(f"audit:\n  url: {db!r}\n", encoding="utf-8")
+    app = create_app(load_settings(None, environ={}, db=db, config=str(config), oidc={
+        "issuer": "https://idp.example.com/", "audience": "lacuna",
+        "jwks_file": str(tmp_path / "jwks.json")}))
+
+    def token(exp_in: int) -> str:
+        now = int(time.time())
+        return jwt.encode({"iss": "https://idp.example.com/", "aud": "lacuna", "iat": now,
+                           "exp": now + exp_in, "sub": "sam@example.com",
+                           "roles": ["data_steward"]}, key, algorithm="RS256",
+                          headers={"kid": "k1"})
+
+    steward = sign_in(app, token(120))
+    assert steward.get("/console/audit").status_code == 200
+    data = steward.cookies.get(COOKIE).rsplit(".", 1)[0]
+    claims = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+    assert claims["e"] <= time.time() + 120  # the cookie's own expiry, not 8 hours
+    # A token past its exp but inside the issuer's clock leeway (30 s) is still accepted:
+    # its session is over at once.
+    late = sign_in(app, token(-10))
+    assert late.get("/console/audit", follow_redirects=False).status_code == 401

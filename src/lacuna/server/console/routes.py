@@ -89,6 +89,8 @@ async def login(request: Request) -> Response:
     via = "token" if token.startswith("lac_") else "oidc"
     redirect = RedirectResponse(next_url, status_code=303)
     expires = time.time() + LIFETIME_S
+    if principal.expires is not None:  # an OIDC token: the session ends with it (and its roles)
+        expires = min(expires, principal.expires)
     sid = server_state(request).users.start_session(principal.name, expires)
     set_session(request, redirect, codec.new(principal.name, principal.roles, via, sid=sid,
                                              expires=expires))
