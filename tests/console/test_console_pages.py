@@ -453,3 +453,26 @@ def test_an_oidc_session_ends_when_its_token_does(tmp_path, monkeypatch):
     # its session is over at once.
     late = sign_in(app, token(-10))
     assert late.get("/console/audit", follow_redirects=False).status_code == 401
+
+
+def test_not_found_pages_repeat_neither_the_address_nor_the_store(app_and_tokens):
+    """An id in the address is anyone's to write: a link to a made-up exception or decision
+    showed its text as the console's message ("no exception 'Your session has expired. Call
+    the helpdesk at …'") and, for a decision, where the audit trail is kept (its path) to any
+    signed-in analyst. The 404 pages now say it in the console's own words."""
+    from urllib.parse import quote
+
+    app, tokens, _ = app_and_tokens
+    analyst = sign_in(app, tokens["alice"])
+    steward = sign_in(app, tokens["sam"])
+    spoof = "Your session has expired. Call the helpdesk on 555-0100"
+    where = app.state.lacuna.governor.audit.where
+    page = steward.get("/console/review").text
+    for client, method, path in ((analyst, "get", "/console/exceptions/"),
+                                 (analyst, "get", "/console/feedback/"),
+                                 (steward, "post", "/console/review/")):
+        data = {"csrf_token": csrf_of(page), "verdict": "accept"} if method == "post" else None
+        answer = client.request(method, path + quote(spoof), data=data)
+        assert answer.status_code == 404, path
+        assert "555-0100" not in answer.text, path
+        assert where not in answer.text, path

@@ -25,6 +25,7 @@ from lacuna.server.console.web import (
     current_session,
     from_elsewhere,
     login_page,
+    not_found,
     now,
     refuse,
     render,
@@ -182,7 +183,10 @@ def exception_detail(request: Request, exception_id: str, session: AnyRole) -> R
     gov = server_state(request).governor
     try:
         request_ = gov.exceptions.get(exception_id)
-    except (ExceptionNotFound, MalformedException) as exc:
+    except ExceptionNotFound:
+        return not_found(request, session, "No such exception",
+                         "No exception request has this id; the queue lists them.")
+    except MalformedException as exc:  # a stored row: its id, not the address's text
         return render(request, "error.html", session, status=404, title="Not found",
                       heading="No such exception", message=str(exc))
     if not session.has(STEWARD, COMPLIANCE) and request_.requested_by != session.name:

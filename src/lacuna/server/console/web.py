@@ -200,6 +200,15 @@ def render(request: Request, template: str, session: Session | None, *, status: 
     return response
 
 
+def not_found(request: Request, session: Session | None, heading: str, message: str
+              ) -> HTMLResponse:
+    """A 404 page in the console's own words, never the store's error: the id in the address
+    is anyone's to write (a link can make it read like a notice from the console), and the
+    store's message names where it keeps its data."""
+    return render(request, "error.html", session, status=404, title="Not found",
+                  heading=heading, message=message)
+
+
 def _harden(response: Response) -> None:
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
