@@ -477,3 +477,32 @@ def test_not_found_pages_repeat_neither_the_address_nor_the_store(app_and_tokens
         assert answer.status_code == 404, path
         assert "555-0100" not in answer.text, path
         assert where not in answer.text, path
+
+
+def test_over_https_a_sibling_site_cannot_plant_a_session(app_and_tokens):
+    """Cookie tossing: a sibling subdomain sets cookies for the parent domain, and the console
+    read any cookie named lacuna_console. An attacker signed in with their own token, planted
+    that cookie in a steward's browser and the steward used the console as the attacker (what
+    the sign-in form's CSRF checks prevent). Over HTTPS the console's cookies are now
+    ``__Host-`` cookies, which a browser accepts only from the console's own host; a plain
+    lacuna_console cookie is not read there."""
+    app, tokens, _ = app_and_tokens
+    https = TestClient(app, base_url="https://console.example.com")
+    form = https.get("/console/login")
+    assert "__Host-lacuna_console_login=" in form.headers["set-cookie"]
+    answer = https.post("/console/login", data={"csrf_token": csrf_of(form.text),
+                                                 "token": tokens["sam"]},
+                        follow_redirects=False)
+    assert answer.status_code == 303
+    cookies = answer.headers.get_list("set-cookie")
+    session = next(c for c in cookies if c.startswith(f"__Host-{COOKIE}="))
+    assert {"Secure", "HttpOnly", "Path=/", "SameSite=strict"} <= {
+        part.strip() for part in session.split(";")}
+    assert "Domain" not in session
+    assert any(c.startswith("__Host-lacuna_console_login=") and "Max-Age=0" in c
+               for c in cookies)  # the nonce, dropped with the flags it was set with
+    assert https.get("/console/audit").status_code == 200
+    attackers = sign_in(app, tokens["alice"]).cookies.get(COOKIE)
+    victim = TestClient(app, base_url="https://console.example.com")
+    victim.cookies.set(COOKIE, attackers, domain="console.example.com", path="/console")
+    assert victim.get("/console/exceptions", follow_redirects=False).status_code == 401

@@ -23,7 +23,9 @@ from lacuna.server.console.web import (
     STEWARD,
     console_state,
     current_session,
+    drop_cookie,
     from_elsewhere,
+    get_cookie,
     login_page,
     not_found,
     now,
@@ -70,7 +72,7 @@ async def login(request: Request) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     codec = console_state(request).codec
-    nonce = request.cookies.get(NONCE_COOKIE, "")
+    nonce = get_cookie(request, NONCE_COOKIE) or ""
     next_url = safe_next(fields.get("next") or "/console/")
     token_ok = bool(nonce) and same(fields.get("csrf_token") or "", login_csrf(codec, nonce))
     if from_elsewhere(request) or not token_ok:  # a sibling site can plant a nonce cookie
@@ -95,7 +97,7 @@ async def login(request: Request) -> Response:
     sid = server_state(request).users.start_session(principal.name, expires)
     set_session(request, redirect, codec.new(principal.name, principal.roles, via, sid=sid,
                                              expires=expires))
-    redirect.delete_cookie(NONCE_COOKIE, path="/console")
+    drop_cookie(request, redirect, NONCE_COOKIE)
     return redirect
 
 
@@ -106,7 +108,7 @@ async def logout(request: Request, session: AnyRole) -> Response:
     await csrf_form(request, session)
     server_state(request).users.end_session(session.sid)
     response = RedirectResponse("/console/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/console")
+    drop_cookie(request, response, COOKIE)
     return response
 
 
