@@ -28,7 +28,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,9 @@ class Principal:
 
     name: str
     roles: tuple[str, ...]
+    # When the credential stops being accepted (epoch seconds): an OIDC token's ``exp``. None
+    # for an API token, which holds until it is revoked. Not part of the identity.
+    expires: float | None = field(default=None, compare=False, repr=False)
 
     def has(self, *roles: str) -> bool:
         """Whether the caller holds any of ``roles`` (``admin`` holds them all)."""
@@ -390,7 +393,7 @@ class OidcVerifier:
             msg = (f"bearer token has no {s.name_claim!r} or no Lacuna role in "
                    f"{s.roles_claim!r} (one of: {', '.join(ROLES)})")
             raise AuthenticationError(msg)
-        return Principal(str(name), known)
+        return Principal(str(name), known, expires=float(claims["exp"]))
 
 
 class Authenticator:

@@ -47,10 +47,11 @@ def csrf_of(html: str) -> str:
 
 def test_every_console_route_checks_a_session_role_or_is_public():
     from lacuna.server.console import PUBLIC_PATHS
+    from lacuna.server.console.review_routes import router as review_router
     from lacuna.server.console.routes import router
 
-    routes = list(router.routes)
-    assert len(routes) >= 10
+    routes = [*router.routes, *review_router.routes]  # every router install() includes
+    assert len(routes) >= 14
     for route in routes:
         guarded = [d.call for d in route.dependant.dependencies
                    if getattr(d.call, "lacuna_console", False)]
@@ -409,3 +410,99 @@ def test_non_ascii_cookies_and_tokens_are_refused_not_crashed(app_and_tokens):
     steward.get("/console/policies")
     assert steward.post("/console/policies/test", data={"csrf_token": "\u00e9"},
                         follow_redirects=False).status_code == 403
+
+
+def test_an_oidc_session_ends_when_its_token_does(tmp_path, monkeypatch):
+    """A console session signed in with an OIDC token lasted 8 hours whatever the token's
+    ``exp``, with the roles the token had: a user the identity provider disabled, or whose
+    roles it took away, kept the console for the rest of the day. The session now ends when
+    the token does."""
+    import base64
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from lacuna.server.app import create_app
+    from lacuna.server.settings import load_settings
+
+    monkeypatch.setenv("LACUNA_SIGNING_KEY", "cd" * 32)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="k1", use="sig", alg="RS256")
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    config = tmp_path / "lacuna.yaml"
+    config.write_text(f"audit:\n  url: {db!r}\n", encoding="utf-8")
+    app = create_app(load_settings(None, environ={}, db=db, config=str(config), oidc={
+        "issuer": "https://idp.example.com/", "audience": "lacuna",
+        "jwks_file": str(tmp_path / "jwks.json")}))
+
+    def token(exp_in: int) -> str:
+        now = int(time.time())
+        return jwt.encode({"iss": "https://idp.example.com/", "aud": "lacuna", "iat": now,
+                           "exp": now + exp_in, "sub": "sam@example.com",
+                           "roles": ["data_steward"]}, key, algorithm="RS256",
+                          headers={"kid": "k1"})
+
+    steward = sign_in(app, token(120))
+    assert steward.get("/console/audit").status_code == 200
+    data = steward.cookies.get(COOKIE).rsplit(".", 1)[0]
+    claims = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+    assert claims["e"] <= time.time() + 120  # the cookie's own expiry, not 8 hours
+    # A token past its exp but inside the issuer's clock leeway (30 s) is still accepted:
+    # its session is over at once.
+    late = sign_in(app, token(-10))
+    assert late.get("/console/audit", follow_redirects=False).status_code == 401
+
+
+def test_not_found_pages_repeat_neither_the_address_nor_the_store(app_and_tokens):
+    """An id in the address is anyone's to write: a link to a made-up exception or decision
+    showed its text as the console's message ("no exception 'Your session has expired. Call
+    the helpdesk at …'") and, for a decision, where the audit trail is kept (its path) to any
+    signed-in analyst. The 404 pages now say it in the console's own words."""
+    from urllib.parse import quote
+
+    app, tokens, _ = app_and_tokens
+    analyst = sign_in(app, tokens["alice"])
+    steward = sign_in(app, tokens["sam"])
+    spoof = "Your session has expired. Call the helpdesk on 555-0100"
+    where = app.state.lacuna.governor.audit.where
+    page = steward.get("/console/review").text
+    for client, method, path in ((analyst, "get", "/console/exceptions/"),
+                                 (analyst, "get", "/console/feedback/"),
+                                 (steward, "post", "/console/review/")):
+        data = {"csrf_token": csrf_of(page), "verdict": "accept"} if method == "post" else None
+        answer = client.request(method, path + quote(spoof), data=data)
+        assert answer.status_code == 404, path
+        assert "555-0100" not in answer.text, path
+        assert where not in answer.text, path
+
+
+def test_over_https_a_sibling_site_cannot_plant_a_session(app_and_tokens):
+    """Cookie tossing: a sibling subdomain sets cookies for the parent domain, and the console
+    read any cookie named lacuna_console. An attacker signed in with their own token, planted
+    that cookie in a steward's browser and the steward used the console as the attacker (what
+    the sign-in form's CSRF checks prevent). Over HTTPS the console's cookies are now
+    ``__Host-`` cookies, which a browser accepts only from the console's own host; a plain
+    lacuna_console cookie is not read there."""
+    app, tokens, _ = app_and_tokens
+    https = TestClient(app, base_url="https://console.example.com")
+    form = https.get("/console/login")
+    assert "__Host-lacuna_console_login=" in form.headers["set-cookie"]
+    answer = https.post("/console/login", data={"csrf_token": csrf_of(form.text),
+                                                 "token": tokens["sam"]},
+                        follow_redirects=False)
+    assert answer.status_code == 303
+    cookies = answer.headers.get_list("set-cookie")
+    session = next(c for c in cookies if c.startswith(f"__Host-{COOKIE}="))
+    assert {"Secure", "HttpOnly", "Path=/", "SameSite=strict"} <= {
+        part.strip() for part in session.split(";")}
+    assert "Domain" not in session
+    assert any(c.startswith("__Host-lacuna_console_login=") and "Max-Age=0" in c
+               for c in cookies)  # the nonce, dropped with the flags it was set with
+    assert https.get("/console/audit").status_code == 200
+    attackers = sign_in(app, tokens["alice"]).cookies.get(COOKIE)
+    victim = TestClient(app, base_url="https://console.example.com")
+    victim.cookies.set(COOKIE, attackers, domain="console.example.com", path="/console")
+    assert victim.get("/console/exceptions", follow_redirects=False).status_code == 401

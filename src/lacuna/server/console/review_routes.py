@@ -15,6 +15,7 @@ from lacuna.server.console.web import (
     COMPLIANCE,
     EVERYONE,
     STEWARD,
+    not_found,
     refuse,
     render,
     require,
@@ -27,6 +28,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 AnyRole = Annotated[Session, Depends(require(*EVERYONE))]
 Overseer = Annotated[Session, Depends(require(STEWARD, COMPLIANCE))]
 Reviewer = Annotated[Session, Depends(require(STEWARD))]
+NO_DECISION = ("No decision has this id in the audit trail: use the link in the violation "
+               "message, or an id that lacuna audit list --denied shows.")
 
 
 def _role(session: Session) -> str:
@@ -43,9 +46,8 @@ def feedback_page(request: Request, decision_id: str, session: AnyRole,
     gov = server_state(request).governor
     try:
         record = find_decision(decision_id, gov)
-    except DecisionNotFound as exc:
-        return render(request, "error.html", session, status=404, title="Not found",
-                      heading="No such decision", message=str(exc))
+    except DecisionNotFound:
+        return not_found(request, session, "No such decision", NO_DECISION)
     if record.user_id != session.name and not session.has(STEWARD, COMPLIANCE):
         refuse(request, session, 403, f"{session.name} may give feedback only on their own "
                "decisions")
@@ -75,9 +77,8 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
         report_feedback(record.id, false_positive=verdict == "false_positive",
                         comment=fields.get("comment", "").strip(), governor=gov,
                         reporter=(session.name, _role(session)))
-    except DecisionNotFound as exc:
-        return render(request, "error.html", session, status=404, title="Not found",
-                      heading="No such decision", message=str(exc))
+    except DecisionNotFound:
+        return not_found(request, session, "No such decision", NO_DECISION)
     except LacunaError as exc:
         return render(request, "error.html", session, status=400, title="Not recorded",
                       heading="Feedback not recorded", message=str(exc))
@@ -107,7 +108,7 @@ def review(request: Request, session: Overseer, policy: str = "", status: str = 
 
 @router.post("/review/{feedback_id}")
 async def decide_report(request: Request, feedback_id: str, session: Reviewer) -> Response:
-    from lacuna.metrics.review import VERDICTS, review_report
+    from lacuna.metrics.review import VERDICTS, ReportNotFound, review_report
 
     fields = await csrf_form(request, session)
     verdict = fields.get("verdict", "")
@@ -117,9 +118,11 @@ async def decide_report(request: Request, feedback_id: str, session: Reviewer) -
         review_report(feedback_id, verdict=verdict, comment=fields.get("comment", "").strip(),
                       reviewer=(session.name, _role(session)),
                       governor=server_state(request).governor)
+    except ReportNotFound:
+        return not_found(request, session, "Review not recorded",
+                         "No false-positive report has this id; pick one from the queue.")
     except LacunaError as exc:
-        status = 404 if isinstance(exc, LookupError) else 400
-        return render(request, "error.html", session, status=status, title="Not done",
+        return render(request, "error.html", session, status=400, title="Not done",
                       heading="Review not recorded", message=str(exc))
     return RedirectResponse(f"/console/review?status=all&done={VERDICTS[verdict]}",
                             status_code=303)

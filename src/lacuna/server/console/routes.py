@@ -23,8 +23,11 @@ from lacuna.server.console.web import (
     STEWARD,
     console_state,
     current_session,
+    drop_cookie,
     from_elsewhere,
+    get_cookie,
     login_page,
+    not_found,
     now,
     refuse,
     render,
@@ -69,7 +72,7 @@ async def login(request: Request) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     codec = console_state(request).codec
-    nonce = request.cookies.get(NONCE_COOKIE, "")
+    nonce = get_cookie(request, NONCE_COOKIE) or ""
     next_url = safe_next(fields.get("next") or "/console/")
     token_ok = bool(nonce) and same(fields.get("csrf_token") or "", login_csrf(codec, nonce))
     if from_elsewhere(request) or not token_ok:  # a sibling site can plant a nonce cookie
@@ -89,10 +92,12 @@ async def login(request: Request) -> Response:
     via = "token" if token.startswith("lac_") else "oidc"
     redirect = RedirectResponse(next_url, status_code=303)
     expires = time.time() + LIFETIME_S
+    if principal.expires is not None:  # an OIDC token: the session ends with it (and its roles)
+        expires = min(expires, principal.expires)
     sid = server_state(request).users.start_session(principal.name, expires)
     set_session(request, redirect, codec.new(principal.name, principal.roles, via, sid=sid,
                                              expires=expires))
-    redirect.delete_cookie(NONCE_COOKIE, path="/console")
+    drop_cookie(request, redirect, NONCE_COOKIE)
     return redirect
 
 
@@ -103,7 +108,7 @@ async def logout(request: Request, session: AnyRole) -> Response:
     await csrf_form(request, session)
     server_state(request).users.end_session(session.sid)
     response = RedirectResponse("/console/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/console")
+    drop_cookie(request, response, COOKIE)
     return response
 
 
@@ -180,7 +185,10 @@ def exception_detail(request: Request, exception_id: str, session: AnyRole) -> R
     gov = server_state(request).governor
     try:
         request_ = gov.exceptions.get(exception_id)
-    except (ExceptionNotFound, MalformedException) as exc:
+    except ExceptionNotFound:
+        return not_found(request, session, "No such exception",
+                         "No exception request has this id; the queue lists them.")
+    except MalformedException as exc:  # a stored row: its id, not the address's text
         return render(request, "error.html", session, status=404, title="Not found",
                       heading="No such exception", message=str(exc))
     if not session.has(STEWARD, COMPLIANCE) and request_.requested_by != session.name:

@@ -104,7 +104,7 @@ def current_session(request: Request) -> Session | None:
             refuse(request, None, 401, str(exc))
         return Session(name=principal.name, roles=principal.roles, via="bearer",
                        expires=float("inf"), csrf="")
-    session = console_state(request).codec.load(request.cookies.get(COOKIE))
+    session = console_state(request).codec.load(get_cookie(request, COOKIE))
     if session is None:
         return None
     try:
@@ -200,6 +200,15 @@ def render(request: Request, template: str, session: Session | None, *, status: 
     return response
 
 
+def not_found(request: Request, session: Session | None, heading: str, message: str
+              ) -> HTMLResponse:
+    """A 404 page in the console's own words, never the store's error: the id in the address
+    is anyone's to write (a link can make it read like a notice from the console), and the
+    store's message names where it keeps its data."""
+    return render(request, "error.html", session, status=404, title="Not found",
+                  heading=heading, message=message)
+
+
 def _harden(response: Response) -> None:
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
@@ -210,11 +219,39 @@ def _harden(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
 
 
+def _cookie(request: Request, name: str) -> tuple[str, str]:
+    """A console cookie's name and path. Over HTTPS it is ``__Host-<name>`` on path ``/``: a
+    browser takes a ``__Host-`` cookie only from this very host (``Secure``, no ``Domain``), so
+    a sibling subdomain cannot plant one. Without the prefix it could toss its own valid
+    session cookie into a victim's browser (signing them in as the attacker, past the sign-in
+    form's CSRF checks) or a sign-in nonce. Plain HTTP (development) keeps the plain name."""
+    if request.url.scheme == "https":
+        return f"__Host-{name}", "/"
+    return name, "/console"
+
+
+def get_cookie(request: Request, name: str) -> str | None:
+    """The console cookie ``name`` as this request's scheme names it (never the other one)."""
+    return request.cookies.get(_cookie(request, name)[0])
+
+
+def put_cookie(request: Request, response: Response, name: str, value: str,
+               max_age: int) -> None:
+    key, path = _cookie(request, name)
+    response.set_cookie(key, value, max_age=max_age, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path=path)
+
+
+def drop_cookie(request: Request, response: Response, name: str) -> None:
+    key, path = _cookie(request, name)
+    # With the flags it was set with: a browser ignores a __Host- cookie's removal without them.
+    response.delete_cookie(key, path=path, httponly=True, samesite="strict",
+                           secure=request.url.scheme == "https")
+
+
 def set_session(request: Request, response: Response, session: Session) -> None:
-    response.set_cookie(COOKIE, console_state(request).codec.dump(session),
-                        max_age=int(session.expires - now().timestamp()), httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https",
-                        path="/console")
+    put_cookie(request, response, COOKIE, console_state(request).codec.dump(session),
+               max_age=int(session.expires - now().timestamp()))
 
 
 def safe_next(next_url: str) -> str:
@@ -233,8 +270,7 @@ def login_page(request: Request, *, status: int = 200, next_url: str = "/console
                       next=safe_next(next_url),
                       login_csrf=login_csrf(console_state(request).codec, nonce), flash=flash,
                       flash_kind="error" if flash else None)
-    response.set_cookie(NONCE_COOKIE, nonce, max_age=900, httponly=True, samesite="strict",
-                        path="/console", secure=request.url.scheme == "https")
+    put_cookie(request, response, NONCE_COOKIE, nonce, max_age=900)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="lacuna"'
     return response
