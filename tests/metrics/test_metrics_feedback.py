@@ -205,6 +205,11 @@ def test_review_queue_items_verdicts_and_withdrawn_reports(governed):
         review_report(first.id, verdict="maybe", reviewer=("sam", "data_steward"))
     with pytest.raises(ReportNotFound):
         review_report(ops[0], verdict="accept", reviewer=("sam", "data_steward"))  # a decision
+    from lacuna.metrics.review import ReviewNotAuthorized
+
+    reporter = first.user_id  # a steward does not review their own report
+    with pytest.raises(ReviewNotAuthorized, match="cannot review it"):
+        review_report(first.id, verdict="accept", reviewer=(f" {reporter.upper()}", "x"))
     review_report(first.id, verdict="reject", comment="policy is right", reviewer=("sam", "x"))
     review_report(first.id, verdict="accept", comment="on second look", reviewer=("sue", "x"))
     assert review_queue() == []  # no open report left

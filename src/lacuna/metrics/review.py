@@ -34,6 +34,10 @@ class ReportNotFound(LacunaError, LookupError):
     """A review named a feedback record that is not a false-positive report."""
 
 
+class ReviewNotAuthorized(LacunaError, PermissionError):
+    """The reviewer filed the report: a report is reviewed by someone else."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Review:
     verdict: str  # accepted | rejected
@@ -177,6 +181,7 @@ def review_report(
     Raises:
         ConfigError: an unknown verdict, or a comment over 2000 characters.
         ReportNotFound: ``feedback_id`` is not a false-positive report.
+        ReviewNotAuthorized: ``reviewer`` filed the report (nobody reviews their own).
     """
     from lacuna.governor import current
 
@@ -193,8 +198,12 @@ def review_report(
         msg = (f"no false-positive report {feedback_id!r} in {gov.audit.where}: pick one from "
                "the review queue (/console/review).")
         raise ReportNotFound(msg)
-    now = iso(utcnow())
     user, role = reviewer
+    if user.strip().casefold() == record.user_id.strip().casefold():
+        msg = (f"{user} filed report {feedback_id} and cannot review it: another steward "
+               "decides whether the policy or classification needs a change.")
+        raise ReviewNotAuthorized(msg)
+    now = iso(utcnow())
     return gov.audit.record_event({
         "schema_version": RECORD_SCHEMA_VERSION, "kind": REVIEW,
         "who": {"user_id": user, "role": role, "session": gov.session},

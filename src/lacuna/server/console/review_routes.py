@@ -108,7 +108,12 @@ def review(request: Request, session: Overseer, policy: str = "", status: str = 
 
 @router.post("/review/{feedback_id}")
 async def decide_report(request: Request, feedback_id: str, session: Reviewer) -> Response:
-    from lacuna.metrics.review import VERDICTS, ReportNotFound, review_report
+    from lacuna.metrics.review import (
+        VERDICTS,
+        ReportNotFound,
+        ReviewNotAuthorized,
+        review_report,
+    )
 
     fields = await csrf_form(request, session)
     verdict = fields.get("verdict", "")
@@ -121,6 +126,9 @@ async def decide_report(request: Request, feedback_id: str, session: Reviewer) -
     except ReportNotFound:
         return not_found(request, session, "Review not recorded",
                          "No false-positive report has this id; pick one from the queue.")
+    except ReviewNotAuthorized as exc:
+        return render(request, "error.html", session, status=403, title="Not yours to review",
+                      heading="Review not recorded", message=str(exc))
     except LacunaError as exc:
         return render(request, "error.html", session, status=400, title="Not done",
                       heading="Review not recorded", message=str(exc))
