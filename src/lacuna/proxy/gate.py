@@ -47,12 +47,14 @@ from lacuna.model import (
 )
 from lacuna.proxy.bodies import (
     DECODED,
+    HOST,
     Payload,
     decoded_tokens,
     distinct_tokens,
     inflate,
     read_body,
     read_headers,
+    read_host,
     read_path,
     read_query,
 )
@@ -148,10 +150,29 @@ class Gate:
     @staticmethod
     def around(request: OutboundRequest) -> Payload:
         """What the request sends besides its body and query: its headers (``(header) name``,
-        all but :data:`NOT_DATA`) and its URL's path (``(path)``)."""
+        all but :data:`NOT_DATA`), its URL's path (``(path)``) and host name (``(host)``)."""
         headers = read_headers((k, v) for k, v in request.headers.items() if k not in NOT_DATA)
-        return Payload(fields=FrozenDict({**headers, **read_path(urlsplit(request.url).path)}),
+        path = urlsplit(request.url).path
+        return Payload(fields=FrozenDict({**headers, **read_path(path),
+                                          **read_host(_host(request.url))}),
                        format="headers")
+
+    def host_refusal(self, request: OutboundRequest) -> Verdict | None:
+        """The refusal of a request whose host name carries classified data, decided before
+        the name is resolved (a DNS lookup sends the name to the resolvers on its way, and to
+        the server of the domain's owner): on the host alone, the destination unresolved
+        (external). None when the name carries nothing classified, or the policies allow it.
+        Used for a host internal by name (resolved before the decision) and a CONNECT target."""
+        host = read_host(_host(request.url))
+        kept = _suspects(Payload(fields=host, format="host"))
+        if not kept.fields:
+            return None
+        found, seen = self.classify(kept, match_on=host)
+        if found.tier is Tier.PUBLIC and not seen:
+            return None
+        verdict = self.check(replace(request, addresses=None, body=b"", truncated=False,
+                                     spooled=None))
+        return None if verdict.forward else verdict
 
     def internal_by_name(self, url: str) -> bool:
         """Whether ``url``'s destination is internal by its host name (``destinations``): the
@@ -424,13 +445,17 @@ def _suspects(payload: Payload) -> Payload:
     """The fields of ``payload`` worth classifying: decoded content (a file in a header), or
     a value some value recognizer validates (an e-mail in a cookie: its pattern and its check).
     The others (a user agent, an accept list, a session id) cannot be classified by their
-    values, and their names are header names, not a table's columns."""
+    values, and their names are header names, not a table's columns. A host's labels
+    (:data:`HOST`) never are: only what they decode to."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from lacuna.classify.heuristic import _engine
     from lacuna.classify.scan import PatternRecognizer
 
+    if HOST in payload.fields:  # a host's labels are ids: what they decode to is kept
+        payload = replace(payload, fields=FrozenDict(
+            {n: v for n, v in payload.fields.items() if n != HOST}))
     names = [n for n, values in payload.fields.items() for _ in values]
     if not names:
         return payload
@@ -496,6 +521,14 @@ def _destination(url: str) -> str:
     password or token in the userinfo is never shown (it goes into the audit record)."""
     parts = urlsplit(url)
     return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path or '/'}")
+
+
+def _host(url: str) -> str:
+    """``url``'s host name as sent (``hostname`` is lower-cased: base64url labels are not)."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    if netloc.startswith("["):
+        return netloc[1:].partition("]")[0]
+    return netloc.rpartition(":")[0] if ":" in netloc else netloc
 
 
 def _redacted(url: str) -> str:
