@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import functools
 import io
 import itertools
 import json
@@ -49,6 +50,8 @@ _JWT = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){1,4}")  # JWS (3 segments
 MIN_PIECES = 2  # values joined: an encoded value split into at least two of them
 MAX_PIECES = 256  # ... and at most this many (a query, a form, a JSON object, a header)
 MAX_JOINED = 8192  # characters of pieces joined, at most
+MIN_JOINED = 8  # characters of pieces joined, at least: the base64 of a 6-byte e-mail
+MIN_JOINED_TEXT = 6  # characters they decode to, at least (``a@b.io``)
 HOST = "(host)"  # a host name's labels
 JOINED = "(joined)"  # the sibling values of a query, form, object or header, joined
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
@@ -338,7 +341,7 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
     at each alignment (a base64 quad, a hex byte), and the characters cut at its ends are
     noise. JSON's escaped line breaks (``"QUJD\\nREVG"``) join the lines they separate; JSON's
     ``\\uXXXX`` escapes and percent-escapes are decoded too (the start of a long JSON or form
-    body is parsed, which decodes them; its rest is scanned as text)."""
+    body is parsed, which decodes them; its rest is scanned as text), and a JWT's segments."""
     out: set[str] = set()
     for value in values:
         if "\\u" in value or "\\/" in value:  # JSON's escapes: "ana\u0040example.com"
@@ -348,6 +351,10 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
         if _PERCENT.search(value):  # a long form's rest: "ana%40example.com"
             out.update(t for t in _token_values(unquote(value)) if t)
         value = _ESCAPED_BREAK.sub("", value)
+        if "." in value and _JWT.fullmatch(value):  # a JWT: its claims (a whole token)
+            text = _jwt_decoded(value)
+            out.update(t for t in _token_values(text or "") if t)
+            continue
         if len(value) < MIN_ENCODED:
             continue
         for shift in range(4):
@@ -361,10 +368,11 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
 def _pieces_decoded(values: Iterable[str]) -> str | None:
     """What sibling ``values`` decode to together, when some are shorter than
     :data:`MIN_ENCODED` (longer ones are each decoded alone): joined, then decoded (an encoded
-    value cut anywhere), or each decoded and the bytes joined (each piece encoded alone,
-    padded or not). None when fewer than two are base64, base64url or hex, when they are many
-    (:data:`MAX_PIECES`, :data:`MAX_JOINED`), or when they decode to binary or to less than an
-    e-mail's few characters: words and numbers that happen to be base64 decode to noise."""
+    value cut anywhere), or each decoded to text and the texts joined (each piece encoded
+    alone, padded or not; pieces that decode to binary are left out). None when fewer than two
+    are base64, base64url or hex, when they are many (:data:`MAX_PIECES`,
+    :data:`MAX_JOINED`), or when they decode to binary or to fewer characters than an e-mail
+    has: words and numbers that happen to be base64 decode to noise."""
     pieces: list[str] = []
     total = 0
     for value in values:
@@ -375,14 +383,27 @@ def _pieces_decoded(values: Iterable[str]) -> str | None:
         total += len(piece)
         if len(pieces) > MAX_PIECES or total > MAX_JOINED:
             return None
-    if len(pieces) < MIN_PIECES or min(len(p) for p in pieces) >= MIN_ENCODED:
+    if (len(pieces) < MIN_PIECES or total < MIN_JOINED
+            or min(len(p) for p in pieces) >= MIN_ENCODED):
         return None
     joined = "".join(pieces)
     text = _decoded(joined) if "=" not in joined.rstrip("=") else None
     if text is None:
-        parts = [b for b in map(_piece_bytes, pieces) if b]
-        text = _decode(b"".join(parts), None) if len(parts) >= MIN_PIECES else None
-    return text if text is not None and len(text.strip()) >= 6 else None
+        texts = [t for t in map(_piece_text, pieces) if t is not None]
+        text = "".join(texts) if len(texts) >= MIN_PIECES else None
+    return text if text is not None and len(text.strip()) >= MIN_JOINED_TEXT else None
+
+
+@functools.lru_cache(maxsize=65536)  # pieces repeat: a JSON body's codes, names, statuses
+def _piece_text(piece: str) -> str | None:
+    """One piece of an encoded value decoded to text (hex, else base64 or base64url), or None:
+    binary, or not one."""
+    raw = _piece_bytes(piece)
+    try:
+        text = raw.decode("utf-8") if raw else None
+    except UnicodeDecodeError:
+        return None
+    return text if text is not None and text.isprintable() else None
 
 
 def _piece_bytes(piece: str) -> bytes | None:
