@@ -443,8 +443,8 @@ def _decoded(value: str, *, cut: bool = False) -> str | None:
     value, read to its last whole byte or quad."""
     compact = "".join(value.split())
     raw: bytes | None = None
-    if "." in compact and not cut and _JWT.fullmatch(compact):
-        return _jwt_decoded(compact)
+    if "." in compact and not cut and len(compact) == len(value) and _JWT.fullmatch(compact):
+        return _jwt_decoded(compact)  # (a JWT is one token: ``Bearer <jwt>``'s is its own)
     if len(compact) >= MIN_ENCODED:
         even = compact[: len(compact) // 2 * 2] if cut else compact
         if _HEX.fullmatch(even):
