@@ -50,6 +50,7 @@ _JWT = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){1,4}")  # JWS (3 segments
 MIN_PIECES = 2  # values joined: an encoded value split into at least two of them
 MAX_PIECES = 256  # ... and at most this many (a query, a form, a JSON object, a header)
 MAX_JOINED = 8192  # characters of pieces joined, at most
+MAX_GROUPS = 4096  # groups of siblings tried per body: a large JSON body's first objects
 MIN_JOINED = 8  # characters of pieces joined, at least: the base64 of a 6-byte e-mail
 MIN_JOINED_TEXT = 6  # characters they decode to, at least (``a@b.io``)
 HOST = "(host)"  # a host name's labels
@@ -81,6 +82,7 @@ class _Fields:
     def __init__(self) -> None:
         self.data: dict[str, list[str]] = {}
         self.seen: dict[str, set[str]] = {}  # the tokens of free text already added, by field
+        self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
@@ -99,6 +101,9 @@ class _Fields:
         """``values`` (siblings: one query's, form's, object's, header's), joined and read
         decoded under ``name.(decoded)`` when together they decode to text: an encoded value
         cut into pieces shorter than :data:`MIN_ENCODED`, each sent alone."""
+        if self.groups >= MAX_GROUPS:
+            return
+        self.groups += 1
         decoded = _pieces_decoded(values)
         if decoded is not None:
             _sniff(self, _join(name, DECODED), decoded, False)
