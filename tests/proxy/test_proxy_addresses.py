@@ -142,3 +142,17 @@ def test_a_tunnel_request_is_for_the_tunnels_host(proxy):
     assert ProxyServer._url("https://evil.example/a?b=1", origin) == "https://files.internal/a?b=1"
     for target in ("evil.example:443", "443", "*", ".attacker.net/x"):
         assert ProxyServer._url(target, origin) is None, target
+
+
+def test_an_internal_name_that_carries_data_is_refused_before_it_is_resolved(proxy, lookups):
+    """A host internal by name is resolved before the decision (which checks its addresses):
+    a name that carries data is decided first, unresolved (external), and never looked up."""
+    lookups.clear()
+    url, up = proxy
+    host = b"ana.lopez@example.com".hex() + ".internal"  # internal by name
+    r = requests.get(f"http://{host}:{up.port}/x", proxies={"http": url}, timeout=30)
+    assert r.status_code == 451, r.text
+    assert host not in lookups
+    r, got = _post(proxy, "files.internal", SALARIES)  # an ordinary internal name
+    assert r.status_code == 200, r.text
+    assert len(got) == 1

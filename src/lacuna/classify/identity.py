@@ -72,13 +72,19 @@ def is_national_id(text: str) -> bool:
 @validator("vin")
 def is_vin(text: str) -> bool:
     """A 17-character VIN (no I, O, Q); North American VINs (1-5) must pass the check digit.
+    A VIN is written in one case, and no region's manufacturer code starts with 0: a
+    mixed-case or 0-led 17-character id (a Meteor id, a base62 key) is not one.
 
     Example:
         >>> is_vin("1M8GDM9AXKP042788"), is_vin("1M8GDM9A1KP042788")
         (True, False)
+        >>> is_vin("WVWZZZ1JZXW000001"), is_vin("wvwzzz1jzxw000001"), is_vin("WvWZZZ1JZXW000001")
+        (True, True, False)
     """
     vin = text.upper()
     if not _VIN.match(vin) or vin.isdigit() or vin.isalpha():
+        return False
+    if text not in (vin, text.lower()) or vin[0] == "0":
         return False
     if vin[0] not in "12345":
         return True
@@ -90,7 +96,16 @@ def is_vin(text: str) -> bool:
 
 @validator("icd10")
 def is_icd10(text: str) -> bool:
-    """An ICD-10 diagnosis code shape (``E11.9``, ``J45.909``, ``I10``; no ``U`` chapter)."""
+    """An ICD-10 diagnosis code shape (``E11.9``, ``J45.909``, ``I10``; no ``U`` chapter).
+    Three characters in lower case (``k10``, ``a12``) are sizes, keys and seats, not codes;
+    with a sub-code (``e11.9``) they are codes.
+
+    Example:
+        >>> is_icd10("K10"), is_icd10("k10"), is_icd10("e11.9")
+        (True, False, True)
+    """
+    if len(text) == 3 and text[0].islower():
+        return False
     return bool(_ICD10.match(text.upper()))
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import functools
 import io
 import itertools
 import json
@@ -44,6 +45,16 @@ DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded tex
 MIN_ENCODED = 12  # characters: shorter encoded values are words and small numbers, not data
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_BASE32 = re.compile(r"(?:[A-Z2-7]+|[a-z2-7]+)={0,6}")  # one case: a DNS label's, or sent as is
+_JWT = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){1,4}")  # JWS (3 segments), JWE (5)
+MIN_PIECES = 2  # values joined: an encoded value split into at least two of them
+MAX_PIECES = 256  # ... and at most this many (a query, a form, a JSON object, a header)
+MAX_JOINED = 8192  # characters of pieces joined, at most
+MAX_GROUPS = 4096  # groups of siblings tried per body: a large JSON body's first objects
+MIN_JOINED = 8  # characters of pieces joined, at least: the base64 of a 6-byte e-mail
+MIN_JOINED_TEXT = 6  # characters they decode to, at least (``a@b.io``)
+HOST = "(host)"  # a host name's labels
+JOINED = "(joined)"  # the sibling values of a query, form, object or header, joined
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _ESCAPED_BREAK = re.compile(r"\\[nrt]")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\/")
@@ -71,6 +82,7 @@ class _Fields:
     def __init__(self) -> None:
         self.data: dict[str, list[str]] = {}
         self.seen: dict[str, set[str]] = {}  # the tokens of free text already added, by field
+        self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
@@ -84,6 +96,17 @@ class _Fields:
         decoded = _decoded(text)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
+
+    def add_pieces(self, name: str, values: Iterable[str]) -> None:
+        """``values`` (siblings: one query's, form's, object's, header's), joined and read
+        decoded under ``name.(decoded)`` when together they decode to text: an encoded value
+        cut into pieces shorter than :data:`MIN_ENCODED`, each sent alone."""
+        if self.groups >= MAX_GROUPS:
+            return
+        self.groups += 1
+        decoded = _pieces_decoded(values)
+        if decoded is not None:
+            _sniff(self, _join(name, DECODED), decoded, False)
 
     def add_once(self, name: str, value: str) -> None:
         """A token of free text, once per field: words and markup repeat, so counting each
@@ -221,22 +244,26 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
 
 
 def _form(fields: _Fields, prefix: str, text: str) -> None:
-    for key, value in parse_qsl(text, keep_blank_values=True):
+    pairs = parse_qsl(text, keep_blank_values=True)
+    for key, value in pairs:
         if value:
             fields.add(_join(prefix, key), value)
         else:  # a name sent without a value is what is sent
             fields.add_once(_join(prefix, KEYS), key)
+    fields.add_pieces(_join(prefix, JOINED), (value or key for key, value in pairs))
 
 
 def read_query(query: str) -> Mapping[str, tuple[str, ...]]:
     """A URL's query as fields named ``?name`` (a name sent without a value under
     ``?(keys)``: ``?ana@example.com`` sends an e-mail)."""
     fields = _Fields()
-    for key, value in parse_qsl(query, keep_blank_values=True):
+    pairs = parse_qsl(query, keep_blank_values=True)
+    for key, value in pairs:
         if value:
             fields.add(f"?{key}", value)
         elif key:
             fields.add_once(f"?{KEYS}", key)
+    fields.add_pieces(f"?{JOINED}", (value or key for key, value in pairs))
     return fields.payload("query", False, []).fields
 
 
@@ -247,6 +274,7 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
     ``(header names)``. The caller leaves out what is not
     forwarded as sent (hop-by-hop headers, ``Host``) and the framing h11 checks."""
     fields = _Fields()
+    sent = []
     for name, value in headers:
         field_name = f"(header) {name.lower()}"
         fields.add(field_name, value)  # (one line: the value is its own ``lines``)
@@ -254,6 +282,12 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
             fields.add_once(_join(field_name, "text"), token)
         for part in {name.lower(), *re.split(r"[-_.]", name.lower())}:  # a name is sent too
             fields.add_once(HEADER_NAMES, part)
+        # a header's pieces: a cookie's values (``a=YW5h; b=QGV4``), or its words
+        pairs = [p.partition("=") for p in re.split(r"[;&,]", value) if p.strip()]
+        fields.add_pieces(_join(field_name, JOINED), (v or k for k, _, v in pairs)
+                          if all(sep for _, sep, _ in pairs) else value.split())
+        sent.append(value)
+    fields.add_pieces(f"(headers) {JOINED}", sent)  # pieces sent as headers of their own
     return fields.payload("headers", False, []).fields
 
 
@@ -266,7 +300,44 @@ def read_path(path: str) -> Mapping[str, tuple[str, ...]]:
         fields.add("(path)", segment)
     if segments:
         _tokens(fields, "(path)", "\n".join(segments))
+        fields.add_pieces(f"(path) {JOINED}", segments)
     return fields.payload("path", False, []).fields
+
+
+def read_host(host: str) -> Mapping[str, tuple[str, ...]]:
+    """A host name as fields: a name is sent too (to the DNS resolvers on its way and the
+    domain owner's server, and to the server), and can carry data. Its labels, as
+    :data:`HOST` (looked up in the fingerprints, not classified: labels are ids, and
+    ``o123456.ingest.sentry.io`` has a driver's licence's shape); what they decode to,
+    alone or joined (hex, base32, base64url: a label holds 63 characters, so data spans
+    several), under ``(host).(decoded)`` and ``(host) (joined).(decoded)``; and an e-mail
+    spelled out with a label ``at`` (``ana.lopez.at.example.com.attacker.net``), under
+    ``(host).(decoded)``. Taken as sent (base64url labels keep their case). The last two
+    labels are the registered domain, the destination's; an IP address is only an address."""
+    host = host.strip("[]").rstrip(".")
+    labels = [label for label in host.split(".") if label]
+    if not labels or _is_address(host.lower()):
+        return FrozenDict()
+    fields = _Fields()
+    for label in labels:
+        fields.add_once(HOST, label)
+    sub = labels[:-2]  # under the registered domain: what its owner's DNS server is asked
+    fields.add_pieces(f"{HOST} {JOINED}", sub)
+    for n, label in enumerate(sub):  # a label ``at`` between a name and a whole domain
+        if label.lower() == "at" and 0 < n < len(sub) - 2:
+            spelled = ".".join(sub[:n]) + "@" + ".".join(sub[n + 1:])
+            _sniff(fields, _join(HOST, DECODED), spelled, False)
+    return fields.payload("host", False, []).fields
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
@@ -275,7 +346,7 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
     at each alignment (a base64 quad, a hex byte), and the characters cut at its ends are
     noise. JSON's escaped line breaks (``"QUJD\\nREVG"``) join the lines they separate; JSON's
     ``\\uXXXX`` escapes and percent-escapes are decoded too (the start of a long JSON or form
-    body is parsed, which decodes them; its rest is scanned as text)."""
+    body is parsed, which decodes them; its rest is scanned as text), and a JWT's segments."""
     out: set[str] = set()
     for value in values:
         if "\\u" in value or "\\/" in value:  # JSON's escapes: "ana\u0040example.com"
@@ -285,6 +356,10 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
         if _PERCENT.search(value):  # a long form's rest: "ana%40example.com"
             out.update(t for t in _token_values(unquote(value)) if t)
         value = _ESCAPED_BREAK.sub("", value)
+        if "." in value and _JWT.fullmatch(value):  # a JWT: its claims (a whole token)
+            text = _jwt_decoded(value)
+            out.update(t for t in _token_values(text or "") if t)
+            continue
         if len(value) < MIN_ENCODED:
             continue
         for shift in range(4):
@@ -295,6 +370,76 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+def _pieces_decoded(values: Iterable[str]) -> str | None:
+    """What sibling ``values`` decode to together, when some are shorter than
+    :data:`MIN_ENCODED` (longer ones are each decoded alone): joined, then decoded (an encoded
+    value cut anywhere), or each decoded to text and the texts joined (each piece encoded
+    alone, padded or not; pieces that decode to binary are left out). None when fewer than two
+    are base64, base64url or hex, when they are many (:data:`MAX_PIECES`,
+    :data:`MAX_JOINED`), or when they decode to binary or to fewer characters than an e-mail
+    has: words and numbers that happen to be base64 decode to noise."""
+    pieces: list[str] = []
+    total = 0
+    for value in values:
+        piece = value.strip()
+        if not piece or not _BASE64.fullmatch(piece):
+            continue  # (not a piece: words, URLs, numbers with signs)
+        pieces.append(piece)
+        total += len(piece)
+        if len(pieces) > MAX_PIECES or total > MAX_JOINED:
+            return None
+    if (len(pieces) < MIN_PIECES or total < MIN_JOINED
+            or min(len(p) for p in pieces) >= MIN_ENCODED):
+        return None
+    joined = "".join(pieces)
+    text = _decoded(joined) if "=" not in joined.rstrip("=") else None
+    if text is None:
+        texts = [t for t in map(_piece_text, pieces) if t is not None]
+        text = "".join(texts) if len(texts) >= MIN_PIECES else None
+    return text if text is not None and len(text.strip()) >= MIN_JOINED_TEXT else None
+
+
+@functools.lru_cache(maxsize=65536)  # pieces repeat: a JSON body's codes, names, statuses
+def _piece_text(piece: str) -> str | None:
+    """One piece of an encoded value decoded to text (hex, else base64 or base64url), or None:
+    binary, or not one."""
+    raw = _piece_bytes(piece)
+    try:
+        text = raw.decode("utf-8") if raw else None
+    except UnicodeDecodeError:
+        return None
+    return text if text is not None and text.isprintable() else None
+
+
+def _piece_bytes(piece: str) -> bytes | None:
+    """One piece of an encoded value, decoded: hex, else base64 or base64url."""
+    if _HEX.fullmatch(piece):
+        return bytes.fromhex(piece)
+    body = piece.rstrip("=").replace("-", "+").replace("_", "/")
+    if len(body) % 4 == 1:
+        return None
+    try:
+        return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _jwt_decoded(value: str) -> str | None:
+    """A JWT's (or any dotted value's) base64url segments decoded, one a line, when one of
+    them is JSON (a JWT's header always is): its claims are read as NDJSON. The signature
+    decodes to binary and is left out."""
+    texts = []
+    json_seen = False
+    for segment in value.split("."):
+        raw = _piece_bytes(segment) if segment and not _HEX.fullmatch(segment) else None
+        text = _decode(raw, None) if raw else None
+        if text is None:
+            continue
+        json_seen = json_seen or text.lstrip()[:1] in ("{", "[")
+        texts.append(" ".join(text.split()) if text.lstrip()[:1] in ("{", "[") else text)
+    return "\n".join(texts) if json_seen else None
+
+
 def _decoded(value: str, *, cut: bool = False) -> str | None:
     """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
     or holds percent-escapes: what a receiver can decode it to. None when it is none of these
@@ -303,6 +448,8 @@ def _decoded(value: str, *, cut: bool = False) -> str | None:
     value, read to its last whole byte or quad."""
     compact = "".join(value.split())
     raw: bytes | None = None
+    if "." in compact and not cut and len(compact) == len(value) and _JWT.fullmatch(compact):
+        return _jwt_decoded(compact)  # (a JWT is one token: ``Bearer <jwt>``'s is its own)
     if len(compact) >= MIN_ENCODED:
         even = compact[: len(compact) // 2 * 2] if cut else compact
         if _HEX.fullmatch(even):
@@ -315,6 +462,9 @@ def _decoded(value: str, *, cut: bool = False) -> str | None:
                 raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
             except (binascii.Error, ValueError):
                 raw = None
+        if (not cut and _BASE32.fullmatch(compact)
+                and (raw is None or _decode(raw, None) is None)):
+            raw = _base32(compact) or raw  # (a DNS label: one case, no padding)
     if raw is not None and cut:
         text = raw.decode("utf-8", "replace")
         noise = sum((not ch.isprintable() and ch not in "\r\n\t") or ch == "\ufffd"
@@ -325,6 +475,16 @@ def _decoded(value: str, *, cut: bool = False) -> str | None:
     if _PERCENT.search(value):
         return unquote(value)
     return None
+
+
+def _base32(value: str) -> bytes | None:
+    body = value.rstrip("=").upper()
+    if len(body) % 8 in (1, 3, 6):
+        return None
+    try:
+        return base64.b32decode(body + "=" * (-len(body) % 8))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _decode(body: bytes, charset: str | None) -> str | None:
@@ -361,9 +521,11 @@ def _flatten(fields: _Fields, path: str, data: Any) -> None:
         for key, value in data.items():
             fields.add_once(_join(path, KEYS), str(key))  # {email: score}: the keys are data
             _flatten(fields, _join(path, str(key)), value)
+        fields.add_pieces(_join(path, JOINED), (v for v in data.values() if isinstance(v, str)))
     elif isinstance(data, list):
         for item in data:
             _flatten(fields, path, item)
+        fields.add_pieces(_join(path, JOINED), (v for v in data if isinstance(v, str)))
     else:
         fields.add(path, data)
 

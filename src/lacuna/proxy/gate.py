@@ -27,6 +27,7 @@ import ipaddress
 import json
 import logging
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -47,12 +48,14 @@ from lacuna.model import (
 )
 from lacuna.proxy.bodies import (
     DECODED,
+    HOST,
     Payload,
     decoded_tokens,
     distinct_tokens,
     inflate,
     read_body,
     read_headers,
+    read_host,
     read_path,
     read_query,
 )
@@ -69,6 +72,9 @@ STATUS_DENIED = 451  # Unavailable For Legal Reasons (RFC 7725)
 STATUS_TOO_LARGE = 413  # Content Too Large: beyond proxy.max_body_bytes, never forwarded
 SCAN_WINDOW = 256 * 1024  # a spooled body is scanned in windows of this many bytes ...
 SCAN_OVERLAP = 4096  # ... overlapping by this much, so a value cut at a window's end is whole
+FEW_DECODED = 32  # decoded values (a JWT's claims, a host's labels) classified as they are
+CACHED_CHARS = 16 * 1024  # a payload of at most this many characters has its classification ...
+CACHED_PAYLOADS = 512  # ... remembered, for this many payloads (the least recently used go)
 PROXY_RULE_ID, PROXY_RULE_TITLE = "lacuna.proxy", "Egress proxy: request body size"
 # headers the proxy does not forward as sent (hop-by-hop ones, and Host: it is written from the
 # URL), and the framing h11 checks: every other header is read as data
@@ -113,6 +119,9 @@ class Gate:
     def __init__(self, gov: Governor) -> None:
         self.gov = gov
         self.settings = gov.config.proxy
+        # payload fields -> their classification (small ones: see _inferred); the gate runs
+        # on the proxy's one decision thread
+        self._cache: OrderedDict[Mapping[str, tuple[str, ...]], Classification] = OrderedDict()
 
     def check(self, request: OutboundRequest) -> Verdict:
         try:
@@ -148,10 +157,29 @@ class Gate:
     @staticmethod
     def around(request: OutboundRequest) -> Payload:
         """What the request sends besides its body and query: its headers (``(header) name``,
-        all but :data:`NOT_DATA`) and its URL's path (``(path)``)."""
+        all but :data:`NOT_DATA`), its URL's path (``(path)``) and host name (``(host)``)."""
         headers = read_headers((k, v) for k, v in request.headers.items() if k not in NOT_DATA)
-        return Payload(fields=FrozenDict({**headers, **read_path(urlsplit(request.url).path)}),
+        path = urlsplit(request.url).path
+        return Payload(fields=FrozenDict({**headers, **read_path(path),
+                                          **read_host(_host(request.url))}),
                        format="headers")
+
+    def host_refusal(self, request: OutboundRequest) -> Verdict | None:
+        """The refusal of a request whose host name carries classified data, decided before
+        the name is resolved (a DNS lookup sends the name to the resolvers on its way, and to
+        the server of the domain's owner): on the host alone, the destination unresolved
+        (external). None when the name carries nothing classified, or the policies allow it.
+        Used for a host internal by name (resolved before the decision) and a CONNECT target."""
+        host = read_host(_host(request.url))
+        kept = _suspects(Payload(fields=host, format="host"))
+        if not kept.fields:
+            return None
+        found, seen = self.classify(kept, match_on=host)
+        if found.tier is Tier.PUBLIC and not seen:
+            return None
+        verdict = self.check(replace(request, addresses=None, body=b"", truncated=False,
+                                     spooled=None))
+        return None if verdict.forward else verdict
 
     def internal_by_name(self, url: str) -> bool:
         """Whether ``url``'s destination is internal by its host name (``destinations``): the
@@ -278,10 +306,7 @@ class Gate:
         from lacuna.classify.rollup import column_tier, rollup
 
         config = self.gov.config.classification
-        with _bypass.bypass():
-            frame = _frame(payload)
-            inferred = (self.gov.classify_read(None, frame)[0] if len(frame.columns)
-                        else Classification())
+        inferred = self._inferred(payload)
         matches: tuple[FieldMatch, ...] = ()
         lookup = payload.fields if match_on is None else match_on
         if self.settings.fingerprints and lookup:
@@ -311,6 +336,26 @@ class Gate:
         result = rollup(columns, config, floor=floor, extra_tags=inferred.table_tags,
                         reasoning=(*notes, *reasoning), layer=inferred.layer)
         return replace(result, tags=unique([*result.tags, *inferred.tags])), matches
+
+    def _inferred(self, payload: Payload) -> Classification:
+        """The classification of ``payload``'s values. A small payload's is remembered
+        (:data:`CACHED_CHARS`, :data:`CACHED_PAYLOADS`): a client sends the same token, cookie
+        or query on request after request, and classifying what a JWT decodes to costs each
+        request about 20 ms. Fingerprints are looked up each time (reads add them)."""
+        size = sum(len(v) for values in payload.fields.values() for v in values)
+        key = payload.fields if size <= CACHED_CHARS else None
+        if key is not None and key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        with _bypass.bypass():
+            frame = _frame(payload)
+            inferred = (self.gov.classify_read(None, frame)[0] if len(frame.columns)
+                        else Classification())
+        if key is not None:
+            self._cache[key] = inferred
+            if len(self._cache) > CACHED_PAYLOADS:
+                self._cache.popitem(last=False)
+        return inferred
 
     def _refuse(self, request: OutboundRequest, decision: Decision, note: str = "") -> Verdict:
         from lacuna.feedback import render_text
@@ -424,13 +469,17 @@ def _suspects(payload: Payload) -> Payload:
     """The fields of ``payload`` worth classifying: decoded content (a file in a header), or
     a value some value recognizer validates (an e-mail in a cookie: its pattern and its check).
     The others (a user agent, an accept list, a session id) cannot be classified by their
-    values, and their names are header names, not a table's columns."""
+    values, and their names are header names, not a table's columns. A host's labels
+    (:data:`HOST`) never are: only what they decode to."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from lacuna.classify.heuristic import _engine
     from lacuna.classify.scan import PatternRecognizer
 
+    if HOST in payload.fields:  # a host's labels are ids: what they decode to is kept
+        payload = replace(payload, fields=FrozenDict(
+            {n: v for n, v in payload.fields.items() if n != HOST}))
     names = [n for n, values in payload.fields.items() for _ in values]
     if not names:
         return payload
@@ -444,6 +493,9 @@ def _suspects(payload: Payload) -> Payload:
         keep.update(n for n, v, hit in zip(names, values, found, strict=True)
                     if hit and n not in keep and recognizer._check([v])[1])
     fields = {n: v for n, v in payload.fields.items() if n in keep}
+    few = sum(len(v) for n, v in fields.items() if DECODED in n) <= FEW_DECODED
+    if fields and (few and all(DECODED in n for n in fields)):
+        return replace(payload, fields=FrozenDict(fields))  # a JWT's claims: their own columns
     if fields:  # and the values each recognizer's pattern accepts, as a field of their own: a
         # few e-mails among sixty cookies would be below the recognizer's share in their field
         extra = _candidates(tuple(sorted({v for vs in payload.fields.values() for v in vs})))
@@ -496,6 +548,14 @@ def _destination(url: str) -> str:
     password or token in the userinfo is never shown (it goes into the audit record)."""
     parts = urlsplit(url)
     return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path or '/'}")
+
+
+def _host(url: str) -> str:
+    """``url``'s host name as sent (``hostname`` is lower-cased: base64url labels are not)."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    if netloc.startswith("["):
+        return netloc[1:].partition("]")[0]
+    return netloc.rpartition(":")[0] if ":" in netloc else netloc
 
 
 def _redacted(url: str) -> str:

@@ -142,6 +142,9 @@ class ProxyServer:
     def _internal_by_name(self, url: str) -> bool:
         return self._gate_now().internal_by_name(url)
 
+    def _host_refusal(self, request: OutboundRequest) -> Verdict | None:
+        return self._gate_now().host_refusal(request)
+
     def _too_large(self, request: OutboundRequest) -> Verdict:
         return self._gate_now().too_large(request, self.max_body_bytes)
 
@@ -209,6 +212,16 @@ class ProxyServer:
             await self._reply(conn, writer, 400, b"lacuna proxy: CONNECT host:port\n",
                               "text/plain")
             return
+        # the target's name carries data: refused before the tunnel (requests inside it are
+        # decided with the same host, but a client is told at once, and nothing is resolved)
+        shown = f"[{host}]" if ":" in host else host
+        connect = OutboundRequest(method="CONNECT", url=f"https://{shown}:{port}/",
+                                  client=client)
+        refusal = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._host_refusal, connect)
+        if refusal is not None:
+            await self._reply(conn, writer, refusal.status, refusal.body, refusal.content_type)
+            return
         writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         await writer.drain()
         ctx = self.ca.context_for(host)
@@ -249,11 +262,17 @@ class ProxyServer:
         headers = FrozenDict(joined)
         loop = asyncio.get_running_loop()
         addresses = None  # a host internal by name: decided on the addresses connected to
-        if await loop.run_in_executor(self._executor, self._internal_by_name, url):
-            addresses = await self._resolve(url)
         outbound = OutboundRequest(method=_text(request.method), url=url, headers=headers,
-                                   body=inspected, truncated=truncated, client=client,
-                                   addresses=addresses)
+                                   body=inspected, truncated=truncated, client=client)
+        if await loop.run_in_executor(self._executor, self._internal_by_name, url):
+            # a name is sent to DNS when it is resolved: one that carries data is decided first
+            refusal = await loop.run_in_executor(self._executor, self._host_refusal, outbound)
+            if refusal is not None:
+                await self._reply(conn, writer, refusal.status, refusal.body,
+                                  refusal.content_type)
+                return ended
+            addresses = await self._resolve(url)
+            outbound = replace(outbound, addresses=addresses)
         if not truncated:
             verdict = await loop.run_in_executor(self._executor, self._decide, outbound)
             if not verdict.forward:
