@@ -162,6 +162,20 @@ def test_the_terminal_lookup_uses_the_index(as_user, customers, target, governed
     assert any("ix_lacuna_audit_exception_id" in str(row) for row in plan), plan
 
 
+def edit_file_records(governed, tamper: str) -> None:
+    """The files table edited by hand: ``deleted_at`` set, the row removed, or the signature
+    dropped (a row as recorded before file records were signed)."""
+    conn = db(governed)
+    if tamper == "deleted_at":
+        conn.execute("update lacuna_exception_files set deleted_at = ?",
+                     (utcnow().isoformat(),))
+    elif tamper == "delete-row":
+        conn.execute("delete from lacuna_exception_files")
+    else:
+        conn.execute("update lacuna_exception_files set signature = NULL")
+    conn.close()
+
+
 def _sweep_later():
     return lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
 
@@ -178,15 +192,7 @@ def test_a_normal_sweep_still_deletes(as_user, customers, target):
 def test_a_file_record_edited_by_hand_is_reported_every_sweep(as_user, customers, target,
                                                               governed, tamper):
     exc = granted(as_user, customers, target)
-    conn = db(governed)
-    if tamper == "deleted_at":
-        conn.execute("update lacuna_exception_files set deleted_at = ?",
-                     (utcnow().isoformat(),))
-    elif tamper == "delete-row":
-        conn.execute("delete from lacuna_exception_files")
-    else:  # a row as recorded before file records were signed
-        conn.execute("update lacuna_exception_files set signature = NULL")
-    conn.close()
+    edit_file_records(governed, tamper)
     for _ in range(2):
         report = _sweep_later()
         assert report.deleted == ()
@@ -510,15 +516,7 @@ def test_a_steward_settles_a_reported_file_and_the_sweep_stops_reporting_it(
     from lacuna.exceptions import ExceptionNotFound, settle_file
 
     exc = granted(as_user, customers, target)
-    conn = db(governed)
-    if tamper == "deleted_at":
-        conn.execute("update lacuna_exception_files set deleted_at = ?",
-                     (utcnow().isoformat(),))
-    elif tamper == "delete-row":
-        conn.execute("delete from lacuna_exception_files")
-    else:
-        conn.execute("update lacuna_exception_files set signature = NULL")
-    conn.close()
+    edit_file_records(governed, tamper)
     assert [f.split(": ", 1)[0] for f in _sweep_later().failed] == [str(target)]
     assert "lacuna exceptions settle" in _sweep_later().failed[0]
     with pytest.raises(ExceptionNotAuthorized, match="filed exception"):  # requester, writer

@@ -100,6 +100,25 @@ def _cli(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Popen[
     return subprocess.Popen([sys.executable, "-m", "lacuna", *args], env=env, **kwargs)  # type: ignore[call-overload, no-any-return]
 
 
+def write_config(root: Path, proxy: str) -> Path:
+    """The proxy tests' ``lacuna.yaml`` in ``root``: Alice, localhost internal, state and keys
+    in ``root``, and ``proxy`` as the proxy section (YAML flow text)."""
+    config = root / "lacuna.yaml"
+    config.write_text(
+        "user: {id: analyst_alice, role: data_analyst}\n"
+        "destinations: {internal_hosts: [localhost]}\n"
+        f"audit: {{url: 'sqlite:///{root / 'state.db'}'}}\n"
+        f"anonymize: {{key_dir: '{root / 'keys'}'}}\n"
+        f"proxy: {proxy}\n")
+    return config
+
+
+@pytest.fixture(scope="session")
+def proxy_yaml() -> object:
+    """:func:`write_config`, for a test module that builds its own gate."""
+    return write_config
+
+
 @pytest.fixture(scope="session")
 def proxy_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyEnv]:
     from lacuna.proxy.ca import CertificateAuthority
@@ -107,16 +126,9 @@ def proxy_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyEnv]:
     root = tmp_path_factory.mktemp("proxy")
     upstream_ca = CertificateAuthority(root / "upstream-ca")  # the upstream's own CA
     plain, secure = _upstream(None), _upstream(upstream_ca.context_for("127.0.0.1"))
-    config = root / "lacuna.yaml"
-    config.write_text(
-        "user: {id: analyst_alice, role: data_analyst}\n"
-        "destinations: {internal_hosts: [localhost]}\n"
-        f"audit: {{url: 'sqlite:///{root / 'state.db'}'}}\n"
-        f"anonymize: {{key_dir: '{root / 'keys'}'}}\n"
-        f"proxy: {{max_inspect_bytes: {MAX_INSPECT}, max_body_bytes: {MAX_BODY}, "
-        f"ca_dir: '{root / 'proxy-ca'}', "
-        f"upstream_ca: '{upstream_ca.cert_path}'}}\n"
-    )
+    config = write_config(root, f"{{max_inspect_bytes: {MAX_INSPECT}, max_body_bytes: "
+                                f"{MAX_BODY}, ca_dir: '{root / 'proxy-ca'}', "
+                                f"upstream_ca: '{upstream_ca.cert_path}'}}")
     env = {**os.environ, "LACUNA_HOME": str(root / "home"), "LACUNA_EMBEDDINGS_BUILD": "never"}
     env.pop("LACUNA_CONFIG", None)
     from live_server import free_port

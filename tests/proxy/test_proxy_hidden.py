@@ -169,20 +169,13 @@ def test_a_connect_target_that_carries_data_is_refused(proxy_env):
 
 
 @pytest.fixture(scope="module")
-def gate(tmp_path_factory: pytest.TempPathFactory) -> object:
+def gate(tmp_path_factory: pytest.TempPathFactory, proxy_yaml) -> object:
     from lacuna.config import load_config
     from lacuna.governor import Governor
     from lacuna.proxy.gate import Gate
 
     root: Path = tmp_path_factory.mktemp("proxy-hidden")
-    config = root / "lacuna.yaml"
-    config.write_text(
-        "user: {id: analyst_alice, role: data_analyst}\n"
-        "destinations: {internal_hosts: [localhost]}\n"
-        f"audit: {{url: 'sqlite:///{root / 'state.db'}'}}\n"
-        f"anonymize: {{key_dir: '{root / 'keys'}'}}\n"
-        "proxy: {fingerprints: false}\n")
-    return Gate(Governor(load_config(config)))
+    return Gate(Governor(load_config(proxy_yaml(root, "{fingerprints: false}"))))
 
 
 def test_ordinary_host_names_pass(gate):
