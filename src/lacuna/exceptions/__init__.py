@@ -327,8 +327,14 @@ def settle_file(exception_id: str, path: str | os.PathLike[str], *, reason: str,
                    "the data (e.g. 'checked: deleted by hand')")
             raise ConfigError(msg)
         me = _identity(by)
-        rows = [w for w in store.files(exception_id) if w.path == target]
-        writers = store.writers_on_trail(exception_id, target)
+        files = store.files(exception_id)
+        # the path as the sweep reports it, else as the shell spells it (~, relative)
+        for candidate in dict.fromkeys((target, os.path.abspath(os.path.expanduser(target)))):
+            rows = [w for w in files if w.path == candidate]
+            writers = store.writers_on_trail(exception_id, candidate)
+            if rows or writers:
+                target = candidate
+                break
         if not rows and not writers:
             msg = (f"no file {target!r} is on record under exception {exception_id} (in "
                    "lacuna_exception_files or on the audit trail): use the path and exception "
