@@ -1,9 +1,9 @@
 """Audit, exceptions and lineage over HTTP, through the existing stores and verbs.
 
 Exceptions go through :mod:`lacuna.exceptions` (request, approve, deny, settle) acting as the
-caller:
-the server runs the verb under a governor whose ``user`` is the authenticated principal, so the
-workflow's rules (no self-approval, only an entitled steward) apply unchanged.
+caller: the server runs the verb under a governor whose ``user`` is the authenticated
+principal, so the workflow's rules (no self-approval, only an entitled steward) apply
+unchanged.
 """
 
 from __future__ import annotations

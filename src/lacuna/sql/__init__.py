@@ -162,8 +162,8 @@ def read_sql_statement(con: Any, sql: Any) -> Statement | None:
     (a ``WITH`` that writes), or, on PostgreSQL, a query that calls functions (their bodies
     may write). A SQLAlchemy construct is read as the SQL it compiles to on the connection
     (:func:`statement_text`); a ``DELETE … RETURNING`` (a read that fires the table's delete
-    triggers). None for a read, a table name, what is neither text nor a
-    construct, or a database Lacuna does not govern: pandas' read decides those, as before."""
+    triggers). None for a read, a table name, what is neither text nor a construct, or a
+    database Lacuna does not govern: pandas' read decides those, as before."""
     from lacuna.sql.restrict import _where
 
     if con is None:
