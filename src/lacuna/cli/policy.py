@@ -344,6 +344,8 @@ def log(
         records = sink.records(limit=limit, operation_id=operation)
     except LacunaError as exc:
         _fail(f"error: {exc}", 2)
+    if not records and not as_json:
+        typer.echo("No decision-log records (table lacuna_decision_log of the state database).")
     for r in records:
         if as_json:
             typer.echo(json.dumps(r, sort_keys=True))

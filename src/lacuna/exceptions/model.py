@@ -179,7 +179,8 @@ def render(request: ExceptionRequest) -> str:
                 f"Waiting for: {r.approver}",
                 f"Destination: {r.destination}",
                 f"Purpose: {r.purpose}",
-                f"A steward approves with: lacuna exceptions approve {r.id} --by <their id>",
+                f"A steward approves, as themselves (user.id in lacuna.yaml or $LACUNA_USER), "
+                f"with: lacuna exceptions approve {r.id}",
                 *_history_lines(r),
             ]
         )
