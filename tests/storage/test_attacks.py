@@ -165,3 +165,21 @@ def test_a_lost_storage_key_is_never_replaced_by_a_new_one(tmp_path: Path, mode:
     assert not key_file.exists()
     assert sorted(p.name for p in root.iterdir()) == ["a.csv", "a.csv.lacuna.json"]
     lacuna.disable()
+
+
+def test_a_read_that_fails_mid_file_is_on_the_trail_as_failed(vault: Path) -> None:
+    """Opening authenticates the header and the last segment; a flipped byte in an earlier
+    segment fails only when pandas reaches it: the read's outcome must say failed, not
+    succeeded (it was recorded when the file opened)."""
+    from lacuna.governor import current
+
+    path = vault / "big.csv"
+    pd.DataFrame({"n": range(200_000)}).to_csv(path, index=False)  # > 1 segment
+    head, payload = _split(path)
+    path.write_bytes(head + bytes([payload[0] ^ 1]) + payload[1:])
+    with pytest.raises(StorageError, match="segment 0 does not authenticate"):
+        pd.read_csv(path)
+    outcome = next(r for r in current().audit.list(limit=None, action="read")
+                   if r.kind == "outcome")
+    assert outcome.data["outcome"]["status"] == "failed"
+    assert "segment 0 does not authenticate" in outcome.data["outcome"]["error"]

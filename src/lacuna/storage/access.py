@@ -169,9 +169,40 @@ def open_governed(path: str | os.PathLike[str], *, purpose: str | None = None,
         op = replace(op, user=user)
     keystore = keystore_for(g.config)
     # recorded: in every mode, nothing is decrypted unless the read is on the audit trail
-    raw = g.execute(op, lambda: SealedReader(where, keystore), recorded=True)
+    finish = g.begin(op, recorded=True)
+    try:
+        raw = _RecordedReader(where, keystore, finish)
+    except BaseException as exc:
+        finish(exc)
+        raise
     raw.decided_on = classification
     return io.BufferedReader(raw, buffer_size=raw.header.segment)
+
+
+class _RecordedReader(SealedReader):
+    """A sealed file's read whose outcome goes on the audit trail when its stream is closed:
+    failed when a segment did not authenticate (the reader only checks the last one on open,
+    the others when a read touches them), else succeeded."""
+
+    def __init__(self, path: str, keystore: KeyStore,
+                 finish: Callable[[BaseException | None], None]) -> None:
+        self._finish: Callable[[BaseException | None], None] | None = None
+        self._failure: BaseException | None = None
+        super().__init__(path, keystore)
+        self._finish = finish
+
+    def _decrypt(self, index: int, into: memoryview | None) -> bytes:
+        try:
+            return super()._decrypt(index, into)
+        except StorageError as exc:
+            self._failure = self._failure or exc
+            raise
+
+    def close(self) -> None:
+        finish, self._finish = self._finish, None
+        super().close()
+        if finish is not None:
+            finish(self._failure)
 
 
 def read_governed(path: str | os.PathLike[str], **kwargs: Any) -> bytes:
