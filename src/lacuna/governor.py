@@ -63,6 +63,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class _Undecided(Exception):  # an internal signal, never leaves this module
+    """Lacuna failed before deciding an operation that may run unrecorded (warn, observe)."""
+
+
 class GovernanceWarning(UserWarning):
     """A denial in ``warn`` mode: the operation ran, but policy would have blocked it."""
 
@@ -550,6 +554,32 @@ class Governor:
         ``observe`` too.
         """
         try:
+            finish = self.begin(operation, produced=produced, recorded=recorded)
+        except _Undecided:  # warn / observe: internal_error warned
+            return run()
+        try:
+            result = run()
+        except BaseException as exc:
+            finish(exc)
+            raise
+        finish(None)
+        return result
+
+    def begin(
+        self, operation: Operation, *, produced: Produced | None = None, recorded: bool = False,
+    ) -> Callable[[BaseException | None], None]:
+        """What :meth:`execute` does before it runs the operation: decide, commit the decision
+        to the audit trail, raise on a denial. Returns the function that appends the outcome
+        (call it once: ``None`` when the operation succeeded, else what it raised), for an
+        operation that finishes later than a call returns (a sealed file's read ends when its
+        stream is closed, and a segment may fail to authenticate only then).
+
+        Raises:
+            GovernanceViolation: as :meth:`execute`; a failure before deciding raises it only
+                with ``recorded`` (else, in ``warn`` and ``observe``, the internal
+                ``_Undecided``: the caller runs unrecorded).
+        """
+        try:
             decision, stored = self._govern(operation, recorded=recorded)
         except GovernanceViolation as exc:
             if produced is not None:
@@ -562,18 +592,15 @@ class Governor:
                                                method=operation.method)
                 raise GovernanceViolation(replace(failed, reasoning=(
                     f"{failed.reasoning} (fail closed: {_RECORDED_RULE})"))) from exc
-            return run()  # warn / observe: internal_error warned
-        try:
-            result = run()
-        except BaseException as exc:
-            self._outcome(decision, stored, exc)
+            raise _Undecided from exc
+
+        def finish(error: BaseException | None) -> None:
+            self._outcome(decision, stored, error)
             if produced is not None:
-                self._lineage_outcome(produced, operation, decision, "failed", exc)
-            raise
-        self._outcome(decision, stored, None)
-        if produced is not None:
-            self._lineage_outcome(produced, operation, decision, "succeeded")
-        return result
+                status = "succeeded" if error is None else "failed"
+                self._lineage_outcome(produced, operation, decision, status, error)
+
+        return finish
 
     # -- step 3: lineage ---------------------------------------------------------------------
 

@@ -97,7 +97,10 @@ def test_config_pointed_at_another_key_store(two: tuple[Path, Path], tmp_path: P
     config = write_config(tmp_path, anonymize={"key_dir": str(other)})
     lacuna.enable(str(config))
     _refused(a, "not in this key store")
-    customers().to_csv(tmp_path / "governed" / "workspace" / "c.csv", index=False)  # makes v1
+    from lacuna.governor import current
+    from lacuna.keystore import keystore_for
+
+    keystore_for(current().config).current("storage")  # makes v1 there (a write refuses to)
     _refused(a, "does not unwrap this file's data key")
 
 
@@ -142,3 +145,41 @@ def test_a_write_into_a_missing_folder_is_the_users_error(vault: Path) -> None:
     with pytest.raises(OSError, match="non-existent directory"):
         customers().to_csv(vault / "nope" / "x.csv")
     assert not (vault / "nope").exists()
+
+
+@pytest.mark.parametrize("mode", ["enforce", "warn"])
+def test_a_lost_storage_key_is_never_replaced_by_a_new_one(tmp_path: Path, mode: str) -> None:
+    """The key file is deleted (or the config points at an empty key store) while governed
+    storage holds files sealed with the key: a write must not create a new key of the same
+    name, which would not open the old files (and would be lost when the old key comes back)."""
+    from lacuna.governor import current
+    from lacuna.keystore import keystore_for
+
+    lacuna.enable(str(write_config(tmp_path, mode=mode)))
+    root = tmp_path / "governed" / "workspace"
+    customers().to_csv(root / "a.csv", index=False)
+    key_file = keystore_for(current().config).backend.path("storage")  # type: ignore[attr-defined]
+    key_file.unlink()
+    with pytest.raises(StorageError, match=r"storage key 'storage' is missing from .*storage\.key"):
+        customers().to_csv(root / "b.csv", index=False)
+    assert not key_file.exists()
+    assert sorted(p.name for p in root.iterdir()) == ["a.csv", "a.csv.lacuna.json"]
+    lacuna.disable()
+
+
+def test_a_read_that_fails_mid_file_is_on_the_trail_as_failed(vault: Path) -> None:
+    """Opening authenticates the header and the last segment; a flipped byte in an earlier
+    segment fails only when pandas reaches it: the read's outcome must say failed, not
+    succeeded (it was recorded when the file opened)."""
+    from lacuna.governor import current
+
+    path = vault / "big.csv"
+    pd.DataFrame({"n": range(200_000)}).to_csv(path, index=False)  # > 1 segment
+    head, payload = _split(path)
+    path.write_bytes(head + bytes([payload[0] ^ 1]) + payload[1:])
+    with pytest.raises(StorageError, match="segment 0 does not authenticate"):
+        pd.read_csv(path)
+    outcome = next(r for r in current().audit.list(limit=None, action="read")
+                   if r.kind == "outcome")
+    assert outcome.data["outcome"]["status"] == "failed"
+    assert "segment 0 does not authenticate" in outcome.data["outcome"]["error"]

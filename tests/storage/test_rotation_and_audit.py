@@ -134,3 +134,78 @@ def test_a_denied_read_decrypts_nothing(tmp_path: Path) -> None:
         sealed.SealedReader.__init__ = original  # type: ignore[method-assign]
     records = current().audit.list(limit=None, user="carl", action="read")
     assert [r.allowed for r in records] == [False]
+
+
+def _trusted(path: Path) -> bool:
+    from lacuna.lineage.sidecar import read_sidecar
+
+    found = read_sidecar(path)
+    return found is not None and found.trusted
+
+
+def test_an_interrupted_rewrap_leaves_every_sidecar_trusted(vault: Path, monkeypatch) -> None:
+    """A crash after a file's new key slot is written, before its sidecar is signed again: the
+    sidecar must still verify (else the file is read as PROPRIETARY and retention keeps it
+    forever), and the next rewrap finishes the job."""
+    from lacuna.storage import rotation
+
+    for name in "abc":
+        pd.DataFrame({"n": [1, 2, 3]}).to_csv(vault / f"{name}.csv", index=False)
+    keystore_for(current().config).rotate("storage")
+    real = sealed.rewrap
+
+    def crash_on_b(path, keystore, *, key_id):  # type: ignore[no-untyped-def]
+        if Path(path).name == "b.csv":
+            with open(path, "r+b") as fh:  # the new slot is written, the old one still live
+                layout = sealed._open(fh, str(path), keystore)
+                fh.seek(0)
+                _, _, body, _ = sealed._parse(fh, str(path))
+                fh.seek(body - sealed.SLOT_BYTES)
+                fh.write(sealed._slot(keystore.current(key_id), layout.data_key,
+                                      layout.header.file_id))
+            raise KeyboardInterrupt
+        return real(path, keystore, key_id=key_id)
+
+    monkeypatch.setattr(rotation, "rewrap", crash_on_b)
+    with pytest.raises(KeyboardInterrupt):
+        rotation.rewrap_files(current(), [vault])
+    assert [_trusted(vault / f"{n}.csv") for n in "abc"] == [True, True, True]
+    assert [storage.read_governed(vault / f"{n}.csv") for n in "abc"] == [b"n\n1\n2\n3\n"] * 3
+    monkeypatch.setattr(rotation, "rewrap", real)
+    done = rotation.rewrap_files(current(), [vault])
+    assert [(r.error, r.after.version) for r in done] == [(None, 2)] * 3  # type: ignore[union-attr]
+    assert [_trusted(vault / f"{n}.csv") for n in "abc"] == [True, True, True]
+    assert [sealed.read_header(vault / f"{n}.csv").key.version for n in "abc"] == [2, 2, 2]
+
+
+def test_a_rewrap_leaves_a_folder_datasets_sidecar_trusted(vault: Path) -> None:
+    """pyarrow's write_dataset: a folder of sealed files under one sidecar, which the re-wrap
+    of its files must not make stale."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from lacuna.storage.rotation import rewrap_files
+
+    ds.write_dataset(pa.table({"n": [1, 2, 3], "k": ["a", "b", "a"]}), vault / "folder",
+                     format="parquet", partitioning=["k"])
+    assert _trusted(vault / "folder")
+    keystore_for(current().config).rotate("storage")
+    assert [r.changed for r in rewrap_files(current(), [vault])] == [True, True]
+    assert _trusted(vault / "folder")
+
+
+def test_a_sidecar_signed_over_a_sealed_files_bytes_still_verifies(vault: Path) -> None:
+    """Sidecars written before sealed files had a fingerprint of their own bind the bytes."""
+    from lacuna.lineage import sidecar as sc
+
+    path = vault / "old.csv"
+    pd.DataFrame({"n": [1, 2, 3]}).to_csv(path, index=False)
+    body = json.loads(sc.sidecar_path(path).read_text())
+    assert body["content"]["mode"] == "sealed"
+    del body["signature"]
+    body["content"] = sc.fingerprint(path, sealed=False)
+    body["signature"] = sc._signer().sign(body)
+    sc.sidecar_path(path).write_text(json.dumps(body))
+    assert _trusted(path)
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")  # still stale when the bytes change
+    assert not _trusted(path)

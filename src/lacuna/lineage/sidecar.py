@@ -24,7 +24,12 @@ size, mtime, first and last :data:`EDGE_BYTES` and :data:`SAMPLE_BLOCKS` evenly 
 so fingerprinting costs about 10 ms whatever the size. A touch or copy of a big file therefore
 makes its sidecar stale: safe (untrusted sidecars only add restrictions), and re-exporting
 refreshes it. Partial edits of a big file between sampled blocks that keep its size and mtime
-are not detected; docs/pandas.md says so.
+are not detected; docs/pandas.md says so. A sealed governed file (docs/storage.md) is
+fingerprinted by its authenticated header and last tag instead (mode ``sealed``): any other
+content fails to decrypt under that header, and a key re-wrap (which rewrites the key slots)
+leaves the fingerprint as it was, so an interrupted ``lacuna storage rewrap`` or a folder of
+sealed files never makes a sidecar stale. Sidecars signed over the bytes of a sealed file
+(before) still verify.
 """
 
 from __future__ import annotations
@@ -110,18 +115,29 @@ def is_local(target: object) -> bool:
 # -- fingerprints ------------------------------------------------------------------------------
 
 
-def fingerprint(data_path: str | os.PathLike[str]) -> dict[str, Any]:
+def fingerprint(data_path: str | os.PathLike[str], *, sealed: bool = True) -> dict[str, Any]:
     """The content fingerprint a signature binds to (see the module docstring); a directory
-    (a partitioned Parquet dataset) is the list of its files' fingerprints."""
+    (a partitioned Parquet dataset) is the list of its files' fingerprints. A sealed governed
+    file is fingerprinted by its authenticated header and last tag (mode ``sealed``,
+    :func:`lacuna.storage.sealed.identity_digest`), which a key re-wrap does not change;
+    ``sealed=False`` gives the bytes' fingerprint (what sidecars signed before)."""
     data_path = os.path.expanduser(os.fspath(data_path))  # pandas expands "~" when it writes
     if os.path.isdir(data_path):
         root = Path(data_path)
         files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(SUFFIX))
         return {"mode": "directory",
-                "files": {str(p.relative_to(root)): fingerprint(p) for p in files}}
+                "files": {str(p.relative_to(root)): fingerprint(p, sealed=sealed)
+                          for p in files}}
     with open(os.fspath(data_path), "rb") as fh:
         st = os.fstat(fh.fileno())
         size = st.st_size
+        if sealed:
+            from lacuna.storage.sealed import identity_digest
+
+            identity = identity_digest(fh)
+            if identity is not None:
+                return {"size": size, "sha256": identity, "mode": "sealed"}
+            fh.seek(0)
         digest = hashlib.sha256()
         if size <= FULL_HASH_BYTES:
             full = hashlib.file_digest(fh, "sha256").hexdigest()
@@ -135,6 +151,12 @@ def fingerprint(data_path: str | os.PathLike[str]) -> dict[str, Any]:
         digest.update(fh.read(EDGE_BYTES))
     return {"size": size, "sha256": digest.hexdigest(), "mode": "sampled",
             "mtime_ns": st.st_mtime_ns}
+
+
+def _of_sealed(found: Mapping[str, Any]) -> bool:
+    """Whether a fingerprint covers a sealed file (itself, or one in a folder)."""
+    return found.get("mode") == "sealed" or any(
+        _of_sealed(f) for f in found.get("files", {}).values())
 
 
 def _signer() -> Any:
@@ -303,7 +325,10 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
     def bound() -> Trust:
         claimed = raw.get("content")
         try:
-            same = isinstance(claimed, dict) and fingerprint(data_path) == claimed
+            now = fingerprint(data_path)
+            # a sidecar signed before sealed files had their own fingerprint binds the bytes
+            same = isinstance(claimed, dict) and (now == claimed or (
+                _of_sealed(now) and fingerprint(data_path, sealed=False) == claimed))
         except OSError:
             same = False
         return "verified" if same else "stale"

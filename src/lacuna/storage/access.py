@@ -13,6 +13,7 @@ nothing is decrypted. Writes under a governed root go through :func:`open_sealed
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Callable
@@ -20,12 +21,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna.errors import StorageError
-from lacuna.keystore import keystore_for
+from lacuna.keystore import FileKeyBackend, keystore_for
 from lacuna.model import Action, Classification, DestinationType, Source, Tier, User, utcnow
-from lacuna.storage.sealed import SealedReader, SealedWriter, is_sealed
+from lacuna.storage.sealed import SealedReader, SealedWriter, is_sealed, read_header
 
 if TYPE_CHECKING:
     from lacuna.governor import Governor
+    from lacuna.keystore import KeyStore
 
 T = TypeVar("T")
 
@@ -75,8 +77,36 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
     if classification is not None:
         meta["tier"] = classification.tier.value
     settings = g.config.storage
-    return SealedWriter(path, keystore_for(g.config), key_id=settings.key_id, meta=meta,
+    keystore = keystore_for(g.config)
+    if not keystore.backend.versions(settings.key_id):  # the key store would create the key
+        _refuse_a_new_key(path, keystore, settings.key_id, g)
+    return SealedWriter(path, keystore, key_id=settings.key_id, meta=meta,
                         segment=settings.segment_bytes)
+
+
+def _refuse_a_new_key(path: str | os.PathLike[str], keystore: KeyStore, key_id: str,
+                      gov: Governor) -> None:
+    """The key store has no ``key_id``: creating one is right for the first sealed file, but
+    when governed storage already holds files sealed with that key, the key was lost (a
+    deleted key file, another key_dir or key store): a new key of the same name would not
+    open them, and restoring the old one would lose what the new one sealed."""
+    from lacuna.storage.rotation import local_roots, sealed_files
+
+    for found in sealed_files(local_roots(gov)):
+        with contextlib.suppress(StorageError, OSError):
+            if read_header(found).key.id == key_id:
+                break
+    else:
+        return
+    backend = keystore.backend
+    where = (str(backend.path(key_id)) if isinstance(backend, FileKeyBackend)
+             else f"the {backend.name} key store")
+    msg = (f"cannot seal {os.fspath(path)}: the storage key {key_id!r} is missing from "
+           f"{where}, but governed storage holds files sealed with it (e.g. {found}). A new "
+           "key would not open them. Restore the key from a backup, or point the "
+           "configuration at the key store that holds it (anonymize.keystore, "
+           "anonymize.key_dir). Nothing was written.")
+    raise StorageError(msg)
 
 
 def write_governed(path: str | os.PathLike[str], write: Callable[[Any], T], *,
@@ -139,9 +169,40 @@ def open_governed(path: str | os.PathLike[str], *, purpose: str | None = None,
         op = replace(op, user=user)
     keystore = keystore_for(g.config)
     # recorded: in every mode, nothing is decrypted unless the read is on the audit trail
-    raw = g.execute(op, lambda: SealedReader(where, keystore), recorded=True)
+    finish = g.begin(op, recorded=True)
+    try:
+        raw = _RecordedReader(where, keystore, finish)
+    except BaseException as exc:
+        finish(exc)
+        raise
     raw.decided_on = classification
     return io.BufferedReader(raw, buffer_size=raw.header.segment)
+
+
+class _RecordedReader(SealedReader):
+    """A sealed file's read whose outcome goes on the audit trail when its stream is closed:
+    failed when a segment did not authenticate (the reader only checks the last one on open,
+    the others when a read touches them), else succeeded."""
+
+    def __init__(self, path: str, keystore: KeyStore,
+                 finish: Callable[[BaseException | None], None]) -> None:
+        self._finish: Callable[[BaseException | None], None] | None = None
+        self._failure: BaseException | None = None
+        super().__init__(path, keystore)
+        self._finish = finish
+
+    def _decrypt(self, index: int, into: memoryview | None) -> bytes:
+        try:
+            return super()._decrypt(index, into)
+        except StorageError as exc:
+            self._failure = self._failure or exc
+            raise
+
+    def close(self) -> None:
+        finish, self._finish = self._finish, None
+        super().close()
+        if finish is not None:
+            finish(self._failure)
 
 
 def read_governed(path: str | os.PathLike[str], **kwargs: Any) -> bytes:

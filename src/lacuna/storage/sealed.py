@@ -404,6 +404,21 @@ def content_digest(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def identity_digest(fh: Any) -> str | None:
+    """SHA-256 of an open file's sealed header and last segment's tag, or None when it is not
+    a sealed file. It names the sealed content without reading it: the header carries a random
+    file id and every segment authenticates it, so no other content opens under that header
+    (an edited payload fails on read). Key slots are left out: a re-wrap does not change it."""
+    fh.seek(0)
+    try:
+        _, fixed, body, _ = _parse(fh, "")
+    except StorageError:
+        return None
+    end = os.fstat(fh.fileno()).st_size
+    tail = os.pread(fh.fileno(), TAG_BYTES, max(end - TAG_BYTES, body))
+    return hashlib.sha256(fixed + tail).hexdigest()
+
+
 def _open(fh: Any, where: str, keystore: KeyStore) -> _Layout:
     header, fixed, body, slots = _parse(fh, where)
     data_key, ref, problems = None, None, []
