@@ -153,8 +153,15 @@ def read_encrypted(path: str | os.PathLike[str], keystore: KeyStore) -> tuple[
 def _parse(blob: bytes, where: str) -> tuple[EnvelopeHeader, dict[str, Any], bytes, bytes]:
     head = len(MAGIC) + _PREFIX.size
     if not blob.startswith(MAGIC) or len(blob) < head:
-        msg = (f"{where} is not a file Lacuna encrypted (it does not start with the "
-               f"{MAGIC.decode()} header).")
+        from lacuna.storage.sealed import MAGIC as SEALED
+
+        if blob.startswith(SEALED):  # governed storage's envelope, read through its own door
+            msg = (f"{where} is a sealed governed-storage file, not one written with "
+                   f"encrypt=True: read it with `lacuna storage cat {where}` (or pandas, "
+                   "which reads it in place; both decided and audited).")
+        else:
+            msg = (f"{where} is not a file Lacuna encrypted (it does not start with the "
+                   f"{MAGIC.decode()} header).")
         raise DecryptionError(msg)
     (size,) = _PREFIX.unpack_from(blob, len(MAGIC))
     if size > MAX_HEADER_BYTES or len(blob) < head + size:

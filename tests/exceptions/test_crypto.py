@@ -74,4 +74,9 @@ def test_wrong_store_and_not_an_envelope(keystore, tmp_path):
         crypto.decrypt(blob, empty)
     with pytest.raises(crypto.DecryptionError, match="not a file Lacuna encrypted"):
         crypto.decrypt(b"a,b\n1,2\n", keystore)
+    # a sealed governed-storage file has its own reader: the error names it
+    from lacuna.storage.sealed import MAGIC
+
+    with pytest.raises(crypto.DecryptionError, match="lacuna storage cat"):
+        crypto.decrypt(MAGIC + bytes(64), keystore, where="sales.csv")
 
