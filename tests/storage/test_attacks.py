@@ -164,6 +164,16 @@ def test_a_lost_storage_key_is_never_replaced_by_a_new_one(tmp_path: Path, mode:
         customers().to_csv(root / "b.csv", index=False)
     assert not key_file.exists()
     assert sorted(p.name for p in root.iterdir()) == ["a.csv", "a.csv.lacuna.json"]
+    # nor does an explicit rotation (it would create the key first, then a second version)
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    rotated = CliRunner().invoke(app, ["keys", "rotate", "--config",
+                                       str(write_config(tmp_path, mode=mode))])
+    assert rotated.exit_code == 1, rotated.output
+    assert "cannot rotate storage" in rotated.output
+    assert not key_file.exists()
     lacuna.disable()
 
 

@@ -59,11 +59,20 @@ def rotate(
 ) -> None:
     """Add a new current version of a key. New files use it; files sealed with older versions
     stay readable until `lacuna storage rewrap` moves them to it."""
+    from lacuna.errors import StorageError
     from lacuna.keystore import keystore_for
+    from lacuna.storage.access import refuse_a_new_key
 
     gov = _governor(config)
     name = key_id or gov.config.storage.key_id
-    key = keystore_for(gov.config).rotate(name)
+    store = keystore_for(gov.config)
+    if not store.backend.versions(name):  # rotating would create the key first
+        try:
+            refuse_a_new_key(f"cannot rotate {name}", store, name, gov)
+        except StorageError as exc:
+            typer.echo(f"refused: {exc}", err=True)
+            raise typer.Exit(1) from None
+    key = store.rotate(name)
     _event(gov, "key_rotate", {"key": str(key.ref)})
     typer.echo(f"{name}: v{key.ref.version} is now current ({key.ref.backend} key store). "
                "Run `lacuna storage rewrap` to re-wrap sealed files with it.")

@@ -79,17 +79,17 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
     settings = g.config.storage
     keystore = keystore_for(g.config)
     if not keystore.backend.versions(settings.key_id):  # the key store would create the key
-        _refuse_a_new_key(path, keystore, settings.key_id, g)
+        refuse_a_new_key(f"cannot seal {os.fspath(path)}", keystore, settings.key_id, g)
     return SealedWriter(path, keystore, key_id=settings.key_id, meta=meta,
                         segment=settings.segment_bytes)
 
 
-def _refuse_a_new_key(path: str | os.PathLike[str], keystore: KeyStore, key_id: str,
-                      gov: Governor) -> None:
+def refuse_a_new_key(what: str, keystore: KeyStore, key_id: str, gov: Governor) -> None:
     """The key store has no ``key_id``: creating one is right for the first sealed file, but
     when governed storage already holds files sealed with that key, the key was lost (a
     deleted key file, another key_dir or key store): a new key of the same name would not
-    open them, and restoring the old one would lose what the new one sealed."""
+    open them, and restoring the old one would lose what the new one sealed. Raises
+    :class:`StorageError` (``what``: the refused step, e.g. ``cannot seal x.csv``) then."""
     from lacuna.storage.rotation import local_roots, sealed_files
 
     for found in sealed_files(local_roots(gov)):
@@ -101,11 +101,10 @@ def _refuse_a_new_key(path: str | os.PathLike[str], keystore: KeyStore, key_id: 
     backend = keystore.backend
     where = (str(backend.path(key_id)) if isinstance(backend, FileKeyBackend)
              else f"the {backend.name} key store")
-    msg = (f"cannot seal {os.fspath(path)}: the storage key {key_id!r} is missing from "
-           f"{where}, but governed storage holds files sealed with it (e.g. {found}). A new "
-           "key would not open them. Restore the key from a backup, or point the "
-           "configuration at the key store that holds it (anonymize.keystore, "
-           "anonymize.key_dir). Nothing was written.")
+    msg = (f"{what}: the storage key {key_id!r} is missing from {where}, but governed "
+           f"storage holds files sealed with it (e.g. {found}). A new key would not open "
+           "them. Restore the key from a backup, or point the configuration at the key store "
+           "that holds it (anonymize.keystore, anonymize.key_dir). Nothing was written.")
     raise StorageError(msg)
 
 
