@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +15,7 @@ import lacuna.sql
 from fixtures_postgres import new_postgres_database
 from lacuna import _bypass
 from lacuna.config import DestinationConfig
+from lacuna.errors import GovernanceViolation
 
 ENGINES = ("sqlite", "duckdb", "postgresql")
 
@@ -85,3 +86,20 @@ def governed_engine(sandbox_config: Callable[..., lacuna.Config]) -> Iterator[
     for engine in engines:
         lacuna.sql.ungovern(engine)
         engine.dispose()
+
+
+@pytest.fixture
+def refused() -> Callable[[sa.Engine, Mapping[str, str]], dict[str, str]]:
+    """A checker: ``refused(engine, {sql: why})`` runs each statement on ``engine``, asserts it
+    is refused with ``why`` in the message, and returns each refusal's message by statement."""
+
+    def check(engine: sa.Engine, denied: Mapping[str, str]) -> dict[str, str]:
+        messages = {}
+        for sql, why in denied.items():
+            with pytest.raises(GovernanceViolation) as err, engine.begin() as conn:
+                conn.exec_driver_sql(sql)
+            assert why in str(err.value), sql
+            messages[sql] = str(err.value)
+        return messages
+
+    return check

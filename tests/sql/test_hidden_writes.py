@@ -144,7 +144,7 @@ def test_postgresql_a_with_that_writes_is_denied_through_pandas_and_the_engine(
 
 
 def test_postgresql_triggers_a_write_reaches_and_event_triggers_are_decided(
-        make_db, governed_engine):
+        make_db, governed_engine, refused):
     """A PL/pgSQL trigger ran undecided when fired by ``TRUNCATE`` (a ``BEFORE TRUNCATE``
     trigger: TRUNCATE was a pass), by a ``DELETE`` cascading through a foreign key to a table
     with a ``DELETE`` trigger, by an ``INSERT`` routed to a partition with its own trigger,
@@ -193,10 +193,7 @@ def test_postgresql_triggers_a_write_reaches_and_event_triggers_are_decided(
         "CREATE TABLE harmless (n INT)": "event trigger ddl_mails (it runs on_ddl",
         "ALTER TABLE plain RENAME COLUMN id TO key": "event trigger ddl_mails",
     }
-    for sql, why in denied.items():
-        with pytest.raises(GovernanceViolation) as err, engine.begin() as conn:
-            conn.exec_driver_sql(sql)
-        assert why in str(err.value), sql
+    refused(engine, denied)
     assert _mails(plain, "contacts") == 0
     with plain.begin() as conn:  # an administrator disables the event trigger
         conn.exec_driver_sql("ALTER EVENT TRIGGER ddl_mails DISABLE")
@@ -212,7 +209,8 @@ def test_postgresql_triggers_a_write_reaches_and_event_triggers_are_decided(
     plain.dispose()
 
 
-def test_sqlite_triggers_made_outside_lacuna_fail_closed(sandbox, sqlite_url, governed_engine):
+def test_sqlite_triggers_made_outside_lacuna_fail_closed(sandbox, sqlite_url, governed_engine,
+                                                       refused):
     """A trigger made on the file outside Lacuna (``CREATE TRIGGER … AFTER INSERT ON members
     BEGIN INSERT INTO contacts SELECT email FROM customers; END``) ran its body undecided on
     every governed write to ``members``: 3,660 e-mails for two statements. A write to a table
@@ -227,12 +225,9 @@ def test_sqlite_triggers_made_outside_lacuna_fail_closed(sandbox, sqlite_url, go
             "CREATE TRIGGER more AFTER INSERT ON members BEGIN "
             "INSERT INTO contacts SELECT email FROM customers; END;")
     engine = governed_engine(sqlite_url)
-    for sql, why in {"INSERT INTO members VALUES ('x')": "trigger more (its body runs SQL",
+    refused(engine, {"INSERT INTO members VALUES ('x')": "trigger more (its body runs SQL",
                      "INSERT INTO members SELECT region FROM customers": "trigger more",
-                     "DELETE FROM members": "trigger mails on kids"}.items():
-        with pytest.raises(GovernanceViolation) as err, engine.begin() as conn:
-            conn.exec_driver_sql(sql)
-        assert why in str(err.value), sql
+                     "DELETE FROM members": "trigger mails on kids"})
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO plain SELECT region FROM customers")
         conn.exec_driver_sql("DELETE FROM plain WHERE c = 'none'")
