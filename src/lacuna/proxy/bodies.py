@@ -413,15 +413,7 @@ def _piece_text(piece: str) -> str | None:
 
 def _piece_bytes(piece: str) -> bytes | None:
     """One piece of an encoded value, decoded: hex, else base64 or base64url."""
-    if _HEX.fullmatch(piece):
-        return bytes.fromhex(piece)
-    body = piece.rstrip("=").replace("-", "+").replace("_", "/")
-    if len(body) % 4 == 1:
-        return None
-    try:
-        return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
+    return bytes.fromhex(piece) if _HEX.fullmatch(piece) else _base64(piece)
 
 
 def _jwt_decoded(value: str) -> str | None:
@@ -455,13 +447,7 @@ def _decoded(value: str, *, cut: bool = False) -> str | None:
         if _HEX.fullmatch(even):
             raw = bytes.fromhex(even)
         elif _BASE64.fullmatch(compact):
-            body = compact.rstrip("=").replace("-", "+").replace("_", "/")
-            if cut:
-                body = body[: len(body) // 4 * 4]
-            try:
-                raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-            except (binascii.Error, ValueError):
-                raw = None
+            raw = _base64(compact, cut=cut)
         if (not cut and _BASE32.fullmatch(compact)
                 and (raw is None or _decode(raw, None) is None)):
             raw = _base32(compact) or raw  # (a DNS label: one case, no padding)
@@ -475,6 +461,18 @@ def _decoded(value: str, *, cut: bool = False) -> str | None:
     if _PERCENT.search(value):
         return unquote(value)
     return None
+
+
+def _base64(value: str, *, cut: bool = False) -> bytes | None:
+    """Base64 or base64url ``value`` decoded, padded or not (``cut``: to its last whole
+    quad); None when it is not."""
+    body = value.rstrip("=").replace("-", "+").replace("_", "/")
+    if cut:
+        body = body[: len(body) // 4 * 4]
+    try:
+        return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _base32(value: str) -> bytes | None:
