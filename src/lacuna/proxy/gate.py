@@ -493,8 +493,8 @@ def _suspects(payload: Payload) -> Payload:
         keep.update(n for n, v, hit in zip(names, values, found, strict=True)
                     if hit and n not in keep and recognizer._check([v])[1])
     fields = {n: v for n, v in payload.fields.items() if n in keep}
-    few = sum(len(v) for n, v in fields.items() if DECODED in n) <= FEW_DECODED
-    if fields and (few and all(DECODED in n for n in fields)):
+    if (fields and all(DECODED in n for n in fields)
+            and sum(len(v) for v in fields.values()) <= FEW_DECODED):
         return replace(payload, fields=FrozenDict(fields))  # a JWT's claims: their own columns
     if fields:  # and the values each recognizer's pattern accepts, as a field of their own: a
         # few e-mails among sixty cookies would be below the recognizer's share in their field
