@@ -66,12 +66,11 @@ def rotate(
     gov = _governor(config)
     name = key_id or gov.config.storage.key_id
     store = keystore_for(gov.config)
-    if not store.backend.versions(name):  # rotating would create the key first
-        try:
-            refuse_a_new_key(f"cannot rotate {name}", store, name, gov)
-        except StorageError as exc:
-            typer.echo(f"refused: {exc}", err=True)
-            raise typer.Exit(1) from None
+    try:  # rotating a key the store lacks creates it first
+        refuse_a_new_key(f"cannot rotate {name}", store, name, gov)
+    except StorageError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
     key = store.rotate(name)
     _event(gov, "key_rotate", {"key": str(key.ref)})
     typer.echo(f"{name}: v{key.ref.version} is now current ({key.ref.backend} key store). "

@@ -78,20 +78,22 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
         meta["tier"] = classification.tier.value
     settings = g.config.storage
     keystore = keystore_for(g.config)
-    if not keystore.backend.versions(settings.key_id):  # the key store would create the key
-        refuse_a_new_key(f"cannot seal {os.fspath(path)}", keystore, settings.key_id, g)
+    refuse_a_new_key(f"cannot seal {os.fspath(path)}", keystore, settings.key_id, g)
     return SealedWriter(path, keystore, key_id=settings.key_id, meta=meta,
                         segment=settings.segment_bytes)
 
 
 def refuse_a_new_key(what: str, keystore: KeyStore, key_id: str, gov: Governor) -> None:
-    """The key store has no ``key_id``: creating one is right for the first sealed file, but
-    when governed storage already holds files sealed with that key, the key was lost (a
-    deleted key file, another key_dir or key store): a new key of the same name would not
-    open them, and restoring the old one would lose what the new one sealed. Raises
-    :class:`StorageError` (``what``: the refused step, e.g. ``cannot seal x.csv``) then."""
+    """Before a step that creates ``key_id`` when the key store has none: creating it is right
+    for the first sealed file, but when governed storage already holds files sealed with that
+    key, the key was lost (a deleted key file, another key_dir or key store): a new key of the
+    same name would not open them, and restoring the old one would lose what the new one
+    sealed. Raises :class:`StorageError` (``what``: the refused step, e.g. ``cannot seal
+    x.csv``) then; nothing when the key exists."""
     from lacuna.storage.rotation import local_roots, sealed_files
 
+    if keystore.backend.versions(key_id):
+        return
     for found in sealed_files(local_roots(gov)):
         with contextlib.suppress(StorageError, OSError):
             if read_header(found).key.id == key_id:
