@@ -7,10 +7,11 @@ The project: N models in three layers (``bronze_`` / ``silver_`` / ``gold_`` pre
 folders), 8 columns each (one primary key, a PII column in every fifth model, a financial
 column), about 3 tests per model (``not_null`` and ``unique`` on the key attached by
 ``attached_node`` + ``column_name``, plus a singular test linked only by ``depends_on``), each
-model depending on up to three earlier ones, 20 sources with freshness, and a ``floe.yaml`` with
-ADR-0012's quality gates. The manifest has dbt's shape (the fields ``lacuna compile`` reads).
-The timed path is what the CLI does: load the manifest, load the gates, compile, and build the
-JSON and SARIF reports.
+model depending on up to three earlier ones and compiled to SQL that picks each column from one
+of them (so the project classification traces real column lineage), 20 sources with freshness,
+and a ``floe.yaml`` with ADR-0012's quality gates. The manifest has dbt's shape (the fields
+``lacuna compile`` reads). The timed path is what the CLI does: load the manifest, load the
+gates, compile (classifying the project), and build the JSON and SARIF reports.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def synthetic_manifest(n_models: int, *, project: str = "bench", seed: int = 7) 
             "relation_name": f'"warehouse"."raw"."src_{s}"',
         }
     names: list[str] = []
+    columns_of: dict[str, list[str]] = {}
     for i in range(n_models):
         layer = LAYERS[min(2, i * 3 // n_models)]
         name = f"{layer}_model_{i}"
@@ -82,9 +84,12 @@ def synthetic_manifest(n_models: int, *, project: str = "bench", seed: int = 7) 
             cols[col] = {"name": col, "description": f"column {c}" if c % 2 == 0 else "",
                          "meta": meta, "config": {"meta": meta}, "data_type": None,
                          "constraints": [], "tags": []}
-        parents = [f"model.{project}.{p}" for p in rng.sample(names, min(3, len(names)))]
+        picked = rng.sample(names, min(3, len(names)))
+        parents = [f"model.{project}.{p}" for p in picked]
         if layer == "bronze":
             parents.append(f"source.{project}.raw.src_{i % 20}")
+        sql = _compiled_sql(rng, list(cols), picked, columns_of, i % 20)
+        columns_of[name] = list(cols)
         nodes[uid] = {
             "unique_id": uid, "resource_type": "model", "name": name, "package_name": project,
             "path": f"{layer}/{name}.sql", "original_file_path": f"models/{layer}/{name}.sql",
@@ -93,7 +98,7 @@ def synthetic_manifest(n_models: int, *, project: str = "bench", seed: int = 7) 
             "columns": cols, "depends_on": {"nodes": parents, "macros": []},
             "database": "warehouse", "schema": "main", "alias": name,
             "relation_name": f'"warehouse"."main"."{name}"', "constraints": [],
-            "raw_code": "select 1", "compiled_code": "select 1",
+            "raw_code": sql, "compiled_code": sql,
         }
         for kind in ("not_null", "unique"):
             tid = f"test.{project}.{kind}_{name}_id.{i:08x}"
@@ -122,6 +127,24 @@ def synthetic_manifest(n_models: int, *, project: str = "bench", seed: int = 7) 
                      "dbt_version": "1.11.0", "invocation_id": "bench"},
         "nodes": nodes, "sources": sources, "macros": {}, "exposures": {}, "metrics": {},
     }
+
+
+def _compiled_sql(rng: random.Random, columns: list[str], parents: list[str],
+                  columns_of: dict[str, list[str]], source: int) -> str:
+    """What dbt compiles a model to: each column picked from a parent (renamed to the model's
+    name for it) over the parents joined on ``id``; a model without model parents reads its
+    source. Realistic work for the column lineage that classifies the project."""
+    if not parents:
+        return (f"select {', '.join(columns)} from \"warehouse\".\"raw\".\"src_{source}\"")
+    picks = []
+    for col in columns:
+        k = 0 if col == "id" else rng.randrange(len(parents))
+        picks.append(f"p{k}.{rng.choice(columns_of[parents[k]]) if col != 'id' else 'id'} "
+                     f"as {col}")
+    joins = " ".join(f'join "warehouse"."main"."{p}" as p{k} on p0.id = p{k}.id'
+                     for k, p in enumerate(parents) if k)
+    return (f"select {', '.join(picks)} from \"warehouse\".\"main\".\"{parents[0]}\" as p0 "
+            + joins)
 
 
 def write_project(folder: Path, n_models: int) -> Path:

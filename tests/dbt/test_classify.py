@@ -64,16 +64,106 @@ def test_seed_columns_from_csv_are_suggested_from_values(example: Any) -> None:
     assert raw.classification.columns["order_date"].layer is not Layer.DECLARED
 
 
-def test_declared_wins_over_lineage(tmp_path: Path, gen: SimpleNamespace) -> None:
+def _renamed_email(tmp_path: Path, gen: SimpleNamespace, declared: dict[str, Any]) -> Any:
     gen.write(tmp_path,
               gen.model("src", kind="seed", columns={"email": gen.floe("pii", pii_type="email",
                                                                       sensitivity="high")}),
-              gen.model("m", sql='select email from "db"."main"."src"', parents=("seed.p.src",),
-                        columns={"email": gen.floe("identifier")}))
-    pc = classify_project(load_project(tmp_path))
-    col = pc.classification("m").columns["email"]
-    assert col.classification is ColumnKind.IDENTIFIER
-    assert col.layer is Layer.DECLARED
+              gen.model("m", sql='select email as contact from "db"."main"."src"',
+                        parents=("seed.p.src",), columns={"contact": declared}))
+    return classify_project(load_project(tmp_path)).of("m")
+
+
+def test_a_declaration_cannot_lower_what_a_column_inherits(tmp_path: Path,
+                                                           gen: SimpleNamespace) -> None:
+    nc = _renamed_email(tmp_path, gen, gen.floe("public"))
+    col = nc.classification.columns["contact"]
+    assert (col.classification, col.pii_type) == (ColumnKind.PII, "email")
+    assert col.layer is Layer.INHERITED
+    assert nc.classification.tier is not Tier.PUBLIC
+    assert "contact" not in nc.declared
+    assert "contact" in nc.inherited
+    [over] = nc.overruled
+    assert over.column == "contact"
+    assert over.declared.classification is ColumnKind.PUBLIC
+    assert "never lower it" in over.message
+    assert "keyed hash" in over.fix
+    assert any("declared public (low)" in n for n in nc.notes)
+
+
+def test_cli_classify_shows_an_overruled_declaration(tmp_path: Path,
+                                                     gen: SimpleNamespace) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    _renamed_email(tmp_path, gen, gen.floe("public"))
+    runner = CliRunner()
+    out = runner.invoke(app, ["dbt", "classify", "--project-dir", str(tmp_path), "--json"])
+    assert out.exit_code == 0, out.output
+    m = json.loads(out.output)["model.p.m"]
+    assert m["overruled"] == ["contact"]
+    assert m["columns"]["contact"]["classification"] == "pii"
+    table = runner.invoke(app, ["dbt", "classify", "--project-dir", str(tmp_path)],
+                          env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "overruled" in table.output
+    assert "never lower it" in table.output
+
+
+@pytest.mark.parametrize(("declared", "why"), [
+    ({"meta": {"floe": {"classification": "identifier"}}}, "another, lower class"),
+    ({"meta": {"floe": {"classification": "pii", "sensitivity": "low"}}}, "less sensitive"),
+    ({"meta": {"classification": "public"}}, "flat meta"),
+    ({"tags": ["public"]}, "a tag"),
+])
+def test_every_way_of_declaring_less_is_overruled(tmp_path: Path, gen: SimpleNamespace,
+                                                  declared: dict[str, Any], why: str) -> None:
+    col = _renamed_email(tmp_path, gen, declared).classification.columns["contact"]
+    assert col.classification is ColumnKind.PII, why
+    assert col.sensitivity is Sensitivity.HIGH, why
+
+
+@pytest.mark.parametrize(("declared", "kind", "sensitivity"), [
+    ({"classification": "pii", "pii_type": "email", "sensitivity": "critical"},
+     ColumnKind.PII, Sensitivity.CRITICAL),
+    ({"classification": "pii", "pii_type": "contact"}, ColumnKind.PII, Sensitivity.HIGH),
+    ({"classification": "phi", "sensitivity": "critical"}, ColumnKind.PHI, Sensitivity.CRITICAL),
+])
+def test_a_declaration_that_raises_or_matches_stands(
+        tmp_path: Path, gen: SimpleNamespace, declared: dict[str, Any], kind: ColumnKind,
+        sensitivity: Sensitivity) -> None:
+    nc = _renamed_email(tmp_path, gen, {"meta": {"lacuna": declared}})
+    col = nc.classification.columns["contact"]
+    assert (col.classification, col.sensitivity, col.layer) == (kind, sensitivity,
+                                                                Layer.DECLARED)
+    assert not nc.overruled
+
+
+def test_a_masked_column_may_be_declared_public(tmp_path: Path, gen: SimpleNamespace) -> None:
+    gen.write(tmp_path,
+              gen.model("src", kind="seed", columns={"email": gen.floe("pii", pii_type="email",
+                                                                      sensitivity="high")}),
+              gen.model("m", sql='select count(distinct email) as n from "db"."main"."src"',
+                        parents=("seed.p.src",), columns={"n": gen.floe("public")}))
+    nc = classify_project(load_project(tmp_path)).of("m")
+    assert nc.classification.columns["n"].layer is Layer.DECLARED
+    assert not nc.overruled
+
+
+def test_untraceable_sql_keeps_declarations(tmp_path: Path, gen: SimpleNamespace) -> None:
+    """The fail-closed guess for SQL Lacuna cannot trace is the parents' worst case, not the
+    column's lineage: it fills undeclared columns and never overrules a declaration."""
+    gen.write(tmp_path,
+              gen.model("src", kind="seed", columns={"email": gen.floe("pii", pii_type="email",
+                                                                      sensitivity="high")}),
+              gen.model("m", sql="select ((( from nowhere", parents=("seed.p.src",),
+                        columns={"id": gen.floe("identifier"), "x": {}}))
+    nc = classify_project(load_project(tmp_path)).of("m")
+    assert nc.classification.columns["id"].classification is ColumnKind.IDENTIFIER
+    assert nc.classification.columns["x"].classification is ColumnKind.PII
+    assert not nc.overruled
 
 
 def test_untraceable_sql_fails_closed(tmp_path: Path, gen: SimpleNamespace) -> None:

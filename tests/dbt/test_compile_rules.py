@@ -163,6 +163,60 @@ def test_compile_escalation_raises_minimum_and_requires_evidence(tmp_path):
     assert (plain.escalation, plain.minimum_coverage, plain.missing_tests) == (None, 50.0, ())
 
 
+def _people_and_child(tmp_path: Path, child_email: dict[str, Any]) -> Any:
+    """stg_people declares email PII; dim_people selects it as ``contact``."""
+    pii = {"meta": {"floe": {"classification": "pii", "pii_type": "email",
+                             "sensitivity": "high"}}}
+    return _project(tmp_path, [
+        _model("stg_people", {"id": {}, "email": pii}),
+        _model("dim_people", {"id": {}, "contact": child_email},
+               parents=["model.p.stg_people"], database="db",
+               compiled_code='select id, email as contact from "db"."main"."stg_people"'),
+    ])
+
+
+def test_compile_escalates_a_model_whose_column_inherits_pii(tmp_path):
+    project = _people_and_child(tmp_path, {})
+    gates = load_gates({"minimum_test_coverage": 0}, None)
+    report = compile_project(project, gates)
+    cov = {c.name: c for c in report.model_coverage}["dim_people"]
+    assert (cov.escalation, cov.minimum_coverage) == ("pii", 100.0)
+    assert "masking_verified" in cov.missing_tests
+    masking = [f for f in report.findings if f.rule_id == "lacuna.evidence.masking_verified"
+               and f.model_name == "dim_people"]
+    assert [f.column for f in masking] == ["contact"]
+    assert not [f for f in report.findings if f.rule_id.startswith("lacuna.classification")]
+
+
+def test_compile_reports_a_declaration_that_would_lower_an_inherited_class(tmp_path):
+    public = {"meta": {"floe": {"classification": "public"}}}
+    project = _people_and_child(tmp_path, public)
+    gates = load_gates({"minimum_test_coverage": 0, "enforcement": "strict"}, None)
+    report = compile_project(project, gates)
+    [over] = [f for f in report.findings if f.rule_id == "lacuna.classification.overruled"]
+    assert (over.model_name, over.column, over.level.value) == ("dim_people", "contact",
+                                                                "error")
+    assert "declared public" in over.message
+    assert "inherits pii/email" in over.message
+    assert over.fix
+    assert over.path
+    cov = {c.name: c for c in report.model_coverage}["dim_people"]
+    assert cov.escalation == "pii"  # governed by what it holds, not by what it declares
+    assert report.failed
+    warn = compile_project(project, load_gates({"minimum_test_coverage": 0}, None))
+    assert {f.level.value for f in warn.findings
+            if f.rule_id == "lacuna.classification.overruled"} == {"warning"}
+
+
+def test_compile_says_when_the_project_cannot_be_classified(tmp_path):
+    bad = {"meta": {"floe": {"classification": "secretish"}}}
+    project = _project(tmp_path, [_model("m", {"id": {}, "x": bad})])
+    report = compile_project(project, load_gates({"minimum_test_coverage": 0}, None))
+    [failed] = [f for f in report.findings if f.rule_id == "lacuna.classification.failed"]
+    assert "secretish" in failed.message
+    assert "declared meta only" in failed.message
+
+
 def test_compile_2000_models(tmp_path):
     spec = importlib.util.spec_from_file_location("bench_dbt_compile", BENCH)
     assert spec is not None

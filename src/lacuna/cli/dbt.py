@@ -92,6 +92,7 @@ def classify(
     if as_json:
         out = {uid: {**nc.classification.to_dict(), "declared": list(nc.declared),
                      "inherited": list(nc.inherited), "suggested": list(nc.suggested),
+                     "overruled": [o.column for o in nc.overruled],
                      "notes": list(nc.notes)} for uid, nc in pc.nodes.items()}
         typer.echo(json.dumps(out, indent=2))
         return
@@ -101,8 +102,11 @@ def classify(
                       title_justify="left")
         for head in ("column", "class", "pii_type", "sensitivity", "source"):
             table.add_column(head)
+        overruled = {o.column: o.declared for o in nc.overruled}
         for name, col in c.columns.items():
             source = ("declared" if name in nc.declared else
+                      f"inherited (declared {overruled[name].classification.value}: lower, "
+                      "so overruled)" if name in overruled else
                       "inherited" if name in nc.inherited else "suggested")
             table.add_row(name, col.classification.value, col.pii_type or "",
                           col.sensitivity.value, source)

@@ -36,7 +36,16 @@ from lacuna.dbt.manifest import DbtColumn, DbtNode, DbtProject
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.lineage.records import ColumnEdge
 from lacuna.lineage.rules import combine
-from lacuna.model import Classification, ColumnClass, ColumnKind, Evidence, Layer, Tier, unique
+from lacuna.model import (
+    Classification,
+    ColumnClass,
+    ColumnKind,
+    Evidence,
+    Layer,
+    Sensitivity,
+    Tier,
+    unique,
+)
 
 NAMESPACES = ("floe", "lacuna")  # later wins
 KNOWN_TAGS = frozenset({"pii", "phi", "gdpr", "hipaa", "ccpa", "financial"})
@@ -44,6 +53,38 @@ SEED_SAMPLE_ROWS = 200
 
 # (node, column names) -> {column: sample values}; None when the node cannot be sampled
 Sampler = Callable[[DbtNode, Sequence[str]], Mapping[str, Sequence[Any]] | None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overruled:
+    """A column whose meta declares less than its SQL carries from its parents.
+
+    A declaration may raise a column's class, never lower it: ``email AS contact`` declared
+    ``public`` still holds every e-mail. The column keeps what it inherits (``inherited``) and
+    this record says so, for ``lacuna dbt classify`` and ``lacuna compile`` to report."""
+
+    column: str
+    declared: ColumnClass
+    inherited: ColumnClass
+
+    @property
+    def message(self) -> str:
+        d, i = self.declared, self.inherited
+        return (f"{self.column}: declared {_label(d)} ({d.reasoning.removeprefix('declared in ')}"
+                f"), but it inherits {_label(i)} ({i.reasoning}); a declaration may raise a "
+                f"column's class, never lower it, so it stays {_label(i)}")
+
+    @property
+    def fix(self) -> str:
+        return (f"if {self.column} really no longer holds {self.inherited.classification.value} "
+                "data, make the SQL say so (a keyed hash, a redaction or an aggregate Lacuna "
+                "reads, see docs/lineage.md), or declare it at least "
+                f"{_label(self.inherited)}")
+
+
+def _label(col: ColumnClass) -> str:
+    kind = col.classification.value + (f"/{col.pii_type}" if col.pii_type else "")
+    return f"{kind} ({col.sensitivity.value})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +98,7 @@ class NodeClassification:
     suggested: tuple[str, ...] = ()  # undeclared columns the classifier filled in
     edges: tuple[ColumnEdge, ...] = ()
     notes: tuple[str, ...] = ()
+    overruled: tuple[Overruled, ...] = ()  # declarations lower than what the column inherits
 
     @property
     def undeclared(self) -> dict[str, ColumnClass]:
@@ -180,6 +222,7 @@ def _classify_node(
     traced: dict[str, ColumnClass] = {}
     edges: tuple[ColumnEdge, ...] = ()
     order: list[str] = []
+    guessed = False  # untraceable SQL: the parents' worst case, not a column's own lineage
     if parents or node.compiled_sql:  # SQL without parents may still read relations
         inherited_table = combine([p.classification for p in parents], config,
                                   names=[p.node.name for p in parents])
@@ -187,6 +230,7 @@ def _classify_node(
         tags = unique([*tags, *inherited_table.table_tags])
         traced_out = _trace(project, node, parents, config, done or {})
         if isinstance(traced_out, str):
+            guessed = True
             notes.append(traced_out)
             # fail closed: the table is at least as sensitive as its most sensitive parent
             # (the join rule), also when its columns are listed nowhere; and every undeclared
@@ -206,6 +250,12 @@ def _classify_node(
     unknown = [n for n in names if n not in declared and n not in traced]
     if unknown:
         suggested = _suggest(node, unknown, sampler, config)
+    overruled = [] if guessed else [
+        Overruled(column=n, declared=declared[n], inherited=traced[n])
+        for n in declared if n in traced and _lowers(declared[n], traced[n], config)]
+    for each in overruled:
+        del declared[each.column]
+        notes.append(f"{node.name}.{each.message}")
     columns: dict[str, ColumnClass] = {}
     for name in names:
         columns[name] = declared.get(name) or traced.get(name) or suggested[name]
@@ -215,7 +265,22 @@ def _classify_node(
     return NodeClassification(
         node=node, classification=classification, declared=tuple(declared),
         inherited=tuple(n for n in names if n not in declared and n in traced),
-        suggested=tuple(suggested), edges=edges, notes=tuple(notes))
+        suggested=tuple(suggested), edges=edges, notes=tuple(notes),
+        overruled=tuple(overruled))
+
+
+def _lowers(declared: ColumnClass, inherited: ColumnClass, config: ClassificationConfig) -> bool:
+    """Whether a declaration would lower (or relabel without raising) what a column inherits:
+    it stands when it is stricter (tier, then sensitivity), or the same class at least as
+    sensitive; an inherited ``public`` never overrules anything."""
+    if inherited.classification is ColumnKind.PUBLIC:
+        return False
+
+    def strictness(c: ColumnClass) -> tuple[Tier, Sensitivity]:
+        return config.tier_for(c.classification, c.sensitivity), c.sensitivity
+    if declared.classification is inherited.classification:
+        return strictness(declared) < strictness(inherited)
+    return not strictness(declared) > strictness(inherited)
 
 
 def _relation_key(node: DbtNode) -> str:

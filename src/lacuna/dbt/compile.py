@@ -44,8 +44,10 @@ from lacuna.dbt.gates import (
 from lacuna.dbt.report import CompileReport, Finding, LayerCoverage, Level, ModelCoverage
 
 if TYPE_CHECKING:
+    from lacuna.dbt.classify import ProjectClassification
     from lacuna.dbt.evidence import Evidence
     from lacuna.dbt.manifest import DbtNode, DbtProject, DbtTest
+    from lacuna.model import ColumnClass
 
 CONFIG_FILES = ("floe.yaml", "lacuna.yaml", "manifest.yaml")
 NAMESPACES = ("lacuna", "floe")
@@ -103,26 +105,39 @@ class _Ctx:
     def path(self, node: DbtNode) -> str:
         return self.yaml_paths.get(node.name) or node.original_file_path
 
+    @property
+    def classification(self) -> ProjectClassification | str:
+        """The project's classification (declared meta carried through the compiled SQL's
+        column lineage; a declaration never lowers what a column inherits), or why it could
+        not be computed; computed once."""
+        if "classification" not in self.cache:
+            from lacuna.dbt.classify import classify_project
+            from lacuna.errors import LacunaError
+
+            try:
+                self.cache["classification"] = classify_project(self.project)
+            except LacunaError as exc:
+                self.cache["classification"] = str(exc)
+        found: ProjectClassification | str = self.cache["classification"]
+        return found
+
+    def classified(self, node: DbtNode, *, suggested: bool = False
+                   ) -> Mapping[str, ColumnClass]:
+        """A model's column classes in the project classification ({} when it failed): the
+        declared and inherited ones, and with ``suggested`` the classifier's suggestions for
+        the other columns (for review, ``lacuna dbt suggest``; they escalate nothing)."""
+        pc = self.classification
+        if isinstance(pc, str) or node.unique_id not in pc.nodes:
+            return {}
+        nc = pc.nodes[node.unique_id]
+        columns = nc.classification.columns
+        if suggested:
+            return columns
+        return {c: columns[c] for c in (*nc.declared, *nc.inherited) if c in columns}
+
     def classified_pii(self, node: DbtNode) -> list[str]:
-        """PII columns the project classification finds (declared meta carried through the
-        compiled SQL's column lineage); computed once, only for models that need it."""
-        from lacuna.model import ColumnKind
-
-        if "classes" not in self.cache:
-            self.cache["classes"] = _project_classes(self.project)
-        found = self.cache["classes"].get(node.unique_id, {})
-        return [c for c, kind in found.items() if kind in (ColumnKind.PII, ColumnKind.PHI)]
-
-
-def _project_classes(project: DbtProject) -> dict[str, dict[str, Any]]:
-    from lacuna.dbt.classify import classify_project
-
-    try:
-        pc = classify_project(project)
-    except Exception:
-        return {}
-    return {uid: {c: cc.classification for c, cc in nc.classification.columns.items()}
-            for uid, nc in pc.nodes.items()}
+        """Columns the project classification (suggestions too) finds personal."""
+        return [c for c, cc in self.classified(node, suggested=True).items() if cc.is_personal]
 
 
 def compile_project(
@@ -164,7 +179,8 @@ def compile_project(
         coverages.append(cov)
         findings.extend(found)
     layers = _layers(ctx, coverages)
-    findings[:0] = [_layer_finding(layer, coverages) for layer in layers if not layer.ok]
+    findings[:0] = [*_classification_findings(ctx, models),
+                    *(_layer_finding(layer, coverages) for layer in layers if not layer.ok)]
     findings.extend(_check_findings(checks))
     findings = [_apply_mode(f, mode) for f in findings]
     return CompileReport(
@@ -184,6 +200,28 @@ def compile_project(
         checks_ran=checks_ran,
         seconds=time.perf_counter() - started,
     )
+
+
+def _classification_findings(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Finding]:
+    """A classification that could not be computed (escalation then rests on declared meta
+    alone), and every declaration lower than what its column inherits."""
+    pc = ctx.classification
+    if isinstance(pc, str):
+        return [Finding(
+            rule_id="lacuna.classification.failed", level=Level.ERROR, step=2,
+            message=(f"the project could not be classified ({pc}); requirements are escalated "
+                     "by declared meta only"),
+            fix="fix what the message names, then run lacuna compile again")]
+    out = []
+    for node in models:
+        nc = pc.nodes.get(node.unique_id)
+        for over in nc.overruled if nc else ():
+            out.append(Finding(
+                rule_id="lacuna.classification.overruled", level=Level.ERROR, step=2,
+                model=node.unique_id, model_name=node.name, column=over.column,
+                path=ctx.path(node), message=f"model '{node.name}': {over.message}",
+                fix=over.fix))
+    return out
 
 
 def _apply_mode(f: Finding, mode: str) -> Finding:
@@ -271,7 +309,8 @@ def _check_model(ctx: _Ctx, node: DbtNode) -> tuple[ModelCoverage, list[Finding]
         required += [t for t in normalize_tests(layer_req.required_tests) if t not in required]
     level: str | None = None
     if qg.classification_escalation:
-        level, esc_min, esc_tests = escalation_for(model_levels(node))
+        level, esc_min, esc_tests = escalation_for([*model_levels(node),
+                                                    *classified_levels(ctx.classified(node))])
         minimum = max(minimum, esc_min)
         required += [t for t in esc_tests if t not in required]
     pk = primary_key(node)
@@ -367,9 +406,8 @@ def _requirement(ctx: _Ctx, node: DbtNode, test: str, pk: tuple[str, ...],
                         f"run the model with Lacuna's dbt hooks (or `lacuna dbt record` after "
                         f"dbt build) so the audit trail records {node.name}")
     if test == "masking_verified":
-        pii = [c.name for c in node.columns.values() if _column_class(c.meta) in ("pii",)]
-        if not pii:
-            pii = ctx.classified_pii(node)
+        declared = [c.name for c in node.columns.values() if _column_class(c.meta) == "pii"]
+        pii = list(dict.fromkeys([*declared, *ctx.classified_pii(node)]))
         if not pii:
             return _Problem("no column of this PII model is classified pii, so masking cannot "
                             "be verified", f"classify its PII columns (meta floe.classification: "
@@ -519,6 +557,14 @@ def _column_class(meta: Mapping[str, Any]) -> str | None:
     return str(value).strip().lower() if value else None
 
 
+def classified_levels(columns: Mapping[str, ColumnClass]) -> list[str]:
+    """What a model's classified columns escalate to: each class and ``critical``
+    sensitivity, so a column that inherits PII escalates its model as a declared one does."""
+    return [level for cc in columns.values()
+            for level in (cc.classification.value,
+                          *(("critical",) if cc.sensitivity.value == "critical" else ()))]
+
+
 def model_levels(node: DbtNode) -> list[str]:
     """Everything that may escalate a model: its columns' classes and ``critical``
     sensitivities, its declared tier, and PII/PHI tags (meta tags and dbt tags)."""
@@ -630,6 +676,7 @@ def _yaml_index(project: DbtProject, models: Iterable[DbtNode]) -> dict[str, str
 
 __all__ = [
     "CONFIG_FILES",
+    "classified_levels",
     "compile_project",
     "detect_layer",
     "gate_applies",

@@ -225,7 +225,7 @@ def _trace(
         return [[] for _ in given], [tables.show(n) for n in given], set()
     try:
         query = qualify(
-            statement.query.copy(), schema=tables.sqlglot_schema(), dialect=tables.dialect,
+            statement.query, schema=tables.sqlglot_schema(), dialect=tables.dialect,
             validate_qualify_columns=False, quote_identifiers=False, identify=False,
         )  # fmt: skip
         root = build_scope(query)
