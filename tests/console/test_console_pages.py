@@ -261,6 +261,57 @@ def test_sign_out_after_a_role_change_ends_the_session(app_and_tokens):
     assert thief.get("/console/audit", follow_redirects=False).status_code == 401
 
 
+def test_signing_in_ends_the_session_the_browser_had(app_and_tokens):
+    """A shared computer: the next person signs in over the last one's session. That session
+    ends on the server, so a copy of its cookie stops working too (it used to stay live until
+    it expired, eight hours later)."""
+    app, tokens, _ = app_and_tokens
+    browser = sign_in(app, tokens["sam"])
+    sams = browser.cookies.get(COOKIE)
+    form = browser.get("/console/login").text
+    answer = browser.post("/console/login", data={"csrf_token": csrf_of(form),
+                                                  "token": tokens["alice"]},
+                          follow_redirects=False)
+    assert answer.status_code == 303
+    assert "analyst" in browser.get("/console/exceptions").text
+    copy = TestClient(app)
+    copy.cookies.set(COOKIE, sams, path="/console")
+    assert copy.get("/console/audit", follow_redirects=False).status_code == 401
+
+
+def test_a_decision_with_an_oversized_comment_is_refused_and_changes_nothing(
+        app_and_tokens, tmp_path):
+    import lacuna
+    from lacuna.config import config_from_dict
+    from lacuna.exceptions.authority import MAX_CONDITIONS, TEXT_LIMITS
+
+    app, tokens, _ = app_and_tokens
+    lacuna.enable(config_from_dict({"user": {"id": "alice", "role": "data_analyst"},
+                                    "stewards": {"default": ["sam"]},
+                                    "audit": {"url": app.state.lacuna.db}}))
+    request = lacuna.request_exception(
+        operation={"action": "export", "source": "crm/customers.csv",
+                   "destination": str(tmp_path / "out.csv")},
+        purpose="Quarterly churn review with the retention team", approver="sam")
+    steward = sign_in(app, tokens["sam"])
+    for field, value in (("comment", "x" * (TEXT_LIMITS["comment"] + 1)),
+                         ("conditions", "y" * (TEXT_LIMITS["condition"] + 1)),
+                         ("conditions", "\n".join(f"c{i}" for i in range(MAX_CONDITIONS + 1)))):
+        page = steward.get("/console/exceptions").text
+        answer = steward.post(f"/console/exceptions/{request.id}/decide",
+                              data={"csrf_token": csrf_of(page), "decision": "approve",
+                                    field: value}, follow_redirects=False)
+        assert answer.status_code == 400, field
+        assert "at most" in answer.text
+        assert app.state.lacuna.governor.exceptions.get(request.id).status.value == "pending"
+    page = steward.get("/console/exceptions").text
+    fits = steward.post(f"/console/exceptions/{request.id}/decide",
+                        data={"csrf_token": csrf_of(page), "decision": "approve",
+                              "comment": "x" * TEXT_LIMITS["comment"]}, follow_redirects=False)
+    assert fits.status_code == 303
+    assert app.state.lacuna.governor.exceptions.get(request.id).status.value == "approved"
+
+
 def test_replacing_a_token_ends_the_sessions_signed_in_with_it(app_and_tokens):
     """``lacuna users add NAME --replace`` (a leaked token rotated): the console sessions
     started with the old token end too, not only the token."""

@@ -453,3 +453,28 @@ def test_one_broken_row_does_not_stop_the_sweep_for_the_others(as_user, request_
     report = lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
     assert report.deleted == (str(target),)
     assert report.expired == (request_.id,)
+
+
+def test_oversized_text_is_refused_before_anything_is_stored(as_user, customers, target):
+    """A request or decision cannot carry megabytes into the store, the trail and every
+    notification; the limits hold for Python, the CLI, the API and the console alike."""
+    from lacuna.errors import ConfigError
+    from lacuna.exceptions.authority import MAX_CONDITIONS, TEXT_LIMITS
+
+    gov = lacuna.governor.current()
+    before = len(gov.exceptions.list())
+    for extra in ({"business_justification": "j" * (TEXT_LIMITS["business_justification"] + 1)},
+                  {"conditions": ["c" * (TEXT_LIMITS["condition"] + 1)]},
+                  {"conditions": [f"c{i}" for i in range(MAX_CONDITIONS + 1)]},
+                  {"purpose": PURPOSE + " " + "p" * TEXT_LIMITS["purpose"]}):
+        with pytest.raises(ConfigError, match="at most"):
+            lacuna.request_exception(data=customers, destination=str(target), approver=STEWARD,
+                                     **{"purpose": PURPOSE, **extra})
+    assert len(gov.exceptions.list()) == before
+    one = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                   approver=STEWARD, conditions="Encrypt the file")
+    assert one.conditions == ("Encrypt the file",)  # one condition, not one per character
+    as_user(STEWARD)
+    with pytest.raises(ConfigError, match="comment is 4,001 characters"):
+        lacuna.deny_exception(one.id, comment="x" * 4001)
+    assert gov.exceptions.get(one.id).status is Status.PENDING

@@ -25,8 +25,10 @@ from lacuna.errors import ConfigError
 from lacuna.exceptions.authority import (
     ExceptionNotAuthorized,
     approvers,
+    check_conditions,
     check_duration,
     check_purpose,
+    check_text,
 )
 from lacuna.exceptions.context import current_host, dry_run
 from lacuna.exceptions.files import DecryptionRefused
@@ -84,8 +86,11 @@ def request_exception(
     if not target:
         msg = "request_exception needs a destination (the path or URI the data should go to)."
         raise ConfigError(msg)
-    purpose = check_purpose(purpose)
+    purpose = check_purpose(check_text("purpose", purpose) or "")
     duration_hours = check_duration(duration_hours)
+    check_text("business_justification", business_justification)
+    check_text("approver", approver)
+    conditions = check_conditions(conditions)
     gov = current_host()
     sources: tuple[str, ...] = ()
     tier, tags = "UNKNOWN", tuple[str, ...]()
@@ -192,6 +197,8 @@ def approve_exception(
             request, or the stored request was changed outside Lacuna.
     """
 
+    check_text("comment", comment)
+    conditions = check_conditions(conditions or ())
     gov = current_host()
     decided = _refusals_audited(gov, exception_id, "approve", lambda: gov.exceptions.decide(
         exception_id,
@@ -233,6 +240,7 @@ def deny_exception(
     """Deny a pending request, or revoke an approved one (a steward, or the requester
     withdrawing their own)."""
 
+    check_text("comment", comment)
     gov = current_host()
     decided = _refusals_audited(gov, exception_id, "deny", lambda: gov.exceptions.decide(
         exception_id, approve=False, by=_identity(by), stewards=gov.config.stewards,
@@ -254,6 +262,7 @@ def revoke_exception(
         LacunaError: it is not approved (pending, denied, expired or already revoked).
     """
 
+    check_text("comment", comment)
     gov = current_host()
     decided = _refusals_audited(gov, exception_id, "revoke", lambda: gov.exceptions.decide(
         exception_id, approve=False, by=_identity(by), stewards=gov.config.stewards,
@@ -326,6 +335,7 @@ def settle_file(exception_id: str, path: str | os.PathLike[str], *, reason: str,
             msg = ("settling a file needs a reason: say what you checked and what you did with "
                    "the data (e.g. 'checked: deleted by hand')")
             raise ConfigError(msg)
+        authority.check_text("reason", why)
         me = _identity(by)
         files = store.files(exception_id)
         # the path as the sweep reports it, else as the shell spells it (~, relative)

@@ -21,6 +21,7 @@ on the server (docs/exceptions.md says so).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,40 @@ def check_duration(hours: float) -> float:
                "should last, e.g. duration_hours=24.")
         raise ConfigError(msg)
     return value
+
+
+# What one field of a request or decision may hold: room for any real note, bounded so that a
+# form, an API call or a script cannot fill the store, the audit trail and every notification
+# with megabytes. The server's request schemas use the same numbers.
+TEXT_LIMITS = {"purpose": 2000, "business_justification": 4000, "approver": 255,
+               "comment": 4000, "condition": 500, "reason": 2000}
+MAX_CONDITIONS = 50
+
+
+def check_text(field: str, value: str | None) -> str | None:
+    """``value`` when it fits ``TEXT_LIMITS[field]``; a :class:`ConfigError` that says by how
+    much it does not."""
+    limit = TEXT_LIMITS[field]
+    if value is not None and len(value) > limit:
+        msg = (f"the {field.replace('_', ' ')} is {len(value):,} characters; at most {limit:,} "
+               f"are kept: shorten it (link to a document for the details).")
+        raise ConfigError(msg)
+    return value
+
+
+def check_conditions(conditions: Sequence[str]) -> tuple[str, ...]:
+    """The conditions as a tuple of strings, each within ``TEXT_LIMITS["condition"]``, at most
+    ``MAX_CONDITIONS`` of them (a :class:`ConfigError` otherwise)."""
+    if isinstance(conditions, str):
+        conditions = (conditions,)  # one condition, not one per character
+    listed = tuple(str(c) for c in conditions)
+    if len(listed) > MAX_CONDITIONS:
+        msg = (f"{len(listed)} conditions; at most {MAX_CONDITIONS} are kept: merge them into "
+               "fewer, or link to a document that lists them.")
+        raise ConfigError(msg)
+    for condition in listed:
+        check_text("condition", condition)
+    return listed
 
 
 def same_identity(a: str | None, b: str | None) -> bool:
@@ -204,7 +239,9 @@ __all__ = [
     "ExceptionNotAuthorized",
     "approvers",
     "authorize",
+    "check_conditions",
     "check_purpose",
+    "check_text",
     "not_verified_note",
     "sign",
     "verified",

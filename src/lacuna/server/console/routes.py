@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from lacuna.errors import LacunaError
+from lacuna.errors import ConfigError, LacunaError
 from lacuna.server.console import charts
 from lacuna.server.console.session import COOKIE, LIFETIME_S, Session, login_csrf, same
 from lacuna.server.console.web import (
@@ -90,6 +90,9 @@ async def login(request: Request) -> Response:
                           flash="That token was not accepted. Check it, or ask an admin for "
                                 "a new one (lacuna users add NAME --role ROLE).")
     via = "token" if token.startswith("lac_") else "oidc"
+    previous = codec.load(get_cookie(request, COOKIE))
+    if previous is not None and previous.sid:  # a shared browser: the last person's session
+        server_state(request).users.end_session(previous.sid)  # ends, not just its cookie
     redirect = RedirectResponse(next_url, status_code=303)
     expires = time.time() + LIFETIME_S
     if principal.expires is not None:  # an OIDC token: the session ends with it (and its roles)
@@ -168,7 +171,8 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
         items = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
                       now=now())
         return render(request, "exceptions.html", session,
-                      status=404 if isinstance(exc, LookupError) else 403,
+                      status=404 if isinstance(exc, LookupError) else
+                      400 if isinstance(exc, ConfigError) else 403,
                       active="/console/exceptions", title="Exceptions", items=items,
                       statuses=STATUS_FILTERS, shown="pending", can_decide=True,
                       flash=f"Not done: {exc}", flash_kind="error")
