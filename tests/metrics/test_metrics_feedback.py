@@ -210,6 +210,11 @@ def test_review_queue_items_verdicts_and_withdrawn_reports(governed):
     reporter = first.user_id  # a steward does not review their own report
     with pytest.raises(ReviewNotAuthorized, match="cannot review it"):
         review_report(first.id, verdict="accept", reviewer=(f" {reporter.upper()}", "x"))
+    [refused] = current().audit.list(limit=None, action="feedback_review_refused")
+    assert not refused.allowed
+    assert refused.data["feedback_review_refused"] == {"feedback_id": first.id,
+                                                      "verdict": "accepted"}
+    assert [i.status for i in review_queue()] == ["open"]  # a refusal is not a review
     review_report(first.id, verdict="reject", comment="policy is right", reviewer=("sam", "x"))
     review_report(first.id, verdict="accept", comment="on second look", reviewer=("sue", "x"))
     assert review_queue() == []  # no open report left

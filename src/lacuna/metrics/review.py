@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from lacuna.governor import Governor
 
 REVIEW = "feedback_review"
+REVIEW_REFUSED = "feedback_review_refused"  # an attempt to review one's own report
 VERDICTS = {"accept": "accepted", "reject": "rejected"}
 STATUSES = ("open", "accepted", "rejected", "all")
 MAX_COMMENT = 2000
@@ -181,7 +182,8 @@ def review_report(
     Raises:
         ConfigError: an unknown verdict, or a comment over 2000 characters.
         ReportNotFound: ``feedback_id`` is not a false-positive report.
-        ReviewNotAuthorized: ``reviewer`` filed the report (nobody reviews their own).
+        ReviewNotAuthorized: ``reviewer`` filed the report (nobody reviews their own); the
+            attempt is recorded (an audit event of kind ``feedback_review_refused``).
     """
     from lacuna.governor import current
 
@@ -199,11 +201,17 @@ def review_report(
                "the review queue (/console/review).")
         raise ReportNotFound(msg)
     user, role = reviewer
+    now = iso(utcnow())
     if user.strip().casefold() == record.user_id.strip().casefold():
         msg = (f"{user} filed report {feedback_id} and cannot review it: another steward "
                "decides whether the policy or classification needs a change.")
+        gov.audit.record_event({  # refused, and on the record (not a review: the queue skips it)
+            "schema_version": RECORD_SCHEMA_VERSION, "kind": REVIEW_REFUSED,
+            "who": {"user_id": user, "role": role, "session": gov.session},
+            "what": {"action": REVIEW_REFUSED}, "when": now, "recorded_at": now,
+            "decision": {"allowed": False, "policy_id": record.policy_id, "reason": msg},
+            REVIEW_REFUSED: {"feedback_id": feedback_id, "verdict": VERDICTS[verdict]}})
         raise ReviewNotAuthorized(msg)
-    now = iso(utcnow())
     return gov.audit.record_event({
         "schema_version": RECORD_SCHEMA_VERSION, "kind": REVIEW,
         "who": {"user_id": user, "role": role, "session": gov.session},
