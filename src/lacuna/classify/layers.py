@@ -92,7 +92,7 @@ CONFIRMED_BY: dict[str, frozenset[str]] = {
     "gender": frozenset({"gender"}),
     "swift_bic": frozenset({"swift_bic"}),
     "passport": frozenset({"passport"}),
-    "drivers_license": frozenset({"drivers_license"}),
+    "drivers_license": frozenset({"drivers_license", "us_drivers_license"}),
 }
 
 

@@ -41,14 +41,29 @@ class PassportValues(PatternRecognizer):
 
 @value_recognizer
 class DriversLicenseValues(PatternRecognizer):
-    """UK licence numbers (strong); US state formats are weak."""
+    """UK DVLA licence numbers: 16 characters built from the holder's name and birth date, a
+    shape specific enough to decide alone."""
 
     name, kind, pii_type = "drivers_license", PII, "drivers_license"
     sensitivity = Sensitivity.HIGH
     label = "driver's licence numbers"
+    prefilter = r"[A-Za-z9]{5}[0-9]{6}[A-Za-z9]{2}[0-9][A-Za-z]{2}"
+    validator = "uk_drivers_license"
+    min_ratio = 0.8
+
+
+@value_recognizer
+class UsDriversLicenseValues(PatternRecognizer):
+    """US state licence formats (a letter or two and digits, or digits alone): weak. The same
+    shapes are user, order and ticket ids (a token's ``sub`` of ``u00000012``), so they
+    support a licence name and never decide alone."""
+
+    name, kind, pii_type = "us_drivers_license", PII, "drivers_license"
+    sensitivity = Sensitivity.HIGH
+    label = "US driver's licence-shaped numbers"
     prefilter = r"[A-Za-z0-9][A-Za-z0-9-]{6,17}"
-    bare = r"(?:[A-Z]{1,2}[0-9-]{5,16}|[0-9]{7,9})"
     validator = "drivers_license"
+    weak_only = True
     min_ratio = 0.8
 
 
