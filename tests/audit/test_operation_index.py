@@ -140,7 +140,8 @@ def test_the_backfill_reads_in_batches_and_matches_the_append(
     """The migration's backfill, in batches smaller than the trail, gives every record the
     value the append gave it (also for bodies that are not JSON objects: none)."""
     spec = importlib.util.spec_from_file_location("rev0010", REVISION)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     rev = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(rev)
     rev.BATCH = 5
@@ -172,7 +173,8 @@ def test_verify_reports_an_edited_operation_id_column(db_url: str, home: Path, m
         ids = _trail(store, mk)
         victim = store.of_operation(ids[4])
         other = store.of_operation(ids[5])
-        assert victim is not None and other is not None
+        assert victim is not None
+        assert other is not None
         assert store.verify().ok
     with sqlite3.connect(db) as conn:  # hide a decision from the lookup
         conn.execute("UPDATE lacuna_audit SET operation_id = NULL WHERE seq = ?", (victim.seq,))
@@ -192,7 +194,8 @@ def test_verify_reports_an_edited_operation_id_column(db_url: str, home: Path, m
     conn.close()
     with AuditStore(db_url, create=False, read_only=True) as reader:
         found = reader.of_operation(ids[4])  # the body is checked: never the other's record
-        assert found is not None and found.seq == victim.seq
+        assert found is not None
+        assert found.seq == victim.seq
         assert reader.of_operation(ids[5]) is None
         report = reader.verify()
     assert (report.ok, report.first_bad) == (False, other.seq)
@@ -221,7 +224,8 @@ def test_an_id_too_long_for_the_column_is_found_by_its_body(
         rec = store.record(decision, op, session="s")
         store.record_outcome(decision, op, session="s", of=rec.id)
         found = store.of_operation(long_id)
-        assert found is not None and found.seq == rec.seq
+        assert found is not None
+        assert found.seq == rec.seq
         assert store.verify().ok
     assert _column(db)[rec.seq] is None
 

@@ -397,7 +397,8 @@ def test_0010_fills_in_the_operation_ids_of_a_trail_at_0009(state_url: str,
                                     "decision": {"allowed": True, "policy_id": None}})
         for op_id in ids:
             found = store.of_operation(op_id)
-            assert found is not None and found.kind == "decision"
+            assert found is not None
+            assert found.kind == "decision"
             answers[op_id] = found.seq
         before = store.verify()
     engine = create_engine(state_url)

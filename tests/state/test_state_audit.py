@@ -78,8 +78,8 @@ def test_read_only_store_cannot_write(state_url: str, home: Path) -> None:
 def test_counts_and_a_decision_by_its_operation_id_without_reading_the_trail(
         state_url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``counts`` is counted by the database, ``of_operation`` reads only the decision records
-    the ``operation_id`` index names: neither loads the trail (the metrics endpoint and the feedback page
-    call them on every request)."""
+    the ``operation_id`` index names: neither loads the trail (the metrics endpoint and the
+    feedback page call them on every request)."""
     import lacuna.audit.store as store_module
 
     with AuditStore(state_url) as store:

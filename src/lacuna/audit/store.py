@@ -45,6 +45,7 @@ from lacuna.audit.checkpoint import (
 )
 from lacuna.audit.record import (
     GENESIS_HASH,
+    OPERATION_ID_INDEXED,
     AuditRecord,
     VerifyReport,
     build_body,
@@ -52,7 +53,6 @@ from lacuna.audit.record import (
     canonical_json,
     chain_hash,
     indexed_operation_id,
-    OPERATION_ID_INDEXED,
     iso,
     link_payload,
     plain_float,
