@@ -432,3 +432,44 @@ def test_0010_fills_in_the_operation_ids_of_a_trail_at_0009(state_url: str,
         assert column == (None if "kind" in data else data["operation_id"])
     assert sum(column is not None for _, column in rows) == len(ids)
     assert "ix_lacuna_audit_operation_id" in plan
+
+
+def test_0010_downgrades_to_layout_2_and_upgrades_again(state_url: str, home: Path) -> None:
+    """Revision 0010's downgrade drops the column and its index (keeping 0009's expression
+    index) and sets the trail back to layout 2; upgrading again fills the column in anew."""
+    from alembic import command
+
+    from lacuna.model import Action, Classification, Decision, Operation, User
+    from lacuna.state.schema import alembic_config
+
+    with AuditStore(state_url, checkpoint=None) as store:
+        op = Operation(action=Action.EXPORT, user=User(id="u"), classification=Classification())
+        rec = store.record(Decision(allowed=True, operation_id=op.id, reasoning="r",
+                                    operation=op), op, session="s")
+    engine = create_engine(state_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(connection=conn), "0009")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("lacuna_audit")}
+            indexes = {i["name"] for i in inspect(conn).get_indexes("lacuna_audit")}
+            layout = conn.execute(text("SELECT layout_version FROM lacuna_audit_head")).scalar()
+        assert "operation_id" not in columns
+        assert "ix_lacuna_audit_operation_id" not in indexes
+        assert layout == 2
+        assert revisions(state_url) == ["0009"]
+        with AuditStore(state_url, checkpoint=None) as store:
+            assert store.verify().ok
+            found = store.of_operation(op.id)
+            assert found is not None
+            assert found.seq == rec.seq
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT operation_id FROM lacuna_audit")).scalar() == op.id
+            assert conn.execute(text("SELECT layout_version FROM lacuna_audit_head")
+                                ).scalar() == 3
+            if engine.dialect.name == "sqlite":  # 0009's expression index survived both ways
+                assert conn.execute(text(
+                    "SELECT name FROM sqlite_master WHERE name = "
+                    "'ix_lacuna_audit_exception_id'")).scalar() is not None
+    finally:
+        engine.dispose()
