@@ -64,7 +64,7 @@ def test_layout_1_trail_is_upgraded_once_and_signed(tmp_path: Path, mk: Any) -> 
         assert store.record(mk.decision(op), op, session="s").seq == 4
         assert store.verify().ok
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT layout_version FROM lacuna_audit_head").fetchone() == (2,)
+        assert conn.execute("SELECT layout_version FROM lacuna_audit_head").fetchone() == (3,)
 
 
 def test_new_trail_is_checkpointed_at_zero(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lacuna.audit import AuditStore
-from lacuna.audit.record import chain_hash
+from lacuna.audit.record import chain_hash, indexed_operation_id
 from lacuna.cli.audit import app
 from lacuna.errors import AuditError
 from lacuna.model import Action, Classification, Decision, Operation, User
@@ -116,11 +116,14 @@ def _delete_and_rehash(t: Trail) -> None:
         body = body.replace(f'"seq":{seq}', f'"seq":{new_seq}')
         digest = chain_hash(prev, body)
         data = json.loads(body)
+        # every column, as the rows were (the operation id column too: layout 3)
         stmts.append(("INSERT INTO lacuna_audit (seq, id, timestamp, user_id, action, allowed, "
-                      "policy_id, body, prev_hash, hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                      "policy_id, body, prev_hash, hash, signature, operation_id) "
+                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                       (new_seq, data["id"], data["when"], data["who"]["user_id"],
                        data["what"]["action"], data["decision"]["allowed"],
-                       data["decision"]["policy_id"], body, prev, digest, sig)))
+                       data["decision"]["policy_id"], body, prev, digest, sig,
+                       indexed_operation_id(data))))
         prev = digest
     stmts.append(("UPDATE lacuna_audit_head SET seq = ?, hash = ?", (len(rows), prev)))
     t.sql(*stmts)

@@ -370,3 +370,108 @@ def test_0009_remakes_an_index_0007_made_without_the_json_guard(state_url: str,
     finally:
         engine.dispose()
     assert {"sqlite": "json_valid(body)", "postgresql": "lacuna_jsonb(body)"}[dialect] in made
+
+
+def test_0010_fills_in_the_operation_ids_of_a_trail_at_0009(state_url: str,
+                                                            home: Path) -> None:
+    """A signed trail written at revision 0009 (audit layout 2: no operation_id column) is
+    migrated when a writer opens it: the column filled in from every body (decisions only),
+    indexed, layout 3; the chain verifies as before and of_operation answers the same."""
+    from lacuna.audit.record import iso as iso_time
+    from lacuna.model import Action, Classification, Decision, Operation, User
+
+    ids, answers = [], {}
+    with AuditStore(state_url, checkpoint=None) as store:
+        for i in range(9):
+            op = Operation(action=Action.EXPORT, user=User(id=f"u{i % 2}"),
+                           classification=Classification())
+            decision = Decision(allowed=i % 2 == 0, operation_id=op.id, reasoning="r",
+                                policy_id=None if i % 2 == 0 else "P-1", operation=op)
+            rec = store.record(decision, op, session="s")
+            ids.append(op.id)
+            if i % 3 == 0:  # an outcome and an event naming the same operation, after it
+                store.record_outcome(decision, op, session="s", of=rec.id)
+                store.record_event({"kind": "feedback", "operation_id": op.id,
+                                    "who": {"user_id": "u0"}, "what": {"action": "feedback"},
+                                    "when": iso_time(op.timestamp),
+                                    "decision": {"allowed": True, "policy_id": None}})
+        for op_id in ids:
+            found = store.of_operation(op_id)
+            assert found is not None
+            assert found.kind == "decision"
+            answers[op_id] = found.seq
+        before = store.verify()
+    engine = create_engine(state_url)
+    try:
+        with engine.begin() as conn:  # the trail as revision 0009 left it
+            conn.execute(text("DROP INDEX ix_lacuna_audit_operation_id"))
+            conn.execute(text("ALTER TABLE lacuna_audit DROP COLUMN operation_id"))
+            conn.execute(text("UPDATE lacuna_audit_head SET layout_version = 2"))
+            conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0009'"))
+        with AuditStore(state_url, checkpoint=None) as store:  # opening it migrates it
+            report = store.verify()
+            assert (report.ok, report.checked, report.head) == (
+                True, before.checked, before.head), report.problem
+            assert {op_id: store.of_operation(op_id).seq  # type: ignore[union-attr]
+                    for op_id in ids} == answers
+        assert revisions(state_url) == [head_revision()]
+        assert schema_drift(state_url) == []
+        dialect = engine.dialect.name
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT body, operation_id FROM lacuna_audit")).all()
+            assert conn.execute(text("SELECT layout_version FROM lacuna_audit_head")
+                                ).scalar() == 3
+            plan = _index_plan(conn, dialect, "SELECT seq FROM lacuna_audit WHERE "
+                               "operation_id = " + ("?" if dialect == "sqlite" else "%s")
+                               + " ORDER BY seq DESC", (ids[0],))
+    finally:
+        engine.dispose()
+    assert len(rows) == before.checked
+    for body, column in rows:
+        data = json.loads(body)
+        assert column == (None if "kind" in data else data["operation_id"])
+    assert sum(column is not None for _, column in rows) == len(ids)
+    assert "ix_lacuna_audit_operation_id" in plan
+
+
+def test_0010_downgrades_to_layout_2_and_upgrades_again(state_url: str, home: Path) -> None:
+    """Revision 0010's downgrade drops the column and its index (keeping 0009's expression
+    index) and sets the trail back to layout 2; upgrading again fills the column in anew."""
+    from alembic import command
+
+    from lacuna.model import Action, Classification, Decision, Operation, User
+    from lacuna.state.schema import alembic_config
+
+    with AuditStore(state_url, checkpoint=None) as store:
+        op = Operation(action=Action.EXPORT, user=User(id="u"), classification=Classification())
+        rec = store.record(Decision(allowed=True, operation_id=op.id, reasoning="r",
+                                    operation=op), op, session="s")
+    engine = create_engine(state_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(connection=conn), "0009")
+        with engine.connect() as conn, warnings.catch_warnings():
+            # SQLite's reflection skips revision 0009's expression index (and says so)
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            columns = {c["name"] for c in inspect(conn).get_columns("lacuna_audit")}
+            indexes = {i["name"] for i in inspect(conn).get_indexes("lacuna_audit")}
+            layout = conn.execute(text("SELECT layout_version FROM lacuna_audit_head")).scalar()
+        assert "operation_id" not in columns
+        assert "ix_lacuna_audit_operation_id" not in indexes
+        assert layout == 2
+        assert revisions(state_url) == ["0009"]
+        with AuditStore(state_url, checkpoint=None) as store:
+            assert store.verify().ok
+            found = store.of_operation(op.id)
+            assert found is not None
+            assert found.seq == rec.seq
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT operation_id FROM lacuna_audit")).scalar() == op.id
+            assert conn.execute(text("SELECT layout_version FROM lacuna_audit_head")
+                                ).scalar() == 3
+            if engine.dialect.name == "sqlite":  # 0009's expression index survived both ways
+                assert conn.execute(text(
+                    "SELECT name FROM sqlite_master WHERE name = "
+                    "'ix_lacuna_audit_exception_id'")).scalar() is not None
+    finally:
+        engine.dispose()

@@ -98,6 +98,28 @@ def link_payload(chain: str, seq: int, digest: str) -> str:
     return f"lacuna-{chain}:{seq}:{digest}"
 
 
+OPERATION_ID_INDEXED = 255  # the longest operation id the ``operation_id`` column holds
+
+
+def indexed_operation_id(body: Mapping[str, Any]) -> str | None:
+    """What a record's ``operation_id`` column holds (audit layout 3): the body's
+    ``operation_id`` when the record is a decision (no ``kind``: not an outcome or an event)
+    and the id is a string of at most :data:`OPERATION_ID_INDEXED` characters; else None.
+
+    The one rule of :meth:`AuditStore.of_operation <lacuna.audit.store.AuditStore.of_operation>`
+    (which record is "the decision of operation X"), of the append, of the migration that fills
+    the column in, and of ``verify``'s check that the column equals its body. The column is
+    derived from the hashed body, never hashed or signed itself. A longer id (only the Python
+    API makes one; the server's are at most 64) is looked up by scanning the bodies instead.
+    """
+    if "kind" in body:
+        return None
+    value = body.get("operation_id")
+    if isinstance(value, str) and len(value) <= OPERATION_ID_INDEXED:
+        return value
+    return None
+
+
 def _column_summary(operation: Operation) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, col in operation.classification.columns.items():

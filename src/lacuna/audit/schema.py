@@ -3,7 +3,8 @@
 Two tables:
 
 - ``lacuna_audit``: one row per record; the canonical JSON body, its hash link, its signature
-  (see :mod:`lacuna.audit.chain`), and copies of the fields that ``list`` filters on (indexed).
+  (see :mod:`lacuna.audit.chain`), and copies of the fields that ``list`` filters on and of a
+  decision's operation id (``of_operation``), indexed.
 - ``lacuna_audit_head``: one row (``id = 1``) with the last ``seq`` and ``hash``. Appends lock it
   (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` elsewhere), so concurrent writers take
   turns and never fork the chain; ``verify()`` compares it with the last record, so deleting the
@@ -52,7 +53,7 @@ from sqlalchemy.pool import StaticPool
 from lacuna.errors import AuditError
 from lacuna.redact import redact_url
 
-LAYOUT_VERSION = 2  # 2: records carry a signature
+LAYOUT_VERSION = 3  # 2: records carry a signature; 3: and their decision's operation id
 SQLITE_MAGIC = b"SQLite format 3\x00"  # what SQLite writes first (tests build files)
 BUSY_TIMEOUT_S = 30.0
 
@@ -72,11 +73,16 @@ records = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Column("signature", String(128)),  # NULL only in a trail written before layout 2
+    # the operation id of a decision record (lacuna.audit.record.indexed_operation_id), NULL
+    # for outcomes and events: derived from the body, so not hashed or signed (verify
+    # compares it with the body); what of_operation looks up
+    Column("operation_id", String(255)),
     Index("ix_lacuna_audit_timestamp", "timestamp"),
     Index("ix_lacuna_audit_user_id", "user_id"),
     Index("ix_lacuna_audit_action", "action"),
     Index("ix_lacuna_audit_allowed", "allowed"),
     Index("ix_lacuna_audit_policy_id", "policy_id"),
+    Index("ix_lacuna_audit_operation_id", "operation_id"),
 )
 
 head = Table(

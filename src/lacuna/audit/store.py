@@ -45,12 +45,14 @@ from lacuna.audit.checkpoint import (
 )
 from lacuna.audit.record import (
     GENESIS_HASH,
+    OPERATION_ID_INDEXED,
     AuditRecord,
     VerifyReport,
     build_body,
     build_outcome_body,
     canonical_json,
     chain_hash,
+    indexed_operation_id,
     iso,
     link_payload,
     plain_float,
@@ -86,9 +88,12 @@ _UPDATE_HEAD = update(head).where(head.c.id == 1)
 # The SQLite append: prepared once per connection (sqlite3's statement cache), no ORM layer.
 _SQL_HEAD = "SELECT seq, hash FROM lacuna_audit_head WHERE id = 1"
 _SQL_INTO = ("lacuna_audit (seq, id, timestamp, user_id, action, allowed, policy_id, body, "
-             "prev_hash, hash, signature)")
+             "prev_hash, hash, signature, operation_id)")
 _SQL_UPDATE_HEAD = "UPDATE lacuna_audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UNSET: Any = object()
+# What a read returns: every column but the derived index column (layout 3), so a read-only
+# store reads a trail that no writer has migrated yet, as it did before layout 3.
+READ_COLUMNS = tuple(c for c in records.c if c.name != "operation_id")
 
 
 class AuditStore:
@@ -227,8 +232,11 @@ class AuditStore:
         return self._has_head_or_records(conn)
 
     def _migrate(self, conn: Connection) -> None:
-        """Layout 1 → 2, once, inside the caller's write transaction: add the signature column
-        and sign the records already there (vouching for them as they were at the upgrade)."""
+        """Layout 1 → 3, once, inside the caller's write transaction: add the signature column
+        and sign the records already there (vouching for them as they were at the upgrade).
+        Layout 3's ``operation_id`` column is added and filled in by the state migration
+        ``0010`` (run by :func:`lacuna.state.schema.upgrade` before this), as is the step
+        2 → 3; it raises only layout 2 to 3, so a layout-1 trail is finished here."""
         columns = {c["name"] for c in inspect(conn).get_columns(records.name)}
         if "signature" in columns or set(records.c.keys()) - {"signature"} - columns:
             return  # current, or not Lacuna's table at all (_check_layout says so)
@@ -328,7 +336,7 @@ class AuditStore:
             prepared.append((body, {
                 "id": body["id"], "timestamp": body["when"], "user_id": who["user_id"],
                 "action": what["action"], "allowed": dec["allowed"],
-                "policy_id": dec["policy_id"]}))
+                "policy_id": dec["policy_id"], "operation_id": indexed_operation_id(body)}))
         keyring = self.keyring
         if wait:
             self._lock.acquire()
@@ -371,10 +379,10 @@ class AuditStore:
                     text, digest, sig = self._link(body, seq, prev, keyring, plain)
                     rows.append((seq, values["id"], values["timestamp"], values["user_id"],
                                  values["action"], values["allowed"], values["policy_id"],
-                                 text, prev, digest, sig))
+                                 text, prev, digest, sig, values["operation_id"]))
                     linked.append((seq, prev, text, digest))
                     prev = digest
-                insert_rows(conn, _SQL_INTO, 11, rows)
+                insert_rows(conn, _SQL_INTO, 12, rows)
                 roll_up(conn, [body for body, _ in prepared])
                 conn.execute(_SQL_UPDATE_HEAD, (seq, prev))
         except (sqlite3.Error, SQLAlchemyError) as exc:
@@ -584,7 +592,7 @@ class AuditStore:
             since: only operations at or after this instant (a datetime or ISO-8601 string;
                 naive values are taken as UTC).
         """
-        stmt = select(records).order_by(records.c.seq.desc())
+        stmt = select(*READ_COLUMNS).order_by(records.c.seq.desc())
         if denied_only:
             stmt = stmt.where(records.c.allowed.is_(False))
         if user is not None:
@@ -609,23 +617,44 @@ class AuditStore:
         """The newest decision record of the operation with this id (what a violation message
         calls the decision id), or None.
 
-        The database picks the candidates by the id's text in the stored body (the body is
-        canonical JSON: ``"operation_id":"..."``), so a lookup reads only the records that
-        mention the id, not the trail; each candidate is then checked on its parsed body (a
-        decision, not an outcome or event, of exactly this operation)."""
-        needle = '"operation_id":' + json.dumps(operation_id, ensure_ascii=False)
-        stmt = (select(records).where(records.c.body.contains(needle, autoescape=True))
-                .order_by(records.c.seq.desc()))
+        The database picks the candidates with the indexed ``operation_id`` column (audit
+        layout 3; :func:`~lacuna.audit.record.indexed_operation_id`), newest first; each
+        candidate is then checked on its parsed, hashed body (a decision, not an outcome or
+        event, of exactly this operation), so an edited column never returns another
+        operation's record. An edit that hides a record from the column is what ``verify``
+        reports. Where the column cannot hold the id (longer than
+        :data:`~lacuna.audit.record.OPERATION_ID_INDEXED` characters), or a read-only store
+        finds a trail not yet migrated to layout 3, the candidates are the records whose
+        stored body mentions the id (the body is canonical JSON: ``"operation_id":"..."``)."""
+        if len(operation_id) <= OPERATION_ID_INDEXED and not self._unindexed():
+            where = records.c.operation_id == operation_id
+        else:
+            needle = '"operation_id":' + json.dumps(operation_id, ensure_ascii=False)
+            where = records.c.body.contains(needle, autoescape=True)
+        stmt = select(*READ_COLUMNS).where(where).order_by(records.c.seq.desc())
         for row in self._read(stmt):
             record = _to_record(row)
             if "kind" not in record.data and record.data.get("operation_id") == operation_id:
                 return record
         return None
 
+    def _unindexed(self) -> bool:
+        """A read-only store on a trail that no writer has migrated to layout 3 yet (it has no
+        ``operation_id`` column); a writer migrates when it opens."""
+        if not self.read_only:
+            return False
+        try:
+            with self._transaction(write=False) as conn:
+                inspector = inspect(conn)
+                return inspector.has_table(records.name) and "operation_id" not in {
+                    c["name"] for c in inspector.get_columns(records.name)}
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise AuditError(self._explain(exc, "read")) from exc
+
     def get(self, record_id: str | int) -> AuditRecord | None:
         """One record by its id (a hex string) or its ``seq`` (an int); None when absent."""
         column = records.c.seq if isinstance(record_id, int) else records.c.id
-        rows = self._read(select(records).where(column == record_id))
+        rows = self._read(select(*READ_COLUMNS).where(column == record_id))
         return _to_record(rows[0]) if rows else None
 
     def verify(self) -> VerifyReport:

@@ -14,6 +14,8 @@ signature verifies with the keyring    ``#n`` was forged, or the chain re-hashed
                                        without the signing key (or signed with another key)
 body is JSON and says ``seq`` = n      ``#n`` was forged or reordered
 indexed columns equal the body         ``#n``'s columns (user, action, allowed, ...) were edited
+``operation_id`` column = the body's   ``#n``'s operation id column (layout 3) was edited: a
+                                       decision-id lookup (``of_operation``) could miss ``#n``
 =====================================  ==========================================================
 
 Then the head row (last ``seq`` and ``hash``, written with every append) must equal the last
@@ -29,10 +31,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select
 
 from lacuna.audit.checkpoint import Checkpoint
-from lacuna.audit.record import GENESIS_HASH, VerifyReport, chain_hash, link_payload
+from lacuna.audit.record import (
+    GENESIS_HASH,
+    VerifyReport,
+    chain_hash,
+    indexed_operation_id,
+    link_payload,
+)
 from lacuna.audit.schema import head, records
 from lacuna.signing import Keyring, signature_key_id
 
@@ -101,16 +109,27 @@ def _check_row(row: Any, seq: int, prev: str, keyring: Keyring) -> tuple[int, st
     if bad:
         return seq, (f"record #{seq}'s column(s) {', '.join(bad)} differ from its hashed body: "
                      "they were edited after it was written. The body holds the true values.")
+    if "operation_id" in row._fields:  # layout 3 (absent from a trail not migrated yet)
+        expected = indexed_operation_id(body)
+        if row.operation_id != expected:
+            return seq, (
+                f"record #{seq}'s operation_id column says {row.operation_id!r} but its hashed "
+                f"body says {expected!r}: the column was edited after the record was written, "
+                "so looking up a decision by its operation id (the feedback page, the "
+                "server's decision links) could miss this record or find it under another id. "
+                "The body holds the true value; keep the database as evidence.")
     return None
 
 
 def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
     """Walk the whole chain in ``seq`` order, in batches, inside the caller's transaction."""
     top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
+    present = {c["name"] for c in inspect(conn).get_columns(records.name)}
+    columns = [c for c in records.c if c.name != "operation_id" or c.name in present]
     seq, prev, checked = 1, GENESIS_HASH, 0
     while True:
         rows = conn.execute(
-            select(records).where(records.c.seq >= seq).order_by(records.c.seq).limit(BATCH)
+            select(*columns).where(records.c.seq >= seq).order_by(records.c.seq).limit(BATCH)
         ).all()
         for row in rows:
             failure = _check_row(row, seq, prev, keyring)
