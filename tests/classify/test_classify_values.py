@@ -90,6 +90,23 @@ def test_bare_digits_support_a_matching_name():
     assert c.confidence > col([], name="mobile").confidence
 
 
+@pytest.mark.parametrize("values", [
+    [f"u{i:08d}" for i in range(N)],  # user ids (a token's sub), not licences
+    [f"A{i:07d}" for i in range(1_000_000, 1_000_000 + N)],  # California's shape: weak
+    [f"T{i:03d}-{i:03d}-{i % 100:02d}-{i:03d}-{i % 10}" for i in range(100, 100 + N)],
+])
+def test_us_licence_shapes_never_decide_alone(values):
+    assert col(values, name="sub").classification is not PII
+    licence = col(values, name="dl_number")
+    assert (licence.classification, licence.pii_type) == (PII, "drivers_license")
+
+
+def test_a_uk_licence_number_decides_alone():
+    c = col(["MORGA753116SM9IJ", "SMITH801223AB1CD", "JONES710101XY2ZZ"] * 40)
+    assert (c.classification, c.pii_type) == (PII, "drivers_license")
+    assert c.evidence[0].rule == "value:drivers_license"
+
+
 def test_contact_holding_emails_is_pii_email():
     c = col(emails(), name="contact")
     assert (c.classification, c.pii_type, c.sensitivity) == (PII, "email", Sensitivity.HIGH)

@@ -31,6 +31,8 @@ PII_JWT = f"{HEADER}.{_b64url({'sub': 'u-1', 'email': EMAIL, 'name': 'Ana Lopez'
 CLAIMS = {"sub": "8f14e45fceea167a5a36dedd4bea2543", "iat": 1700000000, "exp": 1700003600,
           "iss": "https://auth.example.com"}
 PLAIN_JWT = f"{HEADER}.{_b64url(CLAIMS)}.{SIGNATURE}"
+# a user id in the shape of a US licence number (a letter and 8 digits): an id, not PII
+USER_JWT = f"{HEADER}.{_b64url({**CLAIMS, 'sub': 'u00000012'})}.{SIGNATURE}"
 
 
 def _send(env, method: str = "GET", query: str = "", body: bytes | None = None,
@@ -52,7 +54,8 @@ def test_a_jwts_claims_are_read(proxy_env):
         assert "email" in r.text  # the claim, found where it was sent
     for headers, query in [({"authorization": f"Bearer {PLAIN_JWT}"}, ""),
                            ({"cookie": f"theme=dark; session={PLAIN_JWT}"}, ""),
-                           ({}, f"?t={PLAIN_JWT}")]:
+                           ({}, f"?t={PLAIN_JWT}"),
+                           ({"authorization": f"Bearer {USER_JWT}"}, "")]:
         r, got = _send(proxy_env, headers=headers, query=query)
         assert (r.status_code, len(got)) == (200, 1), r.text
         assert got[0].headers.get("authorization") == headers.get("authorization")
