@@ -185,25 +185,55 @@ def test_noise_is_laplace_with_the_epsilon_recorded() -> None:
 
 
 def test_noise_on_a_personal_column_becomes_public() -> None:
+    config = config_from_dict({"anonymize": {"noise_sensitivity": 100},
+                               "classification": {"k_anonymity": 1}})
     df = classified(pd.DataFrame({"age": [30.0, 40.0]}), age="age")
-    cls = column(anonymize(df, ["age"], strategy="noise", config=K1), "age")
+    cls = column(anonymize(df, ["age"], strategy="noise", config=config), "age")
     assert cls.classification is ColumnKind.PUBLIC
-    assert "epsilon=1" in cls.reasoning
+    assert "epsilon=1, sensitivity=100, scale=100" in cls.reasoning
+
+
+def test_noise_too_small_for_the_values_never_declassifies() -> None:
+    """anonymize.noise_sensitivity is the analyst's to set too: 1 on ages 30-80 adds about a
+    year to each, and 1e-9 nothing at all, yet the column would be called public."""
+    df = classified(pd.DataFrame({"age": [30.0, 45.0, 80.0]}), age="age")
+    for tiny in (1.0, 1e-9):
+        config = config_from_dict({"anonymize": {"noise_sensitivity": tiny},
+                                   "classification": {"k_anonymity": 1}})
+        with pytest.raises(ConfigError, match=r"values span 50.*at least 50.*Nothing was"):
+            anonymize(df, ["age"], strategy="noise", config=config)
+    enough = config_from_dict({"anonymize": {"noise_sensitivity": 50},
+                               "classification": {"k_anonymity": 1}})
+    assert column(anonymize(df, ["age"], strategy="noise", config=enough),
+                  "age").classification is ColumnKind.PUBLIC
+    # not personal: nothing is declassified, so the analyst's sensitivity stands
+    totals = classified(pd.DataFrame({"total": [10.0, 5000.0]}), total=None)
+    kept = column(anonymize(totals, ["total"], strategy="noise", config=K1), "total")
+    assert kept.classification is ColumnKind.FINANCIAL
+
+
+def test_noise_never_declassifies_a_direct_identifier() -> None:
+    df = classified(pd.DataFrame({"phone": [5551234000.0, 5551234001.0]}), phone="phone")
+    big = config_from_dict({"anonymize": {"noise_sensitivity": 1e12},
+                            "classification": {"k_anonymity": 1}})
+    with pytest.raises(ConfigError, match="phone values, which identify a person directly"):
+        anonymize(df, ["phone"], strategy="noise", config=big)
 
 
 def test_noise_with_an_absurd_epsilon_never_declassifies_a_personal_column() -> None:
-    """anonymize.epsilon is the analyst's to set: 1e12 leaves every phone number as it was
-    (scale 1e-12), so the strategy refuses instead of calling the column public."""
-    config = config_from_dict({"anonymize": {"epsilon": 1e12},
+    """anonymize.epsilon is the analyst's to set: 1e12 leaves every age as it was (scale
+    1e-10), so the strategy refuses instead of calling the column public."""
+    config = config_from_dict({"anonymize": {"epsilon": 1e12, "noise_sensitivity": 100},
                                "classification": {"k_anonymity": 1}})
-    df = classified(pd.DataFrame({"phone": [5551234000.0, 5551234001.0]}), phone="phone")
+    df = classified(pd.DataFrame({"age": [30.0, 41.0]}), age="age")
     with pytest.raises(ConfigError, match=r"epsilon=1e\+12.*at most 10.*Nothing was anonymized"):
-        anonymize(df, ["phone"], strategy="noise", config=config)
+        anonymize(df, ["age"], strategy="noise", config=config)
     # a column that is not personal keeps its kind, so a large epsilon lowers nothing: allowed
     totals = classified(pd.DataFrame({"total": [1000.0]}), total=None)
     kept = column(anonymize(totals, ["total"], strategy="noise", config=config), "total")
     assert kept.classification is ColumnKind.FINANCIAL
     # the cap itself is allowed
-    at_cap = config_from_dict({"anonymize": {"epsilon": 10}, "classification": {"k_anonymity": 1}})
-    cls = column(anonymize(df, ["phone"], strategy="noise", config=at_cap), "phone")
+    at_cap = config_from_dict({"anonymize": {"epsilon": 10, "noise_sensitivity": 100},
+                               "classification": {"k_anonymity": 1}})
+    cls = column(anonymize(df, ["age"], strategy="noise", config=at_cap), "age")
     assert cls.classification is ColumnKind.PUBLIC

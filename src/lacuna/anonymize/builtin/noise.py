@@ -52,6 +52,35 @@ def laplace(scale: float, sensitivity: float) -> tuple[Any, float]:
     return measurement, float(measurement.map(d_in=sensitivity))
 
 
+def _check_declassifiable(column: str, before: ColumnClass | None, numbers: pd.Series,
+                          sensitivity: float) -> None:
+    """Refuse noise that would call a personal column public without hiding anyone: a direct
+    identifier (a phone number plus or minus a few is still that phone number: only quasi-
+    identifiers such as an age may be noised), or a ``noise_sensitivity`` below the spread of
+    the values released. One person's row can move a per-person value across the column's
+    whole range, so the true sensitivity is at least that range; a sensitivity of 1 on ages
+    30-80 adds about one year. (The observed range is a lower bound, never a proof: it only
+    catches a sensitivity that is certainly too small.)"""
+    from lacuna.privacy import QUASI_TYPES
+
+    if before is not None and before.pii_type and before.pii_type not in QUASI_TYPES:
+        msg = (f"cannot add noise to column {column!r}: it holds {before.pii_type} values, "
+               "which identify a person directly, and noise leaves them close to the originals "
+               "(the column would be called public). Use hash, mask or redact. Nothing was "
+               "anonymized.")
+        raise ConfigError(msg)
+    spread = float(numbers.max() - numbers.min()) if len(numbers) else 0.0
+    if sensitivity < spread:
+        msg = (f"cannot add noise to column {column!r} with anonymize.noise_sensitivity="
+               f"{sensitivity:g}: its values span {spread:g}, and one person's value can move "
+               "that far, so noise this small would leave them readable while the column is "
+               f"called public. Set anonymize.noise_sensitivity to at least {spread:g} (the "
+               "range a value may take), or, if the column holds aggregates (counts or sums "
+               "per group) rather than one value per person, declare it so that it is not "
+               "personal. Nothing was anonymized.")
+        raise ConfigError(msg)
+
+
 @register
 class NoiseStrategy(Strategy):
     """Laplace noise (OpenDP) of scale sensitivity/epsilon; the epsilon is recorded."""
@@ -83,6 +112,8 @@ class NoiseStrategy(Strategy):
             raise ConfigError(msg)
         numbers = values.astype(float)
         ok = numbers.notna().to_numpy()
+        if before is None or before.is_personal:  # the output would be called public
+            _check_declassifiable(context.column, before, numbers[ok], sensitivity)
         noised = np.asarray(measurement(numbers.to_numpy()[ok].tolist()), dtype=float)
         out = pd.Series(np.nan, index=values.index, dtype=float, name=values.name)
         out.iloc[np.flatnonzero(ok)] = noised
