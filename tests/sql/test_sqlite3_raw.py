@@ -296,3 +296,17 @@ def test_factories_and_governed_blocks(sandbox_config, warehouse, sandbox):
     assert sqlite3.connect is PLAIN_CONNECT
     con.execute(f"VACUUM INTO '{leak}'")  # outside the block: not governed
     assert leak.exists()
+
+
+def test_lacunas_own_databases_are_never_governed(enabled, warehouse, sandbox):
+    """The audit trail (and any state database a ``url`` setting names) is Lacuna's state, not
+    data it governs: a connection to it is a plain one, and reading it records nothing."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("SELECT email FROM customers").fetchall()  # one governed read: the trail exists
+    own = sqlite3.connect(sandbox / "audit.db")
+    assert not governed_sqlite3.is_governed(own)
+    assert own.execute("SELECT COUNT(*) FROM lacuna_audit").fetchone() == (1,)
+    by_uri = sqlite3.connect(f"file:{sandbox / 'audit.db'}?mode=ro", uri=True)
+    assert not governed_sqlite3.is_governed(by_uri)
+    assert _methods(sandbox) == [("sql.sqlite.select", True)]

@@ -24,7 +24,8 @@ Not governed, as elsewhere: a statement Lacuna sends itself or runs for a call i
 integration already decides (``pd.read_sql``, ``df.to_sql``: under :mod:`lacuna._bypass`), and a
 statement SQLAlchemy sends (the SQL hook, :mod:`lacuna.sql.hook`, decides it; its pysqlite
 dialect opens connections with ``sqlite3.dbapi2.connect``, not this attribute). A connection
-made by Lacuna or inside SQLAlchemy (a pool's ``creator=``) is a plain one.
+made by Lacuna or inside SQLAlchemy (a pool's ``creator=``), or to one of Lacuna's own
+databases (the audit trail and state: :func:`lacunas_own`), is a plain one.
 
 A governed connection checks on each call whether governance is on in this context: after
 ``lacuna.disable()`` (or outside the ``governed()`` block) it behaves as a plain one.
@@ -306,9 +307,49 @@ def is_governed(con: Any) -> bool:
     return any(kind == "connection" and type(con) is cls for (kind, _), cls in _classes.items())
 
 
+def lacunas_own(database: Any, *, uri: bool = False) -> bool:
+    """Whether ``database`` (what ``sqlite3.connect`` is given) is one of Lacuna's own SQLite
+    databases: the audit trail's (``audit.url``) or another state database a ``url`` of the
+    configuration names. Those are Lacuna's state, not data it governs: a connection to them is
+    a plain one."""
+    import os
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from lacuna.governor import current
+
+    try:
+        path = os.fsdecode(os.fspath(database))
+    except TypeError:
+        return False
+    if uri and path.startswith("file:"):
+        path = urlparse(path).path
+    if path in ("", ":memory:"):
+        return False
+    config = current().config
+    urls = {config.audit_url, *_urls(config.model_dump())}
+    target = Path(path).expanduser().resolve()
+    return any(Path(u.removeprefix("sqlite:///").split("?")[0]).expanduser().resolve() == target
+               for u in urls if u.startswith("sqlite:///") and u != "sqlite:///")
+
+
+def _urls(settings: Any) -> list[str]:
+    """Every ``url`` setting in the configuration (as ``model_dump`` gives it)."""
+    if isinstance(settings, dict):
+        found = [v for k, v in settings.items() if k == "url" and isinstance(v, str)]
+        return found + [u for v in settings.values() for u in _urls(v)]
+    if isinstance(settings, list):
+        return [u for v in settings for u in _urls(v)]
+    return []
+
+
 def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
     def connect(*args: Any, **kwargs: Any) -> Any:
         if _others_call() or _inside_sqlalchemy():
+            return original(*args, **kwargs)
+        database = args[0] if args else kwargs.get("database")
+        uri = bool(args[7] if len(args) > 7 else kwargs.get("uri", False))
+        if lacunas_own(database, uri=uri):  # Lacuna's state: never governed
             return original(*args, **kwargs)
         positional = len(args) > _FACTORY
         factory = args[_FACTORY] if positional else kwargs.get("factory", sqlite3.Connection)
@@ -335,5 +376,5 @@ _HOOKS = Hooks(_hooks)
 install, uninstall, hold, release, installed = (
     _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
 
-__all__ = ["governing_here", "hold", "install", "installed", "is_governed", "release",
-           "statements", "uninstall"]
+__all__ = ["governing_here", "hold", "install", "installed", "is_governed", "lacunas_own",
+           "release", "statements", "uninstall"]
