@@ -136,6 +136,12 @@ def last_read() -> SqlRead | None:
     return _LAST.get()
 
 
+def remember(read: SqlRead) -> None:
+    """Make ``read`` the last governed query of this thread (a ``sqlite3`` connection's
+    statements are decided outside SQLAlchemy: :mod:`lacuna.integrations.sqlite3`)."""
+    _LAST.set(read)
+
+
 def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
     dialect = context.dialect
     return _handle(statement, parameters, context, False,
@@ -196,4 +202,5 @@ def _from_lacuna() -> bool:
     return False
 
 
-__all__ = ["Expected", "expecting", "install", "last_read", "mark", "uninstall", "unmark"]
+__all__ = ["Expected", "expecting", "install", "last_read", "mark", "remember", "uninstall",
+           "unmark"]

@@ -1,0 +1,117 @@
+"""psycopg (3) used directly under ``lacuna.enable()``: ``conn.execute``/``cursor.execute`` of
+``CREATE TABLE … AS SELECT email …`` or ``COPY … TO 'file'`` ran undecided. Each statement is
+now decided as a governed SQLAlchemy engine's is (lacuna.integrations.psycopg), on the
+session's live PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+import lacuna
+import lacuna.sql
+from lacuna.audit.store import AuditStore
+from lacuna.errors import GovernanceViolation
+from lacuna.model import ColumnKind
+
+PLAIN_EXECUTE = psycopg.Cursor.execute
+
+
+def _methods(folder: Path) -> list[tuple[str, bool]]:
+    store = AuditStore(f"sqlite:///{folder / 'audit.db'}")
+    try:
+        records = sorted(store.list(limit=None), key=lambda r: r.timestamp)
+        return [((r.data.get("how") or {}).get("method", ""), r.allowed) for r in records]
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def pg(make_db: Callable[..., str]) -> str:
+    """A new database on the session's PostgreSQL with ``customers`` and ``sales`` (its
+    SQLAlchemy URL)."""
+    return make_db("postgresql")
+
+
+@pytest.fixture
+def enabled(sandbox_config: Callable[..., lacuna.Config], sandbox: Path, pg: str
+            ) -> Iterator[Callable[..., None]]:
+    def enable(*, aware: bool = False) -> None:
+        destinations: dict[str, object] = {"unmanaged": [str(sandbox / "Downloads")]}
+        if aware:
+            destinations["classification_aware_databases"] = [pg]
+        lacuna.enable(sandbox_config(destinations=destinations))
+
+    yield enable
+    lacuna.disable()
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def test_copies_of_pii_out_are_refused_and_disable_restores(enabled, pg, sandbox):
+    before = psycopg.connect(_dsn(pg))  # opened before enable(): psycopg's classes are hooked
+    enabled()
+    assert psycopg.Cursor.execute is not PLAIN_EXECUTE
+    con = psycopg.connect(_dsn(pg))
+    out = sandbox / "Downloads" / "mails.csv"
+    for run in (lambda: con.execute("CREATE TABLE kept AS SELECT email FROM customers"),
+                lambda: con.cursor().execute(f"COPY (SELECT email FROM customers) TO '{out}'"),
+                lambda: before.execute("INSERT INTO customers SELECT * FROM customers")):
+        with pytest.raises(GovernanceViolation):
+            run()
+        con.rollback()
+        before.rollback()
+    assert not out.exists()
+    assert con.execute("SELECT to_regclass('kept')").fetchone() == (None,)
+    lacuna.disable()
+    assert psycopg.Cursor.execute is PLAIN_EXECUTE
+    con.execute("CREATE TABLE kept AS SELECT email FROM customers")  # ungoverned again
+    con.close()
+    before.close()
+    assert [allowed for _, allowed in _methods(sandbox)] == [False, False, False]
+
+
+def test_allowed_writes_round_trip_and_parameters_are_classified(enabled, pg, sandbox):
+    enabled(aware=True)
+    with psycopg.connect(_dsn(pg)) as con:
+        rows = con.execute("SELECT email FROM customers WHERE customer_id = %s",
+                           ("C0001",)).fetchall()
+        assert len(rows) == 1
+        read = lacuna.sql.classification()
+        assert read is not None
+        assert read.columns["email"].classification is ColumnKind.PII
+        con.execute("CREATE TABLE kept AS SELECT customer_id, email FROM customers")
+        with con.cursor() as cur:
+            cur.execute("CREATE TABLE notes (who TEXT)")
+            cur.executemany("INSERT INTO notes VALUES (%(who)s)",
+                            ({"who": f"user{i}@example.org"} for i in range(3)))
+        con.commit()
+        assert con.execute("SELECT COUNT(*) FROM notes").fetchone() == (3,)
+    engine = sa.create_engine(pg)
+    try:
+        for table, column in (("kept", "email"), ("notes", "who")):
+            stored = lacuna.sql.table_classification(engine, table)
+            assert stored is not None, table
+            assert stored.columns[column].classification is ColumnKind.PII, table
+    finally:
+        engine.dispose()
+    methods = [m for m, _ in _methods(sandbox)]
+    assert methods.count("sql.postgres.create") == 2  # decided, then done
+    assert methods.count("sql.postgres.insert") == 2
+
+
+def test_sqlalchemy_on_psycopg_is_decided_once(enabled, pg, sandbox):
+    enabled()
+    engine = sa.create_engine(pg)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT email FROM customers").fetchall()
+    finally:
+        engine.dispose()
+    assert _methods(sandbox) == [("sql.postgres.select", True)]

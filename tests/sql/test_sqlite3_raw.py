@@ -1,0 +1,312 @@
+"""The standard library's ``sqlite3`` used directly, under ``lacuna.enable()``: an analyst's
+``con.execute("ATTACH 'out.db' AS o")`` then ``CREATE TABLE o.t AS SELECT email FROM
+customers``, or ``VACUUM INTO '/tmp/leak.db'``, copied PII out with no decision and no audit
+record. ``sqlite3.connect`` now opens a governed connection whose statements are decided as a
+governed SQLAlchemy engine's are (lacuna.integrations.sqlite3)."""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import lacuna
+import lacuna.sql
+from lacuna.audit.store import AuditStore
+from lacuna.errors import GovernanceViolation, IntegrationError
+from lacuna.governor import GovernanceFailureWarning
+from lacuna.integrations import sqlite3 as governed_sqlite3
+from lacuna.model import ColumnKind, Tier
+
+PLAIN_CONNECT = sqlite3.connect
+
+
+def _methods(folder: Path) -> list[tuple[str, bool]]:
+    """(method, allowed) of every audit record, oldest first."""
+    store = AuditStore(f"sqlite:///{folder / 'audit.db'}")
+    try:
+        records = sorted(store.list(limit=None), key=lambda r: r.timestamp)
+        return [((r.data.get("how") or {}).get("method", ""), r.allowed) for r in records]
+    finally:
+        store.close()
+
+
+def _tables(path: Path) -> list[str]:
+    con = PLAIN_CONNECT(path)
+    try:
+        return [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def warehouse(sandbox: Path, sqlite_url: str) -> Path:
+    """The sandbox's SQLite file with ``customers`` and ``sales`` (loaded ungoverned)."""
+    return sandbox / "warehouse.db"
+
+
+@pytest.fixture
+def enabled(sandbox_config: Callable[..., lacuna.Config], warehouse: Path
+            ) -> Iterator[Callable[..., None]]:
+    """``enabled(aware=True, mode=…)``: ``lacuna.enable()`` with the sandbox's config (aware:
+    the warehouse keeps classifications, so writes into it are allowed)."""
+
+    def enable(*, aware: bool = False, **extra: object) -> None:
+        destinations: dict[str, object] = {"unmanaged": [str(warehouse.parent / "Downloads")]}
+        if aware:
+            destinations["classification_aware_databases"] = [f"sqlite:///{warehouse}"]
+        lacuna.enable(sandbox_config(destinations=destinations, **extra))
+
+    yield enable
+    lacuna.disable()
+
+
+def test_connect_opens_a_governed_connection_and_disable_restores_it(enabled, warehouse, sandbox):
+    before = sqlite3.connect(warehouse)  # opened before enable(): not governed (documented)
+    enabled()
+    assert sqlite3.connect is not PLAIN_CONNECT
+    con = sqlite3.connect(warehouse)
+    assert isinstance(con, sqlite3.Connection)
+    assert governed_sqlite3.is_governed(con)
+    assert isinstance(con.cursor(), sqlite3.Cursor)
+    assert not governed_sqlite3.is_governed(before)
+    leak = sandbox / "Downloads" / "before.db"
+    before.execute(f"VACUUM INTO '{leak}'")  # the caveat, as documented
+    assert leak.exists()
+    lacuna.disable()
+    assert sqlite3.connect is PLAIN_CONNECT
+    after = sandbox / "Downloads" / "after.db"
+    con.execute(f"VACUUM INTO '{after}'")  # governed only while governance is on
+    assert after.exists()
+    assert _methods(sandbox) == []
+
+
+def test_attach_and_vacuum_into_that_copy_pii_out_are_refused(enabled, warehouse, sandbox):
+    enabled()
+    con = sqlite3.connect(warehouse)
+    out = sandbox / "Downloads" / "out.db"
+    con.execute(f"ATTACH '{out}' AS o")  # no data flows: passes
+    with pytest.raises(GovernanceViolation, match=r"Export to sqlite:///.*out\.db#o\.t"):
+        con.execute("CREATE TABLE o.t AS SELECT email FROM customers")
+    assert "t" not in _tables(out)
+    leak = sandbox / "Downloads" / "leak.db"
+    with pytest.raises(GovernanceViolation, match=r"leak\.db"):
+        con.execute(f"VACUUM INTO '{leak}'")
+    assert not leak.exists()
+    cur = con.cursor()  # a cursor, and the cursor con.execute returns, are governed too
+    with pytest.raises(GovernanceViolation):
+        cur.execute("INSERT INTO o.t2 SELECT email FROM customers")
+    returned = con.execute("SELECT 1")
+    with pytest.raises(GovernanceViolation):
+        returned.execute(f"VACUUM INTO '{leak}'")
+    with pytest.raises(GovernanceViolation):  # backup(): the whole database into another file
+        con.backup(PLAIN_CONNECT(sandbox / "Downloads" / "copy.db"))
+    assert _tables(sandbox / "Downloads" / "copy.db") == []
+    assert [m for m, allowed in _methods(sandbox) if not allowed] == [
+        "sql.sqlite.create", "sql.sqlite.vacuum", "sql.sqlite.insert", "sql.sqlite.vacuum",
+        "sql.sqlite.vacuum"]
+
+
+def test_allowed_reads_and_writes_run_and_the_written_table_keeps_its_classification(
+        enabled, warehouse, sandbox):
+    enabled(aware=True)
+    con = sqlite3.connect(warehouse)
+    rows = con.execute("SELECT email FROM customers WHERE customer_id IN (?, ?)",
+                       ("C0001", "C0002")).fetchall()
+    assert len(rows) == 2
+    assert "@" in rows[0][0]
+    read = lacuna.sql.classification()
+    assert read is not None
+    assert read.columns["email"].classification is ColumnKind.PII
+    con.execute("CREATE TABLE kept AS SELECT customer_id, email FROM customers")
+    con.commit()
+    count = PLAIN_CONNECT(warehouse).execute("SELECT COUNT(*) FROM customers").fetchone()[0]
+    assert con.execute("SELECT COUNT(email) FROM kept").fetchone()[0] == count > 0
+    stored = lacuna.sql.table_classification(con, "kept")
+    assert stored is not None
+    assert stored.tier >= Tier.PROPRIETARY
+    assert stored.columns["email"].classification is ColumnKind.PII
+    assert _methods(sandbox) == [("sql.sqlite.select", True), ("sql.sqlite.create", True),
+                                 ("sql.sqlite.create", True), ("sql.sqlite.select", True)]
+
+
+def test_parameters_are_classified_as_the_values_written(enabled, warehouse, sandbox):
+    """``?`` and ``:name`` values of an INSERT are what it writes: classified, and stored as
+    the table's classification; ``executemany`` of a generator runs the sets Lacuna saw."""
+    enabled(aware=True)
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE notes (who TEXT, n INTEGER)")
+    con.execute("INSERT INTO notes VALUES (?, ?)", ("ada.lovelace@example.com", 1))
+    con.execute("INSERT INTO notes (who, n) VALUES (:who, :n)",
+                {"who": "alan.turing@example.com", "n": 2})
+    con.executemany("INSERT INTO notes VALUES (?, ?)",
+                    ((f"user{i}@example.org", i) for i in range(3, 6)))
+    con.commit()
+    assert [r[0] for r in con.execute("SELECT n FROM notes ORDER BY n")] == [1, 2, 3, 4, 5]
+    stored = lacuna.sql.table_classification(con, "notes")
+    assert stored is not None
+    assert stored.columns["who"].classification is ColumnKind.PII
+    con.execute(f"ATTACH '{sandbox / 'Downloads' / 'o.db'}' AS o")
+    con.execute("CREATE TABLE o.notes (who TEXT)")
+    with pytest.raises(GovernanceViolation):  # the same values into an unmanaged file
+        con.execute("INSERT INTO o.notes VALUES (?)", ("grace.hopper@example.com",))
+    assert _methods(sandbox) == [("sql.sqlite.insert", True)] * 6 + [  # decided, then done
+        ("sql.sqlite.select", True), ("sql.sqlite.insert", False)]
+
+
+def test_executescript_decides_each_statement_in_order(enabled, warehouse, sandbox):
+    enabled(aware=True)
+    con = sqlite3.connect(warehouse)
+    # a later statement reads a table an earlier one made: decided on what it holds
+    con.executescript("CREATE TABLE a AS SELECT email FROM customers;\n"
+                      "-- a comment; with a semicolon\n"
+                      "CREATE TABLE b AS SELECT email AS contact FROM a;")
+    stored = lacuna.sql.table_classification(con, "b")
+    assert stored is not None
+    assert stored.columns["contact"].classification is ColumnKind.PII
+    leak = sandbox / "Downloads" / "script.db"
+    with pytest.raises(GovernanceViolation) as err:
+        con.executescript(f"CREATE TABLE c AS SELECT 'x;y' AS v; VACUUM INTO '{leak}'; "
+                          "CREATE TABLE d (v TEXT);")
+    assert "statement 2 of 3" in str(err.value.__notes__)
+    assert "the 1 statement(s) before it ran" in str(err.value.__notes__)
+    assert not leak.exists()
+    assert "c" in _tables(warehouse)
+    assert "d" not in _tables(warehouse)
+    with pytest.raises(GovernanceViolation) as err:
+        con.executescript(f"VACUUM INTO '{leak}'; CREATE TABLE e (v TEXT);")
+    assert "nothing in the script ran" in str(err.value.__notes__)
+    assert "e" not in _tables(warehouse)
+
+
+def test_executescript_keeps_sqlite3s_transactions(enabled, warehouse):
+    enabled(aware=True)
+    con = sqlite3.connect(warehouse)
+    con.execute("CREATE TABLE t (v INTEGER)")
+    con.execute("INSERT INTO t VALUES (1)")
+    assert con.in_transaction
+    con.executescript("INSERT INTO t VALUES (2);")  # commits the pending transaction first
+    assert not con.in_transaction
+    assert [r[0] for r in PLAIN_CONNECT(warehouse).execute("SELECT v FROM t")] == [1, 2]
+    with pytest.raises(sqlite3.IntegrityError):  # the script's own transaction stays one
+        con.executescript("CREATE TABLE u (v INTEGER UNIQUE); BEGIN; INSERT INTO u VALUES (1);"
+                          " INSERT INTO u VALUES (1); COMMIT;")
+    con.rollback()
+    assert [r[0] for r in PLAIN_CONNECT(warehouse).execute("SELECT COUNT(*) FROM u")] == [0]
+    trigger = ("CREATE TABLE log (v INTEGER); CREATE TRIGGER keep AFTER INSERT ON t BEGIN "
+               "INSERT INTO log VALUES (new.v); END; SELECT 'a;b';")
+    assert governed_sqlite3.statements(trigger) == [
+        "CREATE TABLE log (v INTEGER);",
+        " CREATE TRIGGER keep AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.v); END;",
+        " SELECT 'a;b';"]
+    with pytest.raises(GovernanceViolation, match="2 statements") as err:
+        con.executescript(trigger)  # Lacuna cannot read a trigger's body: refused
+    assert "statement 2 of 3" in str(err.value.__notes__)
+    PLAIN_CONNECT(warehouse).executescript(trigger.split(";", 1)[1])  # made by someone else
+    with pytest.raises(GovernanceViolation, match="trigger"):  # its body would run undecided
+        con.execute("INSERT INTO t VALUES (3)")
+
+
+def test_sqlalchemy_and_lacunas_own_statements_are_decided_once(enabled, warehouse, sandbox):
+    enabled()
+    engine = sa.create_engine(f"sqlite:///{warehouse}")
+    creator = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(warehouse))
+    try:
+        for eng in (engine, creator):
+            with eng.connect() as conn:
+                assert len(conn.exec_driver_sql("SELECT email FROM customers").fetchall())
+                raw = conn.connection.dbapi_connection
+                assert not governed_sqlite3.is_governed(raw)
+    finally:
+        engine.dispose()
+        creator.dispose()
+    assert _methods(sandbox) == [("sql.sqlite.select", True)] * 2
+
+
+def test_pandas_on_a_sqlite3_connection_is_decided_once(enabled, warehouse, sandbox):
+    """pd.read_sql/to_sql on a sqlite3 connection are decided by the pandas integration: the
+    same audit records whether the connection is a governed one or was opened before enable()
+    (none of the statements pandas runs is decided again)."""
+    plain = PLAIN_CONNECT(warehouse)
+    enabled(aware=True)
+    governed = sqlite3.connect(warehouse)
+    assert governed_sqlite3.is_governed(governed)
+    records = []
+    for con in (plain, governed):
+        before = len(_methods(sandbox))
+        frame = pd.read_sql("SELECT customer_id, email FROM customers", con)
+        frame.to_sql(f"copied_{len(records)}", con, index=False)
+        with pytest.raises(GovernanceViolation):
+            pd.read_sql(f"VACUUM INTO '{sandbox / 'Downloads' / 'x.db'}'", con)
+        records.append(_methods(sandbox)[before:])
+    assert records[0] == records[1]
+    assert records[0][0] == ("pandas.read_sql", True)
+    assert records[0][-1] == ("sql.sqlite.vacuum", False)
+    assert not [m for m, _ in records[1] if m in ("sql.sqlite.select", "sql.sqlite.insert",
+                                                    "sql.sqlite.create")]
+
+
+def test_a_failure_of_lacuna_fails_closed(enabled, warehouse, sandbox, monkeypatch):
+    def broken(_con: object) -> object:
+        raise RuntimeError("catalog unreadable")
+
+    enabled()
+    con = sqlite3.connect(warehouse)
+    monkeypatch.setattr("lacuna.sql.catalog.sqlite_database", broken)
+    leak = sandbox / "Downloads" / "failed.db"
+    with pytest.raises(GovernanceViolation, match="Lacuna failed while governing"):
+        con.execute(f"VACUUM INTO '{leak}'")
+    with pytest.raises(GovernanceViolation, match="Lacuna failed while governing"):
+        con.executescript(f"VACUUM INTO '{leak}';")
+    assert not leak.exists()
+    lacuna.configure(mode="warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert con.execute("SELECT 1").fetchall() == [(1,)]  # warn: runs, once, with a warning
+    assert any(issubclass(w.category, GovernanceFailureWarning) for w in caught)
+
+
+def test_factories_and_governed_blocks(sandbox_config, warehouse, sandbox):
+    class Mine(sqlite3.Connection):
+        pass
+
+    class MyCursor(sqlite3.Cursor):
+        pass
+
+    leak = sandbox / "Downloads" / "block.db"
+    with lacuna.governed(sandbox_config()):
+        con = sqlite3.connect(warehouse, factory=Mine)
+        assert isinstance(con, Mine)
+        assert governed_sqlite3.is_governed(con)
+        cur = con.cursor(MyCursor)
+        assert isinstance(cur, MyCursor)
+        with pytest.raises(GovernanceViolation):
+            cur.execute(f"VACUUM INTO '{leak}'")
+        with pytest.raises(GovernanceViolation, match="factory"):  # not a Connection class
+            sqlite3.connect(warehouse, factory=lambda *a, **k: PLAIN_CONNECT(*a))
+        with pytest.raises(IntegrationError, match=r"sqlite3\.Cursor subclass"):
+            con.cursor(lambda c: sqlite3.Cursor(c))
+        positional = sqlite3.connect(str(warehouse), 5.0, 0, "DEFERRED", True, Mine)
+        assert governed_sqlite3.is_governed(positional)
+    assert sqlite3.connect is PLAIN_CONNECT
+    con.execute(f"VACUUM INTO '{leak}'")  # outside the block: not governed
+    assert leak.exists()
+
+
+def test_lacunas_own_databases_are_never_governed(enabled, warehouse, sandbox):
+    """The audit trail (and any state database a ``url`` setting names) is Lacuna's state, not
+    data it governs: a connection to it is a plain one, and reading it records nothing."""
+    enabled()
+    con = sqlite3.connect(warehouse)
+    con.execute("SELECT email FROM customers").fetchall()  # one governed read: the trail exists
+    own = sqlite3.connect(sandbox / "audit.db")
+    assert not governed_sqlite3.is_governed(own)
+    assert own.execute("SELECT COUNT(*) FROM lacuna_audit").fetchone() == (1,)
+    by_uri = sqlite3.connect(f"file:{sandbox / 'audit.db'}?mode=ro", uri=True)
+    assert not governed_sqlite3.is_governed(by_uri)
+    assert _methods(sandbox) == [("sql.sqlite.select", True)]
