@@ -74,8 +74,17 @@ def _tables(conn: sqlite3.Connection) -> list[list[Any]]:
     return [sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in TABLES]
 
 
+@pytest.fixture(params=[rollup.MAX_RECENT, 3], ids=["cap", "small-cap"])
+def cap(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The number of denials remembered per user: the real one, and 3 (reached all the time
+    in the stream), so both paths trim their remembered denials alike."""
+    monkeypatch.setattr(rollup, "MAX_RECENT", request.param)
+    return int(request.param)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_group_rolls_up_what_its_records_one_by_one_do(tmp_path: Path, seed: int) -> None:
+def test_a_group_rolls_up_what_its_records_one_by_one_do(tmp_path: Path, seed: int,
+                                                         cap: int) -> None:
     bodies = _stream(seed)
     one = _database(tmp_path / "one.db")
     grouped = _database(tmp_path / "grouped.db")
@@ -106,6 +115,54 @@ def test_a_group_rolls_up_what_its_records_one_by_one_do(tmp_path: Path, seed: i
     assert any(r[8] for r in pairs)
     assert recent
     assert sizes < len(bodies)
+    per_user: dict[str, int] = {}
+    for row in recent:
+        per_user[row[1]] = per_user.get(row[1], 0) + 1
+    assert max(per_user.values()) <= cap
+    # a rebuild (the records rolled up in memory, lacuna metrics rebuild) leaves them too
+    acc = rollup.Accumulator()
+    for body in bodies:
+        if body.get("kind") is None:
+            acc.add(rollup.fact_from_body(body))
+    _database(tmp_path / "rebuilt.db").close()
+    engine = create_engine(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    with engine.begin() as conn:
+        acc.write(conn)
+    engine.dispose()
+    for name, x, y in zip(TABLES, a, _tables(sqlite3.connect(tmp_path / "rebuilt.db")),
+                          strict=True):
+        assert x == y, name
+
+
+def test_a_user_s_remembered_denials_are_capped_to_the_newest(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """A script retrying a denied export all hour: only its newest MAX_RECENT denials are kept
+    for matching, so an append never reads thousands of them; a resolution still pairs with
+    those kept."""
+    monkeypatch.setattr(rollup, "MAX_RECENT", 5)
+    conn = _database(tmp_path / "r.db")
+
+    def decision(i: int, allowed: bool) -> dict[str, Any]:
+        return {"id": f"{i:032x}", "when": iso(START + timedelta(seconds=i)),
+                "who": {"user_id": "u1", "role": "analyst"},
+                "what": {"action": "export", "sources": [DATA[0]],
+                         "destination": ("/governed/ws/fixed.csv" if allowed
+                                         else "/home/u1/Downloads/x.csv")},
+                "decision": {"allowed": allowed, "policy_id": "P", "policies": []}}
+
+    for i in range(40):
+        conn.execute("BEGIN")
+        rollup.on_append_many(conn, [decision(i, False)] if i % 3 else
+                              [decision(i, False), decision(i + 1000, False)])
+        conn.execute("COMMIT")
+    kept = sorted(r[0] for r in conn.execute("SELECT record_id FROM lacuna_metrics_recent"))
+    assert kept == sorted(f"{i:032x}" for i in (1027, 1030, 1033, 1036, 1039))  # by time
+    conn.execute("BEGIN")
+    rollup.on_append(conn, decision(2000, True))  # the fix: resolves the five it remembers
+    conn.execute("COMMIT")
+    resolved = conn.execute("SELECT SUM(resolved) FROM lacuna_metrics_hourly").fetchone()[0]
+    assert resolved == 5
 
 
 def test_only_a_denial_with_sources_is_remembered(tmp_path: Path) -> None:
@@ -129,7 +186,8 @@ def test_only_a_denial_with_sources_is_remembered(tmp_path: Path) -> None:
     assert counted.fetchone() == (3, 3)
 
 
-def test_a_group_rolls_up_the_same_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+def test_a_group_rolls_up_the_same_on_postgresql(tmp_path: Path, postgres_url: str,
+                                                 cap: int) -> None:
     """The same statements through SQLAlchemy on PostgreSQL (``executemany`` of upserts there):
     the rows equal SQLite's record-by-record ones."""
     from sqlalchemy import text
