@@ -405,6 +405,17 @@ class LineageStore:
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
+    def column_edges(self, *, trusted: bool | None = None) -> builtins.list[ColumnEdge]:
+        """Every recorded column edge, oldest first. With ``trusted=True``, only the edges of
+        runs Lacuna's pipeline recorded, which produced the edge's target as a trusted version;
+        ``False``: only the others (an ingested run's edges are, like its classifications, the
+        sender's claim: ``masking: true`` is a word in a JSON document)."""
+        try:
+            with self._transaction(write=False) as conn:
+                return queries.all_column_edges(conn, trusted)
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
     # -- graph queries -----------------------------------------------------------------------
 
     def upstream(self, dataset: DatasetRef, depth: int | None = None) -> LineageGraph:
