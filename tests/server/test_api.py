@@ -312,6 +312,33 @@ def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client)
     assert send("jane", "COMPLETE").status_code == 201  # its own user may record it again
 
 
+@pytest.mark.parametrize("facet", [
+    {"libraries": [["pandas", "2.2", "extra"]]}, {"libraries": "ab c"}, {"status": ["x"]},
+    {"qualityChecks": 5}, {"extra": [[1]]},
+])
+def test_openlineage_ingest_answers_a_malformed_run_facet_with_400(app_client,
+                                                                  facet: dict[str, Any]) -> None:
+    """A ``lacuna_run`` facet is the sender's JSON: one of the wrong shape is a clear 400 (it
+    was a 500), and the run is dropped, not kept to fail every later event of it."""
+    client, h = app_client.client, app_client.headers
+    run = f"bad-facet-{sorted(facet)[0]}-{type(next(iter(facet.values()))).__name__}"
+    base = _run_event(run, "facet_job", "/data/facet.parquet")
+
+    def send(kind: str, **run_facets: Any) -> Any:
+        return client.post("/api/v1/lineage", headers=h("ana"), json={
+            **base, "eventType": kind, "eventTime": "2026-12-01T12:00:00Z",
+            "run": {"runId": run, "facets": run_facets}})
+
+    bad = send("COMPLETE", lacuna_run=facet)
+    assert bad.status_code == 400, bad.text
+    assert "lacuna_run" in bad.json()["detail"]
+    assert "nothing of run" in bad.json()["detail"]
+    assert app_client.state.governor.lineage_store.get_run(run) is None
+    again = send("COMPLETE")  # the malformed facet is gone with its run: this one is recorded
+    assert again.status_code == 201, again.text
+    assert again.json()["recorded"] == run
+
+
 def test_request_size_limit(app_client) -> None:
     big = {"columns": {"c": ["x" * 1000] * 100}}  # ~100 KB > the 64 KiB limit
     r = app_client.client.post("/api/v1/classify", json=big, headers=app_client.headers("ana"))

@@ -531,9 +531,24 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
 
 
 def finish(p: _Pending) -> Run | None:
-    """The run gathered so far, or None while it has no COMPLETE, FAIL or ABORT event."""
+    """The run gathered so far, or None while it has no COMPLETE, FAIL or ABORT event.
+
+    Raises:
+        EventError: the run's ``lacuna_run`` facet is malformed (a status that is not a string,
+            libraries or extra that are not lists of pairs, quality checks not a list, ...).
+    """
     if not p.state:
         return None
+    try:
+        return _finished(p)
+    except (TypeError, ValueError) as exc:  # the facet's values are the sender's JSON
+        msg = (f"facet {RUN_FACET} of run {p.run_id} is malformed ({exc}): status is one of "
+               f"{', '.join(s.value for s in RunStatus)}, libraries and extra are lists of "
+               "[name, value] pairs, qualityChecks a list of strings")
+        raise EventError(msg) from None
+
+
+def _finished(p: _Pending) -> Run:
     lac = p.lacuna
     status = RunStatus.SUCCEEDED if p.state == "COMPLETE" else RunStatus.FAILED
     if lac.get("status") in {s.value for s in RunStatus}:

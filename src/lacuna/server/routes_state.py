@@ -305,7 +305,13 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
             raise HTTPException(400, f"not a valid OpenLineage event: {exc}") from None
         rid = str((event.get("run") or {}).get("runId") or "")
         pending = mine.get(rid)
-        run = finish(pending) if pending is not None else None
+        try:
+            run = finish(pending) if pending is not None else None
+        except EventError as exc:  # a malformed run is dropped, not kept to fail again
+            mine.pop(rid, None)
+            raise HTTPException(400, f"not a valid OpenLineage run: {exc}; nothing of run "
+                                     f"{rid} is recorded (send it again, from its START)"
+                                ) from None
         if run is not None:
             mine.pop(rid, None)
     if run is not None:
