@@ -339,6 +339,28 @@ def test_openlineage_ingest_answers_a_malformed_run_facet_with_400(app_client,
     assert again.json()["recorded"] == run
 
 
+def test_openlineage_ingest_merges_nothing_of_a_rejected_event(app_client) -> None:
+    """An event refused with 400 leaves its run as it was: the datasets it listed before its
+    malformed part are not recorded with the run (they were, half of a rejected event)."""
+    client, h = app_client.client, app_client.headers
+    run = "5d3c0a9e-1b7f-4e2a-9c8d-7f6e5d4c3b2a"
+    base = _run_event(run, "half_job", "/data/first.parquet")
+
+    def send(kind: str, **changes: Any) -> Any:
+        return client.post("/api/v1/lineage", headers=h("ana"), json={
+            **base, "eventType": kind, "eventTime": "2026-12-01T13:00:00Z", **changes})
+
+    assert send("START").status_code == 201
+    rejected = send("RUNNING", outputs=[{"namespace": "file", "name": "/data/half.parquet"},
+                                        {"namespace": 5, "name": "/data/bad.parquet"}])
+    assert rejected.status_code == 400, rejected.text
+    assert "outputs[1].namespace" in rejected.json()["detail"]
+    assert send("COMPLETE").status_code == 201
+    recorded = app_client.state.governor.lineage_store.get_run(run)
+    assert recorded is not None
+    assert [v.dataset.name for v in recorded.outputs] == ["/data/first.parquet"]
+
+
 def test_request_size_limit(app_client) -> None:
     big = {"columns": {"c": ["x" * 1000] * 100}}  # ~100 KB > the 64 KiB limit
     r = app_client.client.post("/api/v1/classify", json=big, headers=app_client.headers("ana"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -282,6 +282,11 @@ class _Pending:
 
     TERMINAL: ClassVar[frozenset[str]] = frozenset({"COMPLETE", "FAIL", "ABORT"})
 
+    def copy(self) -> _Pending:
+        """A copy to merge one event into (the versions and edges are frozen: shared)."""
+        return replace(self, inputs=dict(self.inputs), outputs=dict(self.outputs),
+                       edges=dict(self.edges), lacuna=dict(self.lacuna), extra=dict(self.extra))
+
 
 def _obj(value: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
@@ -478,7 +483,8 @@ def _edges(target: DatasetRef, facet: Any) -> list[ColumnEdge]:
 
 
 def merge_event(pending: dict[str, _Pending], event: Any, config: ClassificationConfig) -> None:
-    """Fold one event (a decoded JSON object) into the runs being gathered.
+    """Fold one event (a decoded JSON object) into the runs being gathered. A rejected event
+    leaves its run as it was: nothing of it is merged.
 
     Raises:
         EventError: the event is not a well-formed OpenLineage RunEvent.
@@ -490,7 +496,8 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
     producer = str(event.get("producer") or "")[:1024]
     when = _time(event.get("eventTime"), "eventTime")
     state = str(event.get("eventType") or "OTHER").upper()
-    p = pending.setdefault(rid, _Pending(run_id=rid))
+    earlier = pending.get(rid)
+    p = _Pending(run_id=rid) if earlier is None else earlier.copy()
     p.job = f"{_str(job.get('namespace'), 'job.namespace')}/{_str(job.get('name'), 'job.name')}"
     p.producer = producer or p.producer
     if state == "START" or p.started is None or when < p.started:
@@ -528,6 +535,7 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
                 if "columnLineage" in facets:
                     for e in _edges(version.dataset, facets["columnLineage"]):
                         p.edges[(e.source, e.source_column, e.target, e.target_column)] = e
+    pending[rid] = p  # the whole event was good
 
 
 def finish(p: _Pending) -> Run | None:
