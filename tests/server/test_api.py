@@ -361,6 +361,47 @@ def test_openlineage_ingest_merges_nothing_of_a_rejected_event(app_client) -> No
     assert [v.dataset.name for v in recorded.outputs] == ["/data/first.parquet"]
 
 
+def test_openlineage_ingest_bounds_a_run_over_its_events_and_all_open_runs(
+        app_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each event was bounded (10,000 datasets), but a run's events added up without limit:
+    180,000 datasets sent as 20 RUNNING events of one run held the memory, and their COMPLETE
+    held the state database's write lock for minutes. A run is bounded like one event, and
+    the open runs of all callers together by the datasets and edges they hold."""
+    from lacuna.lineage import openlineage
+    from lacuna.server import routes_state
+
+    client, h = app_client.client, app_client.headers
+    monkeypatch.setattr(openlineage, "MAX_DATASETS", 3)
+    run = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d"
+
+    def send(user: str, run_id: str, kind: str, names: list[str]) -> Any:
+        return client.post("/api/v1/lineage", headers=h(user), json={
+            **_run_event(run_id, "many", "/data/many.parquet"), "eventType": kind,
+            "eventTime": "2026-12-01T14:00:00Z",
+            "outputs": [{"namespace": "file", "name": f"/data/{n}.csv"} for n in names]})
+
+    assert send("ana", run, "RUNNING", ["a", "b"]).status_code == 201
+    over = send("ana", run, "RUNNING", ["c", "d"])
+    assert over.status_code == 400, over.text
+    assert "would have 4 outputs over its events (at most 3)" in over.json()["detail"]
+    assert send("ana", run, "COMPLETE", ["c"]).status_code == 201
+    recorded = app_client.state.governor.lineage_store.get_run(run)
+    assert recorded is not None
+    assert sorted(v.dataset.name for v in recorded.outputs) == [
+        "/data/a.csv", "/data/b.csv", "/data/c.csv"]
+
+    monkeypatch.setattr(routes_state._Pending, "ITEMS", 6)
+    for i in range(4):  # ana floods open runs; jane's one open run is kept
+        if i == 1:
+            assert send("jane", "jane-open", "START", ["j"]).status_code == 201
+        assert send("ana", f"ana-open-{i}", "START", ["x", "y"]).status_code == 201
+    held = routes_state._pending.runs
+    assert sum(len(p.outputs) for runs in held.values() for p in runs.values()) <= 6
+    assert "jane-open" in held["jane"]
+    assert "ana-open-3" in held["ana"]
+    assert "ana-open-0" not in held["ana"]
+
+
 def test_request_size_limit(app_client) -> None:
     big = {"columns": {"c": ["x" * 1000] * 100}}  # ~100 KB > the 64 KiB limit
     r = app_client.client.post("/api/v1/classify", json=big, headers=app_client.headers("ana"))

@@ -254,7 +254,8 @@ def event_to_dict(event: event_v2.RunEvent) -> dict[str, Any]:
 # -- in ----------------------------------------------------------------------------------------
 
 MAX_COLUMNS = 10_000  # per dataset: beyond this an event is rejected, not truncated
-MAX_DATASETS = 10_000  # per event
+MAX_DATASETS = 10_000  # inputs, and outputs, per event and per run (its events together)
+MAX_EDGES = 100_000  # column edges per run
 MAX_TEXT = 1 << 20  # characters of code text kept from an event
 
 
@@ -535,6 +536,13 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
                 if "columnLineage" in facets:
                     for e in _edges(version.dataset, facets["columnLineage"]):
                         p.edges[(e.source, e.source_column, e.target, e.target_column)] = e
+    for what, have, most in (("inputs", len(p.inputs), MAX_DATASETS),
+                             ("outputs", len(p.outputs), MAX_DATASETS),
+                             ("column edges", len(p.edges), MAX_EDGES)):
+        if have > most:  # events of one run add up: bounded like one event
+            msg = (f"run {rid} would have {have} {what} over its events (at most {most}); "
+                   "split the job into several runs")
+            raise EventError(msg)
     pending[rid] = p  # the whole event was good
 
 
