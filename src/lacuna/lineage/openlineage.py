@@ -582,7 +582,7 @@ def _finished(p: _Pending) -> Run:
         value = lac.get(key)
         return str(value) if value is not None else None
 
-    return Run(
+    return _fits(Run(
         id=str(lac.get("id") or p.run_id)[:64],
         operation=str(lac.get("operation") or operation or "openlineage"),
         status=status, inputs=tuple(p.inputs.values()), outputs=tuple(p.outputs.values()),
@@ -598,7 +598,51 @@ def _finished(p: _Pending) -> Run:
         error=text("error") if lac else (p.error if status is not RunStatus.SUCCEEDED else None),
         producer=str(lac.get("runProducer") or p.producer or namespace or "openlineage"),
         extra=tuple((str(k), v) for k, v in lac.get("extra") or ()),
-    )
+    ))
+
+
+def _fits(run: Run) -> Run:
+    """``run`` when each of its texts fits the store's column and holds no NUL character;
+    else EventError naming it. PostgreSQL refuses both (SQLite stores them), so an event
+    would fail at the database as "cannot write to the lineage store" (a broken store, to
+    ``lacuna lineage import``, which then stops) instead of as the malformed event it is."""
+    from lacuna.lineage import schema as layout
+
+    r, d, ce = layout.runs.c, layout.datasets.c, layout.column_edges.c
+    texts: list[tuple[str, str | None, Any]] = [
+        ("the run id", run.id, r.id), ("the operation (job name)", run.operation, r.operation),
+        ("lacuna_run.session", run.session, r.session), ("lacuna_run.method", run.method, r.method),
+        ("lacuna_run.role", run.role, r.role), ("lacuna_run.userId", run.user_id, r.user_id),
+        ("lacuna_run.exceptionId", run.exception_id, r.exception_id),
+        ("lacuna_run.decisionId", run.decision_id, r.decision_id),
+        ("lacuna_run.policyId", run.policy_id, r.policy_id),
+        ("lacuna_run.codeHash", run.code_hash, r.code_hash),
+        ("the producer", run.producer, r.producer), ("lacuna_run.purpose", run.purpose, r.purpose),
+        ("lacuna_run.codeLocation", run.code_location, r.code_location),
+        ("the source code", run.code_text, r.code_text), ("the error", run.error, r.error)]
+    for v in (*run.inputs, *run.outputs):
+        texts += [("a dataset namespace", v.dataset.namespace, d.namespace),
+                  ("a dataset name", v.dataset.name, d.name),
+                  (f"the fingerprint of {v.dataset}", v.fingerprint,
+                   layout.versions.c.fingerprint)]
+    for e in run.column_edges:
+        texts += [("a dataset namespace", e.source.namespace, d.namespace),
+                  ("a dataset name", e.source.name, d.name),
+                  ("an inputField.field", e.source_column, ce.source_column),
+                  ("a columnLineage field", e.target_column, ce.target_column),
+                  ("a transformation description", e.description, ce.description)]
+    for what, text, column in texts:
+        if text is None:
+            continue
+        if "\x00" in text:
+            msg = f"run {run.id}: {what} holds a NUL character; remove it"
+            raise EventError(msg)
+        most = getattr(column.type, "length", None)
+        if most is not None and len(text) > most:
+            msg = (f"run {run.id}: {what} is {len(text)} characters long (at most {most}): "
+                   f"{text[:40]!r}…")
+            raise EventError(msg)
+    return run
 
 
 def events_to_runs(events: Iterable[Any], config: ClassificationConfig | None = None
