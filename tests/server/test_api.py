@@ -284,6 +284,11 @@ def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
     assert any(r["user"] == "jane" and "/data/joined.parquet" in r["outputs"] for r in runs)
     assert client.post("/api/v1/lineage", json={"eventType": "COMPLETE"},
                        headers=h("jane")).status_code == 400
+    unknown = client.post("/api/v1/lineage", json={
+        **base, "eventType": "DROP_TABLE", "eventTime": "2026-12-01T10:06:00Z"},
+        headers=h("jane"))  # was taken (201) as an event of the open run, silently
+    assert unknown.status_code == 400, unknown.text
+    assert "eventType 'DROP_TABLE' is not one of START, RUNNING" in unknown.json()["detail"]
 
 
 def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client) -> None:

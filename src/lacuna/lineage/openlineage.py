@@ -282,6 +282,7 @@ class _Pending:
     extra: dict[str, Any] = field(default_factory=dict)
 
     TERMINAL: ClassVar[frozenset[str]] = frozenset({"COMPLETE", "FAIL", "ABORT"})
+    STATES: ClassVar[tuple[str, ...]] = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 
     def copy(self) -> _Pending:
         """A copy to merge one event into (the versions and edges are frozen: shared)."""
@@ -497,6 +498,10 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
     producer = str(event.get("producer") or "")[:1024]
     when = _time(event.get("eventTime"), "eventTime")
     state = str(event.get("eventType") or "OTHER").upper()
+    if state not in _Pending.STATES:
+        msg = (f"eventType {str(event.get('eventType'))[:40]!r} is not one of "
+               f"{', '.join(_Pending.STATES)} (OpenLineage's RunEvent)")
+        raise EventError(msg)
     earlier = pending.get(rid)
     p = _Pending(run_id=rid) if earlier is None else earlier.copy()
     p.job = f"{_str(job.get('namespace'), 'job.namespace')}/{_str(job.get('name'), 'job.name')}"
