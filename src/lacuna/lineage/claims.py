@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lacuna.lineage.records import DatasetVersion, Run, RunStatus
-from lacuna.lineage.rules import combine, stricter
+from lacuna.lineage.rules import combine, held
 from lacuna.model import Classification, Operation, Source, unique
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def at_least(claim: Classification, known: Classification | None,
         if theirs is None:
             columns[name] = mine
             continue
-        kept = stricter(mine, theirs, config)
+        kept = held(mine, theirs, config)
         if kept is not theirs and theirs != mine:
             refused.append(f"{what}: column {name!r} claimed {theirs.classification.value}, "
                            f"Lacuna knows {mine.classification.value}"
