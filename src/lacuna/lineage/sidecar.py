@@ -514,11 +514,11 @@ def restrict(
 
     Each of the data's columns keeps the stricter of its inferred and declared classes
     (:func:`lacuna.lineage.rules.held`: a personal class is never traded for another; a
-    declared column the data does not have is ignored); the declared tier and floor become a floor. The result is never below
-    ``inferred`` in tier, floor, tags or any column: an inherited tier above what the columns
-    roll up to, and tags beyond the columns' and the table's, are kept. Returns the result and
-    the disagreements (columns declared lower than their values show), which the caller
-    reports.
+    declared column the data does not have is ignored); the declared tier and floor become a
+    floor. The result is never below ``inferred`` in tier, floor, tags or any column: an
+    inherited tier above what the columns roll up to, and tags beyond the columns' and the
+    table's, are kept. Returns the result and the disagreements (columns declared lower than
+    their values show), which the caller reports.
     """
     from dataclasses import replace
 
