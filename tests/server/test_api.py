@@ -317,6 +317,37 @@ def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client)
     assert send("jane", "COMPLETE").status_code == 201  # its own user may record it again
 
 
+def test_openlineage_ingest_owner_check_is_part_of_the_write(
+        app_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two callers completing one runId at once both passed the "recorded by another user?"
+    look-up, made before the raise-only check and the write: the second replaced the first's
+    run. The check is now in the write's transaction. Here jane's run is recorded while ana's
+    request is between its look-ups and its write."""
+    from dataclasses import replace as changed
+
+    from lacuna.lineage import claims
+
+    client, h = app_client.client, app_client.headers
+    store = app_client.state.governor.lineage_store
+    run = "2c4e6a8b-0d1f-4a3c-9e5b-7d9f1b3d5f7a"
+    guard = claims.guard
+
+    def jane_first(held: Any, *args: Any) -> Any:
+        out = guard(held, *args)
+        store.record(changed(held, user_id="jane", role="data_steward"), trusted=False)
+        return out
+
+    monkeypatch.setattr(claims, "guard", jane_first)
+    raced = client.post("/api/v1/lineage", headers=h("ana"), json={
+        **_run_event(run, "raced", "/data/raced.parquet"), "eventType": "COMPLETE",
+        "eventTime": "2026-12-01T15:00:00Z"})
+    assert raced.status_code == 409, raced.text
+    assert "recorded by jane" in raced.json()["detail"]
+    recorded = store.get_run(run)
+    assert recorded is not None
+    assert recorded.user_id == "jane"
+
+
 @pytest.mark.parametrize("facet", [
     {"libraries": [["pandas", "2.2", "extra"]]}, {"libraries": "ab c"}, {"status": ["x"]},
     {"qualityChecks": 5}, {"extra": [[1]]},

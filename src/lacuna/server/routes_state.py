@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from lacuna.errors import RunOwnedError
 from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
 from lacuna.model import Classification
 from lacuna.server.schemas import ExceptionDecisionBody, ExceptionRequestBody, SettleBody
@@ -328,12 +329,12 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
             mine.pop(rid, None)
         _pending.evict()
     if run is not None:
-        earlier = gov.lineage_store.get_run(run.id)
-        if earlier is not None and earlier.user_id != principal.name:
-            raise HTTPException(409, f"run {run.id} was recorded by {earlier.user_id}; only "
-                                     "its own user may record it again (use another runId)")
-        run, refused = ingest(replace(run, user_id=principal.name, role=principal.role),
-                              gov.lineage_store, gov.config.classification, by=principal.name)
+        try:  # the owner is checked in the write's own transaction: no race between callers
+            run, refused = ingest(replace(run, user_id=principal.name, role=principal.role),
+                                  gov.lineage_store, gov.config.classification,
+                                  by=principal.name, owner=principal.name)
+        except RunOwnedError as exc:
+            raise HTTPException(409, str(exc)) from None
         if refused:
             _audit_refused_lowering(request, principal, run, refused)
     return {"recorded": run.id if run is not None else None, "refused": list(refused)}
