@@ -26,6 +26,7 @@ from lacuna.config import config_from_dict
 from lacuna.lineage import ol_emit, ol_import
 from lacuna.lineage.ol_import import import_events, read_runs
 from lacuna.lineage.openlineage import (
+    EventError,
     event_to_dict,
     events_to_runs,
     ol_run_id,
@@ -656,6 +657,22 @@ def test_texts_the_store_cannot_hold_are_rejected_as_the_event_they_are(
         assert "lacuna_run.session is 300 characters long (at most 255)" in errors
         assert store.get_run("good") is not None
         assert store.get_run("long-name") is None
+
+
+@pytest.mark.parametrize("confidence", ["NaN", "Infinity", "-1", "7"])
+def test_a_confidence_outside_0_to_1_is_a_malformed_facet(confidence: str) -> None:
+    """Python's JSON reader takes NaN and Infinity: such a confidence was stored, and emitted
+    again as JSON that strict readers (Marquez) refuse."""
+    value = json.loads(confidence)
+    for facet in ({"tier": "PUBLIC", "confidence": value},
+                  {"tier": "PUBLIC", "columns": {"c": {"classification": "public",
+                                                       "confidence": value}}}):
+        event = {"eventType": "COMPLETE", "eventTime": "2026-12-01T10:00:00Z", "producer": "x",
+                 "run": {"runId": "r"}, "job": {"namespace": "j", "name": "n"},
+                 "outputs": [{"namespace": "file", "name": "/data/c.csv",
+                              "facets": {"lacuna_classification": facet}}]}
+        with pytest.raises(EventError, match=r"confidence is .*, not from 0 to 1"):
+            events_to_runs([event])
 
 
 def test_a_pretty_printed_document_and_a_missing_file(tmp_path: Path,

@@ -334,10 +334,17 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
         }
         try:
             fp = lacuna.get("fingerprint")
-            return Classification.from_dict(data), fp if isinstance(fp, str) else None
+            c = Classification.from_dict(data)
         except Exception as exc:  # ConfigError from the enum parsers, ValueError, TypeError
             msg = f"facet {CLASSIFICATION_FACET}: {exc}"
             raise EventError(msg) from None
+        for what, value in (("confidence", c.confidence), *(
+                (f"columns[{name!r}].confidence", col.confidence)
+                for name, col in c.columns.items())):
+            if not 0 <= value <= 1:  # NaN too (Python's JSON reader takes NaN and Infinity)
+                msg = f"facet {CLASSIFICATION_FACET}: {what} is {value!r}, not from 0 to 1"
+                raise EventError(msg)
+        return c, fp if isinstance(fp, str) else None
     columns: dict[str, ColumnClass] = {}
     floe = next((f for k, f in facets.items() if isinstance(f, Mapping) and (
         k in (FLOE_FACET, "floeClassification", "classification")
