@@ -6,6 +6,7 @@
     │   └── UnknownPluginError a name that no registry knows
     ├── ClassificationError    an input that cannot be read or classified
     ├── LineageError
+    │   └── RunOwnedError      a run id another user recorded: only they may record it again
     ├── PolicyError            a policy bundle that does not load or compile
     ├── AuditError             the audit trail cannot be written or is tampered with
     ├── StorageError           a sealed governed file: altered, truncated, or its key missing
@@ -46,6 +47,10 @@ class ClassificationError(LacunaError):
 
 class LineageError(LacunaError):
     """Lineage could not be derived or recorded."""
+
+
+class RunOwnedError(LineageError):
+    """A lineage run was recorded by another user: only its own user may record it again."""
 
 
 class PolicyError(LacunaError):

@@ -207,7 +207,14 @@ def test_compile_run_checks_cli_reports_gates(dbt_built, tmp_path):
 
 def test_compile_evidence_from_the_stores_and_the_warehouse(dbt_built, tmp_path):
     from lacuna.audit import AuditStore
-    from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind, Run, RunStatus
+    from lacuna.lineage.records import (
+        ColumnEdge,
+        DatasetRef,
+        DatasetVersion,
+        EdgeKind,
+        Run,
+        RunStatus,
+    )
     from lacuna.lineage.store import LineageStore
     from lacuna.model import (
         Action,
@@ -241,7 +248,8 @@ def test_compile_evidence_from_the_stores_and_the_warehouse(dbt_built, tmp_path)
                  session="t")
     bronze = DatasetRef.of(f"duckdb:///{dbt_built.warehouse}#main.bronze_customers")
     silver = DatasetRef.of(target)
-    lineage.record(Run(id="r1", operation="dbt.run", status=RunStatus.SUCCEEDED, column_edges=(
+    lineage.record(Run(id="r1", operation="dbt.run", status=RunStatus.SUCCEEDED, outputs=(
+        DatasetVersion(dataset=silver, classification=Classification()),), column_edges=(
         ColumnEdge(source=bronze, source_column="phone", target=silver, target_column="phone",
                    kind=EdgeKind.MASKING, description="sha256(phone)"),
         ColumnEdge(source=bronze, source_column="email", target=silver,

@@ -68,3 +68,35 @@ def test_ingest_holds_claims_to_the_store_and_stores_them_untrusted(store_url: s
         assert notes == ()
         assert store.by_fingerprint("sha256:new", trusted=True) is None
         assert store.by_fingerprint("sha256:new", trusted=False) is not None
+
+
+def test_an_ingested_masking_edge_is_no_evidence_of_masking(store_url: str) -> None:
+    """dbt's ``masking_verified`` looks for a masking edge on a PII column's lineage. An analyst
+    who may post lineage can write ``masking: true`` on any edge: that claim must not pass the
+    gate. Only an edge of a run Lacuna's pipeline recorded, which produced its target, counts."""
+    from lacuna.dbt.evidence import Evidence
+    from lacuna.dbt.manifest import DbtNode
+    from lacuna.lineage.records import ColumnEdge, EdgeKind
+
+    bronze = DatasetRef("duckdb:///w.duckdb", "main.bronze_customers")
+    node = DbtNode(unique_id="model.p.silver_customers", name="silver_customers",
+                   resource_type="model", package_name="p", path="silver_customers.sql",
+                   original_file_path="models/silver_customers.sql", folder="", schema="main")
+    silver = DatasetRef("duckdb:///w.duckdb", "main.silver_customers")
+
+    def masked(run_id: str, column: str) -> Run:
+        edge = ColumnEdge(source=bronze, source_column=column, target=silver,
+                          target_column=column, kind=EdgeKind.MASKING, description="sha256")
+        return replace(_run(run_id, PII), outputs=(
+            DatasetVersion(dataset=silver, classification=PII),), column_edges=(edge,))
+
+    with LineageStore(store_url) as store:
+        ingest(masked("forged", "email"), store, CONFIG, by="ana")  # the analyst's claim
+        store.record(masked("pipeline", "phone"))  # what Lacuna's pipeline recorded
+        assert [e.target_column for e in store.column_edges()] == ["email", "phone"]
+        assert [e.target_column for e in store.column_edges(trusted=False)] == ["email"]
+        evidence = Evidence(lineage=lambda: store)
+        assert evidence.masking(node, "phone").ok
+        verdict = evidence.masking(node, "email")
+        assert not verdict.ok
+        assert "no column lineage" in verdict.reason

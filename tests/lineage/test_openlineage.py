@@ -26,6 +26,7 @@ from lacuna.config import config_from_dict
 from lacuna.lineage import ol_emit, ol_import
 from lacuna.lineage.ol_import import import_events, read_runs
 from lacuna.lineage.openlineage import (
+    EventError,
     event_to_dict,
     events_to_runs,
     ol_run_id,
@@ -623,6 +624,55 @@ def test_hostile_input_is_reported_by_file_and_line(tmp_path: Path,
     assert report["runs"] == 0  # the Spark run had a malformed RUNNING event (line 10)
     assert report["incomplete_runs"] == ["01930a1f-0000-7000-8000-00000000dead"]
     assert sqlite_store.get_run("01930a1e-2b3c-7d4e-8f5a-6b7c8d9e0f1a") is None
+
+
+def test_texts_the_store_cannot_hold_are_rejected_as_the_event_they_are(
+        tmp_path: Path, store_url: str) -> None:
+    """PostgreSQL refuses a text longer than its column and any NUL character (SQLite stores
+    both): such an event failed at the database as "cannot write to the lineage store", which
+    stopped the whole import (and, on the server, answered with the database's URL). It is a
+    malformed event, rejected on both databases, and the other runs are imported."""
+    def event(run_id: str, name: str, **changes: Any) -> str:
+        return json.dumps({
+            "eventType": "COMPLETE", "eventTime": "2026-12-01T10:00:00Z", "producer": "x",
+            "run": {"runId": run_id}, "job": {"namespace": "j", "name": "n"},
+            "outputs": [{"namespace": "file", "name": name}], **changes})
+
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join([
+        event("long-name", "/data/" + "x" * 3000),
+        event("nul-name", "/data/a\x00b.csv"),
+        event("long-job", "/data/b.csv", job={"namespace": "j", "name": "n" * 300}),
+        event("long-session", "/data/c.csv", run={"runId": "long-session", "facets": {
+            "lacuna_run": {"session": "s" * 300}}}),
+        event("good", "/data/good.csv"),
+    ]) + "\n")
+    with LineageStore(store_url) as store:
+        report = import_events(path, store)
+        assert [r.id for r in report.runs] == ["good"]
+        errors = "\n".join(report.errors)
+        assert "a dataset name is 3006 characters long (at most 2048)" in errors
+        assert "a dataset name holds a NUL character" in errors
+        assert "the operation (job name) is 300 characters long (at most 255)" in errors
+        assert "lacuna_run.session is 300 characters long (at most 255)" in errors
+        assert store.get_run("good") is not None
+        assert store.get_run("long-name") is None
+
+
+@pytest.mark.parametrize("confidence", ["NaN", "Infinity", "-1", "7"])
+def test_a_confidence_outside_0_to_1_is_a_malformed_facet(confidence: str) -> None:
+    """Python's JSON reader takes NaN and Infinity: such a confidence was stored, and emitted
+    again as JSON that strict readers (Marquez) refuse."""
+    value = json.loads(confidence)
+    for facet in ({"tier": "PUBLIC", "confidence": value},
+                  {"tier": "PUBLIC", "columns": {"c": {"classification": "public",
+                                                       "confidence": value}}}):
+        event = {"eventType": "COMPLETE", "eventTime": "2026-12-01T10:00:00Z", "producer": "x",
+                 "run": {"runId": "r"}, "job": {"namespace": "j", "name": "n"},
+                 "outputs": [{"namespace": "file", "name": "/data/c.csv",
+                              "facets": {"lacuna_classification": facet}}]}
+        with pytest.raises(EventError, match=r"confidence is .*, not from 0 to 1"):
+            events_to_runs([event])
 
 
 def test_a_pretty_printed_document_and_a_missing_file(tmp_path: Path,

@@ -284,6 +284,11 @@ def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
     assert any(r["user"] == "jane" and "/data/joined.parquet" in r["outputs"] for r in runs)
     assert client.post("/api/v1/lineage", json={"eventType": "COMPLETE"},
                        headers=h("jane")).status_code == 400
+    unknown = client.post("/api/v1/lineage", json={
+        **base, "eventType": "DROP_TABLE", "eventTime": "2026-12-01T10:06:00Z"},
+        headers=h("jane"))  # was taken (201) as an event of the open run, silently
+    assert unknown.status_code == 400, unknown.text
+    assert "eventType 'DROP_TABLE' is not one of START, RUNNING" in unknown.json()["detail"]
 
 
 def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client) -> None:
@@ -310,6 +315,127 @@ def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client)
     assert recorded.user_id == "jane"
     assert [str(v.dataset.name) for v in recorded.outputs] == ["/data/steward.parquet"]
     assert send("jane", "COMPLETE").status_code == 201  # its own user may record it again
+
+
+def test_openlineage_ingest_owner_check_is_part_of_the_write(
+        app_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two callers completing one runId at once both passed the "recorded by another user?"
+    look-up, made before the raise-only check and the write: the second replaced the first's
+    run. The check is now in the write's transaction. Here jane's run is recorded while ana's
+    request is between its look-ups and its write."""
+    from dataclasses import replace as changed
+
+    from lacuna.lineage import claims
+
+    client, h = app_client.client, app_client.headers
+    store = app_client.state.governor.lineage_store
+    run = "2c4e6a8b-0d1f-4a3c-9e5b-7d9f1b3d5f7a"
+    guard = claims.guard
+
+    def jane_first(held: Any, *args: Any) -> Any:
+        out = guard(held, *args)
+        store.record(changed(held, user_id="jane", role="data_steward"), trusted=False)
+        return out
+
+    monkeypatch.setattr(claims, "guard", jane_first)
+    raced = client.post("/api/v1/lineage", headers=h("ana"), json={
+        **_run_event(run, "raced", "/data/raced.parquet"), "eventType": "COMPLETE",
+        "eventTime": "2026-12-01T15:00:00Z"})
+    assert raced.status_code == 409, raced.text
+    assert "recorded by jane" in raced.json()["detail"]
+    recorded = store.get_run(run)
+    assert recorded is not None
+    assert recorded.user_id == "jane"
+
+
+@pytest.mark.parametrize("facet", [
+    {"libraries": [["pandas", "2.2", "extra"]]}, {"libraries": "ab c"}, {"status": ["x"]},
+    {"qualityChecks": 5}, {"extra": [[1]]},
+])
+def test_openlineage_ingest_answers_a_malformed_run_facet_with_400(app_client,
+                                                                  facet: dict[str, Any]) -> None:
+    """A ``lacuna_run`` facet is the sender's JSON: one of the wrong shape is a clear 400 (it
+    was a 500), and the run is dropped, not kept to fail every later event of it."""
+    client, h = app_client.client, app_client.headers
+    run = f"bad-facet-{sorted(facet)[0]}-{type(next(iter(facet.values()))).__name__}"
+    base = _run_event(run, "facet_job", "/data/facet.parquet")
+
+    def send(kind: str, **run_facets: Any) -> Any:
+        return client.post("/api/v1/lineage", headers=h("ana"), json={
+            **base, "eventType": kind, "eventTime": "2026-12-01T12:00:00Z",
+            "run": {"runId": run, "facets": run_facets}})
+
+    bad = send("COMPLETE", lacuna_run=facet)
+    assert bad.status_code == 400, bad.text
+    assert "lacuna_run" in bad.json()["detail"]
+    assert "nothing of run" in bad.json()["detail"]
+    assert app_client.state.governor.lineage_store.get_run(run) is None
+    again = send("COMPLETE")  # the malformed facet is gone with its run: this one is recorded
+    assert again.status_code == 201, again.text
+    assert again.json()["recorded"] == run
+
+
+def test_openlineage_ingest_merges_nothing_of_a_rejected_event(app_client) -> None:
+    """An event refused with 400 leaves its run as it was: the datasets it listed before its
+    malformed part are not recorded with the run (they were, half of a rejected event)."""
+    client, h = app_client.client, app_client.headers
+    run = "5d3c0a9e-1b7f-4e2a-9c8d-7f6e5d4c3b2a"
+    base = _run_event(run, "half_job", "/data/first.parquet")
+
+    def send(kind: str, **changes: Any) -> Any:
+        return client.post("/api/v1/lineage", headers=h("ana"), json={
+            **base, "eventType": kind, "eventTime": "2026-12-01T13:00:00Z", **changes})
+
+    assert send("START").status_code == 201
+    rejected = send("RUNNING", outputs=[{"namespace": "file", "name": "/data/half.parquet"},
+                                        {"namespace": 5, "name": "/data/bad.parquet"}])
+    assert rejected.status_code == 400, rejected.text
+    assert "outputs[1].namespace" in rejected.json()["detail"]
+    assert send("COMPLETE").status_code == 201
+    recorded = app_client.state.governor.lineage_store.get_run(run)
+    assert recorded is not None
+    assert [v.dataset.name for v in recorded.outputs] == ["/data/first.parquet"]
+
+
+def test_openlineage_ingest_bounds_a_run_over_its_events_and_all_open_runs(
+        app_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each event was bounded (10,000 datasets), but a run's events added up without limit:
+    180,000 datasets sent as 20 RUNNING events of one run held the memory, and their COMPLETE
+    held the state database's write lock for minutes. A run is bounded like one event, and
+    the open runs of all callers together by the datasets and edges they hold."""
+    from lacuna.lineage import openlineage
+    from lacuna.server import routes_state
+
+    client, h = app_client.client, app_client.headers
+    monkeypatch.setattr(openlineage, "MAX_DATASETS", 3)
+    run = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d"
+
+    def send(user: str, run_id: str, kind: str, names: list[str]) -> Any:
+        return client.post("/api/v1/lineage", headers=h(user), json={
+            **_run_event(run_id, "many", "/data/many.parquet"), "eventType": kind,
+            "eventTime": "2026-12-01T14:00:00Z",
+            "outputs": [{"namespace": "file", "name": f"/data/{n}.csv"} for n in names]})
+
+    assert send("ana", run, "RUNNING", ["a", "b"]).status_code == 201
+    over = send("ana", run, "RUNNING", ["c", "d"])
+    assert over.status_code == 400, over.text
+    assert "would have 4 outputs over its events (at most 3)" in over.json()["detail"]
+    assert send("ana", run, "COMPLETE", ["c"]).status_code == 201
+    recorded = app_client.state.governor.lineage_store.get_run(run)
+    assert recorded is not None
+    assert sorted(v.dataset.name for v in recorded.outputs) == [
+        "/data/a.csv", "/data/b.csv", "/data/c.csv"]
+
+    monkeypatch.setattr(routes_state._Pending, "ITEMS", 6)
+    for i in range(4):  # ana floods open runs; jane's one open run is kept
+        if i == 1:
+            assert send("jane", "jane-open", "START", ["j"]).status_code == 201
+        assert send("ana", f"ana-open-{i}", "START", ["x", "y"]).status_code == 201
+    held = routes_state._pending.runs
+    assert sum(len(p.outputs) for runs in held.values() for p in runs.values()) <= 6
+    assert "jane-open" in held["jane"]
+    assert "ana-open-3" in held["ana"]
+    assert "ana-open-0" not in held["ana"]
 
 
 def test_request_size_limit(app_client) -> None:

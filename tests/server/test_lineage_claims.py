@@ -264,3 +264,30 @@ def test_import_from_a_file_gets_the_same_rule(scene: Scene, tmp_path: Path) -> 
                                    scene.state.governor.config.audit_url])
     assert out.exit_code == 1, out.output
     assert any("tier PUBLIC refused" in r for r in json.loads(out.stdout)["refused"])
+
+
+def test_a_claim_cannot_trade_a_personal_class_for_a_critical_one(scene: Scene) -> None:
+    """``identifier`` at ``critical`` sensitivity rolls up to the same tier as ``pii`` at
+    ``high``, so the column-by-column "stricter" took the claim: an e-mail column became a
+    pseudonym, no longer personal, and a projection of it lost the PII tag the policies look
+    for. A claim may add sensitivity, never take a column's personal class away: neither over
+    a known class at ingest nor over what the values show when the file is read."""
+    root = scene.root
+    scene.as_analyst()
+    copy = root / "governed" / "customers_copy.csv"
+    pd.read_csv(root / "customers.csv").to_csv(copy, index=False)  # the pipeline knows it
+    lacuna.disable()
+    fresh = root / "fresh.csv"  # content the pipeline never saw
+    pd.read_csv(root / "customers.csv").head(30).to_csv(fresh, index=False)
+    pseudonyms = {c: {"classification": "identifier", "sensitivity": "critical"}
+                  for c in ("name", "email", "phone", "address")}
+    for path, run_id in ((copy, "r-pseudo-known"), (fresh, "r-pseudo-fresh")):
+        fp = file_fingerprint(DatasetRef.of(str(path)))
+        _forge(scene, "ana", path, fp, "PROPRIETARY", pseudonyms, run_id, tags=("PII",))
+    stored = scene.state.governor.lineage_store.get_run("r-pseudo-known").outputs[0]
+    assert stored.classification.columns["email"].classification.value == "pii"
+    assert stored.classification.columns["email"].sensitivity.value == "critical"
+    scene.as_analyst()
+    df = pd.read_csv(fresh)
+    assert df.lacuna.classification.columns["email"].classification.value == "pii"
+    assert "PII" in df[["email"]].lacuna.classification.tags

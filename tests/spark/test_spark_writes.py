@@ -132,3 +132,40 @@ def test_denied_spark_write_suggests_pyspark_that_runs_as_printed(gspark, govern
         exec(codes[kind], {"df": df, "lacuna": lacuna})
     written = spark.read.csv(str(governed / "Downloads" / "contacts_anon.csv"))
     assert written.count() == 60
+
+
+def test_an_ingested_claim_does_not_declare_a_spark_source(gspark, governed):
+    """The lineage store's latest version of a source was taken as its declaration (no sample):
+    an analyst who posted an OpenLineage event calling a CSV of customers PUBLIC, for a file
+    Lacuna had never written, made Spark read it as PUBLIC. Only a version Lacuna's pipeline
+    recorded declares; an ingested one only adds restrictions to what a sample shows."""
+    import shutil
+    from datetime import UTC, datetime
+
+    from lacuna.lineage.claims import ingest
+    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.model import Classification
+
+    path = governed / "governed" / "workspace" / "plain_customers.csv"
+    shutil.copy(data_file("customers.csv"), path)  # no sidecar: Lacuna never wrote it
+    gov = lacuna.governor.current()
+    columns = ("customer_id", "name", "email", "phone", "address", "region", "signup_date")
+    public = Classification.from_dict({"tier": "PUBLIC", "columns": {
+        c: {"classification": "public", "sensitivity": "low"} for c in columns}})
+    raised = Classification.from_dict({"tier": "PUBLIC", "tags": ["DEAL_DATA"], "columns": {
+        "region": {"classification": "financial", "sensitivity": "high"}}})
+    other = governed / "governed" / "workspace" / "other_customers.csv"
+    shutil.copy(data_file("customers.csv"), other)
+    now = datetime.now(UTC)
+    for run_id, target, claim in (("r-spark-public", path, public),
+                                  ("r-spark-raise", other, raised)):
+        ingest(Run(id=run_id, operation="relabel", status=RunStatus.SUCCEEDED, outputs=(
+            DatasetVersion(dataset=DatasetRef.of(str(target)), classification=claim,
+                           columns=columns),), user_id="ana", role="analyst",
+                   started_at=now, ended_at=now), gov.lineage_store, gov.config.classification)
+    c = lacuna.spark.classification(gspark.read.csv(str(path), header=True))
+    assert c.tier is Tier.PROPRIETARY
+    assert c.columns["email"].classification.value == "pii"
+    c = lacuna.spark.classification(gspark.read.csv(str(other), header=True))
+    assert c.columns["email"].classification.value == "pii"
+    assert c.columns["region"].classification.value == "financial"  # the claim's raise: kept

@@ -5,7 +5,9 @@
   dbt package's hooks leave.
 - ``masking_verified``: a masking edge (:class:`~lacuna.lineage.records.EdgeKind.MASKING`: a
   keyed hash, redaction, generalisation) is on the column's lineage in the lineage store, on the
-  column itself or on any column upstream of it.
+  column itself or on any column upstream of it. Only edges Lacuna's pipeline recorded count
+  (``LineageStore.column_edges(trusted=True)``): an OpenLineage event's ``masking: true`` is
+  the sender's word, not evidence.
 - ``encryption_verified``: the model's target is encrypted. For DuckDB, the warehouse file is
   opened without a key: DuckDB refuses an encrypted file, and that refusal is the evidence. For
   other adapters Lacuna cannot tell, and says so (fail closed: not verified).
@@ -132,12 +134,11 @@ class Evidence:
         if self._edges is None:
             if self.lineage is None:
                 return None
-            try:
-                runs = self.lineage().runs(limit=None)
+            try:  # only what Lacuna's pipeline recorded: an ingested edge is a claim
+                self._edges = self.lineage().column_edges(trusted=True)
             except Exception:
                 self.lineage = None
                 return None
-            self._edges = [e for r in runs for e in r.column_edges]
         return self._edges
 
     # -- encryption_verified -----------------------------------------------------------------

@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lacuna.lineage.records import DatasetVersion, Run, RunStatus
-from lacuna.lineage.rules import combine, stricter
+from lacuna.lineage.rules import combine, held
 from lacuna.model import Classification, Operation, Source, unique
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def at_least(claim: Classification, known: Classification | None,
         if theirs is None:
             columns[name] = mine
             continue
-        kept = stricter(mine, theirs, config)
+        kept = held(mine, theirs, config)
         if kept is not theirs and theirs != mine:
             refused.append(f"{what}: column {name!r} claimed {theirs.classification.value}, "
                            f"Lacuna knows {mine.classification.value}"
@@ -119,19 +119,23 @@ def guard(run: Run, store: LineageStore, config: ClassificationConfig
     return replace(run, inputs=inputs, outputs=outputs), tuple(unique(refused))
 
 
-def ingest(run: Run, store: LineageStore, config: ClassificationConfig, *, by: str = ""
-           ) -> tuple[Run, tuple[str, ...]]:
+def ingest(run: Run, store: LineageStore, config: ClassificationConfig, *, by: str = "",
+           owner: str | None = None) -> tuple[Run, tuple[str, ...]]:
     """Record a run that arrived from outside the pipeline: held to what the store knows
     (:func:`guard`) and stored untrusted. Returns the run as recorded and the refusals.
 
     Every ingest route goes through here: the server's ``POST /api/v1/lineage``,
     ``lacuna lineage import`` (:func:`lacuna.lineage.ol_import.import_events`).
 
+    With ``owner`` (the server's caller), a run of this id another user recorded is not
+    replaced (:meth:`LineageStore.record`).
+
     Raises:
+        RunOwnedError: ``owner`` is given and another user recorded this run id.
         LineageError: the run is malformed, or the store cannot be written.
     """
     held, refused = guard(run, store, config)
-    store.record(held, trusted=False)
+    store.record(held, trusted=False, owner=owner)
     if refused:
         log.warning("lineage run %s%s: lowering a classification from outside the pipeline is "
                     "refused (only a raise is taken):%s", run.id, f" from {by}" if by else "",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -254,7 +254,8 @@ def event_to_dict(event: event_v2.RunEvent) -> dict[str, Any]:
 # -- in ----------------------------------------------------------------------------------------
 
 MAX_COLUMNS = 10_000  # per dataset: beyond this an event is rejected, not truncated
-MAX_DATASETS = 10_000  # per event
+MAX_DATASETS = 10_000  # inputs, and outputs, per event and per run (its events together)
+MAX_EDGES = 100_000  # column edges per run
 MAX_TEXT = 1 << 20  # characters of code text kept from an event
 
 
@@ -281,6 +282,12 @@ class _Pending:
     extra: dict[str, Any] = field(default_factory=dict)
 
     TERMINAL: ClassVar[frozenset[str]] = frozenset({"COMPLETE", "FAIL", "ABORT"})
+    STATES: ClassVar[tuple[str, ...]] = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+
+    def copy(self) -> _Pending:
+        """A copy to merge one event into (the versions and edges are frozen: shared)."""
+        return replace(self, inputs=dict(self.inputs), outputs=dict(self.outputs),
+                       edges=dict(self.edges), lacuna=dict(self.lacuna), extra=dict(self.extra))
 
 
 def _obj(value: Any, what: str) -> Mapping[str, Any]:
@@ -327,10 +334,17 @@ def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
         }
         try:
             fp = lacuna.get("fingerprint")
-            return Classification.from_dict(data), fp if isinstance(fp, str) else None
+            c = Classification.from_dict(data)
         except Exception as exc:  # ConfigError from the enum parsers, ValueError, TypeError
             msg = f"facet {CLASSIFICATION_FACET}: {exc}"
             raise EventError(msg) from None
+        for what, value in (("confidence", c.confidence), *(
+                (f"columns[{name!r}].confidence", col.confidence)
+                for name, col in c.columns.items())):
+            if not 0 <= value <= 1:  # NaN too (Python's JSON reader takes NaN and Infinity)
+                msg = f"facet {CLASSIFICATION_FACET}: {what} is {value!r}, not from 0 to 1"
+                raise EventError(msg)
+        return c, fp if isinstance(fp, str) else None
     columns: dict[str, ColumnClass] = {}
     floe = next((f for k, f in facets.items() if isinstance(f, Mapping) and (
         k in (FLOE_FACET, "floeClassification", "classification")
@@ -478,7 +492,8 @@ def _edges(target: DatasetRef, facet: Any) -> list[ColumnEdge]:
 
 
 def merge_event(pending: dict[str, _Pending], event: Any, config: ClassificationConfig) -> None:
-    """Fold one event (a decoded JSON object) into the runs being gathered.
+    """Fold one event (a decoded JSON object) into the runs being gathered. A rejected event
+    leaves its run as it was: nothing of it is merged.
 
     Raises:
         EventError: the event is not a well-formed OpenLineage RunEvent.
@@ -490,7 +505,12 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
     producer = str(event.get("producer") or "")[:1024]
     when = _time(event.get("eventTime"), "eventTime")
     state = str(event.get("eventType") or "OTHER").upper()
-    p = pending.setdefault(rid, _Pending(run_id=rid))
+    if state not in _Pending.STATES:
+        msg = (f"eventType {str(event.get('eventType'))[:40]!r} is not one of "
+               f"{', '.join(_Pending.STATES)} (OpenLineage's RunEvent)")
+        raise EventError(msg)
+    earlier = pending.get(rid)
+    p = _Pending(run_id=rid) if earlier is None else earlier.copy()
     p.job = f"{_str(job.get('namespace'), 'job.namespace')}/{_str(job.get('name'), 'job.name')}"
     p.producer = producer or p.producer
     if state == "START" or p.started is None or when < p.started:
@@ -528,12 +548,35 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
                 if "columnLineage" in facets:
                     for e in _edges(version.dataset, facets["columnLineage"]):
                         p.edges[(e.source, e.source_column, e.target, e.target_column)] = e
+    for what, have, most in (("inputs", len(p.inputs), MAX_DATASETS),
+                             ("outputs", len(p.outputs), MAX_DATASETS),
+                             ("column edges", len(p.edges), MAX_EDGES)):
+        if have > most:  # events of one run add up: bounded like one event
+            msg = (f"run {rid} would have {have} {what} over its events (at most {most}); "
+                   "split the job into several runs")
+            raise EventError(msg)
+    pending[rid] = p  # the whole event was good
 
 
 def finish(p: _Pending) -> Run | None:
-    """The run gathered so far, or None while it has no COMPLETE, FAIL or ABORT event."""
+    """The run gathered so far, or None while it has no COMPLETE, FAIL or ABORT event.
+
+    Raises:
+        EventError: the run's ``lacuna_run`` facet is malformed (a status that is not a string,
+            libraries or extra that are not lists of pairs, quality checks not a list, ...).
+    """
     if not p.state:
         return None
+    try:
+        return _finished(p)
+    except (TypeError, ValueError) as exc:  # the facet's values are the sender's JSON
+        msg = (f"facet {RUN_FACET} of run {p.run_id} is malformed ({exc}): status is one of "
+               f"{', '.join(s.value for s in RunStatus)}, libraries and extra are lists of "
+               "[name, value] pairs, qualityChecks a list of strings")
+        raise EventError(msg) from None
+
+
+def _finished(p: _Pending) -> Run:
     lac = p.lacuna
     status = RunStatus.SUCCEEDED if p.state == "COMPLETE" else RunStatus.FAILED
     if lac.get("status") in {s.value for s in RunStatus}:
@@ -551,7 +594,7 @@ def finish(p: _Pending) -> Run | None:
         value = lac.get(key)
         return str(value) if value is not None else None
 
-    return Run(
+    return _fits(Run(
         id=str(lac.get("id") or p.run_id)[:64],
         operation=str(lac.get("operation") or operation or "openlineage"),
         status=status, inputs=tuple(p.inputs.values()), outputs=tuple(p.outputs.values()),
@@ -567,7 +610,51 @@ def finish(p: _Pending) -> Run | None:
         error=text("error") if lac else (p.error if status is not RunStatus.SUCCEEDED else None),
         producer=str(lac.get("runProducer") or p.producer or namespace or "openlineage"),
         extra=tuple((str(k), v) for k, v in lac.get("extra") or ()),
-    )
+    ))
+
+
+def _fits(run: Run) -> Run:
+    """``run`` when each of its texts fits the store's column and holds no NUL character;
+    else EventError naming it. PostgreSQL refuses both (SQLite stores them), so an event
+    would fail at the database as "cannot write to the lineage store" (a broken store, to
+    ``lacuna lineage import``, which then stops) instead of as the malformed event it is."""
+    from lacuna.lineage import schema as layout
+
+    r, d, ce = layout.runs.c, layout.datasets.c, layout.column_edges.c
+    texts: list[tuple[str, str | None, Any]] = [
+        ("the run id", run.id, r.id), ("the operation (job name)", run.operation, r.operation),
+        ("lacuna_run.session", run.session, r.session), ("lacuna_run.method", run.method, r.method),
+        ("lacuna_run.role", run.role, r.role), ("lacuna_run.userId", run.user_id, r.user_id),
+        ("lacuna_run.exceptionId", run.exception_id, r.exception_id),
+        ("lacuna_run.decisionId", run.decision_id, r.decision_id),
+        ("lacuna_run.policyId", run.policy_id, r.policy_id),
+        ("lacuna_run.codeHash", run.code_hash, r.code_hash),
+        ("the producer", run.producer, r.producer), ("lacuna_run.purpose", run.purpose, r.purpose),
+        ("lacuna_run.codeLocation", run.code_location, r.code_location),
+        ("the source code", run.code_text, r.code_text), ("the error", run.error, r.error)]
+    for v in (*run.inputs, *run.outputs):
+        texts += [("a dataset namespace", v.dataset.namespace, d.namespace),
+                  ("a dataset name", v.dataset.name, d.name),
+                  (f"the fingerprint of {v.dataset}", v.fingerprint,
+                   layout.versions.c.fingerprint)]
+    for e in run.column_edges:
+        texts += [("a dataset namespace", e.source.namespace, d.namespace),
+                  ("a dataset name", e.source.name, d.name),
+                  ("an inputField.field", e.source_column, ce.source_column),
+                  ("a columnLineage field", e.target_column, ce.target_column),
+                  ("a transformation description", e.description, ce.description)]
+    for what, text, column in texts:
+        if text is None:
+            continue
+        if "\x00" in text:
+            msg = f"run {run.id}: {what} holds a NUL character; remove it"
+            raise EventError(msg)
+        most = getattr(column.type, "length", None)
+        if most is not None and len(text) > most:
+            msg = (f"run {run.id}: {what} is {len(text)} characters long (at most {most}): "
+                   f"{text[:40]!r}…")
+            raise EventError(msg)
+    return run
 
 
 def events_to_runs(events: Iterable[Any], config: ClassificationConfig | None = None

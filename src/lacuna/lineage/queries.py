@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, func, literal, select
+from sqlalchemy import Connection, Select, Table, exists, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -250,6 +250,25 @@ def _nodes(conn: Connection, ids: Iterable[int]
                     dataset=ref, classification=_classification(row.classification),
                     fingerprint=row.fingerprint, columns=_columns(row.columns))
     return refs, latest
+
+
+def all_column_edges(conn: Connection, trusted: bool | None) -> list[ColumnEdge]:
+    """Every column edge, oldest first; ``trusted``: see ``LineageStore.column_edges``."""
+    src, tgt = aliased(datasets, name="src"), aliased(datasets, name="tgt")
+    stmt = (select(column_edges, src.c.namespace.label("sn"), src.c.name.label("sname"),
+                   tgt.c.namespace.label("tn"), tgt.c.name.label("tname"))
+            .join(src, src.c.id == column_edges.c.source_id)
+            .join(tgt, tgt.c.id == column_edges.c.target_id))
+    if trusted is not None:
+        vouched = exists().where(versions.c.run_id == column_edges.c.run_id,
+                                 versions.c.dataset_id == column_edges.c.target_id,
+                                 versions.c.produced.is_(True), versions.c.trusted.is_(True))
+        stmt = stmt.where(vouched if trusted else ~vouched)
+    return [ColumnEdge(
+        source=DatasetRef(r.sn, r.sname), source_column=r.source_column,
+        target=DatasetRef(r.tn, r.tname), target_column=r.target_column,
+        kind=EdgeKind(r.kind), description=r.description)
+        for r in conn.execute(stmt.order_by(column_edges.c.id)).all()]
 
 
 def _column_edges(conn: Connection, run_ids: set[str], ids: set[int],

@@ -194,6 +194,19 @@ def stricter(a: ColumnClass | None, b: ColumnClass, config: ClassificationConfig
     return a
 
 
+def held(known: ColumnClass, claim: ColumnClass, config: ClassificationConfig) -> ColumnClass:
+    """A claimed column class held to a known one (a classification from outside the pipeline,
+    an untrusted declaration): the :func:`stricter` of the two, except that a personal class
+    (PII, PHI) is never traded for one that is not. ``identifier`` at ``critical`` rolls up to
+    the tier of ``pii`` at ``high``; taken, an e-mail column would become a pseudonym and a
+    projection of it lose the PII tag. Then the known kind and type are kept, at the higher
+    sensitivity of the two."""
+    kept = stricter(known, claim, config)
+    if known.is_personal and not kept.is_personal:
+        return replace(known, sensitivity=max(known.sensitivity, claim.sensitivity))
+    return kept
+
+
 def reassign(
     parent: Classification,
     assigned: Mapping[str, ColumnClass],

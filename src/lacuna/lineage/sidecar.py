@@ -513,17 +513,17 @@ def restrict(
     """Apply an untrusted declaration: it may only add restrictions.
 
     Each of the data's columns keeps the stricter of its inferred and declared classes
-    (:func:`lacuna.lineage.rules.stricter`; a declared column the data does not have is
-    ignored); the declared tier and floor become a floor. The result is never below
-    ``inferred`` in tier, floor, tags or any column: an inherited tier above what the columns
-    roll up to, and tags beyond the columns' and the table's, are kept. Returns the result and
-    the disagreements (columns declared lower than their values show), which the caller
-    reports.
+    (:func:`lacuna.lineage.rules.held`: a personal class is never traded for another; a
+    declared column the data does not have is ignored); the declared tier and floor become a
+    floor. The result is never below ``inferred`` in tier, floor, tags or any column: an
+    inherited tier above what the columns roll up to, and tags beyond the columns' and the
+    table's, are kept. Returns the result and the disagreements (columns declared lower than
+    their values show), which the caller reports.
     """
     from dataclasses import replace
 
     from lacuna.classify.rollup import column_tier, rollup
-    from lacuna.lineage.rules import stricter
+    from lacuna.lineage.rules import held
     from lacuna.model import unique
 
     columns = dict(inferred.columns)
@@ -532,10 +532,13 @@ def restrict(
         claim = declared.columns.get(name)
         if claim is None:
             continue
-        if stricter(guess, claim, config) is claim:
+        kept = held(guess, claim, config)
+        if kept is claim:
             columns[name] = replace(claim, reasoning=f"declared by {where} (untrusted, stricter)")
-        elif (column_tier(claim, config) < column_tier(guess, config)
-              or claim.classification != guess.classification):
+        elif kept is not guess:  # a personal class kept, at the claim's higher sensitivity
+            columns[name] = kept
+        if kept is not claim and (column_tier(claim, config) < column_tier(guess, config)
+                                  or claim.classification != guess.classification):
             lowered.append(
                 f"column {name!r} is declared {claim.classification.value} by {where}, but its "
                 f"values show {guess.classification.value}"

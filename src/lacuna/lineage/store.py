@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 
 from lacuna.audit.record import iso
 from lacuna.audit.schema import build_engine, check_sqlite_file, parse_url, sqlite_file
-from lacuna.errors import AuditError, LineageError
+from lacuna.errors import AuditError, LineageError, RunOwnedError
 from lacuna.lineage import queries
 from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
 from lacuna.lineage.records import (
@@ -187,7 +187,7 @@ class LineageStore:
 
     # -- write -------------------------------------------------------------------------------
 
-    def record(self, run: Run, *, trusted: bool = True) -> None:
+    def record(self, run: Run, *, trusted: bool = True, owner: str | None = None) -> None:
         """Store one run: its provenance, the versions it read and wrote, its edges.
 
         A run that did not succeed (denied, failed) is kept with its intended outputs, but those
@@ -200,13 +200,20 @@ class LineageStore:
         ``trusted=False`` through :func:`lacuna.lineage.claims.ingest`, which first refuses any
         lowering: its versions may raise what a read resolves, never lower it.
 
+        With ``owner``, a run of the same id recorded by another user is not replaced; the
+        check and the write are one transaction (two callers reusing one run id at once cannot
+        both pass the check).
+
         Raises:
+            RunOwnedError: ``owner`` is given and another user recorded this run id.
             LineageError: the run is malformed, or the database could not be written.
         """
         _validate(run)
         self.generation = next(_GENERATIONS)  # what this process knows it holds changed
         try:
             with self._lock, self._transaction(write=True) as conn:
+                if owner is not None:
+                    _owned_by(conn, run.id, owner)
                 self._forget(conn, run.id)
                 self._insert_run(conn, run, trusted=trusted)
         except SQLAlchemyError as exc:
@@ -405,6 +412,17 @@ class LineageStore:
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
+    def column_edges(self, *, trusted: bool | None = None) -> builtins.list[ColumnEdge]:
+        """Every recorded column edge, oldest first. With ``trusted=True``, only the edges of
+        runs Lacuna's pipeline recorded, which produced the edge's target as a trusted version;
+        ``False``: only the others (an ingested run's edges are, like its classifications, the
+        sender's claim: ``masking: true`` is a word in a JSON document)."""
+        try:
+            with self._transaction(write=False) as conn:
+                return queries.all_column_edges(conn, trusted)
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+
     # -- graph queries -----------------------------------------------------------------------
 
     def upstream(self, dataset: DatasetRef, depth: int | None = None) -> LineageGraph:
@@ -520,6 +538,14 @@ def _carries(c: Classification, tag: str | None) -> bool:
 def _personal(c: Classification, personal_tags: Sequence[str]) -> bool:
     wanted = {t.upper() for t in personal_tags}
     return bool(c.personal_columns) or any(t in wanted for t in (*c.tags, *c.table_tags))
+
+
+def _owned_by(conn: Connection, run_id: str, owner: str) -> None:
+    row = conn.execute(select(runs.c.user_id).where(runs.c.id == run_id)).first()
+    if row is not None and row.user_id != owner:
+        msg = (f"run {run_id} was recorded by {row.user_id}; only its own user may record it "
+               "again (use another runId)")
+        raise RunOwnedError(msg)
 
 
 def _validate(run: Run) -> None:

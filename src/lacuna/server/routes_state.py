@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from lacuna.errors import RunOwnedError
 from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
 from lacuna.model import Classification
 from lacuna.server.schemas import ExceptionDecisionBody, ExceptionRequestBody, SettleBody
@@ -265,11 +266,26 @@ class _Pending:
     """OpenLineage events waiting for their run's COMPLETE/FAIL/ABORT (bounded), by caller: one
     caller's events never merge into another's run that has the same runId."""
 
-    LIMIT = 10_000
+    LIMIT = 10_000  # open runs, all callers together
+    ITEMS = 1_000_000  # datasets and column edges held in them, all callers together
 
     def __init__(self) -> None:
         self.runs: dict[str, dict[str, Any]] = {}  # caller -> runId -> events so far
         self.lock = threading.Lock()
+
+    def evict(self) -> None:
+        """Within both bounds again: a flood evicts its own (oldest) runs first."""
+        def items(runs: dict[str, Any]) -> int:
+            return sum(len(p.inputs) + len(p.outputs) + len(p.edges) for p in runs.values())
+
+        while True:
+            held = {caller: items(runs) for caller, runs in self.runs.items() if runs}
+            count = sum(len(runs) for runs in self.runs.values())
+            if count <= self.LIMIT and sum(held.values()) <= self.ITEMS:
+                return
+            fullest = self.runs[max(held, key=held.__getitem__)] if sum(
+                held.values()) > self.ITEMS else max(self.runs.values(), key=len)
+            fullest.pop(next(iter(fullest)))
 
 
 _pending = _Pending()
@@ -296,25 +312,29 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     refused: tuple[str, ...] = ()
     with _pending.lock:
         mine = _pending.runs.setdefault(principal.name, {})
-        if sum(len(runs) for runs in _pending.runs.values()) >= _Pending.LIMIT:
-            fullest = max(_pending.runs.values(), key=len)  # a flood evicts its own runs first
-            fullest.pop(next(iter(fullest)))
         try:
             merge_event(mine, event, gov.config.classification)
         except (EventError, RecursionError) as exc:
             raise HTTPException(400, f"not a valid OpenLineage event: {exc}") from None
         rid = str((event.get("run") or {}).get("runId") or "")
         pending = mine.get(rid)
-        run = finish(pending) if pending is not None else None
+        try:
+            run = finish(pending) if pending is not None else None
+        except EventError as exc:  # a malformed run is dropped, not kept to fail again
+            mine.pop(rid, None)
+            raise HTTPException(400, f"not a valid OpenLineage run: {exc}; nothing of run "
+                                     f"{rid} is recorded (send it again, from its START)"
+                                ) from None
         if run is not None:
             mine.pop(rid, None)
+        _pending.evict()
     if run is not None:
-        earlier = gov.lineage_store.get_run(run.id)
-        if earlier is not None and earlier.user_id != principal.name:
-            raise HTTPException(409, f"run {run.id} was recorded by {earlier.user_id}; only "
-                                     "its own user may record it again (use another runId)")
-        run, refused = ingest(replace(run, user_id=principal.name, role=principal.role),
-                              gov.lineage_store, gov.config.classification, by=principal.name)
+        try:  # the owner is checked in the write's own transaction: no race between callers
+            run, refused = ingest(replace(run, user_id=principal.name, role=principal.role),
+                                  gov.lineage_store, gov.config.classification,
+                                  by=principal.name, owner=principal.name)
+        except RunOwnedError as exc:
+            raise HTTPException(409, str(exc)) from None
         if refused:
             _audit_refused_lowering(request, principal, run, refused)
     return {"recorded": run.id if run is not None else None, "refused": list(refused)}

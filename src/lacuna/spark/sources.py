@@ -7,7 +7,9 @@ comes, first found wins:
    signed; see :mod:`lacuna.spark.labels`), or the signed sidecar beside the files
    (:mod:`lacuna.lineage.sidecar`); a trusted one is declared, an untrusted one only adds
    restrictions (the governor's ``classify_read``);
-2. the lineage store's latest version of the dataset (what Lacuna recorded when it wrote it);
+2. the lineage store's latest version of the dataset that Lacuna's pipeline recorded (when it
+   wrote it); a newer version ingested from OpenLineage only adds restrictions (to this, or to
+   the sample below), never declares;
 3. a distributed sample: ``sample(fraction)`` over every partition, capped at
    ``classification.sample_rows`` rows, classified like a pandas read.
 
@@ -210,28 +212,42 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
             if side is not None and side.trusted:  # declared: names only, no job
                 c, _, run_id = gov.classify_read(leaf.path, names_only)
                 return Sourced(c, run_id)
-        stored = _from_store(gov, leaf)
+        stored, claimed = _from_store(gov, leaf)
         if stored is not None:
             c = gov.merge_declared(stored, gov.classify_read(None, names_only)[0],
                                    where=f"the lineage store ({leaf.ref})")
-            return Sourced(c)
+            return Sourced(_restricted(gov, c, claimed, leaf))
         sample = sample_frame(spark, leaf.plan, len(leaf.columns), gov.config.classification)
         c, _, run_id = gov.classify_read(leaf.path, sample)
-        return Sourced(c, run_id)
+        return Sourced(_restricted(gov, c, claimed, leaf), run_id)
 
 
-def _from_store(gov: Governor, leaf: Leaf) -> Classification | None:
+def _from_store(gov: Governor, leaf: Leaf) -> tuple[Classification | None, Classification | None]:
+    """What the lineage store says of a source: the newest version Lacuna's pipeline recorded
+    (a declaration, when it classifies columns), and the newest version when it is newer and
+    was ingested (an OpenLineage claim: it only adds restrictions, docs/lineage.md)."""
     if leaf.ref is None:
-        return None
+        return None, None
+    store = gov.lineage_store
     try:
-        graph = gov.lineage_store.upstream(leaf.ref, 0)
-        version = graph.nodes.get(leaf.ref)
+        own, newest = store.latest(leaf.ref, trusted=True), store.latest(leaf.ref)
     except Exception as exc:
         log.error("could not read %s from the lineage store: %s", leaf.ref, exc)
-        return None
-    if version is None or not version.classification.columns:
-        return None
-    return version.classification
+        return None, None
+    declared = own.classification if own is not None and own.classification.columns else None
+    claimed = newest.classification if newest is not None and newest != own else None
+    return declared, claimed
+
+
+def _restricted(gov: Governor, c: Classification, claimed: Classification | None,
+                leaf: Leaf) -> Classification:
+    if claimed is None:
+        return c
+    from lacuna.lineage.sidecar import restrict
+
+    kept, _ = restrict(claimed, c, gov.config.classification,
+                       where=f"an ingested version of {leaf.ref} (lineage store)")
+    return kept
 
 
 def sample_frame(spark: SparkSession, plan: Any, width: int, config: Any) -> Any:
