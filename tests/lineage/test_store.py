@@ -175,6 +175,28 @@ def test_upstream_and_downstream_walk_transitively_with_a_depth_limit(
         store.upstream(ref("summary.csv"), depth=-1)
 
 
+def test_a_limited_walk_keeps_the_nearest_datasets_and_says_there_are_more(
+        store: LineageStore) -> None:
+    """A graph grown wide (an ingested run with many outputs, a table read by hundreds of
+    jobs) is read up to ``limit`` datasets, nearest first, with the edges between them."""
+    store.record(run("wide", [version("root.csv")], [version(f"out{i:03}.csv")
+                                                      for i in range(30)]))
+    store.record(run("deeper", [version("out000.csv")], [version("far.csv")]))
+    full = store.downstream(ref("root.csv"))
+    assert (len(full.nodes), full.truncated) == (32, False)
+    cut = store.downstream(ref("root.csv"), limit=10)
+    assert (len(cut.nodes), cut.truncated) == (10, True)
+    assert max(cut.depths.values()) == 1  # the nearest: far.csv (2 hops) is left out first
+    assert {e.child for e in cut.edges} <= set(cut.nodes)
+    assert len(cut.edges) == 9
+    exact = store.downstream(ref("root.csv"), limit=32)
+    assert (set(exact.nodes), exact.truncated) == (set(full.nodes), False)
+    assert sorted(exact.edges) == sorted(full.edges)
+    assert store.downstream(ref("root.csv"), depth=1, limit=100).truncated is False
+    with pytest.raises(LineageError, match="limit"):
+        store.downstream(ref("root.csv"), limit=0)
+
+
 def test_walks_end_on_cycles(store: LineageStore) -> None:
     store.record(run("1", [version("a")], [version("b")]))
     store.record(run("2", [version("b")], [version("c")]))

@@ -280,6 +280,13 @@ def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
     up = client.get("/api/v1/lineage/upstream", params={"dataset": "/data/joined.parquet"},
                     headers=h("ana")).json()
     assert "/data/raw.csv" in {n["dataset"] for n in up["nodes"]}
+    assert up["truncated"] is False
+    one = client.get("/api/v1/lineage/upstream", headers=h("ana"),
+                     params={"dataset": "/data/joined.parquet", "limit": 1}).json()
+    assert ([n["dataset"] for n in one["nodes"]], one["edges"], one["truncated"]) == (
+        ["/data/joined.parquet"], [], True)
+    assert client.get("/api/v1/lineage/upstream", headers=h("ana"), params={
+        "dataset": "/data/joined.parquet", "limit": 10_001}).status_code == 422
     runs = client.get("/api/v1/lineage/runs", headers=h("carla")).json()["runs"]
     assert any(r["user"] == "jane" and "/data/joined.parquet" in r["outputs"] for r in runs)
     assert client.post("/api/v1/lineage", json={"eventType": "COMPLETE"},

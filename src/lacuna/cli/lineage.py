@@ -261,6 +261,7 @@ def graph_to_dict(graph: LineageGraph) -> dict[str, Any]:
         nodes.append(entry)
     return {
         "root": str(graph.root), "direction": graph.direction.value, "nodes": nodes,
+        "truncated": graph.truncated,
         "edges": [{"parent": str(e.parent), "child": str(e.child), "run": e.run_id}
                   for e in graph.edges],
         "column_edges": [{"source": str(e.source), "source_column": e.source_column,

@@ -137,14 +137,18 @@ def as_ref(target: Target) -> DatasetRef:
     return DatasetRef.of(target)
 
 
-def upstream(dataset: Target, depth: int | None = None) -> LineageGraph:
-    """What ``dataset`` was derived from, transitively (``depth`` hops at most)."""
-    return current_store().upstream(as_ref(dataset), depth)
+def upstream(dataset: Target, depth: int | None = None, *,
+             limit: int | None = None) -> LineageGraph:
+    """What ``dataset`` was derived from, transitively (``depth`` hops at most; the nearest
+    ``limit`` datasets at most, ``truncated`` when there are more)."""
+    return current_store().upstream(as_ref(dataset), depth, limit=limit)
 
 
-def downstream(dataset: Target, depth: int | None = None) -> LineageGraph:
-    """What was derived from ``dataset``, transitively (``depth`` hops at most)."""
-    return current_store().downstream(as_ref(dataset), depth)
+def downstream(dataset: Target, depth: int | None = None, *,
+               limit: int | None = None) -> LineageGraph:
+    """What was derived from ``dataset``, transitively (``depth`` hops at most; the nearest
+    ``limit`` datasets at most, ``truncated`` when there are more)."""
+    return current_store().downstream(as_ref(dataset), depth, limit=limit)
 
 
 def impact(dataset: Target, tag: str | None = None) -> list[DatasetVersion]:

@@ -32,6 +32,8 @@ class LineageGraph:
     None when the store knows the dataset only as a name (an edge end without a version).
     ``depths`` is the number of hops from ``root`` (0 for the root). ``edges`` are the
     dataset-level edges walked; ``column_edges`` those of the runs behind ``edges``.
+    ``truncated``: the walk stopped at its ``limit`` of datasets (the nearest ones are here,
+    with the edges between them); more are reachable.
     """
 
     root: DatasetRef
@@ -40,6 +42,7 @@ class LineageGraph:
     depths: Mapping[DatasetRef, int] = field(default_factory=dict)
     edges: tuple[LineageEdge, ...] = ()
     column_edges: tuple[ColumnEdge, ...] = ()
+    truncated: bool = False
 
     def __post_init__(self) -> None:
         for name in ("nodes", "depths"):

@@ -145,11 +145,16 @@ def walked_edges(conn: Connection, start: int, direction: Direction,
     return [(int(p), int(c), str(r)) for p, c, r in conn.execute(stmt).all()]
 
 
-def walk_levels(conn: Connection, start: int, direction: Direction, depth: int
-                ) -> tuple[list[tuple[int, int, str]], dict[int, int]]:
+UNBOUNDED_HOPS = 1_000_000  # "no depth limit" for the breadth-first walk (a limit stops it)
+
+
+def walk_levels(conn: Connection, start: int, direction: Direction, depth: int,
+                limit: int | None = None) -> tuple[list[tuple[int, int, str]], dict[int, int]]:
     """Breadth first, ``depth`` hops at most: the (parent id, child id, run id) of every edge
     walked (the edges of each dataset less than ``depth`` hops away) and each reached
-    dataset's hop count. One indexed query per hop (per 500 datasets of its frontier)."""
+    dataset's hop count. One indexed query per hop (per 500 datasets of its frontier). With
+    ``limit``, at most that many datasets (the nearest first; an edge to one left out is left
+    out too): the walk stops when it is reached."""
     upstream = direction is Direction.UPSTREAM
     near, far = ("child_id", "parent_id") if upstream else ("parent_id", "child_id")
     # Integer ids from this database, formatted by int(): one plain statement per chunk, without
@@ -163,23 +168,33 @@ def walk_levels(conn: Connection, start: int, direction: Direction, depth: int
         for chunk in _chunks(frontier):
             sql = head + ",".join(str(int(i)) for i in chunk) + ")"
             for a, b, r in conn.exec_driver_sql(sql).all():
-                found.append((int(b), int(a), str(r)) if upstream else (int(a), int(b), str(r)))
                 if b not in hops:
+                    if limit is not None and len(hops) >= limit:
+                        continue  # a dataset beyond the limit, and its edge
                     hops[b] = hop
                     nxt.append(b)
-        if not nxt:
+                found.append((int(b), int(a), str(r)) if upstream else (int(a), int(b), str(r)))
+        if not nxt or (limit is not None and len(hops) >= limit):
             break
         frontier = nxt
     return found, hops
 
 
 def walk(conn: Connection, dataset: DatasetRef, direction: Direction,
-         depth: int | None) -> LineageGraph:
+         depth: int | None, limit: int | None = None) -> LineageGraph:
     start = _dataset_id(conn, dataset)
     if start is None:
         return LineageGraph(root=dataset, direction=direction, nodes={dataset: None},
                             depths={dataset: 0})
-    if depth is None:
+    truncated = False
+    if limit is not None:  # breadth first, so the nearest datasets are the ones kept
+        found, hops = walk_levels(conn, start, direction, depth or UNBOUNDED_HOPS, limit + 1)
+        if len(hops) > limit:  # one more was reachable: drop it, say so
+            extra = max(hops, key=lambda i: (hops[i], i))
+            del hops[extra]
+            found = [e for e in found if extra not in e[:2]]
+            truncated = True
+    elif depth is None:
         found = walked_edges(conn, start, direction, depth)
         hops = _hops(start, found, direction)
     else:
@@ -196,6 +211,7 @@ def walk(conn: Connection, dataset: DatasetRef, direction: Direction,
         depths={refs[i]: h for i, h in hops.items()},
         edges=tuple(LineageEdge(refs[p], refs[c], r) for p, c, r in found),
         column_edges=_column_edges(conn, run_ids, set(hops), direction),
+        truncated=truncated,
     )
 
 

@@ -425,21 +425,29 @@ class LineageStore:
 
     # -- graph queries -----------------------------------------------------------------------
 
-    def upstream(self, dataset: DatasetRef, depth: int | None = None) -> LineageGraph:
-        """Everything ``dataset`` was derived from, transitively, up to ``depth`` hops."""
-        return self._walk(dataset, Direction.UPSTREAM, depth)
+    def upstream(self, dataset: DatasetRef, depth: int | None = None, *,
+                 limit: int | None = None) -> LineageGraph:
+        """Everything ``dataset`` was derived from, transitively, up to ``depth`` hops; with
+        ``limit``, the nearest ``limit`` datasets (``truncated`` says when there are more)."""
+        return self._walk(dataset, Direction.UPSTREAM, depth, limit)
 
-    def downstream(self, dataset: DatasetRef, depth: int | None = None) -> LineageGraph:
-        """Everything derived from ``dataset``, transitively, up to ``depth`` hops."""
-        return self._walk(dataset, Direction.DOWNSTREAM, depth)
+    def downstream(self, dataset: DatasetRef, depth: int | None = None, *,
+                   limit: int | None = None) -> LineageGraph:
+        """Everything derived from ``dataset``, transitively, up to ``depth`` hops; with
+        ``limit``, the nearest ``limit`` datasets (``truncated`` says when there are more)."""
+        return self._walk(dataset, Direction.DOWNSTREAM, depth, limit)
 
-    def _walk(self, dataset: DatasetRef, direction: Direction, depth: int | None) -> LineageGraph:
+    def _walk(self, dataset: DatasetRef, direction: Direction, depth: int | None,
+              limit: int | None = None) -> LineageGraph:
         if depth is not None and depth < 0:
             msg = f"depth must be 0 or more (or None for no limit), not {depth}."
             raise LineageError(msg)
+        if limit is not None and limit < 1:
+            msg = f"limit must be 1 or more (or None for no limit), not {limit}."
+            raise LineageError(msg)
         try:
             with self._transaction(write=False) as conn:
-                return queries.walk(conn, dataset, direction, depth)
+                return queries.walk(conn, dataset, direction, depth, limit)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 

@@ -209,26 +209,37 @@ def _comment(body: ExceptionDecisionBody) -> str | None:
 # -- lineage ------------------------------------------------------------------------------------
 
 
-def _graph(request: Request, dataset: str, direction: str, depth: int | None) -> dict[str, Any]:
+# The most datasets one lineage answer holds (the nearest first; "truncated" says there are
+# more): a graph grown by ingesting many runs cannot make one request build and send it all.
+GRAPH_LIMIT = 1000
+GRAPH_LIMIT_MAX = 10_000
+
+
+def _graph(request: Request, dataset: str, direction: str, depth: int | None,
+           limit: int) -> dict[str, Any]:
     from lacuna.cli.lineage import graph_to_dict
     from lacuna.lineage.api import as_ref
 
     store = state_of(request).governor.lineage_store
     ref = as_ref(dataset)
-    graph = store.upstream(ref, depth) if direction == "upstream" else store.downstream(ref, depth)
-    return graph_to_dict(graph)
+    walk = store.upstream if direction == "upstream" else store.downstream
+    return graph_to_dict(walk(ref, depth, limit=limit))
 
 
 @router.get("/lineage/upstream", tags=["lineage"], summary="What a dataset was derived from")
 def lineage_upstream(request: Request, _: AnyUser, dataset: str,
-                     depth: int | None = Query(default=None, ge=1, le=100)) -> dict[str, Any]:
-    return _graph(request, dataset, "upstream", depth)
+                     depth: int | None = Query(default=None, ge=1, le=100),
+                     limit: int = Query(default=GRAPH_LIMIT, ge=1, le=GRAPH_LIMIT_MAX)
+                     ) -> dict[str, Any]:
+    return _graph(request, dataset, "upstream", depth, limit)
 
 
 @router.get("/lineage/downstream", tags=["lineage"], summary="What was derived from a dataset")
 def lineage_downstream(request: Request, _: AnyUser, dataset: str,
-                       depth: int | None = Query(default=None, ge=1, le=100)) -> dict[str, Any]:
-    return _graph(request, dataset, "downstream", depth)
+                       depth: int | None = Query(default=None, ge=1, le=100),
+                       limit: int = Query(default=GRAPH_LIMIT, ge=1, le=GRAPH_LIMIT_MAX)
+                       ) -> dict[str, Any]:
+    return _graph(request, dataset, "downstream", depth, limit)
 
 
 @router.get("/lineage/impact", tags=["lineage"],
@@ -238,9 +249,10 @@ def lineage_impact(request: Request, _: AnyUser, dataset: str,
     from lacuna.lineage.api import as_ref
 
     hits = state_of(request).governor.lineage_store.impact(as_ref(dataset), tag)
-    return {"dataset": dataset, "tag": tag, "datasets": [
-        {"dataset": str(v.dataset), "tier": v.classification.tier.value,
-         "tags": list(v.classification.tags), "columns": list(v.columns)} for v in hits]}
+    return {"dataset": dataset, "tag": tag, "truncated": len(hits) > GRAPH_LIMIT_MAX,
+            "datasets": [{"dataset": str(v.dataset), "tier": v.classification.tier.value,
+                          "tags": list(v.classification.tags), "columns": list(v.columns)}
+                         for v in hits[:GRAPH_LIMIT_MAX]]}
 
 
 @router.get("/lineage/completeness", tags=["lineage"], summary="Lineage completeness")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 220, 92, 70, 18, 12
 MAX_DEPTH = 6
 MAX_NODES = 60  # beyond this the graph is unreadable: the nearest datasets are shown
+WALK_LIMIT = 1000  # datasets read per direction (the store walks breadth first, nearest first)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,8 +74,10 @@ def _node(graph: LineageGraph, ref: DatasetRef, hops: int) -> Node:
 
 def build(store: LineageStore, ref: DatasetRef, *, depth: int = MAX_DEPTH) -> LineageView:
     """Walk both directions from ``ref`` and lay the graph out."""
-    up = store.upstream(ref, depth=depth)
-    down = store.downstream(ref, depth=depth)
+    # each direction's nearest WALK_LIMIT datasets: enough to pick the MAX_NODES shown and to
+    # count most of the hidden ones, without building a graph of every ingested run
+    up = store.upstream(ref, depth=depth, limit=WALK_LIMIT)
+    down = store.downstream(ref, depth=depth, limit=WALK_LIMIT)
     nodes: dict[DatasetRef, Node] = {ref: _node(up if ref in up.nodes else down, ref, 0)}
     for graph, sign in ((up, -1), (down, 1)):
         for other, hops in graph.depths.items():
