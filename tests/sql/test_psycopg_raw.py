@@ -14,20 +14,12 @@ import sqlalchemy as sa
 
 import lacuna
 import lacuna.sql
-from lacuna.audit.store import AuditStore
+from audit_rows import methods as _methods
 from lacuna.errors import GovernanceViolation
 from lacuna.model import ColumnKind
 
 PLAIN_EXECUTE = psycopg.Cursor.execute
 
-
-def _methods(folder: Path) -> list[tuple[str, bool]]:
-    store = AuditStore(f"sqlite:///{folder / 'audit.db'}")
-    try:
-        records = sorted(store.list(limit=None), key=lambda r: r.timestamp)
-        return [((r.data.get("how") or {}).get("method", ""), r.allowed) for r in records]
-    finally:
-        store.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 import lacuna
 import lacuna.sql
-from lacuna.audit.store import AuditStore
+from audit_rows import methods as _methods
 from lacuna.errors import GovernanceViolation, IntegrationError
 from lacuna.governor import GovernanceFailureWarning
 from lacuna.integrations import sqlite3 as governed_sqlite3
@@ -25,15 +25,6 @@ from lacuna.model import ColumnKind, Tier
 
 PLAIN_CONNECT = sqlite3.connect
 
-
-def _methods(folder: Path) -> list[tuple[str, bool]]:
-    """(method, allowed) of every audit record, oldest first."""
-    store = AuditStore(f"sqlite:///{folder / 'audit.db'}")
-    try:
-        records = sorted(store.list(limit=None), key=lambda r: r.timestamp)
-        return [((r.data.get("how") or {}).get("method", ""), r.allowed) for r in records]
-    finally:
-        store.close()
 
 
 def _tables(path: Path) -> list[str]:
