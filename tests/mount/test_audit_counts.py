@@ -125,6 +125,47 @@ def test_a_file_created_empty_then_rewritten_is_decided_on_what_it_holds(transpo
     assert not out.exists() or out.read_bytes() == b""
 
 
+HELD = """\
+import sys
+path, data = sys.argv[1], open(sys.argv[2]).read()
+first = open(path, "w")  # created, and still open while the second open writes the copy
+out = []
+for fh in (open(path, "w"), first):
+    try:
+        if fh is not first:
+            fh.write(data)
+        fh.close()
+        out.append("ok")
+    except OSError as exc:
+        out.append(str(exc.errno))
+print(" ".join(out))
+"""
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_refused_copy_is_refused_once_for_every_open_of_it(transport, request):
+    """np.savetxt's pattern with the create's close late (what a slow RELEASE does under load):
+    two opens write one staged copy; the second's close is refused. The first open's close
+    then finds the same refused data in the copy: it is refused too, but it is the same
+    export, not a second decision (two refusals were recorded, now and then, under load)."""
+    import sys
+
+    m = request.getfixturevalue(transport)
+    name = f"h-{uuid.uuid4().hex[:8]}.txt"
+    result = m.run(sys.executable, "-c", HELD, str(m.mnt / "outbox" / name),
+                   str(m.source / "customers.csv"))
+    assert result.returncode == 0, result.stderr
+    second, first = result.stdout.split()
+    assert second == "13"  # EACCES: the export is refused at close
+    assert first in ("13", "ok")
+    found = _records(m, m.source / "outbox" / name)
+    refused = [r for r in found if r.kind == "decision" and not r.allowed]
+    assert len(refused) == 1, [(r.seq, r.data["how"]["code_location"]) for r in refused]
+    assert refused[0].tier == "PROPRIETARY"
+    out = m.source / "outbox" / name
+    assert not out.exists() or out.read_bytes() == b""
+
+
 @pytest.mark.parametrize("how", ["touch", "python", "cp"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_new_file_appears_with_one_decision_even_empty(transport, how, request):

@@ -832,7 +832,8 @@ class GovernedFS:
                          f"write {handle.path}",
                          refusal=self._write_refusal(handle.path, handle.pid, method="fuse.write"))
         except FuseError:
-            handle.denied = handle.staged is not None  # an export stays refused
+            if handle.staged is not None:  # an export stays refused, for every open of the copy
+                self._refuse_copy(handle.staged)
             raise
         finally:
             if snapshot is not None:
@@ -897,6 +898,15 @@ class GovernedFS:
                     with self._lock:
                         self._handles.pop(fh, None)
         return 0
+
+    def _refuse_copy(self, staged: str) -> None:
+        """Every open of a refused staged copy is refused: another open's close (np.savetxt's
+        create, its RELEASE late under load) finds the same refused data in the copy, the same
+        export, not a new one to decide and record again."""
+        with self._lock:
+            for other in self._handles.values():
+                if other.staged == staged:
+                    other.denied = True
 
     def _sharing(self, handle: Handle) -> list[Handle]:
         """The other open handles writing the same staged copy as ``handle`` whose close is
