@@ -53,7 +53,8 @@ def request_(customers, target):
 
 
 def db(governed) -> sqlite3.Connection:
-    return sqlite3.connect(governed / "audit.db", isolation_level=None)
+    # the governor's own writers (decision log, trail) share the file: wait for them under load
+    return sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
 
 
 def body_of(governed, exception_id: str) -> dict:

@@ -42,7 +42,8 @@ def target(governed):
 
 
 def db(governed) -> sqlite3.Connection:
-    return sqlite3.connect(governed / "audit.db", isolation_level=None)
+    # the governor's own writers (decision log, trail) share the file: wait for them under load
+    return sqlite3.connect(governed / "audit.db", isolation_level=None, timeout=30)
 
 
 def granted(as_user, customers, target, **write):
