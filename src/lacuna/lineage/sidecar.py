@@ -524,7 +524,7 @@ def restrict(
 
     from lacuna.classify.rollup import column_tier, rollup
     from lacuna.lineage.rules import stricter
-    from lacuna.model import unique
+    from lacuna.model import merge_pieces, unique
 
     columns = dict(inferred.columns)
     lowered: list[str] = []
@@ -534,6 +534,9 @@ def restrict(
             continue
         if stricter(guess, claim, config) is claim:
             columns[name] = replace(claim, reasoning=f"declared by {where} (untrusted, stricter)")
+        if claim.pieces:  # what a column is a piece of may only add restrictions: kept
+            columns[name] = replace(columns[name],
+                                    pieces=merge_pieces(columns[name].pieces, claim.pieces))
         elif (column_tier(claim, config) < column_tier(guess, config)
               or claim.classification != guess.classification):
             lowered.append(

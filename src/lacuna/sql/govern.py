@@ -441,7 +441,9 @@ def _trace_lineage(
         lineage = classify_sql(stmt.query or stmt.sql,
                                schema={names[n]: c for n, c in schema.items()},
                                dialect=db.dialect, namespace=db.url,
-                               config=gov.config.classification)
+                               config=gov.config.classification,
+                               origins={names[n]: str(table_ref(db.url, n.lower()))
+                                        for n in schema})
     except LineageError as exc:
         return None, str(exc)
     refs = {DatasetRef(db.url, names[name]): table_ref(db.url, name) for name in schema}

@@ -189,8 +189,16 @@ def from_comments(info: TableInfo, gov: Governor) -> Classification | None:
 def comment_text(c: Classification) -> str:
     """The table comment Lacuna writes after a governed write (PostgreSQL, DuckDB)."""
     data = {"tier": c.tier.value, "floor": c.floor.value, "table_tags": list(c.table_tags),
-            "columns": {n: col.to_floe() for n, col in c.columns.items()}}
+            "columns": {n: _declared(col) for n, col in c.columns.items()}}
     return COMMENT_PREFIX + " " + json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _declared(col: ColumnClass) -> dict[str, Any]:
+    """A column's class in the comment: ADR-0012's block, and what the column is a piece of."""
+    out: dict[str, Any] = dict(col.to_floe())
+    if col.pieces:
+        out["pieces"] = [p.to_dict() for p in col.pieces]
+    return out
 
 
 def changed(gov: Governor, url: str, name: str) -> None:
