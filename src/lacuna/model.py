@@ -271,15 +271,27 @@ class ColumnClass:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, layer: Layer = Layer.DECLARED) -> ColumnClass:
-        """Raises ``TypeError`` (not an object) or ``ValueError`` (an unknown value, or
-        ``pieces`` that cannot be read)."""
+        """Raises ``TypeError`` (not an object) or ``ValueError`` (an unknown value).
+
+        ``pieces`` that cannot be read fail closed: the column was lowered by a generalisation
+        of a column Lacuna can no longer name, so it is read as PII (high), never as the lower
+        class it was stored with."""
         data = _object(data, "a column class")
-        raw = data.get("pieces")
-        if raw is not None and not isinstance(raw, (list, tuple)):
-            msg = f"a column's pieces must be a list, not {type(raw).__name__}"
-            raise TypeError(msg)
+        try:
+            raw = data.get("pieces")
+            if raw is not None and not isinstance(raw, (list, tuple)):
+                msg = f"pieces must be a list, not {type(raw).__name__}"
+                raise TypeError(msg)
+            pieces = tuple(Piece.from_dict(p) for p in raw or ())
+        except (TypeError, ValueError, ConfigError) as exc:
+            return cls(
+                classification=ColumnKind.PII, sensitivity=Sensitivity.HIGH,
+                reasoning=f"PII (fail closed): what this column is a piece of cannot be read "
+                          f"({exc})",
+                layer=layer,
+            )  # fmt: skip
         return cls(
-            pieces=tuple(Piece.from_dict(p) for p in raw or ()),
+            pieces=pieces,
             classification=ColumnKind.parse(data.get("classification", "public")),
             pii_type=data.get("pii_type") or None,
             sensitivity=Sensitivity.parse(data.get("sensitivity", "low")),

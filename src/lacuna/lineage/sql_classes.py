@@ -90,14 +90,12 @@ def _pieces(flows: list[Flow], tables: Schema) -> list[Piece]:
         col = source_class(tables, flow) if table is not None else None
         if table is None or col is None or flow.restored:
             continue
-        if flow.kind is not EdgeKind.MASKING:
+        if flow.kind is not EdgeKind.MASKING or flow.piece:  # a piece of a piece: that piece
             found.extend(col.pieces)
-        elif flow.piece:
-            if col.classification is not ColumnKind.PUBLIC:
-                found.append(Piece(table=table.origin, column=flow.column, sql=flow.piece,
-                                   classification=col.classification, pii_type=col.pii_type,
-                                   sensitivity=col.sensitivity))  # fmt: skip
-            found.extend(replace(p, sql=f"{flow.piece} of {p.sql}") for p in col.pieces)
+        if flow.piece and col.classification is not ColumnKind.PUBLIC:
+            found.append(Piece(table=table.origin, column=flow.column, sql=flow.piece,
+                               classification=col.classification, pii_type=col.pii_type,
+                               sensitivity=col.sensitivity))  # fmt: skip
     return found
 
 

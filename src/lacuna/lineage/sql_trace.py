@@ -96,9 +96,9 @@ def _pieces_of(flow: Flow, schema: Schema | None) -> _Found:
         if not flow.piece:
             return found  # a keyed hash, a redaction, a count, an aggregate: no value leaves
         found.append(((table.origin if table else flow.table, flow.column), flow.piece, None))
-        found.extend((p.origin, f"{flow.piece} of {p.sql}", p) for p in stored)
-    else:  # the stored piece itself leaves (as is, or transformed)
-        found.extend((p.origin, p.sql, p) for p in stored)
+    # the stored piece leaves, as is, transformed, or cut smaller: a piece of a piece shows no
+    # more than the piece, so it counts as that piece (with it, it is still one piece)
+    found.extend((p.origin, p.sql, p) for p in stored)
     return found
 
 
