@@ -43,6 +43,7 @@ from lacuna.sql.tables import (
     classify_table,
     comment_text,
     from_comments,
+    origins,
     same_depth,
     stored_classification,
     table_ref,
@@ -442,8 +443,7 @@ def _trace_lineage(
                                schema={names[n]: c for n, c in schema.items()},
                                dialect=db.dialect, namespace=db.url,
                                config=gov.config.classification,
-                               origins={names[n]: str(table_ref(db.url, n.lower()))
-                                        for n in schema})
+                               origins=origins(db.url, names))
     except LineageError as exc:
         return None, str(exc)
     refs = {DatasetRef(db.url, names[name]): table_ref(db.url, name) for name in schema}

@@ -69,6 +69,14 @@ def same_depth(names: Iterable[str], dialect: str) -> dict[str, str]:
     return padded
 
 
+def origins(url: str, names: dict[str, str]) -> dict[str, str]:
+    """The stable name of each table a statement reads (``names``: table -> the name the column
+    lineage is given it, see :func:`same_depth`): what a piece of one of its columns is
+    remembered by (:class:`~lacuna.model.Piece`), the same in every statement and whichever
+    way a statement spells or qualifies the table."""
+    return {given: str(table_ref(url, name.lower())) for name, given in names.items()}
+
+
 def classify_table(gov: Governor, db: Database, name: str) -> Classification | None:
     """The classification of table ``name`` in ``db``; None when there is no such table."""
     info = db.table(name)
@@ -218,5 +226,5 @@ def forget(gov: Governor) -> None:
         _caches.pop(gov, None)
 
 
-__all__ = ["classify_table", "comment_text", "forget", "from_comments", "same_depth",
-           "table_ref"]
+__all__ = ["classify_table", "comment_text", "forget", "from_comments", "origins",
+           "same_depth", "table_ref"]
