@@ -188,3 +188,31 @@ def test_a_piece_copied_on_still_rejoins(kind, sandbox, make_db, governed_engine
         engine, "SELECT t0.s || substr(p.zip, 4, 2) AS v FROM t0 JOIN people p USING (customer_id)")
     assert c.columns["v"].is_personal
     assert Path(sandbox).exists()
+
+
+def test_frames_read_from_each_table_and_joined_in_pandas_rejoin_the_column(
+        kind, sandbox, make_db, governed_engine):
+    """The pieces meet in pandas, not in SQL: each frame holds one piece (public, and may
+    leave), the merged frame holds the value again."""
+    url = make_db(kind)
+    _with_zips(url)
+    engine = governed_engine(url)
+    names = _store(engine, "people", [PREFIX[kind], SUFFIX[kind], PREFIX[kind]])
+    gov = lacuna.governor.current()
+    downloads = sandbox / "Downloads"
+    with lacuna.governed(gov.config):
+        a, b, again = (pd.read_sql(f"SELECT * FROM {n}", engine) for n in names)
+        a.to_csv(downloads / "one.csv")  # one piece alone: a generalisation
+        same = a.merge(again, on="customer_id")  # the same piece twice: still one piece
+        assert not same.lacuna_classification.personal_columns
+        same.to_csv(downloads / "same.csv")
+        joined = a.merge(b, on="customer_id", suffixes=("_a", "_b"))
+        assert {c.pii_type for c in joined.lacuna_classification.columns.values()
+                if c.is_personal} == {"postal_code"}
+        joined["zip"] = joined["s_a"] + joined["s_b"]
+        for frame in (joined, joined[["zip"]], pd.concat([a[["s"]], b[["s"]]], axis=1)):
+            with pytest.raises(GovernanceViolation):
+                frame.to_csv(downloads / "zips.csv")
+    assert (downloads / "one.csv").exists()
+    assert (downloads / "same.csv").exists()
+    assert not (downloads / "zips.csv").exists()
