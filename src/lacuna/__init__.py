@@ -52,6 +52,8 @@ from lacuna.model import (
 from lacuna.synthesize import synthesize
 
 if _TYPE_CHECKING:
+    from collections.abc import Mapping as _Mapping
+
     from lacuna.config import ClassificationConfig as _ClassificationConfig
     from lacuna.lineage.sql import SqlLineage as _SqlLineage
     from lacuna.lineage.sql_schema import SchemaInput as _SchemaInput
@@ -66,6 +68,7 @@ def classify_sql(
     dialect: str | None = None,
     namespace: str | None = None,
     config: _ClassificationConfig | None = None,
+    origins: _Mapping[str, str] | None = None,
 ) -> _SqlLineage:
     """Classify a SQL statement's output per column, with its column lineage.
 
@@ -79,7 +82,8 @@ def classify_sql(
     """
     from lacuna.lineage.sql import classify_sql as _classify_sql
 
-    return _classify_sql(sql, schema=schema, dialect=dialect, namespace=namespace, config=config)
+    return _classify_sql(sql, schema=schema, dialect=dialect, namespace=namespace, config=config,
+                         origins=origins)
 
 
 def load_ipython_extension(ipython: _Any) -> None:

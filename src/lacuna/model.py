@@ -174,6 +174,67 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Piece:
+    """What a column lowered by a generalisation is a piece of (``left(zip, 3)`` of
+    ``customers.zip``): the source column, the piece's SQL, and the class the column had before.
+
+    Different pieces of one source column that meet again, in one statement or in a table built
+    from several, put the value back together: they carry ``classification`` again (the rule of
+    :func:`lacuna.lineage.sql_masking.rejoined`). The same piece twice is still one piece.
+    """
+
+    table: str  # the source table's stable name (its lineage name, e.g. ``sqlite/w.db#customers``)
+    column: str  # the source column, normalised as its dialect does
+    sql: str  # the piece, e.g. ``LEFT(zip, 3)`` (columns unqualified)
+    classification: ColumnKind = ColumnKind.PII
+    pii_type: str | None = None
+    sensitivity: Sensitivity = Sensitivity.HIGH
+
+    @property
+    def origin(self) -> tuple[str, str]:
+        return (self.table, self.column)
+
+    def before(self) -> ColumnClass:
+        """The source column's class, as the rejoined value carries it again."""
+        return ColumnClass(
+            classification=self.classification, pii_type=self.pii_type,
+            sensitivity=self.sensitivity, layer=Layer.INHERITED,
+            reasoning=f"{self.classification.value}: a piece ({self.sql}) of "
+                      f"{self.table}.{self.column}",
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "column": self.column, "sql": self.sql,
+                "classification": self.classification.value, "pii_type": self.pii_type,
+                "sensitivity": self.sensitivity.value}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Piece:
+        """Raises ``TypeError`` or ``ValueError`` on anything unreadable: a column's provenance
+        is never half read (the caller fails closed)."""
+        data = _object(data, "a piece")
+        texts = {k: data.get(k) for k in ("table", "column", "sql")}
+        if not all(isinstance(v, str) and v for v in texts.values()):
+            msg = f"a piece needs table, column and sql as non-empty strings, got {texts!r}"
+            raise ValueError(msg)
+        pii_type = data.get("pii_type")
+        if pii_type is not None and not isinstance(pii_type, str):
+            msg = f"a piece's pii_type must be a string, not {type(pii_type).__name__}"
+            raise TypeError(msg)
+        return cls(
+            table=str(texts["table"]), column=str(texts["column"]), sql=str(texts["sql"]),
+            classification=ColumnKind.parse(data.get("classification", "pii")),
+            pii_type=pii_type or None,
+            sensitivity=Sensitivity.parse(data.get("sensitivity", "high")),
+        )
+
+
+def merge_pieces(*groups: Iterable[Piece]) -> tuple[Piece, ...]:
+    """The pieces of several columns, without repeats, in first-seen order."""
+    return tuple(dict.fromkeys(p for group in groups for p in group))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ColumnClass:
     """Floe's column classification plus Lacuna's confidence and explanation."""
 
@@ -184,6 +245,7 @@ class ColumnClass:
     reasoning: str = ""
     layer: Layer = Layer.HEURISTIC
     evidence: tuple[Evidence, ...] = ()
+    pieces: tuple[Piece, ...] = ()  # lowered by generalisation: what it is a piece of
 
     @property
     def is_personal(self) -> bool:
@@ -204,13 +266,32 @@ class ColumnClass:
             "confidence": round(self.confidence, 4),
             "reasoning": self.reasoning,
             "layer": self.layer.value,
+            **({"pieces": [p.to_dict() for p in self.pieces]} if self.pieces else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, layer: Layer = Layer.DECLARED) -> ColumnClass:
-        """Raises ``TypeError`` (not an object) or ``ValueError`` (an unknown value)."""
+        """Raises ``TypeError`` (not an object) or ``ValueError`` (an unknown value).
+
+        ``pieces`` that cannot be read fail closed: the column was lowered by a generalisation
+        of a column Lacuna can no longer name, so it is read as PII (high), never as the lower
+        class it was stored with."""
         data = _object(data, "a column class")
+        try:
+            raw = data.get("pieces")
+            if raw is not None and not isinstance(raw, (list, tuple)):
+                msg = f"pieces must be a list, not {type(raw).__name__}"
+                raise TypeError(msg)
+            pieces = tuple(Piece.from_dict(p) for p in raw or ())
+        except (TypeError, ValueError, ConfigError) as exc:
+            return cls(
+                classification=ColumnKind.PII, sensitivity=Sensitivity.HIGH,
+                reasoning=f"PII (fail closed): what this column is a piece of cannot be read "
+                          f"({exc})",
+                layer=layer,
+            )  # fmt: skip
         return cls(
+            pieces=pieces,
             classification=ColumnKind.parse(data.get("classification", "public")),
             pii_type=data.get("pii_type") or None,
             sensitivity=Sensitivity.parse(data.get("sensitivity", "low")),

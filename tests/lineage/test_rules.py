@@ -173,3 +173,29 @@ def test_classification_is_immutable_and_picklable():
         CUSTOMERS.columns["x"] = REGION  # type: ignore[index]
     assert str(CUSTOMERS) == "PROPRIETARY"
     assert Classification.from_dict(CUSTOMERS.to_dict()).tier is Tier.PROPRIETARY
+
+
+def test_pieces_of_one_column_held_together_carry_its_class():
+    """Two inputs, each with one generalised piece of ``customers.zip``: joined, concatenated
+    or rolled up together they hold the value; the same piece twice is one piece."""
+    from lacuna.classify.rollup import rollup
+    from lacuna.model import ColumnClass, ColumnKind, Piece, Tier
+
+    config, combine = CONFIG, rules.combine
+
+    def piece(sql: str) -> ColumnClass:
+        return ColumnClass(reasoning="masked", pieces=(Piece(
+            table="sqlite/w.db#customers", column="zip", sql=sql, pii_type="zip"),))
+
+    left, right = piece("LEFT(zip, 3)"), piece("RIGHT(zip, 3)")
+    a = rollup({"p": left}, config)
+    assert a.tier is Tier.PUBLIC
+    for joined in (combine([a, rollup({"s": right}, config)], config),
+                   combine([a, rollup({"p": right}, config)], config),  # one label, two pieces
+                   rollup({"p": left, "s": right}, config)):
+        assert joined.tier is Tier.PROPRIETARY
+        assert {c.classification for c in joined.columns.values()} == {ColumnKind.PII}
+        assert all(c.pii_type == "zip" for c in joined.columns.values())
+    same = combine([a, rollup({"q": piece("LEFT(zip, 3)")}, config)], config)
+    assert same.tier is Tier.PUBLIC
+    assert not same.personal_columns

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import lacuna
@@ -357,3 +359,115 @@ def test_classify_sql_duckdb_columns_pattern_fails_closed():
     out = lacuna.classify_sql("SELECT count(c) AS n FROM customers c", schema=SCHEMA,
                               dialect="duckdb")
     assert cls(out, "n") is ColumnKind.PUBLIC  # counting rows reads no value
+
+
+def _stored(sql: str, dialect: str, schema: dict | None = None) -> Classification:
+    """What a CREATE TABLE … AS stores, read back as the lineage store reads it (JSON)."""
+    out = lacuna.classify_sql(sql, schema=schema or SCHEMA, dialect=dialect)
+    return Classification.from_dict(json.loads(json.dumps(out.classification.to_dict())))
+
+
+@pytest.mark.parametrize("dialect", ["ansi", "duckdb", "postgres"])
+def test_pieces_stored_in_different_tables_rejoin_the_column(dialect):
+    a = _stored("CREATE TABLE a AS SELECT id, left(zip, 3) AS p FROM customers", dialect)
+    b = _stored("CREATE TABLE b AS SELECT id, right(zip, 3) AS s FROM customers c", dialect)
+    assert a.columns["p"].classification is ColumnKind.PUBLIC  # each piece alone: lowered
+    assert b.columns["s"].classification is ColumnKind.PUBLIC
+    schema = {"a": a, "b": b, **SCHEMA}
+    for sql in ("SELECT a.p || b.s AS x FROM a JOIN b USING (id)",
+                "SELECT a.p AS x, b.s AS y FROM a JOIN b ON a.id = b.id",
+                "SELECT x FROM (SELECT p AS x FROM a UNION ALL SELECT s FROM b) u",
+                "WITH j AS (SELECT a.p, b.s FROM a, b) SELECT concat(p, s) AS x FROM j"):
+        out = lacuna.classify_sql(sql, schema=schema, dialect=dialect)
+        x = out.classification.columns["x"]
+        assert (x.classification, x.pii_type) == (ColumnKind.PII, "zip"), sql
+        assert "different pieces of 'zip'" in x.reasoning, sql
+        assert out.classification.tier is Tier.PROPRIETARY
+        assert {e.kind for e in out.edges_of("x")} == {EdgeKind.TRANSFORMATION}, sql
+    # a stored piece meets a piece the statement cuts itself
+    mixed = lacuna.classify_sql(
+        "SELECT a.p || right(c.zip, 2) AS x FROM a JOIN customers c USING (id)",
+        schema=schema, dialect=dialect)
+    assert mixed.classification.columns["x"].is_personal
+
+
+def test_an_email_moved_out_four_characters_per_table_rejoins():
+    tables = {}
+    for i, n in enumerate(range(1, 33, 4)):
+        tables[f"t{i}"] = _stored(
+            f"CREATE TABLE t{i} AS SELECT id, substring(email, {n}, 4) AS s FROM customers",
+            "duckdb")
+        assert not tables[f"t{i}"].personal_columns
+    names = list(tables)
+    joins = " ".join(f"JOIN {t} USING (id)" for t in names[1:])
+    for sql in (f"SELECT {' || '.join(f'{t}.s' for t in names)} AS e FROM t0 {joins}",
+                f"SELECT {', '.join(f'{t}.s' for t in names)} FROM t0 {joins}",
+                "SELECT t0.s || t5.s AS e FROM t0 JOIN t5 USING (id)"):  # two are enough
+        out = lacuna.classify_sql(sql, schema={**tables, **SCHEMA}, dialect="duckdb")
+        assert all(c.pii_type == "email" for c in out.classification.columns.values()), sql
+
+
+def test_a_piece_twice_one_piece_masking_and_aggregates_stay_lowered():
+    a = _stored("CREATE TABLE a AS SELECT id, left(zip, 3) AS p FROM customers", "duckdb")
+    a2 = _stored("CREATE TABLE a2 AS SELECT c.id, left(c.zip, 3) AS q FROM customers c",
+                 "duckdb")  # the same piece, written another way
+    h = _stored("CREATE TABLE h AS SELECT id, sha256(zip || :key) AS k, "
+                "regexp_replace(zip, '.', '*', 'g') AS r FROM customers", "duckdb")
+    n = _stored("CREATE TABLE n AS SELECT region, count(DISTINCT zip) AS z FROM customers "
+                "GROUP BY region", "duckdb")
+    assert not h.columns["k"].pieces  # a keyed hash and a redaction are no pieces
+    assert not h.columns["r"].pieces
+    assert not n.columns["z"].pieces  # nor is a count
+    schema = {"a": a, "a2": a2, "h": h, "n": n, **SCHEMA}
+    twice = lacuna.classify_sql("SELECT a.p || '-' || a2.q AS x, a.p AS y FROM a JOIN a2 "
+                                "USING (id)", schema=schema, dialect="duckdb")
+    assert not twice.classification.personal_columns
+    assert [p.sql for p in twice.classification.columns["x"].pieces] == ["LEFT(zip, 3)"]
+    others = lacuna.classify_sql(
+        "SELECT a.p, h.k, h.r, n.z FROM a JOIN h USING (id) CROSS JOIN n",
+        schema=schema, dialect="duckdb")
+    assert not others.classification.personal_columns
+    # a piece copied on keeps what it is a piece of; a piece of a piece counts as that piece
+    copied = _stored("CREATE TABLE c AS SELECT id, p AS pp, left(p, 2) AS p2 FROM a", "duckdb",
+                     schema)
+    assert not copied.personal_columns  # with the piece it was cut from, still one piece
+    assert copied.columns["pp"].pieces == a.columns["p"].pieces
+    assert copied.columns["p2"].pieces == a.columns["p"].pieces
+    b = _stored("CREATE TABLE b AS SELECT id, right(zip, 3) AS s FROM customers", "duckdb")
+    for col in ("pp", "p2"):
+        out = lacuna.classify_sql(f"SELECT c.{col} || b.s AS x FROM c JOIN b USING (id)",
+                                  schema={"b": b, "c": copied, **SCHEMA}, dialect="duckdb")
+        assert out.classification.columns["x"].is_personal, col
+
+
+def test_pieces_are_kept_by_table_name_so_tables_of_another_database_do_not_meet():
+    a = _stored("CREATE TABLE a AS SELECT id, left(zip, 3) AS p FROM customers", "duckdb")
+    (piece,) = a.columns["p"].pieces
+    assert (piece.table, piece.column, piece.sql) == ("duckdb/customers", "zip", "LEFT(zip, 3)")
+    elsewhere = lacuna.classify_sql(  # another database's customers.zip is another column
+        "CREATE TABLE b AS SELECT id, right(zip, 3) AS s FROM customers", schema=SCHEMA,
+        dialect="duckdb", origins={"customers": "duckdb/other.duckdb#customers"})
+    b = elsewhere.classification
+    assert b.columns["s"].pieces[0].table == "duckdb/other.duckdb#customers"
+    out = lacuna.classify_sql("SELECT a.p || b.s AS x FROM a JOIN b USING (id)",
+                              schema={"a": a, "b": b}, dialect="duckdb")
+    assert not out.classification.personal_columns
+
+
+def test_a_column_class_round_trips_its_pieces_and_unreadable_ones_fail_closed():
+    from lacuna.model import Piece, Sensitivity
+
+    piece = Piece(table="sqlite/w.db#customers", column="zip", sql="LEFT(zip, 3)",
+                  classification=ColumnKind.PII, pii_type="zip", sensitivity=Sensitivity.MEDIUM)
+    col = ColumnClass(reasoning="masked", pieces=(piece,))
+    assert ColumnClass.from_dict(json.loads(json.dumps(col.to_dict()))).pieces == (piece,)
+    assert "pieces" not in ColumnClass().to_dict()  # what was stored before reads as before
+    old = {"classification": "public", "sensitivity": "low", "reasoning": "x"}
+    assert ColumnClass.from_dict(old).pieces == ()
+    for bad in ("LEFT(zip, 3)", [{"table": "t", "column": "zip"}], [{"table": 1}],
+                [{"table": "t", "column": "zip", "sql": "x", "classification": "nope"}], [3]):
+        read = ColumnClass.from_dict({**old, "pieces": bad})
+        assert read.is_personal, bad
+        assert "fail closed" in read.reasoning
+    c = Classification.from_dict({"columns": {"p": {**old, "pieces": [piece.to_dict()]}}})
+    assert c.columns["p"].pieces == (piece,)

@@ -10,6 +10,7 @@ is the maximum over its columns and its floor; its tags are the union, in first-
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from lacuna.config import ClassificationConfig
 from lacuna.model import Classification, ColumnClass, Layer, Tier, unique
@@ -32,7 +33,11 @@ def rollup(
     reasoning: Iterable[str] = (),
     layer: Layer = Layer.HEURISTIC,
 ) -> Classification:
-    """Build a table classification from its columns, a floor and table-level tags."""
+    """Build a table classification from its columns, a floor and table-level tags.
+
+    Columns that hold different pieces of one source column (:func:`rejoin_pieces`) carry
+    that column's class: side by side, the reader glues them back."""
+    columns = rejoin_pieces(columns, config)
     tiers = [column_tier(c, config) for c in columns.values()]
     tier = max([floor, *tiers])
     tier_of = dict(zip(columns, tiers, strict=True))
@@ -62,6 +67,40 @@ def rollup(
         reasoning=tuple(reasons),
         layer=layer,
     )
+
+
+def rejoin_pieces(
+    columns: Mapping[str, ColumnClass], config: ClassificationConfig
+) -> Mapping[str, ColumnClass]:
+    """``columns`` with the rule of :func:`lacuna.lineage.sql_masking.rejoined` applied to what
+    they are pieces of (:attr:`ColumnClass.pieces`): when two or more *different* pieces of one
+    source column are held together (a table or frame built from several that each kept one),
+    every column holding one of them carries the class that source column had. The same piece
+    twice is still one piece."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for col in columns.values():
+        for piece in col.pieces:
+            seen.setdefault(piece.origin, set()).add(piece.sql)
+    together = {origin for origin, found in seen.items() if len(found) > 1}
+    if not together:
+        return columns
+    out = dict(columns)
+    for name, col in columns.items():
+        best = col
+        for piece in col.pieces:
+            if piece.origin not in together:
+                continue
+            before = piece.before()
+            tb, tc = column_tier(before, config), column_tier(best, config)
+            if tb > tc or (tb == tc and before.sensitivity > best.sensitivity):
+                found = sorted(seen[piece.origin])
+                best = replace(before, reasoning=(
+                    f"{before.classification.value}: {len(found)} different pieces of "
+                    f"{piece.table}.{piece.column} are held together ({', '.join(found)}): "
+                    "they rejoin the value"))
+        if best is not col:
+            out[name] = best
+    return out
 
 
 def _is_default_public(column: ColumnClass) -> bool:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from lacuna.classify.rollup import column_tier, rollup
+from lacuna.classify.rollup import column_tier, rejoin_pieces, rollup
 from lacuna.config import ClassificationConfig
 from lacuna.model import (
     DERIVED_FROM_PII,
@@ -36,6 +36,7 @@ from lacuna.model import (
     ColumnKind,
     Layer,
     Tier,
+    merge_pieces,
     unique,
 )
 
@@ -69,10 +70,12 @@ def combine(
     if columns is None:
         for parent in parents:
             for name, col in parent.columns.items():
-                merged[name] = stricter(merged.get(name), col, config)
+                held = merged.get(name)
+                merged[name] = carrying_pieces(stricter(held, col, config),
+                                               [col] if held is None else [held, col])
     labels = list(names) or [f"input {i + 1}" for i in range(len(parents))]
     detail = ", ".join(f"{n} ({p.tier.value})" for n, p in zip(labels, parents, strict=False))
-    return Classification(
+    return held_together(Classification(
         tier=tier,
         tags=unique(t for p in parents for t in p.tags),
         columns=merged,
@@ -81,7 +84,28 @@ def combine(
         confidence=min(p.confidence for p in parents),
         reasoning=(f"{tier.value}: most restrictive of the joined inputs: {detail}",),
         layer=Layer.INHERITED,
-    )
+    ), config)
+
+
+def held_together(c: Classification, config: ClassificationConfig) -> Classification:
+    """``c`` once the different pieces of one source column its columns hold are put back
+    together (:func:`lacuna.classify.rollup.rejoin_pieces`): a join or a column computed from
+    several inputs, each of which kept one piece, holds the value again."""
+    columns = rejoin_pieces(c.columns, config)
+    if columns is c.columns:
+        return c
+    held = rollup(columns, config)
+    tier = max(c.tier, held.tier)
+    return replace(c, columns=columns, tier=tier, tags=unique([*c.tags, *held.tags]),
+                   reasoning=(*c.reasoning, f"{tier.value}: different pieces of one column "
+                              "are held together: they rejoin the value"))
+
+
+def carrying_pieces(best: ColumnClass, sources: Iterable[ColumnClass]) -> ColumnClass:
+    """``best`` (the strictest of ``sources``) holding every piece the sources hold: a value
+    computed from several pieces (``a.p + b.s``) holds them all."""
+    pieces = merge_pieces(best.pieces, *(s.pieces for s in sources))
+    return best if pieces == best.pieces else replace(best, pieces=pieces)
 
 
 def project(

@@ -524,7 +524,7 @@ def restrict(
 
     from lacuna.classify.rollup import column_tier, rollup
     from lacuna.lineage.rules import held
-    from lacuna.model import unique
+    from lacuna.model import merge_pieces, unique
 
     columns = dict(inferred.columns)
     lowered: list[str] = []
@@ -537,8 +537,11 @@ def restrict(
             columns[name] = replace(claim, reasoning=f"declared by {where} (untrusted, stricter)")
         elif kept is not guess:  # a personal class kept, at the claim's higher sensitivity
             columns[name] = kept
-        if kept is not claim and (column_tier(claim, config) < column_tier(guess, config)
-                                  or claim.classification != guess.classification):
+        if claim.pieces:  # what a column is a piece of may only add restrictions: kept
+            columns[name] = replace(columns[name],
+                                    pieces=merge_pieces(columns[name].pieces, claim.pieces))
+        elif kept is not claim and (column_tier(claim, config) < column_tier(guess, config)
+                                    or claim.classification != guess.classification):
             lowered.append(
                 f"column {name!r} is declared {claim.classification.value} by {where}, but its "
                 f"values show {guess.classification.value}"

@@ -16,6 +16,7 @@ sensitive class of all input columns, with the reason.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlglot
@@ -70,6 +71,7 @@ def classify_sql(
     dialect: str | None = None,
     namespace: str | None = None,
     config: ClassificationConfig | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> SqlLineage:
     """Classify a SQL statement's output per column, with its column lineage.
 
@@ -81,6 +83,11 @@ def classify_sql(
             other sqlglot dialect name.
         namespace: the OpenLineage namespace of the tables (default: the dialect's name).
         config: classification settings (k-anonymity, tier mapping); the defaults otherwise.
+        origins: a stable name per table of ``schema`` (as ``schema`` names it), by which a
+            column lowered by a generalisation remembers what it is a piece of
+            (:class:`~lacuna.model.Piece`); default ``<namespace>/<table>``. Pieces of one
+            source column that meet again, in this statement or from tables earlier statements
+            wrote, carry the source column's class again.
 
     Returns:
         A :class:`SqlLineage`.
@@ -108,11 +115,11 @@ def classify_sql(
     except (ValueError, SqlglotError) as exc:
         msg = f"classify_sql: unknown SQL dialect {dialect!r}; try one of: {', '.join(DIALECTS)}"
         raise LineageError(msg) from exc
-    tables = build_schema(schema, dia, namespace or name)
+    tables = build_schema(schema, dia, namespace or name, origins)
     statement = _parse(sql, dia, tables)
     target = _target_ref(statement, sql, namespace or name)
     flows, names, sources = _trace(statement, tables, config)
-    flows = rejoin(flows)  # different generalised pieces of one column put it back together
+    flows = rejoin(flows, tables)  # different pieces of one column put it back together
     edges = _edges(flows, names, tables, target)
     classification = classify_outputs(flows, names, tables, config, sources)
     return SqlLineage(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from lacuna.classify.layers import stricter
 from lacuna.classify.rollup import rollup
 from lacuna.lineage.records import EdgeKind
-from lacuna.lineage.sql_trace import Flow, merge_kinds
+from lacuna.lineage.sql_trace import Flow, merge_kinds, source_class
 from lacuna.model import (
     DERIVED_FROM_PII,
     Classification,
@@ -26,7 +26,9 @@ from lacuna.model import (
     ColumnKind,
     Evidence,
     Layer,
+    Piece,
     Tier,
+    merge_pieces,
     unique,
 )
 
@@ -67,7 +69,39 @@ def classify_outputs(
 def _column(
     flows: list[Flow], tables: Schema, config: ClassificationConfig, read: set[str]
 ) -> tuple[ColumnClass, list[Table], bool, str]:
-    """(class, tables whose data it carries, masked personal data?, fail-closed reason)."""
+    """(class, tables whose data it carries, masked personal data?, fail-closed reason).
+
+    A column that holds generalised pieces of a non-public column (cut here, or stored in a
+    column read as it is) remembers them (:attr:`ColumnClass.pieces`), so that the pieces put
+    the value back together when they meet again in a later statement."""
+    col, carried, masked_personal, why = _classify_column(flows, tables, config, read)
+    if why or col.is_personal:
+        return col, carried, masked_personal, why  # fail closed, or the value itself leaves
+    pieces = merge_pieces(col.pieces, _pieces(flows, tables))
+    return replace(col, pieces=pieces), carried, masked_personal, why
+
+
+def _pieces(flows: list[Flow], tables: Schema) -> list[Piece]:
+    """The pieces of a value an output column holds: generalisations of non-public columns
+    (:attr:`Flow.piece`), and the pieces its source columns hold."""
+    found: list[Piece] = []
+    for flow in flows:
+        table = tables.tables.get(flow.table) if flow.table else None
+        col = source_class(tables, flow) if table is not None else None
+        if table is None or col is None or flow.restored:
+            continue
+        if flow.kind is not EdgeKind.MASKING or flow.piece:  # a piece of a piece: that piece
+            found.extend(col.pieces)
+        if flow.piece and col.classification is not ColumnKind.PUBLIC:
+            found.append(Piece(table=table.origin, column=flow.column, sql=flow.piece,
+                               classification=col.classification, pii_type=col.pii_type,
+                               sensitivity=col.sensitivity))  # fmt: skip
+    return found
+
+
+def _classify_column(
+    flows: list[Flow], tables: Schema, config: ClassificationConfig, read: set[str]
+) -> tuple[ColumnClass, list[Table], bool, str]:
     grouped: dict[tuple[str, str], list[Flow]] = {}
     unresolved: list[str] = []
     for flow in flows:
@@ -81,6 +115,13 @@ def _column(
         flow = merge_kinds(group)
         table = tables.tables[table_key]
         col = table.opaque_class if table.columns is None else table.columns.get(column)
+        restored = [(f, c) for f in group for c in f.restored]
+        if restored:  # stored pieces of one column rejoined: the class that column had
+            flow, before = restored[0]
+            for f, c in restored[1:]:
+                if _more_sensitive(c, before, config):
+                    flow, before = f, c
+            col = before if col is None or _more_sensitive(before, col, config) else col
         if col is None:
             unresolved.append(f"column {tables.show(column)!r} is not in schema[{table.display!r}]")
         elif flow.kind is EdgeKind.MASKING:

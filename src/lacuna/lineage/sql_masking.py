@@ -119,7 +119,8 @@ def occurrence(column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None)
         general = _generalisation(node, child)
         if general:
             text = _text(node, dialect)
-            return Occurrence(EdgeKind.MASKING, f"{general}: {text}", piece=node.sql(dialect))
+            piece = piece_sql(node, dialect)
+            return Occurrence(EdgeKind.MASKING, f"{general}: {text}", piece=piece)
         if isinstance(node, exp.RegexpReplace) and child is node.this:
             kind = EdgeKind.TRANSFORMATION
             description = (
@@ -149,6 +150,15 @@ def occurrence(column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None)
             break
         child, node = node, node.parent
     return Occurrence(kind, description, blending)
+
+
+def piece_sql(node: exp.Expr, dialect: Dialect | None = None) -> str:
+    """The SQL of a generalisation with its columns unqualified (``LEFT(zip, 3)`` whether the
+    statement wrote ``c.zip`` or ``customers.zip``): one piece reads the same in any statement."""
+    bare = node.copy().transform(
+        lambda n: exp.column(n.name) if isinstance(n, exp.Column) and n.table else n
+    )
+    return bare.sql(dialect=dialect)
 
 
 def _is_hash(node: exp.Expr) -> bool:
@@ -378,6 +388,7 @@ __all__ = [
     "Occurrence",
     "function_name",
     "occurrence",
+    "piece_sql",
     "redacts",
     "rejoined",
 ]

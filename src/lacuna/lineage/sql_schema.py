@@ -11,7 +11,7 @@ classification (fail closed).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlglot import exp
@@ -45,6 +45,7 @@ class Table:
     table_tags: tuple[str, ...] = ()
     opaque_class: ColumnClass | None = None  # what any column of an opaque table carries
     tier: Tier = Tier.PUBLIC
+    origin: str = ""  # the table's stable name: where the pieces of its columns come from
 
 
 @dataclass(slots=True)
@@ -86,8 +87,15 @@ class Schema:
         return matches[0] if len(matches) == 1 else None
 
 
-def build_schema(schema: SchemaInput, dialect: Dialect, namespace: str) -> Schema:
-    """Validate ``schema=`` and normalise its names the way ``dialect`` does."""
+def build_schema(
+    schema: SchemaInput, dialect: Dialect, namespace: str,
+    origins: Mapping[str, str] | None = None,
+) -> Schema:
+    """Validate ``schema=`` and normalise its names the way ``dialect`` does.
+
+    ``origins`` gives a table (as ``schema`` names it) a stable name that pieces of its columns
+    are remembered by across statements (:class:`~lacuna.model.Piece`); by default
+    ``<namespace>/<normalised table name>``."""
     if not isinstance(schema, Mapping):
         msg = (
             f"classify_sql: schema must map table -> {{column: class}} or a Classification, "
@@ -103,7 +111,8 @@ def build_schema(schema: SchemaInput, dialect: Dialect, namespace: str) -> Schem
         for raw, norm in zip(str(raw_table).split("."), parts, strict=True):
             out.display.setdefault(norm, raw)
         ref = DatasetRef(namespace, str(raw_table))
-        out.tables[key] = _table(raw_table, spec, ref, out)
+        origin = (origins or {}).get(str(raw_table)) or str(DatasetRef(namespace, key))
+        out.tables[key] = replace(_table(raw_table, spec, ref, out), origin=origin)
     if len(depths) > 1:
         msg = (
             "classify_sql: schema mixes table names of different depths "

@@ -15,7 +15,7 @@ from lacuna.lineage.sql_masking import Occurrence, occurrence, rejoined
 if TYPE_CHECKING:
     from lacuna.config import ClassificationConfig
     from lacuna.lineage.sql_schema import Schema
-    from lacuna.model import ColumnClass
+    from lacuna.model import ColumnClass, Piece
 
 _RANK = {
     EdgeKind.IDENTITY: 0,
@@ -34,6 +34,7 @@ class Flow:
     kind: EdgeKind
     description: str
     piece: str = ""  # masking by generalisation: the piece of the value kept (see rejoin)
+    restored: tuple[ColumnClass, ...] = ()  # stored pieces rejoined here: the class they had
 
 
 def compose(outer: Occurrence | Flow, inner: Flow) -> Flow:
@@ -44,33 +45,71 @@ def compose(outer: Occurrence | Flow, inner: Flow) -> Flow:
     return Flow(inner.table, inner.column, kind, " ← ".join(parts), piece)
 
 
-def rejoin(flows: list[list[Flow]]) -> list[list[Flow]]:
+def rejoin(flows: list[list[Flow]], schema: Schema | None = None) -> list[list[Flow]]:
     """Take the masking away from generalised pieces of one column that leave together.
 
     ``flows`` are a statement's flows per output column; the rule is
-    :func:`lacuna.lineage.sql_masking.rejoined`.
+    :func:`lacuna.lineage.sql_masking.rejoined`. Pieces are those the statement cuts
+    (``left(zip, 3)``) and, with ``schema``, those its tables hold: a column that an earlier
+    statement lowered by a generalisation remembers what it is a piece of
+    (:class:`~lacuna.model.Piece`), so ``a.p || b.s`` with ``p`` stored as ``left(zip, 3)`` and
+    ``s`` as ``right(zip, 3)`` rejoins ``zip`` and carries the class ``zip`` had.
     """
+    cut = [[_pieces_of(flow, schema) for flow in column] for column in flows]
     together = rejoined(
-        (f.table, f.column, f.piece) for column in flows for f in column
-        if f.kind is EdgeKind.MASKING
+        (origin[0], origin[1], sql) for column in cut for found in column
+        for origin, sql, _ in found
     )  # fmt: skip
     if not together:
         return flows
     out: list[list[Flow]] = []
-    for column in flows:
+    for column, found_per_flow in zip(flows, cut, strict=True):
         kept: list[Flow] = []
-        for flow in column:
-            pieces = together.get((flow.table, flow.column)) if flow.piece else None
-            if pieces is None or flow.kind is not EdgeKind.MASKING:
+        for flow, found in zip(column, found_per_flow, strict=True):
+            met = [(o, p) for o, _, p in found if o in together]
+            if not met:
                 kept.append(flow)
                 continue
+            origin = met[0][0]
+            pieces = together[origin]
             why = (
-                f"{len(pieces)} different pieces of {flow.column!r} leave together "
+                f"{len(pieces)} different pieces of {origin[1]!r} leave together "
                 f"({', '.join(pieces)}): they rejoin the value, not a generalisation"
             )
-            kept.append(Flow(flow.table, flow.column, EdgeKind.TRANSFORMATION, why))
+            restored = tuple(dict.fromkeys(p.before() for _, p in met if p is not None))
+            kept.append(Flow(flow.table, flow.column, EdgeKind.TRANSFORMATION, why,
+                             restored=restored))  # fmt: skip
         out.append(kept)
     return out
+
+
+_Found = list[tuple[tuple[str, str], str, "Piece | None"]]
+
+
+def _pieces_of(flow: Flow, schema: Schema | None) -> _Found:
+    """The pieces of a value one flow carries: ``(origin, piece SQL, stored piece or None)``."""
+    found: _Found = []
+    table = schema.tables.get(flow.table) if schema is not None else None
+    col = source_class(schema, flow) if schema is not None else None
+    stored = col.pieces if col is not None else ()
+    if flow.kind is EdgeKind.MASKING:
+        if not flow.piece:
+            return found  # a keyed hash, a redaction, a count, an aggregate: no value leaves
+        found.append(((table.origin if table else flow.table, flow.column), flow.piece, None))
+    # the stored piece leaves, as is, transformed, or cut smaller: a piece of a piece shows no
+    # more than the piece, so it counts as that piece (with it, it is still one piece)
+    found.extend((p.origin, p.sql, p) for p in stored)
+    return found
+
+
+def source_class(schema: Schema, flow: Flow) -> ColumnClass | None:
+    """The declared class of a flow's source column; ``None`` when unresolved or unknown."""
+    table = schema.tables.get(flow.table)
+    if table is None:
+        return None
+    if table.columns is None:
+        return table.opaque_class
+    return table.columns.get(flow.column)
 
 
 def merge_kinds(flows: list[Flow]) -> Flow:
@@ -233,12 +272,7 @@ class Tracer:
 
     def column_class(self, flow: Flow) -> ColumnClass | None:
         """The declared class of a flow's source column; ``None`` when unresolved or unknown."""
-        table = self.schema.tables.get(flow.table)
-        if table is None:
-            return None
-        if table.columns is None:
-            return table.opaque_class
-        return table.columns.get(flow.column)
+        return source_class(self.schema, flow)
 
 
 def _is_star(node: exp.Expr) -> bool:

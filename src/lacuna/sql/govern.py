@@ -43,6 +43,7 @@ from lacuna.sql.tables import (
     classify_table,
     comment_text,
     from_comments,
+    origins,
     same_depth,
     stored_classification,
     table_ref,
@@ -441,7 +442,8 @@ def _trace_lineage(
         lineage = classify_sql(stmt.query or stmt.sql,
                                schema={names[n]: c for n, c in schema.items()},
                                dialect=db.dialect, namespace=db.url,
-                               config=gov.config.classification)
+                               config=gov.config.classification,
+                               origins=origins(db.url, names))
     except LineageError as exc:
         return None, str(exc)
     refs = {DatasetRef(db.url, names[name]): table_ref(db.url, name) for name in schema}

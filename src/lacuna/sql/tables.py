@@ -69,6 +69,14 @@ def same_depth(names: Iterable[str], dialect: str) -> dict[str, str]:
     return padded
 
 
+def origins(url: str, names: dict[str, str]) -> dict[str, str]:
+    """The stable name of each table a statement reads (``names``: table -> the name the column
+    lineage is given it, see :func:`same_depth`): what a piece of one of its columns is
+    remembered by (:class:`~lacuna.model.Piece`), the same in every statement and whichever
+    way a statement spells or qualifies the table."""
+    return {given: str(table_ref(url, name.lower())) for name, given in names.items()}
+
+
 def classify_table(gov: Governor, db: Database, name: str) -> Classification | None:
     """The classification of table ``name`` in ``db``; None when there is no such table."""
     info = db.table(name)
@@ -189,8 +197,16 @@ def from_comments(info: TableInfo, gov: Governor) -> Classification | None:
 def comment_text(c: Classification) -> str:
     """The table comment Lacuna writes after a governed write (PostgreSQL, DuckDB)."""
     data = {"tier": c.tier.value, "floor": c.floor.value, "table_tags": list(c.table_tags),
-            "columns": {n: col.to_floe() for n, col in c.columns.items()}}
+            "columns": {n: _declared(col) for n, col in c.columns.items()}}
     return COMMENT_PREFIX + " " + json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _declared(col: ColumnClass) -> dict[str, Any]:
+    """A column's class in the comment: ADR-0012's block, and what the column is a piece of."""
+    out: dict[str, Any] = dict(col.to_floe())
+    if col.pieces:
+        out["pieces"] = [p.to_dict() for p in col.pieces]
+    return out
 
 
 def changed(gov: Governor, url: str, name: str) -> None:
@@ -210,5 +226,5 @@ def forget(gov: Governor) -> None:
         _caches.pop(gov, None)
 
 
-__all__ = ["classify_table", "comment_text", "forget", "from_comments", "same_depth",
-           "table_ref"]
+__all__ = ["classify_table", "comment_text", "forget", "from_comments", "origins",
+           "same_depth", "table_ref"]

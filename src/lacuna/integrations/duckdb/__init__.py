@@ -143,11 +143,12 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import session_held, user_defined
     from lacuna.sql.statements import called_functions, reads_session, table_name
-    from lacuna.sql.tables import classify_table, same_depth
+    from lacuna.sql.tables import classify_table, origins, same_depth
 
     gov = _gov()
     parsed = sqlglot.parse_one(sql, dialect="duckdb")
     schema: dict[str, Classification] = {}
+    files: dict[str, str] = {}
     states: list[DataState] = []
     for i, table in enumerate(list(parsed.find_all(exp.Table))):
         source = table.this
@@ -166,6 +167,7 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
             table.replace(exp.to_table(placeholder).as_(alias) if alias
                           else exp.to_table(placeholder))
             schema[placeholder] = state.classification
+            files[placeholder] = text  # its pieces are remembered by what it reads
             states.append(state)
     rewritten = parsed.sql(dialect="duckdb")
     db = Database(_catalog(con), url_of(con), "duckdb")
@@ -194,7 +196,9 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
         names = same_depth(schema, "duckdb")  # INSERT INTO o.t … FROM customers: one depth
         lineage = classify_sql(rewritten, schema={names[n]: c for n, c in schema.items()},
                                dialect="duckdb", namespace=db.url,
-                               config=gov.config.classification)
+                               config=gov.config.classification,
+                               origins={**origins(db.url, names), **{
+                                   names[n]: f"{db.url}#{n}" for n in files}})
         result = lineage.classification
     except Exception as exc:
         result = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
