@@ -300,7 +300,8 @@ def test_openlineage_ingest_records_runs_as_the_caller(app_client) -> None:
 
 def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client) -> None:
     """A run is its user's: another caller who reuses its runId can neither replace the recorded
-    run (409, the record unchanged) nor slip events into it while it is still open."""
+    run (the record unchanged; the caller's run is recorded apart) nor slip events into it while
+    it is still open."""
     client, h = app_client.client, app_client.headers
     run = "9b1d7c1e-2f4a-4c7e-8d55-0e6f3a2b1c0d"
     base = _run_event(run, "stewards_job", "/data/steward.parquet")
@@ -315,13 +316,46 @@ def test_openlineage_ingest_cannot_rewrite_or_join_another_users_run(app_client)
     assert send("ana", "RUNNING", outputs=injected).status_code == 201  # ana's own pending run
     assert send("jane", "COMPLETE").status_code == 201
     replaced = send("ana", "COMPLETE", outputs=[{"namespace": "file", "name": "/data/x.csv"}])
-    assert replaced.status_code == 409, replaced.text
-    assert "jane" in replaced.json()["detail"]
-    recorded = app_client.state.governor.lineage_store.get_run(run)
+    assert replaced.status_code == 201, replaced.text
+    apart = replaced.json()["recorded"]
+    assert apart != run
+    assert "recorded by jane" in replaced.json()["moved"]
+    store = app_client.state.governor.lineage_store
+    recorded = store.get_run(run)
     assert recorded is not None
     assert recorded.user_id == "jane"
     assert [str(v.dataset.name) for v in recorded.outputs] == ["/data/steward.parquet"]
-    assert send("jane", "COMPLETE").status_code == 201  # its own user may record it again
+    anas = store.get_run(apart)
+    assert anas is not None
+    assert anas.user_id == "ana"
+    # the same place for every event of ana's run: she may record it again, never into jane's
+    assert send("ana", "COMPLETE").json()["recorded"] == apart
+    assert send("jane", "COMPLETE").json() == {"recorded": run, "refused": []}  # jane's own
+
+
+def test_a_squatted_run_id_does_not_keep_the_producers_run_out(app_client) -> None:
+    """An analyst records a producer's predictable runId first (Airflow derives them from the
+    task): the producer's run is still recorded (it used to be refused, 409: its lineage lost),
+    apart, and the squatter cannot predict where it goes to take that too."""
+    from lacuna.server.routes_state import caller_run_id
+
+    client, h = app_client.client, app_client.headers
+    run = "5a0c8e2f-3b7d-4e19-a6c4-1f2e3d4c5b6a"
+    squat = {**_run_event(run, "nightly", "/data/nothing.csv"), "eventType": "COMPLETE",
+             "eventTime": "2026-12-01T01:00:00Z"}
+    assert client.post("/api/v1/lineage", json=squat, headers=h("ana")).status_code == 201
+    real = {**_run_event(run, "nightly", "/data/nightly.parquet"), "eventType": "COMPLETE",
+            "eventTime": "2026-12-01T02:00:00Z"}
+    answer = client.post("/api/v1/lineage", json=real, headers=h("jane"))
+    assert answer.status_code == 201, answer.text
+    where = answer.json()["recorded"]
+    assert where == caller_run_id("jane", run) != caller_run_id("ana", run)
+    producers = app_client.state.governor.lineage_store.get_run(where)
+    assert producers is not None
+    assert [str(v.dataset.name) for v in producers.outputs] == ["/data/nightly.parquet"]
+    import uuid
+
+    assert where != str(uuid.uuid5(uuid.NAMESPACE_URL, f"jane:{run}"))  # keyed, not derivable
 
 
 def test_openlineage_ingest_owner_check_is_part_of_the_write(
@@ -341,18 +375,22 @@ def test_openlineage_ingest_owner_check_is_part_of_the_write(
 
     def jane_first(held: Any, *args: Any) -> Any:
         out = guard(held, *args)
-        store.record(changed(held, user_id="jane", role="data_steward"), trusted=False)
+        if held.id == run:  # jane completes the runId between ana's look-ups and her write
+            store.record(changed(held, user_id="jane", role="data_steward"), trusted=False)
         return out
 
     monkeypatch.setattr(claims, "guard", jane_first)
     raced = client.post("/api/v1/lineage", headers=h("ana"), json={
         **_run_event(run, "raced", "/data/raced.parquet"), "eventType": "COMPLETE",
         "eventTime": "2026-12-01T15:00:00Z"})
-    assert raced.status_code == 409, raced.text
-    assert "recorded by jane" in raced.json()["detail"]
+    assert raced.status_code == 201, raced.text
+    assert "recorded by jane" in raced.json()["moved"]
     recorded = store.get_run(run)
     assert recorded is not None
-    assert recorded.user_id == "jane"
+    assert recorded.user_id == "jane"  # not replaced: ana's run was recorded apart
+    anas = store.get_run(raced.json()["recorded"])
+    assert anas is not None
+    assert anas.user_id == "ana"
 
 
 @pytest.mark.parametrize("facet", [

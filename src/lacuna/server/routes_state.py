@@ -310,7 +310,10 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     """One OpenLineage RunEvent, as Marquez takes it. A caller's events of one run are merged
     by runId; the run is recorded once it has a COMPLETE, FAIL or ABORT event. The run's user
     is the caller (from the token), not what the event claims, and a run recorded by another
-    user is not replaced (409): lineage is evidence, and one user cannot rewrite another's.
+    user is never replaced: lineage is evidence, and one user cannot rewrite another's. The
+    caller's run is recorded apart instead, under :func:`caller_run_id` (the answer's
+    ``recorded``, with ``moved`` saying why), so nobody can keep a producer's run out of the
+    store by recording its runId first.
 
     A classification in the event (Lacuna's or Floe's facet, tags) may only raise what the
     store knows of a dataset or its content; a lowering is refused, the known class kept
@@ -340,16 +343,46 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
         if run is not None:
             mine.pop(rid, None)
         _pending.evict()
+    moved: str | None = None
     if run is not None:
+        run = replace(run, user_id=principal.name, role=principal.role)
         try:  # the owner is checked in the write's own transaction: no race between callers
-            run, refused = ingest(replace(run, user_id=principal.name, role=principal.role),
-                                  gov.lineage_store, gov.config.classification,
+            run, refused = ingest(run, gov.lineage_store, gov.config.classification,
                                   by=principal.name, owner=principal.name)
-        except RunOwnedError as exc:
-            raise HTTPException(409, str(exc)) from None
+        except RunOwnedError as exc:  # never replaced, never refused: kept apart, as the caller's
+            mine_id = caller_run_id(principal.name, run.id)
+            moved = f"{exc}; recorded as {mine_id}"
+            try:
+                run, refused = ingest(replace(run, id=mine_id), gov.lineage_store,
+                                      gov.config.classification, by=principal.name,
+                                      owner=principal.name)
+            except RunOwnedError as again:  # only a forged key could get here: fail loudly
+                raise HTTPException(409, str(again)) from None
         if refused:
             _audit_refused_lowering(request, principal, run, refused)
-    return {"recorded": run.id if run is not None else None, "refused": list(refused)}
+    answer: dict[str, Any] = {"recorded": run.id if run is not None else None,
+                              "refused": list(refused)}
+    if moved:
+        answer["moved"] = moved
+    return answer
+
+
+def caller_run_id(caller: str, run_id: str) -> str:
+    """Where a caller's run goes when another user recorded its runId first: a UUID keyed by
+    the server's secret over the caller and the runId. The same for every event of that run
+    (so the caller may record it again), unpredictable to anyone else (an analyst who records a
+    producer's predictable runId first, Airflow's for example, cannot keep the producer's
+    lineage out of the store, nor squat on where it goes instead)."""
+    import hashlib
+    import hmac
+    import uuid
+
+    from lacuna.signing import default_keyring
+
+    mac = hmac.new(default_keyring().current.key,
+                   b"lacuna-run-id\0" + caller.encode() + b"\0" + run_id.encode(),
+                   hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=mac[:16], version=4))
 
 
 def _audit_refused_lowering(request: Request, principal: Principal, run: Any,
