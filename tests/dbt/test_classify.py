@@ -112,6 +112,19 @@ def test_cli_classify_shows_an_overruled_declaration(tmp_path: Path,
     assert "never lower it" in table.output
 
 
+def test_suggest_lists_an_overruled_declaration_to_fix_by_hand(tmp_path: Path,
+                                                               gen: SimpleNamespace) -> None:
+    from lacuna.dbt.suggest import suggestions, suggestions_yaml
+
+    nc = _renamed_email(tmp_path, gen, gen.floe("public"))
+    pc = classify_project(load_project(tmp_path))
+    [listed] = [s for s in suggestions(pc) if s.column == "contact"]
+    assert listed.source == "inherited, declared public (lower: overruled)"
+    assert listed.meta()["classification"] == "pii"
+    assert "overruled" in suggestions_yaml([listed])
+    assert nc.overruled
+
+
 @pytest.mark.parametrize(("declared", "why"), [
     ({"meta": {"floe": {"classification": "identifier"}}}, "another, lower class"),
     ({"meta": {"floe": {"classification": "pii", "sensitivity": "low"}}}, "less sensitive"),

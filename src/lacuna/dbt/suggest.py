@@ -34,7 +34,7 @@ class Suggestion:
     node: DbtNode
     column: str
     column_class: ColumnClass
-    source: str  # "inherited" or "inferred"
+    source: str  # "inherited", "inferred", or inherited over a lower declaration
 
     def meta(self) -> dict[str, str]:
         return self.column_class.to_floe()
@@ -50,8 +50,12 @@ def suggestions(pc: ProjectClassification, *, include_packages: bool = False
             continue
         if not include_packages and node.package_name != pc.project.name:
             continue
+        overruled = {o.column: o.declared for o in nc.overruled}
         for name, col in nc.undeclared.items():
             source = "inherited" if name in nc.inherited else "inferred"
+            if name in overruled:  # listed to fix by hand: --apply never rewrites a declaration
+                source = (f"inherited, declared {overruled[name].classification.value} "
+                          "(lower: overruled)")
             out.append(Suggestion(node=node, column=name, column_class=col, source=source))
     return out
 
