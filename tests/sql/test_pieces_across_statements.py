@@ -216,3 +216,24 @@ def test_frames_read_from_each_table_and_joined_in_pandas_rejoin_the_column(
     assert (downloads / "one.csv").exists()
     assert (downloads / "same.csv").exists()
     assert not (downloads / "zips.csv").exists()
+
+
+@pytest.mark.parametrize("db", ["sqlite", "duckdb", "postgresql"])
+def test_pieces_meet_whichever_way_their_table_was_spelt(db, sandbox, make_db,
+                                                         governed_engine):
+    """``people`` and ``main.people`` (the default schema spelt out; ``public.people`` on
+    PostgreSQL) are one table: their pieces meet as pieces of one column."""
+    url = make_db(db)
+    _with_zips(url)
+    engine = governed_engine(url)
+    names = []
+    prefix, suffix = (PREFIX["duckdb"], SUFFIX["duckdb"]) if db == "postgresql" else (
+        PREFIX[db], SUFFIX[db])
+    schema = "public" if db == "postgresql" else "main"
+    for i, (source, piece) in enumerate([("people", prefix), (f"{schema}.people", suffix)]):
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TABLE t{i} AS SELECT customer_id, {piece} AS s FROM {source}")
+        names.append(f"t{i}")
+    c = _classification(engine, _join(names))
+    assert c.columns["v"].is_personal, c

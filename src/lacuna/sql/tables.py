@@ -73,8 +73,11 @@ def origins(url: str, names: dict[str, str]) -> dict[str, str]:
     """The stable name of each table a statement reads (``names``: table -> the name the column
     lineage is given it, see :func:`same_depth`): what a piece of one of its columns is
     remembered by (:class:`~lacuna.model.Piece`), the same in every statement and whichever
-    way a statement spells or qualifies the table."""
-    return {given: str(table_ref(url, name.lower())) for name, given in names.items()}
+    way a statement spells or qualifies the table: lower case, without the default schema
+    (``main.``; ``public.`` on PostgreSQL), so ``main.people`` and ``people`` are one."""
+    default = "public." if url.startswith("postgres") else "main."
+    return {given: str(table_ref(url, name.lower().removeprefix(default)))
+            for name, given in names.items()}
 
 
 def classify_table(gov: Governor, db: Database, name: str) -> Classification | None:
