@@ -107,3 +107,17 @@ def test_sqlalchemy_on_psycopg_is_decided_once(enabled, pg, sandbox):
     finally:
         engine.dispose()
     assert _methods(sandbox) == [("sql.postgres.select", True)]
+
+
+def test_create_table_as_execute_of_a_prepared_statement_is_refused(enabled, pg, sandbox):
+    """``PREPARE q AS SELECT email …`` (no data flows: it passes) then ``CREATE TABLE t AS
+    EXECUTE q`` copied PII into a table undecided: the CREATE was read as a table without a
+    query. Lacuna does not see the prepared query: fail closed."""
+    enabled()
+    with psycopg.connect(_dsn(pg)) as con:
+        con.execute("PREPARE q AS SELECT email FROM customers")
+        with pytest.raises(GovernanceViolation, match="AS EXECUTE"):
+            con.execute("CREATE TABLE kept AS EXECUTE q")
+        con.rollback()
+        assert con.execute("SELECT to_regclass('kept')").fetchone() == (None,)
+    assert _methods(sandbox) == [("sql.postgres.create", False)]
