@@ -301,3 +301,27 @@ def test_lacunas_own_databases_are_never_governed(enabled, warehouse, sandbox):
     by_uri = sqlite3.connect(f"file:{sandbox / 'audit.db'}?mode=ro", uri=True)
     assert not governed_sqlite3.is_governed(by_uri)
     assert _methods(sandbox) == [("sql.sqlite.select", True)]
+
+
+def test_lacunas_own_database_cannot_attach_another_file(enabled, warehouse, sandbox):
+    """A connection to the audit trail is a plain one (its statements are not decided): it
+    attached the warehouse and ``VACUUM w INTO`` (or ``CREATE TABLE o.t AS SELECT …`` into
+    another attached file) copied the PII out undecided. In enforce mode it attaches nothing."""
+    enabled()
+    sqlite3.connect(warehouse).execute("SELECT email FROM customers").fetchall()  # a trail
+    leak = sandbox / "Downloads" / "own.db"
+    for spelling in (sandbox / "audit.db", f"{sandbox}/Downloads/../audit.db"):
+        own = sqlite3.connect(spelling)
+        assert not governed_sqlite3.is_governed(own)
+        for run, sql in ((own.execute, f"ATTACH '{warehouse}' AS w"),
+                         (own.cursor().execute, f"VACUUM INTO '{leak}'"),
+                         (own.executescript, f"ATTACH '{leak}' AS o;")):
+            with pytest.raises(IntegrationError, match="cannot attach another database"):
+                run(sql)
+        with pytest.raises(IntegrationError, match="authorizer"):
+            own.set_authorizer(None)
+        assert own.execute("SELECT COUNT(*) FROM lacuna_audit").fetchone() == (1,)
+    assert not leak.exists()
+    lacuna.disable()
+    own.execute(f"ATTACH '{warehouse}' AS w")  # not governed: as before
+    assert _methods(sandbox) == [("sql.sqlite.select", True)]
