@@ -325,3 +325,25 @@ def test_lacunas_own_database_cannot_attach_another_file(enabled, warehouse, san
     lacuna.disable()
     own.execute(f"ATTACH '{warehouse}' AS w")  # not governed: as before
     assert _methods(sandbox) == [("sql.sqlite.select", True)]
+
+
+def test_the_dbapi2_spelling_and_a_reloaded_module_connect_governed(enabled, warehouse, sandbox):
+    """``sqlite3.dbapi2.connect`` (the same function as ``sqlite3.connect``, the DB-API module's
+    spelling) and ``sqlite3.connect`` after ``importlib.reload(sqlite3)`` (which copies it from
+    ``dbapi2``) opened plain connections under ``lacuna.enable()``."""
+    import importlib
+
+    enabled()
+    leak = sandbox / "Downloads" / "dbapi2.db"
+    try:
+        for connect in (sqlite3.dbapi2.connect, importlib.reload(sqlite3).connect):
+            con = connect(warehouse)
+            assert governed_sqlite3.is_governed(con)
+            with pytest.raises(GovernanceViolation):
+                con.execute(f"VACUUM INTO '{leak}'")
+        assert not leak.exists()
+    finally:
+        lacuna.disable()
+        importlib.reload(sqlite3)  # the standard library's own connect again
+    assert sqlite3.connect is PLAIN_CONNECT
+    assert sqlite3.dbapi2.connect is PLAIN_CONNECT

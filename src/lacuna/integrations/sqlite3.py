@@ -22,8 +22,8 @@ committed first (legacy transaction control), then the statements run as written
 
 Not governed, as elsewhere: a statement Lacuna sends itself or runs for a call its pandas
 integration already decides (``pd.read_sql``, ``df.to_sql``: under :mod:`lacuna._bypass`), and a
-statement SQLAlchemy sends (the SQL hook, :mod:`lacuna.sql.hook`, decides it; its pysqlite
-dialect opens connections with ``sqlite3.dbapi2.connect``, not this attribute). A connection
+statement SQLAlchemy sends (the SQL hook, :mod:`lacuna.sql.hook`, decides it). ``sqlite3
+.dbapi2.connect`` (the same function) is replaced too. A connection
 made by Lacuna or inside SQLAlchemy (a pool's ``creator=``) is a plain one; one to Lacuna's own
 databases (the audit trail and state: :func:`lacunas_own`) decides none of its statements, and
 in enforce mode attaches no other database file (:func:`_no_attach`: its data would move
@@ -443,7 +443,10 @@ def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _hooks() -> list[Hook]:
-    return [Hook(sqlite3, "connect", _connect, Action.READ, "sqlite3.connect")]
+    # sqlite3.connect is sqlite3.dbapi2.connect: both spellings (SQLAlchemy's pysqlite dialect
+    # calls the second; a connection it opens is a plain one, _inside_sqlalchemy)
+    return [Hook(module, "connect", _connect, Action.READ, "sqlite3.connect")
+            for module in (sqlite3, sqlite3.dbapi2)]
 
 
 _HOOKS = Hooks(_hooks)
