@@ -204,19 +204,30 @@ def test_executescript_keeps_sqlite3s_transactions(enabled, warehouse):
 
 
 def test_sqlalchemy_and_lacunas_own_statements_are_decided_once(enabled, warehouse, sandbox):
+    """A user's engine's connections are governed ones: SQLAlchemy's statements pass (the SQL
+    hook decides them, once), and a statement on the raw connection (``raw_connection()``, which
+    was a plain one: ``VACUUM INTO`` ran undecided) is decided."""
     enabled()
     engine = sa.create_engine(f"sqlite:///{warehouse}")
     creator = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(warehouse))
+    leak = sandbox / "Downloads" / "raw.db"
     try:
         for eng in (engine, creator):
             with eng.connect() as conn:
                 assert len(conn.exec_driver_sql("SELECT email FROM customers").fetchall())
                 raw = conn.connection.dbapi_connection
-                assert not governed_sqlite3.is_governed(raw)
+                assert governed_sqlite3.is_governed(raw)
+            fairy = eng.raw_connection()
+            try:
+                with pytest.raises(GovernanceViolation):
+                    fairy.cursor().execute(f"VACUUM INTO '{leak}'")
+            finally:
+                fairy.close()
     finally:
         engine.dispose()
         creator.dispose()
-    assert _methods(sandbox) == [("sql.sqlite.select", True)] * 2
+    assert not leak.exists()
+    assert _methods(sandbox) == [("sql.sqlite.select", True), ("sql.sqlite.vacuum", False)] * 2
 
 
 def test_pandas_on_a_sqlite3_connection_is_decided_once(enabled, warehouse, sandbox):

@@ -23,11 +23,12 @@ committed first (legacy transaction control), then the statements run as written
 Not governed, as elsewhere: a statement Lacuna sends itself or runs for a call its pandas
 integration already decides (``pd.read_sql``, ``df.to_sql``: under :mod:`lacuna._bypass`), and a
 statement SQLAlchemy sends (the SQL hook, :mod:`lacuna.sql.hook`, decides it). ``sqlite3
-.dbapi2.connect`` (the same function) is replaced too. A connection
-made by Lacuna or inside SQLAlchemy (a pool's ``creator=``) is a plain one; one to Lacuna's own
-databases (the audit trail and state: :func:`lacunas_own`) decides none of its statements, and
-in enforce mode attaches no other database file (:func:`_no_attach`: its data would move
-undecided).
+.dbapi2.connect`` (the same function) is replaced too. A connection Lacuna's own engines open
+is a plain one; one a user's SQLAlchemy engine opens is governed (SQLAlchemy's statements
+pass, those sent on its raw connection are decided: :func:`_lacunas_connection`); one to
+Lacuna's own databases (the audit trail and state: :func:`lacunas_own`) decides none of its
+statements, and in enforce mode attaches no other database file (:func:`_no_attach`: its data
+would move undecided).
 
 A governed connection checks on each call whether governance is on in this context: after
 ``lacuna.disable()`` (or outside the ``governed()`` block) it behaves as a plain one.
@@ -74,13 +75,18 @@ def _others_call() -> bool:
     return module.startswith(_NOT_OURS) or module == "lacuna"
 
 
-def _inside_sqlalchemy() -> bool:
+def _lacunas_connection() -> bool:
+    """Whether Lacuna opens the connection: the first caller outside this module and outside
+    SQLAlchemy (a connection Lacuna's own engines open). One a user's engine opens (its pool,
+    its ``creator=``) is governed: SQLAlchemy's own statements on it pass (:func:`_others_call`;
+    the SQL hook decides them), the user's on its raw connection (``engine.raw_connection()``)
+    are decided."""
     frame: Any = sys._getframe(2)
-    while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).startswith("sqlalchemy."):
-            return True
+    while frame is not None and (frame.f_globals.get("__name__") in _SKIPPED or str(
+            frame.f_globals.get("__name__", "")).startswith("sqlalchemy.")):
         frame = frame.f_back
-    return False
+    module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
+    return module.startswith("lacuna.") or module == "lacuna"
 
 
 def statements(script: str) -> list[str]:
@@ -416,7 +422,7 @@ def _urls(settings: Any) -> list[str]:
 
 def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
     def connect(*args: Any, **kwargs: Any) -> Any:
-        if _others_call() or _inside_sqlalchemy():
+        if _lacunas_connection():
             return original(*args, **kwargs)
         database = args[0] if args else kwargs.get("database")
         uri = bool(args[7] if len(args) > 7 else kwargs.get("uri", False))
@@ -444,7 +450,7 @@ def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _hooks() -> list[Hook]:
     # sqlite3.connect is sqlite3.dbapi2.connect: both spellings (SQLAlchemy's pysqlite dialect
-    # calls the second; a connection it opens is a plain one, _inside_sqlalchemy)
+    # calls the second)
     return [Hook(module, "connect", _connect, Action.READ, "sqlite3.connect")
             for module in (sqlite3, sqlite3.dbapi2)]
 
