@@ -107,3 +107,46 @@ def test_sqlalchemy_on_psycopg_is_decided_once(enabled, pg, sandbox):
     finally:
         engine.dispose()
     assert _methods(sandbox) == [("sql.postgres.select", True)]
+
+
+def test_create_table_as_execute_of_a_prepared_statement_is_refused(enabled, pg, sandbox):
+    """``PREPARE q AS SELECT email …`` (no data flows: it passes) then ``CREATE TABLE t AS
+    EXECUTE q`` copied PII into a table undecided: the CREATE was read as a table without a
+    query. Lacuna does not see the prepared query: fail closed."""
+    enabled()
+    with psycopg.connect(_dsn(pg)) as con:
+        con.execute("PREPARE q AS SELECT email FROM customers")
+        with pytest.raises(GovernanceViolation, match="AS EXECUTE"):
+            con.execute("CREATE TABLE kept AS EXECUTE q")
+        con.rollback()
+        assert con.execute("SELECT to_regclass('kept')").fetchone() == (None,)
+    assert _methods(sandbox) == [("sql.postgres.create", False)]
+
+
+def test_a_write_to_a_foreign_table_is_refused(enabled, pg, make_db, sandbox):
+    """A foreign table an administrator made (``postgres_fdw``) on a classification-aware
+    database: ``INSERT INTO remote SELECT email FROM customers`` was allowed as a write into
+    that database, while the rows went to another server. Now it fails closed, naming it."""
+    other = make_db("postgresql", tables=())
+    dsn, far = _dsn(pg), psycopg.conninfo.conninfo_to_dict(_dsn(other))
+    with psycopg.connect(_dsn(other), autocommit=True) as remote:
+        remote.execute("CREATE TABLE sink (e TEXT)")
+    with psycopg.connect(dsn, autocommit=True) as admin:  # before enable(): ungoverned
+        for sql in (
+            "CREATE EXTENSION IF NOT EXISTS postgres_fdw",
+            f"CREATE SERVER far FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host "
+            f"'{far['host']}', port '{far['port']}', dbname '{far['dbname']}')",
+            f"CREATE USER MAPPING FOR CURRENT_USER SERVER far OPTIONS (user '{far['user']}', "
+            f"password '{far.get('password', '')}')",
+            "CREATE FOREIGN TABLE remote (e TEXT) SERVER far OPTIONS (table_name 'sink')",
+        ):
+            admin.execute(sql)
+    enabled(aware=True)
+    with psycopg.connect(dsn) as con:
+        with pytest.raises(GovernanceViolation, match="foreign table remote"):
+            con.execute("INSERT INTO remote SELECT email FROM customers")
+        con.rollback()
+        con.execute("INSERT INTO customers SELECT * FROM customers")  # a table: as before
+        con.rollback()
+    with psycopg.connect(_dsn(other)) as remote:
+        assert remote.execute("SELECT COUNT(*) FROM sink").fetchone() == (0,)

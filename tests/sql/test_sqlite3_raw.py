@@ -204,19 +204,30 @@ def test_executescript_keeps_sqlite3s_transactions(enabled, warehouse):
 
 
 def test_sqlalchemy_and_lacunas_own_statements_are_decided_once(enabled, warehouse, sandbox):
+    """A user's engine's connections are governed ones: SQLAlchemy's statements pass (the SQL
+    hook decides them, once), and a statement on the raw connection (``raw_connection()``, which
+    was a plain one: ``VACUUM INTO`` ran undecided) is decided."""
     enabled()
     engine = sa.create_engine(f"sqlite:///{warehouse}")
     creator = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(warehouse))
+    leak = sandbox / "Downloads" / "raw.db"
     try:
         for eng in (engine, creator):
             with eng.connect() as conn:
                 assert len(conn.exec_driver_sql("SELECT email FROM customers").fetchall())
                 raw = conn.connection.dbapi_connection
-                assert not governed_sqlite3.is_governed(raw)
+                assert governed_sqlite3.is_governed(raw)
+            fairy = eng.raw_connection()
+            try:
+                with pytest.raises(GovernanceViolation):
+                    fairy.cursor().execute(f"VACUUM INTO '{leak}'")
+            finally:
+                fairy.close()
     finally:
         engine.dispose()
         creator.dispose()
-    assert _methods(sandbox) == [("sql.sqlite.select", True)] * 2
+    assert not leak.exists()
+    assert _methods(sandbox) == [("sql.sqlite.select", True), ("sql.sqlite.vacuum", False)] * 2
 
 
 def test_pandas_on_a_sqlite3_connection_is_decided_once(enabled, warehouse, sandbox):
@@ -301,3 +312,49 @@ def test_lacunas_own_databases_are_never_governed(enabled, warehouse, sandbox):
     by_uri = sqlite3.connect(f"file:{sandbox / 'audit.db'}?mode=ro", uri=True)
     assert not governed_sqlite3.is_governed(by_uri)
     assert _methods(sandbox) == [("sql.sqlite.select", True)]
+
+
+def test_lacunas_own_database_cannot_attach_another_file(enabled, warehouse, sandbox):
+    """A connection to the audit trail is a plain one (its statements are not decided): it
+    attached the warehouse and ``VACUUM w INTO`` (or ``CREATE TABLE o.t AS SELECT …`` into
+    another attached file) copied the PII out undecided. In enforce mode it attaches nothing."""
+    enabled()
+    sqlite3.connect(warehouse).execute("SELECT email FROM customers").fetchall()  # a trail
+    leak = sandbox / "Downloads" / "own.db"
+    for spelling in (sandbox / "audit.db", f"{sandbox}/Downloads/../audit.db"):
+        own = sqlite3.connect(spelling)
+        assert not governed_sqlite3.is_governed(own)
+        for run, sql in ((own.execute, f"ATTACH '{warehouse}' AS w"),
+                         (own.cursor().execute, f"VACUUM INTO '{leak}'"),
+                         (own.executescript, f"ATTACH '{leak}' AS o;")):
+            with pytest.raises(IntegrationError, match="cannot attach another database"):
+                run(sql)
+        with pytest.raises(IntegrationError, match="authorizer"):
+            own.set_authorizer(None)
+        assert own.execute("SELECT COUNT(*) FROM lacuna_audit").fetchone() == (1,)
+    assert not leak.exists()
+    lacuna.disable()
+    own.execute(f"ATTACH '{warehouse}' AS w")  # not governed: as before
+    assert _methods(sandbox) == [("sql.sqlite.select", True)]
+
+
+def test_the_dbapi2_spelling_and_a_reloaded_module_connect_governed(enabled, warehouse, sandbox):
+    """``sqlite3.dbapi2.connect`` (the same function as ``sqlite3.connect``, the DB-API module's
+    spelling) and ``sqlite3.connect`` after ``importlib.reload(sqlite3)`` (which copies it from
+    ``dbapi2``) opened plain connections under ``lacuna.enable()``."""
+    import importlib
+
+    enabled()
+    leak = sandbox / "Downloads" / "dbapi2.db"
+    try:
+        for connect in (sqlite3.dbapi2.connect, importlib.reload(sqlite3).connect):
+            con = connect(warehouse)
+            assert governed_sqlite3.is_governed(con)
+            with pytest.raises(GovernanceViolation):
+                con.execute(f"VACUUM INTO '{leak}'")
+        assert not leak.exists()
+    finally:
+        lacuna.disable()
+        importlib.reload(sqlite3)  # the standard library's own connect again
+    assert sqlite3.connect is PLAIN_CONNECT
+    assert sqlite3.dbapi2.connect is PLAIN_CONNECT

@@ -14,7 +14,8 @@ be: ``postgresql+psycopg://user@host:port/dbname`` (no password), so
 Not governed here: a statement Lacuna sends itself, or that SQLAlchemy sends (its psycopg
 dialect runs cursors' ``execute``: the SQL hook, :mod:`lacuna.sql.hook`, decides those), and
 statements run for a call the pandas integration already decides (under
-:mod:`lacuna._bypass`). psycopg's asynchronous cursors (``AsyncCursor``) are not governed.
+:mod:`lacuna._bypass`). ``psycopg.AsyncConnection`` is not governed at all (none of its
+statements, its ``AsyncCursor``s included), nor are libpq-level calls (``conn.pgconn.exec_``).
 """
 
 from __future__ import annotations

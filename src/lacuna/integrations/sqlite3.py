@@ -22,10 +22,13 @@ committed first (legacy transaction control), then the statements run as written
 
 Not governed, as elsewhere: a statement Lacuna sends itself or runs for a call its pandas
 integration already decides (``pd.read_sql``, ``df.to_sql``: under :mod:`lacuna._bypass`), and a
-statement SQLAlchemy sends (the SQL hook, :mod:`lacuna.sql.hook`, decides it; its pysqlite
-dialect opens connections with ``sqlite3.dbapi2.connect``, not this attribute). A connection
-made by Lacuna or inside SQLAlchemy (a pool's ``creator=``), or to one of Lacuna's own
-databases (the audit trail and state: :func:`lacunas_own`), is a plain one.
+statement SQLAlchemy sends (the SQL hook, :mod:`lacuna.sql.hook`, decides it). ``sqlite3
+.dbapi2.connect`` (the same function) is replaced too. A connection Lacuna's own engines open
+is a plain one; one a user's SQLAlchemy engine opens is governed (SQLAlchemy's statements
+pass, those sent on its raw connection are decided: :func:`_lacunas_connection`); one to
+Lacuna's own databases (the audit trail and state: :func:`lacunas_own`) decides none of its
+statements, and in enforce mode attaches no other database file (:func:`_no_attach`: its data
+would move undecided).
 
 A governed connection checks on each call whether governance is on in this context: after
 ``lacuna.disable()`` (or outside the ``governed()`` block) it behaves as a plain one.
@@ -72,13 +75,18 @@ def _others_call() -> bool:
     return module.startswith(_NOT_OURS) or module == "lacuna"
 
 
-def _inside_sqlalchemy() -> bool:
+def _lacunas_connection() -> bool:
+    """Whether Lacuna opens the connection: the first caller outside this module and outside
+    SQLAlchemy (a connection Lacuna's own engines open). One a user's engine opens (its pool,
+    its ``creator=``) is governed: SQLAlchemy's own statements on it pass (:func:`_others_call`;
+    the SQL hook decides them), the user's on its raw connection (``engine.raw_connection()``)
+    are decided."""
     frame: Any = sys._getframe(2)
-    while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).startswith("sqlalchemy."):
-            return True
+    while frame is not None and (frame.f_globals.get("__name__") in _SKIPPED or str(
+            frame.f_globals.get("__name__", "")).startswith("sqlalchemy.")):
         frame = frame.f_back
-    return False
+    module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
+    return module.startswith("lacuna.") or module == "lacuna"
 
 
 def statements(script: str) -> list[str]:
@@ -229,7 +237,8 @@ def _governed_cursor_class(base: type) -> type:
         return found
 
 
-def _cursor(original: Callable[..., Any]) -> Callable[..., Any]:
+def _cursor(original: Callable[..., Any], make: Callable[[type], type] | None = None
+            ) -> Callable[..., Any]:
     def cursor(self: Any, factory: Any = sqlite3.Cursor) -> Any:
         if not (isinstance(factory, type) and issubclass(factory, sqlite3.Cursor)):
             if not governing_here():  # not governed now: sqlite3 takes (or refuses) it
@@ -238,7 +247,7 @@ def _cursor(original: Callable[..., Any]) -> Callable[..., Any]:
                    f"factory {factory!r}: its statements would run undecided. Pass a "
                    "sqlite3.Cursor subclass (or no factory) to cursor().")
             raise IntegrationError(msg)
-        return original(self, _governed_cursor_class(factory))
+        return original(self, (make or _governed_cursor_class)(factory))
 
     return cursor
 
@@ -301,6 +310,74 @@ def _governed_connection_class(base: type) -> type:
         return found
 
 
+_ATTACH_REFUSED = threading.local()  # set by _no_attach when it refused an ATTACH: explained
+
+
+def _no_attach(action: int, *_: Any) -> int:
+    """The authorizer of a connection to Lacuna's own database (:func:`lacunas_own`): in enforce
+    mode no other database is attached to it (``ATTACH``, and ``VACUUM INTO``, which attaches
+    its file): its statements are not decided, so another file's data would move undecided."""
+    if action != sqlite3.SQLITE_ATTACH or not governing_here() or _gov().config.mode != "enforce":
+        return int(sqlite3.SQLITE_OK)
+    _ATTACH_REFUSED.refused = True
+    return int(sqlite3.SQLITE_DENY)
+
+
+_OWN_REFUSED = ("sqlite3: a connection to Lacuna's own database (the audit trail or state, "
+                "whose statements are not decided) cannot attach another database file or "
+                "VACUUM INTO one while Lacuna governs: the data would move undecided. Attach "
+                "the file to a connection to your own database instead.")
+
+
+def _explained(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A method of a connection to Lacuna's own database (or of its cursor) whose refused
+    ``ATTACH`` (SQLite's bare "not authorized") is explained (:data:`_OWN_REFUSED`)."""
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _ATTACH_REFUSED.refused = False
+        try:
+            return original(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if getattr(_ATTACH_REFUSED, "refused", False):
+                raise IntegrationError(_OWN_REFUSED) from exc
+            raise
+
+    method.__name__ = original.__name__
+    return method
+
+
+def _set_authorizer(original: Callable[..., Any]) -> Callable[..., Any]:
+    def set_authorizer(self: Any, authorizer_callback: Any) -> Any:
+        if governing_here():
+            msg = ("sqlite3: a connection to Lacuna's own database keeps Lacuna's authorizer "
+                   "(it refuses attaching other database files) while Lacuna governs.")
+            raise IntegrationError(msg)
+        return original(self, authorizer_callback)
+
+    return set_authorizer
+
+
+def _own_class(kind: str, base: type) -> type:
+    """A subclass of ``base`` (a ``sqlite3.Connection`` or ``sqlite3.Cursor`` class) for a
+    connection to Lacuna's own database: plain statements, whose refused ``ATTACH`` is
+    explained; the connection keeps :func:`_no_attach` as its authorizer."""
+    with _classes_lock:
+        found = _classes.get((f"own {kind}", base))
+        if found is None:
+            plain: Any = base
+            body: dict[str, Any] = {name: _explained(getattr(plain, name)) if kind == "cursor"
+                                    else _via_cursor(name) for name in (
+                                        "execute", "executemany", "executescript")}
+            if kind == "connection":
+                body["cursor"] = _cursor(plain.cursor, functools.partial(_own_class, "cursor"))
+                body["set_authorizer"] = _set_authorizer(plain.set_authorizer)
+            found = type(f"Lacunas{base.__name__}", (base,), {
+                **body, "__module__": _HERE, "__doc__": (
+                    f"A {base.__name__} on Lacuna's own database (lacuna.integrations.sqlite3).")})
+            _classes[(f"own {kind}", base)] = found
+        return found
+
+
 def is_governed(con: Any) -> bool:
     """Whether ``con`` is a connection whose statements Lacuna governs (one opened by
     ``sqlite3.connect`` while governance was on)."""
@@ -310,8 +387,8 @@ def is_governed(con: Any) -> bool:
 def lacunas_own(database: Any, *, uri: bool = False) -> bool:
     """Whether ``database`` (what ``sqlite3.connect`` is given) is one of Lacuna's own SQLite
     databases: the audit trail's (``audit.url``) or another state database a ``url`` of the
-    configuration names. Those are Lacuna's state, not data it governs: a connection to them is
-    a plain one."""
+    configuration names. Those are Lacuna's state, not data it governs: a connection to them
+    decides none of its statements (but attaches no other file: :func:`_no_attach`)."""
     import os
     from pathlib import Path
     from urllib.parse import urlparse
@@ -345,12 +422,11 @@ def _urls(settings: Any) -> list[str]:
 
 def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
     def connect(*args: Any, **kwargs: Any) -> Any:
-        if _others_call() or _inside_sqlalchemy():
+        if _lacunas_connection():
             return original(*args, **kwargs)
         database = args[0] if args else kwargs.get("database")
         uri = bool(args[7] if len(args) > 7 else kwargs.get("uri", False))
-        if lacunas_own(database, uri=uri):  # Lacuna's state: never governed
-            return original(*args, **kwargs)
+        own = lacunas_own(database, uri=uri)  # Lacuna's state: its statements are not decided
         positional = len(args) > _FACTORY
         factory = args[_FACTORY] if positional else kwargs.get("factory", sqlite3.Connection)
         if not (isinstance(factory, type) and issubclass(factory, sqlite3.Connection)):
@@ -358,18 +434,25 @@ def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
                    "factory is a sqlite3.Connection subclass; this one's statements would run "
                    "undecided. Pass a subclass of sqlite3.Connection (or no factory).")
             raise IntegrationError(msg)
-        governed_class = _governed_connection_class(factory)
+        governed_class = (_own_class("connection", factory) if own
+                          else _governed_connection_class(factory))
         if positional:
             args = (*args[:_FACTORY], governed_class, *args[_FACTORY + 1:])
         else:
             kwargs = {**kwargs, "factory": governed_class}
-        return original(*args, **kwargs)
+        con = original(*args, **kwargs)
+        if own:  # but no other file's data is brought in (ATTACH, VACUUM INTO)
+            sqlite3.Connection.set_authorizer(con, _no_attach)
+        return con
 
     return connect
 
 
 def _hooks() -> list[Hook]:
-    return [Hook(sqlite3, "connect", _connect, Action.READ, "sqlite3.connect")]
+    # sqlite3.connect is sqlite3.dbapi2.connect: both spellings (SQLAlchemy's pysqlite dialect
+    # calls the second)
+    return [Hook(module, "connect", _connect, Action.READ, "sqlite3.connect")
+            for module in (sqlite3, sqlite3.dbapi2)]
 
 
 _HOOKS = Hooks(_hooks)

@@ -177,7 +177,8 @@ class Database:
 
         PostgreSQL: its enabled triggers (row- or statement-level, ``BEFORE``/``AFTER``/
         ``INSTEAD OF``, any event: ``INSERT``, ``UPDATE``, ``DELETE``, ``TRUNCATE``), not the
-        internal ones of foreign keys, and its rewrite rules (function None). SQLite: its
+        internal ones of foreign keys, its rewrite rules (function None), and a foreign table
+        among them (``foreign table``, function None: its rows go to another server). SQLite: its
         triggers, whose bodies are SQL statements (function None). Empty on DuckDB (no
         triggers), or when there is no such table."""
         if self.dialect == "postgres":
@@ -200,7 +201,10 @@ class Database:
             "t.tgfoid WHERE t.tgrelid IN (SELECT oid FROM reached) AND NOT t.tgisinternal AND "
             "t.tgenabled <> 'D' UNION ALL SELECT 'rule', r.rulename, NULL, r.ev_class IN "
             "(SELECT oid FROM named), r.ev_class::regclass::text FROM pg_rewrite r WHERE "
-            "r.ev_class IN (SELECT oid FROM reached) AND r.rulename <> '_RETURN'")
+            "r.ev_class IN (SELECT oid FROM reached) AND r.rulename <> '_RETURN' UNION ALL "
+            "SELECT 'foreign table', c.relname, NULL, c.oid IN (SELECT oid FROM named), "
+            "c.oid::regclass::text FROM pg_class c WHERE c.oid IN (SELECT oid FROM reached) "
+            "AND c.relkind = 'f'")
         return [(str(r[0]), str(r[1]) if r[3] else f"{r[1]} on {r[4]}",
                  None if r[2] is None else str(r[2])) for r in rows]
 

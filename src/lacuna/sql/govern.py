@@ -212,13 +212,17 @@ def fired_by(db: Database, table: str) -> list[str]:
     :func:`opaque_routines` (a trigger function is PL/pgSQL or another procedural language:
     only an extension's, or a built-in one, is not listed); PostgreSQL's rewrite rules
     (``CREATE RULE … DO ALSO INSERT …``) and SQLite's triggers, whose bodies are statements
-    Lacuna never sees. Looked up for every such write (on the statement's own connection, so
+    Lacuna never sees; and a PostgreSQL foreign table (``postgres_fdw``), whose rows go to
+    another server. Looked up for every such write (on the statement's own connection, so
     a trigger created in the same transaction is seen; not cached, so that a trigger created
     later is never missed)."""
     found: list[str] = []
     functions: dict[str, list[str]] = {}
     for kind, name, function in db.triggers(table):
-        if function is None:
+        if kind == "foreign table":  # postgres_fdw, …: the rows leave for another server
+            found.append(f"foreign table {name} (its foreign-data wrapper sends the rows to "
+                         "another server, which Lacuna does not govern)")
+        elif function is None:
             found.append(f"{kind} {name}" + (" (its body runs SQL statements)"
                                              if kind == "trigger" else ""))
         else:

@@ -416,6 +416,10 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
             verb = "create_view" if str(stmt.args.get("kind")).upper() == "VIEW" else "create"
             return Statement(kind="write", sql=sql, verb=verb, reads=base_tables(stmt),
                              target=table_name(table))
+        if stmt.find(exp.ExecuteAsProperty):  # PostgreSQL: CREATE TABLE t AS EXECUTE name
+            return Statement(kind="unknown", sql=sql, verb="create", problem=(
+                "CREATE TABLE … AS EXECUTE fills the table from a prepared statement whose "
+                "query Lacuna does not see; write the query itself (CREATE TABLE … AS SELECT …)"))
         return Statement(kind="pass", sql=sql, verb="create")
     if isinstance(stmt, (exp.Update, exp.Merge)):
         verb = "update" if isinstance(stmt, exp.Update) else "merge"
