@@ -65,8 +65,17 @@ def test_match_ratio_is_reported_in_evidence():
 
 
 def test_mixed_column_below_ratio_is_not_classified_by_values():
-    c = col(emails(5) + ["n/a"] * 95)
+    c = col(emails(4) + ["n/a"] * 96)  # a few addresses (a shared inbox, a support address)
     assert c.classification is PUBLIC
+
+
+def test_addresses_hidden_among_filler_are_still_pii():
+    """Sixty e-mail addresses among two hundred "n/a" (or rows of "x") are sixty people's
+    addresses: a column padded below the ratio used to pass as PUBLIC."""
+    for filler, n, k in (("n/a", 200, 60), ("x", 95, 5), ("see notes", 400, 6)):
+        c = col(["n/a" if filler == "n/a" else filler] * n + emails(k))
+        assert (c.classification, c.pii_type) == (PII, "email"), (filler, n, k)
+        assert c.confidence < col(emails(k)).confidence  # less sure than a column of them
 
 
 def test_id_of_ten_digit_numbers_is_an_identifier_not_a_phone():

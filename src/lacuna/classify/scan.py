@@ -301,6 +301,10 @@ class PatternRecognizer(ValueRecognizer):
     min_ratio: ClassVar[float] = 0.3
     max_checks: ClassVar[int] = 200
     weak_only: ClassVar[bool] = False  # formats without a check digit: support a name only
+    # Valid values that make the column this kind below ``min_ratio``: for formats that random
+    # or unrelated values (Luhn passes one number in ten) essentially never satisfy, so sixty
+    # e-mail addresses hidden among two hundred "n/a" are still sixty people's addresses.
+    sparse_hits: ClassVar[int | None] = None
 
     def __init__(self) -> None:
         self._validate = validators.get(self.validator)
@@ -320,9 +324,11 @@ class PatternRecognizer(ValueRecognizer):
         if candidates:
             checked, valid, bare = self._check(candidates)
             ratio = count * valid / checked / n
-            if valid and ratio < self.min_ratio:  # a near miss, for explanations only
+            enough = ratio >= self.min_ratio or (
+                self.sparse_hits is not None and ratio * n >= self.sparse_hits)
+            if valid and not enough:  # a near miss, for explanations only
                 below = ValueMatch(self, "column", ratio, n, checked, 0.0, below=True)
-            if valid and ratio >= self.min_ratio:
+            if valid and enough:
                 weak = self.weak_only or (self._bare is not None and bare * 2 >= valid)
                 score = self.weak_strength if weak else self.strength * (0.6 + 0.4 * ratio)
                 return ValueMatch(self, "column", ratio, n, checked, round(score, 4), weak)

@@ -26,6 +26,7 @@ class EmailValues(PatternRecognizer):
     search = r"(?P<value>[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
     validator = "email"
     strength = 0.95
+    sparse_hits = 5  # a handful of real addresses among filler values ("n/a") is still PII
 
 
 @value_recognizer
