@@ -169,3 +169,43 @@ def test_an_ingested_claim_does_not_declare_a_spark_source(gspark, governed):
     c = lacuna.spark.classification(gspark.read.csv(str(other), header=True))
     assert c.columns["email"].classification.value == "pii"
     assert c.columns["region"].classification.value == "financial"  # the claim's raise: kept
+
+
+def test_tables_with_their_own_location_are_decided_as_that_folder(gspark, governed):
+    """A table given a location (``CREATE TABLE … LOCATION … AS SELECT``, ``writeTo(t)
+    .option("path", …)``), or an existing external table written again (``INSERT INTO``), was
+    decided as a managed catalog table: the e-mails were written to ~/Downloads (the listener
+    only flagged it afterwards). Its location is the destination, decided before any job."""
+    spark = gspark
+    down = governed / "Downloads"
+    df = spark.read.csv(data_file("customers.csv"), header=True)
+    df.createOrReplaceTempView("people_view")
+    writes = {
+        "ctas": lambda: spark.sql(f"CREATE TABLE loc_ctas USING csv LOCATION '{down / 'ctas'}' "
+                                  "AS SELECT email AS x FROM people_view"),
+        "ctas_options": lambda: spark.sql(
+            f"CREATE TABLE loc_opts USING csv OPTIONS (path '{down / 'ctas_options'}') "
+            "AS SELECT email AS x FROM people_view"),
+        "v2": lambda: df.select(F.col("email").alias("x")).writeTo("loc_v2").using(
+            "csv").option("path", str(down / "v2")).create(),
+    }
+    try:
+        spark.sql(f"CREATE TABLE loc_ext (x string) USING csv LOCATION '{down / 'ext'}'")
+        writes["insert"] = lambda: spark.sql("INSERT INTO loc_ext SELECT email FROM people_view")
+        writes["insertInto"] = lambda: df.select("email").write.insertInto("loc_ext")
+        writes["append"] = lambda: df.select(F.col("email").alias("x")).writeTo(
+            "loc_ext").append()
+        for name, write in writes.items():
+            before = job_ids(spark)
+            with pytest.raises(lacuna.GovernanceViolation, match="unmanaged"):
+                write()
+            assert job_ids(spark) == before, name
+            assert not any(p.is_file() for p in down.rglob("*")), name
+        inside = governed / "governed" / "workspace" / "ext_ok"  # a governed location: allowed
+        spark.sql(f"CREATE TABLE loc_ok USING parquet LOCATION '{inside}' "
+                  "AS SELECT email AS x FROM people_view")
+        assert lacuna.spark.classification(spark.table("loc_ok")).tier is Tier.PROPRIETARY
+    finally:
+        for t in ("loc_ctas", "loc_opts", "loc_v2", "loc_ext", "loc_ok"):
+            spark.sql(f"DROP TABLE IF EXISTS {t}")
+        spark.catalog.dropTempView("people_view")
