@@ -209,3 +209,31 @@ def test_tables_with_their_own_location_are_decided_as_that_folder(gspark, gover
         for t in ("loc_ctas", "loc_opts", "loc_v2", "loc_ext", "loc_ok"):
             spark.sql(f"DROP TABLE IF EXISTS {t}")
         spark.catalog.dropTempView("people_view")
+
+
+def test_switching_governance_off_is_recorded_and_later_writes_are_flagged(gspark, governed):
+    """``spark.conf.set("spark.lacuna.enabled", "false")`` by the analyst switched governance
+    off silently: nothing in the audit trail said so. The user owns the process, so it is not
+    refused, but the switch is recorded, and writes after it are flagged by the listener."""
+    from lacuna.spark.listener import flush
+
+    spark = gspark
+    df = spark.read.csv(data_file("customers.csv"), header=True)
+    out = governed / "Downloads" / "after_off"
+    try:
+        spark.conf.set("spark.lacuna.enabled", "false")
+        gov = lacuna.governor.current()
+        (switched,) = [r for r in gov.audit.list(limit=None)
+                       if "spark.conf.set(spark.lacuna.enabled=false)" in r.body]
+        assert "switched off" in switched.body
+        df.select(F.col("email").alias("x")).write.csv(str(out))  # ungoverned: it runs
+        deadline = time.monotonic() + 30
+        flagged = []
+        while not flagged and time.monotonic() < deadline:
+            flush(spark, 5)
+            flagged = [r for r in gov.audit.list(limit=None)
+                       if "UNGOVERNED" in r.body and "after_off" in r.body]
+            time.sleep(0.2)
+        assert flagged, "the write after the switch was not flagged"
+    finally:
+        spark.conf.set("spark.lacuna.enabled", "true")
