@@ -237,3 +237,32 @@ def test_switching_governance_off_is_recorded_and_later_writes_are_flagged(gspar
         assert flagged, "the write after the switch was not flagged"
     finally:
         spark.conf.set("spark.lacuna.enabled", "true")
+
+
+def test_a_label_copied_onto_another_table_is_not_trusted_there(gspark, governed):
+    """The table label was bound to column names only: an analyst who copied a PUBLIC table's
+    label properties onto a table of e-mails with the same column names made it read as PUBLIC,
+    and its export to ~/Downloads was allowed. The label names its table now."""
+    from lacuna import _bypass
+    from lacuna.spark import labels
+
+    spark = gspark
+    people = spark.read.csv(data_file("customers.csv"), header=True).select(
+        F.col("email").alias("code"), "region")
+    public = spark.createDataFrame([("A1", "north"), ("B2", "south")], ["code", "region"])
+    try:
+        public.write.saveAsTable("label_public")
+        people.write.saveAsTable("label_people")
+        assert lacuna.spark.classification(spark.table("label_public")).tier is Tier.PUBLIC
+        with _bypass.bypass():  # an analyst reads the properties some way or other
+            shown = spark.sql("SHOW TBLPROPERTIES label_public").collect()
+        props = {k: v for k, v in shown if k.startswith(labels.PREFIX)}
+        spark.sql(labels.set_properties_sql("label_people", props))
+        copied = lacuna.spark.classification(spark.table("label_people"))
+        assert copied.tier is not Tier.PUBLIC
+        with pytest.raises(lacuna.GovernanceViolation):
+            spark.table("label_people").write.csv(str(governed / "Downloads" / "copied"))
+        assert lacuna.spark.classification(spark.table("label_public")).tier is Tier.PUBLIC
+    finally:
+        spark.sql("DROP TABLE IF EXISTS label_public")
+        spark.sql("DROP TABLE IF EXISTS label_people")

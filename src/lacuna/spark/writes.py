@@ -300,7 +300,8 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
         except Exception as exc:
             log.warning("could not read the classification of %s before appending: %s",
                         target.name, exc)
-    declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id)
+    declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id,
+                                         table=target.name)
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
