@@ -229,11 +229,12 @@ class Governor:
 
     def classify_read(
         self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
-        how: str | None = None, table: bool = False,
+        how: str | None = None, table: bool | str = False,
     ) -> tuple[Classification, tuple[str, ...], str | None]:
         """:meth:`classify_source`, plus the lineage run id the trusted declaration names (the
         run that wrote the file), or None. ``table``: ``embedded`` is a Spark table's label and
-        ``frame`` holds the table's column names only (see :func:`lacuna.lineage.sidecar.
+        ``frame`` holds the table's column names only; given as the table's qualified name, the
+        label must have been signed for that table (see :func:`lacuna.lineage.sidecar.
         read_embedded`)."""
         from lacuna.classify import classify_frame
         from lacuna.lineage import sidecar as sc

@@ -169,3 +169,100 @@ def test_an_ingested_claim_does_not_declare_a_spark_source(gspark, governed):
     c = lacuna.spark.classification(gspark.read.csv(str(other), header=True))
     assert c.columns["email"].classification.value == "pii"
     assert c.columns["region"].classification.value == "financial"  # the claim's raise: kept
+
+
+def test_tables_with_their_own_location_are_decided_as_that_folder(gspark, governed):
+    """A table given a location (``CREATE TABLE … LOCATION … AS SELECT``, ``writeTo(t)
+    .option("path", …)``), or an existing external table written again (``INSERT INTO``), was
+    decided as a managed catalog table: the e-mails were written to ~/Downloads (the listener
+    only flagged it afterwards). Its location is the destination, decided before any job."""
+    spark = gspark
+    down = governed / "Downloads"
+    df = spark.read.csv(data_file("customers.csv"), header=True)
+    df.createOrReplaceTempView("people_view")
+    writes = {
+        "ctas": lambda: spark.sql(f"CREATE TABLE loc_ctas USING csv LOCATION '{down / 'ctas'}' "
+                                  "AS SELECT email AS x FROM people_view"),
+        "ctas_options": lambda: spark.sql(
+            f"CREATE TABLE loc_opts USING csv OPTIONS (path '{down / 'ctas_options'}') "
+            "AS SELECT email AS x FROM people_view"),
+        "v2": lambda: df.select(F.col("email").alias("x")).writeTo("loc_v2").using(
+            "csv").option("path", str(down / "v2")).create(),
+    }
+    try:
+        spark.sql(f"CREATE TABLE loc_ext (x string) USING csv LOCATION '{down / 'ext'}'")
+        writes["insert"] = lambda: spark.sql("INSERT INTO loc_ext SELECT email FROM people_view")
+        writes["insertInto"] = lambda: df.select("email").write.insertInto("loc_ext")
+        writes["append"] = lambda: df.select(F.col("email").alias("x")).writeTo(
+            "loc_ext").append()
+        for name, write in writes.items():
+            before = job_ids(spark)
+            with pytest.raises(lacuna.GovernanceViolation, match="unmanaged"):
+                write()
+            assert job_ids(spark) == before, name
+            assert not any(p.is_file() for p in down.rglob("*")), name
+        inside = governed / "governed" / "workspace" / "ext_ok"  # a governed location: allowed
+        spark.sql(f"CREATE TABLE loc_ok USING parquet LOCATION '{inside}' "
+                  "AS SELECT email AS x FROM people_view")
+        assert lacuna.spark.classification(spark.table("loc_ok")).tier is Tier.PROPRIETARY
+    finally:
+        for t in ("loc_ctas", "loc_opts", "loc_v2", "loc_ext", "loc_ok"):
+            spark.sql(f"DROP TABLE IF EXISTS {t}")
+        spark.catalog.dropTempView("people_view")
+
+
+def test_switching_governance_off_is_recorded_and_later_writes_are_flagged(gspark, governed):
+    """``spark.conf.set("spark.lacuna.enabled", "false")`` by the analyst switched governance
+    off silently: nothing in the audit trail said so. The user owns the process, so it is not
+    refused, but the switch is recorded, and writes after it are flagged by the listener."""
+    from lacuna.spark.listener import flush
+
+    spark = gspark
+    df = spark.read.csv(data_file("customers.csv"), header=True)
+    out = governed / "Downloads" / "after_off"
+    try:
+        spark.conf.set("spark.lacuna.enabled", "false")
+        gov = lacuna.governor.current()
+        (switched,) = [r for r in gov.audit.list(limit=None)
+                       if "spark.conf.set(spark.lacuna.enabled=false)" in r.body]
+        assert "switched off" in switched.body
+        df.select(F.col("email").alias("x")).write.csv(str(out))  # ungoverned: it runs
+        deadline = time.monotonic() + 30
+        flagged = []
+        while not flagged and time.monotonic() < deadline:
+            flush(spark, 5)
+            flagged = [r for r in gov.audit.list(limit=None)
+                       if "UNGOVERNED" in r.body and "after_off" in r.body]
+            time.sleep(0.2)
+        assert flagged, "the write after the switch was not flagged"
+    finally:
+        spark.conf.set("spark.lacuna.enabled", "true")
+
+
+def test_a_label_copied_onto_another_table_is_not_trusted_there(gspark, governed):
+    """The table label was bound to column names only: an analyst who copied a PUBLIC table's
+    label properties onto a table of e-mails with the same column names made it read as PUBLIC,
+    and its export to ~/Downloads was allowed. The label names its table now."""
+    from lacuna import _bypass
+    from lacuna.spark import labels
+
+    spark = gspark
+    people = spark.read.csv(data_file("customers.csv"), header=True).select(
+        F.col("email").alias("code"), "region")
+    public = spark.createDataFrame([("A1", "north"), ("B2", "south")], ["code", "region"])
+    try:
+        public.write.saveAsTable("label_public")
+        people.write.saveAsTable("label_people")
+        assert lacuna.spark.classification(spark.table("label_public")).tier is Tier.PUBLIC
+        with _bypass.bypass():  # an analyst reads the properties some way or other
+            shown = spark.sql("SHOW TBLPROPERTIES label_public").collect()
+        props = {k: v for k, v in shown if k.startswith(labels.PREFIX)}
+        spark.sql(labels.set_properties_sql("label_people", props))
+        copied = lacuna.spark.classification(spark.table("label_people"))
+        assert copied.tier is not Tier.PUBLIC
+        with pytest.raises(lacuna.GovernanceViolation):
+            spark.table("label_people").write.csv(str(governed / "Downloads" / "copied"))
+        assert lacuna.spark.classification(spark.table("label_public")).tier is Tier.PUBLIC
+    finally:
+        spark.sql("DROP TABLE IF EXISTS label_public")
+        spark.sql("DROP TABLE IF EXISTS label_people")

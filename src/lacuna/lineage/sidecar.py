@@ -428,7 +428,7 @@ def embedded_declaration(
     columns: Sequence[Any],
     rows: int,
     values: Mapping[str, str] | None = None,
-    table: bool = False,
+    table: bool | str = False,
     sources: Sequence[str] = (),
     written_by: str | None = None,
     run_id: str | None = None,
@@ -440,7 +440,8 @@ def embedded_declaration(
     column's values (:func:`lacuna.lineage.content.digests` of the frame written). Without
     ``values`` (a lazy write whose rows Lacuna never sees) the declaration is never trusted in a
     file. ``table``: a Spark table's label (:mod:`lacuna.spark.labels`), bound to the table's
-    column names only, and trusted only as a table's label, never inside a file.
+    column names and, given as a string, its qualified name (a label copied onto another table
+    is not trusted there), and trusted only as a table's label, never inside a file.
     """
     body = _body(classification, sources, written_by, run_id)
     body["shape"] = _shape(columns, rows)
@@ -448,12 +449,14 @@ def embedded_declaration(
         body["values"] = {str(k): str(v) for k, v in values.items()}
     if table:
         body["binding"] = "table"
+    if isinstance(table, str):
+        body["table"] = table.lower()
     body["signature"] = _signer().sign(body)
     return body
 
 
 def read_embedded(
-    raw: Any, *, data_path: str | None, frame: Any, table: bool = False
+    raw: Any, *, data_path: str | None, frame: Any, table: bool | str = False
 ) -> Sidecar:
     """Check a declaration found inside a data file (see :func:`embedded_declaration`).
 
@@ -463,7 +466,8 @@ def read_embedded(
     declaration without digests (an older Lacuna's, or a table's label found in a file) is
     ``unbound``, one whose digests differ ``other-values``: untrusted, they only add
     restrictions. With ``table`` (a Spark table's label, read with ``frame`` holding the column
-    names only), the table binding: column names.
+    names only), the table binding: column names and, ``table`` given as the table's qualified
+    name, that name (a label without one, or another table's, is untrusted).
 
     Raises:
         SidecarError: the declaration is not JSON-able, too large, too deep or malformed.
@@ -479,8 +483,10 @@ def read_embedded(
     signed_values = body.get("values")
 
     def bound() -> Trust:
-        if (body.get("binding") == "table") != table:
+        if (body.get("binding") == "table") != bool(table):
             return "unbound"
+        if isinstance(table, str) and body.get("table") != table.lower():
+            return "unbound" if body.get("table") is None else "other-values"
         if not table and not isinstance(signed_values, dict):
             return "unbound"
         if not isinstance(claimed, dict):

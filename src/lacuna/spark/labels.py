@@ -12,6 +12,10 @@ table). The signed body says ``"binding": "table"``: such a label is trusted onl
 label, never inside a file (where a declaration must carry digests of its values), and a file's
 declaration copied into table properties is not trusted either. A label written before the
 binding existed is untrusted (it only adds restrictions) until the table is written again.
+The signed body also names the table (``"table": "catalog.db.name"``): a label copied onto
+another table's properties (a PUBLIC one onto a table of customers with the same column
+names) is not trusted there, and a label without the name (written before) is untrusted until
+the table is written again.
 """
 
 from __future__ import annotations
@@ -62,8 +66,8 @@ def quoted_name(table: str) -> str:
 
 
 def declaration_for(classification: Any, columns: Sequence[str], *, sources: Sequence[str],
-                    user: str, run_id: str) -> dict[str, Any]:
+                    user: str, run_id: str, table: str | bool = True) -> dict[str, Any]:
     from lacuna.lineage.sidecar import embedded_declaration
 
-    return embedded_declaration(classification, columns=columns, rows=UNBOUND_ROWS, table=True,
+    return embedded_declaration(classification, columns=columns, rows=UNBOUND_ROWS, table=table,
                                 sources=sources, written_by=user, run_id=run_id)

@@ -167,9 +167,10 @@ def _v2_writer(name: str) -> Callable[[Any], Any]:
                 return original(self, *args, **kwargs)
             from lacuna.spark import writes
 
-            table = _settings(self).get("table")
-            target = writes.table_target(df.sparkSession, str(table),
-                                         append=name in ("append",))
+            s = _settings(self)
+            target = writes.table_target(df.sparkSession, str(s.get("table")),
+                                         append=name in ("append",),
+                                         path=s["options"].get("path"))
             return writes.govern_write(df, target, f"spark.DataFrameWriterV2.{name}",
                                        lambda: original(self, *args, **kwargs))
 

@@ -151,6 +151,32 @@ def on_conf_set(spark: SparkSession, key: str, value: Any) -> None:
     if key in ENABLED_KEYS:
         if _flag(str(value), key):
             enable(spark)
-        # false: governed() reads the key on every call, so nothing else to do
+        elif _key(spark) in _SESSIONS:  # governed() reads the key on every call
+            _record_switch_off(spark, key)
     elif key in SERVER_KEYS and _key(spark) in _SESSIONS:
         enable(spark)
+
+
+def _record_switch_off(spark: SparkSession, key: str) -> None:
+    """``spark.conf.set(key, "false")`` on a governed session: Lacuna stops deciding its reads
+    and writes. The user owns the process (``lacuna.spark.disable`` does the same), so this is
+    not refused, but it is recorded in the audit trail (who, which session) and warned about;
+    the query listener stays registered and records every write that runs afterwards as
+    UNGOVERNED, with what policy would have said."""
+    from lacuna.governor import current
+    from lacuna.model import Action, Classification, Decision, Tier
+
+    method = f"spark.conf.set({key}=false)"
+    reasoning = (f"Spark governance switched off for session {spark.sparkContext.applicationId} "
+                 f"with {method}: its reads and writes are no longer decided before they run; "
+                 "writes are still recorded as UNGOVERNED by the query listener")
+    log.warning("%s", reasoning)
+    try:
+        gov = current()
+        op = gov.operation(Action.TRANSFORM, Classification(tier=Tier.PUBLIC), method=method)
+        gov.record(Decision(allowed=True, operation_id=op.id, reasoning=reasoning,
+                            why=("Set spark.lacuna.enabled back to true (or call "
+                                 "lacuna.spark.enable(spark)) to govern the session again.",),
+                            operation=op))
+    except Exception as exc:  # recording is best effort: the setting is the user's
+        log.error("could not record that Spark governance was switched off: %s", exc)

@@ -197,11 +197,17 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
 
     names_only = pd.DataFrame(columns=list(leaf.columns))
     embedded = read_table_label(dict(leaf.properties)) if leaf.table else None
+    binding = leaf.table or True
+    label: dict[str, Any] = (
+        {"embedded": embedded, "table": binding} if embedded is not None else {})
     with _bypass.bypass():
-        if embedded is not None:  # a table Lacuna labelled: declared beats inferred, no job
-            c, _, run_id = gov.classify_read(None, names_only, embedded=embedded,
-                                              table=True)
+        if embedded is not None and _label_trusted(embedded, names_only, binding) is not False:
+            # a table Lacuna labelled: declared beats inferred, no job (a malformed label:
+            # classify_read fails closed and says why)
+            c, _, run_id = gov.classify_read(None, names_only, **label)
             return Sourced(c, run_id)
+        # an untrusted label (another table's, copied): classified as if unlabelled, from the
+        # store or a sample of the values, the label only adding restrictions
         if leaf.path is not None and leaf.table is None:
             from lacuna.lineage.sidecar import SidecarError, read_sidecar
 
@@ -214,12 +220,22 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
                 return Sourced(c, run_id)
         stored, claimed = _from_store(gov, leaf)
         if stored is not None:
-            c = gov.merge_declared(stored, gov.classify_read(None, names_only)[0],
+            c = gov.merge_declared(stored, gov.classify_read(None, names_only, **label)[0],
                                    where=f"the lineage store ({leaf.ref})")
             return Sourced(_restricted(gov, c, claimed, leaf))
         sample = sample_frame(spark, leaf.plan, len(leaf.columns), gov.config.classification)
-        c, _, run_id = gov.classify_read(leaf.path, sample)
+        c, _, run_id = gov.classify_read(leaf.path, sample, **label)
         return Sourced(_restricted(gov, c, claimed, leaf), run_id)
+
+
+def _label_trusted(embedded: str, names_only: Any, table: str | bool) -> bool | None:
+    """Whether a table's label is trusted for this table (None: it cannot be read)."""
+    from lacuna.lineage.sidecar import SidecarError, read_embedded
+
+    try:
+        return read_embedded(embedded, data_path=None, frame=names_only, table=table).trusted
+    except SidecarError:
+        return None
 
 
 def _from_store(gov: Governor, leaf: Leaf) -> tuple[Classification | None, Classification | None]:

@@ -75,6 +75,36 @@ def statement_target(spark: SparkSession, parsed: Any) -> tuple[Target, Any]:
         return table_target(spark, name, append=append), parsed.query()
     if kind in ("CreateTableAsSelect", "ReplaceTableAsSelect"):
         name = ".".join(_name_parts(parsed.name()))
-        return table_target(spark, name, append=False), parsed.query()
+        return table_target(spark, name, append=False,
+                            path=_spec_location(parsed)), parsed.query()
     name = ".".join(_name_parts(parsed.table()))
     return table_target(spark, name, append=kind == "AppendData"), parsed.query()
+
+
+def _spec_location(parsed: Any) -> str | None:
+    """A CTAS/RTAS's own location (``LOCATION '…'``, or ``OPTIONS (path '…')``): the table is
+    written there, not into the catalog's managed folder."""
+    try:
+        spec = parsed.tableSpec()
+    except Exception:  # py4j: no table spec on this node
+        return None
+    try:
+        location = _jvm.option(spec.location())
+        if location is not None:
+            return str(location)
+    except Exception:  # py4j: no location on this spec
+        pass
+    for attr in ("properties", "options"):
+        try:
+            found = _jvm.string_map(getattr(spec, attr)()).get("path")
+        except Exception:  # py4j: not a Map[String, String] on this version
+            continue
+        if found:
+            return found
+    try:  # UnresolvedTableSpec: OPTIONS as expressions (literals)
+        for pair in _jvm.items(spec.optionExpression().options().toSeq()):
+            if str(pair._1()).lower() == "path":
+                return str(pair._2().toString()).strip("'")
+    except Exception:  # py4j: no option expressions on this spec
+        pass
+    return None

@@ -120,8 +120,36 @@ def path_target(path: str, *, append: bool) -> Target:
 
 def table_target(spark: SparkSession, name: str, *, append: bool,
                  path: str | None = None) -> Target:
+    """A catalog table; ``path`` is the location the write gives it (``option("path", …)``,
+    ``LOCATION``), else an existing external table's own location: a write into it is a write
+    to that folder, not to a managed database."""
     full = qualify(spark, name)
+    path = external_location(spark, name) if path is None else local_path(path) or path
     return Target("table", full, table_ref(full), append=append, table_path=path)
+
+
+def external_location(spark: SparkSession, name: str) -> str | None:
+    """The location of an existing table that is not managed by the catalog (``CREATE TABLE …
+    LOCATION``, ``saveAsTable`` with a path), or None (no such table, or a managed one)."""
+    from lacuna.spark import _jvm
+
+    try:
+        with _bypass.bypass():
+            plan = spark._jsparkSession.table(labels.quoted_name(name)).queryExecution().analyzed()
+        while _jvm.children(plan):
+            plan = _jvm.children(plan)[0]
+        kind = _jvm.kind(plan)
+        table = (_jvm.option(plan.catalogTable()) if kind == "LogicalRelation"
+                 else plan.tableMeta() if kind == "HiveTableRelation" else None)
+        if table is None or str(table.tableType().name()).upper() != "EXTERNAL":
+            return None
+        location = _jvm.option(table.storage().locationUri())
+    except Exception:  # no such table yet (a create): the catalog's managed location
+        return None
+    if location is None:
+        return None
+    uri = str(location.toString())
+    return local_path(uri) or uri
 
 
 def jdbc_target(url: str, table: str, *, append: bool) -> Target:
@@ -272,7 +300,8 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
         except Exception as exc:
             log.warning("could not read the classification of %s before appending: %s",
                         target.name, exc)
-    declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id)
+    declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id,
+                                         table=target.name)
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
