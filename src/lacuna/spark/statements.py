@@ -43,11 +43,19 @@ def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame]) -> 
     return result
 
 
+# Statements that read or change the catalog's metadata only (names, types, properties, DDL
+# text), never a table's rows: run as they are, not analysed as queries.
+_METADATA = (
+    "SetCommand", "CreateNamespace", "DropTable", "CreateTable", "SetTableProperties",
+    "ShowTables", "DescribeRelation", "DropNamespace", "UseStatement", "SetCatalogAndNamespace",
+    "CreateView", "CreateViewStatement", "RefreshTable", "UnsetTableProperties",
+    "ShowTableProperties", "ShowColumns", "ShowCreateTable", "ShowNamespaces", "ShowViews",
+    "ShowFunctions", "DescribeColumn", "DescribeNamespace")
+
+
 def _is_query(parsed: Any) -> bool:
-    return not _jvm.kind(parsed).endswith(("Command", "Statement")) and _jvm.kind(parsed) not in (
-        "SetCommand", "CreateNamespace", "DropTable", "CreateTable", "SetTableProperties",
-        "ShowTables", "DescribeRelation", "DropNamespace", "UseStatement", "SetCatalogAndNamespace",
-        "CreateView", "CreateViewStatement", "RefreshTable", "UnsetTableProperties")
+    kind = _jvm.kind(parsed)
+    return not kind.endswith(("Command", "Statement")) and kind not in _METADATA
 
 
 def _name_parts(node: Any) -> list[str]:
