@@ -268,3 +268,25 @@ def test_a_label_copied_onto_another_table_is_not_trusted_there(gspark, governed
     finally:
         spark.sql("DROP TABLE IF EXISTS label_public")
         spark.sql("DROP TABLE IF EXISTS label_people")
+
+
+def test_a_checkpoint_is_decided_as_a_write_into_the_checkpoint_directory(gspark, governed):
+    """``setCheckpointDir`` names a folder the analyst chooses; ``df.checkpoint()`` writes every
+    row there. Under ~/Downloads the e-mails arrived undecided; now it is decided as
+    ``df.write`` into that folder is, before the job runs. A governed folder is allowed."""
+    spark = gspark
+    down = governed / "Downloads" / "ckpt"
+    people = spark.read.csv(data_file("customers.csv"), header=True).select(
+        F.col("email").alias("x"))
+    try:
+        spark.sparkContext.setCheckpointDir(str(down))
+        before = job_ids(spark)
+        with pytest.raises(lacuna.GovernanceViolation, match="unmanaged"):
+            people.checkpoint()
+        assert job_ids(spark) == before
+        assert not any(p.is_file() and p.stat().st_size for p in down.rglob("*"))
+        spark.sparkContext.setCheckpointDir(str(governed / "governed" / "workspace" / "ckpt"))
+        kept = people.checkpoint()  # the allowed path: the rows come back as they were
+        assert sorted(r.x for r in kept.collect()) == sorted(r.x for r in people.collect())
+    finally:
+        spark.sparkContext._jsc.sc().setCheckpointDir(str(governed / "spark-checkpoints"))

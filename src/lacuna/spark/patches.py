@@ -52,6 +52,7 @@ def install() -> None:
         _patch(SparkSession, "table", _reader("SparkSession.table"))
         _patch(SparkSession, "sql", _sql)
         _patch(SparkSession, "createDataFrame", _create_dataframe)
+        _patch(_classic_dataframe(), "checkpoint", _checkpoint)
 
 
 def uninstall() -> None:
@@ -147,6 +148,42 @@ def _writer(name: str) -> Callable[[Any], Any]:
         return write
 
     return make
+
+
+def _classic_dataframe() -> Any:
+    """The DataFrame class a classic session's frames are (pyspark 4 keeps the methods on
+    ``pyspark.sql.classic.dataframe.DataFrame``; the base class only declares them)."""
+    from importlib import import_module
+
+    try:
+        return import_module("pyspark.sql.classic.dataframe").DataFrame
+    except ImportError:  # pyspark before 4
+        return import_module("pyspark.sql").DataFrame
+
+
+def _checkpoint(original: Any) -> Any:
+    """``df.checkpoint()`` writes the frame's rows into the session's checkpoint directory
+    (``setCheckpointDir``), a folder the analyst chooses: decided as a write there, like
+    ``df.write.parquet(dir)`` (a checkpoint directory under ~/Downloads is an export)."""
+
+    def checkpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.spark.session import governed
+
+        if not governed(self.sparkSession):
+            return original(self, *args, **kwargs)
+        from lacuna.spark import _jvm, writes
+
+        folder = _jvm.option(self.sparkSession.sparkContext._jsc.sc().getCheckpointDir())
+        if folder is None:  # no directory set: Spark refuses the checkpoint itself
+            return original(self, *args, **kwargs)
+        from lacuna.spark.sources import local_path
+
+        where = str(folder)
+        return writes.govern_write(
+            self, writes.path_target(local_path(where) or where, append=True),
+            "spark.DataFrame.checkpoint", lambda: original(self, *args, **kwargs))
+
+    return checkpoint
 
 
 def _v2_init(original: Any) -> Any:
