@@ -237,3 +237,17 @@ def test_pieces_meet_whichever_way_their_table_was_spelt(db, sandbox, make_db,
         names.append(f"t{i}")
     c = _classification(engine, _join(names))
     assert c.columns["v"].is_personal, c
+
+
+def test_a_table_spelt_in_another_case_is_the_same_table(kind, make_db, governed_engine):
+    """SQLite and DuckDB names are case-insensitive: ``MAIN.PEOPLE`` is ``people``, classified
+    from what Lacuna knows of it (DuckDB's catalog look-ups missed it, so the statement failed
+    closed as reading a table Lacuna could not see)."""
+    url = make_db(kind)
+    _with_zips(url)
+    engine = governed_engine(url)
+    c = _classification(engine, "SELECT zip FROM MAIN.PEOPLE")
+    assert c.columns["zip"].is_personal, c
+    with engine.begin() as conn:  # a write from it is decided on what it holds, and allowed
+        conn.exec_driver_sql(f"CREATE TABLE upper_copy AS SELECT customer_id, "
+                             f"{PREFIX[kind].replace('zip', 'ZIP')} AS p FROM MAIN.PEOPLE")

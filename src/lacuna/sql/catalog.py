@@ -84,7 +84,7 @@ class Database:
             _, rows = self.query(f"PRAGMA {prefix}table_xinfo({quote(table)})")
             return tuple(Column(str(r[1]), str(r[2])) for r in rows if r[6] != 1), None
         if self.dialect == "duckdb":
-            where = f"table_name = {literal(table)}" + _duckdb_qualifier(schema)
+            where = f"lower(table_name) = lower({literal(table)})" + _duckdb_qualifier(schema)
             _, rows = self.query(
                 f"SELECT column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
                 "ORDER BY column_index")
@@ -126,7 +126,7 @@ class Database:
             _, rows = self.query(f"SELECT sql FROM {prefix}sqlite_master WHERE type = 'table' "
                                  f"AND lower(name) = lower({literal(table)})")
         else:
-            where = f"table_name = {literal(table)}" + _duckdb_qualifier(schema)
+            where = f"lower(table_name) = lower({literal(table)})" + _duckdb_qualifier(schema)
             _, rows = self.query(f"SELECT sql FROM duckdb_tables() WHERE {where}")
         text = str(rows[0][0] or "") if rows else ""
         if not re.search(r"\b(generated|as\s*\()", text, re.IGNORECASE):
@@ -309,10 +309,11 @@ def _duckdb_qualifier(schema: str) -> str:
     if not schema:
         return ""
     database, _, schema = schema.rpartition(".")
-    if database:
-        return f" AND database_name = {literal(database)} AND schema_name = {literal(schema)}"
-    return (f" AND ((schema_name = {literal(schema)} AND database_name = current_database()) "
-            f"OR (database_name = {literal(schema)} AND schema_name = 'main'))")
+    d, s = (f"lower({literal(database)})", f"lower({literal(schema)})")
+    if database:  # DuckDB's names are case-insensitive, quoted or not: so are these look-ups
+        return f" AND lower(database_name) = {d} AND lower(schema_name) = {s}"
+    return (f" AND ((lower(schema_name) = {s} AND database_name = current_database()) "
+            f"OR (lower(database_name) = {s} AND schema_name = 'main'))")
 
 
 def _generated(definition: str, dialect: str, table: str) -> dict[str, tuple[str, ...]]:
