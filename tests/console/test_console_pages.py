@@ -283,7 +283,7 @@ def test_a_decision_with_an_oversized_comment_is_refused_and_changes_nothing(
         app_and_tokens, tmp_path):
     import lacuna
     from lacuna.config import config_from_dict
-    from lacuna.exceptions.authority import MAX_CONDITIONS, TEXT_LIMITS
+    from lacuna.exceptions.authority import MAX_CONDITION_CHARS, MAX_CONDITIONS, TEXT_LIMITS
 
     app, tokens, _ = app_and_tokens
     lacuna.enable(config_from_dict({"user": {"id": "alice", "role": "data_analyst"},
@@ -295,7 +295,7 @@ def test_a_decision_with_an_oversized_comment_is_refused_and_changes_nothing(
         purpose="Quarterly churn review with the retention team", approver="sam")
     steward = sign_in(app, tokens["sam"])
     for field, value in (("comment", "x" * (TEXT_LIMITS["comment"] + 1)),
-                         ("conditions", "y" * (TEXT_LIMITS["condition"] + 1)),
+                         ("conditions", "y" * (MAX_CONDITION_CHARS + 1)),
                          ("conditions", "\n".join(f"c{i}" for i in range(MAX_CONDITIONS + 1)))):
         page = steward.get("/console/exceptions").text
         answer = steward.post(f"/console/exceptions/{request.id}/decide",

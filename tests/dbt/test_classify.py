@@ -130,6 +130,10 @@ def test_suggest_lists_an_overruled_declaration_to_fix_by_hand(tmp_path: Path,
     ({"meta": {"floe": {"classification": "pii", "sensitivity": "low"}}}, "less sensitive"),
     ({"meta": {"classification": "public"}}, "flat meta"),
     ({"tags": ["public"]}, "a tag"),
+    ({"meta": {"floe": {"classification": "identifier", "sensitivity": "critical"}}},
+     "a class that is not personal, however sensitive (it may roll up to pii's tier)"),
+    ({"meta": {"floe": {"classification": "financial", "sensitivity": "critical"}}},
+     "financial at critical"),
 ])
 def test_every_way_of_declaring_less_is_overruled(tmp_path: Path, gen: SimpleNamespace,
                                                   declared: dict[str, Any], why: str) -> None:
@@ -143,6 +147,7 @@ def test_every_way_of_declaring_less_is_overruled(tmp_path: Path, gen: SimpleNam
      ColumnKind.PII, Sensitivity.CRITICAL),
     ({"classification": "pii", "pii_type": "contact"}, ColumnKind.PII, Sensitivity.HIGH),
     ({"classification": "phi", "sensitivity": "critical"}, ColumnKind.PHI, Sensitivity.CRITICAL),
+    ({"classification": "phi", "sensitivity": "high"}, ColumnKind.PHI, Sensitivity.HIGH),
 ])
 def test_a_declaration_that_raises_or_matches_stands(
         tmp_path: Path, gen: SimpleNamespace, declared: dict[str, Any], kind: ColumnKind,

@@ -460,12 +460,12 @@ def test_oversized_text_is_refused_before_anything_is_stored(as_user, customers,
     """A request or decision cannot carry megabytes into the store, the trail and every
     notification; the limits hold for Python, the CLI, the API and the console alike."""
     from lacuna.errors import ConfigError
-    from lacuna.exceptions.authority import MAX_CONDITIONS, TEXT_LIMITS
+    from lacuna.exceptions.authority import MAX_CONDITION_CHARS, MAX_CONDITIONS, TEXT_LIMITS
 
     gov = lacuna.governor.current()
     before = len(gov.exceptions.list())
     for extra in ({"business_justification": "j" * (TEXT_LIMITS["business_justification"] + 1)},
-                  {"conditions": ["c" * (TEXT_LIMITS["condition"] + 1)]},
+                  {"conditions": ["c" * (MAX_CONDITION_CHARS + 1)]},
                   {"conditions": [f"c{i}" for i in range(MAX_CONDITIONS + 1)]},
                   {"purpose": PURPOSE + " " + "p" * TEXT_LIMITS["purpose"]}):
         with pytest.raises(ConfigError, match="at most"):

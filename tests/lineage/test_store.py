@@ -193,6 +193,8 @@ def test_a_limited_walk_keeps_the_nearest_datasets_and_says_there_are_more(
     assert (set(exact.nodes), exact.truncated) == (set(full.nodes), False)
     assert sorted(exact.edges) == sorted(full.edges)
     assert store.downstream(ref("root.csv"), depth=1, limit=100).truncated is False
+    root_only = store.downstream(ref("root.csv"), depth=0, limit=10)  # depth 0: the root alone
+    assert (list(root_only.nodes), root_only.truncated) == ([ref("root.csv")], False)
     with pytest.raises(LineageError, match="limit"):
         store.downstream(ref("root.csv"), limit=0)
 

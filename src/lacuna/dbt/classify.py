@@ -270,17 +270,21 @@ def _classify_node(
 
 
 def _lowers(declared: ColumnClass, inherited: ColumnClass, config: ClassificationConfig) -> bool:
-    """Whether a declaration would lower (or relabel without raising) what a column inherits:
-    it stands when it is stricter (tier, then sensitivity), or the same class at least as
-    sensitive; an inherited ``public`` never overrules anything."""
+    """Whether a declaration would lower what a column inherits: it stands when it is at least
+    as strict (tier, then sensitivity) and, if the column inherits personal data (PII, PHI),
+    is personal too (``phi`` over ``pii`` stands; ``identifier`` or ``financial`` at
+    ``critical``, which may roll up to the same tier, would drop the personal class and its
+    tags: the rule of :func:`lacuna.lineage.rules.held`). An inherited ``public`` never
+    overrules anything."""
     if inherited.classification is ColumnKind.PUBLIC:
         return False
+    if inherited.is_personal and not declared.is_personal:
+        return True
 
     def strictness(c: ColumnClass) -> tuple[Tier, Sensitivity]:
         return config.tier_for(c.classification, c.sensitivity), c.sensitivity
-    if declared.classification is inherited.classification:
-        return strictness(declared) < strictness(inherited)
-    return not strictness(declared) > strictness(inherited)
+
+    return strictness(declared) < strictness(inherited)
 
 
 def _relation_key(node: DbtNode) -> str:

@@ -118,6 +118,8 @@ class _Ctx:
                 self.cache["classification"] = classify_project(self.project)
             except LacunaError as exc:
                 self.cache["classification"] = str(exc)
+            except Exception as exc:  # a bug, not the project's: still a finding, never a crash
+                self.cache["classification"] = f"{type(exc).__name__}: {exc}"
         found: ProjectClassification | str = self.cache["classification"]
         return found
 

@@ -95,8 +95,8 @@ def check_duration(hours: float) -> float:
 # form, an API call or a script cannot fill the store, the audit trail and every notification
 # with megabytes. The server's request schemas use the same numbers.
 TEXT_LIMITS = {"purpose": 2000, "business_justification": 4000, "approver": 255,
-               "comment": 4000, "condition": 500, "reason": 2000}
-MAX_CONDITIONS = 50
+               "comment": 4000, "reason": 2000}
+MAX_CONDITIONS, MAX_CONDITION_CHARS = 20, 500  # said with every decision a grant covers
 
 
 def check_text(field: str, value: str | None) -> str | None:
@@ -110,19 +110,21 @@ def check_text(field: str, value: str | None) -> str | None:
     return value
 
 
-def check_conditions(conditions: Sequence[str]) -> tuple[str, ...]:
-    """The conditions as a tuple of strings, each within ``TEXT_LIMITS["condition"]``, at most
-    ``MAX_CONDITIONS`` of them (a :class:`ConfigError` otherwise)."""
+def check_conditions(conditions: Sequence[str] | str | None) -> tuple[str, ...]:
+    """Conditions (a requester's or an approver's), trimmed, empty ones dropped, a single
+    string one condition; a :class:`ConfigError` for more than ``MAX_CONDITIONS`` or one longer
+    than ``MAX_CONDITION_CHARS`` (they are shown in every decision the grant covers)."""
+    if conditions is None:
+        return ()
     if isinstance(conditions, str):
         conditions = (conditions,)  # one condition, not one per character
-    listed = tuple(str(c) for c in conditions)
-    if len(listed) > MAX_CONDITIONS:
-        msg = (f"{len(listed)} conditions; at most {MAX_CONDITIONS} are kept: merge them into "
-               "fewer, or link to a document that lists them.")
+    found = tuple(" ".join(str(c).split()) for c in conditions)
+    found = tuple(c for c in found if c)
+    if len(found) > MAX_CONDITIONS or any(len(c) > MAX_CONDITION_CHARS for c in found):
+        msg = (f"at most {MAX_CONDITIONS} conditions of at most {MAX_CONDITION_CHARS} "
+               "characters each; say the rest in the comment (or link to a document).")
         raise ConfigError(msg)
-    for condition in listed:
-        check_text("condition", condition)
-    return listed
+    return found
 
 
 def same_identity(a: str | None, b: str | None) -> bool:

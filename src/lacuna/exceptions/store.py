@@ -265,7 +265,7 @@ class ExceptionStore(Keyed):
                 Lacuna.
             LacunaError: the request is not in a state that this decision applies to.
         """
-        conditions = check_conditions(conditions)
+        conditions = authority.check_conditions(conditions)
         if conditions and not approve:
             msg = "conditions are set when approving; a denial or revocation takes a comment."
             raise ConfigError(msg)
@@ -639,25 +639,6 @@ class ExceptionStore(Keyed):
 
     def close(self) -> None:
         self._engine.dispose()
-
-
-MAX_CONDITIONS, MAX_CONDITION_CHARS = 20, 500
-
-
-def check_conditions(conditions: Sequence[str] | str | None) -> tuple[str, ...]:
-    """Approval conditions, trimmed, empty ones dropped; a ConfigError for too many or too
-    long ones (they are shown in every decision the grant covers)."""
-    if conditions is None:
-        return ()
-    if isinstance(conditions, str):
-        conditions = (conditions,)
-    found = tuple(" ".join(str(c).split()) for c in conditions)
-    found = tuple(c for c in found if c)
-    if len(found) > MAX_CONDITIONS or any(len(c) > MAX_CONDITION_CHARS for c in found):
-        msg = (f"at most {MAX_CONDITIONS} approval conditions of at most "
-               f"{MAX_CONDITION_CHARS} characters each; say the rest in the comment.")
-        raise ConfigError(msg)
-    return found
 
 
 def _written(row: Any) -> WrittenFile:

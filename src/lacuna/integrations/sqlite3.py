@@ -381,7 +381,9 @@ def _own_class(kind: str, base: type) -> type:
 def is_governed(con: Any) -> bool:
     """Whether ``con`` is a connection whose statements Lacuna governs (one opened by
     ``sqlite3.connect`` while governance was on)."""
-    return any(kind == "connection" and type(con) is cls for (kind, _), cls in _classes.items())
+    with _classes_lock:  # another thread may be adding a class
+        known = list(_classes.items())
+    return any(kind == "connection" and type(con) is cls for (kind, _), cls in known)
 
 
 def lacunas_own(database: Any, *, uri: bool = False) -> bool:

@@ -188,7 +188,8 @@ def walk(conn: Connection, dataset: DatasetRef, direction: Direction,
                             depths={dataset: 0})
     truncated = False
     if limit is not None:  # breadth first, so the nearest datasets are the ones kept
-        found, hops = walk_levels(conn, start, direction, depth or UNBOUNDED_HOPS, limit + 1)
+        found, hops = walk_levels(conn, start, direction,
+                                  UNBOUNDED_HOPS if depth is None else depth, limit + 1)
         if len(hops) > limit:  # one more was reachable: drop it, say so
             extra = max(hops, key=lambda i: (hops[i], i))
             del hops[extra]

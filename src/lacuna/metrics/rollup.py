@@ -284,7 +284,7 @@ _UPSERT_PAIR = (
     "excluded.resolution_minutes, workarounds = lacuna_metrics_pairs.workarounds + "
     "excluded.workarounds")
 _RECENT = ("SELECT record_id, fact, resolved FROM lacuna_metrics_recent WHERE user_id = :user "
-           "AND at >= :since ORDER BY at DESC, record_id DESC LIMIT :cap")  # newest first
+           "AND at >= :since ORDER BY at DESC LIMIT :cap")  # newest first (ties: reversed)
 _KEEP = ("INSERT INTO lacuna_metrics_recent (record_id, user_id, at, fact, resolved) "
          "VALUES (:id, :user, :at, :fact, '')")
 _RESOLVE = "UPDATE lacuna_metrics_recent SET resolved = :resolved WHERE record_id = :id"

@@ -6,7 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lacuna.exceptions.authority import MAX_DURATION_HOURS, MIN_DURATION_HOURS
+from lacuna.exceptions.authority import (
+    MAX_CONDITIONS,
+    MAX_DURATION_HOURS,
+    MIN_DURATION_HOURS,
+    TEXT_LIMITS,
+)
 
 MAX_COLUMNS = 2000
 MAX_SAMPLES = 1000
@@ -60,22 +65,23 @@ class ExceptionRequestBody(_Body):
     destination: str | None = Field(default=None, max_length=4096)
     source: str | None = Field(default=None, max_length=4096)
     action: str = "export"
-    purpose: str = Field(max_length=2000)
-    business_justification: str | None = Field(default=None, max_length=4000)
-    approver: str | None = Field(default=None, max_length=255)
+    purpose: str = Field(max_length=TEXT_LIMITS["purpose"])
+    business_justification: str | None = Field(
+        default=None, max_length=TEXT_LIMITS["business_justification"])
+    approver: str | None = Field(default=None, max_length=TEXT_LIMITS["approver"])
     duration_hours: float = Field(default=24.0, ge=MIN_DURATION_HOURS, le=MAX_DURATION_HOURS)
-    conditions: list[str] = Field(default_factory=list, max_length=50)
+    conditions: list[str] = Field(default_factory=list, max_length=MAX_CONDITIONS)
 
 
 class ExceptionDecisionBody(_Body):
-    comment: str | None = Field(default=None, max_length=4000)
-    conditions: list[str] = Field(default_factory=list, max_length=50)
+    comment: str | None = Field(default=None, max_length=TEXT_LIMITS["comment"])
+    conditions: list[str] = Field(default_factory=list, max_length=MAX_CONDITIONS)
 
 
 class SettleBody(_Body):
     path: str = Field(min_length=1, max_length=4096,
                       description="The file, as the sweep reports it.")
-    reason: str = Field(min_length=1, max_length=4000,
+    reason: str = Field(min_length=1, max_length=TEXT_LIMITS["reason"],
                         description="What the steward checked and did with the data.")
 
 
