@@ -483,6 +483,32 @@ def test_openlineage_ingest_bounds_a_run_over_its_events_and_all_open_runs(
     assert "ana-open-0" not in held["ana"]
 
 
+def test_pending_runs_are_evicted_in_one_pass_fullest_caller_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One event may push many small runs out; the counts are kept as they go (they were taken
+    again for every run evicted, under the lock every producer's ingest waits on)."""
+    from types import SimpleNamespace
+
+    from lacuna.server.routes_state import _Pending
+
+    def run(n: int) -> SimpleNamespace:
+        return SimpleNamespace(inputs=[0] * n, outputs=[], edges=[])
+
+    pending = _Pending()
+    monkeypatch.setattr(_Pending, "ITEMS", 50)
+    monkeypatch.setattr(_Pending, "LIMIT", 1000)
+    pending.runs = {"flood": {f"f{i}": run(1) for i in range(500)},
+                    "jane": {"j": run(10)}}
+    pending.evict()
+    assert sum(len(r.inputs) for runs in pending.runs.values() for r in runs.values()) == 50
+    assert "j" in pending.runs["jane"]  # the flood paid
+    assert list(pending.runs["flood"]) == [f"f{i}" for i in range(460, 500)]  # newest kept
+    monkeypatch.setattr(_Pending, "LIMIT", 5)
+    pending.evict()
+    assert sum(len(runs) for runs in pending.runs.values()) == 5
+    assert "j" in pending.runs["jane"]
+
+
 def test_request_size_limit(app_client) -> None:
     big = {"columns": {"c": ["x" * 1000] * 100}}  # ~100 KB > the 64 KiB limit
     r = app_client.client.post("/api/v1/classify", json=big, headers=app_client.headers("ana"))

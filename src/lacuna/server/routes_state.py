@@ -286,18 +286,23 @@ class _Pending:
         self.lock = threading.Lock()
 
     def evict(self) -> None:
-        """Within both bounds again: a flood evicts its own (oldest) runs first."""
-        def items(runs: dict[str, Any]) -> int:
-            return sum(len(p.inputs) + len(p.outputs) + len(p.edges) for p in runs.values())
+        """Within both bounds again: a flood evicts its own (oldest) runs first. The counts are
+        taken once and kept as runs go (one pass, however many runs one event pushes out)."""
+        def size(p: Any) -> int:
+            return len(p.inputs) + len(p.outputs) + len(p.edges)
 
-        while True:
-            held = {caller: items(runs) for caller, runs in self.runs.items() if runs}
-            count = sum(len(runs) for runs in self.runs.values())
-            if count <= self.LIMIT and sum(held.values()) <= self.ITEMS:
-                return
-            fullest = self.runs[max(held, key=held.__getitem__)] if sum(
-                held.values()) > self.ITEMS else max(self.runs.values(), key=len)
-            fullest.pop(next(iter(fullest)))
+        held = {caller: sum(size(p) for p in runs.values())
+                for caller, runs in self.runs.items() if runs}
+        count = sum(len(runs) for runs in self.runs.values())
+        total = sum(held.values())
+        while count > self.LIMIT or total > self.ITEMS:
+            caller = (max(held, key=held.__getitem__) if total > self.ITEMS
+                      else max(held, key=lambda c: len(self.runs[c])))
+            runs = self.runs[caller]
+            gone = size(runs.pop(next(iter(runs))))
+            count, total, held[caller] = count - 1, total - gone, held[caller] - gone
+            if not runs:
+                del held[caller]
 
 
 _pending = _Pending()
