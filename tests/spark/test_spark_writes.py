@@ -12,7 +12,7 @@ import lacuna
 import lacuna.spark
 from lacuna.model import Tier
 from lacuna.spark._jvm import job_ids
-from lacuna.spark.patches import V2_WRITERS, WRITER_METHODS, WRITER_SETTERS
+from lacuna.spark.patches import RDD_WRITERS, V2_WRITERS, WRITER_METHODS, WRITER_SETTERS
 
 
 def data_file(name: str) -> str:
@@ -26,6 +26,9 @@ def test_every_pyspark_writer_is_governed():
     assert public == set(WRITER_METHODS) | set(WRITER_SETTERS)
     public_v2 = {m for m in vars(DataFrameWriterV2) if not m.startswith("_")}
     assert set(V2_WRITERS) <= public_v2
+    from pyspark import RDD
+
+    assert {m for m in vars(RDD) if m.startswith("saveAs")} == set(RDD_WRITERS)
 
 
 def test_parquet_write_labels_the_files(gspark, governed):
@@ -290,3 +293,22 @@ def test_a_checkpoint_is_decided_as_a_write_into_the_checkpoint_directory(gspark
         assert sorted(r.x for r in kept.collect()) == sorted(r.x for r in people.collect())
     finally:
         spark.sparkContext._jsc.sc().setCheckpointDir(str(governed / "spark-checkpoints"))
+
+
+def test_an_rdd_writer_is_decided_as_data_lacuna_cannot_classify(gspark, governed):
+    """``df.rdd.map(...).saveAsTextFile("~/Downloads/…")`` wrote the e-mails undecided (an RDD
+    has no plan to read). It is decided as PROPRIETARY going there: refused before any job,
+    with what to do instead; into a governed folder it is written."""
+    spark = gspark
+    emails = spark.read.csv(data_file("customers.csv"), header=True).rdd.map(lambda r: r.email)
+    down = governed / "Downloads" / "rdd"
+    before = job_ids(spark)
+    with pytest.raises(lacuna.GovernanceViolation) as refused:
+        emails.saveAsTextFile(str(down))
+    assert "Write a DataFrame instead" in str(refused.value)
+    assert job_ids(spark) == before
+    assert not down.exists()
+    inside = governed / "governed" / "workspace" / "rdd"
+    emails.saveAsTextFile(str(inside))
+    written = "".join(p.read_text() for p in inside.glob("part-*"))
+    assert "@" in written

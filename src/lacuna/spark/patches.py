@@ -25,6 +25,10 @@ V2_WRITERS = ("create", "replace", "createOrReplace", "append", "overwrite",
               "overwritePartitions")
 V2_SETTERS = ("option", "options", "using", "tableProperty", "partitionedBy", "clusterBy")
 READER_METHODS = ("load", "table", "parquet", "csv", "json", "orc", "text", "xml", "jdbc")
+# RDD methods that write files (the first argument is the path) or a Hadoop output (a conf)
+RDD_WRITERS = ("saveAsTextFile", "saveAsPickleFile", "saveAsHadoopFile",
+               "saveAsNewAPIHadoopFile", "saveAsSequenceFile", "saveAsHadoopDataset",
+               "saveAsNewAPIHadoopDataset")
 
 _INSTALLED: list[tuple[Any, str, Any]] = []
 _LOCK = threading.Lock()
@@ -53,6 +57,10 @@ def install() -> None:
         _patch(SparkSession, "sql", _sql)
         _patch(SparkSession, "createDataFrame", _create_dataframe)
         _patch(_classic_dataframe(), "checkpoint", _checkpoint)
+        from pyspark import RDD
+
+        for name in RDD_WRITERS:
+            _patch(RDD, name, _rdd_writer(name))
 
 
 def uninstall() -> None:
@@ -144,6 +152,29 @@ def _writer(name: str) -> Callable[[Any], Any]:
                 df, target, f"spark.DataFrameWriter.{name}",
                 lambda: original(self, *args, **kwargs),
                 purpose=purpose, exception_id=exception_id)
+
+        return write
+
+    return make
+
+
+def _rdd_writer(name: str) -> Callable[[Any], Any]:
+    def make(original: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            from pyspark.sql import SparkSession
+
+            from lacuna.spark.session import governed
+
+            spark = SparkSession.getActiveSession()
+            if spark is None or not governed(spark):
+                return original(self, *args, **kwargs)
+            from lacuna.spark import writes
+            from lacuna.spark.sources import local_path
+
+            where = (str(_arg(args, kwargs, 0, "path")) if name.endswith("File")
+                     else f"hadoop://{name}")  # a Hadoop conf names the output: not a path
+            return writes.govern_rdd_write(local_path(where) or where, f"spark.RDD.{name}",
+                                           lambda: original(self, *args, **kwargs))
 
         return write
 

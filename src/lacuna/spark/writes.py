@@ -230,6 +230,31 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     return gov.execute(op, write, produced=produced)
 
 
+def govern_rdd_write(path: str, method: str, run: Callable[[], T]) -> T:
+    """An RDD writer (``rdd.saveAsTextFile(path)``, ``saveAsPickleFile``, the Hadoop formats):
+    an RDD carries no plan Lacuna can read, so what it holds is unknown and it is decided as
+    PROPRIETARY going to ``path`` (fail closed: a governed folder is allowed, ~/Downloads is
+    not). ``df.write`` of a DataFrame is decided on what it holds."""
+    from lacuna.governor import current
+    from lacuna.model import Classification, Tier
+
+    gov = current()
+    frame = _frames.user_frame()
+    c = Classification(tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, reasoning=(
+        f"PROPRIETARY (fail closed): {method} writes an RDD, whose rows Lacuna cannot classify "
+        "(no plan, no columns). Write a DataFrame instead (spark.createDataFrame(rdd) or "
+        "df.write before df.rdd) so it is decided on what it holds",))
+    target = path_target(path, append=False)
+    op = gov.operation(Action.EXPORT, c, destination=destination(gov, target), method=method,
+                       code_location=_frames.code_location(frame))
+
+    def write() -> T:
+        with _bypass.bypass():
+            return run()
+
+    return gov.execute(op, write)
+
+
 def remember_exception_write(gov: Governor, exception_id: str,
                              target: Target) -> WrittenFile | None:
     """Record a write to a local path under ``exception_id`` as a directory written under it
