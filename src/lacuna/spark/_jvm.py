@@ -72,7 +72,11 @@ def dataframe_of(spark: SparkSession, plan: Any) -> DataFrame:
 
 
 def job_ids(spark: SparkSession) -> tuple[int, ...]:
-    """Every job the status tracker knows of (to check that nothing ran)."""
+    """Every job the status tracker knows of (to check that nothing ran). The tracker learns
+    of a job from the listener bus, asynchronously: the bus is drained first (up to 10 s), so
+    a job that has just run is counted before, not seen to appear after."""
+    with contextlib.suppress(Exception):  # py4j: not on this Spark; the count may then lag
+        spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(10_000)
     return tuple(sorted(spark.sparkContext.statusTracker().getJobIdsForGroup(None)))
 
 
