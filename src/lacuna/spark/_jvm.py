@@ -71,13 +71,23 @@ def dataframe_of(spark: SparkSession, plan: Any) -> DataFrame:
     return DataFrame(jdf, spark)
 
 
+JOB_GROUP = "lacuna-job-ids"
+
+
 def job_ids(spark: SparkSession) -> tuple[int, ...]:
-    """Every job the status tracker knows of (to check that nothing ran). The tracker learns
-    of a job from the listener bus, asynchronously: the bus is drained first (up to 10 s), so
-    a job that has just run is counted before, not seen to appear after."""
+    """The jobs the calling thread started (to check that nothing ran): those of its job group,
+    which this puts the thread in when it has none. Work on other threads (the query
+    listener's, handling earlier events) is not counted. The status tracker learns of a job
+    from the listener bus, asynchronously: the bus is drained first (up to 10 s), so a job
+    that has just run is counted before, not seen to appear after."""
+    sc = spark.sparkContext
+    group = sc.getLocalProperty("spark.jobGroup.id")
+    if group is None:
+        sc.setLocalProperty("spark.jobGroup.id", JOB_GROUP)
+        group = JOB_GROUP
     with contextlib.suppress(Exception):  # py4j: not on this Spark; the count may then lag
-        spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(10_000)
-    return tuple(sorted(spark.sparkContext.statusTracker().getJobIdsForGroup(None)))
+        sc._jsc.sc().listenerBus().waitUntilEmpty(10_000)
+    return tuple(sorted(sc.statusTracker().getJobIdsForGroup(group)))
 
 
 PANDAS_WARNING = "PySpark does not yet fully support pandas"
