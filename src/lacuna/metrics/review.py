@@ -202,20 +202,21 @@ def review_report(
         raise ReportNotFound(msg)
     user, role = reviewer
     now = iso(utcnow())
+
+    def event(kind: str, decision: dict[str, Any], section: dict[str, Any]) -> AuditRecord:
+        return gov.audit.record_event({
+            "schema_version": RECORD_SCHEMA_VERSION, "kind": kind,
+            "who": {"user_id": user, "role": role, "session": gov.session},
+            "what": {"action": kind}, "when": now, "recorded_at": now,
+            "decision": {"policy_id": record.policy_id, **decision}, kind: section})
+
     if user.strip().casefold() == record.user_id.strip().casefold():
         msg = (f"{user} filed report {feedback_id} and cannot review it: another steward "
                "decides whether the policy or classification needs a change.")
-        gov.audit.record_event({  # refused, and on the record (not a review: the queue skips it)
-            "schema_version": RECORD_SCHEMA_VERSION, "kind": REVIEW_REFUSED,
-            "who": {"user_id": user, "role": role, "session": gov.session},
-            "what": {"action": REVIEW_REFUSED}, "when": now, "recorded_at": now,
-            "decision": {"allowed": False, "policy_id": record.policy_id, "reason": msg},
-            REVIEW_REFUSED: {"feedback_id": feedback_id, "verdict": VERDICTS[verdict]}})
+        # refused, and on the record (not a review: the queue skips it)
+        event(REVIEW_REFUSED, {"allowed": False, "reason": msg},
+              {"feedback_id": feedback_id, "verdict": VERDICTS[verdict]})
         raise ReviewNotAuthorized(msg)
-    return gov.audit.record_event({
-        "schema_version": RECORD_SCHEMA_VERSION, "kind": REVIEW,
-        "who": {"user_id": user, "role": role, "session": gov.session},
-        "what": {"action": REVIEW}, "when": now, "recorded_at": now,
-        "decision": {"allowed": True, "policy_id": record.policy_id},
-        REVIEW: {"feedback_id": feedback_id, "decision_record_id": fb.get("decision_record_id"),
-                 "verdict": VERDICTS[verdict], "comment": comment}})
+    return event(REVIEW, {"allowed": True},
+                 {"feedback_id": feedback_id, "decision_record_id": fb.get("decision_record_id"),
+                  "verdict": VERDICTS[verdict], "comment": comment})

@@ -62,7 +62,7 @@ def same_depth(names: Iterable[str], dialect: str) -> dict[str, str]:
     become one, the names are left as they are (the lineage then fails closed, saying why)."""
     names = list(names)
     depth = max((len(n.split(".")) for n in names), default=1)
-    default = "public" if dialect == "postgres" else "main"
+    default = default_schema(dialect)
     padded = {n: ".".join([default] * (depth - len(n.split("."))) + [n]) for n in names}
     if len(set(padded.values())) < len(padded):
         return {n: n for n in names}
@@ -75,9 +75,14 @@ def origins(url: str, names: dict[str, str]) -> dict[str, str]:
     remembered by (:class:`~lacuna.model.Piece`), the same in every statement and whichever
     way a statement spells or qualifies the table: lower case, without the default schema
     (``main.``; ``public.`` on PostgreSQL), so ``main.people`` and ``people`` are one."""
-    default = "public." if url.startswith("postgres") else "main."
+    default = default_schema("postgres" if url.startswith("postgres") else "") + "."
     return {given: str(table_ref(url, name.lower().removeprefix(default)))
             for name, given in names.items()}
+
+
+def default_schema(dialect: str) -> str:
+    """The schema an unqualified table name is in: ``public`` on PostgreSQL, else ``main``."""
+    return "public" if dialect == "postgres" else "main"
 
 
 def classify_table(gov: Governor, db: Database, name: str) -> Classification | None:
