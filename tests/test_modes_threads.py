@@ -206,3 +206,53 @@ def test_dropping_an_engine_elsewhere_releases_no_thread_engine(sandbox_config, 
     t.join(60)
     gc.collect()
     assert seen == []
+
+
+
+@pytest.mark.parametrize("bundle", [
+    pytest.param({"broken.rego": "package p\n\ndeny contains msg if {\n  msg := \n}\n"},
+                 id="does-not-parse"),
+    pytest.param({"arity.rego": "package p\n\nf(a) := 1\n\nf(a, b) := 2\n\nx := f(1)\n"},
+                 id="does-not-compile"),
+    pytest.param({"meta.rego": "package governance.odd\n\nmetadata := 1\n\n"
+                               "deny contains \"x\" if { false }\n"},
+                 id="does-not-load"),
+])
+@pytest.mark.parametrize("how", ["engine", "check", "tests"])
+def test_a_policy_error_raised_on_a_thread_carries_no_engine_to_another(
+        tmp_path, monkeypatch, bundle, how):
+    """A bundle rejected on a watcher or server thread: the error (its traceback, its context)
+    is kept and dropped later on another thread. It must not hold the regorus engines of the
+    thread that raised it: those would be dropped on the wrong thread."""
+    from lacuna.errors import PolicyError
+    from lacuna.policy.bundle import read_bundle
+    from lacuna.policy.check import check_bundle
+    from lacuna.policy.rego_tests import run_tests
+
+    seen = _unraisable(monkeypatch)
+    for name, text in bundle.items():
+        (tmp_path / name).write_text(text)
+    kept: list[object] = []
+
+    def reject() -> None:
+        try:
+            if how == "check":
+                report = check_bundle(tmp_path)
+                kept.extend(report.errors)
+            elif how == "tests":
+                run_tests(read_bundle(tmp_path), {})
+            else:
+                PolicyEngine(tmp_path)
+        except PolicyError as exc:
+            kept.append(exc)
+
+    t = threading.Thread(target=reject)
+    t.start()
+    t.join(60)
+    if how == "tests" and "meta" in str(bundle):
+        assert not kept  # tests do not read metadata: nothing rejected, nothing kept
+    else:
+        assert kept, "the bundle was expected to be rejected"
+    kept.clear()  # dropped here, on the main thread
+    gc.collect()
+    assert seen == []

@@ -225,3 +225,39 @@ def test_text_output_and_as_of(project):
     applied = run(project, "retention", "apply")
     assert "held" in applied.stdout
     assert "audit record(s) written" in applied.stdout
+
+
+def test_a_plan_failing_on_a_thread_carries_no_engine_to_another(project, monkeypatch):
+    """The rules' regorus engine is made on the planning thread (a console request); an error
+    kept and dropped on another thread must not hold it (regorus engines are unsendable)."""
+    import gc
+    import sys
+    import threading
+
+    import lacuna.retention.api as api
+
+    _bundle_with(project, REGO)
+    write_at(project, years_ago(4), "sales.csv", "sales.csv")
+    seen: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_value))
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("an unexpected failure while planning")
+
+    monkeypatch.setattr(api, "decide", broken)
+    gov = Governor(load_config(project / "lacuna.yaml"))
+    kept: list[BaseException] = []
+
+    def plan() -> None:
+        try:
+            build_plan(gov)
+        except RuntimeError as exc:
+            kept.append(exc)
+
+    t = threading.Thread(target=plan)
+    t.start()
+    t.join(60)
+    assert kept
+    kept.clear()  # dropped here, on the main thread
+    gc.collect()
+    assert seen == []

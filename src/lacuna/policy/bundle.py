@@ -34,6 +34,7 @@ from regorus import Engine
 from lacuna.errors import PolicyError
 from lacuna.policy.diagnostics import diagnose
 from lacuna.policy.revision import bundle_revision
+from lacuna.policy.unsendable import releasing_engines
 
 RegoVersion = Literal["v0", "v1"]
 DATA_FILES = ("data.json", "data.yaml", "data.yml")
@@ -98,6 +99,7 @@ def builtin(root: Traversable | Path) -> bool:
     return True
 
 
+@releasing_engines
 def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bundle:
     """Read, parse and check every file of a bundle folder.
 
@@ -137,14 +139,17 @@ def read_bundle(root: Traversable | Path, *, rego_version: str = "auto") -> Bund
                "policy.dir to use the default bundle.")
         raise PolicyError(msg, path=str(root))
     checker = Engine()
-    parsed = tuple(add_module(checker, m, rego_version) for m in modules)
+    parsed: list[RegoModule] = []
+    for m in modules:  # a loop: a generator's closure would keep the engine in a traceback
+        parsed.append(add_module(checker, m, rego_version))
     content_hash = digest.hexdigest()[:16]
     names = tuple(relpaths)
     on_disk = None if builtin(root) else Path(str(root))
-    return Bundle(root=str(root), modules=parsed, data=data, digest=content_hash, files=names,
-                  revision=bundle_revision(on_disk, content_hash, names))
+    return Bundle(root=str(root), modules=tuple(parsed), data=data, digest=content_hash,
+                  files=names, revision=bundle_revision(on_disk, content_hash, names))
 
 
+@releasing_engines
 def add_module(engine: Engine, module: RegoModule, rego_version: str = "auto") -> RegoModule:
     """Parse ``module`` into ``engine`` in its Rego version; return it with version and package.
 

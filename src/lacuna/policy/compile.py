@@ -21,6 +21,7 @@ from lacuna.policy.analysis import rule_names
 from lacuna.policy.annotations import Annotation, package_metadata, parse_annotations
 from lacuna.policy.bundle import add_module
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.unsendable import releasing_engines
 
 if TYPE_CHECKING:
     from lacuna.policy.bundle import Bundle
@@ -93,6 +94,7 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+@releasing_engines
 def compile_bundle(bundle: Bundle, data: Mapping[str, Any], *, tests: bool = False) -> Engine:
     """A fresh engine holding the bundle's policies (and test files when ``tests``) and data.
 

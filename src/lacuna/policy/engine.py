@@ -61,6 +61,7 @@ from lacuna.policy.decision_log import DecisionEvent
 from lacuna.policy.inputs import build_input, build_pruned_input
 from lacuna.policy.jsontext import dumps
 from lacuna.policy.rego_tests import RegoTestReport, run_tests
+from lacuna.policy.unsendable import releasing_engines
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +398,7 @@ class PolicyEngine:
                 self._state = loaded
         return self._state.bundle.revision
 
+    @releasing_engines
     def _load(self) -> _Loaded:
         bundle = read_bundle(self._root, rego_version=self._rego_version)
         own = bundle.data.get("lacuna")

@@ -18,6 +18,7 @@ from lacuna.policy.annotations import parse_annotations
 from lacuna.policy.compile import UNDEFINED, compile_bundle
 from lacuna.policy.diagnostics import diagnose
 from lacuna.policy.render import relative
+from lacuna.policy.unsendable import releasing_engines
 
 if TYPE_CHECKING:
     from lacuna.model import Decision
@@ -60,6 +61,7 @@ class Explanation:
     root: str = ""  # the bundle folder, to show paths relative to it
 
 
+@releasing_engines
 def explain(engine: PolicyEngine, doc: Mapping[str, Any]) -> Explanation:
     """Decide ``doc`` and trace every voting package's rules (see the module docstring)."""
     decision = engine.evaluate(doc)

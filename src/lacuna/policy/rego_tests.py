@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.policy.analysis import rule_sites
 from lacuna.policy.compile import UNDEFINED, compile_bundle
 from lacuna.policy.diagnostics import diagnose
+from lacuna.policy.unsendable import releasing_engines
 
 if TYPE_CHECKING:
     from lacuna.policy.bundle import Bundle
@@ -102,6 +103,7 @@ class RegoTestReport(tuple[RegoTestResult, ...]):
         return 100.0 if total == 0 else 100.0 * covered / total
 
 
+@releasing_engines
 def run_tests(bundle: Bundle, data: Mapping[str, Any], *,
               coverage: bool = False) -> RegoTestReport:
     """Run every ``test_*`` rule of the bundle's test files, sorted by package and name.

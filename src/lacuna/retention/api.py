@@ -22,6 +22,7 @@ from lacuna._files import change_key, whole_folder
 from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
+from lacuna.policy.unsendable import releasing_engines
 from lacuna.retention.holds import Hold, HoldStore, released
 from lacuna.retention.inventory import (
     audit_trail,
@@ -58,6 +59,7 @@ def holds_of(config: Config) -> HoldStore:
     return HoldStore(config.audit_url)
 
 
+@releasing_engines
 def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) -> Plan:
     """What retention would do at ``now`` (default: the current time), touching nothing.
 
@@ -81,10 +83,12 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
     if settings.exceptions:
         items.extend(exception_files(ctx.exceptions, at))
     items.append(audit_trail(ctx.audit))
-    entries = tuple(unresolved(decide(i, now=at, settings=settings, configured=config.retention,
-                                      base=base, holds=holds, rules=rules), holds)
-                    for i in items)
-    return Plan(now=at, entries=entries, rules_revision=rules.revision if rules else None,
+    entries = []
+    for i in items:  # a loop: a generator's closure would keep the rules' engine in a traceback
+        entries.append(unresolved(decide(i, now=at, settings=settings,
+                                         configured=config.retention, base=base, holds=holds,
+                                         rules=rules), holds))
+    return Plan(now=at, entries=tuple(entries), rules_revision=rules.revision if rules else None,
                 rego_packages=rules.packages if rules else ())
 
 

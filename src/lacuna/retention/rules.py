@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import PolicyError
+from lacuna.policy.unsendable import releasing_engines
 from lacuna.retention.settings import Duration
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class Override:
 class RetentionRules:
     """The bundle's ``retention`` rules, compiled once (one engine, used on one thread)."""
 
+    @releasing_engines
     def __init__(self, config: Config) -> None:
         from lacuna.policy.bundle import default_bundle_root, read_bundle
         from lacuna.policy.compile import all_packages, compile_bundle
