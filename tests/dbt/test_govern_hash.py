@@ -68,7 +68,7 @@ def _seed(project: Path, variables: str, env: dict[str, str] | None = None,
 
 def test_hashed_pii_cannot_be_reversed_by_dictionary(built_copy: Path) -> None:
     originals = _originals(built_copy)
-    _seed(built_copy, _vars(), env={"LACUNA_DBT_HASH_KEY": KEY})
+    done = _seed(built_copy, _vars(), env={"LACUNA_DBT_HASH_KEY": KEY})
     db = built_copy / "target" / "warehouse.duckdb"
     rows = _rows(db, "select customer_id, email, phone, ssn from main.raw_customers")
     assert len(rows) == len(originals)
@@ -82,10 +82,16 @@ def test_hashed_pii_cannot_be_reversed_by_dictionary(built_copy: Path) -> None:
     for cid, original in originals.items():
         want = hashlib.sha256(f"{KEY}:lacuna:{original['email']}".encode()).hexdigest()
         assert by_id[cid][1] == want
-    # the key is in no file dbt left in the project (manifest, run results, compiled SQL)
-    for path in (built_copy / "target").rglob("*"):
-        if path.is_file() and path.suffix in (".json", ".sql", ".msgpack", ".txt"):
+    # the key is in no file dbt left in the project (manifest, run results, compiled SQL), nor
+    # in its debug log (which records the statement setting it) or its output: run_dbt hands
+    # it to dbt as a DBT_ENV_SECRET_ variable too, whose values dbt scrubs from what it logs
+    logs = list((built_copy / "logs").rglob("*.log"))
+    assert logs, "dbt wrote no log: the check below would prove nothing"
+    assert any(b"set variable lacuna_hash_key" in p.read_bytes() for p in logs)
+    for path in [*(built_copy / "target").rglob("*"), *logs]:
+        if path.is_file() and path.suffix in (".json", ".sql", ".msgpack", ".txt", ".log"):
             assert KEY.encode() not in path.read_bytes(), path
+    assert KEY not in done.stdout + done.stderr
 
 
 def test_same_key_hashes_consistently_so_joins_line_up(built_copy: Path, tmp_path: Path) -> None:

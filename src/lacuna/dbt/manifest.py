@@ -457,6 +457,26 @@ def find_dbt(project_dir: str | os.PathLike[str] | None = None) -> Path | None:
     return None
 
 
+HASH_KEY_ENV = "LACUNA_DBT_HASH_KEY"
+SECRET_TWIN = "DBT_ENV_SECRET_" + HASH_KEY_ENV
+
+
+def scrubbed_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with the hash key (``LACUNA_DBT_HASH_KEY``) also set as ``DBT_ENV_SECRET_…``.
+
+    ``lacuna.govern()`` sends the key to the warehouse in a statement of its own, and dbt's debug
+    log (``logs/dbt.log``) records every statement. dbt replaces the value of every
+    ``DBT_ENV_SECRET_*`` variable with ``*****`` in what it logs and prints, but a model may not
+    read such a variable: so the macro reads the plain name and dbt is given the same value under
+    the secret name, to scrub. (Run dbt yourself? Set both: docs/dbt.md.)
+    """
+    out = dict(env)
+    key = out.get(HASH_KEY_ENV)
+    if key:
+        out[SECRET_TWIN] = key
+    return out
+
+
 def run_dbt(
     args: Sequence[str],
     project_dir: str | os.PathLike[str],
@@ -466,7 +486,8 @@ def run_dbt(
     timeout: float = DBT_TIMEOUT_S,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``dbt ARGS`` in the project (``--profiles-dir`` is the project when it holds a
-    ``profiles.yml`` and ``DBT_PROFILES_DIR`` is unset); ``DO_NOT_TRACK=1`` always.
+    ``profiles.yml`` and ``DBT_PROFILES_DIR`` is unset); ``DO_NOT_TRACK=1`` always; the hash
+    key is scrubbed from dbt's logs and output (:func:`scrubbed_env`).
 
     Raises:
         IntegrationError: dbt is not installed, or (``check``) it exited non-zero; the message
@@ -478,7 +499,7 @@ def run_dbt(
         msg = ('dbt was not found: install it (pip install "dbt-core<1.12" dbt-duckdb), put it '
                "on PATH, or set LACUNA_DBT to the dbt executable")
         raise IntegrationError(msg)
-    full_env = {**os.environ, "DO_NOT_TRACK": "1", **(env or {})}
+    full_env = scrubbed_env({**os.environ, "DO_NOT_TRACK": "1", **(env or {})})
     command = [str(dbt), *args]
     if (root / "profiles.yml").is_file() and "DBT_PROFILES_DIR" not in full_env \
             and "--profiles-dir" not in args:

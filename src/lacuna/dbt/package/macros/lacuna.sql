@@ -113,8 +113,9 @@
   strings is reversed by hashing a list of candidates (a dictionary attack). Without the key a
   hash or synthesize action fails the node. The key is set as a session variable in one
   statement and the UPDATE reads it from there (lacuna.hash_key_ref()), so the masking SQL
-  names the key but does not hold it; the setting statement does hold it, and dbt's debug log
-  (logs/dbt.log) and the warehouse's query history record it.
+  names the key but does not hold it; the setting statement does hold it, and the warehouse's
+  query history records it. dbt's debug log (logs/dbt.log) does too unless the same value is
+  also in DBT_ENV_SECRET_LACUNA_DBT_HASH_KEY (dbt scrubs those values; Lacuna's run_dbt sets it).
 
   Non-text columns are redacted when their action is not redact (the warehouse has no typed
   generator); `lacuna dbt apply` gives realistic, type- and format-preserving values on DuckDB.
