@@ -100,3 +100,48 @@ def test_an_ingested_masking_edge_is_no_evidence_of_masking(store_url: str) -> N
         verdict = evidence.masking(node, "email")
         assert not verdict.ok
         assert "no column lineage" in verdict.reason
+
+
+def test_a_dismissed_claim_no_longer_counts_but_stays_on_record(store_url: str) -> None:
+    """``LineageStore.dismiss``: an ingested raise stops counting as what the store knows (of
+    the dataset, of its content, at any time), the run stays; Lacuna's own runs, unknown runs,
+    runs that produced nothing and a second dismissal are refused."""
+    import pytest
+
+    from lacuna.errors import LineageError
+    from lacuna.lineage.claims import known_of
+
+    with LineageStore(store_url) as store:
+        store.record(_run("pipeline", PUBLIC))  # trusted: Lacuna computed it
+        ingest(_run("claim", PII), store, CONFIG, by="ana")  # a raise: taken
+        version = _run("probe", PUBLIC).outputs[0]
+        assert known_of(store, version, CONFIG).tier.value == "PROPRIETARY"
+        generation = store.generation
+        (dismissed,) = store.dismiss("claim")
+        assert store.generation != generation  # memos of what the store holds are renewed
+        assert dismissed.classification.tier.value == "PROPRIETARY"  # as it was
+        assert _public(known_of(store, version, CONFIG))
+        latest = store.latest(REF)
+        assert latest is not None and _public(latest.classification)
+        assert store.by_fingerprint("sha256:abc", trusted=False) is None
+        assert store.produced_with("sha256:abc") is not None
+        assert store.produced_with("sha256:abc")[1] == "pipeline"
+        assert _public(store.version_at(REF, datetime.now(UTC)).classification)
+        assert store.get_run("claim") is not None  # the history keeps what was claimed
+        # a later lowering is still held to what the pipeline knows, not to the dismissed claim
+        _, refused = ingest(_run("lower", PUBLIC), store, CONFIG)
+        assert refused == ()
+        with pytest.raises(LineageError, match="already dismissed"):
+            store.dismiss("claim")
+        with pytest.raises(LineageError, match="Lacuna's own pipeline"):
+            store.dismiss("pipeline")
+        with pytest.raises(LineageError, match="no lineage run 'nope'"):
+            store.dismiss("nope")
+        ingest(_run("failed", PII, RunStatus.FAILED), store, CONFIG)
+        with pytest.raises(LineageError, match="produced no dataset version"):
+            store.dismiss("failed")
+
+
+def _public(c: Classification | None) -> bool:
+    return c is not None and c.tier.value == "PUBLIC" and c.tags == () and {
+        n: col.classification.value for n, col in c.columns.items()} == {"email": "public"}

@@ -94,3 +94,52 @@ def test_unknown_datasets_and_bad_options_fail_clearly(tmp_path: Path) -> None:
     assert both.exit_code == 2
     assert runner.invoke(app, ["lineage", "completeness"]).exit_code == 0
     assert DatasetRef.of("x.csv").namespace == "file"
+
+
+def test_runs_and_dismiss_a_claim_from_the_command_line(tmp_path: Path) -> None:
+    """``lacuna lineage runs`` lists the ingested run; ``lacuna lineage dismiss`` takes it back
+    as a default steward (exit 0), refuses anyone else (exit 1) and a missing reason (exit 2)."""
+    import yaml
+
+    from lacuna.config import ClassificationConfig
+    from lacuna.lineage.claims import ingest
+    from lacuna.lineage.records import DatasetVersion, Run, RunStatus
+    from lacuna.lineage.store import LineageStore
+    from lacuna.model import Classification
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+
+    def config(user: str, role: str) -> str:
+        path = tmp_path / f"{user}.yaml"
+        path.write_text(yaml.safe_dump({"user": {"id": user, "role": role},
+                                        "stewards": {"default": ["jane"]},
+                                        "audit": {"url": url}}), encoding="utf-8")
+        return str(path)
+
+    claim = Classification.from_dict({"tier": "PROPRIETARY", "tags": ["SECRET"]})
+    ref = DatasetRef("file", str(tmp_path / "shared.csv"))
+    with LineageStore(url) as store:
+        ingest(Run(id="r-claim", operation="relabel", status=RunStatus.SUCCEEDED,
+                   outputs=(DatasetVersion(dataset=ref, classification=claim),),
+                   user_id="ana", producer="https://example.com/evil"),
+               store, ClassificationConfig(), by="ana")
+    listed = runner.invoke(app, ["lineage", "runs", "--json", "--config", config("jane",
+                                                                                  "data_steward")])
+    assert listed.exit_code == 0, listed.output
+    assert [(r["id"], r["user"]) for r in json.loads(listed.output)] == [("r-claim", "ana")]
+    reason = ["--reason", "checked: shared.csv holds nothing secret"]
+    refused = runner.invoke(app, ["lineage", "dismiss", "r-claim", *reason,
+                                  "--config", config("ana", "analyst")])
+    assert refused.exit_code == 1, refused.output
+    assert "ana may not dismiss lineage claims: the default stewards may: jane" in refused.output
+    assert runner.invoke(app, ["lineage", "dismiss", "r-claim", "--reason", " ", "--config",
+                               config("jane", "data_steward")]).exit_code == 2
+    done = runner.invoke(app, ["lineage", "dismiss", "r-claim", *reason, "--json",
+                               "--config", config("jane", "data_steward")])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["datasets"][0]["tier"] == "PROPRIETARY"
+    with LineageStore(url) as store:
+        assert store.latest(ref) is None  # nothing else was ever known of it
+    again = runner.invoke(app, ["lineage", "dismiss", "r-claim", *reason,
+                                "--config", config("jane", "data_steward")])
+    assert (again.exit_code, "already dismissed" in again.output) == (1, True)

@@ -275,9 +275,11 @@ def test_cli_check_warns_about_slow_rules_on_sample_inputs(write_bundle, tmp_pat
     root = write_bundle({"slow.rego": SLOW_RULES})
     (tmp_path / "lacuna.yaml").write_text("policy:\n  eval_budget_ms: 300\n")
     sample = tmp_path / "sample.json"
-    sample.write_text(json.dumps({"action": "read", "n": 20}))
+    # deny takes ~50 ms (100 x 1000 iterations), reasons well under 1 ms: a 25 ms threshold
+    # tells them apart even when a loaded machine stalls the process for a few milliseconds
+    sample.write_text(json.dumps({"action": "read", "n": 100}))
     result = run("check", str(root), "--config", str(tmp_path / "lacuna.yaml"),
-                 "--input", str(sample), "--slow-ms", "5")
+                 "--input", str(sample), "--slow-ms", "25")
     assert result.exit_code == 0, result.output  # warnings, not errors
     out = result.output
     assert ("warning: data.slow.allow was still running after 300 ms (policy.eval_budget_ms) "

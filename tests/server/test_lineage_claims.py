@@ -291,3 +291,67 @@ def test_a_claim_cannot_trade_a_personal_class_for_a_critical_one(scene: Scene) 
     df = pd.read_csv(fresh)
     assert df.lacuna.classification.columns["email"].classification.value == "pii"
     assert "PII" in df[["email"]].lacuna.classification.tags
+
+
+def _export_allowed(path: Path, target: Path) -> lacuna.Classification:
+    df = pd.read_csv(path)
+    c = df.lacuna.classification
+    df.to_csv(target, index=False)
+    assert pd.read_csv(target).equals(df)  # written, and reads back the same
+    return c
+
+
+def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene: Scene) -> None:
+    """Any token holder may raise: ana claims the shared sales file PROPRIETARY, and everyone's
+    export of it to a local folder is denied. A default steward dismisses the run (``POST
+    /api/v1/lineage/runs/{id}/dismiss``): the export works again. Nobody else may, Lacuna's
+    own runs cannot be dismissed, and both the dismissal and the refusals are audited."""
+    root = scene.root
+    sales = root / "sales.csv"
+    scene.as_analyst()
+    (root / "reports").mkdir()  # a local folder: INTERNAL data may go there, PROPRIETARY not
+    before = _export_allowed(sales, root / "reports" / "sales-before.csv")
+    lacuna.disable()
+    fp = file_fingerprint(DatasetRef.of(str(sales)))
+    columns = {"revenue": {"classification": "financial", "sensitivity": "high"}}
+    _forge(scene, "ana", sales, fp, "PROPRIETARY", columns, "r-hostile", tags=("SECRET",))
+    scene.as_analyst()
+    assert _export_denied(sales, root / "reports" / "sales.csv").tier.value == "PROPRIETARY"
+    lacuna.disable()
+
+    url = "/api/v1/lineage/runs/r-hostile/dismiss"
+    body = {"reason": "sales.csv holds no secret: checked with its owner"}
+    client, h = scene.client, scene.headers
+    assert client.post(url, json=body).status_code == 401
+    r = client.post(url, json=body, headers=h("ana"))  # not a steward (her own claim, too)
+    assert r.status_code == 403, r.text
+    assert client.post(url, json={"reason": ""}, headers=h("jane")).status_code == 422
+    assert client.post("/api/v1/lineage/runs/r-nope/dismiss", json=body,
+                       headers=h("jane")).status_code == 404
+    r = client.post(url, json=body, headers=h("jane"))
+    assert r.status_code == 200, r.text
+    assert r.json()["dismissed_by"] == "jane"
+    assert [d["tier"] for d in r.json()["datasets"]] == ["PROPRIETARY"]  # as it was
+    again = client.post(url, json=body, headers=h("jane"))
+    assert again.status_code == 409
+    assert "already dismissed" in again.json()["detail"]
+
+    scene.as_analyst()
+    after = _export_allowed(sales, root / "reports" / "sales.csv")
+    assert (after.tier, after.tags) == (before.tier, before.tags)
+    lacuna.disable()
+    # Lacuna's own run (the governed export just recorded) is no claim: 409.
+    own = scene.state.governor.lineage_store.runs(DatasetRef.of(str(sales)), limit=50)
+    pipeline = [run.id for run in own if run.producer == "lacuna" and run.id != "r-hostile"]
+    assert pipeline
+    r = client.post(f"/api/v1/lineage/runs/{pipeline[0]}/dismiss", json=body,
+                    headers=h("jane"))
+    assert r.status_code == 409, r.text
+    assert "Lacuna's own pipeline" in r.json()["detail"]
+    # The run stays on record (the history shows what was claimed).
+    assert scene.state.governor.lineage_store.get_run("r-hostile") is not None
+    events = [(a.data["what"]["event"], a.user_id) for a in
+              scene.state.governor.audit.list(limit=100) if a.data.get("kind") == "lineage"]
+    assert ("claim-dismissed", "jane") in events
+    assert ("dismiss-refused", "jane") in events  # the unknown run, the second try, own run
+    assert not any(e == "claim-dismissed" and u != "jane" for e, u in events)

@@ -163,7 +163,8 @@ def test_a_notebook_client_is_governed_through_the_server(
     client_yaml.parent.mkdir()
     client_yaml.write_text(yaml.safe_dump({
         "user": {"id": "somebody-else", "role": "admin"},  # ignored: the token decides
-        "server": {"url": server.url, "deadline_ms": 1500, "timeout_ms": 1000},
+        # a deadline a loaded CI machine keeps (the exception request waited > 1.5 s once)
+        "server": {"url": server.url, "deadline_ms": 4000, "timeout_ms": 3000},
         "lineage": {"openlineage": {"enabled": False}},
     }), encoding="utf-8")
     env = {**server.env, "LACUNA_CONFIG": str(client_yaml), "LACUNA_TOKEN": server.tokens["ana"],
@@ -205,7 +206,7 @@ def test_a_notebook_client_is_governed_through_the_server(
         assert "governance server could not decide" in after["reasoning"]
         assert server.url in after["error"]
         assert "unreachable" in after["error"]
-        assert after["seconds"] < 1.5 + 1.0  # the configured deadline, plus slack
+        assert after["seconds"] < 4.0 + 1.0  # the configured deadline, plus slack
         assert not (work / "governed" / "again.csv").exists()
     finally:
         proc.kill()

@@ -137,8 +137,9 @@ def test_settings_come_from_file_then_environment_then_options(tmp_path: Path) -
         load_settings(environ={"LACUNA_SERVER_BOGUS": "1"})
 
 
-def _connections_by_worker(server: Live) -> dict[int, int]:
-    """Each worker process's established connections on the server's port."""
+def _connections_by_worker(server: Live, status: str = "ESTABLISHED") -> dict[int, int]:
+    """Each worker process's connections on the server's port in ``status`` (established, or
+    ``LISTEN``: its own SO_REUSEPORT socket)."""
     import psutil
 
     counts = {}
@@ -146,9 +147,21 @@ def _connections_by_worker(server: Live) -> dict[int, int]:
         if "spawn_main" not in " ".join(worker.cmdline()):
             continue  # the resource tracker, not a worker
         counts[worker.pid] = sum(1 for c in worker.net_connections(kind="tcp")
-                                 if c.status == psutil.CONN_ESTABLISHED
+                                 if c.status == status
                                  and c.laddr and c.laddr.port == server.port)
     return counts
+
+
+def _all_listening(server: Live, workers: int, timeout: float = 60) -> None:
+    """Wait until every worker listens: /health answers once the first one does, and on a
+    loaded machine the second may still be starting (then it takes no connection at all)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listening = _connections_by_worker(server, "LISTEN")
+        if len(listening) == workers and all(listening.values()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not every worker listens after {timeout:.0f} s: {listening}")
 
 
 def test_workers_share_new_connections_and_a_dead_worker_is_replaced(
@@ -159,6 +172,7 @@ def test_workers_share_new_connections_and_a_dead_worker_is_replaced(
     clients = [httpx.Client(base_url=server.url, headers=server.headers("ana"), timeout=30)
                for _ in range(64)]
     try:
+        _all_listening(server, 2)
         start = threading.Barrier(len(clients))
 
         def connect(client: httpx.Client) -> int:  # one kept-alive connection each, at once

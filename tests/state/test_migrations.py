@@ -406,6 +406,8 @@ def test_0010_fills_in_the_operation_ids_of_a_trail_at_0009(state_url: str,
         with engine.begin() as conn:  # the trail as revision 0009 left it
             conn.execute(text("DROP INDEX ix_lacuna_audit_operation_id"))
             conn.execute(text("ALTER TABLE lacuna_audit DROP COLUMN operation_id"))
+            if inspect(conn).has_table("lacuna_lineage_versions"):  # and without 0011's column
+                conn.execute(text("ALTER TABLE lacuna_lineage_versions DROP COLUMN dismissed"))
             conn.execute(text("UPDATE lacuna_audit_head SET layout_version = 2"))
             conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0009'"))
         with AuditStore(state_url, checkpoint=None) as store:  # opening it migrates it
@@ -475,3 +477,31 @@ def test_0010_downgrades_to_layout_2_and_upgrades_again(state_url: str, home: Pa
                     "'ix_lacuna_audit_exception_id'")).scalar() is not None
     finally:
         engine.dispose()
+
+
+def test_0011_adds_dismissed_to_a_lineage_store_at_0010(state_url: str, home: Path) -> None:
+    """A lineage store written at revision 0010 (no ``dismissed`` column) is migrated when it
+    opens: its versions are not dismissed, still count, and a claim can be dismissed."""
+    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.model import Classification
+
+    ref = DatasetRef("file", "/data/a.csv")
+    claim = Classification.from_dict({"tier": "PROPRIETARY"})
+    with LineageStore(state_url) as store:
+        store.record(Run(id="r-1", operation="relabel", status=RunStatus.SUCCEEDED,
+                         outputs=(DatasetVersion(dataset=ref, classification=claim),)),
+                     trusted=False)
+    engine = create_engine(state_url)
+    try:
+        with engine.begin() as conn:  # the store as revision 0010 left it
+            conn.execute(text("ALTER TABLE lacuna_lineage_versions DROP COLUMN dismissed"))
+            conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0010'"))
+    finally:
+        engine.dispose()
+    with LineageStore(state_url) as store:  # opening it migrates it
+        latest = store.latest(ref)
+        assert latest is not None and latest.classification.tier.value == "PROPRIETARY"
+        assert [v.dataset for v in store.dismiss("r-1")] == [ref]
+        assert store.latest(ref) is None
+    assert revisions(state_url) == [head_revision()]
+    assert schema_drift(state_url) == []

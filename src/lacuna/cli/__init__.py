@@ -155,7 +155,8 @@ def _mount_subcommands() -> None:
     app.add_typer(dbt_app, name="dbt", help="dbt and Floe projects: classify, suggest, apply "
                   "environment policies, record runs.")
     app.add_typer(exceptions_app, name="exceptions", help="Request and decide policy exceptions.")
-    app.add_typer(lineage_app, name="lineage", help="Query lineage: show, impact, completeness.")
+    app.add_typer(lineage_app, name="lineage", help="Query lineage: show, impact, completeness, "
+                  "runs, import, dismiss.")
     app.add_typer(metrics_app, name="metrics", help="Governance metrics against their targets.")
     app.add_typer(policy_app, name="policy", help="Check, test, run and package Rego policies.")
     app.add_typer(retention_app, name="retention", help="Retention by tier: plan, apply, legal "

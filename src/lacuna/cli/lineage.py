@@ -1,4 +1,5 @@
-"""``lacuna lineage``: draw a dataset's lineage, list the impact of a source, report completeness.
+"""``lacuna lineage``: draw a dataset's lineage, list the impact of a source, report completeness,
+list runs, import OpenLineage events, dismiss an ingested claim (a steward).
 
 Exit codes: 0 ok, 1 nothing recorded for that dataset, 2 a usage, configuration or database
 error.
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     from lacuna.lineage.store import LineageStore
 
 app = typer.Typer(
-    help="Query the lineage store: upstream and downstream graphs, impact, completeness.",
+    help="Query the lineage store: upstream and downstream graphs, impact, completeness, runs; "
+         "import OpenLineage events; dismiss a wrong ingested claim.",
     no_args_is_help=True,
 )
 console = Console()
@@ -238,6 +240,75 @@ def import_(
                   soft_wrap=True)
     if report.rejected or report.errors or report.refused:
         raise typer.Exit(1)
+
+
+@app.command()
+def runs(
+    dataset: Annotated[str | None, typer.Argument(help="Only runs that read or wrote it.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """List recorded runs, newest first (with DATASET, those that read or wrote it): the run ids
+    `lacuna lineage dismiss` takes, who recorded each and which tool produced it."""
+    store = _open(db, config)
+    if store is None:
+        msg = "no lineage recorded yet."
+        raise _fail(msg, 1)
+    try:
+        with store:
+            found = store.runs(_ref(dataset) if dataset else None, limit=limit)
+    except LacunaError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps([{
+            "id": r.id, "operation": r.operation, "status": r.status.value, "user": r.user_id,
+            "producer": r.producer, "started_at": r.started_at.isoformat(),
+            "outputs": [str(v.dataset) for v in r.outputs]} for r in found], indent=2))
+        return
+    table = Table(box=box.SIMPLE)
+    for name in ("run", "started (UTC)", "user", "producer", "operation", "status", "outputs"):
+        table.add_column(name)
+    for r in found:
+        table.add_row(escape(r.id), r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      escape(r.user_id), escape(r.producer), escape(r.operation),
+                      r.status.value, escape(", ".join(str(v.dataset) for v in r.outputs)))
+    console.print(table)
+
+
+@app.command()
+def dismiss(
+    run_id: Annotated[str, typer.Argument(help="The ingested run, as `lacuna lineage runs` "
+                                               "lists it.")],
+    reason: Annotated[str, typer.Option(help="What you checked (required, for the record).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Dismiss an ingested run's classification claims (a wrong or hostile raise sent over
+    OpenLineage): its versions stay on record but no longer count as what Lacuna knows of the
+    data. Never Lacuna's own runs. A default steward (stewards.default), with a reason;
+    audited. Exit 1 when refused, 2 on a configuration error."""
+    from lacuna.governor import configure
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    try:
+        configure(str(config) if config else None)
+        done = dismiss_claim(run_id, reason=reason)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except LacunaError as exc:
+        Console(stderr=True).print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False,
+                                   soft_wrap=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(done.to_dict(), indent=2))
+        return
+    console.print(f"dismissed lineage run {escape(run_id)}: {len(done.versions)} dataset "
+                  "version(s) no longer count as what Lacuna knows", highlight=False)
+    for v in done.versions:
+        console.print(f"  {escape(str(v.dataset))} (claimed {v.classification.tier.value})",
+                      highlight=False)
 
 
 # -- rendering ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from lacuna.lineage.api import (
     upstream,
     version_at,
 )
+from lacuna.lineage.dismiss import Dismissed, DismissNotAuthorized, dismiss_claim
 from lacuna.lineage.graph import Completeness, LineageEdge, LineageGraph
 from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
 from lacuna.lineage.store import LineageStore
@@ -23,6 +24,8 @@ __all__ = [
     "Completeness",
     "DatasetRef",
     "DatasetVersion",
+    "DismissNotAuthorized",
+    "Dismissed",
     "LineageEdge",
     "LineageGraph",
     "LineageStore",
@@ -30,6 +33,7 @@ __all__ = [
     "RunStatus",
     "completeness",
     "current_store",
+    "dismiss_claim",
     "downstream",
     "impact",
     "path",

@@ -46,6 +46,7 @@ from lacuna.lineage.store import LineageStore
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
+    from lacuna.audit.store import AuditStore
     from lacuna.config import Config
     from lacuna.model import Classification
 
@@ -93,6 +94,9 @@ class LineageHost(Protocol):
 
     @property
     def lineage_store(self) -> LineageStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
 
     def classify_source(
         self, name: str | None, frame: Any

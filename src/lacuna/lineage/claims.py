@@ -21,7 +21,9 @@ PUBLIC, an export allowed). So a claim is held to what the store already knows:
   claim about content the pipeline never saw therefore cannot lower what the values show.
 
 Lowering a classification is a steward's act, not a side effect of reporting lineage: Lacuna
-has no declassify command, so there is no ingest route to it (docs/lineage.md).
+has no declassify command, so there is no ingest route to it (docs/lineage.md). What a steward
+may do is dismiss a wrong raise (:mod:`lacuna.lineage.dismiss`): the claim stops counting, and
+what the store knew without it stands.
 """
 
 from __future__ import annotations

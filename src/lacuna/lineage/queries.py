@@ -32,7 +32,7 @@ from lacuna.lineage.records import (
     Run,
     RunStatus,
 )
-from lacuna.lineage.schema import column_edges, datasets, edges, run_io, versions
+from lacuna.lineage.schema import column_edges, datasets, edges, run_io, standing, versions
 from lacuna.model import Classification, Layer, Tier
 
 CHUNK = 500
@@ -51,10 +51,10 @@ def version_select() -> Select[Any]:
 
 
 def versions_of(dataset: DatasetRef) -> Select[Any]:
-    """The produced versions of one dataset (order and limit are the caller's)."""
+    """The standing versions of one dataset (order and limit are the caller's)."""
     return version_select().where(
         datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
-        versions.c.produced.is_(True))
+        standing())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -252,7 +252,7 @@ def _nodes(conn: Connection, ids: Iterable[int]
     refs: dict[int, DatasetRef] = {}
     latest: dict[int, DatasetVersion] = {}
     newest = (select(func.max(versions.c.id))
-              .where(versions.c.dataset_id == datasets.c.id, versions.c.produced.is_(True))
+              .where(versions.c.dataset_id == datasets.c.id, standing())
               .correlate(datasets).scalar_subquery())
     for chunk in _chunks(ids):
         stmt = (select(datasets.c.id.label("did"), datasets.c.namespace, datasets.c.name,
@@ -314,7 +314,7 @@ def completeness(conn: Connection) -> Completeness:
     out_v = versions.alias("out_v")
     produced = (select(out_v.c.dataset_id, func.max(out_v.c.id).label("vid"))
                 .join(run_io, (run_io.c.version_id == out_v.c.id) & (run_io.c.direction == "out"))
-                .where(out_v.c.produced.is_(True)).group_by(out_v.c.dataset_id)).subquery()
+                .where(standing(out_v)).group_by(out_v.c.dataset_id)).subquery()
     latest = {int(d): int(v) for d, v in conn.execute(select(produced.c.dataset_id,
                                                              produced.c.vid)).all()}
     producer: dict[int, str] = {}
@@ -325,7 +325,7 @@ def completeness(conn: Connection) -> Completeness:
             producer[int(row.dataset_id)] = row.run_id
     for chunk in _chunks(latest):
         newest = (select(func.max(versions.c.id)).where(
-            versions.c.dataset_id.in_(chunk), versions.c.produced.is_(True))
+            versions.c.dataset_id.in_(chunk), standing())
             .group_by(versions.c.dataset_id))
         for row in conn.execute(select(versions.c.dataset_id, versions.c.tier)
                                 .where(versions.c.id.in_(newest))):

@@ -8,7 +8,9 @@
   process's store (a governed run, ``register_lineage``); a version that arrived from outside
   (OpenLineage ingest over HTTP or ``lacuna lineage import``), or that predates the column
   (migration 0005), is false: it may raise what a read resolves, never lower it
-  (:mod:`lacuna.lineage.claims`).
+  (:mod:`lacuna.lineage.claims`). ``dismissed`` is true for the versions of an ingested run a
+  steward dismissed (:mod:`lacuna.lineage.dismiss`, migration 0011): kept as history, never
+  counted as what the store knows (:func:`standing`).
 - ``lacuna_lineage_runs``: one governed operation or job run with its provenance; the fields
   queries filter on are columns, the rest (libraries, quality checks, imported facets) JSON.
 - ``lacuna_lineage_run_io``: which versions a run read (``in``) and wrote (``out``).
@@ -36,8 +38,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     false,
 )
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
 
 LAYOUT_VERSION = 1
 
@@ -72,10 +77,18 @@ versions = Table(
     Column("created", String(40), nullable=False),
     Column("produced", Boolean, nullable=False),
     Column("trusted", Boolean, nullable=False, server_default=false()),
+    Column("dismissed", Boolean, nullable=False, server_default=false()),
     Index("ix_lacuna_lineage_versions_dataset", "dataset_id", "produced", "created"),
     Index("ix_lacuna_lineage_versions_fingerprint", "fingerprint"),
     Index("ix_lacuna_lineage_versions_run", "run_id"),
 )
+
+
+def standing(table: FromClause = versions) -> ColumnElement[bool]:
+    """Versions that count as a dataset's state: produced (not the intended output of a denied
+    or failed run) and not dismissed by a steward. ``table``: ``versions`` or an alias of it."""
+    return and_(table.c.produced.is_(True), table.c.dismissed.is_(False))
+
 
 runs = Table(
     "lacuna_lineage_runs",

@@ -57,6 +57,7 @@ from lacuna.lineage.schema import (
     metadata,
     run_io,
     runs,
+    standing,
     versions,
 )
 from lacuna.model import Classification
@@ -78,7 +79,7 @@ _DATASET_ID = select(datasets.c.id).where(datasets.c.namespace == bindparam("nam
 _LATEST_VERSION = (
     select(versions.c.id, versions.c.fingerprint, versions.c.classification, versions.c.columns,
            versions.c.trusted)
-    .where(versions.c.dataset_id == bindparam("dataset_id"), versions.c.produced.is_(True))
+    .where(versions.c.dataset_id == bindparam("dataset_id"), standing())
     .order_by(versions.c.id.desc()).limit(1))
 _RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("run_id"))
 
@@ -88,7 +89,7 @@ def _latest_of(trusted: bool | None) -> Any:
     as trusted as asked: built once, as reads that run per decision (lineage.claims) want."""
     stmt = queries.version_select().where(
         datasets.c.namespace == bindparam("namespace"), datasets.c.name == bindparam("name"),
-        versions.c.produced.is_(True))
+        standing())
     if trusted is not None:
         stmt = stmt.where(versions.c.trusted.is_(trusted))
     return stmt.order_by(versions.c.id.desc()).limit(1)
@@ -328,7 +329,7 @@ class LineageStore:
         """The most recently recorded version with this content fingerprint (``trusted``: as
         for :meth:`latest`)."""
         stmt = queries.version_select().where(versions.c.fingerprint == fingerprint,
-                                              versions.c.produced.is_(True))
+                                              standing())
         if trusted is not None:
             stmt = stmt.where(versions.c.trusted.is_(trusted))
         return self._one(stmt.order_by(versions.c.id.desc()))
@@ -340,7 +341,7 @@ class LineageStore:
         ``trusted``: as for :meth:`latest`) and the id of the run that recorded it; None when
         the store has no such content."""
         stmt = (queries.version_select().where(versions.c.fingerprint == fingerprint,
-                                               versions.c.produced.is_(True)))
+                                               standing()))
         if dataset is not None:
             stmt = stmt.where(datasets.c.namespace == dataset.namespace,
                               datasets.c.name == dataset.name)
@@ -411,6 +412,43 @@ class LineageStore:
                 return queries.load_run(conn, row) if row is not None else None
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
+
+    def dismiss(self, run_id: str) -> tuple[DatasetVersion, ...]:
+        """Dismiss the ingested run ``run_id``: its versions stay on record but no longer count
+        as what the store knows of their datasets or content (:mod:`lacuna.lineage.dismiss`
+        checks who may). Returns the versions it dismissed, as they were.
+
+        Raises:
+            LineageError: no such run; the run is Lacuna's own (its classifications were
+                computed from the data: they are no claim); it is already dismissed, or
+                produced nothing; or the database could not be read or written.
+        """
+        try:
+            with self._lock, self._transaction(write=True) as conn:
+                if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
+                    msg = (f"no lineage run {run_id!r} is recorded: use a run id from `lacuna "
+                           "lineage runs` or the server's GET /api/v1/lineage/runs")
+                    raise LineageError(msg)
+                rows = conn.execute(queries.version_select().where(
+                    versions.c.run_id == run_id, versions.c.produced.is_(True))).all()
+                if any(r.trusted for r in rows):
+                    msg = (f"lineage run {run_id} was recorded by Lacuna's own pipeline: its "
+                           "classifications were computed from the data and are no claim to "
+                           "dismiss. Correct the data or its declaration instead.")
+                    raise LineageError(msg)
+                standing_rows = [r for r in rows if not r.dismissed]
+                if not standing_rows:
+                    msg = (f"lineage run {run_id} has no claim left to dismiss: "
+                           + ("it is already dismissed." if rows else
+                              "it produced no dataset version (it did not succeed)."))
+                    raise LineageError(msg)
+                conn.execute(update(versions).where(
+                    versions.c.run_id == run_id, versions.c.produced.is_(True),
+                    versions.c.trusted.is_(False)).values(dismissed=True))
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "write to")) from exc
+        self.generation = next(_GENERATIONS)  # what this process knows it holds changed
+        return tuple(queries.to_version(r) for r in standing_rows)
 
     def column_edges(self, *, trusted: bool | None = None) -> builtins.list[ColumnEdge]:
         """Every recorded column edge, oldest first. With ``trusted=True``, only the edges of

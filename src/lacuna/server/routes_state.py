@@ -21,8 +21,20 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from lacuna.errors import RunOwnedError
 from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
 from lacuna.model import Classification
-from lacuna.server.schemas import ExceptionDecisionBody, ExceptionRequestBody, SettleBody
-from lacuna.server.security import REFUSAL_SESSION, AnyUser, Auditor, Producer, state_of
+from lacuna.server.schemas import (
+    DismissBody,
+    ExceptionDecisionBody,
+    ExceptionRequestBody,
+    SettleBody,
+)
+from lacuna.server.security import (
+    REFUSAL_SESSION,
+    AnyUser,
+    Auditor,
+    Producer,
+    Steward,
+    state_of,
+)
 from lacuna.server.state import ServerState
 
 router = APIRouter(prefix="/api/v1")
@@ -272,6 +284,30 @@ def lineage_runs(request: Request, _: Auditor, dataset: str | None = None,
          "started_at": r.started_at.isoformat(), "method": r.method, "producer": r.producer,
          "inputs": [str(v.dataset) for v in r.inputs],
          "outputs": [str(v.dataset) for v in r.outputs]} for r in runs]}
+
+
+@router.post("/lineage/runs/{run_id}/dismiss", tags=["lineage"],
+             summary="Dismiss an ingested run's classification claims (a default steward)")
+def lineage_dismiss(run_id: str, body: DismissBody, request: Request, principal: Steward
+                    ) -> dict[str, Any]:
+    """A wrong or hostile raise sent over OpenLineage (a shared table claimed ``RESTRICTED``)
+    would deny everyone's use of the data: a default steward dismisses the run, whose versions
+    then stay on record but no longer count as what Lacuna knows. Never Lacuna's own runs.
+    Audited, refusals too (:func:`lacuna.lineage.dismiss_claim`)."""
+    from lacuna.errors import ConfigError, LineageError
+    from lacuna.lineage.dismiss import DismissNotAuthorized, dismiss_claim
+
+    try:
+        with acting_as(state_of(request), principal) as acting:
+            done = dismiss_claim(run_id, reason=body.reason, host=acting)
+    except DismissNotAuthorized as exc:
+        raise HTTPException(403, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except LineageError as exc:
+        code = 404 if "no lineage run" in str(exc) else 409
+        raise HTTPException(code, str(exc)) from None
+    return done.to_dict()
 
 
 class _Pending:

@@ -85,6 +85,11 @@ class SettleBody(_Body):
                         description="What the steward checked and did with the data.")
 
 
+class DismissBody(_Body):
+    reason: str = Field(min_length=1, max_length=TEXT_LIMITS["reason"],
+                        description="What the steward checked (for the record).")
+
+
 class OutcomeBody(_Body):
     of: str = Field(max_length=64, description="The decision's audit record id.")
     error: str | None = Field(default=None, max_length=4000,

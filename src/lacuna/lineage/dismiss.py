@@ -1,0 +1,138 @@
+"""Dismissing an ingested claim: a steward's remedy for a wrong raise.
+
+A run ingested from outside the pipeline (``POST /api/v1/lineage``, ``lacuna lineage import``)
+may raise what the store knows of a dataset or of its content, never lower it
+(:mod:`lacuna.lineage.claims`); and any token holder may send one. So a wrong or hostile raise,
+a shared public table claimed ``RESTRICTED``, would deny everyone's use of that data, and
+nothing could take it back.
+
+:func:`dismiss_claim` lets a steward take it back: the run's versions stay on record (the run
+and its edges stay in the graph: the history shows what was claimed) but no longer count as
+what the store knows (:func:`lacuna.lineage.schema.standing`), so reads, decisions and later
+ingests see what the store knew without it. It lowers nothing below what Lacuna's own pipeline
+computed, and only ingested runs can be dismissed, never Lacuna's own. Who may: a default
+steward (``stewards.default`` in ``lacuna.yaml``), with a reason; both the dismissal and a
+refusal are on the audit trail (``claim-dismissed``, ``dismiss-refused``).
+
+A claim sent again after it was dismissed is a new claim: dismiss it again, and revoke the
+sender's token if it keeps coming.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lacuna.errors import ConfigError, LacunaError, LineageError
+
+if TYPE_CHECKING:
+    from lacuna.lineage.api import LineageHost
+    from lacuna.lineage.records import DatasetVersion
+
+log = logging.getLogger("lacuna.lineage")
+
+KIND = "lineage"
+ACTION = "lineage_claim"
+
+
+class DismissNotAuthorized(LineageError):
+    """The configured user may not dismiss lineage claims (not a default steward)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dismissed:
+    """What :func:`dismiss_claim` did: the run, who, why, and the versions as they were."""
+
+    run_id: str
+    by: str
+    reason: str
+    versions: tuple[DatasetVersion, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "dismissed_by": self.by, "reason": self.reason,
+                "datasets": [_version(v) for v in self.versions]}
+
+
+def dismiss_claim(run_id: str, *, reason: str, host: LineageHost | None = None) -> Dismissed:
+    """Dismiss the ingested lineage run ``run_id`` (see the module docstring), as the
+    configured user, who must be a default steward.
+
+    Args:
+        run_id: the run's id as the store holds it (``lacuna lineage runs``).
+        reason: what the steward checked (required; at most 2,000 characters).
+        host: the governor (default: the current one).
+
+    Raises:
+        DismissNotAuthorized: the configured user is not in ``stewards.default``.
+        ConfigError: no reason, or one longer than 2,000 characters.
+        LineageError: no such run, it is Lacuna's own, or it has no claim left to dismiss.
+    """
+    from lacuna.exceptions.authority import check_text, same_identity
+    from lacuna.lineage.api import current_host
+
+    gov = host or current_host()
+    me = gov.config.user.id
+    why = " ".join(str(reason or "").split())
+    try:
+        if not why:
+            msg = ("dismissing a lineage claim needs a reason: say what you checked (e.g. "
+                   "'orders.csv holds no personal data: checked the columns with the owner')")
+            raise ConfigError(msg)
+        check_text("reason", why)
+        stewards = gov.config.stewards.default
+        if not any(same_identity(me, s) for s in stewards):
+            named = ", ".join(stewards) if stewards else "nobody (no steward is configured)"
+            msg = (f"{me} may not dismiss lineage claims: the default stewards may: {named}. "
+                   "Stewards are listed in lacuna.yaml under 'stewards: default:'.")
+            raise DismissNotAuthorized(msg)
+        store = gov.lineage_store
+        if not hasattr(store, "dismiss"):  # a client of a Lacuna server: its store is remote
+            msg = ("this configuration sends lineage to a Lacuna server: dismiss the claim "
+                   f"there (POST /api/v1/lineage/runs/{run_id}/dismiss as a steward, or "
+                   "`lacuna lineage dismiss` on the server's machine)")
+            raise LineageError(msg)
+        versions = store.dismiss(run_id)
+    except LacunaError as exc:
+        _audit(gov, "dismiss-refused", run_id, allowed=False, detail={"error": str(exc)})
+        raise
+    done = Dismissed(run_id=run_id, by=me, reason=why, versions=versions)
+    _audit(gov, "claim-dismissed", run_id, detail={"reason": why, "datasets": [
+        _version(v) for v in versions]})
+    log.warning("lineage run %s dismissed by %s (%d dataset version(s)): %s", run_id, me,
+                len(versions), why)
+    return done
+
+
+def _version(v: DatasetVersion) -> dict[str, Any]:
+    c = v.classification
+    return {"dataset": str(v.dataset), "tier": c.tier.value, "tags": list(c.tags),
+            "fingerprint": v.fingerprint}
+
+
+def _audit(gov: LineageHost, event: str, run_id: str, *, allowed: bool = True,
+           detail: dict[str, Any]) -> None:
+    """The dismissal (or its refusal) on the audit trail, as the configured user. A dismissal
+    that cannot be audited still stands, said loudly (as exception events)."""
+    from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
+    from lacuna.model import utcnow
+
+    user = gov.config.user
+    now = iso(utcnow())
+    body = {
+        "schema_version": RECORD_SCHEMA_VERSION, "kind": KIND,
+        "who": {"user_id": user.id, "role": user.role, "session": gov.session},
+        "what": {"action": ACTION, "event": event, "run_id": run_id, "destination": None},
+        "when": now, "recorded_at": now, "why": {},
+        "decision": {"allowed": allowed, "policy_id": None,
+                     "reasoning": f"lineage run {run_id}: {event}"},
+        "lineage": detail,
+    }
+    try:
+        gov.audit.record_event(body)
+    except Exception as exc:
+        log.error("could not record lineage event %r for run %s on the audit trail: %s",
+                  event, run_id, exc)
+
+
+__all__ = ["DismissNotAuthorized", "Dismissed", "dismiss_claim"]
