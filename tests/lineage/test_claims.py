@@ -122,7 +122,8 @@ def test_a_dismissed_claim_no_longer_counts_but_stays_on_record(store_url: str) 
         assert dismissed.classification.tier.value == "PROPRIETARY"  # as it was
         assert _public(known_of(store, version, CONFIG))
         latest = store.latest(REF)
-        assert latest is not None and _public(latest.classification)
+        assert latest is not None
+        assert _public(latest.classification)
         assert store.by_fingerprint("sha256:abc", trusted=False) is None
         assert store.produced_with("sha256:abc") is not None
         assert store.produced_with("sha256:abc")[1] == "pipeline"

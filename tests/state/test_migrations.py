@@ -500,7 +500,8 @@ def test_0011_adds_dismissed_to_a_lineage_store_at_0010(state_url: str, home: Pa
         engine.dispose()
     with LineageStore(state_url) as store:  # opening it migrates it
         latest = store.latest(ref)
-        assert latest is not None and latest.classification.tier.value == "PROPRIETARY"
+        assert latest is not None
+        assert latest.classification.tier.value == "PROPRIETARY"
         assert [v.dataset for v in store.dismiss("r-1")] == [ref]
         assert store.latest(ref) is None
     assert revisions(state_url) == [head_revision()]
