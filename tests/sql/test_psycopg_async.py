@@ -259,3 +259,58 @@ def test_without_greenlet_async_statements_are_refused_not_run(enabled, pg, sand
     finally:
         monkeypatch.undo()
         hooks._bridge.cache_clear()
+
+
+def test_concurrent_tasks_a_governed_block_and_a_dict_row_connection(sandbox_config, pg,
+                                                                   sandbox):
+    """Tasks deciding at once (on their own connections and sharing one) each get their own
+    decision; a ``governed()`` block of one task governs its statements only; a connection
+    whose rows are dicts still has its triggers looked up (Lacuna reads tuples)."""
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(_dsn(pg), autocommit=True) as admin:  # ungoverned: no enable()
+        admin.execute("CREATE FUNCTION copy_mails() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                      "BEGIN INSERT INTO notes SELECT email FROM customers; RETURN NULL; END $$")
+        admin.execute("CREATE TABLE members (id TEXT)")
+        admin.execute("CREATE TRIGGER on_insert AFTER INSERT ON members FOR EACH STATEMENT "
+                      "EXECUTE FUNCTION copy_mails()")
+    config = sandbox_config(destinations={"unmanaged": [str(sandbox / "Downloads")]})
+
+    async def read(con: Any) -> int:
+        cur = await con.execute("SELECT email FROM customers")
+        return len(await cur.fetchall())
+
+    async def refused(con: Any, sql: str) -> str:
+        try:
+            await con.execute(sql)
+        except GovernanceViolation:
+            return "refused"
+        finally:
+            await con.rollback()
+        return "ran"
+
+    async def ungoverned() -> str:  # another task, outside the block: not governed
+        async with await psycopg.AsyncConnection.connect(_dsn(pg)) as con:
+            await con.execute("SELECT 1")
+            return "ran"
+
+    async def main() -> list[Any]:
+        outside = asyncio.create_task(ungoverned())
+        with lacuna.governed(config):
+            cons = [await psycopg.AsyncConnection.connect(_dsn(pg)) for _ in range(3)]
+            rows = await psycopg.AsyncConnection.connect(_dsn(pg), row_factory=dict_row)
+            try:
+                return [*await asyncio.gather(
+                    read(cons[0]), refused(cons[1], "INSERT INTO notes SELECT email FROM "
+                                                    "customers"),
+                    read(cons[2]), read(cons[2]),  # two tasks on one connection
+                    refused(rows, "INSERT INTO members VALUES ('x')"),
+                ), await outside]
+            finally:
+                for con in (*cons, rows):
+                    await con.close()
+
+    assert asyncio.run(main()) == [60, "refused", 60, 60, "refused", "ran"]
+    assert _count(pg, "notes") == 0
+    assert sorted(_methods(sandbox)) == sorted(
+        [("sql.postgres.select", True)] * 3 + [("sql.postgres.insert", False)] * 2)

@@ -3,7 +3,9 @@
 runs on a cursor) decide each statement before it runs, through
 :func:`lacuna.sql.govern.run_governed` on the cursor's connection, as a statement sent through a
 governed SQLAlchemy engine on PostgreSQL is (functions whose bodies write, triggers, event
-triggers, ``COPY … TO``: fail closed).
+triggers, ``COPY … TO``: fail closed). The same for ``psycopg.AsyncConnection``: its
+``AsyncCursor``'s and ``AsyncServerCursor``'s methods (``await aconn.execute(…)``, ``async for
+row in cur.stream(…)``, ``async with cur.copy(…)``).
 
 psycopg's classes are Python, so their methods are replaced while ``lacuna.enable()`` is on (or
 a ``governed()`` block is open), and put back by ``lacuna.disable()``; a connection opened
@@ -11,11 +13,22 @@ before ``enable()`` is governed too. The database is named as a SQLAlchemy engin
 be: ``postgresql+psycopg://user@host:port/dbname`` (no password), so
 ``classification_aware_databases`` and the stored classifications (table comments) are shared.
 
+An async statement is decided by the same synchronous code, run in a greenlet (as SQLAlchemy's
+asyncio layer runs its synchronous core; ``greenlet`` is required, else the statement is
+refused in ``enforce`` mode): its catalog look-ups and the statement itself are handed back to
+the caller's coroutine and awaited on the statement's own connection, so they see its
+uncommitted work (a trigger created earlier in the transaction), take psycopg's connection
+lock like any statement, and the statement runs between its decision and its record as on a
+synchronous cursor. The event loop is held while Lacuna's own synchronous work runs (parsing,
+the policy, the audit record and lineage written to its stores), never while the database
+answers. ``stream()`` is decided when first iterated, ``copy()`` when entered, both before
+psycopg sends anything.
+
 Not governed here: a statement Lacuna sends itself, or that SQLAlchemy sends (its psycopg
-dialect runs cursors' ``execute``: the SQL hook, :mod:`lacuna.sql.hook`, decides those), and
-statements run for a call the pandas integration already decides (under
-:mod:`lacuna._bypass`). ``psycopg.AsyncConnection`` is not governed at all (none of its
-statements, its ``AsyncCursor``s included), nor are libpq-level calls (``conn.pgconn.exec_``).
+dialects, synchronous and asyncio, run cursors' ``execute``: the SQL hook,
+:mod:`lacuna.sql.hook`, decides those), and statements run for a call the pandas integration
+already decides (under :mod:`lacuna._bypass`). Nor libpq-level calls (``conn.pgconn.exec_``,
+``send_query``), psycopg's private methods or the originals called past the replacements.
 """
 
 from __future__ import annotations
