@@ -107,7 +107,8 @@ def test_async_reads_and_allowed_writes_round_trip(enabled, pg, sandbox):
             cur = await con.execute("SELECT email FROM customers WHERE customer_id = %s",
                                     ("C0001",))
             rows = await cur.fetchall()
-            assert len(rows) == 1 and "@" in rows[0][0]
+            assert len(rows) == 1
+            assert "@" in rows[0][0]
             read = lacuna.sql.classification()
             assert read is not None
             assert read.columns["email"].classification is ColumnKind.PII
@@ -180,7 +181,8 @@ def test_async_stream_copy_and_server_cursor_are_decided(enabled, pg, sandbox):
         async with await psycopg.AsyncConnection.connect(_dsn(pg), autocommit=True) as con:
             cur = con.cursor()
             streamed = [row async for row in cur.stream("SELECT email FROM customers")]
-            assert len(streamed) == 60 and all("@" in r[0] for r in streamed)
+            assert len(streamed) == 60
+            assert all("@" in r[0] for r in streamed)
             read = lacuna.sql.classification()
             assert read is not None
             assert read.columns["email"].classification is ColumnKind.PII

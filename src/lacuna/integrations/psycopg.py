@@ -139,8 +139,11 @@ def _executemany(original: Callable[..., Any]) -> Callable[..., Any]:
 # resumes the greenlet with the answer. So the look-ups run on the statement's own connection
 # (one transaction: a trigger created earlier in it is seen; psycopg's connection lock keeps
 # them apart from other tasks), the statement runs between its decision and its record exactly
-# as on a synchronous cursor, and the event loop is blocked only while Lacuna computes (parsing,
-# the policy), never while the database answers.
+# as on a synchronous cursor, and the event loop is blocked only while Lacuna's own synchronous
+# work runs (parsing, the policy, the audit record and lineage on its stores), never while the
+# database answers. No thread: the policy engines are per thread, the governed() block is the
+# caller's context (the greenlet runs in it), and a thread pool could deadlock when every
+# worker waits for a statement that waits for a lock another queued statement holds.
 
 
 @functools.cache
