@@ -3,7 +3,9 @@
 runs on a cursor) decide each statement before it runs, through
 :func:`lacuna.sql.govern.run_governed` on the cursor's connection, as a statement sent through a
 governed SQLAlchemy engine on PostgreSQL is (functions whose bodies write, triggers, event
-triggers, ``COPY … TO``: fail closed).
+triggers, ``COPY … TO``: fail closed). The same for ``psycopg.AsyncConnection``: its
+``AsyncCursor``'s and ``AsyncServerCursor``'s methods (``await aconn.execute(…)``, ``async for
+row in cur.stream(…)``, ``async with cur.copy(…)``).
 
 psycopg's classes are Python, so their methods are replaced while ``lacuna.enable()`` is on (or
 a ``governed()`` block is open), and put back by ``lacuna.disable()``; a connection opened
@@ -11,26 +13,43 @@ before ``enable()`` is governed too. The database is named as a SQLAlchemy engin
 be: ``postgresql+psycopg://user@host:port/dbname`` (no password), so
 ``classification_aware_databases`` and the stored classifications (table comments) are shared.
 
+An async statement is decided by the same synchronous code, run in a greenlet (as SQLAlchemy's
+asyncio layer runs its synchronous core; ``greenlet`` is required, else the statement is
+refused in ``enforce`` mode): its catalog look-ups and the statement itself are handed back to
+the caller's coroutine and awaited on the statement's own connection, so they see its
+uncommitted work (a trigger created earlier in the transaction), take psycopg's connection
+lock like any statement, and the statement runs between its decision and its record as on a
+synchronous cursor. The event loop is held while Lacuna's own synchronous work runs (parsing,
+the policy, the audit record and lineage written to its stores), never while the database
+answers. ``stream()`` is decided when first iterated, ``copy()`` when entered, both before
+psycopg sends anything.
+
 Not governed here: a statement Lacuna sends itself, or that SQLAlchemy sends (its psycopg
-dialect runs cursors' ``execute``: the SQL hook, :mod:`lacuna.sql.hook`, decides those), and
-statements run for a call the pandas integration already decides (under
-:mod:`lacuna._bypass`). ``psycopg.AsyncConnection`` is not governed at all (none of its
-statements, its ``AsyncCursor``s included), nor are libpq-level calls (``conn.pgconn.exec_``).
+dialects, synchronous and asyncio, run cursors' ``execute``: the SQL hook,
+:mod:`lacuna.sql.hook`, decides those), and statements run for a call the pandas integration
+already decides (under :mod:`lacuna._bypass`). Nor libpq-level calls (``conn.pgconn.exec_``,
+``send_query``), psycopg's private methods or the originals called past the replacements.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from lacuna import _bypass
-from lacuna.errors import IntegrationError
+from lacuna.errors import GovernanceViolation, IntegrationError, StorageError
 from lacuna.integrations.frames.hooks import Hook, Hooks
 from lacuna.model import Action
 
+T = TypeVar("T")
 _SKIPPED = (__name__, "lacuna.integrations.pandas._patch")
 _NOT_OURS = ("lacuna.", "sqlalchemy.")
 
@@ -72,7 +91,9 @@ def _text(cur: Any, query: Any) -> str:
 
 
 def _decide(cur: Any, query: Any, params: Any, run: Callable[[], Any], *,
-            many: bool = False) -> Any:
+            many: bool = False, dbapi: Any = None) -> Any:
+    """Decide ``query`` and call ``run`` if allowed; the catalog look-ups run on ``dbapi``
+    (by default the cursor's connection)."""
     from lacuna.governor import current
     from lacuna.sql import hook
     from lacuna.sql.catalog import Database
@@ -80,9 +101,9 @@ def _decide(cur: Any, query: Any, params: Any, run: Callable[[], Any], *,
 
     con = cur.connection
     sql = _text(cur, query)
+    db = Database(con if dbapi is None else dbapi, url_of(con), "postgres")
     with _bypass.bypass():  # the catalog look-ups run on this connection: not governed again
-        result, read = run_governed(current(), Database(con, url_of(con), "postgres"), sql,
-                                    params, run, many=many)
+        result, read = run_governed(current(), db, sql, params, run, many=many)
     if read is not None:
         hook.remember(read)
     return result
@@ -109,6 +130,257 @@ def _executemany(original: Callable[..., Any]) -> Callable[..., Any]:
     return executemany
 
 
+# -- psycopg.AsyncConnection -------------------------------------------------------------------
+#
+# run_governed and the catalog look-ups are synchronous; an async cursor's statement and its
+# look-ups must be awaited. The governance runs in a greenlet (as SQLAlchemy's asyncio layer
+# runs its synchronous core): each time it needs the database (a look-up, the statement itself)
+# it hands the awaitable to the caller's coroutine, which awaits it on the event loop and
+# resumes the greenlet with the answer. So the look-ups run on the statement's own connection
+# (one transaction: a trigger created earlier in it is seen; psycopg's connection lock keeps
+# them apart from other tasks), the statement runs between its decision and its record exactly
+# as on a synchronous cursor, and the event loop is blocked only while Lacuna's own synchronous
+# work runs (parsing, the policy, the audit record and lineage on its stores), never while the
+# database answers. No thread: the policy engines are per thread, the governed() block is the
+# caller's context (the greenlet runs in it), and a thread pool could deadlock when every
+# worker waits for a statement that waits for a lock another queued statement holds.
+
+
+@functools.cache
+def _bridge() -> tuple[Any, Callable[[], Any]]:
+    """The greenlet class Lacuna's governance of an async statement runs in, and greenlet's
+    ``getcurrent``."""
+    try:
+        import greenlet
+    except ImportError as exc:
+        msg = ("psycopg.AsyncConnection: Lacuna decides an async statement by running its "
+               "(synchronous) governance in a greenlet, and the 'greenlet' package is not "
+               "installed, so the statement could not be decided and was not run. Install it "
+               "(pip install greenlet, or pip install 'lacuna[postgresql]'), or use a "
+               "synchronous psycopg.connect connection.")
+        raise IntegrationError(msg) from exc
+
+    class Bridge(greenlet.greenlet):  # type: ignore[misc]
+        """Runs Lacuna's synchronous governance of one async statement."""
+
+    return Bridge, greenlet.getcurrent
+
+
+async def _bridged(fn: Callable[[], T]) -> T:
+    """``fn()`` run in a greenlet whose :func:`_await` calls are awaited here."""
+    bridge, getcurrent = _bridge()  # says how to install greenlet when it is missing
+    parent = getcurrent()
+    child = bridge(fn, parent)
+    child.gr_context = parent.gr_context  # the caller's context: its governed() block, …
+    result = child.switch()
+    while not child.dead:
+        try:
+            value = await result
+        except BaseException:  # the awaitable failed (or the task was cancelled): in fn
+            result = child.throw(*sys.exc_info())
+        else:
+            result = child.switch(value)
+    return cast("T", result)
+
+
+def _await(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` from the synchronous governance inside :func:`_bridged`."""
+    bridge, getcurrent = _bridge()
+    current = getcurrent()
+    if not isinstance(current, bridge):  # pragma: no cover - only called inside
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
+        msg = "psycopg: Lacuna awaited outside its governance of an async statement"
+        raise IntegrationError(msg)
+    return cast("T", current.parent.switch(awaitable))
+
+
+class _Blocking:
+    """An ``AsyncConnection`` as the synchronous DB-API connection :mod:`lacuna.sql.catalog`
+    reads, inside :func:`_bridged`: each query is awaited on the connection itself (tuples,
+    whatever the connection's row factory)."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+    @property
+    def autocommit(self) -> bool:
+        return bool(self._con.autocommit)
+
+    def cursor(self) -> _BlockingCursor:
+        return _BlockingCursor(self._con.cursor(row_factory=tuple_row))
+
+
+class _BlockingCursor:
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    @property
+    def description(self) -> Any:
+        return self._cur.description
+
+    def execute(self, sql: str, params: Any = None) -> _BlockingCursor:
+        _await(self._cur.execute(sql, params))
+        return self
+
+    def fetchall(self) -> list[Any]:
+        return cast("list[Any]", _await(self._cur.fetchall()))
+
+    def close(self) -> None:
+        _await(self._cur.close())
+
+
+@dataclass(slots=True)
+class _Run:
+    """The statement of one async call, run (awaited) once the governance allows it; what it
+    did, to tell the user's error from Lacuna's (as :func:`lacuna.integrations.pandas._patch.
+    guard` does for a synchronous hook)."""
+
+    start: Callable[[], Awaitable[Any]]
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+    def __call__(self) -> Any:
+        try:
+            result = _await(self.start())
+        except BaseException as exc:
+            self.error = exc
+            raise
+        self.done, self.result = True, result
+        return result
+
+
+async def _decided(cur: Any, query: Any, params: Any, start: Callable[[], Awaitable[T]],
+                   label: str, *, many: bool = False) -> T:
+    """Decide ``query`` on an async cursor and await ``start()`` if allowed. A failure of
+    Lacuna's own denies in enforce mode (warns, and runs the statement, otherwise); the user's
+    own error propagates unchanged."""
+    run = _Run(start)
+    try:
+        return cast("T", await _bridged(
+            lambda: _decide(cur, query, params, run, many=many,
+                            dbapi=_Blocking(cur.connection))))
+    except (GovernanceViolation, StorageError):
+        raise
+    except Exception as exc:
+        if run.error is exc:
+            raise  # the statement itself failed: the user's error, unchanged
+        if run.error is not None:
+            raise run.error  # noqa: B904 - the user's error, whatever Lacuna made of it
+        from lacuna.governor import current
+
+        current().internal_error(exc, action=Action.EXPORT, method=label, ran=run.done)
+        if run.done:
+            return cast("T", run.result)
+        return await start()
+
+
+def _async_execute(label: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def execute(self: Any, query: Any, params: Any = None, *args: Any,
+                    **kwargs: Any) -> Awaitable[Any]:
+            if _others_call():
+                return cast("Awaitable[Any]", original(self, query, params, *args, **kwargs))
+            return _decided(self, query, params,
+                            lambda: original(self, query, params, *args, **kwargs), label)
+
+        return execute
+
+    return make
+
+
+def _async_executemany(label: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def executemany(self: Any, query: Any, params_seq: Any, *args: Any,
+                        **kwargs: Any) -> Awaitable[Any]:
+            if _others_call():
+                return cast("Awaitable[Any]",
+                            original(self, query, params_seq, *args, **kwargs))
+            sets = params_seq if isinstance(params_seq, (list, tuple)) else list(params_seq)
+            return _decided(self, query, sets,
+                            lambda: original(self, query, sets, *args, **kwargs), label,
+                            many=True)
+
+        return executemany
+
+    return make
+
+
+def _async_stream(label: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``cursor.stream(…)``: an async generator, decided when it is first iterated (before
+    psycopg sends the query)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def stream(self: Any, query: Any, params: Any = None, *args: Any,
+                   **kwargs: Any) -> AsyncIterator[Any]:
+            if _others_call():
+                return cast("AsyncIterator[Any]",
+                            original(self, query, params, *args, **kwargs))
+            return _streamed(self, query, params,
+                             lambda: original(self, query, params, *args, **kwargs), label)
+
+        return stream
+
+    return make
+
+
+async def _streamed(cur: Any, query: Any, params: Any, make: Callable[[], Any],
+                    label: str) -> AsyncIterator[Any]:
+    async def start() -> Any:
+        return make()
+
+    rows = await _decided(cur, query, params, start, label)
+    try:
+        async for row in rows:
+            yield row
+    finally:
+        await rows.aclose()
+
+
+def _async_copy(label: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``cursor.copy(…)``: an async context manager, decided when it is entered (before
+    psycopg starts the copy)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def copy(self: Any, statement: Any, params: Any = None, *args: Any,
+                 **kwargs: Any) -> AbstractAsyncContextManager[Any]:
+            if _others_call():
+                return cast("AbstractAsyncContextManager[Any]",
+                            original(self, statement, params, *args, **kwargs))
+            return _Copy(self, statement, params,
+                         lambda: original(self, statement, params, *args, **kwargs), label)
+
+        return copy
+
+    return make
+
+
+class _Copy:
+    """What a governed ``AsyncCursor.copy(…)`` returns: psycopg's context manager, entered
+    once the statement is allowed."""
+
+    def __init__(self, cur: Any, statement: Any, params: Any, make: Callable[[], Any],
+                 label: str) -> None:
+        self._cur, self._statement, self._params = cur, statement, params
+        self._make, self._label = make, label
+        self._entered: Any = None
+
+    async def __aenter__(self) -> Any:
+        async def enter() -> Any:
+            manager = self._make()
+            copy = await manager.__aenter__()
+            self._entered = manager
+            return copy
+
+        return await _decided(self._cur, self._statement, self._params, enter, self._label)
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        if self._entered is None:
+            return None
+        return await self._entered.__aexit__(*exc)
+
+
 def _hooks() -> list[Hook]:
     hooks = []
     for owner in (psycopg.Cursor, psycopg.ServerCursor):
@@ -121,6 +393,16 @@ def _hooks() -> list[Hook]:
     # COPY (… TO STDOUT / FROM STDIN) and a streamed query: decided before psycopg starts them
     hooks += [Hook(psycopg.Cursor, name, _execute, Action.EXPORT, f"psycopg.Cursor.{name}")
               for name in ("copy", "stream")]
+    # psycopg.AsyncConnection: the same statements, awaited (see _bridged)
+    for awaited in (psycopg.AsyncCursor, psycopg.AsyncServerCursor):
+        name = awaited.__name__
+        hooks += [Hook(awaited, method, make(f"psycopg.{name}.{method}"), Action.EXPORT,
+                       f"psycopg.{name}.{method}")
+                  for method, make in (("execute", _async_execute),
+                                       ("executemany", _async_executemany))]
+    hooks += [Hook(psycopg.AsyncCursor, method, make(f"psycopg.AsyncCursor.{method}"),
+                   Action.EXPORT, f"psycopg.AsyncCursor.{method}")
+              for method, make in (("copy", _async_copy), ("stream", _async_stream))]
     return hooks
 
 
