@@ -316,3 +316,32 @@ def test_concurrent_tasks_a_governed_block_and_a_dict_row_connection(sandbox_con
     assert _count(pg, "notes") == 0
     assert sorted(_methods(sandbox)) == sorted(
         [("sql.postgres.select", True)] * 3 + [("sql.postgres.insert", False)] * 2)
+
+
+def test_a_dict_row_synchronous_connection_is_decided_like_any_other(enabled, pg, sandbox):
+    """The catalog look-ups read tuples whatever the connection's row factory: on a
+    ``dict_row`` connection an allowed write runs (and reads back), a trigger is still found."""
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(_dsn(pg), autocommit=True) as admin:  # before enable(): ungoverned
+        for sql in (
+            "CREATE TABLE contacts (c TEXT)",
+            "CREATE FUNCTION copy_mails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO contacts SELECT email FROM customers; RETURN NULL; END $$",
+            "CREATE TABLE members (id TEXT)",
+            "CREATE TRIGGER on_insert AFTER INSERT ON members FOR EACH STATEMENT "
+            "EXECUTE FUNCTION copy_mails()",
+            "CREATE TABLE guests (id TEXT)",
+        ):
+            admin.execute(sql)
+    enabled(aware=True)
+    with psycopg.connect(_dsn(pg), row_factory=dict_row, autocommit=True) as con:
+        with pytest.raises(GovernanceViolation, match="trigger on_insert"):
+            con.execute("INSERT INTO members VALUES ('x')")
+        con.execute("INSERT INTO guests VALUES ('x')")  # no trigger: runs
+        rows = con.execute("SELECT email FROM customers LIMIT 3").fetchall()
+        assert len(rows) == 3
+        assert set(rows[0]) == {"email"}  # the caller's rows keep their factory
+        assert lacuna.sql.classification().columns["email"].classification is ColumnKind.PII
+    lacuna.disable()
+    assert (_count(pg, "contacts"), _count(pg, "members"), _count(pg, "guests")) == (0, 0, 1)

@@ -358,3 +358,29 @@ def test_the_dbapi2_spelling_and_a_reloaded_module_connect_governed(enabled, war
         importlib.reload(sqlite3)  # the standard library's own connect again
     assert sqlite3.connect is PLAIN_CONNECT
     assert sqlite3.dbapi2.connect is PLAIN_CONNECT
+
+
+def test_a_dict_row_factory_connection_is_decided_like_any_other(enabled, warehouse, sandbox):
+    """The catalog look-ups read rows by position whatever the connection's row factory (a
+    dict factory made ``tuple(row)`` its keys: the row count read as ``'count'``, so every
+    write failed closed); the caller's rows keep their factory."""
+    enabled(aware=True)
+    con = sqlite3.connect(warehouse)
+    con.row_factory = lambda cur, row: {d[0]: v for d, v in zip(cur.description, row,
+                                                                 strict=True)}
+    con.execute("CREATE TABLE kept AS SELECT customer_id, email FROM customers")
+    con.commit()
+    rows = con.execute("SELECT email FROM kept LIMIT 2").fetchall()
+    assert [set(r) for r in rows] == [{"email"}, {"email"}]
+    stored = lacuna.sql.table_classification(con, "kept")
+    assert stored is not None
+    assert stored.columns["email"].classification is ColumnKind.PII
+    out = sandbox / "Downloads" / "leak.db"
+    with pytest.raises(GovernanceViolation):
+        con.execute(f"VACUUM INTO '{out}'")
+    assert not out.exists()
+    target = PLAIN_CONNECT(sandbox / "Downloads" / "copy.db")
+    target.row_factory = con.row_factory
+    with pytest.raises(GovernanceViolation):  # was a KeyError from reading the target's file
+        con.backup(target)
+    assert _tables(sandbox / "Downloads" / "copy.db") == []

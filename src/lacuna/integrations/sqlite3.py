@@ -273,7 +273,12 @@ def _backup(original: Callable[..., Any]) -> Callable[..., Any]:
         if not governing_here():
             return original(self, target, *args, **kwargs)
         with _bypass.bypass():
-            rows = sqlite3.Connection.execute(target, "PRAGMA database_list").fetchall()
+            cursor = sqlite3.Connection.cursor(target)
+            try:
+                cursor.row_factory = None  # by position, whatever the target's row factory
+                rows = cursor.execute("PRAGMA database_list").fetchall()
+            finally:
+                cursor.close()
         file = next((r[2] for r in rows if r[1] == "main"), "") or ":memory:"
         schema = kwargs.get("name", "main")
         sql = f"VACUUM {quote(str(schema))} INTO {literal(file)}"

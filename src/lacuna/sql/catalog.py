@@ -35,6 +35,20 @@ class TableInfo:
     rows: int
 
 
+def _by_position(cursor: Any) -> None:
+    """Rows as tuples on ``cursor``, whatever row factory the user gave its connection
+    (psycopg's ``dict_row``, a ``sqlite3`` dict factory): the look-ups read rows by position,
+    and ``tuple()`` of a dict row is its keys (a row count read as ``'count'``)."""
+    if not hasattr(cursor, "row_factory"):
+        return  # DuckDB's cursors, a wrapper that already reads tuples
+    if type(cursor).__module__.startswith("psycopg"):
+        from psycopg.rows import tuple_row
+
+        cursor.row_factory = tuple_row
+    else:
+        cursor.row_factory = None  # sqlite3: plain tuples
+
+
 class Database:
     """One DB-API connection, with the URL that names it and the dialect it speaks.
 
@@ -57,6 +71,7 @@ class Database:
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         cursor = self.dbapi.cursor()
         try:
+            _by_position(cursor)
             cursor.execute(sql)
             names = [d[0] for d in cursor.description or ()]
             return names, [tuple(r) for r in cursor.fetchall()]
@@ -367,6 +382,7 @@ def sqlite_database(con: Any) -> Database:
     """A ``sqlite3`` connection (as pandas is given it), named by its main file."""
     cursor = con.cursor()
     try:
+        _by_position(cursor)
         rows = cursor.execute("PRAGMA database_list").fetchall()
     finally:
         cursor.close()
