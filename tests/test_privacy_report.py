@@ -162,3 +162,50 @@ def test_frames_without_personal_data_are_left_alone() -> None:
 def test_unknown_quasi_identifier_is_a_clear_error() -> None:
     with pytest.raises(privacy.UnknownQuasiIdentifierError, match=r"no such column.*zip"):
         privacy.report(pd.DataFrame({"zip": ["1"]}), ["zpi"])
+
+
+def test_a_repeated_quasi_identifier_label_is_checked_not_a_crash() -> None:
+    """The guard read ``out[name]``: a label given twice is a DataFrame there, and anonymize
+    failed with pandas' "factorize requires a Series" instead of anonymizing."""
+    df = customers()[["email", "date_of_birth", "zip_code", "gender"]]
+    twice = pd.concat([df, df[["date_of_birth"]]], axis=1)  # the same label, twice
+    state = get_state(lacuna.anonymize(twice, strategy="hash", key="k" * 16))
+    assert state is not None
+    assert "date_of_birth" in state.classification.personal_columns  # k=1: still personal
+    assert "not anonymous: k=1 < 5" in state.classification.reasoning[0]
+    # the allowed path: generalised first, both copies are counted and the frame is anonymous
+    fixed = privacy.report(df).generalize(df)
+    state = get_state(lacuna.anonymize(pd.concat([fixed, fixed[["date_of_birth"]]], axis=1),
+                                       strategy="hash", key="k" * 16))
+    assert state is not None
+    assert not state.classification.personal_columns
+    with pytest.raises(privacy.AmbiguousColumnError, match=r"more than one column named "
+                                                           r"'date_of_birth'.*Rename them"):
+        privacy.report(twice)
+
+
+def test_integer_column_labels_are_read_as_the_classification_names_them() -> None:
+    """``read_csv(header=None)`` gives labels 0, 1, 2; the classification says "1": the guard's
+    ``out["1"]`` was a KeyError inside anonymize."""
+    df = customers()[["email", "date_of_birth", "zip_code", "gender"]]
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
+
+    def pii(kind: str) -> ColumnClass:
+        return ColumnClass(classification=ColumnKind.PII, pii_type=kind,
+                           sensitivity=Sensitivity.HIGH)
+
+    numbered = attach(df.set_axis([0, 1, 2, 3], axis=1), Classification(
+        tier=Tier.PROPRIETARY, tags=("PII",),
+        columns={"0": pii("email"), "1": pii("dob"), "2": pii("postal_code"),
+                 "3": pii("gender")}), LineageNode(name="people.csv", operation="read_csv"))
+    state = get_state(lacuna.anonymize(numbered, ["0"], strategy="hash", key="k" * 16))
+    assert state is not None
+    assert "not anonymous: k=1 < 5 over quasi-identifiers 1, 2, 3" in \
+        state.classification.reasoning[0]
+    rep = privacy.report(numbered)
+    assert (rep.quasi_identifiers, rep.k) == (("1", "2", "3"), 1)
+    generalised = rep.generalize(numbered)
+    assert list(generalised.columns) == [0, 1, 2, 3]
+    assert privacy.report(generalised, ["1", "2", "3"]).meets_target

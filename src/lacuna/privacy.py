@@ -49,6 +49,10 @@ class UnknownQuasiIdentifierError(ClassificationError, LookupError):
     """A quasi-identifier given to :func:`report` is not a column of the frame."""
 
 
+class AmbiguousColumnError(ClassificationError, ValueError):
+    """A column :func:`report` needs appears more than once under the same name."""
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
     """One equivalence class: the quasi-identifier values its rows share, and how many rows."""
@@ -200,7 +204,8 @@ def report(
     target = target_k if target_k is not None else config.classification.k_anonymity
     with bypass():
         classification = effective_state(df, config.classification).classification
-    names = [str(c) for c in df.columns]
+        df = _text_labels(df)
+    names = list(df.columns)
     qis = tuple(quasi_identifiers) if quasi_identifiers is not None else \
         pick_quasi_identifiers(classification, names)
     for name in qis:
@@ -209,8 +214,10 @@ def report(
                    f"Columns: {', '.join(names[:30])}.")
             raise UnknownQuasiIdentifierError(msg)
     if sensitive is None:
-        sensitive = [c for c in names if c not in qis and (col := classification.columns.get(c))
+        sensitive = [c for c in dict.fromkeys(names) if c not in qis
+                     and (col := classification.columns.get(c))
                      and col.classification in (ColumnKind.PHI, ColumnKind.FINANCIAL)]
+    _refuse_ambiguous(names, [*qis, *sensitive])
     direct = tuple(c for c in names if c not in qis and c not in sensitive
                    and (col := classification.columns.get(c)) is not None and col.is_personal)
     types = {c: _pii_type(classification, c) for c in qis}
@@ -228,6 +235,44 @@ def report(
         k=k, l=l_value, t=t_value, quasi_identifiers=qis, sensitive=tuple(sensitive),
         direct_identifiers=direct, target_k=target, rows=len(df), groups=len(sizes),
         smallest_groups=smallest, suggestions=suggestions, k_after=k_after)
+
+
+def _text_labels(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every column label as text (``3`` reads ``"3"``, as classifications name
+    columns); ``df`` itself when they already are. Call under ``bypass()``."""
+    if all(isinstance(c, str) for c in df.columns):
+        return df
+    return df.set_axis([str(c) for c in df.columns], axis=1)
+
+
+def _refuse_ambiguous(names: Sequence[str], used: Sequence[str]) -> None:
+    """Raises :class:`AmbiguousColumnError` when a column of ``used`` is named twice."""
+    twice = sorted({n for n in used if names.count(n) > 1})
+    if twice:
+        msg = (f"cannot assess re-identification risk: the frame has more than one column named "
+               f"{', '.join(map(repr, twice))}, so which one is meant is unclear. Rename them "
+               "(df.columns = [...]) or drop the copies, then run the report again.")
+        raise AmbiguousColumnError(msg)
+
+
+def _named(df: pd.DataFrame, names: Sequence[str]) -> list[tuple[str, pd.Series]]:
+    """Every column of ``df`` whose label reads as one of ``names``, by position: a label
+    given twice is each of its columns (each one more quasi-identifier), and an integer label
+    ``3`` answers to ``"3"``."""
+    wanted = set(names)
+    return [(str(label), df.iloc[:, pos]) for pos, label in enumerate(df.columns)
+            if str(label) in wanted]
+
+
+def _first_of_each(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with text labels and only the first column of each label (for advice)."""
+    from lacuna._bypass import bypass
+
+    seen: dict[str, int] = {}
+    for pos, label in enumerate(df.columns):
+        seen.setdefault(str(label), pos)
+    with bypass():
+        return df.iloc[:, list(seen.values())].set_axis(list(seen), axis=1)
 
 
 def pick_quasi_identifiers(classification: Classification, names: Sequence[str]
@@ -424,8 +469,9 @@ def apply_levels(df: pd.DataFrame, levels: Mapping[str, int],
     """``df`` with each column in ``levels`` generalised to that ladder level (0 = as is; past
     the ladder's end = suppressed)."""
     out = df.copy()
-    for column, level in levels.items():
-        out[column] = _level(df[column], types.get(column), level, k)
+    for pos, label in enumerate(df.columns):  # by position: labels may repeat or be ints
+        if level := levels.get(str(label), 0):
+            out.isetitem(pos, _level(df.iloc[:, pos], types.get(str(label)), level, k))
     return out
 
 
@@ -518,15 +564,15 @@ def guard(
     if not qis or len(out) == 0:
         return result
     target = config.classification.k_anonymity
-    views = [_codes(_retained(out[q], _pii_type(source, q),
+    views = [_codes(_retained(values, _pii_type(source, q),
                               (_treated_with(result.columns.get(q)) or strategy)
                               if q in treated else ""))
-             for q in qis]
+             for q, values in _named(out, qis)]  # by position: labels may repeat or be ints
     sizes = _sizes(_group_keys(views, len(out)))
     k = int(sizes.min()) if len(sizes) else 0
 
     def advice() -> str:
-        return report(source_frame, qis, target_k=target, config=config).advice
+        return report(_first_of_each(source_frame), qis, target_k=target, config=config).advice
 
     return guard_for_k(k, source, result, qis, config, advice)
 
