@@ -209,3 +209,44 @@ def test_integer_column_labels_are_read_as_the_classification_names_them() -> No
     generalised = rep.generalize(numbered)
     assert list(generalised.columns) == [0, 1, 2, 3]
     assert privacy.report(generalised, ["1", "2", "3"]).meets_target
+
+
+def test_many_quasi_identifiers_do_not_hang_the_search() -> None:
+    """The search sorted the whole lattice before trying its first vector: 3**24 level vectors
+    for 24 columns named like a city, so ``anonymize`` (whose advice runs the search) hung and
+    ran out of memory. Run in a child process, so a regression fails instead of hanging."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, pandas as pd, lacuna\n"
+        "from lacuna import privacy\n"
+        "rng = np.random.default_rng(0)\n"
+        "df = pd.DataFrame({'email': [f'p{i}@corp.example' for i in range(200)],\n"
+        "    'date_of_birth': pd.to_datetime(rng.integers(0, 18250, 200), unit='D',\n"
+        "        origin='1950-01-01').strftime('%Y-%m-%d')})\n"
+        "for i in range(24):\n"
+        "    df[f'city_{i}'] = rng.choice(['a', 'b', 'c'], 200)\n"
+        "out = lacuna.anonymize(df, ['email'], strategy='hash', key='k' * 16)\n"
+        "result = out.attrs['lacuna'].classification\n"
+        "print(len(privacy.report(df).quasi_identifiers), 'date_of_birth' in "
+        "result.personal_columns, 'not anonymous: k=1' in result.reasoning[0])\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, check=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("anonymize with 25 quasi-identifiers did not finish in 120 s")
+    assert done.stdout.split() == ["25", "True", "True"]
+
+
+def test_the_lazy_search_tries_vectors_in_the_order_of_a_sorted_lattice() -> None:
+    import itertools
+
+    for tops in ([2], [3, 2], [5, 2, 2, 4], [1, 1, 1], [5, 5, 2, 2, 2]):
+        def cost(v: tuple[int, ...], tops: list[int] = tops) -> int:
+            return sum(lv + (lv == top) for lv, top in zip(v, tops, strict=True))
+
+        lattice = sorted(itertools.product(*(range(t + 1) for t in tops)), key=cost)
+        assert list(privacy._by_cost(tops)) == lattice
+    assert next(iter(privacy._by_cost([2] * 2000))) == (0,) * 2000  # no recursion limit

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -497,9 +497,9 @@ def _search(df: pd.DataFrame, qis: Sequence[str], types: Mapping[str, str | None
     """The least generalisation that reaches the target (Samarati's lattice search): level
     vectors by increasing total height, suppression costing one extra level; among the first
     height that reaches the target, the one with the largest k. Bounded: past ``_MAX_TRIALS``
-    evaluations, the most general vector is taken."""
-    import itertools
-
+    evaluations, the most general vector is taken. The vectors are made as they are tried
+    (:func:`_by_cost`), never all at once: the lattice has 3**20 of them for twenty columns
+    named like a city, and sorting it hung ``anonymize``."""
     tops = {c: len(_ladder(types[c], df[c])) + 1 for c in qis}
     cache: dict[tuple[str, int], np.ndarray] = {}
 
@@ -516,7 +516,7 @@ def _search(df: pd.DataFrame, qis: Sequence[str], types: Mapping[str, str | None
     def cost(levels: Sequence[int]) -> int:
         return sum(lv + (lv == tops[c]) for c, lv in zip(qis, levels, strict=True))
 
-    vectors = sorted(itertools.product(*(range(tops[c] + 1) for c in qis)), key=cost)
+    vectors = _by_cost([tops[c] for c in qis])
     budget = _MAX_TRIALS if len(df) <= 100_000 else _MAX_TRIALS // 8
     found: tuple[int, ...] | None = None
     best_k = -1
@@ -536,6 +536,34 @@ def _search(df: pd.DataFrame, qis: Sequence[str], types: Mapping[str, str | None
     steps = tuple(Generalisation(column=c, level=lv, description=_describe(types[c], df[c], lv))
                   for c, lv in zip(qis, found, strict=True) if lv)
     return steps, best_k
+
+
+def _by_cost(tops: Sequence[int]) -> Iterator[tuple[int, ...]]:
+    """Every level vector (column ``i`` at ``0..tops[i]``) by increasing cost, a level's cost
+    being the level, plus one for ``tops[i]`` (suppression), lexicographic within a cost (the
+    order a stable sort of the product gives), made lazily: the caller stops after a budget."""
+    costs = [[lv + (lv == top) for lv in range(top + 1)] for top in tops]
+    reach = [0] * (len(costs) + 1)  # reach[i]: the highest cost columns i.. can add up to
+    for i in range(len(costs) - 1, -1, -1):
+        reach[i] = reach[i + 1] + max(costs[i])
+    for height in range(reach[0] + 1):
+        yield from _of_cost(costs, reach, height)
+
+
+def _of_cost(costs: Sequence[Sequence[int]], reach: Sequence[int], height: int
+             ) -> Iterator[tuple[int, ...]]:
+    """The level vectors of exactly ``height``, lexicographic (an explicit stack: a frame may
+    have more quasi-identifiers than Python's recursion limit)."""
+    stack: list[tuple[tuple[int, ...], int]] = [((), height)]
+    while stack:
+        prefix, left = stack.pop()
+        i = len(prefix)
+        if i == len(costs):
+            if left == 0:
+                yield prefix
+            continue
+        options = [(lv, c) for lv, c in enumerate(costs[i]) if c <= left <= c + reach[i + 1]]
+        stack.extend(((*prefix, lv), left - c) for lv, c in reversed(options))
 
 
 _MAX_TRIALS = 400
