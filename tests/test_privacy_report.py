@@ -162,3 +162,91 @@ def test_frames_without_personal_data_are_left_alone() -> None:
 def test_unknown_quasi_identifier_is_a_clear_error() -> None:
     with pytest.raises(privacy.UnknownQuasiIdentifierError, match=r"no such column.*zip"):
         privacy.report(pd.DataFrame({"zip": ["1"]}), ["zpi"])
+
+
+def test_a_repeated_quasi_identifier_label_is_checked_not_a_crash() -> None:
+    """The guard read ``out[name]``: a label given twice is a DataFrame there, and anonymize
+    failed with pandas' "factorize requires a Series" instead of anonymizing."""
+    df = customers()[["email", "date_of_birth", "zip_code", "gender"]]
+    twice = pd.concat([df, df[["date_of_birth"]]], axis=1)  # the same label, twice
+    state = get_state(lacuna.anonymize(twice, strategy="hash", key="k" * 16))
+    assert state is not None
+    assert "date_of_birth" in state.classification.personal_columns  # k=1: still personal
+    assert "not anonymous: k=1 < 5" in state.classification.reasoning[0]
+    # the allowed path: generalised first, both copies are counted and the frame is anonymous
+    fixed = privacy.report(df).generalize(df)
+    state = get_state(lacuna.anonymize(pd.concat([fixed, fixed[["date_of_birth"]]], axis=1),
+                                       strategy="hash", key="k" * 16))
+    assert state is not None
+    assert not state.classification.personal_columns
+    with pytest.raises(privacy.AmbiguousColumnError, match=r"more than one column named "
+                                                           r"'date_of_birth'.*Rename them"):
+        privacy.report(twice)
+
+
+def test_integer_column_labels_are_read_as_the_classification_names_them() -> None:
+    """``read_csv(header=None)`` gives labels 0, 1, 2; the classification says "1": the guard's
+    ``out["1"]`` was a KeyError inside anonymize."""
+    df = customers()[["email", "date_of_birth", "zip_code", "gender"]]
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
+
+    def pii(kind: str) -> ColumnClass:
+        return ColumnClass(classification=ColumnKind.PII, pii_type=kind,
+                           sensitivity=Sensitivity.HIGH)
+
+    numbered = attach(df.set_axis([0, 1, 2, 3], axis=1), Classification(
+        tier=Tier.PROPRIETARY, tags=("PII",),
+        columns={"0": pii("email"), "1": pii("dob"), "2": pii("postal_code"),
+                 "3": pii("gender")}), LineageNode(name="people.csv", operation="read_csv"))
+    state = get_state(lacuna.anonymize(numbered, ["0"], strategy="hash", key="k" * 16))
+    assert state is not None
+    assert "not anonymous: k=1 < 5 over quasi-identifiers 1, 2, 3" in \
+        state.classification.reasoning[0]
+    rep = privacy.report(numbered)
+    assert (rep.quasi_identifiers, rep.k) == (("1", "2", "3"), 1)
+    generalised = rep.generalize(numbered)
+    assert list(generalised.columns) == [0, 1, 2, 3]
+    assert privacy.report(generalised, ["1", "2", "3"]).meets_target
+
+
+def test_many_quasi_identifiers_do_not_hang_the_search() -> None:
+    """The search sorted the whole lattice before trying its first vector: 3**24 level vectors
+    for 24 columns named like a city, so ``anonymize`` (whose advice runs the search) hung and
+    ran out of memory. Run in a child process, so a regression fails instead of hanging."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, pandas as pd, lacuna\n"
+        "from lacuna import privacy\n"
+        "rng = np.random.default_rng(0)\n"
+        "df = pd.DataFrame({'email': [f'p{i}@corp.example' for i in range(200)],\n"
+        "    'date_of_birth': pd.to_datetime(rng.integers(0, 18250, 200), unit='D',\n"
+        "        origin='1950-01-01').strftime('%Y-%m-%d')})\n"
+        "for i in range(24):\n"
+        "    df[f'city_{i}'] = rng.choice(['a', 'b', 'c'], 200)\n"
+        "out = lacuna.anonymize(df, ['email'], strategy='hash', key='k' * 16)\n"
+        "result = out.attrs['lacuna'].classification\n"
+        "print(len(privacy.report(df).quasi_identifiers), 'date_of_birth' in "
+        "result.personal_columns, 'not anonymous: k=1' in result.reasoning[0])\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, check=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("anonymize with 25 quasi-identifiers did not finish in 120 s")
+    assert done.stdout.split() == ["25", "True", "True"]
+
+
+def test_the_lazy_search_tries_vectors_in_the_order_of_a_sorted_lattice() -> None:
+    import itertools
+
+    for tops in ([2], [3, 2], [5, 2, 2, 4], [1, 1, 1], [5, 5, 2, 2, 2]):
+        def cost(v: tuple[int, ...], tops: list[int] = tops) -> int:
+            return sum(lv + (lv == top) for lv, top in zip(v, tops, strict=True))
+
+        lattice = sorted(itertools.product(*(range(t + 1) for t in tops)), key=cost)
+        assert list(privacy._by_cost(tops)) == lattice
+    assert next(iter(privacy._by_cost([2] * 2000))) == (0,) * 2000  # no recursion limit

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,10 @@ _SUPPRESSED = "*"
 
 class UnknownQuasiIdentifierError(ClassificationError, LookupError):
     """A quasi-identifier given to :func:`report` is not a column of the frame."""
+
+
+class AmbiguousColumnError(ClassificationError, ValueError):
+    """A column :func:`report` needs appears more than once under the same name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +204,8 @@ def report(
     target = target_k if target_k is not None else config.classification.k_anonymity
     with bypass():
         classification = effective_state(df, config.classification).classification
-    names = [str(c) for c in df.columns]
+        df = _text_labels(df)
+    names = list(df.columns)
     qis = tuple(quasi_identifiers) if quasi_identifiers is not None else \
         pick_quasi_identifiers(classification, names)
     for name in qis:
@@ -209,8 +214,10 @@ def report(
                    f"Columns: {', '.join(names[:30])}.")
             raise UnknownQuasiIdentifierError(msg)
     if sensitive is None:
-        sensitive = [c for c in names if c not in qis and (col := classification.columns.get(c))
+        sensitive = [c for c in dict.fromkeys(names) if c not in qis
+                     and (col := classification.columns.get(c))
                      and col.classification in (ColumnKind.PHI, ColumnKind.FINANCIAL)]
+    _refuse_ambiguous(names, [*qis, *sensitive])
     direct = tuple(c for c in names if c not in qis and c not in sensitive
                    and (col := classification.columns.get(c)) is not None and col.is_personal)
     types = {c: _pii_type(classification, c) for c in qis}
@@ -228,6 +235,44 @@ def report(
         k=k, l=l_value, t=t_value, quasi_identifiers=qis, sensitive=tuple(sensitive),
         direct_identifiers=direct, target_k=target, rows=len(df), groups=len(sizes),
         smallest_groups=smallest, suggestions=suggestions, k_after=k_after)
+
+
+def _text_labels(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every column label as text (``3`` reads ``"3"``, as classifications name
+    columns); ``df`` itself when they already are. Call under ``bypass()``."""
+    if all(isinstance(c, str) for c in df.columns):
+        return df
+    return df.set_axis([str(c) for c in df.columns], axis=1)
+
+
+def _refuse_ambiguous(names: Sequence[str], used: Sequence[str]) -> None:
+    """Raises :class:`AmbiguousColumnError` when a column of ``used`` is named twice."""
+    twice = sorted({n for n in used if names.count(n) > 1})
+    if twice:
+        msg = (f"cannot assess re-identification risk: the frame has more than one column named "
+               f"{', '.join(map(repr, twice))}, so which one is meant is unclear. Rename them "
+               "(df.columns = [...]) or drop the copies, then run the report again.")
+        raise AmbiguousColumnError(msg)
+
+
+def _named(df: pd.DataFrame, names: Sequence[str]) -> list[tuple[str, pd.Series]]:
+    """Every column of ``df`` whose label reads as one of ``names``, by position: a label
+    given twice is each of its columns (each one more quasi-identifier), and an integer label
+    ``3`` answers to ``"3"``."""
+    wanted = set(names)
+    return [(str(label), df.iloc[:, pos]) for pos, label in enumerate(df.columns)
+            if str(label) in wanted]
+
+
+def _first_of_each(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with text labels and only the first column of each label (for advice)."""
+    from lacuna._bypass import bypass
+
+    seen: dict[str, int] = {}
+    for pos, label in enumerate(df.columns):
+        seen.setdefault(str(label), pos)
+    with bypass():
+        return df.iloc[:, list(seen.values())].set_axis(list(seen), axis=1)
 
 
 def pick_quasi_identifiers(classification: Classification, names: Sequence[str]
@@ -424,8 +469,9 @@ def apply_levels(df: pd.DataFrame, levels: Mapping[str, int],
     """``df`` with each column in ``levels`` generalised to that ladder level (0 = as is; past
     the ladder's end = suppressed)."""
     out = df.copy()
-    for column, level in levels.items():
-        out[column] = _level(df[column], types.get(column), level, k)
+    for pos, label in enumerate(df.columns):  # by position: labels may repeat or be ints
+        if level := levels.get(str(label), 0):
+            out.isetitem(pos, _level(df.iloc[:, pos], types.get(str(label)), level, k))
     return out
 
 
@@ -451,9 +497,9 @@ def _search(df: pd.DataFrame, qis: Sequence[str], types: Mapping[str, str | None
     """The least generalisation that reaches the target (Samarati's lattice search): level
     vectors by increasing total height, suppression costing one extra level; among the first
     height that reaches the target, the one with the largest k. Bounded: past ``_MAX_TRIALS``
-    evaluations, the most general vector is taken."""
-    import itertools
-
+    evaluations, the most general vector is taken. The vectors are made as they are tried
+    (:func:`_by_cost`), never all at once: the lattice has 3**20 of them for twenty columns
+    named like a city, and sorting it hung ``anonymize``."""
     tops = {c: len(_ladder(types[c], df[c])) + 1 for c in qis}
     cache: dict[tuple[str, int], np.ndarray] = {}
 
@@ -470,7 +516,7 @@ def _search(df: pd.DataFrame, qis: Sequence[str], types: Mapping[str, str | None
     def cost(levels: Sequence[int]) -> int:
         return sum(lv + (lv == tops[c]) for c, lv in zip(qis, levels, strict=True))
 
-    vectors = sorted(itertools.product(*(range(tops[c] + 1) for c in qis)), key=cost)
+    vectors = _by_cost([tops[c] for c in qis])
     budget = _MAX_TRIALS if len(df) <= 100_000 else _MAX_TRIALS // 8
     found: tuple[int, ...] | None = None
     best_k = -1
@@ -490,6 +536,34 @@ def _search(df: pd.DataFrame, qis: Sequence[str], types: Mapping[str, str | None
     steps = tuple(Generalisation(column=c, level=lv, description=_describe(types[c], df[c], lv))
                   for c, lv in zip(qis, found, strict=True) if lv)
     return steps, best_k
+
+
+def _by_cost(tops: Sequence[int]) -> Iterator[tuple[int, ...]]:
+    """Every level vector (column ``i`` at ``0..tops[i]``) by increasing cost, a level's cost
+    being the level, plus one for ``tops[i]`` (suppression), lexicographic within a cost (the
+    order a stable sort of the product gives), made lazily: the caller stops after a budget."""
+    costs = [[lv + (lv == top) for lv in range(top + 1)] for top in tops]
+    reach = [0] * (len(costs) + 1)  # reach[i]: the highest cost columns i.. can add up to
+    for i in range(len(costs) - 1, -1, -1):
+        reach[i] = reach[i + 1] + max(costs[i])
+    for height in range(reach[0] + 1):
+        yield from _of_cost(costs, reach, height)
+
+
+def _of_cost(costs: Sequence[Sequence[int]], reach: Sequence[int], height: int
+             ) -> Iterator[tuple[int, ...]]:
+    """The level vectors of exactly ``height``, lexicographic (an explicit stack: a frame may
+    have more quasi-identifiers than Python's recursion limit)."""
+    stack: list[tuple[tuple[int, ...], int]] = [((), height)]
+    while stack:
+        prefix, left = stack.pop()
+        i = len(prefix)
+        if i == len(costs):
+            if left == 0:
+                yield prefix
+            continue
+        options = [(lv, c) for lv, c in enumerate(costs[i]) if c <= left <= c + reach[i + 1]]
+        stack.extend(((*prefix, lv), left - c) for lv, c in reversed(options))
 
 
 _MAX_TRIALS = 400
@@ -518,15 +592,15 @@ def guard(
     if not qis or len(out) == 0:
         return result
     target = config.classification.k_anonymity
-    views = [_codes(_retained(out[q], _pii_type(source, q),
+    views = [_codes(_retained(values, _pii_type(source, q),
                               (_treated_with(result.columns.get(q)) or strategy)
                               if q in treated else ""))
-             for q in qis]
+             for q, values in _named(out, qis)]  # by position: labels may repeat or be ints
     sizes = _sizes(_group_keys(views, len(out)))
     k = int(sizes.min()) if len(sizes) else 0
 
     def advice() -> str:
-        return report(source_frame, qis, target_k=target, config=config).advice
+        return report(_first_of_each(source_frame), qis, target_k=target, config=config).advice
 
     return guard_for_k(k, source, result, qis, config, advice)
 

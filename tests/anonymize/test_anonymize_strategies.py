@@ -69,6 +69,12 @@ def test_hash_all_null_column() -> None:
         ("+1 555-123-4567", "phone", "+* ***-***-**67"),
         ("0612345678", "phone", "********78"),
         ("12", "phone", "**"),  # too short to show any digit
+        # more shown than hidden was called public: 4 of 5 digits of an account, of a partial SSN
+        ("98765", "bank_account", "*****"),
+        ("12345", "ssn", "*****"),
+        ("112", "phone", "***"),
+        ("1234", "phone", "**34"),  # as many hidden as shown: the last ones stay
+        ("12345678", "ssn", "****5678"),
         ("123-45-6789", "ssn", "***-**-6789"),
         ("4111 1111 1111 1111", "credit_card", "**** **** **** 1111"),
         ("Jane Doe", "name", "J*******"),

@@ -96,6 +96,26 @@ def test_fpe_phones_round_trip_and_short_values_fail_loudly(home: Path) -> None:
         anonymize(short, ["phone"], strategy="fpe")
 
 
+@pytest.mark.parametrize("value", ["+1 415-555-0178 (Kira Kowalski, home)",
+                                   "+7 495 123-45-67 Иван Петров", "SSN 123-45-6789 Jo"])
+def test_fpe_refuses_letters_it_would_keep_as_they_are(home: Path, value: str) -> None:
+    # FF3-1 changes digits only: the name would stay, in a column called a pseudonym
+    df = classified(pd.DataFrame({"phone": ["+1 555-123-4567", value]}), phone="phone")
+    with pytest.raises(FpeError, match=r"column 'phone' .* 1 distinct value\(s\) hold letters"
+                                       r".*mask .*hash or tokenize"):
+        anonymize(df, ["phone"], strategy="fpe")
+
+
+def test_fpe_keeps_phone_extensions_and_round_trips_them(home: Path) -> None:
+    phones = ["+1 555-123-4567 x12", "+1 555-123-4567 ext. 340", "0612345678 EXT 9"]
+    df = classified(pd.DataFrame({"phone": phones}), phone="phone")
+    out = anonymize(df, ["phone"], strategy="fpe")
+    assert [re.sub(r"\d", "9", p) for p in out["phone"]] == [re.sub(r"\d", "9", p) for p in phones]
+    assert out["phone"].tolist() != phones
+    back = decrypt(out["phone"], pii_type="phone", version=1, keys=KeyStore(FileKeyBackend(home)))
+    assert back.tolist() == phones
+
+
 def test_fpe_rotation_keeps_old_values_decryptable(home: Path) -> None:
     ssns = valid_ssns(20)
     df = classified(pd.DataFrame({"ssn": ssns}), ssn="ssn")

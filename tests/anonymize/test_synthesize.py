@@ -217,6 +217,42 @@ def test_unknown_type_is_scrambled_never_kept() -> None:
     assert out.str.fullmatch(r"[A-Z]{2}-\d{4}").all()
 
 
+def test_letters_and_digits_of_other_scripts_are_scrambled_too() -> None:
+    """The scramble replaced ASCII bytes only: a Greek member reference, an Arabic-Indic phone
+    number and a Cyrillic name after a phone number came out as they went in, in columns then
+    called public."""
+    refs = pd.Series(["ΑΒΓ-٠١٢٣", "Жук-4567", "ΑΒΓ-٠١٢٣", "Ökö-123ä"])
+    out = anonymize(pd.DataFrame({"member_ref": refs}), ["member_ref"], strategy="synthesize",
+                    key="k" * 16)["member_ref"]
+    assert out[0] == out[2]  # deterministic: joins still line up
+    assert out.str.fullmatch(r"[A-Z][a-zA-Z]{2}-[0-9a-z]{4}").all(), out.tolist()
+    assert out.str.isascii().all()
+    assert out[1][:1].isupper()
+    assert out[1][1:3].islower()
+    phones = pd.DataFrame({"phone": ["٠٥٥٥١٢٣٤٥٦٧", "+7 495 123-45-67 (Иван Петров)",
+                                     "+1 415-555-0178"]})
+    set_state(phones, DataState(
+        classification=Classification(
+            tier=Tier.PROPRIETARY, tags=("PII",),
+            columns={"phone": ColumnClass(classification=ColumnKind.PII, pii_type="phone",
+                                          sensitivity=Sensitivity.HIGH)}),
+        lineage=LineageNode(name="phones.csv", operation="read_csv")))
+    fake = lacuna.synthesize(phones, seed=1)
+    assert fake["phone"][0].isascii()
+    assert fake["phone"][0].isdigit()
+    assert fake["phone"][0] != "05551234567"  # not the same number in ASCII digits either
+    assert "Иван Петров" in fake["phone"][1]  # a sentence: only its phone span is replaced...
+    state = get_state(fake)
+    assert state is not None
+    assert state.classification.columns["phone"].is_personal  # ...so the column stays personal
+    # the allowed path: a column of phone numbers only is declassified, as before
+    alone = lacuna.synthesize(phones.iloc[[0, 2]], seed=1)
+    done = get_state(alone)
+    assert done is not None
+    assert not done.classification.personal_columns
+    assert alone["phone"].str.isascii().all()
+
+
 @pytest.mark.parametrize("dtype", [object, "string"])
 def test_nulls_and_dtypes_are_kept(dtype: object) -> None:
     df = pd.DataFrame({"email": pd.Series(["a@corp.example", None, "b@corp.example"],

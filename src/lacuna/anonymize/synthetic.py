@@ -23,6 +23,10 @@ e-mail domains):
 anything else             format-preserving scramble: digits to digits, letters to letters
 ========================  =====================================================================
 
+The scramble works on the UTF-8 bytes for ASCII; letters and digits of other scripts (a Cyrillic
+name after a phone number, Arabic-Indic digits) become ASCII letters and digits drawn from the
+same seed (:func:`_scramble_wide`), so no script keeps its characters as they were.
+
 The per-value seed is a keyed 64-bit mixing hash (splitmix64 finaliser over each byte and its
 position, summed, then mixed with the length): fast (about 0.1 s per million e-mail addresses) but
 *not* a MAC. Treat the key like the ``hash`` key: whoever holds it can synthesize a candidate
@@ -276,7 +280,7 @@ def free_text(values: pd.Series, pii_type: str | None) -> bool:
 
 def _prose(arr: pa.LargeStringArray, pii_type: str) -> pa.Array | None:
     """Which values of a ``pii_type`` with span patterns are sentences (spaces and a word of three
-    letters); None when there are none."""
+    letters, in any script: ``Иван`` as much as ``Jane``); None when there are none."""
     import pyarrow.compute as pc
 
     if pii_type not in _SPANS:
@@ -284,7 +288,7 @@ def _prose(arr: pa.LargeStringArray, pii_type: str) -> pa.Array | None:
     spaced = pc.fill_null(pc.match_substring(arr, " "), False)
     if not pc.any(spaced).as_py():
         return None
-    prose = pc.and_(spaced, pc.fill_null(pc.match_substring_regex(arr, r"[A-Za-z]{3}"), False))
+    prose = pc.and_(spaced, pc.fill_null(pc.match_substring_regex(arr, r"\pL{3}"), False))
     return prose if pc.any(prose).as_py() else None
 
 
@@ -358,8 +362,56 @@ def scramble(arr: pa.LargeStringArray, seeds: np.ndarray, keep: np.ndarray | Non
             chunk[where] = (np.uint64(low) + bits[where] % np.uint64(size)).astype(np.uint8)
     new_offsets = (offsets - offsets[0]).astype(np.int64)
     # no validity bitmap: every row is valid here; generate() puts the nulls back
-    return pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(new_offsets),
-                                            pa.py_buffer(chunk))
+    out = pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(new_offsets),
+                                           pa.py_buffer(chunk))
+    return _scramble_wide(out, new_offsets, chunk, seeds, keep)
+
+
+def _scramble_wide(out: pa.LargeStringArray, offsets: np.ndarray, chunk: np.ndarray,
+                   seeds: np.ndarray, keep: np.ndarray | None) -> pa.LargeStringArray:
+    """``out`` with the letters and digits outside ASCII (Cyrillic, Greek, CJK, Arabic-Indic
+    digits, accented letters) replaced by ASCII ones drawn from the row's seed: the byte-level
+    scramble leaves every byte above 127 as it is, so ``+7 495 123-45-67 (Иван Петров)`` kept
+    the name and ``٠٥٥٥١٢٣٤٥٦٧`` the whole number in a column then classified public. Only rows
+    with such bytes go through Python; the first ``keep[row]`` bytes stay, as in
+    :func:`scramble`."""
+    import numpy as np
+    import pyarrow as pa
+
+    high = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(chunk >= 128, dtype=np.int64)])
+    wide = np.flatnonzero(high[offsets[1:]] - high[offsets[:-1]])
+    if not len(wide):
+        return out
+    texts: list[Any] = out.to_pylist()
+    for row in wide.tolist():
+        texts[row] = _ascii_scramble(texts[row], seeds[row],
+                                     0 if keep is None else int(keep[row]))
+    done: pa.LargeStringArray = pa.array(texts, type=pa.large_string())
+    return done
+
+
+def _ascii_scramble(text: str, seed: np.uint64, keep: int) -> str:
+    """Each non-ASCII letter to an ASCII letter (case kept), each non-ASCII digit or number to
+    an ASCII digit; characters in the first ``keep`` bytes and everything else stay."""
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        bits = mix(np.uint64(seed) + np.arange(1, len(text) + 1, dtype=np.uint64)
+                   * np.uint64(_GOLD)).tolist()
+    chars, at = [], 0
+    for i, ch in enumerate(text):
+        pinned, at = at < keep, at + len(ch.encode("utf-8", "surrogatepass"))
+        if pinned or ch.isascii() or not ch.isalnum():
+            chars.append(ch)
+        elif ch.isalpha():
+            letter = _ASCII_LETTERS[bits[i] % 26]
+            chars.append(letter.upper() if ch.isupper() else letter)
+        else:
+            chars.append(_SCRAMBLE_DIGITS[bits[i] % 10])
+    return "".join(chars)
+
+
+_ASCII_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 _MATRIX_WIDTH = 64  # values up to this many bytes are scrambled as a rows x bytes matrix

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,24 @@ if TYPE_CHECKING:
 
     from lacuna.config import Config
     from lacuna.governor import Governor
+    from lacuna.model import Classification
+
+_BUILDING: ContextVar[bool] = ContextVar("lacuna_datasets_building", default=False)
+
+
+def building() -> bool:
+    """Whether this context is materialising a dataset (a denial of its write offers no
+    registered dataset: the offer would build datasets again, from inside a build)."""
+    return _BUILDING.get()
+
+
+@contextmanager
+def _build() -> Iterator[None]:
+    token = _BUILDING.set(True)
+    try:
+        yield
+    finally:
+        _BUILDING.reset(token)
 
 
 def governed_folder(config: Config) -> Path:
@@ -151,7 +171,17 @@ def apply_transform(entry: Dataset, frame: pd.DataFrame, config: Config) -> pd.D
 
 
 def materialise(entry: Dataset, gov: Governor) -> Dataset:
-    """Build ``entry`` from its source now and return the entry with the build recorded."""
+    """Build ``entry`` from its source now and return the entry with the build recorded.
+
+    Raises:
+        GovernanceViolation: the copy may not be written where ``datasets.root`` puts it (a
+            folder outside governed storage is decided like any export there).
+    """
+    with _build():
+        return _materialise(entry, gov)
+
+
+def _materialise(entry: Dataset, gov: Governor) -> Dataset:
     from lacuna.lineage import sidecar
     from lacuna.lineage.frames import attach, effective_state
     from lacuna.lineage.state import LineageNode
@@ -175,7 +205,7 @@ def materialise(entry: Dataset, gov: Governor) -> Dataset:
                                method="lacuna.datasets.build",
                                classification=state.classification, gov=gov)
     else:
-        _write_plain(clean, target)
+        _export_plain(entry, clean, target, state.classification, gov)
     sidecar.write_sidecar(target, state.classification, sources=(entry.source,),
                           written_by=config.user.id)
     return replace(
@@ -192,6 +222,20 @@ def materialise(entry: Dataset, gov: Governor) -> Dataset:
 def _to_parquet(frame: pd.DataFrame, where: Any) -> None:
     with bypass():
         frame.to_parquet(where, index=False)
+
+
+def _export_plain(entry: Dataset, clean: pd.DataFrame, target: Path,
+                  classification: Classification, gov: Governor) -> None:
+    """A copy outside sealed storage is an export like any other write there: decided on the
+    built classification and audited (method ``lacuna.datasets.build``) before anything is
+    written. Otherwise ``datasets.root: ~/Downloads`` with a ``keep`` transform wrote raw
+    personal data to an unmanaged folder with no decision and no audit record."""
+    from lacuna.model import Action, Source
+
+    op = gov.operation(Action.EXPORT, classification,
+                       sources=(Source(name=entry.source, classification=classification),),
+                       destination=gov.destination(str(target)), method="lacuna.datasets.build")
+    gov.execute(op, lambda: _write_plain(clean, target))
 
 
 def _write_plain(clean: pd.DataFrame, target: Path) -> None:

@@ -42,11 +42,13 @@ def offer(decision: Decision, gov: Governor) -> Decision:
     """``decision`` with the registered datasets that would be allowed instead, first."""
     from lacuna.alternatives import context_for
     from lacuna.datasets.api import fresh, lookup
+    from lacuna.datasets.build import building
     from lacuna.datasets.store import open_store
     from lacuna.policy import PolicyEngine
 
     op = decision.operation
-    if op is None or decision.allowed or not op.sources or not _registry_may_exist(gov):
+    if op is None or decision.allowed or not op.sources or building() \
+            or not _registry_may_exist(gov):
         return decision
     engine = gov.engine
 

@@ -11,6 +11,11 @@ number keeps its ``+``, spaces and dashes: only the digits change, and only to o
 - anything else (phone, account numbers): every digit is encrypted. At least 6 digits are needed
   (FF3-1's minimum domain for radix 10); shorter values are an error, never passed through.
 
+Only digits change, so a value with letters besides them (``+1 415-555-0178 (Jane Smith)``, a
+name or a note written after the number) is refused with an error naming the column: the letters
+would be kept as they are in a column classified as a pseudonym. A phone extension marker
+(``x12``, ``ext. 12``) is the exception.
+
 The key is the key store's ``fpe`` key (AES-256), current version, recorded on the column (key id
 and version) so :func:`decrypt` can use the version that made the values after a rotation. The
 56-bit tweak is derived from the ``pii_type``, so the same SSN encrypts the same in every table
@@ -47,6 +52,8 @@ SSN_TYPES = frozenset({"ssn", "us_ssn"})
 MIN_DIGITS = 6
 _DIGIT_RUN = re.compile(r"\d+")
 _NON_DIGIT = re.compile(r"\D+")
+_LETTER = re.compile(r"[^\W\d_]")  # any script's letters
+_EXTENSION = re.compile(r"(?i)(?<![^\W\d_])(?:ext\.?|x)\s*(?=\d)")  # "x12", "ext. 12"
 _SSN_BLACKLIST = frozenset({"078051120", "457555462", "219099999"})
 
 
@@ -131,6 +138,8 @@ def _convert(
         return fill(values, mask, [])
     codes, uniques = pd.factorize(text)
     originals = [str(value) for value in uniques]
+    if not decrypt:
+        _refuse_letters(originals, column)
     digits = [_NON_DIGIT.sub("", value) for value in originals]
     try:
         new = transform_digits(digits, pii_type, step)
@@ -141,6 +150,23 @@ def _convert(
         raise FpeError(msg, digits=exc.digits) from None
     out = [_put_digits(value, done) for value, done in zip(originals, new, strict=True)]
     return fill(values, mask, np.asarray(out, dtype=object)[codes])
+
+
+def _refuse_letters(values: Sequence[str], column: str) -> None:
+    """FF3-1 changes the digits only: letters beside them (a name after a phone number) would
+    stay as they are in a column then classified as a pseudonym, so such values are refused.
+
+    Raises:
+        FpeError: some value holds letters other than a phone extension marker.
+    """
+    lettered = sum(1 for value in values if _LETTER.search(_EXTENSION.sub("", value)))
+    if lettered:
+        msg = (f"cannot encrypt column {column!r} with fpe: {lettered} distinct value(s) hold "
+               "letters besides the digits (e.g. a name or a note after the number), which "
+               "format-preserving encryption would keep as they are. Remove the text from the "
+               "column first, or use mask (which hides letters too), hash or tokenize. Nothing "
+               "was anonymized.")
+        raise FpeError(msg, digits=0)
 
 
 def _put_digits(value: str, digits: str) -> str:

@@ -10,7 +10,9 @@ value                       masked                    rule
 ==================  ========================  ============================
 
 Separators stay, so a masked phone number still looks like one (letters beside the digits, such as
-a name written after the number, are masked too); a one-character value becomes ``*``.
+a name written after the number, are masked too); a one-character value becomes ``*``. The last
+digits are shown only when at least as many stay hidden (``*2345`` would show most of a partial
+SSN ``12345``): a shorter value has every digit masked.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ class MaskStrategy(Strategy):
         if keep is not None:
             digits = text.str.replace(rf"\d(?=(?:\D*\d){{{keep}}})", "*", regex=True)
             count = text.str.count(r"\d")
-            # Too few digits to show any without showing them all: hide every digit.
-            digits = digits.where(count > keep, text.str.replace(r"\d", "*", regex=True))
+            # Show the last digits only when at least as many stay hidden: "98765" as an
+            # account number kept 4 of its 5 digits ("*8765", called public). Else hide all.
+            digits = digits.where(count >= 2 * keep, text.str.replace(r"\d", "*", regex=True))
             # Letters go too: "+1 555 123 4000 (Jane Smith)" must not keep the name.
             digits = digits.str.replace(r"[^\W\d_]", "*", regex=True)
             out = out.where(count == 0, digits)
