@@ -51,6 +51,8 @@ def test_unknown_key_is_reported_with_its_location(tmp_path):
         ("environment: prod\n", "unknown environment 'prod'"),
         ("user: {clearance: TOP_SECRET}\n", "unknown tier 'TOP_SECRET'"),
         ("classification: {k_anonymity: 0}\n", "k_anonymity"),
+        # the analyst owns the file: k=1 would make every aggregate and generalisation anonymous
+        ("classification: {k_anonymity: 1}\n", "group of one person anonymous.*at least 2"),
         ("classification: {mapping: {secret: {tier: PUBLIC}}}\n", "unknown column classification"),
         ("- a list\n", "expected a mapping"),
     ],

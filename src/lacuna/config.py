@@ -252,9 +252,12 @@ class PathRule(Section):
         return Tier.parse(v)
 
 
+MIN_K_ANONYMITY = 2  # the smallest group a configuration may call anonymous
+
+
 class ClassificationConfig(Section):
     sample_rows: int = Field(default=1000, ge=1)  # rows sampled for value evidence
-    k_anonymity: int = Field(default=5, ge=1)  # minimum group size for aggregates to downgrade
+    k_anonymity: int = Field(default=5)  # minimum group size for aggregates to downgrade
     personal_tags: tuple[str, ...] = (PII, GDPR, PHI, HIPAA, "CCPA")  # dropped by aggregation
     mapping: dict[str, ClassRule] = Field(default_factory=_default_mapping)
     critical_tier: Tier = Tier.PROPRIETARY  # a column of sensitivity 'critical' implies this
@@ -285,6 +288,17 @@ class ClassificationConfig(Section):
                 kind = ColumnKind.parse(key).value
                 merged[kind] = rule
             return merged
+        return v
+
+    @field_validator("k_anonymity")
+    @classmethod
+    def _k(cls, v: int) -> int:
+        # A floor in code, as noise's MAX_EPSILON: the analyst owns lacuna.yaml, and k=1 would
+        # call a group of one person anonymous (every aggregate and generalisation downgraded).
+        if v < MIN_K_ANONYMITY:
+            msg = (f"{v} would call a group of {'one person' if v == 1 else 'no rows'} "
+                   f"anonymous: k-anonymity needs at least {MIN_K_ANONYMITY} (the default is 5)")
+            raise ValueError(msg)
         return v
 
     @field_validator("sensitive_terms")

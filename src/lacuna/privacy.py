@@ -615,12 +615,18 @@ def guard_needed(source: Classification, names: Sequence[str], config: Config,
     ``result``: a generalised IP subnet or number range): columns that merely have a
     quasi-identifying name (city, job title) join the check then, but never turn a frame
     personal on their own.
+
+    A column ``noise`` made (differentially private: its epsilon held to at most
+    ``MAX_EPSILON``, its sensitivity to at least the values' span) is not one: nobody is linked
+    on a noised value, and counting its (all distinct) values as groups would keep every noised
+    age personal whatever the noise.
     """
     cc = config.classification
     personal = bool(source.personal_columns) or any(t in cc.personal_tags for t in source.tags)
     generalised = _generalised(source, result, names) if result is not None else set()
     found = set(pick_quasi_identifiers(source, list(names))) | generalised
-    qis = tuple(n for n in dict.fromkeys(names) if n in found)
+    qis = tuple(n for n in dict.fromkeys(names) if n in found and not (
+        result is not None and _treated_with(result.columns.get(n)) == "noise"))
     if not personal or not any(_personal_quasi(source, q) or q in generalised for q in qis):
         return ()
     return qis
