@@ -62,6 +62,22 @@ def _count(pg: str, table: str) -> int:
     return int(row[0])
 
 
+def _trigger_tables(pg: str) -> None:
+    """``members`` (a trigger on it copies the customers' e-mails into ``contacts``) and
+    ``guests`` (none), made before enable(): ungoverned."""
+    with psycopg.connect(_dsn(pg), autocommit=True) as admin:
+        for sql in (
+            "CREATE TABLE contacts (c TEXT)",
+            "CREATE FUNCTION copy_mails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO contacts SELECT email FROM customers; RETURN NULL; END $$",
+            "CREATE TABLE members (id TEXT)",
+            "CREATE TRIGGER on_insert AFTER INSERT ON members FOR EACH STATEMENT "
+            "EXECUTE FUNCTION copy_mails()",
+            "CREATE TABLE guests (id TEXT)",
+        ):
+            admin.execute(sql)
+
+
 def test_async_copies_of_pii_out_are_refused_and_disable_restores(enabled, pg, sandbox):
     out = sandbox / "Downloads" / "mails.csv"
 
@@ -139,17 +155,7 @@ def test_async_triggers_that_copy_pii_are_refused(enabled, pg, sandbox):
     """A PL/pgSQL trigger fired by an async ``INSERT`` runs its body undecided: refused, as on
     a synchronous cursor, also when the trigger was created earlier in the same (uncommitted)
     transaction, past Lacuna (libpq): the look-ups run on the statement's own connection."""
-    with psycopg.connect(_dsn(pg), autocommit=True) as admin:  # before enable(): ungoverned
-        for sql in (
-            "CREATE TABLE contacts (c TEXT)",
-            "CREATE FUNCTION copy_mails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "INSERT INTO contacts SELECT email FROM customers; RETURN NULL; END $$",
-            "CREATE TABLE members (id TEXT)",
-            "CREATE TRIGGER on_insert AFTER INSERT ON members FOR EACH STATEMENT "
-            "EXECUTE FUNCTION copy_mails()",
-            "CREATE TABLE guests (id TEXT)",
-        ):
-            admin.execute(sql)
+    _trigger_tables(pg)
     enabled(aware=True)
 
     async def main() -> None:
@@ -323,17 +329,7 @@ def test_a_dict_row_synchronous_connection_is_decided_like_any_other(enabled, pg
     ``dict_row`` connection an allowed write runs (and reads back), a trigger is still found."""
     from psycopg.rows import dict_row
 
-    with psycopg.connect(_dsn(pg), autocommit=True) as admin:  # before enable(): ungoverned
-        for sql in (
-            "CREATE TABLE contacts (c TEXT)",
-            "CREATE FUNCTION copy_mails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "INSERT INTO contacts SELECT email FROM customers; RETURN NULL; END $$",
-            "CREATE TABLE members (id TEXT)",
-            "CREATE TRIGGER on_insert AFTER INSERT ON members FOR EACH STATEMENT "
-            "EXECUTE FUNCTION copy_mails()",
-            "CREATE TABLE guests (id TEXT)",
-        ):
-            admin.execute(sql)
+    _trigger_tables(pg)
     enabled(aware=True)
     with psycopg.connect(_dsn(pg), row_factory=dict_row, autocommit=True) as con:
         with pytest.raises(GovernanceViolation, match="trigger on_insert"):
