@@ -155,3 +155,56 @@ def test_stats_text_and_warm_of_a_missing_path(project):
     missing = CliRunner().invoke(app, ["cache", "warm", "nope.csv"])
     assert "no such file or folder" in str(missing.exception)
     lacuna.disable()
+
+
+def test_a_row_written_or_moved_by_hand_is_not_believed(tmp_path):
+    """The state file belongs to whoever runs Lacuna: an answer edited to ``public``, a signed
+    answer moved to another column's key, a row signed with another key or written before
+    signing is a miss (the column is classified again), never an answer."""
+    import sqlalchemy as sa
+
+    from lacuna.classify.cache import to_dict
+    from lacuna.signing import Keyring, Signer
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    keys = Keyring(Signer(bytes(range(32))))
+    pii = ColumnClass.from_dict(ANSWER, layer=Layer.LLM)
+    public = ColumnClass.from_dict({"classification": "public", "sensitivity": "low"},
+                                   layer=Layer.LLM)
+    AnswerCache(url, keyring=keys).put_many([("k-notes", "notes", pii),
+                                             ("k-region", "region", public)])
+    fresh = AnswerCache(url, keyring=keys)  # a new process: the store answers
+    assert fresh.get("k-notes") == pii
+    assert fresh.get_many(["k-notes", "k-region"]) == {"k-notes": pii, "k-region": public}
+
+    engine = sa.create_engine(url)
+
+    def body(key: str) -> str:
+        with engine.connect() as conn:
+            return str(conn.execute(sa.text("SELECT body FROM lacuna_classify_cache WHERE "
+                                            "key = :k"), {"k": key}).scalar_one())
+
+    def forge(key: str, text: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE lacuna_classify_cache SET body = :b WHERE key = :k"),
+                         {"b": text, "k": key})
+
+    signed_public = body("k-region")
+    forgeries = {
+        "edited": json.dumps({**json.loads(body("k-notes")), "answer": to_dict(public)}),
+        "moved": signed_public,  # a genuine signature, for another column's key
+        "unsigned (before signing)": json.dumps(to_dict(public)),
+        "another key": json.dumps({"answer": to_dict(public), "signature": Keyring(
+            Signer(bytes(32))).sign({"key": "k-notes", "answer": to_dict(public)})}),
+        "not JSON": "{",
+    }
+    for what, text in forgeries.items():
+        forge("k-notes", text)
+        reader = AnswerCache(url, keyring=keys)
+        assert reader.get("k-notes") is None, what
+        assert reader.get_many(["k-notes"]) == {}, what
+    # classified again, the answer replaces the row, and it is believed again
+    writer = AnswerCache(url, keyring=keys)
+    writer.put("k-notes", "notes", pii)
+    assert AnswerCache(url, keyring=keys).get("k-notes") == pii
+    engine.dispose()

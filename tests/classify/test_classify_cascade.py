@@ -4,7 +4,7 @@ import pytest
 
 from lacuna.classify import cascade as cascade_mod
 from lacuna.classify import classify, from_config, layer_shares, statuses
-from lacuna.classify.cache import AnswerCache, cache_key, from_body, to_body
+from lacuna.classify.cache import AnswerCache, cache_key, from_dict, to_dict
 from lacuna.classify.cascade import Cascade
 from lacuna.classify.layers import CascadeLayer, LayerStatus
 from lacuna.classify.shapes import shape, signature, top_shapes
@@ -100,7 +100,7 @@ def test_cache_keys_depend_on_value_shapes():
 
 
 def test_cache_bodies_round_trip_and_a_bad_store_falls_back_to_memory(tmp_path, caplog):
-    assert from_body(to_body(PHONE)) == PHONE
+    assert from_dict(to_dict(PHONE)) == PHONE
     (tmp_path / "not-a-db").write_text("hello")
     cache = AnswerCache(f"sqlite:///{tmp_path / 'not-a-db'}")
     assert not cache.persistent

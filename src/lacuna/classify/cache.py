@@ -14,6 +14,12 @@ reports them with the entries by layer (``lacuna cache stats``).
 The store is the state database (``audit.url``, a SQLite file in ``LACUNA_HOME`` by default)
 through the audit schema's helpers. If it cannot be opened, the cache stays in memory and says
 why once in the log; classification never fails because of its cache.
+
+Stored answers are signed (the installation's signing key, :mod:`lacuna.signing`, over the
+answer and its key): the state file belongs to whoever runs Lacuna, and a row written by hand
+(``notes`` answered ``public`` for a column of names) or moved to another column's key would
+otherwise be believed by every later run. A row that does not verify (unsigned, edited, moved,
+or from before signing) is a miss: the column is classified again, and the row replaced.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from sqlalchemy import Column, MetaData, String, Table, Text, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from lacuna.classify import cachestats
+from lacuna.errors import LacunaError
 from lacuna.model import ColumnClass, ColumnKind, Evidence, Layer, Sensitivity
 from lacuna.redact import redact_url
+from lacuna.signing import Keyed, Keyring
 
 log = logging.getLogger(__name__)
 MEMORY_SIZE = 65536
@@ -89,10 +97,12 @@ def cache_key(name: str, signature: str, fingerprint: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=24).hexdigest()
 
 
-class AnswerCache:
+class AnswerCache(Keyed):
     """Memory in front of the state store; ``url=None`` keeps it in memory only."""
 
-    def __init__(self, url: str | None, *, size: int = MEMORY_SIZE) -> None:
+    def __init__(self, url: str | None, *, size: int = MEMORY_SIZE,
+                 keyring: Keyring | None = None) -> None:
+        self._keyring = keyring
         self.size = size
         self.where: str | None = None
         self._memory: OrderedDict[str, ColumnClass] = OrderedDict()
@@ -139,11 +149,10 @@ class AnswerCache:
         except SQLAlchemyError as exc:
             log.warning("classification cache read failed: %s", exc)
             row = None
-        cachestats.count("store", hits=int(row is not None), misses=int(row is None))
-        if row is None:
-            return None
-        answer = from_body(row.body)
-        self._remember(key, answer)
+        answer = self._verified(key, row.body) if row is not None else None
+        cachestats.count("store", hits=int(answer is not None), misses=int(answer is None))
+        if answer is not None:
+            self._remember(key, answer)
         return answer
 
     def get_many(self, keys: list[str]) -> dict[str, ColumnClass]:
@@ -166,8 +175,10 @@ class AnswerCache:
                 log.warning("classification cache read failed: %s", exc)
                 rows = []
             for row in rows:
-                found[row.key] = answer = from_body(row.body)
-                self._remember(row.key, answer)
+                answer = self._verified(row.key, row.body)
+                if answer is not None:
+                    found[row.key] = answer
+                    self._remember(row.key, answer)
         cachestats.count("memory", hits=len(keys) - len(missing), misses=len(missing))
         if missing:
             in_store = len(found) - (len(keys) - len(missing))
@@ -184,8 +195,12 @@ class AnswerCache:
             self._remember(key, answer)
         if self._engine is None or not items:
             return
-        rows = [{"key": k, "name": n[:255], "layer": a.layer.value, "body": to_body(a)}
-                for k, n, a in items]
+        try:
+            rows = [{"key": k, "name": n[:255], "layer": a.layer.value,
+                     "body": self._signed(k, a)} for k, n, a in items]
+        except LacunaError as exc:  # no signing key to be had: the answers stay in memory
+            log.warning("classification cache kept in memory: %s", exc)
+            return
         try:
             with self._engine.begin() as conn:
                 conn.execute(table.delete().where(table.c.key.in_([r["key"] for r in rows])))
@@ -229,6 +244,26 @@ class AnswerCache:
                           entries_by_layer=by_layer, counts=counts,
                           process_counts=cachestats.process_counts())
 
+    def _signed(self, key: str, answer: ColumnClass) -> str:
+        data = to_dict(answer)
+        return json.dumps({"answer": data,
+                           "signature": self.keyring.sign({"key": key, "answer": data})})
+
+    def _verified(self, key: str, body: str) -> ColumnClass | None:
+        """The stored answer when its signature holds for this key; else None (a miss)."""
+        try:
+            stored = json.loads(body)
+            data, signature = stored["answer"], stored["signature"]
+            ok = self.keyring.verify({"key": key, "answer": data}, signature)
+            answer = from_dict(data) if ok else None
+        except (LacunaError, ValueError, KeyError, TypeError) as exc:
+            log.debug("classification cache row %s unreadable: %s", key, exc)
+            return None
+        if answer is None:
+            log.warning("classification cache row %s in %s does not verify (unsigned, edited or "
+                        "moved): ignored, the column is classified again", key, self.where)
+        return answer
+
     def _remember(self, key: str, answer: ColumnClass) -> None:
         with self._lock:
             if self.size <= 0:
@@ -238,16 +273,15 @@ class AnswerCache:
                 self._memory.popitem(last=False)
 
 
-def to_body(c: ColumnClass) -> str:
-    """A column class with its evidence as JSON."""
+def to_dict(c: ColumnClass) -> dict[str, Any]:
+    """A column class with its evidence, as stored."""
     data = c.to_dict()
     data["evidence"] = [{"source": e.source, "rule": e.rule, "detail": e.detail,
                          "score": e.score} for e in c.evidence]
-    return json.dumps(data)
+    return data
 
 
-def from_body(body: str) -> ColumnClass:
-    data = json.loads(body)
+def from_dict(data: dict[str, Any]) -> ColumnClass:
     return ColumnClass(
         classification=ColumnKind(data["classification"]),
         pii_type=data.get("pii_type"),
