@@ -75,6 +75,17 @@ class Hook(Replacement):
 
 
 @dataclass(slots=True)
+class PropertyHook(Hook):
+    """A property of ``owner`` whose getter is replaced by ``make(getter)`` behind the guard
+    (polars' ``Series.str``, ``Series.dt``, ...: the namespace object a getter returns), the
+    setter and deleter kept."""
+
+    def build(self, original: Any) -> Any:
+        getter = Hook.build(self, original.fget)
+        return property(getter, original.fset, original.fdel, original.__doc__)
+
+
+@dataclass(slots=True)
 class ClassHook(Hook):
     """A class of ``owner`` replaced by ``make(original)``, a subclass that governs its
     instances itself (a streaming writer: decided at open, at each write and at close), so

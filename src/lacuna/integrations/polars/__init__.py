@@ -34,8 +34,9 @@ import polars as pl
 from polars.dataframe.group_by import GroupBy
 from polars.lazyframe.group_by import LazyGroupBy
 
-from lacuna.integrations.frames.hooks import Hook, Hooks, outermost, passthrough
-from lacuna.integrations.polars import _io, _ops
+from lacuna.integrations.frames.hooks import Hook, Hooks, PropertyHook, outermost, passthrough
+from lacuna.integrations.frames.state import STATES
+from lacuna.integrations.polars import _io, _ops, _series
 from lacuna.model import Action, Classification
 
 Make = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -50,13 +51,20 @@ def _outer(make: Make) -> Make:
     return lambda original: passthrough(original, make(original))
 
 
-def _inheriting(original: Callable[..., Any]) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with outermost():
-            result = original(self, *args, **kwargs)
-        return _ops.inherit(self, result)
+def _inheriting(name: str) -> Make:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            before = STATES.get(self)
+            with outermost():
+                result = original(self, *args, **kwargs)
+            result = _series.taken(self, name, _ops.inherit(self, result))
+            if name in _series.PLACING:
+                _series.put(name, before, result, args, kwargs)
+            return result
 
-    return method
+        return method
+
+    return make
 
 
 def _selecting(keeps_others: bool) -> Make:
@@ -65,6 +73,8 @@ def _selecting(keeps_others: bool) -> Make:
             with outermost():
                 result = original(self, *args, **kwargs)
             _ops.select(self, result, args, kwargs, keeps_others=keeps_others)
+            _series.selected("polars.with_columns" if keeps_others else "polars.select",
+                             result, args, kwargs)
             return result
 
         return method
@@ -101,6 +111,7 @@ def _concat(original: Callable[..., Any]) -> Callable[..., Any]:
         with outermost():
             result = original(items, *args, **kwargs)
         _ops.joined("polars.concat", items, result)
+        _series.concatenated(items, result)
         return result
 
     return concat
@@ -125,6 +136,89 @@ def _aggregating(original: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return agg
+
+
+# -- Series (lacuna.integrations.polars._series) ------------------------------------------------
+
+# Series operators that return a Series (or compute one in place: __setitem__)
+_OPERATORS = frozenset({
+    "__and__", "__rand__", "__or__", "__ror__", "__xor__", "__rxor__", "__eq__", "__ne__",
+    "__gt__", "__lt__", "__ge__", "__le__", "__add__", "__radd__", "__sub__", "__rsub__",
+    "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__",
+    "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__",
+    "__pos__", "__abs__", "__invert__", "__copy__", "__deepcopy__", "__getitem__",
+    "__setitem__", "__array_ufunc__",
+})
+# the Series properties that return a namespace of methods building new Series
+_NAMESPACES = frozenset({"str", "dt", "list", "arr", "cat", "struct", "bin", "map", "ext"})
+
+
+def _namespaces() -> list[type]:
+    """The namespace classes of the installed polars (``s.str`` is a ``StringNameSpace``),
+    found through the namespace properties' return annotations."""
+    import sys
+
+    found: list[type] = []
+    for name in sorted(_NAMESPACES):
+        prop = vars(pl.Series).get(name)
+        if not isinstance(prop, property) or prop.fget is None:
+            continue
+        kind = inspect.signature(prop.fget).return_annotation
+        if isinstance(kind, str):
+            module = sys.modules.get(getattr(prop.fget, "__module__", ""))
+            kind = vars(module).get(kind) if module is not None else None
+        if isinstance(kind, type) and kind not in found:
+            found.append(kind)
+    return found
+
+
+def _carrying(name: str) -> Make:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with outermost():
+                result = original(self, *args, **kwargs)
+            return _series.carried(name, self, args, kwargs, result)
+
+        return method
+
+    return make
+
+
+def _namespace(original: Callable[..., Any]) -> Callable[..., Any]:
+    def getter(self: Any) -> Any:
+        with outermost():
+            result = original(self)
+        return _series.namespace(self, result)
+
+    return getter
+
+
+def _series_init(original: Callable[..., Any]) -> Callable[..., Any]:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        with outermost():
+            original(self, *args, **kwargs)
+        _series.constructed(self, args, kwargs)
+
+    return init
+
+
+def _building(original: Callable[..., Any]) -> Callable[..., Any]:
+    def init(self: Any, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        with outermost():
+            original(self, data, *args, **kwargs)
+        _series.built(self, data, kwargs, "polars.DataFrame")
+
+    return init
+
+
+def _from_dict(original: Callable[..., Any]) -> Callable[..., Any]:
+    def from_dict(data: Any, *args: Any, **kwargs: Any) -> Any:
+        with outermost():
+            result = original(data, *args, **kwargs)
+        _series.built(result, data, kwargs, "polars.from_dict")
+        return result
+
+    return from_dict
 
 
 def _hooks() -> list[Hook]:
@@ -165,10 +259,24 @@ def _hooks() -> list[Hook]:
             public = not name.startswith("_") or name == "__getitem__"
             if (public and inspect.isfunction(value) and name not in _SPECIFIC
                     and not name.startswith(("write_", "sink_", "to_", "collect_batches"))):
-                add(owner, name, _inheriting)
+                add(owner, name, _inheriting(name))
+    for name in ("to_series", "to_struct"):  # a column, all columns, as a Series
+        add(pl.DataFrame, name, _inheriting(name))
     add(pl.DataFrame, "vstack", _combining("polars.vstack"))
     for group in (GroupBy, LazyGroupBy):
         add(group, "agg", _aggregating)
+    add(pl.DataFrame, "__init__", _building)
+    add(pl, "from_dict", _from_dict)
+    add(pl.Series, "__init__", _series_init)
+    series: list[type] = [pl.Series, *_namespaces()]
+    for kind in series:
+        for name, value in vars(kind).items():
+            if inspect.isfunction(value) and (name in _OPERATORS or not name.startswith("_")):
+                add(kind, name, _carrying(name))
+    for name, value in vars(pl.Series).items():
+        if isinstance(value, property) and name in _NAMESPACES:
+            hooks.append(PropertyHook(pl.Series, name, _outer(_namespace), Action.TRANSFORM,
+                                      f"polars.Series.{name}"))
     return hooks
 
 
