@@ -289,8 +289,14 @@ def selected(operation: str, result: Any, args: tuple[Any, ...],
 def put(method: str, before: DataState | None, result: Any,
         args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """``insert_column``/``hstack``/``replace_column`` given Series (in place or not): the
-    frame's state before the call combined with them."""
-    found = placements([*args, *kwargs.values()])
+    frame's state before the call combined with them (and, for ``hstack(frame)``, with the
+    columns of that frame)."""
+    given = [*args, *kwargs.values()]
+    found = placements(given)
+    for frame in given:
+        if isinstance(frame, pl.DataFrame) and STATES.get(frame) is not None:
+            whole = state(frame)
+            found += [(c, Taken((Source(whole, (c,)),))) for c in columns_of(frame)]
     if found and isinstance(result, pl.DataFrame):
         place(f"polars.{method}", before, result, found)
 
