@@ -70,7 +70,7 @@ ROUTES: dict[str, Route] = {
         d.to_series(d.columns.index(c)).alias("code")),
     "iter_columns-with_columns-keyword": lambda d, c: d.select("n").with_columns(
         code=next(s for s in d.iter_columns() if s.name == c)),
-    "for-in-frame-dict": lambda d, c: pl.DataFrame({"code": [s for s in d if s.name == c][0]}),
+    "for-in-frame-dict": lambda d, c: pl.DataFrame({"code": next(s for s in d if s.name == c)}),
     "get_columns-from_dict": lambda d, c: pl.from_dict(
         {"code": d.get_columns()[d.columns.index(c)]}),
     "insert_column": lambda d, c: d.select("n").insert_column(0, d[c].alias("code")),
@@ -85,6 +85,11 @@ ROUTES: dict[str, Route] = {
     "lazy-with_columns": lambda d, c: d.select("n").lazy().with_columns(
         d[c].alias("code")).collect(),
     "pl.Series-of-a-Series": lambda d, c: pl.DataFrame([pl.Series("code", d[c])]),
+    "LazyFrame-dict": lambda d, c: pl.LazyFrame({"code": d[c]}).collect(),
+    # frames around the Series routes
+    "DataFrame-of-a-frame-renamed": lambda d, c: pl.DataFrame(d.select(c), schema=["code"]),
+    "partition_by": lambda d, c: d.select(pl.col(c).alias("code"), "n").partition_by(
+        "n", as_dict=True)[(7,)],
     # Series methods and namespaces on the way
     "cast-fill_null-sort": lambda d, c: pl.DataFrame(
         {"code": d[c].cast(pl.String).fill_null("none").sort()}),

@@ -41,6 +41,7 @@ from lacuna.model import Action, Classification
 
 Make = Callable[[Callable[..., Any]], Callable[..., Any]]
 
+_PARTS = frozenset({"partition_by"})  # methods returning a list (or dict) of frames
 _SPECIFIC = frozenset({
     "select", "select_seq", "with_columns", "with_columns_seq", "rename", "join", "join_asof",
     "join_where", "group_by", "vstack", "to_pandas", "to_arrow", "collect_schema", "serialize",
@@ -58,6 +59,9 @@ def _inheriting(name: str) -> Make:
             with outermost():
                 result = original(self, *args, **kwargs)
             result = _series.taken(self, name, _ops.inherit(self, result))
+            if name in _PARTS:  # a list (or dict) of frames, each with rows of this one
+                for part in result.values() if isinstance(result, dict) else result:
+                    _ops.inherit(self, part)
             if name in _series.PLACING:
                 _series.put(name, before, result, args, kwargs)
             return result
@@ -206,7 +210,7 @@ def _building(original: Callable[..., Any]) -> Callable[..., Any]:
     def init(self: Any, data: Any = None, *args: Any, **kwargs: Any) -> None:
         with outermost():
             original(self, data, *args, **kwargs)
-        _series.built(self, data, kwargs, "polars.DataFrame")
+        _series.built(self, data, kwargs, f"polars.{type(self).__name__}")
 
     return init
 
@@ -265,7 +269,8 @@ def _hooks() -> list[Hook]:
     add(pl.DataFrame, "vstack", _combining("polars.vstack"))
     for group in (GroupBy, LazyGroupBy):
         add(group, "agg", _aggregating)
-    add(pl.DataFrame, "__init__", _building)
+    for owner in (pl.DataFrame, pl.LazyFrame):
+        add(owner, "__init__", _building)
     add(pl, "from_dict", _from_dict)
     add(pl.Series, "__init__", _series_init)
     series: list[type] = [pl.Series, *_namespaces()]

@@ -28,6 +28,7 @@ from typing import Any
 import polars as pl
 
 from lacuna.integrations.frames.state import STATES, WeakRegistry
+from lacuna.integrations.polars import _ops
 from lacuna.integrations.polars._ops import _flatten, columns_of, state
 from lacuna.lineage.state import DataState
 from lacuna.lineage.step import Step, StepInput, StepKind
@@ -42,6 +43,7 @@ COLUMN_GETTERS = frozenset({"__getitem__", "get_column", "get_columns", "to_seri
                             "drop_in_place", "iter_columns"})
 # DataFrame methods that put Series they are given into the frame, under the Series' names
 PLACING = frozenset({"insert_column", "hstack", "replace_column"})
+_CARRIERS = (pl.Series, pl.DataFrame, pl.LazyFrame)  # results that carry the values on
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,8 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     """A Series (or namespace) ``method`` of ``owner`` returned ``result``: a Series result
     holds the values of ``owner`` and of every Series it was given; a frame result (``to_frame``,
     ``value_counts``, ``to_dummies``, ``struct.unnest``) has each column computed from them."""
+    if result is not None and not isinstance(result, _CARRIERS) and method != "to_pandas":
+        return result  # a scalar, a list, an array: nothing to follow (s[0] stays cheap)
     own = SERIES.get(owner) if isinstance(owner, pl.Series) else _NAMESPACES.get(owner)
     found = ([own] if own is not None else []) + _operands([*args, *kwargs.values()])
     if not found:
@@ -302,9 +306,13 @@ def put(method: str, before: DataState | None, result: Any,
 
 
 def built(frame: Any, data: Any, kwargs: Mapping[str, Any], operation: str) -> None:
-    """``pl.DataFrame(data)`` / ``pl.from_dict(data)``: a Series among ``data`` (a mapping, a
-    sequence of columns or one Series) is the column at its position; rows made of Series
-    (``orient="row"``) make every column from all of them."""
+    """``pl.DataFrame(data)`` / ``pl.LazyFrame(data)`` / ``pl.from_dict(data)``: a Series among
+    ``data`` (a mapping, a sequence of columns or one Series) is the column at its position;
+    rows made of Series (``orient="row"``) make every column from all of them; a frame is
+    copied, its columns renamed by position (``schema=[...]``)."""
+    if isinstance(data, (pl.DataFrame, pl.LazyFrame)):  # a copy, renamed by a schema maybe
+        _ops.rename(data, frame)
+        return
     if isinstance(data, Mapping):
         items = list(data.values())
     elif isinstance(data, (list, tuple)):
