@@ -86,6 +86,7 @@ ROUTES: dict[str, Route] = {
         d[c].alias("code")).collect(),
     "pl.Series-of-a-Series": lambda d, c: pl.DataFrame([pl.Series("code", d[c])]),
     "LazyFrame-dict": lambda d, c: pl.LazyFrame({"code": d[c]}).collect(),
+    "pl.struct-eager": lambda d, c: pl.struct(d[c].alias("code"), eager=True).struct.unnest(),
     # frames around the Series routes
     "DataFrame-of-a-frame-renamed": lambda d, c: pl.DataFrame(d.select(c), schema=["code"]),
     "partition_by": lambda d, c: d.select(pl.col(c).alias("code"), "n").partition_by(

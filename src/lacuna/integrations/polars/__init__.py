@@ -176,14 +176,21 @@ def _namespaces() -> list[type]:
     return found
 
 
-def _carrying(name: str) -> Make:
+def _carrying(name: str, module: str = "") -> Make:
+    """A Series or namespace method, or (``module``) a polars function given Series."""
+
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
             with outermost():
                 result = original(self, *args, **kwargs)
             return _series.carried(name, self, args, kwargs, result)
 
-        return method
+        def function(*args: Any, **kwargs: Any) -> Any:
+            with outermost():
+                result = original(*args, **kwargs)
+            return _series.carried(name, None, args, kwargs, result, operation=module)
+
+        return function if module else method
 
     return make
 
@@ -278,6 +285,11 @@ def _hooks() -> list[Hook]:
         for name, value in vars(kind).items():
             if inspect.isfunction(value) and (name in _OPERATORS or not name.startswith("_")):
                 add(kind, name, _carrying(name))
+    hooked = {h.name for h in hooks if h.owner is pl} | {"select", "wrap_s", "wrap_df"}
+    for name, value in vars(pl).items():  # pl.struct(s, eager=True), pl.sum_horizontal(s, t)
+        if (inspect.isfunction(value) and name not in hooked
+                and not name.startswith(("_", "read_", "scan_"))):
+            add(pl, name, _carrying(name, "polars"))
     for name, value in vars(pl.Series).items():
         if isinstance(value, property) and name in _NAMESPACES:
             hooks.append(PropertyHook(pl.Series, name, _outer(_namespace), Action.TRANSFORM,

@@ -161,13 +161,15 @@ def namespace(series: Any, result: Any) -> Any:
 
 
 def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-            result: Any) -> Any:
-    """A Series (or namespace) ``method`` of ``owner`` returned ``result``: a Series result
-    holds the values of ``owner`` and of every Series it was given; a frame result (``to_frame``,
-    ``value_counts``, ``to_dummies``, ``struct.unnest``) has each column computed from them."""
+            result: Any, *, operation: str = "polars.Series") -> Any:
+    """A Series (or namespace) ``method`` of ``owner`` (a polars function: ``owner`` None)
+    returned ``result``: a Series result holds the values of ``owner`` and of every Series it
+    was given; a frame result (``to_frame``, ``value_counts``, ``to_dummies``,
+    ``struct.unnest``, ``pl.from_records``) has each column computed from all of them."""
     if result is not None and not isinstance(result, _CARRIERS) and method != "to_pandas":
         return result  # a scalar, a list, an array: nothing to follow (s[0] stays cheap)
-    own = SERIES.get(owner) if isinstance(owner, pl.Series) else _NAMESPACES.get(owner)
+    own = (SERIES.get(owner) if isinstance(owner, pl.Series)
+           else None if owner is None else _NAMESPACES.get(owner))
     found = ([own] if own is not None else []) + _operands([*args, *kwargs.values()])
     if not found:
         return result
@@ -177,7 +179,7 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     elif result is None and isinstance(owner, pl.Series):  # in place: s[mask] = other
         SERIES.set(owner, values)
     elif isinstance(result, (pl.DataFrame, pl.LazyFrame)):
-        place(f"polars.Series.{method}", None, result,
+        place(f"{operation}.{method}", None, result,
               [(c, values) for c in columns_of(result)])
     elif method == "to_pandas":
         from lacuna.lineage.frames import attach
