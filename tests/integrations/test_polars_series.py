@@ -188,6 +188,18 @@ def test_the_decision_audit_and_lineage_see_the_source(visits, downloads):
     assert (ward.column, ward.kind.value) == ("ward", "identity")
 
 
+def test_relabelling_columns_in_place_moves_their_classes(visits, downloads):
+    """``df.columns = [...]`` swapping two labels: the diagnoses now under "ward" keep their
+    class, whether exported as a frame or taken out as a Series."""
+    swapped = visits.clone()
+    swapped.columns = ["patient_ref", "ward", "salary", "diagnosis", "n"]
+    assert kind(swapped, "ward") == "phi"
+    assert kind(swapped, "diagnosis") == "public"
+    denied(swapped.select("ward"), downloads / "swapped.csv")
+    denied(swapped["ward"].to_frame("code"), downloads / "swapped-series.csv")
+    swapped.select("diagnosis").write_csv(downloads / "wards.csv")  # the wards: allowed
+
+
 def test_a_series_not_taken_from_a_governed_frame_is_classified_from_its_values(downloads):
     emails = pl.Series("code", [f"user{i}@example.com" for i in range(30)])
     out = pl.DataFrame({"code": emails.str.to_lowercase()})
@@ -198,14 +210,15 @@ def test_a_series_not_taken_from_a_governed_frame_is_classified_from_its_values(
 
 
 def test_uninstall_restores_polars() -> None:
-    owners = [pl.Series, pl.DataFrame, pl, type(pl.Series(["a"]).str),
+    owners = [pl.Series, pl.DataFrame, pl.LazyFrame, pl, type(pl.Series(["a"]).str),
               type(pl.Series([1]).dt), type(pl.Series([[1]]).list)]
     before = [dict(vars(o)) for o in owners]
     with lacuna.governed():
         assert vars(pl.Series)["__add__"] is not before[0]["__add__"]
         assert vars(pl.Series)["str"] is not before[0]["str"]
+        assert vars(pl.DataFrame)["columns"] is not before[1]["columns"]
         assert vars(type(pl.Series(["a"]).str))["to_uppercase"] is not \
-            before[3]["to_uppercase"]
+            before[4]["to_uppercase"]
         assert governed_polars.installed()
     assert not governed_polars.installed()
     after = [dict(vars(o)) for o in owners]
@@ -213,4 +226,5 @@ def test_uninstall_restores_polars() -> None:
         changed = [k for k in set(was) | set(now) if was.get(k) is not now.get(k)]
         assert not changed, (owner, changed)
     assert isinstance(vars(pl.Series)["str"], property)
+    assert isinstance(vars(pl.DataFrame)["columns"], property)
     assert inspect.isfunction(vars(pl.Series)["__add__"])

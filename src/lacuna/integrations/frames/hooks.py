@@ -77,12 +77,18 @@ class Hook(Replacement):
 @dataclass(slots=True)
 class PropertyHook(Hook):
     """A property of ``owner`` whose getter is replaced by ``make(getter)`` behind the guard
-    (polars' ``Series.str``, ``Series.dt``, ...: the namespace object a getter returns), the
-    setter and deleter kept."""
+    (polars' ``Series.str``, ``Series.dt``, ...: the namespace object a getter returns), or
+    with ``setter`` its setter by ``make(setter)`` (polars' ``df.columns = [...]``); the rest
+    of the property kept."""
+
+    setter: bool = False
 
     def build(self, original: Any) -> Any:
-        getter = Hook.build(self, original.fget)
-        return property(getter, original.fset, original.fdel, original.__doc__)
+        if self.setter:
+            return property(original.fget, Hook.build(self, original.fset), original.fdel,
+                            original.__doc__)
+        return property(Hook.build(self, original.fget), original.fset, original.fdel,
+                        original.__doc__)
 
 
 @dataclass(slots=True)

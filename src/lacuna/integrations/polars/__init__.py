@@ -204,6 +204,16 @@ def _namespace(original: Callable[..., Any]) -> Callable[..., Any]:
     return getter
 
 
+def _relabelling(original: Callable[..., Any]) -> Callable[..., Any]:
+    def setter(self: Any, names: Any) -> None:
+        old = list(self.columns)
+        with outermost():
+            original(self, names)
+        _ops.relabelled(self, old)
+
+    return setter
+
+
 def _series_init(original: Callable[..., Any]) -> Callable[..., Any]:
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         with outermost():
@@ -290,6 +300,9 @@ def _hooks() -> list[Hook]:
         if (inspect.isfunction(value) and name not in hooked
                 and not name.startswith(("_", "read_", "scan_"))):
             add(pl, name, _carrying(name, "polars"))
+    if isinstance(vars(pl.DataFrame).get("columns"), property):
+        hooks.append(PropertyHook(pl.DataFrame, "columns", _outer(_relabelling),
+                                  Action.TRANSFORM, "polars.DataFrame.columns", setter=True))
     for name, value in vars(pl.Series).items():
         if isinstance(value, property) and name in _NAMESPACES:
             hooks.append(PropertyHook(pl.Series, name, _outer(_namespace), Action.TRANSFORM,
