@@ -74,6 +74,8 @@ ROUTES: dict[str, Route] = {
     "get_columns-from_dict": lambda d, c: pl.from_dict(
         {"code": d.get_columns()[d.columns.index(c)]}),
     "insert_column": lambda d, c: d.select("n").insert_column(0, d[c].alias("code")),
+    "insert_column-expression": lambda d, c: d.clone().insert_column(
+        0, pl.col(c).alias("code")).select("code", "n"),
     "hstack": lambda d, c: d.select("n").hstack([d[c].alias("code")]),
     "hstack-frame": lambda d, c: d.select("n").hstack(d[c].alias("code").to_frame()),
     "replace_column": lambda d, c: d.select("n", "ward").replace_column(

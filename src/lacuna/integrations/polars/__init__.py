@@ -17,8 +17,16 @@ hooks, behind the pandas integration's guard:
   files, the signed declaration in Parquet metadata;
 - conversions: ``pl.from_pandas``, ``pl.from_arrow``, ``DataFrame.to_pandas``, ``to_arrow``;
 - every other DataFrame/LazyFrame method that returns a frame: the result keeps its parent's
-  state (filters, sorts, ``collect``, ``lazy``); columns it gained are classified from their
-  names and values at the next boundary, so nothing comes out unclassified.
+  state (filters, sorts, ``collect``, ``lazy``, each part of ``partition_by``); columns it
+  gained are classified from their names and values at the next boundary, so nothing comes out
+  unclassified; ``df.columns = [...]`` and ``pl.DataFrame(frame, schema=[...])`` move classes
+  with their labels by position, ``insert_column(i, expr)`` is a ``with_columns``;
+- Series (:mod:`lacuna.integrations.polars._series`): a column taken out of a tracked frame
+  (``df["x"]``, ``get_column``, ``to_series``, ``iter_columns``, ...) keeps where it came from
+  through every Series and namespace method (``.str``, ``.dt``, ..., operators: a binary one
+  the strictest of both) and polars function, and a frame it enters (``pl.DataFrame({...})``,
+  ``with_columns(s)``, ``hstack``, ``insert_column``, ``to_frame``, ``pl.select(s)``) gives
+  the new column that class through ``Governor.inherit``.
 
 A polars frame has no ``attrs``: its state lives in a weak registry keyed by the object's
 identity (:mod:`lacuna.integrations.frames.state`); :func:`classification` reads it.
@@ -64,6 +72,9 @@ def _inheriting(name: str) -> Make:
                     _ops.inherit(self, part)
             if name in _series.PLACING:
                 _series.put(name, before, result, args, kwargs)
+            column = args[1] if len(args) > 1 else kwargs.get("column")
+            if name == "insert_column" and isinstance(column, pl.Expr):  # computed in place
+                _ops.select(self, result, (column,), {}, keeps_others=True)
             return result
 
         return method
