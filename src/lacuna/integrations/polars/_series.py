@@ -309,24 +309,32 @@ def put(method: str, before: DataState | None, result: Any,
 
 def built(frame: Any, data: Any, kwargs: Mapping[str, Any], operation: str) -> None:
     """``pl.DataFrame(data)`` / ``pl.LazyFrame(data)`` / ``pl.from_dict(data)``: a Series among
-    ``data`` (a mapping, a sequence of columns or one Series) is the column at its position;
-    rows made of Series (``orient="row"``) make every column from all of them; a frame is
-    copied, its columns renamed by position (``schema=[...]``)."""
+    ``data`` is the column of its key (a mapping: by position when a schema renamed the keys)
+    or at its position (a sequence of columns, one Series); rows made of Series
+    (``orient="row"``) make every column from all of them; a frame is copied, its columns
+    renamed by position (``schema=[...]``). Rows of plain values (a long list of tuples) are
+    not walked: only as many items as the frame has columns are looked at."""
     if isinstance(data, (pl.DataFrame, pl.LazyFrame)):  # a copy, renamed by a schema maybe
         _ops.rename(data, frame)
         return
-    if isinstance(data, Mapping):
-        items = list(data.values())
-    elif isinstance(data, (list, tuple)):
-        items = list(data)
-    else:
-        items = [data]
+    if data is None or isinstance(data, (str, bytes)):
+        return
     columns = columns_of(frame)
-    if kwargs.get("orient") == "row":
-        found = _operands(items)
-        chosen = [(c, _union(found)) for c in columns] if found else []
-    else:
-        chosen = [(columns[i], values) for i, item in enumerate(items[: len(columns)])
-                  if (values := taken_of(item)) is not None]
+    chosen: list[tuple[str, Taken]] = []
+    if isinstance(data, Mapping):
+        named = all(k in columns for k in data)
+        for i, (key, item) in enumerate(data.items()):
+            values = taken_of(item)
+            if values is not None and (named or i < len(columns)):
+                chosen.append((str(key) if named else columns[i], values))
+    elif isinstance(data, (list, tuple)):
+        if kwargs.get("orient") == "row":
+            found = _operands(data) if data and isinstance(data[0], pl.Series) else []
+            chosen = [(c, _union(found)) for c in columns] if found else []
+        else:
+            chosen = [(columns[i], values) for i, item in enumerate(data[: len(columns)])
+                      if (values := taken_of(item)) is not None]
+    elif (values := taken_of(data)) is not None and columns:
+        chosen = [(columns[0], values)]
     if chosen:
         place(operation, None, frame, chosen)
