@@ -35,7 +35,7 @@ from lacuna.lineage.step import Step, StepInput, StepKind
 from lacuna.model import FrozenDict
 
 # Series methods that give the values another name (an identity edge, as a frame's alias)
-_RENAMES = frozenset({"alias", "rename", "clone", "__copy__", "__deepcopy__", "Series"})
+_RENAMES = frozenset({"alias", "rename", "clone", "__copy__", "__deepcopy__"})
 _MAX_FUNCTIONS = 8  # a loop of ``s = s + 1`` must not grow a description without end
 # DataFrame methods whose Series result is the column of that name; any other method's Series
 # (``hash_rows``, ``sum_horizontal``, ``to_struct``, ``is_duplicated``) is read from every column
