@@ -75,6 +75,23 @@ class Hook(Replacement):
 
 
 @dataclass(slots=True)
+class PropertyHook(Hook):
+    """A property of ``owner`` whose getter is replaced by ``make(getter)`` behind the guard
+    (polars' ``Series.str``, ``Series.dt``, ...: the namespace object a getter returns), or
+    with ``setter`` its setter by ``make(setter)`` (polars' ``df.columns = [...]``); the rest
+    of the property kept."""
+
+    setter: bool = False
+
+    def build(self, original: Any) -> Any:
+        if self.setter:
+            return property(original.fget, Hook.build(self, original.fset), original.fdel,
+                            original.__doc__)
+        return property(Hook.build(self, original.fget), original.fset, original.fdel,
+                        original.__doc__)
+
+
+@dataclass(slots=True)
 class ClassHook(Hook):
     """A class of ``owner`` replaced by ``make(original)``, a subclass that governs its
     instances itself (a streaming writer: decided at open, at each write and at close), so

@@ -19,7 +19,7 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
@@ -29,21 +29,23 @@ from lacuna.lineage.frames import effective_state
 from lacuna.lineage.state import DataState, set_state
 from lacuna.lineage.step import Step, StepInput, StepKind, inherit
 
+T = TypeVar("T")
 
-class StateRegistry:
-    """``DataState`` per live object, by identity."""
+
+class WeakRegistry(Generic[T]):
+    """A value per live object, by identity (the entry goes when the object is collected)."""
 
     def __init__(self) -> None:
-        self._entries: dict[int, tuple[weakref.ref[Any], DataState]] = {}
+        self._entries: dict[int, tuple[weakref.ref[Any], T]] = {}
         self._lock = threading.Lock()
 
-    def get(self, obj: Any) -> DataState | None:
+    def get(self, obj: Any) -> T | None:
         entry = self._entries.get(id(obj))
         if entry is None or entry[0]() is not obj:
             return None
         return entry[1]
 
-    def set(self, obj: Any, state: DataState) -> Any:
+    def set(self, obj: Any, value: T) -> Any:
         key = id(obj)
 
         def gone(ref: weakref.ref[Any], key: int = key) -> None:
@@ -57,11 +59,15 @@ class StateRegistry:
         except TypeError:  # not weak-referenceable: nothing can be attached
             return obj
         with self._lock:
-            self._entries[key] = (ref, state)
+            self._entries[key] = (ref, value)
         return obj
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class StateRegistry(WeakRegistry[DataState]):
+    """``DataState`` per live object, by identity."""
 
 
 STATES = StateRegistry()

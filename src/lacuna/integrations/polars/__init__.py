@@ -17,8 +17,16 @@ hooks, behind the pandas integration's guard:
   files, the signed declaration in Parquet metadata;
 - conversions: ``pl.from_pandas``, ``pl.from_arrow``, ``DataFrame.to_pandas``, ``to_arrow``;
 - every other DataFrame/LazyFrame method that returns a frame: the result keeps its parent's
-  state (filters, sorts, ``collect``, ``lazy``); columns it gained are classified from their
-  names and values at the next boundary, so nothing comes out unclassified.
+  state (filters, sorts, ``collect``, ``lazy``, each part of ``partition_by``); columns it
+  gained are classified from their names and values at the next boundary, so nothing comes out
+  unclassified; ``df.columns = [...]`` and ``pl.DataFrame(frame, schema=[...])`` move classes
+  with their labels by position, ``insert_column(i, expr)`` is a ``with_columns``;
+- Series (:mod:`lacuna.integrations.polars._series`): a column taken out of a tracked frame
+  (``df["x"]``, ``get_column``, ``to_series``, ``iter_columns``, ...) keeps where it came from
+  through every Series and namespace method (``.str``, ``.dt``, ..., operators: a binary one
+  the strictest of both) and polars function, and a frame it enters (``pl.DataFrame({...})``,
+  ``with_columns(s)``, ``hstack``, ``insert_column``, ``to_frame``, ``pl.select(s)``) gives
+  the new column that class through ``Governor.inherit``.
 
 A polars frame has no ``attrs``: its state lives in a weak registry keyed by the object's
 identity (:mod:`lacuna.integrations.frames.state`); :func:`classification` reads it.
@@ -34,12 +42,14 @@ import polars as pl
 from polars.dataframe.group_by import GroupBy
 from polars.lazyframe.group_by import LazyGroupBy
 
-from lacuna.integrations.frames.hooks import Hook, Hooks, outermost, passthrough
-from lacuna.integrations.polars import _io, _ops
+from lacuna.integrations.frames.hooks import Hook, Hooks, PropertyHook, outermost, passthrough
+from lacuna.integrations.frames.state import STATES
+from lacuna.integrations.polars import _io, _ops, _series
 from lacuna.model import Action, Classification
 
 Make = Callable[[Callable[..., Any]], Callable[..., Any]]
 
+_PARTS = frozenset({"partition_by"})  # methods returning a list (or dict) of frames
 _SPECIFIC = frozenset({
     "select", "select_seq", "with_columns", "with_columns_seq", "rename", "join", "join_asof",
     "join_where", "group_by", "vstack", "to_pandas", "to_arrow", "collect_schema", "serialize",
@@ -50,13 +60,26 @@ def _outer(make: Make) -> Make:
     return lambda original: passthrough(original, make(original))
 
 
-def _inheriting(original: Callable[..., Any]) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with outermost():
-            result = original(self, *args, **kwargs)
-        return _ops.inherit(self, result)
+def _inheriting(name: str) -> Make:
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            before = STATES.get(self)
+            with outermost():
+                result = original(self, *args, **kwargs)
+            result = _series.taken(self, name, _ops.inherit(self, result))
+            if name in _PARTS:  # a list (or dict) of frames, each with rows of this one
+                for part in result.values() if isinstance(result, dict) else result:
+                    _ops.inherit(self, part)
+            if name in _series.PLACING:
+                _series.put(name, before, result, args, kwargs)
+            column = args[1] if len(args) > 1 else kwargs.get("column")
+            if name == "insert_column" and isinstance(column, pl.Expr):  # computed in place
+                _ops.select(self, result, (column,), {}, keeps_others=True)
+            return result
 
-    return method
+        return method
+
+    return make
 
 
 def _selecting(keeps_others: bool) -> Make:
@@ -65,6 +88,8 @@ def _selecting(keeps_others: bool) -> Make:
             with outermost():
                 result = original(self, *args, **kwargs)
             _ops.select(self, result, args, kwargs, keeps_others=keeps_others)
+            _series.selected("polars.with_columns" if keeps_others else "polars.select",
+                             result, args, kwargs)
             return result
 
         return method
@@ -101,6 +126,7 @@ def _concat(original: Callable[..., Any]) -> Callable[..., Any]:
         with outermost():
             result = original(items, *args, **kwargs)
         _ops.joined("polars.concat", items, result)
+        _series.concatenated(items, result)
         return result
 
     return concat
@@ -125,6 +151,106 @@ def _aggregating(original: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return agg
+
+
+# -- Series (lacuna.integrations.polars._series) ------------------------------------------------
+
+# Series operators that return a Series (or compute one in place: __setitem__)
+_OPERATORS = frozenset({
+    "__and__", "__rand__", "__or__", "__ror__", "__xor__", "__rxor__", "__eq__", "__ne__",
+    "__gt__", "__lt__", "__ge__", "__le__", "__add__", "__radd__", "__sub__", "__rsub__",
+    "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__",
+    "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__",
+    "__pos__", "__abs__", "__invert__", "__copy__", "__deepcopy__", "__getitem__",
+    "__setitem__", "__array_ufunc__",
+})
+# the Series properties that return a namespace of methods building new Series
+_NAMESPACES = frozenset({"str", "dt", "list", "arr", "cat", "struct", "bin", "map", "ext"})
+
+
+def _namespaces() -> list[type]:
+    """The namespace classes of the installed polars (``s.str`` is a ``StringNameSpace``),
+    found through the namespace properties' return annotations."""
+    import sys
+
+    found: list[type] = []
+    for name in sorted(_NAMESPACES):
+        prop = vars(pl.Series).get(name)
+        if not isinstance(prop, property) or prop.fget is None:
+            continue
+        kind = inspect.signature(prop.fget).return_annotation
+        if isinstance(kind, str):
+            module = sys.modules.get(getattr(prop.fget, "__module__", ""))
+            kind = vars(module).get(kind) if module is not None else None
+        if isinstance(kind, type) and kind not in found:
+            found.append(kind)
+    return found
+
+
+def _carrying(name: str, module: str = "") -> Make:
+    """A Series or namespace method, or (``module``) a polars function given Series."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with outermost():
+                result = original(self, *args, **kwargs)
+            return _series.carried(name, self, args, kwargs, result)
+
+        def function(*args: Any, **kwargs: Any) -> Any:
+            with outermost():
+                result = original(*args, **kwargs)
+            return _series.carried(name, None, args, kwargs, result, operation=module)
+
+        return function if module else method
+
+    return make
+
+
+def _namespace(original: Callable[..., Any]) -> Callable[..., Any]:
+    def getter(self: Any) -> Any:
+        with outermost():
+            result = original(self)
+        return _series.namespace(self, result)
+
+    return getter
+
+
+def _relabelling(original: Callable[..., Any]) -> Callable[..., Any]:
+    def setter(self: Any, names: Any) -> None:
+        old = list(self.columns)
+        with outermost():
+            original(self, names)
+        _ops.relabelled(self, old)
+
+    return setter
+
+
+def _series_init(original: Callable[..., Any]) -> Callable[..., Any]:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        with outermost():
+            original(self, *args, **kwargs)
+        _series.constructed(self, args, kwargs)
+
+    return init
+
+
+def _building(original: Callable[..., Any]) -> Callable[..., Any]:
+    def init(self: Any, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        with outermost():
+            original(self, data, *args, **kwargs)
+        _series.built(self, data, kwargs, f"polars.{type(self).__name__}")
+
+    return init
+
+
+def _from_dict(original: Callable[..., Any]) -> Callable[..., Any]:
+    def from_dict(data: Any, *args: Any, **kwargs: Any) -> Any:
+        with outermost():
+            result = original(data, *args, **kwargs)
+        _series.built(result, data, kwargs, "polars.from_dict")
+        return result
+
+    return from_dict
 
 
 def _hooks() -> list[Hook]:
@@ -165,10 +291,33 @@ def _hooks() -> list[Hook]:
             public = not name.startswith("_") or name == "__getitem__"
             if (public and inspect.isfunction(value) and name not in _SPECIFIC
                     and not name.startswith(("write_", "sink_", "to_", "collect_batches"))):
-                add(owner, name, _inheriting)
+                add(owner, name, _inheriting(name))
+    for name in ("to_series", "to_struct"):  # a column, all columns, as a Series
+        add(pl.DataFrame, name, _inheriting(name))
     add(pl.DataFrame, "vstack", _combining("polars.vstack"))
     for group in (GroupBy, LazyGroupBy):
         add(group, "agg", _aggregating)
+    for owner in (pl.DataFrame, pl.LazyFrame):
+        add(owner, "__init__", _building)
+    add(pl, "from_dict", _from_dict)
+    add(pl.Series, "__init__", _series_init)
+    series: list[type] = [pl.Series, *_namespaces()]
+    for kind in series:
+        for name, value in vars(kind).items():
+            if inspect.isfunction(value) and (name in _OPERATORS or not name.startswith("_")):
+                add(kind, name, _carrying(name))
+    hooked = {h.name for h in hooks if h.owner is pl} | {"select", "wrap_s", "wrap_df"}
+    for name, value in vars(pl).items():  # pl.struct(s, eager=True), pl.sum_horizontal(s, t)
+        if (inspect.isfunction(value) and name not in hooked
+                and not name.startswith(("_", "read_", "scan_"))):
+            add(pl, name, _carrying(name, "polars"))
+    if isinstance(vars(pl.DataFrame).get("columns"), property):
+        hooks.append(PropertyHook(pl.DataFrame, "columns", _outer(_relabelling),
+                                  Action.TRANSFORM, "polars.DataFrame.columns", setter=True))
+    for name, value in vars(pl.Series).items():
+        if isinstance(value, property) and name in _NAMESPACES:
+            hooks.append(PropertyHook(pl.Series, name, _outer(_namespace), Action.TRANSFORM,
+                                      f"polars.Series.{name}"))
     return hooks
 
 

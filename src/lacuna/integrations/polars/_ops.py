@@ -157,13 +157,25 @@ def rename(parent: Frame, result: Frame) -> None:
     tracked = STATES.get(parent)
     if tracked is None:
         return
-    old, new = columns_of(parent), columns_of(result)
+    _moved(tracked, columns_of(parent), result, "polars.rename")
+
+
+def relabelled(frame: pl.DataFrame, old: Sequence[str]) -> None:
+    """``df.columns = [...]``: the frame's columns (were ``old``) relabelled in place, by
+    position, like a rename (a swap of two labels swaps their classes)."""
+    tracked = STATES.get(frame)
+    if tracked is not None:
+        _moved(tracked, old, frame, "polars.columns")
+
+
+def _moved(tracked: DataState, old: Sequence[str], result: Frame, operation: str) -> None:
+    new = columns_of(result)
     if len(old) != len(new):
         STATES.set(result, tracked)
         return
     column_map = {n: ((0, o),) for o, n in zip(old, new, strict=True) if o != n}
     moves = ", ".join(f"{o} → {n}" for o, n in zip(old, new, strict=True) if o != n)
-    _derive(tracked, result, column_map, {}, f"renamed: {moves}", "polars.rename")
+    _derive(tracked, result, column_map, {}, f"renamed: {moves}", operation)
 
 
 # -- joins and concatenations -------------------------------------------------------------------

@@ -1,0 +1,340 @@
+"""polars ``Series``: a column taken out of a tracked frame keeps the class of what it was.
+
+A polars Series has no ``attrs``, and polars builds a new Series object for every method call
+(the namespaces, ``.str``, ``.dt``, ``.list``, ..., dispatch to expressions inside polars). A
+column taken out of a governed frame (``df["diagnosis"]``, ``get_column``, ``to_series``,
+``iter_columns``), computed on and put back (``pl.DataFrame({"code": s})``,
+``with_columns(s)``, ``hstack``, ``insert_column``, ``to_frame``, ``pl.select(s)``) would be
+classified from its name and values alone, and a diagnosis under a neutral name leave as PUBLIC.
+
+So a Series taken from a tracked frame gets a :class:`Taken`: the states of the frames its
+values were read from and which of their columns, in a weak registry keyed by the Series
+(:data:`SERIES`, like :data:`~lacuna.integrations.frames.state.STATES` for frames). Every Series
+method that returns a Series hands it on, a method reading other Series too (``s + t``,
+``zip_with``, ``append``) the union of all of them: a dict lookup per call, nothing classified.
+
+Only when a Series enters a frame is a step described, the one the same computation written as
+an expression would have been: ``source.select(<computation on its columns>.alias(name))`` for
+each source frame (a ``DERIVE`` step), combined with the frame it entered (a ``COMBINE`` step),
+both through ``Governor.inherit``, so the decision, the audit record and the lineage see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from lacuna.integrations.frames.state import STATES, WeakRegistry
+from lacuna.integrations.polars import _ops
+from lacuna.integrations.polars._ops import _flatten, columns_of, state
+from lacuna.lineage.state import DataState
+from lacuna.lineage.step import Step, StepInput, StepKind
+from lacuna.model import FrozenDict
+
+# Series methods that give the values another name (an identity edge, as a frame's alias)
+_RENAMES = frozenset({"alias", "rename", "clone", "__copy__", "__deepcopy__"})
+_MAX_FUNCTIONS = 8  # a loop of ``s = s + 1`` must not grow a description without end
+# DataFrame methods whose Series result is the column of that name; any other method's Series
+# (``hash_rows``, ``sum_horizontal``, ``to_struct``, ``is_duplicated``) is read from every column
+COLUMN_GETTERS = frozenset({"__getitem__", "get_column", "get_columns", "to_series",
+                            "drop_in_place", "iter_columns"})
+# DataFrame methods that put Series they are given into the frame, under the Series' names
+PLACING = frozenset({"insert_column", "hstack", "replace_column"})
+_CARRIERS = (pl.Series, pl.DataFrame, pl.LazyFrame)  # results that carry the values on
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One frame a Series' values were read from: its tracked state and the columns read."""
+
+    state: DataState
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """Where a Series' values came from: its sources, and the Series methods that computed
+    them (renames are not computations: the column keeps an identity edge)."""
+
+    sources: tuple[Source, ...]
+    functions: tuple[str, ...] = ()
+
+    def then(self, method: str) -> Taken:
+        """The values after one more Series method."""
+        if method in _RENAMES or (self.functions and self.functions[-1] == "…"):
+            return self
+        if len(self.functions) >= _MAX_FUNCTIONS - 1:
+            return Taken(self.sources, (*self.functions, "…"))
+        return Taken(self.sources, (*self.functions, method))
+
+    @property
+    def description(self) -> str:
+        return ".".join(self.functions)
+
+
+SERIES: WeakRegistry[Taken] = WeakRegistry()
+# a namespace object (``s.str``) -> what its Series was: its methods build the new Series
+_NAMESPACES: WeakRegistry[Taken] = WeakRegistry()
+
+
+def taken_of(series: Any) -> Taken | None:
+    """Where a Series' values came from, or None (not taken from a tracked frame)."""
+    return SERIES.get(series) if isinstance(series, pl.Series) else None
+
+
+def _union(found: Sequence[Taken]) -> Taken:
+    """Values computed from all of ``found``: every source (a source seen twice, its columns
+    united), every computation."""
+    if len(found) == 1:
+        return found[0]
+    sources: list[Source] = []
+    for taken in found:
+        for source in taken.sources:
+            same = next((i for i, s in enumerate(sources) if s.state is source.state), None)
+            if same is None:
+                sources.append(source)
+            else:
+                columns = tuple(dict.fromkeys((*sources[same].columns, *source.columns)))
+                sources[same] = Source(source.state, columns)
+    functions = tuple(dict.fromkeys(f for t in found for f in t.functions))
+    return Taken(tuple(sources), functions[:_MAX_FUNCTIONS])
+
+
+def _operands(args: Iterable[Any]) -> list[Taken]:
+    found = (taken_of(a) for a in _flatten(args))
+    return [t for t in found if t is not None]
+
+
+# -- out of a frame -----------------------------------------------------------------------------
+
+
+def taken(frame: Any, method: str, result: Any) -> Any:
+    """A DataFrame ``method`` returned ``result``: each Series in it is marked with the frame's
+    columns it holds (a generator of columns, ``iter_columns``, marks them as they come)."""
+    if isinstance(result, pl.Series):
+        _take(frame, method, result)
+    elif isinstance(result, list) and method in COLUMN_GETTERS:
+        for item in result:
+            if isinstance(item, pl.Series):
+                _take(frame, method, item)
+    elif isinstance(result, Iterator) and method in COLUMN_GETTERS:
+        return _marking(frame, method, result)
+    return result
+
+
+def _marking(frame: Any, method: str, items: Iterator[Any]) -> Iterator[Any]:
+    for item in items:
+        if isinstance(item, pl.Series):
+            _take(frame, method, item)
+        yield item
+
+
+def _take(frame: Any, method: str, series: pl.Series) -> None:
+    tracked = STATES.get(frame)
+    if tracked is None:  # an untracked frame: its columns are classified from their values
+        return
+    known = tracked.classification.columns
+    name = series.name
+    if method in COLUMN_GETTERS and (name in known or name in columns_of(frame)):
+        columns: tuple[str, ...] = (name,)
+        functions: tuple[str, ...] = ()
+    else:
+        columns, functions = tuple(columns_of(frame)), (f"DataFrame.{method}",)
+    if not all(c in known for c in columns):  # a column the frame gained: classified now
+        tracked = state(frame)
+    SERIES.set(series, Taken((Source(tracked, columns),), functions))
+
+
+# -- from Series to Series ----------------------------------------------------------------------
+
+
+def namespace(series: Any, result: Any) -> Any:
+    """``s.str`` (``dt``, ``list``, ...) returned the namespace ``result``: its methods build
+    the new Series from ``series``' values."""
+    found = taken_of(series)
+    if found is not None:
+        _NAMESPACES.set(result, found)
+    return result
+
+
+def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+            result: Any, *, operation: str = "polars.Series") -> Any:
+    """A Series (or namespace) ``method`` of ``owner`` (a polars function: ``owner`` None)
+    returned ``result``: a Series result holds the values of ``owner`` and of every Series it
+    was given; a frame result (``to_frame``, ``value_counts``, ``to_dummies``,
+    ``struct.unnest``, ``pl.from_records``) has each column computed from all of them."""
+    if result is not None and not isinstance(result, _CARRIERS) and method != "to_pandas":
+        return result  # a scalar, a list, an array: nothing to follow (s[0] stays cheap)
+    own = (SERIES.get(owner) if isinstance(owner, pl.Series)
+           else None if owner is None else _NAMESPACES.get(owner))
+    found = ([own] if own is not None else []) + _operands([*args, *kwargs.values()])
+    if not found:
+        return result
+    values = _union(found).then(method)
+    if isinstance(result, pl.Series):
+        SERIES.set(result, values)
+    elif result is None and isinstance(owner, pl.Series):  # in place: s[mask] = other
+        SERIES.set(owner, values)
+    elif isinstance(result, (pl.DataFrame, pl.LazyFrame)):
+        place(f"{operation}.{method}", None, result,
+              [(c, values) for c in columns_of(result)])
+    elif method == "to_pandas":
+        from lacuna.lineage.frames import attach
+
+        name = str(getattr(result, "name", None) or "")
+        found_state = _series_state(values, name)
+        return attach(result, found_state.classification, found_state.lineage,
+                      verified=False, origins=found_state.origins)
+    return result
+
+
+def constructed(series: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``pl.Series(name, values)`` of a Series' values: the new Series holds them."""
+    found = _operands([*args, *kwargs.values()])
+    if found:
+        SERIES.set(series, _union(found))
+
+
+def concatenated(items: Sequence[Any], result: Any) -> None:
+    """``pl.concat`` of Series: the rows of every one of them."""
+    if isinstance(result, pl.Series):
+        found = _operands(items)
+        if found:
+            SERIES.set(result, _union(found).then("concat"))
+
+
+# -- into a frame -------------------------------------------------------------------------------
+
+
+def _derived(source: Source, out: str, values: Taken) -> StepInput:
+    """The Series as the select it amounts to on one source frame:
+    ``source.select(<computation on its columns>.alias(out))`` (a ``DERIVE`` step)."""
+    from lacuna.governor import current
+
+    how = values.description
+    step = Step(kind=StepKind.DERIVE, operation="polars.Series",
+                inputs=(StepInput.of(source.state),), outputs=(out,),
+                column_map=FrozenDict({out: tuple((0, c) for c in source.columns)}),
+                functions=FrozenDict({out: f"polars Series: {how}"} if how else {}),
+                description=f"polars Series: {'+'.join(source.columns)} → {out}")
+    return StepInput.of(current().inherit(step).state())
+
+
+def place(operation: str, target: DataState | None, result: Any,
+          placements: Sequence[tuple[str, Taken]]) -> None:
+    """Series entered a frame: ``result`` (the frame they are in now) is ``target`` (the state
+    of the frame they entered, None when there was none or it is untracked) combined with each
+    Series derived from its sources, output column ``name`` from the Series placed as ``name``
+    (a ``COMBINE`` step); columns neither explains are classified at the next boundary."""
+    from lacuna.governor import current
+
+    outputs = columns_of(result)
+    placed = [(out, values) for out, values in placements if out in outputs]
+    if not placed:
+        return
+    inputs: list[StepInput] = []
+    column_map: dict[str, tuple[tuple[int, str], ...]] = {}
+    if target is not None:
+        inputs.append(StepInput.of(target))
+        column_map = {c: ((0, c),) for c in outputs if c in target.classification.columns}
+    replaced: set[str] = set()
+    for out, values in placed:
+        pairs = column_map.get(out, ()) if out in replaced else ()
+        for source in values.sources:
+            inputs.append(_derived(source, out, values))
+            pairs = (*pairs, (len(inputs) - 1, out))
+        column_map[out] = pairs
+        replaced.add(out)
+    step = Step(kind=StepKind.COMBINE, operation=operation, inputs=tuple(inputs),
+                outputs=tuple(outputs), column_map=FrozenDict(column_map))
+    STATES.set(result, current().inherit(step).state())
+
+
+def _series_state(values: Taken, name: str) -> DataState:
+    """The state of a Series on its own (``to_pandas``): a one-column frame."""
+    from lacuna.governor import current
+
+    inputs = tuple(_derived(s, name, values) for s in values.sources)
+    if len(inputs) == 1:
+        only = inputs[0]
+        return DataState(classification=only.classification, lineage=only.lineage,
+                         origins=only.origins)
+    step = Step(kind=StepKind.COMBINE, operation="polars.Series", inputs=inputs,
+                outputs=(name,), column_map=FrozenDict({name: tuple((i, name)
+                                                                   for i in range(len(inputs)))}))
+    return current().inherit(step).state()
+
+
+def placements(args: Iterable[Any], named: Mapping[str, Any] | None = None
+               ) -> list[tuple[str, Taken]]:
+    """The tracked Series among a call's arguments, each with the column name it takes: its own
+    name, or the keyword it was given under (``with_columns(code=s)``)."""
+    found: list[tuple[str, Taken]] = []
+    for item in _flatten(args):
+        values = taken_of(item)
+        if values is not None:
+            found.append((item.name, values))
+    for name, item in (named or {}).items():
+        values = taken_of(item)
+        if values is not None:
+            found.append((name, values))
+    return found
+
+
+def selected(operation: str, result: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> None:
+    """``select``/``with_columns`` given Series: on top of what the expressions derived."""
+    found = placements(args, kwargs)
+    if found:
+        place(operation, STATES.get(result), result, found)
+
+
+def put(method: str, before: DataState | None, result: Any,
+        args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``insert_column``/``hstack``/``replace_column`` given Series (in place or not): the
+    frame's state before the call combined with them (and, for ``hstack(frame)``, with the
+    columns of that frame)."""
+    given = [*args, *kwargs.values()]
+    found = placements(given)
+    for frame in given:
+        if isinstance(frame, pl.DataFrame) and STATES.get(frame) is not None:
+            whole = state(frame)
+            found += [(c, Taken((Source(whole, (c,)),))) for c in columns_of(frame)]
+    if found and isinstance(result, pl.DataFrame):
+        place(f"polars.{method}", before, result, found)
+
+
+def built(frame: Any, data: Any, kwargs: Mapping[str, Any], operation: str) -> None:
+    """``pl.DataFrame(data)`` / ``pl.LazyFrame(data)`` / ``pl.from_dict(data)``: a Series among
+    ``data`` is the column of its key (a mapping: by position when a schema renamed the keys)
+    or at its position (a sequence of columns, one Series); rows made of Series
+    (``orient="row"``) make every column from all of them; a frame is copied, its columns
+    renamed by position (``schema=[...]``). Rows of plain values (a long list of tuples) are
+    not walked: only as many items as the frame has columns are looked at."""
+    if isinstance(data, (pl.DataFrame, pl.LazyFrame)):  # a copy, renamed by a schema maybe
+        _ops.rename(data, frame)
+        return
+    if data is None or isinstance(data, (str, bytes)):
+        return
+    columns = columns_of(frame)
+    chosen: list[tuple[str, Taken]] = []
+    if isinstance(data, Mapping):
+        named = all(k in columns for k in data)
+        for i, (key, item) in enumerate(data.items()):
+            values = taken_of(item)
+            if values is not None and (named or i < len(columns)):
+                chosen.append((str(key) if named else columns[i], values))
+    elif isinstance(data, (list, tuple)):
+        if kwargs.get("orient") == "row":
+            found = _operands(data) if data and isinstance(data[0], pl.Series) else []
+            chosen = [(c, _union(found)) for c in columns] if found else []
+        else:
+            chosen = [(columns[i], values) for i, item in enumerate(data[: len(columns)])
+                      if (values := taken_of(item)) is not None]
+    elif (values := taken_of(data)) is not None and columns:
+        chosen = [(columns[0], values)]
+    if chosen:
+        place(operation, None, frame, chosen)
