@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 import lacuna
 import lacuna.sql
+import loops
 from audit_rows import methods as _methods
 from lacuna.errors import GovernanceViolation
 from lacuna.integrations import psycopg as hooks
@@ -105,7 +106,7 @@ def test_async_copies_of_pii_out_are_refused_and_disable_restores(enabled, pg, s
         await con.close()
         await before.close()
 
-    asyncio.run(main())
+    loops.run(main())
     assert not out.exists()
     assert _count(pg, "notes") == 0
     assert _count(pg, "kept") == 60
@@ -134,7 +135,7 @@ def test_async_reads_and_allowed_writes_round_trip(enabled, pg, sandbox):
                                       ({"e": f"user{i}@example.org"} for i in range(3)))
             await con.commit()
 
-    asyncio.run(main())
+    loops.run(main())
     methods = [m for m, _ in _methods(sandbox)]
     assert methods.count("sql.postgres.select") == 1
     assert methods.count("sql.postgres.create") == 2  # decided, then done
@@ -170,7 +171,7 @@ def test_async_triggers_that_copy_pii_are_refused(enabled, pg, sandbox):
                 await con.execute("INSERT INTO guests VALUES ('y')")
             await con.rollback()
 
-    asyncio.run(main())
+    loops.run(main())
     assert _count(pg, "contacts") == 0
     assert _count(pg, "members") == 0
     assert _count(pg, "guests") == 0
@@ -211,7 +212,7 @@ def test_async_stream_copy_and_server_cursor_are_decided(enabled, pg, sandbox):
                 await server.execute("SELECT email FROM customers")
                 assert len(await server.fetchall()) == 60
 
-    asyncio.run(main())
+    loops.run(main())
     assert not out.exists()
     assert _count(pg, "notes") == 0
     methods = _methods(sandbox)
@@ -239,7 +240,7 @@ def test_sqlalchemy_async_on_psycopg_is_decided_once(enabled, pg, sandbox):
             cur = await con.execute("SELECT email FROM customers")
             assert len(await cur.fetchall()) == 60
 
-    asyncio.run(main())
+    loops.run(main())
     assert _methods(sandbox) == [("sql.postgres.select", True)] * 2
 
 
@@ -257,12 +258,12 @@ def test_without_greenlet_async_statements_are_refused_not_run(enabled, pg, sand
                 await con.execute("INSERT INTO notes VALUES ('public')")
 
         with pytest.raises(GovernanceViolation, match="pip install greenlet"):
-            asyncio.run(insert())
+            loops.run(insert())
         assert _count(pg, "notes") == 0
         lacuna.disable()
         enabled(mode="warn")
         with pytest.warns(UserWarning, match="greenlet"):
-            asyncio.run(insert())
+            loops.run(insert())
         assert _count(pg, "notes") == 1
     finally:
         monkeypatch.undo()
@@ -318,7 +319,7 @@ def test_concurrent_tasks_a_governed_block_and_a_dict_row_connection(sandbox_con
                 for con in (*cons, rows):
                     await con.close()
 
-    assert asyncio.run(main()) == [60, "refused", 60, 60, "refused", "ran"]
+    assert loops.run(main()) == [60, "refused", 60, 60, "refused", "ran"]
     assert _count(pg, "notes") == 0
     assert sorted(_methods(sandbox)) == sorted(
         [("sql.postgres.select", True)] * 3 + [("sql.postgres.insert", False)] * 2)
