@@ -142,3 +142,51 @@ def test_lacuna_failing_to_decide_is_a_recorded_refusal(fs):
     assert "could not decide write /broken.csv" in reason
     assert "RuntimeError: the classifier could not read the file" in reason
     assert not (Path(files.layout.source) / "broken.csv").exists()  # nothing published
+
+
+def test_two_writers_released_at_once_are_one_refused_export(fs):
+    """Two opens of one new file released at the same moment (np.savetxt's create and its
+    write under load): each saw the other already releasing, so both decided the same copy
+    and the refused export was recorded twice. One decision at a time per staged copy, and a
+    copy refused meanwhile is refused again without a second decision."""
+    import errno
+    import threading
+    import time
+
+    from lacuna.mount.fs import FuseError
+
+    files, governance = fs
+    first = files.create("/out.txt", 0o644)
+    files.write("/out.txt", b"1 a@example.com\n", 0, first)
+    second = files.open("/out.txt", os.O_WRONLY)
+    files.write("/out.txt", b"2 b@example.com\n", 16, second)
+    decisions: list[bytes] = []
+    started = threading.Barrier(2)
+
+    def refuse(path: str, data: str, pid: int, publish: Callable[[], None]) -> None:
+        with open(data, "rb") as fh:
+            decisions.append(fh.read())
+        time.sleep(0.3)  # the other release arrives while this decision is under way
+        raise FuseError(errno.EACCES)
+
+    governance.write = refuse  # type: ignore[method-assign]
+    sharing = files._sharing
+
+    def both_releasing(handle):  # the interleaving a loaded kernel gives: both releases have
+        started.wait(5)  # begun before either looks for another open still to close
+        return sharing(handle)
+
+    files._sharing = both_releasing  # type: ignore[method-assign]
+
+    def release(fh: int) -> None:
+        serving(Caller(os.getuid(), os.getgid(), os.getpid()))  # the kernel's worker threads
+        files.release("/out.txt", fh)
+
+    threads = [threading.Thread(target=release, args=(fh,)) for fh in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(decisions) == 1, decisions
+    assert not (Path(files.layout.source) / "out.txt").exists()  # nothing published
+    assert os.listdir(files.layout.staging) == []

@@ -148,6 +148,7 @@ class GovernedFS:
         self.layout: MountLayout = governance.layout
         self._handles: dict[int, Handle] = {}
         self._staged_at: dict[str, Handle] = {}  # mount path -> the handle staging it
+        self._deciding: dict[str, threading.Lock] = {}  # staged copy -> one decision at a time
         self._lock = threading.Lock()
         self._next = 1
         self._sizes: dict[str, tuple[tuple[int, int, int], int | None]] = {}
@@ -796,6 +797,18 @@ class GovernedFS:
         return handle.decided_at == 0 and os.fstat(handle.fd).st_size == 0
 
     def _decide_write(self, handle: Handle) -> None:
+        if handle.staged is None:
+            self._decide_write_now(handle)
+            return
+        with self._lock:
+            deciding = self._deciding.setdefault(handle.staged, threading.Lock())
+        with deciding:  # two opens of one staged copy closing at once: one decision each turn
+            if handle.denied:  # the other's was refused meanwhile: the same export, not anew
+                msg = f"write {handle.path}: its export was denied"
+                raise _denied(msg)
+            self._decide_write_now(handle)
+
+    def _decide_write_now(self, handle: Handle) -> None:
         handle.dirty = False
         if handle.passthrough:
             self._note_state(handle)
@@ -923,6 +936,8 @@ class GovernedFS:
         with self._lock:
             self._handles.pop(fh, None)
             others = [h for h in self._handles.values() if h.staged == handle.staged]
+            if not others and handle.staged is not None:
+                self._deciding.pop(handle.staged, None)
             if self._staged_at.get(handle.path) is handle:
                 if others:
                     self._staged_at[handle.path] = others[0]
