@@ -296,6 +296,40 @@ def content_of(value: Any) -> Content | None:
                    origins=state.origins.get(label, ()))
 
 
+def strictest(contents: Sequence[Content], config: ClassificationConfig) -> Content:
+    """The content of the strictest class among ``contents`` (at least one), with every
+    content's origins and no fingerprint (the boundary re-checks its values)."""
+    best = contents[0]
+    for content in contents[1:]:
+        if rules.stricter(best.column, content.column, config) is not best.column:
+            best = content
+    origins = tuple(dict.fromkeys(o for c in contents for o in c.origins))
+    return replace(best, fingerprint=None, origins=origins)
+
+
+def computed(result: Any, operands: Sequence[Any], config: ClassificationConfig) -> None:
+    """``result`` (a Series) was computed from ``operands`` (``s + t``, a comparison,
+    ``str.cat``, ``where``, ``combine_first``): pandas keeps only the left operand's ``attrs``,
+    so ``ward + diagnosis`` took the ward's class and left as PUBLIC. The result's class is the
+    strictest of every tracked operand's content, with their floors, table tags, lineage and
+    column origins; no fingerprint, so the next boundary re-checks its values (never lower)."""
+    contents = [c for c in (content_of(o) for o in operands) if c is not None]
+    if not contents or not isinstance(result, pd.Series):
+        return
+    best = strictest(contents, config)
+    states = list({id(c.state): c.state for c in contents}.values())
+    lineage = states[0].lineage if len(states) == 1 else LineageNode(
+        name=None, operation="compute", parents=tuple(s.lineage for s in states))
+    label = label_of(result)
+    classification = rules.reassign(
+        _EMPTY, {label: best.column}, config,
+        floor=max(s.classification.floor for s in states),
+        table_tags=[t for s in states for t in s.classification.table_tags],
+        reason=f"computed from {len(contents)} tracked operand(s): the strictest class")
+    set_state(result, DataState(classification=classification, lineage=lineage,
+                                origins=FrozenDict({label: best.origins} if best.origins else {})))
+
+
 def column_content(
     value: pd.DataFrame, i: int, key: str, config: ClassificationConfig
 ) -> Content | None:

@@ -27,8 +27,11 @@ from pandas.io.formats.style import Styler
 
 from lacuna.integrations.pandas._columns import (
     columns_axis,
+    mixing_methods,
     series_name,
+    wrap_init,
     wrap_insert,
+    wrap_mixing,
     wrap_relabelling,
     wrap_setitem,
     wrap_to_frame,
@@ -133,6 +136,10 @@ def _patches() -> list[Patch]:
         Patch(pd.DataFrame, "insert", wrap_insert),
         Patch(pd.Series, "name", series_name),
         Patch(pd.Series, "to_frame", wrap_to_frame),
+        Patch(pd.DataFrame, "__init__", wrap_init),
+        # results that mix in another Series' values: pandas keeps the left operand's attrs
+        *(Patch(owner, m, wrap_mixing) for owner, methods in mixing_methods() for m in methods
+          if hasattr(owner, m)),
     ]
     for cls in (DataFrameGroupBy, SeriesGroupBy):
         patches += [Patch(cls, m, _aggregation(m)) for m in GROUPBY_METHODS if hasattr(cls, m)]

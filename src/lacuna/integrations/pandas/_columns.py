@@ -4,16 +4,21 @@
 ``df.rename``, ``add_prefix`` and ``add_suffix`` also copy the input's ``attrs`` afterwards, so
 they are wrapped themselves; ``Series.rename`` and
 ``s.name = ...`` set a Series' ``name``; ``df[key] = value`` (and ``df.assign``, which uses it),
-``df.insert`` and ``Series.to_frame`` put content under a label. Each hook runs the pandas call
-first, then records the move with :func:`lacuna.lineage.frames.relabel` or ``assign``. What these
-hooks miss (``df.loc[:, "region"] = ...``, in-place edits) is caught at the boundary by the
-content check of :func:`lacuna.lineage.frames.effective_state`.
+``df.insert``, ``Series.to_frame`` and the constructor (``pd.DataFrame({"code": s})``, which
+pandas builds without the Series' ``attrs``) put content under a label. Each hook runs the pandas
+call first, then records the move with :func:`lacuna.lineage.frames.relabel` or ``assign``.
+Series arithmetic, comparisons and the methods that mix another Series' values in (``s + t``,
+``s.str.cat(t)``, ``s.where(c, t)``, ``s.combine_first(t)``) keep only the left operand's
+``attrs`` in pandas: :func:`lacuna.lineage.frames.computed` gives the result the strictest class
+of every tracked operand. What these hooks miss (``df.loc[:, "region"] = ...``, in-place edits)
+is caught at the boundary by the content check of
+:func:`lacuna.lineage.frames.effective_state`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -149,3 +154,75 @@ def _is_mask(key: Any) -> bool:
     if dtype is not None:
         return bool(pd.api.types.is_bool_dtype(dtype))
     return isinstance(key, list) and bool(key) and all(isinstance(k, bool) for k in key)
+
+
+def wrap_init(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pd.DataFrame(data, ...)``: a dict of Series (``pd.DataFrame({"code": s})``,
+    ``DataFrame.from_dict``) or a list of them (one row each) is built without their ``attrs``:
+    each column takes the class of the content put under it, as ``df["code"] = s`` does (a
+    diagnosis built into a new frame under a neutral name came out PUBLIC)."""
+
+    @functools.wraps(original)
+    def __init__(self: Any, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        original(self, data, *args, **kwargs)
+        if isinstance(data, (Mapping, list, tuple)) and data and not _bypass.active():
+            contents = _constructed(self, data)
+            if contents:
+                frames.assign(self, contents, settings())
+
+    return __init__
+
+
+def _constructed(frame: pd.DataFrame, data: Mapping[Any, Any] | list[Any] | tuple[Any, ...]
+                 ) -> list[tuple[str, frames.Content | None]]:
+    """The labels of a new frame with the tracked content each received."""
+    labels = {str(c) for c in frame.columns}
+    if isinstance(data, Mapping):  # a column per key
+        found = ((str(k), frames.content_of(v)) for k, v in data.items()
+                 if isinstance(v, (pd.Series, pd.DataFrame)) and str(k) in labels)
+        return [(k, c) for k, c in found if c is not None]
+    rows = [frames.content_of(v) for v in data if isinstance(v, pd.Series)]  # a row per Series
+    tracked = [c for c in rows if c is not None]
+    if not tracked:
+        return []
+    strictest = frames.strictest(tracked, settings())  # every column holds a value of each
+    return [(label, strictest) for label in labels]
+
+
+def mixing_methods() -> tuple[tuple[type, tuple[str, ...]], ...]:
+    """The methods :func:`wrap_mixing` wraps, by owner."""
+    from pandas.core.strings.accessor import StringMethods
+
+    return ((pd.Series, ("_arith_method", "_cmp_method", "_logical_method", "where", "mask",
+                         "combine", "combine_first", "fillna")),
+            (StringMethods, ("cat",)))
+
+
+def wrap_mixing(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A Series method whose result mixes in another Series' values (arithmetic and
+    comparisons, ``where``, ``mask``, ``combine``, ``combine_first``, ``fillna``,
+    ``str.cat``): the result takes the strictest class of every tracked operand, not only the
+    left one's (``ward + diagnosis`` left as PUBLIC)."""
+
+    @functools.wraps(original)
+    def mixing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        if _bypass.active() or not isinstance(result, pd.Series):
+            return result
+        mine = getattr(self, "_orig", self)  # a .str accessor: the Series it belongs to
+        known = get_state(mine)
+        others = [o for o in _series_in((*args, *kwargs.values()))
+                  if get_state(o) not in (None, known)]  # the same state: pandas kept it
+        if others:
+            frames.computed(result, (mine, *others), settings())
+        return result
+
+    return mixing
+
+
+def _series_in(values: Iterable[Any]) -> Iterable[pd.Series]:
+    for value in values:
+        if isinstance(value, pd.Series):
+            yield value
+        elif isinstance(value, (list, tuple)):  # str.cat([t, u])
+            yield from (v for v in value if isinstance(v, pd.Series))
