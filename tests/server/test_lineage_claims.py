@@ -336,6 +336,17 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
     assert again.status_code == 409
     assert "already dismissed" in again.json()["detail"]
 
+    # ana sends her dismissed run again (same runId): refused, the dismissal stands.
+    events = [{"producer": "https://example.com/evil", "eventTime": "2026-12-02T11:00:00Z",
+               "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+               "run": {"runId": "r-hostile"}, "job": {"namespace": "evil", "name": "relabel"},
+               "eventType": kind, "outputs": [{"namespace": "file", "name": str(sales)}]}
+              for kind in ("START", "COMPLETE")]
+    assert client.post("/api/v1/lineage", json=events[0], headers=h("ana")).status_code == 201
+    r = client.post("/api/v1/lineage", json=events[1], headers=h("ana"))
+    assert r.status_code == 409, r.text
+    assert "dismissed by a steward" in r.json()["detail"]
+
     scene.as_analyst()
     after = _export_allowed(sales, root / "reports" / "sales.csv")
     assert (after.tier, after.tags) == (before.tier, before.tags)

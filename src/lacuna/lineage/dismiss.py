@@ -14,8 +14,11 @@ computed, and only ingested runs can be dismissed, never Lacuna's own. Who may: 
 steward (``stewards.default`` in ``lacuna.yaml``), with a reason; both the dismissal and a
 refusal are on the audit trail (``claim-dismissed``, ``dismiss-refused``).
 
-A claim sent again after it was dismissed is a new claim: dismiss it again, and revoke the
-sender's token if it keeps coming.
+A dismissed run is never recorded again under its id (:class:`lacuna.errors.RunDismissedError`):
+the dismissal and what was claimed stay on record. Sent under a new id, it is a new claim:
+dismiss it again, and revoke the sender's token if it keeps coming. What was derived from the
+claim while it stood (a run of Lacuna's own that read the raised data, a later claim held to
+it) keeps the raise: docs/lineage.md, "Dismissing a wrong raise".
 """
 
 from __future__ import annotations
