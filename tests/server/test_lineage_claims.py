@@ -346,6 +346,9 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
     r = client.post("/api/v1/lineage", json=events[1], headers=h("ana"))
     assert r.status_code == 409, r.text
     assert "dismissed by a steward" in r.json()["detail"]
+    came_back = [a for a in scene.state.governor.audit.list(limit=100, denied_only=True)
+                 if a.data["decision"]["policy_id"] == "lacuna.server.http_409"]
+    assert [a.user_id for a in came_back] == ["ana"]
 
     scene.as_analyst()
     after = _export_allowed(sales, root / "reports" / "sales.csv")

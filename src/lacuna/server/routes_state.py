@@ -389,6 +389,9 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
         try:
             run, refused, moved = _ingest_as(gov, run, principal)
         except RunDismissedError as exc:  # the dismissal stands; a new runId is a new claim
+            from lacuna.server.security import audit_refusal
+
+            audit_refusal(state_of(request), request, 409, str(exc), principal)  # it came back
             raise HTTPException(409, str(exc)) from None
         if refused:
             _audit_refused_lowering(request, principal, run, refused)
