@@ -218,3 +218,26 @@ def test_two_stewards_dismissing_at_once_dismiss_once(store_url: str) -> None:
         assert any("already dismissed" in o for o in outcomes), outcomes
         with pytest.raises(LineageError, match="already dismissed"):
             second.dismiss("claim")
+
+
+def test_a_claim_never_replaces_a_run_the_pipeline_recorded(store_url: str) -> None:
+    """ana's governed run is recorded trusted under her name. She sends an OpenLineage event
+    with its runId (the owner check passes: it is hers): replacing the run would delete what
+    the pipeline computed, leaving only her claim, which a steward may then dismiss (nothing
+    would be known of the content). Refused; the server records the claim apart instead."""
+    import pytest
+
+    from lacuna.errors import RunOwnedError
+
+    with LineageStore(store_url) as store:
+        store.record(_run("r-own", PII))  # trusted, user ana
+        with pytest.raises(RunOwnedError, match=r"Lacuna's own pipeline.*another runId"):
+            ingest(_run("r-own", PUBLIC), store, CONFIG, by="ana", owner="ana")
+        own = store.by_fingerprint("sha256:abc", trusted=True)
+        assert own is not None
+        assert own.classification == PII
+        assert store.by_fingerprint("sha256:abc", trusted=False) is None
+        store.record(_run("r-own", PII))  # the pipeline itself may record it again
+        ingest(_run("r-claim", PII), store, CONFIG, by="ana", owner="ana")
+        ingest(_run("r-claim", PII), store, CONFIG, by="ana", owner="ana")  # a claim: replaced
+        assert len(store.runs()) == 2

@@ -362,6 +362,14 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
                     headers=h("jane"))
     assert r.status_code == 409, r.text
     assert "Lacuna's own pipeline" in r.json()["detail"]
+    # ana recorded that run (her pandas session): her event under its runId does not replace
+    # it (which would leave a claim a steward could dismiss): it is recorded apart.
+    moved = _forge(scene, "ana", sales, fp, "PUBLIC", {}, pipeline[0]).json()
+    assert moved["recorded"] != pipeline[0]
+    assert "Lacuna's own pipeline" in moved["moved"]
+    r = client.post(f"/api/v1/lineage/runs/{pipeline[0]}/dismiss", json=body,
+                    headers=h("jane"))
+    assert r.status_code == 409, r.text
     # The run stays on record (the history shows what was claimed).
     assert scene.state.governor.lineage_store.get_run("r-hostile") is not None
     events = [(a.data["what"]["event"], a.user_id) for a in

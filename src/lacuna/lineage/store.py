@@ -87,6 +87,9 @@ _RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("run_id")).with_for
 _RUN_DISMISSED = (select(versions.c.id)
                   .where(versions.c.run_id == bindparam("run_id"), versions.c.dismissed.is_(True))
                   .limit(1))
+_RUN_TRUSTED = (select(versions.c.id)
+                .where(versions.c.run_id == bindparam("run_id"), versions.c.trusted.is_(True))
+                .limit(1))
 
 
 def _latest_of(trusted: bool | None) -> Any:
@@ -209,10 +212,13 @@ class LineageStore:
         With ``owner``, a run of the same id recorded by another user is not replaced; the
         check and the write are one transaction (two callers reusing one run id at once cannot
         both pass the check). A run a steward dismissed is never replaced: the dismissal, and
-        what was claimed, stay on record (:meth:`dismiss`).
+        what was claimed, stay on record (:meth:`dismiss`); nor is a run Lacuna's pipeline
+        recorded replaced by an untrusted one (its user sending a claim under its id would
+        delete what the pipeline computed).
 
         Raises:
-            RunOwnedError: ``owner`` is given and another user recorded this run id.
+            RunOwnedError: ``owner`` is given and another user recorded this run id; or the run
+                is untrusted and Lacuna's pipeline recorded this run id.
             RunDismissedError: a steward dismissed the run recorded under this id.
             LineageError: the run is malformed, or the database could not be written.
         """
@@ -222,7 +228,7 @@ class LineageStore:
             with self._lock, self._transaction(write=True) as conn:
                 if owner is not None:
                     _owned_by(conn, run.id, owner)
-                if _replaceable(conn, run.id):
+                if _replaceable(conn, run.id, trusted=trusted):
                     self._forget(conn, run.id)
                 self._insert_run(conn, run, trusted=trusted)
         except SQLAlchemyError as exc:
@@ -590,13 +596,18 @@ def _personal(c: Classification, personal_tags: Sequence[str]) -> bool:
     return bool(c.personal_columns) or any(t in wanted for t in (*c.tags, *c.table_tags))
 
 
-def _replaceable(conn: Connection, run_id: str) -> bool:
+def _replaceable(conn: Connection, run_id: str, *, trusted: bool) -> bool:
     """Whether a run ``run_id`` is recorded (and so is replaced), its row locked for this
-    transaction; a :class:`RunDismissedError` when a steward dismissed it. Most runs are new: one
-    indexed lookup instead of five deletes (the last of which scans run_io, and would make every
-    export slower as the store grows)."""
+    transaction; a :class:`RunDismissedError` when a steward dismissed it, a
+    :class:`RunOwnedError` when Lacuna's pipeline recorded it and the new run is untrusted. Most
+    runs are new: one indexed lookup instead of five deletes (the last of which scans run_io,
+    and would make every export slower as the store grows)."""
     if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
         return False
+    if not trusted and conn.execute(_RUN_TRUSTED, {"run_id": run_id}).first() is not None:
+        msg = (f"run {run_id} was recorded by Lacuna's own pipeline: a run from outside it never "
+               "replaces that record (use another runId)")
+        raise RunOwnedError(msg)
     if conn.execute(_RUN_DISMISSED, {"run_id": run_id}).first() is not None:
         msg = (f"lineage run {run_id} was dismissed by a steward, so it is not recorded again "
                "under that id (the dismissal and what it claimed stay on record): send the run "
