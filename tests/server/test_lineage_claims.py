@@ -377,3 +377,19 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
     assert ("claim-dismissed", "jane") in events
     assert ("dismiss-refused", "jane") in events  # the unknown run, the second try, own run
     assert not any(e == "claim-dismissed" and u != "jane" for e, u in events)
+
+
+@pytest.mark.parametrize("run_id", ["airflow/dag/task", "..", "x/../y"])
+def test_a_run_id_of_any_characters_can_be_dismissed(scene: Scene, run_id: str) -> None:
+    """A producer chooses its runId: one with a "/" or a dot segment could not be routed to
+    ``POST /api/v1/lineage/runs/{run_id}/dismiss`` (404, unaudited), so its raise could not be
+    dismissed over HTTP. Percent-encoded, any run id reaches the route."""
+    from urllib.parse import quote
+
+    sales = scene.root / "sales.csv"
+    _forge(scene, "ana", sales, None, "PROPRIETARY", {}, run_id, tags=("SECRET",))
+    url = f"/api/v1/lineage/runs/{quote(run_id, safe='').replace('.', '%2E')}/dismiss"
+    r = scene.client.post(url, json={"reason": "checked with the owner"},
+                          headers=scene.headers("jane"))
+    assert r.status_code == 200, r.text
+    assert r.json()["run_id"] == run_id

@@ -286,7 +286,9 @@ def lineage_runs(request: Request, _: Auditor, dataset: str | None = None,
          "outputs": [str(v.dataset) for v in r.outputs]} for r in runs]}
 
 
-@router.post("/lineage/runs/{run_id}/dismiss", tags=["lineage"],
+# ``:path``: a runId is any text of 1 to 64 characters the producer chose, "/" and ".."
+# included (percent-encoded in the URL); without it such a run could not be dismissed here.
+@router.post("/lineage/runs/{run_id:path}/dismiss", tags=["lineage"],
              summary="Dismiss an ingested run's classification claims (a default steward)")
 def lineage_dismiss(run_id: str, body: DismissBody, request: Request, principal: Steward
                     ) -> dict[str, Any]:
