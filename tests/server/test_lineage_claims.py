@@ -332,6 +332,10 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
     assert r.status_code == 200, r.text
     assert r.json()["dismissed_by"] == "jane"
     assert [d["tier"] for d in r.json()["datasets"]] == ["PROPRIETARY"]  # as it was
+    # The denied export above read sales.csv while the claim stood: Lacuna's own run recorded
+    # it as it read it, raised. That version still counts (it cannot be dismissed): said.
+    (said,) = r.json()["datasets"]
+    assert (said["now"]["tier"], said["still_as_strict"]) == ("PROPRIETARY", True)
     again = client.post(url, json=body, headers=h("jane"))
     assert again.status_code == 409
     assert "already dismissed" in again.json()["detail"]
