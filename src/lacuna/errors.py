@@ -6,7 +6,8 @@
     │   └── UnknownPluginError a name that no registry knows
     ├── ClassificationError    an input that cannot be read or classified
     ├── LineageError
-    │   └── RunOwnedError      a run id another user recorded: only they may record it again
+    │   ├── RunOwnedError      a run id another user recorded: only they may record it again
+    │   └── RunDismissedError  a run id whose run a steward dismissed: never recorded again
     ├── PolicyError            a policy bundle that does not load or compile
     ├── AuditError             the audit trail cannot be written or is tampered with
     ├── StorageError           a sealed governed file: altered, truncated, or its key missing
@@ -51,6 +52,10 @@ class LineageError(LacunaError):
 
 class RunOwnedError(LineageError):
     """A lineage run was recorded by another user: only its own user may record it again."""
+
+
+class RunDismissedError(LineageError):
+    """A steward dismissed the lineage run of this id: it is not recorded again under it."""
 
 
 class PolicyError(LacunaError):

@@ -146,3 +146,98 @@ def test_a_dismissed_claim_no_longer_counts_but_stays_on_record(store_url: str) 
 def _public(c: Classification | None) -> bool:
     return c is not None and c.tier.value == "PUBLIC" and c.tags == () and {
         n: col.classification.value for n, col in c.columns.items()} == {"email": "public"}
+
+
+def test_a_dismissed_run_is_not_recorded_again_under_its_id(store_url: str) -> None:
+    """The owner of a dismissed claim sends it again with the same runId (a retried COMPLETE, a
+    replayed import): recording it would replace the run, deleting the dismissed versions (what
+    was claimed) and counting the claim again with no steward's word. Refused; under a new
+    runId it is a new claim, held and recorded as any other."""
+    import pytest
+
+    from lacuna.errors import RunDismissedError
+
+    with LineageStore(store_url) as store:
+        store.record(_run("pipeline", PUBLIC))
+        ingest(_run("claim", PII), store, CONFIG, by="ana", owner="ana")
+        store.dismiss("claim")
+        with pytest.raises(RunDismissedError, match=r"dismissed by a steward.*new runId"):
+            ingest(_run("claim", PII), store, CONFIG, by="ana", owner="ana")
+        assert _public(store.latest(REF).classification)  # still dismissed
+        (kept,) = store.get_run("claim").outputs  # what was claimed stays on record
+        assert kept.classification.tier.value == "PROPRIETARY"
+        ingest(_run("claim-2", PII), store, CONFIG, by="ana", owner="ana")  # a new claim
+        assert store.latest(REF).classification.tier.value == "PROPRIETARY"
+        ingest(_run("other", PII), store, CONFIG, by="ana", owner="ana")
+        ingest(_run("other", PII), store, CONFIG, by="ana", owner="ana")  # not dismissed: replaced
+        assert len(store.runs()) == 4
+
+
+def test_two_stewards_dismissing_at_once_dismiss_once(store_url: str) -> None:
+    """Two stewards (two server processes) dismiss one run at the same moment: one dismissal,
+    one 'already dismissed', never two dismissals on the audit trail. The first steward's
+    transaction is held open between reading the run's versions and marking them."""
+    import threading
+
+    import pytest
+    from sqlalchemy import event
+
+    from lacuna.errors import LineageError
+
+    with LineageStore(store_url) as first, LineageStore(store_url) as second:
+        first.record(_run("pipeline", PUBLIC))
+        ingest(_run("claim", PII), first, CONFIG, by="ana")
+        outcomes: list[str] = []
+
+        def other_steward() -> None:
+            try:
+                second.dismiss("claim")
+                outcomes.append("dismissed")
+            except LineageError as exc:
+                outcomes.append(str(exc))
+
+        racer = threading.Thread(target=other_steward)
+        armed = [True]
+
+        def meanwhile(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            if armed[0] and statement.lstrip().startswith("SELECT") and \
+                    "lacuna_lineage_versions.run_id =" in statement:
+                armed[0] = False
+                racer.start()
+                racer.join(timeout=2)  # waits on the first's lock, or dismisses meanwhile
+
+        event.listen(first.engine, "after_cursor_execute", meanwhile)
+        try:
+            first.dismiss("claim")
+            outcomes.append("dismissed")
+        except LineageError as exc:
+            outcomes.append(str(exc))
+        racer.join(timeout=30)
+        assert sorted(outcomes)[0] == "dismissed", outcomes
+        assert outcomes.count("dismissed") == 1, outcomes
+        assert any("already dismissed" in o for o in outcomes), outcomes
+        with pytest.raises(LineageError, match="already dismissed"):
+            second.dismiss("claim")
+
+
+def test_a_claim_never_replaces_a_run_the_pipeline_recorded(store_url: str) -> None:
+    """ana's governed run is recorded trusted under her name. She sends an OpenLineage event
+    with its runId (the owner check passes: it is hers): replacing the run would delete what
+    the pipeline computed, leaving only her claim, which a steward may then dismiss (nothing
+    would be known of the content). Refused; the server records the claim apart instead."""
+    import pytest
+
+    from lacuna.errors import RunOwnedError
+
+    with LineageStore(store_url) as store:
+        store.record(_run("r-own", PII))  # trusted, user ana
+        with pytest.raises(RunOwnedError, match=r"Lacuna's own pipeline.*another runId"):
+            ingest(_run("r-own", PUBLIC), store, CONFIG, by="ana", owner="ana")
+        own = store.by_fingerprint("sha256:abc", trusted=True)
+        assert own is not None
+        assert own.classification == PII
+        assert store.by_fingerprint("sha256:abc", trusted=False) is None
+        store.record(_run("r-own", PII))  # the pipeline itself may record it again
+        ingest(_run("r-claim", PII), store, CONFIG, by="ana", owner="ana")
+        ingest(_run("r-claim", PII), store, CONFIG, by="ana", owner="ana")  # a claim: replaced
+        assert len(store.runs()) == 2

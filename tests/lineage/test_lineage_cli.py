@@ -137,9 +137,42 @@ def test_runs_and_dismiss_a_claim_from_the_command_line(tmp_path: Path) -> None:
     done = runner.invoke(app, ["lineage", "dismiss", "r-claim", *reason, "--json",
                                "--config", config("jane", "data_steward")])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output)["datasets"][0]["tier"] == "PROPRIETARY"
+    (said,) = json.loads(done.output)["datasets"]
+    assert (said["tier"], said["now"], said["still_as_strict"]) == ("PROPRIETARY", None, False)
     with LineageStore(url) as store:
         assert store.latest(ref) is None  # nothing else was ever known of it
     again = runner.invoke(app, ["lineage", "dismiss", "r-claim", *reason,
                                 "--config", config("jane", "data_steward")])
     assert (again.exit_code, "already dismissed" in again.output) == (1, True)
+
+
+def test_dismiss_says_when_a_dataset_is_still_as_strict(tmp_path: Path) -> None:
+    """A later run that read the dataset while the claim stood was held to the claim: after the
+    dismissal its version still counts. The steward is told, with where to look."""
+    import yaml
+
+    from lacuna.config import ClassificationConfig
+    from lacuna.lineage.claims import ingest
+    from lacuna.lineage.records import DatasetVersion, Run, RunStatus
+    from lacuna.lineage.store import LineageStore
+    from lacuna.model import Classification
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    jane = tmp_path / "jane.yaml"
+    jane.write_text(yaml.safe_dump({"user": {"id": "jane", "role": "data_steward"},
+                                    "stewards": {"default": ["jane"]}, "audit": {"url": url}}),
+                    encoding="utf-8")
+    ref = DatasetRef("file", str(tmp_path / "shared.csv"))
+    claim = Classification.from_dict({"tier": "PROPRIETARY", "tags": ["SECRET"]})
+    public = Classification.from_dict({"tier": "PUBLIC"})
+    with LineageStore(url) as store:
+        for run_id, c, role in (("r-claim", claim, "outputs"), ("r-later", public, "inputs")):
+            ingest(Run(id=run_id, operation="op", status=RunStatus.SUCCEEDED,
+                       **{role: (DatasetVersion(dataset=ref, classification=c),)},
+                       user_id="ana"), store, ClassificationConfig(), by="ana")
+    done = runner.invoke(app, ["lineage", "dismiss", "r-claim", "--reason", "checked",
+                               "--config", str(jane)])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())  # as wrapped to the terminal
+    assert "(claimed PROPRIETARY, now PROPRIETARY): still as strict" in said
+    assert "see `lacuna lineage runs" in said

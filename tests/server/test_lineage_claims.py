@@ -332,9 +332,27 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
     assert r.status_code == 200, r.text
     assert r.json()["dismissed_by"] == "jane"
     assert [d["tier"] for d in r.json()["datasets"]] == ["PROPRIETARY"]  # as it was
+    # The denied export above read sales.csv while the claim stood: Lacuna's own run recorded
+    # it as it read it, raised. That version still counts (it cannot be dismissed): said.
+    (said,) = r.json()["datasets"]
+    assert (said["now"]["tier"], said["still_as_strict"]) == ("PROPRIETARY", True)
     again = client.post(url, json=body, headers=h("jane"))
     assert again.status_code == 409
     assert "already dismissed" in again.json()["detail"]
+
+    # ana sends her dismissed run again (same runId): refused, the dismissal stands.
+    events = [{"producer": "https://example.com/evil", "eventTime": "2026-12-02T11:00:00Z",
+               "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+               "run": {"runId": "r-hostile"}, "job": {"namespace": "evil", "name": "relabel"},
+               "eventType": kind, "outputs": [{"namespace": "file", "name": str(sales)}]}
+              for kind in ("START", "COMPLETE")]
+    assert client.post("/api/v1/lineage", json=events[0], headers=h("ana")).status_code == 201
+    r = client.post("/api/v1/lineage", json=events[1], headers=h("ana"))
+    assert r.status_code == 409, r.text
+    assert "dismissed by a steward" in r.json()["detail"]
+    came_back = [a for a in scene.state.governor.audit.list(limit=100, denied_only=True)
+                 if a.data["decision"]["policy_id"] == "lacuna.server.http_409"]
+    assert [a.user_id for a in came_back] == ["ana"]
 
     scene.as_analyst()
     after = _export_allowed(sales, root / "reports" / "sales.csv")
@@ -348,6 +366,14 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
                     headers=h("jane"))
     assert r.status_code == 409, r.text
     assert "Lacuna's own pipeline" in r.json()["detail"]
+    # ana recorded that run (her pandas session): her event under its runId does not replace
+    # it (which would leave a claim a steward could dismiss): it is recorded apart.
+    moved = _forge(scene, "ana", sales, fp, "PUBLIC", {}, pipeline[0]).json()
+    assert moved["recorded"] != pipeline[0]
+    assert "Lacuna's own pipeline" in moved["moved"]
+    r = client.post(f"/api/v1/lineage/runs/{pipeline[0]}/dismiss", json=body,
+                    headers=h("jane"))
+    assert r.status_code == 409, r.text
     # The run stays on record (the history shows what was claimed).
     assert scene.state.governor.lineage_store.get_run("r-hostile") is not None
     events = [(a.data["what"]["event"], a.user_id) for a in
@@ -355,3 +381,19 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
     assert ("claim-dismissed", "jane") in events
     assert ("dismiss-refused", "jane") in events  # the unknown run, the second try, own run
     assert not any(e == "claim-dismissed" and u != "jane" for e, u in events)
+
+
+@pytest.mark.parametrize("run_id", ["airflow/dag/task", "..", "x/../y"])
+def test_a_run_id_of_any_characters_can_be_dismissed(scene: Scene, run_id: str) -> None:
+    """A producer chooses its runId: one with a "/" or a dot segment could not be routed to
+    ``POST /api/v1/lineage/runs/{run_id}/dismiss`` (404, unaudited), so its raise could not be
+    dismissed over HTTP. Percent-encoded, any run id reaches the route."""
+    from urllib.parse import quote
+
+    sales = scene.root / "sales.csv"
+    _forge(scene, "ana", sales, None, "PROPRIETARY", {}, run_id, tags=("SECRET",))
+    url = f"/api/v1/lineage/runs/{quote(run_id, safe='').replace('.', '%2E')}/dismiss"
+    r = scene.client.post(url, json={"reason": "checked with the owner"},
+                          headers=scene.headers("jane"))
+    assert r.status_code == 200, r.text
+    assert r.json()["run_id"] == run_id

@@ -306,9 +306,13 @@ def dismiss(
         return
     console.print(f"dismissed lineage run {escape(run_id)}: {len(done.versions)} dataset "
                   "version(s) no longer count as what Lacuna knows", highlight=False)
-    for v in done.versions:
-        console.print(f"  {escape(str(v.dataset))} (claimed {v.classification.tier.value})",
-                      highlight=False)
+    for v, now, still in done.known_now():
+        known = now.classification.tier.value if now is not None else "nothing"
+        line = f"  {escape(str(v.dataset))} (claimed {v.classification.tier.value}, now {known})"
+        if still:
+            line += (": still as strict, raised by a version derived from the claim while it "
+                     f"stood; see `lacuna lineage runs {escape(str(v.dataset))}`")
+        console.print(line, highlight=False)
 
 
 # -- rendering ---------------------------------------------------------------------------------

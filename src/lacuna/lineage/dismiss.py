@@ -14,8 +14,11 @@ computed, and only ingested runs can be dismissed, never Lacuna's own. Who may: 
 steward (``stewards.default`` in ``lacuna.yaml``), with a reason; both the dismissal and a
 refusal are on the audit trail (``claim-dismissed``, ``dismiss-refused``).
 
-A claim sent again after it was dismissed is a new claim: dismiss it again, and revoke the
-sender's token if it keeps coming.
+A dismissed run is never recorded again under its id (:class:`lacuna.errors.RunDismissedError`):
+the dismissal and what was claimed stay on record. Sent under a new id, it is a new claim:
+dismiss it again, and revoke the sender's token if it keeps coming. What was derived from the
+claim while it stood (a run of Lacuna's own that read the raised data, a later claim held to
+it) keeps the raise: docs/lineage.md, "Dismissing a wrong raise".
 """
 
 from __future__ import annotations
@@ -42,16 +45,30 @@ class DismissNotAuthorized(LineageError):
 
 @dataclass(frozen=True, slots=True)
 class Dismissed:
-    """What :func:`dismiss_claim` did: the run, who, why, and the versions as they were."""
+    """What :func:`dismiss_claim` did: the run, who, why, the versions as they were, and what
+    the store knows of each dataset now (``now``, aligned with ``versions``; None: nothing). A
+    dataset still known as strictly as claimed was raised again by a version derived from the
+    claim while it stood (docs/lineage.md): ``lacuna lineage runs DATASET`` finds it."""
 
     run_id: str
     by: str
     reason: str
     versions: tuple[DatasetVersion, ...]
+    now: tuple[DatasetVersion | None, ...] = ()
+
+    def known_now(self) -> tuple[tuple[DatasetVersion, DatasetVersion | None, bool], ...]:
+        """Each dismissed version, what is known of its dataset now, and whether that is still
+        as strict as the claim (its tier, its tags)."""
+        now = self.now or tuple(None for _ in self.versions)
+        return tuple((v, n, n is not None and n.classification.tier >= v.classification.tier
+                      and set(v.classification.tags) <= set(n.classification.tags))
+                     for v, n in zip(self.versions, now, strict=True))
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "dismissed_by": self.by, "reason": self.reason,
-                "datasets": [_version(v) for v in self.versions]}
+                "datasets": [{**_version(v), "now": _version(n) if n is not None else None,
+                              "still_as_strict": still}
+                             for v, n, still in self.known_now()]}
 
 
 def dismiss_claim(run_id: str, *, reason: str, host: LineageHost | None = None) -> Dismissed:
@@ -96,12 +113,25 @@ def dismiss_claim(run_id: str, *, reason: str, host: LineageHost | None = None) 
     except LacunaError as exc:
         _audit(gov, "dismiss-refused", run_id, allowed=False, detail={"error": str(exc)})
         raise
-    done = Dismissed(run_id=run_id, by=me, reason=why, versions=versions)
+    done = Dismissed(run_id=run_id, by=me, reason=why, versions=versions,
+                     now=_known_now(store, versions))
     _audit(gov, "claim-dismissed", run_id, detail={"reason": why, "datasets": [
         _version(v) for v in versions]})
     log.warning("lineage run %s dismissed by %s (%d dataset version(s)): %s", run_id, me,
                 len(versions), why)
     return done
+
+
+def _known_now(store: Any, versions: tuple[DatasetVersion, ...]
+               ) -> tuple[DatasetVersion | None, ...]:
+    """What the store knows of each dismissed version's dataset after the dismissal (None when
+    it cannot be read: the dismissal stands either way)."""
+    try:
+        latest = {v.dataset: store.latest(v.dataset) for v in versions}
+    except LacunaError as exc:
+        log.error("lineage: could not read what the store knows after a dismissal: %s", exc)
+        return tuple(None for _ in versions)
+    return tuple(latest[v.dataset] for v in versions)
 
 
 def _version(v: DatasetVersion) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 
 from lacuna.audit.record import iso
 from lacuna.audit.schema import build_engine, check_sqlite_file, parse_url, sqlite_file
-from lacuna.errors import AuditError, LineageError, RunOwnedError
+from lacuna.errors import AuditError, LineageError, RunDismissedError, RunOwnedError
 from lacuna.lineage import queries
 from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
 from lacuna.lineage.records import (
@@ -81,7 +81,15 @@ _LATEST_VERSION = (
            versions.c.trusted)
     .where(versions.c.dataset_id == bindparam("dataset_id"), standing())
     .order_by(versions.c.id.desc()).limit(1))
-_RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("run_id"))
+# FOR UPDATE on PostgreSQL (SQLite's write lock is the whole database): a dismissal and a
+# record of the same run id, or two dismissals, take their turns on the run's row.
+_RUN_EXISTS = select(runs.c.id).where(runs.c.id == bindparam("run_id")).with_for_update()
+_RUN_DISMISSED = (select(versions.c.id)
+                  .where(versions.c.run_id == bindparam("run_id"), versions.c.dismissed.is_(True))
+                  .limit(1))
+_RUN_TRUSTED = (select(versions.c.id)
+                .where(versions.c.run_id == bindparam("run_id"), versions.c.trusted.is_(True))
+                .limit(1))
 
 
 def _latest_of(trusted: bool | None) -> Any:
@@ -203,10 +211,15 @@ class LineageStore:
 
         With ``owner``, a run of the same id recorded by another user is not replaced; the
         check and the write are one transaction (two callers reusing one run id at once cannot
-        both pass the check).
+        both pass the check). A run a steward dismissed is never replaced: the dismissal, and
+        what was claimed, stay on record (:meth:`dismiss`); nor is a run Lacuna's pipeline
+        recorded replaced by an untrusted one (its user sending a claim under its id would
+        delete what the pipeline computed).
 
         Raises:
-            RunOwnedError: ``owner`` is given and another user recorded this run id.
+            RunOwnedError: ``owner`` is given and another user recorded this run id; or the run
+                is untrusted and Lacuna's pipeline recorded this run id.
+            RunDismissedError: a steward dismissed the run recorded under this id.
             LineageError: the run is malformed, or the database could not be written.
         """
         _validate(run)
@@ -215,7 +228,8 @@ class LineageStore:
             with self._lock, self._transaction(write=True) as conn:
                 if owner is not None:
                     _owned_by(conn, run.id, owner)
-                self._forget(conn, run.id)
+                if _replaceable(conn, run.id, trusted=trusted):
+                    self._forget(conn, run.id)
                 self._insert_run(conn, run, trusted=trusted)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "write to")) from exc
@@ -301,10 +315,6 @@ class LineageStore:
 
     @staticmethod
     def _forget(conn: Connection, run_id: str) -> None:
-        # Most runs are new: one indexed lookup instead of five deletes (the last of which
-        # scans run_io, and would make every export slower as the store grows).
-        if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
-            return
         conn.execute(delete(column_edges).where(column_edges.c.run_id == run_id))
         conn.execute(delete(edges).where(edges.c.run_id == run_id))
         conn.execute(delete(run_io).where(run_io.c.run_id == run_id))
@@ -584,6 +594,26 @@ def _carries(c: Classification, tag: str | None) -> bool:
 def _personal(c: Classification, personal_tags: Sequence[str]) -> bool:
     wanted = {t.upper() for t in personal_tags}
     return bool(c.personal_columns) or any(t in wanted for t in (*c.tags, *c.table_tags))
+
+
+def _replaceable(conn: Connection, run_id: str, *, trusted: bool) -> bool:
+    """Whether a run ``run_id`` is recorded (and so is replaced), its row locked for this
+    transaction; a :class:`RunDismissedError` when a steward dismissed it, a
+    :class:`RunOwnedError` when Lacuna's pipeline recorded it and the new run is untrusted. Most
+    runs are new: one indexed lookup instead of five deletes (the last of which scans run_io,
+    and would make every export slower as the store grows)."""
+    if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
+        return False
+    if not trusted and conn.execute(_RUN_TRUSTED, {"run_id": run_id}).first() is not None:
+        msg = (f"run {run_id} was recorded by Lacuna's own pipeline: a run from outside it never "
+               "replaces that record (use another runId)")
+        raise RunOwnedError(msg)
+    if conn.execute(_RUN_DISMISSED, {"run_id": run_id}).first() is not None:
+        msg = (f"lineage run {run_id} was dismissed by a steward, so it is not recorded again "
+               "under that id (the dismissal and what it claimed stay on record): send the run "
+               "under a new runId; it is held to what the store knows like any claim")
+        raise RunDismissedError(msg)
+    return True
 
 
 def _owned_by(conn: Connection, run_id: str, owner: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from lacuna.errors import RunOwnedError
+from lacuna.errors import RunDismissedError, RunOwnedError
 from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
 from lacuna.model import Classification
 from lacuna.server.schemas import (
@@ -286,7 +286,9 @@ def lineage_runs(request: Request, _: Auditor, dataset: str | None = None,
          "outputs": [str(v.dataset) for v in r.outputs]} for r in runs]}
 
 
-@router.post("/lineage/runs/{run_id}/dismiss", tags=["lineage"],
+# ``:path``: a runId is any text of 1 to 64 characters the producer chose, "/" and ".."
+# included (percent-encoded in the URL); without it such a run could not be dismissed here.
+@router.post("/lineage/runs/{run_id:path}/dismiss", tags=["lineage"],
              summary="Dismiss an ingested run's classification claims (a default steward)")
 def lineage_dismiss(run_id: str, body: DismissBody, request: Request, principal: Steward
                     ) -> dict[str, Any]:
@@ -361,7 +363,6 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     (:mod:`lacuna.lineage.claims`), the refusal audited and listed in the answer's
     ``refused``. The answer: ``{"recorded": run id or null while the run is open,
     "refused": [...]}``."""
-    from lacuna.lineage.claims import ingest
     from lacuna.lineage.openlineage import EventError, finish, merge_event
 
     gov = state_of(request).governor
@@ -387,18 +388,13 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     moved: str | None = None
     if run is not None:
         run = replace(run, user_id=principal.name, role=principal.role)
-        try:  # the owner is checked in the write's own transaction: no race between callers
-            run, refused = ingest(run, gov.lineage_store, gov.config.classification,
-                                  by=principal.name, owner=principal.name)
-        except RunOwnedError as exc:  # never replaced, never refused: kept apart, as the caller's
-            mine_id = caller_run_id(principal.name, run.id)
-            moved = f"{exc}; recorded as {mine_id}"
-            try:
-                run, refused = ingest(replace(run, id=mine_id), gov.lineage_store,
-                                      gov.config.classification, by=principal.name,
-                                      owner=principal.name)
-            except RunOwnedError as again:  # only a forged key could get here: fail loudly
-                raise HTTPException(409, str(again)) from None
+        try:
+            run, refused, moved = _ingest_as(gov, run, principal)
+        except RunDismissedError as exc:  # the dismissal stands; a new runId is a new claim
+            from lacuna.server.security import audit_refusal
+
+            audit_refusal(state_of(request), request, 409, str(exc), principal)  # it came back
+            raise HTTPException(409, str(exc)) from None
         if refused:
             _audit_refused_lowering(request, principal, run, refused)
     answer: dict[str, Any] = {"recorded": run.id if run is not None else None,
@@ -406,6 +402,31 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     if moved:
         answer["moved"] = moved
     return answer
+
+
+def _ingest_as(gov: Any, run: Any, principal: Principal
+               ) -> tuple[Any, tuple[str, ...], str | None]:
+    """``run`` ingested as the caller's: the run as recorded, the refused lowerings, and why it
+    was moved to :func:`caller_run_id` (None when it was not).
+
+    Raises:
+        RunDismissedError: a steward dismissed the run recorded under this id.
+    """
+    from lacuna.lineage.claims import ingest
+
+    try:  # the owner is checked in the write's own transaction: no race between callers
+        held, refused = ingest(run, gov.lineage_store, gov.config.classification,
+                               by=principal.name, owner=principal.name)
+        return held, refused, None
+    except RunOwnedError as exc:  # never replaced, never refused: kept apart, as the caller's
+        mine_id = caller_run_id(principal.name, run.id)
+        try:
+            held, refused = ingest(replace(run, id=mine_id), gov.lineage_store,
+                                   gov.config.classification, by=principal.name,
+                                   owner=principal.name)
+        except RunOwnedError as again:  # only a forged key could get here: fail loudly
+            raise HTTPException(409, str(again)) from None
+        return held, refused, f"{exc}; recorded as {mine_id}"
 
 
 def caller_run_id(caller: str, run_id: str) -> str:
