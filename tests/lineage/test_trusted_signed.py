@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -176,3 +179,41 @@ def test_column_edges_of_lacunas_own_run_are_vouched_for(store: LineageStore) ->
                       edges=(masking,)))
     assert store.column_edges(trusted=True) == [masking]
     assert store.column_edges(trusted=False) == []
+
+
+READ = """
+import json, pandas as pd, lacuna
+lacuna.enable("lacuna.yaml")
+c = pd.read_csv("customers.csv").lacuna.classification
+print(json.dumps({"tier": c.tier.value, "email": c.columns["email"].classification.value}))
+"""
+
+
+def _read(sandbox: Path) -> dict[str, str]:
+    out = subprocess.run([sys.executable, "-c", READ], cwd=sandbox, capture_output=True,
+                         text=True, timeout=120, env={**os.environ}, check=False)
+    assert out.returncode == 0, out.stderr
+    result: dict[str, str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_read_is_not_restored_from_a_hand_written_trusted_row(sandbox: Path) -> None:
+    """The whole attack: an analyst writes a trusted PUBLIC version for the fingerprint of
+    customers.csv with sqlite3; a later read of the file is still classified from its values."""
+    from lacuna.lineage.recording import file_fingerprint
+
+    db = sandbox / "state.db"
+    (sandbox / "lacuna.yaml").write_text(
+        f'user: {{id: ana, role: data_analyst}}\naudit: {{url: "sqlite:///{db}"}}\n'
+        "storage: {encrypt: false}\n")
+    before = _read(sandbox)
+    assert before["email"] == "pii"
+    path = sandbox / "customers.csv"
+    fingerprint = file_fingerprint(DatasetRef.of(str(path)))
+    assert fingerprint is not None
+    with LineageStore(f"sqlite:///{db}"):
+        pass  # the tables exist
+    columns = path.read_text().splitlines()[0].split(",")
+    forged = Classification(tier=Tier.PUBLIC, columns={c: ColumnClass() for c in columns})
+    _forge(db, DatasetRef.of(str(path)), fingerprint, forged)
+    assert _read(sandbox) == before
