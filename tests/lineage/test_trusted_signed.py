@@ -181,6 +181,28 @@ def test_column_edges_of_lacunas_own_run_are_vouched_for(store: LineageStore) ->
     assert store.column_edges(trusted=False) == []
 
 
+@pytest.mark.parametrize("edit", [
+    # a masking edge added by hand to Lacuna's own run (dbt's masking_verified would count it)
+    "INSERT INTO lacuna_lineage_column_edges (run_id, source_id, source_column, target_id, "
+    "target_column, kind, description) SELECT run_id, source_id, 'ssn', target_id, 'ssn', "
+    "'masking', 'by hand' FROM lacuna_lineage_column_edges",
+    "UPDATE lacuna_lineage_column_edges SET kind = 'masking'",  # a copy made a masking
+])
+def test_a_column_edge_written_by_hand_into_lacunas_own_run_is_not_vouched_for(
+        store: LineageStore, db: Path, edit: str) -> None:
+    out = DatasetVersion(dataset=DatasetRef("file", "/data/out.csv"),
+                         classification=PII, columns=("email", "ssn"))
+    copy = ColumnEdge(source=CUSTOMERS, source_column="email", target=out.dataset,
+                      target_column="email", kind=EdgeKind.IDENTITY, description="copied")
+    store.record(_run("own", out, inputs=(DatasetVersion(dataset=CUSTOMERS,
+                                                           classification=PII),),
+                      edges=(copy,)))
+    assert store.column_edges(trusted=True) == [copy]
+    _sql(db, edit)
+    assert all(e.kind is not EdgeKind.MASKING for e in store.column_edges(trusted=True))
+    assert store.column_edges(trusted=True) == []
+
+
 READ = """
 import json, pandas as pd, lacuna
 lacuna.enable("lacuna.yaml")

@@ -269,11 +269,15 @@ def _nodes(conn: Connection, ids: Iterable[int]
     return refs, latest
 
 
-def all_column_edges(conn: Connection, trusted: bool | None,
-                     verifies: Callable[[Any], bool] | None = None) -> list[ColumnEdge]:
+def all_column_edges(
+    conn: Connection, trusted: bool | None,
+    vouches: Callable[[Any, list[tuple[str, ...]]], bool] | None = None,
+) -> list[ColumnEdge]:
     """Every column edge, oldest first; ``trusted``: see ``LineageStore.column_edges``, where
-    a run vouches for its edge when it produced the edge's target as a trusted version that
-    ``verifies`` (a row of :func:`version_select`: its signature holds)."""
+    a run vouches for its edges into a target when it produced the target as a trusted
+    version and ``vouches(version, edges)`` (a row of :func:`version_select`, and the edges
+    as ``[source namespace, source name, source column, target column, kind, description]``:
+    the version's signatures hold for exactly these)."""
     src, tgt = aliased(datasets, name="src"), aliased(datasets, name="tgt")
     stmt = (select(column_edges, src.c.namespace.label("sn"), src.c.name.label("sname"),
                    tgt.c.namespace.label("tn"), tgt.c.name.label("tname"))
@@ -281,13 +285,18 @@ def all_column_edges(conn: Connection, trusted: bool | None,
             .join(tgt, tgt.c.id == column_edges.c.target_id))
     rows = conn.execute(stmt.order_by(column_edges.c.id)).all()
     if trusted is not None:
+        groups: dict[tuple[str, int], list[tuple[str, ...]]] = {}
+        for r in rows:
+            groups.setdefault((str(r.run_id), int(r.target_id)), []).append(
+                (r.sn, r.sname, r.source_column, r.target_column, r.kind, r.description))
         vouched: set[tuple[str, int]] = set()
-        for chunk in _chunks(sorted({str(r.run_id) for r in rows})):
-            vouched.update(
-                (str(v.run_id), int(v.dataset_id)) for v in conn.execute(version_select().where(
+        for chunk in _chunks(sorted({run for run, _ in groups})):
+            for v in conn.execute(version_select().where(
                     versions.c.run_id.in_(chunk), versions.c.produced.is_(True),
-                    versions.c.trusted.is_(True))).all()
-                if verifies is None or verifies(v))
+                    versions.c.trusted.is_(True))).all():
+                key = (str(v.run_id), int(v.dataset_id))
+                if key in groups and (vouches is None or vouches(v, groups[key])):
+                    vouched.add(key)
         rows = [r for r in rows if ((str(r.run_id), int(r.target_id)) in vouched) == trusted]
     return [ColumnEdge(
         source=DatasetRef(r.sn, r.sname), source_column=r.source_column,

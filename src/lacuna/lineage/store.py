@@ -118,11 +118,27 @@ def version_payload(dataset: DatasetRef, run_id: str, fingerprint: str | None,
 _LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
 
 
+def edges_payload(run_id: str, target: DatasetRef, edges: Sequence[Sequence[str]]
+                  ) -> dict[str, Any]:
+    """What the signature of a trusted run's column edges into ``target`` covers (kept beside
+    the version's own, ``edges_signature``): each edge as ``[source namespace, source name,
+    source column, target column, kind, description]``, in any order."""
+    return {"what": "lineage-column-edges", "run_id": run_id,
+            "target": [target.namespace, target.name],
+            "edges": sorted([str(x) for x in e] for e in edges)}
+
+
+def _edge_tuple(e: ColumnEdge) -> tuple[str, ...]:
+    return (e.source.namespace, e.source.name, e.source_column, e.target_column, e.kind.value,
+            e.description)
+
+
 def _unsigned(text: str) -> Any:
-    """A stored classification column's JSON without its signature (when it is an object)."""
+    """A stored classification column's JSON without its signatures (when it is an object)."""
     data = json.loads(text)
     if isinstance(data, dict):
         data.pop("signature", None)
+        data.pop("edges_signature", None)
     return data
 
 class LineageStore(Keyed):
@@ -277,7 +293,9 @@ class LineageStore(Keyed):
         for position, version in enumerate(run.outputs):
             did = self._dataset_id(conn, version.dataset, ids)
             vid = self._insert_version(conn, did, version, run.id, created, produced=produced,
-                                       trusted=trusted)
+                                       trusted=trusted, edges=[
+                                           _edge_tuple(e) for e in run.column_edges
+                                           if e.target == version.dataset])
             conn.execute(_INSERT_RUN_IO, {"run_id": run.id, "version_id": vid,
                                           "direction": "out", "position": position})
             children.append(did)
@@ -323,13 +341,17 @@ class LineageStore(Keyed):
                                     trusted=trusted)
 
     def _insert_version(self, conn: Connection, did: int, version: DatasetVersion, run_id: str,
-                        created: str, *, produced: bool, trusted: bool) -> int:
+                        created: str, *, produced: bool, trusted: bool,
+                        edges: Sequence[Sequence[str]] = ()) -> int:
         data = version.classification.to_dict()
         columns = list(version.columns)
         if trusted:
             data["signature"] = self.keyring.sign(version_payload(
                 version.dataset, run_id, version.fingerprint, version.classification.to_dict(),
                 columns, produced))
+            if edges:
+                data["edges_signature"] = self.keyring.sign(
+                    edges_payload(run_id, version.dataset, edges))
         result = conn.execute(_INSERT_VERSION, {
             "dataset_id": did, "run_id": run_id, "fingerprint": version.fingerprint,
             "tier": version.classification.tier.value,
@@ -425,7 +447,9 @@ class LineageStore(Keyed):
                     values: dict[str, Any] = {"fingerprint": fingerprint}
                     if row.trusted and self._verifies(row, dataset):
                         data = _unsigned(row.classification)
-                        values["classification"] = json.dumps({**data, "signature": (
+                        kept = json.loads(row.classification).get("edges_signature")
+                        values["classification"] = json.dumps({**data, **(
+                            {"edges_signature": kept} if kept else {}), "signature": (
                             self.keyring.sign(version_payload(
                                 dataset, run_id, fingerprint, data, json.loads(row.columns),
                                 True)))}, sort_keys=True)
@@ -448,12 +472,35 @@ class LineageStore(Keyed):
         try:
             data = json.loads(row.classification)
             signature = data.pop("signature", None) if isinstance(data, dict) else None
+            if isinstance(data, dict):
+                data.pop("edges_signature", None)
             return self.keyring.verify(version_payload(
                 dataset, row.run_id, row.fingerprint, data, json.loads(row.columns),
                 row.produced), signature)
         except (LacunaError, ValueError, TypeError, AttributeError) as exc:
             log.debug("lineage version %s unreadable: %s", getattr(row, "id", "?"), exc)
             return False
+
+    def _vouches(self, version: Any, edges: Sequence[Sequence[str]]) -> bool:
+        """Whether ``version`` (a trusted version row) verifies and signed exactly ``edges`` as
+        its run's column edges into it; an edge added or edited by hand makes it vouch for
+        none (logged once)."""
+        target = DatasetRef(version.namespace, version.name)
+        if not self._verifies(version, target):
+            return False
+        try:
+            signature = json.loads(version.classification).get("edges_signature")
+            ok = self.keyring.verify(edges_payload(str(version.run_id), target, edges),
+                                     signature)
+        except (LacunaError, ValueError, TypeError, AttributeError):
+            ok = False
+        if not ok and version.id not in self._distrusted:
+            self._distrusted.add(version.id)
+            log.warning("the column edges of lineage run %s into %s in %s do not match their "
+                        "signature (added or edited by hand, or recorded before edges were "
+                        "signed): none of them counts as recorded by Lacuna's pipeline",
+                        version.run_id, target, self.where)
+        return ok
 
     def _first_verified(self, rows: Sequence[Any]) -> Any:
         """The first of ``rows`` (trusted versions, newest first) whose signature holds; each
@@ -548,8 +595,7 @@ class LineageStore(Keyed):
         sender's claim: ``masking: true`` is a word in a JSON document)."""
         try:
             with self._transaction(write=False) as conn:
-                return queries.all_column_edges(
-                    conn, trusted, lambda v: self._verifies(v, DatasetRef(v.namespace, v.name)))
+                return queries.all_column_edges(conn, trusted, self._vouches)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 
