@@ -241,3 +241,24 @@ def test_a_claim_never_replaces_a_run_the_pipeline_recorded(store_url: str) -> N
         ingest(_run("r-claim", PII), store, CONFIG, by="ana", owner="ana")
         ingest(_run("r-claim", PII), store, CONFIG, by="ana", owner="ana")  # a claim: replaced
         assert len(store.runs()) == 2
+
+
+def test_a_claim_flipped_to_trusted_by_hand_can_still_be_dismissed(store_url: str) -> None:
+    """``trusted`` is a plain column: set on a claim's rows by hand it must not make the claim
+    look like Lacuna's own run (undismissable); only a row whose signature holds is."""
+    import sqlalchemy as sa
+
+    with LineageStore(store_url) as store:
+        store.record(_run("pipeline", PUBLIC))
+        ingest(_run("claim", PII), store, CONFIG, by="ana")
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE lacuna_lineage_versions SET trusted = true "
+                             "WHERE run_id = 'claim'"))
+    engine.dispose()
+    with LineageStore(store_url) as store:
+        (dismissed,) = store.dismiss("claim")
+        assert dismissed.classification.tier.value == "PROPRIETARY"
+        latest = store.latest(REF)
+        assert latest is not None
+        assert _public(latest.classification)

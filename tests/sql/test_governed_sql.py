@@ -859,3 +859,36 @@ def test_postgresql_side_effects_triggers_and_read_sql_fail_closed(
         assert conn.exec_driver_sql("SELECT set_config('app.user', 'alice', false)"
                                     ).scalar() == "alice"
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM plain").scalar() == 60
+
+
+def test_a_rename_does_not_make_a_claim_lacunas_own(make_db, governed_engine):
+    """A version of a table written by hand into the state database (or ingested) is a claim:
+    renaming the table records the new name untrusted, never as a signed, trusted version;
+    a table whose stored class Lacuna computed keeps it trusted under the new name."""
+    import json
+
+    from lacuna.governor import current
+
+    engine = governed_engine(make_db("sqlite"), aware=True)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE contacts AS SELECT email, customer_id FROM customers")
+    gov = current()
+    store = gov.lineage_store
+    url = engine.url.render_as_string(hide_password=False)
+    own = store.latest(table_ref(url, "contacts"), trusted=True)
+    assert own is not None  # Lacuna's own version of the table it wrote
+    forged = {"tier": "PUBLIC", "columns": {"email": {"classification": "public"}}}
+    with sqlite3.connect(str(store.file)) as db:
+        db.execute("INSERT INTO lacuna_lineage_versions (dataset_id, run_id, tier, "
+                   "classification, columns, created, produced, trusted, dismissed) SELECT "
+                   "dataset_id, 'by-hand', 'PUBLIC', ?, '[\"email\"]', "
+                   "'2030-01-01T00:00:00', 1, 0, 0 FROM lacuna_lineage_versions WHERE id = ("
+                   "SELECT max(id) FROM lacuna_lineage_versions)", (json.dumps(forged),))
+    store.generation += 1
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE contacts RENAME TO kept")
+    assert store.latest(table_ref(url, "kept"), trusted=True) is None
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE mine AS SELECT email, customer_id FROM customers")
+        conn.exec_driver_sql("ALTER TABLE mine RENAME TO ours")
+    assert store.latest(table_ref(url, "ours"), trusted=True) is not None

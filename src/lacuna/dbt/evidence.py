@@ -6,8 +6,9 @@
 - ``masking_verified``: a masking edge (:class:`~lacuna.lineage.records.EdgeKind.MASKING`: a
   keyed hash, redaction, generalisation) is on the column's lineage in the lineage store, on the
   column itself or on any column upstream of it. Only edges Lacuna's pipeline recorded count
-  (``LineageStore.column_edges(trusted=True)``): an OpenLineage event's ``masking: true`` is
-  the sender's word, not evidence.
+  (``LineageStore.column_edges(trusted=True)``: the run's output version and its edges into
+  it verify against their signatures): an OpenLineage event's ``masking: true``, or an edge
+  written into the state database by hand, is the writer's word, not evidence.
 - ``encryption_verified``: the model's target is encrypted. For DuckDB, the warehouse file is
   opened without a key: DuckDB refuses an encrypted file, and that refusal is the evidence. For
   other adapters Lacuna cannot tell, and says so (fail closed: not verified).

@@ -14,11 +14,11 @@ from __future__ import annotations
 import functools
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, exists, func, literal, select
+from sqlalchemy import Connection, Select, Table, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -269,23 +269,40 @@ def _nodes(conn: Connection, ids: Iterable[int]
     return refs, latest
 
 
-def all_column_edges(conn: Connection, trusted: bool | None) -> list[ColumnEdge]:
-    """Every column edge, oldest first; ``trusted``: see ``LineageStore.column_edges``."""
+def all_column_edges(
+    conn: Connection, trusted: bool | None,
+    vouches: Callable[[Any, list[tuple[str, ...]]], bool] | None = None,
+) -> list[ColumnEdge]:
+    """Every column edge, oldest first; ``trusted``: see ``LineageStore.column_edges``, where
+    a run vouches for its edges into a target when it produced the target as a trusted
+    version and ``vouches(version, edges)`` (a row of :func:`version_select`, and the edges
+    as ``[source namespace, source name, source column, target column, kind, description]``:
+    the version's signatures hold for exactly these)."""
     src, tgt = aliased(datasets, name="src"), aliased(datasets, name="tgt")
     stmt = (select(column_edges, src.c.namespace.label("sn"), src.c.name.label("sname"),
                    tgt.c.namespace.label("tn"), tgt.c.name.label("tname"))
             .join(src, src.c.id == column_edges.c.source_id)
             .join(tgt, tgt.c.id == column_edges.c.target_id))
+    rows = conn.execute(stmt.order_by(column_edges.c.id)).all()
     if trusted is not None:
-        vouched = exists().where(versions.c.run_id == column_edges.c.run_id,
-                                 versions.c.dataset_id == column_edges.c.target_id,
-                                 versions.c.produced.is_(True), versions.c.trusted.is_(True))
-        stmt = stmt.where(vouched if trusted else ~vouched)
+        groups: dict[tuple[str, int], list[tuple[str, ...]]] = {}
+        for r in rows:
+            groups.setdefault((str(r.run_id), int(r.target_id)), []).append(
+                (r.sn, r.sname, r.source_column, r.target_column, r.kind, r.description))
+        vouched: set[tuple[str, int]] = set()
+        for chunk in _chunks(sorted({run for run, _ in groups})):
+            for v in conn.execute(version_select().where(
+                    versions.c.run_id.in_(chunk), versions.c.produced.is_(True),
+                    versions.c.trusted.is_(True))).all():
+                key = (str(v.run_id), int(v.dataset_id))
+                if key in groups and (vouches is None or vouches(v, groups[key])):
+                    vouched.add(key)
+        rows = [r for r in rows if ((str(r.run_id), int(r.target_id)) in vouched) == trusted]
     return [ColumnEdge(
         source=DatasetRef(r.sn, r.sname), source_column=r.source_column,
         target=DatasetRef(r.tn, r.tname), target_column=r.target_column,
         kind=EdgeKind(r.kind), description=r.description)
-        for r in conn.execute(stmt.order_by(column_edges.c.id)).all()]
+        for r in rows]
 
 
 def _column_edges(conn: Connection, run_ids: set[str], ids: set[int],

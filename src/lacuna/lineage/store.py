@@ -26,18 +26,19 @@ from __future__ import annotations
 import builtins
 import itertools
 import json
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from lacuna.audit.record import iso
 from lacuna.audit.schema import build_engine, check_sqlite_file, parse_url, sqlite_file
-from lacuna.errors import AuditError, LineageError, RunDismissedError, RunOwnedError
+from lacuna.errors import AuditError, LacunaError, LineageError, RunDismissedError, RunOwnedError
 from lacuna.lineage import queries
 from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
 from lacuna.lineage.records import (
@@ -62,7 +63,10 @@ from lacuna.lineage.schema import (
 )
 from lacuna.model import Classification
 from lacuna.redact import redact_url
+from lacuna.signing import Keyed, Keyring
 from lacuna.state.schema import upgrade as upgrade_state
+
+log = logging.getLogger(__name__)
 
 PERSONAL_TAGS = ("PII", "GDPR", "PHI", "HIPAA", "CCPA")  # ClassificationConfig's default
 
@@ -78,7 +82,7 @@ _DATASET_ID = select(datasets.c.id).where(datasets.c.namespace == bindparam("nam
                                           datasets.c.name == bindparam("name"))
 _LATEST_VERSION = (
     select(versions.c.id, versions.c.fingerprint, versions.c.classification, versions.c.columns,
-           versions.c.trusted)
+           versions.c.trusted, versions.c.run_id, versions.c.produced)
     .where(versions.c.dataset_id == bindparam("dataset_id"), standing())
     .order_by(versions.c.id.desc()).limit(1))
 # FOR UPDATE on PostgreSQL (SQLite's write lock is the whole database): a dismissal and a
@@ -104,16 +108,65 @@ def _latest_of(trusted: bool | None) -> Any:
 
 
 _LATEST_OF = {trusted: _latest_of(trusted) for trusted in (None, True, False)}
+# How many of the newest trusted candidates a read looks at for one that verifies: rows
+# written by hand (or before signing) are skipped, and past these the answer is "unknown".
+_VERIFY_WINDOW = 64
 
-class LineageStore:
+
+def version_payload(dataset: DatasetRef, run_id: str, fingerprint: str | None,
+                    classification: Any, columns: Any, produced: bool) -> dict[str, Any]:
+    """What a trusted version's signature covers: everything a read believes of it (the
+    dataset it belongs to, its content fingerprint, its classification and columns), so a row
+    edited, flipped to trusted, or moved to another dataset or content does not verify."""
+    return {"what": "lineage-version", "dataset": [dataset.namespace, dataset.name],
+            "run_id": run_id, "fingerprint": fingerprint, "classification": classification,
+            "columns": columns, "produced": bool(produced)}
+
+
+_LATEST_TRUSTED = _LATEST_OF[True].limit(_VERIFY_WINDOW)
+
+
+def edges_payload(run_id: str, target: DatasetRef, edges: Sequence[Sequence[str]]
+                  ) -> dict[str, Any]:
+    """What the signature of a trusted run's column edges into ``target`` covers (kept beside
+    the version's own, ``edges_signature``): each edge as ``[source namespace, source name,
+    source column, target column, kind, description]``, in any order."""
+    return {"what": "lineage-column-edges", "run_id": run_id,
+            "target": [target.namespace, target.name],
+            "edges": sorted([str(x) for x in e] for e in edges)}
+
+
+def _edge_tuple(e: ColumnEdge) -> tuple[str, ...]:
+    return (e.source.namespace, e.source.name, e.source_column, e.target_column, e.kind.value,
+            e.description)
+
+
+def _unsigned(text: str) -> Any:
+    """A stored classification column's JSON without its signatures (when it is an object)."""
+    data = json.loads(text)
+    if isinstance(data, dict):
+        data.pop("signature", None)
+        data.pop("edges_signature", None)
+    return data
+
+class LineageStore(Keyed):
     """The lineage store at one SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
+
+    Trusted versions (computed by Lacuna's pipeline) are signed with ``keyring`` (by default
+    the installation's signing key, :mod:`lacuna.signing`) inside their ``classification``
+    column, and checked whenever a read believes one (``trusted=True``): the state file
+    belongs to the analyst it governs, and ``trusted`` is a plain boolean anyone can flip. A
+    row marked trusted that does not verify (written or edited by hand, moved, or recorded
+    before versions were signed) is not believed: the data is classified from its content.
 
     Raises:
         LineageError: the URL is malformed, its driver is missing, the file is not SQLite, or the
             store was written by a newer Lacuna.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, keyring: Keyring | None = None) -> None:
+        self._keyring = keyring
+        self._distrusted: set[int] = set()  # trusted rows that did not verify, logged once
         # Renewed (process-wide unique) on every write through this object: memos of what the
         # store holds (file lookups by content, recording.restore_declared) hold for one.
         self.generation = next(_GENERATIONS)
@@ -254,7 +307,9 @@ class LineageStore:
         for position, version in enumerate(run.outputs):
             did = self._dataset_id(conn, version.dataset, ids)
             vid = self._insert_version(conn, did, version, run.id, created, produced=produced,
-                                       trusted=trusted)
+                                       trusted=trusted, edges=[
+                                           _edge_tuple(e) for e in run.column_edges
+                                           if e.target == version.dataset])
             conn.execute(_INSERT_RUN_IO, {"run_id": run.id, "version_id": vid,
                                           "direction": "out", "position": position})
             children.append(did)
@@ -288,25 +343,34 @@ class LineageStore:
                        trusted: bool) -> int:
         """The stored version a run read: the latest one when it is the same (and as trusted),
         else a new one."""
-        body = json.dumps(version.classification.to_dict(), sort_keys=True)
+        body = version.classification.to_dict()
         columns = json.dumps(list(version.columns))
         latest = conn.execute(_LATEST_VERSION, {"dataset_id": did}).first()
-        if latest is not None and (latest.fingerprint, latest.classification, latest.columns,
-                                   bool(latest.trusted)) == (
+        if latest is not None and (latest.fingerprint, _unsigned(latest.classification),
+                                   latest.columns, bool(latest.trusted)) == (
             version.fingerprint, body, columns, trusted
-        ):
+        ) and (not trusted or self._verifies(latest, version.dataset)):
             return int(latest.id)
         return self._insert_version(conn, did, version, run.id, iso(run.started_at), produced=True,
                                     trusted=trusted)
 
-    @staticmethod
-    def _insert_version(conn: Connection, did: int, version: DatasetVersion, run_id: str,
-                        created: str, *, produced: bool, trusted: bool) -> int:
+    def _insert_version(self, conn: Connection, did: int, version: DatasetVersion, run_id: str,
+                        created: str, *, produced: bool, trusted: bool,
+                        edges: Sequence[Sequence[str]] = ()) -> int:
+        data = version.classification.to_dict()
+        columns = list(version.columns)
+        if trusted:
+            data["signature"] = self.keyring.sign(version_payload(
+                version.dataset, run_id, version.fingerprint, version.classification.to_dict(),
+                columns, produced))
+            if edges:
+                data["edges_signature"] = self.keyring.sign(
+                    edges_payload(run_id, version.dataset, edges))
         result = conn.execute(_INSERT_VERSION, {
             "dataset_id": did, "run_id": run_id, "fingerprint": version.fingerprint,
             "tier": version.classification.tier.value,
-            "classification": json.dumps(version.classification.to_dict(), sort_keys=True),
-            "columns": json.dumps(list(version.columns)), "created": created,
+            "classification": json.dumps(data, sort_keys=True),
+            "columns": json.dumps(columns), "created": created,
             "produced": produced, "trusted": trusted,
         })
         key = result.inserted_primary_key
@@ -330,8 +394,11 @@ class LineageStore:
         """The most recently recorded version of ``dataset`` that existed (read or produced);
         with ``trusted``, only versions Lacuna's pipeline computed (True) or only ingested ones
         (False)."""
-        rows = self._read(_LATEST_OF[trusted],
-                          {"namespace": dataset.namespace, "name": dataset.name})
+        params = {"namespace": dataset.namespace, "name": dataset.name}
+        if trusted:
+            row = self._first_verified(self._read(_LATEST_TRUSTED, params))
+            return queries.to_version(row) if row is not None else None
+        rows = self._read(_LATEST_OF[trusted], params)
         return queries.to_version(rows[0]) if rows else None
 
     def by_fingerprint(self, fingerprint: str, *, trusted: bool | None = None
@@ -342,6 +409,10 @@ class LineageStore:
                                               standing())
         if trusted is not None:
             stmt = stmt.where(versions.c.trusted.is_(trusted))
+        if trusted:
+            row = self._first_verified(self._read(
+                stmt.order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW)))
+            return queries.to_version(row) if row is not None else None
         return self._one(stmt.order_by(versions.c.id.desc()))
 
     def produced_with(
@@ -357,8 +428,10 @@ class LineageStore:
                               datasets.c.name == dataset.name)
         if trusted is not None:
             stmt = stmt.where(versions.c.trusted.is_(trusted))
-        rows = self._read(stmt.order_by(versions.c.id.desc()).limit(1))
-        return (queries.to_version(rows[0]), str(rows[0].run_id)) if rows else None
+        rows = self._read(stmt.order_by(versions.c.id.desc()).limit(
+            _VERIFY_WINDOW if trusted else 1))
+        row = self._first_verified(rows) if trusted else (rows[0] if rows else None)
+        return (queries.to_version(row), str(row.run_id)) if row is not None else None
 
     def set_fingerprint(self, run_id: str, dataset: DatasetRef, fingerprint: str) -> int:
         """Record the content fingerprint of the version ``run_id`` produced of ``dataset``, for
@@ -371,14 +444,28 @@ class LineageStore:
         target = (select(datasets.c.id).where(datasets.c.namespace == dataset.namespace,
                                               datasets.c.name == dataset.name)
                   .scalar_subquery())
-        stmt = (update(versions).where(versions.c.run_id == run_id,
-                                       versions.c.dataset_id == target,
-                                       versions.c.produced.is_(True))
-                .values(fingerprint=fingerprint))
+        which = and_(versions.c.run_id == run_id, versions.c.dataset_id == target,
+                     versions.c.produced.is_(True))
         self.generation = next(_GENERATIONS)
         try:
             with self._lock, self._transaction(write=True) as conn:
-                return int(conn.execute(stmt).rowcount or 0)
+                rows = conn.execute(
+                    select(versions.c.id, versions.c.run_id, versions.c.fingerprint,
+                           versions.c.classification, versions.c.columns, versions.c.produced,
+                           versions.c.trusted).where(which)).all()
+                for row in rows:  # a trusted version's signature covers its fingerprint
+                    values: dict[str, Any] = {"fingerprint": fingerprint}
+                    if row.trusted and self._verifies(row, dataset):
+                        data = _unsigned(row.classification)
+                        kept = json.loads(row.classification).get("edges_signature")
+                        values["classification"] = json.dumps({**data, **(
+                            {"edges_signature": kept} if kept else {}), "signature": (
+                            self.keyring.sign(version_payload(
+                                dataset, run_id, fingerprint, data, json.loads(row.columns),
+                                True)))}, sort_keys=True)
+                    conn.execute(update(versions).where(versions.c.id == row.id)
+                                 .values(**values))
+                return len(rows)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "write to")) from exc
 
@@ -388,6 +475,57 @@ class LineageStore:
         stmt = (queries.versions_of(dataset).where(versions.c.created <= iso(when))
                 .order_by(versions.c.created.desc(), versions.c.id.desc()))
         return self._one(stmt)
+
+    def _verifies(self, row: Any, dataset: DatasetRef) -> bool:
+        """Whether a stored version row's signature holds for ``dataset`` and the row's run,
+        fingerprint, classification, columns and produced flag."""
+        try:
+            data = json.loads(row.classification)
+            signature = data.pop("signature", None) if isinstance(data, dict) else None
+            if isinstance(data, dict):
+                data.pop("edges_signature", None)
+            return self.keyring.verify(version_payload(
+                dataset, row.run_id, row.fingerprint, data, json.loads(row.columns),
+                row.produced), signature)
+        except (LacunaError, ValueError, TypeError, AttributeError) as exc:
+            log.debug("lineage version %s unreadable: %s", getattr(row, "id", "?"), exc)
+            return False
+
+    def _vouches(self, version: Any, edges: Sequence[Sequence[str]]) -> bool:
+        """Whether ``version`` (a trusted version row) verifies and signed exactly ``edges`` as
+        its run's column edges into it; an edge added or edited by hand makes it vouch for
+        none (logged once)."""
+        target = DatasetRef(version.namespace, version.name)
+        if not self._verifies(version, target):
+            return False
+        try:
+            signature = json.loads(version.classification).get("edges_signature")
+            ok = self.keyring.verify(edges_payload(str(version.run_id), target, edges),
+                                     signature)
+        except (LacunaError, ValueError, TypeError, AttributeError):
+            ok = False
+        if not ok and version.id not in self._distrusted:
+            self._distrusted.add(version.id)
+            log.warning("the column edges of lineage run %s into %s in %s do not match their "
+                        "signature (added or edited by hand, or recorded before edges were "
+                        "signed): none of them counts as recorded by Lacuna's pipeline",
+                        version.run_id, target, self.where)
+        return ok
+
+    def _first_verified(self, rows: Sequence[Any]) -> Any:
+        """The first of ``rows`` (trusted versions, newest first) whose signature holds; each
+        one that does not is logged once and skipped."""
+        for row in rows:
+            if self._verifies(row, DatasetRef(row.namespace, row.name)):
+                return row
+            if row.id not in self._distrusted:
+                self._distrusted.add(row.id)
+                log.warning("lineage version %s of %s:%s in %s is marked trusted but its "
+                            "signature does not verify (written or edited by hand, or recorded "
+                            "before versions were signed): not believed; the data is "
+                            "classified from its content", row.id, row.namespace, row.name,
+                            self.where)
+        return None
 
     def _one(self, stmt: Any) -> DatasetVersion | None:
         rows = self._read(stmt.limit(1))
@@ -441,7 +579,10 @@ class LineageStore:
                     raise LineageError(msg)
                 rows = conn.execute(queries.version_select().where(
                     versions.c.run_id == run_id, versions.c.produced.is_(True))).all()
-                if any(r.trusted for r in rows):
+                # Lacuna's own: a trusted row whose signature holds (``trusted`` flipped on a
+                # claim's row by hand must not make the claim undismissable)
+                if any(r.trusted and self._verifies(r, DatasetRef(r.namespace, r.name))
+                       for r in rows):
                     msg = (f"lineage run {run_id} was recorded by Lacuna's own pipeline: its "
                            "classifications were computed from the data and are no claim to "
                            "dismiss. Correct the data or its declaration instead.")
@@ -453,8 +594,7 @@ class LineageStore:
                               "it produced no dataset version (it did not succeed)."))
                     raise LineageError(msg)
                 conn.execute(update(versions).where(
-                    versions.c.run_id == run_id, versions.c.produced.is_(True),
-                    versions.c.trusted.is_(False)).values(dismissed=True))
+                    versions.c.id.in_([r.id for r in standing_rows])).values(dismissed=True))
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "write to")) from exc
         self.generation = next(_GENERATIONS)  # what this process knows it holds changed
@@ -467,7 +607,7 @@ class LineageStore:
         sender's claim: ``masking: true`` is a word in a JSON document)."""
         try:
             with self._transaction(write=False) as conn:
-                return queries.all_column_edges(conn, trusted)
+                return queries.all_column_edges(conn, trusted, self._vouches)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 

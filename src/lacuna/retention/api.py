@@ -10,6 +10,7 @@ is written *before* the file is touched: when the trail cannot be written, nothi
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -23,7 +24,7 @@ from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
 from lacuna.policy.unsendable import releasing_engines
-from lacuna.retention.holds import Hold, HoldStore, released
+from lacuna.retention.holds import Hold, HoldError, HoldStore, dataset_key, released
 from lacuna.retention.inventory import (
     audit_trail,
     exception_files,
@@ -74,11 +75,7 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
     settings = settings_of(config)
     base = str(Path(config.source).parent) if config.source else os.getcwd()
     rules = RetentionRules(config) if rego else None
-    store = holds_of(config)
-    try:
-        holds = store.list()
-    finally:
-        store.close()
+    holds = active_holds(ctx)
     items = list(governed_files(local_roots(config.destinations.governed), settings))
     if settings.exceptions:
         items.extend(exception_files(ctx.exceptions, at))
@@ -123,11 +120,7 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
                "future date (lacuna retention apply plans for the current time).")
         raise RetentionError(msg)
     settings = settings_of(ctx.config)
-    store = holds_of(ctx.config)
-    try:
-        holds = store.list()  # the holds now, not when the plan was made
-    finally:
-        store.close()
+    holds = active_holds(ctx)  # the holds now, not when the plan was made
     done: dict[str, list[str]] = {e: [] for e in (*EVENTS.values(), "failed")}
     failed: list[str] = []
     records: list[str] = []
@@ -280,12 +273,22 @@ def release_hold(ctx: Context, dataset: str) -> Hold:
     """
     store = holds_of(ctx.config)
     try:
-        hold = store.active(dataset)
-        at = utcnow()
+        found: Hold | None
+        try:
+            found, in_table = store.active(dataset), True
+        except HoldError:  # a hold the trail still places, its row released by hand
+            key = dataset_key(dataset)
+            found, in_table = next((h for h in _trail_holds(ctx) if dataset == h.id
+                                    or h.dataset in (dataset, key)), None), False
+            if found is None:
+                raise
+        hold, at = found, utcnow()
         # recorded first: a hold is never released off the record (an audit trail that
         # cannot be written leaves it in place)
         _hold_event(ctx, "hold-released", released(hold, ctx.config.user.id, at))
-        return store.release(hold.id, by=ctx.config.user.id, now=at)
+        if in_table:
+            return store.release(hold.id, by=ctx.config.user.id, now=at)
+        return released(hold, ctx.config.user.id, at)
     finally:
         store.close()
 
@@ -297,6 +300,68 @@ def list_holds(config: Config, *, include_released: bool = False) -> list[Hold]:
         return store.list(include_released=include_released)
     finally:
         store.close()
+
+
+def active_holds(ctx: Context) -> list[Hold]:
+    """The holds retention obeys: the active rows of ``lacuna_retention_holds`` and every hold
+    the audit trail says was placed and not released.
+
+    The table is a plain table in a file its user can write; placing and releasing a hold are
+    records on the signed, hash-chained trail (a release is recorded before the row changes).
+    A hold whose row was released or deleted by hand, with no release on the trail, is still
+    obeyed, and said once in the log. Only trail records whose hash and signature hold count.
+    """
+    store = holds_of(ctx.config)
+    try:
+        holds = store.list()
+    finally:
+        store.close()
+    known = {h.id for h in holds}
+    for hold in _trail_holds(ctx):
+        if hold.id not in known:
+            log.warning("legal hold %s on %s is active on the audit trail (placed by %s, never "
+                        "released there) but not in the holds table (released or removed by "
+                        "hand): still obeyed; release it with `lacuna retention release`",
+                        hold.id, hold.dataset, hold.placed_by)
+            holds.append(hold)
+    return holds
+
+
+def _trail_holds(ctx: Context) -> list[Hold]:
+    """Holds placed on the audit trail and not released there, from records that verify."""
+    from sqlalchemy import select
+
+    from lacuna.audit.record import chain_hash, link_payload
+    from lacuna.audit.schema import records
+    from lacuna.audit.store import CHAIN
+
+    audit = ctx.audit
+    stmt = (select(records.c.seq, records.c.body, records.c.prev_hash, records.c.hash,
+                   records.c.signature)
+            .where(records.c.action == KIND,
+                   records.c.body.contains('"event":"hold-', autoescape=True))
+            .order_by(records.c.seq))
+    placed: dict[str, Hold] = {}
+    with audit.snapshot() as conn:
+        rows = conn.execute(stmt).all()
+    keyring = audit.keyring
+    for row in rows:
+        if chain_hash(row.prev_hash, row.body) != row.hash or not keyring.verify(
+                link_payload(CHAIN, row.seq, row.hash), row.signature):
+            continue  # an edited or forged record: `lacuna audit verify` names it
+        try:
+            body = json.loads(row.body)
+            event, held = body["what"]["event"], body["retention"]
+            if event == "hold-placed":
+                placed[held["id"]] = Hold(
+                    id=held["id"], dataset=held["dataset"], reason=held["reason"],
+                    placed_by=held["placed_by"],
+                    placed_at=datetime.fromisoformat(held["placed_at"]))
+            elif event == "hold-released":
+                placed.pop(held["id"], None)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return list(placed.values())
 
 
 def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
@@ -314,5 +379,5 @@ def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
     })
 
 
-__all__ = ["ApplyReport", "Context", "RetentionError", "apply", "build_plan", "list_holds",
-           "place_hold", "release_hold", "settings_of"]
+__all__ = ["ApplyReport", "Context", "RetentionError", "active_holds", "apply", "build_plan",
+           "list_holds", "place_hold", "release_hold", "settings_of"]

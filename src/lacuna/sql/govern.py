@@ -349,7 +349,12 @@ def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]
                 outputs=(table_ref(db.url, name),), classification=moved,
                 columns=tuple(moved.columns), fingerprint=False)
             op = gov.operation(Action.TRANSFORM, moved, method=method, code_location=_location())
-            gov.lineage_store.record(run_for(produced, op, None, status=RunStatus.SUCCEEDED))
+            # the new name is Lacuna's own version only when the old one was (a verified
+            # trusted version): else a claim (ingested, or a row written by hand) would come
+            # out of a rename as a signed, trusted version
+            own = gov.lineage_store.latest(table_ref(db.url, stmt.target), trusted=True)
+            gov.lineage_store.record(run_for(produced, op, None, status=RunStatus.SUCCEEDED),
+                                     trusted=own is not None and own.classification == stored)
         if declared is not None and stmt.verb == "rename_column":
             db.comment_on(name, comment_text(_renamed_column(declared, old, new)))
     except Exception as exc:  # the statement ran; say so loudly, never fail it afterwards
