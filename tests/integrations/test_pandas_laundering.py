@@ -24,14 +24,6 @@ from lacuna.model import Tier
 
 
 @pytest.fixture
-def downloads(sandbox: Path, sandbox_config, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """~/Downloads (HOME is the sandbox), unmanaged under the default configuration."""
-    monkeypatch.setenv("HOME", str(sandbox))
-    lacuna.enable(sandbox_config())
-    return Path("~/Downloads").expanduser()
-
-
-@pytest.fixture
 def customers(downloads: Path) -> pd.DataFrame:
     return pd.read_csv("customers.csv")
 

@@ -28,14 +28,6 @@ ILLNESSES = ["asthma", "diabetes", "hypertension", "HIV positive", "depression"]
 
 
 @pytest.fixture
-def downloads(sandbox: Path, sandbox_config, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """~/Downloads (HOME is the sandbox), unmanaged under the default configuration."""
-    monkeypatch.setenv("HOME", str(sandbox))
-    lacuna.enable(sandbox_config())
-    return Path("~/Downloads").expanduser()
-
-
-@pytest.fixture
 def visits(downloads: Path) -> pl.DataFrame:
     """Health and pay data that only the column names give away."""
     Path("visits.csv").write_text("patient_ref,diagnosis,salary,ward,n\n" + "".join(
