@@ -212,7 +212,8 @@ def wrap_mixing(original: Callable[..., Any]) -> Callable[..., Any]:
         mine = getattr(self, "_orig", self)  # a .str accessor: the Series it belongs to
         known = get_state(mine)
         others = [o for o in _series_in((*args, *kwargs.values()))
-                  if get_state(o) not in (None, known)]  # the same state: pandas kept it
+                  if (state := get_state(o)) is not None
+                  and state is not known]  # the same state: pandas kept it (a mask counts)
         if others:
             frames.computed(result, (mine, *others), settings())
         return result
