@@ -58,6 +58,15 @@ class RunDismissedError(LineageError):
     """A steward dismissed the lineage run of this id: it is not recorded again under it."""
 
 
+class UnknownRunError(LineageError, LookupError):
+    """No lineage run of this id is recorded."""
+
+
+class NotDismissableError(LineageError):
+    """A lineage run that cannot be dismissed: Lacuna's own, already dismissed, or one that
+    produced nothing."""
+
+
 class PolicyError(LacunaError):
     """A policy bundle failed to load, parse or compile, or the engine failed."""
 

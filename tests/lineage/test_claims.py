@@ -108,7 +108,7 @@ def test_a_dismissed_claim_no_longer_counts_but_stays_on_record(store_url: str) 
     runs that produced nothing and a second dismissal are refused."""
     import pytest
 
-    from lacuna.errors import LineageError
+    from lacuna.errors import NotDismissableError, UnknownRunError
     from lacuna.lineage.claims import known_of
 
     with LineageStore(store_url) as store:
@@ -132,14 +132,14 @@ def test_a_dismissed_claim_no_longer_counts_but_stays_on_record(store_url: str) 
         # a later lowering is still held to what the pipeline knows, not to the dismissed claim
         _, refused = ingest(_run("lower", PUBLIC), store, CONFIG)
         assert refused == ()
-        with pytest.raises(LineageError, match="already dismissed"):
+        with pytest.raises(NotDismissableError, match="already dismissed"):
             store.dismiss("claim")
-        with pytest.raises(LineageError, match="Lacuna's own pipeline"):
+        with pytest.raises(NotDismissableError, match="Lacuna's own pipeline"):
             store.dismiss("pipeline")
-        with pytest.raises(LineageError, match="no lineage run 'nope'"):
+        with pytest.raises(UnknownRunError, match="no lineage run 'nope'"):
             store.dismiss("nope")
         ingest(_run("failed", PII, RunStatus.FAILED), store, CONFIG)
-        with pytest.raises(LineageError, match="produced no dataset version"):
+        with pytest.raises(NotDismissableError, match="produced no dataset version"):
             store.dismiss("failed")
 
 

@@ -38,7 +38,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 
 from lacuna.audit.record import iso
 from lacuna.audit.schema import build_engine, check_sqlite_file, parse_url, sqlite_file
-from lacuna.errors import AuditError, LacunaError, LineageError, RunDismissedError, RunOwnedError
+from lacuna.errors import (
+    AuditError,
+    LacunaError,
+    LineageError,
+    NotDismissableError,
+    RunDismissedError,
+    RunOwnedError,
+    UnknownRunError,
+)
 from lacuna.lineage import queries
 from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
 from lacuna.lineage.records import (
@@ -567,16 +575,18 @@ class LineageStore(Keyed):
         checks who may). Returns the versions it dismissed, as they were.
 
         Raises:
-            LineageError: no such run; the run is Lacuna's own (its classifications were
-                computed from the data: they are no claim); it is already dismissed, or
-                produced nothing; or the database could not be read or written.
+            UnknownRunError: no such run.
+            NotDismissableError: the run is Lacuna's own (its classifications were computed
+                from the data: they are no claim), it is already dismissed, or it produced
+                nothing.
+            LineageError: the database could not be read or written.
         """
         try:
             with self._lock, self._transaction(write=True) as conn:
                 if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
                     msg = (f"no lineage run {run_id!r} is recorded: use a run id from `lacuna "
                            "lineage runs` or the server's GET /api/v1/lineage/runs")
-                    raise LineageError(msg)
+                    raise UnknownRunError(msg)
                 rows = conn.execute(queries.version_select().where(
                     versions.c.run_id == run_id, versions.c.produced.is_(True))).all()
                 # Lacuna's own: a trusted row whose signature holds (``trusted`` flipped on a
@@ -586,13 +596,13 @@ class LineageStore(Keyed):
                     msg = (f"lineage run {run_id} was recorded by Lacuna's own pipeline: its "
                            "classifications were computed from the data and are no claim to "
                            "dismiss. Correct the data or its declaration instead.")
-                    raise LineageError(msg)
+                    raise NotDismissableError(msg)
                 standing_rows = [r for r in rows if not r.dismissed]
                 if not standing_rows:
                     msg = (f"lineage run {run_id} has no claim left to dismiss: "
                            + ("it is already dismissed." if rows else
                               "it produced no dataset version (it did not succeed)."))
-                    raise LineageError(msg)
+                    raise NotDismissableError(msg)
                 conn.execute(update(versions).where(
                     versions.c.id.in_([r.id for r in standing_rows])).values(dismissed=True))
         except SQLAlchemyError as exc:

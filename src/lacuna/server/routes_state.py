@@ -296,7 +296,7 @@ def lineage_dismiss(run_id: str, body: DismissBody, request: Request, principal:
     would deny everyone's use of the data: a default steward dismisses the run, whose versions
     then stay on record but no longer count as what Lacuna knows. Never Lacuna's own runs.
     Audited, refusals too (:func:`lacuna.lineage.dismiss_claim`)."""
-    from lacuna.errors import ConfigError, LineageError
+    from lacuna.errors import ConfigError, NotDismissableError, UnknownRunError
     from lacuna.lineage.dismiss import DismissNotAuthorized, dismiss_claim
 
     try:
@@ -306,9 +306,10 @@ def lineage_dismiss(run_id: str, body: DismissBody, request: Request, principal:
         raise HTTPException(403, str(exc)) from None
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
-    except LineageError as exc:
-        code = 404 if "no lineage run" in str(exc) else 409
-        raise HTTPException(code, str(exc)) from None
+    except UnknownRunError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except NotDismissableError as exc:
+        raise HTTPException(409, str(exc)) from None
     return done.to_dict()
 
 
