@@ -239,3 +239,59 @@ def test_a_read_is_not_restored_from_a_hand_written_trusted_row(sandbox: Path) -
     forged = Classification(tier=Tier.PUBLIC, columns={c: ColumnClass() for c in columns})
     _forge(db, DatasetRef.of(str(path)), fingerprint, forged)
     assert _read(sandbox) == before
+
+
+def test_a_row_that_does_not_verify_is_still_held_to_as_a_claim(
+        store: LineageStore, db: Path) -> None:
+    """Not believed is not forgotten: a trusted row whose signature does not hold (recorded
+    before versions were signed, or written by hand) only restricts, like an ingested claim.
+    Dropped, an upgrade would have lowered every class stored before signing. Lacuna recording
+    the content again supersedes it."""
+    store.record(_run("old", DatasetVersion(dataset=CUSTOMERS, classification=PII,
+                                            fingerprint="sha256:c", columns=("email",))))
+    _sql(db, "UPDATE lacuna_lineage_versions SET classification = "
+         "json_remove(classification, '$.signature')")  # as recorded before signing
+    assert store.by_fingerprint("sha256:c", trusted=True) is None  # not the authority ...
+    claim = store.by_fingerprint("sha256:c", trusted=False)  # ... but still a claim
+    assert claim is not None
+    assert claim.classification.tier is Tier.PROPRIETARY
+    assert store.latest(CUSTOMERS, trusted=False) == claim
+    found = store.produced_with("sha256:c", CUSTOMERS, trusted=False)
+    assert found is not None
+    assert found[1] == "old"
+    # recorded again by Lacuna (signed): the old row is superseded, no claim is left
+    store.record(_run("new", DatasetVersion(dataset=CUSTOMERS, classification=PUBLIC,
+                                            fingerprint="sha256:c", columns=("email",))))
+    assert store.by_fingerprint("sha256:c", trusted=False) is None
+    assert store.latest(CUSTOMERS, trusted=False) is None
+    own = store.by_fingerprint("sha256:c", trusted=True)
+    assert own is not None
+    assert own.classification.tier is Tier.PUBLIC
+
+
+def test_a_read_is_held_to_a_class_stored_before_signing(sandbox: Path) -> None:
+    """End to end: a file whose stored (pre-signing) class is stricter than its values show
+    keeps that class on the next read after the upgrade."""
+    from lacuna.lineage.recording import file_fingerprint
+
+    db = sandbox / "state.db"
+    (sandbox / "lacuna.yaml").write_text(
+        f'user: {{id: ana, role: data_analyst}}\naudit: {{url: "sqlite:///{db}"}}\n'
+        "storage: {encrypt: false}\n")
+    path = sandbox / "sales.csv"
+    fingerprint = file_fingerprint(DatasetRef.of(str(path)))
+    assert fingerprint is not None
+    with LineageStore(f"sqlite:///{db}"):
+        pass  # the tables exist
+    columns = path.read_text().splitlines()[0].split(",")
+    stored = Classification(tier=Tier.PROPRIETARY, tags=("DEAL_DATA",),
+                            columns={c: ColumnClass() for c in columns})
+    _forge(db, DatasetRef.of(str(path)), fingerprint, stored)  # trusted, unsigned: pre-0012
+    _sql(db, "UPDATE lacuna_lineage_versions SET created = '2020-01-01T00:00:00'")
+    script = ("import json, pandas as pd, lacuna\nlacuna.enable('lacuna.yaml')\n"
+              "c = pd.read_csv('sales.csv').lacuna.classification\n"
+              "print(json.dumps([c.tier.value, 'DEAL_DATA' in c.tags]))\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=sandbox, capture_output=True,
+                         text=True, timeout=120, env={**os.environ}, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["PROPRIETARY", True]

@@ -406,6 +406,11 @@ class LineageStore(Keyed):
         if trusted:
             row = self._first_verified(self._read(_LATEST_TRUSTED, params))
             return queries.to_version(row) if row is not None else None
+        if trusted is False:
+            row = self._newest_claim(queries.version_select().where(
+                datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
+                standing()))
+            return queries.to_version(row) if row is not None else None
         rows = self._read(_LATEST_OF[trusted], params)
         return queries.to_version(rows[0]) if rows else None
 
@@ -415,6 +420,9 @@ class LineageStore(Keyed):
         for :meth:`latest`)."""
         stmt = queries.version_select().where(versions.c.fingerprint == fingerprint,
                                               standing())
+        if trusted is False:
+            row = self._newest_claim(stmt)
+            return queries.to_version(row) if row is not None else None
         if trusted is not None:
             stmt = stmt.where(versions.c.trusted.is_(trusted))
         if trusted:
@@ -434,6 +442,9 @@ class LineageStore(Keyed):
         if dataset is not None:
             stmt = stmt.where(datasets.c.namespace == dataset.namespace,
                               datasets.c.name == dataset.name)
+        if trusted is False:
+            claim = self._newest_claim(stmt)
+            return (queries.to_version(claim), str(claim.run_id)) if claim is not None else None
         if trusted is not None:
             stmt = stmt.where(versions.c.trusted.is_(trusted))
         rows = self._read(stmt.order_by(versions.c.id.desc()).limit(
@@ -519,6 +530,24 @@ class LineageStore(Keyed):
                         "signed): none of them counts as recorded by Lacuna's pipeline",
                         version.run_id, target, self.where)
         return ok
+
+    def _newest_claim(self, stmt: Any) -> Any:
+        """The newest row of ``stmt`` that is a claim: ingested (untrusted), or marked trusted
+        with a signature that does not hold and newer than every one that does (written by
+        hand, or recorded before versions were signed). A claim only ever restricts, so such a
+        row is not dropped, which would lower what it said (an upgrade would forget every
+        class stored before signing): it is held to as a claim, until Lacuna records the data
+        again. None when there is none."""
+        ingested = self._read(stmt.where(versions.c.trusted.is_(False))
+                              .order_by(versions.c.id.desc()).limit(1))
+        unverified = None
+        for row in self._read(stmt.where(versions.c.trusted.is_(True))
+                              .order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW)):
+            if self._verifies(row, DatasetRef(row.namespace, row.name)):
+                break  # Lacuna recorded it since: what is older is superseded
+            unverified = unverified or row
+        found = [r for r in (ingested[0] if ingested else None, unverified) if r is not None]
+        return max(found, key=lambda r: int(r.id)) if found else None
 
     def _first_verified(self, rows: Sequence[Any]) -> Any:
         """The first of ``rows`` (trusted versions, newest first) whose signature holds; each
