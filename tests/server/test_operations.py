@@ -144,11 +144,14 @@ def _connections_by_worker(server: Live, status: str = "ESTABLISHED") -> dict[in
 
     counts = {}
     for worker in psutil.Process(server.proc.pid).children():
-        if "spawn_main" not in " ".join(worker.cmdline()):
-            continue  # the resource tracker, not a worker
-        counts[worker.pid] = sum(1 for c in worker.net_connections(kind="tcp")
-                                 if c.status == status
-                                 and c.laddr and c.laddr.port == server.port)
+        try:
+            if "spawn_main" not in " ".join(worker.cmdline()):
+                continue  # the resource tracker, not a worker
+            counts[worker.pid] = sum(1 for c in worker.net_connections(kind="tcp")
+                                     if c.status == status
+                                     and c.laddr and c.laddr.port == server.port)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue  # a killed worker not reaped yet (or gone): no connections of its own
     return counts
 
 
