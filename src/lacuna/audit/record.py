@@ -42,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from lacuna.model import ColumnKind, Decision, Operation, Provenance
+from lacuna.model import ColumnKind, Decision, Operation, Provenance, utcnow
 
 RECORD_SCHEMA_VERSION = "1"
 GENESIS_HASH = "0" * 64  # the prev_hash of the first record
@@ -190,6 +190,27 @@ def _error_text(error: BaseException) -> str:
         return f"[Errno {error.errno}] {error.strerror}{name}"[:ERROR_CHARS]
     lines = str(error).strip().splitlines()
     return lines[0][:ERROR_CHARS] if lines else ""
+
+
+def event_body(kind: str, *, user: Any, session: str, what: Mapping[str, Any],
+               reasoning: str, allowed: bool = True, policy_id: str | None = None,
+               why: Mapping[str, Any] | None = None,
+               detail: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The body of an audit event that is not a policy decision (``AuditStore.record_event``
+    fills in ``id`` and ``seq``): ``user`` (a ``UserConfig``: ``id``, ``role``) in
+    ``session`` did ``what`` (its ``action``, ``event``, ``destination`` None unless given),
+    now; the decision it stands for; and ``detail`` under the key ``kind``."""
+    now = iso(utcnow())
+    body: dict[str, Any] = {
+        "schema_version": RECORD_SCHEMA_VERSION, "kind": kind,
+        "who": {"user_id": user.id, "role": user.role, "session": session},
+        "what": {"destination": None, **what},
+        "when": now, "recorded_at": now, "why": dict(why or {}),
+        "decision": {"allowed": allowed, "policy_id": policy_id, "reasoning": reasoning},
+    }
+    if detail is not None:
+        body[kind] = detail
+    return body
 
 
 def build_outcome_body(

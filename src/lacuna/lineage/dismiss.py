@@ -144,20 +144,12 @@ def _audit(gov: LineageHost, event: str, run_id: str, *, allowed: bool = True,
            detail: dict[str, Any]) -> None:
     """The dismissal (or its refusal) on the audit trail, as the configured user. A dismissal
     that cannot be audited still stands, said loudly (as exception events)."""
-    from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
-    from lacuna.model import utcnow
+    from lacuna.audit.record import event_body
 
-    user = gov.config.user
-    now = iso(utcnow())
-    body = {
-        "schema_version": RECORD_SCHEMA_VERSION, "kind": KIND,
-        "who": {"user_id": user.id, "role": user.role, "session": gov.session},
-        "what": {"action": ACTION, "event": event, "run_id": run_id, "destination": None},
-        "when": now, "recorded_at": now, "why": {},
-        "decision": {"allowed": allowed, "policy_id": None,
-                     "reasoning": f"lineage run {run_id}: {event}"},
-        "lineage": detail,
-    }
+    body = event_body(KIND, user=gov.config.user, session=gov.session,
+                      what={"action": ACTION, "event": event, "run_id": run_id},
+                      allowed=allowed, reasoning=f"lineage run {run_id}: {event}",
+                      detail=detail)
     try:
         gov.audit.record_event(body)
     except Exception as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lacuna._files import change_key, whole_folder
-from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
+from lacuna.audit.record import RECORD_SCHEMA_VERSION, event_body, iso
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
 from lacuna.policy.unsendable import releasing_engines
@@ -365,18 +365,12 @@ def _trail_holds(ctx: Context) -> list[Hold]:
 
 
 def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
-    user = ctx.config.user
-    stamp = iso(utcnow())
-    ctx.audit.record_event({
-        "schema_version": RECORD_SCHEMA_VERSION, "kind": KIND,
-        "who": {"user_id": user.id, "role": user.role, "session": ctx.session},
-        "what": {"action": KIND, "event": event, "dataset": hold.dataset,
-                 "destination": hold.dataset},
-        "when": stamp, "recorded_at": stamp, "why": {"reason": hold.reason},
-        "decision": {"allowed": True, "policy_id": f"retention.hold.{hold.id}",
-                     "reasoning": f"{event}: {hold.reason}"},
-        "retention": hold.to_dict(),
-    })
+    ctx.audit.record_event(event_body(
+        KIND, user=ctx.config.user, session=ctx.session,
+        what={"action": KIND, "event": event, "dataset": hold.dataset,
+              "destination": hold.dataset},
+        why={"reason": hold.reason}, policy_id=f"retention.hold.{hold.id}",
+        reasoning=f"{event}: {hold.reason}", detail=hold.to_dict()))
 
 
 __all__ = ["ApplyReport", "Context", "RetentionError", "active_holds", "apply", "build_plan",

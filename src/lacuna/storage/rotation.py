@@ -92,20 +92,12 @@ def audit_event(gov: Governor, event: str, detail: dict[str, Any], *,
                 allowed: bool = True) -> None:
     """Key management on the audit trail: who rotated a key or re-wrapped files, and when.
     Raises AuditError when it cannot be recorded (the command then fails loudly)."""
-    from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
-    from lacuna.model import utcnow
+    from lacuna.audit.record import event_body
 
-    user = gov.config.user
-    now = iso(utcnow())
-    gov.audit.record_event({
-        "schema_version": RECORD_SCHEMA_VERSION, "kind": "storage",
-        "who": {"user_id": user.id, "role": user.role, "session": gov.session},
-        "what": {"action": "key_management", "event": event, "destination": None},
-        "when": now, "recorded_at": now, "why": {},
-        "decision": {"allowed": allowed, "policy_id": None,
-                     "reasoning": f"governed storage: {event}"},
-        "storage": detail,
-    })
+    gov.audit.record_event(event_body(
+        "storage", user=gov.config.user, session=gov.session,
+        what={"action": "key_management", "event": event}, allowed=allowed,
+        reasoning=f"governed storage: {event}", detail=detail))
 
 
 def check_roots(roots: Iterable[Path]) -> tuple[Path, ...]:
