@@ -169,3 +169,23 @@ def test_a_lone_surrogate_gets_a_decision_not_an_encoder_error(cache_size: int) 
     denied = engine.decide(export, log=False)
     assert not denied.allowed
     assert denied.engine_error is None, denied.reasoning  # denied by the policy, not an error
+
+
+@pytest.mark.parametrize(("scope", "managed"), [(Scope.EXTERNAL, False), (Scope.EXTERNAL, True),
+                                                 (Scope.INTERNAL, False)])
+def test_governed_storage_described_as_unmanaged_or_external_is_not_approved(
+    engine: PolicyEngine, scope: Scope, managed: bool
+) -> None:
+    """Hypothesis found it: PROPRIETARY personal data to "encrypted governed storage" that is also
+    external and unmanaged was allowed, the bundle looking at the type and encryption only. Lacuna
+    builds governed storage managed and internal; any other description is refused."""
+    export = _risky(Operation(action=Action.EXPORT, user=User(id="ana", role="analyst"),
+                              classification=Classification()))
+    odd = Destination(uri="s3://bucket/x.csv", type=DestinationType.GOVERNED_STORAGE, scope=scope,
+                      encrypted=True, managed=managed, path="/x.csv")
+    decision = engine.decide(replace(export, destination=odd), log=False)
+    assert not decision.allowed
+    assert decision.engine_error is None, decision.reasoning
+    assert "governed storage described as unmanaged or outside the company" in decision.reasoning
+    governed = replace(odd, scope=Scope.INTERNAL, managed=True)
+    assert engine.decide(replace(export, destination=governed), log=False).allowed

@@ -5,6 +5,8 @@
 #   INTERNAL     only to destinations whose scope is internal;
 #   PROPRIETARY  only to encrypted governed storage, or a database that keeps classification;
 #   or with an exception approved by a data steward.
+# Governed storage is Lacuna's own, managed and internal: one described as unmanaged or external
+# (only a hand-built or remote input can say so) is not approved, whatever its encryption.
 # PROPRIETARY data going anywhere else is a hard `deny` (a domain policy cannot lift it);
 # INTERNAL data going outside is only "not allowed" (a domain policy may grant it).
 #
@@ -34,6 +36,8 @@ contains_pii if "PII" in input.source.tags
 approved_destination if {
 	input.destination.type == "governed_storage"
 	input.destination.encrypted == true
+	not input.destination.managed == false
+	not input.destination.scope == "external"
 }
 
 approved_destination if {
@@ -65,6 +69,8 @@ allow if {
 	input.source.classification == "PROPRIETARY"
 	input.destination.type == "governed_storage"
 	input.destination.encrypted == true
+	not input.destination.managed == false
+	not input.destination.scope == "external"
 }
 
 allow if {
@@ -93,6 +99,8 @@ deny contains msg if {
 unapproved_destination_phrase := "" if {
 	input.destination.type == "governed_storage"
 	input.destination.encrypted == true
+	not input.destination.managed == false
+	not input.destination.scope == "external"
 } else := "" if {
 	input.destination.type == "database"
 	input.destination.classification_support == true
@@ -104,6 +112,9 @@ unapproved_destination_phrase := "" if {
 	input.destination.managed == false
 } else := "a local file outside governed storage" if {
 	input.destination.type == "file"
+} else := "governed storage described as unmanaged or outside the company" if {
+	input.destination.type == "governed_storage"
+	input.destination.encrypted == true
 } else := "unencrypted storage" if {
 	input.destination.type == "governed_storage"
 } else := "an object store" if {
@@ -135,6 +146,8 @@ reason := "An exception approved by a data steward covers this operation" if {
 	input.source.classification == "PROPRIETARY"
 	input.destination.type == "governed_storage"
 	input.destination.encrypted == true
+	not input.destination.managed == false
+	not input.destination.scope == "external"
 } else := "PROPRIETARY data may go to a database that keeps classification labels" if {
 	input.source.classification == "PROPRIETARY"
 	input.destination.type == "database"
@@ -148,6 +161,9 @@ destination_phrase := "unmanaged location" if {
 	input.destination.managed == false
 } else := "a local file outside governed storage" if {
 	input.destination.type == "file"
+} else := "governed storage described as unmanaged or outside the company" if {
+	input.destination.type == "governed_storage"
+	input.destination.encrypted == true
 } else := "unencrypted storage" if {
 	input.destination.type == "governed_storage"
 } else := "an object store" if {

@@ -76,6 +76,22 @@ test_unencrypted_governed_storage_denied if {
 	data.governance.export.deny == {"Cannot export PROPRIETARY data to unencrypted storage"} with input as inp
 }
 
+test_governed_storage_described_as_unmanaged_or_external_denied if {
+	every odd in [{"managed": false}, {"scope": "external"}, {"managed": false, "scope": "external"}] {
+		inp := export_of(customers, object.union(governed, odd))
+		not data.governance.export.allow with input as inp
+		not data.governance.export.approved_destination with input as inp
+		data.governance.export.deny == {"Cannot export PROPRIETARY data to governed storage described as unmanaged or outside the company"} with input as inp
+	}
+}
+
+test_governed_storage_without_managed_or_scope_keeps_the_seed_reading if {
+	inp := export_of(customers, {"type": "governed_storage", "encrypted": true})
+	data.governance.export.allow with input as inp
+	data.governance.export.approved_destination with input as inp
+	count(data.governance.export.deny) == 0 with input as inp
+}
+
 test_steward_exception_allows if {
 	inp := object.union(export_of(customers, downloads), {
 		"exception_approved": true, "exception_approver_role": "data_steward",
