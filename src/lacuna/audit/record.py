@@ -197,13 +197,14 @@ def event_body(kind: str, *, user: Any, session: str, what: Mapping[str, Any],
                why: Mapping[str, Any] | None = None,
                detail: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The body of an audit event that is not a policy decision (``AuditStore.record_event``
-    fills in ``id`` and ``seq``): ``user`` (a ``UserConfig``: ``id``, ``role``) in
-    ``session`` did ``what`` (its ``action``, ``event``, ``destination`` None unless given),
+    fills in ``id`` and ``seq``): ``user`` (a ``UserConfig``, or a ``(user id, role)`` pair)
+    in ``session`` did ``what`` (its ``action``, ``event``, ``destination`` None unless given),
     now; the decision it stands for; and ``detail`` under the key ``kind``."""
+    user_id, role = user if isinstance(user, tuple) else (user.id, user.role)
     now = iso(utcnow())
     body: dict[str, Any] = {
         "schema_version": RECORD_SCHEMA_VERSION, "kind": kind,
-        "who": {"user_id": user.id, "role": user.role, "session": session},
+        "who": {"user_id": user_id, "role": role, "session": session},
         "what": {"destination": None, **what},
         "when": now, "recorded_at": now, "why": dict(why or {}),
         "decision": {"allowed": allowed, "policy_id": policy_id, "reasoning": reasoning},

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
-from lacuna.model import utcnow
+from lacuna.audit import record
 
 if TYPE_CHECKING:
     from lacuna.audit.record import AuditRecord
@@ -36,20 +35,13 @@ def event_body(
     destination: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    now = iso(utcnow())
-    return {
-        "schema_version": RECORD_SCHEMA_VERSION,
-        "kind": KIND,
-        "who": {"user_id": user_id, "role": role, "session": session},
-        "what": {"action": ACTION, "event": event, "exception_id": exception_id,
-                 "destination": destination},
-        "when": now,
-        "recorded_at": now,
-        "why": {"exception_id": exception_id},
-        "decision": {"allowed": allowed, "policy_id": policy_id,
-                     "reasoning": f"exception {exception_id or '?'}: {event}"},
-        "exception": detail or {},
-    }
+    """One exception step as an audit event (:func:`lacuna.audit.record.event_body`)."""
+    return record.event_body(
+        KIND, user=(user_id, role), session=session,
+        what={"action": ACTION, "event": event, "exception_id": exception_id,
+              "destination": destination},
+        why={"exception_id": exception_id}, allowed=allowed, policy_id=policy_id,
+        reasoning=f"exception {exception_id or '?'}: {event}", detail=detail or {})
 
 
 def audit(

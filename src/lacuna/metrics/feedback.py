@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
+from lacuna.audit.record import event_body
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.metrics.facts import FEEDBACK, SURVEY, classify
 from lacuna.metrics.period import Period, parse_period
-from lacuna.model import utcnow
 
 if TYPE_CHECKING:
     from lacuna.audit.record import AuditRecord
@@ -52,14 +51,11 @@ def find_decision(decision_id: str, governor: Governor | None = None) -> AuditRe
     raise DecisionNotFound(msg)
 
 
-def _event(kind: str, gov: Governor, *, action: str, policy_id: str | None,
+def _event(kind: str, gov: Governor, *, action: str, policy_id: str | None, reasoning: str,
            detail: dict[str, Any], who: tuple[str, str] | None = None) -> dict[str, Any]:
-    now = iso(utcnow())
-    user_id, role = who or (gov.config.user.id, gov.config.user.role)
-    return {"schema_version": RECORD_SCHEMA_VERSION, "kind": kind,
-            "who": {"user_id": user_id, "role": role, "session": gov.session},
-            "what": {"action": action}, "when": now, "recorded_at": now,
-            "decision": {"allowed": True, "policy_id": policy_id}, kind: detail}
+    return event_body(kind, user=who or gov.config.user, session=gov.session,
+                      what={"action": action}, policy_id=policy_id, reasoning=reasoning,
+                      detail=detail)
 
 
 def report_feedback(
@@ -87,7 +83,9 @@ def report_feedback(
         raise ConfigError(msg)
     gov = _gov(governor)
     target = find_decision(decision_id, gov)
-    body = _event(FEEDBACK, gov, action=FEEDBACK, policy_id=target.policy_id, detail={
+    verdict = "a false positive" if false_positive else "right"
+    body = _event(FEEDBACK, gov, action=FEEDBACK, policy_id=target.policy_id,
+                  reasoning=f"decision {target.id} reported {verdict}", detail={
         "decision_record_id": target.id, "operation_id": target.data.get("operation_id"),
         "decision_allowed": target.allowed, "false_positive": bool(false_positive),
         "comment": comment}, who=reporter)
@@ -121,6 +119,7 @@ def answer_survey(score: int, *, comment: str = "", governor: Governor | None = 
         )
         raise ConfigError(msg)
     gov = _gov(governor)
-    body = _event(SURVEY, gov, action=SURVEY, policy_id=None, detail={
+    body = _event(SURVEY, gov, action=SURVEY, policy_id=None,
+                  reasoning=f"survey answered {score} of 5", detail={
         "question": SURVEY_QUESTION, "score": score, "comment": comment[:MAX_COMMENT]})
     return gov.audit.record_event(body)

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from lacuna.audit.record import RECORD_SCHEMA_VERSION, iso
+from lacuna.audit.record import event_body
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.metrics.facts import FEEDBACK
-from lacuna.model import utcnow
 
 if TYPE_CHECKING:
     from lacuna.audit.record import AuditRecord
@@ -200,23 +199,20 @@ def review_report(
         msg = (f"no false-positive report {feedback_id!r} in {gov.audit.where}: pick one from "
                "the review queue (/console/review).")
         raise ReportNotFound(msg)
-    user, role = reviewer
-    now = iso(utcnow())
+    user = reviewer[0]
 
-    def event(kind: str, decision: dict[str, Any], section: dict[str, Any]) -> AuditRecord:
-        return gov.audit.record_event({
-            "schema_version": RECORD_SCHEMA_VERSION, "kind": kind,
-            "who": {"user_id": user, "role": role, "session": gov.session},
-            "what": {"action": kind}, "when": now, "recorded_at": now,
-            "decision": {"policy_id": record.policy_id, **decision}, kind: section})
+    def event(kind: str, allowed: bool, reasoning: str, section: dict[str, Any]) -> AuditRecord:
+        return gov.audit.record_event(event_body(
+            kind, user=reviewer, session=gov.session, what={"action": kind}, allowed=allowed,
+            policy_id=record.policy_id, reasoning=reasoning, detail=section))
 
     if user.strip().casefold() == record.user_id.strip().casefold():
         msg = (f"{user} filed report {feedback_id} and cannot review it: another steward "
                "decides whether the policy or classification needs a change.")
         # refused, and on the record (not a review: the queue skips it)
-        event(REVIEW_REFUSED, {"allowed": False, "reason": msg},
+        event(REVIEW_REFUSED, False, msg,
               {"feedback_id": feedback_id, "verdict": VERDICTS[verdict]})
         raise ReviewNotAuthorized(msg)
-    return event(REVIEW, {"allowed": True},
+    return event(REVIEW, True, f"report {feedback_id} reviewed: {VERDICTS[verdict]}",
                  {"feedback_id": feedback_id, "decision_record_id": fb.get("decision_record_id"),
                   "verdict": VERDICTS[verdict], "comment": comment})

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lacuna._files import change_key, whole_folder
-from lacuna.audit.record import RECORD_SCHEMA_VERSION, event_body, iso
+from lacuna.audit.record import event_body
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
 from lacuna.policy.unsendable import releasing_engines
@@ -227,25 +227,16 @@ def _note_exception(ctx: Context, entry: Entry, now: datetime) -> None:
 
 def _record(ctx: Context, entry: Entry, event: str, now: datetime, *,
             error: str | None = None) -> AuditRecord:
-    user = ctx.config.user
     item = entry.item
-    stamp = iso(utcnow())
-    body: dict[str, Any] = {
-        "schema_version": RECORD_SCHEMA_VERSION,
-        "kind": KIND,
-        "who": {"user_id": user.id, "role": user.role, "session": ctx.session},
-        "what": {"action": KIND, "event": event, "dataset": item.path, "kind": item.kind,
-                 "tier": item.tier.value,
-                 "destination": item.path},
-        "when": stamp,
-        "recorded_at": stamp,
-        "why": {"rule": entry.rule, "policy": entry.policy},
-        "decision": {"allowed": entry.due, "policy_id": entry.policy_id,
-                     "reasoning": entry.reason if error is None else f"{entry.reason}; "
-                     f"failed: {error}"},
-        "classification": {"tier": item.tier.value, "tags": list(item.tags)},
-        "retention": {**entry.to_dict(), "as_of": now.isoformat()},
-    }
+    body = event_body(
+        KIND, user=ctx.config.user, session=ctx.session,
+        what={"action": KIND, "event": event, "dataset": item.path, "kind": item.kind,
+              "tier": item.tier.value, "destination": item.path},
+        why={"rule": entry.rule, "policy": entry.policy}, allowed=entry.due,
+        policy_id=entry.policy_id,
+        reasoning=entry.reason if error is None else f"{entry.reason}; failed: {error}",
+        detail={**entry.to_dict(), "as_of": now.isoformat()})
+    body["classification"] = {"tier": item.tier.value, "tags": list(item.tags)}
     return ctx.audit.record_event(body)
 
 
