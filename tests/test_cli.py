@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from importlib import resources
 
@@ -127,6 +128,9 @@ def test_demo_runs_the_whole_scenario():
         "Demo complete.",
     ):
         assert expected in result.output
+    # each allowed export's outcome names the decision it completes, not a second "allowed"
+    table = result.output[result.output.index("lacuna audit list"):]
+    assert re.search(r"^ *4 .* allowed .*\n *5 .* done \(#4\)", table, re.MULTILINE), table
 
 
 def test_demo_writes_nothing_outside_its_sandbox(tmp_path):

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.rule import Rule
 from rich.syntax import Syntax
@@ -199,15 +200,20 @@ def _show_audit(console: Console) -> bool:
     from lacuna.governor import current
 
     store = current().audit
-    table = Table(title="lacuna audit list", title_justify="left")
+    table = Table(title="lacuna audit list", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
     for header in ("#", "user", "action", "source / destination", "tier", "decision", "policy"):
-        table.add_column(header)
+        table.add_column(header, min_width=len("PROPRIETARY") if header == "tier" else None)
     records = list(reversed(store.list(limit=20)))
+    seq_of = {r.id: r.seq for r in records}
     for r in records:
         where = r.destination or ", ".join(r.data.get("what", {}).get("sources", []))
         verdict = "[green]allowed[/green]" if r.allowed else "[red]denied[/red]"
+        if r.kind == "outcome":  # how the operation decided in record #N ended
+            done = "done" if r.status == "succeeded" else "[red]failed[/red]"
+            verdict = f"{done} (#{seq_of.get(r.outcome_of or '', '?')})"
         table.add_row(
-            str(r.seq), r.user_id, r.action, where, r.tier or "", verdict, r.policy_id or ""
+            str(r.seq), r.user_id, r.action, where, r.tier or "—", verdict, r.policy_id or ""
         )
     console.print(table)
     report = store.verify()
