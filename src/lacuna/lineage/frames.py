@@ -9,7 +9,9 @@ labels. Two mechanisms keep the column classes true to the content:
 
 - **tracking**: the operations that move columns (rename, ``set_axis``, ``columns =``,
   ``__setitem__``/``assign``, ``insert``, ``to_frame``, a Series' ``name``, ``concat(axis=1)``)
-  move each class with its content (:func:`relabel`, :func:`assign`);
+  move each class with its content (:func:`relabel`, :func:`assign`), and results computed from
+  several operands take the strictest class of what fed them (:func:`computed` for a Series,
+  :func:`mixed` column by column for a frame);
 - **verification** at every boundary (:func:`effective_state`): each label's content is
   fingerprinted (:mod:`lacuna.lineage.content`) and compared with the fingerprint stored when
   its class was computed. A label whose content changed is re-checked: its class becomes the
@@ -418,37 +420,117 @@ def assign(
     from another table brings that table's floor, table tags and lineage.
     """
     state = get_state(obj)
-    traced = [(name, c) for name, c in contents if c is not None]
-    if state is None and not traced:
+    if state is None and all(c is None for _, c in contents):
         return
+    set_state(obj, _assigned(state, contents, (), config, operation="assign",
+                             reason=f"assigned: {', '.join(n for n, _ in contents)}"))
+
+
+def _assigned(
+    own: DataState | None,
+    contents: Sequence[tuple[str, Content | None]],
+    also: Sequence[DataState],
+    config: ClassificationConfig,
+    *,
+    operation: str,
+    reason: str,
+) -> DataState:
+    """``own`` (or an empty in-memory state) after ``contents`` were put under their labels;
+    the states in ``also`` fed it too (an operand of a computation, even one whose columns fed
+    no label): every other table brings its floor, table tags and lineage."""
     cfg = config
-    own = state or DataState(
+    own = own or DataState(
         classification=_EMPTY, lineage=LineageNode(name=IN_MEMORY, operation="in-memory")
     )
+    traced = [(name, c) for name, c in contents if c is not None]
     assigned = {name: c.column for name, c in traced}
-    fps = {k: v for k, v in own.fingerprints.items() if k not in {n for n, _ in contents}}
+    written = {n for n, _ in contents}
+    fps = {k: v for k, v in own.fingerprints.items() if k not in written}
     fps |= {name: c.fingerprint for name, c in traced if c.fingerprint is not None}
-    others = {id(c.state.lineage): c.state for _, c in traced if c.state.lineage is not own.lineage}
+    feeding = [*(c.state for _, c in traced), *also]
+    others = {id(s.lineage): s for s in feeding if s.lineage is not own.lineage}
     floor = max([Tier.PUBLIC, *(s.classification.floor for s in others.values())])
     table_tags = [t for s in others.values() for t in s.classification.table_tags]
     lineage = own.lineage
     if others:
         parents = (own.lineage, *(s.lineage for s in others.values()))
-        lineage = LineageNode(name=None, operation="assign", parents=parents)
-    names = ", ".join(n for n, _ in contents)
+        lineage = LineageNode(name=None, operation=operation, parents=parents)
     classification = rules.reassign(
-        own.classification,
-        assigned,
-        cfg,
-        floor=floor,
-        table_tags=table_tags,
-        reason=f"assigned: {names}",
+        own.classification, assigned, cfg, floor=floor, table_tags=table_tags, reason=reason
     )
-    written = {n for n, _ in contents}
     origins = {k: v for k, v in own.origins.items() if k not in written}
     origins |= {name: c.origins for name, c in traced if c.origins}
-    set_state(obj, DataState(classification=classification, lineage=lineage, fingerprints=fps,
-                             origins=FrozenDict(origins)))
+    return DataState(classification=classification, lineage=lineage, fingerprints=fps,
+                     origins=FrozenDict(origins))
+
+
+def aligned(labels: Sequence[str], operands: Sequence[Any]) -> dict[str, list[Content]]:
+    """The tracked content that fed each of ``labels`` in a frame computed column by column from
+    ``operands`` (``a + b``, ``combine_first``, ``where``, ``update``, ...): pandas aligns frames
+    by column label, so a frame feeds the label it has itself; a Series is broadcast (over the
+    rows or the columns) and feeds every label."""
+    out: dict[str, list[Content]] = {label: [] for label in labels}
+    for operand in operands:
+        state = get_state(operand)
+        if state is None:
+            continue
+        if isinstance(operand, pd.Series):
+            content = content_of(operand)
+            if content is not None:
+                for found in out.values():
+                    found.append(content)
+            continue
+        if not isinstance(operand, pd.DataFrame):
+            continue
+        cols, fps = state.classification.columns, state.fingerprints
+        for column in operand.columns:
+            name = str(column)
+            if name in out and name in cols:
+                out[name].append(Content(column=cols[name], fingerprint=fps.get(name),
+                                         state=state, origins=state.origins.get(name, ())))
+    return out
+
+
+def mixed(
+    target: pd.DataFrame,
+    operands: Sequence[Any],
+    config: ClassificationConfig,
+    *,
+    base: DataState | None,
+    operation: str,
+    labels: Sequence[str] | None = None,
+    extra: Mapping[str, Sequence[Content]] | None = None,
+) -> None:
+    """``target`` (a DataFrame) was computed column by column from ``operands``, or written in
+    place from them: pandas keeps one operand's ``attrs`` (the left one's for ``combine_first``,
+    ``where``, ``update``, ``loc[...] = ``; the right one's for ``a + b``), so a column fed by
+    another frame's diagnoses kept a public class.
+
+    Each label in ``labels`` (default: every column of ``target``) takes the strictest class of
+    the operand columns that fed it (:func:`aligned`, plus ``extra``, e.g. the column a
+    positional ``iloc`` write took), as :func:`computed` does for a Series: without a
+    fingerprint when more than one fed it (the boundary re-checks its values, never lower).
+    ``base`` is the state the result builds on (the left operand's); every tracked operand
+    brings its floor, table tags and lineage, and the origins of the columns it fed.
+    """
+    names = [str(c) for c in target.columns] if labels is None else list(labels)
+    feeds = aligned(names, operands)
+    for name, found in (extra or {}).items():
+        feeds.setdefault(name, []).extend(found)
+    contents: list[tuple[str, Content | None]] = []
+    for name in names:
+        found = feeds.get(name) or []
+        if len(found) == 1:
+            contents.append((name, found[0]))
+        else:
+            contents.append((name, strictest(found, config) if found else None))
+    states = [s for s in (get_state(o) for o in operands) if s is not None]
+    also = list({id(s): s for s in states if s is not base}.values())
+    fed = ", ".join(n for n, c in contents if c is not None) or "none"
+    set_state(target, _assigned(
+        base, contents, also, config, operation=operation,
+        reason=f"{operation}: each column takes the strictest class of the operand columns "
+               f"that fed it ({fed})"))
 
 
 def _samples(obj: pd.DataFrame | pd.Series, names: list[str], rows: int) -> dict[str, Any]:

@@ -4,8 +4,10 @@
 ``attrs`` (crosstab, pivot, get_dummies, value_counts, ...), group-by aggregations and
 per-row group-by methods (transform, ffill, cumsum, ...), and the operations that move columns
 between labels (rename, ``columns =``, ``__setitem__``, ``insert``, ``to_frame``,
-``Series.name``), and adds ``.lacuna`` (plus the seed's ``lacuna_classification``,
-``lacuna_tags`` and ``lacuna_lineage``) to DataFrame and Series;
+``Series.name``) or mix one object's values into another (Series and DataFrame operators,
+``combine_first``, ``where``, ``fillna``, ``update``, ``loc``/``iloc`` writes), and adds
+``.lacuna`` (plus the seed's ``lacuna_classification``, ``lacuna_tags`` and
+``lacuna_lineage``) to DataFrame and Series;
 ``uninstall()`` restores every attribute exactly.
 The wrappers only translate: classification, inheritance and decisions live in the pipeline.
 
@@ -23,14 +25,18 @@ from typing import Any
 
 import pandas as pd
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
+from pandas.core.indexing import _LocationIndexer
 from pandas.io.formats.style import Styler
 
 from lacuna.integrations.pandas._columns import (
+    FRAME_MIXING,
     columns_axis,
     mixing_methods,
     series_name,
+    wrap_frame_mixing,
     wrap_init,
     wrap_insert,
+    wrap_location_setitem,
     wrap_mixing,
     wrap_relabelling,
     wrap_setitem,
@@ -98,6 +104,10 @@ def _windowed(method: str) -> Wrap:
     return lambda original: wrap_window(method, original)
 
 
+def _frame_mixing(method: str) -> Wrap:
+    return lambda original: wrap_frame_mixing(method, original)
+
+
 def _window_classes() -> tuple[type, ...]:
     """pandas' window objects (``rolling``, ``rolling(win_type=...)``, ``expanding``,
     ``ewm`` and their group-by forms)."""
@@ -140,6 +150,10 @@ def _patches() -> list[Patch]:
         # results that mix in another Series' values: pandas keeps the left operand's attrs
         *(Patch(owner, m, wrap_mixing) for owner, methods in mixing_methods() for m in methods
           if hasattr(owner, m)),
+        # frames computed column by column from another frame or Series, or written in place
+        *(Patch(pd.DataFrame, m, _frame_mixing(m)) for m in FRAME_MIXING
+          if hasattr(pd.DataFrame, m)),
+        Patch(_LocationIndexer, "__setitem__", wrap_location_setitem),
     ]
     for cls in (DataFrameGroupBy, SeriesGroupBy):
         patches += [Patch(cls, m, _aggregation(m)) for m in GROUPBY_METHODS if hasattr(cls, m)]

@@ -10,8 +10,11 @@ call first, then records the move with :func:`lacuna.lineage.frames.relabel` or 
 Series arithmetic, comparisons and the methods that mix another Series' values in (``s + t``,
 ``s.str.cat(t)``, ``s.where(c, t)``, ``s.combine_first(t)``) keep only the left operand's
 ``attrs`` in pandas: :func:`lacuna.lineage.frames.computed` gives the result the strictest class
-of every tracked operand. What these hooks miss (``df.loc[:, "region"] = ...``, in-place edits)
-is caught at the boundary by the content check of
+of every tracked operand. Frames computed column by column from another frame or Series (``a +
+b``, ``combine_first``, ``where``, ``fillna``, ``update``) and cells written in place (``loc``,
+``iloc``, ``df[mask] = b``, ``+=``) get, column by column, the strictest class of the operand
+columns that fed each (:func:`lacuna.lineage.frames.mixed`). What these hooks miss (scalars and
+arrays written in place) is caught at the boundary by the content check of
 :func:`lacuna.lineage.frames.effective_state`.
 """
 
@@ -112,9 +115,16 @@ def wrap_setitem(original: Callable[..., Any]) -> Callable[..., Any]:
             original(self, key, value)
             return
         contents = _contents(key, value)  # before the set: value may be one of self's columns
+        base = get_state(self)
         original(self, key, value)
         if contents:
             frames.assign(self, contents, settings())
+        elif (contents is None and isinstance(value, (pd.Series, pd.DataFrame))
+              and (state := get_state(value)) is not None and state is not base):
+            # df[mask] = other, df[rows] = other: cells written in place, as .loc does
+            labels = [str(c) for c in key.columns] if isinstance(key, pd.DataFrame) else None
+            frames.mixed(self, (self, value), settings(), base=base, operation="setitem",
+                         labels=labels)
 
     return setitem
 
@@ -194,28 +204,33 @@ def mixing_methods() -> tuple[tuple[type, tuple[str, ...]], ...]:
     from pandas.core.strings.accessor import StringMethods
 
     return ((pd.Series, ("_arith_method", "_cmp_method", "_logical_method", "where", "mask",
-                         "combine", "combine_first", "fillna")),
+                         "combine", "combine_first", "fillna", "update", "map",
+                         "_inplace_method", "__setitem__")),
             (StringMethods, ("cat",)))
 
 
 def wrap_mixing(original: Callable[..., Any]) -> Callable[..., Any]:
     """A Series method whose result mixes in another Series' values (arithmetic and
-    comparisons, ``where``, ``mask``, ``combine``, ``combine_first``, ``fillna``,
-    ``str.cat``): the result takes the strictest class of every tracked operand, not only the
-    left one's (``ward + diagnosis`` left as PUBLIC)."""
+    comparisons, ``where``, ``mask``, ``combine``, ``combine_first``, ``fillna``, ``map`` with a
+    Series, ``str.cat``): the result takes the strictest class of every tracked operand, not
+    only the left one's (``ward + diagnosis`` left as PUBLIC). Methods that change the Series in
+    place (``update``, ``s[mask] = t``, ``s += t``, ``inplace=True``) give it that class."""
 
     @functools.wraps(original)
     def mixing(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = original(self, *args, **kwargs)
-        if _bypass.active() or not isinstance(result, pd.Series):
+        if _bypass.active():
             return result
         mine = getattr(self, "_orig", self)  # a .str accessor: the Series it belongs to
+        target = mine if result is None else result  # in place: update, s[k] = t, inplace=True
+        if not isinstance(target, pd.Series):
+            return result
         known = get_state(mine)
         others = [o for o in _series_in((*args, *kwargs.values()))
                   if (state := get_state(o)) is not None
                   and state is not known]  # the same state: pandas kept it (a mask counts)
         if others:
-            frames.computed(result, (mine, *others), settings())
+            frames.computed(target, (mine, *others), settings())
         return result
 
     return mixing
@@ -225,5 +240,128 @@ def _series_in(values: Iterable[Any]) -> Iterable[pd.Series]:
     for value in values:
         if isinstance(value, pd.Series):
             yield value
+        elif isinstance(value, pd.DataFrame) and value.shape[1] == 1:  # s.loc[k] = df[["x"]]
+            yield value.iloc[:, 0]
         elif isinstance(value, (list, tuple)):  # str.cat([t, u])
             yield from (v for v in value if isinstance(v, pd.Series))
+
+
+# DataFrame methods whose result (or, in place, the frame itself) mixes in another frame's or
+# Series' values, column by column.
+FRAME_MIXING = ("_arith_method", "_cmp_method", "_logical_method", "_flex_arith_method",
+                "_flex_cmp_method", "_inplace_method", "combine", "combine_first", "where",
+                "mask", "fillna", "update")
+
+
+def wrap_frame_mixing(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """A DataFrame method that mixes in another frame's (or Series') values: ``a + b``, ``a ==
+    b``, ``a += b``, ``combine``, ``combine_first``, ``where``/``mask`` (``other`` and
+    ``cond``), ``fillna`` with a frame or Series, ``update`` (in place), ``clip`` with Series
+    bounds (pandas calls ``where``). pandas keeps one operand's ``attrs`` (the left one's, or
+    for arithmetic the right one's), so ``public.combine_first(visits)`` took the public class
+    for a column of diagnoses: each column now takes the strictest class of the operand
+    columns that fed it (:func:`lacuna.lineage.frames.mixed`)."""
+    operation = name.strip("_").removesuffix("_method")
+    operator = name.endswith("_method")  # its callable argument is pandas' own operator
+
+    @functools.wraps(original)
+    def frame_mixing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _bypass.active():
+            return original(self, *args, **kwargs)
+        known = get_state(self)
+        if operator or not any(callable(v) for v in (*args, *kwargs.values())):
+            # The result's state is made below from the operands: the hooks pandas' internals
+            # would reach (``update`` writes each column with ``loc``) would only be redone.
+            # A user's function (``combine``'s, a callable ``cond``) still runs governed.
+            with _bypass.bypass():
+                result = original(self, *args, **kwargs)
+        else:
+            result = original(self, *args, **kwargs)
+        target = self if result is None else result  # update, inplace=True
+        if not isinstance(target, pd.DataFrame):
+            return result
+        others = [o for o in _operands((*args, *kwargs.values()))
+                  if (state := get_state(o)) is not None and state is not known]
+        if others:
+            if name == "update":  # a Series updates only the column of its name
+                with _bypass.bypass():
+                    others = [o.to_frame() if isinstance(o, pd.Series) else o for o in others]
+            frames.mixed(target, (self, *others), settings(), base=known, operation=operation)
+        return result
+
+    return frame_mixing
+
+
+def _operands(values: Iterable[Any]) -> Iterable[pd.Series | pd.DataFrame]:
+    return (v for v in values if isinstance(v, (pd.Series, pd.DataFrame)))
+
+
+def wrap_location_setitem(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``obj.loc[key] = value`` and ``obj.iloc[key] = value``: pandas writes ``value`` into
+    the cells in place and keeps ``obj``'s ``attrs``, so ``df.loc[:, "code"] =
+    visits["diagnosis"]`` left ``code`` PUBLIC. Each column written takes the strictest class of
+    what it held and what was written into it (some rows may keep their old values): a
+    Series feeds every column written; a frame the column of the same label (``loc`` aligns)
+    and the one at the same position (``iloc``). A Series target takes the strictest class of
+    both. Values without state (scalars, arrays) change nothing here: the boundary re-checks
+    the content of every column whose fingerprint changed."""
+
+    @functools.wraps(original)
+    def location_setitem(self: Any, key: Any, value: Any) -> None:
+        if _bypass.active() or not isinstance(value, (pd.Series, pd.DataFrame)):
+            original(self, key, value)
+            return
+        state = get_state(value)
+        if state is None or state is get_state(self.obj):
+            original(self, key, value)
+            return
+        if isinstance(self.obj, pd.Series):
+            original(self, key, value)
+            source = next(iter(_series_in([value])), None)
+            if source is not None:
+                frames.computed(self.obj, (self.obj, source), settings())
+            return
+        before = [str(c) for c in self.obj.columns]
+        written = _written(self, key)
+        base = get_state(self.obj)
+        original(self, key, value)
+        target = self.obj
+        after = [str(c) for c in target.columns]
+        labels = after if written is None else [*written, *(c for c in after if c not in before)]
+        labels = list(dict.fromkeys(labels))
+        extra: dict[str, list[frames.Content]] = {}
+        if isinstance(value, pd.DataFrame) and self.name == "iloc":  # by position
+            for i, label in enumerate(labels[:value.shape[1]]):
+                content = frames.column_content(value, i, str(value.columns[i]), settings())
+                if content is not None:
+                    extra[label] = [content]
+        frames.mixed(target, (target, value), settings(), base=base,
+                     operation=f"{self.name} setitem", labels=labels, extra=extra)
+
+    return location_setitem
+
+
+def _written(indexer: Any, key: Any) -> list[str] | None:
+    """The existing columns ``indexer[key] = value`` writes into; ``None`` for every column (a
+    key of rows only, or one that cannot be resolved before the write)."""
+    obj = indexer.obj
+    if not isinstance(key, tuple) or len(key) != 2 or obj.columns.nlevels > 1:
+        return None
+    columns = key[1](obj) if callable(key[1]) else key[1]
+    try:
+        with _bypass.bypass():
+            empty = obj.iloc[:0]
+            picked = (empty.iloc[:, columns] if indexer.name == "iloc"
+                      else empty.loc[:, columns])
+    except Exception:  # a new label (loc enlarges): the labels named, if they are labels
+        names = [columns] if _is_label(columns) else (
+            list(columns) if isinstance(columns, list) and all(_is_label(c) for c in columns)
+            else None)
+        return None if names is None else [str(c) for c in names]
+    if isinstance(picked, pd.Series):
+        return [label_of(picked)]
+    return [str(c) for c in picked.columns]
+
+
+def _is_label(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
