@@ -8,6 +8,18 @@ from a JWKS file (signature, ``iss``, ``aud``, ``exp``). Either way the answer i
 :class:`Principal`: a name and roles. That, never the request body, is the identity on the
 audit record.
 
+**Rows are signed.** Whoever can write the state database (a shared PostgreSQL whose
+credentials are spread wider than the server's key file, the owner of a SQLite file) must not be
+able to make themselves a user, give themselves a role, swap in their own token's digest, enable
+a disabled user or revive an ended console session. So every row of ``lacuna_users`` (name,
+roles, token digest, creation stamp, disabled) and of ``lacuna_console_sessions`` (id digest,
+user, start, expiry, end) carries a signature made with the installation's signing key
+(:mod:`lacuna.signing`, the key the server holds), written only by :class:`UserStore`. A row
+whose signature does not verify authenticates nobody: a 401 naming the user and how to
+re-issue it (``lacuna users add NAME --role ROLE --replace``), logged as an error. Rows written
+before the signatures (schema revision 0012) carry none: ``lacuna users resign`` signs them
+after an operator has checked them (docs/server.md, "Signed identities").
+
 Roles (:data:`ROLES`): ``analyst`` (classify, decide, request exceptions), ``data_steward``
 (decide exceptions, read lineage and audit), ``compliance_officer`` (audit search and verify,
 reports), ``admin`` (everything, users and policies).
@@ -24,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import time
@@ -50,6 +63,9 @@ from sqlalchemy import (
 
 from lacuna.audit.schema import open_state_database
 from lacuna.errors import ConfigError, LacunaError
+from lacuna.signing import Keyed, Keyring
+
+log = logging.getLogger(__name__)
 
 ANALYST = "analyst"
 DATA_STEWARD = "data_steward"
@@ -69,6 +85,8 @@ users_table = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_at", String(40), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    # over every other column (:func:`user_payload`); NULL: written before revision 0012
+    Column("signature", String(128), nullable=True),
 )
 # The console's signed-in sessions: a session cookie names one row (by the SHA-256 of its random
 # id), checked on every request, so signing out ends that session server-side: a copy of the
@@ -81,11 +99,70 @@ sessions_table = Table(
     Column("created_at", String(40), nullable=False),
     Column("expires_at", String(40), nullable=False),
     Column("ended_at", String(40), nullable=True),  # signed out (or ended by an admin)
+    Column("signature", String(128), nullable=True),  # over the others (session_payload)
 )
+
+USER_KIND = "lacuna-user-v1"  # what a signature is over, so one row's cannot pass as another's
+SESSION_KIND = "lacuna-console-session-v1"
+UNSIGNED, INVALID, SIGNED = "unsigned", "invalid", "signed"
+
+
+def user_payload(row: Any) -> dict[str, Any]:
+    """What a ``lacuna_users`` row's signature covers: every column but the signature."""
+    return {"kind": USER_KIND, "name": row.name, "roles": row.roles,
+            "token_sha256": row.token_sha256, "created_at": row.created_at,
+            "disabled": bool(row.disabled)}
+
+
+def session_payload(row: Any) -> dict[str, Any]:
+    """What a ``lacuna_console_sessions`` row's signature covers: every column but it."""
+    return {"kind": SESSION_KIND, "id_sha256": row.id_sha256, "name": row.name,
+            "created_at": row.created_at, "expires_at": row.expires_at,
+            "ended_at": row.ended_at}
+
+
+@dataclass(frozen=True, slots=True)
+class _Values:
+    """A row's values before it is written (the payload functions read attributes)."""
+
+    name: str
+    roles: str = ""
+    token_sha256: str = ""
+    created_at: str = ""
+    disabled: bool = False
+    id_sha256: str = ""
+    expires_at: str = ""
+    ended_at: str | None = None
+
+
+def unverified_message(name: str, state: str) -> str:
+    """What a caller (and the audit trail) is told about a user row that does not verify."""
+    why = ("carries no signature (written before user records were signed, or inserted "
+           "outside Lacuna)" if state == UNSIGNED else
+           "does not match its signature (edited outside Lacuna, or signed with another key)")
+    return (f"the record of user {name!r} in lacuna_users {why}, so it authenticates nobody. "
+            f"An admin re-issues it: lacuna users add {name} --role ROLE --replace "
+            "(records from before the signatures: check them with lacuna users list, then "
+            "lacuna users resign)")
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A ``lacuna_users`` row as an admin sees it: who, roles, disabled, and whether its
+    signature holds (:data:`SIGNED`, :data:`UNSIGNED` or :data:`INVALID`)."""
+
+    name: str
+    roles: tuple[str, ...]
+    disabled: bool
+    signature: str
 
 
 class AuthenticationError(LacunaError):
     """The request's credentials are missing, unknown, expired or malformed (HTTP 401)."""
+
+
+class UnverifiedIdentityError(AuthenticationError):
+    """A user or session row whose signature does not verify: it authenticates nobody."""
 
 
 class AuthorizationError(LacunaError, PermissionError):
@@ -153,18 +230,42 @@ def _stamp(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).isoformat(timespec="microseconds")
 
 
-class UserStore:
-    """Users, their roles and their API tokens' digests in the state database."""
+_Records = list[UserRecord]  # (``UserStore.list`` hides the builtin in its class body)
+
+
+class UserStore(Keyed):
+    """Users, their roles and their API tokens' digests in the state database, each row signed
+    with ``keyring`` (default: :func:`lacuna.signing.default_keyring`, the server's key)."""
 
     CACHE_S = 10.0  # an accepted token is not looked up again for this long, unless ...
     CHECK_S = 1.0  # ... the users table changed: read at most this often (a disabled or
     #                replaced token stops working within it, in every worker)
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
         self._engine = open_state_database(url, metadata)
+        self._keyring = keyring
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._version: tuple[Any, ...] | None = None
         self._check_at = 0.0
+
+    # -- signatures -------------------------------------------------------------------------
+
+    def _signed(self, values: _Values) -> str:
+        return self.keyring.sign(user_payload(values))
+
+    def _user_state(self, row: Any) -> str:
+        """:data:`SIGNED`, :data:`UNSIGNED` or :data:`INVALID` for a ``lacuna_users`` row."""
+        if not row.signature:
+            return UNSIGNED
+        return SIGNED if self.keyring.verify(user_payload(row), row.signature) else INVALID
+
+    def _session_ok(self, row: Any) -> bool:
+        return bool(row.signature) and self.keyring.verify(session_payload(row), row.signature)
+
+    def _refuse_row(self, row: Any, state: str) -> UnverifiedIdentityError:
+        message = unverified_message(row.name, state)
+        log.error("refused a credential: %s", message)
+        return UnverifiedIdentityError(message)
 
     def _users_version(self) -> tuple[Any, ...]:
         """What changes with every add, replace and disable: the rows, the newest stamp (a
@@ -193,7 +294,7 @@ class UserStore:
         """Create ``name`` with ``roles`` and return a new API token (shown once, stored hashed).
 
         With ``replace``, an existing user gets the new roles and a new token (the old one
-        stops working, and so do the console sessions signed in before).
+        stops working, and so do the console sessions signed in before). The row is signed.
 
         Raises:
             ConfigError: a bad name or role, or the user exists and ``replace`` is false.
@@ -204,8 +305,12 @@ class UserStore:
             raise ConfigError(msg)
         checked = check_roles(roles)
         token = new_token()
-        values = {"roles": json.dumps(list(checked)), "token_sha256": token_digest(token),
-                  "created_at": datetime.now(UTC).isoformat(), "disabled": False}
+        made = _Values(name=name, roles=json.dumps(list(checked)),
+                       token_sha256=token_digest(token),
+                       created_at=datetime.now(UTC).isoformat(), disabled=False)
+        values = {"roles": made.roles, "token_sha256": made.token_sha256,
+                  "created_at": made.created_at, "disabled": False,
+                  "signature": self._signed(made)}
         with self._engine.begin() as conn:
             exists = conn.execute(select(users_table.c.name).where(
                 users_table.c.name == name)).first()
@@ -219,31 +324,74 @@ class UserStore:
                              .values(**values))
                 # The old token's console sessions end with it: replacing a leaked token
                 # must not leave a session signed in with it.
-                conn.execute(update(sessions_table).where(
-                    sessions_table.c.name == name, sessions_table.c.ended_at.is_(None)).values(
-                    ended_at=_stamp()))
+                self._end_sessions_in(conn, sessions_table.c.name == name)
             else:
                 conn.execute(users_table.insert().values(name=name, **values))
         return token
 
     def disable(self, name: str) -> None:
-        """Stop ``name``'s token from working (the user row stays for the record)."""
+        """Stop ``name``'s token from working (the user row stays for the record, signed as
+        disabled: whatever else it holds, a disabled row lets nobody in)."""
         self._cache.clear()
         with self._engine.begin() as conn:
-            done = conn.execute(update(users_table).where(users_table.c.name == name)
-                                .values(disabled=True)).rowcount
-        if not done:
-            msg = f"no user {name!r}; list them with: lacuna users list"
-            raise ConfigError(msg)
+            row = conn.execute(select(users_table).where(users_table.c.name == name)).first()
+            if row is None:
+                msg = f"no user {name!r}; list them with: lacuna users list"
+                raise ConfigError(msg)
+            done = _Values(name=row.name, roles=row.roles, token_sha256=row.token_sha256,
+                           created_at=row.created_at, disabled=True)
+            conn.execute(update(users_table).where(users_table.c.name == name).values(
+                disabled=True, signature=self._signed(done)))
         self.end_sessions(name)  # their console sessions end too, not only their token
 
     def list(self) -> list[tuple[Principal, bool]]:
-        """Every user as ``(principal, disabled)``, by name."""
+        """Every user as ``(principal, disabled)``, by name (signed or not: see
+        :meth:`records`)."""
+        return [(Principal(r.name, r.roles), r.disabled) for r in self.records()]
+
+    def records(self) -> _Records:
+        """Every user row, by name, with whether its signature holds."""
         with self._engine.connect() as conn:
-            rows = conn.execute(select(users_table.c.name, users_table.c.roles,
-                                       users_table.c.disabled).order_by(users_table.c.name))
-            return [(Principal(r.name, tuple(json.loads(r.roles))), bool(r.disabled))
-                    for r in rows]
+            rows = conn.execute(select(users_table).order_by(users_table.c.name)).all()
+        out = []
+        for r in rows:
+            try:
+                roles = tuple(str(x) for x in json.loads(r.roles))
+            except (ValueError, TypeError):
+                roles = ()
+            out.append(UserRecord(r.name, roles, bool(r.disabled), self._user_state(r)))
+        return out
+
+    def resign(self, names: Iterable[str] | None = None) -> _Records:
+        """Sign the rows that carry no signature (written before revision 0012), as they are
+        now: of ``names``, or all. Rows whose signature does not match are left alone (they
+        were changed after signing: re-issue them with ``add(..., replace=True)``). Returns
+        the rows signed.
+
+        Whoever runs this vouches for those rows: check them first (:meth:`records`)."""
+        wanted = None if names is None else set(names)
+        signed: _Records = []
+        with self._engine.begin() as conn:
+            rows = conn.execute(select(users_table).where(
+                users_table.c.signature.is_(None)).order_by(users_table.c.name)).all()
+            for r in rows:
+                if wanted is not None and r.name not in wanted:
+                    continue
+                try:
+                    roles = check_roles(json.loads(r.roles))
+                except (ValueError, TypeError, ConfigError) as exc:
+                    log.error("not signing user %r: its roles %r are not valid (%s); "
+                              "re-issue it with lacuna users add --replace", r.name, r.roles,
+                              exc)
+                    continue
+                conn.execute(update(users_table).where(
+                    users_table.c.name == r.name, users_table.c.signature.is_(None)).values(
+                    signature=self._signed(_Values(
+                        name=r.name, roles=r.roles, token_sha256=r.token_sha256,
+                        created_at=r.created_at, disabled=bool(r.disabled)))))
+                signed.append(UserRecord(r.name, roles, bool(r.disabled), SIGNED))
+        self._cache.clear()
+        return signed
 
     def cached(self, token: str) -> Principal | None:
         """The principal for ``token`` if it was authenticated in the last ``CACHE_S``
@@ -255,10 +403,12 @@ class UserStore:
         return hit[0] if hit is not None and hit[1] > now else None
 
     def authenticate(self, token: str) -> Principal:
-        """The principal whose API token this is.
+        """The principal whose API token this is (from a row whose signature holds).
 
         Raises:
             AuthenticationError: unknown or disabled token.
+            UnverifiedIdentityError: the token's row does not verify (edited outside Lacuna,
+                or written before the rows were signed).
         """
         digest = token_digest(token)
         now = time.monotonic()
@@ -272,6 +422,9 @@ class UserStore:
         if row is None or not hmac.compare_digest(row.token_sha256, digest):
             msg = "unknown API token; ask an admin for one (lacuna users add NAME --role ROLE)"
             raise AuthenticationError(msg)
+        state = self._user_state(row)
+        if state != SIGNED:
+            raise self._refuse_row(row, state)
         if row.disabled:
             msg = f"user {row.name!r} is disabled; ask an admin"
             raise AuthenticationError(msg)
@@ -281,33 +434,81 @@ class UserStore:
         self._cache[digest] = (principal, now + self.CACHE_S)
         return principal
 
+    def principal_of(self, name: str) -> Principal | None:
+        """The enabled user ``name`` with today's roles, from a row whose signature holds;
+        ``None`` when there is no such user or they are disabled.
+
+        Raises:
+            UnverifiedIdentityError: ``name``'s row does not verify.
+        """
+        with self._engine.connect() as conn:
+            row = conn.execute(select(users_table).where(users_table.c.name == name)).first()
+        if row is None:
+            return None
+        state = self._user_state(row)
+        if state != SIGNED:
+            raise self._refuse_row(row, state)
+        return None if row.disabled else Principal(row.name, tuple(json.loads(row.roles)))
+
     # -- console sessions ------------------------------------------------------------------
 
     def start_session(self, name: str, expires: float) -> str:
         """A new console session of ``name`` until ``expires`` (epoch seconds): its random id,
-        which only the signed cookie carries (the table keeps its digest). Ended and expired
-        sessions are dropped here, so the table holds only live ones and recent sign-outs."""
+        which only the signed cookie carries (the table keeps its digest and a signature).
+        Ended and expired sessions are dropped here, so the table holds only live ones and
+        recent sign-outs."""
         sid = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
+        row = _Values(name=name, id_sha256=token_digest(sid), created_at=_stamp(now),
+                      expires_at=_stamp(datetime.fromtimestamp(expires, UTC)))
         with self._engine.begin() as conn:
             conn.execute(delete(sessions_table).where(or_(
                 sessions_table.c.expires_at < _stamp(now), sessions_table.c.ended_at.is_not(None))))
             conn.execute(sessions_table.insert().values(
-                id_sha256=token_digest(sid), name=name, created_at=_stamp(now),
-                expires_at=_stamp(datetime.fromtimestamp(expires, UTC))))
+                id_sha256=row.id_sha256, name=name, created_at=row.created_at,
+                expires_at=row.expires_at, signature=self.keyring.sign(session_payload(row))))
         return sid
 
-    def session_active(self, sid: str, name: str) -> bool:
-        """Whether console session ``sid`` of ``name`` was started here and has not ended or
-        expired (one indexed read per request: a revoked cookie stops at once, in every
-        worker)."""
+    def session_state(self, sid: str, name: str) -> str:
+        """``"live"``: console session ``sid`` of ``name`` was started here, its row's
+        signature holds, and it has not ended or expired; ``"unverified"``: its row does not
+        verify (made, revived, moved or extended outside Lacuna; logged); else ``"none"``.
+        One indexed read per request: a revoked cookie stops at once, in every worker."""
         if not sid:
-            return False
+            return "none"
         with self._engine.connect() as conn:
             row = conn.execute(select(sessions_table).where(
                 sessions_table.c.id_sha256 == token_digest(sid))).first()
-        return (row is not None and row.name == name and row.ended_at is None
-                and row.expires_at > _stamp())
+        if row is None:
+            return "none"
+        if not self._session_ok(row):
+            log.error("refused console session %s… of %r: its row in lacuna_console_sessions "
+                      "does not match its signature (made or changed outside Lacuna, or "
+                      "started before sessions were signed); its holder signs in again",
+                      row.id_sha256[:8], row.name)
+            return "unverified"
+        live = row.name == name and row.ended_at is None and row.expires_at > _stamp()
+        return "live" if live else "none"
+
+    def session_active(self, sid: str, name: str) -> bool:
+        """Whether console session ``sid`` of ``name`` is live (:meth:`session_state`)."""
+        return self.session_state(sid, name) == "live"
+
+    def _end_sessions_in(self, conn: Any, where: Any) -> int:
+        """End the live sessions ``where`` selects in ``conn``'s transaction, each row signed
+        again as ended (a row that did not verify is ended too: ending lets nobody in)."""
+        at = _stamp()
+        rows = conn.execute(select(sessions_table).where(
+            where, sessions_table.c.ended_at.is_(None))).all()
+        done = 0
+        for r in rows:
+            ended = _Values(name=r.name, id_sha256=r.id_sha256, created_at=r.created_at,
+                            expires_at=r.expires_at, ended_at=at)
+            done += int(conn.execute(update(sessions_table).where(
+                sessions_table.c.id_sha256 == r.id_sha256,
+                sessions_table.c.ended_at.is_(None)).values(
+                ended_at=at, signature=self.keyring.sign(session_payload(ended)))).rowcount or 0)
+        return done
 
     def end_session(self, sid: str) -> bool:
         """End console session ``sid`` (sign-out): every copy of its cookie stops working.
@@ -315,18 +516,13 @@ class UserStore:
         if not sid:
             return False
         with self._engine.begin() as conn:
-            done = conn.execute(update(sessions_table).where(
-                sessions_table.c.id_sha256 == token_digest(sid),
-                sessions_table.c.ended_at.is_(None)).values(
-                ended_at=_stamp())).rowcount
-        return bool(done)
+            return bool(self._end_sessions_in(
+                conn, sessions_table.c.id_sha256 == token_digest(sid)))
 
     def end_sessions(self, name: str) -> int:
         """End every console session of ``name`` (the user was disabled); how many were live."""
         with self._engine.begin() as conn:
-            return int(conn.execute(update(sessions_table).where(
-                sessions_table.c.name == name, sessions_table.c.ended_at.is_(None)).values(
-                ended_at=_stamp())).rowcount or 0)
+            return self._end_sessions_in(conn, sessions_table.c.name == name)
 
     def close(self) -> None:
         self._engine.dispose()
