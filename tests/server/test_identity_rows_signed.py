@@ -38,6 +38,7 @@ class Served:
     db: str
     tokens: dict[str, str]
     engine: Any
+    key: bytes  # the server's signing key
 
     def headers(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
@@ -70,9 +71,13 @@ def served(request: pytest.FixtureRequest,
     tokens = {name: state.users.add(name, roles=roles) for name, roles in
               {"ana": ("analyst",), "jane": ("data_steward",), "joe": ("data_steward",)}.items()}
     engine = create_engine(db)
+    from lacuna.signing import default_keyring
+
+    key = default_keyring().current.key  # the server's: its LACUNA_HOME's
     try:
         with TestClient(serving(app)) as client:
-            yield Served(client=client, state=state, db=db, tokens=tokens, engine=engine)
+            yield Served(client=client, state=state, db=db, tokens=tokens, engine=engine,
+                         key=key)
     finally:
         engine.dispose()
         if old is None:
@@ -85,7 +90,7 @@ def served(request: pytest.FixtureRequest,
 def _servers_key(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     """The test's own processes (the CLI, another store) hold the server's key, as an
     operator running ``lacuna users`` beside the server does."""
-    monkeypatch.setenv("LACUNA_SIGNING_KEY", served.state.users.keyring.current.key.hex())
+    monkeypatch.setenv("LACUNA_SIGNING_KEY", served.key.hex())
 
 
 def _unique(prefix: str) -> str:
