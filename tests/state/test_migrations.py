@@ -536,7 +536,7 @@ def test_0012_signs_no_user_row_of_a_store_at_0011_until_an_operator_resigns(
     try:
         assert revisions(state_url) == [head_revision()]
         assert schema_drift(state_url) == []
-        with pytest.raises(UnverifiedIdentityError, match="no signature.*lacuna users resign"):
+        with pytest.raises(UnverifiedIdentityError, match=r"no signature.*lacuna users resign"):
             users.authenticate(tokens["sam"])
         assert not users.session_active(sid, "sam")  # sessions from before: sign in again
         listed = lacuna("users", "list", "--db", state_url, home=home)
