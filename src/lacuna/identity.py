@@ -340,8 +340,12 @@ class UserStore(Keyed):
                 raise ConfigError(msg)
             done = _Values(name=row.name, roles=row.roles, token_sha256=row.token_sha256,
                            created_at=row.created_at, disabled=True)
+            # Signed again only when it verified: a row changed outside Lacuna is disabled
+            # but not vouched for (it stays unverified: it lets nobody in either way)
+            signature = (self._signed(done) if self._user_state(row) == SIGNED
+                         else row.signature)
             conn.execute(update(users_table).where(users_table.c.name == name).values(
-                disabled=True, signature=self._signed(done)))
+                disabled=True, signature=signature))
         self.end_sessions(name)  # their console sessions end too, not only their token
 
     def list(self) -> list[tuple[Principal, bool]]:
@@ -496,7 +500,7 @@ class UserStore(Keyed):
 
     def _end_sessions_in(self, conn: Any, where: Any) -> int:
         """End the live sessions ``where`` selects in ``conn``'s transaction, each row signed
-        again as ended (a row that did not verify is ended too: ending lets nobody in)."""
+        again as ended (a row that did not verify is ended too, and not vouched for)."""
         at = _stamp()
         rows = conn.execute(select(sessions_table).where(
             where, sessions_table.c.ended_at.is_(None))).all()
@@ -504,10 +508,12 @@ class UserStore(Keyed):
         for r in rows:
             ended = _Values(name=r.name, id_sha256=r.id_sha256, created_at=r.created_at,
                             expires_at=r.expires_at, ended_at=at)
+            signature = (self.keyring.sign(session_payload(ended)) if self._session_ok(r)
+                         else r.signature)
             done += int(conn.execute(update(sessions_table).where(
                 sessions_table.c.id_sha256 == r.id_sha256,
                 sessions_table.c.ended_at.is_(None)).values(
-                ended_at=at, signature=self.keyring.sign(session_payload(ended)))).rowcount or 0)
+                ended_at=at, signature=signature)).rowcount or 0)
         return done
 
     def end_session(self, sid: str) -> bool:

@@ -35,6 +35,21 @@ def _store(db: str | None) -> Iterator[UserStore]:
         store.close()
 
 
+def _other_key(store: UserStore) -> str | None:
+    """Why this process's key is probably not the server's (more signed user records fail
+    to verify with it than verify), or None."""
+    records = store.records()
+    verified = sum(r.signature == "signed" for r in records)
+    invalid = [r.name for r in records if r.signature == "invalid"]
+    if len(invalid) <= verified:
+        return None
+    return (f"{len(invalid)} of the {len(invalid) + verified} signed user record(s) do not "
+            "verify with this process's "
+            f"signing key (key id {store.keyring.current.key_id}): run lacuna users as the "
+            "server's account, or with the server's key in LACUNA_SIGNING_KEY; the server "
+            "refuses users signed with another key")
+
+
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="User name, e.g. an e-mail address.")],
@@ -46,7 +61,10 @@ def add(
 ) -> None:
     """Create a user and print their API token (once: only its hash is kept)."""
     with _store(db) as store:
+        warning = _other_key(store)
         token = store.add(name, roles=role, replace=replace)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(token)
     typer.echo(f"# {name} ({', '.join(role)}): the token above is shown once; send it as "
                "'Authorization: Bearer <token>'", err=True)
@@ -88,6 +106,10 @@ def resign(
     --replace) trusts nothing old. Records whose signature does not match are never signed
     here: re-issue those."""
     with _store(db) as store:
+        wrong_key = _other_key(store)
+        if wrong_key:  # signing with it would lock these users out as well
+            typer.echo(f"refusing to sign: {wrong_key}", err=True)
+            raise typer.Exit(2)
         pending = [r for r in store.records() if r.signature == "unsigned"
                    and (not name or r.name in name)]
         if not pending:
