@@ -152,3 +152,31 @@ def test_a_bad_jwks_file_fails_at_start(tmp_path: Path) -> None:
     (tmp_path / "jwks.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="JWKS"):
         OidcVerifier(OidcSettings(issuer="i", audience="a", jwks_file=tmp_path / "jwks.json"))
+
+
+def test_the_server_names_the_users_it_will_refuse_at_start_up(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An upgrade must not lock people out without a word: users whose rows carry no signature
+    (or one that does not match) are listed at start-up with what to do."""
+    from sqlalchemy import update
+
+    from lacuna.identity import users_table
+    from lacuna.server.state import warn_unverified_users
+
+    users = UserStore(f"sqlite:///{tmp_path / 's.db'}")
+    for name in ("ana", "bob", "cy"):
+        users.add(name, roles=["analyst"])
+    with users._engine.begin() as conn:
+        conn.execute(update(users_table).where(users_table.c.name == "ana").values(
+            signature=None))
+        conn.execute(update(users_table).where(users_table.c.name == "bob").values(
+            roles='["admin"]'))
+    with caplog.at_level("ERROR", logger="lacuna.server"):
+        warn_unverified_users(users)
+    text = caplog.text
+    assert "1 user(s) carry no signature and cannot sign in: ana" in text
+    assert "lacuna users resign" in text
+    assert "1 user(s) do not match their signature" in text
+    assert "bob" in text
+    assert "cy" not in text
+    users.close()
