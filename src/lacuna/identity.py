@@ -63,7 +63,7 @@ from sqlalchemy import (
 
 from lacuna.audit.schema import open_state_database
 from lacuna.errors import ConfigError, LacunaError
-from lacuna.signing import Keyed, Keyring
+from lacuna.signing import Keyed, Keyring, signature_key_id
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,7 @@ class UserRecord:
     roles: tuple[str, ...]
     disabled: bool
     signature: str
+    signed_by: str | None = None  # the key id the signature names (None: unsigned)
 
 
 class AuthenticationError(LacunaError):
@@ -363,7 +364,8 @@ class UserStore(Keyed):
                 roles = tuple(str(x) for x in json.loads(r.roles))
             except (ValueError, TypeError):
                 roles = ()
-            out.append(UserRecord(r.name, roles, bool(r.disabled), self._user_state(r)))
+            out.append(UserRecord(r.name, roles, bool(r.disabled), self._user_state(r),
+                                  signature_key_id(r.signature)))
         return out
 
     def resign(self, names: Iterable[str] | None = None) -> _Records:
@@ -393,7 +395,8 @@ class UserStore(Keyed):
                     signature=self._signed(_Values(
                         name=r.name, roles=r.roles, token_sha256=r.token_sha256,
                         created_at=r.created_at, disabled=bool(r.disabled)))))
-                signed.append(UserRecord(r.name, roles, bool(r.disabled), SIGNED))
+                signed.append(UserRecord(r.name, roles, bool(r.disabled), SIGNED,
+                                         self.keyring.current.key_id))
         self._cache.clear()
         return signed
 

@@ -294,7 +294,7 @@ def test_lacuna_users_with_another_key_says_so(served: Served,
     made = cli.invoke(app, ["users", "add", _unique("wk"), "--role", "analyst", "--db",
                             served.db])
     assert made.exit_code == 0, made.output
-    assert "do not verify with this process's signing key" in made.stderr
+    assert "are signed with another key" in made.stderr
     assert "LACUNA_SIGNING_KEY" in made.stderr
     served.sql("INSERT INTO lacuna_users (name, roles, token_sha256, created_at, disabled) "
                "VALUES (:n, '[\"analyst\"]', :t, '2026-12-04T00:00:00+00:00', :d)",

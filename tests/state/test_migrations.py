@@ -545,10 +545,11 @@ def test_0012_signs_no_user_row_of_a_store_at_0011_until_an_operator_resigns(
         assert refused.exit_code == 1
         assert "nothing signed" in refused.stdout
         engine = create_engine(state_url)
-        try:  # edited after signing (a signature, but not its own): never resigned
+        try:  # edited after signing (this key's signature, of something else): not resigned
             with engine.begin() as conn:
-                conn.execute(text("UPDATE lacuna_users SET signature = 'hmac-sha256:x:y', "
-                                  "roles = '[\"admin\"]' WHERE name = 'ana'"))
+                conn.execute(text("UPDATE lacuna_users SET signature = :s, "
+                                  "roles = '[\"admin\"]' WHERE name = 'ana'"),
+                             {"s": users.keyring.sign({"another": "row"})})
         finally:
             engine.dispose()
         done = lacuna("users", "resign", "--yes", "--db", state_url, home=home)

@@ -36,18 +36,23 @@ def _store(db: str | None) -> Iterator[UserStore]:
 
 
 def _other_key(store: UserStore) -> str | None:
-    """Why this process's key is probably not the server's (more signed user records fail
-    to verify with it than verify), or None."""
+    """Why this process's key is probably not the server's (more user records are signed
+    with keys it does not hold than verify with it), or None. A record edited after signing
+    names this key and does not count: only the key ids do."""
     records = store.records()
+    ring = store.keyring
+    ours = {s.key_id for s in (ring.current, *ring.retired)}
     verified = sum(r.signature == "signed" for r in records)
-    invalid = [r.name for r in records if r.signature == "invalid"]
-    if len(invalid) <= verified:
+    others = sorted({r.signed_by for r in records
+                     if r.signed_by is not None and r.signed_by not in ours})
+    foreign = sum(r.signed_by in others for r in records)
+    if foreign <= verified:
         return None
-    return (f"{len(invalid)} of the {len(invalid) + verified} signed user record(s) do not "
-            "verify with this process's "
-            f"signing key (key id {store.keyring.current.key_id}): run lacuna users as the "
-            "server's account, or with the server's key in LACUNA_SIGNING_KEY; the server "
-            "refuses users signed with another key")
+    return (f"{foreign} of the {foreign + verified} signed user record(s) are signed with "
+            f"another key ({', '.join(others[:3])}), not this process's (key id "
+            f"{ring.current.key_id}): run lacuna users as the server's account, or with the "
+            "server's key in LACUNA_SIGNING_KEY; the server refuses users signed with another "
+            "key")
 
 
 @app.command("add")
