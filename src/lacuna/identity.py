@@ -42,7 +42,7 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,7 @@ sessions_table = Table(
     Column("signature", String(128), nullable=True),  # over the others (session_payload)
 )
 
+IDENTITY_KIND = IDENTITY_ACTION = "identity"  # the audit trail's events of user changes
 USER_KIND = "lacuna-user-v1"  # what a signature is over, so one row's cannot pass as another's
 SESSION_KIND = "lacuna-console-session-v1"
 UNSIGNED, INVALID, SIGNED = "unsigned", "invalid", "signed"
@@ -242,9 +243,16 @@ class UserStore(Keyed):
     CHECK_S = 1.0  # ... the users table changed: read at most this often (a disabled or
     #                replaced token stops working within it, in every worker)
 
-    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
+    def __init__(self, url: str, keyring: Keyring | None = None, *, audit: Any = None,
+                 checkpoint_log: Path | None = None) -> None:
         self._engine = open_state_database(url, metadata)
+        self._url = url
         self._keyring = keyring
+        # the audit trail (an AuditStore) that ends of users are recorded on: given (the
+        # server's), else opened on the first end (checkpoint_log: the config's)
+        self._audit = audit
+        self._own_audit = False
+        self._checkpoint_log = checkpoint_log
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._version: tuple[Any, ...] | None = None
         self._check_at = 0.0
@@ -267,6 +275,85 @@ class UserStore(Keyed):
         message = unverified_message(row.name, state)
         log.error("refused a credential: %s", message)
         return UnverifiedIdentityError(message)
+
+    # -- ends on the audit trail (a replayed older row is refused) ----------------------------
+
+    def _trail(self) -> Any:
+        if self._audit is None:
+            from lacuna.audit import AuditStore
+
+            self._audit = AuditStore(self._url, keyring=self._keyring,
+                                     checkpoint_log=self._checkpoint_log)
+            self._own_audit = True
+        return self._audit
+
+    def _record_end(self, name: str, event: str, not_before: str, by: Any) -> None:
+        """Append to the hash-chained audit trail that rows of ``name`` stamped before
+        ``not_before`` no longer count (``event``: ``disabled`` or ``replaced``). A row put back
+        from before (its old signature holds) is refused by this record, which the writer
+        cannot remove without breaking the trail's chain (``lacuna audit verify``)."""
+        from lacuna.audit.record import event_body
+
+        actor = by if by is not None else _operator()
+        body = event_body(IDENTITY_KIND, user=actor, session="lacuna-users",
+                          what={"action": IDENTITY_ACTION, "event": event, "user": name},
+                          reasoning=f"user {name}: {event}",
+                          detail={"user": name, "not_before": not_before})
+        try:
+            self._trail().record_event(body)
+        except Exception as exc:  # the change stands; what it cannot guard is said loudly
+            log.error("user %r was %s, but the audit trail could not record it (%s): until it "
+                      "does, an older copy of the user's row put back in the database would be "
+                      "accepted again", name, event, exc)
+
+    def _ended_before(self, name: str) -> str | None:
+        """The latest ``not_before`` the audit trail records for ``name`` (None: none). Reads
+        the trail's identity events by their indexed action: a few, users change rarely. Only
+        ever raised by a record (inserting one refuses more, never less)."""
+        from lacuna.audit.schema import records
+
+        with self._engine.connect() as conn:
+            bodies = conn.execute(select(records.c.body).where(
+                records.c.action == IDENTITY_ACTION)).scalars().all()
+        latest: str | None = None
+        for body in bodies:
+            try:
+                detail = json.loads(body).get(IDENTITY_KIND) or {}
+            except (ValueError, AttributeError):
+                continue
+            stamp = detail.get("not_before") if isinstance(detail, dict) else None
+            if detail.get("user") == name and isinstance(stamp, str) and (
+                    latest is None or stamp > latest):
+                latest = stamp
+        return latest
+
+    def _new_stamp(self, name: str) -> str:
+        """A new row's ``created_at``: now, but always after the trail's last end of ``name``
+        (a clock behind the one that disabled them must not make the new row look older)."""
+        now = datetime.now(UTC)
+        try:
+            ended = self._ended_before(name)
+        except Exception:  # no trail to read yet: nothing ended
+            ended = None
+        if ended is not None:
+            try:
+                after = datetime.fromisoformat(ended) + timedelta(microseconds=1)
+            except ValueError:
+                after = now
+            now = max(now, after)
+        return now.isoformat(timespec="microseconds")
+
+    def _check_current(self, row: Any) -> None:
+        """Refuse a row that verifies but was stamped before the trail's last end of its user:
+        an older row put back (a replay of the row before ``disable`` or ``--replace``)."""
+        ended = self._ended_before(row.name)
+        if ended is not None and row.created_at < ended:
+            message = (f"the record of user {row.name!r} in lacuna_users is older than the "
+                       f"audit trail's last change of that user ({ended}): an earlier copy put "
+                       "back outside Lacuna, so it authenticates nobody. An admin re-issues "
+                       f"it: lacuna users add {row.name} --role ROLE --replace")
+            log.error("refused a credential: %s", message)
+            raise UnverifiedIdentityError(message)
 
     def _users_version(self) -> tuple[Any, ...]:
         """What changes with every add, replace and disable: the rows, the newest stamp (a
@@ -291,11 +378,14 @@ class UserStore(Keyed):
             self._cache.clear()
         self._version = version
 
-    def add(self, name: str, *, roles: Iterable[str], replace: bool = False) -> str:
+    def add(self, name: str, *, roles: Iterable[str], replace: bool = False,
+            by: Any = None) -> str:
         """Create ``name`` with ``roles`` and return a new API token (shown once, stored hashed).
 
         With ``replace``, an existing user gets the new roles and a new token (the old one
-        stops working, and so do the console sessions signed in before). The row is signed.
+        stops working, and so do the console sessions signed in before), and the audit trail
+        records it, so the old row put back would be refused. The row is signed; ``by`` (who
+        does it, with ``id`` and ``role``) is the trail's actor (default: the OS user).
 
         Raises:
             ConfigError: a bad name or role, or the user exists and ``replace`` is false.
@@ -307,8 +397,8 @@ class UserStore(Keyed):
         checked = check_roles(roles)
         token = new_token()
         made = _Values(name=name, roles=json.dumps(list(checked)),
-                       token_sha256=token_digest(token),
-                       created_at=datetime.now(UTC).isoformat(), disabled=False)
+                       token_sha256=token_digest(token), created_at=self._new_stamp(name),
+                       disabled=False)
         values = {"roles": made.roles, "token_sha256": made.token_sha256,
                   "created_at": made.created_at, "disabled": False,
                   "signature": self._signed(made)}
@@ -328,9 +418,11 @@ class UserStore(Keyed):
                 self._end_sessions_in(conn, sessions_table.c.name == name)
             else:
                 conn.execute(users_table.insert().values(name=name, **values))
+        if exists:  # the rows before this one (the old token, the old roles) count no more
+            self._record_end(name, "replaced", made.created_at, by)
         return token
 
-    def disable(self, name: str) -> None:
+    def disable(self, name: str, *, by: Any = None) -> None:
         """Stop ``name``'s token from working (the user row stays for the record, signed as
         disabled: whatever else it holds, a disabled row lets nobody in)."""
         self._cache.clear()
@@ -347,6 +439,9 @@ class UserStore(Keyed):
                          else row.signature)
             conn.execute(update(users_table).where(users_table.c.name == name).values(
                 disabled=True, signature=signature))
+        # on the trail: the row from before (enabled, its signature good) counts no more
+        self._record_end(name, "disabled", datetime.now(UTC).isoformat(timespec="microseconds"),
+                         by)
         self.end_sessions(name)  # their console sessions end too, not only their token
 
     def list(self) -> list[tuple[Principal, bool]]:
@@ -368,7 +463,7 @@ class UserStore(Keyed):
                                   signature_key_id(r.signature)))
         return out
 
-    def resign(self, names: Iterable[str] | None = None) -> _Records:
+    def resign(self, names: Iterable[str] | None = None, *, by: Any = None) -> _Records:
         """Sign the rows that carry no signature (written before revision 0012), as they are
         now: of ``names``, or all. Rows whose signature does not match are left alone (they
         were changed after signing: re-issue them with ``add(..., replace=True)``). Returns
@@ -398,6 +493,20 @@ class UserStore(Keyed):
                 signed.append(UserRecord(r.name, roles, bool(r.disabled), SIGNED,
                                          self.keyring.current.key_id))
         self._cache.clear()
+        if signed:  # who vouched for which rows, on the trail
+            from lacuna.audit.record import event_body
+
+            actor = by if by is not None else _operator()
+            try:
+                self._trail().record_event(event_body(
+                    IDENTITY_KIND, user=actor, session="lacuna-users",
+                    what={"action": IDENTITY_ACTION, "event": "resigned"},
+                    reasoning=f"signed {len(signed)} user record(s) written before signatures",
+                    detail={"resigned": [{"user": r.name, "roles": list(r.roles),
+                                          "disabled": r.disabled} for r in signed]}))
+            except Exception as exc:
+                log.error("signed user records %s, but the audit trail could not record it: "
+                          "%s", ", ".join(r.name for r in signed), exc)
         return signed
 
     def cached(self, token: str) -> Principal | None:
@@ -435,6 +544,7 @@ class UserStore(Keyed):
         if row.disabled:
             msg = f"user {row.name!r} is disabled; ask an admin"
             raise AuthenticationError(msg)
+        self._check_current(row)
         principal = Principal(row.name, tuple(json.loads(row.roles)))
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -455,7 +565,10 @@ class UserStore(Keyed):
         state = self._user_state(row)
         if state != SIGNED:
             raise self._refuse_row(row, state)
-        return None if row.disabled else Principal(row.name, tuple(json.loads(row.roles)))
+        if row.disabled:
+            return None
+        self._check_current(row)
+        return Principal(row.name, tuple(json.loads(row.roles)))
 
     # -- console sessions ------------------------------------------------------------------
 
@@ -534,7 +647,17 @@ class UserStore(Keyed):
             return self._end_sessions_in(conn, sessions_table.c.name == name)
 
     def close(self) -> None:
+        if self._own_audit and self._audit is not None:
+            self._audit.close()
+            self._audit, self._own_audit = None, False
         self._engine.dispose()
+
+
+def _operator() -> Any:
+    """Who runs ``lacuna users`` when no actor is given: the OS user, as an admin."""
+    from lacuna.config import UserConfig
+
+    return UserConfig(role=ADMIN)
 
 
 @dataclass(frozen=True, slots=True)

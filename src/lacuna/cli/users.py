@@ -27,8 +27,12 @@ def _store(db: str | None) -> Iterator[UserStore]:
     from lacuna.config import load_config
     from lacuna.identity import UserStore
 
-    url = db or os.environ.get("LACUNA_SERVER_DB") or load_config().audit_url
-    store = UserStore(url)
+    config = load_config()
+    url = db or os.environ.get("LACUNA_SERVER_DB") or config.audit_url
+    # ends of users go on the trail (a row put back from before them is refused); with the
+    # config's external checkpoint log when this is the config's database
+    store = UserStore(url, checkpoint_log=config.audit.checkpoint_log
+                      if url == config.audit_url else None)
     try:
         yield store
     finally:

@@ -144,7 +144,7 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
 
     if isinstance(engine.decision_log, SqlDecisionLog):  # its WAL checkpoints off its commits
         engine.decision_log.checkpoint_in_background()
-    users = UserStore(governor.config.audit_url)
+    users = UserStore(governor.config.audit_url, audit=governor.audit)
     warn_unverified_users(users)
     oidc = None
     if settings.oidc is not None:
