@@ -210,15 +210,25 @@ def test_a_signed_out_session_revived_in_the_table_stays_out(served: Served) -> 
     assert thief.get("/console/audit", follow_redirects=False).status_code == 401
 
 
+def _keep_row(served: Served, name: str) -> dict[str, Any]:
+    """The user's row as it is now, every column (what a writer can read and keep)."""
+    return dict(served.sql("SELECT * FROM lacuna_users WHERE name = :n", n=name).mappings()
+                .one())
+
+
+def _put_back(served: Served, row: dict[str, Any]) -> None:
+    sets = ", ".join(f"{c} = :{c}" for c in row if c != "name")
+    served.sql(f"UPDATE lacuna_users SET {sets} WHERE name = :name", **row)
+
+
 def test_the_row_from_before_disable_put_back_stays_out(served: Served) -> None:
     """The writer kept the row (and its signature, which holds) from before ``disable`` and
     puts it back: the audit trail's record of the disable refuses it."""
     name = _unique("replay")
     token = served.fresh(name, "data_steward")
-    kept = served.sql("SELECT signature FROM lacuna_users WHERE name = :n", n=name).one()
+    kept = _keep_row(served, name)
     served.state.users.disable(name)
-    served.sql("UPDATE lacuna_users SET disabled = :d, signature = :s WHERE name = :n",
-               d=False, s=kept.signature, n=name)
+    _put_back(served, kept)
     answer = served.client.get("/api/v1/audit", headers=served.headers(token))
     assert answer.status_code == 401, answer.text
     assert "older than the audit trail's last change" in answer.json()["detail"]
@@ -229,12 +239,9 @@ def test_the_row_from_before_a_replace_put_back_stays_out(served: Served) -> Non
     old role, old signature."""
     name = _unique("demoted")
     old_token = served.fresh(name, "data_steward")
-    kept = served.sql("SELECT roles, token_sha256, created_at, signature FROM lacuna_users "
-                      "WHERE name = :n", n=name).one()
+    kept = _keep_row(served, name)
     new_token = served.state.users.add(name, roles=("analyst",), replace=True)
-    served.sql("UPDATE lacuna_users SET roles = :r, token_sha256 = :t, created_at = :c, "
-               "signature = :s WHERE name = :n", r=kept.roles, t=kept.token_sha256,
-               c=kept.created_at, s=kept.signature, n=name)
+    _put_back(served, kept)
     answer = served.client.get("/api/v1/audit", headers=served.headers(old_token))
     assert answer.status_code == 401, answer.text
     # the writer's own later row is not a way around it either: the new token's row is gone
