@@ -18,7 +18,10 @@ user, start, expiry, end) carries a signature made with the installation's signi
 whose signature does not verify authenticates nobody: a 401 naming the user and how to
 re-issue it (``lacuna users add NAME --role ROLE --replace``), logged as an error. Rows written
 before the signatures (schema revision 0012) carry none: ``lacuna users resign`` signs them
-after an operator has checked them (docs/server.md, "Signed identities").
+after an operator has checked them (docs/server.md, "Signed identities"). A signature proves
+Lacuna wrote a row, not that it is the newest: disabling a user and replacing their token are
+also recorded on the hash-chained audit trail (kind ``identity``), and a row stamped before the
+trail's last such event of its user (an older copy put back) authenticates nobody either.
 
 Roles (:data:`ROLES`): ``analyst`` (classify, decide, request exceptions), ``data_steward``
 (decide exceptions, read lineage and audit), ``compliance_officer`` (audit search and verify,
