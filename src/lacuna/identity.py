@@ -106,6 +106,7 @@ sessions_table = Table(
 )
 
 IDENTITY_KIND = IDENTITY_ACTION = "identity"  # the audit trail's events of user changes
+SESSION_ACTION = "console_session"  # ... and of console sessions ended
 USER_KIND = "lacuna-user-v1"  # what a signature is over, so one row's cannot pass as another's
 SESSION_KIND = "lacuna-console-session-v1"
 UNSIGNED, INVALID, SIGNED = "unsigned", "invalid", "signed"
@@ -236,6 +237,7 @@ def _stamp(when: datetime | None = None) -> str:
 
 
 _Records = list[UserRecord]  # (``UserStore.list`` hides the builtin in its class body)
+_Rows = list[Any]
 
 
 class UserStore(Keyed):
@@ -413,16 +415,20 @@ class UserStore(Keyed):
                        "token")
                 raise ConfigError(msg)
             self._cache.clear()
+            ended: _Rows = []
             if exists:
                 conn.execute(update(users_table).where(users_table.c.name == name)
                              .values(**values))
                 # The old token's console sessions end with it: replacing a leaked token
                 # must not leave a session signed in with it.
-                self._end_sessions_in(conn, sessions_table.c.name == name)
+                ended = self._end_sessions_in(conn, sessions_table.c.name == name)
             else:
                 conn.execute(users_table.insert().values(name=name, **values))
         if exists:  # the rows before this one (the old token, the old roles) count no more
             self._record_end(name, "replaced", made.created_at, by)
+            if ended:
+                self._record_session_ends(ended, "token replaced", by if by is not None
+                                          else _operator())
         return token
 
     def disable(self, name: str, *, by: Any = None) -> None:
@@ -445,7 +451,7 @@ class UserStore(Keyed):
         # on the trail: the row from before (enabled, its signature good) counts no more
         self._record_end(name, "disabled", datetime.now(UTC).isoformat(timespec="microseconds"),
                          by)
-        self.end_sessions(name)  # their console sessions end too, not only their token
+        self.end_sessions(name, by=by)  # their console sessions end too, not only their token
 
     def list(self) -> list[tuple[Principal, bool]]:
         """Every user as ``(principal, disabled)``, by name (signed or not: see
@@ -611,43 +617,96 @@ class UserStore(Keyed):
                       row.id_sha256[:8], row.name)
             return "unverified"
         live = row.name == name and row.ended_at is None and row.expires_at > _stamp()
+        if live and self._session_ended_on_trail(row):
+            log.error("refused console session %s… of %r: the audit trail records its end, so "
+                      "its row in lacuna_console_sessions was put back outside Lacuna; its "
+                      "holder signs in again", row.id_sha256[:8], row.name)
+            return "unverified"
         return "live" if live else "none"
 
     def session_active(self, sid: str, name: str) -> bool:
         """Whether console session ``sid`` of ``name`` is live (:meth:`session_state`)."""
         return self.session_state(sid, name) == "live"
 
-    def _end_sessions_in(self, conn: Any, where: Any) -> int:
+    def _end_sessions_in(self, conn: Any, where: Any) -> _Rows:
         """End the live sessions ``where`` selects in ``conn``'s transaction, each row signed
-        again as ended (a row that did not verify is ended too, and not vouched for)."""
+        again as ended (a row that did not verify is ended too, and not vouched for); the rows
+        ended, for :meth:`_record_session_ends` once the transaction is committed."""
         at = _stamp()
         rows = conn.execute(select(sessions_table).where(
             where, sessions_table.c.ended_at.is_(None))).all()
-        done = 0
+        done = []
         for r in rows:
             ended = _Values(name=r.name, id_sha256=r.id_sha256, created_at=r.created_at,
                             expires_at=r.expires_at, ended_at=at)
             signature = (self.keyring.sign(session_payload(ended)) if self._session_ok(r)
                          else r.signature)
-            done += int(conn.execute(update(sessions_table).where(
-                sessions_table.c.id_sha256 == r.id_sha256,
-                sessions_table.c.ended_at.is_(None)).values(
-                ended_at=at, signature=signature)).rowcount or 0)
+            if conn.execute(update(sessions_table).where(
+                    sessions_table.c.id_sha256 == r.id_sha256,
+                    sessions_table.c.ended_at.is_(None)).values(
+                    ended_at=at, signature=signature)).rowcount:
+                done.append(r)
         return done
 
-    def end_session(self, sid: str) -> bool:
-        """End console session ``sid`` (sign-out): every copy of its cookie stops working.
-        Returns whether a live session was ended."""
+    def _record_session_ends(self, ended: _Rows, why: str, by: Any = None) -> None:
+        """Append to the audit trail that these sessions ended, so that a row from before,
+        put back with its signature, is refused (:meth:`session_state`). ``by``: who ended
+        them (default: the sessions' user, signing out)."""
+        from types import SimpleNamespace
+
+        from lacuna.audit.record import event_body
+
+        for name in sorted({r.name for r in ended}):
+            ids = [r.id_sha256 for r in ended if r.name == name]
+            actor = by if by is not None else SimpleNamespace(id=name, role="")
+            body = event_body(IDENTITY_KIND, user=actor, session="lacuna-console",
+                              what={"action": SESSION_ACTION, "event": why, "user": name},
+                              reasoning=f"console session(s) of {name} ended: {why}",
+                              detail={"user": name, "sessions_ended": ids})
+            try:
+                self._trail().record_event(body)
+            except Exception as exc:
+                log.error("console session(s) of %r ended (%s), but the audit trail could not "
+                          "record it (%s): a copy of the session's row put back in the "
+                          "database would be accepted again until it expires", name, why, exc)
+
+    def _session_ended_on_trail(self, row: Any) -> bool:
+        """Whether the trail records the end of session ``row`` (its events since the session
+        began: a few, read by the indexed action and time)."""
+        from lacuna.audit.schema import records
+
+        with self._engine.connect() as conn:
+            bodies = conn.execute(select(records.c.body).where(
+                records.c.action == SESSION_ACTION,
+                records.c.timestamp >= row.created_at)).scalars().all()
+        for body in bodies:
+            try:
+                detail = json.loads(body).get(IDENTITY_KIND) or {}
+                if row.id_sha256 in (detail.get("sessions_ended") or ()):
+                    return True
+            except (ValueError, AttributeError, TypeError):
+                continue
+        return False
+
+    def end_session(self, sid: str, *, why: str = "signed out") -> bool:
+        """End console session ``sid`` (sign-out): every copy of its cookie stops working,
+        and the trail records it. Returns whether a live session was ended."""
         if not sid:
             return False
         with self._engine.begin() as conn:
-            return bool(self._end_sessions_in(
-                conn, sessions_table.c.id_sha256 == token_digest(sid)))
+            ended = self._end_sessions_in(conn, sessions_table.c.id_sha256 == token_digest(sid))
+        if ended:
+            self._record_session_ends(ended, why)
+        return bool(ended)
 
-    def end_sessions(self, name: str) -> int:
+    def end_sessions(self, name: str, *, by: Any = None) -> int:
         """End every console session of ``name`` (the user was disabled); how many were live."""
         with self._engine.begin() as conn:
-            return self._end_sessions_in(conn, sessions_table.c.name == name)
+            ended = self._end_sessions_in(conn, sessions_table.c.name == name)
+        if ended:
+            self._record_session_ends(ended, "user disabled", by if by is not None
+                                      else _operator())
+        return len(ended)
 
     def close(self) -> None:
         if self._own_audit and self._audit is not None:

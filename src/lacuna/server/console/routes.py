@@ -92,7 +92,8 @@ async def login(request: Request) -> Response:
     via = "token" if token.startswith("lac_") else "oidc"
     previous = codec.load(get_cookie(request, COOKIE))
     if previous is not None and previous.sid:  # a shared browser: the last person's session
-        server_state(request).users.end_session(previous.sid)  # ends, not just its cookie
+        server_state(request).users.end_session(  # ends, not just its cookie
+            previous.sid, why="another sign-in in its browser")
     redirect = RedirectResponse(next_url, status_code=303)
     expires = time.time() + LIFETIME_S
     if principal.expires is not None:  # an OIDC token: the session ends with it (and its roles)
