@@ -21,7 +21,9 @@ before the signatures (schema revision 0012) carry none: ``lacuna users resign``
 after an operator has checked them (docs/server.md, "Signed identities"). A signature proves
 Lacuna wrote a row, not that it is the newest: disabling a user and replacing their token are
 also recorded on the hash-chained audit trail (kind ``identity``), and a row stamped before the
-trail's last such event of its user (an older copy put back) authenticates nobody either.
+trail's last such event of its user (an older copy put back) authenticates nobody either; so are
+ends of console sessions (action ``console_session``), and a session the trail says ended is
+not revived by putting its row back.
 
 Roles (:data:`ROLES`): ``analyst`` (classify, decide, request exceptions), ``data_steward``
 (decide exceptions, read lineage and audit), ``compliance_officer`` (audit search and verify,
