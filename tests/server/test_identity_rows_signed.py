@@ -306,6 +306,15 @@ def test_users_made_through_lacuna_work_and_round_trip(served: Served) -> None:
     assert steward.get("/console/audit", follow_redirects=False).status_code == 401
     time.sleep(UserStore.CHECK_S + 0.1)
     assert served.client.get("/api/v1/audit", headers=served.headers(new)).status_code == 401
+    # the CLI's changes are on the trail (its own process's appends), which still verifies
+    jane = served.headers(served.tokens["jane"])
+    events = served.client.get("/api/v1/audit", params={"action": "identity", "limit": 500},
+                               headers=jane).json()["records"]
+    mine = [r["what"]["event"] for r in events if r["what"].get("user") == name]
+    assert mine == ["disabled", "replaced"], mine  # newest first
+    report = served.client.get("/api/v1/audit/verify", headers=jane).json()
+    assert report["ok"], report
+    assert _sign_in(served, served.tokens["jane"]).get("/console/audit").status_code == 200
 
 
 def test_the_store_verifies_on_both_databases(served: Served) -> None:
