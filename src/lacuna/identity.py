@@ -260,6 +260,8 @@ class UserStore(Keyed):
         self._audit = audit
         self._own_audit = False
         self._checkpoint_log = checkpoint_log
+        self._ends: dict[str, str] = {}  # user -> the trail's latest not_before (see below)
+        self._ends_shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._version: tuple[Any, ...] | None = None
         self._check_at = 0.0
@@ -314,25 +316,21 @@ class UserStore(Keyed):
                       "accepted again", name, event, exc)
 
     def _ended_before(self, name: str) -> str | None:
-        """The latest ``not_before`` the audit trail records for ``name`` (None: none). Reads
-        the trail's identity events by their indexed action: a few, users change rarely. Only
-        ever raised by a record (inserting one refuses more, never less)."""
+        """The latest ``not_before`` the audit trail records for ``name`` (None: none). The
+        trail's identity events are read by their indexed action and kept, read again only
+        when their count or newest ``seq`` changed (users change rarely). Only ever raised by
+        a record: inserting one refuses more, never less."""
         from lacuna.audit.schema import records
 
         with self._engine.connect() as conn:
-            bodies = conn.execute(select(records.c.body).where(
-                records.c.action == IDENTITY_ACTION)).scalars().all()
-        latest: str | None = None
-        for body in bodies:
-            try:
-                detail = json.loads(body).get(IDENTITY_KIND) or {}
-            except (ValueError, AttributeError):
-                continue
-            stamp = detail.get("not_before") if isinstance(detail, dict) else None
-            if detail.get("user") == name and isinstance(stamp, str) and (
-                    latest is None or stamp > latest):
-                latest = stamp
-        return latest
+            shape = tuple(conn.execute(select(func.count(), func.max(records.c.seq)).where(
+                records.c.action == IDENTITY_ACTION)).one())
+            if shape != self._ends_shape:
+                bodies = conn.execute(select(records.c.body).where(
+                    records.c.action == IDENTITY_ACTION)).scalars().all()
+                self._ends = _latest_ends(bodies)
+                self._ends_shape = shape
+        return self._ends.get(name)
 
     def _new_stamp(self, name: str) -> str:
         """A new row's ``created_at``: now, but always after the trail's last end of ``name``
@@ -715,6 +713,20 @@ class UserStore(Keyed):
             self._audit.close()
             self._audit, self._own_audit = None, False
         self._engine.dispose()
+
+
+def _latest_ends(bodies: Iterable[str]) -> dict[str, str]:
+    """Per user, the latest ``not_before`` of the trail's identity events ``bodies``."""
+    latest: dict[str, str] = {}
+    for body in bodies:
+        try:
+            detail = json.loads(body).get(IDENTITY_KIND) or {}
+            user, stamp = detail.get("user"), detail.get("not_before")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(user, str) and isinstance(stamp, str) and stamp > latest.get(user, ""):
+            latest[user] = stamp
+    return latest
 
 
 def _operator() -> Any:
