@@ -180,3 +180,36 @@ def test_the_server_names_the_users_it_will_refuse_at_start_up(
     assert "bob" in text
     assert "cy" not in text
     users.close()
+
+
+def test_removing_the_trails_record_of_a_disable_is_seen_by_audit_verify(tmp_path: Path) -> None:
+    """Where the refusal of an older row put back ends: a writer who also deletes the trail's
+    record of the disable gets the old row accepted again, and ``lacuna audit verify`` reports
+    the trail as tampered (docs/server.md, "Not yet")."""
+    from sqlalchemy import delete, select, update
+
+    from lacuna.audit import AuditStore
+    from lacuna.audit.schema import records
+    from lacuna.identity import UnverifiedIdentityError, users_table
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    users = UserStore(url)
+    token = users.add("ana", roles=["data_steward"])
+    with users._engine.connect() as conn:
+        kept = dict(conn.execute(select(users_table)).mappings().one())
+    users.disable("ana")
+    with users._engine.begin() as conn:
+        conn.execute(update(users_table).values(**kept))
+    with pytest.raises(UnverifiedIdentityError, match="older than the audit trail"):
+        users.authenticate(token)
+    with users._engine.begin() as conn:
+        conn.execute(delete(records).where(records.c.action == "identity"))
+    again = UserStore(url)
+    assert again.authenticate(token).name == "ana"  # accepted: the anchor is gone ...
+    trail = AuditStore(url)
+    try:
+        assert not trail.verify().ok  # ... and the trail says it was tampered with
+    finally:
+        trail.close()
+        again.close()
+        users.close()
