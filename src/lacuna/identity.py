@@ -8,6 +8,23 @@ from a JWKS file (signature, ``iss``, ``aud``, ``exp``). Either way the answer i
 :class:`Principal`: a name and roles. That, never the request body, is the identity on the
 audit record.
 
+**Rows are signed.** Whoever can write the state database (a shared PostgreSQL whose
+credentials are spread wider than the server's key file, the owner of a SQLite file) must not be
+able to make themselves a user, give themselves a role, swap in their own token's digest, enable
+a disabled user or revive an ended console session. So every row of ``lacuna_users`` (name,
+roles, token digest, creation stamp, disabled) and of ``lacuna_console_sessions`` (id digest,
+user, start, expiry, end) carries a signature made with the installation's signing key
+(:mod:`lacuna.signing`, the key the server holds), written only by :class:`UserStore`. A row
+whose signature does not verify authenticates nobody: a 401 naming the user and how to
+re-issue it (``lacuna users add NAME --role ROLE --replace``), logged as an error. Rows written
+before the signatures (schema revision 0012) carry none: ``lacuna users resign`` signs them
+after an operator has checked them (docs/server.md, "Signed identities"). A signature proves
+Lacuna wrote a row, not that it is the newest: disabling a user and replacing their token are
+also recorded on the hash-chained audit trail (kind ``identity``), and a row stamped before the
+trail's last such event of its user (an older copy put back) authenticates nobody either; so are
+ends of console sessions (action ``console_session``), and a session the trail says ended is
+not revived by putting its row back.
+
 Roles (:data:`ROLES`): ``analyst`` (classify, decide, request exceptions), ``data_steward``
 (decide exceptions, read lineage and audit), ``compliance_officer`` (audit search and verify,
 reports), ``admin`` (everything, users and policies).
@@ -24,12 +41,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +68,9 @@ from sqlalchemy import (
 
 from lacuna.audit.schema import open_state_database
 from lacuna.errors import ConfigError, LacunaError
+from lacuna.signing import Keyed, Keyring, signature_key_id
+
+log = logging.getLogger(__name__)
 
 ANALYST = "analyst"
 DATA_STEWARD = "data_steward"
@@ -69,6 +90,8 @@ users_table = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_at", String(40), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    # over every other column (:func:`user_payload`); NULL: written before revision 0012
+    Column("signature", String(128), nullable=True),
 )
 # The console's signed-in sessions: a session cookie names one row (by the SHA-256 of its random
 # id), checked on every request, so signing out ends that session server-side: a copy of the
@@ -81,11 +104,73 @@ sessions_table = Table(
     Column("created_at", String(40), nullable=False),
     Column("expires_at", String(40), nullable=False),
     Column("ended_at", String(40), nullable=True),  # signed out (or ended by an admin)
+    Column("signature", String(128), nullable=True),  # over the others (session_payload)
 )
+
+IDENTITY_KIND = IDENTITY_ACTION = "identity"  # the audit trail's events of user changes
+SESSION_ACTION = "console_session"  # ... and of console sessions ended
+USER_KIND = "lacuna-user-v1"  # what a signature is over, so one row's cannot pass as another's
+SESSION_KIND = "lacuna-console-session-v1"
+UNSIGNED, INVALID, SIGNED = "unsigned", "invalid", "signed"
+
+
+def user_payload(row: Any) -> dict[str, Any]:
+    """What a ``lacuna_users`` row's signature covers: every column but the signature."""
+    return {"kind": USER_KIND, "name": row.name, "roles": row.roles,
+            "token_sha256": row.token_sha256, "created_at": row.created_at,
+            "disabled": bool(row.disabled)}
+
+
+def session_payload(row: Any) -> dict[str, Any]:
+    """What a ``lacuna_console_sessions`` row's signature covers: every column but it."""
+    return {"kind": SESSION_KIND, "id_sha256": row.id_sha256, "name": row.name,
+            "created_at": row.created_at, "expires_at": row.expires_at,
+            "ended_at": row.ended_at}
+
+
+@dataclass(frozen=True, slots=True)
+class _Values:
+    """A row's values before it is written (the payload functions read attributes)."""
+
+    name: str
+    roles: str = ""
+    token_sha256: str = ""
+    created_at: str = ""
+    disabled: bool = False
+    id_sha256: str = ""
+    expires_at: str = ""
+    ended_at: str | None = None
+
+
+def unverified_message(name: str, state: str) -> str:
+    """What a caller (and the audit trail) is told about a user row that does not verify."""
+    why = ("carries no signature (written before user records were signed, or inserted "
+           "outside Lacuna)" if state == UNSIGNED else
+           "does not match its signature (edited outside Lacuna, or signed with another key)")
+    return (f"the record of user {name!r} in lacuna_users {why}, so it authenticates nobody. "
+            f"An admin re-issues it: lacuna users add {name} --role ROLE --replace "
+            "(records from before the signatures: check them with lacuna users list, then "
+            "lacuna users resign)")
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A ``lacuna_users`` row as an admin sees it: who, roles, disabled, and whether its
+    signature holds (:data:`SIGNED`, :data:`UNSIGNED` or :data:`INVALID`)."""
+
+    name: str
+    roles: tuple[str, ...]
+    disabled: bool
+    signature: str
+    signed_by: str | None = None  # the key id the signature names (None: unsigned)
 
 
 class AuthenticationError(LacunaError):
     """The request's credentials are missing, unknown, expired or malformed (HTTP 401)."""
+
+
+class UnverifiedIdentityError(AuthenticationError):
+    """A user or session row whose signature does not verify: it authenticates nobody."""
 
 
 class AuthorizationError(LacunaError, PermissionError):
@@ -153,18 +238,127 @@ def _stamp(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).isoformat(timespec="microseconds")
 
 
-class UserStore:
-    """Users, their roles and their API tokens' digests in the state database."""
+_Records = list[UserRecord]  # (``UserStore.list`` hides the builtin in its class body)
+_Rows = list[Any]
+
+
+class UserStore(Keyed):
+    """Users, their roles and their API tokens' digests in the state database, each row signed
+    with ``keyring`` (default: :func:`lacuna.signing.default_keyring`, the server's key)."""
 
     CACHE_S = 10.0  # an accepted token is not looked up again for this long, unless ...
     CHECK_S = 1.0  # ... the users table changed: read at most this often (a disabled or
     #                replaced token stops working within it, in every worker)
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keyring: Keyring | None = None, *, audit: Any = None,
+                 checkpoint_log: Path | None = None) -> None:
         self._engine = open_state_database(url, metadata)
+        self._url = url
+        self._keyring = keyring
+        # the audit trail (an AuditStore) that ends of users are recorded on: given (the
+        # server's), else opened on the first end (checkpoint_log: the config's)
+        self._audit = audit
+        self._own_audit = False
+        self._checkpoint_log = checkpoint_log
+        self._ends: dict[str, str] = {}  # user -> the trail's latest not_before (see below)
+        self._ends_shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._version: tuple[Any, ...] | None = None
         self._check_at = 0.0
+
+    # -- signatures -------------------------------------------------------------------------
+
+    def _signed(self, values: _Values) -> str:
+        return self.keyring.sign(user_payload(values))
+
+    def _user_state(self, row: Any) -> str:
+        """:data:`SIGNED`, :data:`UNSIGNED` or :data:`INVALID` for a ``lacuna_users`` row."""
+        if not row.signature:
+            return UNSIGNED
+        return SIGNED if self.keyring.verify(user_payload(row), row.signature) else INVALID
+
+    def _session_ok(self, row: Any) -> bool:
+        return bool(row.signature) and self.keyring.verify(session_payload(row), row.signature)
+
+    def _refuse_row(self, row: Any, state: str) -> UnverifiedIdentityError:
+        message = unverified_message(row.name, state)
+        log.error("refused a credential: %s", message)
+        return UnverifiedIdentityError(message)
+
+    # -- ends on the audit trail (a replayed older row is refused) ----------------------------
+
+    def _trail(self) -> Any:
+        if self._audit is None:
+            from lacuna.audit import AuditStore
+
+            self._audit = AuditStore(self._url, keyring=self._keyring,
+                                     checkpoint_log=self._checkpoint_log)
+            self._own_audit = True
+        return self._audit
+
+    def _record_end(self, name: str, event: str, not_before: str, by: Any) -> None:
+        """Append to the hash-chained audit trail that rows of ``name`` stamped before
+        ``not_before`` no longer count (``event``: ``disabled`` or ``replaced``). A row put back
+        from before (its old signature holds) is refused by this record, which the writer
+        cannot remove without breaking the trail's chain (``lacuna audit verify``)."""
+        from lacuna.audit.record import event_body
+
+        actor = by if by is not None else _operator()
+        body = event_body(IDENTITY_KIND, user=actor, session="lacuna-users",
+                          what={"action": IDENTITY_ACTION, "event": event, "user": name},
+                          reasoning=f"user {name}: {event}",
+                          detail={"user": name, "not_before": not_before})
+        try:
+            self._trail().record_event(body)
+        except Exception as exc:  # the change stands; what it cannot guard is said loudly
+            log.error("user %r was %s, but the audit trail could not record it (%s): until it "
+                      "does, an older copy of the user's row put back in the database would be "
+                      "accepted again", name, event, exc)
+
+    def _ended_before(self, name: str) -> str | None:
+        """The latest ``not_before`` the audit trail records for ``name`` (None: none). The
+        trail's identity events are read by their indexed action and kept, read again only
+        when their count or newest ``seq`` changed (users change rarely). Only ever raised by
+        a record: inserting one refuses more, never less."""
+        from lacuna.audit.schema import records
+
+        with self._engine.connect() as conn:
+            shape = tuple(conn.execute(select(func.count(), func.max(records.c.seq)).where(
+                records.c.action == IDENTITY_ACTION)).one())
+            if shape != self._ends_shape:
+                bodies = conn.execute(select(records.c.body).where(
+                    records.c.action == IDENTITY_ACTION)).scalars().all()
+                self._ends = _latest_ends(bodies)
+                self._ends_shape = shape
+        return self._ends.get(name)
+
+    def _new_stamp(self, name: str) -> str:
+        """A new row's ``created_at``: now, but always after the trail's last end of ``name``
+        (a clock behind the one that disabled them must not make the new row look older)."""
+        now = datetime.now(UTC)
+        try:
+            ended = self._ended_before(name)
+        except Exception:  # no trail to read yet: nothing ended
+            ended = None
+        if ended is not None:
+            try:
+                after = datetime.fromisoformat(ended) + timedelta(microseconds=1)
+            except ValueError:
+                after = now
+            now = max(now, after)
+        return now.isoformat(timespec="microseconds")
+
+    def _check_current(self, row: Any) -> None:
+        """Refuse a row that verifies but was stamped before the trail's last end of its user:
+        an older row put back (a replay of the row before ``disable`` or ``--replace``)."""
+        ended = self._ended_before(row.name)
+        if ended is not None and row.created_at < ended:
+            message = (f"the record of user {row.name!r} in lacuna_users is older than the "
+                       f"audit trail's last change of that user ({ended}): an earlier copy put "
+                       "back outside Lacuna, so it authenticates nobody. An admin re-issues "
+                       f"it: lacuna users add {row.name} --role ROLE --replace")
+            log.error("refused a credential: %s", message)
+            raise UnverifiedIdentityError(message)
 
     def _users_version(self) -> tuple[Any, ...]:
         """What changes with every add, replace and disable: the rows, the newest stamp (a
@@ -189,11 +383,14 @@ class UserStore:
             self._cache.clear()
         self._version = version
 
-    def add(self, name: str, *, roles: Iterable[str], replace: bool = False) -> str:
+    def add(self, name: str, *, roles: Iterable[str], replace: bool = False,
+            by: Any = None) -> str:
         """Create ``name`` with ``roles`` and return a new API token (shown once, stored hashed).
 
         With ``replace``, an existing user gets the new roles and a new token (the old one
-        stops working, and so do the console sessions signed in before).
+        stops working, and so do the console sessions signed in before), and the audit trail
+        records it, so the old row put back would be refused. The row is signed; ``by`` (who
+        does it, with ``id`` and ``role``) is the trail's actor (default: the OS user).
 
         Raises:
             ConfigError: a bad name or role, or the user exists and ``replace`` is false.
@@ -204,8 +401,12 @@ class UserStore:
             raise ConfigError(msg)
         checked = check_roles(roles)
         token = new_token()
-        values = {"roles": json.dumps(list(checked)), "token_sha256": token_digest(token),
-                  "created_at": datetime.now(UTC).isoformat(), "disabled": False}
+        made = _Values(name=name, roles=json.dumps(list(checked)),
+                       token_sha256=token_digest(token), created_at=self._new_stamp(name),
+                       disabled=False)
+        values = {"roles": made.roles, "token_sha256": made.token_sha256,
+                  "created_at": made.created_at, "disabled": False,
+                  "signature": self._signed(made)}
         with self._engine.begin() as conn:
             exists = conn.execute(select(users_table.c.name).where(
                 users_table.c.name == name)).first()
@@ -214,36 +415,108 @@ class UserStore:
                        "token")
                 raise ConfigError(msg)
             self._cache.clear()
+            ended: _Rows = []
             if exists:
                 conn.execute(update(users_table).where(users_table.c.name == name)
                              .values(**values))
                 # The old token's console sessions end with it: replacing a leaked token
                 # must not leave a session signed in with it.
-                conn.execute(update(sessions_table).where(
-                    sessions_table.c.name == name, sessions_table.c.ended_at.is_(None)).values(
-                    ended_at=_stamp()))
+                ended = self._end_sessions_in(conn, sessions_table.c.name == name)
             else:
                 conn.execute(users_table.insert().values(name=name, **values))
+        if exists:  # the rows before this one (the old token, the old roles) count no more
+            self._record_end(name, "replaced", made.created_at, by)
+            if ended:
+                self._record_session_ends(ended, "token replaced", by if by is not None
+                                          else _operator())
         return token
 
-    def disable(self, name: str) -> None:
-        """Stop ``name``'s token from working (the user row stays for the record)."""
+    def disable(self, name: str, *, by: Any = None) -> None:
+        """Stop ``name``'s token from working (the user row stays for the record, signed as
+        disabled: whatever else it holds, a disabled row lets nobody in)."""
         self._cache.clear()
         with self._engine.begin() as conn:
-            done = conn.execute(update(users_table).where(users_table.c.name == name)
-                                .values(disabled=True)).rowcount
-        if not done:
-            msg = f"no user {name!r}; list them with: lacuna users list"
-            raise ConfigError(msg)
-        self.end_sessions(name)  # their console sessions end too, not only their token
+            row = conn.execute(select(users_table).where(users_table.c.name == name)).first()
+            if row is None:
+                msg = f"no user {name!r}; list them with: lacuna users list"
+                raise ConfigError(msg)
+            done = _Values(name=row.name, roles=row.roles, token_sha256=row.token_sha256,
+                           created_at=row.created_at, disabled=True)
+            # Signed again only when it verified: a row changed outside Lacuna is disabled
+            # but not vouched for (it stays unverified: it lets nobody in either way)
+            signature = (self._signed(done) if self._user_state(row) == SIGNED
+                         else row.signature)
+            conn.execute(update(users_table).where(users_table.c.name == name).values(
+                disabled=True, signature=signature))
+        # on the trail: the row from before (enabled, its signature good) counts no more
+        self._record_end(name, "disabled", datetime.now(UTC).isoformat(timespec="microseconds"),
+                         by)
+        self.end_sessions(name, by=by)  # their console sessions end too, not only their token
 
     def list(self) -> list[tuple[Principal, bool]]:
-        """Every user as ``(principal, disabled)``, by name."""
+        """Every user as ``(principal, disabled)``, by name (signed or not: see
+        :meth:`records`)."""
+        return [(Principal(r.name, r.roles), r.disabled) for r in self.records()]
+
+    def records(self) -> _Records:
+        """Every user row, by name, with whether its signature holds."""
         with self._engine.connect() as conn:
-            rows = conn.execute(select(users_table.c.name, users_table.c.roles,
-                                       users_table.c.disabled).order_by(users_table.c.name))
-            return [(Principal(r.name, tuple(json.loads(r.roles))), bool(r.disabled))
-                    for r in rows]
+            rows = conn.execute(select(users_table).order_by(users_table.c.name)).all()
+        out = []
+        for r in rows:
+            try:
+                roles = tuple(str(x) for x in json.loads(r.roles))
+            except (ValueError, TypeError):
+                roles = ()
+            out.append(UserRecord(r.name, roles, bool(r.disabled), self._user_state(r),
+                                  signature_key_id(r.signature)))
+        return out
+
+    def resign(self, names: Iterable[str] | None = None, *, by: Any = None) -> _Records:
+        """Sign the rows that carry no signature (written before revision 0012), as they are
+        now: of ``names``, or all. Rows whose signature does not match are left alone (they
+        were changed after signing: re-issue them with ``add(..., replace=True)``). Returns
+        the rows signed.
+
+        Whoever runs this vouches for those rows: check them first (:meth:`records`)."""
+        wanted = None if names is None else set(names)
+        signed: _Records = []
+        with self._engine.begin() as conn:
+            rows = conn.execute(select(users_table).where(
+                users_table.c.signature.is_(None)).order_by(users_table.c.name)).all()
+            for r in rows:
+                if wanted is not None and r.name not in wanted:
+                    continue
+                try:
+                    roles = check_roles(json.loads(r.roles))
+                except (ValueError, TypeError, ConfigError) as exc:
+                    log.error("not signing user %r: its roles %r are not valid (%s); "
+                              "re-issue it with lacuna users add --replace", r.name, r.roles,
+                              exc)
+                    continue
+                conn.execute(update(users_table).where(
+                    users_table.c.name == r.name, users_table.c.signature.is_(None)).values(
+                    signature=self._signed(_Values(
+                        name=r.name, roles=r.roles, token_sha256=r.token_sha256,
+                        created_at=r.created_at, disabled=bool(r.disabled)))))
+                signed.append(UserRecord(r.name, roles, bool(r.disabled), SIGNED,
+                                         self.keyring.current.key_id))
+        self._cache.clear()
+        if signed:  # who vouched for which rows, on the trail
+            from lacuna.audit.record import event_body
+
+            actor = by if by is not None else _operator()
+            try:
+                self._trail().record_event(event_body(
+                    IDENTITY_KIND, user=actor, session="lacuna-users",
+                    what={"action": IDENTITY_ACTION, "event": "resigned"},
+                    reasoning=f"signed {len(signed)} user record(s) written before signatures",
+                    detail={"resigned": [{"user": r.name, "roles": list(r.roles),
+                                          "disabled": r.disabled} for r in signed]}))
+            except Exception as exc:
+                log.error("signed user records %s, but the audit trail could not record it: "
+                          "%s", ", ".join(r.name for r in signed), exc)
+        return signed
 
     def cached(self, token: str) -> Principal | None:
         """The principal for ``token`` if it was authenticated in the last ``CACHE_S``
@@ -255,10 +528,12 @@ class UserStore:
         return hit[0] if hit is not None and hit[1] > now else None
 
     def authenticate(self, token: str) -> Principal:
-        """The principal whose API token this is.
+        """The principal whose API token this is (from a row whose signature holds).
 
         Raises:
             AuthenticationError: unknown or disabled token.
+            UnverifiedIdentityError: the token's row does not verify (edited outside Lacuna,
+                or written before the rows were signed).
         """
         digest = token_digest(token)
         now = time.monotonic()
@@ -272,64 +547,193 @@ class UserStore:
         if row is None or not hmac.compare_digest(row.token_sha256, digest):
             msg = "unknown API token; ask an admin for one (lacuna users add NAME --role ROLE)"
             raise AuthenticationError(msg)
+        state = self._user_state(row)
+        if state != SIGNED:
+            raise self._refuse_row(row, state)
         if row.disabled:
             msg = f"user {row.name!r} is disabled; ask an admin"
             raise AuthenticationError(msg)
+        self._check_current(row)
         principal = Principal(row.name, tuple(json.loads(row.roles)))
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (principal, now + self.CACHE_S)
         return principal
 
+    def principal_of(self, name: str) -> Principal | None:
+        """The enabled user ``name`` with today's roles, from a row whose signature holds;
+        ``None`` when there is no such user or they are disabled.
+
+        Raises:
+            UnverifiedIdentityError: ``name``'s row does not verify.
+        """
+        with self._engine.connect() as conn:
+            row = conn.execute(select(users_table).where(users_table.c.name == name)).first()
+        if row is None:
+            return None
+        state = self._user_state(row)
+        if state != SIGNED:
+            raise self._refuse_row(row, state)
+        if row.disabled:
+            return None
+        self._check_current(row)
+        return Principal(row.name, tuple(json.loads(row.roles)))
+
     # -- console sessions ------------------------------------------------------------------
 
     def start_session(self, name: str, expires: float) -> str:
         """A new console session of ``name`` until ``expires`` (epoch seconds): its random id,
-        which only the signed cookie carries (the table keeps its digest). Ended and expired
-        sessions are dropped here, so the table holds only live ones and recent sign-outs."""
+        which only the signed cookie carries (the table keeps its digest and a signature).
+        Ended and expired sessions are dropped here, so the table holds only live ones and
+        recent sign-outs."""
         sid = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
+        row = _Values(name=name, id_sha256=token_digest(sid), created_at=_stamp(now),
+                      expires_at=_stamp(datetime.fromtimestamp(expires, UTC)))
         with self._engine.begin() as conn:
             conn.execute(delete(sessions_table).where(or_(
                 sessions_table.c.expires_at < _stamp(now), sessions_table.c.ended_at.is_not(None))))
             conn.execute(sessions_table.insert().values(
-                id_sha256=token_digest(sid), name=name, created_at=_stamp(now),
-                expires_at=_stamp(datetime.fromtimestamp(expires, UTC))))
+                id_sha256=row.id_sha256, name=name, created_at=row.created_at,
+                expires_at=row.expires_at, signature=self.keyring.sign(session_payload(row))))
         return sid
 
-    def session_active(self, sid: str, name: str) -> bool:
-        """Whether console session ``sid`` of ``name`` was started here and has not ended or
-        expired (one indexed read per request: a revoked cookie stops at once, in every
-        worker)."""
+    def session_state(self, sid: str, name: str) -> str:
+        """``"live"``: console session ``sid`` of ``name`` was started here, its row's
+        signature holds, and it has not ended or expired; ``"unverified"``: its row does not
+        verify (made, revived, moved or extended outside Lacuna; logged); else ``"none"``.
+        One indexed read per request: a revoked cookie stops at once, in every worker."""
         if not sid:
-            return False
+            return "none"
         with self._engine.connect() as conn:
             row = conn.execute(select(sessions_table).where(
                 sessions_table.c.id_sha256 == token_digest(sid))).first()
-        return (row is not None and row.name == name and row.ended_at is None
-                and row.expires_at > _stamp())
+        if row is None:
+            return "none"
+        if not self._session_ok(row):
+            log.error("refused console session %s… of %r: its row in lacuna_console_sessions "
+                      "does not match its signature (made or changed outside Lacuna, or "
+                      "started before sessions were signed); its holder signs in again",
+                      row.id_sha256[:8], row.name)
+            return "unverified"
+        live = row.name == name and row.ended_at is None and row.expires_at > _stamp()
+        if live and self._session_ended_on_trail(row):
+            log.error("refused console session %s… of %r: the audit trail records its end, so "
+                      "its row in lacuna_console_sessions was put back outside Lacuna; its "
+                      "holder signs in again", row.id_sha256[:8], row.name)
+            return "unverified"
+        return "live" if live else "none"
 
-    def end_session(self, sid: str) -> bool:
-        """End console session ``sid`` (sign-out): every copy of its cookie stops working.
-        Returns whether a live session was ended."""
+    def session_active(self, sid: str, name: str) -> bool:
+        """Whether console session ``sid`` of ``name`` is live (:meth:`session_state`)."""
+        return self.session_state(sid, name) == "live"
+
+    def _end_sessions_in(self, conn: Any, where: Any) -> _Rows:
+        """End the live sessions ``where`` selects in ``conn``'s transaction, each row signed
+        again as ended (a row that did not verify is ended too, and not vouched for); the rows
+        ended, for :meth:`_record_session_ends` once the transaction is committed."""
+        at = _stamp()
+        rows = conn.execute(select(sessions_table).where(
+            where, sessions_table.c.ended_at.is_(None))).all()
+        done = []
+        for r in rows:
+            ended = _Values(name=r.name, id_sha256=r.id_sha256, created_at=r.created_at,
+                            expires_at=r.expires_at, ended_at=at)
+            signature = (self.keyring.sign(session_payload(ended)) if self._session_ok(r)
+                         else r.signature)
+            if conn.execute(update(sessions_table).where(
+                    sessions_table.c.id_sha256 == r.id_sha256,
+                    sessions_table.c.ended_at.is_(None)).values(
+                    ended_at=at, signature=signature)).rowcount:
+                done.append(r)
+        return done
+
+    def _record_session_ends(self, ended: _Rows, why: str, by: Any = None) -> None:
+        """Append to the audit trail that these sessions ended, so that a row from before,
+        put back with its signature, is refused (:meth:`session_state`). ``by``: who ended
+        them (default: the sessions' user, signing out)."""
+        from types import SimpleNamespace
+
+        from lacuna.audit.record import event_body
+
+        for name in sorted({r.name for r in ended}):
+            ids = [r.id_sha256 for r in ended if r.name == name]
+            actor = by if by is not None else SimpleNamespace(id=name, role="")
+            body = event_body(IDENTITY_KIND, user=actor, session="lacuna-console",
+                              what={"action": SESSION_ACTION, "event": why, "user": name},
+                              reasoning=f"console session(s) of {name} ended: {why}",
+                              detail={"user": name, "sessions_ended": ids})
+            try:
+                self._trail().record_event(body)
+            except Exception as exc:
+                log.error("console session(s) of %r ended (%s), but the audit trail could not "
+                          "record it (%s): a copy of the session's row put back in the "
+                          "database would be accepted again until it expires", name, why, exc)
+
+    def _session_ended_on_trail(self, row: Any) -> bool:
+        """Whether the trail records the end of session ``row`` (its events since the session
+        began: a few, read by the indexed action and time)."""
+        from lacuna.audit.schema import records
+
+        with self._engine.connect() as conn:
+            bodies = conn.execute(select(records.c.body).where(
+                records.c.action == SESSION_ACTION,
+                records.c.timestamp >= row.created_at)).scalars().all()
+        for body in bodies:
+            try:
+                detail = json.loads(body).get(IDENTITY_KIND) or {}
+                if row.id_sha256 in (detail.get("sessions_ended") or ()):
+                    return True
+            except (ValueError, AttributeError, TypeError):
+                continue
+        return False
+
+    def end_session(self, sid: str, *, why: str = "signed out") -> bool:
+        """End console session ``sid`` (sign-out): every copy of its cookie stops working,
+        and the trail records it. Returns whether a live session was ended."""
         if not sid:
             return False
         with self._engine.begin() as conn:
-            done = conn.execute(update(sessions_table).where(
-                sessions_table.c.id_sha256 == token_digest(sid),
-                sessions_table.c.ended_at.is_(None)).values(
-                ended_at=_stamp())).rowcount
-        return bool(done)
+            ended = self._end_sessions_in(conn, sessions_table.c.id_sha256 == token_digest(sid))
+        if ended:
+            self._record_session_ends(ended, why)
+        return bool(ended)
 
-    def end_sessions(self, name: str) -> int:
+    def end_sessions(self, name: str, *, by: Any = None) -> int:
         """End every console session of ``name`` (the user was disabled); how many were live."""
         with self._engine.begin() as conn:
-            return int(conn.execute(update(sessions_table).where(
-                sessions_table.c.name == name, sessions_table.c.ended_at.is_(None)).values(
-                ended_at=_stamp())).rowcount or 0)
+            ended = self._end_sessions_in(conn, sessions_table.c.name == name)
+        if ended:
+            self._record_session_ends(ended, "user disabled", by if by is not None
+                                      else _operator())
+        return len(ended)
 
     def close(self) -> None:
+        if self._own_audit and self._audit is not None:
+            self._audit.close()
+            self._audit, self._own_audit = None, False
         self._engine.dispose()
+
+
+def _latest_ends(bodies: Iterable[str]) -> dict[str, str]:
+    """Per user, the latest ``not_before`` of the trail's identity events ``bodies``."""
+    latest: dict[str, str] = {}
+    for body in bodies:
+        try:
+            detail = json.loads(body).get(IDENTITY_KIND) or {}
+            user, stamp = detail.get("user"), detail.get("not_before")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(user, str) and isinstance(stamp, str) and stamp > latest.get(user, ""):
+            latest[user] = stamp
+    return latest
+
+
+def _operator() -> Any:
+    """Who runs ``lacuna users`` when no actor is given: the OS user, as an admin."""
+    from lacuna.config import UserConfig
+
+    return UserConfig(role=ADMIN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ LAUNCH = ("from lacuna.server.run import run; from lacuna.server.settings import
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     from lacuna.identity import UserStore
+    from lacuna.signing import Keyring, Signer
 
     folder = tmp_path_factory.mktemp("console-server")
     for name in ("customers.csv", "sales.csv"):
@@ -68,13 +69,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "stewards:\n  default: [sam, sue]\n"
         f"destinations:\n  unmanaged: [{str(folder / 'Downloads')!r}]\n"
         f"audit:\n  url: {db!r}\n", encoding="utf-8")
-    users = UserStore(db)
+    key = secrets.token_hex(32)
+    users = UserStore(db, keyring=Keyring(Signer(bytes.fromhex(key))))  # the server's key
     tokens = {"alice": users.add("alice", roles=("analyst",)),
               "sam": users.add("sam", roles=("data_steward",)),
               "sue": users.add("sue", roles=("data_steward",)),
               "carol": users.add("carol", roles=("compliance_officer",))}
     users.close()
-    key = secrets.token_hex(32)
     port = free_port()
     env = {**os.environ, "LACUNA_HOME": str(folder / ".server-home"), "LACUNA_SIGNING_KEY": key,
            "LACUNA_SERVER_PORT": str(port), "LACUNA_SERVER_DB": db,

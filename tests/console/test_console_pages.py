@@ -241,16 +241,20 @@ def test_sign_out_after_a_role_change_ends_the_session(app_and_tokens):
     """Roles changed under a live session apply at once, and it stays the same server-side
     session: signing out still ends it for every copy of the cookie (the refreshed session used
     to lose its id, so sign-out ended nothing and a copied cookie kept working)."""
-    from sqlalchemy import update
+    from sqlalchemy import select, update
 
-    from lacuna.identity import users_table
+    from lacuna.identity import user_payload, users_table
 
     app, tokens, users = app_and_tokens
     steward = sign_in(app, tokens["sam"])
     copied = steward.cookies.get(COOKIE)
-    with users._engine.begin() as conn:  # a role change that keeps the token
+    with users._engine.begin() as conn:  # a role change that keeps the token, signed (by
+        # Lacuna's key: an unsigned edit ends the session, tests/server/test_identity_rows_signed)
+        row = conn.execute(select(users_table).where(users_table.c.name == "sam")).one()
+        roles = '["data_steward", "compliance_officer"]'
+        payload = {**user_payload(row), "roles": roles}
         conn.execute(update(users_table).where(users_table.c.name == "sam")
-                     .values(roles='["data_steward", "compliance_officer"]'))
+                     .values(roles=roles, signature=users.keyring.sign(payload)))
     page = steward.get("/console/exceptions")
     assert page.status_code == 200
     assert "compliance_officer" in page.text

@@ -194,7 +194,12 @@ def dbt_server(dbt_built: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "dbt": {"project_dir": str(dbt_built.dir), "environment": "production",
                 "roles": {"data_owner": ["olga"], "compliance": ["compliance_officer"]}},
     }), encoding="utf-8")
-    users = UserStore(db)
+    from lacuna import keyfile
+    from lacuna.signing import Keyring, Signer
+
+    key = keyfile.load_or_create_key(root / "home" / "signing.key", what="signing key",
+                                     env_name="LACUNA_SIGNING_KEY")  # the server's (its home)
+    users = UserStore(db, keyring=Keyring(Signer(key)))
     tokens = {name: users.add(name, roles=roles, replace=True) for name, roles in USERS.items()}
     users.close()
     src = Path(__file__).resolve().parents[2] / "src"

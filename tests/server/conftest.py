@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lacuna import keyfile
 from lacuna.identity import UserStore
+from lacuna.signing import Keyring, Signer
 from live_server import free_port, wait_healthy
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -69,12 +71,18 @@ def server_files(root: Path) -> tuple[str, Path, dict[str, str]]:
     return f"sqlite:///{root / 'state.db'}", config, env
 
 
+def home_keyring(home: Path) -> Keyring:
+    """The signing keys of a process whose LACUNA_HOME is ``home`` (its key made if new)."""
+    return Keyring(Signer(keyfile.load_or_create_key(home / "signing.key", what="signing key",
+                                                     env_name="LACUNA_SIGNING_KEY")))
+
+
 def start_server(root: Path, *, tokens: dict[str, str] | None = None, workers: int = 1,
                  extra_env: dict[str, str] | None = None) -> Live:
     db, config, env = server_files(root)
     env.update(extra_env or {})
-    if tokens is None:
-        users = UserStore(db)
+    if tokens is None:  # signed with the server's key (its LACUNA_HOME's), as the CLI would
+        users = UserStore(db, keyring=home_keyring(root / "home"))
         tokens = {name: users.add(name, roles=roles, replace=True)
                   for name, roles in USERS.items()}
         users.close()

@@ -152,3 +152,64 @@ def test_a_bad_jwks_file_fails_at_start(tmp_path: Path) -> None:
     (tmp_path / "jwks.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="JWKS"):
         OidcVerifier(OidcSettings(issuer="i", audience="a", jwks_file=tmp_path / "jwks.json"))
+
+
+def test_the_server_names_the_users_it_will_refuse_at_start_up(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An upgrade must not lock people out without a word: users whose rows carry no signature
+    (or one that does not match) are listed at start-up with what to do."""
+    from sqlalchemy import update
+
+    from lacuna.identity import users_table
+    from lacuna.server.state import warn_unverified_users
+
+    users = UserStore(f"sqlite:///{tmp_path / 's.db'}")
+    for name in ("ana", "bob", "cy"):
+        users.add(name, roles=["analyst"])
+    with users._engine.begin() as conn:
+        conn.execute(update(users_table).where(users_table.c.name == "ana").values(
+            signature=None))
+        conn.execute(update(users_table).where(users_table.c.name == "bob").values(
+            roles='["admin"]'))
+    with caplog.at_level("ERROR", logger="lacuna.server"):
+        warn_unverified_users(users)
+    text = caplog.text
+    assert "1 user(s) carry no signature and cannot sign in: ana" in text
+    assert "lacuna users resign" in text
+    assert "1 user(s) do not match their signature" in text
+    assert "bob" in text
+    assert "cy" not in text
+    users.close()
+
+
+def test_removing_the_trails_record_of_a_disable_is_seen_by_audit_verify(tmp_path: Path) -> None:
+    """Where the refusal of an older row put back ends: a writer who also deletes the trail's
+    record of the disable gets the old row accepted again, and ``lacuna audit verify`` reports
+    the trail as tampered (docs/server.md, "Not yet")."""
+    from sqlalchemy import delete, select, update
+
+    from lacuna.audit import AuditStore
+    from lacuna.audit.schema import records
+    from lacuna.identity import UnverifiedIdentityError, users_table
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    users = UserStore(url)
+    token = users.add("ana", roles=["data_steward"])
+    with users._engine.connect() as conn:
+        kept = dict(conn.execute(select(users_table)).mappings().one())
+    users.disable("ana")
+    with users._engine.begin() as conn:
+        conn.execute(update(users_table).values(**kept))
+    with pytest.raises(UnverifiedIdentityError, match="older than the audit trail"):
+        users.authenticate(token)
+    with users._engine.begin() as conn:
+        conn.execute(delete(records).where(records.c.action == "identity"))
+    again = UserStore(url)
+    assert again.authenticate(token).name == "ana"  # accepted: the anchor is gone ...
+    trail = AuditStore(url)
+    try:
+        assert not trail.verify().ok  # ... and the trail says it was tampered with
+    finally:
+        trail.close()
+        again.close()
+        users.close()

@@ -24,7 +24,7 @@ from lacuna.audit.record import iso
 from lacuna.cli import app
 from lacuna.datasets.store import DatasetStore
 from lacuna.exceptions import ExceptionStore
-from lacuna.identity import UserStore
+from lacuna.identity import AuthenticationError, UserStore
 from lacuna.lineage.store import LineageStore
 from lacuna.policy import log_sinks
 from lacuna.signing import default_keyring
@@ -506,3 +506,63 @@ def test_0011_adds_dismissed_to_a_lineage_store_at_0010(state_url: str, home: Pa
         assert store.latest(ref) is None
     assert revisions(state_url) == [head_revision()]
     assert schema_drift(state_url) == []
+
+
+def test_0012_signs_no_user_row_of_a_store_at_0011_until_an_operator_resigns(
+        state_url: str, home: Path) -> None:
+    """Users and console sessions written at revision 0011 carry no signature. Opening the
+    store migrates it (the signature columns) but vouches for nothing: those users are refused
+    with a message saying what to do, ``lacuna users list`` marks them, ``lacuna users resign``
+    (the operator's check) signs them as they are, and a row edited after signing is never
+    signed by it."""
+    from lacuna.identity import UnverifiedIdentityError
+
+    users = UserStore(state_url)
+    tokens = {name: users.add(name, roles=[role]) for name, role in
+              (("sam", "data_steward"), ("ana", "analyst"), ("old", "analyst"))}
+    users.disable("old")
+    sid = users.start_session("sam", datetime.now(UTC).timestamp() + 3600)
+    assert users.authenticate(tokens["sam"]).name == "sam"
+    users.close()
+    engine = create_engine(state_url)
+    try:
+        with engine.begin() as conn:  # the store as revision 0011 left it
+            for table in ("lacuna_users", "lacuna_console_sessions"):
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN signature"))
+            conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0011'"))
+    finally:
+        engine.dispose()
+    users = UserStore(state_url)  # opening it migrates it
+    try:
+        assert revisions(state_url) == [head_revision()]
+        assert schema_drift(state_url) == []
+        with pytest.raises(UnverifiedIdentityError, match=r"no signature.*lacuna users resign"):
+            users.authenticate(tokens["sam"])
+        assert not users.session_active(sid, "sam")  # sessions from before: sign in again
+        listed = lacuna("users", "list", "--db", state_url, home=home)
+        assert "sam\tdata_steward  (unsigned" in listed.stdout, listed.output
+        refused = CliRunner().invoke(app, ["users", "resign", "--db", state_url], input="n\n")
+        assert refused.exit_code == 1
+        assert "nothing signed" in refused.stdout
+        engine = create_engine(state_url)
+        try:  # edited after signing (this key's signature, of something else): not resigned
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE lacuna_users SET signature = :s, "
+                                  "roles = '[\"admin\"]' WHERE name = 'ana'"),
+                             {"s": users.keyring.sign({"another": "row"})})
+        finally:
+            engine.dispose()
+        done = lacuna("users", "resign", "--yes", "--db", state_url, home=home)
+        assert done.exit_code == 0, done.output
+        assert "signed 2 user record(s): old, sam" in done.stdout
+        assert users.authenticate(tokens["sam"]).roles == ("data_steward",)
+        with pytest.raises(AuthenticationError, match="disabled"):
+            users.authenticate(tokens["old"])  # signed as it was: still disabled
+        with pytest.raises(UnverifiedIdentityError, match="does not match its signature"):
+            users.authenticate(tokens["ana"])
+        assert {r.name: r.signature for r in users.records()} == {
+            "ana": "invalid", "old": "signed", "sam": "signed"}
+        new = users.add("ana", roles=["analyst"], replace=True)  # re-issued: in again
+        assert users.authenticate(new) == users.principal_of("ana")
+    finally:
+        users.close()

@@ -1,12 +1,18 @@
-"""``lacuna users``: server identities (API tokens are printed once and stored hashed)."""
+"""``lacuna users``: server identities (API tokens are printed once and stored hashed; every
+row is signed with the installation's signing key: run these where the server's key is)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lacuna.identity import ROLES
+
+if TYPE_CHECKING:
+    from lacuna.identity import UserStore
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -14,14 +20,43 @@ DbOption = Annotated[str | None, typer.Option(
     help="State database URL (default: LACUNA_SERVER_DB, else the config's audit.url).")]
 
 
-def _store(db: str | None) -> object:
+@contextmanager
+def _store(db: str | None) -> Iterator[UserStore]:
     import os
 
     from lacuna.config import load_config
     from lacuna.identity import UserStore
 
-    url = db or os.environ.get("LACUNA_SERVER_DB") or load_config().audit_url
-    return UserStore(url)
+    config = load_config()
+    url = db or os.environ.get("LACUNA_SERVER_DB") or config.audit_url
+    # ends of users go on the trail (a row put back from before them is refused); with the
+    # config's external checkpoint log when this is the config's database
+    store = UserStore(url, checkpoint_log=config.audit.checkpoint_log
+                      if url == config.audit_url else None)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _other_key(store: UserStore) -> str | None:
+    """Why this process's key is probably not the server's (more user records are signed
+    with keys it does not hold than verify with it), or None. A record edited after signing
+    names this key and does not count: only the key ids do."""
+    records = store.records()
+    ring = store.keyring
+    ours = {s.key_id for s in (ring.current, *ring.retired)}
+    verified = sum(r.signature == "signed" for r in records)
+    others = sorted({r.signed_by for r in records
+                     if r.signed_by is not None and r.signed_by not in ours})
+    foreign = sum(r.signed_by in others for r in records)
+    if foreign <= verified:
+        return None
+    return (f"{foreign} of the {foreign + verified} signed user record(s) are signed with "
+            f"another key ({', '.join(others[:3])}), not this process's (key id "
+            f"{ring.current.key_id}): run lacuna users as the server's account, or with the "
+            "server's key in LACUNA_SIGNING_KEY; the server refuses users signed with another "
+            "key")
 
 
 @app.command("add")
@@ -34,34 +69,70 @@ def add(
     db: DbOption = None,
 ) -> None:
     """Create a user and print their API token (once: only its hash is kept)."""
-    from lacuna.identity import UserStore
-
-    store = _store(db)
-    assert isinstance(store, UserStore)
-    token = store.add(name, roles=role, replace=replace)
+    with _store(db) as store:
+        warning = _other_key(store)
+        token = store.add(name, roles=role, replace=replace)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(token)
     typer.echo(f"# {name} ({', '.join(role)}): the token above is shown once; send it as "
                "'Authorization: Bearer <token>'", err=True)
 
 
+_FLAGS = {"unsigned": "  (unsigned: cannot sign in; check, then lacuna users resign)",
+          "invalid": "  (signature does not match: cannot sign in; re-issue with --replace)"}
+
+
 @app.command("list")
 def list_users(db: DbOption = None) -> None:
-    """Users and their roles (never tokens)."""
-    from lacuna.identity import UserStore
-
-    store = _store(db)
-    assert isinstance(store, UserStore)
-    for principal, disabled in store.list():
-        flag = "  (disabled)" if disabled else ""
-        typer.echo(f"{principal.name}\t{','.join(principal.roles)}{flag}")
+    """Users and their roles (never tokens), and whether each record's signature holds."""
+    with _store(db) as store:
+        records = store.records()
+    for r in records:
+        flag = "  (disabled)" if r.disabled else ""
+        typer.echo(f"{r.name}\t{','.join(r.roles)}{flag}{_FLAGS.get(r.signature, '')}")
 
 
 @app.command("disable")
 def disable(name: Annotated[str, typer.Argument(help="User name.")], db: DbOption = None) -> None:
     """Stop a user's token from working."""
-    from lacuna.identity import UserStore
-
-    store = _store(db)
-    assert isinstance(store, UserStore)
-    store.disable(name)
+    with _store(db) as store:
+        store.disable(name)
     typer.echo(f"disabled {name}")
+
+
+@app.command("resign")
+def resign(
+    name: Annotated[list[str] | None, typer.Argument(
+        help="Only these users (default: every unsigned one).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Sign user records written before Lacuna signed them (after an upgrade), as they are.
+
+    You vouch for what they say: whoever could write the database before could have changed a
+    role or a token digest. Check the list first; re-issuing (lacuna users add NAME --role ROLE
+    --replace) trusts nothing old. Records whose signature does not match are never signed
+    here: re-issue those."""
+    with _store(db) as store:
+        wrong_key = _other_key(store)
+        if wrong_key:  # signing with it would lock these users out as well
+            typer.echo(f"refusing to sign: {wrong_key}", err=True)
+            raise typer.Exit(2)
+        pending = [r for r in store.records() if r.signature == "unsigned"
+                   and (not name or r.name in name)]
+        if not pending:
+            typer.echo("no unsigned user records")
+            return
+        typer.echo("these user records carry no signature and would be signed as they are:")
+        for r in pending:
+            typer.echo(f"  {r.name}\t{','.join(r.roles)}{'  (disabled)' if r.disabled else ''}")
+        if not yes and not typer.confirm("sign them?", default=False):
+            typer.echo("nothing signed")
+            raise typer.Exit(1)
+        done = store.resign([r.name for r in pending])
+    typer.echo(f"signed {len(done)} user record(s): {', '.join(r.name for r in done)}")
+    skipped = sorted({r.name for r in pending} - {r.name for r in done})
+    if skipped:
+        typer.echo(f"not signed (invalid roles; re-issue them): {', '.join(skipped)}", err=True)
+        raise typer.Exit(1)

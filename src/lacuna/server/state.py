@@ -13,7 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lacuna.identity import Authenticator, OidcSettings, OidcVerifier, Principal, UserStore
+from lacuna.identity import (
+    INVALID,
+    UNSIGNED,
+    Authenticator,
+    OidcSettings,
+    OidcVerifier,
+    Principal,
+    UserStore,
+)
 from lacuna.server.bodies import Bodies
 from lacuna.server.metrics import Metrics
 from lacuna.server.refusals import RefusalBudget
@@ -136,7 +144,8 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
 
     if isinstance(engine.decision_log, SqlDecisionLog):  # its WAL checkpoints off its commits
         engine.decision_log.checkpoint_in_background()
-    users = UserStore(governor.config.audit_url)
+    users = UserStore(governor.config.audit_url, audit=governor.audit)
+    warn_unverified_users(users)
     oidc = None
     if settings.oidc is not None:
         o = settings.oidc
@@ -148,3 +157,28 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
                        audit_writer=audit_writer,
                        refusals=RefusalBudget(settings.audit_refusals_burst,
                                               settings.audit_refusals_per_minute))
+
+
+def warn_unverified_users(users: UserStore) -> None:
+    """Say at start-up, loudly, which users cannot sign in because their row's signature does
+    not hold (written before rows were signed, or changed outside Lacuna), and what to do: an
+    upgrade must not lock people out without a word."""
+    import logging
+
+    try:
+        records = users.records()
+    except Exception as exc:  # reported by the first request instead
+        logging.getLogger("lacuna.server").error("cannot read the users table: %s", exc)
+        return
+    unsigned = [r.name for r in records if r.signature == UNSIGNED]
+    invalid = [r.name for r in records if r.signature == INVALID]
+    log = logging.getLogger("lacuna.server")
+    if unsigned:
+        log.error("%d user(s) carry no signature and cannot sign in: %s. Rows written before "
+                  "Lacuna signed them: check them (lacuna users list) and sign them "
+                  "(lacuna users resign), or re-issue them (lacuna users add NAME --role ROLE "
+                  "--replace)", len(unsigned), ", ".join(unsigned[:20]))
+    if invalid:
+        log.error("%d user(s) do not match their signature (changed outside Lacuna, or signed "
+                  "with another key) and cannot sign in: %s. Re-issue them: lacuna users add "
+                  "NAME --role ROLE --replace", len(invalid), ", ".join(invalid[:20]))

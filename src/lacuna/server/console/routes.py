@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.server.console import charts
@@ -92,7 +93,9 @@ async def login(request: Request) -> Response:
     via = "token" if token.startswith("lac_") else "oidc"
     previous = codec.load(get_cookie(request, COOKIE))
     if previous is not None and previous.sid:  # a shared browser: the last person's session
-        server_state(request).users.end_session(previous.sid)  # ends, not just its cookie
+        await run_in_threadpool(  # ends, not just its cookie (and the trail records it)
+            server_state(request).users.end_session, previous.sid,
+            why="another sign-in in its browser")
     redirect = RedirectResponse(next_url, status_code=303)
     expires = time.time() + LIFETIME_S
     if principal.expires is not None:  # an OIDC token: the session ends with it (and its roles)
@@ -109,7 +112,8 @@ async def logout(request: Request, session: AnyRole) -> Response:
     """End the session on the server (every copy of its cookie stops working), then drop the
     cookie from this browser."""
     await csrf_form(request, session)
-    server_state(request).users.end_session(session.sid)
+    # a database write and an audit-trail append: off the event loop
+    await run_in_threadpool(server_state(request).users.end_session, session.sid)
     response = RedirectResponse("/console/login", status_code=303)
     drop_cookie(request, response, COOKIE)
     return response

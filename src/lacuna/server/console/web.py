@@ -107,22 +107,38 @@ def current_session(request: Request) -> Session | None:
     session = console_state(request).codec.load(get_cookie(request, COOKIE))
     if session is None:
         return None
+    users = server_state(request).users
     try:
-        live = server_state(request).users.session_active(session.sid, session.name)
+        state = users.session_state(session.sid, session.name)
     except Exception as exc:  # the sessions table cannot be read: no session (fail closed)
         log.error("cannot check console session of %s; treating it as signed out: %s",
                   session.name, exc)
-        live = False
-    if not live:
+        state = "none"
+    if state == "unverified":
+        _unverified(request, f"the console session of {session.name!r} in "
+                    "lacuna_console_sessions does not match its signature (made, revived or "
+                    "extended outside Lacuna, or started before sessions were signed), so it "
+                    "signs in nobody: sign in again (lacuna users add NAME --role ROLE "
+                    "--replace ends all of a user's sessions)")
+        return None
+    if state != "live":
         return None  # signed out (a copy of the cookie), expired, or never started here
     if session.via == "token":
-        users = {p.name: (p, disabled) for p, disabled in server_state(request).users.list()}
-        found = users.get(session.name)
-        if found is None or found[1]:
+        try:
+            found = users.principal_of(session.name)
+        except AuthenticationError as exc:  # the user's row does not verify: nobody
+            _unverified(request, str(exc))
+            return None
+        if found is None:
             return None  # the user was removed or disabled: the session ends
-        if found[0].roles != session.roles:  # roles changed: today's, in the same session
-            session = replace(session, roles=found[0].roles)  # (its sid: sign-out ends it)
+        if found.roles != session.roles:  # roles changed: today's, in the same session
+            session = replace(session, roles=found.roles)  # (its sid: sign-out ends it)
     return session
+
+
+def _unverified(request: Request, detail: str) -> None:
+    """Keep why the cookie signs in nobody: :func:`require` refuses with it (401, audited)."""
+    request.state.console_refusal = detail
 
 
 def require(*roles: str) -> Callable[[Request], Session]:
@@ -134,7 +150,8 @@ def require(*roles: str) -> Callable[[Request], Session]:
     def dependency(request: Request) -> Session:
         session = current_session(request)
         if session is None:
-            refuse(request, None, 401, "sign in to the console to see this page")
+            refuse(request, None, 401, getattr(request.state, "console_refusal", None)
+                   or "sign in to the console to see this page")
         if not session.has(*roles):
             refuse(request, session, 403,
                    f"{session.name} lacks the role for this page: needs one of "
