@@ -104,6 +104,58 @@ def effective_state(
     )
 
 
+INDEX = "(index)"
+
+
+def index_label(level: int, levels: int) -> str:
+    """The label an unnamed index level is classified under: ``(index)``, or ``(index level
+    N)`` of a MultiIndex (no column name pandas would write or read back)."""
+    return INDEX if levels == 1 else f"(index level {level})"
+
+
+def with_index(obj: pd.DataFrame | pd.Series, state: DataState,
+               config: ClassificationConfig) -> DataState:
+    """``state`` with what ``obj``'s unnamed text index levels hold, for a writer that writes
+    the index (``to_csv``, ``to_excel``, ``to_sql`` by default; ``to_parquet`` a non-default
+    one).
+
+    A named index level is a label like a column (:func:`labels`). An unnamed one is written
+    too, without a name to classify it by: a frame indexed by e-mail addresses
+    (``set_index("email").rename_axis(None)``, ``pd.DataFrame(rows, index=emails)``, ``df.T``)
+    left as PUBLIC. Text levels (object, string and categorical dtypes) are classified from
+    their values (layer 1, evenly spaced samples, as a re-check is) and added when they are
+    more than PUBLIC; numbers and dates, row positions for the most part, are not looked at.
+    """
+    index = obj.index
+    levels = [i for i, name in enumerate(index.names) if name is None
+              and _text(index.get_level_values(i) if index.nlevels > 1 else index)]
+    if not levels:
+        return state
+    from lacuna.classify import classify_columns
+
+    n, rows = len(index), config.sample_rows
+    at = [int(i * n / rows) for i in range(rows)] if n > rows else list(range(n))
+    neutral = {f"{_NEUTRAL}{i}": index_label(i, index.nlevels) for i in levels}
+    with _bypass.bypass():
+        samples = {k: pd.Series((index.get_level_values(i) if index.nlevels > 1 else index)
+                                .take(at), dtype=object)
+                   for k, i in zip(neutral, levels, strict=True)}
+        found = classify_columns(list(neutral), samples, config, cascade=False)
+    new = {neutral[k]: replace(col, reasoning=f"the index holds values of this kind, written "
+                                              f"with the data: {col.reasoning}")
+           for k, col in found.items() if column_tier(col, config) > Tier.PUBLIC}
+    if not new:
+        return state
+    parent = state.classification
+    classification = rules.derive(parent, [*parent.columns, *new], new, config)
+    return replace(state, classification=classification)
+
+
+def _text(values: pd.Index) -> bool:
+    return bool(pd.api.types.is_string_dtype(values.dtype)
+                or isinstance(values.dtype, pd.CategoricalDtype))
+
+
 def _first(
     obj: pd.DataFrame | pd.Series,
     state: DataState | None,

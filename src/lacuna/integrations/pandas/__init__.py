@@ -31,14 +31,17 @@ from pandas.io.formats.style import Styler
 from lacuna.integrations.pandas._columns import (
     FRAME_MIXING,
     columns_axis,
+    index_axis,
     mixing_methods,
     series_name,
     wrap_frame_mixing,
+    wrap_from_records,
     wrap_init,
     wrap_insert,
     wrap_location_setitem,
     wrap_mixing,
     wrap_relabelling,
+    wrap_set_index,
     wrap_setitem,
     wrap_to_frame,
 )
@@ -49,7 +52,7 @@ from lacuna.integrations.pandas._io import (
     wrap_store_put,
     wrap_writer,
 )
-from lacuna.integrations.pandas._patch import Patch
+from lacuna.integrations.pandas._patch import Patch, Replacement
 from lacuna.integrations.pandas._reshape import (
     FRAME_RESHAPES,
     GROUPBY_METHODS,
@@ -118,8 +121,9 @@ def _window_classes() -> tuple[type, ...]:
     return tuple(getattr(pdt, n) for n in names if hasattr(pdt, n))
 
 
-def _patches() -> list[Patch]:
-    patches = [Patch(pd, name, _reader(name)) for name in READERS if hasattr(pd, name)]
+def _patches() -> list[Replacement]:
+    patches: list[Replacement] = [Patch(pd, name, _reader(name)) for name in READERS
+                                  if hasattr(pd, name)]
     for owner, specs in (
         (pd.DataFrame, DATAFRAME_WRITERS), (pd.Series, SERIES_WRITERS), (Styler, STYLER_WRITERS)
     ):
@@ -147,6 +151,10 @@ def _patches() -> list[Patch]:
         Patch(pd.Series, "name", series_name),
         Patch(pd.Series, "to_frame", wrap_to_frame),
         Patch(pd.DataFrame, "__init__", wrap_init),
+        # a classmethod: replaced as one (behind no guard, as Series.name and the axes are)
+        Replacement(pd.DataFrame, "from_records", wrap_from_records),
+        *(Patch(owner, "index", index_axis) for owner in (pd.DataFrame, pd.Series)),
+        Patch(pd.DataFrame, "set_index", wrap_set_index),
         # results that mix in another Series' values: pandas keeps the left operand's attrs
         *(Patch(owner, m, wrap_mixing) for owner, methods in mixing_methods() for m in methods
           if hasattr(owner, m)),
@@ -165,8 +173,8 @@ def _patches() -> list[Patch]:
     return patches
 
 
-_PATCHES: list[Patch] = []
-_BUILT: list[Patch] | None = None  # the patches, made once (see _install_locked)
+_PATCHES: list[Replacement] = []
+_BUILT: list[Replacement] | None = None  # the patches, made once (see _install_locked)
 _LOCK = threading.Lock()
 _WANTED = False  # install() was called and uninstall() not since (lacuna.enable())
 _HOLDS = 0  # open governed() blocks, in every thread

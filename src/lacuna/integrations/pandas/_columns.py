@@ -58,6 +58,75 @@ def columns_axis(original: Any) -> ColumnsAxis:
     return ColumnsAxis(original)
 
 
+class IndexAxis(ColumnsAxis):
+    """``DataFrame.index``/``Series.index`` with a setter that gives a named index the class of
+    the tracked Series it was set from (``df.index = visits["diagnosis"].rename("code")``: the
+    diagnoses, written with the data, left as PUBLIC)."""
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        content = None if _bypass.active() else frames.content_of(value)
+        self.original.__set__(obj, value)
+        if content is not None:
+            _index_from(obj, [(0, content)])
+
+
+def index_axis(original: Any) -> IndexAxis:
+    return IndexAxis(original)
+
+
+def _index_from(obj: Any, contents: list[tuple[int, frames.Content]]) -> None:
+    """The named index levels of ``obj`` at the given positions take the given content's class
+    (an unnamed level has no label to carry it: the export classifies its values,
+    :func:`lacuna.lineage.frames.with_index`)."""
+    names = obj.index.names
+    put = [(str(names[level]), content) for level, content in contents
+           if level < len(names) and names[level] is not None]
+    if put:
+        frames.assign(obj, put, settings())
+
+
+def wrap_set_index(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DataFrame.set_index`` with Series among the keys: each named level it makes takes the
+    class of the Series it came from (columns moved into the index keep theirs already)."""
+
+    @functools.wraps(original)
+    def set_index(self: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, keys, *args, **kwargs)
+        if _bypass.active():
+            return result
+        listed = keys if isinstance(keys, list) else [keys]
+        append = kwargs.get("append", args[1] if len(args) > 1 else False)
+        first = self.index.nlevels if append and result is not None else 0
+        target = self if result is None else result
+        if append and result is None:  # in place: the old levels are still counted
+            first = target.index.nlevels - len(listed)
+        contents = [(first + i, c) for i, c in enumerate(
+            frames.content_of(k) if isinstance(k, pd.Series) else None for k in listed)
+            if c is not None]
+        if contents:
+            _index_from(target, contents)
+        return result
+
+    return set_index
+
+
+def wrap_from_records(original: Any) -> classmethod[Any, Any, Any]:
+    """``DataFrame.from_records`` of Series (one row each): every column holds a value of each,
+    so it takes the strictest of their classes, as the constructor does."""
+    build = original.__func__
+
+    @functools.wraps(build)
+    def from_records(cls: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+        frame = build(cls, data, *args, **kwargs)
+        if isinstance(data, (list, tuple)) and data and not _bypass.active():
+            contents = _constructed(frame, data)
+            if contents:
+                frames.assign(frame, contents, settings())
+        return frame
+
+    return classmethod(from_records)
+
+
 def series_name(original: property) -> property:
     """``Series.name`` with a setter that moves the Series' class to its new name."""
     fget, fset = original.fget, original.fset

@@ -33,7 +33,7 @@ from lacuna.integrations.pandas._frames import (
     variable_name,
 )
 from lacuna.integrations.pandas._writers import Writer
-from lacuna.lineage.frames import attach, effective_state, labels, read_origins
+from lacuna.lineage.frames import attach, effective_state, labels, read_origins, with_index
 from lacuna.lineage.recording import Produced, column_edges, file_completed, inputs_of
 from lacuna.lineage.sidecar import (
     embedded_declaration,
@@ -442,6 +442,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         gov = current()
         data = _data_of(self)
         state = effective_state(data, gov.config.classification)
+        if kwargs.get("index", True) is not False:  # the index is written with the data
+            state = with_index(data, state, gov.config.classification)
         name = display_name(_file_of(target))
         frame_ = user_frame()
         op = gov.operation(

@@ -1,0 +1,168 @@
+"""What the index holds is written with the data, so it is classified like a column.
+
+A writer writes the index by default (``to_csv``, ``to_excel``, ``to_sql``; ``to_parquet`` a
+non-default one). A named index level is a label like a column; an unnamed one had no name
+to classify it by, and the content it was set from was not followed into it:
+
+- a frame indexed by e-mail addresses under no name (``pd.DataFrame(rows, index=emails)``,
+  ``set_index("email").rename_axis(None)``) left for ``~/Downloads`` as PUBLIC;
+- ``df.index = visits["diagnosis"].rename("code")`` and ``df.set_index(that Series)`` gave the
+  index level the public name ``code`` and none of the diagnoses' class;
+- ``pd.DataFrame.from_records([visits["diagnosis"]])`` (one row per Series) came out PUBLIC.
+
+Each route is run with the sensitive content (denied, nothing written) and with public content
+(allowed, the file read back equal). Real pandas, real regorus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import lacuna
+from lacuna.errors import GovernanceViolation
+from lacuna.model import Tier
+
+EMAILS = ["ana@example.org", "bo@example.com", "cy@example.net", "di@example.io"]
+WARDS = ["east", "west", "north", "south"]
+
+
+@pytest.fixture
+def visits(sandbox: Path, sandbox_config, downloads: Path) -> dict[str, pd.DataFrame]:
+    """``visits`` (``diagnosis``: PHI by its name only) and ``wards`` (public), read through
+    Lacuna, which is enabled; ``~/Downloads`` is unmanaged."""
+    lacuna.disable()
+    pd.DataFrame({"patient": ["p1", "p2", "p3", "p4"],
+                  "diagnosis": ["flu", "asthma", "diabetes", "gout"]}).to_csv(
+        sandbox / "visits.csv", index=False)
+    pd.DataFrame({"ward": WARDS, "beds": [4, 6, 2, 8]}).to_csv(sandbox / "wards.csv",
+                                                               index=False)
+    lacuna.enable(sandbox_config())
+    out = {n: pd.read_csv(sandbox / f"{n}.csv") for n in ("visits", "wards")}
+    assert out["visits"].lacuna.classification.tier > Tier.PUBLIC
+    assert out["wards"].lacuna.classification.tier is Tier.PUBLIC
+    return out
+
+
+def _denied(frame: pd.DataFrame, target: Path, **kwargs: object) -> None:
+    with pytest.raises(GovernanceViolation):
+        frame.to_csv(target, **kwargs)
+    assert not target.exists()
+
+
+def _allowed(frame: pd.DataFrame, target: Path) -> None:
+    frame.to_csv(target)
+    back = pd.read_csv(target, index_col=0)
+    expected = frame.copy()
+    expected.index = expected.index.astype(back.index.dtype)
+    pd.testing.assert_frame_equal(back, expected, check_names=False)
+
+
+@pytest.mark.parametrize("writer", ["to_csv", "to_parquet", "to_excel"])
+def test_an_unnamed_index_of_email_addresses_is_classified_by_its_values(
+    visits: dict[str, pd.DataFrame], downloads: Path, writer: str
+) -> None:
+    pytest.importorskip("openpyxl") if writer == "to_excel" else None
+    frame = pd.DataFrame({"beds": [4, 6, 2, 8]}, index=EMAILS)
+    suffix = {"to_csv": "csv", "to_parquet": "parquet", "to_excel": "xlsx"}[writer]
+    target = downloads / f"contacts.{suffix}"
+    with pytest.raises(GovernanceViolation) as denied:
+        getattr(frame, writer)(target)
+    assert not target.exists()
+    assert "(index)" in denied.value.decision.operation.classification.columns
+
+
+def test_the_index_left_out_of_the_file_is_not_held_against_it(
+    visits: dict[str, pd.DataFrame], downloads: Path
+) -> None:
+    frame = pd.DataFrame({"beds": [4, 6, 2, 8]}, index=EMAILS)
+    frame.to_csv(downloads / "beds.csv", index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(downloads / "beds.csv"),
+                                  frame.reset_index(drop=True))
+
+
+def test_a_named_index_moved_out_of_its_name_is_still_classified(
+    visits: dict[str, pd.DataFrame], downloads: Path
+) -> None:
+    people = pd.DataFrame({"email": EMAILS, "beds": [4, 6, 2, 8]})
+    _denied(people.set_index("email").rename_axis(None), downloads / "x.csv")
+
+
+def test_an_unnamed_multiindex_level_of_email_addresses_is_classified(
+    visits: dict[str, pd.DataFrame], downloads: Path
+) -> None:
+    index = pd.MultiIndex.from_arrays([WARDS, EMAILS])
+    _denied(pd.DataFrame({"beds": [4, 6, 2, 8]}, index=index), downloads / "x.csv")
+
+
+def test_public_and_numeric_indexes_are_allowed_and_read_back(
+    visits: dict[str, pd.DataFrame], downloads: Path
+) -> None:
+    wards = visits["wards"]
+    _allowed(wards[wards["beds"] > 3], downloads / "filtered.csv")  # an Index of row numbers
+    _allowed(pd.DataFrame({"beds": [4, 6, 2, 8]}, index=WARDS), downloads / "by-ward.csv")
+    _allowed(pd.DataFrame({"beds": [4, 6, 2, 8]},
+                          index=pd.date_range("2026-01-01", periods=4)), downloads / "by-day.csv")
+
+
+def test_an_index_set_from_a_renamed_column_keeps_its_class(
+    visits: dict[str, pd.DataFrame], downloads: Path
+) -> None:
+    frame = visits["wards"].copy()
+    frame.index = visits["visits"]["diagnosis"].rename("code")
+    assert frame.lacuna.columns["code"].classification.value == "phi"
+    _denied(frame, downloads / "x.csv")
+    public = visits["wards"].copy()
+    public.index = visits["wards"]["ward"].rename("code")
+    _allowed(public, downloads / "wards.csv")
+
+
+def test_a_series_index_set_on_a_series_keeps_its_class(
+    visits: dict[str, pd.DataFrame], downloads: Path
+) -> None:
+    beds = visits["wards"]["beds"].copy()
+    beds.index = visits["visits"]["diagnosis"].rename("code")
+    with pytest.raises(GovernanceViolation):
+        beds.to_csv(downloads / "x.csv")
+    assert not (downloads / "x.csv").exists()
+
+
+@pytest.mark.parametrize("append", [False, True])
+def test_set_index_from_a_renamed_series_keeps_its_class(
+    visits: dict[str, pd.DataFrame], downloads: Path, append: bool
+) -> None:
+    wards = visits["wards"]
+    codes = visits["visits"]["diagnosis"].rename("code")
+    frame = wards.set_index(codes, append=append)
+    _denied(frame, downloads / "x.csv")
+    _denied(wards.set_index([codes, "beds"], append=append), downloads / "y.csv")
+    public = wards.set_index(wards["ward"].rename("code"), append=append)
+    public.to_csv(downloads / "wards.csv")
+    back = pd.read_csv(downloads / "wards.csv", index_col=list(range(public.index.nlevels)))
+    pd.testing.assert_frame_equal(back, public, check_index_type=False)
+
+
+def test_from_records_of_a_tracked_series_takes_its_class(
+    visits: dict[str, pd.DataFrame], downloads: Path
+) -> None:
+    rows = pd.DataFrame.from_records([visits["visits"]["diagnosis"]])
+    _denied(rows, downloads / "x.csv", index=False)
+    public = pd.DataFrame.from_records([visits["wards"]["ward"]])
+    public.to_csv(downloads / "wards.csv", index=False)
+    back = pd.read_csv(downloads / "wards.csv")
+    pd.testing.assert_frame_equal(back, public.set_axis(back.columns, axis=1))
+
+
+def test_disable_restores_the_index_hooks(sandbox_config) -> None:
+    def current() -> list[object]:
+        return [vars(pd.DataFrame)["from_records"], vars(pd.DataFrame)["index"],
+                vars(pd.Series)["index"], pd.DataFrame.set_index]
+
+    lacuna.disable()
+    before = current()
+    lacuna.enable(sandbox_config())
+    assert all(a is not b for a, b in zip(current(), before, strict=True))
+    lacuna.disable()
+    assert all(a is b for a, b in zip(current(), before, strict=True))
