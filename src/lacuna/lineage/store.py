@@ -80,6 +80,12 @@ PERSONAL_TAGS = ("PII", "GDPR", "PHI", "HIPAA", "CCPA")  # ClassificationConfig'
 
 
 _GENERATIONS = itertools.count(1)
+_DISMISSALS = [0]  # dismissals made in this process: caches of what the store knows renew
+
+
+def dismissals() -> int:
+    """How many claims this process dismissed (a key for caches of stored classes)."""
+    return _DISMISSALS[0]
 # The write path's statements, built once: an export records a run with about ten statements,
 # and building each one anew (``.values(...)``, its cache key) cost more than executing it.
 _MAX_SEQ = select(func.coalesce(func.max(runs.c.seq), 0))
@@ -424,6 +430,14 @@ class LineageStore(Keyed):
         rows = self._read(_LATEST_OF[trusted], params)
         return self._version(rows[0]) if rows else None
 
+    def latest_claim(self, dataset: DatasetRef) -> tuple[DatasetVersion, str] | None:
+        """The newest standing claim of ``dataset`` (as :meth:`latest` with
+        ``trusted=False``) and the id of the run that recorded it."""
+        row = self._newest_claim(queries.version_select().where(
+            datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
+            standing()))
+        return (queries.to_version(row), str(row.run_id)) if row is not None else None
+
     def by_fingerprint(self, fingerprint: str, *, trusted: bool | None = None
                        ) -> DatasetVersion | None:
         """The most recently recorded version with this content fingerprint (``trusted``: as
@@ -746,6 +760,7 @@ class LineageStore(Keyed):
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "write to")) from exc
         self.generation = next(_GENERATIONS)  # what this process knows it holds changed
+        _DISMISSALS[0] += 1
         return tuple(queries.to_version(r) for r in standing_rows)
 
     def column_edges(self, *, trusted: bool | None = None) -> builtins.list[ColumnEdge]:
