@@ -176,6 +176,31 @@ def test_only_a_steward_dismisses_and_a_refusal_lowers_nothing(job: Job) -> None
     assert _read(job.root / "governed" / "copy.csv").tier < Tier.PROPRIETARY
 
 
+def test_a_copy_read_back_without_its_sidecar_and_copied_again_comes_down_too(job: Job) -> None:
+    """The store's own version restores a file read without its sidecar: raised while the
+    claim stands, and passing the claim on to a copy of the copy; both come down with it."""
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    before = _read(sales)
+    job.claim("r-hostile", sales)
+    pd.read_csv(sales).to_csv(root / "governed" / "copy.csv", index=False)
+    (root / "governed" / "copy.csv.lacuna.json").unlink()  # the store is all that is left
+    again = pd.read_csv(root / "governed" / "copy.csv")
+    assert again.lacuna.classification.tier is Tier.PROPRIETARY
+    again.to_csv(root / "governed" / "copy2.csv", index=False)
+    (root / "governed" / "copy2.csv.lacuna.json").unlink()
+    assert _read(root / "governed" / "copy2.csv").tier is Tier.PROPRIETARY
+
+    done = dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    for name in ("copy.csv", "copy2.csv"):
+        c = _read(root / "governed" / name)
+        assert (c.tier, c.tags) == (before.tier, before.tags), name
+    came_down = {d["dataset"] for d in done.to_dict().get("came_down", [])}
+    assert came_down == {str(sales), str(root / "governed" / "copy.csv"),
+                         str(root / "governed" / "copy2.csv")}
+
+
 # -- the store: the attribution is signed, the dismissal too ------------------------------------
 
 PII = Classification(tier=Tier.PROPRIETARY, tags=("PII",), columns={

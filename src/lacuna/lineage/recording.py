@@ -136,9 +136,8 @@ def output_raise(inputs: Iterable[DatasetVersion], output: Classification) -> Ra
     raised = [v.raised for v in found if v.raised is not None]
     if not raised:
         return None
-    (only,) = found if len(found) == 1 else (None,)
-    if only is not None and only.raised is not None and only.classification == output:
-        return only.raised
+    if len(found) == 1 and found[0].raised is not None and found[0].classification == output:
+        return found[0].raised
     return joined(raised)
 
 
