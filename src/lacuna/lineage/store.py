@@ -86,6 +86,8 @@ _DISMISSALS = [0]  # dismissals made in this process: caches of what the store k
 def dismissals() -> int:
     """How many claims this process dismissed (a key for caches of stored classes)."""
     return _DISMISSALS[0]
+
+
 # The write path's statements, built once: an export records a run with about ten statements,
 # and building each one anew (``.values(...)``, its cache key) cost more than executing it.
 _MAX_SEQ = select(func.coalesce(func.max(runs.c.seq), 0))
