@@ -201,6 +201,25 @@ def test_a_copy_read_back_without_its_sidecar_and_copied_again_comes_down_too(jo
                          str(root / "governed" / "copy2.csv")}
 
 
+def test_a_polars_read_of_the_raised_file_comes_down_too(job: Job) -> None:
+    pl = pytest.importorskip("polars")
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    before = _read(sales)
+    job.claim("r-hostile", sales)
+    pl.read_csv(sales).write_csv(root / "governed" / "copy.csv")
+    copy_ref = DatasetRef.of(str(root / "governed" / "copy.csv"))
+    assert job.store.latest(copy_ref).classification.tier is Tier.PROPRIETARY
+    dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    for ref in (DatasetRef.of(str(sales)), copy_ref):
+        found = job.store.latest(ref)
+        assert (found.classification.tier, found.classification.tags) == (
+            before.tier, before.tags), ref
+    c = _read(root / "governed" / "copy.csv")
+    assert (c.tier, c.tags) == (before.tier, before.tags)
+
+
 # -- the store: the attribution is signed, the dismissal too ------------------------------------
 
 PII = Classification(tier=Tier.PROPRIETARY, tags=("PII",), columns={
