@@ -691,7 +691,8 @@ class Governor:
 
         try:
             run = run_for(produced, operation, decision, status=RunStatus(status),
-                          session=self.session, error=error)
+                          session=self.session, error=error,
+                          config=self.config.classification)
         except Exception as exc:
             log.error("could not describe lineage run %s: %s", produced.run_id, exc)
             return

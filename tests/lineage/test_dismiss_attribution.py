@@ -220,6 +220,33 @@ def test_a_polars_read_of_the_raised_file_comes_down_too(job: Job) -> None:
     assert (c.tier, c.tags) == (before.tier, before.tags)
 
 
+def test_a_projection_comes_down_and_a_join_is_said_to_keep_the_raise(job: Job) -> None:
+    """A selection of the raised data's columns stands at the same selection of what Lacuna
+    derived itself; a join with other data names the claim but keeps the raise (Lacuna cannot
+    tell what it would have derived without it): the dismissal says so."""
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    before = pd.read_csv(sales)[["order_id", "product_category"]].lacuna.classification
+    job.claim("r-hostile", sales)
+    df = pd.read_csv(sales)
+    df[["order_id", "product_category"]].to_csv(root / "governed" / "proj.csv", index=False)
+    shelves = pd.DataFrame({"product_category": ["books", "toys"], "shelf": ["A", "B"]})
+    df.merge(shelves, on="product_category").to_csv(root / "governed" / "joined.csv",
+                                                     index=False)
+    assert _read(root / "governed" / "proj.csv").tier is Tier.PROPRIETARY
+
+    done = dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    proj = _read(root / "governed" / "proj.csv")
+    assert (proj.tier, proj.tags) == (before.tier, before.tags)
+    report = done.to_dict()
+    assert {d["dataset"] for d in report.get("came_down", [])} == {
+        str(sales), str(root / "governed" / "proj.csv")}
+    assert [d["dataset"] for d in report["still_raised"]] == [
+        str(root / "governed" / "joined.csv")]
+    assert _read(root / "governed" / "joined.csv").tier is Tier.PROPRIETARY
+
+
 # -- the store: the attribution is signed, the dismissal too ------------------------------------
 
 PII = Classification(tier=Tier.PROPRIETARY, tags=("PII",), columns={

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from lacuna._files import change_key
 from lacuna._version import lacuna_version
-from lacuna.lineage.attribution import Raised, joined
+from lacuna.lineage.attribution import Raised, joined, same
 from lacuna.lineage.records import (
     ColumnEdge,
     DatasetRef,
@@ -41,6 +41,7 @@ from lacuna.lineage.state import LineageNode, Origins
 from lacuna.model import Classification, Decision, Layer, Operation, utcnow
 
 if TYPE_CHECKING:
+    from lacuna.config import ClassificationConfig
     from lacuna.lineage.store import LineageStore
 
 MAX_RESTORED_NODES = 500  # a read restores at most this many upstream datasets as nodes
@@ -82,17 +83,20 @@ def run_for(
     status: RunStatus,
     session: str = "",
     error: BaseException | None = None,
+    config: ClassificationConfig | None = None,
 ) -> Run:
     """The run to record for ``produced`` once its outcome is known.
 
     A denied run has no outputs (nothing was produced); a failed one keeps its outputs out too
     (what was written, if anything, is not a trustworthy version) and says why it failed.
+    ``config``: the classification settings, to attribute a projection of a raised input
+    (:func:`output_raise`).
     """
     outputs: tuple[DatasetVersion, ...] = ()
     edges: tuple[ColumnEdge, ...] = ()
     if status is RunStatus.SUCCEEDED:
         stored = as_stored(produced.classification)
-        raised = output_raise(produced.inputs, stored)
+        raised = output_raise(produced.inputs, stored, config)
         outputs = tuple(
             DatasetVersion(
                 dataset=ref, classification=stored, columns=produced.columns,
@@ -125,19 +129,32 @@ def run_for(
     )
 
 
-def output_raise(inputs: Iterable[DatasetVersion], output: Classification) -> Raised | None:
+def output_raise(inputs: Iterable[DatasetVersion], output: Classification,
+                 config: ClassificationConfig | None = None) -> Raised | None:
     """The attribution of an output derived from ``inputs`` (:mod:`lacuna.lineage.attribution`):
     None when no input was raised by a claim. The output of a single raised input with its very
     class (a copy, a filter: the class went through unchanged) stands where that input stands:
-    its ``own`` is the input's. Any other output (a join, a projection, an aggregation of
-    raised data) names the claims but not what Lacuna would have derived without them, so a
-    dismissal does not lower it: its run must write it again (docs/lineage.md)."""
+    its ``own`` is the input's; one whose class is the projection rule applied to that input's
+    (with ``config``: a selection of its columns) stands at the same projection of the input's
+    ``own``. Any other output (a join, a computed column, an aggregation of raised data) names
+    the claims but not what Lacuna would have derived without them, so a dismissal does not
+    lower it: its run must write it again (docs/lineage.md)."""
     found = tuple(inputs)
     raised = [v.raised for v in found if v.raised is not None]
     if not raised:
         return None
-    if len(found) == 1 and found[0].raised is not None and found[0].classification == output:
-        return found[0].raised
+    only = found[0] if len(found) == 1 else None
+    if only is not None and only.raised is not None:
+        if only.classification == output:
+            return only.raised
+        own = only.raised.own
+        if config is not None and own is not None and output.columns:
+            from lacuna.lineage.rules import project
+
+            kept = list(output.columns)
+            if same(project(only.classification, kept, config), output):
+                return Raised(own=as_stored(project(own, kept, config)),
+                              claims=only.raised.claims)
     return joined(raised)
 
 
