@@ -341,7 +341,6 @@ class Governor:
             return now.classification, None
         return declared, None
 
-
     @property
     def file_cache(self) -> FileClassificationCache:
         """Inferred classifications of files read, by path, size, mtime and content."""

@@ -21,9 +21,9 @@ claim takes it back.
 
 The cache key is the database, the table, its columns (names, types, comments), its comment,
 its row count and the dismissals this process made; a governed write in this process drops the
-table's entry. So a new row, column or
-comment, or a write through Lacuna, re-classifies it; an ungoverned ``UPDATE`` from elsewhere
-that keeps the row count is seen when the entry leaves the cache (least recently used first).
+table's entry. So a new row, column or comment, a write through Lacuna, or a dismissal here
+re-classifies it; an ungoverned ``UPDATE`` from elsewhere that keeps the row count is seen when
+the entry leaves the cache (least recently used first).
 """
 
 from __future__ import annotations
