@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from lacuna.classify import ClassifySettings
     from lacuna.classify.filecache import FileClassificationCache
     from lacuna.exceptions import ExceptionStore
+    from lacuna.lineage.attribution import Raised
     from lacuna.lineage.recording import Produced, Restored
     from lacuna.lineage.records import Run
     from lacuna.lineage.state import LineageNode
@@ -236,7 +237,20 @@ class Governor:
         ``frame`` holds the table's column names only; given as the table's qualified name, the
         label must have been signed for that table (see :func:`lacuna.lineage.sidecar.
         read_embedded`)."""
+        c, sources, run_id, _ = self.classify_read_raised(name, frame, embedded=embedded,
+                                                          how=how, table=table)
+        return c, sources, run_id
+
+    def classify_read_raised(
+        self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
+        how: str | None = None, table: bool | str = False,
+    ) -> tuple[Classification, tuple[str, ...], str | None, Raised | None]:
+        """:meth:`classify_read`, plus which part of the classification ingested claims
+        raised (:mod:`lacuna.lineage.attribution`): a governed read records it with its input
+        version, so a steward's dismissal of the claim takes the raise back. None: no claim
+        raised it."""
         from lacuna.classify import classify_frame
+        from lacuna.lineage import attribution
         from lacuna.lineage import sidecar as sc
 
         key = self._file_key(name, frame, how) if how is not None else None
@@ -263,15 +277,23 @@ class Governor:
                 floor=Tier.PROPRIETARY,
                 reasoning=(f"PROPRIETARY (fail closed): {exc}", *inferred.reasoning),
             )
-            return failed, (), None
+            return failed, (), None, None
         result = inferred
+        raised: Raised | None = None
         trusted = next((d for d in declarations if d.trusted), None)
         if trusted is not None:
-            result = self.merge_declared(trusted.classification, inferred, where=trusted.where)
+            declared, raised = self._declared_raise(name, trusted.classification,
+                                                    trusted.run_id)
+            result = self.merge_declared(declared, inferred, where=trusted.where)
+            if raised is not None:
+                raised = attribution.of(
+                    self.merge_declared(raised.own, inferred, where=trusted.where)
+                    if raised.own is not None else None, raised.claims, result=result)
         elif not declarations and name:
             restored = self._restore_from_store(name)
             if restored is not None:  # the store knows this exact content
-                return self._restored(restored, inferred), (), restored.run_id
+                c, raised = self._restored(restored, inferred)
+                return c, (), restored.run_id, raised
         for declaration in declarations:
             if declaration.trusted:
                 continue
@@ -282,8 +304,42 @@ class Governor:
             )
             log.warning("%s%s", note, "".join(f"\n  {line}" for line in lowered))
             result = replace(result, reasoning=(note, *result.reasoning))
+        if raised is not None and len(declarations) > 1:  # restricted further: not attributed
+            raised = None
         sources = unique(s for d in declarations for s in d.sources)
-        return result, sources, trusted.run_id if trusted is not None else None
+        return result, sources, trusted.run_id if trusted is not None else None, raised
+
+    def _declared_raise(self, name: str | None, declared: Classification, run_id: str | None
+                        ) -> tuple[Classification, Raised | None]:
+        """A trusted declaration (a signed sidecar, Parquet metadata) written by Lacuna's run
+        ``run_id`` carries the class the run wrote, raised by any claim that stood then. The
+        store's signed version of that output says which part claims raised
+        (:mod:`lacuna.lineage.attribution`): once they are dismissed, the declaration stands
+        at what Lacuna derived itself; while they stand, the read passes their attribution on.
+        Only when the declaration is exactly the version's recorded class; any failure: the
+        declaration as it is."""
+        if not name or not run_id:
+            return declared, None
+        from lacuna.lineage import attribution
+        from lacuna.lineage.api import store_exists
+        from lacuna.lineage.records import DatasetRef
+
+        try:
+            if self.config.server is not None or not store_exists(self.config.audit_url):
+                return declared, None  # a server's client: its store is remote
+            found = self.lineage_store.attributed_output(run_id, DatasetRef.of(name))
+        except Exception as exc:
+            log.error("could not look up what run %s wrote of %s in the lineage store: %s",
+                      run_id, name, exc)
+            return declared, None
+        if found is None or not attribution.same(found[0].classification, declared):
+            return declared, None
+        recorded, now = found
+        if now.raised is not None:
+            return declared, now.raised
+        if now.classification != recorded.classification:  # every claim dismissed
+            return now.classification, None
+        return declared, None
 
     @property
     def file_cache(self) -> FileClassificationCache:
@@ -634,7 +690,8 @@ class Governor:
 
         try:
             run = run_for(produced, operation, decision, status=RunStatus(status),
-                          session=self.session, error=error)
+                          session=self.session, error=error,
+                          config=self.config.classification)
         except Exception as exc:
             log.error("could not describe lineage run %s: %s", produced.run_id, exc)
             return
@@ -652,16 +709,29 @@ class Governor:
 
         after_run_recorded(run, self.config)  # OpenLineage out: queued, never raises
 
-    def _restored(self, restored: Restored, inferred: Classification) -> Classification:
+    def _restored(self, restored: Restored, inferred: Classification
+                  ) -> tuple[Classification, Raised | None]:
         """A read's classification from what the store knows of its content: the version
         Lacuna's pipeline wrote is a trusted declaration (declared beats inferred); a version
-        ingested from outside only adds restrictions, like an unsigned sidecar."""
+        ingested from outside only adds restrictions, like an unsigned sidecar. With it, which
+        part of it claims raised (:mod:`lacuna.lineage.attribution`): what the read would be
+        without them, and their run ids; None when no claim raised it."""
+        from lacuna.lineage import attribution
         from lacuna.lineage import sidecar as sc
 
         result = inferred
+        own: Classification | None = inferred
+        claims: list[tuple[str, Classification | None]] = []
         if restored.version is not None:
             where = f"the lineage store ({restored.version.dataset.name}, run {restored.run_id})"
             result = self.merge_declared(restored.version.classification, inferred, where=where)
+            earlier = restored.version.raised  # Lacuna's version, raised by a standing claim
+            if earlier is None:
+                own = result
+            else:
+                claims.extend(earlier.claims)
+                own = (self.merge_declared(earlier.own, inferred, where=where)
+                       if earlier.own is not None else None)
         if restored.claimed is not None:
             where = (f"an ingested lineage record of {restored.claimed.dataset.name} (from "
                      "outside the pipeline: it may only raise)")
@@ -670,7 +740,11 @@ class Governor:
             if lowered:
                 log.warning("%s claims less than the data shows; kept:%s", where,
                             "".join(f"\n  {line}" for line in lowered))
-        return result
+            if restored.claimed_run_id is not None:
+                claims.append((restored.claimed_run_id, restored.claimed.classification))
+            else:  # a claim Lacuna cannot name cannot be dismissed: its raise is its own
+                own = None
+        return result, attribution.of(own, claims, result=result)
 
     def _restore_from_store(self, path: str) -> Restored | None:
         """A file read without a declaration: what the store recorded for exactly this content

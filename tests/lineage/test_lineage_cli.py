@@ -176,3 +176,43 @@ def test_dismiss_says_when_a_dataset_is_still_as_strict(tmp_path: Path) -> None:
     said = " ".join(done.output.split())  # as wrapped to the terminal
     assert "(claimed PROPRIETARY, now PROPRIETARY): still as strict" in said
     assert "see `lacuna lineage runs" in said
+
+
+def test_dismiss_says_which_of_lacunas_own_datasets_came_down(tmp_path: Path) -> None:
+    """Lacuna's own run read the dataset while the claim stood (its input version names the
+    claim) and wrote a join of it (the claim named, its own class not known): the dismissal
+    says the first came down and the second keeps the raise."""
+    import yaml
+
+    from lacuna.config import ClassificationConfig
+    from lacuna.lineage.attribution import Raised
+    from lacuna.lineage.claims import ingest
+    from lacuna.lineage.records import DatasetVersion, Run, RunStatus
+    from lacuna.lineage.store import LineageStore
+    from lacuna.model import Classification
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    jane = tmp_path / "jane.yaml"
+    jane.write_text(yaml.safe_dump({"user": {"id": "jane", "role": "data_steward"},
+                                    "stewards": {"default": ["jane"]}, "audit": {"url": url}}),
+                    encoding="utf-8")
+    shared, joined = (DatasetRef("file", str(tmp_path / n)) for n in ("shared.csv", "joined.csv"))
+    claim = Classification.from_dict({"tier": "PROPRIETARY", "tags": ["SECRET"]})
+    public = Classification.from_dict({"tier": "PUBLIC"})
+    with LineageStore(url) as store:
+        ingest(Run(id="r-claim", operation="op", status=RunStatus.SUCCEEDED,
+                   outputs=(DatasetVersion(dataset=shared, classification=claim),),
+                   user_id="ana"), store, ClassificationConfig(), by="ana")
+        store.record(Run(id="r-own", operation="merge", status=RunStatus.SUCCEEDED, inputs=(
+            DatasetVersion(dataset=shared, classification=claim,
+                           raised=Raised(own=public, claims=(("r-claim", claim),))),),
+            outputs=(DatasetVersion(dataset=joined, classification=claim,
+                                    raised=Raised(own=None, claims=(("r-claim", claim),))),)))
+    done = runner.invoke(app, ["lineage", "dismiss", "r-claim", "--reason", "checked",
+                               "--config", str(jane)])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())  # as wrapped to the terminal
+    assert "(claimed PROPRIETARY, now PUBLIC)" in said
+    assert "still as strict" not in said
+    assert f"came down: {shared} (PROPRIETARY -> PUBLIC, what Lacuna derived itself)" in said
+    assert f"still raised: {joined} (PROPRIETARY:" in said

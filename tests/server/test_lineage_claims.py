@@ -113,6 +113,20 @@ def _decide(scene: Scene, user: str, source: Path, claimed: dict[str, Any],
     return decision
 
 
+def _decide_export(scene: Scene, source: Path, claimed: dict[str, Any], folder: Path
+                   ) -> dict[str, Any]:
+    """ana asks the server whether she may export ``source`` (as she classifies it) to a file
+    in ``folder``."""
+    body = {"operation": {
+        "action": "export", "classification": claimed, "method": "pandas.DataFrame.to_csv",
+        "sources": [{"name": str(source), "classification": claimed}],
+        "destination": str(folder / "out.csv")}}
+    r = scene.client.post("/api/v1/decide", json=body, headers=scene.headers("ana"))
+    assert r.status_code == 200, r.text
+    decision: dict[str, Any] = r.json()["decision"]
+    return decision
+
+
 def _governed_copy(scene: Scene) -> tuple[Path, str | None]:
     """A copy of the customers file written through Lacuna (so the pipeline knows it), with
     governance off again, and its content fingerprint."""
@@ -318,6 +332,9 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
     scene.as_analyst()
     assert _export_denied(sales, root / "reports" / "sales.csv").tier.value == "PROPRIETARY"
     lacuna.disable()
+    # A decision asked over HTTP for the same export is held to what the store knows: the raise.
+    claimed = {"tier": before.tier.value, "tags": list(before.tags)}
+    assert _decide_export(scene, sales, claimed, root / "reports")["allowed"] is False
 
     url = "/api/v1/lineage/runs/r-hostile/dismiss"
     body = {"reason": "sales.csv holds no secret: checked with its owner"}
@@ -333,9 +350,13 @@ def test_a_steward_dismisses_a_hostile_raise_and_the_data_is_usable_again(scene:
     assert r.json()["dismissed_by"] == "jane"
     assert [d["tier"] for d in r.json()["datasets"]] == ["PROPRIETARY"]  # as it was
     # The denied export above read sales.csv while the claim stood: Lacuna's own run recorded
-    # it as it read it, raised. That version still counts (it cannot be dismissed): said.
+    # it as it read it, raised, naming the claim (signed): it comes down with the dismissal.
     (said,) = r.json()["datasets"]
-    assert (said["now"]["tier"], said["still_as_strict"]) == ("PROPRIETARY", True)
+    assert (said["now"]["tier"], said["still_as_strict"]) == (before.tier.value, False)
+    assert [(d["dataset"], d["was"]["tier"], d["tier"]) for d in r.json()["came_down"]] == [
+        (str(sales), "PROPRIETARY", before.tier.value)]
+    assert r.json()["still_raised"] == []
+    assert _decide_export(scene, sales, claimed, root / "reports")["allowed"] is True
     again = client.post(url, json=body, headers=h("jane"))
     assert again.status_code == 409
     assert "already dismissed" in again.json()["detail"]

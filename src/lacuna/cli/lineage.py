@@ -313,6 +313,15 @@ def dismiss(
             line += (": still as strict, raised by a version derived from the claim while it "
                      f"stood; see `lacuna lineage runs {escape(str(v.dataset))}`")
         console.print(line, highlight=False)
+    for was, now in done.came_down:
+        console.print(f"  came down: {escape(str(was.dataset))} ({was.classification.tier.value}"
+                      f" -> {now.classification.tier.value}, what Lacuna derived itself)",
+                      highlight=False)
+    for was in done.still_raised:
+        console.print(f"  still raised: {escape(str(was.dataset))} "
+                      f"({was.classification.tier.value}: derived from the claim's data by a "
+                      "join, projection or aggregation, or another claim stands; write it "
+                      "again through Lacuna)", highlight=False)
 
 
 # -- rendering ---------------------------------------------------------------------------------

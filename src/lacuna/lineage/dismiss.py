@@ -16,9 +16,16 @@ refusal are on the audit trail (``claim-dismissed``, ``dismiss-refused``).
 
 A dismissed run is never recorded again under its id (:class:`lacuna.errors.RunDismissedError`):
 the dismissal and what was claimed stay on record. Sent under a new id, it is a new claim:
-dismiss it again, and revoke the sender's token if it keeps coming. What was derived from the
-claim while it stood (a run of Lacuna's own that read the raised data, a later claim held to
-it) keeps the raise: docs/lineage.md, "Dismissing a wrong raise".
+dismiss it again, and revoke the sender's token if it keeps coming.
+
+What Lacuna's own runs recorded while the claim stood (a governed read of the raised data, the
+copy it wrote) names the claim inside its signed classification
+(:mod:`lacuna.lineage.attribution`): the store signs the dismissal, and those versions stand
+at what Lacuna derived itself again. The dismissal says which datasets came down
+(``came_down``) and which stay raised (``still_raised``: derived through a join, projection or
+aggregation, where Lacuna cannot tell what it would have derived without the claim, another
+claim still standing, or recorded before attribution): docs/lineage.md, "Dismissing a wrong
+raise".
 """
 
 from __future__ import annotations
@@ -55,6 +62,21 @@ class Dismissed:
     reason: str
     versions: tuple[DatasetVersion, ...]
     now: tuple[DatasetVersion | None, ...] = ()
+    # Lacuna's own versions the claim raised: each as recorded, and as it stands now
+    derived: tuple[tuple[DatasetVersion, DatasetVersion], ...] = ()
+
+    @property
+    def came_down(self) -> tuple[tuple[DatasetVersion, DatasetVersion], ...]:
+        """Lacuna's own versions the claim raised that stand at what Lacuna derived itself
+        again (as recorded, as now)."""
+        return tuple((was, now) for was, now in self.derived
+                     if now.classification != was.classification)
+
+    @property
+    def still_raised(self) -> tuple[DatasetVersion, ...]:
+        """Lacuna's own versions the claim raised that keep the raise (docs/lineage.md)."""
+        return tuple(was for was, now in self.derived
+                     if now.classification == was.classification)
 
     def known_now(self) -> tuple[tuple[DatasetVersion, DatasetVersion | None, bool], ...]:
         """Each dismissed version, what is known of its dataset now, and whether that is still
@@ -68,7 +90,14 @@ class Dismissed:
         return {"run_id": self.run_id, "dismissed_by": self.by, "reason": self.reason,
                 "datasets": [{**_version(v), "now": _version(n) if n is not None else None,
                               "still_as_strict": still}
-                             for v, n, still in self.known_now()]}
+                             for v, n, still in self.known_now()],
+                **self.derived_dict()}
+
+    def derived_dict(self) -> dict[str, Any]:
+        """``came_down`` and ``still_raised``: Lacuna's own versions the claim raised."""
+        return {"came_down": [{**_version(now), "was": _version(was)}
+                              for was, now in self.came_down],
+                "still_raised": [_version(was) for was in self.still_raised]}
 
 
 def dismiss_claim(run_id: str, *, reason: str, host: LineageHost | None = None) -> Dismissed:
@@ -114,12 +143,23 @@ def dismiss_claim(run_id: str, *, reason: str, host: LineageHost | None = None) 
         _audit(gov, "dismiss-refused", run_id, allowed=False, detail={"error": str(exc)})
         raise
     done = Dismissed(run_id=run_id, by=me, reason=why, versions=versions,
-                     now=_known_now(store, versions))
+                     now=_known_now(store, versions), derived=_derived(store, run_id))
     _audit(gov, "claim-dismissed", run_id, detail={"reason": why, "datasets": [
-        _version(v) for v in versions]})
-    log.warning("lineage run %s dismissed by %s (%d dataset version(s)): %s", run_id, me,
-                len(versions), why)
+        _version(v) for v in versions], **done.derived_dict()})
+    log.warning("lineage run %s dismissed by %s (%d dataset version(s); %d of Lacuna's own "
+                "came down, %d keep the raise): %s", run_id, me, len(versions),
+                len(done.came_down), len(done.still_raised), why)
     return done
+
+
+def _derived(store: Any, run_id: str) -> tuple[tuple[DatasetVersion, DatasetVersion], ...]:
+    """Lacuna's own versions the dismissed claim raised, as recorded and as now (empty when
+    the store cannot be read: the dismissal stands either way)."""
+    try:
+        return tuple(store.raised_by(run_id))
+    except LacunaError as exc:
+        log.error("lineage: could not read what the dismissal of %s took back: %s", run_id, exc)
+        return ()
 
 
 def _known_now(store: Any, versions: tuple[DatasetVersion, ...]

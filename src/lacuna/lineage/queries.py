@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Select, Table, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
+from lacuna.lineage import attribution
 from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
 from lacuna.lineage.records import (
     UNKNOWN_NAMESPACE,
@@ -181,7 +182,11 @@ def walk_levels(conn: Connection, start: int, direction: Direction, depth: int,
 
 
 def walk(conn: Connection, dataset: DatasetRef, direction: Direction,
-         depth: int | None, limit: int | None = None) -> LineageGraph:
+         depth: int | None, limit: int | None = None, *,
+         resolve: Callable[[Any, Connection], DatasetVersion] | None = None) -> LineageGraph:
+    """The graph walked from ``dataset``; ``resolve(row, conn)``: a node's latest version row
+    (with ``trusted``, ``run_id``, ``produced``) as what the store knows, for the rows that
+    carry an attribution (``LineageStore._version``)."""
     start = _dataset_id(conn, dataset)
     if start is None:
         return LineageGraph(root=dataset, direction=direction, nodes={dataset: None},
@@ -200,7 +205,7 @@ def walk(conn: Connection, dataset: DatasetRef, direction: Direction,
         hops = _hops(start, found, direction)
     else:
         found, hops = walk_levels(conn, start, direction, depth)
-    refs, latest = _nodes(conn, hops)
+    refs, latest = _nodes(conn, hops, resolve)
     # Sort by rank (datasets in (namespace, name) order), not by building tuples of strings.
     rank = {i: n for n, i in enumerate(sorted(hops, key=lambda i: (refs[i].namespace,
                                                                    refs[i].name)))}
@@ -245,7 +250,8 @@ def _refs(conn: Connection, ids: Iterable[int]) -> dict[int, DatasetRef]:
     return out
 
 
-def _nodes(conn: Connection, ids: Iterable[int]
+def _nodes(conn: Connection, ids: Iterable[int],
+           resolve: Callable[[Any, Connection], DatasetVersion] | None = None,
            ) -> tuple[dict[int, DatasetRef], dict[int, DatasetVersion]]:
     """Each dataset id's reference and its latest produced version (when it has one): one
     query per 500 ids."""
@@ -257,12 +263,16 @@ def _nodes(conn: Connection, ids: Iterable[int]
     for chunk in _chunks(ids):
         stmt = (select(datasets.c.id.label("did"), datasets.c.namespace, datasets.c.name,
                        versions.c.id.label("vid"), versions.c.fingerprint,
-                       versions.c.classification, versions.c.columns)
+                       versions.c.classification, versions.c.columns, versions.c.run_id,
+                       versions.c.trusted, versions.c.produced)
                 .select_from(datasets.outerjoin(versions, versions.c.id == newest))
                 .where(datasets.c.id.in_(chunk)))
         for row in conn.execute(stmt).all():
             ref = refs[int(row.did)] = DatasetRef(row.namespace, row.name)
-            if row.vid is not None:
+            if row.vid is not None and resolve is not None and row.trusted and (
+                    attribution.KEY in row.classification):
+                latest[int(row.did)] = resolve(row, conn)
+            elif row.vid is not None:
                 latest[int(row.did)] = DatasetVersion(
                     dataset=ref, classification=_classification(row.classification),
                     fingerprint=row.fingerprint, columns=_columns(row.columns))

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from lacuna._files import change_key
 from lacuna._version import lacuna_version
+from lacuna.lineage.attribution import Raised, joined, same
 from lacuna.lineage.records import (
     ColumnEdge,
     DatasetRef,
@@ -40,6 +41,7 @@ from lacuna.lineage.state import LineageNode, Origins
 from lacuna.model import Classification, Decision, Layer, Operation, utcnow
 
 if TYPE_CHECKING:
+    from lacuna.config import ClassificationConfig
     from lacuna.lineage.store import LineageStore
 
 MAX_RESTORED_NODES = 500  # a read restores at most this many upstream datasets as nodes
@@ -81,20 +83,25 @@ def run_for(
     status: RunStatus,
     session: str = "",
     error: BaseException | None = None,
+    config: ClassificationConfig | None = None,
 ) -> Run:
     """The run to record for ``produced`` once its outcome is known.
 
     A denied run has no outputs (nothing was produced); a failed one keeps its outputs out too
     (what was written, if anything, is not a trustworthy version) and says why it failed.
+    ``config``: the classification settings, to attribute a projection of a raised input
+    (:func:`output_raise`).
     """
     outputs: tuple[DatasetVersion, ...] = ()
     edges: tuple[ColumnEdge, ...] = ()
     if status is RunStatus.SUCCEEDED:
         stored = as_stored(produced.classification)
+        raised = output_raise(produced.inputs, stored, config)
         outputs = tuple(
             DatasetVersion(
                 dataset=ref, classification=stored, columns=produced.columns,
                 fingerprint=file_fingerprint(ref) if produced.fingerprint else None,
+                raised=raised,
             )
             for ref in produced.outputs
         )
@@ -122,9 +129,50 @@ def run_for(
     )
 
 
-def input_version(ref: DatasetRef, classification: Classification | None) -> DatasetVersion:
-    """An input as a run saw it (its classification when read; empty when not known)."""
-    return DatasetVersion(dataset=ref, classification=as_stored(classification or Classification()))
+def output_raise(inputs: Iterable[DatasetVersion], output: Classification,
+                 config: ClassificationConfig | None = None) -> Raised | None:
+    """The attribution of an output derived from ``inputs`` (:mod:`lacuna.lineage.attribution`):
+    None when no input was raised by a claim. The output of a single raised input with its very
+    class (a copy, a filter: the class went through unchanged) stands where that input stands:
+    its ``own`` is the input's; one whose class is the projection rule applied to that input's
+    (with ``config``: a selection of its columns) stands at the same projection of the input's
+    ``own``. Any other output (a join, a computed column, an aggregation of raised data) names
+    the claims but not what Lacuna would have derived without them, so a dismissal does not
+    lower it: its run must write it again (docs/lineage.md)."""
+    found = tuple(inputs)
+    raised = [v.raised for v in found if v.raised is not None]
+    if not raised:
+        return None
+    only = found[0] if len(found) == 1 else None
+    if only is not None and only.raised is not None:
+        if only.classification == output:
+            return only.raised
+        own = only.raised.own
+        if config is not None and own is not None and output.columns:
+            from lacuna.lineage.rules import project
+
+            kept = list(output.columns)
+            if same(project(only.classification, kept, config), output):
+                return Raised(own=as_stored(project(own, kept, config)),
+                              claims=only.raised.claims)
+    return joined(raised)
+
+
+def input_version(ref: DatasetRef, classification: Classification | None,
+                  raised: Raised | None = None) -> DatasetVersion:
+    """An input as a run saw it (its classification when read; empty when not known), with
+    which part of it ingested claims raised (``raised``, :mod:`lacuna.lineage.attribution`)."""
+    return DatasetVersion(dataset=ref, classification=as_stored(classification or Classification()),
+                          raised=stored_raise(raised))
+
+
+def stored_raise(raised: Raised | None) -> Raised | None:
+    """``raised`` with its classifications as the store gives them back."""
+    if raised is None:
+        return None
+    return Raised(own=as_stored(raised.own) if raised.own is not None else None,
+                  claims=tuple((run_id, as_stored(c) if c is not None else None)
+                               for run_id, c in raised.claims))
 
 
 def inputs_of(node: LineageNode, fallback: Classification) -> tuple[DatasetVersion, ...]:
@@ -133,7 +181,8 @@ def inputs_of(node: LineageNode, fallback: Classification) -> tuple[DatasetVersi
     found: dict[DatasetRef, DatasetVersion] = {}
     for leaf in _frontier(node):
         if leaf.ref is not None:
-            found.setdefault(leaf.ref, input_version(leaf.ref, leaf.classification))
+            found.setdefault(leaf.ref, input_version(leaf.ref, leaf.classification,
+                                                     leaf.raised))
         else:
             ref = DatasetRef.unknown(leaf.name or leaf.operation)
             found.setdefault(ref, input_version(ref, leaf.classification or fallback))
@@ -209,12 +258,13 @@ class Restored:
     ``version`` (with the ``run_id`` that produced it) is the newest version Lacuna's own
     pipeline recorded: the authority a read restores from. ``claimed`` is the newest version
     that arrived from outside (OpenLineage ingest): it may only add restrictions
-    (:mod:`lacuna.lineage.claims`).
+    (:mod:`lacuna.lineage.claims`), recorded by run ``claimed_run_id``.
     """
 
     version: DatasetVersion | None = None
     run_id: str | None = None
     claimed: DatasetVersion | None = None
+    claimed_run_id: str | None = None
 
 
 # (the store's generation, path, size, mtime) -> what the store said: re-reading an unchanged
@@ -243,10 +293,11 @@ def restore_declared(store: LineageStore, path: str) -> Restored | None:
     if fp is not None:
         own = (store.produced_with(fp, ref, trusted=True)
                or store.produced_with(fp, trusted=True))
-        claimed = store.by_fingerprint(fp, trusted=False)
+        claimed = store.produced_with(fp, trusted=False)
         if own is not None or claimed is not None:
             found = Restored(version=own[0] if own else None, run_id=own[1] if own else None,
-                             claimed=claimed)
+                             claimed=claimed[0] if claimed else None,
+                             claimed_run_id=claimed[1] if claimed else None)
     if len(_RESTORED) >= _RESTORED_MAX:
         _RESTORED.clear()
     _RESTORED[key] = found

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from lacuna.lineage.attribution import Raised
 from lacuna.model import Classification, utcnow
 
 SCHEMA_VERSION = "1"
@@ -106,6 +107,9 @@ class DatasetVersion:
     classification: Classification
     fingerprint: str | None = None  # a content fingerprint where cheap (size+hash, mtime)
     columns: tuple[str, ...] = ()
+    # Which part of ``classification`` claims raised (a trusted version's, signed with it:
+    # :mod:`lacuna.lineage.attribution`); None: none, or not known (an older row)
+    raised: Raised | None = field(default=None, compare=False, repr=False)
 
 
 class RunStatus(enum.StrEnum):

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lacuna.lineage.attribution import Raised
 from lacuna.lineage.records import DatasetRef, EdgeKind
 from lacuna.model import Classification, FrozenDict
 
@@ -31,6 +32,9 @@ class LineageNode:
     # input of its run, with the classification it had when read.
     ref: DatasetRef | None = None
     classification: Classification | None = field(default=None, compare=False, repr=False)
+    # Which part of ``classification`` an ingested claim raised (a read of a file a claim
+    # raises): recorded with the input version, so a steward's dismissal takes it back
+    raised: Raised | None = field(default=None, compare=False, repr=False)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __deepcopy__(self, memo: dict[int, Any]) -> LineageNode:

@@ -47,7 +47,7 @@ from lacuna.errors import (
     RunOwnedError,
     UnknownRunError,
 )
-from lacuna.lineage import queries
+from lacuna.lineage import attribution, queries
 from lacuna.lineage.graph import Completeness, Direction, LineageEdge, LineageGraph
 from lacuna.lineage.records import (
     ColumnEdge,
@@ -80,6 +80,14 @@ PERSONAL_TAGS = ("PII", "GDPR", "PHI", "HIPAA", "CCPA")  # ClassificationConfig'
 
 
 _GENERATIONS = itertools.count(1)
+_DISMISSALS = [0]  # dismissals made in this process: caches of what the store knows renew
+
+
+def dismissals() -> int:
+    """How many claims this process dismissed (a key for caches of stored classes)."""
+    return _DISMISSALS[0]
+
+
 # The write path's statements, built once: an export records a run with about ten statements,
 # and building each one anew (``.values(...)``, its cache key) cost more than executing it.
 _MAX_SEQ = select(func.coalesce(func.max(runs.c.seq), 0))
@@ -147,6 +155,16 @@ def edges_payload(run_id: str, target: DatasetRef, edges: Sequence[Sequence[str]
 def _edge_tuple(e: ColumnEdge) -> tuple[str, ...]:
     return (e.source.namespace, e.source.name, e.source_column, e.target_column, e.kind.value,
             e.description)
+
+
+def _body(version: DatasetVersion, *, trusted: bool) -> dict[str, Any]:
+    """A version's classification JSON as stored (without signatures): with its attribution
+    (:mod:`lacuna.lineage.attribution`) when it is trusted and a claim raised it, so the
+    signature covers which claims raised it and what Lacuna derived itself."""
+    body = version.classification.to_dict()
+    if trusted and version.raised is not None:
+        body[attribution.KEY] = version.raised.to_dict()
+    return body
 
 
 def _unsigned(text: str) -> Any:
@@ -351,7 +369,7 @@ class LineageStore(Keyed):
                        trusted: bool) -> int:
         """The stored version a run read: the latest one when it is the same (and as trusted),
         else a new one."""
-        body = version.classification.to_dict()
+        body = _body(version, trusted=trusted)
         columns = json.dumps(list(version.columns))
         latest = conn.execute(_LATEST_VERSION, {"dataset_id": did}).first()
         if latest is not None and (latest.fingerprint, _unsigned(latest.classification),
@@ -365,12 +383,12 @@ class LineageStore(Keyed):
     def _insert_version(self, conn: Connection, did: int, version: DatasetVersion, run_id: str,
                         created: str, *, produced: bool, trusted: bool,
                         edges: Sequence[Sequence[str]] = ()) -> int:
-        data = version.classification.to_dict()
+        data = _body(version, trusted=trusted)
         columns = list(version.columns)
         if trusted:
             data["signature"] = self.keyring.sign(version_payload(
-                version.dataset, run_id, version.fingerprint, version.classification.to_dict(),
-                columns, produced))
+                version.dataset, run_id, version.fingerprint,
+                _body(version, trusted=trusted), columns, produced))
             if edges:
                 data["edges_signature"] = self.keyring.sign(
                     edges_payload(run_id, version.dataset, edges))
@@ -405,14 +423,22 @@ class LineageStore(Keyed):
         params = {"namespace": dataset.namespace, "name": dataset.name}
         if trusted:
             row = self._first_verified(self._read(_LATEST_TRUSTED, params))
-            return queries.to_version(row) if row is not None else None
+            return self._version(row) if row is not None else None
         if trusted is False:
             row = self._newest_claim(queries.version_select().where(
                 datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
                 standing()))
             return queries.to_version(row) if row is not None else None
         rows = self._read(_LATEST_OF[trusted], params)
-        return queries.to_version(rows[0]) if rows else None
+        return self._version(rows[0]) if rows else None
+
+    def latest_claim(self, dataset: DatasetRef) -> tuple[DatasetVersion, str] | None:
+        """The newest standing claim of ``dataset`` (as :meth:`latest` with
+        ``trusted=False``) and the id of the run that recorded it."""
+        row = self._newest_claim(queries.version_select().where(
+            datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
+            standing()))
+        return (queries.to_version(row), str(row.run_id)) if row is not None else None
 
     def by_fingerprint(self, fingerprint: str, *, trusted: bool | None = None
                        ) -> DatasetVersion | None:
@@ -428,7 +454,7 @@ class LineageStore(Keyed):
         if trusted:
             row = self._first_verified(self._read(
                 stmt.order_by(versions.c.id.desc()).limit(_VERIFY_WINDOW)))
-            return queries.to_version(row) if row is not None else None
+            return self._version(row) if row is not None else None
         return self._one(stmt.order_by(versions.c.id.desc()))
 
     def produced_with(
@@ -450,7 +476,7 @@ class LineageStore(Keyed):
         rows = self._read(stmt.order_by(versions.c.id.desc()).limit(
             _VERIFY_WINDOW if trusted else 1))
         row = self._first_verified(rows) if trusted else (rows[0] if rows else None)
-        return (queries.to_version(row), str(row.run_id)) if row is not None else None
+        return (self._version(row), str(row.run_id)) if row is not None else None
 
     def set_fingerprint(self, run_id: str, dataset: DatasetRef, fingerprint: str) -> int:
         """Record the content fingerprint of the version ``run_id`` produced of ``dataset``, for
@@ -566,7 +592,97 @@ class LineageStore(Keyed):
 
     def _one(self, stmt: Any) -> DatasetVersion | None:
         rows = self._read(stmt.limit(1))
-        return queries.to_version(rows[0]) if rows else None
+        return self._version(rows[0]) if rows else None
+
+    # -- attribution: the raise a claim contributed to Lacuna's own versions ----------------
+
+    def _version(self, row: Any, conn: Connection | None = None) -> DatasetVersion:
+        """A version row as what the store knows (:mod:`lacuna.lineage.attribution`): a
+        trusted version whose class a claim raised stands at what Lacuna derived itself once
+        every claim it names was dismissed (a dismissal this store's keyring signed), else at
+        its full class, with its attribution (``raised``) so a read of it can pass it on. A row
+        whose signature does not hold is never lowered (its full class)."""
+        version = queries.to_version(row)
+        if not row.trusted or attribution.KEY not in row.classification:
+            return version
+        raised = self._attribution(row)
+        if raised is None:
+            return version
+        c = attribution.standing(version.classification, raised,
+                                 self._dismissed(raised.run_ids, conn))
+        if c is version.classification:
+            return DatasetVersion(dataset=version.dataset, classification=c,
+                                  fingerprint=version.fingerprint, columns=version.columns,
+                                  raised=raised)
+        return DatasetVersion(dataset=version.dataset, classification=c,
+                              fingerprint=version.fingerprint, columns=version.columns)
+
+    def _attribution(self, row: Any) -> attribution.Raised | None:
+        """The attribution of a trusted version row, when its signature holds; else None."""
+        if not self._verifies(row, DatasetRef(row.namespace, row.name)):
+            return None
+        try:
+            data = json.loads(row.classification).get(attribution.KEY)
+            return attribution.Raised.from_dict(data) if isinstance(data, dict) else None
+        except (LacunaError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("lineage version %s: unreadable attribution (%s): its class stands",
+                        getattr(row, "id", "?"), exc)
+            return None
+
+    def _dismissed(self, run_ids: Sequence[str], conn: Connection | None = None) -> set[str]:
+        """Which of ``run_ids`` a steward dismissed, as this store signed it when they did
+        (the ``dismissed`` column alone is a boolean anyone with the file can set)."""
+        stmt = select(runs.c.id, runs.c.provenance).where(runs.c.id.in_(list(run_ids)))
+        rows = conn.execute(stmt).all() if conn is not None else self._read(stmt)
+        out: set[str] = set()
+        for r in rows:
+            try:
+                signature = json.loads(r.provenance).get(attribution.DISMISSAL_KEY)
+                if signature and self.keyring.verify(
+                        attribution.dismissal_payload(str(r.id)), signature):
+                    out.add(str(r.id))
+            except (LacunaError, ValueError, TypeError, AttributeError):
+                continue
+        return out
+
+    def attributed_output(self, run_id: str, dataset: DatasetRef
+                          ) -> tuple[DatasetVersion, DatasetVersion] | None:
+        """The version of ``dataset`` run ``run_id`` produced, when it is Lacuna's own (it
+        verifies) and carries an attribution: as recorded, and as it stands now; else None."""
+        stmt = queries.version_select().where(
+            versions.c.run_id == run_id, datasets.c.namespace == dataset.namespace,
+            datasets.c.name == dataset.name, versions.c.produced.is_(True),
+            versions.c.trusted.is_(True),
+            versions.c.classification.contains(f'"{attribution.KEY}"'),
+        ).order_by(versions.c.id.desc()).limit(1)
+        rows = self._read(stmt)
+        if not rows or self._attribution(rows[0]) is None:
+            return None
+        return queries.to_version(rows[0]), self._version(rows[0])
+
+    def raised_by(self, run_id: str) -> builtins.list[tuple[DatasetVersion, DatasetVersion]]:
+        """The standing versions of Lacuna's own (trusted, verified) whose class the claim run
+        ``run_id`` raised: each as recorded (its full class) and as it stands now, the newest
+        per dataset, by dataset name."""
+        stmt = queries.version_select().where(
+            versions.c.trusted.is_(True), standing(),
+            versions.c.classification.contains(f'"{attribution.KEY}"'),
+            versions.c.classification.contains(json.dumps(run_id))
+        ).order_by(versions.c.id.desc())
+        found: dict[DatasetRef, tuple[DatasetVersion, DatasetVersion]] = {}
+        try:
+            with self._transaction(write=False) as conn:
+                for row in conn.execute(stmt).all():
+                    ref = DatasetRef(row.namespace, row.name)
+                    if ref in found:
+                        continue
+                    raised = self._attribution(row)
+                    if raised is None or run_id not in raised.run_ids:
+                        continue
+                    found[ref] = (queries.to_version(row), self._version(row, conn))
+        except SQLAlchemyError as exc:
+            raise LineageError(self._explain(exc, "read")) from exc
+        return [found[ref] for ref in sorted(found, key=lambda r: (r.namespace, r.name))]
 
     def runs(self, dataset: DatasetRef | None = None, *, limit: int | None = 50,
              status: RunStatus | None = None) -> builtins.list[Run]:
@@ -634,9 +750,19 @@ class LineageStore(Keyed):
                     raise NotDismissableError(msg)
                 conn.execute(update(versions).where(
                     versions.c.id.in_([r.id for r in standing_rows])).values(dismissed=True))
+                # signed: what takes back the raise this claim put into Lacuna's own versions
+                # (lacuna.lineage.attribution); the ``dismissed`` flag alone is not believed
+                text = conn.execute(select(runs.c.provenance)
+                                    .where(runs.c.id == run_id)).scalar_one()
+                provenance = json.loads(text or "{}")
+                provenance[attribution.DISMISSAL_KEY] = self.keyring.sign(
+                    attribution.dismissal_payload(run_id))
+                conn.execute(update(runs).where(runs.c.id == run_id).values(
+                    provenance=json.dumps(provenance, sort_keys=True)))
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "write to")) from exc
         self.generation = next(_GENERATIONS)  # what this process knows it holds changed
+        _DISMISSALS[0] += 1
         return tuple(queries.to_version(r) for r in standing_rows)
 
     def column_edges(self, *, trusted: bool | None = None) -> builtins.list[ColumnEdge]:
@@ -674,7 +800,8 @@ class LineageStore(Keyed):
             raise LineageError(msg)
         try:
             with self._transaction(write=False) as conn:
-                return queries.walk(conn, dataset, direction, depth, limit)
+                return queries.walk(conn, dataset, direction, depth, limit,
+                                    resolve=self._version)
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "read")) from exc
 

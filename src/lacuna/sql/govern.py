@@ -46,11 +46,13 @@ from lacuna.sql.tables import (
     origins,
     same_depth,
     stored_classification,
+    table_raise,
     table_ref,
 )
 
 if TYPE_CHECKING:
     from lacuna.governor import Governor
+    from lacuna.lineage.attribution import Raised
     from lacuna.lineage.sql import SqlLineage
     from lacuna.sql.catalog import Database
 
@@ -344,17 +346,20 @@ def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]
     try:
         if stored is not None:
             moved = _renamed_column(stored, old, new) if stmt.verb == "rename_column" else stored
+            own = gov.lineage_store.latest(table_ref(db.url, stmt.target), trusted=True)
+            mine = own is not None and own.classification == stored
             produced = Produced(
-                operation=method, inputs=(input_version(table_ref(db.url, stmt.target), stored),),
+                operation=method, inputs=(input_version(
+                    table_ref(db.url, stmt.target), stored,
+                    own.raised if own is not None and mine else None),),
                 outputs=(table_ref(db.url, name),), classification=moved,
                 columns=tuple(moved.columns), fingerprint=False)
             op = gov.operation(Action.TRANSFORM, moved, method=method, code_location=_location())
             # the new name is Lacuna's own version only when the old one was (a verified
             # trusted version): else a claim (ingested, or a row written by hand) would come
             # out of a rename as a signed, trusted version
-            own = gov.lineage_store.latest(table_ref(db.url, stmt.target), trusted=True)
             gov.lineage_store.record(run_for(produced, op, None, status=RunStatus.SUCCEEDED),
-                                     trusted=own is not None and own.classification == stored)
+                                     trusted=mine)
         if declared is not None and stmt.verb == "rename_column":
             db.comment_on(name, comment_text(_renamed_column(declared, old, new)))
     except Exception as exc:  # the statement ran; say so loudly, never fail it afterwards
@@ -497,6 +502,7 @@ def _write(
     for ref in sources:
         if not any(ref == r for r, _ in inputs):
             inputs.append((ref, _classification_of(gov, db, ref, written)))
+    raised = {ref: _raise_of(gov, db, ref, c) for ref, c in inputs}
     if stmt.kind == "export":
         target = stmt.file or "STDOUT"
         destination = gov.destination(target) if target.upper() != "STDOUT" else None
@@ -514,7 +520,7 @@ def _write(
         sources=[Source(name=str(ref), classification=c) for ref, c in inputs],
     )
     produced = Produced(
-        operation=method, inputs=tuple(input_version(ref, c) for ref, c in inputs),
+        operation=method, inputs=tuple(input_version(ref, c, raised[ref]) for ref, c in inputs),
         outputs=(output,) if output is not None else (),
         classification=_after(gov, db, stmt, written),
         columns=columns, column_edges=edges, fingerprint=stmt.kind == "export",
@@ -557,6 +563,17 @@ def _classification_of(
         return classify_table(gov, db, name) or fallback
     except Exception:
         return fallback
+
+
+def _raise_of(gov: Governor, db: Database, ref: DatasetRef, c: Classification) -> Raised | None:
+    """Which part of input table ``ref``'s classification ``c`` claims raised
+    (:mod:`lacuna.lineage.attribution`), recorded with its input version so a dismissal takes it
+    back; None when none did, or ``c`` is not the table's own class (a fallback)."""
+    name = ref.name.rpartition("#")[2] if "#" in ref.name else ref.name.rpartition(".")[2]
+    try:
+        return table_raise(gov, db, name) if classify_table(gov, db, name) is c else None
+    except Exception:
+        return None
 
 
 def _values(

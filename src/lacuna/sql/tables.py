@@ -14,10 +14,16 @@ Three sources meet, and only ever add restrictions to one another (fail closed):
    renamed column's class: ``CREATE TABLE t AS SELECT email AS region …`` stores ``region`` as
    ``pii``, whatever ``region``'s values look like later.
 
-The cache key is the database, the table, its columns (names, types, comments), its comment and
-its row count; a governed write in this process drops the table's entry. So a new row, column or
-comment, or a write through Lacuna, re-classifies it; an ungoverned ``UPDATE`` from elsewhere
-that keeps the row count is seen when the entry leaves the cache (least recently used first).
+When the stored class is a claim's raise (an ingested run, or Lacuna's own version raised by
+one), :func:`table_raise` says which part claims raised (:mod:`lacuna.lineage.attribution`): a
+governed statement records it with the table's input version, so a steward's dismissal of the
+claim takes it back.
+
+The cache key is the database, the table, its columns (names, types, comments), its comment,
+its row count and the dismissals this process made; a governed write in this process drops the
+table's entry. So a new row, column or comment, a write through Lacuna, or a dismissal here
+re-classifies it; an ungoverned ``UPDATE`` from elsewhere that keeps the row count is seen when
+the entry leaves the cache (least recently used first).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lacuna import _bypass
@@ -37,13 +43,15 @@ from lacuna.model import Classification, ColumnClass, Layer
 
 if TYPE_CHECKING:
     from lacuna.governor import Governor
+    from lacuna.lineage.attribution import Raised
     from lacuna.sql.catalog import Database, TableInfo
 
 CACHE_SIZE = 256
 COMMENT_PREFIX = "lacuna:"
 _CLASS_WORD = re.compile(r"\b(pii(?::[a-z_]+)?|phi|financial)\b", re.IGNORECASE)
 
-_caches: weakref.WeakKeyDictionary[Governor, OrderedDict[tuple[Any, ...], Classification]] = (
+_Classified = tuple[Classification, "Raised | None"]
+_caches: weakref.WeakKeyDictionary[Governor, OrderedDict[tuple[Any, ...], _Classified]] = (
     weakref.WeakKeyDictionary())
 _lock = threading.Lock()
 
@@ -87,17 +95,39 @@ def default_schema(dialect: str) -> str:
 
 def classify_table(gov: Governor, db: Database, name: str) -> Classification | None:
     """The classification of table ``name`` in ``db``; None when there is no such table."""
+    found = _classified(gov, db, name)
+    return found[0] if found is not None else None
+
+
+def table_raise(gov: Governor, db: Database, name: str) -> Raised | None:
+    """Which part of table ``name``'s classification ingested claims raised
+    (:mod:`lacuna.lineage.attribution`); None when none did, or there is no such table."""
+    found = _classified(gov, db, name)
+    return found[1] if found is not None else None
+
+
+def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
+    from lacuna.lineage import attribution
+    from lacuna.lineage.store import dismissals
+
     info = db.table(name)
     if info is None:
         return None
-    key = (db.url, name.lower(), info.columns, info.comment, info.rows)
+    key = (db.url, name.lower(), info.columns, info.comment, info.rows, dismissals())
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
         found = cache.get(key)
         if found is not None:
             cache.move_to_end(key)
             return found
-    result = _classify(gov, db, info, stored_classification(gov, db.url, name))
+    stored = _stored(gov, db.url, name)
+    base = _inferred(gov, db, info)
+    classification = _classify(gov, db, info, stored.full, base)
+    raised = None
+    if stored.claims:
+        own = (_classify(gov, db, info, stored.own, base) if stored.own_known else None)
+        raised = attribution.of(own, stored.claims, result=classification)
+    result = (classification, raised)
     with _lock:
         cache[key] = result
         while len(cache) > CACHE_SIZE:
@@ -105,13 +135,11 @@ def classify_table(gov: Governor, db: Database, name: str) -> Classification | N
     return result
 
 
-def _classify(
-    gov: Governor, db: Database, info: TableInfo, stored: Classification | None
-) -> Classification:
+def _inferred(gov: Governor, db: Database, info: TableInfo) -> Classification:
+    """What the table's names and sampled values show."""
     import pandas as pd
 
     from lacuna.classify import classify_frame
-    from lacuna.lineage.sidecar import restrict
 
     config = gov.config.classification
     names, rows = db.sample(info.name, config.sample_rows) if info.rows else (
@@ -119,7 +147,17 @@ def _classify(
     with _bypass.bypass():
         frame = pd.DataFrame.from_records(rows, columns=names)
         result = classify_frame(frame, config=config, cascade=gov.cascade)
-    result = _complete(result, [c.name for c in info.columns])
+    return _complete(result, [c.name for c in info.columns])
+
+
+def _classify(
+    gov: Governor, db: Database, info: TableInfo, stored: Classification | None,
+    result: Classification,
+) -> Classification:
+    """``result`` (what the values show) with the comments' and the store's classes added."""
+    from lacuna.lineage.sidecar import restrict
+
+    config = gov.config.classification
     declared = from_comments(info, gov)
     if declared is not None:
         result, _ = restrict(_by_column(declared), result, config,
@@ -166,6 +204,47 @@ def _complete(c: Classification, names: list[str]) -> Classification:
     for n in missing:
         columns[n] = ColumnClass(reasoning="no evidence of sensitive data")
     return replace(c, columns=columns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What the store knows of a table: its standing class (``full``), and, when claims raised
+    it, what it knows without them (``own``; ``own_known`` False: not known) and the claims."""
+
+    full: Classification | None = None
+    own: Classification | None = None
+    own_known: bool = True
+    claims: tuple[tuple[str, Classification | None], ...] = ()
+
+
+def _stored(gov: Governor, url: str, name: str) -> _Stored:
+    """The table's stored class (:func:`stored_classification`) and which claims raised it:
+    the newest standing version is a claim (its run id), or Lacuna's own version a claim
+    raised (its attribution). Any failure: the stored class alone (not attributed)."""
+    ref = table_ref(url, name)
+    try:
+        store = gov.lineage_store
+        latest = store.latest(ref)
+        if latest is None:
+            return _Stored()
+        if latest.raised is not None:  # Lacuna's own version, raised by standing claims
+            own = latest.raised.own
+            return _Stored(full=latest.classification, own=own, own_known=own is not None,
+                           claims=latest.raised.claims)
+        claim = store.latest_claim(ref) if hasattr(store, "latest_claim") else None
+        if claim is None or claim[0] != latest:
+            return _Stored(full=latest.classification)
+        mine = store.latest(ref, trusted=True)  # what Lacuna knows without the claim
+        earlier = mine.raised if mine is not None else None
+        return _Stored(
+            full=latest.classification,
+            own=(earlier.own if earlier is not None else
+                 mine.classification if mine is not None else None),
+            own_known=earlier is None or earlier.own is not None,
+            claims=(*(earlier.claims if earlier is not None else ()),
+                    (claim[1], claim[0].classification)))
+    except Exception:  # the store fails on its own; the values still decide
+        return _Stored(full=stored_classification(gov, url, name))
 
 
 def stored_classification(gov: Governor, url: str, name: str) -> Classification | None:
@@ -235,4 +314,4 @@ def forget(gov: Governor) -> None:
 
 
 __all__ = ["classify_table", "comment_text", "forget", "from_comments", "origins",
-           "same_depth", "table_ref"]
+           "same_depth", "table_raise", "table_ref"]

@@ -133,7 +133,7 @@ def govern_read(
     if rows is not None and rows != len(frame):
         how = None  # a sample: not the file's content, never cached as the file's
     with _bypass.bypass():
-        classification, upstream, run_id = gov.classify_read(
+        classification, upstream, run_id, raised = gov.classify_read_raised(
             path, frame, embedded=embedded, how=how)
     op = gov.operation(Action.READ, classification,
                        sources=[Source(name=label, classification=classification)],
@@ -145,7 +145,7 @@ def govern_read(
         parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
     ref = dataset_ref(path if path is not None else target)
     node = LineageNode(name=label, operation=method.rsplit(".", 1)[-1], parents=parents,
-                       ref=ref, classification=classification)
+                       ref=ref, classification=classification, raised=raised)
     return DataState(classification=classification, lineage=node,
                      origins=read_origins(ref, [str(c) for c in frame.columns]))
 

@@ -267,7 +267,7 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         embedded = None  # a pickled DataState is never trusted: the values and sidecar decide
     frame = data.to_frame() if isinstance(data, pd.Series) else data
     with _bypass.bypass():
-        classification, upstream, run_id = gov.classify_read(
+        classification, upstream, run_id, raised = gov.classify_read_raised(
             path, frame, embedded=embedded, how=how)
     if sql is not None:  # the query's column lineage: a renamed column keeps its class
         from lacuna.lineage.sidecar import restrict
@@ -295,11 +295,12 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
     ref = dataset_ref(path if local else target)
     if before is not None:  # the source's one lineage node, its classification kept current
         node = before.node
-        if node.classification != classification:
-            node = replace(node, classification=classification)
+        if node.classification != classification:  # what a claim raised: no longer known
+            node = replace(node, classification=classification, raised=None)
     else:
         node = LineageNode(name=label, operation=reader, parents=_parents(
-            gov, path, run_id, upstream, sql), ref=ref, classification=classification)
+            gov, path, run_id, upstream, sql), ref=ref, classification=classification,
+            raised=raised if sql is None else None)
     attach(data, classification, node, origins=read_origins(ref, labels(data)))
     return Read(classification=classification, node=node, decided=decided)
 

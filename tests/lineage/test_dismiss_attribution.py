@@ -1,0 +1,354 @@
+"""A dismissal takes back the raise a claim put into Lacuna's own versions, never more.
+
+A token holder claims the shared ``sales.csv`` is PROPRIETARY. A governed pandas job reads it
+while the claim stands (its input version, trusted and signed, records the raised class) and
+writes a copy to governed storage (the copy's version is raised too). A steward dismisses the
+claim: the input version, the copy and everything read or decided from them stand at what
+Lacuna derived from the content again. The attribution is inside the signed classification,
+so a hand edit (a claim id removed, a dismissed one put in its place, the ``dismissed`` flag set
+by hand) does not verify and lowers nothing. On SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import select, update
+
+import lacuna
+from lacuna.config import ClassificationConfig, config_from_dict
+from lacuna.lineage.claims import ingest
+from lacuna.lineage.recording import file_fingerprint
+from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+from lacuna.lineage.schema import runs, versions
+from lacuna.lineage.store import LineageStore
+from lacuna.model import Classification, ColumnClass, Tier
+
+if TYPE_CHECKING:  # new with attribution: imported where used, so that the end-to-end
+    from lacuna.lineage.attribution import Raised  # tests run (and fail) on the old code
+
+CONFIG = ClassificationConfig()
+
+
+@dataclass
+class Job:
+    root: Path
+    url: str
+
+    @property
+    def store(self) -> LineageStore:
+        from lacuna.lineage.api import current_host
+
+        store: LineageStore = current_host().lineage_store
+        return store
+
+    def claim(self, run_id: str, path: Path, tier: str = "PROPRIETARY",
+              tags: tuple[str, ...] = ("SECRET",)) -> None:
+        """What a token holder's OpenLineage event does: an untrusted raise of ``path``."""
+        now = datetime.now(UTC)
+        ref = DatasetRef.of(str(path))
+        c = Classification.from_dict({"tier": tier, "tags": list(tags), "columns": {
+            "revenue": {"classification": "financial", "sensitivity": "high"}}})
+        run = Run(id=run_id, operation="relabel", status=RunStatus.SUCCEEDED,
+                  outputs=(DatasetVersion(dataset=ref, classification=c,
+                                          fingerprint=file_fingerprint(ref)),),
+                  user_id="ana", role="analyst", session="s", started_at=now, ended_at=now,
+                  producer="https://example.com/evil")
+        ingest(run, self.store, CONFIG, by="ana")
+
+
+def _config(root: Path, url: str, user: str) -> Any:
+    return config_from_dict({
+        "user": {"id": user, "role": "data_steward" if user == "jane" else "analyst"},
+        "stewards": {"default": ["jane"]},
+        "destinations": {"governed": [f"{root / 'governed'}/"],
+                         "unmanaged": [str(root / "Downloads")]},
+        "audit": {"url": url},
+        "storage": {"encrypt": False},
+        "lineage": {"openlineage": {"enabled": False}},
+    })
+
+
+@pytest.fixture
+def job(store_url: str, tmp_path: Path) -> Iterator[Job]:
+    shutil.copy(resources.files("lacuna") / "data" / "sales.csv", tmp_path / "sales.csv")
+    for folder in ("governed", "Downloads", "reports"):
+        (tmp_path / folder).mkdir()
+    lacuna.enable(_config(tmp_path, store_url, "jane"))
+    try:
+        yield Job(root=tmp_path, url=store_url)
+    finally:
+        lacuna.disable()
+
+
+def _read(path: Path) -> Classification:
+    c: Classification = pd.read_csv(path).lacuna.classification
+    return c
+
+
+def test_a_dismissal_brings_lacunas_own_versions_back_to_the_content(job: Job) -> None:
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    ref, copy_ref = DatasetRef.of(str(sales)), DatasetRef.of(str(root / "governed" / "copy.csv"))
+    before = _read(sales)
+    assert before.tier < Tier.PROPRIETARY
+    pd.read_csv(sales).to_csv(root / "reports" / "before.csv", index=False)  # allowed
+
+    job.claim("r-hostile", sales)
+    job.claim("r-other", root / "reports" / "before.csv")  # another claim, on another file
+    df = pd.read_csv(sales)
+    assert df.lacuna.classification.tier is Tier.PROPRIETARY  # the claim raises the read
+    df.to_csv(root / "governed" / "copy.csv", index=False)  # governed storage: allowed
+    with pytest.raises(lacuna.GovernanceViolation):  # a local folder: denied
+        df.to_csv(root / "reports" / "sales.csv", index=False)
+    store = job.store
+    assert store.latest(ref).classification.tier is Tier.PROPRIETARY  # Lacuna's own input
+    assert store.latest(copy_ref).classification.tier is Tier.PROPRIETARY
+    assert _read(root / "governed" / "copy.csv").tier is Tier.PROPRIETARY
+
+    # A claim that is not dismissed still raises: dismissing another one lowers nothing here.
+    other = dismiss_claim("r-other", reason="before.csv holds no secret: checked")
+    assert other.to_dict().get("came_down", []) == []  # Lacuna read nothing of before.csv
+    assert store.latest(ref).classification.tier is Tier.PROPRIETARY
+    assert store.latest(copy_ref).classification.tier is Tier.PROPRIETARY
+    assert _read(root / "governed" / "copy.csv").tier is Tier.PROPRIETARY
+    with pytest.raises(lacuna.GovernanceViolation):
+        pd.read_csv(root / "governed" / "copy.csv").to_csv(root / "reports" / "x.csv",
+                                                            index=False)
+
+    done = dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    # what the governance reads: the store's standing class, the graph, a read, an export
+    for what, found in (("latest", store.latest(ref)),
+                        ("latest trusted", store.latest(ref, trusted=True)),
+                        ("copy", store.latest(copy_ref)),
+                        ("graph", store.upstream(copy_ref).nodes[ref])):
+        assert found is not None, what
+        assert (found.classification.tier, found.classification.tags) == (
+            before.tier, before.tags), what
+    copy = pd.read_csv(root / "governed" / "copy.csv")
+    assert (copy.lacuna.classification.tier, copy.lacuna.classification.tags) == (
+        before.tier, before.tags)
+    copy.to_csv(root / "reports" / "copy.csv", index=False)  # allowed again, and written
+    assert pd.read_csv(root / "reports" / "copy.csv").equals(pd.read_csv(sales))
+    report = done.to_dict()
+    came_down = {d["dataset"]: (d["was"]["tier"], d["tier"]) for d in report["came_down"]}
+    assert came_down == {str(sales): ("PROPRIETARY", before.tier.value),
+                         str(copy_ref): ("PROPRIETARY", before.tier.value)}
+    assert report["still_raised"] == []
+    assert [d["still_as_strict"] for d in report["datasets"]] == [False]
+    events = [a.data["what"]["event"] for a in lacuna.governor.current().audit.list(limit=50)
+              if a.data.get("kind") == "lineage"]
+    assert events.count("claim-dismissed") == 2
+    audited = next(a.data for a in lacuna.governor.current().audit.list(limit=50)
+                   if a.data.get("kind") == "lineage" and a.data["what"]["run_id"] == "r-hostile")
+    assert {d["dataset"] for d in audited["lineage"]["came_down"]} == {str(sales),
+                                                                        str(copy_ref)}
+
+
+def test_only_a_steward_dismisses_and_a_refusal_lowers_nothing(job: Job) -> None:
+    from lacuna.lineage.dismiss import DismissNotAuthorized, dismiss_claim
+
+    sales = job.root / "sales.csv"
+    job.claim("r-hostile", sales)
+    pd.read_csv(sales).to_csv(job.root / "governed" / "copy.csv", index=False)
+    lacuna.disable()
+    lacuna.enable(_config(job.root, job.url, "ana"))
+    with pytest.raises(DismissNotAuthorized):
+        dismiss_claim("r-hostile", reason="I say it is public")
+    assert job.store.latest(DatasetRef.of(str(sales))).classification.tier is Tier.PROPRIETARY
+    assert _read(job.root / "governed" / "copy.csv").tier is Tier.PROPRIETARY
+    refused = [a for a in lacuna.governor.current().audit.list(limit=50)
+               if a.data.get("kind") == "lineage"]
+    assert [(a.data["what"]["event"], a.user_id) for a in refused] == [("dismiss-refused", "ana")]
+    lacuna.disable()
+    lacuna.enable(_config(job.root, job.url, "jane"))  # the steward: the copy comes down
+    dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    assert _read(job.root / "governed" / "copy.csv").tier < Tier.PROPRIETARY
+
+
+def test_a_copy_read_back_without_its_sidecar_and_copied_again_comes_down_too(job: Job) -> None:
+    """The store's own version restores a file read without its sidecar: raised while the
+    claim stands, and passing the claim on to a copy of the copy; both come down with it."""
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    before = _read(sales)
+    job.claim("r-hostile", sales)
+    pd.read_csv(sales).to_csv(root / "governed" / "copy.csv", index=False)
+    (root / "governed" / "copy.csv.lacuna.json").unlink()  # the store is all that is left
+    again = pd.read_csv(root / "governed" / "copy.csv")
+    assert again.lacuna.classification.tier is Tier.PROPRIETARY
+    again.to_csv(root / "governed" / "copy2.csv", index=False)
+    (root / "governed" / "copy2.csv.lacuna.json").unlink()
+    assert _read(root / "governed" / "copy2.csv").tier is Tier.PROPRIETARY
+
+    done = dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    for name in ("copy.csv", "copy2.csv"):
+        c = _read(root / "governed" / name)
+        assert (c.tier, c.tags) == (before.tier, before.tags), name
+    came_down = {d["dataset"] for d in done.to_dict().get("came_down", [])}
+    assert came_down == {str(sales), str(root / "governed" / "copy.csv"),
+                         str(root / "governed" / "copy2.csv")}
+
+
+def test_a_polars_read_of_the_raised_file_comes_down_too(job: Job) -> None:
+    pl = pytest.importorskip("polars")
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    before = _read(sales)
+    job.claim("r-hostile", sales)
+    pl.read_csv(sales).write_csv(root / "governed" / "copy.csv")
+    copy_ref = DatasetRef.of(str(root / "governed" / "copy.csv"))
+    assert job.store.latest(copy_ref).classification.tier is Tier.PROPRIETARY
+    dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    for ref in (DatasetRef.of(str(sales)), copy_ref):
+        found = job.store.latest(ref)
+        assert (found.classification.tier, found.classification.tags) == (
+            before.tier, before.tags), ref
+    c = _read(root / "governed" / "copy.csv")
+    assert (c.tier, c.tags) == (before.tier, before.tags)
+
+
+def test_a_projection_comes_down_and_a_join_is_said_to_keep_the_raise(job: Job) -> None:
+    """A selection of the raised data's columns stands at the same selection of what Lacuna
+    derived itself; a join with other data names the claim but keeps the raise (Lacuna cannot
+    tell what it would have derived without it): the dismissal says so."""
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    before = pd.read_csv(sales)[["order_id", "product_category"]].lacuna.classification
+    job.claim("r-hostile", sales)
+    df = pd.read_csv(sales)
+    df[["order_id", "product_category"]].to_csv(root / "governed" / "proj.csv", index=False)
+    shelves = pd.DataFrame({"product_category": ["books", "toys"], "shelf": ["A", "B"]})
+    df.merge(shelves, on="product_category").to_csv(root / "governed" / "joined.csv",
+                                                     index=False)
+    assert _read(root / "governed" / "proj.csv").tier is Tier.PROPRIETARY
+
+    done = dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    proj = _read(root / "governed" / "proj.csv")
+    assert (proj.tier, proj.tags) == (before.tier, before.tags)
+    report = done.to_dict()
+    assert {d["dataset"] for d in report.get("came_down", [])} == {
+        str(sales), str(root / "governed" / "proj.csv")}
+    assert [d["dataset"] for d in report["still_raised"]] == [
+        str(root / "governed" / "joined.csv")]
+    assert _read(root / "governed" / "joined.csv").tier is Tier.PROPRIETARY
+
+
+# -- the store: the attribution is signed, the dismissal too ------------------------------------
+
+PII = Classification(tier=Tier.PROPRIETARY, tags=("PII",), columns={
+    "email": ColumnClass.from_dict({"classification": "pii", "pii_type": "email",
+                                    "sensitivity": "high"})})
+PUBLIC = Classification(tier=Tier.PUBLIC, columns={"email": ColumnClass()})
+REF = DatasetRef("file", "/data/customers.csv")
+
+
+def _claim(store: LineageStore, run_id: str, ref: DatasetRef = REF) -> None:
+    now = datetime.now(UTC)
+    ingest(Run(id=run_id, operation="relabel", status=RunStatus.SUCCEEDED,
+               outputs=(DatasetVersion(dataset=ref, classification=PII),),
+               user_id="ana", started_at=now, ended_at=now), store, CONFIG)
+
+
+def _own_read(store: LineageStore, raised: Raised | None, ref: DatasetRef = REF) -> None:
+    """Lacuna's own run that read ``ref`` while the claim stood (denied: no output)."""
+    now = datetime.now(UTC)
+    store.record(Run(id=f"read-{ref.name}", operation="export", status=RunStatus.DENIED,
+                     inputs=(DatasetVersion(dataset=ref, classification=PII, raised=raised),),
+                     started_at=now, ended_at=now))
+
+
+def _edit(store: LineageStore, ref: DatasetRef, change: Any) -> None:
+    """What somebody with the database does: the attribution of Lacuna's version edited."""
+    with store.engine.begin() as conn:
+        row = conn.execute(select(versions.c.id, versions.c.classification)
+                           .where(versions.c.run_id == f"read-{ref.name}")).one()
+        data = json.loads(row.classification)
+        change(data["raised_by"])
+        conn.execute(update(versions).where(versions.c.id == row.id).values(
+            classification=json.dumps(data, sort_keys=True)))
+
+
+def test_a_hand_edited_attribution_does_not_verify_and_lowers_nothing(store_url: str) -> None:
+    from lacuna.lineage.attribution import Raised
+
+    raised = Raised(own=PUBLIC, claims=(("claim", PII),))
+    removed, swapped, flipped = (DatasetRef("file", f"/data/{n}.csv")
+                                 for n in ("removed", "swapped", "flipped"))
+    with LineageStore(store_url) as store:
+        for ref in (REF, removed, swapped, flipped):
+            _claim(store, "claim" if ref == REF else f"claim-{ref.name}", ref)
+            _own_read(store, Raised(own=PUBLIC, claims=(
+                ("claim" if ref == REF else f"claim-{ref.name}", PII),)), ref)
+        _claim(store, "dismissed-one", DatasetRef("file", "/data/other.csv"))
+        store.dismiss("dismissed-one")
+        assert store.latest(REF, trusted=True).raised == raised  # verified, claim standing
+        # a claim id removed, or a dismissed claim's id put in its place: no longer verifies
+        _edit(store, removed, lambda r: r["claims"].clear())
+        _edit(store, swapped, lambda r: r["claims"][0].update(run_id="dismissed-one"))
+        for ref in (removed, swapped):
+            store.dismiss(f"claim-{ref.name}")  # even with the claim dismissed
+            assert store.latest(ref, trusted=True) is None  # not believed as Lacuna's own
+            assert store.latest(ref).classification.tier is Tier.PROPRIETARY  # held: a claim
+            assert store.latest(ref, trusted=False).classification.tier is Tier.PROPRIETARY
+        # the claim's ``dismissed`` flag set by hand (no dismissal the store signed): the
+        # claim's own row stops counting, Lacuna's version keeps the raise
+        with store.engine.begin() as conn:
+            conn.execute(update(versions).where(versions.c.run_id == "claim-/data/flipped.csv")
+                         .values(dismissed=True))
+        assert store.latest(flipped).classification.tier is Tier.PROPRIETARY
+        # a dismissal signature copied from another run does not hold for this one
+        with store.engine.begin() as conn:
+            signed = json.loads(conn.execute(select(runs.c.provenance).where(
+                runs.c.id == "dismissed-one")).scalar_one())["dismissal"]
+            text = conn.execute(select(runs.c.provenance).where(
+                runs.c.id == "claim-/data/flipped.csv")).scalar_one()
+            conn.execute(update(runs).where(runs.c.id == "claim-/data/flipped.csv").values(
+                provenance=json.dumps({**json.loads(text), "dismissal": signed})))
+        assert store.latest(flipped).classification.tier is Tier.PROPRIETARY
+        # the steward's dismissal: what Lacuna derived itself
+        store.dismiss("claim")
+        now = store.latest(REF)
+        assert (now.classification.tier, now.classification.tags) == (Tier.PUBLIC, ())
+        assert store.latest(REF, trusted=True).classification.tier is Tier.PUBLIC
+        (pair,) = store.raised_by("claim")
+        assert (pair[0].classification.tier, pair[1].classification.tier) == (
+            Tier.PROPRIETARY, Tier.PUBLIC)
+
+
+def test_a_raise_without_attribution_stays_after_dismissal(store_url: str) -> None:
+    """Versions recorded before attribution (or whose raise Lacuna cannot attribute) keep it:
+    a dismissal lowers nothing it cannot prove came from the claim."""
+    with LineageStore(store_url) as store:
+        _claim(store, "claim")
+        _own_read(store, None)
+        store.dismiss("claim")
+        assert store.latest(REF).classification.tier is Tier.PROPRIETARY
+        assert store.raised_by("claim") == []
+
+
+def test_a_partial_dismissal_keeps_the_whole_raise(store_url: str) -> None:
+    """Two claims named: the raise stands until both are dismissed (fail closed)."""
+    from lacuna.lineage.attribution import Raised
+
+    with LineageStore(store_url) as store:
+        _claim(store, "a")
+        _claim(store, "b")
+        _own_read(store, Raised(own=PUBLIC, claims=(("a", PII), ("b", PII))))
+        store.dismiss("a")
+        assert store.latest(REF).classification.tier is Tier.PROPRIETARY
+        store.dismiss("b")
+        assert store.latest(REF).classification.tier is Tier.PUBLIC

@@ -1,0 +1,61 @@
+"""A claim that raised a table, dismissed: the table's class comes back to what Lacuna derives.
+
+A token holder claims the shared ``sales`` table is PROPRIETARY; a governed SQL statement reads
+it while the claim stands, and Lacuna's own run records the table's input version raised (signed,
+naming the claim). A steward dismisses the claim: the table's class (what every later statement
+and ``lacuna.sql.table_classification`` starts from) is what its values, comments and Lacuna's
+own records show again. The state database on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+import lacuna
+import lacuna.sql
+from fixtures_postgres import new_postgres_database
+from lacuna.config import ClassificationConfig
+from lacuna.governor import current
+from lacuna.lineage.claims import ingest
+from lacuna.lineage.records import DatasetVersion, Run, RunStatus
+from lacuna.model import Classification, Tier
+from lacuna.sql.tables import table_ref
+
+
+@pytest.mark.parametrize("state", ["sqlite", "postgresql"])
+def test_a_dismissed_claim_on_a_table_no_longer_raises_it(
+        state: str, make_db, governed_engine, sandbox, request) -> None:
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    audit = (f"sqlite:///{sandbox / 'state.db'}" if state == "sqlite"
+             else new_postgres_database(request.getfixturevalue("postgres_url")))
+    engine = governed_engine(make_db("sqlite"), aware=True, audit={"url": audit},
+                             stewards={"default": ["analyst_alice"]})
+    url = engine.url.render_as_string(hide_password=False)
+    ref = table_ref(url, "sales")
+    store = current().lineage_store
+    now = datetime.now(UTC)
+    claimed = Classification(tier=Tier.PROPRIETARY, tags=("SECRET",))
+    ingest(Run(id="r-hostile", operation="relabel", status=RunStatus.SUCCEEDED,
+               outputs=(DatasetVersion(dataset=ref, classification=claimed),),
+               user_id="ana", started_at=now, ended_at=now), store, ClassificationConfig())
+    raised = lacuna.sql.table_classification(engine, "sales")
+    assert (raised.tier, "SECRET" in raised.tags) == (Tier.PROPRIETARY, True)
+    with engine.begin() as conn:  # Lacuna's own run reads the raised table
+        conn.exec_driver_sql("CREATE TABLE sales_copy AS SELECT * FROM sales")
+    assert store.latest(ref, trusted=True).classification.tier is Tier.PROPRIETARY
+
+    done = dismiss_claim("r-hostile", reason="sales holds no secret: checked with its owner")
+    now_known = store.latest(ref)
+    assert now_known is not None
+    assert (now_known.classification.tier, "SECRET" in now_known.classification.tags) == (
+        Tier.INTERNAL, False)
+    table = lacuna.sql.table_classification(engine, "sales")
+    assert (table.tier, "SECRET" in table.tags) == (Tier.INTERNAL, False)
+    report = done.to_dict()
+    assert [(d["dataset"], d["was"]["tier"], d["tier"]) for d in report["came_down"]] == [
+        (str(ref), "PROPRIETARY", "INTERNAL")]
+    # the table the statement wrote from it: the claim named, its own class not known
+    assert [d["dataset"] for d in report["still_raised"]] == [str(table_ref(url, "sales_copy"))]
