@@ -122,6 +122,7 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
         refuse(method, path)
     if method in STREAM_WRITERS:
         return write_governed(path, write, method=method, classification=classification, gov=g)
+    before = _stat(path)
     with scratch() as folder:
         staged = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "out")
         result = write(staged)
@@ -129,11 +130,24 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
             seal_tree(staged, path, method=method, classification=classification, gov=g)
         elif os.path.isfile(staged):
             _seal_file(staged, path, method=method, classification=classification, gov=g)
-        else:
+        elif _stat(path) == before:
+            # the library wrote nothing, anywhere (pyarrow's write_dataset of a table without
+            # rows creates no folder): nothing to seal, as nothing is written without Lacuna
+            return result
+        else:  # something changed at the real path instead: never taken as sealed
             msg = (f"{method} to {path} wrote nothing Lacuna can seal (no file at the path it "
                    "was given). Nothing was written to governed storage.")
             raise StorageError(msg)
     return result
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    """What identifies the file or folder at ``path`` now (None: nothing there)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def seal_tree(staged: str, target: str, *, method: str,

@@ -289,7 +289,7 @@ def value_digests(obj: Any, rows: int | None) -> dict[str, str] | None:
 
     if isinstance(obj, pd.DataFrame):
         frame: Any = obj
-    elif rows and callable(getattr(obj, "to_pandas", None)) and not callable(
+    elif rows is not None and callable(getattr(obj, "to_pandas", None)) and not callable(
             getattr(obj, "collect", None)):  # a LazyFrame's to_pandas does not exist; be sure
         with _bypass.bypass():
             frame = obj.to_pandas()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import logging
 import os
 import re
@@ -41,7 +42,7 @@ from lacuna.lineage.sidecar import (
     write_label,
 )
 from lacuna.lineage.state import ATTRS_KEY, LineageNode
-from lacuna.model import Action, Classification, DestinationType, Source
+from lacuna.model import Action, Classification, DestinationType, FrozenDict, Source
 from lacuna.proxy.fingerprints import record_read
 from lacuna.redact import redact_url
 
@@ -88,6 +89,13 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
                 _restrict_sql(current(), args, kwargs, keyword, name)
         else:
             target = args[0] if args else kwargs.get(keyword)
+            local = _file_url_path(target, kwargs)
+            if local is not None and storage.is_sealed(local):  # file:///x.csv: /x.csv
+                target = local
+                if args:
+                    args = (local, *args[1:])
+                else:
+                    kwargs[keyword] = local
             target = getattr(target, "filename", target)  # an HDFStore: its file
         decided = None  # a sealed file: the classification its read was decided on
         closing = None  # a sealed file read in chunks: its decrypted stream, open until then
@@ -158,6 +166,8 @@ def _read_sealed(name: str, original: Callable[..., Any], target: Any,
         os.path.expanduser(os.fspath(target)), method=f"pandas.{name}",
         code_location=code_location(user_frame()), gov=current())
     decided: Classification = handle.raw.decided_on  # type: ignore[attr-defined]
+    kwargs = dict(kwargs)
+    _infer_compression(getattr(pd, name), name, args or (handle,), kwargs, target)
     try:
         with _bypass.bypass():
             if args:
@@ -396,7 +406,10 @@ def _without_state(obj: Any, embed: dict[str, Any] | None) -> Any:
     copy = obj.copy(deep=False)
     attrs = {k: v for k, v in obj.attrs.items() if k != ATTRS_KEY}
     if embed is not None:
-        attrs[ATTRS_KEY] = embed
+        # read-only, and its own deep copy: pandas deep-copies ``attrs`` into every column it
+        # hands out (pyarrow takes each column of the frame), and a declaration holds an entry
+        # per column, so copying it made a wide frame's write quadratic (2,000 columns: minutes)
+        attrs[ATTRS_KEY] = FrozenDict(embed)
     copy.attrs = attrs
     return copy
 
@@ -413,6 +426,88 @@ def _no_plaintext(encrypt: bool, method: str) -> None:
         msg = (f"{method}(encrypt=True) needs a local file path and Lacuna governing the call "
                "(lacuna.enable()); nothing was written rather than writing it unencrypted.")
         raise ConfigError(msg)
+
+
+# Writers that pandas lets write to a ``file://`` URL (pyarrow opens it: the local file). The
+# others fail on one (pandas opens a URL for reading only), and still do under Lacuna.
+_FILE_URL_WRITERS = frozenset({"to_parquet"})
+
+
+def _file_url_path(target: Any, kwargs: dict[str, Any]) -> str | None:
+    """The local path a ``file://`` URL names, so that governed storage seals and reads it as
+    that path; None for anything else, or when ``storage_options`` are given (pandas refuses
+    those with a path)."""
+    if not (isinstance(target, str) and target[:7].lower() == "file://"):
+        return None
+    if kwargs.get("storage_options"):
+        return None
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    url = urlsplit(target)
+    if url.netloc not in ("", "localhost") or url.query or url.fragment:
+        return None
+    return url2pathname(url.path)
+
+
+# Writers and readers taking ``compression=`` ("infer": from the file name, which pandas does
+# only for a path): a sealed file is written and read through a stream, so it is named for them.
+_COMPRESSES = frozenset({
+    "to_csv", "to_json", "to_pickle", "to_xml", "to_stata",
+    "read_csv", "read_table", "read_fwf", "read_json", "read_pickle", "read_xml", "read_stata",
+})
+
+
+def _infer_compression(function: Callable[..., Any], method: str, args: tuple[Any, ...],
+                       kwargs: dict[str, Any], path: Any) -> Any:
+    """Set ``kwargs["compression"]`` to what pandas infers from ``path`` when the call leaves
+    it to inference (the plaintext inside a sealed ``x.csv.gz`` is gzip, as pandas writes the
+    file ``x.csv.gz``); return the compression method the call uses (None: none)."""
+    if method not in _COMPRESSES:
+        return None
+    try:
+        bound = _signature(function).bind_partial(*args, **kwargs).arguments
+    except TypeError:  # pandas says what is wrong with the call when it runs
+        return None
+    given = bound.get("compression", "infer")
+    by_name = pd.io.common.infer_compression(os.path.expanduser(os.fspath(path)), "infer")
+    if isinstance(given, dict):
+        if given.get("method", "infer") != "infer":
+            return given.get("method")
+        if "compression" in kwargs:
+            kwargs["compression"] = {**given, "method": by_name}
+        return by_name
+    if given != "infer":
+        return given
+    if "compression" in kwargs or "compression" not in bound:
+        kwargs["compression"] = by_name
+    return by_name
+
+
+@functools.lru_cache(maxsize=64)
+def _signature(function: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(function)
+
+
+def _into_stream(original: Callable[..., Any], spec: Writer, owner: Any, frame_out: Any,
+                 args: tuple[Any, ...], kwargs: dict[str, Any], path: Any, buffer: Any) -> Any:
+    """pandas' writer, writing into ``buffer`` (a sealing stream) what it writes to ``path``:
+    the same compression (inferred from the name) and, for a CSV file in UTF-16/UTF-32, the
+    byte order mark (pandas' text layer writes it only into a seekable stream)."""
+    kw = dict(kwargs)
+    if spec.method in storage.TEXT_WRITERS:  # the text stream encodes (pandas refuses both)
+        kw.pop("encoding", None)
+    call = _retarget(spec, args, kw, buffer)
+    function = getattr(type(owner), spec.method)
+    compression = _infer_compression(function, spec.method, (owner, *call), kw, path)
+    if spec.method == "to_csv" and compression is None:
+        try:
+            encoding = _signature(function).bind_partial(owner, *call, **kw).arguments.get(
+                "encoding")
+        except TypeError:
+            encoding = None
+        buffer.write(storage.byte_order_mark(encoding))
+    return original(frame_out, *call, **kw)
 
 
 def _retarget(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -433,6 +528,10 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         if _bypass.active():
             _no_plaintext(encrypt, spec.method)
             return original(self, *args, **kwargs)
+        if spec.method in _FILE_URL_WRITERS:
+            local = _file_url_path(write_target(spec, args, kwargs), kwargs)
+            if local is not None:  # file:///x.parquet is the local file /x.parquet
+                args = _retarget(spec, args, kwargs, local)
         target = write_target(spec, args, kwargs)
         if target is None:
             _no_plaintext(encrypt, spec.method)
@@ -524,16 +623,16 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 if encrypt:
 
                     def into(buffer: Any) -> Any:
-                        kw = dict(kwargs)
-                        return original(frame_out, *_retarget(spec, args, kw, buffer), **kw)
+                        return _into_stream(original, spec, self, frame_out, args, kwargs,
+                                            target, buffer)
 
                     result = files.write_sealed(gov, target, into, exception_id=exception_id,
                                                 method=op.method)
                 elif seal:
 
                     def stream(buffer: Any) -> Any:
-                        kw = dict(kwargs)
-                        return original(frame_out, *_retarget(spec, args, kw, buffer), **kw)
+                        return _into_stream(original, spec, self, frame_out, args, kwargs,
+                                            target, buffer)
 
                     text = (str(kwargs.get("encoding") or "utf-8")
                             if spec.method in storage.TEXT_WRITERS else None)
