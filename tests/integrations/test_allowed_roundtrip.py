@@ -424,6 +424,40 @@ def test_frame_libraries_allowed_writes_read_back_as_plain(governed, writer):
                  polars.testing.assert_frame_equal, suffix)
 
 
+def _pl_frame() -> pl.DataFrame:
+    return pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "x"]})
+
+
+def _hive(folder: Path) -> pl.DataFrame:
+    table = pa_ds.dataset(folder, format="parquet", partitioning="hive").to_table()
+    return pl.from_arrow(table).sort("a").select("a", pl.col("b").cast(pl.String))
+
+
+FRAME_TARGETS: dict[str, tuple[Callable[[Path], Any], Read]] = {
+    "polars-str-path": (lambda p: _pl_frame().write_parquet(str(p)),
+                        lambda p: pl.read_parquet(str(p))),
+    "polars-missing-subfolder": (lambda p: _pl_frame().write_parquet(p.parent / "no" / "x"),
+                                 lambda p: pl.read_parquet(p.parent / "no" / "x")),
+    "pyarrow-missing-subfolder": (lambda p: pq.write_table(_pl_frame().to_arrow(),
+                                                           p.parent / "no" / "x"),
+                                  lambda p: pl.from_arrow(pq.read_table(p.parent / "no" / "x"))),
+    "duckdb-missing-subfolder": (
+        lambda p: duckdb.sql("select 1 as a").write_parquet(str(p.parent / "no" / "x")),
+        lambda p: duckdb.read_parquet(str(p.parent / "no" / "x")).pl()),
+    "polars-partition_by": (lambda p: _pl_frame().write_parquet(p.parent / "part",
+                                                                partition_by="b"),
+                            lambda p: _hive(p.parent / "part")),
+    "pyarrow-read_feather": (lambda p: pa_feather.write_feather(_pl_frame().to_arrow(), p),
+                             lambda p: pl.from_pandas(pa_feather.read_feather(p))),
+}
+
+
+@pytest.mark.parametrize("how", sorted(FRAME_TARGETS))
+def test_frame_library_targets_round_trip(governed, how):
+    write, read = FRAME_TARGETS[how]
+    _round_trip(governed, write, read, polars.testing.assert_frame_equal, "parquet")
+
+
 def test_a_lazy_scan_of_a_file_polars_cannot_read_raises_polars_error(governed):
     """Lacuna reads a scan's first rows to classify it: polars' own error about the file (an
     empty CSV) is what the user's ``collect()`` raises, not a fail-closed denial."""
@@ -489,6 +523,9 @@ PERSONAL: dict[str, tuple[str, Write, Read, Callable[[Any], Any]]] = {
                             _late(pq, "read_table"), lpyarrow.classification),
     "pyarrow.write_feather": ("feather", lambda d, p: pa_feather.write_feather(pa.table(d), p),
                               _late(pa_feather, "read_table"), lpyarrow.classification),
+    "pyarrow.read_feather": ("feather", lambda d, p: pa_feather.write_feather(d, p),
+                             _late(pa_feather, "read_feather"),
+                             lambda f: f.lacuna_classification),
     "duckdb.write_parquet": ("parquet", lambda d, p: duckdb.from_df(d).write_parquet(str(p)),
                              lambda p: duckdb.read_parquet(str(p)), lduckdb.classification),
 }

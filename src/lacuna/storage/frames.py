@@ -35,6 +35,7 @@ the scratch folder behind (in ``/dev/shm``, gone at reboot; readable only by the
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -96,9 +97,11 @@ def scratch() -> Iterator[str]:
 
 
 def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
-                 classification: Classification | None, gov: Governor | None = None) -> T:
+                 classification: Classification | None, gov: Governor | None = None,
+                 stream: bool = True) -> T:
     """Perform ``write(target)`` so that what it writes to ``path`` (a file or a folder under a
-    governed root) is sealed: ``target`` is a sealing stream for ``STREAM_WRITERS``, else a path
+    governed root) is sealed: ``target`` is a sealing stream for ``STREAM_WRITERS`` (unless
+    ``stream`` is False: this call writes a folder, e.g. polars' ``partition_by``), else a path
     in a private scratch folder whose files are sealed into ``path`` afterwards.
 
     Raises:
@@ -109,18 +112,30 @@ def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
     no_plaintext()  # if Lacuna fails from here on, the call is refused, never run plain
     try:
         return _sealed_write(path, write, method=method, classification=classification,
-                             gov=_gov(gov))
+                             gov=_gov(gov), stream=stream)
     except OSError as exc:  # the file system's answer (no such folder, disk full): the user's
         users_error(exc)
         raise
 
 
 def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
-                  classification: Classification | None, gov: Governor) -> T:
+                  classification: Classification | None, gov: Governor, stream: bool) -> T:
     g = gov
     if method in UNSEALABLE_WRITERS:
         refuse(method, path)
-    if method in STREAM_WRITERS:
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):  # as the library says it (pandas: write_governed)
+        if method.startswith("duckdb."):
+            import duckdb
+
+            from lacuna.integrations.pandas._patch import users_error
+
+            error = duckdb.IOException(
+                f'IO Error: Cannot open file "{path}": No such file or directory')
+            users_error(error)  # the answer to the user's statement
+            raise error
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    if stream and method in STREAM_WRITERS:
         return write_governed(path, write, method=method, classification=classification, gov=g)
     before = _stat(path)
     with scratch() as folder:

@@ -188,8 +188,10 @@ def govern_write(
     embeds: bool = False,
     exception_id: str | None = None,
     purpose: str | None = None,
+    stream: bool = True,
 ) -> Any:
     """Decide and, when allowed, perform a write of ``obj`` (state ``state``) to ``target``.
+    ``stream=False``: this call writes a folder (polars' ``partition_by``), never a stream.
 
     ``run(declaration)`` performs the write; ``declaration`` is the signed declaration to embed
     in the file's metadata when ``embeds`` (Parquet), else None. Under a sealed governed root
@@ -247,7 +249,7 @@ def govern_write(
             if seal and path is not None:
                 result = sealed_frames.sealed_write(
                     path, lambda where: run(declaration, where), method=method,
-                    classification=state.classification, gov=gov)
+                    classification=state.classification, gov=gov, stream=stream)
             else:
                 result = run(declaration)
         if record is not None:  # what was written: the sweep deletes that file, no other

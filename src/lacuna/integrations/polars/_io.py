@@ -155,7 +155,8 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
 
             return govern_write(self, current, target, run, method=f"polars.{owner}.{name}",
                                 columns=columns, rows=rows, embeds=embeds,
-                                exception_id=exception_id, purpose=purpose)
+                                exception_id=exception_id, purpose=purpose,
+                                stream=not kwargs.get("partition_by"))  # a folder
 
         return writer
 

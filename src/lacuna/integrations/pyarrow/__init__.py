@@ -12,7 +12,8 @@ replaced):
   ``pyarrow.csv.CSVWriter``, ``pyarrow.orc.ORCWriter``, ``pyarrow.ipc.RecordBatchFileWriter``
   and ``RecordBatchStreamWriter`` (so ``pyarrow.ipc.new_file``/``new_stream`` too);
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
-  ``pyarrow.feather.read_table``, ``pyarrow.dataset.dataset`` (its tables keep the state);
+  ``pyarrow.feather.read_table`` and ``read_feather`` (a pandas frame: its attrs carry the
+  state), ``pyarrow.dataset.dataset`` (its tables keep the state);
 - conversions: ``pa.Table.from_pandas`` / ``pa.table(df)`` and ``Table.to_pandas`` go through
   ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions;
 - joins and group-bys: ``Table.join``/``join_asof``, ``Dataset.join`` and
@@ -161,6 +162,30 @@ def _reader(method: str) -> Make:
     return make
 
 
+def _frame_reader(method: str) -> Make:
+    """A reader that returns a pandas frame (``pyarrow.feather.read_feather``: it reads the
+    file itself, not through the governed ``read_table``): decided, classified and attached as
+    pandas' own readers do; a sealed governed file is read from its decrypted stream."""
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def read(source: Any, *args: Any, **kwargs: Any) -> Any:
+            def call(plain: Any) -> Any:  # source, or a sealed file's plaintext
+                with outermost(), _bypass.bypass():
+                    return original(plain, *args, **kwargs)
+
+            frame, decided = read_source(source, call, method=method)
+            import pandas as pd
+
+            if not isinstance(frame, pd.DataFrame):
+                return frame
+            state = govern_read(method=method, target=source, frame=frame, decided=decided)
+            attach(frame, state.classification, state.lineage, origins=state.origins)
+            return frame
+
+        return read
+
+    return make
+
+
 def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
     def dataset(source: Any, *args: Any, **kwargs: Any) -> Any:
         def call(plain: Any) -> Any:  # source, or sealed files' plaintext (read whole)
@@ -292,6 +317,8 @@ def _hooks() -> list[Hook]:
         (pq, "read_table", _reader("pyarrow.parquet.read_table"), Action.READ),
         (pa_csv, "read_csv", _reader("pyarrow.csv.read_csv"), Action.READ),
         (pa_feather, "read_table", _reader("pyarrow.feather.read_table"), Action.READ),
+        (pa_feather, "read_feather", _frame_reader("pyarrow.feather.read_feather"),
+         Action.READ),
         (pa_ds, "dataset", _dataset, Action.READ),
         (pq, "write_table", _writer("pyarrow.parquet.write_table", True), Action.EXPORT),
         (pa_csv, "write_csv", _writer("pyarrow.csv.write_csv", False), Action.EXPORT),
