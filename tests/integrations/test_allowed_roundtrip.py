@@ -449,7 +449,17 @@ FRAME_TARGETS: dict[str, tuple[Callable[[Path], Any], Read]] = {
                             lambda p: _hive(p.parent / "part")),
     "pyarrow-read_feather": (lambda p: pa_feather.write_feather(_pl_frame().to_arrow(), p),
                              lambda p: pl.from_pandas(pa_feather.read_feather(p))),
+    "pyarrow-buffer-output-stream": (lambda p: _into_buffer(p),
+                                     lambda p: pl.read_parquet(p)),
 }
+
+
+def _into_buffer(path: Path) -> None:
+    """Into memory (not an export), then to the path by Python."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(_pl_frame().to_arrow(), sink)
+    _pl_frame().write_parquet(path)
+    assert pl.read_parquet(sink.getvalue().to_pybytes()).shape == (3, 2)
 
 
 @pytest.mark.parametrize("how", sorted(FRAME_TARGETS))
@@ -592,3 +602,41 @@ def _unsealable(how: str, data: pd.DataFrame, target: Path) -> None:
             data.to_excel(book)
     else:  # pandas itself cannot write a CSV to a file:// URL (it opens URLs for reading)
         data.to_csv(target.as_uri())
+
+
+@pytest.mark.parametrize("how", ["polars-file-object", "pyarrow-file-object",
+                                 "pyarrow-csv-file-object"])
+def test_frame_libraries_refuse_file_objects_in_governed_storage(governed, how):
+    """pandas refuses an open file object under a governed root (it cannot be sealed); polars
+    and pyarrow wrote plaintext into it."""
+    target = governed / "governed" / "workspace" / "x.bin"
+    table = _pl_frame()
+    with open(target, "wb") as fh, pytest.raises(StorageError, match="cannot be encrypted"):
+        {"polars-file-object": lambda: table.write_parquet(fh),
+         "pyarrow-file-object": lambda: pq.write_table(table.to_arrow(), fh),
+         "pyarrow-csv-file-object": lambda: pa_csv.write_csv(table.to_arrow(), fh)}[how]()
+    assert target.stat().st_size == 0  # created empty by open(), nothing in plaintext
+
+
+@pytest.mark.parametrize("stream", ["OSFile", "output_stream"])
+def test_arrow_native_files_are_governed_exports(governed, stream):
+    """``pq.write_table(table, pa.OSFile(path, "wb"))`` was not governed at all (no name to
+    decide on): personal data went anywhere. It is an export to an unmanaged place now:
+    public data is written as pyarrow writes it, personal data is denied."""
+    def sink(path: Path) -> Any:
+        return pa.OSFile(str(path), "wb") if stream == "OSFile" else pa.output_stream(str(path))
+
+    public = pa.table({"n": [1, 2, 3]})
+    with _bypass.bypass(), sink(governed / "plain.parquet") as out:
+        pq.write_table(public, out)
+    with sink(governed / "Downloads" / "n.parquet") as out:
+        pq.write_table(public, out)
+    with _bypass.bypass():
+        assert pq.read_table(governed / "Downloads" / "n.parquet").equals(
+            pq.read_table(governed / "plain.parquet"))
+    target = governed / "Downloads" / "c.parquet"
+    with sink(target) as out, pytest.raises(GovernanceViolation) as err:
+        pq.write_table(pa.table(_customers()), out)
+    uri = err.value.decision.operation.destination.uri
+    assert uri == f"stream://pyarrow.{type(out).__name__}"
+    assert target.stat().st_size == 0

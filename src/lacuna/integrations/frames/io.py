@@ -216,13 +216,18 @@ def govern_write(
     path = local_path(target)
     keeps_label = (path is not None and op.destination is not None
                    and op.destination.type in _SIDECAR_TYPES)
-    seal = (path is not None and op.destination is not None
-            and op.destination.type is DestinationType.GOVERNED_STORAGE
-            and gov.config.storage.encrypt)
-    if seal:  # sealed at rest, or not written at all: never a plaintext fallback
+    sealed_root = (op.destination is not None
+                   and op.destination.type is DestinationType.GOVERNED_STORAGE
+                   and gov.config.storage.encrypt)
+    seal = path is not None and sealed_root
+    if sealed_root:  # sealed at rest, or not written at all: never a plaintext fallback
         from lacuna.integrations.pandas._patch import no_plaintext
 
         no_plaintext()
+        if path is None:  # an open file object there: its bytes would land in plaintext
+            from lacuna.storage import refuse_unsealable
+
+            refuse_unsealable(method, name)  # raises StorageError, as pandas' writers do
         if method in sealed_frames.UNSEALABLE_WRITERS:
             sealed_frames.refuse(method, name)  # raises StorageError: nothing written
     out = dataset_ref(name)

@@ -222,8 +222,10 @@ def _writer(method: str, embeds: bool) -> Make:
         def write(data: Any, where: Any, *args: Any, **kwargs: Any) -> Any:
             exception_id = kwargs.pop("exception_id", None)
             purpose = kwargs.pop("purpose", None)
-            if where is None or not (isinstance(where, str) or hasattr(where, "__fspath__")
-                                     or isinstance(getattr(where, "name", None), str)):
+            target = _native_target(where)
+            if target is None and (where is None or not (
+                    isinstance(where, str) or hasattr(where, "__fspath__")
+                    or isinstance(getattr(where, "name", None), str))):
                 with outermost():
                     return original(data, where, *args, **kwargs)
             import pandas as pd
@@ -251,13 +253,30 @@ def _writer(method: str, embeds: bool) -> Make:
                 with outermost():  # ``to``: sealed governed storage's stream or scratch path
                     return original(out, where if to is None else to, *args, **kwargs)
 
-            return govern_write(data, state, where, run, method=method, columns=columns,
+            return govern_write(data, state, where if target is None else target, run,
+                                method=method, columns=columns,
                                 rows=rows, embeds=embeds, exception_id=exception_id,
                                 purpose=purpose)
 
         return write
 
     return make
+
+
+# Arrow streams that write into memory (a buffer the caller holds): not exports.
+_MEMORY_STREAMS = (pa.BufferOutputStream, pa.MockOutputStream, pa.FixedSizeBufferWriter)
+
+
+def _native_target(where: Any) -> str | None:
+    """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.OSFile``,
+    ``pa.output_stream(path)``, a compressed stream over one): an export to an unmanaged place
+    named ``stream://pyarrow.<type>``, so personal data is denied there, never written
+    undecided. None for anything else, and for streams into memory."""
+    if not isinstance(where, pa.NativeFile) or isinstance(where, _MEMORY_STREAMS):
+        return None
+    if isinstance(getattr(where, "name", None), str):
+        return None  # named by its path, as a Python file object
+    return f"stream://pyarrow.{type(where).__name__}"
 
 
 def _dataset_state(data: Any) -> DataState:
