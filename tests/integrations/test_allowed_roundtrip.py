@@ -246,6 +246,22 @@ TARGETS: dict[str, tuple[Write, Read]] = {
                              lambda p: pd.read_csv(p, sep=";")),
     "tab-quoted-crlf": (lambda d, p: d.to_csv(p, sep="\t", quoting=1, lineterminator="\r\n"),
                         lambda p: pd.read_csv(p, sep="\t")),
+    "append-csv": (lambda d, p: _twice(p, lambda m: d.to_csv(p, mode=m, index=False,
+                                                             header=m == "w")),
+                   lambda p: pd.read_csv(p)),
+    "append-csv-to-a-new-file": (lambda d, p: d.to_csv(p, mode="a", index=False),
+                                 lambda p: pd.read_csv(p)),
+    "append-csv-gzip": (lambda d, p: _twice(p.with_suffix(".csv.gz"), lambda m: d.to_csv(
+        p.with_suffix(".csv.gz"), mode=m, index=False, header=m == "w")),
+                        lambda p: pd.read_csv(p.with_suffix(".csv.gz"))),
+    "append-csv-utf-16": (lambda d, p: _twice(p, lambda m: d.to_csv(
+        p, mode=m, index=False, header=m == "w", encoding="utf-16")),
+                          lambda p: pd.read_csv(p, encoding="utf-16")),
+    "append-json-lines": (lambda d, p: _twice(p, lambda m: d.to_json(
+        p, mode=m, orient="records", lines=True)),
+                          lambda p: pd.read_json(p, orient="records", lines=True)),
+    "append-json-not-lines": (lambda d, p: _twice(p, lambda m: d.to_json(p, mode=m)),
+                              lambda p: pd.read_json(p)),
     "series-to_csv": (lambda d, p: d["b"].to_csv(p), lambda p: pd.read_csv(p)),
     "series-to_json": (lambda d, p: d["a"].to_json(p),
                        lambda p: pd.read_json(p, typ="series").to_frame()),
@@ -260,6 +276,13 @@ TARGETS: dict[str, tuple[Write, Read]] = {
     "xml": (lambda d, p: d.to_xml(p), _late(pd, "read_xml")),
     "html": (lambda d, p: d.to_html(p), lambda p: pd.read_html(p)[0]),
 }
+
+
+def _twice(path: Path, write: Callable[[str], Any]) -> None:
+    """Write, then append (``mode="a"``); into governed storage the sealed file is re-sealed
+    with what it held followed by what pandas appends."""
+    write("w")
+    write("a")
 
 
 def _tilde(p: Path) -> str:
@@ -579,14 +602,36 @@ def _plain(root: Path, data: pd.DataFrame, write: Write, suffix: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("how", ["file-object", "append", "excel-writer", "file-url-csv"])
+def test_an_append_to_a_sealed_file_keeps_the_most_restrictive_class(governed):
+    """Appending personal rows to a public sealed file: the file is now personal data. The
+    old content is read through open_governed (a decided, audited read)."""
+    target = governed / "governed" / "workspace" / "mixed.csv"
+    pd.DataFrame({"n": [1], "note": ["none"]}).to_csv(target, index=False)
+    assert sc.read_sidecar(target).classification.tier is Tier.PUBLIC
+    personal = _customers().rename(columns={"customer_id": "n", "email": "note"})[["n", "note"]]
+    personal.to_csv(target, mode="a", header=False, index=False)
+    assert sealed.is_sealed(target)
+    label = sc.read_sidecar(target)
+    assert label.trusted
+    assert label.classification.tier is Tier.PROPRIETARY
+    back = pd.read_csv(target)
+    assert len(back) == 4
+    assert back.lacuna_classification.tier is Tier.PROPRIETARY
+    reads = [r for r in lacuna.governor.current().audit.list(limit=None, action="read")
+             if r.kind == "decision"]
+    assert any(r.data["how"]["method"] == "pandas.DataFrame.to_csv" for r in reads)
+
+
+@pytest.mark.parametrize("how", ["file-object", "append-to-plaintext", "excel-writer",
+                                 "file-url-csv"])
 def test_what_governed_storage_cannot_seal_is_refused_clearly(governed, how):
     """Documented (docs/storage.md): a write Lacuna cannot seal is a StorageError, never a
     plaintext file and never a crash."""
     target = governed / "governed" / "workspace" / "x.csv"
     with pytest.raises(StorageError, match="cannot be encrypted"):
         _unsealable(how, _frame(), target)
-    assert not target.exists() or target.stat().st_size == 0  # open() made it, empty
+    if how != "append-to-plaintext":
+        assert not target.exists() or target.stat().st_size == 0  # open() made it, empty
     book = target.with_suffix(".xlsx")
     assert not book.exists() or book.stat().st_size == 0
 
@@ -595,7 +640,9 @@ def _unsealable(how: str, data: pd.DataFrame, target: Path) -> None:
     if how == "file-object":
         with open(target, "w") as fh:
             data.to_csv(fh)
-    elif how == "append":
+    elif how == "append-to-plaintext":  # a file there that is not sealed cannot be re-sealed
+        with _bypass.bypass():
+            data.to_csv(target)
         data.to_csv(target, mode="a")
     elif how == "excel-writer":
         with pd.ExcelWriter(target.with_suffix(".xlsx")) as book:

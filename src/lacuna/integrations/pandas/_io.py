@@ -490,17 +490,19 @@ def _signature(function: Callable[..., Any]) -> inspect.Signature:
 
 
 def _into_stream(original: Callable[..., Any], spec: Writer, owner: Any, frame_out: Any,
-                 args: tuple[Any, ...], kwargs: dict[str, Any], path: Any, buffer: Any) -> Any:
+                 args: tuple[Any, ...], kwargs: dict[str, Any], path: Any, buffer: Any, *,
+                 start: bool = True) -> Any:
     """pandas' writer, writing into ``buffer`` (a sealing stream) what it writes to ``path``:
     the same compression (inferred from the name) and, for a CSV file in UTF-16/UTF-32, the
-    byte order mark (pandas' text layer writes it only into a seekable stream)."""
+    byte order mark (pandas' text layer writes it only into a seekable stream), at the
+    ``start`` of the file only (not after what an append keeps)."""
     kw = dict(kwargs)
     if spec.method in storage.TEXT_WRITERS:  # the text stream encodes (pandas refuses both)
         kw.pop("encoding", None)
     call = _retarget(spec, args, kw, buffer)
     function = getattr(type(owner), spec.method)
     compression = _infer_compression(function, spec.method, (owner, *call), kw, path)
-    if spec.method == "to_csv" and compression is None:
+    if spec.method == "to_csv" and compression is None and start:
         try:
             encoding = _signature(function).bind_partial(owner, *call, **kw).arguments.get(
                 "encoding")
@@ -508,6 +510,38 @@ def _into_stream(original: Callable[..., Any], spec: Writer, owner: Any, frame_o
             encoding = None
         buffer.write(storage.byte_order_mark(encoding))
     return original(frame_out, *call, **kw)
+
+
+# Writers whose append (mode="a") into sealed storage is re-sealing the file with what it holds
+# followed by what pandas appends: a text file (CSV, JSON lines) grows by concatenation.
+_APPENDS = frozenset({"to_csv", "to_json"})
+
+
+def _sealed_append(spec: Writer, target: Any) -> bool:
+    """Whether an append to ``target`` under a sealed governed root can be sealed: a CSV or
+    JSON-lines file that is sealed already, or does not exist yet."""
+    if spec.method not in _APPENDS or not isinstance(target, (str, os.PathLike)):
+        return False
+    path = os.path.expanduser(os.fspath(target))
+    return not os.path.lexists(path) or (os.path.isfile(path) and storage.is_sealed(path))
+
+
+def _sealed_contents(gov: Any, target: Any, method: str | None, frame: Any,
+                     classification: Classification) -> tuple[bytes, Classification]:
+    """The plaintext a sealed file holds (read through ``open_governed``: decided and audited
+    as a read by this user) and the classification of the file once the new rows are added:
+    the most restrictive of what the read was decided on (PROPRIETARY when its sidecar is not
+    trusted) and what is appended. Nothing for a file that does not exist yet."""
+    path = os.path.expanduser(os.fspath(target))
+    if not os.path.lexists(path):
+        return b"", classification
+    from lacuna.lineage.rules import combine
+
+    with storage.open_governed(path, method=method or "pandas.append",
+                               code_location=code_location(frame), gov=gov) as handle:
+        held = handle.read()
+        decided: Classification = handle.raw.decided_on  # type: ignore[attr-defined]
+    return held, combine([decided, classification], gov.config.classification)
 
 
 def _retarget(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -589,14 +623,17 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             from lacuna.integrations.pandas._patch import no_plaintext
 
             no_plaintext()
+            appends = _appends(spec, target, kwargs)
             if (not local_file or spec.method not in storage.SEALABLE
-                    or _appends(spec, target, kwargs) or kwargs.get("partition_cols")):
+                    or (appends and not _sealed_append(spec, target))
+                    or kwargs.get("partition_cols")):
                 if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
                     with _LABEL_LOCK:  # its close() must not save a plaintext file either
                         _DENIED.add(target)
                 storage.refuse_unsealable(op.method, name)
 
         def run() -> Any:
+            written_as = state.classification  # the file's, once written (an append: more)
             embed = None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
                 embed = embedded_declaration(
@@ -629,16 +666,22 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                     result = files.write_sealed(gov, target, into, exception_id=exception_id,
                                                 method=op.method)
                 elif seal:
+                    before = b""
+                    if _appends(spec, target, kwargs):  # what the sealed file holds, first
+                        before, written_as = _sealed_contents(gov, target, op.method, frame_,
+                                                              state.classification)
 
                     def stream(buffer: Any) -> Any:
+                        if before:  # a CSV or JSON-lines append: binary (not TEXT_WRITERS)
+                            buffer.write(before)
                         return _into_stream(original, spec, self, frame_out, args, kwargs,
-                                            target, buffer)
+                                            target, buffer, start=not before)
 
                     text = (str(kwargs.get("encoding") or "utf-8")
                             if spec.method in storage.TEXT_WRITERS else None)
                     try:
                         result = storage.write_governed(target, stream, method=op.method,
-                                                        classification=state.classification,
+                                                        classification=written_as,
                                                         text=text, gov=gov)
                     except OSError as exc:  # the file system's answer, not a Lacuna failure
                         from lacuna.integrations.pandas._patch import users_error
@@ -650,7 +693,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             if record is not None:  # what was written: the sweep deletes that file, no other
                 files.written(gov, record)
             if keeps_label:
-                label(target, name, state.classification, sources, op.user.id,
+                label(target, name, written_as, sources, op.user.id,
                       append=_appends(spec, target, kwargs), run_id=produced.run_id)
             return result
 
