@@ -687,3 +687,17 @@ def test_arrow_native_files_are_governed_exports(governed, stream):
     uri = err.value.decision.operation.destination.uri
     assert uri == f"stream://pyarrow.{type(out).__name__}"
     assert target.stat().st_size == 0
+
+
+def test_an_append_cannot_launder_a_file_whose_sidecar_is_gone(governed):
+    """The old content keeps what its read was decided on: without a trusted sidecar that is
+    PROPRIETARY (fail closed), so appending public rows does not sign it PUBLIC."""
+    target = governed / "governed" / "workspace" / "old.csv"
+    pd.DataFrame({"n": [1], "note": ["none"]}).to_csv(target, index=False)
+    sc.sidecar_path(target).unlink()
+    pd.DataFrame({"n": [2], "note": ["none"]}).to_csv(target, mode="a", header=False,
+                                                       index=False)
+    label = sc.read_sidecar(target)
+    assert label.trusted
+    assert label.classification.tier is Tier.PROPRIETARY
+    assert pd.read_csv(target)["n"].tolist() == [1, 2]

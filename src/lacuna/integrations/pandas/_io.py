@@ -526,22 +526,20 @@ def _sealed_append(spec: Writer, target: Any) -> bool:
     return not os.path.lexists(path) or (os.path.isfile(path) and storage.is_sealed(path))
 
 
-def _sealed_contents(gov: Any, target: Any, method: str | None, frame: Any,
-                     classification: Classification) -> tuple[bytes, Classification]:
+def _sealed_contents(gov: Any, target: Any, method: str | None,
+                     frame: Any) -> tuple[bytes, Classification | None]:
     """The plaintext a sealed file holds (read through ``open_governed``: decided and audited
-    as a read by this user) and the classification of the file once the new rows are added:
-    the most restrictive of what the read was decided on (PROPRIETARY when its sidecar is not
-    trusted) and what is appended. Nothing for a file that does not exist yet."""
+    as a read by this user) and the classification that read was decided on (PROPRIETARY when
+    its sidecar is not trusted), which the new sidecar combines with what is appended.
+    Nothing for a file that does not exist yet."""
     path = os.path.expanduser(os.fspath(target))
     if not os.path.lexists(path):
-        return b"", classification
-    from lacuna.lineage.rules import combine
-
+        return b"", None
     with storage.open_governed(path, method=method or "pandas.append",
                                code_location=code_location(frame), gov=gov) as handle:
-        held = handle.read()
+        content = handle.read()
         decided: Classification = handle.raw.decided_on  # type: ignore[attr-defined]
-    return held, combine([decided, classification], gov.config.classification)
+    return content, decided
 
 
 def _retarget(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -633,7 +631,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 storage.refuse_unsealable(op.method, name)
 
         def run() -> Any:
-            written_as = state.classification  # the file's, once written (an append: more)
+            held = None  # an append to a sealed file: what its content was decided as
             embed = None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
                 embed = embedded_declaration(
@@ -668,8 +666,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 elif seal:
                     before = b""
                     if _appends(spec, target, kwargs):  # what the sealed file holds, first
-                        before, written_as = _sealed_contents(gov, target, op.method, frame_,
-                                                              state.classification)
+                        before, held = _sealed_contents(gov, target, op.method, frame_)
 
                     def stream(buffer: Any) -> Any:
                         if before:  # a CSV or JSON-lines append: binary (not TEXT_WRITERS)
@@ -680,9 +677,10 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                     text = (str(kwargs.get("encoding") or "utf-8")
                             if spec.method in storage.TEXT_WRITERS else None)
                     try:
-                        result = storage.write_governed(target, stream, method=op.method,
-                                                        classification=written_as,
-                                                        text=text, gov=gov)
+                        result = storage.write_governed(
+                            target, stream, method=op.method, text=text, gov=gov,
+                            classification=state.classification if held is None or (
+                                held.tier <= state.classification.tier) else held)
                     except OSError as exc:  # the file system's answer, not a Lacuna failure
                         from lacuna.integrations.pandas._patch import users_error
 
@@ -693,8 +691,9 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             if record is not None:  # what was written: the sweep deletes that file, no other
                 files.written(gov, record)
             if keeps_label:
-                label(target, name, written_as, sources, op.user.id,
-                      append=_appends(spec, target, kwargs), run_id=produced.run_id)
+                label(target, name, state.classification, sources, op.user.id,
+                      append=_appends(spec, target, kwargs), run_id=produced.run_id,
+                      held=held)
             return result
 
         try:  # an enforced denial raises here: nothing is written (the denied run is recorded)
@@ -769,9 +768,11 @@ def label(
     *,
     append: bool = False,
     run_id: str | None = None,
+    held: Classification | None = None,
 ) -> None:
     """Write the sidecar of a written file; for an ExcelWriter or HDFStore (written on close),
-    remember it until the store is closed."""
+    remember it until the store is closed. ``held``: what the file held before an append was
+    decided as (a sealed file re-sealed), a part of the new declaration."""
     if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
         with _LABEL_LOCK:
             _PENDING.setdefault(target, []).append((classification, sources, user, run_id))
@@ -779,7 +780,8 @@ def label(
     flush = getattr(target, "flush", None)
     if callable(flush):  # an open file object: its bytes must be on disk to be fingerprinted
         flush()
-    _write_label(name, [(classification, sources, user, run_id)], append=append)
+    parts: list[_Part] = [] if held is None else [(held, (), user, None)]
+    _write_label(name, [*parts, (classification, sources, user, run_id)], append=append)
 
 
 def _write_label(name: str, parts: list[_Part], *, append: bool) -> None:
