@@ -131,14 +131,15 @@ def test_unsealable_writes_are_refused_and_leave_nothing(vault: Path) -> None:
     df = customers()
     with pytest.raises(StorageError, match="cannot be encrypted"):
         df.to_parquet(vault / "parts", partition_cols=["spend"])
+    (vault / "x.csv").write_text("n\n1\n")  # plaintext there (written without Lacuna)
     with pytest.raises(StorageError, match="cannot be encrypted"):
-        df.to_csv(vault / "x.csv", mode="a")
+        df.to_csv(vault / "x.csv", mode="a")  # an append re-seals a sealed file only
     with pytest.raises(StorageError, match="cannot be encrypted"), open(
             vault / "y.csv", "w") as fh:
         df.to_csv(fh)
     assert (vault / "y.csv").read_text() == ""  # the file the user opened: nothing written
     assert not (vault / "parts").exists()
-    assert not (vault / "x.csv").exists()
+    assert (vault / "x.csv").read_text() == "n\n1\n"
 
 
 def test_a_write_into_a_missing_folder_is_the_users_error(vault: Path) -> None:

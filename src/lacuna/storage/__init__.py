@@ -9,6 +9,7 @@ from lacuna.errors import StorageError
 from lacuna.storage.access import (
     SEALABLE,
     TEXT_WRITERS,
+    byte_order_mark,
     declared_classification,
     governed_path,
     open_governed,
@@ -25,6 +26,7 @@ __all__ = [
     "TEXT_WRITERS",
     "SealedHeader",
     "StorageError",
+    "byte_order_mark",
     "declared_classification",
     "governed_path",
     "is_sealed",

@@ -13,6 +13,7 @@ nothing is decrypted. Writes under a governed root go through :func:`open_sealed
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import os
@@ -117,13 +118,15 @@ def write_governed(path: str | os.PathLike[str], write: Callable[[Any], T], *,
     rename) only when ``write`` returns; if it raises, nothing is left behind. The plaintext
     is never on disk and at most one segment of it is in memory here. With ``text`` (an
     encoding), ``write`` gets a text stream."""
-    parent = os.path.dirname(os.path.abspath(os.fspath(path)))
+    path = os.path.expanduser(os.fspath(path))  # as pandas does with "~/..."
+    parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):  # as pandas says it
         msg = f"Cannot save file into a non-existent directory: '{parent}'"
         raise OSError(msg)
     raw = open_sealed_writer(path, method=method, classification=classification, gov=gov)
     buffer: Any = io.BufferedWriter(raw, buffer_size=raw.segment)
     if text is not None:  # a writer of str: encode into the sealing stream
+        buffer.write(byte_order_mark(text))
         buffer = io.TextIOWrapper(buffer, encoding=text, newline="")
     try:
         result = write(buffer)
@@ -135,6 +138,20 @@ def write_governed(path: str | os.PathLike[str], write: Callable[[Any], T], *,
     buffer.close()  # seals the last segment and renames the file into place
     raw.close()
     return result
+
+
+def byte_order_mark(encoding: str | None) -> bytes:
+    """The byte order mark a text file in ``encoding`` starts with when Python writes it to a
+    file (UTF-16, UTF-32), else nothing. A ``TextIOWrapper`` writes it only at the start of a
+    *seekable* stream, and a sealing stream is not seekable: the plaintext would lack it (and
+    pandas could not read it back), so the writer puts it first itself."""
+    if not encoding:
+        return b""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return b""  # the writer's own error, when it uses the encoding
+    return {"utf-16": codecs.BOM_UTF16, "utf-32": codecs.BOM_UTF32}.get(name, b"")
 
 
 def open_governed(path: str | os.PathLike[str], *, purpose: str | None = None,
@@ -251,6 +268,7 @@ def refuse_unsealable(method: str, name: str) -> None:
 __all__ = [
     "SEALABLE",
     "TEXT_WRITERS",
+    "byte_order_mark",
     "declared_classification",
     "governed_path",
     "is_sealed",

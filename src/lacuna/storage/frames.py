@@ -35,6 +35,7 @@ the scratch folder behind (in ``/dev/shm``, gone at reboot; readable only by the
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -96,9 +97,11 @@ def scratch() -> Iterator[str]:
 
 
 def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
-                 classification: Classification | None, gov: Governor | None = None) -> T:
+                 classification: Classification | None, gov: Governor | None = None,
+                 stream: bool = True) -> T:
     """Perform ``write(target)`` so that what it writes to ``path`` (a file or a folder under a
-    governed root) is sealed: ``target`` is a sealing stream for ``STREAM_WRITERS``, else a path
+    governed root) is sealed: ``target`` is a sealing stream for ``STREAM_WRITERS`` (unless
+    ``stream`` is False: this call writes a folder, e.g. polars' ``partition_by``), else a path
     in a private scratch folder whose files are sealed into ``path`` afterwards.
 
     Raises:
@@ -109,19 +112,32 @@ def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
     no_plaintext()  # if Lacuna fails from here on, the call is refused, never run plain
     try:
         return _sealed_write(path, write, method=method, classification=classification,
-                             gov=_gov(gov))
+                             gov=_gov(gov), stream=stream)
     except OSError as exc:  # the file system's answer (no such folder, disk full): the user's
         users_error(exc)
         raise
 
 
 def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
-                  classification: Classification | None, gov: Governor) -> T:
+                  classification: Classification | None, gov: Governor, stream: bool) -> T:
     g = gov
     if method in UNSEALABLE_WRITERS:
         refuse(method, path)
-    if method in STREAM_WRITERS:
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):  # as the library says it (pandas: write_governed)
+        if method.startswith("duckdb."):
+            import duckdb
+
+            from lacuna.integrations.pandas._patch import users_error
+
+            error = duckdb.IOException(
+                f'IO Error: Cannot open file "{path}": No such file or directory')
+            users_error(error)  # the answer to the user's statement
+            raise error
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    if stream and method in STREAM_WRITERS:
         return write_governed(path, write, method=method, classification=classification, gov=g)
+    before = _stat(path)
     with scratch() as folder:
         staged = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "out")
         result = write(staged)
@@ -129,11 +145,24 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
             seal_tree(staged, path, method=method, classification=classification, gov=g)
         elif os.path.isfile(staged):
             _seal_file(staged, path, method=method, classification=classification, gov=g)
-        else:
+        elif _stat(path) == before:
+            # the library wrote nothing, anywhere (pyarrow's write_dataset of a table without
+            # rows creates no folder): nothing to seal, as nothing is written without Lacuna
+            return result
+        else:  # something changed at the real path instead: never taken as sealed
             msg = (f"{method} to {path} wrote nothing Lacuna can seal (no file at the path it "
                    "was given). Nothing was written to governed storage.")
             raise StorageError(msg)
     return result
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    """What identifies the file or folder at ``path`` now (None: nothing there)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def seal_tree(staged: str, target: str, *, method: str,

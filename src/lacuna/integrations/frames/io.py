@@ -188,8 +188,10 @@ def govern_write(
     embeds: bool = False,
     exception_id: str | None = None,
     purpose: str | None = None,
+    stream: bool = True,
 ) -> Any:
     """Decide and, when allowed, perform a write of ``obj`` (state ``state``) to ``target``.
+    ``stream=False``: this call writes a folder (polars' ``partition_by``), never a stream.
 
     ``run(declaration)`` performs the write; ``declaration`` is the signed declaration to embed
     in the file's metadata when ``embeds`` (Parquet), else None. Under a sealed governed root
@@ -214,13 +216,18 @@ def govern_write(
     path = local_path(target)
     keeps_label = (path is not None and op.destination is not None
                    and op.destination.type in _SIDECAR_TYPES)
-    seal = (path is not None and op.destination is not None
-            and op.destination.type is DestinationType.GOVERNED_STORAGE
-            and gov.config.storage.encrypt)
-    if seal:  # sealed at rest, or not written at all: never a plaintext fallback
+    sealed_root = (op.destination is not None
+                   and op.destination.type is DestinationType.GOVERNED_STORAGE
+                   and gov.config.storage.encrypt)
+    seal = path is not None and sealed_root
+    if sealed_root:  # sealed at rest, or not written at all: never a plaintext fallback
         from lacuna.integrations.pandas._patch import no_plaintext
 
         no_plaintext()
+        if path is None:  # an open file object there: its bytes would land in plaintext
+            from lacuna.storage import refuse_unsealable
+
+            refuse_unsealable(method, name)  # raises StorageError, as pandas' writers do
         if method in sealed_frames.UNSEALABLE_WRITERS:
             sealed_frames.refuse(method, name)  # raises StorageError: nothing written
     out = dataset_ref(name)
@@ -247,7 +254,7 @@ def govern_write(
             if seal and path is not None:
                 result = sealed_frames.sealed_write(
                     path, lambda where: run(declaration, where), method=method,
-                    classification=state.classification, gov=gov)
+                    classification=state.classification, gov=gov, stream=stream)
             else:
                 result = run(declaration)
         if record is not None:  # what was written: the sweep deletes that file, no other
@@ -289,7 +296,7 @@ def value_digests(obj: Any, rows: int | None) -> dict[str, str] | None:
 
     if isinstance(obj, pd.DataFrame):
         frame: Any = obj
-    elif rows and callable(getattr(obj, "to_pandas", None)) and not callable(
+    elif rows is not None and callable(getattr(obj, "to_pandas", None)) and not callable(
             getattr(obj, "collect", None)):  # a LazyFrame's to_pandas does not exist; be sure
         with _bypass.bypass():
             frame = obj.to_pandas()

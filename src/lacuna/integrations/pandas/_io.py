@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import logging
 import os
 import re
@@ -41,7 +42,7 @@ from lacuna.lineage.sidecar import (
     write_label,
 )
 from lacuna.lineage.state import ATTRS_KEY, LineageNode
-from lacuna.model import Action, Classification, DestinationType, Source
+from lacuna.model import Action, Classification, DestinationType, FrozenDict, Source
 from lacuna.proxy.fingerprints import record_read
 from lacuna.redact import redact_url
 
@@ -88,6 +89,13 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
                 _restrict_sql(current(), args, kwargs, keyword, name)
         else:
             target = args[0] if args else kwargs.get(keyword)
+            local = _file_url_path(target, kwargs)
+            if local is not None and storage.is_sealed(local):  # file:///x.csv: /x.csv
+                target = local
+                if args:
+                    args = (local, *args[1:])
+                else:
+                    kwargs[keyword] = local
             target = getattr(target, "filename", target)  # an HDFStore: its file
         decided = None  # a sealed file: the classification its read was decided on
         closing = None  # a sealed file read in chunks: its decrypted stream, open until then
@@ -158,6 +166,8 @@ def _read_sealed(name: str, original: Callable[..., Any], target: Any,
         os.path.expanduser(os.fspath(target)), method=f"pandas.{name}",
         code_location=code_location(user_frame()), gov=current())
     decided: Classification = handle.raw.decided_on  # type: ignore[attr-defined]
+    kwargs = dict(kwargs)
+    _infer_compression(getattr(pd, name), name, args or (handle,), kwargs, target)
     try:
         with _bypass.bypass():
             if args:
@@ -397,7 +407,10 @@ def _without_state(obj: Any, embed: dict[str, Any] | None) -> Any:
     copy = obj.copy(deep=False)
     attrs = {k: v for k, v in obj.attrs.items() if k != ATTRS_KEY}
     if embed is not None:
-        attrs[ATTRS_KEY] = embed
+        # read-only, and its own deep copy: pandas deep-copies ``attrs`` into every column it
+        # hands out (pyarrow takes each column of the frame), and a declaration holds an entry
+        # per column, so copying it made a wide frame's write quadratic (2,000 columns: minutes)
+        attrs[ATTRS_KEY] = FrozenDict(embed)
     copy.attrs = attrs
     return copy
 
@@ -414,6 +427,120 @@ def _no_plaintext(encrypt: bool, method: str) -> None:
         msg = (f"{method}(encrypt=True) needs a local file path and Lacuna governing the call "
                "(lacuna.enable()); nothing was written rather than writing it unencrypted.")
         raise ConfigError(msg)
+
+
+# Writers that pandas lets write to a ``file://`` URL (pyarrow opens it: the local file). The
+# others fail on one (pandas opens a URL for reading only), and still do under Lacuna.
+_FILE_URL_WRITERS = frozenset({"to_parquet"})
+
+
+def _file_url_path(target: Any, kwargs: dict[str, Any]) -> str | None:
+    """The local path a ``file://`` URL names, so that governed storage seals and reads it as
+    that path; None for anything else, or when ``storage_options`` are given (pandas refuses
+    those with a path)."""
+    if not (isinstance(target, str) and target[:7].lower() == "file://"):
+        return None
+    if kwargs.get("storage_options"):
+        return None
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    url = urlsplit(target)
+    if url.netloc not in ("", "localhost") or url.query or url.fragment:
+        return None
+    return url2pathname(url.path)
+
+
+# Writers and readers taking ``compression=`` ("infer": from the file name, which pandas does
+# only for a path): a sealed file is written and read through a stream, so it is named for them.
+_COMPRESSES = frozenset({
+    "to_csv", "to_json", "to_pickle", "to_xml", "to_stata",
+    "read_csv", "read_table", "read_fwf", "read_json", "read_pickle", "read_xml", "read_stata",
+})
+
+
+def _infer_compression(function: Callable[..., Any], method: str, args: tuple[Any, ...],
+                       kwargs: dict[str, Any], path: Any) -> Any:
+    """Set ``kwargs["compression"]`` to what pandas infers from ``path`` when the call leaves
+    it to inference (the plaintext inside a sealed ``x.csv.gz`` is gzip, as pandas writes the
+    file ``x.csv.gz``); return the compression method the call uses (None: none)."""
+    if method not in _COMPRESSES:
+        return None
+    try:
+        bound = _signature(function).bind_partial(*args, **kwargs).arguments
+    except TypeError:  # pandas says what is wrong with the call when it runs
+        return None
+    given = bound.get("compression", "infer")
+    by_name = pd.io.common.infer_compression(os.path.expanduser(os.fspath(path)), "infer")
+    if isinstance(given, dict):
+        if given.get("method", "infer") != "infer":
+            return given.get("method")
+        if "compression" in kwargs:
+            kwargs["compression"] = {**given, "method": by_name}
+        return by_name
+    if given != "infer":
+        return given
+    if "compression" in kwargs or "compression" not in bound:
+        kwargs["compression"] = by_name
+    return by_name
+
+
+@functools.lru_cache(maxsize=64)
+def _signature(function: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(function)
+
+
+def _into_stream(original: Callable[..., Any], spec: Writer, owner: Any, frame_out: Any,
+                 args: tuple[Any, ...], kwargs: dict[str, Any], path: Any, buffer: Any, *,
+                 start: bool = True) -> Any:
+    """pandas' writer, writing into ``buffer`` (a sealing stream) what it writes to ``path``:
+    the same compression (inferred from the name) and, for a CSV file in UTF-16/UTF-32, the
+    byte order mark (pandas' text layer writes it only into a seekable stream), at the
+    ``start`` of the file only (not after what an append keeps)."""
+    kw = dict(kwargs)
+    if spec.method in storage.TEXT_WRITERS:  # the text stream encodes (pandas refuses both)
+        kw.pop("encoding", None)
+    call = _retarget(spec, args, kw, buffer)
+    function = getattr(type(owner), spec.method)
+    compression = _infer_compression(function, spec.method, (owner, *call), kw, path)
+    if spec.method == "to_csv" and compression is None and start:
+        try:
+            encoding = _signature(function).bind_partial(owner, *call, **kw).arguments.get(
+                "encoding")
+        except TypeError:
+            encoding = None
+        buffer.write(storage.byte_order_mark(encoding))
+    return original(frame_out, *call, **kw)
+
+
+# Writers whose append (mode="a") into sealed storage is re-sealing the file with what it holds
+# followed by what pandas appends: a text file (CSV, JSON lines) grows by concatenation.
+_APPENDS = frozenset({"to_csv", "to_json"})
+
+
+def _sealed_append(spec: Writer, target: Any) -> bool:
+    """Whether an append to ``target`` under a sealed governed root can be sealed: a CSV or
+    JSON-lines file that is sealed already, or does not exist yet."""
+    if spec.method not in _APPENDS or not isinstance(target, (str, os.PathLike)):
+        return False
+    path = os.path.expanduser(os.fspath(target))
+    return not os.path.lexists(path) or (os.path.isfile(path) and storage.is_sealed(path))
+
+
+def _sealed_contents(gov: Any, target: Any, method: str | None,
+                     frame: Any) -> tuple[bytes, Classification | None]:
+    """The plaintext a sealed file holds (read through ``open_governed``: decided and audited
+    as a read by this user) and the classification that read was decided on (PROPRIETARY when
+    its sidecar is not trusted), which the new sidecar combines with what is appended.
+    Nothing for a file that does not exist yet."""
+    path = os.path.expanduser(os.fspath(target))
+    if not os.path.lexists(path):
+        return b"", None
+    with storage.open_governed(path, method=method or "pandas.append",
+                               code_location=code_location(frame), gov=gov) as handle:
+        content = handle.read()
+        decided: Classification = handle.raw.decided_on  # type: ignore[attr-defined]
+    return content, decided
 
 
 def _retarget(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -434,6 +561,10 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         if _bypass.active():
             _no_plaintext(encrypt, spec.method)
             return original(self, *args, **kwargs)
+        if spec.method in _FILE_URL_WRITERS:
+            local = _file_url_path(write_target(spec, args, kwargs), kwargs)
+            if local is not None:  # file:///x.parquet is the local file /x.parquet
+                args = _retarget(spec, args, kwargs, local)
         target = write_target(spec, args, kwargs)
         if target is None:
             _no_plaintext(encrypt, spec.method)
@@ -493,14 +624,17 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             from lacuna.integrations.pandas._patch import no_plaintext
 
             no_plaintext()
+            appends = _appends(spec, target, kwargs)
             if (not local_file or spec.method not in storage.SEALABLE
-                    or _appends(spec, target, kwargs) or kwargs.get("partition_cols")):
+                    or (appends and not _sealed_append(spec, target))
+                    or kwargs.get("partition_cols")):
                 if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
                     with _LABEL_LOCK:  # its close() must not save a plaintext file either
                         _DENIED.add(target)
                 storage.refuse_unsealable(op.method, name)
 
         def run() -> Any:
+            held = None  # an append to a sealed file: what its content was decided as
             embed = None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
                 embed = embedded_declaration(
@@ -527,23 +661,29 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 if encrypt:
 
                     def into(buffer: Any) -> Any:
-                        kw = dict(kwargs)
-                        return original(frame_out, *_retarget(spec, args, kw, buffer), **kw)
+                        return _into_stream(original, spec, self, frame_out, args, kwargs,
+                                            target, buffer)
 
                     result = files.write_sealed(gov, target, into, exception_id=exception_id,
                                                 method=op.method)
                 elif seal:
+                    before = b""
+                    if _appends(spec, target, kwargs):  # what the sealed file holds, first
+                        before, held = _sealed_contents(gov, target, op.method, frame_)
 
                     def stream(buffer: Any) -> Any:
-                        kw = dict(kwargs)
-                        return original(frame_out, *_retarget(spec, args, kw, buffer), **kw)
+                        if before:  # a CSV or JSON-lines append: binary (not TEXT_WRITERS)
+                            buffer.write(before)
+                        return _into_stream(original, spec, self, frame_out, args, kwargs,
+                                            target, buffer, start=not before)
 
                     text = (str(kwargs.get("encoding") or "utf-8")
                             if spec.method in storage.TEXT_WRITERS else None)
                     try:
-                        result = storage.write_governed(target, stream, method=op.method,
-                                                        classification=state.classification,
-                                                        text=text, gov=gov)
+                        result = storage.write_governed(
+                            target, stream, method=op.method, text=text, gov=gov,
+                            classification=state.classification if held is None or (
+                                held.tier <= state.classification.tier) else held)
                     except OSError as exc:  # the file system's answer, not a Lacuna failure
                         from lacuna.integrations.pandas._patch import users_error
 
@@ -555,7 +695,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 files.written(gov, record)
             if keeps_label:
                 label(target, name, state.classification, sources, op.user.id,
-                      append=_appends(spec, target, kwargs), run_id=produced.run_id)
+                      append=_appends(spec, target, kwargs), run_id=produced.run_id,
+                      held=held)
             return result
 
         try:  # an enforced denial raises here: nothing is written (the denied run is recorded)
@@ -630,9 +771,11 @@ def label(
     *,
     append: bool = False,
     run_id: str | None = None,
+    held: Classification | None = None,
 ) -> None:
     """Write the sidecar of a written file; for an ExcelWriter or HDFStore (written on close),
-    remember it until the store is closed."""
+    remember it until the store is closed. ``held``: what the file held before an append was
+    decided as (a sealed file re-sealed), a part of the new declaration."""
     if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
         with _LABEL_LOCK:
             _PENDING.setdefault(target, []).append((classification, sources, user, run_id))
@@ -640,7 +783,8 @@ def label(
     flush = getattr(target, "flush", None)
     if callable(flush):  # an open file object: its bytes must be on disk to be fingerprinted
         flush()
-    _write_label(name, [(classification, sources, user, run_id)], append=append)
+    parts: list[_Part] = [] if held is None else [(held, (), user, None)]
+    _write_label(name, [*parts, (classification, sources, user, run_id)], append=append)
 
 
 def _write_label(name: str, parts: list[_Part], *, append: bool) -> None:

@@ -90,7 +90,21 @@ def _collected(result: Any) -> Any:
     if not isinstance(result, pl.LazyFrame):
         return result
     with outermost(), _bypass.bypass():
-        return result.collect().lazy()
+        return _data_error(result.collect).lazy()
+
+
+def _data_error(collect: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+    """``collect()`` of a scan Lacuna reads to classify (or to decrypt): polars' own error about
+    the file (an empty CSV or NDJSON file, a malformed row) is the answer to the user's scan,
+    which the user's ``collect()`` would raise: it propagates unchanged, raised by ``scan_*``
+    instead of later (Lacuna cannot classify rows it cannot read, and returns nothing then)."""
+    try:
+        return collect()
+    except pl.exceptions.PolarsError as exc:
+        from lacuna.integrations.pandas._patch import users_error
+
+        users_error(exc)
+        raise
 
 
 def _read(name: str, target: Any, result: Any, args: tuple[Any, ...],
@@ -99,7 +113,7 @@ def _read(name: str, target: Any, result: Any, args: tuple[Any, ...],
     embedded = parquet_declaration(local_path(target)) if "parquet" in name else None
     with _bypass.bypass():
         if isinstance(result, pl.LazyFrame):
-            frame = result.head(config.sample_rows).collect().to_pandas()
+            frame = _data_error(result.head(config.sample_rows).collect).to_pandas()
             rows: int | None = -1
         elif result.height > EAGER_LIMIT:
             step = max(result.height // config.sample_rows, 1)
@@ -141,7 +155,8 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
 
             return govern_write(self, current, target, run, method=f"polars.{owner}.{name}",
                                 columns=columns, rows=rows, embeds=embeds,
-                                exception_id=exception_id, purpose=purpose)
+                                exception_id=exception_id, purpose=purpose,
+                                stream=not kwargs.get("partition_by"))  # a folder
 
         return writer
 

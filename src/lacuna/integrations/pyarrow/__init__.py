@@ -12,7 +12,8 @@ replaced):
   ``pyarrow.csv.CSVWriter``, ``pyarrow.orc.ORCWriter``, ``pyarrow.ipc.RecordBatchFileWriter``
   and ``RecordBatchStreamWriter`` (so ``pyarrow.ipc.new_file``/``new_stream`` too);
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
-  ``pyarrow.feather.read_table``, ``pyarrow.dataset.dataset`` (its tables keep the state);
+  ``pyarrow.feather.read_table`` and ``read_feather`` (a pandas frame: its attrs carry the
+  state), ``pyarrow.dataset.dataset`` (its tables keep the state);
 - conversions: ``pa.Table.from_pandas`` / ``pa.table(df)`` and ``Table.to_pandas`` go through
   ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions;
 - joins and group-bys: ``Table.join``/``join_asof``, ``Dataset.join`` and
@@ -161,6 +162,30 @@ def _reader(method: str) -> Make:
     return make
 
 
+def _frame_reader(method: str) -> Make:
+    """A reader that returns a pandas frame (``pyarrow.feather.read_feather``: it reads the
+    file itself, not through the governed ``read_table``): decided, classified and attached as
+    pandas' own readers do; a sealed governed file is read from its decrypted stream."""
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def read(source: Any, *args: Any, **kwargs: Any) -> Any:
+            def call(plain: Any) -> Any:  # source, or a sealed file's plaintext
+                with outermost(), _bypass.bypass():
+                    return original(plain, *args, **kwargs)
+
+            frame, decided = read_source(source, call, method=method)
+            import pandas as pd
+
+            if not isinstance(frame, pd.DataFrame):
+                return frame
+            state = govern_read(method=method, target=source, frame=frame, decided=decided)
+            attach(frame, state.classification, state.lineage, origins=state.origins)
+            return frame
+
+        return read
+
+    return make
+
+
 def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
     def dataset(source: Any, *args: Any, **kwargs: Any) -> Any:
         def call(plain: Any) -> Any:  # source, or sealed files' plaintext (read whole)
@@ -197,8 +222,10 @@ def _writer(method: str, embeds: bool) -> Make:
         def write(data: Any, where: Any, *args: Any, **kwargs: Any) -> Any:
             exception_id = kwargs.pop("exception_id", None)
             purpose = kwargs.pop("purpose", None)
-            if where is None or not (isinstance(where, str) or hasattr(where, "__fspath__")
-                                     or isinstance(getattr(where, "name", None), str)):
+            target = _native_target(where)
+            if target is None and (where is None or not (
+                    isinstance(where, str) or hasattr(where, "__fspath__")
+                    or isinstance(getattr(where, "name", None), str))):
                 with outermost():
                     return original(data, where, *args, **kwargs)
             import pandas as pd
@@ -226,13 +253,30 @@ def _writer(method: str, embeds: bool) -> Make:
                 with outermost():  # ``to``: sealed governed storage's stream or scratch path
                     return original(out, where if to is None else to, *args, **kwargs)
 
-            return govern_write(data, state, where, run, method=method, columns=columns,
+            return govern_write(data, state, where if target is None else target, run,
+                                method=method, columns=columns,
                                 rows=rows, embeds=embeds, exception_id=exception_id,
                                 purpose=purpose)
 
         return write
 
     return make
+
+
+# Arrow streams that write into memory (a buffer the caller holds): not exports.
+_MEMORY_STREAMS = (pa.BufferOutputStream, pa.MockOutputStream, pa.FixedSizeBufferWriter)
+
+
+def _native_target(where: Any) -> str | None:
+    """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.OSFile``,
+    ``pa.output_stream(path)``, a compressed stream over one): an export to an unmanaged place
+    named ``stream://pyarrow.<type>``, so personal data is denied there, never written
+    undecided. None for anything else, and for streams into memory."""
+    if not isinstance(where, pa.NativeFile) or isinstance(where, _MEMORY_STREAMS):
+        return None
+    if isinstance(getattr(where, "name", None), str):
+        return None  # named by its path, as a Python file object
+    return f"stream://pyarrow.{type(where).__name__}"
 
 
 def _dataset_state(data: Any) -> DataState:
@@ -292,6 +336,8 @@ def _hooks() -> list[Hook]:
         (pq, "read_table", _reader("pyarrow.parquet.read_table"), Action.READ),
         (pa_csv, "read_csv", _reader("pyarrow.csv.read_csv"), Action.READ),
         (pa_feather, "read_table", _reader("pyarrow.feather.read_table"), Action.READ),
+        (pa_feather, "read_feather", _frame_reader("pyarrow.feather.read_feather"),
+         Action.READ),
         (pa_ds, "dataset", _dataset, Action.READ),
         (pq, "write_table", _writer("pyarrow.parquet.write_table", True), Action.EXPORT),
         (pa_csv, "write_csv", _writer("pyarrow.csv.write_csv", False), Action.EXPORT),
