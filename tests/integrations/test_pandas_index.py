@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 import lacuna
+from lacuna._bypass import bypass as lacuna_bypass
 from lacuna.errors import GovernanceViolation
 from lacuna.model import Tier
 
@@ -81,6 +82,26 @@ def test_the_index_left_out_of_the_file_is_not_held_against_it(
     frame.to_csv(downloads / "beds.csv", index=False)
     pd.testing.assert_frame_equal(pd.read_csv(downloads / "beds.csv"),
                                   frame.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(("writer", "kwargs"), [
+    ("to_json", {"orient": "records"}), ("to_json", {"orient": "values"}),
+    ("to_stata", {"write_index": False}), ("to_csv", {"index": False}),
+])
+def test_a_writer_that_leaves_the_index_out_is_decided_without_it(
+    visits: dict[str, pd.DataFrame], downloads: Path, writer: str, kwargs: dict[str, object]
+) -> None:
+    frame = pd.DataFrame({"beds": [4, 6, 2, 8]}, index=EMAILS)
+    target = downloads / f"beds.{writer}"
+    getattr(frame, writer)(target, **kwargs)
+    with lacuna_bypass():
+        plain = downloads / f"plain.{writer}"
+        getattr(frame, writer)(plain, **kwargs)
+    assert target.read_bytes() == plain.read_bytes() or writer == "to_stata"
+    assert not any(e.encode() in target.read_bytes() for e in EMAILS)
+    with pytest.raises(GovernanceViolation):  # the same writer, keeping the index
+        getattr(frame, writer)(downloads / "kept", **({"orient": "index"}
+                                                      if writer == "to_json" else {}))
 
 
 def test_a_named_index_moved_out_of_its_name_is_still_classified(

@@ -16,7 +16,7 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -552,6 +552,15 @@ def _retarget(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any],
     return args
 
 
+def _writes_index(method: str, kwargs: Mapping[str, Any]) -> bool:
+    """Whether the writer puts the index in what it writes: the default of every writer but
+    ``to_json`` in the ``records`` and ``values`` orients, unless told not to (``index=False``;
+    ``write_index=False`` for ``to_stata``)."""
+    if kwargs.get("index", True) is False or kwargs.get("write_index", True) is False:
+        return False
+    return not (method == "to_json" and kwargs.get("orient") in ("records", "values"))
+
+
 def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def writer(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -574,7 +583,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         gov = current()
         data = _data_of(self)
         state = effective_state(data, gov.config.classification)
-        if kwargs.get("index", True) is not False:  # the index is written with the data
+        if _writes_index(spec.method, kwargs):  # the index is written with the data
             state = with_index(data, state, gov.config.classification)
         name = display_name(_file_of(target))
         frame_ = user_frame()
