@@ -120,3 +120,55 @@ def test_an_append_streams_what_the_file_holds(governed: Path) -> None:
     with storage.open_governed(target) as fh:
         fh.seek(-len(row) - 11, os.SEEK_END)
         assert fh.read() == row + b"7,appended\n"
+
+
+def test_an_append_by_a_user_who_may_not_read_the_file_changes_nothing(tmp_path: Path) -> None:
+    """An append re-seals what the file holds, so it needs the read: a user denied it is
+    denied the append, and the file, its sidecar and the appended rows are as before."""
+    from bundles import contractor_denying_bundle
+    from lacuna.errors import GovernanceViolation
+    from storage.conftest import customers, write_config
+
+    config = write_config(tmp_path, policy={"dir": str(contractor_denying_bundle(tmp_path))})
+    lacuna.enable(str(config))
+    path = tmp_path / "governed" / "workspace" / "customers.csv"
+    customers().to_csv(path, index=False)
+    before, label = path.read_bytes(), Path(f"{path}.lacuna.json").read_bytes()
+    with lacuna.governed(user={"id": "carl", "role": "contractor"}), pytest.raises(
+            GovernanceViolation):
+        customers().head(1).to_csv(path, mode="a", header=False, index=False)
+    assert path.read_bytes() == before
+    assert Path(f"{path}.lacuna.json").read_bytes() == label
+    pd.testing.assert_frame_equal(pd.read_csv(path), customers())
+
+
+def test_concurrent_appends_keep_every_row(governed: Path) -> None:
+    """Appends from several threads at once (a shared log): each re-seals what the one before
+    it sealed, so no appended row is lost to another append's replace."""
+    import threading
+
+    target = governed / "governed" / "workspace" / "log.csv"
+    pd.DataFrame({"n": [0], "note": ["start"]}).to_csv(target, index=False)
+    threads, each = 4, 4
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def work(i: int) -> None:
+        barrier.wait()
+        for j in range(each):
+            try:
+                pd.DataFrame({"n": [i * 100 + j + 1], "note": ["row"]}).to_csv(
+                    target, mode="a", header=False, index=False)
+            except BaseException as exc:
+                failures.append(exc)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert failures == []
+    back = pd.read_csv(target)
+    assert sorted(back["n"]) == sorted([0, *(i * 100 + j + 1 for i in range(threads)
+                                             for j in range(each))])
+    assert sc.read_sidecar(target).trusted

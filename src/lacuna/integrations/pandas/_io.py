@@ -570,6 +570,37 @@ _PICKLE = re.compile(rb"\x80[\x02-\x05]")
 
 
 @contextlib.contextmanager
+def _append_lock(target: Any) -> Iterator[None]:
+    """Held while an append re-seals ``target`` and writes its sidecar: an exclusive lock on
+    the file there (``flock``), so two appends (threads or processes) never both read the old
+    content and the later replace lose the other's rows. Taken again when the file was
+    replaced while waiting. Nothing to hold for a file that does not exist (yet)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): appends are not serialised
+        yield
+        return
+    path = os.path.expanduser(os.fspath(target))
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd is closed
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except OSError:
+                same = False
+            if same:
+                yield
+                return
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
 def _sealed_contents(gov: Any, target: Any, method: str | None,
                      frame: Any) -> Iterator[tuple[Any, Classification] | None]:
     """The sealed file's plaintext stream (opened through ``open_governed``: decided and
@@ -724,6 +755,12 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 storage.refuse_unsealable(op.method, name)
 
         def run() -> Any:
+            with contextlib.ExitStack() as stack:
+                if seal and _appends(spec, target, kwargs):  # until its sidecar is written
+                    stack.enter_context(_append_lock(target))
+                return write()
+
+        def write() -> Any:
             held = None  # an append to a sealed file: what its content was decided as
             embed = None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
