@@ -187,3 +187,24 @@ def test_disable_restores_the_index_hooks(sandbox_config) -> None:
     assert all(a is not b for a, b in zip(current(), before, strict=True))
     lacuna.disable()
     assert all(a is b for a, b in zip(current(), before, strict=True))
+
+
+def test_an_index_level_unstacked_into_column_labels_keeps_its_class(
+        visits: dict[str, pd.DataFrame], downloads: Path) -> None:
+    """``Series.unstack`` makes a new frame (pandas drops the Series' attrs) whose column
+    labels are an index level's values: e-mail addresses as the header of a file written
+    without its index. The result keeps the Series' class; public codes stay allowed."""
+    visits = visits["visits"].assign(email=EMAILS, ward=WARDS, n=1)
+    series = visits.set_index(["email", "ward"])["n"]
+    assert series.lacuna.classification.tier > Tier.PUBLIC
+    wide = series.unstack("email")
+    assert wide.lacuna.classification.tier >= series.lacuna.classification.tier
+    with pytest.raises(GovernanceViolation):
+        wide.to_csv(downloads / "wide.csv", index=False)
+    assert not (downloads / "wide.csv").exists()
+    counts = pd.read_csv(downloads.parent / "wards.csv").assign(code=["A1", "B2", "C3", "D4"])
+    public = counts.set_index(["code", "ward"])["beds"].unstack("code")
+    assert public.lacuna.classification.tier is Tier.PUBLIC
+    public.to_csv(downloads / "public.csv")
+    back = pd.read_csv(downloads / "public.csv", index_col=0)
+    pd.testing.assert_frame_equal(back, public, check_names=False, check_dtype=False)

@@ -151,6 +151,16 @@ def with_index(obj: pd.DataFrame | pd.Series, state: DataState,
     return replace(state, classification=classification)
 
 
+def appended(state: DataState, existing: Classification,
+             config: ClassificationConfig) -> DataState:
+    """``state`` of rows appended to a file that holds data of class ``existing`` (what its
+    read would be decided on): the file written holds both, so the write is decided and
+    recorded as their join, never as the appended rows alone."""
+    classification = rules.combine([existing, state.classification], config,
+                                   names=["existing rows", "appended"])
+    return replace(state, classification=classification)
+
+
 def _text(values: pd.Index) -> bool:
     return bool(pd.api.types.is_string_dtype(values.dtype)
                 or isinstance(values.dtype, pd.CategoricalDtype))

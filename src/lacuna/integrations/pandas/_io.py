@@ -8,15 +8,17 @@ classification travels with the file.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
 import logging
 import os
 import re
+import shutil
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,7 +36,14 @@ from lacuna.integrations.pandas._frames import (
     variable_name,
 )
 from lacuna.integrations.pandas._writers import Writer
-from lacuna.lineage.frames import attach, effective_state, labels, read_origins, with_index
+from lacuna.lineage.frames import (
+    appended,
+    attach,
+    effective_state,
+    labels,
+    read_origins,
+    with_index,
+)
 from lacuna.lineage.recording import Produced, column_edges, file_completed, inputs_of
 from lacuna.lineage.sidecar import (
     embedded_declaration,
@@ -520,27 +529,105 @@ _APPENDS = frozenset({"to_csv", "to_json"})
 
 def _sealed_append(spec: Writer, target: Any) -> bool:
     """Whether an append to ``target`` under a sealed governed root can be sealed: a CSV or
-    JSON-lines file that is sealed already, or does not exist yet."""
+    JSON-lines file that is sealed already, or does not exist yet.
+
+    Raises:
+        StorageError: ``target`` is a symbolic link: the append would read the file the link
+            names and seal that content at the link's own path, decided there.
+    """
     if spec.method not in _APPENDS or not isinstance(target, (str, os.PathLike)):
         return False
     path = os.path.expanduser(os.fspath(target))
+    if os.path.islink(path):
+        msg = (f"{spec.method}(mode='a') to {path} is refused: it is a symbolic link to "
+               f"{os.path.realpath(path)}, and an append re-seals the file it reads at the "
+               "link's path. Append to the file itself. Nothing was written.")
+        raise storage.StorageError(msg)
     return not os.path.lexists(path) or (os.path.isfile(path) and storage.is_sealed(path))
 
 
+def _held_by(gov: Any, spec: Writer, target: Any, kwargs: dict[str, Any],
+             encrypt: bool) -> Classification | None:
+    """What the sealed governed file an append re-seals holds, as its read is decided
+    (its signed sidecar, PROPRIETARY when that cannot be trusted): the write is decided as
+    that and the appended rows together. None when the write is no such append."""
+    if (encrypt or spec.kind != "path" or not _appends(spec, target, kwargs)
+            or not isinstance(target, (str, os.PathLike)) or not gov.config.storage.encrypt
+            or not is_local(target)):
+        return None
+    path = os.path.expanduser(os.fspath(target))
+    if (os.path.islink(path) or not os.path.isfile(path) or not storage.is_sealed(path)
+            or storage.governed_path(path, gov) is None):
+        return None
+    return storage.declared_classification(os.path.realpath(path))
+
+
+# What a file starts with that no text append may follow: Parquet, Arrow/Feather, Arrow IPC
+# streams, ORC, a ZIP archive (Excel), HDF5, a pickle (protocol 2 and later).
+_BINARY = (b"PAR1", b"ARROW1", b"\xff\xff\xff\xff", b"ORC", b"PK\x03\x04",
+           b"\x89HDF\r\n\x1a\n")
+_PICKLE = re.compile(rb"\x80[\x02-\x05]")
+
+
+@contextlib.contextmanager
+def _append_lock(target: Any) -> Iterator[None]:
+    """Held while an append re-seals ``target`` and writes its sidecar: an exclusive lock on
+    the file there (``flock``), so two appends (threads or processes) never both read the old
+    content and the later replace lose the other's rows. Taken again when the file was
+    replaced while waiting. Nothing to hold for a file that does not exist (yet)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): appends are not serialised
+        yield
+        return
+    path = os.path.expanduser(os.fspath(target))
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd is closed
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except OSError:
+                same = False
+            if same:
+                yield
+                return
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
 def _sealed_contents(gov: Any, target: Any, method: str | None,
-                     frame: Any) -> tuple[bytes, Classification | None]:
-    """The plaintext a sealed file holds (read through ``open_governed``: decided and audited
-    as a read by this user) and the classification that read was decided on (PROPRIETARY when
-    its sidecar is not trusted), which the new sidecar combines with what is appended.
-    Nothing for a file that does not exist yet."""
+                     frame: Any) -> Iterator[tuple[Any, Classification] | None]:
+    """The sealed file's plaintext stream (opened through ``open_governed``: decided and
+    audited as a read by this user; its outcome is recorded when the append is done) and the
+    classification the read was decided on (PROPRIETARY when its sidecar is not trusted),
+    which the new sidecar combines with what is appended. None for a file that does not
+    exist yet.
+
+    Raises:
+        StorageError: the file is not text (a sealed Parquet, Feather, Excel, pickle file):
+            a CSV or JSON-lines append would corrupt it; nothing is written.
+    """
     path = os.path.expanduser(os.fspath(target))
     if not os.path.lexists(path):
-        return b"", None
+        yield None
+        return
     with storage.open_governed(path, method=method or "pandas.append",
                                code_location=code_location(frame), gov=gov) as handle:
-        content = handle.read()
         decided: Classification = handle.raw.decided_on  # type: ignore[attr-defined]
-    return content, decided
+        start = handle.peek(8)[:8]
+        if start.startswith(_BINARY) or _PICKLE.match(start):
+            msg = (f"{method}(mode='a') to {path} is refused: the sealed file is not a text "
+                   "file (Parquet, Feather, Excel, a pickle, ...), and appending rows of text "
+                   "to it would leave a file no reader opens. Write the combined data with "
+                   "mode='w' instead. Nothing was written.")
+            raise storage.StorageError(msg)
+        yield handle, decided
 
 
 def _retarget(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -559,6 +646,37 @@ def _writes_index(method: str, kwargs: Mapping[str, Any]) -> bool:
     if kwargs.get("index", True) is False or kwargs.get("write_index", True) is False:
         return False
     return not (method == "to_json" and kwargs.get("orient") in ("records", "values"))
+
+
+def _write_sealed(gov: Any, spec: Writer, original: Callable[..., Any], owner: Any,
+                  frame_out: Any, args: tuple[Any, ...], kwargs: dict[str, Any], target: Any,
+                  method: str | None, classification: Classification,
+                  old: tuple[Any, Classification] | None) -> Any:
+    """pandas' write into a sealing stream for ``target`` (governed storage); for an append
+    to a sealed file (``old``: its plaintext stream and the class its read was decided on),
+    the old plaintext first, copied a segment at a time, then what pandas appends (no second
+    byte order mark). The file is replaced only once all of it is sealed."""
+    held = None if old is None else old[1]
+    size = 0 if old is None else int(old[0].raw.size)
+
+    def stream(buffer: Any) -> Any:
+        if old is not None and size:  # a CSV or JSON-lines append: binary (not TEXT_WRITERS)
+            shutil.copyfileobj(old[0], buffer, max(old[0].raw.header.segment, 1 << 16))
+        return _into_stream(original, spec, owner, frame_out, args, kwargs, target, buffer,
+                            start=not size)
+
+    text = (str(kwargs.get("encoding") or "utf-8")
+            if spec.method in storage.TEXT_WRITERS else None)
+    try:
+        return storage.write_governed(
+            target, stream, method=method or spec.method, text=text, gov=gov,
+            classification=classification if held is None or (
+                held.tier <= classification.tier) else held)
+    except OSError as exc:  # the file system's answer, not a Lacuna failure
+        from lacuna.integrations.pandas._patch import users_error
+
+        users_error(exc)
+        raise
 
 
 def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -585,6 +703,9 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         state = effective_state(data, gov.config.classification)
         if _writes_index(spec.method, kwargs):  # the index is written with the data
             state = with_index(data, state, gov.config.classification)
+        existing = _held_by(gov, spec, target, kwargs, encrypt)
+        if existing is not None:  # an append re-seals what the file holds: decided as both
+            state = appended(state, existing, gov.config.classification)
         name = display_name(_file_of(target))
         frame_ = user_frame()
         op = gov.operation(
@@ -643,6 +764,12 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 storage.refuse_unsealable(op.method, name)
 
         def run() -> Any:
+            with contextlib.ExitStack() as stack:
+                if seal and _appends(spec, target, kwargs):  # until its sidecar is written
+                    stack.enter_context(_append_lock(target))
+                return write()
+
+        def write() -> Any:
             held = None  # an append to a sealed file: what its content was decided as
             embed = None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
@@ -676,28 +803,14 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                     result = files.write_sealed(gov, target, into, exception_id=exception_id,
                                                 method=op.method)
                 elif seal:
-                    before = b""
-                    if _appends(spec, target, kwargs):  # what the sealed file holds, first
-                        before, held = _sealed_contents(gov, target, op.method, frame_)
-
-                    def stream(buffer: Any) -> Any:
-                        if before:  # a CSV or JSON-lines append: binary (not TEXT_WRITERS)
-                            buffer.write(before)
-                        return _into_stream(original, spec, self, frame_out, args, kwargs,
-                                            target, buffer, start=not before)
-
-                    text = (str(kwargs.get("encoding") or "utf-8")
-                            if spec.method in storage.TEXT_WRITERS else None)
-                    try:
-                        result = storage.write_governed(
-                            target, stream, method=op.method, text=text, gov=gov,
-                            classification=state.classification if held is None or (
-                                held.tier <= state.classification.tier) else held)
-                    except OSError as exc:  # the file system's answer, not a Lacuna failure
-                        from lacuna.integrations.pandas._patch import users_error
-
-                        users_error(exc)
-                        raise
+                    appending = _appends(spec, target, kwargs)
+                    with (_sealed_contents(gov, target, op.method, frame_) if appending
+                          else contextlib.nullcontext()) as old:
+                        if old is not None:  # what the sealed file holds, first
+                            held = old[1]
+                        result = _write_sealed(gov, spec, original, self, frame_out, args,
+                                               kwargs, target, op.method,
+                                               state.classification, old)
                 else:
                     result = original(frame_out, *args, **kwargs)
             if record is not None:  # what was written: the sweep deletes that file, no other

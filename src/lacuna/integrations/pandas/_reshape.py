@@ -6,7 +6,8 @@ reveal, an accessor for the group keys' values) and handed to ``Governor.inherit
 applies the rules and returns the classification, lineage and column origins to attach.
 
 Reshapes whose result pandas builds afresh, without the input's ``attrs`` (``crosstab``,
-``pivot``, ``get_dummies``, ``from_dummies``, ``pd.melt``, ``cut``/``qcut``, ``compare``),
+``pivot``, ``get_dummies``, ``from_dummies``, ``pd.melt``, ``cut``/``qcut``, ``compare``,
+``Series.unstack``),
 group-by methods that return one row per input row (``transform``, ``ffill``, ``cumsum``, ...)
 and window methods (``rolling``, ``expanding``, ``ewm`` and their group-by forms) are combine
 steps over their inputs: the result keeps their tier and tags, and an output label
@@ -249,6 +250,9 @@ FRAME_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = 
 }
 SERIES_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "compare": _joining("compare", _two_inputs),
+    # a new DataFrame (no attrs) whose column labels are an index level's values
+    # (``s.unstack("email")``: one column per e-mail address)
+    "unstack": _joining("unstack", _first_input),
 }
 
 
