@@ -744,6 +744,13 @@ class Governor:
                 claims.append((restored.claimed_run_id, restored.claimed.classification))
             else:  # a claim Lacuna cannot name cannot be dismissed: its raise is its own
                 own = None
+            # ``claimed`` was held to the earlier standing claims of this content when it
+            # arrived: it carries their raise, so they are named too (dismissing it alone
+            # takes back nothing they still say); not known which: none can lower it
+            if restored.claims is None:
+                own = None
+            else:
+                claims.extend(restored.claims)
         return result, attribution.of(own, claims, result=result)
 
     def _restore_from_store(self, path: str) -> Restored | None:
