@@ -395,3 +395,36 @@ def test_dismissing_a_claim_keeps_the_raise_of_an_earlier_claim_it_absorbed(job:
         assert (found.classification.tier, found.classification.tags) == (
             before.tier, before.tags), what
     assert _read(copy_path).tier is before.tier
+
+
+def test_an_append_to_a_stricter_file_keeps_what_the_file_held(job: Job) -> None:
+    """A governed append writes one sidecar for the whole file (what it held, combined with
+    what is appended) under the appending run's id, whose stored version is only the appended
+    rows' class. A dismissal of the claim that raised those rows must not bring the whole file
+    down to what Lacuna derived of the appended rows: the rows already there keep their class."""
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    old, acc = root / "old.csv", root / "governed" / "acc.csv"
+    pd.read_csv(sales).head(2).to_csv(old, index=False)
+    # a hand-written declaration only restricts: the rows read from it are held stricter
+    (root / "old.csv.lacuna.json").write_text(json.dumps({"classification": {
+        "tier": "PROPRIETARY"}}), encoding="utf-8")
+    held = pd.read_csv(old)
+    held.to_csv(acc, index=False)  # Lacuna's own file, signed as strict as its rows
+    was = _read(acc)
+    assert was.tier is Tier.PROPRIETARY
+    assert _read(sales).tier < was.tier
+
+    job.claim("r-hostile", sales)
+    raised = pd.read_csv(sales)
+    raised.to_csv(acc, mode="a", header=False, index=False)
+    assert _read(acc).tier is Tier.PROPRIETARY
+
+    done = dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    after = _read(acc)
+    assert after.tier >= was.tier
+    assert set(was.tags) <= set(after.tags)
+    assert _read(sales).tier < was.tier  # the claim itself is taken back
+    # the file's own read stands where it was; what the claim raised elsewhere came down
+    assert str(DatasetRef.of(str(sales))) in {str(now.dataset) for _, now in done.came_down}
