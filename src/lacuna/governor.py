@@ -282,8 +282,9 @@ class Governor:
         raised: Raised | None = None
         trusted = next((d for d in declarations if d.trusted), None)
         if trusted is not None:
-            declared, raised = self._declared_raise(name, trusted.classification,
-                                                    trusted.run_id)
+            declared, raised = self._declared_raise(
+                name, trusted.classification,
+                None if trusted.combined else trusted.run_id)
             result = self.merge_declared(declared, inferred, where=trusted.where)
             if raised is not None:
                 raised = attribution.of(
@@ -316,8 +317,9 @@ class Governor:
         store's signed version of that output says which part claims raised
         (:mod:`lacuna.lineage.attribution`): once they are dismissed, the declaration stands
         at what Lacuna derived itself; while they stand, the read passes their attribution on.
-        Only when the declaration is exactly the version's recorded class; any failure: the
-        declaration as it is."""
+        Only when the declaration is exactly the version's recorded class, and is that run's
+        output alone (not an append's combination with the content already there: the caller
+        passes no ``run_id`` then); any failure: the declaration as it is."""
         if not name or not run_id:
             return declared, None
         from lacuna.lineage import attribution
@@ -744,6 +746,13 @@ class Governor:
                 claims.append((restored.claimed_run_id, restored.claimed.classification))
             else:  # a claim Lacuna cannot name cannot be dismissed: its raise is its own
                 own = None
+            # ``claimed`` was held to the earlier standing claims of this content when it
+            # arrived: it carries their raise, so they are named too (dismissing it alone
+            # takes back nothing they still say); not known which: none can lower it
+            if restored.claims is None:
+                own = None
+            else:
+                claims.extend(restored.claims)
         return result, attribution.of(own, claims, result=result)
 
     def _restore_from_store(self, path: str) -> Restored | None:

@@ -44,6 +44,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -262,6 +263,11 @@ class UserStore(Keyed):
         self._checkpoint_log = checkpoint_log
         self._ends: dict[str, str] = {}  # user -> the trail's latest not_before (see below)
         self._ends_shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
+        # live console session digest -> the trail's newest session-end seq already read for
+        # it: a request reads only the ends recorded since (a flood of sign-outs is read once
+        # per session, not on every request of every session)
+        self._session_seen: dict[str, int] = {}
+        self._session_lock = threading.Lock()
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._version: tuple[Any, ...] | None = None
         self._check_at = 0.0
@@ -671,22 +677,36 @@ class UserStore(Keyed):
                           "database would be accepted again until it expires", name, why, exc)
 
     def _session_ended_on_trail(self, row: Any) -> bool:
-        """Whether the trail records the end of session ``row`` (its events since the session
-        began: a few, read by the indexed action and time)."""
+        """Whether the trail records the end of session ``row``: its events since the session
+        began, read by the indexed action and time, and of those only the ones recorded since
+        this process last looked for this session (by ``seq``; the trail only grows)."""
         from lacuna.audit.schema import records
 
+        with self._session_lock:
+            seen = self._session_seen.get(row.id_sha256, 0)
+        stmt = select(records.c.seq, records.c.body).where(
+            records.c.action == SESSION_ACTION, records.c.timestamp >= row.created_at)
+        if seen:
+            stmt = stmt.where(records.c.seq > seen)
         with self._engine.connect() as conn:
-            bodies = conn.execute(select(records.c.body).where(
-                records.c.action == SESSION_ACTION,
-                records.c.timestamp >= row.created_at)).scalars().all()
-        for body in bodies:
+            found = conn.execute(stmt).all()
+        ended = False
+        for seq, body in found:
+            seen = max(seen, int(seq))
             try:
                 detail = json.loads(body).get(IDENTITY_KIND) or {}
                 if row.id_sha256 in (detail.get("sessions_ended") or ()):
-                    return True
+                    ended = True
             except (ValueError, AttributeError, TypeError):
                 continue
-        return False
+        with self._session_lock:
+            if ended:  # refused from now on: found again (nothing newer needed) if asked
+                self._session_seen.pop(row.id_sha256, None)
+            else:
+                if len(self._session_seen) >= 10_000:  # forgotten: read again in full
+                    self._session_seen.clear()
+                self._session_seen[row.id_sha256] = seen
+        return ended
 
     def end_session(self, sid: str, *, why: str = "signed out") -> bool:
         """End console session ``sid`` (sign-out): every copy of its cookie stops working,

@@ -352,3 +352,79 @@ def test_a_partial_dismissal_keeps_the_whole_raise(store_url: str) -> None:
         assert store.latest(REF).classification.tier is Tier.PROPRIETARY
         store.dismiss("b")
         assert store.latest(REF).classification.tier is Tier.PUBLIC
+
+
+def test_dismissing_a_claim_keeps_the_raise_of_an_earlier_claim_it_absorbed(job: Job) -> None:
+    """A claim is stored held to what the store knows, so a second claim of the same content
+    carries the first one's raise in its own stored class. A governed read while both stand
+    must name both: dismissing the second (say, a hostile one sent to bury the first) must not
+    take back the first's raise from Lacuna's own versions while it still stands."""
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    copy_path = root / "governed" / "head.csv"
+    ref, copy_ref = DatasetRef.of(str(sales)), DatasetRef.of(str(copy_path))
+    before = _read(sales)
+    assert before.tier < Tier.PROPRIETARY
+
+    job.claim("r-owner", sales)  # the data owner's raise: it stands
+    job.claim("r-hostile", sales, tags=("SECRET", "BOGUS"))  # stored with r-owner's raise too
+    df = pd.read_csv(sales)
+    assert df.lacuna.classification.tier is Tier.PROPRIETARY
+    df.head(3).to_csv(copy_path, index=False)  # a filter: Lacuna's own version, raised
+    store = job.store
+    raised = store.latest(copy_ref)
+    assert raised is not None
+    assert raised.classification.tier is Tier.PROPRIETARY
+
+    dismiss_claim("r-hostile", reason="BOGUS is no tag of ours: checked with the owner")
+    fresh = _read(sales)  # what a read derives now, with r-owner standing
+    assert fresh.tier is Tier.PROPRIETARY
+    assert "SECRET" in fresh.tags
+    for what, found in (("latest", store.latest(ref)), ("copy", store.latest(copy_ref))):
+        assert found is not None, what
+        assert found.classification.tier is fresh.tier, what
+        assert "SECRET" in found.classification.tags, what
+    assert _read(copy_path).tier is Tier.PROPRIETARY
+
+    # the allowed path: with every claim that raised them dismissed, they come down
+    done = dismiss_claim("r-owner", reason="sales.csv holds no secret: checked with its owner")
+    assert {str(now.dataset) for _, now in done.came_down} >= {str(ref), str(copy_ref)}
+    for what, found in (("latest", store.latest(ref)), ("copy", store.latest(copy_ref))):
+        assert found is not None, what
+        assert (found.classification.tier, found.classification.tags) == (
+            before.tier, before.tags), what
+    assert _read(copy_path).tier is before.tier
+
+
+def test_an_append_to_a_stricter_file_keeps_what_the_file_held(job: Job) -> None:
+    """A governed append writes one sidecar for the whole file (what it held, combined with
+    what is appended) under the appending run's id, whose stored version is only the appended
+    rows' class. A dismissal of the claim that raised those rows must not bring the whole file
+    down to what Lacuna derived of the appended rows: the rows already there keep their class."""
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    root, sales = job.root, job.root / "sales.csv"
+    old, acc = root / "old.csv", root / "governed" / "acc.csv"
+    pd.read_csv(sales).head(2).to_csv(old, index=False)
+    # a hand-written declaration only restricts: the rows read from it are held stricter
+    (root / "old.csv.lacuna.json").write_text(json.dumps({"classification": {
+        "tier": "PROPRIETARY"}}), encoding="utf-8")
+    held = pd.read_csv(old)
+    held.to_csv(acc, index=False)  # Lacuna's own file, signed as strict as its rows
+    was = _read(acc)
+    assert was.tier is Tier.PROPRIETARY
+    assert _read(sales).tier < was.tier
+
+    job.claim("r-hostile", sales)
+    raised = pd.read_csv(sales)
+    raised.to_csv(acc, mode="a", header=False, index=False)
+    assert _read(acc).tier is Tier.PROPRIETARY
+
+    done = dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")
+    after = _read(acc)
+    assert after.tier >= was.tier
+    assert set(was.tags) <= set(after.tags)
+    assert _read(sales).tier < was.tier  # the claim itself is taken back
+    # the file's own read stands where it was; what the claim raised elsewhere came down
+    assert str(DatasetRef.of(str(sales))) in {str(now.dataset) for _, now in done.came_down}

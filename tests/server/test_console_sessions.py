@@ -101,3 +101,50 @@ def test_sessions_start_end_and_expire(users: UserStore) -> None:
     assert not users.session_active(one, "jane")
     users.disable("jane")  # a disabled user's sessions end with their token
     assert not users.session_active(two, "jane")
+
+
+def test_a_flood_of_sign_outs_is_read_once_per_session_not_on_every_request(
+        users: UserStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every console request checks the trail for the end of its session (a row put back
+    from before a sign-out is refused). Any user can sign in and out in a loop, each sign-out
+    a trail event: a request reads only the ends recorded since its session was last checked,
+    so the flood is parsed once per session, not on every request of every session. A
+    sign-out after the flood, and the old row put back, is still refused."""
+    import json
+    from types import SimpleNamespace
+
+    from sqlalchemy import insert, select
+
+    import lacuna.identity as identity
+
+    later = time.time() + 3600
+    live = users.start_session("jane", later)
+    flood = 120
+    for _ in range(flood):
+        users.end_session(users.start_session("jane", later))
+    parsed = [0]
+
+    def loads(text: str | bytes, **kwargs: object) -> object:
+        parsed[0] += 1
+        return json.loads(text, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(identity, "json", SimpleNamespace(loads=loads, dumps=json.dumps))
+    assert users.session_state(live, "jane") == "live"  # the first look reads them
+    assert parsed[0] <= flood + 5
+    parsed[0] = 0
+    for _ in range(5):
+        assert users.session_state(live, "jane") == "live"
+    assert parsed[0] <= 5  # nothing new since: the flood is not parsed again
+
+    # the refusal still holds: the row from before the sign-out, put back, stays out
+    with users._engine.connect() as conn:
+        kept = dict(conn.execute(select(identity.sessions_table).where(
+            identity.sessions_table.c.id_sha256 == identity.token_digest(live))).mappings().one())
+    assert users.end_session(live)
+    with users._engine.begin() as conn:
+        conn.execute(identity.sessions_table.delete().where(
+            identity.sessions_table.c.id_sha256 == kept["id_sha256"]))
+        conn.execute(insert(identity.sessions_table).values(**kept))
+    assert users.session_state(live, "jane") == "unverified"
+    other = users.start_session("jane", later)  # the allowed path: a new session works
+    assert users.session_state(other, "jane") == "live"

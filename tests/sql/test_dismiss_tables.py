@@ -21,6 +21,7 @@ from lacuna.governor import current
 from lacuna.lineage.claims import ingest
 from lacuna.lineage.records import DatasetVersion, Run, RunStatus
 from lacuna.model import Classification, Tier
+from lacuna.sql import tables
 from lacuna.sql.tables import table_ref
 
 
@@ -59,3 +60,41 @@ def test_a_dismissed_claim_on_a_table_no_longer_raises_it(
         (str(ref), "PROPRIETARY", "INTERNAL")]
     # the table the statement wrote from it: the claim named, its own class not known
     assert [d["dataset"] for d in report["still_raised"]] == [str(table_ref(url, "sales_copy"))]
+
+
+@pytest.mark.parametrize("state", ["sqlite", "postgresql"])
+def test_dismissing_a_later_claim_keeps_the_raise_of_an_earlier_one_on_the_table(
+        state: str, make_db, governed_engine, sandbox, request) -> None:
+    """The later claim was stored held to the earlier (it carries its raise): Lacuna's read
+    while both stand names both, so dismissing the later one alone lowers nothing."""
+    from lacuna.lineage.dismiss import dismiss_claim
+
+    audit = (f"sqlite:///{sandbox / 'state.db'}" if state == "sqlite"
+             else new_postgres_database(request.getfixturevalue("postgres_url")))
+    engine = governed_engine(make_db("sqlite"), aware=True, audit={"url": audit},
+                             stewards={"default": ["analyst_alice"]})
+    url = engine.url.render_as_string(hide_password=False)
+    ref = table_ref(url, "sales")
+    store = current().lineage_store
+    before = lacuna.sql.table_classification(engine, "sales")
+    assert before.tier < Tier.PROPRIETARY
+    tables._caches.clear()  # the claims below arrive in this process (a server's, elsewhere)
+    now = datetime.now(UTC)
+    for run_id, tags in (("r-owner", ("SECRET",)), ("r-hostile", ("SECRET", "BOGUS"))):
+        ingest(Run(id=run_id, operation="relabel", status=RunStatus.SUCCEEDED,
+                   outputs=(DatasetVersion(dataset=ref, classification=Classification(
+                       tier=Tier.PROPRIETARY, tags=tags)),),
+                   user_id="ana", started_at=now, ended_at=now), store, ClassificationConfig())
+    with engine.begin() as conn:  # Lacuna's own run reads the raised table
+        conn.exec_driver_sql("CREATE TABLE sales_copy AS SELECT * FROM sales")
+    assert store.latest(ref, trusted=True).classification.tier is Tier.PROPRIETARY
+
+    dismiss_claim("r-hostile", reason="BOGUS is no tag of ours: checked with the owner")
+    for found in (store.latest(ref).classification,
+                  lacuna.sql.table_classification(engine, "sales")):
+        assert (found.tier, "SECRET" in found.tags) == (Tier.PROPRIETARY, True)
+
+    dismiss_claim("r-owner", reason="sales holds no secret: checked with its owner")
+    for found in (store.latest(ref).classification,
+                  lacuna.sql.table_classification(engine, "sales")):
+        assert (found.tier, found.tags) == (before.tier, before.tags)

@@ -265,6 +265,11 @@ class Restored:
     run_id: str | None = None
     claimed: DatasetVersion | None = None
     claimed_run_id: str | None = None
+    # every standing claim of this content, (run id, what it says), newest first: ``claimed``
+    # was held to the earlier ones when it arrived, so it carries their raise too and a read
+    # names them all (lacuna.lineage.attribution). None: not known (too many, or a store
+    # that cannot list them): the read is attributed to no claim it could be lowered by.
+    claims: tuple[tuple[str, Classification], ...] | None = ()
 
 
 # (the store's generation, path, size, mtime) -> what the store said: re-reading an unchanged
@@ -295,9 +300,13 @@ def restore_declared(store: LineageStore, path: str) -> Restored | None:
                or store.produced_with(fp, trusted=True))
         claimed = store.produced_with(fp, trusted=False)
         if own is not None or claimed is not None:
+            listed = (store.standing_claims(fingerprint=fp)
+                      if claimed is not None and hasattr(store, "standing_claims") else
+                      [] if claimed is None else None)
             found = Restored(version=own[0] if own else None, run_id=own[1] if own else None,
                              claimed=claimed[0] if claimed else None,
-                             claimed_run_id=claimed[1] if claimed else None)
+                             claimed_run_id=claimed[1] if claimed else None,
+                             claims=tuple(listed) if listed is not None else None)
     if len(_RESTORED) >= _RESTORED_MAX:
         _RESTORED.clear()
     _RESTORED[key] = found

@@ -80,6 +80,10 @@ class Sidecar:
     trust: Trust = "unsigned"
     where: str = ""  # how the declaration is named in reasoning and logs
     run_id: str | None = None  # the lineage store's run that wrote the file
+    # the declaration combines more than what run ``run_id`` wrote (an append: the content
+    # already there; an ExcelWriter's sheets): not that run's output class alone, so the
+    # store's version of that output does not speak for it (lacuna.lineage.attribution)
+    combined: bool = False
 
     @property
     def trusted(self) -> bool:
@@ -267,6 +271,7 @@ def _declaration(
         run_id = raw.get("run_id")
         return Sidecar(
             run_id=str(run_id) if isinstance(run_id, str) and run_id else None,
+            combined=raw.get("combined") is True,
             classification=classification,
             sources=tuple(str(s) for s in raw.get("sources") or ()),
             written_by=str(written_by) if written_by is not None else None,
@@ -341,7 +346,7 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
 
 def _body(
     classification: Classification, sources: Sequence[str], written_by: str | None,
-    run_id: str | None = None, written_at: datetime | None = None,
+    run_id: str | None = None, written_at: datetime | None = None, *, combined: bool = False,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -353,6 +358,8 @@ def _body(
     }
     if run_id:
         body["run_id"] = run_id
+    if combined:
+        body["combined"] = True
     return body
 
 
@@ -364,13 +371,16 @@ def write_sidecar(
     written_by: str | None = None,
     run_id: str | None = None,
     written_at: datetime | None = None,
+    combined: bool = False,
 ) -> Path:
     """Write the signed sidecar of an existing data file atomically (temp file + rename), so a
     crash never leaves half a file. The signature binds the declaration to the file's content.
     ``written_at`` (default: now) is when the data was written: signing a sidecar again for
-    the same data (a key re-wrap) keeps it, since retention counts from it."""
+    the same data (a key re-wrap) keeps it, since retention counts from it. ``combined``: the
+    declaration is more than run ``run_id``'s output class (:func:`write_label`), signed
+    with it."""
     path = sidecar_path(data_path)
-    body = _body(classification, sources, written_by, run_id, written_at)
+    body = _body(classification, sources, written_by, run_id, written_at, combined=combined)
     body["content"] = fingerprint(data_path)
     body["signature"] = _signer().sign(body)
     fd, tmp = tempfile.mkstemp(prefix=".lacuna-", suffix=".tmp", dir=path.parent)
@@ -411,8 +421,10 @@ def write_label(
             classifications.insert(0, old.classification)
             sources[:0] = old.sources
     merged = classifications[0] if len(classifications) == 1 else combine(classifications, config)
+    # more than one part: the last part's run wrote only some of what the file holds
     return write_sidecar(data_path, merged, sources=tuple(dict.fromkeys(sources)),
-                         written_by=parts[-1][2], run_id=parts[-1][3])
+                         written_by=parts[-1][2], run_id=parts[-1][3],
+                         combined=len(classifications) > 1)
 
 
 # -- declarations embedded in the data file (Parquet key-value metadata) -----------------------

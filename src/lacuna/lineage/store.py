@@ -127,6 +127,9 @@ _LATEST_OF = {trusted: _latest_of(trusted) for trusted in (None, True, False)}
 # How many of the newest trusted candidates a read looks at for one that verifies: rows
 # written by hand (or before signing) are skipped, and past these the answer is "unknown".
 _VERIFY_WINDOW = 64
+# How many standing claims of one content or dataset a read names in its attribution; past
+# these it names none it could be lowered by (lacuna.lineage.attribution: fail closed).
+CLAIMS_NAMED = 64
 
 
 def version_payload(dataset: DatasetRef, run_id: str, fingerprint: str | None,
@@ -439,6 +442,35 @@ class LineageStore(Keyed):
             datasets.c.namespace == dataset.namespace, datasets.c.name == dataset.name,
             standing()))
         return (queries.to_version(row), str(row.run_id)) if row is not None else None
+
+    def standing_claims(self, *, fingerprint: str | None = None,
+                        dataset: DatasetRef | None = None, limit: int = CLAIMS_NAMED
+                        ) -> builtins.list[tuple[str, Classification]] | None:
+        """Every standing ingested claim of this content (``fingerprint``, anywhere) or of
+        ``dataset``: each claim run's id and what its newest version of it says, newest first.
+        None when there are more than ``limit`` (too many to name: a read attributes none).
+
+        A claim is stored held to what the store knew when it arrived
+        (:func:`lacuna.lineage.claims.guard`), earlier claims included: the newest claim alone
+        carries their raise, but dismissing it must not take back theirs while they stand, so
+        a read names them all (:mod:`lacuna.lineage.attribution`)."""
+        stmt = queries.version_select().where(versions.c.trusted.is_(False),
+                                              versions.c.produced.is_(True), standing())
+        if fingerprint is not None:
+            stmt = stmt.where(versions.c.fingerprint == fingerprint)
+        if dataset is not None:
+            stmt = stmt.where(datasets.c.namespace == dataset.namespace,
+                              datasets.c.name == dataset.name)
+        window = limit * 4 + 1  # a run may hold this content under several names
+        rows = self._read(stmt.order_by(versions.c.id.desc()).limit(window))
+        found: dict[str, Classification] = {}
+        for row in rows:
+            run_id = str(row.run_id)
+            if run_id not in found:
+                if len(found) >= limit:
+                    return None
+                found[run_id] = queries.to_version(row).classification
+        return list(found.items()) if len(rows) < window else None
 
     def by_fingerprint(self, fingerprint: str, *, trusted: bool | None = None
                        ) -> DatasetVersion | None:

@@ -236,13 +236,17 @@ def _stored(gov: Governor, url: str, name: str) -> _Stored:
             return _Stored(full=latest.classification)
         mine = store.latest(ref, trusted=True)  # what Lacuna knows without the claim
         earlier = mine.raised if mine is not None else None
+        # the claim was held to the table's earlier standing claims when it arrived: it
+        # carries their raise, so they are named too (None: too many to name, none lowers)
+        others = (store.standing_claims(dataset=ref)
+                  if hasattr(store, "standing_claims") else None)
         return _Stored(
             full=latest.classification,
             own=(earlier.own if earlier is not None else
                  mine.classification if mine is not None else None),
-            own_known=earlier is None or earlier.own is not None,
+            own_known=(earlier is None or earlier.own is not None) and others is not None,
             claims=(*(earlier.claims if earlier is not None else ()),
-                    (claim[1], claim[0].classification)))
+                    (claim[1], claim[0].classification), *(others or ())))
     except Exception:  # the store fails on its own; the values still decide
         return _Stored(full=stored_classification(gov, url, name))
 
