@@ -428,3 +428,33 @@ def test_an_append_to_a_stricter_file_keeps_what_the_file_held(job: Job) -> None
     assert _read(sales).tier < was.tier  # the claim itself is taken back
     # the file's own read stands where it was; what the claim raised elsewhere came down
     assert str(DatasetRef.of(str(sales))) in {str(now.dataset) for _, now in done.came_down}
+
+
+def test_an_append_to_a_labelled_file_is_recorded_as_the_whole_file(job: Job) -> None:
+    """An append to a plain file with a sidecar keeps the old declaration in the new sidecar;
+    the run's version in the store said only what was appended (INTERNAL, for a file holding
+    PROPRIETARY rows), so the lineage graph, the server's source checks and OpenLineage told
+    less than a read of the file does. The append is now decided and recorded as the whole file."""
+    root, sales = job.root, job.root / "sales.csv"
+    old, acc = root / "old.csv", root / "governed" / "acc.csv"
+    pd.read_csv(sales).head(2).to_csv(old, index=False)
+    (root / "old.csv.lacuna.json").write_text(json.dumps({"classification": {
+        "tier": "PROPRIETARY"}}), encoding="utf-8")
+    pd.read_csv(old).to_csv(acc, index=False)
+    appended = pd.read_csv(sales)
+    assert appended.lacuna.classification.tier < Tier.PROPRIETARY
+    appended.to_csv(acc, mode="a", header=False, index=False)
+    recorded = job.store.latest(DatasetRef.of(str(acc)))
+    assert recorded is not None
+    assert recorded.classification.tier is _read(acc).tier is Tier.PROPRIETARY
+    assert len(pd.read_csv(acc)) == 2 + len(appended)
+
+    # the allowed path: public rows appended to a public labelled file stay public, read back
+    public = root / "governed" / "wards.csv"
+    pd.DataFrame({"ward": ["east"], "beds": [4]}).to_csv(public, index=False)
+    pd.DataFrame({"ward": ["west"], "beds": [6]}).to_csv(public, mode="a", header=False,
+                                                         index=False)
+    assert pd.read_csv(public)["ward"].tolist() == ["east", "west"]
+    now = job.store.latest(DatasetRef.of(str(public)))
+    assert now is not None
+    assert now.classification.tier is _read(public).tier

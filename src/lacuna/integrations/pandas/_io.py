@@ -552,14 +552,30 @@ def _held_by(gov: Any, spec: Writer, target: Any, kwargs: dict[str, Any],
     (its signed sidecar, PROPRIETARY when that cannot be trusted): the write is decided as
     that and the appended rows together. None when the write is no such append."""
     if (encrypt or spec.kind != "path" or not _appends(spec, target, kwargs)
-            or not isinstance(target, (str, os.PathLike)) or not gov.config.storage.encrypt
-            or not is_local(target)):
+            or not isinstance(target, (str, os.PathLike)) or not is_local(target)):
         return None
     path = os.path.expanduser(os.fspath(target))
-    if (os.path.islink(path) or not os.path.isfile(path) or not storage.is_sealed(path)
-            or storage.governed_path(path, gov) is None):
+    if os.path.islink(path) or not os.path.isfile(path):
         return None
-    return storage.declared_classification(os.path.realpath(path))
+    if (gov.config.storage.encrypt and storage.is_sealed(path)
+            and storage.governed_path(path, gov) is not None):
+        return storage.declared_classification(os.path.realpath(path))
+    return _declared_plain(path)
+
+
+def _declared_plain(path: str) -> Classification | None:
+    """What a plain file an append adds to was declared as by its sidecar, which the append's
+    sidecar keeps (``label(append=True)``), so the append is decided and recorded as the whole
+    file (a run's version of only the appended rows said INTERNAL of a file of PROPRIETARY
+    rows). An untrusted declaration counts too: it may only restrict, as when the file is read.
+    None without a sidecar (a file Lacuna never labelled: the appended rows are all it knows)."""
+    from lacuna.lineage import sidecar as sc
+
+    try:
+        found = sc.read_sidecar(path)
+    except sc.SidecarError:
+        return storage.declared_classification(path)  # PROPRIETARY (fail closed), explained
+    return None if found is None else found.classification
 
 
 # What a file starts with that no text append may follow: Parquet, Arrow/Feather, Arrow IPC
