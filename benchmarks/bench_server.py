@@ -310,6 +310,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="lacuna-bench-server-") as tmp:
         db = f"sqlite:///{tmp}/state.db"
+        os.environ["LACUNA_HOME"] = f"{tmp}/home"  # the token's row signed with the server's key
         users = UserStore(db)
         token = users.add("bench", roles=["analyst"])
         users.close()
