@@ -658,13 +658,11 @@ class UserStore(Keyed):
         """Append to the audit trail that these sessions ended, so that a row from before,
         put back with its signature, is refused (:meth:`session_state`). ``by``: who ended
         them (default: the sessions' user, signing out)."""
-        from types import SimpleNamespace
-
         from lacuna.audit.record import event_body
 
         for name in sorted({r.name for r in ended}):
             ids = [r.id_sha256 for r in ended if r.name == name]
-            actor = by if by is not None else SimpleNamespace(id=name, role="")
+            actor = by if by is not None else (name, "")
             body = event_body(IDENTITY_KIND, user=actor, session="lacuna-console",
                               what={"action": SESSION_ACTION, "event": why, "user": name},
                               reasoning=f"console session(s) of {name} ended: {why}",
