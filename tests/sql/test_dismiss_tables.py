@@ -98,3 +98,32 @@ def test_dismissing_a_later_claim_keeps_the_raise_of_an_earlier_one_on_the_table
     for found in (store.latest(ref).classification,
                   lacuna.sql.table_classification(engine, "sales")):
         assert (found.tier, found.tags) == (before.tier, before.tags)
+
+
+@pytest.mark.parametrize("state", ["sqlite", "postgresql"])
+def test_a_claim_recorded_elsewhere_reaches_a_session_that_classified_the_table(
+        state: str, make_db, governed_engine, sandbox, request, monkeypatch) -> None:
+    """A data owner's claim sent to the server (another process) raises the table; an
+    analyst's session that classified it before kept the lower class in its cache until the
+    entry left it. What the store says is read again every STORE_CHECK_S seconds (0 here)."""
+    audit = (f"sqlite:///{sandbox / 'state.db'}" if state == "sqlite"
+             else new_postgres_database(request.getfixturevalue("postgres_url")))
+    engine = governed_engine(make_db("sqlite"), aware=True, audit={"url": audit})
+    url = engine.url.render_as_string(hide_password=False)
+    before = lacuna.sql.table_classification(engine, "sales")
+    assert before.tier < Tier.PROPRIETARY
+    assert lacuna.sql.table_classification(engine, "sales") == before  # cached, unchanged
+    monkeypatch.setattr(tables, "STORE_CHECK_S", 0.0, raising=False)
+    now = datetime.now(UTC)
+    ingest(Run(id="r-owner", operation="relabel", status=RunStatus.SUCCEEDED,
+               outputs=(DatasetVersion(dataset=table_ref(url, "sales"),
+                                       classification=Classification(tier=Tier.PROPRIETARY,
+                                                                     tags=("SECRET",))),),
+               user_id="owner", started_at=now, ended_at=now),
+           current().lineage_store, ClassificationConfig())  # no cache of this process told
+    after = lacuna.sql.table_classification(engine, "sales")
+    assert (after.tier, "SECRET" in after.tags) == (Tier.PROPRIETARY, True)
+    with engine.connect() as conn:  # the allowed path: a read still runs, now as PROPRIETARY
+        rows = conn.exec_driver_sql("SELECT count(*) FROM sales").scalar()
+    assert rows is not None
+    assert rows > 0

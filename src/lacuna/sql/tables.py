@@ -20,10 +20,12 @@ governed statement records it with the table's input version, so a steward's dis
 claim takes it back.
 
 The cache key is the database, the table, its columns (names, types, comments), its comment,
-its row count and the dismissals this process made; a governed write in this process drops the
-table's entry. So a new row, column or comment, a write through Lacuna, or a dismissal here
-re-classifies it; an ungoverned ``UPDATE`` from elsewhere that keeps the row count is seen when
-the entry leaves the cache (least recently used first).
+its row count, the dismissals this process made and the table's newest standing claim in the
+lineage store (read again at most every ``STORE_CHECK_S`` seconds); a governed write in this
+process drops the table's entry. So a new row, column or comment, a write through Lacuna, a
+dismissal here, or a claim recorded by another process (a server's OpenLineage ingest: within
+``STORE_CHECK_S``) re-classifies it; an ungoverned ``UPDATE`` from elsewhere that keeps the row
+count is seen when the entry leaves the cache (least recently used first).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -47,11 +50,14 @@ if TYPE_CHECKING:
     from lacuna.sql.catalog import Database, TableInfo
 
 CACHE_SIZE = 256
+STORE_CHECK_S = 5.0  # a table's newest claim in the store is read again at most this often
 COMMENT_PREFIX = "lacuna:"
 _CLASS_WORD = re.compile(r"\b(pii(?::[a-z_]+)?|phi|financial)\b", re.IGNORECASE)
 
 _Classified = tuple[Classification, "Raised | None"]
 _caches: weakref.WeakKeyDictionary[Governor, OrderedDict[tuple[Any, ...], _Classified]] = (
+    weakref.WeakKeyDictionary())
+_marks: weakref.WeakKeyDictionary[Governor, dict[tuple[str, str], tuple[float, str]]] = (
     weakref.WeakKeyDictionary())
 _lock = threading.Lock()
 
@@ -113,7 +119,8 @@ def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
     info = db.table(name)
     if info is None:
         return None
-    key = (db.url, name.lower(), info.columns, info.comment, info.rows, dismissals())
+    key = (db.url, name.lower(), info.columns, info.comment, info.rows, dismissals(),
+           _store_mark(gov, db.url, name))
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
         found = cache.get(key)
@@ -217,6 +224,32 @@ class _Stored:
     claims: tuple[tuple[str, Classification | None], ...] = ()
 
 
+def _store_mark(gov: Governor, url: str, name: str) -> str:
+    """Which claim of table ``name`` the lineage store holds (the newest standing one's run id),
+    read again at most every ``STORE_CHECK_S`` seconds: a claim another process recorded (a data
+    owner's raise, sent to the server) reaches a session that classified the table before,
+    which its cache kept at the lower class until the entry left it."""
+    now = time.monotonic()
+    key = (url, name.lower())
+    with _lock:
+        found = _marks.setdefault(gov, {}).get(key)
+    if found is not None and now - found[0] < STORE_CHECK_S:
+        return found[1]
+    try:  # claims only: Lacuna's own versions (each governed read records one) change no
+        store = gov.lineage_store  # class the values and the cache do not already have
+        claim = store.latest_claim(table_ref(url, name)) if hasattr(
+            store, "latest_claim") else None
+        mark = "" if claim is None else claim[1]  # the newest standing claim's run id
+    except Exception:  # the store fails on its own: the values (and _stored's answer) decide
+        mark = "unreadable"
+    with _lock:
+        marks = _marks.setdefault(gov, {})
+        marks[key] = (now, mark)
+        if len(marks) > CACHE_SIZE:
+            del marks[next(iter(marks))]
+    return mark
+
+
 def _stored(gov: Governor, url: str, name: str) -> _Stored:
     """The table's stored class (:func:`stored_classification`) and which claims raised it:
     the newest standing version is a claim (its run id), or Lacuna's own version a claim
@@ -304,6 +337,7 @@ def changed(gov: Governor, url: str, name: str) -> None:
     """A governed write changed table ``name``: classify it afresh on its next read (its row
     count may be the same, its stored classification is not)."""
     with _lock:
+        _marks.get(gov, {}).pop((url, name.lower()), None)
         cache = _caches.get(gov)
         if cache is None:
             return
@@ -315,6 +349,7 @@ def forget(gov: Governor) -> None:
     """Drop the governor's cached table classifications (tests, a changed configuration)."""
     with _lock:
         _caches.pop(gov, None)
+        _marks.pop(gov, None)
 
 
 __all__ = ["classify_table", "comment_text", "forget", "from_comments", "origins",
