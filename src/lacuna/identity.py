@@ -314,12 +314,17 @@ class UserStore(Keyed):
                           what={"action": IDENTITY_ACTION, "event": event, "user": name},
                           reasoning=f"user {name}: {event}",
                           detail={"user": name, "not_before": not_before})
+        self._append(body, f"user {name!r} was {event}", "until it does, an older copy of "
+                     "the user's row put back in the database would be accepted again")
+
+    def _append(self, body: dict[str, Any], done: str, unguarded: str) -> None:
+        """``body`` on the audit trail. The change it records (``done``) stands when the trail
+        cannot be written; what the record would have guarded (``unguarded``) is said loudly."""
         try:
             self._trail().record_event(body)
-        except Exception as exc:  # the change stands; what it cannot guard is said loudly
-            log.error("user %r was %s, but the audit trail could not record it (%s): until it "
-                      "does, an older copy of the user's row put back in the database would be "
-                      "accepted again", name, event, exc)
+        except Exception as exc:
+            log.error("%s, but the audit trail could not record it (%s): %s", done, exc,
+                      unguarded)
 
     def _ended_before(self, name: str) -> str | None:
         """The latest ``not_before`` the audit trail records for ``name`` (None: none). The
@@ -667,12 +672,9 @@ class UserStore(Keyed):
                               what={"action": SESSION_ACTION, "event": why, "user": name},
                               reasoning=f"console session(s) of {name} ended: {why}",
                               detail={"user": name, "sessions_ended": ids})
-            try:
-                self._trail().record_event(body)
-            except Exception as exc:
-                log.error("console session(s) of %r ended (%s), but the audit trail could not "
-                          "record it (%s): a copy of the session's row put back in the "
-                          "database would be accepted again until it expires", name, why, exc)
+            self._append(body, f"console session(s) of {name!r} ended ({why})",
+                         "a copy of the session's row put back in the database would be "
+                         "accepted again until it expires")
 
     def _session_ended_on_trail(self, row: Any) -> bool:
         """Whether the trail records the end of session ``row``: its events since the session

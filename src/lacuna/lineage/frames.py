@@ -133,8 +133,7 @@ def with_index(obj: pd.DataFrame | pd.Series, state: DataState,
         return state
     from lacuna.classify import classify_columns
 
-    n, rows = len(index), config.sample_rows
-    at = [int(i * n / rows) for i in range(rows)] if n > rows else list(range(n))
+    at = _spaced(len(index), config.sample_rows)
     neutral = {f"{_NEUTRAL}{i}": index_label(i, index.nlevels) for i in levels}
     with _bypass.bypass():
         samples = {k: pd.Series((index.get_level_values(i) if index.nlevels > 1 else index)
@@ -595,16 +594,23 @@ def mixed(
                f"that fed it ({fed})"))
 
 
+def _spaced(n: int, rows: int) -> list[int]:
+    """At most ``rows`` evenly spaced positions of ``n``: deterministic, and they see the whole
+    range of the data."""
+    if n <= rows:
+        return list(range(n))
+    step = n / rows
+    return [int(i * step) for i in range(rows)]
+
+
 def _samples(obj: pd.DataFrame | pd.Series, names: list[str], rows: int) -> dict[str, Any]:
     frame = (
         obj.to_frame(UNNAMED if obj.name is None else obj.name)
         if isinstance(obj, pd.Series)
         else obj
     )
-    n = len(frame)
-    if n > rows:  # evenly spaced rows: deterministic, and sees the whole range of the data
-        step = n / rows
-        frame = frame.iloc[[int(i * step) for i in range(rows)]]
+    if len(frame) > rows:
+        frame = frame.iloc[_spaced(len(frame), rows)]
     out: dict[str, Any] = {}
     columns = {str(c): c for c in frame.columns}
     for name in names:
