@@ -260,7 +260,7 @@ def test_emails_written_outside_the_fingerprinted_rows_are_caught(sandbox, sandb
     assert not target.exists()
 
 
-def test_disable_restores_the_frame_methods_and_the_indexers(sandbox_config):
+def test_disable_restores_the_frame_methods_and_the_indexers(restored_by_disable):
     from pandas.core.indexing import _LocationIndexer
 
     def current() -> list[object]:
@@ -270,10 +270,5 @@ def test_disable_restores_the_frame_methods_and_the_indexers(sandbox_config):
                 pd.Series.update, pd.Series.__setitem__, pd.Series.map,
                 pd.Series._inplace_method]
 
-    lacuna.disable()
-    before = current()
-    lacuna.enable(sandbox_config())
-    assert all(a is not b for a, b in zip(current(), before, strict=True))
-    lacuna.disable()
-    assert all(a is b for a, b in zip(current(), before, strict=True))
+    restored_by_disable(current)
     assert "_inplace_method" not in vars(pd.DataFrame)  # inherited: removed, not shadowed

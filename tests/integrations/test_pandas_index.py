@@ -176,17 +176,12 @@ def test_from_records_of_a_tracked_series_takes_its_class(
     pd.testing.assert_frame_equal(back, public.set_axis(back.columns, axis=1))
 
 
-def test_disable_restores_the_index_hooks(sandbox_config) -> None:
+def test_disable_restores_the_index_hooks(restored_by_disable) -> None:
     def current() -> list[object]:
         return [vars(pd.DataFrame)["from_records"], vars(pd.DataFrame)["index"],
                 vars(pd.Series)["index"], pd.DataFrame.set_index]
 
-    lacuna.disable()
-    before = current()
-    lacuna.enable(sandbox_config())
-    assert all(a is not b for a, b in zip(current(), before, strict=True))
-    lacuna.disable()
-    assert all(a is b for a, b in zip(current(), before, strict=True))
+    restored_by_disable(current)
 
 
 def test_an_index_level_unstacked_into_column_labels_keeps_its_class(

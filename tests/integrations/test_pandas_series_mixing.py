@@ -112,16 +112,11 @@ def _ancestors(node):
         yield from _ancestors(parent)
 
 
-def test_disable_restores_the_constructor_and_the_operators(sandbox_config):
+def test_disable_restores_the_constructor_and_the_operators(restored_by_disable):
     from pandas.core.strings.accessor import StringMethods
 
     def current() -> list[object]:
         return [pd.DataFrame.__init__, pd.Series._arith_method, pd.Series.where,
                 StringMethods.cat]
 
-    lacuna.disable()
-    before = current()
-    lacuna.enable(sandbox_config())
-    assert all(a is not b for a, b in zip(current(), before, strict=True))
-    lacuna.disable()
-    assert all(a is b for a, b in zip(current(), before, strict=True))
+    restored_by_disable(current)
