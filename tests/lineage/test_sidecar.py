@@ -9,6 +9,7 @@ import os
 import threading
 import time
 
+import blake3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -81,19 +82,69 @@ def test_a_hand_written_sidecar_is_unsigned(data):
     assert sc.read_sidecar(data).trust == "unsigned"
 
 
-def test_big_files_use_a_sampled_fingerprint(tmp_path, monkeypatch):
+def _edit_in_place(path, offset):
+    """Flip one byte at ``offset``, keeping the size and putting the mtime back (what a file's
+    owner can do with ``os.utime``)."""
+    st = os.stat(path)
+    content = bytearray(path.read_bytes())
+    content[offset] ^= 1
+    path.write_bytes(bytes(content))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_big_files_are_hashed_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(sc, "FULL_HASH_BYTES", 1000)
-    monkeypatch.setattr(sc, "EDGE_BYTES", 100)
-    monkeypatch.setattr(sc, "BLOCK_BYTES", 10)
     path = tmp_path / "big.bin"
     path.write_bytes(bytes(range(256)) * 40)
     first = sc.fingerprint(path)
-    assert first["mode"] == "sampled"
+    assert first["mode"] == "blake3"
     assert first["size"] == 10240
-    content = bytearray(path.read_bytes())
-    content[50] ^= 1  # inside the first edge block
-    path.write_bytes(bytes(content))
-    assert sc.fingerprint(path)["sha256"] != first["sha256"]
+    assert first["blake3"] == blake3.blake3(path.read_bytes()).hexdigest()
+    assert "mtime_ns" not in first  # the content decides, not what the owner can set
+    for offset in (50, 1234, 5000, 10239):  # any byte: no block goes unread
+        _edit_in_place(path, offset)
+        now = sc.fingerprint(path)
+        assert now["blake3"] != first["blake3"]
+        _edit_in_place(path, offset)  # back as it was
+    assert sc.fingerprint(path) == first
+
+
+def test_an_in_place_edit_of_a_big_file_makes_its_sidecar_stale(tmp_path):
+    """The owner of a large file with a trusted PUBLIC sidecar edits rows in the middle,
+    keeping the size and mtime: the declaration must not speak for the new content. A real
+    file over the 16 MiB threshold (no patched constants: what ships is what is tested)."""
+    data = tmp_path / "big.csv"
+    rows = b"".join(b"%07d,%04d\n" % (i, i % 97) for i in range(1_600_000))
+    data.write_bytes(b"id,code\n" + rows)
+    assert data.stat().st_size > sc.FULL_HASH_BYTES
+    sc.write_sidecar(data, C)
+    assert sc.read_sidecar(data).trust == "verified"
+    mib = 1 << 20  # between two of the blocks the sampled fingerprint of old read
+    _edit_in_place(data, mib + (data.stat().st_size - 2 * mib) // 32 // 2)
+    back = sc.read_sidecar(data)
+    assert back.trust == "stale"
+    assert not back.trusted
+
+
+def test_a_sampled_fingerprint_from_older_lacuna_is_not_trusted(tmp_path, monkeypatch):
+    """Sidecars of big files signed before the whole file was hashed bound sampled blocks and
+    the mtime only: still signed by us, but not trusted, and the reason says to re-export."""
+    monkeypatch.setattr(sc, "FULL_HASH_BYTES", 1000)
+    data = tmp_path / "big.csv"
+    data.write_text("id\n" + "".join(f"{i}\n" for i in range(3000)))
+    old = {"size": data.stat().st_size, "sha256": "0" * 64, "mode": "sampled",
+           "mtime_ns": data.stat().st_mtime_ns}
+    folder = {"mode": "directory", "files": {"part-0.parquet": old}}
+    for content in (old, folder):
+        body = {"schema_version": 1, "generator": "lacuna", "classification": C.to_dict(),
+                "sources": [], "written_by": "analyst", "written_at": "2026-11-01T00:00:00+00:00",
+                "content": content}
+        body["signature"] = sc._signer().sign(body)
+        sc.sidecar_path(data).write_text(json.dumps(body))
+        back = sc.read_sidecar(data)
+        assert back.trust == "sampled"
+        assert not back.trusted
+        assert "re-export the data" in back.problem
 
 
 def test_missing_sidecar_is_none(tmp_path):

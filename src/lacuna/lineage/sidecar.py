@@ -18,13 +18,14 @@ Hostile sidecars are refused quickly with :class:`SidecarError` (regular files o
 non-blocking so a FIFO never blocks; size and nesting limits; UTF-8 JSON only); the reader then
 treats the data as PROPRIETARY until the sidecar is fixed (fail closed).
 
-Fingerprint: files up to :data:`FULL_HASH_BYTES` (16 MiB) are hashed whole (sha256; about
-1.3 ms per MiB on an idle 2-core machine here, 4-7 ms under load). Bigger files hash their
-size, mtime, first and last :data:`EDGE_BYTES` and :data:`SAMPLE_BLOCKS` evenly spaced blocks,
-so fingerprinting costs about 10 ms whatever the size. A touch or copy of a big file therefore
-makes its sidecar stale: safe (untrusted sidecars only add restrictions), and re-exporting
-refreshes it. Partial edits of a big file between sampled blocks that keep its size and mtime
-are not detected; docs/pandas.md says so. A sealed governed file (docs/storage.md) is
+Fingerprint: the whole file, always. Files up to :data:`FULL_HASH_BYTES` (16 MiB) by sha256
+(mode ``full``: what ``sha256sum`` prints; about 1.3 ms per MiB on an idle 2-core machine
+here), bigger ones by BLAKE3 (mode ``blake3``; about 0.6 ms per MiB), so any edit of the file
+makes its sidecar stale, however large the file and whatever its mtime says. Sidecars of big
+files signed by Lacuna before 2026-12 bound only sampled blocks and the mtime (mode
+``sampled``): an in-place edit between the blocks that put the mtime back went unseen, so such a
+declaration is no longer trusted (trust ``sampled``; re-exporting the data binds the whole
+file). A sealed governed file (docs/storage.md) is
 fingerprinted by its authenticated header and last tag instead (mode ``sealed``): any other
 content fails to decrypt under that header, and a key re-wrap (which rewrites the key slots)
 leaves the fingerprint as it was, so an interrupted ``lacuna storage rewrap`` or a folder of
@@ -55,13 +56,12 @@ log = logging.getLogger(__name__)
 SUFFIX = ".lacuna.json"
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # a hostile or runaway sidecar is refused, not parsed
 MAX_DEPTH = 16  # a sidecar is at most ~5 levels deep; deeper is hostile or broken
-FULL_HASH_BYTES = 16 * 1024 * 1024
-EDGE_BYTES = 1024 * 1024
-SAMPLE_BLOCKS = 32
-BLOCK_BYTES = 64 * 1024
+FULL_HASH_BYTES = 16 * 1024 * 1024  # up to this size sha256, above it BLAKE3 (both whole)
+_BLOCK = 1 << 20
 EMBEDDED_KEY = "lacuna"  # the key in DataFrame.attrs (Parquet: inside PANDAS_ATTRS metadata)
 
-Trust = Literal["verified", "unsigned", "forged", "stale", "unbound", "other-values"]
+Trust = Literal["verified", "unsigned", "forged", "stale", "sampled", "unbound",
+                "other-values"]
 
 
 class SidecarError(ClassificationError):
@@ -97,6 +97,9 @@ class Sidecar:
             "unsigned": "it is not signed by Lacuna (hand-written or from an old version)",
             "forged": "its signature does not verify (edited, or signed with another key)",
             "stale": "the data file changed since the declaration was signed",
+            "sampled": "it binds only sampled blocks of this large file (signed by a Lacuna "
+                       "older than 2026-12), so an edit between them would go unseen; "
+                       "re-export the data to bind the whole file",
             "unbound": "it carries no digest of the values it was made for (written by an "
                        "older Lacuna, which bound it to column names and row count only), "
                        "so it could be copied onto other data",
@@ -142,25 +145,31 @@ def fingerprint(data_path: str | os.PathLike[str], *, sealed: bool = True) -> di
             if identity is not None:
                 return {"size": size, "sha256": identity, "mode": "sealed"}
             fh.seek(0)
-        digest = hashlib.sha256()
         if size <= FULL_HASH_BYTES:
             full = hashlib.file_digest(fh, "sha256").hexdigest()
             return {"size": size, "sha256": full, "mode": "full"}
-        digest.update(fh.read(EDGE_BYTES))
-        step = (size - 2 * EDGE_BYTES) // SAMPLE_BLOCKS
-        for i in range(SAMPLE_BLOCKS):
-            fh.seek(EDGE_BYTES + i * step)
-            digest.update(fh.read(BLOCK_BYTES))
-        fh.seek(size - EDGE_BYTES)
-        digest.update(fh.read(EDGE_BYTES))
-    return {"size": size, "sha256": digest.hexdigest(), "mode": "sampled",
-            "mtime_ns": st.st_mtime_ns}
+        return {"size": size, "blake3": _blake3(fh), "mode": "blake3"}
 
 
-def _of_sealed(found: Mapping[str, Any]) -> bool:
-    """Whether a fingerprint covers a sealed file (itself, or one in a folder)."""
-    return found.get("mode") == "sealed" or any(
-        _of_sealed(f) for f in found.get("files", {}).values())
+def _blake3(fh: Any) -> str:
+    """BLAKE3 of an open file from its position on, read in 1 MiB blocks (one thread: the
+    hashing releases the GIL, the process's other threads go on)."""
+    from blake3 import blake3
+
+    digest = blake3(max_threads=1)
+    buffer = bytearray(_BLOCK)
+    view = memoryview(buffer)
+    while n := fh.readinto(buffer):
+        digest.update(view[:n])
+    return str(digest.hexdigest())
+
+
+def _covers(found: Mapping[str, Any], mode: str) -> bool:
+    """Whether a fingerprint has a file fingerprinted in ``mode`` (itself, or one in a
+    folder)."""
+    files = found.get("files")
+    return found.get("mode") == mode or (isinstance(files, dict) and any(
+        isinstance(f, dict) and _covers(f, mode) for f in files.values()))
 
 
 def _signer() -> Any:
@@ -329,11 +338,13 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
 
     def bound() -> Trust:
         claimed = raw.get("content")
+        if isinstance(claimed, dict) and _covers(claimed, "sampled"):
+            return "sampled"  # never trusted again: see the module docstring
         try:
             now = fingerprint(data_path)
             # a sidecar signed before sealed files had their own fingerprint binds the bytes
             same = isinstance(claimed, dict) and (now == claimed or (
-                _of_sealed(now) and fingerprint(data_path, sealed=False) == claimed))
+                _covers(now, "sealed") and fingerprint(data_path, sealed=False) == claimed))
         except OSError:
             same = False
         return "verified" if same else "stale"
