@@ -765,6 +765,18 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             msg = (f"{spec.method}(encrypt=True) writes a local file: pass a file path, not "
                    f"{type(target).__name__} {name!r}. Nothing was written.")
             raise ConfigError(msg)
+        if encrypt and local_file and _appends(spec, target, kwargs) and os.path.lexists(
+                os.path.expanduser(os.fspath(target))):
+            msg = (f"{spec.method}(encrypt=True) to {name} in append mode is refused: "
+                   "encrypt=True seals the whole file at once, so the append would replace the "
+                   "rows the file holds with the appended ones. Write these rows to a new file, "
+                   "or read the file (lacuna.decrypt), add the rows and write it again with "
+                   "mode='w' (under the same exception). Nothing was written.")
+            refused = ConfigError(msg)
+            from lacuna.integrations.pandas._patch import users_error
+
+            users_error(refused)  # the answer to this call, not a failure of Lacuna
+            raise refused
         seal = _seals(gov, spec, op, encrypt)
         if seal:  # governed storage: sealed at rest, or not written at all (docs/storage.md)
             from lacuna.integrations.pandas._patch import no_plaintext
@@ -795,8 +807,16 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                     written_by=op.user.id,
                     run_id=produced.run_id,
                 )
-            from lacuna.exceptions import files
+            from lacuna.exceptions import appends, files
 
+            if local_file and _appends(spec, target, kwargs):  # under the lock of a re-seal
+                try:  # the sweep must still answer for the file: see exceptions/appends.py
+                    appends.check_append(gov, target, exception_id, method=op.method or "write")
+                except appends.AppendRefused as exc:  # the answer to this call
+                    from lacuna.integrations.pandas._patch import users_error
+
+                    users_error(exc)
+                    raise
             record = None
             if exception_id:  # before writing: the sweep deletes it on expiry
                 try:
