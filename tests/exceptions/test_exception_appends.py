@@ -132,8 +132,8 @@ def test_append_to_a_file_whose_exception_ended_is_refused(as_user, customers, g
     exc = _written_under(as_user, customers, target, SEALED)
     lacuna.revoke_exception(exc.id, comment="cancelled")
     with pytest.raises(lacuna.exceptions.AppendRefused,
-                       match="revoked; the file is due for deletion by the next sweep.*"
-                             "let the sweep delete it first"):
+                       match=r"revoked; the file is due for deletion by the next sweep.*"
+                             r"let the sweep delete it first"):
         _public(customers.columns).to_csv(target, mode="a", header=False, index=False)
     assert lacuna.sweep_exceptions().deleted == (str(target),)
 
