@@ -259,3 +259,31 @@ def test_a_folder_written_under_an_exception_takes_appends_under_it_only(as_user
         appends.check_append(current(), elsewhere, exc.id, method="spark")
     appends.check_append(current(), governed / PLAIN / "absent", exc.id, method="spark")
     assert os.listdir(out) == ["part-00000.csv"]
+
+
+
+def test_to_hdf_adds_no_key_to_a_file_written_under_an_exception(as_user, customers, governed):
+    """``to_hdf`` appends by default (``mode="a"``: a key added to the file, in place)."""
+    target = governed / PLAIN / "board.h5"
+    exc = _grant(as_user, customers, target)
+    customers.to_hdf(target, key="board", exception_id=exc.id)
+    Path(f"{target}.lacuna.json").unlink(missing_ok=True)  # decided as what is added alone
+    before = target.read_bytes()
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+        _public(customers.columns).to_hdf(target, key="more")
+    assert target.read_bytes() == before
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_the_refusal_stands_in_warn_mode(as_user, customers, governed, sandbox_config,
+                                         state_url):
+    """Not a failure of Lacuna (which warn mode lets pass): the answer to the call."""
+    target = governed / SEALED / "board.csv"
+    exc = _written_under(as_user, customers, target, SEALED)
+    lacuna.enable(sandbox_config(mode="warn", stewards={"default": [STEWARD]},
+                                 audit={"url": state_url}))
+    before = target.read_bytes()
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+        _public(customers.columns).to_csv(target, mode="a", header=False, index=False)
+    assert target.read_bytes() == before

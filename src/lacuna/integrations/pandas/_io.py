@@ -430,6 +430,15 @@ def _appends(spec: Writer, target: Any, kwargs: dict[str, Any]) -> bool:
     return "a" in mode or isinstance(target, (pd.ExcelWriter, pd.HDFStore))
 
 
+def _appended_file(spec: Writer, target: Any, kwargs: dict[str, Any]) -> Any:
+    """The local file an append adds to (a path, or an ``HDFStore``'s file), or None when the
+    write is no append or its file is not a local path (an ``ExcelWriter``, a buffer)."""
+    if spec.kind != "path" or not _appends(spec, target, kwargs):
+        return None
+    named = _file_of(target)
+    return named if isinstance(named, (str, os.PathLike)) and is_local(named) else None
+
+
 def _no_plaintext(encrypt: bool, method: str) -> None:
     """``encrypt=True`` where Lacuna does not write the file itself: refuse, never plaintext."""
     if encrypt:
@@ -809,9 +818,11 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 )
             from lacuna.exceptions import appends, files
 
-            if local_file and _appends(spec, target, kwargs):  # under the lock of a re-seal
+            added_to = _appended_file(spec, target, kwargs)
+            if added_to is not None:  # under the lock of a re-seal
                 try:  # the sweep must still answer for the file: see exceptions/appends.py
-                    appends.check_append(gov, target, exception_id, method=op.method or "write")
+                    appends.check_append(gov, added_to, exception_id,
+                                         method=op.method or "write")
                 except appends.AppendRefused as exc:  # the answer to this call
                     from lacuna.integrations.pandas._patch import users_error
 
