@@ -287,3 +287,17 @@ def test_the_refusal_stands_in_warn_mode(as_user, customers, governed, sandbox_c
     with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
         _public(customers.columns).to_csv(target, mode="a", header=False, index=False)
     assert target.read_bytes() == before
+
+
+def test_an_append_through_another_spelling_of_the_path_is_checked(as_user, customers,
+                                                                   governed):
+    """A folder on the way that is a link, or ``..``: the same file, the same refusal."""
+    target = governed / PLAIN / "board.csv"
+    exc = _written_under(as_user, customers, target, PLAIN)
+    (governed / "elsewhere").symlink_to(governed / PLAIN)
+    for spelling in (governed / "elsewhere" / "board.csv",
+                     governed / PLAIN / ".." / PLAIN / "board.csv"):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            _public(customers.columns).to_csv(spelling, mode="a", header=False, index=False)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())

@@ -86,10 +86,15 @@ def holders(gov: Context, path: str | os.PathLike[str]) -> list[Holder]:
     except OSError:
         return []
     real = os.path.realpath(where)
+    name = os.path.basename(real)
     store = gov.exceptions
     found: dict[str, list[WrittenFile]] = {}
     for w in store.files(pending_only=True):
-        if (w.path == where or os.path.realpath(w.path) == real) and store.file_verified(w):
+        # a record's path is the one written (never a link there), so it ends in the file's
+        # own name: only those are resolved (a folder on the way may be a link)
+        same = w.path in (where, real) or (os.path.basename(w.path) == name
+                                          and os.path.realpath(w.path) == real)
+        if same and store.file_verified(w):
             found.setdefault(w.exception_id, []).append(w)
     out = []
     for exception_id, records in sorted(found.items()):
