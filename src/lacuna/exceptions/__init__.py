@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from lacuna.errors import ConfigError
+from lacuna.exceptions.appends import AppendRefused
 from lacuna.exceptions.authority import (
     ExceptionNotAuthorized,
     approvers,
@@ -386,6 +387,7 @@ def _identity(by: str | None) -> str:
 
 
 __all__ = [
+    "AppendRefused",
     "DecryptionRefused",
     "ExceptionNotAuthorized",
     "ExceptionNotFound",

@@ -500,6 +500,33 @@ class ExceptionStore(Keyed):
                 identity=identity, signature=done.signature))
         return done
 
+    def move_identity(self, written: WrittenFile, identity: str) -> WrittenFile:
+        """Move ``written``'s record to ``identity``, what is at its path after Lacuna re-wrote
+        the file in place without changing its content (a key re-wrap), signed again: the
+        sweep then deletes the re-written file. Only a verified record not yet deleted, whose
+        row still holds what ``written`` says, is moved; any other is left as it is.
+
+        Raises:
+            LacunaError: the row changed meanwhile, so the record was not moved.
+        """
+        if not self.file_verified(written) or written.deleted_at is not None:
+            return written
+        done = replace(written, identity=identity)
+        done = replace(done, signature=self.keyring.sign(done.payload()))
+        with self._engine.begin() as conn:
+            moved = conn.execute(files_table.update().where(
+                files_table.c.exception_id == written.exception_id,
+                files_table.c.path == written.path,
+                files_table.c.written_at == written.written_at.isoformat(),
+                files_table.c.signature == written.signature,
+                files_table.c.deleted_at.is_(None)).values(
+                identity=identity, signature=done.signature)).rowcount
+        if not moved:
+            msg = (f"the record of {written.path} under exception {written.exception_id} "
+                   "changed while it was being moved to the re-written file; not moved")
+            raise LacunaError(msg)
+        return done
+
     def files(self, exception_id: str | None = None, *,
               pending_only: bool = False) -> builtins.list[WrittenFile]:
         """Files written under ``exception_id`` (or any), oldest first, as stored: check each

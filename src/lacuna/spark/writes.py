@@ -211,6 +211,11 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     )
 
     def write() -> T:
+        appended_to = local_path(target.name) if target.kind == "path" and target.append else None
+        if appended_to is not None:  # the sweep must still answer for the folder
+            from lacuna.exceptions import appends
+
+            appends.check_append(gov, appended_to, exception_id, method=method)
         record = None
         if exception_id:  # before writing: the sweep deletes it when the exception ends
             record = remember_exception_write(gov, exception_id, target)

@@ -7,6 +7,9 @@ file under the governed roots to the current version, in place (two key slots: t
 written and synced before the old one is blanked). A file's signed sidecar binds its content,
 so a sidecar that was trusted before the re-wrap is signed again after it, with the write time
 it declared (retention counts from it: a re-wrap must not restart a file's retention).
+The re-wrap writes the file in place, which moves its modification time: the records of a file
+written under an exception move with it (:func:`lacuna.exceptions.appends.follow`), so the
+sweep still deletes it when the exception ends.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import ConfigError, LacunaError
+from lacuna.exceptions import appends
 from lacuna.keystore import KeyRef, keystore_for
 from lacuna.lineage import sidecar as sc
 from lacuna.storage.sealed import is_sealed, rewrap
@@ -69,7 +73,10 @@ def rewrap_files(gov: Governor, roots: Iterable[Path]) -> list[Rewrapped]:
     for path in sealed_files(roots):
         try:
             trusted = _trusted(path)
+            held = appends.holders(gov, path)  # written under an exception: see below
             before, after = rewrap(path, keystore, key_id=key_id)
+            if held:  # the re-wrap moved its modification time: the records follow the file
+                appends.follow(gov, held, path)
             if trusted is not None and before != after:
                 sc.write_sidecar(path, trusted.classification, sources=trusted.sources,
                                  written_by=trusted.written_by, run_id=trusted.run_id,

@@ -430,6 +430,15 @@ def _appends(spec: Writer, target: Any, kwargs: dict[str, Any]) -> bool:
     return "a" in mode or isinstance(target, (pd.ExcelWriter, pd.HDFStore))
 
 
+def _appended_file(spec: Writer, target: Any, kwargs: dict[str, Any]) -> Any:
+    """The local file an append adds to (a path, or an ``HDFStore``'s file), or None when the
+    write is no append or its file is not a local path (an ``ExcelWriter``, a buffer)."""
+    if spec.kind != "path" or not _appends(spec, target, kwargs):
+        return None
+    named = _file_of(target)
+    return named if isinstance(named, (str, os.PathLike)) and is_local(named) else None
+
+
 def _no_plaintext(encrypt: bool, method: str) -> None:
     """``encrypt=True`` where Lacuna does not write the file itself: refuse, never plaintext."""
     if encrypt:
@@ -765,6 +774,18 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             msg = (f"{spec.method}(encrypt=True) writes a local file: pass a file path, not "
                    f"{type(target).__name__} {name!r}. Nothing was written.")
             raise ConfigError(msg)
+        if encrypt and local_file and _appends(spec, target, kwargs) and os.path.lexists(
+                os.path.expanduser(os.fspath(target))):
+            msg = (f"{spec.method}(encrypt=True) to {name} in append mode is refused: "
+                   "encrypt=True seals the whole file at once, so the append would replace the "
+                   "rows the file holds with the appended ones. Write these rows to a new file, "
+                   "or read the file (lacuna.decrypt), add the rows and write it again with "
+                   "mode='w' (under the same exception). Nothing was written.")
+            refused = ConfigError(msg)
+            from lacuna.integrations.pandas._patch import users_error
+
+            users_error(refused)  # the answer to this call, not a failure of Lacuna
+            raise refused
         seal = _seals(gov, spec, op, encrypt)
         if seal:  # governed storage: sealed at rest, or not written at all (docs/storage.md)
             from lacuna.integrations.pandas._patch import no_plaintext
@@ -795,8 +816,18 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                     written_by=op.user.id,
                     run_id=produced.run_id,
                 )
-            from lacuna.exceptions import files
+            from lacuna.exceptions import appends, files
 
+            added_to = _appended_file(spec, target, kwargs)
+            if added_to is not None:  # under the lock of a re-seal
+                try:  # the sweep must still answer for the file: see exceptions/appends.py
+                    appends.check_append(gov, added_to, exception_id,
+                                         method=op.method or "write")
+                except appends.AppendRefused as exc:  # the answer to this call
+                    from lacuna.integrations.pandas._patch import users_error
+
+                    users_error(exc)
+                    raise
             record = None
             if exception_id:  # before writing: the sweep deletes it on expiry
                 try:

@@ -1,0 +1,187 @@
+"""Appends to a file written under an exception, and re-writes that keep what a file holds.
+
+The sweep deletes a file written under an exception when the exception ends, and only the
+file its signed record names (:func:`lacuna.exceptions.sweep.not_written_there`: device,
+inode, size and modification time). A write that keeps what a file holds and adds to it (an
+append; the re-seal of a governed file, which writes a new file in its place) breaks that in
+one of two ways, so both are refused before a byte is written:
+
+==========================================  ===============================================
+append to a file the sweep would delete     refused unless made under that same exception:
+under exception X, made without X           the re-written file is no longer the one on
+                                            record, so X's rows would outlive X (a leak)
+append under exception E to a file not      refused: the sweep would delete the whole file
+written under E (it existed before)         when E ends, older rows too (data loss)
+append under E to a file written under E    allowed: the append is recorded under E (a new
+                                            record of what is there now), so the sweep
+                                            deletes the grown file when E ends
+==========================================  ===============================================
+
+A re-write Lacuna makes itself without changing the content (``lacuna storage rewrap``,
+:mod:`lacuna.storage.rotation`) moves the records that named the file to what is there after
+it (:func:`follow`).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lacuna._files import identity
+from lacuna.errors import LacunaError
+from lacuna.exceptions.authority import ExceptionNotAuthorized
+from lacuna.exceptions.model import Status
+from lacuna.exceptions.sweep import not_written_there
+from lacuna.model import utcnow
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from lacuna.exceptions.context import Context
+    from lacuna.exceptions.model import ExceptionRequest
+    from lacuna.exceptions.store import WrittenFile
+
+
+class AppendRefused(ExceptionNotAuthorized):
+    """An append (or a re-write that keeps what a file holds) that would break the tie between
+    a file and the exception it was written under: the message says which file, which
+    exception, and what to do instead. Nothing was written.
+
+    Attributes:
+        path: the file.
+        exception_id: the exception the append was made under (None: without one).
+        held_by: the exception the file was written under (None: none, the file is older).
+        valid_until: when ``held_by`` ends (None: not known, or no ``held_by``).
+    """
+
+    def __init__(self, msg: str, *, path: str, exception_id: str | None,
+                 held_by: str | None = None, valid_until: datetime | None = None) -> None:
+        super().__init__(msg)
+        self.path = path
+        self.exception_id = exception_id
+        self.held_by = held_by
+        self.valid_until = valid_until
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """An exception whose sweep would delete the file now at a path, and its records there."""
+
+    request: ExceptionRequest
+    records: tuple[WrittenFile, ...]
+
+
+def holders(gov: Context, path: str | os.PathLike[str]) -> list[Holder]:
+    """The exceptions whose sweep would delete what is at ``path`` now, judged as the sweep
+    judges it: verified records not yet deleted, of this file (the same path, or a path that
+    resolves to the same place), of an exception whose signed record verifies, matching what
+    is there (:func:`~lacuna.exceptions.sweep.not_written_there`). Records the sweep would not
+    act on (a file replaced at the path since, a record edited by hand) hold nothing: the sweep
+    reports those, whatever is appended. Empty when nothing is at ``path``."""
+    where = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    try:
+        st = os.lstat(where)
+    except OSError:
+        return []
+    real = os.path.realpath(where)
+    name = os.path.basename(real)
+    store = gov.exceptions
+    found: dict[str, list[WrittenFile]] = {}
+    for w in store.files(pending_only=True):
+        # a record's path is the one written (never a link there), so it ends in the file's
+        # own name: only those are resolved (a folder on the way may be a link)
+        same = w.path in (where, real) or (os.path.basename(w.path) == name
+                                          and os.path.realpath(w.path) == real)
+        if same and store.file_verified(w):
+            found.setdefault(w.exception_id, []).append(w)
+    out = []
+    for exception_id, records in sorted(found.items()):
+        if stat.S_ISDIR(st.st_mode) and not any(w.directory for w in records):
+            continue  # the sweep never removes a folder on a file's record
+        try:
+            request = store.get(exception_id)
+        except LacunaError:
+            continue  # the sweep reports it and deletes nothing on its word
+        if store.verified(request) and not_written_there(where, records, request) is None:
+            out.append(Holder(request, tuple(records)))
+    return out
+
+
+def check_append(gov: Context, path: str | os.PathLike[str], exception_id: str | None, *,
+                 method: str) -> None:
+    """Refuse an append to ``path`` made under ``exception_id`` (None: without one) that the
+    sweep could not answer for; see the module's table. Call it before anything is written
+    (and before :func:`lacuna.exceptions.files.remember`). Nothing happens when ``path`` does
+    not exist: the append writes a new file.
+
+    Raises:
+        AppendRefused: the file is held by another exception than ``exception_id``, or
+            ``exception_id`` is given and the file was not written under it.
+    """
+    where = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if not os.path.lexists(where):
+        return
+    found = holders(gov, where)
+    other = next((h for h in found if h.request.id != exception_id), None)
+    how = "without an exception" if exception_id is None else f"under exception {exception_id}"
+    if other is not None:
+        held = other.request
+        live = _live(held)
+        instead = (f"append under the same exception (exception_id=\"{held.id}\")" if live
+                   else "let the sweep delete it first (lacuna exceptions sweep)")
+        msg = (f"{method}: appending to {where} {how} is refused: the file was written under "
+               f"exception {held.id} ({_standing(held)}), and `lacuna exceptions sweep` "
+               f"deletes it when {held.id} ends. The append would re-write it, so the sweep "
+               f"would no longer know it as the file written under {held.id} and its data "
+               f"would outlive the exception (or the appended rows, not covered by {held.id}, "
+               f"would be deleted with it). Write these rows to a new file, or {instead}. "
+               "Nothing was written.")
+        raise AppendRefused(msg, path=where, exception_id=exception_id, held_by=held.id,
+                            valid_until=held.valid_until)
+    if exception_id is not None and not found:
+        msg = (f"{method}: appending to {where} under exception {exception_id} is refused: "
+               f"the file was not written under {exception_id} (it existed before, or was "
+               f"written without it), and when {exception_id} ends `lacuna exceptions sweep` "
+               "deletes the whole file, the rows it held before with the appended ones. Write "
+               "these rows to a new file under the exception (a path that does not exist "
+               "yet). Nothing was written.")
+        raise AppendRefused(msg, path=where, exception_id=exception_id)
+
+
+def follow(gov: Context, found: list[Holder], path: str | os.PathLike[str]) -> None:
+    """After Lacuna re-wrote ``path`` in place without changing what it holds (a key re-wrap):
+    move the records of ``found`` (:func:`holders`, taken before the re-write) to what is
+    there now, so the sweep still deletes it when their exception ends.
+
+    Raises:
+        OSError: ``path`` cannot be read.
+        LacunaError: a record cannot be updated (the sweep reports the file then).
+    """
+    st = os.lstat(os.path.expanduser(os.fspath(path)))
+    for holder in found:
+        for record in holder.records:
+            now = identity(st, directory=record.directory)
+            if record.identity is not None and record.identity != now:
+                gov.exceptions.move_identity(record, now)
+
+
+def _live(request: ExceptionRequest) -> bool:
+    return request.status is Status.APPROVED and (
+        request.valid_until is None or utcnow() < request.valid_until)
+
+
+def _standing(request: ExceptionRequest) -> str:
+    """Where ``request`` stands, for a message."""
+    until = request.valid_until
+    if _live(request):
+        return (f"approved until {until:%Y-%m-%d %H:%M} UTC" if until is not None
+                else "approved")
+    if request.status is Status.APPROVED and until is not None:
+        return (f"it expired at {until:%Y-%m-%d %H:%M} UTC; the file is due for deletion by "
+                "the next sweep")
+    return (f"{request.status.value}; the file is due for deletion by the next sweep")
+
+
+__all__ = ["AppendRefused", "Holder", "check_append", "follow", "holders"]

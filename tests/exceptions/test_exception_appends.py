@@ -1,0 +1,303 @@
+"""Appends to files written under an exception (docs/exceptions.md, "Appending to a file"):
+an append the sweep could not answer for is refused before a byte is written; an append under
+the exception the file was written under is kept for the sweep; a key re-wrap keeps the file
+known to the sweep. On SQLite and on PostgreSQL state."""
+
+from __future__ import annotations
+
+import gc
+import io
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import lacuna
+from fixtures_postgres import new_postgres_database
+from lacuna.errors import ConfigError
+from lacuna.governor import current
+from lacuna.model import utcnow
+
+STEWARD = "jane.smith@example.com"
+PURPOSE = "Board of Directors Q4 customer metrics presentation"
+SEALED, PLAIN = "governed/workspace", "Downloads"  # sealed governed storage, a plain folder
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, sandbox: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{sandbox / 'audit.db'}"
+    return new_postgres_database(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def as_user(sandbox_config, governed, state_url):
+    def switch(user_id: str) -> None:
+        gc.collect()
+        lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
+                                     stewards={"default": [STEWARD]},
+                                     audit={"url": state_url}))
+
+    switch("analyst_alice")
+    return switch
+
+
+@pytest.fixture
+def customers(governed) -> pd.DataFrame:
+    return pd.read_csv("customers.csv").head(3)
+
+
+def _more(customers: pd.DataFrame) -> pd.DataFrame:
+    return pd.read_csv("customers.csv").iloc[3:5].reset_index(drop=True)
+
+
+def _public(columns) -> pd.DataFrame:
+    """One row of nothing personal, as wide as ``columns`` (named so that nothing reads as
+    personal either)."""
+    return pd.DataFrame({f"c{i}": ["none"] for i in range(len(columns))})
+
+
+def _grant(as_user, customers, target) -> lacuna.exceptions.ExceptionRequest:
+    exc = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                   approver=STEWARD, duration_hours=1)
+    as_user(STEWARD)
+    lacuna.approve_exception(exc.id)
+    as_user("analyst_alice")
+    return exc
+
+
+def _written_under(as_user, customers, target, where):
+    exc = _grant(as_user, customers, target)
+    customers.to_csv(target, exception_id=exc.id, index=False)
+    if where == PLAIN:  # no sidecar: the append is decided as the appended rows alone
+        Path(f"{target}.lacuna.json").unlink(missing_ok=True)
+    return exc
+
+
+def _sweep_later():
+    return lacuna.sweep_exceptions(now=utcnow() + timedelta(hours=2))
+
+
+def _deleted_on_trail(path: Path) -> list[dict]:
+    return [r.data["exception"] for r in current().audit.list(limit=None, action="exception")
+            if r.data["what"].get("event") == "file-deleted"
+            and r.data.get("exception", {}).get("path") == str(path)]
+
+
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
+def test_append_without_the_exception_is_refused(as_user, customers, governed, where):
+    """The leak: rows written under the exception, then an append without it re-wrote the file,
+    and the sweep no longer knew it (reported, never deleted)."""
+    target = governed / where / "board.csv"
+    exc = _written_under(as_user, customers, target, where)
+    before = target.read_bytes()
+    with pytest.raises(lacuna.exceptions.AppendRefused) as caught:
+        _public(customers.columns).to_csv(target, mode="a", header=False, index=False)
+    message = str(caught.value)
+    assert f"{target}" in message
+    assert f"written under exception {exc.id} (approved until" in message
+    assert "without an exception" in message
+    assert "Write these rows to a new file" in message
+    assert f'exception_id="{exc.id}"' in message
+    assert "Nothing was written" in message
+    assert (caught.value.path, caught.value.held_by, caught.value.exception_id) == (
+        str(target), exc.id, None)
+    assert caught.value.valid_until == current().exceptions.get(exc.id).valid_until
+    assert target.read_bytes() == before
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+    assert not target.exists()
+
+
+def test_append_under_another_exception_is_refused(as_user, customers, governed):
+    target = governed / SEALED / "board.csv"
+    first = _written_under(as_user, customers, target, SEALED)
+    second = _grant(as_user, customers, target)
+    before = target.read_bytes()
+    with pytest.raises(lacuna.exceptions.AppendRefused,
+                       match=f"under exception {second.id} is refused: the file was written "
+                             f"under exception {first.id}"):
+        _more(customers).to_csv(target, mode="a", header=False, index=False,
+                                exception_id=second.id)
+    assert target.read_bytes() == before
+    assert [f.path for f in current().exceptions.files(second.id)] == []  # nothing recorded
+
+
+def test_append_to_a_file_whose_exception_ended_is_refused(as_user, customers, governed):
+    """Revoked, not swept yet: the file is due for deletion, nothing is added to it."""
+    target = governed / SEALED / "board.csv"
+    exc = _written_under(as_user, customers, target, SEALED)
+    lacuna.revoke_exception(exc.id, comment="cancelled")
+    with pytest.raises(lacuna.exceptions.AppendRefused,
+                       match=r"revoked; the file is due for deletion by the next sweep.*"
+                             r"let the sweep delete it first"):
+        _public(customers.columns).to_csv(target, mode="a", header=False, index=False)
+    assert lacuna.sweep_exceptions().deleted == (str(target),)
+
+
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
+def test_append_under_an_exception_to_an_older_file_is_refused(as_user, customers, governed,
+                                                                where):
+    """The data loss: the sweep would have deleted the rows the file held before the append."""
+    target = governed / where / "ledger.csv"
+    older = _public(customers.columns) if where == PLAIN else customers
+    older.to_csv(target, index=False)  # without an exception
+    before = target.read_bytes()
+    exc = _grant(as_user, customers, target)
+    with pytest.raises(lacuna.exceptions.AppendRefused) as caught:
+        _more(customers).to_csv(target, mode="a", header=False, index=False,
+                                exception_id=exc.id)
+    message = str(caught.value)
+    assert f"under exception {exc.id} is refused: the file was not written under" in message
+    assert "Write these rows to a new file under the exception" in message
+    assert (caught.value.held_by, caught.value.exception_id) == (None, exc.id)
+    assert target.read_bytes() == before
+    assert current().exceptions.files(exc.id) == []
+    assert _sweep_later().deleted == ()
+    pd.testing.assert_frame_equal(pd.read_csv(target), older)  # the older rows are kept
+
+
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
+def test_append_under_the_same_exception_is_swept(as_user, customers, governed, where):
+    """Allowed: the grown file is read back whole, then deleted (and audited) at expiry; a new
+    file at the path afterwards is nobody's and takes appends without an exception."""
+    target = governed / where / "board.csv"
+    exc = _written_under(as_user, customers, target, where)
+    time.sleep(0.01)  # a re-write in the same clock tick could keep the modification time
+    _more(customers).to_csv(target, mode="a", header=False, index=False, exception_id=exc.id)
+    pd.testing.assert_frame_equal(pd.read_csv(target),
+                                  pd.concat([customers, _more(customers)], ignore_index=True))
+    report = _sweep_later()
+    assert (report.deleted, report.failed, report.missing) == ((str(target),), (), ())
+    assert not target.exists()
+    assert [d["by"] for d in _deleted_on_trail(target)] == ["lacuna-sweep"]
+    assert [h.event for h in current().exceptions.get(exc.id).history][-2:] == [
+        "file-deleted", "expired"]
+    public = _public(customers.columns)
+    public.to_csv(target, index=False)
+    public.to_csv(target, mode="a", header=False, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(target), pd.concat([public, public],
+                                                                 ignore_index=True))
+
+
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
+def test_append_without_any_exception_still_works(as_user, customers, governed, where):
+    target = governed / where / "plain.csv"
+    rows = customers if where == SEALED else _public(customers.columns)
+    rows.to_csv(target, index=False)
+    rows.to_csv(target, mode="a", header=False, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(target), pd.concat([rows, rows],
+                                                                 ignore_index=True))
+    _more(customers).to_csv(governed / SEALED / "new.csv", mode="a", index=False)  # a new file
+    pd.testing.assert_frame_equal(pd.read_csv(governed / SEALED / "new.csv"), _more(customers))
+
+
+def test_append_with_encrypt_is_refused(as_user, customers, governed):
+    """encrypt=True seals the whole file at once: an append replaced the rows it held."""
+    target = governed / PLAIN / "board.csv"
+    exc = _grant(as_user, customers, target)
+    customers.to_csv(target, exception_id=exc.id, index=False, encrypt=True)
+    before = target.read_bytes()
+    with pytest.raises(ConfigError, match="append mode is refused: encrypt=True seals the "
+                                          "whole file at once"):
+        _more(customers).to_csv(target, mode="a", header=False, index=False,
+                                exception_id=exc.id, encrypt=True)
+    assert target.read_bytes() == before
+    pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(lacuna.decrypt(target))), customers)
+    target.unlink()  # append mode to a file that does not exist: a new file, written
+    _more(customers).to_csv(target, mode="a", index=False, exception_id=exc.id, encrypt=True)
+    pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(lacuna.decrypt(target))),
+                                  _more(customers))
+
+
+def test_a_key_rewrap_keeps_the_file_for_the_sweep(as_user, customers, governed):
+    """``lacuna storage rewrap`` writes the key slots in place (the modification time moves):
+    the file's record follows it, so the sweep still deletes it."""
+    from lacuna.keystore import keystore_for
+    from lacuna.storage import read_header
+    from lacuna.storage.rotation import local_roots, rewrap_files
+
+    target = governed / SEALED / "board.csv"
+    exc = _written_under(as_user, customers, target, SEALED)
+    keystore_for(current().config).rotate("storage")
+    time.sleep(0.01)  # so the in-place write moves the modification time
+    results = rewrap_files(current(), local_roots(current()))
+    assert [(r.path, r.changed, r.error) for r in results] == [(str(target), True, None)]
+    assert read_header(target).key.version == 2
+    (record,) = current().exceptions.files(exc.id)
+    assert current().exceptions.file_verified(record)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_a_folder_written_under_an_exception_takes_appends_under_it_only(as_user, customers,
+                                                                          governed):
+    """Spark's appends (``mode("append")``) run the same check on the folder (tested without a
+    JVM, as the recording call is)."""
+    from lacuna.exceptions import appends, files
+    from lacuna.lineage.records import DatasetRef
+    from lacuna.spark.writes import Target, remember_exception_write
+
+    out = governed / PLAIN / "spark_out"
+    exc = _grant(as_user, customers, out)
+    other = _grant(as_user, customers, out)
+    record = remember_exception_write(current(), exc.id, Target(
+        kind="path", name=str(out), ref=DatasetRef("file", str(out))))
+    out.mkdir()
+    (out / "part-00000.csv").write_text("a\n1\n")
+    files.written(current(), record)
+    appends.check_append(current(), out, exc.id, method="spark")  # the same exception
+    for made_under in (None, other.id):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            appends.check_append(current(), out, made_under, method="spark")
+    elsewhere = governed / PLAIN / "other_out"
+    elsewhere.mkdir()
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"):
+        appends.check_append(current(), elsewhere, exc.id, method="spark")
+    appends.check_append(current(), governed / PLAIN / "absent", exc.id, method="spark")
+    assert os.listdir(out) == ["part-00000.csv"]
+
+
+
+def test_to_hdf_adds_no_key_to_a_file_written_under_an_exception(as_user, customers, governed):
+    """``to_hdf`` appends by default (``mode="a"``: a key added to the file, in place)."""
+    target = governed / PLAIN / "board.h5"
+    exc = _grant(as_user, customers, target)
+    customers.to_hdf(target, key="board", exception_id=exc.id)
+    Path(f"{target}.lacuna.json").unlink(missing_ok=True)  # decided as what is added alone
+    before = target.read_bytes()
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+        _public(customers.columns).to_hdf(target, key="more")
+    assert target.read_bytes() == before
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_the_refusal_stands_in_warn_mode(as_user, customers, governed, sandbox_config,
+                                         state_url):
+    """Not a failure of Lacuna (which warn mode lets pass): the answer to the call."""
+    target = governed / SEALED / "board.csv"
+    exc = _written_under(as_user, customers, target, SEALED)
+    lacuna.enable(sandbox_config(mode="warn", stewards={"default": [STEWARD]},
+                                 audit={"url": state_url}))
+    before = target.read_bytes()
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+        _public(customers.columns).to_csv(target, mode="a", header=False, index=False)
+    assert target.read_bytes() == before
+
+
+def test_an_append_through_another_spelling_of_the_path_is_checked(as_user, customers,
+                                                                   governed):
+    """A folder on the way that is a link, or ``..``: the same file, the same refusal."""
+    target = governed / PLAIN / "board.csv"
+    exc = _written_under(as_user, customers, target, PLAIN)
+    (governed / "elsewhere").symlink_to(governed / PLAIN)
+    for spelling in (governed / "elsewhere" / "board.csv",
+                     governed / PLAIN / ".." / PLAIN / "board.csv"):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            _public(customers.columns).to_csv(spelling, mode="a", header=False, index=False)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
