@@ -45,6 +45,13 @@ def people(sandbox: Path, sandbox_config, downloads: Path) -> pd.DataFrame:
     return out
 
 
+def _wards(people: pd.DataFrame, downloads: Path) -> pd.DataFrame:
+    """The public columns of ``people``, written and read back: a table of their own (a
+    projection keeps its parent's tier as the floor of labels it gains)."""
+    people[["ward", "beds", "city"]].to_csv(downloads / "wards.csv", index=False)
+    return pd.read_csv(downloads / "wards.csv")
+
+
 def _emails(df: pd.DataFrame) -> list[str]:
     return df["email"].tolist()
 
@@ -173,6 +180,19 @@ def test_a_series_named_by_a_value_is_classified(people: pd.DataFrame, downloads
     pd.testing.assert_series_equal(back, people["beds"], check_names=False)
 
 
+def test_an_index_named_by_a_value_is_classified_when_written(
+    people: pd.DataFrame, downloads: Path
+) -> None:
+    wards = _wards(people, downloads)
+    beds = wards[["ward", "beds"]].set_index("ward").rename_axis(people["email"].iloc[0])
+    with pytest.raises(GovernanceViolation) as denied:
+        beds.to_csv(downloads / "beds.csv")
+    assert _header_labels(denied) == ["(column labels)"]
+    beds.to_csv(downloads / "beds.csv", index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(downloads / "beds.csv"),
+                                  beds.reset_index(drop=True))
+
+
 @pytest.mark.parametrize(("writer", "kwargs"), [
     ("to_csv", {"header": False}), ("to_json", {"orient": "values"}),
 ])
@@ -218,9 +238,7 @@ def test_labels_made_values_keep_their_class(
     sensitive = route(people.set_index("email")[["beds"]].T)
     with pytest.raises(GovernanceViolation):
         sensitive.to_csv(downloads / "long.csv", index=False)
-    people[["ward", "beds"]].to_csv(downloads / "wards.csv", index=False)
-    wards = pd.read_csv(downloads / "wards.csv")
-    public = route(wards.set_index("ward")[["beds"]].T)
+    public = route(_wards(people, downloads).set_index("ward")[["beds"]].T)
     public.to_csv(downloads / "long.csv", index=False)
     pd.testing.assert_frame_equal(pd.read_csv(downloads / "long.csv"), public,
                                   check_dtype=False, check_names=False)

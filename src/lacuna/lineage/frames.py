@@ -160,7 +160,7 @@ def header_label(level: int, levels: int) -> str:
 
 
 def with_header(obj: pd.DataFrame | pd.Series, state: DataState, config: ClassificationConfig,
-                *, written: Sequence[Any] | None = None) -> DataState:
+                *, written: Sequence[Any] | None = None, index: bool = True) -> DataState:
     """``state`` with what ``obj``'s column labels hold, for a writer that writes them as the
     file's header (every writer but ``header=False`` and ``to_json(orient="values")``).
 
@@ -168,7 +168,9 @@ def with_header(obj: pd.DataFrame | pd.Series, state: DataState, config: Classif
     df["email"].tolist()``, a dict keyed by e-mail addresses, ``get_dummies``, a pivot) and
     leave in the header while every column's class says PUBLIC. Each header row (each level
     of MultiIndex columns; a Series' name; the aliases in ``written``, when the writer writes
-    those instead) is read as values by :func:`lacuna.classify.labels.label_class` and added,
+    those instead; the index levels' names with the first row when ``index`` is written, as
+    ``rename_axis(an address)`` put one there) is read as values by
+    :func:`lacuna.classify.labels.label_class` and added,
     when it holds more than PUBLIC, under :func:`header_label`. Ordinary headers (``email``,
     ``amount``) read as no data. Non-text labels (positions, dates) are not looked at.
     """
@@ -180,6 +182,8 @@ def with_header(obj: pd.DataFrame | pd.Series, state: DataState, config: Classif
         columns = obj.columns
         rows = [list(columns.get_level_values(i).unique() if columns.nlevels > 1 else columns)
                 for i in range(columns.nlevels)]
+    if index:
+        rows[0] = [*obj.index.names, *rows[0]]
     texts = [list(dict.fromkeys(v for v in row if isinstance(v, str))) for row in rows]
     if not any(texts):
         return state

@@ -730,12 +730,13 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         gov = current()
         data = _data_of(self)
         state = effective_state(data, gov.config.classification)
-        if _writes_index(spec.method, kwargs):  # the index is written with the data
+        index = _writes_index(spec.method, kwargs)
+        if index:  # the index is written with the data
             state = with_index(data, state, gov.config.classification)
         header = _header(spec.method, kwargs)
         if header is not False:  # the column labels are written as the header
             state = with_header(data, state, gov.config.classification,
-                                written=None if header is True else header)
+                                written=None if header is True else header, index=index)
         existing = _held_by(gov, spec, target, kwargs, encrypt)
         if existing is not None:  # an append re-seals what the file holds: decided as both
             state = appended(state, existing, gov.config.classification)
