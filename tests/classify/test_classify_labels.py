@@ -17,6 +17,7 @@ ORDINARY = ["customer_id", "name", "email", "phone", "address", "region", "signu
     (["email_ana@example.org", "email_bo@example.com"], "email"),  # get_dummies' prefix
     ([*ORDINARY, *(f"n{i}" for i in range(40)), "ana@example.org"], "email"),
     (["ward", "beds", "+1 415-555-0178"], "phone"),
+    (["C0001", "C0002", "C0003", "ana@example.org"], "email"),  # the strictest reading wins
     (["Kira Kowalski", "Elena Petrov", "John Smith", "Maria Garcia"], "name"),
     (["Alice", "Bob", "Carol", "Dave", "Eve"], "name"),
     (["10.0.0.1", "192.168.1.20", "8.8.8.8"], "ip_address"),
@@ -51,6 +52,10 @@ def test_label_class_reads_at_most_sample_rows_labels_evenly_spaced() -> None:
     found = label_class(emails, config)
     assert found is not None
     assert found.reasoning.startswith("10 label(s) read")
+    one = [*wide[:500], "ana@example.org", *wide[500:]]  # not among the 10 evenly spaced
+    found = label_class(one, config)
+    assert found is not None
+    assert found.reasoning.startswith("the 1 of 1001 label(s) with an '@'")
 
 
 def test_label_class_remembers_a_header_per_configuration(

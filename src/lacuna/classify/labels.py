@@ -72,21 +72,30 @@ def label_class(labels: Sequence[str], config: ClassificationConfig) -> ColumnCl
 
 
 def _read(labels: list[str], config: ClassificationConfig) -> ColumnClass | None:
-    rows = config.sample_rows
-    if len(labels) > rows:  # evenly spaced: they see the whole header
-        labels = [labels[int(i * len(labels) / rows)] for i in range(rows)]
-    samples = {f"{_NEUTRAL}0": labels}
-    which = {f"{_NEUTRAL}0": f"{len(labels)} label(s) read"}
+    samples = {f"{_NEUTRAL}0": _spaced(labels, config.sample_rows)}
+    which = {f"{_NEUTRAL}0": f"{len(samples[f'{_NEUTRAL}0'])} label(s) read"}
     for i, (has, pattern) in enumerate(_ODD, start=1):
         odd = [label for label in labels if pattern.search(label)]
         if odd and len(odd) < len(labels):
-            samples[f"{_NEUTRAL}{i}"] = odd
+            samples[f"{_NEUTRAL}{i}"] = _spaced(odd, config.sample_rows)
             which[f"{_NEUTRAL}{i}"] = f"the {len(odd)} of {len(labels)} label(s) with {has}"
     found = classify_columns(list(samples), samples, config, cascade=False)
+    best: tuple[Tier, str, ColumnClass] | None = None
     for key, col in found.items():
-        if column_tier(col, config) > Tier.PUBLIC and _counts(col, samples[key]):
-            return replace(col, reasoning=f"{which[key]}: {col.reasoning}")
-    return None
+        tier = column_tier(col, config)
+        if tier > Tier.PUBLIC and _counts(col, samples[key]) and (best is None or tier > best[0]):
+            best = (tier, key, col)
+    if best is None:
+        return None
+    _, key, col = best
+    return replace(col, reasoning=f"{which[key]}: {col.reasoning}")
+
+
+def _spaced(labels: list[str], rows: int) -> list[str]:
+    """At most ``rows`` evenly spaced labels: they see the whole header."""
+    if len(labels) <= rows:
+        return labels
+    return [labels[int(i * len(labels) / rows)] for i in range(rows)]
 
 
 def _counts(col: ColumnClass, sample: list[str]) -> bool:
