@@ -9,7 +9,9 @@ shown. A kind whose check fails is dropped, or replaced by what to configure:
   for the destination the printed code writes to. Every column that keeps the data above what
   the destination accepts is listed (a FINANCIAL column keeps a frame INTERNAL, not only PII),
   and no column that is not needed. If anonymizing every sensitive column still leaves the export
-  denied (a table-level floor, a policy that denies anyway), the alternative is not shown.
+  denied (a table-level floor, a policy that denies anyway), the alternative is not shown; nor
+  when a needed one is the written index or header (``(index)``, ``(column labels)``: labels,
+  which ``anonymize`` does not rewrite).
 - ``governed_location``: the first configured governed root (``destinations.governed``) of the
   target's kind that exists, is writable, and where the same write would be allowed. Roots
   Lacuna cannot check from here (object stores, URLs) are not named. When none qualifies, the
@@ -34,6 +36,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -222,6 +225,11 @@ def anonymized_target(target: str) -> str:
     return f"{head}/{name}" if "/" in path else name
 
 
+# What a writer writes besides the columns, classified under these names
+# (:func:`lacuna.lineage.frames.with_index`, :func:`~lacuna.lineage.frames.with_header`).
+_STRUCTURE = re.compile(r"\((?:index|column labels)(?: level \d+)?\)")
+
+
 def _anonymize(alt: Alternative, _decision: Decision, ctx: Context) -> Alternative | None:
     var = ctx.variable
     target = ctx.target
@@ -233,7 +241,7 @@ def _anonymize(alt: Alternative, _decision: Decision, ctx: Context) -> Alternati
     if columns is None:
         strategy = "redact"
         columns = columns_to_anonymize(ctx, destination, strategy=strategy)
-    if columns is None:
+    if columns is None or any(_STRUCTURE.fullmatch(c) for c in columns):
         return None
     listed = ", ".join(repr(c) for c in columns)
     data = f"{var}.to_frame()" if ".Series." in ctx.operation.method else var

@@ -203,3 +203,16 @@ def test_an_index_level_unstacked_into_column_labels_keeps_its_class(
     public.to_csv(downloads / "public.csv")
     back = pd.read_csv(downloads / "public.csv", index_col=0)
     pd.testing.assert_frame_equal(back, public, check_names=False, check_dtype=False)
+
+
+def test_the_refusal_offers_no_anonymize_code_for_the_index(
+    visits: dict[str, pd.DataFrame], downloads: Path
+) -> None:
+    """``anonymize(frame, columns=["(index)"])`` fails: ``(index)`` is no column, and
+    anonymize rewrites values, not labels. The alternative is left out."""
+    frame = pd.DataFrame({"beds": [4, 6, 2, 8]}, index=EMAILS)
+    with pytest.raises(GovernanceViolation) as denied:
+        frame.to_csv(downloads / "x.csv")
+    kinds = [a.kind for a in denied.value.decision.alternatives]
+    assert "anonymize" not in kinds
+    assert "governed_location" in kinds

@@ -150,6 +150,60 @@ def with_index(obj: pd.DataFrame | pd.Series, state: DataState,
     return replace(state, classification=classification)
 
 
+HEADER = "(column labels)"
+
+
+def header_label(level: int, levels: int) -> str:
+    """The label a header row is classified under: ``(column labels)``, or ``(column labels
+    level N)`` of MultiIndex columns (no column name pandas would write or read back)."""
+    return HEADER if levels == 1 else f"(column labels level {level})"
+
+
+def with_header(obj: pd.DataFrame | pd.Series, state: DataState, config: ClassificationConfig,
+                *, written: Sequence[Any] | None = None, index: bool = True) -> DataState:
+    """``state`` with what ``obj``'s column labels hold, for a writer that writes them as the
+    file's header (every writer but ``header=False`` and ``to_json(orient="values")``).
+
+    Cell values become labels (``pd.DataFrame(columns=emails)``, ``df.columns =
+    df["email"].tolist()``, a dict keyed by e-mail addresses, ``get_dummies``, a pivot) and
+    leave in the header while every column's class says PUBLIC. Each header row (each level
+    of MultiIndex columns; a Series' name; the aliases in ``written``, when the writer writes
+    those instead; the index levels' names with the first row when ``index`` is written, as
+    ``rename_axis(an address)`` put one there) is read as values by
+    :func:`lacuna.classify.labels.label_class` and added,
+    when it holds more than PUBLIC, under :func:`header_label`. Ordinary headers (``email``,
+    ``amount``) read as no data. Non-text labels (positions, dates) are not looked at.
+    """
+    if written is not None:
+        rows = [list(written)]
+    elif isinstance(obj, pd.Series):
+        rows = [[obj.name]]
+    else:
+        columns = obj.columns
+        rows = [list(columns.get_level_values(i).unique() if columns.nlevels > 1 else columns)
+                for i in range(columns.nlevels)]
+    if index:
+        rows[0] = [*obj.index.names, *rows[0]]
+    texts = [list(dict.fromkeys(v for v in row if isinstance(v, str))) for row in rows]
+    if not any(texts):
+        return state
+    from lacuna.classify.labels import label_class
+
+    new: dict[str, ColumnClass] = {}
+    with _bypass.bypass():
+        for level, row in enumerate(texts):
+            found = label_class(row, config) if row else None
+            if found is not None:
+                new[header_label(level, len(texts))] = replace(
+                    found, reasoning="the column labels hold values of this kind, written as "
+                                     f"the file's header: {found.reasoning}")
+    if not new:
+        return state
+    parent = state.classification
+    classification = rules.derive(parent, [*parent.columns, *new], new, config)
+    return replace(state, classification=classification)
+
+
 def appended(state: DataState, existing: Classification,
              config: ClassificationConfig) -> DataState:
     """``state`` of rows appended to a file that holds data of class ``existing`` (what its

@@ -42,6 +42,7 @@ from lacuna.lineage.frames import (
     effective_state,
     labels,
     read_origins,
+    with_header,
     with_index,
 )
 from lacuna.lineage.recording import Produced, column_edges, file_completed, inputs_of
@@ -673,6 +674,18 @@ def _writes_index(method: str, kwargs: Mapping[str, Any]) -> bool:
     return not (method == "to_json" and kwargs.get("orient") in ("records", "values"))
 
 
+def _header(method: str, kwargs: Mapping[str, Any]) -> bool | list[Any]:
+    """Whether the writer writes the column labels: ``False`` given ``header=False`` (or
+    ``to_json(orient="values")``, which writes the values alone); the aliases given as
+    ``header=[...]``, which pandas writes instead of the labels; ``True`` otherwise."""
+    header = kwargs.get("header", True)
+    if header is False or (method == "to_json" and kwargs.get("orient") == "values"):
+        return False
+    if isinstance(header, (list, tuple)):
+        return list(header)
+    return True
+
+
 def _write_sealed(gov: Any, spec: Writer, original: Callable[..., Any], owner: Any,
                   frame_out: Any, args: tuple[Any, ...], kwargs: dict[str, Any], target: Any,
                   method: str | None, classification: Classification,
@@ -726,8 +739,13 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         gov = current()
         data = _data_of(self)
         state = effective_state(data, gov.config.classification)
-        if _writes_index(spec.method, kwargs):  # the index is written with the data
+        index = _writes_index(spec.method, kwargs)
+        if index:  # the index is written with the data
             state = with_index(data, state, gov.config.classification)
+        header = _header(spec.method, kwargs)
+        if header is not False:  # the column labels are written as the header
+            state = with_header(data, state, gov.config.classification,
+                                written=None if header is True else header, index=index)
         existing = _held_by(gov, spec, target, kwargs, encrypt)
         if existing is not None:  # an append re-seals what the file holds: decided as both
             state = appended(state, existing, gov.config.classification)

@@ -1,0 +1,77 @@
+"""Labels read as values (:func:`lacuna.classify.labels.label_class`): what a header holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from lacuna.classify import labels as labels_module
+from lacuna.classify.labels import label_class
+from lacuna.config import ClassificationConfig
+
+CONFIG = ClassificationConfig()
+ORDINARY = ["customer_id", "name", "email", "phone", "address", "region", "signup_date"]
+
+
+@pytest.mark.parametrize(("labels", "pii_type"), [
+    (["ana@example.org", "bo@example.com", "cy@example.net"], "email"),
+    (["email_ana@example.org", "email_bo@example.com"], "email"),  # get_dummies' prefix
+    ([*ORDINARY, *(f"n{i}" for i in range(40)), "ana@example.org"], "email"),
+    (["ward", "beds", "+1 415-555-0178"], "phone"),
+    (["C0001", "C0002", "C0003", "ana@example.org"], "email"),  # the strictest reading wins
+    (["Kira Kowalski", "Elena Petrov", "John Smith", "Maria Garcia"], "name"),
+    (["Alice", "Bob", "Carol", "Dave", "Eve"], "name"),
+    (["10.0.0.1", "192.168.1.20", "8.8.8.8"], "ip_address"),
+])
+def test_label_class_finds_values_made_labels(labels: list[str], pii_type: str) -> None:
+    found = label_class(labels, CONFIG)
+    assert found is not None
+    assert found.pii_type == pii_type
+
+
+@pytest.mark.parametrize("labels", [
+    ORDINARY,
+    ["order_id", "customer_id", "product_category", "revenue", "order_date"],
+    ["PassengerId", "Survived", "Pclass", "Name", "Sex", "Age", "Ticket", "Fare", "Cabin"],
+    ["January", "February", "March", "April", "May", "June", "July", "August"],
+    ["France", "Jordan", "Chad", "Georgia", "Italy", "Peru", "Kenya", "Japan"],
+    ["Alabama", "Georgia", "Virginia", "Washington", "Florida", "Texas"],
+    ["F", "M"], ["female", "male"],  # a pivot by sex: groups, not people
+    ["2021", "2022", "2023", "2024"], ["Q1", "Q2", "Q3", "Q4"],
+    ["June"],  # one label that is also a given name
+    ["Smith", "Garcia"],  # family names alone: not told from countries
+])
+def test_label_class_leaves_ordinary_headers_alone(labels: list[str]) -> None:
+    assert label_class(labels, CONFIG) is None
+
+
+def test_label_class_reads_at_most_sample_rows_labels_evenly_spaced() -> None:
+    config = ClassificationConfig(sample_rows=10)
+    wide = [f"col_{i}" for i in range(1000)]
+    assert label_class(wide, config) is None
+    emails = [f"user{i}@example.org" for i in range(1000)]
+    found = label_class(emails, config)
+    assert found is not None
+    assert found.reasoning.startswith("10 label(s) read")
+    one = [*wide[:500], "ana@example.org", *wide[500:]]  # not among the 10 evenly spaced
+    found = label_class(one, config)
+    assert found is not None
+    assert found.reasoning.startswith("the 1 of 1001 label(s) with an '@'")
+
+
+def test_label_class_remembers_a_header_per_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[list[str]] = []
+    read = labels_module._read
+
+    def counted(labels: list[str], config: ClassificationConfig) -> object:
+        reads.append(labels)
+        return read(labels, config)
+
+    monkeypatch.setattr(labels_module, "_read", counted)
+    header = ["remembered_a", "remembered_b"]
+    assert label_class(header, CONFIG) is None
+    assert label_class(header, CONFIG) is None
+    assert len(reads) == 1
+    assert label_class(header, ClassificationConfig()) is None  # another configuration
+    assert len(reads) == 2
