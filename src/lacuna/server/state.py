@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.identity import (
     INVALID,
+    OFF_TRAIL,
     UNSIGNED,
     Authenticator,
     OidcSettings,
@@ -172,7 +173,13 @@ def warn_unverified_users(users: UserStore) -> None:
         return
     unsigned = [r.name for r in records if r.signature == UNSIGNED]
     invalid = [r.name for r in records if r.signature == INVALID]
+    off_trail = [r.name for r in records if r.trail == OFF_TRAIL]
     log = logging.getLogger("lacuna.server")
+    if off_trail:
+        log.error("%d user(s) are signed but their creation is not on this database's audit "
+                  "trail (inserted or copied in outside lacuna users) and cannot sign in: %s. "
+                  "Re-issue them if they are meant to exist: lacuna users add NAME --role ROLE "
+                  "--replace", len(off_trail), ", ".join(off_trail[:20]))
     if unsigned:
         log.error("%d user(s) carry no signature and cannot sign in: %s. Rows written before "
                   "Lacuna signed them: check them (lacuna users list) and sign them "
