@@ -462,7 +462,11 @@ class UserStore(Keyed):
                        f"it: lacuna users add {row.name} --role ROLE --replace")
             log.error("refused a credential: %s", message)
             raise UnverifiedIdentityError(message)
-        if self._sig_version(row) == 2 and not self._on_trail(row):
+        # a row signed for this database must be the trail's latest issue of its user; so must
+        # a legacy row (signed before) once the trail has issued that user at all: a legacy
+        # row from elsewhere put in place of a user the trail knows is no legacy of theirs
+        if ((self._sig_version(row) == 2 or self._issue_of(row.name) is not None)
+                and not self._on_trail(row)):
             message = off_trail_message(row.name)
             log.error("refused a credential: %s", message)
             raise UnverifiedIdentityError(message)
@@ -479,10 +483,10 @@ class UserStore(Keyed):
     def _trail_state(self, row: Any) -> str:
         """:data:`ON_TRAIL`, :data:`LEGACY` or :data:`OFF_TRAIL` for a signed row ("" else)."""
         version = self._sig_version(row)
-        if version == 1:
+        if version == 1 and self._issue_of(row.name) is None:
             return LEGACY
-        if version == 2:
-            return ON_TRAIL if self._on_trail(row) else OFF_TRAIL
+        if version:
+            return (ON_TRAIL if version == 2 else LEGACY) if self._on_trail(row) else OFF_TRAIL
         return ""
 
     def _users_version(self) -> tuple[Any, ...]:

@@ -502,6 +502,17 @@ def test_a_user_signed_before_creations_were_audited_is_kept_until_resigned(
         {"user": name, "roles": ["data_steward"], "disabled": False,
          "created_at": row["created_at"]}]
     assert token_digest(token) not in json.dumps(resigned)
+    # once the trail knows the user, a legacy row of theirs from elsewhere (same key: another
+    # role, another token) put in place of theirs is no legacy: refused
+    mine = "lac_" + secrets.token_urlsafe(32)
+    swapped = {**row, "roles": '["admin"]', "token_sha256": token_digest(mine),
+               "created_at": "2026-12-02T00:00:00.000000+00:00"}
+    served.sql("DELETE FROM lacuna_users WHERE name = :n", n=name)
+    _insert_user(served, {**swapped, "signature": default_keyring().sign(
+        user_payload(_Row(**swapped)))})
+    answer = served.client.get("/api/v1/audit", headers=served.headers(mine))
+    assert answer.status_code == 401, answer.text
+    assert "does not record its creation" in answer.json()["detail"]
 
 
 def test_user_changes_are_listed_by_lacuna_audit_list(served: Served) -> None:
