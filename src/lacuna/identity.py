@@ -390,7 +390,8 @@ class UserStore(Keyed):
     def _trail_engine(self) -> Any:
         """Where the trail is read: the audit store's database (an in-memory ``sqlite://``
         store's trail is its own), else this store's (the same database)."""
-        return self._audit.engine if self._audit is not None else self._engine
+        engine = getattr(self._audit, "engine", None)
+        return engine if engine is not None else self._engine
 
     def _read_trail(self) -> None:
         """Read the trail's identity events into ``_ends`` and ``_issued``, by their indexed
@@ -410,7 +411,7 @@ class UserStore(Keyed):
             rows = conn.execute(select(*READ_COLUMNS).where(
                 records.c.action == IDENTITY_ACTION).order_by(records.c.seq)).all()
             issues = [r for r in rows if _issue_event(r.body)]
-            keyring = self._audit.keyring if self._audit is not None else self.keyring
+            keyring = getattr(self._audit, "keyring", None) or self.keyring
             good = {int(r.seq) for r in intact_records(conn, issues, keyring)}
         for r in issues:
             if int(r.seq) not in good:
@@ -678,7 +679,7 @@ class UserStore(Keyed):
                 what={"action": IDENTITY_ACTION, "event": "resigned"},
                 reasoning=f"signed {len(pending)} user record(s) written before signatures or "
                           "before their creation was on the audit trail",
-                detail={"resigned": [{"user": r.name, "roles": list(roles),
+                detail={"resigned": [{"user": r.name, "roles": _roles_of(r.roles) or [],
                                       "disabled": bool(r.disabled), "created_at": r.created_at}
                                      for r, roles in pending]}))
         except Exception as exc:
