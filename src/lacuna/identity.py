@@ -25,6 +25,16 @@ trail's last such event of its user (an older copy put back) authenticates nobod
 ends of console sessions (action ``console_session``), and a session the trail says ended is
 not revived by putting its row back.
 
+**Creations are on the trail too.** Every issue of a row (``created``, ``replaced``,
+``resigned``: who did it, the user, their roles and the row's stamp, never the token or its
+digest) is an ``identity`` event, and a row signed since then names its state database
+(:data:`USER_KIND_V2`, the id of :mod:`lacuna.state.database_id`) and is accepted only while
+the trail's latest issue of its user, in a record intact in the chain, is that row. So a row
+signed with the same key in another database does not verify, and one copied from a clone of
+this database (same id) is refused: its creation is not on this trail. Rows signed before
+(``lacuna-user-v1``) are accepted on their signature, as before, and listed as such until
+``lacuna users resign`` ties them to the trail (docs/server.md, "User changes on the trail").
+
 Roles (:data:`ROLES`): ``analyst`` (classify, decide, request exceptions), ``data_steward``
 (decide exceptions, read lineage and audit), ``compliance_officer`` (audit search and verify,
 reports), ``admin`` (everything, users and policies).
@@ -68,7 +78,8 @@ from sqlalchemy import (
 )
 
 from lacuna.audit.schema import open_state_database
-from lacuna.errors import ConfigError, LacunaError
+from lacuna.errors import AuditError, ConfigError, LacunaError
+from lacuna.redact import redact_url
 from lacuna.signing import Keyed, Keyring, signature_key_id
 
 log = logging.getLogger(__name__)
@@ -111,15 +122,27 @@ sessions_table = Table(
 IDENTITY_KIND = IDENTITY_ACTION = "identity"  # the audit trail's events of user changes
 SESSION_ACTION = "console_session"  # ... and of console sessions ended
 USER_KIND = "lacuna-user-v1"  # what a signature is over, so one row's cannot pass as another's
+# ... since creations are on the trail: the row names its state database, and its issue (a
+# creation, replacement or re-signing) must be on that database's trail (docs/server.md)
+USER_KIND_V2 = "lacuna-user-v2"
 SESSION_KIND = "lacuna-console-session-v1"
 UNSIGNED, INVALID, SIGNED = "unsigned", "invalid", "signed"
+# A signed row's standing on the audit trail (UserRecord.trail): its issue is recorded there,
+# it was signed before issues were (accepted on its signature), or it is not (refused).
+ON_TRAIL, LEGACY, OFF_TRAIL = "on trail", "legacy", "not on trail"
+ISSUED = ("created", "replaced")  # identity events that issue a row (and "resigned")
 
 
-def user_payload(row: Any) -> dict[str, Any]:
-    """What a ``lacuna_users`` row's signature covers: every column but the signature."""
-    return {"kind": USER_KIND, "name": row.name, "roles": row.roles,
-            "token_sha256": row.token_sha256, "created_at": row.created_at,
-            "disabled": bool(row.disabled)}
+def user_payload(row: Any, database: str | None = None) -> dict[str, Any]:
+    """What a ``lacuna_users`` row's signature covers: every column but the signature, and
+    (``database`` given: rows signed since creations are on the trail) the state database's
+    id, so a row copied from another database signed with the same key does not verify."""
+    payload = {"kind": USER_KIND, "name": row.name, "roles": row.roles,
+               "token_sha256": row.token_sha256, "created_at": row.created_at,
+               "disabled": bool(row.disabled)}
+    if database is None:
+        return payload
+    return {**payload, "kind": USER_KIND_V2, "database": database}
 
 
 def session_payload(row: Any) -> dict[str, Any]:
@@ -164,6 +187,9 @@ class UserRecord:
     disabled: bool
     signature: str
     signed_by: str | None = None  # the key id the signature names (None: unsigned)
+    # a signed row: ON_TRAIL, LEGACY (signed before issues were on the trail) or OFF_TRAIL
+    # (refused: not issued through Lacuna here); "" for an unsigned or invalid row
+    trail: str = ""
 
 
 class AuthenticationError(LacunaError):
@@ -262,6 +288,9 @@ class UserStore(Keyed):
         self._own_audit = False
         self._checkpoint_log = checkpoint_log
         self._ends: dict[str, str] = {}  # user -> the trail's latest not_before (see below)
+        # user -> (created_at, roles) of the trail's latest issue of their row (intact records)
+        self._issued: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._database: str | None = None  # the state database's id (lacuna.state.database_id)
         self._ends_shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
         # live console session digest -> the trail's newest session-end seq already read for
         # it: a request reads only the ends recorded since (a flood of sign-outs is read once
@@ -274,14 +303,44 @@ class UserStore(Keyed):
 
     # -- signatures -------------------------------------------------------------------------
 
-    def _signed(self, values: _Values) -> str:
-        return self.keyring.sign(user_payload(values))
+    def _database_id(self) -> str | None:
+        """The users table's state database id (read once; None: its row was deleted)."""
+        if self._database is None:
+            from lacuna.state import database_id
+
+            with self._engine.connect() as conn:
+                self._database = database_id.read(conn)
+        return self._database
+
+    def _signed(self, values: _Values, *, version: int = 2) -> str:
+        """``values`` signed: as a row tied to this database and its trail (``version`` 2), or
+        as before (1: only to sign again a row that was signed so, when it is disabled)."""
+        if version == 1:
+            return self.keyring.sign(user_payload(values))
+        database = self._database_id()
+        if database is None:
+            msg = (f"cannot sign a user record in {redact_url(self._url)}: its state "
+                   "database has no id (the row of lacuna_database_id was deleted), so it was "
+                   "tampered with. Nothing was changed; run lacuna audit verify.")
+            raise ConfigError(msg)
+        return self.keyring.sign(user_payload(values, database))
+
+    def _sig_version(self, row: Any) -> int:
+        """2: ``row`` is signed for this database; 1: signed before rows named it (legacy);
+        0: unsigned, or its signature does not hold."""
+        if not row.signature:
+            return 0
+        database = self._database_id()
+        if database is not None and self.keyring.verify(user_payload(row, database),
+                                                        row.signature):
+            return 2
+        return 1 if self.keyring.verify(user_payload(row), row.signature) else 0
 
     def _user_state(self, row: Any) -> str:
         """:data:`SIGNED`, :data:`UNSIGNED` or :data:`INVALID` for a ``lacuna_users`` row."""
         if not row.signature:
             return UNSIGNED
-        return SIGNED if self.keyring.verify(user_payload(row), row.signature) else INVALID
+        return SIGNED if self._sig_version(row) else INVALID
 
     def _session_ok(self, row: Any) -> bool:
         return bool(row.signature) and self.keyring.verify(session_payload(row), row.signature)
@@ -302,7 +361,8 @@ class UserStore(Keyed):
             self._own_audit = True
         return self._audit
 
-    def _record_end(self, name: str, event: str, not_before: str, by: Any) -> None:
+    def _record_end(self, name: str, event: str, not_before: str, by: Any,
+                    roles: list[str] | None = None) -> None:
         """Append to the hash-chained audit trail that rows of ``name`` stamped before
         ``not_before`` no longer count (``event``: ``disabled`` or ``replaced``). A row put back
         from before (its old signature holds) is refused by this record, which the writer
@@ -313,7 +373,8 @@ class UserStore(Keyed):
         body = event_body(IDENTITY_KIND, user=actor, session="lacuna-users",
                           what={"action": IDENTITY_ACTION, "event": event, "user": name},
                           reasoning=f"user {name}: {event}",
-                          detail={"user": name, "not_before": not_before})
+                          detail={"user": name, "not_before": not_before,
+                                  **({"roles": roles} if roles is not None else {})})
         self._append(body, f"user {name!r} was {event}", "until it does, an older copy of "
                      "the user's row put back in the database would be accepted again")
 
@@ -326,22 +387,51 @@ class UserStore(Keyed):
             log.error("%s, but the audit trail could not record it (%s): %s", done, exc,
                       unguarded)
 
-    def _ended_before(self, name: str) -> str | None:
-        """The latest ``not_before`` the audit trail records for ``name`` (None: none). The
-        trail's identity events are read by their indexed action and kept, read again only
-        when their count or newest ``seq`` changed (users change rarely). Only ever raised by
-        a record: inserting one refuses more, never less."""
-        from lacuna.audit.schema import records
+    def _trail_engine(self) -> Any:
+        """Where the trail is read: the audit store's database (an in-memory ``sqlite://``
+        store's trail is its own), else this store's (the same database)."""
+        engine = getattr(self._audit, "engine", None)
+        return engine if engine is not None else self._engine
 
-        with self._engine.connect() as conn:
+    def _read_trail(self) -> None:
+        """Read the trail's identity events into ``_ends`` and ``_issued``, by their indexed
+        action, again only when their count or newest ``seq`` changed (users change rarely).
+        An end counts as read (inserting one refuses more, never less); an issue only from a
+        record that is intact and linked into the chain (:func:`~lacuna.audit.verify.
+        intact_records`): inserting one would let a row in."""
+        from lacuna.audit.schema import records
+        from lacuna.audit.store import READ_COLUMNS
+        from lacuna.audit.verify import intact_records
+
+        with self._trail_engine().connect() as conn:
             shape = tuple(conn.execute(select(func.count(), func.max(records.c.seq)).where(
                 records.c.action == IDENTITY_ACTION)).one())
-            if shape != self._ends_shape:
-                bodies = conn.execute(select(records.c.body).where(
-                    records.c.action == IDENTITY_ACTION)).scalars().all()
-                self._ends = _latest_ends(bodies)
-                self._ends_shape = shape
+            if shape == self._ends_shape:
+                return
+            rows = conn.execute(select(*READ_COLUMNS).where(
+                records.c.action == IDENTITY_ACTION).order_by(records.c.seq)).all()
+            issues = [r for r in rows if _issue_event(r.body)]
+            keyring = getattr(self._audit, "keyring", None) or self.keyring
+            good = {int(r.seq) for r in intact_records(conn, issues, keyring)}
+        for r in issues:
+            if int(r.seq) not in good:
+                log.error("audit record #%s (an issue of a user) is not intact in the chain "
+                          "(forged, edited or copied from another trail): not relied on; run "
+                          "lacuna audit verify", r.seq)
+        self._ends = _latest_ends(r.body for r in rows)
+        self._issued = _latest_issues(r.body for r in issues if int(r.seq) in good)
+        self._ends_shape = shape
+
+    def _ended_before(self, name: str) -> str | None:
+        """The latest ``not_before`` the audit trail records for ``name`` (None: none)."""
+        self._read_trail()
         return self._ends.get(name)
+
+    def _issue_of(self, name: str) -> tuple[str, tuple[str, ...]] | None:
+        """``(created_at, roles)`` of the trail's latest issue of ``name``'s row (None: none
+        recorded, in an intact record)."""
+        self._read_trail()
+        return self._issued.get(name)
 
     def _new_stamp(self, name: str) -> str:
         """A new row's ``created_at``: now, but always after the trail's last end of ``name``
@@ -360,8 +450,11 @@ class UserStore(Keyed):
         return now.isoformat(timespec="microseconds")
 
     def _check_current(self, row: Any) -> None:
-        """Refuse a row that verifies but was stamped before the trail's last end of its user:
-        an older row put back (a replay of the row before ``disable`` or ``--replace``)."""
+        """Refuse a row that verifies but was stamped before the trail's last end of its user
+        (an older row put back: a replay of the row before ``disable`` or ``--replace``), and a
+        row signed for this database whose issue the trail does not record as it is (made
+        outside ``lacuna users`` here: copied from a copy of this database, or put back after
+        a newer issue)."""
         ended = self._ended_before(row.name)
         if ended is not None and row.created_at < ended:
             message = (f"the record of user {row.name!r} in lacuna_users is older than the "
@@ -370,6 +463,32 @@ class UserStore(Keyed):
                        f"it: lacuna users add {row.name} --role ROLE --replace")
             log.error("refused a credential: %s", message)
             raise UnverifiedIdentityError(message)
+        # a row signed for this database must be the trail's latest issue of its user; so must
+        # a legacy row (signed before) once the trail has issued that user at all: a legacy
+        # row from elsewhere put in place of a user the trail knows is no legacy of theirs
+        if ((self._sig_version(row) == 2 or self._issue_of(row.name) is not None)
+                and not self._on_trail(row)):
+            message = off_trail_message(row.name)
+            log.error("refused a credential: %s", message)
+            raise UnverifiedIdentityError(message)
+
+    def _on_trail(self, row: Any) -> bool:
+        """Whether the trail's latest issue of ``row``'s user is this row (stamp and roles)."""
+        issued = self._issue_of(row.name)
+        try:
+            roles = tuple(str(r) for r in json.loads(row.roles))
+        except (ValueError, TypeError):
+            return False
+        return issued is not None and issued == (row.created_at, roles)
+
+    def _trail_state(self, row: Any) -> str:
+        """:data:`ON_TRAIL`, :data:`LEGACY` or :data:`OFF_TRAIL` for a signed row ("" else)."""
+        version = self._sig_version(row)
+        if version == 1 and self._issue_of(row.name) is None:
+            return LEGACY
+        if version:
+            return (ON_TRAIL if version == 2 else LEGACY) if self._on_trail(row) else OFF_TRAIL
+        return ""
 
     def _users_version(self) -> tuple[Any, ...]:
         """What changes with every add, replace and disable: the rows, the newest stamp (a
@@ -435,12 +554,49 @@ class UserStore(Keyed):
                 ended = self._end_sessions_in(conn, sessions_table.c.name == name)
             else:
                 conn.execute(users_table.insert().values(name=name, **values))
-        if exists:  # the rows before this one (the old token, the old roles) count no more
-            self._record_end(name, "replaced", made.created_at, by)
-            if ended:
-                self._record_session_ends(ended, "token replaced", by if by is not None
-                                          else _operator())
+        # On the trail: the issue of this row, which authentication looks for (a row signed
+        # for this database but not issued here is refused), and for a replacement the end of
+        # the rows before it (the old token, the old roles). Never the token or its digest.
+        event = "replaced" if exists else "created"
+        try:
+            self._record_issue(name, event, made.created_at, list(checked), by)
+        except Exception as exc:
+            if not exists:  # nothing issued: the row goes, and the caller is told
+                with self._engine.begin() as conn:
+                    conn.execute(delete(users_table).where(
+                        users_table.c.name == name,
+                        users_table.c.created_at == made.created_at))
+                msg = (f"user {name!r} was not created: the audit trail could not record it "
+                       f"({exc}). Nothing changed; check the trail (lacuna audit verify) and "
+                       "run the command again.")
+            else:
+                msg = (f"user {name!r} got a new token, but the audit trail could not record "
+                       f"it ({exc}): the old token no longer works and the new one is refused "
+                       "until the trail records an issue of it. Check the trail (lacuna audit "
+                       f"verify), then run lacuna users add {name} --role ROLE --replace again.")
+            log.error("%s", msg)
+            raise AuditError(msg) from exc
+        finally:
+            self._cache.clear()
+        if ended:
+            self._record_session_ends(ended, "token replaced", by if by is not None
+                                      else _operator())
         return token
+
+    def _record_issue(self, name: str, event: str, created_at: str, roles: list[str],
+                      by: Any) -> None:
+        """Append the issue of ``name``'s row (``event``: ``created`` or ``replaced``) to the
+        trail: who did it, the user, their roles and the row's stamp, which no older row may
+        predate (``not_before``). Raises what the trail raises."""
+        from lacuna.audit.record import event_body
+
+        actor = by if by is not None else _operator()
+        body = event_body(IDENTITY_KIND, user=actor, session="lacuna-users",
+                          what={"action": IDENTITY_ACTION, "event": event, "user": name},
+                          reasoning=f"user {name}: {event} ({', '.join(roles)})",
+                          detail={"user": name, "roles": roles, "created_at": created_at,
+                                  "not_before": created_at})
+        self._trail().record_event(body)
 
     def disable(self, name: str, *, by: Any = None) -> None:
         """Stop ``name``'s token from working (the user row stays for the record, signed as
@@ -455,13 +611,13 @@ class UserStore(Keyed):
                            created_at=row.created_at, disabled=True)
             # Signed again only when it verified: a row changed outside Lacuna is disabled
             # but not vouched for (it stays unverified: it lets nobody in either way)
-            signature = (self._signed(done) if self._user_state(row) == SIGNED
-                         else row.signature)
+            version = self._sig_version(row)
+            signature = self._signed(done, version=version) if version else row.signature
             conn.execute(update(users_table).where(users_table.c.name == name).values(
                 disabled=True, signature=signature))
         # on the trail: the row from before (enabled, its signature good) counts no more
         self._record_end(name, "disabled", datetime.now(UTC).isoformat(timespec="microseconds"),
-                         by)
+                         by, _roles_of(row.roles))
         self.end_sessions(name, by=by)  # their console sessions end too, not only their token
 
     def list(self) -> list[tuple[Principal, bool]]:
@@ -480,53 +636,72 @@ class UserStore(Keyed):
             except (ValueError, TypeError):
                 roles = ()
             out.append(UserRecord(r.name, roles, bool(r.disabled), self._user_state(r),
-                                  signature_key_id(r.signature)))
+                                  signature_key_id(r.signature), self._trail_state(r)))
         return out
 
     def resign(self, names: Iterable[str] | None = None, *, by: Any = None) -> _Records:
-        """Sign the rows that carry no signature (written before revision 0012), as they are
-        now: of ``names``, or all. Rows whose signature does not match are left alone (they
-        were changed after signing: re-issue them with ``add(..., replace=True)``). Returns
-        the rows signed.
+        """Sign, as they are now, the rows that carry no signature (written before revision
+        0012) and the rows signed before creations were on the audit trail (:data:`LEGACY`):
+        of ``names``, or all; the trail records the issue of each (``resigned``), so they are
+        tied to this database and its trail like a row made today. Rows whose signature does
+        not match are left alone (they were changed after signing: re-issue them with
+        ``add(..., replace=True)``). Returns the rows signed.
 
-        Whoever runs this vouches for those rows: check them first (:meth:`records`)."""
+        Whoever runs this vouches for those rows: check them first (:meth:`records`).
+
+        Raises:
+            AuditError: the trail could not record it (nothing was signed).
+        """
         wanted = None if names is None else set(names)
+        pending: list[tuple[Any, tuple[str, ...]]] = []
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(users_table).order_by(users_table.c.name)).all()
+        for r in rows:
+            if (wanted is not None and r.name not in wanted) or (
+                    r.signature and self._sig_version(r) != 1):
+                continue
+            try:
+                pending.append((r, check_roles(json.loads(r.roles))))
+            except (ValueError, TypeError, ConfigError) as exc:
+                log.error("not signing user %r: its roles %r are not valid (%s); re-issue it "
+                          "with lacuna users add --replace", r.name, r.roles, exc)
+        if not pending:
+            return []
+        from lacuna.audit.record import event_body
+
+        # first on the trail (an issue recorded for a row left unsigned lets nobody in), then
+        # signed: a row signed for this database without its issue on the trail would be
+        # refused
+        actor = by if by is not None else _operator()
+        try:
+            self._trail().record_event(event_body(
+                IDENTITY_KIND, user=actor, session="lacuna-users",
+                what={"action": IDENTITY_ACTION, "event": "resigned"},
+                reasoning=f"signed {len(pending)} user record(s) written before signatures or "
+                          "before their creation was on the audit trail",
+                detail={"resigned": [{"user": r.name, "roles": _roles_of(r.roles) or [],
+                                      "disabled": bool(r.disabled), "created_at": r.created_at}
+                                     for r, roles in pending]}))
+        except Exception as exc:
+            msg = (f"no user record was signed: the audit trail could not record it ({exc}). "
+                   "Check the trail (lacuna audit verify) and run the command again.")
+            log.error("%s", msg)
+            raise AuditError(msg) from exc
         signed: _Records = []
         with self._engine.begin() as conn:
-            rows = conn.execute(select(users_table).where(
-                users_table.c.signature.is_(None)).order_by(users_table.c.name)).all()
-            for r in rows:
-                if wanted is not None and r.name not in wanted:
-                    continue
-                try:
-                    roles = check_roles(json.loads(r.roles))
-                except (ValueError, TypeError, ConfigError) as exc:
-                    log.error("not signing user %r: its roles %r are not valid (%s); "
-                              "re-issue it with lacuna users add --replace", r.name, r.roles,
-                              exc)
-                    continue
-                conn.execute(update(users_table).where(
-                    users_table.c.name == r.name, users_table.c.signature.is_(None)).values(
-                    signature=self._signed(_Values(
-                        name=r.name, roles=r.roles, token_sha256=r.token_sha256,
-                        created_at=r.created_at, disabled=bool(r.disabled)))))
-                signed.append(UserRecord(r.name, roles, bool(r.disabled), SIGNED,
-                                         self.keyring.current.key_id))
+            for r, roles in pending:
+                same = (users_table.c.signature.is_(None) if r.signature is None
+                        else users_table.c.signature == r.signature)
+                t = users_table.c
+                if conn.execute(update(users_table).where(
+                        t.name == r.name, same, t.roles == r.roles,
+                        t.token_sha256 == r.token_sha256, t.created_at == r.created_at,
+                        t.disabled == r.disabled).values(signature=self._signed(
+                        _Values(name=r.name, roles=r.roles, token_sha256=r.token_sha256,
+                                created_at=r.created_at, disabled=bool(r.disabled))))).rowcount:
+                    signed.append(UserRecord(r.name, roles, bool(r.disabled), SIGNED,
+                                             self.keyring.current.key_id, ON_TRAIL))
         self._cache.clear()
-        if signed:  # who vouched for which rows, on the trail
-            from lacuna.audit.record import event_body
-
-            actor = by if by is not None else _operator()
-            try:
-                self._trail().record_event(event_body(
-                    IDENTITY_KIND, user=actor, session="lacuna-users",
-                    what={"action": IDENTITY_ACTION, "event": "resigned"},
-                    reasoning=f"signed {len(signed)} user record(s) written before signatures",
-                    detail={"resigned": [{"user": r.name, "roles": list(r.roles),
-                                          "disabled": r.disabled} for r in signed]}))
-            except Exception as exc:
-                log.error("signed user records %s, but the audit trail could not record it: "
-                          "%s", ", ".join(r.name for r in signed), exc)
         return signed
 
     def cached(self, token: str) -> Principal | None:
@@ -747,6 +922,48 @@ def _latest_ends(bodies: Iterable[str]) -> dict[str, str]:
         if isinstance(user, str) and isinstance(stamp, str) and stamp > latest.get(user, ""):
             latest[user] = stamp
     return latest
+
+
+def _roles_of(text: str) -> list[str] | None:
+    try:
+        roles = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    return [str(r) for r in roles] if isinstance(roles, list) else None
+
+
+def _issue_event(body: str) -> bool:
+    """Whether an identity event's body issues a user row (a creation, a replacement, a
+    re-signing), cheaply: only those are checked for being intact in the chain."""
+    return any(f'"event":"{e}"' in body for e in (*ISSUED, "resigned"))
+
+
+def _latest_issues(bodies: Iterable[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Per user, ``(created_at, roles)`` of the latest (in trail order) of the issue events
+    ``bodies``: ``created`` and ``replaced`` name one user, ``resigned`` a list."""
+    latest: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for body in bodies:
+        try:
+            data = json.loads(body)
+            detail = data.get(IDENTITY_KIND) or {}
+            items = (detail.get("resigned") or () if data["what"]["event"] == "resigned"
+                     else (detail,))
+            for item in items:
+                user, stamp, roles = item.get("user"), item.get("created_at"), item.get("roles")
+                if isinstance(user, str) and isinstance(stamp, str) and isinstance(roles, list):
+                    latest[user] = (stamp, tuple(str(r) for r in roles))
+        except (ValueError, AttributeError, KeyError, TypeError):
+            continue
+    return latest
+
+
+def off_trail_message(name: str) -> str:
+    """What a caller (and the log) is told about a signed row whose issue is not on the trail."""
+    return (f"the record of user {name!r} in lacuna_users is signed, but the audit trail of "
+            "this database does not record its creation as it is (no `lacuna users add` made "
+            "it here: it was inserted or copied in outside Lacuna, e.g. from a copy of this "
+            "database), so it authenticates nobody. An admin re-issues it: lacuna users add "
+            f"{name} --role ROLE --replace")
 
 
 def _operator() -> Any:

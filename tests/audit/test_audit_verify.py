@@ -249,3 +249,40 @@ def test_verify_races_the_first_writer_of_a_new_trail(full: AuditStore, monkeypa
     report = full.verify()
     assert not report.ok
     assert "is missing beside a trail of" in report.problem
+
+
+def test_intact_records_relies_only_on_records_intact_in_the_chain(full: AuditStore) -> None:
+    """What a store relies on when it reads a record (a user's creation, an older dismissal):
+    an edited body, a forged signature, a record moved to another seq or one whose predecessor
+    was rewritten is left out; the rest are returned."""
+    from sqlalchemy import select
+
+    from lacuna.audit.schema import records
+    from lacuna.audit.store import READ_COLUMNS
+    from lacuna.audit.verify import intact_records
+
+    def read() -> list[Any]:
+        with full.engine.connect() as conn:
+            return list(conn.execute(select(*READ_COLUMNS).order_by(records.c.seq)).all())
+
+    def intact() -> list[int]:
+        with full.engine.connect() as conn:
+            return [r.seq for r in intact_records(conn, read(), full.keyring)]
+
+    assert intact() == list(range(1, N + 1))
+    with raw(full) as conn:
+        conn.execute("UPDATE lacuna_audit SET body = replace(body, 'analyst', 'admin') "
+                     "WHERE seq = 2")  # edited: no longer its hash
+        (prev, body) = conn.execute("SELECT prev_hash, body FROM lacuna_audit WHERE seq = 4"
+                                    ).fetchone()
+        forged = body.replace("analyst", "admin")
+        conn.execute("UPDATE lacuna_audit SET body = ?, hash = ? WHERE seq = 4",
+                     (forged, chain_hash(prev, forged)))  # re-hashed without the key
+        conn.execute("UPDATE lacuna_audit SET hash = ? WHERE seq = 7", ("0" * 64,))
+        resign(full, conn, 7)  # #7 rewritten and signed: #8 no longer links to it
+    got = intact()
+    assert 2 not in got
+    assert 4 not in got
+    assert 5 not in got  # its predecessor #4 is not the one it linked to
+    assert 8 not in got
+    assert set(got) >= {1, 3, 6, 9, 10}

@@ -3,6 +3,7 @@ authentication, roles, CSRF, filters and rendering that the browser tests do not
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -250,11 +251,13 @@ def test_sign_out_after_a_role_change_ends_the_session(app_and_tokens):
     copied = steward.cookies.get(COOKIE)
     with users._engine.begin() as conn:  # a role change that keeps the token, signed (by
         # Lacuna's key: an unsigned edit ends the session, tests/server/test_identity_rows_signed)
+        # for this database, and issued on its trail (else it is refused: docs/server.md)
         row = conn.execute(select(users_table).where(users_table.c.name == "sam")).one()
         roles = '["data_steward", "compliance_officer"]'
-        payload = {**user_payload(row), "roles": roles}
+        payload = {**user_payload(row, users._database_id()), "roles": roles}
         conn.execute(update(users_table).where(users_table.c.name == "sam")
                      .values(roles=roles, signature=users.keyring.sign(payload)))
+    users._record_issue("sam", "replaced", row.created_at, json.loads(roles), None)
     page = steward.get("/console/exceptions")
     assert page.status_code == 200
     assert "compliance_officer" in page.text

@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 
 import lacuna
 from lacuna.config import ClassificationConfig, config_from_dict
+from lacuna.errors import NotDismissableError
 from lacuna.lineage.claims import ingest
 from lacuna.lineage.recording import file_fingerprint
 from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
@@ -458,3 +459,104 @@ def test_an_append_to_a_labelled_file_is_recorded_as_the_whole_file(job: Job) ->
     now = job.store.latest(DatasetRef.of(str(public)))
     assert now is not None
     assert now.classification.tier is _read(public).tier
+
+
+# -- a dismissal binds its store --------------------------------------------------------------
+
+def _other_url(store_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    from fixtures_postgres import new_postgres_database
+
+    if store_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'other.db'}"
+    return new_postgres_database(request.getfixturevalue("postgres_url"))
+
+
+def _provenance(store: LineageStore, run_id: str) -> dict[str, Any]:
+    with store.engine.connect() as conn:
+        return json.loads(conn.execute(select(runs.c.provenance).where(
+            runs.c.id == run_id)).scalar_one())
+
+
+def _set_provenance(store: LineageStore, run_id: str, data: dict[str, Any]) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(
+            provenance=json.dumps(data, sort_keys=True)))
+
+
+def test_a_dismissal_copied_from_another_store_with_the_same_key_lowers_nothing(
+        store_url: str, request: pytest.FixtureRequest, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Two lineage stores (two state databases) signed with one key: the same claim run id in
+    both, dismissed by a steward in A only. A writer of B copies A's dismissal (and the
+    ``dismissed`` flags) into B: B's own version keeps the claim's raise, the log says why,
+    and B's steward can still dismiss it there."""
+    from lacuna.lineage.attribution import Raised
+
+    other = _other_url(store_url, request, tmp_path)
+    with LineageStore(store_url) as a, LineageStore(other) as b:
+        for store in (a, b):
+            _claim(store, "claim")
+            _own_read(store, Raised(own=PUBLIC, claims=(("claim", PII),)))
+        a.dismiss("claim")
+        assert a.latest(REF).classification.tier is Tier.PUBLIC  # A's steward: it comes down
+        assert b.latest(REF).classification.tier is Tier.PROPRIETARY
+        _set_provenance(b, "claim", {**_provenance(b, "claim"), **{
+            k: v for k, v in _provenance(a, "claim").items() if k.startswith("dismissal")}})
+        with b.engine.begin() as conn:
+            conn.execute(update(versions).where(versions.c.run_id == "claim")
+                         .values(dismissed=True))
+        with caplog.at_level("WARNING", logger="lacuna.lineage.store"):
+            assert b.latest(REF).classification.tier is Tier.PROPRIETARY  # not applied
+            assert b.latest(REF, trusted=True).classification.tier is Tier.PROPRIETARY
+            assert not b.dismissal_holds("claim")
+        assert None not in (a.store_id(), b.store_id())
+        assert a.store_id() != b.store_id()
+        said = [r.getMessage() for r in caplog.records if "not applied" in r.getMessage()]
+        assert len(said) == 1, said
+        assert f"signed for another lineage store (state database {a.store_id()}" in said[0]
+        assert "lacuna lineage dismiss claim" in said[0]
+        # B's own steward, who means it: dismissed again, for B
+        again = b.dismiss("claim")
+        assert [v.dataset for v in again] == [REF]
+        assert b.latest(REF).classification.tier is Tier.PUBLIC
+        assert _provenance(b, "claim")["dismissal_store"] == b.store_id()
+        with pytest.raises(NotDismissableError, match="already dismissed"):
+            b.dismiss("claim")
+        # and A's, copied the other way now, does not hold in A
+        _set_provenance(a, "claim", {**_provenance(a, "claim"), **{
+            k: v for k, v in _provenance(b, "claim").items() if k.startswith("dismissal")}})
+        assert a.latest(REF).classification.tier is Tier.PROPRIETARY
+
+
+def test_a_dismissal_signed_before_dismissals_named_their_store_holds_where_audited(
+        store_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """A version-1 dismissal (signed over the run id only) still holds in the store whose
+    audit trail records it (``claim-dismissed``); copied into another store, whose trail does
+    not, it lowers nothing."""
+    from lacuna.audit import AuditStore
+    from lacuna.audit.record import event_body
+    from lacuna.lineage.attribution import Raised, dismissal_payload
+    from lacuna.signing import default_keyring
+
+    other = _other_url(store_url, request, tmp_path)
+    old = default_keyring().sign(dismissal_payload("claim"))  # what an older Lacuna signed
+    with LineageStore(store_url) as a, LineageStore(other) as b:
+        for store in (a, b):
+            _claim(store, "claim")
+            _own_read(store, Raised(own=PUBLIC, claims=(("claim", PII),)))
+            with store.engine.begin() as conn:
+                conn.execute(update(versions).where(versions.c.run_id == "claim")
+                             .values(dismissed=True))
+            _set_provenance(store, "claim", {**_provenance(store, "claim"), "dismissal": old})
+        trail = AuditStore(store_url)
+        try:
+            trail.record_event(event_body(
+                "lineage", user=("jane", "data_steward"), session="s",
+                what={"action": "lineage_claim", "event": "claim-dismissed", "run_id": "claim"},
+                reasoning="lineage run claim: claim-dismissed"))
+        finally:
+            trail.close()
+        assert a.latest(REF).classification.tier is Tier.PUBLIC  # kept: on A's trail
+        assert b.latest(REF).classification.tier is Tier.PROPRIETARY  # not on B's
+        b.dismiss("claim")  # B's steward: dismissed again, for B
+        assert b.latest(REF).classification.tier is Tier.PUBLIC

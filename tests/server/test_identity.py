@@ -202,8 +202,9 @@ def test_removing_the_trails_record_of_a_disable_is_seen_by_audit_verify(tmp_pat
         conn.execute(update(users_table).values(**kept))
     with pytest.raises(UnverifiedIdentityError, match="older than the audit trail"):
         users.authenticate(token)
-    with users._engine.begin() as conn:
-        conn.execute(delete(records).where(records.c.action == "identity"))
+    with users._engine.begin() as conn:  # only the disable: the creation must stay
+        conn.execute(delete(records).where(records.c.action == "identity",
+                                           records.c.body.contains('"event":"disabled"')))
     again = UserStore(url)
     assert again.authenticate(token).name == "ana"  # accepted: the anchor is gone ...
     trail = AuditStore(url)
@@ -212,4 +213,29 @@ def test_removing_the_trails_record_of_a_disable_is_seen_by_audit_verify(tmp_pat
     finally:
         trail.close()
         again.close()
+        users.close()
+
+
+def test_a_user_is_not_created_when_the_trail_cannot_record_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A creation the trail did not record would be refused at sign-in: ``add`` says so and
+    leaves no row, rather than print a token that does not work."""
+    from lacuna.audit import AuditStore
+    from lacuna.errors import AuditError
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    users = UserStore(url)
+    try:
+        def broken(self: AuditStore, body: dict) -> None:
+            msg = "disk full"
+            raise AuditError(msg)
+
+        monkeypatch.setattr(AuditStore, "record_event", broken)
+        with pytest.raises(AuditError, match="was not created: the audit trail could not"):
+            users.add("ana", roles=["analyst"])
+        assert users.records() == []
+        monkeypatch.undo()
+        token = users.add("ana", roles=["analyst"])
+        assert users.authenticate(token).name == "ana"
+    finally:
         users.close()

@@ -310,8 +310,13 @@ def test_users_made_through_lacuna_work_and_round_trip(served: Served) -> None:
     jane = served.headers(served.tokens["jane"])
     events = served.client.get("/api/v1/audit", params={"action": "identity", "limit": 500},
                                headers=jane).json()["records"]
-    mine = [r["what"]["event"] for r in events if r["what"].get("user") == name]
-    assert mine == ["disabled", "replaced"], mine  # newest first
+    mine = [r for r in events if r["what"].get("user") == name]
+    assert [r["what"]["event"] for r in mine] == ["disabled", "replaced", "created"]
+    assert [r["identity"].get("roles") for r in mine] == [
+        ["data_steward"], ["data_steward"], ["analyst"]]  # newest first
+    assert token not in json.dumps(events)
+    assert new not in json.dumps(events)
+    assert hashlib.sha256(new.encode()).hexdigest() not in json.dumps(events)
     report = served.client.get("/api/v1/audit/verify", headers=jane).json()
     assert report["ok"], report
     assert _sign_in(served, served.tokens["jane"]).get("/console/audit").status_code == 200
@@ -341,8 +346,9 @@ def test_disabling_or_ending_does_not_vouch_for_an_edited_row(served: Served) ->
 
 def test_lacuna_users_with_another_key_says_so(served: Served,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """An operator running ``lacuna users`` with a key that is not the server's: ``add``
-    warns (the server will refuse that user), ``resign`` refuses to sign anything."""
+    """An operator running ``lacuna users`` with a key that is not the server's: ``add`` and
+    ``resign`` refuse (the server would refuse those users, and the trail would hold a record
+    signed with a key that is not its own)."""
     from typer.testing import CliRunner
 
     from lacuna.cli import app
@@ -352,9 +358,11 @@ def test_lacuna_users_with_another_key_says_so(served: Served,
     cli = CliRunner()
     made = cli.invoke(app, ["users", "add", _unique("wk"), "--role", "analyst", "--db",
                             served.db])
-    assert made.exit_code == 0, made.output
+    assert made.exit_code == 2, made.output
+    assert "refusing to add" in made.stderr
     assert "are signed with another key" in made.stderr
     assert "LACUNA_SIGNING_KEY" in made.stderr
+    assert not [line for line in made.stdout.splitlines() if line.startswith("lac_")]
     served.sql("INSERT INTO lacuna_users (name, roles, token_sha256, created_at, disabled) "
                "VALUES (:n, '[\"analyst\"]', :t, '2026-12-04T00:00:00+00:00', :d)",
                n=_unique("pre"), t=secrets.token_hex(32), d=False)
@@ -363,3 +371,160 @@ def test_lacuna_users_with_another_key_says_so(served: Served,
     assert "refusing to sign" in refused.stderr
     assert served.sql("SELECT count(*) FROM lacuna_users WHERE signature IS NULL").scalar() == 1
     served.sql("DELETE FROM lacuna_users WHERE signature IS NULL")
+
+
+# -- creations on the trail: a signed row the trail did not see made is nobody ----------------
+
+def _other_database(served: Served, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if served.db.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'other.db'}"
+    return new_postgres_database(request.getfixturevalue("postgres_url"))
+
+
+def _made_elsewhere(served: Served, other: str, name: str, *, clone: bool
+                    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A user made by ``lacuna users add`` in another state database signed with the same key
+    (``clone``: one restored from a copy of the server's, so it carries the server's database
+    id): its token, its row and the trail record of its creation, as a writer can read them."""
+    store = UserStore(other)
+    engine = create_engine(other)
+    try:
+        if clone:
+            mine = served.sql("SELECT database_id FROM lacuna_database_id").scalar()
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE lacuna_database_id SET database_id = :d"), {"d": mine})
+        token = store.add(name, roles=("compliance_officer",))
+        with engine.connect() as conn:
+            row = dict(conn.execute(text("SELECT * FROM lacuna_users WHERE name = :n"),
+                                    {"n": name}).mappings().one())
+            record = conn.execute(text("SELECT * FROM lacuna_audit WHERE action = 'identity' "
+                                       "ORDER BY seq DESC")).mappings().first()
+        return token, row, dict(record) if record is not None else {}
+    finally:
+        engine.dispose()
+        store.close()
+
+
+def _insert_user(served: Served, row: dict[str, Any]) -> None:
+    served.sql(f"INSERT INTO lacuna_users ({', '.join(row)}) VALUES "
+               f"({', '.join(':' + c for c in row)})", **row)
+
+
+def test_a_user_copied_from_another_database_with_the_same_key_is_nobody(
+        served: Served, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Another deployment (or project) shares the signing key: its signed row, inserted here,
+    does not verify (a row's signature names its state database)."""
+    name = _unique("copied")
+    token, row, _ = _made_elsewhere(served, _other_database(served, request, tmp_path), name,
+                                    clone=False)
+    _insert_user(served, row)
+    answer = served.client.get("/api/v1/audit", headers=served.headers(token))
+    _refused_as_unsigned(served, answer, name)
+
+
+def test_a_user_copied_from_a_clone_of_this_database_is_nobody(
+        served: Served, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """A staging database restored from production (same database id, same key): a user made
+    there verifies here, but this trail never recorded its creation, so it is refused; and the
+    clone's record of the creation, copied onto this trail, is not relied on (it does not link
+    into this chain)."""
+    name = _unique("clone")
+    token, row, record = _made_elsewhere(served, _other_database(served, request, tmp_path),
+                                         name, clone=True)
+    _insert_user(served, row)
+    answer = served.client.get("/api/v1/audit", headers=served.headers(token))
+    assert answer.status_code == 401, answer.text
+    detail = answer.json()["detail"]
+    assert "does not record its creation" in detail, detail
+    assert f"lacuna users add {name} --role ROLE --replace" in detail
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    listed = CliRunner().invoke(app, ["users", "list", "--db", served.db])
+    assert f"{name}\tcompliance_officer  (its creation is not on the audit trail" in listed.stdout
+    # the clone's creation record, put at the end of this trail
+    top = served.sql("SELECT max(seq) FROM lacuna_audit").scalar()
+    served.sql(f"INSERT INTO lacuna_audit ({', '.join(record)}) VALUES "
+               f"({', '.join(':' + c for c in record)})", **{**record, "seq": top + 1})
+    try:
+        served.state.users._cache.clear()
+        answer = served.client.get("/api/v1/audit", headers=served.headers(token))
+        assert answer.status_code == 401, answer.text
+    finally:  # the trail as it was, for the other tests
+        served.sql("DELETE FROM lacuna_audit WHERE seq = :s", s=top + 1)
+    # re-issued here by an admin: in
+    again = served.state.users.add(name, roles=("compliance_officer",), replace=True)
+    assert served.client.get("/api/v1/audit", headers=served.headers(again)).status_code == 200
+
+
+def test_a_user_signed_before_creations_were_audited_is_kept_until_resigned(
+        served: Served) -> None:
+    """An upgrade locks nobody out: a row signed before rows named their database (and before
+    creations were on the trail) is accepted on its signature, listed as such, and
+    ``lacuna users resign`` ties it to this database's trail."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+    from lacuna.identity import token_digest, user_payload
+    from lacuna.signing import default_keyring
+
+    name = _unique("legacy")
+    token = "lac_" + secrets.token_urlsafe(32)
+    row = {"name": name, "roles": '["data_steward"]', "token_sha256": token_digest(token),
+           "created_at": "2026-12-01T00:00:00.000000+00:00", "disabled": False}
+
+    @dataclass
+    class _Row:
+        name: str
+        roles: str
+        token_sha256: str
+        created_at: str
+        disabled: bool
+
+    _insert_user(served, {**row, "signature": default_keyring().sign(user_payload(_Row(**row)))})
+    assert served.client.get("/api/v1/audit", headers=served.headers(token)).status_code == 200
+    cli = CliRunner()
+    listed = cli.invoke(app, ["users", "list", "--db", served.db])
+    assert f"{name}\tdata_steward  (signed before creations were audited" in listed.stdout
+    done = cli.invoke(app, ["users", "resign", name, "--yes", "--db", served.db])
+    assert done.exit_code == 0, done.output
+    assert f"signed 1 user record(s): {name}" in done.stdout
+    listed = cli.invoke(app, ["users", "list", "--db", served.db])
+    assert f"{name}\tdata_steward\n" in listed.stdout
+    time.sleep(UserStore.CHECK_S + 0.1)
+    assert served.client.get("/api/v1/audit", headers=served.headers(token)).status_code == 200
+    events = served.client.get("/api/v1/audit", params={"action": "identity", "limit": 50},
+                               headers=served.headers(served.tokens["jane"])).json()["records"]
+    resigned = [r for r in events if r["what"]["event"] == "resigned"
+                and name in json.dumps(r)]
+    assert resigned[0]["identity"]["resigned"] == [
+        {"user": name, "roles": ["data_steward"], "disabled": False,
+         "created_at": row["created_at"]}]
+    assert token_digest(token) not in json.dumps(resigned)
+    # once the trail knows the user, a legacy row of theirs from elsewhere (same key: another
+    # role, another token) put in place of theirs is no legacy: refused
+    mine = "lac_" + secrets.token_urlsafe(32)
+    swapped = {**row, "roles": '["admin"]', "token_sha256": token_digest(mine),
+               "created_at": "2026-12-02T00:00:00.000000+00:00"}
+    served.sql("DELETE FROM lacuna_users WHERE name = :n", n=name)
+    _insert_user(served, {**swapped, "signature": default_keyring().sign(
+        user_payload(_Row(**swapped)))})
+    answer = served.client.get("/api/v1/audit", headers=served.headers(mine))
+    assert answer.status_code == 401, answer.text
+    assert "does not record its creation" in answer.json()["detail"]
+
+
+def test_user_changes_are_listed_by_lacuna_audit_list(served: Served) -> None:
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    name = _unique("listed")
+    served.fresh(name, "analyst")
+    served.state.users.disable(name)
+    shown = CliRunner().invoke(app, ["audit", "list", "--action", "identity", "-n", "5",
+                                     "--db", served.db], env={"COLUMNS": "240"})
+    assert shown.exit_code == 0, shown.output
+    assert f"user {name}: disabled" in shown.stdout
+    assert f"user {name}: created (analyst)" in shown.stdout

@@ -121,6 +121,29 @@ def _check_row(row: Any, seq: int, prev: str, keyring: Keyring) -> tuple[int, st
     return None
 
 
+def intact_records(conn: Connection, rows: list[Any], keyring: Keyring) -> list[Any]:
+    """Of ``rows`` (records read with every column but ``operation_id``), the ones that pass
+    :func:`verify_chain`'s checks of one record: their body matches their hash and is signed,
+    says their ``seq``, matches their columns, and they link to the record before them as it
+    is stored now. A store that *relies* on a record (a user's creation: :mod:`lacuna.identity`;
+    a dismissal signed before dismissals named their store: :mod:`lacuna.lineage.store`) reads
+    it through this, so a record forged without the key, or copied in from another trail signed
+    with the same key, is not relied on even before ``lacuna audit verify`` runs."""
+    wanted = sorted({int(r.seq) - 1 for r in rows if int(r.seq) > 1})
+    before: dict[int, str] = {}
+    for i in range(0, len(wanted), 500):
+        part = wanted[i:i + 500]
+        before.update((int(seq), str(digest)) for seq, digest in conn.execute(
+            select(records.c.seq, records.c.hash).where(records.c.seq.in_(part))).all())
+    out = []
+    for row in rows:
+        seq = int(row.seq)
+        prev = GENESIS_HASH if seq == 1 else before.get(seq - 1)
+        if prev is not None and _check_row(row, seq, prev, keyring) is None:
+            out.append(row)
+    return out
+
+
 def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:
     """Walk the whole chain in ``seq`` order, in batches, inside the caller's transaction."""
     top = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()

@@ -167,7 +167,11 @@ def list_(
                           _part(rec, "how", "method"), _part(rec, "why", "purpose"), decision,
                           outcome)
             continue
-        table.add_row(str(rec.seq), when, rec.user_id, rec.action, rec.destination or "—",
+        # an event that is no operation (a user created, a claim dismissed) says what it did
+        # where an operation names its destination
+        what = rec.destination or (escape(rec.reasoning) if rec.data.get("kind") not in (
+            None, "outcome") and rec.reasoning else "—")
+        table.add_row(str(rec.seq), when, rec.user_id, rec.action, what,
                       rec.tier or "—", decision, outcome, rec.policy_id or "—")
     Console().print(table)
 

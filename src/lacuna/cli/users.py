@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lacuna.identity import ROLES
+from lacuna.identity import LEGACY, OFF_TRAIL, ROLES
 
 if TYPE_CHECKING:
     from lacuna.identity import UserStore
@@ -68,12 +68,15 @@ def add(
         help="Give an existing user these roles and a new token.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Create a user and print their API token (once: only its hash is kept)."""
+    """Create a user and print their API token (once: only its hash is kept). The audit trail
+    records who created (or replaced) whom, with which roles; never the token."""
     with _store(db) as store:
-        warning = _other_key(store)
+        wrong_key = _other_key(store)
+        if wrong_key:  # the server would refuse the user, and the trail would hold a record
+            #            signed with a key that is not its own
+            typer.echo(f"refusing to add: {wrong_key}", err=True)
+            raise typer.Exit(2)
         token = store.add(name, roles=role, replace=replace)
-    if warning:
-        typer.echo(f"warning: {warning}", err=True)
     typer.echo(token)
     typer.echo(f"# {name} ({', '.join(role)}): the token above is shown once; send it as "
                "'Authorization: Bearer <token>'", err=True)
@@ -81,6 +84,9 @@ def add(
 
 _FLAGS = {"unsigned": "  (unsigned: cannot sign in; check, then lacuna users resign)",
           "invalid": "  (signature does not match: cannot sign in; re-issue with --replace)"}
+_TRAIL = {LEGACY: "  (signed before creations were audited: check, then lacuna users resign)",
+          OFF_TRAIL: "  (its creation is not on the audit trail: cannot sign in; re-issue "
+                     "with --replace)"}
 
 
 @app.command("list")
@@ -90,7 +96,8 @@ def list_users(db: DbOption = None) -> None:
         records = store.records()
     for r in records:
         flag = "  (disabled)" if r.disabled else ""
-        typer.echo(f"{r.name}\t{','.join(r.roles)}{flag}{_FLAGS.get(r.signature, '')}")
+        typer.echo(f"{r.name}\t{','.join(r.roles)}{flag}{_FLAGS.get(r.signature, '')}"
+                   f"{_TRAIL.get(r.trail, '')}")
 
 
 @app.command("disable")
@@ -108,7 +115,8 @@ def resign(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Sign user records written before Lacuna signed them (after an upgrade), as they are.
+    """Sign user records written before Lacuna signed them, or before it put their creation on
+    the audit trail (after an upgrade), as they are; the trail records it.
 
     You vouch for what they say: whoever could write the database before could have changed a
     role or a token digest. Check the list first; re-issuing (lacuna users add NAME --role ROLE
@@ -119,12 +127,13 @@ def resign(
         if wrong_key:  # signing with it would lock these users out as well
             typer.echo(f"refusing to sign: {wrong_key}", err=True)
             raise typer.Exit(2)
-        pending = [r for r in store.records() if r.signature == "unsigned"
+        pending = [r for r in store.records() if (r.signature == "unsigned" or r.trail == LEGACY)
                    and (not name or r.name in name)]
         if not pending:
             typer.echo("no unsigned user records")
             return
-        typer.echo("these user records carry no signature and would be signed as they are:")
+        typer.echo("these user records carry no signature, or were signed before creations "
+                   "were on the audit trail, and would be signed as they are:")
         for r in pending:
             typer.echo(f"  {r.name}\t{','.join(r.roles)}{'  (disabled)' if r.disabled else ''}")
         if not yes and not typer.confirm("sign them?", default=False):

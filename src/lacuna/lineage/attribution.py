@@ -22,7 +22,8 @@ that does not read ``raised_by`` sees the raise (fail closed). A reader of the s
 the standing class (:func:`standing`): the full class while any named claim stands, ``own``
 once every named claim was dismissed by a steward, shown by a dismissal the store signed
 (:func:`dismissal_payload`, kept in the run's provenance): the ``dismissed`` column alone is a
-plain boolean anyone with the database file can flip.
+plain boolean anyone with the database file can flip. The signature names the store, so a
+dismissal copied from another store signed with the same key lowers nothing here.
 """
 
 from __future__ import annotations
@@ -114,10 +115,20 @@ def same(a: Classification, b: Classification) -> bool:
     return key(a) == key(b)
 
 
-def dismissal_payload(run_id: str) -> dict[str, Any]:
-    """What the store signs when a steward dismisses claim run ``run_id``."""
-    return {"what": "lineage-dismissal", "run_id": run_id}
+DISMISSAL_STORE_KEY = "dismissal_store"  # beside it: the store it was signed for (not signed
+#                                          itself: it only names where a copy came from)
 
 
-__all__ = ["DISMISSAL_KEY", "KEY", "Raised", "dismissal_payload", "joined", "of", "same",
-           "standing"]
+def dismissal_payload(run_id: str, store: str | None = None) -> dict[str, Any]:
+    """What the store signs when a steward dismisses claim run ``run_id``: since version 2,
+    with the ``store``'s id (its state database's, :mod:`lacuna.state.database_id`), so a
+    dismissal copied into another store signed with the same key does not hold there. Without
+    ``store``: version 1, what dismissals signed before said (checked only against the trail,
+    :meth:`lacuna.lineage.store.LineageStore.dismissed`)."""
+    if store is None:
+        return {"what": "lineage-dismissal", "run_id": run_id}
+    return {"what": "lineage-dismissal", "version": 2, "store": store, "run_id": run_id}
+
+
+__all__ = ["DISMISSAL_KEY", "DISMISSAL_STORE_KEY", "KEY", "Raised", "dismissal_payload",
+           "joined", "of", "same", "standing"]

@@ -20,12 +20,13 @@ dismiss it again, and revoke the sender's token if it keeps coming.
 
 What Lacuna's own runs recorded while the claim stood (a governed read of the raised data, the
 copy it wrote) names the claim inside its signed classification
-(:mod:`lacuna.lineage.attribution`): the store signs the dismissal, and those versions stand
-at what Lacuna derived itself again. The dismissal says which datasets came down
-(``came_down``) and which stay raised (``still_raised``: derived through a join, projection or
-aggregation, where Lacuna cannot tell what it would have derived without the claim, another
-claim still standing, or recorded before attribution): docs/lineage.md, "Dismissing a wrong
-raise".
+(:mod:`lacuna.lineage.attribution`): the store signs the dismissal, for itself (its state
+database's id is in the signed payload: a dismissal copied from another store signed with the
+same key lowers nothing), and those versions stand at what Lacuna derived itself again. The
+dismissal says which datasets came down (``came_down``) and which stay raised
+(``still_raised``: derived through a join, projection or aggregation, where Lacuna cannot tell
+what it would have derived without the claim, another claim still standing, or recorded before
+attribution): docs/lineage.md, "Dismissing a wrong raise".
 """
 
 from __future__ import annotations

@@ -196,6 +196,9 @@ class LineageStore(Keyed):
     def __init__(self, url: str, *, keyring: Keyring | None = None) -> None:
         self._keyring = keyring
         self._distrusted: set[int] = set()  # trusted rows that did not verify, logged once
+        self._id: str | None = None  # the store's id: its state database's (database_id)
+        self._legacy: set[str] = set()  # runs whose version-1 dismissal the trail records
+        self._said: set[str] = set()  # runs whose dismissal was refused, logged once
         # Renewed (process-wide unique) on every write through this object: memos of what the
         # store holds (file lookups by content, recording.restore_declared) hold for one.
         self.generation = next(_GENERATIONS)
@@ -664,18 +667,98 @@ class LineageStore(Keyed):
     def _dismissed(self, run_ids: Sequence[str], conn: Connection | None = None) -> set[str]:
         """Which of ``run_ids`` a steward dismissed, as this store signed it when they did
         (the ``dismissed`` column alone is a boolean anyone with the file can set)."""
-        stmt = select(runs.c.id, runs.c.provenance).where(runs.c.id.in_(list(run_ids)))
-        rows = conn.execute(stmt).all() if conn is not None else self._read(stmt)
-        out: set[str] = set()
-        for r in rows:
+        if conn is None:
             try:
-                signature = json.loads(r.provenance).get(attribution.DISMISSAL_KEY)
-                if signature and self.keyring.verify(
-                        attribution.dismissal_payload(str(r.id)), signature):
+                with self._transaction(write=False) as inner:
+                    return self._dismissed(run_ids, inner)
+            except SQLAlchemyError as exc:
+                raise LineageError(self._explain(exc, "read")) from exc
+        stmt = select(runs.c.id, runs.c.provenance).where(runs.c.id.in_(list(run_ids)))
+        out: set[str] = set()
+        for r in conn.execute(stmt).all():
+            try:
+                if self._dismissal_holds(conn, str(r.id), json.loads(r.provenance or "{}")):
                     out.add(str(r.id))
             except (LacunaError, ValueError, TypeError, AttributeError):
                 continue
         return out
+
+    def store_id(self, conn: Connection | None = None) -> str | None:
+        """This store's id, which its dismissals' signatures name: its state database's
+        (:mod:`lacuna.state.database_id`, made when the database is first migrated); None when
+        that row was deleted (then nothing is dismissed here: fail closed)."""
+        if self._id is None:
+            from lacuna.state import database_id
+
+            if conn is None:
+                with self._transaction(write=False) as inner:
+                    self._id = database_id.read(inner)
+            else:
+                self._id = database_id.read(conn)
+        return self._id
+
+    def _dismissal_holds(self, conn: Connection, run_id: str, provenance: Any) -> bool:
+        """Whether ``provenance`` (a run's) holds a dismissal of ``run_id`` this store signed:
+        version 2, naming this store; or version 1 (signed before dismissals named their
+        store) that this database's audit trail records, in a record intact in its chain. A
+        dismissal signed for another store (copied from it: the same key signs both) is
+        refused, said once in the log."""
+        signature = provenance.get(attribution.DISMISSAL_KEY)
+        if not signature:
+            return False
+        mine = self.store_id(conn)
+        if mine is not None and self.keyring.verify(
+                attribution.dismissal_payload(run_id, mine), signature):
+            return True
+        if self.keyring.verify(attribution.dismissal_payload(run_id), signature):
+            if run_id in self._legacy or self._dismissal_on_trail(conn, run_id):
+                self._legacy.add(run_id)
+                return True
+            why = ("it was signed before dismissals named their store, and this store's audit "
+                   "trail does not record it: copied from another store signed with the same "
+                   "key, or its audit record was lost")
+        else:
+            named = provenance.get(attribution.DISMISSAL_STORE_KEY)
+            if (isinstance(named, str) and named != mine and self.keyring.verify(
+                    attribution.dismissal_payload(run_id, named), signature)):
+                why = (f"it was signed for another lineage store (state database {named}; this "
+                       f"one is {mine}): copied from there, where the same key signs")
+            else:
+                why = "its signature does not hold (written or edited outside Lacuna)"
+        if run_id not in self._said:
+            self._said.add(run_id)
+            log.warning("lineage run %s in %s is marked dismissed, but the dismissal is not "
+                        "applied: %s. What it raised stands; a steward of this store who means "
+                        "it dismisses it here: lacuna lineage dismiss %s --reason ...", run_id,
+                        self.where, why, run_id)
+        return False
+
+    def _dismissal_on_trail(self, conn: Connection, run_id: str) -> bool:
+        """Whether this database's audit trail records the dismissal of ``run_id``
+        (``claim-dismissed``, :mod:`lacuna.lineage.dismiss`) in a record intact in its chain."""
+        from lacuna.audit.schema import records
+        from lacuna.audit.store import READ_COLUMNS
+        from lacuna.audit.verify import intact_records
+        from lacuna.lineage.dismiss import ACTION
+
+        try:
+            rows = conn.execute(select(*READ_COLUMNS).where(
+                records.c.action == ACTION,
+                records.c.body.contains(json.dumps(run_id, ensure_ascii=False)))).all()
+            found = []
+            for row in rows:
+                what = json.loads(row.body).get("what") or {}
+                if what.get("event") == "claim-dismissed" and what.get("run_id") == run_id:
+                    found.append(row)
+            return bool(found) and bool(intact_records(conn, found, self.keyring))
+        except (SQLAlchemyError, ValueError, AttributeError, TypeError):
+            return False
+
+    def dismissal_holds(self, run_id: str) -> bool:
+        """Whether run ``run_id`` is dismissed here by a dismissal this store signed (see
+        :meth:`_dismissal_holds`): what takes back the raise it put into Lacuna's own
+        versions."""
+        return run_id in self._dismissed([run_id])
 
     def attributed_output(self, run_id: str, dataset: DatasetRef
                           ) -> tuple[DatasetVersion, DatasetVersion] | None:
@@ -775,22 +858,40 @@ class LineageStore(Keyed):
                            "dismiss. Correct the data or its declaration instead.")
                     raise NotDismissableError(msg)
                 standing_rows = [r for r in rows if not r.dismissed]
-                if not standing_rows:
+                text = conn.execute(select(runs.c.provenance)
+                                    .where(runs.c.id == run_id)).scalar_one()
+                provenance = json.loads(text or "{}")
+                if not standing_rows and (not rows or self._dismissal_holds(
+                        conn, run_id, provenance)):
                     msg = (f"lineage run {run_id} has no claim left to dismiss: "
                            + ("it is already dismissed." if rows else
                               "it produced no dataset version (it did not succeed)."))
                     raise NotDismissableError(msg)
+                # (a run marked dismissed whose dismissal does not hold here, copied from
+                # another store or signed before dismissals named their store and not on this
+                # trail, is dismissed again: signed for this store)
+                mine = self.store_id(conn)
+                if mine is None:
+                    from lacuna.state.database_id import TABLE
+
+                    msg = (f"cannot dismiss lineage run {run_id} in {self.where}: its state "
+                           f"database has no id (the row of {TABLE} that dismissals name was "
+                           "deleted), so it was tampered with. Nothing was dismissed; run "
+                           "lacuna audit verify.")
+                    raise LineageError(msg)
                 conn.execute(update(versions).where(
                     versions.c.id.in_([r.id for r in standing_rows])).values(dismissed=True))
-                # signed: what takes back the raise this claim put into Lacuna's own versions
-                # (lacuna.lineage.attribution); the ``dismissed`` flag alone is not believed
-                text = conn.execute(select(runs.c.provenance)
-                                    .where(runs.c.id == run_id)).scalar_one()
-                provenance = json.loads(text or "{}")
+                # signed for this store: what takes back the raise this claim put into
+                # Lacuna's own versions (lacuna.lineage.attribution); the ``dismissed`` flag
+                # alone is not believed, nor a dismissal signed for another store
                 provenance[attribution.DISMISSAL_KEY] = self.keyring.sign(
-                    attribution.dismissal_payload(run_id))
+                    attribution.dismissal_payload(run_id, mine))
+                provenance[attribution.DISMISSAL_STORE_KEY] = mine
                 conn.execute(update(runs).where(runs.c.id == run_id).values(
                     provenance=json.dumps(provenance, sort_keys=True)))
+                self._said.discard(run_id)
+                if not standing_rows:  # dismissed again: the versions it took back then
+                    standing_rows = [r for r in rows if r.dismissed]
         except SQLAlchemyError as exc:
             raise LineageError(self._explain(exc, "write to")) from exc
         self.generation = next(_GENERATIONS)  # what this process knows it holds changed

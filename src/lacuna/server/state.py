@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.identity import (
     INVALID,
+    LEGACY,
+    OFF_TRAIL,
     UNSIGNED,
     Authenticator,
     OidcSettings,
@@ -172,7 +174,19 @@ def warn_unverified_users(users: UserStore) -> None:
         return
     unsigned = [r.name for r in records if r.signature == UNSIGNED]
     invalid = [r.name for r in records if r.signature == INVALID]
+    off_trail = [r.name for r in records if r.trail == OFF_TRAIL]
+    legacy = [r.name for r in records if r.trail == LEGACY]
     log = logging.getLogger("lacuna.server")
+    if legacy:
+        log.warning("%d user(s) were signed before their creation was put on the audit trail: "
+                    "accepted on their signature, but not tied to this database's trail: %s. "
+                    "Check them (lacuna users list) and tie them (lacuna users resign)",
+                    len(legacy), ", ".join(legacy[:20]))
+    if off_trail:
+        log.error("%d user(s) are signed but their creation is not on this database's audit "
+                  "trail (inserted or copied in outside lacuna users) and cannot sign in: %s. "
+                  "Re-issue them if they are meant to exist: lacuna users add NAME --role ROLE "
+                  "--replace", len(off_trail), ", ".join(off_trail[:20]))
     if unsigned:
         log.error("%d user(s) carry no signature and cannot sign in: %s. Rows written before "
                   "Lacuna signed them: check them (lacuna users list) and sign them "
