@@ -746,6 +746,14 @@ class UserStore(Keyed):
         self._cache[digest] = (principal, now + self.CACHE_S)
         return principal
 
+    def has_user(self, name: str) -> bool:
+        """Whether the users table holds a row named ``name`` (enabled or not, verified or
+        not): the name is taken by a local user."""
+        with self._engine.connect() as conn:
+            found = conn.execute(select(users_table.c.name).where(
+                users_table.c.name == name)).first()
+        return found is not None
+
     def principal_of(self, name: str) -> Principal | None:
         """The enabled user ``name`` with today's roles, from a row whose signature holds;
         ``None`` when there is no such user or they are disabled.
@@ -1055,7 +1063,17 @@ class Authenticator:
             raise AuthenticationError(msg)
         if token.startswith(TOKEN_PREFIX) or self.oidc is None:
             return self.users.authenticate(token)
-        return self.oidc.authenticate(token)
+        principal = self.oidc.authenticate(token)
+        if self.users.has_user(principal.name):
+            claim = self.oidc.settings.name_claim
+            msg = (f"bearer token refused: its {claim!r} claim names {principal.name!r}, which "
+                   "is also a local Lacuna user (lacuna users list), so two people would be "
+                   "one identity on the audit trail and in exception approvals. Rename or "
+                   "disable the local user, or set oidc.name_claim to a claim no local user "
+                   "name can equal")
+            log.error("%s", msg)
+            raise AuthenticationError(msg)
+        return principal
 
 
 _default: Authenticator | None = None

@@ -148,6 +148,27 @@ def test_oidc_bearer_tokens(oidc: tuple[OidcVerifier, rsa.RSAPrivateKey], tmp_pa
             auth.authenticate(forged)
 
 
+def test_an_oidc_name_that_is_also_a_local_user_is_refused(
+        oidc: tuple[OidcVerifier, rsa.RSAPrivateKey], tmp_path: Path) -> None:
+    """OIDC and API-token users share one namespace (the trail's user, an exception's
+    requester and approver): a bearer token naming a local user, enabled or disabled, would
+    make two people one identity (a self-approval check passed, another's exception decided)."""
+    verifier, key = oidc
+    users = UserStore(f"sqlite:///{tmp_path / 's.db'}")
+    auth = Authenticator(users, verifier)
+    users.add("sam@example.com", roles=["analyst"])
+    with pytest.raises(AuthenticationError, match=r"'preferred_username' claim names "
+                       r"'sam@example.com', which is also a local Lacuna user"):
+        auth.authenticate(_jwt(key))
+    users.disable("sam@example.com")
+    with pytest.raises(AuthenticationError, match="also a local Lacuna user"):
+        auth.authenticate(_jwt(key))
+    other = auth.authenticate(_jwt(key, preferred_username="kim@example.com"))
+    assert other == Principal("kim@example.com", ("data_steward",))
+    token = users.add("lee", roles=["analyst"])  # API tokens are not affected
+    assert auth.authenticate(token).name == "lee"
+
+
 def test_a_bad_jwks_file_fails_at_start(tmp_path: Path) -> None:
     (tmp_path / "jwks.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="JWKS"):
