@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 import tempfile
@@ -67,7 +68,10 @@ UNSEALABLE_WRITERS = frozenset({
 STREAM_READERS = frozenset({
     "polars.read_csv", "polars.read_parquet", "polars.read_ipc", "polars.read_json",
     "polars.read_ndjson", "polars.read_ipc_stream", "polars.read_avro", "polars.read_excel",
+    "polars.read_parquet_metadata", "polars.read_parquet_schema", "polars.read_ipc_schema",
+    "polars.deserialize",
     "pyarrow.parquet.read_table", "pyarrow.csv.read_csv", "pyarrow.feather.read_table",
+    "pyarrow.orc.read_table", "pyarrow.ipc.open_file", "pyarrow.ipc.open_stream",
 })
 _SCRATCH_PARENT = "/dev/shm"  # a private mkdtemp folder inside it, mode 0700
 _COPY = 1 << 20
@@ -98,11 +102,13 @@ def scratch() -> Iterator[str]:
 
 def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
                  classification: Classification | None, gov: Governor | None = None,
-                 stream: bool = True) -> T:
+                 stream: bool = True, mkdir: bool = False) -> T:
     """Perform ``write(target)`` so that what it writes to ``path`` (a file or a folder under a
     governed root) is sealed: ``target`` is a sealing stream for ``STREAM_WRITERS`` (unless
-    ``stream`` is False: this call writes a folder, e.g. polars' ``partition_by``), else a path
-    in a private scratch folder whose files are sealed into ``path`` afterwards.
+    ``stream`` is False: this call writes a folder, e.g. polars' ``partition_by``, or needs its
+    real file name), else a path in a private scratch folder whose files are sealed into
+    ``path`` afterwards. ``mkdir``: the writer was asked to create missing parent folders
+    (polars' ``mkdir=True``), which are created here, as the writer would.
 
     Raises:
         StorageError: the writer cannot be sealed (nothing written).
@@ -111,6 +117,8 @@ def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
 
     no_plaintext()  # if Lacuna fails from here on, the call is refused, never run plain
     try:
+        if mkdir:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return _sealed_write(path, write, method=method, classification=classification,
                              gov=_gov(gov), stream=stream)
     except OSError as exc:  # the file system's answer (no such folder, disk full): the user's
@@ -198,12 +206,20 @@ def _seal_file(plain: str, target: str, *, method: str,
     writer.close()
 
 
-def refuse(method: str, path: str) -> None:
+_TABLE_FORMAT = "a table format that manages its own files (Delta, Iceberg)"
+
+
+def refuse(method: str, path: str, what: str = _TABLE_FORMAT) -> None:
+    """Refuse a write under a governed root that cannot be sealed file by file (``what`` it
+    is: by default a table format).
+
+    Raises:
+        StorageError: always.
+    """
     msg = (f"{method} to {path} cannot be encrypted: it is under a governed root "
-           "(destinations.governed), and a table format that manages its own files (Delta, "
-           "Iceberg) cannot be sealed file by file. Write Parquet, CSV, IPC or JSON to a path "
-           "there, write the table outside governed storage, or turn encryption off "
-           "(storage.encrypt: false). Nothing was written.")
+           f"(destinations.governed), and {what} cannot be sealed file by file. Write "
+           "Parquet, CSV, IPC or JSON to a path there, write it outside governed storage, or "
+           "turn encryption off (storage.encrypt: false). Nothing was written.")
     raise StorageError(msg)
 
 
@@ -232,6 +248,9 @@ def sealed_files(target: Any) -> tuple[str, ...]:
     path = os.path.expanduser(os.fspath(target))
     if os.path.isfile(path):
         return (path,) if is_sealed(path) else ()
+    matched = _matches(path)
+    if matched is not None:
+        return tuple(f for f in matched if is_sealed(f))
     if os.path.isdir(path):
         found = []
         for root, _dirs, files in os.walk(path):
@@ -239,6 +258,21 @@ def sealed_files(target: Any) -> tuple[str, ...]:
                       if is_sealed(os.path.join(root, f))]
         return tuple(found)
     return ()
+
+
+def _matches(path: str) -> list[str] | None:
+    """The files a glob pattern names (``part/**/*.parquet``: DuckDB and polars read a
+    partitioned folder so), or None when ``path`` is not a pattern."""
+    if not any(c in path for c in "*?[") or os.path.exists(path):
+        return None
+    return sorted(f for f in glob.glob(path, recursive=True) if os.path.isfile(f))
+
+
+def _pattern_root(path: str) -> str:
+    """The folder a glob pattern starts from: its leading parts without wildcards."""
+    parts = path.split(os.sep)
+    fixed = next(i for i, part in enumerate(parts) if any(c in part for c in "*?["))
+    return os.sep.join(parts[:fixed]) or os.sep
 
 
 def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
@@ -291,13 +325,27 @@ def refuse_sealed_in_sql(target: Any, engine: str) -> None:
 
 
 def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[Any]) -> str:
-    """A plaintext copy of the file or folder ``path`` inside ``folder`` (0600 files); files
-    under a folder that are not sealed (e.g. ``_SUCCESS``) are copied as they are."""
+    """A plaintext copy of the file, folder or glob pattern ``path`` inside ``folder`` (0600
+    files), and the path to read there; files under a folder (or matched) that are not sealed
+    (e.g. ``_SUCCESS``) are copied as they are."""
     base = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "in")
     opened = dict(zip(files, handles, strict=True))
     if os.path.isfile(path):
         _copy_out(opened[path], base)
         return base
+    matched = _matches(path)
+    if matched is not None:  # the files it names, at the same places under a copy of its root
+        root = _pattern_root(path)
+        base = os.path.join(folder, os.path.basename(os.path.normpath(root)) or "in")
+        for src in matched:
+            dest = os.path.join(base, os.path.relpath(src, root))
+            os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
+            if src in opened:
+                _copy_out(opened[src], dest)
+            else:
+                with open(src, "rb") as fh:
+                    _copy_out(fh, dest)
+        return os.path.join(base, os.path.relpath(path, root))
     for root, _dirs, names in os.walk(path):
         out_dir = os.path.join(base, os.path.relpath(root, path))
         os.makedirs(out_dir, mode=0o700, exist_ok=True)

@@ -189,9 +189,12 @@ def govern_write(
     exception_id: str | None = None,
     purpose: str | None = None,
     stream: bool = True,
+    mkdir: bool = False,
 ) -> Any:
     """Decide and, when allowed, perform a write of ``obj`` (state ``state``) to ``target``.
-    ``stream=False``: this call writes a folder (polars' ``partition_by``), never a stream.
+    ``stream=False``: this call writes a folder (polars' ``partition_by``) or needs the file's
+    real name (polars checks a compressed file's extension), never a stream. ``mkdir``: the
+    writer creates missing parent folders (polars' ``mkdir=True``), so does a sealed write.
 
     ``run(declaration)`` performs the write; ``declaration`` is the signed declaration to embed
     in the file's metadata when ``embeds`` (Parquet), else None. Under a sealed governed root
@@ -254,7 +257,7 @@ def govern_write(
             if seal and path is not None:
                 result = sealed_frames.sealed_write(
                     path, lambda where: run(declaration, where), method=method,
-                    classification=state.classification, gov=gov, stream=stream)
+                    classification=state.classification, gov=gov, stream=stream, mkdir=mkdir)
             else:
                 result = run(declaration)
         if record is not None:  # what was written: the sweep deletes that file, no other
@@ -298,8 +301,11 @@ def value_digests(obj: Any, rows: int | None) -> dict[str, str] | None:
         frame: Any = obj
     elif rows is not None and callable(getattr(obj, "to_pandas", None)) and not callable(
             getattr(obj, "collect", None)):  # a LazyFrame's to_pandas does not exist; be sure
-        with _bypass.bypass():
-            frame = obj.to_pandas()
+        try:
+            with _bypass.bypass():
+                frame = obj.to_pandas()
+        except Exception:  # rows pandas cannot hold (Arrow refuses some dictionaries): no
+            return None    # digests, so the declaration is never trusted
     else:
         return None
     if not isinstance(frame, pd.DataFrame) or len(frame) != rows:

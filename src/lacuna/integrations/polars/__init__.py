@@ -266,6 +266,9 @@ def _hooks() -> list[Hook]:
         add(pl, name, _io.wrap_reader(name), Action.READ)
     for name in _io.SCANNERS:
         add(pl, name, _io.wrap_reader(name), Action.READ)
+    for name in _io.DESERIALIZERS:  # classmethods: the hook is called on the class
+        for owner in (pl.DataFrame, pl.LazyFrame):
+            add(owner, name, _io.wrap_reader(name), Action.READ)
     for name, keyword in _io.WRITERS.items():
         add(pl.DataFrame, name, _io.wrap_writer(name, keyword, "DataFrame"), Action.EXPORT)
     for name, keyword in _io.SINKS.items():
