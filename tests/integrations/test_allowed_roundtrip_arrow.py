@@ -19,7 +19,7 @@ import pytest
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
 from lacuna.lineage import sidecar as sc
-from roundtrip import ARROW, PARQUET, Case, every_case
+from roundtrip import ARROW, PARQUET, Case, every_case, then
 
 
 def _table() -> pa.Table:
@@ -45,6 +45,11 @@ def _sorted(table: pa.Table) -> pa.Table:
 def _closing(writer: Any, table: pa.Table) -> None:
     writer.write_table(table)
     writer.close()
+
+
+def _hive_dataset(table: pa.Table, path: Path, **options: Any) -> None:
+    pa_ds.write_dataset(table, path, format="parquet", partitioning=["a"],
+                        partitioning_flavor="hive", **options)
 
 
 def _orc() -> Any:
@@ -101,6 +106,23 @@ ARROW_CASES: dict[str, Case] = {
         _table(), str(p), format="csv", partitioning=["a"], partitioning_flavor="hive",
         basename_template="part-{i}.csv"), lambda p: _sorted(pa_ds.dataset(
             p, format="csv", partitioning="hive").to_table())),
+    # into a folder that is not empty: pyarrow refuses (existing_data_behavior="error"), or
+    # deletes the partitions it writes ("delete_matching"); the sealed write went to an empty
+    # scratch folder and kept stale files
+    "dataset.write_dataset-into-a-full-folder": Case("ds", then(
+        lambda p: pa_ds.write_dataset(_table(), p, format="parquet"),
+        lambda p: pa_ds.write_dataset(_table(), p, format="parquet")),
+                                                     lambda p: pa_ds.dataset(p).to_table()),
+    "dataset.write_dataset-delete_matching": Case("ds", then(
+        lambda p: _hive_dataset(_table(), p),
+        lambda p: _hive_dataset(_table().slice(0, 1), p, basename_template="new-{i}.parquet",
+                                existing_data_behavior="delete_matching")),
+                                                  lambda p: _sorted(pa_ds.dataset(
+                                                      p, partitioning="hive").to_table()),
+                                                  same_bytes=False, magic=PARQUET),
+    "dataset.dataset-of-a-list": Case("x.parquet", lambda p: pq.write_table(_table(), p),
+                                      lambda p: pa_ds.dataset([str(p)]).to_table(),
+                                      same_bytes=False, magic=PARQUET),
     "dataset.write_dataset-ipc-zstd": Case("ds", lambda p: pa_ds.write_dataset(
         _table(), p, format="ipc",
         file_options=pa_ds.IpcFileFormat().make_write_options(compression="zstd")),

@@ -11,7 +11,7 @@ import pytest
 
 from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.lineage import sidecar as sc
-from roundtrip import GZIP, PARQUET, ZSTD, Case, every_case
+from roundtrip import GZIP, PARQUET, ZSTD, Case, every_case, then
 
 ROWS = "SELECT * FROM (VALUES (1, 'x'), (2, NULL), (3, 'é')) t(a, b)"
 
@@ -48,6 +48,9 @@ DUCKDB: dict[str, Case] = {
     "write_parquet-zstd": Case("x.parquet", lambda p: _rel().write_parquet(
         str(p), compression="zstd"), _parquet, magic=PARQUET),
     "write_parquet-pathlib": Case("x.parquet", lambda p: _rel().write_parquet(p), _parquet),
+    "read_parquet-of-a-list": Case("x.parquet", lambda p: _rel().write_parquet(str(p)),
+                                   lambda p: duckdb.read_parquet([str(p), str(p)]).order(
+                                       "a").pl()),
     "to_parquet-partition_by": Case("part", lambda p: _rel().to_parquet(
         str(p), partition_by=["b"]), _hive, magic=PARQUET),
     "COPY-csv": Case("x.csv", _copy("FORMAT csv, HEADER"), _csv),
@@ -60,6 +63,15 @@ DUCKDB: dict[str, Case] = {
                       lambda p: duckdb.read_json(str(p)).order("a").pl()),
     "COPY-partition_by": Case("part", _copy("FORMAT parquet, PARTITION_BY (b)"), _hive,
                               magic=PARQUET),
+    # into a folder that is not empty: DuckDB refuses (without OVERWRITE), or deletes what is
+    # there (OVERWRITE); the sealed write went to an empty scratch folder and kept stale files
+    "COPY-partition_by-into-a-full-folder": Case("part", then(
+        _copy("FORMAT parquet, PARTITION_BY (b)"), _copy("FORMAT parquet, PARTITION_BY (b)")),
+                                                 _hive),
+    "COPY-partition_by-OVERWRITE": Case("part", then(
+        _copy("FORMAT parquet, PARTITION_BY (b)"), lambda p: duckdb.sql(
+            f"COPY (SELECT 7 AS a, 'z' AS b) TO '{p}' (FORMAT parquet, PARTITION_BY (b), "
+            "OVERWRITE)")), _hive, magic=PARQUET),
     "COPY-parameter": Case("x.csv", lambda p: duckdb.execute(
         "COPY (SELECT 1 AS a) TO ? (FORMAT csv)", [str(p)]), _csv),
     "COPY-connection": Case("x.parquet", lambda p: duckdb.connect().execute(

@@ -54,6 +54,12 @@ def _owner(p: Path) -> pl.DataFrame:
 POLARS: dict[str, Case] = {
     "write_csv": Case("x.csv", lambda p: _frame().write_csv(p), _csv),
     "write_csv-str": Case("x.csv", lambda p: _frame().write_csv(str(p)), _csv),
+    # a list of sealed files was read as ciphertext (a polars panic)
+    "write_csv-read-as-a-list": Case("x.csv", lambda p: _frame().write_csv(p),
+                                     lambda p: pl.read_csv([p, p])),
+    "write_parquet-scanned-as-a-list": Case("x.parquet", lambda p: _frame().write_parquet(p),
+                                            lambda p: pl.scan_parquet([p, str(p)]).collect(),
+                                            same_bytes=False, magic=PARQUET),
     # polars refuses a .gz name written uncompressed and gzip to a .csv name (check_extension):
     # into governed storage (a sealing stream, no name) both were written
     "write_csv-gz-name-uncompressed": Case("x.csv.gz", lambda p: _frame().write_csv(p), _csv),

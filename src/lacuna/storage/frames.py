@@ -148,8 +148,10 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
     before = _stat(path)
     with scratch() as folder:
         staged = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "out")
+        there = _mirror(path, staged)
         result = write(staged)
         if os.path.isdir(staged):
+            _settle(staged, path, there)
             seal_tree(staged, path, method=method, classification=classification, gov=g)
         elif os.path.isfile(staged):
             _seal_file(staged, path, method=method, classification=classification, gov=g)
@@ -162,6 +164,39 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
                    "was given). Nothing was written to governed storage.")
             raise StorageError(msg)
     return result
+
+
+def _mirror(path: str, staged: str) -> dict[str, tuple[int, int, int] | None]:
+    """An empty stand-in in ``staged`` for each file of the folder ``path`` already holds, so
+    the library sees the folder as it is: it refuses a folder that is not empty (DuckDB's
+    ``PARTITION_BY`` without ``OVERWRITE``, pyarrow's ``existing_data_behavior="error"``) or
+    deletes what it would overwrite, as without Lacuna. Relative path -> the stand-in's
+    identity."""
+    if not os.path.isdir(path):
+        return {}
+    there: dict[str, tuple[int, int, int] | None] = {}
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            rel = os.path.relpath(os.path.join(root, name), path)
+            stand_in = os.path.join(staged, rel)
+            os.makedirs(os.path.dirname(stand_in), mode=0o700, exist_ok=True)
+            with open(stand_in, "wb"):
+                pass
+            there[rel] = _stat(stand_in)
+    os.makedirs(staged, mode=0o700, exist_ok=True)
+    return there
+
+
+def _settle(staged: str, path: str, there: dict[str, tuple[int, int, int] | None]) -> None:
+    """After the library wrote ``staged``: a file whose stand-in it deleted is deleted from
+    ``path``; a stand-in it left untouched is dropped (the file in ``path`` stays as it is)."""
+    for rel, identity in there.items():
+        stand_in = os.path.join(staged, rel)
+        if not os.path.lexists(stand_in):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(path, rel))
+        elif _stat(stand_in) == identity:
+            os.remove(stand_in)
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:
@@ -243,6 +278,8 @@ class SealedRead:
 def sealed_files(target: Any) -> tuple[str, ...]:
     """The sealed files a read of ``target`` touches (a file, or the files under a folder);
     empty when it reads no sealed file (then the library reads it as it is)."""
+    if isinstance(target, (list, tuple)):  # pl.read_csv([a, b]): each file, folder or glob
+        return tuple(dict.fromkeys(f for item in target for f in sealed_files(item)))
     if not isinstance(target, (str, os.PathLike)) or "://" in os.fspath(target):
         return ()
     path = os.path.expanduser(os.fspath(target))
@@ -290,16 +327,18 @@ def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
     if not files:
         return read(target), None
     g = _gov(gov)
-    path = os.path.expanduser(os.fspath(target))
+    listed = isinstance(target, (list, tuple))
+    path = "" if listed else os.path.expanduser(os.fspath(target))
     handles = [open_governed(f, method=method, code_location=code_location, gov=g)
                for f in files]
     try:
         decided = handles[0].raw.decided_on if len(handles) == 1 else None  # type: ignore[attr-defined]
         info = SealedRead(files=files, decided=decided)
-        if method in STREAM_READERS and os.path.isfile(path):
+        if method in STREAM_READERS and not listed and os.path.isfile(path):
             return read(handles[0]), info
         with scratch() as folder:
-            plain = _decrypt_into(folder, path, files, handles)
+            plain: Any = (_decrypt_each(folder, target, files, handles) if listed
+                          else _decrypt_into(folder, path, files, handles))
             result = read(plain)
             if materialise is not None:
                 result = materialise(result)
@@ -322,6 +361,21 @@ def refuse_sealed_in_sql(target: Any, engine: str) -> None:
                "there. Read it through Lacuna first (e.g. rel = duckdb.read_parquet(path), "
                "then query rel), which is decided and audited. Nothing was read.")
         raise StorageError(msg)
+
+
+def _decrypt_each(folder: str, targets: Any, files: tuple[str, ...],
+                  handles: list[Any]) -> list[Any]:
+    """The list a reader was given, each item holding sealed files replaced by its plaintext
+    copy (in a folder of its own inside ``folder``), the others as they are."""
+    out: list[Any] = []
+    for i, item in enumerate(targets):
+        if not sealed_files(item):
+            out.append(item)
+            continue
+        own = os.path.join(folder, str(i))
+        os.makedirs(own, mode=0o700)
+        out.append(_decrypt_into(own, os.path.expanduser(os.fspath(item)), files, handles))
+    return out
 
 
 def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[Any]) -> str:
@@ -360,6 +414,8 @@ def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[
 
 
 def _copy_out(handle: Any, dest: str) -> None:
+    if handle.seekable():  # a file named twice in a list is copied twice
+        handle.seek(0)
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         shutil.copyfileobj(handle, out, _COPY)
