@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import lacuna
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
 from lacuna.lineage import sidecar as sc
@@ -158,6 +159,18 @@ def test_polars_writes_into_memory_are_plain_polars(governed, writer):
         assert reader(io.BytesIO(write())).equals(reader(io.BytesIO(plain)))
     else:
         assert write() == plain
+
+
+def test_deserialize_stays_a_classmethod(governed, sandbox_config):
+    """Hooked as a reader, ``deserialize`` is still called on the class or on an instance, and
+    ``lacuna.disable()`` puts the classmethod back."""
+    path = governed / "governed" / "workspace" / "x.bin"
+    _frame().serialize(path)
+    assert pl.DataFrame.deserialize(path).equals(_frame())
+    assert _frame().deserialize(path).equals(_frame())
+    lacuna.disable()
+    assert isinstance(vars(pl.DataFrame)["deserialize"], classmethod)
+    lacuna.enable(sandbox_config())
 
 
 def test_polars_write_database_round_trips(governed):

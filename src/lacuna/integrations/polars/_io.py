@@ -176,7 +176,8 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             return govern_write(self, current, target, run, method=f"polars.{owner}.{name}",
                                 columns=columns, rows=rows, embeds=embeds,
                                 exception_id=exception_id, purpose=purpose,
-                                stream=not folder and not _checks_extension(target, kwargs),
+                                stream=not folder and not _checks_extension(name, target,
+                                                                            kwargs),
                                 mkdir=bool(kwargs.get("mkdir")))
 
         return writer
@@ -184,15 +185,18 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
     return make
 
 
-# polars refuses a file named like a compressed one (x.csv.gz) written uncompressed, and a
-# compressed one not named so, unless check_extension=False; it can check only a path
+# polars' write_csv/write_ndjson refuse a file named like a compressed one (x.csv.gz) written
+# uncompressed, and a compressed one not named so, unless check_extension=False; polars can
+# check only a path
+_CHECKS_EXTENSION = ("write_csv", "write_ndjson")
 _COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")
 
 
-def _checks_extension(target: Any, kwargs: dict[str, Any]) -> bool:
+def _checks_extension(name: str, target: Any, kwargs: dict[str, Any]) -> bool:
     """Whether polars checks the file name of this write against its compression: then a
     sealed write hands it a scratch path of the same name, never a stream."""
-    if not kwargs.get("check_extension", True) or not isinstance(target, (str, os.PathLike)):
+    if (name not in _CHECKS_EXTENSION or not kwargs.get("check_extension", True)
+            or not isinstance(target, (str, os.PathLike))):
         return False
     compression = kwargs.get("compression")
     return (compression not in (None, "uncompressed")
