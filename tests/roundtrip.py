@@ -38,6 +38,11 @@ class Case(NamedTuple):
     magic: bytes | None = None  # what each file written starts with
 
 
+def tilde(path: Path) -> str:
+    """``path`` as ``~/...`` (the test sets HOME to the sandbox)."""
+    return f"~/{path.relative_to(Path.home())}"
+
+
 def then(first: Callable[[Path], Any], second: Callable[[Path], Any]) -> Callable[[Path], Any]:
     """``first(path)``, then ``second(path)``: a write into what is already there."""
     def write(path: Path) -> Any:

@@ -19,7 +19,7 @@ import pytest
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
 from lacuna.lineage import sidecar as sc
-from roundtrip import ARROW, PARQUET, Case, every_case, then
+from roundtrip import ARROW, PARQUET, Case, every_case, then, tilde
 
 
 def _table() -> pa.Table:
@@ -63,6 +63,11 @@ ARROW_CASES: dict[str, Case] = {
         _table(), str(p), compression={"a": "gzip", "b": "zstd"}, use_dictionary=False,
         row_group_size=1, version="2.4", write_statistics=False), _parquet, same_bytes=False,
                                         magic=PARQUET),
+    "parquet.write_table-home-relative": Case("x.parquet", lambda p: pq.write_table(
+        _table(), tilde(p)), lambda p: pq.read_table(tilde(p)), same_bytes=False, magic=PARQUET),
+    "parquet.write_table-file-url": Case("x.parquet", lambda p: pq.write_table(
+        _table(), p.as_uri()), lambda p: pq.read_table(p.as_uri()), same_bytes=False,
+                                         magic=PARQUET),
     "parquet.ParquetWriter": Case("x.parquet", lambda p: _closing(
         pq.ParquetWriter(p, _table().schema, compression="gzip"), _table()), _parquet,
                                   magic=PARQUET),
@@ -131,7 +136,8 @@ ARROW_CASES: dict[str, Case] = {
 }
 
 
-def test_pyarrow_allowed_writes_as_plain_pyarrow(governed):
+def test_pyarrow_allowed_writes_as_plain_pyarrow(governed, monkeypatch):
+    monkeypatch.setenv("HOME", str(governed))
     every_case(governed, ARROW_CASES)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.lineage import sidecar as sc
-from roundtrip import GZIP, PARQUET, ZSTD, Case, every_case, then
+from roundtrip import GZIP, PARQUET, ZSTD, Case, every_case, then, tilde
 
 ROWS = "SELECT * FROM (VALUES (1, 'x'), (2, NULL), (3, 'é')) t(a, b)"
 
@@ -72,6 +72,10 @@ DUCKDB: dict[str, Case] = {
         _copy("FORMAT parquet, PARTITION_BY (b)"), lambda p: duckdb.sql(
             f"COPY (SELECT 7 AS a, 'z' AS b) TO '{p}' (FORMAT parquet, PARTITION_BY (b), "
             "OVERWRITE)")), _hive, magic=PARQUET),
+    "COPY-home-relative": Case("x.csv", lambda p: _copy("FORMAT csv")(tilde(p)),
+                               lambda p: _csv(tilde(p))),
+    "write_parquet-home-relative": Case("x.parquet", lambda p: _rel().write_parquet(tilde(p)),
+                                        lambda p: _parquet(tilde(p))),
     "COPY-parameter": Case("x.csv", lambda p: duckdb.execute(
         "COPY (SELECT 1 AS a) TO ? (FORMAT csv)", [str(p)]), _csv),
     "COPY-connection": Case("x.parquet", lambda p: duckdb.connect().execute(
@@ -79,7 +83,8 @@ DUCKDB: dict[str, Case] = {
 }
 
 
-def test_duckdb_allowed_writes_as_plain_duckdb(governed):
+def test_duckdb_allowed_writes_as_plain_duckdb(governed, monkeypatch):
+    monkeypatch.setenv("HOME", str(governed))
     every_case(governed, DUCKDB)
 
 

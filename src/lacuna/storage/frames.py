@@ -275,11 +275,26 @@ class SealedRead:
     decided: Classification | None
 
 
+def file_url_path(target: Any) -> str | None:
+    """The local path a ``file://`` URL names (polars and pyarrow write and read it as that
+    file), or None for anything else."""
+    if not (isinstance(target, str) and target[:7].lower() == "file://"):
+        return None
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    url = urlsplit(target)
+    if url.netloc not in ("", "localhost") or url.query or url.fragment:
+        return None
+    return url2pathname(url.path)
+
+
 def sealed_files(target: Any) -> tuple[str, ...]:
     """The sealed files a read of ``target`` touches (a file, or the files under a folder);
     empty when it reads no sealed file (then the library reads it as it is)."""
     if isinstance(target, (list, tuple)):  # pl.read_csv([a, b]): each file, folder or glob
         return tuple(dict.fromkeys(f for item in target for f in sealed_files(item)))
+    target = file_url_path(target) or target
     if not isinstance(target, (str, os.PathLike)) or "://" in os.fspath(target):
         return ()
     path = os.path.expanduser(os.fspath(target))
@@ -328,7 +343,7 @@ def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
         return read(target), None
     g = _gov(gov)
     listed = isinstance(target, (list, tuple))
-    path = "" if listed else os.path.expanduser(os.fspath(target))
+    path = "" if listed else os.path.expanduser(os.fspath(file_url_path(target) or target))
     handles = [open_governed(f, method=method, code_location=code_location, gov=g)
                for f in files]
     try:
@@ -374,7 +389,8 @@ def _decrypt_each(folder: str, targets: Any, files: tuple[str, ...],
             continue
         own = os.path.join(folder, str(i))
         os.makedirs(own, mode=0o700)
-        out.append(_decrypt_into(own, os.path.expanduser(os.fspath(item)), files, handles))
+        item_path = os.fspath(file_url_path(item) or item)
+        out.append(_decrypt_into(own, os.path.expanduser(item_path), files, handles))
     return out
 
 
@@ -426,6 +442,7 @@ __all__ = [
     "STREAM_WRITERS",
     "UNSEALABLE_WRITERS",
     "SealedRead",
+    "file_url_path",
     "read_sealed",
     "refuse",
     "refuse_sealed_in_sql",

@@ -55,9 +55,11 @@ def dataset_ref(target: Any) -> DatasetRef | None:
 
 
 def local_path(target: Any) -> str | None:
-    """``target`` as a local file path, or None (a URL, a buffer, a list of files)."""
+    """``target`` as a local file path (``~`` expanded, as polars, pyarrow and DuckDB expand
+    it; a ``file://`` URL's path), or None (another URL, a buffer, a list of files)."""
+    target = sealed_frames.file_url_path(target) or target
     if isinstance(target, (str, os.PathLike)) and is_local(target):
-        return os.fspath(target)
+        return os.path.expanduser(os.fspath(target))
     return None
 
 
