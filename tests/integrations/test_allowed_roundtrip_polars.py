@@ -15,7 +15,9 @@ import pytest
 import lacuna
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
+from lacuna.integrations import polars as lpolars
 from lacuna.lineage import sidecar as sc
+from lacuna.model import Tier
 from roundtrip import GZIP, PARQUET, ZSTD, Case, every_case, tilde
 
 
@@ -234,3 +236,24 @@ def test_polars_personal_data_to_downloads_is_refused_and_nothing_is_written(dow
     assert not target.exists()
     assert not target.parent.exists() or target.parent == downloads
     assert not sc.sidecar_path(target).exists()
+
+
+SEALED_PERSONAL = {
+    "sink_parquet-PartitionBy": (lambda p: _customers().lazy().sink_parquet(
+        pl.PartitionBy(p, key="customer_id")), lambda p: pl.read_parquet(p)),
+    "sink_csv-lazy=True": (lambda p: pl.collect_all([_customers().lazy().sink_csv(
+        p, lazy=True)]), lambda p: pl.read_csv(p)),
+    "serialize": (lambda p: _customers().serialize(p), lambda p: pl.DataFrame.deserialize(p)),
+    "write_csv-read-as-a-list": (lambda p: _customers().write_csv(p),
+                                 lambda p: pl.read_csv([p, p])),
+}
+
+
+@pytest.mark.parametrize("writer", sorted(SEALED_PERSONAL))
+def test_polars_personal_data_keeps_its_class_through_governed_storage(governed, writer):
+    write, read = SEALED_PERSONAL[writer]
+    target = governed / "governed" / "workspace" / "c"
+    write(target)
+    got = lpolars.classification(read(target))
+    assert got.tier is Tier.PROPRIETARY
+    assert got.columns["email"].classification.value == "pii"
