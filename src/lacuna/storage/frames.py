@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 import tempfile
@@ -67,7 +68,10 @@ UNSEALABLE_WRITERS = frozenset({
 STREAM_READERS = frozenset({
     "polars.read_csv", "polars.read_parquet", "polars.read_ipc", "polars.read_json",
     "polars.read_ndjson", "polars.read_ipc_stream", "polars.read_avro", "polars.read_excel",
+    "polars.read_parquet_metadata", "polars.read_parquet_schema", "polars.read_ipc_schema",
+    "polars.deserialize",
     "pyarrow.parquet.read_table", "pyarrow.csv.read_csv", "pyarrow.feather.read_table",
+    "pyarrow.orc.read_table", "pyarrow.ipc.open_file", "pyarrow.ipc.open_stream",
 })
 _SCRATCH_PARENT = "/dev/shm"  # a private mkdtemp folder inside it, mode 0700
 _COPY = 1 << 20
@@ -98,11 +102,13 @@ def scratch() -> Iterator[str]:
 
 def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
                  classification: Classification | None, gov: Governor | None = None,
-                 stream: bool = True) -> T:
+                 stream: bool = True, mkdir: bool = False) -> T:
     """Perform ``write(target)`` so that what it writes to ``path`` (a file or a folder under a
     governed root) is sealed: ``target`` is a sealing stream for ``STREAM_WRITERS`` (unless
-    ``stream`` is False: this call writes a folder, e.g. polars' ``partition_by``), else a path
-    in a private scratch folder whose files are sealed into ``path`` afterwards.
+    ``stream`` is False: this call writes a folder, e.g. polars' ``partition_by``, or needs its
+    real file name), else a path in a private scratch folder whose files are sealed into
+    ``path`` afterwards. ``mkdir``: the writer was asked to create missing parent folders
+    (polars' ``mkdir=True``), which are created here, as the writer would.
 
     Raises:
         StorageError: the writer cannot be sealed (nothing written).
@@ -111,6 +117,8 @@ def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
 
     no_plaintext()  # if Lacuna fails from here on, the call is refused, never run plain
     try:
+        if mkdir:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return _sealed_write(path, write, method=method, classification=classification,
                              gov=_gov(gov), stream=stream)
     except OSError as exc:  # the file system's answer (no such folder, disk full): the user's
@@ -140,8 +148,10 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
     before = _stat(path)
     with scratch() as folder:
         staged = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "out")
+        there = _mirror(path, staged)
         result = write(staged)
         if os.path.isdir(staged):
+            _settle(staged, path, there)
             seal_tree(staged, path, method=method, classification=classification, gov=g)
         elif os.path.isfile(staged):
             _seal_file(staged, path, method=method, classification=classification, gov=g)
@@ -154,6 +164,39 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
                    "was given). Nothing was written to governed storage.")
             raise StorageError(msg)
     return result
+
+
+def _mirror(path: str, staged: str) -> dict[str, tuple[int, int, int] | None]:
+    """An empty stand-in in ``staged`` for each file of the folder ``path`` already holds, so
+    the library sees the folder as it is: it refuses a folder that is not empty (DuckDB's
+    ``PARTITION_BY`` without ``OVERWRITE``, pyarrow's ``existing_data_behavior="error"``) or
+    deletes what it would overwrite, as without Lacuna. Relative path -> the stand-in's
+    identity."""
+    if not os.path.isdir(path):
+        return {}
+    there: dict[str, tuple[int, int, int] | None] = {}
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            rel = os.path.relpath(os.path.join(root, name), path)
+            stand_in = os.path.join(staged, rel)
+            os.makedirs(os.path.dirname(stand_in), mode=0o700, exist_ok=True)
+            with open(stand_in, "wb"):
+                pass
+            there[rel] = _stat(stand_in)
+    os.makedirs(staged, mode=0o700, exist_ok=True)
+    return there
+
+
+def _settle(staged: str, path: str, there: dict[str, tuple[int, int, int] | None]) -> None:
+    """After the library wrote ``staged``: a file whose stand-in it deleted is deleted from
+    ``path``; a stand-in it left untouched is dropped (the file in ``path`` stays as it is)."""
+    for rel, identity in there.items():
+        stand_in = os.path.join(staged, rel)
+        if not os.path.lexists(stand_in):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(path, rel))
+        elif _stat(stand_in) == identity:
+            os.remove(stand_in)
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:
@@ -198,12 +241,20 @@ def _seal_file(plain: str, target: str, *, method: str,
     writer.close()
 
 
-def refuse(method: str, path: str) -> None:
+_TABLE_FORMAT = "a table format that manages its own files (Delta, Iceberg)"
+
+
+def refuse(method: str, path: str, what: str = _TABLE_FORMAT) -> None:
+    """Refuse a write under a governed root that cannot be sealed file by file (``what`` it
+    is: by default a table format).
+
+    Raises:
+        StorageError: always.
+    """
     msg = (f"{method} to {path} cannot be encrypted: it is under a governed root "
-           "(destinations.governed), and a table format that manages its own files (Delta, "
-           "Iceberg) cannot be sealed file by file. Write Parquet, CSV, IPC or JSON to a path "
-           "there, write the table outside governed storage, or turn encryption off "
-           "(storage.encrypt: false). Nothing was written.")
+           f"(destinations.governed), and {what} cannot be sealed file by file. Write "
+           "Parquet, CSV, IPC or JSON to a path there, write it outside governed storage, or "
+           "turn encryption off (storage.encrypt: false). Nothing was written.")
     raise StorageError(msg)
 
 
@@ -224,14 +275,34 @@ class SealedRead:
     decided: Classification | None
 
 
+def file_url_path(target: Any) -> str | None:
+    """The local path a ``file://`` URL names (polars and pyarrow write and read it as that
+    file), or None for anything else."""
+    if not (isinstance(target, str) and target[:7].lower() == "file://"):
+        return None
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    url = urlsplit(target)
+    if url.netloc not in ("", "localhost") or url.query or url.fragment:
+        return None
+    return url2pathname(url.path)
+
+
 def sealed_files(target: Any) -> tuple[str, ...]:
     """The sealed files a read of ``target`` touches (a file, or the files under a folder);
     empty when it reads no sealed file (then the library reads it as it is)."""
+    if isinstance(target, (list, tuple)):  # pl.read_csv([a, b]): each file, folder or glob
+        return tuple(dict.fromkeys(f for item in target for f in sealed_files(item)))
+    target = file_url_path(target) or target
     if not isinstance(target, (str, os.PathLike)) or "://" in os.fspath(target):
         return ()
     path = os.path.expanduser(os.fspath(target))
     if os.path.isfile(path):
         return (path,) if is_sealed(path) else ()
+    matched = _matches(path)
+    if matched is not None:
+        return tuple(f for f in matched if is_sealed(f))
     if os.path.isdir(path):
         found = []
         for root, _dirs, files in os.walk(path):
@@ -239,6 +310,21 @@ def sealed_files(target: Any) -> tuple[str, ...]:
                       if is_sealed(os.path.join(root, f))]
         return tuple(found)
     return ()
+
+
+def _matches(path: str) -> list[str] | None:
+    """The files a glob pattern names (``part/**/*.parquet``: DuckDB and polars read a
+    partitioned folder so), or None when ``path`` is not a pattern."""
+    if not any(c in path for c in "*?[") or os.path.exists(path):
+        return None
+    return sorted(f for f in glob.glob(path, recursive=True) if os.path.isfile(f))
+
+
+def _pattern_root(path: str) -> str:
+    """The folder a glob pattern starts from: its leading parts without wildcards."""
+    parts = path.split(os.sep)
+    fixed = next(i for i, part in enumerate(parts) if any(c in part for c in "*?["))
+    return os.sep.join(parts[:fixed]) or os.sep
 
 
 def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
@@ -256,16 +342,18 @@ def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
     if not files:
         return read(target), None
     g = _gov(gov)
-    path = os.path.expanduser(os.fspath(target))
+    listed = isinstance(target, (list, tuple))
+    path = "" if listed else os.path.expanduser(os.fspath(file_url_path(target) or target))
     handles = [open_governed(f, method=method, code_location=code_location, gov=g)
                for f in files]
     try:
         decided = handles[0].raw.decided_on if len(handles) == 1 else None  # type: ignore[attr-defined]
         info = SealedRead(files=files, decided=decided)
-        if method in STREAM_READERS and os.path.isfile(path):
+        if method in STREAM_READERS and not listed and os.path.isfile(path):
             return read(handles[0]), info
         with scratch() as folder:
-            plain = _decrypt_into(folder, path, files, handles)
+            plain: Any = (_decrypt_each(folder, target, files, handles) if listed
+                          else _decrypt_into(folder, path, files, handles))
             result = read(plain)
             if materialise is not None:
                 result = materialise(result)
@@ -290,14 +378,44 @@ def refuse_sealed_in_sql(target: Any, engine: str) -> None:
         raise StorageError(msg)
 
 
+def _decrypt_each(folder: str, targets: Any, files: tuple[str, ...],
+                  handles: list[Any]) -> list[Any]:
+    """The list a reader was given, each item holding sealed files replaced by its plaintext
+    copy (in a folder of its own inside ``folder``), the others as they are."""
+    out: list[Any] = []
+    for i, item in enumerate(targets):
+        if not sealed_files(item):
+            out.append(item)
+            continue
+        own = os.path.join(folder, str(i))
+        os.makedirs(own, mode=0o700)
+        item_path = os.fspath(file_url_path(item) or item)
+        out.append(_decrypt_into(own, os.path.expanduser(item_path), files, handles))
+    return out
+
+
 def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[Any]) -> str:
-    """A plaintext copy of the file or folder ``path`` inside ``folder`` (0600 files); files
-    under a folder that are not sealed (e.g. ``_SUCCESS``) are copied as they are."""
+    """A plaintext copy of the file, folder or glob pattern ``path`` inside ``folder`` (0600
+    files), and the path to read there; files under a folder (or matched) that are not sealed
+    (e.g. ``_SUCCESS``) are copied as they are."""
     base = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "in")
     opened = dict(zip(files, handles, strict=True))
     if os.path.isfile(path):
         _copy_out(opened[path], base)
         return base
+    matched = _matches(path)
+    if matched is not None:  # the files it names, at the same places under a copy of its root
+        root = _pattern_root(path)
+        base = os.path.join(folder, os.path.basename(os.path.normpath(root)) or "in")
+        for src in matched:
+            dest = os.path.join(base, os.path.relpath(src, root))
+            os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
+            if src in opened:
+                _copy_out(opened[src], dest)
+            else:
+                with open(src, "rb") as fh:
+                    _copy_out(fh, dest)
+        return os.path.join(base, os.path.relpath(path, root))
     for root, _dirs, names in os.walk(path):
         out_dir = os.path.join(base, os.path.relpath(root, path))
         os.makedirs(out_dir, mode=0o700, exist_ok=True)
@@ -312,6 +430,8 @@ def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[
 
 
 def _copy_out(handle: Any, dest: str) -> None:
+    if handle.seekable():  # a file named twice in a list is copied twice
+        handle.seek(0)
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         shutil.copyfileobj(handle, out, _COPY)
@@ -322,6 +442,7 @@ __all__ = [
     "STREAM_WRITERS",
     "UNSEALABLE_WRITERS",
     "SealedRead",
+    "file_url_path",
     "read_sealed",
     "refuse",
     "refuse_sealed_in_sql",

@@ -271,6 +271,8 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
             return govern_write(None, state, f"{home}#{stmt.target}", run,
                                 method=f"duckdb.{stmt.verb}",
                                 columns=list(state.classification.columns))
+    if stmt.kind == "export" and stmt.verb == "export" and stmt.file:
+        _refuse_sealed_export(stmt.file)
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import run_governed
 
@@ -280,6 +282,18 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         STATES.set(result, DataState(classification=read.classification, lineage=LineageNode(
             name=None, operation="duckdb.sql")))
     return result
+
+
+def _refuse_sealed_export(folder: str) -> None:
+    """``EXPORT DATABASE 'folder'`` under a sealed governed root: refused (StorageError),
+    never plaintext there. Its ``load.sql`` names the files by the folder's path, which
+    ``IMPORT DATABASE`` (DuckDB opening them itself) would read as ciphertext."""
+    from lacuna.integrations.frames.io import local_path
+    from lacuna.storage.frames import refuse, writes_sealed
+
+    if writes_sealed(local_path(folder)):
+        refuse("duckdb EXPORT DATABASE", folder, "a database export DuckDB imports itself "
+               "(IMPORT DATABASE opens its files)")
 
 
 def _home(con: Any, table: str, *, new: bool) -> str:

@@ -92,6 +92,17 @@ class PropertyHook(Hook):
 
 
 @dataclass(slots=True)
+class ClassMethodHook(Hook):
+    """A classmethod of ``owner`` (polars' ``DataFrame.deserialize``) replaced by a classmethod
+    calling ``make(original)`` behind the guard, ``original`` bound to ``owner``: called on the
+    class or on an instance, as the classmethod was."""
+
+    def build(self, original: Any) -> Any:
+        hooked = Hook.build(self, original)
+        return classmethod(lambda _cls, *args, **kwargs: hooked(*args, **kwargs))
+
+
+@dataclass(slots=True)
 class ClassHook(Hook):
     """A class of ``owner`` replaced by ``make(original)``, a subclass that governs its
     instances itself (a streaming writer: decided at open, at each write and at close), so

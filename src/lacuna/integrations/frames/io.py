@@ -55,9 +55,11 @@ def dataset_ref(target: Any) -> DatasetRef | None:
 
 
 def local_path(target: Any) -> str | None:
-    """``target`` as a local file path, or None (a URL, a buffer, a list of files)."""
+    """``target`` as a local file path (``~`` expanded, as polars, pyarrow and DuckDB expand
+    it; a ``file://`` URL's path), or None (another URL, a buffer, a list of files)."""
+    target = sealed_frames.file_url_path(target) or target
     if isinstance(target, (str, os.PathLike)) and is_local(target):
-        return os.fspath(target)
+        return os.path.expanduser(os.fspath(target))
     return None
 
 
@@ -189,9 +191,12 @@ def govern_write(
     exception_id: str | None = None,
     purpose: str | None = None,
     stream: bool = True,
+    mkdir: bool = False,
 ) -> Any:
     """Decide and, when allowed, perform a write of ``obj`` (state ``state``) to ``target``.
-    ``stream=False``: this call writes a folder (polars' ``partition_by``), never a stream.
+    ``stream=False``: this call writes a folder (polars' ``partition_by``) or needs the file's
+    real name (polars checks a compressed file's extension), never a stream. ``mkdir``: the
+    writer creates missing parent folders (polars' ``mkdir=True``), so does a sealed write.
 
     ``run(declaration)`` performs the write; ``declaration`` is the signed declaration to embed
     in the file's metadata when ``embeds`` (Parquet), else None. Under a sealed governed root
@@ -254,7 +259,7 @@ def govern_write(
             if seal and path is not None:
                 result = sealed_frames.sealed_write(
                     path, lambda where: run(declaration, where), method=method,
-                    classification=state.classification, gov=gov, stream=stream)
+                    classification=state.classification, gov=gov, stream=stream, mkdir=mkdir)
             else:
                 result = run(declaration)
         if record is not None:  # what was written: the sweep deletes that file, no other
@@ -298,8 +303,11 @@ def value_digests(obj: Any, rows: int | None) -> dict[str, str] | None:
         frame: Any = obj
     elif rows is not None and callable(getattr(obj, "to_pandas", None)) and not callable(
             getattr(obj, "collect", None)):  # a LazyFrame's to_pandas does not exist; be sure
-        with _bypass.bypass():
-            frame = obj.to_pandas()
+        try:
+            with _bypass.bypass():
+                frame = obj.to_pandas()
+        except Exception:  # rows pandas cannot hold (Arrow refuses some dictionaries): no
+            return None    # digests, so the declaration is never trusted
     else:
         return None
     if not isinstance(frame, pd.DataFrame) or len(frame) != rows:

@@ -42,7 +42,14 @@ import polars as pl
 from polars.dataframe.group_by import GroupBy
 from polars.lazyframe.group_by import LazyGroupBy
 
-from lacuna.integrations.frames.hooks import Hook, Hooks, PropertyHook, outermost, passthrough
+from lacuna.integrations.frames.hooks import (
+    ClassMethodHook,
+    Hook,
+    Hooks,
+    PropertyHook,
+    outermost,
+    passthrough,
+)
 from lacuna.integrations.frames.state import STATES
 from lacuna.integrations.polars import _io, _ops, _series
 from lacuna.model import Action, Classification
@@ -266,6 +273,11 @@ def _hooks() -> list[Hook]:
         add(pl, name, _io.wrap_reader(name), Action.READ)
     for name in _io.SCANNERS:
         add(pl, name, _io.wrap_reader(name), Action.READ)
+    for name in _io.DESERIALIZERS:  # classmethods
+        for owner in (pl.DataFrame, pl.LazyFrame):
+            if hasattr(owner, name):
+                hooks.append(ClassMethodHook(owner, name, _outer(_io.wrap_reader(name)),
+                                             Action.READ, f"polars.{owner.__name__}.{name}"))
     for name, keyword in _io.WRITERS.items():
         add(pl.DataFrame, name, _io.wrap_writer(name, keyword, "DataFrame"), Action.EXPORT)
     for name, keyword in _io.SINKS.items():

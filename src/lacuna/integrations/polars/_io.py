@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +32,13 @@ READERS = {
     "read_ndjson": "source", "read_ipc": "source", "read_ipc_stream": "source",
     "read_excel": "source", "read_ods": "source", "read_avro": "source",
     "read_delta": "source", "read_clipboard": "",
+    # a file's metadata (a sealed file's is decrypted, so the read is decided and audited)
+    "read_parquet_metadata": "source", "read_parquet_schema": "source",
+    "read_ipc_schema": "source",
 }
+METADATA_READERS = ("read_parquet_metadata", "read_parquet_schema", "read_ipc_schema")
+# DataFrame.deserialize / LazyFrame.deserialize(file): reads what serialize(file) wrote
+DESERIALIZERS = {"deserialize": "source"}
 SCANNERS = {
     "scan_csv": "source", "scan_parquet": "source", "scan_ndjson": "source",
     "scan_ipc": "source", "scan_delta": "source", "scan_iceberg": "source",
@@ -59,7 +68,7 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str, position: 
 
 
 def wrap_reader(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    keyword = {**READERS, **SCANNERS}[name]
+    keyword = {**READERS, **SCANNERS, **DESERIALIZERS}[name]
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def reader(*args: Any, **kwargs: Any) -> Any:
@@ -73,8 +82,8 @@ def wrap_reader(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
             result, decided = read_source(target, call, method=f"polars.{name}",
                                           materialise=_collected if name in SCANNERS else None)
-            if isinstance(result, dict):  # read_excel(sheet_id=0): one frame per sheet
-                for sheet, frame in result.items():
+            if isinstance(result, dict) and name not in METADATA_READERS:
+                for sheet, frame in result.items():  # read_excel(sheet_id=0): one per sheet
                     _read(name, f"{target}#{sheet}", frame, args, kwargs, decided)
             elif isinstance(result, (pl.DataFrame, pl.LazyFrame)):
                 _read(name, target, result, args, kwargs, decided)
@@ -139,7 +148,11 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             current = state(self)
             columns = columns_of(self)
             rows = self.height if isinstance(self, pl.DataFrame) else None
-            embeds = name in ("write_parquet", "sink_parquet")
+            # use_pyarrow=True: pyarrow writes, and polars refuses ``metadata`` then (the
+            # sidecar carries the classification)
+            embeds = name in ("write_parquet", "sink_parquet") and not kwargs.get("use_pyarrow")
+            folder = bool(kwargs.get("partition_by")) or _partitioned(
+                _arg(args, kwargs, keyword)) is not None
 
             def run(declaration: dict[str, Any] | None, where: Any = None) -> Any:
                 kw = dict(kwargs)
@@ -151,20 +164,60 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
                     meta[PARQUET_KEY.decode()] = json.dumps({ATTRS_KEY: declaration})
                     kw["metadata"] = meta
                 with outermost():
-                    return original(self, *a, **kw)
+                    result = original(self, *a, **kw)
+                    if kw.get("lazy") and isinstance(result, pl.LazyFrame):
+                        # sink_*(lazy=True): written now, where it was decided (a scratch path
+                        # is gone by the time the user collects); collecting the frame returned
+                        # gives what collecting polars' own gives, an empty frame
+                        result.collect()
+                        return pl.LazyFrame()
+                    return result
 
             return govern_write(self, current, target, run, method=f"polars.{owner}.{name}",
                                 columns=columns, rows=rows, embeds=embeds,
                                 exception_id=exception_id, purpose=purpose,
-                                stream=not kwargs.get("partition_by"))  # a folder
+                                stream=not folder and not _checks_extension(name, target,
+                                                                            kwargs),
+                                mkdir=bool(kwargs.get("mkdir")))
 
         return writer
 
     return make
 
 
+# polars' write_csv/write_ndjson refuse a file named like a compressed one (x.csv.gz) written
+# uncompressed, and a compressed one not named so, unless check_extension=False; polars can
+# check only a path
+_CHECKS_EXTENSION = ("write_csv", "write_ndjson")
+_COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")
+
+
+def _checks_extension(name: str, target: Any, kwargs: dict[str, Any]) -> bool:
+    """Whether polars checks the file name of this write against its compression: then a
+    sealed write hands it a scratch path of the same name, never a stream."""
+    if (name not in _CHECKS_EXTENSION or not kwargs.get("check_extension", True)
+            or not isinstance(target, (str, os.PathLike))):
+        return False
+    compression = kwargs.get("compression")
+    return (compression not in (None, "uncompressed")
+            or os.fspath(target).lower().endswith(_COMPRESSED_SUFFIXES))
+
+
+def _partitioned(target: Any) -> Any:
+    """The options of a ``pl.PartitionBy`` target (its ``base_path`` is the folder written),
+    or None for any other target."""
+    inner = getattr(target, "_pl_partition_by", None)
+    return inner if isinstance(getattr(inner, "base_path", None), str) else None
+
+
 def _retarget(keyword: str, args: tuple[Any, ...], kwargs: dict[str, Any],
               where: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    given = _arg(args, kwargs, keyword)
+    inner = _partitioned(given)
+    if inner is not None:  # the same partitioning, into the folder ``where``
+        moved = copy.copy(given)
+        moved._pl_partition_by = dataclasses.replace(inner, base_path=os.fspath(where))
+        where = moved
     if args:
         return (where, *args[1:]), kwargs
     return args, {**kwargs, keyword: where}
@@ -183,6 +236,8 @@ def _target(name: str, keyword: str, args: tuple[Any, ...], kwargs: dict[str, An
     target = _arg(args, kwargs, keyword)
     if target is None:
         return None
+    if _partitioned(target) is not None:  # pl.PartitionBy: the folder it writes
+        return _partitioned(target).base_path
     if isinstance(target, str) or hasattr(target, "__fspath__"):
         return target
     if name in TABLE_WRITERS:  # a table object (deltalake.DeltaTable): never an in-memory write

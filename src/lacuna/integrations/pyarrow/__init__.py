@@ -28,6 +28,7 @@ A table with neither is classified from its names and values at the boundary.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -101,10 +102,22 @@ def table_state(table: Any) -> DataState:
         step = max(n // config.sample_rows, 1)
         if step > 1:
             picked = picked.take(pa.array(range(0, n, step))[: config.sample_rows])
-        with _bypass.bypass():
-            return picked.to_pandas()
+        return as_pandas(picked)
 
     return effective(tracked(table), table.schema.names, sample, config)
+
+
+def as_pandas(table: Any) -> Any:
+    """``table.to_pandas()`` for Lacuna's own look at the values, which pyarrow refuses for a
+    dictionary column whose chunks hold nulls (a partition column ``pq.read_table`` of a hive
+    folder gives, ``__HIVE_DEFAULT_PARTITION__``): such columns are decoded first."""
+    with _bypass.bypass():
+        try:
+            return table.to_pandas()
+        except pa.ArrowInvalid:
+            plain = pa.schema([f.with_type(f.type.value_type)
+                               if pa.types.is_dictionary(f.type) else f for f in table.schema])
+            return table.cast(plain).to_pandas()
 
 
 def classification(table: Any) -> Classification:
@@ -143,6 +156,8 @@ def _reader(method: str) -> Make:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def read(source: Any, *args: Any, **kwargs: Any) -> Any:
             def call(plain: Any) -> Any:  # source, or a sealed file's plaintext
+                if plain is not source and method in _DECOMPRESSING:
+                    plain = _decompressed(plain, source)
                 with outermost():
                     return original(plain, *args, **kwargs)
 
@@ -150,8 +165,7 @@ def _reader(method: str) -> Make:
             if not isinstance(table, pa.Table):
                 return table
             embedded = metadata_declaration(table.schema.metadata)
-            with _bypass.bypass():
-                frame = table.to_pandas()
+            frame = as_pandas(table)
             state = govern_read(method=method, target=source, frame=frame, embedded=embedded,
                                 decided=decided)
             return table.replace_schema_metadata(
@@ -160,6 +174,21 @@ def _reader(method: str) -> Make:
         return read
 
     return make
+
+
+# readers that decompress a file named like a compressed one (x.csv.gz), which they cannot do
+# on a sealed file's decrypted stream: Lacuna does it as they would
+_DECOMPRESSING = frozenset({"pyarrow.csv.read_csv"})
+
+
+def _decompressed(stream: Any, source: Any) -> Any:
+    """``stream`` (a sealed file's plaintext) decompressed as pyarrow would the file
+    ``source`` by its name, or as it is."""
+    try:
+        codec = pa.Codec.detect(os.fspath(source))
+    except (TypeError, ValueError, pa.ArrowException):  # no compression suffix (TypeError)
+        return stream
+    return pa.CompressedInputStream(stream, codec.name)
 
 
 def _frame_reader(method: str) -> Make:
@@ -186,6 +215,25 @@ def _frame_reader(method: str) -> Make:
     return make
 
 
+def _opener(method: str) -> Make:
+    """``pyarrow.ipc.open_file``/``open_stream``: a reader of record batches, not a table (its
+    batches are classified where they are written); a sealed governed file is decided,
+    audited and decrypted into memory first, which the reader reads."""
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def open_(source: Any, *args: Any, **kwargs: Any) -> Any:
+            def call(plain: Any) -> Any:  # source, or a sealed file's decrypted stream
+                if plain is not source:  # the reader outlives the stream: read it whole
+                    plain = pa.py_buffer(plain.read())
+                with outermost():
+                    return original(plain, *args, **kwargs)
+
+            return read_source(source, call, method=method)[0]
+
+        return open_
+
+    return make
+
+
 def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
     def dataset(source: Any, *args: Any, **kwargs: Any) -> Any:
         def call(plain: Any) -> Any:  # source, or sealed files' plaintext (read whole)
@@ -202,7 +250,7 @@ def _dataset(original: Callable[..., Any]) -> Callable[..., Any]:
             return found
         config = _settings()
         with _bypass.bypass():
-            frame = found.head(config.sample_rows).to_pandas()
+            frame = as_pandas(found.head(config.sample_rows))
         embedded = metadata_declaration(found.schema.metadata)
         state = govern_read(method="pyarrow.dataset.dataset", target=source, frame=frame,
                             rows=-1, embedded=embedded, decided=decided)
@@ -336,9 +384,12 @@ def _hooks() -> list[Hook]:
         (pq, "read_table", _reader("pyarrow.parquet.read_table"), Action.READ),
         (pa_csv, "read_csv", _reader("pyarrow.csv.read_csv"), Action.READ),
         (pa_feather, "read_table", _reader("pyarrow.feather.read_table"), Action.READ),
+        (pa_orc, "read_table", _reader("pyarrow.orc.read_table"), Action.READ),
         (pa_feather, "read_feather", _frame_reader("pyarrow.feather.read_feather"),
          Action.READ),
         (pa_ds, "dataset", _dataset, Action.READ),
+        (pa_ipc, "open_file", _opener("pyarrow.ipc.open_file"), Action.READ),
+        (pa_ipc, "open_stream", _opener("pyarrow.ipc.open_stream"), Action.READ),
         (pq, "write_table", _writer("pyarrow.parquet.write_table", True), Action.EXPORT),
         (pa_csv, "write_csv", _writer("pyarrow.csv.write_csv", False), Action.EXPORT),
         (pa_feather, "write_feather", _writer("pyarrow.feather.write_feather", False),
