@@ -20,13 +20,17 @@ def free_port() -> int:
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, *,
-                 timeout: float = 60.0, poll: float = 0.1) -> None:
-    """Return once ``url``/health answers 200; kill ``proc`` and fail with the log's tail if
-    it exits or ``timeout`` passes first."""
+                 timeout: float = 60.0, poll: float = 0.1, workers: int = 1) -> None:
+    """Return once ``url``/health answers 200 and the log says ``workers`` workers finished
+    starting (the first one up answers /health while another may still be importing: a
+    signal then finds it half started); kill ``proc`` and fail with the log's tail if it
+    exits or ``timeout`` passes first."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            if (httpx.get(f"{url}/health", timeout=1).status_code == 200
+                    and log.read_text(errors="replace").count(
+                        "Application startup complete") >= workers):
                 return
         except httpx.HTTPError:
             pass

@@ -94,7 +94,7 @@ def start_server(root: Path, *, tokens: dict[str, str] | None = None, workers: i
              "--config", str(config), "--workers", str(workers)],
             env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, proc, log)
+    wait_healthy(url, proc, log, workers=workers)
     return Live(url=url, port=port, root=root, db=db, config=config, env=env, tokens=tokens,
                 proc=proc, log=log)
 
