@@ -116,6 +116,7 @@ def test_a_flood_of_sign_outs_is_read_once_per_session_not_on_every_request(
     from sqlalchemy import insert, select
 
     import lacuna.identity as identity
+    import lacuna.identity.sessions as sessions
 
     later = time.time() + 3600
     live = users.start_session("jane", later)
@@ -128,7 +129,7 @@ def test_a_flood_of_sign_outs_is_read_once_per_session_not_on_every_request(
         parsed[0] += 1
         return json.loads(text, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(identity, "json", SimpleNamespace(loads=loads, dumps=json.dumps))
+    monkeypatch.setattr(sessions, "json", SimpleNamespace(loads=loads, dumps=json.dumps))
     assert users.session_state(live, "jane") == "live"  # the first look reads them
     assert parsed[0] <= flood + 5
     parsed[0] = 0

@@ -1,0 +1,252 @@
+"""User changes on the audit trail: each issue of a user row (created, replaced, resigned),
+each disable and each end of console sessions is an ``identity`` event on the hash-chained
+trail, and a signed row the trail does not back (an older copy put back, a row not issued here)
+authenticates nobody."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from lacuna.identity._rows import SignedRows
+from lacuna.identity.principal import ADMIN, UnverifiedIdentityError
+
+# One logger for the whole package, named as before the split: log settings and filters
+# that name "lacuna.identity" keep applying to every message.
+log = logging.getLogger("lacuna.identity")
+
+IDENTITY_KIND = IDENTITY_ACTION = "identity"  # the audit trail's events of user changes
+SESSION_ACTION = "console_session"  # ... and of console sessions ended
+# A signed row's standing on the audit trail (UserRecord.trail): its issue is recorded there,
+# it was signed before issues were (accepted on its signature), or it is not (refused).
+ON_TRAIL, LEGACY, OFF_TRAIL = "on trail", "legacy", "not on trail"
+ISSUED = ("created", "replaced")  # identity events that issue a row (and "resigned")
+
+
+class UserTrail(SignedRows):
+    """The audit trail a store of identity rows records its changes on and checks rows against
+    (:class:`~lacuna.identity.UserStore` is one)."""
+
+    # set by UserStore.__init__
+    _audit: Any
+    _own_audit: bool
+    _checkpoint_log: Path | None
+    _ends: dict[str, str]
+    _issued: dict[str, tuple[str, tuple[str, ...]]]
+    _ends_shape: tuple[Any, ...] | None
+
+    # -- ends on the audit trail (a replayed older row is refused) ----------------------------
+
+    def _trail(self) -> Any:
+        if self._audit is None:
+            from lacuna.audit import AuditStore
+
+            self._audit = AuditStore(self._url, keyring=self._keyring,
+                                     checkpoint_log=self._checkpoint_log)
+            self._own_audit = True
+        return self._audit
+
+    def _record_end(self, name: str, event: str, not_before: str, by: Any,
+                    roles: list[str] | None = None) -> None:
+        """Append to the hash-chained audit trail that rows of ``name`` stamped before
+        ``not_before`` no longer count (``event``: ``disabled`` or ``replaced``). A row put back
+        from before (its old signature holds) is refused by this record, which the writer
+        cannot remove without breaking the trail's chain (``lacuna audit verify``)."""
+        from lacuna.audit.record import event_body
+
+        actor = by if by is not None else _operator()
+        body = event_body(IDENTITY_KIND, user=actor, session="lacuna-users",
+                          what={"action": IDENTITY_ACTION, "event": event, "user": name},
+                          reasoning=f"user {name}: {event}",
+                          detail={"user": name, "not_before": not_before,
+                                  **({"roles": roles} if roles is not None else {})})
+        self._append(body, f"user {name!r} was {event}", "until it does, an older copy of "
+                     "the user's row put back in the database would be accepted again")
+
+    def _append(self, body: dict[str, Any], done: str, unguarded: str) -> None:
+        """``body`` on the audit trail. The change it records (``done``) stands when the trail
+        cannot be written; what the record would have guarded (``unguarded``) is said loudly."""
+        try:
+            self._trail().record_event(body)
+        except Exception as exc:
+            log.error("%s, but the audit trail could not record it (%s): %s", done, exc,
+                      unguarded)
+
+    def _trail_engine(self) -> Any:
+        """Where the trail is read: the audit store's database (an in-memory ``sqlite://``
+        store's trail is its own), else this store's (the same database)."""
+        engine = getattr(self._audit, "engine", None)
+        return engine if engine is not None else self._engine
+
+    def _read_trail(self) -> None:
+        """Read the trail's identity events into ``_ends`` and ``_issued``, by their indexed
+        action, again only when their count or newest ``seq`` changed (users change rarely).
+        An end counts as read (inserting one refuses more, never less); an issue only from a
+        record that is intact and linked into the chain (:func:`~lacuna.audit.verify.
+        intact_records`): inserting one would let a row in."""
+        from lacuna.audit.schema import records
+        from lacuna.audit.store import READ_COLUMNS
+        from lacuna.audit.verify import intact_records
+
+        with self._trail_engine().connect() as conn:
+            shape = tuple(conn.execute(select(func.count(), func.max(records.c.seq)).where(
+                records.c.action == IDENTITY_ACTION)).one())
+            if shape == self._ends_shape:
+                return
+            rows = conn.execute(select(*READ_COLUMNS).where(
+                records.c.action == IDENTITY_ACTION).order_by(records.c.seq)).all()
+            issues = [r for r in rows if _issue_event(r.body)]
+            keyring = getattr(self._audit, "keyring", None) or self.keyring
+            good = {int(r.seq) for r in intact_records(conn, issues, keyring)}
+        for r in issues:
+            if int(r.seq) not in good:
+                log.error("audit record #%s (an issue of a user) is not intact in the chain "
+                          "(forged, edited or copied from another trail): not relied on; run "
+                          "lacuna audit verify", r.seq)
+        self._ends = _latest_ends(r.body for r in rows)
+        self._issued = _latest_issues(r.body for r in issues if int(r.seq) in good)
+        self._ends_shape = shape
+
+    def _ended_before(self, name: str) -> str | None:
+        """The latest ``not_before`` the audit trail records for ``name`` (None: none)."""
+        self._read_trail()
+        return self._ends.get(name)
+
+    def _issue_of(self, name: str) -> tuple[str, tuple[str, ...]] | None:
+        """``(created_at, roles)`` of the trail's latest issue of ``name``'s row (None: none
+        recorded, in an intact record)."""
+        self._read_trail()
+        return self._issued.get(name)
+
+    def _new_stamp(self, name: str) -> str:
+        """A new row's ``created_at``: now, but always after the trail's last end of ``name``
+        (a clock behind the one that disabled them must not make the new row look older)."""
+        now = datetime.now(UTC)
+        try:
+            ended = self._ended_before(name)
+        except Exception:  # no trail to read yet: nothing ended
+            ended = None
+        if ended is not None:
+            try:
+                after = datetime.fromisoformat(ended) + timedelta(microseconds=1)
+            except ValueError:
+                after = now
+            now = max(now, after)
+        return now.isoformat(timespec="microseconds")
+
+    def _check_current(self, row: Any) -> None:
+        """Refuse a row that verifies but was stamped before the trail's last end of its user
+        (an older row put back: a replay of the row before ``disable`` or ``--replace``), and a
+        row signed for this database whose issue the trail does not record as it is (made
+        outside ``lacuna users`` here: copied from a copy of this database, or put back after
+        a newer issue)."""
+        ended = self._ended_before(row.name)
+        if ended is not None and row.created_at < ended:
+            message = (f"the record of user {row.name!r} in lacuna_users is older than the "
+                       f"audit trail's last change of that user ({ended}): an earlier copy put "
+                       "back outside Lacuna, so it authenticates nobody. An admin re-issues "
+                       f"it: lacuna users add {row.name} --role ROLE --replace")
+            log.error("refused a credential: %s", message)
+            raise UnverifiedIdentityError(message)
+        # a row signed for this database must be the trail's latest issue of its user; so must
+        # a legacy row (signed before) once the trail has issued that user at all: a legacy
+        # row from elsewhere put in place of a user the trail knows is no legacy of theirs
+        if ((self._sig_version(row) == 2 or self._issue_of(row.name) is not None)
+                and not self._on_trail(row)):
+            message = off_trail_message(row.name)
+            log.error("refused a credential: %s", message)
+            raise UnverifiedIdentityError(message)
+
+    def _on_trail(self, row: Any) -> bool:
+        """Whether the trail's latest issue of ``row``'s user is this row (stamp and roles)."""
+        issued = self._issue_of(row.name)
+        try:
+            roles = tuple(str(r) for r in json.loads(row.roles))
+        except (ValueError, TypeError):
+            return False
+        return issued is not None and issued == (row.created_at, roles)
+
+    def _trail_state(self, row: Any) -> str:
+        """:data:`ON_TRAIL`, :data:`LEGACY` or :data:`OFF_TRAIL` for a signed row ("" else)."""
+        version = self._sig_version(row)
+        if version == 1 and self._issue_of(row.name) is None:
+            return LEGACY
+        if version:
+            return (ON_TRAIL if version == 2 else LEGACY) if self._on_trail(row) else OFF_TRAIL
+        return ""
+
+    def _record_issue(self, name: str, event: str, created_at: str, roles: list[str],
+                      by: Any) -> None:
+        """Append the issue of ``name``'s row (``event``: ``created`` or ``replaced``) to the
+        trail: who did it, the user, their roles and the row's stamp, which no older row may
+        predate (``not_before``). Raises what the trail raises."""
+        from lacuna.audit.record import event_body
+
+        actor = by if by is not None else _operator()
+        body = event_body(IDENTITY_KIND, user=actor, session="lacuna-users",
+                          what={"action": IDENTITY_ACTION, "event": event, "user": name},
+                          reasoning=f"user {name}: {event} ({', '.join(roles)})",
+                          detail={"user": name, "roles": roles, "created_at": created_at,
+                                  "not_before": created_at})
+        self._trail().record_event(body)
+
+
+def _latest_ends(bodies: Iterable[str]) -> dict[str, str]:
+    """Per user, the latest ``not_before`` of the trail's identity events ``bodies``."""
+    latest: dict[str, str] = {}
+    for body in bodies:
+        try:
+            detail = json.loads(body).get(IDENTITY_KIND) or {}
+            user, stamp = detail.get("user"), detail.get("not_before")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(user, str) and isinstance(stamp, str) and stamp > latest.get(user, ""):
+            latest[user] = stamp
+    return latest
+
+
+def _issue_event(body: str) -> bool:
+    """Whether an identity event's body issues a user row (a creation, a replacement, a
+    re-signing), cheaply: only those are checked for being intact in the chain."""
+    return any(f'"event":"{e}"' in body for e in (*ISSUED, "resigned"))
+
+
+def _latest_issues(bodies: Iterable[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Per user, ``(created_at, roles)`` of the latest (in trail order) of the issue events
+    ``bodies``: ``created`` and ``replaced`` name one user, ``resigned`` a list."""
+    latest: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for body in bodies:
+        try:
+            data = json.loads(body)
+            detail = data.get(IDENTITY_KIND) or {}
+            items = (detail.get("resigned") or () if data["what"]["event"] == "resigned"
+                     else (detail,))
+            for item in items:
+                user, stamp, roles = item.get("user"), item.get("created_at"), item.get("roles")
+                if isinstance(user, str) and isinstance(stamp, str) and isinstance(roles, list):
+                    latest[user] = (stamp, tuple(str(r) for r in roles))
+        except (ValueError, AttributeError, KeyError, TypeError):
+            continue
+    return latest
+
+
+def off_trail_message(name: str) -> str:
+    """What a caller (and the log) is told about a signed row whose issue is not on the trail."""
+    return (f"the record of user {name!r} in lacuna_users is signed, but the audit trail of "
+            "this database does not record its creation as it is (no `lacuna users add` made "
+            "it here: it was inserted or copied in outside Lacuna, e.g. from a copy of this "
+            "database), so it authenticates nobody. An admin re-issues it: lacuna users add "
+            f"{name} --role ROLE --replace")
+
+
+def _operator() -> Any:
+    """Who runs ``lacuna users`` when no actor is given: the OS user, as an admin."""
+    from lacuna.config import UserConfig
+
+    return UserConfig(role=ADMIN)

@@ -1,0 +1,375 @@
+"""The users table: users, their roles and their API tokens' digests (:class:`UserStore`),
+each row signed, its changes on the audit trail, and the tokens it accepts."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Integer, delete, func, select, update
+
+from lacuna.audit.schema import open_state_database
+from lacuna.errors import AuditError, ConfigError
+from lacuna.identity._rows import (
+    SIGNED,
+    _Rows,
+    _Values,
+    metadata,
+    sessions_table,
+    users_table,
+)
+from lacuna.identity.principal import AuthenticationError, Principal, check_roles
+from lacuna.identity.sessions import ConsoleSessions
+from lacuna.identity.tokens import new_token, token_digest
+from lacuna.identity.trail import IDENTITY_ACTION, IDENTITY_KIND, ON_TRAIL, _operator
+from lacuna.signing import Keyring, signature_key_id
+
+# One logger for the whole package, named as before the split: log settings and filters
+# that name "lacuna.identity" keep applying to every message.
+log = logging.getLogger("lacuna.identity")
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A ``lacuna_users`` row as an admin sees it: who, roles, disabled, and whether its
+    signature holds (:data:`SIGNED`, :data:`UNSIGNED` or :data:`INVALID`)."""
+
+    name: str
+    roles: tuple[str, ...]
+    disabled: bool
+    signature: str
+    signed_by: str | None = None  # the key id the signature names (None: unsigned)
+    # a signed row: ON_TRAIL, LEGACY (signed before issues were on the trail) or OFF_TRAIL
+    # (refused: not issued through Lacuna here); "" for an unsigned or invalid row
+    trail: str = ""
+
+
+_Records = list[UserRecord]  # (``UserStore.list`` hides the builtin in its class body)
+
+
+# Its signature checks, audit trail and console sessions are its bases' (_rows.SignedRows,
+# trail.UserTrail, sessions.ConsoleSessions): one row store, one concept per module.
+class UserStore(ConsoleSessions):
+    """Users, their roles and their API tokens' digests in the state database, each row signed
+    with ``keyring`` (default: :func:`lacuna.signing.default_keyring`, the server's key)."""
+
+    CACHE_S = 10.0  # an accepted token is not looked up again for this long, unless ...
+    CHECK_S = 1.0  # ... the users table changed: read at most this often (a disabled or
+    #                replaced token stops working within it, in every worker)
+
+    def __init__(self, url: str, keyring: Keyring | None = None, *, audit: Any = None,
+                 checkpoint_log: Path | None = None) -> None:
+        self._engine = open_state_database(url, metadata)
+        self._url = url
+        self._keyring = keyring
+        # the audit trail (an AuditStore) that ends of users are recorded on: given (the
+        # server's), else opened on the first end (checkpoint_log: the config's)
+        self._audit = audit
+        self._own_audit = False
+        self._checkpoint_log = checkpoint_log
+        self._ends: dict[str, str] = {}  # user -> the trail's latest not_before (trail.UserTrail)
+        # user -> (created_at, roles) of the trail's latest issue of their row (intact records)
+        self._issued: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._database: str | None = None  # the state database's id (lacuna.state.database_id)
+        self._ends_shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
+        # live console session digest -> the trail's newest session-end seq already read for
+        # it: a request reads only the ends recorded since (a flood of sign-outs is read once
+        # per session, not on every request of every session)
+        self._session_seen: dict[str, int] = {}
+        self._session_lock = threading.Lock()
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._version: tuple[Any, ...] | None = None
+        self._check_at = 0.0
+
+    def _users_version(self) -> tuple[Any, ...]:
+        """What changes with every add, replace and disable: the rows, the newest stamp (a
+        replaced user's row is stamped anew) and how many are disabled."""
+        t = users_table.c
+        with self._engine.connect() as conn:
+            row = conn.execute(select(func.count(), func.max(t.created_at),
+                                      func.sum(t.disabled.cast(Integer)))).one()
+        return tuple(row)
+
+    def _revalidate(self, now: float) -> None:
+        """Drop the cached tokens when the users table changed (another process disabled or
+        replaced someone): read at most every ``CHECK_S``. A failed read drops them too."""
+        if now < self._check_at:
+            return
+        self._check_at = now + self.CHECK_S
+        try:
+            version: tuple[Any, ...] | None = self._users_version()
+        except Exception:  # the state database is down: nothing cached is trusted
+            version = None
+        if version is None or version != self._version:
+            self._cache.clear()
+        self._version = version
+
+    def add(self, name: str, *, roles: Iterable[str], replace: bool = False,
+            by: Any = None) -> str:
+        """Create ``name`` with ``roles`` and return a new API token (shown once, stored hashed).
+
+        With ``replace``, an existing user gets the new roles and a new token (the old one
+        stops working, and so do the console sessions signed in before), and the audit trail
+        records it, so the old row put back would be refused. The row is signed; ``by`` (who
+        does it, with ``id`` and ``role``) is the trail's actor (default: the OS user).
+
+        Raises:
+            ConfigError: a bad name or role, or the user exists and ``replace`` is false.
+        """
+        if not _NAME.match(name):
+            msg = (f"user name {name!r} is not valid: letters, digits and . _ @ + -, "
+                   "at most 128 characters")
+            raise ConfigError(msg)
+        checked = check_roles(roles)
+        token = new_token()
+        made = _Values(name=name, roles=json.dumps(list(checked)),
+                       token_sha256=token_digest(token), created_at=self._new_stamp(name),
+                       disabled=False)
+        values = {"roles": made.roles, "token_sha256": made.token_sha256,
+                  "created_at": made.created_at, "disabled": False,
+                  "signature": self._signed(made)}
+        with self._engine.begin() as conn:
+            exists = conn.execute(select(users_table.c.name).where(
+                users_table.c.name == name)).first()
+            if exists and not replace:
+                msg = (f"user {name!r} exists; use --replace to give them new roles and a new "
+                       "token")
+                raise ConfigError(msg)
+            self._cache.clear()
+            ended: _Rows = []
+            if exists:
+                conn.execute(update(users_table).where(users_table.c.name == name)
+                             .values(**values))
+                # The old token's console sessions end with it: replacing a leaked token
+                # must not leave a session signed in with it.
+                ended = self._end_sessions_in(conn, sessions_table.c.name == name)
+            else:
+                conn.execute(users_table.insert().values(name=name, **values))
+        # On the trail: the issue of this row, which authentication looks for (a row signed
+        # for this database but not issued here is refused), and for a replacement the end of
+        # the rows before it (the old token, the old roles). Never the token or its digest.
+        event = "replaced" if exists else "created"
+        try:
+            self._record_issue(name, event, made.created_at, list(checked), by)
+        except Exception as exc:
+            if not exists:  # nothing issued: the row goes, and the caller is told
+                with self._engine.begin() as conn:
+                    conn.execute(delete(users_table).where(
+                        users_table.c.name == name,
+                        users_table.c.created_at == made.created_at))
+                msg = (f"user {name!r} was not created: the audit trail could not record it "
+                       f"({exc}). Nothing changed; check the trail (lacuna audit verify) and "
+                       "run the command again.")
+            else:
+                msg = (f"user {name!r} got a new token, but the audit trail could not record "
+                       f"it ({exc}): the old token no longer works and the new one is refused "
+                       "until the trail records an issue of it. Check the trail (lacuna audit "
+                       f"verify), then run lacuna users add {name} --role ROLE --replace again.")
+            log.error("%s", msg)
+            raise AuditError(msg) from exc
+        finally:
+            self._cache.clear()
+        if ended:
+            self._record_session_ends(ended, "token replaced", by if by is not None
+                                      else _operator())
+        return token
+
+    def disable(self, name: str, *, by: Any = None) -> None:
+        """Stop ``name``'s token from working (the user row stays for the record, signed as
+        disabled: whatever else it holds, a disabled row lets nobody in)."""
+        self._cache.clear()
+        with self._engine.begin() as conn:
+            row = conn.execute(select(users_table).where(users_table.c.name == name)).first()
+            if row is None:
+                msg = f"no user {name!r}; list them with: lacuna users list"
+                raise ConfigError(msg)
+            done = _Values(name=row.name, roles=row.roles, token_sha256=row.token_sha256,
+                           created_at=row.created_at, disabled=True)
+            # Signed again only when it verified: a row changed outside Lacuna is disabled
+            # but not vouched for (it stays unverified: it lets nobody in either way)
+            version = self._sig_version(row)
+            signature = self._signed(done, version=version) if version else row.signature
+            conn.execute(update(users_table).where(users_table.c.name == name).values(
+                disabled=True, signature=signature))
+        # on the trail: the row from before (enabled, its signature good) counts no more
+        self._record_end(name, "disabled", datetime.now(UTC).isoformat(timespec="microseconds"),
+                         by, _roles_of(row.roles))
+        self.end_sessions(name, by=by)  # their console sessions end too, not only their token
+
+    def list(self) -> list[tuple[Principal, bool]]:
+        """Every user as ``(principal, disabled)``, by name (signed or not: see
+        :meth:`records`)."""
+        return [(Principal(r.name, r.roles), r.disabled) for r in self.records()]
+
+    def records(self) -> _Records:
+        """Every user row, by name, with whether its signature holds."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(users_table).order_by(users_table.c.name)).all()
+        out = []
+        for r in rows:
+            try:
+                roles = tuple(str(x) for x in json.loads(r.roles))
+            except (ValueError, TypeError):
+                roles = ()
+            out.append(UserRecord(r.name, roles, bool(r.disabled), self._user_state(r),
+                                  signature_key_id(r.signature), self._trail_state(r)))
+        return out
+
+    def resign(self, names: Iterable[str] | None = None, *, by: Any = None) -> _Records:
+        """Sign, as they are now, the rows that carry no signature (written before revision
+        0012) and the rows signed before creations were on the audit trail (:data:`LEGACY`):
+        of ``names``, or all; the trail records the issue of each (``resigned``), so they are
+        tied to this database and its trail like a row made today. Rows whose signature does
+        not match are left alone (they were changed after signing: re-issue them with
+        ``add(..., replace=True)``). Returns the rows signed.
+
+        Whoever runs this vouches for those rows: check them first (:meth:`records`).
+
+        Raises:
+            AuditError: the trail could not record it (nothing was signed).
+        """
+        wanted = None if names is None else set(names)
+        pending: list[tuple[Any, tuple[str, ...]]] = []
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(users_table).order_by(users_table.c.name)).all()
+        for r in rows:
+            if (wanted is not None and r.name not in wanted) or (
+                    r.signature and self._sig_version(r) != 1):
+                continue
+            try:
+                pending.append((r, check_roles(json.loads(r.roles))))
+            except (ValueError, TypeError, ConfigError) as exc:
+                log.error("not signing user %r: its roles %r are not valid (%s); re-issue it "
+                          "with lacuna users add --replace", r.name, r.roles, exc)
+        if not pending:
+            return []
+        from lacuna.audit.record import event_body
+
+        # first on the trail (an issue recorded for a row left unsigned lets nobody in), then
+        # signed: a row signed for this database without its issue on the trail would be
+        # refused
+        actor = by if by is not None else _operator()
+        try:
+            self._trail().record_event(event_body(
+                IDENTITY_KIND, user=actor, session="lacuna-users",
+                what={"action": IDENTITY_ACTION, "event": "resigned"},
+                reasoning=f"signed {len(pending)} user record(s) written before signatures or "
+                          "before their creation was on the audit trail",
+                detail={"resigned": [{"user": r.name, "roles": _roles_of(r.roles) or [],
+                                      "disabled": bool(r.disabled), "created_at": r.created_at}
+                                     for r, roles in pending]}))
+        except Exception as exc:
+            msg = (f"no user record was signed: the audit trail could not record it ({exc}). "
+                   "Check the trail (lacuna audit verify) and run the command again.")
+            log.error("%s", msg)
+            raise AuditError(msg) from exc
+        signed: _Records = []
+        with self._engine.begin() as conn:
+            for r, roles in pending:
+                same = (users_table.c.signature.is_(None) if r.signature is None
+                        else users_table.c.signature == r.signature)
+                t = users_table.c
+                if conn.execute(update(users_table).where(
+                        t.name == r.name, same, t.roles == r.roles,
+                        t.token_sha256 == r.token_sha256, t.created_at == r.created_at,
+                        t.disabled == r.disabled).values(signature=self._signed(
+                        _Values(name=r.name, roles=r.roles, token_sha256=r.token_sha256,
+                                created_at=r.created_at, disabled=bool(r.disabled))))).rowcount:
+                    signed.append(UserRecord(r.name, roles, bool(r.disabled), SIGNED,
+                                             self.keyring.current.key_id, ON_TRAIL))
+        self._cache.clear()
+        return signed
+
+    def cached(self, token: str) -> Principal | None:
+        """The principal for ``token`` if it was authenticated in the last ``CACHE_S``
+        seconds and the users table has not changed since, else ``None`` (a database read at
+        most every ``CHECK_S``, to see whether it changed)."""
+        now = time.monotonic()
+        self._revalidate(now)
+        hit = self._cache.get(token_digest(token))
+        return hit[0] if hit is not None and hit[1] > now else None
+
+    def authenticate(self, token: str) -> Principal:
+        """The principal whose API token this is (from a row whose signature holds).
+
+        Raises:
+            AuthenticationError: unknown or disabled token.
+            UnverifiedIdentityError: the token's row does not verify (edited outside Lacuna,
+                or written before the rows were signed).
+        """
+        digest = token_digest(token)
+        now = time.monotonic()
+        self._revalidate(now)
+        hit = self._cache.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        with self._engine.connect() as conn:
+            row = conn.execute(select(users_table).where(
+                users_table.c.token_sha256 == digest)).first()
+        if row is None or not hmac.compare_digest(row.token_sha256, digest):
+            msg = "unknown API token; ask an admin for one (lacuna users add NAME --role ROLE)"
+            raise AuthenticationError(msg)
+        state = self._user_state(row)
+        if state != SIGNED:
+            raise self._refuse_row(row, state)
+        if row.disabled:
+            msg = f"user {row.name!r} is disabled; ask an admin"
+            raise AuthenticationError(msg)
+        self._check_current(row)
+        principal = Principal(row.name, tuple(json.loads(row.roles)))
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (principal, now + self.CACHE_S)
+        return principal
+
+    def has_user(self, name: str) -> bool:
+        """Whether the users table holds a row named ``name`` (enabled or not, verified or
+        not): the name is taken by a local user."""
+        with self._engine.connect() as conn:
+            found = conn.execute(select(users_table.c.name).where(
+                users_table.c.name == name)).first()
+        return found is not None
+
+    def principal_of(self, name: str) -> Principal | None:
+        """The enabled user ``name`` with today's roles, from a row whose signature holds;
+        ``None`` when there is no such user or they are disabled.
+
+        Raises:
+            UnverifiedIdentityError: ``name``'s row does not verify.
+        """
+        with self._engine.connect() as conn:
+            row = conn.execute(select(users_table).where(users_table.c.name == name)).first()
+        if row is None:
+            return None
+        state = self._user_state(row)
+        if state != SIGNED:
+            raise self._refuse_row(row, state)
+        if row.disabled:
+            return None
+        self._check_current(row)
+        return Principal(row.name, tuple(json.loads(row.roles)))
+
+    def close(self) -> None:
+        if self._own_audit and self._audit is not None:
+            self._audit.close()
+            self._audit, self._own_audit = None, False
+        self._engine.dispose()
+
+
+def _roles_of(text: str) -> list[str] | None:
+    try:
+        roles = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    return [str(r) for r in roles] if isinstance(roles, list) else None
