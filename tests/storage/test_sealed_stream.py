@@ -57,6 +57,7 @@ def test_every_write_pattern_reads_back(tmp_path, keys, size, pattern):
             assert raw.read(n) == data[at:at + n]
     with SealedReader(path, keys) as raw, io.BufferedReader(raw, buffer_size=SEG) as fh:
         assert fh.read() == data
+        assert fh.mode == "rb"  # as an open(path, "rb") says: readers check it
     tail = os.path.getsize(path) - segments * TAG_BYTES - size
     assert tail > 0  # header and slots before the segments: each segment carries one tag
 

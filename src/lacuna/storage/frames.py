@@ -67,7 +67,7 @@ UNSEALABLE_WRITERS = frozenset({
 })
 STREAM_READERS = frozenset({
     "polars.read_csv", "polars.read_parquet", "polars.read_ipc", "polars.read_json",
-    "polars.read_ndjson", "polars.read_ipc_stream", "polars.read_avro", "polars.read_excel",
+    "polars.read_ndjson", "polars.read_ipc_stream", "polars.read_avro",
     "polars.read_parquet_metadata", "polars.read_parquet_schema", "polars.read_ipc_schema",
     "polars.deserialize",
     "pyarrow.parquet.read_table", "pyarrow.csv.read_csv", "pyarrow.feather.read_table",

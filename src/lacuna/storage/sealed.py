@@ -261,6 +261,12 @@ class SealedReader(io.RawIOBase):
     def size(self) -> int:
         return self._layout.size
 
+    @property
+    def mode(self) -> str:
+        """``"rb"``, as a file opened for binary reading says (readers check it: polars'
+        ``read_excel`` reads ``.mode`` through the ``io.BufferedReader`` it is given)."""
+        return "rb"
+
     def readable(self) -> bool:
         return True
 
