@@ -1,0 +1,449 @@
+"""Whether a dbt manifest matches the project's files, before Lacuna believes it.
+
+Column classifications come from ``target/manifest.json``, which dbt copies from the properties
+YAML; anyone who can write ``target/`` could declassify a column there without a code review.
+:func:`verify_manifest` compares what Lacuna reads with the files and fails closed:
+
+1. **Column classification**: for every model, seed, snapshot and source, the columns'
+   declarations (:func:`lacuna.dbt.classify.declaration`: ``meta``/``config.meta``
+   ``lacuna:``/``floe:``, a flat ``classification``, a class-named tag) in the manifest against
+   the YAML entry that declares the node, found by reading every YAML file of the project's
+   resource paths once (``patch_path`` in the manifest is not trusted to say where).
+2. **Node meta**: the keys :func:`lacuna.dbt.classify.table_declaration` reads that the YAML
+   entry sets must be in the manifest as written (YAML wins over ``dbt_project.yml``), unless
+   the node's SQL mentions ``meta`` (a ``config(meta=...)`` wins over the YAML); governance
+   tags the YAML gives must be among the node's tags. Keys that come only from
+   ``dbt_project.yml`` or a ``config()`` are not checked.
+3. **Files**: dbt's ``checksum`` of each model's, seed's and snapshot's file: the SHA-256 of the
+   file decoded as UTF-8 with surrounding whitespace stripped, or, for a seed over 1 MiB, its
+   path (``dbt/parser/read_files.py``, ``dbt/artifacts/resources/base.py`` ``FileHash``).
+
+A value with Jinja (``{{ ... }}``) in the YAML is rendered by dbt and cannot be compared here;
+such a column or key is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lacuna.dbt.classify import TABLE_LACUNA_KEYS, TABLE_META_KEYS, declaration, governance_tag
+from lacuna.dbt.manifest import (
+    DbtNode,
+    DbtProject,
+    ManifestError,
+    _column,
+    _merged_meta,
+    _tags,
+)
+
+# dbt.constants.MAXIMUM_SEED_SIZE: a bigger seed's checksum is its path
+MAXIMUM_SEED_SIZE = 1024 * 1024
+CHECKSUMMED = ("model", "seed", "snapshot")
+# dbt_project.yml keys of the folders dbt reads properties YAML from, with dbt's defaults
+RESOURCE_PATHS = {
+    "model-paths": ("models",), "seed-paths": ("seeds",), "snapshot-paths": ("snapshots",),
+    "analysis-paths": ("analyses",), "macro-paths": ("macros",), "test-paths": ("tests",),
+    "function-paths": ("functions",),
+}
+SHOWN = 10  # differences listed in one error
+
+_SECTIONS = {"models": "model", "seeds": "seed", "snapshots": "snapshot"}
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """One difference between the manifest and the project's files."""
+
+    node: str  # unique id ("" for the project itself)
+    where: str  # the file (and line) that says otherwise, relative to the project
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.node or 'project'} ({self.where}): {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    data: Mapping[str, Any]
+    file: str  # relative to the project
+    lines: Mapping[int, int]  # id(mapping) -> line
+
+    def at(self, mapping: Any) -> str:
+        line = self.lines.get(id(mapping))
+        return f"{self.file}:{line}" if line else self.file
+
+
+def verify_manifest(project: DbtProject) -> None:
+    """Check a loaded manifest against its project's files.
+
+    Raises:
+        ManifestError: the project's files are missing (no ``dbt_project.yml``, or an
+            installed package's folder), or the manifest does not match them; the message
+            lists the differences (node, column, file and line, the manifest's value and the
+            file's) and says to run ``dbt parse``.
+    """
+    root = project.project_dir
+    config = _project_config(root, project)
+    found: list[Mismatch] = []
+    name = config.get("name")
+    if name != project.name:
+        found.append(Mismatch("", "dbt_project.yml", f"the manifest is of project "
+                              f"{project.name!r}, dbt_project.yml names {name!r}"))
+    packages = {n.package_name for n in project.nodes.values()}
+    roots = {project.name: root, **_package_roots(root, config, packages - {project.name},
+                                                  project)}
+    for package, folder in roots.items():
+        cfg = config if package == project.name else _read_yaml_mapping(folder /
+                                                                         "dbt_project.yml")
+        entries = _entries(folder, cfg, package, rel_to=root)
+        for node in project.nodes.values():
+            if node.package_name == package:
+                found += _check_node(node, entries.get(_key(node)), folder, root)
+    if found:
+        raise ManifestError(_message(project, found))
+
+
+def _message(project: DbtProject, found: list[Mismatch]) -> str:
+    shown = "\n".join(f"  - {m}" for m in found[:SHOWN])
+    more = f"\n  ... and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
+    return (f"{project.manifest_path}: the dbt manifest does not match the project's files in "
+            f"{project.project_dir} ({len(found)} difference{'s' * (len(found) != 1)}):\n"
+            f"{shown}{more}\nThe manifest is stale (files changed since dbt last parsed the "
+            "project) or was edited after dbt wrote it, and Lacuna reads classifications only "
+            f"from a manifest that matches the files: run `dbt parse` in "
+            f"{project.project_dir} (or `lacuna compile --parse`) to write it again")
+
+
+def _missing(project: DbtProject, what: str, fix: str) -> ManifestError:
+    msg = (f"{project.manifest_path}: cannot check the dbt manifest against the project's "
+           f"files: {what}. Lacuna believes a manifest's classifications only when they match "
+           f"the project's YAML: {fix}; or, if you use this manifest without its project on "
+           "purpose, pass --no-verify-manifest (load_project(verify=False)) and protect the "
+           "manifest yourself (docs/dbt.md)")
+    return ManifestError(msg)
+
+
+def _project_config(root: Path, project: DbtProject) -> Mapping[str, Any]:
+    path = root / "dbt_project.yml"
+    if not path.is_file():
+        raise _missing(project, f"{path} is missing",
+                       "run Lacuna in the dbt project (--project-dir)")
+    return _read_yaml_mapping(path)
+
+
+def _package_roots(root: Path, config: Mapping[str, Any], wanted: set[str],
+                   project: DbtProject) -> dict[str, Path]:
+    """The folders of the installed packages whose nodes the manifest holds."""
+    if not wanted:
+        return {}
+    install = os.environ.get("DBT_PACKAGES_INSTALL_PATH") \
+        or str(config.get("packages-install-path") or "dbt_packages")
+    base = Path(install) if Path(install).is_absolute() else root / install
+    out: dict[str, Path] = {}
+    if base.is_dir():
+        for folder in sorted(base.iterdir()):
+            cfg = folder / "dbt_project.yml"
+            if cfg.is_file():
+                name = _read_yaml_mapping(cfg).get("name")
+                if name in wanted:
+                    out[str(name)] = folder
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise _missing(project, f"the manifest has nodes of the package(s) "
+                       f"{', '.join(missing)}, which are not installed in {base}",
+                       f"run `dbt deps` in {root}")
+    return out
+
+
+# -- the YAML ----------------------------------------------------------------------------------
+
+
+_Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+_MERGE = "tag:yaml.org,2002:merge"
+# what is built of a properties file: the rest (descriptions, tests, docs) is only composed
+_ENTRY_KEYS = frozenset({"name", "meta", "config", "tags", "columns", "versions", "tables"})
+_COLUMN_KEYS = frozenset({"name", "meta", "config", "tags", "include", "exclude"})
+_TOP_KEYS = frozenset({*_SECTIONS, "sources"})
+# a file without any of these (keys are case-sensitive; a backslash may escape one) declares
+# no classification, so the manifest must declare none for the nodes it lists either
+_RELEVANT = ("lacuna", "floe", "classification", "pii_type", "sensitivity", "tags", "\\")
+
+
+class _Built:
+    """Builds the parts of a composed YAML document Lacuna compares, recording each mapping's
+    line (by ``id``) for messages; a mapping with a YAML merge key (``<<:``) is built whole."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.lines: dict[int, int] = {}
+
+    def value(self, node: Any) -> Any:
+        return self.loader.construct_object(node, deep=True)
+
+    def pick(self, node: Any, keys: frozenset[str], nested: dict[str, Any]) -> Any:
+        if not isinstance(node, yaml.MappingNode) or any(k.tag == _MERGE for k, _ in node.value):
+            out = self.value(node)
+        else:
+            out = {}
+            for k, v in node.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else None
+                if key in keys:
+                    each = nested.get(key)
+                    out[key] = each(v) if each else self.value(v)
+        self.lines[id(out)] = node.start_mark.line + 1
+        return out
+
+    def items(self, node: Any, keys: frozenset[str], nested: dict[str, Any]) -> Any:
+        if not isinstance(node, yaml.SequenceNode):
+            return self.value(node)
+        return [self.pick(v, keys, nested) for v in node.value]
+
+    def column_list(self, node: Any) -> Any:
+        return self.items(node, _COLUMN_KEYS, {})
+
+    def entry_list(self, node: Any) -> Any:
+        return self.items(node, _ENTRY_KEYS, {"columns": self.column_list,
+                                              "tables": self.entry_list})
+
+
+def _load(path: Path) -> tuple[Any, dict[int, int]]:
+    """The node entries of a properties YAML file (only what is compared), and their lines."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: cannot read this dbt YAML file ({exc}); dbt could not either"
+        raise ManifestError(msg) from None
+    if not any(word in text for word in _RELEVANT):
+        return None, {}  # it can declare no classification: nothing to build
+    loader = _Loader(text)
+    built = _Built(loader)
+    try:
+        root = loader.get_single_node()
+        data = None if root is None else built.pick(
+            root, _TOP_KEYS, dict.fromkeys(_TOP_KEYS, built.entry_list))
+    except yaml.YAMLError as exc:
+        msg = f"{path}: not valid YAML ({exc}); fix it and run `dbt parse`"
+        raise ManifestError(msg) from None
+    finally:
+        loader.dispose()
+    return data, built.lines
+
+
+def _read_yaml_mapping(path: Path) -> Mapping[str, Any]:
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        msg = f"{path}: cannot read it ({exc}); fix it and run `dbt parse`"
+        raise ManifestError(msg) from None
+    return data if isinstance(data, Mapping) else {}
+
+
+def _yaml_files(folder: Path, config: Mapping[str, Any]) -> list[Path]:
+    files: list[Path] = []
+    for key, default in RESOURCE_PATHS.items():
+        value = config.get(key) or (config.get("source-paths") if key == "model-paths" else None)
+        paths = [value] if isinstance(value, str) else list(value or default)
+        for each in paths:
+            base = folder / str(each)
+            if base.is_dir():
+                files += [p for p in base.rglob("*") if p.suffix in (".yml", ".yaml")]
+    return sorted(set(files))
+
+
+def _entries(folder: Path, config: Mapping[str, Any], package: str, *, rel_to: Path
+             ) -> dict[tuple[str, ...], _Entry]:
+    """Every node entry of the package's properties YAML, by :func:`_key`; each file read once."""
+    out: dict[tuple[str, ...], _Entry] = {}
+    for path in _yaml_files(folder, config):
+        data, lines = _load(path)
+        if not isinstance(data, Mapping):
+            continue
+        try:
+            rel = path.relative_to(rel_to).as_posix()
+        except ValueError:
+            rel = path.as_posix()
+        for section, kind in _SECTIONS.items():
+            for item in _list(data.get(section)):
+                if isinstance(item, Mapping) and item.get("name") is not None:
+                    out[(kind, package, str(item["name"]))] = _Entry(item, rel, lines)
+        for source in _list(data.get("sources")):
+            if not isinstance(source, Mapping) or source.get("name") is None:
+                continue
+            for table in _list(source.get("tables")):
+                if isinstance(table, Mapping) and table.get("name") is not None:
+                    out[("source", package, str(source["name"]), str(table["name"]))] = \
+                        _Entry(table, rel, lines)
+    return out
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _key(node: DbtNode) -> tuple[str, ...]:
+    if node.resource_type == "source":
+        return ("source", node.package_name, node.source_name or "", node.name)
+    return (node.resource_type, node.package_name, node.name)
+
+
+def _jinja(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(_jinja(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_jinja(v) for v in value)
+    return False
+
+
+# -- one node ----------------------------------------------------------------------------------
+
+
+def _check_node(node: DbtNode, entry: _Entry | None, folder: Path, root: Path
+                ) -> list[Mismatch]:
+    found: list[Mismatch] = []
+    sql: str | None = None
+    if node.resource_type in CHECKSUMMED:
+        stale, sql = _check_file(node, folder, root)
+        found += stale
+    found += _check_columns(node, entry)
+    if entry is not None:
+        may_config_meta = node.resource_type in ("model", "snapshot") and (
+            sql is None or "meta" in sql)
+        found += _check_table(node, entry, may_config_meta)
+    return found
+
+
+def _check_file(node: DbtNode, folder: Path, root: Path) -> tuple[list[Mismatch], str | None]:
+    """dbt's checksum of the node's file, and the file's text (for a SQL file)."""
+    rel = node.original_file_path
+    path = folder / rel
+    shown = _shown(path, root)
+    if node.checksum is None or node.checksum[0] not in ("sha256", "path"):
+        return [Mismatch(node.unique_id, shown, "the manifest has no checksum of this file, as "
+                         "`dbt parse` writes one")], None
+    name, value = node.checksum
+    try:
+        if name == "path":  # dbt does not hash a seed over the size limit, it records its path
+            size = path.stat().st_size
+            if value == rel and size > MAXIMUM_SEED_SIZE:
+                return [], None
+            return [Mismatch(node.unique_id, shown, "the manifest records the file by its path "
+                             "(a seed over 1 MiB), but the file is not that file or is smaller "
+                             "(dbt would hash it)")], None
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return [Mismatch(node.unique_id, shown, "the file is missing (moved or deleted since "
+                         "dbt parsed the project)")], None
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Mismatch(node.unique_id, shown, f"cannot read the file ({exc})")], None
+    digest = hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+    if digest != value:
+        return [Mismatch(node.unique_id, shown, "the file changed since dbt parsed the project "
+                         "(its SHA-256 is not the manifest's checksum)")], text
+    return [], text
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _yaml_columns(node: DbtNode, entry: _Entry) -> dict[str, Mapping[str, Any]]:
+    """The column entries the YAML gives the node; a versioned model's version's columns are
+    the top-level ones it includes (``include``/``exclude``) overridden by its own."""
+    top = {str(c["name"]): c for c in _list(entry.data.get("columns"))
+           if isinstance(c, Mapping) and c.get("name") is not None}
+    if node.version is None:
+        return top
+    for version in _list(entry.data.get("versions")):
+        if isinstance(version, Mapping) and str(version.get("v")) == node.version:
+            own = _list(version.get("columns"))
+            include: Any = "all"
+            exclude: list[Any] = []
+            cols: dict[str, Mapping[str, Any]] = {}
+            for c in own:
+                if isinstance(c, Mapping) and "include" in c:
+                    include, exclude = c["include"], _list(c.get("exclude"))
+                elif isinstance(c, Mapping) and c.get("name") is not None:
+                    cols[str(c["name"])] = c
+            kept = {n: c for n, c in top.items()
+                    if (include in ("all", "*") or n in _list(include)) and n not in exclude}
+            return {**kept, **cols}
+    return top
+
+
+def _check_columns(node: DbtNode, entry: _Entry | None) -> list[Mismatch]:
+    found: list[Mismatch] = []
+    yaml_cols = _yaml_columns(node, entry) if entry is not None else {}
+    for name in dict.fromkeys([*node.columns, *yaml_cols]):
+        in_manifest = node.columns.get(name)
+        said = declaration(in_manifest) if in_manifest is not None else None
+        raw = yaml_cols.get(name)
+        if raw is not None and in_manifest is not None and "config" not in raw \
+                and (raw.get("meta") or {}) == in_manifest.meta \
+                and _tag_list(raw.get("tags")) == list(in_manifest.tags):
+            continue  # written as the manifest has it (the common case, and the cheap one)
+        if raw is not None and _jinja({k: raw.get(k) for k in ("meta", "config", "tags")}):
+            continue  # dbt renders it; not comparable here
+        written = declaration(_column(name, raw)) if raw is not None else None
+        if said == written:
+            continue
+        if entry is None:
+            where = node.patch_path or node.original_file_path or "no YAML"
+            found.append(Mismatch(node.unique_id, where, f"column {name}: the manifest says "
+                                  f"{_say(said)}, but no YAML file of the project classifies "
+                                  f"this {node.resource_type}'s columns"))
+        elif raw is None:
+            found.append(Mismatch(node.unique_id, entry.at(entry.data), f"column {name}: the "
+                                  f"manifest says {_say(said)}, but the file does not list the "
+                                  "column"))
+        else:
+            found.append(Mismatch(node.unique_id, entry.at(raw), f"column {name}: the manifest "
+                                  f"says {_say(said)}, the file says {_say(written)}"))
+    return found
+
+
+def _tag_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else _list(value)
+
+
+def _say(found: tuple[dict[str, Any], str] | None) -> str:
+    if found is None:
+        return "nothing (no classification)"
+    fields, source = found
+    inner = ", ".join(f"{k}: {v}" for k, v in fields.items())
+    return f"{source} {{{inner}}}"
+
+
+def _check_table(node: DbtNode, entry: _Entry, may_config_meta: bool) -> list[Mismatch]:
+    found: list[Mismatch] = []
+    where = entry.at(entry.data)
+    meta = _merged_meta(entry.data)
+    pairs: list[tuple[str, Any, Any]] = []
+    if not may_config_meta:
+        pairs += [(f"meta.{k}", meta[k], node.meta.get(k)) for k in TABLE_META_KEYS if k in meta]
+        lac, have = meta.get("lacuna"), node.meta.get("lacuna")
+        if isinstance(lac, Mapping):
+            have = have if isinstance(have, Mapping) else {}
+            pairs += [(f"meta.lacuna.{k}", lac[k], have.get(k)) for k in TABLE_LACUNA_KEYS
+                      if k in lac]
+    for key, written, said in pairs:
+        if not _jinja(written) and written != said:
+            found.append(Mismatch(node.unique_id, where, f"{key}: the manifest says {said!r}, "
+                                  f"the file says {written!r}"))
+    tags = [t for t in _tags(entry.data) if governance_tag(t) and not _jinja(t)]
+    lost = [t for t in tags if t not in node.tags]
+    if lost:
+        found.append(Mismatch(node.unique_id, where, f"tags: the file gives {', '.join(lost)}, "
+                              "the manifest does not"))
+    return found
