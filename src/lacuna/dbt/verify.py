@@ -13,7 +13,8 @@ YAML; anyone who can write ``target/`` could declassify a column there without a
    entry sets must be in the manifest as written (YAML wins over ``dbt_project.yml``), unless
    the node's SQL mentions ``meta`` (a ``config(meta=...)`` wins over the YAML); governance
    tags the YAML gives must be among the node's tags. Keys that come only from
-   ``dbt_project.yml`` or a ``config()`` are not checked.
+   ``dbt_project.yml`` or a ``config()`` are not checked. (dbt 1.11 ignores a model's
+   top-level ``tags:``; only ``config.tags`` are compared, and a source table's own tags.)
 3. **Files**: dbt's ``checksum`` of each model's, seed's and snapshot's file: the SHA-256 of the
    file decoded as UTF-8 with surrounding whitespace stripped, or, for a seed over 1 MiB, its
    path (``dbt/parser/read_files.py``, ``dbt/artifacts/resources/base.py`` ``FileHash``).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ from lacuna.dbt.manifest import (
     DbtProject,
     ManifestError,
     _column,
+    _mapping,
     _merged_meta,
     _tags,
 )
@@ -91,12 +94,16 @@ def verify_manifest(project: DbtProject) -> None:
     """
     root = project.project_dir
     config = _project_config(root, project)
-    found: list[Mismatch] = []
     name = config.get("name")
-    if name != project.name:
-        found.append(Mismatch("", "dbt_project.yml", f"the manifest is of project "
-                              f"{project.name!r}, dbt_project.yml names {name!r}"))
+    if name != project.name:  # nothing else can be compared
+        raise ManifestError(_message(project, [Mismatch(
+            "", "dbt_project.yml", f"the manifest is of project {project.name!r}, "
+            f"dbt_project.yml names {name!r}")]))
     packages = {n.package_name for n in project.nodes.values()}
+    found: list[Mismatch] = []
+    by_name: dict[str, list[DbtNode]] = {}
+    for node in project.nodes.values():
+        by_name.setdefault(node.name, []).append(node)
     roots = {project.name: root, **_package_roots(root, config, packages - {project.name},
                                                   project)}
     for package, folder in roots.items():
@@ -105,7 +112,7 @@ def verify_manifest(project: DbtProject) -> None:
         entries = _entries(folder, cfg, package, rel_to=root)
         for node in project.nodes.values():
             if node.package_name == package:
-                found += _check_node(node, entries.get(_key(node)), folder, root)
+                found += _check_node(node, entries.get(_key(node)), folder, root, by_name)
     if found:
         raise ManifestError(_message(project, found))
 
@@ -306,13 +313,17 @@ def _jinja(value: Any) -> bool:
 # -- one node ----------------------------------------------------------------------------------
 
 
-def _check_node(node: DbtNode, entry: _Entry | None, folder: Path, root: Path
-                ) -> list[Mismatch]:
+def _check_node(node: DbtNode, entry: _Entry | None, folder: Path, root: Path,
+                by_name: Mapping[str, list[DbtNode]]) -> list[Mismatch]:
     found: list[Mismatch] = []
     sql: str | None = None
     if node.resource_type in CHECKSUMMED:
         stale, sql = _check_file(node, folder, root)
         found += stale
+        if not stale and sql is not None and node.resource_type == "model" \
+                and node.compiled_sql is not None:
+            found += _check_compiled(node, sql, by_name, _shown(folder / node.original_file_path,
+                                                                root))
     found += _check_columns(node, entry)
     if entry is not None:
         may_config_meta = node.resource_type in ("model", "snapshot") and (
@@ -349,6 +360,68 @@ def _check_file(node: DbtNode, folder: Path, root: Path) -> tuple[list[Mismatch]
         return [Mismatch(node.unique_id, shown, "the file changed since dbt parsed the project "
                          "(its SHA-256 is not the manifest's checksum)")], text
     return [], text
+
+
+_JINJA = re.compile(r"\{\{(.*?)\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_REF = re.compile(r"""\s*ref\(\s*(['"])([\w.-]+)\1\s*\)\s*""")
+_SOURCE = re.compile(r"""\s*source\(\s*(['"])([\w.-]+)\1\s*,\s*(['"])([\w.-]+)\3\s*\)\s*""")
+_CONFIG = re.compile(r"\s*config\(.*\)\s*", re.DOTALL)
+
+
+def _check_compiled(node: DbtNode, sql: str, by_name: Mapping[str, list[DbtNode]],
+                    shown: str) -> list[Mismatch]:
+    """The compiled SQL Lacuna traces column lineage through, against the model's own file
+    compiled the way dbt does it, when its only Jinja is ``ref('m')``, ``source('s', 't')``,
+    ``config(...)`` and comments (anything else needs dbt to render: not checked)."""
+    expected = _compiled(sql, by_name, node.package_name)
+    if expected is None:
+        return []
+    compiled = node.compiled_sql or ""
+    if compiled.strip() == expected or compiled.split() == expected.split():
+        return []
+    return [Mismatch(node.unique_id, shown, "the compiled SQL in the manifest is not this file "
+                     "compiled (its ref() and source() resolved); run `dbt compile` or `dbt "
+                     "build` again")]
+
+
+def _compiled(sql: str, by_name: Mapping[str, list[DbtNode]], package: str) -> str | None:
+    out: list[str] = []
+    pos = 0
+    for match in _JINJA.finditer(sql):
+        out.append(sql[pos:match.start()])
+        pos = match.end()
+        token = match.group(0)
+        if token.startswith("{#"):
+            continue
+        inner = match.group(1)
+        if inner is None:  # a {% statement %}: only dbt can render it
+            return None
+        relation: str | None = None
+        if (ref := _REF.fullmatch(inner)) is not None:
+            relation = _relation(by_name, package, ref.group(2), None)
+        elif (src := _SOURCE.fullmatch(inner)) is not None:
+            relation = _relation(by_name, package, src.group(4), src.group(2))
+        elif _CONFIG.fullmatch(inner) is not None:
+            relation = ""
+        if relation is None:
+            return None
+        out.append(relation)
+    out.append(sql[pos:])
+    return "".join(out).strip()
+
+
+def _relation(by_name: Mapping[str, list[DbtNode]], package: str, name: str,
+              source: str | None) -> str | None:
+    """What dbt renders ``ref(name)``/``source(source, name)`` as; ``None`` when it is not one
+    plain relation (unknown, ambiguous, or an ephemeral model dbt inlines as a CTE)."""
+    found = [n for n in by_name.get(name, ()) if (
+        n.resource_type == "source" and n.source_name == source if source is not None
+        else n.resource_type in CHECKSUMMED)]
+    if len(found) > 1:
+        found = [n for n in found if n.package_name == package]
+    if len(found) != 1 or found[0].materialized == "ephemeral":
+        return None
+    return found[0].relation_name
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -441,7 +514,11 @@ def _check_table(node: DbtNode, entry: _Entry, may_config_meta: bool) -> list[Mi
         if not _jinja(written) and written != said:
             found.append(Mismatch(node.unique_id, where, f"{key}: the manifest says {said!r}, "
                                   f"the file says {written!r}"))
-    tags = [t for t in _tags(entry.data) if governance_tag(t) and not _jinja(t)]
+    # dbt 1.11 ignores a model's, seed's or snapshot's top-level `tags:` (config.tags counts);
+    # a source table's are its own
+    given = _tags(entry.data) if node.resource_type == "source" else \
+        _tag_list(_mapping(entry.data.get("config")).get("tags"))
+    tags = [t for t in given if isinstance(t, str) and governance_tag(t) and not _jinja(t)]
     lost = [t for t in tags if t not in node.tags]
     if lost:
         found.append(Mismatch(node.unique_id, where, f"tags: the file gives {', '.join(lost)}, "
