@@ -305,3 +305,64 @@ def test_verify_compiled_only_for_plain_refs(sql: str, expected: str | None) -> 
              node("eph", "model", "", materialized="ephemeral")]
     by_name = {n.name: [n] for n in nodes}
     assert _compiled(sql, by_name, "p") == expected
+
+
+EXTRA_YAML = """version: 2
+sources:
+  - name: ext
+    schema: raw
+    meta: {classification: CONFIDENTIAL}
+    tags: [SOURCETAG]
+    tables:
+      - name: people
+        meta: {lacuna: {tags: [TBL]}}
+        columns:
+          - name: email
+            meta: {lacuna: {classification: pii, pii_type: email}}
+          - name: note
+            tags: [pii]
+models:
+  - name: vm
+    latest_version: 2
+    config: {tags: [GDPR]}
+    columns:
+      - name: a
+        meta: {floe: {classification: pii}}
+      - name: b
+        meta: {floe: {classification: financial}}
+    versions:
+      - v: 1
+        columns:
+          - include: all
+            exclude: [b]
+      - v: 2
+"""
+
+
+def _source_and_versions(manifest: dict[str, Any]) -> None:
+    source = manifest["sources"]["source.lacuna_example.ext.people"]
+    for holder in (source, source["config"]):
+        holder["meta"] = {"lacuna": {"tags": ["TBL"]}}  # the source's classification dropped
+        holder["tags"] = []
+    note = source["columns"]["note"]
+    note["tags"] = note["config"]["tags"] = []
+    a = _node(manifest, "model.lacuna_example.vm.v1")["columns"]["a"]
+    a["meta"] = a["config"]["meta"] = {}
+
+
+def test_verify_sources_and_versioned_models(built_copy: Path) -> None:
+    (built_copy / "models" / "extra.yml").write_text(EXTRA_YAML, encoding="utf-8")
+    (built_copy / "models" / "vm_v1.sql").write_text("select 1 as a\n", encoding="utf-8")
+    (built_copy / "models" / "vm_v2.sql").write_text(
+        "select a, b from {{ source('ext', 'people') }}\n", encoding="utf-8")
+    load_project(built_copy, parse=True)
+    load_project(built_copy)  # as dbt wrote it: a source's meta, a version's columns
+    _edit_manifest(built_copy, _source_and_versions)
+    message = _refusal(built_copy)
+    assert ("source.lacuna_example.ext.people (models/extra.yml:8): meta.classification: the "
+            "manifest says None, the file says 'CONFIDENTIAL'") in message
+    assert "people (models/extra.yml:8): tags: the file gives SOURCETAG" in message
+    assert ("people (models/extra.yml:13): column note: the manifest says nothing (no "
+            "classification), the file says tags {classification: pii}") in message
+    assert ("model.lacuna_example.vm.v1 (models/extra.yml:20): column a: the manifest says "
+            "nothing") in message

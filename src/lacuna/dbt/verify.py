@@ -29,8 +29,9 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -77,6 +78,10 @@ class _Entry:
     data: Mapping[str, Any]
     file: str  # relative to the project
     lines: Mapping[int, int]  # id(mapping) -> line
+    # a source table's: its source's meta (the table's keys win, shallowly, as dbt merges them)
+    # and tags (added to the table's)
+    parent_meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    parent_tags: tuple[str, ...] = ()
 
     def at(self, mapping: Any) -> str:
         line = self.lines.get(id(mapping))
@@ -283,10 +288,11 @@ def _entries(folder: Path, config: Mapping[str, Any], package: str, *, rel_to: P
         for source in _list(data.get("sources")):
             if not isinstance(source, Mapping) or source.get("name") is None:
                 continue
+            parent_meta, parent_tags = _merged_meta(source), _tags(source)
             for table in _list(source.get("tables")):
                 if isinstance(table, Mapping) and table.get("name") is not None:
                     out[("source", package, str(source["name"]), str(table["name"]))] = \
-                        _Entry(table, rel, lines)
+                        _Entry(table, rel, lines, parent_meta, parent_tags)
     return out
 
 
@@ -501,7 +507,7 @@ def _say(found: tuple[dict[str, Any], str] | None) -> str:
 def _check_table(node: DbtNode, entry: _Entry, may_config_meta: bool) -> list[Mismatch]:
     found: list[Mismatch] = []
     where = entry.at(entry.data)
-    meta = _merged_meta(entry.data)
+    meta = {**entry.parent_meta, **_merged_meta(entry.data)}
     pairs: list[tuple[str, Any, Any]] = []
     if not may_config_meta:
         pairs += [(f"meta.{k}", meta[k], node.meta.get(k)) for k in TABLE_META_KEYS if k in meta]
@@ -516,7 +522,7 @@ def _check_table(node: DbtNode, entry: _Entry, may_config_meta: bool) -> list[Mi
                                   f"the file says {written!r}"))
     # dbt 1.11 ignores a model's, seed's or snapshot's top-level `tags:` (config.tags counts);
     # a source table's are its own
-    given = _tags(entry.data) if node.resource_type == "source" else \
+    given = [*entry.parent_tags, *_tags(entry.data)] if node.resource_type == "source" else \
         _tag_list(_mapping(entry.data.get("config")).get("tags"))
     tags = [t for t in given if isinstance(t, str) and governance_tag(t) and not _jinja(t)]
     lost = [t for t in tags if t not in node.tags]
