@@ -230,6 +230,17 @@ def test_verify_missing_project_files_fail_closed_unless_opted_out(built_copy: P
     assert "--no-verify-manifest" in message
     project = load_project(alone, verify=False)
     assert project.node("bronze_customers").columns["email"].meta["floe"]["pii_type"] == "email"
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    runner = CliRunner()
+    refused = runner.invoke(app, ["dbt", "classify", "--project-dir", str(alone), "--json"])
+    assert isinstance(refused.exception, ManifestError)
+    believed = runner.invoke(app, ["dbt", "classify", "--project-dir", str(alone), "--json",
+                                   "--no-verify-manifest"])
+    assert believed.exit_code == 0, believed.output
+    assert "model.lacuna_example.bronze_customers" in json.loads(believed.output)
 
 
 def test_verify_missing_package_is_named(built_copy: Path) -> None:

@@ -171,13 +171,15 @@ def apply_cmd(
         help="The built tables as a SQLAlchemy URL (PostgreSQL, SQLite, DuckDB; default: "
              "lacuna.yaml's dbt.warehouse).")] = None,
     config: ConfigOption = None,
+    no_verify_manifest: NoVerify = False,
 ) -> None:
     """Apply non-production policies to the built tables: synthesize, redact, mask, hash."""
     from lacuna.dbt.runtime import apply_environment, load_plan
     from lacuna.governor import current
 
     _configure(config)
-    gp = load_plan(project_dir, environment=environment, config=current().config)
+    gp = load_plan(project_dir, environment=environment, config=current().config,
+                   verify=not no_verify_manifest)
     report = apply_environment(project_dir, seed=seed, database=database, governance_plan=gp,
                                warehouse=warehouse)
     for relation, done in report.tables.items():
@@ -227,13 +229,15 @@ def policies(
     project_dir: ProjectDir = Path("."),
     environment: Environment = None,
     config: ConfigOption = None,
+    no_verify_manifest: NoVerify = False,
 ) -> None:
     """Validate the governance section and show what it does to each classified column."""
     from lacuna.dbt.runtime import effects_summary, load_plan
     from lacuna.governor import current
 
     _configure(config)
-    gp = load_plan(project_dir, environment=environment, config=current().config)
+    gp = load_plan(project_dir, environment=environment, config=current().config,
+                   verify=not no_verify_manifest)
     table = Table(title=f"governance in {gp.environment} ({gp.category})", title_justify="left")
     for head in ("node", "column", "action", "policies"):
         table.add_column(head)
@@ -275,6 +279,7 @@ def vars_cmd(
         help="Tells pseudonym sets apart; not a secret. hash and synthesize are keyed by "
              "$LACUNA_DBT_HASH_KEY (16+ characters, required), not by the seed.")] = "lacuna",
     config: ConfigOption = None,
+    no_verify_manifest: NoVerify = False,
 ) -> None:
     """Print the --vars for dbt that make the lacuna.govern() post-hook apply the policies.
 
@@ -283,7 +288,8 @@ def vars_cmd(
     from lacuna.governor import current
 
     _configure(config)
-    gp = load_plan(project_dir, environment=environment, config=current().config)
+    gp = load_plan(project_dir, environment=environment, config=current().config,
+                   verify=not no_verify_manifest)
     typer.echo(json.dumps(govern_vars(gp, seed=seed), separators=(",", ":")))
 
 
