@@ -8,7 +8,8 @@ YAML; anyone who can write ``target/`` could declassify a column there without a
    declarations (:func:`lacuna.dbt.classify.declaration`: ``meta``/``config.meta``
    ``lacuna:``/``floe:``, a flat ``classification``, a class-named tag) in the manifest against
    the YAML entry that declares the node, found by reading every YAML file of the project's
-   resource paths once (``patch_path`` in the manifest is not trusted to say where).
+   resource paths once (:mod:`lacuna.dbt.properties`; ``patch_path`` in the manifest is not
+   trusted to say where).
 2. **Node meta**: the keys :func:`lacuna.dbt.classify.table_declaration` reads that the YAML
    entry sets must be in the manifest as written (YAML wins over ``dbt_project.yml``), unless
    the node's SQL mentions ``meta`` (a ``config(meta=...)`` wins over the YAML); governance
@@ -18,6 +19,9 @@ YAML; anyone who can write ``target/`` could declassify a column there without a
 3. **Files**: dbt's ``checksum`` of each model's, seed's and snapshot's file: the SHA-256 of the
    file decoded as UTF-8 with surrounding whitespace stripped, or, for a seed over 1 MiB, its
    path (``dbt/parser/read_files.py``, ``dbt/artifacts/resources/base.py`` ``FileHash``).
+4. **Compiled SQL**: a model's ``compiled_code`` (column lineage is traced through it) against
+   its file with ``ref()``/``source()`` replaced by the relations, when that is all the Jinja
+   it has.
 
 A value with Jinja (``{{ ... }}``) in the YAML is rendered by dbt and cannot be compared here;
 such a column or key is skipped.
@@ -29,12 +33,9 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
-
-import yaml
 
 from lacuna.dbt.classify import TABLE_LACUNA_KEYS, TABLE_META_KEYS, declaration, governance_tag
 from lacuna.dbt.manifest import (
@@ -46,19 +47,12 @@ from lacuna.dbt.manifest import (
     _merged_meta,
     _tags,
 )
+from lacuna.dbt.properties import Entry, as_list, entries, has_jinja, read_yaml_mapping
 
 # dbt.constants.MAXIMUM_SEED_SIZE: a bigger seed's checksum is its path
 MAXIMUM_SEED_SIZE = 1024 * 1024
 CHECKSUMMED = ("model", "seed", "snapshot")
-# dbt_project.yml keys of the folders dbt reads properties YAML from, with dbt's defaults
-RESOURCE_PATHS = {
-    "model-paths": ("models",), "seed-paths": ("seeds",), "snapshot-paths": ("snapshots",),
-    "analysis-paths": ("analyses",), "macro-paths": ("macros",), "test-paths": ("tests",),
-    "function-paths": ("functions",),
-}
 SHOWN = 10  # differences listed in one error
-
-_SECTIONS = {"models": "model", "seeds": "seed", "snapshots": "snapshot"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +65,6 @@ class Mismatch:
 
     def __str__(self) -> str:
         return f"{self.node or 'project'} ({self.where}): {self.detail}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    data: Mapping[str, Any]
-    file: str  # relative to the project
-    lines: Mapping[int, int]  # id(mapping) -> line
-    # a source table's: its source's meta (the table's keys win, shallowly, as dbt merges them)
-    # and tags (added to the table's)
-    parent_meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    parent_tags: tuple[str, ...] = ()
-
-    def at(self, mapping: Any) -> str:
-        line = self.lines.get(id(mapping))
-        return f"{self.file}:{line}" if line else self.file
 
 
 def verify_manifest(project: DbtProject) -> None:
@@ -112,12 +91,12 @@ def verify_manifest(project: DbtProject) -> None:
     roots = {project.name: root, **_package_roots(root, config, packages - {project.name},
                                                   project)}
     for package, folder in roots.items():
-        cfg = config if package == project.name else _read_yaml_mapping(folder /
+        cfg = config if package == project.name else read_yaml_mapping(folder /
                                                                          "dbt_project.yml")
-        entries = _entries(folder, cfg, package, rel_to=root)
+        found_entries = entries(folder, cfg, package, rel_to=root)
         for node in project.nodes.values():
             if node.package_name == package:
-                found += _check_node(node, entries.get(_key(node)), folder, root, by_name)
+                found += _check_node(node, found_entries.get(_key(node)), folder, root, by_name)
     if found:
         raise ManifestError(_message(project, found))
 
@@ -147,7 +126,7 @@ def _project_config(root: Path, project: DbtProject) -> Mapping[str, Any]:
     if not path.is_file():
         raise _missing(project, f"{path} is missing",
                        "run Lacuna in the dbt project (--project-dir)")
-    return _read_yaml_mapping(path)
+    return read_yaml_mapping(path)
 
 
 def _package_roots(root: Path, config: Mapping[str, Any], wanted: set[str],
@@ -163,7 +142,7 @@ def _package_roots(root: Path, config: Mapping[str, Any], wanted: set[str],
         for folder in sorted(base.iterdir()):
             cfg = folder / "dbt_project.yml"
             if cfg.is_file():
-                name = _read_yaml_mapping(cfg).get("name")
+                name = read_yaml_mapping(cfg).get("name")
                 if name in wanted:
                     out[str(name)] = folder
     missing = sorted(wanted - set(out))
@@ -174,152 +153,16 @@ def _package_roots(root: Path, config: Mapping[str, Any], wanted: set[str],
     return out
 
 
-# -- the YAML ----------------------------------------------------------------------------------
-
-
-_Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
-_MERGE = "tag:yaml.org,2002:merge"
-# what is built of a properties file: the rest (descriptions, tests, docs) is only composed
-_ENTRY_KEYS = frozenset({"name", "meta", "config", "tags", "columns", "versions", "tables"})
-_COLUMN_KEYS = frozenset({"name", "meta", "config", "tags", "include", "exclude"})
-_TOP_KEYS = frozenset({*_SECTIONS, "sources"})
-# a file without any of these (keys are case-sensitive; a backslash may escape one) declares
-# no classification, so the manifest must declare none for the nodes it lists either
-_RELEVANT = ("lacuna", "floe", "classification", "pii_type", "sensitivity", "tags", "\\")
-
-
-class _Built:
-    """Builds the parts of a composed YAML document Lacuna compares, recording each mapping's
-    line (by ``id``) for messages; a mapping with a YAML merge key (``<<:``) is built whole."""
-
-    def __init__(self, loader: Any) -> None:
-        self.loader = loader
-        self.lines: dict[int, int] = {}
-
-    def value(self, node: Any) -> Any:
-        return self.loader.construct_object(node, deep=True)
-
-    def pick(self, node: Any, keys: frozenset[str], nested: dict[str, Any]) -> Any:
-        if not isinstance(node, yaml.MappingNode) or any(k.tag == _MERGE for k, _ in node.value):
-            out = self.value(node)
-        else:
-            out = {}
-            for k, v in node.value:
-                key = k.value if isinstance(k, yaml.ScalarNode) else None
-                if key in keys:
-                    each = nested.get(key)
-                    out[key] = each(v) if each else self.value(v)
-        self.lines[id(out)] = node.start_mark.line + 1
-        return out
-
-    def items(self, node: Any, keys: frozenset[str], nested: dict[str, Any]) -> Any:
-        if not isinstance(node, yaml.SequenceNode):
-            return self.value(node)
-        return [self.pick(v, keys, nested) for v in node.value]
-
-    def column_list(self, node: Any) -> Any:
-        return self.items(node, _COLUMN_KEYS, {})
-
-    def entry_list(self, node: Any) -> Any:
-        return self.items(node, _ENTRY_KEYS, {"columns": self.column_list,
-                                              "tables": self.entry_list})
-
-
-def _load(path: Path) -> tuple[Any, dict[int, int]]:
-    """The node entries of a properties YAML file (only what is compared), and their lines."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"{path}: cannot read this dbt YAML file ({exc}); dbt could not either"
-        raise ManifestError(msg) from None
-    if not any(word in text for word in _RELEVANT):
-        return None, {}  # it can declare no classification: nothing to build
-    loader = _Loader(text)
-    built = _Built(loader)
-    try:
-        root = loader.get_single_node()
-        data = None if root is None else built.pick(
-            root, _TOP_KEYS, dict.fromkeys(_TOP_KEYS, built.entry_list))
-    except yaml.YAMLError as exc:
-        msg = f"{path}: not valid YAML ({exc}); fix it and run `dbt parse`"
-        raise ManifestError(msg) from None
-    finally:
-        loader.dispose()
-    return data, built.lines
-
-
-def _read_yaml_mapping(path: Path) -> Mapping[str, Any]:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        msg = f"{path}: cannot read it ({exc}); fix it and run `dbt parse`"
-        raise ManifestError(msg) from None
-    return data if isinstance(data, Mapping) else {}
-
-
-def _yaml_files(folder: Path, config: Mapping[str, Any]) -> list[Path]:
-    files: list[Path] = []
-    for key, default in RESOURCE_PATHS.items():
-        value = config.get(key) or (config.get("source-paths") if key == "model-paths" else None)
-        paths = [value] if isinstance(value, str) else list(value or default)
-        for each in paths:
-            base = folder / str(each)
-            if base.is_dir():
-                files += [p for p in base.rglob("*") if p.suffix in (".yml", ".yaml")]
-    return sorted(set(files))
-
-
-def _entries(folder: Path, config: Mapping[str, Any], package: str, *, rel_to: Path
-             ) -> dict[tuple[str, ...], _Entry]:
-    """Every node entry of the package's properties YAML, by :func:`_key`; each file read once."""
-    out: dict[tuple[str, ...], _Entry] = {}
-    for path in _yaml_files(folder, config):
-        data, lines = _load(path)
-        if not isinstance(data, Mapping):
-            continue
-        try:
-            rel = path.relative_to(rel_to).as_posix()
-        except ValueError:
-            rel = path.as_posix()
-        for section, kind in _SECTIONS.items():
-            for item in _list(data.get(section)):
-                if isinstance(item, Mapping) and item.get("name") is not None:
-                    out[(kind, package, str(item["name"]))] = _Entry(item, rel, lines)
-        for source in _list(data.get("sources")):
-            if not isinstance(source, Mapping) or source.get("name") is None:
-                continue
-            parent_meta, parent_tags = _merged_meta(source), _tags(source)
-            for table in _list(source.get("tables")):
-                if isinstance(table, Mapping) and table.get("name") is not None:
-                    out[("source", package, str(source["name"]), str(table["name"]))] = \
-                        _Entry(table, rel, lines, parent_meta, parent_tags)
-    return out
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _key(node: DbtNode) -> tuple[str, ...]:
     if node.resource_type == "source":
         return ("source", node.package_name, node.source_name or "", node.name)
     return (node.resource_type, node.package_name, node.name)
 
 
-def _jinja(value: Any) -> bool:
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, Mapping):
-        return any(_jinja(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_jinja(v) for v in value)
-    return False
-
-
 # -- one node ----------------------------------------------------------------------------------
 
 
-def _check_node(node: DbtNode, entry: _Entry | None, folder: Path, root: Path,
+def _check_node(node: DbtNode, entry: Entry | None, folder: Path, root: Path,
                 by_name: Mapping[str, list[DbtNode]]) -> list[Mismatch]:
     found: list[Mismatch] = []
     sql: str | None = None
@@ -437,31 +280,31 @@ def _shown(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def _yaml_columns(node: DbtNode, entry: _Entry) -> dict[str, Mapping[str, Any]]:
+def _yaml_columns(node: DbtNode, entry: Entry) -> dict[str, Mapping[str, Any]]:
     """The column entries the YAML gives the node; a versioned model's version's columns are
     the top-level ones it includes (``include``/``exclude``) overridden by its own."""
-    top = {str(c["name"]): c for c in _list(entry.data.get("columns"))
+    top = {str(c["name"]): c for c in as_list(entry.data.get("columns"))
            if isinstance(c, Mapping) and c.get("name") is not None}
     if node.version is None:
         return top
-    for version in _list(entry.data.get("versions")):
+    for version in as_list(entry.data.get("versions")):
         if isinstance(version, Mapping) and str(version.get("v")) == node.version:
-            own = _list(version.get("columns"))
+            own = as_list(version.get("columns"))
             include: Any = "all"
             exclude: list[Any] = []
             cols: dict[str, Mapping[str, Any]] = {}
             for c in own:
                 if isinstance(c, Mapping) and "include" in c:
-                    include, exclude = c["include"], _list(c.get("exclude"))
+                    include, exclude = c["include"], as_list(c.get("exclude"))
                 elif isinstance(c, Mapping) and c.get("name") is not None:
                     cols[str(c["name"])] = c
             kept = {n: c for n, c in top.items()
-                    if (include in ("all", "*") or n in _list(include)) and n not in exclude}
+                    if (include in ("all", "*") or n in as_list(include)) and n not in exclude}
             return {**kept, **cols}
     return top
 
 
-def _check_columns(node: DbtNode, entry: _Entry | None) -> list[Mismatch]:
+def _check_columns(node: DbtNode, entry: Entry | None) -> list[Mismatch]:
     found: list[Mismatch] = []
     yaml_cols = _yaml_columns(node, entry) if entry is not None else {}
     for name in dict.fromkeys([*node.columns, *yaml_cols]):
@@ -472,7 +315,7 @@ def _check_columns(node: DbtNode, entry: _Entry | None) -> list[Mismatch]:
                 and (raw.get("meta") or {}) == in_manifest.meta \
                 and _tag_list(raw.get("tags")) == list(in_manifest.tags):
             continue  # written as the manifest has it (the common case, and the cheap one)
-        if raw is not None and _jinja({k: raw.get(k) for k in ("meta", "config", "tags")}):
+        if raw is not None and has_jinja({k: raw.get(k) for k in ("meta", "config", "tags")}):
             continue  # dbt renders it; not comparable here
         written = declaration(_column(name, raw)) if raw is not None else None
         if said == written:
@@ -493,7 +336,7 @@ def _check_columns(node: DbtNode, entry: _Entry | None) -> list[Mismatch]:
 
 
 def _tag_list(value: Any) -> list[Any]:
-    return [value] if isinstance(value, str) else _list(value)
+    return [value] if isinstance(value, str) else as_list(value)
 
 
 def _say(found: tuple[dict[str, Any], str] | None) -> str:
@@ -504,7 +347,7 @@ def _say(found: tuple[dict[str, Any], str] | None) -> str:
     return f"{source} {{{inner}}}"
 
 
-def _check_table(node: DbtNode, entry: _Entry, may_config_meta: bool) -> list[Mismatch]:
+def _check_table(node: DbtNode, entry: Entry, may_config_meta: bool) -> list[Mismatch]:
     found: list[Mismatch] = []
     where = entry.at(entry.data)
     meta = {**entry.parent_meta, **_merged_meta(entry.data)}
@@ -517,14 +360,14 @@ def _check_table(node: DbtNode, entry: _Entry, may_config_meta: bool) -> list[Mi
             pairs += [(f"meta.lacuna.{k}", lac[k], have.get(k)) for k in TABLE_LACUNA_KEYS
                       if k in lac]
     for key, written, said in pairs:
-        if not _jinja(written) and written != said:
+        if not has_jinja(written) and written != said:
             found.append(Mismatch(node.unique_id, where, f"{key}: the manifest says {said!r}, "
                                   f"the file says {written!r}"))
     # dbt 1.11 ignores a model's, seed's or snapshot's top-level `tags:` (config.tags counts);
     # a source table's are its own
     given = [*entry.parent_tags, *_tags(entry.data)] if node.resource_type == "source" else \
         _tag_list(_mapping(entry.data.get("config")).get("tags"))
-    tags = [t for t in given if isinstance(t, str) and governance_tag(t) and not _jinja(t)]
+    tags = [t for t in given if isinstance(t, str) and governance_tag(t) and not has_jinja(t)]
     lost = [t for t in tags if t not in node.tags]
     if lost:
         found.append(Mismatch(node.unique_id, where, f"tags: the file gives {', '.join(lost)}, "
