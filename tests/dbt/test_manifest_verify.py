@@ -377,3 +377,22 @@ def test_verify_sources_and_versioned_models(built_copy: Path) -> None:
             "classification), the file says tags {classification: pii}") in message
     assert ("model.lacuna_example.vm.v1 (models/extra.yml:20): column a: the manifest says "
             "nothing") in message
+
+
+def test_verify_no_false_alarm_for_what_only_dbt_renders(built_copy: Path) -> None:
+    # Jinja in a column's meta (dbt renders it), a config(meta=...) in the SQL that wins over
+    # the YAML's node meta, and dbt_project.yml's +meta: all as dbt parse writes them
+    (built_copy / "models" / "finance" / "schema.yml").write_text(
+        "version: 2\n\nmodels:\n  - name: gold_revenue\n"
+        "    meta: {lacuna: {tier: confidential}}\n"
+        "    columns:\n      - name: revenue\n"
+        "        meta:\n          floe: {classification: \"{{ 'financial' }}\"}\n",
+        encoding="utf-8")
+    sql = built_copy / "models" / "finance" / "gold_revenue.sql"
+    sql.write_text("{{ config(meta={'lacuna': {'tier': 'restricted'}}) }}\n"
+                   + sql.read_text(encoding="utf-8"), encoding="utf-8")
+    parsed = load_project(built_copy, parse=True)
+    node = parsed.node("gold_revenue")
+    assert node.meta["lacuna"] == {"tier": "restricted"}  # the SQL's config() wins
+    assert node.columns["revenue"].meta["floe"] == {"classification": "financial"}
+    load_project(built_copy)
