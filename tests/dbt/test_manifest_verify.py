@@ -396,3 +396,22 @@ def test_verify_no_false_alarm_for_what_only_dbt_renders(built_copy: Path) -> No
     assert node.meta["lacuna"] == {"tier": "restricted"}  # the SQL's config() wins
     assert node.columns["revenue"].meta["floe"] == {"classification": "financial"}
     load_project(built_copy)
+
+
+def test_verify_manifest_key_of_the_dbt_section(built_copy: Path, tmp_path: Path) -> None:
+    # server reads: lacuna.yaml's dbt.verify_manifest is the opt-out (default: check)
+    from lacuna.config import config_from_dict
+    from lacuna.dbt.reads import configured_plan
+
+    alone = tmp_path / "alone"
+    (alone / "target").mkdir(parents=True)
+    shutil.copy(built_copy / "target" / "manifest.json", alone / "target" / "manifest.json")
+    checked = config_from_dict({"dbt": {"project_dir": str(alone),
+                                        "environment": "production"}})
+    with pytest.raises(ManifestError, match=r"dbt_project\.yml is missing"):
+        configured_plan(checked)
+    believed = config_from_dict({"dbt": {"project_dir": str(alone), "environment": "production",
+                                         "verify_manifest": False}})
+    plan = configured_plan(believed)
+    assert plan is not None
+    assert "model.lacuna_example.bronze_customers" in plan.classification.nodes
