@@ -143,6 +143,24 @@ def test_verify_checksum_is_dbts_stripped_sha256(built_copy: Path) -> None:
     load_project(built_copy)
 
 
+def _points_at(manifest: dict[str, Any], path: str) -> None:
+    node = _node(manifest, "model.lacuna_example.silver_customers")
+    gold = _node(manifest, "model.lacuna_example.gold_revenue")
+    node["original_file_path"], node["checksum"] = path, gold["checksum"]
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("models/finance/gold_revenue.sql",
+     "silver_customers (models/finance/gold_revenue.sql): the manifest names this file for "
+     "silver_customers, but dbt names a model after its file"),
+    ("../elsewhere/silver_customers.sql", "the manifest names a file outside the project"),
+])
+def test_verify_node_pointed_at_another_file(built_copy: Path, path: str, expected: str
+                                              ) -> None:
+    _edit_manifest(built_copy, lambda m: _points_at(m, path))
+    assert expected in _refusal(built_copy)
+
+
 def test_verify_deleted_sql_file_is_stale(built_copy: Path) -> None:
     (built_copy / "models" / "finance" / "gold_revenue.sql").unlink()
     assert ("gold_revenue (models/finance/gold_revenue.sql): the file is missing (moved or "

@@ -186,7 +186,19 @@ def _check_file(node: DbtNode, folder: Path, root: Path) -> tuple[list[Mismatch]
     rel = node.original_file_path
     path = folder / rel
     shown = _shown(path, root)
-    if node.checksum is None or node.checksum[0] not in ("sha256", "path"):
+    parts = Path(rel).parts
+    if not rel or Path(rel).is_absolute() or ".." in parts:
+        return [Mismatch(node.unique_id, shown or "?", "the manifest names a file outside the "
+                         "project, which dbt never does")], None
+    # dbt names a seed, and a model that is not versioned, after its file; so the manifest
+    # cannot point a node at another node's (unchanged, checksummed) file
+    if node.resource_type in ("model", "seed") and node.version is None \
+            and Path(rel).stem != node.name:
+        return [Mismatch(node.unique_id, shown, f"the manifest names this file for "
+                         f"{node.name}, but dbt names a {node.resource_type} after its file")
+                ], None
+    if node.checksum is None or node.checksum[0] not in ("sha256", "path") or (
+            node.checksum[0] == "path" and node.resource_type != "seed"):
         return [Mismatch(node.unique_id, shown, "the manifest has no checksum of this file, as "
                          "`dbt parse` writes one")], None
     name, value = node.checksum
