@@ -161,6 +161,22 @@ def test_verify_node_pointed_at_another_file(built_copy: Path, path: str, expect
     assert expected in _refusal(built_copy)
 
 
+def test_verify_node_removed_from_the_manifest(built_copy: Path) -> None:
+    # its children would read a relation Lacuna knows nothing about
+    _edit_manifest(built_copy, lambda m: m["nodes"].pop(
+        "model.lacuna_example.bronze_customers"))
+    assert ("project (models/customer_analytics/bronze/bronze_customers.sql): no node of the "
+            "manifest comes from this file (added since dbt parsed the project, or its node was "
+            "removed from the manifest)") in _refusal(built_copy)
+
+
+def test_verify_new_model_file_not_parsed_yet(built_copy: Path) -> None:
+    (built_copy / "models" / "finance" / "new_model.sql").write_text("select 1 as a\n",
+                                                                    encoding="utf-8")
+    assert "project (models/finance/new_model.sql): no node of the manifest comes from this " \
+        "file" in _refusal(built_copy)
+
+
 def test_verify_deleted_sql_file_is_stale(built_copy: Path) -> None:
     (built_copy / "models" / "finance" / "gold_revenue.sql").unlink()
     assert ("gold_revenue (models/finance/gold_revenue.sql): the file is missing (moved or "
@@ -409,7 +425,10 @@ def test_verify_no_false_alarm_for_what_only_dbt_renders(built_copy: Path) -> No
     sql = built_copy / "models" / "finance" / "gold_revenue.sql"
     sql.write_text("{{ config(meta={'lacuna': {'tier': 'restricted'}}) }}\n"
                    + sql.read_text(encoding="utf-8"), encoding="utf-8")
+    (built_copy / "models" / "off.sql").write_text("{{ config(enabled=false) }}\nselect 1 as a\n",
+                                                   encoding="utf-8")  # a disabled model
     parsed = load_project(built_copy, parse=True)
+    assert ("lacuna_example", "models/off.sql") in parsed.disabled
     node = parsed.node("gold_revenue")
     assert node.meta["lacuna"] == {"tier": "restricted"}  # the SQL's config() wins
     assert node.columns["revenue"].meta["floe"] == {"classification": "financial"}

@@ -135,6 +135,8 @@ class DbtProject:
     nodes: Mapping[str, DbtNode] = field(default_factory=lambda: _EMPTY)
     tests: Mapping[str, DbtTest] = field(default_factory=lambda: _EMPTY)
     children: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    # (package, original_file_path) of the disabled nodes (the manifest's ``disabled``)
+    disabled: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def target_dir(self) -> Path:
@@ -305,7 +307,18 @@ def parse_manifest(data: Mapping[str, Any], project_dir: Path, path: Path) -> Db
         nodes=MappingProxyType(nodes),
         tests=MappingProxyType(tests),
         children=MappingProxyType({k: tuple(v) for k, v in children.items()}),
+        disabled=_disabled(data.get("disabled")),
     )
+
+
+def _disabled(section: Any) -> frozenset[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for versions in _mapping(section).values():
+        for raw in versions if type(versions) is list else ():
+            if type(raw) is dict:
+                out.add((str(raw.get("package_name") or ""),
+                         str(raw.get("original_file_path") or "")))
+    return frozenset(out)
 
 
 def _items(section: Any, path: Path) -> Iterable[tuple[str, Mapping[str, Any]]]:

@@ -127,15 +127,23 @@ def read_yaml_mapping(path: Path) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
-def _yaml_files(folder: Path, config: Mapping[str, Any]) -> list[Path]:
+def resource_files(folder: Path, config: Mapping[str, Any], key: str,
+                   suffixes: tuple[str, ...]) -> list[Path]:
+    """The files ending in ``suffixes`` under the ``key`` paths (``model-paths``, ...) of a
+    project's ``dbt_project.yml`` (``config``), dbt's default folder when it names none."""
+    value = config.get(key) or (config.get("source-paths") if key == "model-paths" else None)
+    paths = [value] if isinstance(value, str) else list(value or RESOURCE_PATHS[key])
     files: list[Path] = []
-    for key, default in RESOURCE_PATHS.items():
-        value = config.get(key) or (config.get("source-paths") if key == "model-paths" else None)
-        paths = [value] if isinstance(value, str) else list(value or default)
-        for each in paths:
-            base = folder / str(each)
-            if base.is_dir():
-                files += [p for p in base.rglob("*") if p.suffix in (".yml", ".yaml")]
+    for each in paths:
+        base = folder / str(each)
+        if base.is_dir():
+            files += [p for p in base.rglob("*") if p.suffix in suffixes and p.is_file()]
+    return sorted(set(files))
+
+
+def _yaml_files(folder: Path, config: Mapping[str, Any]) -> list[Path]:
+    files = [f for key in RESOURCE_PATHS
+             for f in resource_files(folder, config, key, (".yml", ".yaml"))]
     return sorted(set(files))
 
 

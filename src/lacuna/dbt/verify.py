@@ -47,7 +47,14 @@ from lacuna.dbt.manifest import (
     _merged_meta,
     _tags,
 )
-from lacuna.dbt.properties import Entry, as_list, entries, has_jinja, read_yaml_mapping
+from lacuna.dbt.properties import (
+    Entry,
+    as_list,
+    entries,
+    has_jinja,
+    read_yaml_mapping,
+    resource_files,
+)
 
 # dbt.constants.MAXIMUM_SEED_SIZE: a bigger seed's checksum is its path
 MAXIMUM_SEED_SIZE = 1024 * 1024
@@ -94,6 +101,7 @@ def verify_manifest(project: DbtProject) -> None:
         cfg = config if package == project.name else read_yaml_mapping(folder /
                                                                          "dbt_project.yml")
         found_entries = entries(folder, cfg, package, rel_to=root)
+        found += _unlisted(project, package, folder, cfg, root)
         for node in project.nodes.values():
             if node.package_name == package:
                 found += _check_node(node, found_entries.get(_key(node)), folder, root, by_name)
@@ -151,6 +159,27 @@ def _package_roots(root: Path, config: Mapping[str, Any], wanted: set[str],
                        f"{', '.join(missing)}, which are not installed in {base}",
                        f"run `dbt deps` in {root}")
     return out
+
+
+def _unlisted(project: DbtProject, package: str, folder: Path, config: Mapping[str, Any],
+              root: Path) -> list[Mismatch]:
+    """A model or seed file no node of the manifest (enabled or disabled) comes from: the
+    manifest is older than the file, or a node was taken out of it (its children would then
+    read a relation Lacuna knows nothing about). Not checked when a ``.dbtignore`` exists
+    (Lacuna does not evaluate its patterns)."""
+    if (folder / ".dbtignore").exists():
+        return []
+    known = {n.original_file_path for n in project.nodes.values() if n.package_name == package}
+    known |= {f for p, f in project.disabled if p == package}
+    found: list[Mismatch] = []
+    for key, suffixes in (("model-paths", (".sql", ".py")), ("seed-paths", (".csv",))):
+        for path in resource_files(folder, config, key, suffixes):
+            rel = path.relative_to(folder).as_posix()
+            if rel not in known:
+                found.append(Mismatch("", _shown(path, root), "no node of the manifest comes "
+                                      "from this file (added since dbt parsed the project, or "
+                                      "its node was removed from the manifest)"))
+    return found
 
 
 def _key(node: DbtNode) -> tuple[str, ...]:
