@@ -350,7 +350,6 @@ def _check_columns(node: DbtNode, entry: Entry | None) -> list[Mismatch]:
     yaml_cols = _yaml_columns(node, entry) if entry is not None else {}
     for name in dict.fromkeys([*node.columns, *yaml_cols]):
         in_manifest = node.columns.get(name)
-        said = declaration(in_manifest) if in_manifest is not None else None
         raw = yaml_cols.get(name)
         if raw is not None and in_manifest is not None and "config" not in raw \
                 and (raw.get("meta") or {}) == in_manifest.meta \
@@ -358,6 +357,7 @@ def _check_columns(node: DbtNode, entry: Entry | None) -> list[Mismatch]:
             continue  # written as the manifest has it (the common case, and the cheap one)
         if raw is not None and has_jinja({k: raw.get(k) for k in ("meta", "config", "tags")}):
             continue  # dbt renders it; not comparable here
+        said = declaration(in_manifest) if in_manifest is not None else None
         written = declaration(_column(name, raw)) if raw is not None else None
         if said == written:
             continue
