@@ -61,6 +61,7 @@ def synthetic_manifest(n_models: int, *, project: str = "bench", seed: int = 7) 
             "unique_id": uid, "resource_type": "source", "name": f"src_{s}",
             "package_name": project, "path": "models/sources.yml",
             "original_file_path": "models/sources.yml", "identifier": f"src_{s}",
+            "source_name": "raw",
             "schema": "raw", "database": "warehouse", "columns": {},
             "freshness": {"warn_after": {"count": 12, "period": "hour"}},
             "relation_name": f'"warehouse"."raw"."src_{s}"',
@@ -148,14 +149,42 @@ def _compiled_sql(rng: random.Random, columns: list[str], parents: list[str],
 
 
 def write_project(folder: Path, n_models: int) -> Path:
-    """A project folder with ``dbt_project.yml``, ``floe.yaml`` and ``target/manifest.json``."""
+    """A project folder with ``dbt_project.yml``, ``floe.yaml``, ``target/manifest.json`` and
+    the files the manifest says it was parsed from (each model's SQL, a ``schema.yml`` per
+    folder, ``sources.yml``): so that loading it verifies the manifest against them, as it
+    does for a real project (:mod:`lacuna.dbt.verify`)."""
+    import hashlib
+
+    import yaml
+
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dbt_project.yml").write_text("name: bench\nprofile: bench\nversion: '1.0'\n",
                                             encoding="utf-8")
     (folder / "floe.yaml").write_text(FLOE_YAML, encoding="utf-8")
+    manifest = synthetic_manifest(n_models)
+    schemas: dict[str, list[dict[str, Any]]] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model":
+            continue
+        sql = node["raw_code"]
+        path = folder / node["original_file_path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(sql + "\n", encoding="utf-8")
+        node["checksum"] = {"name": "sha256",
+                            "checksum": hashlib.sha256(sql.strip().encode()).hexdigest()}
+        schema = str(Path(node["original_file_path"]).parent / "schema.yml")
+        node["patch_path"] = f"bench://{schema}"
+        schemas.setdefault(schema, []).append({"name": node["name"], "columns": [
+            {"name": c, **({"meta": col["meta"]} if col["meta"] else {})}
+            for c, col in node["columns"].items()]})
+    for schema, models in schemas.items():
+        (folder / schema).write_text(yaml.safe_dump({"version": 2, "models": models}),
+                                     encoding="utf-8")
+    tables = [{"name": s["name"]} for s in manifest["sources"].values()]
+    (folder / "models" / "sources.yml").write_text(yaml.safe_dump(
+        {"version": 2, "sources": [{"name": "raw", "tables": tables}]}), encoding="utf-8")
     (folder / "target").mkdir(exist_ok=True)
-    (folder / "target" / "manifest.json").write_text(json.dumps(synthetic_manifest(n_models)),
-                                                     encoding="utf-8")
+    (folder / "target" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder
 
 

@@ -70,7 +70,7 @@ def _renamed_email(tmp_path: Path, gen: SimpleNamespace, declared: dict[str, Any
                                                                       sensitivity="high")}),
               gen.model("m", sql='select email as contact from "db"."main"."src"',
                         parents=("seed.p.src",), columns={"contact": declared}))
-    return classify_project(load_project(tmp_path)).of("m")
+    return classify_project(load_project(tmp_path, verify=False)).of("m")
 
 
 def test_a_declaration_cannot_lower_what_a_column_inherits(tmp_path: Path,
@@ -100,12 +100,14 @@ def test_cli_classify_shows_an_overruled_declaration(tmp_path: Path,
 
     _renamed_email(tmp_path, gen, gen.floe("public"))
     runner = CliRunner()
-    out = runner.invoke(app, ["dbt", "classify", "--project-dir", str(tmp_path), "--json"])
+    out = runner.invoke(app, ["dbt", "classify", "--project-dir", str(tmp_path), "--json",
+                                      "--no-verify-manifest"])
     assert out.exit_code == 0, out.output
     m = json.loads(out.output)["model.p.m"]
     assert m["overruled"] == ["contact"]
     assert m["columns"]["contact"]["classification"] == "pii"
-    table = runner.invoke(app, ["dbt", "classify", "--project-dir", str(tmp_path)],
+    table = runner.invoke(app, ["dbt", "classify", "--project-dir", str(tmp_path),
+                                        "--no-verify-manifest"],
                           env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "overruled" in table.output
@@ -117,7 +119,7 @@ def test_suggest_lists_an_overruled_declaration_to_fix_by_hand(tmp_path: Path,
     from lacuna.dbt.suggest import suggestions, suggestions_yaml
 
     nc = _renamed_email(tmp_path, gen, gen.floe("public"))
-    pc = classify_project(load_project(tmp_path))
+    pc = classify_project(load_project(tmp_path, verify=False))
     [listed] = [s for s in suggestions(pc) if s.column == "contact"]
     assert listed.source == "inherited, declared public (lower: overruled)"
     assert listed.meta()["classification"] == "pii"
@@ -165,7 +167,7 @@ def test_a_masked_column_may_be_declared_public(tmp_path: Path, gen: SimpleNames
                                                                       sensitivity="high")}),
               gen.model("m", sql='select count(distinct email) as n from "db"."main"."src"',
                         parents=("seed.p.src",), columns={"n": gen.floe("public")}))
-    nc = classify_project(load_project(tmp_path)).of("m")
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
     assert nc.classification.columns["n"].layer is Layer.DECLARED
     assert not nc.overruled
 
@@ -178,7 +180,7 @@ def test_untraceable_sql_keeps_declarations(tmp_path: Path, gen: SimpleNamespace
                                                                       sensitivity="high")}),
               gen.model("m", sql="select ((( from nowhere", parents=("seed.p.src",),
                         columns={"id": gen.floe("identifier"), "x": {}}))
-    nc = classify_project(load_project(tmp_path)).of("m")
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
     assert nc.classification.columns["id"].classification is ColumnKind.IDENTIFIER
     assert nc.classification.columns["x"].classification is ColumnKind.PII
     assert not nc.overruled
@@ -190,7 +192,7 @@ def test_untraceable_sql_fails_closed(tmp_path: Path, gen: SimpleNamespace) -> N
                                                                     sensitivity="critical")}),
               gen.model("m", sql="select ((( from nowhere", parents=("seed.p.src",),
                         columns={"x": {}}))
-    nc = classify_project(load_project(tmp_path)).of("m")
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
     assert nc.classification.columns["x"].sensitivity is Sensitivity.CRITICAL
     assert nc.classification.tier is Tier.PROPRIETARY
     assert any("could not be traced" in n for n in nc.notes)
@@ -201,7 +203,7 @@ def test_undeclared_columns_are_classified_by_name_and_description(
     gen.write(tmp_path, gen.model("s", kind="seed", columns={
         "customer_email": {}, "notes_x": {"description": "The customer's e-mail address"},
         "colour": {}}))
-    nc = classify_project(load_project(tmp_path)).of("s")
+    nc = classify_project(load_project(tmp_path, verify=False)).of("s")
     cols = nc.classification.columns
     assert cols["customer_email"].pii_type == "email"
     assert cols["colour"].classification is ColumnKind.PUBLIC
@@ -211,7 +213,7 @@ def test_undeclared_columns_are_classified_by_name_and_description(
 def test_column_tags_and_upper_case_dbt_tags(tmp_path: Path, gen: SimpleNamespace) -> None:
     gen.write(tmp_path, gen.model("s", kind="seed", tags=("PII", "daily"),
                                   columns={"diag": {"tags": ["phi"]}}))
-    c = classify_project(load_project(tmp_path)).classification("s")
+    c = classify_project(load_project(tmp_path, verify=False)).classification("s")
     assert c.columns["diag"].classification is ColumnKind.PHI
     assert "PII" in c.tags
     assert "DAILY" not in c.tags
@@ -225,7 +227,7 @@ def test_bad_declaration_names_file_and_column(tmp_path: Path, gen: SimpleNamesp
                                                meta: dict[str, Any], match: str) -> None:
     gen.write(tmp_path, gen.model("m", kind="seed", columns={"c": {"meta": meta}}))
     with pytest.raises(ConfigError, match=rf"models/m.sql: m\.c: meta\.\w+: .*{match}"):
-        classify_project(load_project(tmp_path))
+        classify_project(load_project(tmp_path, verify=False))
 
 
 def test_cli_classify_json_samples_the_warehouse(dbt_built: Any) -> None:
@@ -263,7 +265,7 @@ def test_ephemeral_parent_is_traced_through_its_inlined_cte(tmp_path: Path,
         "m", parents=("eph",),
         sql=('with __dbt__cte__eph as (select ssn as x, id from "db"."main"."src") '
              "select x as ref_code, id from __dbt__cte__eph")))
-    nc = classify_project(load_project(tmp_path)).of("m")
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
     assert nc.classification.columns["ref_code"].classification is ColumnKind.PII
     assert nc.classification.tier is Tier.PROPRIETARY
     assert not nc.notes
@@ -274,7 +276,7 @@ def test_relation_outside_depends_on_is_traced(tmp_path: Path, gen: SimpleNamesp
     SQL is still traced against the project's relations, not left unclassified (PUBLIC)."""
     gen.write(tmp_path, _ssn_seed(gen), gen.model(
         "m", sql='select ssn as ref_code from "db"."main"."src"', parents=()))
-    nc = classify_project(load_project(tmp_path)).of("m")
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
     assert nc.classification.columns["ref_code"].classification is ColumnKind.PII
     assert nc.classification.tier is Tier.PROPRIETARY
 
@@ -287,7 +289,7 @@ def test_untraceable_sql_without_listed_columns_keeps_the_parents_tier(
         "m", parents=("seed.p.src",),
         sql=('select s.ssn as ref_code from "db"."main"."src" s '
              'join "db"."ext"."unknown" u on true')))
-    nc = classify_project(load_project(tmp_path)).of("m")
+    nc = classify_project(load_project(tmp_path, verify=False)).of("m")
     assert any("could not be traced" in n for n in nc.notes)
     assert nc.classification.tier is Tier.PROPRIETARY
     assert "PII" in nc.classification.tags
@@ -306,6 +308,6 @@ def test_untraceable_sql_columns_are_named_from_its_select(tmp_path: Path,
               gen.model("star", parents=("seed.p.src",),
                         sql=('select * from "db"."main"."src" s '
                              'join "db"."ext"."unknown" u on true')))
-    pc = classify_project(load_project(tmp_path))
+    pc = classify_project(load_project(tmp_path, verify=False))
     assert pc.classification("m").columns["ref_code"].classification is ColumnKind.PII
     assert pc.classification("star").columns["ssn"].classification is ColumnKind.PII

@@ -53,7 +53,7 @@ def _project(tmp_path: Path, nodes: list[dict[str, Any]], sources: dict[str, Any
     for rel, text in (files or {}).items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
-    return load_project(tmp_path)
+    return load_project(tmp_path, verify=False)
 
 
 def test_compile_counts_tests_linked_by_attached_node_or_only_depends_on(tmp_path):

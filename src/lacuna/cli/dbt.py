@@ -17,6 +17,9 @@ err_console = Console(stderr=True)
 
 ProjectDir = Annotated[Path, typer.Option("--project-dir", help="The dbt project's folder.")]
 Parse = Annotated[bool, typer.Option("--parse", help="Run `dbt parse` first (needs dbt).")]
+NoVerify = Annotated[bool, typer.Option(
+    "--no-verify-manifest", help="Believe target/manifest.json without checking it against "
+    "the project's YAML and SQL (a manifest used without its project; docs/dbt.md).")]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to lacuna.yaml (default: search).")
 ]
@@ -50,7 +53,8 @@ Warehouse = Annotated[
 
 
 def _classified(project_dir: Path, parse: bool, config: Path | None,
-                database: Path | None = None, warehouse: str | None = None) -> object:
+                database: Path | None = None, warehouse: str | None = None,
+                verify: bool = True) -> object:
     from lacuna.dbt import load_project
     from lacuna.dbt.classify import classify_project, seed_sampler
     from lacuna.dbt.runtime import configured_warehouse, warehouse_path
@@ -60,7 +64,7 @@ def _classified(project_dir: Path, parse: bool, config: Path | None,
 
     _configure(config)
     gov = current()
-    project = load_project(project_dir, parse=parse)
+    project = load_project(project_dir, parse=parse, verify=verify)
     sampler = seed_sampler(project)
     url = warehouse or (None if database else configured_warehouse(project, gov.config))
     if url:
@@ -79,6 +83,7 @@ def _classified(project_dir: Path, parse: bool, config: Path | None,
 def classify(
     project_dir: ProjectDir = Path("."),
     parse: Parse = False,
+    no_verify_manifest: NoVerify = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     database: Database = None,
     warehouse: Warehouse = None,
@@ -87,7 +92,8 @@ def classify(
     """Classify every model, seed, snapshot and source: declared, inherited or suggested."""
     from lacuna.dbt.classify import ProjectClassification
 
-    pc = _classified(project_dir, parse, config, database, warehouse)
+    pc = _classified(project_dir, parse, config, database, warehouse,
+                     verify=not no_verify_manifest)
     assert isinstance(pc, ProjectClassification)
     if as_json:
         out = {uid: {**nc.classification.to_dict(), "declared": list(nc.declared),
@@ -124,6 +130,7 @@ def suggest(
         "--namespace", help="meta namespace to write: lacuna or floe (default: floe when the "
         "project has a floe.yaml)")] = None,
     parse: Parse = False,
+    no_verify_manifest: NoVerify = False,
     database: Database = None,
     warehouse: Warehouse = None,
     config: ConfigOption = None,
@@ -133,7 +140,8 @@ def suggest(
     from lacuna.dbt.suggest import apply as apply_suggestions
     from lacuna.dbt.suggest import suggestions, suggestions_yaml
 
-    pc = _classified(project_dir, parse, config, database, warehouse)
+    pc = _classified(project_dir, parse, config, database, warehouse,
+                     verify=not no_verify_manifest)
     assert isinstance(pc, ProjectClassification)
     ns = namespace or ("floe" if (project_dir / "floe.yaml").is_file() else "lacuna")
     if ns not in ("lacuna", "floe"):
@@ -163,13 +171,15 @@ def apply_cmd(
         help="The built tables as a SQLAlchemy URL (PostgreSQL, SQLite, DuckDB; default: "
              "lacuna.yaml's dbt.warehouse).")] = None,
     config: ConfigOption = None,
+    no_verify_manifest: NoVerify = False,
 ) -> None:
     """Apply non-production policies to the built tables: synthesize, redact, mask, hash."""
     from lacuna.dbt.runtime import apply_environment, load_plan
     from lacuna.governor import current
 
     _configure(config)
-    gp = load_plan(project_dir, environment=environment, config=current().config)
+    gp = load_plan(project_dir, environment=environment, config=current().config,
+                   verify=not no_verify_manifest)
     report = apply_environment(project_dir, seed=seed, database=database, governance_plan=gp,
                                warehouse=warehouse)
     for relation, done in report.tables.items():
@@ -219,13 +229,15 @@ def policies(
     project_dir: ProjectDir = Path("."),
     environment: Environment = None,
     config: ConfigOption = None,
+    no_verify_manifest: NoVerify = False,
 ) -> None:
     """Validate the governance section and show what it does to each classified column."""
     from lacuna.dbt.runtime import effects_summary, load_plan
     from lacuna.governor import current
 
     _configure(config)
-    gp = load_plan(project_dir, environment=environment, config=current().config)
+    gp = load_plan(project_dir, environment=environment, config=current().config,
+                   verify=not no_verify_manifest)
     table = Table(title=f"governance in {gp.environment} ({gp.category})", title_justify="left")
     for head in ("node", "column", "action", "policies"):
         table.add_column(head)
@@ -267,6 +279,7 @@ def vars_cmd(
         help="Tells pseudonym sets apart; not a secret. hash and synthesize are keyed by "
              "$LACUNA_DBT_HASH_KEY (16+ characters, required), not by the seed.")] = "lacuna",
     config: ConfigOption = None,
+    no_verify_manifest: NoVerify = False,
 ) -> None:
     """Print the --vars for dbt that make the lacuna.govern() post-hook apply the policies.
 
@@ -275,7 +288,8 @@ def vars_cmd(
     from lacuna.governor import current
 
     _configure(config)
-    gp = load_plan(project_dir, environment=environment, config=current().config)
+    gp = load_plan(project_dir, environment=environment, config=current().config,
+                   verify=not no_verify_manifest)
     typer.echo(json.dumps(govern_vars(gp, seed=seed), separators=(",", ":")))
 
 

@@ -28,16 +28,20 @@ ConfigFile = Annotated[Path | None, typer.Option(
     "floe.yaml or lacuna.yaml in the project).")]
 Models = Annotated[list[str] | None, typer.Option(
     "--models", "-m", help="Only these models (name globs; repeatable).")]
+NoVerify = Annotated[bool, typer.Option(
+    "--no-verify-manifest", help="Believe target/manifest.json without checking it against "
+    "the project's YAML and SQL (a manifest used without its project; docs/dbt.md).")]
 
 
-def _plan(project_dir: Path, config: Path | None, models: list[str] | None) -> AccessPlan:
+def _plan(project_dir: Path, config: Path | None, models: list[str] | None,
+          verify: bool = True) -> AccessPlan:
     from lacuna.dbt.checks import warehouse_types
     from lacuna.dbt.consumption import load_consumption, plan_access
     from lacuna.dbt.evidence import duckdb_path
     from lacuna.dbt.manifest import load_project
 
     consumption, governance, _ = load_consumption(project_dir, config)
-    project = load_project(project_dir)
+    project = load_project(project_dir, verify=verify)
     db = duckdb_path(project) if project.adapter_type in (None, "duckdb") else None
     return plan_access(project, consumption, governance, models=models,
                        column_types=warehouse_types(db) if db else None)
@@ -70,12 +74,13 @@ def cube(
     = None,
     config: ConfigFile = None,
     models: Models = None,
+    no_verify_manifest: NoVerify = False,
 ) -> None:
     """Write Cube data-model files with access_policy (member_level, member_masking,
     row_level with { userAttributes.x }), failing closed when a user attribute is missing."""
     from lacuna.dbt.cube import generate_cube, supports_masking
 
-    plan = _plan(project_dir, config, models)
+    plan = _plan(project_dir, config, models, verify=not no_verify_manifest)
     written = generate_cube(plan, out, cube_version=cube_version)
     mode = "access policies with masking" if supports_masking(cube_version) else \
         "queryRewrite in cube.js (no access-policy masking in this Cube version)"
@@ -92,12 +97,13 @@ def polaris(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("polaris"),
     config: ConfigFile = None,
     models: Models = None,
+    no_verify_manifest: NoVerify = False,
 ) -> None:
     """Write Polaris catalog-role grants (namespace/table privileges per role) as the management
     API's JSON requests, with a summary and an apply script."""
     from lacuna.dbt.polaris import generate_polaris, polaris_requests
 
-    plan = _plan(project_dir, config, models)
+    plan = _plan(project_dir, config, models, verify=not no_verify_manifest)
     written = generate_polaris(plan, out)
     requests, summary = polaris_requests(plan)
     console.print(f"Polaris catalog {summary['catalog']!r}: {len(requests)} requests for roles "

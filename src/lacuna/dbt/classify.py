@@ -50,6 +50,9 @@ from lacuna.model import (
 NAMESPACES = ("floe", "lacuna")  # later wins
 KNOWN_TAGS = frozenset({"pii", "phi", "gdpr", "hipaa", "ccpa", "financial"})
 SEED_SAMPLE_ROWS = 200
+# the node-level meta table_declaration reads: meta.<key>, and meta.lacuna.<key>
+TABLE_META_KEYS = ("classification", "tags")
+TABLE_LACUNA_KEYS = ("tier", "classification", "tags")
 
 # (node, column names) -> {column: sample values}; None when the node cannot be sampled
 Sampler = Callable[[DbtNode, Sequence[str]], Mapping[str, Sequence[Any]] | None]
@@ -120,12 +123,13 @@ class ProjectClassification:
         return self.of(name_or_id).classification
 
 
-def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
-    """The class a column's meta or tags declare, or ``None``.
+def declaration(column: DbtColumn) -> tuple[dict[str, Any], str] | None:
+    """The parts of a column's meta and tags that declare its class, and where they are.
 
-    Raises:
-        ConfigError: a declaration with an unknown class or sensitivity; the message names the
-            node's file and the column.
+    The one definition of "classification-relevant" for a column: :func:`declared_column` parses
+    it, and :mod:`lacuna.dbt.verify` compares it between the manifest and the project's YAML.
+    Returns ``(fields, source)`` (``source``: ``meta.lacuna``, ``meta.floe``, ``meta`` or
+    ``tags``), or ``None`` when the column declares nothing.
     """
     merged: dict[str, Any] = {}
     source = ""
@@ -149,6 +153,20 @@ def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
             return None
         merged = {"classification": tagged[0]}
         source = "tags"
+    return merged, source
+
+
+def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
+    """The class a column's meta or tags declare, or ``None``.
+
+    Raises:
+        ConfigError: a declaration with an unknown class or sensitivity; the message names the
+            node's file and the column.
+    """
+    found = declaration(column)
+    if found is None:
+        return None
+    merged, source = found
     where = node.original_file_path or node.unique_id
     try:
         kind = ColumnKind.parse(merged.get("classification", "public"))
@@ -166,6 +184,7 @@ def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
 def table_declaration(node: DbtNode) -> tuple[Tier, tuple[str, ...], tuple[str, ...]]:
     """The floor tier, governance tags and reasons a node's own meta and tags declare."""
     floor, tags, reasons = Tier.PUBLIC, [], []
+    # TABLE_META_KEYS and TABLE_LACUNA_KEYS name what is read here (lacuna.dbt.verify checks them)
     candidates: list[tuple[str, Any, Any]] = [("meta", node.meta.get("classification"),
                                                node.meta.get("tags"))]
     lac = node.meta.get("lacuna")
@@ -187,8 +206,13 @@ def table_declaration(node: DbtNode) -> tuple[Tier, tuple[str, ...], tuple[str, 
             tag_values = [tag_values]
         if isinstance(tag_values, Sequence):
             tags += [str(t).upper() for t in tag_values]
-    tags += [t.upper() for t in node.tags if t.isupper() or t.lower() in KNOWN_TAGS]
+    tags += [t.upper() for t in node.tags if governance_tag(t)]
     return floor, unique(tags), tuple(reasons)
+
+
+def governance_tag(tag: str) -> bool:
+    """Whether a node's dbt tag is a governance tag (upper case, or a known one like ``pii``)."""
+    return tag.isupper() or tag.lower() in KNOWN_TAGS
 
 
 def classify_project(

@@ -108,6 +108,8 @@ class DbtNode:
     patch_path: str | None = None  # the YAML file that documents it, relative to the project
     tests: tuple[DbtTest, ...] = ()
     source_name: str | None = None  # a source table's source (``sources: - name:``)
+    checksum: tuple[str, str] | None = None  # dbt's (hash name, value) of original_file_path
+    version: str | None = None  # a versioned model's version
 
     @property
     def table(self) -> str:
@@ -133,6 +135,8 @@ class DbtProject:
     nodes: Mapping[str, DbtNode] = field(default_factory=lambda: _EMPTY)
     tests: Mapping[str, DbtTest] = field(default_factory=lambda: _EMPTY)
     children: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    # (package, original_file_path) of the disabled nodes (the manifest's ``disabled``)
+    disabled: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def target_dir(self) -> Path:
@@ -188,24 +192,38 @@ def load_project(
     *,
     manifest: str | os.PathLike[str] | None = None,
     parse: bool = False,
+    verify: bool = True,
 ) -> DbtProject:
     """Load a dbt project's manifest.
+
+    Without ``parse``, the manifest is checked against the project's files first
+    (:func:`lacuna.dbt.verify.verify_manifest`): its columns' classification meta against the
+    YAML, and each model's, seed's and snapshot's file against dbt's checksum. Anyone who can
+    write ``target/`` could otherwise declassify a column without a code review.
 
     Args:
         project_dir: the folder holding ``dbt_project.yml``.
         manifest: the manifest file; default ``<target-path>/manifest.json`` of the project.
         parse: run ``dbt parse`` first (needs dbt; see :func:`find_dbt`).
+        verify: check the manifest against the project's files (``False``: believe it as it
+            is, for a manifest knowingly used without its project; docs/dbt.md).
 
     Raises:
         ManifestError: no manifest (with the command that makes one), unreadable JSON (with its
-            line and column) or not a dbt manifest.
+            line and column), not a dbt manifest, or (``verify``) a manifest that does not
+            match the project's files, or whose project files are missing.
         IntegrationError: ``parse=True`` and dbt is missing or ``dbt parse`` failed.
     """
     root = Path(project_dir).expanduser().resolve()
     if parse:
         run_dbt(["parse"], root)
     path = Path(manifest).expanduser().resolve() if manifest else target_dir(root) / MANIFEST
-    return parse_manifest(read_json(path, what="dbt manifest", project_dir=root), root, path)
+    project = parse_manifest(read_json(path, what="dbt manifest", project_dir=root), root, path)
+    if verify and not parse:  # dbt parse has just written it from the files
+        from lacuna.dbt.verify import verify_manifest
+
+        verify_manifest(project)
+    return project
 
 
 def target_dir(project_dir: Path) -> Path:
@@ -289,7 +307,18 @@ def parse_manifest(data: Mapping[str, Any], project_dir: Path, path: Path) -> Db
         nodes=MappingProxyType(nodes),
         tests=MappingProxyType(tests),
         children=MappingProxyType({k: tuple(v) for k, v in children.items()}),
+        disabled=_disabled(data.get("disabled")),
     )
+
+
+def _disabled(section: Any) -> frozenset[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for versions in _mapping(section).values():
+        for raw in versions if type(versions) is list else ():
+            if type(raw) is dict:
+                out.add((str(raw.get("package_name") or ""),
+                         str(raw.get("original_file_path") or "")))
+    return frozenset(out)
 
 
 def _items(section: Any, path: Path) -> Iterable[tuple[str, Mapping[str, Any]]]:
@@ -398,7 +427,15 @@ def _node(uid: str, raw: Mapping[str, Any]) -> DbtNode:
         constraints=_constraints(raw.get("constraints")),
         patch_path=_patch_path(raw, kind),
         source_name=_opt_str(raw.get("source_name")) if kind == "source" else None,
+        checksum=_checksum(raw.get("checksum")),
+        version=_opt_str(raw.get("version")),
     )
+
+
+def _checksum(value: Any) -> tuple[str, str] | None:
+    if type(value) is not dict or not isinstance(value.get("name"), str):
+        return None
+    return value["name"], str(value.get("checksum") or "")
 
 
 def _patch_path(raw: Mapping[str, Any], kind: str) -> str | None:

@@ -100,7 +100,7 @@ def configured_plan(config: Config) -> GovernancePlan | None:
     if where == "defaults" and config.governance:
         governance = governance_from(config.governance, where=config.source or "<config>")
     gp = load_plan(project_dir, environment=found.environment, governance=governance,
-                   config=config)
+                   config=config, verify=found.verify_manifest)
     with _lock:
         if len(_plans) > 32:
             _plans.clear()

@@ -104,10 +104,12 @@ def load_plan(
     governance: GovernanceConfig | None = None,
     config_file: str | Path | None = None,
     config: Config | None = None,
+    verify: bool = True,
 ) -> GovernancePlan:
     """Load the project, its classification and governance, and plan for ``environment``
-    (default: the governance section's, else lacuna.yaml's ``environment``)."""
-    project = load_project(project_dir)
+    (default: the governance section's, else lacuna.yaml's ``environment``); ``verify``: check
+    the manifest against the project's files (:func:`lacuna.dbt.manifest.load_project`)."""
+    project = load_project(project_dir, verify=verify)
     if governance is None:
         governance, _ = load_governance(project_dir, config=config_file)
     if config is None:

@@ -7,6 +7,8 @@
                                        # to this file
       environment: production          # default: the project's governance.environment, else
                                        # lacuna.yaml's environment
+      verify_manifest: true            # false: believe the manifest without checking it
+                                       # against the project's files (docs/dbt.md)
       warehouse: postgresql+psycopg://… # optional: the built tables (a SQLAlchemy URL); SQL
                                        # reads are then checked on this database only, and
                                        # lacuna dbt apply / read_model use it
@@ -36,6 +38,9 @@ class DbtSettings(Section):
     project_dir: str
     environment: str | None = None
     warehouse: str | None = None
+    # False: believe target/manifest.json without checking it against the project's files
+    # (a manifest deployed without its project; docs/dbt.md)
+    verify_manifest: bool = True
     # the server: who holds the governance section's roles (requires_role), by user name or
     # server role, e.g. {data_owner: [olga], compliance: [compliance_officer]}
     roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)

@@ -1,0 +1,454 @@
+"""A manifest is believed only when it matches the project's files (lacuna.dbt.verify).
+
+Every case starts from the example project built by real dbt (``built_copy``), edits its
+manifest or its files as someone with write access to ``target/`` (or a stale checkout) would,
+and loads it as ``lacuna compile`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lacuna.dbt import ManifestError, load_project
+
+BRONZE = "models/customer_analytics/bronze/schema.yml"
+RUN_PARSE = r"run `dbt parse` in .* \(or `lacuna compile --parse`\)"
+
+
+def _edit_manifest(project: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    path = project / "target" / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    change(manifest)
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _node(manifest: dict[str, Any], uid: str) -> dict[str, Any]:
+    node: dict[str, Any] = manifest["nodes"][uid]
+    return node
+
+
+def _set_column_meta(uid: str, column: str, meta: dict[str, Any]
+                     ) -> Callable[[dict[str, Any]], None]:
+    def change(manifest: dict[str, Any]) -> None:
+        col = _node(manifest, uid)["columns"][column]
+        col["meta"] = meta
+        col.setdefault("config", {})["meta"] = meta
+
+    return change
+
+
+def _refusal(project: Path) -> str:
+    with pytest.raises(ManifestError) as caught:
+        load_project(project)
+    return str(caught.value)
+
+
+def test_verify_untouched_built_project_loads(dbt_built: Any) -> None:
+    project = load_project(dbt_built.dir)
+    email = project.node("bronze_customers").columns["email"]
+    assert email.meta["floe"]["classification"] == "pii"
+
+
+def test_verify_declassified_column_is_refused_with_file_line_and_fix(built_copy: Path) -> None:
+    _edit_manifest(built_copy, _set_column_meta("model.lacuna_example.bronze_customers", "email",
+                                                {"lacuna": {"classification": "public"}}))
+    message = _refusal(built_copy)
+    manifest = built_copy / "target" / "manifest.json"
+    assert message.startswith(f"{manifest}: the dbt manifest does not match the project's "
+                              f"files in {built_copy} (1 difference):")
+    assert (f"model.lacuna_example.bronze_customers ({BRONZE}:12): column email: the manifest "
+            "says meta.lacuna {classification: public}, the file says meta.floe "
+            "{classification: pii, pii_type: email, sensitivity: high}") in message
+    assert "stale" in message
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    pytest.param(_set_column_meta("model.lacuna_example.bronze_customers", "ssn", {}),
+                 rf"bronze_customers \({BRONZE}:18\): column ssn: the manifest says nothing "
+                 r"\(no classification\), the file says meta.floe \{classification: pii",
+                 id="meta-removed"),
+    pytest.param(lambda m: _node(m, "model.lacuna_example.bronze_customers")["columns"]
+                 .pop("email"),
+                 rf"\({BRONZE}:12\): column email: the manifest says nothing",
+                 id="column-removed"),
+    pytest.param(_set_column_meta("seed.lacuna_example.raw_orders", "amount",
+                                  {"lacuna": {"classification": "financial",
+                                              "sensitivity": "low"}}),
+                 r"raw_orders \(seeds/seeds.yml:\d+\): column amount: .*sensitivity: low.*"
+                 r"sensitivity: medium",
+                 id="seed-config-meta-lowered"),
+    pytest.param(_set_column_meta("model.lacuna_example.bronze_customers", "customer_id",
+                                  {"lacuna": {"classification": "pii"}}),
+                 r"column customer_id: the manifest says meta.lacuna \{classification: pii\}, "
+                 r"the file says nothing",
+                 id="column-the-yaml-does-not-classify"),
+    pytest.param(lambda m: _node(m, "model.lacuna_example.gold_revenue")["columns"].update(
+                     secret={"name": "secret", "meta": {}, "tags": ["public"]}),
+                 r"column secret: the manifest says tags \{classification: public\}, but the "
+                 "file does not list the column",
+                 id="column-the-yaml-does-not-list"),
+    pytest.param(lambda m: _node(m, "model.lacuna_example.silver_customers").update(
+                     patch_path=None),
+                 None, id="patch-path-removed-changes-nothing"),
+])
+def test_verify_manifest_edits_of_classification(
+        built_copy: Path, change: Callable[[dict[str, Any]], None], expected: str | None
+) -> None:
+    _edit_manifest(built_copy, change)
+    if expected is None:  # where the YAML is is not taken from the manifest
+        load_project(built_copy)
+        return
+    message = _refusal(built_copy)
+    assert any(re.search(expected, line) for line in message.splitlines()), \
+        message
+
+
+def test_verify_classification_of_a_node_without_yaml_is_refused(built_copy: Path) -> None:
+    def change(manifest: dict[str, Any]) -> None:
+        snap = _node(manifest, "snapshot.lacuna_example.customers_snapshot")
+        snap["columns"] = {"email": {"name": "email", "meta": {"classification": "public"}}}
+
+    _edit_manifest(built_copy, change)
+    assert ("column email: the manifest says meta {classification: public}, but no YAML file "
+            "of the project classifies this snapshot's columns") in _refusal(built_copy)
+
+
+def test_verify_sql_changed_since_parse_says_run_dbt_parse(built_copy: Path) -> None:
+    sql = built_copy / "models" / "finance" / "gold_revenue.sql"
+    sql.write_text(sql.read_text(encoding="utf-8") + "\n-- a change, not parsed yet\n",
+                   encoding="utf-8")
+    message = _refusal(built_copy)
+    assert ("model.lacuna_example.gold_revenue (models/finance/gold_revenue.sql): the file "
+            "changed since dbt parsed the project (its SHA-256 is not the manifest's "
+            "checksum)") in message
+    assert "The manifest is stale" in message
+    assert re.search(RUN_PARSE, message)
+
+
+def test_verify_checksum_is_dbts_stripped_sha256(built_copy: Path) -> None:
+    # dbt hashes the file's text with surrounding whitespace stripped: blank lines at the end
+    # or start change nothing, as `dbt parse` would agree
+    sql = built_copy / "models" / "finance" / "gold_revenue.sql"
+    sql.write_text("\n\n" + sql.read_text(encoding="utf-8") + "\n\n  \n", encoding="utf-8")
+    load_project(built_copy)
+
+
+def _points_at(manifest: dict[str, Any], path: str) -> None:
+    node = _node(manifest, "model.lacuna_example.silver_customers")
+    gold = _node(manifest, "model.lacuna_example.gold_revenue")
+    node["original_file_path"], node["checksum"] = path, gold["checksum"]
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("models/finance/gold_revenue.sql",
+     "silver_customers (models/finance/gold_revenue.sql): the manifest names this file for "
+     "silver_customers, but dbt names a model after its file"),
+    ("../elsewhere/silver_customers.sql", "the manifest names a file outside the project"),
+])
+def test_verify_node_pointed_at_another_file(built_copy: Path, path: str, expected: str
+                                              ) -> None:
+    _edit_manifest(built_copy, lambda m: _points_at(m, path))
+    assert expected in _refusal(built_copy)
+
+
+def test_verify_node_removed_from_the_manifest(built_copy: Path) -> None:
+    # its children would read a relation Lacuna knows nothing about
+    _edit_manifest(built_copy, lambda m: m["nodes"].pop(
+        "model.lacuna_example.bronze_customers"))
+    assert ("project (models/customer_analytics/bronze/bronze_customers.sql): no node of the "
+            "manifest comes from this file (added since dbt parsed the project, or its node was "
+            "removed from the manifest)") in _refusal(built_copy)
+
+
+def test_verify_new_model_file_not_parsed_yet(built_copy: Path) -> None:
+    (built_copy / "models" / "finance" / "new_model.sql").write_text("select 1 as a\n",
+                                                                    encoding="utf-8")
+    assert "project (models/finance/new_model.sql): no node of the manifest comes from this " \
+        "file" in _refusal(built_copy)
+
+
+def test_verify_deleted_sql_file_is_stale(built_copy: Path) -> None:
+    (built_copy / "models" / "finance" / "gold_revenue.sql").unlink()
+    assert ("gold_revenue (models/finance/gold_revenue.sql): the file is missing (moved or "
+            "deleted since dbt parsed the project)") in _refusal(built_copy)
+
+
+@pytest.mark.parametrize(("checksum", "expected"), [
+    (None, "the manifest has no checksum of this file"),
+    ({"name": "none", "checksum": ""}, "the manifest has no checksum of this file"),
+    ({"name": "path", "checksum": "seeds/raw_orders.csv"},
+     "the manifest records the file by its path (a seed over 1 MiB)"),
+])
+def test_verify_seed_checksum_forms(built_copy: Path, checksum: Any, expected: str) -> None:
+    _edit_manifest(built_copy, lambda m: _node(m, "seed.lacuna_example.raw_orders").update(
+        checksum=checksum))
+    assert expected in _refusal(built_copy)
+
+
+def test_verify_big_seed_checked_by_path(built_copy: Path) -> None:
+    seed = built_copy / "seeds" / "raw_orders.csv"
+    text = seed.read_text(encoding="utf-8")
+    header, first = text.splitlines()[:2]
+    seed.write_text(header + "\n" + (first + "\n") * (1024 * 1024 // len(first) + 1),
+                    encoding="utf-8")
+    assert "raw_orders (seeds/raw_orders.csv): the file changed" in _refusal(built_copy)
+    # over dbt's 1 MiB limit dbt records the path instead of a hash, and so does the check
+    _edit_manifest(built_copy, lambda m: _node(m, "seed.lacuna_example.raw_orders").update(
+        checksum={"name": "path", "checksum": "seeds/raw_orders.csv"}))
+    load_project(built_copy)
+
+
+def test_verify_yaml_edit_needs_parse_and_parse_passes(built_copy: Path) -> None:
+    schema = built_copy / BRONZE
+    schema.write_text(schema.read_text(encoding="utf-8").replace(
+        "pii_type: email\n            sensitivity: high",
+        "pii_type: email\n            sensitivity: critical"), encoding="utf-8")
+    message = _refusal(built_copy)
+    assert ("column email: the manifest says meta.floe {classification: pii, pii_type: email, "
+            "sensitivity: high}, the file says meta.floe {classification: pii, pii_type: email, "
+            "sensitivity: critical}") in message
+    project = load_project(built_copy, parse=True)
+    assert project.node("bronze_customers").columns["email"].meta["floe"]["sensitivity"] \
+        == "critical"
+    load_project(built_copy)  # dbt wrote it from the files: believed from now on
+
+
+def test_verify_node_meta_set_in_yaml(built_copy: Path) -> None:
+    seeds = built_copy / "seeds" / "seeds.yml"
+    seeds.write_text(seeds.read_text(encoding="utf-8").replace(
+        "  - name: raw_orders\n    description: Orders from the shop.\n",
+        "  - name: raw_orders\n    description: Orders from the shop.\n"
+        "    meta:\n      lacuna: {tier: confidential, tags: [SALES]}\n"
+        "    config: {tags: [FINANCE]}\n"),
+        encoding="utf-8")
+    load_project(built_copy, parse=True)
+    load_project(built_copy)
+
+    def change(manifest: dict[str, Any]) -> None:
+        node = _node(manifest, "seed.lacuna_example.raw_orders")
+        for holder in (node, node["config"]):
+            holder["meta"] = {"lacuna": {"tier": "public", "tags": ["SALES"]}}
+            holder["tags"] = []
+
+    _edit_manifest(built_copy, change)
+    message = _refusal(built_copy)
+    assert ("seed.lacuna_example.raw_orders (seeds/seeds.yml:33): meta.lacuna.tier: the "
+            "manifest says 'public', the file says 'confidential'") in message
+    assert "raw_orders (seeds/seeds.yml:33): tags: the file gives FINANCE, the manifest does " \
+        "not" in message
+
+
+def test_verify_manifest_of_another_project(built_copy: Path) -> None:
+    _edit_manifest(built_copy, lambda m: m["metadata"].update(project_name="other"))
+    assert ("project (dbt_project.yml): the manifest is of project 'other', dbt_project.yml "
+            "names 'lacuna_example'") in _refusal(built_copy)
+
+
+def test_verify_missing_project_files_fail_closed_unless_opted_out(built_copy: Path,
+                                                                     tmp_path: Path) -> None:
+    alone = tmp_path / "alone"
+    (alone / "target").mkdir(parents=True)
+    shutil.copy(built_copy / "target" / "manifest.json", alone / "target" / "manifest.json")
+    message = _refusal(alone)
+    assert f"{alone / 'dbt_project.yml'} is missing" in message
+    assert "--no-verify-manifest" in message
+    project = load_project(alone, verify=False)
+    assert project.node("bronze_customers").columns["email"].meta["floe"]["pii_type"] == "email"
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    runner = CliRunner()
+    refused = runner.invoke(app, ["dbt", "classify", "--project-dir", str(alone), "--json"])
+    assert isinstance(refused.exception, ManifestError)
+    believed = runner.invoke(app, ["dbt", "classify", "--project-dir", str(alone), "--json",
+                                   "--no-verify-manifest"])
+    assert believed.exit_code == 0, believed.output
+    assert "model.lacuna_example.bronze_customers" in json.loads(believed.output)
+
+
+def test_verify_missing_package_is_named(built_copy: Path) -> None:
+    def change(manifest: dict[str, Any]) -> None:
+        node = dict(_node(manifest, "model.lacuna_example.gold_revenue"), package_name="pkg")
+        manifest["nodes"]["model.pkg.gold_revenue"] = node
+
+    _edit_manifest(built_copy, change)
+    message = _refusal(built_copy)
+    assert "nodes of the package(s) pkg, which are not installed in" in message
+    assert "run `dbt deps`" in message
+
+
+def _lacuna(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "400"}
+    return subprocess.run([sys.executable, "-c", "from lacuna.cli import main; main()", *args],
+                          capture_output=True, text=True, env=env, check=False, timeout=300)
+
+
+def test_verify_lacuna_compile_refuses_an_edited_manifest(built_copy: Path) -> None:
+    _edit_manifest(built_copy, _set_column_meta("model.lacuna_example.bronze_customers", "email",
+                                                {"lacuna": {"classification": "public"}}))
+    done = _lacuna("compile", "--project-dir", str(built_copy))
+    assert done.returncode == 2, done.stdout + done.stderr
+    err = " ".join(done.stderr.split())
+    assert "the dbt manifest does not match the project's files" in err
+    assert f"({BRONZE}:12): column email" in err
+    assert "lacuna compile --parse" in err
+    # believed: the example's strict gates then run (and fail on its test coverage: exit 1)
+    opted_out = _lacuna("compile", "--project-dir", str(built_copy), "--no-verify-manifest")
+    assert opted_out.returncode in (0, 1), opted_out.stdout + opted_out.stderr
+    assert "[5/5]" in opted_out.stdout
+    parsed = _lacuna("compile", "--project-dir", str(built_copy), "--parse")
+    assert parsed.returncode in (0, 1), parsed.stdout + parsed.stderr
+    assert "[5/5]" in parsed.stdout
+
+
+def test_verify_compiled_sql_is_its_file_compiled(built_copy: Path) -> None:
+    # column lineage is traced through the compiled SQL: hashing a column there would lower
+    # what every column downstream inherits
+    def change(manifest: dict[str, Any]) -> None:
+        node = _node(manifest, "model.lacuna_example.silver_customers")
+        node["compiled_code"] = node["compiled_code"].replace(
+            "lower(email) as email_address", "md5(lower(email)) as email_address")
+
+    _edit_manifest(built_copy, change)
+    assert ("model.lacuna_example.silver_customers (models/customer_analytics/silver/"
+            "silver_customers.sql): the compiled SQL in the manifest is not this file compiled "
+            "(its ref() and source() resolved); run `dbt compile` or `dbt build` again"
+            ) in _refusal(built_copy)
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("select a from {{ ref('m') }} {# note #}{{ config(materialized='view') }}",
+     'select a from "db"."main"."m"'),
+    ("select a from {{ source('raw', 't') }}", 'select a from "db"."raw"."t"'),
+    ("select a from {{ ref('eph') }}", None),  # inlined as a CTE by dbt
+    ("{% if target.name == 'prod' %}select 1{% endif %}", None),  # only dbt renders it
+    ("select {{ my_macro('a') }} from {{ ref('m') }}", None),
+    ("select a from {{ ref('unknown') }}", None),
+])
+def test_verify_compiled_only_for_plain_refs(sql: str, expected: str | None) -> None:
+    from lacuna.dbt.manifest import DbtNode
+    from lacuna.dbt.verify import _compiled
+
+    def node(name: str, kind: str, relation: str, **extra: Any) -> DbtNode:
+        return DbtNode(unique_id=f"{kind}.p.{name}", name=name, resource_type=kind,
+                       package_name="p", path="", original_file_path="", folder="",
+                       relation_name=relation, **extra)
+
+    nodes = [node("m", "model", '"db"."main"."m"'),
+             node("t", "source", '"db"."raw"."t"', source_name="raw"),
+             node("eph", "model", "", materialized="ephemeral")]
+    by_name = {n.name: [n] for n in nodes}
+    assert _compiled(sql, by_name, "p") == expected
+
+
+EXTRA_YAML = """version: 2
+sources:
+  - name: ext
+    schema: raw
+    meta: {classification: CONFIDENTIAL}
+    tags: [SOURCETAG]
+    tables:
+      - name: people
+        meta: {lacuna: {tags: [TBL]}}
+        columns:
+          - name: email
+            meta: {lacuna: {classification: pii, pii_type: email}}
+          - name: note
+            tags: [pii]
+models:
+  - name: vm
+    latest_version: 2
+    config: {tags: [GDPR]}
+    columns:
+      - name: a
+        meta: {floe: {classification: pii}}
+      - name: b
+        meta: {floe: {classification: financial}}
+    versions:
+      - v: 1
+        columns:
+          - include: all
+            exclude: [b]
+      - v: 2
+"""
+
+
+def _source_and_versions(manifest: dict[str, Any]) -> None:
+    source = manifest["sources"]["source.lacuna_example.ext.people"]
+    for holder in (source, source["config"]):
+        holder["meta"] = {"lacuna": {"tags": ["TBL"]}}  # the source's classification dropped
+        holder["tags"] = []
+    note = source["columns"]["note"]
+    note["tags"] = note["config"]["tags"] = []
+    a = _node(manifest, "model.lacuna_example.vm.v1")["columns"]["a"]
+    a["meta"] = a["config"]["meta"] = {}
+
+
+def test_verify_sources_and_versioned_models(built_copy: Path) -> None:
+    (built_copy / "models" / "extra.yml").write_text(EXTRA_YAML, encoding="utf-8")
+    (built_copy / "models" / "vm_v1.sql").write_text("select 1 as a\n", encoding="utf-8")
+    (built_copy / "models" / "vm_v2.sql").write_text(
+        "select a, b from {{ source('ext', 'people') }}\n", encoding="utf-8")
+    load_project(built_copy, parse=True)
+    load_project(built_copy)  # as dbt wrote it: a source's meta, a version's columns
+    _edit_manifest(built_copy, _source_and_versions)
+    message = _refusal(built_copy)
+    assert ("source.lacuna_example.ext.people (models/extra.yml:8): meta.classification: the "
+            "manifest says None, the file says 'CONFIDENTIAL'") in message
+    assert "people (models/extra.yml:8): tags: the file gives SOURCETAG" in message
+    assert ("people (models/extra.yml:13): column note: the manifest says nothing (no "
+            "classification), the file says tags {classification: pii}") in message
+    assert ("model.lacuna_example.vm.v1 (models/extra.yml:20): column a: the manifest says "
+            "nothing") in message
+
+
+def test_verify_no_false_alarm_for_what_only_dbt_renders(built_copy: Path) -> None:
+    # Jinja in a column's meta (dbt renders it), a config(meta=...) in the SQL that wins over
+    # the YAML's node meta, and dbt_project.yml's +meta: all as dbt parse writes them
+    (built_copy / "models" / "finance" / "schema.yml").write_text(
+        "version: 2\n\nmodels:\n  - name: gold_revenue\n"
+        "    meta: {lacuna: {tier: confidential}}\n"
+        "    columns:\n      - name: revenue\n"
+        "        meta:\n          floe: {classification: \"{{ 'financial' }}\"}\n",
+        encoding="utf-8")
+    sql = built_copy / "models" / "finance" / "gold_revenue.sql"
+    sql.write_text("{{ config(meta={'lacuna': {'tier': 'restricted'}}) }}\n"
+                   + sql.read_text(encoding="utf-8"), encoding="utf-8")
+    (built_copy / "models" / "off.sql").write_text("{{ config(enabled=false) }}\nselect 1 as a\n",
+                                                   encoding="utf-8")  # a disabled model
+    parsed = load_project(built_copy, parse=True)
+    assert ("lacuna_example", "models/off.sql") in parsed.disabled
+    node = parsed.node("gold_revenue")
+    assert node.meta["lacuna"] == {"tier": "restricted"}  # the SQL's config() wins
+    assert node.columns["revenue"].meta["floe"] == {"classification": "financial"}
+    load_project(built_copy)
+
+
+def test_verify_manifest_key_of_the_dbt_section(built_copy: Path, tmp_path: Path) -> None:
+    # server reads: lacuna.yaml's dbt.verify_manifest is the opt-out (default: check)
+    from lacuna.config import config_from_dict
+    from lacuna.dbt.reads import configured_plan
+
+    alone = tmp_path / "alone"
+    (alone / "target").mkdir(parents=True)
+    shutil.copy(built_copy / "target" / "manifest.json", alone / "target" / "manifest.json")
+    checked = config_from_dict({"dbt": {"project_dir": str(alone),
+                                        "environment": "production"}})
+    with pytest.raises(ManifestError, match=r"dbt_project\.yml is missing"):
+        configured_plan(checked)
+    believed = config_from_dict({"dbt": {"project_dir": str(alone), "environment": "production",
+                                         "verify_manifest": False}})
+    plan = configured_plan(believed)
+    assert plan is not None
+    assert "model.lacuna_example.bronze_customers" in plan.classification.nodes
