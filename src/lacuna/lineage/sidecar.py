@@ -19,8 +19,10 @@ non-blocking so a FIFO never blocks; size and nesting limits; UTF-8 JSON only); 
 treats the data as PROPRIETARY until the sidecar is fixed (fail closed).
 
 Fingerprint: the whole file, always. Files up to :data:`FULL_HASH_BYTES` (16 MiB) by sha256
-(mode ``full``: what ``sha256sum`` prints; about 1.3 ms per MiB on an idle 2-core machine
-here), bigger ones by BLAKE3 (mode ``blake3``; about 0.6 ms per MiB), so any edit of the file
+(mode ``full``: what ``sha256sum`` prints; about 0.7 ms per MiB on the idle 2-core machine
+here), bigger ones by BLAKE3 (mode ``blake3``; about 0.25 ms per MiB, one thread; a memory map
+and BLAKE3's threads would halve that, but a file truncated while mapped kills the process with
+SIGBUS), so any edit of the file
 makes its sidecar stale, however large the file and whatever its mtime says. Sidecars of big
 files signed by Lacuna before 2026-12 bound only sampled blocks and the mtime (mode
 ``sampled``): an in-place edit between the blocks that put the mtime back went unseen, so such a
