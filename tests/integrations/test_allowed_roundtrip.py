@@ -48,6 +48,7 @@ from lacuna.lineage import sidecar as sc
 from lacuna.lineage.state import ATTRS_KEY
 from lacuna.model import Tier
 from lacuna.storage import sealed
+from roundtrip import attempt
 
 # -- hostile (public) pandas frames ------------------------------------------------------------
 
@@ -145,15 +146,6 @@ PANDAS: dict[str, tuple[str, Write, Read, tuple[str, ...] | None]] = {
 WIDE_PANDAS = ("to_parquet",)
 
 
-def _attempt(call: Callable[[], Any]) -> tuple[Any, BaseException | None]:
-    try:
-        return call(), None
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # polars panics are BaseExceptions (pyo3 PanicException)
-        return None, exc
-
-
 def _same_outcome(label: str, plain: tuple[Any, BaseException | None],
                   governed: tuple[Any, BaseException | None]) -> bool:
     """Both raised the same kind of error (True: nothing more to compare), or neither did."""
@@ -176,16 +168,16 @@ def _round_trip(where: Path, write: Callable[[Path], Any], read: Callable[[Path]
         folder.mkdir(parents=True)
     plain_path, *targets = (folder / f"out.{suffix}" for folder in folders)
     with _bypass.bypass():
-        plain_write = _attempt(lambda: write(plain_path))
-        plain_read = _attempt(lambda: read(plain_path)) if plain_write[1] is None else None
+        plain_write = attempt(lambda: write(plain_path))
+        plain_read = attempt(lambda: read(plain_path)) if plain_write[1] is None else None
     for target in targets:
         label = f"{case}: {target.parent.parent.name}/{target.name}"
-        if _same_outcome(f"write {label}", plain_write, _attempt(lambda t=target: write(t))):
+        if _same_outcome(f"write {label}", plain_write, attempt(lambda t=target: write(t))):
             continue
         if target.parent.parent.name == "workspace" and target.is_file():
             assert sealed.is_sealed(target), f"{label} is not sealed"
         assert plain_read is not None
-        back = _attempt(lambda t=target: read(t))
+        back = attempt(lambda t=target: read(t))
         if _same_outcome(f"read {label}", plain_read, back):
             continue
         try:
