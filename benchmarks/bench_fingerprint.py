@@ -18,15 +18,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-from docsection import stamp, write
+from docsection import median_seconds, stamp, write
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from lacuna.lineage.sidecar import fingerprint
@@ -70,12 +68,7 @@ def sha256_whole(path: Path) -> str:
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+    return median_seconds(fn, repeat) * 1000
 
 
 def main(argv: list[str]) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from docsection import median_seconds
 
 import lacuna
 from lacuna.governor import current
@@ -43,13 +44,6 @@ def frames(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return customers, sales
 
 
-def timeit(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def measure(n: int, repeat: int, out: Path) -> list[tuple[str, float, float]]:
@@ -72,10 +66,10 @@ def run_operations(
     joined = customers.merge(sales, on="customer_id")
     summary = joined.groupby("region")["revenue"].sum()
     return {
-        "merge": timeit(lambda: customers.merge(sales, on="customer_id"), repeat),
-        "groupby-sum": timeit(lambda: joined.groupby("region")["revenue"].sum(), repeat),
-        "to_csv (aggregate)": timeit(lambda: summary.to_csv(target), repeat),
-        "to_csv (joined)": timeit(lambda: joined.to_csv(target), max(1, repeat // 3)),
+        "merge": median_seconds(lambda: customers.merge(sales, on="customer_id"), repeat),
+        "groupby-sum": median_seconds(lambda: joined.groupby("region")["revenue"].sum(), repeat),
+        "to_csv (aggregate)": median_seconds(lambda: summary.to_csv(target), repeat),
+        "to_csv (joined)": median_seconds(lambda: joined.to_csv(target), max(1, repeat // 3)),
     }
 
 

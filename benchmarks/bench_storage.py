@@ -29,7 +29,7 @@ import pandas as pd
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docsection import stamp
+from docsection import median_seconds, stamp
 from docsection import write as update_section
 
 LOAD_BEFORE = os.getloadavg()
@@ -37,13 +37,6 @@ MiB = 1024 * 1024
 TITLE = "## Governed storage (encrypted at rest)"
 
 
-def _median(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def cipher(total: int, runs: int) -> tuple[float, float]:
@@ -187,8 +180,8 @@ def pandas_rows(folder: Path, rows: int, runs: int) -> list[str]:
             if encrypt is not None:
                 lacuna.enable(config(encrypt))
             try:
-                w = _median(lambda t=target, f=write: f(df, t), runs)
-                r = _median(lambda t=target, f=read: f(t), runs)
+                w = median_seconds(lambda t=target, f=write: f(df, t), runs)
+                r = median_seconds(lambda t=target, f=read: f(t), runs)
             finally:
                 lacuna.disable()
             times[label] = (w, r)
