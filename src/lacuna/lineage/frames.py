@@ -143,11 +143,7 @@ def with_index(obj: pd.DataFrame | pd.Series, state: DataState,
     new = {neutral[k]: replace(col, reasoning=f"the index holds values of this kind, written "
                                               f"with the data: {col.reasoning}")
            for k, col in found.items() if column_tier(col, config) > Tier.PUBLIC}
-    if not new:
-        return state
-    parent = state.classification
-    classification = rules.derive(parent, [*parent.columns, *new], new, config)
-    return replace(state, classification=classification)
+    return _with_written(state, new, config)
 
 
 HEADER = "(column labels)"
@@ -197,12 +193,18 @@ def with_header(obj: pd.DataFrame | pd.Series, state: DataState, config: Classif
                 new[header_label(level, len(texts))] = replace(
                     found, reasoning="the column labels hold values of this kind, written as "
                                      f"the file's header: {found.reasoning}")
+    return _with_written(state, new, config)
+
+
+def _with_written(state: DataState, new: dict[str, ColumnClass],
+                  config: ClassificationConfig) -> DataState:
+    """``state`` with ``new``: classes of what a writer writes beside the columns (the index,
+    the header), under labels no column has."""
     if not new:
         return state
     parent = state.classification
     classification = rules.derive(parent, [*parent.columns, *new], new, config)
     return replace(state, classification=classification)
-
 
 def appended(state: DataState, existing: Classification,
              config: ClassificationConfig) -> DataState:
