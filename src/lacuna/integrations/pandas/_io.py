@@ -457,17 +457,11 @@ def _file_url_path(target: Any, kwargs: dict[str, Any]) -> str | None:
     """The local path a ``file://`` URL names, so that governed storage seals and reads it as
     that path; None for anything else, or when ``storage_options`` are given (pandas refuses
     those with a path)."""
-    if not (isinstance(target, str) and target[:7].lower() == "file://"):
-        return None
     if kwargs.get("storage_options"):
         return None
-    from urllib.parse import urlsplit
-    from urllib.request import url2pathname
+    from lacuna.storage.frames import file_url_path
 
-    url = urlsplit(target)
-    if url.netloc not in ("", "localhost") or url.query or url.fragment:
-        return None
-    return url2pathname(url.path)
+    return file_url_path(target)
 
 
 # Writers and readers taking ``compression=`` ("infer": from the file name, which pandas does
