@@ -4,7 +4,8 @@
 outcome (succeeded, or FAILED with the error); a decision with no outcome ("—") was not run,
 is still running, or its process died while it ran.
 
-Exit codes: 0 ok, 1 the trail was tampered with, 2 a usage, configuration or database error.
+Exit codes: 0 ok, 1 the trail was tampered with (or a user or console session row beside it
+does not verify), 2 a usage, configuration or database error.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lacuna.redact import redact_url
 if TYPE_CHECKING:
     from lacuna.audit import AuditRecord, AuditStore, VerifyReport
     from lacuna.audit.checkpoint import Checkpoint
+    from lacuna.identity import IdentityReport
 
 app = typer.Typer(
     help="Inspect the audit trail of governed operations and verify its hash chain.",
@@ -272,8 +274,10 @@ def _status(rec: AuditRecord) -> str:
 
 @app.command()
 def verify(db: DbOption = None, config: ConfigOption = None) -> None:
-    """Recompute the hash chain, check signatures and checkpoints: exit 0 when intact, 1 when a
-    record was edited, removed or forged, or the trail was truncated, rebuilt or deleted."""
+    """Recompute the hash chain, check signatures and checkpoints, and check the user and
+    console session rows beside the trail: exit 0 when intact, 1 when a record was edited,
+    removed or forged, the trail was truncated, rebuilt or deleted, or a user or session row
+    does not verify (its signature, or the trail's record of it)."""
     url = _url(db, config)
     store = _open(url, checkpoint_log=_checkpoint_log(config))
     if store is None:
@@ -282,14 +286,16 @@ def verify(db: DbOption = None, config: ConfigOption = None) -> None:
     try:
         report = store.verify()
         decisions = _verify_decision_log(store) if report.ok else None
+        identities = _verify_identities(store)
     except AuditError as exc:
         raise _fail(str(exc)) from None
     finally:
         store.close()
+    rows = _identity_problems(identities)
     if decisions is not None and not decisions.ok:
         msg = (f"decision log TAMPERED: {decisions.problem}\n{decisions.checked} decision-log "
                "record(s) before it are intact. Keep the database as evidence and tell your "
-               "governance team.")
+               f"governance team.{rows}")
         raise _fail(msg, code=1)
     if report.ok:
         typer.echo(f"Audit trail intact: {report.checked} record(s) verified "
@@ -302,6 +308,15 @@ def verify(db: DbOption = None, config: ConfigOption = None) -> None:
         else:
             typer.echo("No decision log in this database (it predates Lacuna's state schema "
                        "and has no decision-log tables or checkpoint): nothing to verify there.")
+        if rows:
+            raise _fail(rows.lstrip(), code=1)
+        typer.echo(f"User and console session rows verified: {identities.users} user(s), "
+                   f"{identities.sessions} session(s).")
+        if identities.legacy:
+            typer.echo(f"{len(identities.legacy)} user(s) signed before their creation was on "
+                       f"the audit trail, accepted as legacy: {', '.join(identities.legacy)}. "
+                       "Check them (lacuna users list), then tie them to this trail (lacuna "
+                       "users resign).")
         return
     if report.first_bad is not None:
         where = f" at record #{report.first_bad}"
@@ -309,5 +324,29 @@ def verify(db: DbOption = None, config: ConfigOption = None) -> None:
     else:
         where, intact = "", f"The {report.checked} record(s) themselves chain correctly."
     msg = (f"audit trail TAMPERED{where}: {report.problem}\n"
-           f"{intact} Keep the database as evidence and tell your governance team.")
+           f"{intact} Keep the database as evidence and tell your governance team.{rows}")
     raise _fail(msg, code=1)
+
+
+def _verify_identities(store: AuditStore) -> IdentityReport:
+    """The user and console session rows beside the trail, checked as sign-in checks them."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from lacuna.identity import verify_identities
+
+    try:
+        return verify_identities(store)
+    except SQLAlchemyError as exc:
+        msg = (f"cannot read the user and session rows in {store.where} ({exc}); check that "
+               "the database is reachable and run lacuna audit verify again.")
+        raise AuditError(msg) from exc
+
+
+def _identity_problems(report: IdentityReport) -> str:
+    """The rows that fail, one a line after a heading ("" when none)."""
+    if report.ok:
+        return ""
+    lines = "\n".join(f"- {p}" for p in report.problems)
+    return (f"\nidentity rows NOT VERIFIED: {len(report.problems)} user or console session "
+            f"row(s) of the {report.users + report.sessions} authenticate nobody (each says "
+            f"what to do):\n{lines}")

@@ -44,7 +44,8 @@ The package, one concept per module (every public name is re-exported here):
 :mod:`~lacuna.identity.tokens` (API tokens), :mod:`~lacuna.identity.users` (:class:`UserStore`),
 :mod:`~lacuna.identity.trail` (user changes on the audit trail),
 :mod:`~lacuna.identity.sessions` (console sessions), :mod:`~lacuna.identity.oidc` (OIDC/JWT),
-:mod:`~lacuna.identity.authenticator` (:class:`Authenticator` and the process's default), and
+:mod:`~lacuna.identity.authenticator` (:class:`Authenticator` and the process's default),
+:mod:`~lacuna.identity.check` (what ``lacuna audit verify`` checks of the rows), and
 ``_rows`` (the tables and what their signatures cover).
 
 Example:
@@ -71,6 +72,7 @@ from lacuna.identity._rows import (
     users_table,
 )
 from lacuna.identity.authenticator import Authenticator, authenticate_token, set_authenticator
+from lacuna.identity.check import IdentityReport
 from lacuna.identity.oidc import OidcSettings, OidcVerifier
 from lacuna.identity.principal import (
     ADMIN,
@@ -95,7 +97,7 @@ from lacuna.identity.trail import (
     SESSION_ACTION,
     off_trail_message,
 )
-from lacuna.identity.users import UserRecord, UserStore
+from lacuna.identity.users import UserRecord, UserStore, verify_identities
 
 __all__ = [
     "ADMIN",
@@ -120,6 +122,7 @@ __all__ = [
     "AuthenticationError",
     "Authenticator",
     "AuthorizationError",
+    "IdentityReport",
     "OidcSettings",
     "OidcVerifier",
     "Principal",
@@ -139,4 +142,5 @@ __all__ = [
     "unverified_message",
     "user_payload",
     "users_table",
+    "verify_identities",
 ]

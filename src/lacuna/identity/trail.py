@@ -141,27 +141,32 @@ class UserTrail(SignedRows):
         return now.isoformat(timespec="microseconds")
 
     def _check_current(self, row: Any) -> None:
-        """Refuse a row that verifies but was stamped before the trail's last end of its user
-        (an older row put back: a replay of the row before ``disable`` or ``--replace``), and a
-        row signed for this database whose issue the trail does not record as it is (made
-        outside ``lacuna users`` here: copied from a copy of this database, or put back after
-        a newer issue)."""
-        ended = self._ended_before(row.name)
-        if ended is not None and row.created_at < ended:
-            message = (f"the record of user {row.name!r} in lacuna_users is older than the "
-                       f"audit trail's last change of that user ({ended}): an earlier copy put "
-                       "back outside Lacuna, so it authenticates nobody. An admin re-issues "
-                       f"it: lacuna users add {row.name} --role ROLE --replace")
+        """Refuse (logged) a row that verifies but the trail does not back
+        (:meth:`_current_problem`)."""
+        message = self._current_problem(row)
+        if message is not None:
             log.error("refused a credential: %s", message)
             raise UnverifiedIdentityError(message)
+
+    def _current_problem(self, row: Any) -> str | None:
+        """Why a row that verifies authenticates nobody, or None: it was stamped before the
+        trail's last end of its user (an older row put back: a replay of the row before
+        ``disable`` or ``--replace``), or it is signed for this database and its issue is not
+        the trail's latest of its user as it is (made outside ``lacuna users`` here: copied
+        from a copy of this database, or put back after a newer issue)."""
+        ended = self._ended_before(row.name)
+        if ended is not None and row.created_at < ended:
+            return (f"the record of user {row.name!r} in lacuna_users is older than the audit "
+                    f"trail's last change of that user ({ended}): an earlier copy put back "
+                    "outside Lacuna, so it authenticates nobody. An admin re-issues it: "
+                    f"lacuna users add {row.name} --role ROLE --replace")
         # a row signed for this database must be the trail's latest issue of its user; so must
         # a legacy row (signed before) once the trail has issued that user at all: a legacy
         # row from elsewhere put in place of a user the trail knows is no legacy of theirs
         if ((self._sig_version(row) == 2 or self._issue_of(row.name) is not None)
                 and not self._on_trail(row)):
-            message = off_trail_message(row.name)
-            log.error("refused a credential: %s", message)
-            raise UnverifiedIdentityError(message)
+            return off_trail_message(row.name)
+        return None
 
     def _on_trail(self, row: Any) -> bool:
         """Whether the trail's latest issue of ``row``'s user is this row (stamp and roles)."""

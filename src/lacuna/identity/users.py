@@ -27,6 +27,7 @@ from lacuna.identity._rows import (
     sessions_table,
     users_table,
 )
+from lacuna.identity.check import IdentityReport, check_rows
 from lacuna.identity.principal import AuthenticationError, Principal, check_roles
 from lacuna.identity.sessions import ConsoleSessions
 from lacuna.identity.tokens import new_token, token_digest
@@ -70,7 +71,22 @@ class UserStore(ConsoleSessions):
 
     def __init__(self, url: str, keyring: Keyring | None = None, *, audit: Any = None,
                  checkpoint_log: Path | None = None) -> None:
-        self._engine = open_state_database(url, metadata)
+        self._setup(open_state_database(url, metadata), url, keyring, audit, checkpoint_log)
+
+    @classmethod
+    def _reading(cls, audit: Any) -> UserStore:
+        """A store that only reads the identity tables beside ``audit``'s trail (an
+        :class:`~lacuna.audit.AuditStore`, read-only for ``lacuna audit verify``): its engine
+        and keys, nothing created or migrated, the engine left open on :meth:`close`."""
+        store = cls.__new__(cls)
+        store._setup(audit.engine, str(audit.where), audit.keyring, audit, None)
+        store._own_engine = False
+        return store
+
+    def _setup(self, engine: Any, url: str, keyring: Keyring | None, audit: Any,
+               checkpoint_log: Path | None) -> None:
+        self._engine = engine
+        self._own_engine = True
         self._url = url
         self._keyring = keyring
         # the audit trail (an AuditStore) that ends of users are recorded on: given (the
@@ -360,11 +376,27 @@ class UserStore(ConsoleSessions):
         self._check_current(row)
         return Principal(row.name, tuple(json.loads(row.roles)))
 
+    def verify(self) -> IdentityReport:
+        """Every user and console session row checked as sign-in checks it: which would be
+        refused, and why (``lacuna audit verify`` reports them)."""
+        return check_rows(self)
+
     def close(self) -> None:
         if self._own_audit and self._audit is not None:
             self._audit.close()
             self._audit, self._own_audit = None, False
-        self._engine.dispose()
+        if self._own_engine:
+            self._engine.dispose()
+
+
+def verify_identities(audit: Any) -> IdentityReport:
+    """The identity rows beside ``audit``'s trail (an :class:`~lacuna.audit.AuditStore`, which
+    may be read-only) checked with its keys: :meth:`UserStore.verify`, writing nothing."""
+    store = UserStore._reading(audit)
+    try:
+        return store.verify()
+    finally:
+        store.close()
 
 
 def _roles_of(text: str) -> list[str] | None:

@@ -57,9 +57,13 @@ def audit_search(request: Request, _: Auditor, user: str | None = None,
 
 @router.get("/audit/verify", tags=["audit"], summary="Verify the hash chain and checkpoint")
 def audit_verify(request: Request, _: Auditor) -> dict[str, Any]:
-    report = state_of(request).governor.audit.verify()
+    """``ok`` is the trail's (chain, signatures, checkpoint); ``identities`` the user and
+    console session rows beside it, checked as sign-in checks them (``identities.ok``)."""
+    state = state_of(request)
+    report = state.governor.audit.verify()
     return {"ok": report.ok, "checked": report.checked, "first_bad": report.first_bad,
-            "problem": report.problem, "head": report.head, "checkpoint": report.checkpoint}
+            "problem": report.problem, "head": report.head, "checkpoint": report.checkpoint,
+            "identities": state.users.verify().to_dict()}
 
 
 _MAX_SEQ = 2**63 - 1  # a seq is a signed 64-bit integer in SQLite and PostgreSQL

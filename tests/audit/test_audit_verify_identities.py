@@ -1,0 +1,178 @@
+"""``lacuna audit verify`` (and the server's ``/api/v1/audit/verify``) check the user and
+console session rows beside the trail as sign-in checks them: a row edited, inserted, revived
+or put back outside Lacuna is reported, with the remedy, and the CLI exits 1. Before, verify
+looked only at the chain, so it said "intact" over a tampered users table.
+
+On SQLite and on PostgreSQL, each change made with plain SQL, as a writer of the database
+would make it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from fixtures_postgres import new_postgres_database
+from lacuna.cli import app
+from lacuna.identity import UserStore, token_digest
+
+runner = CliRunner(env={"COLUMNS": "240", "NO_COLOR": "1"})
+
+
+@dataclass
+class Db:
+    url: str
+    users: UserStore
+    engine: Any
+
+    def sql(self, statement: str, **params: Any) -> Any:
+        with self.engine.begin() as conn:
+            return conn.execute(text(statement), params)
+
+    def verify(self) -> Any:
+        return runner.invoke(app, ["audit", "verify", "--db", self.url])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    url = (
+        f"sqlite:///{tmp_path / 'state.db'}"
+        if request.param == "sqlite"
+        else new_postgres_database(request.getfixturevalue("postgres_url"))
+    )
+    users = UserStore(url)
+    engine = create_engine(url)
+    users.add("ana", roles=("analyst",))
+    users.add("jane", roles=("data_steward",))
+    try:
+        yield Db(url=url, users=users, engine=engine)
+    finally:
+        engine.dispose()
+        users.close()
+
+
+def test_verify_reports_clean_identity_rows(db: Db) -> None:
+    db.users.start_session("ana", time.time() + 3600)
+    done = db.verify()
+    assert done.exit_code == 0, done.output
+    assert "Audit trail intact" in done.stdout
+    assert "User and console session rows verified: 2 user(s), 1 session(s)." in done.stdout
+    assert db.users.verify().ok
+
+
+def test_verify_fails_on_a_role_edited_in_the_users_table(db: Db) -> None:
+    db.sql("UPDATE lacuna_users SET roles = :r WHERE name = 'ana'", r='["admin"]')
+    done = db.verify()
+    assert done.exit_code == 1, done.output
+    assert "identity rows NOT VERIFIED: 1 user or console session row(s)" in done.stderr
+    assert "the record of user 'ana' in lacuna_users does not match its signature" in done.stderr
+    assert "lacuna users add ana --role ROLE --replace" in done.stderr
+    assert "Audit trail intact" in done.stdout  # the chain itself is fine
+
+
+def test_verify_fails_on_an_inserted_unsigned_user(db: Db) -> None:
+    db.sql(
+        "INSERT INTO lacuna_users (name, roles, token_sha256, created_at, disabled) "
+        "VALUES ('mal', '[\"admin\"]', :t, '2026-12-04T00:00:00+00:00', :d)",
+        t=token_digest("lac_" + secrets.token_urlsafe(32)),
+        d=False,
+    )
+    done = db.verify()
+    assert done.exit_code == 1, done.output
+    assert "the record of user 'mal' in lacuna_users carries no signature" in done.stderr
+
+
+def test_verify_fails_on_a_user_row_put_back_from_before_a_replace(db: Db) -> None:
+    with db.engine.connect() as conn:
+        old = dict(
+            conn.execute(text("SELECT * FROM lacuna_users WHERE name = 'jane'")).mappings().one()
+        )
+    db.users.add("jane", roles=("analyst",), replace=True)
+    db.sql(
+        "UPDATE lacuna_users SET roles = :roles, token_sha256 = :token_sha256, "
+        "created_at = :created_at, signature = :signature WHERE name = 'jane'",
+        **{k: old[k] for k in ("roles", "token_sha256", "created_at", "signature")},
+    )
+    done = db.verify()
+    assert done.exit_code == 1, done.output
+    assert (
+        "the record of user 'jane' in lacuna_users is older than the audit trail's last "
+        "change of that user"
+    ) in done.stderr
+
+
+def test_verify_fails_on_a_session_revived_after_sign_out(db: Db) -> None:
+    sid = db.users.start_session("ana", time.time() + 3600)
+    with db.engine.connect() as conn:
+        live = dict(conn.execute(text("SELECT * FROM lacuna_console_sessions")).mappings().one())
+    assert db.users.end_session(sid)
+    db.sql(
+        "UPDATE lacuna_console_sessions SET ended_at = NULL, signature = :s", s=live["signature"]
+    )  # the row from before the sign-out, its signature good
+    done = db.verify()
+    assert done.exit_code == 1, done.output
+    assert (
+        f"console session {live['id_sha256'][:8]}… of 'ana': the audit trail records its end"
+    ) in done.stderr
+
+
+def test_verify_fails_on_a_session_row_edited(db: Db) -> None:
+    db.users.start_session("ana", time.time() + 3600)
+    db.sql("UPDATE lacuna_console_sessions SET expires_at = '2099-01-01T00:00:00.000000+00:00'")
+    done = db.verify()
+    assert done.exit_code == 1, done.output
+    assert "of 'ana': its row in lacuna_console_sessions does not match its signature" in (
+        done.stderr
+    )
+
+
+def test_verify_without_identity_tables_says_nothing_of_them(tmp_path: Path) -> None:
+    """A trail with no users table (a library's own trail): nothing to check, no failure."""
+    from lacuna.audit import AuditStore
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    AuditStore(url).close()
+    done = runner.invoke(app, ["audit", "verify", "--db", url])
+    assert done.exit_code == 0, done.output
+    assert "0 user(s), 0 session(s)" in done.stdout
+
+
+def test_server_verify_reports_identity_rows(
+    db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's ``/api/v1/audit/verify`` carries the same check under ``identities``."""
+    from fastapi.testclient import TestClient
+
+    from lacuna.server.outer import serving
+    from server.conftest import in_process_app, server_files
+
+    _, config, _ = server_files(tmp_path / "srv")
+    monkeypatch.setenv("LACUNA_HOME", str(Path(tmp_path / ".lacuna-home")))
+    app_ = in_process_app(db.url, config)
+    token = app_.state.lacuna.users.add("carla", roles=("compliance_officer",))
+    with TestClient(serving(app_)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        clean = client.get("/api/v1/audit/verify", headers=headers).json()
+        assert clean["ok"], clean
+        assert clean["identities"] == {
+            "ok": True,
+            "users": 3,
+            "sessions": 0,
+            "problems": [],
+            "legacy": [],
+        }
+        db.sql("UPDATE lacuna_users SET roles = :r WHERE name = 'ana'", r='["admin"]')
+        bad = client.get("/api/v1/audit/verify", headers=headers).json()
+    app_.state.lacuna.close()
+    assert bad["ok"], bad  # the trail's own verdict: intact
+    assert bad["identities"]["ok"] is False
+    assert [p.split(" in lacuna_users")[0] for p in bad["identities"]["problems"]] == [
+        "the record of user 'ana'"
+    ]
