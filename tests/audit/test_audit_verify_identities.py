@@ -176,3 +176,56 @@ def test_server_verify_reports_identity_rows(
     assert [p.split(" in lacuna_users")[0] for p in bad["identities"]["problems"]] == [
         "the record of user 'ana'"
     ]
+
+
+def _insert_legacy(db: Db, name: str, created_at: str) -> str:
+    """A user row as a Lacuna from before creations were audited signed it (v1, the same
+    key): its token."""
+    from lacuna.identity import user_payload
+
+    token = "lac_" + secrets.token_urlsafe(32)
+    row = {
+        "name": name,
+        "roles": '["analyst"]',
+        "token_sha256": token_digest(token),
+        "created_at": created_at,
+        "disabled": False,
+    }
+    values = type("Row", (), row)()
+    db.sql(
+        "INSERT INTO lacuna_users (name, roles, token_sha256, created_at, disabled, signature) "
+        "VALUES (:name, :roles, :token_sha256, :created_at, :disabled, :signature)",
+        **row,
+        signature=db.users.keyring.sign(user_payload(values)),
+    )
+    return token
+
+
+def test_legacy_rows_are_taken_on_trust_once_and_verify_names_them(db: Db) -> None:
+    """Legacy rows present when the trail first records which it takes on trust (the server's
+    first start since the upgrade) stay in and are named by verify; one inserted after is
+    refused, and verify fails on it."""
+    from lacuna.identity import UnverifiedIdentityError
+
+    kept = _insert_legacy(db, "old", "2026-11-01T00:00:00.000000+00:00")
+    assert db.users.authenticate(kept).name == "old"  # before any start: as before
+    assert db.users.grandfather() == ["old"]
+    assert db.users.grandfather() is None  # once
+    assert db.users.authenticate(kept).name == "old"
+    done = db.verify()
+    assert done.exit_code == 0, done.output
+    assert "1 user(s) signed before their creation was on the audit trail, accepted as " in (
+        done.stdout
+    )
+    late = _insert_legacy(db, "late", "2026-11-02T00:00:00.000000+00:00")
+    db.users._cache.clear()
+    with pytest.raises(UnverifiedIdentityError, match="not among the users this database's"):
+        db.users.authenticate(late)
+    done = db.verify()
+    assert done.exit_code == 1, done.output
+    assert "the record of user 'late' in lacuna_users is signed as rows were before" in (
+        done.stderr
+    )
+    assert [r.name for r in db.users.resign()] == ["old"]  # not "late": only when named
+    assert [r.name for r in db.users.resign(["late"])] == ["late"]
+    assert db.users.authenticate(late).name == "late"

@@ -458,61 +458,128 @@ def test_a_user_copied_from_a_clone_of_this_database_is_nobody(
     assert served.client.get("/api/v1/audit", headers=served.headers(again)).status_code == 200
 
 
-def test_a_user_signed_before_creations_were_audited_is_kept_until_resigned(
-        served: Served) -> None:
-    """An upgrade locks nobody out: a row signed before rows named their database (and before
-    creations were on the trail) is accepted on its signature, listed as such, and
-    ``lacuna users resign`` ties it to this database's trail."""
-    from typer.testing import CliRunner
+@dataclass
+class _Row:
+    name: str
+    roles: str
+    token_sha256: str
+    created_at: str
+    disabled: bool
 
-    from lacuna.cli import app
+
+def _legacy_row(name: str, roles: str, created_at: str) -> tuple[str, dict[str, Any]]:
+    """A token and its user row as a Lacuna from before creations were audited signed it
+    (``lacuna-user-v1``: no database id), with the server's key (the environment's)."""
     from lacuna.identity import token_digest, user_payload
     from lacuna.signing import default_keyring
 
-    name = _unique("legacy")
     token = "lac_" + secrets.token_urlsafe(32)
-    row = {"name": name, "roles": '["data_steward"]', "token_sha256": token_digest(token),
-           "created_at": "2026-12-01T00:00:00.000000+00:00", "disabled": False}
+    row = {"name": name, "roles": roles, "token_sha256": token_digest(token),
+           "created_at": created_at, "disabled": False}
+    return token, {**row, "signature": default_keyring().sign(user_payload(_Row(**row)))}
 
-    @dataclass
-    class _Row:
-        name: str
-        roles: str
-        token_sha256: str
-        created_at: str
-        disabled: bool
 
-    _insert_user(served, {**row, "signature": default_keyring().sign(user_payload(_Row(**row)))})
-    assert served.client.get("/api/v1/audit", headers=served.headers(token)).status_code == 200
+def test_a_user_signed_before_creations_were_audited_is_kept_until_resigned(
+        served: Served, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """An upgrade locks nobody out: a row signed before rows named their database (and before
+    creations were on the trail), present when this version's server first starts, is taken
+    on trust then (recorded on the trail), accepted on its signature, listed as such, and
+    ``lacuna users resign`` ties it to this database's trail."""
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+    from lacuna.identity import token_digest
+    from lacuna.server.outer import serving
+    from server.conftest import in_process_app, server_files
+
+    db = _other_database(served, request, tmp_path)
+    UserStore(db).close()  # the tables, as the older Lacuna left them
+    engine = create_engine(db)
+    name = _unique("legacy")
+    token, row = _legacy_row(name, '["data_steward"]', "2026-12-01T00:00:00.000000+00:00")
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO lacuna_users ({', '.join(row)}) VALUES "
+                          f"({', '.join(':' + c for c in row)})"), row)
+    _, config, _ = server_files(tmp_path / "upgraded")
+    upgraded = in_process_app(db, config)  # this version's first start on that database
+    cli = CliRunner()
+    try:
+        with TestClient(serving(upgraded)) as client:
+            assert client.get("/api/v1/audit", headers=served.headers(token)).status_code == 200
+            listed = cli.invoke(app, ["users", "list", "--db", db])
+            assert f"{name}\tdata_steward  (signed before creations were audited" in (
+                listed.stdout)
+            done = cli.invoke(app, ["users", "resign", name, "--yes", "--db", db])
+            assert done.exit_code == 0, done.output
+            assert f"signed 1 user record(s): {name}" in done.stdout
+            listed = cli.invoke(app, ["users", "list", "--db", db])
+            assert f"{name}\tdata_steward\n" in listed.stdout
+            time.sleep(UserStore.CHECK_S + 0.1)
+            headers = served.headers(token)
+            assert client.get("/api/v1/audit", headers=headers).status_code == 200
+            events = client.get("/api/v1/audit", params={"action": "identity", "limit": 50},
+                                headers=headers).json()["records"]
+            kept = [r for r in events if r["what"]["event"] == "grandfathered"]
+            assert kept[0]["identity"]["grandfathered"] == [
+                {"user": name, "roles": ["data_steward"], "disabled": False,
+                 "created_at": row["created_at"]}]
+            resigned = [r for r in events if r["what"]["event"] == "resigned"
+                        and name in json.dumps(r)]
+            assert resigned[0]["identity"]["resigned"] == [
+                {"user": name, "roles": ["data_steward"], "disabled": False,
+                 "created_at": row["created_at"]}]
+            assert token_digest(token) not in json.dumps(events)
+            # once the trail knows the user, a legacy row of theirs from elsewhere (same key:
+            # another role, another token) put in place of theirs is no legacy: refused
+            mine, swapped = _legacy_row(name, '["admin"]', "2026-12-02T00:00:00.000000+00:00")
+            with engine.begin() as conn:
+                conn.execute(text("DELETE FROM lacuna_users WHERE name = :n"), {"n": name})
+                conn.execute(text(f"INSERT INTO lacuna_users ({', '.join(swapped)}) VALUES "
+                                  f"({', '.join(':' + c for c in swapped)})"), swapped)
+            answer = client.get("/api/v1/audit", headers=served.headers(mine))
+            assert answer.status_code == 401, answer.text
+            assert "does not record its creation" in answer.json()["detail"]
+    finally:
+        upgraded.state.lacuna.close()
+        engine.dispose()
+
+
+def test_a_legacy_user_copied_in_after_the_upgrade_is_nobody_until_resigned(
+        served: Served) -> None:
+    """A row signed the old way (no database id) with the same key, in another database or by
+    an older Lacuna, inserted after this version's server first started, for a name this trail
+    never issued: not among the legacy users the trail took on trust at the upgrade, so 401;
+    ``lacuna users resign`` signs it only when it is named, after which it is in."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    name = _unique("late")
+    token, row = _legacy_row(name, '["admin"]', "2026-11-01T00:00:00.000000+00:00")
+    _insert_user(served, row)
+    answer = served.client.get("/api/v1/audit", headers=served.headers(token))
+    assert answer.status_code == 401, answer.text
+    detail = answer.json()["detail"]
+    for part in (repr(name), "not among the users this database's trail took on trust",
+                 f"lacuna users resign {name}", f"lacuna users add {name} --role ROLE --replace"):
+        assert part in detail, detail
     cli = CliRunner()
     listed = cli.invoke(app, ["users", "list", "--db", served.db])
-    assert f"{name}\tdata_steward  (signed before creations were audited" in listed.stdout
+    assert f"{name}\tadmin  (signed before creations were audited, but not taken on trust" in (
+        listed.stdout)
+    verified = cli.invoke(app, ["audit", "verify", "--db", served.db])
+    assert verified.exit_code == 1, verified.output
+    assert f"the record of user {name!r} in lacuna_users is signed as rows were before" in (
+        verified.stderr)
+    everyone = cli.invoke(app, ["users", "resign", "--db", served.db], input="n\n")
+    assert name not in everyone.stdout  # not offered along with the rows the upgrade found
     done = cli.invoke(app, ["users", "resign", name, "--yes", "--db", served.db])
     assert done.exit_code == 0, done.output
     assert f"signed 1 user record(s): {name}" in done.stdout
-    listed = cli.invoke(app, ["users", "list", "--db", served.db])
-    assert f"{name}\tdata_steward\n" in listed.stdout
     time.sleep(UserStore.CHECK_S + 0.1)
     assert served.client.get("/api/v1/audit", headers=served.headers(token)).status_code == 200
-    events = served.client.get("/api/v1/audit", params={"action": "identity", "limit": 50},
-                               headers=served.headers(served.tokens["jane"])).json()["records"]
-    resigned = [r for r in events if r["what"]["event"] == "resigned"
-                and name in json.dumps(r)]
-    assert resigned[0]["identity"]["resigned"] == [
-        {"user": name, "roles": ["data_steward"], "disabled": False,
-         "created_at": row["created_at"]}]
-    assert token_digest(token) not in json.dumps(resigned)
-    # once the trail knows the user, a legacy row of theirs from elsewhere (same key: another
-    # role, another token) put in place of theirs is no legacy: refused
-    mine = "lac_" + secrets.token_urlsafe(32)
-    swapped = {**row, "roles": '["admin"]', "token_sha256": token_digest(mine),
-               "created_at": "2026-12-02T00:00:00.000000+00:00"}
-    served.sql("DELETE FROM lacuna_users WHERE name = :n", n=name)
-    _insert_user(served, {**swapped, "signature": default_keyring().sign(
-        user_payload(_Row(**swapped)))})
-    answer = served.client.get("/api/v1/audit", headers=served.headers(mine))
-    assert answer.status_code == 401, answer.text
-    assert "does not record its creation" in answer.json()["detail"]
+    served.sql("DELETE FROM lacuna_users WHERE name = :n", n=name)  # no admin for the others
 
 
 def test_user_changes_are_listed_by_lacuna_audit_list(served: Served) -> None:

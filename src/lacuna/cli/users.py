@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lacuna.identity import LEGACY, OFF_TRAIL, ROLES
+from lacuna.identity import LEGACY, NOT_GRANDFATHERED, OFF_TRAIL, ROLES
 
 if TYPE_CHECKING:
     from lacuna.identity import UserStore
@@ -86,7 +86,10 @@ _FLAGS = {"unsigned": "  (unsigned: cannot sign in; check, then lacuna users res
           "invalid": "  (signature does not match: cannot sign in; re-issue with --replace)"}
 _TRAIL = {LEGACY: "  (signed before creations were audited: check, then lacuna users resign)",
           OFF_TRAIL: "  (its creation is not on the audit trail: cannot sign in; re-issue "
-                     "with --replace)"}
+                     "with --replace)",
+          NOT_GRANDFATHERED: "  (signed before creations were audited, but not taken on trust "
+                             "at the upgrade: cannot sign in; check, then lacuna users resign "
+                             "NAME)"}
 
 
 @app.command("list")
@@ -111,7 +114,8 @@ def disable(name: Annotated[str, typer.Argument(help="User name.")], db: DbOptio
 @app.command("resign")
 def resign(
     name: Annotated[list[str] | None, typer.Argument(
-        help="Only these users (default: every unsigned one).")] = None,
+        help="Only these users (default: every unsigned or legacy one; a legacy user not taken "
+             "on trust at the upgrade only when named).")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     db: DbOption = None,
 ) -> None:
@@ -127,7 +131,10 @@ def resign(
         if wrong_key:  # signing with it would lock these users out as well
             typer.echo(f"refusing to sign: {wrong_key}", err=True)
             raise typer.Exit(2)
-        pending = [r for r in store.records() if (r.signature == "unsigned" or r.trail == LEGACY)
+        # a legacy row the trail did not take on trust at the upgrade only when named
+        pending = [r for r in store.records()
+                   if (r.signature == "unsigned" or r.trail == LEGACY
+                       or (name and r.trail == NOT_GRANDFATHERED))
                    and (not name or r.name in name)]
         if not pending:
             typer.echo("no unsigned user records")

@@ -32,8 +32,11 @@ digest) is an ``identity`` event, and a row signed since then names its state da
 the trail's latest issue of its user, in a record intact in the chain, is that row. So a row
 signed with the same key in another database does not verify, and one copied from a clone of
 this database (same id) is refused: its creation is not on this trail. Rows signed before
-(``lacuna-user-v1``) are accepted on their signature, as before, and listed as such until
-``lacuna users resign`` ties them to the trail (docs/server.md, "User changes on the trail").
+(``lacuna-user-v1``) are taken on trust once: the server's first start since the upgrade
+records on the trail which are present (:data:`GRANDFATHERED`, :meth:`UserStore.grandfather`),
+and only those are accepted on their signature, listed as legacy until ``lacuna users resign``
+ties them to the trail; one copied in since is refused (:data:`NOT_GRANDFATHERED`)
+(docs/server.md, "User changes on the trail").
 
 Roles (:data:`ROLES`): ``analyst`` (classify, decide, request exceptions), ``data_steward``
 (decide exceptions, read lineage and audit), ``compliance_officer`` (audit search and verify,
@@ -88,13 +91,16 @@ from lacuna.identity.principal import (
 )
 from lacuna.identity.tokens import TOKEN_PREFIX, new_token, redact, token_digest
 from lacuna.identity.trail import (
+    GRANDFATHERED,
     IDENTITY_ACTION,
     IDENTITY_KIND,
     ISSUED,
     LEGACY,
+    NOT_GRANDFATHERED,
     OFF_TRAIL,
     ON_TRAIL,
     SESSION_ACTION,
+    not_grandfathered_message,
     off_trail_message,
 )
 from lacuna.identity.users import UserRecord, UserStore, verify_identities
@@ -104,11 +110,13 @@ __all__ = [
     "ANALYST",
     "COMPLIANCE_OFFICER",
     "DATA_STEWARD",
+    "GRANDFATHERED",
     "IDENTITY_ACTION",
     "IDENTITY_KIND",
     "INVALID",
     "ISSUED",
     "LEGACY",
+    "NOT_GRANDFATHERED",
     "OFF_TRAIL",
     "ON_TRAIL",
     "ROLES",
@@ -133,6 +141,7 @@ __all__ = [
     "check_roles",
     "metadata",
     "new_token",
+    "not_grandfathered_message",
     "off_trail_message",
     "redact",
     "session_payload",

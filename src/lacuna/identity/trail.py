@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from lacuna.identity._rows import SignedRows
+from lacuna.identity._rows import SignedRows, users_table
 from lacuna.identity.principal import ADMIN, UnverifiedIdentityError
 
 # One logger for the whole package, named as before the split: log settings and filters
@@ -26,6 +26,12 @@ SESSION_ACTION = "console_session"  # ... and of console sessions ended
 # A signed row's standing on the audit trail (UserRecord.trail): its issue is recorded there,
 # it was signed before issues were (accepted on its signature), or it is not (refused).
 ON_TRAIL, LEGACY, OFF_TRAIL = "on trail", "legacy", "not on trail"
+# ... or it was signed before issues were, but it is not among the rows the trail took on trust
+# when this database was upgraded (:data:`GRANDFATHERED`): refused until resigned by name
+NOT_GRANDFATHERED = "legacy, not grandfathered"
+# the identity event, written once (the server's first start after the upgrade), that lists the
+# legacy rows then present: the only ones accepted on their signature from then on
+GRANDFATHERED = "grandfathered"
 ISSUED = ("created", "replaced")  # identity events that issue a row (and "resigned")
 
 
@@ -39,6 +45,7 @@ class UserTrail(SignedRows):
     _checkpoint_log: Path | None
     _ends: dict[str, str]
     _issued: dict[str, tuple[str, tuple[str, ...]]]
+    _grandfathered: dict[str, tuple[str, tuple[str, ...]]] | None
     _ends_shape: tuple[Any, ...] | None
 
     # -- ends on the audit trail (a replayed older row is refused) ----------------------------
@@ -111,6 +118,7 @@ class UserTrail(SignedRows):
                           "lacuna audit verify", r.seq)
         self._ends = _latest_ends(r.body for r in rows)
         self._issued = _latest_issues(r.body for r in issues if int(r.seq) in good)
+        self._grandfathered = _first_grandfathered(r.body for r in issues if int(r.seq) in good)
         self._ends_shape = shape
 
     def _ended_before(self, name: str) -> str | None:
@@ -163,10 +171,53 @@ class UserTrail(SignedRows):
         # a row signed for this database must be the trail's latest issue of its user; so must
         # a legacy row (signed before) once the trail has issued that user at all: a legacy
         # row from elsewhere put in place of a user the trail knows is no legacy of theirs
-        if ((self._sig_version(row) == 2 or self._issue_of(row.name) is not None)
-                and not self._on_trail(row)):
+        version = self._sig_version(row)
+        issued = self._issue_of(row.name) is not None
+        if (version == 2 or issued) and not self._on_trail(row):
             return off_trail_message(row.name)
+        # a legacy row of a user the trail never issued: only one the trail took on trust at
+        # the upgrade (one copied in since, from a database sharing the key, is nobody)
+        if version == 1 and not issued and not self._grandfathered_row(row):
+            return not_grandfathered_message(row.name)
         return None
+
+    def _grandfathered_row(self, row: Any) -> bool:
+        """Whether legacy ``row`` is accepted on its signature: the trail lists it (stamp and
+        roles) in its first intact :data:`GRANDFATHERED` record, or has none yet (the
+        database was not started since the upgrade: the server writes it before serving)."""
+        self._read_trail()
+        if self._grandfathered is None:
+            return True
+        return self._grandfathered.get(row.name) == (row.created_at, _roles(row.roles))
+
+    def grandfather(self, *, by: Any = None) -> list[str] | None:
+        """Record on the trail, once, the legacy rows (signed before creations were on the
+        trail) present now, of users it never issued: from then on only those are accepted on
+        their signature. The server does it at start-up, before it serves anyone. Returns the
+        names recorded, or None when the trail already holds such a record (nothing done).
+
+        Raises:
+            Exception: what the trail raises when it cannot record it.
+        """
+        from lacuna.audit.record import event_body
+
+        self._read_trail()
+        if self._grandfathered is not None:
+            return None
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(users_table).order_by(users_table.c.name)).all()
+        kept = [r for r in rows if r.signature and self._sig_version(r) == 1
+                and self._issue_of(r.name) is None]
+        actor = by if by is not None else _operator()
+        self._trail().record_event(event_body(
+            IDENTITY_KIND, user=actor, session="lacuna-users",
+            what={"action": IDENTITY_ACTION, "event": GRANDFATHERED},
+            reasoning=f"{len(kept)} user record(s) signed before creations were on the audit "
+                      "trail, accepted on their signature from now on (no other such record is)",
+            detail={GRANDFATHERED: [{"user": r.name, "roles": list(_roles(r.roles) or ()),
+                                     "disabled": bool(r.disabled),
+                                     "created_at": r.created_at} for r in kept]}))
+        return [r.name for r in kept]
 
     def _on_trail(self, row: Any) -> bool:
         """Whether the trail's latest issue of ``row``'s user is this row (stamp and roles)."""
@@ -178,10 +229,11 @@ class UserTrail(SignedRows):
         return issued is not None and issued == (row.created_at, roles)
 
     def _trail_state(self, row: Any) -> str:
-        """:data:`ON_TRAIL`, :data:`LEGACY` or :data:`OFF_TRAIL` for a signed row ("" else)."""
+        """:data:`ON_TRAIL`, :data:`LEGACY`, :data:`NOT_GRANDFATHERED` or :data:`OFF_TRAIL`
+        for a signed row ("" else)."""
         version = self._sig_version(row)
         if version == 1 and self._issue_of(row.name) is None:
-            return LEGACY
+            return LEGACY if self._grandfathered_row(row) else NOT_GRANDFATHERED
         if version:
             return (ON_TRAIL if version == 2 else LEGACY) if self._on_trail(row) else OFF_TRAIL
         return ""
@@ -218,8 +270,38 @@ def _latest_ends(bodies: Iterable[str]) -> dict[str, str]:
 
 def _issue_event(body: str) -> bool:
     """Whether an identity event's body issues a user row (a creation, a replacement, a
-    re-signing), cheaply: only those are checked for being intact in the chain."""
-    return any(f'"event":"{e}"' in body for e in (*ISSUED, "resigned"))
+    re-signing) or grandfathers legacy rows, cheaply: only those are checked for being intact
+    in the chain."""
+    return any(f'"event":"{e}"' in body for e in (*ISSUED, "resigned", GRANDFATHERED))
+
+
+def _first_grandfathered(bodies: Iterable[str]) -> dict[str, tuple[str, tuple[str, ...]]] | None:
+    """Per user, ``(created_at, roles)`` of the legacy rows the first :data:`GRANDFATHERED`
+    record of ``bodies`` (intact records, in trail order) lists; None when there is none."""
+    for body in bodies:
+        try:
+            data = json.loads(body)
+            if data["what"]["event"] != GRANDFATHERED:
+                continue
+            items = (data.get(IDENTITY_KIND) or {}).get(GRANDFATHERED) or ()
+        except (ValueError, AttributeError, KeyError, TypeError):
+            continue
+        kept: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for item in items:
+            user, stamp, roles = item.get("user"), item.get("created_at"), item.get("roles")
+            if isinstance(user, str) and isinstance(stamp, str) and isinstance(roles, list):
+                kept[user] = (stamp, tuple(str(r) for r in roles))
+        return kept
+    return None
+
+
+def _roles(text: str) -> tuple[str, ...] | None:
+    """A row's roles column as a tuple (None: not a JSON list)."""
+    try:
+        roles = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    return tuple(str(r) for r in roles) if isinstance(roles, list) else None
 
 
 def _latest_issues(bodies: Iterable[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -247,6 +329,19 @@ def off_trail_message(name: str) -> str:
             "this database does not record its creation as it is (no `lacuna users add` made "
             "it here: it was inserted or copied in outside Lacuna, e.g. from a copy of this "
             "database), so it authenticates nobody. An admin re-issues it: lacuna users add "
+            f"{name} --role ROLE --replace")
+
+
+def not_grandfathered_message(name: str) -> str:
+    """What a caller (and the log) is told about a legacy row the trail did not take on trust
+    at the upgrade."""
+    return (f"the record of user {name!r} in lacuna_users is signed as rows were before "
+            "creations were on the audit trail (lacuna-user-v1), but it is not among the users "
+            "this database's trail took on trust when it was upgraded, and no `lacuna users "
+            "add` or `resign` here made it (inserted or copied in outside Lacuna, e.g. from "
+            "another database sharing the signing key, or made by an older Lacuna since), so "
+            "it authenticates nobody. An admin checks it (lacuna users list) and ties it to "
+            f"this trail (lacuna users resign {name}), or re-issues it: lacuna users add "
             f"{name} --role ROLE --replace")
 
 

@@ -31,7 +31,13 @@ from lacuna.identity.check import IdentityReport, check_rows
 from lacuna.identity.principal import AuthenticationError, Principal, check_roles
 from lacuna.identity.sessions import ConsoleSessions
 from lacuna.identity.tokens import new_token, token_digest
-from lacuna.identity.trail import IDENTITY_ACTION, IDENTITY_KIND, ON_TRAIL, _operator
+from lacuna.identity.trail import (
+    IDENTITY_ACTION,
+    IDENTITY_KIND,
+    NOT_GRANDFATHERED,
+    ON_TRAIL,
+    _operator,
+)
 from lacuna.signing import Keyring, signature_key_id
 
 # One logger for the whole package, named as before the split: log settings and filters
@@ -97,6 +103,9 @@ class UserStore(ConsoleSessions):
         self._ends: dict[str, str] = {}  # user -> the trail's latest not_before (trail.UserTrail)
         # user -> (created_at, roles) of the trail's latest issue of their row (intact records)
         self._issued: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # user -> (created_at, roles) of the legacy rows the trail took on trust at the upgrade
+        # (its first intact "grandfathered" record; None: it holds none yet)
+        self._grandfathered: dict[str, tuple[str, tuple[str, ...]]] | None = None
         self._database: str | None = None  # the state database's id (lacuna.state.database_id)
         self._ends_shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
         # live console session digest -> the trail's newest session-end seq already read for
@@ -244,11 +253,12 @@ class UserStore(ConsoleSessions):
 
     def resign(self, names: Iterable[str] | None = None, *, by: Any = None) -> _Records:
         """Sign, as they are now, the rows that carry no signature (written before revision
-        0012) and the rows signed before creations were on the audit trail (:data:`LEGACY`):
-        of ``names``, or all; the trail records the issue of each (``resigned``), so they are
-        tied to this database and its trail like a row made today. Rows whose signature does
-        not match are left alone (they were changed after signing: re-issue them with
-        ``add(..., replace=True)``). Returns the rows signed.
+        0012) and the rows signed before creations were on the audit trail (:data:`LEGACY`,
+        and :data:`NOT_GRANDFATHERED` only when named): of ``names``, or all; the trail
+        records the issue of each (``resigned``), so they are tied to this database and its
+        trail like a row made today. Rows whose signature does not match are left alone (they
+        were changed after signing: re-issue them with ``add(..., replace=True)``). Returns the
+        rows signed.
 
         Whoever runs this vouches for those rows: check them first (:meth:`records`).
 
@@ -262,6 +272,11 @@ class UserStore(ConsoleSessions):
         for r in rows:
             if (wanted is not None and r.name not in wanted) or (
                     r.signature and self._sig_version(r) != 1):
+                continue
+            # a legacy row the trail did not take on trust at the upgrade (copied in since) is
+            # signed only when named: "all" means the rows the upgrade found
+            if (wanted is None and r.signature
+                    and self._trail_state(r) == NOT_GRANDFATHERED):
                 continue
             try:
                 pending.append((r, check_roles(json.loads(r.roles))))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.identity import (
     INVALID,
     LEGACY,
+    NOT_GRANDFATHERED,
     OFF_TRAIL,
     UNSIGNED,
     Authenticator,
@@ -147,6 +148,7 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
     if isinstance(engine.decision_log, SqlDecisionLog):  # its WAL checkpoints off its commits
         engine.decision_log.checkpoint_in_background()
     users = UserStore(governor.config.audit_url, audit=governor.audit)
+    grandfather_users(users)
     warn_unverified_users(users)
     oidc = None
     if settings.oidc is not None:
@@ -159,6 +161,28 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
                        audit_writer=audit_writer,
                        refusals=RefusalBudget(settings.audit_refusals_burst,
                                               settings.audit_refusals_per_minute))
+
+
+def grandfather_users(users: UserStore) -> None:
+    """On the first start after the upgrade (once per database), record on the trail which
+    legacy users (signed before creations were audited) it takes on trust: from then on a
+    legacy row is accepted only if listed there (docs/server.md, "Legacy rows: taken on trust
+    once"). Before serving anyone, so a row copied in later is never among them."""
+    import logging
+
+    log = logging.getLogger("lacuna.server")
+    try:
+        kept = users.grandfather()
+    except Exception as exc:  # the trail is unwritable: the first request says so too
+        log.error("cannot record on the audit trail which legacy users it takes on trust "
+                  "(%s): until a start records it, users signed before creations were "
+                  "audited are accepted on their signature alone, even one copied in from "
+                  "another database sharing the signing key", exc)
+        return
+    if kept:
+        log.warning("took %d legacy user(s) on trust at this first start since the upgrade "
+                    "(recorded on the audit trail): %s; any legacy row copied in from now on "
+                    "is refused", len(kept), ", ".join(kept[:20]))
 
 
 def warn_unverified_users(users: UserStore) -> None:
@@ -175,6 +199,7 @@ def warn_unverified_users(users: UserStore) -> None:
     unsigned = [r.name for r in records if r.signature == UNSIGNED]
     invalid = [r.name for r in records if r.signature == INVALID]
     off_trail = [r.name for r in records if r.trail == OFF_TRAIL]
+    not_kept = [r.name for r in records if r.trail == NOT_GRANDFATHERED]
     legacy = [r.name for r in records if r.trail == LEGACY]
     log = logging.getLogger("lacuna.server")
     if legacy:
@@ -187,6 +212,12 @@ def warn_unverified_users(users: UserStore) -> None:
                   "trail (inserted or copied in outside lacuna users) and cannot sign in: %s. "
                   "Re-issue them if they are meant to exist: lacuna users add NAME --role ROLE "
                   "--replace", len(off_trail), ", ".join(off_trail[:20]))
+    if not_kept:
+        log.error("%d user(s) are signed as rows were before creations were audited, but the "
+                  "audit trail did not take them on trust at the upgrade (copied in since, or "
+                  "made by an older Lacuna) and cannot sign in: %s. Check them (lacuna users "
+                  "list), then lacuna users resign NAME, or re-issue them (lacuna users add "
+                  "NAME --role ROLE --replace)", len(not_kept), ", ".join(not_kept[:20]))
     if unsigned:
         log.error("%d user(s) carry no signature and cannot sign in: %s. Rows written before "
                   "Lacuna signed them: check them (lacuna users list) and sign them "
