@@ -229,3 +229,28 @@ def test_legacy_rows_are_taken_on_trust_once_and_verify_names_them(db: Db) -> No
     assert [r.name for r in db.users.resign()] == ["old"]  # not "late": only when named
     assert [r.name for r in db.users.resign(["late"])] == ["late"]
     assert db.users.authenticate(late).name == "late"
+
+
+def test_a_database_id_changed_in_its_row_is_reported_and_signs_nothing(db: Db) -> None:
+    """The trail's issues of users name the state database's id, so changing the plain id row
+    (to another database's, to make rows signed there verify here) is reported by verify, and
+    no user row is signed for the new id."""
+    from lacuna.errors import ConfigError
+
+    mine = db.sql("SELECT database_id FROM lacuna_database_id").scalar()
+    db.sql("UPDATE lacuna_database_id SET database_id = :d", d="ab" * 16)
+    done = db.verify()
+    assert done.exit_code == 1, done.output
+    assert (
+        f"the state database's id in lacuna_database_id is '{'ab' * 16}', but audit record #1 "
+        f"(an issue of a user, intact in the chain) names '{mine}'"
+    ) in done.stderr
+    other = UserStore(db.url)  # another process, reading the id now
+    try:
+        with pytest.raises(ConfigError, match="the id row was changed outside Lacuna"):
+            other.add("bob", roles=("analyst",))
+        assert not other.has_user("bob")
+    finally:
+        other.close()
+    db.sql("UPDATE lacuna_database_id SET database_id = :d", d=mine)  # put back: all verifies
+    assert db.verify().exit_code == 0

@@ -141,7 +141,16 @@ class SignedRows(Keyed):
                    "database has no id (the row of lacuna_database_id was deleted), so it was "
                    "tampered with. Nothing was changed; run lacuna audit verify.")
             raise ConfigError(msg)
+        problem = self._database_problem()
+        if problem is not None:
+            msg = f"cannot sign a user record in {redact_url(self._url)}: {problem}"
+            raise ConfigError(msg)
         return self.keyring.sign(user_payload(values, database))
+
+    def _database_problem(self) -> str | None:
+        """Why the database's id row cannot be trusted (the trail names another), or None:
+        :class:`~lacuna.identity.trail.UserTrail` reads it from the trail."""
+        return None
 
     def _sig_version(self, row: Any) -> int:
         """2: ``row`` is signed for this database; 1: signed before rows named it (legacy);

@@ -66,6 +66,9 @@ def check_rows(store: UserStore) -> IdentityReport:
         )
     problems: list[str] = []
     legacy: list[str] = []
+    database = store._database_problem() if users else None
+    if database is not None:
+        problems.append(database)
     for row in users:
         state = store._user_state(row)
         if state != SIGNED:

@@ -46,6 +46,7 @@ class UserTrail(SignedRows):
     _ends: dict[str, str]
     _issued: dict[str, tuple[str, tuple[str, ...]]]
     _grandfathered: dict[str, tuple[str, tuple[str, ...]]] | None
+    _named: dict[str, int]
     _ends_shape: tuple[Any, ...] | None
 
     # -- ends on the audit trail (a replayed older row is refused) ----------------------------
@@ -119,7 +120,28 @@ class UserTrail(SignedRows):
         self._ends = _latest_ends(r.body for r in rows)
         self._issued = _latest_issues(r.body for r in issues if int(r.seq) in good)
         self._grandfathered = _first_grandfathered(r.body for r in issues if int(r.seq) in good)
+        self._named = _databases_named([r for r in issues if int(r.seq) in good])
         self._ends_shape = shape
+
+    def _database_problem(self) -> str | None:
+        """Why this state database's id row cannot be trusted, or None: the trail's intact
+        issues of users (which name the id since it was bound to them) name another id, so
+        the row was changed outside Lacuna (a plain row: whoever writes the database can)."""
+        try:
+            self._read_trail()
+        except Exception:  # no trail yet: it names nothing
+            return None
+        mine = self._database_id()
+        others = {d: seq for d, seq in self._named.items() if d != mine}
+        if not others:
+            return None
+        named, seq = min(others.items(), key=lambda item: item[1])
+        return (f"the state database's id in lacuna_database_id is {mine!r}, but audit record "
+                f"#{seq} (an issue of a user, intact in the chain) names {named!r}: the id row "
+                "was changed outside Lacuna (or the trail was copied in from another "
+                "database), so nothing is signed for it. Keep the database as evidence, run "
+                "lacuna audit verify, and put the id the trail names back (lacuna audit list "
+                "--action identity --json shows it)")
 
     def _ended_before(self, name: str) -> str | None:
         """The latest ``not_before`` the audit trail records for ``name`` (None: none)."""
@@ -216,7 +238,8 @@ class UserTrail(SignedRows):
                       "trail, accepted on their signature from now on (no other such record is)",
             detail={GRANDFATHERED: [{"user": r.name, "roles": list(_roles(r.roles) or ()),
                                      "disabled": bool(r.disabled),
-                                     "created_at": r.created_at} for r in kept]}))
+                                     "created_at": r.created_at} for r in kept],
+                    **self._naming()}))
         return [r.name for r in kept]
 
     def _on_trail(self, row: Any) -> bool:
@@ -238,6 +261,12 @@ class UserTrail(SignedRows):
             return (ON_TRAIL if version == 2 else LEGACY) if self._on_trail(row) else OFF_TRAIL
         return ""
 
+    def _naming(self) -> dict[str, str]:
+        """What an issue record says of its database: its id, so the id row cannot be changed
+        without the trail saying otherwise (:meth:`_database_problem`)."""
+        database = self._database_id()
+        return {} if database is None else {"database": database}
+
     def _record_issue(self, name: str, event: str, created_at: str, roles: list[str],
                       by: Any) -> None:
         """Append the issue of ``name``'s row (``event``: ``created`` or ``replaced``) to the
@@ -250,7 +279,7 @@ class UserTrail(SignedRows):
                           what={"action": IDENTITY_ACTION, "event": event, "user": name},
                           reasoning=f"user {name}: {event} ({', '.join(roles)})",
                           detail={"user": name, "roles": roles, "created_at": created_at,
-                                  "not_before": created_at})
+                                  "not_before": created_at, **self._naming()})
         self._trail().record_event(body)
 
 
@@ -293,6 +322,20 @@ def _first_grandfathered(bodies: Iterable[str]) -> dict[str, tuple[str, tuple[st
                 kept[user] = (stamp, tuple(str(r) for r in roles))
         return kept
     return None
+
+
+def _databases_named(rows: Iterable[Any]) -> dict[str, int]:
+    """Per state database id named by the issue records ``rows`` (intact, in trail order),
+    the ``seq`` of the first that names it."""
+    named: dict[str, int] = {}
+    for row in rows:
+        try:
+            database = (json.loads(row.body).get(IDENTITY_KIND) or {}).get("database")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(database, str):
+            named.setdefault(database, int(row.seq))
+    return named
 
 
 def _roles(text: str) -> tuple[str, ...] | None:

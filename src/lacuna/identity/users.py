@@ -106,6 +106,7 @@ class UserStore(ConsoleSessions):
         # user -> (created_at, roles) of the legacy rows the trail took on trust at the upgrade
         # (its first intact "grandfathered" record; None: it holds none yet)
         self._grandfathered: dict[str, tuple[str, tuple[str, ...]]] | None = None
+        self._named: dict[str, int] = {}  # database id -> first seq of an issue naming it
         self._database: str | None = None  # the state database's id (lacuna.state.database_id)
         self._ends_shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
         # live console session digest -> the trail's newest session-end seq already read for
@@ -299,7 +300,7 @@ class UserStore(ConsoleSessions):
                           "before their creation was on the audit trail",
                 detail={"resigned": [{"user": r.name, "roles": _roles_of(r.roles) or [],
                                       "disabled": bool(r.disabled), "created_at": r.created_at}
-                                     for r, roles in pending]}))
+                                     for r, roles in pending], **self._naming()}))
         except Exception as exc:
             msg = (f"no user record was signed: the audit trail could not record it ({exc}). "
                    "Check the trail (lacuna audit verify) and run the command again.")

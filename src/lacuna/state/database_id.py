@@ -8,8 +8,11 @@ that names another database, so a checkpoint (with or without its chain) copied 
 state database signed with the same key no longer matches.
 
 The id is a plain row: whoever can write the database can change it (to the id of the
-database a checkpoint was copied from). What it then still detects, and what it does not, is
-in ``docs/audit.md`` ("Tying checkpoints to their database").
+database a checkpoint was copied from). The audit trail's records of user issues name it
+(:mod:`lacuna.identity`), so once one is recorded a changed row is reported by ``lacuna audit
+verify`` and nothing is signed for it; a full copy of the database is the same database (same
+id, same trail). What it detects, and what it does not, is in ``docs/audit.md`` ("Tying
+checkpoints to their database").
 """
 
 from __future__ import annotations
