@@ -254,10 +254,10 @@ def test_sign_out_after_a_role_change_ends_the_session(app_and_tokens):
         # for this database, and issued on its trail (else it is refused: docs/server.md)
         row = conn.execute(select(users_table).where(users_table.c.name == "sam")).one()
         roles = '["data_steward", "compliance_officer"]'
-        payload = {**user_payload(row, users._database_id()), "roles": roles}
+        payload = {**user_payload(row, users._rows.database_id()), "roles": roles}
         conn.execute(update(users_table).where(users_table.c.name == "sam")
                      .values(roles=roles, signature=users.keyring.sign(payload)))
-    users._record_issue("sam", "replaced", row.created_at, json.loads(roles), None)
+    users._trail.record_issue("sam", "replaced", row.created_at, json.loads(roles), None)
     page = steward.get("/console/exceptions")
     assert page.status_code == 200
     assert "compliance_officer" in page.text

@@ -44,12 +44,15 @@ reports), ``admin`` (everything, users and policies).
 
 The package, one concept per module (every public name is re-exported here):
 :mod:`~lacuna.identity.principal` (roles, :class:`Principal`, the errors),
-:mod:`~lacuna.identity.tokens` (API tokens), :mod:`~lacuna.identity.users` (:class:`UserStore`),
-:mod:`~lacuna.identity.trail` (user changes on the audit trail),
-:mod:`~lacuna.identity.sessions` (console sessions), :mod:`~lacuna.identity.oidc` (OIDC/JWT),
+:mod:`~lacuna.identity.tokens` (API tokens), :mod:`~lacuna.identity.users` (:class:`UserStore`,
+which owns the collaborators below rather than inheriting them),
+:mod:`~lacuna.identity.trail` (user changes on the audit trail: ``UserTrail``),
+:mod:`~lacuna.identity.sessions` (console sessions: ``SessionStore``, ``UserStore.sessions``),
+:mod:`~lacuna.identity.oidc` (OIDC/JWT),
 :mod:`~lacuna.identity.authenticator` (:class:`Authenticator` and the process's default),
 :mod:`~lacuna.identity.check` (what ``lacuna audit verify`` checks of the rows), and
-``_rows`` (the tables and what their signatures cover).
+``_rows`` (the tables, what their signatures cover, and ``RowSigner``, which signs and checks
+them).
 
 Example:
     >>> users = UserStore("sqlite://")
@@ -89,6 +92,7 @@ from lacuna.identity.principal import (
     UnverifiedIdentityError,
     check_roles,
 )
+from lacuna.identity.sessions import SessionStore
 from lacuna.identity.tokens import TOKEN_PREFIX, new_token, redact, token_digest
 from lacuna.identity.trail import (
     GRANDFATHERED,
@@ -134,6 +138,7 @@ __all__ = [
     "OidcSettings",
     "OidcVerifier",
     "Principal",
+    "SessionStore",
     "UnverifiedIdentityError",
     "UserRecord",
     "UserStore",

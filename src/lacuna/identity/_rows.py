@@ -13,10 +13,13 @@ from sqlalchemy import Boolean, Column, MetaData, String, Table, Text
 from lacuna.errors import ConfigError
 from lacuna.identity.principal import UnverifiedIdentityError
 from lacuna.redact import redact_url
-from lacuna.signing import Keyed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.engine import Engine
+
+    from lacuna.signing import Keyed, Keyring
 
 # One logger for the whole package, named as before the split: log settings and filters
 # that name "lacuna.identity" keep applying to every message.
@@ -109,19 +112,22 @@ def _stamp(when: datetime | None = None) -> str:
 _Rows = list[Any]
 
 
-class SignedRows(Keyed):
-    """What a store of signed identity rows checks of them (:class:`~lacuna.identity.UserStore`
-    is one): the state database's id that newer user rows name, and whether a row's signature
-    holds."""
+class RowSigner:
+    """Signs identity rows and checks their signatures with a store's keys (``keys``: the
+    :class:`~lacuna.identity.UserStore`, whose ``keyring`` is the one it was given, else the
+    installation's), and reads the state database's id that newer user rows name."""
 
-    # set by UserStore.__init__
-    _engine: Engine
-    _url: str
-    _database: str | None  # the state database's id (lacuna.state.database_id)
+    def __init__(self, engine: Engine, url: str, keys: Keyed) -> None:
+        self._engine = engine
+        self._url = url
+        self._keys = keys
+        self._database: str | None = None  # the state database's id (lacuna.state.database_id)
 
-    # -- signatures -------------------------------------------------------------------------
+    @property
+    def keyring(self) -> Keyring:
+        return self._keys.keyring
 
-    def _database_id(self) -> str | None:
+    def database_id(self) -> str | None:
         """The users table's state database id (read once; None: its row was deleted)."""
         if self._database is None:
             from lacuna.state import database_id
@@ -130,46 +136,56 @@ class SignedRows(Keyed):
                 self._database = database_id.read(conn)
         return self._database
 
-    def _signed(self, values: _Values, *, version: int = 2) -> str:
+    def sign_user(self, values: _Values, *, version: int = 2,
+                  problem: Callable[[], str | None] | None = None) -> str:
         """``values`` signed: as a row tied to this database and its trail (``version`` 2), or
-        as before (1: only to sign again a row that was signed so, when it is disabled)."""
+        as before (1: only to sign again a row that was signed so, when it is disabled).
+        ``problem`` says why the database's id cannot be trusted (the trail names another).
+
+        Raises:
+            ConfigError: the database has no id, or ``problem`` names one (nothing signed).
+        """
         if version == 1:
             return self.keyring.sign(user_payload(values))
-        database = self._database_id()
+        database = self.database_id()
         if database is None:
             msg = (f"cannot sign a user record in {redact_url(self._url)}: its state "
                    "database has no id (the row of lacuna_database_id was deleted), so it was "
                    "tampered with. Nothing was changed; run lacuna audit verify.")
             raise ConfigError(msg)
-        problem = self._database_problem()
-        if problem is not None:
-            msg = f"cannot sign a user record in {redact_url(self._url)}: {problem}"
+        why = problem() if problem is not None else None
+        if why is not None:
+            msg = f"cannot sign a user record in {redact_url(self._url)}: {why}"
             raise ConfigError(msg)
         return self.keyring.sign(user_payload(values, database))
 
-    def _database_problem(self) -> str | None:
-        """Why the database's id row cannot be trusted (the trail names another), or None:
-        :class:`~lacuna.identity.trail.UserTrail` reads it from the trail."""
-        return None
-
-    def _sig_version(self, row: Any) -> int:
+    def version(self, row: Any) -> int:
         """2: ``row`` is signed for this database; 1: signed before rows named it (legacy);
         0: unsigned, or its signature does not hold."""
         if not row.signature:
             return 0
-        database = self._database_id()
+        database = self.database_id()
         if database is not None and self.keyring.verify(user_payload(row, database),
                                                         row.signature):
             return 2
         return 1 if self.keyring.verify(user_payload(row), row.signature) else 0
 
-    def _user_state(self, row: Any) -> str:
+    def user_state(self, row: Any) -> str:
         """:data:`SIGNED`, :data:`UNSIGNED` or :data:`INVALID` for a ``lacuna_users`` row."""
         if not row.signature:
             return UNSIGNED
-        return SIGNED if self._sig_version(row) else INVALID
+        return SIGNED if self.version(row) else INVALID
 
-    def _refuse_row(self, row: Any, state: str) -> UnverifiedIdentityError:
+    def refuse(self, row: Any, state: str) -> UnverifiedIdentityError:
+        """The error (logged) for a user row that does not verify."""
         message = unverified_message(row.name, state)
         log.error("refused a credential: %s", message)
         return UnverifiedIdentityError(message)
+
+    def sign_session(self, values: _Values) -> str:
+        """A ``lacuna_console_sessions`` row's signature."""
+        return self.keyring.sign(session_payload(values))
+
+    def session_ok(self, row: Any) -> bool:
+        """Whether a ``lacuna_console_sessions`` row's signature holds."""
+        return bool(row.signature) and self.keyring.verify(session_payload(row), row.signature)

@@ -13,7 +13,11 @@ from lacuna.identity._rows import SIGNED, _stamp, sessions_table, unverified_mes
 from lacuna.identity.trail import LEGACY
 
 if TYPE_CHECKING:
-    from lacuna.identity.users import UserStore
+    from sqlalchemy.engine import Engine
+
+    from lacuna.identity._rows import RowSigner
+    from lacuna.identity.sessions import SessionStore
+    from lacuna.identity.trail import UserTrail
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +50,11 @@ class IdentityReport:
         }
 
 
-def check_rows(store: UserStore) -> IdentityReport:
-    """Every row of ``store``'s users and console sessions tables checked as sign-in checks it
-    (nothing is written or logged as a refusal): tables that do not exist hold nothing."""
-    engine = store._engine
+def check_rows(engine: Engine, rows: RowSigner, trail: UserTrail,
+               sessions_of: SessionStore) -> IdentityReport:
+    """Every row of the users and console sessions tables in ``engine`` checked as sign-in
+    checks it, by a :class:`~lacuna.identity.UserStore`'s collaborators (nothing is written or
+    logged as a refusal): tables that do not exist hold nothing."""
     with engine.connect() as conn:
         names = set(inspect(conn).get_table_names())
         users = (
@@ -66,31 +71,31 @@ def check_rows(store: UserStore) -> IdentityReport:
         )
     problems: list[str] = []
     legacy: list[str] = []
-    database = store._database_problem() if users else None
+    database = trail.database_problem() if users else None
     if database is not None:
         problems.append(database)
     for row in users:
-        state = store._user_state(row)
+        state = rows.user_state(row)
         if state != SIGNED:
             problems.append(unverified_message(row.name, state))
             continue
         if row.disabled:  # lets nobody in whatever the trail says; its signature holds
             continue
-        why = store._current_problem(row)
+        why = trail.current_problem(row)
         if why is not None:
             problems.append(why)
-        elif store._trail_state(row) == LEGACY:
+        elif trail.state(row) == LEGACY:
             legacy.append(row.name)
     now = _stamp()
     for row in sessions:
         what = f"console session {row.id_sha256[:8]}… of {row.name!r}"
-        if not store._session_ok(row):
+        if not sessions_of.ok(row):
             problems.append(
                 f"{what}: its row in lacuna_console_sessions does not match its signature "
                 "(made or changed outside Lacuna, or started before sessions were signed), so "
                 "it is refused; its holder signs in again"
             )
-        elif row.ended_at is None and row.expires_at > now and store._session_ended_on_trail(row):
+        elif row.ended_at is None and row.expires_at > now and sessions_of.ended_on_trail(row):
             problems.append(
                 f"{what}: the audit trail records its end, but its row in "
                 "lacuna_console_sessions is live again (put back outside Lacuna), so it is "

@@ -8,31 +8,43 @@ import logging
 import secrets
 import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select, update
 
-from lacuna.identity._rows import _Rows, _stamp, _Values, session_payload, sessions_table
+from lacuna.identity._rows import _Rows, _stamp, _Values, sessions_table
 from lacuna.identity.tokens import token_digest
-from lacuna.identity.trail import IDENTITY_KIND, SESSION_ACTION, UserTrail, _operator
+from lacuna.identity.trail import IDENTITY_KIND, SESSION_ACTION, _operator
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from lacuna.identity._rows import RowSigner
+    from lacuna.identity.trail import UserTrail
 
 # One logger for the whole package, named as before the split: log settings and filters
 # that name "lacuna.identity" keep applying to every message.
 log = logging.getLogger("lacuna.identity")
 
 
-class ConsoleSessions(UserTrail):
+class SessionStore:
     """Console sessions in ``lacuna_console_sessions`` (:class:`~lacuna.identity.UserStore`
-    keeps them beside its users)."""
+    owns one, beside its users): ``rows`` signs and checks them, ``trail`` records their
+    ends."""
 
-    # set by UserStore.__init__
-    _session_seen: dict[str, int]
-    _session_lock: threading.Lock
+    def __init__(self, engine: Engine, rows: RowSigner, trail: UserTrail) -> None:
+        self._engine = engine
+        self._rows = rows
+        self._trail = trail
+        # live console session digest -> the trail's newest session-end seq already read for
+        # it: a request reads only the ends recorded since (a flood of sign-outs is read once
+        # per session, not on every request of every session)
+        self._session_seen: dict[str, int] = {}
+        self._session_lock = threading.Lock()
 
-    # -- console sessions ------------------------------------------------------------------
-
-    def _session_ok(self, row: Any) -> bool:
-        return bool(row.signature) and self.keyring.verify(session_payload(row), row.signature)
+    def ok(self, row: Any) -> bool:
+        """Whether a session row's signature holds."""
+        return self._rows.session_ok(row)
 
     def start_session(self, name: str, expires: float) -> str:
         """A new console session of ``name`` until ``expires`` (epoch seconds): its random id,
@@ -48,7 +60,7 @@ class ConsoleSessions(UserTrail):
                 sessions_table.c.expires_at < _stamp(now), sessions_table.c.ended_at.is_not(None))))
             conn.execute(sessions_table.insert().values(
                 id_sha256=row.id_sha256, name=name, created_at=row.created_at,
-                expires_at=row.expires_at, signature=self.keyring.sign(session_payload(row))))
+                expires_at=row.expires_at, signature=self._rows.sign_session(row)))
         return sid
 
     def session_state(self, sid: str, name: str) -> str:
@@ -63,14 +75,14 @@ class ConsoleSessions(UserTrail):
                 sessions_table.c.id_sha256 == token_digest(sid))).first()
         if row is None:
             return "none"
-        if not self._session_ok(row):
+        if not self.ok(row):
             log.error("refused console session %s… of %r: its row in lacuna_console_sessions "
                       "does not match its signature (made or changed outside Lacuna, or "
                       "started before sessions were signed); its holder signs in again",
                       row.id_sha256[:8], row.name)
             return "unverified"
         live = row.name == name and row.ended_at is None and row.expires_at > _stamp()
-        if live and self._session_ended_on_trail(row):
+        if live and self.ended_on_trail(row):
             log.error("refused console session %s… of %r: the audit trail records its end, so "
                       "its row in lacuna_console_sessions was put back outside Lacuna; its "
                       "holder signs in again", row.id_sha256[:8], row.name)
@@ -81,10 +93,10 @@ class ConsoleSessions(UserTrail):
         """Whether console session ``sid`` of ``name`` is live (:meth:`session_state`)."""
         return self.session_state(sid, name) == "live"
 
-    def _end_sessions_in(self, conn: Any, where: Any) -> _Rows:
+    def end_in(self, conn: Any, where: Any) -> _Rows:
         """End the live sessions ``where`` selects in ``conn``'s transaction, each row signed
         again as ended (a row that did not verify is ended too, and not vouched for); the rows
-        ended, for :meth:`_record_session_ends` once the transaction is committed."""
+        ended, for :meth:`record_ends` once the transaction is committed."""
         at = _stamp()
         rows = conn.execute(select(sessions_table).where(
             where, sessions_table.c.ended_at.is_(None))).all()
@@ -92,7 +104,7 @@ class ConsoleSessions(UserTrail):
         for r in rows:
             ended = _Values(name=r.name, id_sha256=r.id_sha256, created_at=r.created_at,
                             expires_at=r.expires_at, ended_at=at)
-            signature = (self.keyring.sign(session_payload(ended)) if self._session_ok(r)
+            signature = (self._rows.sign_session(ended) if self.ok(r)
                          else r.signature)
             if conn.execute(update(sessions_table).where(
                     sessions_table.c.id_sha256 == r.id_sha256,
@@ -101,7 +113,7 @@ class ConsoleSessions(UserTrail):
                 done.append(r)
         return done
 
-    def _record_session_ends(self, ended: _Rows, why: str, by: Any = None) -> None:
+    def record_ends(self, ended: _Rows, why: str, by: Any = None) -> None:
         """Append to the audit trail that these sessions ended, so that a row from before,
         put back with its signature, is refused (:meth:`session_state`). ``by``: who ended
         them (default: the sessions' user, signing out)."""
@@ -114,11 +126,11 @@ class ConsoleSessions(UserTrail):
                               what={"action": SESSION_ACTION, "event": why, "user": name},
                               reasoning=f"console session(s) of {name} ended: {why}",
                               detail={"user": name, "sessions_ended": ids})
-            self._append(body, f"console session(s) of {name!r} ended ({why})",
+            self._trail.append(body, f"console session(s) of {name!r} ended ({why})",
                          "a copy of the session's row put back in the database would be "
                          "accepted again until it expires")
 
-    def _session_ended_on_trail(self, row: Any) -> bool:
+    def ended_on_trail(self, row: Any) -> bool:
         """Whether the trail records the end of session ``row``: its events since the session
         began, read by the indexed action and time, and of those only the ones recorded since
         this process last looked for this session (by ``seq``; the trail only grows)."""
@@ -156,16 +168,16 @@ class ConsoleSessions(UserTrail):
         if not sid:
             return False
         with self._engine.begin() as conn:
-            ended = self._end_sessions_in(conn, sessions_table.c.id_sha256 == token_digest(sid))
+            ended = self.end_in(conn, sessions_table.c.id_sha256 == token_digest(sid))
         if ended:
-            self._record_session_ends(ended, why)
+            self.record_ends(ended, why)
         return bool(ended)
 
     def end_sessions(self, name: str, *, by: Any = None) -> int:
         """End every console session of ``name`` (the user was disabled); how many were live."""
         with self._engine.begin() as conn:
-            ended = self._end_sessions_in(conn, sessions_table.c.name == name)
+            ended = self.end_in(conn, sessions_table.c.name == name)
         if ended:
-            self._record_session_ends(ended, "user disabled", by if by is not None
+            self.record_ends(ended, "user disabled", by if by is not None
                                       else _operator())
         return len(ended)

@@ -10,12 +10,17 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from lacuna.identity._rows import SignedRows, users_table
+from lacuna.identity._rows import users_table
 from lacuna.identity.principal import ADMIN, UnverifiedIdentityError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from lacuna.identity._rows import RowSigner
 
 # One logger for the whole package, named as before the split: log settings and filters
 # that name "lacuna.identity" keep applying to every message.
@@ -35,32 +40,53 @@ GRANDFATHERED = "grandfathered"
 ISSUED = ("created", "replaced")  # identity events that issue a row (and "resigned")
 
 
-class UserTrail(SignedRows):
+class UserTrail:
     """The audit trail a store of identity rows records its changes on and checks rows against
-    (:class:`~lacuna.identity.UserStore` is one)."""
+    (:class:`~lacuna.identity.UserStore` owns one): ``audit`` (an
+    :class:`~lacuna.audit.AuditStore`) given (the server's), else opened on ``url`` on the
+    first record (``checkpoint_log``: the config's); ``rows`` checks the rows' signatures."""
 
-    # set by UserStore.__init__
-    _audit: Any
-    _own_audit: bool
-    _checkpoint_log: Path | None
-    _ends: dict[str, str]
-    _issued: dict[str, tuple[str, tuple[str, ...]]]
-    _grandfathered: dict[str, tuple[str, tuple[str, ...]]] | None
-    _named: dict[str, int]
-    _ends_shape: tuple[Any, ...] | None
+    def __init__(self, engine: Engine, url: str, rows: RowSigner, *, audit: Any,
+                 checkpoint_log: Path | None) -> None:
+        self._engine = engine  # the state database (the users table's)
+        self._url = url
+        self._rows = rows
+        self._audit = audit
+        self._own_audit = False
+        self._checkpoint_log = checkpoint_log
+        self._ends: dict[str, str] = {}  # user -> the trail's latest not_before
+        # user -> (created_at, roles) of the trail's latest issue of their row (intact records)
+        self._issued: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # user -> (created_at, roles) of the legacy rows the trail took on trust at the upgrade
+        # (its first intact "grandfathered" record; None: it holds none yet)
+        self._grandfathered: dict[str, tuple[str, tuple[str, ...]]] | None = None
+        self._named: dict[str, int] = {}  # database id -> first seq of an issue naming it
+        self._shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
 
-    # -- ends on the audit trail (a replayed older row is refused) ----------------------------
+    @property
+    def audit(self) -> Any:
+        """The audit store given, or opened by :meth:`store` (None: not yet)."""
+        return self._audit
 
-    def _trail(self) -> Any:
+    def store(self) -> Any:
+        """The audit store records go to (opened on first use when none was given)."""
         if self._audit is None:
             from lacuna.audit import AuditStore
 
-            self._audit = AuditStore(self._url, keyring=self._keyring,
+            self._audit = AuditStore(self._url, keyring=self._rows.keyring,
                                      checkpoint_log=self._checkpoint_log)
             self._own_audit = True
         return self._audit
 
-    def _record_end(self, name: str, event: str, not_before: str, by: Any,
+    def close(self) -> None:
+        """Close the audit store this trail opened (never one it was given)."""
+        if self._own_audit and self._audit is not None:
+            self._audit.close()
+            self._audit, self._own_audit = None, False
+
+    # -- ends on the audit trail (a replayed older row is refused) ----------------------------
+
+    def record_end(self, name: str, event: str, not_before: str, by: Any,
                     roles: list[str] | None = None) -> None:
         """Append to the hash-chained audit trail that rows of ``name`` stamped before
         ``not_before`` no longer count (``event``: ``disabled`` or ``replaced``). A row put back
@@ -74,14 +100,14 @@ class UserTrail(SignedRows):
                           reasoning=f"user {name}: {event}",
                           detail={"user": name, "not_before": not_before,
                                   **({"roles": roles} if roles is not None else {})})
-        self._append(body, f"user {name!r} was {event}", "until it does, an older copy of "
+        self.append(body, f"user {name!r} was {event}", "until it does, an older copy of "
                      "the user's row put back in the database would be accepted again")
 
-    def _append(self, body: dict[str, Any], done: str, unguarded: str) -> None:
+    def append(self, body: dict[str, Any], done: str, unguarded: str) -> None:
         """``body`` on the audit trail. The change it records (``done``) stands when the trail
         cannot be written; what the record would have guarded (``unguarded``) is said loudly."""
         try:
-            self._trail().record_event(body)
+            self.store().record_event(body)
         except Exception as exc:
             log.error("%s, but the audit trail could not record it (%s): %s", done, exc,
                       unguarded)
@@ -92,7 +118,7 @@ class UserTrail(SignedRows):
         engine = getattr(self._audit, "engine", None)
         return engine if engine is not None else self._engine
 
-    def _read_trail(self) -> None:
+    def read(self) -> None:
         """Read the trail's identity events into ``_ends`` and ``_issued``, by their indexed
         action, again only when their count or newest ``seq`` changed (users change rarely).
         An end counts as read (inserting one refuses more, never less); an issue only from a
@@ -105,12 +131,12 @@ class UserTrail(SignedRows):
         with self._trail_engine().connect() as conn:
             shape = tuple(conn.execute(select(func.count(), func.max(records.c.seq)).where(
                 records.c.action == IDENTITY_ACTION)).one())
-            if shape == self._ends_shape:
+            if shape == self._shape:
                 return
             rows = conn.execute(select(*READ_COLUMNS).where(
                 records.c.action == IDENTITY_ACTION).order_by(records.c.seq)).all()
             issues = [r for r in rows if _issue_event(r.body)]
-            keyring = getattr(self._audit, "keyring", None) or self.keyring
+            keyring = getattr(self._audit, "keyring", None) or self._rows.keyring
             good = {int(r.seq) for r in intact_records(conn, issues, keyring)}
         for r in issues:
             if int(r.seq) not in good:
@@ -121,17 +147,17 @@ class UserTrail(SignedRows):
         self._issued = _latest_issues(r.body for r in issues if int(r.seq) in good)
         self._grandfathered = _first_grandfathered(r.body for r in issues if int(r.seq) in good)
         self._named = _databases_named([r for r in issues if int(r.seq) in good])
-        self._ends_shape = shape
+        self._shape = shape
 
-    def _database_problem(self) -> str | None:
+    def database_problem(self) -> str | None:
         """Why this state database's id row cannot be trusted, or None: the trail's intact
         issues of users (which name the id since it was bound to them) name another id, so
         the row was changed outside Lacuna (a plain row: whoever writes the database can)."""
         try:
-            self._read_trail()
+            self.read()
         except Exception:  # no trail yet: it names nothing
             return None
-        mine = self._database_id()
+        mine = self._rows.database_id()
         others = {d: seq for d, seq in self._named.items() if d != mine}
         if not others:
             return None
@@ -143,23 +169,23 @@ class UserTrail(SignedRows):
                 "lacuna audit verify, and put the id the trail names back (lacuna audit list "
                 "--action identity --json shows it)")
 
-    def _ended_before(self, name: str) -> str | None:
+    def ended_before(self, name: str) -> str | None:
         """The latest ``not_before`` the audit trail records for ``name`` (None: none)."""
-        self._read_trail()
+        self.read()
         return self._ends.get(name)
 
-    def _issue_of(self, name: str) -> tuple[str, tuple[str, ...]] | None:
+    def issue_of(self, name: str) -> tuple[str, tuple[str, ...]] | None:
         """``(created_at, roles)`` of the trail's latest issue of ``name``'s row (None: none
         recorded, in an intact record)."""
-        self._read_trail()
+        self.read()
         return self._issued.get(name)
 
-    def _new_stamp(self, name: str) -> str:
+    def new_stamp(self, name: str) -> str:
         """A new row's ``created_at``: now, but always after the trail's last end of ``name``
         (a clock behind the one that disabled them must not make the new row look older)."""
         now = datetime.now(UTC)
         try:
-            ended = self._ended_before(name)
+            ended = self.ended_before(name)
         except Exception:  # no trail to read yet: nothing ended
             ended = None
         if ended is not None:
@@ -170,21 +196,21 @@ class UserTrail(SignedRows):
             now = max(now, after)
         return now.isoformat(timespec="microseconds")
 
-    def _check_current(self, row: Any) -> None:
+    def check_current(self, row: Any) -> None:
         """Refuse (logged) a row that verifies but the trail does not back
-        (:meth:`_current_problem`)."""
-        message = self._current_problem(row)
+        (:meth:`current_problem`)."""
+        message = self.current_problem(row)
         if message is not None:
             log.error("refused a credential: %s", message)
             raise UnverifiedIdentityError(message)
 
-    def _current_problem(self, row: Any) -> str | None:
+    def current_problem(self, row: Any) -> str | None:
         """Why a row that verifies authenticates nobody, or None: it was stamped before the
         trail's last end of its user (an older row put back: a replay of the row before
         ``disable`` or ``--replace``), or it is signed for this database and its issue is not
         the trail's latest of its user as it is (made outside ``lacuna users`` here: copied
         from a copy of this database, or put back after a newer issue)."""
-        ended = self._ended_before(row.name)
+        ended = self.ended_before(row.name)
         if ended is not None and row.created_at < ended:
             return (f"the record of user {row.name!r} in lacuna_users is older than the audit "
                     f"trail's last change of that user ({ended}): an earlier copy put back "
@@ -193,21 +219,21 @@ class UserTrail(SignedRows):
         # a row signed for this database must be the trail's latest issue of its user; so must
         # a legacy row (signed before) once the trail has issued that user at all: a legacy
         # row from elsewhere put in place of a user the trail knows is no legacy of theirs
-        version = self._sig_version(row)
-        issued = self._issue_of(row.name) is not None
-        if (version == 2 or issued) and not self._on_trail(row):
+        version = self._rows.version(row)
+        issued = self.issue_of(row.name) is not None
+        if (version == 2 or issued) and not self.on_trail(row):
             return off_trail_message(row.name)
         # a legacy row of a user the trail never issued: only one the trail took on trust at
         # the upgrade (one copied in since, from a database sharing the key, is nobody)
-        if version == 1 and not issued and not self._grandfathered_row(row):
+        if version == 1 and not issued and not self.grandfathered_row(row):
             return not_grandfathered_message(row.name)
         return None
 
-    def _grandfathered_row(self, row: Any) -> bool:
+    def grandfathered_row(self, row: Any) -> bool:
         """Whether legacy ``row`` is accepted on its signature: the trail lists it (stamp and
         roles) in its first intact :data:`GRANDFATHERED` record, or has none yet (the
         database was not started since the upgrade: the server writes it before serving)."""
-        self._read_trail()
+        self.read()
         if self._grandfathered is None:
             return True
         return self._grandfathered.get(row.name) == (row.created_at, _roles(row.roles))
@@ -223,15 +249,15 @@ class UserTrail(SignedRows):
         """
         from lacuna.audit.record import event_body
 
-        self._read_trail()
+        self.read()
         if self._grandfathered is not None:
             return None
         with self._engine.connect() as conn:
             rows = conn.execute(select(users_table).order_by(users_table.c.name)).all()
-        kept = [r for r in rows if r.signature and self._sig_version(r) == 1
-                and self._issue_of(r.name) is None]
+        kept = [r for r in rows if r.signature and self._rows.version(r) == 1
+                and self.issue_of(r.name) is None]
         actor = by if by is not None else _operator()
-        self._trail().record_event(event_body(
+        self.store().record_event(event_body(
             IDENTITY_KIND, user=actor, session="lacuna-users",
             what={"action": IDENTITY_ACTION, "event": GRANDFATHERED},
             reasoning=f"{len(kept)} user record(s) signed before creations were on the audit "
@@ -239,35 +265,51 @@ class UserTrail(SignedRows):
             detail={GRANDFATHERED: [{"user": r.name, "roles": list(_roles(r.roles) or ()),
                                      "disabled": bool(r.disabled),
                                      "created_at": r.created_at} for r in kept],
-                    **self._naming()}))
+                    **self.naming()}))
         return [r.name for r in kept]
 
-    def _on_trail(self, row: Any) -> bool:
+    def on_trail(self, row: Any) -> bool:
         """Whether the trail's latest issue of ``row``'s user is this row (stamp and roles)."""
-        issued = self._issue_of(row.name)
+        issued = self.issue_of(row.name)
         try:
             roles = tuple(str(r) for r in json.loads(row.roles))
         except (ValueError, TypeError):
             return False
         return issued is not None and issued == (row.created_at, roles)
 
-    def _trail_state(self, row: Any) -> str:
+    def state(self, row: Any) -> str:
         """:data:`ON_TRAIL`, :data:`LEGACY`, :data:`NOT_GRANDFATHERED` or :data:`OFF_TRAIL`
         for a signed row ("" else)."""
-        version = self._sig_version(row)
-        if version == 1 and self._issue_of(row.name) is None:
-            return LEGACY if self._grandfathered_row(row) else NOT_GRANDFATHERED
+        version = self._rows.version(row)
+        if version == 1 and self.issue_of(row.name) is None:
+            return LEGACY if self.grandfathered_row(row) else NOT_GRANDFATHERED
         if version:
-            return (ON_TRAIL if version == 2 else LEGACY) if self._on_trail(row) else OFF_TRAIL
+            return (ON_TRAIL if version == 2 else LEGACY) if self.on_trail(row) else OFF_TRAIL
         return ""
 
-    def _naming(self) -> dict[str, str]:
+    def record_resigned(self, rows: list[Any], by: Any) -> None:
+        """Append that ``rows`` (user rows, as they are now) are vouched for and re-signed for
+        this database (``resigned``): each user, roles, disabled and stamp, never the token or
+        its digest. Raises what the trail raises."""
+        from lacuna.audit.record import event_body
+
+        actor = by if by is not None else _operator()
+        self.store().record_event(event_body(
+            IDENTITY_KIND, user=actor, session="lacuna-users",
+            what={"action": IDENTITY_ACTION, "event": "resigned"},
+            reasoning=f"signed {len(rows)} user record(s) written before signatures or "
+                      "before their creation was on the audit trail",
+            detail={"resigned": [{"user": r.name, "roles": list(_roles(r.roles) or ()),
+                                  "disabled": bool(r.disabled), "created_at": r.created_at}
+                                 for r in rows], **self.naming()}))
+
+    def naming(self) -> dict[str, str]:
         """What an issue record says of its database: its id, so the id row cannot be changed
-        without the trail saying otherwise (:meth:`_database_problem`)."""
-        database = self._database_id()
+        without the trail saying otherwise (:meth:`database_problem`)."""
+        database = self._rows.database_id()
         return {} if database is None else {"database": database}
 
-    def _record_issue(self, name: str, event: str, created_at: str, roles: list[str],
+    def record_issue(self, name: str, event: str, created_at: str, roles: list[str],
                       by: Any) -> None:
         """Append the issue of ``name``'s row (``event``: ``created`` or ``replaced``) to the
         trail: who did it, the user, their roles and the row's stamp, which no older row may
@@ -279,8 +321,8 @@ class UserTrail(SignedRows):
                           what={"action": IDENTITY_ACTION, "event": event, "user": name},
                           reasoning=f"user {name}: {event} ({', '.join(roles)})",
                           detail={"user": name, "roles": roles, "created_at": created_at,
-                                  "not_before": created_at, **self._naming()})
-        self._trail().record_event(body)
+                                  "not_before": created_at, **self.naming()})
+        self.store().record_event(body)
 
 
 def _latest_ends(bodies: Iterable[str]) -> dict[str, str]:

@@ -7,7 +7,6 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from lacuna.audit.schema import open_state_database
 from lacuna.errors import AuditError, ConfigError
 from lacuna.identity._rows import (
     SIGNED,
+    RowSigner,
     _Rows,
     _Values,
     metadata,
@@ -29,16 +29,10 @@ from lacuna.identity._rows import (
 )
 from lacuna.identity.check import IdentityReport, check_rows
 from lacuna.identity.principal import AuthenticationError, Principal, check_roles
-from lacuna.identity.sessions import ConsoleSessions
+from lacuna.identity.sessions import SessionStore
 from lacuna.identity.tokens import new_token, token_digest
-from lacuna.identity.trail import (
-    IDENTITY_ACTION,
-    IDENTITY_KIND,
-    NOT_GRANDFATHERED,
-    ON_TRAIL,
-    _operator,
-)
-from lacuna.signing import Keyring, signature_key_id
+from lacuna.identity.trail import NOT_GRANDFATHERED, ON_TRAIL, UserTrail, _operator
+from lacuna.signing import Keyed, Keyring, signature_key_id
 
 # One logger for the whole package, named as before the split: log settings and filters
 # that name "lacuna.identity" keep applying to every message.
@@ -65,11 +59,15 @@ class UserRecord:
 _Records = list[UserRecord]  # (``UserStore.list`` hides the builtin in its class body)
 
 
-# Its signature checks, audit trail and console sessions are its bases' (_rows.SignedRows,
-# trail.UserTrail, sessions.ConsoleSessions): one row store, one concept per module.
-class UserStore(ConsoleSessions):
+class UserStore(Keyed):
     """Users, their roles and their API tokens' digests in the state database, each row signed
-    with ``keyring`` (default: :func:`lacuna.signing.default_keyring`, the server's key)."""
+    with ``keyring`` (default: :func:`lacuna.signing.default_keyring`, the server's key).
+
+    It owns its collaborators, one concept per module: the rows' signatures
+    (:class:`~lacuna.identity._rows.RowSigner`), the audit trail it records user changes on
+    and checks rows against (:class:`~lacuna.identity.trail.UserTrail`) and the console
+    sessions (:attr:`sessions`, a :class:`~lacuna.identity.sessions.SessionStore`, whose
+    methods it also answers as before)."""
 
     CACHE_S = 10.0  # an accepted token is not looked up again for this long, unless ...
     CHECK_S = 1.0  # ... the users table changed: read at most this often (a disabled or
@@ -95,28 +93,48 @@ class UserStore(ConsoleSessions):
         self._own_engine = True
         self._url = url
         self._keyring = keyring
-        # the audit trail (an AuditStore) that ends of users are recorded on: given (the
-        # server's), else opened on the first end (checkpoint_log: the config's)
-        self._audit = audit
-        self._own_audit = False
-        self._checkpoint_log = checkpoint_log
-        self._ends: dict[str, str] = {}  # user -> the trail's latest not_before (trail.UserTrail)
-        # user -> (created_at, roles) of the trail's latest issue of their row (intact records)
-        self._issued: dict[str, tuple[str, tuple[str, ...]]] = {}
-        # user -> (created_at, roles) of the legacy rows the trail took on trust at the upgrade
-        # (its first intact "grandfathered" record; None: it holds none yet)
-        self._grandfathered: dict[str, tuple[str, tuple[str, ...]]] | None = None
-        self._named: dict[str, int] = {}  # database id -> first seq of an issue naming it
-        self._database: str | None = None  # the state database's id (lacuna.state.database_id)
-        self._ends_shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
-        # live console session digest -> the trail's newest session-end seq already read for
-        # it: a request reads only the ends recorded since (a flood of sign-outs is read once
-        # per session, not on every request of every session)
-        self._session_seen: dict[str, int] = {}
-        self._session_lock = threading.Lock()
+        self._rows = RowSigner(engine, url, self)
+        # the audit trail (an AuditStore) that user changes are recorded on: given (the
+        # server's), else opened on the first record (checkpoint_log: the config's)
+        self._trail = UserTrail(engine, url, self._rows, audit=audit,
+                                checkpoint_log=checkpoint_log)
+        self.sessions = SessionStore(engine, self._rows, self._trail)
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._version: tuple[Any, ...] | None = None
         self._check_at = 0.0
+
+    # -- console sessions: the SessionStore's, answered here as before -----------------------
+
+    def start_session(self, name: str, expires: float) -> str:
+        """A new console session of ``name`` (:meth:`SessionStore.start_session`)."""
+        return self.sessions.start_session(name, expires)
+
+    def session_state(self, sid: str, name: str) -> str:
+        """``"live"``, ``"unverified"`` or ``"none"`` (:meth:`SessionStore.session_state`)."""
+        return self.sessions.session_state(sid, name)
+
+    def session_active(self, sid: str, name: str) -> bool:
+        """Whether console session ``sid`` of ``name`` is live."""
+        return self.sessions.session_active(sid, name)
+
+    def end_session(self, sid: str, *, why: str = "signed out") -> bool:
+        """End console session ``sid`` (:meth:`SessionStore.end_session`)."""
+        return self.sessions.end_session(sid, why=why)
+
+    def end_sessions(self, name: str, *, by: Any = None) -> int:
+        """End every console session of ``name`` (:meth:`SessionStore.end_sessions`)."""
+        return self.sessions.end_sessions(name, by=by)
+
+    def grandfather(self, *, by: Any = None) -> list[str] | None:
+        """Record once which legacy rows the trail takes on trust
+        (:meth:`UserTrail.grandfather`): the server's first start since the upgrade."""
+        return self._trail.grandfather(by=by)
+
+    def _signed(self, values: _Values, *, version: int = 2) -> str:
+        """``values`` signed for this database (``version`` 2), refused while the trail names
+        another id; or as before (1)."""
+        return self._rows.sign_user(values, version=version,
+                                    problem=self._trail.database_problem)
 
     def _users_version(self) -> tuple[Any, ...]:
         """What changes with every add, replace and disable: the rows, the newest stamp (a
@@ -160,7 +178,7 @@ class UserStore(ConsoleSessions):
         checked = check_roles(roles)
         token = new_token()
         made = _Values(name=name, roles=json.dumps(list(checked)),
-                       token_sha256=token_digest(token), created_at=self._new_stamp(name),
+                       token_sha256=token_digest(token), created_at=self._trail.new_stamp(name),
                        disabled=False)
         values = {"roles": made.roles, "token_sha256": made.token_sha256,
                   "created_at": made.created_at, "disabled": False,
@@ -179,7 +197,7 @@ class UserStore(ConsoleSessions):
                              .values(**values))
                 # The old token's console sessions end with it: replacing a leaked token
                 # must not leave a session signed in with it.
-                ended = self._end_sessions_in(conn, sessions_table.c.name == name)
+                ended = self.sessions.end_in(conn, sessions_table.c.name == name)
             else:
                 conn.execute(users_table.insert().values(name=name, **values))
         # On the trail: the issue of this row, which authentication looks for (a row signed
@@ -187,7 +205,7 @@ class UserStore(ConsoleSessions):
         # the rows before it (the old token, the old roles). Never the token or its digest.
         event = "replaced" if exists else "created"
         try:
-            self._record_issue(name, event, made.created_at, list(checked), by)
+            self._trail.record_issue(name, event, made.created_at, list(checked), by)
         except Exception as exc:
             if not exists:  # nothing issued: the row goes, and the caller is told
                 with self._engine.begin() as conn:
@@ -207,7 +225,7 @@ class UserStore(ConsoleSessions):
         finally:
             self._cache.clear()
         if ended:
-            self._record_session_ends(ended, "token replaced", by if by is not None
+            self.sessions.record_ends(ended, "token replaced", by if by is not None
                                       else _operator())
         return token
 
@@ -224,13 +242,14 @@ class UserStore(ConsoleSessions):
                            created_at=row.created_at, disabled=True)
             # Signed again only when it verified: a row changed outside Lacuna is disabled
             # but not vouched for (it stays unverified: it lets nobody in either way)
-            version = self._sig_version(row)
+            version = self._rows.version(row)
             signature = self._signed(done, version=version) if version else row.signature
             conn.execute(update(users_table).where(users_table.c.name == name).values(
                 disabled=True, signature=signature))
         # on the trail: the row from before (enabled, its signature good) counts no more
-        self._record_end(name, "disabled", datetime.now(UTC).isoformat(timespec="microseconds"),
-                         by, _roles_of(row.roles))
+        self._trail.record_end(name, "disabled",
+                               datetime.now(UTC).isoformat(timespec="microseconds"), by,
+                               _roles_of(row.roles))
         self.end_sessions(name, by=by)  # their console sessions end too, not only their token
 
     def list(self) -> list[tuple[Principal, bool]]:
@@ -248,8 +267,8 @@ class UserStore(ConsoleSessions):
                 roles = tuple(str(x) for x in json.loads(r.roles))
             except (ValueError, TypeError):
                 roles = ()
-            out.append(UserRecord(r.name, roles, bool(r.disabled), self._user_state(r),
-                                  signature_key_id(r.signature), self._trail_state(r)))
+            out.append(UserRecord(r.name, roles, bool(r.disabled), self._rows.user_state(r),
+                                  signature_key_id(r.signature), self._trail.state(r)))
         return out
 
     def resign(self, names: Iterable[str] | None = None, *, by: Any = None) -> _Records:
@@ -272,12 +291,12 @@ class UserStore(ConsoleSessions):
             rows = conn.execute(select(users_table).order_by(users_table.c.name)).all()
         for r in rows:
             if (wanted is not None and r.name not in wanted) or (
-                    r.signature and self._sig_version(r) != 1):
+                    r.signature and self._rows.version(r) != 1):
                 continue
             # a legacy row the trail did not take on trust at the upgrade (copied in since) is
             # signed only when named: "all" means the rows the upgrade found
             if (wanted is None and r.signature
-                    and self._trail_state(r) == NOT_GRANDFATHERED):
+                    and self._trail.state(r) == NOT_GRANDFATHERED):
                 continue
             try:
                 pending.append((r, check_roles(json.loads(r.roles))))
@@ -286,21 +305,11 @@ class UserStore(ConsoleSessions):
                           "with lacuna users add --replace", r.name, r.roles, exc)
         if not pending:
             return []
-        from lacuna.audit.record import event_body
-
         # first on the trail (an issue recorded for a row left unsigned lets nobody in), then
         # signed: a row signed for this database without its issue on the trail would be
         # refused
-        actor = by if by is not None else _operator()
         try:
-            self._trail().record_event(event_body(
-                IDENTITY_KIND, user=actor, session="lacuna-users",
-                what={"action": IDENTITY_ACTION, "event": "resigned"},
-                reasoning=f"signed {len(pending)} user record(s) written before signatures or "
-                          "before their creation was on the audit trail",
-                detail={"resigned": [{"user": r.name, "roles": _roles_of(r.roles) or [],
-                                      "disabled": bool(r.disabled), "created_at": r.created_at}
-                                     for r, roles in pending], **self._naming()}))
+            self._trail.record_resigned([r for r, _ in pending], by)
         except Exception as exc:
             msg = (f"no user record was signed: the audit trail could not record it ({exc}). "
                    "Check the trail (lacuna audit verify) and run the command again.")
@@ -352,13 +361,13 @@ class UserStore(ConsoleSessions):
         if row is None or not hmac.compare_digest(row.token_sha256, digest):
             msg = "unknown API token; ask an admin for one (lacuna users add NAME --role ROLE)"
             raise AuthenticationError(msg)
-        state = self._user_state(row)
+        state = self._rows.user_state(row)
         if state != SIGNED:
-            raise self._refuse_row(row, state)
+            raise self._rows.refuse(row, state)
         if row.disabled:
             msg = f"user {row.name!r} is disabled; ask an admin"
             raise AuthenticationError(msg)
-        self._check_current(row)
+        self._trail.check_current(row)
         principal = Principal(row.name, tuple(json.loads(row.roles)))
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -384,23 +393,21 @@ class UserStore(ConsoleSessions):
             row = conn.execute(select(users_table).where(users_table.c.name == name)).first()
         if row is None:
             return None
-        state = self._user_state(row)
+        state = self._rows.user_state(row)
         if state != SIGNED:
-            raise self._refuse_row(row, state)
+            raise self._rows.refuse(row, state)
         if row.disabled:
             return None
-        self._check_current(row)
+        self._trail.check_current(row)
         return Principal(row.name, tuple(json.loads(row.roles)))
 
     def verify(self) -> IdentityReport:
         """Every user and console session row checked as sign-in checks it: which would be
         refused, and why (``lacuna audit verify`` reports them)."""
-        return check_rows(self)
+        return check_rows(self._engine, self._rows, self._trail, self.sessions)
 
     def close(self) -> None:
-        if self._own_audit and self._audit is not None:
-            self._audit.close()
-            self._audit, self._own_audit = None, False
+        self._trail.close()
         if self._own_engine:
             self._engine.dispose()
 
