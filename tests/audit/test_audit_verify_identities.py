@@ -254,3 +254,51 @@ def test_a_database_id_changed_in_its_row_is_reported_and_signs_nothing(db: Db) 
         other.close()
     db.sql("UPDATE lacuna_database_id SET database_id = :d", d=mine)  # put back: all verifies
     assert db.verify().exit_code == 0
+
+
+def test_server_start_records_legacy_users_once_and_says_when_it_cannot(
+    db: Db, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up's grandfathering: a warning naming the legacy users taken on trust; an error
+    (and no crash) when the trail cannot record it; an error naming a legacy user copied in
+    since."""
+    from lacuna.server.state import grandfather_users, warn_unverified_users
+
+    _insert_legacy(db, "old", "2026-11-01T00:00:00.000000+00:00")
+
+    def unwritable(**_: Any) -> None:
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(db.users, "grandfather", unwritable)
+        grandfather_users(db.users)
+    assert "cannot record on the audit trail which legacy users it takes on trust" in (caplog.text)
+    assert "disk full" in caplog.text
+    caplog.clear()
+    grandfather_users(db.users)
+    assert "took 1 legacy user(s) on trust at this first start since the upgrade" in (caplog.text)
+    assert ": old;" in caplog.text
+    caplog.clear()
+    grandfather_users(db.users)  # once: nothing more said or recorded
+    assert "took" not in caplog.text
+    _insert_legacy(db, "late", "2026-11-02T00:00:00.000000+00:00")
+    warn_unverified_users(db.users)
+    assert "the audit trail did not take them on trust at the upgrade" in caplog.text
+    assert "late" in caplog.text
+
+
+def test_verify_says_when_the_identity_rows_cannot_be_read(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    import lacuna.identity
+
+    def broken(_: Any) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection reset"))
+
+    monkeypatch.setattr(lacuna.identity, "verify_identities", broken)
+    done = db.verify()
+    assert done.exit_code == 2, done.output
+    assert "cannot read the user and session rows in" in done.stderr
+    assert "run lacuna audit verify again" in done.stderr
