@@ -50,8 +50,9 @@ class IdentityReport:
         }
 
 
-def check_rows(engine: Engine, rows: RowSigner, trail: UserTrail,
-               sessions_of: SessionStore) -> IdentityReport:
+def check_rows(
+    engine: Engine, rows: RowSigner, trail: UserTrail, sessions_of: SessionStore
+) -> IdentityReport:
     """Every row of the users and console sessions tables in ``engine`` checked as sign-in
     checks it, by a :class:`~lacuna.identity.UserStore`'s collaborators (nothing is written or
     logged as a refusal): tables that do not exist hold nothing."""

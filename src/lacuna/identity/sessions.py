@@ -127,8 +127,8 @@ class SessionStore:
                               reasoning=f"console session(s) of {name} ended: {why}",
                               detail={"user": name, "sessions_ended": ids})
             self._trail.append(body, f"console session(s) of {name!r} ended ({why})",
-                         "a copy of the session's row put back in the database would be "
-                         "accepted again until it expires")
+                               "a copy of the session's row put back in the database would "
+                               "be accepted again until it expires")
 
     def ended_on_trail(self, row: Any) -> bool:
         """Whether the trail records the end of session ``row``: its events since the session
