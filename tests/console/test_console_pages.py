@@ -564,3 +564,22 @@ def test_over_https_a_sibling_site_cannot_plant_a_session(app_and_tokens):
     victim = TestClient(app, base_url="https://console.example.com")
     victim.cookies.set(COOKIE, attackers, domain="console.example.com", path="/console")
     assert victim.get("/console/exceptions", follow_redirects=False).status_code == 401
+
+
+def test_audit_page_reports_the_identity_rows(app_and_tokens):
+    """The audit page says what ``lacuna audit verify`` says of the user rows beside the
+    chain: verified, then a role edited in the users table named with its remedy."""
+    from sqlalchemy import update
+
+    from lacuna.identity._rows import users_table
+
+    app, tokens, users = app_and_tokens
+    officer = sign_in(app, tokens["carol"])
+    page = officer.get("/console/audit").text
+    assert "Identity rows verified: 3 users" in page
+    with users._engine.begin() as conn:  # an attacker with the database file: alice is admin
+        conn.execute(update(users_table).where(users_table.c.name == "alice")
+                     .values(roles='["admin"]'))
+    page = officer.get("/console/audit").text
+    assert "Identity rows NOT verified" in page
+    assert "alice" in page.split("Identity rows NOT verified", 1)[1].split("</ul>", 1)[0]

@@ -19,6 +19,7 @@ from lacuna.errors import ConfigError
 
 if TYPE_CHECKING:
     from lacuna.audit import AuditRecord, AuditStore, VerifyReport
+    from lacuna.identity.check import IdentityReport
 
 DECISIONS = ("", "allowed", "denied")
 MAX_LIMIT = 500
@@ -107,6 +108,7 @@ class AuditPage:
     more: bool  # more records match than are shown
     verification: VerifyReport
     filters: AuditFilters
+    identities: IdentityReport | None = None  # the user and session rows beside the trail
     users: tuple[str, ...] = field(default=())
     policies: tuple[str, ...] = field(default=())
 
@@ -207,9 +209,12 @@ def choices(store: AuditStore) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(sorted(users)), tuple(sorted(policies))
 
 
-def audit_page(store: AuditStore, filters: AuditFilters) -> AuditPage:
-    """Everything the audit page shows: the matching records and the chain's status."""
+def audit_page(store: AuditStore, filters: AuditFilters,
+               identities: IdentityReport | None = None) -> AuditPage:
+    """Everything the audit page shows: the matching records, the chain's status and, when
+    given, the identity rows' (:meth:`lacuna.identity.UserStore.verify`: what ``lacuna audit
+    verify`` reports beside the chain)."""
     rows, more = search(store, filters)
     users, policies = choices(store)
     return AuditPage(rows=tuple(rows), more=more, verification=store.verify(), filters=filters,
-                     users=users, policies=policies)
+                     identities=identities, users=users, policies=policies)

@@ -223,7 +223,8 @@ def audit(request: Request, session: Overseer) -> Response:
         flash = None
     except ConfigError as exc:
         filters, flash = AuditFilters(), f"Filter not applied: {exc}"
-    page = audit_page(server_state(request).governor.audit, filters)
+    state = server_state(request)
+    page = audit_page(state.governor.audit, filters, state.users.verify())
     return render(request, "audit.html", session, status=200 if flash is None else 400,
                   active="/console/audit", title="Audit", page=page, f=filters,
                   since=_local(filters.since), until=_local(filters.until), flash=flash,
