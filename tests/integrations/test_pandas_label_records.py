@@ -32,6 +32,7 @@ import lacuna
 from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
 from lacuna.model import Tier
+from leaks import flushed, leaks
 
 EMAILS = ["ana@example.org", "bo@example.com", "cy@example.net", "di@example.io"]
 STEWARD = "jane.smith@example.com"
@@ -44,26 +45,8 @@ def _positions(names: object) -> list[str]:
     return [n for n in names if _POSITION.fullmatch(n)]  # type: ignore[attr-defined]
 
 
-def _flushed() -> None:
-    """Lacuna disabled, its decision log flushed first (disable does not wait for it)."""
-    if lacuna.enabled():
-        sink = getattr(current().engine, "decision_log", None)
-        if sink is not None:
-            assert sink.flush()
-        lacuna.disable()  # the other stores' writers flush and close
-
-
 def _leaks(root: Path, *data: Path) -> list[str]:
-    """Files under ``root`` (the data files ``data`` aside) that hold one of the addresses."""
-    _flushed()
-    skip = {p.resolve() for p in data}
-    found = []
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.resolve() in skip:
-            continue
-        content = path.read_bytes()
-        found += [f"{path.relative_to(root)}: {e}" for e in EMAILS if e.encode() in content]
-    return found
+    return leaks(root, EMAILS, *data)
 
 
 def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -74,7 +57,7 @@ def _decision_log(root: Path) -> list[str]:
     """The decision log's records (lacuna_decision_log), once Lacuna is disabled (flushed)."""
     from lacuna.policy.log_sinks import SqlDecisionLog
 
-    _flushed()
+    flushed()
     sink = SqlDecisionLog(f"sqlite:///{root / 'audit.db'}")
     try:
         return [json.dumps(r, default=str) for r in sink.records(limit=100)]
@@ -300,3 +283,29 @@ def test_ordinary_headers_read_classify_and_export_as_before(
         assert back.lacuna.classification.tier is Tier.PUBLIC
         back.to_csv(downloads / f"{name}.csv", index=False)
         pd.testing.assert_frame_equal(pd.read_csv(downloads / f"{name}.csv"), back)
+
+
+def test_aliases_and_a_series_name_are_named_by_position(tmp_path: Path, downloads: Path) -> None:
+    public = pd.DataFrame([[1, 2, 3, 4]], columns=["a", "b", "c", "d"])
+    with pytest.raises(GovernanceViolation) as aliased:
+        public.to_csv(downloads / "aliased.csv", index=False, header=EMAILS)
+    assert _positions(aliased.value.decision.operation.classification.columns) == POSITIONS
+    beds = pd.Series([4, 6], name=EMAILS[0])
+    with pytest.raises(GovernanceViolation) as named:
+        beds.to_csv(downloads / "beds.csv", index=False)
+    assert _positions(named.value.decision.operation.classification.columns) == ["(column 1)"]
+    assert _leaks(tmp_path) == []
+
+
+def test_a_chunked_read_of_such_a_header_names_it_by_position(
+    tmp_path: Path, sandbox: Path, downloads: Path
+) -> None:
+    source = _plain_csv(sandbox / "wide.csv", EMAILS, [[1, 2, 3, 4], [5, 6, 7, 8]])
+    with pd.read_csv(source, chunksize=1) as reader:
+        chunks = list(reader)
+    assert [list(c.columns) for c in chunks] == [EMAILS, EMAILS]
+    with pytest.raises(GovernanceViolation) as denied:
+        chunks[-1].to_csv(downloads / "wide.csv", index=False)
+    assert _positions(denied.value.decision.operation.classification.columns) == POSITIONS
+    assert sum("(column labels)" in r for r in _audit(tmp_path)) >= 2  # the reads, the export
+    assert _leaks(tmp_path, source) == []
