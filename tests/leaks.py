@@ -11,11 +11,15 @@ from lacuna.governor import current
 
 
 def flushed() -> None:
-    """Lacuna disabled, its decision log flushed first (disable does not wait for it)."""
+    """Lacuna disabled, its decision log and OpenLineage events flushed first (disable waits
+    for neither)."""
+    from lacuna.lineage.ol_emit import flush_all
+
     if lacuna.enabled():
         sink = getattr(current().engine, "decision_log", None)
         if sink is not None:
             assert sink.flush()
+        flush_all()
         lacuna.disable()  # the other stores' writers flush and close
 
 

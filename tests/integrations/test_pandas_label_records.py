@@ -131,9 +131,9 @@ def test_an_allowed_write_to_governed_storage_names_them_by_position(
     versions = _versions()
     assert (tuple(POSITIONS),) == tuple(c for c, _ in versions if c)
     assert any("(column labels)" in names for _, names in versions)
-    assert POSITIONS[0] in _schema_fields(_events(tmp_path))
     assert pd.read_csv(target).columns.tolist() == EMAILS  # the (sealed) file holds its header
-    assert any("(column 1)" in r for r in _decision_log(tmp_path))
+    assert any("(column 1)" in r for r in _decision_log(tmp_path))  # flushed: OpenLineage too
+    assert POSITIONS[0] in _schema_fields(_events(tmp_path))
     assert _logged(caplog) == []
     assert _leaks(tmp_path, target) == []
 
@@ -309,3 +309,35 @@ def test_a_chunked_read_of_such_a_header_names_it_by_position(
     assert _positions(denied.value.decision.operation.classification.columns) == POSITIONS
     assert sum("(column labels)" in r for r in _audit(tmp_path)) >= 2  # the reads, the export
     assert _leaks(tmp_path, source) == []
+
+
+def test_the_frame_read_keeps_its_header_class_until_its_labels_change(
+    sandbox: Path, downloads: Path
+) -> None:
+    back = pd.read_csv(_plain_csv(sandbox / "wide.csv", EMAILS, [[1, 2, 3, 4]]))
+    found = back.lacuna.classification
+    assert found.tier > Tier.PUBLIC
+    assert found.columns["(column labels)"].pii_type == "email"
+    assert set(found.columns) == {*EMAILS, "(column labels)"}  # the frame's own labels
+    renamed = back.set_axis(["a", "b", "c", "d"], axis=1)
+    assert "(column labels)" not in renamed.lacuna.classification.columns
+    renamed.to_csv(downloads / "renamed.csv", index=False)  # no address left in the file
+    pd.testing.assert_frame_equal(pd.read_csv(downloads / "renamed.csv"), renamed)
+
+
+def test_labels_renamed_away_leave_no_trace_in_the_records(
+    tmp_path: Path, sandbox: Path, downloads: Path
+) -> None:
+    """A frame read with addresses for labels, then relabelled: its reasoning said which label
+    moved where; no record may carry the label it had."""
+    source = _plain_csv(sandbox / "wide.csv", EMAILS, [["x@example.com"] * 4])
+    back = pd.read_csv(source)
+    renamed = back.set_axis(["a", "b", "c", "d"], axis=1)
+    found = renamed.lacuna.classification
+    assert "(column labels)" not in found.columns  # the header it would write holds no value
+    assert found.columns["a"].pii_type == "email"  # its values still do
+    with pytest.raises(GovernanceViolation):
+        renamed.to_csv(downloads / "renamed.csv", index=False)
+    kept = sandbox / "governed" / "workspace" / "renamed.csv"
+    renamed.to_csv(kept, index=False)
+    assert _leaks(tmp_path, source, kept) == []

@@ -50,6 +50,20 @@ def index_label(level: int, levels: int) -> str:
     return INDEX if levels == 1 else f"(index level {level})"
 
 
+_HEADER = re.compile(r"\(column labels(?: level \d+)?\)")
+_PSEUDO = re.compile(r"\((?:index|column labels)(?: level \d+)?\)")
+
+
+def is_header(name: str) -> bool:
+    """Whether ``name`` is what a header row is classified under (:func:`header_label`)."""
+    return _HEADER.fullmatch(name) is not None
+
+
+def is_pseudo(name: str) -> bool:
+    """Whether ``name`` is a header row's or an unnamed index level's pseudo-column."""
+    return _PSEUDO.fullmatch(name) is not None
+
+
 def position_name(position: int) -> str:
     """What records call the column at ``position`` (from 0) when its label is a value:
     ``(column N)``, N counted from 1."""

@@ -83,10 +83,11 @@ def effective_state(
         if recheck and n in parent.columns and state.fingerprints.get(n) != now.get(n)
     ]
     unknown = [n for n in kept if n not in parent.columns]
+    held = _held_header(parent, kept)
     if not changed and not unknown:
-        if len(kept) == len(parent.columns):
+        if len(kept) + len(held) == len(parent.columns):
             return state
-        return replace(state, classification=rules.project(parent, kept, config))
+        return replace(state, classification=rules.project(parent, [*kept, *held], config))
     rechecked, new = _recheck(obj, state, now, changed, unknown, config)
     reason = ""
     if rechecked:
@@ -95,7 +96,7 @@ def effective_state(
         parent = rules.reassign(parent, rechecked, config, reason=reason)
         tags = unique([*parent.tags, *state.classification.tags])  # re-checks only add
         parent = replace(parent, tier=max(parent.tier, state.classification.tier), tags=tags)
-    classification = rules.derive(parent, kept, new, config)
+    classification = rules.derive(parent, [*kept, *held], new, config)
     if reason and not any(reason in r for r in classification.reasoning):
         line = f"{classification.tier.value}: {reason}"
         classification = replace(classification, reasoning=(line, *classification.reasoning))
@@ -103,6 +104,18 @@ def effective_state(
         classification=classification, lineage=state.lineage, fingerprints=state.fingerprints,
         origins=state.origins,
     )
+
+
+def _held_header(parent: Classification, kept: list[str]) -> list[str]:
+    """The header rows a read classified (``(column labels)``), while the frame has exactly
+    the labels it was read with: the header it would write is the one read. Any other
+    pseudo-column (``(index)``: its values are not tracked) goes, as do they once a label
+    changes; a writer reads the header and the index again."""
+    rows = [n for n in parent.columns if header.is_header(n)]
+    if not rows:
+        return []
+    rest = {n for n in parent.columns if not header.is_pseudo(n)}
+    return rows if set(kept) == rest else []
 
 
 def with_index(obj: pd.DataFrame | pd.Series, state: DataState,
@@ -465,10 +478,14 @@ def relabel(
         assigned[n] = best
         if len(olds) == 1 and olds[0] in fps:
             moved_fps[n] = fps[olds[0]]
-    gone = (set(old) - set(new)) | untraced
-    moves = ", ".join(f"{o} → {n}" for o, n in zip(old, new, strict=True) if o != n)
+    # the header changed: a header row's class (a read's) no longer says what it holds
+    gone = (set(old) - set(new)) | untraced | {n for n in cols if header.is_header(n)}
+    # how many, not which: a label renamed away may have been a value (an e-mail address),
+    # and no record may name it (docs/pandas.md, "the header")
+    moved = sum(1 for o, n in zip(old, new, strict=True) if o != n)
     classification = rules.reassign(
-        state.classification, assigned, cfg, removed=gone, reason=f"relabelled: {moves}"
+        state.classification, assigned, cfg, removed=gone,
+        reason=f"relabelled: {moved} label(s) changed, each class following its content"
     )
     touched = gone | set(assigned)
     kept_fps = {k: v for k, v in fps.items() if k not in touched} | moved_fps
