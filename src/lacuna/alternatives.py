@@ -226,8 +226,9 @@ def anonymized_target(target: str) -> str:
 
 
 # What a writer writes besides the columns, classified under these names
-# (:func:`lacuna.lineage.frames.with_index`, :func:`~lacuna.lineage.frames.with_header`).
-_STRUCTURE = re.compile(r"\((?:index|column labels)(?: level \d+)?\)")
+# (:func:`lacuna.lineage.frames.with_index`, :func:`~lacuna.lineage.frames.with_header`),
+# and a column whose label is a value, named by position (:mod:`lacuna.classify.header`).
+_STRUCTURE = re.compile(r"\((?:(?:index|column labels)(?: level \d+)?|column \d+)\)")
 
 
 def _anonymize(alt: Alternative, _decision: Decision, ctx: Context) -> Alternative | None:

@@ -212,10 +212,13 @@ def _check(
         classification, _ = gov.classify_source(name, frame)
         sources = [Source(name=name, classification=classification)]
     elif _is_pandas(data):
-        from lacuna.lineage.frames import effective_state
+        from lacuna.lineage.frames import effective_state, with_header, with_index
 
-        # the frame as it is now (projections, new columns)
-        state = effective_state(data, gov.config.classification)
+        # the frame as it is now (projections, new columns), with its index and header as a
+        # writer writes them (the labels that are values named by position)
+        config = gov.config.classification
+        state = effective_state(data, config)
+        state = with_header(data, with_index(data, state, config), config)
         classification = state.classification
         sources = [Source(name=r, classification=classification) for r in state.lineage.roots()]
     else:  # column names, {name: samples}, text: whatever classify() takes

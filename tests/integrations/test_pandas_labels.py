@@ -14,6 +14,7 @@ Real pandas, real regorus, real files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pytest
 import lacuna
 from lacuna.errors import GovernanceViolation
 from lacuna.model import Tier
+from leaks import leaks
 
 EMAILS = ["ana@example.org", "bo@example.com", "cy@example.net", "di@example.io"]
 WARDS = ["east", "west", "north", "south"]
@@ -242,3 +244,21 @@ def test_labels_made_values_keep_their_class(
     public.to_csv(downloads / "long.csv", index=False)
     pd.testing.assert_frame_equal(pd.read_csv(downloads / "long.csv"), public,
                                   check_dtype=False, check_names=False)
+
+
+@pytest.mark.parametrize("route", [*UNTRACKED, *TRACKED])
+def test_no_record_names_a_label_that_is_a_value(
+    people: pd.DataFrame, sandbox: Path, downloads: Path, route: str
+) -> None:
+    """Denied to ``~/Downloads``, allowed into governed storage: the refusal and every store
+    name the columns whose labels are addresses by position, ``(column N)``."""
+    frame = {**UNTRACKED, **TRACKED}[route](people)
+    with pytest.raises(GovernanceViolation) as denied:
+        frame.to_csv(downloads / "wide.csv", index=False)
+    columns = denied.value.decision.operation.classification.columns
+    assert any(re.fullmatch(r"\(column \d+\)", n) for n in columns)
+    assert not [n for n in columns if any(e in n for e in EMAILS)]
+    assert not [e for e in EMAILS if e in str(denied.value)]
+    kept = sandbox / "governed" / "workspace" / "wide.csv"
+    frame.to_csv(kept, index=False)
+    assert leaks(sandbox, EMAILS, sandbox / "people.csv", kept) == []

@@ -131,6 +131,21 @@ def test_classify_columns_and_files(app_client) -> None:
     assert r.status_code == 415
 
 
+def test_a_file_whose_header_holds_addresses_is_answered_by_position(app_client) -> None:
+    """The header is read as values: the answer names such a column by its position, never
+    by the address (docs/pandas.md, "the header")."""
+    h = app_client.headers("ana")
+    csv = b"ana@example.org,bo@example.com,region\n1,2,north\n3,4,south\n"
+    r = app_client.client.post("/api/v1/classify/file", files={"file": ("w.csv", csv)},
+                               headers=h)
+    assert r.status_code == 200
+    c = r.json()["classification"]
+    assert c["columns"]["(column labels)"]["pii_type"] == "email"
+    assert {"(column 1)", "(column 2)", "region"} <= set(c["columns"])
+    assert "example.org" not in r.text
+    assert "example.com" not in r.text
+
+
 def test_a_decompression_bomb_upload_is_refused_not_parsed(app_client) -> None:
     """A 64 KiB upload that decompresses to 64 MiB of one "row" (at the real ceiling a 2 MB
     upload is 2 GB, which took all memory and killed the server): 400 with the reason, and

@@ -186,7 +186,10 @@ def classify_frame(
     """Classify a DataFrame from its path (when known), column names and sampled values.
 
     Named index levels count as columns (``to_csv`` writes them). At most ``sample_rows`` rows
-    are sampled, deterministically; ``sample_rows=0`` classifies by names only.
+    are sampled, deterministically; ``sample_rows=0`` classifies by names only. The header and
+    an unnamed text index are read as values too (:mod:`lacuna.classify.header`): under
+    ``(column labels)`` and ``(index)`` when they hold more than PUBLIC, and a label that is a
+    value is named by its position, ``(column N)`` (records never name a value).
 
     Args:
         df: the data.
@@ -208,25 +211,26 @@ def classify_frame(
         >>> c.tier.value, c.tags, c.columns["contact"].pii_type
         ('PROPRIETARY', ('PII', 'GDPR'), 'email')
     """
+    from lacuna.classify import header
+
     config = config or _default_config()
     rows = _rows(config, sample_rows)
     sampled = sample_frame(df, rows) if rows else df.iloc[:0]
     extra = [n for n in df.index.names if n is not None and n not in df.columns]
     if extra:  # after sampling: never copy a large frame to move its index
         sampled = sampled.reset_index(level=extra)
-    names = [_label(c) for c in sampled.columns]
+    names = [header.column_key(c) for c in sampled.columns]
     samples: dict[str, pd.Series] = {}
     if rows:
         for i, name in enumerate(names):
             samples.setdefault(name, sampled.iloc[:, i])
     found = _columns(names, samples, config, rows, cascade)
-    return apply_declared(_table(found, config, path), declared, config)
-
-
-def _label(column: Any) -> str:
-    if isinstance(column, tuple):  # MultiIndex columns: ("contact", "email") -> contact_email
-        return "_".join(str(part) for part in column if str(part))
-    return str(column)
+    if rows:
+        found.columns.update(header.index_classes(df, config, where="read as the index"))
+    read = header.read_header(df, config, where="read as the header")
+    found.columns.update(read.classes)
+    classification = apply_declared(_table(found, config, path), declared, config)
+    return header.named(classification, header.frame_names(df, read))
 
 
 def _rows(config: ClassificationConfig, sample_rows: int | None) -> int:

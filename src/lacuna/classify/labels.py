@@ -16,6 +16,10 @@ labels and not one value per row:
   months holds words that are also names (Jordan, Chad, June; India, Kenya and Georgia are
   family names), with no checksum to tell them apart. So a header of family names alone
   (Smith, Garcia) is not found from its values.
+
+Once a header row holds values, :func:`values_among` says which of its labels are values
+themselves (each read alone as one value): records name those by position, never by the value
+(:mod:`lacuna.classify.header`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ NAME_SHARE = 0.5
 NAME_LABELS = 2
 _MEMO: dict[tuple[tuple[str, ...], int, int], tuple[ClassificationConfig, ColumnClass | None]] = {}
 _MEMO_SIZE = 256
+# Labels read one by one in a header that holds values; above this many, every label of the
+# row is taken for a value (named by position), which costs nothing and hides no value.
+ONE_BY_ONE = 1000
+_VALUES: dict[tuple[tuple[str, ...], int, int], tuple[ClassificationConfig, frozenset[str]]] = {}
 
 
 def label_class(labels: Sequence[str], config: ClassificationConfig) -> ColumnClass | None:
@@ -69,6 +77,50 @@ def label_class(labels: Sequence[str], config: ClassificationConfig) -> ColumnCl
         _MEMO.clear()
     _MEMO[key] = (config, found)
     return found
+
+
+def values_among(labels: Sequence[str], config: ClassificationConfig) -> frozenset[str]:
+    """Which of ``labels`` (a header row :func:`label_class` found to hold values) are values.
+
+    Each label is read alone, as one value (layer 1, under a neutral name): a label that reads
+    as more than PUBLIC is a value, but for a category (``F``, ``M``) and a person's name not at
+    full strength (:func:`lacuna.classify.people.name_strength`: ``Ward`` is a family name, and
+    a header's word). When no label shows a value
+    alone (a kind only a set of labels shows), or the row has more than :data:`ONE_BY_ONE`
+    labels, every label is: a record never names a value, at the cost of naming some ordinary
+    labels by position.
+
+    Example:
+        >>> from lacuna.config import ClassificationConfig
+        >>> sorted(values_among(["region", "ada@example.org"], ClassificationConfig()))
+        ['ada@example.org']
+    """
+    key = (tuple(labels), id(config), len(value_recognizers.names()))
+    hit = _VALUES.get(key)
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    found = _values(list(dict.fromkeys(labels)), config)
+    if len(_VALUES) >= _MEMO_SIZE:
+        _VALUES.clear()
+    _VALUES[key] = (config, found)
+    return found
+
+
+def _values(labels: list[str], config: ClassificationConfig) -> frozenset[str]:
+    if len(labels) > ONE_BY_ONE:
+        return frozenset(labels)
+    neutral = {f"{_NEUTRAL}{i}": label for i, label in enumerate(labels)}
+    found = classify_columns(
+        list(neutral), {k: [v] for k, v in neutral.items()}, config, cascade=False
+    )
+    values = {
+        neutral[k]
+        for k, col in found.items()
+        if col.pii_type not in CATEGORIES
+        and column_tier(col, config) > Tier.PUBLIC
+        and (col.pii_type != "name" or people.name_strength(neutral[k]) == people.STRONG)
+    }
+    return frozenset(values) or frozenset(labels)
 
 
 def _read(labels: list[str], config: ClassificationConfig) -> ColumnClass | None:

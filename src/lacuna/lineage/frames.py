@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from lacuna import _bypass
+from lacuna.classify import header
 from lacuna.classify.rollup import column_tier
 from lacuna.config import ClassificationConfig
 from lacuna.lineage import rules
@@ -82,10 +83,11 @@ def effective_state(
         if recheck and n in parent.columns and state.fingerprints.get(n) != now.get(n)
     ]
     unknown = [n for n in kept if n not in parent.columns]
+    held = _held_header(parent, kept)
     if not changed and not unknown:
-        if len(kept) == len(parent.columns):
+        if len(kept) + len(held) == len(parent.columns):
             return state
-        return replace(state, classification=rules.project(parent, kept, config))
+        return replace(state, classification=rules.project(parent, [*kept, *held], config))
     rechecked, new = _recheck(obj, state, now, changed, unknown, config)
     reason = ""
     if rechecked:
@@ -94,7 +96,7 @@ def effective_state(
         parent = rules.reassign(parent, rechecked, config, reason=reason)
         tags = unique([*parent.tags, *state.classification.tags])  # re-checks only add
         parent = replace(parent, tier=max(parent.tier, state.classification.tier), tags=tags)
-    classification = rules.derive(parent, kept, new, config)
+    classification = rules.derive(parent, [*kept, *held], new, config)
     if reason and not any(reason in r for r in classification.reasoning):
         line = f"{classification.tier.value}: {reason}"
         classification = replace(classification, reasoning=(line, *classification.reasoning))
@@ -104,96 +106,66 @@ def effective_state(
     )
 
 
-INDEX = "(index)"
-
-
-def index_label(level: int, levels: int) -> str:
-    """The label an unnamed index level is classified under: ``(index)``, or ``(index level
-    N)`` of a MultiIndex (no column name pandas would write or read back)."""
-    return INDEX if levels == 1 else f"(index level {level})"
+def _held_header(parent: Classification, kept: list[str]) -> list[str]:
+    """The header rows a read classified (``(column labels)``), while the frame has exactly
+    the labels it was read with: the header it would write is the one read. Any other
+    pseudo-column (``(index)``: its values are not tracked) goes, as do they once a label
+    changes; a writer reads the header and the index again."""
+    rows = [n for n in parent.columns if header.is_header(n)]
+    if not rows:
+        return []
+    rest = {n for n in parent.columns if not header.is_pseudo(n)}
+    return rows if set(kept) == rest else []
 
 
 def with_index(obj: pd.DataFrame | pd.Series, state: DataState,
                config: ClassificationConfig) -> DataState:
     """``state`` with what ``obj``'s unnamed text index levels hold, for a writer that writes
     the index (``to_csv``, ``to_excel``, ``to_sql`` by default; ``to_parquet`` a non-default
-    one).
-
-    A named index level is a label like a column (:func:`labels`). An unnamed one is written
-    too, without a name to classify it by: a frame indexed by e-mail addresses
-    (``set_index("email").rename_axis(None)``, ``pd.DataFrame(rows, index=emails)``, ``df.T``)
-    left as PUBLIC. Text levels (object, string and categorical dtypes) are classified from
-    their values (layer 1, evenly spaced samples, as a re-check is) and added when they are
-    more than PUBLIC; numbers and dates, row positions for the most part, are not looked at.
-    """
-    index = obj.index
-    levels = [i for i, name in enumerate(index.names) if name is None
-              and _text(index.get_level_values(i) if index.nlevels > 1 else index)]
-    if not levels:
-        return state
-    from lacuna.classify import classify_columns
-
-    at = _spaced(len(index), config.sample_rows)
-    neutral = {f"{_NEUTRAL}{i}": index_label(i, index.nlevels) for i in levels}
+    one): :func:`lacuna.classify.header.index_classes`, under ``(index)`` (``(index level
+    N)``), when more than PUBLIC."""
     with _bypass.bypass():
-        samples = {k: pd.Series((index.get_level_values(i) if index.nlevels > 1 else index)
-                                .take(at), dtype=object)
-                   for k, i in zip(neutral, levels, strict=True)}
-        found = classify_columns(list(neutral), samples, config, cascade=False)
-    new = {neutral[k]: replace(col, reasoning=f"the index holds values of this kind, written "
-                                              f"with the data: {col.reasoning}")
-           for k, col in found.items() if column_tier(col, config) > Tier.PUBLIC}
+        new = header.index_classes(obj, config)
     return _with_written(state, new, config)
-
-
-HEADER = "(column labels)"
-
-
-def header_label(level: int, levels: int) -> str:
-    """The label a header row is classified under: ``(column labels)``, or ``(column labels
-    level N)`` of MultiIndex columns (no column name pandas would write or read back)."""
-    return HEADER if levels == 1 else f"(column labels level {level})"
 
 
 def with_header(obj: pd.DataFrame | pd.Series, state: DataState, config: ClassificationConfig,
                 *, written: Sequence[Any] | None = None, index: bool = True) -> DataState:
     """``state`` with what ``obj``'s column labels hold, for a writer that writes them as the
-    file's header (every writer but ``header=False`` and ``to_json(orient="values")``).
+    file's header (every writer but ``header=False`` and ``to_json(orient="values")``), and
+    with the labels that are values named by position: the state a write is decided and
+    recorded on, never one a frame carries.
 
     Cell values become labels (``pd.DataFrame(columns=emails)``, ``df.columns =
     df["email"].tolist()``, a dict keyed by e-mail addresses, ``get_dummies``, a pivot) and
-    leave in the header while every column's class says PUBLIC. Each header row (each level
-    of MultiIndex columns; a Series' name; the aliases in ``written``, when the writer writes
-    those instead; the index levels' names with the first row when ``index`` is written, as
-    ``rename_axis(an address)`` put one there) is read as values by
-    :func:`lacuna.classify.labels.label_class` and added,
-    when it holds more than PUBLIC, under :func:`header_label`. Ordinary headers (``email``,
-    ``amount``) read as no data. Non-text labels (positions, dates) are not looked at.
+    leave in the header while every column's class says PUBLIC. Each header row (the aliases
+    in ``written``, when the writer writes those instead; the index levels' names with the
+    first row when ``index`` is written) is read as values by
+    :func:`lacuna.classify.header.read_header` and added, when it holds more than PUBLIC, under
+    ``(column labels)`` (``(column labels level N)``). A label found to be a value is named
+    ``(column N)`` (an index level, ``(index)``) in the classification, the fingerprints and
+    the origins; :attr:`~lacuna.lineage.state.DataState.record_names` maps each such label to
+    its name, for what else the writer records (the columns written, their edges).
     """
-    if written is not None:
-        rows = [list(written)]
-    elif isinstance(obj, pd.Series):
-        rows = [[obj.name]]
-    else:
-        columns = obj.columns
-        rows = [list(columns.get_level_values(i).unique() if columns.nlevels > 1 else columns)
-                for i in range(columns.nlevels)]
-    if index:
-        rows[0] = [*obj.index.names, *rows[0]]
-    texts = [list(dict.fromkeys(v for v in row if isinstance(v, str))) for row in rows]
-    if not any(texts):
-        return state
-    from lacuna.classify.labels import label_class
-
-    new: dict[str, ColumnClass] = {}
     with _bypass.bypass():
-        for level, row in enumerate(texts):
-            found = label_class(row, config) if row else None
-            if found is not None:
-                new[header_label(level, len(texts))] = replace(
-                    found, reasoning="the column labels hold values of this kind, written as "
-                                     f"the file's header: {found.reasoning}")
-    return _with_written(state, new, config)
+        found = header.read_header(obj, config, written=written, index=index)
+    state = _with_written(state, dict(found.classes), config)
+    columns = [label_of(obj)] if isinstance(obj, pd.Series) else [str(c) for c in obj.columns]
+    names = found.names(columns, [None if n is None else str(n) for n in obj.index.names])
+    return named_state(state, names)
+
+
+def named_state(state: DataState, names: Mapping[str, str]) -> DataState:
+    """``state`` with the labels in ``names`` named by their record names
+    (:func:`lacuna.classify.header.named`): its classification, fingerprints and origins, and
+    ``record_names`` saying so."""
+    if not names:
+        return state
+    return replace(
+        state, classification=header.named(state.classification, names),
+        fingerprints=FrozenDict({names.get(k, k): v for k, v in state.fingerprints.items()}),
+        origins=FrozenDict({names.get(k, k): v for k, v in state.origins.items()}),
+        record_names=FrozenDict({**state.record_names, **names}))
 
 
 def _with_written(state: DataState, new: dict[str, ColumnClass],
@@ -214,11 +186,6 @@ def appended(state: DataState, existing: Classification,
     classification = rules.combine([existing, state.classification], config,
                                    names=["existing rows", "appended"])
     return replace(state, classification=classification)
-
-
-def _text(values: pd.Index) -> bool:
-    return bool(pd.api.types.is_string_dtype(values.dtype)
-                or isinstance(values.dtype, pd.CategoricalDtype))
 
 
 def _first(
@@ -335,11 +302,14 @@ def attach(
     return obj
 
 
-def read_origins(ref: DatasetRef | None, columns: Sequence[str]) -> Origins:
-    """The origins of a dataset just read: each column is itself (identity)."""
+def read_origins(ref: DatasetRef | None, columns: Sequence[str],
+                 names: Mapping[str, str] | None = None) -> Origins:
+    """The origins of a dataset just read: each column is itself (identity), named in the
+    edge by its record name (``names``: a label that is a value, by its position)."""
     if ref is None:
         return FrozenDict()
-    return FrozenDict({c: (Origin(ref, c),) for c in columns})
+    names = names or {}
+    return FrozenDict({c: (Origin(ref, names.get(c, c)),) for c in columns})
 
 
 def masked_origins(origins: Origins, strategies: Mapping[str, str]) -> Origins:
@@ -508,10 +478,14 @@ def relabel(
         assigned[n] = best
         if len(olds) == 1 and olds[0] in fps:
             moved_fps[n] = fps[olds[0]]
-    gone = (set(old) - set(new)) | untraced
-    moves = ", ".join(f"{o} → {n}" for o, n in zip(old, new, strict=True) if o != n)
+    # the header changed: a header row's class (a read's) no longer says what it holds
+    gone = (set(old) - set(new)) | untraced | {n for n in cols if header.is_header(n)}
+    # how many, not which: a label renamed away may have been a value (an e-mail address),
+    # and no record may name it (docs/pandas.md, "the header")
+    moved = sum(1 for o, n in zip(old, new, strict=True) if o != n)
     classification = rules.reassign(
-        state.classification, assigned, cfg, removed=gone, reason=f"relabelled: {moves}"
+        state.classification, assigned, cfg, removed=gone,
+        reason=f"relabelled: {moved} label(s) changed, each class following its content"
     )
     touched = gone | set(assigned)
     kept_fps = {k: v for k, v in fps.items() if k not in touched} | moved_fps

@@ -92,18 +92,26 @@ class DataState:
     ``origins`` maps each column label to the columns of named datasets (files, tables) its
     content came from, and by what kind of edge: the column lineage a governed write records.
     A label without origins was computed or built in memory (no edge is claimed for it).
+
+    ``record_names`` maps each label that is a value (an e-mail address made a column label)
+    to the name records give it instead, ``(column N)``: set on the state a write is decided
+    and recorded on (:func:`lacuna.lineage.frames.with_header`), whose other maps are keyed by
+    those names; empty on the state a frame carries, keyed by its labels.
     """
 
     classification: Classification
     lineage: LineageNode
     fingerprints: Mapping[str, int] = field(default_factory=FrozenDict)
     origins: Origins = field(default_factory=FrozenDict)
+    record_names: Mapping[str, str] = field(default_factory=FrozenDict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.fingerprints, FrozenDict):
             object.__setattr__(self, "fingerprints", FrozenDict(self.fingerprints))
         if not isinstance(self.origins, FrozenDict):
             object.__setattr__(self, "origins", FrozenDict(self.origins))
+        if not isinstance(self.record_names, FrozenDict):
+            object.__setattr__(self, "record_names", FrozenDict(self.record_names))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> DataState:
         return self

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from lacuna import _bypass
+from lacuna.classify.header import frame_names, read_header
 from lacuna.integrations.pandas._frames import (
     code_location,
     display_name,
@@ -148,8 +149,10 @@ def govern_read(
     ref = dataset_ref(path if path is not None else target)
     node = LineageNode(name=label, operation=method.rsplit(".", 1)[-1], parents=parents,
                        ref=ref, classification=classification, raised=raised)
+    with _bypass.bypass():  # the labels that are values: records name them by position
+        names = frame_names(frame, read_header(frame, gov.config.classification))
     return DataState(classification=classification, lineage=node,
-                     origins=read_origins(ref, [str(c) for c in frame.columns]))
+                     origins=read_origins(ref, [str(c) for c in frame.columns], names))
 
 
 def _covered(found: Classification, decided: Classification | None) -> bool:

@@ -26,6 +26,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from lacuna import _bypass, storage
+from lacuna.classify.header import frame_names, read_header, unnamed
 from lacuna.errors import ConfigError, GovernanceViolation
 from lacuna.integrations.frames.io import dataset_ref, value_digests
 from lacuna.integrations.pandas._chunks import ChunkReader, is_chunked, never_weaker
@@ -296,9 +297,11 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         classification, _ = restrict(declared, classification,
                                      gov.config.classification, where="the SQL's lineage")
         upstream = tuple(str(s) for s in sql.sources)
+    with _bypass.bypass():  # the labels that are values: records name them by position
+        names = frame_names(frame, read_header(frame, gov.config.classification))
     if before is not None:  # a later chunk: never below what the earlier ones showed
         classification = never_weaker(gov, before.classification, before.node, classification,
-                                      frame.columns)
+                                      [names.get(str(c), str(c)) for c in frame.columns])
     frame_ = user_frame()
     op = gov.operation(
         Action.READ,
@@ -311,7 +314,9 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         gov.govern(op)
         decided = classification
     with _bypass.bypass():  # what the egress proxy recognises later (lacuna.proxy.fingerprints)
-        record_read(gov.config, label, frame, classification)
+        record_read(gov.config, label, frame.set_axis(
+            [names.get(str(c), c) for c in frame.columns], axis=1) if names else frame,
+            classification)
     ref = dataset_ref(path if local else target)
     if before is not None:  # the source's one lineage node, its classification kept current
         node = before.node
@@ -321,7 +326,8 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         node = LineageNode(name=label, operation=reader, parents=_parents(
             gov, path, run_id, upstream, sql), ref=ref, classification=classification,
             raised=raised if sql is None else None)
-    attach(data, classification, node, origins=read_origins(ref, labels(data)))
+    attach(data, unnamed(classification, names), node,
+           origins=read_origins(ref, labels(data), names))
     return Read(classification=classification, node=node, decided=decided)
 
 
@@ -769,7 +775,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         sources = state.lineage.roots()
         out = dataset_ref(name if spec.kind == "path" else target)
         store_object = isinstance(target, (pd.ExcelWriter, pd.HDFStore))
-        written = tuple(str(c) for c in _columns_of(data))
+        names = state.record_names  # a label that is a value is named by its position
+        written = tuple(names.get(str(c), str(c)) for c in _columns_of(data))
         produced = Produced(
             operation="to_sql" if spec.kind == "sql" else "export",
             inputs=inputs_of(state.lineage, state.classification),
