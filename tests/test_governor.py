@@ -197,3 +197,24 @@ def test_check_answers_an_internal_error_with_a_denial(sandbox, sandbox_config, 
     decision = lacuna.check(frame, str(sandbox / "governed" / "workspace" / "x.csv"))
     assert decision.allowed is False
     assert "lineage exploded" in (decision.engine_error or "")
+
+
+def test_disable_writes_the_decision_log_before_it_returns(sandbox, sandbox_config):
+    """Decision-log records are written in the background, a batch at a time; ``disable``
+    waits for what was queued, so a notebook that disables Lacuna and reads its decision log
+    (or exits abruptly) has every decision made so far."""
+    from lacuna.policy.log_sinks import SqlDecisionLog
+
+    lacuna.enable(sandbox_config(policy={"decision_log": {
+        "type": "sql", "batch_size": 1000, "flush_interval_ms": 600_000}}))
+    customers = pd.read_csv(sandbox / "customers.csv")
+    with pytest.raises(GovernanceViolation):
+        customers.to_csv(sandbox / "Downloads" / "out.csv")
+    lacuna.disable()
+    log = SqlDecisionLog(f"sqlite:///{sandbox / 'audit.db'}")
+    try:
+        records = log.records(limit=100)
+    finally:
+        log.close()
+    assert any(not r["result"]["allowed"] for r in records), records
+    assert len(records) >= 2  # the read and the denied export

@@ -78,16 +78,32 @@ def _install_sql() -> None:
     hook.install()
 
 
-def disable() -> None:
+def disable(*, flush_timeout: float = 5.0) -> None:
     """Stop governing pandas in this process and restore it exactly as it was.
 
     A ``governed()`` block that is open (in this or another thread) stays governed until it
-    exits; pandas is restored when the last one does.
+    exits; pandas is restored when the last one does. The records of the decisions made so
+    far are written before it returns: the decision log's queue and the OpenLineage events
+    still queued get up to ``flush_timeout`` seconds each (they are written in the background,
+    up to a second late, and otherwise only at the interpreter's exit).
     """
     _governor.set_enabled(False)
     _pandas_integration().uninstall()
     for integration in _frame_integrations():
         integration.uninstall()
+    _flush_records(flush_timeout)
+
+
+def _flush_records(timeout: float) -> None:
+    """Write what the current governor's decision log and the OpenLineage emitters queued
+    (never creates a governor; a sink that is slow is waited for ``timeout`` seconds, then
+    left to finish in the background, as at exit)."""
+    from lacuna.lineage import ol_emit
+
+    gov = _governor.existing()
+    if gov is not None:
+        gov.flush(timeout)
+    ol_emit.flush_all(timeout)
 
 
 def enabled() -> bool:

@@ -873,6 +873,12 @@ class Governor:
             stacklevel=_user_stacklevel(),
         )
 
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait up to ``timeout`` seconds for the decision log to write what it queued (never
+        builds the engine). False when it did not finish in time."""
+        sink = getattr(self._engine, "decision_log", None)
+        return sink.flush(timeout) if sink is not None else True
+
     def close(self) -> None:
         """Stop the policy watcher, flush the decision log, close connections."""
         if self._watcher is not None:
