@@ -271,9 +271,7 @@ def _writer(method: str, embeds: bool) -> Make:
             exception_id = kwargs.pop("exception_id", None)
             purpose = kwargs.pop("purpose", None)
             target = _native_target(where)
-            if target is None and (where is None or not (
-                    isinstance(where, str) or hasattr(where, "__fspath__")
-                    or isinstance(getattr(where, "name", None), str))):
+            if target is None and not _named_sink(where):
                 with outermost():
                     return original(data, where, *args, **kwargs)
             import pandas as pd
@@ -311,19 +309,30 @@ def _writer(method: str, embeds: bool) -> Make:
     return make
 
 
+def _named_sink(where: Any) -> bool:
+    """Whether ``where`` names a file: a path, or an open file object with one (its ``name``,
+    or the file its descriptor is open on); a buffer in memory names none."""
+    from lacuna.integrations.pandas._frames import file_path
+
+    return where is not None and (isinstance(where, str) or hasattr(where, "__fspath__")
+                                  or file_path(where) is not None)
+
+
 # Arrow streams that write into memory (a buffer the caller holds): not exports.
 _MEMORY_STREAMS = (pa.BufferOutputStream, pa.MockOutputStream, pa.FixedSizeBufferWriter)
 
 
 def _native_target(where: Any) -> str | None:
-    """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.OSFile``,
-    ``pa.output_stream(path)``, a compressed stream over one): an export to an unmanaged place
+    """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.PythonFile``, a
+    buffered or compressed stream over a file): an export to an unmanaged place
     named ``stream://pyarrow.<type>``, so personal data is denied there, never written
     undecided. None for anything else, and for streams into memory."""
     if not isinstance(where, pa.NativeFile) or isinstance(where, _MEMORY_STREAMS):
         return None
-    if isinstance(getattr(where, "name", None), str):
-        return None  # named by its path, as a Python file object
+    from lacuna.integrations.pandas._frames import file_path
+
+    if file_path(where) is not None:
+        return None  # named by its path (pa.OSFile: its descriptor's), as a Python file object
     return f"stream://pyarrow.{type(where).__name__}"
 
 
