@@ -11,6 +11,9 @@ replaced):
   file and published only when allowed (:mod:`._streams`): ``pyarrow.parquet.ParquetWriter``,
   ``pyarrow.csv.CSVWriter``, ``pyarrow.orc.ORCWriter``, ``pyarrow.ipc.RecordBatchFileWriter``
   and ``RecordBatchStreamWriter`` (so ``pyarrow.ipc.new_file``/``new_stream`` too);
+- raw byte streams opened for writing to a path (``pyarrow.OSFile``, ``output_stream``,
+  ``CompressedOutputStream``, ``memory_map``, ``create_memory_map``): refused under a governed
+  root, where they cannot be sealed (:mod:`._raw`);
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
   ``pyarrow.feather.read_table`` and ``read_feather`` (a pandas frame: its attrs carry the
   state), ``pyarrow.dataset.dataset`` (its tables keep the state);
@@ -53,7 +56,7 @@ from lacuna.integrations.frames.io import (
     read_source,
 )
 from lacuna.integrations.frames.state import STATES, effective
-from lacuna.integrations.pyarrow import _compute, _streams
+from lacuna.integrations.pyarrow import _compute, _raw, _streams
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.state import DataState
 from lacuna.model import Action, Classification
@@ -422,7 +425,24 @@ def _hooks() -> list[Hook]:
     hooks += [ClassHook(owner, name, _stream(f"{owner.__name__}.{name}", schema_at),
                         Action.EXPORT, f"{owner.__name__}.{name}")
               for owner, name, schema_at in streams]
+    # raw byte streams to a path: refused under a governed root (:mod:`._raw`)
+    raw_classes: list[tuple[str, Callable[..., bool]]] = [
+        ("OSFile", _raw.mode_writes), ("CompressedOutputStream", _raw.always)]
+    hooks += [ClassHook(pa, name, _raw_class(f"pyarrow.{name}", writes), Action.EXPORT,
+                        f"pyarrow.{name}") for name, writes in raw_classes]
+    raw_functions: list[tuple[str, Callable[..., bool]]] = [
+        ("output_stream", _raw.always), ("memory_map", _raw.mode_writes),
+        ("create_memory_map", _raw.always)]
+    hooks += [Hook(pa, name, _raw.raw_function(f"pyarrow.{name}", writes), Action.EXPORT,
+                   f"pyarrow.{name}") for name, writes in raw_functions]
     return hooks
+
+
+def _raw_class(method: str, writes: Callable[..., bool]) -> Make:
+    def make(original: Any) -> Any:
+        return _raw.raw_class(original, method, writes)
+
+    return make
 
 
 def _stream(method: str, schema_at: int | None) -> Make:
