@@ -263,6 +263,46 @@ def writes_sealed(path: str | None, gov: Governor | None = None) -> bool:
     return path is not None and seals(path, gov)
 
 
+# -- database files -------------------------------------------------------------------------------
+
+_DATABASE_URL_SCHEMES = ("sqlite", "duckdb")
+
+
+def database_file(url: str) -> str | None:
+    """The local file a SQLite or DuckDB URL names (``sqlite:///x.db``, ``sqlite:////abs/x.db``,
+    ``sqlite+pysqlite:///...``, ``duckdb:///x.duckdb``: what follows the third slash, as
+    SQLAlchemy reads it; a ``#table`` or ``?query`` left out), or None (another database, or
+    one in memory)."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+", 1)[0].lower() not in _DATABASE_URL_SCHEMES:
+        return None
+    path = rest.split("#", 1)[0].split("?", 1)[0]
+    return None if path in ("", ":memory:") or path.startswith(":memory:") else path
+
+
+def refuse_database(what: str, database: str, gov: Governor | None = None) -> None:
+    """Refuse a database file (SQLite, DuckDB) opened for writing under a sealed governed root.
+
+    A live database file cannot be sealed: the engine reads and rewrites it in place for as
+    long as it is open (and keeps a journal or WAL file beside it), so the rows would lie in
+    governed storage in plaintext. Opening one read-only is not refused (nothing is written).
+
+    Raises:
+        StorageError: ``database`` is a path under a governed root with ``storage.encrypt``.
+    """
+    if database in ("", ":memory:") or not writes_sealed(database, gov):
+        return
+    msg = (f"{what} opens the database file {database} under a governed root "
+           "(destinations.governed), where every file is sealed; a live database file cannot "
+           "be sealed (the engine rewrites it in place while it is open), so its rows would "
+           "lie there in plaintext. Keep the database outside governed storage and write the "
+           "tables to keep there as files, which are sealed (df.to_parquet(path) or "
+           "pq.write_table(table, path) under the governed root; read them back with "
+           "pd.read_parquet or duckdb.read_parquet), or set storage.encrypt: false. Nothing "
+           "was written.")
+    raise StorageError(msg)
+
+
 # -- reads --------------------------------------------------------------------------------------
 
 
@@ -442,9 +482,11 @@ __all__ = [
     "STREAM_WRITERS",
     "UNSEALABLE_WRITERS",
     "SealedRead",
+    "database_file",
     "file_url_path",
     "read_sealed",
     "refuse",
+    "refuse_database",
     "refuse_sealed_in_sql",
     "scratch",
     "seal_tree",

@@ -727,6 +727,12 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             _no_plaintext(encrypt, spec.method)
             with _bypass.bypass():  # Lacuna's state in ``attrs`` is no part of the output
                 return original(_without_state(self, None), *args, **kwargs)
+        if spec.kind == "sql":  # a SQLite or DuckDB file in sealed governed storage: refused
+            from lacuna.storage.frames import database_file, refuse_database
+
+            database = database_file(target)
+            if database is not None:
+                refuse_database(f"pandas.DataFrame.{spec.method}", database)
         from lacuna.governor import current
 
         gov = current()
