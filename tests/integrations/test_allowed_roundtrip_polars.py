@@ -14,7 +14,7 @@ import pytest
 
 import lacuna
 from lacuna import _bypass
-from lacuna.errors import GovernanceViolation
+from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.integrations import polars as lpolars
 from lacuna.lineage import sidecar as sc
 from lacuna.model import Tier
@@ -187,14 +187,20 @@ def test_deserialize_stays_a_classmethod(governed, sandbox_config):
 
 
 def test_polars_write_database_round_trips(governed):
+    """A database file under a governed root cannot be sealed: refused there, nothing written
+    (it was written in plaintext; tests/storage/test_database_files.py)."""
     pytest.importorskip("sqlalchemy", reason="polars' write_database needs sqlalchemy")
-    for where in ("plain", "Downloads", "governed/workspace"):
+    for where in ("plain", "Downloads"):
         db = governed / where / "x.db"
         db.parent.mkdir(parents=True, exist_ok=True)
         _frame().write_database("t", f"sqlite:///{db}", if_table_exists="replace")
         with sqlite3.connect(db) as con:
             back = pl.read_database("select * from t", con)
         assert back.equals(_frame()), where
+    db = governed / "governed" / "workspace" / "x.db"
+    with pytest.raises(StorageError, match="a live database file cannot be sealed"):
+        _frame().write_database("t", f"sqlite:///{db}", if_table_exists="replace")
+    assert not db.exists()
 
 
 def test_polars_write_excel_round_trips(governed):

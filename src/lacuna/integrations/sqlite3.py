@@ -434,6 +434,8 @@ def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
         database = args[0] if args else kwargs.get("database")
         uri = bool(args[7] if len(args) > 7 else kwargs.get("uri", False))
         own = lacunas_own(database, uri=uri)  # Lacuna's state: its statements are not decided
+        if not own:  # a database file in sealed governed storage would lie there in plaintext
+            _refuse_governed_file(database, uri=uri)
         positional = len(args) > _FACTORY
         factory = args[_FACTORY] if positional else kwargs.get("factory", sqlite3.Connection)
         if not (isinstance(factory, type) and issubclass(factory, sqlite3.Connection)):
@@ -453,6 +455,31 @@ def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
         return con
 
     return connect
+
+
+def _refuse_governed_file(database: Any, *, uri: bool) -> None:
+    """Refuse a connection that may write a database file under a sealed governed root
+    (:func:`lacuna.storage.frames.refuse_database`); a read-only one (``file:…?mode=ro``,
+    ``uri=True``) reads what is there and is not refused.
+
+    Raises:
+        StorageError: the file is under a sealed governed root.
+    """
+    import os
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from lacuna.storage.frames import refuse_database
+
+    try:
+        path = os.fsdecode(os.fspath(database))
+    except TypeError:
+        return
+    if uri and path.startswith("file:"):
+        parts = urlsplit(path)
+        if parse_qs(parts.query).get("mode", [""])[-1] in ("ro", "memory"):
+            return
+        path = unquote(parts.path)
+    refuse_database("sqlite3.connect", path)  # a StorageError passes the guard in every mode
 
 
 def _hooks() -> list[Hook]:

@@ -77,6 +77,43 @@ class SqlRead:
     statement: str = ""
 
 
+def refuse_database_statement(stmt: Statement, dialect: str, method: str) -> None:
+    """``ATTACH 'file'`` (SQLite, DuckDB) and SQLite's ``VACUUM INTO 'file'`` write a database
+    file; under a sealed governed root it would lie there in plaintext: refused
+    (:func:`lacuna.storage.frames.refuse_database`). A read-only ``ATTACH`` is not.
+
+    Raises:
+        StorageError: the file is under a sealed governed root.
+    """
+    if dialect not in ("sqlite", "duckdb"):
+        return
+    from lacuna.storage.frames import refuse_database
+
+    if stmt.verb == "vacuum" and stmt.kind == "export" and stmt.file:
+        refuse_database(method, stmt.file)
+    elif stmt.verb == "attach":
+        import sqlglot
+        from sqlglot import exp
+
+        text = stmt.sql.lower()
+        if "read_only" in text or "mode=ro" in text:
+            return
+        try:
+            parsed = sqlglot.parse_one(stmt.sql, read=dialect)
+        except sqlglot.errors.ParseError:
+            return
+        found = next((lit for lit in parsed.find_all(exp.Literal) if lit.is_string), None)
+        if found is None:
+            return
+        path = str(found.this)
+        if path.startswith("file:"):  # SQLite's URI form
+            from urllib.parse import unquote, urlsplit
+
+            path = unquote(urlsplit(path).path)
+        if path and not path.startswith((":memory:", "md:", "motherduck:")):
+            refuse_database(method, path)
+
+
 def run_governed(
     gov: Governor, db: Database, sql: str, parameters: Any, run: Callable[[], T],
     *, many: bool = False,
@@ -85,6 +122,7 @@ def run_governed(
     read. Raises ``GovernanceViolation`` on an enforced denial (``run`` is never called)."""
     stmt = analyse(sql, db.dialect)
     method = f"sql.{db.dialect}.{stmt.verb}"
+    refuse_database_statement(stmt, db.dialect, method)
     if db.dialect == "postgres" and stmt.verb in FIRES_EVENT_TRIGGERS and stmt.kind != "unknown":
         try:  # CREATE TABLE …: an event trigger runs its PL/pgSQL body, undecided
             events = event_fired(db)
@@ -688,5 +726,6 @@ def _location() -> str | None:
 
 
 __all__ = ["FIRES_EVENT_TRIGGERS", "FIRES_TRIGGERS", "SqlRead", "event_fired", "event_triggering",
-           "fired_by", "opaque_routines", "read_of", "returned", "run_governed", "triggering",
+           "fired_by", "opaque_routines", "read_of", "refuse_database_statement", "returned",
+           "run_governed", "triggering",
            "ungovernable", "written_into"]

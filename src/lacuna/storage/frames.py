@@ -149,7 +149,8 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
     with scratch() as folder:
         staged = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "out")
         there = _mirror(path, staged)
-        result = write(staged)
+        with users_paths({staged: path, folder: os.path.dirname(os.path.abspath(path))}):
+            result = write(staged)
         if os.path.isdir(staged):
             _settle(staged, path, there)
             seal_tree(staged, path, method=method, classification=classification, gov=g)
@@ -164,6 +165,38 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
                    "was given). Nothing was written to governed storage.")
             raise StorageError(msg)
     return result
+
+
+@contextlib.contextmanager
+def users_paths(names: dict[str, str]) -> Iterator[None]:
+    """Around a library call given a private scratch path: an error it raises names the user's
+    path instead (``names``: scratch path -> the user's), never the private scratch folder
+    (pyarrow's "Could not write to <folder> as the directory is not empty", DuckDB's
+    "Directory ... is not empty", polars' "... is a directory"). The error keeps its type."""
+    try:
+        yield
+    except BaseException as exc:
+        _rename_paths(exc, names)
+        raise
+
+
+def _rename_paths(exc: BaseException, names: dict[str, str]) -> None:
+    pairs = sorted(names.items(), key=lambda kv: -len(kv[0]))  # the longest scratch path first
+
+    def fixed(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for private, users in pairs:
+            value = value.replace(private, users)
+        return value
+
+    with contextlib.suppress(Exception):  # an exception type whose args cannot be set
+        exc.args = tuple(fixed(a) for a in exc.args)
+    if isinstance(exc, OSError):  # only when set: a None set makes str(exc) "[Errno None] ..."
+        if isinstance(exc.filename, str):
+            exc.filename = fixed(exc.filename)
+        if isinstance(exc.filename2, str):
+            exc.filename2 = fixed(exc.filename2)
 
 
 def _mirror(path: str, staged: str) -> dict[str, tuple[int, int, int] | None]:
@@ -263,6 +296,46 @@ def writes_sealed(path: str | None, gov: Governor | None = None) -> bool:
     return path is not None and seals(path, gov)
 
 
+# -- database files -------------------------------------------------------------------------------
+
+_DATABASE_URL_SCHEMES = ("sqlite", "duckdb")
+
+
+def database_file(url: str) -> str | None:
+    """The local file a SQLite or DuckDB URL names (``sqlite:///x.db``, ``sqlite:////abs/x.db``,
+    ``sqlite+pysqlite:///...``, ``duckdb:///x.duckdb``: what follows the third slash, as
+    SQLAlchemy reads it; a ``#table`` or ``?query`` left out), or None (another database, or
+    one in memory)."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+", 1)[0].lower() not in _DATABASE_URL_SCHEMES:
+        return None
+    path = rest.split("#", 1)[0].split("?", 1)[0]
+    return None if path in ("", ":memory:") or path.startswith(":memory:") else path
+
+
+def refuse_database(what: str, database: str, gov: Governor | None = None) -> None:
+    """Refuse a database file (SQLite, DuckDB) opened for writing under a sealed governed root.
+
+    A live database file cannot be sealed: the engine reads and rewrites it in place for as
+    long as it is open (and keeps a journal or WAL file beside it), so the rows would lie in
+    governed storage in plaintext. Opening one read-only is not refused (nothing is written).
+
+    Raises:
+        StorageError: ``database`` is a path under a governed root with ``storage.encrypt``.
+    """
+    if database in ("", ":memory:") or not writes_sealed(database, gov):
+        return
+    msg = (f"{what} opens the database file {database} under a governed root "
+           "(destinations.governed), where every file is sealed; a live database file cannot "
+           "be sealed (the engine rewrites it in place while it is open), so its rows would "
+           "lie there in plaintext. Keep the database outside governed storage and write the "
+           "tables to keep there as files, which are sealed (df.to_parquet(path) or "
+           "pq.write_table(table, path) under the governed root; read them back with "
+           "pd.read_parquet or duckdb.read_parquet), or set storage.encrypt: false. Nothing "
+           "was written.")
+    raise StorageError(msg)
+
+
 # -- reads --------------------------------------------------------------------------------------
 
 
@@ -352,11 +425,13 @@ def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
         if method in STREAM_READERS and not listed and os.path.isfile(path):
             return read(handles[0]), info
         with scratch() as folder:
-            plain: Any = (_decrypt_each(folder, target, files, handles) if listed
-                          else _decrypt_into(folder, path, files, handles))
-            result = read(plain)
-            if materialise is not None:
-                result = materialise(result)
+            names: dict[str, str] = {}
+            plain: Any = (_decrypt_each(folder, target, files, handles, names) if listed
+                          else _decrypt_into(folder, path, files, handles, names))
+            with users_paths(names):
+                result = read(plain)
+                if materialise is not None:
+                    result = materialise(result)
         return result, info
     finally:
         for handle in handles:
@@ -379,7 +454,7 @@ def refuse_sealed_in_sql(target: Any, engine: str) -> None:
 
 
 def _decrypt_each(folder: str, targets: Any, files: tuple[str, ...],
-                  handles: list[Any]) -> list[Any]:
+                  handles: list[Any], names: dict[str, str]) -> list[Any]:
     """The list a reader was given, each item holding sealed files replaced by its plaintext
     copy (in a folder of its own inside ``folder``), the others as they are."""
     out: list[Any] = []
@@ -390,15 +465,18 @@ def _decrypt_each(folder: str, targets: Any, files: tuple[str, ...],
         own = os.path.join(folder, str(i))
         os.makedirs(own, mode=0o700)
         item_path = os.fspath(file_url_path(item) or item)
-        out.append(_decrypt_into(own, os.path.expanduser(item_path), files, handles))
+        out.append(_decrypt_into(own, os.path.expanduser(item_path), files, handles, names))
     return out
 
 
-def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[Any]) -> str:
+def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[Any],
+                  names: dict[str, str]) -> str:
     """A plaintext copy of the file, folder or glob pattern ``path`` inside ``folder`` (0600
     files), and the path to read there; files under a folder (or matched) that are not sealed
-    (e.g. ``_SUCCESS``) are copied as they are."""
+    (e.g. ``_SUCCESS``) are copied as they are. ``names`` gets the copy's path -> ``path``
+    (:func:`users_paths`)."""
     base = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "in")
+    names[base] = os.path.normpath(path)
     opened = dict(zip(files, handles, strict=True))
     if os.path.isfile(path):
         _copy_out(opened[path], base)
@@ -406,7 +484,9 @@ def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[
     matched = _matches(path)
     if matched is not None:  # the files it names, at the same places under a copy of its root
         root = _pattern_root(path)
+        del names[base]
         base = os.path.join(folder, os.path.basename(os.path.normpath(root)) or "in")
+        names[base] = os.path.normpath(root)
         for src in matched:
             dest = os.path.join(base, os.path.relpath(src, root))
             os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
@@ -416,10 +496,10 @@ def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[
                 with open(src, "rb") as fh:
                     _copy_out(fh, dest)
         return os.path.join(base, os.path.relpath(path, root))
-    for root, _dirs, names in os.walk(path):
+    for root, _dirs, found in os.walk(path):
         out_dir = os.path.join(base, os.path.relpath(root, path))
         os.makedirs(out_dir, mode=0o700, exist_ok=True)
-        for name in names:
+        for name in found:
             src = os.path.join(root, name)
             if src in opened:
                 _copy_out(opened[src], os.path.join(out_dir, name))
@@ -442,9 +522,11 @@ __all__ = [
     "STREAM_WRITERS",
     "UNSEALABLE_WRITERS",
     "SealedRead",
+    "database_file",
     "file_url_path",
     "read_sealed",
     "refuse",
+    "refuse_database",
     "refuse_sealed_in_sql",
     "scratch",
     "seal_tree",

@@ -37,6 +37,7 @@ values: their tables are PUBLIC.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -242,6 +243,9 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
             return original(con, *a, **kwargs)
 
     gov = _gov()
+    from lacuna.sql.govern import refuse_database_statement
+
+    refuse_database_statement(stmt, "duckdb", f"duckdb.{stmt.verb}")  # ATTACH into storage
     if stmt.kind == "pass" and stmt.verb != "select" and stmt.rename is None:
         return run()
     if stmt.kind in ("read", "pass") and stmt.rename is None:
@@ -677,6 +681,24 @@ def _from_user_scope(raw: Callable[..., Any]) -> Callable[..., Any]:
     return trampoline
 
 
+def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``duckdb.connect(database)``: a database file under a sealed governed root is refused
+    unless opened ``read_only`` (:func:`lacuna.storage.frames.refuse_database`: a live
+    database file cannot be sealed)."""
+
+    def connect(database: Any = ":memory:", *args: Any, **kwargs: Any) -> Any:
+        read_only = bool(args[0] if args else kwargs.get("read_only", False))
+        if not read_only and isinstance(database, (str, os.PathLike)):
+            path = os.fsdecode(os.fspath(database))
+            if not path.startswith((":memory:", "md:", "motherduck:")):
+                from lacuna.storage.frames import refuse_database
+
+                refuse_database("duckdb.connect", path)  # passes the guard in every mode
+        return original(database, *args, **kwargs)
+
+    return connect
+
+
 def _hooks() -> list[Hook]:
     con, rel = duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation
     specs: list[tuple[Any, str, Make, Action]] = []
@@ -701,7 +723,8 @@ def _hooks() -> list[Hook]:
     return [Hook(owner, name, outer(make),
                  action, f"duckdb.{getattr(owner, '__name__', 'duckdb')}.{name}",
                  via=_from_user_scope if name in scoped else None)
-            for owner, name, make, action in specs if hasattr(owner, name)]
+            for owner, name, make, action in specs if hasattr(owner, name)] + [
+        Hook(duckdb, "connect", _connect, Action.EXPORT, "duckdb.connect")]
 
 
 _HOOKS = Hooks(_hooks)

@@ -211,6 +211,9 @@ def govern_write(
     from lacuna.governor import current
 
     gov = current()
+    database = sealed_frames.database_file(target) if isinstance(target, str) else None
+    if database is not None:  # write_database into a SQLite/DuckDB file there: refused
+        sealed_frames.refuse_database(method, database, gov)
     name = display_name(target)
     frame_ = user_frame()
     op = gov.operation(

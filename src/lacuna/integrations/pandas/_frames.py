@@ -17,8 +17,47 @@ def display_name(target: Any) -> str:
     """How a read source or write target is named in lineage and messages."""
     if isinstance(target, (str, os.PathLike)):
         return os.fspath(target)
-    name = getattr(target, "name", None)  # an open file object
-    return name if isinstance(name, str) else f"<{type(target).__name__}>"
+    path = file_path(target)  # an open file object
+    return path if path is not None else f"<{type(target).__name__}>"
+
+
+_NO_NAME = object()
+
+
+def file_path(target: Any) -> str | None:
+    """The path of the file an open file object writes to (or reads from): its ``name`` when
+    that is a string (``open(path)``), else the regular file its descriptor is open on (the
+    ``name`` of ``os.fdopen(fd)``, the ``fileno()`` of ``pa.OSFile``); None for an object
+    without either (an in-memory buffer such as ``io.BytesIO``). A file object with a path is
+    governed like that path, everywhere (pandas, polars, pyarrow)."""
+    if isinstance(target, (str, bytes, os.PathLike)):
+        return None
+    name = getattr(target, "name", _NO_NAME)
+    if isinstance(name, str):
+        return name
+    if isinstance(name, int) and not isinstance(name, bool):
+        return _descriptor_path(name)
+    fileno = getattr(target, "fileno", None)
+    # only an object without a name (``pa.OSFile``): asking a SpooledTemporaryFile (name None)
+    # for its descriptor would move it to disk
+    if name is _NO_NAME and callable(fileno):
+        try:
+            fd = fileno()
+        except Exception:  # io.UnsupportedOperation, a closed file, pyarrow's errors
+            return None
+        return _descriptor_path(fd) if isinstance(fd, int) else None
+    return None
+
+
+def _descriptor_path(fd: int) -> str | None:
+    """The path of the regular file ``fd`` is open on (Linux' ``/proc/self/fd``), when that
+    path still names that file; None otherwise (no ``/proc``, a pipe, a deleted file)."""
+    try:
+        st = os.fstat(fd)
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        return path if os.path.isabs(path) and os.path.samestat(st, os.stat(path)) else None
+    except OSError:
+        return None
 
 
 def user_frame() -> FrameType | None:

@@ -33,6 +33,7 @@ from lacuna.integrations.pandas._chunks import ChunkReader, is_chunked, never_we
 from lacuna.integrations.pandas._frames import (
     code_location,
     display_name,
+    file_path,
     user_frame,
     variable_name,
 )
@@ -392,10 +393,7 @@ def write_target(spec: Writer, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         return f"iceberg://{catalog or 'default'}/{table}"
     target = args[spec.position] if len(args) > spec.position else kwargs.get(spec.keyword)
     named = _file_of(target)
-    if named is None or (
-        not isinstance(named, (str, os.PathLike))
-        and not isinstance(getattr(named, "name", None), str)
-    ):
+    if named is None or (not isinstance(named, (str, os.PathLike)) and file_path(named) is None):
         return None  # to a string or an in-memory buffer
     return target
 
@@ -731,9 +729,16 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             if local is not None:  # file:///x.parquet is the local file /x.parquet
                 args = _retarget(spec, args, kwargs, local)
         target = write_target(spec, args, kwargs)
-        if target is None:
+        if target is None:  # into memory: not an export, written as pandas writes it
             _no_plaintext(encrypt, spec.method)
-            return original(self, *args, **kwargs)
+            with _bypass.bypass():  # Lacuna's state in ``attrs`` is no part of the output
+                return original(_without_state(self, None), *args, **kwargs)
+        if spec.kind == "sql":  # a SQLite or DuckDB file in sealed governed storage: refused
+            from lacuna.storage.frames import database_file, refuse_database
+
+            database = database_file(target)
+            if database is not None:
+                refuse_database(f"pandas.DataFrame.{spec.method}", database)
         from lacuna.governor import current
 
         gov = current()

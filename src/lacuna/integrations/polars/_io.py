@@ -242,7 +242,10 @@ def _target(name: str, keyword: str, args: tuple[Any, ...], kwargs: dict[str, An
         return target
     if name in TABLE_WRITERS:  # a table object (deltalake.DeltaTable): never an in-memory write
         return str(getattr(target, "table_uri", None) or f"delta://{type(target).__name__}")
-    return target if isinstance(getattr(target, "name", None), str) else None
+    from lacuna.integrations.pandas._frames import file_path
+
+    # an open file object with a path is governed like that path; a buffer is memory
+    return target if file_path(target) is not None else None
 
 
 # -- conversions --------------------------------------------------------------------------------

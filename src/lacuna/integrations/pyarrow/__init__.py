@@ -11,6 +11,9 @@ replaced):
   file and published only when allowed (:mod:`._streams`): ``pyarrow.parquet.ParquetWriter``,
   ``pyarrow.csv.CSVWriter``, ``pyarrow.orc.ORCWriter``, ``pyarrow.ipc.RecordBatchFileWriter``
   and ``RecordBatchStreamWriter`` (so ``pyarrow.ipc.new_file``/``new_stream`` too);
+- raw byte streams opened for writing to a path (``pyarrow.OSFile``, ``output_stream``,
+  ``CompressedOutputStream``, ``memory_map``, ``create_memory_map``): refused under a governed
+  root, where they cannot be sealed (:mod:`._raw`);
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
   ``pyarrow.feather.read_table`` and ``read_feather`` (a pandas frame: its attrs carry the
   state), ``pyarrow.dataset.dataset`` (its tables keep the state);
@@ -53,7 +56,7 @@ from lacuna.integrations.frames.io import (
     read_source,
 )
 from lacuna.integrations.frames.state import STATES, effective
-from lacuna.integrations.pyarrow import _compute, _streams
+from lacuna.integrations.pyarrow import _compute, _raw, _streams
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.state import DataState
 from lacuna.model import Action, Classification
@@ -271,9 +274,7 @@ def _writer(method: str, embeds: bool) -> Make:
             exception_id = kwargs.pop("exception_id", None)
             purpose = kwargs.pop("purpose", None)
             target = _native_target(where)
-            if target is None and (where is None or not (
-                    isinstance(where, str) or hasattr(where, "__fspath__")
-                    or isinstance(getattr(where, "name", None), str))):
+            if target is None and not _named_sink(where):
                 with outermost():
                     return original(data, where, *args, **kwargs)
             import pandas as pd
@@ -311,19 +312,30 @@ def _writer(method: str, embeds: bool) -> Make:
     return make
 
 
+def _named_sink(where: Any) -> bool:
+    """Whether ``where`` names a file: a path, or an open file object with one (its ``name``,
+    or the file its descriptor is open on); a buffer in memory names none."""
+    from lacuna.integrations.pandas._frames import file_path
+
+    return where is not None and (isinstance(where, str) or hasattr(where, "__fspath__")
+                                  or file_path(where) is not None)
+
+
 # Arrow streams that write into memory (a buffer the caller holds): not exports.
 _MEMORY_STREAMS = (pa.BufferOutputStream, pa.MockOutputStream, pa.FixedSizeBufferWriter)
 
 
 def _native_target(where: Any) -> str | None:
-    """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.OSFile``,
-    ``pa.output_stream(path)``, a compressed stream over one): an export to an unmanaged place
+    """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.PythonFile``, a
+    buffered or compressed stream over a file): an export to an unmanaged place
     named ``stream://pyarrow.<type>``, so personal data is denied there, never written
     undecided. None for anything else, and for streams into memory."""
     if not isinstance(where, pa.NativeFile) or isinstance(where, _MEMORY_STREAMS):
         return None
-    if isinstance(getattr(where, "name", None), str):
-        return None  # named by its path, as a Python file object
+    from lacuna.integrations.pandas._frames import file_path
+
+    if file_path(where) is not None:
+        return None  # named by its path (pa.OSFile: its descriptor's), as a Python file object
     return f"stream://pyarrow.{type(where).__name__}"
 
 
@@ -413,7 +425,24 @@ def _hooks() -> list[Hook]:
     hooks += [ClassHook(owner, name, _stream(f"{owner.__name__}.{name}", schema_at),
                         Action.EXPORT, f"{owner.__name__}.{name}")
               for owner, name, schema_at in streams]
+    # raw byte streams to a path: refused under a governed root (:mod:`._raw`)
+    raw_classes: list[tuple[str, Callable[..., bool]]] = [
+        ("OSFile", _raw.mode_writes), ("CompressedOutputStream", _raw.always)]
+    hooks += [ClassHook(pa, name, _raw_class(f"pyarrow.{name}", writes), Action.EXPORT,
+                        f"pyarrow.{name}") for name, writes in raw_classes]
+    raw_functions: list[tuple[str, Callable[..., bool]]] = [
+        ("output_stream", _raw.always), ("memory_map", _raw.mode_writes),
+        ("create_memory_map", _raw.always)]
+    hooks += [Hook(pa, name, _raw.raw_function(f"pyarrow.{name}", writes), Action.EXPORT,
+                   f"pyarrow.{name}") for name, writes in raw_functions]
     return hooks
+
+
+def _raw_class(method: str, writes: Callable[..., bool]) -> Make:
+    def make(original: Any) -> Any:
+        return _raw.raw_class(original, method, writes)
+
+    return make
 
 
 def _stream(method: str, schema_at: int | None) -> Make:

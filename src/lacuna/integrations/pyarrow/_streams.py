@@ -20,9 +20,15 @@ writes. Each class is replaced by a subclass that governs the stream as one expo
   staged file is moved into place (sealed under a governed root), with its sidecar and its
   lineage run. One decision and its outcome are recorded for an allowed stream.
 
-Only a stream to a path (a local path, or a URI pyarrow's file systems resolve) is staged. A
-stream to an open file object or buffer is the caller's own (in memory, or a file they opened):
-it is not governed here (inside a governed mount, FUSE decides the file on close).
+A stream to a **sink** is governed the same way, by what the sink names (the rule of every
+writer, pandas' included): an open file object with a path (its ``name``, or the file its
+descriptor is open on, ``pa.OSFile``'s too) is decided as that path, an Arrow stream that
+writes to a place Lacuna cannot name (``pa.PythonFile``, a compressed stream) as
+``stream://pyarrow.<type>``
+(an unmanaged place: personal data is denied), and the staged bytes are written into the sink
+at close. Under a governed root a file object is refused at open (``StorageError``: Lacuna
+cannot seal bytes written into the caller's file). A buffer in memory (``io.BytesIO``,
+``pa.BufferOutputStream``) is no export and is not governed.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lacuna import _bypass
-from lacuna.errors import GovernanceViolation
+from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.integrations.frames.hooks import inside, outermost
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import Action, Classification, Tier
@@ -46,14 +52,28 @@ def _governs(where: Any) -> bool:
     return isinstance(where, str | os.PathLike) and bool(os.fspath(where).strip())
 
 
+def _sink_name(where: Any) -> Any:
+    """What a stream into the sink ``where`` is decided as (see the module docstring): the
+    open file object itself (named by its path), ``stream://pyarrow.<type>``, or None for a
+    buffer in memory (not an export)."""
+    from lacuna.integrations.pandas._frames import file_path
+    from lacuna.integrations.pyarrow import _native_target
+
+    if file_path(where) is not None:
+        return where
+    return _native_target(where)
+
+
 class Stream:
     """One governed stream: what it wrote so far, where it is staged, whether it was denied."""
 
     def __init__(self, writer: Any, target: Any, method: str, *, filesystem: Any,
-                 exception_id: str | None, purpose: str | None) -> None:
+                 exception_id: str | None, purpose: str | None, named: Any = None) -> None:
         from lacuna.storage.frames import scratch
 
         self.writer, self.target, self.method = writer, target, method
+        # what the stream is decided as: the path, or for a sink what it names (_sink_name)
+        self.named = target if named is None else named
         self.filesystem = filesystem
         self.exception_id, self.purpose = exception_id, purpose
         self.state: DataState | None = None
@@ -63,13 +83,20 @@ class Stream:
         self._depth = 0  # ParquetWriter.write calls its own write_table: one batch, once
         self._scratch = contextlib.ExitStack()
         folder = self._scratch.enter_context(scratch())
-        name = os.path.basename(os.path.normpath(os.fspath(target))) or "stream"
+        name = (os.path.basename(os.path.normpath(os.fspath(target)))
+                if _governs(target) else "") or "stream"
         self.staged = os.path.join(folder, name)
 
     # -- decisions ------------------------------------------------------------------------------
 
     def open(self, schema: Any) -> None:
-        """Decide the destination before anything is created, on what the schema names say."""
+        """Decide the destination before anything is created, on what the schema names say.
+
+        Raises:
+            StorageError: a sink under a governed root, which Lacuna cannot seal.
+        """
+        if not _governs(self.target):
+            self._refuse_unsealable_sink()
         if schema is not None:
             from lacuna.integrations.pyarrow import table_state
 
@@ -141,8 +168,23 @@ class Stream:
             self.discard()
             raise
 
+    def _refuse_unsealable_sink(self) -> None:
+        from lacuna.governor import current
+        from lacuna.model import DestinationType
+
+        gov = current()
+        if (gov.destination(self._display()).type is DestinationType.GOVERNED_STORAGE
+                and gov.config.storage.encrypt):
+            from lacuna.integrations.pandas._patch import no_plaintext
+            from lacuna.storage import refuse_unsealable
+
+            no_plaintext()
+            refuse_unsealable(self.method, self._display())  # as write_table to a file object
+
     def _display(self) -> str:
-        return str(os.fspath(self.target))
+        from lacuna.integrations.pandas._frames import display_name
+
+        return display_name(self.named)
 
     # -- close ----------------------------------------------------------------------------------
 
@@ -166,7 +208,7 @@ class Stream:
 
             state = table_state(self.writer.schema.empty_table()) if getattr(
                 self.writer, "schema", None) is not None else _empty("no rows")
-        govern_write(self.writer, state, self.target, self._publish, method=self.method,
+        govern_write(self.writer, state, self.named, self._publish, method=self.method,
                      columns=self.columns, rows=self.rows, embeds=False,
                      exception_id=self.exception_id, purpose=self.purpose)
 
@@ -205,6 +247,28 @@ def _empty(why: str) -> DataState:
                      lineage=LineageNode(name="<stream>", operation="stream"))
 
 
+def _never_plain(where: Any, method: str, exc: Exception) -> None:
+    """After Lacuna failed at a stream's open: a stream into sealed governed storage is
+    refused in every mode (never run ungoverned, which would write plaintext there).
+
+    Raises:
+        StorageError: ``where`` is (or is a file object on) a path under a governed root.
+    """
+    from lacuna.integrations.frames.io import local_path
+    from lacuna.integrations.pandas._frames import file_path
+    from lacuna.storage.frames import writes_sealed
+
+    try:
+        sealed = writes_sealed(local_path(where) if _governs(where) else file_path(where))
+    except Exception:  # Lacuna cannot tell either: as any internal error
+        return
+    if sealed:
+        msg = (f"{method} to {where} is refused: it writes into sealed governed storage and "
+               f"Lacuna failed before it could seal the stream ({type(exc).__name__}). "
+               "Nothing was written.")
+        raise StorageError(msg) from exc
+
+
 def governed_writer(original: Any, method: str, *, schema_at: int | None) -> type:
     """A subclass of the library's writer class ``original`` that governs a stream to a path
     (see the module docstring). ``schema_at``: the position of the ``schema`` argument after
@@ -215,20 +279,28 @@ def governed_writer(original: Any, method: str, *, schema_at: int | None) -> typ
         exception_id = kwargs.pop("exception_id", None)
         purpose = kwargs.pop("purpose", None)
         self._lacuna_stream = None
-        if inside() or _bypass.active() or not governing() or not _governs(where):
+        named = None if _governs(where) else _sink_name(where)
+        if inside() or _bypass.active() or not governing() or (
+                not _governs(where) and named is None):
             with outermost():
                 original.__init__(self, where, *args, **kwargs)
             return
+        stream: Stream | None = None
         try:
             filesystem = kwargs.pop("filesystem", None)
             stream = Stream(self, where, method, filesystem=filesystem,
-                            exception_id=exception_id, purpose=purpose)
+                            exception_id=exception_id, purpose=purpose, named=named)
             schema = (args[schema_at] if schema_at is not None and len(args) > schema_at
                       else kwargs.get("schema"))
             stream.open(schema)
-        except GovernanceViolation:
+        except (GovernanceViolation, StorageError):
+            if stream is not None:  # refused at open: its private folder goes too
+                stream.discard()
             raise
         except Exception as exc:  # Lacuna failed: enforce denies; warn/observe run ungoverned
+            if stream is not None:
+                stream.discard()
+            _never_plain(where, method, exc)
             current().internal_error(exc, action=Action.EXPORT, method=method)
             if filesystem is not None:
                 kwargs["filesystem"] = filesystem
