@@ -301,3 +301,92 @@ def test_an_append_through_another_spelling_of_the_path_is_checked(as_user, cust
             _public(customers.columns).to_csv(spelling, mode="a", header=False, index=False)
     report = _sweep_later()
     assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+# -- writes that replace a file in full (mode="w") ----------------------------------------------
+
+
+def _trail(event: str) -> list[dict]:
+    return [r.data["exception"] for r in current().audit.list(limit=None, action="exception")
+            if r.data["what"].get("event") == event]
+
+
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
+def test_an_overwrite_without_the_exception_closes_its_record(as_user, customers, governed,
+                                                              where):
+    """The file now holds new, allowed content: the exception's record of it is closed
+    (superseded, audited), so the sweep neither deletes the new content nor reports it."""
+    target = governed / where / "board.csv"
+    exc = _written_under(as_user, customers, target, where)
+    time.sleep(0.01)  # a re-write in the same clock tick could keep the modification time
+    public = _public(customers.columns)
+    public.to_csv(target, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(target), public)
+    store = current().exceptions
+    records = store.files(exc.id)
+    assert [(r.deleted_at is not None, store.file_verified(r)) for r in records] == [
+        (True, True)]
+    (entry,) = [h for h in store.get(exc.id).history if h.event == "file-superseded"]
+    assert entry.comment == (f"{target}: replaced in full by a write without an exception "
+                             "(pandas.DataFrame.to_csv)")
+    (event,) = _trail("file-superseded")
+    assert (event["path"], event["by_exception"]) == (str(target), None)
+    from lacuna.exceptions.report import build
+
+    compliance = build(current())
+    assert compliance.to_dict()["files_not_deleted"] == 0
+    assert f"file {target} (plain): replaced in full " in compliance.text()
+    report = _sweep_later()
+    assert (report.deleted, report.failed, report.missing) == ((), (), ())
+    pd.testing.assert_frame_equal(pd.read_csv(target), public)  # kept
+    assert _sweep_later().failed == ()  # and not reported again
+
+
+def test_an_overwrite_under_another_exception_moves_the_file_to_it(as_user, customers,
+                                                                   governed):
+    """Written under X, replaced under E: X's record is closed, E's sweep deletes the file."""
+    target = governed / SEALED / "board.csv"
+    first = _written_under(as_user, customers, target, SEALED)
+    second = _grant(as_user, customers, target)
+    time.sleep(0.01)
+    _more(customers).to_csv(target, index=False, exception_id=second.id)
+    pd.testing.assert_frame_equal(pd.read_csv(target), _more(customers))
+    store = current().exceptions
+    assert [r.deleted_at is not None for r in store.files(first.id)] == [True]
+    assert [r.deleted_at is None for r in store.files(second.id)] == [True]
+    (event,) = _trail("file-superseded")
+    assert (event["path"], event["by_exception"]) == (str(target), second.id)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+    assert not target.exists()
+
+
+def test_an_overwrite_under_an_exception_of_an_older_file_is_its(as_user, customers,
+                                                                 governed):
+    """The reverse: the older content is replaced by the write (as without an exception), not
+    by the sweep; the new file is the exception's and deleted when it ends."""
+    target = governed / PLAIN / "ledger.csv"
+    _public(customers.columns).to_csv(target, index=False)
+    exc = _grant(as_user, customers, target)
+    _more(customers).to_csv(target, index=False, exception_id=exc.id)
+    pd.testing.assert_frame_equal(pd.read_csv(target), _more(customers))
+    assert _trail("file-superseded") == []
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_an_overwrite_keeps_the_record_of_a_file_with_other_links(as_user, customers,
+                                                                  governed):
+    """A sealed write puts a new file in place: the one written under the exception lives on
+    under its other name, so its record stays open and the sweep reports it."""
+    target = governed / SEALED / "board.csv"
+    exc = _written_under(as_user, customers, target, SEALED)
+    os.link(target, governed / SEALED / "copy.csv")
+    time.sleep(0.01)
+    customers.to_csv(target, index=False)  # allowed in governed storage, a new sealed file
+    assert [r.deleted_at for r in current().exceptions.files(exc.id)] == [None]
+    assert _trail("file-superseded") == []
+    report = _sweep_later()
+    assert report.deleted == ()
+    assert [f.split(": ", 1)[0] for f in report.failed] == [str(target)]
+

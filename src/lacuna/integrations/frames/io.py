@@ -197,6 +197,8 @@ def govern_write(
     ``stream=False``: this call writes a folder (polars' ``partition_by``) or needs the file's
     real name (polars checks a compressed file's extension), never a stream. ``mkdir``: the
     writer creates missing parent folders (polars' ``mkdir=True``), so does a sealed write.
+    A write to a local file replaces it in full: the exceptions that held it are closed once
+    it returned (:func:`lacuna.exceptions.appends.supersede`).
 
     ``run(declaration)`` performs the write; ``declaration`` is the signed declaration to embed
     in the file's metadata when ``embeds`` (Parquet), else None. Under a sealed governed root
@@ -252,6 +254,10 @@ def govern_write(
                 state.classification, columns=list(written), rows=rows or 0,
                 values=value_digests(obj, rows), sources=sources, written_by=op.user.id,
                 run_id=produced.run_id)
+        from lacuna.exceptions import appends
+
+        # replaced in full: the exceptions that held it, closed once it returned
+        replaced = appends.replacing(gov, path, exception_id) if path is not None else None
         record = None
         if exception_id:  # before writing: the sweep deletes it on expiry
             record = _remember(gov, exception_id, path, name, method)
@@ -266,6 +272,7 @@ def govern_write(
             from lacuna.exceptions import files
 
             files.written(gov, record)
+        appends.supersede(gov, replaced, exception_id=exception_id, method=method)
         if keeps_label and path is not None and os.path.exists(path):
             write_label(path, [(state.classification, sources, op.user.id, produced.run_id)],
                         gov.config.classification)

@@ -840,6 +840,10 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
 
                     users_error(exc)
                     raise
+            # a write that replaces the file in full: the exceptions that held it, closed once
+            # it returned (exceptions/appends.py)
+            replaced = (appends.replacing(gov, target, exception_id)
+                        if added_to is None and local_file else None)
             record = None
             if exception_id:  # before writing: the sweep deletes it on expiry
                 try:
@@ -874,6 +878,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                     result = original(frame_out, *args, **kwargs)
             if record is not None:  # what was written: the sweep deletes that file, no other
                 files.written(gov, record)
+            appends.supersede(gov, replaced, exception_id=exception_id,
+                              method=op.method or "write")
             if keeps_label:
                 label(target, name, state.classification, sources, op.user.id,
                       append=_appends(spec, target, kwargs), run_id=produced.run_id,
