@@ -390,3 +390,78 @@ def test_an_overwrite_keeps_the_record_of_a_file_with_other_links(as_user, custo
     assert report.deleted == ()
     assert [f.split(": ", 1)[0] for f in report.failed] == [str(target)]
 
+
+# -- polars' Delta writes: every write to a table that exists keeps the files it holds --------
+
+
+def _fake_write_delta(frame, target, *, mode="error", **_kwargs):
+    """Stands in for polars' ``write_delta`` (deltalake is not installed here): a Delta table
+    is a folder of Parquet files and a log; a write adds a file and a log entry."""
+    import polars as pl
+
+    folder = Path(target)
+    if folder.exists() and mode == "error":
+        raise FileExistsError(folder)
+    (folder / "_delta_log").mkdir(parents=True, exist_ok=True)
+    n = len(list(folder.glob("part-*.parquet")))
+    assert isinstance(frame, pl.DataFrame)
+    frame.write_parquet(folder / f"part-{n:05d}.parquet")  # inside the hook: not governed again
+    (folder / "_delta_log" / f"{n:020d}.json").write_text("{}")
+
+
+def _delta_rows(folder: Path):
+    import polars as pl
+
+    return pl.concat([pl.read_parquet(p) for p in sorted(folder.glob("part-*.parquet"))])
+
+
+def test_polars_write_delta_appends_are_checked_before_the_writer(as_user, customers,
+                                                                  governed):
+    """polars' own ``write_delta`` (deltalake absent or not): the refusal comes first."""
+    import polars as pl
+
+    out = governed / PLAIN / "delta_out"
+    exc = _grant(as_user, customers, out)
+    from lacuna.exceptions import files
+
+    record = files.remember(current(), exc.id, out, encrypted=False, directory=True)
+    out.mkdir()
+    (out / "part-00000.parquet").write_bytes(b"PAR1")
+    files.written(current(), record)
+    before = sorted(p.name for p in out.iterdir())
+    for mode in ("append", "overwrite"):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            pl.DataFrame({"c0": ["none"]}).write_delta(out, mode=mode)
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_polars_delta_appends_under_the_exception_are_swept(as_user, customers, governed):
+    import polars as pl
+
+    from lacuna.integrations.polars import _io
+
+    write_delta = _io.wrap_writer("write_delta", "target", "DataFrame")(_fake_write_delta)
+    out = governed / PLAIN / "delta_out"
+    exc = _grant(as_user, customers, out)
+    rows = pl.from_pandas(customers)
+    write_delta(rows, out, exception_id=exc.id)
+    (record,) = current().exceptions.files(exc.id)
+    assert record.directory
+    time.sleep(0.01)
+    public = pl.DataFrame({"c0": ["none"]})
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+        write_delta(public, out, mode="append")
+    more = pl.from_pandas(_more(customers))
+    write_delta(more, out, mode="append", exception_id=exc.id)
+    assert _delta_rows(out).equals(pl.concat([rows, more]))
+    elsewhere = governed / PLAIN / "public_delta"
+    write_delta(public, elsewhere)
+    write_delta(public, elsewhere, mode="append")  # no exception anywhere: the ordinary rules
+    assert _delta_rows(elsewhere).equals(pl.concat([public, public]))
+    there = _grant(as_user, customers, elsewhere)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"):
+        write_delta(more, elsewhere, mode="append", exception_id=there.id)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())
+    assert not out.exists()
+    assert elsewhere.exists()
