@@ -465,3 +465,136 @@ def test_polars_delta_appends_under_the_exception_are_swept(as_user, customers, 
     assert (report.deleted, report.failed) == ((str(out),), ())
     assert not out.exists()
     assert elsewhere.exists()
+
+
+# -- store objects: HDFStore opened for writing, ExcelWriter in append mode --------------------
+
+
+def _hdf_under(as_user, customers, target):
+    exc = _grant(as_user, customers, target)
+    customers.to_hdf(target, key="board", exception_id=exc.id)
+    Path(f"{target}.lacuna.json").unlink(missing_ok=True)  # decided as what is added alone
+    return exc
+
+
+def _unchanged(target: Path):
+    st = target.stat()
+    return target.read_bytes(), st.st_mtime_ns, st.st_ino
+
+
+@pytest.mark.parametrize("mode", ["a", "r+"])
+def test_an_hdfstore_opened_for_writing_is_refused_before_it_opens(as_user, customers,
+                                                                   governed, mode):
+    """PyTables changes the file when it opens it for writing (and HDF5 when it closes it),
+    before any put: refused at open, the file untouched."""
+    target = governed / PLAIN / "board.h5"
+    exc = _hdf_under(as_user, customers, target)
+    before = _unchanged(target)
+    time.sleep(0.01)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}") as caught:
+        pd.HDFStore(target, mode=mode)
+    assert caught.value.path == str(target)
+    assert "pandas.HDFStore: appending to" in str(caught.value)
+    assert _unchanged(target) == before
+    with pd.HDFStore(target, mode="r") as store:  # reading changes nothing: not checked
+        pd.testing.assert_frame_equal(store["board"], customers)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_an_hdfstore_opened_under_the_exception_takes_its_puts(as_user, customers, governed):
+    """Opened with ``exception_id=``: its puts are made under it, and the file is recorded once
+    the store is closed, so the sweep deletes the grown file."""
+    target = governed / PLAIN / "board.h5"
+    exc = _hdf_under(as_user, customers, target)
+    time.sleep(0.01)
+    other = _grant(as_user, customers, target)
+    with pd.HDFStore(target, mode="a", exception_id=exc.id) as store:
+        store.put("more", _more(customers), track_times=False)
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            store.put("other", _more(customers), exception_id=other.id, track_times=False)
+        from lacuna.integrations.pandas import _stores
+
+        with pytest.raises(lacuna.exceptions.ExceptionNotAuthorized,
+                           match="Open the store under the exception"):
+            _stores.record_put(current(), store, other.id, "pandas.HDFStore.put")
+    pd.testing.assert_frame_equal(pd.read_hdf(target, "board"), customers)
+    pd.testing.assert_frame_equal(pd.read_hdf(target, "more"), _more(customers))
+    fresh = governed / PLAIN / "fresh.h5"
+    new = _grant(as_user, customers, fresh)
+    with pd.HDFStore(fresh, mode="w", exception_id=new.id) as store:
+        store["board"] = customers
+    pd.testing.assert_frame_equal(pd.read_hdf(fresh, "board"), customers)
+    report = _sweep_later()
+    assert (sorted(report.deleted), report.failed) == (sorted([str(target), str(fresh)]), ())
+
+
+def test_an_hdfstore_replacing_a_file_closes_the_exceptions_record(as_user, customers,
+                                                                   governed):
+    """``mode="w"`` truncates the file when the store opens: the route of a full overwrite."""
+    target = governed / PLAIN / "board.h5"
+    exc = _hdf_under(as_user, customers, target)
+    time.sleep(0.01)
+    public = _public(customers.columns)
+    with pd.HDFStore(target, mode="w") as store:
+        store["public"] = public
+    pd.testing.assert_frame_equal(pd.read_hdf(target, "public"), public)
+    assert [r.deleted_at is not None for r in current().exceptions.files(exc.id)] == [True]
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((), ())
+    assert target.exists()
+
+
+def _xlsx_under(as_user, customers, target):
+    exc = _grant(as_user, customers, target)
+    customers.to_excel(target, sheet_name="board", index=False, exception_id=exc.id)
+    Path(f"{target}.lacuna.json").unlink(missing_ok=True)  # decided as what is added alone
+    return exc
+
+
+def test_an_excel_append_without_the_exception_is_refused(as_user, customers, governed):
+    """``ExcelWriter(mode="a")`` re-saves the whole workbook on close: the sheet is refused
+    and the workbook is not re-saved."""
+    target = governed / PLAIN / "board.xlsx"
+    exc = _xlsx_under(as_user, customers, target)
+    before = _unchanged(target)
+    time.sleep(0.01)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"), \
+            pd.ExcelWriter(target, mode="a", engine="openpyxl") as writer:
+        _public(customers.columns).to_excel(writer, sheet_name="more", index=False)
+    assert _unchanged(target) == before
+    writer = pd.ExcelWriter(target, mode="a", engine="openpyxl")  # nothing added: not saved
+    writer.close()
+    assert _unchanged(target) == before
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_an_excel_append_under_the_exception_is_swept(as_user, customers, governed):
+    target = governed / PLAIN / "board.xlsx"
+    exc = _xlsx_under(as_user, customers, target)
+    time.sleep(0.01)
+    with pd.ExcelWriter(target, mode="a", engine="openpyxl") as writer:
+        _more(customers).to_excel(writer, sheet_name="more", index=False, exception_id=exc.id)
+    sheets = pd.read_excel(target, sheet_name=None)
+    assert list(sheets) == ["board", "more"]
+    pd.testing.assert_frame_equal(sheets["more"], _more(customers))
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_an_excel_append_to_a_file_no_exception_holds(as_user, customers, governed):
+    target = governed / PLAIN / "public.xlsx"
+    public = _public(customers.columns)
+    public.to_excel(target, sheet_name="one", index=False)
+    with pd.ExcelWriter(target, mode="a", engine="openpyxl") as writer:
+        public.to_excel(writer, sheet_name="two", index=False)
+    sheets = pd.read_excel(target, sheet_name=None)
+    assert list(sheets) == ["one", "two"]
+    pd.testing.assert_frame_equal(sheets["two"], public)
+    exc = _grant(as_user, customers, target)  # and under an exception: refused (older file)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"), \
+            pd.ExcelWriter(target, mode="a", engine="openpyxl") as writer:
+        customers.to_excel(writer, sheet_name="three", index=False, exception_id=exc.id)
+    assert list(pd.read_excel(target, sheet_name=None)) == ["one", "two"]
+
