@@ -211,7 +211,7 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     )
 
     def write() -> T:
-        appended_to = local_path(target.name) if target.kind == "path" and target.append else None
+        appended_to = _appended_folder(target)
         if appended_to is not None:  # the sweep must still answer for the folder
             from lacuna.exceptions import appends
 
@@ -233,6 +233,20 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         return result
 
     return gov.execute(op, write, produced=produced)
+
+
+def _appended_folder(target: Target) -> str | None:
+    """The local folder an append adds files to: a path written with ``mode("append")``, or
+    the location of an external table appended to (``saveAsTable(mode="append")``,
+    ``insertInto``, ``writeTo(...).append()``, SQL ``INSERT INTO``); None for any other write,
+    a managed table or a remote location."""
+    if not target.append:
+        return None
+    if target.kind == "path":
+        return local_path(target.name)
+    if target.kind == "table" and target.table_path is not None:
+        return local_path(target.table_path)
+    return None
 
 
 def govern_rdd_write(path: str, method: str, run: Callable[[], T]) -> T:
