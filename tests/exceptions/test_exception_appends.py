@@ -598,3 +598,50 @@ def test_an_excel_append_to_a_file_no_exception_holds(as_user, customers, govern
         customers.to_excel(writer, sheet_name="three", index=False, exception_id=exc.id)
     assert list(pd.read_excel(target, sheet_name=None)) == ["one", "two"]
 
+
+# -- DuckDB: COPY … TO replaces a file, or adds files to a folder (APPEND) ----------------------
+
+
+def test_duckdb_copy_over_a_file_written_under_an_exception_closes_its_record(as_user,
+                                                                              customers,
+                                                                              governed):
+    import duckdb
+
+    target = governed / PLAIN / "board.csv"
+    exc = _written_under(as_user, customers, target, PLAIN)
+    time.sleep(0.01)
+    duckdb.sql(f"COPY (SELECT 'none' AS c0) TO '{target}' (HEADER)")
+    pd.testing.assert_frame_equal(pd.read_csv(target), pd.DataFrame({"c0": ["none"]}))
+    assert [r.deleted_at is not None for r in current().exceptions.files(exc.id)] == [True]
+    (event,) = _trail("file-superseded")
+    assert (event["path"], event["method"]) == (str(target), "duckdb.copy")
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((), ())
+
+
+def test_duckdb_copy_append_into_a_folder_written_under_an_exception(as_user, customers,
+                                                                     governed):
+    """``COPY … TO 'folder' (PARTITION_BY …, APPEND)`` adds files to what the folder holds."""
+    import duckdb
+
+    from lacuna.exceptions import files
+
+    out = governed / PLAIN / "parts"
+    exc = _grant(as_user, customers, out)
+    record = files.remember(current(), exc.id, out, encrypted=False, directory=True)
+    (out / "a=1").mkdir(parents=True)
+    (out / "a=1" / "data_0.csv").write_text("c0\nrow\n")
+    files.written(current(), record)
+    before = sorted(str(p) for p in out.rglob("*"))
+    copy = "COPY (SELECT 1 AS a, 'none' AS c0) TO '{}' (FORMAT csv, PARTITION_BY (a), {})"
+    for option in ("APPEND", "OVERWRITE_OR_IGNORE"):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            duckdb.sql(copy.format(out, option))
+    assert sorted(str(p) for p in out.rglob("*")) == before
+    plain = governed / PLAIN / "public_parts"
+    for _ in range(2):  # no exception holds it: the ordinary rules
+        duckdb.sql(copy.format(plain, "APPEND"))
+    back = duckdb.sql(f"SELECT c0 FROM read_csv('{plain}/*/*.csv')").fetchall()
+    assert back == [("none",), ("none",)]
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())
