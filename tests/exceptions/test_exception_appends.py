@@ -583,6 +583,33 @@ def test_an_excel_append_under_the_exception_is_swept(as_user, customers, govern
     assert (report.deleted, report.failed) == ((str(target),), ())
 
 
+def test_an_excel_writer_replacing_a_file_closes_the_exceptions_record(as_user, customers,
+                                                                       governed):
+    """``pd.ExcelWriter(path)`` (``mode="w"``) truncates the file when it is made: the route of
+    a full overwrite; one made under the exception keeps the file the exception's."""
+    target = governed / PLAIN / "board.xlsx"
+    exc = _xlsx_under(as_user, customers, target)
+    time.sleep(0.01)
+    public = _public(customers.columns)
+    with pd.ExcelWriter(target, engine="openpyxl") as writer:
+        public.to_excel(writer, sheet_name="public", index=False)
+    pd.testing.assert_frame_equal(pd.read_excel(target, sheet_name="public"), public)
+    assert [r.deleted_at is not None for r in current().exceptions.files(exc.id)] == [True]
+    (event,) = _trail("file-superseded")
+    assert (event["path"], event["method"]) == (str(target), "pandas.OpenpyxlWriter")
+    again = governed / PLAIN / "again.xlsx"
+    other = _xlsx_under(as_user, customers, again)
+    time.sleep(0.01)
+    with pd.ExcelWriter(again, engine="openpyxl") as writer:
+        _more(customers).to_excel(writer, sheet_name="more", index=False,
+                                  exception_id=other.id)
+    pd.testing.assert_frame_equal(pd.read_excel(again, sheet_name="more"), _more(customers))
+    assert len(_trail("file-superseded")) == 1  # the file is still the exception's
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(again),), ())
+    assert target.exists()
+
+
 def test_an_excel_append_to_a_file_no_exception_holds(as_user, customers, governed):
     target = governed / PLAIN / "public.xlsx"
     public = _public(customers.columns)

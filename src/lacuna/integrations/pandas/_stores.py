@@ -24,6 +24,7 @@ is closed, when the file is complete.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import threading
@@ -172,6 +173,35 @@ def wrap_hdf_open(original: Callable[..., Any]) -> Callable[..., Any]:
     return init
 
 
+def wrap_excel_open(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pd.ExcelWriter(path)`` (``mode="w"``, the default) truncates the file when it is made,
+    before any sheet is decided: the exceptions that held it are noted then, and their records
+    closed once the writer is closed (:func:`closed`), as for any write that replaces a file
+    in full."""
+
+    @functools.wraps(original)
+    def init(self: Any, path: Any, *args: Any, **kwargs: Any) -> None:
+        mode = str(args[3] if len(args) > 3 else kwargs.get("mode", "w"))
+        if (
+            _bypass.active()
+            or mode != "w"
+            or not isinstance(path, (str, os.PathLike))
+            or (not is_local(path))
+        ):
+            original(self, path, *args, **kwargs)
+            return
+        from lacuna.exceptions import appends
+        from lacuna.governor import current
+
+        replaced = appends.replacing(current(), os.fspath(path), None)
+        original(self, path, *args, **kwargs)
+        if replaced is not None:
+            with _LOCK:
+                _OPENED[self] = _Opened(replaced=replaced)
+
+    return init
+
+
 def closed(gov: Any, target: Any) -> None:
     """After ``target`` (a store) was closed: complete the records of what was written under an
     exception (what the file is now), and close those a ``mode="w"`` open replaced."""
@@ -183,10 +213,17 @@ def closed(gov: Any, target: Any) -> None:
         return
     for record in opened.records:
         files.written(gov, record)
+    replaced = opened.replaced
+    # the exceptions the store was written under hold the new file: theirs stay open
+    mine = sorted({r.exception_id for r in opened.records} - {None})
+    if replaced is not None and mine:
+        replaced = dataclasses.replace(
+            replaced, holders=tuple(h for h in replaced.holders if h.request.id not in mine)
+        )
     appends.supersede(
         gov,
-        opened.replaced,
-        exception_id=opened.exception_id,
+        replaced,
+        exception_id=opened.exception_id or (mine[0] if mine else None),
         method=f"pandas.{type(target).__name__}",
     )
 
@@ -216,5 +253,6 @@ __all__ = [
     "record_put",
     "store_exception",
     "store_file",
+    "wrap_excel_open",
     "wrap_hdf_open",
 ]
