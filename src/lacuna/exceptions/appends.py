@@ -192,18 +192,19 @@ class Replaced:
 
 
 def replacing(gov: Context, path: str | os.PathLike[str],
-              exception_id: str | None) -> Replaced | None:
+              exception_id: str | None, *, folder: bool = False) -> Replaced | None:
     """Before a write that replaces the file at ``path`` in full (``mode="w"``), made under
     ``exception_id`` (None: without one): the exceptions other than ``exception_id`` holding
     it (:func:`holders`), for :func:`supersede` once the write returned. None when there are
     none, nothing is at ``path``, or it is no regular file (a folder: a write into it adds
-    files; a symbolic link: a write follows it)."""
+    files; a symbolic link: a write follows it). ``folder``: the write replaces a folder in
+    full (Spark's ``mode("overwrite")`` of a path), so a folder is what it replaces."""
     where = os.path.abspath(os.path.expanduser(os.fspath(path)))
     try:
         st = os.lstat(where)
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode):
+    if not (stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode)):
         return None
     found = tuple(h for h in holders(gov, where) if h.request.id != exception_id)
     return Replaced(where, found, st) if found else None
@@ -224,17 +225,21 @@ def supersede(gov: Context, replaced: Replaced | None, *, exception_id: str | No
     if replaced is None:
         return
     before = replaced.before
+    folder = stat.S_ISDIR(before.st_mode)
     try:
         st = os.lstat(replaced.path)
     except OSError:
         return  # nothing there: the sweep reports it missing
-    if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino) and before.st_nlink > 1:
+    if stat.S_ISDIR(st.st_mode) != folder:
+        return  # a folder where a file was, or the reverse: the sweep reports it
+    if (not folder and (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino)
+            and before.st_nlink > 1):
         log.warning("%s was replaced by a new file, but the file written under exception(s) "
                     "%s had %d other hard link(s): their records stay open, and the sweep "
                     "reports it", replaced.path,
                     ", ".join(h.request.id for h in replaced.holders), before.st_nlink - 1)
         return
-    now = identity(st, directory=False)
+    now = identity(st, directory=folder)
     how = "without an exception" if exception_id is None else f"under exception {exception_id}"
     at = utcnow()
     for holder in replaced.holders:

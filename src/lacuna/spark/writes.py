@@ -49,6 +49,7 @@ class Target:
     ref: DatasetRef
     append: bool = False
     table_path: str | None = None  # an external table's location
+    replaces: bool = False  # a path written with mode("overwrite"), all of it replaced
 
     @property
     def key(self) -> str:
@@ -114,8 +115,8 @@ def _split(name: str) -> list[str]:
     return out
 
 
-def path_target(path: str, *, append: bool) -> Target:
-    return Target("path", path, path_ref(path), append=append)
+def path_target(path: str, *, append: bool, replaces: bool = False) -> Target:
+    return Target("path", path, path_ref(path), append=append, replaces=replaces)
 
 
 def table_target(spark: SparkSession, name: str, *, append: bool,
@@ -216,6 +217,12 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
             from lacuna.exceptions import appends
 
             appends.check_append(gov, appended_to, exception_id, method=method)
+        replaced = None
+        if target.kind == "path" and target.replaces and local_path(target.name) is not None:
+            from lacuna.exceptions import appends
+
+            replaced = appends.replacing(gov, str(local_path(target.name)), exception_id,
+                                         folder=True)
         record = None
         if exception_id:  # before writing: the sweep deletes it when the exception ends
             record = remember_exception_write(gov, exception_id, target)
@@ -229,6 +236,10 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
             from lacuna.exceptions import files
 
             files.written(gov, record)
+        if replaced is not None:  # the folder's content is gone: their records are closed
+            from lacuna.exceptions import appends
+
+            appends.supersede(gov, replaced, exception_id=exception_id, method=method)
         _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id)
         return result
 
