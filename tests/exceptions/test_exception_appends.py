@@ -301,3 +301,374 @@ def test_an_append_through_another_spelling_of_the_path_is_checked(as_user, cust
             _public(customers.columns).to_csv(spelling, mode="a", header=False, index=False)
     report = _sweep_later()
     assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+# -- writes that replace a file in full (mode="w") ----------------------------------------------
+
+
+def _trail(event: str) -> list[dict]:
+    return [r.data["exception"] for r in current().audit.list(limit=None, action="exception")
+            if r.data["what"].get("event") == event]
+
+
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
+def test_an_overwrite_without_the_exception_closes_its_record(as_user, customers, governed,
+                                                              where):
+    """The file now holds new, allowed content: the exception's record of it is closed
+    (superseded, audited), so the sweep neither deletes the new content nor reports it."""
+    target = governed / where / "board.csv"
+    exc = _written_under(as_user, customers, target, where)
+    time.sleep(0.01)  # a re-write in the same clock tick could keep the modification time
+    public = _public(customers.columns)
+    public.to_csv(target, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(target), public)
+    store = current().exceptions
+    records = store.files(exc.id)
+    assert [(r.deleted_at is not None, store.file_verified(r)) for r in records] == [
+        (True, True)]
+    (entry,) = [h for h in store.get(exc.id).history if h.event == "file-superseded"]
+    assert entry.comment == (f"{target}: replaced in full by a write without an exception "
+                             "(pandas.DataFrame.to_csv)")
+    (event,) = _trail("file-superseded")
+    assert (event["path"], event["by_exception"]) == (str(target), None)
+    from lacuna.exceptions.report import build
+
+    compliance = build(current())
+    assert compliance.to_dict()["files_not_deleted"] == 0
+    assert f"file {target} (plain): replaced in full " in compliance.text()
+    report = _sweep_later()
+    assert (report.deleted, report.failed, report.missing) == ((), (), ())
+    pd.testing.assert_frame_equal(pd.read_csv(target), public)  # kept
+    assert _sweep_later().failed == ()  # and not reported again
+
+
+def test_an_overwrite_under_another_exception_moves_the_file_to_it(as_user, customers,
+                                                                   governed):
+    """Written under X, replaced under E: X's record is closed, E's sweep deletes the file."""
+    target = governed / SEALED / "board.csv"
+    first = _written_under(as_user, customers, target, SEALED)
+    second = _grant(as_user, customers, target)
+    time.sleep(0.01)
+    _more(customers).to_csv(target, index=False, exception_id=second.id)
+    pd.testing.assert_frame_equal(pd.read_csv(target), _more(customers))
+    store = current().exceptions
+    assert [r.deleted_at is not None for r in store.files(first.id)] == [True]
+    assert [r.deleted_at is None for r in store.files(second.id)] == [True]
+    (event,) = _trail("file-superseded")
+    assert (event["path"], event["by_exception"]) == (str(target), second.id)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+    assert not target.exists()
+
+
+def test_an_overwrite_under_an_exception_of_an_older_file_is_its(as_user, customers,
+                                                                 governed):
+    """The reverse: the older content is replaced by the write (as without an exception), not
+    by the sweep; the new file is the exception's and deleted when it ends."""
+    target = governed / PLAIN / "ledger.csv"
+    _public(customers.columns).to_csv(target, index=False)
+    exc = _grant(as_user, customers, target)
+    _more(customers).to_csv(target, index=False, exception_id=exc.id)
+    pd.testing.assert_frame_equal(pd.read_csv(target), _more(customers))
+    assert _trail("file-superseded") == []
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_an_overwrite_keeps_the_record_of_a_file_with_other_links(as_user, customers,
+                                                                  governed):
+    """A sealed write puts a new file in place: the one written under the exception lives on
+    under its other name, so its record stays open and the sweep reports it."""
+    target = governed / SEALED / "board.csv"
+    exc = _written_under(as_user, customers, target, SEALED)
+    os.link(target, governed / SEALED / "copy.csv")
+    time.sleep(0.01)
+    customers.to_csv(target, index=False)  # allowed in governed storage, a new sealed file
+    assert [r.deleted_at for r in current().exceptions.files(exc.id)] == [None]
+    assert _trail("file-superseded") == []
+    report = _sweep_later()
+    assert report.deleted == ()
+    assert [f.split(": ", 1)[0] for f in report.failed] == [str(target)]
+
+
+# -- polars' Delta writes: every write to a table that exists keeps the files it holds --------
+
+
+def _fake_write_delta(frame, target, *, mode="error", **_kwargs):
+    """Stands in for polars' ``write_delta`` (deltalake is not installed here): a Delta table
+    is a folder of Parquet files and a log; a write adds a file and a log entry."""
+    import polars as pl
+
+    folder = Path(target)
+    if folder.exists() and mode == "error":
+        raise FileExistsError(folder)
+    (folder / "_delta_log").mkdir(parents=True, exist_ok=True)
+    n = len(list(folder.glob("part-*.parquet")))
+    assert isinstance(frame, pl.DataFrame)
+    frame.write_parquet(folder / f"part-{n:05d}.parquet")  # inside the hook: not governed again
+    (folder / "_delta_log" / f"{n:020d}.json").write_text("{}")
+
+
+def _delta_rows(folder: Path):
+    import polars as pl
+
+    return pl.concat([pl.read_parquet(p) for p in sorted(folder.glob("part-*.parquet"))])
+
+
+def test_polars_write_delta_appends_are_checked_before_the_writer(as_user, customers,
+                                                                  governed):
+    """polars' own ``write_delta`` (deltalake absent or not): the refusal comes first."""
+    import polars as pl
+
+    out = governed / PLAIN / "delta_out"
+    exc = _grant(as_user, customers, out)
+    from lacuna.exceptions import files
+
+    record = files.remember(current(), exc.id, out, encrypted=False, directory=True)
+    out.mkdir()
+    (out / "part-00000.parquet").write_bytes(b"PAR1")
+    files.written(current(), record)
+    before = sorted(p.name for p in out.iterdir())
+    for mode in ("append", "overwrite"):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            pl.DataFrame({"c0": ["none"]}).write_delta(out, mode=mode)
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_polars_delta_appends_under_the_exception_are_swept(as_user, customers, governed):
+    import polars as pl
+
+    from lacuna.integrations.polars import _io
+
+    write_delta = _io.wrap_writer("write_delta", "target", "DataFrame")(_fake_write_delta)
+    out = governed / PLAIN / "delta_out"
+    exc = _grant(as_user, customers, out)
+    rows = pl.from_pandas(customers)
+    write_delta(rows, out, exception_id=exc.id)
+    (record,) = current().exceptions.files(exc.id)
+    assert record.directory
+    time.sleep(0.01)
+    public = pl.DataFrame({"c0": ["none"]})
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+        write_delta(public, out, mode="append")
+    more = pl.from_pandas(_more(customers))
+    write_delta(more, out, mode="append", exception_id=exc.id)
+    assert _delta_rows(out).equals(pl.concat([rows, more]))
+    elsewhere = governed / PLAIN / "public_delta"
+    write_delta(public, elsewhere)
+    write_delta(public, elsewhere, mode="append")  # no exception anywhere: the ordinary rules
+    assert _delta_rows(elsewhere).equals(pl.concat([public, public]))
+    there = _grant(as_user, customers, elsewhere)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"):
+        write_delta(more, elsewhere, mode="append", exception_id=there.id)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())
+    assert not out.exists()
+    assert elsewhere.exists()
+
+
+# -- store objects: HDFStore opened for writing, ExcelWriter in append mode --------------------
+
+
+def _hdf_under(as_user, customers, target):
+    exc = _grant(as_user, customers, target)
+    customers.to_hdf(target, key="board", exception_id=exc.id)
+    Path(f"{target}.lacuna.json").unlink(missing_ok=True)  # decided as what is added alone
+    return exc
+
+
+def _unchanged(target: Path):
+    st = target.stat()
+    return target.read_bytes(), st.st_mtime_ns, st.st_ino
+
+
+@pytest.mark.parametrize("mode", ["a", "r+"])
+def test_an_hdfstore_opened_for_writing_is_refused_before_it_opens(as_user, customers,
+                                                                   governed, mode):
+    """PyTables changes the file when it opens it for writing (and HDF5 when it closes it),
+    before any put: refused at open, the file untouched."""
+    target = governed / PLAIN / "board.h5"
+    exc = _hdf_under(as_user, customers, target)
+    before = _unchanged(target)
+    time.sleep(0.01)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}") as caught:
+        pd.HDFStore(target, mode=mode)
+    assert caught.value.path == str(target)
+    assert "pandas.HDFStore: appending to" in str(caught.value)
+    assert _unchanged(target) == before
+    with pd.HDFStore(target, mode="r") as store:  # reading changes nothing: not checked
+        pd.testing.assert_frame_equal(store["board"], customers)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_an_hdfstore_opened_under_the_exception_takes_its_puts(as_user, customers, governed):
+    """Opened with ``exception_id=``: its puts are made under it, and the file is recorded once
+    the store is closed, so the sweep deletes the grown file."""
+    target = governed / PLAIN / "board.h5"
+    exc = _hdf_under(as_user, customers, target)
+    time.sleep(0.01)
+    other = _grant(as_user, customers, target)
+    with pd.HDFStore(target, mode="a", exception_id=exc.id) as store:
+        store.put("more", _more(customers), track_times=False)
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            store.put("other", _more(customers), exception_id=other.id, track_times=False)
+        from lacuna.integrations.pandas import _stores
+
+        with pytest.raises(lacuna.exceptions.ExceptionNotAuthorized,
+                           match="Open the store under the exception"):
+            _stores.record_put(current(), store, other.id, "pandas.HDFStore.put")
+    pd.testing.assert_frame_equal(pd.read_hdf(target, "board"), customers)
+    pd.testing.assert_frame_equal(pd.read_hdf(target, "more"), _more(customers))
+    fresh = governed / PLAIN / "fresh.h5"
+    new = _grant(as_user, customers, fresh)
+    with pd.HDFStore(fresh, mode="w", exception_id=new.id) as store:
+        store["board"] = customers
+    pd.testing.assert_frame_equal(pd.read_hdf(fresh, "board"), customers)
+    report = _sweep_later()
+    assert (sorted(report.deleted), report.failed) == (sorted([str(target), str(fresh)]), ())
+
+
+def test_an_hdfstore_replacing_a_file_closes_the_exceptions_record(as_user, customers,
+                                                                   governed):
+    """``mode="w"`` truncates the file when the store opens: the route of a full overwrite."""
+    target = governed / PLAIN / "board.h5"
+    exc = _hdf_under(as_user, customers, target)
+    time.sleep(0.01)
+    public = _public(customers.columns)
+    with pd.HDFStore(target, mode="w") as store:
+        store["public"] = public
+    pd.testing.assert_frame_equal(pd.read_hdf(target, "public"), public)
+    assert [r.deleted_at is not None for r in current().exceptions.files(exc.id)] == [True]
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((), ())
+    assert target.exists()
+
+
+def _xlsx_under(as_user, customers, target):
+    exc = _grant(as_user, customers, target)
+    customers.to_excel(target, sheet_name="board", index=False, exception_id=exc.id)
+    Path(f"{target}.lacuna.json").unlink(missing_ok=True)  # decided as what is added alone
+    return exc
+
+
+def test_an_excel_append_without_the_exception_is_refused(as_user, customers, governed):
+    """``ExcelWriter(mode="a")`` re-saves the whole workbook on close: the sheet is refused
+    and the workbook is not re-saved."""
+    target = governed / PLAIN / "board.xlsx"
+    exc = _xlsx_under(as_user, customers, target)
+    before = _unchanged(target)
+    time.sleep(0.01)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"), \
+            pd.ExcelWriter(target, mode="a", engine="openpyxl") as writer:
+        _public(customers.columns).to_excel(writer, sheet_name="more", index=False)
+    assert _unchanged(target) == before
+    writer = pd.ExcelWriter(target, mode="a", engine="openpyxl")  # nothing added: not saved
+    writer.close()
+    assert _unchanged(target) == before
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_an_excel_append_under_the_exception_is_swept(as_user, customers, governed):
+    target = governed / PLAIN / "board.xlsx"
+    exc = _xlsx_under(as_user, customers, target)
+    time.sleep(0.01)
+    with pd.ExcelWriter(target, mode="a", engine="openpyxl") as writer:
+        _more(customers).to_excel(writer, sheet_name="more", index=False, exception_id=exc.id)
+    sheets = pd.read_excel(target, sheet_name=None)
+    assert list(sheets) == ["board", "more"]
+    pd.testing.assert_frame_equal(sheets["more"], _more(customers))
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_an_excel_writer_replacing_a_file_closes_the_exceptions_record(as_user, customers,
+                                                                       governed):
+    """``pd.ExcelWriter(path)`` (``mode="w"``) truncates the file when it is made: the route of
+    a full overwrite; one made under the exception keeps the file the exception's."""
+    target = governed / PLAIN / "board.xlsx"
+    exc = _xlsx_under(as_user, customers, target)
+    time.sleep(0.01)
+    public = _public(customers.columns)
+    with pd.ExcelWriter(target, engine="openpyxl") as writer:
+        public.to_excel(writer, sheet_name="public", index=False)
+    pd.testing.assert_frame_equal(pd.read_excel(target, sheet_name="public"), public)
+    assert [r.deleted_at is not None for r in current().exceptions.files(exc.id)] == [True]
+    (event,) = _trail("file-superseded")
+    assert (event["path"], event["method"]) == (str(target), "pandas.OpenpyxlWriter")
+    again = governed / PLAIN / "again.xlsx"
+    other = _xlsx_under(as_user, customers, again)
+    time.sleep(0.01)
+    with pd.ExcelWriter(again, engine="openpyxl") as writer:
+        _more(customers).to_excel(writer, sheet_name="more", index=False,
+                                  exception_id=other.id)
+    pd.testing.assert_frame_equal(pd.read_excel(again, sheet_name="more"), _more(customers))
+    assert len(_trail("file-superseded")) == 1  # the file is still the exception's
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(again),), ())
+    assert target.exists()
+
+
+def test_an_excel_append_to_a_file_no_exception_holds(as_user, customers, governed):
+    target = governed / PLAIN / "public.xlsx"
+    public = _public(customers.columns)
+    public.to_excel(target, sheet_name="one", index=False)
+    with pd.ExcelWriter(target, mode="a", engine="openpyxl") as writer:
+        public.to_excel(writer, sheet_name="two", index=False)
+    sheets = pd.read_excel(target, sheet_name=None)
+    assert list(sheets) == ["one", "two"]
+    pd.testing.assert_frame_equal(sheets["two"], public)
+    exc = _grant(as_user, customers, target)  # and under an exception: refused (older file)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"), \
+            pd.ExcelWriter(target, mode="a", engine="openpyxl") as writer:
+        customers.to_excel(writer, sheet_name="three", index=False, exception_id=exc.id)
+    assert list(pd.read_excel(target, sheet_name=None)) == ["one", "two"]
+
+
+# -- DuckDB: COPY … TO replaces a file, or adds files to a folder (APPEND) ----------------------
+
+
+def test_duckdb_copy_over_a_file_written_under_an_exception_closes_its_record(as_user,
+                                                                              customers,
+                                                                              governed):
+    import duckdb
+
+    target = governed / PLAIN / "board.csv"
+    exc = _written_under(as_user, customers, target, PLAIN)
+    time.sleep(0.01)
+    duckdb.sql(f"COPY (SELECT 'none' AS c0) TO '{target}' (HEADER)")
+    pd.testing.assert_frame_equal(pd.read_csv(target), pd.DataFrame({"c0": ["none"]}))
+    assert [r.deleted_at is not None for r in current().exceptions.files(exc.id)] == [True]
+    (event,) = _trail("file-superseded")
+    assert (event["path"], event["method"]) == (str(target), "duckdb.copy")
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((), ())
+
+
+def test_duckdb_copy_append_into_a_folder_written_under_an_exception(as_user, customers,
+                                                                     governed):
+    """``COPY … TO 'folder' (PARTITION_BY …, APPEND)`` adds files to what the folder holds."""
+    import duckdb
+
+    from lacuna.exceptions import files
+
+    out = governed / PLAIN / "parts"
+    exc = _grant(as_user, customers, out)
+    record = files.remember(current(), exc.id, out, encrypted=False, directory=True)
+    (out / "a=1").mkdir(parents=True)
+    (out / "a=1" / "data_0.csv").write_text("c0\nrow\n")
+    files.written(current(), record)
+    before = sorted(str(p) for p in out.rglob("*"))
+    copy = "COPY (SELECT 1 AS a, 'none' AS c0) TO '{}' (FORMAT csv, PARTITION_BY (a), {})"
+    for option in ("APPEND", "OVERWRITE_OR_IGNORE"):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            duckdb.sql(copy.format(out, option))
+    assert sorted(str(p) for p in out.rglob("*")) == before
+    plain = governed / PLAIN / "public_parts"
+    for _ in range(2):  # no exception holds it: the ordinary rules
+        duckdb.sql(copy.format(plain, "APPEND"))
+    back = duckdb.sql(f"SELECT c0 FROM read_csv('{plain}/*/*.csv')").fetchall()
+    assert back == [("none",), ("none",)]
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())

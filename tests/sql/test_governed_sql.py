@@ -357,6 +357,21 @@ def test_a_cte_hides_a_table_of_its_name_only_in_its_own_scope(sql):
     assert analyse("WITH x AS (SELECT 1 AS n) SELECT n FROM x", "duckdb").kind == "pass"
 
 
+@pytest.mark.parametrize(("options", "adds"), [
+    ("(FORMAT csv)", False),
+    ("(FORMAT csv, PARTITION_BY (a), APPEND)", True),
+    ("(FORMAT csv, PARTITION_BY (a), APPEND true)", True),
+    ("(FORMAT csv, PARTITION_BY (a), OVERWRITE_OR_IGNORE 1)", True),
+    ("(FORMAT csv, PARTITION_BY (a), OVERWRITE_OR_IGNORE false)", False),
+    ("(FORMAT csv, PARTITION_BY (a), OVERWRITE)", False),
+])
+def test_a_copy_that_keeps_the_files_of_its_folder_adds_to_it(options, adds):
+    """``COPY … TO 'folder'`` with APPEND or OVERWRITE_OR_IGNORE: an append to the folder
+    (checked against the files written under exceptions, docs/exceptions.md)."""
+    stmt = analyse(f"COPY (SELECT 1 AS a) TO 'out' {options}", "duckdb")
+    assert (stmt.kind, stmt.file, stmt.adds) == ("export", "out", adds)
+
+
 def test_duckdb_statements_that_run_a_hidden_export_are_decided(
         sandbox, make_db, governed_engine):
     engine = governed_engine(make_db("duckdb"), aware=True)

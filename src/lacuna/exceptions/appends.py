@@ -20,17 +20,29 @@ append under E to a file written under E    allowed: the append is recorded unde
 A re-write Lacuna makes itself without changing the content (``lacuna storage rewrap``,
 :mod:`lacuna.storage.rotation`) moves the records that named the file to what is there after
 it (:func:`follow`).
+
+A write that replaces a file in full (``mode="w"``, the default) is not refused: what the file
+held is gone once it returns, whoever writes. The records of the exceptions other than the
+write's own that held the file (:func:`replacing`, taken before the write) are closed once it
+returned (:func:`supersede`: marked deleted, ``file-superseded`` on the audit trail and in the
+exception's history), so the sweep neither deletes the new content nor reports it forever. A
+write under exception E records the new file under E (the sweep deletes it when E ends), also
+when the file existed before: its older content is replaced by the write, not by the sweep.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from lacuna._files import identity
 from lacuna.errors import LacunaError
+from lacuna.exceptions import events
 from lacuna.exceptions.authority import ExceptionNotAuthorized
 from lacuna.exceptions.model import Status
 from lacuna.exceptions.sweep import not_written_there
@@ -43,6 +55,8 @@ if TYPE_CHECKING:
     from lacuna.exceptions.model import ExceptionRequest
     from lacuna.exceptions.store import WrittenFile
 
+log = logging.getLogger("lacuna.exceptions")
+SUPERSEDED = "file-superseded"
 
 class AppendRefused(ExceptionNotAuthorized):
     """An append (or a re-write that keeps what a file holds) that would break the tie between
@@ -167,6 +181,92 @@ def follow(gov: Context, found: list[Holder], path: str | os.PathLike[str]) -> N
                 gov.exceptions.move_identity(record, now)
 
 
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """A file a write is about to replace in full, and the exceptions (other than the write's
+    own) whose sweep would delete it now, with what was there before (``lstat``)."""
+
+    path: str
+    holders: tuple[Holder, ...]
+    before: os.stat_result
+
+
+def replacing(gov: Context, path: str | os.PathLike[str],
+              exception_id: str | None, *, folder: bool = False) -> Replaced | None:
+    """Before a write that replaces the file at ``path`` in full (``mode="w"``), made under
+    ``exception_id`` (None: without one): the exceptions other than ``exception_id`` holding
+    it (:func:`holders`), for :func:`supersede` once the write returned. None when there are
+    none, nothing is at ``path``, or it is no regular file (a folder: a write into it adds
+    files; a symbolic link: a write follows it). ``folder``: the write replaces a folder in
+    full (Spark's ``mode("overwrite")`` of a path), so a folder is what it replaces."""
+    where = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    try:
+        st = os.lstat(where)
+    except OSError:
+        return None
+    if not (stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode)):
+        return None
+    found = tuple(h for h in holders(gov, where) if h.request.id != exception_id)
+    return Replaced(where, found, st) if found else None
+
+
+def supersede(gov: Context, replaced: Replaced | None, *, exception_id: str | None,
+              method: str) -> None:
+    """After a write that replaced ``replaced.path`` in full returned: close the records of
+    the exceptions that held the file before (:func:`replacing`), whose content is gone.
+    Each record is marked deleted (signed again), and the step is ``file-superseded`` on the
+    audit trail and in the exception's history, so the sweep neither deletes the new content
+    nor reports it as "not the one written there" every sweep.
+
+    A record is left open (the sweep reports the file, as before) when the path still holds
+    what it says was written, when nothing is there any more, or when the write put a new
+    file in place of one with other hard links (its data lives on under those names). Never
+    fails the write: a record that cannot be closed is logged at ERROR."""
+    if replaced is None:
+        return
+    before = replaced.before
+    folder = stat.S_ISDIR(before.st_mode)
+    try:
+        st = os.lstat(replaced.path)
+    except OSError:
+        return  # nothing there: the sweep reports it missing
+    if stat.S_ISDIR(st.st_mode) != folder:
+        return  # a folder where a file was, or the reverse: the sweep reports it
+    if (not folder and (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino)
+            and before.st_nlink > 1):
+        log.warning("%s was replaced by a new file, but the file written under exception(s) "
+                    "%s had %d other hard link(s): their records stay open, and the sweep "
+                    "reports it", replaced.path,
+                    ", ".join(h.request.id for h in replaced.holders), before.st_nlink - 1)
+        return
+    now = identity(st, directory=folder)
+    how = "without an exception" if exception_id is None else f"under exception {exception_id}"
+    at = utcnow()
+    for holder in replaced.holders:
+        request = holder.request
+        if any(r.identity == now for r in holder.records):
+            continue  # still what was written under it
+        paths = sorted({r.path for r in holder.records})
+        try:
+            for path in paths:
+                gov.exceptions.mark_deleted(request.id, path, at)
+        except (LacunaError, SQLAlchemyError) as exc:
+            log.error("could not close the record of %s under exception %s after it was "
+                      "replaced in full (the sweep reports it): %s", replaced.path,
+                      request.id, exc)
+            continue
+        try:
+            gov.exceptions.note(request.id, SUPERSEDED, by=gov.config.user.id,
+                                comment=f"{replaced.path}: replaced in full by a write {how} "
+                                        f"({method})", now=at)
+        except (LacunaError, SQLAlchemyError) as exc:  # closed and audited: the history lacks it
+            log.error("could not note %s of %s in exception %s's history: %s", SUPERSEDED,
+                      replaced.path, request.id, exc)
+        events.audit(gov, SUPERSEDED, request, detail={
+            "path": replaced.path, "records": paths, "by_exception": exception_id,
+            "method": method, "identity": now})
+
+
 def _live(request: ExceptionRequest) -> bool:
     return request.status is Status.APPROVED and (
         request.valid_until is None or utcnow() < request.valid_until)
@@ -184,4 +284,5 @@ def _standing(request: ExceptionRequest) -> str:
     return (f"{request.status.value}; the file is due for deletion by the next sweep")
 
 
-__all__ = ["AppendRefused", "Holder", "check_append", "follow", "holders"]
+__all__ = ["SUPERSEDED", "AppendRefused", "Holder", "Replaced", "check_append", "follow",
+           "holders", "replacing", "supersede"]

@@ -74,6 +74,9 @@ class ExceptionsReport:
                          f"signature {'verified' if i['verified'] else 'NOT VERIFIED'}")
             for f in i["files"]:
                 state = f"deleted {f['deleted_at']}" if f["deleted_at"] else "NOT DELETED"
+                if f["deleted_at"] and f.get("superseded_at"):
+                    state = (f"replaced in full {f['superseded_at']} by a later write "
+                             "(superseded: its content is gone)")
                 if not f["deleted_at"] and f.get("missing_since"):
                     state += (f" (missing at its recorded path since {f['missing_since']}: "
                               "may have been moved)")
@@ -98,10 +101,14 @@ def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:
 
 
 def _file(f: dict[str, Any], r: ExceptionRequest) -> dict[str, Any]:
-    """A written file, with when the sweep first found it missing at its path (or None)."""
+    """A written file, with when the sweep first found it missing at its path (or None), and
+    when a write replaced it in full (``file-superseded``, or None)."""
     since = next((h.at.isoformat() for h in r.history if h.event == "file-missing"
                   and (h.comment or "").split(": ", 1)[0] == f["path"]), None)
-    return {**f, "missing_since": since if f["deleted_at"] is None else None}
+    replaced = next((h.at.isoformat() for h in r.history if h.event == "file-superseded"
+                     and (h.comment or "").split(": ", 1)[0] == f["path"]), None)
+    return {**f, "missing_since": since if f["deleted_at"] is None else None,
+            "superseded_at": replaced if f["deleted_at"] is not None else None}
 
 
 def _item(r: ExceptionRequest, verified: bool, uses: int,

@@ -111,6 +111,21 @@ def _appends(mode: Any) -> bool:
     return str(mode or "").lower() in ("append",)
 
 
+def _overwrite(spark: Any, mode: Any, options: dict[str, Any]) -> str | None:
+    """How ``mode("overwrite")`` of a path overwrites it: ``"static"`` (Spark's default: all of
+    it is replaced) or ``"dynamic"`` (only the partitions written are replaced, the others are
+    kept: an append to the folder, docs/exceptions.md); None for another mode."""
+    if str(mode or "").lower() != "overwrite":
+        return None
+    how = options.get("partitionoverwritemode")
+    if how is None:
+        try:
+            how = spark.conf.get("spark.sql.sources.partitionOverwriteMode", "static")
+        except Exception:  # cannot tell: taken as keeping what is there
+            return "dynamic"
+    return "static" if str(how).lower() == "static" else "dynamic"
+
+
 def _writer(name: str) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
         def write(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -147,7 +162,9 @@ def _writer(name: str) -> Callable[[Any], Any]:
                     path = f"{fmt or 'spark'}://{options.get('dbtable') or 'unknown'}"
                 if isinstance(path, (list, tuple)):
                     path = path[0]
-                target = writes.path_target(str(path), append=_appends(mode))
+                how = _overwrite(df.sparkSession, mode, options)
+                target = writes.path_target(str(path), append=_appends(mode) or how == "dynamic",
+                                            replaces=how == "static")
             return writes.govern_write(
                 df, target, f"spark.DataFrameWriter.{name}",
                 lambda: original(self, *args, **kwargs),

@@ -49,6 +49,7 @@ class Target:
     ref: DatasetRef
     append: bool = False
     table_path: str | None = None  # an external table's location
+    replaces: bool = False  # a path written with mode("overwrite"), all of it replaced
 
     @property
     def key(self) -> str:
@@ -114,8 +115,8 @@ def _split(name: str) -> list[str]:
     return out
 
 
-def path_target(path: str, *, append: bool) -> Target:
-    return Target("path", path, path_ref(path), append=append)
+def path_target(path: str, *, append: bool, replaces: bool = False) -> Target:
+    return Target("path", path, path_ref(path), append=append, replaces=replaces)
 
 
 def table_target(spark: SparkSession, name: str, *, append: bool,
@@ -211,11 +212,17 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     )
 
     def write() -> T:
-        appended_to = local_path(target.name) if target.kind == "path" and target.append else None
+        appended_to = _appended_folder(target)
         if appended_to is not None:  # the sweep must still answer for the folder
             from lacuna.exceptions import appends
 
             appends.check_append(gov, appended_to, exception_id, method=method)
+        replaced = None
+        if target.kind == "path" and target.replaces and local_path(target.name) is not None:
+            from lacuna.exceptions import appends
+
+            replaced = appends.replacing(gov, str(local_path(target.name)), exception_id,
+                                         folder=True)
         record = None
         if exception_id:  # before writing: the sweep deletes it when the exception ends
             record = remember_exception_write(gov, exception_id, target)
@@ -229,10 +236,28 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
             from lacuna.exceptions import files
 
             files.written(gov, record)
+        if replaced is not None:  # the folder's content is gone: their records are closed
+            from lacuna.exceptions import appends
+
+            appends.supersede(gov, replaced, exception_id=exception_id, method=method)
         _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id)
         return result
 
     return gov.execute(op, write, produced=produced)
+
+
+def _appended_folder(target: Target) -> str | None:
+    """The local folder an append adds files to: a path written with ``mode("append")``, or
+    the location of an external table appended to (``saveAsTable(mode="append")``,
+    ``insertInto``, ``writeTo(...).append()``, SQL ``INSERT INTO``); None for any other write,
+    a managed table or a remote location."""
+    if not target.append:
+        return None
+    if target.kind == "path":
+        return local_path(target.name)
+    if target.kind == "table" and target.table_path is not None:
+        return local_path(target.table_path)
+    return None
 
 
 def govern_rdd_write(path: str, method: str, run: Callable[[], T]) -> T:

@@ -126,6 +126,7 @@ class Statement:
     values: bool = False  # INSERT … VALUES: the data comes from the parameters
     file: str | None = None  # COPY/EXPORT: the file or folder (``STDOUT`` for the client)
     query: str | None = None  # COPY … TO: the query whose rows leave (``SELECT * FROM t``)
+    adds: bool = False  # COPY … TO a folder (APPEND, OVERWRITE_OR_IGNORE): keeps its files
     problem: str | None = None  # ``unknown``: why Lacuna cannot read it
     placeholders: bool = False  # holds a parameter (``?``, ``$1``, ``$name``) to bind
     session: bool = False  # reads a session variable (``getvariable``, ``current_setting``)
@@ -133,6 +134,23 @@ class Statement:
     rename: tuple[str, str] | None = None  # ``ALTER TABLE … RENAME``: (old name, new name)
     functions: tuple[str, ...] = ()  # functions sqlglot does not know (maybe the user's own)
     fires: tuple[str, ...] = ()  # more tables whose triggers it fires (``TRUNCATE a, b``)
+
+
+# COPY … TO options (DuckDB) that write into a folder that exists and keep the files it holds
+_ADDING = frozenset({"APPEND", "OVERWRITE_OR_IGNORE"})
+
+
+def _copy_adds(stmt: exp.Copy) -> bool:
+    """Whether ``COPY … TO`` adds files to what its target folder holds (an option of
+    :data:`_ADDING`, not set to false): an append to the folder."""
+    for param in stmt.args.get("params") or []:
+        name = param.this.name.upper() if isinstance(param, exp.CopyParameter) else ""
+        value = param.args.get("expression") if name else None
+        off = (isinstance(value, exp.Boolean) and not value.this) or (
+            value is not None and value.name.lower() in ("false", "0"))
+        if name in _ADDING and not off:
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -451,7 +469,8 @@ def _sort(stmt: exp.Expr, sql: str, word: str, dialect: str) -> Statement:
         source = stmt.this
         query = (source.this.sql(dialect=dialect) if isinstance(source, exp.Subquery)
                  else f"SELECT * FROM {source.sql(dialect=dialect)}")
-        return Statement(kind="export", sql=sql, verb="copy", reads=reads, file=file, query=query)
+        return Statement(kind="export", sql=sql, verb="copy", reads=reads, file=file, query=query,
+                         adds=_copy_adds(stmt))
     if isinstance(stmt, exp.Delete) and isinstance(stmt.this, exp.Table):
         return Statement(kind="pass", sql=sql, verb="delete", target=table_name(stmt.this))
     if isinstance(stmt, exp.TruncateTable):  # no data flows, but its triggers run (PostgreSQL)

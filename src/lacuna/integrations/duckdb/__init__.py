@@ -262,7 +262,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if stmt.kind == "export" and stmt.query and stmt.file:
         state, _ = statement_state(con, stmt.query)
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
-                            columns=list(state.classification.columns))
+                            columns=list(state.classification.columns), append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
             and stmt.verb in ("create", "insert"):
         home = _home(con, stmt.target, new=stmt.verb == "create")

@@ -195,11 +195,18 @@ def govern_write(
     purpose: str | None = None,
     stream: bool = True,
     mkdir: bool = False,
+    append: bool = False,
+    folder: bool = False,
 ) -> Any:
     """Decide and, when allowed, perform a write of ``obj`` (state ``state``) to ``target``.
     ``stream=False``: this call writes a folder (polars' ``partition_by``) or needs the file's
     real name (polars checks a compressed file's extension), never a stream. ``mkdir``: the
     writer creates missing parent folders (polars' ``mkdir=True``), so does a sealed write.
+    ``append``: the write adds to what is at ``target`` (a Delta table, whose every write keeps
+    the files it holds): checked against the files written under exceptions before anything
+    is written (:func:`lacuna.exceptions.appends.check_append`); any other write to a local
+    file replaces it in full (:func:`lacuna.exceptions.appends.supersede`). ``folder``: the
+    write makes a folder, recorded as one under ``exception_id``.
 
     ``run(declaration)`` performs the write; ``declaration`` is the signed declaration to embed
     in the file's metadata when ``embeds`` (Parquet), else None. Under a sealed governed root
@@ -258,9 +265,16 @@ def govern_write(
                 state.classification, columns=list(written), rows=rows or 0,
                 values=value_digests(obj, rows), sources=sources, written_by=op.user.id,
                 run_id=produced.run_id)
+        from lacuna.exceptions import appends
+
+        replaced = None
+        if path is not None and append:  # the sweep must still answer for it: see appends.py
+            _check_append(gov, path, exception_id, method)
+        elif path is not None:  # replaced in full: the exceptions that held it, closed after
+            replaced = appends.replacing(gov, path, exception_id)
         record = None
         if exception_id:  # before writing: the sweep deletes it on expiry
-            record = _remember(gov, exception_id, path, name, method)
+            record = _remember(gov, exception_id, path, name, method, directory=folder)
         with _bypass.bypass():
             if seal and path is not None:
                 result = sealed_frames.sealed_write(
@@ -272,6 +286,7 @@ def govern_write(
             from lacuna.exceptions import files
 
             files.written(gov, record)
+        appends.supersede(gov, replaced, exception_id=exception_id, method=method)
         if keeps_label and path is not None and os.path.exists(path):
             write_label(path, [(state.classification, sources, op.user.id, produced.run_id)],
                         gov.config.classification)
@@ -280,7 +295,21 @@ def govern_write(
     return gov.execute(op, go, produced=produced)
 
 
-def _remember(gov: Any, exception_id: str, path: str | None, name: str, method: str) -> Any:
+def _check_append(gov: Any, path: str, exception_id: str | None, method: str) -> None:
+    """:func:`lacuna.exceptions.appends.check_append`; a refusal is the answer to the user's
+    call, not a failure of Lacuna (it stands in warn mode)."""
+    from lacuna.exceptions import appends
+    from lacuna.integrations.pandas._patch import users_error
+
+    try:
+        appends.check_append(gov, path, exception_id, method=method)
+    except appends.AppendRefused as exc:
+        users_error(exc)
+        raise
+
+
+def _remember(gov: Any, exception_id: str, path: str | None, name: str, method: str, *,
+              directory: bool = False) -> Any:
     """Record the file as written under ``exception_id`` (as the pandas writers do), so the
     sweep deletes it when the exception ends; a refusal (not a local file, or a symbolic link
     at the path) is the answer to the user's call, not a failure of Lacuna. The record, for
@@ -291,7 +320,7 @@ def _remember(gov: Any, exception_id: str, path: str | None, name: str, method: 
     try:
         if path is None:
             raise files.refuse_unsweepable(exception_id, name, method)
-        return files.remember(gov, exception_id, path, encrypted=False)
+        return files.remember(gov, exception_id, path, encrypted=False, directory=directory)
     except files.ExceptionNotAuthorized as exc:
         users_error(exc)
         raise

@@ -29,6 +29,7 @@ from lacuna import _bypass, storage
 from lacuna.classify.header import frame_names, read_header, unnamed
 from lacuna.errors import ConfigError, GovernanceViolation
 from lacuna.integrations.frames.io import dataset_ref, value_digests
+from lacuna.integrations.pandas import _stores
 from lacuna.integrations.pandas._chunks import ChunkReader, is_chunked, never_weaker
 from lacuna.integrations.pandas._frames import (
     code_location,
@@ -436,12 +437,16 @@ def _appends(spec: Writer, target: Any, kwargs: dict[str, Any]) -> bool:
 
 
 def _appended_file(spec: Writer, target: Any, kwargs: dict[str, Any]) -> Any:
-    """The local file an append adds to (a path, or an ``HDFStore``'s file), or None when the
-    write is no append or its file is not a local path (an ``ExcelWriter``, a buffer)."""
+    """The local file an append adds to (a path, an ``HDFStore``'s file, an ``ExcelWriter``'s
+    in append mode), or None when the write is no append or its file is not a local path (a
+    buffer; an ``ExcelWriter`` in ``mode="w"``, which replaced the file when it was made)."""
     if spec.kind != "path" or not _appends(spec, target, kwargs):
         return None
-    named = _file_of(target)
-    return named if isinstance(named, (str, os.PathLike)) and is_local(named) else None
+    if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
+        return (_stores.store_file(target)
+                if not isinstance(target, pd.ExcelWriter) or _stores.excel_appends(target)
+                else None)
+    return target if isinstance(target, (str, os.PathLike)) and is_local(target) else None
 
 
 def _no_plaintext(encrypt: bool, method: str) -> None:
@@ -739,6 +744,8 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             database = database_file(target)
             if database is not None:
                 refuse_database(f"pandas.DataFrame.{spec.method}", database)
+        if exception_id is None and isinstance(target, pd.HDFStore):  # opened under one
+            exception_id = _stores.store_exception(target)
         from lacuna.governor import current
 
         gov = current()
@@ -850,14 +857,24 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                 except appends.AppendRefused as exc:  # the answer to this call
                     from lacuna.integrations.pandas._patch import users_error
 
+                    if store_object:  # its close must not re-save the file either
+                        with _LABEL_LOCK:
+                            _DENIED.add(target)
                     users_error(exc)
                     raise
+            # a write that replaces the file in full: the exceptions that held it, closed once
+            # it returned (exceptions/appends.py)
+            replaced = (appends.replacing(gov, target, exception_id)
+                        if added_to is None and local_file else None)
             record = None
             if exception_id:  # before writing: the sweep deletes it on expiry
                 try:
-                    if not local_file:
+                    if store_object:  # recorded once per store, completed when it is closed
+                        _stores.record_put(gov, target, exception_id, op.method or "write")
+                    elif not local_file:
                         raise files.refuse_unsweepable(exception_id, name, op.method or "write")
-                    record = files.remember(gov, exception_id, target, encrypted=encrypt)
+                    else:
+                        record = files.remember(gov, exception_id, target, encrypted=encrypt)
                 except files.ExceptionNotAuthorized as exc:  # the answer to this call
                     from lacuna.integrations.pandas._patch import users_error
 
@@ -884,8 +901,12 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                                                state.classification, old)
                 else:
                     result = original(frame_out, *args, **kwargs)
+            if store_object:  # its close saves what it holds
+                _stores.put_done(target)
             if record is not None:  # what was written: the sweep deletes that file, no other
                 files.written(gov, record)
+            appends.supersede(gov, replaced, exception_id=exception_id,
+                              method=op.method or "write")
             if keeps_label:
                 label(target, name, state.classification, sources, op.user.id,
                       append=_appends(spec, target, kwargs), run_id=produced.run_id,
@@ -991,11 +1012,16 @@ def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:
 
     An ExcelWriter into which every write was denied saves nothing (pandas would fail with an
     ``IndexError`` on a workbook without sheets and leave an empty file): its handle is closed
-    and the empty file it created is removed.
+    and the empty file it created is removed; nor does one in append mode on a file written
+    under an exception when nothing was added (:func:`._stores.keeps_file`). The records of
+    what was written into the store under an exception are completed once it is closed
+    (:func:`._stores.closed`).
     """
 
     @functools.wraps(original)
     def close(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.governor import current
+
         with _LABEL_LOCK:
             pending = _PENDING.pop(self, None)
             denied = self in _DENIED
@@ -1006,7 +1032,12 @@ def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:
             if path and os.path.isfile(path) and os.path.getsize(path) == 0:
                 os.unlink(path)
             return None
+        if _stores.keeps_file(self):  # an append-mode workbook nothing was added to
+            self._handles.close()
+            _stores.closed(current(), self)
+            return None
         result = original(self, *args, **kwargs)
+        _stores.closed(current(), self)
         if pending:
             name = os.fspath(self) if isinstance(self, pd.ExcelWriter) else self.filename
             if name and os.path.exists(name):

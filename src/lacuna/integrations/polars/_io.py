@@ -178,11 +178,25 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
                                 exception_id=exception_id, purpose=purpose,
                                 stream=not folder and not _checks_extension(name, target,
                                                                             kwargs),
-                                mkdir=bool(kwargs.get("mkdir")))
+                                mkdir=bool(kwargs.get("mkdir")),
+                                append=_adds_to_table(name, kwargs), folder=name in _DELTA)
 
         return writer
 
     return make
+
+
+_DELTA = ("write_delta", "sink_delta")
+# Delta modes that write to a table that exists; every one keeps the files it holds (an
+# overwrite adds files and a log entry, the older files stay until a vacuum): an append to the
+# folder. "error" and "ignore" write nothing to a table that exists.
+_DELTA_ADDS = ("append", "overwrite", "merge")
+
+
+def _adds_to_table(name: str, kwargs: dict[str, Any]) -> bool:
+    """Whether a Delta write adds to the folder of a table that exists (checked as an append
+    against the files written under exceptions: docs/exceptions.md)."""
+    return name in _DELTA and str(kwargs.get("mode", "error")).lower() in _DELTA_ADDS
 
 
 # polars' write_csv/write_ndjson refuse a file named like a compressed one (x.csv.gz) written

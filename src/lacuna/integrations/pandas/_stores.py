@@ -1,0 +1,258 @@
+"""Store objects (``pd.HDFStore``, ``pd.ExcelWriter``) and files written under an exception.
+
+A store writes its file outside the calls Lacuna decides: ``HDFStore(path, mode="a")`` opens
+the file for writing (PyTables touches it on open, HDF5 on close), ``ExcelWriter(path,
+mode="a")`` re-saves the whole workbook on close. So the rules of
+:mod:`lacuna.exceptions.appends` are applied where the store opens the file, and the record of a
+write under an exception is completed when it closes:
+
+- ``pd.HDFStore(path, mode="a" | "r+", exception_id=None)`` on a file that exists is checked as
+  an append (:func:`lacuna.exceptions.appends.check_append`) before PyTables opens it; a
+  refusal leaves the file untouched. ``exception_id=`` (Lacuna's keyword) records the file
+  under that exception before it is opened, and the puts into the store are made under it
+  (a put naming another exception is refused). ``mode="w"`` replaces the file in full: the
+  records of the exceptions that held it are closed once the store is closed
+  (:func:`lacuna.exceptions.appends.supersede`).
+- ``df.to_excel(writer, exception_id=...)`` into an ``ExcelWriter`` on a local path is recorded
+  under the exception (a file the sweep deletes); ``mode="a"`` puts are checked as appends.
+  An append-mode writer into which nothing was written (every put refused or denied) does not
+  re-save the workbook on close.
+
+What is written into a store is recorded (``files.written``: what the file is) once the store
+is closed, when the file is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from lacuna import _bypass
+from lacuna.lineage.sidecar import is_local
+
+if TYPE_CHECKING:
+    from lacuna.exceptions.appends import Replaced
+    from lacuna.exceptions.store import WrittenFile
+
+HDF_WRITES = ("a", "r+", "w")  # PyTables' modes that open the file for writing
+
+
+@dataclass(slots=True)
+class _Opened:
+    """What Lacuna holds about one open store: the exception it was opened under, the records
+    to complete on close, the records a ``mode="w"`` open replaces."""
+
+    exception_id: str | None = None
+    records: list[WrittenFile] = field(default_factory=list)
+    replaced: Replaced | None = None
+    wrote: bool = False  # a governed put into it returned
+
+
+_OPENED: weakref.WeakKeyDictionary[Any, _Opened] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def store_file(target: Any) -> str | None:
+    """The local file of an ``HDFStore`` or ``ExcelWriter`` (absolute), or None (another
+    target, or a store on a buffer)."""
+    if isinstance(target, pd.HDFStore):
+        named: Any = target.filename
+    elif isinstance(target, pd.ExcelWriter):
+        handle = getattr(getattr(target, "_handles", None), "handle", None)
+        named = getattr(handle, "name", None)
+    else:
+        return None
+    if not isinstance(named, (str, os.PathLike)) or not is_local(named):
+        return None
+    return os.path.abspath(os.path.expanduser(os.fspath(named)))
+
+
+def excel_appends(target: Any) -> bool:
+    """Whether ``target`` is an ``ExcelWriter`` opened in append mode (``mode="a"``)."""
+    return isinstance(target, pd.ExcelWriter) and "r+" in str(getattr(target, "_mode", ""))
+
+
+def store_exception(target: Any) -> str | None:
+    """The exception ``target`` (an ``HDFStore``) was opened under, or None."""
+    with _LOCK:
+        opened = _OPENED.get(target)
+    return None if opened is None else opened.exception_id
+
+
+def record_put(gov: Any, target: Any, exception_id: str, method: str) -> None:
+    """A put under ``exception_id`` into a store on a local file: record the file under it
+    (once per store and exception), completed when the store is closed.
+
+    Raises:
+        ExceptionNotAuthorized: the store is not on a local file, or it was opened under
+            another exception (or none) than the put's (an ``HDFStore``: open it with
+            ``exception_id=``), or the file cannot be recorded; nothing is written.
+    """
+    from lacuna.exceptions import files
+
+    path = store_file(target)
+    if path is None:
+        raise files.refuse_unsweepable(exception_id, repr(target), method)
+    with _LOCK:
+        opened = _OPENED.setdefault(target, _Opened())
+    if isinstance(target, pd.HDFStore) and opened.exception_id != exception_id:
+        how = (
+            f"under exception {opened.exception_id}"
+            if opened.exception_id
+            else "without an exception"
+        )
+        msg = (
+            f"{method} under exception {exception_id} into {path} is refused: the store "
+            f"was opened {how}, and the file it opened is what the sweep deletes when the "
+            f"exception ends. Open the store under the exception: pd.HDFStore({path!r}, "
+            f"mode=..., exception_id={exception_id!r}). Nothing was written."
+        )
+        raise files.ExceptionNotAuthorized(msg)
+    if any(r.exception_id == exception_id for r in opened.records):
+        return
+    record = files.remember(gov, exception_id, path, encrypted=False)
+    with _LOCK:
+        opened.records.append(record)
+
+
+def put_done(target: Any) -> None:
+    """A governed put into ``target`` (a store) returned: its close saves what it holds."""
+    with _LOCK:
+        _OPENED.setdefault(target, _Opened()).wrote = True
+
+
+def wrap_hdf_open(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pd.HDFStore(path, mode, ..., exception_id=None)``: checked and recorded before
+    PyTables opens the file (see the module docstring)."""
+
+    @functools.wraps(original)
+    def init(self: Any, path: Any, *args: Any, **kwargs: Any) -> None:
+        exception_id = kwargs.pop("exception_id", None)
+        mode = str(args[0] if args else kwargs.get("mode", "a"))
+        if _bypass.active() or mode not in HDF_WRITES:
+            original(self, path, *args, **kwargs)
+            return
+        from lacuna.exceptions import appends, files
+        from lacuna.governor import current
+        from lacuna.integrations.pandas._patch import users_error
+
+        gov = current()
+        method = "pandas.HDFStore"
+        where = (
+            os.path.abspath(os.path.expanduser(os.fspath(path)))
+            if isinstance(path, (str, os.PathLike)) and is_local(path)
+            else None
+        )
+        opened = _Opened(exception_id=exception_id)
+        try:
+            if where is None:
+                if exception_id:
+                    raise files.refuse_unsweepable(exception_id, str(path), method)
+            elif mode == "w":
+                opened.replaced = appends.replacing(gov, where, exception_id)
+            else:  # opened for writing in place: an append to the file as it is
+                appends.check_append(gov, where, exception_id, method=method)
+            if exception_id and where is not None:  # before PyTables creates or opens it
+                opened.records.append(files.remember(gov, exception_id, where, encrypted=False))
+        except files.ExceptionNotAuthorized as exc:  # AppendRefused too: the call's answer
+            users_error(exc)
+            raise
+        original(self, path, *args, **kwargs)
+        if exception_id or opened.replaced is not None:
+            with _LOCK:
+                _OPENED[self] = opened
+
+    return init
+
+
+def wrap_excel_open(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pd.ExcelWriter(path)`` (``mode="w"``, the default) truncates the file when it is made,
+    before any sheet is decided: the exceptions that held it are noted then, and their records
+    closed once the writer is closed (:func:`closed`), as for any write that replaces a file
+    in full."""
+
+    @functools.wraps(original)
+    def init(self: Any, path: Any, *args: Any, **kwargs: Any) -> None:
+        mode = str(args[3] if len(args) > 3 else kwargs.get("mode", "w"))
+        if (
+            _bypass.active()
+            or mode != "w"
+            or not isinstance(path, (str, os.PathLike))
+            or (not is_local(path))
+        ):
+            original(self, path, *args, **kwargs)
+            return
+        from lacuna.exceptions import appends
+        from lacuna.governor import current
+
+        replaced = appends.replacing(current(), os.fspath(path), None)
+        original(self, path, *args, **kwargs)
+        if replaced is not None:
+            with _LOCK:
+                _OPENED[self] = _Opened(replaced=replaced)
+
+    return init
+
+
+def closed(gov: Any, target: Any) -> None:
+    """After ``target`` (a store) was closed: complete the records of what was written under an
+    exception (what the file is now), and close those a ``mode="w"`` open replaced."""
+    from lacuna.exceptions import appends, files
+
+    with _LOCK:
+        opened = _OPENED.pop(target, None)
+    if opened is None:
+        return
+    for record in opened.records:
+        files.written(gov, record)
+    replaced = opened.replaced
+    # the exceptions the store was written under hold the new file: theirs stay open
+    mine = sorted({r.exception_id for r in opened.records} - {None})
+    if replaced is not None and mine:
+        replaced = dataclasses.replace(
+            replaced, holders=tuple(h for h in replaced.holders if h.request.id not in mine)
+        )
+    appends.supersede(
+        gov,
+        replaced,
+        exception_id=opened.exception_id or (mine[0] if mine else None),
+        method=f"pandas.{type(target).__name__}",
+    )
+
+
+def keeps_file(target: Any) -> bool:
+    """Whether closing ``target`` must not re-save its file: an ``ExcelWriter`` in append mode
+    into which no governed put was made (every one refused or denied), on a file written under
+    an exception (re-saving it would change the file the sweep's record names)."""
+    with _LOCK:
+        opened = _OPENED.get(target)
+    if (opened is not None and opened.wrote) or not excel_appends(target):
+        return False
+    path = store_file(target)
+    if path is None:
+        return False
+    from lacuna.exceptions import appends
+    from lacuna.governor import current
+
+    return bool(appends.holders(current(), path))
+
+
+__all__ = [
+    "closed",
+    "excel_appends",
+    "keeps_file",
+    "put_done",
+    "record_put",
+    "store_exception",
+    "store_file",
+    "wrap_excel_open",
+    "wrap_hdf_open",
+]
