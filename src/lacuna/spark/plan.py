@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from lacuna.lineage import rules
 from lacuna.lineage.records import EdgeKind
+from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import Classification, ColumnClass, ColumnKind, Layer, unique
 from lacuna.spark import _jvm
 from lacuna.spark.sources import Leaf, Sourced, classify_leaf, describe
@@ -63,6 +64,21 @@ class Analysis:
     columns: tuple[str, ...]
     leaves: tuple[tuple[Leaf, Sourced], ...]
     lineage: Mapping[str, frozenset[Origin]] = field(default_factory=dict)
+
+
+def named(analysis: Analysis, config: ClassificationConfig) -> tuple[Analysis, dict[str, str]]:
+    """What ``analysis``'s column names hold, read as values (a file's header, a table's column
+    names): :func:`lacuna.lineage.frames.with_labels`, the rule pandas, polars, pyarrow and
+    DuckDB share. Returns ``analysis`` with the classification a read or a write is decided and
+    recorded on (``(column labels)`` added, a name that is a value named ``(column N)``), and
+    ``{name: record name}`` for what else the caller records (the columns, their edges)."""
+    from lacuna.lineage.frames import with_labels
+
+    state = with_labels(
+        DataState(classification=analysis.classification,
+                  lineage=LineageNode(name=None, operation="spark")),
+        analysis.columns, config)
+    return replace(analysis, classification=state.classification), dict(state.record_names)
 
 
 class _Translator:

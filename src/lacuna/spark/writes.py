@@ -184,17 +184,19 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
                  code: Any = None) -> T:
     """Decide the write of ``df`` to ``target``, run it when allowed, label and record it."""
     from lacuna.governor import current
-    from lacuna.spark.plan import analyze
+    from lacuna.spark.plan import analyze, named
 
     gov = current()
     frame = _frames.user_frame()
     try:
         analysis = analyze(df, gov)
         dest = destination(gov, target)
+        analysis, names = named(analysis, gov.config.classification)
     except Exception as exc:  # Lacuna failed before deciding: enforce denies, others warn
         gov.internal_error(exc, action=Action.EXPORT, method=method)
         return run()
     c = analysis.classification
+    written = tuple(names.get(n, n) for n in analysis.columns)
     op = gov.operation(
         Action.EXPORT, c,
         sources=[Source(name=leaf.label, classification=s.classification)
@@ -205,8 +207,8 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     )
     produced = Produced(
         operation="spark.write", inputs=_inputs(analysis), outputs=(target.ref,),
-        classification=c, columns=analysis.columns,
-        column_edges=_edges(analysis, target.ref),
+        classification=c, columns=written,
+        column_edges=_edges(analysis, target.ref, names),
         fingerprint=target.kind == "path" and local_path(target.name) is not None,
     )
 
@@ -285,14 +287,16 @@ def _inputs(analysis: Analysis) -> tuple[DatasetVersion, ...]:
     return tuple(seen.values())
 
 
-def _edges(analysis: Analysis, out: DatasetRef) -> tuple[ColumnEdge, ...]:
+def _edges(analysis: Analysis, out: DatasetRef,
+           names: dict[str, str] | None = None) -> tuple[ColumnEdge, ...]:
+    names = names or {}
     edges: list[ColumnEdge] = []
     for column, origins in analysis.lineage.items():
         for index, source_column, kind in sorted(origins):
             leaf = analysis.leaves[index][0]
             edges.append(ColumnEdge(
                 source=leaf.ref or DatasetRef.unknown(leaf.label), source_column=source_column,
-                target=out, target_column=column, kind=kind))
+                target=out, target_column=names.get(column, column), kind=kind))
     return tuple(dict.fromkeys(edges))
 
 
