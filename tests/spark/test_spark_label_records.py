@@ -84,6 +84,8 @@ def test_an_allowed_write_names_them_by_position_and_reads_back(gspark, governed
     back = gspark.read.parquet(str(out))  # the round trip: the files keep their header
     assert back.columns == EMAILS
     assert tuple(back.collect()[0]) == (0, 1, 2, 3)
+    again = governed / "governed" / "workspace" / "again.parquet"
+    back.write.parquet(str(again))  # its source's columns and edges: by position too
     assert any("(column 1)" in r for r in _decision_log(governed))
-    data = [p for p in out.rglob("*") if p.is_file()]
+    data = [p for p in (*out.rglob("*"), *again.rglob("*")) if p.is_file()]
     assert leaks(governed, EMAILS, *data) == []

@@ -69,16 +69,36 @@ class Analysis:
 def named(analysis: Analysis, config: ClassificationConfig) -> tuple[Analysis, dict[str, str]]:
     """What ``analysis``'s column names hold, read as values (a file's header, a table's column
     names): :func:`lacuna.lineage.frames.with_labels`, the rule pandas, polars, pyarrow and
-    DuckDB share. Returns ``analysis`` with the classification a read or a write is decided and
-    recorded on (``(column labels)`` added, a name that is a value named ``(column N)``), and
-    ``{name: record name}`` for what else the caller records (the columns, their edges)."""
+    DuckDB share.
+
+    Returns ``analysis`` as a read or a write is decided and recorded on: ``(column labels)``
+    added, and a name that is a value named ``(column N)`` in its classification and its
+    lineage, and each source's names that are values named by their position in the source
+    (its columns, its classification, the edges' source columns); ``columns`` is left as
+    written (a table's label binds to them). And ``{name: record name}`` of the names written.
+    """
+    from lacuna.classify.header import named as named_classification
+    from lacuna.classify.header import read_labels
     from lacuna.lineage.frames import with_labels
 
     state = with_labels(
         DataState(classification=analysis.classification,
                   lineage=LineageNode(name=None, operation="spark")),
         analysis.columns, config)
-    return replace(analysis, classification=state.classification), dict(state.record_names)
+    names = dict(state.record_names)
+    sources = [read_labels(leaf.columns, config).names(leaf.columns, [])
+               for leaf, _ in analysis.leaves]
+    leaves = tuple(
+        (replace(leaf, columns=tuple(at.get(c, c) for c in leaf.columns)),
+         replace(s, classification=named_classification(s.classification, at)))
+        for (leaf, s), at in zip(analysis.leaves, sources, strict=True))
+    lineage = {
+        names.get(column, column): frozenset(
+            (i, sources[i].get(c, c) if i < len(sources) else c, kind) for i, c, kind in found)
+        for column, found in analysis.lineage.items()
+    }
+    return replace(analysis, classification=state.classification, leaves=leaves,
+                   lineage=lineage), names
 
 
 class _Translator:

@@ -208,7 +208,7 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     produced = Produced(
         operation="spark.write", inputs=_inputs(analysis), outputs=(target.ref,),
         classification=c, columns=written,
-        column_edges=_edges(analysis, target.ref, names),
+        column_edges=_edges(analysis, target.ref),
         fingerprint=target.kind == "path" and local_path(target.name) is not None,
     )
 
@@ -287,16 +287,14 @@ def _inputs(analysis: Analysis) -> tuple[DatasetVersion, ...]:
     return tuple(seen.values())
 
 
-def _edges(analysis: Analysis, out: DatasetRef,
-           names: dict[str, str] | None = None) -> tuple[ColumnEdge, ...]:
-    names = names or {}
+def _edges(analysis: Analysis, out: DatasetRef) -> tuple[ColumnEdge, ...]:
     edges: list[ColumnEdge] = []
     for column, origins in analysis.lineage.items():
         for index, source_column, kind in sorted(origins):
             leaf = analysis.leaves[index][0]
             edges.append(ColumnEdge(
                 source=leaf.ref or DatasetRef.unknown(leaf.label), source_column=source_column,
-                target=out, target_column=names.get(column, column), kind=kind))
+                target=out, target_column=column, kind=kind))
     return tuple(dict.fromkeys(edges))
 
 
