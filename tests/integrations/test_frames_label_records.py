@@ -26,6 +26,8 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
@@ -77,6 +79,15 @@ WRITES: dict[str, tuple[Callable[[Path], object], list[str]]] = {
     ),
     "pyarrow.parquet.write_table": (lambda p: pq.write_table(pa.table(_wide()), p), POSITIONS),
     "pyarrow.csv.write_csv": (lambda p: pacsv.write_csv(pa.table(_wide()), str(p)), POSITIONS),
+    "pyarrow.feather.write_feather": (
+        lambda p: feather.write_feather(pa.table(_wide()), str(p)),
+        POSITIONS,
+    ),
+    "pyarrow.dataset.write_dataset": (
+        lambda p: pads.write_dataset(pa.table(_wide()), str(p), format="parquet"),
+        POSITIONS,
+    ),
+    "pyarrow.parquet.ParquetWriter": (lambda p: _streamed(p), POSITIONS),
     "duckdb.copy": (
         lambda p: duckdb.sql(f"COPY (SELECT {_select()}) TO '{p}' (HEADER)"),
         POSITIONS,
@@ -101,6 +112,12 @@ def _assigned() -> pl.DataFrame:
     frame = pl.DataFrame({"a": [1], "b": [2], "c": [3], "d": [4]})
     frame.columns = EMAILS
     return frame
+
+
+def _streamed(path: Path) -> None:
+    table = pa.table(_wide())
+    with pq.ParquetWriter(str(path), table.schema) as writer:
+        writer.write_table(table)
 
 
 def _suffix(name: str) -> str:
