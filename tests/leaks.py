@@ -1,5 +1,6 @@
 """Searching a test's stores for strings that must never be recorded (docs/pandas.md, "the
-header"): every file under a folder but the data files, once Lacuna has flushed them."""
+header"): every file under a folder but the data files, once Lacuna has flushed them; and the
+ordinary headers no writer may take for values (:data:`HEADERS`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import lacuna
+
+# Real headers that hold no values: words that are also names (Jordan, Chad, June), a pivot by
+# sex, numbered periods. Every writer must write them as it did (no ``(column labels)``, no
+# label named by position).
+HEADERS = {
+    "ordinary": ["customer_id", "email", "region", "amount", "signup_date"],
+    "countries": ["France", "Jordan", "Chad", "Georgia", "Italy", "Peru", "Kenya", "Japan"],
+    "months": ["January", "February", "March", "April", "May", "June", "July", "August"],
+    "sexes": ["ward", "F", "M"],
+    "numbered": ["q1_2024", "q2_2024", "q3_2024", "q4_2024", "n"],
+}
 
 
 def flushed() -> None:

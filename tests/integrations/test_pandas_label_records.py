@@ -32,7 +32,7 @@ import lacuna
 from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
 from lacuna.model import Tier
-from leaks import flushed, leaks
+from leaks import HEADERS, flushed, leaks
 
 EMAILS = ["ana@example.org", "bo@example.com", "cy@example.net", "di@example.io"]
 STEWARD = "jane.smith@example.com"
@@ -257,15 +257,6 @@ def test_an_unnamed_index_of_addresses_is_read_classified_and_checked(
     assert lacuna.classify(indexed).columns["(index)"].pii_type == "email"
     assert not lacuna.check(indexed, downloads / "beds.csv").allowed
     assert _leaks(tmp_path, source) == []
-
-
-HEADERS = {
-    "ordinary": ["customer_id", "email", "region", "amount", "signup_date"],
-    "countries": ["France", "Jordan", "Chad", "Georgia", "Italy", "Peru", "Kenya", "Japan"],
-    "months": ["January", "February", "March", "April", "May", "June", "July", "August"],
-    "sexes": ["ward", "F", "M"],
-    "numbered": ["q1_2024", "q2_2024", "q3_2024", "q4_2024", "n"],
-}
 
 
 @pytest.mark.parametrize("name", list(HEADERS))

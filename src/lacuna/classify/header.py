@@ -121,6 +121,34 @@ def read_header(
             for i in range(columns.nlevels)
         ]
     names = list(obj.index.names) if index else []
+    return read_rows(rows, names, config, where=where)
+
+
+def read_labels(
+    columns: Sequence[Any], config: ClassificationConfig, *, where: str = "written as the header"
+) -> Header:
+    """What the column names ``columns`` of a frame without an index (polars, pyarrow, DuckDB,
+    Spark) hold read as values: :func:`read_header` of one header row. A column name that is a
+    value is named by its position, ``(column N)``, as a pandas label is.
+
+    Example:
+        >>> from lacuna.config import ClassificationConfig
+        >>> found = read_labels(["region", "ada@example.org"], ClassificationConfig())
+        >>> list(found.classes), found.columns
+        (['(column labels)'], (1,))
+    """
+    return read_rows([list(columns)], [], config, where=where)
+
+
+def read_rows(
+    rows: Sequence[Sequence[Any]],
+    names: Sequence[Any],
+    config: ClassificationConfig,
+    *,
+    where: str,
+) -> Header:
+    """What header ``rows`` (and the index level ``names`` written with the first) hold read
+    as values: the rule :func:`read_header` and :func:`read_labels` share."""
     texts = [
         list(
             dict.fromkeys(v for v in ([*names, *row] if level == 0 else row) if isinstance(v, str))

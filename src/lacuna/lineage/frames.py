@@ -155,6 +155,19 @@ def with_header(obj: pd.DataFrame | pd.Series, state: DataState, config: Classif
     return named_state(state, names)
 
 
+def with_labels(state: DataState, columns: Sequence[str],
+                config: ClassificationConfig) -> DataState:
+    """``state`` with what the column names ``columns`` hold, for a writer of a frame without
+    an index (polars, pyarrow, DuckDB, Spark): :func:`with_header` of one header row
+    (:func:`lacuna.classify.header.read_labels`). A column name that is a value (``pl.DataFrame
+    ({address: ...})``, a ``rename``, a pivot, ``SELECT 1 AS "address"``, ``toDF(*addresses)``)
+    is named ``(column N)``, counted from 1 over ``columns``; ``record_names`` says so."""
+    with _bypass.bypass():
+        found = header.read_labels(columns, config)
+    state = _with_written(state, dict(found.classes), config)
+    return named_state(state, found.names([str(c) for c in columns], []))
+
+
 def named_state(state: DataState, names: Mapping[str, str]) -> DataState:
     """``state`` with the labels in ``names`` named by their record names
     (:func:`lacuna.classify.header.named`): its classification, fingerprints and origins, and

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from lacuna.lineage import rules
 from lacuna.lineage.records import EdgeKind
+from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import Classification, ColumnClass, ColumnKind, Layer, unique
 from lacuna.spark import _jvm
 from lacuna.spark.sources import Leaf, Sourced, classify_leaf, describe
@@ -63,6 +64,41 @@ class Analysis:
     columns: tuple[str, ...]
     leaves: tuple[tuple[Leaf, Sourced], ...]
     lineage: Mapping[str, frozenset[Origin]] = field(default_factory=dict)
+
+
+def named(analysis: Analysis, config: ClassificationConfig) -> tuple[Analysis, dict[str, str]]:
+    """What ``analysis``'s column names hold, read as values (a file's header, a table's column
+    names): :func:`lacuna.lineage.frames.with_labels`, the rule pandas, polars, pyarrow and
+    DuckDB share.
+
+    Returns ``analysis`` as a read or a write is decided and recorded on: ``(column labels)``
+    added, and a name that is a value named ``(column N)`` in its classification and its
+    lineage, and each source's names that are values named by their position in the source
+    (its columns, its classification, the edges' source columns); ``columns`` is left as
+    written (a table's label binds to them). And ``{name: record name}`` of the names written.
+    """
+    from lacuna.classify.header import named as named_classification
+    from lacuna.classify.header import read_labels
+    from lacuna.lineage.frames import with_labels
+
+    state = with_labels(
+        DataState(classification=analysis.classification,
+                  lineage=LineageNode(name=None, operation="spark")),
+        analysis.columns, config)
+    names = dict(state.record_names)
+    sources = [read_labels(leaf.columns, config).names(leaf.columns, [])
+               for leaf, _ in analysis.leaves]
+    leaves = tuple(
+        (replace(leaf, columns=tuple(at.get(c, c) for c in leaf.columns)),
+         replace(s, classification=named_classification(s.classification, at)))
+        for (leaf, s), at in zip(analysis.leaves, sources, strict=True))
+    lineage = {
+        names.get(column, column): frozenset(
+            (i, sources[i].get(c, c) if i < len(sources) else c, kind) for i, c, kind in found)
+        for column, found in analysis.lineage.items()
+    }
+    return replace(analysis, classification=state.classification, leaves=leaves,
+                   lineage=lineage), names
 
 
 class _Translator:

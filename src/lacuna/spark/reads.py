@@ -16,11 +16,11 @@ def govern_read(df: DataFrame, method: str) -> None:
     """Classify ``df``'s sources and decide the read (raises GovernanceViolation on a denial
     in enforce mode)."""
     from lacuna.governor import current
-    from lacuna.spark.plan import analyze
+    from lacuna.spark.plan import analyze, named
 
     gov = current()
-    try:
-        analysis = analyze(df, gov)
+    try:  # a column name that is a value (a file's header): the record names its position
+        analysis, _ = named(analyze(df, gov), gov.config.classification)
     except Exception as exc:
         gov.internal_error(exc, action=Action.READ, method=method)
         return

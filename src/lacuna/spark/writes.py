@@ -185,17 +185,19 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
                  code: Any = None) -> T:
     """Decide the write of ``df`` to ``target``, run it when allowed, label and record it."""
     from lacuna.governor import current
-    from lacuna.spark.plan import analyze
+    from lacuna.spark.plan import analyze, named
 
     gov = current()
     frame = _frames.user_frame()
     try:
         analysis = analyze(df, gov)
         dest = destination(gov, target)
+        analysis, names = named(analysis, gov.config.classification)
     except Exception as exc:  # Lacuna failed before deciding: enforce denies, others warn
         gov.internal_error(exc, action=Action.EXPORT, method=method)
         return run()
     c = analysis.classification
+    written = tuple(names.get(n, n) for n in analysis.columns)
     op = gov.operation(
         Action.EXPORT, c,
         sources=[Source(name=leaf.label, classification=s.classification)
@@ -206,7 +208,7 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     )
     produced = Produced(
         operation="spark.write", inputs=_inputs(analysis), outputs=(target.ref,),
-        classification=c, columns=analysis.columns,
+        classification=c, columns=written,
         column_edges=_edges(analysis, target.ref),
         fingerprint=target.kind == "path" and local_path(target.name) is not None,
     )

@@ -46,10 +46,11 @@ import sqlglot
 from sqlglot import exp
 
 from lacuna import _bypass
+from lacuna.classify.header import is_pseudo
 from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
 from lacuna.integrations.frames.io import govern_read, govern_write, read_source
 from lacuna.integrations.frames.state import STATES, effective
-from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.frames import attach, effective_state, with_labels
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import Action, Classification, Source, Tier
 
@@ -251,8 +252,12 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if stmt.kind in ("read", "pass") and stmt.rename is None:
         # SUMMARIZE, SET VARIABLE v = (SELECT …), DELETE … RETURNING: what their query reads
         state, _states = statement_state(con, stmt.query or sql)
-        op = gov.operation(Action.READ, state.classification, method="duckdb.sql",
-                           sources=[Source(name=r, classification=state.classification)
+        # what the query's column names hold (SELECT 1 AS "an address"): its record names
+        # such a name by position, as a write's does; the relation keeps its names
+        recorded = with_labels(state, [c for c in state.classification.columns
+                                       if not is_pseudo(c)], gov.config.classification)
+        op = gov.operation(Action.READ, recorded.classification, method="duckdb.sql",
+                           sources=[Source(name=r, classification=recorded.classification)
                                     for r in state.lineage.roots()])
         gov.govern(op)
         result = run()
@@ -262,7 +267,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if stmt.kind == "export" and stmt.query and stmt.file:
         state, _ = statement_state(con, stmt.query)
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
-                            columns=list(state.classification.columns), append=stmt.adds)
+                            columns=_written_columns(con, stmt.query, state), append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
             and stmt.verb in ("create", "insert"):
         home = _home(con, stmt.target, new=stmt.verb == "create")
@@ -286,6 +291,17 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         STATES.set(result, DataState(classification=read.classification, lineage=LineageNode(
             name=None, operation="duckdb.sql")))
     return result
+
+
+def _written_columns(con: Any, query: str, state: DataState) -> list[str]:
+    """The column names ``COPY (query) TO`` writes as the file's header: DuckDB's (a PIVOT's
+    come from its values, which the SQL's lineage does not know), or, when DuckDB cannot bind
+    the query alone, the names the lineage knows."""
+    try:
+        with _bypass.bypass(), outermost():
+            return [str(c) for c in con.sql(query).columns]
+    except Exception:
+        return [c for c in state.classification.columns if not is_pseudo(c)]
 
 
 def _refuse_sealed_export(folder: str) -> None:

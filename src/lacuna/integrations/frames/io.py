@@ -23,14 +23,14 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from lacuna import _bypass
-from lacuna.classify.header import frame_names, read_header
+from lacuna.classify.header import frame_names, read_header, unnamed
 from lacuna.integrations.pandas._frames import (
     code_location,
     display_name,
     user_frame,
     variable_name,
 )
-from lacuna.lineage.frames import read_origins
+from lacuna.lineage.frames import read_origins, with_labels
 from lacuna.lineage.recording import Produced, column_edges, inputs_of
 from lacuna.lineage.records import DatasetRef
 from lacuna.lineage.sidecar import embedded_declaration, is_local, write_label
@@ -151,7 +151,9 @@ def govern_read(
                        ref=ref, classification=classification, raised=raised)
     with _bypass.bypass():  # the labels that are values: records name them by position
         names = frame_names(frame, read_header(frame, gov.config.classification))
-    return DataState(classification=classification, lineage=node,
+    # the state the frame carries is keyed by its labels, as a pandas read's is; the records
+    # (the read's, the write's) name a label that is a value by its position
+    return DataState(classification=unnamed(classification, names), lineage=node,
                      origins=read_origins(ref, [str(c) for c in frame.columns], names))
 
 
@@ -221,6 +223,10 @@ def govern_write(
     database = sealed_frames.database_file(target) if isinstance(target, str) else None
     if database is not None:  # write_database into a SQLite/DuckDB file there: refused
         sealed_frames.refuse_database(method, database, gov)
+    labels = [str(c) for c in columns]  # what the file's header holds: its shape's names
+    # the column names are written as the header: read as values, and a name that is a value
+    # is named by its position in every record (lacuna.classify.header)
+    state = with_labels(state, labels, gov.config.classification)
     name = display_name(target)
     frame_ = user_frame()
     op = gov.operation(
@@ -249,7 +255,7 @@ def govern_write(
         if method in sealed_frames.UNSEALABLE_WRITERS:
             sealed_frames.refuse(method, name)  # raises StorageError: nothing written
     out = dataset_ref(name)
-    written = tuple(str(c) for c in columns)
+    written = tuple(state.record_names.get(c, c) for c in labels)
     sources = state.lineage.roots()
     produced = Produced(
         operation="export", inputs=inputs_of(state.lineage, state.classification),
@@ -262,7 +268,7 @@ def govern_write(
         declaration = None
         if embeds:
             declaration = embedded_declaration(
-                state.classification, columns=list(written), rows=rows or 0,
+                state.classification, columns=labels, rows=rows or 0,
                 values=value_digests(obj, rows), sources=sources, written_by=op.user.id,
                 run_id=produced.run_id)
         from lacuna.exceptions import appends

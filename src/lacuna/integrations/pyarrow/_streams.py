@@ -148,9 +148,12 @@ class Stream:
         ends the stream: its staged output is removed."""
         from lacuna.governor import current
         from lacuna.integrations.pandas._frames import code_location, user_frame
+        from lacuna.lineage.frames import with_labels
         from lacuna.model import Source
 
         gov = current()
+        # the schema's names are the file's header: decided as govern_write decides them
+        state = with_labels(state, list(self.columns), gov.config.classification)
         op = gov.operation(
             Action.EXPORT, state.classification,
             sources=[Source(name=r, classification=state.classification)
