@@ -38,6 +38,7 @@ def test_a_commit_past_its_deadline_is_unrecorded(
         return loops.run(answer())
 
     try:
+        before = len(store.list(limit=None))  # the server's start-up records (legacy users)
         stored, failure = recorded()  # the allowed path: committed, answered
         assert failure is None
         assert store.get(stored.id) is not None  # type: ignore[attr-defined]
@@ -50,7 +51,8 @@ def test_a_commit_past_its_deadline_is_unrecorded(
         assert isinstance(failure, AuditError)
         assert "did not commit within" in str(failure)
         writer.close()  # what was queued is committed once the turn is free
-        assert [r.seq for r in store.list(limit=None)] == [2, 1]
+        assert [r.seq for r in store.list(limit=None)] == [before + 2, before + 1, *range(
+            before, 0, -1)]
         assert store.verify().ok
         assert state.metrics.audit_writes["failed"] == 1
     finally:
