@@ -32,7 +32,15 @@ from lacuna.dbt.properties import has_jinja
 
 # the config keys Lacuna compares
 TRACKED = ("meta", "tags", "enabled", "alias", "schema", "database")
-_WORDS = {k: re.compile(rf"\b{k}\b") for k in TRACKED}
+# Jinja outside a config() call that names a key may set it (an attribute, ``model.tags``, or
+# a quoted name, ``config.get('meta')``, reads it)
+_WORDS = {k: re.compile(rf"(?<![.'\"])\b{k}\b") for k in ("meta", "tags", "enabled")}
+# adapters' names for schema and database (``translate_aliases``: BigQuery, Databricks)
+_ALIASES = {"dataset": "schema", "project": "database", "catalog": "database"}
+_HOOKS = frozenset({"pre-hook", "post-hook", "pre_hook", "post_hook"})
+# a statement opening a block whose body runs only sometimes (a config() in it is conditional)
+_OPENS = re.compile(r"(if|for|macro|call|filter)\b")
+_CLOSES = re.compile(r"end(if|for|macro|call|filter)\b")
 
 
 class _Unknown:
@@ -120,7 +128,7 @@ def scan_sql(text: str) -> Scan:
     refs: list[Ref] | None = []
     calls: list[Mapping[str, Any]] = []
     unknown: set[str] = set()
-    pos = 0
+    pos = depth = 0
     for start, end, opener, inner in _tokens(text):
         if parts is not None:
             parts.append(text[pos:start])
@@ -140,10 +148,13 @@ def scan_sql(text: str) -> Scan:
                 parts.append(found)
             continue
         if opener == "{{" and _CALL.match(inner) and (call := _config_call(inner)) is not None:
-            calls.append(call)
+            # inside {% if %} or {% for %} it may or may not run: its keys are dbt's to know
+            calls.append(dict.fromkeys(call, UNKNOWN) if depth else call)
             if parts is not None:
                 parts.append("")
             continue
+        if opener == "{%":
+            depth += 1 if _OPENS.match(inner) else -1 if _CLOSES.match(inner) and depth else 0
         parts = None  # any other Jinja: only dbt compiles it
         if not (opener == "{%" and _BLOCK.fullmatch(inner)):
             refs = None  # it may ref() anything
@@ -245,8 +256,11 @@ def merge_calls(calls: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for call in calls:
         for key, value in call.items():
-            if key in TRACKED:
-                out[key] = _merged(key, out.get(key), value, key in out)
+            name = _ALIASES.get(key, key)
+            if name in TRACKED:
+                out[name] = _merged(name, out.get(name), value, name in out)
+            elif key in _HOOKS and value:
+                out["hooks"] = True
     return out
 
 
@@ -276,15 +290,18 @@ class Resolved:
 
     values: dict[str, Any] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)
+    hooks: bool = False  # dbt renders hooks at parse time: their ref()s join depends_on
 
     def apply(self, partial: Mapping[str, Any], where: str) -> None:
         """Apply one level of config (rendered by dbt: a value with Jinja is UNKNOWN)."""
+        self.hooks = self.hooks or bool(partial.get("hooks")) or any(partial.get(k) for k in _HOOKS)
+        partial = {_ALIASES.get(k, k): v for k, v in partial.items()}
         for key in TRACKED:
             if key not in partial:
                 continue
             value = partial[key]
             if key == "meta" and isinstance(value, Mapping):
-                value = {k: UNKNOWN if has_jinja(v) else v for k, v in value.items()}
+                value = {k: _rendered(v) for k, v in value.items()}
                 for k in value:
                     self.where[f"meta.{k}"] = where
             elif has_jinja(value):
@@ -294,6 +311,14 @@ class Resolved:
 
     def at(self, key: str) -> str:
         return self.where.get(key) or self.where.get(key.split(".", 1)[0]) or ""
+
+
+def _rendered(value: Any) -> Any:
+    """A meta value, Jinja (rendered by dbt) made UNKNOWN; a namespace (``lacuna:``) key by
+    key, so Jinja in a key classification does not read changes nothing."""
+    if isinstance(value, Mapping):
+        return {k: UNKNOWN if has_jinja(v) else v for k, v in value.items()}
+    return UNKNOWN if has_jinja(value) else value
 
 
 def project_levels(

@@ -54,7 +54,7 @@ _Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _MERGE = "tag:yaml.org,2002:merge"
 # what is built of a properties file: the rest (descriptions, tests, docs) is only composed
 _ENTRY_KEYS = frozenset({"name", "meta", "config", "tags", "columns", "versions", "tables",
-                         "schema", "database", "identifier"})
+                         "schema", "database", "identifier", "overrides"})
 _COLUMN_KEYS = frozenset({"name", "meta", "config", "tags", "include", "exclude"})
 _TOP_KEYS = frozenset({*_SECTIONS, "sources"})
 # a file without any of these (keys are case-sensitive; a backslash may escape one) declares
@@ -201,7 +201,8 @@ def entries(folder: Path, config: Mapping[str, Any], package: str, *, rel_to: Pa
                 if isinstance(item, Mapping) and item.get("name") is not None:
                     out[(kind, package, str(item["name"]))] = Entry(item, rel, lines, dirs=dirs)
         for source in as_list(data.get("sources")):
-            if not isinstance(source, Mapping) or source.get("name") is None:
+            if not isinstance(source, Mapping) or source.get("name") is None \
+                    or source.get("overrides"):  # a package's source, patched: not this one's
                 continue
             parent_meta, parent_tags = _merged_meta(source), _tags(source)
             for table in as_list(source.get("tables")):

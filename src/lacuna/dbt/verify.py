@@ -235,13 +235,15 @@ def _check_node(node: DbtNode, pkg: _Package, by_name: Mapping[str, list[DbtNode
             if node.compiled_sql is not None and scan.parts is not None \
                     and node.resource_type == "model":
                 found += _check_compiled(node, scan.parts, by_name, shown)
-            found += _check_depends(node, scan, by_name, shown)
     elif entry is None:  # a source: declared in YAML or nowhere
         return [Mismatch(node.unique_id, node.original_file_path or "?", "no YAML file of the "
                          "project declares this source table (added to the manifest, or "
                          "removed from the files since dbt parsed them)")]
     found += _check_columns(node, entry)
     resolved = _resolve(node, pkg, entry, scan, shown)
+    if scan is not None:
+        found += _check_depends(node, scan, by_name, shown,
+                                hooks=resolved is None or resolved.hooks)
     if resolved is not None:
         found += _check_config(node, resolved, shown)
         found += _check_names(node, pkg, entry, resolved, defaults)
@@ -357,9 +359,11 @@ def _target(by_name: Mapping[str, list[DbtNode]], package: str, ref: Ref) -> Dbt
 
 
 def _check_depends(node: DbtNode, scan: Scan, by_name: Mapping[str, list[DbtNode]],
-                   shown: str) -> list[Mismatch]:
+                   shown: str, *, hooks: bool) -> list[Mismatch]:
     """``depends_on``, through which classification is inherited, against the file's
-    ``ref()``/``source()`` calls, when those are all the Jinja that could add one."""
+    ``ref()``/``source()`` calls, when those are all the Jinja that could add one. dbt renders
+    a node's hooks at parse time and adds their ``ref()``s too, so with ``hooks`` a parent the
+    file does not read is allowed (one more parent only makes the node inherit more)."""
     if scan.refs is None:
         return []
     expected: set[str] = set()
@@ -374,13 +378,15 @@ def _check_depends(node: DbtNode, scan: Scan, by_name: Mapping[str, list[DbtNode
             return []
         expected.add(found[0].unique_id)
     have = set(node.depends_on)
-    if have == expected:
+    wrong = []
+    if lost := sorted(expected - have):
+        wrong.append(f"lacks {', '.join(lost)}, which the file's ref()/source() read")
+    if not hooks and (extra := sorted(have - expected)):
+        wrong.append(f"adds {', '.join(extra)}, which the file does not read")
+    if not wrong:
         return []
-    extra = ", ".join(sorted(have - expected)) or "nothing"
-    lost = ", ".join(sorted(expected - have)) or "nothing"
-    return [Mismatch(node.unique_id, shown, f"depends_on: the manifest adds {extra} and lacks "
-                     f"{lost} of what the file's ref() and source() read (classification is "
-                     "inherited through depends_on)")]
+    return [Mismatch(node.unique_id, shown, f"depends_on: the manifest {' and '.join(wrong)} "
+                     "(classification is inherited through depends_on)")]
 
 
 def _yaml_columns(node: DbtNode, entry: Entry) -> dict[str, Mapping[str, Any]]:
