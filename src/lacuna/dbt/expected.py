@@ -294,6 +294,8 @@ class Resolved:
 
     def apply(self, partial: Mapping[str, Any], where: str) -> None:
         """Apply one level of config (rendered by dbt: a value with Jinja is UNKNOWN)."""
+        if not partial:
+            return
         self.hooks = self.hooks or bool(partial.get("hooks")) or any(partial.get(k) for k in _HOOKS)
         partial = {_ALIASES.get(k, k): v for k, v in partial.items()}
         for key in TRACKED:

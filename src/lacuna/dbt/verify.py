@@ -334,14 +334,14 @@ class _ByName(dict[str, list[DbtNode]]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.memo: dict[tuple[str, Ref], list[DbtNode]] = {}
+        self.memo: dict[tuple[str, str, str | None], list[DbtNode]] = {}
 
 
 def _candidates(by_name: Mapping[str, list[DbtNode]], package: str, ref: Ref) -> list[DbtNode]:
     """The enabled nodes ``ref('name')``/``source('s', 'name')`` may mean (dbt looks in the
     node's own package first)."""
     memo = by_name.memo if isinstance(by_name, _ByName) else {}
-    key = (package, ref)
+    key = (package, ref.name, ref.source)  # a tuple hashes faster than the dataclass
     if key in memo:
         return memo[key]
     found = [n for n in by_name.get(ref.name, ()) if (
