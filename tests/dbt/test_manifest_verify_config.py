@@ -441,6 +441,33 @@ def test_verify_sources_dropped_forged_or_renamed(built_copy: Path) -> None:
     ) in message
 
 
+PY_MODEL = """def model(dbt, session):
+    dbt.config(materialized="table", meta={"lacuna": {"tier": "restricted"}}, tags=["PII"])
+    return dbt.ref("bronze_customers")
+"""
+
+
+def test_verify_python_model_config_and_refs(built_copy: Path) -> None:
+    # dbt.config(...) and dbt.ref(...) of a Python model, read from the file as dbt does
+    _write(built_copy, "models/finance/py_customers.py", PY_MODEL)
+    project = load_project(built_copy, parse=True)
+    assert project.node("py_customers").meta["lacuna"] == {"tier": "restricted"}
+    load_project(built_copy)
+
+    def change(manifest: dict[str, Any]) -> None:
+        node = manifest["nodes"]["model.lacuna_example.py_customers"]
+        node["meta"] = node["config"]["meta"] = {}
+        node["depends_on"]["nodes"] = []
+
+    _edit(built_copy, change)
+    message = _refusal(built_copy)
+    where = "model.lacuna_example.py_customers (models/finance/py_customers.py)"
+    assert (
+        f"{where}: meta.lacuna.tier: the manifest says None, the file says 'restricted'"
+    ) in message
+    assert f"{where}: depends_on: the manifest lacks {CUSTOMERS}" in message
+
+
 def _bare(name: str, kind: str = "model", **extra: Any) -> DbtNode:
     return DbtNode(
         unique_id=f"{kind}.p.{name}",
