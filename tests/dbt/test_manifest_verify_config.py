@@ -468,6 +468,47 @@ def test_verify_python_model_config_and_refs(built_copy: Path) -> None:
     assert f"{where}: depends_on: the manifest lacks {CUSTOMERS}" in message
 
 
+def test_verify_package_node_config_root_project_last(built_copy: Path) -> None:
+    # a package's node: its own dbt_project.yml, then the root project's `models: <package>:`
+    from lacuna.dbt.manifest import run_dbt
+
+    _write(
+        built_copy,
+        "pkgs/shop/dbt_project.yml",
+        "name: shop\nversion: '1.0'\nconfig-version: 2\n"
+        "models:\n  shop:\n    +meta: {classification: CONFIDENTIAL}\n",
+    )
+    _write(built_copy, "pkgs/shop/models/shop_orders.sql", "select 1 as order_id\n")
+    packages = built_copy / "packages.yml"
+    packages.write_text(
+        packages.read_text(encoding="utf-8") + "  - local: pkgs/shop\n", encoding="utf-8"
+    )
+    config = built_copy / "dbt_project.yml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "models:\n", "models:\n  shop:\n    +meta: {lacuna: {tier: restricted}}\n"
+        ),
+        encoding="utf-8",
+    )
+    run_dbt(["deps"], built_copy)
+    project = load_project(built_copy, parse=True)
+    assert project.node("shop_orders").meta == {
+        "classification": "CONFIDENTIAL",
+        "lacuna": {"tier": "restricted"},
+    }
+    load_project(built_copy)
+    _edit(built_copy, _set_meta("model.shop.shop_orders", {"classification": "CONFIDENTIAL"}))
+    assert (
+        "model.shop.shop_orders (dbt_project.yml (models: shop)): meta.lacuna.tier: the "
+        "manifest says None, the file says 'restricted'"
+    ) in _refusal(built_copy)
+    _edit(built_copy, _set_meta("model.shop.shop_orders", {"lacuna": {"tier": "restricted"}}))
+    assert (
+        "model.shop.shop_orders (dbt_packages/shop/dbt_project.yml (models: shop)): "
+        "meta.classification: the manifest says None, the file says 'CONFIDENTIAL'"
+    ) in _refusal(built_copy)
+
+
 def _bare(name: str, kind: str = "model", **extra: Any) -> DbtNode:
     return DbtNode(
         unique_id=f"{kind}.p.{name}",
