@@ -331,6 +331,8 @@ def test_verify_compiled_sql_is_its_file_compiled(built_copy: Path) -> None:
     ("select a from {{ ref('m') }} {# note #}{{ config(materialized='view') }}",
      'select a from "db"."main"."m"'),
     ("select a from {{ source('raw', 't') }}", 'select a from "db"."raw"."t"'),
+    # Jinja's whitespace control strips the whitespace next to the tag
+    ("select a from\n  {{- ref('m') -}}\n  where 1", 'select a from"db"."main"."m"where 1'),
     ("select a from {{ ref('eph') }}", None),  # inlined as a CTE by dbt
     ("{% if target.name == 'prod' %}select 1{% endif %}", None),  # only dbt renders it
     ("select {{ my_macro('a') }} from {{ ref('m') }}", None),

@@ -129,9 +129,12 @@ def scan_sql(text: str) -> Scan:
     calls: list[Mapping[str, Any]] = []
     unknown: set[str] = set()
     pos = depth = 0
+    trim = False  # the tag before ended with "-": Jinja strips the whitespace after it
     for start, end, opener, inner in _tokens(text):
         if parts is not None:
-            parts.append(text[pos:start])
+            before = text[pos:start].lstrip() if trim else text[pos:start]
+            parts.append(before.rstrip() if text.startswith("-", start + 2) else before)
+        trim = text.startswith("-", end - 3)
         pos = end
         if opener == "{#":
             continue
@@ -163,7 +166,7 @@ def scan_sql(text: str) -> Scan:
         if _CALL.search(inner):
             unknown |= set(TRACKED)
     if parts is not None:
-        parts.append(text[pos:])
+        parts.append(text[pos:].lstrip() if trim else text[pos:])
     config = merge_calls(calls)
     config.update(dict.fromkeys(unknown, UNKNOWN))
     return Scan(
