@@ -202,6 +202,27 @@ def test_verify_jinja_fails_closed_without_parse_and_passes_with_it(built_copy: 
     assert project.node("gold_revenue").meta["classification"] == "INTERNAL"
 
 
+def test_verify_macro_that_sets_meta_fails_closed(built_copy: Path) -> None:
+    # a macro the model calls sets its meta through config(): only dbt knows what it sets, so
+    # dropping it from the manifest must not pass as "the files set nothing"
+    _write(
+        built_copy,
+        "macros/restricted.sql",
+        "{% macro restricted() %}{{ config(meta={'lacuna': {'tier': 'restricted'}}) }}"
+        "{% endmacro %}\n",
+    )
+    _prepend(built_copy, "models/finance/gold_revenue.sql", "{{ restricted() }}\n")
+    project = load_project(built_copy, parse=True)
+    assert project.node("gold_revenue").meta["lacuna"] == {"tier": "restricted"}
+    _edit(built_copy, _set_meta("model.lacuna_example.gold_revenue", {}))
+    message = _refusal(built_copy)
+    assert (
+        "model.lacuna_example.gold_revenue (models/finance/gold_revenue.sql): meta: set "
+        "with Jinja only dbt renders"
+    ) in message
+    load_project(built_copy, parse=True)
+
+
 def test_verify_jinja_in_a_key_classification_does_not_read_is_fine(built_copy: Path) -> None:
     config = built_copy / "dbt_project.yml"
     config.write_text(

@@ -69,13 +69,14 @@ from lacuna.dbt.verify_nodes import (
     _check_names,
     _check_relations,
     _key,
-    _macro_overrides,
     _Package,
     _resolve,
     _shown,
     _tag_list,
     _unknown,
     _unlisted_sources,
+    read_macros,
+    with_macros,
 )
 
 # dbt.constants.MAXIMUM_SEED_SIZE: a bigger seed's checksum is its path
@@ -107,13 +108,13 @@ def verify_manifest(project: DbtProject) -> None:
         by_name.setdefault(node.name, []).append(node)
     roots = {project.name: root, **_package_roots(root, config, packages - {project.name},
                                                   project)}
-    overrides = frozenset(m for folder in roots.values() for m in _macro_overrides(folder))
+    macros = read_macros(roots.values())
     defaults: list[tuple[DbtNode, str]] = []
     for package, folder in roots.items():
         cfg = config if package == project.name else read_yaml_mapping(folder /
                                                                          "dbt_project.yml")
         pkg = _Package(package, folder, root, cfg, None if package == project.name else config,
-                       entries(folder, cfg, package, rel_to=root), overrides)
+                       entries(folder, cfg, package, rel_to=root), macros)
         found += _unlisted(project, package, folder, cfg, root)
         for node in project.nodes.values():
             if node.package_name == package:
@@ -230,8 +231,8 @@ def _check_node(node: DbtNode, pkg: _Package, by_name: Mapping[str, list[DbtNode
         if stale:  # the file says nothing about this manifest any more
             return found + _check_columns(node, entry)
         if text is not None and node.resource_type != "seed":
-            scan = scan_python(text) if node.original_file_path.endswith(".py") \
-                else scan_sql(text)
+            scan = with_macros(scan_python(text) if node.original_file_path.endswith(".py")
+                               else scan_sql(text), text, pkg.macros)
             if node.compiled_sql is not None and scan.parts is not None \
                     and node.resource_type == "model":
                 found += _check_compiled(node, scan.parts, by_name, shown)

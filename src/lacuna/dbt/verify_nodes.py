@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ class _Package:
     config: Mapping[str, Any]  # its dbt_project.yml
     root_config: Mapping[str, Any] | None  # the root project's, for a package (applied last)
     entries: Mapping[tuple[str, ...], Entry]
-    overrides: frozenset[str]  # generate_*_name macros some project defines
+    macros: Macros
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -250,7 +250,11 @@ def _check_disabled(node: DbtNode, pkg: _Package) -> list[Mismatch]:
             text = (pkg.folder / node.original_file_path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError, ValueError):
             return []  # no file: nothing of the project enables it either
-        scan = scan_python(text) if node.original_file_path.endswith(".py") else scan_sql(text)
+        scan = with_macros(
+            scan_python(text) if node.original_file_path.endswith(".py") else scan_sql(text),
+            text,
+            pkg.macros,
+        )
     resolved = _resolve(node, pkg, entry, scan, shown)
     if resolved is None:
         return []
@@ -275,23 +279,61 @@ def _unlisted_sources(project: DbtProject, pkg: _Package) -> list[Mismatch]:
 # -- relation names ----------------------------------------------------------------------------
 
 _OVERRIDE = re.compile(r"macro\s+(generate_(?:schema|alias|database)_name)\b")
+_MACRO = re.compile(r"\{%-?\s*macro\s+(\w+)(.*?)\{%-?\s*endmacro", re.DOTALL)
+_CONFIG_CALL = re.compile(r"\bconfig\s*\(")
+_SET_WORDS = {k: re.compile(rf"(?<![.'\"])\b{k}\b") for k in ("meta", "tags", "enabled")}
 
 
-def _macro_overrides(folder: Path) -> set[str]:
-    """The ``generate_*_name`` macros a project (or package) defines: they name relations
-    in ways Lacuna does not compute."""
-    config = (
-        read_yaml_mapping(folder / "dbt_project.yml")
-        if (folder / "dbt_project.yml").is_file()
-        else {}
-    )
-    found: set[str] = set()
-    for path in resource_files(folder, config, "macro-paths", (".sql",)):
-        try:
-            found |= set(_OVERRIDE.findall(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError):
-            continue
-    return found
+@dataclass(frozen=True, slots=True)
+class Macros:
+    """What the projects' macros decide that Lacuna does not compute."""
+
+    overrides: frozenset[str] = frozenset()  # generate_*_name macros some project defines
+    # macros that call config() with meta, tags or enabled, and those keys: a model calling
+    # one gets them from dbt only
+    setters: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def unknown(self, text: str) -> set[str]:
+        """The keys a file may set through a macro it calls."""
+        return {
+            k
+            for name, keys in self.setters.items()
+            if re.search(rf"\b{name}\s*\(", text)
+            for k in keys
+        }
+
+
+def read_macros(folders: Iterable[Path]) -> Macros:
+    """The ``generate_*_name`` overrides and config-setting macros of these projects."""
+    overrides: set[str] = set()
+    setters: dict[str, frozenset[str]] = {}
+    for folder in folders:
+        config = (
+            read_yaml_mapping(folder / "dbt_project.yml")
+            if (folder / "dbt_project.yml").is_file()
+            else {}
+        )
+        for path in resource_files(folder, config, "macro-paths", (".sql",)):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            overrides |= set(_OVERRIDE.findall(text))
+            for name, body in _MACRO.findall(text):
+                if _CONFIG_CALL.search(body):
+                    keys = {k for k, word in _SET_WORDS.items() if word.search(body)}
+                    setters[name] = frozenset(keys or _SET_WORDS)  # config(**x): any of them
+    return Macros(frozenset(overrides), setters)
+
+
+def with_macros(scan: Scan, text: str, macros: Macros) -> Scan:
+    """``scan`` with the keys a macro the file calls may set made UNKNOWN."""
+    if not macros.setters or scan.parts is not None:  # a file without such Jinja calls none
+        return scan
+    keys = macros.unknown(text)
+    if not keys:
+        return scan
+    return Scan(scan.parts, scan.refs, {**scan.config, **dict.fromkeys(keys, UNKNOWN)})
 
 
 def _check_names(
@@ -327,7 +369,7 @@ def _check_names(
             ]
         return found
     alias = values.get("alias")
-    if "generate_alias_name" not in pkg.overrides and alias is not UNKNOWN:
+    if "generate_alias_name" not in pkg.macros.overrides and alias is not UNKNOWN:
         written = alias or (
             f"{node.name}_v{node.version}" if node.version is not None else node.name
         )
@@ -341,7 +383,7 @@ def _check_names(
             )
     custom = values.get("schema")
     if (
-        "generate_schema_name" not in pkg.overrides
+        "generate_schema_name" not in pkg.macros.overrides
         and node.resource_type != "snapshot"
         and custom is not UNKNOWN
     ):
@@ -357,7 +399,7 @@ def _check_names(
                     f"{custom!r} (<target schema>_{custom.strip()})",
                 )
             )
-    if "generate_database_name" not in pkg.overrides and values.get("database") is None:
+    if "generate_database_name" not in pkg.macros.overrides and values.get("database") is None:
         defaults.append((node, "database"))
     return found
 
