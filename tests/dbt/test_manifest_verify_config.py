@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from lacuna.dbt import ManifestError, load_project
-from lacuna.dbt.expected import UNKNOWN, Ref, scan_python, scan_sql
+from lacuna.dbt.expected import UNKNOWN, Ref, Resolved, project_levels, scan_python, scan_sql
 from lacuna.dbt.manifest import DbtNode
 
 CUSTOMERS = "model.lacuna_example.bronze_customers"
@@ -633,3 +633,56 @@ def test_scan_python_model() -> None:
         {Ref("a"), Ref("t", "s")},
         {"meta": {"lacuna": {"tier": "public"}}},
     )
+
+
+def test_project_levels_are_dbts_fqn_search() -> None:
+    # `+key` or a plain key whose value is not a mapping; `meta: {...}` without + is a folder
+    config = {
+        "models": {
+            "+meta": {"a": 1},
+            "p": {"enabled": False, "meta": {"x": 1}, "f": {"+tags": ["T"]}, "g": {"+tags": "U"}},
+        }
+    }
+    assert list(project_levels(config, "models", ["p", "f", "m"])) == [
+        ({"meta": {"a": 1}}, "dbt_project.yml (models)"),
+        ({"enabled": False}, "dbt_project.yml (models: p)"),
+        ({"tags": ["T"]}, "dbt_project.yml (models: p: f)"),
+    ]
+
+
+def test_resolved_merges_as_dbt_does() -> None:
+    # later wins; meta shallowly (meta.lacuna replaced whole), tags appended, Jinja unknown
+    resolved = Resolved()
+    resolved.apply(
+        {
+            "meta": {
+                "classification": "PROPRIETARY",
+                "lacuna": {"tier": "confidential", "tags": ["A"]},
+            },
+            "tags": ["X"],
+            "enabled": True,
+        },
+        "dbt_project.yml",
+    )
+    resolved.apply(
+        {
+            "meta": {"lacuna": {"tier": "restricted", "owner": "{{ var('o') }}"}},
+            "tags": "Y",
+            "dataset": "raw",
+        },
+        "schema.yml:3",
+    )
+    resolved.apply({"enabled": False, "post_hook": "select 1"}, "m.sql")
+    assert resolved.values == {
+        "meta": {
+            "classification": "PROPRIETARY",
+            "lacuna": {"tier": "restricted", "owner": UNKNOWN},
+        },
+        "tags": ["X", "Y"],
+        "enabled": False,
+        "schema": "raw",
+    }
+    assert [
+        resolved.at(k) for k in ("meta.lacuna.tier", "meta.classification", "meta.tags", "enabled")
+    ] == ["schema.yml:3", "dbt_project.yml", "", "m.sql"]
+    assert resolved.hooks

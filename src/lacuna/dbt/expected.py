@@ -315,7 +315,13 @@ class Resolved:
             self.where[key] = where
 
     def at(self, key: str) -> str:
-        return self.where.get(key) or self.where.get(key.split(".", 1)[0]) or ""
+        """What set ``key`` last (``meta.lacuna.tier``: what set ``meta.lacuna``); ``""``
+        when nothing did."""
+        parts = key.split(".")
+        for n in range(len(parts), min(2, len(parts)) - 1, -1):
+            if found := self.where.get(".".join(parts[:n])):
+                return found
+        return ""
 
 
 def _rendered(value: Any) -> Any:
