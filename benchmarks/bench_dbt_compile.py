@@ -87,9 +87,9 @@ def synthetic_manifest(n_models: int, *, project: str = "bench", seed: int = 7) 
                          "constraints": [], "tags": []}
         picked = rng.sample(names, min(3, len(names)))
         parents = [f"model.{project}.{p}" for p in picked]
-        if layer == "bronze":
+        if not picked:  # the SQL reads its source (depends_on is what the file reads)
             parents.append(f"source.{project}.raw.src_{i % 20}")
-        sql = _compiled_sql(rng, list(cols), picked, columns_of, i % 20)
+        raw, sql = _model_sql(rng, list(cols), picked, columns_of, i % 20)
         columns_of[name] = list(cols)
         nodes[uid] = {
             "unique_id": uid, "resource_type": "model", "name": name, "package_name": project,
@@ -99,7 +99,7 @@ def synthetic_manifest(n_models: int, *, project: str = "bench", seed: int = 7) 
             "columns": cols, "depends_on": {"nodes": parents, "macros": []},
             "database": "warehouse", "schema": "main", "alias": name,
             "relation_name": f'"warehouse"."main"."{name}"', "constraints": [],
-            "raw_code": sql, "compiled_code": sql,
+            "raw_code": raw, "compiled_code": sql,
         }
         for kind in ("not_null", "unique"):
             tid = f"test.{project}.{kind}_{name}_id.{i:08x}"
@@ -130,22 +130,28 @@ def synthetic_manifest(n_models: int, *, project: str = "bench", seed: int = 7) 
     }
 
 
-def _compiled_sql(rng: random.Random, columns: list[str], parents: list[str],
-                  columns_of: dict[str, list[str]], source: int) -> str:
-    """What dbt compiles a model to: each column picked from a parent (renamed to the model's
-    name for it) over the parents joined on ``id``; a model without model parents reads its
-    source. Realistic work for the column lineage that classifies the project."""
+def _model_sql(rng: random.Random, columns: list[str], parents: list[str],
+               columns_of: dict[str, list[str]], source: int) -> tuple[str, str]:
+    """A model's SQL file (``ref()``/``source()``) and what dbt compiles it to: each column
+    picked from a parent (renamed to the model's name for it) over the parents joined on
+    ``id``; a model without model parents reads its source. Realistic work for the column
+    lineage that classifies the project."""
     if not parents:
-        return (f"select {', '.join(columns)} from \"warehouse\".\"raw\".\"src_{source}\"")
+        sql = f"select {', '.join(columns)} from {{{{ source('raw', 'src_{source}') }}}}"
+        return sql, sql.replace(f"{{{{ source('raw', 'src_{source}') }}}}",
+                                f'"warehouse"."raw"."src_{source}"')
     picks = []
     for col in columns:
         k = 0 if col == "id" else rng.randrange(len(parents))
         picks.append(f"p{k}.{rng.choice(columns_of[parents[k]]) if col != 'id' else 'id'} "
                      f"as {col}")
-    joins = " ".join(f'join "warehouse"."main"."{p}" as p{k} on p0.id = p{k}.id'
-                     for k, p in enumerate(parents) if k)
-    return (f"select {', '.join(picks)} from \"warehouse\".\"main\".\"{parents[0]}\" as p0 "
-            + joins)
+    raw = f"select {', '.join(picks)} from " + " ".join(
+        f"{'join ' if k else ''}{{{{ ref('{p}') }}}} as p{k}{f' on p0.id = p{k}.id' if k else ''}"
+        for k, p in enumerate(parents))
+    compiled = raw
+    for p in parents:
+        compiled = compiled.replace(f"{{{{ ref('{p}') }}}}", f'"warehouse"."main"."{p}"')
+    return raw, compiled
 
 
 def write_project(folder: Path, n_models: int) -> Path:

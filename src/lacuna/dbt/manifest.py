@@ -137,6 +137,8 @@ class DbtProject:
     children: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
     # (package, original_file_path) of the disabled nodes (the manifest's ``disabled``)
     disabled: frozenset[tuple[str, str]] = frozenset()
+    # the disabled models, seeds, snapshots and sources themselves
+    disabled_nodes: tuple[DbtNode, ...] = ()
 
     @property
     def target_dir(self) -> Path:
@@ -308,6 +310,7 @@ def parse_manifest(data: Mapping[str, Any], project_dir: Path, path: Path) -> Db
         tests=MappingProxyType(tests),
         children=MappingProxyType({k: tuple(v) for k, v in children.items()}),
         disabled=_disabled(data.get("disabled")),
+        disabled_nodes=_disabled_nodes(data.get("disabled")),
     )
 
 
@@ -319,6 +322,13 @@ def _disabled(section: Any) -> frozenset[tuple[str, str]]:
                 out.add((str(raw.get("package_name") or ""),
                          str(raw.get("original_file_path") or "")))
     return frozenset(out)
+
+
+def _disabled_nodes(section: Any) -> tuple[DbtNode, ...]:
+    return tuple(_node(str(raw.get("unique_id") or uid), raw)
+                 for uid, versions in _mapping(section).items()
+                 for raw in (versions if type(versions) is list else ())
+                 if type(raw) is dict and raw.get("resource_type") in DATA_NODES)
 
 
 def _items(section: Any, path: Path) -> Iterable[tuple[str, Mapping[str, Any]]]:

@@ -40,6 +40,10 @@ class Entry:
     # and tags (added to the table's)
     parent_meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     parent_tags: tuple[str, ...] = ()
+    parent: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # source
+    # the file's folders below its resource path (a source's fqn is the package, these, the
+    # source and the table)
+    dirs: tuple[str, ...] = ()
 
     def at(self, mapping: Any) -> str:
         line = self.lines.get(id(mapping))
@@ -49,12 +53,15 @@ class Entry:
 _Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _MERGE = "tag:yaml.org,2002:merge"
 # what is built of a properties file: the rest (descriptions, tests, docs) is only composed
-_ENTRY_KEYS = frozenset({"name", "meta", "config", "tags", "columns", "versions", "tables"})
+_ENTRY_KEYS = frozenset({"name", "meta", "config", "tags", "columns", "versions", "tables",
+                         "schema", "database", "identifier", "overrides"})
 _COLUMN_KEYS = frozenset({"name", "meta", "config", "tags", "include", "exclude"})
 _TOP_KEYS = frozenset({*_SECTIONS, "sources"})
 # a file without any of these (keys are case-sensitive; a backslash may escape one) declares
-# no classification, so the manifest must declare none for the nodes it lists either
-_RELEVANT = ("lacuna", "floe", "classification", "pii_type", "sensitivity", "tags", "\\")
+# no classification, enables, disables, renames or declares a source, so the manifest must say
+# none of that for the nodes it lists either
+_RELEVANT = ("lacuna", "floe", "classification", "pii_type", "sensitivity", "tags", "enabled",
+             "alias", "schema", "database", "sources", "\\")
 
 
 class _Built:
@@ -127,24 +134,47 @@ def read_yaml_mapping(path: Path) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
+def resource_paths(config: Mapping[str, Any], key: str) -> list[str]:
+    """The ``key`` paths (``model-paths``, ...) of a project's ``dbt_project.yml``
+    (``config``), dbt's default folder when it names none."""
+    value = config.get(key) or (config.get("source-paths") if key == "model-paths" else None)
+    return [str(v) for v in ([value] if isinstance(value, str) else
+                             list(value or RESOURCE_PATHS[key]))]
+
+
 def resource_files(folder: Path, config: Mapping[str, Any], key: str,
                    suffixes: tuple[str, ...]) -> list[Path]:
-    """The files ending in ``suffixes`` under the ``key`` paths (``model-paths``, ...) of a
-    project's ``dbt_project.yml`` (``config``), dbt's default folder when it names none."""
-    value = config.get(key) or (config.get("source-paths") if key == "model-paths" else None)
-    paths = [value] if isinstance(value, str) else list(value or RESOURCE_PATHS[key])
+    """The files ending in ``suffixes`` under the ``key`` paths of ``config``."""
     files: list[Path] = []
-    for each in paths:
-        base = folder / str(each)
+    for each in resource_paths(config, key):
+        base = folder / each
         if base.is_dir():
             files += [p for p in base.rglob("*") if p.suffix in suffixes and p.is_file()]
     return sorted(set(files))
 
 
-def _yaml_files(folder: Path, config: Mapping[str, Any]) -> list[Path]:
-    files = [f for key in RESOURCE_PATHS
-             for f in resource_files(folder, config, key, (".yml", ".yaml"))]
-    return sorted(set(files))
+def resource_dirs(rel: str, config: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    """The folders of a file (``rel``: relative to its project) below the ``key`` path it is
+    under (what dbt puts in a node's fqn), ``None`` when it is under none."""
+    parts = tuple(rel.split("/"))
+    for base in resource_paths(config, key):
+        prefix = tuple(p for p in base.strip("/").split("/") if p not in ("", "."))
+        if parts[:len(prefix)] == prefix and len(parts) > len(prefix):
+            return parts[len(prefix):-1]
+    return None
+
+
+def _yaml_files(folder: Path, config: Mapping[str, Any]) -> dict[Path, tuple[str, ...]]:
+    """Each YAML file of the resource paths, with its folders below the one it was found in."""
+    out: dict[Path, tuple[str, ...]] = {}
+    for key in RESOURCE_PATHS:
+        for each in resource_paths(config, key):
+            base = folder / each
+            if base.is_dir():
+                for p in base.rglob("*"):
+                    if p.suffix in (".yml", ".yaml") and p.is_file():
+                        out.setdefault(p, p.relative_to(base).parts[:-1])
+    return dict(sorted(out.items()))
 
 
 def entries(folder: Path, config: Mapping[str, Any], package: str, *, rel_to: Path
@@ -158,7 +188,7 @@ def entries(folder: Path, config: Mapping[str, Any], package: str, *, rel_to: Pa
         ManifestError: a YAML file that cannot be read or parsed (dbt could not either).
     """
     out: dict[tuple[str, ...], Entry] = {}
-    for path in _yaml_files(folder, config):
+    for path, dirs in _yaml_files(folder, config).items():
         data, lines = _load(path)
         if not isinstance(data, Mapping):
             continue
@@ -169,15 +199,16 @@ def entries(folder: Path, config: Mapping[str, Any], package: str, *, rel_to: Pa
         for section, kind in _SECTIONS.items():
             for item in as_list(data.get(section)):
                 if isinstance(item, Mapping) and item.get("name") is not None:
-                    out[(kind, package, str(item["name"]))] = Entry(item, rel, lines)
+                    out[(kind, package, str(item["name"]))] = Entry(item, rel, lines, dirs=dirs)
         for source in as_list(data.get("sources")):
-            if not isinstance(source, Mapping) or source.get("name") is None:
+            if not isinstance(source, Mapping) or source.get("name") is None \
+                    or source.get("overrides"):  # a package's source, patched: not this one's
                 continue
             parent_meta, parent_tags = _merged_meta(source), _tags(source)
             for table in as_list(source.get("tables")):
                 if isinstance(table, Mapping) and table.get("name") is not None:
                     out[("source", package, str(source["name"]), str(table["name"]))] = \
-                        Entry(table, rel, lines, parent_meta, parent_tags)
+                        Entry(table, rel, lines, parent_meta, parent_tags, source, dirs)
     return out
 
 

@@ -10,42 +10,47 @@ YAML; anyone who can write ``target/`` could declassify a column there without a
    the YAML entry that declares the node, found by reading every YAML file of the project's
    resource paths once (:mod:`lacuna.dbt.properties`; ``patch_path`` in the manifest is not
    trusted to say where).
-2. **Node meta**: the keys :func:`lacuna.dbt.classify.table_declaration` reads that the YAML
-   entry sets must be in the manifest as written (YAML wins over ``dbt_project.yml``), unless
-   the node's SQL mentions ``meta`` (a ``config(meta=...)`` wins over the YAML); governance
-   tags the YAML gives must be among the node's tags. Keys that come only from
-   ``dbt_project.yml`` or a ``config()`` are not checked. (dbt 1.11 ignores a model's
-   top-level ``tags:``; only ``config.tags`` are compared, and a source table's own tags.)
+2. **Node config**: each node's config resolved from the files as dbt does it
+   (:mod:`lacuna.dbt.expected`: ``dbt_project.yml`` folders < properties YAML < the SQL's
+   ``config()``): the node meta :func:`lacuna.dbt.classify.table_declaration` reads, the
+   governance tags, and ``enabled`` (a node in the manifest's ``disabled`` must be disabled by
+   the files, a listed one must not be; every YAML source table must be a node).
 3. **Files**: dbt's ``checksum`` of each model's, seed's and snapshot's file: the SHA-256 of the
    file decoded as UTF-8 with surrounding whitespace stripped, or, for a seed over 1 MiB, its
    path (``dbt/parser/read_files.py``, ``dbt/artifacts/resources/base.py`` ``FileHash``).
-4. **Compiled SQL**: a model's ``compiled_code`` (column lineage is traced through it) against
-   its file with ``ref()``/``source()`` replaced by the relations, when that is all the Jinja
-   it has.
+4. **Compiled SQL and lineage**: a model's ``compiled_code`` (column lineage is traced through
+   it) against its file with ``ref()``/``source()`` replaced by the relations, and its
+   ``depends_on`` (classification is inherited through it) against those calls, when they are
+   all the Jinja it has.
+5. **Relation names**: ``relation_name`` is the node's database, schema and alias, unique; the
+   alias (a source's identifier and schema) as the files set it; nodes without a custom schema
+   share one.
 
-A value with Jinja (``{{ ... }}``) in the YAML is rendered by dbt and cannot be compared here;
-such a column or key is skipped.
+A value the files set with Jinja (YAML, ``dbt_project.yml``, a ``config()`` argument) is only
+known to dbt: it fails closed (``Mismatch.unknown``), and the message says to use ``--parse``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lacuna.dbt.classify import TABLE_LACUNA_KEYS, TABLE_META_KEYS, declaration, governance_tag
+from lacuna.dbt.classify import declaration
+from lacuna.dbt.expected import (
+    Ref,
+    Scan,
+    scan_python,
+    scan_sql,
+)
 from lacuna.dbt.manifest import (
     DbtNode,
     DbtProject,
     ManifestError,
     _column,
     _mapping,
-    _merged_meta,
-    _tags,
 )
 from lacuna.dbt.properties import (
     Entry,
@@ -55,23 +60,28 @@ from lacuna.dbt.properties import (
     read_yaml_mapping,
     resource_files,
 )
+from lacuna.dbt.verify_nodes import (
+    _DECLARING,
+    CHECKSUMMED,
+    Mismatch,
+    _check_config,
+    _check_disabled,
+    _check_names,
+    _check_relations,
+    _key,
+    _Package,
+    _resolve,
+    _shown,
+    _tag_list,
+    _unknown,
+    _unlisted_sources,
+    read_macros,
+    with_macros,
+)
 
 # dbt.constants.MAXIMUM_SEED_SIZE: a bigger seed's checksum is its path
 MAXIMUM_SEED_SIZE = 1024 * 1024
-CHECKSUMMED = ("model", "seed", "snapshot")
 SHOWN = 10  # differences listed in one error
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    """One difference between the manifest and the project's files."""
-
-    node: str  # unique id ("" for the project itself)
-    where: str  # the file (and line) that says otherwise, relative to the project
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.node or 'project'} ({self.where}): {self.detail}"
 
 
 def verify_manifest(project: DbtProject) -> None:
@@ -79,9 +89,10 @@ def verify_manifest(project: DbtProject) -> None:
 
     Raises:
         ManifestError: the project's files are missing (no ``dbt_project.yml``, or an
-            installed package's folder), or the manifest does not match them; the message
-            lists the differences (node, column, file and line, the manifest's value and the
-            file's) and says to run ``dbt parse``.
+            installed package's folder), the manifest does not match them, or a value it
+            must match is set with Jinja only dbt renders; the message lists the differences
+            (node, column, file and line, the manifest's value and the file's) and says to run
+            ``dbt parse`` (or, for Jinja, ``--parse``).
     """
     root = project.project_dir
     config = _project_config(root, project)
@@ -92,19 +103,27 @@ def verify_manifest(project: DbtProject) -> None:
             f"dbt_project.yml names {name!r}")]))
     packages = {n.package_name for n in project.nodes.values()}
     found: list[Mismatch] = []
-    by_name: dict[str, list[DbtNode]] = {}
+    by_name = _ByName()
     for node in project.nodes.values():
         by_name.setdefault(node.name, []).append(node)
     roots = {project.name: root, **_package_roots(root, config, packages - {project.name},
                                                   project)}
+    macros = read_macros(roots.values())
+    defaults: list[tuple[DbtNode, str]] = []
     for package, folder in roots.items():
         cfg = config if package == project.name else read_yaml_mapping(folder /
                                                                          "dbt_project.yml")
-        found_entries = entries(folder, cfg, package, rel_to=root)
+        pkg = _Package(package, folder, root, cfg, None if package == project.name else config,
+                       entries(folder, cfg, package, rel_to=root), macros)
         found += _unlisted(project, package, folder, cfg, root)
         for node in project.nodes.values():
             if node.package_name == package:
-                found += _check_node(node, found_entries.get(_key(node)), folder, root, by_name)
+                found += _check_node(node, pkg, by_name, defaults)
+        for node in project.disabled_nodes:
+            if node.package_name == package:
+                found += _check_disabled(node, pkg)
+        found += _unlisted_sources(project, pkg)
+    found += _check_relations(project, defaults)
     if found:
         raise ManifestError(_message(project, found))
 
@@ -112,12 +131,26 @@ def verify_manifest(project: DbtProject) -> None:
 def _message(project: DbtProject, found: list[Mismatch]) -> str:
     shown = "\n".join(f"  - {m}" for m in found[:SHOWN])
     more = f"\n  ... and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
-    return (f"{project.manifest_path}: the dbt manifest does not match the project's files in "
-            f"{project.project_dir} ({len(found)} difference{'s' * (len(found) != 1)}):\n"
-            f"{shown}{more}\nThe manifest is stale (files changed since dbt last parsed the "
-            "project) or was edited after dbt wrote it, and Lacuna reads classifications only "
-            f"from a manifest that matches the files: run `dbt parse` in "
-            f"{project.project_dir} (or `lacuna compile --parse`) to write it again")
+    stale = [m for m in found if not m.unknown]
+    unknown = len(found) - len(stale)
+    head = (f"{project.manifest_path}: the dbt manifest does not match the project's files in "
+            f"{project.project_dir} ({len(found)} difference{'s' * (len(found) != 1)})" if stale
+            else f"{project.manifest_path}: the dbt manifest cannot be checked against the "
+            f"project's files in {project.project_dir} without dbt ({unknown} "
+            f"value{'s' * (unknown != 1)})")
+    tail = ""
+    if stale:
+        tail += ("\nThe manifest is stale (files changed since dbt last parsed the project) or "
+                 "was edited after dbt wrote it, and Lacuna reads classifications only from a "
+                 f"manifest that matches the files: run `dbt parse` in {project.project_dir} "
+                 "(or `lacuna compile --parse`) to write it again")
+    if unknown:
+        tail += ("\nValues set with Jinja (in YAML, dbt_project.yml or a config() call) are "
+                 "rendered by dbt, so Lacuna cannot tell whether the manifest holds what the "
+                 "files say: pass --parse (`lacuna compile --parse`, load_project(parse=True)) "
+                 "to run `dbt parse` and read the manifest it has just written, or write those "
+                 "values without Jinja")
+    return f"{head}:\n{shown}{more}{tail}"
 
 
 def _missing(project: DbtProject, what: str, fix: str) -> ManifestError:
@@ -182,31 +215,39 @@ def _unlisted(project: DbtProject, package: str, folder: Path, config: Mapping[s
     return found
 
 
-def _key(node: DbtNode) -> tuple[str, ...]:
-    if node.resource_type == "source":
-        return ("source", node.package_name, node.source_name or "", node.name)
-    return (node.resource_type, node.package_name, node.name)
-
-
 # -- one node ----------------------------------------------------------------------------------
 
 
-def _check_node(node: DbtNode, entry: Entry | None, folder: Path, root: Path,
-                by_name: Mapping[str, list[DbtNode]]) -> list[Mismatch]:
+def _check_node(node: DbtNode, pkg: _Package, by_name: Mapping[str, list[DbtNode]],
+                defaults: list[tuple[DbtNode, str]]) -> list[Mismatch]:
     found: list[Mismatch] = []
-    sql: str | None = None
+    scan: Scan | None = None
+    entry = pkg.entries.get(_key(node))
+    shown = node.original_file_path if pkg.root_config is None else \
+        _shown(pkg.folder / node.original_file_path, pkg.root)
     if node.resource_type in CHECKSUMMED:
-        stale, sql = _check_file(node, folder, root)
+        stale, text = _check_file(node, pkg.folder, pkg.root)
         found += stale
-        if not stale and sql is not None and node.resource_type == "model" \
-                and node.compiled_sql is not None:
-            found += _check_compiled(node, sql, by_name, _shown(folder / node.original_file_path,
-                                                                root))
+        if stale:  # the file says nothing about this manifest any more
+            return found + _check_columns(node, entry)
+        if text is not None and node.resource_type != "seed":
+            scan = with_macros(scan_python(text) if node.original_file_path.endswith(".py")
+                               else scan_sql(text), text, pkg.macros)
+            if node.compiled_sql is not None and scan.parts is not None \
+                    and node.resource_type == "model":
+                found += _check_compiled(node, scan.parts, by_name, shown)
+    elif entry is None:  # a source: declared in YAML or nowhere
+        return [Mismatch(node.unique_id, node.original_file_path or "?", "no YAML file of the "
+                         "project declares this source table (added to the manifest, or "
+                         "removed from the files since dbt parsed them)")]
     found += _check_columns(node, entry)
-    if entry is not None:
-        may_config_meta = node.resource_type in ("model", "snapshot") and (
-            sql is None or "meta" in sql)
-        found += _check_table(node, entry, may_config_meta)
+    resolved = _resolve(node, pkg, entry, scan, shown)
+    if scan is not None:
+        found += _check_depends(node, scan, by_name, shown,
+                                hooks=resolved is None or resolved.hooks)
+    if resolved is not None:
+        found += _check_config(node, resolved, shown)
+        found += _check_names(node, pkg, entry, resolved, defaults)
     return found
 
 
@@ -252,18 +293,12 @@ def _check_file(node: DbtNode, folder: Path, root: Path) -> tuple[list[Mismatch]
     return [], text
 
 
-_JINJA = re.compile(r"\{\{(.*?)\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
-_REF = re.compile(r"""\s*ref\(\s*(['"])([\w.-]+)\1\s*\)\s*""")
-_SOURCE = re.compile(r"""\s*source\(\s*(['"])([\w.-]+)\1\s*,\s*(['"])([\w.-]+)\3\s*\)\s*""")
-_CONFIG = re.compile(r"\s*config\(.*\)\s*", re.DOTALL)
-
-
-def _check_compiled(node: DbtNode, sql: str, by_name: Mapping[str, list[DbtNode]],
-                    shown: str) -> list[Mismatch]:
+def _check_compiled(node: DbtNode, parts: Sequence[str | Ref],
+                    by_name: Mapping[str, list[DbtNode]], shown: str) -> list[Mismatch]:
     """The compiled SQL Lacuna traces column lineage through, against the model's own file
     compiled the way dbt does it, when its only Jinja is ``ref('m')``, ``source('s', 't')``,
     ``config(...)`` and comments (anything else needs dbt to render: not checked)."""
-    expected = _compiled(sql, by_name, node.package_name)
+    expected = _render(parts, by_name, node.package_name)
     if expected is None:
         return []
     compiled = node.compiled_sql or ""
@@ -275,50 +310,84 @@ def _check_compiled(node: DbtNode, sql: str, by_name: Mapping[str, list[DbtNode]
 
 
 def _compiled(sql: str, by_name: Mapping[str, list[DbtNode]], package: str) -> str | None:
+    """``sql`` compiled as dbt does it, when its only Jinja is ref/source/config/comments."""
+    parts = scan_sql(sql).parts
+    return None if parts is None else _render(parts, by_name, package)
+
+
+def _render(parts: Sequence[str | Ref], by_name: Mapping[str, list[DbtNode]], package: str
+            ) -> str | None:
     out: list[str] = []
-    pos = 0
-    for match in _JINJA.finditer(sql):
-        out.append(sql[pos:match.start()])
-        pos = match.end()
-        token = match.group(0)
-        if token.startswith("{#"):
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
             continue
-        inner = match.group(1)
-        if inner is None:  # a {% statement %}: only dbt can render it
-            return None
-        relation: str | None = None
-        if (ref := _REF.fullmatch(inner)) is not None:
-            relation = _relation(by_name, package, ref.group(2), None)
-        elif (src := _SOURCE.fullmatch(inner)) is not None:
-            relation = _relation(by_name, package, src.group(4), src.group(2))
-        elif _CONFIG.fullmatch(inner) is not None:
-            relation = ""
-        if relation is None:
-            return None
-        out.append(relation)
-    out.append(sql[pos:])
+        target = _target(by_name, package, part)
+        if target is None or target.materialized == "ephemeral" or not target.relation_name:
+            return None  # unknown, ambiguous, or inlined as a CTE by dbt
+        out.append(target.relation_name)
     return "".join(out).strip()
 
 
-def _relation(by_name: Mapping[str, list[DbtNode]], package: str, name: str,
-              source: str | None) -> str | None:
-    """What dbt renders ``ref(name)``/``source(source, name)`` as; ``None`` when it is not one
-    plain relation (unknown, ambiguous, or an ephemeral model dbt inlines as a CTE)."""
-    found = [n for n in by_name.get(name, ()) if (
-        n.resource_type == "source" and n.source_name == source if source is not None
+class _ByName(dict[str, list[DbtNode]]):
+    """Nodes by name, remembering what each ``ref()`` resolves to (a file's refs are resolved
+    for its compiled SQL and again for its ``depends_on``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.memo: dict[tuple[str, str, str | None], list[DbtNode]] = {}
+
+
+def _candidates(by_name: Mapping[str, list[DbtNode]], package: str, ref: Ref) -> list[DbtNode]:
+    """The enabled nodes ``ref('name')``/``source('s', 'name')`` may mean (dbt looks in the
+    node's own package first)."""
+    memo = by_name.memo if isinstance(by_name, _ByName) else {}
+    key = (package, ref.name, ref.source)  # a tuple hashes faster than the dataclass
+    if key in memo:
+        return memo[key]
+    found = [n for n in by_name.get(ref.name, ()) if (
+        n.resource_type == "source" and n.source_name == ref.source if ref.source is not None
         else n.resource_type in CHECKSUMMED)]
     if len(found) > 1:
         found = [n for n in found if n.package_name == package]
-    if len(found) != 1 or found[0].materialized == "ephemeral":
-        return None
-    return found[0].relation_name
+    memo[key] = found
+    return found
 
 
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+def _target(by_name: Mapping[str, list[DbtNode]], package: str, ref: Ref) -> DbtNode | None:
+    found = _candidates(by_name, package, ref)
+    return found[0] if len(found) == 1 else None
+
+
+def _check_depends(node: DbtNode, scan: Scan, by_name: Mapping[str, list[DbtNode]],
+                   shown: str, *, hooks: bool) -> list[Mismatch]:
+    """``depends_on``, through which classification is inherited, against the file's
+    ``ref()``/``source()`` calls, when those are all the Jinja that could add one. dbt renders
+    a node's hooks at parse time and adds their ``ref()``s too, so with ``hooks`` a parent the
+    file does not read is allowed (one more parent only makes the node inherit more)."""
+    if scan.refs is None:
+        return []
+    expected: set[str] = set()
+    for ref in scan.refs:
+        found = _candidates(by_name, node.package_name, ref)
+        if not found:
+            said = f"source('{ref.source}', '{ref.name}')" if ref.source else \
+                f"ref('{ref.name}')"
+            return [Mismatch(node.unique_id, shown, f"the file reads {said}, which is no "
+                             "enabled node of the manifest (dbt would not parse it so)")]
+        if len(found) > 1:  # a versioned model's ref(), or an ambiguous one: not compared
+            return []
+        expected.add(found[0].unique_id)
+    have = set(node.depends_on)
+    wrong = []
+    if lost := sorted(expected - have):
+        wrong.append(f"lacks {', '.join(lost)}, which the file's ref()/source() read")
+    if not hooks and (extra := sorted(have - expected)):
+        wrong.append(f"adds {', '.join(extra)}, which the file does not read")
+    if not wrong:
+        return []
+    return [Mismatch(node.unique_id, shown, f"depends_on: the manifest {' and '.join(wrong)} "
+                     "(classification is inherited through depends_on)")]
 
 
 def _yaml_columns(node: DbtNode, entry: Entry) -> dict[str, Mapping[str, Any]]:
@@ -355,9 +424,11 @@ def _check_columns(node: DbtNode, entry: Entry | None) -> list[Mismatch]:
                 and (raw.get("meta") or {}) == in_manifest.meta \
                 and _tag_list(raw.get("tags")) == list(in_manifest.tags):
             continue  # written as the manifest has it (the common case, and the cheap one)
-        if raw is not None and has_jinja({k: raw.get(k) for k in ("meta", "config", "tags")}):
-            continue  # dbt renders it; not comparable here
         said = declaration(in_manifest) if in_manifest is not None else None
+        if raw is not None and _declares_with_jinja(raw):  # only dbt renders it
+            found.append(_unknown(node, entry.at(raw) if entry else "", f"column {name}",
+                                  _say(said)))
+            continue
         written = declaration(_column(name, raw)) if raw is not None else None
         if said == written:
             continue
@@ -376,8 +447,16 @@ def _check_columns(node: DbtNode, entry: Entry | None) -> list[Mismatch]:
     return found
 
 
-def _tag_list(value: Any) -> list[Any]:
-    return [value] if isinstance(value, str) else as_list(value)
+def _declares_with_jinja(raw: Mapping[str, Any]) -> bool:
+    """Whether Jinja is in what declares a column's class (its ``meta``/``config.meta``
+    ``lacuna:``, ``floe:``, ``classification``, ``pii_type``, ``sensitivity``, or its tags)."""
+    for holder in (raw, _mapping(raw.get("config"))):
+        meta = holder.get("meta")
+        if isinstance(meta, Mapping) and any(has_jinja(meta.get(k)) for k in _DECLARING):
+            return True
+        if has_jinja(holder.get("tags")):
+            return True
+    return False
 
 
 def _say(found: tuple[dict[str, Any], str] | None) -> str:
@@ -386,31 +465,3 @@ def _say(found: tuple[dict[str, Any], str] | None) -> str:
     fields, source = found
     inner = ", ".join(f"{k}: {v}" for k, v in fields.items())
     return f"{source} {{{inner}}}"
-
-
-def _check_table(node: DbtNode, entry: Entry, may_config_meta: bool) -> list[Mismatch]:
-    found: list[Mismatch] = []
-    where = entry.at(entry.data)
-    meta = {**entry.parent_meta, **_merged_meta(entry.data)}
-    pairs: list[tuple[str, Any, Any]] = []
-    if not may_config_meta:
-        pairs += [(f"meta.{k}", meta[k], node.meta.get(k)) for k in TABLE_META_KEYS if k in meta]
-        lac, have = meta.get("lacuna"), node.meta.get("lacuna")
-        if isinstance(lac, Mapping):
-            have = have if isinstance(have, Mapping) else {}
-            pairs += [(f"meta.lacuna.{k}", lac[k], have.get(k)) for k in TABLE_LACUNA_KEYS
-                      if k in lac]
-    for key, written, said in pairs:
-        if not has_jinja(written) and written != said:
-            found.append(Mismatch(node.unique_id, where, f"{key}: the manifest says {said!r}, "
-                                  f"the file says {written!r}"))
-    # dbt 1.11 ignores a model's, seed's or snapshot's top-level `tags:` (config.tags counts);
-    # a source table's are its own
-    given = [*entry.parent_tags, *_tags(entry.data)] if node.resource_type == "source" else \
-        _tag_list(_mapping(entry.data.get("config")).get("tags"))
-    tags = [t for t in given if isinstance(t, str) and governance_tag(t) and not has_jinja(t)]
-    lost = [t for t in tags if t not in node.tags]
-    if lost:
-        found.append(Mismatch(node.unique_id, where, f"tags: the file gives {', '.join(lost)}, "
-                              "the manifest does not"))
-    return found
