@@ -4,10 +4,18 @@ ordinary headers no writer may take for values (:data:`HEADERS`)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 import lacuna
+
+#: addresses the label tests make column labels, and what records call those columns
+EMAILS = ["ana@example.org", "bo@example.com", "cy@example.net", "di@example.io"]
+POSITIONS = ["(column 1)", "(column 2)", "(column 3)", "(column 4)"]
+_POSITION = re.compile(r"\(column (\d+)\)")
 
 # Real headers that hold no values: words that are also names (Jordan, Chad, June), a pivot by
 # sex, numbered periods. Every writer must write them as it did (no ``(column labels)``, no
@@ -40,3 +48,27 @@ def leaks(root: Path, secrets: Iterable[str], *data: Path) -> list[str]:
         content = path.read_bytes()
         found += [f"{path.relative_to(root)}: {s.decode()}" for s in wanted if s in content]
     return found
+
+
+def by_position(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that are a column's position (``(column N)``), by N."""
+    return sorted((n for n in names if _POSITION.fullmatch(n)), key=lambda n: int(n[8:-1]))
+
+
+def lines_with(records: Iterable[logging.LogRecord], secrets: Iterable[str] = EMAILS) -> list[str]:
+    """The log lines (``caplog.records``) that hold one of ``secrets``."""
+    wanted = list(secrets)
+    return [r.getMessage() for r in records if any(s in r.getMessage() for s in wanted)]
+
+
+def decision_log(root: Path) -> list[str]:
+    """The decision log's records (``lacuna_decision_log`` in ``root/audit.db``) as JSON text,
+    once Lacuna is disabled (flushed)."""
+    from lacuna.policy.log_sinks import SqlDecisionLog
+
+    flushed()
+    sink = SqlDecisionLog(f"sqlite:///{root / 'audit.db'}")
+    try:
+        return [json.dumps(r, default=str) for r in sink.records(limit=100)]
+    finally:
+        sink.close()

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -35,10 +34,8 @@ import lacuna
 from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
 from lacuna.model import Tier
-from leaks import HEADERS, flushed, leaks
+from leaks import EMAILS, HEADERS, POSITIONS, by_position, decision_log, leaks, lines_with
 
-EMAILS = ["ana@example.org", "bo@example.com", "cy@example.net", "di@example.io"]
-POSITIONS = ["(column 1)", "(column 2)", "(column 3)", "(column 4)"]
 KEYED = ["(column 2)", "(column 3)", "(column 4)", "(column 5)"]  # a pivot: the key comes first
 STEWARD = "jane.smith@example.com"
 PURPOSE = "Board of Directors Q4 customer metrics presentation"
@@ -124,23 +121,10 @@ def _suffix(name: str) -> str:
     return ".parquet" if "parquet" in name else ".csv"
 
 
-def _positions(names: Iterable[str]) -> list[str]:
-    return sorted(n for n in names if re.fullmatch(r"\(column \d+\)", n))
 
 
-def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if any(e in r.getMessage() for e in EMAILS)]
 
 
-def _decision_log(root: Path) -> list[str]:
-    from lacuna.policy.log_sinks import SqlDecisionLog
-
-    flushed()
-    sink = SqlDecisionLog(f"sqlite:///{root / 'audit.db'}")
-    try:
-        return [json.dumps(r, default=str) for r in sink.records(limit=100)]
-    finally:
-        sink.close()
 
 
 def _versions() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -178,15 +162,15 @@ def test_a_denied_export_names_the_columns_by_position_in_every_record(
     assert columns["(column labels)"].pii_type == "email"
     assert positions[0] in columns["(column labels)"].reasoning
     # a DuckDB PIVOT's columns are unknown to the SQL's lineage: no class of their own
-    assert _positions(columns) == ([] if writer == "duckdb.pivot" else positions)
+    assert by_position(columns) == ([] if writer == "duckdb.pivot" else positions)
     assert not any(e in n for n in columns for e in EMAILS)
     message = str(denied.value)
     assert "(column labels)" in message
     assert not any(e in message for e in EMAILS)
-    logged = _decision_log(tmp_path)
+    logged = decision_log(tmp_path)
     assert any("(column labels)" in r for r in logged)
     assert writer == "duckdb.pivot" or any(positions[0] in r for r in logged)
-    assert _logged(caplog) == []
+    assert lines_with(caplog.records) == []
     assert leaks(tmp_path, EMAILS) == []
 
 
@@ -217,9 +201,9 @@ def test_an_allowed_write_to_governed_storage_names_them_by_position(
     back = _read(target)  # the round trip: the (sealed) file holds its header and its rows
     assert back.columns == EMAILS
     assert back.row(0) == (0, 1, 2, 3)
-    assert any(positions[0] in r for r in _decision_log(tmp_path))  # flushed: OpenLineage too
+    assert any(positions[0] in r for r in decision_log(tmp_path))  # flushed: OpenLineage too
     assert positions[0] in _schema_fields(tmp_path)
-    assert _logged(caplog) == []
+    assert lines_with(caplog.records) == []
     assert leaks(tmp_path, EMAILS, target) == []
 
 
@@ -234,7 +218,7 @@ def test_reading_it_back_keeps_the_header_class(
         back.write_csv(downloads / "wide.csv")
     columns = denied.value.decision.operation.classification.columns
     assert columns["(column labels)"].pii_type == "email"
-    assert _positions(columns) == POSITIONS
+    assert by_position(columns) == POSITIONS
     again = sandbox / "governed" / "workspace" / "again.csv"
     back.write_csv(again)  # the read's edges name the columns by position too
     assert _read(again).columns == EMAILS
@@ -266,7 +250,7 @@ def test_an_export_under_an_exception_names_them_by_position(
     as_user("analyst_alice")
     wide.write_csv(target, exception_id=exc.id)
     assert _read(target).columns == EMAILS
-    assert any("(column 1)" in r for r in _decision_log(tmp_path))
+    assert any("(column 1)" in r for r in decision_log(tmp_path))
     assert leaks(tmp_path, EMAILS, target) == []
 
 
@@ -306,7 +290,7 @@ def test_ordinary_headers_export_as_before(downloads: Path, library: str, name: 
         columns = denied.decision.operation.classification.columns
         assert "email" in header
         assert "(column labels)" not in columns
-        assert not _positions(columns)
+        assert not by_position(columns)
         return
     back = _read(target)
     assert back.columns == header

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -32,37 +31,20 @@ import lacuna
 from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
 from lacuna.model import Tier
-from leaks import HEADERS, flushed, leaks
+from leaks import EMAILS, HEADERS, POSITIONS, by_position, decision_log, leaks, lines_with
 
-EMAILS = ["ana@example.org", "bo@example.com", "cy@example.net", "di@example.io"]
 STEWARD = "jane.smith@example.com"
 PURPOSE = "Board of Directors Q4 customer metrics presentation"
-POSITIONS = ["(column 1)", "(column 2)", "(column 3)", "(column 4)"]
-_POSITION = re.compile(r"\(column \d+\)")
 
 
-def _positions(names: object) -> list[str]:
-    return [n for n in names if _POSITION.fullmatch(n)]  # type: ignore[attr-defined]
 
 
 def _leaks(root: Path, *data: Path) -> list[str]:
     return leaks(root, EMAILS, *data)
 
 
-def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if any(e in r.getMessage() for e in EMAILS)]
 
 
-def _decision_log(root: Path) -> list[str]:
-    """The decision log's records (lacuna_decision_log), once Lacuna is disabled (flushed)."""
-    from lacuna.policy.log_sinks import SqlDecisionLog
-
-    flushed()
-    sink = SqlDecisionLog(f"sqlite:///{root / 'audit.db'}")
-    try:
-        return [json.dumps(r, default=str) for r in sink.records(limit=100)]
-    finally:
-        sink.close()
 
 
 def _audit(root: Path) -> list[str]:
@@ -106,17 +88,17 @@ def test_a_denied_export_names_the_labels_by_position_in_every_record(
     with pytest.raises(GovernanceViolation) as denied:
         _wide().to_csv(downloads / "wide.csv", index=False)
     columns = denied.value.decision.operation.classification.columns
-    assert _positions(columns) == POSITIONS
+    assert by_position(columns) == POSITIONS
     assert not any(e in n for n in columns for e in EMAILS)
     message = str(denied.value)
     assert "(column labels)" in message
     assert "(column 1)" in message
     assert "e-mail" in message
     assert not any(e in message for e in EMAILS)
-    rows, trail = _decision_log(tmp_path), _audit(tmp_path)
+    rows, trail = decision_log(tmp_path), _audit(tmp_path)
     assert any("(column 1)" in r for r in rows)
     assert any("(column labels)" in r for r in trail)  # its non-public columns
-    assert _logged(caplog) == []
+    assert lines_with(caplog.records) == []
     assert _leaks(tmp_path) == []
 
 
@@ -132,9 +114,9 @@ def test_an_allowed_write_to_governed_storage_names_them_by_position(
     assert (tuple(POSITIONS),) == tuple(c for c, _ in versions if c)
     assert any("(column labels)" in names for _, names in versions)
     assert pd.read_csv(target).columns.tolist() == EMAILS  # the (sealed) file holds its header
-    assert any("(column 1)" in r for r in _decision_log(tmp_path))  # flushed: OpenLineage too
+    assert any("(column 1)" in r for r in decision_log(tmp_path))  # flushed: OpenLineage too
     assert POSITIONS[0] in _schema_fields(_events(tmp_path))
-    assert _logged(caplog) == []
+    assert lines_with(caplog.records) == []
     assert _leaks(tmp_path, target) == []
 
 
@@ -173,7 +155,7 @@ def test_an_export_under_an_exception_names_them_by_position(
     as_user("analyst_alice")
     wide.to_csv(target, index=False, exception_id=exc.id)
     assert pd.read_csv(target).columns.tolist() == EMAILS
-    assert any("(column 1)" in r for r in _decision_log(tmp_path))
+    assert any("(column 1)" in r for r in decision_log(tmp_path))
     assert _leaks(tmp_path, target) == []
 
 
@@ -224,7 +206,7 @@ def test_a_file_whose_header_holds_addresses_is_read_as_what_it_holds(
         back.to_csv(downloads / "wide.csv", index=False)
     columns = denied.value.decision.operation.classification.columns
     assert columns["(column labels)"].pii_type == "email"
-    assert _positions(columns) == POSITIONS
+    assert by_position(columns) == POSITIONS
     assert _leaks(tmp_path, source) == []
 
 
@@ -233,7 +215,7 @@ def test_classify_and_check_read_the_header(tmp_path: Path, sandbox: Path, downl
     found = lacuna.classify(wide)
     assert found.tier > Tier.PUBLIC
     assert found.columns["(column labels)"].pii_type == "email"
-    assert _positions(found.columns) == POSITIONS
+    assert by_position(found.columns) == POSITIONS
     decision = lacuna.check(wide, downloads / "wide.csv")
     assert not decision.allowed
     assert "(column labels)" in decision.operation.classification.columns
@@ -269,7 +251,7 @@ def test_ordinary_headers_read_classify_and_export_as_before(
     back = pd.read_csv(source)
     assert "(column labels)" not in back.lacuna.classification.columns
     assert "(column labels)" not in lacuna.classify(back).columns
-    assert not _positions(lacuna.classify(back).columns)
+    assert not by_position(lacuna.classify(back).columns)
     if "email" not in header:
         assert back.lacuna.classification.tier is Tier.PUBLIC
         back.to_csv(downloads / f"{name}.csv", index=False)
@@ -280,11 +262,11 @@ def test_aliases_and_a_series_name_are_named_by_position(tmp_path: Path, downloa
     public = pd.DataFrame([[1, 2, 3, 4]], columns=["a", "b", "c", "d"])
     with pytest.raises(GovernanceViolation) as aliased:
         public.to_csv(downloads / "aliased.csv", index=False, header=EMAILS)
-    assert _positions(aliased.value.decision.operation.classification.columns) == POSITIONS
+    assert by_position(aliased.value.decision.operation.classification.columns) == POSITIONS
     beds = pd.Series([4, 6], name=EMAILS[0])
     with pytest.raises(GovernanceViolation) as named:
         beds.to_csv(downloads / "beds.csv", index=False)
-    assert _positions(named.value.decision.operation.classification.columns) == ["(column 1)"]
+    assert by_position(named.value.decision.operation.classification.columns) == ["(column 1)"]
     assert _leaks(tmp_path) == []
 
 
@@ -297,7 +279,7 @@ def test_a_chunked_read_of_such_a_header_names_it_by_position(
     assert [list(c.columns) for c in chunks] == [EMAILS, EMAILS]
     with pytest.raises(GovernanceViolation) as denied:
         chunks[-1].to_csv(downloads / "wide.csv", index=False)
-    assert _positions(denied.value.decision.operation.classification.columns) == POSITIONS
+    assert by_position(denied.value.decision.operation.classification.columns) == POSITIONS
     assert sum("(column labels)" in r for r in _audit(tmp_path)) >= 2  # the reads, the export
     assert _leaks(tmp_path, source) == []
 

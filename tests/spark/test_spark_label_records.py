@@ -12,33 +12,13 @@ Each test reads the stores back (tests/leaks.py). Real Spark (the session-scoped
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 import lacuna
 from lacuna.governor import current
-from leaks import flushed, leaks
-
-EMAILS = ["ana@example.org", "bo@example.com", "cy@example.net", "di@example.io"]
-POSITIONS = ["(column 1)", "(column 2)", "(column 3)", "(column 4)"]
-
-
-def _positions(names: Iterable[str]) -> list[str]:
-    return sorted(n for n in names if re.fullmatch(r"\(column \d+\)", n))
-
-
-def _decision_log(root: Path) -> list[str]:
-    from lacuna.policy.log_sinks import SqlDecisionLog
-
-    flushed()
-    sink = SqlDecisionLog(f"sqlite:///{root / 'audit.db'}")
-    try:
-        return [json.dumps(r, default=str) for r in sink.records(limit=100)]
-    finally:
-        sink.close()
+from leaks import EMAILS, POSITIONS, by_position, decision_log, leaks
 
 
 def _wide(spark: object) -> object:
@@ -64,9 +44,9 @@ def test_a_denied_export_names_the_columns_by_position(gspark, governed: Path) -
         assert not target.exists()
         columns = denied.value.decision.operation.classification.columns
         assert columns["(column labels)"].pii_type == "email"
-        assert _positions(columns) == positions
+        assert by_position(columns) == positions
         assert not any(e in str(denied.value) for e in EMAILS)
-    logged = _decision_log(governed)
+    logged = decision_log(governed)
     assert any("(column 1)" in r for r in logged)
     assert any("(column 5)" in r for r in logged)
     assert leaks(governed, EMAILS) == []
@@ -86,6 +66,6 @@ def test_an_allowed_write_names_them_by_position_and_reads_back(gspark, governed
     assert tuple(back.collect()[0]) == (0, 1, 2, 3)
     again = governed / "governed" / "workspace" / "again.parquet"
     back.write.parquet(str(again))  # its source's columns and edges: by position too
-    assert any("(column 1)" in r for r in _decision_log(governed))
+    assert any("(column 1)" in r for r in decision_log(governed))
     data = [p for p in (*out.rglob("*"), *again.rglob("*")) if p.is_file()]
     assert leaks(governed, EMAILS, *data) == []
