@@ -672,3 +672,97 @@ def test_duckdb_copy_append_into_a_folder_written_under_an_exception(as_user, cu
     assert back == [("none",), ("none",)]
     report = _sweep_later()
     assert (report.deleted, report.failed) == ((str(out),), ())
+
+
+# -- partitioned folders: polars partition_by / pl.PartitionBy, pyarrow datasets --------------
+
+
+def _polars_write_parquet(frame, out, **kwargs):
+    frame.write_parquet(out, partition_by=["region"], **kwargs)
+
+
+def _polars_sink_parquet(frame, out, **kwargs):
+    import polars as pl
+
+    frame.lazy().sink_parquet(pl.PartitionBy(str(out), key=["region"]), mkdir=True, **kwargs)
+
+
+POLARS_PARTITIONED = {"write_parquet": _polars_write_parquet,
+                      "sink_parquet": _polars_sink_parquet}
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def _rows(folder: Path) -> pd.DataFrame:
+    import polars as pl
+
+    frame = pl.read_parquet(folder).to_pandas()
+    return frame.sort_values("customer_id").reset_index(drop=True)[
+        sorted(frame.columns)]
+
+
+def _expected(*frames: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.concat(frames).sort_values("customer_id").reset_index(drop=True)
+    return frame[sorted(frame.columns)]
+
+
+@pytest.mark.parametrize("writer", sorted(POLARS_PARTITIONED))
+def test_a_polars_partitioned_write_under_an_exception_is_swept_whole(as_user, customers,
+                                                                      governed, writer):
+    """A partitioned write makes a folder: it was recorded as a file, so the sweep reported
+    it ("not the one written there") every sweep and deleted nothing."""
+    import polars as pl
+
+    write = POLARS_PARTITIONED[writer]
+    out = governed / PLAIN / "parts"
+    exc = _grant(as_user, customers, out)
+    write(pl.from_pandas(customers), out, exception_id=exc.id)
+    (record,) = current().exceptions.files(exc.id)
+    assert record.directory
+    written = _files(out)
+    assert len(written) == customers["region"].nunique()
+    pd.testing.assert_frame_equal(_rows(out), _expected(customers))
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("writer", sorted(POLARS_PARTITIONED))
+def test_a_polars_partitioned_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
+                                                                  writer):
+    """polars writes a partition's files into the folder and keeps the partitions it does not
+    write: an append, checked before polars runs."""
+    import polars as pl
+
+    write = POLARS_PARTITIONED[writer]
+    out = governed / PLAIN / "parts"
+    exc = _grant(as_user, customers, out)
+    write(pl.from_pandas(customers), out, exception_id=exc.id)
+    before = _files(out)
+    time.sleep(0.01)
+    other = _grant(as_user, customers, out)
+    public = pl.DataFrame({"customer_id": ["X0001"], "region": ["NONE"]})
+    for made_under in (None, other.id):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}") as got:
+            write(public, out, exception_id=made_under)
+        assert (got.value.path, got.value.held_by) == (str(out), exc.id)
+    assert _files(out) == before
+    more = _more(customers)
+    more = more[~more["region"].isin(customers["region"])]  # new partitions only: none replaced
+    write(pl.from_pandas(more), out, exception_id=exc.id)  # the same exception: recorded
+    assert [r.directory for r in current().exceptions.files(exc.id)] == [True, True]
+    pd.testing.assert_frame_equal(_rows(out), _expected(customers, more))
+    elsewhere = governed / PLAIN / "public_parts"
+    write(public, elsewhere)
+    write(public.with_columns(pl.lit("MORE").alias("region")), elsewhere)  # the ordinary rules
+    assert len(_files(elsewhere)) == 2
+    there = _grant(as_user, customers, elsewhere)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"):
+        write(pl.from_pandas(more), elsewhere, exception_id=there.id)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())
+    assert not out.exists()
+    assert len(_files(elsewhere)) == 2
+
