@@ -766,3 +766,71 @@ def test_a_polars_partitioned_write_adds_to_a_folder_as_an_append(as_user, custo
     assert not out.exists()
     assert len(_files(elsewhere)) == 2
 
+
+def _arrow_write_dataset(behaviour):
+    def write(frame, out, **kwargs):
+        import pyarrow as pa
+        import pyarrow.dataset as pa_ds
+
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame)
+        pa_ds.write_dataset(table, out, format="parquet", partitioning=["region"],
+                            partitioning_flavor="hive", existing_data_behavior=behaviour,
+                            **kwargs)
+
+    return write
+
+
+def _arrow_write_to_dataset(frame, out, **kwargs):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame)
+    pq.write_to_dataset(table, out, partition_cols=["region"], **kwargs)
+
+
+ARROW_DATASETS = {
+    "write_dataset-overwrite_or_ignore": _arrow_write_dataset("overwrite_or_ignore"),
+    "write_dataset-delete_matching": _arrow_write_dataset("delete_matching"),
+    "write_to_dataset": _arrow_write_to_dataset,
+}
+
+
+@pytest.mark.parametrize("writer", sorted(ARROW_DATASETS))
+def test_a_pyarrow_dataset_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
+                                                               writer):
+    """``existing_data_behavior="overwrite_or_ignore"`` (``pq.write_to_dataset``'s default) adds
+    files to the folder; ``"delete_matching"`` replaces the partitions written and keeps the
+    others: both are appends to the folder, checked before pyarrow runs. A dataset written
+    under an exception is recorded as a folder, which the sweep deletes whole."""
+    write = ARROW_DATASETS[writer]
+    out = governed / PLAIN / "parts"
+    exc = _grant(as_user, customers, out)
+    write(customers, out, exception_id=exc.id)
+    (record,) = current().exceptions.files(exc.id)
+    assert record.directory
+    pd.testing.assert_frame_equal(_rows(out), _expected(customers))
+    before = _files(out)
+    time.sleep(0.01)
+    other = _grant(as_user, customers, out)
+    public = pd.DataFrame({"customer_id": ["X0001"], "region": ["NONE"]})
+    for made_under in (None, other.id):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}") as got:
+            write(public, out, exception_id=made_under)
+        assert (got.value.path, got.value.held_by) == (str(out), exc.id)
+    assert _files(out) == before
+    more = _more(customers)
+    more = more[~more["region"].isin(customers["region"])].reset_index(drop=True)
+    write(more, out, exception_id=exc.id)  # the same exception: recorded
+    assert [r.directory for r in current().exceptions.files(exc.id)] == [True, True]
+    pd.testing.assert_frame_equal(_rows(out), _expected(customers, more))
+    elsewhere = governed / PLAIN / "public_parts"
+    write(public, elsewhere)
+    write(public.assign(region="MORE"), elsewhere)  # no exception anywhere: the ordinary rules
+    assert len(_files(elsewhere)) == 2
+    there = _grant(as_user, customers, elsewhere)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"):
+        write(more, elsewhere, exception_id=there.id)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())
+    assert not out.exists()
+    assert len(_files(elsewhere)) == 2
