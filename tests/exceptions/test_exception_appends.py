@@ -709,14 +709,15 @@ def _expected(*frames: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("writer", sorted(POLARS_PARTITIONED))
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
 def test_a_polars_partitioned_write_under_an_exception_is_swept_whole(as_user, customers,
-                                                                      governed, writer):
+                                                                      governed, writer, where):
     """A partitioned write makes a folder: it was recorded as a file, so the sweep reported
     it ("not the one written there") every sweep and deleted nothing."""
     import polars as pl
 
     write = POLARS_PARTITIONED[writer]
-    out = governed / PLAIN / "parts"
+    out = governed / where / "parts"
     exc = _grant(as_user, customers, out)
     write(pl.from_pandas(customers), out, exception_id=exc.id)
     (record,) = current().exceptions.files(exc.id)
@@ -730,14 +731,15 @@ def test_a_polars_partitioned_write_under_an_exception_is_swept_whole(as_user, c
 
 
 @pytest.mark.parametrize("writer", sorted(POLARS_PARTITIONED))
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
 def test_a_polars_partitioned_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
-                                                                  writer):
+                                                                  writer, where):
     """polars writes a partition's files into the folder and keeps the partitions it does not
     write: an append, checked before polars runs."""
     import polars as pl
 
     write = POLARS_PARTITIONED[writer]
-    out = governed / PLAIN / "parts"
+    out = governed / where / "parts"
     exc = _grant(as_user, customers, out)
     write(pl.from_pandas(customers), out, exception_id=exc.id)
     before = _files(out)
@@ -796,14 +798,15 @@ ARROW_DATASETS = {
 
 
 @pytest.mark.parametrize("writer", sorted(ARROW_DATASETS))
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
 def test_a_pyarrow_dataset_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
-                                                               writer):
+                                                               writer, where):
     """``existing_data_behavior="overwrite_or_ignore"`` (``pq.write_to_dataset``'s default) adds
     files to the folder; ``"delete_matching"`` replaces the partitions written and keeps the
     others: both are appends to the folder, checked before pyarrow runs. A dataset written
     under an exception is recorded as a folder, which the sweep deletes whole."""
     write = ARROW_DATASETS[writer]
-    out = governed / PLAIN / "parts"
+    out = governed / where / "parts"
     exc = _grant(as_user, customers, out)
     write(customers, out, exception_id=exc.id)
     (record,) = current().exceptions.files(exc.id)
