@@ -672,3 +672,168 @@ def test_duckdb_copy_append_into_a_folder_written_under_an_exception(as_user, cu
     assert back == [("none",), ("none",)]
     report = _sweep_later()
     assert (report.deleted, report.failed) == ((str(out),), ())
+
+
+# -- partitioned folders: polars partition_by / pl.PartitionBy, pyarrow datasets --------------
+
+
+def _polars_write_parquet(frame, out, **kwargs):
+    frame.write_parquet(out, partition_by=["region"], **kwargs)
+
+
+def _polars_sink_parquet(frame, out, **kwargs):
+    import polars as pl
+
+    frame.lazy().sink_parquet(pl.PartitionBy(str(out), key=["region"]), mkdir=True, **kwargs)
+
+
+POLARS_PARTITIONED = {"write_parquet": _polars_write_parquet,
+                      "sink_parquet": _polars_sink_parquet}
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def _rows(folder: Path) -> pd.DataFrame:
+    import polars as pl
+
+    frame = pl.read_parquet(folder).to_pandas()
+    return frame.sort_values("customer_id").reset_index(drop=True)[
+        sorted(frame.columns)]
+
+
+def _expected(*frames: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.concat(frames).sort_values("customer_id").reset_index(drop=True)
+    return frame[sorted(frame.columns)]
+
+
+@pytest.mark.parametrize("writer", sorted(POLARS_PARTITIONED))
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
+def test_a_polars_partitioned_write_under_an_exception_is_swept_whole(as_user, customers,
+                                                                      governed, writer, where):
+    """A partitioned write makes a folder: it was recorded as a file, so the sweep reported
+    it ("not the one written there") every sweep and deleted nothing."""
+    import polars as pl
+
+    write = POLARS_PARTITIONED[writer]
+    out = governed / where / "parts"
+    exc = _grant(as_user, customers, out)
+    write(pl.from_pandas(customers), out, exception_id=exc.id)
+    (record,) = current().exceptions.files(exc.id)
+    assert record.directory
+    written = _files(out)
+    assert len(written) == customers["region"].nunique()
+    pd.testing.assert_frame_equal(_rows(out), _expected(customers))
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("writer", sorted(POLARS_PARTITIONED))
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
+def test_a_polars_partitioned_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
+                                                                  writer, where):
+    """polars writes a partition's files into the folder and keeps the partitions it does not
+    write: an append, checked before polars runs."""
+    import polars as pl
+
+    write = POLARS_PARTITIONED[writer]
+    out = governed / where / "parts"
+    exc = _grant(as_user, customers, out)
+    write(pl.from_pandas(customers), out, exception_id=exc.id)
+    before = _files(out)
+    time.sleep(0.01)
+    other = _grant(as_user, customers, out)
+    public = pl.DataFrame({"customer_id": ["X0001"], "region": ["NONE"]})
+    for made_under in (None, other.id):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}") as got:
+            write(public, out, exception_id=made_under)
+        assert (got.value.path, got.value.held_by) == (str(out), exc.id)
+    assert _files(out) == before
+    more = _more(customers)
+    more = more[~more["region"].isin(customers["region"])]  # new partitions only: none replaced
+    write(pl.from_pandas(more), out, exception_id=exc.id)  # the same exception: recorded
+    assert [r.directory for r in current().exceptions.files(exc.id)] == [True, True]
+    pd.testing.assert_frame_equal(_rows(out), _expected(customers, more))
+    elsewhere = governed / PLAIN / "public_parts"
+    write(public, elsewhere)
+    write(public.with_columns(pl.lit("MORE").alias("region")), elsewhere)  # the ordinary rules
+    assert len(_files(elsewhere)) == 2
+    there = _grant(as_user, customers, elsewhere)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"):
+        write(pl.from_pandas(more), elsewhere, exception_id=there.id)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())
+    assert not out.exists()
+    assert len(_files(elsewhere)) == 2
+
+
+def _arrow_write_dataset(behaviour):
+    def write(frame, out, **kwargs):
+        import pyarrow as pa
+        import pyarrow.dataset as pa_ds
+
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame)
+        pa_ds.write_dataset(table, out, format="parquet", partitioning=["region"],
+                            partitioning_flavor="hive", existing_data_behavior=behaviour,
+                            **kwargs)
+
+    return write
+
+
+def _arrow_write_to_dataset(frame, out, **kwargs):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame)
+    pq.write_to_dataset(table, out, partition_cols=["region"], **kwargs)
+
+
+ARROW_DATASETS = {
+    "write_dataset-overwrite_or_ignore": _arrow_write_dataset("overwrite_or_ignore"),
+    "write_dataset-delete_matching": _arrow_write_dataset("delete_matching"),
+    "write_to_dataset": _arrow_write_to_dataset,
+}
+
+
+@pytest.mark.parametrize("writer", sorted(ARROW_DATASETS))
+@pytest.mark.parametrize("where", [SEALED, PLAIN])
+def test_a_pyarrow_dataset_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
+                                                               writer, where):
+    """``existing_data_behavior="overwrite_or_ignore"`` (``pq.write_to_dataset``'s default) adds
+    files to the folder; ``"delete_matching"`` replaces the partitions written and keeps the
+    others: both are appends to the folder, checked before pyarrow runs. A dataset written
+    under an exception is recorded as a folder, which the sweep deletes whole."""
+    write = ARROW_DATASETS[writer]
+    out = governed / where / "parts"
+    exc = _grant(as_user, customers, out)
+    write(customers, out, exception_id=exc.id)
+    (record,) = current().exceptions.files(exc.id)
+    assert record.directory
+    pd.testing.assert_frame_equal(_rows(out), _expected(customers))
+    before = _files(out)
+    time.sleep(0.01)
+    other = _grant(as_user, customers, out)
+    public = pd.DataFrame({"customer_id": ["X0001"], "region": ["NONE"]})
+    for made_under in (None, other.id):
+        with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}") as got:
+            write(public, out, exception_id=made_under)
+        assert (got.value.path, got.value.held_by) == (str(out), exc.id)
+    assert _files(out) == before
+    more = _more(customers)
+    more = more[~more["region"].isin(customers["region"])].reset_index(drop=True)
+    write(more, out, exception_id=exc.id)  # the same exception: recorded
+    assert [r.directory for r in current().exceptions.files(exc.id)] == [True, True]
+    pd.testing.assert_frame_equal(_rows(out), _expected(customers, more))
+    elsewhere = governed / PLAIN / "public_parts"
+    write(public, elsewhere)
+    write(public.assign(region="MORE"), elsewhere)  # no exception anywhere: the ordinary rules
+    assert len(_files(elsewhere)) == 2
+    there = _grant(as_user, customers, elsewhere)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"):
+        write(more, elsewhere, exception_id=there.id)
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(out),), ())
+    assert not out.exists()
+    assert len(_files(elsewhere)) == 2

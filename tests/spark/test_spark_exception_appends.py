@@ -69,9 +69,26 @@ def test_table_appends_into_a_folder_written_under_an_exception(gspark, governed
             "INSERT INTO": lambda: gspark.sql("INSERT INTO exc_ext VALUES ('x')"),
         }
         for name, append in appends.items():
-            with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+            with pytest.raises(lacuna.exceptions.AppendRefused,
+                               match=f"exception {exc.id}") as refused:
                 append()
             assert sorted(p.name for p in out.iterdir()) == before, name
+            # what works: a table cannot be written under an exception, its folder can
+            message = str(refused.value)
+            assert f'.save("{out}", exception_id="{exc.id}")' in message, name
+            assert 'spark.catalog.refreshTable("' in message, name
+            assert "exception_id=" not in message.replace(
+                f'.save("{out}", exception_id="{exc.id}")', ""), name
+        with pytest.raises(lacuna.exceptions.ExceptionNotAuthorized,
+                           match="a table cannot be written under an exception") as refused:
+            public.write.insertInto("exc_ext", exception_id=exc.id)  # a table: unsweepable
+        assert f'.save("{out}", exception_id="{exc.id}")' in str(refused.value)
+        assert sorted(p.name for p in out.iterdir()) == before
+        public.write.mode("append").format("csv").save(str(out), exception_id=exc.id)
+        gspark.catalog.refreshTable("exc_ext")
+        emails = customers.limit(3).select("email").collect()
+        assert sorted(r.c0 for r in gspark.table("exc_ext").collect()) == sorted(
+            [r.email for r in emails] + ["x"])
         gspark.sql(f"CREATE TABLE plain_ext (c0 string) USING csv LOCATION '{plain}'")
         public.write.insertInto("plain_ext")  # no exception holds it: the ordinary rules
         gspark.sql("INSERT INTO plain_ext VALUES ('y')")

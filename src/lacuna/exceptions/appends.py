@@ -49,6 +49,7 @@ from lacuna.exceptions.sweep import not_written_there
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from lacuna.exceptions.context import Context
@@ -124,11 +125,13 @@ def holders(gov: Context, path: str | os.PathLike[str]) -> list[Holder]:
 
 
 def check_append(gov: Context, path: str | os.PathLike[str], exception_id: str | None, *,
-                 method: str) -> None:
+                 method: str, same: Callable[[str], str] | None = None) -> None:
     """Refuse an append to ``path`` made under ``exception_id`` (None: without one) that the
     sweep could not answer for; see the module's table. Call it before anything is written
     (and before :func:`lacuna.exceptions.files.remember`). Nothing happens when ``path`` does
-    not exist: the append writes a new file.
+    not exist: the append writes a new file. ``same``: how to make this append under the
+    exception holding the file (given its id), for a writer that cannot take ``exception_id=``
+    (a Spark table, which cannot be written under an exception: its folder can).
 
     Raises:
         AppendRefused: the file is held by another exception than ``exception_id``, or
@@ -143,8 +146,12 @@ def check_append(gov: Context, path: str | os.PathLike[str], exception_id: str |
     if other is not None:
         held = other.request
         live = _live(held)
-        instead = (f"append under the same exception (exception_id=\"{held.id}\")" if live
-                   else "let the sweep delete it first (lacuna exceptions sweep)")
+        if not live:
+            instead = "let the sweep delete it first (lacuna exceptions sweep)"
+        elif same is not None:
+            instead = same(held.id)
+        else:
+            instead = f"append under the same exception (exception_id=\"{held.id}\")"
         msg = (f"{method}: appending to {where} {how} is refused: the file was written under "
                f"exception {held.id} ({_standing(held)}), and `lacuna exceptions sweep` "
                f"deletes it when {held.id} ends. The append would re-write it, so the sweep "

@@ -218,7 +218,8 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         if appended_to is not None:  # the sweep must still answer for the folder
             from lacuna.exceptions import appends
 
-            appends.check_append(gov, appended_to, exception_id, method=method)
+            appends.check_append(gov, appended_to, exception_id, method=method,
+                                 same=_through_folder(target, appended_to))
         replaced = None
         if target.kind == "path" and target.replaces and local_path(target.name) is not None:
             from lacuna.exceptions import appends
@@ -262,6 +263,29 @@ def _appended_folder(target: Target) -> str | None:
     return None
 
 
+def _through_folder(target: Target, folder: str) -> Callable[[str], str] | None:
+    """For an append to an external table: how to add the rows under the exception holding its
+    folder. A table cannot be written under an exception (the sweep cannot delete a catalog
+    table: :func:`remember_exception_write`), but its folder can, and the table reads what the
+    folder holds. None for a path, which takes ``exception_id=`` itself."""
+    if target.kind != "table":
+        return None
+
+    def same(held: str) -> str:
+        return (f"{_folder_write(target, folder, held)} (a write to the table {target.name} "
+                "under an exception is refused: the sweep deletes folders, not tables)")
+
+    return same
+
+
+def _folder_write(target: Target, folder: str, exception_id: str) -> str:
+    """How to add rows to an external table's folder under ``exception_id``, for a message."""
+    return (f"append them to the table's folder under the exception, a path write: "
+            f"df.write.mode(\"append\").format(<the table's format>).save(\"{folder}\", "
+            f"exception_id=\"{exception_id}\"), then "
+            f"spark.catalog.refreshTable(\"{target.name}\")")
+
+
 def govern_rdd_write(path: str, method: str, run: Callable[[], T]) -> T:
     """An RDD writer (``rdd.saveAsTextFile(path)``, ``saveAsPickleFile``, the Hadoop formats):
     an RDD carries no plan Lacuna can read, so what it holds is unknown and it is decided as
@@ -298,6 +322,13 @@ def remember_exception_write(gov: Governor, exception_id: str,
     from lacuna.exceptions import files
 
     path = local_path(target.name) if target.kind == "path" else None
+    folder = local_path(target.table_path) if target.table_path is not None else None
+    if path is None and target.kind == "table" and folder is not None:
+        msg = (f"the Spark write to the table {target.name} under exception {exception_id} is "
+               "refused: a table cannot be written under an exception (the sweep deletes "
+               f"folders, not tables). Its rows are the files of the folder {folder}: "
+               f"{_folder_write(target, folder, exception_id)}. Nothing was written.")
+        raise files.ExceptionNotAuthorized(msg)
     if path is None:
         raise files.refuse_unsweepable(exception_id, target.name, "the Spark write")
     return files.remember(gov, exception_id, path, encrypted=False, directory=True)

@@ -151,7 +151,9 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             # use_pyarrow=True: pyarrow writes, and polars refuses ``metadata`` then (the
             # sidecar carries the classification)
             embeds = name in ("write_parquet", "sink_parquet") and not kwargs.get("use_pyarrow")
-            folder = bool(kwargs.get("partition_by")) or _partitioned(
+            # partition_by / pl.PartitionBy: polars writes a folder of files, and into one that
+            # exists it adds the partitions' files and keeps the others (an append to it)
+            partitioned = bool(kwargs.get("partition_by")) or _partitioned(
                 _arg(args, kwargs, keyword)) is not None
 
             def run(declaration: dict[str, Any] | None, where: Any = None) -> Any:
@@ -176,10 +178,11 @@ def wrap_writer(name: str, keyword: str, owner: str) -> Callable[[Callable[..., 
             return govern_write(self, current, target, run, method=f"polars.{owner}.{name}",
                                 columns=columns, rows=rows, embeds=embeds,
                                 exception_id=exception_id, purpose=purpose,
-                                stream=not folder and not _checks_extension(name, target,
-                                                                            kwargs),
+                                stream=not partitioned and not _checks_extension(
+                                    name, target, kwargs),
                                 mkdir=bool(kwargs.get("mkdir")),
-                                append=_adds_to_table(name, kwargs), folder=name in _DELTA)
+                                append=partitioned or _adds_to_table(name, kwargs),
+                                folder=partitioned or name in _DELTA)
 
         return writer
 

@@ -6,7 +6,8 @@ replaced):
 - writes, decided before anything is written: ``pyarrow.parquet.write_table`` (the signed
   declaration goes into the schema metadata, where pandas and polars read it back),
   ``pyarrow.csv.write_csv``, ``pyarrow.feather.write_feather``, ``pyarrow.orc.write_table``,
-  ``pyarrow.dataset.write_dataset``;
+  ``pyarrow.dataset.write_dataset``, ``pyarrow.parquet.write_to_dataset`` (a folder: an append
+  to it when it keeps the files there, ``existing_data_behavior``);
 - streaming writers, decided at open, at each write and at close, written to a private staged
   file and published only when allowed (:mod:`._streams`): ``pyarrow.parquet.ParquetWriter``,
   ``pyarrow.csv.CSVWriter``, ``pyarrow.orc.ORCWriter``, ``pyarrow.ipc.RecordBatchFileWriter``
@@ -302,14 +303,33 @@ def _writer(method: str, embeds: bool) -> Make:
                 with outermost():  # ``to``: sealed governed storage's stream or scratch path
                     return original(out, where if to is None else to, *args, **kwargs)
 
+            folder = method in _DATASET_WRITERS
             return govern_write(data, state, where if target is None else target, run,
                                 method=method, columns=columns,
                                 rows=rows, embeds=embeds, exception_id=exception_id,
-                                purpose=purpose)
+                                purpose=purpose, folder=folder,
+                                append=folder and _adds_files(method, kwargs))
 
         return write
 
     return make
+
+
+# writers of a folder of files (``base_dir``/``root_path``), recorded as a folder under an
+# exception -> their default ``existing_data_behavior``
+_DATASET_WRITERS = {"pyarrow.dataset.write_dataset": "error",
+                    "pyarrow.parquet.write_to_dataset": "overwrite_or_ignore"}
+# behaviours that write into a folder that holds files and keep (some of) them: an append to
+# the folder. "delete_matching" deletes only the partitions written and keeps the others, as
+# Spark's dynamic partition overwrite does; "error" writes nothing into a folder with files.
+_ADDING = ("overwrite_or_ignore", "delete_matching")
+
+
+def _adds_files(method: str, kwargs: dict[str, Any]) -> bool:
+    """Whether a dataset write adds files to a folder that exists (checked as an append
+    against the files written under exceptions: docs/exceptions.md)."""
+    behaviour = kwargs.get("existing_data_behavior") or _DATASET_WRITERS[method]
+    return str(behaviour) in _ADDING
 
 
 def _named_sink(where: Any) -> bool:
@@ -408,6 +428,10 @@ def _hooks() -> list[Hook]:
          Action.EXPORT),
         (pa_orc, "write_table", _writer("pyarrow.orc.write_table", False), Action.EXPORT),
         (pa_ds, "write_dataset", _writer("pyarrow.dataset.write_dataset", False),
+         Action.EXPORT),
+        # it calls write_dataset (not governed again: the outermost call is), but takes no
+        # exception_id of its own: pyarrow hands unknown keywords to the Parquet options
+        (pq, "write_to_dataset", _writer("pyarrow.parquet.write_to_dataset", False),
          Action.EXPORT),
         (pa_pandas, "dataframe_to_arrays", _to_arrays, Action.TRANSFORM),
         (pa_pandas, "table_to_dataframe", _to_dataframe, Action.TRANSFORM),
