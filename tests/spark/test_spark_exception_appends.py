@@ -16,9 +16,9 @@ from spark.conftest import data_file
 STEWARD = "jane.smith@example.com"
 
 
-def test_an_append_to_a_folder_written_under_an_exception(gspark, governed, sandbox_config):
-    out = governed / "Downloads" / "spark_out"
-    customers = gspark.read.csv(data_file("customers.csv"), header=True)
+def _approved(out, sandbox_config):
+    """An exception to write the customers to ``out``, approved by the steward; the analyst
+    governed again when it returns."""
     exc = lacuna.request_exception(data=pd.read_csv(data_file("customers.csv")),
                                    destination=str(out),
                                    purpose="Board of Directors Q4 customer metrics",
@@ -27,6 +27,13 @@ def test_an_append_to_a_folder_written_under_an_exception(gspark, governed, sand
                                  stewards={"default": [STEWARD]}))
     lacuna.approve_exception(exc.id)
     lacuna.enable(sandbox_config(stewards={"default": [STEWARD]}))
+    return exc
+
+
+def test_an_append_to_a_folder_written_under_an_exception(gspark, governed, sandbox_config):
+    out = governed / "Downloads" / "spark_out"
+    customers = gspark.read.csv(data_file("customers.csv"), header=True)
+    exc = _approved(out, sandbox_config)
     customers.limit(3).write.csv(str(out), header=True, exception_id=exc.id)
     before = sorted(p.name for p in out.iterdir())
     public = gspark.createDataFrame([("x",)], ["c0"])
@@ -47,14 +54,7 @@ def test_table_appends_into_a_folder_written_under_an_exception(gspark, governed
     checked as an append to the folder before any job runs."""
     out = governed / "Downloads" / "spark_table"
     customers = gspark.read.csv(data_file("customers.csv"), header=True)
-    exc = lacuna.request_exception(data=pd.read_csv(data_file("customers.csv")),
-                                   destination=str(out),
-                                   purpose="Board of Directors Q4 customer metrics",
-                                   approver=STEWARD, duration_hours=1)
-    lacuna.enable(sandbox_config(user={"id": STEWARD, "role": "data_analyst"},
-                                 stewards={"default": [STEWARD]}))
-    lacuna.approve_exception(exc.id)
-    lacuna.enable(sandbox_config(stewards={"default": [STEWARD]}))
+    exc = _approved(out, sandbox_config)
     customers.limit(3).select("email").write.csv(str(out), exception_id=exc.id)
     before = sorted(p.name for p in out.iterdir())
     public = gspark.createDataFrame([("x",)], ["c0"])
@@ -108,14 +108,7 @@ def test_an_overwrite_of_a_folder_written_under_an_exception_closes_its_record(
     new content nor reports it. The dynamic mode keeps the partitions not written: an append."""
     out = governed / "Downloads" / "spark_over"
     customers = gspark.read.csv(data_file("customers.csv"), header=True)
-    exc = lacuna.request_exception(data=pd.read_csv(data_file("customers.csv")),
-                                   destination=str(out),
-                                   purpose="Board of Directors Q4 customer metrics",
-                                   approver=STEWARD, duration_hours=1)
-    lacuna.enable(sandbox_config(user={"id": STEWARD, "role": "data_analyst"},
-                                 stewards={"default": [STEWARD]}))
-    lacuna.approve_exception(exc.id)
-    lacuna.enable(sandbox_config(stewards={"default": [STEWARD]}))
+    exc = _approved(out, sandbox_config)
     customers.limit(3).write.csv(str(out), header=True, exception_id=exc.id)
     public = gspark.createDataFrame([("x",)], ["c0"])
     before = sorted(p.name for p in out.iterdir())
