@@ -41,7 +41,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     import lacuna
     from lacuna.governor import reset
 
-    lacuna.disable()
+    lacuna.disable(flush_timeout=0)  # the test is over: reset() closes (and flushes) the rest
     reset()
 
 

@@ -95,15 +95,18 @@ def disable(*, flush_timeout: float = 5.0) -> None:
 
 
 def _flush_records(timeout: float) -> None:
-    """Write what the current governor's decision log and the OpenLineage emitters queued
-    (never creates a governor; a sink that is slow is waited for ``timeout`` seconds, then
-    left to finish in the background, as at exit)."""
+    """Write what the current governor's decision log and OpenLineage emitter queued (never
+    creates a governor; a sink that is slow is waited for ``timeout`` seconds, then left to
+    finish in the background, as at exit; other configurations' emitters are left to exit)."""
     from lacuna.lineage import ol_emit
 
     gov = _governor.existing()
-    if gov is not None:
-        gov.flush(timeout)
-    ol_emit.flush_all(timeout)
+    if gov is None:
+        return
+    gov.flush(timeout)
+    emitter = ol_emit.existing_emitter(gov.config)
+    if emitter is not None:
+        emitter.flush(timeout)
 
 
 def enabled() -> bool:

@@ -176,6 +176,15 @@ def emitter_for(config: Config) -> Emitter | None:
         return found
 
 
+def existing_emitter(config: Config) -> Emitter | None:
+    """The emitter :func:`emitter_for` made for this configuration, or None (never makes one)."""
+    ol = config.lineage.openlineage
+    if not ol.enabled:
+        return None
+    with _emitters_lock:
+        return _emitters.get(ol.model_dump_json() + str(events_path(ol)))
+
+
 def emit_run(run: Run, config: Config) -> None:
     """Emit ``run``'s OpenLineage events through the configured transport. Never raises."""
     try:
@@ -201,5 +210,5 @@ def flush_all(timeout: float = 5.0) -> None:
 
 atexit.register(flush_all, 5.0)
 
-__all__ = ["Emitter", "after_run_recorded", "emit_run", "emitter_for", "events_path", "flush_all",
-           "make_transport"]
+__all__ = ["Emitter", "after_run_recorded", "emit_run", "emitter_for", "events_path",
+           "existing_emitter", "flush_all", "make_transport"]
