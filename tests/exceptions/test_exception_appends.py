@@ -730,6 +730,9 @@ def test_a_polars_partitioned_write_under_an_exception_is_swept_whole(as_user, c
     assert not out.exists()
 
 
+# the writers' matrix on SQLite only: the state store's side (a folder's record, the append
+# check's queries) runs on PostgreSQL in the tests above (CI time)
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("writer", sorted(POLARS_PARTITIONED))
 @pytest.mark.parametrize("where", [SEALED, PLAIN])
 def test_a_polars_partitioned_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
@@ -797,6 +800,9 @@ ARROW_DATASETS = {
 }
 
 
+# the writers' matrix on SQLite only: the state store's side (a folder's record, the append
+# check's queries) runs on PostgreSQL in the tests above (CI time)
+@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("writer", sorted(ARROW_DATASETS))
 @pytest.mark.parametrize("where", [SEALED, PLAIN])
 def test_a_pyarrow_dataset_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
