@@ -58,7 +58,6 @@ from lacuna.audit.record import (
     plain_float,
 )
 from lacuna.audit.schema import (
-    BUSY_TIMEOUT_S,
     LAYOUT_VERSION,
     build_engine,
     check_sqlite_file,
@@ -766,12 +765,11 @@ class StoreBusy(Exception):
     hands the same group to its writer thread, which waits for the lock as usual."""
 
 
-_BUSY_MS = int(BUSY_TIMEOUT_S * 1000)
-
-
 def _begin_now(conn: sqlite3.Connection, where: str) -> None:
     """``BEGIN IMMEDIATE`` without the busy handler's wait: :class:`StoreBusy` when another
-    connection (of any process) holds the write lock now."""
+    connection (of any process) holds the write lock now. The connection's own busy timeout
+    is put back after."""
+    (busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
     conn.execute("PRAGMA busy_timeout=0")
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -782,7 +780,7 @@ def _begin_now(conn: sqlite3.Connection, where: str) -> None:
             raise StoreBusy(where) from None
         raise
     finally:
-        conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
 
 
 def roll_up(conn: Any, bodies: Sequence[dict[str, Any]]) -> None:
