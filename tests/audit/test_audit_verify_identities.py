@@ -283,8 +283,38 @@ def test_server_start_records_legacy_users_once_and_says_when_it_cannot(
     assert "took" not in caplog.text
     _insert_legacy(db, "late", "2026-11-02T00:00:00.000000+00:00")
     warn_unverified_users(db.users)
-    assert "the audit trail did not take them on trust at the upgrade" in caplog.text
-    assert "late" in caplog.text
+    assert "it is not among the users this database's trail took on trust" in caplog.text
+    assert "'late'" in caplog.text
+
+
+def test_server_start_names_every_row_verify_fails_on(
+    db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Start-up says what ``lacuna audit verify`` says: a console session row edited and the
+    state database's id changed are named with their remedies, not only unsigned users."""
+    from lacuna.server.state import warn_unverified_users
+
+    db.users.start_session("ana", time.time() + 3600)
+    db.sql("UPDATE lacuna_console_sessions SET expires_at = '2099-01-01T00:00:00.000000+00:00'")
+    mine = db.sql("SELECT database_id FROM lacuna_database_id").scalar()
+    db.sql("UPDATE lacuna_database_id SET database_id = :d", d="ab" * 16)
+    starting = UserStore(db.url)  # the server's, made at start-up
+    with caplog.at_level("ERROR", logger="lacuna.server"):
+        warn_unverified_users(starting)
+    starting.close()
+    # the id, the two users signed for the true id, the session
+    assert "4 identity row(s) of 2 user(s) and 1 console session(s) let nobody in" in caplog.text
+    assert "of 'ana': its row in lacuna_console_sessions does not match its signature" in (
+        caplog.text
+    )
+    assert f"but audit record #1 (an issue of a user, intact in the chain) names '{mine}'" in (
+        caplog.text
+    )
+    db.sql("UPDATE lacuna_database_id SET database_id = :d", d=mine)
+    db.sql("DELETE FROM lacuna_console_sessions")
+    caplog.clear()
+    warn_unverified_users(db.users)  # all verifies: nothing said
+    assert caplog.text == ""
 
 
 def test_verify_says_when_the_identity_rows_cannot_be_read(

@@ -195,11 +195,11 @@ def test_the_server_names_the_users_it_will_refuse_at_start_up(
     with caplog.at_level("ERROR", logger="lacuna.server"):
         warn_unverified_users(users)
     text = caplog.text
-    assert "1 user(s) carry no signature and cannot sign in: ana" in text
+    assert "2 identity row(s) of 3 user(s) and 0 console session(s) let nobody in" in text
+    assert "the record of user 'ana' in lacuna_users carries no signature" in text
     assert "lacuna users resign" in text
-    assert "1 user(s) do not match their signature" in text
-    assert "bob" in text
-    assert "cy" not in text
+    assert "the record of user 'bob' in lacuna_users does not match its signature" in text
+    assert "'cy'" not in text
     users.close()
 
 

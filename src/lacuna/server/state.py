@@ -14,11 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lacuna.identity import (
-    INVALID,
-    LEGACY,
-    NOT_GRANDFATHERED,
-    OFF_TRAIL,
-    UNSIGNED,
     Authenticator,
     OidcSettings,
     OidcVerifier,
@@ -168,8 +163,6 @@ def grandfather_users(users: UserStore) -> None:
     legacy users (signed before creations were audited) it takes on trust: from then on a
     legacy row is accepted only if listed there (docs/server.md, "Legacy rows: taken on trust
     once"). Before serving anyone, so a row copied in later is never among them."""
-    import logging
-
     log = logging.getLogger("lacuna.server")
     try:
         kept = users.grandfather()
@@ -185,45 +178,27 @@ def grandfather_users(users: UserStore) -> None:
                     "is refused", len(kept), ", ".join(kept[:20]))
 
 
-def warn_unverified_users(users: UserStore) -> None:
-    """Say at start-up, loudly, which users cannot sign in because their row's signature does
-    not hold (written before rows were signed, or changed outside Lacuna), and what to do: an
-    upgrade must not lock people out without a word."""
-    import logging
-
-    try:
-        records = users.records()
-    except Exception as exc:  # reported by the first request instead
-        logging.getLogger("lacuna.server").error("cannot read the users table: %s", exc)
-        return
-    unsigned = [r.name for r in records if r.signature == UNSIGNED]
-    invalid = [r.name for r in records if r.signature == INVALID]
-    off_trail = [r.name for r in records if r.trail == OFF_TRAIL]
-    not_kept = [r.name for r in records if r.trail == NOT_GRANDFATHERED]
-    legacy = [r.name for r in records if r.trail == LEGACY]
+def warn_unverified_users(users: UserStore, *, shown: int = 20) -> None:
+    """Say at start-up, loudly, which identity rows let nobody in (a user whose row's
+    signature does not hold or whom the audit trail does not back, a console session put back
+    outside Lacuna, a state database id changed) and what to do, as ``lacuna audit verify``
+    says it (:meth:`UserStore.verify`): an upgrade must not lock people out without a word.
+    Legacy users (accepted, not yet tied to the trail) are named as a warning."""
     log = logging.getLogger("lacuna.server")
-    if legacy:
+    try:
+        report = users.verify()
+    except Exception as exc:  # reported by the first request instead
+        log.error("cannot read the identity rows (users and console sessions): %s", exc)
+        return
+    if report.legacy:
         log.warning("%d user(s) were signed before their creation was put on the audit trail: "
                     "accepted on their signature, but not tied to this database's trail: %s. "
                     "Check them (lacuna users list) and tie them (lacuna users resign)",
-                    len(legacy), ", ".join(legacy[:20]))
-    if off_trail:
-        log.error("%d user(s) are signed but their creation is not on this database's audit "
-                  "trail (inserted or copied in outside lacuna users) and cannot sign in: %s. "
-                  "Re-issue them if they are meant to exist: lacuna users add NAME --role ROLE "
-                  "--replace", len(off_trail), ", ".join(off_trail[:20]))
-    if not_kept:
-        log.error("%d user(s) are signed as rows were before creations were audited, but the "
-                  "audit trail did not take them on trust at the upgrade (copied in since, or "
-                  "made by an older Lacuna) and cannot sign in: %s. Check them (lacuna users "
-                  "list), then lacuna users resign NAME, or re-issue them (lacuna users add "
-                  "NAME --role ROLE --replace)", len(not_kept), ", ".join(not_kept[:20]))
-    if unsigned:
-        log.error("%d user(s) carry no signature and cannot sign in: %s. Rows written before "
-                  "Lacuna signed them: check them (lacuna users list) and sign them "
-                  "(lacuna users resign), or re-issue them (lacuna users add NAME --role ROLE "
-                  "--replace)", len(unsigned), ", ".join(unsigned[:20]))
-    if invalid:
-        log.error("%d user(s) do not match their signature (changed outside Lacuna, or signed "
-                  "with another key) and cannot sign in: %s. Re-issue them: lacuna users add "
-                  "NAME --role ROLE --replace", len(invalid), ", ".join(invalid[:20]))
+                    len(report.legacy), ", ".join(report.legacy[:shown]))
+    if report.problems:
+        more = len(report.problems) - shown
+        lines = [f"  - {p}" for p in report.problems[:shown]]
+        if more > 0:
+            lines.append(f"  … and {more} more: lacuna audit verify lists them all")
+        log.error("%d identity row(s) of %d user(s) and %d console session(s) let nobody in:\n%s",
+                  len(report.problems), report.users, report.sessions, "\n".join(lines))
