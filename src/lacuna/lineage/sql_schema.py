@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
+from sqlglot.schema import MappingSchema
 
 from lacuna.errors import LineageError
 from lacuna.lineage.records import DatasetRef
@@ -62,8 +63,14 @@ class Schema:
     def show(self, name: str) -> str:
         return self.display.get(name, name)
 
-    def sqlglot_schema(self) -> dict[str, Any]:
-        """The nested ``{db: {table: {column: type}}}`` mapping sqlglot's qualifier expects."""
+    def sqlglot_schema(self) -> MappingSchema:
+        """The tables as sqlglot's qualifier reads them: names are normalised already (by
+        :meth:`norm`, as the dialect does), so sqlglot does not normalise (and copy) them
+        again on every lookup."""
+        return MappingSchema(self._nested(), dialect=self.dialect, normalize=False)
+
+    def _nested(self) -> dict[str, Any]:
+        """The nested ``{db: {table: {column: type}}}`` mapping."""
         out: dict[str, Any] = {}
         for key, table in self.tables.items():
             if table.columns is None:
