@@ -82,3 +82,50 @@ def test_threads_sharing_one_store(store: AuditStore, mk: Any) -> None:
         t.join()
     report = store.verify()
     assert (report.ok, report.checked) == (True, 100)
+
+
+def test_record_event_once_appends_once_among_separate_stores(db_url: str, home: Path) -> None:
+    """``record_event_once`` asks ``present`` inside the append's write transaction: four
+    stores (four connections, as four processes) appending the same event at once append it
+    once; the others get None and append nothing. The chain stays whole."""
+    from sqlalchemy import select
+
+    from lacuna.audit.record import event_body
+    from lacuna.audit.schema import records
+
+    workers = 4
+    barrier = threading.Barrier(workers)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def present(conn: Any) -> bool:
+        return conn.execute(select(records.c.seq).where(
+            records.c.action == "marker")).first() is not None
+
+    def once(name: str) -> None:
+        try:
+            with AuditStore(db_url) as store:
+                body = event_body("marker", user=(name, "admin"), session=name,
+                                  what={"action": "marker", "event": "once"}, reasoning="once")
+                barrier.wait(timeout=60)
+                results.append(store.record_event_once(body, present))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=once, args=(f"t{i}",)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    appended = [r for r in results if r is not None]
+    assert (len(appended), len(results)) == (1, workers)
+    with AuditStore(db_url) as store:
+        assert [r.seq for r in store.list(action="marker")] == [appended[0].seq]
+        assert store.get(appended[0].seq).body == appended[0].body  # read back
+        other = event_body("other", user=("t0", "admin"), session="t0",
+                           what={"action": "other", "event": "once"}, reasoning="not present")
+        assert store.record_event_once(other, present) is None  # "marker" is present
+        assert store.list(action="other") == []
+        report = store.verify()
+        assert (report.ok, report.checked) == (True, 1), report.problem

@@ -332,3 +332,225 @@ def test_verify_says_when_the_identity_rows_cannot_be_read(
     assert done.exit_code == 2, done.output
     assert "cannot read the user and session rows in" in done.stderr
     assert "run lacuna audit verify again" in done.stderr
+
+
+# -- the upgrade's one record of the legacy rows taken on trust ("grandfathered") ------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def legacy_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    """A state database whose only users are legacy rows (no ``lacuna users add`` since the
+    upgrade): nothing on its trail names its id until the server's first start."""
+    url = (
+        f"sqlite:///{tmp_path / 'state.db'}"
+        if request.param == "sqlite"
+        else new_postgres_database(request.getfixturevalue("postgres_url"))
+    )
+    users = UserStore(url)
+    engine = create_engine(url)
+    try:
+        yield Db(url=url, users=users, engine=engine)
+    finally:
+        engine.dispose()
+        users.close()
+
+
+def _grandfathered(db: Db) -> list[dict[str, Any]]:
+    """The ``grandfathered`` events on the trail, in trail order, with their ``seq``."""
+    import json
+
+    rows = db.sql("SELECT seq, body FROM lacuna_audit WHERE action = 'identity' ORDER BY seq")
+    bodies = [(seq, json.loads(body)) for seq, body in rows]
+    return [{"seq": seq, **b} for seq, b in bodies if b["what"]["event"] == "grandfathered"]
+
+
+def test_two_first_starts_at_once_record_the_legacy_rows_once(legacy_db: Db) -> None:
+    """Two server workers starting together (each its own stores and connections, as two
+    processes have) both find no ``grandfathered`` event and both go to append one: the check
+    is made again inside the append's write transaction, so one appends and the other writes
+    nothing, and both accept the same legacy rows. Before, both appended."""
+    import threading
+
+    from lacuna.identity import UnverifiedIdentityError
+    from lacuna.identity.trail import LEGACY, NOT_GRANDFATHERED
+
+    db = legacy_db
+    old = _insert_legacy(db, "old", "2026-11-01T00:00:00.000000+00:00")
+    workers = [UserStore(db.url), UserStore(db.url)]
+    both_there = threading.Barrier(2, timeout=20)
+    for worker in workers:  # both have checked before either appends: the race, every time
+        audit = worker._trail.store()
+        append = audit._append_all
+
+        def at_once(*args: Any, _append: Any = append, **kwargs: Any) -> Any:
+            both_there.wait()
+            return _append(*args, **kwargs)
+
+        audit._append_all = at_once
+    results: list[Any] = [None, None]
+    errors: list[BaseException] = []
+
+    def start(i: int) -> None:
+        try:
+            results[i] = workers[i].grandfather()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors
+        assert sorted(results, key=repr) == [None, ["old"]]  # one recorded, one found it
+        events = _grandfathered(db)
+        assert len(events) == 1, events
+        assert [u["user"] for u in events[0]["identity"]["grandfathered"]] == ["old"]
+        late = _insert_legacy(db, "late", "2026-11-02T00:00:00.000000+00:00")
+        for worker in workers:  # the same legacy rows, in both
+            assert worker.authenticate(old).name == "old"
+            assert {r.name: r.trail for r in worker.records()} == {
+                "late": NOT_GRANDFATHERED,
+                "old": LEGACY,
+            }
+            with pytest.raises(UnverifiedIdentityError, match="not among the users"):
+                worker.authenticate(late)
+            assert worker.grandfather() is None  # a later start: nothing more
+        assert len(_grandfathered(db)) == 1
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def test_the_first_intact_grandfathered_event_governs(legacy_db: Db) -> None:
+    """Where a trail holds two ``grandfathered`` events (two workers of a Lacuna from before
+    the check was made in the append's transaction, the second reading the users table later),
+    the first intact one governs: a legacy row only the second lists is refused."""
+    import json
+
+    from lacuna.audit import AuditStore
+    from lacuna.identity import UnverifiedIdentityError
+
+    db = legacy_db
+    old = _insert_legacy(db, "old", "2026-11-01T00:00:00.000000+00:00")
+    assert db.users.grandfather() == ["old"]
+    late = _insert_legacy(db, "late", "2026-11-02T00:00:00.000000+00:00")
+    first = _grandfathered(db)[0]
+    second = {k: v for k, v in first.items() if k not in ("seq", "id")}
+    second["identity"] = {
+        **first["identity"],
+        "grandfathered": [
+            *first["identity"]["grandfathered"],
+            {"user": "late", "roles": ["analyst"], "disabled": False,
+             "created_at": "2026-11-02T00:00:00.000000+00:00"},
+        ],
+    }
+    audit = AuditStore(db.url)
+    try:
+        audit.record_event(json.loads(json.dumps(second)))
+    finally:
+        audit.close()
+    events = _grandfathered(db)
+    assert [len(e["identity"]["grandfathered"]) for e in events] == [1, 2]
+    assert db.users.authenticate(old).name == "old"
+    with pytest.raises(UnverifiedIdentityError, match="not among the users"):
+        db.users.authenticate(late)
+    done = db.verify()
+    assert done.exit_code == 1, done.output
+    assert "the record of user 'late' in lacuna_users is signed as rows were before" in (
+        done.stderr
+    )
+    assert "Audit trail intact" in done.stdout  # both events are good records
+
+
+def test_a_database_id_changed_after_a_first_start_with_legacy_users_only_is_reported(
+    legacy_db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No ``lacuna users add`` since the upgrade: the first start's ``grandfathered`` event
+    is the trail's only identity record, and it names the state database's id, so changing
+    the id row is reported by verify and at start-up, and ``lacuna users`` signs nothing for
+    the changed id; put back, all verifies and a user can be added."""
+    from lacuna.errors import ConfigError
+    from lacuna.server.state import warn_unverified_users
+
+    db = legacy_db
+    old = _insert_legacy(db, "old", "2026-11-01T00:00:00.000000+00:00")
+    assert db.users.grandfather() == ["old"]
+    (event,) = _grandfathered(db)
+    mine = db.sql("SELECT database_id FROM lacuna_database_id").scalar()
+    assert event["identity"]["database"] == mine
+    db.sql("UPDATE lacuna_database_id SET database_id = :d", d="ab" * 16)
+    said = (
+        f"the state database's id in lacuna_database_id is '{'ab' * 16}', but audit record "
+        f"#{event['seq']} (the legacy users taken on trust at the upgrade, intact in the "
+        f"chain) names '{mine}'"
+    )
+    done = db.verify()
+    assert done.exit_code == 1, done.output
+    assert said in done.stderr
+    starting = UserStore(db.url)  # the server's, made at its next start
+    try:
+        with caplog.at_level("ERROR", logger="lacuna.server"):
+            warn_unverified_users(starting)
+        assert "1 identity row(s) of 1 user(s) and 0 console session(s) let nobody in" in (
+            caplog.text
+        )
+        assert said in caplog.text
+        with pytest.raises(ConfigError, match="the id row was changed outside Lacuna"):
+            starting.add("bob", roles=("analyst",))
+        assert not starting.has_user("bob")
+    finally:
+        starting.close()
+    db.sql("UPDATE lacuna_database_id SET database_id = :d", d=mine)  # put back
+    caplog.clear()
+    after = UserStore(db.url)
+    try:
+        warn_unverified_users(after)
+        assert "let nobody in" not in caplog.text
+        after.add("bob", roles=("analyst",))
+        assert after.authenticate(old).name == "old"
+    finally:
+        after.close()
+    assert db.verify().exit_code == 0
+
+
+def test_an_edited_grandfathered_event_takes_nobody_on_trust(legacy_db: Db) -> None:
+    """The upgrade's record edited in place to list a row inserted since is no longer intact,
+    so it is not relied on, and nothing takes its place: no legacy row is accepted on its
+    signature, and a later start records nothing (the chain is broken: verify fails). Before,
+    the trail read as never grandfathered: every legacy row was accepted, and the next start
+    took on trust the rows present then, the inserted one too. An admin ties the rows they
+    checked by name (``lacuna users resign NAME``)."""
+    from lacuna.audit.record import canonical_json
+    from lacuna.identity import UnverifiedIdentityError
+
+    db = legacy_db
+    old = _insert_legacy(db, "old", "2026-11-01T00:00:00.000000+00:00")
+    assert db.users.grandfather() == ["old"]
+    late = _insert_legacy(db, "late", "2026-11-02T00:00:00.000000+00:00")
+    (event,) = _grandfathered(db)
+    seq = event.pop("seq")
+    event["identity"]["grandfathered"].append(
+        {"user": "late", "roles": ["analyst"], "disabled": False,
+         "created_at": "2026-11-02T00:00:00.000000+00:00"}
+    )
+    db.sql("UPDATE lacuna_audit SET body = :b WHERE seq = :s", b=canonical_json(event), s=seq)
+    starting = UserStore(db.url)  # the next start
+    try:
+        assert starting.grandfather() is None  # nothing recorded in its place
+        assert len(_grandfathered(db)) == 1
+        for token in (late, old):
+            with pytest.raises(UnverifiedIdentityError, match="not among the users"):
+                starting.authenticate(token)
+        done = db.verify()
+        assert done.exit_code == 1, done.output
+        assert "the record of user 'late' in lacuna_users is signed as rows were before" in (
+            done.stderr
+        )
+        assert [r.name for r in starting.resign(["old"])] == ["old"]  # checked, tied by name
+        assert starting.authenticate(old).name == "old"
+        with pytest.raises(UnverifiedIdentityError, match="not among the users"):
+            starting.authenticate(late)
+    finally:
+        starting.close()

@@ -28,7 +28,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -319,11 +319,13 @@ class AuditStore:
         return self._append_all(prepared, plain=plain, wait=wait)
 
     def _append_all(self, bodies: Sequence[dict[str, Any]], *, plain: bool = False,
-                    wait: bool = True) -> builtins.list[AuditRecord]:
+                    wait: bool = True, unless: Callable[[Connection], bool] | None = None
+                    ) -> builtins.list[AuditRecord]:
         """The one append path: chain, sign and insert ``bodies`` (their ``id`` set, ``seq``
         filled in here) in one transaction with their rollups, move the head, commit, then
         advance the checkpoint. All or nothing. ``plain``: the bodies are decision bodies
-        (see :func:`~lacuna.audit.record.canonical_json`)."""
+        (see :func:`~lacuna.audit.record.canonical_json`). ``unless``: asked in the
+        transaction once the write lock is held; true appends nothing (returns ``[]``)."""
         if self.read_only:
             msg = f"the audit trail {self.where} was opened read-only; nothing can be recorded."
             raise AuditError(msg)
@@ -342,12 +344,14 @@ class AuditStore:
         elif not (self._sqlite and self._lock.acquire(blocking=False)):
             raise StoreBusy(self.where)  # another thread of this process is appending
         try:
-            if self._sqlite:
+            if self._sqlite and unless is None:
                 linked = self._append_many_sqlite(prepared, keyring, plain, wait)
-                if self._wal is not None:
-                    self._wal.committed()
-            else:
-                linked = self._append_many_sqlalchemy(prepared, keyring, plain)
+            else:  # a guarded append reads in the transaction: SQLAlchemy's, on SQLite too
+                linked = self._append_many_sqlalchemy(prepared, keyring, plain, unless)
+            if self._sqlite and linked and self._wal is not None:
+                self._wal.committed()
+            if not linked:
+                return []
             self._advance(linked[-1][0], linked[-1][3])
         finally:
             self._lock.release()
@@ -390,15 +394,21 @@ class AuditStore:
         return linked
 
     def _append_many_sqlalchemy(self, prepared: Sequence[tuple[dict[str, Any], dict[str, Any]]],
-                                keyring: Keyring, plain: bool
+                                keyring: Keyring, plain: bool,
+                                unless: Callable[[Connection], bool] | None = None
                                 ) -> builtins.list[tuple[int, str, str, str]]:
         linked: builtins.list[tuple[int, str, str, str]] = []
         try:
             with self._transaction(write=True) as conn:
-                last = conn.execute(_HEAD).first()
+                last = conn.execute(_HEAD).first()  # the write lock (PostgreSQL: the head row)
                 if last is None:
                     raise AuditError(self._headless())
                 self._guard(last.seq, last.hash)
+                # held now, so what ``unless`` reads no other append can change before commit
+                # (PostgreSQL reads committed rows, each statement anew: a writer's record
+                # committed while this one waited for the lock is seen)
+                if unless is not None and unless(conn):
+                    return []
                 seq, prev = last.seq, last.hash
                 rows = []
                 for body, values in prepared:
@@ -564,6 +574,20 @@ class AuditStore:
             AuditError: the database could not be written.
         """
         return self._append({**body, "id": ordered_id(), "seq": 0})
+
+    def record_event_once(self, body: dict[str, Any],
+                          present: Callable[[Connection], bool]) -> AuditRecord | None:
+        """Append an event as :meth:`record_event` does, unless ``present(conn)`` finds that
+        the trail already holds it: asked inside the append's own write transaction, once the
+        trail's write lock is taken (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the head row's
+        lock), so that processes doing this at once append it once, whichever goes first.
+        Returns the record, or None when ``present`` found one (nothing appended).
+
+        Raises:
+            AuditError: the database could not be written (or read).
+        """
+        done = self._append_all([{**body, "id": ordered_id(), "seq": 0}], unless=present)
+        return done[0] if done else None
 
     def _append(self, body: dict[str, Any]) -> AuditRecord:
         """Chain, sign and insert one body (its ``seq`` is filled in here), as ``record`` does;

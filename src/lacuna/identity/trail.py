@@ -60,7 +60,8 @@ class UserTrail:
         # user -> (created_at, roles) of the legacy rows the trail took on trust at the upgrade
         # (its first intact "grandfathered" record; None: it holds none yet)
         self._grandfathered: dict[str, tuple[str, tuple[str, ...]]] | None = None
-        self._named: dict[str, int] = {}  # database id -> first seq of an issue naming it
+        # database id -> (seq, event) of the first intact issue (or grandfathered) naming it
+        self._named: dict[str, tuple[int, str]] = {}
         self._shape: tuple[Any, ...] | None = None  # (count, max seq) it was read at
 
     @property
@@ -124,20 +125,25 @@ class UserTrail:
         An end counts as read (inserting one refuses more, never less); an issue only from a
         record that is intact and linked into the chain (:func:`~lacuna.audit.verify.
         intact_records`): inserting one would let a row in."""
+        with self._trail_engine().connect() as conn:
+            self._read_in(conn)
+
+    def _read_in(self, conn: Any) -> None:
+        """:meth:`read` on ``conn`` (an SQLAlchemy connection to the trail's database, in
+        whatever transaction it is in)."""
         from lacuna.audit.schema import records
         from lacuna.audit.store import READ_COLUMNS
         from lacuna.audit.verify import intact_records
 
-        with self._trail_engine().connect() as conn:
-            shape = tuple(conn.execute(select(func.count(), func.max(records.c.seq)).where(
-                records.c.action == IDENTITY_ACTION)).one())
-            if shape == self._shape:
-                return
-            rows = conn.execute(select(*READ_COLUMNS).where(
-                records.c.action == IDENTITY_ACTION).order_by(records.c.seq)).all()
-            issues = [r for r in rows if _issue_event(r.body)]
-            keyring = getattr(self._audit, "keyring", None) or self._rows.keyring
-            good = {int(r.seq) for r in intact_records(conn, issues, keyring)}
+        shape = tuple(conn.execute(select(func.count(), func.max(records.c.seq)).where(
+            records.c.action == IDENTITY_ACTION)).one())
+        if shape == self._shape:
+            return
+        rows = conn.execute(select(*READ_COLUMNS).where(
+            records.c.action == IDENTITY_ACTION).order_by(records.c.seq)).all()
+        issues = [r for r in rows if _issue_event(r.body)]
+        keyring = getattr(self._audit, "keyring", None) or self._rows.keyring
+        good = {int(r.seq) for r in intact_records(conn, issues, keyring)}
         for r in issues:
             if int(r.seq) not in good:
                 log.error("audit record #%s (an issue of a user) is not intact in the chain "
@@ -146,13 +152,20 @@ class UserTrail:
         self._ends = _latest_ends(r.body for r in rows)
         self._issued = _latest_issues(r.body for r in issues if int(r.seq) in good)
         self._grandfathered = _first_grandfathered(r.body for r in issues if int(r.seq) in good)
+        if self._grandfathered is None and any(_says(r.body, GRANDFATHERED) for r in issues):
+            # one is there but none is intact (edited, or forged without the key): the upgrade's
+            # record cannot be read, so no legacy row is taken on trust (and none is recorded
+            # again: a new record would take on trust the rows present now)
+            self._grandfathered = {}
         self._named = _databases_named([r for r in issues if int(r.seq) in good])
         self._shape = shape
 
     def database_problem(self) -> str | None:
         """Why this state database's id row cannot be trusted, or None: the trail's intact
-        issues of users (which name the id since it was bound to them) name another id, so
-        the row was changed outside Lacuna (a plain row: whoever writes the database can)."""
+        issues of users (which name the id since it was bound to them) or its
+        :data:`GRANDFATHERED` record (written at the server's first start, so a database whose
+        users are all legacy has one too) name another id, so the row was changed outside
+        Lacuna (a plain row: whoever writes the database can)."""
         try:
             self.read()
         except Exception:  # no trail yet: it names nothing
@@ -161,9 +174,11 @@ class UserTrail:
         others = {d: seq for d, seq in self._named.items() if d != mine}
         if not others:
             return None
-        named, seq = min(others.items(), key=lambda item: item[1])
+        named, (seq, event) = min(others.items(), key=lambda item: item[1])
+        what = ("the legacy users taken on trust at the upgrade" if event == GRANDFATHERED
+                else "an issue of a user")
         return (f"the state database's id in lacuna_database_id is {mine!r}, but audit record "
-                f"#{seq} (an issue of a user, intact in the chain) names {named!r}: the id row "
+                f"#{seq} ({what}, intact in the chain) names {named!r}: the id row "
                 "was changed outside Lacuna (or the trail was copied in from another "
                 "database), so nothing is signed for it. Keep the database as evidence, run "
                 "lacuna audit verify, and put the id the trail names back (lacuna audit list "
@@ -232,7 +247,8 @@ class UserTrail:
     def grandfathered_row(self, row: Any) -> bool:
         """Whether legacy ``row`` is accepted on its signature: the trail lists it (stamp and
         roles) in its first intact :data:`GRANDFATHERED` record, or has none yet (the
-        database was not started since the upgrade: the server writes it before serving)."""
+        database was not started since the upgrade: the server writes it before serving).
+        A trail whose only such records are not intact accepts none."""
         self.read()
         if self._grandfathered is None:
             return True
@@ -243,6 +259,12 @@ class UserTrail:
         trail) present now, of users it never issued: from then on only those are accepted on
         their signature. The server does it at start-up, before it serves anyone. Returns the
         names recorded, or None when the trail already holds such a record (nothing done).
+
+        Once per database even when several processes start at once (the server's workers):
+        whether the trail holds one is asked again inside the append's write transaction
+        (:meth:`~lacuna.audit.AuditStore.record_event_once`), so one of them appends it and
+        the others find it. The record names the state database's id, as issues do
+        (:meth:`database_problem` has it from the first start).
 
         Raises:
             Exception: what the trail raises when it cannot record it.
@@ -257,7 +279,7 @@ class UserTrail:
         kept = [r for r in rows if r.signature and self._rows.version(r) == 1
                 and self.issue_of(r.name) is None]
         actor = by if by is not None else _operator()
-        self.store().record_event(event_body(
+        done = self.store().record_event_once(event_body(
             IDENTITY_KIND, user=actor, session="lacuna-users",
             what={"action": IDENTITY_ACTION, "event": GRANDFATHERED},
             reasoning=f"{len(kept)} user record(s) signed before creations were on the audit "
@@ -265,8 +287,15 @@ class UserTrail:
             detail={GRANDFATHERED: [{"user": r.name, "roles": list(_roles(r.roles) or ()),
                                      "disabled": bool(r.disabled),
                                      "created_at": r.created_at} for r in kept],
-                    **self.naming()}))
-        return [r.name for r in kept]
+                    **self.naming()}), self._grandfathered_in)
+        return None if done is None else [r.name for r in kept]
+
+    def _grandfathered_in(self, conn: Any) -> bool:
+        """Whether the trail holds an intact :data:`GRANDFATHERED` record, read on ``conn``
+        (in the append's write transaction: another process's, committed while this one
+        waited for the lock, is seen). Either way this trail's view is read anew."""
+        self._read_in(conn)
+        return self._grandfathered is not None
 
     def on_trail(self, row: Any) -> bool:
         """Whether the trail's latest issue of ``row``'s user is this row (stamp and roles)."""
@@ -343,7 +372,12 @@ def _issue_event(body: str) -> bool:
     """Whether an identity event's body issues a user row (a creation, a replacement, a
     re-signing) or grandfathers legacy rows, cheaply: only those are checked for being intact
     in the chain."""
-    return any(f'"event":"{e}"' in body for e in (*ISSUED, "resigned", GRANDFATHERED))
+    return any(_says(body, e) for e in (*ISSUED, "resigned", GRANDFATHERED))
+
+
+def _says(body: str, event: str) -> bool:
+    """Whether an identity event's stored body (canonical JSON) names ``event``."""
+    return f'"event":"{event}"' in body
 
 
 def _first_grandfathered(bodies: Iterable[str]) -> dict[str, tuple[str, tuple[str, ...]]] | None:
@@ -366,17 +400,19 @@ def _first_grandfathered(bodies: Iterable[str]) -> dict[str, tuple[str, tuple[st
     return None
 
 
-def _databases_named(rows: Iterable[Any]) -> dict[str, int]:
+def _databases_named(rows: Iterable[Any]) -> dict[str, tuple[int, str]]:
     """Per state database id named by the issue records ``rows`` (intact, in trail order),
-    the ``seq`` of the first that names it."""
-    named: dict[str, int] = {}
+    the ``seq`` and event of the first that names it."""
+    named: dict[str, tuple[int, str]] = {}
     for row in rows:
         try:
-            database = (json.loads(row.body).get(IDENTITY_KIND) or {}).get("database")
+            data = json.loads(row.body)
+            database = (data.get(IDENTITY_KIND) or {}).get("database")
+            event = str((data.get("what") or {}).get("event"))
         except (ValueError, AttributeError):
             continue
         if isinstance(database, str):
-            named.setdefault(database, int(row.seq))
+            named.setdefault(database, (int(row.seq), event))
     return named
 
 
