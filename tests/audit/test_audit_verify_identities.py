@@ -515,7 +515,9 @@ def test_a_database_id_changed_after_a_first_start_with_legacy_users_only_is_rep
     assert db.verify().exit_code == 0
 
 
-def test_an_edited_grandfathered_event_takes_nobody_on_trust(legacy_db: Db) -> None:
+def test_an_edited_grandfathered_event_takes_nobody_on_trust(
+    legacy_db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
     """The upgrade's record edited in place to list a row inserted since is no longer intact,
     so it is not relied on, and nothing takes its place: no legacy row is accepted on its
     signature, and a later start records nothing (the chain is broken: verify fails). Before,
@@ -540,6 +542,10 @@ def test_an_edited_grandfathered_event_takes_nobody_on_trust(legacy_db: Db) -> N
     try:
         assert starting.grandfather() is None  # nothing recorded in its place
         assert len(_grandfathered(db)) == 1
+        assert (
+            f"audit record #{seq} (the legacy users taken on trust at the upgrade) is not "
+            "intact in the chain"
+        ) in caplog.text
         for token in (late, old):
             with pytest.raises(UnverifiedIdentityError, match="not among the users"):
                 starting.authenticate(token)

@@ -146,9 +146,11 @@ class UserTrail:
         good = {int(r.seq) for r in intact_records(conn, issues, keyring)}
         for r in issues:
             if int(r.seq) not in good:
-                log.error("audit record #%s (an issue of a user) is not intact in the chain "
-                          "(forged, edited or copied from another trail): not relied on; run "
-                          "lacuna audit verify", r.seq)
+                what = ("the legacy users taken on trust at the upgrade"
+                        if _says(r.body, GRANDFATHERED) else "an issue of a user")
+                log.error("audit record #%s (%s) is not intact in the chain (forged, edited "
+                          "or copied from another trail): not relied on; run lacuna audit "
+                          "verify", r.seq, what)
         self._ends = _latest_ends(r.body for r in rows)
         self._issued = _latest_issues(r.body for r in issues if int(r.seq) in good)
         self._grandfathered = _first_grandfathered(r.body for r in issues if int(r.seq) in good)
