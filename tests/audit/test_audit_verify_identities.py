@@ -560,3 +560,31 @@ def test_an_edited_grandfathered_event_takes_nobody_on_trust(
             starting.authenticate(late)
     finally:
         starting.close()
+
+
+def test_a_trail_that_cannot_be_read_signs_nothing_for_the_database_id(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The id row is checked against the trail; a trail that is there but cannot be read is
+    a problem said with the error (verify fails, nothing is signed), never "names nothing"."""
+    from sqlalchemy.exc import OperationalError
+
+    from lacuna.errors import ConfigError
+    from lacuna.identity.trail import UserTrail
+
+    def broken(self: UserTrail) -> None:
+        raise OperationalError("SELECT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(UserTrail, "read", broken)
+    other = UserStore(db.url)
+    try:
+        problem = other._trail.database_problem()
+        assert problem is not None
+        assert "the audit trail cannot be read to check the state database's id" in problem
+        assert "disk I/O error" in problem
+        with pytest.raises(ConfigError, match="cannot be read to check the state database"):
+            other.add("bob", roles=("analyst",))
+        with pytest.raises(OperationalError):  # the CLI says so and exits 2 (the test above)
+            other.verify()
+    finally:
+        other.close()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from lacuna.identity._rows import users_table
 from lacuna.identity.principal import ADMIN, UnverifiedIdentityError
@@ -119,6 +119,16 @@ class UserTrail:
         engine = getattr(self._audit, "engine", None)
         return engine if engine is not None else self._engine
 
+    def _trail_exists(self) -> bool:
+        """Whether the trail's table is there (True when that cannot be read either)."""
+        from lacuna.audit.schema import records
+
+        try:
+            with self._trail_engine().connect() as conn:
+                return bool(inspect(conn).has_table(records.name))
+        except Exception:
+            return True
+
     def read(self) -> None:
         """Read the trail's identity events into ``_ends`` and ``_issued``, by their indexed
         action, again only when their count or newest ``seq`` changed (users change rarely).
@@ -170,8 +180,12 @@ class UserTrail:
         Lacuna (a plain row: whoever writes the database can)."""
         try:
             self.read()
-        except Exception:  # no trail yet: it names nothing
-            return None
+        except Exception as exc:
+            if not self._trail_exists():
+                return None  # no trail yet: it names nothing
+            return (f"the audit trail cannot be read to check the state database's id in "
+                    f"lacuna_database_id ({exc}), so nothing is signed for it; make the "
+                    "database readable and run lacuna audit verify")
         mine = self._rows.database_id()
         others = {d: seq for d, seq in self._named.items() if d != mine}
         if not others:
