@@ -55,7 +55,17 @@ FS_STREAMS: dict[str, Callable[[Path], Any]] = {
         lambda p: pafs.SubTreeFileSystem(
             "workspace", pafs.SubTreeFileSystem(str(p.parent.parent), pafs.LocalFileSystem()))
         .open_output_stream(p.name),
+    "FSSpecHandler.open_output_stream":
+        lambda p: _fsspec_local().open_output_stream(str(p)),
+    "FSSpecHandler.open_append_stream":
+        lambda p: _fsspec_local().open_append_stream(f"file://{p}"),
 }
+
+
+def _fsspec_local() -> pafs.FileSystem:
+    import fsspec
+
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem("file")))
 
 
 @pytest.mark.parametrize("opener", sorted(FS_STREAMS))
@@ -114,6 +124,10 @@ def test_a_pyarrow_fs_stream_outside_governed_storage_is_pyarrows_own(downloads:
     with pytest.raises(GovernanceViolation), \
             pafs.LocalFileSystem().open_output_stream(str(downloads / "people.parquet")) as sink:
         pq.write_table(_people(), sink)
+    other = downloads / "fsspec.parquet"
+    with _fsspec_local().open_output_stream(str(other)) as sink:
+        pq.write_table(_public(), sink)
+    assert _plain(pq.read_table(other)).equals(_public())
 
 
 def test_a_file_system_of_pyarrows_own_class_is_still_a_local_file_system(governed: Path) -> None:
@@ -223,6 +237,18 @@ def test_a_pyarrow_fs_stream_opened_before_enable_is_an_unmanaged_stream(
         pq.write_table(_people(), stream)
     stream.close()
     assert target.read_bytes() == b""
+
+
+def test_an_fsspec_file_system_made_before_enable_is_checked_when_it_opens(
+    sandbox: Path, sandbox_config: Callable[..., lacuna.Config]
+) -> None:
+    """Its streams are opened in Python, by the handler: hooked on the class."""
+    early = _fsspec_local()
+    lacuna.enable(sandbox_config())
+    target = _workspace(sandbox) / "early.parquet"
+    with pytest.raises(StorageError, match="cannot be sealed"):
+        early.open_output_stream(str(target))
+    assert not target.exists()
 
 
 # -- a platform that cannot tell a descriptor's path ----------------------------------------------

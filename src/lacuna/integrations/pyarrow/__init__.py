@@ -470,6 +470,9 @@ def _hooks() -> list[Hook]:
     # streams pyarrow.fs opens for writing on a local path: refused there too (:mod:`._raw`)
     hooks += [ClassHook(pa_fs, name, _filesystem_class(f"pyarrow.fs.{name}"), Action.EXPORT,
                         f"pyarrow.fs.{name}") for name in ("LocalFileSystem", "SubTreeFileSystem")]
+    hooks += [Hook(pa_fs.FSSpecHandler, name,
+                   _raw.fsspec_opener(f"pyarrow.fs.FSSpecHandler.{name}"), Action.EXPORT,
+                   f"pyarrow.fs.FSSpecHandler.{name}") for name in _raw.FS_OPENERS]
     raw_functions: list[tuple[str, Callable[..., bool]]] = [
         ("output_stream", _raw.always), ("memory_map", _raw.mode_writes),
         ("create_memory_map", _raw.always)]

@@ -18,6 +18,9 @@ under its base folder) are refused there when they are opened, since they write 
 from compiled code where Lacuna cannot see or seal the bytes (:func:`filesystem_class`). Only
 file systems constructed through ``pyarrow.fs`` while Lacuna governs are checked: one made
 before ``lacuna.enable()`` or by ``FileSystem.from_uri`` is pyarrow's own (docs/storage.md).
+A ``PyFileSystem(FSSpecHandler(fs))`` over fsspec's local file system opens its streams in
+Python, through the handler, which is hooked (:func:`fsspec_opener`): checked whenever it was
+made.
 """
 
 from __future__ import annotations
@@ -198,3 +201,29 @@ def filesystem_class(original: Any, label: str) -> type:
         **{n: opener(n) for n in FS_OPENERS},
     }
     return _SameClass(original.__name__, (original,), namespace)
+
+
+def fsspec_file(handler: Any, path: Any) -> str | None:
+    """The local path ``path`` names through ``pyarrow.fs.FSSpecHandler`` ``handler``: when
+    its fsspec file system is the local one (protocol ``file``), the path it opens; else
+    None."""
+    fs: Any = getattr(handler, "fs", None)
+    protocol = getattr(fs, "protocol", ())
+    protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol or ())
+    if fs is None or "file" not in protocols or not isinstance(path, str):
+        return None
+    return str(fs._strip_protocol(path))
+
+
+def fsspec_opener(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A hook for ``FSSpecHandler.open_output_stream``/``open_append_stream``: the local path
+    is checked before fsspec opens it."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def open_(handler: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+            check(method, fsspec_file(handler, path), writes=True)
+            return original(handler, path, *args, **kwargs)
+
+        return open_
+
+    return make
