@@ -14,9 +14,10 @@ replaced):
   and ``RecordBatchStreamWriter`` (so ``pyarrow.ipc.new_file``/``new_stream`` too);
 - raw byte streams opened for writing to a path (``pyarrow.OSFile``, ``output_stream``,
   ``CompressedOutputStream``, ``memory_map``, ``create_memory_map``, and
-  ``pyarrow.fs.LocalFileSystem``'s and ``SubTreeFileSystem``'s ``open_output_stream`` and
-  ``open_append_stream``): refused under a governed root, where they cannot be sealed
-  (:mod:`._raw`);
+  the ``open_output_stream`` and ``open_append_stream`` of ``pyarrow.fs.LocalFileSystem``,
+  ``SubTreeFileSystem`` and ``FSSpecHandler``): refused under a governed root, where they
+  cannot be sealed (:mod:`._raw`); a path writer given ``filesystem=`` a local file system
+  governs (and seals) the local file the path names;
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
   ``pyarrow.feather.read_table`` and ``read_feather`` (a pandas frame: its attrs carry the
   state), ``pyarrow.dataset.dataset`` (its tables keep the state);
@@ -307,13 +308,12 @@ def _writer(method: str, embeds: bool) -> Make:
                     if declaration is not None:
                         meta = metadata_with(declaration, meta)
                     out = data.replace_schema_metadata(meta)
-                if to is None:
-                    with outermost():
-                        return original(out, where, *args, **kwargs)
                 # ``to``: sealed governed storage's stream or scratch path, on the local disk
-                local = {k: v for k, v in kwargs.items() if k != "filesystem"}
+                # (the local file system given for ``where`` does not apply to it)
+                given = kwargs if to is None or on_disk is None else {
+                    k: v for k, v in kwargs.items() if k != "filesystem"}
                 with outermost():
-                    return original(out, to, *args, **local)
+                    return original(out, where if to is None else to, *args, **given)
 
             folder = method in _DATASET_WRITERS
             return govern_write(data, state, where if target is None else target, run,
@@ -360,9 +360,8 @@ _MEMORY_STREAMS = (pa.BufferOutputStream, pa.MockOutputStream, pa.FixedSizeBuffe
 def _native_target(where: Any) -> str | None:
     """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.PythonFile`` over a
     buffer, a buffered or compressed stream over a file, a ``pyarrow.fs`` stream): an export
-    to an unmanaged place
-    named ``stream://pyarrow.<type>``, so personal data is denied there, never written
-    undecided. None for anything else, and for streams into memory."""
+    to an unmanaged place named ``stream://pyarrow.<type>``, so personal data is denied there,
+    never written undecided. None for anything else, and for streams into memory."""
     if not isinstance(where, pa.NativeFile) or isinstance(where, _MEMORY_STREAMS):
         return None
     from lacuna.integrations.pandas._frames import file_path
