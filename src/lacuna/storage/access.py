@@ -265,6 +265,34 @@ def refuse_unsealable(method: str, name: str) -> None:
     raise StorageError(msg)
 
 
+def refuse_unnamed_file(method: str, name: str, gov: Governor | None = None) -> None:
+    """A write into a file object whose path Lacuna cannot tell (``name`` is
+    ``stream://file-descriptor.<fd>``: no ``/proc/self/fd`` nor ``F_GETPATH`` on this
+    platform): refused while governed storage on this machine is sealed, since the file may
+    lie under a governed root, where its bytes would land in plaintext (fail closed).
+
+    Raises:
+        StorageError: ``name`` is such a file and a local governed root is sealed.
+    """
+    from lacuna.integrations.pandas._frames import UNNAMED_FILE
+    from lacuna.lineage.sidecar import is_local
+
+    if not name.startswith(UNNAMED_FILE):
+        return
+    g = _gov(gov)
+    roots = [r for r in g.config.destinations.governed if is_local(r)]
+    if not g.config.storage.encrypt or not roots:
+        return
+    fd = name[len(UNNAMED_FILE):]
+    msg = (f"{method} into an open file object (descriptor {fd}) is refused: Lacuna cannot "
+           "tell which file it is open on on this platform (no /proc/self/fd, no "
+           "fcntl F_GETPATH), so it may be under a governed root "
+           f"({', '.join(roots)}), where every file is sealed and these bytes would land in "
+           "plaintext. Pass the file's path instead (a path under a governed root is "
+           "sealed, any other is decided for that path). Nothing was written.")
+    raise StorageError(msg)
+
+
 __all__ = [
     "SEALABLE",
     "TEXT_WRITERS",
@@ -275,6 +303,7 @@ __all__ = [
     "open_governed",
     "open_sealed_writer",
     "read_governed",
+    "refuse_unnamed_file",
     "refuse_unsealable",
     "seals",
     "write_governed",

@@ -45,7 +45,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna.errors import StorageError
-from lacuna.storage.access import open_governed, open_sealed_writer, seals, write_governed
+from lacuna.storage.access import (
+    open_governed,
+    open_sealed_writer,
+    refuse_unnamed_file,
+    seals,
+    write_governed,
+)
 from lacuna.storage.sealed import is_sealed
 
 if TYPE_CHECKING:
@@ -528,6 +534,7 @@ __all__ = [
     "refuse",
     "refuse_database",
     "refuse_sealed_in_sql",
+    "refuse_unnamed_file",
     "scratch",
     "seal_tree",
     "sealed_files",

@@ -237,6 +237,7 @@ def govern_write(
         code_location=code_location(frame_), variable=variable_name(obj, frame_),
         purpose=purpose, exception_id=exception_id,
     )
+    sealed_frames.refuse_unnamed_file(method, name, gov)  # a file object, path unknown
     path = local_path(target)
     keeps_label = (path is not None and op.destination is not None
                    and op.destination.type in _SIDECAR_TYPES)

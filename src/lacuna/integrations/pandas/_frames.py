@@ -6,7 +6,9 @@ from __future__ import annotations
 import dis
 import functools
 import os
+import stat
 import sys
+from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
@@ -23,18 +25,33 @@ def display_name(target: Any) -> str:
 
 _NO_NAME = object()
 
+# how a file object whose path cannot be found is named: a stream Lacuna does not manage
+# (personal data is denied there), refused outright where governed storage is sealed
+# (:func:`lacuna.storage.refuse_unnamed_file`)
+UNNAMED_FILE = "stream://file-descriptor."
+_PROC_FD = "/proc/self/fd"  # Linux: a link per open descriptor to the file it is open on
+
 
 def file_path(target: Any) -> str | None:
     """The path of the file an open file object writes to (or reads from): its ``name`` when
-    that is a string (``open(path)``), else the regular file its descriptor is open on (the
-    ``name`` of ``os.fdopen(fd)``, the ``fileno()`` of ``pa.OSFile``); None for an object
-    without either (an in-memory buffer such as ``io.BytesIO``). A file object with a path is
-    governed like that path, everywhere (pandas, polars, pyarrow)."""
+    that is a path (``open(path)``; a bytes name, ``open(b"/x")``, decoded as the file system
+    does), else the regular file its descriptor is open on (the ``name`` of ``os.fdopen(fd)``,
+    the ``fileno()`` of ``pa.OSFile``), or for ``pa.PythonFile`` the file object it wraps; None
+    for an object without either (an in-memory buffer such as ``io.BytesIO``). A file object
+    with a path is governed like that path, everywhere (pandas, polars, pyarrow).
+
+    A descriptor open on a regular file whose path this platform cannot tell (no
+    ``/proc/self/fd`` nor ``F_GETPATH``) is no buffer: it is named ``UNNAMED_FILE + fd``."""
     if isinstance(target, (str, bytes, os.PathLike)):
         return None
+    wrapped = _python_file_handle(target)
+    if wrapped is not None:
+        return file_path(wrapped)
     name = getattr(target, "name", _NO_NAME)
     if isinstance(name, str):
         return name
+    if isinstance(name, bytes):
+        return os.fsdecode(name)
     if isinstance(name, int) and not isinstance(name, bool):
         return _descriptor_path(name)
     fileno = getattr(target, "fileno", None)
@@ -49,15 +66,63 @@ def file_path(target: Any) -> str | None:
     return None
 
 
+def _python_file_handle(target: Any) -> Any:
+    """The Python file object a ``pyarrow.PythonFile`` reads or writes (pyarrow keeps it in a
+    field Python cannot name; the garbage collector's view of the object shows it), or None
+    for anything else."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None or not isinstance(target, pa.PythonFile):
+        return None
+    import gc
+
+    handles = [r for r in gc.get_referents(target)
+               if callable(getattr(r, "write", None)) or callable(getattr(r, "read", None))]
+    return handles[0] if len(handles) == 1 else None
+
+
+def _proc_fd_path(fd: int) -> str:
+    return os.readlink(f"{_PROC_FD}/{fd}")
+
+
+def _fcntl_path(fd: int) -> str:
+    import fcntl
+
+    raw = fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024))  # type: ignore[attr-defined]
+    return os.fsdecode(raw.split(b"\0", 1)[0])
+
+
+def descriptor_namer() -> Callable[[int], str] | None:
+    """How this platform tells the path a descriptor is open on: Linux' ``/proc/self/fd``,
+    macOS' ``fcntl(F_GETPATH)``, or None (it cannot)."""
+    if os.path.isdir(_PROC_FD):
+        return _proc_fd_path
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return None
+    return _fcntl_path if hasattr(fcntl, "F_GETPATH") else None
+
+
 def _descriptor_path(fd: int) -> str | None:
-    """The path of the regular file ``fd`` is open on (Linux' ``/proc/self/fd``), when that
-    path still names that file; None otherwise (no ``/proc``, a pipe, a deleted file)."""
+    """The path of the file ``fd`` is open on, when that path still names that file; None for
+    no file (a closed descriptor, a pipe, a file deleted since it was opened: nothing reaches
+    it by a path); ``UNNAMED_FILE + fd`` for a regular file whose path is not found (no way to
+    ask on this platform, or the answer names another file): never taken for memory."""
     try:
         st = os.fstat(fd)
-        path = os.readlink(f"/proc/self/fd/{fd}")
-        return path if os.path.isabs(path) and os.path.samestat(st, os.stat(path)) else None
     except OSError:
         return None
+    namer = descriptor_namer()
+    if namer is not None:
+        try:
+            path = namer(fd)
+            if os.path.isabs(path) and os.path.samestat(st, os.stat(path)):
+                return path
+        except OSError:
+            pass
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 0:
+        return f"{UNNAMED_FILE}{fd}"
+    return None
 
 
 def user_frame() -> FrameType | None:

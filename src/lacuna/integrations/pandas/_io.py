@@ -817,6 +817,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
 
             users_error(refused)  # the answer to this call, not a failure of Lacuna
             raise refused
+        storage.refuse_unnamed_file(op.method, name, gov)  # its path unknown: fail closed
         seal = _seals(gov, spec, op, encrypt)
         if seal:  # governed storage: sealed at rest, or not written at all (docs/storage.md)
             from lacuna.integrations.pandas._patch import no_plaintext

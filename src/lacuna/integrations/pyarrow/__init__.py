@@ -13,8 +13,11 @@ replaced):
   ``pyarrow.csv.CSVWriter``, ``pyarrow.orc.ORCWriter``, ``pyarrow.ipc.RecordBatchFileWriter``
   and ``RecordBatchStreamWriter`` (so ``pyarrow.ipc.new_file``/``new_stream`` too);
 - raw byte streams opened for writing to a path (``pyarrow.OSFile``, ``output_stream``,
-  ``CompressedOutputStream``, ``memory_map``, ``create_memory_map``): refused under a governed
-  root, where they cannot be sealed (:mod:`._raw`);
+  ``CompressedOutputStream``, ``memory_map``, ``create_memory_map``, and
+  the ``open_output_stream`` and ``open_append_stream`` of ``pyarrow.fs.LocalFileSystem``,
+  ``SubTreeFileSystem`` and ``FSSpecHandler``): refused under a governed root, where they
+  cannot be sealed (:mod:`._raw`); a path writer given ``filesystem=`` a local file system
+  governs (and seals) the local file the path names;
 - reads, classified and audited: ``pyarrow.parquet.read_table``, ``pyarrow.csv.read_csv``,
   ``pyarrow.feather.read_table`` and ``read_feather`` (a pandas frame: its attrs carry the
   state), ``pyarrow.dataset.dataset`` (its tables keep the state);
@@ -42,6 +45,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as pa_ds
 import pyarrow.feather as pa_feather
+import pyarrow.fs as pa_fs
 import pyarrow.ipc as pa_ipc
 import pyarrow.orc as pa_orc
 import pyarrow.pandas_compat as pa_pandas
@@ -274,7 +278,11 @@ def _writer(method: str, embeds: bool) -> Make:
         def write(data: Any, where: Any, *args: Any, **kwargs: Any) -> Any:
             exception_id = kwargs.pop("exception_id", None)
             purpose = kwargs.pop("purpose", None)
-            target = _native_target(where)
+            # a path on a local file system (``filesystem=LocalFileSystem()``, a
+            # ``SubTreeFileSystem`` over one) is governed as the local file it names
+            on_disk = (_raw.local_file(kwargs["filesystem"], where)
+                       if kwargs.get("filesystem") is not None else None)
+            target = on_disk if on_disk is not None else _native_target(where)
             if target is None and not _named_sink(where):
                 with outermost():
                     return original(data, where, *args, **kwargs)
@@ -300,8 +308,12 @@ def _writer(method: str, embeds: bool) -> Make:
                     if declaration is not None:
                         meta = metadata_with(declaration, meta)
                     out = data.replace_schema_metadata(meta)
-                with outermost():  # ``to``: sealed governed storage's stream or scratch path
-                    return original(out, where if to is None else to, *args, **kwargs)
+                # ``to``: sealed governed storage's stream or scratch path, on the local disk
+                # (the local file system given for ``where`` does not apply to it)
+                given = kwargs if to is None or on_disk is None else {
+                    k: v for k, v in kwargs.items() if k != "filesystem"}
+                with outermost():
+                    return original(out, where if to is None else to, *args, **given)
 
             folder = method in _DATASET_WRITERS
             return govern_write(data, state, where if target is None else target, run,
@@ -346,10 +358,10 @@ _MEMORY_STREAMS = (pa.BufferOutputStream, pa.MockOutputStream, pa.FixedSizeBuffe
 
 
 def _native_target(where: Any) -> str | None:
-    """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.PythonFile``, a
-    buffered or compressed stream over a file): an export to an unmanaged place
-    named ``stream://pyarrow.<type>``, so personal data is denied there, never written
-    undecided. None for anything else, and for streams into memory."""
+    """An Arrow file or stream that writes somewhere Lacuna cannot name (``pa.PythonFile`` over a
+    buffer, a buffered or compressed stream over a file, a ``pyarrow.fs`` stream): an export
+    to an unmanaged place named ``stream://pyarrow.<type>``, so personal data is denied there,
+    never written undecided. None for anything else, and for streams into memory."""
     if not isinstance(where, pa.NativeFile) or isinstance(where, _MEMORY_STREAMS):
         return None
     from lacuna.integrations.pandas._frames import file_path
@@ -454,6 +466,12 @@ def _hooks() -> list[Hook]:
         ("OSFile", _raw.mode_writes), ("CompressedOutputStream", _raw.always)]
     hooks += [ClassHook(pa, name, _raw_class(f"pyarrow.{name}", writes), Action.EXPORT,
                         f"pyarrow.{name}") for name, writes in raw_classes]
+    # streams pyarrow.fs opens for writing on a local path: refused there too (:mod:`._raw`)
+    hooks += [ClassHook(pa_fs, name, _filesystem_class(f"pyarrow.fs.{name}"), Action.EXPORT,
+                        f"pyarrow.fs.{name}") for name in ("LocalFileSystem", "SubTreeFileSystem")]
+    hooks += [Hook(pa_fs.FSSpecHandler, name,
+                   _raw.fsspec_opener(f"pyarrow.fs.FSSpecHandler.{name}"), Action.EXPORT,
+                   f"pyarrow.fs.FSSpecHandler.{name}") for name in _raw.FS_OPENERS]
     raw_functions: list[tuple[str, Callable[..., bool]]] = [
         ("output_stream", _raw.always), ("memory_map", _raw.mode_writes),
         ("create_memory_map", _raw.always)]
@@ -465,6 +483,13 @@ def _hooks() -> list[Hook]:
 def _raw_class(method: str, writes: Callable[..., bool]) -> Make:
     def make(original: Any) -> Any:
         return _raw.raw_class(original, method, writes)
+
+    return make
+
+
+def _filesystem_class(label: str) -> Make:
+    def make(original: Any) -> Any:
+        return _raw.filesystem_class(original, label)
 
     return make
 

@@ -11,6 +11,16 @@ anything, written by anyone holding it). So a raw stream opened **for writing un
 root** (with ``storage.encrypt``) is refused with a ``StorageError`` before the file is created
 or truncated, naming the writers that seal a path. Anywhere else, and for reading, the streams
 are pyarrow's own.
+
+The same holds for the streams ``pyarrow.fs`` opens: ``LocalFileSystem.open_output_stream``
+and ``open_append_stream`` (and ``SubTreeFileSystem``'s, over a local file system: the path
+under its base folder) are refused there when they are opened, since they write into the file
+from compiled code where Lacuna cannot see or seal the bytes (:func:`filesystem_class`). Only
+file systems constructed through ``pyarrow.fs`` while Lacuna governs are checked: one made
+before ``lacuna.enable()`` or by ``FileSystem.from_uri`` is pyarrow's own (docs/storage.md).
+A ``PyFileSystem(FSSpecHandler(fs))`` over fsspec's local file system opens its streams in
+Python, through the handler, which is hooked (:func:`fsspec_opener`): checked whenever it was
+made.
 """
 
 from __future__ import annotations
@@ -78,21 +88,27 @@ def _writes(mode: Any) -> bool:
     return str(mode).replace("b", "") != "r"
 
 
+def _checked(method: str, where: Callable[[], Any], *, writes: bool) -> None:
+    """:func:`check` where no guard runs (a class's constructor or method): Lacuna's own
+    failure is handled as the guard handles it."""
+    try:
+        check(method, where(), writes=writes)
+    except StorageError:
+        raise
+    except Exception as exc:
+        from lacuna.governor import current
+        from lacuna.model import Action
+
+        current().internal_error(exc, action=Action.EXPORT, method=method)
+
+
 def raw_class(original: Any, method: str, writes: Callable[..., bool]) -> type:
     """A subclass of ``original`` (``pa.OSFile``, ``pa.CompressedOutputStream``) that checks
     its path before the library opens it (in ``__new__``: ``OSFile`` opens the file there)."""
 
     def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
         where = args[0] if args else (kwargs.get("path") or kwargs.get("stream"))
-        try:
-            check(method, where, writes=writes(*args[1:], **kwargs))
-        except StorageError:
-            raise
-        except Exception as exc:  # no guard around a class: Lacuna's failure, as the guard's
-            from lacuna.governor import current
-            from lacuna.model import Action
-
-            current().internal_error(exc, action=Action.EXPORT, method=method)
+        _checked(method, lambda: where, writes=writes(*args[1:], **kwargs))
         return original.__new__(cls, *args, **kwargs)
 
     namespace: dict[str, Any] = {
@@ -126,5 +142,88 @@ def raw_function(
             return original(where, *args, **kwargs)
 
         return opened
+
+    return make
+
+
+# the ``pyarrow.fs`` methods that open a file for writing
+FS_OPENERS = ("open_output_stream", "open_append_stream")
+
+
+def local_file(filesystem: Any, path: Any) -> str | None:
+    """The local path ``path`` names on ``filesystem``: itself on a ``LocalFileSystem``, the
+    path under the base folder on a ``SubTreeFileSystem`` over one (nested too); None on any
+    other file system (an object store, an fsspec one)."""
+    from pyarrow import _fs
+
+    if isinstance(filesystem, _fs.LocalFileSystem):
+        return os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if isinstance(filesystem, _fs.SubTreeFileSystem) and isinstance(path, str):
+        base = str(filesystem.base_path).rstrip("/")
+        return local_file(filesystem.base_fs, f"{base}/{path.lstrip('/')}")
+    return None
+
+
+class _SameClass(type):
+    """The metaclass of a hooked file system class: an instance of the library's own class
+    (``FileSystem.from_uri`` makes those) is an instance of the hooked one, as pyarrow's
+    ``isinstance(filesystem, LocalFileSystem)`` expects once the module names the hook."""
+
+    _lacuna_original: type
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, cls._lacuna_original)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls._lacuna_original)
+
+
+def filesystem_class(original: Any, label: str) -> type:
+    """A subclass of the ``pyarrow.fs`` class ``original`` whose :data:`FS_OPENERS` check the
+    local path they open (:func:`local_file`) before the library opens it: refused under a
+    sealed governed root."""
+
+    def opener(name: str) -> Callable[..., Any]:
+        plain = getattr(original, name)
+        method = f"{label}.{name}"
+
+        def open_(self: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+            _checked(method, lambda: local_file(self, path), writes=True)
+            return plain(self, path, *args, **kwargs)
+
+        open_.__name__ = open_.__qualname__ = name
+        open_.__doc__ = plain.__doc__
+        return open_
+
+    namespace: dict[str, Any] = {
+        "__doc__": original.__doc__, "__module__": original.__module__,
+        "__qualname__": original.__qualname__, "_lacuna_original": original,
+        **{n: opener(n) for n in FS_OPENERS},
+    }
+    return _SameClass(original.__name__, (original,), namespace)
+
+
+def fsspec_file(handler: Any, path: Any) -> str | None:
+    """The local path ``path`` names through ``pyarrow.fs.FSSpecHandler`` ``handler``: when
+    its fsspec file system is the local one (protocol ``file``), the path it opens; else
+    None."""
+    fs: Any = getattr(handler, "fs", None)
+    protocol = getattr(fs, "protocol", ())
+    protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol or ())
+    if fs is None or "file" not in protocols or not isinstance(path, str):
+        return None
+    return str(fs._strip_protocol(path))
+
+
+def fsspec_opener(method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A hook for ``FSSpecHandler.open_output_stream``/``open_append_stream``: the local path
+    is checked before fsspec opens it."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def open_(handler: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+            check(method, fsspec_file(handler, path), writes=True)
+            return original(handler, path, *args, **kwargs)
+
+        return open_
 
     return make

@@ -23,7 +23,7 @@ writes. Each class is replaced by a subclass that governs the stream as one expo
 A stream to a **sink** is governed the same way, by what the sink names (the rule of every
 writer, pandas' included): an open file object with a path (its ``name``, or the file its
 descriptor is open on, ``pa.OSFile``'s too) is decided as that path, an Arrow stream that
-writes to a place Lacuna cannot name (``pa.PythonFile``, a compressed stream) as
+writes to a place Lacuna cannot name (``pa.PythonFile`` over a buffer, a compressed stream) as
 ``stream://pyarrow.<type>``
 (an unmanaged place: personal data is denied), and the staged bytes are written into the sink
 at close. Under a governed root a file object is refused at open (``StorageError``: Lacuna
@@ -42,6 +42,7 @@ from typing import Any
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.integrations.frames.hooks import inside, outermost
+from lacuna.integrations.pyarrow import _raw
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import Action, Classification, Tier
 
@@ -176,6 +177,9 @@ class Stream:
         from lacuna.model import DestinationType
 
         gov = current()
+        from lacuna.storage import refuse_unnamed_file
+
+        refuse_unnamed_file(self.method, self._display(), gov)  # a file object, path unknown
         if (gov.destination(self._display()).type is DestinationType.GOVERNED_STORAGE
                 and gov.config.storage.encrypt):
             from lacuna.integrations.pandas._patch import no_plaintext
@@ -289,9 +293,15 @@ def governed_writer(original: Any, method: str, *, schema_at: int | None) -> typ
                 original.__init__(self, where, *args, **kwargs)
             return
         stream: Stream | None = None
+        given: Any = kwargs.get("filesystem")
+        target: Any = where
         try:
-            filesystem = kwargs.pop("filesystem", None)
-            stream = Stream(self, where, method, filesystem=filesystem,
+            given = kwargs.pop("filesystem", None)
+            target, filesystem = where, given
+            on_disk = _raw.local_file(given, where) if given is not None else None
+            if on_disk is not None:  # a local file system's path: governed as the local file
+                target, filesystem = on_disk, None
+            stream = Stream(self, target, method, filesystem=filesystem,
                             exception_id=exception_id, purpose=purpose, named=named)
             schema = (args[schema_at] if schema_at is not None and len(args) > schema_at
                       else kwargs.get("schema"))
@@ -303,10 +313,10 @@ def governed_writer(original: Any, method: str, *, schema_at: int | None) -> typ
         except Exception as exc:  # Lacuna failed: enforce denies; warn/observe run ungoverned
             if stream is not None:
                 stream.discard()
-            _never_plain(where, method, exc)
+            _never_plain(target, method, exc)
             current().internal_error(exc, action=Action.EXPORT, method=method)
-            if filesystem is not None:
-                kwargs["filesystem"] = filesystem
+            if given is not None:
+                kwargs["filesystem"] = given
             with outermost():
                 original.__init__(self, where, *args, **kwargs)
             return
