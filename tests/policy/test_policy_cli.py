@@ -284,7 +284,9 @@ def test_cli_check_warns_about_slow_rules_on_sample_inputs(write_bundle, tmp_pat
     out = result.output
     assert ("warning: data.slow.allow was still running after 300 ms (policy.eval_budget_ms) "
             f"on the sample '{sample}'") in out
-    assert "warning: data.slow.deny took" in out
+    # slow either way: a host loaded enough to stall it past the 300 ms budget says so instead
+    assert ("warning: data.slow.deny took" in out
+            or "warning: data.slow.deny was still running after 300 ms" in out), out
     assert "data.slow.reasons" not in out
     assert "timed 3 rule evaluations on 1 sample input(s): 2 slow" in out
     quiet = run("check", str(root), "--no-timing")
