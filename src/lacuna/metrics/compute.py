@@ -7,9 +7,10 @@ Every rate is a percentage rounded to 2 decimals; an empty denominator gives 0.0
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from lacuna.metrics.facts import DecisionFact, FeedbackFact, SurveyFact
 
@@ -48,9 +49,27 @@ def is_workaround(denial: DecisionFact, later: DecisionFact) -> bool:
 
 
 def workarounds(decisions: Sequence[DecisionFact]) -> list[DecisionFact]:
-    """The operations that are workaround attempts (each counted once)."""
-    denials = [d for d in decisions if not d.allowed and not d.engine_error]
-    return [op for op in decisions if any(is_workaround(d, op) for d in denials)]
+    """The operations that are workaround attempts (each counted once), in ``decisions``'
+    order. Each is held only against its user's denials of the window before it (found by
+    bisection), so a month of records costs n log n, not decisions times denials."""
+    denials: dict[str, list[DecisionFact]] = {}
+    for d in decisions:
+        if not d.allowed and not d.engine_error and d.destination is not None:
+            denials.setdefault(d.user, []).append(d)
+    times: dict[str, list[datetime]] = {}
+    for user, theirs in denials.items():
+        theirs.sort(key=lambda d: d.when)
+        times[user] = [d.when for d in theirs]
+    out = []
+    for op in decisions:
+        held = denials.get(op.user)
+        if held is None or op.destination is None:
+            continue
+        when = times[op.user]
+        window = held[bisect_left(when, op.when - WORKAROUND_WINDOW):bisect_left(when, op.when)]
+        if any(is_workaround(d, op) for d in window):
+            out.append(op)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
