@@ -231,13 +231,11 @@ def _check(
         classification, _ = gov.classify_source(name, frame)
         sources = [Source(name=name, classification=classification)]
     elif _is_pandas(data):
-        from lacuna.lineage.frames import effective_state, with_header, with_index
+        from lacuna.lineage.frames import written_state
 
         # the frame as it is now (projections, new columns), with its index and header as a
         # writer writes them (the labels that are values named by position)
-        config = gov.config.classification
-        state = effective_state(data, config)
-        state = with_header(data, with_index(data, state, config), config)
+        state = written_state(data, gov.config.classification)
         classification = state.classification
         sources = [Source(name=r, classification=classification) for r in state.lineage.roots()]
     else:  # column names, {name: samples}, text: whatever classify() takes

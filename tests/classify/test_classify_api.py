@@ -93,9 +93,14 @@ def test_named_index_levels_count_as_columns():
     assert classify(df).columns["email"].pii_type == "email"
 
 
-def test_multiindex_columns_are_joined():
-    df = pd.DataFrame([["ada@example.org"]], columns=pd.MultiIndex.from_tuples([("c", "email")]))
-    assert list(classify(df).columns) == ["c_email"]
+def test_multiindex_columns_are_keyed_by_their_tuple():
+    """As lineage tracking and every record key them (header.column_key), never joined."""
+    df = pd.DataFrame([["ada@example.org", 1]],
+                      columns=pd.MultiIndex.from_tuples([("c", "email"), ("c", "n")]),
+                      index=pd.Index(["x"], name="k"))
+    c = classify(df)
+    assert list(c.columns) == ["k", "('c', 'email')", "('c', 'n')"]
+    assert c.columns["('c', 'email')"].pii_type == "email"
 
 
 def test_classify_frame_passes_the_path_on():

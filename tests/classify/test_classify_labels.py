@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from lacuna.classify import classify
 from lacuna.classify import labels as labels_module
 from lacuna.classify.labels import label_class
 from lacuna.config import ClassificationConfig
+from lacuna.model import Tier
 
 CONFIG = ClassificationConfig()
 ORDINARY = ["customer_id", "name", "email", "phone", "address", "region", "signup_date"]
@@ -75,3 +79,38 @@ def test_label_class_remembers_a_header_per_configuration(
     assert len(reads) == 1
     assert label_class(header, ClassificationConfig()) is None  # another configuration
     assert len(reads) == 2
+
+
+@pytest.mark.parametrize(("keys", "pii_type"), [
+    (["ana@example.org", "bo@example.com", "region"], "email"),
+    (["ward", "beds", "+1 415-555-0178", "+44 20 7946 0958"], "phone"),
+    (["Kira Kowalski", "Elena Petrov", "John Smith", "Maria Garcia"], "name"),
+])
+@pytest.mark.parametrize("given", ["mapping", "list"])
+def test_classify_reads_the_names_given_as_a_header(
+    keys: list[str], pii_type: str, given: str
+) -> None:
+    """``classify({name: samples})`` (and ``/api/v1/classify``) and ``classify([names])`` took
+    the names for names only: names that are values classified PUBLIC. They are read as a
+    header, as a frame's column names are: ``(column labels)``, each value named by position."""
+    x = {k: ["1", "2"] for k in keys} if given == "mapping" else keys
+    c = classify(x, config=CONFIG)
+    header = c.columns["(column labels)"]
+    assert header.pii_type == pii_type
+    assert header.reasoning.startswith("the column labels hold values of this kind, given as "
+                                       "the column names")
+    assert c.tier > Tier.PUBLIC
+    values = [k for k in keys if k not in ("region", "ward", "beds")]
+    positions = [f"(column {keys.index(k) + 1})" for k in values]
+    assert [n for n in c.columns if re.fullmatch(r"\(column \d+\)", n)] == positions
+    assert not [n for n in c.columns if n in values]  # no value names a column
+    assert not any(v in header.reasoning for v in values)
+    assert [k for k in keys if k not in values] == [n for n in c.columns if n in keys]
+
+
+@pytest.mark.parametrize("given", ["mapping", "list"])
+def test_classify_keeps_ordinary_names_given(given: str) -> None:
+    x = {k: ["1", "2"] for k in ORDINARY} if given == "mapping" else ORDINARY
+    c = classify(x, config=CONFIG)
+    assert list(c.columns) == ORDINARY
+    assert c.columns["email"].pii_type == "email"  # by its name, as before

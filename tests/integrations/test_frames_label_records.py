@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -33,7 +34,10 @@ import pytest
 import lacuna
 from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
-from lacuna.model import Tier
+from lacuna.integrations import duckdb as duckdb_integration
+from lacuna.integrations import polars as polars_integration
+from lacuna.integrations import pyarrow as pyarrow_integration
+from lacuna.model import Classification, Tier
 from leaks import EMAILS, HEADERS, POSITIONS, by_position, decision_log, leaks, lines_with
 
 KEYED = ["(column 2)", "(column 3)", "(column 4)", "(column 5)"]  # a pivot: the key comes first
@@ -296,3 +300,58 @@ def test_ordinary_headers_export_as_before(downloads: Path, library: str, name: 
     assert back.columns == header
     assert back.row(0) == tuple(range(len(header)))
     assert lacuna.classify(back.to_pandas()).tier is Tier.PUBLIC or "email" in header
+
+
+# classification(obj) of each library: the frame whose names are EMAILS, written by ``write``
+# to ``p``; the same frame with ordinary names (HEADERS["ordinary"]).
+CLASSIFIED: dict[str, tuple[Callable[[list[str]], Any], Callable[[Any], Classification],
+                            Callable[[Any, Path], object]]] = {
+    "polars": (
+        lambda names: pl.DataFrame({n: [i] for i, n in enumerate(names)}),
+        polars_integration.classification,
+        lambda frame, p: frame.write_csv(p),
+    ),
+    "polars.lazy": (
+        lambda names: pl.LazyFrame({n: [i] for i, n in enumerate(names)}),
+        polars_integration.classification,
+        lambda frame, p: frame.sink_csv(p),
+    ),
+    "pyarrow": (
+        lambda names: pa.table({n: [i] for i, n in enumerate(names)}),
+        pyarrow_integration.classification,
+        lambda table, p: pacsv.write_csv(table, str(p)),
+    ),
+    "duckdb": (
+        lambda names: duckdb.sql(
+            "SELECT " + ", ".join(f'{i} AS "{n}"' for i, n in enumerate(names))),
+        duckdb_integration.classification,
+        lambda rel, p: rel.write_csv(str(p)),
+    ),
+}
+
+
+@pytest.mark.parametrize("library", list(CLASSIFIED))
+def test_classification_reports_the_header_as_the_write_decides_it(
+    tmp_path: Path, sandbox: Path, downloads: Path, library: str
+) -> None:
+    """``classification(obj)`` read the column names as names only: a frame whose names are
+    addresses said PUBLIC while its export was denied for ``(column labels)``. It reports what
+    the write decides on, keyed by the frame's own names."""
+    make, classification, write = CLASSIFIED[library]
+    frame = make(EMAILS)
+    reported = classification(frame)
+    assert reported.columns["(column labels)"].pii_type == "email"
+    assert set(reported.columns) == {*EMAILS, "(column labels)"}  # the caller's names
+    assert POSITIONS[0] in reported.columns["(column labels)"].reasoning
+    with pytest.raises(GovernanceViolation) as denied:
+        write(frame, downloads / "wide.csv")
+    decided = denied.value.decision.operation.classification
+    assert (reported.tier, reported.tags) == (decided.tier, decided.tags)
+    assert decided.columns["(column labels)"] == reported.columns["(column labels)"]
+    # the allowed path: ordinary names report what they did, and the export is read back
+    plain = make(HEADERS["ordinary"])
+    assert "(column labels)" not in classification(plain).columns
+    target = sandbox / "governed" / "workspace" / "plain.csv"
+    write(plain, target)
+    assert _read(target).columns == HEADERS["ordinary"]
+    assert leaks(tmp_path, EMAILS, target) == []

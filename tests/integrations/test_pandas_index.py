@@ -84,6 +84,32 @@ def test_the_index_left_out_of_the_file_is_not_held_against_it(
                                   frame.reset_index(drop=True))
 
 
+def test_an_unnamed_index_read_is_reported_after_the_read_and_its_next_use(
+    visits: dict[str, pd.DataFrame], sandbox: Path, downloads: Path
+) -> None:
+    """A read found ``(index)``; the frame's state drops it at its next use (the index's
+    values are not fingerprinted, so a class kept for it could not be verified), and
+    ``df.lacuna.classification`` said PUBLIC while the write was denied for it. The accessor
+    reads the index again as ``lacuna.check`` and a writer do (docs/pandas.md)."""
+    with lacuna_bypass():
+        pd.DataFrame({"ward": WARDS, "beds": [4, 6, 2, 8]}, index=EMAILS).to_csv(
+            sandbox / "contacts.csv")
+    read = pd.read_csv(sandbox / "contacts.csv", index_col=0)
+    assert read.index.name is None
+    for frame in (read, read.head(3), read[["beds"]], read.sort_values("beds")):
+        reported = frame.lacuna.classification
+        assert reported.columns["(index)"].pii_type == "email"
+        checked = lacuna.check(frame, downloads / "contacts.csv")
+        assert not checked.allowed
+        assert (reported.tier, reported.tags) == (checked.operation.classification.tier,
+                                                  checked.operation.classification.tags)
+    _denied(read.head(3), downloads / "contacts.csv")
+    # the allowed path: the index left out of the file, read back
+    read.head(3).to_csv(downloads / "contacts.csv", index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(downloads / "contacts.csv"),
+                                  read.head(3).reset_index(drop=True))
+
+
 @pytest.mark.parametrize(("writer", "kwargs"), [
     ("to_json", {"orient": "records"}), ("to_json", {"orient": "values"}),
     ("to_stata", {"write_index": False}), ("to_csv", {"index": False}),

@@ -104,12 +104,18 @@ def test_values_made_labels_are_classified_in_the_header(
     people: pd.DataFrame, downloads: Path, route: str, writer: str
 ) -> None:
     frame = UNTRACKED[route](people)
-    assert frame.lacuna.classification.tier is Tier.PUBLIC  # no column holds the addresses
+    # no column holds the addresses: the header does, and the accessor says so as the write
+    # decides it (it said PUBLIC while the write was denied)
+    reported = frame.lacuna.classification
+    assert [n for n in reported.columns if n.startswith("(column labels")]
     target = downloads / f"wide.{writer}"
     with pytest.raises(GovernanceViolation) as denied:
         getattr(frame, writer)(target, index=False)
     assert not target.exists()
     assert _header_labels(denied)
+    decided = denied.value.decision.operation.classification
+    assert (reported.tier, reported.tags) == (decided.tier, decided.tags)
+    assert frame.lacuna_tags == list(decided.tags)
 
 
 @pytest.mark.parametrize("route", list(TRACKED))
@@ -149,6 +155,39 @@ def test_multiindex_columns_name_the_level_that_holds_the_values(
     with pytest.raises(GovernanceViolation) as denied:
         frame.to_csv(downloads / "wide.csv", index=False)
     assert _header_labels(denied) == ["(column labels level 1)"]
+
+
+def test_multiindex_columns_are_keyed_alike_by_classify_tracking_and_records(
+    people: pd.DataFrame, sandbox: Path, downloads: Path
+) -> None:
+    """``classify_frame`` keyed MultiIndex columns joined (``contact_email``), lineage tracking
+    and the write records by their tuple (``('contact', 'email')``): a class found on one path
+    was not found on the other. Every path keys them by the tuple now."""
+    frame = pd.DataFrame({("contact", "email"): _emails(people), ("contact", "ward"): WARDS,
+                          ("stay", "beds"): [4, 6, 2, 8]})
+    key = str(("contact", "email"))
+    classified = lacuna.classify(frame)
+    reported = frame.lacuna.classification
+    assert list(classified.columns) == list(reported.columns) == [str(c) for c in frame.columns]
+    assert classified.columns[key].pii_type == reported.columns[key].pii_type == "email"
+    assert (classified.tier, classified.tags) == (reported.tier, reported.tags)
+    with pytest.raises(GovernanceViolation) as denied:
+        frame.to_csv(downloads / "multi.csv")
+    assert not (downloads / "multi.csv").exists()
+    decided = denied.value.decision.operation.classification
+    assert decided.columns[key].pii_type == "email"
+    assert list(decided.columns) == list(reported.columns)
+    # allowed into governed storage, read back: the read keys them as the write did
+    kept = sandbox / "governed" / "workspace" / "multi.parquet"
+    frame.to_parquet(kept)
+    back = pd.read_parquet(kept)
+    pd.testing.assert_frame_equal(back, frame)
+    assert back.lacuna.classification.columns[key].pii_type == "email"
+    with pytest.raises(GovernanceViolation) as again:
+        back.to_csv(downloads / "multi.csv")
+    assert list(again.value.decision.operation.classification.columns) == list(decided.columns)
+    # no record keys a column joined
+    assert leaks(sandbox, ["contact_email", "stay_beds"], sandbox / "people.csv", kept) == []
 
 
 def test_one_address_among_ordinary_labels_is_found(

@@ -146,6 +146,29 @@ def test_a_file_whose_header_holds_addresses_is_answered_by_position(app_client)
     assert "example.com" not in r.text
 
 
+def test_columns_whose_names_are_addresses_are_answered_by_position(app_client) -> None:
+    """``/api/v1/classify`` took the mapping's keys for names only: keys that are addresses
+    classified PUBLIC, and the answer keyed columns by them. They are read as a header, as
+    ``/api/v1/classify/file`` reads a file's (docs/classification.md)."""
+    h = app_client.headers("ana")
+    r = app_client.client.post("/api/v1/classify", json={"columns": {
+        "ana@example.org": ["1", "2"], "bo@example.com": ["3", "4"], "region": ["n", "s"]}},
+        headers=h)
+    assert r.status_code == 200
+    c = r.json()["classification"]
+    assert c["tier"] == "PROPRIETARY"
+    assert c["columns"]["(column labels)"]["pii_type"] == "email"
+    assert "given as the column names" in c["columns"]["(column labels)"]["reasoning"]
+    assert list(c["columns"]) == ["(column 1)", "(column 2)", "region", "(column labels)"]
+    assert "example.org" not in r.text
+    assert "example.com" not in r.text
+    r = app_client.client.post("/api/v1/classify", json={"columns": {
+        "ward": ["east", "west"], "beds": ["4", "6"]}}, headers=h)  # ordinary names: as before
+    assert r.status_code == 200
+    assert list(r.json()["classification"]["columns"]) == ["ward", "beds"]
+    assert r.json()["classification"]["tier"] == "PUBLIC"
+
+
 def test_a_decompression_bomb_upload_is_refused_not_parsed(app_client) -> None:
     """A 64 KiB upload that decompresses to 64 MiB of one "row" (at the real ceiling a 2 MB
     upload is 2 GB, which took all memory and killed the server): 400 with the reason, and

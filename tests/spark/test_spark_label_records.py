@@ -69,3 +69,28 @@ def test_an_allowed_write_names_them_by_position_and_reads_back(gspark, governed
     assert any("(column 1)" in r for r in decision_log(governed))
     data = [p for p in (*out.rglob("*"), *again.rglob("*")) if p.is_file()]
     assert leaks(governed, EMAILS, *data) == []
+
+
+def test_classification_reports_the_header_as_the_write_decides_it(
+    gspark, governed: Path
+) -> None:
+    """``lacuna.spark.classification(df)`` read the column names as names only: PUBLIC for a
+    frame whose export was denied for ``(column labels)``. It reports what the write decides
+    on, keyed by the frame's own names."""
+    wide = _wide(gspark)
+    reported = lacuna.spark.classification(wide)
+    assert reported.columns["(column labels)"].pii_type == "email"
+    assert set(reported.columns) == {*EMAILS, "(column labels)"}
+    with pytest.raises(lacuna.GovernanceViolation) as denied:
+        wide.write.csv(str(governed / "Downloads" / "wide"), header=True)
+    decided = denied.value.decision.operation.classification
+    assert (reported.tier, reported.tags) == (decided.tier, decided.tags)
+    assert decided.columns["(column labels)"] == reported.columns["(column labels)"]
+    # the allowed path: ordinary names, no header class, written and read back
+    plain = gspark.createDataFrame([("east", 4)], ["ward", "beds"])
+    assert set(lacuna.spark.classification(plain).columns) == {"ward", "beds"}
+    out = governed / "Downloads" / "plain"
+    plain.write.csv(str(out), header=True)
+    back = gspark.read.csv(str(out), header=True)
+    assert back.columns == ["ward", "beds"]
+    assert tuple(back.collect()[0]) == ("east", "4")

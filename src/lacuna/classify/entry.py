@@ -15,12 +15,15 @@ from typing import Any
 import pandas as pd
 
 from lacuna.classify.declared import apply_declared
+from lacuna.classify.header import read_labels
 from lacuna.classify.heuristic import (
     _columns,
     _default_config,
+    _Found,
     _rows,
     _table,
     classify_frame,
+    headed,
 )
 from lacuna.classify.readers import file_format, read_sample
 from lacuna.classify.settings import ClassifySettings
@@ -70,6 +73,20 @@ def classify_text(
     found = _columns([TEXT_COLUMN], {TEXT_COLUMN: lines or [""]}, config, MAX_TEXT_LINES,
                      cascade)
     return _table(found, config, None)
+
+
+def _given(
+    names: list[Any],
+    found: _Found,
+    config: ClassificationConfig,
+    declared: Mapping[str, Any] | None,
+) -> Classification:
+    """The table of column names given without a frame (a list, a mapping's keys), read as a
+    header too, as a frame's column names are (:func:`lacuna.classify.header.read_labels`):
+    names that are values (e-mail addresses, phone numbers, people's names) are classified
+    under ``(column labels)`` and named by position, ``(column N)``."""
+    read = read_labels(names, config, where="given as the column names")
+    return headed(found, read, read.names([str(n) for n in names], []), config, None, declared)
 
 
 def classify(
@@ -128,11 +145,10 @@ def classify(
                               declared=declared)
     if isinstance(x, Mapping):
         rows = _rows(config, sample_rows)
-        found = _columns(list(x), x, config, rows, cascade)
-        return apply_declared(_table(found, config, None), declared, config)
+        return _given(list(x), _columns(list(x), x, config, rows, cascade), config, declared)
     if isinstance(x, Iterable) and not isinstance(x, bytes):
-        found = _columns(list(x), None, config, 0, cascade)
-        return apply_declared(_table(found, config, None), declared, config)
+        names = list(x)
+        return _given(names, _columns(names, None, config, 0, cascade), config, declared)
     msg = (f"cannot classify an object of type {type(x).__name__}. Pass a DataFrame, a file "
            "path, a list of column names, a mapping of column name to sample values, or text.")
     raise ClassificationError(msg)

@@ -178,11 +178,11 @@ def read_rows(
 
 
 def column_key(column: Any) -> str:
-    """What a classification of a whole frame (:func:`lacuna.classify.classify_frame`) keys a
-    column by: its label, MultiIndex columns joined (``("contact", "email")`` ->
-    ``contact_email``)."""
-    if isinstance(column, tuple):
-        return "_".join(str(part) for part in column if str(part))
+    """What every classification of a frame keys a column by: ``str`` of its label, the key
+    lineage tracking, the fingerprints and the records of reads and writes use; MultiIndex
+    columns are keyed by their tuple (``("contact", "email")`` -> ``('contact', 'email')``),
+    never joined (``contact_email`` would be another column's key, and ``("a_b", "c")`` and
+    ``("a", "b_c")`` one key)."""
     return str(column)
 
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -32,6 +32,9 @@ from lacuna.classify.shapes import fingerprint
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ClassificationError
 from lacuna.model import Classification, ColumnClass, Tier, unique
+
+if TYPE_CHECKING:
+    from lacuna.classify.header import Header
 
 del builtin  # imported for its side effect: registering the built-in recognizers
 
@@ -185,8 +188,11 @@ def classify_frame(
 ) -> Classification:
     """Classify a DataFrame from its path (when known), column names and sampled values.
 
-    Named index levels count as columns (``to_csv`` writes them). At most ``sample_rows`` rows
-    are sampled, deterministically; ``sample_rows=0`` classifies by names only. The header and
+    Named index levels count as columns (``to_csv`` writes them), and a column is keyed by
+    ``str`` of its label (MultiIndex columns by their tuple, ``('contact', 'email')``), as
+    lineage tracking and every record key it (:func:`lacuna.classify.header.column_key`). At
+    most ``sample_rows`` rows are sampled, deterministically; ``sample_rows=0`` classifies by
+    names only. The header and
     an unnamed text index are read as values too (:mod:`lacuna.classify.header`): under
     ``(column labels)`` and ``(index)`` when they hold more than PUBLIC, and a label that is a
     value is named by its position, ``(column N)`` (records never name a value).
@@ -219,7 +225,9 @@ def classify_frame(
     extra = [n for n in df.index.names if n is not None and n not in df.columns]
     if extra:  # after sampling: never copy a large frame to move its index
         sampled = sampled.reset_index(level=extra)
-    names = [header.column_key(c) for c in sampled.columns]
+    # keyed as lineage tracking keys them (header.column_key); the index levels moved into
+    # the columns by their names (a MultiIndex header pads them: ("email", ""))
+    names = [*(str(n) for n in extra), *(header.column_key(c) for c in df.columns)]
     samples: dict[str, pd.Series] = {}
     if rows:
         for i, name in enumerate(names):
@@ -228,9 +236,26 @@ def classify_frame(
     if rows:
         found.columns.update(header.index_classes(df, config, where="read as the index"))
     read = header.read_header(df, config, where="read as the header")
+    return headed(found, read, header.frame_names(df, read), config, path, declared)
+
+
+def headed(
+    found: _Found,
+    read: Header,
+    names: Mapping[str, str],
+    config: ClassificationConfig,
+    path: str | os.PathLike[str] | None,
+    declared: Mapping[str, Any] | None,
+) -> Classification:
+    """The table of the columns ``found`` and of what their header holds (``read``, from
+    :mod:`lacuna.classify.header`), declared classes applied, each label that is a value named
+    by its record name (``names``): the last step :func:`classify_frame` and
+    :func:`lacuna.classify` of column names share."""
+    from lacuna.classify import header
+
     found.columns.update(read.classes)
     classification = apply_declared(_table(found, config, path), declared, config)
-    return header.named(classification, header.frame_names(df, read))
+    return header.named(classification, names)
 
 
 def _rows(config: ClassificationConfig, sample_rows: int | None) -> int:

@@ -168,6 +168,24 @@ def with_labels(state: DataState, columns: Sequence[str],
     return named_state(state, found.names([str(c) for c in columns], []))
 
 
+def written_state(obj: pd.DataFrame | pd.Series, config: ClassificationConfig) -> DataState:
+    """The state of ``obj`` as a writer that writes its index and header would decide it:
+    :func:`effective_state` with :func:`with_index` and :func:`with_header` (the labels that
+    are values named by position). ``lacuna.check(df)`` decides on it, and ``df.lacuna
+    .classification`` reports it (:func:`reported`)."""
+    return with_header(obj, with_index(obj, effective_state(obj, config), config), config)
+
+
+def reported(state: DataState) -> Classification:
+    """What ``classification(obj)`` reports of a frame (``df.lacuna.classification``,
+    ``lacuna.integrations.polars.classification``, pyarrow's, DuckDB's,
+    ``lacuna.spark.classification``): ``state`` as a write is decided on (:func:`written_state`,
+    :func:`with_labels`), so a check and a write agree, keyed by the frame's own labels again
+    (:func:`lacuna.classify.header.unnamed`: the caller holds them; the reasonings keep the
+    record names, ``(column N)``)."""
+    return header.unnamed(state.classification, state.record_names)
+
+
 def named_state(state: DataState, names: Mapping[str, str]) -> DataState:
     """``state`` with the labels in ``names`` named by their record names
     (:func:`lacuna.classify.header.named`): its classification, fingerprints and origins, and

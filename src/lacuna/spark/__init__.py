@@ -38,12 +38,17 @@ if TYPE_CHECKING:
 
 def classification(df: DataFrame) -> Classification:
     """The classification of a Spark DataFrame (tier, tags, columns), like pandas'
-    ``df.lacuna.classification``. No job runs except, for an aggregate of personal data, one
-    that counts its smallest group (k-anonymity)."""
+    ``df.lacuna.classification``: with what its column names hold read as a header, as a write
+    decides it (:func:`lacuna.spark.plan.named`, :func:`lacuna.lineage.frames.reported`). No
+    job runs except, for an aggregate of personal data, one that counts its smallest group
+    (k-anonymity)."""
+    from lacuna.classify.header import unnamed
     from lacuna.governor import current
-    from lacuna.spark.plan import analyze
+    from lacuna.spark.plan import analyze, named
 
-    return analyze(df, current()).classification
+    gov = current()
+    analysis, names = named(analyze(df, gov), gov.config.classification)
+    return unnamed(analysis.classification, names)
 
 
 def lineage(df: DataFrame, target: str = "<dataframe>") -> tuple[ColumnEdge, ...]:

@@ -95,7 +95,12 @@ def relation_state(rel: Any) -> DataState:
 
 
 def classification(rel: Any) -> Classification:
-    return relation_state(rel).classification
+    """The classification of a DuckDB relation, with what its column names hold read as a
+    header, as a ``COPY … TO`` decides it (:func:`lacuna.lineage.frames.reported`)."""
+    from lacuna.lineage.frames import reported
+
+    return reported(with_labels(relation_state(rel), list(rel.columns),
+                                _gov().config.classification))
 
 
 def _object_state(obj: Any) -> DataState | None:

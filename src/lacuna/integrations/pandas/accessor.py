@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from lacuna.integrations.pandas._frames import settings, variable_name
-from lacuna.lineage.frames import effective_state
+from lacuna.lineage.frames import effective_state, reported, written_state
 from lacuna.lineage.state import LineageNode
 from lacuna.model import Classification, ColumnClass
 
@@ -49,8 +49,10 @@ class LacunaAccessor:
 
     @property
     def classification(self) -> Classification:
-        """Tier, tags, column classes, confidence and reasoning, as of now."""
-        return effective_state(self._obj, settings()).classification
+        """Tier, tags, column classes, confidence and reasoning, as of now: with what the
+        header and an unnamed index hold, as ``lacuna.check`` and a write decide
+        (:func:`lacuna.lineage.frames.reported`)."""
+        return reported(written_state(self._obj, settings()))
 
     @property
     def tags(self) -> list[str]:
@@ -83,11 +85,11 @@ def _accessor(self: Any) -> LacunaAccessor:
 
 
 def _classification(self: Any) -> Classification:
-    return effective_state(self, settings()).classification
+    return reported(written_state(self, settings()))
 
 
 def _tags(self: Any) -> list[str]:
-    return list(effective_state(self, settings()).classification.tags)
+    return list(_classification(self).tags)
 
 
 def _lineage(self: Any) -> Lineage:

@@ -339,8 +339,13 @@ install, uninstall, hold, release, installed = (
 
 
 def classification(frame: pl.DataFrame | pl.LazyFrame) -> Classification:
-    """The classification of a polars frame as it is now (tier, tags, column classes)."""
-    return _ops.state(frame).classification
+    """The classification of a polars frame as it is now (tier, tags, column classes), with
+    what its column names hold read as a header, as a write decides it
+    (:func:`lacuna.lineage.frames.reported`)."""
+    from lacuna.lineage.frames import reported, with_labels
+
+    config = _ops.settings()
+    return reported(with_labels(_ops.state(frame, config), _ops.columns_of(frame), config))
 
 
 def sources(frame: pl.DataFrame | pl.LazyFrame) -> tuple[str, ...]:

@@ -129,8 +129,11 @@ def as_pandas(table: Any) -> Any:
 
 
 def classification(table: Any) -> Classification:
-    """The classification of an Arrow table as it is now."""
-    return table_state(table).classification
+    """The classification of an Arrow table as it is now, with what its column names hold
+    read as a header, as a write decides it (:func:`lacuna.lineage.frames.reported`)."""
+    from lacuna.lineage.frames import reported, with_labels
+
+    return reported(with_labels(table_state(table), list(table.schema.names), _settings()))
 
 
 def _attached(table: Any, state: DataState) -> Any:
