@@ -1,10 +1,13 @@
-"""Writer processes that start together, for tests of concurrent appends."""
+"""Writer processes (and threads) that start together, for tests of concurrent appends."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -31,3 +34,32 @@ def run_together(script: str, db_url: str, n: int, *, processes: int = 2) -> Non
         for p in procs:
             assert p.stderr is not None
             assert p.wait(timeout=120) == 0, p.stderr.read()
+
+
+def at_once(call: Callable[..., Any], args: Sequence[tuple[Any, ...]], *,
+            ready: Callable[..., Any] | None = None, timeout: float = 60.0) -> list[Any]:
+    """``call(*each)`` for each of ``args``, one thread each, released together: every thread
+    first runs ``ready(*each)`` if given (its result is passed to ``call`` first), then waits
+    at one barrier. Returns the results in ``args``' order; the first exception a thread
+    raised is raised here (after every thread has ended)."""
+    barrier = threading.Barrier(len(args), timeout=timeout)
+    results: list[Any] = [None] * len(args)
+    errors: list[BaseException] = []
+
+    def run(i: int, each: tuple[Any, ...]) -> None:
+        try:
+            prepared = () if ready is None else (ready(*each),)
+            barrier.wait()
+            results[i] = call(*prepared, *each)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(i, each)) for i, each in enumerate(args)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout * 2)
+    if errors:
+        raise errors[0]
+    return results

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lacuna.audit import AuditStore
-from writers import run_together
+from writers import at_once, run_together
 
 WRITER = textwrap.dedent("""
     import sys
@@ -45,25 +45,14 @@ def test_two_processes_append_one_chain(db_url: str, home: Path) -> None:
 
 def test_threads_with_separate_stores_append_one_chain(db_url: str, home: Path, mk: Any) -> None:
     n, workers = 40, 4
-    barrier = threading.Barrier(workers)
-    errors: list[BaseException] = []
 
-    def write(name: str) -> None:
-        try:
-            with AuditStore(db_url) as store:
-                barrier.wait(timeout=60)
-                for _ in range(n):
-                    op = mk.op(user=name)
-                    store.record(mk.decision(op), op, session=name)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+    def write(store: AuditStore, name: str) -> None:
+        with store:
+            for _ in range(n):
+                op = mk.op(user=name)
+                store.record(mk.decision(op), op, session=name)
 
-    threads = [threading.Thread(target=write, args=(f"t{i}",)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    at_once(write, [(f"t{i}",) for i in range(workers)], ready=lambda _: AuditStore(db_url))
     with AuditStore(db_url) as store:
         assert store.verify().checked == n * workers
         assert store.verify().ok
@@ -94,30 +83,19 @@ def test_record_event_once_appends_once_among_separate_stores(db_url: str, home:
     from lacuna.audit.schema import records
 
     workers = 4
-    barrier = threading.Barrier(workers)
-    results: list[Any] = []
-    errors: list[BaseException] = []
 
     def present(conn: Any) -> bool:
         return conn.execute(select(records.c.seq).where(
             records.c.action == "marker")).first() is not None
 
-    def once(name: str) -> None:
-        try:
-            with AuditStore(db_url) as store:
-                body = event_body("marker", user=(name, "admin"), session=name,
-                                  what={"action": "marker", "event": "once"}, reasoning="once")
-                barrier.wait(timeout=60)
-                results.append(store.record_event_once(body, present))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+    def once(store: AuditStore, name: str) -> Any:
+        with store:
+            body = event_body("marker", user=(name, "admin"), session=name,
+                              what={"action": "marker", "event": "once"}, reasoning="once")
+            return store.record_event_once(body, present)
 
-    threads = [threading.Thread(target=once, args=(f"t{i}",)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    results = at_once(once, [(f"t{i}",) for i in range(workers)],
+                      ready=lambda _: AuditStore(db_url))
     appended = [r for r in results if r is not None]
     assert (len(appended), len(results)) == (1, workers)
     with AuditStore(db_url) as store:

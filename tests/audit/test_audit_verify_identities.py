@@ -40,22 +40,28 @@ class Db:
         return runner.invoke(app, ["audit", "verify", "--db", self.url])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+def _state_db(request: pytest.FixtureRequest, tmp_path: Path, *users: tuple[str, str]
+              ) -> Iterator[Db]:
+    """A fresh state database on ``request.param``'s engine, ``users`` (name, role) added."""
     url = (
         f"sqlite:///{tmp_path / 'state.db'}"
         if request.param == "sqlite"
         else new_postgres_database(request.getfixturevalue("postgres_url"))
     )
-    users = UserStore(url)
+    store = UserStore(url)
     engine = create_engine(url)
-    users.add("ana", roles=("analyst",))
-    users.add("jane", roles=("data_steward",))
+    for name, role in users:
+        store.add(name, roles=(role,))
     try:
-        yield Db(url=url, users=users, engine=engine)
+        yield Db(url=url, users=store, engine=engine)
     finally:
         engine.dispose()
-        users.close()
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    yield from _state_db(request, tmp_path, ("ana", "analyst"), ("jane", "data_steward"))
 
 
 def test_verify_reports_clean_identity_rows(db: Db) -> None:
@@ -341,18 +347,7 @@ def test_verify_says_when_the_identity_rows_cannot_be_read(
 def legacy_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     """A state database whose only users are legacy rows (no ``lacuna users add`` since the
     upgrade): nothing on its trail names its id until the server's first start."""
-    url = (
-        f"sqlite:///{tmp_path / 'state.db'}"
-        if request.param == "sqlite"
-        else new_postgres_database(request.getfixturevalue("postgres_url"))
-    )
-    users = UserStore(url)
-    engine = create_engine(url)
-    try:
-        yield Db(url=url, users=users, engine=engine)
-    finally:
-        engine.dispose()
-        users.close()
+    yield from _state_db(request, tmp_path)
 
 
 def _grandfathered(db: Db) -> list[dict[str, Any]]:
