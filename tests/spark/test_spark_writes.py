@@ -295,6 +295,36 @@ def test_a_checkpoint_is_decided_as_a_write_into_the_checkpoint_directory(gspark
         spark.sparkContext._jsc.sc().setCheckpointDir(str(governed / "spark-checkpoints"))
 
 
+def test_an_rdd_checkpoint_is_decided_as_an_rdd_write_into_the_checkpoint_directory(
+        gspark, governed):
+    """``rdd.checkpoint()`` marks the RDD to be written into the checkpoint folder at its next
+    action; under ~/Downloads the e-mails arrived there undecided. It is decided when marked,
+    as an RDD writer is (PROPRIETARY: an RDD has no plan): refused, the RDD is not marked and
+    its next action writes nothing; into a governed folder it is checkpointed."""
+    spark = gspark
+    down = governed / "Downloads" / "rdd-ckpt"
+    inside = governed / "governed" / "workspace" / "rdd-ckpt"
+    try:
+        spark.sparkContext.setCheckpointDir(str(down))
+        emails = spark.read.csv(data_file("customers.csv"), header=True).rdd.map(
+            lambda r: r.email)
+        with pytest.raises(lacuna.GovernanceViolation) as refused:
+            emails.checkpoint()
+        assert "Write a DataFrame instead" in str(refused.value)
+        assert not emails.isCheckpointed()
+        emails.count()  # the action that would have written it
+        assert not any(p.is_file() and p.stat().st_size for p in down.rglob("*"))
+        spark.sparkContext.setCheckpointDir(str(inside))
+        kept = spark.read.csv(data_file("customers.csv"), header=True).rdd.map(
+            lambda r: r.email)
+        kept.checkpoint()  # the allowed path: written at the next action, read back
+        assert sorted(kept.collect()) == sorted(emails.collect())
+        assert kept.isCheckpointed()
+        assert any(p.is_file() and p.stat().st_size for p in inside.rglob("part-*"))
+    finally:
+        spark.sparkContext._jsc.sc().setCheckpointDir(str(governed / "spark-checkpoints"))
+
+
 def test_an_rdd_writer_is_decided_as_data_lacuna_cannot_classify(gspark, governed):
     """``df.rdd.map(...).saveAsTextFile("~/Downloads/…")`` wrote the e-mails undecided (an RDD
     has no plan to read). It is decided as PROPRIETARY going there: refused before any job,

@@ -61,6 +61,7 @@ def install() -> None:
 
         for name in RDD_WRITERS:
             _patch(RDD, name, _rdd_writer(name))
+        _patch(RDD, "checkpoint", _rdd_checkpoint)
 
 
 def uninstall() -> None:
@@ -196,6 +197,35 @@ def _rdd_writer(name: str) -> Callable[[Any], Any]:
         return write
 
     return make
+
+
+def _rdd_checkpoint(original: Any) -> Any:
+    """``rdd.checkpoint()`` marks the RDD to be written into the session's checkpoint
+    directory at its next action: decided when it is marked, as the RDD writers are (what an
+    RDD holds is unknown: PROPRIETARY going to that folder). Refused, it is not marked, so
+    nothing is written; with no directory set, Spark refuses it itself."""
+
+    def checkpoint(self: Any) -> Any:
+        from pyspark.sql import SparkSession
+
+        from lacuna.spark.session import governed
+
+        spark = SparkSession.getActiveSession()
+        folder = None
+        if spark is not None and governed(spark):
+            from lacuna.spark import _jvm
+
+            folder = _jvm.option(self.context._jsc.sc().getCheckpointDir())
+        if folder is None:
+            return original(self)
+        from lacuna.spark import writes
+        from lacuna.spark.sources import local_path
+
+        where = str(folder)
+        return writes.govern_rdd_write(local_path(where) or where, "spark.RDD.checkpoint",
+                                       lambda: original(self))
+
+    return checkpoint
 
 
 def _classic_dataframe() -> Any:
