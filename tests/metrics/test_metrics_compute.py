@@ -62,3 +62,27 @@ def test_workarounds_at_the_window_edges() -> None:
              "after the window": at(60.001, allowed=True, rid="late")}
     found = {f.record_id for f in compute.workarounds([denial, *cases.values()])}
     assert found == {"w"}
+
+
+def test_resolutions_are_the_first_allowed_operation_on_the_same_data() -> None:
+    """Held against each user's own later decisions, the resolutions are what holding each
+    denial against every later decision finds, in the same order."""
+    for seed in range(10):
+        facts = _facts(random.Random(seed), 600)
+        ordered = sorted(facts, key=lambda d: d.when)
+        tricks = {d.record_id for d in compute.workarounds(ordered)}
+        slow = []
+        for i, denial in enumerate(ordered):
+            if denial.allowed or denial.engine_error:
+                continue
+            for later in ordered[i + 1:]:
+                if later.when - denial.when > compute.RESOLUTION_WINDOW:
+                    break
+                if (later.allowed and later.user == denial.user
+                        and set(later.sources) & set(denial.sources)
+                        and later.record_id not in tricks):
+                    slow.append((denial.record_id, later.record_id))
+                    break
+        got = [(r.denial.record_id, r.by.record_id) for r in compute.resolutions(facts)]
+        assert got == slow
+        assert slow, "the draw exercises some resolutions"

@@ -81,17 +81,24 @@ class Resolution:
 
 def resolutions(decisions: Sequence[DecisionFact]) -> list[Resolution]:
     """Each denial followed, within the window, by an allowed operation of the same user on the
-    same data that is not a workaround: the first such operation resolves it."""
+    same data that is not a workaround: the first such operation resolves it. Each denial is
+    held against its user's later decisions only (in denial time order, as before)."""
     ordered = sorted(decisions, key=lambda d: d.when)
     tricks = {d.record_id for d in workarounds(ordered)}
+    theirs: dict[str, list[DecisionFact]] = {}  # each user's decisions, in time order
+    for d in ordered:
+        theirs.setdefault(d.user, []).append(d)
+    at = {id(d): i for same in theirs.values() for i, d in enumerate(same)}
     out = []
-    for i, denial in enumerate(ordered):
+    for denial in ordered:
         if denial.allowed or denial.engine_error:
             continue
-        for later in ordered[i + 1:]:
+        same = theirs[denial.user]
+        for j in range(at[id(denial)] + 1, len(same)):
+            later = same[j]
             if later.when - denial.when > RESOLUTION_WINDOW:
                 break
-            if (later.allowed and later.user == denial.user and _overlap(denial, later)
+            if (later.allowed and _overlap(denial, later)
                     and later.record_id not in tricks):
                 minutes = (later.when - denial.when).total_seconds() / 60
                 out.append(Resolution(denial, later, minutes))
