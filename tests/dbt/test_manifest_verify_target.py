@@ -151,6 +151,20 @@ def test_target_from_dbt_target_or_the_argument(project: Path,
     assert load_project(project, target="dev").node("base").schema == "analytics"
 
 
+def test_lacuna_compile_target_option(project: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    runner = CliRunner()
+    prod = runner.invoke(app, ["compile", "--project-dir", str(project), "--target", "prod"])
+    assert isinstance(prod.exception, ManifestError), prod.output  # exit 2 from `lacuna`
+    assert "the project says 'reporting'" in str(prod.exception)
+    dev = runner.invoke(app, ["compile", "--project-dir", str(project), "--target", "dev"])
+    assert dev.exit_code in (0, 1), dev.output  # believed: the report runs to the end
+    assert "[5/5]" in dev.output
+
+
 def test_profile_env_var_resolved_other_jinja_fails_closed(
         project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     profiles = project / "profiles.yml"
