@@ -22,9 +22,13 @@ YAML; anyone who can write ``target/`` could declassify a column there without a
    it) against its file with ``ref()``/``source()`` replaced by the relations, and its
    ``depends_on`` (classification is inherited through it) against those calls, when they are
    all the Jinja it has.
-5. **Relation names**: ``relation_name`` is the node's database, schema and alias, unique; the
-   alias (a source's identifier and schema) as the files set it; nodes without a custom schema
-   share one.
+5. **Relation names**: ``relation_name`` is the node's database, schema and alias, unique; each
+   as dbt's default ``generate_*_name`` macros make it of the node's config and the target of
+   ``profiles.yml`` (:mod:`lacuna.dbt.target`; a snapshot's ``target_schema`` as written); a
+   project's own ``generate_*_name`` macro, or a ``{% raw %}`` block in a model, fails closed.
+6. **Versions**: a versioned model's versions as its YAML declares them, each from its own
+   file (:mod:`lacuna.dbt.versions`); ``ref('m', v=2)`` and an unpinned ``ref('m')`` (the
+   latest version) in ``depends_on``.
 
 A value the files set with Jinja (YAML, ``dbt_project.yml``, a ``config()`` argument) is only
 known to dbt: it fails closed (``Mismatch.unknown``), and the message says to use ``--parse``.
