@@ -10,6 +10,7 @@ edits the manifest (or the files) as someone with write access to ``target/`` wo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -258,6 +259,21 @@ def test_own_name_macro_and_raw_block_need_parse(project: Path) -> None:
     assert "pass --parse so dbt parses the project" in message
     assert ("model.p.custom (models/custom.sql): the file has a {% raw %} block, which Lacuna "
             "does not lex as Jinja does") in message
+
+
+def test_schema_config_with_jinja_fails_closed(project: Path) -> None:
+    # what dbt would write for this file too (var() defaults to 'marts'): only dbt knows that
+    sql = "{{ config(schema=var('s', 'marts')) }}\nselect * from {{ ref('base') }}\n"
+    _write(project, "models/custom.sql", sql)
+
+    def change(manifest: dict[str, Any]) -> None:
+        manifest["nodes"]["model.p.custom"]["checksum"]["checksum"] = \
+            hashlib.sha256(sql.strip().encode()).hexdigest()
+
+    _edit(project, change)
+    assert ("model.p.custom (models/custom.sql): schema: set with Jinja only dbt renders, so "
+            "Lacuna cannot check the manifest's 'analytics_marts' (needs --parse)"
+            ) in _refusal(project)
 
 
 # -- 4. versioned models -----------------------------------------------------------------------

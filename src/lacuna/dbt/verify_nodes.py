@@ -469,7 +469,7 @@ def _check_names(
         said = getattr(node, component)
         if expected is UNKNOWN:
             found.append(_unknown(node, resolved.at(f"target_{component}")
-                                  or resolved.at(component) or shown, component, said))
+                                  or resolved.at(component) or shown, component, repr(said)))
         elif expected is not None and expected != said:
             found.append(Mismatch(node.unique_id, resolved.at(component) or shown,
                                   f"{component}: the manifest says {said!r}, the project "
