@@ -155,10 +155,10 @@ def _model_sql(rng: random.Random, columns: list[str], parents: list[str],
 
 
 def write_project(folder: Path, n_models: int) -> Path:
-    """A project folder with ``dbt_project.yml``, ``floe.yaml``, ``target/manifest.json`` and
-    the files the manifest says it was parsed from (each model's SQL, a ``schema.yml`` per
-    folder, ``sources.yml``): so that loading it verifies the manifest against them, as it
-    does for a real project (:mod:`lacuna.dbt.verify`)."""
+    """A project folder with ``dbt_project.yml``, ``profiles.yml``, ``floe.yaml``,
+    ``target/manifest.json`` and the files the manifest says it was parsed from (each model's
+    SQL, a ``schema.yml`` per folder, ``sources.yml``): so that loading it verifies the
+    manifest against them, as it does for a real project (:mod:`lacuna.dbt.verify`)."""
     import hashlib
 
     import yaml
@@ -167,6 +167,11 @@ def write_project(folder: Path, n_models: int) -> Path:
     (folder / "dbt_project.yml").write_text("name: bench\nprofile: bench\nversion: '1.0'\n",
                                             encoding="utf-8")
     (folder / "floe.yaml").write_text(FLOE_YAML, encoding="utf-8")
+    # the target the manifest's relations are named after (DuckDB: schema main, database
+    # named after the file)
+    (folder / "profiles.yml").write_text(
+        "bench:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: warehouse.duckdb}\n",
+        encoding="utf-8")
     manifest = synthetic_manifest(n_models)
     schemas: dict[str, list[dict[str, Any]]] = {}
     for node in manifest["nodes"].values():

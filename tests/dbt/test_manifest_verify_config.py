@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 
 from lacuna.dbt import ManifestError, load_project
-from lacuna.dbt.expected import UNKNOWN, Ref, Resolved, project_levels, scan_python, scan_sql
+from lacuna.dbt.expected import (
+    TRACKED,
+    UNKNOWN,
+    Ref,
+    Resolved,
+    project_levels,
+    scan_python,
+    scan_sql,
+)
 from lacuna.dbt.manifest import DbtNode
 
 CUSTOMERS = "model.lacuna_example.bronze_customers"
@@ -396,9 +404,8 @@ REVENUE_SQL = "models/finance/gold_revenue.sql"
         ),
         pytest.param(
             {"schema": "scratch", "relation_name": '"warehouse"."scratch"."gold_revenue"'},
-            f"{REVENUE} ({REVENUE_SQL}): schema: the manifest says 'scratch', but the "
-            "project sets no schema for it, and the others it sets none for are in 'main' "
-            "(the target's)",
+            f"{REVENUE} ({REVENUE_SQL}): schema: the manifest says 'scratch', the project "
+            "says 'main' (the target's schema, profiles.yml (lacuna_example: outputs: dev))",
             id="schema",
         ),
         pytest.param(
@@ -595,14 +602,14 @@ def test_verify_depends_on_extra_parent(hooks: bool, expected: list[str]) -> Non
         (
             "{{ config(**opts) }}select 1",
             None,
-            dict.fromkeys(("meta", "tags", "enabled", "alias", "schema", "database"), UNKNOWN),
+            dict.fromkeys(TRACKED, UNKNOWN),
         ),
         ("{% if x %}{{ ref('a') }}{% endif %}", None, {}),
         (
             "{% snapshot s %}{{ config(target_schema='x') }}select * from {{ ref('a') }}"
             "{% endsnapshot %}",
             (Ref("a"),),
-            {},
+            {"target_schema": "x"},
         ),
         ("select '{{' || 'x'", None, {}),
         (

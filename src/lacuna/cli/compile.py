@@ -48,6 +48,10 @@ def compile_command(
         "--config", "-c", help="The file with quality_gates/quality (default: floe.yaml, "
         "lacuna.yaml or manifest.yaml in the project).")] = None,
     parse: Annotated[bool, typer.Option("--parse", help="Run `dbt parse` first.")] = False,
+    target: Annotated[str | None, typer.Option(
+        "--target", "-t", help="The profile's output dbt runs with (default: $DBT_TARGET, else "
+        "the profile's target); the manifest's schemas and databases are checked against it.")]
+    = None,
     no_verify_manifest: Annotated[bool, typer.Option(
         "--no-verify-manifest", help="Believe target/manifest.json without checking it against "
         "the project's YAML and SQL (a manifest used without its project; docs/dbt.md).")]
@@ -68,8 +72,9 @@ def compile_command(
     console.print(f"  {OK} Quality gates: {gates.rules_loaded} rules loaded "
                   f"({escape(Path(source).name if source != 'defaults' else source)})")
     console.print("[bold][2/5] Analyzing dbt project[/bold]")
-    project = load_project(project_dir, parse=parse, verify=not no_verify_manifest)
-    db = warehouse or (duckdb_path(project) if project.adapter_type in (None, "duckdb")
+    project = load_project(project_dir, parse=parse, verify=not no_verify_manifest,
+                           target=target)
+    db = warehouse or (duckdb_path(project, target) if project.adapter_type in (None, "duckdb")
                        else None)
     evidence = Evidence(audit=_audit_store, lineage=_lineage_store, warehouse=db,
                         adapter=project.adapter_type)

@@ -30,8 +30,10 @@ from typing import Any
 
 from lacuna.dbt.properties import has_jinja
 
-# the config keys Lacuna compares
-TRACKED = ("meta", "tags", "enabled", "alias", "schema", "database")
+# the config keys Lacuna compares (a snapshot's legacy target_schema/target_database name its
+# relation verbatim)
+TRACKED = ("meta", "tags", "enabled", "alias", "schema", "database", "target_schema",
+           "target_database")
 # Jinja outside a config() call that names a key may set it (an attribute, ``model.tags``, or
 # a quoted name, ``config.get('meta')``, reads it)
 _WORDS = {k: re.compile(rf"(?<![.'\"])\b{k}\b") for k in ("meta", "tags", "enabled")}
@@ -53,10 +55,14 @@ UNKNOWN: Any = _Unknown()  # a value only dbt can compute (it renders Jinja)
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """A ``ref('name')`` (``source`` is ``None``) or ``source('source', 'name')`` in a file."""
+    """A ``ref('name')`` (``source`` is ``None``) or ``source('source', 'name')`` in a file;
+    ``ref('package', 'name', v=2)`` names the ``package`` and the ``version`` (as dbt formats
+    it into the node's ``name.v2`` lookup key)."""
 
     name: str
     source: str | None = None
+    package: str | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,8 @@ class Scan:
     parts: tuple[str | Ref, ...] | None = None
     refs: tuple[Ref, ...] | None = ()
     config: Mapping[str, Any] = field(default_factory=dict)
+    # why nothing of the file can be read without dbt ("a {% raw %} block"), else ""
+    opaque: str = ""
 
 
 _OPEN = re.compile(r"\{[{%#]")
@@ -81,6 +89,10 @@ _REF = re.compile(r"""ref\(\s*(['"])([\w.-]+)\1\s*\)""")
 _SOURCE = re.compile(r"""source\(\s*(['"])([\w.-]+)\1\s*,\s*(['"])([\w.-]+)\3\s*\)""")
 _CALL = re.compile(r"\bconfig\s*\(")
 _BLOCK = re.compile(r"(snapshot\s+\w+|endsnapshot)")
+# Jinja's raw block: its text is not Jinja, so a config() or ref() in it is not one, and
+# one outside it may look like text to a lexer that does not know raw
+_RAW = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
+RAW = "a {% raw %} block"
 
 
 def _tokens(text: str) -> Iterator[tuple[int, int, str, str]]:
@@ -124,6 +136,8 @@ def _tokens(text: str) -> Iterator[tuple[int, int, str, str]]:
 
 def scan_sql(text: str) -> Scan:
     """Read a SQL file's ``ref``/``source`` and ``config()`` calls (see :class:`Scan`)."""
+    if _RAW.search(text):
+        return Scan(None, None, dict.fromkeys(TRACKED, UNKNOWN), RAW)
     parts: list[str | Ref] | None = []
     refs: list[Ref] | None = []
     calls: list[Mapping[str, Any]] = []
@@ -142,6 +156,8 @@ def scan_sql(text: str) -> Scan:
             found: Ref | None = Ref(ref.group(2))
         elif opener == "{{" and (src := _SOURCE.fullmatch(inner)) is not None:
             found = Ref(src.group(4), src.group(2))
+        elif opener == "{{" and inner.startswith("ref("):
+            found = ref_call(inner)  # ref('m', v=2), ref('package', 'm')
         else:
             found = None
         if found is not None:
@@ -193,16 +209,42 @@ def scan_python(text: str) -> Scan:
         if attr == "config":
             calls.append(_keywords(node) or dict.fromkeys(TRACKED, UNKNOWN))
         elif attr in ("ref", "source") and refs is not None:
-            args = [_literal(a) for a in node.args]
-            if node.keywords or not all(isinstance(a, str) for a in args):
+            found = _ref(attr, node)
+            if found is None:
                 refs = None
-            elif attr == "ref" and len(args) == 1:
-                refs.append(Ref(args[0]))
-            elif attr == "source" and len(args) == 2:
-                refs.append(Ref(args[1], args[0]))
             else:
-                refs = None
+                refs.append(found)
     return Scan(None, None if refs is None else tuple(refs), merge_calls(calls))
+
+
+def ref_call(expression: str) -> Ref | None:
+    """``ref(...)``/``source(...)`` with literal arguments as a :class:`Ref` (dbt's
+    ``statically_parse_ref_or_source``); ``None`` for anything else."""
+    try:
+        call = ast.parse(expression.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+        return None
+    return _ref(call.func.id, call)
+
+
+def _ref(kind: str, call: ast.Call) -> Ref | None:
+    args = [_literal(a) for a in call.args]
+    keywords = {kw.arg: _literal(kw.value) for kw in call.keywords}
+    if not all(isinstance(a, str) for a in args):
+        return None
+    if kind == "source":
+        return Ref(args[1], args[0]) if len(args) == 2 and not keywords else None
+    if kind != "ref" or not 1 <= len(args) <= 2 or None in keywords \
+            or set(keywords) - {"v", "version"} or len(keywords) > 1:
+        return None
+    version = next(iter(keywords.values()), None)
+    if version is not None and (isinstance(version, bool)
+                                or not isinstance(version, str | int | float)):
+        return None
+    return Ref(args[-1], package=args[0] if len(args) == 2 else None,
+               version=None if version is None else str(version))
 
 
 def _config_call(inner: str) -> dict[str, Any] | None:

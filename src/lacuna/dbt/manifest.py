@@ -195,6 +195,7 @@ def load_project(
     manifest: str | os.PathLike[str] | None = None,
     parse: bool = False,
     verify: bool = True,
+    target: str | None = None,
 ) -> DbtProject:
     """Load a dbt project's manifest.
 
@@ -209,6 +210,9 @@ def load_project(
         parse: run ``dbt parse`` first (needs dbt; see :func:`find_dbt`).
         verify: check the manifest against the project's files (``False``: believe it as it
             is, for a manifest knowingly used without its project; docs/dbt.md).
+        target: the profile's output dbt runs with (``dbt --target``; default
+            ``$DBT_TARGET``, else the profile's ``target:``): ``dbt parse`` gets it, and the
+            manifest's relation names are checked against its schema and database.
 
     Raises:
         ManifestError: no manifest (with the command that makes one), unreadable JSON (with its
@@ -218,13 +222,13 @@ def load_project(
     """
     root = Path(project_dir).expanduser().resolve()
     if parse:
-        run_dbt(["parse"], root)
+        run_dbt(["parse", *(("--target", target) if target else ())], root)
     path = Path(manifest).expanduser().resolve() if manifest else target_dir(root) / MANIFEST
     project = parse_manifest(read_json(path, what="dbt manifest", project_dir=root), root, path)
     if verify and not parse:  # dbt parse has just written it from the files
         from lacuna.dbt.verify import verify_manifest
 
-        verify_manifest(project)
+        verify_manifest(project, target=target)
     return project
 
 

@@ -54,14 +54,16 @@ _Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _MERGE = "tag:yaml.org,2002:merge"
 # what is built of a properties file: the rest (descriptions, tests, docs) is only composed
 _ENTRY_KEYS = frozenset({"name", "meta", "config", "tags", "columns", "versions", "tables",
-                         "schema", "database", "identifier", "overrides"})
+                         "schema", "database", "identifier", "overrides", "latest_version",
+                         "relation"})
+_VERSION_KEYS = frozenset({"v", "defined_in", "config", "columns"})
 _COLUMN_KEYS = frozenset({"name", "meta", "config", "tags", "include", "exclude"})
 _TOP_KEYS = frozenset({*_SECTIONS, "sources"})
 # a file without any of these (keys are case-sensitive; a backslash may escape one) declares
 # no classification, enables, disables, renames or declares a source, so the manifest must say
 # none of that for the nodes it lists either
 _RELEVANT = ("lacuna", "floe", "classification", "pii_type", "sensitivity", "tags", "enabled",
-             "alias", "schema", "database", "sources", "\\")
+             "alias", "schema", "database", "sources", "versions", "relation:", "\\")
 
 
 class _Built:
@@ -96,9 +98,13 @@ class _Built:
     def column_list(self, node: Any) -> Any:
         return self.items(node, _COLUMN_KEYS, {})
 
+    def version_list(self, node: Any) -> Any:
+        return self.items(node, _VERSION_KEYS, {"columns": self.column_list})
+
     def entry_list(self, node: Any) -> Any:
         return self.items(node, _ENTRY_KEYS, {"columns": self.column_list,
-                                              "tables": self.entry_list})
+                                              "tables": self.entry_list,
+                                              "versions": self.version_list})
 
 
 def _load(path: Path) -> tuple[Any, dict[int, int]]:

@@ -22,9 +22,13 @@ YAML; anyone who can write ``target/`` could declassify a column there without a
    it) against its file with ``ref()``/``source()`` replaced by the relations, and its
    ``depends_on`` (classification is inherited through it) against those calls, when they are
    all the Jinja it has.
-5. **Relation names**: ``relation_name`` is the node's database, schema and alias, unique; the
-   alias (a source's identifier and schema) as the files set it; nodes without a custom schema
-   share one.
+5. **Relation names**: ``relation_name`` is the node's database, schema and alias, unique; each
+   as dbt's default ``generate_*_name`` macros make it of the node's config and the target of
+   ``profiles.yml`` (:mod:`lacuna.dbt.target`; a snapshot's ``target_schema`` as written); a
+   project's own ``generate_*_name`` macro, or a ``{% raw %}`` block in a model, fails closed.
+6. **Versions**: a versioned model's versions as its YAML declares them, each from its own
+   file (:mod:`lacuna.dbt.versions`); ``ref('m', v=2)`` and an unpinned ``ref('m')`` (the
+   latest version) in ``depends_on``.
 
 A value the files set with Jinja (YAML, ``dbt_project.yml``, a ``config()`` argument) is only
 known to dbt: it fails closed (``Mismatch.unknown``), and the message says to use ``--parse``.
@@ -42,6 +46,7 @@ from lacuna.dbt.classify import declaration
 from lacuna.dbt.expected import (
     Ref,
     Scan,
+    ref_call,
     scan_python,
     scan_sql,
 )
@@ -60,10 +65,12 @@ from lacuna.dbt.properties import (
     read_yaml_mapping,
     resource_files,
 )
+from lacuna.dbt.target import read_target
 from lacuna.dbt.verify_nodes import (
     _DECLARING,
     CHECKSUMMED,
     Mismatch,
+    Naming,
     _check_config,
     _check_disabled,
     _check_names,
@@ -77,15 +84,18 @@ from lacuna.dbt.verify_nodes import (
     _unlisted_sources,
     read_macros,
     with_macros,
+    yaml_defined,
 )
+from lacuna.dbt.versions import check_versions, latest_versions
 
 # dbt.constants.MAXIMUM_SEED_SIZE: a bigger seed's checksum is its path
 MAXIMUM_SEED_SIZE = 1024 * 1024
 SHOWN = 10  # differences listed in one error
 
 
-def verify_manifest(project: DbtProject) -> None:
-    """Check a loaded manifest against its project's files.
+def verify_manifest(project: DbtProject, *, target: str | None = None) -> None:
+    """Check a loaded manifest against its project's files (``target``: the profile's output
+    dbt was run with, ``--target``; default ``$DBT_TARGET``, else the profile's ``target:``).
 
     Raises:
         ManifestError: the project's files are missing (no ``dbt_project.yml``, or an
@@ -103,29 +113,46 @@ def verify_manifest(project: DbtProject) -> None:
             f"dbt_project.yml names {name!r}")]))
     packages = {n.package_name for n in project.nodes.values()}
     found: list[Mismatch] = []
-    by_name = _ByName()
+    by_name = _ByName(project.name)
     for node in project.nodes.values():
         by_name.setdefault(node.name, []).append(node)
     roots = {project.name: root, **_package_roots(root, config, packages - {project.name},
                                                   project)}
-    macros = read_macros(roots.values())
-    defaults: list[tuple[DbtNode, str]] = []
+    macros = read_macros(roots, project.name, root)
+    naming = Naming(read_target(root, config, target))
+    found += _check_adapter(project, naming)
+    packs: list[_Package] = []
     for package, folder in roots.items():
         cfg = config if package == project.name else read_yaml_mapping(folder /
                                                                          "dbt_project.yml")
         pkg = _Package(package, folder, root, cfg, None if package == project.name else config,
                        entries(folder, cfg, package, rel_to=root), macros)
-        found += _unlisted(project, package, folder, cfg, root)
+        packs.append(pkg)
+        by_name.latest.update(latest_versions(pkg))
+    for pkg in packs:
+        found += _unlisted(project, pkg.name, pkg.folder, pkg.config, root)
+        found += check_versions(project, pkg)
         for node in project.nodes.values():
-            if node.package_name == package:
-                found += _check_node(node, pkg, by_name, defaults)
+            if node.package_name == pkg.name:
+                found += _check_node(node, pkg, by_name, naming)
         for node in project.disabled_nodes:
-            if node.package_name == package:
+            if node.package_name == pkg.name:
                 found += _check_disabled(node, pkg)
         found += _unlisted_sources(project, pkg)
-    found += _check_relations(project, defaults)
+    found += naming.mismatches()
+    found += _check_relations(project)
     if found:
         raise ManifestError(_message(project, found))
+
+
+def _check_adapter(project: DbtProject, naming: Naming) -> list[Mismatch]:
+    """The manifest's adapter is the target's (one parsed for another warehouse names other
+    relations)."""
+    kind = naming.target.type
+    if project.adapter_type and kind and kind != project.adapter_type:
+        return [Mismatch("", naming.target.where, f"the manifest was parsed for a "
+                         f"{project.adapter_type} target, the profile's target is {kind}")]
+    return []
 
 
 def _message(project: DbtProject, found: list[Mismatch]) -> str:
@@ -219,7 +246,7 @@ def _unlisted(project: DbtProject, package: str, folder: Path, config: Mapping[s
 
 
 def _check_node(node: DbtNode, pkg: _Package, by_name: Mapping[str, list[DbtNode]],
-                defaults: list[tuple[DbtNode, str]]) -> list[Mismatch]:
+                naming: Naming) -> list[Mismatch]:
     found: list[Mismatch] = []
     scan: Scan | None = None
     entry = pkg.entries.get(_key(node))
@@ -230,9 +257,21 @@ def _check_node(node: DbtNode, pkg: _Package, by_name: Mapping[str, list[DbtNode
         found += stale
         if stale:  # the file says nothing about this manifest any more
             return found + _check_columns(node, entry)
-        if text is not None and node.resource_type != "seed":
+        if node.resource_type == "snapshot" and yaml_defined(node):
+            if entry is None:
+                return [*found, Mismatch(node.unique_id, shown, "no snapshots: entry of this "
+                                         "YAML file defines this snapshot")]
+            ref = ref_call(str(entry.data.get("relation") or ""))
+            scan = Scan(None, None if ref is None else (ref,))
+        elif text is not None and node.resource_type != "seed":
             scan = with_macros(scan_python(text) if node.original_file_path.endswith(".py")
                                else scan_sql(text), text, pkg.macros)
+            if scan.opaque:
+                return [*found, *_check_columns(node, entry), Mismatch(
+                    node.unique_id, shown, f"the file has {scan.opaque}, which Lacuna does not "
+                    "lex as Jinja does, so what it sets with config() (meta, tags, enabled, "
+                    "schema, alias, database) and reads with ref() is only dbt's to know "
+                    "(needs --parse, or the raw text moved out of the model)", unknown=True)]
             if node.compiled_sql is not None and scan.parts is not None \
                     and node.resource_type == "model":
                 found += _check_compiled(node, scan.parts, by_name, shown)
@@ -247,7 +286,7 @@ def _check_node(node: DbtNode, pkg: _Package, by_name: Mapping[str, list[DbtNode
                                 hooks=resolved is None or resolved.hooks)
     if resolved is not None:
         found += _check_config(node, resolved, shown)
-        found += _check_names(node, pkg, entry, resolved, defaults)
+        found += _check_names(node, pkg, entry, resolved, naming, shown)
     return found
 
 
@@ -331,27 +370,49 @@ def _render(parts: Sequence[str | Ref], by_name: Mapping[str, list[DbtNode]], pa
 
 class _ByName(dict[str, list[DbtNode]]):
     """Nodes by name, remembering what each ``ref()`` resolves to (a file's refs are resolved
-    for its compiled SQL and again for its ``depends_on``)."""
+    for its compiled SQL and again for its ``depends_on``); ``latest``: each versioned
+    model's latest version as its YAML says (an unpinned ``ref()`` means it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: str = "") -> None:
         super().__init__()
-        self.memo: dict[tuple[str, str, str | None], list[DbtNode]] = {}
+        self.root = root
+        self.latest: dict[tuple[str, str], str] = {}
+        self.memo: dict[tuple[str, str, str | None, str | None, str | None],
+                        list[DbtNode]] = {}
 
 
 def _candidates(by_name: Mapping[str, list[DbtNode]], package: str, ref: Ref) -> list[DbtNode]:
-    """The enabled nodes ``ref('name')``/``source('s', 'name')`` may mean (dbt looks in the
-    node's own package first)."""
-    memo = by_name.memo if isinstance(by_name, _ByName) else {}
-    key = (package, ref.name, ref.source)  # a tuple hashes faster than the dataclass
-    if key in memo:
-        return memo[key]
-    found = [n for n in by_name.get(ref.name, ()) if (
-        n.resource_type == "source" and n.source_name == ref.source if ref.source is not None
-        else n.resource_type in CHECKSUMMED)]
-    if len(found) > 1:
-        found = [n for n in found if n.package_name == package]
-    memo[key] = found
+    """The enabled nodes ``ref('name')``/``source('s', 'name')`` may mean: a versioned
+    model's pinned version, or its latest; the root project's node first, then the referring
+    node's package's (``Manifest.resolve_ref``)."""
+    known = by_name if isinstance(by_name, _ByName) else _ByName()
+    key = (package, ref.name, ref.source, ref.package, ref.version)
+    if key in known.memo:
+        return known.memo[key]
+    if ref.source is not None:
+        found = [n for n in by_name.get(ref.name, ())
+                 if n.resource_type == "source" and n.source_name == ref.source]
+        if len(found) > 1:
+            found = [n for n in found if n.package_name == package]
+    else:
+        found = [n for n in by_name.get(ref.name, ()) if n.resource_type in CHECKSUMMED
+                 and ref.package in (None, n.package_name)
+                 and (n.version == ref.version if ref.version is not None else
+                      n.version is None or n.version == known.latest.get((n.package_name,
+                                                                           n.name)))]
+        if len(found) > 1:
+            found = [n for n in found if n.package_name == known.root] \
+                or [n for n in found if n.package_name == package] or found
+    known.memo[key] = found
     return found
+
+
+def _said(ref: Ref) -> str:
+    if ref.source is not None:
+        return f"source('{ref.source}', '{ref.name}')"
+    package = f"'{ref.package}', " if ref.package else ""
+    version = f", v={ref.version}" if ref.version is not None else ""
+    return f"ref({package}'{ref.name}'{version})"
 
 
 def _target(by_name: Mapping[str, list[DbtNode]], package: str, ref: Ref) -> DbtNode | None:
@@ -371,11 +432,9 @@ def _check_depends(node: DbtNode, scan: Scan, by_name: Mapping[str, list[DbtNode
     for ref in scan.refs:
         found = _candidates(by_name, node.package_name, ref)
         if not found:
-            said = f"source('{ref.source}', '{ref.name}')" if ref.source else \
-                f"ref('{ref.name}')"
-            return [Mismatch(node.unique_id, shown, f"the file reads {said}, which is no "
+            return [Mismatch(node.unique_id, shown, f"the file reads {_said(ref)}, which is no "
                              "enabled node of the manifest (dbt would not parse it so)")]
-        if len(found) > 1:  # a versioned model's ref(), or an ambiguous one: not compared
+        if len(found) > 1:  # ambiguous (dbt would not parse it): not compared
             return []
         expected.add(found[0].unique_id)
     have = set(node.depends_on)

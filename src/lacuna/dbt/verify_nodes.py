@@ -10,8 +10,7 @@ manifest: the node meta the table floor reads, its governance tags, whether it i
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from lacuna.dbt.properties import (
     resource_dirs,
     resource_files,
 )
+from lacuna.dbt.target import Target
 
 CHECKSUMMED = ("model", "seed", "snapshot")
 
@@ -101,6 +101,8 @@ def _fqn(node: DbtNode, pkg: _Package, entry: Entry | None) -> list[str] | None:
         if entry is None or node.source_name is None:
             return None
         return [pkg.name, *entry.dirs, node.source_name, node.name]
+    if kind == "snapshot" and yaml_defined(node):  # the YAML file's folders, no file name
+        return None if entry is None else [pkg.name, *entry.dirs, node.name]
     dirs = resource_dirs(node.original_file_path, pkg.config, _SECTIONS[kind][1])
     if dirs is None:
         return None
@@ -109,6 +111,11 @@ def _fqn(node: DbtNode, pkg: _Package, entry: Entry | None) -> list[str] | None:
     if node.version is not None:
         return [pkg.name, *dirs, node.name, f"v{node.version}"]
     return [pkg.name, *dirs, node.name]
+
+
+def yaml_defined(node: DbtNode) -> bool:
+    """A snapshot defined in a properties YAML (``snapshots:`` with ``relation:``, dbt 1.9+)."""
+    return node.original_file_path.endswith((".yml", ".yaml"))
 
 
 def _patch(node: DbtNode, entry: Entry) -> dict[str, Any]:
@@ -278,17 +285,23 @@ def _unlisted_sources(project: DbtProject, pkg: _Package) -> list[Mismatch]:
 
 # -- relation names ----------------------------------------------------------------------------
 
-_OVERRIDE = re.compile(r"macro\s+(generate_(?:schema|alias|database)_name)\b")
-_MACRO = re.compile(r"\{%-?\s*macro\s+(\w+)(.*?)\{%-?\s*endmacro", re.DOTALL)
+# a project's generate_*_name, or one of its dispatched implementations (default__/duckdb__...)
+_OVERRIDE = re.compile(r"\bmacro\s+((?:\w+__)?generate_(schema|alias|database)_name)\b")
+_MACRO = re.compile(r"\{%[-+]?\s*macro\s+(\w+)(.*?)\{%[-+]?\s*endmacro", re.DOTALL)
+_MACRO_NAME = re.compile(r"\bmacro\s+(\w+)")
+_RAW = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 _CONFIG_CALL = re.compile(r"\bconfig\s*\(")
 _SET_WORDS = {k: re.compile(rf"(?<![.'\"])\b{k}\b") for k in ("meta", "tags", "enabled")}
+COMPONENTS = ("database", "schema", "alias")
 
 
 @dataclass(frozen=True, slots=True)
 class Macros:
     """What the projects' macros decide that Lacuna does not compute."""
 
-    overrides: frozenset[str] = frozenset()  # generate_*_name macros some project defines
+    # component (schema, alias, database) -> (macro file, the package whose nodes it names,
+    # "" for every node): a project's own generate_*_name macros
+    overrides: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # macros that call config() with meta, tags or enabled, and those keys: a model calling
     # one gets them from dbt only
     setters: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -302,28 +315,52 @@ class Macros:
             for k in keys
         }
 
+    def override(self, component: str, package: str) -> str | None:
+        """The file of the macro that names ``component`` of a ``package`` node, if any."""
+        for file, scope in self.overrides.get(component, ()):
+            if not scope or scope == package:
+                return file
+        return None
 
-def read_macros(folders: Iterable[Path]) -> Macros:
-    """The ``generate_*_name`` overrides and config-setting macros of these projects."""
-    overrides: set[str] = set()
+
+def read_macros(roots: Mapping[str, Path], root: str, shown: Path) -> Macros:
+    """The ``generate_*_name`` overrides and config-setting macros of these projects
+    (``roots``: package name -> folder; ``root``: the root project's name).
+
+    dbt names every node with the root project's ``generate_X_name`` (or a ``dbt``-namespace
+    implementation of it such as ``default__generate_schema_name``), except that a package's
+    own ``generate_X_name`` names that package's nodes (``RelationUpdate`` in
+    ``dbt/parser/base.py``); a package's dispatched one counts for every node, as a
+    ``dispatch:`` setting may pick it.
+    """
+    overrides: dict[str, list[tuple[str, str]]] = {}
     setters: dict[str, frozenset[str]] = {}
-    for folder in folders:
+    for package, folder in roots.items():
         config = (
             read_yaml_mapping(folder / "dbt_project.yml")
             if (folder / "dbt_project.yml").is_file()
             else {}
         )
+        if package == root and any(isinstance(d, Mapping) and d.get("macro_namespace") == "dbt"
+                                   for d in as_list(config.get("dispatch"))):
+            for component in COMPONENTS:  # dbt's own macros dispatched to a package's
+                overrides.setdefault(component, []).append(("dbt_project.yml (dispatch)", ""))
         for path in resource_files(folder, config, "macro-paths", (".sql",)):
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            overrides |= set(_OVERRIDE.findall(text))
+            for name, component in _OVERRIDE.findall(text):
+                scope = "" if package == root or "__" in name else package
+                overrides.setdefault(component, []).append((_shown(path, shown), scope))
+            if _RAW.search(text):  # a raw block may hide where a macro ends: any may set any
+                setters.update(dict.fromkeys(_MACRO_NAME.findall(text), frozenset(_SET_WORDS)))
+                continue
             for name, body in _MACRO.findall(text):
                 if _CONFIG_CALL.search(body):
                     keys = {k for k, word in _SET_WORDS.items() if word.search(body)}
                     setters[name] = frozenset(keys or _SET_WORDS)  # config(**x): any of them
-    return Macros(frozenset(overrides), setters)
+    return Macros({k: tuple(v) for k, v in overrides.items()}, setters)
 
 
 def with_macros(scan: Scan, text: str, macros: Macros) -> Scan:
@@ -336,20 +373,73 @@ def with_macros(scan: Scan, text: str, macros: Macros) -> Scan:
     return Scan(scan.parts, scan.refs, {**scan.config, **dict.fromkeys(keys, UNKNOWN)})
 
 
+@dataclass(slots=True)
+class Naming:
+    """What the nodes' relation names are checked against: the target, and the nodes each
+    project macro names (reported once per macro, after every node)."""
+
+    target: Target
+    macros: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def mismatches(self) -> list[Mismatch]:
+        """The project-level differences: a target Lacuna cannot read, a macro it cannot run."""
+        found: list[Mismatch] = []
+        if not self.target.known:
+            found.append(Mismatch("", self.target.where, "the target's schema and database, "
+                                  "which every node's relation name starts from, are unknown: "
+                                  f"{self.target.why}", unknown=True))
+        for (component, file), nodes in sorted(self.macros.items()):
+            found.append(Mismatch("", file, f"generate_{component}_name is the project's own "
+                                  f"macro, so the {component} of {len(nodes)} node"
+                                  f"{'s' * (len(nodes) != 1)} ({nodes[0]}, ...) is what it "
+                                  "renders, which only dbt does: pass --parse so dbt parses the "
+                                  "project and Lacuna reads what it wrote, or drop the macro "
+                                  "for dbt's default", unknown=True))
+        return found
+
+
+def _expected(
+    node: DbtNode, component: str, values: Mapping[str, Any], target: Target
+) -> tuple[Any, str]:
+    """What dbt's default ``generate_<component>_name`` (and a snapshot's legacy
+    ``target_schema``/``target_database``) names the node, and how, for messages; ``None``
+    when the target is unknown."""
+    if component == "alias":
+        custom = values.get("alias")
+        if custom is UNKNOWN or custom:
+            return custom if custom is UNKNOWN else str(custom).strip(), "its alias config"
+        if node.version is not None:
+            return f"{node.name}_v{node.version.replace('.', '_')}", "its name and version"
+        return node.name, "its name"
+    legacy = values.get(f"target_{component}") if node.resource_type == "snapshot" else None
+    if legacy is UNKNOWN or legacy:
+        return legacy if legacy is UNKNOWN else str(legacy), f"its target_{component} config"
+    base = getattr(target, component)
+    custom = values.get(component)
+    if custom is UNKNOWN:
+        return UNKNOWN, ""
+    if base is UNKNOWN:
+        return None, ""
+    if custom is None:
+        return str(base).strip(), f"the target's {component}, {target.where}"
+    if component == "database":
+        return str(custom).strip(), "its database config"
+    return (f"{base}_{str(custom).strip()}".strip(),
+            f"<the target's schema {base!r}>_<its schema config {custom!r}>")
+
+
 def _check_names(
-    node: DbtNode,
-    pkg: _Package,
-    entry: Entry | None,
-    resolved: Resolved,
-    defaults: list[tuple[DbtNode, str]],
+    node: DbtNode, pkg: _Package, entry: Entry | None, resolved: Resolved, naming: Naming,
+    shown: str,
 ) -> list[Mismatch]:
-    """A node's alias (a source's identifier and schema) as the project sets it; nodes without a
-    custom schema are collected in ``defaults`` (they must all share one)."""
+    """A node's database, schema and alias (a source's identifier, schema and database) as
+    the project and its target name them."""
     found: list[Mismatch] = []
     values = resolved.values
     if node.resource_type == "source":
         if entry is not None:
             table, source = entry.data, entry.parent
+            database = source.get("database") or naming.target.database
             wanted = [
                 ("identifier", table.get("identifier") or node.name, node.alias),
                 (
@@ -357,6 +447,7 @@ def _check_names(
                     table.get("schema") or source.get("schema") or node.source_name,
                     node.schema,
                 ),
+                ("database", database, node.database),
             ]
             found += [
                 Mismatch(
@@ -368,45 +459,27 @@ def _check_names(
                 if isinstance(written, str) and not has_jinja(written) and written != said
             ]
         return found
-    alias = values.get("alias")
-    if "generate_alias_name" not in pkg.macros.overrides and alias is not UNKNOWN:
-        written = alias or (
-            f"{node.name}_v{node.version}" if node.version is not None else node.name
-        )
-        if isinstance(written, str) and written != node.alias:
-            found.append(
-                Mismatch(
-                    node.unique_id,
-                    resolved.at("alias") or node.original_file_path,
-                    f"alias: the manifest says {node.alias!r}, the project says {written!r}",
-                )
-            )
-    custom = values.get("schema")
-    if (
-        "generate_schema_name" not in pkg.macros.overrides
-        and node.resource_type != "snapshot"
-        and custom is not UNKNOWN
-    ):
-        if custom is None:
-            defaults.append((node, "schema"))
-        elif isinstance(custom, str) and not (node.schema or "").endswith(f"_{custom.strip()}"):
-            found.append(
-                Mismatch(
-                    node.unique_id,
-                    resolved.at("schema"),
-                    f"schema: the manifest "
-                    f"says {node.schema!r}, the project sets the custom schema "
-                    f"{custom!r} (<target schema>_{custom.strip()})",
-                )
-            )
-    if "generate_database_name" not in pkg.macros.overrides and values.get("database") is None:
-        defaults.append((node, "database"))
+    for component in COMPONENTS:
+        expected, how = _expected(node, component, values, naming.target)
+        if not how.startswith("its target_"):  # a snapshot's legacy config is used verbatim
+            macro = pkg.macros.override(component, node.package_name)
+            if macro is not None:
+                naming.macros.setdefault((component, macro), []).append(node.unique_id)
+                continue
+        said = getattr(node, component)
+        if expected is UNKNOWN:
+            found.append(_unknown(node, resolved.at(f"target_{component}")
+                                  or resolved.at(component) or shown, component, repr(said)))
+        elif expected is not None and expected != said:
+            found.append(Mismatch(node.unique_id, resolved.at(component) or shown,
+                                  f"{component}: the manifest says {said!r}, the project "
+                                  f"says {expected!r} ({how})"))
     return found
 
 
-def _check_relations(project: DbtProject, defaults: list[tuple[DbtNode, str]]) -> list[Mismatch]:
+def _check_relations(project: DbtProject) -> list[Mismatch]:
     """``relation_name`` is the node's database, schema and alias; no two models, seeds or
-    snapshots share one; nodes the project gives no schema (database) share the target's."""
+    snapshots share one."""
     found: list[Mismatch] = []
     seen: dict[str, DbtNode] = {}
     for node in project.nodes.values():
@@ -434,19 +507,4 @@ def _check_relations(project: DbtProject, defaults: list[tuple[DbtNode, str]]) -
                         f"relation_name: {node.relation_name} is also {other.unique_id}'s",
                     )
                 )
-    for key in ("schema", "database"):
-        values = [(n, getattr(n, key)) for n, k in defaults if k == key]
-        common = Counter(v for _, v in values).most_common(1)
-        if common:
-            found += [
-                Mismatch(
-                    n.unique_id,
-                    n.original_file_path,
-                    f"{key}: the manifest says "
-                    f"{v!r}, but the project sets no {key} for it, and the others "
-                    f"it sets none for are in {common[0][0]!r} (the target's)",
-                )
-                for n, v in values
-                if v != common[0][0]
-            ]
     return found
