@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import json
 import os
 import re
 import time
@@ -596,19 +595,9 @@ def model_levels(node: DbtNode) -> list[str]:
 
 
 def _freshness_sources(project: DbtProject) -> frozenset[str]:
-    """Sources with a ``freshness`` (warn_after or error_after) configured."""
-    try:
-        data = json.loads(Path(project.manifest_path).read_bytes())
-    except (OSError, ValueError):
-        return frozenset()
-    out = set()
-    for uid, raw in (data.get("sources") or {}).items():
-        fresh = raw.get("freshness") if isinstance(raw, Mapping) else None
-        if isinstance(fresh, Mapping) and any(
-                isinstance(fresh.get(k), Mapping) and fresh[k].get("count")
-                for k in ("warn_after", "error_after")):
-            out.add(uid)
-    return frozenset(out)
+    """Sources with a ``freshness`` (warn_after or error_after) configured, as the manifest
+    Lacuna loaded (and verified) says."""
+    return frozenset(uid for uid, node in project.nodes.items() if node.freshness)
 
 
 def _has_freshness(ctx: _Ctx, node: DbtNode) -> bool:

@@ -110,6 +110,7 @@ class DbtNode:
     source_name: str | None = None  # a source table's source (``sources: - name:``)
     checksum: tuple[str, str] | None = None  # dbt's (hash name, value) of original_file_path
     version: str | None = None  # a versioned model's version
+    freshness: bool = False  # a source with a freshness check (warn_after or error_after)
 
     @property
     def table(self) -> str:
@@ -443,7 +444,16 @@ def _node(uid: str, raw: Mapping[str, Any]) -> DbtNode:
         source_name=_opt_str(raw.get("source_name")) if kind == "source" else None,
         checksum=_checksum(raw.get("checksum")),
         version=_opt_str(raw.get("version")),
+        freshness=kind == "source" and _fresh(raw.get("freshness")),
     )
+
+
+def _fresh(value: Any) -> bool:
+    """Whether a source's ``freshness`` configures a check: a count in ``warn_after`` or
+    ``error_after``."""
+    return type(value) is dict and any(
+        type(value.get(k)) is dict and bool(value[k].get("count"))
+        for k in ("warn_after", "error_after"))
 
 
 def _checksum(value: Any) -> tuple[str, str] | None:

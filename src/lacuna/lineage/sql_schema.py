@@ -10,6 +10,7 @@ classification (fail closed).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -58,7 +59,11 @@ class Schema:
     display: dict[str, str] = field(default_factory=dict)
 
     def norm(self, name: str) -> str:
-        return str(self.dialect.normalize_identifier(exp.to_identifier(name)).name)
+        """``name`` as the dialect normalises an unquoted identifier (``Email`` -> ``email``
+        in most), remembered per dialect and strategy (a project's SQL names the same
+        columns thousands of times)."""
+        d = self.dialect
+        return _normalized((type(d), getattr(d, "normalization_strategy", None)), name, d)
 
     def show(self, name: str) -> str:
         return self.display.get(name, name)
@@ -92,6 +97,13 @@ class Schema:
             t for k, t in self.tables.items() if k.endswith("." + key) or key.endswith("." + k)
         ]
         return matches[0] if len(matches) == 1 else None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalized(_kind: tuple[type, Any], name: str, dialect: Dialect) -> str:
+    """:meth:`Schema.norm`. ``_kind`` (the dialect's class and normalisation strategy) is the
+    key: sqlglot's dialects compare equal by class alone, whatever their settings."""
+    return str(dialect.normalize_identifier(exp.to_identifier(name)).name)
 
 
 def build_schema(
