@@ -1050,3 +1050,21 @@ def test_the_turn_of_a_path_excludes_other_processes(tmp_path):
             assert not free()
         assert not free()
     assert free()
+
+
+def test_a_file_whose_name_has_like_wildcards_is_found(as_user, customers, governed):
+    """The records of a file are looked up by the end of their path (``LIKE``): ``_``, ``%``
+    and ``\\`` in its name are matched as themselves, so its exception still holds it; another
+    file whose name they would match as wildcards holds nothing."""
+    target = governed / PLAIN / "q4_100%\\board.csv"
+    exc = _written_under(as_user, customers, target, PLAIN)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+        _public(customers.columns).to_csv(target, mode="a", header=False, index=False)
+    lookalike = governed / PLAIN / "q4x100ab\\board.csv"  # _ and % as wildcards would match
+    public = _public(customers.columns)
+    public.to_csv(lookalike, index=False)
+    public.to_csv(lookalike, mode="a", header=False, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(lookalike), pd.concat([public, public],
+                                                                    ignore_index=True))
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())

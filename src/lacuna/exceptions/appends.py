@@ -109,7 +109,8 @@ def holders(gov: Context, path: str | os.PathLike[str]) -> list[Holder]:
     name = os.path.basename(real)
     store = gov.exceptions
     found: dict[str, list[WrittenFile]] = {}
-    for w in store.files(pending_only=True):
+    # a record of this file ends in its own name, or is the path as given (a link now)
+    for w in store.pending_named(*{name, os.path.basename(where)}):
         # a record's path is the one written (never a link there), so it ends in the file's
         # own name: only those are resolved (a folder on the way may be a link)
         same = w.path in (where, real) or (os.path.basename(w.path) == name

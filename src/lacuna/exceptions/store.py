@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    or_,
     select,
     text,
 )
@@ -537,6 +538,22 @@ class ExceptionStore(Keyed):
             query = query.where(files_table.c.exception_id == exception_id)
         if pending_only:
             query = query.where(files_table.c.deleted_at.is_(None))
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query))
+        return [_written(r) for r in rows]
+
+    def pending_named(self, *names: str) -> builtins.list[WrittenFile]:
+        """The records not marked deleted whose path ends in one of ``names`` (a file's own
+        name), oldest first: a superset (SQLite's ``LIKE`` ignores ASCII case) of those of one
+        file, found by the database rather than read whole. Check each with
+        :meth:`file_verified` and compare its path before acting on it."""
+        def ends_in(name: str) -> Any:
+            escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return files_table.c.path.like(f"%{escaped}", escape="\\")
+
+        query = (select(files_table)
+                 .where(files_table.c.deleted_at.is_(None), or_(*map(ends_in, names)))
+                 .order_by(files_table.c.id))
         with self._engine.connect() as conn:
             rows = list(conn.execute(query))
         return [_written(r) for r in rows]
