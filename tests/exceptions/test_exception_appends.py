@@ -843,3 +843,228 @@ def test_a_pyarrow_dataset_write_adds_to_a_folder_as_an_append(as_user, customer
     assert (report.deleted, report.failed) == ((str(out),), ())
     assert not out.exists()
     assert len(_files(elsewhere)) == 2
+
+
+# -- a store opened again, a store that saved nothing, writers of one path in turn -------------
+
+
+@pytest.mark.parametrize("mode", ["a", "r+"])
+def test_an_hdfstore_opened_again_for_writing_is_checked(as_user, customers, governed, mode):
+    """``store.open(mode=...)`` after ``close()`` opens the file for writing again, as the
+    constructor does: refused on a file written under an exception, the file untouched; the
+    store made under the exception opens again under it and takes its puts."""
+    target = governed / PLAIN / "board.h5"
+    exc = _hdf_under(as_user, customers, target)
+    before = _unchanged(target)
+    time.sleep(0.01)
+    store = pd.HDFStore(target, mode="r")  # reading: not checked
+    store.close()
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}") as caught:
+        store.open(mode=mode)
+    assert "pandas.HDFStore: appending to" in str(caught.value)
+    assert not store.is_open
+    assert _unchanged(target) == before
+    store = pd.HDFStore(target, mode="a", exception_id=exc.id)
+    store.close()
+    store.open(mode=mode)  # again under the exception the store was made under
+    store.put("more", _more(customers), track_times=False)
+    store.close()
+    pd.testing.assert_frame_equal(pd.read_hdf(target, "board"), customers)
+    pd.testing.assert_frame_equal(pd.read_hdf(target, "more"), _more(customers))
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+
+
+def test_an_hdfstore_opened_again_on_a_file_no_exception_holds(as_user, customers, governed):
+    target = governed / PLAIN / "public.h5"
+    public = _public(customers.columns)
+    store = pd.HDFStore(target, mode="w")
+    store.put("one", public, track_times=False)
+    store.close()
+    store.open(mode="a")
+    store.put("two", public, track_times=False)
+    store.close()
+    pd.testing.assert_frame_equal(pd.read_hdf(target, "two"), public)
+    exc = _grant(as_user, customers, target)  # an older file: not the exception's to add to
+    with pytest.raises(lacuna.exceptions.AppendRefused, match="was not written under"):
+        store.open(mode="a", exception_id=exc.id)
+    assert current().exceptions.files(exc.id) == []
+
+
+def test_a_denied_excel_writer_over_a_file_closes_its_record(as_user, customers, governed):
+    """``pd.ExcelWriter(path)`` truncates the file when it is made; every put denied, it saves
+    nothing and its empty file is removed. The file written under the exception is gone: its
+    record is closed (superseded, saying so), not reported missing by every sweep."""
+    target = governed / PLAIN / "board.xlsx"
+    exc = _xlsx_under(as_user, customers, target)
+    time.sleep(0.01)
+    with pytest.raises(lacuna.GovernanceViolation), \
+            pd.ExcelWriter(target, engine="openpyxl") as writer:
+        customers.to_excel(writer, sheet_name="board", index=False)  # no exception: denied
+    assert not target.exists()
+    store = current().exceptions
+    assert [r.deleted_at is not None for r in store.files(exc.id)] == [True]
+    (entry,) = [h for h in store.get(exc.id).history if h.event == "file-superseded"]
+    assert entry.comment == (f"{target}: replaced in full by a write without an exception, "
+                             "which then saved nothing (the empty file it left was removed) "
+                             "(pandas.OpenpyxlWriter)")
+    (event,) = _trail("file-superseded")
+    assert (event["path"], event["identity"]) == (str(target), None)
+    for _ in range(2):
+        report = _sweep_later()
+        assert (report.deleted, report.missing, report.failed) == ((), (), ())
+    public = _public(customers.columns)  # the allowed write beside it: saved, read back
+    with pd.ExcelWriter(target, engine="openpyxl") as writer:
+        public.to_excel(writer, sheet_name="public", index=False)
+    pd.testing.assert_frame_equal(pd.read_excel(target, sheet_name="public"), public)
+    assert _sweep_later().missing == ()
+
+
+def test_an_excel_writer_that_saved_nothing_closes_the_record_it_made(as_user, customers,
+                                                                      governed):
+    """A put under the exception recorded the file, then failed in pandas before a sheet was
+    made (a column it does not have); another put was denied: nothing saved, the empty file
+    removed. The record is closed (``file-discarded``), not a file reported missing every
+    sweep."""
+    target = governed / PLAIN / "board.xlsx"
+    exc = _grant(as_user, customers, target)
+    writer = pd.ExcelWriter(target, engine="openpyxl")
+    with pytest.raises(KeyError, match="not all present"):
+        customers.to_excel(writer, sheet_name="board", index=False, exception_id=exc.id,
+                           columns=["not_a_column"])
+    with pytest.raises(lacuna.GovernanceViolation):
+        customers.to_excel(writer, sheet_name="board", index=False)
+    writer.close()
+    assert not target.exists()
+    store = current().exceptions
+    assert [r.deleted_at is not None for r in store.files(exc.id)] == [True]
+    (entry,) = [h for h in store.get(exc.id).history if h.event == "file-discarded"]
+    assert entry.comment.startswith(f"{target}: nothing written (pandas.OpenpyxlWriter saved "
+                                    "nothing")
+    (event,) = _trail("file-discarded")
+    assert event["path"] == str(target)
+    from lacuna.exceptions.report import build
+
+    assert f"file {target} (plain): never written: the write saved nothing" in build(
+        current()).text()
+    report = _sweep_later()
+    assert (report.deleted, report.missing, report.failed) == ((), (), ())
+    again = governed / PLAIN / "again.xlsx"  # the allowed write under it: swept at the end
+    other = _grant(as_user, customers, again)
+    with pd.ExcelWriter(again, engine="openpyxl") as writer:
+        customers.to_excel(writer, sheet_name="board", index=False, exception_id=other.id)
+    pd.testing.assert_frame_equal(pd.read_excel(again, sheet_name="board"), customers)
+    report = _sweep_later()
+    assert (report.deleted, report.missing, report.failed) == ((str(again),), (), ())
+
+
+@pytest.mark.parametrize("pause", ["after replacing", "before supersede"])
+def test_an_overwrite_and_a_write_under_the_exception_take_turns(as_user, customers, governed,
+                                                                 monkeypatch, pause):
+    """Thread A replaces a file written under X; thread B writes it again under X while A is
+    inside its step: after A read the records its write replaces (without turns: B's write was
+    then replaced by A's and B's record, left open, named a file no longer there: reported
+    every sweep), or after A's write returned (without turns: A closed B's record too, and B's
+    rows outlived X). Taking turns, B's write comes after A's whole step: B's record stays
+    open and the sweep deletes B's file."""
+    import threading
+
+    from lacuna.exceptions import appends
+
+    target = governed / PLAIN / "board.csv"
+    exc = _written_under(as_user, customers, target, PLAIN)
+    time.sleep(0.01)
+    paused, b_done = threading.Event(), threading.Event()
+    name = "replacing" if pause == "after replacing" else "supersede"
+    real = getattr(appends, name)
+
+    def hold() -> None:
+        if threading.current_thread().name == "A":
+            paused.set()
+            b_done.wait(timeout=0.5)  # B finishes here only when nothing makes it wait
+
+    def replacing(*args, **kwargs):
+        found = real(*args, **kwargs)
+        hold()
+        return found
+
+    def supersede(*args, **kwargs):
+        hold()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(appends, name, replacing if name == "replacing" else supersede)
+    errors: list[BaseException] = []
+
+    def a() -> None:
+        try:
+            _public(customers.columns).to_csv(target, index=False)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def b() -> None:
+        try:
+            paused.wait(timeout=5)
+            time.sleep(0.01)  # a new modification time
+            _more(customers).to_csv(target, index=False, exception_id=exc.id)
+            b_done.set()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=a, name="A"), threading.Thread(target=b, name="B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert errors == []
+    pd.testing.assert_frame_equal(pd.read_csv(target), _more(customers))  # B's, written last
+    records = current().exceptions.files(exc.id)
+    assert [r.deleted_at is None for r in records] == [False, True]  # A closed the first only
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())
+    assert not target.exists()
+
+
+def test_the_turn_of_a_path_excludes_other_processes(tmp_path):
+    """The turn is an ``flock`` on a lock file: another open of it (another process's, or
+    this one's) cannot lock it while the turn is held, and can once it is released."""
+    import fcntl
+
+    from lacuna.exceptions import pathlock
+
+    target = tmp_path / "x.csv"
+    stripe = pathlock._stripe_of(pathlock.resolved(target))
+    lock_file = os.path.join(pathlock.lock_folder(), f"{stripe:03d}.lock")
+
+    def free() -> bool:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    with pathlock.path_lock(target):
+        with pathlock.path_lock(str(target)):  # the same thread again: re-entrant
+            assert not free()
+        assert not free()
+    assert free()
+
+
+def test_a_file_whose_name_has_like_wildcards_is_found(as_user, customers, governed):
+    """The records of a file are looked up by the end of their path (``LIKE``): ``_``, ``%``
+    and ``\\`` in its name are matched as themselves, so its exception still holds it; another
+    file whose name they would match as wildcards holds nothing."""
+    target = governed / PLAIN / "q4_100%\\board.csv"
+    exc = _written_under(as_user, customers, target, PLAIN)
+    with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
+        _public(customers.columns).to_csv(target, mode="a", header=False, index=False)
+    lookalike = governed / PLAIN / "q4x100ab\\board.csv"  # _ and % as wildcards would match
+    public = _public(customers.columns)
+    public.to_csv(lookalike, index=False)
+    public.to_csv(lookalike, mode="a", header=False, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(lookalike), pd.concat([public, public],
+                                                                    ignore_index=True))
+    report = _sweep_later()
+    assert (report.deleted, report.failed) == ((str(target),), ())

@@ -28,6 +28,11 @@ returned (:func:`supersede`: marked deleted, ``file-superseded`` on the audit tr
 exception's history), so the sweep neither deletes the new content nor reports it forever. A
 write under exception E records the new file under E (the sweep deletes it when E ends), also
 when the file existed before: its older content is replaced by the write, not by the sweep.
+
+A writer calls these, the write and the recording (:func:`supersede`,
+:func:`lacuna.exceptions.files.written`) in the turn of the path
+(:func:`lacuna.exceptions.pathlock.path_lock`), so two writers of one path never interleave
+them; :func:`supersede` closes only the records :func:`replacing` read, never one made since.
 """
 
 from __future__ import annotations
@@ -104,7 +109,8 @@ def holders(gov: Context, path: str | os.PathLike[str]) -> list[Holder]:
     name = os.path.basename(real)
     store = gov.exceptions
     found: dict[str, list[WrittenFile]] = {}
-    for w in store.files(pending_only=True):
+    # a record of this file ends in its own name, or is the path as given (a link now)
+    for w in store.pending_named(*{name, os.path.basename(where)}):
         # a record's path is the one written (never a link there), so it ends in the file's
         # own name: only those are resolved (a folder on the way may be a link)
         same = w.path in (where, real) or (os.path.basename(w.path) == name
@@ -218,7 +224,7 @@ def replacing(gov: Context, path: str | os.PathLike[str],
 
 
 def supersede(gov: Context, replaced: Replaced | None, *, exception_id: str | None,
-              method: str) -> None:
+              method: str, removed: bool = False) -> None:
     """After a write that replaced ``replaced.path`` in full returned: close the records of
     the exceptions that held the file before (:func:`replacing`), whose content is gone.
     Each record is marked deleted (signed again), and the step is ``file-superseded`` on the
@@ -228,35 +234,44 @@ def supersede(gov: Context, replaced: Replaced | None, *, exception_id: str | No
     A record is left open (the sweep reports the file, as before) when the path still holds
     what it says was written, when nothing is there any more, or when the write put a new
     file in place of one with other hard links (its data lives on under those names). Never
-    fails the write: a record that cannot be closed is logged at ERROR."""
+    fails the write: a record that cannot be closed is logged at ERROR.
+
+    ``removed``: the write truncated the file in place, then saved nothing and its empty file
+    was removed (a ``pd.ExcelWriter`` whose every put was denied): the content written under
+    the exceptions is gone (in place: no other name keeps it), so their records are closed
+    although nothing is at the path."""
     if replaced is None:
         return
     before = replaced.before
     folder = stat.S_ISDIR(before.st_mode)
-    try:
-        st = os.lstat(replaced.path)
-    except OSError:
-        return  # nothing there: the sweep reports it missing
-    if stat.S_ISDIR(st.st_mode) != folder:
-        return  # a folder where a file was, or the reverse: the sweep reports it
-    if (not folder and (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino)
-            and before.st_nlink > 1):
-        log.warning("%s was replaced by a new file, but the file written under exception(s) "
-                    "%s had %d other hard link(s): their records stay open, and the sweep "
-                    "reports it", replaced.path,
-                    ", ".join(h.request.id for h in replaced.holders), before.st_nlink - 1)
-        return
-    now = identity(st, directory=folder)
     how = "without an exception" if exception_id is None else f"under exception {exception_id}"
+    now: str | None = None
+    if removed:
+        how += ", which then saved nothing (the empty file it left was removed)"
+    else:
+        try:
+            st = os.lstat(replaced.path)
+        except OSError:
+            return  # nothing there: the sweep reports it missing
+        if stat.S_ISDIR(st.st_mode) != folder:
+            return  # a folder where a file was, or the reverse: the sweep reports it
+        if (not folder and (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino)
+                and before.st_nlink > 1):
+            log.warning("%s was replaced by a new file, but the file written under "
+                        "exception(s) %s had %d other hard link(s): their records stay open, "
+                        "and the sweep reports it", replaced.path,
+                        ", ".join(h.request.id for h in replaced.holders),
+                        before.st_nlink - 1)
+            return
+        now = identity(st, directory=folder)
     at = utcnow()
     for holder in replaced.holders:
         request = holder.request
-        if any(r.identity == now for r in holder.records):
+        if now is not None and any(r.identity == now for r in holder.records):
             continue  # still what was written under it
         paths = sorted({r.path for r in holder.records})
-        try:
-            for path in paths:
-                gov.exceptions.mark_deleted(request.id, path, at)
+        try:  # the records read before the write, none made since (pathlock.py)
+            gov.exceptions.close_records(holder.records, at)
         except (LacunaError, SQLAlchemyError) as exc:
             log.error("could not close the record of %s under exception %s after it was "
                       "replaced in full (the sweep reports it): %s", replaced.path,

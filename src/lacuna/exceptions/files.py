@@ -95,6 +95,39 @@ def written(gov: Context, record: WrittenFile) -> None:
                   record.path, record.exception_id, exc)
 
 
+DISCARDED = "file-discarded"
+
+
+def discarded(gov: Context, records: list[WrittenFile], *, method: str) -> None:
+    """After a write that recorded ``records`` (:func:`remember`) saved nothing: a store into
+    which every put was denied or failed, closed without saving (its empty file removed).
+    Nothing was written under their exceptions there, so each record is closed (marked
+    deleted, signed again) and the step is ``file-discarded`` on the audit trail and in the
+    exception's history: the sweep then does not report a file that was never written as
+    missing, every sweep. Never fails the close: a record that cannot be closed is logged at
+    ERROR (the sweep reports it)."""
+    at = utcnow()
+    for record in records:
+        try:
+            if not gov.exceptions.close_records([record], at):
+                continue  # closed meanwhile, or edited: the sweep judges it
+        except (LacunaError, SQLAlchemyError) as exc:
+            log.error("could not close the record of %s under exception %s, which the write "
+                      "(%s) saved nothing to (the sweep reports it): %s", record.path,
+                      record.exception_id, method, exc)
+            continue
+        comment = (f"{record.path}: nothing written ({method} saved nothing: every write into "
+                   "it was denied or failed; the empty file it made was removed)")
+        try:
+            gov.exceptions.note(record.exception_id, DISCARDED, by=gov.config.user.id,
+                                comment=comment, now=at)
+        except (LacunaError, SQLAlchemyError) as exc:
+            log.error("could not note %s of %s in exception %s's history: %s", DISCARDED,
+                      record.path, record.exception_id, exc)
+        events.audit(gov, DISCARDED, None, exception_id=record.exception_id,
+                     detail={"path": record.path, "method": method})
+
+
 def write_sealed(gov: Context, path: str | os.PathLike[str], write: Callable[[io.BytesIO], Any],
                  *, exception_id: str | None, method: str) -> Any:
     """Run ``write`` into memory, then write the bytes AES-256-GCM encrypted to ``path``."""
@@ -195,8 +228,8 @@ def _refusal(gov: Context, meta: dict[str, Any], exception_id: Any) -> str | Non
     return None
 
 
-__all__ = ["DecryptionRefused", "ExceptionNotAuthorized", "decrypt", "refuse_unsweepable",
-           "remember", "write_sealed", "written"]
+__all__ = ["DISCARDED", "DecryptionRefused", "ExceptionNotAuthorized", "decrypt", "discarded",
+           "refuse_unsweepable", "remember", "write_sealed", "written"]
 
 
 def refuse_unsweepable(exception_id: str, target: str, method: str) -> ExceptionNotAuthorized:

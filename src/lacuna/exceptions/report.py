@@ -77,6 +77,9 @@ class ExceptionsReport:
                 if f["deleted_at"] and f.get("superseded_at"):
                     state = (f"replaced in full {f['superseded_at']} by a later write "
                              "(superseded: its content is gone)")
+                if f["deleted_at"] and f.get("discarded_at"):
+                    state = (f"never written: the write saved nothing ({f['discarded_at']}, "
+                             "discarded)")
                 if not f["deleted_at"] and f.get("missing_since"):
                     state += (f" (missing at its recorded path since {f['missing_since']}: "
                               "may have been moved)")
@@ -101,14 +104,18 @@ def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:
 
 
 def _file(f: dict[str, Any], r: ExceptionRequest) -> dict[str, Any]:
-    """A written file, with when the sweep first found it missing at its path (or None), and
-    when a write replaced it in full (``file-superseded``, or None)."""
+    """A written file, with when the sweep first found it missing at its path (or None), when
+    a write replaced it in full (``file-superseded``, or None), and when its record was closed
+    because the write saved nothing (``file-discarded``, or None)."""
     since = next((h.at.isoformat() for h in r.history if h.event == "file-missing"
                   and (h.comment or "").split(": ", 1)[0] == f["path"]), None)
     replaced = next((h.at.isoformat() for h in r.history if h.event == "file-superseded"
                      and (h.comment or "").split(": ", 1)[0] == f["path"]), None)
+    discarded = next((h.at.isoformat() for h in r.history if h.event == "file-discarded"
+                      and (h.comment or "").split(": ", 1)[0] == f["path"]), None)
     return {**f, "missing_since": since if f["deleted_at"] is None else None,
-            "superseded_at": replaced if f["deleted_at"] is not None else None}
+            "superseded_at": replaced if f["deleted_at"] is not None else None,
+            "discarded_at": discarded if f["deleted_at"] is not None else None}
 
 
 def _item(r: ExceptionRequest, verified: bool, uses: int,

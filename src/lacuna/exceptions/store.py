@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    or_,
     select,
     text,
 )
@@ -541,6 +542,22 @@ class ExceptionStore(Keyed):
             rows = list(conn.execute(query))
         return [_written(r) for r in rows]
 
+    def pending_named(self, *names: str) -> builtins.list[WrittenFile]:
+        """The records not marked deleted whose path ends in one of ``names`` (a file's own
+        name), oldest first: a superset (SQLite's ``LIKE`` ignores ASCII case) of those of one
+        file, found by the database rather than read whole. Check each with
+        :meth:`file_verified` and compare its path before acting on it."""
+        def ends_in(name: str) -> Any:
+            escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return files_table.c.path.like(f"%{escaped}", escape="\\")
+
+        query = (select(files_table)
+                 .where(files_table.c.deleted_at.is_(None), or_(*map(ends_in, names)))
+                 .order_by(files_table.c.id))
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query))
+        return [_written(r) for r in rows]
+
     def file_verified(self, written: WrittenFile) -> bool:
         """Whether ``written`` carries this installation's signature over all of its fields."""
         return self.keyring.verify(written.payload(), written.signature)
@@ -562,6 +579,26 @@ class ExceptionStore(Keyed):
                 conn.execute(files_table.update().where(
                     files_table.c.id == row.id, files_table.c.deleted_at.is_(None)).values(
                     deleted_at=at, signature=self.keyring.sign(done.payload())))
+
+    def close_records(self, records: Iterable[WrittenFile], now: datetime) -> int:
+        """Mark exactly ``records`` deleted (signed again), each only while its row still holds
+        what it says and is not deleted yet: a record made after they were read (another write
+        under the exception, meanwhile) is left open. Returns how many were closed."""
+        at = now.isoformat()
+        closed = 0
+        with self._engine.begin() as conn:
+            for written in records:
+                if not self.file_verified(written) or written.deleted_at is not None:
+                    continue
+                done = replace(written, deleted_at=datetime.fromisoformat(at))
+                closed += conn.execute(files_table.update().where(
+                    files_table.c.exception_id == written.exception_id,
+                    files_table.c.path == written.path,
+                    files_table.c.written_at == written.written_at.isoformat(),
+                    files_table.c.signature == written.signature,
+                    files_table.c.deleted_at.is_(None)).values(
+                    deleted_at=at, signature=self.keyring.sign(done.payload()))).rowcount
+        return closed
 
     def settle_file(self, exception_id: str, path: str, *, written_by: str, now: datetime
                     ) -> builtins.list[tuple[WrittenFile, bool]]:

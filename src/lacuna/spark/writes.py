@@ -214,6 +214,16 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
     )
 
     def write() -> T:
+        where = _appended_folder(target) or (
+            local_path(target.name) if target.kind == "path" else None)
+        if where is None:
+            return unlocked()
+        from lacuna.exceptions.pathlock import path_lock
+
+        with path_lock(where):  # what the sweep answers for is decided and recorded in turn
+            return unlocked()
+
+    def unlocked() -> T:
         appended_to = _appended_folder(target)
         if appended_to is not None:  # the sweep must still answer for the folder
             from lacuna.exceptions import appends

@@ -266,6 +266,14 @@ def govern_write(
     )
 
     def go() -> Any:
+        if path is None:
+            return write()
+        from lacuna.exceptions.pathlock import path_lock
+
+        with path_lock(path):  # what the sweep answers for is decided and recorded in turn
+            return write()
+
+    def write() -> Any:
         declaration = None
         if embeds:
             declaration = embedded_declaration(

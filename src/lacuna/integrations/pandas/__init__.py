@@ -68,7 +68,7 @@ from lacuna.integrations.pandas._reshape import (
     wrap_value_counts,
     wrap_window,
 )
-from lacuna.integrations.pandas._stores import wrap_excel_open, wrap_hdf_open
+from lacuna.integrations.pandas._stores import wrap_excel_open, wrap_hdf_init, wrap_hdf_open
 from lacuna.integrations.pandas._writers import (
     DATAFRAME_WRITERS,
     SERIES_WRITERS,
@@ -131,7 +131,8 @@ def _patches() -> list[Replacement]:
         patches += [Patch(owner, w.method, _writer(w)) for w in specs if hasattr(owner, w.method)]
     patches += [Patch(pd.HDFStore, m, _store_put(m)) for m in ("put", "append")]
     # opening a store for writing changes its file: checked (and recorded) before it opens
-    patches.append(Patch(pd.HDFStore, "__init__", wrap_hdf_open))
+    patches.append(Patch(pd.HDFStore, "__init__", wrap_hdf_init))  # takes exception_id=
+    patches.append(Patch(pd.HDFStore, "open", wrap_hdf_open))  # by __init__, and after close()
     patches.append(Patch(pd.ExcelWriter, "__init__", wrap_excel_open))  # truncates the file
     patches += [Patch(owner, "close", wrap_store_close) for owner in (pd.ExcelWriter, pd.HDFStore)]
     patches += [

@@ -834,6 +834,10 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
 
         def run() -> Any:
             with contextlib.ExitStack() as stack:
+                if local_file:  # what the sweep answers for is decided and recorded in turn
+                    from lacuna.exceptions.pathlock import path_lock
+
+                    stack.enter_context(path_lock(target))
                 if seal and _appends(spec, target, kwargs):  # until its sidecar is written
                     stack.enter_context(_append_lock(target))
                 return write()
@@ -1028,10 +1032,7 @@ def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:
             denied = self in _DENIED
             _DENIED.discard(self)
         if denied and not pending and isinstance(self, pd.ExcelWriter) and not self.sheets:
-            path = os.fspath(self)
-            self._handles.close()
-            if path and os.path.isfile(path) and os.path.getsize(path) == 0:
-                os.unlink(path)
+            _stores.discard(current(), self)  # its records closed, the empty file removed
             return None
         if _stores.keeps_file(self):  # an append-mode workbook nothing was added to
             self._handles.close()

@@ -12,11 +12,18 @@ write under an exception is completed when it closes:
   under that exception before it is opened, and the puts into the store are made under it
   (a put naming another exception is refused). ``mode="w"`` replaces the file in full: the
   records of the exceptions that held it are closed once the store is closed
-  (:func:`lacuna.exceptions.appends.supersede`).
+  (:func:`lacuna.exceptions.appends.supersede`). ``store.open(mode=...)`` after ``close()``
+  is checked the same way (pandas' constructor opens the file through it), under the
+  exception the store was made under unless ``open(..., exception_id=...)`` names another.
 - ``df.to_excel(writer, exception_id=...)`` into an ``ExcelWriter`` on a local path is recorded
   under the exception (a file the sweep deletes); ``mode="a"`` puts are checked as appends.
   An append-mode writer into which nothing was written (every put refused or denied) does not
-  re-save the workbook on close.
+  re-save the workbook on close. A ``mode="w"`` writer into which nothing was written saves
+  nothing: the empty file its open made is removed, and the records that file leaves behind
+  are closed (:func:`discard`), so the sweep does not report it missing.
+
+Each store takes the turn of its path (:mod:`lacuna.exceptions.pathlock`) when it opens and
+when it closes, not while it is open.
 
 What is written into a store is recorded (``files.written``: what the file is) once the store
 is closed, when the file is complete.
@@ -24,6 +31,7 @@ is closed, when the file is complete.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -129,48 +137,80 @@ def put_done(target: Any) -> None:
         _OPENED.setdefault(target, _Opened()).wrote = True
 
 
-def wrap_hdf_open(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``pd.HDFStore(path, mode, ..., exception_id=None)``: checked and recorded before
-    PyTables opens the file (see the module docstring)."""
+_NAMED: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
+
+
+def wrap_hdf_init(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pd.HDFStore(path, mode, ..., exception_id=None)``: the store is opened under
+    ``exception_id`` (also when it is opened again: :func:`wrap_hdf_open`); pandas' own
+    ``__init__`` opens it through ``HDFStore.open``, where the file is checked and recorded."""
 
     @functools.wraps(original)
     def init(self: Any, path: Any, *args: Any, **kwargs: Any) -> None:
         exception_id = kwargs.pop("exception_id", None)
-        mode = str(args[0] if args else kwargs.get("mode", "a"))
-        if _bypass.active() or mode not in HDF_WRITES:
-            original(self, path, *args, **kwargs)
+        if not _bypass.active():
+            with _LOCK:
+                _NAMED[self] = exception_id
+        original(self, path, *args, **kwargs)
+
+    return init
+
+
+def wrap_hdf_open(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``HDFStore.open(mode="a", exception_id=...)``, called by ``pd.HDFStore(...)`` and again
+    after ``close()``: a mode that writes (``a``, ``r+``, ``w``) is checked and recorded before
+    PyTables opens the file (see the module docstring). ``exception_id`` defaults to the one
+    the store was made under."""
+
+    @functools.wraps(original)
+    def open_(self: Any, mode: str = "a", **kwargs: Any) -> None:
+        with _LOCK:
+            named = _NAMED.get(self)
+        exception_id = kwargs.pop("exception_id", named)
+        if _bypass.active() or str(mode) not in HDF_WRITES:
+            original(self, mode, **kwargs)
             return
+        if getattr(self, "is_open", False):
+            if mode == "w" and self._mode != "w":  # pandas refuses this (PossibleDataLossError)
+                original(self, mode, **kwargs)
+                return
+            self.close()  # as pandas does before it opens again: the open store is completed
         from lacuna.exceptions import appends, files
+        from lacuna.exceptions.pathlock import path_lock
         from lacuna.governor import current
         from lacuna.integrations.pandas._patch import users_error
 
         gov = current()
         method = "pandas.HDFStore"
+        path = getattr(self, "_path", None)
         where = (
             os.path.abspath(os.path.expanduser(os.fspath(path)))
             if isinstance(path, (str, os.PathLike)) and is_local(path)
             else None
         )
         opened = _Opened(exception_id=exception_id)
-        try:
-            if where is None:
-                if exception_id:
-                    raise files.refuse_unsweepable(exception_id, str(path), method)
-            elif mode == "w":
-                opened.replaced = appends.replacing(gov, where, exception_id)
-            else:  # opened for writing in place: an append to the file as it is
-                appends.check_append(gov, where, exception_id, method=method)
-            if exception_id and where is not None:  # before PyTables creates or opens it
-                opened.records.append(files.remember(gov, exception_id, where, encrypted=False))
-        except files.ExceptionNotAuthorized as exc:  # AppendRefused too: the call's answer
-            users_error(exc)
-            raise
-        original(self, path, *args, **kwargs)
-        if exception_id or opened.replaced is not None:
-            with _LOCK:
+        with path_lock(where) if where is not None else contextlib.nullcontext():
+            try:
+                if where is None:
+                    if exception_id:
+                        raise files.refuse_unsweepable(exception_id, str(path), method)
+                elif mode == "w":
+                    opened.replaced = appends.replacing(gov, where, exception_id)
+                else:  # opened for writing in place: an append to the file as it is
+                    appends.check_append(gov, where, exception_id, method=method)
+                if exception_id and where is not None:  # before PyTables creates or opens it
+                    opened.records.append(
+                        files.remember(gov, exception_id, where, encrypted=False))
+            except files.ExceptionNotAuthorized as exc:  # AppendRefused too: the call's answer
+                users_error(exc)
+                raise
+            original(self, mode, **kwargs)
+        with _LOCK:
+            _NAMED[self] = exception_id
+            if exception_id or opened.replaced is not None:
                 _OPENED[self] = opened
 
-    return init
+    return open_
 
 
 def wrap_excel_open(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -191,10 +231,12 @@ def wrap_excel_open(original: Callable[..., Any]) -> Callable[..., Any]:
             original(self, path, *args, **kwargs)
             return
         from lacuna.exceptions import appends
+        from lacuna.exceptions.pathlock import path_lock
         from lacuna.governor import current
 
-        replaced = appends.replacing(current(), os.fspath(path), None)
-        original(self, path, *args, **kwargs)
+        with path_lock(path):  # the truncation, in turn with other writers of the file
+            replaced = appends.replacing(current(), os.fspath(path), None)
+            original(self, path, *args, **kwargs)
         if replaced is not None:
             with _LOCK:
                 _OPENED[self] = _Opened(replaced=replaced)
@@ -202,30 +244,59 @@ def wrap_excel_open(original: Callable[..., Any]) -> Callable[..., Any]:
     return init
 
 
-def closed(gov: Any, target: Any) -> None:
+def closed(gov: Any, target: Any, *, saved: bool = True) -> None:
     """After ``target`` (a store) was closed: complete the records of what was written under an
-    exception (what the file is now), and close those a ``mode="w"`` open replaced."""
+    exception (what the file is now), and close those a ``mode="w"`` open replaced.
+
+    ``saved=False``: the store saved nothing (:func:`discard`): the records made for the puts
+    under an exception are closed (``file-discarded``: nothing was written under it there),
+    and, when nothing is left at the path, those of the exceptions whose file its open
+    truncated (``file-superseded``), so the sweep does not report as missing, every sweep, a
+    file whose content the store's open destroyed."""
     from lacuna.exceptions import appends, files
+    from lacuna.exceptions.pathlock import path_lock
 
     with _LOCK:
         opened = _OPENED.pop(target, None)
     if opened is None:
         return
-    for record in opened.records:
-        files.written(gov, record)
-    replaced = opened.replaced
-    # the exceptions the store was written under hold the new file: theirs stay open
-    mine = sorted({r.exception_id for r in opened.records} - {None})
-    if replaced is not None and mine:
-        replaced = dataclasses.replace(
-            replaced, holders=tuple(h for h in replaced.holders if h.request.id not in mine)
+    path = store_file(target) or (opened.replaced.path if opened.replaced else None)
+    method = f"pandas.{type(target).__name__}"
+    with path_lock(path) if path is not None else contextlib.nullcontext():
+        if saved:
+            for record in opened.records:
+                files.written(gov, record)
+        else:
+            files.discarded(gov, opened.records, method=method)
+        replaced = opened.replaced
+        # the exceptions the store was written under hold the new file: theirs stay open
+        mine = sorted({r.exception_id for r in opened.records} - {None}) if saved else []
+        if replaced is not None and mine:
+            replaced = dataclasses.replace(
+                replaced,
+                holders=tuple(h for h in replaced.holders if h.request.id not in mine),
+            )
+        appends.supersede(
+            gov,
+            replaced,
+            exception_id=opened.exception_id or (mine[0] if mine else None),
+            method=method,
+            removed=not saved and path is not None and not os.path.lexists(path),
         )
-    appends.supersede(
-        gov,
-        replaced,
-        exception_id=opened.exception_id or (mine[0] if mine else None),
-        method=f"pandas.{type(target).__name__}",
-    )
+
+
+def discard(gov: Any, target: Any) -> None:
+    """Close ``target`` (an ``ExcelWriter`` into which every put was denied or failed, with no
+    sheet) without saving it: pandas would fail on a workbook without sheets and leave the
+    empty file its open made, which is removed. Then :func:`closed` with ``saved=False``."""
+    from lacuna.exceptions.pathlock import path_lock
+
+    path = os.fspath(target)
+    target._handles.close()
+    with path_lock(path) if path else contextlib.nullcontext():
+        if path and os.path.isfile(path) and os.path.getsize(path) == 0:
+            os.unlink(path)
+        closed(gov, target, saved=False)
 
 
 def keeps_file(target: Any) -> bool:
@@ -247,6 +318,7 @@ def keeps_file(target: Any) -> bool:
 
 __all__ = [
     "closed",
+    "discard",
     "excel_appends",
     "keeps_file",
     "put_done",
@@ -254,5 +326,6 @@ __all__ = [
     "store_exception",
     "store_file",
     "wrap_excel_open",
+    "wrap_hdf_init",
     "wrap_hdf_open",
 ]
