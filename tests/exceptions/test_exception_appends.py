@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import io
 import os
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -1022,6 +1023,42 @@ def test_an_overwrite_and_a_write_under_the_exception_take_turns(as_user, custom
     report = _sweep_later()
     assert (report.deleted, report.failed) == ((str(target),), ())
     assert not target.exists()
+
+
+@pytest.mark.parametrize("made", ["open to others", "a link"])
+def test_a_lock_folder_someone_else_could_hold_is_not_used(tmp_path, monkeypatch, caplog, made):
+    """Lock files live in the user's own ``$LACUNA_HOME``; a folder there that another account
+    could fill (writable by others) or that points elsewhere (a link) is not used: said once
+    at WARNING, and the write takes the in-process turn only (it never waits on a lock file
+    someone else holds)."""
+    from lacuna.exceptions import pathlock
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("LACUNA_HOME", str(home))
+    monkeypatch.setattr(pathlock, "_WARNED", threading.Event())
+    folder = home / "file-locks"
+    if made == "a link":
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir(mode=0o700)
+        folder.symlink_to(elsewhere)
+    else:
+        folder.mkdir()
+        folder.chmod(0o777)
+    target = tmp_path / "x.csv"
+    with caplog.at_level("WARNING", logger="lacuna.exceptions"), pathlock.path_lock(target):
+        target.write_text("a\n1\n")
+    assert "no lock file for writes to local paths" in caplog.text
+    assert ("writable by others" if made == "open to others" else "not a folder") in caplog.text
+    assert not list(folder.glob("*.lock"))  # none made there (nor, through the link, elsewhere)
+    assert target.read_text() == "a\n1\n"  # the write itself went on
+    if made == "a link":
+        folder.unlink()
+        folder.mkdir(mode=0o700)
+    else:
+        folder.chmod(0o700)
+    with pathlock.path_lock(target):  # the user's own folder is used
+        assert list(folder.glob("*.lock"))
 
 
 def test_the_turn_of_a_path_excludes_other_processes(tmp_path):

@@ -12,10 +12,13 @@ content an overwrite put there. :func:`path_lock` makes the whole sequence one s
 
 - in one process: a lock per path (re-entrant for the thread holding it);
 - across processes of the same OS user on one host: an exclusive ``flock`` on a lock file
-  named after the path (``$TMPDIR/lacuna-<uid>/file-locks/``), on any state database (SQLite or
+  named after the path (``$LACUNA_HOME/file-locks/``), on any state database (SQLite or
   PostgreSQL: the lock is on the host where the file is, not in the database). It dies with its
-  process. A lock file that cannot be made or locked (a read-only temporary folder, no
-  ``flock``) is logged at WARNING and the write goes on with the in-process lock alone.
+  process. The folder is the user's own (not the shared temporary folder, where another
+  account could make it first and hold every lock: each write would wait on them for ever);
+  one that is not a real folder owned by this user and closed to others, or a lock file that
+  cannot be made or locked (a read-only home, no ``flock``), is logged at WARNING and the
+  write goes on with the in-process lock alone.
 
 Paths are spread over :data:`STRIPES` locks (a hash of the resolved path), so the number of
 lock files stays bounded; two paths sharing a stripe only take turns.
@@ -30,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,9 +67,23 @@ def _stripe_of(where: str) -> int:
 
 
 def lock_folder() -> str:
-    """Where the lock files are: one folder per OS user, in the temporary folder."""
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return os.path.join(tempfile.gettempdir(), f"lacuna-{uid}", "file-locks")
+    """Where the lock files are: ``$LACUNA_HOME/file-locks`` (the user's own)."""
+    from lacuna.config import lacuna_home
+
+    return os.path.join(lacuna_home(), "file-locks")
+
+
+def _own_folder(folder: str) -> str | None:
+    """Why ``folder`` cannot hold the lock files, or None: it must be a folder (not a link)
+    owned by this user that no one else may write."""
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a folder (a link or a file is there)"
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return f"owned by uid {st.st_uid}, not this user"
+    if st.st_mode & 0o022:
+        return f"writable by others (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
 
 
 def _flock(stripe: int) -> int | None:
@@ -79,12 +96,17 @@ def _flock(stripe: int) -> int | None:
     folder = lock_folder()
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        fd = os.open(os.path.join(folder, f"{stripe:03d}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        why = _own_folder(folder)
+        if why is not None:
+            raise PermissionError(0, why)
+        fd = os.open(os.path.join(folder, f"{stripe:03d}.lock"),
+                     os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError as exc:
         if not _WARNED.is_set():
             _WARNED.set()
             log.warning("no lock file for writes to local paths in %s (%s): writers in other "
-                        "processes do not take turns with this one", folder, exc.strerror)
+                        "processes do not take turns with this one", folder,
+                        exc.strerror or exc)
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
