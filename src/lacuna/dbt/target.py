@@ -165,6 +165,7 @@ def read_target(root: Path, config: Mapping[str, Any], target: str | None = None
     values: dict[str, Any] = {}
     whys: list[str] = []
     path_value: Any = None
+    path_why = ""
     if kind == "duckdb":
         path_value, path_why = _render(output.get("path"), f"{where}: path")
     for field, keys in (("schema", _SCHEMA_KEYS), ("database", _DATABASE_KEYS)):

@@ -471,8 +471,9 @@ def _check_source_names(node: DbtNode, entry: Entry, target: Target) -> list[Mis
         ("schema", source, source.get("schema") or node.source_name, node.schema),
         ("database", source, source.get("database") or target.database, node.database),
     ):
-        if not isinstance(written, str):
-            continue  # the target's database unknown: Naming.mismatches says so
+        if written is UNKNOWN:
+            continue  # the target's database: Naming.mismatches says why it is unknown
+        written = str(written)
         if has_jinja(written) or "{#" in written:
             found.append(_unknown(node, entry.at(holder), key, said))
         elif written != said:
