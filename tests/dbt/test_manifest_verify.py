@@ -53,6 +53,60 @@ def _refusal(project: Path) -> str:
     return str(caught.value)
 
 
+# Edits of the example that do not touch one another's files or nodes: one real `dbt parse`
+# of all of them stands for each (dbt's manifest of the edited files must load).
+
+
+def _seed_meta_in_yaml(project: Path) -> None:
+    seeds = project / "seeds" / "seeds.yml"
+    text = seeds.read_text(encoding="utf-8")
+    old = "  - name: raw_orders\n    description: Orders from the shop.\n"
+    assert old in text
+    seeds.write_text(text.replace(old, old + "    meta:\n      lacuna: {tier: confidential, "
+                                  "tags: [SALES]}\n    config: {tags: [FINANCE]}\n"),
+                     encoding="utf-8")
+
+
+def _sources_and_versions(project: Path) -> None:
+    (project / "models" / "extra.yml").write_text(EXTRA_YAML, encoding="utf-8")
+    (project / "models" / "vm_v1.sql").write_text("select 1 as a\n", encoding="utf-8")
+    (project / "models" / "vm_v2.sql").write_text(
+        "select a, b from {{ source('ext', 'people') }}\n", encoding="utf-8")
+
+
+def _config_dbt_resolves(project: Path) -> None:
+    (project / "models" / "finance" / "schema.yml").write_text(
+        "version: 2\n\nmodels:\n  - name: gold_revenue\n"
+        "    meta: {lacuna: {tier: confidential}}\n"
+        "    columns:\n      - name: revenue\n"
+        "        meta:\n          floe: {classification: financial}\n",
+        encoding="utf-8")
+    sql = project / "models" / "finance" / "gold_revenue.sql"
+    sql.write_text("{{ config(meta={'lacuna': {'tier': 'restricted'}}) }}\n"
+                   + sql.read_text(encoding="utf-8"), encoding="utf-8")
+    (project / "models" / "off.sql").write_text("{{ config(enabled=false) }}\nselect 1 as a\n",
+                                                encoding="utf-8")  # a disabled model
+
+
+@pytest.fixture(scope="module")
+def edited(dbt_built: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built example with the edits above, and the manifest real dbt parsed from it."""
+    from lacuna.dbt import run_dbt
+
+    root = tmp_path_factory.mktemp("edited") / "dbt_project"
+    shutil.copytree(dbt_built.dir, root, symlinks=True)
+    for edit in (_seed_meta_in_yaml, _sources_and_versions, _config_dbt_resolves):
+        edit(root)
+    run_dbt(["parse"], root)
+    return root
+
+
+@pytest.fixture
+def edited_copy(edited: Path, tmp_path: Path) -> Path:
+    """A private copy of ``edited`` to change."""
+    return Path(shutil.copytree(edited, tmp_path / "edited", symlinks=True))
+
+
 def test_verify_untouched_built_project_loads(dbt_built: Any) -> None:
     project = load_project(dbt_built.dir)
     email = project.node("bronze_customers").columns["email"]
@@ -223,16 +277,10 @@ def test_verify_yaml_edit_needs_parse_and_parse_passes(built_copy: Path) -> None
     load_project(built_copy)  # dbt wrote it from the files: believed from now on
 
 
-def test_verify_node_meta_set_in_yaml(built_copy: Path) -> None:
-    seeds = built_copy / "seeds" / "seeds.yml"
-    seeds.write_text(seeds.read_text(encoding="utf-8").replace(
-        "  - name: raw_orders\n    description: Orders from the shop.\n",
-        "  - name: raw_orders\n    description: Orders from the shop.\n"
-        "    meta:\n      lacuna: {tier: confidential, tags: [SALES]}\n"
-        "    config: {tags: [FINANCE]}\n"),
-        encoding="utf-8")
-    load_project(built_copy, parse=True)
-    load_project(built_copy)
+def test_verify_node_meta_set_in_yaml(edited_copy: Path) -> None:
+    raw_orders = load_project(edited_copy).node("raw_orders")  # as dbt parsed it: believed
+    assert raw_orders.meta["lacuna"]["tier"] == "confidential"
+    assert "FINANCE" in raw_orders.tags
 
     def change(manifest: dict[str, Any]) -> None:
         node = _node(manifest, "seed.lacuna_example.raw_orders")
@@ -240,8 +288,8 @@ def test_verify_node_meta_set_in_yaml(built_copy: Path) -> None:
             holder["meta"] = {"lacuna": {"tier": "public", "tags": ["SALES"]}}
             holder["tags"] = []
 
-    _edit_manifest(built_copy, change)
-    message = _refusal(built_copy)
+    _edit_manifest(edited_copy, change)
+    message = _refusal(edited_copy)
     assert ("seed.lacuna_example.raw_orders (seeds/seeds.yml:33): meta.lacuna.tier: the "
             "manifest says 'public', the file says 'confidential'") in message
     assert "raw_orders (seeds/seeds.yml:33): tags: the file gives FINANCE, the manifest does " \
@@ -397,15 +445,10 @@ def _source_and_versions(manifest: dict[str, Any]) -> None:
     a["meta"] = a["config"]["meta"] = {}
 
 
-def test_verify_sources_and_versioned_models(built_copy: Path) -> None:
-    (built_copy / "models" / "extra.yml").write_text(EXTRA_YAML, encoding="utf-8")
-    (built_copy / "models" / "vm_v1.sql").write_text("select 1 as a\n", encoding="utf-8")
-    (built_copy / "models" / "vm_v2.sql").write_text(
-        "select a, b from {{ source('ext', 'people') }}\n", encoding="utf-8")
-    load_project(built_copy, parse=True)
-    load_project(built_copy)  # as dbt wrote it: a source's meta, a version's columns
-    _edit_manifest(built_copy, _source_and_versions)
-    message = _refusal(built_copy)
+def test_verify_sources_and_versioned_models(edited_copy: Path) -> None:
+    load_project(edited_copy)  # as dbt wrote it: a source's meta, a version's columns
+    _edit_manifest(edited_copy, _source_and_versions)
+    message = _refusal(edited_copy)
     assert ("source.lacuna_example.ext.people (models/extra.yml:8): meta.classification: the "
             "manifest says None, the file says 'CONFIDENTIAL'") in message
     assert "people (models/extra.yml:8): tags: the file gives SOURCETAG" in message
@@ -415,27 +458,15 @@ def test_verify_sources_and_versioned_models(built_copy: Path) -> None:
             "nothing") in message
 
 
-def test_verify_no_false_alarm_for_config_dbt_resolves(built_copy: Path) -> None:
+def test_verify_no_false_alarm_for_config_dbt_resolves(edited_copy: Path) -> None:
     # a config(meta=...) in the SQL that wins over the YAML's node meta, a disabled model, and
     # dbt_project.yml's +meta: all as dbt parse writes them (Jinja in a column's meta fails
     # closed instead: test_manifest_verify_config.py)
-    (built_copy / "models" / "finance" / "schema.yml").write_text(
-        "version: 2\n\nmodels:\n  - name: gold_revenue\n"
-        "    meta: {lacuna: {tier: confidential}}\n"
-        "    columns:\n      - name: revenue\n"
-        "        meta:\n          floe: {classification: financial}\n",
-        encoding="utf-8")
-    sql = built_copy / "models" / "finance" / "gold_revenue.sql"
-    sql.write_text("{{ config(meta={'lacuna': {'tier': 'restricted'}}) }}\n"
-                   + sql.read_text(encoding="utf-8"), encoding="utf-8")
-    (built_copy / "models" / "off.sql").write_text("{{ config(enabled=false) }}\nselect 1 as a\n",
-                                                   encoding="utf-8")  # a disabled model
-    parsed = load_project(built_copy, parse=True)
+    parsed = load_project(edited_copy)
     assert ("lacuna_example", "models/off.sql") in parsed.disabled
     node = parsed.node("gold_revenue")
     assert node.meta["lacuna"] == {"tier": "restricted"}  # the SQL's config() wins
     assert node.columns["revenue"].meta["floe"] == {"classification": "financial"}
-    load_project(built_copy)
 
 
 def test_verify_manifest_key_of_the_dbt_section(built_copy: Path, tmp_path: Path) -> None:

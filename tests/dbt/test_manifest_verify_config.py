@@ -10,6 +10,7 @@ edits the JSON as an attacker would.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from lacuna.dbt.expected import (
     scan_python,
     scan_sql,
 )
-from lacuna.dbt.manifest import DbtNode
+from lacuna.dbt.manifest import DbtNode, run_dbt
 
 CUSTOMERS = "model.lacuna_example.bronze_customers"
 FOLDER_META = "dbt_project.yml (models: lacuna_example: customer_analytics)"
@@ -62,6 +63,92 @@ def _write(project: Path, rel: str, text: str) -> None:
 def _prepend(project: Path, rel: str, text: str) -> None:
     path = project / rel
     path.write_text(text + path.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def _replace(project: Path, rel: str, old: str, new: str) -> None:
+    path = project / rel
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+# The edits below do not touch one another's files or nodes, so one real `dbt parse` of the
+# example with all of them stands for each (dbt's manifest of the edited files must load); each
+# test then edits a copy of that manifest as an attacker would.
+
+
+def _sql_config_meta_and_tags(project: Path) -> None:
+    # YAML says confidential, the SQL's config() says restricted and wins (dbt's precedence)
+    _write(
+        project,
+        "models/finance/schema.yml",
+        "version: 2\nmodels:\n  - name: gold_revenue\n"
+        "    meta: {lacuna: {tier: confidential, tags: [FINANCE]}}\n",
+    )
+    _prepend(
+        project,
+        "models/finance/gold_revenue.sql",
+        "{{ config(meta={'lacuna': {'tier': 'restricted'}}, tags=['SOX']) }}\n",
+    )
+
+
+def _disabled_three_ways(project: Path) -> None:
+    # disabled three ways: config() in the SQL, the YAML entry, a dbt_project.yml folder
+    _write(project, "models/off_sql.sql", "{{ config(enabled=false) }}\nselect 1 as a\n")
+    _write(project, "models/off_yaml.sql", "select 1 as a\n")
+    _write(project, "models/off_yaml.yml", DISABLED_YAML)
+    _write(project, "models/archive/old_customers.sql", "select 1 as a\n")
+    _replace(project, "dbt_project.yml", "    finance:\n",
+             "    archive:\n      +enabled: false\n    finance:\n")
+
+
+def _sources(project: Path) -> None:
+    _write(project, "models/sources.yml", SOURCES_YAML)
+
+
+def _python_model(project: Path) -> None:
+    # dbt.config(...) and dbt.ref(...) of a Python model, read from the file as dbt does
+    _write(project, "models/finance/py_customers.py", PY_MODEL)
+
+
+def _package(project: Path) -> None:
+    # a package's node: its own dbt_project.yml, then the root project's `models: <package>:`;
+    # and a source of the same name as the root project's, which its model reads
+    _write(
+        project,
+        "pkgs/shop/dbt_project.yml",
+        "name: shop\nversion: '1.0'\nconfig-version: 2\n"
+        "models:\n  shop:\n    +meta: {classification: CONFIDENTIAL}\n",
+    )
+    _write(project, "pkgs/shop/models/shop_orders.sql", "select 1 as order_id\n")
+    _write(project, "pkgs/shop/models/sources.yml", SHOP_SOURCES_YAML)
+    _write(project, "pkgs/shop/models/shop_people.sql",
+           "select email from {{ source('crm', 'people') }}\n")
+    packages = project / "packages.yml"
+    packages.write_text(
+        packages.read_text(encoding="utf-8") + "  - local: pkgs/shop\n", encoding="utf-8"
+    )
+    _replace(project, "dbt_project.yml", "models:\n",
+             "models:\n  shop:\n    +meta: {lacuna: {tier: restricted}}\n")
+
+
+@pytest.fixture(scope="module")
+def edited(dbt_built: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built example with every edit above, and the manifest real dbt parsed from it."""
+    root = tmp_path_factory.mktemp("edited") / "dbt_project"
+    shutil.copytree(dbt_built.dir, root, symlinks=True)
+    for edit in (_sql_config_meta_and_tags, _disabled_three_ways, _sources, _python_model,
+                 _package):
+        edit(root)
+    run_dbt(["deps"], root)
+    run_dbt(["parse"], root)
+    return root
+
+
+@pytest.fixture
+def edited_copy(edited: Path, tmp_path: Path) -> Path:
+    """A private copy of ``edited`` to change."""
+    return Path(shutil.copytree(edited, tmp_path / "edited", symlinks=True))
 
 
 # -- 1. node meta from dbt_project.yml and config() --------------------------------------------
@@ -105,30 +192,17 @@ def test_verify_dbt_project_meta_added_to_a_model_outside_the_folder(built_copy:
     ) in _refusal(built_copy)
 
 
-def test_verify_sql_config_meta_wins_and_is_checked(built_copy: Path) -> None:
-    # YAML says confidential, the SQL's config() says restricted and wins (dbt's precedence)
-    _write(
-        built_copy,
-        "models/finance/schema.yml",
-        "version: 2\nmodels:\n  - name: gold_revenue\n"
-        "    meta: {lacuna: {tier: confidential, tags: [FINANCE]}}\n",
-    )
-    _prepend(
-        built_copy,
-        "models/finance/gold_revenue.sql",
-        "{{ config(meta={'lacuna': {'tier': 'restricted'}}, tags=['SOX']) }}\n",
-    )
-    parsed = load_project(built_copy, parse=True)
+def test_verify_sql_config_meta_wins_and_is_checked(edited_copy: Path) -> None:
+    parsed = load_project(edited_copy)  # dbt's own manifest of these files is believed
     assert parsed.node("gold_revenue").meta["lacuna"] == {"tier": "restricted"}
-    load_project(built_copy)  # dbt's own manifest of these files is believed
     _edit(
-        built_copy,
+        edited_copy,
         _set_meta(
             "model.lacuna_example.gold_revenue",
             {"lacuna": {"tier": "confidential", "tags": ["FINANCE"]}},
         ),
     )
-    message = _refusal(built_copy)
+    message = _refusal(edited_copy)
     assert (
         "model.lacuna_example.gold_revenue (models/finance/gold_revenue.sql): "
         "meta.lacuna.tier: the manifest says 'confidential', the file says 'restricted'"
@@ -136,20 +210,30 @@ def test_verify_sql_config_meta_wins_and_is_checked(built_copy: Path) -> None:
     assert "meta.lacuna.tags: the manifest says ['FINANCE'], the file says None" in message
 
 
-def test_verify_sql_config_tags_are_checked(built_copy: Path) -> None:
-    _prepend(built_copy, "models/finance/gold_revenue.sql", "{{ config(tags=['SOX']) }}\n")
-    load_project(built_copy, parse=True)
-    load_project(built_copy)
+def test_verify_sql_config_tags_are_checked(edited_copy: Path) -> None:
+    assert "SOX" in load_project(edited_copy).node("gold_revenue").tags
 
     def change(manifest: dict[str, Any]) -> None:
         node = manifest["nodes"]["model.lacuna_example.gold_revenue"]
         node["tags"] = node["config"]["tags"] = []
 
-    _edit(built_copy, change)
+    _edit(edited_copy, change)
     assert (
         "gold_revenue (models/finance/gold_revenue.sql): tags: the file gives SOX, the "
         "manifest does not"
-    ) in _refusal(built_copy)
+    ) in _refusal(edited_copy)
+
+
+LAKE_YAML = """version: 2
+sources:
+  - name: lake
+    schema: "{{ 'RAW' | lower }}"
+    database: "{{ target.database }}"
+    tables:
+      - name: clicks
+        identifier: "{{ 'click' ~ 's' }}"
+"""
+CLICKS = "source.lacuna_example.lake.clicks"
 
 
 def test_verify_jinja_fails_closed_without_parse_and_passes_with_it(built_copy: Path) -> None:
@@ -180,11 +264,22 @@ def test_verify_jinja_fails_closed_without_parse_and_passes_with_it(built_copy: 
         ),
         encoding="utf-8",
     )
-    load_project(built_copy, parse=True)
+    # a source's schema, database and identifier with Jinja (dbt renders them to these)
+    _write(built_copy, "models/lake.yml", LAKE_YAML)
+    project = load_project(built_copy, parse=True)  # dbt renders it: believed
+    assert project.node("gold_revenue").meta["classification"] == "INTERNAL"
+    clicks = project.nodes[CLICKS]
+    assert (clicks.database, clicks.schema, clicks.alias) == ("warehouse", "raw", "clicks")
     message = _refusal(built_copy)
     assert message.splitlines()[0].endswith(
-        f"cannot be checked against the project's files in {built_copy} without dbt (4 values):"
+        f"cannot be checked against the project's files in {built_copy} without dbt (7 values):"
     )
+    for key, line, said in (("identifier", 7, "clicks"), ("schema", 3, "raw"),
+                            ("database", 3, "warehouse")):
+        assert (
+            f"{CLICKS} (models/lake.yml:{line}): {key}: set with Jinja only dbt renders, so "
+            f"Lacuna cannot check the manifest's {said} (needs --parse)"
+        ) in message
     assert (
         "gold_revenue (models/finance/schema.yml:5): column revenue: set with Jinja only "
         "dbt renders, so Lacuna cannot check the manifest's meta.floe {classification: "
@@ -206,8 +301,6 @@ def test_verify_jinja_fails_closed_without_parse_and_passes_with_it(built_copy: 
     ) in message
     assert "pass --parse (`lacuna compile --parse`, load_project(parse=True))" in message
     assert "stale" not in message
-    project = load_project(built_copy, parse=True)  # dbt renders it: believed
-    assert project.node("gold_revenue").meta["classification"] == "INTERNAL"
 
 
 def test_verify_macro_that_sets_meta_fails_closed(built_copy: Path) -> None:
@@ -289,22 +382,9 @@ models:
 """
 
 
-def test_verify_disabled_models_as_dbt_writes_them_and_enabling_one(built_copy: Path) -> None:
-    # disabled three ways: config() in the SQL, the YAML entry, a dbt_project.yml folder
-    _write(built_copy, "models/off_sql.sql", "{{ config(enabled=false) }}\nselect 1 as a\n")
-    _write(built_copy, "models/off_yaml.sql", "select 1 as a\n")
-    _write(built_copy, "models/off_yaml.yml", DISABLED_YAML)
-    _write(built_copy, "models/archive/old_customers.sql", "select 1 as a\n")
-    config = built_copy / "dbt_project.yml"
-    config.write_text(
-        config.read_text(encoding="utf-8").replace(
-            "    finance:\n", "    archive:\n      +enabled: false\n    finance:\n"
-        ),
-        encoding="utf-8",
-    )
-    parsed = load_project(built_copy, parse=True)
+def test_verify_disabled_models_as_dbt_writes_them_and_enabling_one(edited_copy: Path) -> None:
+    parsed = load_project(edited_copy)
     assert {n.name for n in parsed.disabled_nodes} == {"off_sql", "off_yaml", "old_customers"}
-    load_project(built_copy)
 
     def enable(uid: str) -> Callable[[dict[str, Any]], None]:
         def change(manifest: dict[str, Any]) -> None:
@@ -314,9 +394,9 @@ def test_verify_disabled_models_as_dbt_writes_them_and_enabling_one(built_copy: 
 
         return change
 
-    _edit(built_copy, enable("model.lacuna_example.off_yaml"))
-    _edit(built_copy, enable("model.lacuna_example.old_customers"))
-    message = _refusal(built_copy)
+    _edit(edited_copy, enable("model.lacuna_example.off_yaml"))
+    _edit(edited_copy, enable("model.lacuna_example.old_customers"))
+    message = _refusal(edited_copy)
     assert (
         "model.lacuna_example.off_yaml (models/off_yaml.yml:3): the project disables this "
         "model (enabled: false), the manifest has it enabled"
@@ -436,14 +516,22 @@ sources:
         columns:
           - name: email
             meta: {floe: {classification: pii}}
+      - name: events
+        schema: elsewhere
 """
+SHOP_SOURCES_YAML = """version: 2
+sources:
+  - name: crm
+    schema: shop_raw
+    tables:
+      - name: people
+"""
+EVENTS = "source.lacuna_example.crm.events"
 
 
-def test_verify_sources_dropped_forged_or_renamed(built_copy: Path) -> None:
-    _write(built_copy, "models/sources.yml", SOURCES_YAML)
-    load_project(built_copy, parse=True)
-    load_project(built_copy)
-    manifest = json.loads((built_copy / "target" / "manifest.json").read_text("utf-8"))
+def test_verify_sources_dropped_forged_or_renamed(edited_copy: Path) -> None:
+    load_project(edited_copy)
+    manifest = json.loads((edited_copy / "target" / "manifest.json").read_text("utf-8"))
     people = manifest["sources"]["source.lacuna_example.crm.people"]
 
     def change(manifest: dict[str, Any]) -> None:
@@ -457,8 +545,8 @@ def test_verify_sources_dropped_forged_or_renamed(built_copy: Path) -> None:
             columns={},
         )
 
-    _edit(built_copy, change)
-    message = _refusal(built_copy)
+    _edit(edited_copy, change)
+    message = _refusal(edited_copy)
     assert (
         "source.lacuna_example.crm.people (models/sources.yml:6): the manifest has no node "
         "of this source table (enabled or disabled)"
@@ -469,26 +557,70 @@ def test_verify_sources_dropped_forged_or_renamed(built_copy: Path) -> None:
     ) in message
 
 
+def test_verify_source_table_schema_dbt_ignores(edited_copy: Path) -> None:
+    # dbt names a source table's relation after its source's schema: a `schema:` on the table
+    # is not read (dbt-core's SourcePatcher; UnparsedSourceTableDefinition has none)
+    events = load_project(edited_copy).nodes[EVENTS]
+    assert (events.schema, events.relation_name) == ("raw", '"warehouse"."raw"."events"')
+
+    def change(manifest: dict[str, Any]) -> None:
+        manifest["sources"][EVENTS].update(
+            schema="elsewhere", relation_name='"warehouse"."elsewhere"."events"')
+
+    _edit(edited_copy, change)
+    assert (
+        f"{EVENTS} (models/sources.yml:3): schema: the manifest says 'elsewhere', the file "
+        "says 'raw'"
+    ) in _refusal(edited_copy)
+
+
+SHOP_PEOPLE = "model.shop.shop_people"
+
+
+def test_verify_package_source_resolved_root_project_first(edited_copy: Path) -> None:
+    # source('crm', 'people') in a package's model: dbt looks in the root project first, then
+    # in the model's own package (Manifest.resolve_source, _packages_to_search)
+    root_people, own_people = "source.lacuna_example.crm.people", "source.shop.crm.people"
+    project = load_project(edited_copy)
+    assert project.node("shop_people").depends_on == (root_people,)
+    assert own_people in project.nodes
+
+    def parent(uid: str) -> Callable[[dict[str, Any]], None]:
+        def change(manifest: dict[str, Any]) -> None:
+            manifest["nodes"][SHOP_PEOPLE]["depends_on"]["nodes"] = [uid]
+
+        return change
+
+    _edit(edited_copy, parent(own_people))  # rerouted to the package's less classified table
+    assert (
+        f"{SHOP_PEOPLE} (dbt_packages/shop/models/shop_people.sql): depends_on: the manifest "
+        f"lacks {root_people}, which the file's ref()/source() read"
+    ) in _refusal(edited_copy)
+    # dbt's behaviour flag turns the order round: the package's own source first
+    _replace(edited_copy, "dbt_project.yml", "\nmodels:\n",
+             "\nflags:\n  require_ref_searches_node_package_before_root: true\nmodels:\n")
+    assert load_project(edited_copy).node("shop_people").depends_on == (own_people,)
+    _edit(edited_copy, parent(root_people))
+    assert f"depends_on: the manifest lacks {own_people}" in _refusal(edited_copy)
+
+
 PY_MODEL = """def model(dbt, session):
     dbt.config(materialized="table", meta={"lacuna": {"tier": "restricted"}}, tags=["PII"])
     return dbt.ref("bronze_customers")
 """
 
 
-def test_verify_python_model_config_and_refs(built_copy: Path) -> None:
-    # dbt.config(...) and dbt.ref(...) of a Python model, read from the file as dbt does
-    _write(built_copy, "models/finance/py_customers.py", PY_MODEL)
-    project = load_project(built_copy, parse=True)
+def test_verify_python_model_config_and_refs(edited_copy: Path) -> None:
+    project = load_project(edited_copy)
     assert project.node("py_customers").meta["lacuna"] == {"tier": "restricted"}
-    load_project(built_copy)
 
     def change(manifest: dict[str, Any]) -> None:
         node = manifest["nodes"]["model.lacuna_example.py_customers"]
         node["meta"] = node["config"]["meta"] = {}
         node["depends_on"]["nodes"] = []
 
-    _edit(built_copy, change)
-    message = _refusal(built_copy)
+    _edit(edited_copy, change)
+    message = _refusal(edited_copy)
     where = "model.lacuna_example.py_customers (models/finance/py_customers.py)"
     assert (
         f"{where}: meta.lacuna.tier: the manifest says None, the file says 'restricted'"
@@ -496,45 +628,22 @@ def test_verify_python_model_config_and_refs(built_copy: Path) -> None:
     assert f"{where}: depends_on: the manifest lacks {CUSTOMERS}" in message
 
 
-def test_verify_package_node_config_root_project_last(built_copy: Path) -> None:
-    # a package's node: its own dbt_project.yml, then the root project's `models: <package>:`
-    from lacuna.dbt.manifest import run_dbt
-
-    _write(
-        built_copy,
-        "pkgs/shop/dbt_project.yml",
-        "name: shop\nversion: '1.0'\nconfig-version: 2\n"
-        "models:\n  shop:\n    +meta: {classification: CONFIDENTIAL}\n",
-    )
-    _write(built_copy, "pkgs/shop/models/shop_orders.sql", "select 1 as order_id\n")
-    packages = built_copy / "packages.yml"
-    packages.write_text(
-        packages.read_text(encoding="utf-8") + "  - local: pkgs/shop\n", encoding="utf-8"
-    )
-    config = built_copy / "dbt_project.yml"
-    config.write_text(
-        config.read_text(encoding="utf-8").replace(
-            "models:\n", "models:\n  shop:\n    +meta: {lacuna: {tier: restricted}}\n"
-        ),
-        encoding="utf-8",
-    )
-    run_dbt(["deps"], built_copy)
-    project = load_project(built_copy, parse=True)
+def test_verify_package_node_config_root_project_last(edited_copy: Path) -> None:
+    project = load_project(edited_copy)
     assert project.node("shop_orders").meta == {
         "classification": "CONFIDENTIAL",
         "lacuna": {"tier": "restricted"},
     }
-    load_project(built_copy)
-    _edit(built_copy, _set_meta("model.shop.shop_orders", {"classification": "CONFIDENTIAL"}))
+    _edit(edited_copy, _set_meta("model.shop.shop_orders", {"classification": "CONFIDENTIAL"}))
     assert (
         "model.shop.shop_orders (dbt_project.yml (models: shop)): meta.lacuna.tier: the "
         "manifest says None, the file says 'restricted'"
-    ) in _refusal(built_copy)
-    _edit(built_copy, _set_meta("model.shop.shop_orders", {"lacuna": {"tier": "restricted"}}))
+    ) in _refusal(edited_copy)
+    _edit(edited_copy, _set_meta("model.shop.shop_orders", {"lacuna": {"tier": "restricted"}}))
     assert (
         "model.shop.shop_orders (dbt_packages/shop/dbt_project.yml (models: shop)): "
         "meta.classification: the manifest says None, the file says 'CONFIDENTIAL'"
-    ) in _refusal(built_copy)
+    ) in _refusal(edited_copy)
 
 
 def _bare(name: str, kind: str = "model", **extra: Any) -> DbtNode:

@@ -166,6 +166,77 @@ def test_lacuna_compile_target_option(project: Path) -> None:
     assert "[5/5]" in dev.output
 
 
+@pytest.mark.parametrize("command", [["dbt", "classify", "--json"], ["dbt", "policies"],
+                                     ["dbt", "vars"]])
+def test_lacuna_dbt_target_option(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                  command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    monkeypatch.setenv("LACUNA_DBT_HASH_KEY", "k" * 32)
+    monkeypatch.chdir(project)  # no lacuna.yaml above the project
+    runner = CliRunner()
+    # prod is not the profile's default output: --target chooses it, and the manifest dbt
+    # parsed for dev does not name its relations
+    prod = runner.invoke(app, [*command, "--project-dir", str(project), "--target", "prod"])
+    assert isinstance(prod.exception, ManifestError), prod.output
+    assert ("schema: the manifest says 'analytics', the project says 'reporting' (the "
+            "target's schema, profiles.yml (p: outputs: prod))") in str(prod.exception)
+    # the profile's default made prod: -t dev is the output dbt parsed this manifest for
+    profiles = project / "profiles.yml"
+    profiles.write_text(profiles.read_text(encoding="utf-8").replace("target: dev",
+                                                                     "target: prod"),
+                        encoding="utf-8")
+    assert isinstance(runner.invoke(app, [*command, "--project-dir", str(project)]).exception,
+                      ManifestError)
+    dev = runner.invoke(app, [*command, "--project-dir", str(project), "-t", "dev"])
+    assert dev.exit_code == 0, dev.output
+    if "--json" in command:
+        assert set(json.loads(dev.output)) >= {"model.p.base", "model.p.custom"}
+
+
+def test_evidence_warehouse_is_the_target_dbt_runs(project: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # the DuckDB file `lacuna compile` checks encryption and runs quality checks on is the
+    # one of the output dbt runs with: $DBT_TARGET and $DBT_PROFILE as dbt reads them
+    import duckdb
+
+    from lacuna.dbt.evidence import Evidence, duckdb_path
+
+    profiles = project / "profiles.yml"
+    profiles.write_text(profiles.read_text(encoding="utf-8") + (
+        "q:\n  target: main\n  outputs:\n"
+        "    main: {type: duckdb, path: \"{{ env_var('LACUNA_TEST_DB', 'q') }}.duckdb\"}\n"
+        "    mem: {type: duckdb, path: ':memory:'}\n"
+        "    pg: {type: postgres, host: h, user: u, dbname: d, schema: s}\n"),
+        encoding="utf-8")
+    for name in ("prod", "q"):
+        folder = project / "target" if name == "prod" else project
+        con = duckdb.connect(str(folder / f"{name}.duckdb"))
+        con.execute(f"create table t as select '{name}' as who")
+        con.close()
+    loaded = load_project(project)
+    assert duckdb_path(loaded) == project / "target" / "wh.duckdb"
+    monkeypatch.setenv("DBT_TARGET", "prod")
+    prod = duckdb_path(loaded)
+    assert prod == project / "target" / "prod.duckdb"
+    assert duckdb_path(loaded, "dev") == project / "target" / "wh.duckdb"  # --target wins
+    verdict = Evidence(warehouse=prod, adapter="duckdb").encryption(loaded.node("base"))
+    assert "prod.duckdb is not encrypted" in verdict.reason
+    monkeypatch.setenv("DBT_PROFILE", "q")
+    monkeypatch.delenv("DBT_TARGET")
+    found = duckdb_path(loaded)
+    assert found == project / "q.duckdb"
+    assert found is not None
+    assert duckdb.connect(str(found), read_only=True).execute("select who from t").fetchall() \
+        == [("q",)]
+    monkeypatch.setenv("LACUNA_TEST_DB", "other")
+    assert duckdb_path(loaded) == project / "other.duckdb"
+    assert duckdb_path(loaded, "mem") is None
+    assert duckdb_path(loaded, "pg") is None
+
+
 def test_profile_env_var_resolved_other_jinja_fails_closed(
         project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     profiles = project / "profiles.yml"

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from lacuna.cli.dbt import TargetOption
 from lacuna.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -48,10 +49,7 @@ def compile_command(
         "--config", "-c", help="The file with quality_gates/quality (default: floe.yaml, "
         "lacuna.yaml or manifest.yaml in the project).")] = None,
     parse: Annotated[bool, typer.Option("--parse", help="Run `dbt parse` first.")] = False,
-    target: Annotated[str | None, typer.Option(
-        "--target", "-t", help="The profile's output dbt runs with (default: $DBT_TARGET, else "
-        "the profile's target); the manifest's schemas and databases are checked against it.")]
-    = None,
+    target: TargetOption = None,
     no_verify_manifest: Annotated[bool, typer.Option(
         "--no-verify-manifest", help="Believe target/manifest.json without checking it against "
         "the project's YAML and SQL (a manifest used without its project; docs/dbt.md).")]

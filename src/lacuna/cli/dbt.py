@@ -20,6 +20,9 @@ Parse = Annotated[bool, typer.Option("--parse", help="Run `dbt parse` first (nee
 NoVerify = Annotated[bool, typer.Option(
     "--no-verify-manifest", help="Believe target/manifest.json without checking it against "
     "the project's YAML and SQL (a manifest used without its project; docs/dbt.md).")]
+TargetOption = Annotated[str | None, typer.Option(
+    "--target", "-t", help="The profile's output dbt runs with (default: $DBT_TARGET, else "
+    "the profile's target); the manifest's schemas and databases are checked against it.")]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to lacuna.yaml (default: search).")
 ]
@@ -54,7 +57,7 @@ Warehouse = Annotated[
 
 def _classified(project_dir: Path, parse: bool, config: Path | None,
                 database: Path | None = None, warehouse: str | None = None,
-                verify: bool = True) -> object:
+                verify: bool = True, target: str | None = None) -> object:
     from lacuna.dbt import load_project
     from lacuna.dbt.classify import classify_project, seed_sampler
     from lacuna.dbt.runtime import configured_warehouse, warehouse_path
@@ -64,7 +67,7 @@ def _classified(project_dir: Path, parse: bool, config: Path | None,
 
     _configure(config)
     gov = current()
-    project = load_project(project_dir, parse=parse, verify=verify)
+    project = load_project(project_dir, parse=parse, verify=verify, target=target)
     sampler = seed_sampler(project)
     url = warehouse or (None if database else configured_warehouse(project, gov.config))
     if url:
@@ -87,13 +90,14 @@ def classify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     database: Database = None,
     warehouse: Warehouse = None,
+    target: TargetOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Classify every model, seed, snapshot and source: declared, inherited or suggested."""
     from lacuna.dbt.classify import ProjectClassification
 
     pc = _classified(project_dir, parse, config, database, warehouse,
-                     verify=not no_verify_manifest)
+                     verify=not no_verify_manifest, target=target)
     assert isinstance(pc, ProjectClassification)
     if as_json:
         out = {uid: {**nc.classification.to_dict(), "declared": list(nc.declared),
@@ -133,6 +137,7 @@ def suggest(
     no_verify_manifest: NoVerify = False,
     database: Database = None,
     warehouse: Warehouse = None,
+    target: TargetOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Suggest classes for undeclared columns: YAML to paste, or --apply it in place."""
@@ -141,7 +146,7 @@ def suggest(
     from lacuna.dbt.suggest import suggestions, suggestions_yaml
 
     pc = _classified(project_dir, parse, config, database, warehouse,
-                     verify=not no_verify_manifest)
+                     verify=not no_verify_manifest, target=target)
     assert isinstance(pc, ProjectClassification)
     ns = namespace or ("floe" if (project_dir / "floe.yaml").is_file() else "lacuna")
     if ns not in ("lacuna", "floe"):
@@ -170,6 +175,7 @@ def apply_cmd(
     warehouse: Annotated[str | None, typer.Option(
         help="The built tables as a SQLAlchemy URL (PostgreSQL, SQLite, DuckDB; default: "
              "lacuna.yaml's dbt.warehouse).")] = None,
+    target: TargetOption = None,
     config: ConfigOption = None,
     no_verify_manifest: NoVerify = False,
 ) -> None:
@@ -179,7 +185,7 @@ def apply_cmd(
 
     _configure(config)
     gp = load_plan(project_dir, environment=environment, config=current().config,
-                   verify=not no_verify_manifest)
+                   verify=not no_verify_manifest, target=target)
     report = apply_environment(project_dir, seed=seed, database=database, governance_plan=gp,
                                warehouse=warehouse)
     for relation, done in report.tables.items():
@@ -205,6 +211,7 @@ def read(
     warehouse: Annotated[str | None, typer.Option(
         help="The built tables as a SQLAlchemy URL (default: lacuna.yaml's dbt.warehouse).")
     ] = None,
+    target: TargetOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Read a model's table through the production policies (exit 1 when denied)."""
@@ -217,7 +224,7 @@ def read(
     try:
         frame = read_model(project_dir, model, user=who, environment=environment,
                            exception_id=exception_id, database=database,
-                           warehouse=warehouse)
+                           warehouse=warehouse, target=target)
     except GovernanceViolation as exc:
         err_console.print(f"[red]denied:[/red] {exc.decision.reasoning}", highlight=False)
         raise typer.Exit(1) from None
@@ -228,6 +235,7 @@ def read(
 def policies(
     project_dir: ProjectDir = Path("."),
     environment: Environment = None,
+    target: TargetOption = None,
     config: ConfigOption = None,
     no_verify_manifest: NoVerify = False,
 ) -> None:
@@ -237,7 +245,7 @@ def policies(
 
     _configure(config)
     gp = load_plan(project_dir, environment=environment, config=current().config,
-                   verify=not no_verify_manifest)
+                   verify=not no_verify_manifest, target=target)
     table = Table(title=f"governance in {gp.environment} ({gp.category})", title_justify="left")
     for head in ("node", "column", "action", "policies"):
         table.add_column(head)
@@ -252,6 +260,7 @@ def record(
     database: Annotated[Path | None, typer.Option(help="The DuckDB file (to read the hooks' "
                                                   "rows and sample values).")] = None,
     environment: Environment = None,
+    target: TargetOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Record the last dbt run: lineage runs, decisions, audit and OpenLineage per node."""
@@ -259,7 +268,8 @@ def record(
     from lacuna.lineage.ol_emit import flush_all
 
     _configure(config)
-    report = record_run(project_dir, database=database, environment=environment)
+    report = record_run(project_dir, database=database, environment=environment,
+                        target=target)
     flush_all()
     for n in report.nodes:
         verdict = "" if n.decision is None else (
@@ -278,6 +288,7 @@ def vars_cmd(
     seed: Annotated[str, typer.Option(
         help="Tells pseudonym sets apart; not a secret. hash and synthesize are keyed by "
              "$LACUNA_DBT_HASH_KEY (16+ characters, required), not by the seed.")] = "lacuna",
+    target: TargetOption = None,
     config: ConfigOption = None,
     no_verify_manifest: NoVerify = False,
 ) -> None:
@@ -289,7 +300,7 @@ def vars_cmd(
 
     _configure(config)
     gp = load_plan(project_dir, environment=environment, config=current().config,
-                   verify=not no_verify_manifest)
+                   verify=not no_verify_manifest, target=target)
     typer.echo(json.dumps(govern_vars(gp, seed=seed), separators=(",", ":")))
 
 

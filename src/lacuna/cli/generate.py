@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from lacuna.cli.dbt import TargetOption
+
 if TYPE_CHECKING:
     from lacuna.dbt.consumption import AccessPlan
 
@@ -34,15 +36,15 @@ NoVerify = Annotated[bool, typer.Option(
 
 
 def _plan(project_dir: Path, config: Path | None, models: list[str] | None,
-          verify: bool = True) -> AccessPlan:
+          verify: bool = True, target: str | None = None) -> AccessPlan:
     from lacuna.dbt.checks import warehouse_types
     from lacuna.dbt.consumption import load_consumption, plan_access
     from lacuna.dbt.evidence import duckdb_path
     from lacuna.dbt.manifest import load_project
 
     consumption, governance, _ = load_consumption(project_dir, config)
-    project = load_project(project_dir, verify=verify)
-    db = duckdb_path(project) if project.adapter_type in (None, "duckdb") else None
+    project = load_project(project_dir, verify=verify, target=target)
+    db = duckdb_path(project, target) if project.adapter_type in (None, "duckdb") else None
     return plan_access(project, consumption, governance, models=models,
                        column_types=warehouse_types(db) if db else None)
 
@@ -74,13 +76,15 @@ def cube(
     = None,
     config: ConfigFile = None,
     models: Models = None,
+    target: TargetOption = None,
     no_verify_manifest: NoVerify = False,
 ) -> None:
     """Write Cube data-model files with access_policy (member_level, member_masking,
     row_level with { userAttributes.x }), failing closed when a user attribute is missing."""
     from lacuna.dbt.cube import generate_cube, supports_masking
 
-    plan = _plan(project_dir, config, models, verify=not no_verify_manifest)
+    plan = _plan(project_dir, config, models, verify=not no_verify_manifest,
+                 target=target)
     written = generate_cube(plan, out, cube_version=cube_version)
     mode = "access policies with masking" if supports_masking(cube_version) else \
         "queryRewrite in cube.js (no access-policy masking in this Cube version)"
@@ -97,13 +101,15 @@ def polaris(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("polaris"),
     config: ConfigFile = None,
     models: Models = None,
+    target: TargetOption = None,
     no_verify_manifest: NoVerify = False,
 ) -> None:
     """Write Polaris catalog-role grants (namespace/table privileges per role) as the management
     API's JSON requests, with a summary and an apply script."""
     from lacuna.dbt.polaris import generate_polaris, polaris_requests
 
-    plan = _plan(project_dir, config, models, verify=not no_verify_manifest)
+    plan = _plan(project_dir, config, models, verify=not no_verify_manifest,
+                 target=target)
     written = generate_polaris(plan, out)
     requests, summary = polaris_requests(plan)
     console.print(f"Polaris catalog {summary['catalog']!r}: {len(requests)} requests for roles "

@@ -18,12 +18,11 @@ Nothing here raises on a missing store: unknown evidence is "not verified", with
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lacuna.audit.store import AuditStore
@@ -172,45 +171,22 @@ class Evidence:
 
 
 def duckdb_path(project: DbtProject, target: str | None = None) -> Path | None:
-    """The DuckDB file of the project's profile (``profiles.yml`` in the project, or
-    ``$DBT_PROFILES_DIR``), resolving ``{{ env_var('X', 'default') }}``; None if not DuckDB."""
-    import yaml
+    """The DuckDB file of the project's target (``target``: ``--target``), found and rendered
+    as dbt does (:func:`lacuna.dbt.target.read_target`: ``$DBT_PROFILES_DIR``,
+    ``$DBT_PROFILE``, ``$DBT_TARGET``, ``env_var()``); None when the target is not DuckDB,
+    not found, or its ``path`` is not a file Lacuna can name.
+
+    Raises:
+        ManifestError: ``dbt_project.yml`` or ``profiles.yml`` is not valid YAML.
+    """
+    from lacuna.dbt.properties import read_yaml_mapping
+    from lacuna.dbt.target import read_target
 
     root = Path(project.project_dir)
-    candidates = [Path(os.environ["DBT_PROFILES_DIR"]) / "profiles.yml"] \
-        if os.environ.get("DBT_PROFILES_DIR") else []
-    candidates += [root / "profiles.yml", Path.home() / ".dbt" / "profiles.yml"]
-    try:
-        project_yml = yaml.safe_load((root / "dbt_project.yml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    if not (root / "dbt_project.yml").is_file():
         return None
-    profile = project_yml.get("profile") if isinstance(project_yml, dict) else None
-    for path in candidates:
-        try:
-            profiles = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            continue
-        entry: Any = profiles.get(profile) if isinstance(profiles, dict) else None
-        if not isinstance(entry, dict):
-            continue
-        outputs = entry.get("outputs") or {}
-        output = outputs.get(target or entry.get("target")) if isinstance(outputs, dict) else None
-        if not isinstance(output, dict) or output.get("type") != "duckdb":
-            return None
-        raw = _render_env(str(output.get("path") or ""))
-        if not raw or raw == ":memory:":
-            return None
-        file = Path(raw).expanduser()
-        return file if file.is_absolute() else root / file
-    return None
-
-
-_ENV_VAR = re.compile(
-    r"\{\{\s*env_var\(\s*['\"]([^'\"]+)['\"]\s*(,\s*['\"]([^'\"]*)['\"])?\s*\)\s*\}\}")
-
-
-def _render_env(text: str) -> str:
-    return _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), m.group(3) or ""), text)
+    config = read_yaml_mapping(root / "dbt_project.yml")
+    return read_target(root, config, target).duckdb_file(root)
 
 
 __all__ = ["Evidence", "Verdict", "duckdb_path", "names_for"]

@@ -87,12 +87,14 @@ def record_run(
     governor: Governor | None = None,
     database: str | Path | None = None,
     environment: str | None = None,
+    target: str | None = None,
 ) -> RecordReport:
-    """Record the last dbt invocation of the project (see the module docstring)."""
+    """Record the last dbt invocation of the project (see the module docstring; ``target``:
+    the profile's output dbt ran with, :func:`lacuna.dbt.manifest.load_project`)."""
     from lacuna.governor import current
 
     gov = governor or current()
-    project = load_project(project_dir)
+    project = load_project(project_dir, target=target)
     results = read_json(project.target_dir / RUN_RESULTS, what="dbt run results",
                         project_dir=project.project_dir)
     invocation = str((results.get("metadata") or {}).get("invocation_id") or "unknown")

@@ -105,11 +105,13 @@ def load_plan(
     config_file: str | Path | None = None,
     config: Config | None = None,
     verify: bool = True,
+    target: str | None = None,
 ) -> GovernancePlan:
     """Load the project, its classification and governance, and plan for ``environment``
     (default: the governance section's, else lacuna.yaml's ``environment``); ``verify``: check
-    the manifest against the project's files (:func:`lacuna.dbt.manifest.load_project`)."""
-    project = load_project(project_dir, verify=verify)
+    the manifest against the project's files, ``target``: the profile's output dbt ran with
+    (:func:`lacuna.dbt.manifest.load_project`)."""
+    project = load_project(project_dir, verify=verify, target=target)
     if governance is None:
         governance, _ = load_governance(project_dir, config=config_file)
     if config is None:
@@ -477,10 +479,11 @@ def read_model(
     database: str | Path | None = None,
     governance_plan: GovernancePlan | None = None,
     warehouse: Any = None,
+    target: str | None = None,
 ) -> pd.DataFrame:
     """Read a model's table as a pandas frame, after :func:`authorize_read`: from the DuckDB
     file, or through SQLAlchemy from ``warehouse`` (an Engine or URL; default lacuna.yaml's
-    ``dbt.warehouse`` for this project).
+    ``dbt.warehouse`` for this project); ``target``: the profile's output dbt ran with.
 
     Raises:
         GovernanceViolation: the read is denied; the message names the missing role.
@@ -488,7 +491,8 @@ def read_model(
     from lacuna.config import load_config
 
     config = load_config()
-    gp = governance_plan or load_plan(project_dir, environment=environment, config=config)
+    gp = governance_plan or load_plan(project_dir, environment=environment, config=config,
+                                      target=target)
     who = user or config.user.to_user()
     decision = authorize_read(gp, model, who, exception_id=exception_id, config=config)
     decision = _audit(decision, gp, model, who)

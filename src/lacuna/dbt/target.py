@@ -48,7 +48,9 @@ class Target:
     """The output of ``profiles.yml`` dbt builds the project's relations in.
 
     ``schema`` and ``database`` are strings, or :data:`UNKNOWN` with ``why`` saying why (no
-    ``profiles.yml``, Jinja only dbt renders, an unset ``env_var()``, ...).
+    ``profiles.yml``, Jinja only dbt renders, an unset ``env_var()``, ...). ``path`` is a
+    DuckDB output's ``path`` as rendered (``None``: none set, or not DuckDB; :data:`UNKNOWN`:
+    Jinja only dbt renders); :meth:`duckdb_file` is the file it names.
     """
 
     where: str  # "profiles.yml (p: outputs: dev)", for messages
@@ -57,10 +59,21 @@ class Target:
     schema: Any = UNKNOWN
     database: Any = UNKNOWN
     why: str = ""
+    path: Any = None
 
     @property
     def known(self) -> bool:
         return self.schema is not UNKNOWN and self.database is not UNKNOWN
+
+    def duckdb_file(self, root: Path) -> Path | None:
+        """The DuckDB file the output writes (relative to ``root``, where dbt runs); ``None``
+        when it is not DuckDB, in memory, MotherDuck or DuckLake, or its path is unknown."""
+        if self.type != "duckdb" or not isinstance(self.path, str) or \
+                self.path in ("", ":memory:") or urlparse(self.path).scheme.lower() in \
+                (*_MOTHERDUCK, "ducklake"):
+            return None
+        file = Path(self.path).expanduser()
+        return file if file.is_absolute() else root / file
 
 
 def _render(value: Any, what: str) -> tuple[Any, str]:
@@ -151,6 +164,10 @@ def read_target(root: Path, config: Mapping[str, Any], target: str | None = None
     kind = kind if isinstance(kind, str) else None
     values: dict[str, Any] = {}
     whys: list[str] = []
+    path_value: Any = None
+    path_why = ""
+    if kind == "duckdb":
+        path_value, path_why = _render(output.get("path"), f"{where}: path")
     for field, keys in (("schema", _SCHEMA_KEYS), ("database", _DATABASE_KEYS)):
         key = next((k for k in keys if output.get(k) is not None), None)
         if key is not None:
@@ -158,7 +175,7 @@ def read_target(root: Path, config: Mapping[str, Any], target: str | None = None
         elif kind == "duckdb" and field == "schema":
             value, why = "main", ""
         elif kind == "duckdb":
-            path_value, why = _render(output.get("path"), f"{where}: path")
+            why = path_why
             value = duckdb_database(path_value) if isinstance(path_value, str) or \
                 path_value is None else UNKNOWN
         else:
@@ -167,4 +184,5 @@ def read_target(root: Path, config: Mapping[str, Any], target: str | None = None
         values[field] = value
         if why:
             whys.append(why)
-    return Target(where, name, kind, values["schema"], values["database"], "; ".join(whys))
+    return Target(where, name, kind, values["schema"], values["database"], "; ".join(whys),
+                  path_value)

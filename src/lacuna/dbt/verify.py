@@ -113,7 +113,9 @@ def verify_manifest(project: DbtProject, *, target: str | None = None) -> None:
             f"dbt_project.yml names {name!r}")]))
     packages = {n.package_name for n in project.nodes.values()}
     found: list[Mismatch] = []
-    by_name = _ByName(project.name)
+    flags = config.get("flags")
+    by_name = _ByName(project.name, own_first=isinstance(flags, Mapping) and flags.get(
+        "require_ref_searches_node_package_before_root") is True)
     for node in project.nodes.values():
         by_name.setdefault(node.name, []).append(node)
     roots = {project.name: root, **_package_roots(root, config, packages - {project.name},
@@ -371,11 +373,13 @@ def _render(parts: Sequence[str | Ref], by_name: Mapping[str, list[DbtNode]], pa
 class _ByName(dict[str, list[DbtNode]]):
     """Nodes by name, remembering what each ``ref()`` resolves to (a file's refs are resolved
     for its compiled SQL and again for its ``depends_on``); ``latest``: each versioned
-    model's latest version as its YAML says (an unpinned ``ref()`` means it)."""
+    model's latest version as its YAML says (an unpinned ``ref()`` means it); ``own_first``:
+    the project's ``flags: require_ref_searches_node_package_before_root``."""
 
-    def __init__(self, root: str = "") -> None:
+    def __init__(self, root: str = "", *, own_first: bool = False) -> None:
         super().__init__()
         self.root = root
+        self.own_first = own_first
         self.latest: dict[tuple[str, str], str] = {}
         self.memo: dict[tuple[str, str, str | None, str | None, str | None],
                         list[DbtNode]] = {}
@@ -384,7 +388,9 @@ class _ByName(dict[str, list[DbtNode]]):
 def _candidates(by_name: Mapping[str, list[DbtNode]], package: str, ref: Ref) -> list[DbtNode]:
     """The enabled nodes ``ref('name')``/``source('s', 'name')`` may mean: a versioned
     model's pinned version, or its latest; the root project's node first, then the referring
-    node's package's (``Manifest.resolve_ref``)."""
+    node's package's, or the other way round with the behaviour flag
+    ``require_ref_searches_node_package_before_root`` (``Manifest.resolve_ref`` and
+    ``resolve_source``, ``_packages_to_search``)."""
     known = by_name if isinstance(by_name, _ByName) else _ByName()
     key = (package, ref.name, ref.source, ref.package, ref.version)
     if key in known.memo:
@@ -392,17 +398,16 @@ def _candidates(by_name: Mapping[str, list[DbtNode]], package: str, ref: Ref) ->
     if ref.source is not None:
         found = [n for n in by_name.get(ref.name, ())
                  if n.resource_type == "source" and n.source_name == ref.source]
-        if len(found) > 1:
-            found = [n for n in found if n.package_name == package]
     else:
         found = [n for n in by_name.get(ref.name, ()) if n.resource_type in CHECKSUMMED
                  and ref.package in (None, n.package_name)
                  and (n.version == ref.version if ref.version is not None else
                       n.version is None or n.version == known.latest.get((n.package_name,
                                                                            n.name)))]
-        if len(found) > 1:
-            found = [n for n in found if n.package_name == known.root] \
-                or [n for n in found if n.package_name == package] or found
+    if len(found) > 1:  # dbt's _packages_to_search, then any package (ambiguous here)
+        order = (package, known.root) if known.own_first else (known.root, package)
+        found = next(([n for n in found if n.package_name == p] for p in order
+                      if any(n.package_name == p for n in found)), found)
     known.memo[key] = found
     return found
 

@@ -438,26 +438,7 @@ def _check_names(
     values = resolved.values
     if node.resource_type == "source":
         if entry is not None:
-            table, source = entry.data, entry.parent
-            database = source.get("database") or naming.target.database
-            wanted = [
-                ("identifier", table.get("identifier") or node.name, node.alias),
-                (
-                    "schema",
-                    table.get("schema") or source.get("schema") or node.source_name,
-                    node.schema,
-                ),
-                ("database", database, node.database),
-            ]
-            found += [
-                Mismatch(
-                    node.unique_id,
-                    entry.at(table),
-                    f"{key}: the manifest says {said!r}, the file says {written!r}",
-                )
-                for key, written, said in wanted
-                if isinstance(written, str) and not has_jinja(written) and written != said
-            ]
+            found += _check_source_names(node, entry, naming.target)
         return found
     for component in COMPONENTS:
         expected, how = _expected(node, component, values, naming.target)
@@ -474,6 +455,31 @@ def _check_names(
             found.append(Mismatch(node.unique_id, resolved.at(component) or shown,
                                   f"{component}: the manifest says {said!r}, the project "
                                   f"says {expected!r} ({how})"))
+    return found
+
+
+def _check_source_names(node: DbtNode, entry: Entry, target: Target) -> list[Mismatch]:
+    """A source table's identifier (the table's ``identifier``, else its name), schema and
+    database (its source's ``schema``, else the source's name; ``database``, else the
+    target's), as dbt-core names them (``SourcePatcher.parse_source_table``): a table's own
+    ``schema``/``database`` are not read by dbt, so not by Lacuna either. A value with Jinja
+    is dbt's to render: fails closed (``--parse``)."""
+    table, source = entry.data, entry.parent
+    found: list[Mismatch] = []
+    for key, holder, written, said in (
+        ("identifier", table, table.get("identifier") or node.name, node.alias),
+        ("schema", source, source.get("schema") or node.source_name, node.schema),
+        ("database", source, source.get("database") or target.database, node.database),
+    ):
+        if written is UNKNOWN:
+            continue  # the target's database: Naming.mismatches says why it is unknown
+        written = str(written)
+        if has_jinja(written) or "{#" in written:
+            found.append(_unknown(node, entry.at(holder), key, said))
+        elif written != said:
+            found.append(Mismatch(node.unique_id, entry.at(holder),
+                                  f"{key}: the manifest says {said!r}, the file says "
+                                  f"{written!r}"))
     return found
 
 
