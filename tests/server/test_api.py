@@ -808,3 +808,70 @@ def test_a_steward_settles_a_reported_file_over_http(app_client) -> None:
               if r.data.get("kind") == "exception" and "settle" in r.data["what"]["event"]]
     assert ("file-settled", "joe") in events
     assert ("settle-refused", "jane") in events
+
+
+PURPOSE = "Board of Directors Q4 customer metrics presentation"
+
+
+@pytest.mark.parametrize("hidden", ["\x1b[2K\x1b[1Aapproved by the CISO", "ok\u202egpj.exe",
+                                    "bell\x07", "c1\x9b31m"])
+def test_exception_text_that_would_steer_a_reviewers_screen_is_refused(app_client,
+                                                                       hidden: str) -> None:
+    """A terminal escape (``lacuna exceptions show`` would print over the real text) or a
+    bidirectional override in a request's or a decision's text is refused and named; tabs
+    and line breaks are taken (the store folds whitespace) and the text read back."""
+    client, h = app_client.client, app_client.headers
+    body = {"operation": _op(app_client, "DOWNLOADS/steer.csv"), "purpose": PURPOSE}
+    refused = client.post("/api/v1/exceptions", headers=h("ana"),
+                          json={**body, "business_justification": hidden})
+    assert refused.status_code == 400, refused.text
+    assert "control character U+" in refused.json()["message"]
+    plain = "Q4 numbers\n\tfor the board"
+    made = client.post("/api/v1/exceptions", headers=h("ana"),
+                       json={**body, "business_justification": plain})
+    assert made.status_code == 201, made.text
+    eid = made.json()["id"]
+    approve = f"/api/v1/exceptions/{eid}/approve"
+    for field in ({"comment": hidden}, {"conditions": [hidden]}):
+        no = client.post(approve, headers=h("jane"), json=field)
+        assert no.status_code == 400, no.text
+    yes = client.post(approve, headers=h("jane"), json={"conditions": ["aggregate only"]})
+    assert yes.status_code == 200, yes.text
+    back = client.get(f"/api/v1/exceptions/{eid}", headers=h("ana")).json()
+    assert back["business_justification"] == " ".join(plain.split())
+    assert back["status"] == "approved"
+    assert back["approval_conditions"] == ["aggregate only"]
+
+
+def test_an_unknown_exception_and_anothers_answer_alike(app_client) -> None:
+    """404 for an id nobody filed (was 400: ``ExceptionNotFound`` is a LacunaError and a
+    LookupError), and to a caller who sees only their own, the same answer for another's
+    request as for none, so ids cannot be probed (reading or denying); the requester reads and
+    withdraws theirs."""
+    client, h = app_client.client, app_client.headers
+    made = client.post("/api/v1/exceptions", headers=h("joe"), json={
+        "operation": _op(app_client, "DOWNLOADS/probe.csv"), "purpose": PURPOSE})
+    assert made.status_code == 201, made.text
+    eid = made.json()["id"]
+    theirs = client.get(f"/api/v1/exceptions/{eid}", headers=h("ana"))
+    nobodys = client.get("/api/v1/exceptions/EXC-1999-999", headers=h("ana"))
+    assert theirs.status_code == nobodys.status_code == 404
+    assert theirs.json()["detail"].replace(eid, "ID") == nobodys.json()["detail"].replace(
+        "EXC-1999-999", "ID")
+    for who in ("jane", "root"):  # who sees all: not found is 404 too
+        assert client.get("/api/v1/exceptions/EXC-1999-999", headers=h(who)).status_code == 404
+    approve = client.post("/api/v1/exceptions/EXC-1999-999/approve", headers=h("jane"), json={})
+    assert approve.status_code == 404, approve.text
+    deny_theirs = client.post(f"/api/v1/exceptions/{eid}/deny", headers=h("ana"), json={})
+    deny_none = client.post("/api/v1/exceptions/EXC-1999-999/deny", headers=h("ana"), json={})
+    assert deny_theirs.status_code == deny_none.status_code == 404, deny_theirs.text
+    assert deny_theirs.json()["detail"].replace(eid, "ID") == deny_none.json()[
+        "detail"].replace("EXC-1999-999", "ID")
+    refused = app_client.state.governor.audit.list(limit=20, user="ana")  # still audited
+    assert any(eid in str(r.to_dict()) and "deny-refused" in str(r.to_dict()) for r in refused)
+    assert client.get(f"/api/v1/exceptions/{eid}", headers=h("joe")).json()["status"] == "pending"
+    mine = client.post("/api/v1/exceptions", headers=h("ana"), json={
+        "operation": _op(app_client, "DOWNLOADS/probe.csv"), "purpose": PURPOSE}).json()["id"]
+    withdrawn = client.post(f"/api/v1/exceptions/{mine}/deny", headers=h("ana"), json={})
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert client.get(f"/api/v1/exceptions/{mine}", headers=h("ana")).json()["status"] == "denied"

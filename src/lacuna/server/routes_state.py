@@ -143,8 +143,17 @@ def exception_list(request: Request, principal: AnyUser,
 
 @router.get("/exceptions/{exception_id}", tags=["exceptions"], summary="One exception")
 def exception_get(exception_id: str, request: Request, principal: AnyUser) -> dict[str, Any]:
-    item = state_of(request).governor.exceptions.get(exception_id)
-    if not _sees_all(principal) and item.requested_by != principal.name:
+    """Another's request and no request answer alike (404) to a caller who sees only their
+    own: the answer does not say which ids exist."""
+    from lacuna.exceptions import ExceptionNotFound
+
+    try:
+        item = state_of(request).governor.exceptions.get(exception_id)
+    except ExceptionNotFound:
+        if _sees_all(principal):
+            raise
+        item = None
+    if item is None or (not _sees_all(principal) and item.requested_by != principal.name):
         raise HTTPException(404, f"no exception {exception_id!r} of yours")
     return item.to_dict()
 
@@ -175,16 +184,38 @@ def exception_approve(exception_id: str, body: ExceptionDecisionBody, request: R
              summary="Deny a pending request or revoke an approved one")
 def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Request,
                    principal: AnyUser) -> dict[str, Any]:
-    """A steward denies or revokes; a requester may withdraw their own request."""
-    from lacuna.exceptions import deny_exception
+    """A steward denies or revokes; a requester may withdraw their own request. To a caller who
+    sees only their own requests, a refusal for another's request is the same 404 as for an id
+    nobody filed (as ``GET``); the refusal is audited by :func:`lacuna.exceptions.deny_exception`
+    either way."""
+    from lacuna.exceptions import ExceptionNotFound, deny_exception
     from lacuna.exceptions.authority import ExceptionNotAuthorized
 
+    state = state_of(request)
     try:
-        with acting_as(state_of(request), principal):
+        with acting_as(state, principal):
             decided = deny_exception(exception_id, comment=_comment(body))
-    except ExceptionNotAuthorized as exc:
+    except (ExceptionNotAuthorized, ExceptionNotFound) as exc:
+        if _not_yours(state, principal, exception_id):
+            raise HTTPException(404, f"no exception {exception_id!r} of yours") from None
+        if isinstance(exc, ExceptionNotFound):
+            raise
         raise HTTPException(403, str(exc)) from None
     return decided.to_dict()
+
+
+def _not_yours(state: ServerState, principal: Principal, exception_id: str) -> bool:
+    """Whether ``principal`` sees only their own requests and ``exception_id`` is not one of
+    them (another's, or none)."""
+    from lacuna.errors import LacunaError
+
+    if _sees_all(principal):
+        return False
+    try:
+        item = state.governor.exceptions.get(exception_id)
+    except LacunaError:  # not found, or a row that does not read: not theirs to learn about
+        return True
+    return bool(item.requested_by != principal.name)
 
 
 @router.post("/exceptions/{exception_id}/settle", tags=["exceptions"],
