@@ -875,3 +875,39 @@ def test_an_unknown_exception_and_anothers_answer_alike(app_client) -> None:
     withdrawn = client.post(f"/api/v1/exceptions/{mine}/deny", headers=h("ana"), json={})
     assert withdrawn.status_code == 200, withdrawn.text
     assert client.get(f"/api/v1/exceptions/{mine}", headers=h("ana")).json()["status"] == "denied"
+
+
+def test_impact_walks_a_bounded_graph_and_says_when_there_is_more(app_client) -> None:
+    """``/lineage/impact`` walked the whole downstream graph for every request (any caller,
+    any dataset): now the nearest ``limit`` datasets, as ``/downstream``, ``truncated`` when
+    there are more; within the bound it finds what the in-process ``impact`` finds."""
+    from datetime import UTC, datetime, timedelta
+
+    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.model import Tier
+
+    def version(name: str, personal: bool) -> DatasetVersion:
+        c = Classification(tier=Tier.PROPRIETARY if personal else Tier.INTERNAL,
+                           tags=("PII",) if personal else ())
+        return DatasetVersion(dataset=DatasetRef("file", f"/impact/{name}"), classification=c)
+
+    store = app_client.state.governor.lineage_store
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    store.record(Run(id="impact-wide", operation="export", status=RunStatus.SUCCEEDED,
+                     inputs=(version("root.csv", False),),
+                     outputs=tuple(version(f"out{i:02}.csv", i % 2 == 0) for i in range(20)),
+                     started_at=at, ended_at=at + timedelta(seconds=1)))
+    client, h = app_client.client, app_client.headers
+    everything = store.impact(DatasetRef("file", "/impact/root.csv"))
+    full = client.get("/api/v1/lineage/impact", headers=h("ana"),
+                      params={"dataset": "/impact/root.csv"}).json()
+    assert full["truncated"] is False
+    assert [d["dataset"] for d in full["datasets"]] == [str(v.dataset) for v in everything]
+    assert len(full["datasets"]) == 10
+    cut = client.get("/api/v1/lineage/impact", headers=h("ana"),
+                     params={"dataset": "/impact/root.csv", "limit": 5}).json()
+    assert cut["truncated"] is True
+    assert 0 < len(cut["datasets"]) < len(full["datasets"])
+    assert {d["dataset"] for d in cut["datasets"]} <= {d["dataset"] for d in full["datasets"]}
+    assert client.get("/api/v1/lineage/impact", headers=h("ana"), params={
+        "dataset": "/impact/root.csv", "limit": 10**9}).status_code == 422

@@ -291,15 +291,24 @@ def lineage_downstream(request: Request, _: AnyUser, dataset: str,
 
 @router.get("/lineage/impact", tags=["lineage"],
             summary="Downstream datasets (optionally only those carrying a tag)")
-def lineage_impact(request: Request, _: AnyUser, dataset: str,
-                   tag: str | None = None) -> dict[str, Any]:
+def lineage_impact(request: Request, _: AnyUser, dataset: str, tag: str | None = None,
+                   limit: int = Query(default=GRAPH_LIMIT, ge=1, le=GRAPH_LIMIT_MAX)
+                   ) -> dict[str, Any]:
+    """Among the nearest ``limit`` downstream datasets (a bounded walk, as ``/downstream``:
+    the whole graph was walked for every request), those carrying ``tag`` or, without one,
+    personal data by the server's ``classification.personal_tags``; ``truncated`` when more
+    datasets are downstream than were looked at."""
     from lacuna.lineage.api import as_ref
+    from lacuna.lineage.store import impacted
 
-    hits = state_of(request).governor.lineage_store.impact(as_ref(dataset), tag)
-    return {"dataset": dataset, "tag": tag, "truncated": len(hits) > GRAPH_LIMIT_MAX,
+    gov = state_of(request).governor
+    ref = as_ref(dataset)
+    graph = gov.lineage_store.downstream(ref, limit=limit)
+    hits = impacted(graph, ref, tag, gov.config.classification.personal_tags)
+    return {"dataset": dataset, "tag": tag, "truncated": graph.truncated,
             "datasets": [{"dataset": str(v.dataset), "tier": v.classification.tier.value,
                           "tags": list(v.classification.tags), "columns": list(v.columns)}
-                         for v in hits[:GRAPH_LIMIT_MAX]]}
+                         for v in hits]}
 
 
 @router.get("/lineage/completeness", tags=["lineage"], summary="Lineage completeness")
