@@ -479,3 +479,34 @@ def test_oversized_text_is_refused_before_anything_is_stored(as_user, customers,
     with pytest.raises(ConfigError, match="comment is 4,001 characters"):
         lacuna.deny_exception(one.id, comment="x" * 4001)
     assert gov.exceptions.get(one.id).status is Status.PENDING
+
+
+def test_cli_shows_a_requesters_markup_as_text(as_user, customers, target, governed):
+    """Rich markup in a request ("[bold red]APPROVED...[/]") is shown as typed by
+    ``lacuna exceptions show`` and ``list``, never obeyed as styling."""
+    from lacuna.cli import app
+
+    (governed / "lacuna.yaml").write_text(f"audit: {{url: 'sqlite:///{governed / 'audit.db'}'}}\n")
+    fake = "[bold red]APPROVED BY THE CISO[/]"
+    made = lacuna.request_exception(data=customers, destination=str(target),
+                                    purpose=f"{PURPOSE} {fake}", approver=STEWARD,
+                                    business_justification=fake, duration_hours=1)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["exceptions", "show", made.id])
+    assert shown.exit_code == 0, shown.output
+    assert f"Justification: {fake}" in shown.output
+    listed = runner.invoke(app, ["exceptions", "list"])
+    assert "[bold" in listed.output
+
+
+def test_a_justification_with_a_terminal_escape_is_refused(as_user, customers, target):
+    with pytest.raises(lacuna.errors.ConfigError, match="U\\+001B at position 0"):
+        lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                 approver=STEWARD, business_justification="\x1b[2Kok",
+                                 duration_hours=1)
+    ok = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                  approver=STEWARD, business_justification="line\nnext",
+                                  duration_hours=1)
+    from lacuna.governor import current
+
+    assert current().exceptions.get(ok.id).business_justification == "line next"  # folded

@@ -808,3 +808,106 @@ def test_a_steward_settles_a_reported_file_over_http(app_client) -> None:
               if r.data.get("kind") == "exception" and "settle" in r.data["what"]["event"]]
     assert ("file-settled", "joe") in events
     assert ("settle-refused", "jane") in events
+
+
+PURPOSE = "Board of Directors Q4 customer metrics presentation"
+
+
+@pytest.mark.parametrize("hidden", ["\x1b[2K\x1b[1Aapproved by the CISO", "ok\u202egpj.exe",
+                                    "bell\x07", "c1\x9b31m"])
+def test_exception_text_that_would_steer_a_reviewers_screen_is_refused(app_client,
+                                                                       hidden: str) -> None:
+    """A terminal escape (``lacuna exceptions show`` would print over the real text) or a
+    bidirectional override in a request's or a decision's text is refused and named; tabs
+    and line breaks are taken (the store folds whitespace) and the text read back."""
+    client, h = app_client.client, app_client.headers
+    body = {"operation": _op(app_client, "DOWNLOADS/steer.csv"), "purpose": PURPOSE}
+    refused = client.post("/api/v1/exceptions", headers=h("ana"),
+                          json={**body, "business_justification": hidden})
+    assert refused.status_code == 400, refused.text
+    assert "control character U+" in refused.json()["message"]
+    plain = "Q4 numbers\n\tfor the board"
+    made = client.post("/api/v1/exceptions", headers=h("ana"),
+                       json={**body, "business_justification": plain})
+    assert made.status_code == 201, made.text
+    eid = made.json()["id"]
+    approve = f"/api/v1/exceptions/{eid}/approve"
+    for field in ({"comment": hidden}, {"conditions": [hidden]}):
+        no = client.post(approve, headers=h("jane"), json=field)
+        assert no.status_code == 400, no.text
+    yes = client.post(approve, headers=h("jane"), json={"conditions": ["aggregate only"]})
+    assert yes.status_code == 200, yes.text
+    back = client.get(f"/api/v1/exceptions/{eid}", headers=h("ana")).json()
+    assert back["business_justification"] == " ".join(plain.split())
+    assert back["status"] == "approved"
+    assert back["approval_conditions"] == ["aggregate only"]
+
+
+def test_an_unknown_exception_and_anothers_answer_alike(app_client) -> None:
+    """404 for an id nobody filed (was 400: ``ExceptionNotFound`` is a LacunaError and a
+    LookupError), and to a caller who sees only their own, the same answer for another's
+    request as for none, so ids cannot be probed (reading or denying); the requester reads and
+    withdraws theirs."""
+    client, h = app_client.client, app_client.headers
+    made = client.post("/api/v1/exceptions", headers=h("joe"), json={
+        "operation": _op(app_client, "DOWNLOADS/probe.csv"), "purpose": PURPOSE})
+    assert made.status_code == 201, made.text
+    eid = made.json()["id"]
+    theirs = client.get(f"/api/v1/exceptions/{eid}", headers=h("ana"))
+    nobodys = client.get("/api/v1/exceptions/EXC-1999-999", headers=h("ana"))
+    assert theirs.status_code == nobodys.status_code == 404
+    assert theirs.json()["detail"].replace(eid, "ID") == nobodys.json()["detail"].replace(
+        "EXC-1999-999", "ID")
+    for who in ("jane", "root"):  # who sees all: not found is 404 too
+        assert client.get("/api/v1/exceptions/EXC-1999-999", headers=h(who)).status_code == 404
+    approve = client.post("/api/v1/exceptions/EXC-1999-999/approve", headers=h("jane"), json={})
+    assert approve.status_code == 404, approve.text
+    deny_theirs = client.post(f"/api/v1/exceptions/{eid}/deny", headers=h("ana"), json={})
+    deny_none = client.post("/api/v1/exceptions/EXC-1999-999/deny", headers=h("ana"), json={})
+    assert deny_theirs.status_code == deny_none.status_code == 404, deny_theirs.text
+    assert deny_theirs.json()["detail"].replace(eid, "ID") == deny_none.json()[
+        "detail"].replace("EXC-1999-999", "ID")
+    refused = app_client.state.governor.audit.list(limit=20, user="ana")  # still audited
+    assert any(eid in str(r.to_dict()) and "deny-refused" in str(r.to_dict()) for r in refused)
+    assert client.get(f"/api/v1/exceptions/{eid}", headers=h("joe")).json()["status"] == "pending"
+    mine = client.post("/api/v1/exceptions", headers=h("ana"), json={
+        "operation": _op(app_client, "DOWNLOADS/probe.csv"), "purpose": PURPOSE}).json()["id"]
+    withdrawn = client.post(f"/api/v1/exceptions/{mine}/deny", headers=h("ana"), json={})
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert client.get(f"/api/v1/exceptions/{mine}", headers=h("ana")).json()["status"] == "denied"
+
+
+def test_impact_walks_a_bounded_graph_and_says_when_there_is_more(app_client) -> None:
+    """``/lineage/impact`` walked the whole downstream graph for every request (any caller,
+    any dataset): now the nearest ``limit`` datasets, as ``/downstream``, ``truncated`` when
+    there are more; within the bound it finds what the in-process ``impact`` finds."""
+    from datetime import UTC, datetime, timedelta
+
+    from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
+    from lacuna.model import Tier
+
+    def version(name: str, personal: bool) -> DatasetVersion:
+        c = Classification(tier=Tier.PROPRIETARY if personal else Tier.INTERNAL,
+                           tags=("PII",) if personal else ())
+        return DatasetVersion(dataset=DatasetRef("file", f"/impact/{name}"), classification=c)
+
+    store = app_client.state.governor.lineage_store
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    store.record(Run(id="impact-wide", operation="export", status=RunStatus.SUCCEEDED,
+                     inputs=(version("root.csv", False),),
+                     outputs=tuple(version(f"out{i:02}.csv", i % 2 == 0) for i in range(20)),
+                     started_at=at, ended_at=at + timedelta(seconds=1)))
+    client, h = app_client.client, app_client.headers
+    everything = store.impact(DatasetRef("file", "/impact/root.csv"))
+    full = client.get("/api/v1/lineage/impact", headers=h("ana"),
+                      params={"dataset": "/impact/root.csv"}).json()
+    assert full["truncated"] is False
+    assert [d["dataset"] for d in full["datasets"]] == [str(v.dataset) for v in everything]
+    assert len(full["datasets"]) == 10
+    cut = client.get("/api/v1/lineage/impact", headers=h("ana"),
+                     params={"dataset": "/impact/root.csv", "limit": 5}).json()
+    assert cut["truncated"] is True
+    assert 0 < len(cut["datasets"]) < len(full["datasets"])
+    assert {d["dataset"] for d in cut["datasets"]} <= {d["dataset"] for d in full["datasets"]}
+    assert client.get("/api/v1/lineage/impact", headers=h("ana"), params={
+        "dataset": "/impact/root.csv", "limit": 10**9}).status_code == 422

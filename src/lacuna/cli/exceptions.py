@@ -16,7 +16,9 @@ from rich.table import Table
 T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="Request, review and decide policy exceptions.")
-console = Console()
+# No markup: requests hold text their requesters wrote ("[bold red]APPROVED[/]" is shown as
+# typed, not obeyed); styles are passed as style=.
+console = Console(markup=False)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to lacuna.yaml (default: search).")
@@ -116,7 +118,7 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
             kind = "encrypted" if f.encrypted else "plain"
             console.print(f"  {f.path} ({kind}, {f.written_by}): {state}", highlight=False)
     if not store.verified(item):
-        console.print(f"[red]✗ {not_verified_note(item)}[/red]", highlight=False)
+        console.print(f"✗ {not_verified_note(item)}", style="red", highlight=False)
 
 
 @app.command()
@@ -282,7 +284,7 @@ def _decided(decide: Callable[[], T]) -> T:
         raise
     except (LacunaError, OSError) as exc:
         err = Console(stderr=True)
-        err.print(f"[red]refused:[/red] {exc}", highlight=False)
+        err.print(f"refused: {exc}", style="red", markup=False, highlight=False)
         hint = _ignored_user_hint()
         if hint:
             err.print(hint, highlight=False)

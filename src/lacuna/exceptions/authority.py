@@ -99,15 +99,36 @@ TEXT_LIMITS = {"purpose": 2000, "business_justification": 4000, "approver": 255,
 MAX_CONDITIONS, MAX_CONDITION_CHARS = 20, 500  # said with every decision a grant covers
 
 
+# Characters no note needs and a reviewer's screen would obey instead of show: control codes
+# (an ESC sequence rewrites a terminal line: ``lacuna exceptions show`` would print "approved
+# by the CISO" over the real text) and the bidirectional overrides and isolates (text shown in
+# another order than it was written). Tab and line breaks stay.
+_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def check_shown(field: str, value: str) -> str:
+    """``value`` when it holds no :data:`_HIDDEN` character; a :class:`ConfigError` naming
+    the first one and where it is."""
+    found = _HIDDEN.search(value)
+    if found is not None:
+        msg = (f"the {field.replace('_', ' ')} holds the control character "
+               f"U+{ord(found.group()):04X} at position {found.start()}: it would change how "
+               "reviewers' terminals and pages show the text; send plain text (tabs and line "
+               "breaks are fine).")
+        raise ConfigError(msg)
+    return value
+
+
 def check_text(field: str, value: str | None) -> str | None:
-    """``value`` when it fits ``TEXT_LIMITS[field]``; a :class:`ConfigError` that says by how
-    much it does not."""
+    """``value`` when it fits ``TEXT_LIMITS[field]`` and holds no control characters
+    (:func:`check_shown`); a :class:`ConfigError` that says by how much, or which, it does
+    not."""
     limit = TEXT_LIMITS[field]
     if value is not None and len(value) > limit:
         msg = (f"the {field.replace('_', ' ')} is {len(value):,} characters; at most {limit:,} "
                f"are kept: shorten it (link to a document for the details).")
         raise ConfigError(msg)
-    return value
+    return value if value is None else check_shown(field, value)
 
 
 def check_conditions(conditions: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -124,6 +145,8 @@ def check_conditions(conditions: Sequence[str] | str | None) -> tuple[str, ...]:
         msg = (f"at most {MAX_CONDITIONS} conditions of at most {MAX_CONDITION_CHARS} "
                "characters each; say the rest in the comment (or link to a document).")
         raise ConfigError(msg)
+    for c in found:
+        check_shown("condition", c)
     return found
 
 

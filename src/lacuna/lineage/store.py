@@ -943,16 +943,7 @@ class LineageStore(Keyed):
         """Downstream datasets whose latest classification carries ``tag`` (e.g. ``"PII"``) or,
         by default, any personal data (a personal column or one of ``personal_tags``);
         nearest first, then by name."""
-        graph = self.downstream(dataset)
-        wanted = tag.upper() if tag else None
-        hits = []
-        for ref, version in graph.nodes.items():
-            if ref == dataset or version is None:
-                continue
-            c = version.classification
-            if (_carries(c, wanted) if wanted else _personal(c, personal_tags)):
-                hits.append((graph.depths[ref], ref, version))
-        return [v for _, _, v in sorted(hits, key=lambda h: (h[0], h[1]))]
+        return impacted(self.downstream(dataset), dataset, tag, personal_tags)
 
     def path(self, dataset: DatasetRef, tag: str) -> builtins.list[LineageEdge]:
         """The edges by which ``tag`` reached ``dataset``: every upstream edge whose both ends
@@ -1024,6 +1015,22 @@ class LineageStore(Keyed):
 
     def __repr__(self) -> str:
         return f"LineageStore({self.where!r})"
+
+
+def impacted(graph: LineageGraph, dataset: DatasetRef, tag: str | None,
+             personal_tags: Sequence[str] = PERSONAL_TAGS) -> builtins.list[DatasetVersion]:
+    """The datasets of a downstream ``graph`` of ``dataset`` (not ``dataset`` itself) whose
+    latest classification carries ``tag`` or, without one, any personal data; nearest first,
+    then by name (:meth:`LineageStore.impact`; the server walks a bounded graph and asks this)."""
+    wanted = tag.upper() if tag else None
+    hits = []
+    for ref, version in graph.nodes.items():
+        if ref == dataset or version is None:
+            continue
+        c = version.classification
+        if (_carries(c, wanted) if wanted else _personal(c, personal_tags)):
+            hits.append((graph.depths[ref], ref, version))
+    return [v for _, _, v in sorted(hits, key=lambda h: (h[0], h[1]))]
 
 
 def _carries(c: Classification, tag: str | None) -> bool:

@@ -131,7 +131,9 @@ def _safe_url(url: str) -> str:
     return redact_url(url)
 
 
-# Lacuna's errors -> HTTP status; Starlette picks the handler of the nearest class in the MRO.
+# Lacuna's errors -> HTTP status: the first kind the error is (:func:`status_of`), not the
+# nearest class in its MRO (Starlette's pick), which made ``ExceptionNotFound(LacunaError,
+# LookupError)`` a 400 instead of a 404.
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ConfigError, 400),
     (PolicyError, 400),
@@ -144,12 +146,11 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
 
 def _errors(app: FastAPI) -> None:
     """Lacuna's errors as JSON with a status that fits; never a traceback to the client."""
-    for kind, status in _STATUS:
+    async def reply(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"code": type(exc).__name__, "message": str(exc)},
+                            status_code=status_of(exc))
 
-        async def reply(_: Request, exc: Exception, status: int = status) -> JSONResponse:
-            return JSONResponse({"code": type(exc).__name__, "message": str(exc)},
-                                status_code=status)
-
+    for kind, _status in _STATUS:
         app.add_exception_handler(kind, reply)
 
     async def invalid(_: Request, exc: Exception) -> Response:
@@ -162,6 +163,12 @@ def _errors(app: FastAPI) -> None:
                         media_type="application/json")
 
     app.add_exception_handler(RequestValidationError, invalid)
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of one of Lacuna's errors: that of the first kind in :data:`_STATUS`
+    it is an instance of."""
+    return next(status for kind, status in _STATUS if isinstance(exc, kind))
 
 
 ECHO_LIMIT = 256  # bytes of a rejected value a 422 repeats back

@@ -143,8 +143,17 @@ def exception_list(request: Request, principal: AnyUser,
 
 @router.get("/exceptions/{exception_id}", tags=["exceptions"], summary="One exception")
 def exception_get(exception_id: str, request: Request, principal: AnyUser) -> dict[str, Any]:
-    item = state_of(request).governor.exceptions.get(exception_id)
-    if not _sees_all(principal) and item.requested_by != principal.name:
+    """Another's request and no request answer alike (404) to a caller who sees only their
+    own: the answer does not say which ids exist."""
+    from lacuna.exceptions import ExceptionNotFound
+
+    try:
+        item = state_of(request).governor.exceptions.get(exception_id)
+    except ExceptionNotFound:
+        if _sees_all(principal):
+            raise
+        item = None
+    if item is None or (not _sees_all(principal) and item.requested_by != principal.name):
         raise HTTPException(404, f"no exception {exception_id!r} of yours")
     return item.to_dict()
 
@@ -175,16 +184,38 @@ def exception_approve(exception_id: str, body: ExceptionDecisionBody, request: R
              summary="Deny a pending request or revoke an approved one")
 def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Request,
                    principal: AnyUser) -> dict[str, Any]:
-    """A steward denies or revokes; a requester may withdraw their own request."""
-    from lacuna.exceptions import deny_exception
+    """A steward denies or revokes; a requester may withdraw their own request. To a caller who
+    sees only their own requests, a refusal for another's request is the same 404 as for an id
+    nobody filed (as ``GET``); the refusal is audited by :func:`lacuna.exceptions.deny_exception`
+    either way."""
+    from lacuna.exceptions import ExceptionNotFound, deny_exception
     from lacuna.exceptions.authority import ExceptionNotAuthorized
 
+    state = state_of(request)
     try:
-        with acting_as(state_of(request), principal):
+        with acting_as(state, principal):
             decided = deny_exception(exception_id, comment=_comment(body))
-    except ExceptionNotAuthorized as exc:
+    except (ExceptionNotAuthorized, ExceptionNotFound) as exc:
+        if _not_yours(state, principal, exception_id):
+            raise HTTPException(404, f"no exception {exception_id!r} of yours") from None
+        if isinstance(exc, ExceptionNotFound):
+            raise
         raise HTTPException(403, str(exc)) from None
     return decided.to_dict()
+
+
+def _not_yours(state: ServerState, principal: Principal, exception_id: str) -> bool:
+    """Whether ``principal`` sees only their own requests and ``exception_id`` is not one of
+    them (another's, or none)."""
+    from lacuna.errors import LacunaError
+
+    if _sees_all(principal):
+        return False
+    try:
+        item = state.governor.exceptions.get(exception_id)
+    except LacunaError:  # not found, or a row that does not read: not theirs to learn about
+        return True
+    return bool(item.requested_by != principal.name)
 
 
 @router.post("/exceptions/{exception_id}/settle", tags=["exceptions"],
@@ -260,15 +291,24 @@ def lineage_downstream(request: Request, _: AnyUser, dataset: str,
 
 @router.get("/lineage/impact", tags=["lineage"],
             summary="Downstream datasets (optionally only those carrying a tag)")
-def lineage_impact(request: Request, _: AnyUser, dataset: str,
-                   tag: str | None = None) -> dict[str, Any]:
+def lineage_impact(request: Request, _: AnyUser, dataset: str, tag: str | None = None,
+                   limit: int = Query(default=GRAPH_LIMIT, ge=1, le=GRAPH_LIMIT_MAX)
+                   ) -> dict[str, Any]:
+    """Among the nearest ``limit`` downstream datasets (a bounded walk, as ``/downstream``:
+    the whole graph was walked for every request), those carrying ``tag`` or, without one,
+    personal data by the server's ``classification.personal_tags``; ``truncated`` when more
+    datasets are downstream than were looked at."""
     from lacuna.lineage.api import as_ref
+    from lacuna.lineage.store import impacted
 
-    hits = state_of(request).governor.lineage_store.impact(as_ref(dataset), tag)
-    return {"dataset": dataset, "tag": tag, "truncated": len(hits) > GRAPH_LIMIT_MAX,
+    gov = state_of(request).governor
+    ref = as_ref(dataset)
+    graph = gov.lineage_store.downstream(ref, limit=limit)
+    hits = impacted(graph, ref, tag, gov.config.classification.personal_tags)
+    return {"dataset": dataset, "tag": tag, "truncated": graph.truncated,
             "datasets": [{"dataset": str(v.dataset), "tier": v.classification.tier.value,
                           "tags": list(v.classification.tags), "columns": list(v.columns)}
-                         for v in hits[:GRAPH_LIMIT_MAX]]}
+                         for v in hits]}
 
 
 @router.get("/lineage/completeness", tags=["lineage"], summary="Lineage completeness")
