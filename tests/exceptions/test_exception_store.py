@@ -36,3 +36,38 @@ def test_rows_signed_before_history_existed_still_verify(tmp_path):
                      (json.dumps(tampered), made.id))
     assert not store.verified(store.get(made.id))
     store.close()
+
+
+def test_requests_are_listed_in_the_order_they_were_filed_past_999(tmp_path):
+    """Ids are ``EXC-<year>-<n>`` with at least three digits: the thousandth request of a year
+    is listed after the 999th (text order put ``EXC-2026-1000`` first), and ``limit`` keeps the
+    newest, still oldest first."""
+    import sqlite3
+
+    from lacuna.exceptions import ExceptionRequest, ExceptionStore
+    from lacuna.model import utcnow
+
+    store = ExceptionStore(f"sqlite:///{tmp_path / 'state.db'}")
+
+    def filed(purpose: str) -> str:
+        return store.add(ExceptionRequest(
+            id="", requested_by="alice", requester_role="analyst", action="export",
+            destination="/tmp/x.csv", sources=(), tier="PUBLIC", tags=(),
+            purpose=purpose, business_justification="", approver="steward@example.com",
+            duration_hours=1.0, conditions=(), created_at=utcnow())).id
+
+    first = filed("Quarterly board presentation of metrics")
+    year = first.split("-")[1]
+    with sqlite3.connect(tmp_path / "state.db") as conn:  # as if 997 came before it
+        (body,) = conn.execute("select body from lacuna_exceptions").fetchone()
+        conn.execute("update lacuna_exceptions set id = ?, body = ? where id = ?",
+                     (f"EXC-{year}-998", json.dumps({**json.loads(body), "id": f"EXC-{year}-998"}),
+                      first))
+    ids = [f"EXC-{year}-998", filed("The annual audit sample for the auditors"),
+           filed("A one-off extract for the regulator's request")]
+    assert ids[1:] == [f"EXC-{year}-999", f"EXC-{year}-1000"]
+    assert [r.id for r in store.list()] == ids
+    assert [r.id for r in store.list(limit=2)] == ids[1:]
+    assert [r.purpose for r in store.list(limit=1)] == [
+        "A one-off extract for the regulator's request"]  # read back whole
+    store.close()

@@ -33,6 +33,26 @@ def _a_denial_and_a_401(app_client: Any) -> None:
     assert app_client.client.get("/api/v1/audit").status_code == 401
 
 
+@pytest.mark.parametrize("session", ["lacuna-server", "Lacuna-Users", "lacuna-console"])
+def test_a_client_cannot_file_decisions_under_the_servers_own_sessions(
+        app_client, session: str) -> None:
+    """The server files its refusals under ``lacuna-server`` (and identity events under
+    ``lacuna-users``, ``lacuna-console``): a decision a client sends under one of them would
+    read as the server's own. Refused (422, saying why); the client's own session is kept."""
+    body = {"operation": _op(app_client, "DOWNLOADS/list.csv"), "session": session}
+    before = len(app_client.state.governor.audit.list(limit=None))
+    r = app_client.client.post("/api/v1/decide", json=body, headers=app_client.headers("ana"))
+    assert r.status_code == 422, r.text
+    assert "is reserved: names starting 'lacuna-'" in r.text
+    assert len(app_client.state.governor.audit.list(limit=None)) == before  # nothing recorded
+    body["session"] = "nb-7f3a"
+    r = app_client.client.post("/api/v1/decide", json=body, headers=app_client.headers("ana"))
+    assert r.status_code == 200, r.text
+    record = app_client.state.governor.audit.get(r.json()["audit"]["id"])
+    assert record is not None
+    assert record.data["who"]["session"] == "nb-7f3a"
+
+
 def test_decide_uses_the_token_identity_and_matches_in_process(app_client) -> None:
     state = app_client.state
     body = {"operation": _op(app_client, "DOWNLOADS/list.csv",
@@ -110,6 +130,28 @@ def test_a_422_names_a_large_rejected_value_instead_of_repeating_it(app_client) 
         "destination": "/tmp/x.csv", "purpose": "Board of Directors Q4 deck",
         "approver": "jane", "duration_hours": "soon"})
     assert r.json()["detail"][0]["input"] == "soon"
+
+
+def test_the_exception_list_is_bounded_and_says_when_there_are_older(app_client) -> None:
+    """``GET /api/v1/exceptions`` answered every request ever filed; it answers the newest
+    ``limit`` (default 1,000, at most 10,000), oldest first, and ``truncated`` says when older
+    ones were left out."""
+    # a user of this test's own (the module's app is shared): an analyst sees only theirs
+    app_client.tokens["lim"] = app_client.state.users.add("lim", roles=["analyst"])
+    h = app_client.headers("lim")
+    purposes = ["Board of Directors Q4 deck", "Regulator's annual sample", "Auditor's extract"]
+    for purpose in purposes:
+        r = app_client.client.post("/api/v1/exceptions", headers=h, json={
+            "destination": "/tmp/x.csv", "purpose": purpose, "approver": "jane"})
+        assert r.status_code in (200, 201), r.text
+    every = app_client.client.get("/api/v1/exceptions", headers=h).json()
+    assert [e["purpose"] for e in every["exceptions"]] == purposes
+    assert every["truncated"] is False
+    newest = app_client.client.get("/api/v1/exceptions?limit=2", headers=h).json()
+    assert [e["purpose"] for e in newest["exceptions"]] == purposes[1:]
+    assert newest["truncated"] is True
+    assert app_client.client.get("/api/v1/exceptions?limit=1000000000",
+                                 headers=h).status_code == 422
 
 
 def test_classify_columns_and_files(app_client) -> None:

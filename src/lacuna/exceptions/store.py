@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    func,
     or_,
     select,
     text,
@@ -230,15 +231,27 @@ class ExceptionStore(Keyed):
         return authority.verified(request, self.keyring)
 
     def list(
-        self, *, status: Status | None = None, user: str | None = None
+        self, *, status: Status | None = None, user: str | None = None,
+        limit: int | None = None,
     ) -> list[ExceptionRequest]:
-        query = select(table.c.id, table.c.body).order_by(table.c.id)
+        """The requests (of ``status``, filed by ``user``) in the order they were filed;
+        ``limit``: only the newest ``limit`` of them (still oldest first)."""
+        # EXC-<year>-<n>: by year, then number (EXC-2026-1000 after EXC-2026-999)
+        filed = (table.c.year, func.length(table.c.id), table.c.id)
+        query = select(table.c.id, table.c.body)
         if status is not None:
             query = query.where(table.c.status == status.value)
         if user is not None:
             query = query.where(table.c.requested_by == user)
+        if limit is None:
+            query = query.order_by(*filed)
+        else:
+            query = query.order_by(*(c.desc() for c in filed)).limit(limit)
         with self._engine.connect() as conn:
-            return [_from_body(row.body, row.id) for row in conn.execute(query)]
+            rows = list(conn.execute(query))
+        if limit is not None:
+            rows.reverse()
+        return [_from_body(row.body, row.id) for row in rows]
 
     def decide(
         self,

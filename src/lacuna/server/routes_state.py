@@ -125,10 +125,16 @@ def exception_request(body: ExceptionRequestBody, request: Request,
     return created.to_dict()
 
 
+EXCEPTIONS_LIMIT = 1_000  # a list's default length, and its most
+EXCEPTIONS_LIMIT_MAX = 10_000
+
+
 @router.get("/exceptions", tags=["exceptions"], summary="List exceptions")
-def exception_list(request: Request, principal: AnyUser,
-                   status: str | None = None) -> dict[str, Any]:
-    """Stewards, compliance officers and admins see all; others see their own."""
+def exception_list(request: Request, principal: AnyUser, status: str | None = None,
+                   limit: int = Query(default=EXCEPTIONS_LIMIT, ge=1, le=EXCEPTIONS_LIMIT_MAX)
+                   ) -> dict[str, Any]:
+    """Stewards, compliance officers and admins see all; others see their own. The newest
+    ``limit`` in the order they were filed; ``truncated`` says there are older ones."""
     from lacuna.exceptions import Status
 
     try:
@@ -137,8 +143,10 @@ def exception_list(request: Request, principal: AnyUser,
         raise HTTPException(422, f"status must be one of: {', '.join(s.value for s in Status)}"
                             ) from None
     user = None if _sees_all(principal) else principal.name
-    items = state_of(request).governor.exceptions.list(status=wanted, user=user)
-    return {"exceptions": [e.to_dict() for e in items]}
+    items = state_of(request).governor.exceptions.list(status=wanted, user=user,
+                                                       limit=limit + 1)
+    return {"exceptions": [e.to_dict() for e in items[-limit:]],
+            "truncated": len(items) > limit}
 
 
 @router.get("/exceptions/{exception_id}", tags=["exceptions"], summary="One exception")

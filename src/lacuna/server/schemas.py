@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lacuna.exceptions.authority import (
     MAX_CONDITIONS,
@@ -15,6 +15,9 @@ from lacuna.exceptions.authority import (
 
 MAX_COLUMNS = 2000
 MAX_SAMPLES = 1000
+
+
+RESERVED_SESSION_PREFIX = "lacuna-"
 
 
 class _Body(BaseModel):
@@ -57,7 +60,21 @@ class DecideRequest(_Body):
     record: bool = Field(default=True, description="Append the decision to the audit trail "
                          "(false: a dry run, e.g. checking an alternative).")
     session: str | None = Field(default=None, max_length=64,
-                                description="The client's session id, kept on the record.")
+                                description="The client's session id, kept on the record "
+                                "(names starting `lacuna-` are the server's own).")
+
+    @field_validator("session")
+    @classmethod
+    def _not_lacunas(cls, value: str | None) -> str | None:
+        """The sessions Lacuna files its own records under (``lacuna-server``'s refusals,
+        ``lacuna-users``, ``lacuna-console``, ...) cannot be claimed by a client: a record
+        filed there would read as the server's."""
+        if value is not None and value.lower().startswith(RESERVED_SESSION_PREFIX):
+            msg = (f"session {value!r} is reserved: names starting {RESERVED_SESSION_PREFIX!r} "
+                   "are the sessions Lacuna files its own records under; send your client's "
+                   "own session id (or none)")
+            raise ValueError(msg)
+        return value
 
 
 class ExceptionRequestBody(_Body):
