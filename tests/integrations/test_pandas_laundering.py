@@ -398,6 +398,9 @@ RESHAPED: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
     "groupby-bfill": lambda d: d.groupby("ward")["diagnosis"].bfill().rename("note").to_frame(),
     "groupby-rank": lambda d: d.groupby("ward")["diagnosis"].rank().rename("note"),
     "compare": lambda d: d[["diagnosis"]].compare(d[["diagnosis"]].shift(1)),
+    # the pieces of each value, one per row (pandas builds both without attrs)
+    "explode": lambda d: d["diagnosis"].str.split(" ").explode().rename("note").to_frame(),
+    "str.extractall": lambda d: d["diagnosis"].str.extractall(r"(?P<note>\w+)"),
 }
 
 
@@ -422,6 +425,11 @@ def test_reshapes_of_public_columns_stay_public(customers, downloads):
     dummies.to_csv(downloads / "regions.csv")  # allowed: one-hot regions
     back = pd.read_csv(downloads / "regions.csv")
     assert {"AMER", "EMEA"} <= set(back.columns)
+    pieces = customers["region"].str.split("").explode().rename("letter")
+    assert pieces.lacuna_classification.tier is Tier.PUBLIC, pieces.lacuna.explain()
+    pieces.to_frame().to_csv(downloads / "letters.csv", index=False)  # allowed, read back
+    assert pd.read_csv(downloads / "letters.csv")["letter"].dropna().tolist() == \
+        pieces.replace("", None).dropna().tolist()
     firsts = customers.groupby("region")["signup_date"].transform("min")
     assert firsts.lacuna_classification.tier is Tier.PUBLIC, firsts.lacuna.explain()
 

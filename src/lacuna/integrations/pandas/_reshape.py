@@ -253,6 +253,20 @@ SERIES_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] =
     # a new DataFrame (no attrs) whose column labels are an index level's values
     # (``s.unstack("email")``: one column per e-mail address)
     "unstack": _joining("unstack", _first_input),
+    # a list-like's elements, one per row: pandas builds the result without attrs
+    # (``s.str.split("@").explode()``: the pieces of each e-mail address)
+    "explode": _joining("explode", _first_input),
+}
+
+
+def _accessor_input(accessor: Any, *_: Any, **__: Any) -> list[Any]:
+    """The Series a ``.str`` accessor belongs to."""
+    return [getattr(accessor, "_orig", accessor)]
+
+
+STRING_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    # a frame of every match in every value (``s.str.extractall("(.)")``): built without attrs
+    "extractall": _joining("str.extractall", _accessor_input),
 }
 
 
