@@ -397,6 +397,11 @@ RESHAPED: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
     "groupby-ffill": lambda d: d.groupby("ward")["diagnosis"].ffill().rename("note").to_frame(),
     "groupby-bfill": lambda d: d.groupby("ward")["diagnosis"].bfill().rename("note").to_frame(),
     "groupby-rank": lambda d: d.groupby("ward")["diagnosis"].rank().rename("note"),
+    # a function of each group: here the group's diagnoses as one text per ward
+    "groupby-apply": lambda d: d.groupby("ward").apply(
+        lambda g: g["diagnosis"].str.cat(sep=";")).rename("note").to_frame(),
+    "groupby-series-apply": lambda d: d.groupby("ward")["diagnosis"].apply(
+        lambda s: s.str.cat(sep=";")).rename("note").to_frame(),
     "compare": lambda d: d[["diagnosis"]].compare(d[["diagnosis"]].shift(1)),
     # the pieces of each value, one per row (pandas builds both without attrs)
     "explode": lambda d: d["diagnosis"].str.split(" ").explode().rename("note").to_frame(),
@@ -430,6 +435,12 @@ def test_reshapes_of_public_columns_stay_public(customers, downloads):
     pieces.to_frame().to_csv(downloads / "letters.csv", index=False)  # allowed, read back
     assert pd.read_csv(downloads / "letters.csv")["letter"].dropna().tolist() == \
         pieces.replace("", None).dropna().tolist()
+    # apply's function sees every column of its group: only the columns grouped count
+    latest = customers[["region", "signup_date"]].groupby("region").apply(
+        lambda g: g[["signup_date"]].max())
+    assert latest.lacuna_classification.tier is Tier.PUBLIC, latest.lacuna.explain()
+    latest.to_csv(downloads / "latest.csv")  # allowed, read back
+    assert pd.read_csv(downloads / "latest.csv", index_col=0).equals(latest)
     firsts = customers.groupby("region")["signup_date"].transform("min")
     assert firsts.lacuna_classification.tier is Tier.PUBLIC, firsts.lacuna.explain()
 

@@ -74,6 +74,11 @@ GROUPBY_ROW_METHODS = (
     "cummax",
     "cummin",
     "fillna",
+    # ``apply`` runs the user's function on each group: its result may be the rows, a value
+    # per group or any text made of them (``g.email.str.cat(sep=",")``), and pandas builds a
+    # frame's result without attrs. Lacuna cannot tell which, so it is not an aggregate: it
+    # inherits from the grouped table, as the per-row methods do (fail closed)
+    "apply",
 )
 # methods of window objects (``rolling``, ``expanding``, ``ewm``, a ``rolling(win_type=...)``
 # window, and their group-by forms): one row per input row, each computed from a few of its
