@@ -137,6 +137,19 @@ def test_laundering_route_is_denied_on_export(customers, downloads, route):
     assert not target.exists()
 
 
+@pytest.mark.parametrize("sep", [",", ";", "\n"])
+def test_values_joined_into_one_text_are_checked_at_the_boundary(customers, downloads, sep):
+    """A scalar carries no class (``str.cat`` without another Series returns a ``str``): the
+    frame it is put into is classified from its values, addresses joined without spaces too."""
+    joined = pd.DataFrame({"note": [customers["email"].str.cat(sep=sep)]})
+    with pytest.raises(GovernanceViolation):
+        joined.to_csv(downloads / "joined.csv")
+    assert not (downloads / "joined.csv").exists()
+    regions = pd.DataFrame({"note": [customers["region"].str.cat(sep=sep)]})
+    regions.to_csv(downloads / "regions.csv", index=False)  # public: allowed, read back
+    assert pd.read_csv(downloads / "regions.csv")["note"].tolist() == regions["note"].tolist()
+
+
 def test_check_and_anonymize_see_the_moved_content(customers):
     moved = customers.rename(columns={"email": "region", "region": "email"})
     decision = lacuna.check(moved[["region"]], destination="~/Downloads/x.csv")
