@@ -419,6 +419,9 @@ RESHAPED: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
     # the pieces of each value, one per row (pandas builds both without attrs)
     "explode": lambda d: d["diagnosis"].str.split(" ").explode().rename("note").to_frame(),
     "str.extractall": lambda d: d["diagnosis"].str.extractall(r"(?P<note>\w+)"),
+    # a fixed-key hash of each value: found again by hashing the candidate diagnoses
+    "hash_pandas_object": lambda d: pd.util.hash_pandas_object(
+        d["diagnosis"], index=False).rename("note").to_frame(),
 }
 
 

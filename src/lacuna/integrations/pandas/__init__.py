@@ -61,6 +61,7 @@ from lacuna.integrations.pandas._reshape import (
     RESHAPES,
     SERIES_RESHAPES,
     STRING_RESHAPES,
+    UTIL_RESHAPES,
     WINDOW_METHODS,
     wrap_concat,
     wrap_groupby_method,
@@ -145,7 +146,8 @@ def _patches() -> list[Replacement]:
     ]
     # reshapes whose result pandas builds without the input's attrs: inherit from the inputs
     for owner, reshapes in ((pd, RESHAPES), (pd.DataFrame, FRAME_RESHAPES),
-                            (pd.Series, SERIES_RESHAPES), (StringMethods, STRING_RESHAPES)):
+                            (pd.Series, SERIES_RESHAPES), (StringMethods, STRING_RESHAPES),
+                            (pd.util, UTIL_RESHAPES)):
         patches += [Patch(owner, name, wrap) for name, wrap in reshapes.items()
                     if hasattr(owner, name)]
     patches += [Patch(owner, "value_counts", wrap_value_counts)

@@ -269,6 +269,14 @@ def _accessor_input(accessor: Any, *_: Any, **__: Any) -> list[Any]:
     return [getattr(accessor, "_orig", accessor)]
 
 
+UTIL_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    # ``pd.util.hash_pandas_object``: a fixed-key hash of each value (or row), which anyone
+    # can compute again from a list of candidate e-mail addresses: pseudonymous, not
+    # anonymous (``lacuna.anonymize`` hashes with a secret key); built without attrs
+    "hash_pandas_object": _joining("hash_pandas_object", _first_input),
+}
+
+
 STRING_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     # a frame of every match in every value (``s.str.extractall("(.)")``): built without attrs
     "extractall": _joining("str.extractall", _accessor_input),
