@@ -10,6 +10,7 @@ import csv
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -438,6 +439,38 @@ def test_reshapes_keep_the_state_of_their_inputs(visits, downloads, route):
     with pytest.raises(GovernanceViolation):
         reshaped.to_csv(target)
     assert not target.exists()
+
+
+CALLBACKS: dict[str, Callable[[pd.DataFrame, Callable[[Any], Any]], Any]] = {
+    "groupby-apply": lambda d, f: d.groupby("region").apply(f),
+    "groupby-agg": lambda d, f: d.groupby("region").agg(f),
+    "groupby-agg-list": lambda d, f: d.groupby("region").agg([f]),
+    "groupby-agg-named": lambda d, f: d.groupby("region").agg(out=("email", f)),
+    "groupby-transform": lambda d, f: d.groupby("region")["email"].transform(f),
+    "rolling-apply": lambda d, f: d["customer_id"].str[1:].astype(int).rolling(2).apply(
+        lambda w: float(f(w).iloc[-1]), raw=False),
+    "crosstab-aggfunc": lambda d, f: pd.crosstab(d["region"], d["region"], values=d["email"],
+                                                 aggfunc=f),
+}
+
+
+@pytest.mark.parametrize("route", CALLBACKS, ids=list(CALLBACKS))
+def test_a_function_pandas_calls_back_is_governed(customers, downloads, route):
+    """pandas runs these calls with Lacuna out of its way (its own frames are not governed),
+    but the user's function it calls back is the user's code: what it writes is decided."""
+    def leak(part: Any) -> Any:
+        customers[["email"]].to_csv(downloads / "leak.csv")
+        return part
+
+    def export(part: Any) -> Any:
+        customers[["region"]].to_csv(downloads / "regions.csv", index=False)
+        return part
+
+    with pytest.raises(GovernanceViolation):
+        CALLBACKS[route](customers, leak)
+    assert not (downloads / "leak.csv").exists()
+    CALLBACKS[route](customers, export)  # public: allowed, and read back
+    assert pd.read_csv(downloads / "regions.csv").equals(customers[["region"]])
 
 
 def test_reshapes_of_public_columns_stay_public(customers, downloads):

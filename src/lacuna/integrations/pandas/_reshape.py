@@ -21,6 +21,7 @@ reconciled lazily by ``effective_state``.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -180,8 +181,7 @@ def _joining(
         def joined(*args: Any, **kwargs: Any) -> Any:
             if _bypass.active():
                 return original(*args, **kwargs)
-            with _bypass.bypass():  # pandas' own internal frames are not governed
-                result = original(*args, **kwargs)
+            result = _run_bypassed(original, *args, **kwargs)
             return _inherit_joined(
                 result, inputs(*args, **kwargs), operation,
                 _by_name(suffixes(**kwargs)) if suffixes is not None else None)
@@ -286,16 +286,53 @@ STRING_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] =
 Describe = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
+def _governed_callback(fn: Any) -> Any:
+    """``fn`` run governed when pandas calls it back from a bypassed call: the user's own
+    function (a ``def``, a lambda, a bound method), not pandas' or numpy's, which pandas
+    recognises by identity (``np.sum``, ``len``) and which write nothing."""
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        return fn
+    if (getattr(fn, "__module__", None) or "").startswith(("pandas", "numpy")):
+        return fn
+
+    @functools.wraps(fn)
+    def governed(*args: Any, **kwargs: Any) -> Any:
+        with _bypass.lifted():
+            return fn(*args, **kwargs)
+
+    return governed
+
+
+def _user_code(value: Any) -> Any:
+    """``value`` with every user function in it (an argument, a list or dict of them, a named
+    aggregation's ``(column, function)``) run governed (:func:`_governed_callback`)."""
+    if isinstance(value, list):
+        return [_user_code(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_user_code(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _user_code(v) for k, v in value.items()}
+    return _governed_callback(value)
+
+
+def _run_bypassed(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``original`` run ungoverned (pandas' own internal frames are not governed), the user's
+    functions it calls back governed again: a write one makes is decided like any other."""
+    with _bypass.bypass():
+        return original(*(_user_code(a) for a in args),
+                        **{k: _user_code(v) for k, v in kwargs.items()})
+
+
 def _described(original: Callable[..., Any], describe: Describe) -> Callable[..., Any]:
-    """A method run ungoverned (pandas' own internal frames are not governed), whose result
+    """A method run ungoverned (:func:`_run_bypassed`), whose result
     ``describe(self, result, args, kwargs)`` hands to step 3 and returns, state attached."""
 
     @functools.wraps(original)
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _bypass.active():
             return original(self, *args, **kwargs)
+        result = _run_bypassed(original, self, *args, **kwargs)
         with _bypass.bypass():
-            result = original(self, *args, **kwargs)
             return describe(self, result, args, kwargs)
 
     return method
