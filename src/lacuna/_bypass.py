@@ -25,3 +25,15 @@ def bypass() -> Iterator[None]:
         yield
     finally:
         _active.reset(token)
+
+
+@contextlib.contextmanager
+def lifted() -> Iterator[None]:
+    """The user's own code called back from inside a bypassed pandas call (the function given
+    to ``groupby().apply``/``agg``/``transform``, ``rolling().apply``): governed again, so a
+    write it makes is decided like any other."""
+    token = _active.set(False)
+    try:
+        yield
+    finally:
+        _active.reset(token)

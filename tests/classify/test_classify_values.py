@@ -143,6 +143,18 @@ def test_free_text_with_emails_and_phones_is_pii():
     assert "(free text)" in c.reasoning
 
 
+@pytest.mark.parametrize("joined", [
+    lambda a: ",".join(a), lambda a: ";".join(a), lambda a: "|".join(a),
+    lambda a: "\n".join(a), lambda a: "\t".join(a), lambda a: f"email={a[0]}",
+    lambda a: f"<{a[0]}>", lambda a: f"mailto:{a[0]}",
+], ids=["comma", "semicolon", "pipe", "newline", "tab", "key=value", "angle", "mailto"])
+def test_addresses_joined_without_spaces_are_free_text(joined):
+    addresses = emails(40)
+    c = col([joined(addresses[i:i + 10]) for i in range(0, 40, 10)], name="x")
+    assert (c.classification, c.pii_type) == (PII, "email"), c.reasoning
+    assert col(["AMER,EMEA;APAC|LATAM"] * 4, name="x").classification is PUBLIC  # no address
+
+
 def test_one_email_in_large_free_text_is_not_enough():
     notes = ["write to ada@example.org"] + ["nothing to see here"] * 99
     assert col(notes, name="notes").classification is PUBLIC

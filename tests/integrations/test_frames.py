@@ -255,6 +255,27 @@ def test_duckdb_in_memory_tables_carry_the_classification(folder: Path) -> None:
     con.close()
 
 
+def test_duckdb_temporary_tables_carry_the_classification(folder: Path) -> None:
+    """A temporary table is the connection's own (a cursor, another connection, does not see
+    it): creating one is allowed like any in-memory table, it carries its classification, and
+    its export is decided on it (a public one is written and reads back equal)."""
+    customers, con = str(folder / "customers.csv"), duckdb.connect()
+    with lacuna.governed(cfg(folder)):
+        con.execute(f"CREATE TEMP TABLE mails AS SELECT email FROM '{customers}'")
+        con.execute(f"CREATE TEMPORARY TABLE regions AS SELECT region FROM '{customers}'")
+        assert "PII" in governed_duckdb.classification(con.sql("SELECT * FROM mails")).tags
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute(f"COPY mails TO '{folder / 'leak.csv'}'")
+        assert not (folder / "leak.csv").exists()
+        con.execute(f"COPY regions TO '{folder / 'regions.csv'}'")  # public: allowed
+        con.execute(f"INSERT INTO regions SELECT email FROM '{customers}'")  # now it is PII
+        with pytest.raises(GovernanceViolation, match="Cannot export PROPRIETARY"):
+            con.execute(f"COPY regions TO '{folder / 'regions2.csv'}'")
+    back = pd.read_csv(folder / "regions.csv")
+    assert back["region"].tolist() == pd.read_csv(customers)["region"].tolist()
+    con.close()
+
+
 def test_disable_restores_the_libraries() -> None:
     before = (pl.read_csv, pl.DataFrame.select, pq.write_table, duckdb.DuckDBPyConnection.sql)
     with lacuna.governed():

@@ -10,6 +10,7 @@ import csv
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,19 @@ def test_laundering_route_is_denied_on_export(customers, downloads, route):
     with pytest.raises(GovernanceViolation):
         laundered.to_csv(target)
     assert not target.exists()
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\n"])
+def test_values_joined_into_one_text_are_checked_at_the_boundary(customers, downloads, sep):
+    """A scalar carries no class (``str.cat`` without another Series returns a ``str``): the
+    frame it is put into is classified from its values, addresses joined without spaces too."""
+    joined = pd.DataFrame({"note": [customers["email"].str.cat(sep=sep)]})
+    with pytest.raises(GovernanceViolation):
+        joined.to_csv(downloads / "joined.csv")
+    assert not (downloads / "joined.csv").exists()
+    regions = pd.DataFrame({"note": [customers["region"].str.cat(sep=sep)]})
+    regions.to_csv(downloads / "regions.csv", index=False)  # public: allowed, read back
+    assert pd.read_csv(downloads / "regions.csv")["note"].tolist() == regions["note"].tolist()
 
 
 def test_check_and_anonymize_see_the_moved_content(customers):
@@ -397,7 +411,18 @@ RESHAPED: dict[str, Callable[[pd.DataFrame], pd.DataFrame | pd.Series]] = {
     "groupby-ffill": lambda d: d.groupby("ward")["diagnosis"].ffill().rename("note").to_frame(),
     "groupby-bfill": lambda d: d.groupby("ward")["diagnosis"].bfill().rename("note").to_frame(),
     "groupby-rank": lambda d: d.groupby("ward")["diagnosis"].rank().rename("note"),
+    # a function of each group: here the group's diagnoses as one text per ward
+    "groupby-apply": lambda d: d.groupby("ward").apply(
+        lambda g: g["diagnosis"].str.cat(sep=";")).rename("note").to_frame(),
+    "groupby-series-apply": lambda d: d.groupby("ward")["diagnosis"].apply(
+        lambda s: s.str.cat(sep=";")).rename("note").to_frame(),
     "compare": lambda d: d[["diagnosis"]].compare(d[["diagnosis"]].shift(1)),
+    # the pieces of each value, one per row (pandas builds both without attrs)
+    "explode": lambda d: d["diagnosis"].str.split(" ").explode().rename("note").to_frame(),
+    "str.extractall": lambda d: d["diagnosis"].str.extractall(r"(?P<note>\w+)"),
+    # a fixed-key hash of each value: found again by hashing the candidate diagnoses
+    "hash_pandas_object": lambda d: pd.util.hash_pandas_object(
+        d["diagnosis"], index=False).rename("note").to_frame(),
 }
 
 
@@ -416,12 +441,55 @@ def test_reshapes_keep_the_state_of_their_inputs(visits, downloads, route):
     assert not target.exists()
 
 
+CALLBACKS: dict[str, Callable[[pd.DataFrame, Callable[[Any], Any]], Any]] = {
+    "groupby-apply": lambda d, f: d.groupby("region").apply(f),
+    "groupby-agg": lambda d, f: d.groupby("region").agg(f),
+    "groupby-agg-list": lambda d, f: d.groupby("region").agg([f]),
+    "groupby-agg-named": lambda d, f: d.groupby("region").agg(out=("email", f)),
+    "groupby-transform": lambda d, f: d.groupby("region")["email"].transform(f),
+    "rolling-apply": lambda d, f: d["customer_id"].str[1:].astype(int).rolling(2).apply(
+        lambda w: float(f(w).iloc[-1]), raw=False),
+    "crosstab-aggfunc": lambda d, f: pd.crosstab(d["region"], d["region"], values=d["email"],
+                                                 aggfunc=f),
+}
+
+
+@pytest.mark.parametrize("route", CALLBACKS, ids=list(CALLBACKS))
+def test_a_function_pandas_calls_back_is_governed(customers, downloads, route):
+    """pandas runs these calls with Lacuna out of its way (its own frames are not governed),
+    but the user's function it calls back is the user's code: what it writes is decided."""
+    def leak(part: Any) -> Any:
+        customers[["email"]].to_csv(downloads / "leak.csv")
+        return part
+
+    def export(part: Any) -> Any:
+        customers[["region"]].to_csv(downloads / "regions.csv", index=False)
+        return part
+
+    with pytest.raises(GovernanceViolation):
+        CALLBACKS[route](customers, leak)
+    assert not (downloads / "leak.csv").exists()
+    CALLBACKS[route](customers, export)  # public: allowed, and read back
+    assert pd.read_csv(downloads / "regions.csv").equals(customers[["region"]])
+
+
 def test_reshapes_of_public_columns_stay_public(customers, downloads):
     dummies = pd.get_dummies(customers["region"])
     assert dummies.lacuna_classification.tier is Tier.PUBLIC, dummies.lacuna.explain()
     dummies.to_csv(downloads / "regions.csv")  # allowed: one-hot regions
     back = pd.read_csv(downloads / "regions.csv")
     assert {"AMER", "EMEA"} <= set(back.columns)
+    pieces = customers["region"].str.split("").explode().rename("letter")
+    assert pieces.lacuna_classification.tier is Tier.PUBLIC, pieces.lacuna.explain()
+    pieces.to_frame().to_csv(downloads / "letters.csv", index=False)  # allowed, read back
+    assert pd.read_csv(downloads / "letters.csv")["letter"].dropna().tolist() == \
+        pieces.replace("", None).dropna().tolist()
+    # apply's function sees every column of its group: only the columns grouped count
+    latest = customers[["region", "signup_date"]].groupby("region").apply(
+        lambda g: g[["signup_date"]].max())
+    assert latest.lacuna_classification.tier is Tier.PUBLIC, latest.lacuna.explain()
+    latest.to_csv(downloads / "latest.csv")  # allowed, read back
+    assert pd.read_csv(downloads / "latest.csv", index_col=0).equals(latest)
     firsts = customers.groupby("region")["signup_date"].transform("min")
     assert firsts.lacuna_classification.tier is Tier.PUBLIC, firsts.lacuna.explain()
 

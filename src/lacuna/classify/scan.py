@@ -33,6 +33,10 @@ from pandas.api import types as ptypes
 from lacuna.classify.base import ValueMatch, ValueRecognizer, validators
 
 MAX_VALUE_CHARS = 2048
+# A value holding one of these is searched as free text: words, and values joined into one
+# (``",".join(emails)``, ``"a@x.org;b@y.org"``, ``"email=a@x.org"``, ``"<a@x.org>"``), whose
+# pieces a whole-value pattern does not match. RE2 syntax.
+TEXT_SEPARATORS = r"[\s,;|<>\"=:]"
 TEXT_MIN_HITS = 2  # free text: a column holds X when >= 2 sampled values contain a valid X ...
 TEXT_MIN_RATIO = 0.05  # ... or when >= 5% of them do (one hit in a 3-row sample counts)
 DISTINCT_MIN_VALUES = 256  # fewer values: patterns over them directly
@@ -49,7 +53,8 @@ class ColumnSample:
 
     name: str
     values: pa.Array  # utf8
-    text: pa.Array  # the values containing whitespace: candidates for free-text search
+    text: pa.Array  # the values containing whitespace or a separator (TEXT_SEPARATORS):
+    # candidates for free-text search
     from_integers: bool = False  # the column holds integers: nothing in it carries formatting
     skipped: str | None = None  # why values were not scanned (dtype), for reasoning
     dates: pa.Array | None = None  # date32, when the column holds dates or timestamps
@@ -186,7 +191,8 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
         values = pa.array([_as_text(v) for v in s.tolist()], type=pa.string())
     values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
     values = pc.drop_null(values)
-    text = values[:0] if from_integers else pc.filter(values, pc.match_substring(values, " "))
+    text = values[:0] if from_integers else pc.filter(
+        values, pc.match_substring_regex(values, TEXT_SEPARATORS))
     distinct, codes = _distinct(values)
     bounds = pc.min_max(pc.utf8_length(values)) if len(values) else None
     lengths = (int(bounds["min"].as_py()), int(bounds["max"].as_py())) if bounds else (0, 0)

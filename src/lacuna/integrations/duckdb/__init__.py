@@ -488,23 +488,38 @@ def _catalog(con: Any) -> Any:
 
 
 class _Session:
-    """A DuckDB connection's cursors in the connection's current database and schema. A
-    cursor of DuckDB's starts in the default one, so after ``USE o`` an unqualified ``kept``
-    would be looked up (and counted, sampled, commented on) in the wrong database, or not
-    found at all."""
+    """The DB-API calls :class:`lacuna.sql.catalog.Database` makes, run on the connection the
+    user's statement runs on, in its current database and schema. Not on one of its cursors:
+    a DuckDB cursor is a new connection to the same database, which sees neither the
+    connection's temporary tables (``CREATE TEMP TABLE``: each connection has its own) nor
+    what its open transaction has not committed, and starts in the default database (after
+    ``USE o`` an unqualified ``kept`` would be looked up, counted, sampled and commented on in
+    the wrong one)."""
 
     def __init__(self, con: Any) -> None:
         self.con = con
+        self.result: Any = None
 
-    def cursor(self) -> Any:
-        from lacuna.sql.catalog import quote
+    def cursor(self) -> _Session:
+        return _Session(self.con)
 
-        with _bypass.bypass(), outermost():  # a relation: the user's pending result stays
-            rows = self.con.sql("SELECT current_database(), current_schema()").fetchall()
-        cursor = self.con.cursor()
-        if rows:
-            cursor.execute(f"USE {quote(str(rows[0][0]))}.{quote(str(rows[0][1]))}")
-        return cursor
+    def execute(self, sql: str) -> None:
+        with _bypass.bypass(), outermost():  # Lacuna's own look-ups are not governed
+            self.result = self.con.sql(sql)  # a statement that returns no rows runs here
+
+    @property
+    def description(self) -> Any:
+        return self.result.description if self.result is not None else None
+
+    def fetchall(self) -> list[Any]:
+        if self.result is None:
+            return []
+        with _bypass.bypass(), outermost():
+            return list(self.result.fetchall())
+
+    def close(self) -> None:
+        """Nothing to close: the connection is the caller's."""
+        self.result = None
 
 
 class _ViaRelation:

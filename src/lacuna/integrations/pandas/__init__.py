@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 from pandas.core.groupby.generic import DataFrameGroupBy, SeriesGroupBy
 from pandas.core.indexing import _LocationIndexer
+from pandas.core.strings.accessor import StringMethods
 from pandas.io.formats.style import Styler
 
 from lacuna.integrations.pandas._columns import (
@@ -59,6 +60,8 @@ from lacuna.integrations.pandas._reshape import (
     GROUPBY_ROW_METHODS,
     RESHAPES,
     SERIES_RESHAPES,
+    STRING_RESHAPES,
+    UTIL_RESHAPES,
     WINDOW_METHODS,
     wrap_concat,
     wrap_groupby_method,
@@ -143,7 +146,8 @@ def _patches() -> list[Replacement]:
     ]
     # reshapes whose result pandas builds without the input's attrs: inherit from the inputs
     for owner, reshapes in ((pd, RESHAPES), (pd.DataFrame, FRAME_RESHAPES),
-                            (pd.Series, SERIES_RESHAPES)):
+                            (pd.Series, SERIES_RESHAPES), (StringMethods, STRING_RESHAPES),
+                            (pd.util, UTIL_RESHAPES)):
         patches += [Patch(owner, name, wrap) for name, wrap in reshapes.items()
                     if hasattr(owner, name)]
     patches += [Patch(owner, "value_counts", wrap_value_counts)

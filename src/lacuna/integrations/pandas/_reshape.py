@@ -21,6 +21,7 @@ reconciled lazily by ``effective_state``.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -74,6 +75,11 @@ GROUPBY_ROW_METHODS = (
     "cummax",
     "cummin",
     "fillna",
+    # ``apply`` runs the user's function on each group: its result may be the rows, a value
+    # per group or any text made of them (``g.email.str.cat(sep=",")``), and pandas builds a
+    # frame's result without attrs. Lacuna cannot tell which, so it is not an aggregate: it
+    # inherits from the grouped table, as the per-row methods do (fail closed)
+    "apply",
 )
 # methods of window objects (``rolling``, ``expanding``, ``ewm``, a ``rolling(win_type=...)``
 # window, and their group-by forms): one row per input row, each computed from a few of its
@@ -175,8 +181,7 @@ def _joining(
         def joined(*args: Any, **kwargs: Any) -> Any:
             if _bypass.active():
                 return original(*args, **kwargs)
-            with _bypass.bypass():  # pandas' own internal frames are not governed
-                result = original(*args, **kwargs)
+            result = _run_bypassed(original, *args, **kwargs)
             return _inherit_joined(
                 result, inputs(*args, **kwargs), operation,
                 _by_name(suffixes(**kwargs)) if suffixes is not None else None)
@@ -253,22 +258,81 @@ SERIES_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] =
     # a new DataFrame (no attrs) whose column labels are an index level's values
     # (``s.unstack("email")``: one column per e-mail address)
     "unstack": _joining("unstack", _first_input),
+    # a list-like's elements, one per row: pandas builds the result without attrs
+    # (``s.str.split("@").explode()``: the pieces of each e-mail address)
+    "explode": _joining("explode", _first_input),
+}
+
+
+def _accessor_input(accessor: Any, *_: Any, **__: Any) -> list[Any]:
+    """The Series a ``.str`` accessor belongs to."""
+    return [getattr(accessor, "_orig", accessor)]
+
+
+UTIL_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    # ``pd.util.hash_pandas_object``: a fixed-key hash of each value (or row), which anyone
+    # can compute again from a list of candidate e-mail addresses: pseudonymous, not
+    # anonymous (``lacuna.anonymize`` hashes with a secret key); built without attrs
+    "hash_pandas_object": _joining("hash_pandas_object", _first_input),
+}
+
+
+STRING_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    # a frame of every match in every value (``s.str.extractall("(.)")``): built without attrs
+    "extractall": _joining("str.extractall", _accessor_input),
 }
 
 
 Describe = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
+def _governed_callback(fn: Any) -> Any:
+    """``fn`` run governed when pandas calls it back from a bypassed call: the user's own
+    function (a ``def``, a lambda, a bound method), not pandas' or numpy's, which pandas
+    recognises by identity (``np.sum``, ``len``) and which write nothing."""
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        return fn
+    if (getattr(fn, "__module__", None) or "").startswith(("pandas", "numpy")):
+        return fn
+
+    @functools.wraps(fn)
+    def governed(*args: Any, **kwargs: Any) -> Any:
+        with _bypass.lifted():
+            return fn(*args, **kwargs)
+
+    return governed
+
+
+def _user_code(value: Any) -> Any:
+    """``value`` with every user function in it (an argument, a list or dict of them, a named
+    aggregation's ``(column, function)``) run governed (:func:`_governed_callback`)."""
+    if isinstance(value, list):
+        return [_user_code(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_user_code(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _user_code(v) for k, v in value.items()}
+    return _governed_callback(value)
+
+
+def _run_bypassed(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``original`` run ungoverned (pandas' own internal frames are not governed), the user's
+    functions it calls back governed again: a write one makes is decided like any other."""
+    with _bypass.bypass():
+        return original(*(_user_code(a) for a in args),
+                        **{k: _user_code(v) for k, v in kwargs.items()})
+
+
 def _described(original: Callable[..., Any], describe: Describe) -> Callable[..., Any]:
-    """A method run ungoverned (pandas' own internal frames are not governed), whose result
+    """A method run ungoverned (:func:`_run_bypassed`), whose result
     ``describe(self, result, args, kwargs)`` hands to step 3 and returns, state attached."""
 
     @functools.wraps(original)
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _bypass.active():
             return original(self, *args, **kwargs)
+        result = _run_bypassed(original, self, *args, **kwargs)
         with _bypass.bypass():
-            result = original(self, *args, **kwargs)
             return describe(self, result, args, kwargs)
 
     return method
