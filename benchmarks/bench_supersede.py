@@ -18,15 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from docsection import cpu_model, median_seconds
 
 import lacuna
 from lacuna import _bypass
@@ -40,25 +38,6 @@ def frame(n: int) -> pd.DataFrame:
         "region": rng.choice(["EMEA", "AMER", "APAC", "LATAM"], n),
         "revenue": rng.uniform(1, 500, n).round(2),
     })
-
-
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
-
-
-def cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> int:
@@ -105,15 +84,16 @@ def main() -> int:
 
                     write()  # the file exists: the write replaces it
                     runs = 5 if args.quick else (31 if n <= 1_000 else 9)
-                    plain = median_ms(write, runs)
-                    extra = median_ms(lambda path=path: step(path), 51 if args.quick else 201)
+                    plain = median_seconds(write, runs) * 1000
+                    steps = 51 if args.quick else 201
+                    extra = median_seconds(lambda path=path: step(path), steps) * 1000
                     rows.append((pending, n, writer, plain, extra))
         lacuna.disable()
     after = os.getloadavg()
     now = datetime.now(UTC)
     print("## Exceptions: the cost of superseding on a write to an existing file\n")
     print(f"`python benchmarks/bench_supersede.py{' --quick' if args.quick else ''}`, "
-          f"measured {now:%Y-%m-%d %H:%M} UTC on {cpu()}, {os.cpu_count()} cores, Python "
+          f"measured {now:%Y-%m-%d %H:%M} UTC on {cpu_model()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, pandas {pd.__version__}; load average (1/5/15 min) "
           f"{before[0]:.2f}/{before[1]:.2f}/{before[2]:.2f} before, "
           f"{after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f} after. The step is the path's turn, "
