@@ -179,20 +179,12 @@ def _writer(name: str) -> Callable[[Any], Any]:
 def _rdd_writer(name: str) -> Callable[[Any], Any]:
     def make(original: Any) -> Any:
         def write(self: Any, *args: Any, **kwargs: Any) -> Any:
-            from pyspark.sql import SparkSession
-
-            from lacuna.spark.session import governed
-
-            spark = SparkSession.getActiveSession()
-            if spark is None or not governed(spark):
+            if not _rdd_governed():
                 return original(self, *args, **kwargs)
-            from lacuna.spark import writes
-            from lacuna.spark.sources import local_path
-
             where = (str(_arg(args, kwargs, 0, "path")) if name.endswith("File")
                      else f"hadoop://{name}")  # a Hadoop conf names the output: not a path
-            return writes.govern_rdd_write(local_path(where) or where, f"spark.RDD.{name}",
-                                           lambda: original(self, *args, **kwargs))
+            return _govern_rdd_write(where, f"spark.RDD.{name}",
+                                     lambda: original(self, *args, **kwargs))
 
         return write
 
@@ -206,26 +198,39 @@ def _rdd_checkpoint(original: Any) -> Any:
     nothing is written; with no directory set, Spark refuses it itself."""
 
     def checkpoint(self: Any) -> Any:
-        from pyspark.sql import SparkSession
-
-        from lacuna.spark.session import governed
-
-        spark = SparkSession.getActiveSession()
-        folder = None
-        if spark is not None and governed(spark):
-            from lacuna.spark import _jvm
-
-            folder = _jvm.option(self.context._jsc.sc().getCheckpointDir())
+        folder = _checkpoint_folder(self.context) if _rdd_governed() else None
         if folder is None:
             return original(self)
-        from lacuna.spark import writes
-        from lacuna.spark.sources import local_path
-
-        where = str(folder)
-        return writes.govern_rdd_write(local_path(where) or where, "spark.RDD.checkpoint",
-                                       lambda: original(self))
+        return _govern_rdd_write(folder, "spark.RDD.checkpoint", lambda: original(self))
 
     return checkpoint
+
+
+def _rdd_governed() -> bool:
+    """Whether the active session is governed (an RDD names no session of its own)."""
+    from pyspark.sql import SparkSession
+
+    from lacuna.spark.session import governed
+
+    spark = SparkSession.getActiveSession()
+    return spark is not None and governed(spark)
+
+
+def _govern_rdd_write(where: str, method: str, run: Callable[[], Any]) -> Any:
+    """:func:`lacuna.spark.writes.govern_rdd_write` to ``where`` (a local path when it is
+    one)."""
+    from lacuna.spark import writes
+    from lacuna.spark.sources import local_path
+
+    return writes.govern_rdd_write(local_path(where) or where, method, run)
+
+
+def _checkpoint_folder(context: Any) -> str | None:
+    """The checkpoint directory set on a SparkContext (``setCheckpointDir``), or None."""
+    from lacuna.spark import _jvm
+
+    folder = _jvm.option(context._jsc.sc().getCheckpointDir())
+    return None if folder is None else str(folder)
 
 
 def _classic_dataframe() -> Any:
@@ -249,14 +254,13 @@ def _checkpoint(original: Any) -> Any:
 
         if not governed(self.sparkSession):
             return original(self, *args, **kwargs)
-        from lacuna.spark import _jvm, writes
+        from lacuna.spark import writes
 
-        folder = _jvm.option(self.sparkSession.sparkContext._jsc.sc().getCheckpointDir())
-        if folder is None:  # no directory set: Spark refuses the checkpoint itself
+        where = _checkpoint_folder(self.sparkSession.sparkContext)
+        if where is None:  # no directory set: Spark refuses the checkpoint itself
             return original(self, *args, **kwargs)
         from lacuna.spark.sources import local_path
 
-        where = str(folder)
         return writes.govern_write(
             self, writes.path_target(local_path(where) or where, append=True),
             "spark.DataFrame.checkpoint", lambda: original(self, *args, **kwargs))
