@@ -125,7 +125,7 @@ def exception_request(body: ExceptionRequestBody, request: Request,
     return created.to_dict()
 
 
-EXCEPTIONS_LIMIT = 1_000  # a list's default length, and its most
+EXCEPTIONS_LIMIT = 1_000  # a list's default length
 EXCEPTIONS_LIMIT_MAX = 10_000
 
 
