@@ -11,6 +11,14 @@ Recognition is vectorized: the sample becomes one Arrow string array, a prefilte
 all of it at once (RE2 via pyarrow compute, the engine behind pandas' ``str`` dtype, called
 directly to skip pandas' per-call pattern analysis), and the validator runs only on prefilter
 matches, at most ``max_checks`` of them, evenly spaced.
+
+A small sample (a header's labels, a few rows: at most ``SMALL_VALUES`` values of at most
+``SMALL_CHARS`` characters) is matched in Python's ``re`` instead, for the patterns vetted to run
+there (:func:`vet_patterns`: the built-in recognizers'): pyarrow compiles a pattern on every
+call, which costs more than matching a hundred short values. The vetted patterns match the same
+values in both engines (``tests/classify/test_scan_engines.py`` holds them to it); any other
+pattern (a configured term, a custom recognizer's) runs in RE2 alone, whose matching time is
+linear in the value whatever the pattern.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -41,6 +50,8 @@ TEXT_MIN_HITS = 2  # free text: a column holds X when >= 2 sampled values contai
 TEXT_MIN_RATIO = 0.05  # ... or when >= 5% of them do (one hit in a 3-row sample counts)
 DISTINCT_MIN_VALUES = 256  # fewer values: patterns over them directly
 PROBE = 24  # candidates validated before giving up on a recognizer that matched none of them
+SMALL_VALUES = 128  # a sample this small, its values this short: vetted patterns run in
+SMALL_CHARS = 256  # Python's re, compiled once (RE2 in pyarrow compiles on every call)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +75,18 @@ class ColumnSample:
     distinct: pa.Array | None = field(default=None, repr=False, compare=False)
     codes: pa.Array | None = field(default=None, repr=False, compare=False)
     lengths: tuple[int, int] = (0, 0)  # the shortest and the longest value, in characters
+    # A small sample's values and free-text values as Python strings (SMALL_VALUES,
+    # SMALL_CHARS): the vetted patterns run over them in Python's re.
+    strings: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+    text_strings: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.values)
 
     def any_contains(self, literal: str) -> bool:
         """Whether any value contains ``literal``."""
+        if self.strings is not None:
+            return any(literal in v for v in self.strings)
         values = self.values if self.distinct is None else self.distinct
         return bool(pc.any(pc.match_substring(values, literal)).as_py())
 
@@ -79,12 +96,20 @@ class ColumnSample:
 
     def matching(self, pattern: str) -> pa.Array:
         """The values that ``pattern`` matches entirely, as an Arrow array (no Python strings)."""
+        if (found := self._small(pattern)) is not None:
+            return pa.array(found, type=pa.string())
         return pc.filter(self.values, self._mask(pattern))
 
     def candidates(self, pattern: str, limit: int) -> tuple[int, list[str]]:
         """How many values ``pattern`` matches entirely, and at most ``limit`` of them, evenly
         spaced (the ``i * count / limit``-th): only those become Python strings, so a validator
         runs on a bounded number of candidates however many values the batch holds."""
+        if (found := self._small(pattern)) is not None:
+            count = len(found)
+            if count <= limit:
+                return count, found
+            step = count / limit
+            return count, [found[int(i * step)] for i in range(limit)]
         mask = self._mask(pattern)
         count = int(pc.sum(mask).as_py() or 0)
         if count <= limit:
@@ -93,6 +118,13 @@ class ColumnSample:
         step = count / limit
         picked = positions[(np.arange(limit) * step).astype(np.int64)]
         return count, self.values.take(pa.array(picked)).to_pylist()
+
+    def _small(self, pattern: str) -> list[str] | None:
+        """The values ``pattern`` matches entirely, matched in Python's re: ``None`` unless the
+        sample is small and the pattern vetted (:func:`vet_patterns`)."""
+        if self.strings is None or (compiled := _VETTED.get(pattern)) is None:
+            return None
+        return [v for v in self.strings if compiled.fullmatch(v)]
 
     def _mask(self, pattern: str) -> pa.Array:
         return self._each(pc.match_substring_regex, f"^(?:{pattern})$")
@@ -112,6 +144,8 @@ class ColumnSample:
         """The first candidate per free-text value: the group named ``value`` in ``pattern``."""
         if not len(self.text):
             return []
+        if self.strings is not None and (compiled := _VETTED.get(pattern)) is not None:
+            return [m.group("value") or "" for v in self.text_strings if (m := compiled.search(v))]
         found = pc.drop_null(pc.extract_regex(self.text, pattern))
         return found.field("value").to_pylist()  # type: ignore[no-any-return]
 
@@ -196,8 +230,92 @@ def column_sample(name: str, series: pd.Series) -> ColumnSample:
     distinct, codes = _distinct(values)
     bounds = pc.min_max(pc.utf8_length(values)) if len(values) else None
     lengths = (int(bounds["min"].as_py()), int(bounds["max"].as_py())) if bounds else (0, 0)
+    small = len(values) <= SMALL_VALUES and lengths[1] <= SMALL_CHARS
     return ColumnSample(name, values, text, from_integers=from_integers, distinct=distinct,
-                        codes=codes, lengths=lengths)
+                        codes=codes, lengths=lengths,
+                        strings=tuple(values.to_pylist()) if small else None,
+                        text_strings=tuple(text.to_pylist()) if small else ())
+
+
+_VETTED: dict[str, re.Pattern[str]] = {}
+_WHITESPACE = r"\t\n\f\r "  # RE2's \s: no \v, which Python's has
+_POSIX = re.compile(r"\[:\^?[a-z]+:\]")
+_HEX = re.compile(r"[0-9A-Fa-f]{2}")
+
+
+def vet_patterns(*patterns: str) -> frozenset[str]:
+    """Let ``patterns`` run in Python's ``re`` over small samples; returns those that can.
+
+    Only for patterns whose matching time is bounded on short values and that mean in Python
+    what they mean in RE2 (the built-in recognizers' prefilters and searches, vetted by
+    :mod:`lacuna.classify.builtin` and held to it by a test over both engines). A pattern
+    Python cannot read the same way (``\\p{Han}``, POSIX classes, RE2-only escapes) stays in
+    RE2. Python's ``re`` backtracks: never vet a pattern from configuration.
+    """
+    vetted = set()
+    for pattern in patterns:
+        compiled = _python_pattern(pattern)
+        if compiled is not None:
+            _VETTED[pattern] = compiled
+            vetted.add(pattern)
+    return frozenset(vetted)
+
+
+def _python_pattern(pattern: str) -> re.Pattern[str] | None:
+    """``pattern`` (RE2 syntax) compiled for Python's ``re`` with RE2's meaning: ASCII classes,
+    RE2's whitespace for ``\\s``, end of text for ``$``; ``None`` for anything outside the
+    syntax both read alike (escapes other than ``\\d \\w \\s \\b \\A``, control and
+    hex characters and escaped punctuation; groups other than ``(?:``, ``(?P<`` and ``(?s``;
+    POSIX classes; ``{,n}``)."""
+    if _POSIX.search(pattern) or "{," in pattern:
+        return None
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            escape = pattern[i + 1 : i + 2]
+            if escape in ("s", "S"):
+                if in_class and escape == "S":
+                    return None  # a negated class inside a class: no plain Python spelling
+                body = _WHITESPACE if in_class else f"[{'^' if escape == 'S' else ''}{_WHITESPACE}]"
+                out.append(body)
+            elif escape == "x" and _HEX.fullmatch(pattern, i + 2, i + 4):
+                out.append(pattern[i : i + 4])
+                i += 2
+            elif escape and (escape in "dDwWtnrfv" or (escape in "bBA" and not in_class)
+                             or not escape.isalnum()):
+                out.append(pattern[i : i + 2])
+            else:
+                return None
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            if pattern.startswith("^", i):
+                out.append("^")
+                i += 1
+            if pattern.startswith("]", i):  # a leading ']' is a literal
+                out.append("\\]")
+                i += 1
+            continue
+        elif c == "(" and pattern.startswith("?", i + 1):
+            if not pattern.startswith(("(?:", "(?P<", "(?s)", "(?s:"), i):
+                return None
+        elif c == "$":
+            c = "\\Z"  # RE2's $ is the end of the text; Python's also matches before a final \n
+        out.append(c)
+        i += 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "possible nested set": Python reads it otherwise
+            return re.compile("".join(out), re.ASCII)
+    except (re.error, FutureWarning, DeprecationWarning):
+        return None
 
 
 def _distinct(values: pa.Array) -> tuple[pa.Array | None, pa.Array | None]:

@@ -7,6 +7,7 @@ values must have the right shape, and a real share must pass the dictionary or s
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any, ClassVar
 
@@ -22,7 +23,10 @@ PII = ColumnKind.PII
 # Words without digits or @; the first of two letters at least, or one Han or Hangul syllable
 # (a Chinese or Korean family name: "梁 鑫").
 NAME_SHAPE = r"(?:[^\d\s@/:;]{2,}|[\p{Han}\p{Hangul}])(?:[ ,]+[^\d\s@/:;]+){0,6}"
-_DATE_STRING = (r"\d{4}-\d{1,2}-\d{1,2}(?:[T ].*)?|\d{1,2}[./-]\d{1,2}[./-]\d{4}"
+# A value with one of these is never NAME_SHAPE (RE2's \d is ASCII): a small sample without
+# another value is answered without RE2, which NAME_SHAPE's \p{Han} needs.
+_NOT_NAME = re.compile(r"[0-9@/:;]")
+DATE_STRING = (r"\d{4}-\d{1,2}-\d{1,2}(?:[T ].*)?|\d{1,2}[./-]\d{1,2}[./-]\d{4}"
                 r"|\d{4}/\d{1,2}/\d{1,2}")
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d", "%d-%m-%Y")
 MAX_CHECKS = 200
@@ -47,6 +51,8 @@ class PersonNameValues(ValueRecognizer):
     def scan(self, sample: ColumnSample) -> ValueMatch | None:
         n = len(sample)
         if not n or sample.from_integers:
+            return None
+        if sample.strings is not None and all(_NOT_NAME.search(v) for v in sample.strings):
             return None
         count, picked = sample.candidates(NAME_SHAPE, MAX_CHECKS)
         if not picked:
@@ -141,7 +147,7 @@ class BirthDateValues(ValueRecognizer):
 def _parse_dates(sample: ColumnSample) -> pa.Array | None:
     if not len(sample) or sample.from_integers:
         return None
-    found = sample.matching(_DATE_STRING)
+    found = sample.matching(DATE_STRING)
     if len(found) < 0.8 * len(sample):
         return None
     strings = pc.utf8_slice_codeunits(found, 0, 10)
