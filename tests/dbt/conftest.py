@@ -3,7 +3,8 @@
 ``dbt_built`` copies ``examples/dbt_project`` to a temporary folder, points its ``packages.yml``
 at the ``lacuna`` dbt package of this checkout, and runs ``dbt deps`` and ``dbt build`` once;
 tests read the manifest, run results and the DuckDB warehouse it leaves. Without dbt the
-fixture skips with the reason. ``dbt_project_copy`` is a fresh unbuilt copy per test.
+fixture skips with the reason. ``dbt_deps_copy`` is a fresh unbuilt copy per test, with its
+packages installed (``dbt deps`` runs once per session).
 """
 
 from __future__ import annotations
@@ -61,11 +62,19 @@ def _require_dbt() -> None:
 
 
 @pytest.fixture(scope="session")
-def dbt_built(tmp_path_factory: pytest.TempPathFactory) -> BuiltProject:
-    """``dbt build`` of the example project, once per session."""
+def dbt_with_deps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example project after ``dbt deps``, unbuilt, once per session (copy it to change)."""
     _require_dbt()
-    project = copy_example(tmp_path_factory.mktemp("dbt") / "dbt_project")
+    project = copy_example(tmp_path_factory.mktemp("dbt-deps") / "dbt_project")
     run_dbt(["deps"], project)
+    return project
+
+
+@pytest.fixture(scope="session")
+def dbt_built(dbt_with_deps: Path, tmp_path_factory: pytest.TempPathFactory) -> BuiltProject:
+    """``dbt build`` of the example project, once per session."""
+    project = tmp_path_factory.mktemp("dbt") / "dbt_project"
+    shutil.copytree(dbt_with_deps, project, symlinks=True)
     done = run_dbt(["build"], project)
     return BuiltProject(dir=project, warehouse=project / "target" / "warehouse.duckdb",
                         build_output=done.stdout)
@@ -80,9 +89,11 @@ def built_copy(dbt_built: BuiltProject, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def dbt_project_copy(tmp_path: Path) -> Path:
-    """A fresh, unbuilt copy of the example project."""
-    return copy_example(tmp_path / "dbt_project")
+def dbt_deps_copy(dbt_with_deps: Path, tmp_path: Path) -> Path:
+    """A fresh, unbuilt copy of the example project with its packages installed."""
+    dest = tmp_path / "dbt_project"
+    shutil.copytree(dbt_with_deps, dest, symlinks=True)
+    return dest
 
 
 # -- small generated manifests (no dbt needed) ---------------------------------------------
