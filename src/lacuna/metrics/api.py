@@ -254,7 +254,10 @@ def intercepted_operations(gov: Governor, period: Period) -> set[str]:
     sink = getattr(gov.engine, "decision_log", None)
     if sink is not None:
         sink.flush()
-    engine = open_state_database(settings.url or gov.config.audit_url, log_sinks.metadata)
+    # The sink's own engine when the governor writes the log (no schema check per call).
+    shared = sink.engine if isinstance(sink, log_sinks.SqlDecisionLog) else None
+    engine = shared or open_state_database(settings.url or gov.config.audit_url,
+                                           log_sinks.metadata)
     t = log_sinks.table
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"  # the decision log's timestamps (UTC, microseconds)
     start, end = period.start.strftime(fmt), period.end.strftime(fmt)
@@ -263,7 +266,8 @@ def intercepted_operations(gov: Governor, period: Period) -> set[str]:
             rows = conn.execute(select(t.c.operation_id, t.c.body).where(
                 t.c.timestamp >= start, t.c.timestamp < end)).all()
     finally:
-        engine.dispose()
+        if shared is None:
+            engine.dispose()
     return {str(r.operation_id) for r in rows if r.operation_id and not _dry_run(r.body)}
 
 

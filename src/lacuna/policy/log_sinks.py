@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, inspect, select
+from sqlalchemy.engine import Engine
 
 from lacuna.audit import ledger
 from lacuna.audit.checkpoint import CheckpointLog
@@ -88,6 +89,11 @@ class SqlDecisionLog(DecisionLogSink):
         # Now, not on the writer thread: the key is the one of this process's LACUNA_HOME as
         # it is when the sink is made (a batch may be written at exit, after it changed).
         self._keyring = default_keyring()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine on the state database the records go to (readers share it)."""
+        return self._engine
 
     def _migrate(self) -> None:
         """Add the chain columns to a table written before the decision log was chained."""
