@@ -1089,6 +1089,57 @@ def test_the_turn_of_a_path_excludes_other_processes(tmp_path):
     assert free()
 
 
+def _hold_turn(target, tmp_path, seconds: float):
+    """Another process holding the turn of writes to ``target`` for ``seconds``: it locks the
+    lock file as :mod:`lacuna.exceptions.pathlock` does (without importing Lacuna: fast)."""
+    import subprocess
+    import sys
+
+    from lacuna.exceptions import pathlock
+
+    os.makedirs(pathlock.lock_folder(), mode=0o700, exist_ok=True)
+    stripe = pathlock._stripe_of(pathlock.resolved(target))
+    lock_file = os.path.join(pathlock.lock_folder(), f"{stripe:03d}.lock")
+    ready = tmp_path / "held"
+    code = ("import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.ftruncate(fd, 0)\n"
+            "os.pwrite(fd, f'{os.getpid()}\\n'.encode(), 0)\n"
+            "open(sys.argv[2], 'w').close(); time.sleep(float(sys.argv[3]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, lock_file, str(ready), str(seconds)])
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert proc.poll() is None, "the holder exited before taking the turn"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return proc
+
+
+def test_a_write_waits_for_its_turn_at_most_wait_s_and_names_the_holder(tmp_path, monkeypatch,
+                                                                        caplog):
+    from lacuna.exceptions import pathlock
+
+    target = tmp_path / "x.csv"
+    holder = _hold_turn(target, tmp_path, 0.8)
+    try:
+        monkeypatch.setattr(pathlock, "WAIT_S", 0.3)
+        with pytest.raises(pathlock.WriteTurnTimeout, match=f"process {holder.pid}") as err, \
+                pathlock.path_lock(target):
+            pytest.fail("the turn was taken while another process held it")
+        assert str(target) in str(err.value)
+        assert "nothing was written" in str(err.value)
+        # with time enough, the write waits (saying for whom) and takes the released turn
+        monkeypatch.setattr(pathlock, "WAIT_S", 60.0)
+        monkeypatch.setattr(pathlock, "WARN_AFTER_S", 0.1)
+        with caplog.at_level("WARNING", logger="lacuna.exceptions"), \
+                pathlock.path_lock(target):
+            assert holder.poll() is not None or holder.wait(5) == 0  # it had released it
+        assert f"held by process {holder.pid}" in caplog.text
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_file_whose_name_has_like_wildcards_is_found(as_user, customers, governed):
     """The records of a file are looked up by the end of their path (``LIKE``): ``_``, ``%``
     and ``\\`` in its name are matched as themselves, so its exception still holds it; another

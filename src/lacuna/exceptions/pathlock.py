@@ -23,6 +23,11 @@ content an overwrite put there. :func:`path_lock` makes the whole sequence one s
 Paths are spread over :data:`STRIPES` locks (a hash of the resolved path), so the number of
 lock files stays bounded; two paths sharing a stripe only take turns.
 
+A write waits for its turn at most :data:`WAIT_S` seconds (a warning after
+:data:`WARN_AFTER_S` names the process holding it, whose id the lock file holds); then it is
+refused with :class:`WriteTurnTimeout` before anything is written: going on without the turn
+could leave the sweep's records saying something else than the file holds.
+
 Not covered: writers running as different OS users, or on different hosts writing one shared
 folder (NFS), do not take turns; a store object open across user code (``pd.HDFStore``) takes
 its turn when it opens and when it closes, not in between.
@@ -35,11 +40,20 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from lacuna.errors import LacunaError
+
 log = logging.getLogger("lacuna.exceptions")
-STRIPES = 256
+STRIPES = 4096
+WAIT_S = 300.0  # the longest a write waits for its turn before it is refused
+WARN_AFTER_S = 10.0  # a wait this long is logged, naming the process that holds the turn
+
+
+class WriteTurnTimeout(LacunaError, TimeoutError):
+    """Another process held the turn of writes to a path for longer than :data:`WAIT_S`."""
 
 
 class _Stripe:
@@ -86,9 +100,13 @@ def _own_folder(folder: str) -> str | None:
     return None
 
 
-def _flock(stripe: int) -> int | None:
-    """An open, exclusively locked lock file for ``stripe`` (waits for it), or None when no
-    lock file can be had (logged once at WARNING)."""
+def _flock(stripe: int, where: str) -> int | None:
+    """An open, exclusively locked lock file for ``stripe`` (waits for it, at most
+    :data:`WAIT_S`), or None when no lock file can be had (logged once at WARNING).
+
+    Raises:
+        WriteTurnTimeout: another process held the stripe for :data:`WAIT_S` seconds.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - no flock (Windows): in-process only
@@ -109,7 +127,10 @@ def _flock(stripe: int) -> int | None:
                         exc.strerror or exc)
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _wait_for(fd, where)
+    except WriteTurnTimeout:
+        os.close(fd)
+        raise
     except OSError as exc:  # ENOLCK
         os.close(fd)
         if not _WARNED.is_set():
@@ -117,19 +138,60 @@ def _flock(stripe: int) -> int | None:
             log.warning("could not lock %s (%s): writers in other processes do not take "
                         "turns with this one", folder, exc.strerror)
         return None
+    try:  # who holds the turn, for the messages of those waiting for it
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        pass
     return fd
+
+
+def _wait_for(fd: int, where: str) -> None:
+    """Lock ``fd`` exclusively, polling (a blocking ``flock`` has no deadline)."""
+    import fcntl
+
+    started = time.monotonic()
+    pause, warned = 0.001, False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            waited = time.monotonic() - started
+            if waited >= WAIT_S:
+                msg = (f"the write to {where} waited {waited:.0f} s for its turn, held by "
+                       f"{_holder(fd)} (a write to this path, or to one sharing its lock); "
+                       "nothing was written. Let that write finish, or stop the process if it "
+                       "is stuck, then write again.")
+                raise WriteTurnTimeout(msg) from None
+            if not warned and waited >= WARN_AFTER_S:
+                warned = True
+                log.warning("the write to %s has waited %.0f s for its turn, held by %s",
+                            where, waited, _holder(fd))
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
+def _holder(fd: int) -> str:
+    """The process the lock file names as holding it."""
+    try:
+        pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        pid = ""
+    return f"process {pid}" if pid.isdigit() else "another process"
 
 
 @contextmanager
 def path_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold the turn of writes to ``path`` (see the module docstring) for the block."""
-    stripe = _stripe_of(resolved(path))
+    where = resolved(path)
+    stripe = _stripe_of(where)
     held = _STRIPES[stripe]
     with held.lock:
         held.depth += 1
         try:
             if held.depth == 1:  # the thread's first turn on it: across processes too
-                held.fd = _flock(stripe)
+                held.fd = _flock(stripe, where)
             yield
         finally:
             held.depth -= 1
@@ -138,4 +200,4 @@ def path_lock(path: str | os.PathLike[str]) -> Iterator[None]:
                 held.fd = None
 
 
-__all__ = ["STRIPES", "lock_folder", "path_lock", "resolved"]
+__all__ = ["STRIPES", "WAIT_S", "WriteTurnTimeout", "lock_folder", "path_lock", "resolved"]
