@@ -108,7 +108,7 @@ def _flock(stripe: int, where: str) -> int | None:
         WriteTurnTimeout: another process held the stripe for :data:`WAIT_S` seconds.
     """
     try:
-        import fcntl
+        import fcntl  # noqa: F401 - whether flock exists here
     except ImportError:  # pragma: no cover - no flock (Windows): in-process only
         return None
     folder = lock_folder()
