@@ -174,6 +174,10 @@ def test_a_wrapped_or_bytes_named_file_under_a_governed_root_is_refused(
         INTO[into](_public(), fh)
     assert str(target) in str(refused.value)
     assert "cannot be encrypted" in str(refused.value)
+    # the remedy names the writers of the library the caller used
+    assert ("by to_csv, to_parquet" if into.startswith("pandas") else
+            "by pyarrow's csv.write_csv, feather.write_feather, parquet.write_table") \
+        in str(refused.value)
     assert target.read_bytes() == b""  # the caller's open() made it; nothing written into it
 
 

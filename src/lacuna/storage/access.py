@@ -255,13 +255,23 @@ def refuse_unsealable(method: str, name: str) -> None:
     Raises:
         StorageError: always (it passes through the pandas guard in every mode).
     """
+    library = method.split(".", 1)[0] if method.startswith(("polars.", "pyarrow.")) else None
+    if library is None:
+        sealed = ("to_csv, to_parquet, to_json, to_feather, to_excel and the other to_* "
+                  "writers that write a stream; not HDF5, appends (mode='a'), partitioned "
+                  "datasets (partition_cols), open file objects or ExcelWriter/HDFStore objects")
+    else:
+        from lacuna.storage.frames import STREAM_WRITERS
+
+        writers = sorted(w.removeprefix(f"{library}.").removeprefix("DataFrame.")
+                         for w in STREAM_WRITERS if w.startswith(f"{library}."))
+        owner = f"{library}'" if library.endswith("s") else f"{library}'s"
+        sealed = (f"{owner} {', '.join(writers)}; not open file objects, streams "
+                  "(pyarrow.fs, fsspec) or datasets written as many files")
     msg = (f"{method} to {name} cannot be encrypted: it is under a governed root "
            "(destinations.governed), and Lacuna seals only whole files written to a path by "
-           "to_csv, to_parquet, to_json, to_feather, to_excel and the other to_* writers "
-           "that write a stream; not HDF5, appends (mode='a'), partitioned datasets "
-           "(partition_cols), open file objects or ExcelWriter/HDFStore objects. Write one "
-           "of those to a path, or turn encryption off for governed storage "
-           "(storage.encrypt: false). Nothing was written.")
+           f"{sealed}. Write one of those to a path, or turn encryption off for governed "
+           "storage (storage.encrypt: false). Nothing was written.")
     raise StorageError(msg)
 
 
