@@ -51,7 +51,7 @@ TEXT_MIN_RATIO = 0.05  # ... or when >= 5% of them do (one hit in a 3-row sample
 DISTINCT_MIN_VALUES = 256  # fewer values: patterns over them directly
 PROBE = 24  # candidates validated before giving up on a recognizer that matched none of them
 SMALL_VALUES = 128  # a sample this small, its values this short: vetted patterns run in
-SMALL_CHARS = 256  # Python's re, compiled once (RE2 in pyarrow compiles on every call)
+SMALL_CHARS = 64  # Python's re, compiled once (RE2 in pyarrow compiles on every call)
 
 
 @dataclass(frozen=True, slots=True)
