@@ -184,7 +184,12 @@ def sample_values(values: Sequence[Any] | pd.Series, k: int) -> pd.Series:
 
 def column_sample(name: str, series: pd.Series) -> ColumnSample:
     """Normalize a sampled column to bounded strings; numbers, dates and booleans as noted."""
-    s = _dropna(series)
+    # Arrow-backed strings lose their nulls in Arrow below (pandas' dropna of them casts the
+    # whole array, the most of a small sample's cost)
+    arrow_strings = (ptypes.is_string_dtype(series.dtype)
+                     and not ptypes.is_object_dtype(series.dtype)
+                     and not isinstance(series.dtype, pd.CategoricalDtype))
+    s = series if arrow_strings else _dropna(series)
     from_integers = False
     if not len(s):
         return _skip(name, None)
