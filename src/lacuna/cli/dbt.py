@@ -43,7 +43,7 @@ def _configure(config: Path | None, **overrides: object) -> None:
 Database = Annotated[
     Path | None,
     typer.Option("--database", help="A DuckDB warehouse to sample values from (default: the "
-                 "project's, when found)."),
+                 "path of the target's output in profiles.yml, when the file exists)."),
 ]
 
 
@@ -57,12 +57,14 @@ Warehouse = Annotated[
 
 def _classified(project_dir: Path, parse: bool, config: Path | None,
                 database: Path | None = None, warehouse: str | None = None,
-                verify: bool = True, target: str | None = None) -> object:
+                verify: bool = True, target: str | None = None) -> tuple[object, str]:
+    """The project's classification, and why no warehouse values were sampled ("" when they
+    were, or when the project is not on DuckDB)."""
     from lacuna.dbt import load_project
     from lacuna.dbt.classify import classify_project, seed_sampler
-    from lacuna.dbt.runtime import configured_warehouse, warehouse_path
+    from lacuna.dbt.locate import locate
+    from lacuna.dbt.runtime import configured_warehouse
     from lacuna.dbt.warehouse import sampler as warehouse_sampler
-    from lacuna.errors import LacunaError
     from lacuna.governor import current
 
     _configure(config)
@@ -70,16 +72,18 @@ def _classified(project_dir: Path, parse: bool, config: Path | None,
     project = load_project(project_dir, parse=parse, verify=verify, target=target)
     sampler = seed_sampler(project)
     url = warehouse or (None if database else configured_warehouse(project, gov.config))
+    note = ""
     if url:
         sampler = warehouse_sampler(url, fallback=sampler)
     else:
-        try:
-            found: Path | None = warehouse_path(project, database)
-        except LacunaError:
-            found = None
-        if found is not None and found.is_file():
-            sampler = warehouse_sampler(found, fallback=sampler)
-    return classify_project(project, gov.config.classification, sampler=sampler)
+        found = locate(project, database, target)
+        if database is not None:
+            found.require()  # a file named on the command line must be there
+        if not found.problem and found.path is not None:
+            sampler = warehouse_sampler(found.path, fallback=sampler)
+        elif project.adapter_type in (None, "duckdb"):
+            note = f"values not sampled from the warehouse: {found.problem}"
+    return classify_project(project, gov.config.classification, sampler=sampler), note
 
 
 @app.command()
@@ -96,8 +100,8 @@ def classify(
     """Classify every model, seed, snapshot and source: declared, inherited or suggested."""
     from lacuna.dbt.classify import ProjectClassification
 
-    pc = _classified(project_dir, parse, config, database, warehouse,
-                     verify=not no_verify_manifest, target=target)
+    pc, note = _classified(project_dir, parse, config, database, warehouse,
+                           verify=not no_verify_manifest, target=target)
     assert isinstance(pc, ProjectClassification)
     if as_json:
         out = {uid: {**nc.classification.to_dict(), "declared": list(nc.declared),
@@ -121,8 +125,10 @@ def classify(
             table.add_row(name, col.classification.value, col.pii_type or "",
                           col.sensitivity.value, source)
         console.print(table)
-        for note in nc.notes:
-            console.print(f"  note: {note}", highlight=False)
+        for node_note in nc.notes:
+            console.print(f"  note: {node_note}", highlight=False)
+    if note:
+        err_console.print(f"note: {note}", highlight=False)
 
 
 @app.command()
@@ -145,9 +151,11 @@ def suggest(
     from lacuna.dbt.suggest import apply as apply_suggestions
     from lacuna.dbt.suggest import suggestions, suggestions_yaml
 
-    pc = _classified(project_dir, parse, config, database, warehouse,
-                     verify=not no_verify_manifest, target=target)
+    pc, note = _classified(project_dir, parse, config, database, warehouse,
+                           verify=not no_verify_manifest, target=target)
     assert isinstance(pc, ProjectClassification)
+    if note:
+        err_console.print(f"note: {note}", highlight=False)
     ns = namespace or ("floe" if (project_dir / "floe.yaml").is_file() else "lacuna")
     if ns not in ("lacuna", "floe"):
         err_console.print(f"--namespace must be lacuna or floe, not {ns!r}")
@@ -170,8 +178,9 @@ def apply_cmd(
     environment: Environment = None,
     seed: Annotated[str, typer.Option(help="Synthetic values are reproducible per seed.")
                     ] = "lacuna",
-    database: Annotated[Path | None, typer.Option(help="The DuckDB file (default: found from "
-                                                  "the manifest).")] = None,
+    database: Annotated[Path | None, typer.Option(help="The DuckDB file (default: the path "
+                                                  "of the target's output in profiles.yml)."
+                                                  )] = None,
     warehouse: Annotated[str | None, typer.Option(
         help="The built tables as a SQLAlchemy URL (PostgreSQL, SQLite, DuckDB; default: "
              "lacuna.yaml's dbt.warehouse).")] = None,
@@ -187,7 +196,7 @@ def apply_cmd(
     gp = load_plan(project_dir, environment=environment, config=current().config,
                    verify=not no_verify_manifest, target=target)
     report = apply_environment(project_dir, seed=seed, database=database, governance_plan=gp,
-                               warehouse=warehouse)
+                               warehouse=warehouse, target=target)
     for relation, done in report.tables.items():
         actions = ", ".join(f"{c}={a}" for c, a in done.items())
         console.print(f"{relation}: {actions}", highlight=False)
@@ -207,7 +216,9 @@ def read(
     exception_id: Annotated[str | None, typer.Option(
         "--exception-id", help="An approved exception (critical columns).")] = None,
     limit: Annotated[int, typer.Option(help="Rows to print.")] = 10,
-    database: Annotated[Path | None, typer.Option(help="The DuckDB file.")] = None,
+    database: Annotated[Path | None, typer.Option(help="The DuckDB file (default: the path "
+                                                  "of the target's output in profiles.yml)."
+                                                  )] = None,
     warehouse: Annotated[str | None, typer.Option(
         help="The built tables as a SQLAlchemy URL (default: lacuna.yaml's dbt.warehouse).")
     ] = None,
@@ -258,7 +269,9 @@ def policies(
 def record(
     project_dir: ProjectDir = Path("."),
     database: Annotated[Path | None, typer.Option(help="The DuckDB file (to read the hooks' "
-                                                  "rows and sample values).")] = None,
+                                                  "rows and sample values; default: the path "
+                                                  "of the target's output in profiles.yml)."
+                                                  )] = None,
     environment: Environment = None,
     target: TargetOption = None,
     config: ConfigOption = None,
@@ -271,6 +284,8 @@ def record(
     report = record_run(project_dir, database=database, environment=environment,
                         target=target)
     flush_all()
+    for note in report.notes:
+        err_console.print(f"note: {note}", highlight=False)
     for n in report.nodes:
         verdict = "" if n.decision is None else (
             " allowed" if n.decision.allowed else f" DENIED: {n.decision.reasoning}")

@@ -65,6 +65,8 @@ class RecordReport:
     invocation_id: str
     nodes: tuple[RecordedNode, ...]
     hook_rows: int  # rows the package's hooks left for this invocation (0: no macros)
+    warehouse: str | None = None  # the DuckDB file read (hooks' rows, sampled values)
+    notes: tuple[str, ...] = ()  # why no DuckDB file was read, when one should have been
 
     @property
     def denied(self) -> tuple[RecordedNode, ...]:
@@ -90,7 +92,13 @@ def record_run(
     target: str | None = None,
 ) -> RecordReport:
     """Record the last dbt invocation of the project (see the module docstring; ``target``:
-    the profile's output dbt ran with, :func:`lacuna.dbt.manifest.load_project`)."""
+    the profile's output dbt ran with, :func:`lacuna.dbt.manifest.load_project`; the DuckDB
+    file: ``database``, else that output's ``path``, :func:`lacuna.dbt.locate.locate`).
+
+    Raises:
+        ConfigError: ``database`` is given and is not a file. Any other missing warehouse is a
+            note on the report (the run's records do not need it).
+    """
     from lacuna.governor import current
 
     gov = governor or current()
@@ -98,9 +106,9 @@ def record_run(
     results = read_json(project.target_dir / RUN_RESULTS, what="dbt run results",
                         project_dir=project.project_dir)
     invocation = str((results.get("metadata") or {}).get("invocation_id") or "unknown")
-    hook_rows = _hook_rows(project, database, invocation)
+    warehouse, notes = _warehouse(project, database, target)
+    hook_rows = _hook_rows(warehouse, invocation)
     sampler = seed_sampler(project)
-    warehouse = _warehouse(project, database)
     if warehouse is not None:
         sampler = warehouse_sampler(warehouse, fallback=sampler)
     pc = classify_project(project, gov.config.classification, sampler=sampler)
@@ -121,7 +129,9 @@ def record_run(
         recorded.append(RecordedNode(unique_id=uid, run_id=run.id, status=run.status.value,
                                      decision=decision, tracked=uid in tracked))
     return RecordReport(project=project.name, invocation_id=invocation, nodes=tuple(recorded),
-                        hook_rows=len(hook_rows))
+                        hook_rows=len(hook_rows),
+                        warehouse=str(warehouse) if warehouse is not None else None,
+                        notes=notes)
 
 
 def _emit(run: Run, gov: Governor) -> None:
@@ -243,19 +253,24 @@ def _decide(gov: Governor, project: DbtProject, node: DbtNode, classification: A
     return decision
 
 
-def _warehouse(project: DbtProject, database: str | Path | None) -> Path | None:
-    from lacuna.dbt.runtime import warehouse_path
+def _warehouse(project: DbtProject, database: str | Path | None, target: str | None
+               ) -> tuple[Path | None, tuple[str, ...]]:
+    """The DuckDB file to read, or None and why (only a DuckDB project is expected to have one;
+    an explicit ``database`` that is not there is an error)."""
+    from lacuna.dbt.locate import locate
 
-    try:
-        return warehouse_path(project, database)
-    except Exception:
-        return None
+    found = locate(project, database, target)
+    if not found.problem and found.path is not None:
+        return found.path, ()
+    if database is not None:
+        found.require()
+    if project.adapter_type not in (None, "duckdb"):
+        return None, ()
+    return None, (f"the hooks' rows and the warehouse's values were not read: {found.problem}",)
 
 
-def _hook_rows(project: DbtProject, database: str | Path | None, invocation: str
-               ) -> list[dict[str, Any]]:
+def _hook_rows(path: Path | None, invocation: str) -> list[dict[str, Any]]:
     """The rows the package's hooks wrote for this invocation (DuckDB; [] elsewhere)."""
-    path = _warehouse(project, database)
     if path is None:
         return []
     try:

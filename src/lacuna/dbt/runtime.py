@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.dbt.classify import NodeClassification, ProjectClassification, classify_project
 from lacuna.dbt.governance import Action, ColumnEffect, GovernanceConfig, load_governance
-from lacuna.dbt.manifest import DbtNode, DbtProject, ManifestError, load_project
+from lacuna.dbt.manifest import DbtNode, DbtProject, load_project
 from lacuna.errors import ConfigError, GovernanceViolation, IntegrationError
 from lacuna.model import (
     Action as OpAction,
@@ -190,18 +190,20 @@ def apply_environment(
     database: str | Path | None = None,
     governance_plan: GovernancePlan | None = None,
     warehouse: Any = None,
+    target: str | None = None,
 ) -> ApplyReport:
     """Rewrite the project's built tables for a non-production environment: the DuckDB file
-    directly (``database``, or found from the manifest), or any warehouse through SQLAlchemy
-    (``warehouse``: an Engine or URL, default lacuna.yaml's ``dbt.warehouse`` for this
-    project; :mod:`lacuna.dbt.warehouse`).
+    directly (``database``, else the ``path`` of the profile's ``target`` output:
+    :func:`warehouse_path`), or any warehouse through SQLAlchemy (``warehouse``: an Engine or
+    URL, default lacuna.yaml's ``dbt.warehouse`` for this project; :mod:`lacuna.dbt.warehouse`).
 
     Raises:
         ConfigError: the environment is production (nothing to rewrite there: reads are
             checked instead) or unknown.
         IntegrationError: the warehouse cannot be opened.
+        ManifestError: the DuckDB file is not there (:func:`warehouse_path`).
     """
-    gp = governance_plan or load_plan(project_dir, environment=environment)
+    gp = governance_plan or load_plan(project_dir, environment=environment, target=target)
     if gp.category == "production":
         msg = (f"environment {gp.environment!r} is production: Lacuna does not rewrite "
                "production tables; reads are checked instead (lacuna.dbt.runtime.read_model)")
@@ -211,7 +213,7 @@ def apply_environment(
         warehouse = warehouse or configured_warehouse(project)
     if warehouse is not None:
         return _apply_sql(gp, warehouse, seed)
-    con, path = _connect(project, database, read_only=False)
+    con, path = _connect(project, database, read_only=False, target=target)
     tables: dict[str, Mapping[str, str]] = {}
     skipped: list[str] = []
     try:
@@ -291,33 +293,29 @@ def _cast(column: Any, type_: str | None) -> str:
     return f"try_cast({quoted} as {type_}) as {quoted}"
 
 
-def warehouse_path(project: DbtProject, database: str | Path | None = None) -> Path:
-    """The DuckDB file of the project: ``database``, else the profile's ``path`` as dbt wrote
-    it into the target folder (``target/warehouse.duckdb`` in the example)."""
-    if database is not None:
-        return Path(database)
-    if project.adapter_type not in (None, "duckdb"):
-        msg = (f"dbt project {project.name!r} runs on {project.adapter_type}: Lacuna rewrites and "
-               "reads tables directly only on DuckDB; use the dbt post-hook macros there")
-        raise IntegrationError(msg)
-    db_names = {n.database for n in project.nodes.values() if n.database}
-    for name in sorted(db_names):
-        for folder in (project.target_dir, project.project_dir):
-            candidate = folder / f"{name}.duckdb"
-            if candidate.is_file():
-                return candidate
-    msg = (f"no DuckDB warehouse found for dbt project {project.name!r} in {project.target_dir} "
-           "or the project folder; pass --database PATH")
-    raise ManifestError(msg)
+def warehouse_path(project: DbtProject, database: str | Path | None = None,
+                   target: str | None = None) -> Path:
+    """The DuckDB file of the project: ``database``, else the ``path`` of the profile's target
+    output (``target``: ``--target``), else, only when the target cannot be read, the
+    manifest's ``<database>.duckdb`` (:func:`lacuna.dbt.locate.locate`).
+
+    Raises:
+        IntegrationError: the project or its target is not DuckDB (or not a local file).
+        ManifestError: there is no such file; the message names ``profiles.yml``'s output.
+    """
+    from lacuna.dbt.locate import locate
+
+    return locate(project, database, target).require()
 
 
-def _connect(project: DbtProject, database: str | Path | None, *, read_only: bool) -> Any:
+def _connect(project: DbtProject, database: str | Path | None, *, read_only: bool,
+             target: str | None = None) -> Any:
     try:
         import duckdb
     except ImportError:
         msg = 'DuckDB is not installed: pip install "lacuna[duckdb]"'
         raise IntegrationError(msg) from None
-    path = warehouse_path(project, database)
+    path = warehouse_path(project, database, target)
     try:
         return duckdb.connect(str(path), read_only=read_only), path
     except duckdb.Error as exc:
@@ -510,7 +508,7 @@ def read_model(
         finally:
             if engine is not warehouse:
                 engine.dispose()
-    con, _ = _connect(gp.classification.project, database, read_only=True)
+    con, _ = _connect(gp.classification.project, database, read_only=True, target=target)
     try:
         frame: pd.DataFrame = con.execute(f"select * from {_relation(node)}").fetchdf()
     finally:
