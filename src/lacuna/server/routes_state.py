@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
@@ -36,6 +36,9 @@ from lacuna.server.security import (
     state_of,
 )
 from lacuna.server.state import ServerState
+
+if TYPE_CHECKING:
+    from lacuna.exceptions import ExceptionRequest
 
 router = APIRouter(prefix="/api/v1")
 log = logging.getLogger("lacuna.server")
@@ -153,15 +156,8 @@ def exception_list(request: Request, principal: AnyUser, status: str | None = No
 def exception_get(exception_id: str, request: Request, principal: AnyUser) -> dict[str, Any]:
     """Another's request and no request answer alike (404) to a caller who sees only their
     own: the answer does not say which ids exist."""
-    from lacuna.exceptions import ExceptionNotFound
-
-    try:
-        item = state_of(request).governor.exceptions.get(exception_id)
-    except ExceptionNotFound:
-        if _sees_all(principal):
-            raise
-        item = None
-    if item is None or (not _sees_all(principal) and item.requested_by != principal.name):
+    item = _visible(state_of(request), principal, exception_id)
+    if item is None:
         raise HTTPException(404, f"no exception {exception_id!r} of yours")
     return item.to_dict()
 
@@ -215,15 +211,25 @@ def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Requ
 def _not_yours(state: ServerState, principal: Principal, exception_id: str) -> bool:
     """Whether ``principal`` sees only their own requests and ``exception_id`` is not one of
     them (another's, or none)."""
+    return not _sees_all(principal) and _visible(state, principal, exception_id) is None
+
+
+def _visible(state: ServerState, principal: Principal, exception_id: str
+             ) -> ExceptionRequest | None:
+    """The request ``exception_id`` if ``principal`` may see it; ``None`` for another's and
+    for none alike, to a caller who sees only their own (a row that does not read too: not
+    theirs to learn about). Whoever sees all gets the store's errors."""
     from lacuna.errors import LacunaError
 
-    if _sees_all(principal):
-        return False
     try:
         item = state.governor.exceptions.get(exception_id)
-    except LacunaError:  # not found, or a row that does not read: not theirs to learn about
-        return True
-    return bool(item.requested_by != principal.name)
+    except LacunaError:
+        if _sees_all(principal):
+            raise
+        return None
+    if not _sees_all(principal) and item.requested_by != principal.name:
+        return None
+    return item
 
 
 @router.post("/exceptions/{exception_id}/settle", tags=["exceptions"],
