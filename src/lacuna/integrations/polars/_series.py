@@ -81,8 +81,21 @@ _NAMESPACES: WeakRegistry[Taken] = WeakRegistry()
 
 
 def taken_of(series: Any) -> Taken | None:
-    """Where a Series' values came from, or None (not taken from a tracked frame)."""
-    return SERIES.get(series) if isinstance(series, pl.Series) else None
+    """Where a Series' values came from, or None (not taken from a tracked frame). An Arrow
+    array holding values of a governed Arrow table's columns (``table["salary"]``, a
+    ``pyarrow.compute`` result: :mod:`lacuna.integrations.pyarrow._arrays`) counts as a Series
+    taken from that table: ``pl.Series(array)``, ``pl.from_arrow(array)``,
+    ``pl.DataFrame({"x": array})`` hold them."""
+    if isinstance(series, pl.Series):
+        return SERIES.get(series)
+    if type(series).__module__ == "pyarrow.lib":
+        from lacuna.integrations.pyarrow._arrays import origin
+
+        found = origin(series)
+        if found:
+            ordered = sorted(found, key=lambda s: (s.state.lineage.name, s.columns))
+            return Taken(tuple(Source(s.state, s.columns) for s in ordered))
+    return None
 
 
 def _union(found: Sequence[Taken]) -> Taken:
