@@ -157,6 +157,25 @@ def test_personal_arrays_into_governed_storage_round_trip(people: Path, governed
         "financial"
 
 
+def test_a_public_frame_over_the_same_memory_does_not_lower_the_column(downloads: Path,
+                                                                       people: Path) -> None:
+    """``Table.from_pandas`` of a frame over a governed column's own memory (zero-copy through
+    numpy) records the frame's class next to the column's, never instead of it: the salary
+    stays financial in its table and under a new name."""
+    import pandas as pd
+
+    table = pa_csv.read_csv(people)
+    memory = table["salary"].chunk(0).to_numpy(zero_copy_only=True)
+    public = pa.Table.from_pandas(pd.DataFrame({"x": memory}, copy=False))
+    assert public["x"].chunk(0).buffers()[1].address == \
+        table["salary"].chunk(0).buffers()[1].address  # the same memory
+    for kept in (table.select(["salary"]), pa.table({"y": table["salary"]})):
+        assert governed_arrow.classification(kept).tier.value == "INTERNAL"
+        with pytest.raises(GovernanceViolation, match="Cannot export"):
+            pq.write_table(kept, downloads / "x.parquet")
+    assert list(downloads.iterdir()) == []
+
+
 @pytest.mark.parametrize(("length", "changed"), [(16, 7), (4096, 0), (4096, 4095)])
 def test_recorded_arrays_match_their_bytes_not_just_their_address(length: int,
                                                                   changed: int) -> None:

@@ -113,7 +113,7 @@ def table_state(table: Any) -> DataState:
     config = _settings()
     found = tracked(table)
     if found is not None:
-        _arrays.mark_table(table, found, fill=True)
+        _arrays.mark_table(table, found, how="fill")
     found = _with_arrays(table, found)
 
     def sample(names: Any) -> Any:
@@ -453,7 +453,7 @@ def _to_arrays(original: Callable[..., Any]) -> Callable[..., Any]:
             arrays, schema, n_rows = original(_without_state(df, None), *args, **kwargs)
         state = effective_state(df, _settings())
         for name, values in zip(schema.names, arrays, strict=False):
-            _arrays.mark(values, (_arrays.Source(state, (str(name),)),))
+            _arrays.mark(values, (_arrays.Source(state, (str(name),)),), how="merge")
         return arrays, _tokened(schema, state), n_rows
 
     return dataframe_to_arrays

@@ -104,14 +104,18 @@ def _fingerprint(bufs: list[pa.Buffer]) -> bytes:
     return b"".join(parts)
 
 
-def mark(values: Any, sources: Iterable[Source], *, fill: bool = False) -> None:
+def mark(values: Any, sources: Iterable[Source], *, how: str = "replace") -> None:
     """Record that the buffers of ``values`` (an array or chunked array) hold ``sources``.
 
-    What was recorded for a buffer before is replaced: values are recorded when Arrow has just
-    made them (a read, a join, a ``pyarrow.compute`` result, whose ``sources`` include those
-    of any input buffer it shares), so an entry for the same address and bytes is memory freed
-    and reused. ``fill``: only buffers with no entry (a tracked table Lacuna looks at: a column
-    ``set_column`` put there keeps what it holds).
+    ``how``:
+
+    - ``"replace"`` (Arrow has just made the values: a read, a join, a ``pyarrow.compute``
+      result, whose ``sources`` include those of any input buffer it shares): an entry for the
+      same addresses and bytes is memory freed and reused, and is replaced;
+    - ``"merge"`` (values that may be shared with memory Lacuna recorded: ``Table.from_pandas``
+      of a frame over Arrow's own buffers): added to what is recorded, never lowering it;
+    - ``"fill"`` (a tracked table Lacuna looks at): only chunks with no entry, so a column
+      ``set_column`` put there keeps what it holds.
     """
     found = frozenset(sources)
     if not found:
@@ -120,8 +124,11 @@ def mark(values: Any, sources: Iterable[Source], *, fill: bool = False) -> None:
         fp = _fingerprint(bufs)
         with _LOCK:
             entry = _ORIGINS.get(key)
-            if fill and entry is not None and entry[0] == fp:
-                continue
+            if entry is not None and entry[0] == fp:
+                if how == "fill":
+                    continue
+                if how == "merge":
+                    found = found | entry[1]
             _ORIGINS[key] = (fp, found if len(found) <= MAX_SOURCES else _folded(found))
             _ORIGINS.move_to_end(key)
             while len(_ORIGINS) > MAX_CHUNKS:
@@ -150,13 +157,13 @@ def origin(values: Any) -> frozenset[Source]:
     return frozenset(found)
 
 
-def mark_table(table: Any, state: DataState, *, fill: bool = False) -> None:
+def mark_table(table: Any, state: DataState, *, how: str = "replace") -> None:
     """Record each column of ``table`` (a table or record batch carrying ``state``) as that
-    column of ``state`` (``fill``: as :func:`mark`)."""
+    column of ``state`` (``how``: as :func:`mark`)."""
     if not isinstance(table, (pa.Table, pa.RecordBatch)):
         return
     for name, column in zip(table.schema.names, table.columns, strict=True):
-        mark(column, (Source(state, (str(name),)),), fill=fill)
+        mark(column, (Source(state, (str(name),)),), how=how)
 
 
 def placed(table: Any) -> list[tuple[str, frozenset[Source]]]:
