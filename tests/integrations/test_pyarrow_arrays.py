@@ -256,3 +256,27 @@ def test_polars_udf_without_return_dtype_is_allowed_and_keeps_the_class(download
     with pytest.raises(GovernanceViolation, match="Cannot export"):
         lazy.sink_parquet(downloads / "x.parquet")
     assert list(downloads.iterdir()) == []
+
+
+def _duckdb_table(path: Path) -> pa.Table:
+    duckdb = pytest.importorskip("duckdb")
+    return duckdb.read_csv(str(path)).to_arrow_table()
+
+
+TO_ARROW: dict[str, Callable[[Path], pa.ChunkedArray | pa.Array]] = {
+    "polars DataFrame.to_arrow": lambda p: pl().read_csv(p).to_arrow()["salary"],
+    "polars Series.to_arrow": lambda p: pl().read_csv(p)["salary"].to_arrow(),
+    "duckdb to_arrow_table": lambda p: _duckdb_table(p)["salary"],
+}
+
+
+@pytest.mark.parametrize("case", TO_ARROW)
+def test_arrays_of_tables_other_libraries_hand_to_arrow_keep_their_class(
+        downloads: Path, people: Path, case: str) -> None:
+    for values in (TO_ARROW[case](people), pc.multiply(TO_ARROW[case](people), 2)):
+        renamed = pa.table({"x": values})
+        assert governed_arrow.classification(renamed).columns["x"].classification.value == \
+            "financial"
+        with pytest.raises(GovernanceViolation, match="Cannot export"):
+            pq.write_table(renamed, downloads / "x.parquet")
+    assert list(downloads.iterdir()) == []

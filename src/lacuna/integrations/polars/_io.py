@@ -322,11 +322,18 @@ def wrap_to_pandas(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def wrap_to_arrow(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DataFrame.to_arrow``: the table carries the frame's state, and its columns' buffers
+    are recorded as the frame's columns (an array taken out of it keeps its class:
+    :mod:`lacuna.integrations.pyarrow._arrays`; merged, as polars may share the memory)."""
+
     def to_arrow(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.integrations.pyarrow import _arrays
+
         current = state(self)
         with outermost():
             result = original(self, *args, **kwargs)
         STATES.set(result, current)
+        _arrays.mark_table(result, current, how="merge")
         return result
 
     return to_arrow
