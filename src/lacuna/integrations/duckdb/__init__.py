@@ -680,6 +680,11 @@ def _converter(to: str) -> Make:
                 attach(result, state.classification, state.lineage, origins=state.origins)
             else:
                 STATES.set(result, state)
+                # an Arrow table's columns recorded as the relation's: an array taken out of
+                # it keeps its class (lacuna.integrations.pyarrow._arrays)
+                from lacuna.integrations.pyarrow import _arrays
+
+                _arrays.mark_table(result, state, how="merge")
             return result
 
         return convert

@@ -284,11 +284,19 @@ def wrap_from_pandas(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def wrap_from_arrow(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``pl.from_arrow``: the frame keeps the Arrow table's state."""
+    """``pl.from_arrow``: the frame keeps the Arrow table's state; a Series made of an Arrow
+    array holds what the array holds (:func:`._series.taken_of`)."""
 
     def from_arrow(data: Any, *args: Any, **kwargs: Any) -> Any:
         with outermost():
             result = original(data, *args, **kwargs)
+        if isinstance(result, pl.Series):
+            from lacuna.integrations.polars._series import SERIES, taken_of
+
+            values = taken_of(data)
+            if values is not None:
+                SERIES.set(result, values)
+            return result
         found = STATES.get(data)
         if found is None:
             from lacuna.integrations.pyarrow import table_state
@@ -314,11 +322,18 @@ def wrap_to_pandas(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def wrap_to_arrow(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DataFrame.to_arrow``: the table carries the frame's state, and its columns' buffers
+    are recorded as the frame's columns (an array taken out of it keeps its class:
+    :mod:`lacuna.integrations.pyarrow._arrays`; merged, as polars may share the memory)."""
+
     def to_arrow(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.integrations.pyarrow import _arrays
+
         current = state(self)
         with outermost():
             result = original(self, *args, **kwargs)
         STATES.set(result, current)
+        _arrays.mark_table(result, current, how="merge")
         return result
 
     return to_arrow

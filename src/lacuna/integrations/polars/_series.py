@@ -81,8 +81,21 @@ _NAMESPACES: WeakRegistry[Taken] = WeakRegistry()
 
 
 def taken_of(series: Any) -> Taken | None:
-    """Where a Series' values came from, or None (not taken from a tracked frame)."""
-    return SERIES.get(series) if isinstance(series, pl.Series) else None
+    """Where a Series' values came from, or None (not taken from a tracked frame). An Arrow
+    array holding values of a governed Arrow table's columns (``table["salary"]``, a
+    ``pyarrow.compute`` result: :mod:`lacuna.integrations.pyarrow._arrays`) counts as a Series
+    taken from that table: ``pl.Series(array)``, ``pl.from_arrow(array)``,
+    ``pl.DataFrame({"x": array})`` hold them."""
+    if isinstance(series, pl.Series):
+        return SERIES.get(series)
+    if type(series).__module__ == "pyarrow.lib":
+        from lacuna.integrations.pyarrow._arrays import origin
+
+        found = origin(series)
+        if found:
+            ordered = sorted(found, key=lambda s: (s.state.lineage.name, s.columns))
+            return Taken(tuple(Source(s.state, s.columns) for s in ordered))
+    return None
 
 
 def _union(found: Sequence[Taken]) -> Taken:
@@ -166,7 +179,8 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     returned ``result``: a Series result holds the values of ``owner`` and of every Series it
     was given; a frame result (``to_frame``, ``value_counts``, ``to_dummies``,
     ``struct.unnest``, ``pl.from_records``) has each column computed from all of them."""
-    if result is not None and not isinstance(result, _CARRIERS) and method != "to_pandas":
+    if result is not None and not isinstance(result, _CARRIERS) and \
+            method not in ("to_pandas", "to_arrow"):
         return result  # a scalar, a list, an array: nothing to follow (s[0] stays cheap)
     own = (SERIES.get(owner) if isinstance(owner, pl.Series)
            else None if owner is None else _NAMESPACES.get(owner))
@@ -181,6 +195,11 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     elif isinstance(result, (pl.DataFrame, pl.LazyFrame)):
         place(f"{operation}.{method}", None, result,
               [(c, values) for c in columns_of(result)])
+    elif method == "to_arrow":  # an Arrow array: recorded as holding the Series' sources
+        from lacuna.integrations.pyarrow import _arrays
+
+        _arrays.mark(result, (_arrays.Source(s.state, s.columns) for s in values.sources),
+                     how="merge")
     elif method == "to_pandas":
         from lacuna.lineage.frames import attach
 

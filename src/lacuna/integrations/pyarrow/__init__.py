@@ -25,7 +25,11 @@ replaced):
   ``pyarrow.pandas_compat``, which is hooked: the classification crosses in both directions;
 - joins and group-bys: ``Table.join``/``join_asof``, ``Dataset.join`` and
   ``Table.group_by(...).aggregate`` delegate to ``pyarrow.acero``, which is hooked: the shared
-  combine and aggregation rules (:mod:`._compute`).
+  combine and aggregation rules (:mod:`._compute`);
+- ``pyarrow.compute`` (every function, so the array and table methods that call it): arrays
+  taken out of a governed table and results computed from them keep the class of the columns
+  they hold, recorded by their buffers (:mod:`._arrays`), down to a renamed column or one
+  ``set_column`` put in place of another.
 
 A table's state is found by identity (:mod:`lacuna.integrations.frames.state`) or, for tables
 Arrow derives from it (``select``, ``filter``, ``slice``, ``rename_columns``, a dataset's
@@ -61,10 +65,12 @@ from lacuna.integrations.frames.io import (
     read_source,
 )
 from lacuna.integrations.frames.state import STATES, effective
-from lacuna.integrations.pyarrow import _compute, _raw, _streams
+from lacuna.integrations.pyarrow import _arrays, _compute, _raw, _streams
+from lacuna.integrations.pyarrow._arrays import Source
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.state import DataState
-from lacuna.model import Action, Classification
+from lacuna.lineage.step import Step, StepInput, StepKind
+from lacuna.model import Action, Classification, FrozenDict
 
 TOKEN_KEY = b"lacuna.state"
 MAX_TOKENS = 10_000
@@ -101,8 +107,14 @@ def tracked(table: Any) -> DataState | None:
 
 
 def table_state(table: Any) -> DataState:
-    """The effective state of an Arrow table (or record batch) as it is now."""
+    """The effective state of an Arrow table (or record batch) as it is now: its tracked
+    state, with each column whose buffers hold values of a governed table's columns (taken
+    out, renamed, computed on by ``pyarrow.compute``: :mod:`._arrays`) derived from them."""
     config = _settings()
+    found = tracked(table)
+    if found is not None:
+        _arrays.mark_table(table, found, how="fill")
+    found = _with_arrays(table, found)
 
     def sample(names: Any) -> Any:
         picked = table.select(list(names))
@@ -112,7 +124,39 @@ def table_state(table: Any) -> DataState:
             picked = picked.take(pa.array(range(0, n, step))[: config.sample_rows])
         return as_pandas(picked)
 
-    return effective(tracked(table), table.schema.names, sample, config)
+    return effective(found, table.schema.names, sample, config)
+
+
+def _with_arrays(table: Any, state: DataState | None) -> DataState | None:
+    """``state`` (None: untracked) combined with the sources of the columns whose buffers
+    hold governed values other than the ones ``state`` already says they are: each source as
+    the select it amounts to on its table (a ``DERIVE`` step), combined with the table (a
+    ``COMBINE`` step), as polars does for a Series placed in a frame."""
+    from lacuna.governor import current
+
+    moved = [(name, sources) for name, sources in _arrays.placed(table)
+             if state is None or sources != {Source(state, (name,))}]
+    if not moved:
+        return state
+    names = [str(n) for n in table.schema.names]
+    inputs: list[StepInput] = []
+    column_map: dict[str, tuple[tuple[int, str], ...]] = {}
+    if state is not None:
+        inputs.append(StepInput.of(state))
+        column_map = {c: ((0, c),) for c in names if c in state.classification.columns}
+    for name, sources in moved:
+        pairs: tuple[tuple[int, str], ...] = ()
+        for source in sorted(sources, key=lambda s: (s.state.lineage.name, s.columns)):
+            step = Step(kind=StepKind.DERIVE, operation="pyarrow.array",
+                        inputs=(StepInput.of(source.state),), outputs=(name,),
+                        column_map=FrozenDict({name: tuple((0, c) for c in source.columns)}),
+                        description=f"pyarrow array: {'+'.join(source.columns)} → {name}")
+            inputs.append(StepInput.of(current().inherit(step).state()))
+            pairs = (*pairs, (len(inputs) - 1, name))
+        column_map[name] = pairs
+    step = Step(kind=StepKind.COMBINE, operation="pyarrow.table", inputs=tuple(inputs),
+                outputs=tuple(names), column_map=FrozenDict(column_map))
+    return current().inherit(step).state()
 
 
 def as_pandas(table: Any) -> Any:
@@ -150,8 +194,10 @@ def input_state(data: Any) -> DataState:
 
 def carrying(result: Any, state: DataState) -> Any:
     """``result`` (a table or an in-memory dataset Arrow computed) carrying ``state``: a token
-    in its schema, which the tables Arrow derives from it keep, else by identity."""
+    in its schema, which the tables Arrow derives from it keep, else by identity; its columns'
+    buffers are recorded as its columns (:mod:`._arrays`)."""
     if isinstance(result, pa.Table):
+        _arrays.mark_table(result, state)
         return result.replace_schema_metadata(
             dict(_tokened(result.schema, state).metadata or {}))
     try:
@@ -179,6 +225,7 @@ def _reader(method: str) -> Make:
             frame = as_pandas(table)
             state = govern_read(method=method, target=source, frame=frame, embedded=embedded,
                                 decided=decided)
+            _arrays.mark_table(table, state)
             return table.replace_schema_metadata(
                 dict(_tokened(table.schema, state).metadata or {}))
 
@@ -405,6 +452,8 @@ def _to_arrays(original: Callable[..., Any]) -> Callable[..., Any]:
         with outermost():  # Arrow serialises attrs as JSON: hand it the frame without the state
             arrays, schema, n_rows = original(_without_state(df, None), *args, **kwargs)
         state = effective_state(df, _settings())
+        for name, values in zip(schema.names, arrays, strict=False):
+            _arrays.mark(values, (_arrays.Source(state, (str(name),)),), how="merge")
         return arrays, _tokened(schema, state), n_rows
 
     return dataframe_to_arrays
@@ -455,6 +504,8 @@ def _hooks() -> list[Hook]:
               "_perform_join_asof": "pyarrow.Table.join_asof",
               "_group_by": "pyarrow.TableGroupBy.aggregate"}
     specs += [(owner, name, make, Action.TRANSFORM) for owner, name, make in _compute.hooks()]
+    specs += [(owner, name, make, Action.TRANSFORM)
+              for owner, name, make in _arrays.hooks(tracked)]
     hooks = [Hook(owner, name, outer(make),
                   action, labels.get(name, f"{owner.__name__}.{name}"))
              for owner, name, make, action in specs]
@@ -505,8 +556,21 @@ def _stream(method: str, schema_at: int | None) -> Make:
 
 
 _HOOKS = Hooks(_hooks)
-install, uninstall, hold, release, installed = (
-    _HOOKS.install, _HOOKS.uninstall, _HOOKS.hold, _HOOKS.release, _HOOKS.installed)
+install, hold, installed = _HOOKS.install, _HOOKS.hold, _HOOKS.installed
+
+
+def uninstall() -> None:
+    """Remove the hooks (unless held); the arrays recorded go with them (:mod:`._arrays`)."""
+    _HOOKS.uninstall()
+    if not _HOOKS.installed():
+        _arrays.clear()
+
+
+def release() -> None:
+    """Release a hold; the arrays recorded go with the hooks (:mod:`._arrays`)."""
+    _HOOKS.release()
+    if not _HOOKS.installed():
+        _arrays.clear()
 
 __all__ = ["carrying", "classification", "hold", "input_state", "install", "installed",
            "release", "table_state", "tracked", "uninstall"]
