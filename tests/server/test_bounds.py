@@ -355,14 +355,18 @@ def test_a_truncated_or_rebuilt_head_is_walked_at_once(trail: Any) -> None:
     _sql(path, f"UPDATE lacuna_audit SET hash = '{'0' * 63}7' WHERE seq = 40")
     rebuilt = verifier.check()
     assert (rebuilt.cached, rebuilt.report.ok, verifier.walks) == (False, False, 2)
+    assert rebuilt.report.first_bad == 40  # its hash no longer matches its body
+    broken = verifier.check()  # nothing changed since: the failure is answered, not re-walked
+    assert (broken.cached, broken.report.ok, verifier.walks) == (True, False, 2)
     _sql(path, "UPDATE lacuna_audit SET hash = "
                "(SELECT hash FROM lacuna_audit_head WHERE id = 1) WHERE seq = 40")
-    assert verifier.check().report.ok is False  # still the cached failure, nothing changed
+    mended = verifier.check()  # #40 changed again: walked at once
+    assert (mended.cached, mended.report.ok, verifier.walks) == (False, True, 3)
     _sql(path, "DELETE FROM lacuna_audit WHERE seq > 30")
     _sql(path, "UPDATE lacuna_audit_head SET seq = 30, "
                "hash = (SELECT hash FROM lacuna_audit WHERE seq = 30) WHERE id = 1")
     truncated = verifier.check()
-    assert (truncated.cached, verifier.walks) == (False, 3)
+    assert (truncated.cached, verifier.walks) == (False, 4)
     assert truncated.report.ok is False
     assert "were deleted" in truncated.report.problem
 
