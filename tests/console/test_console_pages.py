@@ -583,3 +583,159 @@ def test_audit_page_reports_the_identity_rows(app_and_tokens):
     page = officer.get("/console/audit").text
     assert "Identity rows NOT verified" in page
     assert "alice" in page.split("Identity rows NOT verified", 1)[1].split("</ul>", 1)[0]
+
+
+def _file(store, n: int, *, by: str = "alice", status=None, valid_until=None) -> list[str]:
+    """``n`` requests filed straight into the store (signed, as lacuna.request_exception files
+    them, without a decision each): their ids, oldest first."""
+    from datetime import UTC, datetime
+
+    from lacuna.exceptions import ExceptionRequest, Status
+
+    ids = []
+    for i in range(n):
+        request = ExceptionRequest(
+            id="", requested_by=by, requester_role="analyst", action="export",
+            destination=f"/tmp/out-{i}.csv", sources=("crm/customers.csv",),
+            tier="PROPRIETARY", tags=("PII",), purpose=f"Churn review number {i}",
+            business_justification="", approver="sam", duration_hours=24.0, conditions=(),
+            created_at=datetime.now(UTC), status=status or Status.PENDING,
+            valid_until=valid_until)
+        ids.append(store.add(request).id)
+    return ids
+
+
+def _shown(html: str) -> list[str]:
+    return re.findall(r'<li class="card" id="(EXC-[0-9-]+)">', html)
+
+
+def test_the_exceptions_page_is_bounded_and_pages_newest_first(app_and_tokens):
+    """The page rendered every request in the store; it shows the newest ``limit`` (100 by
+    default, at most 1,000), says older ones are left out, and links to the next page."""
+    default = 100  # lacuna.server.paging.default
+    app, tokens, _ = app_and_tokens
+    store = app.state.lacuna.governor.exceptions
+    ids = _file(store, default + 5)
+    steward = sign_in(app, tokens["sam"])
+    first = steward.get("/console/exceptions")
+    assert first.status_code == 200
+    assert _shown(first.text) == ids[::-1][:default]
+    assert (f"Showing {default} pending requests, newest first; older ones "
+            "are not shown: narrow the filter, or see the next page") in first.text
+    oldest_shown = ids[5]
+    link = (f'href="/console/exceptions?status=pending&amp;limit={default}'
+            f'&amp;before={oldest_shown}"')
+    assert link in first.text
+    rest = steward.get("/console/exceptions", params={"before": oldest_shown})
+    assert _shown(rest.text) == ids[4::-1]
+    assert "Older requests" not in rest.text
+    assert f"filed before {oldest_shown}" in rest.text
+    # smaller pages walk the whole queue once, in order
+    seen, before = [], ""
+    while True:
+        page = steward.get("/console/exceptions",
+                           params={"status": "all", "limit": 40, "before": before}).text
+        seen += _shown(page)
+        found = re.search(r'before=(EXC-[0-9-]+)" ?>Older', page)
+        if found is None:
+            break
+        before = found.group(1)
+    assert seen == ids[::-1]
+    big = steward.get("/console/exceptions", params={"limit": "100000"})
+    assert len(_shown(big.text)) == len(ids)  # at most 1,000: all of these
+    assert "Older requests" not in big.text
+
+
+def test_the_exceptions_page_refuses_a_bad_page_and_shows_the_first(app_and_tokens):
+    app, tokens, _ = app_and_tokens
+    ids = _file(app.state.lacuna.governor.exceptions, 2)
+    steward = sign_in(app, tokens["sam"])
+    for params, says in (({"limit": "many"}, "limit must be a whole number from 1 to 1,000"),
+                         ({"limit": "0"}, "limit must be at least 1, not 0"),
+                         ({"before": "x' or 1=1"}, "before must be an exception id")):
+        answer = steward.get("/console/exceptions", params=params)
+        assert answer.status_code == 400, params
+        assert f"Page not applied: {says}" in answer.text
+        assert _shown(answer.text) == ids[::-1]
+
+
+def test_the_exceptions_page_filters_each_state_across_pages(app_and_tokens):
+    """An analyst pages through their own requests only; "expired" holds approvals past their
+    window (stored as approved) and expired ones, "approved" the others."""
+    from datetime import UTC, datetime, timedelta
+
+    from lacuna.exceptions import Status
+
+    app, tokens, _ = app_and_tokens
+    store = app.state.lacuna.governor.exceptions
+    past = datetime.now(UTC) - timedelta(hours=1)
+    future = datetime.now(UTC) + timedelta(hours=5)
+    mine = _file(store, 3)
+    theirs = _file(store, 2, by="bob")
+    lapsed = _file(store, 3, status=Status.APPROVED, valid_until=past)
+    live = _file(store, 2, status=Status.APPROVED, valid_until=future)
+    ended = _file(store, 1, status=Status.EXPIRED, valid_until=past)
+    analyst = sign_in(app, tokens["alice"])
+    first = analyst.get("/console/exceptions", params={"limit": 2}).text
+    assert _shown(first) == mine[:0:-1]
+    assert _shown(analyst.get("/console/exceptions",
+                              params={"limit": 2, "before": mine[1]}).text) == mine[:1]
+    assert not set(theirs) & set(_shown(analyst.get("/console/exceptions",
+                                                    params={"status": "all"}).text))
+    steward = sign_in(app, tokens["sam"])
+    expired = steward.get("/console/exceptions", params={"status": "expired", "limit": 3}).text
+    assert _shown(expired) == [ended[0], lapsed[2], lapsed[1]]
+    more = re.search(r'before=(EXC-[0-9-]+)" ?>Older', expired).group(1)
+    assert _shown(steward.get("/console/exceptions", params={
+        "status": "expired", "limit": 3, "before": more}).text) == [lapsed[0]]
+    approved = steward.get("/console/exceptions", params={"status": "approved"}).text
+    assert _shown(approved) == live[::-1]
+
+
+def test_the_review_queue_shows_the_newest_reports_and_says_when_more_match(app_and_tokens):
+    """The review page rendered every report; it shows the newest ``limit`` (100 by default)
+    and a notice with a link to show more."""
+    from lacuna.metrics.feedback import report_feedback
+    from lacuna.model import Action, Classification, Decision, Operation, Tier, User
+
+    app, tokens, _ = app_and_tokens
+    gov = app.state.lacuna.governor
+    pairs = []
+    for i in range(5):
+        op = Operation(action=Action.EXPORT, user=User(id="alice", role="data_analyst"),
+                       classification=Classification(tier=Tier.PROPRIETARY), method="test",
+                       purpose=f"report {i}")
+        pairs.append((Decision(allowed=False, operation_id=op.id, reasoning="denied",
+                               policy_id="P-2024-001", operation=op), op, "nb"))
+    for record in gov.audit.record_many(pairs):
+        report_feedback(record.id, false_positive=True, comment="wrong", governor=gov,
+                        reporter=("alice", "analyst"))
+    officer = sign_in(app, tokens["carol"])
+    every = officer.get("/console/review").text
+    assert every.count('<li class="card" id="report-') == 5
+    assert "older ones are not shown" not in every
+    two = officer.get("/console/review", params={"limit": 2}).text
+    assert two.count('<li class="card" id="report-') == 2
+    assert "Showing the newest 2 open reports; older ones are not shown" in two
+    assert 'href="/console/review?status=open&amp;policy=&amp;limit=4"' in two
+    bad = officer.get("/console/review", params={"limit": "x"})
+    assert bad.status_code == 400
+    assert "Page not applied: limit must be a whole number" in bad.text
+
+
+def test_metrics_count_requests_by_status_in_the_database(app_and_tokens):
+    """The metrics page's pending and approved counts (now counted by the database, not by
+    reading every request) and its requests of the window."""
+    from datetime import UTC, datetime, timedelta
+
+    from lacuna.exceptions import Status
+    from lacuna.server.console.metrics_view import compute
+
+    app, _, _ = app_and_tokens
+    gov = app.state.lacuna.governor
+    _file(gov.exceptions, 3)
+    _file(gov.exceptions, 2, status=Status.APPROVED,
+          valid_until=datetime.now(UTC) + timedelta(hours=2))
+    _file(gov.exceptions, 1, status=Status.DENIED)
+    m = compute(gov.audit, gov.exceptions, now=datetime.now(UTC))
+    assert (m.pending, m.approved, m.requests) == (3, 2, 6)

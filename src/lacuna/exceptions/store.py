@@ -231,27 +231,45 @@ class ExceptionStore(Keyed):
         return authority.verified(request, self.keyring)
 
     def list(
-        self, *, status: Status | None = None, user: str | None = None,
-        limit: int | None = None,
+        self, *, status: Status | Iterable[Status] | None = None, user: str | None = None,
+        limit: int | None = None, before: str | None = None,
     ) -> list[ExceptionRequest]:
-        """The requests (of ``status``, filed by ``user``) in the order they were filed;
-        ``limit``: only the newest ``limit`` of them (still oldest first)."""
+        """The requests (of ``status``, or of any of several, filed by ``user``) in the order
+        they were filed; ``limit``: only the newest ``limit`` of them (still oldest first);
+        ``before``: only those filed before the request with this id (the next page of a list
+        read newest first: pass the oldest id shown)."""
         # EXC-<year>-<n>: by year, then number (EXC-2026-1000 after EXC-2026-999)
         filed = (table.c.year, func.length(table.c.id), table.c.id)
         query = select(table.c.id, table.c.body)
-        if status is not None:
+        if isinstance(status, Status):
             query = query.where(table.c.status == status.value)
+        elif status is not None:
+            query = query.where(table.c.status.in_([s.value for s in status]))
         if user is not None:
             query = query.where(table.c.requested_by == user)
+        if before is not None:
+            year, length = before.removeprefix("EXC-")[:4], len(before)
+            query = query.where(or_(
+                table.c.year < year,
+                (table.c.year == year) & (func.length(table.c.id) < length),
+                (table.c.year == year) & (func.length(table.c.id) == length)
+                & (table.c.id < before)))
         if limit is None:
             query = query.order_by(*filed)
         else:
             query = query.order_by(*(c.desc() for c in filed)).limit(limit)
         with self._engine.connect() as conn:
-            rows = list(conn.execute(query))
+            rows = builtins.list(conn.execute(query))
         if limit is not None:
             rows.reverse()
         return [_from_body(row.body, row.id) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many requests there are in each status, counted by the database (no request is
+        read into memory); statuses with none are left out."""
+        stmt = select(table.c.status, func.count()).group_by(table.c.status)
+        with self._engine.connect() as conn:
+            return {str(status): int(n) for status, n in conn.execute(stmt)}
 
     def decide(
         self,

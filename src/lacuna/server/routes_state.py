@@ -21,6 +21,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from lacuna.errors import RunDismissedError, RunOwnedError
 from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
 from lacuna.model import Classification
+from lacuna.server import paging
 from lacuna.server.schemas import (
     DismissBody,
     ExceptionDecisionBody,
@@ -51,22 +52,25 @@ LOWERING_REFUSED = "lacuna.lineage.raise_only"  # the policy id of an audited re
 def audit_search(request: Request, _: Auditor, user: str | None = None,
                  action: str | None = None, denied: bool = False,
                  since: datetime | None = None,
-                 limit: int = Query(default=50, ge=1, le=10_000)) -> dict[str, Any]:
-    """Newest first; ``denied`` keeps only denials; ``since`` is ISO-8601."""
-    records = state_of(request).governor.audit.list(limit=limit, denied_only=denied, user=user,
-                                                    action=action, since=since)
-    return {"records": [r.to_dict() for r in records]}
+                 limit: int = Query(default=paging.AUDIT_RECORDS.default, ge=1,
+                                    le=paging.AUDIT_RECORDS.maximum)) -> dict[str, Any]:
+    """Newest first; ``denied`` keeps only denials; ``since`` is ISO-8601; ``truncated`` says
+    more records match than ``limit``."""
+    audit = state_of(request).governor.audit
+    page = paging.newest(lambda n: audit.list(limit=n, denied_only=denied, user=user,
+                                              action=action, since=since), limit)
+    return {"records": [r.to_dict() for r in page.items], "truncated": page.more}
 
 
 @router.get("/audit/verify", tags=["audit"], summary="Verify the hash chain and checkpoint")
 def audit_verify(request: Request, _: Auditor) -> dict[str, Any]:
-    """``ok`` is the trail's (chain, signatures, checkpoint); ``identities`` the user and
-    console session rows beside it, checked as sign-in checks them (``identities.ok``)."""
+    """``ok`` is the trail's (chain, signatures, checkpoint) as of ``verified_at``: the whole
+    trail is walked at most once per ``audit_verify_interval_s``, one walk at a time, and the
+    answer says which head it covers and how many records were appended since
+    (:mod:`lacuna.server.verifier`). ``identities``: the user and console session rows beside
+    it, checked now as sign-in checks them (``identities.ok``)."""
     state = state_of(request)
-    report = state.governor.audit.verify()
-    return {"ok": report.ok, "checked": report.checked, "first_bad": report.first_bad,
-            "problem": report.problem, "head": report.head, "checkpoint": report.checkpoint,
-            "identities": state.users.verify().to_dict()}
+    return {**state.verifier.check().to_dict(), "identities": state.users.verify().to_dict()}
 
 
 _MAX_SEQ = 2**63 - 1  # a seq is a signed 64-bit integer in SQLite and PostgreSQL
@@ -128,8 +132,8 @@ def exception_request(body: ExceptionRequestBody, request: Request,
     return created.to_dict()
 
 
-EXCEPTIONS_LIMIT = 1_000  # a list's default length
-EXCEPTIONS_LIMIT_MAX = 10_000
+EXCEPTIONS_LIMIT = paging.EXCEPTIONS.default  # a list's default length
+EXCEPTIONS_LIMIT_MAX = paging.EXCEPTIONS.maximum
 
 
 @router.get("/exceptions", tags=["exceptions"], summary="List exceptions")
@@ -146,10 +150,9 @@ def exception_list(request: Request, principal: AnyUser, status: str | None = No
         raise HTTPException(422, f"status must be one of: {', '.join(s.value for s in Status)}"
                             ) from None
     user = None if _sees_all(principal) else principal.name
-    items = state_of(request).governor.exceptions.list(status=wanted, user=user,
-                                                       limit=limit + 1)
-    return {"exceptions": [e.to_dict() for e in items[-limit:]],
-            "truncated": len(items) > limit}
+    store = state_of(request).governor.exceptions
+    page = paging.newest(lambda n: store.list(status=wanted, user=user, limit=n)[::-1], limit)
+    return {"exceptions": [e.to_dict() for e in reversed(page.items)], "truncated": page.more}
 
 
 @router.get("/exceptions/{exception_id}", tags=["exceptions"], summary="One exception")
@@ -332,12 +335,16 @@ def lineage_completeness(request: Request, _: AnyUser) -> dict[str, Any]:
 
 @router.get("/lineage/runs", tags=["lineage"], summary="Recent runs (optionally of a dataset)")
 def lineage_runs(request: Request, _: Auditor, dataset: str | None = None,
-                 limit: int = Query(default=50, ge=1, le=1000)) -> dict[str, Any]:
+                 limit: int = Query(default=paging.LINEAGE_RUNS.default, ge=1,
+                                    le=paging.LINEAGE_RUNS.maximum)) -> dict[str, Any]:
+    """Newest first; ``truncated`` says more runs exist than ``limit``."""
     from lacuna.lineage.api import as_ref
 
     store = state_of(request).governor.lineage_store
-    runs = store.runs(as_ref(dataset) if dataset else None, limit=limit)
-    return {"runs": [
+    ref = as_ref(dataset) if dataset else None
+    page = paging.newest(lambda n: store.runs(ref, limit=n), limit)
+    runs = page.items
+    return {"truncated": page.more, "runs": [
         {"id": r.id, "operation": r.operation, "status": r.status.value, "user": r.user_id,
          "started_at": r.started_at.isoformat(), "method": r.method, "producer": r.producer,
          "inputs": [str(v.dataset) for v in r.inputs],

@@ -12,13 +12,14 @@ File (``lacuna serve --settings server.yaml`` or ``LACUNA_SERVER_SETTINGS``)::
     trusted_proxies: 10.0.0.5                  # reverse proxies whose X-Forwarded-* count
     log_json: true                             # one JSON object per log line
     shutdown_timeout_s: 10
+    audit_verify_interval_s: 60                # audit/verify walks the trail at most this often
     oidc: {issuer: https://idp.example.com/, audience: lacuna, jwks_file: jwks.json,
            roles_claim: roles, name_claim: preferred_username}
 
 Environment: ``LACUNA_SERVER_HOST``, ``_PORT``, ``_DB``, ``_POLICY_DIR``, ``_CONFIG``,
 ``_MAX_BODY_BYTES``, ``_TRUSTED_PROXIES``, ``_LOG_JSON``, ``_ACCESS_LOG``,
-``_SHUTDOWN_TIMEOUT_S``, ``_OIDC_ISSUER``, ``_OIDC_AUDIENCE``, ``_OIDC_JWKS_FILE``,
-``_OIDC_ROLES_CLAIM``, ``_OIDC_NAME_CLAIM``.
+``_SHUTDOWN_TIMEOUT_S``, ``_AUDIT_VERIFY_INTERVAL_S``, ``_OIDC_ISSUER``, ``_OIDC_AUDIENCE``,
+``_OIDC_JWKS_FILE``, ``_OIDC_ROLES_CLAIM``, ``_OIDC_NAME_CLAIM``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ class ServerSettings(Section):
     # minute; the rest are counted in one summary record per caller (lacuna.server.refusals).
     audit_refusals_burst: int = Field(default=30, ge=1)
     audit_refusals_per_minute: float = Field(default=30.0, gt=0)
+    # GET /api/v1/audit/verify and the console's audit page walk the whole audit trail at most
+    # once per this many seconds (one walk at a time); in between they give the last walk's
+    # answer, with its time and what was appended since (lacuna.server.verifier). 0: every
+    # request walks (still one at a time).
+    audit_verify_interval_s: float = Field(default=60.0, ge=0)
     # Run Lacuna's periodic jobs (the exceptions sweep, dataset refreshes) in the server process.
     scheduler: bool = True
     oidc: OidcConfig | None = None

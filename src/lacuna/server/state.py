@@ -23,6 +23,7 @@ from lacuna.identity import (
 from lacuna.server.bodies import Bodies
 from lacuna.server.metrics import Metrics
 from lacuna.server.refusals import RefusalBudget
+from lacuna.server.verifier import TrailVerifier
 
 if TYPE_CHECKING:
     from fastapi import Request
@@ -60,6 +61,16 @@ class ServerState:
     bodies: Bodies = field(default_factory=Bodies)
     # refusals audited one by one, per caller (lacuna.server.refusals)
     refusals: RefusalBudget = field(default_factory=RefusalBudget)
+    # the audit trail's verification: one walk at a time, answers reused for an interval
+    _verifier: TrailVerifier | None = None
+
+    @property
+    def verifier(self) -> TrailVerifier:
+        """This process's verifier of the governor's audit trail (made on first use)."""
+        if self._verifier is None:
+            self._verifier = TrailVerifier(
+                self.governor.audit, interval_s=self.settings.audit_verify_interval_s)
+        return self._verifier
 
     def destination(self, target: str) -> Destination:
         """The governor's classification of ``target``, remembered for ``DESTINATION_TTL_S``

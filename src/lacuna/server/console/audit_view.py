@@ -16,13 +16,15 @@ from sqlalchemy import inspect, select
 from lacuna.audit.record import iso
 from lacuna.audit.schema import records
 from lacuna.errors import ConfigError
+from lacuna.server.paging import CONSOLE_AUDIT
 
 if TYPE_CHECKING:
     from lacuna.audit import AuditRecord, AuditStore, VerifyReport
     from lacuna.identity.check import IdentityReport
+    from lacuna.server.verifier import Verified
 
 DECISIONS = ("", "allowed", "denied")
-MAX_LIMIT = 500
+MAX_LIMIT = CONSOLE_AUDIT.maximum
 SCAN_BATCH = 2000  # rows read per batch while filtering by dataset in the body
 
 
@@ -36,7 +38,7 @@ class AuditFilters:
     policy: str = ""
     since: datetime | None = None
     until: datetime | None = None
-    limit: int = 100
+    limit: int = CONSOLE_AUDIT.default
     exception: str = ""  # only records of operations that used this exception id
 
     @classmethod
@@ -50,11 +52,7 @@ class AuditFilters:
         if decision not in DECISIONS:
             msg = f"decision must be 'allowed' or 'denied', not {decision!r}"
             raise ConfigError(msg)
-        try:
-            limit = int(params.get("limit") or 100)
-        except ValueError:
-            msg = f"limit must be a whole number, not {params.get('limit')!r}"
-            raise ConfigError(msg) from None
+        limit = CONSOLE_AUDIT.parse(params.get("limit"))
         return cls(
             user=params.get("user", "").strip(),
             dataset=params.get("dataset", "").strip(),
@@ -62,7 +60,7 @@ class AuditFilters:
             policy=params.get("policy", "").strip(),
             since=_time(params.get("since", ""), "since"),
             until=_time(params.get("until", ""), "until"),
-            limit=min(max(limit, 1), MAX_LIMIT),
+            limit=limit,
         )
 
 
@@ -107,6 +105,7 @@ class AuditPage:
     rows: tuple[AuditRow, ...]
     more: bool  # more records match than are shown
     verification: VerifyReport
+    verified: Verified | None = None  # when and up to which record it was verified
     filters: AuditFilters
     identities: IdentityReport | None = None  # the user and session rows beside the trail
     users: tuple[str, ...] = field(default=())
@@ -209,12 +208,14 @@ def choices(store: AuditStore) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(sorted(users)), tuple(sorted(policies))
 
 
-def audit_page(store: AuditStore, filters: AuditFilters,
+def audit_page(store: AuditStore, filters: AuditFilters, verified: Verified,
                identities: IdentityReport | None = None) -> AuditPage:
-    """Everything the audit page shows: the matching records, the chain's status and, when
-    given, the identity rows' (:meth:`lacuna.identity.UserStore.verify`: what ``lacuna audit
-    verify`` reports beside the chain)."""
+    """Everything the audit page shows: the matching records, the chain's status (``verified``:
+    the server's last walk of the trail, :mod:`lacuna.server.verifier`) and, when given, the
+    identity rows' (:meth:`lacuna.identity.UserStore.verify`: what ``lacuna audit verify``
+    reports beside the chain)."""
     rows, more = search(store, filters)
     users, policies = choices(store)
-    return AuditPage(rows=tuple(rows), more=more, verification=store.verify(), filters=filters,
-                     identities=identities, users=users, policies=policies)
+    return AuditPage(rows=tuple(rows), more=more, verification=verified.report,
+                     verified=verified, filters=filters, identities=identities, users=users,
+                     policies=policies)

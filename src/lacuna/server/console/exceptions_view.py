@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from lacuna.exceptions import Status, approvers
 from lacuna.exceptions.authority import same_identity
+from lacuna.server.paging import CONSOLE_EXCEPTIONS
 
 if TYPE_CHECKING:
     from lacuna.config import StewardsConfig
@@ -60,27 +61,62 @@ def decision_right(request: ExceptionRequest, identity: str,
     return True, ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Queue:
+    """One page of the queue, newest first: at most ``limit`` requests."""
+
+    items: tuple[QueueItem, ...]
+    more: bool  # older requests in this status exist beyond the page
+    limit: int
+    before: str = ""  # the page starts after this id ("" : the newest)
+
+    @property
+    def next_before(self) -> str:
+        """The id the next page starts after (the oldest shown), or "" when there is none."""
+        return self.items[-1].request.id if self.more and self.items else ""
+
+
+# Requests stored in these statuses can be shown in each filter (an approval past its window
+# is shown as expired: older stores keep it as approved).
+_STORED: dict[str, tuple[Status, ...] | None] = {
+    "pending": (Status.PENDING,), "approved": (Status.APPROVED,), "denied": (Status.DENIED,),
+    "revoked": (Status.REVOKED,), "expired": (Status.APPROVED, Status.EXPIRED), "all": None,
+}
+
+
 def queue(store: ExceptionStore, *, identity: str, stewards: StewardsConfig, now: datetime,
-          status: str = "pending", only_user: str | None = None) -> list[QueueItem]:
-    """Requests in ``status`` (``all`` for every one), newest first."""
+          status: str = "pending", only_user: str | None = None,
+          limit: int = CONSOLE_EXCEPTIONS.default, before: str = "") -> Queue:
+    """The newest ``limit`` requests in ``status`` (``all`` for every one) filed before the
+    request ``before`` (``""``: the newest), newest first, and whether there are more.
+
+    The store is read newest first, ``limit + 1`` at a time, so a page never reads or renders
+    the whole queue; a filter the store cannot apply by itself (an approval past its window
+    is "expired", not "approved") reads on until the page is full or the store is done.
+    """
     if status not in STATUS_FILTERS:
         status = "pending"
-    # "expired" is a stored state in newer stores and a computed one (an approval past its
-    # window) in older ones: read every request and filter by the state shown.
-    stored = None if status in ("all", "expired") else Status(status)
+    stored = _STORED[status]
     items: list[QueueItem] = []
-    for request in reversed(store.list(status=stored, user=only_user)):
-        state = state_of(request, now)
-        if status not in ("all", state):
-            continue
-        right, why = decision_right(request, identity, stewards)
-        can = right and state == "pending"
-        if state != "pending":
-            why = f"already {state}"
-        items.append(QueueItem(request=request, state=state, can_decide=can, why_not=why,
-                               entitled=approvers(request, stewards),
-                               can_revoke=right and state == "approved"))
-    return items
+    cursor = before or None
+    while True:
+        batch = store.list(status=stored, user=only_user, limit=limit + 1, before=cursor)
+        for request in reversed(batch):
+            cursor = request.id
+            state = state_of(request, now)
+            if status not in ("all", state):
+                continue
+            if len(items) == limit:
+                return Queue(items=tuple(items), more=True, limit=limit, before=before)
+            right, why = decision_right(request, identity, stewards)
+            can = right and state == "pending"
+            if state != "pending":
+                why = f"already {state}"
+            items.append(QueueItem(request=request, state=state, can_decide=can, why_not=why,
+                                   entitled=approvers(request, stewards),
+                                   can_revoke=right and state == "approved"))
+        if len(batch) <= limit:
+            return Queue(items=tuple(items), more=False, limit=limit, before=before)
 
 
 def decision_note(comment: str, conditions: tuple[str, ...]) -> str | None:

@@ -88,22 +88,33 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
 
 @router.get("/review")
 def review(request: Request, session: Overseer, policy: str = "", status: str = "open",
-           done: str = "") -> Response:
-    """False-positive reports with the decision behind each, filtered by policy and status."""
+           done: str = "", limit: str = "") -> Response:
+    """False-positive reports with the decision behind each, filtered by policy and status:
+    the newest ``limit`` of them (a notice says when more match)."""
+    from lacuna.errors import ConfigError
     from lacuna.metrics.review import STATUSES, review_queue
+    from lacuna.server.paging import CONSOLE_REVIEW, newest
 
     gov = server_state(request).governor
     shown = status if status in STATUSES else "open"
-    every = review_queue(governor=gov, status="all")
-    items = [i for i in every if (not policy or i.policy_id == policy)
-             and (shown == "all" or i.status == shown)]
-    policies = sorted({i.policy_id for i in every if i.policy_id})
     flash = {"accepted": "Report accepted: the policy or classification needs a change.",
              "rejected": "Report rejected."}.get(done)
-    return render(request, "review.html", session, active="/console/review",
-                  title="Review queue", items=items, statuses=STATUSES, shown=shown,
+    flash_kind = None
+    try:
+        size = CONSOLE_REVIEW.parse(limit)
+    except ConfigError as exc:
+        size, flash, flash_kind = CONSOLE_REVIEW.default, f"Page not applied: {exc}", "error"
+    every = review_queue(governor=gov, status="all")
+    matching = [i for i in every if (not policy or i.policy_id == policy)
+                and (shown == "all" or i.status == shown)]
+    page = newest(lambda n: matching[:n], size)
+    policies = sorted({i.policy_id for i in every if i.policy_id})
+    return render(request, "review.html", session, status=400 if flash_kind else 200,
+                  active="/console/review", title="Review queue", items=page.items,
+                  more=page.more, limit=size, limit_max=CONSOLE_REVIEW.maximum,
+                  statuses=STATUSES, shown=shown,
                   policies=policies, policy=policy, can_review=session.has(STEWARD),
-                  flash=flash)
+                  flash=flash, flash_kind=flash_kind)
 
 
 @router.post("/review/{feedback_id}")

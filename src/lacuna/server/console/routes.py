@@ -130,19 +130,34 @@ def home(request: Request) -> Response:
 
 @router.get("/exceptions")
 def exceptions(request: Request, session: AnyRole, status: str = "pending",
-               done: str = "", id: str = "") -> HTMLResponse:
+               done: str = "", id: str = "", limit: str = "", before: str = ""
+               ) -> HTMLResponse:
+    """The newest ``limit`` requests in ``status`` (a page; ``before``: the id the page starts
+    after, as the "older requests" link gives it)."""
     from lacuna.server.console.exceptions_view import STATUS_FILTERS, queue
+    from lacuna.server.paging import CONSOLE_EXCEPTIONS
 
     gov = server_state(request).governor
     sees_all = session.has(STEWARD, COMPLIANCE)
-    items = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
-                  now=now(), status=status, only_user=None if sees_all else session.name)
     # The query string is anyone's to write: only an exception id is repeated in the notice.
     flash = f"{id} {DONE[done]}." if done in DONE and EXCEPTION_ID.fullmatch(id) else None
-    return render(request, "exceptions.html", session, active="/console/exceptions",
-                  title="Exceptions", items=items, statuses=STATUS_FILTERS,
+    flash_kind = None
+    try:
+        size = CONSOLE_EXCEPTIONS.parse(limit)
+        if before and not EXCEPTION_ID.fullmatch(before):
+            msg = "before must be an exception id such as EXC-2026-001 (the next-page link's)"
+            raise ConfigError(msg)
+    except ConfigError as exc:
+        size, before = CONSOLE_EXCEPTIONS.default, ""
+        flash, flash_kind = f"Page not applied: {exc}", "error"
+    page = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
+                 now=now(), status=status, only_user=None if sees_all else session.name,
+                 limit=size, before=before)
+    return render(request, "exceptions.html", session, status=400 if flash_kind else 200,
+                  active="/console/exceptions", title="Exceptions", page=page,
+                  items=page.items, statuses=STATUS_FILTERS,
                   shown=status if status in STATUS_FILTERS else "pending",
-                  can_decide=session.has(*DECIDERS), flash=flash)
+                  can_decide=session.has(*DECIDERS), flash=flash, flash_kind=flash_kind)
 
 
 @router.post("/exceptions/{exception_id}/decide")
@@ -172,12 +187,13 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
                 deny_exception(exception_id, comment=note)
     except (LacunaError, PermissionError) as exc:  # audited by lacuna.exceptions
         gov = state.governor
-        items = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
-                      now=now())
+        page = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
+                     now=now())
         return render(request, "exceptions.html", session,
                       status=404 if isinstance(exc, LookupError) else
                       400 if isinstance(exc, ConfigError) else 403,
-                      active="/console/exceptions", title="Exceptions", items=items,
+                      active="/console/exceptions", title="Exceptions", page=page,
+                      items=page.items,
                       statuses=STATUS_FILTERS, shown="pending", can_decide=True,
                       flash=f"Not done: {exc}", flash_kind="error")
     return RedirectResponse(f"/console/exceptions?status=all&done={verdict}&id={exception_id}",
@@ -224,7 +240,8 @@ def audit(request: Request, session: Overseer) -> Response:
     except ConfigError as exc:
         filters, flash = AuditFilters(), f"Filter not applied: {exc}"
     state = server_state(request)
-    page = audit_page(state.governor.audit, filters, state.users.verify())
+    page = audit_page(state.governor.audit, filters, state.verifier.check(),
+                      state.users.verify())
     return render(request, "audit.html", session, status=200 if flash is None else 400,
                   active="/console/audit", title="Audit", page=page, f=filters,
                   since=_local(filters.since), until=_local(filters.until), flash=flash,
