@@ -127,8 +127,12 @@ def anonymize(
         out.attrs = dict(df.attrs)  # never share the input's attrs dict
         results: dict[str, ColumnClass] = {}
         used: dict[str, str] = {}
+        # By text, as the classification names columns: with labels 1 and "1" both are the
+        # column "1" there, so treating only the one asked for relabelled the other (raw
+        # e-mails) as redacted. Every column the treated label names is treated.
+        wanted = {str(c) for c in treated}
         for pos, name in enumerate(df.columns):
-            if name not in treated:
+            if str(name) not in wanted:
                 continue
             before = source.columns.get(str(name))
             chosen = strategy_for(str(name), before, strategy, config)
