@@ -255,3 +255,32 @@ def test_columns_whose_labels_read_the_same_are_treated_together(asked: Any) -> 
     other = anonymize(df.rename(columns={1: "email"}), ["1"], strategy="redact")
     assert other["email"].tolist() == emails
     assert state(other).classification.tier > Tier.PUBLIC
+
+
+def test_a_column_named_like_an_index_level_stays_personal_while_the_index_holds_it(
+        governed) -> None:
+    """The classification names the column "email" and the index level "email" alike: redacting
+    the column called both public, and to_csv wrote the raw e-mails of the index to Downloads."""
+    from lacuna.errors import GovernanceViolation
+
+    emails = [f"person{i}@example.com" for i in range(6)]
+    df = pd.DataFrame({"email": emails, "n": range(6)}).set_index(pd.Index(emails, name="email"))
+    out = anonymize(df, ["email"], strategy="redact")
+    assert out["email"].tolist() == ["[REDACTED]"] * 6  # the column is treated
+    assert out.index.tolist() == emails  # the index is not
+    cls = state(out).classification
+    assert (cls.tier, cls.columns["email"].classification) == (Tier.PROPRIETARY, ColumnKind.PII)
+    assert "index level 'email' has the same name and still holds the original values" in \
+        cls.columns["email"].reasoning
+    target = governed / "Downloads" / "out.csv"
+    with pytest.raises(GovernanceViolation):
+        out.to_csv(target)
+    assert not target.exists()
+    # the way out the reasoning names: the index as a column, anonymized too
+    flat = anonymize(df.rename_axis("contact").reset_index(), ["email", "contact"],
+                     strategy="redact")
+    assert state(flat).classification.tier == Tier.PUBLIC
+    flat.to_csv(target, index=False)
+    back = pd.read_csv(target)
+    assert back.columns.tolist() == ["contact", "email", "n"]
+    assert set(back["contact"]) == set(back["email"]) == {"[REDACTED]"}
