@@ -87,7 +87,8 @@ def test_suggested_generalisation_reaches_the_target() -> None:
 
 def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     df = customers()
-    hashed = lacuna.anonymize(df, strategy="hash", key="k" * 16)  # every personal column, QIs too
+    # every personal column, QIs too
+    hashed = lacuna.anonymize(df, strategy="hash", key="0123456789abcdef")
     state = get_state(hashed)
     assert state is not None
     result = state.classification
@@ -100,7 +101,8 @@ def test_hashed_table_with_quasi_identifiers_left_is_not_anonymous() -> None:
     assert privacy.report(hashed).k == 1
 
     # after the suggested generalisation, the same anonymization is anonymous
-    fixed = lacuna.anonymize(privacy.report(df).generalize(df), strategy="hash", key="k" * 16)
+    fixed = lacuna.anonymize(privacy.report(df).generalize(df), strategy="hash",
+                             key="0123456789abcdef")
     state = get_state(fixed)
     assert state is not None
     after = state.classification
@@ -153,7 +155,7 @@ def test_a_generalised_identifier_left_in_tiny_groups_is_not_anonymous() -> None
 
 def test_frames_without_personal_data_are_left_alone() -> None:
     df = pd.DataFrame({"region": ["n", "s"], "revenue": [1.0, 2.0]})
-    out = lacuna.anonymize(df, ["region"], strategy="redact", key="k" * 16)
+    out = lacuna.anonymize(df, ["region"], strategy="redact", key="0123456789abcdef")
     state = get_state(out)
     assert state is not None
     assert not any("k-anonymity" in r for r in state.classification.reasoning)
@@ -169,14 +171,14 @@ def test_a_repeated_quasi_identifier_label_is_checked_not_a_crash() -> None:
     failed with pandas' "factorize requires a Series" instead of anonymizing."""
     df = customers()[["email", "date_of_birth", "zip_code", "gender"]]
     twice = pd.concat([df, df[["date_of_birth"]]], axis=1)  # the same label, twice
-    state = get_state(lacuna.anonymize(twice, strategy="hash", key="k" * 16))
+    state = get_state(lacuna.anonymize(twice, strategy="hash", key="0123456789abcdef"))
     assert state is not None
     assert "date_of_birth" in state.classification.personal_columns  # k=1: still personal
     assert "not anonymous: k=1 < 5" in state.classification.reasoning[0]
     # the allowed path: generalised first, both copies are counted and the frame is anonymous
     fixed = privacy.report(df).generalize(df)
     state = get_state(lacuna.anonymize(pd.concat([fixed, fixed[["date_of_birth"]]], axis=1),
-                                       strategy="hash", key="k" * 16))
+                                       strategy="hash", key="0123456789abcdef"))
     assert state is not None
     assert not state.classification.personal_columns
     with pytest.raises(privacy.AmbiguousColumnError, match=r"more than one column named "
@@ -200,7 +202,7 @@ def test_integer_column_labels_are_read_as_the_classification_names_them() -> No
         tier=Tier.PROPRIETARY, tags=("PII",),
         columns={"0": pii("email"), "1": pii("dob"), "2": pii("postal_code"),
                  "3": pii("gender")}), LineageNode(name="people.csv", operation="read_csv"))
-    state = get_state(lacuna.anonymize(numbered, ["0"], strategy="hash", key="k" * 16))
+    state = get_state(lacuna.anonymize(numbered, ["0"], strategy="hash", key="0123456789abcdef"))
     assert state is not None
     assert "not anonymous: k=1 < 5 over quasi-identifiers 1, 2, 3" in \
         state.classification.reasoning[0]
@@ -227,7 +229,7 @@ def test_many_quasi_identifiers_do_not_hang_the_search() -> None:
         "        origin='1950-01-01').strftime('%Y-%m-%d')})\n"
         "for i in range(24):\n"
         "    df[f'city_{i}'] = rng.choice(['a', 'b', 'c'], 200)\n"
-        "out = lacuna.anonymize(df, ['email'], strategy='hash', key='k' * 16)\n"
+        "out = lacuna.anonymize(df, ['email'], strategy='hash', key='0123456789abcdef')\n"
         "result = out.attrs['lacuna'].classification\n"
         "print(len(privacy.report(df).quasi_identifiers), 'date_of_birth' in "
         "result.personal_columns, 'not anonymous: k=1' in result.reasoning[0])\n"
@@ -250,3 +252,65 @@ def test_the_lazy_search_tries_vectors_in_the_order_of_a_sorted_lattice() -> Non
         lattice = sorted(itertools.product(*(range(t + 1) for t in tops)), key=cost)
         assert list(privacy._by_cost(tops)) == lattice
     assert next(iter(privacy._by_cost([2] * 2000))) == (0,) * 2000  # no recursion limit
+
+
+def _tracked(frame: pd.DataFrame):
+    """The classification Lacuna tracks for ``frame`` now (what a governed write decides on)."""
+    from lacuna.config import load_config
+    from lacuna.lineage.frames import effective_state
+
+    return effective_state(frame, load_config().classification).classification
+
+
+def _released(n: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """People, and their anonymized release: e-mail redacted, DOB and ZIP generalised (k >= 5)."""
+    rng = np.random.default_rng(3)
+    people = pd.DataFrame({
+        "email": [f"p{i}@corp.example" for i in range(n)],
+        "date_of_birth": pd.to_datetime(rng.integers(0, 365 * 40, n), unit="D",
+                                        origin="1960-01-01").strftime("%Y-%m-%d"),
+        "zip_code": [f"941{d:02d}" for d in rng.integers(0, 100, n)],
+    })
+    anon = lacuna.anonymize(people, strategy={"email": "redact", "date_of_birth": "generalize",
+                                              "zip_code": "generalize"})
+    return people, anon
+
+
+def test_rows_picked_out_of_a_k_anonymous_release_are_checked_again(governed) -> None:
+    """The k verdict was inherited by any row filter: Bob's row, selected by his e-mail from the
+    anonymized frame, was PUBLIC and could be written to Downloads."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import ColumnKind, Tier
+
+    people, anon = _released()
+    whole = _tracked(anon)
+    assert whole.tier == Tier.PUBLIC
+    bob = anon[(people["email"] == "p7@corp.example").to_numpy()]
+    for subset in (bob, anon.head(3)):
+        got = _tracked(subset)
+        assert got.tier == Tier.PROPRIETARY
+        assert "PII" in got.tags
+        assert got.columns["date_of_birth"].classification == ColumnKind.PII
+        assert got.columns["zip_code"].pii_type == "postal_code"
+        assert got.reasoning[0].startswith("not anonymous any more: these rows were taken from "
+                                           "a k-anonymous frame")
+        assert "date_of_birth, zip_code" in got.reasoning[0]
+    target = governed / "Downloads" / "bob.csv"
+    with pytest.raises(GovernanceViolation):
+        bob.to_csv(target, index=False)
+    assert not target.exists()
+
+
+def test_the_whole_release_and_subsets_that_keep_k_stay_anonymous(governed) -> None:
+    from lacuna.model import Tier
+
+    _, anon = _released()
+    band = anon[anon["date_of_birth"] == anon["date_of_birth"].mode()[0]]
+    for kept in (anon.sort_values("zip_code"), anon.sample(frac=1.0, random_state=1), band):
+        assert privacy.report(kept, ["date_of_birth", "zip_code"]).k >= 5
+        assert _tracked(kept).tier == Tier.PUBLIC
+    out = governed / "Downloads" / "release.csv"
+    anon.to_csv(out, index=False)  # allowed: the whole frame was checked
+    back = pd.read_csv(out)
+    assert back.equals(anon.reset_index(drop=True))
+    assert privacy.report(back, ["date_of_birth", "zip_code"]).k >= 5

@@ -32,7 +32,7 @@ def state(df: pd.DataFrame) -> DataState:
 def test_anonymize_reclassifies_to_internal(
     customers: pd.DataFrame, source_lineage: LineageNode
 ) -> None:
-    out = anonymize(customers, ["email", "phone"], strategy="hash", key="k" * 16)
+    out = anonymize(customers, ["email", "phone"], strategy="hash", key="0123456789abcdef")
     cls = state(out).classification
     assert (cls.tier, cls.tags, cls.personal_columns) == (
         Tier.INTERNAL,
@@ -71,7 +71,7 @@ def test_anonymize_reclassifies_to_internal(
 
 
 def test_anonymize_defaults_to_every_personal_column(customers: pd.DataFrame) -> None:
-    out = anonymize(customers, key="k" * 16)
+    out = anonymize(customers, key="0123456789abcdef")
     assert out["revenue"].equals(customers["revenue"])
     assert out["email"][0] != "jane@example.com"
     assert out["phone"][0] != "+1 555-123-4567"
@@ -79,10 +79,10 @@ def test_anonymize_defaults_to_every_personal_column(customers: pd.DataFrame) ->
 
 
 def test_anonymize_accepts_the_seed_alias_and_a_single_name(customers: pd.DataFrame) -> None:
-    a = anonymize(customers, pii_columns=["email", "phone"], key="k" * 16)
-    b = anonymize(customers, ["email", "phone"], key="k" * 16)
+    a = anonymize(customers, pii_columns=["email", "phone"], key="0123456789abcdef")
+    b = anonymize(customers, ["email", "phone"], key="0123456789abcdef")
     pd.testing.assert_frame_equal(a, b)
-    c = anonymize(customers, "email", key="k" * 16)
+    c = anonymize(customers, "email", key="0123456789abcdef")
     assert c["phone"].equals(customers["phone"])
     with pytest.raises(TypeError, match="either columns= or its alias pii_columns="):
         anonymize(customers, ["email"], pii_columns=["phone"])
@@ -102,7 +102,7 @@ def test_anonymize_never_mutates_its_input(customers: pd.DataFrame) -> None:
 @pytest.mark.parametrize("strategy", ["hash", "mask", "redact"])
 def test_anonymize_keeps_nulls_and_index(customers: pd.DataFrame, strategy: str) -> None:
     customers.index = pd.Index([10, 20, 30, 40])
-    out = anonymize(customers, strategy=strategy, key="k" * 16)
+    out = anonymize(customers, strategy=strategy, key="0123456789abcdef")
     assert out.index.equals(customers.index)
     assert out.isna().equals(customers.isna())
 
@@ -128,7 +128,7 @@ def test_floor_from_personal_data_only_is_lifted(customers: pd.DataFrame) -> Non
     df = with_classification(
         customers, floor=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL", "CCPA")
     )
-    cls = state(anonymize(df, key="k" * 16)).classification
+    cls = state(anonymize(df, key="0123456789abcdef")).classification
     assert (cls.floor, cls.tier, cls.tags) == (
         Tier.PUBLIC,
         Tier.INTERNAL,
@@ -140,7 +140,7 @@ def test_floor_with_a_business_tag_is_kept(customers: pd.DataFrame) -> None:
     df = with_classification(
         customers, floor=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL", "CUSTOMER_DATA")
     )
-    cls = state(anonymize(df, key="k" * 16)).classification
+    cls = state(anonymize(df, key="0123456789abcdef")).classification
     assert (cls.floor, cls.tier) == (Tier.PROPRIETARY, Tier.PROPRIETARY)
     assert cls.tags == ("FINANCIAL", "CUSTOMER_DATA", ANONYMIZED)
     assert "PROPRIETARY from the table-level floor" in cls.reasoning
@@ -148,7 +148,7 @@ def test_floor_with_a_business_tag_is_kept(customers: pd.DataFrame) -> None:
 
 def test_floor_without_table_tags_is_kept(customers: pd.DataFrame) -> None:
     df = with_classification(customers, floor=Tier.PROPRIETARY)
-    cls = state(anonymize(df, key="k" * 16)).classification
+    cls = state(anonymize(df, key="0123456789abcdef")).classification
     assert (cls.floor, cls.tier) == (Tier.PROPRIETARY, Tier.PROPRIETARY)
 
 
@@ -156,7 +156,7 @@ def test_floor_is_kept_while_personal_columns_remain(customers: pd.DataFrame) ->
     df = with_classification(
         customers, floor=Tier.PROPRIETARY, tags=("PII", "GDPR", "FINANCIAL", "CCPA")
     )
-    cls = state(anonymize(df, ["email"], key="k" * 16)).classification
+    cls = state(anonymize(df, ["email"], key="0123456789abcdef")).classification
     assert (cls.floor, cls.tags) == (
         Tier.PROPRIETARY,
         ("PII", "GDPR", "FINANCIAL", "CCPA", ANONYMIZED),
@@ -233,5 +233,54 @@ def test_custom_mapping_from_config(customers: pd.DataFrame) -> None:
     config = Config.model_validate(
         {"classification": {"mapping": {"financial": {"tier": "PROPRIETARY", "tags": ["SOX"]}}}}
     )
-    cls = state(anonymize(customers, key="k" * 16, config=config)).classification
+    cls = state(anonymize(customers, key="0123456789abcdef", config=config)).classification
     assert (cls.tier, cls.tags) == (Tier.PROPRIETARY, ("SOX", "FINANCIAL", ANONYMIZED))
+
+
+@pytest.mark.parametrize("asked", ["1", 1])
+def test_columns_whose_labels_read_the_same_are_treated_together(asked: Any) -> None:
+    """Labels 1 and "1" are one column "1" to the classification: treating only the one asked
+    for relabelled the other, still holding raw e-mails, as redacted, and the frame PUBLIC."""
+    emails = [f"person{i}@example.com" for i in range(6)]
+    df = pd.DataFrame({1: emails, "n": range(6)})
+    df["1"] = list(reversed(emails))
+    out = anonymize(df, [asked], strategy="redact")
+    assert out.columns.tolist() == [1, "n", "1"]
+    assert out.iloc[:, 0].tolist() == out.iloc[:, 2].tolist() == ["[REDACTED]"] * 6
+    assert out["n"].tolist() == list(range(6))  # the rest as it was
+    assert df.iloc[:, 0].tolist() == emails  # the input untouched
+    cls = state(out).classification
+    assert (cls.tier, cls.columns["1"].classification) == (Tier.PUBLIC, ColumnKind.PUBLIC)
+    # a label that reads differently is left alone, and keeps the frame personal
+    other = anonymize(df.rename(columns={1: "email"}), ["1"], strategy="redact")
+    assert other["email"].tolist() == emails
+    assert state(other).classification.tier > Tier.PUBLIC
+
+
+def test_a_column_named_like_an_index_level_stays_personal_while_the_index_holds_it(
+        governed) -> None:
+    """The classification names the column "email" and the index level "email" alike: redacting
+    the column called both public, and to_csv wrote the raw e-mails of the index to Downloads."""
+    from lacuna.errors import GovernanceViolation
+
+    emails = [f"person{i}@example.com" for i in range(6)]
+    df = pd.DataFrame({"email": emails, "n": range(6)}).set_index(pd.Index(emails, name="email"))
+    out = anonymize(df, ["email"], strategy="redact")
+    assert out["email"].tolist() == ["[REDACTED]"] * 6  # the column is treated
+    assert out.index.tolist() == emails  # the index is not
+    cls = state(out).classification
+    assert (cls.tier, cls.columns["email"].classification) == (Tier.PROPRIETARY, ColumnKind.PII)
+    assert "index level 'email' has the same name and still holds the original values" in \
+        cls.columns["email"].reasoning
+    target = governed / "Downloads" / "out.csv"
+    with pytest.raises(GovernanceViolation):
+        out.to_csv(target)
+    assert not target.exists()
+    # the way out the reasoning names: the index as a column, anonymized too
+    flat = anonymize(df.rename_axis("contact").reset_index(), ["email", "contact"],
+                     strategy="redact")
+    assert state(flat).classification.tier == Tier.PUBLIC
+    flat.to_csv(target, index=False)
+    back = pd.read_csv(target)
+    assert back.columns.tolist() == ["contact", "email", "n"]
+    assert set(back["contact"]) == set(back["email"]) == {"[REDACTED]"}

@@ -67,7 +67,7 @@ def test_a_guessable_key_is_refused_not_used(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ConfigError, match="at least 16"):
         anonymize(pd.DataFrame({"email": ["jane@example.com"]}), ["email"], strategy="synthesize",
                   key=b"k")
-    assert len(hashed(key="k" * 16)) == 20  # 16 bytes is enough
+    assert len(hashed(key="0123456789abcdef")) == 20  # 16 bytes is enough
 
 
 def test_empty_env_var_falls_back_to_the_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,3 +130,97 @@ def test_concurrent_first_use_agrees_on_one_key(tmp_path: Path) -> None:
     assert len(keys) == 8
     assert len(set(keys)) == 1
     assert [p.name for p in path.parent.iterdir()] == [KEY_FILENAME]  # no temp files left
+
+
+# -- a guessable key in the key store (its file and variable are the analyst's) ----------------
+
+PEOPLE = pd.DataFrame({"email": [f"person{i}@example.com" for i in range(8)],
+                       "ssn": [f"123-45-{6780 + i}" for i in range(8)]})
+
+
+def _key_file(home: Path, key_id: str, text: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / f"{key_id}.key"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("1 00\n", r"key file anonymize\.key \(version 1\) is 1 bytes; at least 16"),
+    ("1 " + "00" * 32 + "\n", r"key file anonymize\.key \(version 1\) has only 1 distinct"),
+    ("1 " + bytes(range(32)).hex() + "\n2 " + "ab" * 32 + "\n",  # the current version counts
+     r"key file anonymize\.key \(version 2\) has only 1 distinct"),
+])
+@pytest.mark.parametrize("strategy", ["hash", "synthesize"])
+def test_a_guessable_key_file_is_refused(home: Path, text: str, said: str, strategy: str) -> None:
+    """``1 00`` in anonymize.key hashed every e-mail under a one-byte key (anyone tries 256 keys,
+    then hashes candidate e-mails) and still called the column a pseudonym, PUBLIC."""
+    _key_file(home, "anonymize", text)
+    with pytest.raises(ConfigError, match=rf"{said}.*rotate\('anonymize'\).*Nothing was"):
+        anonymize(PEOPLE, ["email"], strategy=strategy)
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("a", r"\$LACUNA_KEY_ANONYMIZE is 1 bytes"),
+    ("00" * 32, r"\$LACUNA_KEY_ANONYMIZE has only 1 distinct"),  # hex: 32 zero bytes
+    ("passwordpassword", r"\$LACUNA_KEY_ANONYMIZE has only 7 distinct"),
+])
+def test_a_guessable_env_store_key_is_refused(monkeypatch: pytest.MonkeyPatch, value: str,
+                                              said: str) -> None:
+    from lacuna.config import config_from_dict
+
+    monkeypatch.setenv("LACUNA_KEY_ANONYMIZE", value)
+    config = config_from_dict({"anonymize": {"keystore": "env"}})
+    with pytest.raises(ConfigError, match=rf"{said}.*token_hex\(32\).*Nothing was"):
+        anonymize(PEOPLE, ["email"], strategy="hash", config=config)
+
+
+@pytest.mark.parametrize("key", ["k" * 16, "abababababababab", b"\x00" * 32])
+def test_a_long_key_of_few_characters_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                 key: str | bytes) -> None:
+    with pytest.raises(ConfigError, match=r"key= argument has only \d distinct byte values"):
+        hashed(key=key)
+    monkeypatch.setenv("LACUNA_ANONYMIZE_KEY", "k" * 40)
+    with pytest.raises(ConfigError, match=r"\$LACUNA_ANONYMIZE_KEY has only 1 distinct"):
+        hashed()
+
+
+def test_a_guessable_fpe_key_is_refused(home: Path) -> None:
+    """FPE output is called a pseudonym too: under 32 zero bytes anyone decrypts it."""
+    _key_file(home, "fpe", "1 " + "00" * 32 + "\n")
+    with pytest.raises(ConfigError, match=r"key file fpe\.key \(version 1\) has only 1 distinct"):
+        anonymize(PEOPLE, ["ssn"], strategy="fpe")
+
+
+def test_strong_store_keys_still_pseudonymise_and_rotation_fixes_a_weak_one(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import hmac
+
+    from lacuna.config import config_from_dict, load_config
+    from lacuna.keystore import keystore_for
+    from lacuna.lineage.state import get_state
+    from lacuna.model import ColumnKind, Tier
+
+    path = _key_file(home, "anonymize", "1 " + "00" * 32 + "\n")
+    with pytest.raises(ConfigError):
+        anonymize(PEOPLE, ["email"], strategy="hash")
+    fresh = keystore_for(load_config()).rotate("anonymize")  # the fix the message names
+    assert fresh.ref.version == 2
+    assert path.read_text().splitlines()[0] == "1 " + "00" * 32  # v1 kept, still readable
+    out = anonymize(PEOPLE, ["email", "ssn"], strategy={"email": "hash", "ssn": "fpe"})
+    expected = [hmac.new(fresh.material, e.encode(), hashlib.sha256).hexdigest()[:20]
+                for e in PEOPLE["email"]]
+    assert out["email"].tolist() == expected
+    cls = get_state(out).classification  # type: ignore[union-attr]
+    assert (cls.tier, cls.columns["email"].classification) == (Tier.PUBLIC, ColumnKind.IDENTIFIER)
+    assert "key anonymize v2 (file)" in cls.columns["email"].reasoning
+    assert out["ssn"].str.fullmatch(r"\d{3}-\d{2}-\d{4}").all()
+    assert not set(out["ssn"]) & set(PEOPLE["ssn"])
+    # a random key from the env store works as before
+    monkeypatch.setenv("LACUNA_KEY_ANONYMIZE", "5f" + bytes(range(1, 32)).hex())
+    env = anonymize(PEOPLE, ["email"], strategy="hash",
+                    config=config_from_dict({"anonymize": {"keystore": "env"}}))
+    assert "key anonymize v1 (env)" in get_state(env).classification.columns[  # type: ignore[union-attr]
+        "email"].reasoning

@@ -81,7 +81,7 @@ def test_env_backend_reads_versions_and_cannot_rotate(monkeypatch: pytest.Monkey
 
 
 def test_keystore_backend_comes_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LACUNA_KEY_ANONYMIZE", "ab" * 32)
+    monkeypatch.setenv("LACUNA_KEY_ANONYMIZE", bytes(range(1, 33)).hex())
     config = config_from_dict({"anonymize": {"keystore": "env"}})
     assert isinstance(keystore_for(config).backend, EnvKeyBackend)
     out = anonymize(pd.DataFrame({"email": ["a@b.com"]}), ["email"], strategy="hash",

@@ -114,7 +114,7 @@ def test_same_key_hashes_consistently_so_joins_line_up(built_copy: Path) -> None
     assert not {r[1] for r in first} & {digest(KEY[::-1], o["email"]) for o in originals.values()}
 
 
-@pytest.mark.parametrize("key", ["", "short"])
+@pytest.mark.parametrize("key", ["", "short", "k" * 32])  # long but one character: guessed
 def test_hashing_pii_without_a_secret_is_refused(dbt_deps_copy: Path, key: str) -> None:
     project = dbt_deps_copy
     with pytest.raises(IntegrationError, match="LACUNA_DBT_HASH_KEY"):

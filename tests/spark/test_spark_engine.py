@@ -67,7 +67,7 @@ def test_spark_and_pandas_full_scans_run_one_implementation(spark):
 
 def test_anonymize_matches_pandas_and_keeps_the_key_out_of_the_plan(gspark, capsys):
     spark = gspark
-    key = "k" * 32
+    key = "spark-test-key-0123456789abcdef"
     pdf = pd.read_csv(data_file("customers.csv"))[["customer_id", "email", "region"]]
     df = spark.createDataFrame(pdf)
     out = lacuna.anonymize(df, ["email"], strategy="hash", key=key)

@@ -127,8 +127,12 @@ def anonymize(
         out.attrs = dict(df.attrs)  # never share the input's attrs dict
         results: dict[str, ColumnClass] = {}
         used: dict[str, str] = {}
+        # By text, as the classification names columns: with labels 1 and "1" both are the
+        # column "1" there, so treating only the one asked for relabelled the other (raw
+        # e-mails) as redacted. Every column the treated label names is treated.
+        wanted = {str(c) for c in treated}
         for pos, name in enumerate(df.columns):
-            if name not in treated:
+            if str(name) not in wanted:
                 continue
             before = source.columns.get(str(name))
             chosen = strategy_for(str(name), before, strategy, config)
@@ -140,6 +144,8 @@ def anonymize(
                 context.notes.append(f"keyed HMAC-SHA256, {get_key().ref}")
             results[str(name)] = impl.classify(before, context.notes)
             used[str(name)] = chosen
+        for level in {str(n) for n in df.index.names if n is not None} & set(results):
+            results[level] = _still_in_index(level, source.columns.get(level), used[level])
         names = sorted(set(used.values()))
         default = strategy if isinstance(strategy, str) else config.anonymize.default_strategy
         label = "+".join(names) if names else default
@@ -237,6 +243,21 @@ def reclassify(
     reason = f"anonymized {', '.join(treated)} with {strategy}"
     return rollup(columns, cc, floor=floor, extra_tags=extra, reasoning=[reason],
                   layer=Layer.INHERITED)
+
+
+def _still_in_index(name: str, before: ColumnClass | None, strategy: str) -> ColumnClass:
+    """The class of a treated column whose label an index level shares: the classification
+    names both ``name``, and the index (written by ``to_csv`` by default) still holds the
+    original values, so the label keeps its class (``pii`` when it had none). Before, the
+    column's new class covered the index: raw e-mails in the index, a PUBLIC frame."""
+    from dataclasses import replace
+
+    why = (f"treated with {strategy}, but the index level {name!r} has the same name and still "
+           "holds the original values, so it stays what it was; reset_index() (then anonymize "
+           "that column too) or rename the index level, then anonymize again")
+    if before is not None and before.is_personal:
+        return replace(before, reasoning=f"{before.reasoning}; {why}")
+    return output_class(strategy, before, (), kind="pii", sensitivity="high", what=why)
 
 
 class _Public(Strategy):

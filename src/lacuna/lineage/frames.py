@@ -97,6 +97,8 @@ def effective_state(
         tags = unique([*parent.tags, *state.classification.tags])  # re-checks only add
         parent = replace(parent, tier=max(parent.tier, state.classification.tier), tags=tags)
     classification = rules.derive(parent, [*kept, *held], new, config)
+    if changed and isinstance(obj, pd.DataFrame):
+        classification = _k_of_subset(obj, classification, changed, config)
     if reason and not any(reason in r for r in classification.reasoning):
         line = f"{classification.tier.value}: {reason}"
         classification = replace(classification, reasoning=(line, *classification.reasoning))
@@ -104,6 +106,53 @@ def effective_state(
         classification=classification, lineage=state.lineage, fingerprints=state.fingerprints,
         origins=state.origins,
     )
+
+
+def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list[str],
+                 config: ClassificationConfig) -> Classification:
+    """The k-anonymity verdict again, for rows taken out of a frame it was given to.
+
+    ``anonymize`` lets quasi-identifiers (age band, ZIP prefix) be non-personal when every group
+    over them has at least ``k_anonymity`` rows, and marks them (evidence
+    ``quasi_identifier:<type>``). Filtering rows afterwards inherited that verdict, so
+    ``anon[df.email == "bob@example.com"]``, Bob's row picked out by an identity, left as PUBLIC
+    (or INTERNAL with his salary). When the content of such a column changed, k is counted
+    again on the rows there are now; below the threshold the columns are personal data again
+    (fail closed: the verdict was about the whole frame, not this subset).
+    """
+    from lacuna.classify.rollup import rollup
+    from lacuna.model import ColumnKind, Evidence, Sensitivity
+
+    marked = {n: c for n, c in classification.columns.items() if not c.is_personal and any(
+        e.rule.startswith("quasi_identifier:") for e in c.evidence)}
+    if not marked or not set(marked) & set(changed) or len(df) == 0:
+        return classification
+    from lacuna.privacy import _codes, _group_keys, _named, _sizes
+
+    columns = _named(df, list(marked))
+    if not columns:
+        return classification
+    with _bypass.bypass():
+        sizes = _sizes(_group_keys([_codes(v) for _, v in columns], len(df)))
+    k, target = int(sizes.min()), config.k_anonymity
+    if k >= target:
+        return classification
+    qis = ", ".join(dict.fromkeys(n for n, _ in columns))
+    message = (f"not anonymous any more: these rows were taken from a k-anonymous frame, and "
+               f"over its quasi-identifiers {qis} the smallest group here has k={k} < {target} "
+               "rows, so they are personal data again; release the whole anonymized frame, or "
+               "anonymize (and generalise) this subset on its own")
+    out = dict(classification.columns)
+    for name, before in marked.items():
+        rule = next(e.rule for e in before.evidence if e.rule.startswith("quasi_identifier:"))
+        pii_type = rule.split(":", 1)[1] or "quasi_identifier"
+        out[name] = ColumnClass(
+            classification=ColumnKind.PII, pii_type=pii_type, sensitivity=Sensitivity.MEDIUM,
+            confidence=1.0, reasoning=f"quasi-identifier ({pii_type}): {message}",
+            layer=Layer.INHERITED,
+            evidence=(*before.evidence, Evidence(source="privacy", rule=rule, detail=message)))
+    return rollup(out, config, floor=classification.floor, extra_tags=list(classification.tags),
+                  reasoning=[message, *classification.reasoning], layer=Layer.INHERITED)
 
 
 def _held_header(parent: Classification, kept: list[str]) -> list[str]:

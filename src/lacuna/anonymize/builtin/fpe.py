@@ -191,7 +191,9 @@ class FpeStrategy(Strategy):
     key_id: ClassVar[str] = KEY_ID
 
     def apply(self, values: pd.Series, context: Context) -> pd.Series:
-        key = context.keystore().current(self.key_id)
+        from lacuna.anonymize.keys import checked
+
+        key = checked(context.keystore().current(self.key_id))  # a guessable key: refused
         pii_type = context.column_class.pii_type if context.column_class else None
         context.notes.append(f"FF3-1, tweak for {pii_type or 'digits'}, {key.ref}")
         return _convert(values, context.column, pii_type, key, decrypt=False)

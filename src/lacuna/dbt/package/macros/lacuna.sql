@@ -108,7 +108,8 @@
   of its pii_type built from that same keyed digest of the lower-cased value (same value, same
   pseudonym in every model, so joins line up).
 
-  The key is read from the environment variable LACUNA_DBT_HASH_KEY (at least 16 characters),
+  The key is read from the environment variable LACUNA_DBT_HASH_KEY (at least 16 characters, of
+  at least 8 distinct ones),
   never from the project or the vars: the seed is public, and a digest of a value and public
   strings is reversed by hashing a list of candidates (a dictionary attack). Without the key a
   hash or synthesize action fails the node. The key is set as a session variable in one
@@ -180,11 +181,14 @@
     missing: never a default (a public key is no key). -#}
 {% macro _hash_key(columns, environment) -%}
   {%- set key = env_var('LACUNA_DBT_HASH_KEY', '') -%}
-  {%- if key | length < 16 -%}
+  {#- 16 characters of at least 8 distinct ones: "k" * 32 is long but guessed at once -#}
+  {%- set weak = key | length < 16 or (key | list | unique | list | length) < 8 -%}
+  {%- if weak -%}
     {{ exceptions.raise_compiler_error(
          "lacuna.govern(): " ~ model.unique_id ~ " hashes or pseudonymises classified column(s) "
          ~ (columns | join(', ')) ~ " in environment '" ~ (environment or 'unknown')
-         ~ "', but LACUNA_DBT_HASH_KEY is " ~ ("not set" if not key else "shorter than 16 characters")
+         ~ "', but LACUNA_DBT_HASH_KEY is " ~ ("not set" if not key else "shorter than 16 characters"
+             if key | length < 16 else "made of fewer than 8 distinct characters (guessable)")
          ~ ". Set it to a secret of at least 16 random characters that is not in the project "
          ~ "(e.g. export LACUNA_DBT_HASH_KEY=$(openssl rand -hex 32) from your secret store); "
          ~ "a digest keyed by a public seed is reversed by hashing candidate values. "
