@@ -114,3 +114,45 @@ def test_classify_keeps_ordinary_names_given(given: str) -> None:
     c = classify(x, config=CONFIG)
     assert list(c.columns) == ORDINARY
     assert c.columns["email"].pii_type == "email"  # by its name, as before
+
+
+KNOWN = ["customer_id", "email", "phone", "first_name", "zip_4", "amount_2", "created_at",
+         "order_id", "ip_address", "card_number", "status", "region", "notes"]
+
+
+def test_a_header_of_known_column_names_is_not_scanned_as_values(monkeypatch) -> None:
+    scanned: list[list[str]] = []
+    real = labels_module.classify_columns
+
+    def counting(names, samples, *args, **kwargs):
+        scanned.append([v for s in samples.values() for v in s])
+        return real(names, samples, *args, **kwargs)
+
+    monkeypatch.setattr(labels_module, "classify_columns", counting)
+    assert label_class(KNOWN, CONFIG) is None
+    assert scanned == []  # every label is a header word: no value scan at all
+    label_class([*KNOWN, "kontakt", "Maria"], CONFIG)
+    assert scanned
+    assert set(scanned[0]) == {"kontakt", "Maria"}
+
+
+@pytest.mark.parametrize("label", [
+    "ana@example.org", "email@example.org", "+14155550178", "4155550178", "DEUTDEFF",
+    "GB29NWBK60161331926819", "Maria", "Maria Garcia", "123-45-6789", "550e8400-e29b-41d4",
+    "kontakt", "john_smith",
+])
+def test_values_are_never_header_words(label: str) -> None:
+    assert not labels_module.header_word(label)
+
+
+def test_names_among_many_known_column_names_are_not_diluted_by_them() -> None:
+    """Three people's names beside twenty ordinary column names: read among the labels that
+    are not column names, they are most of them."""
+    header = [*KNOWN, *(f"{k}_2" for k in KNOWN[:7]), "Maria Garcia", "John Smith", "Anna Müller"]
+    found = label_class(header, CONFIG)
+    assert found is not None
+    assert found.pii_type == "name"
+    assert "column name(s) of a known kind left aside" in found.reasoning
+    c = classify(header)
+    assert c.tier > Tier.PUBLIC
+    assert "Maria Garcia" not in str(c.to_dict())  # records name the labels by position

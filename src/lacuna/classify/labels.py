@@ -17,6 +17,13 @@ labels and not one value per row:
   family names), with no checksum to tell them apart. So a header of family names alone
   (Smith, Garcia) is not found from its values.
 
+Labels that read as column names of a known kind (an ASCII identifier, ``customer_id_0``,
+``email``, ``zip_4``, that a name recognizer matches at :data:`HEADER_WORD` confidence or more)
+are the header's own words and are not read as values: only the rest are, so a schema of
+ordinary names costs no value scan, and values among ordinary names are not diluted by them.
+An e-mail address, a phone or card number, an IBAN or a person's name is never such a word
+(it has characters an identifier has not, or no name recognizer matches it).
+
 Once a header row holds values, :func:`values_among` says which of its labels are values
 themselves (each read alone as one value): records name those by position, never by the value
 (:mod:`lacuna.classify.header`).
@@ -30,7 +37,7 @@ from dataclasses import replace
 
 from lacuna.classify import people
 from lacuna.classify.base import value_recognizers
-from lacuna.classify.heuristic import classify_columns
+from lacuna.classify.heuristic import _by_name, _engine, classify_columns
 from lacuna.classify.rollup import column_tier
 from lacuna.config import ClassificationConfig
 from lacuna.model import ColumnClass, Tier
@@ -42,6 +49,8 @@ _ODD = (("an '@'", re.compile("@")), ("a digit", re.compile(r"\d")))
 CATEGORIES = frozenset({"gender"})
 NAME_SHARE = 0.5
 NAME_LABELS = 2
+HEADER_WORD = 0.8  # a name recognizer this sure makes an identifier label a header word
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _MEMO: dict[tuple[tuple[str, ...], int, int], tuple[ClassificationConfig, ColumnClass | None]] = {}
 _MEMO_SIZE = 256
 # Labels read one by one in a header that holds values; above this many, every label of the
@@ -123,14 +132,30 @@ def _values(labels: list[str], config: ClassificationConfig) -> frozenset[str]:
     return frozenset(values) or frozenset(labels)
 
 
-def _read(labels: list[str], config: ClassificationConfig) -> ColumnClass | None:
+def header_word(label: str, version: tuple[int, int] | None = None) -> bool:
+    """Whether ``label`` reads as a column name of a known kind (see the module docstring);
+    ``version``: the recognizers' (looked up when not given)."""
+    if not _IDENTIFIER.fullmatch(label):
+        return False
+    named = _by_name(label, _engine().version if version is None else version)
+    return named.confidence >= HEADER_WORD and any(e.source == "name" for e in named.evidence)
+
+
+def _read(header: list[str], config: ClassificationConfig) -> ColumnClass | None:
+    version = _engine().version
+    labels = [label for label in header if not header_word(label, version)]
+    if not labels:
+        return None
+    words = len(header) - len(labels)
     samples = {f"{_NEUTRAL}0": _spaced(labels, config.sample_rows)}
-    which = {f"{_NEUTRAL}0": f"{len(samples[f'{_NEUTRAL}0'])} label(s) read"}
+    which = {f"{_NEUTRAL}0": f"{len(samples[f'{_NEUTRAL}0'])} label(s) read"
+                             + (f" ({words} column name(s) of a known kind left aside)"
+                                if words else "")}
     for i, (has, pattern) in enumerate(_ODD, start=1):
         odd = [label for label in labels if pattern.search(label)]
         if odd and len(odd) < len(labels):
             samples[f"{_NEUTRAL}{i}"] = _spaced(odd, config.sample_rows)
-            which[f"{_NEUTRAL}{i}"] = f"the {len(odd)} of {len(labels)} label(s) with {has}"
+            which[f"{_NEUTRAL}{i}"] = f"the {len(odd)} of {len(header)} label(s) with {has}"
     found = classify_columns(list(samples), samples, config, cascade=False)
     best: tuple[Tier, str, ColumnClass] | None = None
     for key, col in found.items():
