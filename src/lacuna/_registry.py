@@ -49,6 +49,10 @@ class Registry(Generic[T]):
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self._items))
 
+    def __len__(self) -> int:
+        """How many are registered: a cheap version of a registry that only grows."""
+        return len(self._items)
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 

@@ -105,7 +105,7 @@ class PhraseRecognizer(NameRecognizer):
     not_after: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
-        by_first: dict[str, list[tuple[tuple[str, ...], str, float]]] = {}
+        by_first: dict[str, list[tuple[tuple[str, ...], int, str, float]]] = {}
         whole: dict[tuple[str, ...], tuple[str, float]] = {}
         for group, score, is_whole in (
             ((*self.phrases, *self.translations), self.score, False),
@@ -119,11 +119,12 @@ class PhraseRecognizer(NameRecognizer):
                     if is_whole:
                         whole.setdefault(form, (text, score))
                     else:
-                        by_first.setdefault(form[0], []).append((form, text, score))
+                        by_first.setdefault(form[0], []).append((form, len(form), text, score))
+        # {first token: ((phrase tokens, their number, phrase, score), ...)}
         self._by_first = {k: tuple(v) for k, v in by_first.items()}
         self._whole = whole
         self._firsts = frozenset(by_first) | frozenset(k[0] for k in whole)
-        forms = [*whole, *(form for entries in by_first.values() for form, _, _ in entries)]
+        forms = [*whole, *(form for entries in by_first.values() for form, *_ in entries)]
         self._vocabulary = frozenset(t for form in forms for t in form)
         self._not_after = frozenset(self.not_after)
 
@@ -141,18 +142,26 @@ class PhraseRecognizer(NameRecognizer):
             if words in self._whole:
                 text, score = self._whole[words]
                 return NameMatch(self, 0, len(tokens), text, score)
-        best: NameMatch | None = None
+        # The best so far as plain values; the NameMatch is built once, for the winner.
+        best: tuple[str, float] | None = None
+        best_start = best_end = 0
         for start, token in enumerate(tokens):
-            for seq, text, score in self._by_first.get(token, ()):
-                end = start + len(seq)
-                if tokens[start:end] != seq:
+            entries = self._by_first.get(token)
+            if entries is None:
+                continue
+            for seq, n, text, score in entries:
+                end = start + n
+                if n > 1 and tokens[start:end] != seq:
                     continue
                 if start > 0 and tokens[start - 1] in self._not_after:
                     continue
                 # Longest wins; between equally long matches the rightmost (the head noun).
-                if best is None or (end - start, end) > (best.length, best.end):
-                    best = NameMatch(self, start, end, text, score)
-        return best
+                if best is None or n > best_end - best_start or (
+                        n == best_end - best_start and end > best_end):
+                    best, best_start, best_end = (text, score), start, end
+        if best is None:
+            return None
+        return NameMatch(self, best_start, best_end, *best)
 
 
 class ValueRecognizer(ABC):

@@ -141,15 +141,17 @@ def _name_only(column: str, name: NameResult | None) -> ColumnClass:
         return ColumnClass(confidence=UNKNOWN_CONFIDENCE, layer=Layer.HEURISTIC,
                            reasoning=f"No name pattern matched {column!r}; no values were "
                            "sampled.")
-    p = _from_name(name, column)
-    e = p.evidence
+    e = name.evidence(column)
     if e.score < ACCEPT:  # pragma: no cover - every built-in name scores at least 0.65
         return ColumnClass(confidence=UNKNOWN_CONFIDENCE, evidence=(e,), layer=Layer.HEURISTIC,
                            reasoning=_capital(e.detail) + ", which is not enough alone.")
-    return ColumnClass(classification=p.kind,
-                       pii_type=p.pii_type if p.kind is not ColumnKind.PUBLIC else None,
-                       sensitivity=p.sensitivity, confidence=round(e.score, 4),
-                       reasoning=_capital(e.detail) + ".", layer=Layer.HEURISTIC, evidence=(e,))
+    rec = name.match.recognizer  # what _from_name proposes, without building the proposal
+    kind = ColumnKind.PUBLIC if name.descriptor else rec.kind
+    return ColumnClass(classification=kind,
+                       pii_type=rec.pii_type if kind is not ColumnKind.PUBLIC else None,
+                       sensitivity=Sensitivity.LOW if name.descriptor else rec.sensitivity,
+                       confidence=round(e.score, 4), reasoning=_capital(e.detail) + ".",
+                       layer=Layer.HEURISTIC, evidence=(e,))
 
 
 def _from_name(name: NameResult, column: str) -> _Proposal:

@@ -54,7 +54,7 @@ class _Engine:
 
 
 def _engine() -> _Engine:
-    return _engine_for((len(name_recognizers.names()), len(value_recognizers.names())))
+    return _engine_for((len(name_recognizers), len(value_recognizers)))
 
 
 @cache

@@ -77,7 +77,7 @@ def label_class(labels: Sequence[str], config: ClassificationConfig) -> ColumnCl
         >>> found.pii_type, label_class(["region", "email", "amount"], ClassificationConfig())
         ('email', None)
     """
-    key = (tuple(labels), id(config), len(value_recognizers.names()))
+    key = (tuple(labels), id(config), len(value_recognizers))
     hit = _MEMO.get(key)
     if hit is not None and hit[0] is config:  # the same header, exported again
         return hit[1]
@@ -104,7 +104,7 @@ def values_among(labels: Sequence[str], config: ClassificationConfig) -> frozens
         >>> sorted(values_among(["region", "ada@example.org"], ClassificationConfig()))
         ['ada@example.org']
     """
-    key = (tuple(labels), id(config), len(value_recognizers.names()))
+    key = (tuple(labels), id(config), len(value_recognizers))
     hit = _VALUES.get(key)
     if hit is not None and hit[0] is config:
         return hit[1]

@@ -85,10 +85,11 @@ class NameAnalyzer:
         self._folded: dict[str, str] = {}
         # Which recognizers a token can trigger, so a name only asks the few that may match.
         self._always = tuple(r for r in self.recognizers if r.triggers() is None)
-        self._by_token: dict[str, list[NameRecognizer]] = {}
+        by_token: dict[str, list[NameRecognizer]] = {}
         for r in self.recognizers:
             for token in r.triggers() or ():
-                self._by_token.setdefault(token, []).append(r)
+                by_token.setdefault(token, []).append(r)
+        self._by_token = {token: tuple(rs) for token, rs in by_token.items()}
 
     def analyze(self, name: str) -> NameResult | None:
         """The name evidence for one column name, or ``None`` when nothing matched."""
@@ -108,12 +109,7 @@ class NameAnalyzer:
             return None
         best: NameMatch | None = None
         sensitive: NameMatch | None = None  # the best non-public match, for rule 5
-        by_token = self._by_token
-        asked: dict[NameRecognizer, None] = {}
-        for t in tokens:
-            if t in by_token:
-                asked.update(dict.fromkeys(by_token[t]))
-        for recognizer in (*self._always, *asked):
+        for recognizer in self._asked(tokens):
             hit = recognizer.match(tokens)
             if hit is None:
                 continue
@@ -131,6 +127,16 @@ class NameAnalyzer:
             if descriptor is not None:
                 return NameResult(sensitive, tokens, descriptor)
         return NameResult(best, tokens, _descriptor(tokens, best))
+
+    def _asked(self, tokens: tuple[str, ...]) -> Iterable[NameRecognizer]:
+        """The recognizers a name's tokens can trigger, each once, in the order the tokens
+        trigger them (the order decides between two matches that tie on every rule)."""
+        asked = [*self._always]
+        for t in tokens:
+            triggered = self._by_token.get(t)
+            if triggered is not None:
+                asked += triggered
+        return dict.fromkeys(asked) if len(asked) > 1 else asked
 
     def _fold(self, token: str) -> str:
         out = token
