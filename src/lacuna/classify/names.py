@@ -51,6 +51,7 @@ PRECEDENCE = {  # mutually exclusive classes: the more protective one wins a tie
 }
 DESCRIPTOR_SCORE = 0.7
 _CACHE_SIZE = 65536
+_UNSEEN = object()  # not analyzed yet (None is a cached answer: nothing matched)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +94,9 @@ class NameAnalyzer:
 
     def analyze(self, name: str) -> NameResult | None:
         """The name evidence for one column name, or ``None`` when nothing matched."""
-        try:
-            return self._cache[name]
-        except KeyError:
-            pass
+        found = self._cache.get(name, _UNSEEN)
+        if found is not _UNSEEN:
+            return found  # type: ignore[return-value]
         if len(self._cache) >= _CACHE_SIZE:
             self._cache.clear()
         result = self._cache[name] = self._analyze(name)

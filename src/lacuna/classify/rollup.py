@@ -39,10 +39,11 @@ def rollup(
     that column's class: side by side, the reader glues them back."""
     columns = rejoin_pieces(columns, config)
     tiers = [column_tier(c, config) for c in columns.values()]
-    tier = max([floor, *tiers])
+    tier = max({floor, *tiers})  # a handful of distinct tiers: compared once each
     tier_of = dict(zip(columns, tiers, strict=True))
     table_tags = unique(extra_tags)
-    tags = unique([t for c in columns.values() for t in column_tags(c, config)] + list(table_tags))
+    kinds = dict.fromkeys(c.classification for c in columns.values())  # in first-seen order
+    tags = unique([t for kind in kinds for t in config.rule_for(kind).tags] + list(table_tags))
     confidences = [c.confidence for c in columns.values() if not _is_default_public(c)]
     reasons = list(reasoning)
     drivers = [name for name in columns if tier_of[name] == tier and tier > Tier.PUBLIC]
@@ -104,4 +105,4 @@ def rejoin_pieces(
 
 
 def _is_default_public(column: ColumnClass) -> bool:
-    return column.classification.value == "public" and not column.evidence
+    return column.classification == "public" and not column.evidence
