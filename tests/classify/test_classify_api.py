@@ -137,6 +137,34 @@ def test_a_phrase_recognizer_is_declarative():
     assert Loyalty().match(("royalty",)) is None
 
 
+def test_a_phrase_match_is_the_longest_then_the_rightmost():
+    class Contact(PhraseRecognizer):
+        name, kind, label = "contact", ColumnKind.PII, "a contact"
+        phrases = ("contact", "contact email", "email")
+        not_after = ("web",)
+        whole = ("reach",)
+
+    def found(*tokens):
+        m = Contact().match(tokens)
+        return None if m is None else (m.start, m.end, m.phrase, round(m.score, 4))
+
+    assert found("contact", "email", "email") == (0, 2, "contact email", 0.9)  # longest
+    assert found("email", "x", "contact") == (2, 3, "contact", 0.9)  # then rightmost
+    assert found("web", "contact", "email") == (2, 3, "email", 0.9)  # "web" cancels the run
+    assert found("web", "contact") is None
+    assert found("contactemail", "2") == (0, 1, "contact email", 0.9)  # written together
+    assert found("reach", "2") == (0, 2, "reach", 0.7)  # a whole name, digits aside
+    assert found("reach", "me") is None
+
+
+def test_the_engine_follows_the_registries_size():
+    from lacuna.classify.heuristic import _engine
+
+    engine = _engine()
+    assert engine.version == (len(name_recognizers.names()), len(value_recognizers.names()))
+    assert _engine() is engine  # built once per state of the registries
+
+
 def test_recognizers_registered_later_are_used():
     from lacuna.classify import name_recognizer
 
