@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lacuna.classify.base import NameMatch, NameRecognizer
-from lacuna.classify.tokens import tokenize
+from lacuna.classify.tokens import split_words
 from lacuna.model import ColumnKind, Evidence
 
 META_SUFFIX = frozenset({
@@ -104,7 +104,7 @@ class NameAnalyzer:
 
     def _analyze(self, name: str) -> NameResult | None:
         fold = self._folded
-        tokens = tuple([fold[t] if t in fold else self._fold(t) for t in tokenize(name)])
+        tokens = tuple([fold[t] if t in fold else self._fold(t) for t in split_words(name)])
         if not tokens:
             return None
         best: NameMatch | None = None

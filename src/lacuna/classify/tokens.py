@@ -39,6 +39,12 @@ def tokenize(text: str) -> tuple[str, ...]:
         >>> tokenize("IPAddress_v6")
         ('ip', 'address', 'v', '6')
     """
+    return split_words(text)
+
+
+def split_words(text: str) -> tuple[str, ...]:
+    """:func:`tokenize` without its cache, for a caller that keeps its own (the name analyzer
+    remembers each name's answer; a second cache of the same names only costs)."""
     pattern = _ASCII_TOKEN if text.isascii() else _UNICODE_TOKEN
     return tuple(" ".join(pattern.findall(text)).lower().split())
 
