@@ -165,6 +165,18 @@ def test_the_engine_follows_the_registries_size():
     assert _engine() is engine  # built once per state of the registries
 
 
+def test_a_name_read_without_remembering_answers_alike():
+    from lacuna.classify.heuristic import _engine
+
+    names = _engine().names
+    first = names.analyze("billing_email_addr_probe", remember=False)
+    assert first is not None
+    assert first.match.recognizer.name == "email"
+    assert "billing_email_addr_probe" not in names._cache  # the column class cache keeps it
+    assert names.analyze("billing_email_addr_probe") == first
+    assert "billing_email_addr_probe" in names._cache
+
+
 def test_recognizers_registered_later_are_used():
     from lacuna.classify import name_recognizer
 

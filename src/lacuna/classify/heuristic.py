@@ -67,7 +67,7 @@ def _engine_for(version: tuple[int, int]) -> _Engine:
 @lru_cache(maxsize=65536)
 def _by_name(name: str, _version: tuple[int, int]) -> ColumnClass:
     """A column class from the name alone: immutable, so cached per name (the < 1 ms path)."""
-    return combine(name, _engine_for(_version).names.analyze(name), (), None)
+    return combine(name, _engine_for(_version).names.analyze(name, remember=False), (), None)
 
 
 @dataclass(slots=True)

@@ -92,14 +92,21 @@ class NameAnalyzer:
                 by_token.setdefault(token, []).append(r)
         self._by_token = {token: tuple(rs) for token, rs in by_token.items()}
 
-    def analyze(self, name: str) -> NameResult | None:
-        """The name evidence for one column name, or ``None`` when nothing matched."""
+    def analyze(self, name: str, *, remember: bool = True) -> NameResult | None:
+        """The name evidence for one column name, or ``None`` when nothing matched.
+
+        ``remember=False`` leaves a new name's answer out of this analyzer's cache, for a
+        caller that caches what it makes of it (the name-only column classes): a name kept in
+        two caches costs time to insert and holds memory twice.
+        """
         found = self._cache.get(name, _UNSEEN)
         if found is not _UNSEEN:
             return found  # type: ignore[return-value]
-        if len(self._cache) >= _CACHE_SIZE:
-            self._cache.clear()
-        result = self._cache[name] = self._analyze(name)
+        result = self._analyze(name)
+        if remember:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[name] = result
         return result
 
     def _analyze(self, name: str) -> NameResult | None:
