@@ -48,3 +48,20 @@ def test_a_decision_body_is_plain(mk: Any) -> None:
                       recorded_at=utcnow())
     assert plain_float(body["decision"]["eval_ms"])
     assert canonical_json(body, plain=True) == _json(body)
+
+
+def test_a_name_that_is_not_utf8_is_written_escaped_and_reads_back_the_same() -> None:
+    """``os`` decodes a file name byte that is not UTF-8 as a lone surrogate; such a body used
+    to be unwritable (UnicodeEncodeError). It is escaped, so the text encodes, and it reads
+    back as the same ``str``; other text is written as before."""
+    name = "/governed/b\udcffd.csv"
+    body = {"what": {"dataset": name, "note": "café"}}
+    for plain in (True, False):
+        text = canonical_json(body, plain=plain)
+        text.encode("utf-8")
+        assert "\\udcff" in text
+        assert "café" in text  # non-ASCII still kept as UTF-8
+        assert json.loads(text) == body
+    ordinary = {"what": {"dataset": "/governed/ok.csv", "note": "café"}}
+    assert canonical_json(ordinary) == json.dumps(ordinary, sort_keys=True,
+                                                  separators=(",", ":"), ensure_ascii=False)

@@ -98,3 +98,26 @@ def test_the_exceptions_sweep_honours_legal_holds(governed, sandbox_config):
         report = sweep(gov)
     assert report.deleted == (str(target),)
     assert not target.exists()
+
+
+def test_the_exceptions_sweep_obeys_a_hold_released_off_the_record(governed, sandbox_config):
+    """The hold's row deleted by hand (no release on the audit trail): the sweep read only the
+    table and deleted the held file. It obeys the trail's holds, as retention apply does."""
+    import sqlite3
+
+    from lacuna.exceptions.sweep import sweep
+
+    _switch(sandbox_config, "analyst_alice")
+    frame = pd.read_csv("customers.csv")
+    target = governed / "Downloads" / "held" / "board.csv"
+    target.parent.mkdir(parents=True)
+    _export_under_exception(sandbox_config, frame, target)
+    gov = current()
+    hold = place_hold(gov, str(target.parent), reason="subpoena")
+    with sqlite3.connect(governed / "audit.db") as conn:
+        conn.execute("DELETE FROM lacuna_retention_holds")
+    with time_machine.travel(utcnow() + timedelta(hours=3), tick=False):
+        report = sweep(gov)
+    assert target.exists()
+    assert report.deleted == ()
+    assert report.held[0].startswith(f"{target}: under legal hold {hold.id}")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,13 +67,23 @@ def canonical_json(body: Mapping[str, Any], *, plain: bool = False) -> str:
     bytes as ``json`` for it (``tests/audit/test_audit_record.py`` checks this) in a fifth of
     the time; anything it would not write the same way (a ``str`` subclass, a huge int) falls
     back to ``json``.
+
+    A lone surrogate (a file name that is not UTF-8, as ``os`` decodes it: ``bad\\udcff.csv``)
+    is written as its ``\\uXXXX`` escape, so the text is UTF-8 and reads back as the same
+    ``str``; no other text changes (such a body could not be written before).
     """
     if plain:
         try:
             return orjson.dumps(body, option=ORJSON_CANONICAL).decode("utf-8")
         except TypeError:  # orjson.JSONEncodeError: a type it writes another way, or refuses
             pass
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+# json.dumps(ensure_ascii=False) leaves a lone surrogate as it is, and UTF-8 cannot encode it;
+# outside string literals the JSON text has none
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # orjson's options for canonical text: sorted keys, and every type it would write another way

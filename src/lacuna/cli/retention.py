@@ -74,7 +74,8 @@ def plan_command(
 @app.command("apply")
 def apply_command(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Delete or archive what is due now, keep the rest; every decision is audited.
-    Exit 1 when an item could not be deleted or a rule failed."""
+    Exit 1 when an item could not be deleted or is an error, kept (a rule failed, a hold is
+    lost or not on the audit trail, its data has hard links elsewhere, ...: see its reason)."""
     from lacuna.retention import apply
 
     report = apply(_gov(config))

@@ -214,18 +214,19 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
 
 
 def _holds(gov: Context) -> list[Hold]:
-    """The active legal holds (docs/retention.md): files under one are not deleted.
+    """The active legal holds (docs/retention.md): files under one are not deleted. These are
+    the holds retention obeys: the table's rows and every hold the audit trail placed and never
+    released (a row released or deleted by hand still holds). A row the trail does not bear out
+    holds here too (the sweep keeps the file and audits ``file-held``); ``lacuna retention
+    apply`` reports such items as errors.
 
     Raises:
-        LacunaError: the hold store cannot be read: the sweep deletes nothing blind.
+        LacunaError: the hold store or the audit trail cannot be read: the sweep deletes
+            nothing blind.
     """
-    from lacuna.retention.holds import HoldStore
+    from lacuna.retention.api import active_holds
 
-    store = HoldStore(gov.config.audit_url)
-    try:
-        return store.list()
-    finally:
-        store.close()
+    return active_holds(gov)
 
 
 def _late_ends(gov: Context, store: ExceptionStore) -> None:

@@ -68,6 +68,7 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
         ConfigError: the ``retention:`` section is invalid.
         PolicyError: the policy bundle does not compile (with ``rego``).
     """
+    from lacuna.keystore import keystore_for
     from lacuna.retention.rules import RetentionRules
 
     at = now or utcnow()
@@ -76,7 +77,8 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
     base = str(Path(config.source).parent) if config.source else os.getcwd()
     rules = RetentionRules(config) if rego else None
     holds = active_holds(ctx)
-    items = list(governed_files(local_roots(config.destinations.governed), settings))
+    items = list(governed_files(local_roots(config.destinations.governed), settings,
+                                keystore_for(config)))
     if settings.exceptions:
         items.extend(exception_files(ctx.exceptions, at))
     items.append(audit_trail(ctx.audit))
@@ -85,8 +87,46 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
         entries.append(unresolved(decide(i, now=at, settings=settings,
                                          configured=config.retention, base=base, holds=holds,
                                          rules=rules), holds))
-    return Plan(now=at, entries=tuple(entries), rules_revision=rules.revision if rules else None,
+    return Plan(now=at, entries=_linked_elsewhere(entries),
+                rules_revision=rules.revision if rules else None,
                 rego_packages=rules.packages if rules else ())
+
+
+def _linked_elsewhere(entries: list[Entry]) -> tuple[Entry, ...]:
+    """Due files whose data has more hard links than the plan deletes: deleting the governed
+    name would leave the data readable under another name (outside the governed root, or
+    under a name retention does not see), so it would outlive its window while the trail said
+    deleted. Such an entry is an **error** (kept, ``apply`` exits 1) naming how many links
+    are left and how to find them."""
+    def inode(e: Entry) -> tuple[int, int] | None:
+        st = e.item.stat
+        return (st[4], st[3]) if e.item.kind == "file" and st is not None else None
+
+    due: dict[tuple[int, int], int] = {}
+    for e in entries:
+        node = inode(e)
+        if e.due and node is not None:
+            due[node] = due.get(node, 0) + 1
+    out = []
+    for entry in entries:
+        e, node = entry, inode(entry)
+        if e.due and node is not None:
+            try:
+                st = os.lstat(e.item.path)
+            except OSError:
+                st = None
+            if (st is not None and not os.path.isdir(e.item.path)
+                    and (st.st_dev, st.st_ino) == node and st.st_nlink > due[node]):
+                others = st.st_nlink - due[node]
+                done = EVENTS[e.action]
+                e = replace(e, action="error", reason=(
+                    f"not {done}: its data has {others} other hard link(s) that this plan does "
+                    f"not delete (outside the governed root, or not a governed item), so "
+                    f"deleting {e.item.path} would not delete the data. Find them (find / "
+                    f"-xdev -samefile {e.item.path}), remove them, then apply again "
+                    f"({e.reason})"))
+        out.append(e)
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +197,7 @@ def recheck(entry: Entry, holds: list[Hold]) -> Entry:
     if not entry.due:
         return entry
     item = entry.item
-    hold = next((h for h in holds if h.blocks(item.path)), None)
+    hold = next((h for h in holds if not h.unrecorded and h.blocks(item.path)), None)
     if hold is not None:
         return replace(entry, action="hold", hold_id=hold.id, policy=f"hold {hold.id}",
                        policy_id=f"retention.hold.{hold.id}",
@@ -269,7 +309,7 @@ def release_hold(ctx: Context, dataset: str) -> Hold:
             found, in_table = store.active(dataset), True
         except HoldError:  # a hold the trail still places, its row released by hand
             key = dataset_key(dataset)
-            found, in_table = next((h for h in _trail_holds(ctx) if dataset == h.id
+            found, in_table = next((h for h in _trail_holds(ctx)[0] if dataset == h.id
                                     or h.dataset in (dataset, key)), None), False
             if found is None:
                 raise
@@ -295,31 +335,47 @@ def list_holds(config: Config, *, include_released: bool = False) -> list[Hold]:
 
 def active_holds(ctx: Context) -> list[Hold]:
     """The holds retention obeys: the active rows of ``lacuna_retention_holds`` and every hold
-    the audit trail says was placed and not released.
+    the audit trail says was placed and not released, the trail's first.
 
     The table is a plain table in a file its user can write; placing and releasing a hold are
     records on the signed, hash-chained trail (a release is recorded before the row changes).
     A hold whose row was released or deleted by hand, with no release on the trail, is still
-    obeyed, and said once in the log. Only trail records whose hash and signature hold count.
+    obeyed, and said once in the log. An active row the trail does not bear out (inserted or
+    re-activated by hand, or its placing never recorded) is marked ``unrecorded``: what it
+    covers is kept, as an **error** (:func:`lacuna.retention.plan.unresolved`), never silently
+    held. Only trail records whose hash and signature hold count.
     """
     store = holds_of(ctx.config)
     try:
-        holds = store.list()
+        table = store.list()
     finally:
         store.close()
-    known = {h.id for h in holds}
-    for hold in _trail_holds(ctx):
+    trail, ever = _trail_holds(ctx)
+    on_trail = {h.id for h in trail}
+    holds = [h for h in table if h.id in on_trail]
+    for hold in table:
+        if hold.id in on_trail:
+            continue
+        why = ("released on the audit trail, active again in the holds table"
+               if hold.id in ever else "never placed on the audit trail")
+        log.warning("legal hold %s on %s is active in the holds table but %s: what it covers is "
+                    "kept as an error, not held", hold.id, hold.dataset, why)
+        holds.append(replace(hold, unrecorded=why))
+    known = {h.id for h in table}
+    for hold in trail:
         if hold.id not in known:
             log.warning("legal hold %s on %s is active on the audit trail (placed by %s, never "
                         "released there) but not in the holds table (released or removed by "
                         "hand): still obeyed; release it with `lacuna retention release`",
                         hold.id, hold.dataset, hold.placed_by)
             holds.append(hold)
-    return holds
+    # the trail's holds first: an item under a recorded hold and an unrecorded one is held
+    return sorted(holds, key=lambda h: h.unrecorded is not None)
 
 
-def _trail_holds(ctx: Context) -> list[Hold]:
-    """Holds placed on the audit trail and not released there, from records that verify."""
+def _trail_holds(ctx: Context) -> tuple[list[Hold], set[str]]:
+    """Holds placed on the audit trail and not released there, and the ids of every hold
+    ever placed there, from records that verify."""
     from sqlalchemy import select
 
     from lacuna.audit.record import chain_hash, link_payload
@@ -333,6 +389,7 @@ def _trail_holds(ctx: Context) -> list[Hold]:
                    records.c.body.contains('"event":"hold-', autoescape=True))
             .order_by(records.c.seq))
     placed: dict[str, Hold] = {}
+    ever: set[str] = set()
     with audit.snapshot() as conn:
         rows = conn.execute(stmt).all()
     keyring = audit.keyring
@@ -348,11 +405,12 @@ def _trail_holds(ctx: Context) -> list[Hold]:
                     id=held["id"], dataset=held["dataset"], reason=held["reason"],
                     placed_by=held["placed_by"],
                     placed_at=datetime.fromisoformat(held["placed_at"]))
+                ever.add(held["id"])
             elif event == "hold-released":
                 placed.pop(held["id"], None)
         except (ValueError, KeyError, TypeError):
             continue
-    return list(placed.values())
+    return list(placed.values()), ever
 
 
 def _hold_event(ctx: Context, event: str, hold: Hold) -> None:

@@ -48,6 +48,10 @@ class Hold:
     placed_at: datetime
     released_by: str | None = None
     released_at: datetime | None = None
+    # why the audit trail does not bear this active hold out (a row placed or re-activated by
+    # hand, or whose placing could not be recorded): such a hold keeps data but never
+    # silently, its items are errors (retention.plan.unresolved)
+    unrecorded: str | None = None
 
     @property
     def active(self) -> bool:

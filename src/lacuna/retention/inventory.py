@@ -2,8 +2,11 @@
 
 - **Files under the governed roots** (``destinations.governed``, local ones): the tier, tags and
   write time come from the file's signed sidecar (``<file>.lacuna.json``, written by every
-  governed write). A folder with a sidecar (a partitioned Parquet dataset) is one item. A file
-  whose sidecar is missing or not trusted (unsigned, forged, stale, unreadable) is treated as
+  governed write). A folder with a trusted sidecar (a partitioned Parquet dataset) is one
+  item; under an untrusted one its files are items of their own. A sealed file whose sidecar
+  is missing or not trusted (unsigned, forged, stale, unreadable) is dated by its
+  authenticated sealed header (tier and write time), so removing or editing the sidecar does
+  not keep it past its window; any other such file is treated as
   ``retention.unclassified_tier`` (PROPRIETARY by default) and dated by the later of its
   declared write time and its modification time (never later than its inode change time):
   unknown data is kept, never deleted early.
@@ -16,19 +19,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from lacuna.errors import LacunaError
 from lacuna.model import Tier
 
 if TYPE_CHECKING:
     from lacuna.audit.store import AuditStore
     from lacuna.exceptions.model import ExceptionRequest
     from lacuna.exceptions.store import ExceptionStore
+    from lacuna.keystore import KeyStore
     from lacuna.retention.settings import RetentionSettings
 
 Kind = Literal["file", "exception-file", "audit"]
+# a sidecar is written when its file is closed, its sealed header when it is opened: an
+# untrusted sidecar (one of a big file signed before 2026-12: ``sampled``) declares a write time
+# a little after the header's, which is no claim to keep the file longer
+SIDECAR_SLACK = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +59,9 @@ class Item:
     # files under a governed root: what said the path was this file when it was planned
     # (``lacuna._files.change_key`` of its lstat); apply deletes nothing that changed since
     stat: tuple[int, int, int, int, int] | None = None
+    # why deleting it on what is known would be unsafe although the window says it is due (an
+    # untrusted sidecar claiming more than the sealed header): a due item is then an error
+    doubt: str | None = None
 
 
 def local_roots(governed: tuple[str, ...]) -> list[str]:
@@ -57,9 +69,12 @@ def local_roots(governed: tuple[str, ...]) -> list[str]:
     return [os.path.abspath(os.path.expanduser(r)) for r in governed if "://" not in r]
 
 
-def governed_files(roots: list[str], settings: RetentionSettings) -> Iterator[Item]:
-    """Every data file (or sidecar-declared folder) under ``roots``, with what it declares."""
-    from lacuna.lineage.sidecar import SUFFIX, sidecar_path
+def governed_files(roots: list[str], settings: RetentionSettings,
+                   keystore: KeyStore | None = None) -> Iterator[Item]:
+    """Every data file (or sidecar-declared folder) under ``roots``, with what it declares
+    (``keystore``: opens sealed files whose sidecar is missing or not trusted, whose
+    authenticated header then says when and at which tier they were written)."""
+    from lacuna.lineage.sidecar import SUFFIX, is_declaration, sidecar_path
 
     archive = (os.path.abspath(os.path.expanduser(settings.archive_dir))  # as _archive does
                if settings.archive_dir else None)
@@ -74,32 +89,49 @@ def governed_files(roots: list[str], settings: RetentionSettings) -> Iterator[It
                 continue
             for name in sorted(dirs):
                 path = os.path.join(folder, name)
-                if sidecar_path(path).is_file():  # a folder dataset: one item
+                # a folder dataset is one item only on a trusted sidecar: a hand-written one
+                # next to a folder would otherwise hide every file in it (kept as PROPRIETARY,
+                # never due); under an untrusted one, the folder's files are items of their own
+                if sidecar_path(path).is_file() and _trusted(path):
                     dirs.remove(name)
                     if path not in seen:
                         seen.add(path)
-                        yield from _described(path, root, settings)
+                        yield from _described(path, root, settings, keystore)
             dirs.sort()
             for name in sorted(files):
                 path = os.path.join(folder, name)
                 if ((name.endswith(SUFFIX) or name.startswith(".lacuna-"))
-                        and not sidecar_path(path).is_file()):
-                    continue  # sidecars travel with their file; temp files are in flight
-                    # (a data file with such a name has a sidecar of its own: an item)
+                        and not sidecar_path(path).is_file() and is_declaration(path)):
+                    continue  # sidecars travel with their file; a sidecar's temp file is in
+                    # flight. Only what holds a declaration is one: a data file renamed to
+                    # such a name (with or without a sidecar of its own) is still an item
                 if path not in seen:
                     seen.add(path)
-                    yield from _described(path, root, settings)
+                    yield from _described(path, root, settings, keystore)
 
 
-def _described(path: str, root: str, settings: RetentionSettings) -> Iterator[Item]:
+def _trusted(path: str) -> bool:
+    from lacuna.lineage.sidecar import SidecarError, read_sidecar
+
     try:
-        yield describe(path, root, settings)
+        declared = read_sidecar(path)
+    except (SidecarError, OSError):
+        return False
+    return declared is not None and declared.trusted
+
+
+def _described(path: str, root: str, settings: RetentionSettings,
+               keystore: KeyStore | None) -> Iterator[Item]:
+    try:
+        yield describe(path, root, settings, keystore)
     except FileNotFoundError:  # removed while the tree was walked: nothing to decide
         return
 
 
-def describe(path: str, root: str | None, settings: RetentionSettings) -> Item:
-    """What the sidecar of ``path`` says, or the fail-closed answer when it cannot be used."""
+def describe(path: str, root: str | None, settings: RetentionSettings,
+             keystore: KeyStore | None = None) -> Item:
+    """What the sidecar of ``path`` says, or, when it cannot be used, what the authenticated
+    header of a sealed file says, or else the fail-closed answer."""
     from lacuna._files import change_key
     from lacuna.lineage.sidecar import SidecarError, read_sidecar
 
@@ -112,11 +144,18 @@ def describe(path: str, root: str | None, settings: RetentionSettings) -> Item:
     try:
         declared = read_sidecar(path)
     except SidecarError as exc:
+        sealed = sealed_origin(path, keystore)
+        if sealed is not None:
+            return _from_header(path, root, settings, sealed, key,
+                                f"sidecar unusable ({_first_line(exc)})")
         return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
                     known_from=f"sidecar unusable ({_first_line(exc)}): treated as "
                     f"{settings.unclassified_tier}, dated by modification time", root=root,
                     stat=key)
     if declared is None:
+        sealed = sealed_origin(path, keystore)
+        if sealed is not None:
+            return _from_header(path, root, settings, sealed, key, "no sidecar")
         return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
                     known_from=f"no sidecar: treated as {settings.unclassified_tier}, dated by "
                     "modification time", root=root, stat=key)
@@ -128,12 +167,62 @@ def describe(path: str, root: str | None, settings: RetentionSettings) -> Item:
         return Item(kind="file", path=path, tier=c.tier, tags=tuple(c.tags), written_at=written,
                     written_by=declared.written_by, known_from="signed sidecar", root=root,
                     stat=key)
+    sealed = sealed_origin(path, keystore)
+    if sealed is not None:
+        item = _from_header(path, root, settings, sealed, key,
+                            f"untrusted sidecar ({declared.problem})")
+        if c.tier > item.tier or written > item.written_at + SIDECAR_SLACK:
+            # the untrusted sidecar asks for more than the authenticated header gives: never
+            # obeyed silently (anyone can write it), never overruled by deleting
+            return replace(item, tags=tuple(c.tags), doubt=(
+                f"its sidecar is not trusted ({declared.problem}) and declares "
+                f"{c.tier} written {written:%Y-%m-%d}, where its sealed header says "
+                f"{item.tier} written {item.written_at:%Y-%m-%d}"))
+        return replace(item, tags=tuple(c.tags))
     tier = max(c.tier, settings.unclassified_tier)
     return Item(kind="file", path=path, tier=tier, tags=tuple(c.tags),
                 written_at=max(written, mtime), written_by=declared.written_by,
                 known_from=f"untrusted sidecar ({declared.problem}): treated as {tier}, dated "
                 "by the later of its declared write time and modification time", root=root,
                 stat=key)
+
+
+def sealed_origin(path: str, keystore: KeyStore | None) -> tuple[datetime, Tier | None,
+                                                                  str | None] | None:
+    """``(written_at, tier, written_by)`` from the header of the sealed file at ``path``,
+    once the header authenticates (opening a :class:`~lacuna.storage.sealed.SealedReader`
+    decrypts its last segment, whose associated data is the header's hash, and refuses a file
+    without one); None for a file
+    that is not sealed, a header that does not open or does not say when it was written.
+    Nothing of the plaintext is kept or returned."""
+    from lacuna.storage.sealed import SealedReader, is_sealed
+
+    if keystore is None or not os.path.isfile(path) or not is_sealed(path):
+        return None
+    try:
+        reader = SealedReader(path, keystore)
+    except Exception:  # not authentic, no key: what the header says is not known
+        return None
+    try:
+        meta = reader.header.meta
+        when = datetime.fromisoformat(str(meta["written_at"]))
+        tier = Tier.parse(meta["tier"]) if meta.get("tier") else None
+        by = str(meta["written_by"]) if meta.get("written_by") else None
+    except (KeyError, ValueError, LacunaError):
+        return None
+    finally:
+        reader.close()
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)), tier, by
+
+
+def _from_header(path: str, root: str | None, settings: RetentionSettings,
+                 sealed: tuple[datetime, Tier | None, str | None],
+                 key: tuple[int, int, int, int, int], why: str) -> Item:
+    when, tier, by = sealed
+    tier = tier or settings.unclassified_tier
+    return Item(kind="file", path=path, tier=tier, written_at=when, written_by=by,
+                known_from=f"{why}: tier and write time from its sealed header (authenticated)",
+                root=root, stat=key)
 
 
 def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:

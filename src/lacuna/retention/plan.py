@@ -128,7 +128,9 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
            rules: RetentionRules | None) -> Entry:
     """The decision for one item (see the module docstring)."""
     age = (now - item.written_at).total_seconds() / 86400
-    hold = next((h for h in holds if h.blocks(item.path)), None)
+    # a hold the audit trail does not bear out holds nothing: :func:`unresolved` makes what it
+    # would hold an error (kept, loudly)
+    hold = next((h for h in holds if not h.unrecorded and h.blocks(item.path)), None)
     if item.kind == "audit":
         return _audit(item, now=now, settings=settings, age=age)
     if item.kind == "exception-file":
@@ -199,21 +201,46 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
 
 
 def unresolved(entry: Entry, holds: Iterable[Hold]) -> Entry:
-    """A due entry while an active hold names a local path that no longer exists: the held data
-    was moved or renamed (or deleted outside retention), so what the hold holds is unknown and
-    nothing is deleted or archived (**error**) until the hold names where the data is."""
+    """A due entry while a hold leaves what may be deleted unknown: nothing is deleted or
+    archived (**error**, kept) until someone with the authority to hold or release says so.
+
+    - an active hold names a local path that no longer exists: the held data was moved or
+      renamed (or deleted outside retention), so what the hold holds is unknown;
+    - an active hold in the holds table that the audit trail does not bear out (a row inserted
+      or re-activated by hand, or one whose placing could not be recorded) covers the item: it
+      is not obeyed silently, nor ignored;
+    - the item's untrusted sidecar claims a higher tier or a later write time than its sealed
+      header (``Item.doubt``).
+    """
     if not entry.due:
         return entry
-    lost = next((h for h in holds if h.lost), None)
-    if lost is None:
-        return entry
+    holds = tuple(holds)
     done = "deleted" if entry.action == "delete" else "archived"
-    return replace(entry, action="error", hold_id=lost.id, policy=f"hold {lost.id}",
-                   policy_id=f"retention.hold.{lost.id}", reason=(
-                       f"not {done}: legal hold {lost.id} ({lost.reason}) names {lost.dataset}, "
-                       "which no longer exists (moved, renamed or deleted?), so what it holds "
-                       "is unknown. Place the hold on where the data is now (lacuna retention "
-                       f"hold), then release the old one (lacuna retention release {lost.id})"))
+    lost = next((h for h in holds if h.lost), None)
+    if lost is not None:
+        return replace(entry, action="error", hold_id=lost.id, policy=f"hold {lost.id}",
+                       policy_id=f"retention.hold.{lost.id}", reason=(
+                           f"not {done}: legal hold {lost.id} ({lost.reason}) names "
+                           f"{lost.dataset}, which no longer exists (moved, renamed or "
+                           "deleted?), so what it holds is unknown. Place the hold on where the "
+                           "data is now (lacuna retention hold), then release the old one "
+                           f"(lacuna retention release {lost.id})"))
+    odd = next((h for h in holds if h.unrecorded and h.blocks(entry.item.path)), None)
+    if odd is not None:
+        return replace(entry, action="error", hold_id=odd.id, policy=f"hold {odd.id}",
+                       policy_id=f"retention.hold.{odd.id}", reason=(
+                           f"not {done}: the holds table has an active hold {odd.id} on "
+                           f"{odd.dataset} ({odd.reason}) that the audit trail does not bear "
+                           f"out ({odd.unrecorded}): it was not placed with `lacuna retention "
+                           "hold`. Place the hold again with `lacuna retention hold` if it is "
+                           "real, or delete its row, then apply again"))
+    if entry.item.doubt is not None:
+        return replace(entry, action="error", reason=(
+            f"not {done}: {entry.item.doubt}. Its window by the header is over, but what the "
+            "sidecar claims is not kept silently nor overruled. Write the data again through "
+            "Lacuna (a new signed sidecar), remove the sidecar, or place a hold (lacuna "
+            "retention hold), then apply again"))
+    return entry
 
 
 def _audit(item: Item, *, now: datetime, settings: RetentionSettings, age: float) -> Entry:
