@@ -73,19 +73,24 @@ def test_exception_files_past_their_window_are_deleted_unless_held(governed, san
     assert gov.audit.verify().ok
 
 
-def test_the_exceptions_sweep_honours_legal_holds(governed, sandbox_config):
-    """``lacuna exceptions sweep`` (and the scheduler running it) deletes files of ended
-    exceptions too: a file under a legal hold is not deleted, and is once the hold goes."""
-    from lacuna.exceptions.sweep import sweep
-    from lacuna.retention import release_hold
-
+def _held_export(governed, sandbox_config):
+    """A file exported under an exception into a folder under a legal hold."""
     _switch(sandbox_config, "analyst_alice")
     frame = pd.read_csv("customers.csv")
     target = governed / "Downloads" / "held" / "board.csv"
     target.parent.mkdir(parents=True)
     _export_under_exception(sandbox_config, frame, target)
     gov = current()
-    hold = place_hold(gov, str(target.parent), reason="subpoena")
+    return target, gov, place_hold(gov, str(target.parent), reason="subpoena")
+
+
+def test_the_exceptions_sweep_honours_legal_holds(governed, sandbox_config):
+    """``lacuna exceptions sweep`` (and the scheduler running it) deletes files of ended
+    exceptions too: a file under a legal hold is not deleted, and is once the hold goes."""
+    from lacuna.exceptions.sweep import sweep
+    from lacuna.retention import release_hold
+
+    target, gov, hold = _held_export(governed, sandbox_config)
     with time_machine.travel(utcnow() + timedelta(hours=3), tick=False):
         report = sweep(gov)
     assert target.exists()
@@ -107,13 +112,7 @@ def test_the_exceptions_sweep_obeys_a_hold_released_off_the_record(governed, san
 
     from lacuna.exceptions.sweep import sweep
 
-    _switch(sandbox_config, "analyst_alice")
-    frame = pd.read_csv("customers.csv")
-    target = governed / "Downloads" / "held" / "board.csv"
-    target.parent.mkdir(parents=True)
-    _export_under_exception(sandbox_config, frame, target)
-    gov = current()
-    hold = place_hold(gov, str(target.parent), reason="subpoena")
+    target, gov, hold = _held_export(governed, sandbox_config)
     with sqlite3.connect(governed / "audit.db") as conn:
         conn.execute("DELETE FROM lacuna_retention_holds")
     with time_machine.travel(utcnow() + timedelta(hours=3), tick=False):
