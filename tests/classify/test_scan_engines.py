@@ -65,22 +65,27 @@ def _corpus() -> list[str]:
     return values
 
 
-CORPUS = _corpus()
-ARRAY = pa.array(CORPUS, type=pa.string())
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    """Built when a test asks for it, once per module (not at collection, on every worker)."""
+    return _corpus()
 
 
 @pytest.mark.parametrize("pattern", sorted(VETTED))
-def test_each_vetted_pattern_matches_the_same_values_in_both_engines(pattern: str) -> None:
+def test_each_vetted_pattern_matches_the_same_values_in_both_engines(
+    pattern: str, corpus: list[str]
+) -> None:
     compiled = _python_pattern(pattern)
+    array = pa.array(corpus, type=pa.string())
     assert compiled is not None
-    re2 = pc.match_substring_regex(ARRAY, f"^(?:{pattern})$").to_pylist()
-    python = [compiled.fullmatch(v) is not None for v in CORPUS]
-    differ = [v for v, a, b in zip(CORPUS, re2, python, strict=True) if a != b]
+    re2 = pc.match_substring_regex(array, f"^(?:{pattern})$").to_pylist()
+    python = [compiled.fullmatch(v) is not None for v in corpus]
+    differ = [v for v, a, b in zip(corpus, re2, python, strict=True) if a != b]
     assert not differ, f"{pattern!r} reads {differ[:5]!r} otherwise in Python"
     assert any(re2), f"the corpus never matches {pattern!r}: it tests nothing"
     if "(?P<value>" in pattern:
-        extracted = pc.extract_regex(ARRAY, pattern).to_pylist()
-        for value, got in zip(CORPUS, extracted, strict=True):
+        extracted = pc.extract_regex(array, pattern).to_pylist()
+        for value, got in zip(corpus, extracted, strict=True):
             m = compiled.search(value)
             assert (None if got is None else got["value"]) == (m and (m.group("value") or "")), \
                 value
