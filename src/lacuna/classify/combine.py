@@ -145,20 +145,24 @@ def _name_only(column: str, name: NameResult | None) -> ColumnClass:
     if e.score < ACCEPT:  # pragma: no cover - every built-in name scores at least 0.65
         return ColumnClass(confidence=UNKNOWN_CONFIDENCE, evidence=(e,), layer=Layer.HEURISTIC,
                            reasoning=_capital(e.detail) + ", which is not enough alone.")
-    rec = name.match.recognizer  # what _from_name proposes, without building the proposal
-    kind = ColumnKind.PUBLIC if name.descriptor else rec.kind
+    kind, pii_type, sensitivity = _named(name)  # without building a _Proposal
     return ColumnClass(classification=kind,
-                       pii_type=rec.pii_type if kind is not ColumnKind.PUBLIC else None,
-                       sensitivity=Sensitivity.LOW if name.descriptor else rec.sensitivity,
-                       confidence=round(e.score, 4), reasoning=_capital(e.detail) + ".",
-                       layer=Layer.HEURISTIC, evidence=(e,))
+                       pii_type=pii_type if kind is not ColumnKind.PUBLIC else None,
+                       sensitivity=sensitivity, confidence=round(e.score, 4),
+                       reasoning=_capital(e.detail) + ".", layer=Layer.HEURISTIC, evidence=(e,))
+
+
+def _named(name: NameResult) -> tuple[ColumnKind, str | None, Sensitivity]:
+    """What a name says a column is: its recognizer's kind, or public when the matched word
+    is described (``address_type``)."""
+    if name.descriptor:
+        return ColumnKind.PUBLIC, None, Sensitivity.LOW
+    rec = name.match.recognizer
+    return rec.kind, rec.pii_type, rec.sensitivity
 
 
 def _from_name(name: NameResult, column: str) -> _Proposal:
-    rec = name.match.recognizer
-    if name.descriptor:
-        return _Proposal(ColumnKind.PUBLIC, None, Sensitivity.LOW, name.evidence(column))
-    return _Proposal(rec.kind, rec.pii_type, rec.sensitivity, name.evidence(column))
+    return _Proposal(*_named(name), name.evidence(column))
 
 
 def _from_value(match: ValueMatch) -> _Proposal:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from lacuna.config import ClassificationConfig
-from lacuna.model import Classification, ColumnClass, Layer, Tier, unique
+from lacuna.model import Classification, ColumnClass, ColumnKind, Layer, Tier, unique
 
 
 def column_tier(column: ColumnClass, config: ClassificationConfig) -> Tier:
@@ -21,7 +21,12 @@ def column_tier(column: ColumnClass, config: ClassificationConfig) -> Tier:
 
 
 def column_tags(column: ColumnClass, config: ClassificationConfig) -> tuple[str, ...]:
-    return config.rule_for(column.classification).tags
+    return kind_tags(column.classification, config)
+
+
+def kind_tags(kind: ColumnKind, config: ClassificationConfig) -> tuple[str, ...]:
+    """The tags a column of ``kind`` gives its table (the kind's rule)."""
+    return config.rule_for(kind).tags
 
 
 def rollup(
@@ -43,7 +48,7 @@ def rollup(
     tier_of = dict(zip(columns, tiers, strict=True))
     table_tags = unique(extra_tags)
     kinds = dict.fromkeys(c.classification for c in columns.values())  # in first-seen order
-    tags = unique([t for kind in kinds for t in config.rule_for(kind).tags] + list(table_tags))
+    tags = unique([t for kind in kinds for t in kind_tags(kind, config)] + list(table_tags))
     confidences = [c.confidence for c in columns.values() if not _is_default_public(c)]
     reasons = list(reasoning)
     drivers = [name for name in columns if tier_of[name] == tier and tier > Tier.PUBLIC]
