@@ -225,9 +225,7 @@ def _reader(method: str) -> Make:
             frame = as_pandas(table)
             state = govern_read(method=method, target=source, frame=frame, embedded=embedded,
                                 decided=decided)
-            _arrays.mark_table(table, state)
-            return table.replace_schema_metadata(
-                dict(_tokened(table.schema, state).metadata or {}))
+            return carrying(table, state)
 
         return read
 

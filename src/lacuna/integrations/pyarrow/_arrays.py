@@ -124,12 +124,13 @@ def mark(values: Any, sources: Iterable[Source], *, how: str = "replace") -> Non
         fp = _fingerprint(bufs)
         with _LOCK:
             entry = _ORIGINS.get(key)
+            here = found  # this chunk's: a merge adds what this chunk holds, not the last one's
             if entry is not None and entry[0] == fp:
                 if how == "fill":
                     continue
                 if how == "merge":
-                    found = found | entry[1]
-            _ORIGINS[key] = (fp, found if len(found) <= MAX_SOURCES else _folded(found))
+                    here = found | entry[1]
+            _ORIGINS[key] = (fp, here if len(here) <= MAX_SOURCES else _folded(here))
             _ORIGINS.move_to_end(key)
             while len(_ORIGINS) > MAX_CHUNKS:
                 _ORIGINS.popitem(last=False)
