@@ -132,13 +132,10 @@ def exception_request(body: ExceptionRequestBody, request: Request,
     return created.to_dict()
 
 
-EXCEPTIONS_LIMIT = paging.EXCEPTIONS.default  # a list's default length
-EXCEPTIONS_LIMIT_MAX = paging.EXCEPTIONS.maximum
-
-
 @router.get("/exceptions", tags=["exceptions"], summary="List exceptions")
 def exception_list(request: Request, principal: AnyUser, status: str | None = None,
-                   limit: int = Query(default=EXCEPTIONS_LIMIT, ge=1, le=EXCEPTIONS_LIMIT_MAX)
+                   limit: int = Query(default=paging.EXCEPTIONS.default, ge=1,
+                                     le=paging.EXCEPTIONS.maximum)
                    ) -> dict[str, Any]:
     """Stewards, compliance officers and admins see all; others see their own. The newest
     ``limit`` in the order they were filed; ``truncated`` says there are older ones."""

@@ -8,6 +8,7 @@ lineage store, the decision log), so pointing ``db`` at another database URL mov
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,14 +64,17 @@ class ServerState:
     refusals: RefusalBudget = field(default_factory=RefusalBudget)
     # the audit trail's verification: one walk at a time, answers reused for an interval
     _verifier: TrailVerifier | None = None
+    _verifier_made: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def verifier(self) -> TrailVerifier:
-        """This process's verifier of the governor's audit trail (made on first use)."""
-        if self._verifier is None:
-            self._verifier = TrailVerifier(
-                self.governor.audit, interval_s=self.settings.audit_verify_interval_s)
-        return self._verifier
+        """This process's verifier of the governor's audit trail (made on first use, once:
+        two first requests at once share one, and so one walk)."""
+        with self._verifier_made:
+            if self._verifier is None:
+                self._verifier = TrailVerifier(
+                    self.governor.audit, interval_s=self.settings.audit_verify_interval_s)
+            return self._verifier
 
     def destination(self, target: str) -> Destination:
         """The governor's classification of ``target``, remembered for ``DESTINATION_TTL_S``

@@ -113,9 +113,9 @@ class TrailVerifier:
         last = self._last
         if last is None:
             return None
-        current, at_verified = self._heads(last.verified_seq)
         if last.started <= asked and self._clock() - last.finished >= self._interval:
             return None  # too old, and not a walk that began after this request
+        current, at_verified = self._heads(last.verified_seq)  # only for an answer in date
         if last.verified_seq is not None:
             if current is None or current < last.verified_seq:
                 return None  # the head went back (or is gone): truncated, walk now

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from lacuna.server.verifier import Verified
 
 DECISIONS = ("", "allowed", "denied")
-MAX_LIMIT = CONSOLE_AUDIT.maximum
 SCAN_BATCH = 2000  # rows read per batch while filtering by dataset in the body
 
 
