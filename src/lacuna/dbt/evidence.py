@@ -179,14 +179,10 @@ def duckdb_path(project: DbtProject, target: str | None = None) -> Path | None:
     Raises:
         ManifestError: ``dbt_project.yml`` or ``profiles.yml`` is not valid YAML.
     """
-    from lacuna.dbt.properties import read_yaml_mapping
-    from lacuna.dbt.target import read_target
+    from lacuna.dbt.locate import project_target
 
-    root = Path(project.project_dir)
-    if not (root / "dbt_project.yml").is_file():
-        return None
-    config = read_yaml_mapping(root / "dbt_project.yml")
-    return read_target(root, config, target).duckdb_file(root)
+    found = project_target(project, target)
+    return None if found is None else found.duckdb_file(Path(project.project_dir))
 
 
 __all__ = ["Evidence", "Verdict", "duckdb_path", "names_for"]

@@ -65,7 +65,7 @@ def locate(project: DbtProject, database: str | Path | None = None,
             "reads tables directly only on DuckDB; use the dbt post-hook macros there"),
             IntegrationError)
     try:
-        found = _target(project, target)
+        found = project_target(project, target)
     except ConfigError as exc:  # profiles.yml or dbt_project.yml is not valid YAML
         return WarehouseFile(None, "profiles.yml", str(exc))
     if found is not None and found.type is not None:
@@ -77,7 +77,13 @@ def locate(project: DbtProject, database: str | Path | None = None,
     return _by_name(project, why)
 
 
-def _target(project: DbtProject, target: str | None) -> Target | None:
+def project_target(project: DbtProject, target: str | None = None) -> Target | None:
+    """The profile output ``target`` (``--target``) of the project, read as dbt reads it
+    (:func:`lacuna.dbt.target.read_target`); None without a ``dbt_project.yml``.
+
+    Raises:
+        ManifestError: ``dbt_project.yml`` or ``profiles.yml`` is not valid YAML.
+    """
     from lacuna.dbt.properties import read_yaml_mapping
     from lacuna.dbt.target import read_target
 
@@ -129,4 +135,4 @@ def _by_name(project: DbtProject, why: str) -> WarehouseFile:
         "folder; pass --database PATH"))
 
 
-__all__ = ["WarehouseFile", "locate"]
+__all__ = ["WarehouseFile", "locate", "project_target"]
