@@ -62,7 +62,7 @@ def _classified(project_dir: Path, parse: bool, config: Path | None,
     were, or when the project is not on DuckDB)."""
     from lacuna.dbt import load_project
     from lacuna.dbt.classify import classify_project, seed_sampler
-    from lacuna.dbt.locate import locate
+    from lacuna.dbt.locate import optional
     from lacuna.dbt.runtime import configured_warehouse
     from lacuna.dbt.warehouse import sampler as warehouse_sampler
     from lacuna.governor import current
@@ -76,13 +76,11 @@ def _classified(project_dir: Path, parse: bool, config: Path | None,
     if url:
         sampler = warehouse_sampler(url, fallback=sampler)
     else:
-        found = locate(project, database, target)
-        if database is not None:
-            found.require()  # a file named on the command line must be there
-        if not found.problem and found.path is not None:
-            sampler = warehouse_sampler(found.path, fallback=sampler)
-        elif project.adapter_type in (None, "duckdb"):
-            note = f"values not sampled from the warehouse: {found.problem}"
+        path, why = optional(project, database, target)
+        if path is not None:
+            sampler = warehouse_sampler(path, fallback=sampler)
+        elif why:
+            note = f"values not sampled from the warehouse: {why}"
     return classify_project(project, gov.config.classification, sampler=sampler), note
 
 

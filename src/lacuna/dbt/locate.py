@@ -77,6 +77,24 @@ def locate(project: DbtProject, database: str | Path | None = None,
     return _by_name(project, why)
 
 
+def optional(project: DbtProject, database: str | Path | None = None,
+             target: str | None = None) -> tuple[Path | None, str]:
+    """The warehouse file to read when there is one, for a command that can do without it;
+    else None and why ("" when the project is not on DuckDB, where none is expected).
+
+    Raises:
+        ManifestError: ``database`` was given (``--database``) and is not there.
+    """
+    found = locate(project, database, target)
+    if database is not None:
+        found.require()  # a file named on the command line must be there
+    if not found.problem and found.path is not None:
+        return found.path, ""
+    if project.adapter_type not in (None, "duckdb"):
+        return None, ""
+    return None, found.problem
+
+
 def project_target(project: DbtProject, target: str | None = None) -> Target | None:
     """The profile output ``target`` (``--target``) of the project, read as dbt reads it
     (:func:`lacuna.dbt.target.read_target`); None without a ``dbt_project.yml``.
@@ -135,4 +153,4 @@ def _by_name(project: DbtProject, why: str) -> WarehouseFile:
         "folder; pass --database PATH"))
 
 
-__all__ = ["WarehouseFile", "locate", "project_target"]
+__all__ = ["WarehouseFile", "locate", "optional", "project_target"]

@@ -257,16 +257,11 @@ def _warehouse(project: DbtProject, database: str | Path | None, target: str | N
                ) -> tuple[Path | None, tuple[str, ...]]:
     """The DuckDB file to read, or None and why (only a DuckDB project is expected to have one;
     an explicit ``database`` that is not there is an error)."""
-    from lacuna.dbt.locate import locate
+    from lacuna.dbt.locate import optional
 
-    found = locate(project, database, target)
-    if not found.problem and found.path is not None:
-        return found.path, ()
-    if database is not None:
-        found.require()
-    if project.adapter_type not in (None, "duckdb"):
-        return None, ()
-    return None, (f"the hooks' rows and the warehouse's values were not read: {found.problem}",)
+    path, why = optional(project, database, target)
+    return path, (f"the hooks' rows and the warehouse's values were not read: {why}",) if why \
+        else ()
 
 
 def _hook_rows(path: Path | None, invocation: str) -> list[dict[str, Any]]:
