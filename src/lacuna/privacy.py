@@ -315,7 +315,14 @@ def smallest_group(df: pd.DataFrame, columns: Sequence[str]) -> int:
         if ids.min() >= 0 and ids.max() <= 4 * len(ids):  # group ids: count them directly
             counts = np.bincount(ids)
             return int(counts[counts > 0].min())
-    sizes = _sizes(_group_keys([_codes(df[c]) for c in columns], len(df)))
+    return k_of([df[c] for c in columns], len(df))
+
+
+def k_of(values: Sequence[pd.Series], rows: int) -> int:
+    """k over the columns ``values`` (each ``rows`` long): the smallest group's size; 0 without
+    rows. :func:`smallest_group` for columns already taken out (by position, as a frame with
+    repeated labels needs)."""
+    sizes = _sizes(_group_keys([_codes(v) for v in values], rows))
     return int(sizes.min()) if len(sizes) else 0
 
 

@@ -127,14 +127,14 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
         e.rule.startswith("quasi_identifier:") for e in c.evidence)}
     if not marked or not set(marked) & set(changed) or len(df) == 0:
         return classification
-    from lacuna.privacy import _codes, _group_keys, _named, _sizes
+    from lacuna.privacy import _named, k_of
 
     columns = _named(df, list(marked))
     if not columns:
         return classification
     with _bypass.bypass():
-        sizes = _sizes(_group_keys([_codes(v) for _, v in columns], len(df)))
-    k, target = int(sizes.min()), config.k_anonymity
+        k = k_of([v for _, v in columns], len(df))
+    target = config.k_anonymity
     if k >= target:
         return classification
     qis = ", ".join(dict.fromkeys(n for n, _ in columns))
