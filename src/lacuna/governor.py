@@ -140,6 +140,7 @@ class Governor:
         self._cascade: ClassifySettings | None = None
         self._file_cache: FileClassificationCache | None = None
         self._settings_hash: str | None = None
+        self._configured = False  # this configuration is on the audit trail
         self._lock = threading.Lock()
         # Whether the code that asks runs in this process, on this stack: the suggested
         # alternatives then use its name for lacuna. A server deciding for clients sets False.
@@ -512,10 +513,35 @@ class Governor:
         """
         return self._record(decision)[0]
 
+    def recording(self) -> AuditStore:
+        """The audit store to append decisions to, with this governor's configuration recorded
+        on its trail first, once (:mod:`lacuna.audit.configuration`: its revision is stamped on
+        every decision after it, and a change of ``lacuna.yaml`` is an audit event). A failure
+        to record it is logged; the decision's own append then says whether the trail works.
+        A Lacuna server records under its own configuration."""
+        from lacuna.audit import AuditStore
+
+        store = self.audit
+        if self._configured or not isinstance(store, AuditStore):
+            return store
+        with self._lock:
+            if not self._configured:
+                self._configured = True
+                from lacuna.audit.configuration import record_configuration
+
+                try:
+                    record_configuration(store, self.config, user=self.config.user,
+                                         session=self.session)
+                except Exception as exc:
+                    log.error("could not record the configuration on the audit trail %s: %s",
+                              store.where, exc)
+        return store
+
     def _record(self, decision: Decision) -> tuple[AuditRecord | None, Exception | None]:
         assert decision.operation is not None
         try:
-            return self.audit.record(decision, decision.operation, session=self.session), None
+            return self.recording().record(decision, decision.operation,
+                                           session=self.session), None
         except Exception as exc:  # the audit sink fails independently (logged loudly)
             log.error(
                 "could not append decision %s to the audit trail: %s", decision.operation_id, exc

@@ -58,6 +58,7 @@ def test_record_body_holds_provenance_and_decision(store: AuditStore, mk: Any) -
             "policies": [],
             "engine_error": None,
             "bundle_revision": "rev-1",
+            "config_revision": None,  # a store of its own: no configuration recorded
             "eval_ms": 0.123,
         },
     }

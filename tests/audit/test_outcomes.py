@@ -51,7 +51,11 @@ def _write(target: Path):
 
 
 def _records(gov: Governor):
-    return list(reversed(gov.audit.list(limit=None)))
+    """The trail oldest first, after the sandbox's configuration event (its destinations are
+    not the defaults: lacuna.audit.configuration), which comes first."""
+    found = list(reversed(gov.audit.list(limit=None)))
+    assert found[0].data["kind"] == "config"
+    return found[1:]
 
 
 def test_allowed_write_records_decision_then_success(sandbox, sandbox_config):
@@ -97,13 +101,13 @@ def test_audit_list_shows_outcomes(sandbox, sandbox_config):
     gov.close()
     table = runner.invoke(app, ["list", "--db", url])
     assert table.exit_code == 0, table.output
-    assert "succeeded (#2)" in table.output
-    assert "outcome of #1" in table.output
+    assert "succeeded (#3)" in table.output  # #1: the sandbox's configuration event
+    assert "outcome of #2" in table.output
     assert "FAILED" in table.output
-    assert "outcome of #3" in table.output
+    assert "outcome of #4" in table.output
     lines = runner.invoke(app, ["list", "--db", url, "--json"]).output.splitlines()
     kinds = [json.loads(line).get("kind", "decision") for line in lines]
-    assert kinds == ["outcome", "decision", "outcome", "decision"]
+    assert kinds == ["outcome", "decision", "outcome", "decision", "config"]
     assert runner.invoke(app, ["verify", "--db", url]).exit_code == 0
 
 
@@ -203,7 +207,7 @@ def test_kill_9_during_the_operation_leaves_the_decision_recorded(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert target.exists()  # the operation ran ...
     with AuditStore(url, create=False) as store:
-        found = store.list(limit=None)
+        found = [r for r in store.list(limit=None) if r.data.get("kind") != "config"]
         assert [r.kind for r in found] == ["decision"]  # ... its decision survived the kill,
         assert found[0].allowed
         assert found[0].action == "export"

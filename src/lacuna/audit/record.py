@@ -14,7 +14,12 @@ Body, ``schema_version`` "1"::
      "why":  {"purpose", "exception_id"},
      "how":  {"method", "code_location"},
      "decision": {"allowed", "policy_id", "policy_title", "reasoning", "steward",
-                  "alternatives", "policies", "engine_error", "bundle_revision", "eval_ms"}}
+                  "alternatives", "policies", "engine_error", "bundle_revision",
+                  "config_revision", "eval_ms"}}
+
+``config_revision`` (see :mod:`lacuna.audit.configuration`) is the revision of the
+``lacuna.yaml`` settings the decision was made under, or null when the store that appended it
+had recorded no configuration (a trail written by the Python API with a store of its own).
 
 An *outcome* record follows a decision once the operation has run (``Governor.execute``). It
 repeats the decision's ``who``, ``what.action``/``destination`` and ``decision.allowed``/
@@ -149,10 +154,12 @@ def build_body(
     record_id: str,
     seq: int,
     recorded_at: datetime | str,
+    config_revision: str | None = None,
 ) -> dict[str, Any]:
     """The provenance and decision of one governed operation, as the audit record's body.
     ``recorded_at`` may be given as :func:`iso` text already (a group of records appended
-    together shares it)."""
+    together shares it); ``config_revision``: the configuration it was decided under
+    (:mod:`lacuna.audit.configuration`), None when the store recorded none."""
     p = Provenance.of(operation, session=session)
     return {
         "schema_version": RECORD_SCHEMA_VERSION,
@@ -186,6 +193,7 @@ def build_body(
             ],
             "engine_error": decision.engine_error,
             "bundle_revision": decision.bundle_revision,
+            "config_revision": config_revision,
             "eval_ms": round(float(decision.eval_ms), 3),
         },
     }
@@ -234,6 +242,7 @@ def build_outcome_body(
     of: str,
     error: BaseException | None,
     finished_at: datetime,
+    config_revision: str | None = None,
 ) -> dict[str, Any]:
     """The body of the record that says how the operation decided in record ``of`` ended."""
     p = Provenance.of(operation, session=session)
@@ -248,7 +257,8 @@ def build_outcome_body(
         "when": iso(finished_at),
         "recorded_at": iso(finished_at),
         "how": {"method": p.method, "code_location": p.code_location},
-        "decision": {"allowed": decision.allowed, "policy_id": decision.policy_id},
+        "decision": {"allowed": decision.allowed, "policy_id": decision.policy_id,
+                     "config_revision": config_revision},
         "outcome": {
             "of": of,
             "status": "succeeded" if error is None else "failed",

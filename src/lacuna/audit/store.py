@@ -122,6 +122,9 @@ class AuditStore:
         self.path = sqlite_file(self.url)
         self.where = str(self.path) if self.path else redact_url(self.url)
         self.read_only = read_only
+        # the configuration revision stamped on the decisions and outcomes appended from now
+        # on (set by lacuna.audit.configuration.record_configuration)
+        self.config_revision: str | None = None
         if self.path is not None:
             check_sqlite_file(self.path, create=create and not read_only)
         if checkpoint is _UNSET:
@@ -312,7 +315,8 @@ class AuditStore:
         """
         recorded_at = iso(utcnow())  # one instant for the group, formatted once
         prepared = [build_body(decision, operation, session=session, record_id=record_id,
-                               seq=0, recorded_at=recorded_at)
+                               seq=0, recorded_at=recorded_at,
+                               config_revision=self.config_revision)
                     for (decision, operation, session), record_id
                     in zip(items, ordered_ids(len(items)), strict=True)]
         plain = all(plain_float(body["decision"]["eval_ms"]) for body in prepared)
@@ -560,7 +564,8 @@ class AuditStore:
         """
         record_id = ordered_id()
         body = build_outcome_body(decision, operation, session=session, record_id=record_id,
-                                  of=of, error=error, finished_at=utcnow())
+                                  of=of, error=error, finished_at=utcnow(),
+                                  config_revision=self.config_revision)
         return self._append(body)
 
     def record_event(self, body: dict[str, Any]) -> AuditRecord:

@@ -178,6 +178,80 @@ def list_(
     Console().print(table)
 
 
+@app.command("config")
+def config_(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1,
+                                       help="At most N configuration events.")] = 20,
+    show: Annotated[str | None, typer.Option(
+        "--show", metavar="REVISION",
+        help="Print the recorded settings of this revision (a prefix will do) as JSON.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """The configurations the trail's decisions were made under, newest first: each
+    lacuna.yaml revision, where it was read from, who first recorded under it, and which
+    settings changed, with the changes that loosen governance marked."""
+    from lacuna.audit.configuration import defaults, history, revision
+
+    url = _url(db, config)
+    store = _open(url)
+    if store is None:
+        typer.echo(f"No audit trail at {redact_url(url)}.")
+        return
+    try:
+        events = history(store, limit=None if show else limit)
+    except AuditError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    if show is not None:
+        found = [e for e in events if e.revision.startswith(show)]
+        settings = found[0].settings if found else (
+            defaults() if revision(defaults()).startswith(show) else None)
+        if settings is None or len({e.revision for e in found}) > 1:
+            why = "matches several revisions" if found else "is on no configuration event"
+            msg = f"revision {show!r} {why} of {store.where}; `lacuna audit config` lists them."
+            raise _fail(msg)
+        typer.echo(json.dumps(settings, indent=2, sort_keys=True, ensure_ascii=False))
+        return
+    if as_json:
+        for e in events:
+            typer.echo(json.dumps({"seq": e.seq, "when": e.when, "user": e.user_id,
+                                   "revision": e.revision, "source": e.source,
+                                   "previous": e.previous,
+                                   "changes": [c.to_dict() for c in e.changes]},
+                                  sort_keys=True, ensure_ascii=False))
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    if not events:
+        out.print(f"No configuration events on {store.where}: its decisions were made under "
+                  f"the embedded defaults (revision {revision(defaults())}), or recorded by a "
+                  "Lacuna that did not record its configuration (no config_revision).")
+        return
+    for e in events:
+        head = (f"#{e.seq} {e.when[:19]} {_visible(e.user_id)}: configuration "
+                f"[bold]{_visible(e.revision)}[/] from "
+                f"{_visible(e.source or 'the embedded defaults')}")
+        out.print(head)
+        if e.previous is None:
+            continue
+        since = f"  {len(e.changes)} change(s) since {e.previous}"
+        loose = len(e.loosened)
+        out.print(since + (f", [bold red]{loose} loosen governance[/]" if loose else ""))
+        for c in e.changes:
+            line = _visible(str(c))
+            out.print(f"    [red]{line}[/]" if c.loosens else f"    {line}")
+
+
+def _visible(text: str) -> str:
+    """``text`` for the terminal: rich markup escaped, control characters written as escapes
+    (a setting's name in lacuna.yaml may hold an ESC sequence that would rewrite the lines
+    above it)."""
+    return escape("".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode()
+                          for ch in text))
+
+
 def _part(rec: AuditRecord, section: str, name: str) -> str:
     part = rec.data.get(section)
     value = part.get(name) if isinstance(part, dict) else None

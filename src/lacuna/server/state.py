@@ -152,7 +152,9 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
         raise TypeError(msg)
     from lacuna.audit.group import GroupCommit
 
-    audit_writer = GroupCommit(governor.audit)  # opens (and migrates) the trail now
+    # opens (and migrates) the trail now, and records the configuration the server decides
+    # under (an event when it changed since the trail's last: lacuna.audit.configuration)
+    audit_writer = GroupCommit(governor.recording())
     from lacuna.policy.log_sinks import SqlDecisionLog
 
     if isinstance(engine.decision_log, SqlDecisionLog):  # its WAL checkpoints off its commits

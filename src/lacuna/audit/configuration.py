@@ -1,0 +1,337 @@
+"""Which configuration governed a decision, and what changed when it changed.
+
+A decision depends on the policy bundle (every record carries its ``bundle_revision``) and on
+``lacuna.yaml``: the mode (``enforce``, ``warn``, ``observe``), the class-to-tier mapping and
+the k-anonymity threshold, the destinations taken as internal, the decision log, storage
+encryption, who may detokenize, retention. Whoever can edit that file can loosen governance
+without touching a policy, so the trail records it too:
+
+* the **configuration revision** (:func:`revision`): the SHA-256 of the governing settings as
+  canonical JSON (:func:`snapshot`: everything but the process's own identity, ``user:``,
+  and the trail's own ``audit.url``, with secrets taken out), on every decision and outcome
+  record a store appends once it has recorded its configuration
+  (``decision.config_revision``);
+* a **configuration event** (``kind: "config"``, action ``configure``) the first time a store
+  records under a revision the trail's latest configuration event does not have (a trail with
+  none is taken as governed by the embedded defaults, :func:`defaults`): the redacted
+  snapshot, where it was read from, and every setting that changed since that event (or
+  since the defaults), each change that loosens governance marked with why
+  (:data:`LOOSENING`). ``lacuna audit config`` lists them.
+
+Secrets never reach the trail: header values (``headers``, ``webhook_headers``) and tokens are
+replaced by ``***``, URLs lose their password and secret-looking query values
+(:func:`lacuna.redact.redact_url`), a webhook its path (a Slack-style webhook's path is its
+secret). A secret that changes therefore changes no revision.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lacuna.audit.record import canonical_json, event_body
+from lacuna.model import Tier
+from lacuna.redact import redact_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from lacuna.audit.record import AuditRecord
+    from lacuna.audit.store import AuditStore
+    from lacuna.config import Config
+
+KIND = "config"
+ACTION = "configure"
+REDACTED = "***"
+
+# Settings that say who this process is, not how it is governed, and the trail's own address
+# (a trail recording where it is says nothing; moving it is seen on the new one by this event).
+_NOT_GOVERNING = frozenset({"user", "source"})
+_NOT_GOVERNING_PATHS = (("audit", "url"),)
+_SECRET_MAPS = frozenset({"headers", "webhook_headers"})
+_SECRET_VALUES = frozenset({"token", "password"})
+_URLS = frozenset({"url", "dir", "ca_file", "upstream_ca", "checkpoint_log", "path"})
+
+
+def snapshot(config: Config) -> dict[str, Any]:
+    """The settings that govern decisions, as JSON values, with secrets replaced by ``***``."""
+    raw = config.model_dump(mode="json", exclude=set(_NOT_GOVERNING))
+    for section, key in _NOT_GOVERNING_PATHS:
+        raw.get(section, {}).pop(key, None)
+    return {key: _redacted(key, value) for key, value in raw.items()}
+
+
+def defaults() -> dict[str, Any]:
+    """The :func:`snapshot` of the embedded defaults: what a trail with no configuration event
+    was governed by, and what the first event is compared with."""
+    from lacuna.config import Config
+
+    return snapshot(Config())
+
+
+def _redacted(key: str, value: Any) -> Any:
+    if isinstance(value, Mapping):
+        if key in _SECRET_MAPS:
+            return {str(k): REDACTED for k in value}
+        return {str(k): _redacted(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(key, v) for v in value]
+    if isinstance(value, str):
+        if key in _SECRET_VALUES:
+            return REDACTED
+        if key == "webhook":
+            scheme, _, rest = value.partition("://")
+            host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+            return f"{scheme}://{host}/{REDACTED}" if rest != host else f"{scheme}://{host}"
+        if key in _URLS or "://" in value:
+            return redact_url(value)
+    return value
+
+
+def revision(settings: Mapping[str, Any]) -> str:
+    """The revision of a :func:`snapshot`: SHA-256 of its canonical JSON, 16 hex digits."""
+    return hashlib.sha256(canonical_json(settings).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One setting, by its dotted path, before and after (``None``: not set); ``loosens`` says
+    how the change weakens governance, or is empty."""
+
+    path: str
+    before: Any
+    after: Any
+    loosens: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "before": self.before, "after": self.after,
+                "loosens": self.loosens}
+
+    def __str__(self) -> str:
+        said = f"{self.path}: {_show(self.before)} -> {_show(self.after)}"
+        return f"{said} (LOOSENS: {self.loosens})" if self.loosens else said
+
+
+def _show(value: Any) -> str:
+    return "(unset)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Mappings flattened to dotted paths; lists and scalars are leaves."""
+    if isinstance(value, Mapping):  # an empty one: nothing set under it
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, ...]:
+    """Every setting that differs between two snapshots, in path order, each checked against
+    :data:`LOOSENING`."""
+    old, new = _flat(before), _flat(after)
+    out = []
+    for path in sorted(old.keys() | new.keys()):
+        was, now = old.get(path), new.get(path)
+        if was != now:
+            out.append(Change(path, was, now, _loosens(path, was, now)))
+    return tuple(out)
+
+
+# -- what loosens governance --------------------------------------------------------------------
+
+def _rank(order: Sequence[str]) -> Callable[[Any, Any], str]:
+    def rule(was: Any, now: Any) -> str:
+        if was in order and now in order and order.index(now) < order.index(was):
+            return f"lowered from {was} to {now}"
+        return ""
+    return rule
+
+
+def _tier(was: Any, now: Any) -> str:
+    try:
+        lower = Tier(str(now)) < Tier(str(was))
+    except ValueError:
+        return ""
+    return f"tier lowered from {was} to {now}" if lower else ""
+
+
+def _fewer(what: str) -> Callable[[Any, Any], str]:
+    def rule(was: Any, now: Any) -> str:
+        gone = [v for v in _items(was) if v not in _items(now)]
+        return f"{what} removed: {', '.join(map(str, gone))}" if gone else ""
+    return rule
+
+
+def _more(what: str) -> Callable[[Any, Any], str]:
+    def rule(was: Any, now: Any) -> str:
+        added = [v for v in _items(now) if v not in _items(was)]
+        return f"{what} added: {', '.join(map(str, added))}" if added else ""
+    return rule
+
+
+def _items(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return [json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
+            for v in (value if isinstance(value, list) else [value])]
+
+
+def _lower(what: str) -> Callable[[Any, Any], str]:
+    def rule(was: Any, now: Any) -> str:
+        if isinstance(was, (int, float)) and isinstance(now, (int, float)) and now < was:
+            return f"{what} lowered from {was} to {now}"
+        return ""
+    return rule
+
+
+def _switched_off(what: str) -> Callable[[Any, Any], str]:
+    def rule(was: Any, now: Any) -> str:
+        return f"{what} turned off" if was is True and now is not True else ""
+    return rule
+
+
+def _not(value: Any, what: str) -> Callable[[Any, Any], str]:
+    def rule(was: Any, now: Any) -> str:
+        return what if was == value and now != value else ""
+    return rule
+
+
+# (dotted path pattern, rule(before, after) -> why it loosens, or ""): the first pattern that
+# matches a changed path decides. Every other change is listed without a mark.
+LOOSENING: tuple[tuple[str, Callable[[Any, Any], str]], ...] = (
+    ("mode", lambda was, now: f"{_rank(('observe', 'warn', 'enforce'))(was, now)}: denials "
+     f"{'only warn' if now == 'warn' else 'are only recorded'}, operations run"
+     if _rank(("observe", "warn", "enforce"))(was, now) else ""),
+    ("classification.k_anonymity", _lower("the k-anonymity threshold")),
+    ("classification.critical_tier", _tier),
+    ("classification.mapping.*.tier", _tier),
+    ("classification.mapping.*.tags", _fewer("tags")),
+    ("classification.personal_tags", _fewer("personal tags")),
+    ("classification.sensitive_terms", _fewer("sensitive terms")),
+    ("classification.path_rules", _fewer("path rules")),
+    ("destinations.internal_hosts", _more("hosts taken as internal")),
+    ("destinations.internal_buckets", _more("buckets taken as internal")),
+    ("destinations.governed", _more("destinations taken as governed")),
+    ("destinations.classification_aware_databases",
+     _more("databases trusted to keep classifications")),
+    ("destinations.unmanaged", _fewer("unmanaged destinations")),
+    ("policy.decision_log.type", lambda was, now: "the decision log turned off"
+     if now in (None, "none") and was not in (None, "none") else ""),
+    ("policy.dir", lambda was, now: "the policy bundle is read from another folder"
+     if was != now else ""),
+    ("policy.server.url", lambda was, now: "decisions no longer come from the policy server"
+     if now is None else "decisions come from another policy server" if was is not None
+     else ""),
+    ("storage.encrypt", _switched_off("encryption at rest")),
+    ("anonymize.detokenize_roles", _more("roles that may detokenize")),
+    ("proxy.unparsed", _not("deny", "bodies the proxy cannot parse are no longer denied")),
+    ("proxy.fingerprints", _switched_off("the proxy's fingerprints")),
+)
+
+
+def _loosens(path: str, was: Any, now: Any) -> str:
+    for pattern, rule in LOOSENING:
+        if fnmatch.fnmatchcase(path, pattern):
+            return rule(was, now)
+    return ""
+
+
+# -- on the trail -------------------------------------------------------------------------------
+
+def latest(conn: Connection) -> dict[str, Any] | None:
+    """The body of the trail's newest configuration event, read on ``conn``; None: none."""
+    from sqlalchemy import select
+
+    from lacuna.audit.schema import records
+
+    row = conn.execute(select(records.c.body).where(records.c.action == ACTION)
+                       .order_by(records.c.seq.desc()).limit(1)).first()
+    if row is None:
+        return None
+    body: dict[str, Any] = json.loads(row[0])
+    return body if body.get("kind") == KIND else None
+
+
+def record_configuration(store: AuditStore, config: Config, *, user: Any, session: str
+                         ) -> AuditRecord | None:
+    """Stamp ``store``'s records with ``config``'s revision from now on, and append a
+    configuration event unless the trail is governed by that revision already: its newest
+    configuration event has it, or it has none and ``config`` is the embedded defaults. Asked
+    in the append's write transaction, so processes starting together append it once. The
+    event lists what changed since that newest event (or since the defaults). Returns the
+    event, or None when none was needed.
+
+    Raises:
+        AuditError: the trail could not be read or written (the revision is not stamped).
+    """
+    settings = snapshot(config)
+    rev = revision(settings)
+    body = event_body(
+        KIND, user=user, session=session, what={"action": ACTION, "event": "configured"},
+        reasoning=f"configuration {rev} read from {config.source or 'the embedded defaults'}",
+        detail={"revision": rev, "source": config.source, "settings": settings,
+                "previous": None, "changes": []})
+
+    def present(conn: Connection) -> bool:
+        before = latest(conn)
+        if before is not None:
+            was, was_rev = before[KIND].get("settings"), before[KIND].get("revision")
+        else:
+            was = defaults()
+            was_rev = revision(was)
+        if was_rev == rev:
+            return True
+        found = changes(was, settings)
+        loosened = [f"{c.path} ({c.loosens})" for c in found if c.loosens]
+        body[KIND].update(previous=was_rev, changes=[c.to_dict() for c in found])
+        since = was_rev if before is not None else f"the embedded defaults ({was_rev})"
+        said = f"; {len(found)} setting(s) changed since {since}"
+        if loosened:
+            said += f"; LOOSENS GOVERNANCE: {'; '.join(loosened)}"
+        body["decision"]["reasoning"] += said
+        return False
+
+    done = store.record_event_once(body, present)
+    store.config_revision = rev
+    return done
+
+
+@dataclass(frozen=True)
+class ConfigEvent:
+    """A configuration event read back from the trail."""
+
+    seq: int
+    when: str
+    user_id: str
+    revision: str
+    source: str | None
+    previous: str | None
+    changes: tuple[Change, ...]
+    settings: Mapping[str, Any]
+
+    @property
+    def loosened(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.loosens)
+
+
+def history(store: AuditStore, *, limit: int | None = 20) -> list[ConfigEvent]:
+    """The trail's configuration events, newest first."""
+    out = []
+    for rec in store.list(limit=limit, action=ACTION):
+        detail = rec.data.get(KIND)
+        if rec.data.get("kind") != KIND or not isinstance(detail, Mapping):
+            continue
+        out.append(ConfigEvent(
+            seq=rec.seq, when=str(rec.data.get("when")), user_id=rec.user_id,
+            revision=str(detail.get("revision")), source=detail.get("source"),
+            previous=detail.get("previous"),
+            changes=tuple(Change(c["path"], c.get("before"), c.get("after"),
+                                 c.get("loosens") or "")
+                          for c in detail.get("changes") or ()),
+            settings=detail.get("settings") or {}))
+    return out

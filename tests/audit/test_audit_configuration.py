@@ -1,0 +1,243 @@
+"""The configuration on the audit trail: every decision names the lacuna.yaml revision it was
+made under, and a change of lacuna.yaml is an audit event listing what changed, with the changes
+that loosen governance marked (``lacuna.audit.configuration``, ``lacuna audit config``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from lacuna import _bypass
+from lacuna.audit import AuditStore
+from lacuna.audit.configuration import (
+    ACTION,
+    KIND,
+    changes,
+    defaults,
+    history,
+    record_configuration,
+    revision,
+    snapshot,
+)
+from lacuna.cli.audit import app
+from lacuna.config import Config, config_from_dict
+from lacuna.governor import Governor
+from lacuna.model import Action
+
+runner = CliRunner(env={"COLUMNS": "220", "NO_COLOR": "1"})
+FRAME = pd.DataFrame({"city": ["Oslo", "Lima"], "n": [1, 2]})
+
+SECRETS = ("Bearer-s3cr3t-header", "hunter2-password", "T0KEN-VALUE", "slackpathsecret")
+
+
+def _config(tmp_path: Path, **extra: Any) -> Config:
+    return config_from_dict({"audit": {"url": f"sqlite:///{tmp_path / 'audit.db'}"},
+                             "user": {"id": "ana", "role": "analyst"}, **extra})
+
+
+def _export(gov: Governor, target: Path) -> None:
+    """An allowed export of FRAME through the governor, as an integration runs it."""
+    from lacuna.classify import classify_frame
+
+    classification = classify_frame(FRAME, config=gov.config.classification)
+    operation = gov.operation(Action.WRITE, classification, destination=gov.destination(
+        str(target)), method="pandas.DataFrame.to_csv")
+
+    def run() -> None:
+        with _bypass.bypass():
+            FRAME.to_csv(target, index=False)
+
+    gov.execute(operation, run)
+
+
+def _trail(tmp_path: Path) -> list[dict[str, Any]]:
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}", create=False, read_only=True)
+    try:
+        return [r.data for r in reversed(store.list(limit=None))]
+    finally:
+        store.close()
+
+
+def test_the_embedded_defaults_need_no_event_and_every_record_names_them(tmp_path: Path) -> None:
+    gov = Governor(_config(tmp_path))
+    _export(gov, tmp_path / "out.csv")
+    bodies = _trail(tmp_path)
+    assert [b.get("kind") for b in bodies] == [None, "outcome"]  # decision, outcome: no event
+    expected = revision(defaults())
+    assert {b["decision"]["config_revision"] for b in bodies} == {expected}
+    assert (tmp_path / "out.csv").read_text().splitlines()[1] == "Oslo,1"
+
+
+def test_a_changed_configuration_is_an_event_with_what_loosens_governance(
+        tmp_path: Path) -> None:
+    loose = _config(tmp_path, mode="observe", classification={
+        "k_anonymity": 2, "mapping": {"pii": {"tier": "INTERNAL", "tags": ["PII"]},
+                                      "financial": {"tier": "PROPRIETARY",
+                                                    "tags": ["FINANCIAL"]}}},
+        destinations={"internal_hosts": ["localhost", "evil.example.com"]},
+        storage={"encrypt": False}, anonymize={"detokenize_roles": ["privacy_officer",
+                                                                    "analyst"]},
+        policy={"decision_log": {"type": "none"}})
+    gov = Governor(loose)
+    _export(gov, tmp_path / "out.csv")
+    event, decision, outcome = _trail(tmp_path)
+    assert event["kind"] == KIND
+    assert event["what"]["action"] == ACTION
+    rev = revision(snapshot(loose))
+    assert event[KIND]["revision"] == rev
+    assert event[KIND]["previous"] == revision(defaults())
+    assert decision["decision"]["config_revision"] == rev
+    assert outcome["decision"]["config_revision"] == rev
+    found = {c["path"]: c for c in event[KIND]["changes"]}
+    loosened = {path for path, c in found.items() if c["loosens"]}
+    assert loosened == {
+        "mode", "classification.k_anonymity", "classification.mapping.pii.tier",
+        "classification.mapping.pii.tags", "destinations.internal_hosts", "storage.encrypt",
+        "anonymize.detokenize_roles", "policy.decision_log.type"}
+    # tightening is a change too, listed without a mark
+    assert found["classification.mapping.financial.tier"] == {
+        "path": "classification.mapping.financial.tier", "before": "INTERNAL",
+        "after": "PROPRIETARY", "loosens": ""}
+    assert "evil.example.com" in found["destinations.internal_hosts"]["loosens"]
+    assert "LOOSENS GOVERNANCE" in event["decision"]["reasoning"]
+    store = AuditStore(loose.audit_url)
+    assert store.verify().ok
+    store.close()
+
+
+def test_the_same_configuration_again_is_no_event_and_a_switch_back_is(tmp_path: Path) -> None:
+    a = _config(tmp_path, classification={"k_anonymity": 10})
+    b = _config(tmp_path, classification={"k_anonymity": 3})
+    for config in (a, a, b, b, a):
+        _export(Governor(config), tmp_path / "out.csv")
+    events = [b for b in _trail(tmp_path) if b.get("kind") == KIND]
+    assert [e[KIND]["revision"] for e in events] == [revision(snapshot(c)) for c in (a, b, a)]
+    lowered, raised = events[1][KIND]["changes"], events[2][KIND]["changes"]
+    assert lowered[0]["loosens"] == "the k-anonymity threshold lowered from 10 to 3"
+    assert raised[0]["path"] == "classification.k_anonymity"
+    assert raised[0]["loosens"] == ""
+    decisions = [b for b in _trail(tmp_path) if "kind" not in b]
+    assert [d["decision"]["config_revision"] for d in decisions] == [
+        revision(snapshot(c)) for c in (a, a, b, b, a)]
+
+
+def test_secrets_never_reach_the_trail_and_do_not_change_the_revision(tmp_path: Path) -> None:
+    def with_secrets(header: str, password: str, token: str, path: str) -> Config:
+        return _config(tmp_path, policy={"decision_log": {
+            "type": "http", "url": f"https://log:{password}@logs.example.com/v1",
+            "headers": {"Authorization": header}}},
+            server=None, exceptions={"notify": {
+                "webhook": f"https://hooks.example.com/services/{path}",
+                "webhook_headers": {"X-Token": token}}})
+
+    first = with_secrets(*SECRETS)
+    rotated = with_secrets("other-header", "other-password", "other-token", "otherpath")
+    assert revision(snapshot(first)) == revision(snapshot(rotated))
+    _export(Governor(first), tmp_path / "out.csv")
+    raw = (tmp_path / "audit.db").read_bytes()
+    for secret in SECRETS:
+        assert secret.encode() not in raw, secret
+    event = _trail(tmp_path)[0]
+    assert event[KIND]["settings"]["policy"]["decision_log"]["headers"] == {
+        "Authorization": "***"}
+    assert event[KIND]["settings"]["exceptions"]["notify"]["webhook"] == (
+        "https://hooks.example.com/***")
+    assert "log:***@logs.example.com" in event[KIND]["settings"]["policy"]["decision_log"]["url"]
+
+
+def test_a_lacuna_server_token_is_redacted(tmp_path: Path) -> None:
+    config = _config(tmp_path, server={"url": "https://lacuna.example.com",
+                                       "token": "T0KEN-VALUE"})
+    assert "T0KEN-VALUE" not in json.dumps(snapshot(config))
+    assert snapshot(config)["server"]["token"] == "***"
+
+
+def test_processes_starting_together_record_a_new_configuration_once(tmp_path: Path) -> None:
+    config = _config(tmp_path, classification={"k_anonymity": 7})
+    AuditStore(config.audit_url).close()  # the trail exists; now 6 writers race
+    stores = [AuditStore(config.audit_url) for _ in range(6)]
+    barrier = threading.Barrier(len(stores))
+    done: list[Any] = []
+
+    def start(store: AuditStore) -> None:
+        barrier.wait()
+        done.append(record_configuration(store, config, user=("ana", "analyst"), session="s"))
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(d is not None for d in done) == 1
+    assert {s.config_revision for s in stores} == {revision(snapshot(config))}
+    assert len(history(stores[0])) == 1
+    for s in stores:
+        s.close()
+
+
+def test_changes_lists_added_and_removed_settings() -> None:
+    before = {"retention": {}, "destinations": {"unmanaged": ["/tmp", "~/Downloads"]}}
+    after = {"retention": {"tiers": {"PUBLIC": "30d"}}, "destinations": {"unmanaged": ["/tmp"]}}
+    found = {c.path: c for c in changes(before, after)}
+    assert found["retention.tiers.PUBLIC"].before is None
+    assert found["retention.tiers.PUBLIC"].after == "30d"
+    assert found["destinations.unmanaged"].loosens == "unmanaged destinations removed: ~/Downloads"
+    assert str(found["retention.tiers.PUBLIC"]) == 'retention.tiers.PUBLIC: (unset) -> "30d"'
+
+
+def test_cli_lists_the_changes_and_shows_a_revision(tmp_path: Path) -> None:
+    config = _config(tmp_path, mode="warn",
+                     policy={"decision_log": {"labels": {"team\x1b[1A\x1b[2K": "x"}}})
+    _export(Governor(config), tmp_path / "out.csv")
+    db = config.audit_url
+    result = runner.invoke(app, ["config", "--db", db])
+    assert result.exit_code == 0, result.output
+    rev = revision(snapshot(config))
+    assert f"configuration {rev}" in result.output
+    assert f"2 change(s) since {revision(defaults())}, 1 loosen governance" in result.output
+    assert "policy.decision_log.labels.team\\x1b[1A\\x1b[2K" in result.output
+    assert 'mode: "enforce" -> "warn" (LOOSENS: lowered from enforce to warn' in result.output
+    assert "\x1b" not in result.output  # an ESC in a setting is shown, never sent
+    as_json = [json.loads(line) for line in runner.invoke(
+        app, ["config", "--db", db, "--json"]).output.splitlines()]
+    assert [e["revision"] for e in as_json] == [rev]
+    shown = runner.invoke(app, ["config", "--db", db, "--show", rev[:6]])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output) == snapshot(config)
+    defaults_shown = runner.invoke(app, ["config", "--db", db, "--show",
+                                         revision(defaults())])
+    assert json.loads(defaults_shown.output) == defaults()
+    missing = runner.invoke(app, ["config", "--db", db, "--show", "ffffffffffff"])
+    assert missing.exit_code == 2
+    assert "is on no configuration event" in missing.output
+
+
+def test_cli_on_a_trail_with_no_event_names_the_defaults(tmp_path: Path) -> None:
+    _export(Governor(_config(tmp_path)), tmp_path / "out.csv")
+    result = runner.invoke(app, ["config", "--db", f"sqlite:///{tmp_path / 'audit.db'}"])
+    assert result.exit_code == 0, result.output
+    assert f"embedded defaults (revision {revision(defaults())})" in result.output
+
+
+def test_a_trail_that_cannot_record_the_configuration_still_fails_closed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configuration is recorded before the first decision; when that fails, the decision's
+    own append decides (here it fails too: enforce refuses to run the operation)."""
+    from lacuna.errors import AuditError, GovernanceViolation
+
+    gov = Governor(_config(tmp_path, mode="enforce", classification={"k_anonymity": 9}))
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise AuditError("disk full")
+
+    monkeypatch.setattr(AuditStore, "record_event_once", broken)
+    monkeypatch.setattr(AuditStore, "record_many", broken)
+    with pytest.raises(GovernanceViolation, match="audit trail"):
+        _export(gov, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
