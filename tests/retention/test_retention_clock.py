@@ -6,6 +6,7 @@ back), the CLI."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -109,6 +110,29 @@ def test_a_copy_made_through_lacuna_is_as_old_as_what_it_was_read_from(project):
     assert {p: records[str(p)][-1]["what"]["event"]
             for p in (copy, from_young, fresh)} == {copy: "deleted", from_young: "kept",
                                                     fresh: "kept"}
+
+
+def test_deleting_the_first_write_from_the_trail_does_not_restart_the_clock_silently(project):
+    """The re-saved file's clock comes from the trail's record of its first write; deleting
+    that record by hand (the trail no longer verifies) used to leave the re-save date: now
+    every file the plan would keep is to review, naming the trail's problem. A file due by its
+    own sidecar is still deleted."""
+    old = write_at(project, years_ago(4), "sales.csv", "old.csv")
+    due = write_at(project, years_ago(4), "sales.csv", "due.csv")
+    _copy(project, old, old)
+    with sqlite3.connect(project / "audit.db") as conn:
+        gone = conn.execute("DELETE FROM lacuna_audit WHERE action = 'export' AND body LIKE ?",
+                            (f'%"destination":"{old}"%',)).rowcount
+    assert gone >= 2  # the first write's decision and outcome, and the re-save's
+    entries = _plan(project)
+    assert entries[str(old)]["action"] == "review"
+    assert "the audit trail does not verify (record #" in entries[str(old)]["reason"]
+    assert entries[str(due)]["action"] == "delete"
+    done = run(project, "retention", "apply", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["deleted"] == [str(due)]
+    assert json.loads(done.stdout)["review"] == [str(old)]
+    assert old.exists()
 
 
 def test_lengthening_a_window_after_a_file_was_due_does_not_take_it_out_of_the_plan(project):

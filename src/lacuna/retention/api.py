@@ -92,7 +92,8 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
         entry = decide(i, now=at, settings=settings, configured=config.retention, base=base,
                        holds=holds, rules=rules)
         if i.kind == "file":
-            entry = against_record(entry, *trail.recorded(i.path), now=at)
+            entry = against_record(entry, *trail.recorded(i.path), now=at,
+                                   trail_problem=trail.problem)
         entries.append(unresolved(entry, holds))
     return Plan(now=at, entries=_linked_elsewhere(entries),
                 rules_revision=rules.revision if rules else None,

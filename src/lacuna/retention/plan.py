@@ -18,7 +18,8 @@ when the audit trail first saw its data, :mod:`.trail`). A file whose age and ti
 established from trusted evidence (``Item.unverified``) and that step 3 does not make due is
 **review** (kept, never silently): 2 and 4 do not apply to it. :func:`against_record` then
 compares a file's decision with what ``apply`` recorded: a changed rule is reported, and a
-file a recorded decision made due that the current rule keeps is **review**.
+file a recorded decision made due that the current rule keeps is **review**, as is every file
+it would keep while the audit trail does not verify.
 
 Files written under an exception are due when the exception ended (its window is the rule);
 a hold still keeps them. The audit trail is reported against ``retention.audit.min`` and
@@ -222,7 +223,7 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
 
 
 def against_record(entry: Entry, last: Recorded | None, earliest: Recorded | None, *,
-                   now: datetime) -> Entry:
+                   now: datetime, trail_problem: str | None = None) -> Entry:
     """A governed file's decision against what ``apply`` recorded for it before: a changed
     rule is reported with the previous one, and a file that a recorded rule made due by
     ``now`` is not taken out of the plan by a rule that keeps it (windows lengthened, a
@@ -230,6 +231,12 @@ def against_record(entry: Entry, last: Recorded | None, earliest: Recorded | Non
     exits 1) until it is deleted, held with a reason, or the rule is put back."""
     if entry.item.kind != "file":
         return entry
+    if trail_problem is not None and entry.action == "keep":
+        return replace(entry, action="review", reason=(
+            f"to review: the audit trail does not verify ({trail_problem}), so when this "
+            "file's data was first seen, and what apply recorded for it, cannot be read from "
+            f"it ({entry.reason}); not kept silently. Find what `lacuna audit verify` reports "
+            "and restore the trail, then plan again"))
     if (earliest is not None and earliest.due_at is not None and earliest.due_at <= now
             and entry.action in ("keep", "review")):
         return replace(entry, action="review", previous=earliest, reason=(

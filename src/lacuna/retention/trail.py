@@ -1,7 +1,11 @@
 """What the audit trail says about governed files, for retention.
 
 Only records whose hash and signature verify count (an edited or forged record is named by
-``lacuna audit verify``), read in the trail's order, once per plan:
+``lacuna audit verify``), read in the trail's order, once per plan. A record deleted from the
+trail leaves nothing to skip, so the whole trail is verified first (``AuditStore.verify``):
+when it does not verify, ``Evidence.problem`` says why, and what the trail would have said is
+not known (the plan keeps nothing silently then: :func:`lacuna.retention.plan.against_record`).
+
 
 - **When data was first seen.** A governed write (a decision record of a ``write`` or
   ``export`` allowed to a local destination) starts the clock of its destination; writing the
@@ -64,11 +68,20 @@ class Evidence:
     seen: dict[str, Seen] = field(default_factory=dict)
     last: dict[str, Recorded] = field(default_factory=dict)
     earliest_due: dict[str, Recorded] = field(default_factory=dict)
+    problem: str | None = None  # why the trail does not verify (None: it does)
+    keys: dict[str, str] = field(default_factory=dict)  # path -> key(path), for one plan
+
+    def key(self, path: str) -> str:
+        """:func:`key`, once per path in a plan (the trail names the same paths many times)."""
+        found = self.keys.get(path)
+        if found is None:
+            found = self.keys[path] = key(path)
+        return found
 
     def first_seen(self, path: str) -> Seen | None:
         """The earliest clock of ``path`` or a folder above it (data written to a folder is
         the data of the files in it)."""
-        here, found = key(path), None
+        here, found = self.key(path), None
         while True:
             s = self.seen.get(here)
             if s is not None and (found is None or s.at < found.at):
@@ -80,7 +93,7 @@ class Evidence:
 
     def recorded(self, path: str) -> tuple[Recorded | None, Recorded | None]:
         """``(latest, earliest due)`` decision recorded for ``path``."""
-        k = key(path)
+        k = self.key(path)
         return self.last.get(k), self.earliest_due.get(k)
 
 
@@ -115,10 +128,13 @@ def read_trail(store: AuditStore) -> Evidence:
                    records.c.signature)
             .where(records.c.action.in_(("read", *WRITES, KIND)))
             .order_by(records.c.seq))
+    report = store.verify()
     with store.snapshot() as conn:
         rows = conn.execute(stmt).all()
     keyring = store.keyring
-    out = Evidence()
+    out = Evidence(problem=None if report.ok else (
+        f"record #{report.first_bad}: {report.problem}" if report.first_bad is not None
+        else report.problem or "it does not verify"))
     oldest_read: dict[str, Seen] = {}  # session -> the oldest governed data it read
     ended: dict[str, tuple[Seen | None, Recorded | None, Recorded | None]] = {}
     for row in rows:
@@ -148,7 +164,7 @@ def read_trail(store: AuditStore) -> Evidence:
             destination = what.get("destination")
             if not _local(destination):
                 continue
-            k = key(destination)
+            k = out.key(destination)
             candidates = [Seen(when, f"first written at this path on {when:%Y-%m-%d}")]
             if k in out.seen:
                 candidates.append(out.seen[k])
@@ -166,7 +182,7 @@ def _retention_event(out: Evidence, ended: dict[str, tuple[Seen | None, Recorded
     event, dataset = what.get("event"), what.get("dataset")
     if not isinstance(dataset, str) or not _local(dataset) or not isinstance(detail, dict):
         return
-    k = key(dataset)
+    k = out.key(dataset)
     if event in ("deleted", "archived"):  # recorded before the file is touched
         ended[k] = (out.seen.pop(k, None), out.last.pop(k, None), out.earliest_due.pop(k, None))
     elif event == "failed" and k in ended:  # it was not deleted after all
