@@ -85,18 +85,33 @@ def test_resaving_a_governed_file_does_not_restart_its_clock(project):
 
 def test_a_copy_made_through_lacuna_is_as_old_as_what_it_was_read_from(project):
     """Reading the old file and writing it under a new name gave the copy a fresh clock: the
-    4-year-old INTERNAL data lived on. The copy is due with its source; a file written in
-    another session from data that is not old governed data keeps its own clock."""
+    4-year-old INTERNAL data lived on. The copy is due with its source. What the same session
+    writes below the source's tier (a projection to a public column: new data) keeps its own
+    clock, as does a file written in another session from data that is not old."""
+    _retention(project, tiers={"PUBLIC": {"min": "0d", "max": "2y"}})
     old = write_at(project, years_ago(4), "sales.csv", "old.csv")
     young = write_at(project, years_ago(0.5), "sales.csv", "young.csv")
-    copy = project / "governed" / "workspace" / "copy.csv"
-    _copy(project, old, copy)
-    from_young = project / "governed" / "workspace" / "from_young.csv"
+    root = project / "governed" / "workspace"
+    copy, categories = root / "copy.csv", root / "categories.csv"
+    lacuna.enable(str(project / "lacuna.yaml"))
+    try:
+        frame = pd.read_csv(old)
+        frame.to_csv(copy, index=False)
+        frame[["product_category"]].to_csv(categories, index=False)
+    finally:
+        lacuna.disable()
+    tiers = {p.name: read_sidecar(p).classification.tier.value  # type: ignore[union-attr]
+             for p in (copy, categories)}
+    assert tiers == {"copy.csv": "INTERNAL", "categories.csv": "PUBLIC"}
+    from_young = root / "from_young.csv"
     _copy(project, young, from_young)
     fresh = write_at(project, datetime.now(UTC) - timedelta(days=1), "sales.csv", "fresh.csv")
     entries = _plan(project)
     assert entries[str(copy)]["action"] == "delete"
-    assert f"in a session that had read {old}, first seen" in entries[str(copy)]["known_from"]
+    assert f"in a session that had read {old} (INTERNAL), first seen" \
+        in entries[str(copy)]["known_from"]
+    assert entries[str(categories)]["action"] == "keep"
+    assert entries[str(categories)]["age_days"] < 1
     assert entries[str(from_young)]["action"] == "keep"
     assert entries[str(from_young)]["clock"] < years_ago(0.4).isoformat()
     assert entries[str(fresh)]["action"] == "keep"
@@ -104,12 +119,12 @@ def test_a_copy_made_through_lacuna_is_as_old_as_what_it_was_read_from(project):
     done = run(project, "retention", "apply", "--json")
     assert done.returncode == 0, done.stdout
     assert sorted(json.loads(done.stdout)["deleted"]) == sorted([str(old), str(copy)])
-    assert (young.exists(), from_young.exists(), fresh.exists()) == (True, True, True)
+    assert all(p.exists() for p in (young, from_young, fresh, categories))
     records, ok = _records(project)
     assert ok
     assert {p: records[str(p)][-1]["what"]["event"]
-            for p in (copy, from_young, fresh)} == {copy: "deleted", from_young: "kept",
-                                                    fresh: "kept"}
+            for p in (copy, from_young, fresh, categories)} == {
+        copy: "deleted", from_young: "kept", fresh: "kept", categories: "kept"}
 
 
 def test_deleting_the_first_write_from_the_trail_does_not_restart_the_clock_silently(project):

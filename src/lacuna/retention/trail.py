@@ -10,12 +10,15 @@ not known (the plan keeps nothing silently then: :func:`lacuna.retention.plan.ag
 - **When data was first seen.** A governed write (a decision record of a ``write`` or
   ``export`` allowed to a local destination) starts the clock of its destination; writing the
   same path again keeps the earlier clock (re-saving, or copying data over it, does not restart
-  it). A write also takes the clock of the governed data its session read before it (a
-  ``read`` record naming a path whose clock is known): a copy or a derivation is as old as the
-  oldest governed data read in its session. Coarse, and on purpose: a session that read old
-  data and then writes unrelated data gives that the old clock too (it is due sooner, never
-  later). A path's clock ends when retention records that it deleted or archived it (a
-  ``failed`` record after it puts it back).
+  it). A write also takes the clock of the data its session read before it (a ``read`` record
+  naming a path whose clock is known) at a tier no higher than the write's: a copy or a
+  derivation is as old as the oldest such data read in its session. Classification follows
+  lineage, so a copy is never below its source's tier; what is written below it (a projection
+  to public columns, an anonymized extract) is new data with its own clock. Coarse, and on
+  purpose: a session that read old data and then writes unrelated data at that tier or above
+  gives it the old clock too (it is due sooner, never later). A path's clock ends when
+  retention records that it deleted or archived it (a ``failed`` record after it puts it
+  back).
 - **What retention decided before.** The decisions ``apply`` recorded for each path since it was
   last deleted or archived: the latest (its rule, to report a changed rule) and the one with the
   earliest due date (a file already due under a recorded rule stays in the plan).
@@ -28,6 +31,9 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from lacuna.errors import LacunaError
+from lacuna.model import Tier
 
 if TYPE_CHECKING:
     from lacuna.audit.store import AuditStore
@@ -116,6 +122,13 @@ def _when(value: Any) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+def _tier(value: Any, default: Tier) -> Tier:
+    try:
+        return Tier.parse(value) if value else default
+    except (LacunaError, ValueError, TypeError):
+        return default
+
+
 def read_trail(store: AuditStore) -> Evidence:
     """One pass over the verified records of the trail (see the module docstring)."""
     from sqlalchemy import select
@@ -135,7 +148,7 @@ def read_trail(store: AuditStore) -> Evidence:
     out = Evidence(problem=None if report.ok else (
         f"record #{report.first_bad}: {report.problem}" if report.first_bad is not None
         else report.problem or "it does not verify"))
-    oldest_read: dict[str, Seen] = {}  # session -> the oldest governed data it read
+    oldest_read: dict[str, dict[Tier, Seen]] = {}  # session -> tier -> the oldest data read
     ended: dict[str, tuple[Seen | None, Recorded | None, Recorded | None]] = {}
     for row in rows:
         if chain_hash(row.prev_hash, row.body) != row.hash or not keyring.verify(
@@ -154,12 +167,13 @@ def read_trail(store: AuditStore) -> Evidence:
         if kind == KIND:
             _retention_event(out, ended, what, body.get(KIND), when)
         elif kind is None and allowed and what.get("action") == "read":
+            tier = _tier(what.get("tier"), Tier.PUBLIC)  # not said: every write takes it
+            by_tier = oldest_read.setdefault(session, {})
             for source in what.get("sources") or ():
                 seen = out.first_seen(source) if _local(source) else None
-                if seen is not None and (session not in oldest_read
-                                         or seen.at < oldest_read[session].at):
-                    oldest_read[session] = Seen(seen.at, f"{source}, first seen "
-                                                f"{seen.at:%Y-%m-%d}")
+                if seen is not None and (tier not in by_tier or seen.at < by_tier[tier].at):
+                    by_tier[tier] = Seen(seen.at, f"{source} ({tier}), first seen "
+                                         f"{seen.at:%Y-%m-%d}")
         elif kind is None and allowed and what.get("action") in WRITES:
             destination = what.get("destination")
             if not _local(destination):
@@ -168,10 +182,11 @@ def read_trail(store: AuditStore) -> Evidence:
             candidates = [Seen(when, f"first written at this path on {when:%Y-%m-%d}")]
             if k in out.seen:
                 candidates.append(out.seen[k])
-            read = oldest_read.get(session)
-            if read is not None:
-                candidates.append(Seen(read.at, f"written on {when:%Y-%m-%d} in a session "
-                                       f"that had read {read.how}"))
+            tier = _tier(what.get("tier"), Tier.PROPRIETARY)  # not said: takes every read
+            for read_tier, read in oldest_read.get(session, {}).items():
+                if read_tier <= tier:
+                    candidates.append(Seen(read.at, f"written on {when:%Y-%m-%d} in a session "
+                                           f"that had read {read.how}"))
             out.seen[k] = min(candidates, key=lambda s: s.at)
     return out
 
