@@ -62,13 +62,24 @@ def test_a_sealed_file_whose_sidecar_was_removed_is_due_by_its_sealed_header(pro
     assert (events[str(old)], events[str(young)]) == ("deleted", "kept")
 
 
-def test_a_plaintext_file_without_a_sidecar_is_still_kept_as_unclassified(project):
-    """No sealed header to go by: unknown data is kept (PROPRIETARY), never deleted early."""
+def test_a_plaintext_file_without_a_sidecar_is_for_review_not_kept_silently(project):
+    """No sealed header to go by: unknown data is never deleted early (PROPRIETARY by what is
+    known), but no longer kept forever in silence either: it is to review, and apply records
+    that and exits 1 until it is written through Lacuna, deleted or held."""
     plain = project / "governed" / "workspace" / "dropped.csv"
     plain.write_text("a,b\n1,2\n")
     entry = _plan(project)[str(plain)]
-    assert (entry["action"], entry["tier"]) == ("keep", "PROPRIETARY")
+    assert (entry["action"], entry["tier"]) == ("review", "PROPRIETARY")
     assert entry["known_from"].startswith("no sidecar: treated as PROPRIETARY")
+    assert entry["reason"].startswith("to review: no sidecar, so its age and tier are not "
+                                      "established from trusted evidence")
+    done = run(project, "retention", "apply", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["review"] == [str(plain)]
+    assert plain.exists()
+    events, ok = _events(project)
+    assert ok
+    assert events[str(plain)] == "review"
 
 
 def test_an_untrusted_sidecar_claiming_more_than_the_header_is_an_error(project):

@@ -111,8 +111,7 @@ def test_maximum_shorter_than_minimum_never_deletes_before_the_minimum(project):
     assert next(e for e in later.entries if e.item.path == str(path)).action == "delete"
 
 
-def test_unclassified_files_are_kept_as_proprietary_forged_sealed_ones_go_by_their_header(
-        project):
+def test_unclassified_files_are_for_review_forged_sealed_ones_go_by_their_header(project):
     root = project / "governed" / "workspace"
     plain = root / "dropped.csv"
     plain.write_text("a,b\n1,2\n")
@@ -125,7 +124,9 @@ def test_unclassified_files_are_kept_as_proprietary_forged_sealed_ones_go_by_the
     by = {Path(e.item.path).name: e for e in plan.entries if e.item.kind == "file"}
     assert by["dropped.csv"].item.tier is Tier.PROPRIETARY
     assert "no sidecar" in by["dropped.csv"].item.known_from
-    assert by["dropped.csv"].action == "keep"
+    # its age and tier are not known from trusted evidence: not kept silently
+    assert by["dropped.csv"].action == "review"
+    assert "not established from trusted evidence" in by["dropped.csv"].reason
     # a sidecar forged to say less: the authenticated sealed header decides (INTERNAL, 4y)
     assert by["forged.csv"].item.tier is Tier.INTERNAL
     assert by["forged.csv"].item.known_from.startswith("untrusted sidecar")

@@ -58,7 +58,9 @@ def plan_command(
         "--as-of", help="Plan as of this date (ISO-8601): what would be due then.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Show what retention would delete, archive or keep, and why (rule, tier, age, policy)."""
+    """Show what retention would delete, archive or keep, and why (rule, tier, age, policy).
+    A file whose age is not known from trusted evidence, or that was already due under a rule
+    recorded by an earlier apply, is to review; a changed rule is shown with the previous one."""
     from lacuna.retention import build_plan
 
     plan = build_plan(_gov(config), now=_when(as_of))
@@ -68,14 +70,17 @@ def plan_command(
     console.print(_table(plan), soft_wrap=True)
     console.print(f"{plan.count('delete')} to delete, {plan.count('archive')} to archive, "
                   f"{plan.count('keep')} kept, {plan.count('hold')} held, "
-                  f"{plan.count('error')} error(s)", highlight=False)
+                  f"{plan.count('review')} to review, {plan.count('error')} error(s)",
+                  highlight=False)
 
 
 @app.command("apply")
 def apply_command(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Delete or archive what is due now, keep the rest; every decision is audited.
-    Exit 1 when an item could not be deleted or is an error, kept (a rule failed, a hold is
-    lost or not on the audit trail, its data has hard links elsewhere, ...: see its reason)."""
+    Exit 1 when an item could not be deleted, is an error, kept (a rule failed, a hold is
+    lost or not on the audit trail, its data has hard links elsewhere, ...: see its reason),
+    or is to review, kept (its age is not known from trusted evidence, or it was already due
+    under a rule an earlier apply recorded)."""
     from lacuna.retention import apply
 
     report = apply(_gov(config))
@@ -88,7 +93,8 @@ def apply_command(as_json: JsonOption = False, config: ConfigOption = None) -> N
         for line in report.failed:
             console.print(f"FAILED   {line}", highlight=False, markup=False)
         console.print(f"{len(report.records)} audit record(s) written", highlight=False)
-    raise typer.Exit(1 if report.failed or report.plan.count("error") else 0)
+    raise typer.Exit(1 if report.failed or report.plan.count("error")
+                     or report.plan.count("review") else 0)
 
 
 @app.command("hold")

@@ -6,6 +6,8 @@
 * :mod:`.holds`: legal holds in the state store.
 * :mod:`.inventory`: what is governed (files under governed roots, exception files, the audit
   trail) and what is known about each.
+* :mod:`.trail`: what the audit trail says about them (when their data was first seen, the
+  decisions recorded before).
 * :mod:`.plan`: the decision per item; :mod:`.api`: plan, apply and holds for the CLI.
 
 See docs/retention.md.

@@ -2,9 +2,10 @@
 
 Every decision ``apply`` takes is one hash-chained record on the audit trail
 (``kind: "retention"``, ``what.action: "retention"``, ``what.event``: ``deleted``,
-``archived``, ``kept``, ``held``, ``error`` or ``failed``), naming the policy that required
-it (``decision.policy_id``) and the rule, tier and age (``retention``). A due item's record
-is written *before* the file is touched: when the trail cannot be written, nothing is deleted.
+``archived``, ``kept``, ``held``, ``error``, ``review`` or ``failed``), naming the policy
+that required it (``decision.policy_id``) and the rule, tier and age (``retention``). A due
+item's record is written *before* the file is touched: when the trail cannot be written,
+nothing is deleted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,13 +28,15 @@ from lacuna.model import utcnow
 from lacuna.policy.unsendable import releasing_engines
 from lacuna.retention.holds import Hold, HoldError, HoldStore, dataset_key, released
 from lacuna.retention.inventory import (
+    Item,
     audit_trail,
     exception_files,
     governed_files,
     local_roots,
 )
-from lacuna.retention.plan import Entry, Plan, decide, unresolved
+from lacuna.retention.plan import Entry, Plan, against_record, decide, unresolved
 from lacuna.retention.settings import RetentionSettings, retention_from
+from lacuna.retention.trail import Evidence, read_trail
 
 if TYPE_CHECKING:
     from lacuna.audit.record import AuditRecord
@@ -43,7 +47,7 @@ log = logging.getLogger("lacuna.retention")
 KIND = "retention"
 PLAN_SKEW = timedelta(minutes=5)  # a plan may be a little ahead of this clock, not more
 EVENTS = {"delete": "deleted", "archive": "archived", "keep": "kept", "hold": "held",
-          "error": "error"}
+          "error": "error", "review": "review"}
 
 
 class RetentionError(LacunaError):
@@ -77,19 +81,34 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
     base = str(Path(config.source).parent) if config.source else os.getcwd()
     rules = RetentionRules(config) if rego else None
     holds = active_holds(ctx)
-    items = list(governed_files(local_roots(config.destinations.governed), settings,
-                                keystore_for(config)))
+    trail = read_trail(ctx.audit)
+    items = [_first_seen(i, trail) for i in governed_files(
+        local_roots(config.destinations.governed), settings, keystore_for(config))]
     if settings.exceptions:
         items.extend(exception_files(ctx.exceptions, at))
     items.append(audit_trail(ctx.audit))
     entries = []
     for i in items:  # a loop: a generator's closure would keep the rules' engine in a traceback
-        entries.append(unresolved(decide(i, now=at, settings=settings,
-                                         configured=config.retention, base=base, holds=holds,
-                                         rules=rules), holds))
+        entry = decide(i, now=at, settings=settings, configured=config.retention, base=base,
+                       holds=holds, rules=rules)
+        if i.kind == "file":
+            entry = against_record(entry, *trail.recorded(i.path), now=at,
+                                   trail_problem=trail.problem)
+        entries.append(unresolved(entry, holds))
     return Plan(now=at, entries=_linked_elsewhere(entries),
                 rules_revision=rules.revision if rules else None,
                 rego_packages=rules.packages if rules else ())
+
+
+def _first_seen(item: Item, trail: Evidence) -> Item:
+    """``item`` with the audit trail's first sighting of its data, when that is earlier than
+    what the item itself says (rewritten, re-saved, or copied from older governed data)."""
+    seen = trail.first_seen(item.path)
+    if seen is None or seen.at >= item.written_at:
+        return item
+    return replace(item, first_seen=seen.at, known_from=(
+        f"{item.known_from}; its clock starts {seen.at:%Y-%m-%d}, when the audit trail first "
+        f"saw its data ({seen.how})"))
 
 
 def _linked_elsewhere(entries: list[Entry]) -> tuple[Entry, ...]:
@@ -115,7 +134,10 @@ def _linked_elsewhere(entries: list[Entry]) -> tuple[Entry, ...]:
                 st = os.lstat(e.item.path)
             except OSError:
                 st = None
-            if (st is not None and not os.path.isdir(e.item.path)
+            # a directory is deleted as a whole (its links are its entries); a symbolic link
+            # is one when what it names is (os.path.isdir follows it: one more stat, only then)
+            if (st is not None and not stat.S_ISDIR(st.st_mode)
+                    and not (stat.S_ISLNK(st.st_mode) and os.path.isdir(e.item.path))
                     and (st.st_dev, st.st_ino) == node and st.st_nlink > due[node]):
                 others = st.st_nlink - due[node]
                 done = EVENTS[e.action]

@@ -8,8 +8,9 @@
   authenticated sealed header (tier and write time), so removing or editing the sidecar does
   not keep it past its window; any other such file is treated as
   ``retention.unclassified_tier`` (PROPRIETARY by default) and dated by the later of its
-  declared write time and its modification time (never later than its inode change time):
-  unknown data is kept, never deleted early.
+  declared write time and its modification time (never later than its inode change time),
+  and marked ``unverified``: unknown data is never deleted early, and is for review when its
+  window by what is known is not over (:func:`lacuna.retention.plan.decide`).
 - **Files written under an exception** (the exceptions store): due when the exception's window
   ended, or when it was revoked, expired or denied.
 - **The audit trail**: one item, reported against its retention; it is never pruned.
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from lacuna.errors import LacunaError
+from lacuna.lineage.sidecar import Sidecar, SidecarError
 from lacuna.model import Tier
 
 if TYPE_CHECKING:
@@ -62,6 +64,21 @@ class Item:
     # why deleting it on what is known would be unsafe although the window says it is due (an
     # untrusted sidecar claiming more than the sealed header): a due item is then an error
     doubt: str | None = None
+    # why its age and tier are not established from trusted evidence (no sidecar, an unusable
+    # or untrusted one, and no sealed header that authenticates): it is due when its window
+    # says so by what is known, and otherwise for **review**, never kept silently
+    unverified: str | None = None
+    # when the audit trail first saw its data (written at this path, or derived from data
+    # read in the same session), when that is earlier than ``written_at``; how, in ``known_from``
+    first_seen: datetime | None = None
+
+    @property
+    def clock(self) -> datetime:
+        """When its retention counts from: the earlier of its write time and when the audit
+        trail first saw its data (a rewrite or a copy does not restart it)."""
+        if self.first_seen is not None and self.first_seen < self.written_at:
+            return self.first_seen
+        return self.written_at
 
 
 def local_roots(governed: tuple[str, ...]) -> list[str]:
@@ -92,11 +109,14 @@ def governed_files(roots: list[str], settings: RetentionSettings,
                 # a folder dataset is one item only on a trusted sidecar: a hand-written one
                 # next to a folder would otherwise hide every file in it (kept as PROPRIETARY,
                 # never due); under an untrusted one, the folder's files are items of their own
-                if sidecar_path(path).is_file() and _trusted(path):
+                if not sidecar_path(path).is_file():
+                    continue
+                declared = _declared(path)
+                if isinstance(declared, Sidecar) and declared.trusted:
                     dirs.remove(name)
                     if path not in seen:
                         seen.add(path)
-                        yield from _described(path, root, settings, keystore)
+                        yield from _described(path, root, settings, keystore, declared)
             dirs.sort()
             for name in sorted(files):
                 path = os.path.join(folder, name)
@@ -110,30 +130,39 @@ def governed_files(roots: list[str], settings: RetentionSettings,
                     yield from _described(path, root, settings, keystore)
 
 
-def _trusted(path: str) -> bool:
-    from lacuna.lineage.sidecar import SidecarError, read_sidecar
+def _declared(path: str) -> Sidecar | SidecarError | None:
+    """The sidecar of ``path`` as read once: the declaration, the error that made it unusable,
+    or None when there is none."""
+    from lacuna.lineage.sidecar import read_sidecar
 
     try:
-        declared = read_sidecar(path)
-    except (SidecarError, OSError):
-        return False
-    return declared is not None and declared.trusted
+        return read_sidecar(path)
+    except SidecarError as exc:
+        return exc
+    except OSError as exc:  # the data file vanished or cannot be fingerprinted
+        return SidecarError(str(exc))
 
 
-def _described(path: str, root: str, settings: RetentionSettings,
-               keystore: KeyStore | None) -> Iterator[Item]:
+_UNREAD = object()  # describe reads the sidecar itself
+
+
+def _described(path: str, root: str, settings: RetentionSettings, keystore: KeyStore | None,
+               declared: object = _UNREAD) -> Iterator[Item]:
     try:
-        yield describe(path, root, settings, keystore)
+        yield describe(path, root, settings, keystore, declared=declared)
     except FileNotFoundError:  # removed while the tree was walked: nothing to decide
         return
 
 
 def describe(path: str, root: str | None, settings: RetentionSettings,
-             keystore: KeyStore | None = None) -> Item:
+             keystore: KeyStore | None = None, *, declared: object = _UNREAD) -> Item:
     """What the sidecar of ``path`` says, or, when it cannot be used, what the authenticated
-    header of a sealed file says, or else the fail-closed answer."""
+    header of a sealed file says, or else the fail-closed answer: an item whose age and tier
+    are not established from trusted evidence (``Item.unverified``: due by its window when
+    that is over, else for review). ``declared``: its sidecar, already read (the inventory
+    reads a folder's sidecar once, to decide whether the folder is one item)."""
     from lacuna._files import change_key
-    from lacuna.lineage.sidecar import SidecarError, read_sidecar
+    from lacuna.lineage.sidecar import read_sidecar
 
     key = change_key(os.lstat(path))
     st = os.stat(path)
@@ -141,24 +170,27 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
     # owner cannot set (os.utime sets it to now), so a modification time set into the future
     # does not keep a file forever
     mtime = datetime.fromtimestamp(min(st.st_mtime, st.st_ctime), UTC)
-    try:
-        declared = read_sidecar(path)
-    except SidecarError as exc:
+    if declared is _UNREAD:
+        try:
+            declared = read_sidecar(path)
+        except SidecarError as exc:
+            declared = exc
+
+    def header(why: str) -> Item | None:
         sealed = sealed_origin(path, keystore)
-        if sealed is not None:
-            return _from_header(path, root, settings, sealed, key,
-                                f"sidecar unusable ({_first_line(exc)})")
-        return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
-                    known_from=f"sidecar unusable ({_first_line(exc)}): treated as "
-                    f"{settings.unclassified_tier}, dated by modification time", root=root,
-                    stat=key)
-    if declared is None:
-        sealed = sealed_origin(path, keystore)
-        if sealed is not None:
-            return _from_header(path, root, settings, sealed, key, "no sidecar")
-        return Item(kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
-                    known_from=f"no sidecar: treated as {settings.unclassified_tier}, dated by "
-                    "modification time", root=root, stat=key)
+        return None if sealed is None else _from_header(path, root, settings, sealed, key, why)
+
+    if isinstance(declared, SidecarError):
+        why = f"sidecar unusable ({_first_line(declared)})"
+        return header(why) or Item(
+            kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
+            known_from=f"{why}: treated as {settings.unclassified_tier}, dated by modification "
+            "time", root=root, stat=key, unverified=why)
+    if not isinstance(declared, Sidecar):
+        return header("no sidecar") or Item(
+            kind="file", path=path, tier=settings.unclassified_tier, written_at=mtime,
+            known_from=f"no sidecar: treated as {settings.unclassified_tier}, dated by "
+            "modification time", root=root, stat=key, unverified="no sidecar")
     c = declared.classification
     written = declared.written_at or mtime
     if written.tzinfo is None:
@@ -167,10 +199,9 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
         return Item(kind="file", path=path, tier=c.tier, tags=tuple(c.tags), written_at=written,
                     written_by=declared.written_by, known_from="signed sidecar", root=root,
                     stat=key)
-    sealed = sealed_origin(path, keystore)
-    if sealed is not None:
-        item = _from_header(path, root, settings, sealed, key,
-                            f"untrusted sidecar ({declared.problem})")
+    why = f"untrusted sidecar ({declared.problem})"
+    item = header(why)
+    if item is not None:
         if c.tier > item.tier or written > item.written_at + SIDECAR_SLACK:
             # the untrusted sidecar asks for more than the authenticated header gives: never
             # obeyed silently (anyone can write it), never overruled by deleting
@@ -182,9 +213,9 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
     tier = max(c.tier, settings.unclassified_tier)
     return Item(kind="file", path=path, tier=tier, tags=tuple(c.tags),
                 written_at=max(written, mtime), written_by=declared.written_by,
-                known_from=f"untrusted sidecar ({declared.problem}): treated as {tier}, dated "
+                known_from=f"{why}: treated as {tier}, dated "
                 "by the later of its declared write time and modification time", root=root,
-                stat=key)
+                stat=key, unverified=why)
 
 
 def sealed_origin(path: str, keystore: KeyStore | None) -> tuple[datetime, Tier | None,

@@ -13,6 +13,14 @@ Then, in this order:
 3. past the maximum: **delete** (or **archive** with ``on_expiry: archive``);
 4. otherwise: **keep**.
 
+A file's window counts from its clock (``Item.clock``: the earlier of its write time and
+when the audit trail first saw its data, :mod:`.trail`). A file whose age and tier are not
+established from trusted evidence (``Item.unverified``) and that step 3 does not make due is
+**review** (kept, never silently): 2 and 4 do not apply to it. :func:`against_record` then
+compares a file's decision with what ``apply`` recorded: a changed rule is reported, and a
+file a recorded decision made due that the current rule keeps is **review**, as is every file
+it would keep while the audit trail does not verify.
+
 Files written under an exception are due when the exception ended (its window is the rule);
 a hold still keeps them. The audit trail is reported against ``retention.audit.min`` and
 never pruned. A rule that fails makes its item **error**: kept, with the error as its reason.
@@ -35,8 +43,9 @@ if TYPE_CHECKING:
     from lacuna.retention.holds import Hold
     from lacuna.retention.rules import Override, RetentionRules
     from lacuna.retention.settings import RetentionSettings
+    from lacuna.retention.trail import Recorded
 
-Action = Literal["delete", "archive", "keep", "hold", "error"]
+Action = Literal["delete", "archive", "keep", "hold", "error", "review"]
 DUE: tuple[Action, ...] = ("delete", "archive")
 
 
@@ -54,6 +63,9 @@ class Entry:
     due_at: datetime | None = None
     hold_id: str | None = None
     age_days: float = 0.0
+    # the decision ``apply`` last recorded for it, when its rule was another; or the recorded
+    # decision under which it was already due, when the current rule keeps it (review)
+    previous: Recorded | None = None
 
     @property
     def due(self) -> bool:
@@ -66,10 +78,11 @@ class Entry:
             "rule": self.rule, "policy": self.policy, "policy_id": self.policy_id,
             "tier": i.tier.value, "tags": list(i.tags), "age_days": round(self.age_days, 1),
             "written_at": i.written_at.isoformat(), "written_by": i.written_by,
-            "known_from": i.known_from,
+            "clock": i.clock.isoformat(), "known_from": i.known_from,
             "min_until": self.min_until.isoformat() if self.min_until else None,
             "due_at": self.due_at.isoformat() if self.due_at else None,
             "hold_id": self.hold_id, "exception_id": i.exception_id,
+            "previous": self.previous.to_dict() if self.previous else None,
             **({"records": i.records} if i.kind == "audit" else {}),
         }
 
@@ -89,7 +102,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(),
                 "summary": {a: self.count(a) for a in ("delete", "archive", "keep", "hold",
-                                                       "error")},
+                                                       "error", "review")},
                 "rego_packages": list(self.rego_packages),
                 "policy_revision": self.rules_revision,
                 "entries": [e.to_dict() for e in self.entries]}
@@ -127,7 +140,7 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
            configured: Mapping[str, Any], base: str, holds: Iterable[Hold],
            rules: RetentionRules | None) -> Entry:
     """The decision for one item (see the module docstring)."""
-    age = (now - item.written_at).total_seconds() / 86400
+    age = (now - item.clock).total_seconds() / 86400
     # a hold the audit trail does not bear out holds nothing: :func:`unresolved` makes what it
     # would hold an error (kept, loudly)
     hold = next((h for h in holds if not h.unrecorded and h.blocks(item.path)), None)
@@ -153,9 +166,9 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
         mins = [o.min for o in overrides if o.min is not None]
         maxes = [o.max for o in overrides if o.max is not None]
         if mins:
-            base_min = max(mins, key=lambda d: d.after(item.written_at))
+            base_min = max(mins, key=lambda d: d.after(item.clock))
         if maxes:
-            base_max = max(maxes, key=lambda d: d.after(item.written_at))
+            base_max = max(maxes, key=lambda d: d.after(item.clock))
         chosen = next((o.on_expiry for o in overrides if o.on_expiry), None)
         if chosen in ("delete", "archive"):
             expiry = "archive" if chosen == "archive" else "delete"
@@ -180,8 +193,8 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
         return Entry(item=item, action="delete", reason=f"the exception {item.exception_id} "
                      f"ended at {item.ended_at:%Y-%m-%d %H:%M} UTC", rule=rule, policy=policy,
                      policy_id=policy_id, due_at=item.ended_at, age_days=age)
-    min_until = base_min.after(item.written_at) if base_min else None
-    due_at = base_max.after(item.written_at) if base_max else None
+    min_until = base_min.after(item.clock) if base_min else None
+    due_at = base_max.after(item.clock) if base_max else None
     note = ""
     if due_at is not None and min_until is not None and due_at < min_until:
         note = f" (its maximum {base_max} is shorter than its minimum {base_min}: the minimum wins)"
@@ -189,15 +202,53 @@ def decide(item: Item, *, now: datetime, settings: RetentionSettings,
     kept = Entry(item=item, action="keep", reason="", rule=rule, policy=policy,
                  policy_id=policy_id, min_until=min_until, due_at=due_at, age_days=age)
     if min_until is not None and now < min_until:
-        return replace(kept, reason=f"inside its minimum retention ({base_min}) until "
-                       f"{min_until:%Y-%m-%d}: deletion refused{note}")
-    if due_at is not None and now >= due_at:
+        entry = replace(kept, reason=f"inside its minimum retention ({base_min}) until "
+                        f"{min_until:%Y-%m-%d}: deletion refused{note}")
+    elif due_at is not None and now >= due_at:
         action: Action = "archive" if expiry == "archive" else "delete"
         return replace(kept, action=action, reason=f"past its maximum retention ({base_max}) "
                        f"since {due_at:%Y-%m-%d}{note}")
-    if due_at is None:
-        return replace(kept, reason="no maximum retention: kept")
-    return replace(kept, reason=f"inside its retention window: due on {due_at:%Y-%m-%d}")
+    elif due_at is None:
+        entry = replace(kept, reason="no maximum retention: kept")
+    else:
+        entry = replace(kept, reason=f"inside its retention window: due on {due_at:%Y-%m-%d}")
+    if item.unverified is None:
+        return entry
+    return replace(entry, action="review", reason=(
+        f"to review: {item.unverified}, so its age and tier are not established from trusted "
+        f"evidence (by what is known, {item.tier} since {item.clock:%Y-%m-%d}: "
+        f"{entry.reason}); not kept silently. Write it through Lacuna (a signed sidecar), "
+        "delete it, or place a hold saying why it is kept (lacuna retention hold PATH "
+        "--reason ...)"))
+
+
+def against_record(entry: Entry, last: Recorded | None, earliest: Recorded | None, *,
+                   now: datetime, trail_problem: str | None = None) -> Entry:
+    """A governed file's decision against what ``apply`` recorded for it before: a changed
+    rule is reported with the previous one, and a file that a recorded rule made due by
+    ``now`` is not taken out of the plan by a rule that keeps it (windows lengthened, a
+    maximum removed, the tier or the Rego rules changed): it is for **review** (kept, ``apply``
+    exits 1) until it is deleted, held with a reason, or the rule is put back."""
+    if entry.item.kind != "file":
+        return entry
+    if trail_problem is not None and entry.action == "keep":
+        return replace(entry, action="review", reason=(
+            f"to review: the audit trail does not verify ({trail_problem}), so when this "
+            "file's data was first seen, and what apply recorded for it, cannot be read from "
+            f"it ({entry.reason}); not kept silently. Find what `lacuna audit verify` reports "
+            "and restore the trail, then plan again"))
+    if (earliest is not None and earliest.due_at is not None and earliest.due_at <= now
+            and entry.action in ("keep", "review")):
+        return replace(entry, action="review", previous=earliest, reason=(
+            f"to review: due since {earliest.due_at:%Y-%m-%d} under {earliest.rule} (recorded "
+            f"by apply on {earliest.as_of:%Y-%m-%d}), kept now under {entry.rule} "
+            f"({entry.reason}): a file already due does not leave the plan because its rule "
+            "changed or its clock restarted. Put the rule back, delete the file, or place a "
+            "hold saying why it is kept (lacuna retention hold PATH --reason ...)"))
+    if last is not None and last.rule != entry.rule:
+        return replace(entry, previous=last, reason=f"{entry.reason} (its rule changed since "
+                       f"apply on {last.as_of:%Y-%m-%d}: it was {last.rule})")
+    return entry
 
 
 def unresolved(entry: Entry, holds: Iterable[Hold]) -> Entry:
@@ -262,9 +313,11 @@ def _audit(item: Item, *, now: datetime, settings: RetentionSettings, age: float
 def _input(item: Item, now: datetime, age: float) -> dict[str, Any]:
     return {"dataset": {"path": item.path, "kind": item.kind, "tier": item.tier.value,
                         "tags": list(item.tags), "written_at": item.written_at.isoformat(),
+                        "clock": item.clock.isoformat(),
                         "written_by": item.written_by, "age_days": round(age, 3),
                         "exception_id": item.exception_id},
             "now": now.isoformat()}
 
 
-__all__ = ["DUE", "Action", "Entry", "Plan", "decide", "unresolved", "window_for"]
+__all__ = ["DUE", "Action", "Entry", "Plan", "against_record", "decide", "unresolved",
+           "window_for"]
