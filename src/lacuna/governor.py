@@ -133,7 +133,7 @@ class Governor:
         self.config = config if config is not None else load_config()
         self.session = uuid.uuid4().hex[:16]
         self._engine = engine
-        self._audit = audit
+        self._audit = self._configuring(audit)
         self._exceptions: ExceptionStore | None = None
         self._remote_lineage: Any = None
         self._watcher: PolicyWatcher | None = None
@@ -184,8 +184,8 @@ class Governor:
             from lacuna.remote.client import ServerAudit
 
             return self._once("_audit", lambda: ServerAudit(self.engine))  # type: ignore
-        return self._once("_audit", lambda: AuditStore(
-            self.config.audit_url, checkpoint_log=self.config.audit.checkpoint_log))
+        return self._once("_audit", lambda: self._configuring(AuditStore(
+            self.config.audit_url, checkpoint_log=self.config.audit.checkpoint_log)))
 
     @property
     def exceptions(self) -> ExceptionStore:
@@ -513,12 +513,22 @@ class Governor:
         """
         return self._record(decision)[0]
 
+    def _configuring(self, store: T) -> T:
+        """``store``, set to record this governor's configuration before its first append."""
+        from lacuna.audit import AuditStore
+
+        if isinstance(store, AuditStore):
+            store.before_first_append(self.recording)
+        return store
+
     def recording(self) -> AuditStore:
-        """The audit store to append decisions to, with this governor's configuration recorded
-        on its trail first, once (:mod:`lacuna.audit.configuration`: its revision is stamped on
-        every decision after it, and a change of ``lacuna.yaml`` is an audit event). A failure
-        to record it is logged; the decision's own append then says whether the trail works.
-        A Lacuna server records under its own configuration."""
+        """The audit store, with this governor's configuration recorded on its trail, once
+        (:mod:`lacuna.audit.configuration`: its revision is stamped on every record after it,
+        and a change of ``lacuna.yaml`` is an audit event). The store does this before its
+        first append of anything (a decision, an exception, a retention event); a server calls
+        it at its start. A failure to record it is logged; the append that follows then says
+        whether the trail works. A Lacuna server's client records nothing: the server records
+        under its own configuration."""
         from lacuna.audit import AuditStore
 
         store = self.audit
@@ -540,8 +550,7 @@ class Governor:
     def _record(self, decision: Decision) -> tuple[AuditRecord | None, Exception | None]:
         assert decision.operation is not None
         try:
-            return self.recording().record(decision, decision.operation,
-                                           session=self.session), None
+            return self.audit.record(decision, decision.operation, session=self.session), None
         except Exception as exc:  # the audit sink fails independently (logged loudly)
             log.error(
                 "could not append decision %s to the audit trail: %s", decision.operation_id, exc

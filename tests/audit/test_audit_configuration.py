@@ -241,3 +241,22 @@ def test_a_trail_that_cannot_record_the_configuration_still_fails_closed(
     with pytest.raises(GovernanceViolation, match="audit trail"):
         _export(gov, tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_an_event_first_on_the_trail_comes_after_the_configuration(tmp_path: Path) -> None:
+    """Not only decisions: whatever a governor's store appends first (an exception request, a
+    retention sweep, a legal hold) is preceded by the configuration it runs under."""
+    from lacuna.audit.record import event_body
+
+    config = _config(tmp_path, classification={"k_anonymity": 8})
+    gov = Governor(config)
+    gov.audit.record_event(event_body("retention", user=gov.config.user, session=gov.session,
+                                      what={"action": "retention", "event": "hold-placed"},
+                                      reasoning="a legal hold"))
+    event, hold = _trail(tmp_path)
+    assert event["kind"] == KIND
+    assert event[KIND]["revision"] == revision(snapshot(config))
+    assert hold["kind"] == "retention"
+    # the store that records the configuration stamps every record after it
+    _export(gov, tmp_path / "out.csv")
+    assert _trail(tmp_path)[2]["decision"]["config_revision"] == revision(snapshot(config))

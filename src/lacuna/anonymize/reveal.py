@@ -81,7 +81,7 @@ def detokenize(
                             policy_id="lacuna.detokenize", policy_title="Detokenization",
                             operation=operation)
         try:
-            gov.recording().record(decision, operation, session=gov.session)
+            gov.audit.record(decision, operation, session=gov.session)
         except Exception as exc:
             msg = (f"detokenize denied: the call could not be written to the audit trail at "
                    f"{redact_url(config.audit_url)} ({exc}). Fix the audit store and retry "

@@ -125,6 +125,7 @@ class AuditStore:
         # the configuration revision stamped on the decisions and outcomes appended from now
         # on (set by lacuna.audit.configuration.record_configuration)
         self.config_revision: str | None = None
+        self._first_append: Callable[[], object] | None = None
         if self.path is not None:
             check_sqlite_file(self.path, create=create and not read_only)
         if checkpoint is _UNSET:
@@ -276,6 +277,20 @@ class AuditStore:
 
     # -- append ------------------------------------------------------------------------------
 
+    def before_first_append(self, run: Callable[[], object]) -> None:
+        """Run ``run`` once, before this store's next append (whatever it appends): how a
+        governor records its configuration ahead of its first decision or event
+        (:mod:`lacuna.audit.configuration`). ``run`` must not raise."""
+        self._first_append = run
+
+    def _first(self) -> None:
+        """Run the :meth:`before_first_append` hook, once; called before a body is built (its
+        ``config_revision`` is set by the hook)."""
+        if self._first_append is not None:
+            run, self._first_append = self._first_append, None
+            if run is not None:  # another thread took it between the two reads
+                run()
+
     def record(self, decision: Decision, operation: Operation, *, session: str) -> AuditRecord:
         """Append one decision (allowed or denied) with its provenance, hash-chained and signed.
 
@@ -313,6 +328,7 @@ class AuditStore:
             AuditError: as for :meth:`record`.
             StoreBusy: ``wait=False`` and the database was locked: nothing was appended.
         """
+        self._first()
         recorded_at = iso(utcnow())  # one instant for the group, formatted once
         prepared = [build_body(decision, operation, session=session, record_id=record_id,
                                seq=0, recorded_at=recorded_at,
@@ -562,6 +578,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
+        self._first()
         record_id = ordered_id()
         body = build_outcome_body(decision, operation, session=session, record_id=record_id,
                                   of=of, error=error, finished_at=utcnow(),
@@ -578,6 +595,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written.
         """
+        self._first()
         return self._append({**body, "id": ordered_id(), "seq": 0})
 
     def record_event_once(self, body: dict[str, Any],
@@ -591,6 +609,7 @@ class AuditStore:
         Raises:
             AuditError: the database could not be written (or read).
         """
+        self._first()
         done = self._append_all([{**body, "id": ordered_id(), "seq": 0}], unless=present)
         return done[0] if done else None
 
