@@ -92,8 +92,9 @@ def review(request: Request, session: Overseer, policy: str = "", status: str = 
     """False-positive reports with the decision behind each, filtered by policy and status:
     the newest ``limit`` of them (a notice says when more match)."""
     from lacuna.errors import ConfigError
-    from lacuna.metrics.review import STATUSES, review_queue
-    from lacuna.server.paging import CONSOLE_REVIEW, newest
+    from lacuna.metrics.facts import FEEDBACK
+    from lacuna.metrics.review import STATUSES, review_page
+    from lacuna.server.paging import CONSOLE_REVIEW
 
     gov = server_state(request).governor
     shown = status if status in STATUSES else "open"
@@ -104,14 +105,12 @@ def review(request: Request, session: Overseer, policy: str = "", status: str = 
         size = CONSOLE_REVIEW.parse(limit)
     except ConfigError as exc:
         size, flash, flash_kind = CONSOLE_REVIEW.default, f"Page not applied: {exc}", "error"
-    every = review_queue(governor=gov, status="all")
-    matching = [i for i in every if (not policy or i.policy_id == policy)
-                and (shown == "all" or i.status == shown)]
-    page = newest(lambda n: matching[:n], size)
-    policies = sorted({i.policy_id for i in every if i.policy_id})
+    # a page read newest first until it is full, not the whole queue cut to a page
+    items, more = review_page(governor=gov, policy=policy or None, status=shown, limit=size)
+    policies = gov.audit.policy_ids(action=FEEDBACK)  # any feedback's, counted by the database
     return render(request, "review.html", session, status=400 if flash_kind else 200,
-                  active="/console/review", title="Review queue", items=page.items,
-                  more=page.more, limit=size, limit_max=CONSOLE_REVIEW.maximum,
+                  active="/console/review", title="Review queue", items=tuple(items),
+                  more=more, limit=size, limit_max=CONSOLE_REVIEW.maximum,
                   statuses=STATUSES, shown=shown,
                   policies=policies, policy=policy, can_review=session.has(STEWARD),
                   flash=flash, flash_kind=flash_kind)
