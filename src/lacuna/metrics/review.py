@@ -161,9 +161,11 @@ def review_page(
     status: str = "open",
     limit: int,
 ) -> tuple[list[ReviewItem], bool]:
-    """The newest ``limit`` reports of :func:`review_queue` (same filters, same order), and
-    whether more match; read from the trail a batch at a time, newest first, until the page is
-    full (one more than ``limit`` matched) or the trail's feedback is done.
+    """The newest ``limit`` reports of :func:`review_queue` (the same filters), and whether
+    more match; read from the trail a batch at a time, newest first, until the page is full
+    (one more than ``limit`` matched) or the trail's feedback is done. Newest first is by place
+    on the trail (``review_queue`` sorts by the report's time: the same order unless the clocks
+    of processes writing to the trail disagree).
 
     Each batch of feedback records is one query (by the indexed ``action``, and
     ``policy_id`` when ``policy`` is given: a report's record carries its decision's policy),
