@@ -115,6 +115,12 @@ def test_list_pages_by_seq_policy_and_named_field(store: AuditStore,
     fill(6)
     assert [r.seq for r in store.list(before=5, limit=2)] == [4, 3]
     assert [r.seq for r in store.list(before=1)] == []
+    assert [r.seq for r in store.list(after=4, limit=None)] == [6, 5]
+    assert [r.seq for r in store.list(after=2, before=5, limit=None)] == [4, 3]
+    by_id = {r.id: r for r in store.list(limit=None)}
+    some_ids = [r.id for r in store.list(limit=None) if r.seq in (2, 5)]
+    assert store.get_many([*some_ids, "0" * 32]) == {i: by_id[i] for i in some_ids}
+    assert store.get_many([]) == {}
     policies = {r.seq: r.policy_id for r in store.list(limit=None)}
     some = next(p for p in policies.values() if p)
     assert [r.seq for r in store.list(policy_id=some, limit=None)] == [

@@ -605,6 +605,7 @@ class AuditStore:
         action: str | None = None,
         since: datetime | str | None = None,
         before: int | None = None,
+        after: int | None = None,
         policy_id: str | None = None,
         naming: tuple[str, Sequence[str]] | None = None,
     ) -> builtins.list[AuditRecord]:
@@ -619,6 +620,7 @@ class AuditStore:
                 naive values are taken as UTC).
             before: only records before this ``seq`` (the next page of a list read newest
                 first: the oldest ``seq`` the last page held).
+            after: only records after this ``seq``.
             policy_id: only records of this policy id.
             naming: ``(field, values)``: only records whose body holds ``"field": value``
                 for one of ``values`` (strings), at any depth. A filter of the stored text:
@@ -627,6 +629,8 @@ class AuditStore:
         stmt = select(*READ_COLUMNS).order_by(records.c.seq.desc())
         if before is not None:
             stmt = stmt.where(records.c.seq < before)
+        if after is not None:
+            stmt = stmt.where(records.c.seq > after)
         if policy_id is not None:
             stmt = stmt.where(records.c.policy_id == policy_id)
         if naming is not None:
@@ -706,6 +710,14 @@ class AuditStore:
         column = records.c.seq if isinstance(record_id, int) else records.c.id
         rows = self._read(select(*READ_COLUMNS).where(column == record_id))
         return _to_record(rows[0]) if rows else None
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, AuditRecord]:
+        """The records with these ids (hex strings), by id, in one read; absent ones left
+        out."""
+        if not record_ids:
+            return {}
+        rows = self._read(select(*READ_COLUMNS).where(records.c.id.in_(set(record_ids))))
+        return {record.id: record for record in map(_to_record, rows)}
 
     def verify(self) -> VerifyReport:
         """Recompute the whole hash chain, check every record's signature and compare the trail

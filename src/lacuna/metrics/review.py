@@ -169,9 +169,9 @@ def review_page(
 
     Each batch of feedback records is one query (by the indexed ``action``, and
     ``policy_id`` when ``policy`` is given: a report's record carries its decision's policy),
-    each report found in it costs one read of its decision (by id), and its reviews are one
-    query for the batch (the ``feedback_review`` events naming its reports). A reporter's
-    latest word on a decision is the first one met, newest first.
+    the decisions its reports are about one more (by id), and their reviews one more (the
+    ``feedback_review`` events after the batch's oldest report that name one of them). A
+    reporter's latest word on a decision is the first one met, newest first.
 
     Raises:
         ConfigError: an unknown status, or a ``limit`` under 1.
@@ -191,7 +191,7 @@ def review_page(
     while True:
         batch = gov.audit.list(limit=PAGE_READ, action=FEEDBACK, before=cursor,
                                policy_id=policy or None)
-        found: list[tuple[AuditRecord, dict[str, Any], AuditRecord]] = []
+        reports: list[tuple[AuditRecord, dict[str, Any]]] = []
         for record in batch:
             cursor = record.seq
             if record.data.get("kind") != FEEDBACK:
@@ -201,12 +201,12 @@ def review_page(
             if key in seen:  # an older word of this reporter on this decision
                 continue
             seen.add(key)
-            if not fb.get("false_positive"):
-                continue
-            target = gov.audit.get(str(fb.get("decision_record_id")))
-            if target is not None:
-                found.append((record, fb, target))
-        reviews = _reviews_of(gov, [record.id for record, _, _ in found])
+            if fb.get("false_positive"):
+                reports.append((record, fb))
+        targets = gov.audit.get_many([str(fb.get("decision_record_id")) for _, fb in reports])
+        found = [(record, fb, targets[str(fb.get("decision_record_id"))])
+                 for record, fb in reports if str(fb.get("decision_record_id")) in targets]
+        reviews = _reviews_of(gov, [record for record, _, _ in found])
         for record, fb, target in found:
             item = _item(record, fb, target, reviews.get(record.id))
             if policy and item.policy_id != policy:
@@ -220,11 +220,16 @@ def review_page(
             return items, False
 
 
-def _reviews_of(gov: Governor, feedback_ids: list[str]) -> dict[str, Review]:
-    """The latest review of each of these reports (none: not reviewed)."""
+def _reviews_of(gov: Governor, reports: list[AuditRecord]) -> dict[str, Review]:
+    """The latest review of each of these reports (none: not reviewed). A review is appended
+    after its report (``review_report`` finds the report first), so only the reviews after
+    the oldest of them are searched."""
+    if not reports:
+        return {}
     reviews: dict[str, Review] = {}
-    wanted = set(feedback_ids)
-    records = gov.audit.list(limit=None, action=REVIEW, naming=("feedback_id", feedback_ids))
+    wanted = {record.id for record in reports}
+    records = gov.audit.list(limit=None, action=REVIEW, after=min(r.seq for r in reports),
+                             naming=("feedback_id", sorted(wanted)))
     for record in sorted(records, key=lambda r: r.seq):  # the latest review counts
         detail = _section(record.data, REVIEW)
         if str(detail.get("feedback_id")) in wanted:  # not another field that names it
