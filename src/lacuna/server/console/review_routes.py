@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from lacuna.errors import LacunaError
+from lacuna.server.app import status_of
 from lacuna.server.console.session import Session
 from lacuna.server.console.web import (
     COMPLIANCE,
@@ -80,8 +81,8 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
     except DecisionNotFound:
         return not_found(request, session, "No such decision", NO_DECISION)
     except LacunaError as exc:
-        return render(request, "error.html", session, status=400, title="Not recorded",
-                      heading="Feedback not recorded", message=str(exc))
+        return render(request, "error.html", session, status=status_of(exc),
+                      title="Not recorded", heading="Feedback not recorded", message=str(exc))
     done = "fp" if verdict == "false_positive" else "ok"
     return RedirectResponse(f"/console/feedback/{record.id}?done={done}", status_code=303)
 
@@ -137,10 +138,11 @@ async def decide_report(request: Request, feedback_id: str, session: Reviewer) -
         return not_found(request, session, "Review not recorded",
                          "No false-positive report has this id; pick one from the queue.")
     except ReviewNotAuthorized as exc:
-        return render(request, "error.html", session, status=403, title="Not yours to review",
-                      heading="Review not recorded", message=str(exc))
+        return render(request, "error.html", session, status=status_of(exc),
+                      title="Not yours to review", heading="Review not recorded",
+                      message=str(exc))
     except LacunaError as exc:
-        return render(request, "error.html", session, status=400, title="Not done",
+        return render(request, "error.html", session, status=status_of(exc), title="Not done",
                       heading="Review not recorded", message=str(exc))
     return RedirectResponse(f"/console/review?status=all&done={VERDICTS[verdict]}",
                             status_code=303)
