@@ -114,3 +114,9 @@ def test_str_of_an_old_request_is_one_line_per_field(stored):
     text = str(request)
     _safe(text)
     assert "Purpose: Churn review\\x1b[2K\\rAPPROVED BY THE CISO" in text.splitlines()
+    from lacuna.exceptions.notify import text as notification
+
+    for event in ("requested", "approved"):
+        body = notification(request, event)
+        _safe(body)
+        assert "Purpose: Churn review\\x1b[2K\\rAPPROVED BY THE CISO" in body.splitlines()
