@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from lacuna.config import Config
+    from lacuna.config import ClassificationConfig, Config
     from lacuna.model import Classification
 
 QUASI_TYPES = frozenset({"dob", "age", "gender", "postal_code", "quasi_identifier"})
@@ -668,13 +668,22 @@ def guard_for_k(
     source: Classification,
     result: Classification,
     qis: Sequence[str],
-    config: Config,
+    config: Config | ClassificationConfig,
     advice: Callable[[], str] | None = None,
+    *,
+    taken_out: str | None = None,
 ) -> Classification:
-    """:func:`guard` once ``k`` (the smallest group over ``qis``) is known."""
-    from lacuna.classify.rollup import rollup
+    """:func:`guard` once ``k`` (the smallest group over ``qis``) is known.
 
-    cc = config.classification
+    ``taken_out`` (the message to give) is for rows taken out of a frame already classified
+    (``source`` and ``result`` are its classification; :mod:`lacuna.lineage.frames`): below
+    k its quasi-identifiers are personal again with that message, keeping their evidence and
+    the frame's tags (an anonymized frame's own verdict is not made again).
+    """
+    from lacuna.classify.rollup import rollup
+    from lacuna.config import ClassificationConfig
+
+    cc = config if isinstance(config, ClassificationConfig) else config.classification
     target = cc.k_anonymity
     columns = dict(result.columns)
     if k >= target:
@@ -684,10 +693,13 @@ def guard_for_k(
             if col is not None and not col.is_personal:
                 columns[q] = _mark_quasi(col, _pii_type(source, q), note)
         return replace(result, columns=columns, reasoning=(*result.reasoning, note))
-    hint = advice() if advice is not None else (
-        f"generalise {', '.join(qis)} (lacuna.privacy.report on a sample suggests how)")
-    message = (f"not anonymous: k={k} < {target} over quasi-identifiers {', '.join(qis)}, "
-               f"so it stays personal data (pseudonymised); {hint}")
+    if taken_out is not None:
+        message = taken_out
+    else:
+        hint = advice() if advice is not None else (
+            f"generalise {', '.join(qis)} (lacuna.privacy.report on a sample suggests how)")
+        message = (f"not anonymous: k={k} < {target} over quasi-identifiers {', '.join(qis)}, "
+                   f"so it stays personal data (pseudonymised); {hint}")
     for q in qis:
         before = source.columns.get(q)
         pii_type = _pii_type(source, q) or "quasi_identifier"
@@ -697,9 +709,11 @@ def guard_for_k(
             else Sensitivity.MEDIUM,
             confidence=1.0, reasoning=f"quasi-identifier ({pii_type}): {message}",
             layer=Layer.INHERITED,
-            evidence=(Evidence(source="privacy", rule=f"quasi_identifier:{pii_type}",
-                               detail=message),))
-    tags = [*source.tags, ANONYMIZED]
+            evidence=(*(before.evidence if taken_out is not None and before is not None
+                        else ()),
+                      Evidence(source="privacy", rule=f"quasi_identifier:{pii_type}",
+                               detail=message)))
+    tags = list(result.tags) if taken_out is not None else [*source.tags, ANONYMIZED]
     return rollup(columns, cc, floor=source.floor, extra_tags=tags,
                   reasoning=[message, *result.reasoning], layer=Layer.INHERITED)
 

@@ -107,6 +107,43 @@ def test_list_filters(store: AuditStore, fill: Callable[[int], None], mk: Any) -
     assert store.list(action="write") == []
 
 
+def test_list_pages_by_seq_policy_and_named_field(store: AuditStore,
+                                                   fill: Callable[[int], None]) -> None:
+    """``before`` (a seq), ``policy_id`` and ``naming`` narrow a read in the database: the
+    console's review page reads feedback a batch at a time with them."""
+    from lacuna.audit.record import event_body
+
+    fill(6)
+    assert [r.seq for r in store.list(before=5, limit=2)] == [4, 3]
+    assert [r.seq for r in store.list(before=1)] == []
+    assert [r.seq for r in store.list(after=4, limit=None)] == [6, 5]
+    assert [r.seq for r in store.list(after=2, before=5, limit=None)] == [4, 3]
+    by_id = {r.id: r for r in store.list(limit=None)}
+    some_ids = [r.id for r in store.list(limit=None) if r.seq in (2, 5)]
+    assert store.get_many([*some_ids, "0" * 32]) == {i: by_id[i] for i in some_ids}
+    assert store.get_many([]) == {}
+    policies = {r.seq: r.policy_id for r in store.list(limit=None)}
+    some = next(p for p in policies.values() if p)
+    assert [r.seq for r in store.list(policy_id=some, limit=None)] == [
+        s for s, p in sorted(policies.items(), reverse=True) if p == some]
+
+    def note(value: str, comment: str) -> int:
+        return store.record_event(event_body(
+            "note", user=("ann", "analyst"), session="s", what={"action": "note"},
+            reasoning="r", policy_id="P-9", detail={"ref": value, "comment": comment})).seq
+
+    a = note("abc", "")
+    b = note("zzz", 'mentions "ref":"abc" in its text')  # escaped in the body: not a match
+    c = note("abc\u202e", "")
+    assert [r.seq for r in store.list(naming=("ref", ["abc"]), limit=None)] == [a]
+    assert [r.seq for r in store.list(naming=("ref", ["abc", "zzz", "abc\u202e"]),
+                                      action="note", limit=None)] == [c, b, a]
+    assert store.list(naming=("ref", []), limit=None) == []
+    assert "P-9" in store.policy_ids(action="note")
+    assert store.policy_ids(action="note") == ["P-9"]
+    assert store.policy_ids(action="nothing") == []
+
+
 def test_list_since(store: AuditStore, mk: Any) -> None:
     for day in (1, 2, 3):
         op = mk.op(timestamp=mk.utc(2026, 1, day, 12))

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, inspect, select, update
+from sqlalchemy import Connection, Engine, func, insert, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from lacuna.audit.checkpoint import (
@@ -628,6 +628,10 @@ class AuditStore:
         user: str | None = None,
         action: str | None = None,
         since: datetime | str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        policy_id: str | None = None,
+        naming: tuple[str, Sequence[str]] | None = None,
     ) -> builtins.list[AuditRecord]:
         """Records, newest first, optionally filtered.
 
@@ -638,8 +642,28 @@ class AuditStore:
             action: only this action (``read``, ``write``, ``export``, ``transform``).
             since: only operations at or after this instant (a datetime or ISO-8601 string;
                 naive values are taken as UTC).
+            before: only records before this ``seq`` (the next page of a list read newest
+                first: the oldest ``seq`` the last page held).
+            after: only records after this ``seq``.
+            policy_id: only records of this policy id.
+            naming: ``(field, values)``: only records whose body holds ``"field": value``
+                for one of ``values`` (strings), at any depth. A filter of the stored text:
+                the caller checks the field where it expects it in ``data``.
         """
         stmt = select(*READ_COLUMNS).order_by(records.c.seq.desc())
+        if before is not None:
+            stmt = stmt.where(records.c.seq < before)
+        if after is not None:
+            stmt = stmt.where(records.c.seq > after)
+        if policy_id is not None:
+            stmt = stmt.where(records.c.policy_id == policy_id)
+        if naming is not None:
+            field, values = naming
+            if not values:
+                return []
+            key = json.dumps(field, ensure_ascii=False) + ":"  # the canonical text's form
+            stmt = stmt.where(or_(*(records.c.body.contains(
+                key + json.dumps(v, ensure_ascii=False), autoescape=True) for v in values)))
         if denied_only:
             stmt = stmt.where(records.c.allowed.is_(False))
         if user is not None:
@@ -651,6 +675,13 @@ class AuditStore:
         if limit is not None:
             stmt = stmt.limit(max(int(limit), 0))
         return [_to_record(row) for row in self._read(stmt)]
+
+    def policy_ids(self, *, action: str) -> builtins.list[str]:
+        """The policy ids that records of ``action`` name, sorted, found by the database (no
+        record is read into memory)."""
+        stmt = (select(records.c.policy_id).distinct()
+                .where(records.c.action == action, records.c.policy_id.is_not(None)))
+        return sorted(str(row[0]) for row in self._read(stmt) if row[0])
 
     def counts(self) -> dict[str, int]:
         """How many records the trail holds, and how many of them allowed and denied what they
@@ -703,6 +734,14 @@ class AuditStore:
         column = records.c.seq if isinstance(record_id, int) else records.c.id
         rows = self._read(select(*READ_COLUMNS).where(column == record_id))
         return _to_record(rows[0]) if rows else None
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, AuditRecord]:
+        """The records with these ids (hex strings), by id, in one read; absent ones left
+        out."""
+        if not record_ids:
+            return {}
+        rows = self._read(select(*READ_COLUMNS).where(records.c.id.in_(set(record_ids))))
+        return {record.id: record for record in map(_to_record, rows)}
 
     def verify(self) -> VerifyReport:
         """Recompute the whole hash chain, check every record's signature and compare the trail

@@ -67,6 +67,7 @@ def list_(
 ) -> None:
     """List exception requests, oldest first."""
     from lacuna.exceptions import Status
+    from lacuna.exceptions.shown import json_visible, visible_fields
     from lacuna.governor import current
 
     _configure(config)
@@ -78,9 +79,10 @@ def list_(
         raise typer.BadParameter(msg) from None
     store = current().exceptions
     items = _decided(lambda: store.list(status=wanted))
-    if as_json:
+    if as_json:  # the same values; a control character is written as its \u escape
         for item in items:
-            typer.echo(json.dumps({**item.to_dict(), "verified": store.verified(item)}))
+            typer.echo(json_visible(json.dumps({**item.to_dict(),
+                                                "verified": store.verified(item)})))
         return
     table = Table(title="Exceptions", title_justify="left")
     for header in ("id", "status", "requested by", "destination", "purpose", "valid until",
@@ -88,9 +90,10 @@ def list_(
         table.add_column(header, overflow="fold")
     for item in items:
         until = f"{item.valid_until:%Y-%m-%d %H:%M}" if item.valid_until else ""
-        table.add_row(
-            item.id, item.status.value, item.requested_by, item.destination, item.purpose, until,
-            "yes" if store.verified(item) else "NO: not honoured",
+        shown = visible_fields(item)  # a request stored before control characters were
+        table.add_row(                 # refused shows them as escapes, on one line
+            shown.id, shown.status.value, shown.requested_by, shown.destination, shown.purpose,
+            until, "yes" if store.verified(item) else "NO: not honoured",
         )
     console.print(table)
 
@@ -102,12 +105,15 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
 
     _configure(config)
     from lacuna.exceptions.authority import not_verified_note
+    from lacuna.exceptions.shown import visible
 
     store = current().exceptions
     item = _decided(lambda: store.get(exception_id))
     console.print(str(item), highlight=False)
-    if item.business_justification:
-        console.print(f"Justification: {item.business_justification}", highlight=False)
+    if item.business_justification:  # a stored line break (new requests fold them) goes on
+        lines = [visible(line, terminal=True)  # an indented line: none reads as a field
+                 for line in item.business_justification.split("\n")]
+        console.print("Justification: " + "\n  ".join(lines), highlight=False)
     written = store.files(item.id)
     if written:
         console.print("Files written under it:", highlight=False)
@@ -116,7 +122,8 @@ def show(exception_id: str, config: ConfigOption = None) -> None:
                      else "on disk" if Path(f.path).exists()
                      else "not on disk (the write failed, or it was moved or deleted)")
             kind = "encrypted" if f.encrypted else "plain"
-            console.print(f"  {f.path} ({kind}, {f.written_by}): {state}", highlight=False)
+            console.print(visible(f"  {f.path} ({kind}, {f.written_by}): {state}",
+                                  one_line=True), highlight=False)
     if not store.verified(item):
         console.print(f"✗ {not_verified_note(item)}", style="red", highlight=False)
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.exceptions.model import ExceptionRequest
+from lacuna.exceptions.shown import HIDDEN
 
 if TYPE_CHECKING:
     from lacuna.config import StewardsConfig
@@ -103,7 +104,7 @@ MAX_CONDITIONS, MAX_CONDITION_CHARS = 20, 500  # said with every decision a gran
 # (an ESC sequence rewrites a terminal line: ``lacuna exceptions show`` would print "approved
 # by the CISO" over the real text) and the bidirectional overrides and isolates (text shown in
 # another order than it was written). Tab and line breaks stay.
-_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_HIDDEN = HIDDEN  # requests stored before this check may hold them: lacuna.exceptions.shown
 
 
 def check_shown(field: str, value: str) -> str:

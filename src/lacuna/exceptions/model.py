@@ -169,8 +169,12 @@ class ExceptionRequest:
 
 
 def render(request: ExceptionRequest) -> str:
-    """The seed's approval notice (or the pending/denied equivalent)."""
-    r = request
+    """The seed's approval notice (or the pending/denied equivalent); what requesters and
+    deciders wrote is shown on its own line, its control characters as escapes
+    (:func:`lacuna.exceptions.shown.visible`: a request stored before they were refused)."""
+    from lacuna.exceptions.shown import visible_fields
+
+    r = visible_fields(request)
     if r.status is Status.PENDING:
         return "\n".join(
             [

@@ -58,6 +58,11 @@ def subject(request: ExceptionRequest, event: str) -> str:
 
 
 def text(request: ExceptionRequest, event: str) -> str:
+    """The message body; each field on its own line, its control characters as escapes (a
+    request stored before they were refused, a destination: lacuna.exceptions.shown)."""
+    from lacuna.exceptions.shown import visible_fields
+
+    request = visible_fields(request)
     head = (
         f"{request.requested_by} asks for an exception to {request.action} data "
         f"({request.tier}) to {request.destination}.\n"

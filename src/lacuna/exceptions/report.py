@@ -48,6 +48,8 @@ class ExceptionsReport:
         return json.dumps(self.to_dict(), indent=2)
 
     def text(self) -> str:
+        from lacuna.exceptions.shown import visible
+
         d = self.to_dict()
         since = f" since {self.since:%Y-%m-%d}" if self.since else ""
         lines = [f"Exceptions{since}: {d['total']} filed "
@@ -85,7 +87,9 @@ class ExceptionsReport:
                               "may have been moved)")
                 lines.append(f"  file {f['path']} ({'encrypted' if f['encrypted'] else 'plain'})"
                              f": {state}")
-        return "\n".join(lines)
+        # one line each: a control character or line break a request stored before they were
+        # refused holds is shown as its escape (lacuna.exceptions.shown)
+        return "\n".join(visible(line, one_line=True) for line in lines)
 
 
 def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:

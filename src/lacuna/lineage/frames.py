@@ -120,14 +120,11 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
     again on the rows there are now; below the threshold the columns are personal data again
     (fail closed: the verdict was about the whole frame, not this subset).
     """
-    from lacuna.classify.rollup import rollup
-    from lacuna.model import ColumnKind, Evidence, Sensitivity
-
     marked = {n: c for n, c in classification.columns.items() if not c.is_personal and any(
         e.rule.startswith("quasi_identifier:") for e in c.evidence)}
     if not marked or not set(marked) & set(changed) or len(df) == 0:
         return classification
-    from lacuna.privacy import _named, k_of
+    from lacuna.privacy import _named, guard_for_k, k_of
 
     columns = _named(df, list(marked))
     if not columns:
@@ -142,17 +139,8 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
                f"over its quasi-identifiers {qis} the smallest group here has k={k} < {target} "
                "rows, so they are personal data again; release the whole anonymized frame, or "
                "anonymize (and generalise) this subset on its own")
-    out = dict(classification.columns)
-    for name, before in marked.items():
-        rule = next(e.rule for e in before.evidence if e.rule.startswith("quasi_identifier:"))
-        pii_type = rule.split(":", 1)[1] or "quasi_identifier"
-        out[name] = ColumnClass(
-            classification=ColumnKind.PII, pii_type=pii_type, sensitivity=Sensitivity.MEDIUM,
-            confidence=1.0, reasoning=f"quasi-identifier ({pii_type}): {message}",
-            layer=Layer.INHERITED,
-            evidence=(*before.evidence, Evidence(source="privacy", rule=rule, detail=message)))
-    return rollup(out, config, floor=classification.floor, extra_tags=list(classification.tags),
-                  reasoning=[message, *classification.reasoning], layer=Layer.INHERITED)
+    return guard_for_k(k, classification, classification, tuple(marked), config,
+                       taken_out=message)
 
 
 def _held_header(parent: Classification, kept: list[str]) -> list[str]:

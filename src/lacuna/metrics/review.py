@@ -131,9 +131,7 @@ def review_queue(
     reviews: dict[str, Review] = {}
     for record in sorted(gov.audit.list(limit=None, action=REVIEW), key=lambda r: r.seq):
         detail = _section(record.data, REVIEW)
-        reviews[str(detail.get("feedback_id"))] = Review(
-            verdict=str(detail.get("verdict")), by=record.user_id,
-            comment=str(detail.get("comment") or ""), when=record.timestamp)
+        reviews[str(detail.get("feedback_id"))] = _review(record, detail)
     items = []
     for record in latest.values():
         fb = _section(record.data, FEEDBACK)
@@ -149,6 +147,99 @@ def review_queue(
             continue
         items.append(item)
     return sorted(items, key=lambda i: i.reported_at, reverse=True)
+
+
+# How many feedback records one read of a page takes (newest first), and so how many reports
+# one read of their reviews asks about.
+PAGE_READ = 200
+
+
+def review_page(
+    *,
+    governor: Governor | None = None,
+    policy: str | None = None,
+    status: str = "open",
+    limit: int,
+) -> tuple[list[ReviewItem], bool]:
+    """The newest ``limit`` reports of :func:`review_queue` (the same filters), and whether
+    more match; read from the trail a batch at a time, newest first, until the page is full
+    (one more than ``limit`` matched) or the trail's feedback is done. Newest first is by place
+    on the trail (``review_queue`` sorts by the report's time: the same order unless the clocks
+    of processes writing to the trail disagree).
+
+    Each batch of feedback records is one query (by the indexed ``action``, and
+    ``policy_id`` when ``policy`` is given: a report's record carries its decision's policy),
+    the decisions its reports are about one more (by id), and their reviews one more (the
+    ``feedback_review`` events after the batch's oldest report that name one of them). A
+    reporter's latest word on a decision is the first one met, newest first.
+
+    Raises:
+        ConfigError: an unknown status, or a ``limit`` under 1.
+    """
+    from lacuna.governor import current
+
+    if status not in STATUSES:
+        msg = f"review status {status!r}: use one of {', '.join(STATUSES)}."
+        raise ConfigError(msg)
+    if limit < 1:
+        msg = f"a review page holds at least 1 report, not {limit}."
+        raise ConfigError(msg)
+    gov = governor or current()
+    seen: set[tuple[str, str]] = set()
+    items: list[ReviewItem] = []
+    cursor: int | None = None
+    while True:
+        batch = gov.audit.list(limit=PAGE_READ, action=FEEDBACK, before=cursor,
+                               policy_id=policy or None)
+        reports: list[tuple[AuditRecord, dict[str, Any]]] = []
+        for record in batch:
+            cursor = record.seq
+            if record.data.get("kind") != FEEDBACK:
+                continue
+            fb = _section(record.data, FEEDBACK)
+            key = (str(fb.get("decision_record_id")), record.user_id)
+            if key in seen:  # an older word of this reporter on this decision
+                continue
+            seen.add(key)
+            if fb.get("false_positive"):
+                reports.append((record, fb))
+        targets = gov.audit.get_many([str(fb.get("decision_record_id")) for _, fb in reports])
+        found = [(record, fb, targets[str(fb.get("decision_record_id"))])
+                 for record, fb in reports if str(fb.get("decision_record_id")) in targets]
+        reviews = _reviews_of(gov, [record for record, _, _ in found])
+        for record, fb, target in found:
+            item = _item(record, fb, target, reviews.get(record.id))
+            if policy and item.policy_id != policy:
+                continue
+            if status != "all" and item.status != status:
+                continue
+            items.append(item)
+            if len(items) > limit:
+                return items[:limit], True
+        if len(batch) < PAGE_READ:
+            return items, False
+
+
+def _reviews_of(gov: Governor, reports: list[AuditRecord]) -> dict[str, Review]:
+    """The latest review of each of these reports (none: not reviewed). A review is appended
+    after its report (``review_report`` finds the report first), so only the reviews after
+    the oldest of them are searched."""
+    if not reports:
+        return {}
+    reviews: dict[str, Review] = {}
+    wanted = {record.id for record in reports}
+    records = gov.audit.list(limit=None, action=REVIEW, after=min(r.seq for r in reports),
+                             naming=("feedback_id", sorted(wanted)))
+    for record in sorted(records, key=lambda r: r.seq):  # the latest review counts
+        detail = _section(record.data, REVIEW)
+        if str(detail.get("feedback_id")) in wanted:  # not another field that names it
+            reviews[str(detail.get("feedback_id"))] = _review(record, detail)
+    return reviews
+
+
+def _review(record: AuditRecord, detail: dict[str, Any]) -> Review:
+    return Review(verdict=str(detail.get("verdict")), by=record.user_id,
+                  comment=str(detail.get("comment") or ""), when=record.timestamp)
 
 
 def _item(record: AuditRecord, fb: dict[str, Any], target: AuditRecord,

@@ -3,9 +3,10 @@
 Every list the server shows (the exceptions, the audit trail, lineage runs) reads at most
 ``limit + 1`` items from its store, newest first: the first ``limit`` are the answer and the
 extra one only says that more exist (``truncated`` in the JSON API, a "more" notice and a
-next-page link in the console). No list renders the whole store, and none but the console's
-review page reads it: that queue is built from every feedback and review record, then cut to a
-page (docs/server.md, "Not yet").
+next-page link in the console). No list renders or reads the whole store. The console's
+review page reads feedback records newest first, a batch at a time, until its page is full
+(:func:`lacuna.metrics.review.review_page`): a filter that few reports match reads on through
+the ones it skips, as the exceptions page does.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 
 from lacuna.errors import RunDismissedError, RunOwnedError
 from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
@@ -94,6 +95,17 @@ def audit_get(record_id: str, request: Request, _: Auditor) -> dict[str, Any]:
 _verbs = threading.Lock()  # the verbs read the process's current governor: one at a time
 
 
+class ShownJSON(JSONResponse):
+    """JSON whose control characters and bidirectional overrides are ``\\uXXXX`` escapes
+    (:func:`lacuna.exceptions.shown.json_visible`): the same values, safe to print. A request
+    stored before they were refused may hold them, and ``curl`` prints the body as it is."""
+
+    def render(self, content: Any) -> bytes:
+        from lacuna.exceptions.shown import json_visible
+
+        return json_visible(super().render(content).decode("utf-8")).encode("utf-8")
+
+
 @contextmanager
 def acting_as(state: ServerState, principal: Principal) -> Iterator[Any]:
     """A governor sharing the server's engine and stores, whose user is ``principal``."""
@@ -112,7 +124,7 @@ def _sees_all(principal: Principal) -> bool:
     return principal.has(DATA_STEWARD, COMPLIANCE_OFFICER, ADMIN)
 
 
-@router.post("/exceptions", tags=["exceptions"], status_code=201,
+@router.post("/exceptions", tags=["exceptions"], status_code=201, response_class=ShownJSON,
              summary="Request an exception (as the caller)")
 def exception_request(body: ExceptionRequestBody, request: Request,
                       principal: AnyUser) -> dict[str, Any]:
@@ -132,7 +144,8 @@ def exception_request(body: ExceptionRequestBody, request: Request,
     return created.to_dict()
 
 
-@router.get("/exceptions", tags=["exceptions"], summary="List exceptions")
+@router.get("/exceptions", tags=["exceptions"], summary="List exceptions",
+            response_class=ShownJSON)
 def exception_list(request: Request, principal: AnyUser, status: str | None = None,
                    limit: int = Query(default=paging.EXCEPTIONS.default, ge=1,
                                      le=paging.EXCEPTIONS.maximum)
@@ -152,7 +165,8 @@ def exception_list(request: Request, principal: AnyUser, status: str | None = No
     return {"exceptions": [e.to_dict() for e in reversed(page.items)], "truncated": page.more}
 
 
-@router.get("/exceptions/{exception_id}", tags=["exceptions"], summary="One exception")
+@router.get("/exceptions/{exception_id}", tags=["exceptions"], summary="One exception",
+            response_class=ShownJSON)
 def exception_get(exception_id: str, request: Request, principal: AnyUser) -> dict[str, Any]:
     """Another's request and no request answer alike (404) to a caller who sees only their
     own: the answer does not say which ids exist."""
@@ -162,7 +176,7 @@ def exception_get(exception_id: str, request: Request, principal: AnyUser) -> di
     return item.to_dict()
 
 
-@router.post("/exceptions/{exception_id}/approve", tags=["exceptions"],
+@router.post("/exceptions/{exception_id}/approve", tags=["exceptions"], response_class=ShownJSON,
              summary="Approve (a steward entitled to decide; never the requester)")
 def exception_approve(exception_id: str, body: ExceptionDecisionBody, request: Request,
                       principal: AnyUser) -> dict[str, Any]:
@@ -184,7 +198,7 @@ def exception_approve(exception_id: str, body: ExceptionDecisionBody, request: R
     return decided.to_dict()
 
 
-@router.post("/exceptions/{exception_id}/deny", tags=["exceptions"],
+@router.post("/exceptions/{exception_id}/deny", tags=["exceptions"], response_class=ShownJSON,
              summary="Deny a pending request or revoke an approved one")
 def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Request,
                    principal: AnyUser) -> dict[str, Any]:

@@ -24,6 +24,18 @@ Two changes are seen at once, without waiting for the interval: a head that went
 trail was truncated), and a record at the verified head's ``seq`` whose hash is no longer the
 one verified (the trail was rebuilt or forked at or before it). Both make the next request
 walk. ``lacuna audit verify`` (the CLI) always walks the whole trail.
+
+The last walk is kept per worker process (``ServerState.verifier``, made on first use; every
+uvicorn worker builds its own state): with ``--workers N`` the trail is walked at most N times
+per interval, workers' walks may run at the same time (each holds one read snapshot, no
+appends wait for it), and two workers may give different answers within an interval (one from
+a walk before an edit, one from a walk after it: ``verified_at`` says which is newer). It is
+not shared because sharing it is neither simple nor safe for what it saves, at most N - 1 walks
+per interval: a shared answer would be stored beside the trail (the state database or a file),
+where whoever can edit the trail could also write "ok" into it, so it would have to be signed
+and bound to the head it covers; and one walk at a time across processes needs a lock in the
+database (on SQLite, one that appends do not wait on). Tested in ``tests/server/test_bounds.py``
+for one process; docs/server.md ("Not yet") says the rest.
 """
 
 from __future__ import annotations

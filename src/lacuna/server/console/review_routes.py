@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from lacuna.errors import LacunaError
+from lacuna.server.app import status_of
 from lacuna.server.console.session import Session
 from lacuna.server.console.web import (
     COMPLIANCE,
@@ -80,8 +81,8 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
     except DecisionNotFound:
         return not_found(request, session, "No such decision", NO_DECISION)
     except LacunaError as exc:
-        return render(request, "error.html", session, status=400, title="Not recorded",
-                      heading="Feedback not recorded", message=str(exc))
+        return render(request, "error.html", session, status=status_of(exc),
+                      title="Not recorded", heading="Feedback not recorded", message=str(exc))
     done = "fp" if verdict == "false_positive" else "ok"
     return RedirectResponse(f"/console/feedback/{record.id}?done={done}", status_code=303)
 
@@ -92,8 +93,9 @@ def review(request: Request, session: Overseer, policy: str = "", status: str = 
     """False-positive reports with the decision behind each, filtered by policy and status:
     the newest ``limit`` of them (a notice says when more match)."""
     from lacuna.errors import ConfigError
-    from lacuna.metrics.review import STATUSES, review_queue
-    from lacuna.server.paging import CONSOLE_REVIEW, newest
+    from lacuna.metrics.facts import FEEDBACK
+    from lacuna.metrics.review import STATUSES, review_page
+    from lacuna.server.paging import CONSOLE_REVIEW
 
     gov = server_state(request).governor
     shown = status if status in STATUSES else "open"
@@ -104,14 +106,12 @@ def review(request: Request, session: Overseer, policy: str = "", status: str = 
         size = CONSOLE_REVIEW.parse(limit)
     except ConfigError as exc:
         size, flash, flash_kind = CONSOLE_REVIEW.default, f"Page not applied: {exc}", "error"
-    every = review_queue(governor=gov, status="all")
-    matching = [i for i in every if (not policy or i.policy_id == policy)
-                and (shown == "all" or i.status == shown)]
-    page = newest(lambda n: matching[:n], size)
-    policies = sorted({i.policy_id for i in every if i.policy_id})
+    # a page read newest first until it is full, not the whole queue cut to a page
+    items, more = review_page(governor=gov, policy=policy or None, status=shown, limit=size)
+    policies = gov.audit.policy_ids(action=FEEDBACK)  # any feedback's, counted by the database
     return render(request, "review.html", session, status=400 if flash_kind else 200,
-                  active="/console/review", title="Review queue", items=page.items,
-                  more=page.more, limit=size, limit_max=CONSOLE_REVIEW.maximum,
+                  active="/console/review", title="Review queue", items=tuple(items),
+                  more=more, limit=size, limit_max=CONSOLE_REVIEW.maximum,
                   statuses=STATUSES, shown=shown,
                   policies=policies, policy=policy, can_review=session.has(STEWARD),
                   flash=flash, flash_kind=flash_kind)
@@ -138,10 +138,11 @@ async def decide_report(request: Request, feedback_id: str, session: Reviewer) -
         return not_found(request, session, "Review not recorded",
                          "No false-positive report has this id; pick one from the queue.")
     except ReviewNotAuthorized as exc:
-        return render(request, "error.html", session, status=403, title="Not yours to review",
-                      heading="Review not recorded", message=str(exc))
+        return render(request, "error.html", session, status=status_of(exc),
+                      title="Not yours to review", heading="Review not recorded",
+                      message=str(exc))
     except LacunaError as exc:
-        return render(request, "error.html", session, status=400, title="Not done",
+        return render(request, "error.html", session, status=status_of(exc), title="Not done",
                       heading="Review not recorded", message=str(exc))
     return RedirectResponse(f"/console/review?status=all&done={VERDICTS[verdict]}",
                             status_code=303)

@@ -186,12 +186,13 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
             else:
                 deny_exception(exception_id, comment=note)
     except (LacunaError, PermissionError) as exc:  # audited by lacuna.exceptions
+        from lacuna.server.app import status_of
+
         gov = state.governor
         page = queue(gov.exceptions, identity=session.name, stewards=gov.config.stewards,
                      now=now())
         return render(request, "exceptions.html", session,
-                      status=404 if isinstance(exc, LookupError) else
-                      400 if isinstance(exc, ConfigError) else 403,
+                      status=status_of(exc),  # the API's status for the same error
                       active="/console/exceptions", title="Exceptions", page=page,
                       items=page.items,
                       statuses=STATUS_FILTERS, shown="pending", can_decide=True,
@@ -207,18 +208,31 @@ def exception_detail(request: Request, exception_id: str, session: AnyRole) -> R
     from lacuna.server.console.exceptions_view import history, state_of
 
     gov = server_state(request).governor
+    sees_all = session.has(STEWARD, COMPLIANCE)
+    nothing = ("No such exception", "No exception request of yours has this id; the queue "
+               "lists them." if not sees_all else
+               "No exception request has this id; the queue lists them.")
     try:
         request_ = gov.exceptions.get(exception_id)
     except ExceptionNotFound:
-        return not_found(request, session, "No such exception",
-                         "No exception request has this id; the queue lists them.")
+        return not_found(request, session, *nothing)
     except MalformedException as exc:  # a stored row: its id, not the address's text
+        if not sees_all:  # whose row it is cannot be read: not theirs to learn about
+            return not_found(request, session, *nothing)
         return render(request, "error.html", session, status=404, title="Not found",
                       heading="No such exception", message=str(exc))
-    if not session.has(STEWARD, COMPLIANCE) and request_.requested_by != session.name:
-        refuse(request, session, 403, f"{session.name} may see only their own requests")
+    if not sees_all and request_.requested_by != session.name:
+        # Ids are sequential: another's request answers as no request does (the API's GET
+        # does the same), so the page does not say which ids exist. The attempt is audited.
+        from lacuna.identity import Principal
+        from lacuna.server.security import audit_refusal
+
+        audit_refusal(server_state(request), request, 404,
+                      f"{session.name} may see only their own requests (answered as not "
+                      "found)", Principal(session.name, session.roles))
+        return not_found(request, session, *nothing)
     uses, _ = search(gov.audit, AuditFilters(dataset="", limit=200, exception=exception_id))
-    if not session.has(STEWARD, COMPLIANCE):  # anyone may cite an id: not others' records
+    if not sees_all:  # anyone may cite an id: not others' records
         uses = [u for u in uses if u.user == session.name]
     moment = now()
     return render(request, "exception.html", session, active="/console/exceptions",

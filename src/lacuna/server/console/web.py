@@ -74,10 +74,25 @@ def templates() -> Environment:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=PackageLoader("lacuna.server.console", "templates"),
-                      autoescape=select_autoescape(default=True), undefined=StrictUndefined)
+                      autoescape=select_autoescape(default=True), undefined=StrictUndefined,
+                      finalize=_visible)
     env.filters["basename"] = lambda p: PurePosixPath(str(p)).name or str(p)
     env.globals["static"] = lambda name: f"/console/static/{name}"
     return env
+
+
+def _visible(value: Any) -> Any:
+    """Every value a page shows, its control characters and bidirectional overrides written as
+    escapes (an exception request stored before they were refused, a producer's text): HTML
+    escaping leaves them, and a browser would hide them or reorder the text around them."""
+    from markupsafe import Markup
+
+    from lacuna.exceptions.shown import HIDDEN, visible
+
+    if not isinstance(value, str) or HIDDEN.search(value) is None:
+        return value
+    shown = visible(value)  # escapes are ASCII text: still safe markup if the value was
+    return Markup(shown) if isinstance(value, Markup) else shown
 
 
 def now() -> datetime:
