@@ -124,3 +124,29 @@ def test_cli_help_lists_commands() -> None:
     assert result.exit_code == 0
     assert "list" in result.output
     assert "verify" in result.output
+
+
+def test_cli_list_shows_values_as_text_never_markup_or_terminal_codes(
+        store: AuditStore, db_url: str, tmp_path: Path) -> None:
+    """A destination, user or error from the trail is text: a file named ``q4[/].csv`` made
+    the listing fail (rich markup), an ESC in it would rewrite the lines above it."""
+    from lacuna.model import Decision
+
+    from .conftest import make_operation
+
+    op = make_operation(user="ann[bold]", destination="/tmp/q4[/]\x1b[2K\x1b[1A.csv")
+    decision = Decision(allowed=True, operation_id=op.id, reasoning="ok", operation=op)
+    stored = store.record(decision, op, session="s")
+    store.record_outcome(decision, op, session="s", of=stored.id,
+                         error=OSError(28, "No space left", "/tmp/q4[/]\x1b[2K.csv"))
+    result = runner.invoke(app, ["list", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    assert "ann[bold]" in result.output
+    flat = "".join(result.output.split())  # the table folds long cells
+    assert "/tmp/q4[/]\\x1b[2K\\x1b[1A.csv" in flat
+    assert "FAILED" in flat
+    by_dataset = runner.invoke(app, ["list", "--db", db_url, "--dataset", "/tmp/q4[/]"
+                                     "\x1b[2K\x1b[1A.csv"])
+    assert by_dataset.exit_code == 0, by_dataset.output
+    assert "ann[bold]" in by_dataset.output

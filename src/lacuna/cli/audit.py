@@ -164,17 +164,20 @@ def list_(
             done = outcome_of.get(rec.id)
             outcome = f"{_status(done)} (#{done.seq})" if done is not None else "—"
         when = rec.timestamp.strftime("%Y-%m-%d %H:%M")
+        # every value from the trail is shown as text: a file named "q4[/].csv" is no rich
+        # markup (it made the listing fail), an ESC in it rewrites no line
         if dataset:
-            table.add_row(str(rec.seq), when, rec.user_id, rec.action,
-                          _part(rec, "how", "method"), _part(rec, "why", "purpose"), decision,
-                          outcome)
+            table.add_row(str(rec.seq), when, _visible(rec.user_id), _visible(rec.action),
+                          _visible(_part(rec, "how", "method")),
+                          _visible(_part(rec, "why", "purpose")), decision, outcome)
             continue
         # an event that is no operation (a user created, a claim dismissed) says what it did
         # where an operation names its destination
-        what = rec.destination or (escape(rec.reasoning) if rec.data.get("kind") not in (
+        what = rec.destination or (rec.reasoning if rec.data.get("kind") not in (
             None, "outcome") and rec.reasoning else "—")
-        table.add_row(str(rec.seq), when, rec.user_id, rec.action, what,
-                      rec.tier or "—", decision, outcome, rec.policy_id or "—")
+        table.add_row(str(rec.seq), when, _visible(rec.user_id), _visible(rec.action),
+                      _visible(what), _visible(rec.tier or "—"), decision, outcome,
+                      _visible(rec.policy_id or "—"))
     Console().print(table)
 
 
@@ -245,11 +248,12 @@ def config_(
 
 
 def _visible(text: str) -> str:
-    """``text`` for the terminal: rich markup escaped, control characters written as escapes
-    (a setting's name in lacuna.yaml may hold an ESC sequence that would rewrite the lines
-    above it)."""
-    return escape("".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode()
-                          for ch in text))
+    """``text`` for one terminal line: rich markup escaped, control characters and
+    bidirectional overrides written as escapes (a setting's name in lacuna.yaml, a file name,
+    may hold an ESC sequence that would rewrite the lines above it)."""
+    from lacuna.exceptions.shown import visible
+
+    return escape(visible(text, one_line=True))
 
 
 def _part(rec: AuditRecord, section: str, name: str) -> str:
@@ -342,7 +346,7 @@ def _migrated(names: set[str]) -> str | None:
 
 def _status(rec: AuditRecord) -> str:
     if rec.status == "failed":
-        return f"[bold red]FAILED[/] {escape(rec.error or '')}".rstrip()
+        return f"[bold red]FAILED[/] {_visible(rec.error or '')}".rstrip()
     return "[green]succeeded[/]" if rec.status == "succeeded" else "—"
 
 
