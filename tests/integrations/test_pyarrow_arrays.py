@@ -280,3 +280,27 @@ def test_arrays_of_tables_other_libraries_hand_to_arrow_keep_their_class(
         with pytest.raises(GovernanceViolation, match="Cannot export"):
             pq.write_table(renamed, downloads / "x.parquet")
     assert list(downloads.iterdir()) == []
+
+
+def test_table_state_fingerprints_each_chunk_once(people: Path, governed: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tracked table looked at: each chunk is fingerprinted once, to record it and to find
+    what it holds (it was fingerprinted twice); a table given whole to ``pyarrow.compute`` is
+    looked up once per call (it was twice)."""
+    from lacuna.integrations.pyarrow import _arrays
+
+    table = pa_csv.read_csv(people)
+    fingerprinted: list[int] = []
+    fingerprint = _arrays._fingerprint
+    monkeypatch.setattr(_arrays, "_fingerprint",
+                        lambda bufs: fingerprinted.append(1) or fingerprint(bufs))
+    state = governed_arrow.table_state(table)
+    assert len(fingerprinted) == sum(c.num_chunks for c in table.columns) == 5
+    assert state.classification.columns["salary"].classification.value == "financial"
+    looked: list[int] = []
+    whole = _arrays._whole
+    monkeypatch.setattr(_arrays, "_whole", lambda *a: looked.append(1) or whole(*a))
+    taken = pc.take(table, pa.array([0, 1]))
+    assert len(looked) == 1
+    assert governed_arrow.classification(pa.table({"x": taken["salary"]})).columns[
+        "x"].classification.value == "financial"

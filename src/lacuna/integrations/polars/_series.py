@@ -27,6 +27,7 @@ from typing import Any
 
 import polars as pl
 
+from lacuna.integrations.frames.placing import Placed, Source, combined, derived
 from lacuna.integrations.frames.state import STATES, WeakRegistry
 from lacuna.integrations.polars import _ops
 from lacuna.integrations.polars._ops import _flatten, columns_of, state
@@ -44,14 +45,6 @@ COLUMN_GETTERS = frozenset({"__getitem__", "get_column", "get_columns", "to_seri
 # DataFrame methods that put Series they are given into the frame, under the Series' names
 PLACING = frozenset({"insert_column", "hstack", "replace_column"})
 _CARRIERS = (pl.Series, pl.DataFrame, pl.LazyFrame)  # results that carry the values on
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """One frame a Series' values were read from: its tracked state and the columns read."""
-
-    state: DataState
-    columns: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +86,7 @@ def taken_of(series: Any) -> Taken | None:
 
         found = origin(series)
         if found:
-            ordered = sorted(found, key=lambda s: (s.state.lineage.name, s.columns))
-            return Taken(tuple(Source(s.state, s.columns) for s in ordered))
+            return Taken(tuple(sorted(found, key=lambda s: (s.state.lineage.name, s.columns))))
     return None
 
 
@@ -198,8 +190,7 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
     elif method == "to_arrow":  # an Arrow array: recorded as holding the Series' sources
         from lacuna.integrations.pyarrow import _arrays
 
-        _arrays.mark(result, (_arrays.Source(s.state, s.columns) for s in values.sources),
-                     how="merge")
+        _arrays.mark(result, values.sources, how="merge")
     elif method == "to_pandas":
         from lacuna.lineage.frames import attach
 
@@ -229,17 +220,9 @@ def concatenated(items: Sequence[Any], result: Any) -> None:
 
 
 def _derived(source: Source, out: str, values: Taken) -> StepInput:
-    """The Series as the select it amounts to on one source frame:
-    ``source.select(<computation on its columns>.alias(out))`` (a ``DERIVE`` step)."""
-    from lacuna.governor import current
-
-    how = values.description
-    step = Step(kind=StepKind.DERIVE, operation="polars.Series",
-                inputs=(StepInput.of(source.state),), outputs=(out,),
-                column_map=FrozenDict({out: tuple((0, c) for c in source.columns)}),
-                functions=FrozenDict({out: f"polars Series: {how}"} if how else {}),
-                description=f"polars Series: {'+'.join(source.columns)} → {out}")
-    return StepInput.of(current().inherit(step).state())
+    """The Series as the select it amounts to on one source frame (a ``DERIVE`` step)."""
+    return derived(source, out, operation="polars.Series", label="polars Series",
+                   how=values.description)
 
 
 def place(operation: str, target: DataState | None, result: Any,
@@ -247,29 +230,14 @@ def place(operation: str, target: DataState | None, result: Any,
     """Series entered a frame: ``result`` (the frame they are in now) is ``target`` (the state
     of the frame they entered, None when there was none or it is untracked) combined with each
     Series derived from its sources, output column ``name`` from the Series placed as ``name``
-    (a ``COMBINE`` step); columns neither explains are classified at the next boundary."""
-    from lacuna.governor import current
-
+    (:func:`lacuna.integrations.frames.placing.combined`); columns neither explains are
+    classified at the next boundary."""
     outputs = columns_of(result)
-    placed = [(out, values) for out, values in placements if out in outputs]
-    if not placed:
-        return
-    inputs: list[StepInput] = []
-    column_map: dict[str, tuple[tuple[int, str], ...]] = {}
-    if target is not None:
-        inputs.append(StepInput.of(target))
-        column_map = {c: ((0, c),) for c in outputs if c in target.classification.columns}
-    replaced: set[str] = set()
-    for out, values in placed:
-        pairs = column_map.get(out, ()) if out in replaced else ()
-        for source in values.sources:
-            inputs.append(_derived(source, out, values))
-            pairs = (*pairs, (len(inputs) - 1, out))
-        column_map[out] = pairs
-        replaced.add(out)
-    step = Step(kind=StepKind.COMBINE, operation=operation, inputs=tuple(inputs),
-                outputs=tuple(outputs), column_map=FrozenDict(column_map))
-    STATES.set(result, current().inherit(step).state())
+    placed = [Placed(out, values.sources, values.description)
+              for out, values in placements if out in outputs]
+    if placed:
+        STATES.set(result, combined(operation, target, outputs, placed,
+                                    derive="polars.Series", label="polars Series"))
 
 
 def _series_state(values: Taken, name: str) -> DataState:

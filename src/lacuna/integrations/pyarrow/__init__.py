@@ -29,7 +29,10 @@ replaced):
 - ``pyarrow.compute`` (every function, so the array and table methods that call it): arrays
   taken out of a governed table and results computed from them keep the class of the columns
   they hold, recorded by their buffers (:mod:`._arrays`), down to a renamed column or one
-  ``set_column`` put in place of another.
+  ``set_column`` put in place of another;
+- Arrow's copies: ``pa.concat_arrays`` (so ``ChunkedArray.combine_chunks``), ``concat_tables``,
+  ``concat_batches``, ``pa.array``; a whole column copied where no hook sees it
+  (``Table.combine_chunks``, bytes in memory read back) is matched by what it holds.
 
 A table's state is found by identity (:mod:`lacuna.integrations.frames.state`) or, for tables
 Arrow derives from it (``select``, ``filter``, ``slice``, ``rename_columns``, a dataset's
@@ -39,6 +42,7 @@ A table with neither is classified from its names and values at the boundary.
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections import OrderedDict
@@ -64,13 +68,12 @@ from lacuna.integrations.frames.io import (
     metadata_with,
     read_source,
 )
+from lacuna.integrations.frames.placing import Placed, Source, combined
 from lacuna.integrations.frames.state import STATES, effective
-from lacuna.integrations.pyarrow import _arrays, _compute, _raw, _streams
-from lacuna.integrations.pyarrow._arrays import Source
+from lacuna.integrations.pyarrow import _arrays, _compute, _copies, _raw, _streams
 from lacuna.lineage.frames import attach, effective_state
 from lacuna.lineage.state import DataState
-from lacuna.lineage.step import Step, StepInput, StepKind
-from lacuna.model import Action, Classification, FrozenDict
+from lacuna.model import Action, Classification
 
 TOKEN_KEY = b"lacuna.state"
 MAX_TOKENS = 10_000
@@ -111,10 +114,7 @@ def table_state(table: Any) -> DataState:
     state, with each column whose buffers hold values of a governed table's columns (taken
     out, renamed, computed on by ``pyarrow.compute``: :mod:`._arrays`) derived from them."""
     config = _settings()
-    found = tracked(table)
-    if found is not None:
-        _arrays.mark_table(table, found, how="fill")
-    found = _with_arrays(table, found)
+    found = _with_arrays(table, tracked(table))
 
     def sample(names: Any) -> Any:
         picked = table.select(list(names))
@@ -131,32 +131,16 @@ def _with_arrays(table: Any, state: DataState | None) -> DataState | None:
     """``state`` (None: untracked) combined with the sources of the columns whose buffers
     hold governed values other than the ones ``state`` already says they are: each source as
     the select it amounts to on its table (a ``DERIVE`` step), combined with the table (a
-    ``COMBINE`` step), as polars does for a Series placed in a frame."""
-    from lacuna.governor import current
-
-    moved = [(name, sources) for name, sources in _arrays.placed(table)
+    ``COMBINE`` step), as polars does for a Series placed in a frame
+    (:func:`lacuna.integrations.frames.placing.combined`). A tracked table's chunks not
+    recorded yet are recorded as its columns in the same pass (:func:`._arrays.placed`)."""
+    moved = [Placed(name, sorted(sources, key=lambda s: (s.state.lineage.name, s.columns)))
+             for name, sources in _arrays.placed(table, state)
              if state is None or sources != {Source(state, (name,))}]
     if not moved:
         return state
-    names = [str(n) for n in table.schema.names]
-    inputs: list[StepInput] = []
-    column_map: dict[str, tuple[tuple[int, str], ...]] = {}
-    if state is not None:
-        inputs.append(StepInput.of(state))
-        column_map = {c: ((0, c),) for c in names if c in state.classification.columns}
-    for name, sources in moved:
-        pairs: tuple[tuple[int, str], ...] = ()
-        for source in sorted(sources, key=lambda s: (s.state.lineage.name, s.columns)):
-            step = Step(kind=StepKind.DERIVE, operation="pyarrow.array",
-                        inputs=(StepInput.of(source.state),), outputs=(name,),
-                        column_map=FrozenDict({name: tuple((0, c) for c in source.columns)}),
-                        description=f"pyarrow array: {'+'.join(source.columns)} → {name}")
-            inputs.append(StepInput.of(current().inherit(step).state()))
-            pairs = (*pairs, (len(inputs) - 1, name))
-        column_map[name] = pairs
-    step = Step(kind=StepKind.COMBINE, operation="pyarrow.table", inputs=tuple(inputs),
-                outputs=tuple(names), column_map=FrozenDict(column_map))
-    return current().inherit(step).state()
+    return combined("pyarrow.table", state, [str(n) for n in table.schema.names], moved,
+                    derive="pyarrow.array", label="pyarrow array")
 
 
 def as_pandas(table: Any) -> Any:
@@ -225,12 +209,18 @@ def _reader(method: str) -> Make:
             frame = as_pandas(table)
             state = govern_read(method=method, target=source, frame=frame, embedded=embedded,
                                 decided=decided)
-            return carrying(table, state)
+            table = carrying(table, state)
+            if isinstance(source, _IN_MEMORY):  # bytes written to memory and read back
+                _arrays.matched(table)
+            return table
 
         return read
 
     return make
 
+
+# sources in memory: bytes a writer wrote there (no export) and a reader reads back
+_IN_MEMORY = (pa.Buffer, pa.BufferReader, io.BytesIO, bytes, bytearray, memoryview)
 
 # readers that decompress a file named like a compressed one (x.csv.gz), which they cannot do
 # on a sealed file's decrypted stream: Lacuna does it as they would
@@ -503,7 +493,7 @@ def _hooks() -> list[Hook]:
               "_group_by": "pyarrow.TableGroupBy.aggregate"}
     specs += [(owner, name, make, Action.TRANSFORM) for owner, name, make in _compute.hooks()]
     specs += [(owner, name, make, Action.TRANSFORM)
-              for owner, name, make in _arrays.hooks(tracked)]
+              for owner, name, make in (*_arrays.hooks(tracked), *_copies.hooks(tracked))]
     hooks = [Hook(owner, name, outer(make),
                   action, labels.get(name, f"{owner.__name__}.{name}"))
              for owner, name, make, action in specs]

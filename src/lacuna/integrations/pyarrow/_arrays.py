@@ -30,21 +30,29 @@ the array and table methods ``cast``, ``filter``, ``take``, ``sort_by``, ``uniqu
 governed inputs carries the union of their sources (every column of a governed table given
 whole, unless the result is a table with the same column names: then column by column), so the
 strictest class wins. A scalar result (``pc.max``) carries nothing (docs/integrations/frames.md).
+
+Arrow's module functions that copy values into new buffers are hooked too
+(:mod:`._copies`). ``Table.combine_chunks`` cannot be hooked: columns are also indexed by what
+they hold (:func:`index`), and a column whose buffers Lacuna never saw is matched there
+(:func:`_by_content`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lacuna import _bypass
 from lacuna.integrations.frames.hooks import outermost
+from lacuna.integrations.frames.placing import Source
 from lacuna.lineage.state import DataState
+from lacuna.model import ColumnKind
 
 MAX_CHUNKS = 100_000
 MAX_SOURCES = 16  # sources kept per buffer; more are folded into the table-wide ones
@@ -54,30 +62,13 @@ _PROBES = 6
 Make = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Source:
-    """One governed table some values were read from: its state and the columns read. Equal
-    by the state's identity (a state is shared, never copied, and hashing it whole would cost
-    a walk of its lineage on every look-up)."""
-
-    state: DataState
-    columns: tuple[str, ...]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Source) and other.state is self.state and \
-            other.columns == self.columns
-
-    def __hash__(self) -> int:
-        return hash((id(self.state), self.columns))
-
-
 _Key = tuple[int, ...]  # (address, size) of each buffer of a chunk
 _ORIGINS: OrderedDict[_Key, tuple[bytes, frozenset[Source]]] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def _chunks(values: Any) -> Iterator[tuple[_Key, list[pa.Buffer]]]:
-    """Each chunk of an array or chunked array as the buffers it is made of (children's too,
+def _chunks(values: Any) -> Iterator[tuple[Any, _Key, list[pa.Buffer]]]:
+    """Each chunk of an array or chunked array with the buffers it is made of (children's too,
     absent and empty ones left out), keyed by their addresses and sizes. A chunk is keyed by
     all its buffers together: an offsets buffer or a validity bitmap alone says little (any
     four seven-letter strings have the same offsets)."""
@@ -85,7 +76,7 @@ def _chunks(values: Any) -> Iterator[tuple[_Key, list[pa.Buffer]]]:
     for chunk in chunks:
         bufs = [b for b in chunk.buffers() if b is not None and b.size > 0 and b.is_cpu]
         if bufs:
-            yield tuple(v for b in bufs for v in (b.address, b.size)), bufs
+            yield chunk, tuple(v for b in bufs for v in (b.address, b.size)), bufs
 
 
 def _fingerprint(bufs: list[pa.Buffer]) -> bytes:
@@ -104,8 +95,11 @@ def _fingerprint(bufs: list[pa.Buffer]) -> bytes:
     return b"".join(parts)
 
 
-def mark(values: Any, sources: Iterable[Source], *, how: str = "replace") -> None:
-    """Record that the buffers of ``values`` (an array or chunked array) hold ``sources``.
+def mark(values: Any, sources: Iterable[Source], *, how: str = "replace",
+         deep: bool = False) -> None:
+    """Record that the buffers of ``values`` (an array or chunked array) hold ``sources``;
+    ``deep``, each child of a nested chunk too (an Arrow copy's new buffers: a field taken out
+    of a struct ``concat_arrays`` made holds what the struct does).
 
     ``how``:
 
@@ -113,27 +107,33 @@ def mark(values: Any, sources: Iterable[Source], *, how: str = "replace") -> Non
       result, whose ``sources`` include those of any input buffer it shares): an entry for the
       same addresses and bytes is memory freed and reused, and is replaced;
     - ``"merge"`` (values that may be shared with memory Lacuna recorded: ``Table.from_pandas``
-      of a frame over Arrow's own buffers): added to what is recorded, never lowering it;
-    - ``"fill"`` (a tracked table Lacuna looks at): only chunks with no entry, so a column
-      ``set_column`` put there keeps what it holds.
+      of a frame over Arrow's own buffers): added to what is recorded, never lowering it.
     """
     found = frozenset(sources)
     if not found:
         return
-    for key, bufs in _chunks(values):
+    for chunk, key, bufs in _chunks(values):
+        if deep and (pa.types.is_nested(chunk.type) or pa.types.is_dictionary(chunk.type)):
+            for child in _children(chunk):
+                mark(child, found, how=how, deep=True)
         fp = _fingerprint(bufs)
         with _LOCK:
             entry = _ORIGINS.get(key)
             here = found  # this chunk's: a merge adds what this chunk holds, not the last one's
-            if entry is not None and entry[0] == fp:
-                if how == "fill":
-                    continue
-                if how == "merge":
-                    here = found | entry[1]
-            _ORIGINS[key] = (fp, here if len(here) <= MAX_SOURCES else _folded(here))
-            _ORIGINS.move_to_end(key)
-            while len(_ORIGINS) > MAX_CHUNKS:
-                _ORIGINS.popitem(last=False)
+            if how == "merge" and entry is not None and entry[0] == fp:
+                here = found | entry[1]
+            _record(key, fp, here)
+    if isinstance(values, pa.ChunkedArray) and values.num_chunks > 1:
+        index(values, found)
+
+
+def _record(key: _Key, fp: bytes, sources: frozenset[Source]) -> None:
+    """One chunk's entry, newest last, the oldest dropped past :data:`MAX_CHUNKS` (held
+    ``_LOCK``)."""
+    _ORIGINS[key] = (fp, sources if len(sources) <= MAX_SOURCES else _folded(sources))
+    _ORIGINS.move_to_end(key)
+    while len(_ORIGINS) > MAX_CHUNKS:
+        _ORIGINS.popitem(last=False)
 
 
 def _folded(sources: frozenset[Source]) -> frozenset[Source]:
@@ -145,39 +145,209 @@ def _folded(sources: frozenset[Source]) -> frozenset[Source]:
     return frozenset(by_state.values())
 
 
-def origin(values: Any) -> frozenset[Source]:
+# -- values Arrow copies where Lacuna cannot see it ------------------------------------------------
+#
+# ``Table.combine_chunks()`` is a method of a compiled type (``pa.Table`` is immutable: it cannot
+# be hooked) that concatenates each column's chunks into new buffers in C++; other copies leave
+# Arrow and come back unchanged (``to_pylist``, an IPC stream in memory). So each column of a
+# table Lacuna reads, converts or first sees tracked, and each chunked result of several chunks,
+# is also indexed by what it holds, whatever its chunks: its type, length, null count and a
+# digest of its values at :data:`_SPREAD` + 1 positions spread over it. A column none of whose
+# buffers Lacuna recorded that matches is taken for it, at the boundary and as an input of a
+# hooked function (fail closed: public values of the same type and length, equal at every
+# probe, are taken for the governed ones too).
+
+MAX_CONTENTS = 10_000
+_SPREAD = 16
+_Look = tuple[Any, int, int]  # (type, length, hash of the first value): a cheap first look
+_CONTENT: OrderedDict[bytes, tuple[_Look, frozenset[Source]]] = OrderedDict()
+_LOOKS: Counter[_Look] = Counter()  # the entries' first looks
+_SIZES: Counter[tuple[Any, int]] = Counter()  # and their types and lengths: cheaper still
+
+
+def _look(values: Any) -> _Look | None:
+    """The first look at what ``values`` hold: type, length, first value."""
+    n = len(values)
+    if n < 2 or pa.types.is_nested(values.type) or pa.types.is_dictionary(values.type):
+        return None
+    try:
+        first = values[0].as_py()
+    except (pa.ArrowException, TypeError, ValueError):  # a type with no Python value
+        return None
+    return values.type, n, hash(repr(first))
+
+
+def _content(values: Any) -> bytes | None:
+    """A digest of what ``values`` hold, independent of how they are chunked (None: a type
+    Arrow cannot take from)."""
+    n = len(values)
+    at = sorted({0, n - 1, *(n * k // _SPREAD for k in range(1, _SPREAD))})
+    try:
+        with _bypass.bypass(), outermost():
+            picked = values.take(at).to_pylist()
+    except (pa.ArrowException, TypeError, ValueError):  # a type Arrow cannot take from
+        return None
+    seen = repr((str(values.type), n, values.null_count, picked)).encode()
+    return hashlib.blake2b(seen, digest_size=16).digest()
+
+
+def index(values: Any, sources: frozenset[Source]) -> None:
+    """Index values as holding ``sources`` by what they hold (added to what is indexed)."""
+    look = _look(values) if sources else None
+    digest = _content(values) if look is not None else None
+    if look is None or digest is None:
+        return
+    with _LOCK:
+        before = _CONTENT.pop(digest, None)
+        if before is None:
+            _LOOKS[look] += 1
+            _SIZES[look[:2]] += 1
+        _CONTENT[digest] = (look, sources if before is None else _folded(before[1] | sources))
+        while len(_CONTENT) > MAX_CONTENTS:
+            _, (dropped, _) = _CONTENT.popitem(last=False)
+            _forget(_LOOKS, dropped)
+            _forget(_SIZES, dropped[:2])
+
+
+def _forget(counts: Counter[Any], key: Any) -> None:
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]
+
+
+def _by_content(values: Any) -> frozenset[Source]:
+    """The sources of values whose buffers Lacuna never saw, matched by what they hold: those
+    that class the values above public only (a match is evidence for a stricter class, never
+    for a laxer one than their names and values give)."""
+    if not _SIZES or (values.type, len(values)) not in _SIZES:
+        return frozenset()
+    look = _look(values)
+    if look is None or look not in _LOOKS:
+        return frozenset()
+    digest = _content(values)
+    entry = _CONTENT.get(digest) if digest is not None else None
+    if entry is None:
+        return frozenset()
+    return frozenset(s for s in entry[1] if any(
+        (c := s.state.classification.columns.get(name)) is not None and
+        c.classification is not ColumnKind.PUBLIC for name in s.columns))
+
+
+def origin(values: Any, *, deep: bool = False) -> frozenset[Source]:
     """The sources of an array or chunked array: those of every chunk made of the buffers of
-    values read from governed tables (empty: none)."""
+    values read from governed tables (empty: none). ``deep``: a nested chunk not recorded
+    whole (a struct ``Table.to_struct_array`` made of a table's columns, a list, a
+    dictionary) holds what its children hold; for the values an Arrow copy is made of and for
+    a table about to be classified, not for ``pyarrow.compute`` inputs, whose zero-copy
+    results (``struct_field``) share a child's buffers and would record every field there."""
     if not isinstance(values, (pa.Array, pa.ChunkedArray)) or not _ORIGINS:
         return frozenset()
     found: set[Source] = set()
-    for key, bufs in _chunks(values):
+    for chunk, key, bufs in _chunks(values):
         entry = _ORIGINS.get(key)
         if entry is not None and entry[0] == _fingerprint(bufs):
             found |= entry[1]
-    return frozenset(found)
+        elif deep and (pa.types.is_nested(chunk.type) or pa.types.is_dictionary(chunk.type)):
+            for child in _children(chunk):
+                found |= origin(child, deep=True)
+    return frozenset(found) if found else _by_content(values)
+
+
+def _children(chunk: Any) -> list[Any]:
+    """The arrays a nested chunk is made of (a struct's fields, a list's values, a
+    dictionary's indices and values)."""
+    if isinstance(chunk, pa.StructArray):
+        return [chunk.field(i) for i in range(chunk.type.num_fields)]
+    if isinstance(chunk, pa.DictionaryArray):
+        return [chunk.indices, chunk.dictionary]
+    values = getattr(chunk, "values", None)  # lists, maps, run-end encoded
+    return [values] if isinstance(values, pa.Array) else []
 
 
 def mark_table(table: Any, state: DataState, *, how: str = "replace") -> None:
     """Record each column of ``table`` (a table or record batch carrying ``state``) as that
-    column of ``state`` (``how``: as :func:`mark`)."""
+    column of ``state`` (``how``: as :func:`mark`), and index it by what it holds."""
     if not isinstance(table, (pa.Table, pa.RecordBatch)):
         return
     for name, column in zip(table.schema.names, table.columns, strict=True):
-        mark(column, (Source(state, (str(name),)),), how=how)
+        sources = frozenset((Source(state, (str(name),)),))
+        mark(column, sources, how=how)
+        if not isinstance(column, pa.ChunkedArray) or column.num_chunks < 2:
+            index(column, sources)  # (several chunks: mark indexed it)
 
 
-def placed(table: Any) -> list[tuple[str, frozenset[Source]]]:
+def matched(table: Any) -> None:
+    """A table read back from bytes in memory (an IPC, Parquet or CSV buffer Lacuna did not
+    export): each column that matches, by what it holds, values recorded before holds them
+    too (added to what it holds)."""
+    if not _SIZES:
+        return
+    for column in table.columns:
+        found = _by_content(column)
+        if found:
+            mark(column, found, how="merge")
+
+
+def placed(table: Any, state: DataState | None = None) -> list[tuple[str, frozenset[Source]]]:
     """Each column of ``table`` whose buffers hold values read from governed tables, with
-    their sources."""
-    if not _ORIGINS:
+    their sources. A column none of whose chunks Lacuna recorded is matched by what it holds
+    (a copy: ``Table.combine_chunks``). With ``state`` (the table's tracked state), chunks with
+    no entry are recorded first, as what that match found or else as that column of ``state``
+    (a table Arrow made without Python, a dataset's ``to_table``: its arrays are recorded when
+    Lacuna looks at it), in the same pass: each chunk is fingerprinted once."""
+    if state is None and not _ORIGINS:
         return []
     out: list[tuple[str, frozenset[Source]]] = []
     for name, column in zip(table.schema.names, table.columns, strict=True):
-        found = origin(column)
+        found: set[Source] = set()
+        fresh: list[tuple[_Key, bytes]] = []
+        for chunk, key, bufs in _chunks(column):
+            fp = _fingerprint(bufs)
+            entry = _ORIGINS.get(key)
+            if entry is not None and entry[0] == fp:
+                found |= entry[1]
+                continue
+            fresh.append((key, fp))
+            if pa.types.is_nested(chunk.type) or pa.types.is_dictionary(chunk.type):
+                for child in _children(chunk):
+                    found |= origin(child, deep=True)
+        if fresh or not found:
+            copied = _by_content(column) if not found else frozenset()
+            own = frozenset((Source(state, (str(name),)),)) if state is not None else copied
+            fill = copied | own  # what the table says of the column, never lowered by a match
+            found |= fill
+            if fresh and fill:
+                with _LOCK:
+                    for key, fp in fresh:
+                        _record(key, fp, fill)
+                if not copied:  # first seen here: indexed for the copies Arrow makes of it
+                    index(column, frozenset(found))
         if found:
-            out.append((str(name), found))
+            out.append((str(name), frozenset(found)))
     return out
+
+
+def mark_new(values: Any, sources: frozenset[Source], shared: set[_Key]) -> None:
+    """Record the chunks of ``values`` not among ``shared`` (:func:`chunk_keys` of the inputs)
+    as holding ``sources``: an input's chunk, public or not, keeps its own entry."""
+    for chunk, key, bufs in _chunks(values):
+        if key not in shared:
+            if pa.types.is_nested(chunk.type) or pa.types.is_dictionary(chunk.type):
+                for child in _children(chunk):
+                    mark_new(child, sources, shared)
+            fp = _fingerprint(bufs)
+            with _LOCK:
+                _record(key, fp, sources)
+
+
+def chunk_keys(values: Any) -> set[_Key]:
+    """The keys of the chunks of an array or chunked array (no bytes read)."""
+    return {key for _, key, _ in _chunks(values)}
+
+
+def recording() -> bool:
+    """Whether any values are recorded (else nothing can hold governed values)."""
+    return bool(_ORIGINS)
 
 
 # -- pyarrow.compute --------------------------------------------------------------------------
@@ -206,15 +376,18 @@ def _whole(table: Any, state_of: Callable[[Any], DataState | None]) -> frozenset
 
 
 def _inputs(args: Sequence[Any], kwargs: dict[str, Any],
-            state_of: Callable[[Any], DataState | None]) -> tuple[frozenset[Source], list[Any]]:
+            state_of: Callable[[Any], DataState | None]
+            ) -> tuple[frozenset[Source], list[tuple[Any, frozenset[Source]]]]:
+    """The sources of a call's array and table arguments, and each table with its own."""
     found: set[Source] = set()
-    tables: list[Any] = []
+    tables: list[tuple[Any, frozenset[Source]]] = []
     for item in _flatten((*args, *kwargs.values())):
         if isinstance(item, (pa.Array, pa.ChunkedArray)):
             found |= origin(item)
         elif isinstance(item, (pa.Table, pa.RecordBatch)):
-            tables.append(item)
-            found |= _whole(item, state_of)
+            whole = _whole(item, state_of)
+            tables.append((item, whole))
+            found |= whole
     return frozenset(found), tables
 
 
@@ -236,10 +409,10 @@ def compute(original: Callable[..., Any], state_of: Callable[[Any], DataState | 
             mark(result, sources)
             return result
         names = list(result.schema.names)
-        if len(tables) == 1 and names == list(tables[0].schema.names) and \
-                len(sources) == len(_whole(tables[0], state_of)):
+        if len(tables) == 1 and names == list(tables[0][0].schema.names) and \
+                len(sources) == len(tables[0][1]):
             # a table in, the same columns out (take, filter, drop_null, sort): column by column
-            for name, before, after in zip(names, tables[0].columns, result.columns,
+            for name, before, after in zip(names, tables[0][0].columns, result.columns,
                                            strict=True):
                 column = origin(before) or frozenset(
                     Source(s.state, (name,)) for s in sources if name in s.columns)
@@ -284,7 +457,10 @@ def clear() -> None:
     """Forget every recorded buffer (tests)."""
     with _LOCK:
         _ORIGINS.clear()
+        _CONTENT.clear()
+        _LOOKS.clear()
+        _SIZES.clear()
 
 
-__all__ = ["MAX_CHUNKS", "Source", "clear", "compute", "hooks", "mark", "mark_table", "origin",
-           "placed"]
+__all__ = ["MAX_CHUNKS", "MAX_CONTENTS", "Source", "chunk_keys", "clear", "compute", "hooks",
+           "index", "mark", "mark_new", "mark_table", "matched", "origin", "placed", "recording"]

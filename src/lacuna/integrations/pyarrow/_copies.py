@@ -1,0 +1,134 @@
+"""Arrow's module functions that copy values into new buffers keep what the values held.
+
+``pa.concat_arrays`` (and ``ChunkedArray.combine_chunks``, which calls it by ``pyarrow.lib``'s
+own name: both names are hooked), ``pa.array`` of an array or chunked array,
+``pa.concat_batches`` and ``pa.concat_tables`` (whose columns share the inputs' chunks unless
+``promote_options`` casts them) copy values into new buffers in C++, where the buffers recorded
+by :mod:`._arrays` are not found again: a salary combined into one chunk and renamed was
+classified from its new name and values. Each hook records its result as holding what its
+inputs held (an input's own chunks, shared, keep their entry). ``pa.chunked_array`` copies
+nothing, but a result of several chunks is indexed by what it holds (:func:`._arrays.index`),
+for the copy ``Table.combine_chunks`` (a compiled method, not hookable) makes of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from lacuna.integrations.frames.hooks import outermost
+from lacuna.integrations.pyarrow._arrays import (
+    Source,
+    chunk_keys,
+    index,
+    mark,
+    mark_new,
+    origin,
+    recording,
+)
+from lacuna.lineage.state import DataState
+
+Make = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _own(data: Any, name: str, state_of: Callable[[Any], DataState | None]) -> set[Source]:
+    """What column ``name`` of a table or batch holds: its buffers' sources and, when the
+    table is tracked, that column of its state."""
+    found = set(origin(data.column(name), deep=True))
+    state = state_of(data)
+    if state is not None:
+        found.add(Source(state, (name,)))
+    return found
+
+
+def concat_arrays(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pa.concat_arrays(arrays)``, which ``ChunkedArray.combine_chunks`` calls (through
+    ``pyarrow.lib``'s own name, hooked too): new buffers holding every input's values."""
+
+    def call(arrays: Any, *args: Any, **kwargs: Any) -> Any:
+        given = list(arrays) if isinstance(arrays, (list, tuple, Iterator)) else arrays
+        with outermost():
+            result = original(given, *args, **kwargs)
+        if recording() and isinstance(given, list):
+            mark(result, [s for a in given for s in origin(a, deep=True)], deep=True)
+        return result
+
+    return call
+
+
+def chunked_array(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pa.chunked_array(arrays)``: its chunks are the arrays' own (found by their buffers);
+    a result of several is indexed by what it holds, for the copy ``Table.combine_chunks``
+    makes of it."""
+
+    def call(arrays: Any, *args: Any, **kwargs: Any) -> Any:
+        given = list(arrays) if isinstance(arrays, (list, tuple, Iterator)) else arrays
+        with outermost():
+            result = original(given, *args, **kwargs)
+        if recording() and isinstance(given, list) and isinstance(result, pa.ChunkedArray) and \
+                result.num_chunks > 1:
+            index(result, frozenset(s for a in given for s in origin(a, deep=True)))
+        return result
+
+    return call
+
+
+def array(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pa.array(values)``: given an Arrow array or chunked array (which it copies into one
+    array when it has several chunks), the result holds what the values held."""
+
+    def call(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        with outermost():
+            result = original(obj, *args, **kwargs)
+        if recording() and isinstance(obj, (pa.Array, pa.ChunkedArray)):
+            mark(result, origin(obj, deep=True), how="merge", deep=True)
+        return result
+
+    return call
+
+
+def _concatenated(state_of: Callable[[Any], DataState | None]) -> Make:
+    """``pa.concat_tables(tables)`` and ``pa.concat_batches(batches)``: each column of the
+    result holds what the same-named column of every input held. ``concat_tables`` shares the
+    inputs' chunks (found by their buffers, left as they are) unless it promotes types
+    (``promote_options``: cast, new buffers); ``concat_batches`` copies."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(items: Any, *args: Any, **kwargs: Any) -> Any:
+            given = list(items) if isinstance(items, (list, tuple, Iterator)) else items
+            with outermost():
+                result = original(given, *args, **kwargs)
+            if not recording() or not isinstance(given, list) or \
+                    not isinstance(result, (pa.Table, pa.RecordBatch)):
+                return result
+            inputs = [t for t in given if isinstance(t, (pa.Table, pa.RecordBatch))]
+            shared = {key for t in inputs for column in t.columns for key in chunk_keys(column)}
+            for name, column in zip(result.schema.names, result.columns, strict=True):
+                found = frozenset(s for t in inputs if name in t.schema.names
+                                  for s in _own(t, str(name), state_of))
+                if found:
+                    mark_new(column, found, shared)
+                    if isinstance(column, pa.ChunkedArray) and column.num_chunks > 1:
+                        index(column, found)
+            return result
+
+        return call
+
+    return make
+
+
+def hooks(state_of: Callable[[Any], DataState | None]) -> list[tuple[Any, str, Make]]:
+    """Arrow's copying functions to hook (``pyarrow.lib``'s ``concat_arrays`` too, which
+    ``ChunkedArray.combine_chunks`` calls)."""
+    copying = _concatenated(state_of)
+    specs: list[tuple[Any, str, Make]] = [
+        (pa, "concat_arrays", concat_arrays), (pa.lib, "concat_arrays", concat_arrays),
+        (pa, "array", array), (pa, "chunked_array", chunked_array)]
+    specs += [(pa, name, copying) for name in ("concat_tables", "concat_batches")
+              if hasattr(pa, name)]
+    return specs
+
+
+__all__ = ["array", "chunked_array", "concat_arrays", "hooks"]
