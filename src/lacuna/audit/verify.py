@@ -29,6 +29,7 @@ read the signing key: see ``docs/audit.md``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, inspect, select
@@ -121,7 +122,7 @@ def _check_row(row: Any, seq: int, prev: str, keyring: Keyring) -> tuple[int, st
     return None
 
 
-def intact_records(conn: Connection, rows: list[Any], keyring: Keyring) -> list[Any]:
+def intact_records(conn: Connection, rows: Sequence[Any], keyring: Keyring) -> list[Any]:
     """Of ``rows`` (records read with every column but ``operation_id``), the ones that pass
     :func:`verify_chain`'s checks of one record: their body matches their hash and is signed,
     says their ``seq``, matches their columns, and they link to the record before them as it
@@ -142,6 +143,11 @@ def intact_records(conn: Connection, rows: list[Any], keyring: Keyring) -> list[
         if prev is not None and _check_row(row, seq, prev, keyring) is None:
             out.append(row)
     return out
+
+
+def record_columns() -> list[Any]:
+    """The columns :func:`intact_records` needs: every one but ``operation_id``."""
+    return [c for c in records.c if c.name != "operation_id"]
 
 
 def verify_chain(conn: Connection, keyring: Keyring) -> VerifyReport:

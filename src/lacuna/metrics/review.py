@@ -141,11 +141,8 @@ def review_queue(
         if target is None:
             continue
         item = _item(record, fb, target, reviews.get(record.id))
-        if policy and item.policy_id != policy:
-            continue
-        if status != "all" and item.status != status:
-            continue
-        items.append(item)
+        if _shown(item, policy, status):
+            items.append(item)
     return sorted(items, key=lambda i: i.reported_at, reverse=True)
 
 
@@ -209,15 +206,19 @@ def review_page(
         reviews = _reviews_of(gov, [record for record, _, _ in found])
         for record, fb, target in found:
             item = _item(record, fb, target, reviews.get(record.id))
-            if policy and item.policy_id != policy:
-                continue
-            if status != "all" and item.status != status:
+            if not _shown(item, policy, status):
                 continue
             items.append(item)
             if len(items) > limit:
                 return items[:limit], True
         if len(batch) < PAGE_READ:
             return items, False
+
+
+def _shown(item: ReviewItem, policy: str | None, status: str) -> bool:
+    """Whether ``item`` passes the queue's filters: its policy (any when None or empty) and
+    its status (``all``: any)."""
+    return (not policy or item.policy_id == policy) and status in ("all", item.status)
 
 
 def _reviews_of(gov: Governor, reports: list[AuditRecord]) -> dict[str, Review]:

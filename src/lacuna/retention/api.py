@@ -400,25 +400,19 @@ def _trail_holds(ctx: Context) -> tuple[list[Hold], set[str]]:
     ever placed there, from records that verify."""
     from sqlalchemy import select
 
-    from lacuna.audit.record import chain_hash, link_payload
     from lacuna.audit.schema import records
-    from lacuna.audit.store import CHAIN
+    from lacuna.audit.verify import intact_records, record_columns
 
     audit = ctx.audit
-    stmt = (select(records.c.seq, records.c.body, records.c.prev_hash, records.c.hash,
-                   records.c.signature)
+    stmt = (select(*record_columns())
             .where(records.c.action == KIND,
                    records.c.body.contains('"event":"hold-', autoescape=True))
             .order_by(records.c.seq))
     placed: dict[str, Hold] = {}
     ever: set[str] = set()
-    with audit.snapshot() as conn:
-        rows = conn.execute(stmt).all()
-    keyring = audit.keyring
+    with audit.snapshot() as conn:  # an edited or forged record: `lacuna audit verify` names it
+        rows = intact_records(conn, conn.execute(stmt).all(), audit.keyring)
     for row in rows:
-        if chain_hash(row.prev_hash, row.body) != row.hash or not keyring.verify(
-                link_payload(CHAIN, row.seq, row.hash), row.signature):
-            continue  # an edited or forged record: `lacuna audit verify` names it
         try:
             body = json.loads(row.body)
             event, held = body["what"]["event"], body["retention"]

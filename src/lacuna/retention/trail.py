@@ -133,27 +133,21 @@ def read_trail(store: AuditStore) -> Evidence:
     """One pass over the verified records of the trail (see the module docstring)."""
     from sqlalchemy import select
 
-    from lacuna.audit.record import chain_hash, link_payload
     from lacuna.audit.schema import records
-    from lacuna.audit.store import CHAIN
+    from lacuna.audit.verify import intact_records, record_columns
 
-    stmt = (select(records.c.seq, records.c.body, records.c.prev_hash, records.c.hash,
-                   records.c.signature)
+    stmt = (select(*record_columns())
             .where(records.c.action.in_(("read", *WRITES, KIND)))
             .order_by(records.c.seq))
     report = store.verify()
-    with store.snapshot() as conn:
-        rows = conn.execute(stmt).all()
-    keyring = store.keyring
+    with store.snapshot() as conn:  # an edited or forged record: `lacuna audit verify` names it
+        rows = intact_records(conn, conn.execute(stmt).all(), store.keyring)
     out = Evidence(problem=None if report.ok else (
         f"record #{report.first_bad}: {report.problem}" if report.first_bad is not None
         else report.problem or "it does not verify"))
     oldest_read: dict[str, dict[Tier, Seen]] = {}  # session -> tier -> the oldest data read
     ended: dict[str, tuple[Seen | None, Recorded | None, Recorded | None]] = {}
     for row in rows:
-        if chain_hash(row.prev_hash, row.body) != row.hash or not keyring.verify(
-                link_payload(CHAIN, row.seq, row.hash), row.signature):
-            continue  # an edited or forged record: `lacuna audit verify` names it
         try:
             body = json.loads(row.body)
             what, when = body["what"], _when(body["when"])
