@@ -130,7 +130,10 @@ def test_demo_runs_the_whole_scenario():
         assert expected in result.output
     # each allowed export's outcome names the decision it completes, not a second "allowed"
     table = result.output[result.output.index("lacuna audit list"):]
-    assert re.search(r"^ *4 .* allowed .*\n *5 .* done \(#4\)", table, re.MULTILINE), table
+    # #1: the configuration the demo runs under (its governed folder is not the default's)
+    assert re.search(r"^ *1 .* configure .* configuration [0-9a-f]{16}: \d+ setting\(s\) changed",
+                     table, re.MULTILINE), table
+    assert re.search(r"^ *5 .* allowed .*\n *6 .* done \(#5\)", table, re.MULTILINE), table
 
 
 def test_demo_writes_nothing_outside_its_sandbox(tmp_path):

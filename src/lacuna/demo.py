@@ -212,6 +212,11 @@ def _show_audit(console: Console) -> bool:
         if r.kind == "outcome":  # how the operation decided in record #N ended
             done = "done" if r.status == "succeeded" else "[red]failed[/red]"
             verdict = f"{done} (#{seq_of.get(r.outcome_of or '', '?')})"
+        elif r.kind == "config":  # the settings the demo runs under (lacuna audit config)
+            detail = r.data.get("config") or {}
+            where = (f"configuration {detail.get('revision')}: "
+                     f"{len(detail.get('changes') or ())} setting(s) changed")
+            verdict = "recorded"
         table.add_row(
             str(r.seq), r.user_id, r.action, where, r.tier or "—", verdict, r.policy_id or ""
         )

@@ -653,6 +653,22 @@ def test_outcomes_are_appended_to_the_callers_own_decisions(app_client) -> None:
     assert stored.user_id == "ana"
 
 
+def test_an_outcome_is_appended_only_to_a_decision_not_to_an_event(app_client) -> None:
+    """An event of ana's on the trail (an exception request, a configuration) is no decision:
+    AuditRecord.kind said "decision" for every event, so an outcome of one got through to
+    reading an operation out of it."""
+    from lacuna.audit.record import event_body
+
+    client, h = app_client.client, app_client.headers
+    event = app_client.state.governor.audit.record_event(event_body(
+        "exception", user=("ana", "analyst"), session="s",
+        what={"action": "exception", "event": "requested"}, reasoning="a request"))
+    assert event.kind == "exception"
+    r = client.post("/api/v1/audit/outcomes", json={"of": event.id}, headers=h("ana"))
+    assert r.status_code == 404, r.text
+    assert "no decision record" in r.json()["detail"]
+
+
 def test_fast_lane_answers_like_the_routes(app_client) -> None:
     """The decision routes' fast lane (lacuna.server.fastlane): the same answers, each one
     counted and logged, a cached Data API answer with its own decision id; anything unusual

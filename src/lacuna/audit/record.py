@@ -315,8 +315,12 @@ class AuditRecord:
 
     @property
     def kind(self) -> str:
-        """``decision`` (the policy's answer, before the operation) or ``outcome`` (after)."""
-        return OUTCOME if self.data.get("kind") == OUTCOME else "decision"
+        """``decision`` (the policy's answer, before the operation), ``outcome`` (after), or
+        the kind of an event that is no operation (``config``, ``exception``, ``identity``,
+        ``retention``, ``lineage``, ...: its body's ``kind``). Events were ``decision`` here
+        before, which counted a user's creation or a configuration as a decision."""
+        kind = self.data.get("kind")
+        return "decision" if kind is None else str(kind)
 
     @property
     def outcome_of(self) -> str | None:

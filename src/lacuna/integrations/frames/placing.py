@@ -5,8 +5,9 @@ keep where their values were read from: one :class:`Source` per frame (its state
 columns read). When such values enter a frame, the step is the one the same computation written
 as a select would have been: for each source, ``source.select(<computation>.alias(name))`` (a
 ``DERIVE`` step, :func:`derived`), combined with the frame they entered (a ``COMBINE`` step,
-:func:`combined`), both through ``Governor.inherit``: the decision, the audit record and the
-lineage see the salary behind ``x``. The pyarrow integration (:mod:`lacuna.integrations.pyarrow`)
+:func:`state_with_placed`; the rule itself is :func:`lacuna.lineage.rules.combine`), both
+through ``Governor.inherit``: the decision, the audit record and the lineage see the salary
+behind ``x``. The pyarrow integration (:mod:`lacuna.integrations.pyarrow`)
 and the polars one (:mod:`lacuna.integrations.polars._series`) both describe it here.
 """
 
@@ -62,8 +63,8 @@ def derived(source: Source, out: str, *, operation: str, label: str, how: str = 
     return StepInput.of(current().inherit(step).state())
 
 
-def combined(operation: str, target: DataState | None, outputs: Sequence[str],
-             placed: Sequence[Placed], *, derive: str, label: str) -> DataState:
+def state_with_placed(operation: str, target: DataState | None, outputs: Sequence[str],
+                      placed: Sequence[Placed], *, derive: str, label: str) -> DataState:
     """The frame with columns ``outputs`` that ``placed`` values entered: ``target`` (the state
     of the frame they entered, None when there was none or it is untracked) combined with each
     placement derived from its sources (:func:`derived`), output column ``column`` from the
@@ -92,4 +93,4 @@ def combined(operation: str, target: DataState | None, outputs: Sequence[str],
     return current().inherit(step).state()
 
 
-__all__ = ["Placed", "Source", "combined", "derived"]
+__all__ = ["Placed", "Source", "derived", "state_with_placed"]

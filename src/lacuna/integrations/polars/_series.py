@@ -27,7 +27,7 @@ from typing import Any
 
 import polars as pl
 
-from lacuna.integrations.frames.placing import Placed, Source, combined, derived
+from lacuna.integrations.frames.placing import Placed, Source, derived, state_with_placed
 from lacuna.integrations.frames.state import STATES, WeakRegistry
 from lacuna.integrations.polars import _ops
 from lacuna.integrations.polars._ops import _flatten, columns_of, state
@@ -236,7 +236,7 @@ def place(operation: str, target: DataState | None, result: Any,
     placed = [Placed(out, values.sources, values.description)
               for out, values in placements if out in outputs]
     if placed:
-        STATES.set(result, combined(operation, target, outputs, placed,
+        STATES.set(result, state_with_placed(operation, target, outputs, placed,
                                     derive="polars.Series", label="polars Series"))
 
 

@@ -68,7 +68,7 @@ from lacuna.integrations.frames.io import (
     metadata_with,
     read_source,
 )
-from lacuna.integrations.frames.placing import Placed, Source, combined
+from lacuna.integrations.frames.placing import Placed, Source, state_with_placed
 from lacuna.integrations.frames.state import STATES, effective
 from lacuna.integrations.pyarrow import _arrays, _compute, _copies, _raw, _streams
 from lacuna.lineage.frames import attach, effective_state
@@ -132,14 +132,14 @@ def _with_arrays(table: Any, state: DataState | None) -> DataState | None:
     hold governed values other than the ones ``state`` already says they are: each source as
     the select it amounts to on its table (a ``DERIVE`` step), combined with the table (a
     ``COMBINE`` step), as polars does for a Series placed in a frame
-    (:func:`lacuna.integrations.frames.placing.combined`). A tracked table's chunks not
+    (:func:`lacuna.integrations.frames.placing.state_with_placed`). A tracked table's chunks not
     recorded yet are recorded as its columns in the same pass (:func:`._arrays.placed`)."""
     moved = [Placed(name, sorted(sources, key=lambda s: (s.state.lineage.name, s.columns)))
              for name, sources in _arrays.placed(table, state)
              if state is None or sources != {Source(state, (name,))}]
     if not moved:
         return state
-    return combined("pyarrow.table", state, [str(n) for n in table.schema.names], moved,
+    return state_with_placed("pyarrow.table", state, [str(n) for n in table.schema.names], moved,
                     derive="pyarrow.array", label="pyarrow array")
 
 

@@ -86,7 +86,7 @@ class AuditRow:
     role: str
     action: str
     allowed: bool
-    kind: str  # "decision" or "outcome"
+    kind: str  # "decision", "outcome" or an event's kind ("config", "exception", ...)
     policy_id: str
     tier: str
     sources: tuple[str, ...]
