@@ -1,7 +1,8 @@
 """What the audit trail says about governed files, for retention.
 
-Only records whose hash and signature verify count (an edited or forged record is named by
-``lacuna audit verify``), read in the trail's order, once per plan. A record deleted from the
+Only intact records count (:func:`lacuna.audit.verify.intact_records`: the body matches its
+hash and signature, says its ``seq`` and links to the record before it; an edited or forged
+record is named by ``lacuna audit verify``), read in the trail's order, once per plan. A record deleted from the
 trail leaves nothing to skip, so the whole trail is verified first (``AuditStore.verify``):
 when it does not verify, ``Evidence.problem`` says why, and what the trail would have said is
 not known (the plan keeps nothing silently then: :func:`lacuna.retention.plan.against_record`).
