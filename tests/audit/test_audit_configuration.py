@@ -260,3 +260,22 @@ def test_an_event_first_on_the_trail_comes_after_the_configuration(tmp_path: Pat
     # the store that records the configuration stamps every record after it
     _export(gov, tmp_path / "out.csv")
     assert _trail(tmp_path)[2]["decision"]["config_revision"] == revision(snapshot(config))
+
+
+def test_leaving_production_fewer_samples_and_a_dataset_transform_loosen(tmp_path: Path) -> None:
+    src = tmp_path / "customers.csv"
+    src.write_text("email\nann@example.com\n")
+    dataset = {"source": str(src), "approved_by": "dpo", "transform": "anonymize"}
+    strict = _config(tmp_path, environment="production", datasets={"crm": dataset})
+    loose = _config(tmp_path, environment="staging", classification={"sample_rows": 10},
+                    datasets={"crm": {**dataset, "transform": {"email": "mask"}}})
+    found = {c.path: c.loosens for c in changes(snapshot(strict), snapshot(loose))}
+    assert found["environment"].startswith("the environment changed from production to staging")
+    assert found["classification.sample_rows"] == (
+        "the rows sampled for value evidence lowered from 1000 to 10")
+    assert found["datasets.entries.crm.transform.email"].startswith("what a registered dataset")
+    # the other way round: back to production and more samples tighten (unmarked); any change
+    # of what a registered dataset hands out is marked, whichever way
+    back = changes(snapshot(loose), snapshot(strict))
+    assert {c.path for c in back if c.loosens} == {
+        "datasets.entries.crm.transform", "datasets.entries.crm.transform.email"}

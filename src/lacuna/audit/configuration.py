@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lacuna.audit.record import canonical_json, event_body
+from lacuna.errors import LacunaError
 from lacuna.model import Tier
 from lacuna.redact import redact_url
 
@@ -204,6 +205,12 @@ def _not(value: Any, what: str) -> Callable[[Any, Any], str]:
 # (dotted path pattern, rule(before, after) -> why it loosens, or ""): the first pattern that
 # matches a changed path decides. Every other change is listed without a mark.
 LOOSENING: tuple[tuple[str, Callable[[Any, Any], str]], ...] = (
+    ("environment", lambda was, now: f"the environment changed from production to {now} "
+     "(the per-environment policies of non-production apply)"
+     if _production(was) and not _production(now) else ""),
+    ("classification.sample_rows", _lower("the rows sampled for value evidence")),
+    ("datasets.entries.*.transform*", lambda _was, _now: "what a registered dataset's "
+     "readers get of its source changed (or a dataset was registered)"),
     ("mode", lambda was, now: f"{_rank(('observe', 'warn', 'enforce'))(was, now)}: denials "
      f"{'only warn' if now == 'warn' else 'are only recorded'}, operations run"
      if _rank(("observe", "warn", "enforce"))(was, now) else ""),
@@ -232,6 +239,15 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str]], ...] = (
     ("proxy.unparsed", _not("deny", "bodies the proxy cannot parse are no longer denied")),
     ("proxy.fingerprints", _switched_off("the proxy's fingerprints")),
 )
+
+
+def _production(environment: Any) -> bool:
+    from lacuna.model import environment_category
+
+    try:
+        return environment_category(str(environment)) == "production"
+    except LacunaError:
+        return False
 
 
 def _loosens(path: str, was: Any, now: Any) -> str:

@@ -2,10 +2,11 @@
 
 Only intact records count (:func:`lacuna.audit.verify.intact_records`: the body matches its
 hash and signature, says its ``seq`` and links to the record before it; an edited or forged
-record is named by ``lacuna audit verify``), read in the trail's order, once per plan. A record deleted from the
-trail leaves nothing to skip, so the whole trail is verified first (``AuditStore.verify``):
-when it does not verify, ``Evidence.problem`` says why, and what the trail would have said is
-not known (the plan keeps nothing silently then: :func:`lacuna.retention.plan.against_record`).
+record is named by ``lacuna audit verify``), read in the trail's order, once per plan. A
+record deleted from the trail leaves nothing to skip, so the whole trail is verified first
+(``AuditStore.verify``): when it does not verify, ``Evidence.problem`` says why, and what the
+trail would have said is not known (the plan keeps nothing silently then:
+:func:`lacuna.retention.plan.against_record`).
 
 
 - **When data was first seen.** A governed write (a decision record of a ``write`` or
