@@ -133,7 +133,7 @@ class Governor:
         self.config = config if config is not None else load_config()
         self.session = uuid.uuid4().hex[:16]
         self._engine = engine
-        self._audit = self._configuring(audit)
+        self._audit = audit
         self._exceptions: ExceptionStore | None = None
         self._remote_lineage: Any = None
         self._watcher: PolicyWatcher | None = None
@@ -142,6 +142,7 @@ class Governor:
         self._settings_hash: str | None = None
         self._configured = False  # this configuration is on the audit trail
         self._lock = threading.Lock()
+        self._configuring(audit)
         # Whether the code that asks runs in this process, on this stack: the suggested
         # alternatives then use its name for lacuna. A server deciding for clients sets False.
         self.local_callers = True
@@ -517,7 +518,9 @@ class Governor:
         """``store``, set to record this governor's configuration before its first append."""
         from lacuna.audit import AuditStore
 
-        if isinstance(store, AuditStore):
+        # a store that recorded a configuration already (the server's, shared with the
+        # governors acting for its callers) keeps it: its process's configuration governs
+        if isinstance(store, AuditStore) and store.config_revision is None:
             store.before_first_append(self.recording)
         return store
 
@@ -536,13 +539,15 @@ class Governor:
             return store
         with self._lock:
             if not self._configured:
-                self._configured = True
                 from lacuna.audit.configuration import record_configuration
 
+                hook = store.take_first_append()  # its own append must not run it again
                 try:
                     record_configuration(store, self.config, user=self.config.user,
                                          session=self.session)
-                except Exception as exc:
+                    self._configured = True
+                except Exception as exc:  # the next append tries again
+                    store.before_first_append(hook)
                     log.error("could not record the configuration on the audit trail %s: %s",
                               store.where, exc)
         return store

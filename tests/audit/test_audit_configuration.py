@@ -279,3 +279,49 @@ def test_leaving_production_fewer_samples_and_a_dataset_transform_loosen(tmp_pat
     back = changes(snapshot(loose), snapshot(strict))
     assert {c.path for c in back if c.loosens} == {
         "datasets.entries.crm.transform", "datasets.entries.crm.transform.email"}
+
+
+def test_a_declared_role_or_clearance_is_governing_and_a_secret_under_any_name_is_not_kept(
+        tmp_path: Path) -> None:
+    base = _config(tmp_path)
+    raised = _config(tmp_path, user={"id": "ana", "role": "privacy_officer",
+                                     "clearance": "PROPRIETARY"},
+                     governance={"quality_gates": {"client_secret": "hunter2-password"}},
+                     policy={"server": {"url": "https://opa.example.com", "tls_verify": False}})
+    found = {c.path: c.loosens for c in changes(snapshot(base), snapshot(raised))}
+    assert found["user.role"].startswith("the declared role changed from analyst to privacy")
+    assert found["user.clearance"] == (
+        "the declared clearance raised from INTERNAL to PROPRIETARY")
+    back = {c.path: c.loosens for c in changes(snapshot(raised), snapshot(base))}
+    assert back["user.clearance"] == ""  # lowering a clearance loosens nothing
+    assert found["policy.server.url"] == "decisions come from the policy server " \
+        "https://opa.example.com"
+    assert found["policy.server.tls_verify"] == ""  # set with the server: not a change of it
+    assert "hunter2-password" not in json.dumps(snapshot(raised))
+    # the user's id is who, not how: another user with the same settings is the same revision
+    other = _config(tmp_path, user={"id": "bob", "role": "analyst"})
+    assert revision(snapshot(other)) == revision(snapshot(base))
+
+
+def test_a_failed_recording_is_tried_again_and_no_append_overtakes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lacuna.errors import AuditError
+
+    config = _config(tmp_path, mode="warn", classification={"k_anonymity": 6})
+    gov = Governor(config)
+    real = AuditStore.record_event_once
+    calls = {"n": 0}
+
+    def once_locked(self: AuditStore, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise AuditError("database is locked")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AuditStore, "record_event_once", once_locked)
+    _export(gov, tmp_path / "a.csv")  # warn: runs; its records say no revision
+    _export(gov, tmp_path / "b.csv")  # the configuration is recorded before this one
+    kinds = [(b.get("kind"), b["decision"].get("config_revision")) for b in _trail(tmp_path)]
+    rev = revision(snapshot(config))
+    # the decision's append failed to record it first; the outcome's append tried again
+    assert kinds == [(None, None), (KIND, None), ("outcome", rev), (None, rev), ("outcome", rev)]

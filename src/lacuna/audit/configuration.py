@@ -29,6 +29,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,20 +50,27 @@ KIND = "config"
 ACTION = "configure"
 REDACTED = "***"
 
-# Settings that say who this process is, not how it is governed, and the trail's own address
+# What is not governing: the process's user id (who, on every record's ``who``; its declared
+# role, clearance and attributes are governing: policies read them) and the trail's own address
 # (a trail recording where it is says nothing; moving it is seen on the new one by this event).
-_NOT_GOVERNING = frozenset({"user", "source"})
-_NOT_GOVERNING_PATHS = (("audit", "url"),)
+_NOT_GOVERNING_PATHS = (("user", "id"), ("audit", "url"))
 _SECRET_MAPS = frozenset({"headers", "webhook_headers"})
-_SECRET_VALUES = frozenset({"token", "password"})
+# a key whose value is a secret: one ending in such a word (``token``, ``client_secret``,
+# ``api_key``), not a variable's or a key store's name (``token_env``, ``key_id``)
+_SECRET_KEY = re.compile(r"(?:^|_)(?:password|passwd|pwd|secret|token|api_?key|access_?key|"
+                         r"private_?key|credentials?)$", re.IGNORECASE)
 _URLS = frozenset({"url", "dir", "ca_file", "upstream_ca", "checkpoint_log", "path"})
 
 
 def snapshot(config: Config) -> dict[str, Any]:
-    """The settings that govern decisions, as JSON values, with secrets replaced by ``***``."""
-    raw = config.model_dump(mode="json", exclude=set(_NOT_GOVERNING))
+    """The settings that govern decisions, as JSON values, with secrets replaced by ``***``,
+    and the file they were read from (relative paths in it, a dbt project's or a dataset's
+    source, resolve against its folder)."""
+    raw = config.model_dump(mode="json")
     for section, key in _NOT_GOVERNING_PATHS:
         raw.get(section, {}).pop(key, None)
+    if config.source and not config.source.startswith("<"):  # "<config>": given in code
+        raw["source"] = config.source
     return {key: _redacted(key, value) for key, value in raw.items()}
 
 
@@ -82,7 +90,7 @@ def _redacted(key: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_redacted(key, v) for v in value]
     if isinstance(value, str):
-        if key in _SECRET_VALUES:
+        if _SECRET_KEY.search(key):
             return REDACTED
         if key == "webhook":
             scheme, _, rest = value.partition("://")
@@ -232,8 +240,26 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str]], ...] = (
     ("policy.dir", lambda was, now: "the policy bundle is read from another folder"
      if was != now else ""),
     ("policy.server.url", lambda was, now: "decisions no longer come from the policy server"
-     if now is None else "decisions come from another policy server" if was is not None
+     if now is None else f"decisions come from the policy server {now}" if was != now
      else ""),
+    ("*.tls_verify", _switched_off("TLS certificate checks")),
+    ("source", lambda was, now: "the settings are read from another file (relative paths "
+     "in them resolve against its folder)" if was != now else ""),
+    ("user.role", lambda was, now: f"the declared role changed from {was} to {now} "
+     "(policies and detokenize_roles read it)" if was != now else ""),
+    ("user.clearance", lambda was, now: "" if _tier(now, was) == "" else
+     f"the declared clearance raised from {was} to {now}"),
+    ("user.attributes*", lambda was, now: "the declared attributes changed (policies read "
+     "them)" if was != now else ""),
+    ("audit.checkpoint_log", lambda was, now: "the checkpoint log is no longer kept"
+     if was is not None and now is None else ""),
+    ("dbt.verify_manifest", lambda was, now: "dbt manifest verification turned off"
+     if now is False and was is not False else ""),
+    ("anonymize.epsilon", lambda was, now: f"the privacy budget epsilon raised from {was} to "
+     f"{now}" if isinstance(was, (int, float)) and isinstance(now, (int, float)) and now > was
+     else ""),
+    ("classification.cascade.llm.send_samples", lambda was, now: "sample values are sent to "
+     "the LLM" if now is True and was is not True else ""),
     ("storage.encrypt", _switched_off("encryption at rest")),
     ("anonymize.detokenize_roles", _more("roles that may detokenize")),
     ("proxy.unparsed", _not("deny", "bodies the proxy cannot parse are no longer denied")),

@@ -126,6 +126,8 @@ class AuditStore:
         # on (set by lacuna.audit.configuration.record_configuration)
         self.config_revision: str | None = None
         self._first_append: Callable[[], object] | None = None
+        self._first_lock = threading.RLock()  # other appenders wait for the hook to finish
+        self._first_running = False
         if self.path is not None:
             check_sqlite_file(self.path, create=create and not read_only)
         if checkpoint is _UNSET:
@@ -277,19 +279,34 @@ class AuditStore:
 
     # -- append ------------------------------------------------------------------------------
 
-    def before_first_append(self, run: Callable[[], object]) -> None:
-        """Run ``run`` once, before this store's next append (whatever it appends): how a
-        governor records its configuration ahead of its first decision or event
-        (:mod:`lacuna.audit.configuration`). ``run`` must not raise."""
+    def before_first_append(self, run: Callable[[], object] | None) -> None:
+        """Run ``run`` before this store's next append (whatever it appends), until ``run``
+        takes itself off with :meth:`take_first_append`: how a governor records its
+        configuration ahead of its first decision or event (:mod:`lacuna.audit.configuration`;
+        a failure leaves it set, so the next append tries again). Other threads appending
+        meanwhile wait for it. ``run`` must not raise."""
         self._first_append = run
 
+    def take_first_append(self) -> Callable[[], object] | None:
+        """The :meth:`before_first_append` hook, taken off (None: there was none)."""
+        run, self._first_append = self._first_append, None
+        return run
+
     def _first(self) -> None:
-        """Run the :meth:`before_first_append` hook, once; called before a body is built (its
-        ``config_revision`` is set by the hook)."""
-        if self._first_append is not None:
-            run, self._first_append = self._first_append, None
-            if run is not None:  # another thread took it between the two reads
+        """Run the :meth:`before_first_append` hook; called before a body is built (its
+        ``config_revision`` is set by the hook). An append the hook itself makes (on this
+        thread) does not run it again; other threads wait until it has run."""
+        if self._first_append is None:
+            return
+        with self._first_lock:
+            run = self._first_append
+            if run is None or self._first_running:
+                return
+            self._first_running = True
+            try:
                 run()
+            finally:
+                self._first_running = False
 
     def record(self, decision: Decision, operation: Operation, *, session: str) -> AuditRecord:
         """Append one decision (allowed or denied) with its provenance, hash-chained and signed.
