@@ -218,3 +218,21 @@ def test_disable_writes_the_decision_log_before_it_returns(sandbox, sandbox_conf
         log.close()
     assert any(not r["result"]["allowed"] for r in records), records
     assert len(records) >= 2  # the read and the denied export
+
+
+@pytest.mark.parametrize("attr", ["audit", "exceptions"])
+def test_a_server_clients_stores_do_not_deadlock_before_its_engine_is_built(attr: str) -> None:
+    """With ``server:`` set, the audit and exception stores are the server's, reached through
+    its engine; asked for first, they built the engine inside the non-reentrant lock that was
+    building them: the process hung for ever."""
+    import threading
+
+    from lacuna.config import config_from_dict
+
+    gov = Governor(config_from_dict({"server": {"url": "http://127.0.0.1:9", "token": "x"}}))
+    found: list[str] = []
+    worker = threading.Thread(target=lambda: found.append(type(getattr(gov, attr)).__name__),
+                              daemon=True)
+    worker.start()
+    worker.join(10)
+    assert found == [{"audit": "ServerAudit", "exceptions": "ServerExceptions"}[attr]]

@@ -184,7 +184,8 @@ class Governor:
         if self.config.server is not None:
             from lacuna.remote.client import ServerAudit
 
-            return self._once("_audit", lambda: ServerAudit(self.engine))  # type: ignore
+            engine = self.engine  # built first: _once's lock is not reentrant
+            return self._once("_audit", lambda: ServerAudit(engine))  # type: ignore
         return self._once("_audit", lambda: self._configuring(AuditStore(
             self.config.audit_url, checkpoint_log=self.config.audit.checkpoint_log)))
 
@@ -195,8 +196,9 @@ class Governor:
         if self.config.server is not None:
             from lacuna.remote.client import ServerExceptions
 
+            engine = self.engine  # built first: _once's lock is not reentrant
             return self._once("_exceptions",  # type: ignore
-                              lambda: ServerExceptions(self.engine.client))  # type: ignore
+                              lambda: ServerExceptions(engine.client))  # type: ignore
         return self._once("_exceptions", lambda: ExceptionStore(self.config.audit_url))
 
     @property
