@@ -73,7 +73,11 @@ def test_authorised_role_detokenizes_and_is_audited(customers: pd.DataFrame, db:
     assert cls.columns["email"].pii_type == "email"
     assert "PII" in cls.tags
     assert "ANONYMIZED" not in cls.tags
-    [record] = officer.audit.list(limit=None)
+    # first on the trail: the officer's configuration (a declared role is governing: it is
+    # what detokenize_roles reads), marked as loosening
+    record, configured = officer.audit.list(limit=None)
+    assert configured.kind == "config"
+    assert "the declared role changed from analyst to privacy_officer" in configured.reasoning
     assert (record.allowed, record.action, record.user_id) == (True, "read", "ana")
     assert record.policy_id == "lacuna.detokenize"
     assert officer.audit.verify()
