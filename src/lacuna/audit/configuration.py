@@ -210,6 +210,8 @@ def _not(value: Any, what: str) -> Callable[[Any, Any], str]:
     return rule
 
 
+_MODES = _rank(("observe", "warn", "enforce"))
+
 # (dotted path pattern, rule(before, after) -> why it loosens, or ""): the first pattern that
 # matches a changed path decides. Every other change is listed without a mark.
 LOOSENING: tuple[tuple[str, Callable[[Any, Any], str]], ...] = (
@@ -219,9 +221,8 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str]], ...] = (
     ("classification.sample_rows", _lower("the rows sampled for value evidence")),
     ("datasets.entries.*.transform*", lambda _was, _now: "what a registered dataset's "
      "readers get of its source changed (or a dataset was registered)"),
-    ("mode", lambda was, now: f"{_rank(('observe', 'warn', 'enforce'))(was, now)}: denials "
-     f"{'only warn' if now == 'warn' else 'are only recorded'}, operations run"
-     if _rank(("observe", "warn", "enforce"))(was, now) else ""),
+    ("mode", lambda was, now: _MODES(was, now) and f"{_MODES(was, now)}: denials "
+     f"{'only warn' if now == 'warn' else 'are only recorded'}, operations run"),
     ("classification.k_anonymity", _lower("the k-anonymity threshold")),
     ("classification.critical_tier", _tier),
     ("classification.mapping.*.tier", _tier),
@@ -313,11 +314,11 @@ def record_configuration(store: AuditStore, config: Config, *, user: Any, sessio
     """
     settings = snapshot(config)
     rev = revision(settings)
+    said = f"configuration {rev} read from {config.source or 'the embedded defaults'}"
     body = event_body(
         KIND, user=user, session=session, what={"action": ACTION, "event": "configured"},
-        reasoning=f"configuration {rev} read from {config.source or 'the embedded defaults'}",
-        detail={"revision": rev, "source": config.source, "settings": settings,
-                "previous": None, "changes": []})
+        reasoning=said, detail={"revision": rev, "source": config.source,
+                                "settings": settings, "previous": None, "changes": []})
 
     def present(conn: Connection) -> bool:
         before = latest(conn)
@@ -332,10 +333,10 @@ def record_configuration(store: AuditStore, config: Config, *, user: Any, sessio
         loosened = [f"{c.path} ({c.loosens})" for c in found if c.loosens]
         body[KIND].update(previous=was_rev, changes=[c.to_dict() for c in found])
         since = was_rev if before is not None else f"the embedded defaults ({was_rev})"
-        said = f"; {len(found)} setting(s) changed since {since}"
+        reasoning = f"{said}; {len(found)} setting(s) changed since {since}"
         if loosened:
-            said += f"; LOOSENS GOVERNANCE: {'; '.join(loosened)}"
-        body["decision"]["reasoning"] += said
+            reasoning += f"; LOOSENS GOVERNANCE: {'; '.join(loosened)}"
+        body["decision"]["reasoning"] = reasoning  # set whole: the same if asked again
         return False
 
     done = store.record_event_once(body, present)
