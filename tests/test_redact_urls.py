@@ -35,6 +35,11 @@ def free_port() -> int:
     (f"http://opa:8181/v1/data?access_token={SECRET}&x=1", "http://opa:8181/v1/data?access_token=***&x=1"),
     (f"https://h/cb#id_token={SECRET}&state=1", "https://h/cb#id_token=***&state=1"),
     (f"http://h/x?api%5Fkey={SECRET}", "http://h/x?api%5Fkey=***"),
+    # an Azure Functions key and an OAuth authorization code, by their whole name only
+    (f"https://fn.azurewebsites.net/api/hook?code={SECRET}&x=1",
+     "https://fn.azurewebsites.net/api/hook?code=***&x=1"),
+    (f"https://app/cb?state=1&CODE={SECRET}", "https://app/cb?state=1&CODE=***"),
+    ("http://h/x?zipcode=94110&country_code=US", "http://h/x?zipcode=94110&country_code=US"),
     (f"http://h/login?next=https://x/?token={SECRET}", "http://h/login?next=https://x/?token=***"),
     # a libpq key=value DSN: no "://" at all
     (f"host=db user=lacuna password={SECRET} dbname=x",

@@ -11,7 +11,7 @@ redacts more:
 - userinfo: ``user:password@`` becomes ``user:***@``; a lone userinfo that does not look like
   a user name (``https://ghp_0123456789abcdef@host``: a token) becomes ``***@``;
 - ``name=value`` pairs (query, fragment, a libpq ``key=value`` DSN) whose name looks secret
-  (``password``, ``token``, ``sig``, ``api_key``, ``X-Amz-Credential``, ...) keep the name
+  (``password``, ``token``, ``sig``, ``api_key``, ``X-Amz-Credential``, ``code``, ...) keep the name
   and lose the value.
 
 :func:`redact_text` does the same to every URL inside a longer text (an exception's message
@@ -23,8 +23,10 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-_SECRET_KEY = re.compile(r"pass|secret|token|sig|key|credential|auth|session|pwd|jwt",
-                         re.IGNORECASE)
+_SECRET_KEY = re.compile(r"pass|secret|token|sig|key|credential|auth|session|pwd|jwt"
+                         # a key (Azure Functions' ``?code=``) or an OAuth authorization code,
+                         # by whole name: ``zipcode=`` and ``country_code=`` are not secret
+                         r"|^code$", re.IGNORECASE)
 # a name=value pair: after the start, a URL delimiter or white space
 _PAIR = re.compile(r"(?P<lead>^|[?&;#\s,])(?P<key>[^=&?#;\s,]+)=(?P<value>[^&;#\s,]*)")
 # a user name shown as it is: short, and only the characters user names have
