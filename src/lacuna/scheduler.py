@@ -1,6 +1,7 @@
-"""A small in-process scheduler for Lacuna's periodic work: the exceptions sweep and the stored
-refresh schedules of registered datasets. The server starts one (``start()``) and stops it on
-shutdown (``stop()``); ``lacuna.scheduler.for_governor(gov)`` builds the standard job set.
+"""A small in-process scheduler for Lacuna's periodic work: the exceptions sweep, the stored
+refresh schedules of registered datasets and, when ``retention.schedule`` is set, retention.
+The server starts one (``start()``) and stops it on shutdown (``stop()``);
+``lacuna.scheduler.for_governor(gov)`` builds the standard job set.
 
     sched = Scheduler()
     sched.every("sweep", 300, lambda: lacuna.sweep_exceptions())
@@ -307,13 +308,15 @@ class Scheduler:
 # -- Lacuna's jobs -----------------------------------------------------------------------------
 
 SWEEP_JOB = "exceptions:sweep"
+RETENTION_JOB = "retention:apply"
 
 
 def for_governor(gov: Governor, scheduler: Scheduler | None = None) -> Scheduler:
     """A scheduler with Lacuna's jobs: the exceptions sweep (every
-    ``exceptions.sweep_interval_seconds``) and each registered dataset whose ``refresh`` is a
-    schedule (``refresh:<name>``). A dataset with a schedule that cannot be parsed is logged
-    and skipped (``lacuna datasets show`` lists it)."""
+    ``exceptions.sweep_interval_seconds``), each registered dataset whose ``refresh`` is a
+    schedule (``refresh:<name>``) and, when ``retention.schedule`` is set, retention
+    (``retention:apply``, :func:`schedule_retention`). A dataset with a schedule that cannot be
+    parsed is logged and skipped (``lacuna datasets show`` lists it)."""
     from lacuna.exceptions.sweep import sweep
     from lacuna.governor import scoped
 
@@ -329,7 +332,31 @@ def for_governor(gov: Governor, scheduler: Scheduler | None = None) -> Scheduler
     sched.every(SWEEP_JOB, gov.config.exceptions.sweep_interval_seconds,
                 in_gov(lambda: sweep(gov)), immediately=True)
     schedule_datasets(sched, gov, wrap=in_gov)
+    schedule_retention(sched, gov, wrap=in_gov)
     return sched
+
+
+def schedule_retention(sched: Scheduler, gov: Governor, *,
+                       wrap: Callable[[Callable[[], object]], Callable[[], object]] | None = None
+                       ) -> JobStatus | None:
+    """Add the ``retention:apply`` job on ``retention.schedule`` (None when it is not set):
+    ``lacuna retention apply`` in the server (:func:`lacuna.retention.scheduled.apply_on_schedule`).
+
+    Raises:
+        ConfigError: the ``retention:`` section is invalid (a bad schedule names the key).
+    """
+    from lacuna.retention.api import settings_of
+
+    schedule = settings_of(gov.config).schedule
+    if schedule is None:
+        return None
+
+    def run() -> object:
+        from lacuna.retention.scheduled import apply_on_schedule
+
+        return apply_on_schedule(gov)
+
+    return sched.add(RETENTION_JOB, schedule, wrap(run) if wrap else run)
 
 
 def schedule_datasets(sched: Scheduler, gov: Governor, *,
@@ -373,4 +400,5 @@ __all__ = [
     "for_governor",
     "parse_schedule",
     "schedule_datasets",
+    "schedule_retention",
 ]

@@ -183,12 +183,15 @@ def test_processes_starting_together_record_a_new_configuration_once(tmp_path: P
 
 def test_changes_lists_added_and_removed_settings() -> None:
     before = {"retention": {}, "destinations": {"unmanaged": ["/tmp", "~/Downloads"]}}
-    after = {"retention": {"tiers": {"PUBLIC": "30d"}}, "destinations": {"unmanaged": ["/tmp"]}}
+    after = {"retention": {"tiers": {"PUBLIC": {"max": "30d"}}},
+             "destinations": {"unmanaged": ["/tmp"]}}
     found = {c.path: c for c in changes(before, after)}
-    assert found["retention.tiers.PUBLIC"].before is None
-    assert found["retention.tiers.PUBLIC"].after == "30d"
+    assert found["retention.tiers.PUBLIC.max"].before is None
+    assert found["retention.tiers.PUBLIC.max"].after == "30d"
     assert found["destinations.unmanaged"].loosens == "unmanaged destinations removed: ~/Downloads"
-    assert str(found["retention.tiers.PUBLIC"]) == 'retention.tiers.PUBLIC: (unset) -> "30d"'
+    # a maximum where there was none shortens retention: listed, not marked
+    assert str(found["retention.tiers.PUBLIC.max"]) == (
+        'retention.tiers.PUBLIC.max: (unset) -> "30d"')
 
 
 def test_cli_lists_the_changes_and_shows_a_revision(tmp_path: Path) -> None:

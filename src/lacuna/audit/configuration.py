@@ -16,7 +16,9 @@ without touching a policy, so the trail records it too:
   none is taken as governed by the embedded defaults, :func:`defaults`): the redacted
   snapshot, where it was read from, and every setting that changed since that event (or
   since the defaults), each change that loosens governance marked with why
-  (:data:`LOOSENING`). ``lacuna audit config`` lists them.
+  (:data:`LOOSENING`; the ``retention`` and ``governance`` sections, recorded as written, are
+  compared by what they mean: :mod:`lacuna.audit.loosening`). ``lacuna audit config`` lists
+  them.
 
 Secrets never reach the trail: header values (``headers``, ``webhook_headers``) and tokens are
 replaced by ``***``, URLs lose their password and secret-looking query values
@@ -30,10 +32,11 @@ import fnmatch
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lacuna.audit.loosening import InSection, governance_policies, retention
 from lacuna.audit.record import canonical_json, event_body
 from lacuna.errors import LacunaError
 from lacuna.model import Tier
@@ -143,12 +146,10 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change
     """Every setting that differs between two snapshots, in path order, each checked against
     :data:`LOOSENING`."""
     old, new = _flat(before), _flat(after)
-    out = []
-    for path in sorted(old.keys() | new.keys()):
-        was, now = old.get(path), new.get(path)
-        if was != now:
-            out.append(Change(path, was, now, _loosens(path, was, now)))
-    return tuple(out)
+    changed = frozenset(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
+    return tuple(Change(p, old.get(p), new.get(p),
+                        _loosens(p, old.get(p), new.get(p), before, after, changed))
+                 for p in sorted(changed))
 
 
 # -- what loosens governance --------------------------------------------------------------------
@@ -200,7 +201,8 @@ def _lower(what: str) -> Callable[[Any, Any], str]:
 
 def _switched_off(what: str) -> Callable[[Any, Any], str]:
     def rule(was: Any, now: Any) -> str:
-        return f"{what} turned off" if was is True and now is not True else ""
+        # unset (a section removed, or not set yet): not a switch (its section's rule says)
+        return f"{what} turned off" if was is True and now is False else ""
     return rule
 
 
@@ -210,11 +212,25 @@ def _not(value: Any, what: str) -> Callable[[Any, Any], str]:
     return rule
 
 
+def _or(default: Any, rule: Callable[[Any, Any], str]) -> Callable[[Any, Any], str]:
+    """``rule`` with an unset value read as its ``default`` (a section recorded as written)."""
+    return lambda was, now: rule(default if was is None else was, default if now is None else now)
+
+
+def _changed(what: str) -> Callable[[Any, Any], str]:
+    return lambda was, now: f"{what} changed from {_show(was)} to {_show(now)} (policies read " \
+        "it)" if was != now else ""
+
+
 _MODES = _rank(("observe", "warn", "enforce"))
+_ENFORCEMENT = _rank(("off", "warn", "strict"))
+_GATES = "governance.quality_gates"
 
 # (dotted path pattern, rule(before, after) -> why it loosens, or ""): the first pattern that
-# matches a changed path decides. Every other change is listed without a mark.
-LOOSENING: tuple[tuple[str, Callable[[Any, Any], str]], ...] = (
+# matches a changed path decides; an InSection rule reads the whole snapshots (the sections
+# other modules own, recorded as written: lacuna.audit.loosening). Every other change is listed
+# without a mark.
+LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
     ("environment", lambda was, now: f"the environment changed from production to {now} "
      "(the per-environment policies of non-production apply)"
      if _production(was) and not _production(now) else ""),
@@ -265,6 +281,29 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str]], ...] = (
     ("anonymize.detokenize_roles", _more("roles that may detokenize")),
     ("proxy.unparsed", _not("deny", "bodies the proxy cannot parse are no longer denied")),
     ("proxy.fingerprints", _switched_off("the proxy's fingerprints")),
+    ("proxy.fingerprint_sample", _lower("the values fingerprinted per classified column")),
+    ("anonymize.noise_sensitivity", _lower("the noise strategy's sensitivity (less noise)")),
+    ("destinations.local_files_scope", _not("external", "other local files are taken as "
+                                            "internal destinations")),
+    ("user.department", _changed("the declared department")),
+    ("purpose", _changed("the declared purpose")),
+    ("server.url", lambda was, now: f"decisions come from the Lacuna server {now}"
+     if now is not None and was != now else ""),
+    ("dbt.roles.*", _more("holders of a governance role (requires_role)")),
+    ("retention.*", InSection(retention)),
+    ("governance.policies.*", InSection(governance_policies)),
+    ("governance.environment", lambda was, now: f"the project's environment changed from "
+     f"{was} to {now} (the per-environment policies of non-production apply)"
+     if _production(was) and not _production(now) else ""),
+    (f"{_GATES}.enforcement", _or("warn", lambda was, now: _ENFORCEMENT(was, now)
+                                  and f"quality gate enforcement {_ENFORCEMENT(was, now)}")),
+    (f"{_GATES}.minimum_test_coverage", _or(0, _lower("the minimum test coverage"))),
+    (f"{_GATES}.layers.*.minimum_coverage", _lower("a layer's minimum test coverage")),
+    (f"{_GATES}.required_tests", _fewer("required tests")),
+    (f"{_GATES}.layers.*.required_tests", _fewer("a layer's required tests")),
+    (f"{_GATES}.block_on_failure", _or(True, _switched_off("blocking on a failed gate"))),
+    (f"{_GATES}.classification_escalation",
+     _or(True, _switched_off("escalating quality requirements by classification"))),
 )
 
 
@@ -277,9 +316,12 @@ def _production(environment: Any) -> bool:
         return False
 
 
-def _loosens(path: str, was: Any, now: Any) -> str:
+def _loosens(path: str, was: Any, now: Any, before: Mapping[str, Any],
+             after: Mapping[str, Any], changed: Set[str]) -> str:
     for pattern, rule in LOOSENING:
         if fnmatch.fnmatchcase(path, pattern):
+            if isinstance(rule, InSection):
+                return rule.rule(path, before, after, changed)
             return rule(was, now)
     return ""
 

@@ -13,6 +13,7 @@ Defaults follow the seed's tier table (PROPRIETARY "7+ years", INTERNAL "1-3 yea
       archive_dir: /governed/archive      # where on_expiry: archive moves files
       audit: {min: 7y}                    # the audit trail is never pruned below this
       unclassified_tier: PROPRIETARY      # a file with no (trusted) classification
+      schedule: "0 3 * * *"               # lacuna serve applies it then (default: never)
 
 A duration is ``<n>y``, ``<n>m`` (months), ``<n>w``, ``<n>d`` or a number of days; years and
 months are calendar arithmetic, so "7y" from 2019-02-28 ends on 2026-02-28.
@@ -125,6 +126,9 @@ class RetentionSettings(_Model):
     audit: AuditRetention = Field(default_factory=AuditRetention)
     unclassified_tier: Tier = Tier.PROPRIETARY
     exceptions: bool = True  # files of ended exceptions are due (their window is the rule)
+    # when ``lacuna serve`` applies retention (lacuna.scheduler): cron, @daily, "every 6h";
+    # None: never (run ``lacuna retention apply`` from cron or CI)
+    schedule: str | None = None
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -136,6 +140,20 @@ class RetentionSettings(_Model):
         for key, window in v.items():
             merged[Tier.parse(key)] = window
         return merged
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        from lacuna.errors import ConfigError
+        from lacuna.scheduler import parse_schedule
+
+        if v is not None:
+            try:
+                parse_schedule(v)
+            except ConfigError as exc:  # pydantic names the key and the file's line
+                msg = f"{exc} Or remove the key to apply retention only from the CLI."
+                raise ValueError(msg) from None
+        return v
 
     @field_validator("unclassified_tier", mode="before")
     @classmethod

@@ -70,7 +70,7 @@ def create_app(settings: ServerSettings | None = None, *, state: ServerState | N
         log.info("lacuna server ready: state %s, policy revision %s", _safe_url(state.db),
                  state.policy_engine.revision)
         jobs = None
-        if settings.scheduler:  # the exceptions sweep and dataset refreshes (lacuna.scheduler)
+        if settings.scheduler:  # the exceptions sweep, dataset refreshes, retention (scheduler)
             from lacuna.scheduler import for_governor
 
             jobs = for_governor(state.governor)

@@ -73,7 +73,8 @@ class ServerSettings(Section):
     # answer, with its time and what was appended since (lacuna.server.verifier). 0: every
     # request walks (still one at a time).
     audit_verify_interval_s: float = Field(default=60.0, ge=0)
-    # Run Lacuna's periodic jobs (the exceptions sweep, dataset refreshes) in the server process.
+    # Run Lacuna's periodic jobs (the exceptions sweep, dataset refreshes, retention when
+    # retention.schedule is set) in the server process.
     scheduler: bool = True
     oidc: OidcConfig | None = None
 

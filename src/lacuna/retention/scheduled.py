@@ -1,0 +1,99 @@
+"""Retention applied by ``lacuna serve`` on ``retention.schedule`` (:mod:`lacuna.scheduler`).
+
+A scheduled run is ``lacuna retention apply``: a fresh plan at the current time, carried out by
+:func:`lacuna.retention.api.apply`, one audit record per decision written before the file is
+touched. What would make the CLI exit 1 (an item that could not be deleted, an error, an item to
+review, e.g. because the audit trail does not verify) makes the run raise
+:class:`~lacuna.retention.api.RetentionError` after it has done the rest, so the scheduler logs
+it and counts a failure (``JobStatus.failures``, ``last_error``): nothing is kept or deleted
+silently.
+
+The server's workers each run the scheduler. Runs take an exclusive ``flock`` on
+``$LACUNA_HOME/retention-apply.lock`` first; a run that finds it taken (another worker is
+applying) is skipped, so two workers never decide about the same file at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lacuna.retention.api import ApplyReport, RetentionError, apply
+
+if TYPE_CHECKING:
+    from lacuna.exceptions.context import Context
+
+log = logging.getLogger("lacuna.retention")
+LOCK_NAME = "retention-apply.lock"
+
+
+def lock_path() -> Path:
+    """Where scheduled runs take turns: ``$LACUNA_HOME/retention-apply.lock``."""
+    from lacuna.config import lacuna_home
+
+    return lacuna_home() / LOCK_NAME
+
+
+@contextlib.contextmanager
+def _turn(path: Path) -> Iterator[bool]:
+    """Hold the lock at ``path`` if it is free now: yields whether it was taken. A lock file
+    that cannot be opened is logged and the run goes on (the lock orders runs, the trail keeps
+    what each did)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        log.warning("scheduled retention: cannot open the lock %s (%s); applying without it",
+                    path, exc.strerror)
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def apply_on_schedule(ctx: Context) -> ApplyReport | None:
+    """One scheduled retention run: ``apply`` with a fresh plan, as ``lacuna retention apply``.
+
+    Returns:
+        The report, or None when another process holds the lock (that run is skipped).
+
+    Raises:
+        RetentionError: the run is done, but an item could not be deleted or archived, is an
+            error, or is to review (kept): the message counts them and says where to look.
+        AuditError: the audit trail cannot be written (nothing after the failed record is
+            touched, as with ``apply``).
+    """
+    with _turn(lock_path()) as mine:
+        if not mine:
+            log.info("scheduled retention skipped: another process is applying retention "
+                     "(%s is locked)", lock_path())
+            return None
+        report = apply(ctx)
+    plan = report.plan
+    counts = {event: len(paths) for event, paths in report.done.items()}
+    log.info("scheduled retention at %s: %s; %d audit record(s)", f"{plan.now:%Y-%m-%d %H:%M}",
+             ", ".join(f"{n} {event}" for event, n in sorted(counts.items())) or "nothing",
+             len(report.records))
+    errors, review = plan.count("error"), plan.count("review")
+    if report.failed or errors or review:
+        msg = (f"scheduled retention applied at {plan.now:%Y-%m-%d %H:%M} UTC with "
+               f"{len(report.failed)} failed, {errors} error(s), {review} to review (kept). "
+               "Each is on the audit trail with its reason (lacuna audit list --action "
+               "retention); lacuna retention plan shows them again")
+        raise RetentionError(msg)
+    return report
+
+
+__all__ = ["LOCK_NAME", "apply_on_schedule", "lock_path"]
