@@ -19,7 +19,8 @@ from lacuna.config import load_config
 from lacuna.errors import ConfigError
 from lacuna.governor import Governor
 from lacuna.lineage.sidecar import sidecar_path
-from lacuna.retention.scheduled import apply_on_schedule, lock_path
+from lacuna.retention.api import lock_path
+from lacuna.retention.scheduled import apply_on_schedule
 from lacuna.scheduler import RETENTION_JOB, SWEEP_JOB, Cron, Every, Scheduler, for_governor
 
 from .conftest import write_at, years_ago
@@ -134,6 +135,45 @@ def test_a_run_is_skipped_while_another_process_applies(project: Path) -> None:
     assert report is not None
     assert report.done["deleted"] == (str(due),)
     assert not due.exists()
+
+
+def test_apply_waits_for_another_process_apply_then_plans_afresh(project: Path) -> None:
+    """``lacuna retention apply`` from cron beside a server's scheduled run: the second apply
+    waits for the first's turn (a real process holds the lock), then plans what is left."""
+    import subprocess
+    import sys
+    import threading
+
+    from lacuna.retention import apply
+
+    due = write_at(project, years_ago(4), "sales.csv", "old_sales.csv")
+    gov = _with_retention(project)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | "
+         "os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); "
+         "sys.stdin.read()", str(lock_path())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        reports: list[Any] = []
+        worker = threading.Thread(target=lambda: reports.append(apply(gov)))
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive(), "apply ran while another process held the turn"
+        assert due.exists()
+        assert holder.stdin is not None
+        holder.stdin.close()  # the other apply is done: its turn is released
+        worker.join(30)
+    finally:
+        holder.kill()
+        holder.wait()
+        for pipe in (holder.stdin, holder.stdout):
+            if pipe is not None:
+                pipe.close()
+    assert not worker.is_alive()
+    assert reports[0].done["deleted"] == (str(due),)
+    assert _events(project)[str(due)] == ["deleted"]
 
 
 @pytest.mark.parametrize(("schedule", "said"), [

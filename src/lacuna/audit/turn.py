@@ -38,6 +38,14 @@ class Turn:
         self._fd: int | None = None
         self._pid = 0
 
+    @classmethod
+    def at(cls, lock: Path) -> Turn:
+        """A turn on the lock file ``lock`` itself, for work other than a database's writers
+        (one ``lacuna retention apply`` at a time: :func:`lacuna.retention.api.apply`)."""
+        turn = cls(None)
+        turn.path = lock
+        return turn
+
     @contextmanager
     def hold(self) -> Iterator[None]:
         """Wait for the turn, hold it for the block."""

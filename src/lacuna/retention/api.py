@@ -16,6 +16,8 @@ import logging
 import os
 import shutil
 import stat
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna._files import change_key, whole_folder
 from lacuna.audit.record import event_body
+from lacuna.audit.turn import Turn
 from lacuna.errors import LacunaError
 from lacuna.model import utcnow
 from lacuna.policy.unsendable import releasing_engines
@@ -165,9 +168,62 @@ class ApplyReport:
                 "failed": list(self.failed), "audit_records": list(self.records)}
 
 
+LOCK_NAME = "retention-apply.lock"
+
+
+def lock_path() -> Path:
+    """Where applies take turns: ``$LACUNA_HOME/retention-apply.lock``."""
+    from lacuna.config import lacuna_home
+
+    return lacuna_home() / LOCK_NAME
+
+
+@contextlib.contextmanager
+def applying(*, wait: bool = True) -> Iterator[bool]:
+    """One retention apply at a time on this host (the CLI from cron, ``lacuna serve``'s
+    workers on ``retention.schedule``, the Python API): an exclusive ``flock`` on
+    :func:`lock_path`. Yields whether this process holds it; with ``wait=False`` it does not
+    wait (a scheduled run skips a turn another process has). A lock file that cannot be made
+    is logged and the work goes on (the lock orders applies; the trail records what each did).
+    Re-entrant in a thread: ``apply`` inside ``applying(wait=False)`` takes no second turn.
+    """
+    if getattr(_held, "turn", False):
+        yield True
+        return
+    path = lock_path()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    turn = Turn.at(path)
+    try:
+        with turn.attempt() as mine:
+            if mine or not wait:
+                with _holding(mine):
+                    yield mine
+                return
+        log.info("retention apply: waiting for another process's apply to finish (%s)", path)
+        with turn.hold(), _holding(True):
+            yield True
+    finally:
+        turn.close()
+
+
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def _holding(mine: bool) -> Iterator[None]:
+    _held.turn = mine
+    try:
+        yield
+    finally:
+        _held.turn = False
+
+
 def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
     """Carry out ``plan`` (default: a fresh one): delete or archive what is due, keep the rest,
-    one audit record per decision.
+    one audit record per decision. Applies on one host take turns (:func:`applying`): a fresh
+    plan is made once the turn is this process's, so two applies never decide about the same
+    file at once.
 
     Raises:
         RetentionError: ``plan`` was made for a later time (``--as-of``): applying it would
@@ -175,7 +231,11 @@ def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
         AuditError: the audit trail cannot be written (what was done before is recorded; the
             item whose record failed, and every later one, is left untouched).
     """
-    plan = plan or build_plan(ctx)
+    with applying():
+        return _apply(ctx, plan or build_plan(ctx))
+
+
+def _apply(ctx: Context, plan: Plan) -> ApplyReport:
     if plan.now > utcnow() + PLAN_SKEW:
         msg = (f"this retention plan was made as of {plan.now:%Y-%m-%d %H:%M} UTC, later than "
                "now: applying it would delete data before its time. Plan again without a "
@@ -438,5 +498,6 @@ def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
         reasoning=f"{event}: {hold.reason}", detail=hold.to_dict()))
 
 
-__all__ = ["ApplyReport", "Context", "RetentionError", "active_holds", "apply", "build_plan",
-           "list_holds", "place_hold", "release_hold", "settings_of"]
+__all__ = ["LOCK_NAME", "ApplyReport", "Context", "RetentionError", "active_holds", "apply",
+           "applying", "build_plan", "list_holds", "lock_path", "place_hold", "release_hold",
+           "settings_of"]

@@ -8,59 +8,23 @@ review, e.g. because the audit trail does not verify) makes the run raise
 it and counts a failure (``JobStatus.failures``, ``last_error``): nothing is kept or deleted
 silently.
 
-The server's workers each run the scheduler. Runs take an exclusive ``flock`` on
-``$LACUNA_HOME/retention-apply.lock`` first; a run that finds it taken (another worker is
-applying) is skipped, so two workers never decide about the same file at once.
+The server's workers each run the scheduler. Applies take turns on
+``$LACUNA_HOME/retention-apply.lock`` (:func:`lacuna.retention.api.applying`); a scheduled run
+that finds it taken (another worker, or ``lacuna retention apply`` from cron, is applying) is
+skipped, so two applies never decide about the same file at once.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lacuna.retention.api import ApplyReport, RetentionError, apply
+from lacuna.retention.api import ApplyReport, RetentionError, apply, applying, lock_path
 
 if TYPE_CHECKING:
     from lacuna.exceptions.context import Context
 
 log = logging.getLogger("lacuna.retention")
-LOCK_NAME = "retention-apply.lock"
-
-
-def lock_path() -> Path:
-    """Where scheduled runs take turns: ``$LACUNA_HOME/retention-apply.lock``."""
-    from lacuna.config import lacuna_home
-
-    return lacuna_home() / LOCK_NAME
-
-
-@contextlib.contextmanager
-def _turn(path: Path) -> Iterator[bool]:
-    """Hold the lock at ``path`` if it is free now: yields whether it was taken. A lock file
-    that cannot be opened is logged and the run goes on (the lock orders runs, the trail keeps
-    what each did)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        log.warning("scheduled retention: cannot open the lock %s (%s); applying without it",
-                    path, exc.strerror)
-        yield True
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def apply_on_schedule(ctx: Context) -> ApplyReport | None:
@@ -75,7 +39,7 @@ def apply_on_schedule(ctx: Context) -> ApplyReport | None:
         AuditError: the audit trail cannot be written (nothing after the failed record is
             touched, as with ``apply``).
     """
-    with _turn(lock_path()) as mine:
+    with applying(wait=False) as mine:
         if not mine:
             log.info("scheduled retention skipped: another process is applying retention "
                      "(%s is locked)", lock_path())
@@ -96,4 +60,4 @@ def apply_on_schedule(ctx: Context) -> ApplyReport | None:
     return report
 
 
-__all__ = ["LOCK_NAME", "apply_on_schedule", "lock_path"]
+__all__ = ["apply_on_schedule"]
