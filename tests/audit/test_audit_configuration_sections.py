@@ -57,6 +57,11 @@ CASES = [
      {"retention.datasets.reports/*.csv.max": "datasets entry 'reports/*.csv' added, due after "
       "5y: longer than the max of tier PROPRIETARY 3y, INTERNAL 3y, PUBLIC 3y (the files of "
       "that tier it matches are kept longer)"}),
+    ("datasets reordered: the longer window now matches first",
+     {"retention": {"datasets": {"reports/q4/*.csv": {"max": "30d"}, "reports/*": {"max": "5y"}}}},
+     {"retention": {"datasets": {"reports/*": {"max": "5y"}, "reports/q4/*.csv": {"max": "30d"}}}},
+     {"order.retention.datasets": "'reports/*' now comes before 'reports/q4/*.csv' (first match "
+      "wins: for the paths both match, its max raised from 30d to 5y)"}),
     ("a dataset added with no max", {}, {"retention": {"datasets": {"logs/*": {"min": "1y"}}}},
      {"retention.datasets.logs/*.min": "datasets entry 'logs/*' added, never due: longer than "
       "the max of tier INTERNAL 3y (the files of that tier it matches are kept longer)"}),
@@ -150,6 +155,28 @@ def test_each_rule_marks_the_loosening_and_not_the_way_back(
     unmarked = {p: why for p, why in back.items() if why and p not in (  # either way:
         "purpose", "user.department", "server.url", "retention.archive_dir")}  # by design
     assert unmarked == {}  # ... and tightens them
+
+
+def test_the_order_of_datasets_is_in_the_revision_and_on_the_trail(tmp_path: Path) -> None:
+    """First match wins in ``retention.datasets``, and canonical JSON sorts keys: the order is
+    kept beside the section, so a reorder is a new revision and a listed (here loosening)
+    change, and the record read back from the trail still says the order."""
+    from lacuna.audit.configuration import history, record_configuration, revision
+
+    short, long_ = {"max": "30d"}, {"max": "5y"}
+    first = config_from_dict({"audit": {"url": f"sqlite:///{tmp_path / 'a.db'}"}, "retention": {
+        "datasets": {"reports/q4/*.csv": short, "reports/*": long_}}})
+    second = config_from_dict({"audit": {"url": f"sqlite:///{tmp_path / 'a.db'}"}, "retention": {
+        "datasets": {"reports/*": long_, "reports/q4/*.csv": short}}})
+    assert revision(snapshot(first)) != revision(snapshot(second))
+    with AuditStore(first.audit.url) as store:
+        record_configuration(store, first, user=first.user, session="s1")
+        record_configuration(store, second, user=second.user, session="s2")
+        events = history(store)
+        assert store.verify().ok
+    assert [e.settings["order"]["retention.datasets"] for e in reversed(events)] == [
+        ["reports/q4/*.csv", "reports/*"], ["reports/*", "reports/q4/*.csv"]]
+    assert [c.path for c in events[0].loosened] == ["order.retention.datasets"]
 
 
 def test_shorter_windows_and_the_same_windows_spelled_otherwise_are_not_marked() -> None:

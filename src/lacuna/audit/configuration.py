@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lacuna.audit.loosening import InSection, governance_policies, retention
+from lacuna.audit.loosening import InSection, datasets_order, governance_policies, retention
 from lacuna.audit.record import canonical_json, event_body
 from lacuna.errors import LacunaError
 from lacuna.model import Tier
@@ -63,6 +63,9 @@ _SECRET_MAPS = frozenset({"headers", "webhook_headers"})
 _SECRET_KEY = re.compile(r"(?:^|_)(?:password|passwd|pwd|secret|token|api_?key|access_?key|"
                          r"private_?key|credentials?)$", re.IGNORECASE)
 _URLS = frozenset({"url", "dir", "ca_file", "upstream_ca", "checkpoint_log", "path"})
+# mappings whose first matching key wins: their order governs, and canonical JSON (the
+# revision, the record on the trail) sorts keys, so the snapshot lists it under "order"
+_ORDERED = (("retention", "datasets"),)
 
 
 def snapshot(config: Config) -> dict[str, Any]:
@@ -74,6 +77,11 @@ def snapshot(config: Config) -> dict[str, Any]:
         raw.get(section, {}).pop(key, None)
     if config.source and not config.source.startswith("<"):  # "<config>": given in code
         raw["source"] = config.source
+    order = {f"{section}.{key}": [str(k) for k in mapping]
+             for section, key in _ORDERED
+             if isinstance(mapping := raw.get(section, {}).get(key), Mapping) and len(mapping) > 1}
+    if order:
+        raw["order"] = order
     return {key: _redacted(key, value) for key, value in raw.items()}
 
 
@@ -291,6 +299,7 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
      if now is not None and was != now else ""),
     ("dbt.roles.*", _more("holders of a governance role (requires_role)")),
     ("retention.*", InSection(retention)),
+    ("order.retention.datasets", InSection(datasets_order)),
     ("governance.policies.*", InSection(governance_policies)),
     ("governance.environment", lambda was, now: f"the project's environment changed from "
      f"{was} to {now} (the per-environment policies of non-production apply)"

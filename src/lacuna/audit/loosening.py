@@ -12,6 +12,9 @@ whole section before and after (with its owner's validator) and compares what it
   added whose ``max`` is longer than a tier's (or that has none while a tier has one): files of
   that tier it matches are kept longer; a ``datasets`` entry removed whose ``max`` was shorter
   than a tier's (or a tier has none): the files it matched fall back to their tier;
+* the **order** of ``retention.datasets`` changed (the first entry that matches a path wins)
+  so that, of two entries whose order turned, the one now first has the longer window (or
+  archives): the paths both match are kept longer;
 * ``retention.audit.min`` lowered, ``unclassified_tier`` lowered, ``archive_dir`` changed (where
   archived data goes), ``exceptions`` turned off, ``schedule`` removed or made rarer;
 * a **policy** under ``governance.policies``, per key and per environment type (an
@@ -198,6 +201,35 @@ def _dataset_reasons(name: str, old: RetentionSettings, new: RetentionSettings) 
     return []
 
 
+def datasets_order(path: str, before: Mapping[str, Any], after: Mapping[str, Any],  # noqa: ARG001
+                   changed: Set[str]) -> str:  # noqa: ARG001
+    """Why a new order of ``retention.datasets`` loosens it, or ``""``: the first entry that
+    matches a path wins, so of two entries whose order turned, the one now first decides for
+    the paths both match; that loosens when its window is longer (or archives)."""
+    try:
+        old, new = _retention(before), _retention(after)
+    except ConfigError:
+        return ("the retention settings before or after do not validate, so whether the new "
+                "order of retention.datasets keeps data longer is not known: compare by hand")
+    def order(snap: Mapping[str, Any], settings: RetentionSettings) -> list[str]:
+        # the snapshot's own list: its mapping comes back from the trail with sorted keys
+        listed = (snap.get("order") or {}).get("retention.datasets") or list(settings.datasets)
+        return [k for k in listed if k in old.datasets and k in new.datasets]
+
+    was, now = order(before, old), order(after, new)
+    out = []
+    for i, first in enumerate(now):  # first now comes before second, and came after it
+        for second in now[i + 1:]:
+            if was.index(first) < was.index(second):
+                continue
+            winner, loser = new.datasets[first], new.datasets[second]
+            why = _window(loser, winner)
+            if why:
+                out.append(f"{first!r} now comes before {second!r} (first match wins: for the "
+                           f"paths both match, {'; '.join(why)})")
+    return "; ".join(out)
+
+
 # -- governance: per-environment policies -----------------------------------------------------
 
 def _governance(snap: Mapping[str, Any]) -> GovernanceConfig:
@@ -261,4 +293,4 @@ def governance_policies(path: str, before: Mapping[str, Any], after: Mapping[str
                      for reasons, where in by_reasons.items())
 
 
-__all__ = ["InSection", "governance_policies", "retention"]
+__all__ = ["InSection", "datasets_order", "governance_policies", "retention"]
