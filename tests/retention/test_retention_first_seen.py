@@ -280,3 +280,25 @@ def test_a_header_sealed_without_first_seen_is_dated_by_its_write_time(project):
     assert entry["clock"] == entry["written_at"]
     assert entry["written_at"][:10] == years_ago(4).isoformat()[:10]
     assert "its sealed header (authenticated)" in entry["known_from"]
+
+
+def test_a_key_rewrap_keeps_first_seen_in_the_sidecar(project):
+    """``lacuna storage rewrap`` signs each trusted sidecar again: it keeps first_seen (a
+    re-saved file's clock) as it keeps the write time; renamed afterwards, still due."""
+    old = write_at(project, years_ago(4), "sales.csv", "old.csv")
+    _copy(project / "lacuna.yaml", old, old)
+    before = read_sidecar(old)
+    assert before is not None
+    assert run(project, "keys", "rotate", "storage").returncode == 0
+    rewrap = run(project, "storage", "rewrap")
+    assert rewrap.returncode == 0, rewrap.stdout
+    assert "1 of 1 sealed file(s) re-wrapped" in rewrap.stdout
+    after = read_sidecar(old)
+    assert after is not None
+    assert after.trusted
+    assert (after.written_at, after.first_seen) == (before.written_at, before.first_seen)
+    assert after.first_seen is not None
+    assert after.first_seen.date() == years_ago(4).date()
+    renamed = old.with_name("renamed.csv")
+    _rename(old, renamed)
+    assert _entries(project)[str(renamed)]["action"] == "delete"
