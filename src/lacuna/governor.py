@@ -46,6 +46,8 @@ from lacuna.model import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
     from lacuna.audit import AuditRecord, AuditStore
@@ -241,21 +243,23 @@ class Governor:
         ``frame`` holds the table's column names only; given as the table's qualified name, the
         label must have been signed for that table (see :func:`lacuna.lineage.sidecar.
         read_embedded`)."""
-        c, sources, run_id, _ = self.classify_read_raised(name, frame, embedded=embedded,
-                                                          how=how, table=table)
+        c, sources, run_id, _, _ = self.classify_read_raised(name, frame, embedded=embedded,
+                                                             how=how, table=table)
         return c, sources, run_id
 
     def classify_read_raised(
         self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
         how: str | None = None, table: bool | str = False,
-    ) -> tuple[Classification, tuple[str, ...], str | None, Raised | None]:
+    ) -> tuple[Classification, tuple[str, ...], str | None, Raised | None, datetime | None]:
         """:meth:`classify_read`, plus which part of the classification ingested claims
         raised (:mod:`lacuna.lineage.attribution`): a governed read records it with its input
-        version, so a steward's dismissal of the claim takes the raise back. None: no claim
-        raised it."""
+        version, so a steward's dismissal of the claim takes the raise back (None: no claim
+        raised it), and when the data read was first seen, as its trusted declaration says
+        (:func:`lacuna.lineage.clock.of_declaration`; None: no trusted one)."""
         from lacuna.classify import classify_frame
         from lacuna.lineage import attribution
         from lacuna.lineage import sidecar as sc
+        from lacuna.lineage.clock import of_declaration
 
         key = self._file_key(name, frame, how) if how is not None else None
         inferred = self.file_cache.get(key) if key else None
@@ -281,7 +285,7 @@ class Governor:
                 floor=Tier.PROPRIETARY,
                 reasoning=(f"PROPRIETARY (fail closed): {exc}", *inferred.reasoning),
             )
-            return failed, (), None, None
+            return failed, (), None, None, None
         result = inferred
         raised: Raised | None = None
         trusted = next((d for d in declarations if d.trusted), None)
@@ -298,7 +302,7 @@ class Governor:
             restored = self._restore_from_store(name)
             if restored is not None:  # the store knows this exact content
                 c, raised = self._restored(restored, inferred)
-                return c, (), restored.run_id, raised
+                return c, (), restored.run_id, raised, None
         for declaration in declarations:
             if declaration.trusted:
                 continue
@@ -312,7 +316,8 @@ class Governor:
         if raised is not None and len(declarations) > 1:  # restricted further: not attributed
             raised = None
         sources = unique(s for d in declarations for s in d.sources)
-        return result, sources, trusted.run_id if trusted is not None else None, raised
+        return (result, sources, trusted.run_id if trusted is not None else None, raised,
+                of_declaration(trusted))
 
     def _declared_raise(self, name: str | None, declared: Classification, run_id: str | None
                         ) -> tuple[Classification, Raised | None]:

@@ -128,26 +128,30 @@ def test_a_copy_made_through_lacuna_is_as_old_as_what_it_was_read_from(project):
 
 
 def test_deleting_the_first_write_from_the_trail_does_not_restart_the_clock_silently(project):
-    """The re-saved file's clock comes from the trail's record of its first write; deleting
-    that record by hand (the trail no longer verifies) used to leave the re-save date: now
-    every file the plan would keep is to review, naming the trail's problem. A file due by its
-    own sidecar is still deleted."""
+    """Deleting a file's records by hand (the trail no longer verifies) used to leave a
+    re-saved file dated by its re-save: now every file the plan would keep is to review,
+    naming the trail's problem. A file due by its own sidecar is still deleted, the re-saved
+    one included (its signed sidecar carries when its data was first seen)."""
     old = write_at(project, years_ago(4), "sales.csv", "old.csv")
     due = write_at(project, years_ago(4), "sales.csv", "due.csv")
+    young = write_at(project, years_ago(1), "sales.csv", "young.csv")
     _copy(project, old, old)
     with sqlite3.connect(project / "audit.db") as conn:
-        gone = conn.execute("DELETE FROM lacuna_audit WHERE action = 'export' AND body LIKE ?",
-                            (f'%"destination":"{old}"%',)).rowcount
-    assert gone >= 2  # the first write's decision and outcome, and the re-save's
+        gone = conn.execute("DELETE FROM lacuna_audit WHERE action = 'export' AND (body LIKE ? "
+                            "OR body LIKE ?)", (f'%"destination":"{young}"%',
+                                                f'%"destination":"{old}"%')).rowcount
+    assert gone >= 3  # young's write, old's first write and its re-save
     entries = _plan(project)
-    assert entries[str(old)]["action"] == "review"
-    assert "the audit trail does not verify (record #" in entries[str(old)]["reason"]
+    assert entries[str(young)]["action"] == "review"
+    assert "the audit trail does not verify (record #" in entries[str(young)]["reason"]
     assert entries[str(due)]["action"] == "delete"
+    assert entries[str(old)]["action"] == "delete"
+    assert "(its signed sidecar)" in entries[str(old)]["known_from"]
     done = run(project, "retention", "apply", "--json")
     assert done.returncode == 1
-    assert json.loads(done.stdout)["deleted"] == [str(due)]
-    assert json.loads(done.stdout)["review"] == [str(old)]
-    assert old.exists()
+    assert sorted(json.loads(done.stdout)["deleted"]) == sorted([str(due), str(old)])
+    assert json.loads(done.stdout)["review"] == [str(young)]
+    assert young.exists()
 
 
 def test_lengthening_a_window_after_a_file_was_due_does_not_take_it_out_of_the_plan(project):

@@ -45,7 +45,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +86,10 @@ class Sidecar:
     # already there; an ExcelWriter's sheets): not that run's output class alone, so the
     # store's version of that output does not speak for it (lacuna.lineage.attribution)
     combined: bool = False
+    # when its data was first seen (lacuna.lineage.clock): the earliest of its destination's
+    # clock before the write, the clock of the data it derives from, and its write time.
+    # None in a declaration written before it carried one (its write time stands in)
+    first_seen: datetime | None = None
 
     @property
     def trusted(self) -> bool:
@@ -280,7 +284,9 @@ def _declaration(
         written_at = raw.get("written_at")
         written_by = raw.get("written_by")
         run_id = raw.get("run_id")
+        first_seen = raw.get("first_seen")
         return Sidecar(
+            first_seen=_aware(datetime.fromisoformat(first_seen)) if first_seen else None,
             run_id=str(run_id) if isinstance(run_id, str) and run_id else None,
             combined=raw.get("combined") is True,
             classification=classification,
@@ -297,6 +303,10 @@ def _declaration(
             "and re-export the data under Lacuna."
         )
         raise SidecarError(msg) from None
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _trust(raw: Mapping[str, Any], binding: Callable[[], Trust]) -> Trust:
@@ -360,14 +370,19 @@ def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
 def _body(
     classification: Classification, sources: Sequence[str], written_by: str | None,
     run_id: str | None = None, written_at: datetime | None = None, *, combined: bool = False,
+    first_seen: datetime | None = None,
 ) -> dict[str, Any]:
+    written = written_at or utcnow()
+    # never later than the write itself: a clock that is not known is the write's
+    seen = written if first_seen is None or _aware(first_seen) > _aware(written) else first_seen
     body: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generator": "lacuna",
         "classification": classification.to_dict(),
         "sources": list(sources),
         "written_by": written_by,
-        "written_at": (written_at or utcnow()).isoformat(),
+        "written_at": written.isoformat(),
+        "first_seen": seen.isoformat(),
     }
     if run_id:
         body["run_id"] = run_id
@@ -385,15 +400,18 @@ def write_sidecar(
     run_id: str | None = None,
     written_at: datetime | None = None,
     combined: bool = False,
+    first_seen: datetime | None = None,
 ) -> Path:
     """Write the signed sidecar of an existing data file atomically (temp file + rename), so a
     crash never leaves half a file. The signature binds the declaration to the file's content.
     ``written_at`` (default: now) is when the data was written: signing a sidecar again for
     the same data (a key re-wrap) keeps it, since retention counts from it. ``combined``: the
     declaration is more than run ``run_id``'s output class (:func:`write_label`), signed
-    with it."""
+    with it. ``first_seen``: when the data was first seen (:mod:`lacuna.lineage.clock`;
+    default, and never later than: ``written_at``), signed with it; a re-signing keeps it."""
     path = sidecar_path(data_path)
-    body = _body(classification, sources, written_by, run_id, written_at, combined=combined)
+    body = _body(classification, sources, written_by, run_id, written_at, combined=combined,
+                 first_seen=first_seen)
     body["content"] = fingerprint(data_path)
     body["signature"] = _signer().sign(body)
     fd, tmp = tempfile.mkstemp(prefix=".lacuna-", suffix=".tmp", dir=path.parent)
@@ -417,10 +435,13 @@ def write_label(
     config: ClassificationConfig,
     *,
     append: bool = False,
+    first_seen: datetime | None = None,
 ) -> Path:
     """Write the sidecar of a file written in one or more parts (each part's classification,
     sources, writer and run id). Parts, and with ``append`` the declaration already there (a
-    file written to in append mode), combine by the join rule: the most restrictive wins."""
+    file written to in append mode), combine by the join rule: the most restrictive wins.
+    ``first_seen``: the write's clock (:func:`lacuna.lineage.clock.of_write`, taken before
+    the file was written)."""
     from lacuna.lineage.rules import combine
 
     classifications = [c for c, _, _, _ in parts]
@@ -437,7 +458,7 @@ def write_label(
     # more than one part: the last part's run wrote only some of what the file holds
     return write_sidecar(data_path, merged, sources=tuple(dict.fromkeys(sources)),
                          written_by=parts[-1][2], run_id=parts[-1][3],
-                         combined=len(classifications) > 1)
+                         combined=len(classifications) > 1, first_seen=first_seen)
 
 
 # -- declarations embedded in the data file (Parquet key-value metadata) -----------------------
@@ -457,6 +478,7 @@ def embedded_declaration(
     sources: Sequence[str] = (),
     written_by: str | None = None,
     run_id: str | None = None,
+    first_seen: datetime | None = None,
 ) -> dict[str, Any]:
     """A signed, JSON-able declaration to store inside a data file (Parquet metadata).
 
@@ -468,7 +490,7 @@ def embedded_declaration(
     column names and, given as a string, its qualified name (a label copied onto another table
     is not trusted there), and trusted only as a table's label, never inside a file.
     """
-    body = _body(classification, sources, written_by, run_id)
+    body = _body(classification, sources, written_by, run_id, first_seen=first_seen)
     body["shape"] = _shape(columns, rows)
     if values is not None:
         body["values"] = {str(k): str(v) for k, v in values.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from lacuna.lineage.attribution import Raised
@@ -35,6 +36,9 @@ class LineageNode:
     # Which part of ``classification`` an ingested claim raised (a read of a file a claim
     # raises): recorded with the input version, so a steward's dismissal takes it back
     raised: Raised | None = field(default=None, compare=False, repr=False)
+    # When the data read here was first seen, as its trusted declaration says (a signed
+    # sidecar's ``first_seen``): a write derived from it takes that clock (lacuna.lineage.clock)
+    first_seen: datetime | None = field(default=None, compare=False, repr=False)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __deepcopy__(self, memo: dict[int, Any]) -> LineageNode:

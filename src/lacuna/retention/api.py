@@ -105,12 +105,15 @@ def build_plan(ctx: Context, *, now: datetime | None = None, rego: bool = True) 
 
 def _first_seen(item: Item, trail: Evidence) -> Item:
     """``item`` with the audit trail's first sighting of its data, when that is earlier than
-    what the item itself says (rewritten, re-saved, or copied from older governed data)."""
+    what the item itself says (its write time, or the ``first_seen`` its signed sidecar or
+    sealed header carries): rewritten, re-saved, or copied from older governed data. When
+    both say the same time, the trail's account is the one shown (it says how)."""
     seen = trail.first_seen(item.path)
-    if seen is None or seen.at >= item.written_at:
+    if seen is None or seen.at > item.clock or (seen.at == item.clock and not item.seen_note):
         return item
-    return replace(item, first_seen=seen.at, known_from=(
-        f"{item.known_from}; its clock starts {seen.at:%Y-%m-%d}, when the audit trail first "
+    base = item.known_from.removesuffix(item.seen_note)
+    return replace(item, first_seen=seen.at, seen_note="", known_from=(
+        f"{base}; its clock starts {seen.at:%Y-%m-%d}, when the audit trail first "
         f"saw its data ({seen.how})"))
 
 

@@ -2,7 +2,9 @@
 
 - **Files under the governed roots** (``destinations.governed``, local ones): the tier, tags and
   write time come from the file's signed sidecar (``<file>.lacuna.json``, written by every
-  governed write). A folder with a trusted sidecar (a partitioned Parquet dataset) is one
+  governed write), and when its data was first seen (``first_seen``, which a re-save, a
+  rename by hand or a copy keeps: :mod:`lacuna.lineage.clock`; the sealed header's too). A
+  folder with a trusted sidecar (a partitioned Parquet dataset) is one
   item; under an untrusted one its files are items of their own. A sealed file whose sidecar
   is missing or not trusted (unsigned, forged, stale, unreadable) is dated by its
   authenticated sealed header (tier and write time), so removing or editing the sidecar does
@@ -68,14 +70,17 @@ class Item:
     # or untrusted one, and no sealed header that authenticates): it is due when its window
     # says so by what is known, and otherwise for **review**, never kept silently
     unverified: str | None = None
-    # when the audit trail first saw its data (written at this path, or derived from data
-    # read in the same session), when that is earlier than ``written_at``; how, in ``known_from``
+    # when its data was first seen, when that is earlier than ``written_at``: the earliest
+    # trusted clock of the audit trail's (written at this path, or derived from data read in
+    # the same session), its signed sidecar's and its sealed header's ``first_seen`` (carried
+    # by a re-save, a rename by hand, a copy: lacuna.lineage.clock); how, in ``known_from``
     first_seen: datetime | None = None
+    seen_note: str = ""  # what ``known_from`` says of a clock its declaration carried
 
     @property
     def clock(self) -> datetime:
-        """When its retention counts from: the earlier of its write time and when the audit
-        trail first saw its data (a rewrite or a copy does not restart it)."""
+        """When its retention counts from: the earlier of its write time and when its data
+        was first seen (a rewrite, a rename or a copy does not restart it)."""
         if self.first_seen is not None and self.first_seen < self.written_at:
             return self.first_seen
         return self.written_at
@@ -196,9 +201,10 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
     if written.tzinfo is None:
         written = written.replace(tzinfo=UTC)
     if declared.trusted:
-        return Item(kind="file", path=path, tier=c.tier, tags=tuple(c.tags), written_at=written,
-                    written_by=declared.written_by, known_from="signed sidecar", root=root,
-                    stat=key)
+        return _seen(Item(kind="file", path=path, tier=c.tier, tags=tuple(c.tags),
+                          written_at=written, written_by=declared.written_by,
+                          known_from="signed sidecar", root=root, stat=key),
+                     *_trusted_clock(path, declared))
     why = f"untrusted sidecar ({declared.problem})"
     item = header(why)
     if item is not None:
@@ -218,42 +224,64 @@ def describe(path: str, root: str | None, settings: RetentionSettings,
                 stat=key, unverified=why)
 
 
-def sealed_origin(path: str, keystore: KeyStore | None) -> tuple[datetime, Tier | None,
-                                                                  str | None] | None:
-    """``(written_at, tier, written_by)`` from the header of the sealed file at ``path``,
-    once the header authenticates (opening a :class:`~lacuna.storage.sealed.SealedReader`
-    decrypts its last segment, whose associated data is the header's hash, and refuses a file
-    without one); None for a file
-    that is not sealed, a header that does not open or does not say when it was written.
-    Nothing of the plaintext is kept or returned."""
-    from lacuna.storage.sealed import SealedReader, is_sealed
+def _seen(item: Item, at: datetime | None, how: str) -> Item:
+    """``item`` with the clock its trusted declaration carries (``first_seen``: a re-save
+    or a copy keeps its source's), when that is earlier than its write time."""
+    if at is None or at >= item.clock:
+        return item
+    note = f"; its data first seen {at:%Y-%m-%d} ({how})"
+    return replace(item, first_seen=at, known_from=f"{item.known_from}{note}", seen_note=note)
 
-    if keystore is None or not os.path.isfile(path) or not is_sealed(path):
+
+def _trusted_clock(path: str, declared: Sidecar) -> tuple[datetime | None, str]:
+    """The ``first_seen`` of a trusted sidecar and, for a sealed file, of its header: the
+    sidecar's signed fingerprint binds the header's bytes (``identity_digest``), so what the
+    header says is as trusted as the sidecar, read without a key. The earlier, and where."""
+    from lacuna.errors import StorageError
+    from lacuna.lineage import clock
+    from lacuna.storage.sealed import is_sealed, read_header
+
+    at, how = declared.first_seen, "its signed sidecar"
+    if is_sealed(path):
+        try:
+            sealed = clock.aware(read_header(path).meta.get(clock.FIELD))
+        except (StorageError, OSError):
+            sealed = None
+        if sealed is not None and (at is None or sealed < at):
+            at, how = sealed, "its sealed header"
+    return at, how
+
+
+def sealed_origin(path: str, keystore: KeyStore | None) -> tuple[
+        datetime, Tier | None, str | None, datetime | None] | None:
+    """``(written_at, tier, written_by, first_seen)`` from the header of the sealed file at
+    ``path``, once the header authenticates (:func:`lacuna.lineage.clock.sealed_header`);
+    None for a file that is not sealed, a header that does not open or does not say when it
+    was written. ``first_seen``: None in a header sealed before it carried one. Nothing of the
+    plaintext is kept or returned."""
+    from lacuna.lineage import clock
+
+    meta = clock.sealed_header(path, keystore)
+    if meta is None:
         return None
     try:
-        reader = SealedReader(path, keystore)
-    except Exception:  # not authentic, no key: what the header says is not known
-        return None
-    try:
-        meta = reader.header.meta
         when = datetime.fromisoformat(str(meta["written_at"]))
         tier = Tier.parse(meta["tier"]) if meta.get("tier") else None
         by = str(meta["written_by"]) if meta.get("written_by") else None
     except (KeyError, ValueError, LacunaError):
         return None
-    finally:
-        reader.close()
-    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)), tier, by
+    return ((when if when.tzinfo is not None else when.replace(tzinfo=UTC)), tier, by,
+            clock.aware(meta.get(clock.FIELD)))
 
 
 def _from_header(path: str, root: str | None, settings: RetentionSettings,
-                 sealed: tuple[datetime, Tier | None, str | None],
+                 sealed: tuple[datetime, Tier | None, str | None, datetime | None],
                  key: tuple[int, int, int, int, int], why: str) -> Item:
-    when, tier, by = sealed
+    when, tier, by, seen = sealed
     tier = tier or settings.unclassified_tier
-    return Item(kind="file", path=path, tier=tier, written_at=when, written_by=by,
-                known_from=f"{why}: tier and write time from its sealed header (authenticated)",
-                root=root, stat=key)
+    return _seen(Item(kind="file", path=path, tier=tier, written_at=when, written_by=by,
+                      known_from=f"{why}: tier and write time from its sealed header "
+                      "(authenticated)", root=root, stat=key), seen, "its sealed header")
 
 
 def exception_files(store: ExceptionStore, now: datetime) -> Iterator[Item]:

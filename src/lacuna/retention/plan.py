@@ -13,8 +13,9 @@ Then, in this order:
 3. past the maximum: **delete** (or **archive** with ``on_expiry: archive``);
 4. otherwise: **keep**.
 
-A file's window counts from its clock (``Item.clock``: the earlier of its write time and
-when the audit trail first saw its data, :mod:`.trail`). A file whose age and tier are not
+A file's window counts from its clock (``Item.clock``: the earliest of its write time, the
+``first_seen`` its signed sidecar or sealed header carries, and when the audit trail first
+saw its data, :mod:`.trail`). A file whose age and tier are not
 established from trusted evidence (``Item.unverified``) and that step 3 does not make due is
 **review** (kept, never silently): 2 and 4 do not apply to it. :func:`against_record` then
 compares a file's decision with what ``apply`` recorded: a changed rule is reported, and a

@@ -20,7 +20,9 @@ trail would have said is not known (the plan keeps nothing silently then:
   purpose: a session that read old data and then writes unrelated data at that tier or above
   gives it the old clock too (it is due sooner, never later). A path's clock ends when
   retention records that it deleted or archived it (a ``failed`` record after it puts it
-  back).
+  back). The rule for which clock a write takes is :mod:`lacuna.lineage.clock`'s, the one a
+  governed write applies to the lineage of what it writes and carries in its signed sidecar
+  and sealed header (``first_seen``), which :mod:`.inventory` reads.
 - **What retention decided before.** The decisions ``apply`` recorded for each path since it was
   last deleted or archived: the latest (its rule, to report a changed rule) and the one with the
   earliest due date (a file already due under a recorded rule stays in the plan).
@@ -35,6 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import LacunaError
+from lacuna.lineage.clock import takes
 from lacuna.model import Tier
 
 if TYPE_CHECKING:
@@ -180,7 +183,7 @@ def read_trail(store: AuditStore) -> Evidence:
                 candidates.append(out.seen[k])
             tier = _tier(what.get("tier"), Tier.PROPRIETARY)  # not said: takes every read
             for read_tier, read in oldest_read.get(session, {}).items():
-                if read_tier <= tier:
+                if takes(read_tier, tier):
                     candidates.append(Seen(read.at, f"written on {when:%Y-%m-%d} in a session "
                                            f"that had read {read.how}"))
             out.seen[k] = min(candidates, key=lambda s: s.at)

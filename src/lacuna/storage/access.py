@@ -27,6 +27,8 @@ from lacuna.model import Action, Classification, DestinationType, Source, Tier, 
 from lacuna.storage.sealed import SealedReader, SealedWriter, is_sealed, read_header
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from lacuna.governor import Governor
     from lacuna.keystore import KeyStore
 
@@ -70,11 +72,18 @@ def seals(path: Any, gov: Governor | None = None) -> bool:
 
 def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
                        classification: Classification | None = None,
-                       gov: Governor | None = None) -> SealedWriter:
-    """A stream that seals what is written into ``path`` (renamed into place on close)."""
+                       gov: Governor | None = None,
+                       first_seen: datetime | None = None) -> SealedWriter:
+    """A stream that seals what is written into ``path`` (renamed into place on close).
+    ``first_seen``: when its data was first seen (:func:`lacuna.lineage.clock.of_write`,
+    taken before the write; default, and never later than: now), sealed into its header
+    beside ``written_at``."""
     g = _gov(gov)
+    now = utcnow()
+    seen = now if first_seen is None or first_seen > now else first_seen
     meta = {"written_by": g.config.user.id, "method": method,
-            "name": os.path.basename(os.fspath(path)), "written_at": utcnow().isoformat()}
+            "name": os.path.basename(os.fspath(path)), "written_at": now.isoformat(),
+            "first_seen": seen.isoformat()}
     if classification is not None:
         meta["tier"] = classification.tier.value
     settings = g.config.storage
@@ -113,17 +122,19 @@ def refuse_a_new_key(what: str, keystore: KeyStore, key_id: str, gov: Governor) 
 
 def write_governed(path: str | os.PathLike[str], write: Callable[[Any], T], *,
                    method: str, classification: Classification | None = None,
-                   text: str | None = None, gov: Governor | None = None) -> T:
+                   text: str | None = None, gov: Governor | None = None,
+                   first_seen: datetime | None = None) -> T:
     """Run ``write`` into a sealing stream for ``path``: the file appears (atomically, by
     rename) only when ``write`` returns; if it raises, nothing is left behind. The plaintext
     is never on disk and at most one segment of it is in memory here. With ``text`` (an
-    encoding), ``write`` gets a text stream."""
+    encoding), ``write`` gets a text stream. ``first_seen``: as :func:`open_sealed_writer`."""
     path = os.path.expanduser(os.fspath(path))  # as pandas does with "~/..."
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):  # as pandas says it
         msg = f"Cannot save file into a non-existent directory: '{parent}'"
         raise OSError(msg)
-    raw = open_sealed_writer(path, method=method, classification=classification, gov=gov)
+    raw = open_sealed_writer(path, method=method, classification=classification, gov=gov,
+                             first_seen=first_seen)
     buffer: Any = io.BufferedWriter(raw, buffer_size=raw.segment)
     if text is not None:  # a writer of str: encode into the sealing stream
         buffer.write(byte_order_mark(text))

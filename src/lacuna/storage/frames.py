@@ -55,6 +55,8 @@ from lacuna.storage.access import (
 from lacuna.storage.sealed import is_sealed
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from lacuna.governor import Governor
     from lacuna.model import Classification
 
@@ -108,13 +110,16 @@ def scratch() -> Iterator[str]:
 
 def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
                  classification: Classification | None, gov: Governor | None = None,
-                 stream: bool = True, mkdir: bool = False) -> T:
+                 stream: bool = True, mkdir: bool = False,
+                 first_seen: datetime | None = None) -> T:
     """Perform ``write(target)`` so that what it writes to ``path`` (a file or a folder under a
     governed root) is sealed: ``target`` is a sealing stream for ``STREAM_WRITERS`` (unless
     ``stream`` is False: this call writes a folder, e.g. polars' ``partition_by``, or needs its
     real file name), else a path in a private scratch folder whose files are sealed into
     ``path`` afterwards. ``mkdir``: the writer was asked to create missing parent folders
-    (polars' ``mkdir=True``), which are created here, as the writer would.
+    (polars' ``mkdir=True``), which are created here, as the writer would. ``first_seen``:
+    when the data was first seen, sealed into each file's header
+    (:func:`lacuna.storage.open_sealed_writer`).
 
     Raises:
         StorageError: the writer cannot be sealed (nothing written).
@@ -126,15 +131,16 @@ def sealed_write(path: str, write: Callable[[Any], T], *, method: str,
         if mkdir:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return _sealed_write(path, write, method=method, classification=classification,
-                             gov=_gov(gov), stream=stream)
+                             gov=_gov(gov), stream=stream, first_seen=first_seen)
     except OSError as exc:  # the file system's answer (no such folder, disk full): the user's
         users_error(exc)
         raise
 
 
 def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
-                  classification: Classification | None, gov: Governor, stream: bool) -> T:
-    g = gov
+                  classification: Classification | None, gov: Governor, stream: bool,
+                  first_seen: datetime | None) -> T:
+    g, seen = gov, first_seen
     if method in UNSEALABLE_WRITERS:
         refuse(method, path)
     parent = os.path.dirname(os.path.abspath(path))
@@ -150,7 +156,8 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
             raise error
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     if stream and method in STREAM_WRITERS:
-        return write_governed(path, write, method=method, classification=classification, gov=g)
+        return write_governed(path, write, method=method, classification=classification, gov=g,
+                              first_seen=seen)
     before = _stat(path)
     with scratch() as folder:
         staged = os.path.join(folder, os.path.basename(os.path.normpath(path)) or "out")
@@ -159,9 +166,11 @@ def _sealed_write(path: str, write: Callable[[Any], T], *, method: str,
             result = write(staged)
         if os.path.isdir(staged):
             _settle(staged, path, there)
-            seal_tree(staged, path, method=method, classification=classification, gov=g)
+            seal_tree(staged, path, method=method, classification=classification, gov=g,
+                      first_seen=seen)
         elif os.path.isfile(staged):
-            _seal_file(staged, path, method=method, classification=classification, gov=g)
+            _seal_file(staged, path, method=method, classification=classification, gov=g,
+                       first_seen=seen)
         elif _stat(path) == before:
             # the library wrote nothing, anywhere (pyarrow's write_dataset of a table without
             # rows creates no folder): nothing to seal, as nothing is written without Lacuna
@@ -248,7 +257,8 @@ def _stat(path: str) -> tuple[int, int, int] | None:
 
 
 def seal_tree(staged: str, target: str, *, method: str,
-              classification: Classification | None, gov: Governor) -> list[str]:
+              classification: Classification | None, gov: Governor,
+              first_seen: datetime | None = None) -> list[str]:
     """Seal every file under the folder ``staged`` into ``target`` (same relative paths)."""
     written: list[str] = []
     for root, _dirs, files in os.walk(staged):
@@ -258,18 +268,20 @@ def seal_tree(staged: str, target: str, *, method: str,
         for name in sorted(files):
             out = os.path.join(out_dir, name)
             _seal_file(os.path.join(root, name), out, method=method,
-                       classification=classification, gov=gov)
+                       classification=classification, gov=gov, first_seen=first_seen)
             written.append(out)
     return written
 
 
 def _seal_file(plain: str, target: str, *, method: str,
-               classification: Classification | None, gov: Governor) -> None:
+               classification: Classification | None, gov: Governor,
+               first_seen: datetime | None = None) -> None:
     parent = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(parent):
         msg = f"Cannot save file into a non-existent directory: '{parent}'"
         raise OSError(msg)
-    writer = open_sealed_writer(target, method=method, classification=classification, gov=gov)
+    writer = open_sealed_writer(target, method=method, classification=classification, gov=gov,
+                                first_seen=first_seen)
     try:
         with open(plain, "rb") as fh:
             for block in iter(lambda: fh.read(writer.segment), b""):

@@ -80,7 +80,8 @@ def rewrap_files(gov: Governor, roots: Iterable[Path]) -> list[Rewrapped]:
             if trusted is not None and before != after:
                 sc.write_sidecar(path, trusted.classification, sources=trusted.sources,
                                  written_by=trusted.written_by, run_id=trusted.run_id,
-                                 written_at=trusted.written_at, combined=trusted.combined)
+                                 written_at=trusted.written_at, combined=trusted.combined,
+                                 first_seen=trusted.first_seen)
             done.append(Rewrapped(str(path), before, after))
         except (LacunaError, OSError) as exc:
             done.append(Rewrapped(str(path), None, None, error=str(exc)))

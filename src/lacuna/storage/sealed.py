@@ -5,7 +5,8 @@ Layout::
     MAGIC b"LACUNAS1" | u32 N | header (N bytes of JSON) | slot 0 | slot 1 | segment 0 | ...
 
 - **header** (immutable): ``alg``, a random ``file_id``, the nonce prefix, the segment size
-  and ``meta`` (who wrote it, the format, the classification's tier). Its SHA-256 is the
+  and ``meta`` (who wrote it, when, the format, the classification's tier, and when its
+  data was first seen: ``first_seen``, the retention clock). Its SHA-256 is the
   associated data of every segment, so editing any header byte makes every segment fail.
 - **slots** (two of :data:`SLOT_BYTES`, space-padded JSON): the data key wrapped with
   AES-256-GCM by a key store key, with that key's id and version; the wrap's associated data

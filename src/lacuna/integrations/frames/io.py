@@ -30,6 +30,7 @@ from lacuna.integrations.pandas._frames import (
     user_frame,
     variable_name,
 )
+from lacuna.lineage import clock
 from lacuna.lineage.frames import read_origins, with_labels
 from lacuna.lineage.recording import Produced, column_edges, inputs_of
 from lacuna.lineage.records import DatasetRef
@@ -136,7 +137,7 @@ def govern_read(
     if rows is not None and rows != len(frame):
         how = None  # a sample: not the file's content, never cached as the file's
     with _bypass.bypass():
-        classification, upstream, run_id, raised = gov.classify_read_raised(
+        classification, upstream, run_id, raised, seen = gov.classify_read_raised(
             path, frame, embedded=embedded, how=how)
     op = gov.operation(Action.READ, classification,
                        sources=[Source(name=label, classification=classification)],
@@ -148,7 +149,8 @@ def govern_read(
         parents = tuple(LineageNode(name=s, operation="export") for s in upstream)
     ref = dataset_ref(path if path is not None else target)
     node = LineageNode(name=label, operation=method.rsplit(".", 1)[-1], parents=parents,
-                       ref=ref, classification=classification, raised=raised)
+                       ref=ref, classification=classification, raised=raised,
+                       first_seen=seen)
     with _bypass.bypass():  # the labels that are values: records name them by position
         names = frame_names(frame, read_header(frame, gov.config.classification))
     # the state the frame carries is keyed by its labels, as a pandas read's is; the records
@@ -275,11 +277,15 @@ def govern_write(
 
     def write() -> Any:
         declaration = None
+        # when its data was first seen: read before the file is replaced (its sidecar and
+        # sealed header say it only until then)
+        seen = (clock.of_write(path, state.lineage, state.classification.tier, gov.config)
+                if path is not None and (keeps_label or seal) else None)
         if embeds:
             declaration = embedded_declaration(
                 state.classification, columns=labels, rows=rows or 0,
                 values=value_digests(obj, rows), sources=sources, written_by=op.user.id,
-                run_id=produced.run_id)
+                run_id=produced.run_id, first_seen=seen)
         from lacuna.exceptions import appends
 
         replaced = None
@@ -294,7 +300,8 @@ def govern_write(
             if seal and path is not None:
                 result = sealed_frames.sealed_write(
                     path, lambda where: run(declaration, where), method=method,
-                    classification=state.classification, gov=gov, stream=stream, mkdir=mkdir)
+                    classification=state.classification, gov=gov, stream=stream, mkdir=mkdir,
+                    first_seen=seen)
             else:
                 result = run(declaration)
         if record is not None:  # what was written: the sweep deletes that file, no other
@@ -304,7 +311,7 @@ def govern_write(
         appends.supersede(gov, replaced, exception_id=exception_id, method=method)
         if keeps_label and path is not None and os.path.exists(path):
             write_label(path, [(state.classification, sources, op.user.id, produced.run_id)],
-                        gov.config.classification)
+                        gov.config.classification, first_seen=seen)
         return result
 
     return gov.execute(op, go, produced=produced)

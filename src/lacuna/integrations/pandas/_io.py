@@ -20,6 +20,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -290,7 +291,7 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
         embedded = None  # a pickled DataState is never trusted: the values and sidecar decide
     frame = data.to_frame() if isinstance(data, pd.Series) else data
     with _bypass.bypass():
-        classification, upstream, run_id, raised = gov.classify_read_raised(
+        classification, upstream, run_id, raised, seen = gov.classify_read_raised(
             path, frame, embedded=embedded, how=how)
     if sql is not None:  # the query's column lineage: a renamed column keeps its class
         from lacuna.lineage.sidecar import restrict
@@ -327,7 +328,7 @@ def _govern_read(gov: Any, reader: str, label: str, target: Any, data: Any,
     else:
         node = LineageNode(name=label, operation=reader, parents=_parents(
             gov, path, run_id, upstream, sql), ref=ref, classification=classification,
-            raised=raised if sql is None else None)
+            raised=raised if sql is None else None, first_seen=seen)
     attach(data, unnamed(classification, names), node,
            origins=read_origins(ref, labels(data), names))
     return Read(classification=classification, node=node, decided=decided)
@@ -692,7 +693,8 @@ def _header(method: str, kwargs: Mapping[str, Any]) -> bool | list[Any]:
 def _write_sealed(gov: Any, spec: Writer, original: Callable[..., Any], owner: Any,
                   frame_out: Any, args: tuple[Any, ...], kwargs: dict[str, Any], target: Any,
                   method: str | None, classification: Classification,
-                  old: tuple[Any, Classification] | None) -> Any:
+                  old: tuple[Any, Classification] | None, *,
+                  first_seen: datetime | None = None) -> Any:
     """pandas' write into a sealing stream for ``target`` (governed storage); for an append
     to a sealed file (``old``: its plaintext stream and the class its read was decided on),
     the old plaintext first, copied a segment at a time, then what pandas appends (no second
@@ -712,7 +714,7 @@ def _write_sealed(gov: Any, spec: Writer, original: Callable[..., Any], owner: A
         return storage.write_governed(
             target, stream, method=method or spec.method, text=text, gov=gov,
             classification=classification if held is None or (
-                held.tier <= classification.tier) else held)
+                held.tier <= classification.tier) else held, first_seen=first_seen)
     except OSError as exc:  # the file system's answer, not a Lacuna failure
         from lacuna.integrations.pandas._patch import users_error
 
@@ -845,12 +847,15 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
         def write() -> Any:
             held = None  # an append to a sealed file: what its content was decided as
             embed = None
+            # when its data was first seen: read before the file is replaced (its sidecar
+            # and sealed header say it only until then)
+            seen = write_clock(gov, target, state) if keeps_label or seal else None
             if spec.embeds and isinstance(data, pd.DataFrame):  # wherever the file goes
                 embed = embedded_declaration(
                     state.classification, columns=list(data.columns), rows=len(data),
                     values=value_digests(data, len(data)), sources=sources,
                     written_by=op.user.id,
-                    run_id=produced.run_id,
+                    run_id=produced.run_id, first_seen=seen,
                 )
             from lacuna.exceptions import appends, files
 
@@ -903,7 +908,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
                             held = old[1]
                         result = _write_sealed(gov, spec, original, self, frame_out, args,
                                                kwargs, target, op.method,
-                                               state.classification, old)
+                                               state.classification, old, first_seen=seen)
                 else:
                     result = original(frame_out, *args, **kwargs)
             if store_object:  # its close saves what it holds
@@ -915,7 +920,7 @@ def wrap_writer(spec: Writer, original: Callable[..., Any]) -> Callable[..., Any
             if keeps_label:
                 label(target, name, state.classification, sources, op.user.id,
                       append=_appends(spec, target, kwargs), run_id=produced.run_id,
-                      held=held)
+                      held=held, first_seen=seen)
             return result
 
         try:  # an enforced denial raises here: nothing is written (the denied run is recorded)
@@ -991,10 +996,12 @@ def label(
     append: bool = False,
     run_id: str | None = None,
     held: Classification | None = None,
+    first_seen: datetime | None = None,
 ) -> None:
     """Write the sidecar of a written file; for an ExcelWriter or HDFStore (written on close),
     remember it until the store is closed. ``held``: what the file held before an append was
-    decided as (a sealed file re-sealed), a part of the new declaration."""
+    decided as (a sealed file re-sealed), a part of the new declaration. ``first_seen``: the
+    write's clock (:func:`write_clock`; a store's sidecar does not carry it yet)."""
     if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
         with _LABEL_LOCK:
             _PENDING.setdefault(target, []).append((classification, sources, user, run_id))
@@ -1003,13 +1010,28 @@ def label(
     if callable(flush):  # an open file object: its bytes must be on disk to be fingerprinted
         flush()
     parts: list[_Part] = [] if held is None else [(held, (), user, None)]
-    _write_label(name, [*parts, (classification, sources, user, run_id)], append=append)
+    _write_label(name, [*parts, (classification, sources, user, run_id)], append=append,
+                 first_seen=first_seen)
 
 
-def _write_label(name: str, parts: list[_Part], *, append: bool) -> None:
+def _write_label(name: str, parts: list[_Part], *, append: bool,
+                 first_seen: datetime | None = None) -> None:
     from lacuna.governor import current
 
-    write_label(name, parts, current().config.classification, append=append)
+    write_label(name, parts, current().config.classification, append=append,
+                first_seen=first_seen)
+
+
+def write_clock(gov: Any, target: Any, state: Any) -> datetime | None:
+    """When the data a write to ``target`` holds was first seen (the one rule:
+    :func:`lacuna.lineage.clock.of_write`), read before the file is replaced; None for a
+    target that is not a local path."""
+    if not isinstance(target, (str, os.PathLike)) or not is_local(target):
+        return None
+    from lacuna.lineage import clock
+
+    return clock.of_write(os.fspath(target), state.lineage, state.classification.tier,
+                          gov.config)
 
 
 def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:
