@@ -1,7 +1,10 @@
 """Appends to files written under an exception (docs/exceptions.md, "Appending to a file"):
 an append the sweep could not answer for is refused before a byte is written; an append under
 the exception the file was written under is kept for the sweep; a key re-wrap keeps the file
-known to the sweep. On SQLite and on PostgreSQL state."""
+known to the sweep. On SQLite state; the tests that exercise each query of the exceptions'
+file records (recorded, looked up for the sweep, closed, moved to another exception, kept for
+a file with other links, a folder's files) also on PostgreSQL (``BOTH_STATES``): the writers'
+other variants reach the same store calls."""
 
 from __future__ import annotations
 
@@ -27,9 +30,12 @@ PURPOSE = "Board of Directors Q4 customer metrics presentation"
 SEALED, PLAIN = "governed/workspace", "Downloads"  # sealed governed storage, a plain folder
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+BOTH_STATES = pytest.mark.parametrize("state_url", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
 def state_url(request: pytest.FixtureRequest, sandbox: Path) -> str:
-    if request.param == "sqlite":
+    if getattr(request, "param", "sqlite") == "sqlite":
         return f"sqlite:///{sandbox / 'audit.db'}"
     return new_postgres_database(request.getfixturevalue("postgres_url"))
 
@@ -127,6 +133,7 @@ def test_append_under_another_exception_is_refused(as_user, customers, governed)
     assert [f.path for f in current().exceptions.files(second.id)] == []  # nothing recorded
 
 
+@BOTH_STATES
 def test_append_to_a_file_whose_exception_ended_is_refused(as_user, customers, governed):
     """Revoked, not swept yet: the file is due for deletion, nothing is added to it."""
     target = governed / SEALED / "board.csv"
@@ -162,6 +169,7 @@ def test_append_under_an_exception_to_an_older_file_is_refused(as_user, customer
 
 
 @pytest.mark.parametrize("where", [SEALED, PLAIN])
+@BOTH_STATES
 def test_append_under_the_same_exception_is_swept(as_user, customers, governed, where):
     """Allowed: the grown file is read back whole, then deleted (and audited) at expiry; a new
     file at the path afterwards is nobody's and takes appends without an exception."""
@@ -234,6 +242,7 @@ def test_a_key_rewrap_keeps_the_file_for_the_sweep(as_user, customers, governed)
     assert (report.deleted, report.failed) == ((str(target),), ())
 
 
+@BOTH_STATES
 def test_a_folder_written_under_an_exception_takes_appends_under_it_only(as_user, customers,
                                                                           governed):
     """Spark's appends (``mode("append")``) run the same check on the folder (tested without a
@@ -313,6 +322,7 @@ def _trail(event: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("where", [SEALED, PLAIN])
+@BOTH_STATES
 def test_an_overwrite_without_the_exception_closes_its_record(as_user, customers, governed,
                                                               where):
     """The file now holds new, allowed content: the exception's record of it is closed
@@ -343,6 +353,7 @@ def test_an_overwrite_without_the_exception_closes_its_record(as_user, customers
     assert _sweep_later().failed == ()  # and not reported again
 
 
+@BOTH_STATES
 def test_an_overwrite_under_another_exception_moves_the_file_to_it(as_user, customers,
                                                                    governed):
     """Written under X, replaced under E: X's record is closed, E's sweep deletes the file."""
@@ -376,6 +387,7 @@ def test_an_overwrite_under_an_exception_of_an_older_file_is_its(as_user, custom
     assert (report.deleted, report.failed) == ((str(target),), ())
 
 
+@BOTH_STATES
 def test_an_overwrite_keeps_the_record_of_a_file_with_other_links(as_user, customers,
                                                                   governed):
     """A sealed write puts a new file in place: the one written under the exception lives on
@@ -733,7 +745,6 @@ def test_a_polars_partitioned_write_under_an_exception_is_swept_whole(as_user, c
 
 # the writers' matrix on SQLite only: the state store's side (a folder's record, the append
 # check's queries) runs on PostgreSQL in the tests above (CI time)
-@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("writer", sorted(POLARS_PARTITIONED))
 @pytest.mark.parametrize("where", [SEALED, PLAIN])
 def test_a_polars_partitioned_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
@@ -803,7 +814,6 @@ ARROW_DATASETS = {
 
 # the writers' matrix on SQLite only: the state store's side (a folder's record, the append
 # check's queries) runs on PostgreSQL in the tests above (CI time)
-@pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("writer", sorted(ARROW_DATASETS))
 @pytest.mark.parametrize("where", [SEALED, PLAIN])
 def test_a_pyarrow_dataset_write_adds_to_a_folder_as_an_append(as_user, customers, governed,
