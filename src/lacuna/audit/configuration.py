@@ -20,10 +20,16 @@ without touching a policy, so the trail records it too:
   compared by what they mean: :mod:`lacuna.audit.loosening`). ``lacuna audit config`` lists
   them.
 
-Secrets never reach the trail: header values (``headers``, ``webhook_headers``) and tokens are
-replaced by ``***``, URLs lose their password and secret-looking query values
+Secrets never reach the trail: header values (``headers``, ``webhook_headers``), values under
+a secret-looking key (``token``, ``clientSecret``, ``x-api-key``) and values that are secrets
+wherever they are (``Bearer ...``, a JSON Web Token) are replaced by ``***``, URLs and
+connection strings lose their password and secret-looking query values
 (:func:`lacuna.redact.redact_url`), a webhook its path (a Slack-style webhook's path is its
 secret). A secret that changes therefore changes no revision.
+
+The revision is the governor's: a governor's configuration cannot be replaced, one changed
+in place is recorded again before its next decision, and in ``enforce`` mode nothing is
+appended without it (:meth:`lacuna.governor.Governor.recording`).
 """
 
 from __future__ import annotations
@@ -58,10 +64,18 @@ REDACTED = "***"
 # (a trail recording where it is says nothing; moving it is seen on the new one by this event).
 _NOT_GOVERNING_PATHS = (("user", "id"), ("audit", "url"))
 _SECRET_MAPS = frozenset({"headers", "webhook_headers"})
-# a key whose value is a secret: one ending in such a word (``token``, ``client_secret``,
-# ``api_key``), not a variable's or a key store's name (``token_env``, ``key_id``)
-_SECRET_KEY = re.compile(r"(?:^|_)(?:password|passwd|pwd|secret|token|api_?key|access_?key|"
-                         r"private_?key|credentials?)$", re.IGNORECASE)
+# a key whose value is a secret: one ending in such a word, after ``_``, ``-``, ``.`` or a
+# camelCase hump (``token``, ``client_secret``, ``api-key``, ``accessToken``, ``tokens``), not a
+# variable's or a key store's name (``token_env``, ``key_id``, ``encryption_key``)
+_SECRET_KEY = re.compile(
+    r"(?:^|[_.-]|(?<=[a-z0-9])(?=[A-Z]))(?i:password|passwd|passphrase|pwd|secret|token"
+    r"|authorization|credential|(?:api|access|private|secret|hmac|session)[_-]?key)s?$")
+# a value that is a secret whatever its key: an Authorization header's value (a scheme, then
+# one word of 8 or more token characters, not all lower-case letters), a JSON Web Token
+_SECRET_VALUE = re.compile(r"^\s*(?:(?i:bearer|basic|token)\s+(?=\S*[\dA-Z+/=._~-])"
+                           r"[\w+/=.~-]{8,}\s*$|eyJ[\w-]{8,}\.[\w-]{8,}\.)")
+# a libpq or ODBC connection string (``host=db password=...``): redact_url masks its pairs
+_DSN_SECRET = re.compile(r"(?:^|[\s;,&?])(?:password|passwd|pwd)\s*=", re.IGNORECASE)
 _URLS = frozenset({"url", "dir", "ca_file", "upstream_ca", "checkpoint_log", "path"})
 # mappings whose first matching key wins: their order governs, and canonical JSON (the
 # revision, the record on the trail) sorts keys, so the snapshot lists it under "order"
@@ -87,10 +101,11 @@ def snapshot(config: Config) -> dict[str, Any]:
 
 def defaults() -> dict[str, Any]:
     """The :func:`snapshot` of the embedded defaults: what a trail with no configuration event
-    was governed by, and what the first event is compared with."""
-    from lacuna.config import Config
+    was governed by, and what the first event is compared with. Not read from the
+    environment: a role declared by ``$LACUNA_ROLE`` is a change from them."""
+    from lacuna.config import DEFAULT_ROLE, Config, UserConfig
 
-    return snapshot(Config())
+    return snapshot(Config(user=UserConfig(id="-", role=DEFAULT_ROLE)))
 
 
 def _redacted(key: str, value: Any) -> Any:
@@ -101,13 +116,13 @@ def _redacted(key: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_redacted(key, v) for v in value]
     if isinstance(value, str):
-        if _SECRET_KEY.search(key):
+        if _SECRET_KEY.search(key) or _SECRET_VALUE.search(value):
             return REDACTED
         if key == "webhook":
             scheme, _, rest = value.partition("://")
             host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
             return f"{scheme}://{host}/{REDACTED}" if rest != host else f"{scheme}://{host}"
-        if key in _URLS or "://" in value:
+        if key in _URLS or "://" in value or _DSN_SECRET.search(value):
             return redact_url(value)
     return value
 
@@ -392,6 +407,7 @@ def record_configuration(store: AuditStore, config: Config, *, user: Any, sessio
 
     done = store.record_event_once(body, present)
     store.config_revision = rev
+    store.configured_with = config
     return done
 
 
