@@ -313,6 +313,21 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
     ("server.url", lambda was, now: f"decisions come from the Lacuna server {now}"
      if now is not None and was != now else ""),
     ("dbt.roles.*", _more("holders of a governance role (requires_role)")),
+    ("dbt.environment", InSection(lambda _path, before, after, _changed: _dbt_environment(
+        before, after))),
+    ("dbt.project_dir", lambda was, now: "the dbt project whose rules govern reads of its "
+     "warehouse is no longer set" if now is None else "the rules that govern reads of the "
+     f"warehouse come from another dbt project ({now})" if was is not None and was != now
+     else ""),
+    ("dbt.warehouse", lambda was, now: f"SQL reads are checked on {redact_url(now)} only"
+     if now is not None and was != now else ""),
+    ("policy.server.path", lambda was, now: f"decisions are read from another rule of the "
+     f"policy server ({now})" if was is not None and now is not None and was != now else ""),
+    ("*.ca_file", lambda was, now: f"the server's certificate is checked against another CA "
+     f"file ({now})" if now is not None and was != now else ""),
+    ("stewards.default", _more("stewards who may approve exceptions")),
+    ("stewards.policies.*", _more("stewards who may approve exceptions")),
+    ("stewards.domains.*", _more("stewards who may approve exceptions")),
     ("retention.*", InSection(retention)),
     ("order.retention.datasets", InSection(datasets_order)),
     ("governance.policies.*", InSection(governance_policies)),
@@ -329,6 +344,26 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
     (f"{_GATES}.classification_escalation",
      _or(True, _switched_off("escalating quality requirements by classification"))),
 )
+
+
+def _dbt_environment(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """``dbt.environment`` set to a non-production environment where it was production or
+    unset: unset, the project's rules apply for its ``governance.environment`` (the project's
+    own file may set it: not recorded here), else ``environment``."""
+    def effective(snap: Mapping[str, Any]) -> Any:
+        return ((snap.get("dbt") or {}).get("environment")
+                or (snap.get("governance") or {}).get("environment") or snap.get("environment"))
+
+    was, now = (before.get("dbt") or {}).get("environment"), \
+        (after.get("dbt") or {}).get("environment")
+    if now is None or _production(now) or (was is not None and not _production(was)):
+        return ""
+    if was is not None:
+        return (f"the dbt project's rules apply for {now}, not {was} (the per-environment "
+                "policies of non-production apply)")
+    return (f"the dbt project's rules apply for {now}, not for the project's "
+            f"governance.environment (else {effective(before)}): the per-environment "
+            "policies of non-production apply")
 
 
 def _production(environment: Any) -> bool:
