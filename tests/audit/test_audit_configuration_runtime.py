@@ -231,3 +231,17 @@ def test_the_role_from_the_environment_is_recorded_and_the_defaults_do_not_read_
     found = {c.path: c.loosens for c in changes(defaults(), snapshot(config))}
     assert found == {"user.role": "the declared role changed from analyst to privacy_officer "
                                   "(policies and detokenize_roles read it)"}
+
+
+def test_a_mode_that_skipped_validation_is_marked(tmp_path: Path, enabled: Any) -> None:
+    """``model_copy(update=...)`` does not validate: "Enforce" is not ``enforce``, and every
+    mode but ``enforce`` lets denied operations run."""
+    config = _config(tmp_path).model_copy(update={"mode": "Enforce"})
+    enabled(config)
+    FRAME.to_csv(tmp_path / "a.csv", index=False)
+    result = runner.invoke(app, ["config", "--db", config.audit_url])
+    assert result.exit_code == 0, result.output
+    assert ('mode: "enforce" -> "Enforce" (LOOSENS: set to "Enforce", which is not a mode (a '
+            "configuration built without validation): only enforce stops denied operations)"
+            ) in result.output
+    assert "1 loosen governance" in result.output

@@ -246,6 +246,18 @@ def _changed(what: str) -> Callable[[Any, Any], str]:
 
 
 _MODES = _rank(("observe", "warn", "enforce"))
+
+
+def _mode(was: Any, now: Any) -> str:
+    if lowered := _MODES(was, now):
+        return (f"{lowered}: denials {'only warn' if now == 'warn' else 'are only recorded'}, "
+                "operations run")
+    if was in ("warn", "enforce") and now not in ("observe", "warn", "enforce"):
+        # only a configuration built without validation (model_copy(update=...)) holds one
+        return (f"set to {_show(now)}, which is not a mode (a configuration built without "
+                "validation): only enforce stops denied operations")
+    return ""
+
 _ENFORCEMENT = _rank(("off", "warn", "strict"))
 _GATES = "governance.quality_gates"
 
@@ -260,8 +272,7 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
     ("classification.sample_rows", _lower("the rows sampled for value evidence")),
     ("datasets.entries.*.transform*", lambda _was, _now: "what a registered dataset's "
      "readers get of its source changed (or a dataset was registered)"),
-    ("mode", lambda was, now: _MODES(was, now) and f"{_MODES(was, now)}: denials "
-     f"{'only warn' if now == 'warn' else 'are only recorded'}, operations run"),
+    ("mode", lambda was, now: _mode(was, now)),
     ("classification.k_anonymity", _lower("the k-anonymity threshold")),
     ("classification.critical_tier", _tier),
     ("classification.mapping.*.tier", _tier),
