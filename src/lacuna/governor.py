@@ -1103,7 +1103,12 @@ def build_config(
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
-        result = config_from_dict(data)
+        # the file the settings were read from stays theirs: relative paths in them resolve
+        # against its folder, and the audit trail records it (lacuna.audit.configuration)
+        rebuilt = config_from_dict(data)
+        if result.source:
+            rebuilt = rebuilt.model_copy(update={"source": result.source})
+        result = rebuilt
     return result
 
 

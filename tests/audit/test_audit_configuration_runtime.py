@@ -245,3 +245,23 @@ def test_a_mode_that_skipped_validation_is_marked(tmp_path: Path, enabled: Any) 
             "configuration built without validation): only enforce stops denied operations)"
             ) in result.output
     assert "1 loosen governance" in result.output
+
+
+def test_overrides_in_code_keep_the_file_the_settings_were_read_from(
+        tmp_path: Path, enabled: Any) -> None:
+    yaml_path = tmp_path / "lacuna.yaml"
+    yaml_path.write_text(f"audit: {{url: 'sqlite:///{tmp_path / 'audit.db'}'}}\n"
+                         "user: {id: ana, role: analyst}\n", encoding="utf-8")
+    enabled(str(yaml_path), mode="warn")
+    gov = governor_module.current()
+    assert gov.config.mode == "warn"
+    assert gov.config.source == str(yaml_path)
+    FRAME.to_csv(tmp_path / "a.csv", index=False)
+    rev = revision(snapshot(gov.config))
+    assert _trail(tmp_path) == [(KIND, rev), (None, rev), ("outcome", rev)]
+    result = runner.invoke(app, ["config", "--db", gov.config.audit_url])
+    assert result.exit_code == 0, result.output
+    assert f"configuration {rev} from {yaml_path}" in result.output
+    assert 'mode: "enforce" -> "warn" (LOOSENS: lowered from enforce to warn' in result.output
+    assert f'source: (unset) -> "{yaml_path}" (LOOSENS: the settings are read from another ' \
+        "file" in result.output
