@@ -576,7 +576,7 @@ class Governor:
         if self._recorded_as is None:
             return
         try:
-            now = self.config.model_dump_json()
+            now = self.config.model_dump_json(warnings=False)
         except Exception:  # a value that cannot be written: recording it says so
             now = None
         if now == self._recorded_as:
@@ -614,7 +614,7 @@ class Governor:
 
                 hook = store.take_first_append()  # its own append must not run it again
                 try:
-                    recorded_as = self.config.model_dump_json()
+                    recorded_as = self.config.model_dump_json(warnings=False)
                     record_configuration(store, self.config, user=self.config.user,
                                          session=self.session)
                     self._configured = True
