@@ -77,9 +77,12 @@ def lacuna_home() -> Path:
     return Path(os.environ.get("LACUNA_HOME") or Path.home() / ".lacuna").expanduser()
 
 
+DEFAULT_ROLE = "analyst"  # the declared role when neither lacuna.yaml nor $LACUNA_ROLE says
+
+
 class UserConfig(Section):
     id: str = Field(default_factory=lambda: os.environ.get("LACUNA_USER") or _login())
-    role: str = Field(default_factory=lambda: os.environ.get("LACUNA_ROLE") or "analyst")
+    role: str = Field(default_factory=lambda: os.environ.get("LACUNA_ROLE") or DEFAULT_ROLE)
     clearance: Tier = Tier.INTERNAL
     department: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
@@ -94,6 +97,10 @@ class UserConfig(Section):
     def _bounded(cls, v: dict[str, Any]) -> dict[str, Any]:
         if _depth(v) > MAX_ATTRIBUTES_DEPTH:
             msg = f"nested deeper than {MAX_ATTRIBUTES_DEPTH} levels"
+            raise ValueError(msg)
+        if _holds_bytes(v):  # YAML's !!binary: no JSON text (decision input, audit trail)
+            msg = ("holds a binary value (YAML !!binary), which policies and the audit trail "
+                   "cannot read; write it as text")
             raise ValueError(msg)
         size = len(json.dumps(v, default=str).encode("utf-8"))
         if size > MAX_ATTRIBUTES_BYTES:
@@ -127,6 +134,21 @@ def _depth(value: Any) -> int:
         deepest = max(deepest, level + 1)
         stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def _holds_bytes(value: Any) -> bool:
+    """Whether ``value`` holds ``bytes`` anywhere in its lists and mappings."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (bytes, bytearray)):
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+    return False
 
 
 def _login() -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna.config import Config, load_config
-from lacuna.errors import GovernanceViolation, LacunaError
+from lacuna.errors import AuditError, ConfigError, GovernanceViolation, LacunaError
 from lacuna.model import (
     Action,
     Classification,
@@ -132,7 +132,7 @@ class Governor:
         engine: DecisionEngine | None = None,
         audit: AuditStore | None = None,
     ) -> None:
-        self.config = config if config is not None else load_config()
+        self._config = config if config is not None else load_config()
         self.session = uuid.uuid4().hex[:16]
         self._engine = engine
         self._audit = audit
@@ -143,11 +143,27 @@ class Governor:
         self._file_cache: FileClassificationCache | None = None
         self._settings_hash: str | None = None
         self._configured = False  # this configuration is on the audit trail
+        self._recorded_as: str | None = None  # the configuration as recorded (JSON), to compare
+        self._config_failure: Exception | None = None  # why it could not be recorded
         self._lock = threading.Lock()
         self._configuring(audit)
         # Whether the code that asks runs in this process, on this stack: the suggested
         # alternatives then use its name for lacuna. A server deciding for clients sets False.
         self.local_callers = True
+
+    @property
+    def config(self) -> Config:
+        """The settings this governor decides under (fixed when it is built)."""
+        return self._config
+
+    @config.setter
+    def config(self, value: Config) -> None:  # noqa: ARG002 - refused whatever it is
+        # its engine, stores and the revision on the audit trail were built from the first
+        msg = ("a governor's configuration cannot be replaced: its policy engine, its stores "
+               "and the configuration revision on the audit trail follow the one it was built "
+               "with. Build a new governor instead: lacuna.enable(config, **overrides) or "
+               "lacuna.configure(...).")
+        raise ConfigError(msg)
 
     # -- the steps' collaborators, built on first use ------------------------------------------
 
@@ -526,19 +542,72 @@ class Governor:
         from lacuna.audit import AuditStore
 
         # a store that recorded a configuration already (the server's, shared with the
-        # governors acting for its callers) keeps it: its process's configuration governs
-        if isinstance(store, AuditStore) and store.config_revision is None:
-            store.before_first_append(self.recording)
+        # governors acting for its callers) keeps it: its process's configuration governs.
+        # Its records would name that revision, so a governor whose settings differ (other
+        # than the user: a caller's) may not share it
+        if not isinstance(store, AuditStore):
+            return store
+        if store.config_revision is None:
+            store.before_first_append(self._recording_first)
+        elif (recorded := store.configured_with) is not None and \
+                self.config.model_copy(update={"user": recorded.user}) != recorded:
+            msg = (f"the audit store given records under configuration {store.config_revision} "
+                   f"(read from {recorded.source or 'the embedded defaults'}), and this "
+                   "governor's settings differ: its decisions would name a revision they were "
+                   "not made under. Give it a store of its own (Governor(config) opens one) "
+                   "or the same configuration.")
+            raise ConfigError(msg)
         return store
+
+    def _recording_first(self) -> None:
+        """The store's hook before its first append: :meth:`recording`. In ``enforce`` mode an
+        append does not go on without its configuration on the trail (fail closed: a decision
+        would name no revision, and a loosened ``lacuna.yaml`` that cannot be recorded would
+        never show); the hook stays set, so the next append tries again."""
+        self.recording()
+        if not self._configured and self.config.mode == "enforce":
+            where = self.config.source or "the embedded defaults"
+            msg = (f"the configuration (read from {where}) could not be recorded on the audit "
+                   f"trail ({type(self._config_failure).__name__}: {self._config_failure}); in "
+                   "enforce mode nothing is appended without it. Fix what the error names (the "
+                   "trail, or the setting that cannot be written as JSON), then retry.")
+            raise AuditError(msg)
+
+    def _config_changed(self) -> None:
+        """Record the configuration again when it was changed in place since it was recorded
+        (its sections are frozen, but the mappings in them, ``user.attributes``,
+        ``classification.mapping``, ``governance``, ... are not): the next append is preceded
+        by a configuration event of what it is now, never stamped with the old revision."""
+        if self._recorded_as is None:
+            return
+        try:
+            now = self.config.model_dump_json(warnings=False)
+        except Exception:  # a value that cannot be written: recording it says so
+            now = None
+        if now == self._recorded_as:
+            return
+        from lacuna.audit import AuditStore
+
+        store = self.audit
+        with self._lock:
+            if self._recorded_as is None or not isinstance(store, AuditStore):
+                return
+            log.warning("the configuration of this governor was changed in place since it was "
+                        "recorded on the audit trail %s; recording it again", store.where)
+            self._recorded_as = None
+            self._configured = False
+            store.config_revision = None  # until it is recorded: no revision, not the old one
+            store.before_first_append(self._recording_first)
 
     def recording(self) -> AuditStore:
         """The audit store, with this governor's configuration recorded on its trail, once
         (:mod:`lacuna.audit.configuration`: its revision is stamped on every record after it,
         and a change of ``lacuna.yaml`` is an audit event). The store does this before its
         first append of anything (a decision, an exception, a retention event); a server calls
-        it at its start. A failure to record it is logged; the append that follows then says
-        whether the trail works. A Lacuna server's client records nothing: the server records
-        under its own configuration."""
+        it at its start. A failure to record it is logged; in ``enforce`` mode the append that
+        follows is refused (:class:`AuditError`: nothing is appended without its
+        configuration), in ``warn`` and ``observe`` it goes on with no revision. A Lacuna
+        server's client records nothing: the server records under its own configuration."""
         from lacuna.audit import AuditStore
 
         store = self.audit
@@ -550,10 +619,14 @@ class Governor:
 
                 hook = store.take_first_append()  # its own append must not run it again
                 try:
+                    recorded_as = self.config.model_dump_json(warnings=False)
                     record_configuration(store, self.config, user=self.config.user,
                                          session=self.session)
                     self._configured = True
+                    self._recorded_as = recorded_as
+                    self._config_failure = None
                 except Exception as exc:  # the next append tries again
+                    self._config_failure = exc
                     store.before_first_append(hook)
                     log.error("could not record the configuration on the audit trail %s: %s",
                               store.where, exc)
@@ -562,6 +635,7 @@ class Governor:
     def _record(self, decision: Decision) -> tuple[AuditRecord | None, Exception | None]:
         assert decision.operation is not None
         try:
+            self._config_changed()
             return self.audit.record(decision, decision.operation, session=self.session), None
         except Exception as exc:  # the audit sink fails independently (logged loudly)
             log.error(
@@ -1034,7 +1108,12 @@ def build_config(
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
-        result = config_from_dict(data)
+        # the file the settings were read from stays theirs: relative paths in them resolve
+        # against its folder, and the audit trail records it (lacuna.audit.configuration)
+        rebuilt = config_from_dict(data)
+        if result.source:
+            rebuilt = rebuilt.model_copy(update={"source": result.source})
+        result = rebuilt
     return result
 
 

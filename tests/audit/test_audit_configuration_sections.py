@@ -129,6 +129,38 @@ CASES = [
     ("governance roles given to more people", {"dbt": {"project_dir": "."}},
      {"dbt": {"project_dir": ".", "roles": {"data_owner": ["bob"]}}},
      {"dbt.roles.data_owner": "holders of a governance role (requires_role) added: bob"}),
+    ("dbt rules for another environment, from another project, on one database",
+     {"environment": "production", "dbt": {"project_dir": "."}},
+     {"environment": "production", "dbt": {"project_dir": "../other", "environment": "staging",
+                                           "warehouse": "postgresql://u:pw@db.example.com/x"}},
+     {"dbt.environment": "the dbt project's rules apply for staging, not for the project's "
+      "governance.environment (else production): the per-environment policies of "
+      "non-production apply",
+      "dbt.project_dir": "the rules that govern reads of the warehouse come from another dbt "
+      "project (../other)",
+      "dbt.warehouse": "SQL reads are checked on postgresql://u:***@db.example.com/x only"}),
+    ("dbt rules moved out of production", {"dbt": {"project_dir": ".",
+                                                   "environment": "production"}},
+     {"dbt": {"project_dir": ".", "environment": "development"}},
+     {"dbt.environment": "the dbt project's rules apply for development, not production (the "
+      "per-environment policies of non-production apply)"}),
+    ("the dbt project removed", {"dbt": {"project_dir": "."}}, {},
+     {"dbt.project_dir": "the dbt project whose rules govern reads of its warehouse is no "
+      "longer set"}),
+    ("another rule of the policy server, another CA",
+     {"policy": {"server": {"url": "https://opa.example.com"}}},
+     {"policy": {"server": {"url": "https://opa.example.com", "path": "lacuna/allow_all",
+                            "ca_file": "/home/me/ca.pem"}}},
+     {"policy.server.path": "decisions are read from another rule of the policy server "
+      "(lacuna/allow_all)",
+      "policy.server.ca_file": "the server's certificate is checked against another CA file "
+      "(/home/me/ca.pem)"}),
+    ("more stewards", {"stewards": {"default": ["dpo"]}},
+     {"stewards": {"default": ["dpo", "me"], "policies": {"P-2024-001": ["me"]},
+                   "domains": {"finance": ["me"]}}},
+     {"stewards.default": "stewards who may approve exceptions added: me",
+      "stewards.policies.P-2024-001": "stewards who may approve exceptions added: me",
+      "stewards.domains.finance": "stewards who may approve exceptions added: me"}),
     ("other settings", {"destinations": {"local_files_scope": "external"}},
      {"purpose": "marketing", "user": {"id": "u", "department": "sales"},
       "proxy": {"fingerprint_sample": 10}, "anonymize": {"noise_sensitivity": 0.1},
@@ -153,7 +185,8 @@ def test_each_rule_marks_the_loosening_and_not_the_way_back(
     back = _marks(loose, strict)
     assert set(marked) <= set(back)  # the way back changes the same settings ...
     unmarked = {p: why for p, why in back.items() if why and p not in (  # either way:
-        "purpose", "user.department", "server.url", "retention.archive_dir")}  # by design
+        "purpose", "user.department", "server.url", "retention.archive_dir",  # by design
+        "dbt.project_dir", "policy.server.path")}
     assert unmarked == {}  # ... and tightens them
 
 

@@ -20,10 +20,16 @@ without touching a policy, so the trail records it too:
   compared by what they mean: :mod:`lacuna.audit.loosening`). ``lacuna audit config`` lists
   them.
 
-Secrets never reach the trail: header values (``headers``, ``webhook_headers``) and tokens are
-replaced by ``***``, URLs lose their password and secret-looking query values
+Secrets never reach the trail: header values (``headers``, ``webhook_headers``), values under
+a secret-looking key (``token``, ``clientSecret``, ``x-api-key``) and values that are secrets
+wherever they are (``Bearer ...``, a JSON Web Token) are replaced by ``***``, URLs and
+connection strings lose their password and secret-looking query values
 (:func:`lacuna.redact.redact_url`), a webhook its path (a Slack-style webhook's path is its
 secret). A secret that changes therefore changes no revision.
+
+The revision is the governor's: a governor's configuration cannot be replaced, one changed
+in place is recorded again before its next decision, and in ``enforce`` mode nothing is
+appended without it (:meth:`lacuna.governor.Governor.recording`).
 """
 
 from __future__ import annotations
@@ -58,10 +64,18 @@ REDACTED = "***"
 # (a trail recording where it is says nothing; moving it is seen on the new one by this event).
 _NOT_GOVERNING_PATHS = (("user", "id"), ("audit", "url"))
 _SECRET_MAPS = frozenset({"headers", "webhook_headers"})
-# a key whose value is a secret: one ending in such a word (``token``, ``client_secret``,
-# ``api_key``), not a variable's or a key store's name (``token_env``, ``key_id``)
-_SECRET_KEY = re.compile(r"(?:^|_)(?:password|passwd|pwd|secret|token|api_?key|access_?key|"
-                         r"private_?key|credentials?)$", re.IGNORECASE)
+# a key whose value is a secret: one ending in such a word, after ``_``, ``-``, ``.`` or a
+# camelCase hump (``token``, ``client_secret``, ``api-key``, ``accessToken``, ``tokens``), not a
+# variable's or a key store's name (``token_env``, ``key_id``, ``encryption_key``)
+_SECRET_KEY = re.compile(
+    r"(?:^|[_.-]|(?<=[a-z0-9])(?=[A-Z]))(?i:password|passwd|passphrase|pwd|secret|token"
+    r"|authorization|credential|(?:api|access|private|secret|hmac|session)[_-]?key)s?$")
+# a value that is a secret whatever its key: an Authorization header's value (a scheme, then
+# one word of 8 or more token characters, not all lower-case letters), a JSON Web Token
+_SECRET_VALUE = re.compile(r"^\s*(?:(?i:bearer|basic|token)\s+(?=\S*[\dA-Z+/=._~-])"
+                           r"[\w+/=.~-]{8,}\s*$|eyJ[\w-]{8,}\.[\w-]{8,}\.)")
+# a libpq or ODBC connection string (``host=db password=...``): redact_url masks its pairs
+_DSN_SECRET = re.compile(r"(?:^|[\s;,&?])(?:password|passwd|pwd)\s*=", re.IGNORECASE)
 _URLS = frozenset({"url", "dir", "ca_file", "upstream_ca", "checkpoint_log", "path"})
 # mappings whose first matching key wins: their order governs, and canonical JSON (the
 # revision, the record on the trail) sorts keys, so the snapshot lists it under "order"
@@ -87,10 +101,11 @@ def snapshot(config: Config) -> dict[str, Any]:
 
 def defaults() -> dict[str, Any]:
     """The :func:`snapshot` of the embedded defaults: what a trail with no configuration event
-    was governed by, and what the first event is compared with."""
-    from lacuna.config import Config
+    was governed by, and what the first event is compared with. Not read from the
+    environment: a role declared by ``$LACUNA_ROLE`` is a change from them."""
+    from lacuna.config import DEFAULT_ROLE, Config, UserConfig
 
-    return snapshot(Config())
+    return snapshot(Config(user=UserConfig(id="-", role=DEFAULT_ROLE)))
 
 
 def _redacted(key: str, value: Any) -> Any:
@@ -101,13 +116,13 @@ def _redacted(key: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_redacted(key, v) for v in value]
     if isinstance(value, str):
-        if _SECRET_KEY.search(key):
+        if _SECRET_KEY.search(key) or _SECRET_VALUE.search(value):
             return REDACTED
         if key == "webhook":
             scheme, _, rest = value.partition("://")
             host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
             return f"{scheme}://{host}/{REDACTED}" if rest != host else f"{scheme}://{host}"
-        if key in _URLS or "://" in value:
+        if key in _URLS or "://" in value or _DSN_SECRET.search(value):
             return redact_url(value)
     return value
 
@@ -231,6 +246,18 @@ def _changed(what: str) -> Callable[[Any, Any], str]:
 
 
 _MODES = _rank(("observe", "warn", "enforce"))
+
+
+def _mode(was: Any, now: Any) -> str:
+    if lowered := _MODES(was, now):
+        return (f"{lowered}: denials {'only warn' if now == 'warn' else 'are only recorded'}, "
+                "operations run")
+    if was in ("warn", "enforce") and now not in ("observe", "warn", "enforce"):
+        # only a configuration built without validation (model_copy(update=...)) holds one
+        return (f"set to {_show(now)}, which is not a mode (a configuration built without "
+                "validation): only enforce stops denied operations")
+    return ""
+
 _ENFORCEMENT = _rank(("off", "warn", "strict"))
 _GATES = "governance.quality_gates"
 
@@ -245,8 +272,7 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
     ("classification.sample_rows", _lower("the rows sampled for value evidence")),
     ("datasets.entries.*.transform*", lambda _was, _now: "what a registered dataset's "
      "readers get of its source changed (or a dataset was registered)"),
-    ("mode", lambda was, now: _MODES(was, now) and f"{_MODES(was, now)}: denials "
-     f"{'only warn' if now == 'warn' else 'are only recorded'}, operations run"),
+    ("mode", lambda was, now: _mode(was, now)),
     ("classification.k_anonymity", _lower("the k-anonymity threshold")),
     ("classification.critical_tier", _tier),
     ("classification.mapping.*.tier", _tier),
@@ -298,6 +324,21 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
     ("server.url", lambda was, now: f"decisions come from the Lacuna server {now}"
      if now is not None and was != now else ""),
     ("dbt.roles.*", _more("holders of a governance role (requires_role)")),
+    ("dbt.environment", InSection(lambda _path, before, after, _changed: _dbt_environment(
+        before, after))),
+    ("dbt.project_dir", lambda was, now: "the dbt project whose rules govern reads of its "
+     "warehouse is no longer set" if now is None else "the rules that govern reads of the "
+     f"warehouse come from another dbt project ({now})" if was is not None and was != now
+     else ""),
+    ("dbt.warehouse", lambda was, now: f"SQL reads are checked on {redact_url(now)} only"
+     if now is not None and was != now else ""),
+    ("policy.server.path", lambda was, now: f"decisions are read from another rule of the "
+     f"policy server ({now})" if was is not None and now is not None and was != now else ""),
+    ("*.ca_file", lambda was, now: f"the server's certificate is checked against another CA "
+     f"file ({now})" if now is not None and was != now else ""),
+    ("stewards.default", _more("stewards who may approve exceptions")),
+    ("stewards.policies.*", _more("stewards who may approve exceptions")),
+    ("stewards.domains.*", _more("stewards who may approve exceptions")),
     ("retention.*", InSection(retention)),
     ("order.retention.datasets", InSection(datasets_order)),
     ("governance.policies.*", InSection(governance_policies)),
@@ -314,6 +355,26 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
     (f"{_GATES}.classification_escalation",
      _or(True, _switched_off("escalating quality requirements by classification"))),
 )
+
+
+def _dbt_environment(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """``dbt.environment`` set to a non-production environment where it was production or
+    unset: unset, the project's rules apply for its ``governance.environment`` (the project's
+    own file may set it: not recorded here), else ``environment``."""
+    def effective(snap: Mapping[str, Any]) -> Any:
+        return ((snap.get("dbt") or {}).get("environment")
+                or (snap.get("governance") or {}).get("environment") or snap.get("environment"))
+
+    was, now = (before.get("dbt") or {}).get("environment"), \
+        (after.get("dbt") or {}).get("environment")
+    if now is None or _production(now) or (was is not None and not _production(was)):
+        return ""
+    if was is not None:
+        return (f"the dbt project's rules apply for {now}, not {was} (the per-environment "
+                "policies of non-production apply)")
+    return (f"the dbt project's rules apply for {now}, not for the project's "
+            f"governance.environment (else {effective(before)}): the per-environment "
+            "policies of non-production apply")
 
 
 def _production(environment: Any) -> bool:
@@ -392,6 +453,7 @@ def record_configuration(store: AuditStore, config: Config, *, user: Any, sessio
 
     done = store.record_event_once(body, present)
     store.config_revision = rev
+    store.configured_with = config
     return done
 
 

@@ -125,6 +125,7 @@ class AuditStore:
         # the configuration revision stamped on the decisions and outcomes appended from now
         # on (set by lacuna.audit.configuration.record_configuration)
         self.config_revision: str | None = None
+        self.configured_with: Any = None  # the lacuna.config.Config of that revision
         self._first_append: Callable[[], object] | None = None
         self._first_lock = threading.RLock()  # other appenders wait for the hook to finish
         self._first_running = False
@@ -284,7 +285,8 @@ class AuditStore:
         takes itself off with :meth:`take_first_append`: how a governor records its
         configuration ahead of its first decision or event (:mod:`lacuna.audit.configuration`;
         a failure leaves it set, so the next append tries again). Other threads appending
-        meanwhile wait for it. ``run`` must not raise."""
+        meanwhile wait for it. When ``run`` raises (an :class:`AuditError`: the append must not
+        go on without it), the append raises it and appends nothing."""
         self._first_append = run
 
     def take_first_append(self) -> Callable[[], object] | None:
@@ -295,8 +297,9 @@ class AuditStore:
     def _first(self) -> None:
         """Run the :meth:`before_first_append` hook; called before a body is built (its
         ``config_revision`` is set by the hook). An append the hook itself makes (on this
-        thread) does not run it again; other threads wait until it has run."""
-        if self._first_append is None:
+        thread) does not run it again; other threads wait until it has run (the hook takes
+        itself off before it appends, so a running hook is waited for too)."""
+        if self._first_append is None and not self._first_running:
             return
         with self._first_lock:
             run = self._first_append
