@@ -15,6 +15,7 @@ import yaml
 
 import lacuna
 from lacuna.errors import LacunaError
+from lacuna.lineage.sidecar import Sidecar
 
 NOW = datetime.now(UTC)
 
@@ -68,6 +69,21 @@ def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, "")
+
+
+def rotate_and_rewrap(project: Path, path: Path) -> Sidecar:
+    """``lacuna keys rotate storage`` then ``lacuna storage rewrap`` of the one sealed file at
+    ``path``: its sidecar as signed again (trusted)."""
+    from lacuna.lineage.sidecar import read_sidecar
+
+    assert run(project, "keys", "rotate", "storage").returncode == 0
+    rewrap = run(project, "storage", "rewrap")
+    assert rewrap.returncode == 0, rewrap.stdout
+    assert "1 of 1 sealed file(s) re-wrapped" in rewrap.stdout
+    after = read_sidecar(path)
+    assert after is not None
+    assert after.trusted
+    return after
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

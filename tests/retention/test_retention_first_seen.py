@@ -20,7 +20,7 @@ from lacuna.lineage.sidecar import read_sidecar, sidecar_path
 from lacuna.signing import default_keyring
 from lacuna.storage.sealed import is_sealed, read_header
 
-from .conftest import run, write_at, years_ago
+from .conftest import rotate_and_rewrap, run, write_at, years_ago
 
 TODAY = datetime.now(UTC)
 
@@ -289,13 +289,7 @@ def test_a_key_rewrap_keeps_first_seen_in_the_sidecar(project):
     _copy(project / "lacuna.yaml", old, old)
     before = read_sidecar(old)
     assert before is not None
-    assert run(project, "keys", "rotate", "storage").returncode == 0
-    rewrap = run(project, "storage", "rewrap")
-    assert rewrap.returncode == 0, rewrap.stdout
-    assert "1 of 1 sealed file(s) re-wrapped" in rewrap.stdout
-    after = read_sidecar(old)
-    assert after is not None
-    assert after.trusted
+    after = rotate_and_rewrap(project, old)
     assert (after.written_at, after.first_seen) == (before.written_at, before.first_seen)
     assert after.first_seen is not None
     assert after.first_seen.date() == years_ago(4).date()

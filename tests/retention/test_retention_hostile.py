@@ -19,7 +19,7 @@ from lacuna.governor import configure
 from lacuna.lineage.sidecar import read_sidecar, sidecar_path
 from lacuna.retention import apply, build_plan, place_hold
 
-from .conftest import run, write_at, years_ago
+from .conftest import rotate_and_rewrap, run, write_at, years_ago
 
 
 def _gov(project: Path):  # type: ignore[no-untyped-def]
@@ -39,14 +39,7 @@ def test_a_key_rewrap_does_not_restart_the_retention_clock(project):
     old = write_at(project, years_ago(4), "sales.csv", "old_sales.csv")
     declared = read_sidecar(old).written_at  # type: ignore[union-attr]
     assert _actions(project)[str(old)] == "delete"
-    assert run(project, "keys", "rotate", "storage").returncode == 0
-    rewrap = run(project, "storage", "rewrap")
-    assert rewrap.returncode == 0, rewrap.stdout
-    assert "1 of 1 sealed file(s) re-wrapped" in rewrap.stdout
-    after = read_sidecar(old)
-    assert after is not None
-    assert after.trusted
-    assert after.written_at == declared
+    assert rotate_and_rewrap(project, old).written_at == declared
     assert _actions(project)[str(old)] == "delete"
 
 
