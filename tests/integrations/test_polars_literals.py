@@ -82,7 +82,16 @@ ROUTES: dict[str, Route] = {
     "group_by-agg": lambda s: units().group_by("units").agg(
         pl.lit(s).first().alias("x")),
     "pipe": lambda s: units().with_columns(x=pl.lit(s).pipe(lambda e: e.str.to_uppercase())),
+    # frame methods that put the values they are given into the frame's columns
+    "fill_null-lit": lambda s: notes().fill_null(pl.lit(s)),
+    "fill_null-series": lambda s: notes().fill_null(s),
+    "lazy-fill_null": lambda s: notes().lazy().fill_null(pl.lit(s).str.to_uppercase()).collect(),
+    "shift-fill_value": lambda s: notes().shift(1, fill_value=pl.lit(s).max()),
 }
+
+
+def notes() -> pl.DataFrame:
+    return pl.DataFrame({"x": [None, "b", None]}, schema={"x": pl.String})
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=list(ROUTES))
@@ -152,6 +161,8 @@ PLAIN: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {
             pl.lit("z"))),
     "lazy-plain-series": lambda d: units().lazy().with_columns(
         pl.lit(pl.Series("x", [0.5, 1.5, 2.5]))).collect(),
+    "fill_null-plain": lambda d: notes().fill_null(pl.lit(pl.Series(["p", "q", "r"]))),
+    "fill_null-value": lambda d: notes().fill_null("none").shift(1, fill_value="z"),
     "public-column-of-a-governed-frame": lambda d: units().with_columns(
         x=pl.lit(d["city"].str.reverse())),
 }

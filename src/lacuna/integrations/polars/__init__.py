@@ -88,6 +88,8 @@ def _inheriting(name: str) -> Make:
                     _ops.inherit(self, part)
             if name in _series.PLACING:
                 _series.put(name, before, result, args, kwargs)
+            if name in _series.FILLING and (args or kwargs):
+                _series.filled(f"polars.{name}", result, args, kwargs)
             column = args[1] if len(args) > 1 else kwargs.get("column")
             if name == "insert_column" and isinstance(column, pl.Expr):  # computed in place
                 _ops.select(self, result, (column,), {}, keeps_others=True)

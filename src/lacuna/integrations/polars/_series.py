@@ -45,6 +45,8 @@ COLUMN_GETTERS = frozenset({"__getitem__", "get_column", "get_columns", "to_seri
                             "drop_in_place", "iter_columns"})
 # DataFrame methods that put Series they are given into the frame, under the Series' names
 PLACING = frozenset({"insert_column", "hstack", "replace_column"})
+# DataFrame/LazyFrame methods that put values they are given into the frame's columns
+FILLING = frozenset({"fill_null", "fill_nan", "shift"})
 _CARRIERS = (pl.Series, pl.DataFrame, pl.LazyFrame)  # results that carry the values on
 
 
@@ -316,6 +318,19 @@ def put(method: str, before: DataState | None, result: Any,
             found += [(c, Taken((Source(whole, (c,)),))) for c in columns_of(frame)]
     if found and isinstance(result, pl.DataFrame):
         place(f"polars.{method}", before, result, found)
+
+
+def filled(operation: str, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``fill_null``/``fill_nan``/``shift(fill_value=...)`` given a tracked Series, or an
+    expression holding one: its values may land in any column of ``result`` (which nulls
+    were filled is not known here), so every column adds them."""
+    if not isinstance(result, (pl.DataFrame, pl.LazyFrame)):
+        return
+    found = placements([*args, *kwargs.values()], result=result)
+    values = list({id(v): v for _, v in found}.values())
+    if values:
+        place(operation, STATES.get(result), result,
+              [(c, v) for c in columns_of(result) for v in values])
 
 
 def built(frame: Any, data: Any, kwargs: Mapping[str, Any], operation: str) -> None:
