@@ -161,6 +161,7 @@ PLAIN: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {
             pl.lit("z"))),
     "lazy-plain-series": lambda d: units().lazy().with_columns(
         pl.lit(pl.Series("x", [0.5, 1.5, 2.5]))).collect(),
+    "sql_expr-in-list": lambda d: units().with_columns(x=pl.sql_expr("units IN (1, 3)")),
     "fill_null-plain": lambda d: notes().fill_null(pl.lit(pl.Series(["p", "q", "r"]))),
     "fill_null-value": lambda d: notes().fill_null("none").shift(1, fill_value="z"),
     "public-column-of-a-governed-frame": lambda d: units().with_columns(
@@ -212,6 +213,10 @@ def test_a_literal_no_hook_saw_wrapped_fails_closed(people, downloads):
     out = units().with_columns(unhooked_lit("Series").alias("Series"))
     out.write_csv(downloads / "named.csv")
     assert pl.read_csv(downloads / "named.csv")["Series"].to_list() == ["Series"] * 3
+    out = units().with_columns(((pl.col("units") + 1).alias("a Series b")))
+    assert governed_polars.classification(out).tier is Tier.PUBLIC
+    out.write_csv(downloads / "spaced.csv")
+    assert pl.read_csv(downloads / "spaced.csv")["a Series b"].to_list() == [2, 3, 4]
 
 
 def test_uninstall_restores_expressions() -> None:

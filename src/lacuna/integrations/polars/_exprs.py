@@ -49,8 +49,17 @@ from lacuna.model import Classification, Tier
 # a Series literal as polars prints an expression: ``Series[email]``, ``Series``,
 # ``is_in([Series[email]])``; not a quoted name (``col("Series")``, ``lit("Series")``)
 _LITERAL = re.compile(r'(?<!["\w])Series(?![\w"])')
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _holds_literal(expr: Any) -> bool:
+    """Whether polars prints ``expr`` with a Series literal in it (names and strings, quoted,
+    left out: ``col("a Series b")`` holds none)."""
+    text = str(expr)
+    return "Series" in text and _LITERAL.search(_QUOTED.sub('""', text)) is not None
 _COLLECTIONS = (pl.Series, list, tuple, set, frozenset, range, dict)
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+_FROM_TEXT = frozenset({"sql_expr"})
 
 
 def _given(items: Iterable[Any], found: list[Taken]) -> bool:
@@ -89,7 +98,9 @@ def made(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                else _NAMESPACES.get(owner))
         if own is not None:
             found.append(own)
-    values = _given(args, found) if args else False
+    # SQL text (``pl.sql_expr("x IN (1, 2)")``) is typed values: polars makes a Series of a list
+    values = method in _FROM_TEXT if owner is None else False
+    values = _given(args, found) or values if args else values
     if kwargs:
         values = _given(kwargs.values(), found) or values
     if any(t.sources for t in found):
@@ -111,7 +122,7 @@ def _opaque(item: Any) -> bool:
         item = wrap_expr(item._pyexpr)
     else:
         return False
-    return _LITERAL.search(str(item)) is not None
+    return _holds_literal(item)
 
 
 def _unknown(column: str) -> Taken:
@@ -159,7 +170,7 @@ def placements(exprs: Sequence[tuple[str | None, pl.Expr]], parent: Any, result:
             continue  # literals of plain values
         out = name if name is not None else _output(expr)
         if values is None:
-            if not _LITERAL.search(str(expr)):
+            if not _holds_literal(expr):
                 continue  # no literal Series: the select already described it
             values = _unknown(out or "?")
         outputs = columns_of(result) if result is not None else []
