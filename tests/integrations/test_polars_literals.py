@@ -213,7 +213,7 @@ def test_a_literal_no_hook_saw_wrapped_fails_closed(people, downloads):
     out = units().with_columns(unhooked_lit("Series").alias("Series"))
     out.write_csv(downloads / "named.csv")
     assert pl.read_csv(downloads / "named.csv")["Series"].to_list() == ["Series"] * 3
-    out = units().with_columns(((pl.col("units") + 1).alias("a Series b")))
+    out = units().with_columns((pl.col("units") + 1).alias("a Series b"))
     assert governed_polars.classification(out).tier is Tier.PUBLIC
     out.write_csv(downloads / "spaced.csv")
     assert pl.read_csv(downloads / "spaced.csv")["a Series b"].to_list() == [2, 3, 4]
