@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +28,22 @@ def inside() -> bool:
     return _INSIDE.get()
 
 
-@contextlib.contextmanager
-def outermost() -> Iterator[None]:
-    token = _INSIDE.set(True)
-    try:
-        yield
-    finally:
-        _INSIDE.reset(token)
+class _Outermost(contextlib.AbstractContextManager[None]):
+    """The block a hook runs its library call in (a class, not a generator: it wraps every
+    polars expression method, where ``contextlib.contextmanager``'s cost shows)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _INSIDE.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _INSIDE.reset(self._token)
+
+
+def outermost() -> contextlib.AbstractContextManager[None]:
+    """Mark the calls the library makes inside this block as its own (:func:`passthrough`)."""
+    return _Outermost()
 
 
 def passthrough(original: Callable[..., Any], hook: Callable[..., Any]) -> Callable[..., Any]:

@@ -26,7 +26,12 @@ hooks, behind the pandas integration's guard:
   through every Series and namespace method (``.str``, ``.dt``, ..., operators: a binary one
   the strictest of both) and polars function, and a frame it enters (``pl.DataFrame({...})``,
   ``with_columns(s)``, ``hstack``, ``insert_column``, ``to_frame``, ``pl.select(s)``) gives
-  the new column that class through ``Governor.inherit``.
+  the new column that class through ``Governor.inherit``;
+- expressions (:mod:`lacuna.integrations.polars._exprs`): an expression holding such a Series
+  as a literal (``pl.lit(s)``, ``pl.concat_str([s, ...])``, ``when(...).then(s)``) hands its
+  origin on through every ``Expr``, namespace and ``when``/``then`` method, and the column it
+  makes in ``select``/``with_columns``/``insert_column``/``group_by().agg`` gets that class; a
+  Series literal no hook saw wrapped makes its column PROPRIETARY (fail closed).
 
 A polars frame has no ``attrs``: its state lives in a weak registry keyed by the object's
 identity (:mod:`lacuna.integrations.frames.state`); :func:`classification` reads it.
@@ -34,12 +39,15 @@ identity (:mod:`lacuna.integrations.frames.state`); :func:`classification` reads
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 from polars.dataframe.group_by import GroupBy
+from polars.expr.whenthen import ChainedThen, ChainedWhen, Then, When
 from polars.lazyframe.group_by import LazyGroupBy
 
 from lacuna.integrations.frames.hooks import (
@@ -47,11 +55,12 @@ from lacuna.integrations.frames.hooks import (
     Hook,
     Hooks,
     PropertyHook,
+    inside,
     outermost,
     passthrough,
 )
 from lacuna.integrations.frames.state import STATES
-from lacuna.integrations.polars import _io, _ops, _series
+from lacuna.integrations.polars import _exprs, _io, _ops, _series
 from lacuna.model import Action, Classification
 
 Make = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -79,6 +88,8 @@ def _inheriting(name: str) -> Make:
                     _ops.inherit(self, part)
             if name in _series.PLACING:
                 _series.put(name, before, result, args, kwargs)
+            if name in _series.FILLING and (args or kwargs):
+                _series.filled(f"polars.{name}", result, args, kwargs)
             column = args[1] if len(args) > 1 else kwargs.get("column")
             if name == "insert_column" and isinstance(column, pl.Expr):  # computed in place
                 _ops.select(self, result, (column,), {}, keeps_others=True)
@@ -96,7 +107,7 @@ def _selecting(keeps_others: bool) -> Make:
                 result = original(self, *args, **kwargs)
             _ops.select(self, result, args, kwargs, keeps_others=keeps_others)
             _series.selected("polars.with_columns" if keeps_others else "polars.select",
-                             result, args, kwargs)
+                             self, result, args, kwargs)
             return result
 
         return method
@@ -155,6 +166,11 @@ def _aggregating(original: Callable[..., Any]) -> Callable[..., Any]:
         with outermost():
             result = original(self, *args, **kwargs)
         _ops.aggregate(self, result, args, kwargs)
+        keys = _ops.group_of(self)  # Series or literals among the keys and the aggregations
+        if keys is not None:
+            source, by, named = keys
+            _series.selected("polars.group_by.agg", source, result, (*by, *args),
+                             {**named, **kwargs})
         return result
 
     return agg
@@ -173,16 +189,18 @@ _OPERATORS = frozenset({
 })
 # the Series properties that return a namespace of methods building new Series
 _NAMESPACES = frozenset({"str", "dt", "list", "arr", "cat", "struct", "bin", "map", "ext"})
+_EXPR_NAMESPACES = _NAMESPACES | {"name"}  # not ``meta``: it describes an expression
 
 
-def _namespaces() -> list[type]:
-    """The namespace classes of the installed polars (``s.str`` is a ``StringNameSpace``),
-    found through the namespace properties' return annotations."""
+def _namespaces(owner: type, names: frozenset[str] = _NAMESPACES) -> list[type]:
+    """The namespace classes of the installed polars (``s.str`` is a ``StringNameSpace``,
+    ``pl.col("x").str`` an ``ExprStringNameSpace``), found through the namespace properties'
+    return annotations."""
     import sys
 
     found: list[type] = []
-    for name in sorted(_NAMESPACES):
-        prop = vars(pl.Series).get(name)
+    for name in sorted(names):
+        prop = vars(owner).get(name)
         if not isinstance(prop, property) or prop.fget is None:
             continue
         kind = inspect.signature(prop.fget).return_annotation
@@ -201,11 +219,15 @@ def _carrying(name: str, module: str = "") -> Make:
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
             with outermost():
                 result = original(self, *args, **kwargs)
+            if isinstance(result, _series.EXPRESSIONS):
+                return _exprs.made(name, self, args, kwargs, result)
             return _series.carried(name, self, args, kwargs, result)
 
         def function(*args: Any, **kwargs: Any) -> Any:
             with outermost():
                 result = original(*args, **kwargs)
+            if isinstance(result, _series.EXPRESSIONS):
+                return _exprs.made(name, None, args, kwargs, result)
             return _series.carried(name, None, args, kwargs, result, operation=module)
 
         return function if module else method
@@ -260,14 +282,33 @@ def _from_dict(original: Callable[..., Any]) -> Callable[..., Any]:
     return from_dict
 
 
+@dataclass(slots=True)
+class _ExprHook(Hook):
+    """An expression method: polars calls them from inside its own methods all the time, so
+    those calls go straight to the original, before the guard (which would pass them through
+    too, a few microseconds later)."""
+
+    def build(self, original: Any) -> Any:
+        guarded = Hook.build(self, original)
+
+        @functools.wraps(original)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if inside():
+                return original(*args, **kwargs)
+            return guarded(*args, **kwargs)
+
+        return call
+
+
 def _hooks() -> list[Hook]:
     hooks: list[Hook] = []
 
-    def add(owner: Any, name: str, make: Make, action: Action = Action.TRANSFORM) -> None:
+    def add(owner: Any, name: str, make: Make, action: Action = Action.TRANSFORM,
+            kind: type[Hook] = Hook) -> None:
         if hasattr(owner, name):
             where = getattr(owner, "__name__", "polars")
             label = f"polars.{name}" if where == "polars" else f"polars.{where}.{name}"
-            hooks.append(Hook(owner, name, _outer(make), action, label))
+            hooks.append(kind(owner, name, _outer(make), action, label))
 
     for name in _io.READERS:
         add(pl, name, _io.wrap_reader(name), Action.READ)
@@ -313,11 +354,14 @@ def _hooks() -> list[Hook]:
         add(owner, "__init__", _building)
     add(pl, "from_dict", _from_dict)
     add(pl.Series, "__init__", _series_init)
-    series: list[type] = [pl.Series, *_namespaces()]
-    for kind in series:
+    # expressions holding Series (lacuna.integrations.polars._exprs): Expr, its namespaces
+    # (not ``meta``, which describes an expression), when/then/otherwise
+    exprs: list[type] = [pl.Expr, *_namespaces(pl.Expr, _EXPR_NAMESPACES),
+                         When, Then, ChainedWhen, ChainedThen]
+    for kind in [pl.Series, *_namespaces(pl.Series), *exprs]:
         for name, value in vars(kind).items():
             if inspect.isfunction(value) and (name in _OPERATORS or not name.startswith("_")):
-                add(kind, name, _carrying(name))
+                add(kind, name, _carrying(name), kind=_ExprHook if kind in exprs else Hook)
     hooked = {h.name for h in hooks if h.owner is pl} | {"select", "wrap_s", "wrap_df"}
     for name, value in vars(pl).items():  # pl.struct(s, eager=True), pl.sum_horizontal(s, t)
         if (inspect.isfunction(value) and name not in hooked
@@ -326,10 +370,11 @@ def _hooks() -> list[Hook]:
     if isinstance(vars(pl.DataFrame).get("columns"), property):
         hooks.append(PropertyHook(pl.DataFrame, "columns", _outer(_relabelling),
                                   Action.TRANSFORM, "polars.DataFrame.columns", setter=True))
-    for name, value in vars(pl.Series).items():
-        if isinstance(value, property) and name in _NAMESPACES:
-            hooks.append(PropertyHook(pl.Series, name, _outer(_namespace), Action.TRANSFORM,
-                                      f"polars.Series.{name}"))
+    for computes, names in ((pl.Series, _NAMESPACES), (pl.Expr, _EXPR_NAMESPACES)):
+        for name, value in vars(computes).items():
+            if isinstance(value, property) and name in names:
+                hooks.append(PropertyHook(computes, name, _outer(_namespace), Action.TRANSFORM,
+                                          f"polars.{computes.__name__}.{name}"))
     return hooks
 
 

@@ -216,6 +216,14 @@ def remember_group(source: Frame, group: Any, by: tuple[Any, ...], named: dict[s
     _GROUPS[key] = (ref, source, by, named)
 
 
+def group_of(group: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]] | None:
+    """The frame ``group`` groups and its keys (``group_by``'s arguments), or None."""
+    entry = _GROUPS.get(id(group))
+    if entry is None or entry[0]() is not group:
+        return None
+    return entry[1], entry[2], entry[3]
+
+
 def aggregate(group: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """``group_by(...).agg(...)``: the aggregation rule with k computed over the key values."""
     from lacuna.governor import current

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+from polars.expr.whenthen import ChainedWhen, When
 
 from lacuna.integrations.frames.placing import Placed, Source, derived, state_with_placed
 from lacuna.integrations.frames.state import STATES, WeakRegistry
@@ -44,6 +45,8 @@ COLUMN_GETTERS = frozenset({"__getitem__", "get_column", "get_columns", "to_seri
                             "drop_in_place", "iter_columns"})
 # DataFrame methods that put Series they are given into the frame, under the Series' names
 PLACING = frozenset({"insert_column", "hstack", "replace_column"})
+# DataFrame/LazyFrame methods that put values they are given into the frame's columns
+FILLING = frozenset({"fill_null", "fill_nan", "shift"})
 _CARRIERS = (pl.Series, pl.DataFrame, pl.LazyFrame)  # results that carry the values on
 
 
@@ -69,6 +72,12 @@ class Taken:
 
 
 SERIES: WeakRegistry[Taken] = WeakRegistry()
+# an expression (``pl.lit(s)``, ``pl.col("x").is_in(s)``, a ``pl.when`` on the way) -> the
+# Series it holds as literals (:mod:`lacuna.integrations.polars._exprs`); PLAIN: it holds
+# values given from Python or Series no governed frame had, nothing to follow
+EXPRS: WeakRegistry[Taken] = WeakRegistry()
+PLAIN = Taken(())
+EXPRESSIONS = (pl.Expr, When, ChainedWhen)
 # a namespace object (``s.str``) -> what its Series was: its methods build the new Series
 _NAMESPACES: WeakRegistry[Taken] = WeakRegistry()
 
@@ -81,6 +90,8 @@ def taken_of(series: Any) -> Taken | None:
     ``pl.DataFrame({"x": array})`` hold them."""
     if isinstance(series, pl.Series):
         return SERIES.get(series)
+    if isinstance(series, EXPRESSIONS):
+        return EXPRS.get(series)
     if type(series).__module__ == "pyarrow.lib":
         from lacuna.integrations.pyarrow._arrays import origin
 
@@ -176,7 +187,8 @@ def carried(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, An
         return result  # a scalar, a list, an array: nothing to follow (s[0] stays cheap)
     own = (SERIES.get(owner) if isinstance(owner, pl.Series)
            else None if owner is None else _NAMESPACES.get(owner))
-    found = ([own] if own is not None else []) + _operands([*args, *kwargs.values()])
+    found = [t for t in ([own] if own is not None else []) + _operands([*args, *kwargs.values()])
+             if t.sources]  # an expression of plain values (PLAIN) adds nothing to follow
     if not found:
         return result
     values = _union(found).then(method)
@@ -255,26 +267,40 @@ def _series_state(values: Taken, name: str) -> DataState:
     return current().inherit(step).state()
 
 
-def placements(args: Iterable[Any], named: Mapping[str, Any] | None = None
-               ) -> list[tuple[str, Taken]]:
+def placements(args: Iterable[Any], named: Mapping[str, Any] | None = None, *,
+               parent: Any = None, result: Any = None) -> list[tuple[str, Taken]]:
     """The tracked Series among a call's arguments, each with the column name it takes: its own
-    name, or the keyword it was given under (``with_columns(code=s)``)."""
+    name, or the keyword it was given under (``with_columns(code=s)``); and the expressions
+    holding Series as literals (:func:`lacuna.integrations.polars._exprs.placements`:
+    ``parent`` the frame they are computed on, ``result`` the frame they made)."""
+    from lacuna.integrations.polars import _exprs
+
     found: list[tuple[str, Taken]] = []
+    exprs: list[tuple[str | None, Any]] = []
     for item in _flatten(args):
-        values = taken_of(item)
-        if values is not None:
+        if isinstance(item, pl.Series):
+            values = taken_of(item)
+            if values is not None:
+                found.append((item.name, values))
+        elif isinstance(item, pl.Expr):
+            exprs.append((None, item))
+        elif (values := taken_of(item)) is not None:
             found.append((item.name, values))
     for name, item in (named or {}).items():
-        values = taken_of(item)
-        if values is not None:
+        if isinstance(item, pl.Expr):
+            exprs.append((name, item))
+        elif (values := taken_of(item)) is not None:
             found.append((name, values))
+    if exprs:
+        found += _exprs.placements(exprs, parent, result)
     return found
 
 
-def selected(operation: str, result: Any, args: tuple[Any, ...],
+def selected(operation: str, parent: Any, result: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> None:
-    """``select``/``with_columns`` given Series: on top of what the expressions derived."""
-    found = placements(args, kwargs)
+    """``select``/``with_columns`` (on ``parent``) given Series, or expressions holding them:
+    on top of what the expressions derived."""
+    found = placements(args, kwargs, parent=parent, result=result)
     if found:
         place(operation, STATES.get(result), result, found)
 
@@ -285,13 +311,26 @@ def put(method: str, before: DataState | None, result: Any,
     frame's state before the call combined with them (and, for ``hstack(frame)``, with the
     columns of that frame)."""
     given = [*args, *kwargs.values()]
-    found = placements(given)
+    found = placements(given, parent=result, result=result)
     for frame in given:
         if isinstance(frame, pl.DataFrame) and STATES.get(frame) is not None:
             whole = state(frame)
             found += [(c, Taken((Source(whole, (c,)),))) for c in columns_of(frame)]
     if found and isinstance(result, pl.DataFrame):
         place(f"polars.{method}", before, result, found)
+
+
+def filled(operation: str, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``fill_null``/``fill_nan``/``shift(fill_value=...)`` given a tracked Series, or an
+    expression holding one: its values may land in any column of ``result`` (which nulls
+    were filled is not known here), so every column adds them."""
+    if not isinstance(result, (pl.DataFrame, pl.LazyFrame)):
+        return
+    found = placements([*args, *kwargs.values()], result=result)
+    values = list({id(v): v for _, v in found}.values())
+    if values:
+        place(operation, STATES.get(result), result,
+              [(c, v) for c in columns_of(result) for v in values])
 
 
 def built(frame: Any, data: Any, kwargs: Mapping[str, Any], operation: str) -> None:
