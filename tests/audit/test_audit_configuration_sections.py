@@ -65,6 +65,12 @@ CASES = [
     ("a dataset added with no max", {}, {"retention": {"datasets": {"logs/*": {"min": "1y"}}}},
      {"retention.datasets.logs/*.min": "datasets entry 'logs/*' added, never due: longer than "
       "the max of tier INTERNAL 3y (the files of that tier it matches are kept longer)"}),
+    ("a dataset added as {}: its defaults, never due", {},
+     {"retention": {"datasets": {"*.csv": {}}}},
+     {"retention.datasets.*.csv": "datasets entry '*.csv' added, never due: longer than the "
+      "max of tier INTERNAL 3y (the files of that tier it matches are kept longer)"}),
+    ("a tier written as {}: no max", {}, {"retention": {"tiers": {"INTERNAL": {}}}},
+     {"retention.tiers.INTERNAL": "tier INTERNAL: its max removed (was 3y): never due"}),
     ("a short dataset window removed", {"retention": {"datasets": {"tmp/*": {"max": "30d"}}}},
      {}, {"retention.datasets.tmp/*.max": "datasets entry 'tmp/*' removed (due after 30d): the "
           "files it matched fall back to their tier's window (PROPRIETARY never due, INTERNAL "

@@ -156,8 +156,10 @@ def _show(value: Any) -> str:
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Mappings flattened to dotted paths; lists and scalars are leaves."""
-    if isinstance(value, Mapping):  # an empty one: nothing set under it
+    """Mappings flattened to dotted paths; lists, scalars and empty mappings are leaves (an
+    entry written as ``{}`` means its defaults: ``retention.datasets: {"/data/**": {}}`` is a
+    window that is never due)."""
+    if isinstance(value, Mapping) and (value or not prefix):
         out: dict[str, Any] = {}
         for k, v in value.items():
             out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
@@ -165,11 +167,19 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def _filled(path: str, one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether ``path`` is an empty mapping in ``one`` that ``other`` has settings under: those
+    settings are the changes, not the mapping itself."""
+    return one.get(path) == {} and path not in other and any(
+        p.startswith(f"{path}.") for p in other)
+
+
 def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, ...]:
     """Every setting that differs between two snapshots, in path order, each checked against
     :data:`LOOSENING`."""
     old, new = _flat(before), _flat(after)
-    changed = frozenset(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
+    changed = frozenset(p for p in old.keys() | new.keys() if old.get(p) != new.get(p)
+                        and not _filled(p, old, new) and not _filled(p, new, old))
     return tuple(Change(p, old.get(p), new.get(p),
                         _loosens(p, old.get(p), new.get(p), before, after, changed))
                  for p in sorted(changed))
