@@ -232,10 +232,13 @@ def _lower(what: str) -> Callable[[Any, Any], str]:
     return rule
 
 
-def _switched_off(what: str) -> Callable[[Any, Any], str]:
+def _switched_off(what: str, *, unset_is_off: bool = False) -> Callable[[Any, Any], str]:
     def rule(was: Any, now: Any) -> str:
-        # unset (a section removed, or not set yet): not a switch (its section's rule says)
-        return f"{what} turned off" if was is True and now is False else ""
+        # unset (a section removed, or not set yet): not a switch (its section's rule says);
+        # in a section that is always there (``unset_is_off``), unset is a value set without
+        # validation (model_copy: None), as is any other value but True (0, "no"): all off
+        off = now is not True and (now is not None or unset_is_off)
+        return f"{what} turned off" if was is True and off else ""
     return rule
 
 
@@ -321,10 +324,10 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
      else ""),
     ("classification.cascade.llm.send_samples", lambda was, now: "sample values are sent to "
      "the LLM" if now is True and was is not True else ""),
-    ("storage.encrypt", _switched_off("encryption at rest")),
+    ("storage.encrypt", _switched_off("encryption at rest", unset_is_off=True)),
     ("anonymize.detokenize_roles", _more("roles that may detokenize")),
     ("proxy.unparsed", _not("deny", "bodies the proxy cannot parse are no longer denied")),
-    ("proxy.fingerprints", _switched_off("the proxy's fingerprints")),
+    ("proxy.fingerprints", _switched_off("the proxy's fingerprints", unset_is_off=True)),
     ("proxy.fingerprint_sample", _lower("the values fingerprinted per classified column")),
     ("anonymize.noise_sensitivity", _lower("the noise strategy's sensitivity (less noise)")),
     ("destinations.local_files_scope", _not("external", "other local files are taken as "
