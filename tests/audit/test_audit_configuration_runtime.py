@@ -259,6 +259,19 @@ def test_secrets_under_other_names_and_in_values_never_reach_the_trail(
         assert value.encode() not in raw
 
 
+@pytest.mark.parametrize(("dsn", "shown"), [
+    ("host = db password = pw-SECRET dbname = x", "host = db password = *** dbname = x"),
+    ("host=db password='pw SECRET' dbname=x", "host=db password=*** dbname=x"),
+    ("host=db sslpassword = pw-SECRET port=5", "host=db sslpassword = *** port=5"),
+    ("Server=db; Password = pw SECRET; Uid=ana", "Server=db; Password = ***; Uid=ana"),
+])
+def test_a_connection_strings_password_is_redacted_however_it_is_spaced(
+        dsn: str, shown: str) -> None:
+    """libpq allows spaces around ``=`` and quoted values; ADO/ODBC values run to ``;``."""
+    config = config_from_dict({"user": {"id": "ana", "attributes": {"dsn": dsn}}})
+    assert snapshot(config)["user"]["attributes"]["dsn"] == shown
+
+
 def test_the_role_from_the_environment_is_recorded_and_the_defaults_do_not_read_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled: Any) -> None:
     monkeypatch.setenv("LACUNA_ROLE", "privacy_officer")

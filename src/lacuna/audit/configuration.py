@@ -75,7 +75,13 @@ _SECRET_KEY = re.compile(
 _SECRET_VALUE = re.compile(r"^\s*(?:(?i:bearer|basic|token)\s+(?=\S*[\dA-Z+/=._~-])"
                            r"[\w+/=.~-]{8,}\s*$|eyJ[\w-]{8,}\.[\w-]{8,}\.)")
 # a libpq or ODBC connection string (``host=db password=...``): redact_url masks its pairs
-_DSN_SECRET = re.compile(r"(?:^|[\s;,&?])(?:password|passwd|pwd)\s*=", re.IGNORECASE)
+_DSN_SECRET = re.compile(r"(?:^|[\s;,&?])[\w.-]*(?:password|passwd|pwd)\s*=", re.IGNORECASE)
+# its value: libpq allows spaces around ``=`` and a quoted value ('a b'); ODBC a braced one,
+# and an unquoted one runs to the next ``;`` (spaces included)
+_DSN_KEY = r"(?P<lead>(?:^|[\s;,&?])[\w.-]*(?:password|passwd|pwd)\s*=\s*)"
+_DSN_PASSWORD = re.compile(_DSN_KEY + r"(?P<value>'(?:[^'\\]|\\.)*'?|\{[^}]*\}?|[^\s;,&]*)",
+                           re.IGNORECASE)
+_ODBC_PASSWORD = re.compile(_DSN_KEY + r"(?P<value>\{[^}]*\}?|[^;]*)", re.IGNORECASE)
 _URLS = frozenset({"url", "dir", "ca_file", "upstream_ca", "checkpoint_log", "path"})
 # mappings whose first matching key wins: their order governs, and canonical JSON (the
 # revision, the record on the trail) sorts keys, so the snapshot lists it under "order"
@@ -122,6 +128,9 @@ def _redacted(key: str, value: Any) -> Any:
             scheme, _, rest = value.partition("://")
             host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
             return f"{scheme}://{host}/{REDACTED}" if rest != host else f"{scheme}://{host}"
+        if _DSN_SECRET.search(value):
+            pairs = _ODBC_PASSWORD if ";" in value else _DSN_PASSWORD
+            value = pairs.sub(lambda m: f"{m['lead']}{REDACTED}", value)
         if key in _URLS or "://" in value or _DSN_SECRET.search(value):
             return redact_url(value)
     return value
