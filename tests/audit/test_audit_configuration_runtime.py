@@ -166,6 +166,47 @@ def test_other_threads_wait_while_the_configuration_is_recorded(
     assert _trail(tmp_path) == [(KIND, rev), (None, rev), (None, rev)]
 
 
+def test_recording_directly_while_the_hook_runs_on_another_thread_does_not_deadlock(
+        tmp_path: Path) -> None:
+    """A first append runs the hook (which takes the governor's lock to record); meanwhile
+    another thread calls ``recording()`` (a server at its start), which holds that lock and
+    appends the event itself: it must not wait for the hook's run, which waits for it."""
+    config = _config(tmp_path, mode="warn")
+    gov = Governor(config)
+    store = gov.audit
+    hook = store.take_first_append()
+    assert hook is not None
+    running, taken = threading.Event(), threading.Event()
+
+    def late() -> None:  # the hook has started; the other thread takes the governor's lock
+        running.set()
+        taken.wait(5)
+        hook()
+
+    store.before_first_append(late)
+    real = store.take_first_append
+
+    def took() -> Any:
+        run = real()
+        taken.set()
+        return run
+
+    store.take_first_append = took  # type: ignore[method-assign]
+    op = make_operation()
+    first = threading.Thread(target=store.record, args=(make_decision(op, allowed=True), op),
+                             kwargs={"session": gov.session}, daemon=True)
+    direct = threading.Thread(target=gov.recording, daemon=True)
+    first.start()
+    assert running.wait(5)
+    direct.start()
+    direct.join(5)
+    first.join(5)
+    assert not direct.is_alive()
+    assert not first.is_alive()
+    rev = revision(snapshot(config))
+    assert _trail(tmp_path) == [(KIND, rev), (None, rev)]
+
+
 def test_a_shared_store_takes_only_governors_of_its_configuration(tmp_path: Path) -> None:
     strict = _config(tmp_path, classification={"k_anonymity": 9})
     gov = Governor(strict)
@@ -216,6 +257,19 @@ def test_secrets_under_other_names_and_in_values_never_reach_the_trail(
                   "eyJzdWIiOiI3Nzc3In0"):
         assert value not in shown.output
         assert value.encode() not in raw
+
+
+@pytest.mark.parametrize(("dsn", "shown"), [
+    ("host = db password = pw-SECRET dbname = x", "host = db password = *** dbname = x"),
+    ("host=db password='pw SECRET' dbname=x", "host=db password=*** dbname=x"),
+    ("host=db sslpassword = pw-SECRET port=5", "host=db sslpassword = *** port=5"),
+    ("Server=db; Password = pw SECRET; Uid=ana", "Server=db; Password = ***; Uid=ana"),
+])
+def test_a_connection_strings_password_is_redacted_however_it_is_spaced(
+        dsn: str, shown: str) -> None:
+    """libpq allows spaces around ``=`` and quoted values; ADO/ODBC values run to ``;``."""
+    config = config_from_dict({"user": {"id": "ana", "attributes": {"dsn": dsn}}})
+    assert snapshot(config)["user"]["attributes"]["dsn"] == shown
 
 
 def test_the_role_from_the_environment_is_recorded_and_the_defaults_do_not_read_it(

@@ -65,6 +65,12 @@ CASES = [
     ("a dataset added with no max", {}, {"retention": {"datasets": {"logs/*": {"min": "1y"}}}},
      {"retention.datasets.logs/*.min": "datasets entry 'logs/*' added, never due: longer than "
       "the max of tier INTERNAL 3y (the files of that tier it matches are kept longer)"}),
+    ("a dataset added as {}: its defaults, never due", {},
+     {"retention": {"datasets": {"*.csv": {}}}},
+     {"retention.datasets.*.csv": "datasets entry '*.csv' added, never due: longer than the "
+      "max of tier INTERNAL 3y (the files of that tier it matches are kept longer)"}),
+    ("a tier written as {}: no max", {}, {"retention": {"tiers": {"INTERNAL": {}}}},
+     {"retention.tiers.INTERNAL": "tier INTERNAL: its max removed (was 3y): never due"}),
     ("a short dataset window removed", {"retention": {"datasets": {"tmp/*": {"max": "30d"}}}},
      {}, {"retention.datasets.tmp/*.max": "datasets entry 'tmp/*' removed (due after 30d): the "
           "files it matched fall back to their tier's window (PROPRIETARY never due, INTERNAL "
@@ -275,3 +281,17 @@ def test_a_removed_section_does_not_read_as_its_switches_turned_off() -> None:
     off = _loosened(with_server, {"policy": {"server": {"url": "https://opa.example.com",
                                                         "tls_verify": False}}})
     assert off == {"policy.server.tls_verify": "TLS certificate checks turned off"}
+
+
+def test_a_switch_set_off_without_validation_is_marked() -> None:
+    """``storage`` and ``proxy`` are always there: a switch of theirs unset is a value set
+    without validation (model_copy), which turns it off."""
+    base = config_from_dict({})
+    storage = base.model_copy(update={"storage": base.storage.model_copy(
+        update={"encrypt": None})})
+    proxy = base.model_copy(update={"proxy": base.proxy.model_copy(
+        update={"fingerprints": None})})
+    assert {c.path: c.loosens for c in changes(snapshot(base), snapshot(storage))} == {
+        "storage.encrypt": "encryption at rest turned off"}
+    assert {c.path: c.loosens for c in changes(snapshot(base), snapshot(proxy))} == {
+        "proxy.fingerprints": "the proxy's fingerprints turned off"}

@@ -201,6 +201,9 @@ def test_a_literal_no_hook_saw_wrapped_fails_closed(people, downloads):
                 units().with_columns(x=unhooked_lit(s).is_in(["a", "b"])),
                 units().with_columns(x=unhooked_lit(s).str.contains_any(["a", "b"])),
                 units().with_columns(x=pl.lit(pl.Series(["a", "b", "c"])) + unhooked_lit(s)),
+                # with a tracked public literal: not the public one's class alone
+                units().with_columns(x=pl.lit(people["city"].str.reverse()) + unhooked_lit(s)),
+                units().with_columns(x=pl.concat_str([pl.lit(people["city"]), unhooked_lit(s)])),
                 units().with_columns(x=unhooked_lit(pl.Series(["a", "b", "c"])))):
         found = governed_polars.classification(out)
         assert found.tier is Tier.PROPRIETARY

@@ -137,6 +137,22 @@ def test_a_run_is_skipped_while_another_process_applies(project: Path) -> None:
     assert not due.exists()
 
 
+def test_a_run_goes_on_when_no_lock_file_can_be_made(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As ``apply`` does then: a lock file that cannot be made does not skip every scheduled
+    run as if another process were applying."""
+    due = write_at(project, years_ago(4), "sales.csv", "old_sales.csv")
+    gov = _with_retention(project, schedule="@daily")
+    blocker = project / "not-a-folder"
+    blocker.write_text("", encoding="utf-8")
+    monkeypatch.setattr("lacuna.retention.api.lock_path",
+                        lambda: blocker / "retention-apply.lock")
+    report = apply_on_schedule(gov)
+    assert report is not None
+    assert report.done["deleted"] == (str(due),)
+    assert not due.exists()
+
+
 def test_apply_waits_for_another_process_apply_then_plans_afresh(project: Path) -> None:
     """``lacuna retention apply`` from cron beside a server's scheduled run: the second apply
     waits for the first's turn (a real process holds the lock), then plans what is left."""

@@ -75,7 +75,13 @@ _SECRET_KEY = re.compile(
 _SECRET_VALUE = re.compile(r"^\s*(?:(?i:bearer|basic|token)\s+(?=\S*[\dA-Z+/=._~-])"
                            r"[\w+/=.~-]{8,}\s*$|eyJ[\w-]{8,}\.[\w-]{8,}\.)")
 # a libpq or ODBC connection string (``host=db password=...``): redact_url masks its pairs
-_DSN_SECRET = re.compile(r"(?:^|[\s;,&?])(?:password|passwd|pwd)\s*=", re.IGNORECASE)
+_DSN_SECRET = re.compile(r"(?:^|[\s;,&?])[\w.-]*(?:password|passwd|pwd)\s*=", re.IGNORECASE)
+# its value: libpq allows spaces around ``=`` and a quoted value ('a b'); ODBC a braced one,
+# and an unquoted one runs to the next ``;`` (spaces included)
+_DSN_KEY = r"(?P<lead>(?:^|[\s;,&?])[\w.-]*(?:password|passwd|pwd)\s*=\s*)"
+_DSN_PASSWORD = re.compile(_DSN_KEY + r"(?P<value>'(?:[^'\\]|\\.)*'?|\{[^}]*\}?|[^\s;,&]*)",
+                           re.IGNORECASE)
+_ODBC_PASSWORD = re.compile(_DSN_KEY + r"(?P<value>\{[^}]*\}?|[^;]*)", re.IGNORECASE)
 _URLS = frozenset({"url", "dir", "ca_file", "upstream_ca", "checkpoint_log", "path"})
 # mappings whose first matching key wins: their order governs, and canonical JSON (the
 # revision, the record on the trail) sorts keys, so the snapshot lists it under "order"
@@ -122,6 +128,9 @@ def _redacted(key: str, value: Any) -> Any:
             scheme, _, rest = value.partition("://")
             host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
             return f"{scheme}://{host}/{REDACTED}" if rest != host else f"{scheme}://{host}"
+        if _DSN_SECRET.search(value):
+            pairs = _ODBC_PASSWORD if ";" in value else _DSN_PASSWORD
+            value = pairs.sub(lambda m: f"{m['lead']}{REDACTED}", value)
         if key in _URLS or "://" in value or _DSN_SECRET.search(value):
             return redact_url(value)
     return value
@@ -156,8 +165,10 @@ def _show(value: Any) -> str:
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Mappings flattened to dotted paths; lists and scalars are leaves."""
-    if isinstance(value, Mapping):  # an empty one: nothing set under it
+    """Mappings flattened to dotted paths; lists, scalars and empty mappings are leaves (an
+    entry written as ``{}`` means its defaults: ``retention.datasets: {"/data/**": {}}`` is a
+    window that is never due)."""
+    if isinstance(value, Mapping) and (value or not prefix):
         out: dict[str, Any] = {}
         for k, v in value.items():
             out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
@@ -165,11 +176,19 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def _filled(path: str, one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether ``path`` is an empty mapping in ``one`` that ``other`` has settings under: those
+    settings are the changes, not the mapping itself."""
+    return one.get(path) == {} and path not in other and any(
+        p.startswith(f"{path}.") for p in other)
+
+
 def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, ...]:
     """Every setting that differs between two snapshots, in path order, each checked against
     :data:`LOOSENING`."""
     old, new = _flat(before), _flat(after)
-    changed = frozenset(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
+    changed = frozenset(p for p in old.keys() | new.keys() if old.get(p) != new.get(p)
+                        and not _filled(p, old, new) and not _filled(p, new, old))
     return tuple(Change(p, old.get(p), new.get(p),
                         _loosens(p, old.get(p), new.get(p), before, after, changed))
                  for p in sorted(changed))
@@ -222,10 +241,13 @@ def _lower(what: str) -> Callable[[Any, Any], str]:
     return rule
 
 
-def _switched_off(what: str) -> Callable[[Any, Any], str]:
+def _switched_off(what: str, *, unset_is_off: bool = False) -> Callable[[Any, Any], str]:
     def rule(was: Any, now: Any) -> str:
-        # unset (a section removed, or not set yet): not a switch (its section's rule says)
-        return f"{what} turned off" if was is True and now is False else ""
+        # unset (a section removed, or not set yet): not a switch (its section's rule says);
+        # in a section that is always there (``unset_is_off``), unset is a value set without
+        # validation (model_copy: None), as is any other value but True (0, "no"): all off
+        off = now is not True and (now is not None or unset_is_off)
+        return f"{what} turned off" if was is True and off else ""
     return rule
 
 
@@ -311,10 +333,10 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
      else ""),
     ("classification.cascade.llm.send_samples", lambda was, now: "sample values are sent to "
      "the LLM" if now is True and was is not True else ""),
-    ("storage.encrypt", _switched_off("encryption at rest")),
+    ("storage.encrypt", _switched_off("encryption at rest", unset_is_off=True)),
     ("anonymize.detokenize_roles", _more("roles that may detokenize")),
     ("proxy.unparsed", _not("deny", "bodies the proxy cannot parse are no longer denied")),
-    ("proxy.fingerprints", _switched_off("the proxy's fingerprints")),
+    ("proxy.fingerprints", _switched_off("the proxy's fingerprints", unset_is_off=True)),
     ("proxy.fingerprint_sample", _lower("the values fingerprinted per classified column")),
     ("anonymize.noise_sensitivity", _lower("the noise strategy's sensitivity (less noise)")),
     ("destinations.local_files_scope", _not("external", "other local files are taken as "

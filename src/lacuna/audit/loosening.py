@@ -100,12 +100,19 @@ def _tiers_longer_than(max_: Duration, tiers: Mapping[Tier, Window]) -> list[str
             if _longer(max_, w.max)]
 
 
+_WINDOW_KEYS = frozenset({"min", "max", "on_expiry"})
+
+
 def _entry_key(section: str) -> Callable[[str], str | None]:
     prefix = f"retention.{section}."
 
     def key(path: str) -> str | None:
         rest = path[len(prefix):] if path.startswith(prefix) else None
-        return None if rest is None else rest.rsplit(".", 1)[0] if "." in rest else rest
+        if rest is None:
+            return None
+        # a window's setting (``*.csv.max``), or the entry itself written as ``{}`` (``*.csv``)
+        entry, _, setting = rest.rpartition(".")
+        return entry if entry and setting in _WINDOW_KEYS else rest
 
     return key
 

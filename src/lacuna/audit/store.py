@@ -129,6 +129,7 @@ class AuditStore:
         self._first_append: Callable[[], object] | None = None
         self._first_lock = threading.RLock()  # other appenders wait for the hook to finish
         self._first_running = False
+        self._first_taker: int | None = None  # the thread that took the hook off, recording
         if self.path is not None:
             check_sqlite_file(self.path, create=create and not read_only)
         if checkpoint is _UNSET:
@@ -287,11 +288,13 @@ class AuditStore:
         a failure leaves it set, so the next append tries again). Other threads appending
         meanwhile wait for it. When ``run`` raises (an :class:`AuditError`: the append must not
         go on without it), the append raises it and appends nothing."""
+        self._first_taker = None
         self._first_append = run
 
     def take_first_append(self) -> Callable[[], object] | None:
         """The :meth:`before_first_append` hook, taken off (None: there was none)."""
         run, self._first_append = self._first_append, None
+        self._first_taker = threading.get_ident()  # its appends do what the hook would
         return run
 
     def _first(self) -> None:
@@ -299,8 +302,9 @@ class AuditStore:
         ``config_revision`` is set by the hook). An append the hook itself makes (on this
         thread) does not run it again; other threads wait until it has run (the hook takes
         itself off before it appends, so a running hook is waited for too)."""
-        if self._first_append is None and not self._first_running:
-            return
+        if self._first_taker == threading.get_ident() or (
+                self._first_append is None and not self._first_running):
+            return  # (the thread that took the hook off must not wait for a run of it)
         with self._first_lock:
             run = self._first_append
             if run is None or self._first_running:

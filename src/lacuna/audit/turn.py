@@ -85,6 +85,10 @@ class Turn:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def opens(self) -> bool:
+        """Whether there is a lock file to take turns on (it opens, or is open already)."""
+        return self._open() is not None
+
     def _open(self) -> int | None:
         if self.path is None:
             return None

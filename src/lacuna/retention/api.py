@@ -199,6 +199,10 @@ def applying(*, wait: bool = True) -> Iterator[bool]:
     turn = Turn.at(path)
     try:
         with turn.attempt() as mine:
+            if not mine and not turn.opens():  # no lock file: go on without one, as hold() does
+                log.warning("retention apply: no lock file at %s; applying without taking "
+                            "turns", path)
+                mine = True
             if mine or not wait:
                 with _holding(mine):
                     yield mine

@@ -103,11 +103,10 @@ def made(method: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     values = _given(args, found) or values if args else values
     if kwargs:
         values = _given(kwargs.values(), found) or values
-    if any(t.sources for t in found):
-        EXPRS.set(result, _union(found).then(method))
-    elif (found or values) and not any(
+    if not (found or values) or any(
             _opaque(e) for e in _flatten([owner, *args, *kwargs.values()])):
-        EXPRS.set(result, PLAIN)  # (an unmarked literal among them: left unmarked, to fail)
+        return result  # an unmarked literal among them: left unmarked, so its use fails closed
+    EXPRS.set(result, _union(found).then(method) if any(t.sources for t in found) else PLAIN)
     return result
 
 
