@@ -11,7 +11,9 @@ hooks, behind the pandas integration's guard:
 - ``join``/``join_asof``/``join_where``/``pl.concat``/``vstack``: the combine rule, through
   ``Governor.inherit``;
 - ``group_by(...).agg(...)`` (eager and lazy): the aggregation rule, with k-anonymity computed
-  over the group keys' values, through ``Governor.inherit``;
+  over the group keys' values, through ``Governor.inherit``; so do ``group_by_dynamic(...)`` and
+  ``rolling(...)``'s ``agg``, grouped by the index column's values (and their ``group_by``
+  keys): groups no larger than their windows;
 - ``write_*``, ``sink_*`` and ``serialize(file)``: decided before anything is written
   (``GovernanceViolation`` with the usual message), lineage recorded, a sidecar for local
   files, the signed declaration in Parquet metadata;
@@ -46,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from polars.dataframe.group_by import GroupBy
+from polars.dataframe.group_by import DynamicGroupBy, GroupBy, RollingGroupBy
 from polars.expr.whenthen import ChainedThen, ChainedWhen, Then, When
 from polars.lazyframe.group_by import LazyGroupBy
 
@@ -68,7 +70,8 @@ Make = Callable[[Callable[..., Any]], Callable[..., Any]]
 _PARTS = frozenset({"partition_by"})  # methods returning a list (or dict) of frames
 _SPECIFIC = frozenset({
     "select", "select_seq", "with_columns", "with_columns_seq", "rename", "join", "join_asof",
-    "join_where", "group_by", "vstack", "to_pandas", "to_arrow", "collect_schema", "serialize",
+    "join_where", "group_by", "group_by_dynamic", "rolling", "vstack", "to_pandas", "to_arrow",
+    "collect_schema", "serialize",
 })
 
 
@@ -159,6 +162,24 @@ def _grouping(original: Callable[..., Any]) -> Callable[..., Any]:
         return group
 
     return group_by
+
+
+def _windowing(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``group_by_dynamic``/``rolling``: grouped by windows of ``index_column`` (and the
+    ``group_by`` keys), remembered for ``agg`` as a ``group_by`` on those columns. k is then
+    computed over the index's distinct values, groups no larger than the windows (fail
+    closed: a window holds one or more of them)."""
+
+    def windowed(self: Any, index_column: Any, *args: Any, **kwargs: Any) -> Any:
+        with outermost():
+            group = original(self, index_column, *args, **kwargs)
+        extra = kwargs.get("group_by")
+        keys = () if extra is None else (extra,) if isinstance(extra, (str, pl.Expr)) else \
+            tuple(extra)
+        _ops.remember_group(self, group, (index_column, *keys), {})
+        return group
+
+    return windowed
 
 
 def _aggregating(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -340,6 +361,8 @@ def _hooks() -> list[Hook]:
         for join in ("join", "join_asof", "join_where"):
             add(owner, join, _combining(f"polars.{join}"))
         add(owner, "group_by", _grouping)
+        for name in ("group_by_dynamic", "rolling"):
+            add(owner, name, _windowing)
         for name, value in vars(owner).items():
             public = not name.startswith("_") or name == "__getitem__"
             if (public and inspect.isfunction(value) and name not in _SPECIFIC
@@ -348,7 +371,7 @@ def _hooks() -> list[Hook]:
     for name in ("to_series", "to_struct"):  # a column, all columns, as a Series
         add(pl.DataFrame, name, _inheriting(name))
     add(pl.DataFrame, "vstack", _combining("polars.vstack"))
-    for group in (GroupBy, LazyGroupBy):
+    for group in (GroupBy, LazyGroupBy, DynamicGroupBy, RollingGroupBy):
         add(group, "agg", _aggregating)
     for owner in (pl.DataFrame, pl.LazyFrame):
         add(owner, "__init__", _building)
