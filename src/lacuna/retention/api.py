@@ -228,9 +228,10 @@ def _holding(mine: bool) -> Iterator[None]:
 
 def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
     """Carry out ``plan`` (default: a fresh one): delete or archive what is due, keep the rest,
-    one audit record per decision. Applies on one host take turns (:func:`applying`): a fresh
-    plan is made once the turn is this process's, so two applies never decide about the same
-    file at once.
+    one audit record per decision. Applies on one host take turns (:func:`applying`), so two
+    applies never decide about the same file at once; without ``plan``, the fresh one is made
+    once the turn is this process's (a ``plan`` given was made before: each entry is checked
+    again as it is carried out, :func:`recheck`).
 
     Raises:
         RetentionError: ``plan`` was made for a later time (``--as-of``): applying it would
