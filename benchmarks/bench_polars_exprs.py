@@ -16,22 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-
-def timed(fn: Callable[[], object], n: int, rounds: int) -> float:
-    """Median wall microseconds per call over ``rounds`` rounds of ``n`` calls."""
-    walls = []
-    for _ in range(rounds):
-        w0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        walls.append((time.perf_counter() - w0) / n * 1e6)
-    return statistics.median(walls)
+from docsection import timed
 
 
 def main() -> None:

@@ -65,6 +65,18 @@ def median_seconds(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def timed(fn: Callable[[], object], n: int, rounds: int) -> float:
+    """Median wall microseconds per call over ``rounds`` rounds of ``n`` calls (for calls too
+    short to time one by one)."""
+    walls = []
+    for _ in range(rounds):
+        w0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        walls.append((time.perf_counter() - w0) / n * 1e6)
+    return statistics.median(walls)
+
+
 def stamp(load_before: tuple[float, float, float]) -> str:
     """``Measured <date> on <machine>; load average before/after``."""
     cpu = cpu_model()
