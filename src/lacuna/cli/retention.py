@@ -77,10 +77,11 @@ def plan_command(
 @app.command("apply")
 def apply_command(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Delete or archive what is due now, keep the rest; every decision is audited.
-    Exit 1 when an item could not be deleted, is an error, kept (a rule failed, a hold is
-    lost or not on the audit trail, its data has hard links elsewhere, ...: see its reason),
-    or is to review, kept (its age is not known from trusted evidence, or it was already due
-    under a rule an earlier apply recorded)."""
+    Waits while another process applies retention on this host (a server's scheduled run:
+    retention.schedule), then plans afresh. Exit 1 when an item could not be deleted, is an
+    error, kept (a rule failed, a hold is lost or not on the audit trail, its data has hard
+    links elsewhere, ...: see its reason), or is to review, kept (its age is not known from
+    trusted evidence, or it was already due under a rule an earlier apply recorded)."""
     from lacuna.retention import apply
 
     report = apply(_gov(config))
