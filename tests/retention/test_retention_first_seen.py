@@ -367,3 +367,43 @@ def test_a_store_rewriting_its_file_keeps_the_file_clock(project, store):
     assert again.trusted
     assert again.written_at > TODAY - timedelta(hours=1)  # type: ignore[operator]
     assert again.first_seen.date() == years_ago(4).date()  # type: ignore[union-attr]
+
+
+def test_a_dataset_build_takes_its_source_clock_unless_it_is_new_data(project):
+    """A registered dataset built today from data first written 4 years ago: the build at the
+    source's tier (a copy) is as old as its source, so, renamed by hand with its sidecar, it is
+    due by the source's first write; the build anonymized to a lower tier is new data
+    (``clock.takes``), kept, its first_seen today, read back from its sidecar and header."""
+    sales = write_at(project, years_ago(4), "sales.csv", "sales_old.csv")
+    customers = write_at(project, years_ago(4), "customers.csv", "customers_old.csv")
+    raw = yaml.safe_load((project / "lacuna.yaml").read_text())
+    raw["stewards"] = {"default": ["steward@example.com"]}
+    (project / "lacuna.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    lacuna.enable(str(project / "lacuna.yaml"))
+    try:
+        copy = lacuna.datasets.register("sales_copy", sales, {"product_category": "keep"},
+                                        approved_by="steward@example.com")
+        anonymized = lacuna.datasets.register("customers_anonymized", customers,
+                                              approved_by="steward@example.com")
+    finally:
+        lacuna.disable()
+    source_tier = read_sidecar(customers).classification.tier  # type: ignore[union-attr]
+    assert anonymized.classification is not None
+    assert anonymized.classification.tier < source_tier
+    built = Path(copy.location)
+    renamed = built.with_name("renamed_copy.parquet")
+    _rename(built, renamed)
+    got = {p.name: read_sidecar(p) for p in (renamed, Path(anonymized.location))}
+    assert all(d is not None and d.trusted for d in got.values())
+    seen = {n: d.first_seen for n, d in got.items()}  # type: ignore[union-attr]
+    assert seen[renamed.name].date() == years_ago(4).date()  # type: ignore[union-attr]
+    assert seen[Path(anonymized.location).name] > TODAY - timedelta(hours=1)  # type: ignore[operator]
+    assert _header_seen(renamed).date() == years_ago(4).date()
+    assert _header_seen(Path(anonymized.location)) > TODAY - timedelta(hours=1)
+    entries = _entries(project)
+    assert entries[str(renamed)]["action"] == "delete"
+    assert entries[str(renamed)]["clock"][:10] == years_ago(4).isoformat()[:10]
+    assert entries[anonymized.location]["action"] == "keep"
+    assert str(renamed) in _deleted(project)
+    assert not renamed.exists()
+    assert Path(anonymized.location).exists()
