@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import time_machine
 import yaml
 
 import lacuna
@@ -296,3 +297,113 @@ def test_a_key_rewrap_keeps_first_seen_in_the_sidecar(project):
     renamed = old.with_name("renamed.csv")
     _rename(old, renamed)
     assert _entries(project)[str(renamed)]["action"] == "delete"
+
+
+def _store_write(config: Path, reads: Path, writes: Path, store: str) -> None:
+    """Read a governed file and write it into ``store`` (an ExcelWriter or an HDFStore) on
+    ``writes`` through Lacuna, now, in one session."""
+    lacuna.enable(str(config))
+    try:
+        frame = pd.read_csv(reads)
+        if store == "excel":
+            with pd.ExcelWriter(writes) as writer:
+                frame.to_excel(writer, sheet_name="sales", index=False)
+        else:
+            with pd.HDFStore(writes, mode="w") as hdf:
+                hdf.put("sales", frame, track_times=False)
+    finally:
+        lacuna.disable()
+
+
+@pytest.mark.parametrize("store", ["excel", "hdf"])
+def test_a_store_write_carries_its_data_clock(project, store):
+    """Data first written 4 years ago (INTERNAL: max 3y), re-written today into an
+    ExcelWriter / HDFStore, then renamed by hand with its sidecar: the store's sidecar carries
+    the source's first_seen, so it is due by the original write; the same store written from
+    data first seen today is kept, its first_seen today."""
+    pytest.importorskip("openpyxl" if store == "excel" else "tables")
+    _encrypt(project, False)  # a store writes its file itself: never sealed
+    old = write_at(project, years_ago(4), "sales.csv", "old.csv")
+    fresh = write_at(project, TODAY - timedelta(days=1), "sales.csv", "fresh.csv")
+    suffix = ".xlsx" if store == "excel" else ".h5"
+    written, today = old.with_name("written" + suffix), old.with_name("today" + suffix)
+    _store_write(project / "lacuna.yaml", old, written, store)
+    _store_write(project / "lacuna.yaml", fresh, today, store)
+    renamed = written.with_name("renamed" + suffix)
+    _rename(written, renamed)
+    got = {p.name: read_sidecar(p) for p in (renamed, today)}
+    assert all(d is not None and d.trusted for d in got.values())
+    assert got[renamed.name].first_seen.date() == years_ago(4).date()  # type: ignore[union-attr]
+    assert got[renamed.name].written_at > TODAY - timedelta(hours=1)  # type: ignore[union-attr,operator]
+    assert got[today.name].first_seen.date() == (TODAY - timedelta(days=1)).date()  # type: ignore[union-attr]
+    entries = _entries(project)
+    assert entries[str(renamed)]["action"] == "delete"
+    assert entries[str(renamed)]["clock"][:10] == years_ago(4).isoformat()[:10]
+    assert f"its data first seen {years_ago(4):%Y-%m-%d} (its signed sidecar)" \
+        in entries[str(renamed)]["known_from"]
+    assert entries[str(today)]["action"] == "keep"
+    assert _deleted(project) == sorted([str(old), str(renamed)])
+    assert today.exists()
+    assert not renamed.exists()
+
+
+@pytest.mark.parametrize("store", ["excel", "hdf"])
+def test_a_store_rewriting_its_file_keeps_the_file_clock(project, store):
+    """A store file written 4 years ago, written again today by a store (mode="w" truncates
+    it on open) from data first seen today: the file keeps its clock (writing a path again
+    does not restart it), read before the store's open replaced the file."""
+    pytest.importorskip("openpyxl" if store == "excel" else "tables")
+    _encrypt(project, False)
+    src = write_at(project, TODAY - timedelta(days=1), "sales.csv", "src.csv")
+    path = src.with_name("kept.xlsx" if store == "excel" else "kept.h5")
+    with time_machine.travel(years_ago(4), tick=False):
+        _store_write(project / "lacuna.yaml", project / "sales.csv", path, store)
+    first = read_sidecar(path)
+    assert first is not None
+    assert first.first_seen.date() == years_ago(4).date()  # type: ignore[union-attr]
+    _store_write(project / "lacuna.yaml", src, path, store)
+    again = read_sidecar(path)
+    assert again is not None
+    assert again.trusted
+    assert again.written_at > TODAY - timedelta(hours=1)  # type: ignore[operator]
+    assert again.first_seen.date() == years_ago(4).date()  # type: ignore[union-attr]
+
+
+def test_a_dataset_build_takes_its_source_clock_unless_it_is_new_data(project):
+    """A registered dataset built today from data first written 4 years ago: the build at the
+    source's tier (a copy) is as old as its source, so, renamed by hand with its sidecar, it is
+    due by the source's first write; the build anonymized to a lower tier is new data
+    (``clock.takes``), kept, its first_seen today, read back from its sidecar and header."""
+    sales = write_at(project, years_ago(4), "sales.csv", "sales_old.csv")
+    customers = write_at(project, years_ago(4), "customers.csv", "customers_old.csv")
+    raw = yaml.safe_load((project / "lacuna.yaml").read_text())
+    raw["stewards"] = {"default": ["steward@example.com"]}
+    (project / "lacuna.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    lacuna.enable(str(project / "lacuna.yaml"))
+    try:
+        copy = lacuna.datasets.register("sales_copy", sales, {"product_category": "keep"},
+                                        approved_by="steward@example.com")
+        anonymized = lacuna.datasets.register("customers_anonymized", customers,
+                                              approved_by="steward@example.com")
+    finally:
+        lacuna.disable()
+    source_tier = read_sidecar(customers).classification.tier  # type: ignore[union-attr]
+    assert anonymized.classification is not None
+    assert anonymized.classification.tier < source_tier
+    built = Path(copy.location)
+    renamed = built.with_name("renamed_copy.parquet")
+    _rename(built, renamed)
+    got = {p.name: read_sidecar(p) for p in (renamed, Path(anonymized.location))}
+    assert all(d is not None and d.trusted for d in got.values())
+    seen = {n: d.first_seen for n, d in got.items()}  # type: ignore[union-attr]
+    assert seen[renamed.name].date() == years_ago(4).date()  # type: ignore[union-attr]
+    assert seen[Path(anonymized.location).name] > TODAY - timedelta(hours=1)  # type: ignore[operator]
+    assert _header_seen(renamed).date() == years_ago(4).date()
+    assert _header_seen(Path(anonymized.location)) > TODAY - timedelta(hours=1)
+    entries = _entries(project)
+    assert entries[str(renamed)]["action"] == "delete"
+    assert entries[str(renamed)]["clock"][:10] == years_ago(4).isoformat()[:10]
+    assert entries[anonymized.location]["action"] == "keep"
+    assert str(renamed) in _deleted(project)
+    assert not renamed.exists()
+    assert Path(anonymized.location).exists()

@@ -31,6 +31,8 @@ from lacuna.datasets.registry import (
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
     from lacuna.config import Config
@@ -188,9 +190,12 @@ def _materialise(entry: Dataset, gov: Governor) -> Dataset:
 
     config = gov.config
     known = fingerprint(entry.source)  # before reading: a change while reading rebuilds later
+    source_seen = _source_clock(entry.source, config)  # before reading, as the fingerprint
     frame = read_source(entry.source)
     classification, _ = gov.classify_source(entry.source, frame)
-    attach(frame, classification, LineageNode(name=entry.source, operation="read"))
+    attach(frame, classification, LineageNode(name=entry.source, operation="read",
+                                              classification=classification,
+                                              first_seen=source_seen))
     result = apply_transform(entry, frame, config)
     state = effective_state(result, config.classification)
     target = Path(entry.location)
@@ -199,15 +204,19 @@ def _materialise(entry: Dataset, gov: Governor) -> Dataset:
         clean = result.copy(deep=False)
         clean.attrs = {}
     from lacuna import storage
+    from lacuna.lineage import clock
 
+    # the one rule (clock.of_write): the build's clock, the source's at a tier no higher than
+    # the source's, read before the build replaces what is at its location
+    seen = clock.of_write(str(target), state.lineage, state.classification.tier, config)
     if storage.seals(target, gov):  # governed storage: sealed at rest, renamed into place
         storage.write_governed(target, lambda fh: _to_parquet(clean, fh),
                                method="lacuna.datasets.build",
-                               classification=state.classification, gov=gov)
+                               classification=state.classification, gov=gov, first_seen=seen)
     else:
         _export_plain(entry, clean, target, state.classification, gov)
     sidecar.write_sidecar(target, state.classification, sources=(entry.source,),
-                          written_by=config.user.id)
+                          written_by=config.user.id, first_seen=seen)
     return replace(
         entry,
         built_at=utcnow(),
@@ -217,6 +226,20 @@ def _materialise(entry: Dataset, gov: Governor) -> Dataset:
         columns=tuple(str(c) for c in result.columns),
         rows=len(result),
     )
+
+
+def _source_clock(path: str, config: Config) -> datetime | None:
+    """When the data of the source at ``path`` was first seen: its trusted sidecar's or its
+    authenticated sealed header's clock (:func:`lacuna.lineage.clock.existing`), or None."""
+    from lacuna.lineage import clock
+    from lacuna.storage.sealed import is_sealed
+
+    keystore = None
+    if os.path.isfile(path) and is_sealed(path):
+        from lacuna.keystore import keystore_for
+
+        keystore = keystore_for(config)
+    return clock.existing(path, keystore)
 
 
 def _to_parquet(frame: pd.DataFrame, where: Any) -> None:

@@ -982,6 +982,7 @@ def _columns_of(data: Any) -> list[Any]:
 
 _Part = tuple[Classification, tuple[str, ...], str, str | None]  # ..., user, run id
 _PENDING: weakref.WeakKeyDictionary[Any, list[_Part]] = weakref.WeakKeyDictionary()
+_PENDING_SEEN: weakref.WeakKeyDictionary[Any, datetime] = weakref.WeakKeyDictionary()  # clock
 _DENIED: weakref.WeakSet[Any] = weakref.WeakSet()
 _LABEL_LOCK = threading.Lock()
 
@@ -1001,10 +1002,13 @@ def label(
     """Write the sidecar of a written file; for an ExcelWriter or HDFStore (written on close),
     remember it until the store is closed. ``held``: what the file held before an append was
     decided as (a sealed file re-sealed), a part of the new declaration. ``first_seen``: the
-    write's clock (:func:`write_clock`; a store's sidecar does not carry it yet)."""
+    write's clock (:func:`write_clock`; a store's sidecar takes the earliest of its puts')."""
     if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
         with _LABEL_LOCK:
             _PENDING.setdefault(target, []).append((classification, sources, user, run_id))
+            if first_seen is not None:
+                known = _PENDING_SEEN.get(target)
+                _PENDING_SEEN[target] = first_seen if known is None else min(known, first_seen)
         return
     flush = getattr(target, "flush", None)
     if callable(flush):  # an open file object: its bytes must be on disk to be fingerprinted
@@ -1025,11 +1029,19 @@ def _write_label(name: str, parts: list[_Part], *, append: bool,
 def write_clock(gov: Any, target: Any, state: Any) -> datetime | None:
     """When the data a write to ``target`` holds was first seen (the one rule:
     :func:`lacuna.lineage.clock.of_write`), read before the file is replaced; None for a
-    target that is not a local path."""
+    target that is not a local path. A store (``ExcelWriter``, ``HDFStore``) on a local file:
+    its file's clock is the one it had when the store opened it (the open truncates or touches
+    it), with the data's."""
+    from lacuna.lineage import clock
+    from lacuna.model import utcnow
+
+    if isinstance(target, (pd.ExcelWriter, pd.HDFStore)):
+        if _stores.store_file(target) is None:
+            return None
+        return clock.of_write(None, state.lineage, state.classification.tier, gov.config,
+                              now=clock.earliest(utcnow(), _stores.opened_clock(target)))
     if not isinstance(target, (str, os.PathLike)) or not is_local(target):
         return None
-    from lacuna.lineage import clock
-
     return clock.of_write(os.fspath(target), state.lineage, state.classification.tier,
                           gov.config)
 
@@ -1051,6 +1063,7 @@ def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:
 
         with _LABEL_LOCK:
             pending = _PENDING.pop(self, None)
+            seen = _PENDING_SEEN.pop(self, None)
             denied = self in _DENIED
             _DENIED.discard(self)
         if denied and not pending and isinstance(self, pd.ExcelWriter) and not self.sheets:
@@ -1065,7 +1078,7 @@ def wrap_store_close(original: Callable[..., Any]) -> Callable[..., Any]:
         if pending:
             name = os.fspath(self) if isinstance(self, pd.ExcelWriter) else self.filename
             if name and os.path.exists(name):
-                _write_label(name, pending, append=True)
+                _write_label(name, pending, append=True, first_seen=seen)
                 _fingerprint_runs(name, [p[3] for p in pending if p[3]])
         return result
 

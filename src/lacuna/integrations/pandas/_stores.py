@@ -39,6 +39,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -138,6 +139,28 @@ def put_done(target: Any) -> None:
 
 
 _NAMED: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
+# the clock the store's file had when the store opened it, before the open touched it
+_CLOCK: weakref.WeakKeyDictionary[Any, datetime] = weakref.WeakKeyDictionary()
+
+
+def _note_clock(target: Any, path: Any) -> None:
+    """Before ``target`` (a store) opens the local file ``path``: the clock the data there has
+    (:func:`lacuna.lineage.clock.existing`; its sidecar says it only until the store writes
+    the file), the destination's part of the clock of every put into it."""
+    from lacuna.lineage import clock
+
+    seen = clock.existing(os.fspath(path))
+    with _LOCK:
+        known = _CLOCK.get(target)
+        found = clock.earliest(known, seen)
+        if found is not None:
+            _CLOCK[target] = found
+
+
+def opened_clock(target: Any) -> datetime | None:
+    """The clock the file of ``target`` (a store) had when the store opened it, or None."""
+    with _LOCK:
+        return _CLOCK.get(target)
 
 
 def wrap_hdf_init(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -204,6 +227,8 @@ def wrap_hdf_open(original: Callable[..., Any]) -> Callable[..., Any]:
             except files.ExceptionNotAuthorized as exc:  # AppendRefused too: the call's answer
                 users_error(exc)
                 raise
+            if where is not None:  # before PyTables touches it
+                _note_clock(self, where)
             original(self, mode, **kwargs)
         with _LOCK:
             _NAMED[self] = exception_id
@@ -222,12 +247,10 @@ def wrap_excel_open(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def init(self: Any, path: Any, *args: Any, **kwargs: Any) -> None:
         mode = str(args[3] if len(args) > 3 else kwargs.get("mode", "w"))
-        if (
-            _bypass.active()
-            or mode != "w"
-            or not isinstance(path, (str, os.PathLike))
-            or (not is_local(path))
-        ):
+        local = isinstance(path, (str, os.PathLike)) and is_local(path)
+        if not _bypass.active() and local:  # before the open truncates or re-reads it
+            _note_clock(self, os.path.abspath(os.path.expanduser(os.fspath(path))))
+        if _bypass.active() or mode != "w" or not local:
             original(self, path, *args, **kwargs)
             return
         from lacuna.exceptions import appends
@@ -321,6 +344,7 @@ __all__ = [
     "discard",
     "excel_appends",
     "keeps_file",
+    "opened_clock",
     "put_done",
     "record_put",
     "store_exception",
