@@ -32,6 +32,16 @@ def _entries(project: Path) -> dict[str, dict]:  # type: ignore[type-arg]
     return {e["path"]: e for e in json.loads(plan.stdout)["entries"]}
 
 
+def _due_by_first_write(entry: dict, known_from: str | None = None) -> None:  # type: ignore[type-arg]
+    """The plan deletes ``entry`` by its data's clock of four years ago (``known_from``: the
+    evidence it names for it, e.g. "its signed sidecar")."""
+    assert entry["action"] == "delete"
+    assert entry["clock"][:10] == years_ago(4).isoformat()[:10]
+    if known_from is not None:
+        assert f"its data first seen {years_ago(4):%Y-%m-%d} ({known_from})" \
+            in entry["known_from"]
+
+
 def _encrypt(project: Path, on: bool) -> None:
     raw = yaml.safe_load((project / "lacuna.yaml").read_text())
     raw["storage"] = {"encrypt": on}
@@ -98,11 +108,8 @@ def test_a_resaved_file_renamed_by_hand_is_due_by_its_first_write(project, seale
     if sealed:
         assert _header_seen(renamed).date() == years_ago(4).date()
     entry = _entries(project)[str(renamed)]
-    assert entry["action"] == "delete"
-    assert entry["clock"][:10] == years_ago(4).isoformat()[:10]
+    _due_by_first_write(entry, "its signed sidecar")
     assert entry["written_at"] > (TODAY - timedelta(hours=1)).isoformat()
-    assert f"its data first seen {years_ago(4):%Y-%m-%d} (its signed sidecar)" \
-        in entry["known_from"]
     assert _deleted(project) == [str(renamed)]
     assert not renamed.exists()
     assert not sidecar_path(renamed).exists()
@@ -153,8 +160,7 @@ def test_a_copy_made_in_a_session_the_trail_does_not_link_carries_its_source_clo
     assert _header_seen(copy).date() == years_ago(4).date()
     assert _header_seen(categories) > TODAY - timedelta(hours=1)
     entries = _entries(project)
-    assert entries[str(copy)]["action"] == "delete"
-    assert entries[str(copy)]["clock"][:10] == years_ago(4).isoformat()[:10]
+    _due_by_first_write(entries[str(copy)])
     assert entries[str(categories)]["action"] == "keep"
     assert entries[str(categories)]["age_days"] < 1
     assert _deleted(project) == sorted([str(old), str(copy)])
@@ -180,10 +186,7 @@ def test_a_sidecar_that_is_not_trusted_never_moves_the_clock(project, how):
     _tamper(plain, how, first_seen=years_ago(10).isoformat())
 
     entries = _entries(project)
-    assert entries[str(renamed)]["action"] == "delete"
-    assert entries[str(renamed)]["clock"][:10] == years_ago(4).isoformat()[:10]
-    assert f"its data first seen {years_ago(4):%Y-%m-%d} (its sealed header)" \
-        in entries[str(renamed)]["known_from"]
+    _due_by_first_write(entries[str(renamed)], "its sealed header")
     assert entries[str(fresh)]["action"] == "keep"
     assert entries[str(fresh)]["age_days"] < 2
     assert entries[str(plain)]["action"] == "review"
@@ -337,10 +340,7 @@ def test_a_store_write_carries_its_data_clock(project, store):
     assert got[renamed.name].written_at > TODAY - timedelta(hours=1)  # type: ignore[union-attr,operator]
     assert got[today.name].first_seen.date() == (TODAY - timedelta(days=1)).date()  # type: ignore[union-attr]
     entries = _entries(project)
-    assert entries[str(renamed)]["action"] == "delete"
-    assert entries[str(renamed)]["clock"][:10] == years_ago(4).isoformat()[:10]
-    assert f"its data first seen {years_ago(4):%Y-%m-%d} (its signed sidecar)" \
-        in entries[str(renamed)]["known_from"]
+    _due_by_first_write(entries[str(renamed)], "its signed sidecar")
     assert entries[str(today)]["action"] == "keep"
     assert _deleted(project) == sorted([str(old), str(renamed)])
     assert today.exists()
@@ -401,8 +401,7 @@ def test_a_dataset_build_takes_its_source_clock_unless_it_is_new_data(project):
     assert _header_seen(renamed).date() == years_ago(4).date()
     assert _header_seen(Path(anonymized.location)) > TODAY - timedelta(hours=1)
     entries = _entries(project)
-    assert entries[str(renamed)]["action"] == "delete"
-    assert entries[str(renamed)]["clock"][:10] == years_ago(4).isoformat()[:10]
+    _due_by_first_write(entries[str(renamed)])
     assert entries[anonymized.location]["action"] == "keep"
     assert str(renamed) in _deleted(project)
     assert not renamed.exists()
