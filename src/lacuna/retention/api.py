@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import stat
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -186,13 +185,10 @@ def applying(*, wait: bool = True) -> Iterator[bool]:
     """One retention apply at a time on this host (the CLI from cron, ``lacuna serve``'s
     workers on ``retention.schedule``, the Python API): an exclusive ``flock`` on
     :func:`lock_path`. Yields whether this process holds it; with ``wait=False`` it does not
-    wait (a scheduled run skips a turn another process has). A lock file that cannot be made
-    is logged and the work goes on (the lock orders applies; the trail records what each did).
-    Re-entrant in a thread: ``apply`` inside ``applying(wait=False)`` takes no second turn.
+    wait (a scheduled run skips a turn another process has: :func:`apply_if_free`). A lock
+    file that cannot be made is logged and the work goes on (the lock orders applies; the
+    trail records what each did).
     """
-    if getattr(_held, "turn", False):
-        yield True
-        return
     path = lock_path()
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -204,26 +200,20 @@ def applying(*, wait: bool = True) -> Iterator[bool]:
                             "turns", path)
                 mine = True
             if mine or not wait:
-                with _holding(mine):
-                    yield mine
+                yield mine
                 return
         log.info("retention apply: waiting for another process's apply to finish (%s)", path)
-        with turn.hold(), _holding(True):
+        with turn.hold():
             yield True
     finally:
         turn.close()
 
 
-_held = threading.local()
-
-
-@contextlib.contextmanager
-def _holding(mine: bool) -> Iterator[None]:
-    _held.turn = mine
-    try:
-        yield
-    finally:
-        _held.turn = False
+def apply_if_free(ctx: Context) -> ApplyReport | None:
+    """:func:`apply` with a fresh plan, unless another process is applying retention on this
+    host now (None: this turn is skipped, nothing planned or done)."""
+    with applying(wait=False) as mine:
+        return _apply(ctx, build_plan(ctx)) if mine else None
 
 
 def apply(ctx: Context, plan: Plan | None = None) -> ApplyReport:
@@ -507,5 +497,5 @@ def _hold_event(ctx: Context, event: str, hold: Hold) -> None:
 
 
 __all__ = ["LOCK_NAME", "ApplyReport", "Context", "RetentionError", "active_holds", "apply",
-           "applying", "build_plan", "list_holds", "lock_path", "place_hold", "release_hold",
-           "settings_of"]
+           "apply_if_free", "applying", "build_plan", "list_holds", "lock_path", "place_hold",
+           "release_hold", "settings_of"]

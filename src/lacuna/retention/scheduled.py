@@ -10,8 +10,9 @@ silently.
 
 The server's workers each run the scheduler. Applies take turns on
 ``$LACUNA_HOME/retention-apply.lock`` (:func:`lacuna.retention.api.applying`); a scheduled run
-that finds it taken (another worker, or ``lacuna retention apply`` from cron, is applying) is
-skipped, so two applies never decide about the same file at once.
+(:func:`~lacuna.retention.api.apply_if_free`) that finds it taken (another worker, or
+``lacuna retention apply`` from cron, is applying) is skipped, so two applies never decide
+about the same file at once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from lacuna.retention.api import ApplyReport, RetentionError, apply, applying, lock_path
+from lacuna.retention.api import ApplyReport, RetentionError, apply_if_free, lock_path
 
 if TYPE_CHECKING:
     from lacuna.exceptions.context import Context
@@ -39,12 +40,11 @@ def apply_on_schedule(ctx: Context) -> ApplyReport | None:
         AuditError: the audit trail cannot be written (nothing after the failed record is
             touched, as with ``apply``).
     """
-    with applying(wait=False) as mine:
-        if not mine:
-            log.info("scheduled retention skipped: another process is applying retention "
-                     "(%s is locked)", lock_path())
-            return None
-        report = apply(ctx)
+    report = apply_if_free(ctx)
+    if report is None:
+        log.info("scheduled retention skipped: another process is applying retention "
+                 "(%s is locked)", lock_path())
+        return None
     plan = report.plan
     counts = {event: len(paths) for event, paths in report.done.items()}
     log.info("scheduled retention at %s: %s; %d audit record(s)", f"{plan.now:%Y-%m-%d %H:%M}",
