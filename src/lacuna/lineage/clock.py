@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from lacuna.model import Tier, utcnow
 
@@ -43,8 +43,17 @@ def earliest(*clocks: datetime | None) -> datetime | None:
     return min((c for c in clocks if c is not None), default=None)
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+
+
+@overload
+def aware(value: Any) -> datetime | None: ...
+
+
 def aware(value: Any) -> datetime | None:
-    """An ISO time as written in a declaration (naive: UTC); None when absent or unreadable."""
+    """A time, or an ISO time as written in a declaration, with its zone (naive: UTC); None
+    when absent or unreadable."""
     if isinstance(value, datetime):
         when = value
     elif isinstance(value, str) and value:

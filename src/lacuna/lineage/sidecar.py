@@ -45,12 +45,13 @@ import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ClassificationError
+from lacuna.lineage.clock import aware
 from lacuna.model import SCHEMA_VERSION, Classification, Layer, utcnow
 
 log = logging.getLogger(__name__)
@@ -286,7 +287,7 @@ def _declaration(
         run_id = raw.get("run_id")
         first_seen = raw.get("first_seen")
         return Sidecar(
-            first_seen=_aware(datetime.fromisoformat(first_seen)) if first_seen else None,
+            first_seen=aware(datetime.fromisoformat(first_seen)) if first_seen else None,
             run_id=str(run_id) if isinstance(run_id, str) and run_id else None,
             combined=raw.get("combined") is True,
             classification=classification,
@@ -303,10 +304,6 @@ def _declaration(
             "and re-export the data under Lacuna."
         )
         raise SidecarError(msg) from None
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _trust(raw: Mapping[str, Any], binding: Callable[[], Trust]) -> Trust:
@@ -374,7 +371,7 @@ def _body(
 ) -> dict[str, Any]:
     written = written_at or utcnow()
     # never later than the write itself: a clock that is not known is the write's
-    seen = written if first_seen is None or _aware(first_seen) > _aware(written) else first_seen
+    seen = written if first_seen is None or aware(first_seen) > aware(written) else first_seen
     body: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generator": "lacuna",
