@@ -31,8 +31,6 @@ from lacuna.datasets.registry import (
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     import pandas as pd
 
     from lacuna.config import Config
@@ -184,13 +182,13 @@ def materialise(entry: Dataset, gov: Governor) -> Dataset:
 
 
 def _materialise(entry: Dataset, gov: Governor) -> Dataset:
-    from lacuna.lineage import sidecar
+    from lacuna.lineage import clock, sidecar
     from lacuna.lineage.frames import attach, effective_state
     from lacuna.lineage.state import LineageNode
 
     config = gov.config
     known = fingerprint(entry.source)  # before reading: a change while reading rebuilds later
-    source_seen = _source_clock(entry.source, config)  # before reading, as the fingerprint
+    source_seen = clock.of_file(entry.source, config)  # before reading, as the fingerprint
     frame = read_source(entry.source)
     classification, _ = gov.classify_source(entry.source, frame)
     attach(frame, classification, LineageNode(name=entry.source, operation="read",
@@ -204,7 +202,6 @@ def _materialise(entry: Dataset, gov: Governor) -> Dataset:
         clean = result.copy(deep=False)
         clean.attrs = {}
     from lacuna import storage
-    from lacuna.lineage import clock
 
     # the one rule (clock.of_write): the build's clock, the source's at a tier no higher than
     # the source's, read before the build replaces what is at its location
@@ -226,20 +223,6 @@ def _materialise(entry: Dataset, gov: Governor) -> Dataset:
         columns=tuple(str(c) for c in result.columns),
         rows=len(result),
     )
-
-
-def _source_clock(path: str, config: Config) -> datetime | None:
-    """When the data of the source at ``path`` was first seen: its trusted sidecar's or its
-    authenticated sealed header's clock (:func:`lacuna.lineage.clock.existing`), or None."""
-    from lacuna.lineage import clock
-    from lacuna.storage.sealed import is_sealed
-
-    keystore = None
-    if os.path.isfile(path) and is_sealed(path):
-        from lacuna.keystore import keystore_for
-
-        keystore = keystore_for(config)
-    return clock.existing(path, keystore)
 
 
 def _to_parquet(frame: pd.DataFrame, where: Any) -> None:

@@ -134,24 +134,28 @@ def from_lineage(node: LineageNode, tier: Tier) -> datetime | None:
     return found
 
 
+def of_file(path: str, config: Config | None = None) -> datetime | None:
+    """:func:`existing` for the local file at ``path``, a sealed one's header opened with the
+    key store of ``config`` (none asked for a file that is not sealed)."""
+    path = os.path.expanduser(path)
+    keystore = None
+    if config is not None and os.path.isfile(path):
+        from lacuna.keystore import keystore_for
+        from lacuna.storage.sealed import is_sealed
+
+        keystore = keystore_for(config) if is_sealed(path) else None
+    return existing(path, keystore)
+
+
 def of_write(path: str | None, node: LineageNode | None, tier: Tier,
              config: Config | None = None, *, now: datetime | None = None) -> datetime:
     """The clock a write of the data ``node`` at ``tier`` to the local ``path`` takes (the
     module docstring), read before the write replaces what is at ``path``. ``config``: its
     key store opens a sealed file's header there."""
     at = now or utcnow()
-    before = None
-    if path:
-        path = os.path.expanduser(path)
-        keystore = None
-        if config is not None and os.path.isfile(path):
-            from lacuna.keystore import keystore_for
-            from lacuna.storage.sealed import is_sealed
-
-            keystore = keystore_for(config) if is_sealed(path) else None
-        before = existing(path, keystore)
+    before = of_file(path, config) if path else None
     return earliest(at, before, from_lineage(node, tier) if node is not None else None) or at
 
 
 __all__ = ["FIELD", "aware", "earliest", "existing", "from_lineage", "of_declaration",
-           "of_header", "of_write", "sealed_header", "takes"]
+           "of_file", "of_header", "of_write", "sealed_header", "takes"]
