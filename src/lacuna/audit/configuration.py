@@ -128,10 +128,11 @@ def _redacted(key: str, value: Any) -> Any:
             scheme, _, rest = value.partition("://")
             host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
             return f"{scheme}://{host}/{REDACTED}" if rest != host else f"{scheme}://{host}"
-        if _DSN_SECRET.search(value):
+        dsn = _DSN_SECRET.search(value) is not None
+        if dsn:
             pairs = _ODBC_PASSWORD if ";" in value else _DSN_PASSWORD
             value = pairs.sub(lambda m: f"{m['lead']}{REDACTED}", value)
-        if key in _URLS or "://" in value or _DSN_SECRET.search(value):
+        if key in _URLS or "://" in value or dsn:
             return redact_url(value)
     return value
 
@@ -267,6 +268,11 @@ def _changed(what: str) -> Callable[[Any, Any], str]:
         "it)" if was != now else ""
 
 
+def _leaves_production(what: str) -> Callable[[Any, Any], str]:
+    return lambda was, now: f"{what} changed from {was} to {now} (the per-environment " \
+        "policies of non-production apply)" if _production(was) and not _production(now) else ""
+
+
 _MODES = _rank(("observe", "warn", "enforce"))
 
 
@@ -288,9 +294,7 @@ _GATES = "governance.quality_gates"
 # other modules own, recorded as written: lacuna.audit.loosening). Every other change is listed
 # without a mark.
 LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
-    ("environment", lambda was, now: f"the environment changed from production to {now} "
-     "(the per-environment policies of non-production apply)"
-     if _production(was) and not _production(now) else ""),
+    ("environment", _leaves_production("the environment")),
     ("classification.sample_rows", _lower("the rows sampled for value evidence")),
     ("datasets.entries.*.transform*", lambda _was, _now: "what a registered dataset's "
      "readers get of its source changed (or a dataset was registered)"),
@@ -364,9 +368,7 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
     ("retention.*", InSection(retention)),
     ("order.retention.datasets", InSection(datasets_order)),
     ("governance.policies.*", InSection(governance_policies)),
-    ("governance.environment", lambda was, now: f"the project's environment changed from "
-     f"{was} to {now} (the per-environment policies of non-production apply)"
-     if _production(was) and not _production(now) else ""),
+    ("governance.environment", _leaves_production("the project's environment")),
     (f"{_GATES}.enforcement", _or("warn", lambda was, now: _ENFORCEMENT(was, now)
                                   and f"quality gate enforcement {_ENFORCEMENT(was, now)}")),
     (f"{_GATES}.minimum_test_coverage", _or(0, _lower("the minimum test coverage"))),
