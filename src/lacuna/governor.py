@@ -142,8 +142,8 @@ class Governor:
         self._cascade: ClassifySettings | None = None
         self._file_cache: FileClassificationCache | None = None
         self._settings_hash: str | None = None
-        self._configured = False  # this configuration is on the audit trail
-        self._recorded_as: str | None = None  # the configuration as recorded (JSON), to compare
+        # the configuration as recorded on the audit trail (JSON, to compare); None: not yet
+        self._recorded_as: str | None = None
         self._config_failure: Exception | None = None  # why it could not be recorded
         self._lock = threading.Lock()
         self._configuring(audit)
@@ -565,7 +565,7 @@ class Governor:
         would name no revision, and a loosened ``lacuna.yaml`` that cannot be recorded would
         never show); the hook stays set, so the next append tries again."""
         self.recording()
-        if not self._configured and self.config.mode == "enforce":
+        if self._recorded_as is None and self.config.mode == "enforce":
             where = self.config.source or "the embedded defaults"
             msg = (f"the configuration (read from {where}) could not be recorded on the audit "
                    f"trail ({type(self._config_failure).__name__}: {self._config_failure}); in "
@@ -595,7 +595,6 @@ class Governor:
             log.warning("the configuration of this governor was changed in place since it was "
                         "recorded on the audit trail %s; recording it again", store.where)
             self._recorded_as = None
-            self._configured = False
             store.config_revision = None  # until it is recorded: no revision, not the old one
             store.before_first_append(self._recording_first)
 
@@ -611,10 +610,10 @@ class Governor:
         from lacuna.audit import AuditStore
 
         store = self.audit
-        if self._configured or not isinstance(store, AuditStore):
+        if self._recorded_as is not None or not isinstance(store, AuditStore):
             return store
         with self._lock:
-            if not self._configured:
+            if self._recorded_as is None:
                 from lacuna.audit.configuration import record_configuration
 
                 hook = store.take_first_append()  # its own append must not run it again
@@ -622,7 +621,6 @@ class Governor:
                     recorded_as = self.config.model_dump_json(warnings=False)
                     record_configuration(store, self.config, user=self.config.user,
                                          session=self.session)
-                    self._configured = True
                     self._recorded_as = recorded_as
                     self._config_failure = None
                 except Exception as exc:  # the next append tries again
