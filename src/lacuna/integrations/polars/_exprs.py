@@ -57,6 +57,8 @@ def _holds_literal(expr: Any) -> bool:
     left out: ``col("a Series b")`` holds none)."""
     text = str(expr)
     return "Series" in text and _LITERAL.search(_QUOTED.sub('""', text)) is not None
+
+
 _COLLECTIONS = (pl.Series, list, tuple, set, frozenset, range, dict)
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 _FROM_TEXT = frozenset({"sql_expr"})
@@ -163,6 +165,8 @@ def placements(exprs: Sequence[tuple[str | None, pl.Expr]], parent: Any, result:
     there, after the columns of ``parent`` it reads (so they add to them). An expression whose
     output name polars cannot tell places them in every column of ``result`` (fail closed)."""
     found: list[tuple[str, Taken]] = []
+    outputs: list[str] | None = None  # the columns of result and of parent, read once
+    inputs: list[str] | None = None
     for name, expr in exprs:
         values = EXPRS.get(expr)
         if values is not None and not values.sources:
@@ -172,12 +176,15 @@ def placements(exprs: Sequence[tuple[str | None, pl.Expr]], parent: Any, result:
             if not _holds_literal(expr):
                 continue  # no literal Series: the select already described it
             values = _unknown(out or "?")
-        outputs = columns_of(result) if result is not None else []
+        if outputs is None:
+            outputs = columns_of(result) if result is not None else []
         targets = [out] if out is not None and out in outputs else outputs
         roots = _roots(expr)
         read = None
         if roots and isinstance(parent, (pl.DataFrame, pl.LazyFrame)):
-            known = [r for r in roots if r in columns_of(parent)]
+            if inputs is None:
+                inputs = columns_of(parent)
+            known = [r for r in roots if r in inputs]
             read = Taken((Source(state(parent), tuple(known)),), values.functions) \
                 if known else None
         for target in targets:
