@@ -278,11 +278,7 @@ def placements(args: Iterable[Any], named: Mapping[str, Any] | None = None, *,
     found: list[tuple[str, Taken]] = []
     exprs: list[tuple[str | None, Any]] = []
     for item in _flatten(args):
-        if isinstance(item, pl.Series):
-            values = taken_of(item)
-            if values is not None:
-                found.append((item.name, values))
-        elif isinstance(item, pl.Expr):
+        if isinstance(item, pl.Expr):
             exprs.append((None, item))
         elif (values := taken_of(item)) is not None:
             found.append((item.name, values))
