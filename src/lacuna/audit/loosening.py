@@ -218,6 +218,7 @@ def datasets_order(path: str, before: Mapping[str, Any], after: Mapping[str, Any
     except ConfigError:
         return ("the retention settings before or after do not validate, so whether the new "
                 "order of retention.datasets keeps data longer is not known: compare by hand")
+
     def order(snap: Mapping[str, Any], settings: RetentionSettings) -> list[str]:
         # the snapshot's own list: its mapping comes back from the trail with sorted keys
         listed = (snap.get("order") or {}).get("retention.datasets") or list(settings.datasets)
