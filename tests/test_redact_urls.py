@@ -234,3 +234,35 @@ def test_db_current_does_not_print_secret_query_values(tmp_path) -> None:
     assert result.exit_code != 0
     assert SECRET not in result.output
     assert "127.0.0.1" in result.output
+
+
+@pytest.mark.parametrize(("text", "kind", "shown"), [
+    ("upload refused for AKIAIOSFODNN7EXAMPLE: 403", "AWS Access Key",
+     "upload refused for ***: 403"),
+    ("token ghp_0123456789abcdefABCDEF0123456789abcd expired", "GitHub Token",
+     "token *** expired"),
+    ("glpat-abcdefghij0123456789 was revoked", "GitLab Token", "*** was revoked"),
+    ("bot 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 is down", "Telegram Bot Token",
+     "bot *** is down"),
+    ("key:\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIIrYSSNQFaA2Hwf1duRSxKtLYX5CB04fSeQ6tF1a\n"
+     "-----END EC PRIVATE KEY-----\nthen", "Private Key", "key:\n***\nthen"),
+])
+def test_a_known_credential_is_masked_wherever_it_stands(text: str, kind: str,
+                                                         shown: str) -> None:
+    from lacuna.redact import credentials
+
+    assert kind in credentials(text)
+    assert redact_text(text) == shown
+
+
+@pytest.mark.parametrize("text", [
+    "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "/governed/workspace/reports/2026/q4/customers_anonymized.parquet",
+    "bundle revision 0123456789abcdef0123456789abcdef at 10.0.0.12",
+    "550e8400-e29b-41d4-a716-446655440000",
+])
+def test_what_only_looks_random_is_not_taken_for_a_credential(text: str) -> None:
+    from lacuna.redact import credentials
+
+    assert credentials(text) == ()
+    assert redact_text(text) == text

@@ -15,12 +15,16 @@ redacts more:
   and lose the value.
 
 :func:`redact_text` does the same to every URL inside a longer text (an exception's message
-that quotes the URL it failed on).
+that quotes the URL it failed on), and masks what has the shape of a known credential
+wherever it stands (:func:`credentials`: an AWS access key, a GitHub, GitLab, Slack, Stripe,
+npm, PyPI or OpenAI token, a private key block, ..., found by detect-secrets' format plugins).
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import Any
 from urllib.parse import unquote
 
 _SECRET_KEY = re.compile(r"pass|secret|token|sig|key|credential|auth|session|pwd|jwt"
@@ -35,6 +39,18 @@ _TOKENISH = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_-]{20,}$")
 # a URL inside free text: a scheme, then everything up to white space or a quote
 _IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 MASK = "***"
+
+# detect-secrets' plugins that find a secret by what it is next to, or by how random it looks
+# (a hash, a revision, a public IP, ``user:pass@`` that :func:`redact_url` masks), not by a
+# credential's own format: they would mask what is not secret
+_NOT_FORMATS = frozenset({"KeywordDetector", "Base64HighEntropyString", "HexHighEntropyString",
+                          "IPPublicDetector", "BasicAuthDetector"})
+# what may hold one: a run of 16 or more token characters, or a key block's header (a cheap
+# look first: most settings and messages hold neither, and the plugins are not imported)
+_CANDIDATE = re.compile(r"[\w+/=.:-]{16,}|PRIVATE KEY|PuTTY-User-Key")
+# a whole key block, from its header to its footer (or the end of the text)
+_KEY_BLOCK = re.compile(r"-*\s*BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-*.*?(?:-*END[A-Z0-9 ]*"
+                        r"PRIVATE KEY(?: BLOCK)?-*|$)|PuTTY-User-Key-File-\d.*", re.DOTALL)
 
 
 def redact_url(url: object) -> str:
@@ -52,7 +68,43 @@ def redact_text(text: object) -> str:
     """``text`` with every URL in it redacted (:func:`redact_url`) and secret-looking
     ``name=value`` pairs masked: for messages Lacuna does not write itself (an exception)."""
     out = _IN_TEXT.sub(lambda m: _redact_userinfo(m.group(0)), str(text))
-    return _redact_pairs(out)
+    return _mask_credentials(_redact_pairs(out))
+
+
+def credentials(text: str) -> tuple[str, ...]:
+    """The kinds of known credential found in ``text`` (``("AWS Access Key",)``; empty when
+    none), by the format plugins of `detect-secrets <https://github.com/Yelp/detect-secrets>`_:
+    a value that is a secret whatever the setting or message it stands in."""
+    return tuple(dict.fromkeys(kind for kind, _ in _found(text)))
+
+
+def _found(text: str) -> list[tuple[str, str]]:
+    if not _CANDIDATE.search(text):
+        return []
+    return [(plugin.secret_type, value) for plugin in _plugins()
+            for value in plugin.analyze_string(text) if value]
+
+
+@cache
+def _plugins() -> tuple[Any, ...]:
+    """One instance of each format plugin (imported on first need: ~0.1 s)."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+
+    plugins: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+    return tuple(plugin() for plugin in plugins if plugin.__name__ not in _NOT_FORMATS)
+
+
+def _mask_credentials(text: str) -> str:
+    found = _found(text)
+    if not found:
+        return text
+    if any(kind == "Private Key" for kind, _ in found):  # the plugin finds the header only
+        text = _KEY_BLOCK.sub(MASK, text)
+    for value in sorted({v for _, v in found}, key=len, reverse=True):
+        # the whole token around what the plugin names (some name a part: ``ghp`` of a
+        # GitHub token)
+        text = re.sub(rf"[\w+/=.-]*{re.escape(value)}[\w+/=.-]*", MASK, text)
+    return text
 
 
 def _redact_userinfo(text: str) -> str:
@@ -99,4 +151,4 @@ def _redact_pairs(text: str) -> str:
     return _PAIR.sub(mask, text)
 
 
-__all__ = ["redact_text", "redact_url"]
+__all__ = ["credentials", "redact_text", "redact_url"]

@@ -328,3 +328,36 @@ def test_a_failed_recording_is_tried_again_and_no_append_overtakes_it(
     rev = revision(snapshot(config))
     # the decision's append failed to record it first; the outcome's append tried again
     assert kinds == [(None, None), (KIND, None), ("outcome", rev), (None, rev), ("outcome", rev)]
+
+
+# credentials in their real formats, under keys whose names say nothing (detect-secrets' format
+# plugins find them; AWS's documented example key, made-up tokens of the right shape)
+CREDENTIALS = {
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "github": "ghp_0123456789abcdefABCDEF0123456789abcd",
+    "slack": "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    "stripe": "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3\n"
+           "-----END RSA PRIVATE KEY-----",
+}
+
+
+def test_a_known_credential_under_a_plain_name_never_reaches_the_trail(tmp_path: Path) -> None:
+    plain = {"region": "eu-west-1", "bucket": "s3://company-governed-data/reports",
+             "revision": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
+    config = _config(tmp_path, mode="warn", user={
+        "id": "ana", "role": "analyst",
+        "attributes": {**CREDENTIALS, "note": f"use {CREDENTIALS['aws']} for the bucket",
+                       **plain}})
+    settings = snapshot(config)
+    attributes = settings["user"]["attributes"]
+    assert {k: attributes[k] for k in [*CREDENTIALS, "note"]} == dict.fromkeys(
+        [*CREDENTIALS, "note"], "***")
+    assert {k: attributes[k] for k in plain} == plain  # what is not a credential is kept
+    _export(Governor(config), tmp_path / "out.csv")
+    raw = (tmp_path / "audit.db").read_bytes()
+    for name, secret in CREDENTIALS.items():
+        for line in secret.splitlines():  # a key block's body too, not only its header
+            assert line.encode() not in raw, name
+    event = _trail(tmp_path)[0]
+    assert event[KIND]["settings"]["user"]["attributes"]["region"] == "eu-west-1"

@@ -46,7 +46,7 @@ from lacuna.audit.loosening import InSection, datasets_order, governance_policie
 from lacuna.audit.record import canonical_json, event_body
 from lacuna.errors import LacunaError
 from lacuna.model import Tier
-from lacuna.redact import redact_url
+from lacuna.redact import credentials, redact_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -122,7 +122,7 @@ def _redacted(key: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_redacted(key, v) for v in value]
     if isinstance(value, str):
-        if _SECRET_KEY.search(key) or _SECRET_VALUE.search(value):
+        if _SECRET_KEY.search(key) or _SECRET_VALUE.search(value) or credentials(value):
             return REDACTED
         if key == "webhook":
             scheme, _, rest = value.partition("://")
