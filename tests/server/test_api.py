@@ -613,6 +613,23 @@ def test_secrets_never_reach_the_logs(app_client, caplog: pytest.LogCaptureFixtu
     assert token not in scrub(f"oops {token} leaked")
 
 
+@pytest.mark.parametrize(("secret", "shaped"), [
+    ("AKIAIOSFODNN7EXAMPLE", True), ("ghp_0123456789abcdefABCDEF0123456789abcd", True),
+    ("Zq7-s3cret-VALUE", False)])  # a password has no shape: masked in a URL only
+def test_a_credential_in_a_log_line_is_scrubbed_in_json_and_plain_lines(
+        secret: str, shaped: bool) -> None:
+    from lacuna.server.logs import JsonFormatter, PlainFormatter
+
+    record = logging.LogRecord(
+        "lacuna.server", logging.ERROR, __file__, 1, "could not reach %s: %s",
+        (f"postgresql://lacuna:{secret}@db/governance",
+         f"refused key {secret}" if shaped else "refused"), None)
+    for formatter in (JsonFormatter(), PlainFormatter()):
+        line = formatter.format(record)
+        assert secret not in line, type(formatter).__name__
+        assert "could not reach postgresql://lacuna:***@db/governance" in line
+
+
 def test_metrics(app_client) -> None:
     _a_denial_and_a_401(app_client)
     client, h = app_client.client, app_client.headers

@@ -2,7 +2,10 @@
 
 Every line has ``ts``, ``level``, ``logger`` and ``msg``; access lines add ``method``, ``path``,
 ``status``, ``ms``, ``user`` and ``request_id``. Headers are never logged; a token-like string
-in a message (``Bearer …``, ``lac_…``, a JWT) is replaced by ``[redacted]`` before it is written.
+in a message (``Bearer …``, ``lac_…``, a JWT) is replaced by ``[redacted]`` before it is written,
+and so are a URL's password and secret query values and a known credential's format (an AWS
+key, a GitHub token, a private key block: :func:`lacuna.redact.redact_text`), in JSON lines and
+plain ones alike.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from lacuna.redact import redact_text
+
 _SECRET = re.compile(
     r"(Bearer\s+)[A-Za-z0-9._~+/=-]+|lac_[A-Za-z0-9_-]{8,}|"
     r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
@@ -22,7 +27,17 @@ _FIELDS = ("method", "path", "status", "ms", "user", "request_id", "client")
 
 def scrub(text: str) -> str:
     """``text`` with anything that looks like a credential replaced."""
-    return _SECRET.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
+    return redact_text(_SECRET.sub(lambda m: (m.group(1) or "") + "[redacted]", text))
+
+
+class PlainFormatter(logging.Formatter):
+    """``time level logger: message``, scrubbed as the JSON lines are."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -45,8 +60,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     """Route Lacuna's and uvicorn's loggers to one stderr handler (JSON or plain)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
     for name in ("lacuna", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
