@@ -115,3 +115,43 @@ def test_every_settings_model_is_a_section(name: str) -> None:
     assert models
     loose = [m.__name__ for m in models if not issubclass(m, Section)]
     assert not loose, f"{name}: {loose} do not derive from lacuna.sections.Section"
+
+
+def test_settings_are_immutable_all_the_way_down_and_still_plain_to_write() -> None:
+    import copy
+    import json
+    import pickle
+
+    import orjson
+    import yaml
+
+    from lacuna.config import Config, UserConfig
+    from lacuna.sections import FrozenDict, FrozenList
+
+    config = Config(user=UserConfig(id="ana", role="analyst",
+                                    attributes={"teams": ["a", {"b": [1]}], "region": "eu"}),
+                    retention={"datasets": {"crm": {"max": "30d"}}})
+    attributes = config.user.attributes
+    assert isinstance(attributes, FrozenDict)
+    assert isinstance(attributes["teams"], FrozenList)
+    assert isinstance(attributes["teams"][1]["b"], FrozenList)
+    for change in (lambda: attributes.__setitem__("x", 1), lambda: attributes.pop("region"),
+                   lambda: attributes.update(x=1), lambda: attributes.setdefault("x", 1),
+                   lambda: attributes.clear(), lambda: attributes.__delitem__("region"),
+                   lambda: attributes["teams"].append("c"),
+                   lambda: attributes["teams"][1]["b"].extend([2]),
+                   lambda: config.retention["datasets"]["crm"].__setitem__("max", "1d"),
+                   lambda: config.classification.mapping.pop("pii")):
+        with pytest.raises(TypeError, match="immutable once validated"):
+            change()
+    assert attributes == {"teams": ["a", {"b": [1]}], "region": "eu"}
+    # a copy to change is a plain one; written out, they are the dict and list they hold
+    mine = dict(attributes)
+    mine["x"] = 1
+    assert type(config.model_dump()["user"]["attributes"]) is dict
+    assert json.loads(json.dumps(attributes)) == orjson.loads(orjson.dumps(attributes))
+    assert yaml.safe_load(yaml.safe_dump(attributes)) == attributes
+    for again in (copy.copy(config), copy.deepcopy(config), pickle.loads(pickle.dumps(config)),
+                  config.model_copy(deep=True), Config.model_validate(config.model_dump())):
+        assert again == config
+        assert isinstance(again.user.attributes["teams"], FrozenList)

@@ -575,9 +575,10 @@ class Governor:
 
     def _config_changed(self) -> None:
         """Record the configuration again when it was changed in place since it was recorded
-        (its sections are frozen, but the mappings in them, ``user.attributes``,
-        ``classification.mapping``, ``governance``, ... are not): the next append is preceded
-        by a configuration event of what it is now, never stamped with the old revision."""
+        (settings refuse that, :class:`lacuna.sections.FrozenDict`; this catches code that
+        steps around it, ``dict.__setitem__`` on one of their mappings): the next append is
+        preceded by a configuration event of what it is now, never stamped with the old
+        revision."""
         if self._recorded_as is None:
             return
         try:

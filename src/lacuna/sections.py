@@ -29,7 +29,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
 
 from lacuna.errors import ConfigError
 
@@ -40,10 +41,68 @@ M = TypeVar("M", bound=BaseModel)
 Special = Callable[[Mapping[str, Any], str], "str | None"]
 
 
+_IMMUTABLE = ("lacuna settings are immutable once validated: build new ones instead "
+              "(config.model_copy(update={...}), or lacuna.config.build_config(...))")
+
+
+def _refuse(*_: Any, **__: Any) -> Any:
+    raise TypeError(_IMMUTABLE)
+
+
+class FrozenDict(dict[Any, Any]):
+    """A settings mapping: a ``dict`` (so pydantic, ``json`` and ``orjson`` write it as one)
+    that refuses every change. ``dict(x)`` or ``{**x}`` gives a mutable copy."""
+
+    __slots__ = ()
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle without __setitem__
+        return (FrozenDict, (dict(self),))
+
+
+class FrozenList(list[Any]):
+    """A settings list, refusing every change as :class:`FrozenDict` does."""
+
+    __slots__ = ()
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = clear = extend = insert = pop = remove = reverse = sort = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenList, (list(self),))
+
+
+# YAML writes them as the mapping and the list they are (its representers go by exact type)
+yaml.SafeDumper.add_representer(FrozenDict, yaml.SafeDumper.represent_dict)
+yaml.SafeDumper.add_representer(FrozenList, yaml.SafeDumper.represent_list)
+
+
+def frozen(value: Any) -> Any:
+    """``value`` with every ``dict`` and ``list`` in it made a :class:`FrozenDict` or
+    :class:`FrozenList` (sets a ``frozenset``); anything else as it is."""
+    if isinstance(value, dict) and not isinstance(value, FrozenDict):
+        return FrozenDict({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, list) and not isinstance(value, FrozenList):
+        return FrozenList(frozen(v) for v in value)
+    if isinstance(value, set):
+        return frozenset(value)
+    return value
+
+
 class Section(BaseModel):
-    """A settings section: immutable, and a key it does not define is an error."""
+    """A settings section: immutable all the way down (its mappings and lists too:
+    :func:`frozen`), and a key it does not define is an error."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="after")
+    def _frozen(self) -> Any:
+        for name, value in self.__dict__.items():
+            if isinstance(value, dict | list | set):
+                object.__setattr__(self, name, frozen(value))
+        return self
 
 
 @dataclass(frozen=True, slots=True)

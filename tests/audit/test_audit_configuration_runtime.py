@@ -91,8 +91,14 @@ def test_a_configuration_changed_in_place_is_recorded_before_the_next_decision(
     FRAME.to_csv(tmp_path / "a.csv", index=False)
     gov = governor_module.current()
     first = revision(snapshot(gov.config))
-    # the sections are frozen, the mappings in them are not
-    gov.config.classification.mapping["pii"] = ClassRule(tier=Tier.PUBLIC)
+    # the settings refuse a change made in place, the mappings in them too ...
+    with pytest.raises(TypeError, match="immutable"):
+        gov.config.classification.mapping["pii"] = ClassRule(tier=Tier.PUBLIC)
+    with pytest.raises(TypeError, match="immutable"):
+        gov.config.user.attributes.update(team="x")
+    assert revision(snapshot(gov.config)) == first
+    # ... and code that steps around that on purpose is still recorded before it decides
+    dict.__setitem__(gov.config.classification.mapping, "pii", ClassRule(tier=Tier.PUBLIC))
     FRAME.to_csv(tmp_path / "b.csv", index=False)
     second = revision(snapshot(gov.config))
     assert second != first
@@ -129,7 +135,8 @@ def test_a_value_that_cannot_be_recorded_fails_closed_and_yaml_cannot_declare_it
     enabled(config)
     FRAME.to_csv(tmp_path / "a.csv", index=False)
     gov = governor_module.current()
-    gov.config.user.attributes["blob"] = b"\xff"  # set in code: no JSON text for the trail
+    # set in code, around the settings' immutability: no JSON text for the trail
+    dict.__setitem__(gov.config.user.attributes, "blob", b"\xff")
     with pytest.raises(GovernanceViolation, match="could not be recorded"):
         FRAME.to_csv(tmp_path / "b.csv", index=False)
     assert not (tmp_path / "b.csv").exists()
