@@ -361,3 +361,40 @@ def test_a_known_credential_under_a_plain_name_never_reaches_the_trail(tmp_path:
             assert line.encode() not in raw, name
     event = _trail(tmp_path)[0]
     assert event[KIND]["settings"]["user"]["attributes"]["region"] == "eu-west-1"
+
+
+def test_a_cascade_that_lets_a_later_layer_decide_is_marked_as_loosening(tmp_path: Path) -> None:
+    # thresholds of 1.0 send every column on to layer 3, whose answer stands: with an LLM that
+    # answers "public", a column found by its name alone leaves as PUBLIC (a red-team finding)
+    cascade = {"thresholds": {"heuristic": 1.0, "embedding": 1.0},
+               "llm": {"url": "http://llm:hunter2-password@127.0.0.1:9/v1", "model": "other"},
+               "embeddings": {"examples": ["labels.tsv"], "model": "all-MiniLM-L6-v2"}}
+    _export(Governor(_config(tmp_path)), tmp_path / "a.csv")
+    loose = _config(tmp_path, classification={"cascade": cascade,
+                                              "cache": {"url": "sqlite:////tmp/other.db"}})
+    _export(Governor(loose), tmp_path / "b.csv")
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}", create=False, read_only=True)
+    try:
+        event = history(store)[0]
+    finally:
+        store.close()
+    marked = {c.path: c.loosens for c in event.loosened}
+    assert set(marked) == {
+        "classification.cascade.thresholds.heuristic", "classification.cascade.thresholds.embedding",
+        "classification.cascade.llm.url", "classification.cascade.llm.model",
+        "classification.cascade.embeddings.examples", "classification.cache.url"}
+    assert "more columns are classified by the later layers" in marked[
+        "classification.cascade.thresholds.heuristic"]
+    assert marked["classification.cascade.llm.url"].startswith(
+        "columns the earlier layers are unsure of are classified by the LLM at "
+        "http://llm:***@127.0.0.1:9/v1")
+    assert "hunter2-password" not in json.dumps(marked)
+    # a default written out loosens nothing; a lowered threshold does, the other way
+    same = {"thresholds": {"heuristic": 0.8}, "embeddings": {"enabled": "auto"}}
+    assert not [c for c in changes(snapshot(_config(tmp_path)), snapshot(_config(
+        tmp_path, classification={"cascade": same}))) if c.loosens]
+    lowered = changes(snapshot(_config(tmp_path)), snapshot(_config(
+        tmp_path, classification={"cascade": {"thresholds": {"heuristic": 0.5}}})))
+    assert [c.loosens for c in lowered] == [
+        "the confidence layer 1 (heuristics) must reach changed from 0.8 to 0.5: more of its "
+        "unsure answers stand, where a later layer may have found more"]

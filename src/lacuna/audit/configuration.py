@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.audit.loosening import InSection, datasets_order, governance_policies, retention
 from lacuna.audit.record import canonical_json, event_body
+from lacuna.classify.settings import CascadeSettings
 from lacuna.errors import LacunaError
 from lacuna.model import Tier
 from lacuna.redact import credentials, redact_url
@@ -263,9 +264,23 @@ def _or(default: Any, rule: Callable[[Any, Any], str]) -> Callable[[Any, Any], s
     return lambda was, now: rule(default if was is None else was, default if now is None else now)
 
 
-def _changed(what: str) -> Callable[[Any, Any], str]:
-    return lambda was, now: f"{what} changed from {_show(was)} to {_show(now)} (policies read " \
-        "it)" if was != now else ""
+def _changed(what: str, *, read_by: str = "policies read it") -> Callable[[Any, Any], str]:
+    return lambda was, now: f"{what} changed from {_show(was)} to {_show(now)} ({read_by})" \
+        if was != now else ""
+
+
+def _routing(layer: str, default: float) -> Callable[[Any, Any], str]:
+    """A cascade threshold changed either way: raised, more columns go on to later layers,
+    whose answer may be less protective; lowered, more of layer 1's unsure answers stand."""
+    def rule(was: Any, now: Any) -> str:
+        before, after = (default if v is None else v for v in (was, now))
+        if before == after:
+            return ""
+        why = ("more columns are classified by the later layers, whose answers may be less "
+               "protective" if after > before else "more of its unsure answers stand, where a "
+               "later layer may have found more")
+        return f"the confidence {layer} must reach changed from {before} to {after}: {why}"
+    return rule
 
 
 def _leaves_production(what: str) -> Callable[[Any, Any], str]:
@@ -293,6 +308,8 @@ _GATES = "governance.quality_gates"
 # matches a changed path decides; an InSection rule reads the whole snapshots (the sections
 # other modules own, recorded as written: lacuna.audit.loosening). Every other change is listed
 # without a mark.
+_CASCADE = CascadeSettings()  # the defaults a cascade setting left unset has
+
 LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
     ("environment", _leaves_production("the environment")),
     ("classification.sample_rows", _lower("the rows sampled for value evidence")),
@@ -337,6 +354,26 @@ LOOSENING: tuple[tuple[str, Callable[[Any, Any], str] | InSection], ...] = (
      else ""),
     ("classification.cascade.llm.send_samples", lambda was, now: "sample values are sent to "
      "the LLM" if now is True and was is not True else ""),
+    # which layer decides a column, and who answers there: a later layer's answer stands
+    # unless sampled values validate against it, so each of these can lower a class
+    ("classification.cascade.thresholds.heuristic",
+     _routing("layer 1 (heuristics)", _CASCADE.thresholds.heuristic)),
+    ("classification.cascade.thresholds.embedding",
+     _routing("layer 2 (embeddings)", _CASCADE.thresholds.embedding)),
+    ("classification.cascade.llm.url", lambda was, now: "columns the earlier layers are "
+     f"unsure of are classified by the LLM at {redact_url(now)}, whose answer stands unless "
+     "sampled values contradict it" if now is not None and was != now else ""),
+    ("classification.cascade.llm.model", _or(_CASCADE.llm.model, _changed(
+        "the LLM model that classifies unsure columns", read_by="its answers stand"))),
+    ("classification.cascade.embeddings.enabled", _or(_CASCADE.embeddings.enabled, _changed(
+        "whether layer 2 (embeddings) classifies unsure columns", read_by="which layer "
+        "decides them"))),
+    ("classification.cascade.embeddings.model", _or(_CASCADE.embeddings.model, _changed(
+        "the embedding model of layer 2", read_by="its answers stand"))),
+    ("classification.cascade.embeddings.examples", _more(
+        "labelled examples layer 2 learns from (their files are not on the trail)")),
+    ("classification.cache.url", lambda was, now: "layer 2 and 3 answers are taken from "
+     f"another cache ({redact_url(now) if now else 'the state store'})" if was != now else ""),
     ("storage.encrypt", _switched_off("encryption at rest", unset_is_off=True)),
     ("anonymize.detokenize_roles", _more("roles that may detokenize")),
     ("proxy.unparsed", _not("deny", "bodies the proxy cannot parse are no longer denied")),
