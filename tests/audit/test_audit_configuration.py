@@ -380,7 +380,8 @@ def test_a_cascade_that_lets_a_later_layer_decide_is_marked_as_loosening(tmp_pat
         store.close()
     marked = {c.path: c.loosens for c in event.loosened}
     assert set(marked) == {
-        "classification.cascade.thresholds.heuristic", "classification.cascade.thresholds.embedding",
+        "classification.cascade.thresholds.heuristic",
+        "classification.cascade.thresholds.embedding",
         "classification.cascade.llm.url", "classification.cascade.llm.model",
         "classification.cascade.embeddings.examples", "classification.cache.url"}
     assert "more columns are classified by the later layers" in marked[
