@@ -33,7 +33,8 @@ def _old_source(folder: Path, name: str = "old.csv") -> Path:
     assert c.tier is Tier.INTERNAL
     write_sidecar(path, c, written_by="analyst_bob", written_at=OLD, first_seen=OLD)
     declared = read_sidecar(path)
-    assert declared is not None and declared.trusted
+    assert declared is not None
+    assert declared.trusted
     return path
 
 
@@ -48,7 +49,8 @@ def _seen(path: Path) -> datetime:
 def _age_back(path: Path, when: datetime) -> None:
     """``path`` as a governed write left it at ``when``: its sidecar re-signed then."""
     declared = read_sidecar(path)
-    assert declared is not None and declared.trusted
+    assert declared is not None
+    assert declared.trusted
     write_sidecar(path, declared.classification, sources=declared.sources,
                   written_by=declared.written_by, written_at=when, first_seen=when)
 
@@ -60,7 +62,8 @@ def _forge(path: Path, first_seen: datetime) -> None:
     body["first_seen"] = first_seen.isoformat()
     side.write_text(json.dumps(body), encoding="utf-8")
     declared = read_sidecar(path)
-    assert declared is not None and declared.trust == "forged"
+    assert declared is not None
+    assert declared.trust == "forged"
 
 
 def _plan() -> dict[str, object]:
@@ -150,10 +153,55 @@ def test_every_writer_of_a_path_carries_the_clock(gspark, governed, how):
     spark = gspark
     old = _old_source(governed)
     out = governed / "governed" / "workspace" / f"by_{how}"
-    frame = spark.read.csv(str(old), header=True).withColumn("twice", F.col("revenue").cast("double") * 2)
+    frame = spark.read.csv(str(old), header=True).withColumn(
+        "twice", F.col("revenue").cast("double") * 2)
     if how == "csv":
         frame.write.option("header", True).csv(str(out))
     else:
         frame.createOrReplaceTempView("old_sales")
         spark.sql(f"INSERT OVERWRITE DIRECTORY '{out}' USING parquet SELECT * FROM old_sales")
     assert _seen(out).date() == OLD.date()
+
+
+def _table_seen(spark, name: str) -> datetime:
+    """The clock in the trusted label of the catalog table ``name``."""
+    from lacuna.lineage.sidecar import read_embedded
+    from lacuna.spark.labels import read_table_label
+
+    props = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}
+    label = read_table_label(props)
+    assert label is not None
+    declared = read_embedded(label, data_path=None, table=f"spark_catalog.default.{name}",
+                             frame=pd.DataFrame(columns=spark.table(name).columns))
+    assert declared.trusted, declared.problem
+    assert declared.first_seen is not None
+    return declared.first_seen
+
+
+def test_a_table_carries_the_clock_from_its_sources_to_what_is_written_from_it(gspark,
+                                                                              governed):
+    """Old data saved as a table: its label carries the clock, a table written again keeps
+    it, and a file written from the table is as old as the data."""
+    spark = gspark
+    old = _old_source(governed)
+    try:
+        spark.read.csv(str(old), header=True).write.saveAsTable("old_sales_copy")
+        assert _table_seen(spark, "old_sales_copy").date() == OLD.date()
+        fresh = spark.createDataFrame([("O9", "C1", "books", "1.00", "2026-12-01")],
+                                      spark.table("old_sales_copy").columns)
+        fresh.write.mode("append").saveAsTable("old_sales_copy")
+        assert _table_seen(spark, "old_sales_copy").date() == OLD.date()
+        out = governed / "governed" / "workspace" / "from_table.parquet"
+        spark.table("old_sales_copy").write.parquet(str(out))
+        assert _seen(out).date() == OLD.date()
+        assert spark.read.parquet(str(out)).count() == spark.table("old_sales_copy").count()
+        fresh.write.mode("overwrite").saveAsTable("old_sales_copy")  # replaced: still as old
+        assert _table_seen(spark, "old_sales_copy").date() == OLD.date()
+        assert spark.table("old_sales_copy").count() == 1
+
+        spark.createDataFrame([("books", 3)], ["product_category", "n"]).write.saveAsTable(
+            "new_categories")
+        assert _table_seen(spark, "new_categories") > NOW - timedelta(hours=1)
+    finally:
+        spark.sql("DROP TABLE IF EXISTS old_sales_copy")
+        spark.sql("DROP TABLE IF EXISTS new_categories")

@@ -9,11 +9,11 @@ overwritePartitions``, SQL ``INSERT``/``CTAS`` through ``spark.sql``) becomes on
 is stored where the next read finds it (table properties, or a signed sidecar beside local
 files) and the run with its column edges goes to the lineage store.
 
-A write to a local path carries the retention clock in its sidecar (``first_seen``,
-:mod:`lacuna.lineage.clock`): the earliest of the clock its destination had (an overwrite or
-an append does not restart it), the clock of each source file read at a tier no higher than
-the write's (as its trusted sidecar or sealed header says), and now; taken before the job
-runs, since the job replaces what the destination's sidecar is bound to.
+A write carries the retention clock (``first_seen``, :mod:`lacuna.lineage.clock`) in a path's
+sidecar or a table's label: the earliest of the clock its destination had (an overwrite or an
+append does not restart it), the clock of each source read at a tier no higher than the
+write's (as its trusted sidecar or table label says), and now (:func:`write_clock`); taken
+before the job runs, since the job replaces what the destination's label is bound to.
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
             record = remember_exception_write(gov, exception_id, target)
         # when its data was first seen: read before the job replaces the destination (its
         # sidecar says it only until then)
-        seen = write_clock(gov, target, analysis)
+        seen = write_clock(df.sparkSession, gov, target, analysis)
         expect(target.key)
         try:
             with _bypass.bypass():
@@ -356,25 +356,51 @@ def remember_exception_write(gov: Governor, exception_id: str,
     return files.remember(gov, exception_id, path, encrypted=False, directory=True)
 
 
-def write_clock(gov: Governor, target: Target, analysis: Analysis) -> datetime | None:
+def write_clock(spark: SparkSession, gov: Governor, target: Target,
+                analysis: Analysis) -> datetime:
     """When the data a write of ``analysis`` to ``target`` holds was first seen (the one rule:
-    :func:`lacuna.lineage.clock.of_write`), read before the write: the destination's clock and
-    each source file's, as its trusted sidecar or authenticated sealed header says (a forged,
-    unsigned or stale one says nothing), taken when it was read at a tier no higher than the
-    write's. None for a target that is not a local path (no sidecar carries it)."""
+    :func:`lacuna.lineage.clock.of_write`), read before the write replaces the destination:
+    the destination's clock (a local path's trusted sidecar or authenticated sealed header, a
+    table's trusted label), each source's as its trusted sidecar or table label said when the
+    plan read it (a forged, unsigned or stale one says nothing), taken when it was read at a
+    tier no higher than the write's, and now."""
     from lacuna.lineage import clock
     from lacuna.lineage.state import LineageNode
+    from lacuna.model import utcnow
 
-    path = local_path(target.name) if target.kind == "path" else None
-    if path is None:
-        return None
-    reads = tuple(
-        LineageNode(name=leaf.label, operation="spark.read", ref=leaf.ref,
-                    classification=s.classification, first_seen=clock.of_file(leaf.path,
-                                                                              gov.config))
-        for leaf, s in analysis.leaves if leaf.path is not None and leaf.table is None)
+    reads = tuple(LineageNode(name=leaf.label, operation="spark.read", ref=leaf.ref,
+                              classification=s.classification, first_seen=s.first_seen)
+                  for leaf, s in analysis.leaves)
     written = LineageNode(name=None, operation="spark.write", parents=reads)
-    return clock.of_write(path, written, analysis.classification.tier, gov.config)
+    path = local_path(target.name) if target.kind == "path" else None
+    before = _table_clock(spark, target.name) if target.kind == "table" else None
+    return clock.of_write(path, written, analysis.classification.tier, gov.config,
+                          now=clock.earliest(utcnow(), before))
+
+
+def _table_clock(spark: SparkSession, name: str) -> datetime | None:
+    """The clock of the catalog table ``name`` as its trusted label says (None: no such
+    table, no label, or one that is not trusted for this table)."""
+    import pandas as pd
+
+    from lacuna.lineage.clock import of_declaration
+    from lacuna.lineage.sidecar import SidecarError, read_embedded
+    from lacuna.spark.sources import describe
+
+    try:
+        with _bypass.bypass():
+            leaf = describe(_table_plan(spark, name))
+    except Exception:  # not there yet (a create): nothing to keep
+        return None
+    embedded = labels.read_table_label(dict(leaf.properties))
+    if embedded is None:
+        return None
+    try:
+        declared = read_embedded(embedded, data_path=None, table=leaf.table or True,
+                                 frame=pd.DataFrame(columns=list(leaf.columns)))
+    except SidecarError:
+        return None
+    return of_declaration(declared)
 
 
 def _inputs(analysis: Analysis) -> tuple[DatasetVersion, ...]:
@@ -403,11 +429,12 @@ def _label(spark: SparkSession, gov: Governor, target: Target, c: Classification
     """Store the written data's classification where the next read looks (never raises: the
     data is written; a label that cannot be stored is logged, and the lineage store still has
     the run). ``first_seen``: the write's clock (:func:`write_clock`), signed into a path's
-    sidecar."""
+    sidecar or a table's label."""
     sources = tuple(leaf.label for leaf, _ in analysis.leaves)
     try:
         if target.kind == "table":
-            _label_table(spark, gov, target, c, analysis.columns, sources, user, run_id)
+            _label_table(spark, gov, target, c, analysis.columns, sources, user, run_id,
+                         first_seen=first_seen)
         elif target.kind == "path":
             path = local_path(target.name)
             if path is not None:
@@ -422,7 +449,7 @@ def _label(spark: SparkSession, gov: Governor, target: Target, c: Classification
 
 def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classification,
                  columns: tuple[str, ...], sources: tuple[str, ...], user: str,
-                 run_id: str) -> None:
+                 run_id: str, *, first_seen: datetime | None = None) -> None:
     from lacuna.lineage.rules import combine
     from lacuna.spark.sources import Leaf, classify_leaf, describe
 
@@ -435,7 +462,7 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
             log.warning("could not read the classification of %s before appending: %s",
                         target.name, exc)
     declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id,
-                                         table=target.name)
+                                         table=target.name, first_seen=first_seen)
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
