@@ -130,6 +130,8 @@ def test_a_copy_keeps_what_it_read_and_a_public_extract_starts_anew(mf):
     back = subprocess.run(["cat", f"{folder}/copy.csv"], cwd=m.mnt, capture_output=True,
                           timeout=60, check=True, start_new_session=True).stdout
     assert back == old.read_bytes()  # the allowed path reads back whole
+    _sh(m, f"cp {folder}/copy.csv {folder}/again.csv")  # a copy of the copy (sealed: decrypted)
+    assert _declared(m.source / folder / "again.csv").first_seen.date() == OLD.date()  # type: ignore[union-attr]
 
     entries = _plan(m)
     due = entries[str(copy)]
