@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -44,13 +45,17 @@ class StandInGovernance:
     def _outside(self, backing: str) -> bool:  # every folder is outside
         return True
 
-    def write(self, path: str, data: str, pid: int, publish: Callable[[], None]) -> None:
+    def target_clock(self, backing: str) -> datetime | None:  # no file has a clock here
+        return None
+
+    def write(self, path: str, data: str, pid: int, publish: Callable[[datetime], None], *,
+              before: datetime | None = None) -> None:
         during, self.during = self.during, None
         if during is not None:
             during()
         with open(data, "rb") as fh:  # what the real governance classifies
             self.decided.append((path, fh.read()))
-        publish()
+        publish(datetime.now(UTC))
 
     def refuse(self, action: Action, path: str, pid: int, reason: str, **_: object) -> None:
         self.refused.append((action.value, path, reason))  # the real one records, then raises
@@ -163,7 +168,8 @@ def test_two_writers_released_at_once_are_one_refused_export(fs):
     decisions: list[bytes] = []
     started = threading.Barrier(2)
 
-    def refuse(path: str, data: str, pid: int, publish: Callable[[], None]) -> None:
+    def refuse(path: str, data: str, pid: int, publish: Callable[[datetime], None],
+               **_: object) -> None:
         with open(data, "rb") as fh:
             decisions.append(fh.read())
         time.sleep(0.3)  # the other release arrives while this decision is under way

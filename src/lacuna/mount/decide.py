@@ -7,6 +7,12 @@ read), builds the :class:`~lacuna.model.Operation`, hands it to the Governor, an
 written file's classification (sidecar) and lineage (heuristic edges from what the writing
 process group read before).
 
+A written file carries the retention clock (``first_seen``, :mod:`lacuna.lineage.clock`) in
+its sidecar and, sealed, in its header: the earliest of the clock its path had before the
+write (read when the file was opened for writing, before the open truncated it), the clocks
+of what the writing process group read at a tier no higher than the write's (as each file's
+trusted sidecar or authenticated sealed header said when it was read), and now.
+
 Denials raise :class:`~lacuna.errors.GovernanceViolation` (the file system turns it into
 ``EACCES``) and are logged with the full message; ``lacuna status`` lists them for the user.
 """
@@ -20,6 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from lacuna._files import change_key
@@ -27,6 +34,7 @@ from lacuna.classify import classify_frame, classify_text, read_sample
 from lacuna.classify.readers import file_format
 from lacuna.errors import ClassificationError, GovernanceViolation
 from lacuna.governor import Governor
+from lacuna.lineage import clock
 from lacuna.lineage.records import DatasetRef, RunStatus
 from lacuna.lineage.sidecar import (
     SUFFIX,
@@ -35,7 +43,17 @@ from lacuna.lineage.sidecar import (
     read_sidecar,
     write_label,
 )
-from lacuna.model import Action, Classification, Decision, DestinationType, Operation, Source, Tier
+from lacuna.lineage.state import LineageNode
+from lacuna.model import (
+    Action,
+    Classification,
+    Decision,
+    DestinationType,
+    Operation,
+    Source,
+    Tier,
+    utcnow,
+)
 from lacuna.mount.layout import MountLayout
 from lacuna.mount.tracker import Read, ReadTracker, process_name
 
@@ -70,7 +88,9 @@ class MountGovernance:
         self.gov = gov
         self.layout = layout
         self.tracker = ReadTracker()
-        self._cache: OrderedDict[str, tuple[tuple[Any, ...], Classification]] = OrderedDict()
+        # by backing file: (its version, its classification, its data's clock)
+        self._cache: OrderedDict[str, tuple[tuple[Any, ...], Classification,
+                                            datetime | None]] = OrderedDict()
         self._lock = threading.RLock()  # one decision at a time: the governor's steps are shared
         self._roots: tuple[str, ...] | None = None  # fixed while mounted: found once
 
@@ -78,6 +98,11 @@ class MountGovernance:
 
     def classify_file(self, backing: str) -> Classification:
         """A file in SOURCE as a read sees it: sidecar or store record, else its content."""
+        return self._read_as(backing)[0]
+
+    def _read_as(self, backing: str) -> tuple[Classification, datetime | None]:
+        """:meth:`classify_file`, and when the file's data was first seen (its trusted
+        sidecar's clock: :func:`file_clock`), cached together by the file's version."""
         st = os.stat(backing)
         try:
             side = os.stat(backing + SUFFIX).st_mtime_ns
@@ -87,13 +112,14 @@ class MountGovernance:
         with self._lock:
             hit = self._cache.get(backing)
             if hit is not None and hit[0] == key:
-                return hit[1]
+                return hit[1], hit[2]
             found = self._classify(backing, backing, declared=True)
-            self._cache[backing] = (key, found)
+            seen = file_clock(backing)
+            self._cache[backing] = (key, found, seen)
             self._cache.move_to_end(backing)
             while len(self._cache) > MAX_CACHED:
                 self._cache.popitem(last=False)
-            return found
+            return found, seen
 
     def classify_content(self, data: str, name: str) -> Classification:
         """Bytes just written (``data``, a staged or backing file) named ``name``: from content
@@ -156,7 +182,7 @@ class MountGovernance:
             return  # a label, not data; anything else under a label's name is read as data
         with self._lock:
             try:
-                classification = self.classify_file(backing)
+                classification, seen = self._read_as(backing)
             except OSError:
                 return  # gone, or not a regular file: the open itself will say so
             op = self.gov.operation(
@@ -166,7 +192,7 @@ class MountGovernance:
             )
             self._decide(lambda: self.gov.govern(op), op, path)
         if remember:
-            self.tracker.saw(pid, backing, classification)
+            self.tracker.saw(pid, backing, classification, seen)
 
     def open_sealed(self, path: str, pid: int, *, method: str = "fuse.read",
                     remember: bool = True) -> io.BufferedReader:
@@ -190,15 +216,29 @@ class MountGovernance:
                 raise
         decided = getattr(reader.raw, "decided_on", None)
         if remember and isinstance(decided, Classification):
-            self.tracker.saw(pid, backing, decided)
+            header = getattr(reader.raw, "header", None)  # authenticated when it opened
+            meta = dict(header.meta) if header is not None else None
+            self.tracker.saw(pid, backing, decided, file_clock(backing, meta))
         return reader
 
     # -- writes --------------------------------------------------------------------------------
 
-    def write(self, path: str, data: str, pid: int, publish: Callable[[], None]) -> None:
+    def target_clock(self, backing: str) -> datetime | None:
+        """The clock the data at ``backing`` has before it is written (its trusted sidecar's
+        or authenticated sealed header's: :func:`lacuna.lineage.clock.of_file`); read when
+        it is opened for writing, before the open truncates or the writes change it."""
+        if is_metadata(backing) or not os.path.isfile(backing):
+            return None
+        return clock.of_file(backing, self.gov.config)
+
+    def write(self, path: str, data: str, pid: int, publish: Callable[[datetime], None], *,
+              before: datetime | None = None) -> None:
         """Decide a file written through the mount: ``data`` holds its bytes (a staged copy for
-        an outside destination, the backing file itself in governed storage). ``publish`` puts
-        it in place; it runs only when the write is allowed. Raises on a denial."""
+        an outside destination or sealed storage, the backing file itself in plain governed
+        storage). ``publish`` puts it in place, given the write's clock (``first_seen``, for a
+        sealed header); it runs only when the write is allowed. ``before``: the clock the
+        target had when it was opened for writing (:meth:`target_clock`). Raises on a
+        denial."""
         target = self.layout.backing(path)
         if is_metadata(path) and not self._outside(target):
             if not is_declaration(data):
@@ -209,7 +249,7 @@ class MountGovernance:
                             "not kept under a label's name, where it would be neither "
                             "decided nor encrypted at rest: give the file another name.",
                             method="fuse.write", destination=target)
-            publish()
+            publish(utcnow())
             return
         reads = self.tracker.reads(pid, exclude=target)
         with self._lock:
@@ -218,6 +258,7 @@ class MountGovernance:
                 # unreadable content: what the process read is the best evidence (fail closed)
                 for r in reads:
                     classification = stricter(classification, r.classification)
+            seen = self._clock(target, data, classification.tier, reads, before)
             dest = self.gov.destination(target)
             outside = dest.type is not DestinationType.GOVERNED_STORAGE
             op = self.gov.operation(
@@ -226,12 +267,12 @@ class MountGovernance:
                 destination=dest, method="fuse.write", code_location=_who(pid),
             )
             try:
-                self._decide(lambda: self.gov.execute(op, publish), op, path)
+                self._decide(lambda: self.gov.execute(op, lambda: publish(seen)), op, path)
             except GovernanceViolation:
                 self._lineage(op, target, reads, RunStatus.DENIED)
                 raise
             if not is_metadata(path):
-                self._label(target, op, reads)
+                self._label(target, op, reads, seen)
             self._lineage(op, target, reads, RunStatus.SUCCEEDED)
 
     # -- the mount's own refusals ----------------------------------------------------------------
@@ -307,10 +348,26 @@ class MountGovernance:
                         render_text(exc.decision))
             raise
 
-    def _label(self, target: str, op: Operation, reads: tuple[Read, ...]) -> None:
+    def _clock(self, target: str, data: str, tier: Tier, reads: tuple[Read, ...],
+               before: datetime | None) -> datetime:
+        """The clock a write of ``data`` to ``target`` at ``tier`` takes (the one rule:
+        :func:`lacuna.lineage.clock.of_write`): ``before`` (the target's when opened for
+        writing), the target's now when ``data`` is not the target itself (a staged copy:
+        the target is as it was), the clock of each of ``reads`` at a tier no higher than
+        ``tier``, and now."""
+        parents = tuple(LineageNode(name=r.path, operation="mount.read",
+                                    classification=r.classification, first_seen=r.first_seen)
+                        for r in reads)
+        written = LineageNode(name=None, operation="mount.write", parents=parents)
+        return clock.of_write(target if data != target else None, written, tier,
+                              self.gov.config, now=clock.earliest(utcnow(), before))
+
+    def _label(self, target: str, op: Operation, reads: tuple[Read, ...],
+               first_seen: datetime) -> None:
         try:
             write_label(target, [(op.classification, tuple(r.path for r in reads), op.user.id,
-                                  op.id)], self.gov.config.classification)
+                                  op.id)], self.gov.config.classification,
+                        first_seen=first_seen)
         except Exception as exc:  # the file is written; its label is best effort, loudly
             log.error("could not write the sidecar of %s: %s", target, exc)
 
@@ -332,6 +389,17 @@ class MountGovernance:
             self.gov.lineage_store.record(run)
         except Exception as exc:  # like the audit trail's: logged, never breaks the write
             log.error("could not record the lineage of %s: %s", target, exc)
+
+
+def file_clock(backing: str, header: dict[str, Any] | None = None) -> datetime | None:
+    """When the data of ``backing`` was first seen, as read: its trusted sidecar's clock, and
+    the authenticated ``header`` meta of a sealed file opened for the read (an unsigned,
+    forged or stale sidecar says nothing: :func:`lacuna.lineage.clock.of_declaration`)."""
+    try:
+        declared = clock.of_declaration(read_sidecar(backing))
+    except (SidecarError, OSError):
+        declared = None
+    return clock.earliest(declared, clock.of_header(header) if header is not None else None)
 
 
 def _who(pid: int) -> str:

@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
@@ -128,6 +129,10 @@ class Handle:
     # its release has begun: it decides what it wrote on its own (no other close will), but
     # its staged copy is still in use until that decision is over (see GovernedFS.release)
     releasing: bool = False
+    # the retention clock its file had when it was opened for writing, before the open
+    # truncated it or writes changed it (its sidecar says it only until then): the written
+    # file keeps it (MountGovernance.write)
+    before: datetime | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -471,7 +476,7 @@ class GovernedFS:
                           "without its export being decided on its content. Copy it instead "
                           "(cp), so the export is decided on its decrypted content.")
         pid = self._pid()
-        self._govern(lambda: self.governance.write(new, src, pid, lambda: os.rename(src, dst)),
+        self._govern(lambda: self.governance.write(new, src, pid, lambda _: os.rename(src, dst)),
                      f"rename {old} -> {new}",
                      refusal=self._write_refusal(new, pid, method="fuse.rename", sources=(src,)))
         return 0
@@ -552,7 +557,8 @@ class GovernedFS:
                 msg = f"truncate of sealed {path} to {length} bytes: rewrite the file instead"
                 raise _denied(msg)
             write_governed(backing, lambda _: None, method="fuse.truncate",
-                           gov=self.governance.gov)
+                           gov=self.governance.gov,
+                           first_seen=self.governance.target_clock(backing))
             return 0
         os.truncate(backing, length)
         return 0
@@ -570,7 +576,7 @@ class GovernedFS:
             else:
                 writing = (flags & os.O_ACCMODE) in _WRITING
                 return self._add(Handle(fd, path, self._pid(), writing, staged=staged.staged,
-                                       seal=staged.seal))
+                                       seal=staged.seal, before=staged.before))
         access = flags & os.O_ACCMODE
         writing = access in _WRITING or bool(flags & os.O_TRUNC)
         pid = self._pid()
@@ -587,29 +593,33 @@ class GovernedFS:
         elif access != os.O_WRONLY and os.path.isfile(backing):
             self._govern(lambda: self.governance.read(path, pid), f"read {path}",
                          refusal=self._read_refusal(path, backing, pid))
+        before = self.governance.target_clock(backing) if writing else None
         if staging:
             return self._stage(path, pid, flags, copy=not flags & os.O_TRUNC, reader=reader,
-                               seal=self._seals(path))
+                               seal=self._seals(path), before=before)
         if reader is not None:  # served decrypted by read(); the kernel never sees ciphertext
             return self._add(Handle(-1, path, pid, False, reader=reader))
         fd = self._read_through(backing, flags) if not writing else os.open(backing, flags)
-        return self._add(Handle(fd, path, pid, writing, dirty=bool(flags & os.O_TRUNC)))
+        return self._add(Handle(fd, path, pid, writing, dirty=bool(flags & os.O_TRUNC),
+                                before=before))
 
     def create(self, path: str, mode: int, fi: int | None = None) -> int:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC if fi is None else int(fi)
         backing = self._path(path)
         pid = self._pid()
+        before = self.governance.target_clock(backing)  # before the create truncates it
         if self._stages(path):
             if flags & os.O_EXCL and os.path.exists(backing):
                 raise FuseError(errno.EEXIST)
             # dirty: a new file is a write even when nothing is written to it (``touch``)
             return self._stage(path, pid, flags | os.O_CREAT, copy=False, mode=mode,
-                               seal=self._seals(path), dirty=True)
+                               seal=self._seals(path), dirty=True, before=before)
         fd = os.open(backing, flags | os.O_CREAT, mode)
-        return self._add(Handle(fd, path, pid, True, dirty=True))
+        return self._add(Handle(fd, path, pid, True, dirty=True, before=before))
 
     def _stage(self, path: str, pid: int, flags: int, *, copy: bool, mode: int = 0o644,
-               reader: Any = None, seal: bool = False, dirty: bool = False) -> int:
+               reader: Any = None, seal: bool = False, dirty: bool = False,
+               before: datetime | None = None) -> int:
         """A write into a private plaintext copy, published only once it is allowed: to an
         outside folder as it is, into governed storage sealed (``seal``). ``reader`` is the
         decrypting reader of a sealed file whose content the write keeps (its read decided at
@@ -632,7 +642,8 @@ class GovernedFS:
                 reader.close()
         keep = flags & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_APPEND)
         fd = os.open(staged, keep | os.O_CREAT | (flags & (os.O_TRUNC | os.O_APPEND)), mode)
-        return self._add(Handle(fd, path, pid, True, staged=staged, seal=seal, dirty=dirty))
+        return self._add(Handle(fd, path, pid, True, staged=staged, seal=seal, dirty=dirty,
+                                before=before))
 
     def _decrypt_into(self, staged: str, src: Any, mode: int) -> None:
         """The plaintext of a sealed file, for a write that keeps its content (its read was
@@ -814,7 +825,7 @@ class GovernedFS:
             self._note_state(handle)
         else:
             handle.decided_at = time.time_ns()
-        publish: Callable[[], None] = lambda: None  # noqa: E731 (in place: already written)
+        publish: Callable[[datetime], None] = lambda _: None  # noqa: E731 (in place: written)
         snapshot: str | None = None
         if handle.staged is not None:
             try:
@@ -830,18 +841,19 @@ class GovernedFS:
             taken, target = snapshot, self.layout.backing(handle.path)
             gov = self.governance.gov
 
-            def publish() -> None:  # sealed into place (atomically), plaintext never there
+            def publish(seen: datetime) -> None:  # sealed in place (atomically), never plaintext
                 with open(taken, "rb") as src:
                     write_governed(target, lambda out: shutil.copyfileobj(src, out, 1 << 20),
-                                   method="fuse.write", gov=gov)
+                                   method="fuse.write", gov=gov, first_seen=seen)
         elif snapshot is not None:
             taken, target = snapshot, self.layout.backing(handle.path)
 
-            def publish() -> None:
+            def publish(seen: datetime) -> None:  # noqa: ARG001 (its sidecar carries it)
                 os.replace(taken, target)
 
         try:
-            self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish),
+            self._govern(lambda: self.governance.write(handle.path, data, handle.pid, publish,
+                                                       before=handle.before),
                          f"write {handle.path}",
                          refusal=self._write_refusal(handle.path, handle.pid, method="fuse.write"))
         except FuseError:

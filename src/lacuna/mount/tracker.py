@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 from lacuna.model import Classification
 
@@ -22,11 +23,14 @@ MAX_READS = 64  # distinct files remembered per group
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """One governed read: the backing file and the classification it was read with."""
+    """One governed read: the backing file, the classification it was read with, and when its
+    data was first seen (its trusted sidecar's or authenticated sealed header's clock, as it
+    was read: :mod:`lacuna.lineage.clock`; None: none is trusted)."""
 
     path: str
     classification: Classification
     at: float
+    first_seen: datetime | None = None
 
 
 def group_of(pid: int) -> int:
@@ -53,12 +57,13 @@ class ReadTracker:
         self._groups: OrderedDict[int, dict[str, Read]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def saw(self, pid: int, path: str, classification: Classification) -> None:
+    def saw(self, pid: int, path: str, classification: Classification,
+            first_seen: datetime | None = None) -> None:
         group = group_of(pid)
         with self._lock:
             reads = self._groups.pop(group, {})
             reads.pop(path, None)
-            reads[path] = Read(path, classification, time.monotonic())
+            reads[path] = Read(path, classification, time.monotonic(), first_seen)
             while len(reads) > MAX_READS:
                 reads.pop(next(iter(reads)))
             self._groups[group] = reads

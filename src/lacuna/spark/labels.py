@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 PREFIX = "lacuna.classification"
 CHUNK = 3000
@@ -66,8 +69,12 @@ def quoted_name(table: str) -> str:
 
 
 def declaration_for(classification: Any, columns: Sequence[str], *, sources: Sequence[str],
-                    user: str, run_id: str, table: str | bool = True) -> dict[str, Any]:
+                    user: str, run_id: str, table: str | bool = True,
+                    first_seen: datetime | None = None) -> dict[str, Any]:
+    """The signed label of a table written now; ``first_seen``: the write's retention clock
+    (:func:`lacuna.spark.writes.write_clock`), signed with it."""
     from lacuna.lineage.sidecar import embedded_declaration
 
     return embedded_declaration(classification, columns=columns, rows=UNBOUND_ROWS, table=table,
-                                sources=sources, written_by=user, run_id=run_id)
+                                sources=sources, written_by=user, run_id=run_id,
+                                first_seen=first_seen)

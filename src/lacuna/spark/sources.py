@@ -14,7 +14,9 @@ comes, first found wins:
    ``classification.sample_rows`` rows, classified like a pandas read.
 
 Classifications are cached per source (table properties, file modification time), so deriving
-DataFrames from a source never classifies it twice.
+DataFrames from a source never classifies it twice. A source declared by a trusted label or
+sidecar also says when its data was first seen (the retention clock a write derived from it
+takes: :func:`lacuna.spark.writes.write_clock`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from lacuna.lineage.records import DatasetRef
 from lacuna.spark import _jvm
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pyspark.sql import SparkSession
 
     from lacuna.governor import Governor
@@ -55,10 +59,13 @@ class Leaf:
 
 @dataclass(frozen=True, slots=True)
 class Sourced:
-    """A leaf's classification and the lineage run that wrote it (when Lacuna knows)."""
+    """A leaf's classification, the lineage run that wrote it (when Lacuna knows), and when
+    its data was first seen, as its trusted declaration says (None: none is trusted;
+    :func:`lacuna.lineage.clock.of_declaration`)."""
 
     classification: Classification
     run_id: str | None = None
+    first_seen: datetime | None = None
 
 
 def local_path(uri: str) -> str | None:
@@ -204,8 +211,8 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
         if embedded is not None and _label_trusted(embedded, names_only, binding) is not False:
             # a table Lacuna labelled: declared beats inferred, no job (a malformed label:
             # classify_read fails closed and says why)
-            c, _, run_id = gov.classify_read(None, names_only, **label)
-            return Sourced(c, run_id)
+            c, _, run_id, _, seen = gov.classify_read_raised(None, names_only, **label)
+            return Sourced(c, run_id, seen)
         # an untrusted label (another table's, copied): classified as if unlabelled, from the
         # store or a sample of the values, the label only adding restrictions
         if leaf.path is not None and leaf.table is None:
@@ -216,8 +223,8 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
             except SidecarError:
                 side = None  # classify_read below fails closed and says why
             if side is not None and side.trusted:  # declared: names only, no job
-                c, _, run_id = gov.classify_read(leaf.path, names_only)
-                return Sourced(c, run_id)
+                c, _, run_id, _, seen = gov.classify_read_raised(leaf.path, names_only)
+                return Sourced(c, run_id, seen)
         stored, claimed = _from_store(gov, leaf)
         if stored is not None:
             c = gov.merge_declared(stored, gov.classify_read(None, names_only, **label)[0],

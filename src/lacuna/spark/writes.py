@@ -8,6 +8,12 @@ overwritePartitions``, SQL ``INSERT``/``CTAS`` through ``spark.sql``) becomes on
 (:mod:`lacuna.spark.plan`), nothing runs on a denial, and on success the result's classification
 is stored where the next read finds it (table properties, or a signed sidecar beside local
 files) and the run with its column edges goes to the lineage store.
+
+A write carries the retention clock (``first_seen``, :mod:`lacuna.lineage.clock`) in a path's
+sidecar or a table's label: the earliest of the clock its destination had (an overwrite or an
+append does not restart it), the clock of each source read at a tier no higher than the
+write's (as its trusted sidecar or table label says), and now (:func:`write_clock`); taken
+before the job runs, since the job replaces what the destination's label is bound to.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from lacuna.spark import _frames, labels
 from lacuna.spark.sources import CATALOG_NAMESPACE, forget, local_path, path_ref, table_ref
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pyspark.sql import DataFrame, SparkSession
 
     from lacuna.exceptions.store import WrittenFile
@@ -239,6 +247,9 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         record = None
         if exception_id:  # before writing: the sweep deletes it when the exception ends
             record = remember_exception_write(gov, exception_id, target)
+        # when its data was first seen: read before the job replaces the destination (its
+        # sidecar says it only until then)
+        seen = write_clock(df.sparkSession, gov, target, analysis)
         expect(target.key)
         try:
             with _bypass.bypass():
@@ -253,7 +264,8 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
             from lacuna.exceptions import appends
 
             appends.supersede(gov, replaced, exception_id=exception_id, method=method)
-        _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id)
+        _label(df.sparkSession, gov, target, c, analysis, op.user.id, produced.run_id,
+               first_seen=seen)
         return result
 
     return gov.execute(op, write, produced=produced)
@@ -344,6 +356,53 @@ def remember_exception_write(gov: Governor, exception_id: str,
     return files.remember(gov, exception_id, path, encrypted=False, directory=True)
 
 
+def write_clock(spark: SparkSession, gov: Governor, target: Target,
+                analysis: Analysis) -> datetime:
+    """When the data a write of ``analysis`` to ``target`` holds was first seen (the one rule:
+    :func:`lacuna.lineage.clock.of_write`), read before the write replaces the destination:
+    the destination's clock (a local path's trusted sidecar or authenticated sealed header, a
+    table's trusted label), each source's as its trusted sidecar or table label said when the
+    plan read it (a forged, unsigned or stale one says nothing), taken when it was read at a
+    tier no higher than the write's, and now."""
+    from lacuna.lineage import clock
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import utcnow
+
+    reads = tuple(LineageNode(name=leaf.label, operation="spark.read", ref=leaf.ref,
+                              classification=s.classification, first_seen=s.first_seen)
+                  for leaf, s in analysis.leaves)
+    written = LineageNode(name=None, operation="spark.write", parents=reads)
+    path = local_path(target.name) if target.kind == "path" else None
+    before = _table_clock(spark, target.name) if target.kind == "table" else None
+    return clock.of_write(path, written, analysis.classification.tier, gov.config,
+                          now=clock.earliest(utcnow(), before))
+
+
+def _table_clock(spark: SparkSession, name: str) -> datetime | None:
+    """The clock of the catalog table ``name`` as its trusted label says (None: no such
+    table, no label, or one that is not trusted for this table)."""
+    import pandas as pd
+
+    from lacuna.lineage.clock import of_declaration
+    from lacuna.lineage.sidecar import SidecarError, read_embedded
+    from lacuna.spark.sources import describe
+
+    try:
+        with _bypass.bypass():
+            leaf = describe(_table_plan(spark, name))
+    except Exception:  # not there yet (a create): nothing to keep
+        return None
+    embedded = labels.read_table_label(dict(leaf.properties))
+    if embedded is None:
+        return None
+    try:
+        declared = read_embedded(embedded, data_path=None, table=leaf.table or True,
+                                 frame=pd.DataFrame(columns=list(leaf.columns)))
+    except SidecarError:
+        return None
+    return of_declaration(declared)
+
+
 def _inputs(analysis: Analysis) -> tuple[DatasetVersion, ...]:
     seen: dict[DatasetRef, DatasetVersion] = {}
     for leaf, s in analysis.leaves:
@@ -365,18 +424,22 @@ def _edges(analysis: Analysis, out: DatasetRef) -> tuple[ColumnEdge, ...]:
 
 
 def _label(spark: SparkSession, gov: Governor, target: Target, c: Classification,
-           analysis: Analysis, user: str, run_id: str) -> None:
+           analysis: Analysis, user: str, run_id: str, *,
+           first_seen: datetime | None = None) -> None:
     """Store the written data's classification where the next read looks (never raises: the
     data is written; a label that cannot be stored is logged, and the lineage store still has
-    the run)."""
+    the run). ``first_seen``: the write's clock (:func:`write_clock`), signed into a path's
+    sidecar or a table's label."""
     sources = tuple(leaf.label for leaf, _ in analysis.leaves)
     try:
         if target.kind == "table":
-            _label_table(spark, gov, target, c, analysis.columns, sources, user, run_id)
+            _label_table(spark, gov, target, c, analysis.columns, sources, user, run_id,
+                         first_seen=first_seen)
         elif target.kind == "path":
             path = local_path(target.name)
             if path is not None:
-                _label_files(gov, path, c, sources, user, run_id, append=target.append)
+                _label_files(gov, path, c, sources, user, run_id, append=target.append,
+                             first_seen=first_seen)
         forget(target.key)
         if target.kind == "path":
             forget(f"file:{target.name}")
@@ -386,7 +449,7 @@ def _label(spark: SparkSession, gov: Governor, target: Target, c: Classification
 
 def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classification,
                  columns: tuple[str, ...], sources: tuple[str, ...], user: str,
-                 run_id: str) -> None:
+                 run_id: str, *, first_seen: datetime | None = None) -> None:
     from lacuna.lineage.rules import combine
     from lacuna.spark.sources import Leaf, classify_leaf, describe
 
@@ -399,7 +462,7 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
             log.warning("could not read the classification of %s before appending: %s",
                         target.name, exc)
     declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id,
-                                         table=target.name)
+                                         table=target.name, first_seen=first_seen)
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
@@ -415,7 +478,11 @@ def _table_plan(spark: SparkSession, name: str) -> Any:
 
 
 def _label_files(gov: Governor, path: str, c: Classification, sources: tuple[str, ...],
-                 user: str, run_id: str, *, append: bool) -> None:
+                 user: str, run_id: str, *, append: bool,
+                 first_seen: datetime | None = None) -> None:
+    """The signed sidecar of the folder written at ``path``; an append's combines what the
+    folder held (its classification and sources; its clock is in ``first_seen``, the
+    earliest of the folder's before the append and the appended data's)."""
     from lacuna.lineage.rules import combine
     from lacuna.lineage.sidecar import SidecarError, read_sidecar, write_sidecar
 
@@ -427,4 +494,5 @@ def _label_files(gov: Governor, path: str, c: Classification, sources: tuple[str
         if old is not None:
             c = combine([old.classification, c], gov.config.classification)
             sources = tuple(dict.fromkeys([*old.sources, *sources]))
-    write_sidecar(path, c, sources=sources, written_by=user, run_id=run_id)
+    write_sidecar(path, c, sources=sources, written_by=user, run_id=run_id,
+                  first_seen=first_seen)
