@@ -97,3 +97,25 @@ def test_budget_and_isolation_come_from_config(tmp_path) -> None:
         PolicyEngine(None, isolation="threads")
     with pytest.raises(ConfigError):
         config_from_dict({"policy": {"eval_budget_ms": 0}})
+
+
+def test_a_stall_that_is_not_the_policys_cost_denies_nothing(write_bundle, monkeypatch) -> None:
+    """In-process the budget counts the evaluating thread's CPU time: a decision the host kept
+    waiting (descheduled under load, a collection, another thread holding the GIL) past the
+    budget is not denied for it, while a slow rule still is (the tests above)."""
+    from lacuna.policy import engine as engine_module
+
+    real = engine_module.decide
+
+    def stalled(*args, **kwargs):
+        decision = real(*args, **kwargs)
+        time.sleep(BUDGET_MS / 1000 * 2)  # wall time passes, no CPU is spent
+        return decision
+
+    monkeypatch.setattr(engine_module, "decide", stalled)
+    engine = PolicyEngine(write_bundle({"slow.rego": SLOW}), eval_budget_ms=BUDGET_MS,
+                          cache_size=0)
+    decision, took = timed(engine, 1)
+    assert took > BUDGET_MS / 1000
+    assert decision.allowed, decision.engine_error
+    assert engine._isolated == {}  # nothing moved to a worker either

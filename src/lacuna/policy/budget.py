@@ -11,9 +11,11 @@ budget it is killed (a new one starts on the next decision) and the decision is 
 
 How :class:`~lacuna.policy.engine.PolicyEngine` uses it (``policy.isolation``):
 
-* ``auto`` (default): decisions run in-process (tens of microseconds); one that takes longer
-  than ``policy.eval_budget_ms`` is denied when it ends, and from then on that bundle is
-  evaluated on the worker, so a slow policy costs at most one overrun, then the budget.
+* ``auto`` (default): decisions run in-process (tens of microseconds); one whose evaluation
+  takes more than ``policy.eval_budget_ms`` of CPU time is denied when it ends (CPU, not wall
+  time: a host too busy to run it, or a thread that held the GIL, is not the policy's cost),
+  and from then on that bundle is evaluated on the worker, so a slow policy costs at most one
+  overrun, then the budget.
 * ``process``: every uncached decision runs on the worker: a hard bound from the first decision
   (a few hundred microseconds more per decision).
 * ``none``: in-process only; an overrun is still denied when it ends.
@@ -50,10 +52,10 @@ class BudgetExceeded(PolicyError):
 
     def __init__(self, budget_ms: float, took_ms: float, *, stopped: bool) -> None:
         self.budget_ms, self.took_ms, self.stopped = budget_ms, took_ms, stopped
-        how = "stopped after" if stopped else "took"
+        # stopped: the worker's wall clock; not stopped: the evaluating thread's CPU time
+        how = f"stopped after {took_ms:.0f} ms" if stopped else f"took {took_ms:.0f} ms of CPU"
         super().__init__(
-            f"policy evaluation exceeded its {budget_ms:.0f} ms budget ({how} "
-            f"{took_ms:.0f} ms); make the slow rule cheaper (`lacuna policy check` times each "
+            f"policy evaluation exceeded its {budget_ms:.0f} ms budget ({how}); make the slow rule cheaper (`lacuna policy check` times each "
             "rule on a sample input) or raise policy.eval_budget_ms")
 
 
