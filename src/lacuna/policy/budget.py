@@ -55,8 +55,9 @@ class BudgetExceeded(PolicyError):
         # stopped: the worker's wall clock; not stopped: the evaluating thread's CPU time
         how = f"stopped after {took_ms:.0f} ms" if stopped else f"took {took_ms:.0f} ms of CPU"
         super().__init__(
-            f"policy evaluation exceeded its {budget_ms:.0f} ms budget ({how}); make the slow rule cheaper (`lacuna policy check` times each "
-            "rule on a sample input) or raise policy.eval_budget_ms")
+            f"policy evaluation exceeded its {budget_ms:.0f} ms budget ({how}); make the slow "
+            "rule cheaper (`lacuna policy check` times each rule on a sample input) or raise "
+            "policy.eval_budget_ms")
 
 
 class IsolatedEvaluator:
