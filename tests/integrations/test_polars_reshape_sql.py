@@ -121,6 +121,12 @@ LEAKS: dict[str, Route] = {
     "SQLContext-register_many": lambda df: pl.SQLContext(eager=True).register_many(
         {"t": df}).execute("select upper(cast(date_of_birth as varchar)) as born from t"),
     "SQLContext-register_globals": _registered_globals,
+    "SQLContext-series": lambda df: pl.SQLContext(s=df["date_of_birth"]).execute(
+        "select date_of_birth as born from s", eager=True),
+    "SQLContext-pandas": lambda df: pl.SQLContext(p=df.to_pandas()).execute(
+        "select date_of_birth as born from p", eager=True),
+    "SQLContext-arrow": lambda df: pl.SQLContext(a=df.to_arrow()).execute(
+        "select date_of_birth as born from a", eager=True),
     "SQLContext-create-table": _sql_created,
     "SQLContext-columns-pattern": lambda df: pl.SQLContext(t=df).execute(
         "select columns('date_.*') from t", eager=True).rename({"date_of_birth": "born"}),

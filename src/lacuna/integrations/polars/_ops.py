@@ -166,8 +166,15 @@ def _renamed_by_pattern(tracked: DataState, parent: Frame, result: Frame,
 
 
 def _selected_by(parent: Frame, expr: pl.Expr) -> list[str]:
-    """The columns of ``parent`` that ``expr``, its renaming undone, outputs (polars names
-    each output of a multi-column expression after its input), or all of them."""
+    """The columns of ``parent`` that ``expr``, a column selection renamed, selects (its
+    renaming undone); all of them for a computation (``pl.all().abs().name.suffix("_a")``,
+    which may read more than it outputs) or what polars cannot resolve (fail closed)."""
+    try:
+        selection = expr.meta.is_column_selection(allow_aliasing=True)
+    except Exception:
+        selection = False
+    if not selection:
+        return columns_of(parent)
     with _bypass.bypass(), outermost():
         try:
             return list(parent.lazy().select(expr.meta.undo_aliases()).collect_schema().names())
