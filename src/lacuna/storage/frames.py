@@ -456,7 +456,9 @@ def read_sealed(target: Any, read: Callable[[Any], T], *, method: str,
             handle.close()
 
 
-def refuse_sealed_in_sql(target: Any, engine: str) -> None:
+def refuse_sealed_in_sql(target: Any, engine: str,
+                         instead: str = "rel = duckdb.read_parquet(path), then query rel"
+                         ) -> None:
     """A SQL engine that opens files itself (DuckDB's ``FROM 'x.parquet'``) would read
     ciphertext: refused with what to do instead, before the engine tries.
 
@@ -466,8 +468,8 @@ def refuse_sealed_in_sql(target: Any, engine: str) -> None:
     if sealed_files(target):
         msg = (f"{engine} SQL names {os.fspath(target)}, a sealed governed file: the engine "
                "opens files itself and would read ciphertext, so Lacuna cannot decrypt it "
-               "there. Read it through Lacuna first (e.g. rel = duckdb.read_parquet(path), "
-               "then query rel), which is decided and audited. Nothing was read.")
+               f"there. Read it through Lacuna first (e.g. {instead}), which is decided and "
+               "audited. Nothing was read.")
         raise StorageError(msg)
 
 

@@ -18,11 +18,17 @@ hooks, behind the pandas integration's guard:
   (``GovernanceViolation`` with the usual message), lineage recorded, a sidecar for local
   files, the signed declaration in Parquet metadata;
 - conversions: ``pl.from_pandas``, ``pl.from_arrow``, ``DataFrame.to_pandas``, ``to_arrow``;
+- ``unpivot``/``melt``, ``unnest``, ``to_dummies``, ``transpose``: each new column from the
+  columns its values come from (:mod:`lacuna.integrations.polars._reshape`);
+- SQL (``pl.sql``, ``pl.SQLContext``, ``DataFrame.sql``/``LazyFrame.sql``): the statement's
+  column lineage over the registered frames (:mod:`lacuna.integrations.polars._sql`);
 - every other DataFrame/LazyFrame method that returns a frame: the result keeps its parent's
   state (filters, sorts, ``collect``, ``lazy``, each part of ``partition_by``); columns it
-  gained are classified from their names and values at the next boundary, so nothing comes out
-  unclassified; ``df.columns = [...]`` and ``pl.DataFrame(frame, schema=[...])`` move classes
-  with their labels by position, ``insert_column(i, expr)`` is a ``with_columns``;
+  gained are classified from their names and values at the next boundary, or before a
+  ``select``/``rename`` moves them (the columns it lost make their tier the floor), so nothing
+  comes out unclassified; ``df.columns = [...]`` and ``pl.DataFrame(frame, schema=[...])``
+  move classes with their labels by position, ``insert_column(i, expr)`` is a
+  ``with_columns``;
 - Series (:mod:`lacuna.integrations.polars._series`): a column taken out of a tracked frame
   (``df["x"]``, ``get_column``, ``to_series``, ``iter_columns``, ...) keeps where it came from
   through every Series and namespace method (``.str``, ``.dt``, ..., operators: a binary one
@@ -62,7 +68,7 @@ from lacuna.integrations.frames.hooks import (
     passthrough,
 )
 from lacuna.integrations.frames.state import STATES
-from lacuna.integrations.polars import _exprs, _io, _ops, _series
+from lacuna.integrations.polars import _exprs, _io, _ops, _reshape, _series, _sql
 from lacuna.model import Action, Classification
 
 Make = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -86,6 +92,8 @@ def _inheriting(name: str) -> Make:
             with outermost():
                 result = original(self, *args, **kwargs)
             result = _series.taken(self, name, _ops.inherit(self, result))
+            if name in _reshape.RESHAPES:
+                _reshape.reshaped(name, self, result, args, kwargs)
             if name in _PARTS:  # a list (or dict) of frames, each with rows of this one
                 for part in result.values() if isinstance(result, dict) else result:
                     _ops.inherit(self, part)
@@ -352,6 +360,13 @@ def _hooks() -> list[Hook]:
     add(pl.DataFrame, "to_pandas", _io.wrap_to_pandas)
     add(pl.DataFrame, "to_arrow", _io.wrap_to_arrow)
     add(pl, "concat", _concat)
+    # polars SQL: registration and execution, also when polars calls them itself (pl.sql,
+    # DataFrame.sql): not passed through (lacuna.integrations.polars._sql)
+    for name, sql in (("register", _sql.registering), ("unregister", _sql.unregistering),
+                      ("execute", _sql.executing)):
+        if hasattr(pl.SQLContext, name):
+            hooks.append(Hook(pl.SQLContext, name, sql, Action.TRANSFORM,
+                              f"polars.SQLContext.{name}"))
     for owner in (pl.DataFrame, pl.LazyFrame):
         add(owner, "select", _selecting(False))
         add(owner, "select_seq", _selecting(False))
@@ -368,7 +383,7 @@ def _hooks() -> list[Hook]:
             if (public and inspect.isfunction(value) and name not in _SPECIFIC
                     and not name.startswith(("write_", "sink_", "to_", "collect_batches"))):
                 add(owner, name, _inheriting(name))
-    for name in ("to_series", "to_struct"):  # a column, all columns, as a Series
+    for name in ("to_series", "to_struct", "to_dummies"):  # a column, all columns, a frame
         add(pl.DataFrame, name, _inheriting(name))
     add(pl.DataFrame, "vstack", _combining("polars.vstack"))
     for group in (GroupBy, LazyGroupBy, DynamicGroupBy, RollingGroupBy):

@@ -13,6 +13,7 @@ import polars as pl
 
 from lacuna import _bypass
 from lacuna.config import ClassificationConfig
+from lacuna.integrations.frames.hooks import outermost
 from lacuna.integrations.frames.state import STATES, effective
 from lacuna.lineage.state import DataState
 from lacuna.lineage.step import ColumnMap, Step, StepInput, StepKind
@@ -54,6 +55,19 @@ def state(obj: Frame, config: ClassificationConfig | None = None) -> DataState:
     """The effective state of a polars frame (see :func:`lacuna.integrations.frames.effective`)."""
     config = config or settings()
     return effective(STATES.get(obj), columns_of(obj), sample(obj, config.sample_rows), config)
+
+
+def settled(frame: Frame) -> DataState | None:
+    """The tracked state of ``frame`` (None: untracked), with the columns it gained since
+    (a reshape that keeps its parent's state: ``unnest``, ``explode``, ...) classified now, as
+    the next boundary would: a column the state does not know is never moved on as untraced."""
+    tracked = STATES.get(frame)
+    if tracked is None:
+        return None
+    known = tracked.classification.columns
+    if all(c in known for c in columns_of(frame)):
+        return tracked
+    return state(frame)
 
 
 def inherit(parent: Any, result: Any) -> Any:
@@ -112,7 +126,7 @@ def select(parent: Frame, result: Frame, args: tuple[Any, ...], kwargs: dict[str
            *, keeps_others: bool) -> None:
     """``select`` (``keeps_others=False``) or ``with_columns``: each output column takes the
     strictest class of the columns its expression reads (a ``DERIVE`` step)."""
-    tracked = STATES.get(parent)
+    tracked = settled(parent)
     if tracked is None:
         return
     column_map: dict[str, tuple[tuple[int, str], ...]] = {}
@@ -124,9 +138,48 @@ def select(parent: Frame, result: Frame, args: tuple[Any, ...], kwargs: dict[str
         column_map[out] = tuple((0, r) for r in roots)
         if not (bare or _expr_alias_free(args, kwargs, out) == f'col("{roots[0]}")'):
             functions[out] = "polars expression"
+    _renamed_by_pattern(tracked, parent, result, args, column_map, functions)
     moves = ", ".join(f"{'+'.join(r or ['?'])} → {o}" for o, r, b in items if not b and o)
     _derive(tracked, result, column_map, functions, f"polars select: {moves or 'columns'}",
             "polars.with_columns" if keeps_others else "polars.select")
+
+
+def _renamed_by_pattern(tracked: DataState, parent: Frame, result: Frame,
+                        args: tuple[Any, ...], column_map: dict[str, tuple[tuple[int, str], ...]],
+                        functions: dict[str, str]) -> None:
+    """Columns made by an expression of several outputs (``pl.all().name.prefix("x")``, a
+    selector, ``pl.col("a", "b").name.suffix("_n")``) under new names: polars cannot say which
+    input each came from, so each takes every column those expressions select (the expression
+    without its renaming, resolved by polars; every column of the frame when it cannot be:
+    fail closed)."""
+    wide: list[str] = []
+    for item in _flatten([*args]):
+        if isinstance(item, pl.Expr) and _expr_of(item)[0] is None:
+            wide += [r for r in _selected_by(parent, item) if r not in wide]
+    if not wide:
+        return
+    known = tracked.classification.columns
+    for out in columns_of(result):
+        if out not in column_map and out not in known:
+            column_map[out] = tuple((0, r) for r in wide)
+            functions[out] = "polars expression of several columns"
+
+
+def _selected_by(parent: Frame, expr: pl.Expr) -> list[str]:
+    """The columns of ``parent`` that ``expr``, a column selection renamed, selects (its
+    renaming undone); all of them for a computation (``pl.all().abs().name.suffix("_a")``,
+    which may read more than it outputs) or what polars cannot resolve (fail closed)."""
+    try:
+        selection = expr.meta.is_column_selection(allow_aliasing=True)
+    except Exception:
+        selection = False
+    if not selection:
+        return columns_of(parent)
+    with _bypass.bypass(), outermost():
+        try:
+            return list(parent.lazy().select(expr.meta.undo_aliases()).collect_schema().names())
+        except Exception:
+            return columns_of(parent)
 
 
 def _derive(tracked: DataState, result: Frame, column_map: ColumnMap,
@@ -154,7 +207,7 @@ def _expr_alias_free(args: tuple[Any, ...], kwargs: dict[str, Any], out: str) ->
 
 def rename(parent: Frame, result: Frame) -> None:
     """``rename``: positions are kept, so the i-th column's class moves to its new name."""
-    tracked = STATES.get(parent)
+    tracked = settled(parent)
     if tracked is None:
         return
     _moved(tracked, columns_of(parent), result, "polars.rename")
@@ -164,6 +217,10 @@ def relabelled(frame: pl.DataFrame, old: Sequence[str]) -> None:
     """``df.columns = [...]``: the frame's columns (were ``old``) relabelled in place, by
     position, like a rename (a swap of two labels swaps their classes)."""
     tracked = STATES.get(frame)
+    if tracked is not None and not all(c in tracked.classification.columns for c in old):
+        tracked = effective(tracked, old, lambda names: sample(frame, settings().sample_rows)(
+            [frame.columns[old.index(n)] for n in names]).set_axis(list(names), axis=1),
+            settings())
     if tracked is not None:
         _moved(tracked, old, frame, "polars.columns")
 
