@@ -126,15 +126,15 @@ def test_settings_are_immutable_all_the_way_down_and_still_plain_to_write() -> N
     import yaml
 
     from lacuna.config import Config, UserConfig
-    from lacuna.sections import FrozenDict, FrozenList
+    from lacuna.sections import SettingsDict, SettingsList
 
     config = Config(user=UserConfig(id="ana", role="analyst",
                                     attributes={"teams": ["a", {"b": [1]}], "region": "eu"}),
                     retention={"datasets": {"crm": {"max": "30d"}}})
     attributes = config.user.attributes
-    assert isinstance(attributes, FrozenDict)
-    assert isinstance(attributes["teams"], FrozenList)
-    assert isinstance(attributes["teams"][1]["b"], FrozenList)
+    assert isinstance(attributes, SettingsDict)
+    assert isinstance(attributes["teams"], SettingsList)
+    assert isinstance(attributes["teams"][1]["b"], SettingsList)
     for change in (lambda: attributes.__setitem__("x", 1), lambda: attributes.pop("region"),
                    lambda: attributes.update(x=1), lambda: attributes.setdefault("x", 1),
                    lambda: attributes.clear(), lambda: attributes.__delitem__("region"),
@@ -154,4 +154,4 @@ def test_settings_are_immutable_all_the_way_down_and_still_plain_to_write() -> N
     for again in (copy.copy(config), copy.deepcopy(config), pickle.loads(pickle.dumps(config)),
                   config.model_copy(deep=True), Config.model_validate(config.model_dump())):
         assert again == config
-        assert isinstance(again.user.attributes["teams"], FrozenList)
+        assert isinstance(again.user.attributes["teams"], SettingsList)

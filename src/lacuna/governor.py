@@ -575,7 +575,7 @@ class Governor:
 
     def _config_changed(self) -> None:
         """Record the configuration again when it was changed in place since it was recorded
-        (settings refuse that, :class:`lacuna.sections.FrozenDict`; this catches code that
+        (settings refuse that, :class:`lacuna.sections.SettingsDict`; this catches code that
         steps around it, ``dict.__setitem__`` on one of their mappings): the next append is
         preceded by a configuration event of what it is now, never stamped with the old
         revision."""

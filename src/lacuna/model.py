@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Generic, Self, TypeVar, overload
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 from lacuna.errors import ConfigError
 
@@ -139,17 +139,21 @@ DERIVED_FROM_PII, ANONYMIZED, SENSITIVE_TERM = "DERIVED_FROM_PII", "ANONYMIZED",
 
 
 class FrozenDict(dict[str, Any]):
-    """A read-only, picklable dict: the column map inside a frozen ``Classification``."""
+    """A read-only, picklable dict: the column map inside a frozen ``Classification`` (and,
+    as :class:`lacuna.sections.SettingsDict`, a mapping of validated settings). A ``dict``, so
+    ``json``, ``orjson`` and pydantic write it as one; ``dict(x)`` is a copy to change."""
+
+    refusal: ClassVar[str] = ("a Classification is immutable; build a new one with "
+                              "dataclasses.replace")
 
     def _readonly(self, *_: Any, **__: Any) -> None:
-        msg = "a Classification is immutable; build a new one with dataclasses.replace"
-        raise TypeError(msg)
+        raise TypeError(self.refusal)
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
     __ior__ = _readonly  # type: ignore[assignment]
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenDict, (dict(self),))
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle without __setitem__
+        return (type(self), (dict(self),))
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))

@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
 
 from lacuna.errors import ConfigError
+from lacuna.model import FrozenDict
 
 Key = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -45,47 +46,41 @@ _IMMUTABLE = ("lacuna settings are immutable once validated: build new ones inst
               "(config.model_copy(update={...}), or lacuna.config.build_config(...))")
 
 
+class SettingsDict(FrozenDict):
+    """A mapping of validated settings: refuses every change (:class:`lacuna.model.FrozenDict`)."""
+
+    __slots__ = ()
+    refusal = _IMMUTABLE
+
+
 def _refuse(*_: Any, **__: Any) -> Any:
     raise TypeError(_IMMUTABLE)
 
 
-class FrozenDict(dict[Any, Any]):
-    """A settings mapping: a ``dict`` (so pydantic, ``json`` and ``orjson`` write it as one)
-    that refuses every change. ``dict(x)`` or ``{**x}`` gives a mutable copy."""
-
-    __slots__ = ()
-
-    __setitem__ = __delitem__ = __ior__ = _refuse
-    clear = pop = popitem = setdefault = update = _refuse
-
-    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle without __setitem__
-        return (FrozenDict, (dict(self),))
-
-
-class FrozenList(list[Any]):
-    """A settings list, refusing every change as :class:`FrozenDict` does."""
+class SettingsList(list[Any]):
+    """A list of validated settings, refusing every change as :class:`SettingsDict` does."""
 
     __slots__ = ()
 
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
     append = clear = extend = insert = pop = remove = reverse = sort = _refuse
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenList, (list(self),))
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle without append
+        return (SettingsList, (list(self),))
 
 
 # YAML writes them as the mapping and the list they are (its representers go by exact type)
-yaml.SafeDumper.add_representer(FrozenDict, yaml.SafeDumper.represent_dict)
-yaml.SafeDumper.add_representer(FrozenList, yaml.SafeDumper.represent_list)
+yaml.SafeDumper.add_representer(SettingsDict, yaml.SafeDumper.represent_dict)
+yaml.SafeDumper.add_representer(SettingsList, yaml.SafeDumper.represent_list)
 
 
 def frozen(value: Any) -> Any:
-    """``value`` with every ``dict`` and ``list`` in it made a :class:`FrozenDict` or
-    :class:`FrozenList` (sets a ``frozenset``); anything else as it is."""
+    """``value`` with every ``dict`` and ``list`` in it made a :class:`SettingsDict` or
+    :class:`SettingsList` (sets a ``frozenset``); anything else as it is."""
     if isinstance(value, dict) and not isinstance(value, FrozenDict):
-        return FrozenDict({k: frozen(v) for k, v in value.items()})
-    if isinstance(value, list) and not isinstance(value, FrozenList):
-        return FrozenList(frozen(v) for v in value)
+        return SettingsDict({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, list) and not isinstance(value, SettingsList):
+        return SettingsList(frozen(v) for v in value)
     if isinstance(value, set):
         return frozenset(value)
     return value
