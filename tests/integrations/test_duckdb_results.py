@@ -274,3 +274,16 @@ def test_a_duckdb_copy_keeps_the_retention_clock(sandbox: Path, how: str) -> Non
     assert abs(old.first_seen - then) < timedelta(days=1)
     assert new.classification.tier == old.classification.tier
 
+
+
+def test_a_refused_statement_does_not_unclassify_the_pending_result(
+        downloads: Path, kids: pd.DataFrame) -> None:
+    """A refused ``execute`` does not clear the earlier query's state: what is fetched next is
+    nothing (Lacuna's own catalog look-ups ran on the connection) or carries that class."""
+    con, src = duckdb.connect(), kids  # noqa: F841 - DuckDB scans ``src`` by name
+    con.execute("SELECT date_of_birth AS x FROM src ORDER BY x")
+    with pytest.raises(GovernanceViolation):
+        con.execute(f"COPY (SELECT date_of_birth FROM src) TO '{downloads / 'c.csv'}'")
+    assert not (downloads / "c.csv").exists()
+    frame = con.df()
+    assert frame is None or frame.lacuna_classification.tier > Tier.PUBLIC

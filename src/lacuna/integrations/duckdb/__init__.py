@@ -632,13 +632,27 @@ def _connection_method(many: bool, fetches: bool) -> Make:
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if fetches:  # a new statement replaces the pending result
-                PENDING.set(self, None)
-            return _run_statement(self, original, args, kwargs, many=many)
+            if not fetches:
+                return _run_statement(self, original, args, kwargs, many=many)
+            return _replacing(self, lambda: _run_statement(self, original, args, kwargs,
+                                                           many=many))
 
         return method
 
     return make
+
+
+def _replacing(con: Any, statement: Callable[[], Any]) -> Any:
+    """Run ``statement`` (an ``execute``), whose result replaces ``con``'s pending result: its
+    state, or none when Lacuna did not classify it. Refused or failed, the pending result's
+    state stays what it was (the result DuckDB still holds may be the earlier one)."""
+    before = PENDING.get(con)
+    PENDING.set(con, None)
+    try:
+        return statement()
+    except BaseException:
+        PENDING.set(con, before)
+        raise
 
 
 def _module_function(many: bool, fetches: bool) -> Make:
@@ -651,9 +665,9 @@ def _module_function(many: bool, fetches: bool) -> Make:
             def bound(_con: Any, *a: Any, **k: Any) -> Any:
                 return original(*a, **k)
 
-            if fetches:
-                PENDING.set(con, None)
-            return _run_statement(con, bound, args, kwargs, many=many)
+            if not fetches:
+                return _run_statement(con, bound, args, kwargs, many=many)
+            return _replacing(con, lambda: _run_statement(con, bound, args, kwargs, many=many))
 
         return function
 
