@@ -17,7 +17,14 @@ A source Lacuna cannot classify makes the statement PROPRIETARY (fail closed). T
 
 - a query is audited as a read; its relation carries the classification, which ``.df()``,
   ``.pl()``, ``.arrow()`` hand on, and which ``.write_csv/.write_parquet/.to_csv/.to_parquet``
-  are decided on before anything is written;
+  are decided on before anything is written; run by ``execute``, the connection's pending
+  result carries it (:data:`PENDING`), which the connection's fetchers (``df``, ``fetchdf``,
+  ``fetch_df_chunk``, ``to_arrow_table``, …) hand on until the next ``execute``;
+- relations made without SQL carry their source's classification: ``from_df``/``from_arrow``
+  the object's, ``table``/``view``/``table_function``/``from_query`` the ``SELECT`` that makes
+  them; every relation method that returns a relation hands it on (:func:`derived_state`: kept,
+  classified as SQL over the relation, combined column by column, or, for a method Lacuna does
+  not know, the strictest class of its inputs' columns for every column: fail closed);
 - ``COPY … TO 'file'`` is an export of the query's classification to the file;
 - ``CREATE TABLE … AS`` / ``INSERT … SELECT`` an export to ``<database URL>#<table>`` (the URL
   of the ``ATTACH``ed file the table is in, when it is in one), and so
@@ -38,6 +45,7 @@ values: their tables are PUBLIC.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -49,7 +57,7 @@ from lacuna import _bypass
 from lacuna.classify.header import is_pseudo
 from lacuna.integrations.frames.hooks import Hook, Hooks, outer, outermost
 from lacuna.integrations.frames.io import govern_read, govern_write, read_source
-from lacuna.integrations.frames.state import STATES, effective
+from lacuna.integrations.frames.state import STATES, WeakRegistry, effective
 from lacuna.lineage.frames import attach, effective_state, with_labels
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import Action, Classification, Source, Tier
@@ -57,6 +65,36 @@ from lacuna.model import Action, Classification, Source, Tier
 Make = Callable[[Callable[..., Any]], Callable[..., Any]]
 MEMORY = "duckdb:///:memory:"
 _METADATA_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
+
+
+class _Pending:
+    """The state of each connection's pending result (what ``execute`` left to fetch): set by
+    the statement, replaced by the next ``execute``; None: a statement Lacuna did not classify.
+
+    Weakly per connection, but the default connection's (``duckdb.execute``) is held: DuckDB
+    gives it a new Python object once no one holds the last, and its pending result lives on
+    in the connection (``duckdb.execute(q)`` then ``duckdb.fetchdf()``)."""
+
+    def __init__(self) -> None:
+        self._connections: WeakRegistry[DataState | None] = WeakRegistry()
+        self._default: tuple[Any, DataState | None] | None = None
+
+    def set(self, con: Any, state: DataState | None) -> None:
+        if con is duckdb.default_connection():
+            self._default = (con, state)
+        else:
+            self._connections.set(con, state)
+
+    def get(self, con: Any) -> DataState | None:
+        if self._default is not None and self._default[0] is con:
+            return self._default[1]
+        return self._connections.get(con)
+
+
+PENDING = _Pending()
+# relations whose columns DuckDB knows only once they run (``rel.map(f)``): the states of
+# their inputs, combined into theirs when first asked (:func:`relation_state`)
+LATER: WeakRegistry[list[DataState]] = WeakRegistry()
 _FILE_FUNCTIONS = ("read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json",
                    "read_json_auto", "read_ndjson")
 
@@ -91,7 +129,13 @@ def relation_state(rel: Any) -> DataState:
         with _bypass.bypass(), outermost():
             return rel.limit(config.sample_rows).df()[list(names)]
 
-    return effective(STATES.get(rel), list(rel.columns), sample, config)
+    found = STATES.get(rel)
+    state = effective(found, list(rel.columns), sample, config)
+    later = LATER.get(rel) if found is None else None
+    if later:  # rel.map(f): what f made of its input, known once its columns are
+        state = _strictest("map", [str(c) for c in rel.columns], [*later, state])
+        STATES.set(rel, state)
+    return state
 
 
 def classification(rel: Any) -> Classification:
@@ -140,12 +184,20 @@ def _file_state(con: Any, source_sql: str, label: str) -> DataState:
     refuse_sealed_in_sql(label, "DuckDB")  # DuckDB would read ciphertext: say so, fail closed
     config = _gov().config.classification
     with _bypass.bypass(), outermost():
-        frame = con.sql(f"SELECT * FROM {source_sql} LIMIT {int(config.sample_rows)}").df()
+        sample = f"SELECT * FROM {source_sql} LIMIT {int(config.sample_rows)}"
+        # a relation's ``query`` (rel.query(name, "… read_csv(…)")) runs on its connection
+        rel: Any = con.query("lacuna_relation", sample) if isinstance(
+            con, duckdb.DuckDBPyRelation) else con.sql(sample)
+        frame = rel.df()
     return govern_read(method="duckdb.read", target=label, frame=frame, rows=-1)
 
 
-def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
-    """The classification (with lineage) of what ``sql`` produces, and its sources' states."""
+def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = None,
+                    ) -> tuple[DataState, list[DataState]]:
+    """The classification (with lineage) of what ``sql`` produces, and its sources' states.
+
+    ``known``: names the statement reads that stand for a state Lacuna already holds (the
+    relation a ``rel.query(name, sql)`` or ``rel.project(...)`` runs over), looked up first."""
     from lacuna.lineage.sql import classify_sql
     from lacuna.sql.catalog import Database
     from lacuna.sql.govern import session_held, user_defined
@@ -186,8 +238,8 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
             schema[name] = Classification(reasoning=(
                 f"PUBLIC: {table.db}.{table.name} is catalog metadata, not data",))
             continue
-        found = None
-        obj = _variable(name) if name == table.name else None  # a Python object: by bare name
+        found = (known or {}).get(name)
+        obj = _variable(name) if found is None and name == table.name else None  # by bare name
         if obj is not None:
             found = _object_state(obj)
         if found is None:
@@ -222,7 +274,8 @@ def statement_state(con: Any, sql: str) -> tuple[DataState, list[DataState]]:
 
 
 def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...],
-                   kwargs: dict[str, Any], *, many: bool = False) -> Any:
+                   kwargs: dict[str, Any], *, many: bool = False,
+                   known: dict[str, DataState] | None = None) -> Any:
     from lacuna.sql.statements import analyse
 
     sql = args[0] if args else kwargs.get("query")
@@ -234,7 +287,8 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     if params is not None and _analysed(stmt) and stmt.placeholders:
         rest = {k: v for k, v in kwargs.items() if k not in ("query", "parameters")}
         if not many:  # decided and run with the values written in
-            return _run_statement(con, original, (_bind(sql, params), *args[2:]), rest)
+            return _run_statement(con, original, (_bind(sql, params), *args[2:]), rest,
+                                  known=known)
         result = None
         for one in _parameter_sets(params):  # each set may name another file
             result = _run_statement(con, original, (_bind(sql, one), [[]], *args[2:]), rest,
@@ -256,7 +310,7 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
         return run()
     if stmt.kind in ("read", "pass") and stmt.rename is None:
         # SUMMARIZE, SET VARIABLE v = (SELECT …), DELETE … RETURNING: what their query reads
-        state, _states = statement_state(con, stmt.query or sql)
+        state, _states = statement_state(con, stmt.query or sql, known)
         # what the query's column names hold (SELECT 1 AS "an address"): its record names
         # such a name by position, as a write's does; the relation keeps its names
         recorded = with_labels(state, [c for c in state.classification.columns
@@ -266,22 +320,21 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                                     for r in state.lineage.roots()])
         gov.govern(op)
         result = run()
-        if isinstance(result, duckdb.DuckDBPyRelation):
-            STATES.set(result, state)
+        _hand_on(result, state)
         return result
     if stmt.kind == "export" and stmt.query and stmt.file:
-        state, _ = statement_state(con, stmt.query)
+        state, _ = statement_state(con, stmt.query, known)
         return govern_write(None, state, stmt.file, run, method="duckdb.copy",
                             columns=_written_columns(con, stmt.query, state), append=stmt.adds)
     if stmt.kind == "write" and stmt.target and not stmt.values \
             and stmt.verb in ("create", "insert"):
         home = _home(con, stmt.target, new=stmt.verb == "create")
         if home == MEMORY:  # … RETURNING too: a write into memory is one whatever comes back
-            state, _ = statement_state(con, sql)
+            state, _ = statement_state(con, sql, known)
             return _into_memory(con, stmt.target, state, run, method=f"duckdb.{stmt.verb}",
                                 stmt=stmt)
         if not stmt.returning:  # … RETURNING into a file: run_governed decides both
-            state, _ = statement_state(con, sql)
+            state, _ = statement_state(con, sql, known)
             return govern_write(None, state, f"{home}#{stmt.target}", run,
                                 method=f"duckdb.{stmt.verb}",
                                 columns=list(state.classification.columns))
@@ -292,10 +345,19 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
 
     result, read = run_governed(gov, Database(_catalog(con), url_of(con), "duckdb"), sql,
                                 args[1] if len(args) > 1 else None, run, many=many)
-    if read is not None and isinstance(result, duckdb.DuckDBPyRelation):  # … RETURNING
-        STATES.set(result, DataState(classification=read.classification, lineage=LineageNode(
+    if read is not None:  # … RETURNING
+        _hand_on(result, DataState(classification=read.classification, lineage=LineageNode(
             name=None, operation="duckdb.sql")))
     return result
+
+
+def _hand_on(result: Any, state: DataState) -> None:
+    """What a statement returns carries its state: a relation, or the connection whose pending
+    result it is (``execute``), which its fetchers (``.df()``, ``.fetchdf()``, …) hand on."""
+    if isinstance(result, duckdb.DuckDBPyRelation):
+        STATES.set(result, state)
+    elif isinstance(result, duckdb.DuckDBPyConnection):
+        PENDING.set(result, state)
 
 
 def _written_columns(con: Any, query: str, state: DataState) -> list[str]:
@@ -446,8 +508,8 @@ def _into_memory(con: Any, table: str, state: DataState, run: Callable[[], Any],
         gov.govern(gov.operation(Action.READ, back.classification, method=method, sources=[
             Source(name=str(s), classification=back.classification) for s in back.sources]))
     result = run()
-    if back is not None and isinstance(result, duckdb.DuckDBPyRelation):
-        STATES.set(result, DataState(classification=back.classification, lineage=LineageNode(
+    if back is not None:
+        _hand_on(result, DataState(classification=back.classification, lineage=LineageNode(
             name=None, operation=method)))
     with _bypass.bypass(), outermost():
         carried = state.classification if before is None else _appended(
@@ -563,20 +625,37 @@ def _copy_to(sql: str, file: str | None, to: str) -> str:
     return parsed.sql(dialect="duckdb")
 
 
-def _connection_method(many: bool) -> Make:
+def _connection_method(many: bool, fetches: bool) -> Make:
     """A connection's ``sql``/``query``/``execute``, or (``many``) ``executemany``: one
-    statement run once per parameter set."""
+    statement run once per parameter set; ``fetches``: its result is the connection's pending
+    result (``execute``/``executemany``)."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return _run_statement(self, original, args, kwargs, many=many)
+            if not fetches:
+                return _run_statement(self, original, args, kwargs, many=many)
+            return _replacing(self, lambda: _run_statement(self, original, args, kwargs,
+                                                           many=many))
 
         return method
 
     return make
 
 
-def _module_function(many: bool) -> Make:
+def _replacing(con: Any, statement: Callable[[], Any]) -> Any:
+    """Run ``statement`` (an ``execute``), whose result replaces ``con``'s pending result: its
+    state, or none when Lacuna did not classify it. Refused or failed, the pending result's
+    state stays what it was (the result DuckDB still holds may be the earlier one)."""
+    before = PENDING.get(con)
+    PENDING.set(con, None)
+    try:
+        return statement()
+    except BaseException:
+        PENDING.set(con, before)
+        raise
+
+
+def _module_function(many: bool, fetches: bool) -> Make:
     """``duckdb.sql``/``query``/``execute``/``executemany`` on the default connection."""
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -586,7 +665,9 @@ def _module_function(many: bool) -> Make:
             def bound(_con: Any, *a: Any, **k: Any) -> Any:
                 return original(*a, **k)
 
-            return _run_statement(con, bound, args, kwargs, many=many)
+            if not fetches:
+                return _run_statement(con, bound, args, kwargs, many=many)
+            return _replacing(con, lambda: _run_statement(con, bound, args, kwargs, many=many))
 
         return function
 
@@ -671,6 +752,9 @@ def _table_writer(name: str) -> Make:
 
 
 def _converter(to: str) -> Make:
+    """A relation's ``df``/``pl``/``to_arrow_table``/``to_arrow_reader``/…: what it returns
+    carries the relation's state (:func:`carrying`)."""
+
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def convert(self: Any, *args: Any, **kwargs: Any) -> Any:
             state = relation_state(self)
@@ -678,30 +762,375 @@ def _converter(to: str) -> Make:
                 result = original(self, *args, **kwargs)
             if to == "pandas":
                 attach(result, state.classification, state.lineage, origins=state.origins)
-            else:
-                STATES.set(result, state)
-                # an Arrow table's columns recorded as the relation's: an array taken out of
-                # it keeps its class (lacuna.integrations.pyarrow._arrays)
-                from lacuna.integrations.pyarrow import _arrays
-
-                _arrays.mark_table(result, state, how="merge")
-            return result
+                return result
+            return carrying(result, state)
 
         return convert
 
     return make
 
 
-def _inheriting(original: Callable[..., Any]) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+def carrying(result: Any, state: DataState) -> Any:
+    """``result`` (a pandas, polars or Arrow frame, or an Arrow reader) with ``state`` projected
+    to its columns; a reader is handed back as one whose batches carry it. Anything else (the
+    dict of arrays ``fetchnumpy``/``torch``/``tf`` give) is returned as it is."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from lacuna.integrations.pyarrow import _arrays
+
+    config = _gov().config.classification
+    rows = int(config.sample_rows)
+    if isinstance(result, pa.RecordBatchReader):
+        return _carrying_reader(result, state)
+    if isinstance(result, pd.DataFrame):
+        now = effective(state, [str(c) for c in result.columns],
+                        lambda names: result.head(rows)[list(names)], config)
+        return attach(result, now.classification, now.lineage, origins=now.origins)
+    if isinstance(result, (pa.Table, pa.RecordBatch)):
+        now = effective(state, list(result.schema.names),
+                        lambda names: result.slice(0, rows).to_pandas()[list(names)], config)
+        STATES.set(result, now)
+        _arrays.mark_table(result, now, how="merge")  # an array taken out keeps its class
+        return result
+    if type(result).__module__.startswith("polars"):
+        def sample(names: Any) -> Any:
+            head = result.head(rows)
+            return (head.collect() if hasattr(head, "collect") else head).to_pandas()[
+                list(names)]
+
+        STATES.set(result, effective(state, list(result.collect_schema().names()), sample,
+                                     config))
+    return result
+
+
+def _carrying_reader(reader: Any, state: DataState) -> Any:
+    """An Arrow reader over ``reader``'s batches, each carrying ``state`` (a table read from
+    it, ``read_all()`` or ``Table.from_batches``, is recognised by its columns' buffers)."""
+    import pyarrow as pa
+
+    def batches() -> Any:
+        for batch in reader:
+            yield carrying(batch, state)
+
+    out = pa.RecordBatchReader.from_batches(reader.schema, batches())
+    STATES.set(out, state)
+    return out
+
+
+def _fetcher(module: bool) -> Make:
+    """A connection's (``module``: the default connection's) ``df``/``fetchdf``/
+    ``fetch_df_chunk``/``to_arrow_table``/``to_arrow_reader``/…: what it fetches of the pending
+    result carries the state of the statement that made it (:data:`PENDING`)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def fetch(*args: Any, **kwargs: Any) -> Any:
+            obj = args[0] if args else kwargs.get("df", kwargs.get("arrow_object"))
+            if module and obj is not None:  # duckdb.df(frame), duckdb.arrow(table): creators
+                return _created(lambda: original(*args, **kwargs), obj, "duckdb.from_object")
+            con = (kwargs.get("connection") or duckdb.default_connection()) if module \
+                else args[0]
+            state = PENDING.get(con)
+            with outermost(), _bypass.bypass():
+                result = original(*args, **kwargs)
+            return result if state is None else carrying(result, state)
+
+        return fetch
+
+    return make
+
+
+def _created(make_relation: Callable[[], Any], obj: Any, method: str) -> Any:
+    """A relation made over a Python object (``from_df``, ``from_arrow``): governed as a read
+    of the object, as ``duckdb.sql("SELECT * FROM frame")`` is, and carrying its state."""
+    state = _object_state(obj)
+    if state is not None:
+        gov = _gov()
+        gov.govern(gov.operation(Action.READ, state.classification, method=method, sources=[
+            Source(name=r, classification=state.classification)
+            for r in state.lineage.roots()]))
+    with outermost():
+        rel = make_relation()
+    if state is not None and isinstance(rel, duckdb.DuckDBPyRelation):
+        STATES.set(rel, state)
+    return rel
+
+
+def _from_object(name: str) -> Make:
+    """``con.from_df(frame)``/``con.from_arrow(table)``: :func:`_created`."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+            obj = args[0] if args else next(iter(kwargs.values()), None)
+            return _created(lambda: original(self, *args, **kwargs), obj, f"duckdb.{name}")
+
+        return create
+
+    return make
+
+
+def _as_statement(name: str) -> Make:
+    """``con.table(t)``/``view(v)``/``table_function(f, [...])``/``from_query(sql)``: decided
+    and classified as the statement that makes the same relation (``SELECT * FROM t``, …), a
+    governed read whose relation carries the statement's state."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if name == "from_query":
+                def query(c: Any, sql: Any, params: Any = None, **kw: Any) -> Any:
+                    return original(c, sql, **kw) if params is None \
+                        else original(c, sql, params=params, **kw)
+
+                given = args[0] if args else kwargs.pop("query", None)
+                params = kwargs.pop("params", None)
+                return _run_statement(self, query, (given,) if params is None
+                                      else (given, params), kwargs)
+            sql = _creating_sql(name, args, kwargs)
+
+            def made(c: Any, *_a: Any, **_k: Any) -> Any:
+                return original(c, *args, **kwargs)
+
+            return _run_statement(self, made, (sql,), {})
+
+        return create
+
+    return make
+
+
+def _creating_sql(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The statement that makes what ``con.table/view/table_function(...)`` makes."""
+    first = args[0] if args else next(iter(kwargs.values()), None)
+    if not isinstance(first, str):
+        _refuse(f"duckdb {name}() takes a name; Lacuna cannot tell what {first!r} reads, so "
+                "nothing was run.")
+    if name != "table_function":
+        source: exp.Expr = exp.to_table(first, dialect="duckdb")
+    else:
+        params = args[1] if len(args) > 1 else kwargs.get("parameters")
+        values = [] if params is None else list(params) if isinstance(params, (list, tuple)) \
+            else [params]
+        source = exp.Table(this=exp.Anonymous(this=first,
+                                              expressions=[_literal(v) for v in values]))
+    return exp.select("*").from_(source).sql(dialect="duckdb")
+
+
+# relation methods whose rows come from their relation's, with some of its columns as they are
+_KEEPS = frozenset({"filter", "order", "sort", "limit", "offset", "head", "distinct",
+                    "set_alias", "materialize", "sample", "to_view", "create_view", "drop",
+                    "select_types", "select_dtypes"})
+# relation methods written as SQL over their relation: classified by the SQL column lineage
+_AS_SQL = frozenset({"project", "select", "aggregate", "unique"})
+# relation methods combining their relation with others: each column of theirs, by name or
+# (set operations) by position
+_COMBINES = frozenset({"join", "cross", "union", "union_by_name", "except_", "intersect"})
+_SET_OPERATIONS = frozenset({"union", "union_by_name", "except_", "intersect"})
+# what is not a relation method that makes a relation (or is decided by its own hook)
+_NOT_DERIVING = frozenset({
+    "close", "show", "explain", "sql_query", "fetchall", "fetchone", "fetchmany", "iter_rows",
+    "to_dicts", "preview", "fetchnumpy", "torch", "tf", "insert", "update", "execute",
+    "write_csv", "write_parquet", "to_csv", "to_parquet", "create", "to_table", "insert_into",
+    "query",
+    "df", "to_df", "fetchdf", "fetch_df", "pl", "arrow", "fetch_arrow_table", "to_arrow_table",
+    "to_arrow_reader", "fetch_arrow_reader", "fetch_record_batch"})
+_RELATION = "__lacuna_relation"
+_LAZY = frozenset({"map"})
+# what fetches a connection's pending result (module functions: the default connection's)
+_FETCHERS = ("df", "fetchdf", "fetch_df", "fetch_df_chunk", "arrow", "fetch_arrow_table",
+             "fetch_record_batch", "to_arrow_table", "to_arrow_reader", "pl", "fetchnumpy",
+             "torch", "tf")
+
+
+def _deriving(name: str) -> Make:
+    """Any relation method that returns a relation: the result carries the state of what it
+    was made from (:func:`derived_state`)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with outermost():
+                result = original(self, *args, **kwargs)
+            if name in _LAZY and isinstance(result, duckdb.DuckDBPyRelation):
+                if _tracked(self):  # its columns are asked for only when it is read
+                    LATER.set(result, [relation_state(self)])
+            elif isinstance(result, duckdb.DuckDBPyRelation):
+                state = derived_state(name, self, result, args, kwargs)
+                if state is not None:
+                    STATES.set(result, state)
+            return result
+
+        return method
+
+    return make
+
+
+def derived_state(name: str, rel: Any, result: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> DataState | None:
+    """The state of ``result``, what ``rel.<name>(*args, **kwargs)`` returned.
+
+    Rows and columns kept (``filter``, ``limit``, ``set_alias``, …): ``rel``'s state. Written
+    as SQL over ``rel`` (``project``, ``aggregate``, ``query``): the SQL column lineage, as
+    ``duckdb.sql`` classifies it. Combined with other relations (``join``, ``union``, …): each
+    column takes the classes of the columns it came from. Any other method, or a column none
+    of these can account for: the strictest class of every input column (fail closed). None
+    when no input is tracked and nothing else is read (the result is classified at the
+    boundary from its names and values, as its inputs would be)."""
+    others = [a for a in (*args, *kwargs.values()) if isinstance(a, duckdb.DuckDBPyRelation)]
+    inputs = [rel, *others]
+    tracked = any(_tracked(r) for r in inputs)
+    columns = [str(c) for c in result.columns]
+    if name in _KEEPS and set(columns) <= {str(c) for c in rel.columns}:
+        return relation_state(rel) if tracked else None
+    sql = _written_as_sql(name, args, kwargs, _alias(rel)) if name in _AS_SQL else None
+    if sql is not None:
+        reads_more = any(t.name != sql[1] for t in sqlglot.parse_one(
+            sql[0], dialect="duckdb").find_all(exp.Table))
+        if not tracked and not reads_more:
+            return None
+        state, _ = statement_state(rel, sql[0], known={sql[1]: relation_state(rel)})
+        if all(c in state.classification.columns for c in columns):
+            return state
+        return _strictest(f"duckdb.DuckDBPyRelation.{name}", columns,
+                          [relation_state(rel), state])
+    if not tracked:
+        return None
+    states = [relation_state(r) for r in inputs]
+    if name in _COMBINES:
+        return _combined(name, columns, states)
+    return _strictest(f"duckdb.DuckDBPyRelation.{name}", columns, states)
+
+
+def _relation_query(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``rel.query(name, sql)``: ``sql`` run on the relation's connection with ``name`` for the
+    relation, decided as ``duckdb.sql`` decides it (a query a read whose relation carries its
+    classification, ``COPY … TO`` an export, …), ``name`` standing for the relation's state."""
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        given = {**dict(zip(("virtual_table_name", "sql_query"), args, strict=False)),
+                 **kwargs}
+        name, sql = given.get("virtual_table_name"), given.get("sql_query")
+        if not isinstance(name, str) or not isinstance(sql, str):
+            with outermost():
+                return original(self, *args, **kwargs)
+
+        def run(rel: Any, text: str, *_a: Any, **_k: Any) -> Any:
+            return original(rel, name, text)
+
+        return _run_statement(self, run, (sql,), {}, known={name: relation_state(self)})
+
+    return query
+
+
+def _grouped(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``rel.group_by(keys).agg(...)``: derived from ``rel`` (:func:`derived_state`, fail
+    closed: each column takes the strictest class of ``rel``'s)."""
+
+    def agg(self: Any, *args: Any, **kwargs: Any) -> Any:
         with outermost():
             result = original(self, *args, **kwargs)
-        found = STATES.get(self)
-        if isinstance(result, duckdb.DuckDBPyRelation) and found is not None:
-            STATES.set(result, found)
+        rel = getattr(self, "_relation", None)
+        if isinstance(result, duckdb.DuckDBPyRelation) and isinstance(
+                rel, duckdb.DuckDBPyRelation):
+            state = derived_state("group_by.agg", rel, result, args, kwargs)
+            if state is not None:
+                STATES.set(result, state)
         return result
 
-    return method
+    return agg
+
+
+def _tracked(rel: Any) -> bool:
+    return STATES.get(rel) is not None or LATER.get(rel) is not None
+
+
+def _alias(rel: Any) -> str:
+    alias = getattr(rel, "alias", None)
+    return alias if isinstance(alias, str) and alias else _RELATION
+
+
+def _written_as_sql(name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                    alias: str = "") -> tuple[str, str] | None:
+    """``(sql, the name it reads the relation by)`` doing what ``rel.<name>(...)`` does, the
+    relation read under its ``alias`` (``rel.set_alias("z").project("z.x")``), or None when
+    Lacuna cannot write it (then the method is classified fail closed)."""
+    def text(value: Any) -> str | None:
+        if isinstance(value, (list, tuple)):
+            parts = [text(v) for v in value]
+            return None if any(p is None for p in parts) else ", ".join(
+                p for p in parts if p is not None)
+        return value if isinstance(value, str) else str(value) if isinstance(
+            value, duckdb.Expression) else None
+
+    quoted = alias.replace('"', '""')
+    source = f'{_RELATION} AS "{quoted}"' if alias and alias != _RELATION else _RELATION
+    if name in ("project", "select"):
+        if kwargs.get("groups"):
+            return None
+        exprs = text(list(args))
+        return (f"SELECT {exprs} FROM {source}", _RELATION) if exprs else None
+    if name == "aggregate":
+        given = {**dict(zip(("aggr_expr", "group_expr"), args, strict=False)), **kwargs}
+        aggr, group = text(given.get("aggr_expr")), text(given.get("group_expr", ""))
+        if not aggr or group is None:
+            return None
+        return (f"SELECT {aggr} FROM {source}" + (f" GROUP BY {group}" if group else ""),
+                _RELATION)
+    column = text(args[0] if args else kwargs.get("unique_aggr"))  # unique
+    return (f"SELECT DISTINCT {column} FROM {source}", _RELATION) if column else None
+
+
+def _combined(name: str, columns: list[str], states: list[DataState]) -> DataState:
+    """A join's or set operation's result: each column from the inputs' columns of its name
+    (a set operation's also from theirs at its position); a column found nowhere (a suffixed
+    duplicate) from every input column (fail closed)."""
+    held = [list(s.classification.columns) for s in states]
+    every = tuple((i, c) for i, cols in enumerate(held) for c in cols)
+    column_map: dict[str, tuple[tuple[int, str], ...]] = {}
+    for at, out in enumerate(columns):
+        found = [(i, out) for i, cols in enumerate(held) if out in cols]
+        if name in _SET_OPERATIONS:
+            found += [(i, cols[at]) for i, cols in enumerate(held) if at < len(cols)]
+        column_map[out] = tuple(dict.fromkeys(found)) or every
+    return _stepped(name, columns, states, column_map)
+
+
+def _strictest(operation: str, columns: list[str], states: list[DataState]) -> DataState:
+    """Each column of a result taken to hold any column of ``states`` (fail closed)."""
+    every = tuple((i, c) for i, s in enumerate(states) for c in s.classification.columns)
+    return _stepped(operation.rsplit(".", 1)[-1], columns, states,
+                    dict.fromkeys(columns, every))
+
+
+def _stepped(name: str, columns: list[str], states: list[DataState],
+             column_map: dict[str, tuple[tuple[int, str], ...]]) -> DataState:
+    from lacuna.lineage.step import Step, StepInput, StepKind
+
+    step = Step(kind=StepKind.COMBINE, operation=f"duckdb.DuckDBPyRelation.{name}",
+                inputs=tuple(StepInput.of(s) for s in states), outputs=tuple(columns),
+                column_map=column_map)
+    state: DataState = _gov().inherit(step).state()
+    return state
+
+
+def _module_delegate(name: str, then: str | None = None) -> Make:
+    """``duckdb.<name>(...)`` as the (hooked) method of its connection, or (``then``)
+    ``duckdb.<name>(frame, ...)`` as ``connection.from_df(frame).<then>(...)``: DuckDB's module
+    functions call its internals, not the methods Lacuna governs."""
+
+    def make(_original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, connection: Any = None, **kwargs: Any) -> Any:
+            con = connection or duckdb.default_connection()
+            if then is None:
+                return getattr(con, name)(*args, **kwargs)
+            frame = args[0] if args else kwargs.pop("df")
+            return getattr(con.from_df(frame), then)(*args[1:], **kwargs)
+
+        return call
+
+    return make
+
+
+_MODULE_ON_FRAMES = {"filter": "filter", "project": "project", "aggregate": "aggregate",
+                     "distinct": "distinct", "limit": "limit", "order": "order",
+                     "query_df": "query", "alias": "set_alias", "write_csv": "write_csv"}
 
 
 def _from_user_scope(raw: Callable[..., Any]) -> Callable[..., Any]:
@@ -745,8 +1174,9 @@ def _hooks() -> list[Hook]:
     specs: list[tuple[Any, str, Make, Action]] = []
     for name in ("sql", "query", "execute", "executemany"):
         many = name == "executemany"
-        specs.append((con, name, _connection_method(many), Action.READ))
-        specs.append((duckdb, name, _module_function(many), Action.READ))
+        fetches = name in ("execute", "executemany")
+        specs.append((con, name, _connection_method(many, fetches), Action.READ))
+        specs.append((duckdb, name, _module_function(many, fetches), Action.READ))
     for name in ("read_csv", "read_parquet", "read_json"):
         specs.append((con, name, _reader(f"duckdb.{name}", True), Action.READ))
         specs.append((duckdb, name, _reader(f"duckdb.{name}", False), Action.READ))
@@ -754,13 +1184,33 @@ def _hooks() -> list[Hook]:
         specs.append((rel, name, _relation_writer(name), Action.EXPORT))
     for name in ("create", "to_table", "insert_into"):
         specs.append((rel, name, _table_writer(name), Action.EXPORT))
-    for name in ("df", "to_df", "fetchdf"):
+    for name in ("df", "to_df", "fetchdf", "fetch_df"):
         specs.append((rel, name, _converter("pandas"), Action.TRANSFORM))
-    for name in ("pl", "arrow", "fetch_arrow_table", "to_arrow_table"):
+    for name in ("pl", "arrow", "fetch_arrow_table", "to_arrow_table", "to_arrow_reader",
+                 "fetch_arrow_reader", "fetch_record_batch"):
         specs.append((rel, name, _converter("other"), Action.TRANSFORM))
-    for name in ("filter", "order", "limit", "project", "select", "distinct"):
-        specs.append((rel, name, _inheriting, Action.TRANSFORM))
-    scoped = {"sql", "query", "execute", "executemany"}
+    for name in sorted(n for n in vars(rel) if not n.startswith("_")
+                       and n not in _NOT_DERIVING and callable(vars(rel)[n])):
+        specs.append((rel, name, _deriving(name), Action.TRANSFORM))
+    specs.append((rel, "query", _relation_query, Action.READ))
+    for name in _FETCHERS:
+        specs.append((con, name, _fetcher(False), Action.TRANSFORM))
+        specs.append((duckdb, name, _fetcher(True), Action.TRANSFORM))
+    for name in ("from_df", "from_arrow"):
+        specs.append((con, name, _from_object(name), Action.READ))
+    for name in ("table", "view", "table_function", "from_query"):
+        specs.append((con, name, _as_statement(name), Action.READ))
+    for name in ("from_csv_auto", "from_parquet"):
+        specs.append((con, name, _reader(f"duckdb.{name}", True), Action.READ))
+    for name in ("from_df", "from_arrow", "table", "view", "table_function", "from_query",
+                 "from_csv_auto", "from_parquet"):
+        specs.append((duckdb, name, _module_delegate(name), Action.READ))
+    grouped = getattr(sys.modules.get("duckdb._relation"), "GroupedRelation", None)
+    if grouped is not None:  # rel.group_by(...) returns one
+        specs.append((grouped, "agg", _grouped, Action.TRANSFORM))
+    for name, then in _MODULE_ON_FRAMES.items():
+        specs.append((duckdb, name, _module_delegate(name, then), Action.TRANSFORM))
+    scoped = {"sql", "query", "execute", "executemany", "from_query"}
     return [Hook(owner, name, outer(make),
                  action, f"duckdb.{getattr(owner, '__name__', 'duckdb')}.{name}",
                  via=_from_user_scope if name in scoped else None)
