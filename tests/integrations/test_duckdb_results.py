@@ -287,3 +287,27 @@ def test_a_refused_statement_does_not_unclassify_the_pending_result(
     assert not (downloads / "c.csv").exists()
     frame = con.df()
     assert frame is None or frame.lacuna_classification.tier > Tier.PUBLIC
+
+
+def test_a_table_macro_is_fail_closed_as_a_scalar_one_is(downloads: Path, kids: pd.DataFrame
+                                                        ) -> None:
+    """``FROM m()`` of a table macro runs a body Lacuna does not read: the statement is
+    PROPRIETARY (fail closed), as ``SELECT m()`` of a scalar macro is (docs/sql.md); a query
+    of the same table without the macro is classified column by column as before."""
+    con, src = duckdb.connect(), kids  # noqa: F841 - DuckDB scans ``src`` by name
+    con.execute("CREATE TABLE t AS SELECT * FROM src")
+    con.execute("CREATE MACRO m() AS TABLE SELECT date_of_birth AS x FROM t")
+    con.execute("CREATE MACRO regions() AS TABLE SELECT region FROM t")
+    for made in (lambda: con.sql("SELECT * FROM m()").df(),
+                 lambda: con.sql("SELECT * FROM regions()").df()):
+        frame = made()
+        assert frame.lacuna_classification.tier is Tier.PROPRIETARY
+        assert "defined in the database" in " ".join(frame.lacuna_classification.reasoning)
+        with pytest.raises(GovernanceViolation):
+            frame.to_csv(downloads / "m.csv")
+    with pytest.raises(GovernanceViolation):
+        con.execute(f"COPY (SELECT * FROM m()) TO '{downloads / 'c.csv'}'")
+    assert not (downloads / "m.csv").exists()
+    assert not (downloads / "c.csv").exists()
+    con.sql("SELECT region FROM t").df().to_csv(downloads / "r.csv", index=False)
+    assert sorted(pd.read_csv(downloads / "r.csv")["region"]) == sorted(kids["region"])

@@ -206,6 +206,8 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
 
     gov = _gov()
     parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    # before a table function is replaced below: ``FROM m()`` of a table macro calls it too
+    called = called_functions(parsed)
     schema: dict[str, Classification] = {}
     files: dict[str, str] = {}
     states: list[DataState] = []
@@ -265,7 +267,7 @@ def statement_state(con: Any, sql: str, known: dict[str, DataState] | None = Non
     if reads_session(parsed):  # getvariable(): what SET VARIABLE put there is not tracked
         result = session_held(result)
     with _bypass.bypass(), outermost():
-        defined = sorted(db.user_functions(called_functions(parsed)))
+        defined = sorted(db.user_functions(called))
     if defined:  # CREATE MACRO m() AS (SELECT … FROM customers): its body is not read
         result = user_defined(result, defined)
     node = LineageNode(name=None, operation="duckdb.sql",
