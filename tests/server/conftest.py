@@ -155,3 +155,68 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
         os.environ.pop("LACUNA_HOME", None)
     else:
         os.environ["LACUNA_HOME"] = old
+
+
+@dataclass
+class WithIdp(InProcess):
+    """:class:`InProcess` with an OIDC issuer (:meth:`jwt` mints its tokens) and a wider
+    steward list: ``jane``, ``joe``, ``carla`` (a compliance officer), ``dan`` (an analyst)
+    and ``kim`` (no local user: a steward who signs in through the issuer)."""
+
+    key: Any
+    root: Path
+
+    def jwt(self, name: str, *roles: str) -> dict[str, str]:
+        """The headers of a bearer JWT from the issuer naming ``name`` with ``roles``."""
+        import time
+
+        import jwt
+
+        now = int(time.time())
+        token = jwt.encode({"iss": "https://idp.example.com/", "aud": "lacuna", "iat": now,
+                            "exp": now + 300, "preferred_username": name,
+                            "roles": list(roles)}, self.key, algorithm="RS256",
+                           headers={"kid": "k1"})
+        return {"Authorization": f"Bearer {token}"}
+
+
+IDP_STEWARDS = ["jane", "joe", "carla", "dan", "kim"]
+
+
+@pytest.fixture(scope="module")
+def idp_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WithIdp]:
+    """The app in this process as :func:`app_client` builds it, with an OIDC issuer (a JWKS
+    file of a key made here) and :data:`IDP_STEWARDS` as the default stewards; the local
+    users of :data:`USERS` and ``dan`` (analyst)."""
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from fastapi.testclient import TestClient
+
+    from lacuna.server.outer import serving
+
+    root = tmp_path_factory.mktemp("idp")
+    db, config, _ = server_files(root)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["stewards"] = {"default": IDP_STEWARDS}
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="k1", use="sig", alg="RS256")
+    (root / "jwks.json").write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    old = os.environ.get("LACUNA_HOME")
+    os.environ["LACUNA_HOME"] = str(root / "home")
+    app = in_process_app(db, config, log_json=True, audit_refusals_burst=1_000_000,
+                         oidc={"issuer": "https://idp.example.com/", "audience": "lacuna",
+                               "jwks_file": str(root / "jwks.json"),
+                               "name_claim": "preferred_username"})
+    state = app.state.lacuna
+    tokens = {name: state.users.add(name, roles=roles)
+              for name, roles in {**USERS, "dan": ("analyst",)}.items()}
+    with TestClient(serving(app)) as client:
+        yield WithIdp(app=app, client=client, state=state, tokens=tokens, key=key, root=root)
+    if old is None:
+        os.environ.pop("LACUNA_HOME", None)
+    else:
+        os.environ["LACUNA_HOME"] = old

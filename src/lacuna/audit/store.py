@@ -46,6 +46,7 @@ from lacuna.audit.checkpoint import (
 from lacuna.audit.record import (
     GENESIS_HASH,
     OPERATION_ID_INDEXED,
+    OUTCOME,
     AuditRecord,
     VerifyReport,
     build_body,
@@ -609,6 +610,31 @@ class AuditStore:
                                   config_revision=self.config_revision)
         return self._append(body)
 
+    def record_outcome_once(
+        self,
+        decision: Decision,
+        operation: Operation,
+        *,
+        session: str,
+        of: str,
+        error: BaseException | None = None,
+    ) -> AuditRecord | None:
+        """:meth:`record_outcome`, unless the trail already holds an outcome of record ``of``
+        (an operation runs once: one outcome, as :meth:`Governor.execute
+        <lacuna.governor.Governor.execute>` appends it). Asked in the append's own write
+        transaction (:meth:`record_event_once`), so two callers at once append one. Returns
+        the record, or None when ``of`` already had an outcome (nothing appended).
+
+        Raises:
+            AuditError: the database could not be written (or read).
+        """
+        self._first()
+        body = build_outcome_body(decision, operation, session=session,
+                                  record_id=ordered_id(), of=of, error=error,
+                                  finished_at=utcnow(), config_revision=self.config_revision)
+        done = self._append_all([body], unless=lambda conn: _has_outcome(conn, of))
+        return done[0] if done else None
+
     def record_event(self, body: dict[str, Any]) -> AuditRecord:
         """Append an event that is not a policy decision (an exception requested, decided or
         expired, a file deleted by the sweep, a decryption), hash-chained like a decision.
@@ -924,3 +950,17 @@ def _to_record(row: Any) -> AuditRecord:
                        user_id=row.user_id, action=row.action, allowed=bool(row.allowed),
                        policy_id=row.policy_id, body=row.body, prev_hash=row.prev_hash,
                        hash=row.hash)
+
+
+def _has_outcome(conn: Connection, of: str) -> bool:
+    """Whether the trail holds an outcome record of the decision record ``of``: among the
+    records after it (an outcome follows its decision), those whose stored body names it
+    (canonical JSON: ``"of":"<id>"``), each checked on its parsed body."""
+    found = conn.execute(select(records.c.seq).where(records.c.id == of)).first()
+    if found is None:
+        return False
+    needle = '"of":' + json.dumps(of, ensure_ascii=False)
+    stmt = select(*READ_COLUMNS).where(records.c.seq > found.seq,
+                                       records.c.body.contains(needle, autoescape=True))
+    return any(r.kind == OUTCOME and r.outcome_of == of
+               for r in (_to_record(row) for row in conn.execute(stmt)))

@@ -33,6 +33,7 @@ from lacuna.datasets.registry import (
     remember_callable,
 )
 from lacuna.datasets.store import DatasetStore, DatasetTampered, open_store
+from lacuna.identity.names import canonical_name
 from lacuna.model import utcnow
 
 if TYPE_CHECKING:
@@ -359,18 +360,18 @@ def approval(approved_by: str, registered_by: str, config: Config) -> Literal["s
     if not who:
         msg = "a registered dataset needs approved_by: the data steward who approved it."
         raise DatasetNotApproved(msg)
-    if who.casefold() == registered_by.strip().casefold():
+    if canonical_name(who) == canonical_name(registered_by):
         msg = (f"{who} cannot approve a dataset they register themselves: ask a data steward "
                "and pass approved_by=<their id>.")
         raise DatasetNotApproved(msg)
     stewards = getattr(config, "stewards", None)
     if stewards is None:  # this configuration has no steward list: the approver is recorded
         return "recorded"
-    entitled = {s.casefold() for s in getattr(stewards, "default", ())}
+    entitled = {canonical_name(s) for s in getattr(stewards, "default", ())}
     for group in ("policies", "domains"):
         for names in (getattr(stewards, group, None) or {}).values():
-            entitled |= {s.casefold() for s in names}
-    if who.casefold() not in entitled:
+            entitled |= {canonical_name(s) for s in names}
+    if canonical_name(who) not in entitled:
         listed = ", ".join(sorted(entitled)) or "none configured"
         msg = (f"{who} is not an entitled steward (stewards in lacuna.yaml: {listed}); a "
                "registered dataset must be approved by one. List the steward under "

@@ -30,6 +30,7 @@ from lacuna.exceptions.authority import (
     check_duration,
     check_purpose,
     check_text,
+    same_identity,
 )
 from lacuna.exceptions.context import current_host, dry_run
 from lacuna.exceptions.files import DecryptionRefused
@@ -42,7 +43,7 @@ from lacuna.exceptions.store import (
     grant_for,
 )
 from lacuna.exceptions.sweep import SweepReport, sweep
-from lacuna.model import Decision, utcnow
+from lacuna.model import Decision, Operation, utcnow
 
 log = logging.getLogger("lacuna.exceptions")
 
@@ -58,6 +59,8 @@ def request_exception(
     duration_hours: float = 24,
     conditions: Sequence[str] = (),
     action: str = "export",
+    known: Operation | None = None,
+    read_source: bool = True,
 ) -> ExceptionRequest:
     """File a request for an exception; a steward approves or denies it later.
 
@@ -73,6 +76,14 @@ def request_exception(
         duration_hours: how long an approval lasts, from its start.
         conditions: conditions the requester commits to.
         action: the action to cover, ``export`` by default.
+        known: what the caller knows of the data, instead of reading it (the server: its
+            lineage store's classification of the sources, else what the client declared):
+            the policy to ask is found by deciding this operation, and its sources and
+            classification are recorded.
+        read_source: ``False`` (the server): a source named in ``operation`` is recorded but
+            never opened, and without ``known`` no policy is looked up (the default stewards
+            decide). A client's path names a file on the server's disk, which is not theirs
+            to have read or classified.
 
     Returns:
         The pending request; ``str()`` explains what happens next.
@@ -102,11 +113,16 @@ def request_exception(
         if state is not None:
             sources = state.lineage.roots()
             tier, tags = state.classification.tier.value, state.classification.tags
+    elif known is not None:
+        sources = tuple(dict.fromkeys(s.name for s in known.sources))
+        tier, tags = known.classification.tier.value, known.classification.tags
     elif op.get("source"):
         sources = (str(op["source"]),)
     user = gov.config.user
     verb = str(op.get("action") or action)
-    subject = data if data is not None else (sources[0] if sources else None)
+    subject: Any = data if data is not None else known
+    if subject is None and sources and read_source:
+        subject = sources[0]
     deciding = _dry_run(subject, os.fspath(target), verb)
     request = ExceptionRequest(
         id="",
@@ -377,7 +393,7 @@ def _identity(by: str | None) -> str:
     """The deciding identity: the configured user; ``by`` must name the same one."""
 
     me = current_host().config.user.id
-    if by is not None and by.strip().casefold() != me.strip().casefold():
+    if by is not None and not same_identity(by, me):
         msg = (
             f"decisions are made as the configured user ({me}), not as {by!r}: run as the "
             "steward (user.id in lacuna.yaml, or $LACUNA_USER) instead of naming someone else."

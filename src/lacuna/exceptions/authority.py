@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.exceptions.model import ExceptionRequest
 from lacuna.exceptions.shown import HIDDEN
+from lacuna.identity.names import same_name
 
 if TYPE_CHECKING:
     from lacuna.config import StewardsConfig
@@ -152,7 +153,10 @@ def check_conditions(conditions: Sequence[str] | str | None) -> tuple[str, ...]:
 
 
 def same_identity(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and str(a).strip().casefold() == str(b).strip().casefold()
+    """Whether ``a`` and ``b`` name one person: equal canonical names
+    (:func:`lacuna.identity.names.canonical_name`: case, spacing and Unicode compatibility
+    forms aside), the one rule every identity comparison uses."""
+    return same_name(a, b)
 
 
 def approvers(request: ExceptionRequest, stewards: StewardsConfig) -> tuple[str, ...]:

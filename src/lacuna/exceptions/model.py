@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lacuna.identity.names import same_name
 from lacuna.model import Operation
 
 
@@ -116,7 +117,7 @@ class ExceptionRequest:
             )
         if self.valid_until and now >= self.valid_until:
             return False, f"exception {self.id} expired at {self.valid_until:%Y-%m-%d %H:%M} UTC"
-        if operation.user.id != self.requested_by:
+        if not same_name(operation.user.id, self.requested_by):  # one rule for who is who
             return (
                 False,
                 f"exception {self.id} was granted to {self.requested_by}, not {operation.user.id}",

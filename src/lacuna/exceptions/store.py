@@ -240,13 +240,13 @@ class ExceptionStore(Keyed):
         read newest first: pass the oldest id shown)."""
         # EXC-<year>-<n>: by year, then number (EXC-2026-1000 after EXC-2026-999)
         filed = (table.c.year, func.length(table.c.id), table.c.id)
-        query = select(table.c.id, table.c.body)
+        # ``user``: one person whatever the spelling (authority.same_identity), so the names
+        # are compared here and only the matching requests' bodies are read
+        query = select(table.c.id, table.c.requested_by if user is not None else table.c.body)
         if isinstance(status, Status):
             query = query.where(table.c.status == status.value)
         elif status is not None:
             query = query.where(table.c.status.in_([s.value for s in status]))
-        if user is not None:
-            query = query.where(table.c.requested_by == user)
         if before is not None:
             year, length = before.removeprefix("EXC-")[:4], len(before)
             query = query.where(or_(
@@ -257,9 +257,11 @@ class ExceptionStore(Keyed):
         if limit is None:
             query = query.order_by(*filed)
         else:
-            query = query.order_by(*(c.desc() for c in filed)).limit(limit)
+            query = query.order_by(*(c.desc() for c in filed))
+            query = query if user is not None else query.limit(limit)
         with self._engine.connect() as conn:
-            rows = builtins.list(conn.execute(query))
+            rows = builtins.list(conn.execute(query) if user is None
+                                 else _of_user(conn, conn.execute(query).all(), user, limit))
         if limit is not None:
             rows.reverse()
         return [_from_body(row.body, row.id) for row in rows]
@@ -756,6 +758,24 @@ def _end_payload(exception_id: str, event: str | None, seen_at: str | None,
 def _number(exception_id: str) -> int:
     tail = exception_id.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+def _of_user(conn: Any, found: Iterable[Any], user: str, limit: int | None) -> list[Any]:
+    """The ``(id, body)`` rows of the requests among ``found`` (``(id, requested_by)`` rows,
+    in order) filed by ``user`` (:func:`authority.same_identity`), at most ``limit``, in the
+    same order."""
+    ids: list[str] = []
+    for row in found:
+        if authority.same_identity(row.requested_by, user):
+            ids.append(row.id)
+            if limit is not None and len(ids) >= limit:
+                break
+    bodies: dict[str, Any] = {}
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        chunk = ids[start:start + 500]
+        bodies.update((r.id, r) for r in conn.execute(
+            select(table.c.id, table.c.body).where(table.c.id.in_(chunk))))
+    return [bodies[i] for i in ids if i in bodies]
 
 
 def grant_for(

@@ -44,6 +44,7 @@ reports), ``admin`` (everything, users and policies).
 
 The package, one concept per module (every public name is re-exported here):
 :mod:`~lacuna.identity.principal` (roles, :class:`Principal`, the errors),
+:mod:`~lacuna.identity.names` (:func:`canonical_name`: when two names are one person),
 :mod:`~lacuna.identity.tokens` (API tokens), :mod:`~lacuna.identity.users` (:class:`UserStore`,
 which owns the collaborators below rather than inheriting them),
 :mod:`~lacuna.identity.trail` (user changes on the audit trail: ``UserTrail``),
@@ -79,6 +80,7 @@ from lacuna.identity._rows import (
 )
 from lacuna.identity.authenticator import Authenticator, authenticate_token, set_authenticator
 from lacuna.identity.check import IdentityReport
+from lacuna.identity.names import canonical_name, same_name
 from lacuna.identity.oidc import OidcSettings, OidcVerifier
 from lacuna.identity.principal import (
     ADMIN,
@@ -143,12 +145,14 @@ __all__ = [
     "UserRecord",
     "UserStore",
     "authenticate_token",
+    "canonical_name",
     "check_roles",
     "metadata",
     "new_token",
     "not_grandfathered_message",
     "off_trail_message",
     "redact",
+    "same_name",
     "session_payload",
     "sessions_table",
     "set_authenticator",

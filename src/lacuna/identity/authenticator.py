@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from lacuna.identity.names import same_name
 from lacuna.identity.principal import AuthenticationError, Principal
 from lacuna.identity.tokens import TOKEN_PREFIX
 
@@ -18,11 +20,18 @@ log = logging.getLogger("lacuna.identity")
 
 
 class Authenticator:
-    """API tokens first, then OIDC/JWT when configured. One per server."""
+    """API tokens first, then OIDC/JWT when configured. One per server.
 
-    def __init__(self, users: UserStore, oidc: OidcVerifier | None = None) -> None:
+    ``stewards`` gives the steward names the server's configuration and policies list: a
+    bearer token whose name is canonically one of them but spelt otherwise (``JOE`` for the
+    steward ``joe``) is refused, as is one whose name is canonically a local user's
+    (:func:`~lacuna.identity.names.canonical_name`)."""
+
+    def __init__(self, users: UserStore, oidc: OidcVerifier | None = None, *,
+                 stewards: Callable[[], Iterable[str]] | None = None) -> None:
         self.users = users
         self.oidc = oidc
+        self.stewards = stewards
 
     def cached(self, token: str) -> Principal | None:
         """A recently accepted API token's principal, without I/O (``None``: authenticate)."""
@@ -36,16 +45,39 @@ class Authenticator:
         if token.startswith(TOKEN_PREFIX) or self.oidc is None:
             return self.users.authenticate(token)
         principal = self.oidc.authenticate(token)
-        if self.users.has_user(principal.name):
-            claim = self.oidc.settings.name_claim
+        claim = self.oidc.settings.name_claim
+        local = self.users.namesakes(principal.name)
+        if local:
+            same = ("" if local == [principal.name] else
+                    f" (as {local[0]!r}: names are compared without case, spacing or Unicode "
+                    "compatibility forms)")
             msg = (f"bearer token refused: its {claim!r} claim names {principal.name!r}, which "
-                   "is also a local Lacuna user (lacuna users list), so two people would be "
-                   "one identity on the audit trail and in exception approvals. Rename or "
-                   "disable the local user, or set oidc.name_claim to a claim no local user "
-                   "name can equal")
+                   f"is also a local Lacuna user{same} (lacuna users list), so two people "
+                   "would be one identity on the audit trail and in exception approvals. "
+                   "Rename or disable the local user, or set oidc.name_claim to a claim no "
+                   "local user name can equal")
+            log.error("%s", msg)
+            raise AuthenticationError(msg)
+        steward = self._steward_spelt_otherwise(principal.name)
+        if steward is not None:
+            msg = (f"bearer token refused: its {claim!r} claim names {principal.name!r}, which "
+                   f"is the configured steward {steward!r} spelt otherwise (names are compared "
+                   "without case, spacing or Unicode compatibility forms), so it would decide "
+                   "exceptions as that steward. The steward signs in with the name exactly as "
+                   "lacuna.yaml's stewards: (or the policy's metadata) spells it; fix the "
+                   "spelling there or at the identity provider")
             log.error("%s", msg)
             raise AuthenticationError(msg)
         return principal
+
+    def _steward_spelt_otherwise(self, name: str) -> str | None:
+        """A configured steward's name canonically equal to ``name`` but not ``name``."""
+        if self.stewards is None:
+            return None
+        names = list(self.stewards())
+        if name in names:  # that steward, as configured
+            return None
+        return next((steward for steward in names if same_name(steward, name)), None)
 
 
 _default: Authenticator | None = None

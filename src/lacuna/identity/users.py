@@ -28,6 +28,7 @@ from lacuna.identity._rows import (
     users_table,
 )
 from lacuna.identity.check import IdentityReport, check_rows
+from lacuna.identity.names import canonical_name
 from lacuna.identity.principal import AuthenticationError, Principal, check_roles
 from lacuna.identity.sessions import SessionStore
 from lacuna.identity.tokens import new_token, token_digest
@@ -57,6 +58,7 @@ class UserRecord:
 
 
 _Records = list[UserRecord]  # (``UserStore.list`` hides the builtin in its class body)
+_Names = list[str]
 
 
 class UserStore(Keyed):
@@ -169,7 +171,9 @@ class UserStore(Keyed):
         does it, with ``id`` and ``role``) is the trail's actor (default: the OS user).
 
         Raises:
-            ConfigError: a bad name or role, or the user exists and ``replace`` is false.
+            ConfigError: a bad name or role, the user exists and ``replace`` is false, or
+                another user's name differs from ``name`` only by case (canonically equal:
+                :func:`~lacuna.identity.names.canonical_name`).
         """
         if not _NAME.match(name):
             msg = (f"user name {name!r} is not valid: letters, digits and . _ @ + -, "
@@ -184,6 +188,14 @@ class UserStore(Keyed):
                   "created_at": made.created_at, "disabled": False,
                   "signature": self._signed(made)}
         with self._engine.begin() as conn:
+            others = [n for n in _namesakes(conn, name) if n != name]
+            if others:
+                msg = (f"user name {name!r} is the same person as the existing user "
+                       f"{others[0]!r}: Lacuna compares names without case, spacing or Unicode "
+                       "compatibility forms (docs/server.md, \"One name, one person\"), so two "
+                       f"accounts would be one identity in exception approvals. Use {others[0]!r} "
+                       "(with --replace for new roles or a new token) or choose another name")
+                raise ConfigError(msg)
             exists = conn.execute(select(users_table.c.name).where(
                 users_table.c.name == name)).first()
             if exists and not replace:
@@ -375,12 +387,16 @@ class UserStore(Keyed):
         return principal
 
     def has_user(self, name: str) -> bool:
-        """Whether the users table holds a row named ``name`` (enabled or not, verified or
-        not): the name is taken by a local user."""
+        """Whether the users table holds a row whose name is ``name`` or canonically equal to
+        it (:func:`~lacuna.identity.names.canonical_name`: ``JANE`` and ``jane`` are one
+        person), enabled or not, verified or not: the name is taken by a local user."""
+        return bool(self.namesakes(name))
+
+    def namesakes(self, name: str) -> _Names:
+        """The local users' names canonically equal to ``name`` (``name`` itself included
+        when it is one), by name."""
         with self._engine.connect() as conn:
-            found = conn.execute(select(users_table.c.name).where(
-                users_table.c.name == name)).first()
-        return found is not None
+            return _namesakes(conn, name)
 
     def principal_of(self, name: str) -> Principal | None:
         """The enabled user ``name`` with today's roles, from a row whose signature holds;
@@ -420,6 +436,18 @@ def verify_identities(audit: Any) -> IdentityReport:
         return store.verify()
     finally:
         store.close()
+
+
+def _namesakes(conn: Any, name: str) -> list[str]:
+    """The names in the users table canonically equal to ``name``. Names made by
+    :meth:`UserStore.add` are ASCII, whose canonical form is their lower case: the database
+    finds the candidates by ``lower(name)``, each then checked with :func:`canonical_name`."""
+    wanted = canonical_name(name)
+    if not wanted:
+        return []
+    rows = conn.execute(select(users_table.c.name).where(
+        func.lower(users_table.c.name) == wanted).order_by(users_table.c.name)).all()
+    return [str(r.name) for r in rows if canonical_name(str(r.name)) == wanted]
 
 
 def _roles_of(text: str) -> list[str] | None:

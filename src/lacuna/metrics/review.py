@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.audit.record import event_body
 from lacuna.errors import ConfigError, LacunaError
+from lacuna.identity.names import canonical_name
 from lacuna.metrics.facts import FEEDBACK
 
 if TYPE_CHECKING:
@@ -298,7 +299,7 @@ def review_report(
             kind, user=reviewer, session=gov.session, what={"action": kind}, allowed=allowed,
             policy_id=record.policy_id, reasoning=reasoning, detail=section))
 
-    if user.strip().casefold() == record.user_id.strip().casefold():
+    if canonical_name(user) == canonical_name(record.user_id):
         msg = (f"{user} filed report {feedback_id} and cannot review it: another steward "
                "decides whether the policy or classification needs a change.")
         # refused, and on the record (not a review: the queue skips it)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from lacuna.errors import AuditError, ConfigError, LacunaError, LineageError
 from lacuna.http import CircuitBreaker, HttpClient, HttpFailure, HttpSettings, message
+from lacuna.identity.names import same_name
 from lacuna.model import Decision, utcnow
 from lacuna.redact import redact_text, redact_url
 from lacuna.remote.wire import decision_from_wire, operation_to_wire
@@ -202,7 +203,11 @@ class ServerAudit:
 
     def record_outcome(self, decision: Decision, operation: Operation, *, session: str, of: str,  # noqa: ARG002
                        error: BaseException | None = None) -> None:
-        """Send the operation's outcome (succeeded, or failed with the error) to the server."""
+        """Send the operation's outcome (succeeded, or failed with the error) to the server.
+        Not for a denial (an operation that ran in ``warn`` or ``observe`` mode): the server
+        takes outcomes of allowed decisions only (409), and its trail holds the denial."""
+        if not decision.allowed:
+            return
         self.engine.client.call("POST", "/api/v1/audit/outcomes", {
             "of": of, "error": None if error is None else f"{type(error).__name__}: {error}"})
 
@@ -270,7 +275,7 @@ class ServerExceptions:
         query = f"?status={status.value}" if status is not None else ""
         answer = self._call("GET", f"/api/v1/exceptions{query}")
         items = [_exception(e) for e in answer.get("exceptions", [])]
-        return [e for e in items if user is None or e.requested_by == user]
+        return [e for e in items if user is None or same_name(e.requested_by, user)]
 
     def decide(self, exception_id: str, *, approve: bool, by: str, stewards: Any,  # noqa: ARG002
                comment: str | None = None, start: datetime | None = None) -> ExceptionRequest:  # noqa: ARG002

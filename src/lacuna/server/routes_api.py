@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request, UploadFile
 
 from lacuna.dbt.reads import is_model_uri
 from lacuna.errors import ClassificationError
-from lacuna.identity import Principal
+from lacuna.identity import Principal, same_name
 from lacuna.model import Action, Classification, Decision, Operation, User
 from lacuna.remote.wire import WireOperation, decision_to_wire, parse_operation
 from lacuna.server.schemas import ClassifyRequest, DecideRequest, OperationBody, OutcomeBody
@@ -186,17 +186,28 @@ def decide(body: DecideRequest, request: Request, principal: AnyUser) -> dict[st
 def outcome(body: OutcomeBody, request: Request, principal: AnyUser) -> dict[str, Any]:
     """For the caller's own decision record ``of`` (from ``POST /api/v1/decide``): the
     operation ran and succeeded, or failed with ``error``. Works with any worker: the
-    operation is read back from the trail."""
+    operation is read back from the trail.
+
+    As in-process (:meth:`~lacuna.governor.Governor.execute`), an operation that runs has one
+    outcome and a denied one none: an outcome of a denial, or a second outcome of one
+    decision, is refused (409) and nothing is appended."""
     state = state_of(request)
     record = state.governor.audit.get(body.of)
-    if record is None or record.user_id != principal.name or record.kind != "decision":
+    if (record is None or not same_name(record.user_id, principal.name)
+            or record.kind != "decision"):
         raise HTTPException(404, f"no decision record {body.of!r} of yours to append to")
     decision, operation = _from_record(state, record.data)
+    if not decision.allowed:
+        raise HTTPException(409, f"decision record {body.of!r} denied the operation: it did "
+                                 "not run, so it has no outcome to record")
     error = RuntimeError(body.error) if body.error else None
-    stored = state.governor.audit.record_outcome(
+    stored = state.governor.audit.record_outcome_once(
         decision, operation, session=body.session or record.data["who"].get("session") or "",
         of=body.of, error=error)
     state.metrics.audit_write(True)
+    if stored is None:
+        raise HTTPException(409, f"decision record {body.of!r} already has its outcome: an "
+                                 "operation runs once (decide again for another run)")
     return {"id": stored.id, "seq": stored.seq, "hash": stored.hash}
 
 

@@ -20,8 +20,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from lacuna.errors import RunDismissedError, RunOwnedError
-from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal
-from lacuna.model import Classification
+from lacuna.identity import ADMIN, COMPLIANCE_OFFICER, DATA_STEWARD, Principal, same_name
+from lacuna.model import Classification, Operation
 from lacuna.server import paging
 from lacuna.server.schemas import (
     DismissBody,
@@ -136,12 +136,54 @@ def exception_request(body: ExceptionRequestBody, request: Request,
                           "destination": target}
     if body.source:
         op["source"] = body.source
+    known = _known_data(state, body, principal, target) if target else None
     with acting_as(state, principal):
         created = request_exception(
             operation=op, purpose=body.purpose, approver=body.approver or "",
             business_justification=body.business_justification or "",
-            duration_hours=body.duration_hours, conditions=tuple(body.conditions))
+            duration_hours=body.duration_hours, conditions=tuple(body.conditions),
+            known=known, read_source=False)
     return created.to_dict()
+
+
+def _known_data(state: ServerState, body: ExceptionRequestBody, principal: Principal,
+                target: str) -> Operation | None:
+    """What the server knows of a requested exception's data, to find the policy to ask: the
+    client's declared operation (``operation``: classification and sources) and the named
+    ``source``, each source held to what the server's lineage store knows of it (a claim may
+    only raise: :func:`~lacuna.server.routes_api.held_sources`). Never a file read: a
+    client's path names a file on the server's disk, which the client may not have read or
+    classified for them (nor learn whether it exists). None when nothing is declared and the
+    store knows nothing of the source: no policy is looked up (the default stewards decide),
+    whatever is or is not at that path."""
+    from lacuna.lineage.records import DatasetRef
+    from lacuna.remote.wire import parse_operation
+    from lacuna.server.routes_api import bound, held_sources
+
+    if body.operation is None and not body.source:
+        return None
+    wire: dict[str, Any] = (body.operation.model_dump(exclude={"user"}) if body.operation
+                            else {"action": body.action})
+    wire["destination"] = target
+    named = [dict(s) for s in wire.get("sources") or ()]
+    if body.source and body.source not in {str(s.get("name")) for s in named}:
+        named.append({"name": body.source})
+    wire["sources"] = named
+    try:
+        parsed = parse_operation(wire)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HTTPException(422, f"invalid operation: {exc}") from None
+    operation = bound(state, parsed, principal)
+    if body.operation is None:
+        try:
+            if state.governor.lineage_store.latest(DatasetRef.of(str(body.source))) is None:
+                return None
+        except Exception as exc:  # unknown then: the default stewards decide
+            log.warning("could not look source %r up in the lineage store (%s); only the "
+                        "default stewards may approve this request", body.source, exc)
+            return None
+    held, denial = held_sources(state, operation)
+    return held if denial is None else None
 
 
 @router.get("/exceptions", tags=["exceptions"], summary="List exceptions",
@@ -210,6 +252,7 @@ def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Requ
     from lacuna.exceptions.authority import ExceptionNotAuthorized
 
     state = state_of(request)
+    _deny_needs_steward_role(request, state, principal, exception_id)
     try:
         with acting_as(state, principal):
             decided = deny_exception(exception_id, comment=_comment(body))
@@ -220,6 +263,40 @@ def exception_deny(exception_id: str, body: ExceptionDecisionBody, request: Requ
             raise
         raise HTTPException(403, str(exc)) from None
     return decided.to_dict()
+
+
+def _deny_needs_steward_role(request: Request, state: ServerState, principal: Principal,
+                             exception_id: str) -> None:
+    """A deny or revoke in a steward's capacity needs the ``data_steward`` role, as approving
+    does (and the console asks for every verdict): a name on a ``stewards:`` list is not
+    enough. Withdrawing one's own request needs no role. The refusal is audited: 403, or the
+    same 404 as for an id nobody filed to a caller who sees only their own requests. A
+    request that cannot be read or decided at all is left to the verb (it refuses and audits
+    that itself)."""
+    from lacuna.errors import LacunaError
+    from lacuna.exceptions.authority import STEWARD_ROLE, authorize
+
+    if principal.has(DATA_STEWARD):
+        return
+    try:
+        item = state.governor.exceptions.get(exception_id)
+        capacity = authorize(item, principal.name, state.governor.config.stewards,
+                             approve=False)
+    except LacunaError:
+        return
+    if capacity != STEWARD_ROLE:
+        return
+    detail = (f"{principal.name} is not a data_steward; only stewards deny or revoke "
+              f"exception {exception_id} (being named under stewards: in lacuna.yaml is not "
+              "enough; a requester withdraws their own request without the role)")
+    if _not_yours(state, principal, exception_id):
+        from lacuna.server.security import audit_refusal
+
+        audit_refusal(state, request, 404, detail, principal)
+        raise HTTPException(404, f"no exception {exception_id!r} of yours")
+    from lacuna.server.security import refuse
+
+    refuse(request, state, 403, detail, principal)
 
 
 def _not_yours(state: ServerState, principal: Principal, exception_id: str) -> bool:
@@ -241,7 +318,7 @@ def _visible(state: ServerState, principal: Principal, exception_id: str
         if _sees_all(principal):
             raise
         return None
-    if not _sees_all(principal) and item.requested_by != principal.name:
+    if not _sees_all(principal) and not same_name(item.requested_by, principal.name):
         return None
     return item
 

@@ -20,6 +20,18 @@ MAX_SAMPLES = 1000
 RESERVED_SESSION_PREFIX = "lacuna-"
 
 
+def client_session(value: str | None) -> str | None:
+    """A client's session id, checked: the sessions Lacuna files its own records under
+    (``lacuna-server``'s refusals, ``lacuna-users``, ``lacuna-console``, ...) cannot be claimed
+    by a client (a decision or an outcome filed there would read as the server's)."""
+    if value is not None and value.lower().startswith(RESERVED_SESSION_PREFIX):
+        msg = (f"session {value!r} is reserved: names starting {RESERVED_SESSION_PREFIX!r} "
+               "are the sessions Lacuna files its own records under; send your client's "
+               "own session id (or none)")
+        raise ValueError(msg)
+    return value
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,15 +78,7 @@ class DecideRequest(_Body):
     @field_validator("session")
     @classmethod
     def _not_lacunas(cls, value: str | None) -> str | None:
-        """The sessions Lacuna files its own records under (``lacuna-server``'s refusals,
-        ``lacuna-users``, ``lacuna-console``, ...) cannot be claimed by a client: a record
-        filed there would read as the server's."""
-        if value is not None and value.lower().startswith(RESERVED_SESSION_PREFIX):
-            msg = (f"session {value!r} is reserved: names starting {RESERVED_SESSION_PREFIX!r} "
-                   "are the sessions Lacuna files its own records under; send your client's "
-                   "own session id (or none)")
-            raise ValueError(msg)
-        return value
+        return client_session(value)
 
 
 class ExceptionRequestBody(_Body):
@@ -111,4 +115,11 @@ class OutcomeBody(_Body):
     of: str = Field(max_length=64, description="The decision's audit record id.")
     error: str | None = Field(default=None, max_length=4000,
                               description="Failed: the error's type and message.")
-    session: str | None = Field(default=None, max_length=64)
+    session: str | None = Field(default=None, max_length=64,
+                                description="The client's session id (names starting "
+                                "`lacuna-` are the server's own); default: the decision's.")
+
+    @field_validator("session")
+    @classmethod
+    def _not_lacunas(cls, value: str | None) -> str | None:
+        return client_session(value)

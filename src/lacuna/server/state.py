@@ -169,10 +169,25 @@ def build_state(settings: ServerSettings, config: Any | None = None) -> ServerSt
                                          jwks_file=o.jwks_file, roles_claim=o.roles_claim,
                                          name_claim=o.name_claim))
     return ServerState(settings=settings, governor=governor, users=users,
-                       authenticator=Authenticator(users, oidc), opa=OpaData(engine),
+                       authenticator=Authenticator(
+                           users, oidc, stewards=lambda: steward_names(governor)),
+                       opa=OpaData(engine),
                        audit_writer=audit_writer,
                        refusals=RefusalBudget(settings.audit_refusals_burst,
                                               settings.audit_refusals_per_minute))
+
+
+def steward_names(governor: Any) -> list[str]:
+    """Every steward name the server's configuration (``stewards:``: default, per policy, per
+    domain) and its policies' metadata (``steward``, ``owner``) name: the names an OIDC token
+    may use only as they are spelt there (:class:`~lacuna.identity.Authenticator`)."""
+    stewards = governor.config.stewards
+    names = [*stewards.default, *(n for group in (stewards.policies, stewards.domains)
+                                  for listed in group.values() for n in listed)]
+    for package in governor.engine.packages:
+        meta = package.metadata
+        names += [str(meta[k]) for k in ("steward", "owner") if meta.get(k)]
+    return names
 
 
 def grandfather_users(users: UserStore) -> None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from lacuna.errors import LacunaError
+from lacuna.identity import same_name
 from lacuna.server.app import status_of
 from lacuna.server.console.session import Session
 from lacuna.server.console.web import (
@@ -49,7 +50,7 @@ def feedback_page(request: Request, decision_id: str, session: AnyRole,
         record = find_decision(decision_id, gov)
     except DecisionNotFound:
         return not_found(request, session, "No such decision", NO_DECISION)
-    if record.user_id != session.name and not session.has(STEWARD, COMPLIANCE):
+    if not same_name(record.user_id, session.name) and not session.has(STEWARD, COMPLIANCE):
         refuse(request, session, 403, f"{session.name} may give feedback only on their own "
                "decisions")
     fact = decision(record, record.data)
@@ -72,7 +73,7 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
     gov = server_state(request).governor
     try:
         record = find_decision(decision_id, gov)
-        if record.user_id != session.name and not session.has(STEWARD, COMPLIANCE):
+        if not same_name(record.user_id, session.name) and not session.has(STEWARD, COMPLIANCE):
             refuse(request, session, 403, f"{session.name} may give feedback only on their "
                    "own decisions")
         report_feedback(record.id, false_positive=verdict == "false_positive",

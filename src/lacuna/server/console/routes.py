@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from lacuna.errors import ConfigError, LacunaError
+from lacuna.identity import same_name
 from lacuna.server.console import charts
 from lacuna.server.console.session import COOKIE, LIFETIME_S, Session, login_csrf, same
 from lacuna.server.console.web import (
@@ -221,7 +222,7 @@ def exception_detail(request: Request, exception_id: str, session: AnyRole) -> R
             return not_found(request, session, *nothing)
         return render(request, "error.html", session, status=404, title="Not found",
                       heading="No such exception", message=str(exc))
-    if not sees_all and request_.requested_by != session.name:
+    if not sees_all and not same_name(request_.requested_by, session.name):
         # Ids are sequential: another's request answers as no request does (the API's GET
         # does the same), so the page does not say which ids exist. The attempt is audited.
         from lacuna.identity import Principal
@@ -233,7 +234,7 @@ def exception_detail(request: Request, exception_id: str, session: AnyRole) -> R
         return not_found(request, session, *nothing)
     uses, _ = search(gov.audit, AuditFilters(dataset="", limit=200, exception=exception_id))
     if not sees_all:  # anyone may cite an id: not others' records
-        uses = [u for u in uses if u.user == session.name]
+        uses = [u for u in uses if same_name(u.user, session.name)]
     moment = now()
     return render(request, "exception.html", session, active="/console/exceptions",
                   title=exception_id, r=request_, state=state_of(request_, moment),
