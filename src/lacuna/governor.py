@@ -916,7 +916,8 @@ class Governor:
             return  # the decision itself was not recorded (already warned)
         try:
             self.audit.record_outcome(
-                decision, decision.operation, session=self.session, of=stored.id, error=error
+                decision, decision.operation, session=self.session, of=stored.id, error=error,
+                mode=None if decision.allowed else self.config.mode,  # a denial that ran
             )
         except Exception as exc:
             status = "succeeded" if error is None else "failed"

@@ -68,8 +68,9 @@ class MemoryAudit:
         return rec
 
     def record_outcome(self, decision: Decision, operation: Operation, *, session: str, of: str,
-                       error: BaseException | None = None) -> MemoryRecord:
-        del session
+                       error: BaseException | None = None, mode: str | None = None
+                       ) -> MemoryRecord:
+        del session, mode
         rec = MemoryRecord(allowed=decision.allowed, action=operation.action.value,
                            destination=operation.destination.uri if operation.destination else None,
                            tier=operation.classification.tier.value, decision=decision,

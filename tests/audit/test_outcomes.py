@@ -120,6 +120,8 @@ def test_denied_in_observe_runs_and_records_its_outcome(sandbox, sandbox_config)
     assert target.exists()
     assert outcome.status == "succeeded"
     assert not outcome.allowed
+    assert outcome.data["outcome"]["mode"] == "observe"  # why a denied operation ran
+    assert gov.audit.verify().ok
 
 
 def test_enforced_denial_runs_nothing_and_has_no_outcome(sandbox, sandbox_config):

@@ -203,9 +203,10 @@ def _outcomes_of(c: Any, of: str) -> list[Any]:
             if r.kind == "outcome" and r.outcome_of == of]
 
 
-def test_an_outcome_is_taken_once_and_only_for_an_allowed_decision(app_client: Any) -> None:
-    """As in-process, an operation that ran has one outcome and a denied one none: an outcome
-    of a denial, or a second one, is refused (409) and nothing is appended."""
+def test_an_outcome_is_taken_once_and_only_for_an_operation_that_ran(app_client: Any) -> None:
+    """As in-process, an operation that ran has one outcome and a denied one none unless it
+    ran anyway in warn or observe mode, which the outcome says: an outcome of a denial without
+    that, or a second one, is refused (409) and nothing is appended."""
     c = app_client
     denied = _decide(c, c.state.governor.config.destinations.unmanaged[0] + "/o.csv")
     assert denied["decision"]["allowed"] is False
@@ -213,8 +214,19 @@ def test_an_outcome_is_taken_once_and_only_for_an_allowed_decision(app_client: A
     for body in ({"of": of}, {"of": of, "error": "OSError: disk full"}):
         r = c.client.post("/api/v1/audit/outcomes", json=body, headers=c.headers("ana"))
         assert r.status_code == 409, r.text
-        assert "denied the operation: it did not run" in r.json()["detail"]
+        assert "denied the operation: in enforce mode it did not run" in r.json()["detail"]
     assert _outcomes_of(c, of) == []
+    r = c.client.post("/api/v1/audit/outcomes", json={"of": of, "mode": "enforce"},
+                      headers=c.headers("ana"))
+    assert r.status_code == 422, r.text  # only a mode that runs a denied operation
+    r = c.client.post("/api/v1/audit/outcomes", json={"of": of, "mode": "warn"},
+                      headers=c.headers("ana"))
+    assert r.status_code == 201, r.text  # ran anyway, and the trail says so
+    again = c.client.post("/api/v1/audit/outcomes", json={"of": of, "mode": "observe"},
+                          headers=c.headers("ana"))
+    assert again.status_code == 409, again.text
+    [ran] = _outcomes_of(c, of)
+    assert (ran.status, ran.allowed, ran.data["outcome"]["mode"]) == ("succeeded", False, "warn")
     allowed = _decide(c, c.state.governor.config.destinations.governed[0] + "o.csv")
     assert allowed["decision"]["allowed"] is True
     of = allowed["audit"]["id"]
@@ -260,9 +272,10 @@ print(json.dumps([f"{w.category.__name__}: {w.message}" for w in seen]), flush=T
 """
 
 
-def test_a_warn_mode_client_sends_no_outcome_for_a_denial(live: Any) -> None:
+def test_a_warn_mode_client_records_that_a_denied_export_ran(live: Any) -> None:
     """A client in ``warn`` mode runs a denied export: the server's trail holds the denial and
-    no outcome of it, and the client does not warn that an outcome went unrecorded."""
+    its outcome, which says it ran in warn mode (as in-process), and nothing warns that an
+    outcome went unrecorded."""
     work = live.root / "warn-client"
     work.mkdir()
     target = live.root / "Downloads" / "warned.csv"  # unmanaged, as the server classifies it
@@ -285,4 +298,6 @@ def test_a_warn_mode_client_sends_no_outcome_for_a_denial(live: Any) -> None:
     mine = [r for r in records if "warned.csv" in str(r["what"].get("destination"))]
     denials = [r for r in mine if r.get("kind") is None and not r["decision"]["allowed"]]
     assert denials, mine
-    assert not [r for r in mine if r.get("kind") == "outcome"], mine
+    [ran] = [r for r in mine if r.get("kind") == "outcome"]
+    assert ran["outcome"]["of"] == denials[0]["id"]
+    assert (ran["outcome"]["status"], ran["outcome"]["mode"]) == ("succeeded", "warn")

@@ -243,10 +243,13 @@ def build_outcome_body(
     error: BaseException | None,
     finished_at: datetime,
     config_revision: str | None = None,
+    mode: str | None = None,
 ) -> dict[str, Any]:
-    """The body of the record that says how the operation decided in record ``of`` ended."""
+    """The body of the record that says how the operation decided in record ``of`` ended.
+    ``mode``: for a denied operation that ran, the mode it ran in (``warn``, ``observe``),
+    kept as ``outcome.mode`` (absent otherwise)."""
     p = Provenance.of(operation, session=session)
-    return {
+    body: dict[str, Any] = {
         "schema_version": RECORD_SCHEMA_VERSION,
         "kind": OUTCOME,
         "id": record_id,
@@ -266,6 +269,9 @@ def build_outcome_body(
             "error": None if error is None else _error_text(error),
         },
     }
+    if mode is not None:
+        body["outcome"]["mode"] = mode
+    return body
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

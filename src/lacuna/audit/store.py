@@ -589,6 +589,7 @@ class AuditStore:
         session: str,
         of: str,
         error: BaseException | None = None,
+        mode: str | None = None,
     ) -> AuditRecord:
         """Append the outcome of an operation whose decision is record ``of``, hash-chained.
 
@@ -599,6 +600,7 @@ class AuditStore:
             of: the id of the decision's record.
             error: what the operation raised; ``None`` when it succeeded. Only its type and
                 message are stored (see :func:`lacuna.audit.record.build_outcome_body`).
+            mode: a denied operation that ran: the mode it ran in (``warn``, ``observe``).
 
         Raises:
             AuditError: the database could not be written.
@@ -607,7 +609,7 @@ class AuditStore:
         record_id = ordered_id()
         body = build_outcome_body(decision, operation, session=session, record_id=record_id,
                                   of=of, error=error, finished_at=utcnow(),
-                                  config_revision=self.config_revision)
+                                  config_revision=self.config_revision, mode=mode)
         return self._append(body)
 
     def record_outcome_once(
@@ -618,6 +620,7 @@ class AuditStore:
         session: str,
         of: str,
         error: BaseException | None = None,
+        mode: str | None = None,
     ) -> AuditRecord | None:
         """:meth:`record_outcome`, unless the trail already holds an outcome of record ``of``
         (an operation runs once: one outcome, as :meth:`Governor.execute
@@ -631,7 +634,8 @@ class AuditStore:
         self._first()
         body = build_outcome_body(decision, operation, session=session,
                                   record_id=ordered_id(), of=of, error=error,
-                                  finished_at=utcnow(), config_revision=self.config_revision)
+                                  finished_at=utcnow(), config_revision=self.config_revision,
+                                  mode=mode)
         done = self._append_all([body], unless=lambda conn: _has_outcome(conn, of))
         return done[0] if done else None
 

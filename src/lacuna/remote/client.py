@@ -202,14 +202,16 @@ class ServerAudit:
                            prev_hash="", hash=str(stored.get("hash") or ""))
 
     def record_outcome(self, decision: Decision, operation: Operation, *, session: str, of: str,  # noqa: ARG002
-                       error: BaseException | None = None) -> None:
-        """Send the operation's outcome (succeeded, or failed with the error) to the server.
-        Not for a denial (an operation that ran in ``warn`` or ``observe`` mode): the server
-        takes outcomes of allowed decisions only (409), and its trail holds the denial."""
+                       error: BaseException | None = None, mode: str | None = None) -> None:
+        """Send the operation's outcome (succeeded, or failed with the error) to the server;
+        for a denial that ran (``warn`` or ``observe`` mode), with that ``mode``: the server
+        takes an outcome of a denial only so, and its trail shows that the denied operation
+        ran, and under which mode."""
+        body: dict[str, Any] = {
+            "of": of, "error": None if error is None else f"{type(error).__name__}: {error}"}
         if not decision.allowed:
-            return
-        self.engine.client.call("POST", "/api/v1/audit/outcomes", {
-            "of": of, "error": None if error is None else f"{type(error).__name__}: {error}"})
+            body["mode"] = mode or "warn"
+        self.engine.client.call("POST", "/api/v1/audit/outcomes", body)
 
     def close(self) -> None:
         """Nothing to close (the engine owns the connection)."""

@@ -189,21 +189,24 @@ def outcome(body: OutcomeBody, request: Request, principal: AnyUser) -> dict[str
     operation is read back from the trail.
 
     As in-process (:meth:`~lacuna.governor.Governor.execute`), an operation that runs has one
-    outcome and a denied one none: an outcome of a denial, or a second outcome of one
-    decision, is refused (409) and nothing is appended."""
+    outcome, and a denied one none unless the client ran it anyway in ``warn`` or ``observe``
+    mode and says so (``mode``: kept on the outcome, the trail shows the denied operation ran):
+    an outcome of a denial without it, or a second outcome of one decision, is refused (409)
+    and nothing is appended."""
     state = state_of(request)
     record = state.governor.audit.get(body.of)
     if (record is None or not same_name(record.user_id, principal.name)
             or record.kind != "decision"):
         raise HTTPException(404, f"no decision record {body.of!r} of yours to append to")
     decision, operation = _from_record(state, record.data)
-    if not decision.allowed:
-        raise HTTPException(409, f"decision record {body.of!r} denied the operation: it did "
-                                 "not run, so it has no outcome to record")
+    if not decision.allowed and body.mode is None:
+        raise HTTPException(409, f"decision record {body.of!r} denied the operation: in "
+                                 "enforce mode it did not run, so it has no outcome to record "
+                                 "(one that ran anyway in warn or observe mode says so: mode)")
     error = RuntimeError(body.error) if body.error else None
     stored = state.governor.audit.record_outcome_once(
         decision, operation, session=body.session or record.data["who"].get("session") or "",
-        of=body.of, error=error)
+        of=body.of, error=error, mode=None if decision.allowed else body.mode)
     state.metrics.audit_write(True)
     if stored is None:
         raise HTTPException(409, f"decision record {body.of!r} already has its outcome: an "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -118,6 +118,10 @@ class OutcomeBody(_Body):
     session: str | None = Field(default=None, max_length=64,
                                 description="The client's session id (names starting "
                                 "`lacuna-` are the server's own); default: the decision's.")
+    mode: Literal["warn", "observe"] | None = Field(
+        default=None, description="The decision denied the operation and the client ran it "
+        "anyway, in this mode (its own `lacuna.yaml`): the trail shows the denied operation "
+        "ran. Without it, an outcome of a denial is refused (409).")
 
     @field_validator("session")
     @classmethod
