@@ -391,13 +391,18 @@ def wrap_eval(original: Callable[..., Any]) -> Callable[..., Any]:
         target = bound.arguments.get("target") if result is None else result  # inplace=True
         if not _governed_here() or not isinstance(target, (pd.Series, pd.DataFrame)):
             return result
-        expr = bound.arguments.get("expr")
-        scopes: list[Any] = [bound.arguments.get("local_dict"), bound.arguments.get("global_dict"),
-                             *(bound.arguments.get("resolvers") or ())]
-        if bound.arguments.get("local_dict") is None or bound.arguments.get("global_dict") is None:
-            caller = sys._getframe(1 + level)
-            scopes += [caller.f_locals, caller.f_globals]
-        _evaluated(target, _named(expr, scopes), "eval")
+        given = bound.arguments
+        caller = sys._getframe(1)  # the frame pandas looked ``level`` frames up from
+
+        def objects() -> list[Any]:
+            scopes: list[Any] = [given.get("local_dict"), given.get("global_dict"),
+                                 *(given.get("resolvers") or ())]
+            if given.get("local_dict") is None or given.get("global_dict") is None:
+                named = _up(caller, level)
+                scopes += [named.f_locals, named.f_globals]
+            return _named(given.get("expr"), scopes)
+
+        _evaluated(target, objects, "eval")
         return result
 
     return eval_
@@ -415,13 +420,16 @@ def wrap_frame_eval(original: Callable[..., Any]) -> Callable[..., Any]:
         target = self if result is None else result  # inplace=True: the frame assigned to
         if not _governed_here() or not isinstance(target, (pd.Series, pd.DataFrame)):
             return result
-        caller = sys._getframe(1 + level)
-        objects = _named(expr, [kwargs.get("local_dict"), kwargs.get("global_dict"),
-                                caller.f_locals, caller.f_globals])
-        names = set(_NAME.findall(expr)) if isinstance(expr, str) else set()
-        with _bypass.bypass():
+        caller = sys._getframe(1)
+
+        def objects() -> list[Any]:
+            named = _up(caller, level)
+            found = _named(expr, [kwargs.get("local_dict"), kwargs.get("global_dict"),
+                                  named.f_locals, named.f_globals])
+            names = set(_NAME.findall(expr)) if isinstance(expr, str) else set()
             picked = [c for c in self.columns if str(c) in names]
-            objects.append(self[picked] if picked else self)
+            return [*found, self[picked] if picked else self]
+
         _evaluated(target, objects, "DataFrame.eval")
         return result
 
@@ -453,13 +461,20 @@ def _named(expr: Any, scopes: Iterable[Any]) -> list[Any]:
     return list(found.values())
 
 
-def _evaluated(result: Any, objects: list[Any], operation: str) -> None:
-    """``result`` takes the strictest state of the tracked ``objects`` it was computed from,
+def _up(frame: Any, level: int) -> Any:
+    """The frame ``level`` frames above ``frame`` (pandas' ``level``)."""
+    for _ in range(level):
+        frame = frame.f_back
+    return frame
+
+
+def _evaluated(result: Any, objects: Callable[[], list[Any]], operation: str) -> None:
+    """``result`` takes the strictest state of the tracked ``objects()`` it was computed from,
     kept with any it carries already; an internal error is handled as the guard does."""
     try:
         with _bypass.bypass():
             states = [effective_state(o, settings(), recheck=False)
-                      for o in objects if get_state(o) is not None]
+                      for o in objects() if get_state(o) is not None]
             own = get_state(result)
             if states and own is not None and all(own is not s for s in states):
                 states.append(effective_state(result, settings(), recheck=False))
