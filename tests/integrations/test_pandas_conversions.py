@@ -55,6 +55,11 @@ def _ymd(df: pd.DataFrame, c: str) -> pd.DataFrame:
     return pd.DataFrame({"year": dates.dt.year, "month": dates.dt.month, "day": dates.dt.day})
 
 
+def _updated(target: pd.Series, other: pd.Series) -> pd.Series:
+    target.update(other)  # in place
+    return target
+
+
 def _eval_callers(df: pd.DataFrame, c: str) -> pd.Series:
     values = df[c]  # noqa: F841 - named in the expression, found in this frame by pandas
     return pd.eval("values * 1")
@@ -72,6 +77,13 @@ ROUTES: dict[str, tuple[str, Route]] = {
     "combine_first-same-frame": ("date", lambda df, c: df["region"].where(
         _mask()).combine_first(df[c])),
     "fillna-same-frame": ("date", lambda df, c: df["region"].where(_mask()).fillna(df[c])),
+    "mask-same-frame": ("date", lambda df, c: df["region"].mask(_mask(), df[c])),
+    "case_when-same-frame": ("date", lambda df, c: df["region"].case_when([(_mask(), df[c])])),
+    "str.cat-same-frame": ("date", lambda df, c: df["region"].str.cat(df[c], sep=" ")),
+    "plus-same-frame": ("date", lambda df, c: df["region"] + " " + df[c]),
+    "update-same-frame": ("date", lambda df, c: _updated(df["region"].copy(), df[c])),
+    "map-a-tracked-series": ("date", lambda df, c: df["region"].map(
+        df.set_index("region")[c].groupby(level=0).first())),
     "agg-dict-list": ("date", lambda df, c: df.agg({c: list})),
     "series-agg-list": ("date", lambda df, c: df[c].agg([list])),
     "series-apply-to-frame": ("date", lambda df, c: df[c].apply(lambda v: pd.Series([v]))),
@@ -139,7 +151,7 @@ def test_it_is_written_to_governed_storage_and_reads_back_equal(kids, sandbox, r
 @pytest.mark.parametrize("route", ROUTES, ids=list(ROUTES))
 def test_a_public_column_through_the_same_route_goes_to_downloads(kids, sandbox, route):
     kind, build = ROUTES[route]
-    if "same-frame" in route or route.startswith("combine-take"):
+    if "same-frame" in route or route.startswith(("combine-take", "map-")):
         kids = kids.assign(region=kids[PUBLIC[kind]].astype(str))  # both operands public
     out = _frame(build(kids[["person_id", "region", "opened", "beds"]], PUBLIC[kind]))
     assert out.reset_index(drop=True).lacuna.classification.tier is Tier.PUBLIC, \

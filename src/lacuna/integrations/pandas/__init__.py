@@ -5,7 +5,9 @@
 per-row group-by methods (transform, ffill, cumsum, ...), and the operations that move columns
 between labels (rename, ``columns =``, ``__setitem__``, ``insert``, ``to_frame``,
 ``Series.name``) or mix one object's values into another (Series and DataFrame operators,
-``combine_first``, ``where``, ``fillna``, ``update``, ``loc``/``iloc`` writes), and adds
+``combine_first``, ``where``, ``fillna``, ``update``, ``loc``/``iloc`` writes), the results
+pandas builds without the input's ``attrs`` (``to_datetime``/``to_numeric``/``to_timedelta``,
+``pd.Series(s)``, ``eval``, whole-table ``agg``, an Index made of a column), and adds
 ``.lacuna`` (plus the seed's ``lacuna_classification``, ``lacuna_tags`` and
 ``lacuna_lineage``) to DataFrame and Series;
 ``uninstall()`` restores every attribute exactly.

@@ -13,7 +13,9 @@ Series arithmetic, comparisons and the methods that mix another Series' values i
 of every tracked operand. Frames computed column by column from another frame or Series (``a +
 b``, ``combine_first``, ``where``, ``fillna``, ``update``) and cells written in place (``loc``,
 ``iloc``, ``df[mask] = b``, ``+=``) get, column by column, the strictest class of the operand
-columns that fed each (:func:`lacuna.lineage.frames.mixed`). What these hooks miss (scalars and
+columns that fed each (:func:`lacuna.lineage.frames.mixed`). A named index taken from a tracked
+object carries its level's class, which ``pd.Series(index)``, ``Index.to_series``/``to_frame``
+and the constructor give back to the content put under a label. What these hooks miss (scalars and
 arrays written in place) is caught at the boundary by the content check of
 :func:`lacuna.lineage.frames.effective_state`.
 """
@@ -89,7 +91,7 @@ def _mark(index: pd.Index, state: Any) -> None:
     the index by ``set_index``), so the Index put back under a label (``pd.DataFrame({"born":
     df.set_index("date_of_birth").index})``, ``pd.Series(index)``, ``pd.to_datetime(index)``)
     keeps it (:func:`lacuna.lineage.frames.index_content`)."""
-    if frames.index_seen(index, state):  # marked from this state already
+    if frames.index_seen(index, state) or not governing():  # marked from this state already
         return
     known = frames.index_content(index)
     label = str(index.name)
