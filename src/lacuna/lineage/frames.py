@@ -436,8 +436,39 @@ class Content:
     origins: tuple[Origin, ...] = ()
 
 
+_INDEX_KEY = "lacuna_content"  # where an Index keeps the content it carries (in its _cache)
+_SEEN_KEY = "lacuna_seen"  # and the state of the object it was last marked from
+
+
+def index_content(index: Any) -> Content | None:
+    """The tracked content an Index carries: a column made the index (``set_index``) or
+    converted from one. pandas gives an Index no ``attrs``; the content is kept in the Index'
+    own cache, which pandas shares with the views it makes of it (``rename``, ``set_names``)."""
+    cache = getattr(index, "_cache", None)
+    found = cache.get(_INDEX_KEY) if isinstance(cache, dict) else None
+    return found if isinstance(found, Content) else None
+
+
+def mark_index(index: Any, content: Content, *, seen: DataState | None = None) -> None:
+    """``index`` holds ``content`` (see :func:`index_content`), taken from the object whose
+    state is ``seen`` (:func:`index_seen`)."""
+    cache = getattr(index, "_cache", None)
+    if isinstance(cache, dict):
+        cache[_INDEX_KEY] = content
+        cache[_SEEN_KEY] = seen
+
+
+def index_seen(index: Any, state: DataState) -> bool:
+    """Whether ``index`` was last marked from an object with ``state`` (nothing to redo)."""
+    cache = getattr(index, "_cache", None)
+    return isinstance(cache, dict) and cache.get(_SEEN_KEY) is state
+
+
 def content_of(value: Any) -> Content | None:
-    """The tracked content of a Series (or one-column frame) about to be put under a label."""
+    """The tracked content of a Series (or one-column frame, or an Index that carries a
+    column's) about to be put under a label."""
+    if isinstance(value, pd.Index):
+        return index_content(value)
     if isinstance(value, pd.DataFrame) and value.shape[1] == 1:
         state = get_state(value)
         label = str(value.columns[0])
@@ -471,8 +502,22 @@ def computed(result: Any, operands: Sequence[Any], config: ClassificationConfig)
     strictest of every tracked operand's content, with their floors, table tags, lineage and
     column origins; no fingerprint, so the next boundary re-checks its values (never lower)."""
     contents = [c for c in (content_of(o) for o in operands) if c is not None]
-    if not contents or not isinstance(result, pd.Series):
-        return
+    if contents and isinstance(result, pd.Series):
+        _computed_from(result, contents, config)
+
+
+def carry(result: Any, content: Content, config: ClassificationConfig) -> None:
+    """``result`` (a Series or an Index) holds ``content`` converted (``pd.to_datetime``, an
+    Index made a Series): a Series takes its class as :func:`computed` gives it, an Index
+    carries it (:func:`mark_index`)."""
+    if isinstance(result, pd.Index):
+        mark_index(result, content)
+    elif isinstance(result, pd.Series):
+        _computed_from(result, [content], config)
+
+
+def _computed_from(result: pd.Series, contents: Sequence[Content],
+                   config: ClassificationConfig) -> None:
     best = strictest(contents, config)
     states = list({id(c.state): c.state for c in contents}.values())
     lineage = states[0].lineage if len(states) == 1 else LineageNode(

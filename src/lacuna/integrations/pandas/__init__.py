@@ -5,7 +5,9 @@
 per-row group-by methods (transform, ffill, cumsum, ...), and the operations that move columns
 between labels (rename, ``columns =``, ``__setitem__``, ``insert``, ``to_frame``,
 ``Series.name``) or mix one object's values into another (Series and DataFrame operators,
-``combine_first``, ``where``, ``fillna``, ``update``, ``loc``/``iloc`` writes), and adds
+``combine_first``, ``where``, ``fillna``, ``update``, ``loc``/``iloc`` writes), the results
+pandas builds without the input's ``attrs`` (``to_datetime``/``to_numeric``/``to_timedelta``,
+``pd.Series(s)``, ``eval``, whole-table ``agg``, an Index made of a column), and adds
 ``.lacuna`` (plus the seed's ``lacuna_classification``, ``lacuna_tags`` and
 ``lacuna_lineage``) to DataFrame and Series;
 ``uninstall()`` restores every attribute exactly.
@@ -37,11 +39,14 @@ from lacuna.integrations.pandas._columns import (
     series_name,
     wrap_frame_mixing,
     wrap_from_records,
+    wrap_index_new,
+    wrap_index_to,
     wrap_init,
     wrap_insert,
     wrap_location_setitem,
     wrap_mixing,
     wrap_relabelling,
+    wrap_series_init,
     wrap_set_index,
     wrap_setitem,
     wrap_to_frame,
@@ -63,7 +68,11 @@ from lacuna.integrations.pandas._reshape import (
     STRING_RESHAPES,
     UTIL_RESHAPES,
     WINDOW_METHODS,
+    wrap_aggregation,
     wrap_concat,
+    wrap_conversion,
+    wrap_eval,
+    wrap_frame_eval,
     wrap_groupby_method,
     wrap_groupby_rows,
     wrap_join,
@@ -109,6 +118,10 @@ def _per_row(method: str) -> Wrap:
 
 def _windowed(method: str) -> Wrap:
     return lambda original: wrap_window(method, original)
+
+
+def _inheriting(method: str) -> Wrap:
+    return lambda original: wrap_aggregation(method, original)
 
 
 def _frame_mixing(method: str) -> Wrap:
@@ -164,6 +177,18 @@ def _patches() -> list[Replacement]:
         Replacement(pd.DataFrame, "from_records", wrap_from_records),
         *(Patch(owner, "index", index_axis) for owner in (pd.DataFrame, pd.Series)),
         Patch(pd.DataFrame, "set_index", wrap_set_index),
+        # an Index carrying a column's class (``IndexAxis``) put back under a label
+        Replacement(pd.Series, "__init__", wrap_series_init),  # hot: behind no guard
+        Replacement(pd.Index, "__new__", wrap_index_new),
+        *(Patch(pd.Index, m, wrap_index_to) for m in ("to_series", "to_frame")),
+        # conversions and whole-table aggregations pandas builds without the input's attrs
+        *(Patch(pd, m, wrap_conversion) for m in ("to_datetime", "to_numeric", "to_timedelta")),
+        *(Patch(owner, m, _inheriting(m)) for owner in (pd.DataFrame, pd.Series)
+          for m in ("agg", "aggregate")),
+        Patch(pd.Series, "apply", _inheriting("apply")),
+        # pandas finds an expression's names ``level`` frames up: one frame added, no guard
+        Replacement(pd, "eval", wrap_eval),
+        Replacement(pd.DataFrame, "eval", wrap_frame_eval),
         # results that mix in another Series' values: pandas keeps the left operand's attrs
         *(Patch(owner, m, wrap_mixing) for owner, methods in mixing_methods() for m in methods
           if hasattr(owner, m)),

@@ -13,7 +13,9 @@ Series arithmetic, comparisons and the methods that mix another Series' values i
 of every tracked operand. Frames computed column by column from another frame or Series (``a +
 b``, ``combine_first``, ``where``, ``fillna``, ``update``) and cells written in place (``loc``,
 ``iloc``, ``df[mask] = b``, ``+=``) get, column by column, the strictest class of the operand
-columns that fed each (:func:`lacuna.lineage.frames.mixed`). What these hooks miss (scalars and
+columns that fed each (:func:`lacuna.lineage.frames.mixed`). A named index taken from a tracked
+object carries its level's class, which ``pd.Series(index)``, ``Index.to_series``/``to_frame``
+and the constructor give back to the content put under a label. What these hooks miss (scalars and
 arrays written in place) is caught at the boundary by the content check of
 :func:`lacuna.lineage.frames.effective_state`.
 """
@@ -28,10 +30,11 @@ import numpy as np
 import pandas as pd
 
 from lacuna import _bypass
+from lacuna.governor import governing
 from lacuna.integrations.pandas._frames import settings
 from lacuna.lineage import frames
 from lacuna.lineage.content import label_of
-from lacuna.lineage.state import get_state
+from lacuna.lineage.state import get_state, set_state
 
 
 class ColumnsAxis:
@@ -63,6 +66,15 @@ class IndexAxis(ColumnsAxis):
     the tracked Series it was set from (``df.index = visits["diagnosis"].rename("code")``: the
     diagnoses, written with the data, left as PUBLIC)."""
 
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        index = self.original.__get__(obj, owner)
+        if obj is None or index.name is None:  # the class' attribute, an unnamed index
+            return index
+        state = get_state(obj)
+        if state is not None and not _bypass.active():
+            _mark(index, state)
+        return index
+
     def __set__(self, obj: Any, value: Any) -> None:
         content = None if _bypass.active() else frames.content_of(value)
         self.original.__set__(obj, value)
@@ -72,6 +84,91 @@ class IndexAxis(ColumnsAxis):
 
 def index_axis(original: Any) -> IndexAxis:
     return IndexAxis(original)
+
+
+def _mark(index: pd.Index, state: Any) -> None:
+    """A named index taken from a tracked object carries its level's class (the column made
+    the index by ``set_index``), so the Index put back under a label (``pd.DataFrame({"born":
+    df.set_index("date_of_birth").index})``, ``pd.Series(index)``, ``pd.to_datetime(index)``)
+    keeps it (:func:`lacuna.lineage.frames.index_content`)."""
+    if frames.index_seen(index, state) or not governing():  # marked from this state already
+        return
+    known = frames.index_content(index)
+    label = str(index.name)
+    col = state.classification.columns.get(label)
+    if col is None:
+        return
+    content = frames.Content(column=col, fingerprint=None, state=state,
+                             origins=state.origins.get(label, ()))
+    if known is not None:  # one Index shared by several objects: never lowered
+        content = frames.strictest([known, content], settings())
+    frames.mark_index(index, content, seen=state)
+
+
+def wrap_series_init(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pd.Series(s)`` and ``pd.Series(index)``: pandas builds them without the ``attrs`` of
+    ``s`` (``pd.Series(df["date_of_birth"])`` came out unclassified); the new Series takes the
+    class of the Series' content, or the one the Index carries (:func:`_mark`). Installed
+    without the guard (pandas builds Series everywhere): anything else costs one
+    ``isinstance`` check."""
+
+    @functools.wraps(original)
+    def __init__(self: Any, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        original(self, data, *args, **kwargs)
+        if isinstance(data, pd.Index):
+            _from_index(self, data)
+        elif isinstance(data, pd.Series) and get_state(self) is None:
+            state = get_state(data)
+            if state is not None and _governing():
+                if frames.content_of(data) is not None:
+                    frames.computed(self, (data,), settings())
+                else:  # its own label untracked: the whole state, never lower
+                    set_state(self, state)
+
+    return __init__
+
+
+def wrap_index_new(original: Callable[..., Any]) -> staticmethod[Any, Any]:
+    """``pd.Index(s)`` of a tracked Series: the Index carries its content (:func:`_mark`).
+    Installed without the guard, as ``Series.__init__``."""
+
+    @functools.wraps(original)
+    def __new__(cls: Any, data: Any = None, *args: Any, **kwargs: Any) -> Any:
+        index = original(cls, data, *args, **kwargs)
+        if isinstance(data, pd.Series) and _governing():
+            content = frames.content_of(data)
+            if content is not None:
+                frames.mark_index(index, content)
+        return index
+
+    return staticmethod(__new__)
+
+
+def wrap_index_to(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Index.to_series``/``to_frame``: the Series or column takes the class the Index
+    carries."""
+
+    @functools.wraps(original)
+    def index_to(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        _from_index(result, self)
+        return result
+
+    return index_to
+
+
+def _from_index(result: Any, index: pd.Index) -> None:
+    content = frames.index_content(index)
+    if content is None or not _governing():
+        return
+    if isinstance(result, pd.Series):
+        frames.carry(result, content, settings())
+    elif isinstance(result, pd.DataFrame) and result.shape[1] == 1:
+        frames.assign(result, [(str(result.columns[0]), content)], settings())
+
+
+def _governing() -> bool:
+    return not _bypass.active() and governing()
 
 
 def _index_from(obj: Any, contents: list[tuple[int, frames.Content]]) -> None:
@@ -258,7 +355,7 @@ def _constructed(frame: pd.DataFrame, data: Mapping[Any, Any] | list[Any] | tupl
     labels = {str(c) for c in frame.columns}
     if isinstance(data, Mapping):  # a column per key
         found = ((str(k), frames.content_of(v)) for k, v in data.items()
-                 if isinstance(v, (pd.Series, pd.DataFrame)) and str(k) in labels)
+                 if isinstance(v, (pd.Series, pd.DataFrame, pd.Index)) and str(k) in labels)
         return [(k, c) for k, c in found if c is not None]
     rows = [frames.content_of(v) for v in data if isinstance(v, pd.Series)]  # a row per Series
     tracked = [c for c in rows if c is not None]
@@ -295,9 +392,21 @@ def wrap_mixing(original: Callable[..., Any]) -> Callable[..., Any]:
         if not isinstance(target, pd.Series):
             return result
         known = get_state(mine)
+        if get_state(target) is None:
+            # pandas built the result without attrs (``combine``): every tracked operand,
+            # the Series' own frame's columns and the Series itself included
+            operands = [o for o in _series_in((*args, *kwargs.values()))
+                        if get_state(o) is not None]
+            if known is not None or operands:
+                frames.computed(target, (mine, *operands), settings())
+            return result
+        # pandas kept the left operand's attrs: an operand counts unless it is that same
+        # content (the same state and label); another column of the same frame shares the
+        # state but not the class (``region.where(mask, dob)``). A mask counts.
+        label = label_of(mine)
         others = [o for o in _series_in((*args, *kwargs.values()))
                   if (state := get_state(o)) is not None
-                  and state is not known]  # the same state: pandas kept it (a mask counts)
+                  and (state is not known or label_of(o) != label)]
         if others:
             frames.computed(target, (mine, *others), settings())
         return result

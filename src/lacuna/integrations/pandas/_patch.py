@@ -26,6 +26,7 @@ from typing import Any
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.governor import current, governing
+from lacuna.integrations.pandas._writers import NOT_WRITERS
 from lacuna.model import Action
 
 _MISSING = object()
@@ -38,7 +39,7 @@ def action_of(name: str) -> Action:
     """The kind of operation a hooked pandas function performs, from its name."""
     if name.startswith("read_"):
         return Action.READ
-    if name.startswith("to_") or name in _EXPORTS:
+    if (name.startswith("to_") and name not in NOT_WRITERS) or name in _EXPORTS:
         return Action.EXPORT
     return Action.TRANSFORM
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -29,13 +31,16 @@ import numpy as np
 import pandas as pd
 
 from lacuna import _bypass
+from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
 from lacuna.integrations.pandas._frames import settings
+from lacuna.lineage import frames as tracked
 from lacuna.lineage import rules
 from lacuna.lineage.content import label_of
 from lacuna.lineage.frames import attach, effective_state, grouped_state, labels
-from lacuna.lineage.state import DataState
+from lacuna.lineage.state import DataState, get_state
 from lacuna.lineage.step import ColumnMap, Step, StepInput, StepKind
+from lacuna.model import Action
 
 GROUPBY_METHODS = (
     "agg",
@@ -281,6 +286,205 @@ STRING_RESHAPES: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] =
     # a frame of every match in every value (``s.str.extractall("(.)")``): built without attrs
     "extractall": _joining("str.extractall", _accessor_input),
 }
+
+
+def wrap_aggregation(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``DataFrame.agg``/``aggregate``, ``Series.agg``/``aggregate`` and ``Series.apply``:
+    pandas builds some results without the input's ``attrs`` (a dict of functions,
+    ``s.agg([list])``, ``s.apply`` of a function returning a Series), so
+    ``df.agg({"date_of_birth": list})`` (every value, in one cell) came out unclassified. A
+    result without the input's state inherits from the aggregated columns (the dict's keys, else
+    every column) as a combine step: a whole-table aggregation is not a group-by (no k-anonymity
+    to check, and ``list`` keeps every value), so nothing comes out lower than what went in."""
+
+    @functools.wraps(original)
+    def aggregation(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        known = get_state(self)
+        if (_bypass.active() or known is None or not isinstance(result, (pd.DataFrame, pd.Series))
+                or get_state(result) is known):
+            return result
+        func = args[0] if args else kwargs.get("func")
+        with _bypass.bypass():
+            source = self
+            if isinstance(self, pd.DataFrame) and isinstance(func, Mapping):
+                picked = [k for k in func if k in self.columns]
+                source = self[picked] if picked else self
+            states = [effective_state(source, settings(), recheck=False)]
+            own = get_state(result)  # what pandas or an inner hook gave it: kept, never lowered
+            if own is not None:
+                states.append(own)
+            return _inherited_from(result, states, f"{type(self).__name__}.{method}")
+
+    return aggregation
+
+
+# --- conversions: pandas builds the converted values afresh, without attrs ------------------
+
+
+def wrap_conversion(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pd.to_datetime``, ``pd.to_numeric``, ``pd.to_timedelta``: the converted values are the
+    input's (a date of birth parsed is still one), but pandas returns them without its ``attrs``:
+    ``pd.to_datetime(df["date_of_birth"])`` left as PUBLIC. The result takes the class of the
+    content it was converted from (:func:`lacuna.lineage.frames.computed`): a Series its own, a
+    frame of ``year``/``month``/``day`` columns the strictest of them, an Index the class it
+    carries (:func:`lacuna.lineage.frames.index_content`), with their floor, tags and lineage.
+    Untracked input costs one ``isinstance`` check."""
+
+    @functools.wraps(original)
+    def conversion(arg: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(arg, *args, **kwargs)
+        if isinstance(arg, (pd.Series, pd.DataFrame)):
+            if get_state(arg) is not None and not _bypass.active():
+                _converted(result, arg)
+        elif isinstance(arg, pd.Index):
+            content = tracked.index_content(arg)
+            if content is not None:
+                tracked.carry(result, content, settings())
+        return result
+
+    return conversion
+
+
+def _converted(result: Any, arg: pd.Series | pd.DataFrame) -> None:
+    """``result`` converted from ``arg`` (tracked) takes its content's class."""
+    if isinstance(arg, pd.DataFrame):
+        with _bypass.bypass():
+            operands = [arg.iloc[:, i] for i in range(arg.shape[1])]
+    else:
+        operands = [arg]
+    if isinstance(result, pd.Series):
+        if any(tracked.content_of(o) is not None for o in operands):
+            tracked.computed(result, operands, settings())
+        else:  # the input's own label is untracked: its whole state, never lower
+            with _bypass.bypass():
+                _inherited_from(result, [effective_state(arg, settings(), recheck=False)],
+                                "convert")
+    elif isinstance(result, pd.Index):
+        contents = [c for c in (tracked.content_of(o) for o in operands) if c is not None]
+        if contents:
+            tracked.carry(result, tracked.strictest(contents, settings()), settings())
+
+
+# --- eval: names in a string resolved by pandas ----------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+_EVAL_SIGNATURE = inspect.signature(pd.eval)
+
+
+def wrap_eval(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``pd.eval("sal * 1")``: pandas computes the result from the objects the expression names
+    (in ``local_dict``/``global_dict``/``resolvers``, else the caller's variables) and returns
+    it without their ``attrs``. A Series or frame result takes the strictest state of every
+    tracked Series and frame the expression names (fail closed: a combine step, so a result
+    label that is no input column has their tier for floor).
+
+    Installed without the guard: pandas finds the caller's variables ``level`` frames up, so
+    this wrapper adds exactly one frame and one ``level``, governed or not."""
+
+    @functools.wraps(original)
+    def eval_(*args: Any, **kwargs: Any) -> Any:
+        bound = _EVAL_SIGNATURE.bind(*args, **kwargs)
+        level = int(bound.arguments.get("level", 0))
+        bound.arguments["level"] = level + 1
+        result = original(*bound.args, **bound.kwargs)
+        target = bound.arguments.get("target") if result is None else result  # inplace=True
+        if not _governed_here() or not isinstance(target, (pd.Series, pd.DataFrame)):
+            return result
+        given = bound.arguments
+        caller = sys._getframe(1)  # the frame pandas looked ``level`` frames up from
+
+        def objects() -> list[Any]:
+            scopes: list[Any] = [given.get("local_dict"), given.get("global_dict"),
+                                 *(given.get("resolvers") or ())]
+            if given.get("local_dict") is None or given.get("global_dict") is None:
+                named = _up(caller, level)
+                scopes += [named.f_locals, named.f_globals]
+            return _named(given.get("expr"), scopes)
+
+        _evaluated(target, objects, "eval")
+        return result
+
+    return eval_
+
+
+def wrap_frame_eval(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``df.eval("salary * 1")``: as :func:`wrap_eval`, the frame's columns the expression
+    names (all of them when it names none it has) and the objects it names among the caller's
+    variables (``@x``); pandas returns a computed Series without the frame's ``attrs``."""
+
+    @functools.wraps(original)
+    def frame_eval(self: Any, expr: Any, *args: Any, **kwargs: Any) -> Any:
+        level = int(kwargs.pop("level", 0))
+        result = original(self, expr, *args, level=level + 1, **kwargs)
+        target = self if result is None else result  # inplace=True: the frame assigned to
+        if not _governed_here() or not isinstance(target, (pd.Series, pd.DataFrame)):
+            return result
+        caller = sys._getframe(1)
+
+        def objects() -> list[Any]:
+            named = _up(caller, level)
+            found = _named(expr, [kwargs.get("local_dict"), kwargs.get("global_dict"),
+                                  named.f_locals, named.f_globals])
+            names = set(_NAME.findall(expr)) if isinstance(expr, str) else set()
+            picked = [c for c in self.columns if str(c) in names]
+            return [*found, self[picked] if picked else self]
+
+        _evaluated(target, objects, "DataFrame.eval")
+        return result
+
+    return frame_eval
+
+
+def _governed_here() -> bool:
+    from lacuna.governor import governing
+
+    return governing() and not _bypass.active()
+
+
+def _named(expr: Any, scopes: Iterable[Any]) -> list[Any]:
+    """The Series and frames that ``expr``'s names (and ``a.b``'s ``a``) are bound to in
+    ``scopes`` (mappings, or ``DataFrame`` resolvers whose columns are names), first binding
+    found."""
+    names = set(_NAME.findall(expr)) if isinstance(expr, str) else set()
+    found: dict[str, Any] = {}
+    for scope in scopes:
+        if not isinstance(scope, (Mapping, pd.DataFrame)):
+            continue
+        for name in names - found.keys():
+            try:
+                value = scope.get(name)
+            except Exception:  # an odd mapping: nothing bound there
+                value = None
+            if isinstance(value, (pd.Series, pd.DataFrame)):
+                found[name] = value
+    return list(found.values())
+
+
+def _up(frame: Any, level: int) -> Any:
+    """The frame ``level`` frames above ``frame`` (pandas' ``level``)."""
+    for _ in range(level):
+        frame = frame.f_back
+    return frame
+
+
+def _evaluated(result: Any, objects: Callable[[], list[Any]], operation: str) -> None:
+    """``result`` takes the strictest state of the tracked ``objects()`` it was computed from,
+    kept with any it carries already; an internal error is handled as the guard does."""
+    try:
+        with _bypass.bypass():
+            states = [effective_state(o, settings(), recheck=False)
+                      for o in objects() if get_state(o) is not None]
+            own = get_state(result)
+            if states and own is not None and all(own is not s for s in states):
+                states.append(effective_state(result, settings(), recheck=False))
+            if states:
+                _inherited_from(result, states, operation)
+    except GovernanceViolation:
+        raise
+    except Exception as exc:  # as the guard does (_patch.guard): deny in enforce, else warn
+        current().internal_error(exc, action=Action.TRANSFORM, method=f"pandas.{operation}",
+                                 ran=True)
 
 
 Describe = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]

@@ -76,6 +76,10 @@ NOT_WRITERS: dict[str, str] = {
     "to_period": "converts the index",
     "to_timestamp": "converts the index",
     "to_xarray": "returns an xarray object",
+    "to_series": "Index.to_series: returns a Series",
+    "to_datetime": "pd.to_datetime: converts values in memory",
+    "to_numeric": "pd.to_numeric: converts values in memory",
+    "to_timedelta": "pd.to_timedelta: converts values in memory",
 }
 
 
