@@ -111,6 +111,13 @@ ROUTES: dict[str, tuple[str, Route]] = {
     "index-to_frame": ("date", lambda df, c: df.set_index(c).index.to_frame(
         index=False, name="born")),
     "index-of-series": ("date", lambda df, c: pd.DataFrame({"born": pd.Index(df[c])})),
+    # a frame built from a frame (pandas gives it no attrs): a renamed column's class was lost
+    "frame-of-a-renamed-frame": ("date", lambda df, c: pd.DataFrame(
+        df[[c]].rename(columns={c: "born"}))),
+    "frame-of-a-frame-columns": ("date", lambda df, c: pd.DataFrame(
+        df[[c, "region"]].rename(columns={c: "born"}), columns=["born"])),
+    "frame-of-a-frame-index": ("number", lambda df, c: pd.DataFrame(
+        df[[c]].rename(columns={c: "n"}), index=range(ROWS - 1, -1, -1))),
 }
 SENSITIVE = {"date": "date_of_birth", "number": "salary"}
 PUBLIC = {"date": "opened", "number": "beds"}

@@ -336,17 +336,41 @@ def wrap_init(original: Callable[..., Any]) -> Callable[..., Any]:
     """``pd.DataFrame(data, ...)``: a dict of Series (``pd.DataFrame({"code": s})``,
     ``DataFrame.from_dict``) or a list of them (one row each) is built without their ``attrs``:
     each column takes the class of the content put under it, as ``df["code"] = s`` does (a
-    diagnosis built into a new frame under a neutral name came out PUBLIC)."""
+    diagnosis built into a new frame under a neutral name came out PUBLIC). So is a frame
+    built from a frame (``pd.DataFrame(df)``, with ``columns=`` or ``index=``): it takes the
+    classes of the columns it kept (a renamed column's came out PUBLIC)."""
 
     @functools.wraps(original)
     def __init__(self: Any, data: Any = None, *args: Any, **kwargs: Any) -> None:
         original(self, data, *args, **kwargs)
-        if isinstance(data, (Mapping, list, tuple)) and data and not _bypass.active():
+        if _bypass.active():
+            return
+        if isinstance(data, pd.DataFrame):
+            _from_frame(self, data, same=not args and not kwargs)
+        elif isinstance(data, (Mapping, list, tuple)) and data:
             contents = _constructed(self, data)
             if contents:
                 frames.assign(self, contents, settings())
 
     return __init__
+
+
+def _from_frame(frame: pd.DataFrame, data: pd.DataFrame, *, same: bool) -> None:
+    """``frame`` built from ``data``: ``data``'s state when it is a copy (``same``: no
+    ``columns=``, ``index=``, ...), else each kept column's content without its fingerprint
+    (the rows may differ: the boundary re-checks the values, never lower)."""
+    state = get_state(data)
+    if state is None or get_state(frame) is not None:
+        return
+    if same and list(frame.columns) == list(data.columns):
+        set_state(frame, state)
+        return
+    columns = state.classification.columns
+    contents = [(label, frames.Content(column=columns[label], fingerprint=None, state=state,
+                                       origins=state.origins.get(label, ())))
+                for label in (str(c) for c in frame.columns) if label in columns]
+    if contents:
+        frames.assign(frame, contents, settings())
 
 
 def _constructed(frame: pd.DataFrame, data: Mapping[Any, Any] | list[Any] | tuple[Any, ...]
