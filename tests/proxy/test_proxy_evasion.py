@@ -149,7 +149,10 @@ def test_encoded_files_in_a_json_value_a_form_field_or_a_query_are_decoded(proxy
     for encoded in (base64.b64encode(EMAILS), base64.urlsafe_b64encode(EMAILS).rstrip(b"="),
                     base64.encodebytes(EMAILS), EMAILS.hex().encode(),
                     base64.b64encode(base64.b64encode(rows)),
-                    requests.utils.quote(requests.utils.quote(EMAILS)).encode()):
+                    requests.utils.quote(requests.utils.quote(EMAILS)).encode(),
+                    # compressed, then encoded: what a receiver inflates after decoding
+                    base64.b64encode(gzip.compress(EMAILS)),
+                    base64.b64encode(zlib.compress(EMAILS)), zlib.compress(EMAILS).hex().encode()):
         for body, content_type in [
                 (json.dumps({"f": encoded.decode()}).encode(), "application/json"),
                 (b"f=" + requests.utils.quote(encoded).encode(),
@@ -168,7 +171,8 @@ def test_encoded_files_in_a_json_value_a_form_field_or_a_query_are_decoded(proxy
     clean = {"id": "0f8fad5b-d9cb-469f-a165-70867728950e",
              "sha": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
              "blob": base64.b64encode(bytes(range(40))).decode(),
-             "report": base64.b64encode(b"region,customers\nEU,1204\nUS,877\n").decode()}
+             "report": base64.b64encode(b"region,customers\nEU,1204\nUS,877\n").decode(),
+             "archive": base64.b64encode(gzip.compress(b"region,customers\nEU,1204\n")).decode()}
     body = json.dumps(clean).encode()
     r, [got] = _post(proxy_env, body, {"content-type": "application/json"})
     assert r.status_code == 200, r.text

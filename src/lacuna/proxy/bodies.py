@@ -43,6 +43,7 @@ HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
 MIN_ENCODED = 12  # characters: shorter encoded values are words and small numbers, not data
+MAX_INFLATED_VALUE = 1024 * 1024  # bytes a compressed encoded value is read to, at most
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _BASE32 = re.compile(r"(?:[A-Z2-7]+|[a-z2-7]+)={0,6}")  # one case: a DNS label's, or sent as is
@@ -457,10 +458,23 @@ def _decoded(value: str, *, cut: bool = False) -> str | None:
                     for ch in text[:4096])
         return text if noise <= 0.1 * min(len(text), 4096) else None
     if raw is not None:
-        return _decode(raw, None)
+        return _decode(_uncompressed(raw), None)
     if _PERCENT.search(value):
         return unquote(value)
     return None
+
+
+def _uncompressed(raw: bytes) -> bytes:
+    """``raw`` inflated when it is a gzip or zlib stream (``base64(gzip(csv))`` in a JSON
+    field is the CSV to a receiver), up to :data:`MAX_INFLATED_VALUE` bytes; else as it is."""
+    if raw[:2] == GZIP_MAGIC:
+        coding = "gzip"
+    elif len(raw) > 2 and raw[0] == 0x78 and (raw[0] << 8 | raw[1]) % 31 == 0:
+        coding = "deflate"  # a zlib header: its check bits hold
+    else:
+        return raw
+    inflated = _inflate(raw, coding, MAX_INFLATED_VALUE)
+    return raw if inflated is None else inflated[0]
 
 
 def _base64(value: str, *, cut: bool = False) -> bytes | None:
