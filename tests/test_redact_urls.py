@@ -266,3 +266,9 @@ def test_what_only_looks_random_is_not_taken_for_a_credential(text: str) -> None
 
     assert credentials(text) == ()
     assert redact_text(text) == text
+
+
+def test_a_credential_beside_a_long_token_run_is_masked_and_the_run_kept() -> None:
+    blob = "QUJD" * 5000  # a base64 payload of 20,000 characters
+    text = f"upload of {blob} refused for AKIAIOSFODNN7EXAMPLE"
+    assert redact_text(text) == f"upload of {blob} refused for ***"

@@ -151,6 +151,10 @@ def test_settings_are_immutable_all_the_way_down_and_still_plain_to_write() -> N
     assert type(config.model_dump()["user"]["attributes"]) is dict
     assert json.loads(json.dumps(attributes)) == orjson.loads(orjson.dumps(attributes))
     assert yaml.safe_load(yaml.safe_dump(attributes)) == attributes
+    updated = config.model_copy(update={"governance": {"environment": "production",
+                                                       "policies": {"pii": ["x"]}}})
+    with pytest.raises(TypeError, match=r"immutable once validated.*lacuna\.governor\."):
+        updated.governance["policies"]["pii"].append("y")
     for again in (copy.copy(config), copy.deepcopy(config), pickle.loads(pickle.dumps(config)),
                   config.model_copy(deep=True), Config.model_validate(config.model_dump())):
         assert again == config

@@ -103,7 +103,7 @@ def _mask_credentials(text: str) -> str:
     for value in sorted({v for _, v in found}, key=len, reverse=True):
         # the whole token around what the plugin names (some name a part: ``ghp`` of a
         # GitHub token)
-        text = re.sub(rf"[\w+/=.-]*{re.escape(value)}[\w+/=.-]*", MASK, text)
+        text = re.sub(rf"(?<![\w+/=.-])[\w+/=.-]*{re.escape(value)}[\w+/=.-]*", MASK, text)
     return text
 
 

@@ -43,7 +43,7 @@ Special = Callable[[Mapping[str, Any], str], "str | None"]
 
 
 _IMMUTABLE = ("lacuna settings are immutable once validated: build new ones instead "
-              "(config.model_copy(update={...}), or lacuna.config.build_config(...))")
+              "(config.model_copy(update={...}), or lacuna.governor.build_config(...))")
 
 
 class SettingsDict(FrozenDict):
@@ -98,6 +98,17 @@ class Section(BaseModel):
             if isinstance(value, dict | list | set):
                 object.__setattr__(self, name, frozen(value))
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Any:
+        """pydantic's copy (``update`` is not validated, as there), with what ``update`` put in
+        frozen too: a copy is as immutable as the settings it was made from."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in update or ():
+            value = copied.__dict__.get(name)
+            if isinstance(value, dict | list | set):
+                object.__setattr__(copied, name, frozen(value))
+        return copied
 
 
 @dataclass(frozen=True, slots=True)
