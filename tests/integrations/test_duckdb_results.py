@@ -72,6 +72,11 @@ PATHS: dict[str, Make] = {
         f"SELECT {col} AS x FROM src WHERE ? ORDER BY x", [True]).df(),
     "duckdb.execute.fetchdf": lambda src, col: (_module_execute(src, col), duckdb.fetchdf())[1],
     "duckdb.execute.df": lambda src, col: _module_execute(src, col).df(),
+    # the module's fetchers with a count: a fetch, not a relation made of an object
+    "duckdb.execute.fetch_df_chunk(1)": lambda src, col: (
+        _module_execute(src, col), duckdb.fetch_df_chunk(1))[1],
+    "duckdb.execute.to_arrow_table(1000)": lambda src, col: (
+        _module_execute(src, col), duckdb.to_arrow_table(1000))[1].to_pandas(),
     "relation.pl": lambda src, col: duckdb.sql(f"SELECT {col} AS x FROM src ORDER BY x").pl()
     .to_pandas(),
     "from_df.project": lambda src, col: duckdb.connect().from_df(src).project(

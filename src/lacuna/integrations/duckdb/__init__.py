@@ -828,7 +828,9 @@ def _fetcher(module: bool) -> Make:
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def fetch(*args: Any, **kwargs: Any) -> Any:
             obj = args[0] if args else kwargs.get("df", kwargs.get("arrow_object"))
-            if module and obj is not None:  # duckdb.df(frame), duckdb.arrow(table): creators
+            # duckdb.df(frame), duckdb.arrow(table): creators; duckdb.fetch_df_chunk(1),
+            # duckdb.to_arrow_table(1000): fetchers with a count
+            if module and _is_data(obj):
                 return _created(lambda: original(*args, **kwargs), obj, "duckdb.from_object")
             con = (kwargs.get("connection") or duckdb.default_connection()) if module \
                 else args[0]
@@ -840,6 +842,13 @@ def _fetcher(module: bool) -> Make:
         return fetch
 
     return make
+
+
+def _is_data(obj: Any) -> bool:
+    """Whether ``obj`` is a frame or table a module function makes a relation of (pandas,
+    polars, Arrow), not a fetcher's argument (a count, a flag)."""
+    return obj is not None and type(obj).__module__.partition(".")[0] in (
+        "pandas", "polars", "pyarrow")
 
 
 def _created(make_relation: Callable[[], Any], obj: Any, method: str) -> Any:
