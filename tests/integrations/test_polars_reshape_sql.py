@@ -137,6 +137,16 @@ LEAKS: dict[str, Route] = {
     "DataFrame.sql": lambda df: df.sql("select date_of_birth as born from self"),
     "LazyFrame.sql": lambda df: df.lazy().sql(
         "select date_of_birth as born from kids", table_name="kids").collect(),
+    # a horizontal function over a wildcard or selector: polars names no root column
+    "concat_str-all": lambda df: df.select(pl.concat_str(pl.all(), separator="|").alias("row")),
+    "concat_str-selector": lambda df: df.select(pl.concat_str(cs.all()).alias("row")),
+    "concat_list-all": lambda df: df.select(pl.concat_list(pl.all().cast(pl.String))
+                                            .alias("row")),
+    "max_horizontal-all": lambda df: df.select(pl.max_horizontal(pl.all().cast(pl.String))
+                                               .alias("row")),
+    "struct-all": lambda df: df.select(pl.struct(pl.all()).alias("row")),
+    "lazy-with_columns-concat": lambda df: df.lazy().with_columns(
+        row=pl.concat_str(pl.col("*"))).select("row").collect(),
 }
 
 
@@ -237,6 +247,10 @@ PUBLIC: dict[str, Route] = {
     "pl.sql-read_csv": lambda df: pl.sql(
         "select region, units from read_csv('kids.csv') order by units", eager=True),
     "LazyFrame.sql": lambda df: df.lazy().sql("select units from self").collect(),
+    # a wildcard over public columns only; what reads no column stays public too
+    "concat_str-selected": lambda df: df.select("region", "units").select(
+        pl.concat_str(pl.all(), separator="|").alias("row")),
+    "len-and-range": lambda df: df.select(pl.len().alias("n"), pl.lit("x").alias("tag")),
 }
 
 

@@ -132,7 +132,13 @@ def select(parent: Frame, result: Frame, args: tuple[Any, ...], kwargs: dict[str
     column_map: dict[str, tuple[tuple[int, str], ...]] = {}
     functions: dict[str, str] = {}
     items = expressions(args, kwargs)
-    for out, roots, bare in items:
+    for item, (out, roots, bare) in zip([*_flatten(args), *kwargs.values()], items, strict=True):
+        if out is not None and not roots and isinstance(item, pl.Expr) and _reads_columns(item):
+            # over a wildcard or a selector (``pl.concat_str(pl.all()).alias("row")``): polars
+            # names no root, yet it reads every column it selects (a computation: all of them)
+            column_map[out] = tuple((0, r) for r in _selected_by(parent, item))
+            functions[out] = "polars expression of several columns"
+            continue
         if out is None or not roots:
             continue
         column_map[out] = tuple((0, r) for r in roots)
@@ -142,6 +148,21 @@ def select(parent: Frame, result: Frame, args: tuple[Any, ...], kwargs: dict[str
     moves = ", ".join(f"{'+'.join(r or ['?'])} → {o}" for o, r, b in items if not b and o)
     _derive(tracked, result, column_map, functions, f"polars select: {moves or 'columns'}",
             "polars.with_columns" if keeps_others else "polars.select")
+
+
+def _reads_columns(expr: pl.Expr, depth: int = 0) -> bool:
+    """Whether ``expr`` reads any column (a selection among its inputs, at any depth), as
+    opposed to a literal, ``pl.len()`` or ``pl.int_range``; True when polars cannot say (fail
+    closed)."""
+    if depth > 64:
+        return True
+    try:
+        if expr.meta.is_column_selection(allow_aliasing=True) or expr.meta.is_column():
+            return True
+        inputs = expr.meta.pop()
+    except Exception:
+        return True
+    return any(_reads_columns(e, depth + 1) for e in inputs)
 
 
 def _renamed_by_pattern(tracked: DataState, parent: Frame, result: Frame,
