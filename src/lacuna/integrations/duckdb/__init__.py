@@ -860,8 +860,14 @@ def _created(make_relation: Callable[[], Any], obj: Any, method: str) -> Any:
         gov.govern(gov.operation(Action.READ, state.classification, method=method, sources=[
             Source(name=r, classification=state.classification)
             for r in state.lineage.roots()]))
-    with outermost():
-        rel = make_relation()
+    try:
+        with outermost():
+            rel = make_relation()
+    except duckdb.Error as exc:  # DuckDB refusing the object (no columns, ...): the user's
+        from lacuna.integrations.pandas._patch import users_error
+
+        users_error(exc)
+        raise
     if state is not None and isinstance(rel, duckdb.DuckDBPyRelation):
         STATES.set(rel, state)
     return rel
@@ -1005,7 +1011,7 @@ def derived_state(name: str, rel: Any, result: Any, args: tuple[Any, ...],
         return None
     states = [relation_state(r) for r in inputs]
     if name in _COMBINES:
-        return _combined(name, columns, states)
+        return _joined(name, columns, states)
     return _strictest(f"duckdb.DuckDBPyRelation.{name}", columns, states)
 
 
@@ -1088,7 +1094,7 @@ def _written_as_sql(name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
     return (f"SELECT DISTINCT {column} FROM {source}", _RELATION) if column else None
 
 
-def _combined(name: str, columns: list[str], states: list[DataState]) -> DataState:
+def _joined(name: str, columns: list[str], states: list[DataState]) -> DataState:
     """A join's or set operation's result: each column from the inputs' columns of its name
     (a set operation's also from theirs at its position); a column found nowhere (a suffixed
     duplicate) from every input column (fail closed)."""
@@ -1129,10 +1135,16 @@ def _module_delegate(name: str, then: str | None = None) -> Make:
     def make(_original: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, connection: Any = None, **kwargs: Any) -> Any:
             con = connection or duckdb.default_connection()
-            if then is None:
-                return getattr(con, name)(*args, **kwargs)
-            frame = args[0] if args else kwargs.pop("df")
-            return getattr(con.from_df(frame), then)(*args[1:], **kwargs)
+            try:
+                if then is None:
+                    return getattr(con, name)(*args, **kwargs)
+                frame = args[0] if args else kwargs.pop("df")
+                return getattr(con.from_df(frame), then)(*args[1:], **kwargs)
+            except duckdb.Error as exc:  # DuckDB refusing the user's input: their error
+                from lacuna.integrations.pandas._patch import users_error
+
+                users_error(exc)
+                raise
 
         return call
 
