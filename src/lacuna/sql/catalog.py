@@ -84,11 +84,17 @@ class Database:
         columns, comment = self._columns(name)
         if not columns:
             return None
-        rows = self.query(f"SELECT COUNT(*) FROM {quote(name)}")[1]
+        rows = self.query(f"SELECT COUNT(*) FROM {self._quoted(name)}")[1]
         return TableInfo(name, columns, comment, int(rows[0][0]) if rows else 0)
 
     def sample(self, name: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
-        return self.query(f"SELECT * FROM {quote(name)} LIMIT {int(limit)}")
+        return self.query(f"SELECT * FROM {self._quoted(name)} LIMIT {int(limit)}")
+
+    def _quoted(self, name: str) -> str:
+        """``name`` quoted to mean the table the catalog look-ups found: on PostgreSQL folded
+        to lower case first, as ``to_regclass`` folds it (``PUBLIC.T0`` is ``public.t0``;
+        the statement's quotes are gone by now, see :func:`lacuna.sql.tables.canonical`)."""
+        return quote(name.lower() if self.dialect == "postgres" else name)
 
     def _columns(self, name: str) -> tuple[tuple[Column, ...], str | None]:
         schema, _, table = name.rpartition(".")
