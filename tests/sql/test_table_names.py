@@ -26,7 +26,7 @@ from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
 from lacuna.lineage.recording import Produced, run_for
 from lacuna.lineage.records import DatasetRef, RunStatus
-from lacuna.model import Action, ColumnKind
+from lacuna.model import Action, ColumnKind, Tier
 from lacuna.sql import tables
 from lacuna.sql.tables import stored_classification
 
@@ -273,7 +273,18 @@ def test_a_quoted_capitalised_postgres_table_never_replaces_the_folded_ones_clas
         assert found is not None
         assert found.columns["region"].classification is ColumnKind.PII, spelling
     with engine.connect() as conn:
-        c = lacuna.sql.classification(conn.exec_driver_sql("SELECT region FROM Contacts"))
+        c = lacuna.sql.classification(conn.exec_driver_sql("SELECT region FROM contacts"))
         assert c is not None
         assert c.columns["region"].classification is ColumnKind.PII
-        assert conn.exec_driver_sql('SELECT region FROM "Contacts"').scalar() == "R1"
+    # both exist: Lacuna cannot tell which a name without its quotes means (fail closed)
+    for spelling in ('"Contacts"', "Contacts"):
+        with engine.connect() as conn, pytest.raises(GovernanceViolation, match="two tables"):
+            conn.exec_driver_sql(f"SELECT region FROM {spelling}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE contacts")
+    with engine.connect() as conn:  # alone, it is found by neither spelling: PROPRIETARY
+        result = conn.exec_driver_sql('SELECT region FROM "Contacts"')
+        assert result.scalar() == "R1"
+        c = lacuna.sql.classification(result)
+        assert c is not None
+        assert c.tier is Tier.PROPRIETARY
