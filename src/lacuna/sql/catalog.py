@@ -84,11 +84,34 @@ class Database:
         columns, comment = self._columns(name)
         if not columns:
             return None
-        rows = self.query(f"SELECT COUNT(*) FROM {quote(name)}")[1]
+        rows = self.query(f"SELECT COUNT(*) FROM {self._quoted(name)}")[1]
         return TableInfo(name, columns, comment, int(rows[0][0]) if rows else 0)
 
     def sample(self, name: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
-        return self.query(f"SELECT * FROM {quote(name)} LIMIT {int(limit)}")
+        return self.query(f"SELECT * FROM {self._quoted(name)} LIMIT {int(limit)}")
+
+    def _quoted(self, name: str) -> str:
+        """``name`` quoted to mean the table the catalog look-ups found: on PostgreSQL folded
+        to lower case first, as ``to_regclass`` folds it (``PUBLIC.T0`` is ``public.t0``;
+        the statement's quotes are gone by now, see :func:`lacuna.sql.tables.canonical`).
+
+        Raises:
+            IntegrationError: on PostgreSQL both ``t0`` and a quoted ``"T0"`` exist, and
+                Lacuna cannot tell which of them the statement names (the caller fails
+                closed).
+        """
+        if self.dialect != "postgres" or name == name.lower():
+            return quote(name)
+        _, rows = self.query(f"SELECT to_regclass({literal(name)})::oid, "
+                             f"to_regclass({literal(quote(name))})::oid")
+        folded, exact = rows[0] if rows else (None, None)
+        if exact is not None and exact != folded:
+            msg = (f"{name} may name two tables on PostgreSQL, {name.lower()} (unquoted) and "
+                   f"{quote(name)} (quoted), and Lacuna reads names without their quotes, so "
+                   "it cannot tell which one the statement reads; it fails closed. Rename one "
+                   "of the two tables")
+            raise IntegrationError(msg)
+        return quote(name.lower())
 
     def _columns(self, name: str) -> tuple[tuple[Column, ...], str | None]:
         schema, _, table = name.rpartition(".")

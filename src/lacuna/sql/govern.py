@@ -46,8 +46,10 @@ from lacuna.sql.tables import (
     origins,
     same_depth,
     stored_classification,
+    stored_ref,
     table_raise,
     table_ref,
+    written_ref,
 )
 
 if TYPE_CHECKING:
@@ -357,15 +359,21 @@ def written_into(gov: Governor, db: Database, table: str, written: Classificatio
 
 def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]) -> T:
     """``ALTER TABLE t RENAME TO u`` / ``… RENAME COLUMN a TO b``: no data moves, but Lacuna
-    keeps a table's classification by table and column name, so the class moves with the name:
-    the lineage store records the renamed table (or column) with the class the old name had,
-    and Lacuna's table comment (PostgreSQL, DuckDB) is rewritten for a renamed column. Without
-    this, a column stored as PII whose values do not look personal would lose its class."""
+    keeps a table's classification by table and column name, so the class moves with the name.
+    Before the statement runs, the table is classified as a read would classify it (its
+    names, values, comments and stored class: a column that was personal by its name alone,
+    ``date_of_birth``, is so after it is called ``s``); after it runs, the lineage store records
+    that class under the table's new (:func:`~lacuna.sql.tables.canonical`) name, with the
+    column renamed, and Lacuna's table comment (PostgreSQL, DuckDB) is rewritten for a renamed
+    column. Lacuna failing to classify the table: enforce refuses the rename."""
     assert stmt.target is not None
     assert stmt.rename is not None
     method = f"sql.{db.dialect}.{stmt.verb}"
     old, new = stmt.rename
     try:
+        before = classify_table(gov, db, stmt.target)
+        raised = table_raise(gov, db, stmt.target) if before is not None else None
+        source = stored_ref(gov, db.url, stmt.target)
         stored = stored_classification(gov, db.url, stmt.target)
         info = db.table(stmt.target)
         declared = from_comments(info, gov) if info is not None and (
@@ -382,22 +390,23 @@ def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]
     else:
         name = stmt.target
     try:
-        if stored is not None:
-            moved = _renamed_column(stored, old, new) if stmt.verb == "rename_column" else stored
-            own = gov.lineage_store.latest(table_ref(db.url, stmt.target), trusted=True)
-            mine = own is not None and own.classification == stored
+        if before is not None:
+            moved = _renamed_column(before, old, new) if stmt.verb == "rename_column" else before
+            own = gov.lineage_store.latest(source, trusted=True) if stored is not None else None
+            # the new name is Lacuna's own version only when no claim raised the old one's
+            # class and its stored version (if any) was Lacuna's own (a verified trusted
+            # version): else a claim (ingested, or a row written by hand) would come out of a
+            # rename as a signed, trusted version
+            mine = raised is None and (stored is None or (
+                own is not None and own.classification == stored))
             produced = Produced(
-                operation=method, inputs=(input_version(
-                    table_ref(db.url, stmt.target), stored,
-                    own.raised if own is not None and mine else None),),
+                operation=method, inputs=(input_version(source, before, raised),),
                 outputs=(table_ref(db.url, name),), classification=moved,
                 columns=tuple(moved.columns), fingerprint=False)
             op = gov.operation(Action.TRANSFORM, moved, method=method, code_location=_location())
-            # the new name is Lacuna's own version only when the old one was (a verified
-            # trusted version): else a claim (ingested, or a row written by hand) would come
-            # out of a rename as a signed, trusted version
             gov.lineage_store.record(run_for(produced, op, None, status=RunStatus.SUCCEEDED),
                                      trusted=mine)
+            changed(gov, db.url, name)
         if declared is not None and stmt.verb == "rename_column":
             db.comment_on(name, comment_text(_renamed_column(declared, old, new)))
     except Exception as exc:  # the statement ran; say so loudly, never fail it afterwards
@@ -499,7 +508,7 @@ def _trace_lineage(
     except LineageError as exc:
         return None, str(exc)
     refs = {DatasetRef(db.url, names[name]): table_ref(db.url, name) for name in schema}
-    target = table_ref(db.url, stmt.target) if stmt.target else lineage.target
+    target = written_ref(db.url, stmt.target, stmt.sql) if stmt.target else lineage.target
     edges = tuple(
         replace(e, source=refs.get(e.source, e.source), target=target) for e in lineage.edges
     )
@@ -551,7 +560,7 @@ def _write(
     else:  # into this database, or into a file ATTACHed to it: decided for that file
         home = db.attached(stmt.target, new=stmt.verb in ("create", "create_view")) or db.url
         destination = gov.destination(f"{home}#{stmt.target}")
-        output = table_ref(home, stmt.target)
+        output = written_ref(home, stmt.target, stmt.sql)
         action = Action.EXPORT
     op = gov.operation(
         action, written, method=method, code_location=_location(), destination=destination,

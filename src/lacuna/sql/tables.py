@@ -63,8 +63,67 @@ _lock = threading.Lock()
 
 
 def table_ref(url: str, table: str) -> DatasetRef:
-    """How the lineage store names a table (as pandas' ``to_sql`` names its target)."""
-    return DatasetRef.of(f"{url}#{table}")
+    """How the lineage store names a table (as pandas' ``to_sql`` names its target): by its
+    :func:`canonical` name, so every spelling of the table reads and writes one record."""
+    return DatasetRef.of(f"{url}#{canonical(url, table)}")
+
+
+def canonical(url: str, table: str) -> str:
+    """Table ``table`` of the database at ``url`` by one name, whichever way a statement
+    spells it (``table``, ``schema.table`` or ``database.schema.table``, as
+    :func:`lacuna.sql.statements.table_name` gives it, quotes removed): lower case, without
+    the default schema (``main.``; ``public.`` on PostgreSQL). So ``a``, ``main.a``, ``"A"``
+    and ``MAIN.A`` are one table; an attached database's prefix stays (``o.a``).
+
+    SQLite and DuckDB match every name without regard to case, quoted or not. PostgreSQL folds
+    an unquoted name to lower case and keeps a quoted one; the quotes are gone by the time a
+    name reaches here, and Lacuna's catalog look-up (``to_regclass``) folds it too, so it is
+    folded here as well: a quoted ``"Contacts"`` shares ``contacts``'s record (stricter, never
+    looser, than the table it names: its reads are PROPRIETARY, see docs/sql.md)."""
+    default = default_schema(_dialect(url)) + "."
+    return table.lower().removeprefix(default)
+
+
+def written_ref(url: str, table: str, sql: str) -> DatasetRef:
+    """The name a write into ``table`` by statement ``sql`` is recorded under: its
+    :func:`table_ref`, except on PostgreSQL for a name the statement quotes with capitals
+    (``CREATE TABLE "Contacts" …``): another table than ``contacts``, kept as written so that
+    its class never replaces ``contacts``'s."""
+    if _dialect(url) == "postgres" and table != table.lower() and any(
+            f'"{part}"' in sql for part in table.split(".") if part != part.lower()):
+        return DatasetRef.of(f"{url}#{table.removeprefix('public.')}")
+    return table_ref(url, table)
+
+
+def _dialect(url: str) -> str:
+    return "postgres" if url.startswith("postgres") else url.partition(":")[0].partition("+")[0]
+
+
+def _spellings(url: str, table: str) -> list[DatasetRef]:
+    """The names a record of table ``table`` made before names were :func:`canonical` may be
+    under: as this statement spells it, and with or without the default schema."""
+    default = default_schema(_dialect(url)) + "."
+    names = [table, table.removeprefix(default)]
+    if "." not in table:
+        names.append(default + table)
+    found: dict[DatasetRef, None] = {}
+    for name in names:
+        ref = DatasetRef.of(f"{url}#{name}")
+        if ref != table_ref(url, table):
+            found.setdefault(ref, None)
+    return list(found)
+
+
+def stored_ref(gov: Governor, url: str, table: str) -> DatasetRef:
+    """Where the lineage store keeps table ``table``'s versions: its :func:`table_ref`; when
+    that holds none, a name an older record took from the statement that wrote it
+    (:func:`_spellings`), so a class stored before names were canonical is not lost. A newer
+    record under the canonical name wins over any older spelling."""
+    ref = table_ref(url, table)
+    store = gov.lineage_store
+    if store.latest(ref) is not None:
+        return ref
+    return next((old for old in _spellings(url, table) if store.latest(old) is not None), ref)
 
 
 def same_depth(names: Iterable[str], dialect: str) -> dict[str, str]:
@@ -89,9 +148,7 @@ def origins(url: str, names: dict[str, str]) -> dict[str, str]:
     remembered by (:class:`~lacuna.model.Piece`), the same in every statement and whichever
     way a statement spells or qualifies the table: lower case, without the default schema
     (``main.``; ``public.`` on PostgreSQL), so ``main.people`` and ``people`` are one."""
-    default = default_schema("postgres" if url.startswith("postgres") else "") + "."
-    return {given: str(table_ref(url, name.lower().removeprefix(default)))
-            for name, given in names.items()}
+    return {given: str(table_ref(url, name)) for name, given in names.items()}
 
 
 def default_schema(dialect: str) -> str:
@@ -119,7 +176,7 @@ def _classified(gov: Governor, db: Database, name: str) -> _Classified | None:
     info = db.table(name)
     if info is None:
         return None
-    key = (db.url, name.lower(), info.columns, info.comment, info.rows, dismissals(),
+    key = (db.url, canonical(db.url, name), info.columns, info.comment, info.rows, dismissals(),
            _store_mark(gov, db.url, name))
     with _lock:
         cache = _caches.setdefault(gov, OrderedDict())
@@ -230,14 +287,14 @@ def _store_mark(gov: Governor, url: str, name: str) -> str:
     owner's raise, sent to the server) reaches a session that classified the table before,
     which its cache kept at the lower class until the entry left it."""
     now = time.monotonic()
-    key = (url, name.lower())
+    key = (url, canonical(url, name))
     with _lock:
         found = _marks.setdefault(gov, {}).get(key)
     if found is not None and now - found[0] < STORE_CHECK_S:
         return found[1]
     try:  # claims only: Lacuna's own versions (each governed read records one) change no
         store = gov.lineage_store  # class the values and the cache do not already have
-        claim = store.latest_claim(table_ref(url, name)) if hasattr(
+        claim = store.latest_claim(stored_ref(gov, url, name)) if hasattr(
             store, "latest_claim") else None
         mark = "" if claim is None else claim[1]  # the newest standing claim's run id
     except Exception:  # the store fails on its own: the values (and _stored's answer) decide
@@ -254,8 +311,8 @@ def _stored(gov: Governor, url: str, name: str) -> _Stored:
     """The table's stored class (:func:`stored_classification`) and which claims raised it:
     the newest standing version is a claim (its run id), or Lacuna's own version a claim
     raised (its attribution). Any failure: the stored class alone (not attributed)."""
-    ref = table_ref(url, name)
     try:
+        ref = stored_ref(gov, url, name)
         store = gov.lineage_store
         latest = store.latest(ref)
         if latest is None:
@@ -285,8 +342,9 @@ def _stored(gov: Governor, url: str, name: str) -> _Stored:
 
 
 def stored_classification(gov: Governor, url: str, name: str) -> Classification | None:
+    """The class the lineage store holds for table ``name`` (:func:`stored_ref`), or None."""
     try:
-        version = gov.lineage_store.latest(table_ref(url, name))
+        version = gov.lineage_store.latest(stored_ref(gov, url, name))
     except Exception:  # the store fails on its own; the values still decide
         return None
     return version.classification if version is not None else None
@@ -336,12 +394,13 @@ def _declared(col: ColumnClass) -> dict[str, Any]:
 def changed(gov: Governor, url: str, name: str) -> None:
     """A governed write changed table ``name``: classify it afresh on its next read (its row
     count may be the same, its stored classification is not)."""
+    name = canonical(url, name)
     with _lock:
-        _marks.get(gov, {}).pop((url, name.lower()), None)
+        _marks.get(gov, {}).pop((url, name), None)
         cache = _caches.get(gov)
         if cache is None:
             return
-        for key in [k for k in cache if k[0] == url and k[1] == name.lower()]:
+        for key in [k for k in cache if k[0] == url and k[1] == name]:
             del cache[key]
 
 
@@ -352,5 +411,5 @@ def forget(gov: Governor) -> None:
         _marks.pop(gov, None)
 
 
-__all__ = ["classify_table", "comment_text", "forget", "from_comments", "origins",
-           "same_depth", "table_raise", "table_ref"]
+__all__ = ["canonical", "classify_table", "comment_text", "forget", "from_comments", "origins",
+           "same_depth", "stored_ref", "table_raise", "table_ref", "written_ref"]

@@ -337,7 +337,9 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
                                 stmt=stmt)
         if not stmt.returning:  # … RETURNING into a file: run_governed decides both
             state, _ = statement_state(con, sql, known)
-            return govern_write(None, state, f"{home}#{stmt.target}", run,
+            from lacuna.sql.tables import canonical
+
+            return govern_write(None, state, f"{home}#{canonical(home, stmt.target)}", run,
                                 method=f"duckdb.{stmt.verb}",
                                 columns=list(state.classification.columns))
     if stmt.kind == "export" and stmt.verb == "export" and stmt.file:
@@ -744,7 +746,10 @@ def _table_writer(name: str) -> Make:
             if home == MEMORY and isinstance(table_name, str):
                 return _into_memory(self, table_name, relation_state(self), run,
                                     method=f"duckdb.DuckDBPyRelation.{name}")
-            return govern_write(None, relation_state(self), f"{home}#{table_name}", run,
+            from lacuna.sql.tables import canonical
+
+            target = canonical(home, table_name) if isinstance(table_name, str) else table_name
+            return govern_write(None, relation_state(self), f"{home}#{target}", run,
                                 method=f"duckdb.DuckDBPyRelation.{name}",
                                 columns=list(self.columns))
 

@@ -355,7 +355,9 @@ def sql_target(
     args: tuple[Any, ...], kwargs: dict[str, Any], *, name_key: str = "name"
 ) -> str | None:
     """``to_sql(name, con)`` as one target: ``<database URL>#<table>`` (reads: the table or
-    query as the fragment)."""
+    query as the fragment), the table by its canonical name (:func:`lacuna.sql.tables.canonical`:
+    ``Kids`` is ``kids``; on PostgreSQL, which keeps a quoted name's case, as given), so a
+    statement that spells it otherwise finds its stored class."""
     name = args[0] if args else kwargs.get(name_key)
     con = args[1] if len(args) > 1 else kwargs.get("con")
     if con is None:
@@ -372,8 +374,11 @@ def sql_target(
             url = f"sqlite:///{file}"
         except Exception:
             url = f"dbapi://{type(con).__module__}"
-    if isinstance(name, str) and _TABLE.match(name):
-        return f"{url}#{name}"
+    if isinstance(name, str) and _TABLE.match(name):  # as governed SQL names the table
+        from lacuna.sql.tables import canonical
+
+        # PostgreSQL: to_sql quotes its name, so "Kids" is a table of its own, not kids
+        return f"{url}#{name if url.startswith('postgres') else canonical(url, name)}"
     if isinstance(name, str) and name.strip():  # a query: named by its hash, never its text
         return f"{url}#query-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
     return url
