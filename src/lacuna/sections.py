@@ -27,7 +27,7 @@ import difflib
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Self, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
@@ -100,7 +100,7 @@ class Section(BaseModel):
         return self
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None,
-                   deep: bool = False) -> Any:
+                   deep: bool = False) -> Self:
         """pydantic's copy (``update`` is not validated, as there), with what ``update`` put in
         frozen too: a copy is as immutable as the settings it was made from."""
         copied = super().model_copy(update=update, deep=deep)
