@@ -33,7 +33,8 @@ def _release(root: Path) -> Path:
     out = root / "Downloads" / "release"
     anon = lacuna.anonymize(_kids(), columns=["date_of_birth"], strategy="redact")
     anon.to_parquet(out, partition_cols=["region"])
-    assert read_sidecar(out) is not None and read_sidecar(out).trusted
+    assert read_sidecar(out) is not None
+    assert read_sidecar(out).trusted
     return out
 
 
@@ -93,7 +94,8 @@ def test_a_real_sidecar_inside_the_folder_leaves_it_trusted(governed):
     assert sidecar.is_sidecar(real)
     assert sidecar.is_sidecar(sidecar_path(out))  # the folder's own, beside the folder
     found = read_sidecar(out)
-    assert found is not None and found.trusted
+    assert found is not None
+    assert found.trusted
     real.unlink()  # pyarrow reads every file of a folder: a JSON file is not Parquet
     back = pd.read_parquet(out)
     assert back.lacuna_classification.tier is Tier.PUBLIC
