@@ -69,6 +69,7 @@ def classify_sql(
     namespace: str | None = None,
     config: _ClassificationConfig | None = None,
     origins: _Mapping[str, str] | None = None,
+    parameters: _Any = None,
 ) -> _SqlLineage:
     """Classify a SQL statement's output per column, with its column lineage.
 
@@ -83,7 +84,7 @@ def classify_sql(
     from lacuna.lineage.sql import classify_sql as _classify_sql
 
     return _classify_sql(sql, schema=schema, dialect=dialect, namespace=namespace, config=config,
-                         origins=origins)
+                         origins=origins, parameters=parameters)
 
 
 def load_ipython_extension(ipython: _Any) -> None:

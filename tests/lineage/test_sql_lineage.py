@@ -11,6 +11,7 @@ from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind
 from lacuna.model import DERIVED_FROM_PII, Classification, ColumnClass, ColumnKind, Tier
 
 DIALECTS = ["ansi", "postgres", "duckdb", "spark", "snowflake"]
+KEY = "kJ8vQ2mZ0xR4tY6u"  # a key check_key takes: 16 bytes, 16 distinct
 SCHEMA = {
     "customers": {
         "id": "identifier",
@@ -76,10 +77,19 @@ def test_classify_sql_without_the_plain_copy_is_not_pii(dialect):
         ("sha256(email)", False),  # unkeyed: a dictionary attack recovers it
         ("md5(email)", False),
         ("md5(email || 'pepper')", False),  # a salt written in the code is no secret
-        ("sha256(email || :key)", True),
+        ("sha256(email || :key)", True),  # bound to KEY (see the test)
         ("sha256(email || ?)", True),
+        ("sha256(cast(:key AS varchar) || email)", True),
         ("md5(concat(salt, email))", True),  # a salt column
         ("hmac(email, :k, 'sha256')", True),
+        ("hmac(email, 'k3y-in-the-code', 'sha256')", False),
+        ("sha256(email || :short)", False),  # bound to a guessable key
+        ("sha256(email || :missing)", False),  # bound to nothing
+        ("sha256(email || left(:key, 0))", False),  # the key cut away
+        ("sha256(coalesce(:key, '') || email)", False),
+        ("sha256(email || replace(:key, :key, ''))", False),
+        ("sha256(concat_ws(:key, email))", False),  # a separator with one value: none
+        ("sha256(email || CASE WHEN 1 = 0 THEN :key ELSE '' END)", False),
         # redaction only when the pattern provably replaces every character but separators
         ("regexp_replace(email, '^.*@', '***@')", False),  # a value without '@' stays whole
         ("regexp_replace(email, '^$', 'x')", False),  # matches nothing: the value leaves
@@ -117,7 +127,11 @@ def test_classify_sql_without_the_plain_copy_is_not_pii(dialect):
 def test_classify_sql_masking_is_read_off_the_expression(expression, masked):
     schema = {"customers": {**SCHEMA["customers"], "salt": "public"}}
     group = " GROUP BY region" if "max(" in expression or "count(" in expression else ""
-    out = lacuna.classify_sql(f"SELECT {expression} AS x FROM customers{group}", schema=schema)
+    parameters: object = {"key": KEY, "k": KEY, "short": "s3cr3t"}
+    if "?" in expression:
+        parameters = [KEY]
+    out = lacuna.classify_sql(f"SELECT {expression} AS x FROM customers{group}", schema=schema,
+                              parameters=parameters)
     edge_kinds = {e.kind for e in out.edges_of("x") if e.source_column != "salt"}
     assert (edge_kinds == {EdgeKind.MASKING}) is masked, out.edges
     assert out.classification.columns["x"].is_personal is not masked
@@ -229,12 +243,13 @@ def test_classify_sql_opaque_table_classification_and_column_forms():
 def test_classify_sql_update_and_merge():
     schema = {"customers": {"id": "identifier", "email": "pii", "region": "public"},
               "staging": {"id": "identifier", "email": "pii", "region": "public"}}  # fmt: skip
-    full = lacuna.classify_sql("UPDATE customers SET email = sha256(email || :key)", schema=schema)
+    full = lacuna.classify_sql("UPDATE customers SET email = sha256(email || :key)", schema=schema,
+                               parameters={"key": KEY})
     assert full.statement == "update"
     assert cls(full, "email") is ColumnKind.IDENTIFIER  # every row replaced
     partial = lacuna.classify_sql(
-        "UPDATE customers SET email = md5(email || :key) WHERE region = 'EU'", schema=schema
-    )
+        "UPDATE customers SET email = md5(email || :key) WHERE region = 'EU'", schema=schema,
+        parameters={"key": KEY})
     assert cls(partial, "email") is ColumnKind.PII  # other rows keep the raw e-mail
     merge = lacuna.classify_sql(
         """MERGE INTO customers t USING staging s ON t.id = s.id
@@ -363,7 +378,8 @@ def test_classify_sql_duckdb_columns_pattern_fails_closed():
 
 def _stored(sql: str, dialect: str, schema: dict | None = None) -> Classification:
     """What a CREATE TABLE … AS stores, read back as the lineage store reads it (JSON)."""
-    out = lacuna.classify_sql(sql, schema=schema or SCHEMA, dialect=dialect)
+    out = lacuna.classify_sql(sql, schema=schema or SCHEMA, dialect=dialect,
+                              parameters={"key": KEY})
     return Classification.from_dict(json.loads(json.dumps(out.classification.to_dict())))
 
 

@@ -59,12 +59,17 @@ def test_data_under_a_sidecar_name_is_read_as_data(transport, request):
     hidden.write_bytes((m.source / "customers.csv").read_bytes())
     label = m.source / "restricted" / f"other-{tag}.csv.lacuna.json"
     label.write_text(DECLARATION)
+    orphan = m.source / "restricted" / f"gone-{tag}.csv.lacuna.json"  # beside no file
+    orphan.write_text(DECLARATION)
+    (m.source / "restricted" / f"other-{tag}.csv").write_text("n\n1\n")
     result = m.run("cat", str(m.mnt / "restricted" / hidden.name))
     assert result.returncode != 0
     assert result.stdout == ""
     assert "Permission denied" in result.stderr
     assert f"DENIED read /restricted/{hidden.name}" in m.log.read_text()
     assert (m.mnt / "restricted" / label.name).read_text() == DECLARATION  # a label: readable
+    # a declaration beside no file is no label (is_sidecar): read as data, decided
+    assert m.run("cat", str(m.mnt / "restricted" / orphan.name)).returncode != 0
 
 
 @pytest.mark.parametrize("transport", ["plain_mount", "libfuse_mount"])

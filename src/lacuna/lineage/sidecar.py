@@ -138,7 +138,7 @@ def fingerprint(data_path: str | os.PathLike[str], *, sealed: bool = True) -> di
     data_path = os.path.expanduser(os.fspath(data_path))  # pandas expands "~" when it writes
     if os.path.isdir(data_path):
         root = Path(data_path)
-        files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(SUFFIX))
+        files = sorted(p for p in root.rglob("*") if p.is_file() and not is_sidecar(p))
         return {"mode": "directory",
                 "files": {str(p.relative_to(root)): fingerprint(p, sealed=sealed)
                           for p in files}}
@@ -330,6 +330,21 @@ def is_declaration(path: str | os.PathLike[str]) -> bool:
     except SidecarError:
         return False
     return data is not None and isinstance(data.get("classification"), dict)
+
+
+def is_sidecar(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a real sidecar: named ``<data>.lacuna.json`` beside an existing
+    ``<data>`` (a file, or the folder a folder sidecar describes), and holding a declaration
+    (:func:`is_declaration`). Anything else named ``*.lacuna.json`` is data: a folder's
+    fingerprint covers it (pyarrow reads a Parquet file under that name as part of the
+    dataset), the mount and the retention walk treat it as a file of its own."""
+    text = os.fspath(path)
+    if not text.endswith(SUFFIX):
+        return False
+    data = text[: -len(SUFFIX)]
+    if not os.path.basename(data) or not os.path.lexists(data):
+        return False
+    return is_declaration(text)
 
 
 def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -31,6 +32,7 @@ from lacuna.config import ClassificationConfig
 from lacuna.errors import LineageError
 from lacuna.lineage.records import ColumnEdge, DatasetRef, EdgeKind
 from lacuna.lineage.sql_classes import classify_outputs
+from lacuna.lineage.sql_masking import NO_KEYS, BoundKeys, bound_keys
 from lacuna.lineage.sql_schema import Schema, SchemaInput, build_schema
 from lacuna.lineage.sql_trace import Flow, Tracer, merge_kinds, output_names, rejoin
 from lacuna.model import Classification
@@ -72,6 +74,8 @@ def classify_sql(
     namespace: str | None = None,
     config: ClassificationConfig | None = None,
     origins: Mapping[str, str] | None = None,
+    parameters: Any = None,
+    keys: BoundKeys | None = None,
 ) -> SqlLineage:
     """Classify a SQL statement's output per column, with its column lineage.
 
@@ -88,6 +92,13 @@ def classify_sql(
             (:class:`~lacuna.model.Piece`); default ``<namespace>/<table>``. Pieces of one
             source column that meet again, in this statement or from tables earlier statements
             wrote, carry the source column's class again.
+        parameters: the values the statement runs with (a mapping by name, a sequence by
+            position). A hash keyed by a bind parameter (``sha256(email || :key)``) masks only
+            when the parameter's value is a key :func:`lacuna.anonymize.keys.check_key` takes
+            (16+ bytes, 8+ distinct): without ``parameters``, or with an empty, ``None`` or
+            short value, it is an unkeyed hash and the column keeps its class (fail closed).
+        keys: instead of ``parameters``, which parameters hold a key
+            (:func:`lacuna.lineage.sql_masking.bound_keys`, for many parameter sets).
 
     Returns:
         A :class:`SqlLineage`.
@@ -100,6 +111,7 @@ def classify_sql(
         >>> out = classify_sql(
         ...     "SELECT email, sha256(email || :key) AS email_hash FROM customers",
         ...     schema={"customers": {"email": "pii:email"}},
+        ...     parameters={"key": "kJ8vQ2mZ0xR4tY6u"},
         ... )
         >>> out.classification.columns["email"].classification.value
         'pii'
@@ -118,7 +130,9 @@ def classify_sql(
     tables = build_schema(schema, dia, namespace or name, origins)
     statement = _parse(sql, dia, tables)
     target = _target_ref(statement, sql, namespace or name)
-    flows, names, sources = _trace(statement, tables, config)
+    if keys is None:
+        keys = bound_keys(parameters) if parameters is not None else NO_KEYS
+    flows, names, sources = _trace(statement, tables, config, keys)
     flows = rejoin(flows, tables)  # different pieces of one column put it back together
     edges = _edges(flows, names, tables, target)
     classification = classify_outputs(flows, names, tables, config, sources)
@@ -224,7 +238,7 @@ def _target_ref(statement: _Statement, sql: str, namespace: str) -> DatasetRef:
 
 
 def _trace(
-    statement: _Statement, tables: Schema, config: ClassificationConfig
+    statement: _Statement, tables: Schema, config: ClassificationConfig, keys: BoundKeys
 ) -> tuple[list[list[Flow]], list[str], set[str]]:
     """Flows per output column, the output names, and the schema keys of the tables read."""
     if statement.query is None:  # INSERT … VALUES: constants written in the SQL
@@ -243,7 +257,7 @@ def _trace(
         msg = "classify_sql: the statement has no query to trace"
         raise LineageError(msg)
     read = _check_tables(root, tables)
-    tracer = Tracer(tables, config)
+    tracer = Tracer(tables, config, keys)
     produced = output_names(root.expression)
     flows = [tracer.index(root, i) for i in range(len(produced))]
     if statement.assigned is not None:

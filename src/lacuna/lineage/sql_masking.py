@@ -4,12 +4,20 @@ Walking up from a column to its projection, each enclosing node says what happen
 
 - nothing but aliases and parentheses: ``identity``;
 - a recognised masking node: ``masking``, and the walk stops (the value no longer leaves):
-    * a **keyed** hash: ``hmac(...)`` with a key, or a hash function (md5, sha1/2/256/512,
-      hash, xxhash, ...) whose input also holds key material: a bind parameter (``?``, ``:key``,
-      ``$1``, ``@key``), a session variable (``${key}``, ``$key``), a secret or setting lookup
-      (``current_setting(...)``, ``secret(...)``), or a column named as a key, salt, pepper or
-      secret. An **unkeyed** hash (``sha256(email)``) and a hash salted with a literal written in
-      the SQL (``md5(email || 'x')``) are *not* masking: anyone holding the code can hash a list
+    * a **keyed** hash: ``hmac(...)`` with a key (as below: a literal key is none), or a hash
+      function (md5, sha1/2/256/512,
+      hash, xxhash, ...) whose input is the value concatenated (``||``, ``concat``,
+      ``concat_ws``, nothing else) with key material: a secret or setting lookup
+      (``current_setting(...)``, ``secret(...)``), a column named as a key, salt, pepper or
+      secret, or a bind parameter (``?``, ``:key``, ``$1``, ``%(key)s``) **whose bound value
+      passes** :func:`lacuna.anonymize.keys.check_key` (at least 16 bytes, 8 distinct): the
+      values a statement runs with are given as :class:`BoundKeys` (:func:`bound_keys`). A
+      parameter that is missing, ``NULL``, empty or weak, one not known at classification
+      (``classify_sql`` without ``parameters``), a session variable (``${key}``, ``@@key``),
+      and a key under any other function (``left(:k, 0)``, ``coalesce(:k, '')``,
+      ``replace(...)``, ``CASE``) key nothing: ``md5(dob || left(:k, 0))`` is ``md5(dob)``.
+      An **unkeyed** hash (``sha256(email)``) and a hash salted with a literal written in the
+      SQL (``md5(email || 'x')``) are *not* masking: anyone holding the code can hash a list
       of candidate e-mail addresses and match (a dictionary attack), so the column stays PII;
     * redaction: Spark's ``mask(col)``, and ``regexp_replace(col, pattern, 'literal')`` only
       when the pattern provably replaces every character of the value but separators (see
@@ -34,8 +42,9 @@ the value back, so the data stays personal data.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -86,6 +95,66 @@ _BLENDING: tuple[type[exp.Expr], ...] = tuple(
 
 
 @dataclass(frozen=True, slots=True)
+class BoundKeys:
+    """Which bind parameters of a statement hold a key fit for a pseudonym (their bound value
+    passes :func:`lacuna.anonymize.keys.check_key`): by name (``:k``, ``%(k)s``, ``$k``) or
+    number (``$1``). An anonymous ``?`` or ``%s`` is a key only when every positional value
+    is one (``positional``): which ``?`` a value binds is not read off the tree."""
+
+    names: frozenset[str] = frozenset()
+    positional: bool = False
+
+    def holds(self, label: str) -> bool:
+        """Whether the parameter labelled ``label`` (``"?"`` for an anonymous one) is a key."""
+        return self.positional if label == "?" else label in self.names
+
+
+NO_KEYS = BoundKeys()  # nothing bound, or the values unknown: no parameter keys a hash
+
+
+def bound_keys(parameters: Any, *, many: bool = False) -> BoundKeys:
+    """The :class:`BoundKeys` of the values a statement runs with: a mapping by name, a
+    sequence by position, or (``many``) a sequence of either, where a parameter is a key only
+    when it is one in every set. Anything else binds no key."""
+    sets = list(parameters) if many and isinstance(parameters, Sequence) else [parameters]
+    found = [_keys_of(p) for p in sets]
+    if not found:
+        return NO_KEYS
+    names = frozenset.intersection(*(k.names for k in found))
+    return BoundKeys(names, all(k.positional for k in found))
+
+
+def _keys_of(parameters: Any) -> BoundKeys:
+    if isinstance(parameters, Mapping):
+        return BoundKeys(frozenset(str(k).lstrip(":$@") for k, v in parameters.items()
+                                   if _is_key(v)))
+    if isinstance(parameters, Sequence) and not isinstance(parameters, (str, bytes)):
+        strong = [_is_key(v) for v in parameters]
+        return BoundKeys(frozenset(str(i) for i, ok in enumerate(strong, start=1) if ok),
+                         bool(strong) and all(strong))
+    return NO_KEYS
+
+
+def _is_key(value: Any) -> bool:
+    """Whether a bound value keys a pseudonym as :func:`lacuna.anonymize.keys.check_key` has
+    it (text as UTF-8); ``None``, numbers and anything else do not."""
+    from lacuna.anonymize.keys import check_key
+    from lacuna.errors import ConfigError
+
+    if isinstance(value, str):
+        raw = value.encode("utf-8")
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+    else:
+        return False
+    try:
+        check_key(raw, "a bind parameter")
+    except ConfigError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
 class Occurrence:
     """What the path from a column up to its projection does to the value."""
 
@@ -102,10 +171,12 @@ def function_name(node: exp.Expr) -> str:
     return type(node).__name__.lower()
 
 
-def occurrence(column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None) -> Occurrence:
+def occurrence(column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None,
+               keys: BoundKeys = NO_KEYS) -> Occurrence:
     """Classify the path from ``column`` up to ``root`` (its projection, or an assigned value).
 
-    ``dialect`` renders the masking expression in descriptions as the SQL was written.
+    ``dialect`` renders the masking expression in descriptions as the SQL was written;
+    ``keys``: the bind parameters that hold a key (:func:`bound_keys`).
     """
     kind = EdgeKind.IDENTITY
     description = ""
@@ -113,7 +184,7 @@ def occurrence(column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None)
     child: exp.Expr = column
     node = column.parent
     while node is not None:
-        masked = _masking(node, child, dialect)
+        masked = _masking(node, child, dialect, keys)
         if masked:
             return Occurrence(EdgeKind.MASKING, f"{masked}: {_text(node, dialect)}")
         general = _generalisation(node, child)
@@ -127,9 +198,13 @@ def occurrence(column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None)
                 f"{_text(node, dialect)}: not redaction, the pattern does not provably replace "
                 f"every character (use e.g. regexp_replace(col, '.', '*', 'g'))"
             )
-        if _is_hash(node):
+        if _is_hash(node) or _HMAC_NAME.match(function_name(node)):
             kind = EdgeKind.TRANSFORMATION
-            description = f"unkeyed hash {_text(node, dialect)}: not masking (dictionary attack)"
+            description = (
+                f"unkeyed hash {_text(node, dialect)}: not masking (dictionary attack); key it "
+                "by concatenating a secret lookup, a key column, or a bind parameter bound to a "
+                "random key of 16+ bytes"
+            )
         if isinstance(node, exp.Window):
             # A window keeps one row per input row: never k-anonymous, always carried.
             kind, blending = EdgeKind.TRANSFORMATION, False
@@ -178,15 +253,16 @@ def _describe(node: exp.Expr) -> str:
     return type(node).__name__.lower()
 
 
-def _masking(node: exp.Expr, child: exp.Expr, dialect: Dialect | None) -> str:
+def _masking(node: exp.Expr, child: exp.Expr, dialect: Dialect | None, keys: BoundKeys) -> str:
     """The masking other than generalisation that ``node`` applies to ``child``, or ``""``."""
     if isinstance(node, _COUNTS):
         return "count"
     name = function_name(node)
-    if _HMAC_NAME.match(name) and len(_arguments(node)) >= 2:
-        return "hmac (keyed)"
+    if _HMAC_NAME.match(name):  # its key, like a hash's, is checked: not '' or a literal
+        key = _key_material(node, keys)
+        return f"hmac keyed with {key}" if key else ""
     if _is_hash(node):
-        key = _key_material(node)
+        key = _key_material(node, keys)
         return f"hash keyed with {key}" if key else ""
     if isinstance(node, exp.RegexpReplace) and child is node.this:
         return "redaction (regexp_replace)" if redacts(node, dialect) else ""
@@ -360,22 +436,61 @@ def _int(node: exp.Expr | None) -> int | None:
     return None
 
 
-def _arguments(node: exp.Expr) -> list[exp.Expr]:
-    return [v for v in node.iter_expressions() if not isinstance(v, exp.Literal) or v.is_string]
-
-
-def _key_material(node: exp.Expr) -> str:
-    """The key or salt operand inside a hash's input, described; ``""`` when there is none."""
-    for inner in node.walk():
-        if isinstance(inner, (exp.Placeholder, exp.Parameter, exp.SessionParameter)):
-            return "a bind parameter or variable"
-        if isinstance(inner, exp.Column) and _KEY_NAME.search(_plain(inner.name)):
+def _key_material(node: exp.Expr, keys: BoundKeys) -> str:
+    """The key or salt operand of a hash's input, described; ``""`` when there is none. Only
+    an operand the input concatenates as it is counts: under any other function
+    (``left(:k, 0)``, ``coalesce(:k, '')``) the key may be cut to nothing."""
+    for inner in _operands(node):
+        if isinstance(inner, (exp.Placeholder, exp.Parameter)):
+            if keys.holds(_label(inner)):
+                return "a bind parameter bound to a key"
+        elif isinstance(inner, exp.Column) and _KEY_NAME.search(_plain(inner.name)):
             return "a key column"
-        if isinstance(inner, exp.Func) and inner is not node:
+        elif isinstance(inner, exp.Func) and inner is not node:
             name = function_name(inner)
             if _SECRET_FUNC.search(name) or _HMAC_NAME.match(name):
                 return "a secret lookup"
     return ""
+
+
+_CONCATENATION: tuple[type[exp.Expr], ...] = (exp.DPipe, exp.Concat, exp.Paren)
+# Conversions that keep every byte of a text (its encoding), read through like concatenation
+_ENCODINGS = frozenset({"convert_to", "to_utf8", "utf8_encode", "encode"})
+_WHOLE_TYPES = frozenset({"TEXT", "VARCHAR", "NVARCHAR", "VARBINARY", "BLOB",
+                          "BYTEA"})  # fmt: skip
+
+
+def _operands(node: exp.Expr) -> Iterable[exp.Expr]:
+    """The values a hash's arguments concatenate: each argument, through ``||``, ``concat``,
+    ``concat_ws`` (not its separator: ``concat_ws(:k, email)`` is ``email``), parentheses,
+    and a conversion that keeps the whole text (``convert_to(x, 'UTF8')``, a cast to
+    ``text``/``varchar``/``bytea`` without a length); no other node."""
+    stack = list(node.iter_expressions())
+    while stack:
+        inner = stack.pop()
+        if isinstance(inner, exp.ConcatWs):  # the separator is left out with one value
+            stack.extend(inner.expressions[1:])
+        elif isinstance(inner, _CONCATENATION) or _keeps_whole(inner):
+            stack.extend(inner.iter_expressions())
+        else:
+            yield inner
+
+
+def _keeps_whole(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Encode) or (isinstance(node, exp.Anonymous)
+                                        and function_name(node) in _ENCODINGS):
+        return True
+    if type(node) is exp.Cast:  # not TRY_CAST: NULL, which concat() skips
+        to = node.args.get("to")
+        return (isinstance(to, exp.DataType) and not to.expressions
+                and to.this.name in _WHOLE_TYPES)
+    return False
+
+
+def _label(node: exp.Expr) -> str:
+    """A parameter's name (``k``), number (``1``), or ``?`` when anonymous."""
+    name = str(node.name).lstrip(":$@")
+    return name or "?"
 
 
 def _plain(name: str) -> str:
@@ -385,7 +500,10 @@ def _plain(name: str) -> str:
 __all__ = [
     "COARSE_UNITS",
     "MAX_KEPT_CHARS",
+    "NO_KEYS",
+    "BoundKeys",
     "Occurrence",
+    "bound_keys",
     "function_name",
     "occurrence",
     "piece_sql",

@@ -10,7 +10,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from lacuna.lineage.records import EdgeKind
-from lacuna.lineage.sql_masking import Occurrence, occurrence, rejoined
+from lacuna.lineage.sql_masking import NO_KEYS, BoundKeys, Occurrence, occurrence, rejoined
 
 if TYPE_CHECKING:
     from lacuna.config import ClassificationConfig
@@ -137,9 +137,11 @@ def output_names(expression: exp.Expr) -> list[str]:
 class Tracer:
     """Memoised per (scope, output index); one instance per statement."""
 
-    def __init__(self, schema: Schema, config: ClassificationConfig) -> None:
+    def __init__(self, schema: Schema, config: ClassificationConfig,
+                 keys: BoundKeys = NO_KEYS) -> None:
         self.schema = schema
         self.config = config
+        self.keys = keys  # the bind parameters bound to a key (a keyed hash)
         self._memo: dict[tuple[int, int], list[Flow]] = {}
         self._k_memo: dict[int, str] = {}
 
@@ -185,7 +187,7 @@ class Tracer:
         return flows
 
     def _occurrence(self, scope: Scope, node: exp.Expr, root: exp.Expr) -> Occurrence:
-        occ = occurrence(node, root, self.schema.dialect)
+        occ = occurrence(node, root, self.schema.dialect, self.keys)
         if occ.kind is EdgeKind.AGGREGATION:
             why = self.k_anonymous(scope)
             if occ.blending and why.startswith("k-anonymous"):

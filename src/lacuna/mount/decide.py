@@ -40,6 +40,7 @@ from lacuna.lineage.sidecar import (
     SUFFIX,
     SidecarError,
     is_declaration,
+    is_sidecar,
     read_sidecar,
     write_label,
 )
@@ -178,7 +179,7 @@ class MountGovernance:
         ``remember``: the process read it (lineage); a rename or link that carries the file to
         a new name is decided as its read too, but reads nothing."""
         backing = self.layout.backing(path)
-        if is_metadata(path) and is_declaration(backing):
+        if is_metadata(path) and is_sidecar(backing):
             return  # a label, not data; anything else under a label's name is read as data
         with self._lock:
             try:

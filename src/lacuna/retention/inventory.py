@@ -96,7 +96,7 @@ def governed_files(roots: list[str], settings: RetentionSettings,
     """Every data file (or sidecar-declared folder) under ``roots``, with what it declares
     (``keystore``: opens sealed files whose sidecar is missing or not trusted, whose
     authenticated header then says when and at which tier they were written)."""
-    from lacuna.lineage.sidecar import SUFFIX, is_declaration, sidecar_path
+    from lacuna.lineage.sidecar import is_declaration, is_sidecar, sidecar_path
 
     archive = (os.path.abspath(os.path.expanduser(settings.archive_dir))  # as _archive does
                if settings.archive_dir else None)
@@ -125,11 +125,12 @@ def governed_files(roots: list[str], settings: RetentionSettings,
             dirs.sort()
             for name in sorted(files):
                 path = os.path.join(folder, name)
-                if ((name.endswith(SUFFIX) or name.startswith(".lacuna-"))
-                        and not sidecar_path(path).is_file() and is_declaration(path)):
+                if not sidecar_path(path).is_file() and (is_sidecar(path) or (
+                        name.startswith(".lacuna-") and is_declaration(path))):
                     continue  # sidecars travel with their file; a sidecar's temp file is in
-                    # flight. Only what holds a declaration is one: a data file renamed to
-                    # such a name (with or without a sidecar of its own) is still an item
+                    # flight. Only a declaration beside its file is one (is_sidecar, as a
+                    # folder's fingerprint reads it): a data file renamed to such a name (with
+                    # or without a sidecar of its own) is still an item
                 if path not in seen:
                     seen.add(path)
                     yield from _described(path, root, settings, keystore)

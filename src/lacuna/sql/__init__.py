@@ -110,11 +110,16 @@ def table_classification(con: Any, table: str) -> Classification | None:
         return classify_table(current(), db, table)
 
 
-def query_classification(con: Any, sql: Any) -> SqlRead | None:
+def query_classification(con: Any, sql: Any, parameters: Any = None) -> SqlRead | None:
     """What a query (or a table name, as ``pd.read_sql`` takes it, or a SQLAlchemy construct,
     compiled as the connection runs it) reads, per column, without running it; None when
-    ``sql`` is not a query. Used by the pandas integration for ``pd.read_sql``."""
+    ``sql`` is not a query. ``parameters``: what it runs with (``pd.read_sql``'s ``params``),
+    by which a hash keyed by a parameter is told keyed or not (without them it is unkeyed).
+    Used by the pandas integration for ``pd.read_sql``."""
+    from dataclasses import replace
+
     from lacuna.governor import current
+    from lacuna.lineage.sql_masking import bound_keys
     from lacuna.sql.catalog import quote
 
     text = statement_text(con, sql)
@@ -126,7 +131,28 @@ def query_classification(con: Any, sql: Any) -> SqlRead | None:
         stmt = analyse(text, db.dialect)
         if stmt.kind != "read":
             return None
+        bound = statement_parameters(con, sql, parameters)
+        if bound is not None:
+            stmt = replace(stmt, keys=bound_keys(bound))
         return read_of(current(), db, stmt)
+
+
+def statement_parameters(con: Any, sql: Any, parameters: Any) -> Any:
+    """The parameters :func:`statement_text`'s SQL runs with: ``parameters`` for text; for a
+    SQLAlchemy construct, its bound values (``bindparam`` defaults, then ``parameters``) in
+    the order its compiled SQL takes them (``$1``, ``?``), or by name."""
+    if isinstance(sql, str) or not hasattr(sql, "compile"):
+        return parameters
+    dialect = _dialect(con)
+    if dialect is None:
+        return None
+    compiled = sql.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    given = parameters if isinstance(parameters, dict) else {}
+    values = compiled.construct_params(given)
+    order = getattr(compiled, "positiontup", None)
+    if order:
+        return [values.get(name) for name in order]
+    return values
 
 
 def statement_text(con: Any, sql: Any) -> str | None:
@@ -253,6 +279,7 @@ __all__ = [
     "query_classification",
     "read_sql_statement",
     "run_read_sql",
+    "statement_parameters",
     "statement_text",
     "table_classification",
     "to_sql_runs",

@@ -33,6 +33,7 @@ from lacuna import _bypass
 from lacuna.errors import LineageError
 from lacuna.lineage.recording import Produced, input_version, run_for
 from lacuna.lineage.records import ColumnEdge, DatasetRef, RunStatus
+from lacuna.lineage.sql_masking import bound_keys
 from lacuna.model import Action, Classification, Destination, Source, Tier
 from lacuna.sql import restrict
 from lacuna.sql.catalog import literal, quote
@@ -123,6 +124,9 @@ def run_governed(
     """Govern and run one statement; returns what ``run`` returns and, for a read, what it
     read. Raises ``GovernanceViolation`` on an enforced denial (``run`` is never called)."""
     stmt = analyse(sql, db.dialect)
+    if parameters is not None and not stmt.values:  # a hash keyed by a parameter masks
+        # only with a key bound to it (VALUES … are classified by the values themselves)
+        stmt = replace(stmt, keys=bound_keys(parameters, many=many))
     method = f"sql.{db.dialect}.{stmt.verb}"
     refuse_database_statement(stmt, db.dialect, method)
     if db.dialect == "postgres" and stmt.verb in FIRES_EVENT_TRIGGERS and stmt.kind != "unknown":
@@ -477,7 +481,7 @@ def _lineage(gov: Governor, db: Database, stmt: Statement, tables: dict[str, Cla
     if tables:  # classifications made for this statement: nothing to cache them under
         return _trace_lineage(gov, db, stmt, schema)
     # the same statement over the same (cached, hence identical) table classifications
-    key = (stmt.sql, stmt.query, db.url, db.dialect,
+    key = (stmt.sql, stmt.query, db.url, db.dialect, stmt.keys,
            tuple((n, id(c)) for n, c in schema.items()))
     with _lock:
         cache = _lineages.setdefault(gov, OrderedDict())
@@ -504,7 +508,7 @@ def _trace_lineage(
                                schema={names[n]: c for n, c in schema.items()},
                                dialect=db.dialect, namespace=db.url,
                                config=gov.config.classification,
-                               origins=origins(db.url, names))
+                               origins=origins(db.url, names), keys=stmt.keys)
     except LineageError as exc:
         return None, str(exc)
     refs = {DatasetRef(db.url, names[name]): table_ref(db.url, name) for name in schema}

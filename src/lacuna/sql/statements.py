@@ -45,6 +45,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokenizer_core import Token, TokenType
 
+from lacuna.lineage.sql_masking import NO_KEYS, BoundKeys
 from lacuna.sql.catalog import literal
 
 Kind = Literal["read", "write", "export", "pass", "unknown"]
@@ -134,6 +135,7 @@ class Statement:
     rename: tuple[str, str] | None = None  # ``ALTER TABLE … RENAME``: (old name, new name)
     functions: tuple[str, ...] = ()  # functions sqlglot does not know (maybe the user's own)
     fires: tuple[str, ...] = ()  # more tables whose triggers it fires (``TRUNCATE a, b``)
+    keys: BoundKeys = NO_KEYS  # the parameters it runs with that hold a key (a keyed hash)
 
 
 # COPY … TO options (DuckDB) that write into a folder that exists and keep the files it holds

@@ -253,9 +253,10 @@ def _sql_read(args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str) -> An
         return None
     from lacuna import sql as governed_sql
 
+    params = args[4] if len(args) > 4 else kwargs.get("params")
     try:
         with _bypass.bypass():
-            return governed_sql.query_classification(con, query)
+            return governed_sql.query_classification(con, query, params)
     except Exception as exc:  # the values still classify the frame; say why lineage did not
         import logging
 
