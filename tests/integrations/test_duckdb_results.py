@@ -316,3 +316,21 @@ def test_a_table_macro_is_fail_closed_as_a_scalar_one_is(downloads: Path, kids: 
     assert not (downloads / "c.csv").exists()
     con.sql("SELECT region FROM t").df().to_csv(downloads / "r.csv", index=False)
     assert sorted(pd.read_csv(downloads / "r.csv")["region"]) == sorted(kids["region"])
+
+
+@pytest.mark.parametrize("make", ["create_view", "to_view"])
+def test_a_view_made_from_a_relation_carries_its_class(downloads: Path, kids: pd.DataFrame,
+                                                      make: str) -> None:
+    """``rel.create_view("v")``: a later ``SELECT … FROM v`` is decided on the relation's class
+    (the view's comment), not on its names and values; a view of public columns is written and
+    read back."""
+    con = duckdb.connect()
+    getattr(con.from_df(kids).project("date_of_birth AS x"), make)("v")
+    frame = con.sql("SELECT x FROM v ORDER BY x").df()
+    assert frame.lacuna_classification.tier > Tier.PUBLIC
+    with pytest.raises(GovernanceViolation):
+        frame.to_csv(downloads / "v.csv")
+    assert not (downloads / "v.csv").exists()
+    getattr(con.from_df(kids).project("region AS r"), make)("pub")
+    con.sql("SELECT r FROM pub").df().to_csv(downloads / "pub.csv", index=False)
+    assert sorted(pd.read_csv(downloads / "pub.csv")["r"]) == sorted(kids["region"])

@@ -319,11 +319,12 @@ class Database:
         scheme = {"postgres": "postgresql"}.get(kind, kind)
         return f"{scheme}:///{path}"
 
-    def comment_on(self, name: str, text: str) -> None:
-        """Store ``text`` as the table's comment (PostgreSQL and DuckDB; SQLite has none)."""
+    def comment_on(self, name: str, text: str, *, kind: str = "TABLE") -> None:
+        """Store ``text`` as the table's (``kind``: ``VIEW``, the view's) comment (PostgreSQL
+        and DuckDB; SQLite has none)."""
         if self.dialect not in ("postgres", "duckdb"):
             return
-        statement = f"COMMENT ON TABLE {quote(name)} IS {literal(text)}"
+        statement = f"COMMENT ON {kind} {quote(name)} IS {literal(text)}"
         cursor = self.dbapi.cursor()
         try:
             if self.dialect == "duckdb" or getattr(self.dbapi, "autocommit", False):

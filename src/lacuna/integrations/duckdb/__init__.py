@@ -44,6 +44,7 @@ values: their tables are PUBLIC.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -61,6 +62,8 @@ from lacuna.integrations.frames.state import STATES, WeakRegistry, effective
 from lacuna.lineage.frames import attach, effective_state, with_labels
 from lacuna.lineage.state import DataState, LineageNode
 from lacuna.model import Action, Classification, Source, Tier
+
+log = logging.getLogger(__name__)
 
 Make = Callable[[Callable[..., Any]], Callable[..., Any]]
 MEMORY = "duckdb:///:memory:"
@@ -977,11 +980,38 @@ def _deriving(name: str) -> Make:
                 state = derived_state(name, self, result, args, kwargs)
                 if state is not None:
                     STATES.set(result, state)
+            if name in _VIEW_MAKERS and _tracked(self):
+                view = args[0] if args else kwargs.get("view_name")
+                if isinstance(view, str):
+                    _label_view(self, view)
             return result
 
         return method
 
     return make
+
+
+_VIEW_MAKERS = frozenset({"create_view", "to_view"})
+
+
+def _label_view(rel: Any, view: str) -> None:
+    """``rel.create_view(view)``: the catalog view carries the relation's classification as its
+    comment, as a table written into an in-memory database does, so a later ``SELECT … FROM
+    view`` is decided on it (a comment only adds restrictions), not on its names and values."""
+    from lacuna.sql.catalog import Database
+    from lacuna.sql.tables import changed, comment_text
+
+    state = relation_state(rel)
+    url = url_of(rel)
+    try:
+        with _bypass.bypass(), outermost():
+            Database(_catalog(rel), url, "duckdb").comment_on(
+                view, comment_text(state.classification), kind="VIEW")
+    except Exception as exc:  # the view exists unlabelled: read later from its values
+        log.warning("could not label the DuckDB view %s with its relation's classification "
+                    "(%s): reads of it are classified from its names and values", view, exc)
+        return
+    changed(_gov(), url, view)
 
 
 def derived_state(name: str, rel: Any, result: Any, args: tuple[Any, ...],
