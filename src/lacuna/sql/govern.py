@@ -46,8 +46,7 @@ from lacuna.sql.tables import (
     from_comments,
     origins,
     same_depth,
-    stored_classification,
-    stored_ref,
+    stored_version,
     table_raise,
     table_ref,
     written_ref,
@@ -377,8 +376,8 @@ def _renaming(gov: Governor, db: Database, stmt: Statement, run: Callable[[], T]
     try:
         before = classify_table(gov, db, stmt.target)
         raised = table_raise(gov, db, stmt.target) if before is not None else None
-        source = stored_ref(gov, db.url, stmt.target)
-        stored = stored_classification(gov, db.url, stmt.target)
+        source, version = stored_version(gov, db.url, stmt.target)
+        stored = version.classification if version is not None else None
         info = db.table(stmt.target)
         declared = from_comments(info, gov) if info is not None and (
             info.comment or "").strip().startswith(COMMENT_PREFIX) else None

@@ -47,6 +47,7 @@ from lacuna.model import Classification, ColumnClass, Layer
 if TYPE_CHECKING:
     from lacuna.governor import Governor
     from lacuna.lineage.attribution import Raised
+    from lacuna.lineage.records import DatasetVersion
     from lacuna.sql.catalog import Database, TableInfo
 
 CACHE_SIZE = 256
@@ -119,11 +120,19 @@ def stored_ref(gov: Governor, url: str, table: str) -> DatasetRef:
     that holds none, a name an older record took from the statement that wrote it
     (:func:`_spellings`), so a class stored before names were canonical is not lost. A newer
     record under the canonical name wins over any older spelling."""
+    return stored_version(gov, url, table)[0]
+
+
+def stored_version(gov: Governor, url: str, table: str
+                   ) -> tuple[DatasetRef, DatasetVersion | None]:
+    """:func:`stored_ref` and its latest version (None: none stored), each looked up once."""
     ref = table_ref(url, table)
     store = gov.lineage_store
-    if store.latest(ref) is not None:
-        return ref
-    return next((old for old in _spellings(url, table) if store.latest(old) is not None), ref)
+    for candidate in (ref, *_spellings(url, table)):
+        latest = store.latest(candidate)
+        if latest is not None:
+            return candidate, latest
+    return ref, None
 
 
 def same_depth(names: Iterable[str], dialect: str) -> dict[str, str]:
@@ -312,9 +321,8 @@ def _stored(gov: Governor, url: str, name: str) -> _Stored:
     the newest standing version is a claim (its run id), or Lacuna's own version a claim
     raised (its attribution). Any failure: the stored class alone (not attributed)."""
     try:
-        ref = stored_ref(gov, url, name)
+        ref, latest = stored_version(gov, url, name)
         store = gov.lineage_store
-        latest = store.latest(ref)
         if latest is None:
             return _Stored()
         if latest.raised is not None:  # Lacuna's own version, raised by standing claims
@@ -344,7 +352,7 @@ def _stored(gov: Governor, url: str, name: str) -> _Stored:
 def stored_classification(gov: Governor, url: str, name: str) -> Classification | None:
     """The class the lineage store holds for table ``name`` (:func:`stored_ref`), or None."""
     try:
-        version = gov.lineage_store.latest(stored_ref(gov, url, name))
+        version = stored_version(gov, url, name)[1]
     except Exception:  # the store fails on its own; the values still decide
         return None
     return version.classification if version is not None else None
@@ -412,4 +420,5 @@ def forget(gov: Governor) -> None:
 
 
 __all__ = ["canonical", "classify_table", "comment_text", "forget", "from_comments", "origins",
-           "same_depth", "stored_ref", "table_raise", "table_ref", "written_ref"]
+           "same_depth", "stored_ref", "stored_version", "table_raise", "table_ref",
+           "written_ref"]
