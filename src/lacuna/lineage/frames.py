@@ -477,11 +477,18 @@ def content_of(value: Any) -> Content | None:
         label = label_of(value)
     else:
         return None
-    if state is None or label not in state.classification.columns:
+    return None if state is None else content_in(state, label)
+
+
+def content_in(state: DataState, label: str, *, fingerprinted: bool = True) -> Content | None:
+    """The content column ``label`` of ``state`` holds (None: not a column of it);
+    ``fingerprinted=False`` for values no longer as they were fingerprinted (rows taken or
+    reordered: the boundary re-checks them, never lower)."""
+    col = state.classification.columns.get(label)
+    if col is None:
         return None
-    col = state.classification.columns[label]
-    return Content(column=col, fingerprint=state.fingerprints.get(label), state=state,
-                   origins=state.origins.get(label, ()))
+    return Content(column=col, state=state, origins=state.origins.get(label, ()),
+                   fingerprint=state.fingerprints.get(label) if fingerprinted else None)
 
 
 def strictest(contents: Sequence[Content], config: ClassificationConfig) -> Content:
@@ -686,12 +693,11 @@ def aligned(labels: Sequence[str], operands: Sequence[Any]) -> dict[str, list[Co
             continue
         if not isinstance(operand, pd.DataFrame):
             continue
-        cols, fps = state.classification.columns, state.fingerprints
         for column in operand.columns:
             name = str(column)
-            if name in out and name in cols:
-                out[name].append(Content(column=cols[name], fingerprint=fps.get(name),
-                                         state=state, origins=state.origins.get(name, ())))
+            content = content_in(state, name) if name in out else None
+            if content is not None:
+                out[name].append(content)
     return out
 
 

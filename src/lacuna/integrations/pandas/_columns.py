@@ -31,7 +31,7 @@ import pandas as pd
 
 from lacuna import _bypass
 from lacuna.governor import governing
-from lacuna.integrations.pandas._frames import settings
+from lacuna.integrations.pandas._frames import governed_here, settings
 from lacuna.lineage import frames
 from lacuna.lineage.content import label_of
 from lacuna.lineage.state import get_state, set_state
@@ -93,13 +93,10 @@ def _mark(index: pd.Index, state: Any) -> None:
     keeps it (:func:`lacuna.lineage.frames.index_content`)."""
     if frames.index_seen(index, state) or not governing():  # marked from this state already
         return
-    known = frames.index_content(index)
-    label = str(index.name)
-    col = state.classification.columns.get(label)
-    if col is None:
+    content = frames.content_in(state, str(index.name), fingerprinted=False)
+    if content is None:
         return
-    content = frames.Content(column=col, fingerprint=None, state=state,
-                             origins=state.origins.get(label, ()))
+    known = frames.index_content(index)
     if known is not None:  # one Index shared by several objects: never lowered
         content = frames.strictest([known, content], settings())
     frames.mark_index(index, content, seen=state)
@@ -119,7 +116,7 @@ def wrap_series_init(original: Callable[..., Any]) -> Callable[..., Any]:
             _from_index(self, data)
         elif isinstance(data, pd.Series) and get_state(self) is None:
             state = get_state(data)
-            if state is not None and _governing():
+            if state is not None and governed_here():
                 if frames.content_of(data) is not None:
                     frames.computed(self, (data,), settings())
                 else:  # its own label untracked: the whole state, never lower
@@ -135,7 +132,7 @@ def wrap_index_new(original: Callable[..., Any]) -> staticmethod[Any, Any]:
     @functools.wraps(original)
     def __new__(cls: Any, data: Any = None, *args: Any, **kwargs: Any) -> Any:
         index = original(cls, data, *args, **kwargs)
-        if isinstance(data, pd.Series) and _governing():
+        if isinstance(data, pd.Series) and governed_here():
             content = frames.content_of(data)
             if content is not None:
                 frames.mark_index(index, content)
@@ -159,16 +156,12 @@ def wrap_index_to(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _from_index(result: Any, index: pd.Index) -> None:
     content = frames.index_content(index)
-    if content is None or not _governing():
+    if content is None or not governed_here():
         return
     if isinstance(result, pd.Series):
         frames.carry(result, content, settings())
     elif isinstance(result, pd.DataFrame) and result.shape[1] == 1:
         frames.assign(result, [(str(result.columns[0]), content)], settings())
-
-
-def _governing() -> bool:
-    return not _bypass.active() and governing()
 
 
 def _index_from(obj: Any, contents: list[tuple[int, frames.Content]]) -> None:
@@ -365,10 +358,9 @@ def _from_frame(frame: pd.DataFrame, data: pd.DataFrame, *, same: bool) -> None:
     if same and list(frame.columns) == list(data.columns):
         set_state(frame, state)
         return
-    columns = state.classification.columns
-    contents = [(label, frames.Content(column=columns[label], fingerprint=None, state=state,
-                                       origins=state.origins.get(label, ())))
-                for label in (str(c) for c in frame.columns) if label in columns]
+    found = ((str(c), frames.content_in(state, str(c), fingerprinted=False))
+             for c in frame.columns)
+    contents = [(label, content) for label, content in found if content is not None]
     if contents:
         frames.assign(frame, contents, settings())
 

@@ -188,3 +188,12 @@ def settings() -> Any:
     from lacuna.governor import current
 
     return current().config.classification
+
+
+def governed_here() -> bool:
+    """Whether a hook installed without the guard (``Series.__init__``, ``pd.eval``) governs
+    this call: governance is on in this context and Lacuna is not running its own pandas."""
+    from lacuna import _bypass
+    from lacuna.governor import governing
+
+    return governing() and not _bypass.active()

@@ -33,7 +33,7 @@ import pandas as pd
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
-from lacuna.integrations.pandas._frames import settings
+from lacuna.integrations.pandas._frames import governed_here, settings
 from lacuna.lineage import frames as tracked
 from lacuna.lineage import rules
 from lacuna.lineage.content import label_of
@@ -389,7 +389,7 @@ def wrap_eval(original: Callable[..., Any]) -> Callable[..., Any]:
         bound.arguments["level"] = level + 1
         result = original(*bound.args, **bound.kwargs)
         target = bound.arguments.get("target") if result is None else result  # inplace=True
-        if not _governed_here() or not isinstance(target, (pd.Series, pd.DataFrame)):
+        if not governed_here() or not isinstance(target, (pd.Series, pd.DataFrame)):
             return result
         given = bound.arguments
         caller = sys._getframe(1)  # the frame pandas looked ``level`` frames up from
@@ -418,7 +418,7 @@ def wrap_frame_eval(original: Callable[..., Any]) -> Callable[..., Any]:
         level = int(kwargs.pop("level", 0))
         result = original(self, expr, *args, level=level + 1, **kwargs)
         target = self if result is None else result  # inplace=True: the frame assigned to
-        if not _governed_here() or not isinstance(target, (pd.Series, pd.DataFrame)):
+        if not governed_here() or not isinstance(target, (pd.Series, pd.DataFrame)):
             return result
         caller = sys._getframe(1)
 
@@ -434,12 +434,6 @@ def wrap_frame_eval(original: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return frame_eval
-
-
-def _governed_here() -> bool:
-    from lacuna.governor import governing
-
-    return governing() and not _bypass.active()
 
 
 def _named(expr: Any, scopes: Iterable[Any]) -> list[Any]:
