@@ -606,11 +606,7 @@ class AuditStore:
             AuditError: the database could not be written.
         """
         self._first()
-        record_id = ordered_id()
-        body = build_outcome_body(decision, operation, session=session, record_id=record_id,
-                                  of=of, error=error, finished_at=utcnow(),
-                                  config_revision=self.config_revision, mode=mode)
-        return self._append(body)
+        return self._append(self._outcome_body(decision, operation, session, of, error, mode))
 
     def record_outcome_once(
         self,
@@ -632,12 +628,15 @@ class AuditStore:
             AuditError: the database could not be written (or read).
         """
         self._first()
-        body = build_outcome_body(decision, operation, session=session,
-                                  record_id=ordered_id(), of=of, error=error,
-                                  finished_at=utcnow(), config_revision=self.config_revision,
-                                  mode=mode)
+        body = self._outcome_body(decision, operation, session, of, error, mode)
         done = self._append_all([body], unless=lambda conn: _has_outcome(conn, of))
         return done[0] if done else None
+
+    def _outcome_body(self, decision: Decision, operation: Operation, session: str, of: str,
+                      error: BaseException | None, mode: str | None) -> dict[str, Any]:
+        return build_outcome_body(decision, operation, session=session, record_id=ordered_id(),
+                                  of=of, error=error, finished_at=utcnow(),
+                                  config_revision=self.config_revision, mode=mode)
 
     def record_event(self, body: dict[str, Any]) -> AuditRecord:
         """Append an event that is not a policy decision (an exception requested, decided or
