@@ -47,7 +47,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import duckdb
@@ -859,6 +860,20 @@ def _is_data(obj: Any) -> bool:
         "pandas", "polars", "pyarrow")
 
 
+@contextmanager
+def _users_own_errors() -> Iterator[None]:
+    """DuckDB refusing the user's input inside a hook (a frame with no columns, a bad
+    argument): the user's error, raised as plain DuckDB raises it, not a failure of Lacuna's
+    (:func:`lacuna.integrations.pandas._patch.users_error`)."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        from lacuna.integrations.pandas._patch import users_error
+
+        users_error(exc)
+        raise
+
+
 def _created(make_relation: Callable[[], Any], obj: Any, method: str) -> Any:
     """A relation made over a Python object (``from_df``, ``from_arrow``): governed as a read
     of the object, as ``duckdb.sql("SELECT * FROM frame")`` is, and carrying its state."""
@@ -868,14 +883,8 @@ def _created(make_relation: Callable[[], Any], obj: Any, method: str) -> Any:
         gov.govern(gov.operation(Action.READ, state.classification, method=method, sources=[
             Source(name=r, classification=state.classification)
             for r in state.lineage.roots()]))
-    try:
-        with outermost():
-            rel = make_relation()
-    except duckdb.Error as exc:  # DuckDB refusing the object (no columns, ...): the user's
-        from lacuna.integrations.pandas._patch import users_error
-
-        users_error(exc)
-        raise
+    with _users_own_errors(), outermost():
+        rel = make_relation()
     if state is not None and isinstance(rel, duckdb.DuckDBPyRelation):
         STATES.set(rel, state)
     return rel
@@ -1170,16 +1179,11 @@ def _module_delegate(name: str, then: str | None = None) -> Make:
     def make(_original: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, connection: Any = None, **kwargs: Any) -> Any:
             con = connection or duckdb.default_connection()
-            try:
+            with _users_own_errors():
                 if then is None:
                     return getattr(con, name)(*args, **kwargs)
                 frame = args[0] if args else kwargs.pop("df")
                 return getattr(con.from_df(frame), then)(*args[1:], **kwargs)
-            except duckdb.Error as exc:  # DuckDB refusing the user's input: their error
-                from lacuna.integrations.pandas._patch import users_error
-
-                users_error(exc)
-                raise
 
         return call
 
