@@ -194,13 +194,17 @@ def _selected_by(parent: Frame, expr: pl.Expr) -> list[str]:
         selection = expr.meta.is_column_selection(allow_aliasing=True)
     except Exception:
         selection = False
-    if not selection:
-        return columns_of(parent)
+    return resolved(parent, expr.meta.undo_aliases()) if selection else columns_of(parent)
+
+
+def resolved(frame: Frame, spec: Any) -> list[str]:
+    """The columns of ``frame`` that ``spec`` (a name, a list, a selector, an expression)
+    selects, as polars resolves it; every column when polars cannot (fail closed)."""
     with _bypass.bypass(), outermost():
         try:
-            return list(parent.lazy().select(expr.meta.undo_aliases()).collect_schema().names())
+            return list(frame.lazy().select(spec).collect_schema().names())
         except Exception:
-            return columns_of(parent)
+            return columns_of(frame)
 
 
 def _derive(tracked: DataState, result: Frame, column_map: ColumnMap,

@@ -24,7 +24,6 @@ every input column (fail closed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -32,21 +31,15 @@ import polars as pl
 from lacuna import _bypass
 from lacuna.integrations.frames.hooks import outermost
 from lacuna.integrations.frames.state import STATES
-from lacuna.integrations.polars._ops import Frame, _derive, columns_of, state
+from lacuna.integrations.polars._ops import Frame, _derive, columns_of, resolved, state
 
 RESHAPES = frozenset({"unpivot", "melt", "unnest", "transpose", "to_dummies"})
 
 
-def _selected(frame: Frame, spec: Any, everything: Sequence[str]) -> list[str]:
-    """The columns of ``frame`` that ``spec`` (a name, a list, a selector, an expression)
-    selects, as polars resolves it; every column when polars cannot (fail closed)."""
-    if spec is None:
-        return []
-    try:
-        with _bypass.bypass(), outermost():
-            return list(frame.lazy().select(spec).collect_schema().names())
-    except Exception:
-        return list(everything)
+def _selected(frame: Frame, spec: Any) -> list[str]:
+    """What ``spec`` selects of ``frame`` (:func:`~lacuna.integrations.polars._ops.resolved`);
+    nothing for no ``spec``."""
+    return [] if spec is None else resolved(frame, spec)
 
 
 def reshaped(name: str, parent: Any, result: Any, args: tuple[Any, ...],
@@ -78,9 +71,9 @@ def _unpivoted(name: str, parent: Frame, before: list[str], after: list[str],
     on = args[0] if args else kwargs.get(on_key)
     index = kwargs.get(index_key) if len(args) < 2 else args[1]
     value = str(kwargs.get("value_name") or "value")
-    kept = _selected(parent, index, before)
+    kept = _selected(parent, index)
     unpivoted = ([c for c in before if c not in kept] if on is None
-                 else _selected(parent, on, before))
+                 else _selected(parent, on))
     column_map: dict[str, Sources] = {c: ((0, c),) for c in kept if c in after}
     if value in after:
         column_map[value] = tuple((0, c) for c in unpivoted)
@@ -95,7 +88,7 @@ def _unnested(parent: Frame, before: list[str], after: list[str], args: tuple[An
     if kwargs.get("columns") is not None:
         specs.insert(0, kwargs["columns"])
     if specs:
-        spread = _selected(parent, specs, before)
+        spread = _selected(parent, specs)
     elif structs_only:
         with _bypass.bypass(), outermost():
             schema = parent.lazy().collect_schema()
