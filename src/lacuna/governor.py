@@ -287,9 +287,8 @@ class Governor:
                 self.file_cache.put(key, inferred)
         declarations: list[sc.Sidecar] = []
         try:
-            if name:
-                found = sc.read_sidecar(name)
-                declarations += [found] if found is not None else []
+            if name:  # a folder: its files' sidecars too (sc.read_declarations)
+                declarations += sc.read_declarations(name)
             if embedded is not None:
                 declarations.append(sc.read_embedded(
                     embedded, data_path=name, frame=frame, table=table))
@@ -304,7 +303,8 @@ class Governor:
             return failed, (), None, None, None
         result = inferred
         raised: Raised | None = None
-        trusted = next((d for d in declarations if d.trusted), None)
+        trusted_ones = [d for d in declarations if d.trusted]
+        trusted = sc.joined(trusted_ones, self.config.classification) if trusted_ones else None
         if trusted is not None:
             declared, raised = self._declared_raise(
                 name, trusted.classification,

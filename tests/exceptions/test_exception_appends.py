@@ -23,6 +23,7 @@ import lacuna
 from fixtures_postgres import new_postgres_database
 from lacuna.errors import ConfigError
 from lacuna.governor import current
+from lacuna.lineage.sidecar import sidecar_path
 from lacuna.model import utcnow
 
 STEWARD = "jane.smith@example.com"
@@ -80,7 +81,7 @@ def _written_under(as_user, customers, target, where):
     exc = _grant(as_user, customers, target)
     customers.to_csv(target, exception_id=exc.id, index=False)
     if where == PLAIN:  # no sidecar: the append is decided as the appended rows alone
-        Path(f"{target}.lacuna.json").unlink(missing_ok=True)
+        sidecar_path(target).unlink(missing_ok=True)
     return exc
 
 
@@ -277,7 +278,7 @@ def test_to_hdf_adds_no_key_to_a_file_written_under_an_exception(as_user, custom
     target = governed / PLAIN / "board.h5"
     exc = _grant(as_user, customers, target)
     customers.to_hdf(target, key="board", exception_id=exc.id)
-    Path(f"{target}.lacuna.json").unlink(missing_ok=True)  # decided as what is added alone
+    sidecar_path(target).unlink(missing_ok=True)  # decided as what is added alone
     before = target.read_bytes()
     with pytest.raises(lacuna.exceptions.AppendRefused, match=f"exception {exc.id}"):
         _public(customers.columns).to_hdf(target, key="more")
@@ -486,7 +487,7 @@ def test_polars_delta_appends_under_the_exception_are_swept(as_user, customers, 
 def _hdf_under(as_user, customers, target):
     exc = _grant(as_user, customers, target)
     customers.to_hdf(target, key="board", exception_id=exc.id)
-    Path(f"{target}.lacuna.json").unlink(missing_ok=True)  # decided as what is added alone
+    sidecar_path(target).unlink(missing_ok=True)  # decided as what is added alone
     return exc
 
 
@@ -561,7 +562,7 @@ def test_an_hdfstore_replacing_a_file_closes_the_exceptions_record(as_user, cust
 def _xlsx_under(as_user, customers, target):
     exc = _grant(as_user, customers, target)
     customers.to_excel(target, sheet_name="board", index=False, exception_id=exc.id)
-    Path(f"{target}.lacuna.json").unlink(missing_ok=True)  # decided as what is added alone
+    sidecar_path(target).unlink(missing_ok=True)  # decided as what is added alone
     return exc
 
 

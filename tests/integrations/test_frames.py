@@ -30,6 +30,7 @@ from lacuna.integrations import duckdb as governed_duckdb  # noqa: E402
 from lacuna.integrations import polars as governed_polars  # noqa: E402
 from lacuna.integrations import pyarrow as governed_arrow  # noqa: E402
 from lacuna.integrations.pyarrow._compute import join_map  # noqa: E402
+from lacuna.lineage.sidecar import sidecar_path  # noqa: E402
 from lacuna.model import Classification  # noqa: E402
 
 
@@ -201,7 +202,7 @@ def test_duckdb_parameters_are_bound_then_decided(folder: Path) -> None:
                         [[customers, r] for r in regions])
         for r in regions:
             assert pd.read_csv(r).columns.tolist() == ["region"]
-            assert Path(f"{r}.lacuna.json").exists()
+            assert sidecar_path(r).exists()
         with pytest.raises(lacuna.errors.IntegrationError, match="cannot bind a object"):
             con.execute("COPY (SELECT email FROM read_csv(?)) TO ?", [customers, object()])
         with pytest.raises(lacuna.errors.IntegrationError, match="has no value"):

@@ -37,6 +37,7 @@ from lacuna.governor import current
 from lacuna.integrations import duckdb as duckdb_integration
 from lacuna.integrations import polars as polars_integration
 from lacuna.integrations import pyarrow as pyarrow_integration
+from lacuna.lineage.sidecar import sidecar_path
 from lacuna.model import Classification, Tier
 from leaks import EMAILS, HEADERS, POSITIONS, by_position, decision_log, leaks, lines_with
 
@@ -198,7 +199,7 @@ def test_an_allowed_write_to_governed_storage_names_them_by_position(
     write, positions = WRITES[writer]
     target = sandbox / "governed" / "workspace" / f"wide{_suffix(writer)}"
     write(target)
-    sidecar = json.loads(Path(f"{target}.lacuna.json").read_text())
+    sidecar = json.loads(sidecar_path(target).read_text())
     assert "(column labels)" in json.dumps(sidecar)
     assert any(c == tuple(positions) for c, _ in _versions())
     assert any("(column labels)" in names for _, names in _versions())

@@ -7,6 +7,7 @@ import pytest
 
 import lacuna
 from lacuna.errors import GovernanceViolation
+from lacuna.lineage.sidecar import sidecar_path
 from lacuna.model import Tier
 
 
@@ -16,7 +17,7 @@ def test_denied_export_raises_and_writes_nothing(governed):
     with pytest.raises(GovernanceViolation) as err:
         customers.to_csv(target)
     assert not target.exists()
-    assert not (governed / "Downloads" / "customers.csv.lacuna.json").exists()
+    assert not sidecar_path(governed / "Downloads" / "customers.csv").exists()
     decision = err.value.decision
     assert decision.allowed is False
     assert decision.policy_id == "P-2024-001"
@@ -51,7 +52,7 @@ def test_allowed_export_writes_a_sidecar_and_reading_back_restores_it(governed):
     customers = pd.read_csv("customers.csv")
     target = governed / "governed" / "workspace" / "c.csv"
     customers[["customer_id", "email", "region"]].to_csv(target, index=False)
-    sidecar = target.with_name("c.csv.lacuna.json")
+    sidecar = sidecar_path(target)
     assert sidecar.exists()
     back = pd.read_csv(target)
     assert back.lacuna_classification.tier is Tier.PROPRIETARY
@@ -94,7 +95,7 @@ def test_a_lacuna_sidecar_round_trips_and_a_forged_one_cannot_declassify(governe
     target = governed / "governed" / "workspace" / "c.csv"
     customers[["customer_id", "email"]].to_csv(target, index=False)
     assert pd.read_csv(target).lacuna.columns["email"].layer.value == "declared"
-    sidecar = target.with_name("c.csv.lacuna.json")
+    sidecar = sidecar_path(target)
     body = json.loads(sidecar.read_text())
     body["classification"]["columns"]["email"]["classification"] = "public"
     body["classification"]["tier"] = body["classification"]["floor"] = "PUBLIC"

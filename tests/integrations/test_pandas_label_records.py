@@ -30,6 +30,7 @@ import pytest
 import lacuna
 from lacuna.errors import GovernanceViolation
 from lacuna.governor import current
+from lacuna.lineage.sidecar import sidecar_path
 from lacuna.model import Tier
 from leaks import EMAILS, HEADERS, POSITIONS, by_position, decision_log, leaks, lines_with
 
@@ -108,7 +109,7 @@ def test_an_allowed_write_to_governed_storage_names_them_by_position(
     caplog.set_level(logging.DEBUG)
     target = sandbox / "governed" / "workspace" / "wide.csv"
     _wide().to_csv(target, index=False)
-    sidecar = json.loads(Path(f"{target}.lacuna.json").read_text())
+    sidecar = json.loads(sidecar_path(target).read_text())
     assert "(column 1)" in json.dumps(sidecar)
     versions = _versions()
     assert (tuple(POSITIONS),) == tuple(c for c, _ in versions if c)

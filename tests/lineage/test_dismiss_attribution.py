@@ -31,6 +31,7 @@ from lacuna.lineage.claims import ingest
 from lacuna.lineage.recording import file_fingerprint
 from lacuna.lineage.records import DatasetRef, DatasetVersion, Run, RunStatus
 from lacuna.lineage.schema import runs, versions
+from lacuna.lineage.sidecar import sidecar_path
 from lacuna.lineage.store import LineageStore
 from lacuna.model import Classification, ColumnClass, Tier
 
@@ -186,11 +187,11 @@ def test_a_copy_read_back_without_its_sidecar_and_copied_again_comes_down_too(jo
     before = _read(sales)
     job.claim("r-hostile", sales)
     pd.read_csv(sales).to_csv(root / "governed" / "copy.csv", index=False)
-    (root / "governed" / "copy.csv.lacuna.json").unlink()  # the store is all that is left
+    sidecar_path(root / "governed" / "copy.csv").unlink()  # the store is all that is left
     again = pd.read_csv(root / "governed" / "copy.csv")
     assert again.lacuna.classification.tier is Tier.PROPRIETARY
     again.to_csv(root / "governed" / "copy2.csv", index=False)
-    (root / "governed" / "copy2.csv.lacuna.json").unlink()
+    sidecar_path(root / "governed" / "copy2.csv").unlink()
     assert _read(root / "governed" / "copy2.csv").tier is Tier.PROPRIETARY
 
     done = dismiss_claim("r-hostile", reason="sales.csv holds no secret: checked with its owner")

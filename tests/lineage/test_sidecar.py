@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from lacuna.lineage import sidecar as sc
 from lacuna.model import Classification, ColumnClass, ColumnKind, Tier
 
+NAMES = ["x.csv.lacuna.json", ".x.csv.lacuna.json"]  # as before 2026-12-06, and now
+
 C = Classification(tier=Tier.PROPRIETARY, tags=("PII",),
                    columns={"email": ColumnClass(classification=ColumnKind.PII, pii_type="email")})
 
@@ -30,7 +32,7 @@ def data(tmp_path):
 
 def test_round_trip_keeps_classification_and_sources(data, tmp_path):
     path = sc.write_sidecar(data, C, sources=("customers.csv",), written_by="alice")
-    assert path == tmp_path / "x.csv.lacuna.json"
+    assert path == tmp_path / ".x.csv.lacuna.json"
     back = sc.read_sidecar(data)
     assert back.trust == "verified"
     assert back.trusted
@@ -163,8 +165,9 @@ def test_missing_sidecar_is_none(tmp_path):
         ('{"a":' * 40 + "1" + "}" * 40, "nested deeper than"),
     ],
 )
-def test_broken_sidecars_raise_with_the_file_and_a_fix(tmp_path, content, message):
-    path = tmp_path / "x.csv.lacuna.json"
+@pytest.mark.parametrize("name", NAMES)
+def test_broken_sidecars_raise_with_the_file_and_a_fix(tmp_path, content, message, name):
+    path = tmp_path / name
     if isinstance(content, bytes):
         path.write_bytes(content)
     else:
@@ -174,16 +177,18 @@ def test_broken_sidecars_raise_with_the_file_and_a_fix(tmp_path, content, messag
     assert str(path) in str(err.value)
 
 
-def test_oversized_sidecar_is_refused_without_parsing(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", NAMES)
+def test_oversized_sidecar_is_refused_without_parsing(tmp_path, monkeypatch, name):
     monkeypatch.setattr(sc, "MAX_SIDECAR_BYTES", 100)
     body = json.dumps({"classification": {}, "pad": "x" * 200})
-    (tmp_path / "x.csv.lacuna.json").write_text(body)
+    (tmp_path / name).write_text(body)
     with pytest.raises(sc.SidecarError, match="over the 100 byte limit"):
         sc.read_sidecar(tmp_path / "x.csv")
 
 
-def test_a_huge_sidecar_is_refused_quickly(tmp_path):
-    path = tmp_path / "x.csv.lacuna.json"
+@pytest.mark.parametrize("name", NAMES)
+def test_a_huge_sidecar_is_refused_quickly(tmp_path, name):
+    path = tmp_path / name
     with open(path, "wb") as fh:
         fh.truncate(2 * 1024**3)  # 2 GiB, sparse
     start = time.perf_counter()
@@ -193,8 +198,9 @@ def test_a_huge_sidecar_is_refused_quickly(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
-def test_a_fifo_sidecar_never_blocks(tmp_path):
-    os.mkfifo(tmp_path / "x.csv.lacuna.json")
+@pytest.mark.parametrize("name", NAMES)
+def test_a_fifo_sidecar_never_blocks(tmp_path, name):
+    os.mkfifo(tmp_path / name)
     outcome: list[BaseException] = []
 
     def read() -> None:
@@ -212,23 +218,25 @@ def test_a_fifo_sidecar_never_blocks(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
-def test_a_symlink_to_dev_zero_is_refused(tmp_path):
-    os.symlink("/dev/zero", tmp_path / "x.csv.lacuna.json")
+@pytest.mark.parametrize("name", NAMES)
+def test_a_symlink_to_dev_zero_is_refused(tmp_path, name):
+    os.symlink("/dev/zero", tmp_path / name)
     start = time.perf_counter()
     with pytest.raises(sc.SidecarError, match="not a regular file"):
         sc.read_sidecar(tmp_path / "x.csv")
     assert time.perf_counter() - start < 1.0
 
 
-def test_a_directory_sidecar_is_refused(tmp_path):
-    (tmp_path / "x.csv.lacuna.json").mkdir()
+@pytest.mark.parametrize("name", NAMES)
+def test_a_directory_sidecar_is_refused(tmp_path, name):
+    (tmp_path / name).mkdir()
     with pytest.raises(sc.SidecarError, match="not a regular file"):
         sc.read_sidecar(tmp_path / "x.csv")
 
 
 def test_a_failed_write_leaves_the_old_sidecar_intact(data, tmp_path, monkeypatch):
     sc.write_sidecar(data, C)
-    before = (tmp_path / "x.csv.lacuna.json").read_text()
+    before = sc.sidecar_path(data).read_text()
 
     def boom(*_a, **_k):
         raise OSError("disk full")
@@ -236,7 +244,7 @@ def test_a_failed_write_leaves_the_old_sidecar_intact(data, tmp_path, monkeypatc
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         sc.write_sidecar(data, Classification())
-    assert (tmp_path / "x.csv.lacuna.json").read_text() == before
+    assert sc.sidecar_path(data).read_text() == before
     assert not list(tmp_path.glob("*.tmp"))
 
 

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from lacuna.audit import AuditStore
+from lacuna.lineage.sidecar import sidecar_path
 
 pytestmark = pytest.mark.xdist_group("mount")
 
@@ -98,9 +99,9 @@ def test_a_renamed_or_linked_file_keeps_its_label(plain_mount):
     assert result.returncode == 0, result.stderr
     assert m.run("mv", str(m.mnt / first), str(m.mnt / moved)).returncode == 0
     assert m.run("ln", str(m.mnt / moved), str(m.mnt / linked)).returncode == 0
-    assert not (m.source / f"{first}.lacuna.json").exists()
+    assert not sidecar_path(m.source / first).exists()
     for name in (moved, linked):
-        assert (m.source / f"{name}.lacuna.json").is_file()
+        assert sidecar_path(m.source / name).is_file()
         script = f"cat {m.mnt / name} >/dev/null"
         assert m.run("setsid", "bash", "-c", script).returncode == 0
         store = AuditStore(m.audit_url)

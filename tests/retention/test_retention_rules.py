@@ -14,6 +14,7 @@ import yaml
 from lacuna.config import config_from_dict, load_config
 from lacuna.errors import ConfigError, PolicyError
 from lacuna.governor import Governor
+from lacuna.lineage.sidecar import sidecar_path
 from lacuna.model import Tier
 from lacuna.policy.bundle import default_bundle_root
 from lacuna.retention import Duration, HoldError, build_plan, place_hold, retention_from
@@ -118,7 +119,7 @@ def test_unclassified_files_are_for_review_forged_sealed_ones_go_by_their_header
     old = (datetime.now(UTC) - timedelta(days=5 * 365)).timestamp()
     os.utime(plain, (old, old))
     forged = write_at(project, years_ago(4), "sales.csv", "forged.csv")
-    side = Path(f"{forged}.lacuna.json")
+    side = sidecar_path(forged)
     side.write_text(side.read_text().replace('"INTERNAL"', '"PUBLIC"'))
     plan = build_plan(_gov(project))
     by = {Path(e.item.path).name: e for e in plan.entries if e.item.kind == "file"}
@@ -209,7 +210,7 @@ def test_archive_on_expiry_moves_file_and_sidecar(project):
     assert result.returncode == 0, result.stdout
     assert not path.exists()
     assert (archive / "sales.csv").exists()
-    assert (archive / "sales.csv.lacuna.json").exists()
+    assert sidecar_path(archive / "sales.csv").exists()
 
 
 def test_text_output_and_as_of(project):

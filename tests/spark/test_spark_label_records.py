@@ -18,6 +18,7 @@ import pytest
 
 import lacuna
 from lacuna.governor import current
+from lacuna.lineage.sidecar import sidecar_path
 from leaks import EMAILS, POSITIONS, by_position, decision_log, leaks
 
 
@@ -55,7 +56,7 @@ def test_a_denied_export_names_the_columns_by_position(gspark, governed: Path) -
 def test_an_allowed_write_names_them_by_position_and_reads_back(gspark, governed: Path) -> None:
     out = governed / "governed" / "workspace" / "wide.parquet"
     _wide(gspark).write.parquet(str(out))
-    sidecar = json.loads(Path(f"{out}.lacuna.json").read_text())
+    sidecar = json.loads(sidecar_path(out).read_text())
     assert "(column labels)" in json.dumps(sidecar)
     runs = current().lineage_store.runs(limit=None)
     assert any(v.columns == tuple(POSITIONS) for r in runs for v in r.outputs)

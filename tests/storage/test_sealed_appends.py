@@ -64,7 +64,7 @@ def test_an_append_through_a_symbolic_link_is_refused(governed: Path) -> None:
         _public().to_csv(link, mode="a", header=False, index=False)
     assert link.is_symlink()
     assert secret.read_bytes() == before
-    assert not Path(f"{link}.lacuna.json").exists()
+    assert not sc.sidecar_path(link).exists()
     assert [p.name for p in (root / "shared").iterdir()] == ["notes.csv"]
 
 
@@ -133,12 +133,12 @@ def test_an_append_by_a_user_who_may_not_read_the_file_changes_nothing(tmp_path:
     lacuna.enable(str(config))
     path = tmp_path / "governed" / "workspace" / "customers.csv"
     customers().to_csv(path, index=False)
-    before, label = path.read_bytes(), Path(f"{path}.lacuna.json").read_bytes()
+    before, label = path.read_bytes(), sc.sidecar_path(path).read_bytes()
     with lacuna.governed(user={"id": "carl", "role": "contractor"}), pytest.raises(
             GovernanceViolation):
         customers().head(1).to_csv(path, mode="a", header=False, index=False)
     assert path.read_bytes() == before
-    assert Path(f"{path}.lacuna.json").read_bytes() == label
+    assert sc.sidecar_path(path).read_bytes() == label
     pd.testing.assert_frame_equal(pd.read_csv(path), customers())
 
 

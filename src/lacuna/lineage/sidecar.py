@@ -1,6 +1,10 @@
 """Sidecars: the export rule, "classification travels with the data".
 
-Writing ``customers.csv`` under governance also writes ``customers.csv.lacuna.json`` beside it:
+Writing ``customers.csv`` under governance also writes ``.customers.csv.lacuna.json`` beside it
+(a hidden file, as Spark's ``.part-0.parquet.crc``: the readers of a folder of data files --
+pyarrow, pandas, polars, Spark, Hadoop -- skip names starting with ``.``, so a folder of files
+written one by one stays readable as a dataset, with or without Lacuna). Sidecars named
+``customers.csv.lacuna.json`` (written before 2026-12-06, or by hand) are still read:
 the classification, the sources it derives from, who wrote it and when, the data file's content
 fingerprint, and a signature (:mod:`lacuna.signing`) over all of it. Parquet files also carry the
 same signed declaration inside the file's key-value metadata (:func:`embedded_declaration`),
@@ -44,7 +48,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -64,7 +68,7 @@ _BLOCK = 1 << 20
 EMBEDDED_KEY = "lacuna"  # the key in DataFrame.attrs (Parquet: inside PANDAS_ATTRS metadata)
 
 Trust = Literal["verified", "unsigned", "forged", "stale", "sampled", "unbound",
-                "other-values"]
+                "other-values", "partial"]
 
 
 class SidecarError(ClassificationError):
@@ -112,11 +116,53 @@ class Sidecar:
                        "so it could be copied onto other data",
             "other-values": "the values read are not the ones it was signed for (its metadata "
                             "was copied onto other data, or the values were changed)",
+            "partial": "it declares one file of the folder read, and not every data file there "
+                       "has a trusted declaration, so the values decide the rest",
         }[self.trust]
 
 
 def sidecar_path(data_path: str | os.PathLike[str]) -> Path:
+    """Where the sidecar of ``data_path`` is written: ``.<name>.lacuna.json`` beside it (see
+    the module docstring). A path without a name of its own (``/``, ``.``) keeps the
+    visible form."""
+    path = Path(os.fspath(data_path)).expanduser()
+    if path.name in ("", ".", ".."):
+        return legacy_sidecar_path(data_path)
+    return path.with_name(f".{path.name}{SUFFIX}")
+
+
+def legacy_sidecar_path(data_path: str | os.PathLike[str]) -> Path:
+    """``<name>.lacuna.json`` beside ``data_path``: the visible name sidecars had before
+    2026-12-06 (and a hand-written one may have). Read, never written."""
     return Path(os.fspath(data_path) + SUFFIX).expanduser()
+
+
+def sidecar_paths(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """Every name the sidecar of ``data_path`` may have, the one Lacuna writes first."""
+    return tuple(dict.fromkeys((sidecar_path(data_path), legacy_sidecar_path(data_path))))
+
+
+def existing_sidecars(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The names in :func:`sidecar_paths` that exist (as anything: a reader refuses what is
+    not a regular file)."""
+    return tuple(p for p in sidecar_paths(data_path) if os.path.lexists(p))
+
+
+def has_sidecar(data_path: str | os.PathLike[str]) -> bool:
+    """Whether a regular file sits under one of the sidecar names of ``data_path``."""
+    return any(p.is_file() for p in sidecar_paths(data_path))
+
+
+def described(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The data paths a file named ``path`` would be the sidecar of (``.x.lacuna.json``:
+    ``x``, or the hidden file ``.x`` it names visibly); empty when the name is not a
+    sidecar's."""
+    head, name = os.path.split(os.fspath(path))
+    stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else ""
+    if not stem:
+        return ()
+    found = [os.path.join(head, stem[1:])] if stem.startswith(".") and stem != "." else []
+    return (*found, os.path.join(head, stem))
 
 
 def is_local(target: object) -> bool:
@@ -333,31 +379,105 @@ def is_declaration(path: str | os.PathLike[str]) -> bool:
 
 
 def is_sidecar(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a real sidecar: named ``<data>.lacuna.json`` beside an existing
-    ``<data>`` (a file, or the folder a folder sidecar describes), and holding a declaration
-    (:func:`is_declaration`). Anything else named ``*.lacuna.json`` is data: a folder's
-    fingerprint covers it (pyarrow reads a Parquet file under that name as part of the
-    dataset), the mount and the retention walk treat it as a file of its own."""
-    text = os.fspath(path)
-    if not text.endswith(SUFFIX):
+    """Whether ``path`` is a real sidecar: named ``.<data>.lacuna.json`` (or, as before
+    2026-12-06, ``<data>.lacuna.json``) beside an existing ``<data>`` (a file, or the folder a
+    folder sidecar describes), and holding a declaration (:func:`is_declaration`). Anything
+    else named ``*.lacuna.json`` is data: a folder's fingerprint covers it (pyarrow reads a
+    Parquet file under that name as part of the dataset), the mount and the retention walk
+    treat it as a file of its own."""
+    if not any(os.path.basename(d) and os.path.lexists(d) for d in described(path)):
         return False
-    data = text[: -len(SUFFIX)]
-    if not os.path.basename(data) or not os.path.lexists(data):
-        return False
-    return is_declaration(text)
+    return is_declaration(path)
 
 
 def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
-    """The sidecar of a data file, or ``None`` when there is none.
+    """The sidecar of a data file, or ``None`` when there is none: of its names
+    (:func:`sidecar_paths`), the first whose declaration is trusted, else the first there is.
 
     Raises:
-        SidecarError: the sidecar exists but is not a regular file, unreadable, not UTF-8 JSON,
+        SidecarError: a sidecar exists but is not a regular file, unreadable, not UTF-8 JSON,
             too large, too deeply nested or malformed.
     """
-    path = sidecar_path(data_path)
-    raw_bytes = _read_bounded(path)
-    if raw_bytes is None:
-        return None
+    found = read_sidecars(data_path)
+    return next((s for s in found if s.trusted), found[0] if found else None)
+
+
+def read_sidecars(data_path: str | os.PathLike[str]) -> list[Sidecar]:
+    """Every sidecar a data file has (the hidden name Lacuna writes, and a visible one an
+    older Lacuna or a person wrote): a reader trusts the first trusted one, and the others
+    may only restrict (as any untrusted declaration).
+
+    Raises:
+        SidecarError: as :func:`read_sidecar`.
+    """
+    found = []
+    for path in sidecar_paths(data_path):
+        raw_bytes = _read_bounded(path)
+        if raw_bytes is not None:
+            found.append(_checked(data_path, path, raw_bytes))
+    return found
+
+
+def read_declarations(data_path: str | os.PathLike[str]) -> list[Sidecar]:
+    """What the sidecars say about a file or folder a read names: its own
+    (:func:`read_sidecars`), and for a folder those of the data files in it (written one by
+    one, each with its sidecar; :func:`data_files`). A folder's file declarations are trusted
+    only when every data file there has a trusted one; otherwise each only restricts (trust
+    ``partial``), since the values of the files without one decide them.
+
+    Raises:
+        SidecarError: as :func:`read_sidecar`.
+    """
+    found = read_sidecars(data_path)
+    folder = os.path.expanduser(os.fspath(data_path))
+    if not os.path.isdir(folder):
+        return found
+    each: list[Sidecar] = []
+    complete = True
+    for file in data_files(folder):
+        declared = read_sidecars(file)
+        complete = complete and any(d.trusted for d in declared)
+        each += declared
+    if not complete:
+        each = [d if not d.trusted else replace(d, trust="partial") for d in each]
+    return [*found, *each]
+
+
+def data_files(folder: str | os.PathLike[str]) -> list[str]:
+    """The files a dataset reader (pyarrow, Spark, polars) reads in ``folder``: every file
+    below it, in order, but those whose name or folder starts with ``.`` or ``_`` (sidecars,
+    ``_SUCCESS``, ``.crc`` files, hidden folders)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        found += [os.path.join(root, f) for f in sorted(files) if not f.startswith((".", "_"))]
+    return found
+
+
+def joined(declarations: Sequence[Sidecar], config: ClassificationConfig) -> Sidecar:
+    """One declaration for several trusted ones (a folder's files): their classifications by
+    the join rule (the most restrictive wins), their sources, the earliest clock; no single
+    run wrote it (``combined``)."""
+    from lacuna.lineage.clock import earliest
+    from lacuna.lineage.rules import combine
+
+    if len(declarations) == 1:
+        return declarations[0]
+    first = declarations[0]
+    seen = [aware(d.first_seen or d.written_at) for d in declarations]
+    return replace(
+        first,
+        classification=combine([d.classification for d in declarations], config),
+        sources=tuple(dict.fromkeys(s for d in declarations for s in d.sources)),
+        where=", ".join(d.where for d in declarations),
+        combined=True,
+        first_seen=earliest(*seen),
+        written_at=first.written_at,
+    )
+
+
+def _checked(data_path: str | os.PathLike[str], path: Path, raw_bytes: bytes) -> Sidecar:
+    """The declaration in the sidecar ``path`` of ``data_path``, with its trust."""
     raw = parse(raw_bytes, str(path))
 
     def bound() -> Trust:
@@ -435,6 +555,9 @@ def write_sidecar(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    legacy = legacy_sidecar_path(data_path)
+    if legacy != path and is_declaration(legacy):  # the old name's, now superseded
+        legacy.unlink(missing_ok=True)
     return path
 
 

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from lacuna._files import change_key
@@ -42,6 +43,7 @@ from lacuna.lineage.sidecar import (
     is_declaration,
     is_sidecar,
     read_sidecar,
+    sidecar_paths,
     write_label,
 )
 from lacuna.lineage.state import LineageNode
@@ -71,6 +73,13 @@ HEURISTIC = ("lacuna:lineage", "heuristic")  # Run.extra marker: inputs are a gu
 def is_metadata(path: str) -> bool:
     """Lacuna's own sidecars: labels about data, not data (not classified, not labelled)."""
     return path.endswith(SUFFIX)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def unreadable(reason: str) -> Classification:
@@ -105,11 +114,7 @@ class MountGovernance:
         """:meth:`classify_file`, and when the file's data was first seen (its trusted
         sidecar's clock: :func:`file_clock`), cached together by the file's version."""
         st = os.stat(backing)
-        try:
-            side = os.stat(backing + SUFFIX).st_mtime_ns
-        except OSError:
-            side = 0
-        key = (change_key(st), side)
+        key = (change_key(st), *(_mtime(side) for side in sidecar_paths(backing)))
         with self._lock:
             hit = self._cache.get(backing)
             if hit is not None and hit[0] == key:

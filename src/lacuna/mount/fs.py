@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
-from lacuna.lineage.sidecar import SUFFIX
+from lacuna.lineage.sidecar import has_sidecar, sidecar_paths
 from lacuna.model import Action
 from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
@@ -414,15 +414,18 @@ class GovernedFS:
         """A file renamed (or linked, ``copy``) to a new name takes its sidecar along: its
         label names its content, not its path, and a file without one is classified from
         content alone (a gzip of customer data would be INTERNAL)."""
-        if is_metadata(dst) or not os.path.isfile(dst) or not os.path.isfile(src + SUFFIX):
+        if is_metadata(dst) or not os.path.isfile(dst) or not has_sidecar(src):
             return
-        try:
-            if copy:
-                shutil.copy2(src + SUFFIX, dst + SUFFIX)
-            else:
-                os.replace(src + SUFFIX, dst + SUFFIX)
-        except OSError as exc:  # the file moved; its label is best effort, loudly
-            log.error("could not move the sidecar of %s to %s: %s", src, dst, exc)
+        for side, moved in zip(sidecar_paths(src), sidecar_paths(dst), strict=False):
+            if not side.is_file():
+                continue
+            try:
+                if copy:
+                    shutil.copy2(side, moved)
+                else:
+                    os.replace(side, moved)
+            except OSError as exc:  # the file moved; its label is best effort, loudly
+                log.error("could not move the sidecar of %s to %s: %s", src, dst, exc)
 
     def rename(self, old: str, new: str) -> int:
         """One rule for folders: a destination root (an outside folder, or a configured root

@@ -301,18 +301,19 @@ def recheck(entry: Entry, holds: list[Hold]) -> Entry:
 def _delete(path: str, *, tree: bool = True) -> None:
     """Delete ``path``; a directory only with ``tree`` (a file written under an exception: only
     when its signed record says a directory was written there)."""
-    from lacuna.lineage.sidecar import sidecar_path
+    from lacuna.lineage.sidecar import sidecar_paths
 
     if whole_folder(path, recorded_folder=tree):
         shutil.rmtree(path)
     else:
         with contextlib.suppress(FileNotFoundError):  # already gone: the decision stands
             os.unlink(path)
-    sidecar_path(path).unlink(missing_ok=True)
+    for side in sidecar_paths(path):
+        side.unlink(missing_ok=True)
 
 
 def _archive(entry: Entry, settings: RetentionSettings) -> None:
-    from lacuna.lineage.sidecar import sidecar_path
+    from lacuna.lineage.sidecar import sidecar_paths
 
     if not settings.archive_dir:
         msg = "on_expiry: archive needs retention.archive_dir (where archived files go)"
@@ -320,16 +321,17 @@ def _archive(entry: Entry, settings: RetentionSettings) -> None:
     item = entry.item
     rel = os.path.relpath(item.path, item.root) if item.root else os.path.basename(item.path)
     target = Path(settings.archive_dir).expanduser() / rel
-    if os.path.lexists(target) or os.path.lexists(sidecar_path(target)):
+    if os.path.lexists(target) or any(os.path.lexists(p) for p in sidecar_paths(target)):
         msg = (f"{target} already holds an archived file: not overwritten (archived data is "
                "kept). Move it elsewhere, or set another retention.archive_dir, then apply "
                "again")
         raise FileExistsError(msg)
     target.parent.mkdir(parents=True, exist_ok=True)
-    side = sidecar_path(item.path)
+    sides = list(zip(sidecar_paths(item.path), sidecar_paths(target), strict=False))
     shutil.move(item.path, target)
-    if side.exists():
-        shutil.move(side, sidecar_path(target))
+    for side, moved in sides:  # each name to the same name there
+        if side.exists():
+            shutil.move(side, moved)
 
 
 def _note_exception(ctx: Context, entry: Entry, now: datetime) -> None:

@@ -1,7 +1,7 @@
 """What retention governs, and what is known about each item.
 
 - **Files under the governed roots** (``destinations.governed``, local ones): the tier, tags and
-  write time come from the file's signed sidecar (``<file>.lacuna.json``, written by every
+  write time come from the file's signed sidecar (``.<file>.lacuna.json``, written by every
   governed write), and when its data was first seen (``first_seen``, which a re-save, a
   rename by hand or a copy keeps: :mod:`lacuna.lineage.clock`; the sealed header's too). A
   folder with a trusted sidecar (a partitioned Parquet dataset) is one
@@ -96,7 +96,7 @@ def governed_files(roots: list[str], settings: RetentionSettings,
     """Every data file (or sidecar-declared folder) under ``roots``, with what it declares
     (``keystore``: opens sealed files whose sidecar is missing or not trusted, whose
     authenticated header then says when and at which tier they were written)."""
-    from lacuna.lineage.sidecar import is_declaration, is_sidecar, sidecar_path
+    from lacuna.lineage.sidecar import has_sidecar, is_declaration, is_sidecar
 
     archive = (os.path.abspath(os.path.expanduser(settings.archive_dir))  # as _archive does
                if settings.archive_dir else None)
@@ -114,7 +114,7 @@ def governed_files(roots: list[str], settings: RetentionSettings,
                 # a folder dataset is one item only on a trusted sidecar: a hand-written one
                 # next to a folder would otherwise hide every file in it (kept as PROPRIETARY,
                 # never due); under an untrusted one, the folder's files are items of their own
-                if not sidecar_path(path).is_file():
+                if not has_sidecar(path):
                     continue
                 declared = _declared(path)
                 if isinstance(declared, Sidecar) and declared.trusted:
@@ -125,7 +125,7 @@ def governed_files(roots: list[str], settings: RetentionSettings,
             dirs.sort()
             for name in sorted(files):
                 path = os.path.join(folder, name)
-                if not sidecar_path(path).is_file() and (is_sidecar(path) or (
+                if not has_sidecar(path) and (is_sidecar(path) or (
                         name.startswith(".lacuna-") and is_declaration(path))):
                     continue  # sidecars travel with their file; a sidecar's temp file is in
                     # flight. Only a declaration beside its file is one (is_sidecar, as a

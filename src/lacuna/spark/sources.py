@@ -164,11 +164,11 @@ def declare(leaf_key: str, classification: Classification) -> None:
 def _version(leaf: Leaf) -> Any:
     if leaf.path is not None and os.path.exists(leaf.path):
         try:
-            from lacuna.lineage.sidecar import sidecar_path
+            from lacuna.lineage.sidecar import sidecar_paths
 
-            side = sidecar_path(leaf.path)
-            side_mtime = side.stat().st_mtime_ns if side.exists() else 0
-            return (os.stat(leaf.path).st_mtime_ns, side_mtime)
+            sides = tuple(p.stat().st_mtime_ns if p.exists() else 0
+                          for p in sidecar_paths(leaf.path))
+            return (os.stat(leaf.path).st_mtime_ns, sides)
         except OSError:
             return None
     return None
@@ -216,13 +216,13 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
         # an untrusted label (another table's, copied): classified as if unlabelled, from the
         # store or a sample of the values, the label only adding restrictions
         if leaf.path is not None and leaf.table is None:
-            from lacuna.lineage.sidecar import SidecarError, read_sidecar
+            from lacuna.lineage.sidecar import SidecarError, read_declarations
 
-            try:
-                side = read_sidecar(leaf.path)
+            try:  # a folder's own sidecar, or those of every file in it
+                trusted = any(d.trusted for d in read_declarations(leaf.path))
             except SidecarError:
-                side = None  # classify_read below fails closed and says why
-            if side is not None and side.trusted:  # declared: names only, no job
+                trusted = False  # classify_read below fails closed and says why
+            if trusted:  # declared: names only, no job
                 c, _, run_id, _, seen = gov.classify_read_raised(leaf.path, names_only)
                 return Sourced(c, run_id, seen)
         stored, claimed = _from_store(gov, leaf)

@@ -29,7 +29,7 @@ from pandas.io.formats.style import Styler
 from lacuna import _bypass, storage
 from lacuna.classify.header import frame_names, read_header, unnamed
 from lacuna.errors import ConfigError, GovernanceViolation
-from lacuna.integrations.frames.io import dataset_ref, value_digests
+from lacuna.integrations.frames.io import dataset_ref, read_source, value_digests
 from lacuna.integrations.pandas import _stores
 from lacuna.integrations.pandas._chunks import ChunkReader, is_chunked, never_weaker
 from lacuna.integrations.pandas._frames import (
@@ -120,6 +120,8 @@ def wrap_reader(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         elif (isinstance(target, (str, os.PathLike)) and is_local(target)
                 and storage.is_sealed(os.path.expanduser(os.fspath(target)))):
             result, decided, closing = _read_sealed(name, original, target, args, kwargs)
+        elif _sealed_folder(target):  # pd.read_parquet(folder) of sealed files
+            result, decided = _read_sealed_folder(name, original, target, args, kwargs)
         else:
             with _bypass.bypass():
                 result = original(*args, **kwargs)
@@ -195,6 +197,31 @@ def _read_sealed(name: str, original: Callable[..., Any], target: Any,
         return result, decided, handle
     handle.close()
     return result, decided, None
+
+
+def _sealed_folder(target: Any) -> bool:
+    """A local folder (or glob) holding sealed governed files: pandas would read ciphertext."""
+    from lacuna.storage import frames as sealed_frames
+
+    return (isinstance(target, (str, os.PathLike)) and is_local(target)
+            and not os.path.isfile(os.path.expanduser(os.fspath(target)))
+            and bool(sealed_frames.sealed_files(target)))
+
+
+def _read_sealed_folder(name: str, original: Callable[..., Any], target: Any,
+                        args: tuple[Any, ...], kwargs: dict[str, Any],
+                        ) -> tuple[Any, Classification | None]:
+    """A folder of sealed files (``pd.read_parquet(folder)``): each file decided and audited
+    first, then pandas reads a private plaintext copy of the folder, as pyarrow's and polars'
+    folder readers do (:func:`lacuna.storage.frames.read_sealed`)."""
+
+    def read(source: Any) -> Any:
+        with _bypass.bypass():
+            if args:
+                return original(source, *args[1:], **kwargs)
+            return original(**{**kwargs, READERS[name]: source})
+
+    return read_source(target, read, method=f"pandas.{name}")
 
 
 def _restrict_sql(gov: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str,
