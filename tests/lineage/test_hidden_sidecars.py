@@ -16,6 +16,7 @@ import pytest
 
 import lacuna
 from lacuna import _bypass, storage
+from lacuna.integrations.pyarrow import table_state
 from lacuna.lineage import sidecar as sc
 from lacuna.model import Classification, ColumnClass, ColumnKind, Tier
 
@@ -161,13 +162,32 @@ def test_names_and_data_files():
     assert sc.sidecar_path("/") == Path("/.lacuna.json")
 
 
-def test_data_files_skip_what_dataset_readers_skip(tmp_path):
-    for name in ("a.parquet", ".a.parquet.lacuna.json", "_SUCCESS", "year=1/b.parquet",
-                 "_tmp/c.parquet", ".hidden/d.parquet"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("x")
-    assert [os.path.relpath(f, tmp_path) for f in sc.data_files(tmp_path)] == [
-        "a.parquet", "year=1/b.parquet"]
+def test_every_file_but_sidecars_needs_a_declaration(tmp_path):
+    folder = tmp_path / "d"
+    for name in ("a.parquet", "_SUCCESS", "year=1/b.parquet", ".hidden/d.parquet", ".e.parquet"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("" if name == "_SUCCESS" else "x")
+    sc.write_sidecar(folder / "a.parquet", Classification())
+    (folder / "x.lacuna.json").write_text("[1]")  # named like one, but data
+    assert [os.path.relpath(f, folder) for f in sc.data_files(folder)] == [
+        ".e.parquet", "a.parquet", "x.lacuna.json", ".hidden/d.parquet", "year=1/b.parquet"]
+
+
+def test_a_hidden_file_without_a_declaration_makes_the_others_partial(governed):
+    """pyarrow can be told to read hidden files (``ignore_prefixes``): one there without a
+    declaration leaves the others' only restricting, so they cannot lower its e-mails."""
+    emails = [pd.DataFrame({"contact": ["a@example.com", "b@example.org"]})]
+    paths = _plain_parts(governed / "h", emails)
+    sc.write_sidecar(paths[0], _declared("contact", ColumnKind.PUBLIC))
+    with _bypass.bypass():
+        emails[0].to_parquet(governed / "h" / ".more.parquet", index=False)
+    assert [d.trust for d in sc.read_declarations(governed / "h")] == ["partial"]
+    read = ds.dataset(governed / "h", ignore_prefixes=["~"], exclude_invalid_files=True)
+    table = read.to_table()
+    assert table.num_rows == 4
+    found = table_state(table).classification
+    assert found.columns["contact"].classification is ColumnKind.PII
+    assert found.tier is Tier.PROPRIETARY
 
 
 def test_pandas_reads_a_folder_of_sealed_files(governed):

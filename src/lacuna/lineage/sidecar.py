@@ -444,13 +444,18 @@ def read_declarations(data_path: str | os.PathLike[str]) -> list[Sidecar]:
 
 
 def data_files(folder: str | os.PathLike[str]) -> list[str]:
-    """The files a dataset reader (pyarrow, Spark, polars) reads in ``folder``: every file
-    below it, in order, but those whose name or folder starts with ``.`` or ``_`` (sidecars,
-    ``_SUCCESS``, ``.crc`` files, hidden folders)."""
+    """The files whose declarations a read of ``folder`` needs: every file below it, in
+    order, but its real sidecars (:func:`is_sidecar`) and empty files (``_SUCCESS``). Hidden
+    ones count too: pyarrow, pandas and Spark skip them, but a reader can be told not to
+    (``ignore_prefixes=[]``), and a file it reads without a declaration must not be lowered by
+    the others' (:func:`read_declarations`)."""
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        found += [os.path.join(root, f) for f in sorted(files) if not f.startswith((".", "_"))]
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if not is_sidecar(path) and os.path.getsize(path) > 0:
+                found.append(path)
     return found
 
 
