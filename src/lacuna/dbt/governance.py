@@ -154,7 +154,10 @@ class GovernanceConfig(Section):
     @classmethod
     def _env(cls, v: str | None) -> str | None:
         if v is not None:
-            environment_category(v)
+            try:
+                environment_category(v)
+            except ConfigError as exc:  # a ValueError: the message names the file and line
+                raise ValueError(str(exc)) from None
         return v
 
     def rules_for(self, column: ColumnClass, environment: str,
@@ -265,7 +268,15 @@ def load_governance(project_dir: str | Path = ".", *,
             continue
         gov = governance_from(raw["governance"], origin=Origin(str(path), lines))
         env = raw.get("environment")
-        if gov.environment is None and isinstance(env, str) and env in ENVIRONMENT_CATEGORY:
+        if env is not None and (not isinstance(env, str) or env not in ENVIRONMENT_CATEGORY):
+            # fail closed: an environment Lacuna cannot read (`prod`, `Production`) must not
+            # quietly become the default (development), where production reads are open
+            msg = (f"{Origin(str(path), lines).at(('environment',))}: environment: unknown "
+                   f"environment {env!r}; expected one of: {', '.join(ENVIRONMENT_CATEGORY)} "
+                   "(ADR-0012's environment types; set it to one of them, or remove it and "
+                   "pass --environment)")
+            raise ConfigError(msg)
+        if gov.environment is None and env is not None:
             gov = gov.model_copy(update={"environment": env})
         return gov, str(path)
     return GovernanceConfig(), "defaults"
