@@ -23,6 +23,7 @@ never override it; ``lacuna dbt suggest`` turns them into YAML to review.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -102,6 +103,12 @@ class NodeClassification:
     edges: tuple[ColumnEdge, ...] = ()
     notes: tuple[str, ...] = ()
     overruled: tuple[Overruled, ...] = ()  # declarations lower than what the column inherits
+    # the class of output columns Lacuna cannot name: those of SQL that could not be traced
+    # (the parents' most sensitive column), an expression without an alias or a pattern
+    # (`upper(email)`, DuckDB's COLUMNS('e.*'): sqlglot calls it `_col_N`, the warehouse
+    # something else). A built column the classification does not name takes it; None when
+    # every output column is named
+    unnamed: ColumnClass | None = None
 
     @property
     def undeclared(self) -> dict[str, ColumnClass]:
@@ -247,6 +254,7 @@ def _classify_node(
     edges: tuple[ColumnEdge, ...] = ()
     order: list[str] = []
     guessed = False  # untraceable SQL: the parents' worst case, not a column's own lineage
+    unnamed: ColumnClass | None = None
     if parents or node.compiled_sql:  # SQL without parents may still read relations
         inherited_table = combine([p.classification for p in parents], config,
                                   names=[p.node.name for p in parents])
@@ -264,11 +272,12 @@ def _classify_node(
             worst = _most_sensitive(inherited_table.columns.values(), config)
             order = _output_names(project, node, inherited_table.columns)
             if worst is not None:
-                traced = {c: replace(worst, layer=Layer.INHERITED, reasoning=(
+                unnamed = replace(worst, layer=Layer.INHERITED, reasoning=(
                     f"inherited the most sensitive parent column: {traced_out}"))
-                    for c in dict.fromkeys([*node.columns, *order])}
+                traced = dict.fromkeys([*node.columns, *order], unnamed)
         else:
             traced, edges, order = traced_out
+            unnamed = _unnamed(node, traced, config, notes)
     names = list(dict.fromkeys([*order, *seed_header(project, node), *node.columns]))
     suggested: dict[str, ColumnClass] = {}
     unknown = [n for n in names if n not in declared and n not in traced]
@@ -290,7 +299,27 @@ def _classify_node(
         node=node, classification=classification, declared=tuple(declared),
         inherited=tuple(n for n in names if n not in declared and n in traced),
         suggested=tuple(suggested), edges=edges, notes=tuple(notes),
-        overruled=tuple(overruled))
+        overruled=tuple(overruled), unnamed=unnamed)
+
+
+UNNAMED = re.compile(r"_col_\d+")  # sqlglot's name for an output it cannot name
+
+
+def _unnamed(node: DbtNode, traced: Mapping[str, ColumnClass], config: ClassificationConfig,
+             notes: list[str]) -> ColumnClass | None:
+    """The most sensitive class of the traced outputs without a name of their own (an
+    expression without an alias, a pattern of columns): the warehouse names them otherwise
+    (`upper(email)`, the columns the pattern matched), so the classification's name is not
+    the built column's; with a note that says how to name them."""
+    nameless = [n for n in traced if UNNAMED.fullmatch(n) and n not in node.columns]
+    if not nameless:
+        return None
+    notes.append(f"{node.name}: output column(s) {', '.join(nameless)} of the compiled SQL "
+                 "have no name Lacuna can know (an expression without `as <name>`, or "
+                 "COLUMNS()/a pattern): every built column the classification does not name "
+                 "is governed as the most sensitive of them; alias each expression, and list "
+                 "pattern-selected columns, to name them")
+    return _most_sensitive([traced[n] for n in nameless], config)
 
 
 def _lowers(declared: ColumnClass, inherited: ColumnClass, config: ClassificationConfig) -> bool:
