@@ -278,7 +278,16 @@ def _classify_node(
         else:
             traced, edges, order = traced_out
             unnamed = _unnamed(node, traced, config, notes)
-    names = list(dict.fromkeys([*order, *seed_header(project, node), *node.columns]))
+    # one column per name, case aside: warehouses fold the case of identifiers, and dbt's YAML
+    # may spell a column otherwise than the SQL builds it (`Member_Code` for member_code): the
+    # first spelling (the SQL's, the CSV header's) is the column's, and what is declared or
+    # traced under another is that column's, so a declaration cannot dodge the overrule check
+    spelling: dict[str, str] = {}
+    for name in [*order, *seed_header(project, node), *node.columns]:
+        spelling.setdefault(name.lower(), name)
+    names = list(spelling.values())
+    declared = _respelled(declared, spelling, config)
+    traced = _respelled(traced, spelling, config)
     suggested: dict[str, ColumnClass] = {}
     unknown = [n for n in names if n not in declared and n not in traced]
     if unknown:
@@ -320,6 +329,18 @@ def _unnamed(node: DbtNode, traced: Mapping[str, ColumnClass], config: Classific
                  "is governed as the most sensitive of them; alias each expression, and list "
                  "pattern-selected columns, to name them")
     return _most_sensitive([traced[n] for n in nameless], config)
+
+
+def _respelled(columns: Mapping[str, ColumnClass], spelling: Mapping[str, str],
+               config: ClassificationConfig) -> dict[str, ColumnClass]:
+    """``columns`` keyed by each name's spelling in ``spelling`` (case aside); two that meet
+    keep the more sensitive."""
+    out: dict[str, ColumnClass] = {}
+    for name, col in columns.items():
+        key = spelling.get(name.lower(), name)
+        if key not in out or _most_sensitive([out[key], col], config) is col:
+            out[key] = col
+    return out
 
 
 def _lowers(declared: ColumnClass, inherited: ColumnClass, config: ClassificationConfig) -> bool:
