@@ -174,7 +174,8 @@ def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
     if found is None:
         return None
     merged, source = found
-    where = node.original_file_path or node.unique_id
+    # a column's meta is written in the node's properties YAML (dbt's patch_path), not its SQL
+    where = node.patch_path or node.original_file_path or node.unique_id
     try:
         kind = ColumnKind.parse(merged.get("classification", "public"))
         data = {"sensitivity": DEFAULT_SENSITIVITY[kind].value, **merged}
