@@ -297,3 +297,20 @@ def test_compile_audit_log_verified_after_dbt_record(dbt_built):
     after = compile_project(project, gates, evidence=evidence())
     still = {m.name for m in after.model_coverage if "audit_log" in m.missing_tests}
     assert not still & {"gold_customer_orders", "silver_customers", "gold_revenue"}
+
+
+def test_compile_validates_the_governance_policies(built_copy, tmp_path):
+    # a typo in the policies used to pass compile (only the gates were read) and surface only
+    # when a production read was decided
+    from lacuna.errors import ConfigError
+
+    floe = built_copy / "floe.yaml"
+    text = floe.read_text(encoding="utf-8")
+    old = "    pii:\n      production:\n"
+    assert old in text
+    floe.write_text(text.replace(old, "    pii:\n      prodution:\n", 1), encoding="utf-8")
+    line = text[:text.index(old)].count("\n") + 2
+    with pytest.raises(ConfigError, match=rf"floe\.yaml:{line}: governance\.policies\.pii\."
+                                          r"prodution: unknown setting; did you mean "
+                                          r"'production'\?"):
+        _cli("compile", "--project-dir", str(built_copy), cwd=tmp_path)

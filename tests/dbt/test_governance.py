@@ -134,3 +134,13 @@ def test_an_unknown_governance_environment_names_file_and_line(tmp_path: Path) -
         load_governance(tmp_path)
     (tmp_path / "floe.yaml").write_text("environment: production\ngovernance: {}\n")
     assert load_governance(tmp_path)[0].environment == "production"
+
+
+def test_floe_yaml_as_lacuna_config_names_the_policy_line(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "floe.yaml").write_text("name: p\ngovernance:\n  policies:\n    pii:\n"
+                                        "      prodution: {action: restrict}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"floe\.yaml:5: governance\.policies\.pii\."
+                                          "prodution: unknown setting"):
+        load_config()
