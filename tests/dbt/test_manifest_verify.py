@@ -126,6 +126,8 @@ models:
 sources:
   - name: ext2
     schema: raw
+    freshness: {warn_after: {count: 12, period: hour}}
+    loaded_at_field: loaded_at
     tables:
       - name: things
         description: Things.
@@ -563,6 +565,7 @@ def test_verify_tests_and_descriptions_as_dbt_parses_them(edited_copy: Path) -> 
                      ("not_null", "c"), ("singular", ""), ("unique", "a || '-' || b")]
     assert any(t.column_name == "y"
                for t in project.node("model.lacuna_example.tv.v2").tests)
+    assert project.node("source.lacuna_example.ext2.things").freshness
     from lacuna.dbt.compile import compile_project, load_project_gates
 
     gates, _ = load_project_gates(edited_copy)
@@ -625,17 +628,22 @@ def _described(manifest: dict[str, Any]) -> None:
                  r"assert_forged.0 \(models/finance/gold_revenue.sql\): the manifest has a "
                  r"singular test that is no .sql file under the project's test-paths",
                  id="singular-test-pointing-at-a-model"),
+    pytest.param(lambda m: m["sources"]["source.lacuna_example.ext.people"].update(
+                     freshness={"warn_after": {"count": 1, "period": "hour"}}),
+                 r"source.lacuna_example.ext.people \(models/extra.yml:\d+\): the manifest "
+                 r"configures a freshness check on this source, but neither its YAML nor "
+                 r"dbt_project.yml has a `freshness:`", id="source-freshness"),
     pytest.param(_described,
                  r"gold_revenue \(models/finance/schema.yml:4\): the manifest has a "
                  r"description of gold_revenue, but its YAML entry has none",
                  id="model-description"),
 ])
 def test_verify_tests_and_descriptions_the_files_do_not_have(
-        built_copy: Path, change: Callable[[dict[str, Any]], None], expected: str) -> None:
+        edited_copy: Path, change: Callable[[dict[str, Any]], None], expected: str) -> None:
     # each would turn a failing quality gate green (coverage, not_null_pk/unique_pk,
-    # documentation) by editing target/manifest.json alone
-    _edit_manifest(built_copy, change)
-    message = _refusal(built_copy)
+    # freshness, documentation) by editing target/manifest.json alone
+    _edit_manifest(edited_copy, change)
+    message = _refusal(edited_copy)
     assert any(re.search(expected, line) for line in message.splitlines()), message
 
 

@@ -596,7 +596,7 @@ def model_levels(node: DbtNode) -> list[str]:
 
 def _freshness_sources(project: DbtProject) -> frozenset[str]:
     """Sources with a ``freshness`` (warn_after or error_after) configured, as the manifest
-    Lacuna loaded (and verified) says."""
+    Lacuna loaded says (verified to be written in the files: lacuna.dbt.verify_tests)."""
     return frozenset(uid for uid, node in project.nodes.items() if node.freshness)
 
 

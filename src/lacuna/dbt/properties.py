@@ -54,7 +54,7 @@ _Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _MERGE = "tag:yaml.org,2002:merge"
 # what is built of a properties file: the rest (descriptions, tests, docs) is only composed
 # (descriptions and tests: what the quality gates of lacuna compile count, lacuna.dbt.verify_tests)
-_GATED = ("description", "data_tests", "tests")
+_GATED = ("description", "data_tests", "tests", "freshness")
 _ENTRY_KEYS = frozenset({"name", "meta", "config", "tags", "columns", "versions", "tables",
                          "schema", "database", "identifier", "overrides", "latest_version",
                          "relation", *_GATED})

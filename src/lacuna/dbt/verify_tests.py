@@ -14,9 +14,13 @@ of :func:`lacuna.dbt.verify.verify_manifest`:
 - a **singular test** must be a ``.sql`` file under the package's ``test-paths`` (the gates
   read the columns it names from that file, so it must not be a model's file);
 - a **description** the manifest gives a node or one of its columns must be written in the
-  node's (or the column's) YAML entry (any non-empty text: a ``{{ doc() }}`` is rendered by dbt).
+  node's (or the column's) YAML entry (any non-empty text: a ``{{ doc() }}`` is rendered by dbt);
+- a source's **freshness** check (the ``freshness`` requirement of every model downstream)
+  must be written: a ``freshness:`` on its table, its source or under ``sources:`` of
+  ``dbt_project.yml``.
 
-Not compared: a test's arguments, ``where``/``severity`` config, and the text of descriptions.
+Not compared: a test's arguments, ``where``/``severity`` config, the text of descriptions
+and the values of a freshness check.
 """
 
 from __future__ import annotations
@@ -47,7 +51,41 @@ def check_tests(
     for node in project.nodes.values():
         if node.package_name == pkg.name:
             found += _check_descriptions(node, entries.get(_key(node)))
+            if node.freshness:
+                found += _check_freshness(node, pkg, entries.get(_key(node)))
     return found
+
+
+def _check_freshness(node: DbtNode, pkg: _Package, entry: Entry | None) -> list[Mismatch]:
+    """A source the manifest gives a freshness check (which satisfies the ``freshness``
+    requirement of every model downstream) must have one written: on its table, its source, or
+    under ``sources:`` of ``dbt_project.yml`` (the values are not compared)."""
+    written = [
+        *(() if entry is None else (entry.data, entry.parent)),
+        pkg.config.get("sources"),
+        (pkg.root_config or {}).get("sources"),
+    ]
+    if any(_has_key(each, "freshness") for each in written):
+        return []
+    return [
+        Mismatch(
+            node.unique_id,
+            entry.at(entry.data) if entry else "?",
+            "the manifest "
+            "configures a freshness check on this source, but neither its YAML nor "
+            "dbt_project.yml has a `freshness:`",
+        )
+    ]
+
+
+def _has_key(value: Any, key: str) -> bool:
+    if isinstance(value, Mapping):
+        return any(
+            k in (key, f"+{key}") or _has_key(v, key) for k, v in value.items() if k != "tables"
+        )
+    if isinstance(value, list):
+        return any(_has_key(v, key) for v in value)
+    return False
 
 
 def _check_test(
