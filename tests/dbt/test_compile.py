@@ -260,6 +260,20 @@ def test_compile_evidence_from_the_stores_and_the_warehouse(dbt_built, tmp_path)
     assert not fresh.audit_log(project.node("gold_revenue")).ok
     assert fresh.masking(node, "phone").ok
     assert not fresh.masking(node, "email_address").ok  # a transformation is not masking
+
+    def write(uri: str) -> None:
+        op = Operation(action=Action.WRITE, user=User(id="u", role="engineer"),
+                       classification=Classification(),
+                       destination=Destination(uri=uri, type=DestinationType.FILE,
+                                               scope=Scope.INTERNAL))
+        audit.record(Decision(allowed=True, operation_id=op.id, reasoning="ok", operation=op),
+                     op, session="t")
+
+    # a file that happens to share the model's name is no audit of the model
+    write("/tmp/exports/gold_revenue.csv")
+    assert not Evidence(audit=lambda: audit).audit_log(project.node("gold_revenue")).ok
+    write("dbt://lacuna_example/gold_revenue")  # what lacuna dbt record and dbt reads write
+    assert Evidence(audit=lambda: audit).audit_log(project.node("gold_revenue")).ok
     audit.close()
     lineage.close()
 
