@@ -144,3 +144,16 @@ def test_floe_yaml_as_lacuna_config_names_the_policy_line(tmp_path: Path,
     with pytest.raises(ConfigError, match=r"floe\.yaml:5: governance\.policies\.pii\."
                                           "prodution: unknown setting"):
         load_config()
+
+
+@pytest.mark.parametrize(("rule", "match"), [
+    # `production:` left empty: it used to mean "no rule", so pii was allowed in production
+    ("      production:\n      non_production: {action: redact}\n",
+     r"governance\.policies\.pii: production: an empty rule; give it an action"),
+    ("      production: {action: restrict, requires_role: ''}\n",
+     r"governance\.policies\.pii\.production\.requires_role: an empty role name"),
+])
+def test_a_malformed_rule_fails_closed(tmp_path: Path, rule: str, match: str) -> None:
+    (tmp_path / "floe.yaml").write_text("governance:\n  policies:\n    pii:\n" + rule)
+    with pytest.raises(ConfigError, match=match):
+        load_governance(tmp_path)

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ConfigError
@@ -105,6 +105,14 @@ class PolicyRule(Section):
     def _roles(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
+    @field_validator("requires_role")
+    @classmethod
+    def _named(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not role.strip() for role in v):
+            msg = "an empty role name: name the roles a reader needs (requires_role: [data_owner])"
+            raise ValueError(msg)
+        return v
+
 
 class PolicyByEnvironment(Section):
     production: PolicyRule | None = None
@@ -112,6 +120,19 @@ class PolicyByEnvironment(Section):
     development: PolicyRule | None = None
     preview: PolicyRule | None = None
     staging: PolicyRule | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_empty_rules(cls, v: Any) -> Any:
+        # `production:` with nothing under it (a lost indent) would silently mean "no rule":
+        # fail closed, naming the key
+        if isinstance(v, Mapping):
+            for key, rule in v.items():
+                if rule is None:
+                    msg = (f"{key}: an empty rule; give it an action (e.g. {key}: {{action: "
+                           "restrict}) or remove the key")
+                    raise ValueError(msg)
+        return v
 
     def for_environment(self, environment: str) -> PolicyRule | None:
         specific: PolicyRule | None = getattr(self, environment, None)
