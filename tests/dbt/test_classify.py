@@ -347,3 +347,17 @@ def test_a_declaration_in_another_case_that_raises_stands(tmp_path: Path,
     assert pc.of("m").declared == ("code",)
     assert pc.of("child").classification.columns["code"].sensitivity is Sensitivity.CRITICAL
 
+
+
+def test_a_placeholder_name_listed_in_yaml_is_still_unnamed(tmp_path: Path,
+                                                           gen: SimpleNamespace) -> None:
+    # `_col_1` is sqlglot's name for `upper(email)`; the warehouse calls it otherwise, so a
+    # YAML entry of that name (what a suggestion could write) names no built column
+    gen.write(tmp_path,
+              gen.model("src", kind="seed", columns={"email": gen.floe("pii", pii_type="email",
+                                                                      sensitivity="high")}),
+              gen.model("m", sql='select 1 as id, upper(email) from "db"."main"."src"',
+                        parents=("seed.p.src",), columns={"_col_1": {}}))
+    unnamed = classify_project(load_project(tmp_path, verify=False)).of("m").unnamed
+    assert unnamed is not None
+    assert (unnamed.classification, unnamed.pii_type) == (ColumnKind.PII, "email")

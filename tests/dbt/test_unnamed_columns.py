@@ -79,6 +79,14 @@ def test_the_classification_says_which_columns_it_cannot_name(probed: Path) -> N
     assert pc.of("silver_customers").unnamed is None
 
 
+def test_suggest_writes_no_placeholder_column(probed: Path, tmp_path: Path) -> None:
+    # a `_col_1` block in the YAML would name a column the warehouse does not have
+    from lacuna.dbt.suggest import suggestions
+
+    found = suggestions(classify_project(load_project(probed)))
+    assert not [s for s in found if s.column.startswith("_col_")]
+
+
 def test_production_reads_of_unnamed_columns_are_checked(probed: Path) -> None:
     gp = load_plan(probed, environment="production")
     for name in PROBES:

@@ -321,7 +321,7 @@ def _unnamed(node: DbtNode, traced: Mapping[str, ColumnClass], config: Classific
     expression without an alias, a pattern of columns): the warehouse names them otherwise
     (`upper(email)`, the columns the pattern matched), so the classification's name is not
     the built column's; with a note that says how to name them."""
-    nameless = [n for n in traced if UNNAMED.fullmatch(n) and n not in node.columns]
+    nameless = [n for n in traced if UNNAMED.fullmatch(n)]  # listed in YAML or not
     if not nameless:
         return None
     notes.append(f"{node.name}: output column(s) {', '.join(nameless)} of the compiled SQL "
