@@ -208,7 +208,8 @@ def write_project(folder: Path, n_models: int) -> Path:
                                      encoding="utf-8")
     tables = [{"name": s["name"]} for s in manifest["sources"].values()]
     (folder / "models" / "sources.yml").write_text(yaml.safe_dump(
-        {"version": 2, "sources": [{"name": "raw", "tables": tables}]}), encoding="utf-8")
+        {"version": 2, "sources": [{"name": "raw", "tables": tables, "freshness": {
+            "warn_after": {"count": 12, "period": "hour"}}}]}), encoding="utf-8")
     (folder / "target").mkdir(exist_ok=True)
     (folder / "target" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder
