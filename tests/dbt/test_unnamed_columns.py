@@ -127,6 +127,8 @@ def test_polaris_grants_no_table_with_unnamed_restricted_columns(probed: Path) -
         assert f"main.{name}" not in analyst["tables"]
         assert "columns Lacuna cannot name (withheld)" in analyst["withheld"][name]
     assert "main.gold_revenue" in analyst["tables"]  # the allowed path is unchanged
+    expr = next(m for m in plan.models if m.name == "p_expr")
+    assert [c.name for c in expr.columns] == ["customer_id"]  # no Cube member on `_col_1`
 
 
 def test_govern_post_hook_treats_the_built_columns_it_is_not_named(probed_copy: Path) -> None:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
 
+from lacuna.dbt.classify import UNNAMED
 from lacuna.dbt.compile import primary_key
 from lacuna.dbt.gates import explain
 from lacuna.dbt.governance import Action, GovernanceConfig, PolicyRule, load_governance
@@ -239,7 +240,10 @@ def _model_access(node: DbtNode, classification: Classification, roles: list[str
                   types: Mapping[str, str], unnamed: ColumnClass | None = None) -> ModelAccess:
     pk = {p.lower() for p in primary_key(node)}
     declared = {c.lower(): col for c, col in node.columns.items()}
-    names = list(classification.columns) or [c.name for c in node.columns.values()]
+    # a placeholder (`_col_1`: an expression without an alias) is no built column: no Cube
+    # member on it; what it holds counts under `unnamed`
+    names = [n for n in classification.columns if not UNNAMED.fullmatch(n)] \
+        or [c.name for c in node.columns.values() if not UNNAMED.fullmatch(c.name)]
     filters = tuple(f for f in consumption.row_filters
                     if any(fnmatch.fnmatchcase(node.name, m) for m in f.models))
     for f in filters:
