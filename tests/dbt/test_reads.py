@@ -317,3 +317,12 @@ def test_sql_read_through_another_catalog_name_is_denied(dbt_built: Any, tmp_pat
             with pytest.raises(GovernanceViolation, match="requires role"):
                 con.execute(sa.text(sql)).fetchall()
         assert con.execute(sa.text("select * from wh.main.gold_revenue")).fetchall()
+    # scoped to the project's warehouse: a DuckDB engine on another database still reaches it
+    # by ATTACH, so its statements are checked all the same
+    _configure(tmp_path, dbt_built.dir, ANALYST, warehouse=f"duckdb:///{dbt_built.warehouse}")
+    scoped = lacuna.sql.govern(sa.create_engine("duckdb:///:memory:",
+                                                poolclass=sa.pool.NullPool))
+    with scoped.connect() as con:
+        con.execute(sa.text(f"attach '{copy}' as wh (read_only)"))
+        with pytest.raises(GovernanceViolation, match="requires role"):
+            con.execute(sa.text("select email from wh.main.bronze_customers")).fetchall()

@@ -161,7 +161,8 @@ def _decide(gov: Governor, names: list[str], *, url: str | None, method: str,
     found = settings(config)
     if gp is None or found is None:
         return []
-    if found.warehouse and url and not same_database(url, found.warehouse):
+    if found.warehouse and url and not same_database(url, found.warehouse) \
+            and not _reaches(url, found.warehouse):
         return []
     user = config.user.to_user()
     exception_id = _APPROVAL.get()
@@ -293,6 +294,20 @@ def same_database(url: str, other: str) -> bool:
         return _file(a.database) == _file(b.database)
     return (a.host or "localhost", a.port, a.database) == (b.host or "localhost", b.port,
                                                             b.database)
+
+
+def _reaches(url: str, warehouse: str) -> bool:
+    """Whether a statement on ``url`` may read the warehouse without being on it: DuckDB
+    ATTACHes any file or database (``ATTACH 'wh.duckdb' AS wh``, SQLite, PostgreSQL), SQLite
+    any SQLite file. Such statements are checked as if they were on the warehouse (fail
+    closed)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        here, there = make_url(url).get_backend_name(), make_url(warehouse).get_backend_name()
+    except Exception:
+        return True
+    return here == "duckdb" or here == there == "sqlite"
 
 
 def _file(database: str | None) -> str:
