@@ -174,6 +174,15 @@ def write_project(folder: Path, n_models: int) -> Path:
         encoding="utf-8")
     manifest = synthetic_manifest(n_models)
     schemas: dict[str, list[dict[str, Any]]] = {}
+    # the YAML lists each test the manifest has, and each description (lacuna.dbt.verify_tests)
+    tests: dict[tuple[str, str], list[Any]] = {}
+    for test in manifest["nodes"].values():
+        if test["resource_type"] == "test":
+            kwargs = test["test_metadata"]["kwargs"]
+            name = test["test_metadata"]["name"]
+            tests.setdefault((test["depends_on"]["nodes"][0], kwargs["column_name"]), []).append(
+                name if name in ("not_null", "unique") else
+                {f"dbt_utils.{name}": {"arguments": {"expression": "is not null"}}})
     for node in manifest["nodes"].values():
         if node["resource_type"] != "model":
             continue
@@ -185,15 +194,22 @@ def write_project(folder: Path, n_models: int) -> Path:
                             "checksum": hashlib.sha256(sql.strip().encode()).hexdigest()}
         schema = str(Path(node["original_file_path"]).parent / "schema.yml")
         node["patch_path"] = f"bench://{schema}"
-        schemas.setdefault(schema, []).append({"name": node["name"], "columns": [
-            {"name": c, **({"meta": col["meta"]} if col["meta"] else {})}
-            for c, col in node["columns"].items()]})
+        schemas.setdefault(schema, []).append({
+            "name": node["name"],
+            **({"description": node["description"]} if node["description"] else {}),
+            "columns": [
+                {"name": c, **({"meta": col["meta"]} if col["meta"] else {}),
+                 **({"description": col["description"]} if col["description"] else {}),
+                 **({"data_tests": tests[(node["unique_id"], c)]}
+                    if (node["unique_id"], c) in tests else {})}
+                for c, col in node["columns"].items()]})
     for schema, models in schemas.items():
         (folder / schema).write_text(yaml.safe_dump({"version": 2, "models": models}),
                                      encoding="utf-8")
     tables = [{"name": s["name"]} for s in manifest["sources"].values()]
     (folder / "models" / "sources.yml").write_text(yaml.safe_dump(
-        {"version": 2, "sources": [{"name": "raw", "tables": tables}]}), encoding="utf-8")
+        {"version": 2, "sources": [{"name": "raw", "tables": tables, "freshness": {
+            "warn_after": {"count": 12, "period": "hour"}}}]}), encoding="utf-8")
     (folder / "target").mkdir(exist_ok=True)
     (folder / "target" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder

@@ -613,7 +613,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     raw, lines = _read_yaml(found)
     if found.name == FLOE_FILENAME and path is None:
         raw = _from_floe(raw, found)
-        lines = {k[2:]: v for k, v in lines.items() if k[:2] == ("governance", "lacuna")}
+        # governance.lacuna.* is read as the top level; the rest of governance: stays where
+        # it is (so an error in its policies names its line too)
+        lines = {**{k: v for k, v in lines.items()
+                    if k[:1] == ("governance",) and k[1:2] != ("lacuna",)},
+                 **{k[2:]: v for k, v in lines.items() if k[:2] == ("governance", "lacuna")}}
     return config_from_dict(raw, source=found, lines=lines)
 
 

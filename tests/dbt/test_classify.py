@@ -226,7 +226,8 @@ def test_column_tags_and_upper_case_dbt_tags(tmp_path: Path, gen: SimpleNamespac
 def test_bad_declaration_names_file_and_column(tmp_path: Path, gen: SimpleNamespace,
                                                meta: dict[str, Any], match: str) -> None:
     gen.write(tmp_path, gen.model("m", kind="seed", columns={"c": {"meta": meta}}))
-    with pytest.raises(ConfigError, match=rf"models/m.sql: m\.c: meta\.\w+: .*{match}"):
+    # the YAML that declares the column's meta, not the node's SQL file
+    with pytest.raises(ConfigError, match=rf"^models/schema\.yml: m\.c: meta\.\w+: .*{match}"):
         classify_project(load_project(tmp_path, verify=False))
 
 
@@ -311,3 +312,52 @@ def test_untraceable_sql_columns_are_named_from_its_select(tmp_path: Path,
     pc = classify_project(load_project(tmp_path, verify=False))
     assert pc.classification("m").columns["ref_code"].classification is ColumnKind.PII
     assert pc.classification("star").columns["ssn"].classification is ColumnKind.PII
+
+
+@pytest.mark.parametrize("spelling", ["Contact", "CONTACT"])
+def test_a_declaration_spelled_in_another_case_is_the_same_column(
+        tmp_path: Path, gen: SimpleNamespace, spelling: str) -> None:
+    # `email as contact` declared public under `Contact`: the warehouse folds the case, so it
+    # is the one column; it used to be two, the declared public one last, and a child reading
+    # `contact` inherited public
+    gen.write(tmp_path,
+              gen.model("src", kind="seed", columns={"email": gen.floe("pii", pii_type="email",
+                                                                      sensitivity="high")}),
+              gen.model("m", sql='select email as contact from "db"."main"."src"',
+                        parents=("seed.p.src",), columns={spelling: gen.floe("public")}),
+              gen.model("child", sql='select contact as c from "db"."main"."m"',
+                        parents=("m",)))
+    pc = classify_project(load_project(tmp_path, verify=False))
+    nc = pc.of("m")
+    assert list(nc.classification.columns) == ["contact"]
+    assert nc.classification.columns["contact"].classification is ColumnKind.PII
+    assert [o.column for o in nc.overruled] == ["contact"]
+    child = pc.of("child").classification.columns["c"]
+    assert (child.classification, child.pii_type) == (ColumnKind.PII, "email")
+
+
+def test_a_declaration_in_another_case_that_raises_stands(tmp_path: Path,
+                                                          gen: SimpleNamespace) -> None:
+    gen.write(tmp_path,
+              gen.model("m", sql="select 'x' as code", columns={
+                  "CODE": gen.floe("pii", pii_type="ssn", sensitivity="critical")}),
+              gen.model("child", sql='select code from "db"."main"."m"', parents=("m",)))
+    pc = classify_project(load_project(tmp_path, verify=False))
+    assert list(pc.of("m").classification.columns) == ["code"]
+    assert pc.of("m").declared == ("code",)
+    assert pc.of("child").classification.columns["code"].sensitivity is Sensitivity.CRITICAL
+
+
+
+def test_a_placeholder_name_listed_in_yaml_is_still_unnamed(tmp_path: Path,
+                                                           gen: SimpleNamespace) -> None:
+    # `_col_1` is sqlglot's name for `upper(email)`; the warehouse calls it otherwise, so a
+    # YAML entry of that name (what a suggestion could write) names no built column
+    gen.write(tmp_path,
+              gen.model("src", kind="seed", columns={"email": gen.floe("pii", pii_type="email",
+                                                                      sensitivity="high")}),
+              gen.model("m", sql='select 1 as id, upper(email) from "db"."main"."src"',
+                        parents=("seed.p.src",), columns={"_col_1": {}}))
+    unnamed = classify_project(load_project(tmp_path, verify=False)).of("m").unnamed
+    assert unnamed is not None
+    assert (unnamed.classification, unnamed.pii_type) == (ColumnKind.PII, "email")

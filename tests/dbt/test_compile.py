@@ -260,6 +260,20 @@ def test_compile_evidence_from_the_stores_and_the_warehouse(dbt_built, tmp_path)
     assert not fresh.audit_log(project.node("gold_revenue")).ok
     assert fresh.masking(node, "phone").ok
     assert not fresh.masking(node, "email_address").ok  # a transformation is not masking
+
+    def write(uri: str) -> None:
+        op = Operation(action=Action.WRITE, user=User(id="u", role="engineer"),
+                       classification=Classification(),
+                       destination=Destination(uri=uri, type=DestinationType.FILE,
+                                               scope=Scope.INTERNAL))
+        audit.record(Decision(allowed=True, operation_id=op.id, reasoning="ok", operation=op),
+                     op, session="t")
+
+    # a file that happens to share the model's name is no audit of the model
+    write("/tmp/exports/gold_revenue.csv")
+    assert not Evidence(audit=lambda: audit).audit_log(project.node("gold_revenue")).ok
+    write("dbt://lacuna_example/gold_revenue")  # what lacuna dbt record and dbt reads write
+    assert Evidence(audit=lambda: audit).audit_log(project.node("gold_revenue")).ok
     audit.close()
     lineage.close()
 
@@ -297,3 +311,20 @@ def test_compile_audit_log_verified_after_dbt_record(dbt_built):
     after = compile_project(project, gates, evidence=evidence())
     still = {m.name for m in after.model_coverage if "audit_log" in m.missing_tests}
     assert not still & {"gold_customer_orders", "silver_customers", "gold_revenue"}
+
+
+def test_compile_validates_the_governance_policies(built_copy, tmp_path):
+    # a typo in the policies used to pass compile (only the gates were read) and surface only
+    # when a production read was decided
+    from lacuna.errors import ConfigError
+
+    floe = built_copy / "floe.yaml"
+    text = floe.read_text(encoding="utf-8")
+    old = "    pii:\n      production:\n"
+    assert old in text
+    floe.write_text(text.replace(old, "    pii:\n      prodution:\n", 1), encoding="utf-8")
+    line = text[:text.index(old)].count("\n") + 2
+    with pytest.raises(ConfigError, match=rf"floe\.yaml:{line}: governance\.policies\.pii\."
+                                          r"prodution: unknown setting; did you mean "
+                                          r"'production'\?"):
+        _cli("compile", "--project-dir", str(built_copy), cwd=tmp_path)

@@ -231,3 +231,18 @@ def test_compile_2000_models(tmp_path):
     gates, _ = load_project_gates(folder)
     assert report.rules_loaded == gates.rules_loaded
     # The 5 s budget is measured by benchmarks/bench_dbt_compile.py (docs/benchmarks.md).
+
+
+def test_compile_warns_about_columns_lacuna_cannot_name(tmp_path):
+    pii = {"meta": {"floe": {"classification": "pii", "pii_type": "email",
+                             "sensitivity": "high"}}}
+    project = _project(tmp_path, [
+        _model("stg_people", {"id": {}, "email": pii}),
+        _model("dim_people", {"id": {}}, parents=["model.p.stg_people"], database="db",
+               compiled_code='select id, upper(email) from "db"."main"."stg_people"'),
+    ])
+    report = compile_project(project, load_gates({"minimum_test_coverage": 0}, None))
+    [found] = [f for f in report.findings if f.rule_id == "lacuna.classification.unnamed"]
+    assert (found.model_name, found.level.value) == ("dim_people", "warning")
+    assert "governed as pii (high)" in found.message
+    assert "alias every output expression" in found.fix

@@ -114,3 +114,46 @@ def test_lacuna_yaml_governance_is_validated(tmp_path: Path) -> None:
     gov, where = load_governance(tmp_path)
     assert where.endswith("lacuna.yaml")
     assert gov.effect(NAME, "preview").action is Action.REDACT
+
+
+@pytest.mark.parametrize("value", ["prod", "Production", "{type: production}"])
+def test_an_unknown_floe_yaml_environment_fails_closed(tmp_path: Path, value: str) -> None:
+    # it used to be ignored, so the plan fell back to development, where production reads
+    # are not restricted
+    (tmp_path / "floe.yaml").write_text(f"name: p\nenvironment: {value}\ngovernance:\n"
+                                        "  policies: {pii: {production: {action: restrict}}}\n")
+    with pytest.raises(ConfigError, match=r"floe\.yaml:2: environment: unknown environment"
+                                          r".*expected one of: development"):
+        load_governance(tmp_path)
+
+
+def test_an_unknown_governance_environment_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "floe.yaml").write_text("governance:\n  environment: Production\n")
+    with pytest.raises(ConfigError, match=r"floe\.yaml:2: governance\.environment: unknown "
+                                          "environment 'Production'"):
+        load_governance(tmp_path)
+    (tmp_path / "floe.yaml").write_text("environment: production\ngovernance: {}\n")
+    assert load_governance(tmp_path)[0].environment == "production"
+
+
+def test_floe_yaml_as_lacuna_config_names_the_policy_line(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "floe.yaml").write_text("name: p\ngovernance:\n  policies:\n    pii:\n"
+                                        "      prodution: {action: restrict}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"floe\.yaml:5: governance\.policies\.pii\."
+                                          "prodution: unknown setting"):
+        load_config()
+
+
+@pytest.mark.parametrize(("rule", "match"), [
+    # `production:` left empty: it used to mean "no rule", so pii was allowed in production
+    ("      production:\n      non_production: {action: redact}\n",
+     r"governance\.policies\.pii: production: an empty rule; give it an action"),
+    ("      production: {action: restrict, requires_role: ''}\n",
+     r"governance\.policies\.pii\.production\.requires_role: an empty role name"),
+])
+def test_a_malformed_rule_fails_closed(tmp_path: Path, rule: str, match: str) -> None:
+    (tmp_path / "floe.yaml").write_text("governance:\n  policies:\n    pii:\n" + rule)
+    with pytest.raises(ConfigError, match=match):
+        load_governance(tmp_path)

@@ -88,6 +88,69 @@ def _config_dbt_resolves(project: Path) -> None:
                                                 encoding="utf-8")  # a disabled model
 
 
+TESTED_YAML = """version: 2
+models:
+  - name: tested
+    description: "{{ doc('tested_doc') }}"
+    data_tests:
+      - unique:
+          arguments: {column_name: "a || '-' || b"}
+    columns:
+      - name: a
+        description: The a.
+        data_tests:
+          - not_null:
+              name: a_is_there
+          - accepted_values:
+              arguments: {values: [1, 2]}
+      - name: b
+        tests: [not_null]
+      - name: c
+        data_tests:
+          - name: c_named_apart
+            test_name: not_null
+  - name: tv
+    latest_version: 2
+    columns:
+      - name: x
+        data_tests: [not_null]
+    versions:
+      - v: 1
+      - v: 2
+        description: The second version.
+        columns:
+          - include: all
+          - name: y
+            description: Why.
+            data_tests: [unique]
+sources:
+  - name: ext2
+    schema: raw
+    freshness: {warn_after: {count: 12, period: hour}}
+    loaded_at_field: loaded_at
+    tables:
+      - name: things
+        description: Things.
+        columns:
+          - name: id
+            data_tests: [unique]
+"""
+
+
+def _tests_and_docs(project: Path) -> None:
+    """Tests and descriptions in every way dbt takes them (lacuna.dbt.verify_tests)."""
+    models = project / "models"
+    (models / "tested.yml").write_text(TESTED_YAML, encoding="utf-8")
+    (models / "tested_docs.md").write_text("{% docs tested_doc %}\nTested.\n{% enddocs %}\n",
+                                           encoding="utf-8")
+    (models / "tested.sql").write_text("select 1 as a, 2 as b, 3 as c\n", encoding="utf-8")
+    (models / "tv_v1.sql").write_text("select 1 as x\n", encoding="utf-8")
+    (models / "tv_v2.sql").write_text("select 1 as x, 2 as y\n", encoding="utf-8")
+    (project / "tests").mkdir(exist_ok=True)
+    (project / "tests" / "assert_tested.sql").write_text(
+        "select * from {{ ref('tested') }} where a > b\n", encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def edited(dbt_built: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built example with the edits above, and the manifest real dbt parsed from it."""
@@ -95,7 +158,8 @@ def edited(dbt_built: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("edited") / "dbt_project"
     shutil.copytree(dbt_built.dir, root, symlinks=True)
-    for edit in (_seed_meta_in_yaml, _sources_and_versions, _config_dbt_resolves):
+    for edit in (_seed_meta_in_yaml, _sources_and_versions, _config_dbt_resolves,
+                 _tests_and_docs):
         edit(root)
     run_dbt(["parse"], root)
     return root
@@ -486,3 +550,122 @@ def test_verify_manifest_key_of_the_dbt_section(built_copy: Path, tmp_path: Path
     plan = configured_plan(believed)
     assert plan is not None
     assert "model.lacuna_example.bronze_customers" in plan.classification.nodes
+
+
+# -- tests and descriptions: what the quality gates count (lacuna.dbt.verify_tests) ---------
+
+
+def test_verify_tests_and_descriptions_as_dbt_parses_them(edited_copy: Path) -> None:
+    project = load_project(edited_copy)  # every way of writing them, as dbt parsed them
+    tested = project.node("tested")
+    assert tested.description.strip() == "Tested."  # the doc() block, rendered by dbt
+    kinds = sorted((t.test_name or "singular", t.column_name or "") for t in project.tests.values()
+                   if tested.unique_id in t.nodes)
+    assert kinds == [("accepted_values", "a"), ("not_null", "a"), ("not_null", "b"),
+                     ("not_null", "c"), ("singular", ""), ("unique", "a || '-' || b")]
+    assert any(t.column_name == "y"
+               for t in project.node("model.lacuna_example.tv.v2").tests)
+    assert project.node("source.lacuna_example.ext2.things").freshness
+    from lacuna.dbt.compile import compile_project, load_project_gates
+
+    gates, _ = load_project_gates(edited_copy)
+    report = compile_project(project, gates)  # the gates read what was believed
+    coverage = {c.name: c for c in report.model_coverage}
+    assert set(coverage["tested"].tested_columns) == {"a", "b", "c"}
+
+
+def _forged_test(kind: str, uid: str, column: str | None
+                 ) -> Callable[[dict[str, Any]], None]:
+    def change(manifest: dict[str, Any]) -> None:
+        template = next(n for n in manifest["nodes"].values()
+                        if n["resource_type"] == "test" and n.get("test_metadata"))
+        test = json.loads(json.dumps(template))
+        tid = f"test.lacuna_example.{kind}_forged.0"
+        test.update(unique_id=tid, name=f"{kind}_forged", attached_node=uid, column_name=column,
+                    depends_on={"nodes": [uid], "macros": []},
+                    test_metadata={"name": kind, "namespace": None,
+                                   "kwargs": {"column_name": column}})
+        manifest["nodes"][tid] = test
+
+    return change
+
+
+def _forged_singular(manifest: dict[str, Any]) -> None:
+    # a singular test whose "file" is the model's own: the gates read the columns it names
+    uid = "model.lacuna_example.gold_revenue"
+    template = next(n for n in manifest["nodes"].values() if n["resource_type"] == "test")
+    test = json.loads(json.dumps(template))
+    test.update(unique_id="test.lacuna_example.assert_forged.0", name="assert_forged",
+                attached_node=None, column_name=None, test_metadata=None,
+                original_file_path="models/finance/gold_revenue.sql",
+                depends_on={"nodes": [uid], "macros": []})
+    manifest["nodes"][test["unique_id"]] = test
+
+
+def _described(manifest: dict[str, Any]) -> None:
+    node = _node(manifest, "model.lacuna_example.gold_revenue")
+    node["description"] = "Revenue per month."
+    node["columns"]["revenue"]["description"] = "Revenue."
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    pytest.param(_forged_test("not_null", "model.lacuna_example.gold_revenue", "revenue"),
+                 r"not_null_forged.0 \(models/finance/schema.yml:4\): the manifest has a "
+                 r"not_null test on column revenue of gold_revenue, but the file lists no such "
+                 r"test there", id="generic-test-on-a-column"),
+    pytest.param(_forged_test("unique", "model.lacuna_example.gold_customer_orders",
+                              "full_name"),
+                 r"unique test on column full_name of gold_customer_orders",
+                 id="test-on-a-column-the-yaml-does-not-test"),
+    pytest.param(_forged_test("unique", "model.lacuna_example.bronze_orders", "order_id"),
+                 r"unique test on column order_id of bronze_orders",
+                 id="another-test-than-the-yaml-lists"),  # the YAML has not_null only
+    pytest.param(_forged_test("not_null", "snapshot.lacuna_example.customers_snapshot",
+                              "customer_id"),
+                 r"not_null test on customers_snapshot, but no YAML file of the project has "
+                 r"an entry for it|not_null test .* no YAML", id="test-on-a-node-without-yaml"),
+    pytest.param(_forged_singular,
+                 r"assert_forged.0 \(models/finance/gold_revenue.sql\): the manifest has a "
+                 r"singular test that is no .sql file under the project's test-paths",
+                 id="singular-test-pointing-at-a-model"),
+    pytest.param(lambda m: m["sources"]["source.lacuna_example.ext.people"].update(
+                     freshness={"warn_after": {"count": 1, "period": "hour"}}),
+                 r"source.lacuna_example.ext.people \(models/extra.yml:\d+\): the manifest "
+                 r"configures a freshness check on this source, but neither its YAML nor "
+                 r"dbt_project.yml has a `freshness:`", id="source-freshness"),
+    pytest.param(_described,
+                 r"gold_revenue \(models/finance/schema.yml:4\): the manifest has a "
+                 r"description of gold_revenue, but its YAML entry has none",
+                 id="model-description"),
+])
+def test_verify_tests_and_descriptions_the_files_do_not_have(
+        edited_copy: Path, change: Callable[[dict[str, Any]], None], expected: str) -> None:
+    # each would turn a failing quality gate green (coverage, not_null_pk/unique_pk,
+    # freshness, documentation) by editing target/manifest.json alone
+    _edit_manifest(edited_copy, change)
+    message = _refusal(edited_copy)
+    assert any(re.search(expected, line) for line in message.splitlines()), message
+
+
+def test_verify_forged_tests_cannot_pass_the_strict_gate(built_copy: Path) -> None:
+    from lacuna.dbt.compile import compile_project, load_project_gates
+
+    def forge(manifest: dict[str, Any]) -> None:
+        _described(manifest)
+        for column in ("revenue_month", "revenue", "orders", "margin_pct"):
+            for kind in ("not_null", "unique"):
+                _forged_test(kind, "model.lacuna_example.gold_revenue", column)(manifest)
+                manifest["nodes"][f"test.lacuna_example.{kind}_{column}.0"] = \
+                    manifest["nodes"].pop(f"test.lacuna_example.{kind}_forged.0")
+
+    _edit_manifest(built_copy, forge)
+    gates, _ = load_project_gates(built_copy)
+    # believed (--no-verify-manifest), the forgery would satisfy gold_revenue's gates
+    believed = compile_project(load_project(built_copy, verify=False), gates)
+    rules = {f.rule_id for f in believed.findings if f.model_name == "gold_revenue"}
+    assert not rules & {"lacuna.coverage.model", "lacuna.tests.primary_key"}, rules
+    assert not [f for f in believed.findings if f.model_name == "gold_revenue"
+                and "documentation" in f.message], believed.findings
+    message = _refusal(built_copy)  # what lacuna compile loads: refused
+    assert "not_null test on column revenue_month of gold_revenue" in message
+    assert "(10 differences)" in message  # 8 tests, 2 descriptions

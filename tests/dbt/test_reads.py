@@ -296,3 +296,33 @@ def test_server_critical_read_needs_an_approved_exception(dbt_server: Any) -> No
                        exception_id=exc_id)["decision"]["allowed"]
     assert not _decide(dbt_server, "olga", "silver_customers",
                        exception_id=exc_id)["decision"]["allowed"]
+
+
+def test_sql_read_through_another_catalog_name_is_denied(dbt_built: Any, tmp_path: Path) -> None:
+    # the warehouse (a copy) attached under another name: wh.main.model and wh.model name the
+    # model's table as much as main.model does (they used to be let through)
+    pytest.importorskip("duckdb_engine")
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(dbt_built.warehouse, copy)
+    _configure(tmp_path, dbt_built.dir, ANALYST)
+    engine = lacuna.sql.govern(sa.create_engine("duckdb:///:memory:",
+                                                poolclass=sa.pool.NullPool))
+    with engine.connect() as con:
+        con.execute(sa.text(f"attach '{copy}' as wh (read_only)"))
+        for sql in ("select email_address from wh.main.gold_customer_orders",
+                    "select email_address from wh.gold_customer_orders",
+                    'select email from "WH"."main"."bronze_customers"'):
+            with pytest.raises(GovernanceViolation, match="requires role"):
+                con.execute(sa.text(sql)).fetchall()
+        assert con.execute(sa.text("select * from wh.main.gold_revenue")).fetchall()
+    # scoped to the project's warehouse: a DuckDB engine on another database still reaches it
+    # by ATTACH, so its statements are checked all the same
+    _configure(tmp_path, dbt_built.dir, ANALYST, warehouse=f"duckdb:///{dbt_built.warehouse}")
+    scoped = lacuna.sql.govern(sa.create_engine("duckdb:///:memory:",
+                                                poolclass=sa.pool.NullPool))
+    with scoped.connect() as con:
+        con.execute(sa.text(f"attach '{copy}' as wh (read_only)"))
+        with pytest.raises(GovernanceViolation, match="requires role"):
+            con.execute(sa.text("select email from wh.main.bronze_customers")).fetchall()

@@ -59,6 +59,7 @@ def compile_command(
     from lacuna import __version__
     from lacuna.dbt.compile import compile_project, load_project_gates
     from lacuna.dbt.evidence import Evidence, duckdb_path
+    from lacuna.dbt.governance import load_governance
     from lacuna.dbt.manifest import load_project
     from lacuna.dbt.sarif import write_sarif
 
@@ -67,6 +68,9 @@ def compile_command(
         raise ConfigError(msg)
     console.print("[bold][1/5] Loading platform artifacts[/bold]")
     gates, source = load_project_gates(project_dir, gates_config)
+    # the policies are validated before anything passes (ADR-0012: compile-time validation):
+    # a typo in them would otherwise surface only when a production read is decided
+    load_governance(project_dir, config=gates_config)
     console.print(f"  {OK} Quality gates: {gates.rules_loaded} rules loaded "
                   f"({escape(Path(source).name if source != 'defaults' else source)})")
     console.print("[bold][2/5] Analyzing dbt project[/bold]")

@@ -23,6 +23,7 @@ never override it; ``lacuna dbt suggest`` turns them into YAML to review.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -102,6 +103,12 @@ class NodeClassification:
     edges: tuple[ColumnEdge, ...] = ()
     notes: tuple[str, ...] = ()
     overruled: tuple[Overruled, ...] = ()  # declarations lower than what the column inherits
+    # the class of output columns Lacuna cannot name: those of SQL that could not be traced
+    # (the parents' most sensitive column), an expression without an alias or a pattern
+    # (`upper(email)`, DuckDB's COLUMNS('e.*'): sqlglot calls it `_col_N`, the warehouse
+    # something else). A built column the classification does not name takes it; None when
+    # every output column is named
+    unnamed: ColumnClass | None = None
 
     @property
     def undeclared(self) -> dict[str, ColumnClass]:
@@ -167,7 +174,8 @@ def declared_column(node: DbtNode, column: DbtColumn) -> ColumnClass | None:
     if found is None:
         return None
     merged, source = found
-    where = node.original_file_path or node.unique_id
+    # a column's meta is written in the node's properties YAML (dbt's patch_path), not its SQL
+    where = node.patch_path or node.original_file_path or node.unique_id
     try:
         kind = ColumnKind.parse(merged.get("classification", "public"))
         data = {"sensitivity": DEFAULT_SENSITIVITY[kind].value, **merged}
@@ -247,6 +255,7 @@ def _classify_node(
     edges: tuple[ColumnEdge, ...] = ()
     order: list[str] = []
     guessed = False  # untraceable SQL: the parents' worst case, not a column's own lineage
+    unnamed: ColumnClass | None = None
     if parents or node.compiled_sql:  # SQL without parents may still read relations
         inherited_table = combine([p.classification for p in parents], config,
                                   names=[p.node.name for p in parents])
@@ -264,12 +273,22 @@ def _classify_node(
             worst = _most_sensitive(inherited_table.columns.values(), config)
             order = _output_names(project, node, inherited_table.columns)
             if worst is not None:
-                traced = {c: replace(worst, layer=Layer.INHERITED, reasoning=(
+                unnamed = replace(worst, layer=Layer.INHERITED, reasoning=(
                     f"inherited the most sensitive parent column: {traced_out}"))
-                    for c in dict.fromkeys([*node.columns, *order])}
+                traced = dict.fromkeys([*node.columns, *order], unnamed)
         else:
             traced, edges, order = traced_out
-    names = list(dict.fromkeys([*order, *seed_header(project, node), *node.columns]))
+            unnamed = _unnamed(node, traced, config, notes)
+    # one column per name, case aside: warehouses fold the case of identifiers, and dbt's YAML
+    # may spell a column otherwise than the SQL builds it (`Member_Code` for member_code): the
+    # first spelling (the SQL's, the CSV header's) is the column's, and what is declared or
+    # traced under another is that column's, so a declaration cannot dodge the overrule check
+    spelling: dict[str, str] = {}
+    for name in [*order, *seed_header(project, node), *node.columns]:
+        spelling.setdefault(name.lower(), name)
+    names = list(spelling.values())
+    declared = _respelled(declared, spelling, config)
+    traced = _respelled(traced, spelling, config)
     suggested: dict[str, ColumnClass] = {}
     unknown = [n for n in names if n not in declared and n not in traced]
     if unknown:
@@ -290,7 +309,39 @@ def _classify_node(
         node=node, classification=classification, declared=tuple(declared),
         inherited=tuple(n for n in names if n not in declared and n in traced),
         suggested=tuple(suggested), edges=edges, notes=tuple(notes),
-        overruled=tuple(overruled))
+        overruled=tuple(overruled), unnamed=unnamed)
+
+
+UNNAMED = re.compile(r"_col_\d+")  # sqlglot's name for an output it cannot name
+
+
+def _unnamed(node: DbtNode, traced: Mapping[str, ColumnClass], config: ClassificationConfig,
+             notes: list[str]) -> ColumnClass | None:
+    """The most sensitive class of the traced outputs without a name of their own (an
+    expression without an alias, a pattern of columns): the warehouse names them otherwise
+    (`upper(email)`, the columns the pattern matched), so the classification's name is not
+    the built column's; with a note that says how to name them."""
+    nameless = [n for n in traced if UNNAMED.fullmatch(n)]  # listed in YAML or not
+    if not nameless:
+        return None
+    notes.append(f"{node.name}: output column(s) {', '.join(nameless)} of the compiled SQL "
+                 "have no name Lacuna can know (an expression without `as <name>`, or "
+                 "COLUMNS()/a pattern): every built column the classification does not name "
+                 "is governed as the most sensitive of them; alias each expression, and list "
+                 "pattern-selected columns, to name them")
+    return _most_sensitive([traced[n] for n in nameless], config)
+
+
+def _respelled(columns: Mapping[str, ColumnClass], spelling: Mapping[str, str],
+               config: ClassificationConfig) -> dict[str, ColumnClass]:
+    """``columns`` keyed by each name's spelling in ``spelling`` (case aside); two that meet
+    keep the more sensitive."""
+    out: dict[str, ColumnClass] = {}
+    for name, col in columns.items():
+        key = spelling.get(name.lower(), name)
+        if key not in out or _most_sensitive([out[key], col], config) is col:
+            out[key] = col
+    return out
 
 
 def _lowers(declared: ColumnClass, inherited: ColumnClass, config: ClassificationConfig) -> bool:

@@ -41,6 +41,7 @@ from lacuna.dbt.gates import (
     normalize_tests,
 )
 from lacuna.dbt.report import CompileReport, Finding, LayerCoverage, Level, ModelCoverage
+from lacuna.model import ColumnKind
 
 if TYPE_CHECKING:
     from lacuna.dbt.classify import ProjectClassification
@@ -222,6 +223,17 @@ def _classification_findings(ctx: _Ctx, models: Sequence[DbtNode]) -> list[Findi
                 model=node.unique_id, model_name=node.name, column=over.column,
                 path=ctx.path(node), message=f"model '{node.name}': {over.message}",
                 fix=over.fix))
+        unnamed = nc.unnamed if nc else None
+        if unnamed is not None and unnamed.classification is not ColumnKind.PUBLIC:
+            out.append(Finding(
+                rule_id="lacuna.classification.unnamed", level=Level.WARNING, step=2,
+                model=node.unique_id, model_name=node.name, path=ctx.path(node),
+                message=(f"model '{node.name}' builds columns Lacuna cannot name (SQL it "
+                         "cannot trace, an expression without an alias, or a pattern of "
+                         f"columns): they are governed as {unnamed.classification.value} "
+                         f"({unnamed.sensitivity.value}), the most sensitive they may hold"),
+                fix=(f"alias every output expression of {node.name} (`upper(email) as "
+                     "email_upper`) and list pattern-selected columns in its YAML")))
     return out
 
 
@@ -596,7 +608,7 @@ def model_levels(node: DbtNode) -> list[str]:
 
 def _freshness_sources(project: DbtProject) -> frozenset[str]:
     """Sources with a ``freshness`` (warn_after or error_after) configured, as the manifest
-    Lacuna loaded (and verified) says."""
+    Lacuna loaded says (verified to be written in the files: lacuna.dbt.verify_tests)."""
     return frozenset(uid for uid, node in project.nodes.items() if node.freshness)
 
 

@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
 
+from lacuna.dbt.classify import UNNAMED
 from lacuna.dbt.compile import primary_key
 from lacuna.dbt.gates import explain
 from lacuna.dbt.governance import Action, GovernanceConfig, PolicyRule, load_governance
@@ -49,7 +50,7 @@ from lacuna.sections import Section
 if TYPE_CHECKING:
     from lacuna.dbt.classify import ProjectClassification
     from lacuna.dbt.manifest import DbtNode, DbtProject
-    from lacuna.model import Classification
+    from lacuna.model import Classification, ColumnClass
 
 Visibility = Literal["full", "masked", "withheld"]
 
@@ -134,6 +135,10 @@ class ModelAccess:
     description: str
     columns: tuple[ColumnAccess, ...]
     row_filters: tuple[RowFilter, ...]
+    # role → visibility of the built columns Lacuna cannot name (NodeClassification.unnamed:
+    # untraceable SQL, an expression without an alias); empty when every column is named.
+    # They have no Cube member; a role that may not see them in full gets no Polaris grant
+    unnamed: Mapping[str, Visibility] = field(default_factory=dict)
 
     def members(self, role: str, visibility: Visibility) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.visibility[role] == visibility)
@@ -190,7 +195,8 @@ def plan_access(project: DbtProject, consumption: ConsumptionConfig,
     classes = classification or classify_project(project)
     types = column_types or {}
     out = [_model_access(n, classes.nodes[n.unique_id].classification, roles, governance,
-                         consumption, types.get(f"{n.schema}.{n.table}".lower(), {}))
+                         consumption, types.get(f"{n.schema}.{n.table}".lower(), {}),
+                         classes.nodes[n.unique_id].unnamed)
            for n in nodes]
     return AccessPlan(project=project.name, roles=tuple(roles), models=tuple(out),
                       config=consumption)
@@ -211,12 +217,33 @@ def _lets_through(rule: PolicyRule, role: str, row_filtered: bool) -> bool:
     return rule.action is Action.RESTRICT and row_filtered
 
 
+def _visibility(cc: ColumnClass | None, roles: list[str], governance: GovernanceConfig,
+                row_filtered: bool) -> tuple[dict[str, Visibility], list[tuple[str, PolicyRule]],
+                                             bool]:
+    """Per role, how a column of class ``cc`` is seen; the rules that matched; approval."""
+    rules = [] if cc is None else governance.rules_for(cc, ENVIRONMENT)
+    approval = cc is not None and cc.sensitivity is Sensitivity.CRITICAL
+    visibility: dict[str, Visibility] = {}
+    for role in roles:
+        failing = [r for _, r in rules if not _lets_through(r, role, row_filtered)]
+        if not failing and not approval:
+            visibility[role] = "full"
+        elif approval or any(not r.action.transforms for r in failing):
+            visibility[role] = "withheld"  # restrict, or approval needed
+        else:
+            visibility[role] = "masked"
+    return visibility, rules, approval
+
+
 def _model_access(node: DbtNode, classification: Classification, roles: list[str],
                   governance: GovernanceConfig, consumption: ConsumptionConfig,
-                  types: Mapping[str, str]) -> ModelAccess:
+                  types: Mapping[str, str], unnamed: ColumnClass | None = None) -> ModelAccess:
     pk = {p.lower() for p in primary_key(node)}
     declared = {c.lower(): col for c, col in node.columns.items()}
-    names = list(classification.columns) or [c.name for c in node.columns.values()]
+    # a placeholder (`_col_1`: an expression without an alias) is no built column: no Cube
+    # member on it; what it holds counts under `unnamed`
+    names = [n for n in classification.columns if not UNNAMED.fullmatch(n)] \
+        or [c.name for c in node.columns.values() if not UNNAMED.fullmatch(c.name)]
     filters = tuple(f for f in consumption.row_filters
                     if any(fnmatch.fnmatchcase(node.name, m) for m in f.models))
     for f in filters:
@@ -229,17 +256,7 @@ def _model_access(node: DbtNode, classification: Classification, roles: list[str
     for name in names:
         col = declared.get(name.lower())
         cc = classification.columns.get(name)
-        rules = [] if cc is None else governance.rules_for(cc, ENVIRONMENT)
-        approval = cc is not None and cc.sensitivity is Sensitivity.CRITICAL
-        visibility: dict[str, Visibility] = {}
-        for role in roles:
-            failing = [r for _, r in rules if not _lets_through(r, role, bool(filters))]
-            if not failing and not approval:
-                visibility[role] = "full"
-            elif approval or any(not r.action.transforms for r in failing):
-                visibility[role] = "withheld"  # restrict, or approval needed
-            else:
-                visibility[role] = "masked"
+        visibility, rules, approval = _visibility(cc, roles, governance, bool(filters))
         actions = [r.action for _, r in rules]
         action = max(actions, key=_STRENGTH.__getitem__) if actions else None
         columns.append(ColumnAccess(
@@ -252,7 +269,9 @@ def _model_access(node: DbtNode, classification: Classification, roles: list[str
             approval=approval or any(r.requires_approval for _, r in rules)))
     return ModelAccess(unique_id=node.unique_id, name=node.name, database=node.database,
                        schema=node.schema, table=node.table, description=node.description,
-                       columns=tuple(columns), row_filters=filters)
+                       columns=tuple(columns), row_filters=filters,
+                       unnamed=({} if unnamed is None else
+                                _visibility(unnamed, roles, governance, bool(filters))[0]))
 
 
 __all__ = [

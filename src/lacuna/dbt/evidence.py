@@ -1,8 +1,9 @@
 """Evidence for the escalation table's extra requirements, each checked against something real.
 
 - ``audit_log``: the audit trail holds at least one record whose destination or sources name the
-  model (its relation, ``schema.table`` or unique id), e.g. what ``lacuna dbt record`` or the
-  dbt package's hooks leave.
+  model (its ``dbt://<project>/<model>``, relation, ``schema.table`` or unique id), e.g. what
+  ``lacuna dbt record`` or the dbt package's hooks leave; the bare table name is not enough
+  (``/tmp/orders.csv`` is not the model ``orders``).
 - ``masking_verified``: a masking edge (:class:`~lacuna.lineage.records.EdgeKind.MASKING`: a
   keyed hash, redaction, generalisation) is on the column's lineage in the lineage store, on the
   column itself or on any column upstream of it. Only edges Lacuna's pipeline recorded count
@@ -40,14 +41,22 @@ class Verdict:
 
 
 def names_for(node: DbtNode) -> tuple[str, ...]:
-    """The names a record may use for a model, most specific first (lower-case)."""
+    """The names a record may use for a model, most specific first (lower-case); with
+    ``dbt://<project>/<model>`` (:func:`names_node`), never the bare table name, which any file
+    or table of another database may carry."""
     out = [node.unique_id]
     if node.relation_name:
         out.append(node.relation_name.replace('"', "").replace("`", ""))
     if node.schema:
         out.append(f"{node.schema}.{node.table}")
-    out.append(node.table)
     return tuple(dict.fromkeys(n.lower() for n in out))
+
+
+def names_node(text: str, node: DbtNode) -> bool:
+    """Whether ``text`` names the model: one of :func:`names_for`, or its
+    ``dbt://<project>/<model>`` (how ``lacuna dbt record`` and dbt reads name it)."""
+    uri = re.compile(rf"dbt://[^/\s]+/{re.escape(node.name.lower())}(?![a-z0-9_])")
+    return _mentions(text, names_for(node)) or uri.search(text.lower()) is not None
 
 
 def _mentions(text: str, names: Iterable[str]) -> bool:
@@ -82,8 +91,7 @@ class Evidence:
         texts = self._audit()
         if texts is None:
             return Verdict(False, "no audit store is configured")
-        names = names_for(node)
-        if any(_mentions(t, names) for t in texts):
+        if any(names_node(t, node) for t in texts):
             return Verdict(True)
         return Verdict(False, f"the audit trail has no record for {node.table}")
 
@@ -107,10 +115,9 @@ class Evidence:
         edges = self._lineage_edges()
         if edges is None:
             return Verdict(False, "no lineage store is configured")
-        names = names_for(node)
         targets = [(e.target, e.target_column) for e in edges
                    if e.target_column.lower() == column.lower()
-                   and _mentions(e.target.name, names)]
+                   and names_node(_dataset_name(e.target), node)]
         if not targets:
             return Verdict(False, f"the lineage store has no column lineage for "
                                   f"{node.table}.{column}")
@@ -185,4 +192,9 @@ def duckdb_path(project: DbtProject, target: str | None = None) -> Path | None:
     return None if found is None else found.duckdb_file(Path(project.project_dir))
 
 
-__all__ = ["Evidence", "Verdict", "duckdb_path", "names_for"]
+__all__ = ["Evidence", "Verdict", "duckdb_path", "names_for", "names_node"]
+
+
+def _dataset_name(ref: DatasetRef) -> str:
+    """A lineage dataset's name as a record would write it (``dbt://p/m`` for a dbt node)."""
+    return f"{ref.namespace}/{ref.name}" if ref.namespace.startswith("dbt://") else ref.name

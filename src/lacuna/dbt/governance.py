@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lacuna.config import ClassificationConfig
 from lacuna.errors import ConfigError
@@ -105,6 +105,14 @@ class PolicyRule(Section):
     def _roles(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
+    @field_validator("requires_role")
+    @classmethod
+    def _named(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not role.strip() for role in v):
+            msg = "an empty role name: name the roles a reader needs (requires_role: [data_owner])"
+            raise ValueError(msg)
+        return v
+
 
 class PolicyByEnvironment(Section):
     production: PolicyRule | None = None
@@ -112,6 +120,19 @@ class PolicyByEnvironment(Section):
     development: PolicyRule | None = None
     preview: PolicyRule | None = None
     staging: PolicyRule | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_empty_rules(cls, v: Any) -> Any:
+        # `production:` with nothing under it (a lost indent) would silently mean "no rule":
+        # fail closed, naming the key
+        if isinstance(v, Mapping):
+            for key, rule in v.items():
+                if rule is None:
+                    msg = (f"{key}: an empty rule; give it an action (e.g. {key}: {{action: "
+                           "restrict}) or remove the key")
+                    raise ValueError(msg)
+        return v
 
     def for_environment(self, environment: str) -> PolicyRule | None:
         specific: PolicyRule | None = getattr(self, environment, None)
@@ -154,7 +175,10 @@ class GovernanceConfig(Section):
     @classmethod
     def _env(cls, v: str | None) -> str | None:
         if v is not None:
-            environment_category(v)
+            try:
+                environment_category(v)
+            except ConfigError as exc:  # a ValueError: the message names the file and line
+                raise ValueError(str(exc)) from None
         return v
 
     def rules_for(self, column: ColumnClass, environment: str,
@@ -265,7 +289,15 @@ def load_governance(project_dir: str | Path = ".", *,
             continue
         gov = governance_from(raw["governance"], origin=Origin(str(path), lines))
         env = raw.get("environment")
-        if gov.environment is None and isinstance(env, str) and env in ENVIRONMENT_CATEGORY:
+        if env is not None and (not isinstance(env, str) or env not in ENVIRONMENT_CATEGORY):
+            # fail closed: an environment Lacuna cannot read (`prod`, `Production`) must not
+            # quietly become the default (development), where production reads are open
+            msg = (f"{Origin(str(path), lines).at(('environment',))}: environment: unknown "
+                   f"environment {env!r}; expected one of: {', '.join(ENVIRONMENT_CATEGORY)} "
+                   "(ADR-0012's environment types; set it to one of them, or remove it and "
+                   "pass --environment)")
+            raise ConfigError(msg)
+        if gov.environment is None and env is not None:
             gov = gov.model_copy(update={"environment": env})
         return gov, str(path)
     return GovernanceConfig(), "defaults"

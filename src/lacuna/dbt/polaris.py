@@ -62,10 +62,12 @@ def polaris_requests(plan: AccessPlan) -> tuple[list[dict[str, Any]], dict[str, 
         withheld: dict[str, str] = {}
         namespaces: list[list[str]] = []
         for model in plan.models:
-            limited = [c for c in model.columns if c.visibility[role] != "full"]
+            limited = [f"{c.name} ({c.visibility[role]})" for c in model.columns
+                       if c.visibility[role] != "full"]
+            if model.unnamed.get(role, "full") != "full":
+                limited.append(f"columns Lacuna cannot name ({model.unnamed[role]})")
             if limited:
-                withheld[model.name] = ", ".join(
-                    f"{c.name} ({c.visibility[role]})" for c in limited)
+                withheld[model.name] = ", ".join(limited)
                 continue
             ns = _namespace(model, settings.namespace)
             if ns not in namespaces:

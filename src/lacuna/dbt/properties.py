@@ -53,17 +53,20 @@ class Entry:
 _Loader: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _MERGE = "tag:yaml.org,2002:merge"
 # what is built of a properties file: the rest (descriptions, tests, docs) is only composed
+# (descriptions and tests: what the quality gates of lacuna compile count, lacuna.dbt.verify_tests)
+_GATED = ("description", "data_tests", "tests", "freshness")
 _ENTRY_KEYS = frozenset({"name", "meta", "config", "tags", "columns", "versions", "tables",
                          "schema", "database", "identifier", "overrides", "latest_version",
-                         "relation"})
-_VERSION_KEYS = frozenset({"v", "defined_in", "config", "columns"})
-_COLUMN_KEYS = frozenset({"name", "meta", "config", "tags", "include", "exclude"})
+                         "relation", *_GATED})
+_VERSION_KEYS = frozenset({"v", "defined_in", "config", "columns", *_GATED})
+_COLUMN_KEYS = frozenset({"name", "meta", "config", "tags", "include", "exclude", *_GATED})
 _TOP_KEYS = frozenset({*_SECTIONS, "sources"})
 # a file without any of these (keys are case-sensitive; a backslash may escape one) declares
 # no classification, enables, disables, renames or declares a source, so the manifest must say
 # none of that for the nodes it lists either
 _RELEVANT = ("lacuna", "floe", "classification", "pii_type", "sensitivity", "tags", "enabled",
-             "alias", "schema", "database", "sources", "versions", "relation:", "\\")
+             "alias", "schema", "database", "sources", "versions", "relation:", "description",
+             "tests", "\\")
 
 
 class _Built:

@@ -39,6 +39,7 @@ from lacuna.model import Action, Decision, FrozenDict, Operation, User
 
 if TYPE_CHECKING:
     from lacuna.config import Config
+    from lacuna.dbt.manifest import DbtNode, DbtProject
     from lacuna.dbt.runtime import GovernancePlan
     from lacuna.dbt.settings import DbtSettings
     from lacuna.governor import Governor
@@ -160,24 +161,40 @@ def _decide(gov: Governor, names: list[str], *, url: str | None, method: str,
     found = settings(config)
     if gp is None or found is None:
         return []
-    if found.warehouse and url and not same_database(url, found.warehouse):
+    if found.warehouse and url and not same_database(url, found.warehouse) \
+            and not _reaches(url, found.warehouse):
         return []
     user = config.user.to_user()
     exception_id = _APPROVAL.get()
     out: list[Decision] = []
     seen: set[str] = set()
+    project = gp.classification.project
     for name in names:
-        node = node_for_relation(gp.classification.project, name)
-        if node is None or node.unique_id in seen or not restricts(gp, node.unique_id):
-            continue
-        seen.add(node.unique_id)
-        decision = authorize_read(gp, node.unique_id, user, exception_id=exception_id,
-                                  config=config, exceptions=gov.exceptions)
-        operation = read_operation(gp, node.unique_id, user, method=method,
-                                   operation_id=decision.operation_id,
-                                   exception_id=exception_id, code_location=code_location)
-        out.append(replace(decision, operation=operation))
+        node = node_for_relation(project, name)
+        # fail closed: a catalog or schema Lacuna does not know (the warehouse ATTACHed `AS
+        # wh`, read as wh.main.model or wh.model) names the model's table all the same
+        candidates = [node] if node is not None else _same_table(project, name)
+        for node in candidates:
+            if node.unique_id in seen or not restricts(gp, node.unique_id):
+                continue
+            seen.add(node.unique_id)
+            decision = authorize_read(gp, node.unique_id, user, exception_id=exception_id,
+                                      config=config, exceptions=gov.exceptions)
+            operation = read_operation(gp, node.unique_id, user, method=method,
+                                       operation_id=decision.operation_id,
+                                       exception_id=exception_id, code_location=code_location)
+            out.append(replace(decision, operation=operation))
     return out
+
+
+def _same_table(project: DbtProject, relation: str) -> list[DbtNode]:
+    """The models, seeds and snapshots whose table is the last part of ``relation`` (quotes and
+    case aside)."""
+    from lacuna.dbt.runtime import DATA_KINDS
+
+    table = relation.split(".")[-1].strip().strip('"`[]').lower()
+    return [n for n in project.nodes.values()
+            if n.resource_type in DATA_KINDS and (n.table or "").lower() == table]
 
 
 def _apply(gov: Governor, decision: Decision) -> None:
@@ -277,6 +294,20 @@ def same_database(url: str, other: str) -> bool:
         return _file(a.database) == _file(b.database)
     return (a.host or "localhost", a.port, a.database) == (b.host or "localhost", b.port,
                                                             b.database)
+
+
+def _reaches(url: str, warehouse: str) -> bool:
+    """Whether a statement on ``url`` may read the warehouse without being on it: DuckDB
+    ATTACHes any file or database (``ATTACH 'wh.duckdb' AS wh``, SQLite, PostgreSQL), SQLite
+    any SQLite file. Such statements are checked as if they were on the warehouse (fail
+    closed)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        here, there = make_url(url).get_backend_name(), make_url(warehouse).get_backend_name()
+    except Exception:
+        return True
+    return here == "duckdb" or here == there == "sqlite"
 
 
 def _file(database: str | None) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from lacuna.dbt.classify import UNNAMED as UNNAMED_COLUMN
 from lacuna.dbt.classify import NodeClassification, ProjectClassification, classify_project
 from lacuna.dbt.governance import Action, ColumnEffect, GovernanceConfig, load_governance
 from lacuna.dbt.manifest import DbtNode, DbtProject, load_project
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from lacuna.exceptions.store import ExceptionStore
 
 POLICY_ID = "lacuna.dbt.governance"
+# how a read's decision names a model's output columns Lacuna cannot name
+UNNAMED = "(columns Lacuna cannot name: untraceable SQL, an expression without an alias)"
 DATA_KINDS = ("model", "seed", "snapshot")
 
 
@@ -66,6 +69,10 @@ class GovernancePlan:
     governance: GovernanceConfig
     effects: Mapping[str, Mapping[str, tuple[ColumnClass, ColumnEffect]]] = field(
         default_factory=dict)
+    # per node, what the policies do to its output columns Lacuna cannot name
+    # (NodeClassification.unnamed): in production a read is checked against it, and a built
+    # column the classification does not name is transformed by it
+    unnamed: Mapping[str, tuple[ColumnClass, ColumnEffect]] = field(default_factory=dict)
 
     @property
     def category(self) -> str:
@@ -74,6 +81,28 @@ class GovernancePlan:
     def of(self, name_or_id: str) -> Mapping[str, tuple[ColumnClass, ColumnEffect]]:
         node = self.classification.project.node(name_or_id)
         return self.effects.get(node.unique_id, {})
+
+    def checked(self, name_or_id: str) -> dict[str, tuple[ColumnClass, ColumnEffect]]:
+        """:meth:`of` and, when the node has output columns Lacuna cannot name, their effect
+        under :data:`UNNAMED` (what a production read is checked against)."""
+        node = self.classification.project.node(name_or_id)
+        out = dict(self.of(node.unique_id))
+        if node.unique_id in self.unnamed:
+            out[UNNAMED] = self.unnamed[node.unique_id]
+        return out
+
+    def for_table(self, node: DbtNode, columns: Iterable[str]
+                  ) -> dict[str, tuple[ColumnClass, ColumnEffect]]:
+        """The effects on a built table with ``columns``: each classified column's, and for
+        a column the classification does not name (case aside), the unnamed columns' effect
+        (fail closed: ``upper(email)`` built from SQL Lacuna traced as ``_col_0``)."""
+        out = dict(self.of(node.unique_id))
+        extra = self.unnamed.get(node.unique_id)
+        if extra is not None:
+            named = {str(c).lower() for c in
+                     self.classification.nodes[node.unique_id].classification.columns}
+            out.update({str(c): extra for c in columns if str(c).lower() not in named})
+        return out
 
 
 def plan(
@@ -86,6 +115,7 @@ def plan(
     environment_category(environment)  # ConfigError for an unknown environment
     cls_config = config.classification if config is not None else None
     effects: dict[str, Mapping[str, tuple[ColumnClass, ColumnEffect]]] = {}
+    unnamed: dict[str, tuple[ColumnClass, ColumnEffect]] = {}
     for uid, nc in classification.nodes.items():
         per: dict[str, tuple[ColumnClass, ColumnEffect]] = {}
         for name, col in nc.classification.columns.items():
@@ -93,8 +123,13 @@ def plan(
             if effect.policies or effect.restricted or effect.approval:
                 per[name] = (col, effect)
         effects[uid] = MappingProxyType(per)
+        if nc.unnamed is not None:
+            effect = governance.effect(nc.unnamed, environment, cls_config)
+            if effect.policies or effect.restricted or effect.approval:
+                unnamed[uid] = (nc.unnamed, effect)
     return GovernancePlan(environment=environment, classification=classification,
-                          governance=governance, effects=MappingProxyType(effects))
+                          governance=governance, effects=MappingProxyType(effects),
+                          unnamed=MappingProxyType(unnamed))
 
 
 def load_plan(
@@ -218,9 +253,7 @@ def apply_environment(
     skipped: list[str] = []
     try:
         for node in project.topological():
-            effects = gp.effects.get(node.unique_id) or {}
-            if node.resource_type not in DATA_KINDS or not any(
-                    e.action.transforms for _, e in effects.values()):
+            if node.resource_type not in DATA_KINDS or not _transforms(gp, node):
                 continue
             relation = _relation(node)
             try:
@@ -228,7 +261,7 @@ def apply_environment(
             except Exception:  # duckdb.CatalogException: not built (yet)
                 skipped.append(node.unique_id)
                 continue
-            new, done = transform_frame(frame, effects, seed=seed)
+            new, done = transform_frame(frame, gp.for_table(node, frame.columns), seed=seed)
             types = {r[0]: r[1] for r in con.execute(f"describe {relation}").fetchall()}
             con.register("lacuna_governed_frame", new)
             select = ", ".join(_cast(c, types.get(str(c))) for c in new.columns)
@@ -250,14 +283,13 @@ def _apply_sql(gp: GovernancePlan, warehouse: Any, seed: int | str | bytes) -> A
     skipped: list[str] = []
     try:
         for node in gp.classification.project.topological():
-            effects = gp.effects.get(node.unique_id) or {}
-            if node.resource_type not in DATA_KINDS or not any(
-                    e.action.transforms for _, e in effects.values()):
+            if node.resource_type not in DATA_KINDS or not _transforms(gp, node):
                 continue
-            if not wh.exists(engine, node):
+            built = wh.table_columns(engine, node)
+            if not built:
                 skipped.append(node.unique_id)
                 continue
-            done = wh.rewrite_columns(engine, node, effects, seed=seed)
+            done = wh.rewrite_columns(engine, node, gp.for_table(node, built), seed=seed)
             tables[wh.relation(engine, node)] = MappingProxyType(done)
     finally:
         if engine is not warehouse:
@@ -265,6 +297,11 @@ def _apply_sql(gp: GovernancePlan, warehouse: Any, seed: int | str | bytes) -> A
     return ApplyReport(environment=gp.environment,
                        database=redact_url(engine.url),
                        tables=MappingProxyType(tables), skipped=tuple(skipped))
+
+
+def _transforms(gp: GovernancePlan, node: DbtNode) -> bool:
+    """Whether a non-production plan rewrites anything of ``node``'s table."""
+    return any(e.action.transforms for _, e in gp.checked(node.unique_id).values())
 
 
 def configured_warehouse(project: DbtProject, config: Config | None = None) -> str | None:
@@ -349,7 +386,7 @@ def authorize_read(
     ``exceptions`` (default: the store at ``config``'s audit URL)."""
     nc = governance_plan.classification.of(model)
     project = governance_plan.classification.project
-    effects = governance_plan.of(model)
+    effects = governance_plan.checked(model)
     op_id = str(uuid.uuid4())
     if governance_plan.category != "production":
         return Decision(allowed=True, operation_id=op_id, policy_id=POLICY_ID, reasoning=(
@@ -406,7 +443,7 @@ def restricts(governance_plan: GovernancePlan, model: str) -> bool:
     ``restrict`` rule or an approval on one of its columns)."""
     if governance_plan.category != "production":
         return False
-    return any(e.restricted or e.approval for _, e in governance_plan.of(model).values())
+    return any(e.restricted or e.approval for _, e in governance_plan.checked(model).values())
 
 
 def _default_cls() -> Any:
@@ -577,6 +614,14 @@ def govern_vars(gp: GovernancePlan, *, seed: str = "lacuna") -> dict[str, Any]:
                                >= order.index(effect.action) for u in upstream):
                 continue  # already treated upstream
             cols[name] = [effect.action.value, col.pii_type]
+        unnamed = gp.unnamed.get(uid)
+        if unnamed is not None and unnamed[1].action.transforms:
+            # the built columns the classification does not name (the hook expands "*"); a
+            # placeholder name (`_col_0`) is not a built column
+            cols = {n: a for n, a in cols.items() if not UNNAMED_COLUMN.fullmatch(n)}
+            cols["*"] = [unnamed[1].action.value, unnamed[0].pii_type]
+            names = gp.classification.nodes[uid].classification.columns
+            cols["*"].extend(n for n in names if not UNNAMED_COLUMN.fullmatch(n))
         if cols:
             actions[uid] = cols
     return {"lacuna_governance": {"environment": gp.environment, "seed": seed,

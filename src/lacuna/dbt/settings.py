@@ -10,7 +10,8 @@
       verify_manifest: true            # false: believe the manifest without checking it
                                        # against the project's files (docs/dbt.md)
       warehouse: postgresql+psycopg://… # optional: the built tables (a SQLAlchemy URL); SQL
-                                       # reads are then checked on this database only, and
+                                       # reads are then checked on this database (and on
+                                       # DuckDB engines, which can ATTACH it) only, and
                                        # lacuna dbt apply / read_model use it
       roles:                           # the server: who holds requires_role's roles, by user
         data_owner: [olga]             # name or server role

@@ -20,7 +20,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from lacuna.dbt.classify import ProjectClassification
+from lacuna.dbt.classify import UNNAMED, ProjectClassification
 from lacuna.dbt.manifest import DbtNode
 from lacuna.errors import ConfigError
 from lacuna.model import ColumnClass
@@ -52,6 +52,8 @@ def suggestions(pc: ProjectClassification, *, include_packages: bool = False
             continue
         overruled = {o.column: o.declared for o in nc.overruled}
         for name, col in nc.undeclared.items():
+            if UNNAMED.fullmatch(name):  # not a built column's name (compile says so)
+                continue
             source = "inherited" if name in nc.inherited else "inferred"
             if name in overruled:  # listed to fix by hand: --apply never rewrites a declaration
                 source = (f"inherited, declared {overruled[name].classification.value} "

@@ -86,6 +86,7 @@ from lacuna.dbt.verify_nodes import (
     with_macros,
     yaml_defined,
 )
+from lacuna.dbt.verify_tests import check_tests
 from lacuna.dbt.versions import check_versions, latest_versions
 
 # dbt.constants.MAXIMUM_SEED_SIZE: a bigger seed's checksum is its path
@@ -131,7 +132,9 @@ def verify_manifest(project: DbtProject, *, target: str | None = None) -> None:
                        entries(folder, cfg, package, rel_to=root), macros)
         packs.append(pkg)
         by_name.latest.update(latest_versions(pkg))
+    every = {k: e for pkg in packs for k, e in pkg.entries.items()}
     for pkg in packs:
+        found += check_tests(project, pkg, every)
         found += _unlisted(project, pkg.name, pkg.folder, pkg.config, root)
         found += check_versions(project, pkg)
         for node in project.nodes.values():

@@ -70,8 +70,13 @@ def relation(engine: Any, node: DbtNode) -> str:
 
 
 def exists(engine: Any, node: DbtNode) -> bool:
+    return bool(table_columns(engine, node))
+
+
+def table_columns(engine: Any, node: DbtNode) -> list[str]:
+    """The names of the node's built table's columns (empty: no such table)."""
     with _bypass.bypass(), engine.connect() as con:
-        return bool(columns(con, node))
+        return [name for name, _ in columns(con, node).values()]
 
 
 def columns(con: Any, node: DbtNode) -> dict[str, tuple[str, str | None]]:

@@ -125,14 +125,28 @@
 {% macro govern() -%}
   {%- if execute -%}
   {%- set gov = var('lacuna_governance', {}) -%}
-  {%- set actions = (gov.get('actions') or {}).get(model.unique_id, {}) -%}
-  {%- if actions -%}
+  {%- set given = (gov.get('actions') or {}).get(model.unique_id, {}) -%}
+  {%- if given -%}
     {%- set seed = (gov.get('seed') or 'lacuna') | string -%}
     {%- set salt = "'" ~ seed.replace("'", "''") ~ "'" -%}
     {%- set text_columns = [] -%}
-    {%- for c in adapter.get_columns_in_relation(this) -%}
+    {%- set built = adapter.get_columns_in_relation(this) -%}
+    {%- for c in built -%}
       {%- if c.is_string() -%}{%- do text_columns.append(c.name | lower) -%}{%- endif -%}
     {%- endfor -%}
+    {#- "*": [action, pii_type, named...]: every built column the classification does not
+        name (SQL Lacuna could not trace, an expression without an alias) -#}
+    {%- set actions = {} -%}
+    {%- for name, spec in given.items() if name != '*' -%}
+      {%- do actions.update({name: spec}) -%}
+    {%- endfor -%}
+    {%- if '*' in given -%}
+      {%- set named = given['*'][2:] | map('lower') | list -%}
+      {%- for c in built if (c.name | lower) not in named and c.name not in actions -%}
+        {%- do actions.update({c.name: given['*'][:2]}) -%}
+      {%- endfor -%}
+    {%- endif -%}
+  {%- if actions -%}
     {%- set keyed = [] -%}
     {%- for name, spec in actions.items() -%}
       {%- if spec[0] in ('hash', 'synthesize') and (name | lower) in text_columns -%}
@@ -173,6 +187,7 @@
   values ({{ lacuna._quote(invocation_id) }}, 'node_governed', {{ lacuna._quote(model.unique_id) }},
           {{ lacuna._quote(this) }}, null, {{ lacuna._quote(gov.get('environment')) }},
           {{ lacuna._quote(tojson(actions)) }}, current_timestamp)
+  {%- endif -%}
   {%- endif -%}
   {%- endif -%}
 {%- endmacro %}
