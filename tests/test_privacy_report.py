@@ -314,3 +314,32 @@ def test_the_whole_release_and_subsets_that_keep_k_stay_anonymous(governed) -> N
     back = pd.read_csv(out)
     assert back.equals(anon.reset_index(drop=True))
     assert privacy.report(back, ["date_of_birth", "zip_code"]).k >= 5
+
+
+def test_rows_picked_out_of_a_release_read_back_from_its_file_are_checked_again(governed
+                                                                               ) -> None:
+    """The quasi-identifier mark was kept only in memory: the release written to Downloads and
+    read back had lost it, so Bob's row picked out of the read-back file was PUBLIC again."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import ColumnClass, Tier
+
+    people, anon = _released()
+    out = governed / "Downloads" / "release.csv"
+    anon.to_csv(out, index=False)  # allowed: the whole frame was checked
+    back = pd.read_csv(out)
+    assert _tracked(back).tier == Tier.PUBLIC
+    assert back.equals(anon.reset_index(drop=True))
+    back.to_csv(governed / "Downloads" / "again.csv", index=False)  # the whole: still allowed
+    bob = back[(people["email"] == "p7@corp.example").to_numpy()]
+    got = _tracked(bob)
+    assert got.tier == Tier.PROPRIETARY
+    assert got.reasoning[0].startswith("not anonymous any more")
+    target = governed / "Downloads" / "bob.csv"
+    with pytest.raises(GovernanceViolation):
+        bob.to_csv(target, index=False)
+    assert not target.exists()
+    assert _tracked(back).columns["zip_code"].quasi_identifier == "postal_code"
+    # the mark goes through to_dict/from_dict; a class without one reads as before
+    col = _tracked(anon).columns["date_of_birth"]
+    assert ColumnClass.from_dict(col.to_dict()).quasi_identifier == "dob"
+    assert "quasi_identifier" not in ColumnClass().to_dict()
