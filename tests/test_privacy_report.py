@@ -343,3 +343,29 @@ def test_rows_picked_out_of_a_release_read_back_from_its_file_are_checked_again(
     col = _tracked(anon).columns["date_of_birth"]
     assert ColumnClass.from_dict(col.to_dict()).quasi_identifier == "dob"
     assert "quasi_identifier" not in ColumnClass().to_dict()
+
+
+def test_a_quasi_identifier_added_to_a_k_anonymous_release_is_counted(governed) -> None:
+    """The verdict was over the columns anonymize saw: a per-person occupation put back
+    afterwards (assignment, concat) made every row unique over ZIP band and occupation, and the
+    frame stayed PUBLIC."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import Tier
+
+    _, anon = _released()
+    jobs = [f"job {i}" for i in range(len(anon))]
+    assigned = anon.assign(occupation=jobs)
+    concatenated = pd.concat([anon, pd.DataFrame({"job_title": jobs})], axis=1)
+    for frame, column in ((assigned, "occupation"), (concatenated, "job_title")):
+        got = _tracked(frame)
+        assert got.tier == Tier.PROPRIETARY
+        assert got.reasoning[0].startswith(f"not anonymous any more: {column} joined")
+        target = governed / "Downloads" / f"{column}.csv"
+        with pytest.raises(GovernanceViolation):
+            frame.to_csv(target, index=False)
+        assert not target.exists()
+    # a coarse one that keeps every group at k rows is fine, and the release alone still is
+    wide = anon.assign(occupation="engineer")
+    assert _tracked(wide).tier == Tier.PUBLIC
+    wide.to_csv(governed / "Downloads" / "wide.csv", index=False)
+    assert _tracked(anon).tier == Tier.PUBLIC
