@@ -121,8 +121,9 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
     (fail closed: the verdict was about the whole frame, not this subset).
 
     Columns added since whose names make them quasi-identifiers (an ``occupation`` or
-    ``city`` put back from the raw frame, by assignment, ``concat`` or ``merge``) join the count, as they would have joined the check
-    inside ``anonymize``: before, the release plus a per-person job title stayed PUBLIC.
+    ``city`` put back from the raw frame, by assignment, ``concat`` or ``merge``) join the
+    count, as they would have joined the check inside ``anonymize``: before, the release plus
+    a per-person job title stayed PUBLIC.
     """
     from lacuna.privacy import _is_quasi, _named, guard_for_k, k_of
 
