@@ -369,3 +369,29 @@ def test_a_quasi_identifier_added_to_a_k_anonymous_release_is_counted(governed) 
     assert _tracked(wide).tier == Tier.PUBLIC
     wide.to_csv(governed / "Downloads" / "wide.csv", index=False)
     assert _tracked(anon).tier == Tier.PUBLIC
+
+
+def test_anonymize_uses_the_configuration_lacuna_was_enabled_with(sandbox, sandbox_config
+                                                                  ) -> None:
+    """anonymize() read lacuna.yaml (load_config()) instead of the configuration Lacuna was
+    enabled with: groups of 20 passed the default k of 5 while the governor asked for 50, and
+    the release went to Downloads as PUBLIC."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import Tier
+
+    n = 60
+    people = pd.DataFrame({"email": [f"u{i}@corp.example" for i in range(n)],
+                           "zip_code": [("94107", "10001", "60601")[i % 3] for i in range(n)]})
+    how = {"email": "redact", "zip_code": "generalize"}
+    lacuna.enable(sandbox_config(classification={"k_anonymity": 50}))
+    strict = lacuna.anonymize(people, strategy=how)
+    assert get_state(strict).classification.tier == Tier.PROPRIETARY
+    assert "k=20 < 50" in get_state(strict).classification.reasoning[0]
+    assert privacy.report(people, ["zip_code"]).target_k == 50
+    with pytest.raises(GovernanceViolation):
+        strict.to_csv(sandbox / "Downloads" / "strict.csv", index=False)
+    lacuna.enable(sandbox_config(classification={"k_anonymity": 20}))  # k=20 meets it
+    loose = lacuna.anonymize(people, strategy=how)
+    assert get_state(loose).classification.tier == Tier.PUBLIC
+    loose.to_csv(sandbox / "Downloads" / "loose.csv", index=False)
+    assert pd.read_csv(sandbox / "Downloads" / "loose.csv").equals(loose)
