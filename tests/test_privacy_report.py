@@ -395,3 +395,25 @@ def test_anonymize_uses_the_configuration_lacuna_was_enabled_with(sandbox, sandb
     assert get_state(loose).classification.tier == Tier.PUBLIC
     loose.to_csv(sandbox / "Downloads" / "loose.csv", index=False)
     assert pd.read_csv(sandbox / "Downloads" / "loose.csv").equals(loose)
+
+
+def test_rows_picked_out_after_the_quasi_identifier_became_the_index_are_checked(governed
+                                                                                 ) -> None:
+    """set_index("zip_code") moved the marked column into the index (which to_csv writes) and
+    its re-check dropped the mark: one row of it was PUBLIC."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import Tier
+
+    n = 60
+    people = pd.DataFrame({"email": [f"u{i}@corp.example" for i in range(n)],
+                           "zip_code": [f"9410{i % 10}" for i in range(n)],
+                           "plan": ["a", "b"] * (n // 2)})
+    anon = lacuna.anonymize(people, strategy={"email": "redact", "zip_code": "generalize"})
+    indexed = anon.set_index("zip_code")
+    assert _tracked(indexed).tier == Tier.PUBLIC  # the whole release: still anonymous
+    indexed.to_csv(governed / "Downloads" / "indexed.csv")
+    one = indexed.iloc[[7]]
+    assert _tracked(one).tier == Tier.PROPRIETARY
+    with pytest.raises(GovernanceViolation):
+        one.to_csv(governed / "Downloads" / "one.csv")
+    assert not (governed / "Downloads" / "one.csv").exists()

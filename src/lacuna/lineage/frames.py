@@ -98,7 +98,8 @@ def effective_state(
         parent = replace(parent, tier=max(parent.tier, state.classification.tier), tags=tags)
     classification = rules.derive(parent, [*kept, *held], new, config)
     if isinstance(obj, pd.DataFrame):
-        classification = _k_of_subset(obj, classification, changed, config)
+        classification = _k_of_subset(obj, classification, changed, config,
+                                      stored=state.classification)
     if reason and not any(reason in r for r in classification.reasoning):
         line = f"{classification.tier.value}: {reason}"
         classification = replace(classification, reasoning=(line, *classification.reasoning))
@@ -109,7 +110,8 @@ def effective_state(
 
 
 def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list[str],
-                 config: ClassificationConfig) -> Classification:
+                 config: ClassificationConfig, *, stored: Classification | None = None
+                 ) -> Classification:
     """The k-anonymity verdict again, for rows taken out of a frame it was given to.
 
     ``anonymize`` lets quasi-identifiers (age band, ZIP prefix) be non-personal when every group
@@ -124,11 +126,21 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
     ``city`` put back from the raw frame, by assignment, ``concat`` or ``merge``) join the
     count, as they would have joined the check inside ``anonymize``: before, the release plus
     a per-person job title stayed PUBLIC.
+
+    A marked column made an index level (``set_index("zip_code")``, which ``to_csv`` writes)
+    is counted there, marked as it was in the ``stored`` classification (the re-check of its
+    moved content dropped the mark): before, ``anon.set_index("zip_code").iloc[[7]]`` was
+    PUBLIC.
     """
     from lacuna.privacy import _is_quasi, _named, guard_for_k, k_of
 
-    marked = {n: c for n, c in classification.columns.items() if not c.is_personal and any(
-        e.rule.startswith("quasi_identifier:") for e in c.evidence)}
+    def was_marked(name: str, column: ColumnClass) -> bool:
+        before = stored.columns.get(name) if stored is not None else None
+        return not column.is_personal and (column.quasi_identifier is not None or (
+            before is not None and not before.is_personal
+            and before.quasi_identifier is not None))
+
+    marked = {n: c for n, c in classification.columns.items() if was_marked(n, c)}
     # anonymize marks every quasi-identifier it counted when k held: one not marked was not
     # there then (added, concatenated, joined since)
     joined = [n for n, c in classification.columns.items() if n not in marked
@@ -136,10 +148,14 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
               ] if marked else []
     if not marked or not (set(marked) & set(changed) or joined) or len(df) == 0:
         return classification
-    columns = _named(df, [*marked, *joined])
-    if not columns:
-        return classification
     with _bypass.bypass():
+        columns = _named(df, [*marked, *joined])
+        levels = {*marked, *joined} - {n for n, _ in columns}
+        columns += [(str(name), pd.Series(df.index.get_level_values(i)))
+                    for i, name in enumerate(df.index.names)
+                    if name is not None and str(name) in levels]
+        if not columns:
+            return classification
         k = k_of([v for _, v in columns], len(df))
     target = config.k_anonymity
     if k >= target:
