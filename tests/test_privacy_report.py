@@ -314,3 +314,106 @@ def test_the_whole_release_and_subsets_that_keep_k_stay_anonymous(governed) -> N
     back = pd.read_csv(out)
     assert back.equals(anon.reset_index(drop=True))
     assert privacy.report(back, ["date_of_birth", "zip_code"]).k >= 5
+
+
+def test_rows_picked_out_of_a_release_read_back_from_its_file_are_checked_again(governed
+                                                                               ) -> None:
+    """The quasi-identifier mark was kept only in memory: the release written to Downloads and
+    read back had lost it, so Bob's row picked out of the read-back file was PUBLIC again."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import ColumnClass, Tier
+
+    people, anon = _released()
+    out = governed / "Downloads" / "release.csv"
+    anon.to_csv(out, index=False)  # allowed: the whole frame was checked
+    back = pd.read_csv(out)
+    assert _tracked(back).tier == Tier.PUBLIC
+    assert back.equals(anon.reset_index(drop=True))
+    back.to_csv(governed / "Downloads" / "again.csv", index=False)  # the whole: still allowed
+    bob = back[(people["email"] == "p7@corp.example").to_numpy()]
+    got = _tracked(bob)
+    assert got.tier == Tier.PROPRIETARY
+    assert got.reasoning[0].startswith("not anonymous any more")
+    target = governed / "Downloads" / "bob.csv"
+    with pytest.raises(GovernanceViolation):
+        bob.to_csv(target, index=False)
+    assert not target.exists()
+    assert _tracked(back).columns["zip_code"].quasi_identifier == "postal_code"
+    # the mark goes through to_dict/from_dict; a class without one reads as before
+    col = _tracked(anon).columns["date_of_birth"]
+    assert ColumnClass.from_dict(col.to_dict()).quasi_identifier == "dob"
+    assert "quasi_identifier" not in ColumnClass().to_dict()
+
+
+def test_a_quasi_identifier_added_to_a_k_anonymous_release_is_counted(governed) -> None:
+    """The verdict was over the columns anonymize saw: a per-person occupation put back
+    afterwards (assignment, concat) made every row unique over ZIP band and occupation, and the
+    frame stayed PUBLIC."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import Tier
+
+    _, anon = _released()
+    jobs = [f"job {i}" for i in range(len(anon))]
+    assigned = anon.assign(occupation=jobs)
+    concatenated = pd.concat([anon, pd.DataFrame({"job_title": jobs})], axis=1)
+    for frame, column in ((assigned, "occupation"), (concatenated, "job_title")):
+        got = _tracked(frame)
+        assert got.tier == Tier.PROPRIETARY
+        assert got.reasoning[0].startswith(f"not anonymous any more: {column} joined")
+        target = governed / "Downloads" / f"{column}.csv"
+        with pytest.raises(GovernanceViolation):
+            frame.to_csv(target, index=False)
+        assert not target.exists()
+    # a coarse one that keeps every group at k rows is fine, and the release alone still is
+    wide = anon.assign(occupation="engineer")
+    assert _tracked(wide).tier == Tier.PUBLIC
+    wide.to_csv(governed / "Downloads" / "wide.csv", index=False)
+    assert _tracked(anon).tier == Tier.PUBLIC
+
+
+def test_anonymize_uses_the_configuration_lacuna_was_enabled_with(sandbox, sandbox_config
+                                                                  ) -> None:
+    """anonymize() read lacuna.yaml (load_config()) instead of the configuration Lacuna was
+    enabled with: groups of 20 passed the default k of 5 while the governor asked for 50, and
+    the release went to Downloads as PUBLIC."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import Tier
+
+    n = 60
+    people = pd.DataFrame({"email": [f"u{i}@corp.example" for i in range(n)],
+                           "zip_code": [("94107", "10001", "60601")[i % 3] for i in range(n)]})
+    how = {"email": "redact", "zip_code": "generalize"}
+    lacuna.enable(sandbox_config(classification={"k_anonymity": 50}))
+    strict = lacuna.anonymize(people, strategy=how)
+    assert get_state(strict).classification.tier == Tier.PROPRIETARY
+    assert "k=20 < 50" in get_state(strict).classification.reasoning[0]
+    assert privacy.report(people, ["zip_code"]).target_k == 50
+    with pytest.raises(GovernanceViolation):
+        strict.to_csv(sandbox / "Downloads" / "strict.csv", index=False)
+    lacuna.enable(sandbox_config(classification={"k_anonymity": 20}))  # k=20 meets it
+    loose = lacuna.anonymize(people, strategy=how)
+    assert get_state(loose).classification.tier == Tier.PUBLIC
+    loose.to_csv(sandbox / "Downloads" / "loose.csv", index=False)
+    assert pd.read_csv(sandbox / "Downloads" / "loose.csv").equals(loose)
+
+
+def test_rows_picked_out_after_the_quasi_identifier_became_the_index_are_checked(governed
+                                                                                 ) -> None:
+    """set_index("zip_code") moved the marked column into the index (which to_csv writes) and
+    its re-check dropped the mark: one row of it was PUBLIC."""
+    from lacuna.errors import GovernanceViolation
+    from lacuna.model import Tier
+
+    n = 60
+    people = pd.DataFrame({"email": [f"u{i}@corp.example" for i in range(n)],
+                           "zip_code": [f"9410{i % 10}" for i in range(n)],
+                           "plan": ["a", "b"] * (n // 2)})
+    anon = lacuna.anonymize(people, strategy={"email": "redact", "zip_code": "generalize"})
+    indexed = anon.set_index("zip_code")
+    assert _tracked(indexed).tier == Tier.PUBLIC  # the whole release: still anonymous
+    indexed.to_csv(governed / "Downloads" / "indexed.csv")
+    one = indexed.iloc[[7]]
+    assert _tracked(one).tier == Tier.PROPRIETARY
+    with pytest.raises(GovernanceViolation):
+        one.to_csv(governed / "Downloads" / "one.csv")
+    assert not (governed / "Downloads" / "one.csv").exists()

@@ -23,7 +23,7 @@ import getpass
 import importlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -597,6 +597,27 @@ class Config(Section):
         if self.audit.url:
             return self.audit.url
         return f"sqlite:///{lacuna_home() / 'audit.db'}"
+
+
+_active: Callable[[], Config | None] | None = None
+
+
+def install_active(provider: Callable[[], Config | None]) -> None:
+    """Set how :func:`active_config` finds the configuration Lacuna governs with (the governor
+    installs its own: the steps never import the governor)."""
+    global _active
+    _active = provider
+
+
+def active_config() -> Config:
+    """The configuration Lacuna governs with now: the current governor's (``lacuna.enable
+    (config)``, ``governed(...)``), else ``lacuna.yaml``'s (:func:`load_config`); it never
+    creates a governor. The default of the verbs that take ``config=`` (``anonymize``,
+    ``privacy.report``, ``synthesize``): with ``load_config()`` they ignored the configuration
+    Lacuna was enabled with, so a release was checked at the default ``k_anonymity`` of 5 while
+    the governor asked for 50, and left as PUBLIC."""
+    found = _active() if _active is not None else None
+    return found if found is not None else load_config()
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lacuna.config import Config, load_config
+from lacuna.config import Config, install_active, load_config
 from lacuna.errors import AuditError, ConfigError, GovernanceViolation, LacunaError
 from lacuna.model import (
     Action,
@@ -1166,8 +1166,13 @@ def _install() -> None:
 
         return api_check(data, target, action=action)
 
+    def active() -> Config | None:
+        gov = existing()
+        return gov.config if gov is not None else None
+
     lineage_api.install_host(current)
     exceptions_context.install_host(current, check)
+    install_active(active)
 
 
 _install()

@@ -271,7 +271,23 @@ class ColumnClass:
             "reasoning": self.reasoning,
             "layer": self.layer.value,
             **({"pieces": [p.to_dict() for p in self.pieces]} if self.pieces else {}),
+            **({"quasi_identifier": qi} if (qi := self.quasi_identifier) is not None else {}),
         }
+
+    @property
+    def quasi_identifier(self) -> str | None:
+        """The type an anonymization's k-anonymity check marked this column with (evidence
+        ``quasi_identifier:<type>``; ``""`` without a type), or ``None`` when unmarked.
+
+        Stored by :meth:`to_dict` (sidecars, the file registry, registered datasets): the mark
+        is what makes rows taken out of a k-anonymous frame be counted again
+        (:func:`lacuna.lineage.frames.effective_state`). Read back without it, a release read
+        from its file or ``lacuna.datasets.get`` lost the check, and one person's row picked
+        out of it was written as PUBLIC."""
+        for e in self.evidence:
+            if e.rule.startswith("quasi_identifier:"):
+                return e.rule.split(":", 1)[1]
+        return None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, layer: Layer = Layer.DECLARED) -> ColumnClass:
@@ -294,8 +310,13 @@ class ColumnClass:
                           f"({exc})",
                 layer=layer,
             )  # fmt: skip
+        qi = data.get("quasi_identifier")
+        marked = () if qi is None else (Evidence(
+            source="privacy", rule=f"quasi_identifier:{qi}",
+            detail="a quasi-identifier of a k-anonymous frame (stored with its class)"),)
         return cls(
             pieces=pieces,
+            evidence=marked,
             classification=ColumnKind.parse(data.get("classification", "public")),
             pii_type=data.get("pii_type") or None,
             sensitivity=Sensitivity.parse(data.get("sensitivity", "low")),

@@ -163,11 +163,11 @@ class PrivacyReport:
 
     def _types(self, df: pd.DataFrame) -> dict[str, str | None]:
         from lacuna._bypass import bypass
-        from lacuna.config import load_config
+        from lacuna.config import active_config
         from lacuna.lineage.frames import effective_state
 
         with bypass():
-            classification = effective_state(df, load_config().classification).classification
+            classification = effective_state(df, active_config().classification).classification
         return {c: _pii_type(classification, c) for c in self.quasi_identifiers}
 
 
@@ -190,17 +190,17 @@ def report(
         sensitive: the attributes for l-diversity and t-closeness; default: PHI and financial
             columns of the classification.
         target_k: default ``classification.k_anonymity`` from the configuration.
-        config: settings; default ``load_config()``.
+        config: settings; default: the enabled governor's, else ``load_config()``.
         show: how many of the smallest groups to list.
 
     Raises:
         UnknownQuasiIdentifierError: a named column is not in the frame.
     """
     from lacuna._bypass import bypass
-    from lacuna.config import load_config
+    from lacuna.config import active_config
     from lacuna.lineage.frames import effective_state
 
-    config = config if config is not None else load_config()
+    config = config if config is not None else active_config()
     target = target_k if target_k is not None else config.classification.k_anonymity
     with bypass():
         classification = effective_state(df, config.classification).classification

@@ -48,7 +48,7 @@ def synthesize(
         locale: the Faker locale of names and streets (``de_DE``, ``fr_FR``, ...).
         as_of: the day ages are counted at for the age band of dates of birth; default 1 January
             of the current year (so output is stable within a year).
-        config: settings; default ``load_config()``.
+        config: settings; default: the enabled governor's, else ``load_config()``.
 
     Example:
         >>> import pandas as pd
@@ -76,9 +76,9 @@ def seed_key(seed: int | str | bytes, config: Config | None = None) -> bytes:
     back to the people it came from. Same seed and key, same values (``lacuna.dbt`` uses it too).
     """
     from lacuna.anonymize.keys import resolve
-    from lacuna.config import load_config
+    from lacuna.config import active_config
 
     raw = seed if isinstance(seed, bytes) else str(seed).encode("utf-8")
-    secret = resolve(None, config if config is not None else load_config()).material
+    secret = resolve(None, config if config is not None else active_config()).material
     return hmac.new(secret, b"lacuna-synthesize-seed:" + type(seed).__name__.encode() + b":" + raw,
                     hashlib.sha256).digest()

@@ -175,6 +175,16 @@ def test_unknown_column_names_it_and_lists_the_columns(customers: pd.DataFrame) 
     assert isinstance(info.value, LookupError)
 
 
+def test_a_misspelt_column_of_a_strategy_mapping_is_refused_beside_columns(
+        customers: pd.DataFrame) -> None:
+    """With columns= given, {"emial": "redact"} was ignored: the e-mails got the default
+    strategy (a keyed hash, re-linkable by whoever holds the key) instead of being redacted."""
+    with pytest.raises(UnknownColumnError, match=r"'emial'.*Did you mean 'email'"):
+        anonymize(customers, ["email", "phone"], strategy={"emial": "redact", "phone": "redact"})
+    out = anonymize(customers, ["email", "phone"], strategy={"email": "redact", "phone": "redact"})
+    assert out["email"].dropna().unique().tolist() == ["[REDACTED]"]
+
+
 def test_non_frame_is_refused() -> None:
     with pytest.raises(TypeError, match="takes a pandas DataFrame, got list"):
         anonymize([1, 2])  # type: ignore[arg-type]

@@ -162,3 +162,35 @@ def test_a_strategy_that_does_not_say_what_its_output_is_never_declassifies(
     blank = get_state(anonymize(df, ["email"], "blank"))
     assert blank is not None
     assert not blank.classification.personal_columns
+
+
+def _people(ssns: Sequence[str]) -> pd.DataFrame:
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, Sensitivity
+
+    cls = Classification(tier=Tier.PROPRIETARY, tags=("PII",), columns={"ssn": ColumnClass(
+        classification=ColumnKind.PII, pii_type="ssn", sensitivity=Sensitivity.HIGH)})
+    return attach(pd.DataFrame({"ssn": list(ssns)}), cls,
+                  LineageNode(name="people.csv", operation="read_csv"))
+
+
+def test_mask_that_keeps_the_last_digits_is_anonymous_only_when_k_holds() -> None:
+    """The last 4 of each customer's SSN (***-**-6789) came out PUBLIC: with a ZIP code or a
+    birth year beside it, that narrows a person down. Kept digits are a quasi-identifier now,
+    counted by the k-anonymity check like a generalised value."""
+    unique = [f"{100 + i:03d}-45-{1000 + i:04d}" for i in range(50)]
+    out = anonymize(_people(unique), strategy="mask")
+    assert out["ssn"][0] == "***-**-1000"
+    state = get_state(out)
+    assert state.classification.tier == Tier.PROPRIETARY
+    assert state.classification.columns["ssn"].classification == ColumnKind.PII
+    assert "not anonymous: k=1" in state.classification.reasoning[0]
+    # groups of 5 sharing their last 4 digits: anonymous, a quasi-identifier marked as such
+    shared = [f"{100 + i:03d}-45-{1000 + i % 10:04d}" for i in range(50)]
+    col = get_state(anonymize(_people(shared), strategy="mask")).classification.columns["ssn"]
+    assert (col.classification, col.pii_type) == (ColumnKind.IDENTIFIER, "quasi_identifier")
+    assert col.quasi_identifier == "ssn"
+    # no digit kept (a name, a value too short to show any): public as before
+    assert MaskStrategy().classify(ColumnClass(classification=ColumnKind.PII, pii_type="name"),
+                                   ()).classification == ColumnKind.PUBLIC

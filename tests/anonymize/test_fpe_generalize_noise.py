@@ -254,3 +254,21 @@ def test_noise_with_an_absurd_epsilon_never_declassifies_a_personal_column() -> 
     at_cap = config_from_dict({"anonymize": {"epsilon": 10, "noise_sensitivity": 100}})
     cls = column(anonymize(df, ["age"], strategy="noise", config=at_cap), "age")
     assert cls.classification is ColumnKind.PUBLIC
+
+
+def test_noise_on_one_value_never_declassifies() -> None:
+    """With one row (one person picked out) or rows that all hold the same number there is no
+    spread, so the sensitivity check accepted anything: Bob's age 42 left as 42.3, called public."""
+    for values in ([42.0], [42.0] * 3, [42.0, None]):
+        df = classified(pd.DataFrame({"age": values}), age="age")
+        with pytest.raises(ConfigError, match=r"all the same.*Nothing was anonymized"):
+            anonymize(df, ["age"], strategy="noise")
+    # values that differ, with a sensitivity covering them, are still declassified
+    config = config_from_dict({"anonymize": {"noise_sensitivity": 10}})
+    df = classified(pd.DataFrame({"age": [30.0, 35.0, 39.0]}), age="age")
+    out = anonymize(df, ["age"], strategy="noise", config=config)
+    assert column(out, "age").classification is ColumnKind.PUBLIC
+    # an aggregate (not personal) keeps its kind and may be one number
+    total = classified(pd.DataFrame({"total": [5000.0]}), total=None)
+    assert column(anonymize(total, ["total"], strategy="noise"),
+                  "total").classification is ColumnKind.FINANCIAL

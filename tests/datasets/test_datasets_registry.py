@@ -303,3 +303,29 @@ def test_get_as_polars_keeps_classification_and_exports_like_pandas(sandbox, ena
     assert pl.read_csv(out).height == len(pandas_df)
     with pytest.raises(DatasetError, match="unknown engine 'dask'"):
         lacuna.datasets.get("customers_anonymized", engine="dask")  # type: ignore[arg-type]
+
+
+def test_rows_picked_out_of_a_k_anonymous_dataset_are_checked_again(sandbox, enabled, home):
+    """A registered dataset's classes came back from its entry without the k-anonymity mark,
+    so one person's row of lacuna.datasets.get(...) was PUBLIC and written to Downloads."""
+    from lacuna.errors import GovernanceViolation
+
+    enabled()
+    n = 60
+    people = pd.DataFrame({"email": [f"user{i}@corp.example" for i in range(n)],
+                           "zip_code": [f"9410{i % 10}" for i in range(n)],
+                           "plan": ["a", "b", "c"] * (n // 3)})
+    with _off():
+        people.to_csv(sandbox / "people.csv", index=False)
+    lacuna.datasets.register("people_anon", "people.csv",
+                             {"email": "redact", "zip_code": "generalize"}, approved_by=STEWARD)
+    df = lacuna.datasets.get("people_anon")
+    assert get_state(df).classification.tier == lacuna.Tier.PUBLIC
+    whole = home / "Downloads" / "people.csv"
+    df.to_csv(whole, index=False)  # the whole dataset: allowed, and reads back as it went
+    assert pd.read_csv(whole).equals(df.reset_index(drop=True))
+    df[df["plan"] == "a"].to_csv(home / "Downloads" / "plan_a.csv", index=False)  # k=20
+    one = home / "Downloads" / "one.csv"
+    with pytest.raises(GovernanceViolation, match="not anonymous any more"):
+        df.iloc[[7]].to_csv(one, index=False)
+    assert not one.exists()

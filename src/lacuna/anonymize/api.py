@@ -40,7 +40,7 @@ from lacuna.anonymize.base import (
 )
 from lacuna.anonymize.keys import resolve
 from lacuna.classify.rollup import column_tags, rollup
-from lacuna.config import Config, load_config
+from lacuna.config import Config, active_config
 from lacuna.lineage.frames import attach, effective_state, masked_origins
 from lacuna.lineage.state import LineageNode
 from lacuna.model import ANONYMIZED, ColumnClass, ColumnKind, Layer, Tier
@@ -73,7 +73,8 @@ def anonymize(
             ``lacuna.yaml``, else ``anonymize.default_strategy`` (``hash``).
         key: the ``hash`` key; default: ``$LACUNA_ANONYMIZE_KEY``, else a key generated once in
             ``$LACUNA_HOME/anonymize.key`` (see :mod:`lacuna.anonymize.keys`).
-        config: settings; default ``load_config()``.
+        config: settings; default: the enabled governor's (``lacuna.enable(config)``), else
+            ``load_config()``.
         pii_columns: the seed's name for ``columns``.
 
     Returns:
@@ -115,12 +116,16 @@ def anonymize(
     elif strategy is not None:
         for name in strategy.values():
             strategies.get(name)
-    config = config if config is not None else load_config()
+    config = config if config is not None else active_config()
     with bypass():
         source_state = effective_state(df, config.classification)  # the frame as it is now
         source = source_state.classification
-        if columns is None and isinstance(strategy, Mapping):
-            columns = list(strategy)
+        if isinstance(strategy, Mapping):
+            # every column the mapping names must exist, also beside columns=[...]: a misspelt
+            # one ({"emial": "redact"}) was ignored and e-mails got the default (hash) instead
+            _columns_to_treat(df, list(strategy), source)
+            if columns is None:
+                columns = list(strategy)
         treated = _columns_to_treat(df, columns, source)
         get_key = functools.cache(lambda: resolve(key, config))
         out = df.copy(deep=False)

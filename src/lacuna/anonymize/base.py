@@ -49,7 +49,7 @@ class Context:
     column: str
     column_class: ColumnClass | None  # None when the classification does not list the column
     key: Callable[[], bytes]  # the hashing key, resolved on first call only
-    config: Config | None = None  # settings (epsilon, vault URL, ...); None: load_config()
+    config: Config | None = None  # settings (epsilon, vault URL, ...); None: active_config()
     keys: KeyStore | None = None  # the key store for FPE and vault keys; None: from config
     # What the strategy did, in words, for the output column's reasoning (key id+version,
     # epsilon, ...). The strategy appends; anonymize() reads it after apply().
@@ -58,9 +58,9 @@ class Context:
     def settings(self) -> Config:
         if self.config is not None:
             return self.config
-        from lacuna.config import load_config
+        from lacuna.config import active_config
 
-        return load_config()
+        return active_config()
 
     def keystore(self) -> KeyStore:
         if self.keys is not None:

@@ -90,7 +90,7 @@ def apply_declared(
             said = f" ({col.reasoning})" if col.reasoning not in ("", "declared") else ""
             col = replace(col, reasoning=f"declared {_what(col)}{said}; inference suggests {what} "
                           f"(layer {guess.layer.value}, confidence {guess.confidence:.2f}): "
-                          f"{guess.reasoning}", evidence=guess.evidence)
+                          f"{guess.reasoning}", evidence=(*col.evidence, *guess.evidence))
         if guess is not None or not inferred.columns:
             columns[str(name)] = col
     result = rollup(columns, config, floor=inferred.floor, extra_tags=inferred.table_tags,

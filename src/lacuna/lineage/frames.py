@@ -97,8 +97,9 @@ def effective_state(
         tags = unique([*parent.tags, *state.classification.tags])  # re-checks only add
         parent = replace(parent, tier=max(parent.tier, state.classification.tier), tags=tags)
     classification = rules.derive(parent, [*kept, *held], new, config)
-    if changed and isinstance(obj, pd.DataFrame):
-        classification = _k_of_subset(obj, classification, changed, config)
+    if isinstance(obj, pd.DataFrame):
+        classification = _k_of_subset(obj, classification, changed, config,
+                                      stored=state.classification)
     if reason and not any(reason in r for r in classification.reasoning):
         line = f"{classification.tier.value}: {reason}"
         classification = replace(classification, reasoning=(line, *classification.reasoning))
@@ -109,7 +110,8 @@ def effective_state(
 
 
 def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list[str],
-                 config: ClassificationConfig) -> Classification:
+                 config: ClassificationConfig, *, stored: Classification | None = None
+                 ) -> Classification:
     """The k-anonymity verdict again, for rows taken out of a frame it was given to.
 
     ``anonymize`` lets quasi-identifiers (age band, ZIP prefix) be non-personal when every group
@@ -119,27 +121,57 @@ def _k_of_subset(df: pd.DataFrame, classification: Classification, changed: list
     (or INTERNAL with his salary). When the content of such a column changed, k is counted
     again on the rows there are now; below the threshold the columns are personal data again
     (fail closed: the verdict was about the whole frame, not this subset).
-    """
-    marked = {n: c for n, c in classification.columns.items() if not c.is_personal and any(
-        e.rule.startswith("quasi_identifier:") for e in c.evidence)}
-    if not marked or not set(marked) & set(changed) or len(df) == 0:
-        return classification
-    from lacuna.privacy import _named, guard_for_k, k_of
 
-    columns = _named(df, list(marked))
-    if not columns:
+    Columns added since whose names make them quasi-identifiers (an ``occupation`` or
+    ``city`` put back from the raw frame, by assignment, ``concat`` or ``merge``) join the
+    count, as they would have joined the check inside ``anonymize``: before, the release plus
+    a per-person job title stayed PUBLIC.
+
+    A marked column made an index level (``set_index("zip_code")``, which ``to_csv`` writes)
+    is counted there, marked as it was in the ``stored`` classification (the re-check of its
+    moved content dropped the mark): before, ``anon.set_index("zip_code").iloc[[7]]`` was
+    PUBLIC.
+    """
+    from lacuna.privacy import _is_quasi, _named, guard_for_k, k_of
+
+    def was_marked(name: str, column: ColumnClass) -> bool:
+        before = stored.columns.get(name) if stored is not None else None
+        return not column.is_personal and (column.quasi_identifier is not None or (
+            before is not None and not before.is_personal
+            and before.quasi_identifier is not None))
+
+    marked = {n: c for n, c in classification.columns.items() if was_marked(n, c)}
+    # anonymize marks every quasi-identifier it counted when k held: one not marked was not
+    # there then (added, concatenated, joined since)
+    joined = [n for n, c in classification.columns.items() if n not in marked
+              and not c.is_personal and not header.is_pseudo(n) and _is_quasi(n, c)
+              ] if marked else []
+    if not marked or not (set(marked) & set(changed) or joined) or len(df) == 0:
         return classification
     with _bypass.bypass():
+        columns = _named(df, [*marked, *joined])
+        levels = {*marked, *joined} - {n for n, _ in columns}
+        columns += [(str(name), pd.Series(df.index.get_level_values(i)))
+                    for i, name in enumerate(df.index.names)
+                    if name is not None and str(name) in levels]
+        if not columns:
+            return classification
         k = k_of([v for _, v in columns], len(df))
     target = config.k_anonymity
     if k >= target:
         return classification
     qis = ", ".join(dict.fromkeys(n for n, _ in columns))
-    message = (f"not anonymous any more: these rows were taken from a k-anonymous frame, and "
-               f"over its quasi-identifiers {qis} the smallest group here has k={k} < {target} "
-               "rows, so they are personal data again; release the whole anonymized frame, or "
-               "anonymize (and generalise) this subset on its own")
-    return guard_for_k(k, classification, classification, tuple(marked), config,
+    if joined:
+        message = (f"not anonymous any more: {', '.join(joined)} joined a k-anonymous frame, "
+                   f"and over the quasi-identifiers {qis} the smallest group has k={k} < "
+                   f"{target} rows, so they are personal data again; anonymize (and "
+                   "generalise) the frame with these columns in it")
+    else:
+        message = (f"not anonymous any more: these rows were taken from a k-anonymous frame, "
+                   f"and over its quasi-identifiers {qis} the smallest group here has k={k} < "
+                   f"{target} rows, so they are personal data again; release the whole "
+                   "anonymized frame, or anonymize (and generalise) this subset on its own")
+    return guard_for_k(k, classification, classification, (*marked, *joined), config,
                        taken_out=message)
 
 

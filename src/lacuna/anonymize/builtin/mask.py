@@ -13,6 +13,10 @@ Separators stay, so a masked phone number still looks like one (letters beside t
 a name written after the number, are masked too); a one-character value becomes ``*``. The last
 digits are shown only when at least as many stay hidden (``*2345`` would show most of a partial
 SSN ``12345``): a shorter value has every digit masked.
+
+Classification: ``public``, but a column whose last digits stay (phone, SSN, card, IBAN, bank
+account) is a quasi-identifier (``identifier``, ``pii_type`` ``quasi_identifier``): the frame is
+anonymous only when k-anonymity holds over it (``lacuna.privacy``).
 """
 
 from __future__ import annotations
@@ -70,8 +74,18 @@ class MaskStrategy(Strategy):
         return fill(values, mask, out.to_numpy(dtype=object))
 
     def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
-        """Public: only a hint of the shape is left."""
-        return output_class(self.name, before, notes, kind="public")
+        """Public: only a hint of the shape is left. Except where the last digits stay (a
+        phone, SSN, card, IBAN): the last 4 of an SSN beside a ZIP code and a birth year
+        narrows a person down, so the column is a quasi-identifier, like a generalised value,
+        and ``anonymize`` counts k over it (:func:`lacuna.privacy.guard`). Before, it was
+        public whatever the groups: ``***-**-6789`` for each of 12 customers, PUBLIC."""
+        keep = self.keep_last_digits.get((before.pii_type if before else None) or "")
+        if keep is None:
+            return output_class(self.name, before, notes, kind="public")
+        return output_class(self.name, before, notes, kind="identifier", sensitivity="low",
+                            pii_type="quasi_identifier",
+                            what=f"masked, last {keep} digits kept (a quasi-identifier: "
+                                 "check k-anonymity)")
 
     @staticmethod
     def generic(text: pd.Series) -> pd.Series:

@@ -69,6 +69,18 @@ def _check_declassifiable(column: str, before: ColumnClass | None, numbers: pd.S
                "(the column would be called public). Use hash, mask or redact. Nothing was "
                "anonymized.")
         raise ConfigError(msg)
+    if len(numbers) and numbers.nunique() < 2:
+        # One value (one person's row, or rows that all hold the same number) has no spread:
+        # the check below would accept any sensitivity, and a salary of 123456 came out as
+        # 123456.4, called public.
+        msg = (f"cannot add noise to column {column!r}: its {len(numbers)} value(s) are all "
+               "the same, so nothing shows how far one person's value can move, and noise of "
+               f"anonymize.noise_sensitivity={sensitivity:g} could leave that value readable "
+               "while the column is called public. Noise a column whose values differ (one per "
+               "person, over many people), use generalize, mask or redact, or, if the column "
+               "holds aggregates rather than one value per person, declare it so that it is "
+               "not personal. Nothing was anonymized.")
+        raise ConfigError(msg)
     spread = float(numbers.max() - numbers.min()) if len(numbers) else 0.0
     if sensitivity < spread:
         msg = (f"cannot add noise to column {column!r} with anonymize.noise_sensitivity="
