@@ -57,6 +57,7 @@ def install() -> None:
         _patch(SparkSession, "sql", _sql)
         _patch(SparkSession, "createDataFrame", _create_dataframe)
         _patch(_classic_dataframe(), "checkpoint", _checkpoint)
+        _patch(_classic_dataframe(), "toPandas", _to_pandas)
         from pyspark import RDD
 
         for name in RDD_WRITERS:
@@ -266,6 +267,25 @@ def _checkpoint(original: Any) -> Any:
             "spark.DataFrame.checkpoint", lambda: original(self, *args, **kwargs))
 
     return checkpoint
+
+
+def _to_pandas(original: Any) -> Any:
+    """``df.toPandas()``: the pandas frame carries the DataFrame's classification and lineage
+    (:func:`lacuna.spark.reads.to_pandas`)."""
+
+    def to_pandas(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.spark.session import governed
+
+        if _bypass.active() or not governed(self.sparkSession):
+            return original(self, *args, **kwargs)
+        with _bypass.bypass():  # pyspark's own pandas calls are not the user's
+            frame = original(self, *args, **kwargs)
+        from lacuna.spark.reads import to_pandas as attach
+
+        attach(self, frame)
+        return frame
+
+    return to_pandas
 
 
 def _v2_init(original: Any) -> Any:

@@ -55,6 +55,10 @@ class Leaf:
     path: str | None = None  # a local file or folder (sidecars live beside it)
     properties: tuple[tuple[str, str], ...] = ()
     plan: Any = field(default=None, compare=False, hash=False, repr=False)
+    # folders Lacuna labelled (a sidecar beside them) that hold the files read, besides
+    # ``path`` itself: a part file, a glob or a partition of a folder Lacuna wrote, or several
+    # such folders read at once (:func:`labelled_folders`)
+    enclosing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +138,33 @@ def _files_leaf(roots: list[str], columns: tuple[str, ...], plan: Any) -> Leaf:
     local = paths[0] if len(paths) == 1 and paths[0] is not None else None
     label = local or ", ".join(roots)
     return Leaf(key="file:" + "|".join(roots), label=label, columns=columns,
-                ref=path_ref(roots[0]) if len(roots) == 1 else None, path=local, plan=plan)
+                ref=path_ref(roots[0]) if len(roots) == 1 else None, path=local, plan=plan,
+                enclosing=labelled_folders([p for p in paths if p is not None], local))
+
+
+def labelled_folders(paths: list[str], own: str | None) -> tuple[str, ...]:
+    """The folders with a sidecar (Lacuna wrote them) that are, or hold, ``paths``, other than
+    ``own`` (the one path read, whose sidecar the read looks at first). Spark reads a glob
+    (``folder/*.parquet``), a part file or a partition (``folder/region=EU``) of a folder Lacuna
+    wrote without the folder's sidecar beside what it names; before, such a read was classified
+    from a sample of the values alone, so a column the folder declared personal (``sha2(email)``,
+    which looks like nothing in particular) was read as PUBLIC."""
+    from lacuna.lineage.sidecar import sidecar_path
+
+    found: dict[str, None] = {}
+    seen: set[str] = set()
+    own = os.path.abspath(os.path.expanduser(own)) if own is not None else None
+    for path in paths:
+        here = os.path.abspath(os.path.expanduser(path))
+        while here not in seen:
+            seen.add(here)
+            if here != own and sidecar_path(here).is_file():
+                found[here] = None
+            parent = os.path.dirname(here)
+            if parent == here:
+                break
+            here = parent
+    return tuple(found)
 
 
 # -- classification of a leaf -----------------------------------------------------------------
@@ -162,16 +192,21 @@ def declare(leaf_key: str, classification: Classification) -> None:
 
 
 def _version(leaf: Leaf) -> Any:
+    from lacuna.lineage.sidecar import sidecar_path
+
+    try:
+        around = tuple((os.stat(f).st_mtime_ns, sidecar_path(f).stat().st_mtime_ns)
+                       for f in leaf.enclosing)
+    except OSError:
+        return None
     if leaf.path is not None and os.path.exists(leaf.path):
         try:
-            from lacuna.lineage.sidecar import sidecar_path
-
             side = sidecar_path(leaf.path)
             side_mtime = side.stat().st_mtime_ns if side.exists() else 0
-            return (os.stat(leaf.path).st_mtime_ns, side_mtime)
+            return (os.stat(leaf.path).st_mtime_ns, side_mtime, around)
         except OSError:
             return None
-    return None
+    return around or None
 
 
 def _settings_key(gov: Governor) -> str:
@@ -197,6 +232,37 @@ def classify_leaf(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
 
 
 def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
+    found = _classify_own(gov, spark, leaf)
+    if not leaf.enclosing:
+        return found
+    return _enclosed(gov, leaf, found)
+
+
+def _enclosed(gov: Governor, leaf: Leaf, found: Sourced) -> Sourced:
+    """``found`` with the classification of each labelled folder holding the files read
+    (:attr:`Leaf.enclosing`): the stricter of them, column by column (a subset of a folder's
+    files holds what the folder holds). Each sidecar is read as a read of its folder reads it:
+    a trusted one declares, any other only adds restrictions, a malformed one fails closed."""
+    import pandas as pd
+
+    from lacuna import _bypass
+    from lacuna.lineage import rules
+    from lacuna.lineage.clock import earliest
+
+    config = gov.config.classification
+    names_only = pd.DataFrame(columns=list(leaf.columns))
+    folders, seen = [], found.first_seen
+    with _bypass.bypass():
+        for folder in leaf.enclosing:
+            c, _, _, _, first = gov.classify_read_raised(folder, names_only)
+            folders.append(rules.project(c, leaf.columns, config))
+            seen = earliest(seen, first)
+    c = rules.combine([found.classification, *folders], config,
+                      names=[leaf.label, *leaf.enclosing])
+    return Sourced(c, found.run_id, seen)
+
+
+def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     import pandas as pd
 
     from lacuna import _bypass
@@ -276,10 +342,12 @@ def _restricted(gov: Governor, c: Classification, claimed: Classification | None
 def sample_frame(spark: SparkSession, plan: Any, width: int, config: Any) -> Any:
     """A distributed sample of a plan's rows as pandas: ``sample(fraction)`` on every
     partition, the fraction from Spark's size estimate, capped at ``sample_rows`` rows."""
+    from lacuna import _bypass
+
     df = _jvm.dataframe_of(spark, plan)
     rows = int(config.sample_rows)
     if rows <= 0:
-        with _jvm.quiet():
+        with _jvm.quiet(), _bypass.bypass():
             return df.limit(0).toPandas()
     try:
         size = int(str(plan.stats().sizeInBytes().toString()))
@@ -290,5 +358,5 @@ def sample_frame(spark: SparkSession, plan: Any, width: int, config: Any) -> Any
     if estimate > rows * 4:
         fraction = min(1.0, 4.0 * rows / estimate)
         df = df.sample(withReplacement=False, fraction=fraction, seed=17)
-    with _jvm.quiet():
+    with _jvm.quiet(), _bypass.bypass():  # Lacuna's sample: no state of its own to carry
         return df.limit(rows).toPandas()

@@ -130,35 +130,74 @@ def path_target(path: str, *, append: bool, replaces: bool = False) -> Target:
 def table_target(spark: SparkSession, name: str, *, append: bool,
                  path: str | None = None) -> Target:
     """A catalog table; ``path`` is the location the write gives it (``option("path", …)``,
-    ``LOCATION``), else an existing external table's own location: a write into it is a write
-    to that folder, not to a managed database."""
+    ``LOCATION``), else where the table's files lie when that is not the catalog's managed
+    warehouse (:func:`table_location`): a write into it is a write to that folder, not to a
+    managed database."""
     full = qualify(spark, name)
-    path = external_location(spark, name) if path is None else local_path(path) or path
+    path = table_location(spark, name) if path is None else local_path(path) or path
     return Target("table", full, table_ref(full), append=append, table_path=path)
 
 
-def external_location(spark: SparkSession, name: str) -> str | None:
-    """The location of an existing table that is not managed by the catalog (``CREATE TABLE …
-    LOCATION``, ``saveAsTable`` with a path), or None (no such table, or a managed one)."""
+def table_location(spark: SparkSession, name: str) -> str | None:
+    """Where the files of the table ``name`` lie when that is a folder of its own, not the
+    catalog's managed warehouse (``spark.sql.warehouse.dir``): an external table's location
+    (``CREATE TABLE … LOCATION``, ``saveAsTable`` with a path), a managed table moved out of
+    the warehouse (``ALTER TABLE … SET LOCATION``), or, for a table not created yet, the folder
+    its database puts it in (``CREATE DATABASE … LOCATION``). None: a table in the warehouse."""
+    found = _stored_location(spark, name)
+    if found is None:
+        return None
+    location, external = found
+    if not external and _in_warehouse(spark, location):
+        return None
+    return local_path(location) or location
+
+
+def _stored_location(spark: SparkSession, name: str) -> tuple[str, bool] | None:
+    """The location of the table ``name`` (its own, or ``<database location>/<table>`` for a
+    table not created yet), as a URI, and whether the table is external; None when the
+    catalog cannot tell."""
     from lacuna.spark import _jvm
 
+    parts = qualify(spark, name).split(".")
+    if parts[0] != CATALOG_NAMESPACE or len(parts) != 3:
+        return None  # another catalog (v2): it keeps its own storage
     try:
         with _bypass.bypass():
-            plan = spark._jsparkSession.table(labels.quoted_name(name)).queryExecution().analyzed()
-        while _jvm.children(plan):
-            plan = _jvm.children(plan)[0]
-        kind = _jvm.kind(plan)
-        table = (_jvm.option(plan.catalogTable()) if kind == "LogicalRelation"
-                 else plan.tableMeta() if kind == "HiveTableRelation" else None)
-        if table is None or str(table.tableType().name()).upper() != "EXTERNAL":
-            return None
-        location = _jvm.option(table.storage().locationUri())
-    except Exception:  # no such table yet (a create): the catalog's managed location
+            catalog = spark._jsparkSession.sessionState().catalog()
+            ident = spark._jvm.org.apache.spark.sql.catalyst.TableIdentifier(  # type: ignore[union-attr]
+                parts[2], spark._jvm.scala.Some(parts[1]))  # type: ignore[union-attr]
+            if catalog.tableExists(ident):
+                table = catalog.getTableMetadata(ident)
+                uri = _jvm.option(table.storage().locationUri())
+                external = str(table.tableType().name()).upper() == "EXTERNAL"
+                return None if uri is None else (_uri_text(uri), external)
+            base = _uri_text(catalog.getDatabaseMetadata(parts[1]).locationUri())
+    except Exception:  # no such database (Spark refuses the write itself), or a view
         return None
-    if location is None:
-        return None
-    uri = str(location.toString())
-    return local_path(uri) or uri
+    return base.rstrip("/") + "/" + parts[2], False
+
+
+def _uri_text(uri: Any) -> str:
+    """A ``java.net.URI`` as Lacuna names places: a local path (decoded) or the URI."""
+    if str(uri.getScheme() or "file") == "file":
+        return str(uri.getPath())
+    return str(uri.toString())
+
+
+def _in_warehouse(spark: SparkSession, location: str) -> bool:
+    """Whether ``location`` lies in the catalog's managed warehouse."""
+    from urllib.parse import unquote
+
+    warehouse = str(spark.conf.get("spark.sql.warehouse.dir", "") or "")
+    if not warehouse:
+        return False
+    here, there = local_path(location), local_path(warehouse)
+    there = unquote(there) if there is not None and warehouse.startswith("file:") else there
+    if here is None or there is None:  # remote: by the URI
+        return location.rstrip("/").startswith(warehouse.rstrip("/") + "/")
+    here, there = os.path.realpath(here), os.path.realpath(there)
+    return here != there and os.path.commonpath([here, there]) == there
 
 
 def jdbc_target(url: str, table: str, *, append: bool) -> Target:
