@@ -243,3 +243,39 @@ def test_values_read_without_an_attribute_keep_their_class(gspark, governed):
     inside = governed / "governed" / "workspace" / "first"
     hidden["into"].write.parquet(str(inside))
     assert read_sidecar(inside).classification.columns["x"].classification.value == "pii"
+
+
+def test_formatted_sql_and_temporary_views_over_files(gspark, governed):
+    """``spark.sql("… FROM {t}", t=df)`` is formatted by pyspark before Spark parses it: the
+    unformatted text did not parse, so its write ran undecided. ``INSERT INTO`` a temporary view
+    over files (``CREATE TEMPORARY VIEW … USING csv OPTIONS (path …)``, itself refused as "could
+    not decide") writes into its folder, and was decided as the managed catalog. Both are
+    decided on where they write; into a governed folder the files are labelled."""
+    spark = gspark
+    people = spark.read.csv(data_file("customers.csv"), header=True).select("email")
+    down, inside = governed / "Downloads", governed / "governed" / "workspace"
+    (down / "tv").mkdir()
+    (inside / "tv").mkdir()
+    spark.sql(f"CREATE TEMPORARY VIEW tv_out (email STRING) USING csv OPTIONS (path '{down}/tv')")
+    spark.sql(f"CREATE TEMPORARY VIEW tv_in (email STRING) USING csv OPTIONS (path '{inside}/tv')")
+    before = job_ids(spark)
+    for write in (
+        lambda: spark.sql(
+            f"INSERT OVERWRITE DIRECTORY '{down}/kw' USING csv SELECT email FROM {{t}}", t=people
+        ),
+        lambda: spark.sql("INSERT INTO tv_out SELECT email FROM {t}", t=people),
+        lambda: people.write.insertInto("tv_out"),
+    ):
+        with pytest.raises(lacuna.GovernanceViolation, match="unmanaged"):
+            write()
+    assert job_ids(spark) == before
+    assert not _wrote(down)
+    spark.sql(
+        f"INSERT OVERWRITE DIRECTORY '{inside}/kw' USING parquet SELECT * FROM {{t}}", t=people
+    )
+    assert _column(spark.read.parquet(str(inside / "kw")), "email") == "pii"
+    spark.sql("INSERT INTO tv_in SELECT email FROM {t}", t=people)
+    assert spark.table("tv_in").count() == 60
+    side = read_sidecar(inside / "tv")
+    assert side.trusted
+    assert side.classification.columns["email"].classification.value == "pii"

@@ -343,6 +343,10 @@ def _reader(method: str) -> Callable[[Any], Any]:
 
 
 def _sql(original: Any) -> Any:
+    """``spark.sql(text, args, **kwargs)``, decided on the text Spark runs: pyspark first
+    formats ``{name}`` with ``kwargs`` (a DataFrame becomes a temporary view), so that is done
+    here, once; before, the unformatted text did not parse and the statement ran undecided."""
+
     def sql(self: Any, sqlQuery: str, *args: Any, **kwargs: Any) -> Any:
         from lacuna.spark.session import governed
 
@@ -350,7 +354,17 @@ def _sql(original: Any) -> Any:
             return original(self, sqlQuery, *args, **kwargs)
         from lacuna.spark.statements import govern_sql
 
-        return govern_sql(self, sqlQuery, lambda: original(self, sqlQuery, *args, **kwargs))
+        params = args[0] if args else kwargs.pop("args", None)
+        if not kwargs:
+            return govern_sql(self, sqlQuery, lambda: original(self, sqlQuery, params))
+        from pyspark.sql.sql_formatter import SQLStringFormatter
+
+        formatter = SQLStringFormatter(self)
+        text = formatter.format(sqlQuery, **kwargs)
+        try:
+            return govern_sql(self, text, lambda: original(self, text, params))
+        finally:
+            formatter.clear()
 
     return sql
 

@@ -235,8 +235,18 @@ _METADATA = (
 
 
 def _is_query(parsed: Any) -> bool:
+    """Whether a parsed statement is a query (its result rows are a read). A command (Spark's
+    ``Command``, e.g. ``CREATE TEMPORARY VIEW … USING``) is not: analysing its result again
+    ran it again, and the read was refused as "could not decide"."""
     kind = _jvm.kind(parsed)
-    return not kind.endswith(("Command", "Statement")) and kind not in _METADATA
+    if kind.endswith(("Command", "Statement")) or kind in _METADATA:
+        return False
+    try:
+        command = parsed.getClass().getClassLoader().loadClass(
+            "org.apache.spark.sql.catalyst.plans.logical.Command")
+        return not bool(command.isInstance(parsed))
+    except Exception:  # py4j: cannot tell; by its name
+        return True
 
 
 def _name_parts(node: Any) -> list[str]:

@@ -132,7 +132,10 @@ def table_target(spark: SparkSession, name: str, *, append: bool,
     """A catalog table; ``path`` is the location the write gives it (``option("path", …)``,
     ``LOCATION``), else where the table's files lie when that is not the catalog's managed
     warehouse (:func:`table_location`): a write into it is a write to that folder, not to a
-    managed database."""
+    managed database. A temporary view over files is a path: the write goes to its files."""
+    viewed = _view_files(spark, name)
+    if viewed is not None:  # a temporary view over files: a write to (and label beside) them
+        return path_target(viewed, append=append, replaces=not append)
     full = qualify(spark, name)
     path = table_location(spark, name) if path is None else local_path(path) or path
     return Target("table", full, table_ref(full), append=append, table_path=path)
@@ -151,6 +154,28 @@ def table_location(spark: SparkSession, name: str) -> str | None:
     if not external and _in_warehouse(spark, location):
         return None
     return local_path(location) or location
+
+
+def _view_files(spark: SparkSession, name: str) -> str | None:
+    """The files a temporary view over a file source reads (``CREATE TEMPORARY VIEW … USING csv
+    OPTIONS (path …)``): the folder ``INSERT INTO`` the view writes to (before, it was decided
+    as the managed catalog, and the e-mails went into ~/Downloads). None for anything else."""
+    from lacuna.spark import _jvm
+    from lacuna.spark.sources import describe
+
+    try:
+        with _bypass.bypass():
+            if not spark.catalog.getTable(name).isTemporary:
+                return None
+            plan = spark._jsparkSession.table(name).queryExecution().analyzed()
+    except Exception:  # no such table or view (yet)
+        return None
+    while _jvm.children(plan):
+        plan = _jvm.children(plan)[0]
+    leaf = describe(plan)
+    if not leaf.key.startswith("file:"):
+        return None
+    return leaf.path or leaf.label
 
 
 def _stored_location(spark: SparkSession, name: str) -> tuple[str, bool] | None:
