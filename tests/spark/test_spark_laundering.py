@@ -279,3 +279,50 @@ def test_formatted_sql_and_temporary_views_over_files(gspark, governed):
     side = read_sidecar(inside / "tv")
     assert side.trusted
     assert side.classification.columns["email"].classification.value == "pii"
+
+
+def test_a_table_label_is_bound_to_the_tables_files(gspark, governed):
+    """A table's signed label was bound to its name and column names only, and the lineage
+    store's record of the table declared it too: moving a PUBLIC table onto a folder of e-mails
+    (``ALTER TABLE … SET LOCATION``), or copying the e-mails' files into its folder, left it
+    PUBLIC, and the e-mails went to ~/Downloads. The label is bound to the files' content; an
+    untouched table is still classified from its label without a job."""
+    import shutil
+
+    spark = gspark
+    down, inside = governed / "Downloads", governed / "governed" / "workspace"
+    people = spark.read.csv(data_file("customers.csv"), header=True).select(
+        F.col("email").alias("code"), "region"
+    )
+    public = spark.createDataFrame([("A1", "north"), ("B2", "south")], ["code", "region"])
+    people.write.parquet(str(inside / "emails"))
+    try:
+        for table in ("moved_t", "copied_t"):
+            public.write.format("parquet").saveAsTable(table)
+        before = job_ids(spark)
+        assert lacuna.spark.classification(spark.table("copied_t")).tier is Tier.PUBLIC
+        assert job_ids(spark) == before  # the label declares it
+        spark.sql(f"ALTER TABLE moved_t SET LOCATION '{inside}/emails'")
+        folder = Path(
+            spark.sql("DESCRIBE TABLE EXTENDED copied_t")
+            .where("col_name = 'Location'")
+            .first()
+            .data_type.removeprefix("file:")
+        )
+        for part in (inside / "emails").glob("part-*"):
+            shutil.copy(part, folder / f"copied-{part.name}")
+        spark.catalog.refreshTable("copied_t")
+        for table in ("moved_t", "copied_t"):
+            assert _column(spark.table(table), "code") == "pii", table
+            with pytest.raises(lacuna.GovernanceViolation):
+                spark.table(table).write.csv(str(down / table))
+        assert not _wrote(down)
+        public.write.mode("overwrite").saveAsTable("copied_t")  # written again: labelled anew
+        before = job_ids(spark)
+        assert lacuna.spark.classification(spark.table("copied_t")).tier is Tier.PUBLIC
+        assert job_ids(spark) == before
+        spark.table("copied_t").write.csv(str(down / "public"))  # the allowed path
+        assert spark.read.csv(str(down / "public")).count() == 2
+    finally:
+        for table in ("moved_t", "copied_t"):
+            spark.sql(f"DROP TABLE IF EXISTS {table}")

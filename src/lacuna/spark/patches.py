@@ -157,7 +157,7 @@ def _writer(name: str) -> Callable[[Any], Any]:
                 overwrite = _arg(args, kwargs, 1, "overwrite")
                 target = writes.table_target(
                     df.sparkSession, str(_arg(args, kwargs, 0, "tableName")),
-                    append=not overwrite)
+                    append=not overwrite, views=True)
             else:
                 path = _arg(args, kwargs, 0, "path") or options.get("path")
                 if path is None:  # a sink without a path (a custom format): by its format
@@ -309,7 +309,8 @@ def _v2_writer(name: str) -> Callable[[Any], Any]:
             s = _settings(self)
             target = writes.table_target(df.sparkSession, str(s.get("table")),
                                          append=name in ("append",),
-                                         path=s["options"].get("path"))
+                                         path=s["options"].get("path"),
+                                         views=name.startswith(("append", "overwrite")))
             return writes.govern_write(df, target, f"spark.DataFrameWriterV2.{name}",
                                        lambda: original(self, *args, **kwargs))
 

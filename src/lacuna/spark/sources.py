@@ -271,10 +271,13 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     names_only = pd.DataFrame(columns=list(leaf.columns))
     embedded = read_table_label(dict(leaf.properties)) if leaf.table else None
     binding = leaf.table or True
+    files = table_files(leaf)
     label: dict[str, Any] = (
-        {"embedded": embedded, "table": binding} if embedded is not None else {})
+        {"embedded": embedded, "table": binding, "location": files}
+        if embedded is not None else {})
     with _bypass.bypass():
-        if embedded is not None and _label_trusted(embedded, names_only, binding) is not False:
+        if embedded is not None and _label_trusted(embedded, names_only, binding,
+                                                   files) is not False:
             # a table Lacuna labelled: declared beats inferred, no job (a malformed label:
             # classify_read fails closed and says why)
             c, _, run_id, _, seen = gov.classify_read_raised(None, names_only, **label)
@@ -292,21 +295,36 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
                 c, _, run_id, _, seen = gov.classify_read_raised(leaf.path, names_only)
                 return Sourced(c, run_id, seen)
         stored, claimed = _from_store(gov, leaf)
-        if stored is not None:
+        if stored is not None and files is None:
             c = gov.merge_declared(stored, gov.classify_read(None, names_only, **label)[0],
                                    where=f"the lineage store ({leaf.ref})")
             return Sourced(_restricted(gov, c, claimed, leaf))
+        # a table's local files without a label trusted for them: what the store recorded of
+        # the table (no content fingerprint) cannot say what they hold now (the table moved,
+        # files were copied in): it only adds restrictions to a sample
         sample = sample_frame(spark, leaf.plan, len(leaf.columns), gov.config.classification)
         c, _, run_id = gov.classify_read(leaf.path, sample, **label)
+        c = _restricted(gov, c, stored, leaf, what="the version Lacuna recorded")
         return Sourced(_restricted(gov, c, claimed, leaf), run_id)
 
 
-def _label_trusted(embedded: str, names_only: Any, table: str | bool) -> bool | None:
-    """Whether a table's label is trusted for this table (None: it cannot be read)."""
+def table_files(leaf: Leaf) -> str | None:
+    """The local folder a catalog table's files are in (its label is bound to them), or None
+    (not a table, a remote location, no folder yet)."""
+    if leaf.table is None or leaf.path is None or not os.path.isdir(leaf.path):
+        return None
+    return leaf.path
+
+
+def _label_trusted(embedded: str, names_only: Any, table: str | bool,
+                   location: str | None) -> bool | None:
+    """Whether a table's label is trusted for this table and its files (None: it cannot be
+    read)."""
     from lacuna.lineage.sidecar import SidecarError, read_embedded
 
     try:
-        return read_embedded(embedded, data_path=None, frame=names_only, table=table).trusted
+        return read_embedded(embedded, data_path=None, frame=names_only, table=table,
+                             location=location).trusted
     except SidecarError:
         return None
 
@@ -329,13 +347,13 @@ def _from_store(gov: Governor, leaf: Leaf) -> tuple[Classification | None, Class
 
 
 def _restricted(gov: Governor, c: Classification, claimed: Classification | None,
-                leaf: Leaf) -> Classification:
+                leaf: Leaf, *, what: str = "an ingested version") -> Classification:
     if claimed is None:
         return c
     from lacuna.lineage.sidecar import restrict
 
     kept, _ = restrict(claimed, c, gov.config.classification,
-                       where=f"an ingested version of {leaf.ref} (lineage store)")
+                       where=f"{what} of {leaf.ref} (lineage store)")
     return kept
 
 

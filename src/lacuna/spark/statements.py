@@ -271,13 +271,13 @@ def statement_target(spark: SparkSession, parsed: Any) -> tuple[Target, Any]:
     if kind == "InsertIntoStatement":
         name = ".".join(_name_parts(parsed.table()))
         append = not bool(parsed.overwrite())
-        return table_target(spark, name, append=append), parsed.query()
+        return table_target(spark, name, append=append, views=True), parsed.query()
     if kind in ("CreateTableAsSelect", "ReplaceTableAsSelect"):
         name = ".".join(_name_parts(parsed.name()))
         return table_target(spark, name, append=False,
                             path=_spec_location(parsed)), parsed.query()
     name = ".".join(_name_parts(parsed.table()))
-    return table_target(spark, name, append=kind == "AppendData"), parsed.query()
+    return table_target(spark, name, append=kind == "AppendData", views=True), parsed.query()
 
 
 def _spec_location(parsed: Any) -> str | None:

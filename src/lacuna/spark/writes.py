@@ -128,12 +128,14 @@ def path_target(path: str, *, append: bool, replaces: bool = False) -> Target:
 
 
 def table_target(spark: SparkSession, name: str, *, append: bool,
-                 path: str | None = None) -> Target:
+                 path: str | None = None, views: bool = False) -> Target:
     """A catalog table; ``path`` is the location the write gives it (``option("path", …)``,
     ``LOCATION``), else where the table's files lie when that is not the catalog's managed
     warehouse (:func:`table_location`): a write into it is a write to that folder, not to a
-    managed database. A temporary view over files is a path: the write goes to its files."""
-    viewed = _view_files(spark, name)
+    managed database. ``views``: the write resolves ``name`` as a temporary view first
+    (``insertInto``, ``INSERT INTO``, ``writeTo(…).append()``; ``saveAsTable`` and ``CREATE``
+    do not): a temporary view over files is a path, the write goes to its files."""
+    viewed = _view_files(spark, name) if views else None
     if viewed is not None:  # a temporary view over files: a write to (and label beside) them
         return path_target(viewed, append=append, replaces=not append)
     full = qualify(spark, name)
@@ -449,7 +451,7 @@ def _table_clock(spark: SparkSession, name: str) -> datetime | None:
 
     from lacuna.lineage.clock import of_declaration
     from lacuna.lineage.sidecar import SidecarError, read_embedded
-    from lacuna.spark.sources import describe
+    from lacuna.spark.sources import describe, table_files
 
     try:
         with _bypass.bypass():
@@ -461,6 +463,7 @@ def _table_clock(spark: SparkSession, name: str) -> datetime | None:
         return None
     try:
         declared = read_embedded(embedded, data_path=None, table=leaf.table or True,
+                                 location=table_files(leaf),
                                  frame=pd.DataFrame(columns=list(leaf.columns)))
     except SidecarError:
         return None
@@ -515,7 +518,7 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
                  columns: tuple[str, ...], sources: tuple[str, ...], user: str,
                  run_id: str, *, first_seen: datetime | None = None) -> None:
     from lacuna.lineage.rules import combine
-    from lacuna.spark.sources import Leaf, classify_leaf, describe
+    from lacuna.spark.sources import Leaf, classify_leaf, describe, table_files
 
     if target.append:  # what the table held before stays in its classification
         try:
@@ -525,8 +528,15 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
         except Exception as exc:
             log.warning("could not read the classification of %s before appending: %s",
                         target.name, exc)
+    try:  # the files as written: the label is bound to them
+        with _bypass.bypass():
+            files = table_files(describe(_table_plan(spark, target.name)))
+    except Exception as exc:  # the label then binds the names only (and is not trusted)
+        log.warning("could not find the files of %s: %s", target.name, exc)
+        files = None
     declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id,
-                                         table=target.name, first_seen=first_seen)
+                                         table=target.name, first_seen=first_seen,
+                                         location=files)
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
