@@ -326,3 +326,41 @@ def test_a_table_label_is_bound_to_the_tables_files(gspark, governed):
     finally:
         for table in ("moved_t", "copied_t"):
             spark.sql(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_a_folder_whose_files_changed_is_not_declared_by_the_store(gspark, governed):
+    """A folder Lacuna wrote as PUBLIC whose part files were replaced by e-mails (outside
+    Spark) has a stale sidecar; the lineage store's record of the path then declared it PUBLIC
+    (and a malformed sidecar was ignored the same way), so the e-mails went to ~/Downloads.
+    The record only adds restrictions to a sample; a malformed sidecar fails closed; the
+    folder written again is declared by its sidecar, without a job."""
+    import shutil
+
+    spark = gspark
+    down, inside = governed / "Downloads", governed / "governed" / "workspace"
+    people = spark.read.csv(data_file("customers.csv"), header=True).select(
+        F.col("email").alias("code"), "region"
+    )
+    public = spark.createDataFrame([("A1", "north"), ("B2", "south")], ["code", "region"])
+    public.write.parquet(str(inside / "pub"))
+    people.write.parquet(str(inside / "emails"))
+    for part in (inside / "pub").glob("part-*"):
+        part.unlink()
+    for part in (inside / "emails").glob("part-*"):
+        shutil.copy(part, inside / "pub" / part.name)
+    assert read_sidecar(inside / "pub").trust == "stale"
+    assert _column(spark.read.parquet(str(inside / "pub")), "code") == "pii"
+    with pytest.raises(lacuna.GovernanceViolation):
+        spark.read.parquet(str(inside / "pub")).write.csv(str(down / "pub"))
+    assert not _wrote(down)
+    Path(f"{inside / 'pub'}.lacuna.json").write_text("{not json")
+    c = lacuna.spark.classification(spark.read.parquet(str(inside / "pub")))
+    assert c.tier is Tier.PROPRIETARY
+    assert any(line.startswith("PROPRIETARY (fail closed)") for line in c.reasoning)
+    public.write.mode("overwrite").parquet(str(inside / "pub"))  # written again
+    back = spark.read.parquet(str(inside / "pub"))
+    before = job_ids(spark)
+    assert lacuna.spark.classification(back).tier is Tier.PUBLIC
+    assert job_ids(spark) == before
+    back.write.csv(str(down / "public"))  # the allowed path
+    assert spark.read.csv(str(down / "public")).count() == 2

@@ -295,13 +295,17 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
                 c, _, run_id, _, seen = gov.classify_read_raised(leaf.path, names_only)
                 return Sourced(c, run_id, seen)
         stored, claimed = _from_store(gov, leaf)
-        if stored is not None and files is None:
+        local = files if leaf.table else (
+            leaf.path if leaf.path is not None and os.path.exists(leaf.path) else None)
+        if stored is not None and local is None:
             c = gov.merge_declared(stored, gov.classify_read(None, names_only, **label)[0],
                                    where=f"the lineage store ({leaf.ref})")
             return Sourced(_restricted(gov, c, claimed, leaf))
-        # a table's local files without a label trusted for them: what the store recorded of
-        # the table (no content fingerprint) cannot say what they hold now (the table moved,
-        # files were copied in): it only adds restrictions to a sample
+        # local files without a label or sidecar trusted for them (changed since, malformed,
+        # missing): what the store recorded of the name cannot say what they hold now (their
+        # files were replaced, the table moved); it only adds restrictions to a sample (whose
+        # read restores from the store what it recorded of exactly this content, and fails
+        # closed on a malformed sidecar)
         sample = sample_frame(spark, leaf.plan, len(leaf.columns), gov.config.classification)
         c, _, run_id = gov.classify_read(leaf.path, sample, **label)
         c = _restricted(gov, c, stored, leaf, what="the version Lacuna recorded")
