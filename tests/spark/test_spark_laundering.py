@@ -331,7 +331,8 @@ def test_a_table_label_is_bound_to_the_tables_files(gspark, governed):
 def test_a_folder_whose_files_changed_is_not_declared_by_the_store(gspark, governed):
     """A folder Lacuna wrote as PUBLIC whose part files were replaced by e-mails (outside
     Spark) has a stale sidecar; the lineage store's record of the path then declared it PUBLIC
-    (and a malformed sidecar was ignored the same way), so the e-mails went to ~/Downloads.
+    (and a malformed sidecar was ignored the same way), so the e-mails went to ~/Downloads; a
+    part file overwritten in place after a first read reused the cached classification.
     The record only adds restrictions to a sample; a malformed sidecar fails closed; the
     folder written again is declared by its sidecar, without a job."""
     import shutil
@@ -350,6 +351,16 @@ def test_a_folder_whose_files_changed_is_not_declared_by_the_store(gspark, gover
         shutil.copy(part, inside / "pub" / part.name)
     assert read_sidecar(inside / "pub").trust == "stale"
     assert _column(spark.read.parquet(str(inside / "pub")), "code") == "pii"
+    # one file overwritten in place (its checksum too) after a read in the same session: the
+    # folder's entries do not change, and the cached PUBLIC classification was reused
+    public.coalesce(1).write.parquet(str(inside / "pub1"))
+    people.coalesce(1).write.parquet(str(inside / "emails1"))
+    assert _column(spark.read.parquet(str(inside / "pub1")), "code") == "public"
+    target = next((inside / "pub1").glob("part-*.parquet"))
+    source = next((inside / "emails1").glob("part-*.parquet"))
+    shutil.copyfile(source, target)
+    shutil.copyfile(source.parent / f".{source.name}.crc", target.parent / f".{target.name}.crc")
+    assert _column(spark.read.parquet(str(inside / "pub1")), "code") == "pii"
     with pytest.raises(lacuna.GovernanceViolation):
         spark.read.parquet(str(inside / "pub")).write.csv(str(down / "pub"))
     assert not _wrote(down)

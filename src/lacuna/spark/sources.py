@@ -13,7 +13,8 @@ comes, first found wins:
 3. a distributed sample: ``sample(fraction)`` over every partition, capped at
    ``classification.sample_rows`` rows, classified like a pandas read.
 
-Classifications are cached per source (table properties, file modification time), so deriving
+Classifications are cached per source (table properties, each file's size and modification
+time), so deriving
 DataFrames from a source never classifies it twice. A source declared by a trusted label or
 sidecar also says when its data was first seen (the retention clock a write derived from it
 takes: :func:`lacuna.spark.writes.write_clock`).
@@ -21,6 +22,7 @@ takes: :func:`lacuna.spark.writes.write_clock`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -192,21 +194,38 @@ def declare(leaf_key: str, classification: Classification) -> None:
 
 
 def _version(leaf: Leaf) -> Any:
+    """What a cached classification of ``leaf`` depends on in its files: the size and
+    modification time of every file under its path and its enclosing labelled folders, and of
+    their sidecars (a part file overwritten in place changes no folder's entries: before, the
+    classification cached before it was reused in the same session). None: not local files."""
     from lacuna.lineage.sidecar import sidecar_path
 
-    try:
-        around = tuple((os.stat(f).st_mtime_ns, sidecar_path(f).stat().st_mtime_ns)
-                       for f in leaf.enclosing)
-    except OSError:
+    paths = [p for p in (leaf.path, *leaf.enclosing) if p is not None and os.path.exists(p)]
+    if not paths:
         return None
-    if leaf.path is not None and os.path.exists(leaf.path):
-        try:
-            side = sidecar_path(leaf.path)
-            side_mtime = side.stat().st_mtime_ns if side.exists() else 0
-            return (os.stat(leaf.path).st_mtime_ns, side_mtime, around)
-        except OSError:
-            return None
-    return around or None
+    digest = hashlib.sha256()
+    try:
+        for path in paths:
+            for stamp in (*_stamps(path), *_stamps(str(sidecar_path(path)))):
+                digest.update(repr(stamp).encode())
+    except OSError:  # changing while it is looked at: never the same as a cached version
+        return os.urandom(8).hex()
+    return digest.hexdigest()
+
+
+def _stamps(path: str) -> list[tuple[str, int, int]]:
+    """Each file under ``path`` (or ``path`` itself) with its size and modification time."""
+    if not os.path.exists(path):
+        return []
+    if not os.path.isdir(path):
+        st = os.stat(path)
+        return [(path, st.st_size, st.st_mtime_ns)]
+    found = []
+    for folder, _, files in os.walk(path):
+        for name in files:
+            st = os.stat(os.path.join(folder, name))
+            found.append((os.path.join(folder, name), st.st_size, st.st_mtime_ns))
+    return sorted(found)
 
 
 def _settings_key(gov: Governor) -> str:
