@@ -14,10 +14,9 @@ comes, first found wins:
    ``classification.sample_rows`` rows, classified like a pandas read.
 
 Classifications are cached per source (table properties, each file's size and modification
-time), so deriving
-DataFrames from a source never classifies it twice. A source declared by a trusted label or
-sidecar also says when its data was first seen (the retention clock a write derived from it
-takes: :func:`lacuna.spark.writes.write_clock`).
+time), so deriving DataFrames from a source never classifies it twice. A source declared by a
+trusted label or sidecar also says when its data was first seen (the retention clock a write
+derived from it takes: :func:`lacuna.spark.writes.write_clock`).
 """
 
 from __future__ import annotations
