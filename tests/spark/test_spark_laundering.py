@@ -250,7 +250,8 @@ def test_formatted_sql_and_temporary_views_over_files(gspark, governed):
     unformatted text did not parse, so its write ran undecided. ``INSERT INTO`` a temporary view
     over files (``CREATE TEMPORARY VIEW … USING csv OPTIONS (path …)``, itself refused as "could
     not decide") writes into its folder, and was decided as the managed catalog. Both are
-    decided on where they write; into a governed folder the files are labelled."""
+    decided on where they write; into a governed folder the files are labelled. A statement with
+    parameters (``args=``), which failed with UNBOUND_SQL_PARAMETER, is decided with them bound."""
     spark = gspark
     people = spark.read.csv(data_file("customers.csv"), header=True).select("email")
     down, inside = governed / "Downloads", governed / "governed" / "workspace"
@@ -265,6 +266,18 @@ def test_formatted_sql_and_temporary_views_over_files(gspark, governed):
         ),
         lambda: spark.sql("INSERT INTO tv_out SELECT email FROM {t}", t=people),
         lambda: people.write.insertInto("tv_out"),
+        lambda: spark.sql(  # parameters: failed with UNBOUND_SQL_PARAMETER, now decided
+            f"INSERT OVERWRITE DIRECTORY '{down}/named' USING csv SELECT email FROM {{t}} "
+            "WHERE email LIKE :p",
+            args={"p": "%@%"},
+            t=people,
+        ),
+        lambda: spark.sql(
+            f"INSERT OVERWRITE DIRECTORY '{down}/pos' USING csv SELECT email FROM {{t}} "
+            "WHERE email LIKE ?",
+            ["%@%"],
+            t=people,
+        ),
     ):
         with pytest.raises(lacuna.GovernanceViolation, match="unmanaged"):
             write()
@@ -274,6 +287,15 @@ def test_formatted_sql_and_temporary_views_over_files(gspark, governed):
         f"INSERT OVERWRITE DIRECTORY '{inside}/kw' USING parquet SELECT * FROM {{t}}", t=people
     )
     assert _column(spark.read.parquet(str(inside / "kw")), "email") == "pii"
+    spark.sql(
+        f"INSERT OVERWRITE DIRECTORY '{inside}/named' USING parquet SELECT email FROM {{t}} "
+        "WHERE email LIKE :p",
+        args={"p": "%example.org"},
+        t=people,
+    )
+    named = spark.read.parquet(str(inside / "named"))
+    assert named.count() == people.where("email LIKE '%example.org'").count() > 0
+    assert _column(named, "email") == "pii"
     spark.sql("INSERT INTO tv_in SELECT email FROM {t}", t=people)
     assert spark.table("tv_in").count() == 60
     side = read_sidecar(inside / "tv")

@@ -357,13 +357,13 @@ def _sql(original: Any) -> Any:
 
         params = args[0] if args else kwargs.pop("args", None)
         if not kwargs:
-            return govern_sql(self, sqlQuery, lambda: original(self, sqlQuery, params))
+            return govern_sql(self, sqlQuery, lambda: original(self, sqlQuery, params), params)
         from pyspark.sql.sql_formatter import SQLStringFormatter
 
         formatter = SQLStringFormatter(self)
         text = formatter.format(sqlQuery, **kwargs)
         try:
-            return govern_sql(self, text, lambda: original(self, text, params))
+            return govern_sql(self, text, lambda: original(self, text, params), params)
         finally:
             formatter.clear()
 

@@ -35,7 +35,9 @@ WRITE_STATEMENTS = frozenset({
 })
 
 
-def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame]) -> DataFrame:
+def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame],
+               params: Any = None) -> DataFrame:
+    """``spark.sql(text, params)`` decided (see the module docstring); ``run`` runs it."""
     try:
         parsed = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
     except Exception:  # not valid SQL: Spark says why
@@ -52,7 +54,7 @@ def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame]) -> 
         target, query = statement_target(spark, parsed)
         if ctes is not None:  # the query reads the WITH clause's relations
             query = ctes.withNewChildren(_seq(spark, [query]))
-        df = _jvm.dataframe_of(spark, query)
+        df = _jvm.dataframe_of(spark, _bound(spark, query, params))
         return govern_write(df, target, f"spark.sql:{kind}", run)
     if kind == "UnresolvedExecuteImmediate":
         inner = _immediate_text(parsed)
@@ -60,7 +62,7 @@ def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame]) -> 
             into = [_last(v) for v in _jvm.items(parsed.targetVariables())]
             if into:  # EXECUTE IMMEDIATE 'SELECT …' INTO v: v holds what the query reads
                 run = _setting(spark, into, _query(spark, inner), run)
-            return govern_sql(spark, inner, run)
+            return govern_sql(spark, inner, run, params)
     if kind == "CompoundBody":
         _refuse_nested(kind, "its statements")
     nested = _nested_write(parsed)
@@ -169,6 +171,31 @@ def _remember(spark: SparkSession, names: list[str], query: Any) -> None:
                 _VARIABLES.pop((key, name), None)  # unknown: fail closed
             else:
                 _VARIABLES[(key, name)] = cls
+
+
+def _bound(spark: SparkSession, query: Any, params: Any) -> Any:
+    """``query`` with the statement's parameters (``:name`` from a dict, ``?`` from a list)
+    bound as Spark binds them, so the write's query can be analysed (before, a parameterized
+    write failed with UNBOUND_SQL_PARAMETER). Values that are not plain literals (a Column such
+    as ``create_map(...)``) are left unbound: Spark then says so, nothing runs."""
+    if not params or not isinstance(params, (dict, list, tuple)):
+        return query
+    jvm = spark._jvm
+    assert jvm is not None
+    values = list(params.values()) if isinstance(params, dict) else list(params)
+    if not all(v is None or isinstance(v, (str, int, float, bool)) for v in values):
+        return query
+    literal = getattr(jvm.org.apache.spark.sql.catalyst.expressions, "Literal$")
+    companion = getattr(literal, "MODULE$")
+    try:
+        exprs = _seq(spark, [companion.apply(v) for v in values])
+    except Exception:  # py4j: a value Spark's Literal does not take; Spark says why
+        return query
+    analysis = jvm.org.apache.spark.sql.catalyst.analysis
+    if isinstance(params, dict):
+        return analysis.NameParameterizedQuery(query, _seq(spark, [str(k) for k in params]),
+                                               exprs)
+    return analysis.PosParameterizedQuery(query, exprs)
 
 
 def _seq(spark: SparkSession, values: list[Any]) -> Any:
