@@ -28,6 +28,14 @@ def _wrote(folder: Path) -> bool:
     return folder.exists() and any(p.is_file() for p in folder.rglob("*"))
 
 
+def _same_columns(spark):
+    """The e-mails as ``code`` and two PUBLIC codes: frames with the same column names."""
+    people = spark.read.csv(data_file("customers.csv"), header=True).select(
+        F.col("email").alias("code"), "region"
+    )
+    return people, spark.createDataFrame([("A1", "north"), ("B2", "south")], ["code", "region"])
+
+
 def _column(df, name: str) -> str:
     return lacuna.spark.classification(df).columns[name].classification.value
 
@@ -313,10 +321,7 @@ def test_a_table_label_is_bound_to_the_tables_files(gspark, governed):
 
     spark = gspark
     down, inside = governed / "Downloads", governed / "governed" / "workspace"
-    people = spark.read.csv(data_file("customers.csv"), header=True).select(
-        F.col("email").alias("code"), "region"
-    )
-    public = spark.createDataFrame([("A1", "north"), ("B2", "south")], ["code", "region"])
+    people, public = _same_columns(spark)
     people.write.parquet(str(inside / "emails"))
     try:
         for table in ("moved_t", "copied_t"):
@@ -361,10 +366,7 @@ def test_a_folder_whose_files_changed_is_not_declared_by_the_store(gspark, gover
 
     spark = gspark
     down, inside = governed / "Downloads", governed / "governed" / "workspace"
-    people = spark.read.csv(data_file("customers.csv"), header=True).select(
-        F.col("email").alias("code"), "region"
-    )
-    public = spark.createDataFrame([("A1", "north"), ("B2", "south")], ["code", "region"])
+    people, public = _same_columns(spark)
     public.write.parquet(str(inside / "pub"))
     people.write.parquet(str(inside / "emails"))
     for part in (inside / "pub").glob("part-*"):
