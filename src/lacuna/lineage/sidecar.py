@@ -619,6 +619,7 @@ def embedded_declaration(
     written_by: str | None = None,
     run_id: str | None = None,
     first_seen: datetime | None = None,
+    location: str | None = None,
 ) -> dict[str, Any]:
     """A signed, JSON-able declaration to store inside a data file (Parquet metadata).
 
@@ -628,7 +629,9 @@ def embedded_declaration(
     ``values`` (a lazy write whose rows Lacuna never sees) the declaration is never trusted in a
     file. ``table``: a Spark table's label (:mod:`lacuna.spark.labels`), bound to the table's
     column names and, given as a string, its qualified name (a label copied onto another table
-    is not trusted there), and trusted only as a table's label, never inside a file.
+    is not trusted there), and trusted only as a table's label, never inside a file. ``location``:
+    the local folder a table's files are in, bound by its content fingerprint (a table moved to
+    other files, or files copied into its folder, is not what was labelled).
     """
     body = _body(classification, sources, written_by, run_id, first_seen=first_seen)
     body["shape"] = _shape(columns, rows)
@@ -638,12 +641,16 @@ def embedded_declaration(
         body["binding"] = "table"
     if isinstance(table, str):
         body["table"] = table.lower()
+    if table and location is not None:
+        body["location"] = os.path.realpath(location)
+        body["content"] = _content_digest(location)
     body["signature"] = _signer().sign(body)
     return body
 
 
 def read_embedded(
-    raw: Any, *, data_path: str | None, frame: Any, table: bool | str = False
+    raw: Any, *, data_path: str | None, frame: Any, table: bool | str = False,
+    location: str | None = None,
 ) -> Sidecar:
     """Check a declaration found inside a data file (see :func:`embedded_declaration`).
 
@@ -654,7 +661,11 @@ def read_embedded(
     ``unbound``, one whose digests differ ``other-values``: untrusted, they only add
     restrictions. With ``table`` (a Spark table's label, read with ``frame`` holding the column
     names only), the table binding: column names and, ``table`` given as the table's qualified
-    name, that name (a label without one, or another table's, is untrusted).
+    name, that name (a label without one, or another table's, is untrusted); with ``location``
+    (the local folder the table's files are in now), that folder and its content fingerprint as
+    signed: a label signed for other files (the table moved by ``ALTER TABLE … SET LOCATION``,
+    files copied into its folder) is stale, and one signed before labels bound the content is
+    unbound, until the table is written again.
 
     Raises:
         SidecarError: the declaration is not JSON-able, too large, too deep or malformed.
@@ -683,7 +694,7 @@ def read_embedded(
                 and {str(c) for c in frame.columns} <= {str(n) for n in names}):
             return "stale"
         if table:
-            return "verified"
+            return _table_content(body, location)
         from lacuna.lineage.content import digests
 
         signed = signed_values if isinstance(signed_values, dict) else {}
@@ -692,6 +703,29 @@ def read_embedded(
 
     path = Path(data_path) if data_path else Path("<data>")
     return _declaration(body, path=path, where=where, trust=_trust(body, bound))
+
+
+def _content_digest(location: str) -> str:
+    """One digest of a folder's :func:`fingerprint` (a table's label keeps this, not one entry
+    per file: the metastore keeps it in the table's properties)."""
+    text = json.dumps(fingerprint(location), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _table_content(body: Mapping[str, Any], location: str | None) -> Trust:
+    """Whether a table's label was signed for the files at ``location`` as they are now (None:
+    not a local folder, nothing to bind)."""
+    if location is None:
+        return "verified"
+    signed = body.get("location")
+    if not isinstance(signed, str):
+        return "unbound"
+    try:
+        same = (signed == os.path.realpath(location)
+                and _content_digest(location) == body.get("content"))
+    except OSError:
+        same = False
+    return "verified" if same else "stale"
 
 
 def describe_distrust(declaration: Sidecar) -> str:

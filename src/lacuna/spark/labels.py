@@ -8,7 +8,10 @@ embedded_declaration`), serialised to JSON and cut into chunks of at most 3,000 
 It is bound to the table's column names (a read of some columns is fine) and signed; the row
 count and values are not known without a job, so they are not bound (a write made outside Lacuna
 is caught by the query listener, :mod:`lacuna.spark.listener`, which re-labels or flags the
-table). The signed body says ``"binding": "table"``: such a label is trusted only as a table's
+table). A table whose files are a local folder is also bound to that folder and its content
+fingerprint (no job: the files' hashes, as a folder's sidecar binds them), so moving the table
+(``ALTER TABLE … SET LOCATION``) or copying files into its folder makes the label stale.
+The signed body says ``"binding": "table"``: such a label is trusted only as a table's
 label, never inside a file (where a declaration must carry digests of its values), and a file's
 declaration copied into table properties is not trusted either. A label written before the
 binding existed is untrusted (it only adds restrictions) until the table is written again.
@@ -70,11 +73,13 @@ def quoted_name(table: str) -> str:
 
 def declaration_for(classification: Any, columns: Sequence[str], *, sources: Sequence[str],
                     user: str, run_id: str, table: str | bool = True,
-                    first_seen: datetime | None = None) -> dict[str, Any]:
+                    first_seen: datetime | None = None,
+                    location: str | None = None) -> dict[str, Any]:
     """The signed label of a table written now; ``first_seen``: the write's retention clock
-    (:func:`lacuna.spark.writes.write_clock`), signed with it."""
+    (:func:`lacuna.spark.writes.write_clock`), signed with it; ``location``: the local folder of
+    the table's files, bound by their content (:func:`lacuna.lineage.sidecar.read_embedded`)."""
     from lacuna.lineage.sidecar import embedded_declaration
 
     return embedded_declaration(classification, columns=columns, rows=UNBOUND_ROWS, table=table,
                                 sources=sources, written_by=user, run_id=run_id,
-                                first_seen=first_seen)
+                                first_seen=first_seen, location=location)

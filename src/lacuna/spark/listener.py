@@ -68,6 +68,9 @@ class QueryListener:
     def _put(self, qe: Any, *, failed: bool) -> None:
         try:
             plan = qe.analyzed()
+        except Exception:  # it failed analysis (a table not there yet): nothing ran
+            return
+        try:
             if _jvm.kind(plan) not in (*_FILE_COMMANDS, *_TABLE_COMMANDS, *_V2_COMMANDS,
                                        "SaveIntoDataSourceCommand"):
                 return

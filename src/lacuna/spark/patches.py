@@ -57,6 +57,7 @@ def install() -> None:
         _patch(SparkSession, "sql", _sql)
         _patch(SparkSession, "createDataFrame", _create_dataframe)
         _patch(_classic_dataframe(), "checkpoint", _checkpoint)
+        _patch(_classic_dataframe(), "toPandas", _to_pandas)
         from pyspark import RDD
 
         for name in RDD_WRITERS:
@@ -156,7 +157,7 @@ def _writer(name: str) -> Callable[[Any], Any]:
                 overwrite = _arg(args, kwargs, 1, "overwrite")
                 target = writes.table_target(
                     df.sparkSession, str(_arg(args, kwargs, 0, "tableName")),
-                    append=not overwrite)
+                    append=not overwrite, views=True)
             else:
                 path = _arg(args, kwargs, 0, "path") or options.get("path")
                 if path is None:  # a sink without a path (a custom format): by its format
@@ -268,6 +269,25 @@ def _checkpoint(original: Any) -> Any:
     return checkpoint
 
 
+def _to_pandas(original: Any) -> Any:
+    """``df.toPandas()``: the pandas frame carries the DataFrame's classification and lineage
+    (:func:`lacuna.spark.reads.to_pandas`)."""
+
+    def to_pandas(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.spark.session import governed
+
+        if _bypass.active() or not governed(self.sparkSession):
+            return original(self, *args, **kwargs)
+        with _bypass.bypass():  # pyspark's own pandas calls are not the user's
+            frame = original(self, *args, **kwargs)
+        from lacuna.spark.reads import to_pandas as attach
+
+        attach(self, frame)
+        return frame
+
+    return to_pandas
+
+
 def _v2_init(original: Any) -> Any:
     def init(self: Any, df: Any, table: str) -> None:
         original(self, df, table)
@@ -289,7 +309,8 @@ def _v2_writer(name: str) -> Callable[[Any], Any]:
             s = _settings(self)
             target = writes.table_target(df.sparkSession, str(s.get("table")),
                                          append=name in ("append",),
-                                         path=s["options"].get("path"))
+                                         path=s["options"].get("path"),
+                                         views=name.startswith(("append", "overwrite")))
             return writes.govern_write(df, target, f"spark.DataFrameWriterV2.{name}",
                                        lambda: original(self, *args, **kwargs))
 
@@ -323,6 +344,10 @@ def _reader(method: str) -> Callable[[Any], Any]:
 
 
 def _sql(original: Any) -> Any:
+    """``spark.sql(text, args, **kwargs)``, decided on the text Spark runs: pyspark first
+    formats ``{name}`` with ``kwargs`` (a DataFrame becomes a temporary view), so that is done
+    here, once; before, the unformatted text did not parse and the statement ran undecided."""
+
     def sql(self: Any, sqlQuery: str, *args: Any, **kwargs: Any) -> Any:
         from lacuna.spark.session import governed
 
@@ -330,7 +355,17 @@ def _sql(original: Any) -> Any:
             return original(self, sqlQuery, *args, **kwargs)
         from lacuna.spark.statements import govern_sql
 
-        return govern_sql(self, sqlQuery, lambda: original(self, sqlQuery, *args, **kwargs))
+        params = args[0] if args else kwargs.pop("args", None)
+        if not kwargs:
+            return govern_sql(self, sqlQuery, lambda: original(self, sqlQuery, params), params)
+        from pyspark.sql.sql_formatter import SQLStringFormatter
+
+        formatter = SQLStringFormatter(self)
+        text = formatter.format(sqlQuery, **kwargs)
+        try:
+            return govern_sql(self, text, lambda: original(self, text, params), params)
+        finally:
+            formatter.clear()
 
     return sql
 

@@ -108,15 +108,26 @@ class _Translator:
         self.config: ClassificationConfig = gov.config.classification
         self.leaves: list[tuple[Leaf, Sourced]] = []
         self._leaf_index: dict[str, int] = {}
+        self._ctes: dict[int, _State] = {}  # a WITH clause's relations, by id
+        # whether the plan reads values without an attribute: session variables, scalar and
+        # LATERAL subqueries (see _hidden)
+        self.hidden = False
+        self._subqueries: dict[int, _State] = {}
 
     # -- nodes ---------------------------------------------------------------------------------
 
     def visit(self, plan: Any) -> _State:
         kids = _jvm.children(plan)
+        kind = _jvm.kind(plan)
+        if kind == "CTERelationRef":
+            return self.cte_ref(plan)
         if not kids:
             return self.leaf(plan)
         states = [self.visit(k) for k in kids]
-        kind = _jvm.kind(plan)
+        if kind == "CTERelationDef":
+            self._ctes[int(plan.id())] = states[0]
+        if kind == "WithCTE":  # its relations (visited first) are read where they are named
+            return states[-1]
         if kind == "Aggregate":
             return self.aggregate(plan, states[0])
         if kind == "Union":
@@ -141,6 +152,21 @@ class _Translator:
         origins = {i: frozenset({(index, name, EdgeKind.IDENTITY)}) for i, name in out}
         return _State(c, dict(out), classes, origins)
 
+    def cte_ref(self, plan: Any) -> _State:
+        """A reference to a relation of a ``WITH`` clause: what the relation holds, its columns
+        matched by position (the reference gives them new ids). Before, it was taken for a
+        source of its own and sampled alone, which Spark cannot run: every governed ``WITH``
+        query was refused as "could not decide"."""
+        found = self._ctes.get(int(plan.cteId()))
+        if found is None:
+            msg = f"a WITH clause's relation {int(plan.cteId())} is read before it is defined"
+            raise LookupError(msg)
+        out = _jvm.output(plan)
+        ids = list(found.names)
+        classes = {i: found.classes[ids[pos]] for pos, (i, _) in enumerate(out)}
+        origins = {i: found.origins[ids[pos]] for pos, (i, _) in enumerate(out)}
+        return _State(found.classification, dict(out), classes, origins)
+
     def _by_name(self, name: str) -> ColumnClass:
         from lacuna.classify import classify_columns
 
@@ -164,23 +190,31 @@ class _Translator:
         defined = self._definitions(plan)
         node_refs = _jvm.references(plan) or list(child.classes)
         classes, origins = {}, {}
+        read_too: list[Classification] = []  # what subqueries and variables hold
         for i, _ in out:
             if i in child.classes:
                 classes[i], origins[i] = child.classes[i], child.origins[i]
                 continue
             # an attribute made without an alias (explode's outputs, a node Lacuna does not
             # know) reads everything the node's expressions read
-            refs, renamed = defined.get(i, (node_refs, False))
-            classes[i] = self._stricter(child.classes[r] for r in refs if r in child.classes)
+            refs, renamed, expr = defined.get(i, (node_refs, False, None))
+            hidden = self._hidden(plan if expr is None else None, expr)
+            classes[i] = self._stricter([*(child.classes[r] for r in refs if r in child.classes),
+                                         *(h.classes[j] for h in hidden for j in h.names)])
             origins[i] = frozenset(
                 (leaf, col, kind if renamed else EdgeKind.TRANSFORMATION)
                 for r in refs for leaf, col, kind in child.origins.get(r, ())
-            )
+            ) | frozenset((leaf, col, EdgeKind.TRANSFORMATION) for h in hidden
+                          for o in h.origins.values() for leaf, col, _ in o)
+            read_too.extend(h.classification for h in hidden)
         assigned = _by_label(names, classes, self.config)
         removed = [n for n in child.classification.columns if n not in assigned]
         what = _jvm.kind(plan)
         c = rules.reassign(child.classification, assigned, self.config, removed=removed,
                            reason=f"{what}: columns keep the class of what they are made from")
+        if read_too:  # a subquery's table-level class (floor, tags) comes along
+            c = rules.combine([c, *read_too], self.config, columns=c.columns,
+                              names=[what, *(["subquery"] * len(read_too))])
         return _State(c, names, classes, origins)
 
     def _anonymized(self, names: dict[int, str], child: _State) -> _State | None:
@@ -258,16 +292,18 @@ class _Translator:
                 if child.names.get(i) != name:
                     computed_keys[name] = classes[i]
                 continue
-            fn = _aggregate_function(e)
-            cls = self._stricter(child.classes[r] for r in refs if r in child.classes)
+            fns = _aggregate_functions(e)
+            cls = self._stricter([*(child.classes[r] for r in refs if r in child.classes),
+                                  *(h.classes[j] for h in self._hidden(None, e)
+                                    for j in h.names)])
             classes[i] = cls
-            how = EdgeKind.AGGREGATION if fn is not None else EdgeKind.TRANSFORMATION
+            how = EdgeKind.AGGREGATION if fns else EdgeKind.TRANSFORMATION
             origins[i] = frozenset((leaf, col, how) for r in refs
                                    for leaf, col, _ in child.origins.get(r, ()))
-            if fn is None:  # an expression of the group keys: a key under a new name
+            if not fns:  # an expression of the group keys: a key under a new name
                 keys.append(name)
                 computed_keys[name] = cls
-            elif fn in ("Count", "CountIf", "HyperLogLogPlusPlus") or not refs:
+            elif fns <= _COUNTS or not refs:  # only counts: a count, not the values counted
                 outputs[name] = "*"
             elif len(refs) == 1 and refs[0] in child.names:
                 outputs[name] = child.names[refs[0]]
@@ -329,20 +365,50 @@ class _Translator:
 
     # -- expressions ---------------------------------------------------------------------------
 
-    def _definitions(self, plan: Any) -> dict[int, tuple[list[int], bool]]:
-        """exprId of each attribute the node defines -> the exprIds its expression reads, and
-        whether it is a plain rename of one attribute."""
-        found: dict[int, tuple[list[int], bool]] = {}
+    def _hidden(self, plan: Any, expr: Any) -> list[_State]:
+        """What ``expr`` (or every expression of ``plan``) reads besides attributes, as states
+        whose columns are the values it can take: each scalar or LATERAL subquery (its plan,
+        translated), and each session variable (what was put in it, as
+        :func:`lacuna.spark.statements.variable_class` remembers it). Before, both read as
+        constants: ``SELECT (SELECT max(email) FROM customers)`` and a variable set from the
+        e-mails were PUBLIC."""
+        if not self.hidden:
+            return []
+        from lacuna.classify.rollup import rollup
+        from lacuna.spark.statements import variable_class
+
+        found: list[_State] = []
+        stack = [expr] if expr is not None else _jvm.items(plan.expressions())
+        while stack:
+            e = stack.pop()
+            kind = _jvm.kind(e)
+            if kind == "VariableReference":
+                cls = variable_class(self.spark, str(e.identifier().name()))
+                found.append(_State(rollup({"variable": cls}, self.config),
+                                    {-1: "variable"}, {-1: cls}, {-1: frozenset()}))
+                continue
+            if kind in ("ScalarSubquery", "LateralSubquery"):
+                key = int(e.exprId().id())
+                if key not in self._subqueries:
+                    self._subqueries[key] = self.visit(e.plan())
+                found.append(self._subqueries[key])
+            stack.extend(_jvm.items(e.children()))
+        return found
+
+    def _definitions(self, plan: Any) -> dict[int, tuple[list[int], bool, Any]]:
+        """exprId of each attribute the node defines -> the exprIds its expression reads,
+        whether it is a plain rename of one attribute, and the expression."""
+        found: dict[int, tuple[list[int], bool, Any]] = {}
         for e in _jvm.items(plan.expressions()):
             _collect_aliases(e, found)
         return found
 
 
-def _collect_aliases(expr: Any, found: dict[int, tuple[list[int], bool]]) -> None:
+def _collect_aliases(expr: Any, found: dict[int, tuple[list[int], bool, Any]]) -> None:
     kind = _jvm.kind(expr)
     if kind == "Alias":
         renamed = _jvm.kind(expr.child()) == "AttributeReference"
-        found[int(expr.exprId().id())] = (_jvm.references(expr), renamed)
+        found[int(expr.exprId().id())] = (_jvm.references(expr), renamed, expr)
         return
     if kind == "AttributeReference":
         return
@@ -350,15 +416,20 @@ def _collect_aliases(expr: Any, found: dict[int, tuple[list[int], bool]]) -> Non
         _collect_aliases(child, found)
 
 
-def _aggregate_function(expr: Any) -> str | None:
-    """The simple name of the aggregate function inside ``expr``, or None."""
+# aggregate functions whose result is a number of rows or values, not the values
+_COUNTS = frozenset({"Count", "CountIf", "HyperLogLogPlusPlus"})
+
+
+def _aggregate_functions(expr: Any) -> frozenset[str]:
+    """The simple names of every aggregate function inside ``expr``: an output is a count only
+    when all of them count (``concat(count(*), collect_list(email))`` holds the e-mails; taking
+    the first function found called it a count, PUBLIC)."""
     if _jvm.kind(expr) == "AggregateExpression":
-        return _jvm.kind(expr.aggregateFunction())
+        return frozenset({_jvm.kind(expr.aggregateFunction())})
+    found: frozenset[str] = frozenset()
     for child in _jvm.items(expr.children()):
-        found = _aggregate_function(child)
-        if found is not None:
-            return found
-    return None
+        found |= _aggregate_functions(child)
+    return found
 
 
 def _by_label(names: Mapping[int, str], classes: Mapping[int, ColumnClass],
@@ -374,6 +445,8 @@ def analyze(df: DataFrame, gov: Governor) -> Analysis:
     """The classification of ``df``, its sources and its column lineage."""
     plan = _jvm.analyzed(df)
     translator = _Translator(gov, df.sparkSession)
+    text = str(plan.toString()).lower()
+    translator.hidden = "variablereference(" in text or "subquery#" in text
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10_000))
     try:

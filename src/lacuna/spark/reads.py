@@ -1,9 +1,10 @@
 """Governed reads: the DataFrame's sources are classified when it is created (no job for a
-labelled table or file; a distributed sample otherwise) and the read is decided."""
+labelled table or file; a distributed sample otherwise) and the read is decided. A DataFrame
+brought to pandas (``toPandas``) carries its classification there."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lacuna.model import Action, Source
 from lacuna.spark import _frames
@@ -32,3 +33,35 @@ def govern_read(df: DataFrame, method: str) -> None:
         method=method, code_location=_frames.code_location(frame),
     )
     gov.govern(op)
+
+
+def to_pandas(df: DataFrame, frame: Any) -> None:
+    """``df.toPandas()``: the pandas frame carries ``df``'s classification (as
+    :func:`lacuna.spark.classification` gives it) and its column lineage down to the Spark
+    sources, as ``spark.createDataFrame`` of a classified pandas frame keeps the frame's. Before,
+    the frame carried nothing and was classified from its values at the next boundary: a column
+    Spark knew was personal but whose values look like nothing in particular (``sha2(email)``)
+    went to ~/Downloads as PUBLIC."""
+    from lacuna.classify.header import unnamed
+    from lacuna.governor import current
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode, Origin
+    from lacuna.spark.plan import analyze, named
+
+    gov = current()
+    try:
+        analysis = analyze(df, gov)
+        found, names = named(analysis, gov.config.classification)
+    except Exception as exc:  # enforce refuses to hand over what it could not classify
+        gov.internal_error(exc, action=Action.READ, method="spark.DataFrame.toPandas")
+        return
+    reads = tuple(LineageNode(name=leaf.label, operation="spark.read", ref=leaf.ref,
+                              classification=s.classification, first_seen=s.first_seen)
+                  for leaf, s in analysis.leaves)
+    node = LineageNode(name=None, operation="spark.toPandas", parents=reads)
+    origins = {
+        column: tuple(Origin(ref, source, kind) for index, source, kind in sorted(found_in)
+                      if (ref := analysis.leaves[index][0].ref) is not None)
+        for column, found_in in analysis.lineage.items()}
+    attach(frame, unnamed(found.classification, names), node,
+           origins={c: o for c, o in origins.items() if o})

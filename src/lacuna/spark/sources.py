@@ -13,14 +13,15 @@ comes, first found wins:
 3. a distributed sample: ``sample(fraction)`` over every partition, capped at
    ``classification.sample_rows`` rows, classified like a pandas read.
 
-Classifications are cached per source (table properties, file modification time), so deriving
-DataFrames from a source never classifies it twice. A source declared by a trusted label or
-sidecar also says when its data was first seen (the retention clock a write derived from it
-takes: :func:`lacuna.spark.writes.write_clock`).
+Classifications are cached per source (table properties, each file's size and modification
+time), so deriving DataFrames from a source never classifies it twice. A source declared by a
+trusted label or sidecar also says when its data was first seen (the retention clock a write
+derived from it takes: :func:`lacuna.spark.writes.write_clock`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -55,6 +56,10 @@ class Leaf:
     path: str | None = None  # a local file or folder (sidecars live beside it)
     properties: tuple[tuple[str, str], ...] = ()
     plan: Any = field(default=None, compare=False, hash=False, repr=False)
+    # folders Lacuna labelled (a sidecar beside them) that hold the files read, besides
+    # ``path`` itself: a part file, a glob or a partition of a folder Lacuna wrote, or several
+    # such folders read at once (:func:`labelled_folders`)
+    enclosing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +139,33 @@ def _files_leaf(roots: list[str], columns: tuple[str, ...], plan: Any) -> Leaf:
     local = paths[0] if len(paths) == 1 and paths[0] is not None else None
     label = local or ", ".join(roots)
     return Leaf(key="file:" + "|".join(roots), label=label, columns=columns,
-                ref=path_ref(roots[0]) if len(roots) == 1 else None, path=local, plan=plan)
+                ref=path_ref(roots[0]) if len(roots) == 1 else None, path=local, plan=plan,
+                enclosing=labelled_folders([p for p in paths if p is not None], local))
+
+
+def labelled_folders(paths: list[str], own: str | None) -> tuple[str, ...]:
+    """The folders with a sidecar (Lacuna wrote them) that are, or hold, ``paths``, other than
+    ``own`` (the one path read, whose sidecar the read looks at first). Spark reads a glob
+    (``folder/*.parquet``), a part file or a partition (``folder/region=EU``) of a folder Lacuna
+    wrote without the folder's sidecar beside what it names; before, such a read was classified
+    from a sample of the values alone, so a column the folder declared personal (``sha2(email)``,
+    which looks like nothing in particular) was read as PUBLIC."""
+    from lacuna.lineage.sidecar import has_sidecar
+
+    found: dict[str, None] = {}
+    seen: set[str] = set()
+    own = os.path.abspath(os.path.expanduser(own)) if own is not None else None
+    for path in paths:
+        here = os.path.abspath(os.path.expanduser(path))
+        while here not in seen:
+            seen.add(here)
+            if here != own and has_sidecar(here):
+                found[here] = None
+            parent = os.path.dirname(here)
+            if parent == here:
+                break
+            here = parent
+    return tuple(found)
 
 
 # -- classification of a leaf -----------------------------------------------------------------
@@ -162,16 +193,39 @@ def declare(leaf_key: str, classification: Classification) -> None:
 
 
 def _version(leaf: Leaf) -> Any:
-    if leaf.path is not None and os.path.exists(leaf.path):
-        try:
-            from lacuna.lineage.sidecar import sidecar_paths
+    """What a cached classification of ``leaf`` depends on in its files: the size and
+    modification time of every file under its path and its enclosing labelled folders, and of
+    their sidecars (a part file overwritten in place changes no folder's entries: before, the
+    classification cached before it was reused in the same session). None: not local files."""
+    from lacuna.lineage.sidecar import sidecar_paths
 
-            sides = tuple(p.stat().st_mtime_ns if p.exists() else 0
-                          for p in sidecar_paths(leaf.path))
-            return (os.stat(leaf.path).st_mtime_ns, sides)
-        except OSError:
-            return None
-    return None
+    paths = [p for p in (leaf.path, *leaf.enclosing) if p is not None and os.path.exists(p)]
+    if not paths:
+        return None
+    digest = hashlib.sha256()
+    try:
+        for path in paths:
+            sides = [s for side in sidecar_paths(path) for s in _stamps(str(side))]
+            for stamp in (*_stamps(path), *sides):
+                digest.update(repr(stamp).encode())
+    except OSError:  # changing while it is looked at: never the same as a cached version
+        return os.urandom(8).hex()
+    return digest.hexdigest()
+
+
+def _stamps(path: str) -> list[tuple[str, int, int]]:
+    """Each file under ``path`` (or ``path`` itself) with its size and modification time."""
+    if not os.path.exists(path):
+        return []
+    if not os.path.isdir(path):
+        st = os.stat(path)
+        return [(path, st.st_size, st.st_mtime_ns)]
+    found = []
+    for folder, _, files in os.walk(path):
+        for name in files:
+            st = os.stat(os.path.join(folder, name))
+            found.append((os.path.join(folder, name), st.st_size, st.st_mtime_ns))
+    return sorted(found)
 
 
 def _settings_key(gov: Governor) -> str:
@@ -197,6 +251,37 @@ def classify_leaf(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
 
 
 def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
+    found = _classify_own(gov, spark, leaf)
+    if not leaf.enclosing:
+        return found
+    return _enclosed(gov, leaf, found)
+
+
+def _enclosed(gov: Governor, leaf: Leaf, found: Sourced) -> Sourced:
+    """``found`` with the classification of each labelled folder holding the files read
+    (:attr:`Leaf.enclosing`): the stricter of them, column by column (a subset of a folder's
+    files holds what the folder holds). Each sidecar is read as a read of its folder reads it:
+    a trusted one declares, any other only adds restrictions, a malformed one fails closed."""
+    import pandas as pd
+
+    from lacuna import _bypass
+    from lacuna.lineage import rules
+    from lacuna.lineage.clock import earliest
+
+    config = gov.config.classification
+    names_only = pd.DataFrame(columns=list(leaf.columns))
+    folders, seen = [], found.first_seen
+    with _bypass.bypass():
+        for folder in leaf.enclosing:
+            c, _, _, _, first = gov.classify_read_raised(folder, names_only)
+            folders.append(rules.project(c, leaf.columns, config))
+            seen = earliest(seen, first)
+    c = rules.combine([found.classification, *folders], config,
+                      names=[leaf.label, *leaf.enclosing])
+    return Sourced(c, found.run_id, seen)
+
+
+def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     import pandas as pd
 
     from lacuna import _bypass
@@ -205,10 +290,13 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     names_only = pd.DataFrame(columns=list(leaf.columns))
     embedded = read_table_label(dict(leaf.properties)) if leaf.table else None
     binding = leaf.table or True
+    files = table_files(leaf)
     label: dict[str, Any] = (
-        {"embedded": embedded, "table": binding} if embedded is not None else {})
+        {"embedded": embedded, "table": binding, "location": files}
+        if embedded is not None else {})
     with _bypass.bypass():
-        if embedded is not None and _label_trusted(embedded, names_only, binding) is not False:
+        if embedded is not None and _label_trusted(embedded, names_only, binding,
+                                                   files) is not False:
             # a table Lacuna labelled: declared beats inferred, no job (a malformed label:
             # classify_read fails closed and says why)
             c, _, run_id, _, seen = gov.classify_read_raised(None, names_only, **label)
@@ -226,21 +314,40 @@ def _classify(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
                 c, _, run_id, _, seen = gov.classify_read_raised(leaf.path, names_only)
                 return Sourced(c, run_id, seen)
         stored, claimed = _from_store(gov, leaf)
-        if stored is not None:
+        local = files if leaf.table else (
+            leaf.path if leaf.path is not None and os.path.exists(leaf.path) else None)
+        if stored is not None and local is None:
             c = gov.merge_declared(stored, gov.classify_read(None, names_only, **label)[0],
                                    where=f"the lineage store ({leaf.ref})")
             return Sourced(_restricted(gov, c, claimed, leaf))
+        # local files without a label or sidecar trusted for them (changed since, malformed,
+        # missing): what the store recorded of the name cannot say what they hold now (their
+        # files were replaced, the table moved); it only adds restrictions to a sample (whose
+        # read restores from the store what it recorded of exactly this content, and fails
+        # closed on a malformed sidecar)
         sample = sample_frame(spark, leaf.plan, len(leaf.columns), gov.config.classification)
         c, _, run_id = gov.classify_read(leaf.path, sample, **label)
+        c = _restricted(gov, c, stored, leaf, what="the version Lacuna recorded")
         return Sourced(_restricted(gov, c, claimed, leaf), run_id)
 
 
-def _label_trusted(embedded: str, names_only: Any, table: str | bool) -> bool | None:
-    """Whether a table's label is trusted for this table (None: it cannot be read)."""
+def table_files(leaf: Leaf) -> str | None:
+    """The local folder a catalog table's files are in (its label is bound to them), or None
+    (not a table, a remote location, no folder yet)."""
+    if leaf.table is None or leaf.path is None or not os.path.isdir(leaf.path):
+        return None
+    return leaf.path
+
+
+def _label_trusted(embedded: str, names_only: Any, table: str | bool,
+                   location: str | None) -> bool | None:
+    """Whether a table's label is trusted for this table and its files (None: it cannot be
+    read)."""
     from lacuna.lineage.sidecar import SidecarError, read_embedded
 
     try:
-        return read_embedded(embedded, data_path=None, frame=names_only, table=table).trusted
+        return read_embedded(embedded, data_path=None, frame=names_only, table=table,
+                             location=location).trusted
     except SidecarError:
         return None
 
@@ -263,23 +370,25 @@ def _from_store(gov: Governor, leaf: Leaf) -> tuple[Classification | None, Class
 
 
 def _restricted(gov: Governor, c: Classification, claimed: Classification | None,
-                leaf: Leaf) -> Classification:
+                leaf: Leaf, *, what: str = "an ingested version") -> Classification:
     if claimed is None:
         return c
     from lacuna.lineage.sidecar import restrict
 
     kept, _ = restrict(claimed, c, gov.config.classification,
-                       where=f"an ingested version of {leaf.ref} (lineage store)")
+                       where=f"{what} of {leaf.ref} (lineage store)")
     return kept
 
 
 def sample_frame(spark: SparkSession, plan: Any, width: int, config: Any) -> Any:
     """A distributed sample of a plan's rows as pandas: ``sample(fraction)`` on every
     partition, the fraction from Spark's size estimate, capped at ``sample_rows`` rows."""
+    from lacuna import _bypass
+
     df = _jvm.dataframe_of(spark, plan)
     rows = int(config.sample_rows)
     if rows <= 0:
-        with _jvm.quiet():
+        with _jvm.quiet(), _bypass.bypass():
             return df.limit(0).toPandas()
     try:
         size = int(str(plan.stats().sizeInBytes().toString()))
@@ -290,5 +399,5 @@ def sample_frame(spark: SparkSession, plan: Any, width: int, config: Any) -> Any
     if estimate > rows * 4:
         fraction = min(1.0, 4.0 * rows / estimate)
         df = df.sample(withReplacement=False, fraction=fraction, seed=17)
-    with _jvm.quiet():
+    with _jvm.quiet(), _bypass.bypass():  # Lacuna's sample: no state of its own to carry
         return df.limit(rows).toPandas()

@@ -1,13 +1,27 @@
 """SQL through ``spark.sql``: writes (``INSERT``, ``CTAS``, ``RTAS``, ``INSERT OVERWRITE
 DIRECTORY``) are parsed and decided before Spark executes them (``spark.sql`` runs commands
-eagerly); queries are governed reads."""
+eagerly); queries are governed reads.
+
+A write is decided when it is the statement, also after a ``WITH`` clause (``WITH t AS (…)
+INSERT …``) and as the literal text of ``EXECUTE IMMEDIATE '…'``. A write Lacuna cannot decide
+before it runs (one of several in a multi-insert ``FROM t INSERT … INSERT …``, or ``EXECUTE
+IMMEDIATE`` of a variable) is refused, nothing run, and so is a SQL script (``BEGIN … END``),
+whose statements Spark runs one after the other where Lacuna cannot decide them: each of those
+forms ran its writes undecided before.
+
+Session variables carry what was put in them: ``SET VAR v = (SELECT …)``, ``DECLARE v DEFAULT
+…`` and ``EXECUTE IMMEDIATE '…' INTO v`` remember the class of the value's column
+(:func:`variable_class`), and a query reading ``v`` takes it (:mod:`lacuna.spark.plan`). Before,
+a variable read as a constant: e-mails put in one left as PUBLIC."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lacuna import _bypass
+from lacuna.model import ColumnClass, ColumnKind, Layer, Sensitivity
 from lacuna.spark import _jvm
 
 if TYPE_CHECKING:
@@ -21,19 +35,46 @@ WRITE_STATEMENTS = frozenset({
 })
 
 
-def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame]) -> DataFrame:
+def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame],
+               params: Any = None) -> DataFrame:
+    """``spark.sql(text, params)`` decided (see the module docstring); ``run`` runs it."""
     try:
         parsed = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
     except Exception:  # not valid SQL: Spark says why
         with _bypass.bypass():
             return run()
     kind = _jvm.kind(parsed)
+    ctes = None
+    if kind == "UnresolvedWith" and _jvm.kind(_jvm.children(parsed)[0]) in WRITE_STATEMENTS:
+        ctes, parsed = parsed, _jvm.children(parsed)[0]  # WITH t AS (…) INSERT …
+        kind = _jvm.kind(parsed)
     if kind in WRITE_STATEMENTS:
         from lacuna.spark.writes import govern_write
 
         target, query = statement_target(spark, parsed)
-        df = _jvm.dataframe_of(spark, query)
+        if ctes is not None:  # the query reads the WITH clause's relations
+            query = ctes.withNewChildren(_seq(spark, [query]))
+        df = _jvm.dataframe_of(spark, _bound(spark, query, params))
         return govern_write(df, target, f"spark.sql:{kind}", run)
+    if kind == "UnresolvedExecuteImmediate":
+        inner = _immediate_text(parsed)
+        if inner is not None:  # decided as the statement it runs
+            into = [_last(v) for v in _jvm.items(parsed.targetVariables())]
+            if into:  # EXECUTE IMMEDIATE 'SELECT …' INTO v: v holds what the query reads
+                run = _setting(spark, into, _query(spark, inner), run)
+            return govern_sql(spark, inner, run, params)
+    if kind == "CompoundBody":
+        _refuse_nested(kind, "its statements")
+    nested = _nested_write(parsed)
+    if nested is not None:
+        _refuse_nested(kind, nested)
+    if kind == "SetVariable":
+        run = _setting(spark, [_last(v) for v in _jvm.items(parsed.targetVariables())],
+                       parsed.sourceQuery(), run)
+    elif kind == "CreateVariable":
+        text = str(parsed.defaultExpr().originalSQL() or "").strip()
+        run = _setting(spark, [_last(n) for n in _jvm.items(parsed.names())],
+                       _query(spark, f"SELECT {text}") if text else None, run)
     with _bypass.bypass():
         result = run()
     if _is_query(parsed):
@@ -43,6 +84,172 @@ def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame]) -> 
     return result
 
 
+_VARIABLES: dict[tuple[int, str], ColumnClass] = {}  # (session, variable) -> what it holds
+_VARIABLES_LOCK = threading.Lock()
+_CONSTANT = ColumnClass(classification=ColumnKind.PUBLIC, reasoning="a constant",
+                        layer=Layer.INHERITED)
+
+
+def variable_class(spark: SparkSession, name: str) -> ColumnClass:
+    """The class of what the session variable ``name`` holds, as it was set through
+    ``spark.sql`` on this governed session; a variable Lacuna did not see set (before the
+    session was governed) is taken as personal (fail closed)."""
+    with _VARIABLES_LOCK:
+        found = _VARIABLES.get((_session(spark), name.lower()))
+    if found is not None:
+        return found
+    return ColumnClass(
+        classification=ColumnKind.PII, sensitivity=Sensitivity.HIGH, layer=Layer.INHERITED,
+        reasoning=(f"session variable {name}: Lacuna did not see what was put in it, so it is "
+                   "taken as personal (fail closed); set it again with SET VAR through "
+                   "spark.sql on the governed session"))
+
+
+def _session(spark: SparkSession) -> int:
+    return int(spark._jsparkSession.hashCode())
+
+
+def _last(node: Any) -> str:
+    """A variable's name from its parsed reference (``v``, ``session.v``, ``system.session.v``)."""
+    for attr in ("nameParts", "multipartIdentifier"):
+        try:
+            parts = [str(p) for p in _jvm.items(getattr(node, attr)())]
+        except Exception:  # py4j: no such method on this node
+            continue
+        if parts:
+            return parts[-1].lower()
+    return str(node.toString()).strip("'").split(".")[-1].lower()
+
+
+def _query(spark: SparkSession, text: str) -> Any:
+    """The parsed plan of ``text``, or :data:`_UNKNOWN` when Spark cannot parse it (the
+    statement then fails in Spark, or sets what Lacuna takes as personal)."""
+    try:
+        return spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
+    except Exception:  # Spark says why when it runs the statement
+        return _UNKNOWN
+
+
+_UNKNOWN = object()
+
+
+def _setting(spark: SparkSession, names: list[str], query: Any,
+             run: Callable[[], DataFrame]) -> Callable[[], DataFrame]:
+    """``run``, which sets the variables ``names`` to the columns of ``query``, then remembers
+    what they hold (:func:`_remember`): once it succeeded, since a statement that fails leaves
+    them as they were."""
+
+    def then() -> DataFrame:
+        result = run()
+        _remember(spark, names, query)
+        return result
+
+    return then
+
+
+def _remember(spark: SparkSession, names: list[str], query: Any) -> None:
+    """Variable ``names[i]`` holds column ``i`` of ``query`` (None: a constant): its class,
+    from the query's plan; when Lacuna cannot tell, each is taken as personal (fail closed)."""
+    from lacuna.governor import current
+    from lacuna.spark.plan import analyze
+
+    classes: list[ColumnClass | None] = [_CONSTANT] * len(names)
+    if query is _UNKNOWN:
+        classes = [None] * len(names)
+    elif query is not None:
+        try:
+            analysis = analyze(_jvm.dataframe_of(spark, query), current())
+            c = analysis.classification
+            classes = [c.columns.get(analysis.columns[i]) if i < len(analysis.columns)
+                       else None for i in range(len(names))]
+        except Exception:  # Spark refuses the statement itself, or Lacuna cannot read it
+            classes = [None] * len(names)
+    key = _session(spark)
+    with _VARIABLES_LOCK:
+        for name, cls in zip(names, classes, strict=True):
+            if cls is None:
+                _VARIABLES.pop((key, name), None)  # unknown: fail closed
+            else:
+                _VARIABLES[(key, name)] = cls
+
+
+def _bound(spark: SparkSession, query: Any, params: Any) -> Any:
+    """``query`` with the statement's parameters (``:name`` from a dict, ``?`` from a list)
+    bound as Spark binds them, so the write's query can be analysed (before, a parameterized
+    write failed with UNBOUND_SQL_PARAMETER). Values that are not plain literals (a Column such
+    as ``create_map(...)``) are left unbound: Spark then says so, nothing runs."""
+    if not params or not isinstance(params, (dict, list, tuple)):
+        return query
+    jvm = spark._jvm
+    assert jvm is not None
+    values = list(params.values()) if isinstance(params, dict) else list(params)
+    if not all(v is None or isinstance(v, (str, int, float, bool)) for v in values):
+        return query
+    literal = getattr(jvm.org.apache.spark.sql.catalyst.expressions, "Literal$")
+    companion = getattr(literal, "MODULE$")
+    try:
+        exprs = _seq(spark, [companion.apply(v) for v in values])
+    except Exception:  # py4j: a value Spark's Literal does not take; Spark says why
+        return query
+    analysis = jvm.org.apache.spark.sql.catalyst.analysis
+    if isinstance(params, dict):
+        return analysis.NameParameterizedQuery(query, _seq(spark, [str(k) for k in params]),
+                                               exprs)
+    return analysis.PosParameterizedQuery(query, exprs)
+
+
+def _seq(spark: SparkSession, values: list[Any]) -> Any:
+    """A Scala ``Seq`` of JVM objects."""
+    jvm = spark._jvm
+    assert jvm is not None
+    return jvm.org.apache.spark.api.python.PythonUtils.toSeq(jvm.java.util.ArrayList(values))
+
+
+def _immediate_text(parsed: Any) -> str | None:
+    """The statement ``EXECUTE IMMEDIATE`` runs, when it is a string literal (None: a variable
+    or an expression, known only when it runs)."""
+    try:
+        stmt = parsed.sqlStmtStr()
+    except Exception:  # py4j: another shape on this Spark version
+        return None
+    if _jvm.kind(stmt) != "Literal" or stmt.value() is None:
+        return None
+    return str(stmt.value().toString())
+
+
+def _nested_write(plan: Any) -> str | None:
+    """The kind of a write statement (or ``EXECUTE IMMEDIATE``) anywhere in a parsed statement
+    that is not itself a write: a multi-insert's ``Union``, a SQL script's statements."""
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        kind = _jvm.kind(node)
+        if kind in WRITE_STATEMENTS or kind == "UnresolvedExecuteImmediate":
+            return kind
+        if kind == "SingleStatement":  # a SQL script's statement
+            stack.append(node.parsedPlan())
+        stack.extend(_jvm.children(node))
+    return None
+
+
+def _refuse_nested(kind: str, nested: str) -> None:
+    """A write Lacuna cannot decide before Spark runs it: refused, nothing run."""
+    from lacuna.errors import IntegrationError
+
+    what = {"Union": "a multi-insert (FROM … INSERT … INSERT …)",
+            "UnresolvedExecuteImmediate": "EXECUTE IMMEDIATE of a variable"}.get(kind, kind)
+    how = ("Run each write as its own spark.sql(\"INSERT …\") call (or EXECUTE IMMEDIATE of "
+           "the statement's text, or df.write), which is decided before it runs.")
+    msg = (f"spark.sql: {what} runs a write ({nested}) that Lacuna cannot decide before Spark "
+           f"runs it, so it is refused and nothing was run. {how}")
+    if kind == "CompoundBody":
+        msg = ("spark.sql: a SQL script (BEGIN … END) runs its statements inside Spark, where "
+               "Lacuna cannot decide them one by one (its writes, the variables it sets from "
+               "data), so it is refused and nothing was run. Run each statement as its own "
+               "spark.sql(…) call, which is decided before it runs.")
+    raise IntegrationError(msg)
+
+
 # Statements that read or change the catalog's metadata only (names, types, properties, DDL
 # text), never a table's rows: run as they are, not analysed as queries.
 _METADATA = (
@@ -50,12 +257,23 @@ _METADATA = (
     "ShowTables", "DescribeRelation", "DropNamespace", "UseStatement", "SetCatalogAndNamespace",
     "CreateView", "CreateViewStatement", "RefreshTable", "UnsetTableProperties",
     "ShowTableProperties", "ShowColumns", "ShowCreateTable", "ShowNamespaces", "ShowViews",
-    "ShowFunctions", "DescribeColumn", "DescribeNamespace")
+    "ShowFunctions", "DescribeColumn", "DescribeNamespace", "CreateVariable", "DropVariable",
+    "SetVariable")
 
 
 def _is_query(parsed: Any) -> bool:
+    """Whether a parsed statement is a query (its result rows are a read). A command (Spark's
+    ``Command``, e.g. ``CREATE TEMPORARY VIEW … USING``) is not: analysing its result again
+    ran it again, and the read was refused as "could not decide"."""
     kind = _jvm.kind(parsed)
-    return not kind.endswith(("Command", "Statement")) and kind not in _METADATA
+    if kind.endswith(("Command", "Statement")) or kind in _METADATA:
+        return False
+    try:
+        command = parsed.getClass().getClassLoader().loadClass(
+            "org.apache.spark.sql.catalyst.plans.logical.Command")
+        return not bool(command.isInstance(parsed))
+    except Exception:  # py4j: cannot tell; by its name
+        return True
 
 
 def _name_parts(node: Any) -> list[str]:
@@ -80,13 +298,13 @@ def statement_target(spark: SparkSession, parsed: Any) -> tuple[Target, Any]:
     if kind == "InsertIntoStatement":
         name = ".".join(_name_parts(parsed.table()))
         append = not bool(parsed.overwrite())
-        return table_target(spark, name, append=append), parsed.query()
+        return table_target(spark, name, append=append, views=True), parsed.query()
     if kind in ("CreateTableAsSelect", "ReplaceTableAsSelect"):
         name = ".".join(_name_parts(parsed.name()))
         return table_target(spark, name, append=False,
                             path=_spec_location(parsed)), parsed.query()
     name = ".".join(_name_parts(parsed.table()))
-    return table_target(spark, name, append=kind == "AppendData"), parsed.query()
+    return table_target(spark, name, append=kind == "AppendData", views=True), parsed.query()
 
 
 def _spec_location(parsed: Any) -> str | None:

@@ -128,37 +128,103 @@ def path_target(path: str, *, append: bool, replaces: bool = False) -> Target:
 
 
 def table_target(spark: SparkSession, name: str, *, append: bool,
-                 path: str | None = None) -> Target:
+                 path: str | None = None, views: bool = False) -> Target:
     """A catalog table; ``path`` is the location the write gives it (``option("path", …)``,
-    ``LOCATION``), else an existing external table's own location: a write into it is a write
-    to that folder, not to a managed database."""
+    ``LOCATION``), else where the table's files lie when that is not the catalog's managed
+    warehouse (:func:`table_location`): a write into it is a write to that folder, not to a
+    managed database. ``views``: the write resolves ``name`` as a temporary view first
+    (``insertInto``, ``INSERT INTO``, ``writeTo(…).append()``; ``saveAsTable`` and ``CREATE``
+    do not): a temporary view over files is a path, the write goes to its files."""
+    viewed = _view_files(spark, name) if views else None
+    if viewed is not None:  # a temporary view over files: a write to (and label beside) them
+        return path_target(viewed, append=append, replaces=not append)
     full = qualify(spark, name)
-    path = external_location(spark, name) if path is None else local_path(path) or path
+    path = table_location(spark, name) if path is None else local_path(path) or path
     return Target("table", full, table_ref(full), append=append, table_path=path)
 
 
-def external_location(spark: SparkSession, name: str) -> str | None:
-    """The location of an existing table that is not managed by the catalog (``CREATE TABLE …
-    LOCATION``, ``saveAsTable`` with a path), or None (no such table, or a managed one)."""
+def table_location(spark: SparkSession, name: str) -> str | None:
+    """Where the files of the table ``name`` lie when that is a folder of its own, not the
+    catalog's managed warehouse (``spark.sql.warehouse.dir``): an external table's location
+    (``CREATE TABLE … LOCATION``, ``saveAsTable`` with a path), a managed table moved out of
+    the warehouse (``ALTER TABLE … SET LOCATION``), or, for a table not created yet, the folder
+    its database puts it in (``CREATE DATABASE … LOCATION``). None: a table in the warehouse."""
+    found = _stored_location(spark, name)
+    if found is None:
+        return None
+    location, external = found
+    if not external and _in_warehouse(spark, location):
+        return None
+    return local_path(location) or location
+
+
+def _view_files(spark: SparkSession, name: str) -> str | None:
+    """The files a temporary view over a file source reads (``CREATE TEMPORARY VIEW … USING csv
+    OPTIONS (path …)``): the folder ``INSERT INTO`` the view writes to (before, it was decided
+    as the managed catalog, and the e-mails went into ~/Downloads). None for anything else."""
     from lacuna.spark import _jvm
+    from lacuna.spark.sources import describe
 
     try:
         with _bypass.bypass():
-            plan = spark._jsparkSession.table(labels.quoted_name(name)).queryExecution().analyzed()
-        while _jvm.children(plan):
-            plan = _jvm.children(plan)[0]
-        kind = _jvm.kind(plan)
-        table = (_jvm.option(plan.catalogTable()) if kind == "LogicalRelation"
-                 else plan.tableMeta() if kind == "HiveTableRelation" else None)
-        if table is None or str(table.tableType().name()).upper() != "EXTERNAL":
-            return None
-        location = _jvm.option(table.storage().locationUri())
-    except Exception:  # no such table yet (a create): the catalog's managed location
+            if not spark.catalog.getTable(name).isTemporary:
+                return None
+            plan = spark._jsparkSession.table(name).queryExecution().analyzed()
+    except Exception:  # no such table or view (yet)
         return None
-    if location is None:
+    while _jvm.children(plan):
+        plan = _jvm.children(plan)[0]
+    leaf = describe(plan)
+    if not leaf.key.startswith("file:"):
         return None
-    uri = str(location.toString())
-    return local_path(uri) or uri
+    return leaf.path or leaf.label
+
+
+def _stored_location(spark: SparkSession, name: str) -> tuple[str, bool] | None:
+    """The location of the table ``name`` (its own, or ``<database location>/<table>`` for a
+    table not created yet), as a URI, and whether the table is external; None when the
+    catalog cannot tell."""
+    from lacuna.spark import _jvm
+
+    parts = qualify(spark, name).split(".")
+    if parts[0] != CATALOG_NAMESPACE or len(parts) != 3:
+        return None  # another catalog (v2): it keeps its own storage
+    try:
+        with _bypass.bypass():
+            catalog = spark._jsparkSession.sessionState().catalog()
+            ident = spark._jvm.org.apache.spark.sql.catalyst.TableIdentifier(  # type: ignore[union-attr]
+                parts[2], spark._jvm.scala.Some(parts[1]))  # type: ignore[union-attr]
+            if catalog.tableExists(ident):
+                table = catalog.getTableMetadata(ident)
+                uri = _jvm.option(table.storage().locationUri())
+                external = str(table.tableType().name()).upper() == "EXTERNAL"
+                return None if uri is None else (_uri_text(uri), external)
+            base = _uri_text(catalog.getDatabaseMetadata(parts[1]).locationUri())
+    except Exception:  # no such database (Spark refuses the write itself), or a view
+        return None
+    return base.rstrip("/") + "/" + parts[2], False
+
+
+def _uri_text(uri: Any) -> str:
+    """A ``java.net.URI`` as Lacuna names places: a local path (decoded) or the URI."""
+    if str(uri.getScheme() or "file") == "file":
+        return str(uri.getPath())
+    return str(uri.toString())
+
+
+def _in_warehouse(spark: SparkSession, location: str) -> bool:
+    """Whether ``location`` lies in the catalog's managed warehouse."""
+    from urllib.parse import unquote
+
+    warehouse = str(spark.conf.get("spark.sql.warehouse.dir", "") or "")
+    if not warehouse:
+        return False
+    here, there = local_path(location), local_path(warehouse)
+    there = unquote(there) if there is not None and warehouse.startswith("file:") else there
+    if here is None or there is None:  # remote: by the URI
+        return location.rstrip("/").startswith(warehouse.rstrip("/") + "/")
+    here, there = os.path.realpath(here), os.path.realpath(there)
+    return here != there and os.path.commonpath([here, there]) == there
 
 
 def jdbc_target(url: str, table: str, *, append: bool) -> Target:
@@ -385,7 +451,7 @@ def _table_clock(spark: SparkSession, name: str) -> datetime | None:
 
     from lacuna.lineage.clock import of_declaration
     from lacuna.lineage.sidecar import SidecarError, read_embedded
-    from lacuna.spark.sources import describe
+    from lacuna.spark.sources import describe, table_files
 
     try:
         with _bypass.bypass():
@@ -397,6 +463,7 @@ def _table_clock(spark: SparkSession, name: str) -> datetime | None:
         return None
     try:
         declared = read_embedded(embedded, data_path=None, table=leaf.table or True,
+                                 location=table_files(leaf),
                                  frame=pd.DataFrame(columns=list(leaf.columns)))
     except SidecarError:
         return None
@@ -451,7 +518,7 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
                  columns: tuple[str, ...], sources: tuple[str, ...], user: str,
                  run_id: str, *, first_seen: datetime | None = None) -> None:
     from lacuna.lineage.rules import combine
-    from lacuna.spark.sources import Leaf, classify_leaf, describe
+    from lacuna.spark.sources import Leaf, classify_leaf, describe, table_files
 
     if target.append:  # what the table held before stays in its classification
         try:
@@ -461,8 +528,15 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
         except Exception as exc:
             log.warning("could not read the classification of %s before appending: %s",
                         target.name, exc)
+    try:  # the files as written: the label is bound to them
+        with _bypass.bypass():
+            files = table_files(describe(_table_plan(spark, target.name)))
+    except Exception as exc:  # the label then binds the names only (and is not trusted)
+        log.warning("could not find the files of %s: %s", target.name, exc)
+        files = None
     declaration = labels.declaration_for(c, columns, sources=sources, user=user, run_id=run_id,
-                                         table=target.name, first_seen=first_seen)
+                                         table=target.name, first_seen=first_seen,
+                                         location=files)
     props = labels.table_properties(declaration)
     with _bypass.bypass():
         spark.sql(labels.set_properties_sql(target.name, props))
