@@ -142,6 +142,19 @@ def sidecar_paths(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
     return tuple(dict.fromkeys((sidecar_path(data_path), legacy_sidecar_path(data_path))))
 
 
+def own_sidecar_paths(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The names in :func:`sidecar_paths` that are ``data_path``'s alone, the ones to move,
+    delete or supersede with it: the visible-form name of a hidden file ``.x``
+    (``.x.lacuna.json``) is also the name Lacuna writes for ``x``, so while ``x`` exists it
+    is ``x``'s (a reader of ``.x`` still reads it, and an untrusted one only restricts)."""
+    path = Path(os.fspath(data_path)).expanduser()
+    names = sidecar_paths(data_path)
+    if (path.name.startswith(".") and path.name not in (".", "..")
+            and os.path.lexists(path.with_name(path.name[1:]))):
+        return tuple(p for p in names if p != legacy_sidecar_path(data_path))
+    return names
+
+
 def existing_sidecars(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
     """The names in :func:`sidecar_paths` that exist (as anything: a reader refuses what is
     not a regular file)."""
@@ -561,7 +574,8 @@ def write_sidecar(
         Path(tmp).unlink(missing_ok=True)
         raise
     legacy = legacy_sidecar_path(data_path)
-    if legacy != path and is_declaration(legacy):  # the old name's, now superseded
+    # the old name's, now superseded (never a hidden file's sibling's: own_sidecar_paths)
+    if legacy in own_sidecar_paths(data_path) and legacy != path and is_declaration(legacy):
         legacy.unlink(missing_ok=True)
     return path
 

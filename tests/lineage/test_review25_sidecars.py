@@ -1,0 +1,88 @@
+"""Review 25: a hidden data file's sidecar names never touch its visible sibling's sidecar; a
+folder read walks what its reader walks."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from lacuna import _bypass
+from lacuna.lineage import sidecar as sc
+from lacuna.model import Classification, ColumnClass, ColumnKind, Tier
+
+PII = Classification(tier=Tier.PROPRIETARY, tags=("PII",),
+                     columns={"segment": ColumnClass(classification=ColumnKind.PII)})
+
+
+def _plain(path, values):
+    with _bypass.bypass():
+        pd.DataFrame({"segment": values}).to_csv(path, index=False)
+
+
+def test_writing_a_hidden_files_sidecar_keeps_its_visible_siblings(governed):
+    """``.x.lacuna.json`` is the sidecar of ``x`` (the name Lacuna writes) and the visible-form
+    name of ``.x``'s: writing ``.x``'s sidecar must not delete ``x``'s declaration."""
+    visible, hidden = governed / "seg.csv", governed / ".seg.csv"
+    _plain(visible, ["A1", "B2"])
+    _plain(hidden, ["C3", "D4"])
+    sc.write_sidecar(visible, PII)
+    assert pd.read_csv(visible).lacuna_classification.tier is Tier.PROPRIETARY
+    sc.write_sidecar(hidden, PII)
+    assert sc.sidecar_path(visible).is_file()
+    back = pd.read_csv(visible)
+    assert back.lacuna_classification.tier is Tier.PROPRIETARY
+    assert back.lacuna.columns["segment"].classification is ColumnKind.PII
+    assert pd.read_csv(hidden).lacuna_classification.tier is Tier.PROPRIETARY
+
+
+def _pair(governed):
+    visible, hidden = governed / "seg.csv", governed / ".seg.csv"
+    _plain(visible, ["A1", "B2"])
+    _plain(hidden, ["C3", "D4"])
+    sc.write_sidecar(hidden, PII)  # this order: writing does not delete either
+    sc.write_sidecar(visible, PII)
+    return visible, hidden
+
+
+def test_deleting_a_hidden_file_keeps_its_visible_siblings_sidecar(governed):
+    from lacuna.retention.api import _delete
+
+    visible, hidden = _pair(governed)
+    _delete(str(hidden), tree=False)
+    assert not hidden.exists()
+    assert not sc.sidecar_path(hidden).exists()  # its own went with it
+    assert sc.read_sidecar(visible).trusted
+    assert pd.read_csv(visible).lacuna_classification.tier is Tier.PROPRIETARY
+
+
+def test_a_hidden_file_renamed_takes_its_own_sidecar_not_its_siblings(governed):
+    from lacuna.mount.fs import GovernedFS
+
+    visible, hidden = _pair(governed)
+    moved = governed / "moved.csv"
+    os.replace(hidden, moved)
+    GovernedFS._label_follows(str(hidden), str(moved))
+    assert sc.read_sidecar(visible).trusted  # x's sidecar stays x's
+    assert sc.read_sidecar(moved).trusted  # .x's went with it
+    assert not sc.sidecar_path(hidden).exists()
+
+
+def test_a_legacy_sidecar_renamed_onto_a_hidden_name_keeps_the_siblings(governed):
+    """A file with only a visible-form sidecar (an older Lacuna's) renamed to ``.x`` beside
+    ``x``: its sidecar goes under ``.x``'s hidden name, not over ``x``'s."""
+    from lacuna.mount.fs import GovernedFS
+
+    visible = governed / "seg.csv"
+    _plain(visible, ["A1", "B2"])
+    sc.write_sidecar(visible, PII)
+    old = governed / "old.csv"
+    _plain(old, ["C3", "D4"])
+    sc.write_sidecar(old, PII)
+    os.replace(sc.sidecar_path(old), sc.legacy_sidecar_path(old))  # as an older Lacuna wrote
+    target = governed / ".seg.csv"
+    os.replace(old, target)
+    GovernedFS._label_follows(str(old), str(target))
+    assert sc.read_sidecar(visible).trusted
+    assert sc.sidecar_path(target).is_file()
+    assert sc.read_sidecar(target).trusted
