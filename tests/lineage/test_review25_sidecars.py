@@ -86,3 +86,46 @@ def test_a_legacy_sidecar_renamed_onto_a_hidden_name_keeps_the_siblings(governed
     assert sc.read_sidecar(visible).trusted
     assert sc.sidecar_path(target).is_file()
     assert sc.read_sidecar(target).trusted
+
+
+EMAILS = ["ana@example.com", "bo@example.org", "cy@example.net", "di@example.com"]
+
+
+def _folder_with_declared_public_part(governed):
+    """A folder whose one part declares ``email`` PUBLIC (its values were not addresses), and
+    files of real addresses the folder's reader reads too."""
+    folder = governed / "ds"
+    folder.mkdir()
+    part = folder / "part-0.parquet"
+    with _bypass.bypass():
+        pd.DataFrame({"email": ["n/a", "none", "-", "?"]}).to_parquet(part, index=False)
+    sc.write_sidecar(part, Classification(
+        tier=Tier.PUBLIC, columns={"email": ColumnClass(classification=ColumnKind.PUBLIC)}))
+    return folder
+
+
+def test_a_folder_reads_a_symlinked_folders_files_undeclared(governed, tmp_path):
+    """pyarrow (and pandas) follow a symlinked folder inside the folder read: its files
+    count among those without a trusted declaration, so the part's PUBLIC does not stand
+    for their addresses."""
+    folder = _folder_with_declared_public_part(governed)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    with _bypass.bypass():
+        pd.DataFrame({"email": EMAILS}).to_parquet(other / "p1.parquet", index=False)
+    os.symlink(other, folder / "sub")
+    back = pd.read_parquet(folder)
+    assert len(back) == 8
+    assert back.lacuna.columns["email"].classification is not ColumnKind.PUBLIC
+    assert back.lacuna_classification.tier > Tier.PUBLIC
+
+
+def test_a_folder_with_a_dangling_symlink_reads(governed):
+    """A dangling symlink in a folder (pyarrow skips it) neither crashes the read nor lets
+    the declarations stand as complete."""
+    folder = _folder_with_declared_public_part(governed)
+    os.symlink(folder / "gone.parquet", folder / "link.parquet")
+    declared = sc.read_declarations(folder)
+    assert declared and not any(d.trusted for d in declared)
+    back = pd.read_parquet(folder)
+    assert len(back) == 4

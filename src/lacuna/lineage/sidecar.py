@@ -461,13 +461,21 @@ def data_files(folder: str | os.PathLike[str]) -> list[str]:
     order, but its real sidecars (:func:`is_sidecar`) and empty files (``_SUCCESS``). Hidden
     ones count too: pyarrow, pandas and Spark skip them, but a reader can be told not to
     (``ignore_prefixes=[]``), and a file it reads without a declaration must not be lowered by
-    the others' (:func:`read_declarations`)."""
+    the others' (:func:`read_declarations`). A symlinked folder inside (which pyarrow
+    follows, and the walk does not) counts as one data file, declared only by a sidecar of
+    its own; a symlink that leads nowhere, or a file that cannot be looked at, counts too
+    (fail closed: nothing declares it)."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
+        found += [os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d))]
         for name in sorted(files):
             path = os.path.join(root, name)
-            if not is_sidecar(path) and os.path.getsize(path) > 0:
+            try:
+                empty = os.path.getsize(path) == 0
+            except OSError:
+                empty = False
+            if not empty and not is_sidecar(path):
                 found.append(path)
     return found
 
