@@ -130,3 +130,22 @@ def test_a_folder_with_a_dangling_symlink_reads(governed):
     assert not any(d.trusted for d in declared)
     back = pd.read_parquet(folder)
     assert len(back) == 4
+
+
+def test_a_folder_of_files_two_runs_wrote_names_neither_run(governed):
+    """The joined declaration of a folder's files names the run that wrote them only when one
+    run wrote them all (the read's upstream lineage is that run's)."""
+    from lacuna.config import ClassificationConfig
+
+    folder = governed / "runs"
+    folder.mkdir()
+    for i, run in enumerate(("run-a", "run-b")):
+        _plain(folder / f"part-{i}.csv", [f"A{i}", f"B{i}"])
+        sc.write_sidecar(folder / f"part-{i}.csv", PII, run_id=run)
+    found = sc.read_declarations(folder)
+    assert [d.run_id for d in found] == ["run-a", "run-b"]
+    assert all(d.trusted for d in found)
+    assert sc.joined(found, ClassificationConfig()).run_id is None
+    same = [found[0], found[0]]
+    assert sc.joined(same, ClassificationConfig()).run_id == "run-a"
+    assert sc.joined(same, ClassificationConfig()).combined

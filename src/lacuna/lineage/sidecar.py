@@ -483,7 +483,7 @@ def data_files(folder: str | os.PathLike[str]) -> list[str]:
 def joined(declarations: Sequence[Sidecar], config: ClassificationConfig) -> Sidecar:
     """One declaration for several trusted ones (a folder's files): their classifications by
     the join rule (the most restrictive wins), their sources, the earliest clock; no single
-    run wrote it (``combined``)."""
+    run wrote it (``combined``), and it names a run only when one wrote them all."""
     from lacuna.lineage.clock import earliest
     from lacuna.lineage.rules import combine
 
@@ -499,6 +499,8 @@ def joined(declarations: Sequence[Sidecar], config: ClassificationConfig) -> Sid
         combined=True,
         first_seen=earliest(*seen),
         written_at=first.written_at,
+        # the run that wrote them all, or none: one file's run is not the folder's lineage
+        run_id=first.run_id if all(d.run_id == first.run_id for d in declarations) else None,
     )
 
 
