@@ -149,3 +149,18 @@ def test_a_folder_of_files_two_runs_wrote_names_neither_run(governed):
     same = [found[0], found[0]]
     assert sc.joined(same, ClassificationConfig()).run_id == "run-a"
     assert sc.joined(same, ClassificationConfig()).combined
+
+
+def test_a_partial_declaration_names_the_file_without_one(governed):
+    """A folder's file declarations that only restrict say which file has none, and how to
+    fix it (a Finder ``.DS_Store`` is enough)."""
+    folder = governed / "parts"
+    folder.mkdir()
+    _plain(folder / "part-0.csv", ["A1", "B2"])
+    sc.write_sidecar(folder / "part-0.csv", PII)
+    (folder / ".DS_Store").write_bytes(b"\x00\x01finder")
+    found = sc.read_declarations(folder)
+    assert [d.trust for d in found] == ["partial"]
+    line = sc.describe_distrust(found[0])
+    assert str(folder / ".DS_Store") in line
+    assert "write it under Lacuna, or move it out of the folder" in line

@@ -95,6 +95,8 @@ class Sidecar:
     # clock before the write, the clock of the data it derives from, and its write time.
     # None in a declaration written before it carried one (its write time stands in)
     first_seen: datetime | None = None
+    # trust "partial": the first file of the folder read that has no trusted declaration
+    undeclared: str = ""
 
     @property
     def trusted(self) -> bool:
@@ -117,7 +119,9 @@ class Sidecar:
             "other-values": "the values read are not the ones it was signed for (its metadata "
                             "was copied onto other data, or the values were changed)",
             "partial": "it declares one file of the folder read, and not every data file there "
-                       "has a trusted declaration, so the values decide the rest",
+                       "has a trusted declaration, so the values decide the rest"
+                       + (f" ({self.undeclared} has none: write it under Lacuna, or move it "
+                          "out of the folder)" if self.undeclared else ""),
         }[self.trust]
 
 
@@ -446,13 +450,15 @@ def read_declarations(data_path: str | os.PathLike[str]) -> list[Sidecar]:
     if not os.path.isdir(folder):
         return found
     each: list[Sidecar] = []
-    complete = True
+    undeclared = ""
     for file in data_files(folder):
         declared = read_sidecars(file)
-        complete = complete and any(d.trusted for d in declared)
+        if not undeclared and not any(d.trusted for d in declared):
+            undeclared = file
         each += declared
-    if not complete:
-        each = [d if not d.trusted else replace(d, trust="partial") for d in each]
+    if undeclared:
+        each = [d if not d.trusted else replace(d, trust="partial", undeclared=undeclared)
+                for d in each]
     return [*found, *each]
 
 
