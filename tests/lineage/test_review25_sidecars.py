@@ -164,3 +164,29 @@ def test_a_partial_declaration_names_the_file_without_one(governed):
     line = sc.describe_distrust(found[0])
     assert str(folder / ".DS_Store") in line
     assert "write it under Lacuna, or move it out of the folder" in line
+
+
+def test_a_glob_read_keeps_what_the_matched_files_declare(governed):
+    """``pl.read_parquet("seg/*.parquet")`` (how docs/pandas.md says polars reads a folder of
+    files written one by one) keeps their declarations as the folder read does: segment codes
+    declared PII stayed PII read one by one, and came back PUBLIC through the glob."""
+    import polars as pl
+
+    from lacuna.integrations import polars as lpolars
+
+    folder = governed / "seg"
+    folder.mkdir()
+    for i in range(2):
+        with _bypass.bypass():
+            pd.DataFrame({"segment": [f"A{i}", f"B{i}"]}).to_parquet(
+                folder / f"p{i}.parquet", index=False)
+        sc.write_sidecar(folder / f"p{i}.parquet", PII)
+    pattern = str(folder / "*.parquet")
+    got = lpolars.classification(pl.read_parquet(pattern))
+    assert got.tier is Tier.PROPRIETARY
+    assert got.columns["segment"].classification is ColumnKind.PII
+    assert [d.trust for d in sc.read_declarations(pattern)] == ["verified", "verified"]
+    with _bypass.bypass():  # a matched file without a declaration: they only restrict
+        pd.DataFrame({"segment": ["C3"]}).to_parquet(folder / "p2.parquet", index=False)
+    assert [d.trust for d in sc.read_declarations(pattern)] == ["partial", "partial"]
+    assert lpolars.classification(pl.read_parquet(pattern)).tier is Tier.PROPRIETARY

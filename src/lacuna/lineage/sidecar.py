@@ -438,7 +438,8 @@ def read_sidecars(data_path: str | os.PathLike[str]) -> list[Sidecar]:
 def read_declarations(data_path: str | os.PathLike[str]) -> list[Sidecar]:
     """What the sidecars say about a file or folder a read names: its own
     (:func:`read_sidecars`), and for a folder those of the data files in it (written one by
-    one, each with its sidecar; :func:`data_files`). A folder's file declarations are trusted
+    one, each with its sidecar; :func:`data_files`), for a glob pattern (``out/*.parquet``)
+    those of the files it matches. A folder's file declarations are trusted
     only when every data file there has a trusted one; otherwise each only restricts (trust
     ``partial``), since the values of the files without one decide them.
 
@@ -447,11 +448,18 @@ def read_declarations(data_path: str | os.PathLike[str]) -> list[Sidecar]:
     """
     found = read_sidecars(data_path)
     folder = os.path.expanduser(os.fspath(data_path))
-    if not os.path.isdir(folder):
-        return found
+    if os.path.isdir(folder):
+        files = data_files(folder)
+    else:  # a glob pattern (polars, DuckDB: "out/*.parquet"): the files it matches
+        from lacuna.storage.frames import matches
+
+        matched = matches(folder)
+        if matched is None:
+            return found
+        files = [f for f in matched if _is_data(f)]
     each: list[Sidecar] = []
     undeclared = ""
-    for file in data_files(folder):
+    for file in files:
         declared = read_sidecars(file)
         if not undeclared and not any(d.trusted for d in declared):
             undeclared = file
@@ -475,15 +483,18 @@ def data_files(folder: str | os.PathLike[str]) -> list[str]:
     for root, dirs, files in os.walk(folder):
         dirs.sort()
         found += [os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d))]
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            try:
-                empty = os.path.getsize(path) == 0
-            except OSError:
-                empty = False
-            if not empty and not is_sidecar(path):
-                found.append(path)
+        found += [path for name in sorted(files) if _is_data(path := os.path.join(root, name))]
     return found
+
+
+def _is_data(path: str) -> bool:
+    """Whether a file a folder read reads needs a declaration: not a real sidecar, not empty
+    (one that cannot be looked at counts: fail closed)."""
+    try:
+        empty = os.path.getsize(path) == 0
+    except OSError:
+        empty = False
+    return not empty and not is_sidecar(path)
 
 
 def joined(declarations: Sequence[Sidecar], config: ClassificationConfig) -> Sidecar:
