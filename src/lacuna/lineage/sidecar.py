@@ -159,12 +159,6 @@ def own_sidecar_paths(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
     return names
 
 
-def existing_sidecars(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
-    """The names in :func:`sidecar_paths` that exist (as anything: a reader refuses what is
-    not a regular file)."""
-    return tuple(p for p in sidecar_paths(data_path) if os.path.lexists(p))
-
-
 def has_sidecar(data_path: str | os.PathLike[str]) -> bool:
     """Whether a regular file sits under one of the sidecar names of ``data_path``."""
     return any(p.is_file() for p in sidecar_paths(data_path))
