@@ -272,8 +272,19 @@ def test_compile_evidence_from_the_stores_and_the_warehouse(dbt_built, tmp_path)
     # a file that happens to share the model's name is no audit of the model
     write("/tmp/exports/gold_revenue.csv")
     assert not Evidence(audit=lambda: audit).audit_log(project.node("gold_revenue")).ok
+    # another project's model of the same name is no audit of this one (review25)
+    write("dbt://other_project/gold_revenue")
+    mine = Evidence(audit=lambda: audit, project="lacuna_example")
+    assert not mine.audit_log(project.node("gold_revenue")).ok
+    from lacuna.dbt.compile import compile_project, load_project_gates
+
+    unset = Evidence(audit=lambda: audit)
+    compile_project(project, load_project_gates(dbt_built.dir)[0], evidence=unset)
+    assert unset.project == "lacuna_example"  # compile names its project
     write("dbt://lacuna_example/gold_revenue")  # what lacuna dbt record and dbt reads write
     assert Evidence(audit=lambda: audit).audit_log(project.node("gold_revenue")).ok
+    assert Evidence(audit=lambda: audit, project="lacuna_example").audit_log(
+        project.node("gold_revenue")).ok
     audit.close()
     lineage.close()
 

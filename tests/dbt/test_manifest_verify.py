@@ -590,6 +590,15 @@ def _forged_test(kind: str, uid: str, column: str | None
     return change
 
 
+def _forged_elsewhere(manifest: dict[str, Any]) -> None:
+    # a test named as if of a package the project has no node of: no package's files were
+    # compared with it (review25)
+    _forged_test("not_null", "model.lacuna_example.gold_revenue", "revenue")(manifest)
+    test = manifest["nodes"].pop("test.lacuna_example.not_null_forged.0")
+    test.update(unique_id="test.ghost.not_null_forged.0", package_name="ghost")
+    manifest["nodes"][test["unique_id"]] = test
+
+
 def _forged_singular(manifest: dict[str, Any]) -> None:
     # a singular test whose "file" is the model's own: the gates read the columns it names
     uid = "model.lacuna_example.gold_revenue"
@@ -624,6 +633,9 @@ def _described(manifest: dict[str, Any]) -> None:
                               "customer_id"),
                  r"not_null test on customers_snapshot, but no YAML file of the project has "
                  r"an entry for it|not_null test .* no YAML", id="test-on-a-node-without-yaml"),
+    pytest.param(_forged_elsewhere,
+                 r"the manifest has nodes of the package\(s\) ghost, which are not "
+                 r"installed", id="test-of-no-package"),
     pytest.param(_forged_singular,
                  r"assert_forged.0 \(models/finance/gold_revenue.sql\): the manifest has a "
                  r"singular test that is no .sql file under the project's test-paths",

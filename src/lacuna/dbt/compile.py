@@ -171,6 +171,8 @@ def compile_project(
     mode: Enforcement = enforcement or qg.enforcement
     models = [n for n in project.models if n.package_name in ("", project.name)]
     models.sort(key=lambda n: n.name)
+    if evidence is not None and evidence.project is None:  # dbt://<this project>/<model>
+        evidence.project = project.name
     ctx = _Ctx(project, gates, mode, functools.cache(lambda: _freshness_sources(project)),
                evidence,
                _yaml_index(project, models), built_columns or {}, {})

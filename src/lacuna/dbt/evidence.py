@@ -1,8 +1,9 @@
 """Evidence for the escalation table's extra requirements, each checked against something real.
 
 - ``audit_log``: the audit trail holds at least one record whose destination or sources name the
-  model (its ``dbt://<project>/<model>``, relation, ``schema.table`` or unique id), e.g. what
-  ``lacuna dbt record`` or the dbt package's hooks leave; the bare table name is not enough
+  model (its ``dbt://<project>/<model>``, this project's, relation, ``schema.table`` or unique
+  id), e.g. what ``lacuna dbt record`` or the dbt package's hooks leave; the bare table name
+  is not enough
   (``/tmp/orders.csv`` is not the model ``orders``).
 - ``masking_verified``: a masking edge (:class:`~lacuna.lineage.records.EdgeKind.MASKING`: a
   keyed hash, redaction, generalisation) is on the column's lineage in the lineage store, on the
@@ -52,10 +53,13 @@ def names_for(node: DbtNode) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n.lower() for n in out))
 
 
-def names_node(text: str, node: DbtNode) -> bool:
+def names_node(text: str, node: DbtNode, project: str | None = None) -> bool:
     """Whether ``text`` names the model: one of :func:`names_for`, or its
-    ``dbt://<project>/<model>`` (how ``lacuna dbt record`` and dbt reads name it)."""
-    uri = re.compile(rf"dbt://[^/\s]+/{re.escape(node.name.lower())}(?![a-z0-9_])")
+    ``dbt://<project>/<model>`` (how ``lacuna dbt record`` and dbt reads name it; with
+    ``project``, the root project's name, only that project's: ``dbt://other/<model>`` is
+    another project's model of the same name)."""
+    where = re.escape(project.lower()) if project else r"[^/\s]+"
+    uri = re.compile(rf"dbt://{where}/{re.escape(node.name.lower())}(?![a-z0-9_])")
     return _mentions(text, names_for(node)) or uri.search(text.lower()) is not None
 
 
@@ -81,6 +85,9 @@ class Evidence:
     lineage: Callable[[], LineageStore] | None = None
     warehouse: Path | None = None  # a DuckDB file
     adapter: str | None = None
+    # the root project's name (compile_project sets it): dbt://<project>/<model> of that
+    # project only
+    project: str | None = None
     _audit_texts: list[str] | None = field(default=None, repr=False)
     _edges: list[ColumnEdge] | None = field(default=None, repr=False)
     _encrypted: Verdict | None = field(default=None, repr=False)
@@ -91,7 +98,7 @@ class Evidence:
         texts = self._audit()
         if texts is None:
             return Verdict(False, "no audit store is configured")
-        if any(names_node(t, node) for t in texts):
+        if any(names_node(t, node, self.project) for t in texts):
             return Verdict(True)
         return Verdict(False, f"the audit trail has no record for {node.table}")
 
@@ -117,7 +124,7 @@ class Evidence:
             return Verdict(False, "no lineage store is configured")
         targets = [(e.target, e.target_column) for e in edges
                    if e.target_column.lower() == column.lower()
-                   and names_node(_dataset_name(e.target), node)]
+                   and names_node(_dataset_name(e.target), node, self.project)]
         if not targets:
             return Verdict(False, f"the lineage store has no column lineage for "
                                   f"{node.table}.{column}")

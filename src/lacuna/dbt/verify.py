@@ -112,7 +112,11 @@ def verify_manifest(project: DbtProject, *, target: str | None = None) -> None:
         raise ManifestError(_message(project, [Mismatch(
             "", "dbt_project.yml", f"the manifest is of project {project.name!r}, "
             f"dbt_project.yml names {name!r}")]))
-    packages = {n.package_name for n in project.nodes.values()}
+    # the tests' packages too (check_tests compares a test with its package's files): a test
+    # named as if of a package no node is of was compared with nothing, and counted
+    # (test.<package>.<name>; an id without one names a package no project has: refused)
+    packages = {n.package_name for n in project.nodes.values()} | {
+        [*t.unique_id.split("."), t.unique_id][1] for t in project.tests.values()}
     found: list[Mismatch] = []
     flags = config.get("flags")
     by_name = _ByName(project.name, own_first=isinstance(flags, Mapping) and flags.get(

@@ -95,6 +95,8 @@ class Sidecar:
     # clock before the write, the clock of the data it derives from, and its write time.
     # None in a declaration written before it carried one (its write time stands in)
     first_seen: datetime | None = None
+    # trust "partial": the first file of the folder read that has no trusted declaration
+    undeclared: str = ""
 
     @property
     def trusted(self) -> bool:
@@ -117,7 +119,9 @@ class Sidecar:
             "other-values": "the values read are not the ones it was signed for (its metadata "
                             "was copied onto other data, or the values were changed)",
             "partial": "it declares one file of the folder read, and not every data file there "
-                       "has a trusted declaration, so the values decide the rest",
+                       "has a trusted declaration, so the values decide the rest"
+                       + (f" ({self.undeclared} has none: write it under Lacuna, or move it "
+                          "out of the folder)" if self.undeclared else ""),
         }[self.trust]
 
 
@@ -142,10 +146,17 @@ def sidecar_paths(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
     return tuple(dict.fromkeys((sidecar_path(data_path), legacy_sidecar_path(data_path))))
 
 
-def existing_sidecars(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
-    """The names in :func:`sidecar_paths` that exist (as anything: a reader refuses what is
-    not a regular file)."""
-    return tuple(p for p in sidecar_paths(data_path) if os.path.lexists(p))
+def own_sidecar_paths(data_path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The names in :func:`sidecar_paths` that are ``data_path``'s alone, the ones to move,
+    delete or supersede with it: the visible-form name of a hidden file ``.x``
+    (``.x.lacuna.json``) is also the name Lacuna writes for ``x``, so while ``x`` exists it
+    is ``x``'s (a reader of ``.x`` still reads it, and an untrusted one only restricts)."""
+    path = Path(os.fspath(data_path)).expanduser()
+    names = sidecar_paths(data_path)
+    if (path.name.startswith(".") and path.name not in (".", "..")
+            and os.path.lexists(path.with_name(path.name[1:]))):
+        return tuple(p for p in names if p != legacy_sidecar_path(data_path))
+    return names
 
 
 def has_sidecar(data_path: str | os.PathLike[str]) -> bool:
@@ -421,7 +432,8 @@ def read_sidecars(data_path: str | os.PathLike[str]) -> list[Sidecar]:
 def read_declarations(data_path: str | os.PathLike[str]) -> list[Sidecar]:
     """What the sidecars say about a file or folder a read names: its own
     (:func:`read_sidecars`), and for a folder those of the data files in it (written one by
-    one, each with its sidecar; :func:`data_files`). A folder's file declarations are trusted
+    one, each with its sidecar; :func:`data_files`), for a glob pattern (``out/*.parquet``)
+    those of the files it matches. A folder's file declarations are trusted
     only when every data file there has a trusted one; otherwise each only restricts (trust
     ``partial``), since the values of the files without one decide them.
 
@@ -430,16 +442,25 @@ def read_declarations(data_path: str | os.PathLike[str]) -> list[Sidecar]:
     """
     found = read_sidecars(data_path)
     folder = os.path.expanduser(os.fspath(data_path))
-    if not os.path.isdir(folder):
-        return found
+    if os.path.isdir(folder):
+        files = data_files(folder)
+    else:  # a glob pattern (polars, DuckDB: "out/*.parquet"): the files it matches
+        from lacuna.storage.frames import matches
+
+        matched = matches(folder)
+        if matched is None:
+            return found
+        files = [f for f in matched if _is_data(f)]
     each: list[Sidecar] = []
-    complete = True
-    for file in data_files(folder):
+    undeclared = ""
+    for file in files:
         declared = read_sidecars(file)
-        complete = complete and any(d.trusted for d in declared)
+        if not undeclared and not any(d.trusted for d in declared):
+            undeclared = file
         each += declared
-    if not complete:
-        each = [d if not d.trusted else replace(d, trust="partial") for d in each]
+    if undeclared:
+        each = [d if not d.trusted else replace(d, trust="partial", undeclared=undeclared)
+                for d in each]
     return [*found, *each]
 
 
@@ -448,21 +469,32 @@ def data_files(folder: str | os.PathLike[str]) -> list[str]:
     order, but its real sidecars (:func:`is_sidecar`) and empty files (``_SUCCESS``). Hidden
     ones count too: pyarrow, pandas and Spark skip them, but a reader can be told not to
     (``ignore_prefixes=[]``), and a file it reads without a declaration must not be lowered by
-    the others' (:func:`read_declarations`)."""
+    the others' (:func:`read_declarations`). A symlinked folder inside (which pyarrow
+    follows, and the walk does not) counts as one data file, declared only by a sidecar of
+    its own; a symlink that leads nowhere, or a file that cannot be looked at, counts too
+    (fail closed: nothing declares it)."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            if not is_sidecar(path) and os.path.getsize(path) > 0:
-                found.append(path)
+        found += [os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d))]
+        found += [path for name in sorted(files) if _is_data(path := os.path.join(root, name))]
     return found
+
+
+def _is_data(path: str) -> bool:
+    """Whether a file a folder read reads needs a declaration: not a real sidecar, not empty
+    (one that cannot be looked at counts: fail closed)."""
+    try:
+        empty = os.path.getsize(path) == 0
+    except OSError:
+        empty = False
+    return not empty and not is_sidecar(path)
 
 
 def joined(declarations: Sequence[Sidecar], config: ClassificationConfig) -> Sidecar:
     """One declaration for several trusted ones (a folder's files): their classifications by
     the join rule (the most restrictive wins), their sources, the earliest clock; no single
-    run wrote it (``combined``)."""
+    run wrote it (``combined``), and it names a run only when one wrote them all."""
     from lacuna.lineage.clock import earliest
     from lacuna.lineage.rules import combine
 
@@ -478,6 +510,8 @@ def joined(declarations: Sequence[Sidecar], config: ClassificationConfig) -> Sid
         combined=True,
         first_seen=earliest(*seen),
         written_at=first.written_at,
+        # the run that wrote them all, or none: one file's run is not the folder's lineage
+        run_id=first.run_id if all(d.run_id == first.run_id for d in declarations) else None,
     )
 
 
@@ -561,7 +595,8 @@ def write_sidecar(
         Path(tmp).unlink(missing_ok=True)
         raise
     legacy = legacy_sidecar_path(data_path)
-    if legacy != path and is_declaration(legacy):  # the old name's, now superseded
+    # the old name's, now superseded (never a hidden file's sibling's: own_sidecar_paths)
+    if legacy in own_sidecar_paths(data_path) and legacy != path and is_declaration(legacy):
         legacy.unlink(missing_ok=True)
     return path
 

@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from lacuna.errors import GovernanceViolation, StorageError
-from lacuna.lineage.sidecar import has_sidecar, sidecar_paths
+from lacuna.lineage.sidecar import has_sidecar, own_sidecar_paths, sidecar_path, sidecar_paths
 from lacuna.model import Action
 from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
@@ -416,9 +416,17 @@ class GovernedFS:
         content alone (a gzip of customer data would be INTERNAL)."""
         if is_metadata(dst) or not os.path.isfile(dst) or not has_sidecar(src):
             return
+        own, taken = own_sidecar_paths(src), set(own_sidecar_paths(dst))
+        hidden = sidecar_path(src).is_file()
         for side, moved in zip(sidecar_paths(src), sidecar_paths(dst), strict=False):
-            if not side.is_file():
-                continue
+            if side not in own or not side.is_file():
+                continue  # .x.lacuna.json is x's while x exists, not .x's
+            if moved not in taken:  # x's: .x's visible-form sidecar goes under .x's own name
+                if hidden:
+                    log.error("%s: not moved to %s, which is the sidecar of another file "
+                              "beside it", side, moved)
+                    continue
+                moved = sidecar_path(dst)
             try:
                 if copy:
                     shutil.copy2(side, moved)

@@ -301,19 +301,20 @@ def recheck(entry: Entry, holds: list[Hold]) -> Entry:
 def _delete(path: str, *, tree: bool = True) -> None:
     """Delete ``path``; a directory only with ``tree`` (a file written under an exception: only
     when its signed record says a directory was written there)."""
-    from lacuna.lineage.sidecar import sidecar_paths
+    from lacuna.lineage.sidecar import own_sidecar_paths
 
+    sides = own_sidecar_paths(path)  # before the file goes: .x's, never its sibling x's
     if whole_folder(path, recorded_folder=tree):
         shutil.rmtree(path)
     else:
         with contextlib.suppress(FileNotFoundError):  # already gone: the decision stands
             os.unlink(path)
-    for side in sidecar_paths(path):
+    for side in sides:
         side.unlink(missing_ok=True)
 
 
 def _archive(entry: Entry, settings: RetentionSettings) -> None:
-    from lacuna.lineage.sidecar import sidecar_paths
+    from lacuna.lineage.sidecar import own_sidecar_paths, sidecar_paths
 
     if not settings.archive_dir:
         msg = "on_expiry: archive needs retention.archive_dir (where archived files go)"
@@ -327,7 +328,10 @@ def _archive(entry: Entry, settings: RetentionSettings) -> None:
                "again")
         raise FileExistsError(msg)
     target.parent.mkdir(parents=True, exist_ok=True)
-    sides = list(zip(sidecar_paths(item.path), sidecar_paths(target), strict=False))
+    own = own_sidecar_paths(item.path)  # .x's, never its sibling x's
+    sides = [(side, moved) for side, moved in zip(sidecar_paths(item.path),
+                                                  sidecar_paths(target), strict=False)
+             if side in own]
     shutil.move(item.path, target)
     for side, moved in sides:  # each name to the same name there
         if side.exists():

@@ -391,7 +391,7 @@ def sealed_files(target: Any) -> tuple[str, ...]:
     path = os.path.expanduser(os.fspath(target))
     if os.path.isfile(path):
         return (path,) if is_sealed(path) else ()
-    matched = _matches(path)
+    matched = matches(path)
     if matched is not None:
         return tuple(f for f in matched if is_sealed(f))
     if os.path.isdir(path):
@@ -403,7 +403,7 @@ def sealed_files(target: Any) -> tuple[str, ...]:
     return ()
 
 
-def _matches(path: str) -> list[str] | None:
+def matches(path: str) -> list[str] | None:
     """The files a glob pattern names (``part/**/*.parquet``: DuckDB and polars read a
     partitioned folder so), or None when ``path`` is not a pattern."""
     if not any(c in path for c in "*?[") or os.path.exists(path):
@@ -501,7 +501,7 @@ def _decrypt_into(folder: str, path: str, files: tuple[str, ...], handles: list[
     if os.path.isfile(path):
         _copy_out(opened[path], base)
         return base
-    matched = _matches(path)
+    matched = matches(path)
     if matched is not None:  # the files it names, at the same places under a copy of its root
         root = _pattern_root(path)
         del names[base]
@@ -544,6 +544,7 @@ __all__ = [
     "SealedRead",
     "database_file",
     "file_url_path",
+    "matches",
     "read_sealed",
     "refuse",
     "refuse_database",
