@@ -56,9 +56,7 @@ def probed(dbt_with_deps: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture
 def probed_copy(probed: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "built"
-    shutil.copytree(probed, dest, symlinks=True)
-    return dest
+    return Path(shutil.copytree(probed, tmp_path / "built", symlinks=True))
 
 
 def _emails(db: Path, model: str) -> set[str]:
