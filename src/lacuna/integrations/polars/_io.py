@@ -24,6 +24,7 @@ from lacuna.integrations.frames.io import (
 from lacuna.integrations.frames.state import STATES
 from lacuna.integrations.polars._ops import columns_of, settings, state
 from lacuna.lineage.frames import attach, effective_state
+from lacuna.lineage.sidecar import SUFFIX as SIDECAR_SUFFIX
 from lacuna.lineage.state import ATTRS_KEY
 
 # reader -> keyword of its source argument
@@ -77,8 +78,15 @@ def wrap_reader(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
             def call(source: Any) -> Any:  # source: target, or a sealed file's plaintext
                 a, kw = (args, kwargs) if source is target else _retarget(
                     keyword, args, kwargs, source)
+                if name == "scan_parquet" and "hidden_file_prefix" not in kw and _folder(source):
+                    kw = {**kw, "hidden_file_prefix": "."}  # sidecars, as pyarrow skips them
                 with outermost():
-                    return original(*a, **kw)
+                    try:
+                        return original(*a, **kw)
+                    except Exception as exc:
+                        if SIDECAR_SUFFIX in str(exc):
+                            exc.add_note(_SIDECARS_READ)
+                        raise
 
             result, decided = read_source(target, call, method=f"polars.{name}",
                                           materialise=_collected if name in SCANNERS else None)
@@ -92,6 +100,19 @@ def wrap_reader(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
         return reader
 
     return make
+
+
+_SIDECARS_READ = (
+    "Lacuna: polars read a folder file by file, Lacuna's hidden sidecars (.<file>.lacuna.json) "
+    "included, which pyarrow, pandas and Spark skip. Read the folder's data files with a glob "
+    "(pl.read_parquet('folder/*.parquet'), or '**/*.parquet' with hive_partitioning=True for "
+    "a partitioned one), or scan it: pl.scan_parquet('folder') skips hidden files under Lacuna.")
+
+
+def _folder(source: Any) -> bool:
+    """A local folder, as polars reads one: every file in it."""
+    path = local_path(source)
+    return path is not None and os.path.isdir(path)
 
 
 def _collected(result: Any) -> Any:
