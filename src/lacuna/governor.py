@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from lacuna.lineage.attribution import Raised
     from lacuna.lineage.recording import Produced, Restored
     from lacuna.lineage.records import Run
+    from lacuna.lineage.sidecar import Sidecar
     from lacuna.lineage.state import LineageNode
     from lacuna.lineage.step import Step, StepResult
     from lacuna.lineage.store import LineageStore
@@ -253,6 +254,7 @@ class Governor:
     def classify_read(
         self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
         how: str | None = None, table: bool | str = False, location: str | None = None,
+        sidecars: Sequence[Sidecar] | None = None,
     ) -> tuple[Classification, tuple[str, ...], str | None]:
         """:meth:`classify_source`, plus the lineage run id the trusted declaration names (the
         run that wrote the file), or None. ``table``: ``embedded`` is a Spark table's label and
@@ -261,18 +263,22 @@ class Governor:
         for those files (see :func:`lacuna.lineage.sidecar.read_embedded`)."""
         c, sources, run_id, _, _ = self.classify_read_raised(name, frame, embedded=embedded,
                                                              how=how, table=table,
-                                                             location=location)
+                                                             location=location,
+                                                             sidecars=sidecars)
         return c, sources, run_id
 
     def classify_read_raised(
         self, name: str | None, frame: pd.DataFrame, *, embedded: Any = None,
         how: str | None = None, table: bool | str = False, location: str | None = None,
+        sidecars: Sequence[Sidecar] | None = None,
     ) -> tuple[Classification, tuple[str, ...], str | None, Raised | None, datetime | None]:
         """:meth:`classify_read`, plus which part of the classification ingested claims
         raised (:mod:`lacuna.lineage.attribution`): a governed read records it with its input
         version, so a steward's dismissal of the claim takes the raise back (None: no claim
         raised it), and when the data read was first seen, as its trusted declaration says
-        (:func:`lacuna.lineage.clock.of_declaration`; None: no trusted one)."""
+        (:func:`lacuna.lineage.clock.of_declaration`; None: no trusted one). ``declared``:
+        the sidecars of ``name`` as the caller already read them
+        (:func:`lacuna.lineage.sidecar.read_declarations`), not read (and hashed) again."""
         from lacuna.classify import classify_frame
         from lacuna.lineage import attribution
         from lacuna.lineage import sidecar as sc
@@ -288,7 +294,9 @@ class Governor:
                 self.file_cache.put(key, inferred)
         declarations: list[sc.Sidecar] = []
         try:
-            if name:  # a folder: its files' sidecars too (sc.read_declarations)
+            if sidecars is not None:
+                declarations += sidecars
+            elif name:  # a folder: its files' sidecars too (sc.read_declarations)
                 declarations += sc.read_declarations(name)
             if embedded is not None:
                 declarations.append(sc.read_embedded(

@@ -303,15 +303,17 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
             return Sourced(c, run_id, seen)
         # an untrusted label (another table's, copied): classified as if unlabelled, from the
         # store or a sample of the values, the label only adding restrictions
+        found = None  # the sidecars of a local path, read (and their files hashed) once
         if leaf.path is not None and leaf.table is None:
             from lacuna.lineage.sidecar import SidecarError, read_declarations
 
             try:  # a folder's own sidecar, or those of every file in it
-                trusted = any(d.trusted for d in read_declarations(leaf.path))
+                found = read_declarations(leaf.path)
             except SidecarError:
-                trusted = False  # classify_read below fails closed and says why
-            if trusted:  # declared: names only, no job
-                c, _, run_id, _, seen = gov.classify_read_raised(leaf.path, names_only)
+                found = None  # classify_read below reads them, fails closed and says why
+            if found is not None and any(d.trusted for d in found):  # names only, no job
+                c, _, run_id, _, seen = gov.classify_read_raised(leaf.path, names_only,
+                                                                 sidecars=found)
                 return Sourced(c, run_id, seen)
         stored, claimed = _from_store(gov, leaf)
         local = files if leaf.table else (
@@ -326,7 +328,7 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
         # read restores from the store what it recorded of exactly this content, and fails
         # closed on a malformed sidecar)
         sample = sample_frame(spark, leaf.plan, len(leaf.columns), gov.config.classification)
-        c, _, run_id = gov.classify_read(leaf.path, sample, **label)
+        c, _, run_id = gov.classify_read(leaf.path, sample, sidecars=found, **label)
         c = _restricted(gov, c, stored, leaf, what="the version Lacuna recorded")
         return Sourced(_restricted(gov, c, claimed, leaf), run_id)
 
