@@ -276,7 +276,7 @@ class Governor:
         raised (:mod:`lacuna.lineage.attribution`): a governed read records it with its input
         version, so a steward's dismissal of the claim takes the raise back (None: no claim
         raised it), and when the data read was first seen, as its trusted declaration says
-        (:func:`lacuna.lineage.clock.of_declaration`; None: no trusted one). ``declared``:
+        (:func:`lacuna.lineage.clock.of_declaration`; None: no trusted one). ``sidecars``:
         the sidecars of ``name`` as the caller already read them
         (:func:`lacuna.lineage.sidecar.read_declarations`), not read (and hashed) again."""
         from lacuna.classify import classify_frame

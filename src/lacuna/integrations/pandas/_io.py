@@ -185,11 +185,7 @@ def _read_sealed(name: str, original: Callable[..., Any], target: Any,
     kwargs = dict(kwargs)
     _infer_compression(getattr(pd, name), name, args or (handle,), kwargs, target)
     try:
-        with _bypass.bypass():
-            if args:
-                result = original(handle, *args[1:], **kwargs)
-            else:
-                result = original(**{**kwargs, READERS[name]: handle})
+        result = _read_from(name, original, handle, args, kwargs)
     except BaseException:
         handle.close()
         raise
@@ -215,13 +211,18 @@ def _read_sealed_folder(name: str, original: Callable[..., Any], target: Any,
     first, then pandas reads a private plaintext copy of the folder, as pyarrow's and polars'
     folder readers do (:func:`lacuna.storage.frames.read_sealed`)."""
 
-    def read(source: Any) -> Any:
-        with _bypass.bypass():
-            if args:
-                return original(source, *args[1:], **kwargs)
-            return original(**{**kwargs, READERS[name]: source})
+    return read_source(target, lambda source: _read_from(name, original, source, args, kwargs),
+                       method=f"pandas.{name}")
 
-    return read_source(target, read, method=f"pandas.{name}")
+
+def _read_from(name: str, original: Callable[..., Any], source: Any,
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """pandas' reader called as the user called it, ``source`` (a decrypted stream or a
+    private plaintext copy) in place of the path it was given."""
+    with _bypass.bypass():
+        if args:
+            return original(source, *args[1:], **kwargs)
+        return original(**{**kwargs, READERS[name]: source})
 
 
 def _restrict_sql(gov: Any, args: tuple[Any, ...], kwargs: dict[str, Any], keyword: str,
