@@ -396,7 +396,9 @@ class AnonymizeConfig(Section):
     default_strategy: str = "hash"  # for a personal column whose pii_type is not below
     strategies: dict[str, str] = Field(default_factory=_default_strategies)  # pii_type -> name
     detokenize_roles: tuple[str, ...] = ("privacy_officer",)  # who may call lacuna.detokenize
-    epsilon: float = Field(default=1.0, gt=0)  # the noise strategy's privacy budget per column
+    epsilon: float = Field(default=1.0, gt=0)  # what one noise release spends, per column
+    # the most noise releases may spend on one source column, summed (capped at 10 in code)
+    epsilon_budget: float = Field(default=10.0, gt=0)
     noise_sensitivity: float = Field(default=1.0, gt=0)  # one person's effect on a value
 
 

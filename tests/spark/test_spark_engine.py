@@ -125,3 +125,47 @@ def test_chunked_arrow_strings_are_scanned():
     sample = column_sample("c", pd.concat(parts, ignore_index=True))
     assert sample.values.to_pylist() == ["ada@example.org", "x y", "alan@example.org"]
     assert sample.text.to_pylist() == ["x y"]
+
+
+def _noise_config(**anonymize):  # type: ignore[no-untyped-def]
+    from lacuna.config import active_config
+
+    config = active_config()
+    return config.model_copy(update={"anonymize": config.anonymize.model_copy(update=anonymize)})
+
+
+def test_a_noised_dataframe_is_one_release_however_often_it_is_read(gspark, governed):
+    """Spark evaluates a plan again on every action; each evaluation drew new noise, so
+    toPandas() called 200 times was 200 releases whose average is the data. The release is
+    checkpointed once and spends its epsilon once, from the same budget as pandas'."""
+    from lacuna.anonymize.budget import BudgetExhausted, ledger
+
+    ages = [31, 45, 52, 67, 38, 29, 74, 41, 58, 36] * 3
+    path = governed / "patients.csv"
+    path.write_text("patient,age\n" + "".join(f"P{i:03d},{a}\n" for i, a in enumerate(ages)))
+    config = _noise_config(noise_sensitivity=100.0, epsilon=4.0)
+    df = gspark.read.csv(str(path), header=True, inferSchema=True)
+    out = lacuna.anonymize(df, ["age"], strategy="noise", config=config)
+    first, again = out.toPandas(), out.toPandas()
+    assert first["age"].tolist() == again["age"].tolist() != ages
+    assert out.filter("age > -1000").count() == len(ages)
+    assert lacuna.spark.classification(out).columns["age"].classification.value == "public"
+    assert ANONYMIZED in lacuna.spark.classification(out).tags
+    lacuna.anonymize(df.withColumnRenamed("age", "years"), ["years"], strategy="noise",
+                     config=config)
+    with pytest.raises(BudgetExhausted, match=f"column 'age' of {path}"):
+        lacuna.anonymize(pd.read_csv(path), ["age"], strategy="noise", config=config)
+    assert [(s.epsilon, s.releases) for s in ledger(config)] == [(8.0, 2)]
+
+
+def test_noise_sensitivity_is_checked_against_the_whole_columns_spread(gspark, governed):
+    """Each Arrow batch saw only its own rows: ages 30-31 in one partition and 70-71 in the
+    other passed noise_sensitivity=2, and the column was called public."""
+    from lacuna.errors import ConfigError
+
+    pdf = pd.DataFrame({"age": [30.0, 31.0] * 10 + [70.0, 71.0] * 10})
+    df = gspark.createDataFrame(pdf)  # two partitions in local[2]: 30-31, then 70-71
+    assert df.rdd.getNumPartitions() == 2
+    with pytest.raises(ConfigError, match="its values span 41"):
+        lacuna.anonymize(df, ["age"], strategy="noise",
+                         config=_noise_config(noise_sensitivity=2.0))

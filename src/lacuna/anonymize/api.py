@@ -38,6 +38,7 @@ from lacuna.anonymize.base import (
     output_class,
     strategies,
 )
+from lacuna.anonymize.budget import Charge, spend, subjects_of
 from lacuna.anonymize.keys import resolve
 from lacuna.classify.rollup import column_tags, rollup
 from lacuna.config import Config, active_config
@@ -86,6 +87,8 @@ def anonymize(
         UnknownColumnError: a column is not in the frame (the message lists the columns).
         ConfigError: the key is empty or shorter than 16 bytes, or the key file cannot be read
             or created.
+        BudgetExhausted: a ``noise`` release would pass the privacy budget of a column it
+            comes from (:mod:`lacuna.anonymize.budget`); nothing is spent or returned.
 
     Example:
         >>> import pandas as pd
@@ -132,6 +135,7 @@ def anonymize(
         out.attrs = dict(df.attrs)  # never share the input's attrs dict
         results: dict[str, ColumnClass] = {}
         used: dict[str, str] = {}
+        charges: list[Charge] = []
         # By text, as the classification names columns: with labels 1 and "1" both are the
         # column "1" there, so treating only the one asked for relabelled the other (raw
         # e-mails) as redacted. Every column the treated label names is treated.
@@ -149,6 +153,10 @@ def anonymize(
                 context.notes.append(f"keyed HMAC-SHA256, {get_key().ref}")
             results[str(name)] = impl.classify(before, context.notes)
             used[str(name)] = chosen
+            cost = impl.privacy_cost(before, config)
+            if cost > 0:  # spent below, once every column is done
+                charges.append(Charge(str(name), cost, subjects_of(
+                    str(name), source_state.origins.get(str(name), ()), df.iloc[:, pos])))
         for level in {str(n) for n in df.index.names if n is not None} & set(results):
             results[level] = _still_in_index(level, source.columns.get(level), used[level])
         names = sorted(set(used.values()))
@@ -161,6 +169,7 @@ def anonymize(
             result = guard(out, df, source, result, [str(c) for c in results], label, config)
         else:
             result = source
+        spend(config, charges, by=config.user.id)  # all or nothing; refused: no frame
         lineage = LineageNode(name=None, operation=f"anonymize.{label}",
                               parents=(source_state.lineage,))
         attach(out, result, lineage,  # with fingerprints of the anonymized content

@@ -91,6 +91,14 @@ class Strategy(ABC):
         """
         return unchanged_class(self.name, before, notes)
 
+    def privacy_cost(self, before: ColumnClass | None,  # noqa: ARG002 (for overrides)
+                     config: Config) -> float:  # noqa: ARG002
+        """The epsilon one release of a column (of class ``before``) spends from the privacy
+        budget of what it came from (:mod:`lacuna.anonymize.budget`). Default 0: only a
+        differentially private release, whose protection wears out as releases add up,
+        spends; a hash or a mask is the same output however often it is made."""
+        return 0.0
+
 
 strategies = Registry[type[Strategy]](kind="anonymization strategy")
 

@@ -163,6 +163,8 @@ def _mount_subcommands() -> None:
                   "holds.")
     app.add_typer(report_app, name="report", help="Compliance reports for reviews and auditors.")
     app.add_typer(users_app, name="users", help="Server users, roles and API tokens.")
+    from lacuna.cli.privacy import app as privacy_app
+    app.add_typer(privacy_app, name="privacy", help="Privacy: the noise strategy's budget.")
     from lacuna.cli.proxy import app as proxy_app
     app.add_typer(proxy_app, name="proxy", help="The HTTP egress proxy and its CA.")
     app.command("serve")(serve)

@@ -32,8 +32,10 @@ from lacuna.spark import _jvm
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from lacuna.anonymize.budget import Charge
     from lacuna.config import Config
     from lacuna.model import Classification, ColumnClass
+    from lacuna.spark.plan import Analysis
 
 _NUMERIC_STRATEGIES = frozenset({"noise"})
 
@@ -83,7 +85,8 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
             strategies.get(name)
     cfg = config if config is not None else current().config
     gov = current()
-    source = analyze(df, gov).classification
+    analysis = analyze(df, gov)
+    source = analysis.classification
     if columns is None and isinstance(strategy, Mapping):
         columns = list(strategy)
     treated = [str(c) for c in _columns_to_treat(pd.DataFrame(columns=df.columns), columns,
@@ -94,12 +97,13 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
     keyed = {"hash", "synthesize", "tokenize"} & set(chosen.values())
     material = resolve(key, cfg) if keyed else None
     broadcast = df.sparkSession.sparkContext.broadcast(material.material) if material else None
-    types = dict(df.dtypes)
     replaced = {}
     results: dict[str, ColumnClass] = {}
     for name, how in chosen.items():
         before = source.columns.get(name)
-        rtype = types[name] if how in _NUMERIC_STRATEGIES else "string"
+        # noise is a float whatever the column held (as in pandas): an int column's type
+        # made Arrow refuse 68.23 as int32 on the executors
+        rtype = "double" if how in _NUMERIC_STRATEGIES else "string"
         replaced[name] = _udf(how, name, before, broadcast, cfg, rtype)(F.col(name))
         notes = [f"keyed HMAC-SHA256, {material.ref}"] if how == "hash" and material else []
         if how == "synthesize" and (before is None or before.pii_type in (None, "free_text")):
@@ -111,13 +115,71 @@ def anonymize(df: DataFrame, columns: Sequence[str] | str | None = None,
         ctx = Context(column=name, column_class=before, key=lambda: b"", config=cfg)
         ctx.notes.extend(notes)
         results[name] = strategies.get(how)().classify(before, ctx.notes)
+    charges = _charges(df, analysis, chosen, cfg)
     out = df.withColumns(replaced)
     label = "+".join(sorted(set(chosen.values())))
     result = reclassify(source, treated, label, cfg, results=results)
     result = _guard(out, source, result, cfg)
+    if charges:
+        return _released_once(out, result, charges, cfg)
     with _LOCK:
         _ANONYMIZED[frozenset(i for i, _ in _jvm.output(_jvm.analyzed(out)))] = result
     return out
+
+
+def _charges(df: DataFrame, analysis: Analysis, chosen: Mapping[str, str],
+             config: Config) -> list[Charge]:
+    """What the treated columns spend from the privacy budget (:mod:`lacuna.anonymize.budget`),
+    after the declassification checks that need the whole column (a batch on an executor sees
+    only its own rows: its spread could pass a sensitivity the column's does not)."""
+    from pyspark.sql import functions as F
+
+    from lacuna.anonymize.base import strategies
+    from lacuna.anonymize.budget import Charge, Subject, subjects_of
+    from lacuna.anonymize.builtin.noise import check_identifier, check_spread
+    from lacuna.lineage.state import Origin
+
+    charges = []
+    for name, how in chosen.items():
+        before = analysis.classification.columns.get(name)
+        cost = strategies.get(how)().privacy_cost(before, config)
+        if cost <= 0:
+            continue
+        row = df.agg(F.count(name), F.min(name), F.max(name),
+                     F.sum(F.xxhash64(name).cast("decimal(38,0)"))).first()
+        count, low, high, digest = tuple(row) if row is not None else (0, 0.0, 0.0, None)
+        check_identifier(name, before)
+        if count:
+            check_spread(name, int(count), float(low), float(high),
+                         config.anonymize.noise_sensitivity)
+        origins = [Origin(ref, column, kind)
+                   for index, column, kind in sorted(analysis.lineage.get(name, ()))
+                   if (ref := analysis.leaves[index][0].ref) is not None]
+        subjects = subjects_of(name, origins, None) if any(o.dataset.known for o in origins) \
+            else (Subject(key=f"spark-values\0{count}\0{digest}",
+                          described=f"the {count} values of column {name!r} (built in "
+                                    "memory in Spark)"),)
+        charges.append(Charge(name, cost, subjects))
+    return charges
+
+
+def _released_once(out: DataFrame, result: Classification, charges: list[Charge],
+                   config: Config) -> DataFrame:
+    """A noised DataFrame computed once: Spark evaluates a plan again on every action, and each
+    evaluation draws new noise, so ``toPandas()`` called 200 times was 200 releases for the
+    budget of one (their average is the data). The noised rows are checkpointed on the
+    executors (``localCheckpoint``: nothing comes to the driver) and every action reads them;
+    the budget is spent once they exist (a refused spend returns nothing)."""
+    from lacuna.anonymize.budget import spend
+    from lacuna.spark.sources import declare, describe
+
+    once = out.localCheckpoint(eager=True)
+    spend(config, charges, by=config.user.id)
+    plan = _jvm.analyzed(once)
+    while _jvm.children(plan):
+        plan = _jvm.children(plan)[0]
+    declare(describe(plan).key, result)
+    return once
 
 
 def _guard(out: DataFrame, source: Classification, result: Classification,

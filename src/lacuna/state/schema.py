@@ -116,7 +116,7 @@ def state_metadata() -> MetaData:
     """Every store's tables in one ``MetaData`` (Alembic's ``target_metadata``; the test that
     the migrations' head matches the stores' tables compares with it)."""
     from lacuna import identity
-    from lacuna.anonymize import vault
+    from lacuna.anonymize import budget, vault
     from lacuna.audit import schema as audit_schema
     from lacuna.classify import cache, cachestats
     from lacuna.datasets import store as datasets_store
@@ -132,7 +132,8 @@ def state_metadata() -> MetaData:
     for md in (audit_schema.metadata, log_sinks.metadata, exceptions_store.metadata,
                lineage_schema.metadata, vault.metadata, cache.metadata,
                datasets_store.metadata, identity.metadata, cachestats.metadata,
-               holds.metadata, rollup.metadata, fingerprints.metadata, database_id.metadata):
+               holds.metadata, rollup.metadata, fingerprints.metadata, database_id.metadata,
+               budget.metadata):
         for table in md.sorted_tables:
             if table.name not in merged.tables:  # some stores share one MetaData
                 table.to_metadata(merged)

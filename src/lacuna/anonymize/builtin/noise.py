@@ -30,6 +30,7 @@ from lacuna.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from lacuna.config import Config
     from lacuna.model import ColumnClass
 
 # The largest epsilon for which noise may turn a personal column public. e**10 ≈ 22,000: beyond
@@ -61,6 +62,14 @@ def _check_declassifiable(column: str, before: ColumnClass | None, numbers: pd.S
     whole range, so the true sensitivity is at least that range; a sensitivity of 1 on ages
     30-80 adds about one year. (The observed range is a lower bound, never a proof: it only
     catches a sensitivity that is certainly too small.)"""
+    check_identifier(column, before)
+    if len(numbers):
+        check_spread(column, len(numbers), float(numbers.min()), float(numbers.max()),
+                     sensitivity)
+
+
+def check_identifier(column: str, before: ColumnClass | None) -> None:
+    """Refuse noise on a direct identifier (see :func:`_check_declassifiable`)."""
     from lacuna.privacy import QUASI_TYPES
 
     if before is not None and before.pii_type and before.pii_type not in QUASI_TYPES:
@@ -69,11 +78,18 @@ def _check_declassifiable(column: str, before: ColumnClass | None, numbers: pd.S
                "(the column would be called public). Use hash, mask or redact. Nothing was "
                "anonymized.")
         raise ConfigError(msg)
-    if len(numbers) and numbers.nunique() < 2:
+
+
+def check_spread(column: str, count: int, low: float, high: float,
+                 sensitivity: float) -> None:
+    """Refuse noise whose sensitivity is below the spread of the values (see
+    :func:`_check_declassifiable`), from the column's count, minimum and maximum (Spark
+    computes them over the whole column)."""
+    if count and low == high:
         # One value (one person's row, or rows that all hold the same number) has no spread:
         # the check below would accept any sensitivity, and a salary of 123456 came out as
         # 123456.4, called public.
-        msg = (f"cannot add noise to column {column!r}: its {len(numbers)} value(s) are all "
+        msg = (f"cannot add noise to column {column!r}: its {count} value(s) are all "
                "the same, so nothing shows how far one person's value can move, and noise of "
                f"anonymize.noise_sensitivity={sensitivity:g} could leave that value readable "
                "while the column is called public. Noise a column whose values differ (one per "
@@ -81,7 +97,7 @@ def _check_declassifiable(column: str, before: ColumnClass | None, numbers: pd.S
                "holds aggregates rather than one value per person, declare it so that it is "
                "not personal. Nothing was anonymized.")
         raise ConfigError(msg)
-    spread = float(numbers.max() - numbers.min()) if len(numbers) else 0.0
+    spread = high - low if count else 0.0
     if sensitivity < spread:
         msg = (f"cannot add noise to column {column!r} with anonymize.noise_sensitivity="
                f"{sensitivity:g}: its values span {spread:g}, and one person's value can move "
@@ -132,6 +148,16 @@ class NoiseStrategy(Strategy):
         context.notes.append(f"Laplace noise (OpenDP), epsilon={epsilon:g}, "
                              f"sensitivity={sensitivity:g}, scale={scale:g}")
         return out
+
+    def privacy_cost(self, before: ColumnClass | None, config: Config) -> float:
+        """The epsilon OpenDP proves for the configured scale, when the release would call
+        personal (or unclassified) data public; a noised revenue sum stays what it was and
+        spends nothing."""
+        if before is not None and not before.is_personal:
+            return 0.0
+        settings = config.anonymize
+        return laplace(settings.noise_sensitivity / settings.epsilon,
+                       settings.noise_sensitivity)[1]
 
     def classify(self, before: ColumnClass | None, notes: Sequence[str]) -> ColumnClass:
         if before is None or before.is_personal:

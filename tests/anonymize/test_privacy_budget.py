@@ -1,0 +1,156 @@
+"""The privacy budget: noise releases of the same data add up, and are refused past the limit.
+
+Two releases at epsilon 4 are one at epsilon 8 (sequential composition); 200 releases at the cap
+averaged gave each age back within about half a year. The ledger (lacuna.anonymize.budget) keeps
+what was spent per source column in the state database, all or nothing per anonymize call.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import lacuna
+from lacuna.anonymize import anonymize
+from lacuna.anonymize.budget import BudgetExhausted, ledger, limit_of
+from lacuna.cli import app
+from lacuna.governor import current
+from lacuna.lineage.state import get_state
+
+pytest.importorskip("opendp", reason="the noise strategy needs OpenDP (lacuna[privacy])")
+
+AGES = [31, 45, 52, 67, 38, 29, 74, 41, 58, 36] * 3
+
+
+@pytest.fixture
+def patients(sandbox: Path, sandbox_config) -> Path:  # type: ignore[no-untyped-def]
+    path = sandbox / "patients.csv"
+    pd.DataFrame({"patient": [f"P{i:03d}" for i in range(len(AGES))], "age": AGES,
+                  "visits": [i % 4 for i in range(len(AGES))]}).to_csv(path, index=False)
+    lacuna.enable(sandbox_config(anonymize={"noise_sensitivity": 100, "epsilon": 4}))
+    yield path
+    lacuna.disable()
+
+
+def test_releases_of_one_source_column_share_its_budget_whatever_the_frame_is_called(
+        patients: Path) -> None:
+    df = pd.read_csv(patients)
+    first = anonymize(df, ["age"], strategy="noise")
+    renamed = anonymize(df.rename(columns={"age": "years"}), ["years"], strategy="noise")
+    assert str(get_state(first).classification.columns["age"].classification) != "pii"
+    assert len(renamed) == len(AGES)
+    with pytest.raises(BudgetExhausted) as info:  # 4 + 4 + 4 > 10
+        anonymize(df[["age"]].copy(), ["age"], strategy="noise")
+    text = str(info.value)
+    assert f"column 'age' of {patients}" in text
+    assert "2 earlier noise release(s) spent epsilon 8 of 10" in text
+    assert "anonymize.epsilon to at most 2" in text
+    assert "Nothing was anonymized" in text
+    (spent,) = ledger(current().config)
+    assert (spent.epsilon, spent.releases) == (8.0, 2)
+    assert spent.described == f"column 'age' of {patients}"
+
+
+def test_what_is_left_may_still_be_spent_and_the_allowed_release_round_trips(
+        patients: Path, sandbox: Path, sandbox_config) -> None:  # type: ignore[no-untyped-def]
+    df = pd.read_csv(patients)
+    anonymize(df, ["age"], strategy="noise")
+    anonymize(df, ["age"], strategy="noise")
+    lacuna.enable(sandbox_config(anonymize={"noise_sensitivity": 100, "epsilon": 2}))
+    last = anonymize(df, ["age", "visits"], strategy={"age": "noise", "visits": "noise"})
+    out = sandbox / "Downloads" / "ages.csv"
+    last[["age"]].to_csv(out, index=False)  # a public release, allowed where raw ages are not
+    back = pd.read_csv(out)
+    assert back["age"].tolist() == pytest.approx(last["age"].tolist())
+    assert back["age"].tolist() != AGES
+    spent = {s.described: s for s in ledger(current().config)}
+    assert spent[f"column 'age' of {patients}"].epsilon == pytest.approx(10.0)
+    assert spent[f"column 'age' of {patients}"].releases == 3
+
+
+def test_a_refused_call_spends_nothing_on_its_other_columns(patients: Path) -> None:
+    df = pd.read_csv(patients)
+    anonymize(df, ["age"], strategy="noise")
+    anonymize(df, ["age"], strategy="noise")
+    with pytest.raises(BudgetExhausted):
+        anonymize(df, ["visits", "age"], strategy="noise")
+    spent = {s.described: s.epsilon for s in ledger(current().config)}
+    assert spent == {f"column 'age' of {patients}": 8.0}  # visits: nothing spent
+
+
+def test_the_configuration_can_lower_the_budget_never_raise_it(
+        patients: Path, sandbox_config) -> None:  # type: ignore[no-untyped-def]
+    generous = sandbox_config(anonymize={"noise_sensitivity": 100, "epsilon": 4,
+                                         "epsilon_budget": 1e9})
+    assert limit_of(generous) == 10.0  # the analyst owns lacuna.yaml
+    lacuna.enable(generous)
+    df = pd.read_csv(patients)
+    anonymize(df, ["age"], strategy="noise")
+    anonymize(df, ["age"], strategy="noise")
+    with pytest.raises(BudgetExhausted):
+        anonymize(df, ["age"], strategy="noise")
+    lacuna.enable(sandbox_config(anonymize={"noise_sensitivity": 100, "epsilon": 4,
+                                            "epsilon_budget": 5}))
+    other = patients.with_name("patients2.csv")
+    other.write_bytes(patients.read_bytes())
+    df2 = pd.read_csv(other)
+    anonymize(df2, ["age"], strategy="noise")
+    with pytest.raises(BudgetExhausted, match="spent epsilon 4 of 5"):
+        anonymize(df2, ["age"], strategy="noise")
+
+
+def test_numbers_built_in_memory_spend_on_their_values(sandbox: Path,
+                                                       sandbox_config) -> None:  # type: ignore[no-untyped-def]
+    config = sandbox_config(anonymize={"noise_sensitivity": 100, "epsilon": 5})
+    ages = pd.DataFrame({"age": [float(a) for a in AGES]})
+    anonymize(ages, ["age"], strategy="noise", config=config)
+    shuffled = ages.sample(frac=1.0, random_state=7).rename(columns={"age": "age_years"})
+    anonymize(shuffled, ["age_years"], strategy="noise", config=config)  # the same numbers
+    with pytest.raises(BudgetExhausted, match="built in memory"):
+        anonymize(ages, ["age"], strategy="noise", config=config)
+    other = pd.DataFrame({"age": [float(a) + 1 for a in AGES]})  # other data: its own budget
+    assert len(anonymize(other, ["age"], strategy="noise", config=config)) == len(AGES)
+
+
+def test_noise_that_declassifies_nothing_spends_nothing(sandbox: Path,
+                                                        sandbox_config) -> None:  # type: ignore[no-untyped-def]
+    """A noised revenue sum stays financial: it makes nothing public, so it spends nothing,
+    and nor do hash or mask, whose output is the same however often it is made."""
+    config = sandbox_config()
+    totals = pd.DataFrame({"total": [1000.0, 2000.0, 1500.0]})
+    from lacuna.lineage.frames import attach
+    from lacuna.lineage.state import LineageNode
+    from lacuna.model import Classification, ColumnClass, ColumnKind, Sensitivity, Tier
+
+    attach(totals, Classification(tier=Tier.INTERNAL, columns={"total": ColumnClass(
+        classification=ColumnKind.FINANCIAL, sensitivity=Sensitivity.MEDIUM)}),
+        LineageNode(name="totals.csv", operation="read_csv"))
+    for _ in range(5):
+        anonymize(totals, ["total"], strategy="noise", config=config)
+    emails = pd.DataFrame({"email": ["a@example.com", "b@example.com"]})
+    for _ in range(3):
+        anonymize(emails, ["email"], strategy="mask", config=config)
+    assert ledger(config) == []
+
+
+def test_lacuna_privacy_budget_shows_the_ledger(patients: Path, sandbox: Path) -> None:
+    df = pd.read_csv(patients)
+    anonymize(df, ["age"], strategy="noise")
+    config_file = sandbox / "lacuna.yaml"
+    config_file.write_text(f"audit:\n  url: sqlite:///{sandbox / 'audit.db'}\n")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["privacy", "budget", "--json", "--config", str(config_file)])
+    assert shown.exit_code == 0, shown.output
+    body = json.loads(shown.output)
+    assert body["limit"] == 10.0
+    assert body["subjects"] == [{"subject": f"column 'age' of {patients}", "epsilon": 4.0,
+                                 "left": 6.0, "releases": 1,
+                                 "last_at": body["subjects"][0]["last_at"]}]
+    table = runner.invoke(app, ["privacy", "budget", "--config", str(config_file)])
+    assert table.exit_code == 0
+    assert "age" in table.output
+    assert "6" in table.output
