@@ -151,6 +151,10 @@ def test_a_noised_dataframe_is_one_release_however_often_it_is_read(gspark, gove
     assert out.filter("age > -1000").count() == len(ages)
     assert lacuna.spark.classification(out).columns["age"].classification.value == "public"
     assert ANONYMIZED in lacuna.spark.classification(out).tags
+    released = governed / "Downloads" / "ages"  # public now: the allowed export, read back
+    out.select("age").write.csv(str(released))
+    back = sorted(float(r[0]) for r in gspark.read.csv(str(released)).collect())
+    assert back == sorted(first["age"].tolist())
     lacuna.anonymize(df.withColumnRenamed("age", "years"), ["years"], strategy="noise",
                      config=config)
     with pytest.raises(BudgetExhausted, match=f"column 'age' of {path}"):
