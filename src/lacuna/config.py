@@ -618,8 +618,13 @@ def active_config() -> Config:
     ``privacy.report``, ``synthesize``): with ``load_config()`` they ignored the configuration
     Lacuna was enabled with, so a release was checked at the default ``k_anonymity`` of 5 while
     the governor asked for 50, and left as PUBLIC."""
-    found = _active() if _active is not None else None
+    found = enabled_config()
     return found if found is not None else load_config()
+
+
+def enabled_config() -> Config | None:
+    """The current governor's configuration, or None when Lacuna is not enabled here."""
+    return _active() if _active is not None else None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -154,3 +154,17 @@ def test_lacuna_privacy_budget_shows_the_ledger(patients: Path, sandbox: Path) -
     assert table.exit_code == 0
     assert "age" in table.output
     assert "6" in table.output
+
+
+def test_a_configuration_passed_to_anonymize_spends_from_the_governors_ledger(
+        patients: Path, tmp_path: Path, sandbox_config) -> None:  # type: ignore[no-untyped-def]
+    """config= says what a release is (epsilon, sensitivity), not where the ledger lives: a
+    fresh audit.url per call started every budget again."""
+    df = pd.read_csv(patients)
+    for i in range(2):
+        elsewhere = sandbox_config(anonymize={"noise_sensitivity": 100, "epsilon": 4},
+                                   audit={"url": f"sqlite:///{tmp_path / f'fresh{i}.db'}"})
+        anonymize(df, ["age"], strategy="noise", config=elsewhere)
+    with pytest.raises(BudgetExhausted):
+        anonymize(df, ["age"], strategy="noise", config=elsewhere)
+    assert [(s.epsilon, s.releases) for s in ledger(current().config)] == [(8.0, 2)]

@@ -18,7 +18,9 @@ can lower it, never raise it. Spending is all-or-nothing for one ``anonymize`` c
 column's subjects in one transaction, taken in turns by concurrent processes), and happens
 before the noised frame is returned: a refused call returns nothing and spends nothing.
 
-The ledger is as strong as the state database it lives in: whoever can delete its rows (or
+The ledger lives in the enabled governor's state database (a ``config=`` passed to
+``anonymize`` says what a release is, not where its budget is kept), else in that of the
+configuration given. It is as strong as the state database it lives in: whoever can delete its rows (or
 point ``audit.url`` at a fresh file) starts again. The shared deployment keeps the state
 database on the server; docs/anonymize.md#the-privacy-budget says what is and is not covered.
 """
@@ -134,6 +136,15 @@ def limit_of(config: Config) -> float:
     return min(float(config.anonymize.epsilon_budget), MAX_EPSILON)
 
 
+def _governing(config: Config) -> Config:
+    """The configuration whose state database keeps the ledger: the enabled governor's when
+    there is one, so ``anonymize(df, config=…)`` with another ``audit.url`` spends from the
+    same ledger (its settings still say what a release is: epsilon, sensitivity)."""
+    from lacuna.config import enabled_config
+
+    return enabled_config() or config
+
+
 def spend(config: Config, charges: Iterable[Charge], *, by: str) -> None:
     """Spend every charge's epsilon on its subjects, or none of them.
 
@@ -145,14 +156,15 @@ def spend(config: Config, charges: Iterable[Charge], *, by: str) -> None:
     charges = [c for c in charges if c.epsilon > 0]
     if not charges:
         return
-    limit = limit_of(config)
+    governing = _governing(config)
+    limit = min(limit_of(config), limit_of(governing))
     wanted: dict[str, float] = {}
     named: dict[str, Subject] = {}
     for charge in charges:
         for subject in charge.subjects:
             wanted[subject.digest] = wanted.get(subject.digest, 0.0) + charge.epsilon
             named[subject.digest] = subject
-    engine = open_state_database(config.audit_url, metadata)
+    engine = open_state_database(governing.audit_url, metadata)
     try:
         with (engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
               conn.begin()):
