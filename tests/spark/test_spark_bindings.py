@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 import lacuna
 import lacuna.spark
 from lacuna.integrations import pyarrow as lacuna_arrow
+from lacuna.lineage.sidecar import read_sidecar
 from lacuna.model import Tier
 from lacuna.spark._jvm import job_ids
 
@@ -83,7 +84,9 @@ def test_a_partition_with_its_own_location_is_not_the_labelled_table(gspark, gov
     is read as part of the table, but the table's label is bound to its own folder: a partition
     on a folder of e-mails was read at the label's PUBLIC class, and went to ~/Downloads. The
     label then only adds restrictions to a sample; without such a partition it declares the
-    table again, without a job."""
+    table again, without a job. A write into the table can put files into such a partition's
+    location: it was decided as the managed table, and e-mails went into a partition on
+    ~/Downloads; it is decided as a write there too, before any job."""
     spark = gspark
     down, inside = governed / "Downloads", governed / "governed" / "workspace"
     people = spark.read.csv(data_file("customers.csv"), header=True).select(
@@ -105,12 +108,30 @@ def test_a_partition_with_its_own_location_is_not_the_labelled_table(gspark, gov
             table.write.csv(str(down / "parts"))
         assert not _wrote(down)
         spark.sql("ALTER TABLE parts_t DROP PARTITION (region='x')")
+        (down / "p").mkdir()
+        spark.sql(f"ALTER TABLE parts_t ADD PARTITION (region='d') LOCATION '{down}/p'")
+        before = job_ids(spark)
+        with pytest.raises(lacuna.GovernanceViolation, match="Downloads/p"):
+            spark.sql("INSERT INTO parts_t PARTITION (region='d') SELECT code FROM {t}", t=people)
+        with pytest.raises(lacuna.GovernanceViolation, match="Downloads/p"):  # any partition
+            people.withColumn("region", F.lit("north")).write.insertInto("parts_t")
+        assert job_ids(spark) == before
+        assert not _wrote(down)
+        spark.sql("ALTER TABLE parts_t DROP PARTITION (region='d')")
         back = spark.table("parts_t")
         before = job_ids(spark)
         assert lacuna.spark.classification(back).tier is Tier.PUBLIC
         assert job_ids(spark) == before
         back.write.csv(str(down / "public"))  # the allowed path
         assert sorted(r[0] for r in spark.read.csv(str(down / "public")).collect()) == ["A1", "B2"]
+        (inside / "g").mkdir()  # a partition in a governed folder: the allowed path
+        spark.sql(f"ALTER TABLE parts_t ADD PARTITION (region='g') LOCATION '{inside}/g'")
+        spark.sql("INSERT INTO parts_t PARTITION (region='g') SELECT code FROM {t}", t=people)
+        assert spark.table("parts_t").where("region = 'g'").count() == 60
+        assert _column(spark.table("parts_t"), "code") == "pii"
+        side = read_sidecar(inside / "g")
+        assert side.trusted
+        assert side.classification.columns["code"].classification.value == "pii"
     finally:
         spark.sql("DROP TABLE IF EXISTS parts_t")
 

@@ -140,7 +140,7 @@ def _table_leaf(table: Any, columns: tuple[str, ...], plan: Any) -> Leaf:
                 partitions=outside_partitions(table, where))
 
 
-UNLISTED = "<partitions that could not be listed>"
+UNLISTED = "unknown://partitions-that-could-not-be-listed"
 
 
 def outside_partitions(table: Any, where: str | None) -> tuple[str, ...]:
