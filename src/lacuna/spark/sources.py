@@ -252,7 +252,8 @@ def _version(leaf: Leaf) -> Any:
     set it back. An edit that keeps the size and restores the modification time
     (``touch -r``, ``os.utime``) kept the key, and the classification cached before it was
     reused. Left: a file system that keeps no change time, or one coarser than the time
-    between the read and the edit, and the clock set back by root (docs/spark.md)."""
+    between the read and the edit, one the user serves (FUSE), and the clock set back by root
+    (docs/spark.md)."""
     from lacuna.lineage.sidecar import sidecar_paths
 
     paths = [p for p in (leaf.path, *leaf.enclosing, *leaf.partitions)
