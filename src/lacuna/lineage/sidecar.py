@@ -68,7 +68,7 @@ _BLOCK = 1 << 20
 EMBEDDED_KEY = "lacuna"  # the key in DataFrame.attrs (Parquet: inside PANDAS_ATTRS metadata)
 
 Trust = Literal["verified", "unsigned", "forged", "stale", "sampled", "unbound",
-                "other-values", "partial"]
+                "other-values", "partial", "partitions"]
 
 
 class SidecarError(ClassificationError):
@@ -95,7 +95,8 @@ class Sidecar:
     # clock before the write, the clock of the data it derives from, and its write time.
     # None in a declaration written before it carried one (its write time stands in)
     first_seen: datetime | None = None
-    # trust "partial": the first file of the folder read that has no trusted declaration
+    # trust "partial": the first file of the folder read that has no trusted declaration;
+    # "partitions": a table's partition locations outside its folder
     undeclared: str = ""
 
     @property
@@ -122,6 +123,10 @@ class Sidecar:
                        "has a trusted declaration, so the values decide the rest"
                        + (f" ({self.undeclared} has none: write it under Lacuna, or move it "
                           "out of the folder)" if self.undeclared else ""),
+            "partitions": "the table has partitions whose files lie outside its folder "
+                          f"({self.undeclared}), and its label is bound to its own folder "
+                          "only, so the values decide (write the table again with Lacuna, or "
+                          "move those partitions into its folder)",
         }[self.trust]
 
 

@@ -58,6 +58,8 @@ def install() -> None:
         _patch(SparkSession, "createDataFrame", _create_dataframe)
         _patch(_classic_dataframe(), "checkpoint", _checkpoint)
         _patch(_classic_dataframe(), "toPandas", _to_pandas)
+        if "toArrow" in _classic_dataframe().__dict__:  # pyspark 4
+            _patch(_classic_dataframe(), "toArrow", _to_arrow)
         from pyspark import RDD
 
         for name in RDD_WRITERS:
@@ -286,6 +288,24 @@ def _to_pandas(original: Any) -> Any:
         return frame
 
     return to_pandas
+
+
+def _to_arrow(original: Any) -> Any:
+    """``df.toArrow()``: the pyarrow table carries the DataFrame's classification and lineage
+    (:func:`lacuna.spark.reads.to_arrow`), as ``toPandas`` does."""
+
+    def to_arrow(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from lacuna.spark.session import governed
+
+        if _bypass.active() or not governed(self.sparkSession):
+            return original(self, *args, **kwargs)
+        with _bypass.bypass():  # pyspark's own Arrow calls are not the user's
+            table = original(self, *args, **kwargs)
+        from lacuna.spark.reads import to_arrow as carry
+
+        return carry(self, table)
+
+    return to_arrow
 
 
 def _v2_init(original: Any) -> Any:

@@ -368,14 +368,16 @@ class _Translator:
     def _hidden(self, plan: Any, expr: Any) -> list[_State]:
         """What ``expr`` (or every expression of ``plan``) reads besides attributes, as states
         whose columns are the values it can take: each scalar or LATERAL subquery (its plan,
-        translated), and each session variable (what was put in it, as
-        :func:`lacuna.spark.statements.variable_class` remembers it). Before, both read as
-        constants: ``SELECT (SELECT max(email) FROM customers)`` and a variable set from the
-        e-mails were PUBLIC."""
+        translated), each session variable (what was put in it, as
+        :func:`lacuna.spark.statements.variable_class` remembers it), and each literal that was
+        a statement's parameter value (its class, as
+        :func:`lacuna.spark.statements.parameter_class` remembers it). Before, all read as
+        constants: ``SELECT (SELECT max(email) FROM customers)``, a variable set from the
+        e-mails and ``SELECT :x`` of an e-mail were PUBLIC."""
         if not self.hidden:
             return []
         from lacuna.classify.rollup import rollup
-        from lacuna.spark.statements import variable_class
+        from lacuna.spark.statements import parameter_class, variable_class
 
         found: list[_State] = []
         stack = [expr] if expr is not None else _jvm.items(plan.expressions())
@@ -386,6 +388,12 @@ class _Translator:
                 cls = variable_class(self.spark, str(e.identifier().name()))
                 found.append(_State(rollup({"variable": cls}, self.config),
                                     {-1: "variable"}, {-1: cls}, {-1: frozenset()}))
+                continue
+            if kind == "Literal":  # a value bound as a statement's parameter
+                bound = parameter_class(self.spark, e)
+                if bound is not None:
+                    found.append(_State(rollup({"parameter": bound}, self.config),
+                                        {-1: "parameter"}, {-1: bound}, {-1: frozenset()}))
                 continue
             if kind in ("ScalarSubquery", "LateralSubquery"):
                 key = int(e.exprId().id())
@@ -443,10 +451,13 @@ def _by_label(names: Mapping[int, str], classes: Mapping[int, ColumnClass],
 
 def analyze(df: DataFrame, gov: Governor) -> Analysis:
     """The classification of ``df``, its sources and its column lineage."""
+    from lacuna.spark.statements import has_parameters
+
     plan = _jvm.analyzed(df)
     translator = _Translator(gov, df.sparkSession)
     text = str(plan.toString()).lower()
-    translator.hidden = "variablereference(" in text or "subquery#" in text
+    translator.hidden = ("variablereference(" in text or "subquery#" in text
+                         or has_parameters(df.sparkSession))
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10_000))
     try:

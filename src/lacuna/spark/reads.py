@@ -42,10 +42,35 @@ def to_pandas(df: DataFrame, frame: Any) -> None:
     the frame carried nothing and was classified from its values at the next boundary: a column
     Spark knew was personal but whose values look like nothing in particular (``sha2(email)``)
     went to ~/Downloads as PUBLIC."""
+    from lacuna.lineage.frames import attach
+
+    state = _carried(df, "toPandas")
+    if state is not None:
+        attach(frame, state.classification, state.lineage, origins=state.origins)
+
+
+def to_arrow(df: DataFrame, table: Any) -> Any:
+    """``df.toArrow()``: the pyarrow table carries what :func:`to_pandas` gives a pandas frame,
+    the way the pyarrow integration keeps a table's state (a token in its schema, which the
+    tables Arrow derives from it keep: :func:`lacuna.integrations.pyarrow.carrying`). Before, it
+    carried nothing, so ``sha2(email)`` left through ``pyarrow.parquet.write_table`` as PUBLIC.
+    Returns the table to hand over (Arrow tables are immutable)."""
+    state = _carried(df, "toArrow")
+    if state is None:
+        return table
+    from lacuna.integrations.pyarrow import carrying
+
+    return carrying(table, state)
+
+
+def _carried(df: DataFrame, method: str) -> Any:
+    """The state a frame taken out of ``df`` carries (a :class:`lacuna.lineage.state.DataState`:
+    ``df``'s classification, a ``spark.<method>`` lineage node over its sources, each column's
+    origins), or None after a recorded internal error (enforce mode raises it instead: what
+    could not be classified is not handed over)."""
     from lacuna.classify.header import unnamed
     from lacuna.governor import current
-    from lacuna.lineage.frames import attach
-    from lacuna.lineage.state import LineageNode, Origin
+    from lacuna.lineage.state import DataState, LineageNode, Origin
     from lacuna.spark.plan import analyze, named
 
     gov = current()
@@ -53,15 +78,15 @@ def to_pandas(df: DataFrame, frame: Any) -> None:
         analysis = analyze(df, gov)
         found, names = named(analysis, gov.config.classification)
     except Exception as exc:  # enforce refuses to hand over what it could not classify
-        gov.internal_error(exc, action=Action.READ, method="spark.DataFrame.toPandas")
-        return
+        gov.internal_error(exc, action=Action.READ, method=f"spark.DataFrame.{method}")
+        return None
     reads = tuple(LineageNode(name=leaf.label, operation="spark.read", ref=leaf.ref,
                               classification=s.classification, first_seen=s.first_seen)
                   for leaf, s in analysis.leaves)
-    node = LineageNode(name=None, operation="spark.toPandas", parents=reads)
+    node = LineageNode(name=None, operation=f"spark.{method}", parents=reads)
     origins = {
         column: tuple(Origin(ref, source, kind) for index, source, kind in sorted(found_in)
                       if (ref := analysis.leaves[index][0].ref) is not None)
         for column, found_in in analysis.lineage.items()}
-    attach(frame, unnamed(found.classification, names), node,
-           origins={c: o for c, o in origins.items() if o})
+    return DataState(classification=unnamed(found.classification, names), lineage=node,
+                     origins={c: o for c, o in origins.items() if o})

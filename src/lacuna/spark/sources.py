@@ -13,10 +13,10 @@ comes, first found wins:
 3. a distributed sample: ``sample(fraction)`` over every partition, capped at
    ``classification.sample_rows`` rows, classified like a pandas read.
 
-Classifications are cached per source (table properties, each file's size and modification
-time), so deriving DataFrames from a source never classifies it twice. A source declared by a
-trusted label or sidecar also says when its data was first seen (the retention clock a write
-derived from it takes: :func:`lacuna.spark.writes.write_clock`).
+Classifications are cached per source (table properties, each file's inode, size,
+modification and change time), so deriving DataFrames from a source never classifies it twice.
+A source declared by a trusted label or sidecar also says when its data was first seen (the
+retention clock a write derived from it takes: :func:`lacuna.spark.writes.write_clock`).
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class Leaf:
     # ``path`` itself: a part file, a glob or a partition of a folder Lacuna wrote, or several
     # such folders read at once (:func:`labelled_folders`)
     enclosing: tuple[str, ...] = ()
+    # a catalog table's partitions given a location of their own outside its folder (``ALTER
+    # TABLE … ADD PARTITION … LOCATION``): its label is not bound to their files
+    # (:func:`outside_partitions`)
+    partitions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +133,53 @@ def _table_leaf(table: Any, columns: tuple[str, ...], plan: Any) -> Leaf:
     name = f"{catalog}.{db}.{ident.table()}"
     props = tuple(sorted(_jvm.string_map(table.properties()).items()))
     location = _jvm.option(table.storage().locationUri())
-    path = local_path(str(location.toString())) if location is not None else None
+    where = str(location.toString()) if location is not None else None
+    path = local_path(where) if where is not None else None
     return Leaf(key=f"table:{name}", label=f"{db}.{ident.table()}", columns=columns,
-                ref=table_ref(name), table=name, path=path, properties=props, plan=plan)
+                ref=table_ref(name), table=name, path=path, properties=props, plan=plan,
+                partitions=outside_partitions(table, where))
+
+
+UNLISTED = "unknown://partitions-that-could-not-be-listed"
+
+
+def outside_partitions(table: Any, where: str | None) -> tuple[str, ...]:
+    """The locations of ``table``'s partitions that lie outside its folder ``where`` (``ALTER
+    TABLE … ADD PARTITION … LOCATION '/path'`` or ``PARTITION … SET LOCATION``), from the
+    catalog (no job). Spark reads their files as the table's, but the table's label is bound to
+    its own folder only: before, a partition pointing at a folder of e-mails was read at the
+    label's (lower) class. :data:`UNLISTED` when the catalog cannot list them (fail closed)."""
+    try:
+        if not _jvm.items(table.partitionColumnNames()):
+            return ()
+        from pyspark import SparkContext
+
+        jvm = SparkContext._jvm
+        assert jvm is not None
+        catalog = jvm.org.apache.spark.sql.SparkSession.active().sessionState().catalog()
+        parts = _jvm.items(catalog.listPartitions(table.identifier(), jvm.scala.Option.apply(None)))
+        found = [_jvm.option(p.storage().locationUri()) for p in parts]
+    except Exception as exc:  # py4j or the metastore: cannot tell where they are
+        log.error("could not list the partitions of %s: %s", table.identifier(), exc)
+        return (UNLISTED,)
+    outside: dict[str, None] = {}
+    for uri in found:
+        if uri is None:
+            continue
+        text = str(uri.toString())
+        if where is None or not _within(text, where):
+            outside[local_path(text) or text] = None
+    return tuple(outside)
+
+
+def _within(uri: str, folder: str) -> bool:
+    """Whether ``uri`` is ``folder`` or lies inside it (local paths compared resolved)."""
+    a, b = local_path(uri), local_path(folder)
+    if a is not None and b is not None:
+        a, b = os.path.realpath(a), os.path.realpath(b)
+    else:
+        a, b = uri, folder
+    return a == b or a.startswith(b.rstrip("/") + "/")
 
 
 def _files_leaf(roots: list[str], columns: tuple[str, ...], plan: Any) -> Leaf:
@@ -193,13 +241,23 @@ def declare(leaf_key: str, classification: Classification) -> None:
 
 
 def _version(leaf: Leaf) -> Any:
-    """What a cached classification of ``leaf`` depends on in its files: the size and
-    modification time of every file under its path and its enclosing labelled folders, and of
-    their sidecars (a part file overwritten in place changes no folder's entries: before, the
-    classification cached before it was reused in the same session). None: not local files."""
+    """What a cached classification of ``leaf`` depends on in its files: the inode, size,
+    modification and change time of every file under its path and its enclosing labelled
+    folders, and of their sidecars (a part file overwritten in place changes no folder's
+    entries: before, the classification cached before it was reused in the same session).
+    None: not local files.
+
+    The change time (``st_ctime``) is what makes this a content check without reading the
+    files: the kernel sets it on every write and on every ``utime``, and no call lets a user
+    set it back. An edit that keeps the size and restores the modification time
+    (``touch -r``, ``os.utime``) kept the key, and the classification cached before it was
+    reused. Left: a file system that keeps no change time, or one coarser than the time
+    between the read and the edit, one the user serves (FUSE), and the clock set back by root
+    (docs/spark.md)."""
     from lacuna.lineage.sidecar import sidecar_paths
 
-    paths = [p for p in (leaf.path, *leaf.enclosing) if p is not None and os.path.exists(p)]
+    paths = [p for p in (leaf.path, *leaf.enclosing, *leaf.partitions)
+             if p is not None and os.path.exists(p)]
     if not paths:
         return None
     digest = hashlib.sha256()
@@ -213,19 +271,23 @@ def _version(leaf: Leaf) -> Any:
     return digest.hexdigest()
 
 
-def _stamps(path: str) -> list[tuple[str, int, int]]:
-    """Each file under ``path`` (or ``path`` itself) with its size and modification time."""
+def _stamps(path: str) -> list[tuple[str, int, int, int, int]]:
+    """Each file under ``path`` (or ``path`` itself) with its inode, size, modification and
+    change time (see :func:`_version`)."""
     if not os.path.exists(path):
         return []
     if not os.path.isdir(path):
-        st = os.stat(path)
-        return [(path, st.st_size, st.st_mtime_ns)]
+        return [_stamp(path)]
     found = []
     for folder, _, files in os.walk(path):
         for name in files:
-            st = os.stat(os.path.join(folder, name))
-            found.append((os.path.join(folder, name), st.st_size, st.st_mtime_ns))
+            found.append(_stamp(os.path.join(folder, name)))
     return sorted(found)
+
+
+def _stamp(path: str) -> tuple[str, int, int, int, int]:
+    st = os.stat(path)
+    return (path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _settings_key(gov: Governor) -> str:
@@ -236,7 +298,8 @@ def _settings_key(gov: Governor) -> str:
 
 def classify_leaf(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
     """The classification of one source (see the module docstring); cached."""
-    key = (leaf.key, leaf.properties, _version(leaf), leaf.columns, _settings_key(gov))
+    key = (leaf.key, leaf.properties, leaf.partitions, _version(leaf), leaf.columns,
+           _settings_key(gov))
     with _LOCK:
         hit = _CACHE.get(key)
         declared = _DECLARED.get(leaf.key)
@@ -295,14 +358,15 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
         {"embedded": embedded, "table": binding, "location": files}
         if embedded is not None else {})
     with _bypass.bypass():
-        if embedded is not None and _label_trusted(embedded, names_only, binding,
-                                                   files) is not False:
+        if embedded is not None and not leaf.partitions and _label_trusted(
+                embedded, names_only, binding, files) is not False:
             # a table Lacuna labelled: declared beats inferred, no job (a malformed label:
             # classify_read fails closed and says why)
             c, _, run_id, _, seen = gov.classify_read_raised(None, names_only, **label)
             return Sourced(c, run_id, seen)
-        # an untrusted label (another table's, copied): classified as if unlabelled, from the
-        # store or a sample of the values, the label only adding restrictions
+        # an untrusted label (another table's, copied; or a table with partitions outside its
+        # folder, whose files the label is not bound to): classified as if unlabelled, from
+        # the store or a sample of the values, the label only adding restrictions
         found = None  # the sidecars of a local path, read (and their files hashed) once
         if leaf.path is not None and leaf.table is None:
             from lacuna.lineage.sidecar import SidecarError, read_declarations
@@ -315,10 +379,14 @@ def _classify_own(gov: Governor, spark: SparkSession, leaf: Leaf) -> Sourced:
                 c, _, run_id, _, seen = gov.classify_read_raised(leaf.path, names_only,
                                                                  sidecars=found)
                 return Sourced(c, run_id, seen)
+        if leaf.partitions and embedded is not None:
+            outside = _outside_label(embedded, names_only, binding, files, leaf.partitions)
+            if outside is not None:  # a label that cannot be read: classify_read fails closed
+                found, label = [outside], {}
         stored, claimed = _from_store(gov, leaf)
         local = files if leaf.table else (
             leaf.path if leaf.path is not None and os.path.exists(leaf.path) else None)
-        if stored is not None and local is None:
+        if stored is not None and local is None and not leaf.partitions:
             c = gov.merge_declared(stored, gov.classify_read(None, names_only, **label)[0],
                                    where=f"the lineage store ({leaf.ref})")
             return Sourced(_restricted(gov, c, claimed, leaf))
@@ -352,6 +420,26 @@ def _label_trusted(embedded: str, names_only: Any, table: str | bool,
                              location=location).trusted
     except SidecarError:
         return None
+
+
+def _outside_label(embedded: str, names_only: Any, table: str | bool, location: str | None,
+                   partitions: tuple[str, ...]) -> Any:
+    """A table's label as a declaration that is not trusted for the whole table: it is bound
+    to the table's folder, and some partitions' files lie outside it (trust
+    ``"partitions"``: it only adds restrictions to a sample, which reads those files too).
+    None when the label cannot be read."""
+    from dataclasses import replace
+
+    from lacuna.lineage.sidecar import SidecarError, read_embedded
+
+    try:
+        found = read_embedded(embedded, data_path=None, frame=names_only, table=table,
+                              location=location)
+    except SidecarError:
+        return None
+    if not found.trusted:
+        return found
+    return replace(found, trust="partitions", undeclared=", ".join(partitions))
 
 
 def _from_store(gov: Governor, leaf: Leaf) -> tuple[Classification | None, Classification | None]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lacuna import _bypass
@@ -38,6 +39,9 @@ WRITE_STATEMENTS = frozenset({
 def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame],
                params: Any = None) -> DataFrame:
     """``spark.sql(text, params)`` decided (see the module docstring); ``run`` runs it."""
+    bound = parameters(spark, params)
+    if bound:  # what the values hold, for this statement and what is derived from it
+        remember_parameters(spark, bound)
     try:
         parsed = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
     except Exception:  # not valid SQL: Spark says why
@@ -175,27 +179,140 @@ def _remember(spark: SparkSession, names: list[str], query: Any) -> None:
 
 def _bound(spark: SparkSession, query: Any, params: Any) -> Any:
     """``query`` with the statement's parameters (``:name`` from a dict, ``?`` from a list)
-    bound as Spark binds them, so the write's query can be analysed (before, a parameterized
-    write failed with UNBOUND_SQL_PARAMETER). Values that are not plain literals (a Column such
-    as ``create_map(...)``) are left unbound: Spark then says so, nothing runs."""
-    if not params or not isinstance(params, (dict, list, tuple)):
+    bound as Spark binds them (:func:`parameters`), so the write's query can be analysed
+    (before, a parameterized write failed with UNBOUND_SQL_PARAMETER, and one with a Column
+    value, ``F.lit(…)`` or ``create_map(…)``, could not run governed at all)."""
+    bound = parameters(spark, params)
+    if not bound:
         return query
     jvm = spark._jvm
     assert jvm is not None
-    values = list(params.values()) if isinstance(params, dict) else list(params)
-    if not all(v is None or isinstance(v, (str, int, float, bool)) for v in values):
-        return query
-    literal = getattr(jvm.org.apache.spark.sql.catalyst.expressions, "Literal$")
-    companion = getattr(literal, "MODULE$")
-    try:
-        exprs = _seq(spark, [companion.apply(v) for v in values])
-    except Exception:  # py4j: a value Spark's Literal does not take; Spark says why
-        return query
     analysis = jvm.org.apache.spark.sql.catalyst.analysis
+    exprs = _seq(spark, [p.expression for p in bound])
     if isinstance(params, dict):
-        return analysis.NameParameterizedQuery(query, _seq(spark, [str(k) for k in params]),
+        return analysis.NameParameterizedQuery(query, _seq(spark, [p.name for p in bound]),
                                                exprs)
     return analysis.PosParameterizedQuery(query, exprs)
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One of a statement's parameters: its name (a positional one: its position), the
+    expression Spark binds (``lit(value)``), and that expression as the session resolved it
+    (a collection constructor folded into one literal)."""
+
+    name: str
+    expression: Any
+    resolved: Any
+
+
+def parameters(spark: SparkSession, params: Any) -> list[Parameter]:
+    """``spark.sql``'s ``args`` as Spark binds them: each value through ``lit`` (a plain value, a
+    list, or a Column of a literal or of collection constructors such as ``create_map``,
+    ``array``, ``struct``), resolved and checked by the session
+    (``resolveAndValidateParameters``), positional ones named by their position. Empty for no
+    ``args`` or a form pyspark refuses itself (not a dict or a list: pyspark says why when it
+    runs). A value Spark does not take as a parameter (a column
+    reference) raises Spark's ``INVALID_SQL_ARG``, and one Lacuna cannot resolve raises
+    :class:`~lacuna.errors.IntegrationError`: nothing runs (fail closed)."""
+    if not params or not isinstance(params, (dict, list)):
+        return []
+    from pyspark.errors import PySparkException
+    from pyspark.sql.classic.column import _to_java_column
+    from pyspark.sql.functions import lit
+
+    from lacuna.errors import IntegrationError
+
+    jvm = spark._jvm
+    assert jvm is not None
+    items = (list(params.items()) if isinstance(params, dict)
+             else [(str(i), v) for i, v in enumerate(params)])
+    try:
+        converter = spark._jsparkSession.converter()  # a Column's node -> its expression
+        exprs = {str(name): converter.apply(_to_java_column(lit(value)).node())
+                 for name, value in items}
+        resolved = spark._jsparkSession.resolveAndValidateParameters(
+            jvm.org.apache.spark.api.python.PythonUtils.toScalaMap(jvm.java.util.HashMap(exprs)))
+        return [Parameter(name, expr, resolved.apply(name)) for name, expr in exprs.items()]
+    except PySparkException:  # Spark's own refusal (INVALID_SQL_ARG): it says what and how
+        raise
+    except Exception as exc:  # py4j: a form this Spark does not bind the same way
+        msg = (f"spark.sql: Lacuna could not bind the statement's parameters (args=) as Spark "
+               f"binds them ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}), so it "
+               "cannot tell what they put into the statement; it was refused and nothing was "
+               "run. Pass plain values (strings, numbers, booleans) or columns of literals "
+               "(F.lit, F.array, F.create_map, F.struct).")
+        raise IntegrationError(msg) from exc
+
+
+# (session, a parameter value's SQL text) -> the class of that value (not PUBLIC only)
+_PARAMETERS: dict[tuple[int, str], ColumnClass] = {}
+
+
+def remember_parameters(spark: SparkSession, bound: list[Parameter]) -> None:
+    """Classify the values of a statement's parameters (:func:`parameters`), each literal in
+    them by its value and the parameter's name, as a column of a pandas read is, and remember
+    the ones that are not PUBLIC for this session: a query that holds such a literal takes its
+    class (:func:`parameter_class`, :mod:`lacuna.spark.plan`); a collection constructor folded
+    into one literal takes the stricter class of its values. Before, a bound value read as a
+    constant: ``spark.sql("SELECT :x AS v", args={"x": email})`` was PUBLIC, and its write to
+    ~/Downloads was allowed."""
+    import pandas as pd
+
+    from lacuna.classify.heuristic import classify_frame
+    from lacuna.governor import current
+    from lacuna.lineage.rules import stricter
+
+    config = current().config.classification
+    key = _session(spark)
+    for p in bound:
+        label = "parameter" if p.name.isdigit() else p.name
+        found: dict[str, ColumnClass] = {}
+        for literal in _literals(p.expression):
+            if literal.value() is None:
+                continue
+            with _bypass.bypass():
+                c = classify_frame(pd.DataFrame({label: [str(literal.toString())]}),
+                                   config=config, cascade=False)
+            cls = c.columns.get(label)
+            if cls is not None and cls.classification is not ColumnKind.PUBLIC:
+                found[str(literal.sql())] = cls
+        if not found:
+            continue
+        whole = None
+        for cls in found.values():
+            whole = stricter(whole, cls, config)
+        if _jvm.kind(p.resolved) == "Literal" and whole is not None:
+            found.setdefault(str(p.resolved.sql()), whole)
+        with _VARIABLES_LOCK:
+            _PARAMETERS.update({(key, text): cls for text, cls in found.items()})
+
+
+def parameter_class(spark: SparkSession, literal: Any) -> ColumnClass | None:
+    """The class remembered for a literal that was a parameter's value on this session (None:
+    it was none, or a PUBLIC one)."""
+    with _VARIABLES_LOCK:
+        if not _PARAMETERS:
+            return None
+        return _PARAMETERS.get((_session(spark), str(literal.sql())))
+
+
+def has_parameters(spark: SparkSession) -> bool:
+    """Whether a parameter that is not PUBLIC was bound on this session."""
+    key = _session(spark)
+    with _VARIABLES_LOCK:
+        return any(k[0] == key for k in _PARAMETERS)
+
+
+def _literals(expr: Any) -> list[Any]:
+    found, stack = [], [expr]
+    while stack:
+        e = stack.pop()
+        if _jvm.kind(e) == "Literal":
+            found.append(e)
+            continue
+        stack.extend(_jvm.items(e.children()))
+    return found
 
 
 def _seq(spark: SparkSession, values: list[Any]) -> Any:

@@ -58,6 +58,8 @@ class Target:
     append: bool = False
     table_path: str | None = None  # an external table's location
     replaces: bool = False  # a path written with mode("overwrite"), all of it replaced
+    # a table's partitions located outside its folder: a write may put files there
+    partitions: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -140,7 +142,34 @@ def table_target(spark: SparkSession, name: str, *, append: bool,
         return path_target(viewed, append=append, replaces=not append)
     full = qualify(spark, name)
     path = table_location(spark, name) if path is None else local_path(path) or path
-    return Target("table", full, table_ref(full), append=append, table_path=path)
+    return Target("table", full, table_ref(full), append=append, table_path=path,
+                  partitions=_outside_partitions(spark, full))
+
+
+def _outside_partitions(spark: SparkSession, name: str) -> tuple[str, ...]:
+    """The locations of the existing table ``name``'s partitions outside its folder
+    (:func:`lacuna.spark.sources.outside_partitions`): Spark writes a row of such a partition
+    into that location (``ALTER TABLE … ADD PARTITION … LOCATION '~/Downloads/p'``), so the
+    write is decided as a write there too (before, it was decided as the managed table, and
+    the e-mails went into ~/Downloads)."""
+    from lacuna.spark import _jvm
+    from lacuna.spark.sources import outside_partitions
+
+    parts = name.split(".")
+    if parts[0] != CATALOG_NAMESPACE or len(parts) != 3:
+        return ()
+    try:
+        with _bypass.bypass():
+            catalog = spark._jsparkSession.sessionState().catalog()
+            ident = spark._jvm.org.apache.spark.sql.catalyst.TableIdentifier(  # type: ignore[union-attr]
+                parts[2], spark._jvm.scala.Some(parts[1]))  # type: ignore[union-attr]
+            if not catalog.tableExists(ident):
+                return ()
+            table = catalog.getTableMetadata(ident)
+            uri = _jvm.option(table.storage().locationUri())
+    except Exception:  # a view, or no such database: Spark refuses the write itself
+        return ()
+    return outside_partitions(table, None if uri is None else str(uri.toString()))
 
 
 def table_location(spark: SparkSession, name: str) -> str | None:
@@ -257,7 +286,15 @@ def destination(gov: Governor, target: Target) -> Destination:
 def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T], *,
                  purpose: str | None = None, exception_id: str | None = None,
                  code: Any = None) -> T:
-    """Decide the write of ``df`` to ``target``, run it when allowed, label and record it."""
+    """Decide the write of ``df`` to ``target``, run it when allowed, label and record it. A
+    table with partitions outside its folder: each such location is decided first, as a write
+    there (:func:`_outside_partitions`), then the table; nothing runs until all are allowed."""
+    if target.kind == "table" and target.partitions:
+        from dataclasses import replace
+
+        return _through_partitions(df, list(target.partitions), replace(target, partitions=()),
+                                   method, run, purpose=purpose, exception_id=exception_id,
+                                   code=code)
     from lacuna.governor import current
     from lacuna.spark.plan import analyze, named
 
@@ -335,6 +372,20 @@ def govern_write(df: DataFrame, target: Target, method: str, run: Callable[[], T
         return result
 
     return gov.execute(op, write, produced=produced)
+
+
+def _through_partitions(df: DataFrame, partitions: list[str], table: Target, method: str,
+                        run: Callable[[], T], **kwargs: Any) -> T:
+    """The write to ``table`` decided as a write to each of ``partitions`` (an append to the
+    folder: its other files stay) and then to the table, each decision inside the one before
+    (a denial raises before anything runs; the UNLISTED marker is a place Lacuna cannot name,
+    decided as unknown)."""
+    if not partitions:
+        return govern_write(df, table, method, run, **kwargs)
+    first, rest = partitions[0], partitions[1:]
+    return govern_write(df, path_target(first, append=True), method,
+                        lambda: _through_partitions(df, rest, table, method, run, **kwargs),
+                        **kwargs)
 
 
 def _appended_folder(target: Target) -> str | None:
