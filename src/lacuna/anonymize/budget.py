@@ -20,9 +20,9 @@ before the noised frame is returned: a refused call returns nothing and spends n
 
 The ledger lives in the enabled governor's state database (a ``config=`` passed to
 ``anonymize`` says what a release is, not where its budget is kept), else in that of the
-configuration given. It is as strong as the state database it lives in: whoever can delete its rows (or
-point ``audit.url`` at a fresh file) starts again. The shared deployment keeps the state
-database on the server; docs/anonymize.md#the-privacy-budget says what is and is not covered.
+configuration given. It is as strong as the state database it lives in: whoever can delete
+its rows (or point ``audit.url`` at a fresh file) starts again. The shared deployment keeps the
+state database on the server; docs/anonymize.md#the-privacy-budget says what is and is not covered.
 """
 
 from __future__ import annotations
