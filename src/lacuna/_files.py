@@ -1,5 +1,5 @@
 """Files that appear whole or not at all, what says one is unchanged (or is the one written
-there), and what may be removed as a whole folder."""
+there), what a reader of a folder reads, and what may be removed as a whole folder."""
 
 from __future__ import annotations
 
@@ -71,3 +71,29 @@ def whole_folder(path: str, *, recorded_folder: bool) -> bool:
                "there under the exception: not deleted (a steward must check it)")
         raise IsADirectoryError(msg)
     return True
+
+
+def read_tree(folder: str) -> list[tuple[str, str, str]]:
+    """What a reader of ``folder`` (pyarrow, Spark) reads: ``(name below the folder, path,
+    kind)`` in order, for every file (``file``), through symlinked folders as those readers
+    follow them, a symlink that leads nowhere (``dangling``) and one that leads back into what
+    is being walked (``cycle``, not walked again)."""
+    out: list[tuple[str, str, str]] = []
+    walking = {os.path.realpath(folder)}
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs.sort()
+        for name in list(dirs):
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                if any(real == w or real.startswith(w + os.sep) for w in walking):
+                    dirs.remove(name)  # a loop: named, not walked again
+                    out.append((os.path.relpath(path, folder), path, "cycle"))
+                    continue
+                walking.add(real)
+        for name in files:
+            path = os.path.join(root, name)
+            kind = "file" if os.path.isfile(path) else (
+                "dangling" if not os.path.exists(path) else "other")
+            out.append((os.path.relpath(path, folder), path, kind))
+    return sorted(out)

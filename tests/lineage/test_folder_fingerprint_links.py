@@ -92,3 +92,21 @@ def test_a_folder_without_links_keeps_the_fingerprint_its_sidecar_was_signed_ove
     old = {"mode": "directory",
            "files": {str(p.relative_to(folder)): sc.fingerprint(p) for p in files}}
     assert sc.fingerprint(folder) == old
+
+
+def test_spark_s_classification_cache_sees_a_change_behind_a_link(tmp_path: Path) -> None:
+    """Spark reads through symlinked folders too; its cache key (each file's stamps) walked
+    past them, so a file changed behind a link kept the cached class."""
+    pytest.importorskip("pyspark", reason="pyspark (the 'spark' extra) is not installed")
+    from lacuna.spark.sources import _stamps
+
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "part.csv").write_text("city\nParis\n")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    os.symlink(linked, folder / "sub")
+    before = _stamps(str(folder))
+    assert [s[0] for s in before] == [str(folder / "sub" / "part.csv")]
+    (linked / "part.csv").write_text("email\nbob@corp.com\n")
+    assert _stamps(str(folder)) != before

@@ -198,10 +198,15 @@ def fingerprint(data_path: str | os.PathLike[str], *, sealed: bool = True) -> di
     :func:`lacuna.storage.sealed.identity_digest`), which a key re-wrap does not change;
     ``sealed=False`` gives the bytes' fingerprint (what sidecars signed before)."""
     data_path = os.path.expanduser(os.fspath(data_path))  # pandas expands "~" when it writes
-    if os.path.isdir(data_path):
+    if os.path.isdir(data_path):  # through symlinked folders, as pyarrow and Spark read it:
+        # a walk that skipped them let a folder of PII linked into a signed PUBLIC dataset
+        # keep its declaration
+        from lacuna._files import read_tree
+
         return {"mode": "directory", "files": {
             name: fingerprint(path, sealed=sealed) if kind == "file" else {"mode": kind}
-            for name, path, kind in _folder_entries(data_path)}}
+            for name, path, kind in read_tree(data_path)
+            if kind in ("dangling", "cycle") or (kind == "file" and not is_sidecar(path))}}
     with open(os.fspath(data_path), "rb") as fh:
         st = os.fstat(fh.fileno())
         size = st.st_size
@@ -216,34 +221,6 @@ def fingerprint(data_path: str | os.PathLike[str], *, sealed: bool = True) -> di
             full = hashlib.file_digest(fh, "sha256").hexdigest()
             return {"size": size, "sha256": full, "mode": "full"}
         return {"size": size, "blake3": _blake3(fh), "mode": "blake3"}
-
-
-def _folder_entries(folder: str) -> list[tuple[str, str, str]]:
-    """What a folder's fingerprint covers, as ``(name below the folder, path, kind)`` in order:
-    every file but real sidecars (``file``), through symlinked folders as pyarrow and Spark read
-    them (a walk that skipped them let a folder of PII linked into a signed PUBLIC dataset keep
-    its declaration), a symlink that leads nowhere (``dangling``) and one that leads back into
-    what is being walked (``cycle``) as entries of their own."""
-    out: list[tuple[str, str, str]] = []
-    walking = {os.path.realpath(folder)}
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs.sort()
-        for name in list(dirs):
-            path = os.path.join(root, name)
-            if os.path.islink(path):
-                real = os.path.realpath(path)
-                if real in walking or any(real.startswith(w + os.sep) for w in walking):
-                    dirs.remove(name)  # a loop: named, not walked again
-                    out.append((os.path.relpath(path, folder), path, "cycle"))
-                    continue
-                walking.add(real)
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            if not os.path.exists(path):
-                out.append((os.path.relpath(path, folder), path, "dangling"))
-            elif os.path.isfile(path) and not is_sidecar(path):
-                out.append((os.path.relpath(path, folder), path, "file"))
-    return sorted(out)
 
 
 def _blake3(fh: Any) -> str:

@@ -278,11 +278,10 @@ def _stamps(path: str) -> list[tuple[str, int, int, int, int]]:
         return []
     if not os.path.isdir(path):
         return [_stamp(path)]
-    found = []
-    for folder, _, files in os.walk(path):
-        for name in files:
-            found.append(_stamp(os.path.join(folder, name)))
-    return sorted(found)
+    from lacuna._files import read_tree  # through symlinked folders, as Spark reads them
+
+    return sorted(_stamp(p) if kind == "file" else (p, 0, 0, 0, 0)
+                  for _, p, kind in read_tree(path))
 
 
 def _stamp(path: str) -> tuple[str, int, int, int, int]:
