@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lacuna.errors import ConfigError, LacunaError
 
@@ -191,8 +192,8 @@ def main() -> None:
     try:
         app()  # typer handles usage errors (exit 2) and typer.Exit itself
     except ConfigError as exc:
-        err_console.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except LacunaError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)

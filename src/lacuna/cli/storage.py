@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 keys_app = typer.Typer(no_args_is_help=True)
 storage_app = typer.Typer(no_args_is_help=True)
@@ -95,7 +96,7 @@ def rewrap_command(
     changed = [r for r in results if r.changed]
     for r in results:
         if r.error:
-            err.print(f"[red]failed[/red] {r.path}: {r.error}", highlight=False)
+            err.print(f"[red]failed[/red] {escape(f'{r.path}: {r.error}')}", highlight=False)
         elif r.changed:
             typer.echo(f"rewrapped {r.path}: {r.before} → {r.after}")
     _event(gov, "storage_rewrap", {"roots": [str(r) for r in chosen], "files": len(results),
@@ -149,7 +150,7 @@ def cat(
     try:
         fh = open_governed(path, purpose=purpose, method="lacuna storage cat", gov=gov)
     except (GovernanceViolation, StorageError, OSError) as exc:
-        err.print(f"[red]refused:[/red] {exc}", highlight=False)
+        err.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     with fh:
         if output is None:
