@@ -194,3 +194,19 @@ def test_a_postgres_url_says_postgresql_psycopg_not_a_traceback(data, command):
     assert "'postgresql+psycopg://user@host/db' (not postgres://)" in said
     assert "s3cret" not in said
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--action", "exprt", "'exprt' is not one of: read, write, export, transform"),
+    ("--environment", "prod", "unknown environment 'prod'; expected one of: development"),
+])
+def test_check_names_the_option_a_bad_value_came_from(data, option, value, says):
+    """`lacuna check --environment prod` said 'configuration error: <config>: environment'."""
+    result = runner.invoke(app, ["check", "customers.csv", "--to", "out.csv", option, value])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())
+    assert f"Invalid value for '{option}': {says}" in said
+    assert "<config>" not in said
+    good = {"--action": "read", "--environment": "production"}[option]
+    assert runner.invoke(app, ["check", "customers.csv", "--to", "out.csv", option,
+                               good]).exit_code in (0, 1)  # decided, either way

@@ -94,7 +94,16 @@ def check(
     """Dry-run a decision: would SOURCE be allowed to go --to DEST? Exit 0 allowed, 1 denied."""
     import lacuna
     from lacuna.feedback import render_json, render_rich
+    from lacuna.model import Action, environment_category
 
+    if action not in {a.value for a in Action}:  # the option's own error, not the config's
+        raise typer.BadParameter(f"{action!r} is not one of: {', '.join(Action)}",
+                                 param_hint="'--action'")
+    if environment is not None:
+        try:
+            environment_category(environment)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--environment'") from None
     user_over = {k: v for k, v in (("id", user), ("role", role)) if v}
     _configure(config, user=user_over, environment=environment)
     _usable_destination(to)
