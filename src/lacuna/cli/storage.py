@@ -113,11 +113,17 @@ def rewrap_command(
 def status(
     paths: Annotated[list[Path], typer.Argument(help="Files under a governed root.")],
 ) -> None:
-    """Whether each file is sealed, and with which key version (nothing is decrypted)."""
+    """Whether each file is sealed, and with which key version (nothing is decrypted). Exit 2
+    when a path is not a file."""
     from lacuna.errors import StorageError
     from lacuna.storage import is_sealed, read_header
 
+    missing = False
     for path in paths:
+        if not path.is_file():  # a mistyped path is not "NOT sealed"
+            err.print(f"{escape(str(path))}: no such file: check the path", highlight=False)
+            missing = True
+            continue
         if not is_sealed(path):
             typer.echo(f"{path}: NOT sealed (plaintext, or not a file Lacuna wrote)")
             continue
@@ -129,6 +135,8 @@ def status(
         meta = h.meta
         typer.echo(f"{path}: sealed, {h.key}, written by {meta.get('written_by')} "
                    f"with {meta.get('method')} at {meta.get('written_at')}")
+    if missing:
+        raise typer.Exit(2)
 
 
 @storage_app.command("cat")
