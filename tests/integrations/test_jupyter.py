@@ -28,6 +28,7 @@ def test_load_ext_governs_pandas_and_magics_configure(shell, sandbox, capsys):
     out = capsys.readouterr().out
     assert "user:        bob (role data_analyst" in out
     assert f"policies:    {sandbox}" in out
+    assert "config file: (none: settings given in code or by %lacuna config)" in out
     shell.run_line_magic("lacuna", "status")
     assert "Lacuna: ON (mode warn)" in capsys.readouterr().out
     shell.run_line_magic("lacuna", "off")

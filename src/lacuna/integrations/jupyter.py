@@ -111,9 +111,17 @@ def status() -> str:
             f"  environment: {c.environment}",
             f"  policies:    {policy}",
             f"  audit trail: {redact_url(c.audit_url)}",
-            f"  config file: {c.source or '(embedded defaults)'}",
+            f"  config file: {_source(c.source)}",
         ]
     )
+
+
+def _source(source: str | None) -> str:
+    if not source:
+        return "(embedded defaults)"
+    if source.startswith("<"):  # config_from_dict's "<config>": no file behind them
+        return "(none: settings given in code or by %lacuna config)"
+    return source
 
 
 def _show_violation(
