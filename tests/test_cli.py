@@ -210,3 +210,18 @@ def test_check_names_the_option_a_bad_value_came_from(data, option, value, says)
     good = {"--action": "read", "--environment": "production"}[option]
     assert runner.invoke(app, ["check", "customers.csv", "--to", "out.csv", option,
                                good]).exit_code in (0, 1)  # decided, either way
+
+
+def test_every_config_option_is_also_dash_c() -> None:
+    """`-c lacuna.yaml` works on every command that reads one (audit and lineage lacked it)."""
+    import typer
+
+    def commands(node, path):
+        for name, sub in getattr(node, "commands", {}).items():
+            yield from commands(sub, [*path, name])
+        yield path, node
+
+    root = typer.main.get_command(app)
+    lacking = [" ".join(path) for path, cmd in commands(root, ["lacuna"])
+               for p in cmd.params if "--config" in p.opts and "-c" not in p.opts]
+    assert not lacking, f"--config without -c: {lacking}"

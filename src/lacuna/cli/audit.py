@@ -41,7 +41,7 @@ DbOption = Annotated[
 ]
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", metavar="PATH", help="The lacuna.yaml to read audit.url from."),
+    typer.Option("--config", "-c", metavar="PATH", help="The lacuna.yaml to read audit.url from."),
 ]
 
 

@@ -40,7 +40,7 @@ DbOption = Annotated[
                       "lacuna.yaml, else the state file in $LACUNA_HOME."),
 ]
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", metavar="PATH", help="The lacuna.yaml to read.")
+    Path | None, typer.Option("--config", "-c", metavar="PATH", help="The lacuna.yaml to read.")
 ]
 
 
