@@ -225,3 +225,21 @@ def test_every_config_option_is_also_dash_c() -> None:
     lacking = [" ".join(path) for path, cmd in commands(root, ["lacuna"])
                for p in cmd.params if "--config" in p.opts and "-c" not in p.opts]
     assert not lacking, f"--config without -c: {lacking}"
+
+
+def test_command_lists_show_each_summary_on_one_line() -> None:
+    """`lacuna exceptions --help` listed 'deny  ... (a steward, or the requester' and then
+    'withdrawing their own)' on a line of its own: the summary a list shows has no breaks."""
+    import typer
+
+    def groups(node, path):
+        if hasattr(node, "commands"):
+            yield path, node
+            for name, sub in node.commands.items():
+                yield from groups(sub, [*path, name])
+
+    broken = [f"{' '.join(path)} {name}"
+              for path, group in groups(typer.main.get_command(app), ["lacuna"])
+              for name, cmd in group.commands.items()
+              if "\n" in (cmd.short_help or cmd.help or "").strip().split("\n\n")[0]]
+    assert not broken, f"summaries broken over lines in a command list: {broken}"

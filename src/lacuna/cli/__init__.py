@@ -97,8 +97,8 @@ def check(
     from lacuna.model import Action, environment_category
 
     if action not in {a.value for a in Action}:  # the option's own error, not the config's
-        raise typer.BadParameter(f"{action!r} is not one of: {', '.join(Action)}",
-                                 param_hint="'--action'")
+        msg = f"{action!r} is not one of: {', '.join(Action)}"
+        raise typer.BadParameter(msg, param_hint="'--action'")
     if environment is not None:
         try:
             environment_category(environment)
@@ -193,7 +193,22 @@ def _mount_subcommands() -> None:
     app.command("status")(status)
 
 
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """Each command's summary in a command list on one line: rich help keeps a docstring's line
+    breaks there, which cut a two-line first paragraph mid-sentence."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        first = (info.help or inspect.getdoc(info.callback) or "").split("\n\n")[0]
+        if info.short_help is None and "\n" in first:
+            info.short_help = " ".join(first.split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _one_line_summaries(group.typer_instance)
+
+
 _mount_subcommands()
+_one_line_summaries(app)
 
 
 def main() -> None:

@@ -112,14 +112,16 @@ def show(
     ref = _ref(dataset)
     store = _open(db, config)
     if store is None:
-        raise _fail(f"no lineage recorded yet: nothing is known about {ref}.{_hint(ref)}", 1)
+        msg = f"no lineage recorded yet: nothing is known about {ref}.{_hint(ref)}"
+        raise _fail(msg, 1)
     with store:
         try:
             graph = (store.downstream if downstream else store.upstream)(ref, depth)
         except LacunaError as exc:
             raise _fail(str(exc)) from None
     if graph.nodes.get(ref) is None and not graph.edges:
-        raise _fail(f"no lineage recorded for {ref}.{_hint(ref)}", 1)
+        msg = f"no lineage recorded for {ref}.{_hint(ref)}"
+        raise _fail(msg, 1)
     if fmt is Format.JSON:
         typer.echo(json.dumps(graph_to_dict(graph), indent=2))
     elif fmt is Format.DOT:
