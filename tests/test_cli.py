@@ -153,3 +153,93 @@ def test_demo_writes_nothing_outside_its_sandbox(tmp_path):
     assert "Demo complete." in result.stdout
     left = [p for folder in (home, tmp, cwd) for p in folder.rglob("*")]
     assert left == []
+
+
+def test_a_configuration_error_is_printed_as_written_not_as_rich_markup(data, monkeypatch,
+                                                                         capsys):
+    """The message's [a, b] (and any [bracketed] text from the file) reaches the terminal."""
+    from lacuna.cli import main
+
+    (data / "lacuna.yaml").write_text("destinations:\n  governed: /gov\n")
+    monkeypatch.setattr("sys.argv", ["lacuna", "check", "customers.csv", "--to", "out.csv"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "configuration error:" in said
+    assert "expected a list (e.g. [a, b]; one item: [a])" in said
+    (data / "lacuna.yaml").write_text('"[bold]mode": warn\n')  # the key as the file spells it
+    with pytest.raises(SystemExit):
+        main()
+    assert "[bold]mode: unknown setting" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_misspelt_shipped_bundle_names_the_shipped_ones(data):
+    result = runner.invoke(app, ["policy", "test", "@sed"])
+    assert result.exit_code == 2
+    assert "the shipped bundles are @default and @seed" in result.output
+    result = runner.invoke(app, ["policy", "check", "no-such-folder"])
+    assert result.exit_code == 2
+    assert "lacuna policy init DIR" in " ".join(result.output.split())
+    assert runner.invoke(app, ["policy", "test", "@seed"]).exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["audit", "list"], ["audit", "verify"],
+                                     ["lineage", "runs"], ["db", "current"]])
+def test_a_postgres_url_says_postgresql_psycopg_not_a_traceback(data, command):
+    option = "--url" if command[0] == "db" else "--db"
+    result = runner.invoke(app, [*command, option, "postgres://ana:s3cret@127.0.0.1:1/gov"])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "'postgresql+psycopg://user@host/db' (not postgres://)" in said
+    assert "s3cret" not in said
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--action", "exprt", "'exprt' is not one of: read, write, export, transform"),
+    ("--environment", "prod", "unknown environment 'prod'; expected one of: development"),
+])
+def test_check_names_the_option_a_bad_value_came_from(data, option, value, says):
+    """`lacuna check --environment prod` said 'configuration error: <config>: environment'."""
+    result = runner.invoke(app, ["check", "customers.csv", "--to", "out.csv", option, value])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())
+    assert f"Invalid value for '{option}': {says}" in said
+    assert "<config>" not in said
+    good = {"--action": "read", "--environment": "production"}[option]
+    assert runner.invoke(app, ["check", "customers.csv", "--to", "out.csv", option,
+                               good]).exit_code in (0, 1)  # decided, either way
+
+
+def test_every_config_option_is_also_dash_c() -> None:
+    """`-c lacuna.yaml` works on every command that reads one (audit and lineage lacked it)."""
+    import typer
+
+    def commands(node, path):
+        for name, sub in getattr(node, "commands", {}).items():
+            yield from commands(sub, [*path, name])
+        yield path, node
+
+    root = typer.main.get_command(app)
+    lacking = [" ".join(path) for path, cmd in commands(root, ["lacuna"])
+               for p in cmd.params if "--config" in p.opts and "-c" not in p.opts]
+    assert not lacking, f"--config without -c: {lacking}"
+
+
+def test_command_lists_show_each_summary_on_one_line() -> None:
+    """`lacuna exceptions --help` listed 'deny  ... (a steward, or the requester' and then
+    'withdrawing their own)' on a line of its own: the summary a list shows has no breaks."""
+    import typer
+
+    def groups(node, path):
+        if hasattr(node, "commands"):
+            yield path, node
+            for name, sub in node.commands.items():
+                yield from groups(sub, [*path, name])
+
+    broken = [f"{' '.join(path)} {name}"
+              for path, group in groups(typer.main.get_command(app), ["lacuna"])
+              for name, cmd in group.commands.items()
+              if "\n" in (cmd.short_help or cmd.help or "").strip().split("\n\n")[0]]
+    assert not broken, f"summaries broken over lines in a command list: {broken}"

@@ -109,3 +109,40 @@ def test_floe_yaml_governance_section_is_accepted(tmp_path):
 def test_config_is_frozen():
     with pytest.raises(Exception, match="frozen"):
         Config().mode = "warn"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "says"),
+    [
+        ("mode: warn\nenvironment: Production\n", 2, "environment", "unknown environment"),
+        ("user:\n  id: a\n  clearance: SECRET\n", 3, "user.clearance", "unknown tier 'SECRET'"),
+        ("classification:\n  path_rules:\n    - {pattern: '*/v/*', tier: SECRET}\n", 3,
+         "classification.path_rules.0.tier", "unknown tier"),
+        ("classification:\n  sensitive_terms:\n    - {term: falcon, tier: top}\n", 3,
+         "classification.sensitive_terms.0.tier", "unknown tier 'top'"),
+        ("classification:\n  mapping:\n    piii: {tier: PROPRIETARY}\n", 2,
+         "classification.mapping", "unknown column classification 'piii'"),
+        ("retention:\n  unclassified_tier: SECRET\n", 2, "retention.unclassified_tier",
+         "unknown tier"),
+        ("retention:\n  tiers:\n    SECRET: {min: 1y}\n", 2, "retention.tiers", "unknown tier"),
+    ],
+)
+def test_a_bad_tier_environment_or_class_names_its_line_and_key(tmp_path, text, line, key,
+                                                                 says):
+    """docs/config.md: every configuration problem names the file, the line and the key (an
+    unknown tier or environment named neither)."""
+    path = write(tmp_path / "lacuna.yaml", text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}:{line}: {key}: {says}" in str(err.value)
+
+
+def test_a_single_value_where_a_list_belongs_says_list(tmp_path):
+    path = write(tmp_path / "lacuna.yaml", "destinations:\n  governed: /gov\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert (f"{path}:2: destinations.governed: expected a list (e.g. [a, b]; one item: [a]), "
+            "got '/gov'") in str(err.value)
+    assert "valid tuple" not in str(err.value)
+    path.write_text("destinations:\n  governed: [/gov]\n")  # the fix it names is accepted
+    assert load_config(path).destinations.governed == ("/gov",)

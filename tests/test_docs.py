@@ -92,11 +92,21 @@ def command_problem(root: Any, command: str) -> str | None:
             params += [p for sub in node.commands.values() for p in sub.params]
         break
     known = {o for p in params for o in (*p.opts, *p.secondary_opts)} | {"--help"}
+    given = set()
     for token in tokens:
         for part in re.split(r"[\[\]|｜]", token):
             m = re.match(r"^(--?[A-Za-z][\w-]*)(=.*)?$", part)
             if m and m.group(1) not in known:
                 return f"`{' '.join(path)}` has no option {m.group(1)}"
+            if m:
+                given.add(m.group(1))
+    # a whole invocation (arguments or options shown, not elided with …) names the options it
+    # cannot run without: `lacuna users add NAME --replace` is refused for want of --role
+    whole = tokens and not hasattr(node, "commands") and not any(
+        t in ("...", "…") or t.endswith("…") for t in tokens)
+    for p in node.params if whole else ():
+        if p.param_type_name == "option" and p.required and not given & set(p.opts):
+            return f"`{' '.join(path)}` needs {p.opts[0]}"
     return None
 
 

@@ -48,7 +48,7 @@ from lacuna.model import (
     User,
     environment_category,
 )
-from lacuna.sections import Key, Origin, Section, origin_of, validate_section
+from lacuna.sections import Key, Origin, Section, origin_of, parsed, validate_section
 
 CONFIG_FILENAME = "lacuna.yaml"
 FLOE_FILENAME = "floe.yaml"
@@ -90,7 +90,7 @@ class UserConfig(Section):
     @field_validator("clearance", mode="before")
     @classmethod
     def _tier(cls, v: Any) -> Tier:
-        return Tier.parse(v)
+        return parsed(Tier.parse, v)
 
     @field_validator("attributes")
     @classmethod
@@ -233,7 +233,7 @@ class ClassRule(Section):
     @field_validator("tier", mode="before")
     @classmethod
     def _tier(cls, v: Any) -> Tier:
-        return Tier.parse(v)
+        return parsed(Tier.parse, v)
 
 
 def _default_mapping() -> dict[str, ClassRule]:
@@ -258,7 +258,7 @@ class SensitiveTerm(Section):
     @field_validator("tier", mode="before")
     @classmethod
     def _tier(cls, v: Any) -> Tier:
-        return Tier.parse(v)
+        return parsed(Tier.parse, v)
 
 
 class PathRule(Section):
@@ -271,7 +271,7 @@ class PathRule(Section):
     @field_validator("tier", mode="before")
     @classmethod
     def _tier(cls, v: Any) -> Tier:
-        return Tier.parse(v)
+        return parsed(Tier.parse, v)
 
 
 MIN_K_ANONYMITY = 2  # the smallest group a configuration may call anonymous
@@ -307,7 +307,7 @@ class ClassificationConfig(Section):
         if isinstance(v, Mapping):
             merged: dict[str, Any] = dict(_default_mapping())
             for key, rule in v.items():
-                kind = ColumnKind.parse(key).value
+                kind = parsed(ColumnKind.parse, key).value
                 merged[kind] = rule
             return merged
         return v
@@ -581,7 +581,7 @@ class Config(Section):
     @field_validator("environment")
     @classmethod
     def _environment(cls, v: str) -> str:
-        environment_category(v)  # raises ConfigError with the allowed values
+        parsed(environment_category, v)  # the allowed values, with the key and the line
         return v
 
     @field_validator(*OWNED_SECTIONS)

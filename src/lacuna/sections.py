@@ -37,6 +37,7 @@ from lacuna.model import FrozenDict
 
 Key = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 # a section's own wording for an error it knows better: (pydantic's error, dotted key) ->
 # "key: what to do", or None for the default wording
 Special = Callable[[Mapping[str, Any], str], "str | None"]
@@ -184,6 +185,8 @@ def explain(exc: ValidationError, model: type[BaseModel], *, prefix: Key = (),
         if said is None and err["type"] == "extra_forbidden":
             said = f"{key}: unknown setting" + _nearest(
                 str(err["loc"][-1]), allowed_keys(model, tuple(err["loc"][:-1])))
+        elif said is None and err["type"] in _SHAPES:
+            said = f"{key}: {_SHAPES[err['type']]}, got {_shown(err.get('input'))}"
         elif said is None:
             said = f"{key}: " + str(err["msg"]).removeprefix("Value error, ")
         entries.append(f"  - {origin.at(loc)}: {said}")
@@ -192,11 +195,30 @@ def explain(exc: ValidationError, model: type[BaseModel], *, prefix: Key = (),
     return "\n".join([f"{first}: invalid {title}:", *entries, *footer])
 
 
+def parsed(parse: Callable[[Any], T], value: Any) -> T:
+    """``parse(value)`` inside a field validator: a :class:`ConfigError` it raises (``unknown
+    tier 'SECRET'; expected one of: ...``) becomes a ``ValueError``, so pydantic reports it with
+    the key and :func:`explain` with the file's line (a ConfigError would escape without them)."""
+    try:
+        return parse(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# pydantic's wording for a list setting given one value ("Input should be a valid tuple")
+_SHAPES = dict.fromkeys(("tuple_type", "list_type"), "expected a list (e.g. [a, b]; one item: [a])")
+
+
 def _nearest(key: str, valid: list[str]) -> str:
     near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     if near:
         return f"; did you mean {near[0]!r}?"
     return f"; valid keys: {', '.join(valid)}" if valid else "; check the spelling"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def allowed_keys(root: Any, loc: tuple[Any, ...]) -> list[str]:
@@ -245,5 +267,5 @@ def _step(node: Any, part: Any) -> Any:
     return None
 
 
-__all__ = ["Key", "Origin", "Section", "allowed_keys", "explain", "origin_of",
+__all__ = ["Key", "Origin", "Section", "allowed_keys", "explain", "origin_of", "parsed",
            "validate_section"]

@@ -158,3 +158,29 @@ def test_gates_project_file_error_names_the_file(tmp_path):
     with pytest.raises(ConfigError, match=r"floe\.yaml: governance\.quality_gates\.enforcment: "
                                           r"unknown setting; did you mean 'enforcement'"):
         load_project_gates(tmp_path)
+
+
+def test_gates_in_lacuna_yaml_under_governance_load_for_compile_and_for_lacuna(tmp_path):
+    """docs/dbt.md: in lacuna.yaml the ADR's quality_gates and quality sit under governance:
+    (its top level is Lacuna's); both forms are read by compile, and the file stays a valid
+    lacuna.yaml for every other command (governance.quality was an unknown setting)."""
+    from lacuna.config import load_config
+
+    path = tmp_path / "lacuna.yaml"
+    path.write_text(
+        "governance:\n"
+        "  quality_gates: {enforcement: strict, minimum_test_coverage: 80}\n"
+        "  quality:\n"
+        "    gates:\n"
+        "      - name: gold_freshness\n"
+        "        scope: {layer: gold}\n"
+        "        checks: [{type: freshness, max_age_hours: 24}]\n"
+        "        on_failure: warn\n")
+    gates, source = load_project_gates(tmp_path)
+    assert source == str(path)
+    assert gates.quality_gates.enforcement == "strict"
+    assert [g.name for g in gates.quality.gates] == ["gold_freshness"]
+    assert load_config(path).governance["quality"]["gates"][0]["name"] == "gold_freshness"
+    path.write_text("quality:\n  gates: []\n")  # the floe.yaml form is not lacuna.yaml's
+    with pytest.raises(ConfigError, match="quality: unknown setting"):
+        load_config(path)

@@ -28,6 +28,7 @@ def test_load_ext_governs_pandas_and_magics_configure(shell, sandbox, capsys):
     out = capsys.readouterr().out
     assert "user:        bob (role data_analyst" in out
     assert f"policies:    {sandbox}" in out
+    assert "config file: (none: settings given in code or by %lacuna config)" in out
     shell.run_line_magic("lacuna", "status")
     assert "Lacuna: ON (mode warn)" in capsys.readouterr().out
     shell.run_line_magic("lacuna", "off")
@@ -64,3 +65,21 @@ def test_bad_magic_arguments_say_how_to_fix(shell):
 
     with pytest.raises(LacunaError, match="%lacuna config --help"):
         lacuna_magic("config --mode loud")
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ("confg", "invalid choice: 'confg'"),
+    ("config --policy-dir no-such-folder/", "is not a folder"),
+])
+def test_bad_magic_in_a_cell_is_one_line_not_a_traceback(shell, capsys, line, says):
+    import lacuna
+
+    shell.run_line_magic("load_ext", "lacuna")
+    before = lacuna.governor.current().config
+    shell.run_cell(f"%lacuna {line}")
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err
+    assert "UsageError" in shown
+    assert says in shown
+    assert "Traceback" not in shown
+    assert lacuna.governor.current().config == before  # nothing half-applied

@@ -216,3 +216,23 @@ def test_dismiss_says_which_of_lacunas_own_datasets_came_down(tmp_path: Path) ->
     assert "still as strict" not in said
     assert f"came down: {shared} (PROPRIETARY -> PUBLIC, what Lacuna derived itself)" in said
     assert f"still raised: {joined} (PROPRIETARY:" in said
+
+
+def test_no_lineage_says_whether_the_path_exists(tmp_path, monkeypatch):
+    """A mistyped path and a real file nothing recorded get different advice."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real.csv").write_text("a\n1\n")
+    db = f"sqlite:///{tmp_path / 'none.db'}"
+    runner = CliRunner()
+    typo = runner.invoke(app, ["lineage", "show", "reprot.parquet", "--db", db])
+    assert typo.exit_code == 1
+    assert "There is no such file: check the path" in " ".join(typo.output.split())
+    real = runner.invoke(app, ["lineage", "show", "real.csv", "--db", db])
+    assert real.exit_code == 1
+    said = " ".join(real.output.split())
+    assert "no such file" not in said
+    assert "lacuna.register_lineage" in said

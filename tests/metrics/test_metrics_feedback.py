@@ -222,3 +222,22 @@ def test_review_queue_items_verdicts_and_withdrawn_reports(governed):
     assert (done.review.by, done.review.comment) == ("sue", "on second look")
     assert review_queue(status="rejected") == []
     assert current().audit.verify().ok  # reviews are chained like everything else
+
+
+def test_metrics_tier_filter_is_a_tier(governed):
+    """`lacuna metrics --tier secret` counted nothing and reported every target met; a tier
+    that is not one is a usage error naming the tiers, and the spelling does not matter."""
+    from lacuna.cli import app
+
+    customers = pd.read_csv("customers.csv")
+    _denied(customers, governed / "Downloads" / "a.csv")
+    _cli_config(governed)
+    runner = CliRunner()
+    out = runner.invoke(app, ["metrics", "--tier", "secret", "--json"])
+    assert out.exit_code == 2
+    assert "unknown tier 'secret'; expected one of: PUBLIC, INTERNAL, PROPRIETARY" in out.output
+    out = runner.invoke(app, ["metrics", "--tier", "proprietary", "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["filters"] == {"tier": "PROPRIETARY"}
+    assert doc["metrics"]["violation_rate"]["counts"]["denied"] == 1

@@ -209,3 +209,20 @@ def test_a_sidecar_signed_over_a_sealed_files_bytes_still_verifies(vault: Path) 
     assert _trusted(path)
     path.write_bytes(path.read_bytes()[:-1] + b"\0")  # still stale when the bytes change
     assert not _trusted(path)
+
+
+def test_storage_status_of_a_mistyped_path_says_no_such_file(vault: Path) -> None:
+    """`lacuna storage status` said a missing file was 'NOT sealed (plaintext...)', exit 0."""
+    path = vault / "customers.csv"
+    customers().to_csv(path, index=False)
+    plain = vault.parent / "plain.csv"
+    plain.write_text("a\n1\n")
+    result = runner.invoke(app, ["storage", "status", str(path), str(vault / "custmers.csv"),
+                                 str(plain)])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert f"{vault / 'custmers.csv'}: no such file: check the path" in said
+    assert f"{path}: sealed, key storage v1" in said  # the others are still reported
+    assert f"{plain}: NOT sealed" in said
+    ok = runner.invoke(app, ["storage", "status", str(path)])
+    assert ok.exit_code == 0, ok.output

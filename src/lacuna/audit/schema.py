@@ -47,7 +47,7 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from lacuna.errors import AuditError
@@ -178,6 +178,12 @@ def build_engine(url: URL, *, read_only: bool = False) -> Engine:
         msg = (f"the database driver for {driver!r} is not installed ({exc}). "
                "Install it, e.g. pip install 'psycopg[binary]' for postgresql+psycopg.")
         raise AuditError(msg) from exc
+    except NoSuchModuleError:  # postgres://, mysql://: no dialect of that name
+        msg = (f"database URL {redact_url(url.render_as_string())!r}: SQLAlchemy has no "
+               f"database kind {url.drivername!r}. The state database is SQLite or "
+               "PostgreSQL: use e.g. 'postgresql+psycopg://user@host/db' (not postgres://) or "
+               "'sqlite:////var/lib/lacuna/audit.db'.")
+        raise AuditError(msg) from None
     if is_sqlite:
         _sqlite_events(engine, memory=path is None, read_only=read_only)
     return engine

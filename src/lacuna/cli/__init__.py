@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lacuna.errors import ConfigError, LacunaError
 
@@ -93,7 +94,16 @@ def check(
     """Dry-run a decision: would SOURCE be allowed to go --to DEST? Exit 0 allowed, 1 denied."""
     import lacuna
     from lacuna.feedback import render_json, render_rich
+    from lacuna.model import Action, environment_category
 
+    if action not in {a.value for a in Action}:  # the option's own error, not the config's
+        msg = f"{action!r} is not one of: {', '.join(Action)}"
+        raise typer.BadParameter(msg, param_hint="'--action'")
+    if environment is not None:
+        try:
+            environment_category(environment)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--environment'") from None
     user_over = {k: v for k, v in (("id", user), ("role", role)) if v}
     _configure(config, user=user_over, environment=environment)
     _usable_destination(to)
@@ -185,7 +195,22 @@ def _mount_subcommands() -> None:
     app.command("status")(status)
 
 
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """Each command's summary in a command list on one line: rich help keeps a docstring's line
+    breaks there, which cut a two-line first paragraph mid-sentence."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        first = (info.help or inspect.getdoc(info.callback) or "").split("\n\n")[0]
+        if info.short_help is None and "\n" in first:
+            info.short_help = " ".join(first.split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _one_line_summaries(group.typer_instance)
+
+
 _mount_subcommands()
+_one_line_summaries(app)
 
 
 def main() -> None:
@@ -193,8 +218,8 @@ def main() -> None:
     try:
         app()  # typer handles usage errors (exit 2) and typer.Exit itself
     except ConfigError as exc:
-        err_console.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except LacunaError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(2)

@@ -41,12 +41,13 @@ DbOption = Annotated[
 ]
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", metavar="PATH", help="The lacuna.yaml to read audit.url from."),
+    typer.Option("--config", "-c", metavar="PATH", help="The lacuna.yaml to read audit.url from."),
 ]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                               soft_wrap=True)
     return typer.Exit(code)
 
 

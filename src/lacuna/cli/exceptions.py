@@ -156,6 +156,12 @@ def approve(
     item = _decided(lambda: lacuna.approve_exception(
         exception_id, by=by, comment=comment, start=begin, conditions=condition or ()))
     console.print(str(item), highlight=False)
+    now = datetime.now(UTC)
+    if item.valid_until is not None and item.valid_until <= now:
+        typer.echo(f"warning: --start {begin:%Y-%m-%d %H:%M} UTC plus the requested "
+                   f"{item.duration_hours:g} h ended at {item.valid_until:%Y-%m-%d %H:%M} UTC: "
+                   "this grant covers nothing. Ask for a new request and approve it without "
+                   "--start (now) or with a start still to come.", err=True)
 
 
 @app.command()

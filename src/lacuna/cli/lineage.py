@@ -40,7 +40,7 @@ DbOption = Annotated[
                       "lacuna.yaml, else the state file in $LACUNA_HOME."),
 ]
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", metavar="PATH", help="The lacuna.yaml to read.")
+    Path | None, typer.Option("--config", "-c", metavar="PATH", help="The lacuna.yaml to read.")
 ]
 
 
@@ -82,6 +82,15 @@ def _ref(dataset: str) -> DatasetRef:
         raise _fail(str(exc)) from None
 
 
+def _hint(ref: DatasetRef) -> str:
+    """What to check when a dataset has no lineage: a mistyped path, or work not recorded."""
+    if ref.namespace == "file" and not Path(ref.name).exists():
+        return " There is no such file: check the path (or name the dataset as it was written)."
+    return (" Lineage is recorded when Lacuna reads or writes it (lacuna.enable(), dbt, SQL, "
+            "Spark) or by lacuna.register_lineage(...); `lacuna lineage runs` lists what is "
+            "recorded.")
+
+
 @app.command()
 def show(
     dataset: Annotated[str, typer.Argument(help="A path, URI or <database URL>#<table>.")],
@@ -103,7 +112,7 @@ def show(
     ref = _ref(dataset)
     store = _open(db, config)
     if store is None:
-        msg = f"no lineage recorded yet: nothing is known about {ref}."
+        msg = f"no lineage recorded yet: nothing is known about {ref}.{_hint(ref)}"
         raise _fail(msg, 1)
     with store:
         try:
@@ -111,7 +120,7 @@ def show(
         except LacunaError as exc:
             raise _fail(str(exc)) from None
     if graph.nodes.get(ref) is None and not graph.edges:
-        msg = f"no lineage recorded for {ref}."
+        msg = f"no lineage recorded for {ref}.{_hint(ref)}"
         raise _fail(msg, 1)
     if fmt is Format.JSON:
         typer.echo(json.dumps(graph_to_dict(graph), indent=2))

@@ -64,9 +64,12 @@ def metrics(
     if ctx.invoked_subcommand is not None:
         return
     from lacuna.metrics import TARGETS, Flag, GovernanceMetrics
+    from lacuna.model import Tier
 
     try:
         _configure(config)
+        if tier is not None:  # a misspelt tier would count nothing and meet every target
+            tier = Tier.parse(tier).value
         m = GovernanceMetrics(period, domain=domain, policy=policy, user_group=user_group,
                               tier=tier)
     except LacunaError as exc:

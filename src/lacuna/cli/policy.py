@@ -60,7 +60,10 @@ def _root(directory: str | None, config: Config) -> Traversable | Path:
         return default_bundle_root() if directory == "@default" else seed_bundle_root()
     path = Path(directory).expanduser()
     if not path.is_dir():
-        _fail(f"error: policy folder {directory} does not exist or is not a folder.", 2)
+        shipped = ("; the shipped bundles are @default and @seed" if directory.startswith("@")
+                   else "; give a folder of .rego files, or @default or @seed for a shipped one")
+        _fail(f"error: policy folder {directory} does not exist or is not a folder{shipped} "
+              "(lacuna policy init DIR starts one).", 2)
     return path
 
 

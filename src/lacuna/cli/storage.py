@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 keys_app = typer.Typer(no_args_is_help=True)
 storage_app = typer.Typer(no_args_is_help=True)
@@ -95,7 +96,7 @@ def rewrap_command(
     changed = [r for r in results if r.changed]
     for r in results:
         if r.error:
-            err.print(f"[red]failed[/red] {r.path}: {r.error}", highlight=False)
+            err.print(f"[red]failed[/red] {escape(f'{r.path}: {r.error}')}", highlight=False)
         elif r.changed:
             typer.echo(f"rewrapped {r.path}: {r.before} → {r.after}")
     _event(gov, "storage_rewrap", {"roots": [str(r) for r in chosen], "files": len(results),
@@ -112,11 +113,17 @@ def rewrap_command(
 def status(
     paths: Annotated[list[Path], typer.Argument(help="Files under a governed root.")],
 ) -> None:
-    """Whether each file is sealed, and with which key version (nothing is decrypted)."""
+    """Whether each file is sealed, and with which key version (nothing is decrypted). Exit 2
+    when a path is not a file."""
     from lacuna.errors import StorageError
     from lacuna.storage import is_sealed, read_header
 
+    missing = False
     for path in paths:
+        if not path.is_file():  # a mistyped path is not "NOT sealed"
+            err.print(f"{escape(str(path))}: no such file: check the path", highlight=False)
+            missing = True
+            continue
         if not is_sealed(path):
             typer.echo(f"{path}: NOT sealed (plaintext, or not a file Lacuna wrote)")
             continue
@@ -128,6 +135,8 @@ def status(
         meta = h.meta
         typer.echo(f"{path}: sealed, {h.key}, written by {meta.get('written_by')} "
                    f"with {meta.get('method')} at {meta.get('written_at')}")
+    if missing:
+        raise typer.Exit(2)
 
 
 @storage_app.command("cat")
@@ -149,7 +158,7 @@ def cat(
     try:
         fh = open_governed(path, purpose=purpose, method="lacuna storage cat", gov=gov)
     except (GovernanceViolation, StorageError, OSError) as exc:
-        err.print(f"[red]refused:[/red] {exc}", highlight=False)
+        err.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     with fh:
         if output is None:

@@ -13,6 +13,7 @@
           production: {action: restrict, requires_role: [data_owner, compliance]}
           non_production: {action: redact}
       quality_gates: {...}          # validated by lacuna.dbt.gates (lacuna compile)
+      quality: {...}                # the same; lacuna.yaml's place for the ADR's top-level quality:
       consumption: {...}            # validated by lacuna.dbt.consumption (lacuna generate)
       lacuna: {...}                 # Lacuna's own settings inside floe.yaml (lacuna.config)
 
@@ -147,12 +148,14 @@ class ClassificationSource(Section):
 
 
 class GovernanceConfig(Section):
-    """``governance:``. ``quality_gates`` and ``consumption`` pass through here and are
-    validated by ``lacuna compile`` / ``lacuna generate`` (lacuna.dbt.gates, .consumption)."""
+    """``governance:``. ``quality_gates``, ``quality`` and ``consumption`` pass through here and
+    are validated by ``lacuna compile`` / ``lacuna generate`` (lacuna.dbt.gates, .consumption).
+    """
 
     classification: ClassificationSource = Field(default_factory=ClassificationSource)
     policies: dict[str, PolicyByEnvironment] = Field(default_factory=dict)
     quality_gates: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None  # lacuna.yaml's place for it (its top level is Lacuna's)
     consumption: dict[str, Any] | None = None
     lacuna: dict[str, Any] | None = None
     environment: str | None = None  # Lacuna's addition: the default environment of a project

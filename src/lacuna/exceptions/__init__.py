@@ -124,6 +124,10 @@ def request_exception(
     if subject is None and sources and read_source:
         subject = sources[0]
     deciding = _dry_run(subject, os.fspath(target), verb)
+    if tier == "UNKNOWN" and deciding is not None and deciding.operation is not None:
+        # a source path the dry run read and classified: the steward sees what it holds
+        tier = deciding.operation.classification.tier.value
+        tags = deciding.operation.classification.tags
     request = ExceptionRequest(
         id="",
         requested_by=user.id,

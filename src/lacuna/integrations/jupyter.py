@@ -111,9 +111,17 @@ def status() -> str:
             f"  environment: {c.environment}",
             f"  policies:    {policy}",
             f"  audit trail: {redact_url(c.audit_url)}",
-            f"  config file: {c.source or '(embedded defaults)'}",
+            f"  config file: {_source(c.source)}",
         ]
     )
+
+
+def _source(source: str | None) -> str:
+    if not source:
+        return "(embedded defaults)"
+    if source.startswith("<"):  # config_from_dict's "<config>": no file behind them
+        return "(none: settings given in code or by %lacuna config)"
+    return source
 
 
 def _show_violation(
@@ -136,10 +144,21 @@ def _show_violation(
     Console().print(render_rich(value.decision), soft_wrap=True)
 
 
+def _magic(line: str) -> None:
+    """The registered ``%lacuna``: a bad argument or setting is IPython's one-line UsageError
+    (what is wrong and how to fix it), not a traceback through Lacuna's code."""
+    from IPython.core.error import UsageError
+
+    try:
+        print(lacuna_magic(line))
+    except LacunaError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def load(ipython: Any) -> None:
     from IPython.core.magic import register_line_magic  # noqa: F401 - checks IPython is there
 
-    ipython.register_magic_function(lambda line: print(lacuna_magic(line)), "line", "lacuna")
+    ipython.register_magic_function(_magic, "line", "lacuna")
     ipython.set_custom_exc((GovernanceViolation,), _show_violation)
     api.enable()
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from lacuna.model import Tier
-from lacuna.sections import Origin, Section, validate_section
+from lacuna.sections import Origin, Section, parsed, validate_section
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([ymwd]?)\s*$", re.IGNORECASE)
 
@@ -138,7 +138,7 @@ class RetentionSettings(_Model):
             return v
         merged: dict[Tier, Any] = dict(_default_tiers())
         for key, window in v.items():
-            merged[Tier.parse(key)] = window
+            merged[parsed(Tier.parse, key)] = window
         return merged
 
     @field_validator("schedule")
@@ -158,7 +158,7 @@ class RetentionSettings(_Model):
     @field_validator("unclassified_tier", mode="before")
     @classmethod
     def _tier(cls, v: Any) -> Tier:
-        return Tier.parse(v)
+        return parsed(Tier.parse, v)
 
 
 def retention_from(raw: Any, *, where: str = "<config>",
