@@ -1,0 +1,165 @@
+"""Values that left a governed database as PUBLIC because column lineage did not see them:
+DuckDB's positional columns (``SELECT #3``), a ``SUMMARIZE`` inside a query (its minima and
+maxima), and a hash "keyed" by a column (``md5(email || salt)`` with ``'' AS salt``). Each is
+checked with the allowed path next to it: the named, masked or public query still runs and
+writes exactly its rows."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import lacuna.sql
+from lacuna import _bypass
+from lacuna.errors import GovernanceViolation
+from lacuna.model import Classification
+
+KEY = "kJ8vQ2mZ0xR4tY6uWq"  # a key check_key takes
+
+
+def _customers(sandbox: Path) -> pd.DataFrame:
+    return pd.read_csv(sandbox / "customers.csv", dtype=str)
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with path.open(newline="") as f:
+        return list(csv.reader(f))[1:]
+
+
+def _why(found: Classification) -> str:
+    """Every reason ``found`` gives, its columns' too (with their evidence)."""
+    return " ".join(
+        [*found.reasoning, *(f"{c.reasoning} {c.evidence}" for c in found.columns.values())]
+    )
+
+
+def _copied(engine: sa.Engine, query: str, out: Path) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"COPY ({query}) TO '{out}' (HEADER)")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT #3 FROM customers",
+        "SELECT customer_id, upper(#3) AS e FROM customers",
+        "SELECT x FROM (SELECT #3 AS x FROM customers)",
+    ],
+)
+def test_duckdb_positional_column_carries_what_it_may_name(
+    query, sandbox, make_db, governed_engine
+):
+    """``#3`` is DuckDB's third column (``email``): it left as PUBLIC, 60 e-mails in the file."""
+    engine = governed_engine(make_db("duckdb"))
+    out = sandbox / "Downloads" / "p.csv"
+    with pytest.raises(GovernanceViolation):
+        _copied(engine, query, out)
+    assert not out.exists()
+    with engine.connect() as conn:
+        read = conn.exec_driver_sql(query)
+        assert any("@" in str(v) for row in read.fetchall() for v in row)  # it is the e-mail
+        found = lacuna.sql.classification(read)
+        assert any(c.is_personal for c in found.columns.values())
+        assert "by its place" in _why(found)
+    # the allowed path: the public column named, in the same place
+    _copied(engine, "SELECT region FROM customers ORDER BY customer_id", out)
+    assert [r[0] for r in _rows(out)] == _customers(sandbox).sort_values("customer_id")[
+        "region"
+    ].tolist()
+
+
+def test_duckdb_summarize_inside_a_query_is_a_read_of_what_it_summarises(
+    sandbox, make_db, governed_engine
+):
+    """``SELECT min, max FROM (SUMMARIZE customers)`` returned real e-mails and names as PUBLIC;
+    a COPY of it reached Downloads. A statement ``SUMMARIZE customers`` was governed already."""
+    engine = governed_engine(make_db("duckdb"))
+    out = sandbox / "Downloads" / "s.csv"
+    for query in (
+        "SELECT * FROM (SUMMARIZE customers)",
+        "SELECT min, max FROM (SUMMARIZE SELECT email FROM customers)",
+        "WITH s AS (SUMMARIZE customers) SELECT max FROM s",
+    ):
+        with pytest.raises(GovernanceViolation):
+            _copied(engine, query, out)
+        assert not out.exists(), query
+    with engine.connect() as conn:
+        read = conn.exec_driver_sql("SELECT min, max FROM (SUMMARIZE customers)")
+        assert any("@" in str(v) for row in read.fetchall() for v in row)
+        found = lacuna.sql.classification(read)
+        assert found.tier.name == "PROPRIETARY"
+        assert "SUMMARIZE inside a query" in " ".join(found.reasoning)
+    # the allowed path: the statistics of a public column, selected by name
+    _copied(engine, "SELECT min(region) AS lo, max(region) AS hi FROM customers", out)
+    regions = _customers(sandbox)["region"]
+    assert _rows(out) == [[regions.min(), regions.max()]]
+
+
+@pytest.fixture
+def salted(request, make_db) -> str:
+    """A database whose ``keys`` table holds an empty salt (the analyst made it)."""
+    kind = request.param
+    url = make_db(kind)
+    engine = sa.create_engine(url)
+    with _bypass.bypass(), engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE keys AS SELECT '' AS salt, customer_id AS key FROM customers LIMIT 1"
+        )
+    engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize("salted", ["duckdb", "postgresql"], indirect=True)
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "md5(email || k.salt)",
+        "md5(concat(k.salt, email))",
+        "md5(email || k.key)",  # a customer id named "key": public, in the output besides
+        "md5(email || s.salt)",  # a salt written as a literal, named by a subquery
+    ],
+)
+def test_a_hash_keyed_by_a_column_is_not_a_pseudonym(salted, expression, sandbox, governed_engine):
+    """``md5(email || salt)`` counted as a keyed hash because the column was *named* like a key;
+    with ``salt = ''`` it is ``md5(email)``, reversed by hashing candidate addresses."""
+    engine = governed_engine(salted)
+    query = (
+        f"SELECT customer_id, {expression} AS h FROM customers "
+        "CROSS JOIN keys k CROSS JOIN (SELECT '' AS salt) s ORDER BY customer_id"
+    )
+    with engine.connect() as conn:
+        read = conn.exec_driver_sql(query)
+        hashes = [row[1] for row in read.fetchall()]
+        found = lacuna.sql.classification(read)
+    unsalted = {hashlib.md5(e.encode()).hexdigest() for e in _customers(sandbox)["email"]}
+    if "k.key" not in expression:
+        assert set(hashes) == unsalted  # what the column "keyed" is plain md5(email)
+    assert found.columns["h"].is_personal, found
+    assert "keys nothing" in _why(found)
+    if engine.dialect.name == "duckdb":
+        out = sandbox / "Downloads" / "h.csv"
+        with pytest.raises(GovernanceViolation):
+            _copied(engine, query, out)
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("salted", ["duckdb", "postgresql"], indirect=True)
+def test_a_hash_keyed_by_a_bound_key_is_still_a_pseudonym(salted, sandbox, governed_engine):
+    """The allowed path: the key bound as a parameter (checked) masks, and the digests are
+    exactly md5(email || key)."""
+    engine = governed_engine(salted)
+    query = sa.text("SELECT customer_id, md5(email || :k) AS h FROM customers ORDER BY customer_id")
+    with engine.connect() as conn:
+        read = conn.execute(query, {"k": KEY})
+        rows = read.fetchall()
+        found = lacuna.sql.classification(read).columns["h"]
+    assert not found.is_personal, found
+    expected = _customers(sandbox).sort_values("customer_id")
+    assert [r[1] for r in rows] == [
+        hashlib.md5((e + KEY).encode()).hexdigest() for e in expected["email"]
+    ]
