@@ -163,3 +163,48 @@ def test_a_hash_keyed_by_a_bound_key_is_still_a_pseudonym(salted, sandbox, gover
     assert [r[1] for r in rows] == [
         hashlib.md5((e + KEY).encode()).hexdigest() for e in expected["email"]
     ]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+@pytest.mark.parametrize("name", ["pg_stash", "duckdb_stash"])
+def test_a_users_table_named_like_the_catalog_is_read_as_a_table(
+    kind, name, sandbox, make_db, governed_engine
+):
+    """``SELECT * FROM pg_stash`` was taken for a catalog read (a ``pg_`` name): it ran
+    undecided and its rows came back with no classification, though Lacuna had stored
+    ``md5(email)`` (an unkeyed hash) as personal when the table was written."""
+    engine = governed_engine(make_db(kind), aware=True)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE TABLE {name} AS SELECT customer_id, md5(email) AS s, region FROM customers"
+        )
+    with engine.connect() as conn:
+        read = conn.exec_driver_sql(f"SELECT s, region FROM {name} ORDER BY customer_id")
+        rows = read.fetchall()
+        found = lacuna.sql.classification(read)
+    assert len(rows) == 60
+    assert found is not None
+    assert found.columns["s"].is_personal, found
+    assert not found.columns["region"].is_personal
+    # the allowed path: a public column of it, and the real catalog, read as before
+    with engine.connect() as conn:
+        read = conn.exec_driver_sql(f"SELECT region FROM {name} ORDER BY customer_id")
+        assert [r[0] for r in read.fetchall()] == _customers(sandbox).sort_values("customer_id")[
+            "region"
+        ].tolist()
+        assert not lacuna.sql.classification(read).personal_columns
+        catalog = (
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            if kind == "postgresql"
+            else "SELECT table_name FROM duckdb_tables() WHERE NOT internal"
+        )
+        assert name in {r[0] for r in conn.exec_driver_sql(catalog).fetchall()}
+    if kind == "duckdb":
+        out = sandbox / "Downloads" / "c.csv"
+        with pytest.raises(GovernanceViolation):
+            _copied(engine, f"SELECT s FROM {name}", out)
+        assert not out.exists()
+        _copied(engine, f"SELECT region FROM {name} ORDER BY customer_id", out)
+        assert [r[0] for r in _rows(out)] == _customers(sandbox).sort_values("customer_id")[
+            "region"
+        ].tolist()

@@ -187,6 +187,29 @@ class Database:
                    f"'information_schema') AND lower(p.proname) IN ({listed})")
         return frozenset(str(r[0]) for r in self.query(sql)[1])
 
+    def user_tables(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Which of ``names`` (``t`` or ``schema.t``, named like the catalog: ``pg_x``,
+        ``duckdb_x``) are the database's users' tables or views, not its catalog's: DuckDB's
+        that are not ``internal``, PostgreSQL's outside ``pg_catalog`` (what ``to_regclass``
+        finds, as the statement's name resolves). SQLite reserves ``sqlite_`` names."""
+        if not names or self.dialect == "sqlite":
+            return ()
+        found = []
+        for name in names:
+            schema, _, table = name.rpartition(".")
+            if self.dialect == "duckdb":
+                where = f"lower(table_name) = lower({literal(table)})" + _duckdb_qualifier(schema)
+                views = where.replace("table_name", "view_name")
+                sql = (f"SELECT 1 FROM duckdb_tables() WHERE {where} AND NOT internal UNION ALL "
+                       f"SELECT 1 FROM duckdb_views() WHERE {views} AND NOT internal")
+            else:
+                sql = ("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                       f"WHERE c.oid = to_regclass({literal(name)}) AND n.nspname NOT IN "
+                       "('pg_catalog', 'information_schema')")
+            if self.query(sql)[1]:
+                found.append(name)
+        return tuple(found)
+
     def routines(self, names: tuple[str, ...]) -> list[tuple[str, str, str, str | None, bool]]:
         """PostgreSQL: the functions and procedures among ``names`` (lower case, every
         overload) that the database's users defined, each as (name, language, kind: ``f``
