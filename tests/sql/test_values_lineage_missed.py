@@ -208,3 +208,39 @@ def test_a_users_table_named_like_the_catalog_is_read_as_a_table(
         assert [r[0] for r in _rows(out)] == _customers(sandbox).sort_values("customer_id")[
             "region"
         ].tolist()
+
+
+@pytest.mark.parametrize("switch", ["SET schema = 's2'", "USE warehouse.s2"])
+def test_duckdb_an_unqualified_name_is_the_table_duckdb_reads(
+    switch, sandbox, make_db, governed_engine
+):
+    """After ``SET schema = 's2'`` an unqualified ``contacts`` is ``s2.contacts``
+    (``md5(email)``, stored as personal), but Lacuna read the comments of every schema's
+    ``contacts`` and took ``main.contacts``'s (public): ``COPY`` let 60 e-mail hashes out."""
+    engine = governed_engine(make_db("duckdb"), aware=True)
+    out = sandbox / "Downloads" / "c.csv"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA s2")
+        conn.exec_driver_sql(
+            "CREATE TABLE s2.contacts AS SELECT customer_id, md5(email) AS h FROM customers"
+        )
+        # the allowed path: a table of that name in main, where none was (it was refused)
+        conn.exec_driver_sql(
+            "CREATE TABLE contacts AS SELECT customer_id, md5(region) AS h FROM customers"
+        )
+    with engine.connect() as conn:
+        conn.exec_driver_sql(
+            f"COPY (SELECT h FROM contacts ORDER BY customer_id) TO '{out}' (HEADER)"
+        )
+        copied = [r[0] for r in _rows(out)]
+        out.unlink()
+        conn.exec_driver_sql(switch)
+        read = conn.exec_driver_sql("SELECT h FROM contacts ORDER BY customer_id")
+        hashes = [r[0] for r in read.fetchall()]
+        assert lacuna.sql.classification(read).columns["h"].is_personal
+        with pytest.raises(GovernanceViolation):
+            conn.exec_driver_sql(f"COPY (SELECT h FROM contacts) TO '{out}'")
+        assert not out.exists()
+    ordered = _customers(sandbox).sort_values("customer_id")
+    assert hashes == [hashlib.md5(e.encode()).hexdigest() for e in ordered["email"]]
+    assert copied == [hashlib.md5(r.encode()).hexdigest() for r in ordered["region"]]

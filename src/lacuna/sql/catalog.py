@@ -122,7 +122,8 @@ class Database:
             _, rows = self.query(f"PRAGMA {prefix}table_xinfo({quote(table)})")
             return tuple(Column(str(r[1]), str(r[2])) for r in rows if r[6] != 1), None
         if self.dialect == "duckdb":
-            where = f"lower(table_name) = lower({literal(table)})" + _duckdb_qualifier(schema)
+            where = f"lower(table_name) = lower({literal(table)})" + (
+                _duckdb_qualifier(schema) if schema else self._duckdb_resolved(table))
             _, rows = self.query(
                 f"SELECT column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
                 "ORDER BY column_index")
@@ -141,6 +142,25 @@ class Database:
         _, tables = self.query(f"SELECT obj_description({regclass}, 'pg_class')")
         comment = str(tables[0][0]) if tables and tables[0][0] else None
         return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment
+
+    def _duckdb_resolved(self, table: str) -> str:
+        """The catalog filter for an unqualified ``table`` on DuckDB: the one table DuckDB
+        reads by that name (a temporary table, then the current schema's, after ``SET schema``
+        or ``USE db.s``, then the current database's ``main``), not every schema's ``table``:
+        with ``s2.contacts`` and ``main.contacts``, the other one's comment (its class) was
+        taken as often as not. No such table: a filter that matches none."""
+        found = f"lower(table_name) = lower({literal(table)})"
+        views = found.replace("table_name", "view_name")
+        _, rows = self.query(
+            f"SELECT database_name, schema_name FROM (SELECT database_name, schema_name FROM "
+            f"duckdb_tables() WHERE {found} UNION ALL SELECT database_name, schema_name FROM "
+            f"duckdb_views() WHERE {views}) WHERE database_name = 'temp' OR (database_name = "
+            "current_database() AND schema_name IN (current_schema(), 'main')) ORDER BY "
+            "database_name = 'temp' DESC, schema_name = current_schema() DESC LIMIT 1")
+        if not rows:
+            return " AND false"
+        return (f" AND database_name = {literal(str(rows[0][0]))} "
+                f"AND schema_name = {literal(str(rows[0][1]))}")
 
     def generated(self, name: str) -> dict[str, tuple[str, ...]]:
         """The generated columns of table ``name`` (``g TEXT GENERATED ALWAYS AS
