@@ -244,3 +244,60 @@ def test_duckdb_an_unqualified_name_is_the_table_duckdb_reads(
     ordered = _customers(sandbox).sort_values("customer_id")
     assert hashes == [hashlib.md5(e.encode()).hexdigest() for e in ordered["email"]]
     assert copied == [hashlib.md5(r.encode()).hexdigest() for r in ordered["region"]]
+
+
+@pytest.mark.parametrize(
+    ("sql", "schema"),
+    [
+        ("SELECT email AS x, region AS x FROM customers", None),
+        ("SELECT md5(email) AS x, region AS x FROM customers", None),
+        ('SELECT md5(email) AS "X", region AS "x" FROM customers', None),  # one name on DuckDB
+        ('SELECT "HASH" AS x FROM t', {"t": {"HASH": "pii", "Hash": "public"}}),
+        ('SELECT "Hash" AS x FROM t', {"t": {"HASH": "pii", "Hash": "public"}}),
+        ("SELECT * FROM t", {"t": {"HASH": "pii", "Hash": "public"}}),
+    ],
+)
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "sqlite"])
+def test_two_columns_of_one_name_keep_the_stricter_class(sql, schema, dialect):
+    """Two output columns of one name (or, on PostgreSQL, ``"HASH"`` and ``"Hash"``, which
+    Lacuna's names fold to one) kept the class of the last one: ``SELECT email AS x, region AS
+    x`` was PUBLIC and its ``COPY`` left."""
+    schema = schema or {
+        "customers": {"customer_id": "identifier", "email": "pii:email", "region": "public"}
+    }
+    out = lacuna.classify_sql(sql, schema=schema, dialect=dialect)
+    assert out.classification.personal_columns, out.classification.columns
+    assert out.classification.tier.name == "PROPRIETARY"
+    public = lacuna.classify_sql(
+        "SELECT region AS x, customer_id AS x FROM customers",
+        schema={"customers": {"customer_id": "identifier", "region": "public"}},
+        dialect=dialect,
+    )
+    assert not public.classification.personal_columns  # the allowed path
+
+
+def test_duplicate_output_names_do_not_launder_a_copy(sandbox, make_db, governed_engine):
+    engine = governed_engine(make_db("duckdb"))
+    out = sandbox / "Downloads" / "d.csv"
+    with pytest.raises(GovernanceViolation):
+        _copied(engine, "SELECT email AS x, region AS x FROM customers", out)
+    assert not out.exists()
+    _copied(engine, "SELECT region AS x, region AS x FROM customers ORDER BY customer_id", out)
+    regions = _customers(sandbox).sort_values("customer_id")["region"].tolist()
+    assert _rows(out) == [[r, r] for r in regions]
+
+
+def test_postgresql_columns_one_case_apart_keep_the_stricter_class(make_db, governed_engine):
+    """``md5(email) AS "HASH", md5(region) AS "Hash"`` was stored with one column, the public
+    one; reading ``"HASH"`` back (60 unkeyed e-mail hashes) was PUBLIC."""
+    engine = governed_engine(make_db("postgresql"), aware=True)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            'CREATE TABLE t3 AS SELECT customer_id, md5(email) AS "HASH", '
+            'md5(region) AS "Hash" FROM customers'
+        )
+    with engine.connect() as conn:
+        for column in ('"HASH"', '"Hash"', "*"):
+            read = conn.exec_driver_sql(f"SELECT {column} FROM t3")
+            assert len(read.fetchall()) == 60
+            assert lacuna.sql.classification(read).personal_columns, column

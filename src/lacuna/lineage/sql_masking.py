@@ -13,7 +13,8 @@ Walking up from a column to its projection, each enclosing node says what happen
       :func:`lacuna.anonymize.keys.check_key` (at least 16 bytes, 8 distinct): the values a
       statement runs with are given as :class:`BoundKeys` (:func:`bound_keys`). A column,
       whatever its name (``salt``, ``s.key``), keys nothing: its values are data the
-      statement's author sets (``'' AS salt``), not a key Lacuna can check. A
+      statement's author sets (``'' AS salt``), not a key Lacuna can check (on BigQuery a
+      bare name like a key is a ``DECLARE``d script variable, the dbt package's key). A
       parameter that is missing, ``NULL``, empty or weak, one not known at classification
       (``classify_sql`` without ``parameters``), a session variable (``${key}``, ``@@key``),
       and a key under any other function (``left(:k, 0)``, ``coalesce(:k, '')``,
@@ -272,10 +273,10 @@ def _masking(node: exp.Expr, child: exp.Expr, dialect: Dialect | None, keys: Bou
         return "count"
     name = function_name(node)
     if _HMAC_NAME.match(name):  # its key, like a hash's, is checked: not '' or a literal
-        key = _key_material(node, keys)
+        key = _key_material(node, keys, dialect)
         return f"hmac keyed with {key}" if key else ""
     if _is_hash(node):
-        key = _key_material(node, keys)
+        key = _key_material(node, keys, dialect)
         return f"hash keyed with {key}" if key else ""
     if isinstance(node, exp.RegexpReplace) and child is node.this:
         return "redaction (regexp_replace)" if redacts(node, dialect) else ""
@@ -449,7 +450,7 @@ def _int(node: exp.Expr | None) -> int | None:
     return None
 
 
-def _key_material(node: exp.Expr, keys: BoundKeys) -> str:
+def _key_material(node: exp.Expr, keys: BoundKeys, dialect: Dialect | None = None) -> str:
     """The key or salt operand of a hash's input, described; ``""`` when there is none. Only
     an operand the input concatenates as it is counts: under any other function
     (``left(:k, 0)``, ``coalesce(:k, '')``) the key may be cut to nothing. A column is never
@@ -459,6 +460,8 @@ def _key_material(node: exp.Expr, keys: BoundKeys) -> str:
         if isinstance(inner, (exp.Placeholder, exp.Parameter)):
             if keys.holds(_label(inner)):
                 return "a bind parameter bound to a key"
+        elif isinstance(inner, exp.Column) and _script_variable(inner, dialect):
+            return "a script variable"
         elif isinstance(inner, exp.Func) and inner is not node:
             name = function_name(inner)
             if _SECRET_FUNC.search(name) or _HMAC_NAME.match(name):
@@ -471,6 +474,19 @@ _CONCATENATION: tuple[type[exp.Expr], ...] = (exp.DPipe, exp.Concat, exp.Paren)
 _ENCODINGS = frozenset({"convert_to", "to_utf8", "utf8_encode", "encode"})
 _WHOLE_TYPES = frozenset({"TEXT", "VARCHAR", "NVARCHAR", "VARBINARY", "BLOB",
                           "BYTEA"})  # fmt: skip
+
+
+def _script_variable(column: exp.Column, dialect: Dialect | None) -> bool:
+    """BigQuery's ``DECLARE lacuna_hash_key …`` variable, read as a bare name named like a key
+    (the dbt package's keyed hash on BigQuery); no other dialect has such a variable (a bare
+    name there is a column)."""
+    from sqlglot.dialects.bigquery import BigQuery
+
+    return (
+        isinstance(dialect, BigQuery)
+        and not column.table
+        and bool(_KEY_NAME.search(_plain(column.name)))
+    )
 
 
 def _key_column(node: exp.Expr) -> str:
