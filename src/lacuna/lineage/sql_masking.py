@@ -85,6 +85,8 @@ _HASH_NAME = re.compile(
 _HMAC_NAME = re.compile(r"^hmac\w*$")
 _KEY_NAME = re.compile(r"(^|_)(key|salt|pepper|secret)s?(_|$)")
 _SECRET_FUNC = re.compile(r"(secret|current_setting|getvariable|get_setting)")
+# named like a lookup but returning no secret: DuckDB's which_secret() gives a secret's name
+_NOT_SECRET = frozenset({"which_secret"})
 _COUNTS: tuple[type[exp.Expr], ...] = (exp.Count, exp.ApproxDistinct)
 # Aggregates that blend many rows into one number; min/max/first/array_agg return a value as is.
 _BLENDING: tuple[type[exp.Expr], ...] = tuple(
@@ -464,7 +466,7 @@ def _key_material(node: exp.Expr, keys: BoundKeys, dialect: Dialect | None = Non
             return "a script variable"
         elif isinstance(inner, exp.Func) and inner is not node:
             name = function_name(inner)
-            if _SECRET_FUNC.search(name) or _HMAC_NAME.match(name):
+            if (_SECRET_FUNC.search(name) and name not in _NOT_SECRET) or _HMAC_NAME.match(name):
                 return "a secret lookup"
     return ""
 
