@@ -168,5 +168,5 @@ def test_lineage_reads_the_hook_sql(dialect: str, sql: str, masking: bool) -> No
     assignment = next(tree.find_all(exp.EQ))
     # the value's occurrence (the last one: a CASE tests `email is null` first)
     column = [c for c in assignment.expression.find_all(exp.Column) if c.name == "email"][-1]
-    got = occurrence(column, assignment.expression)
+    got = occurrence(column, assignment.expression, sqlglot.Dialect.get_or_raise(dialect))
     assert (got.kind is EdgeKind.MASKING) is masking, got

@@ -26,7 +26,7 @@ SCHEMA = {
 }
 DONE_WHEN = """
 INSERT INTO t
-SELECT c.id, c.email, sha256(c.email || s.key) AS email_hash, o.amount
+SELECT c.id, c.email, sha256(c.email || :key) AS email_hash, o.amount
 FROM customers c JOIN orders o ON o.customer_id = c.id CROSS JOIN secrets s
 """
 
@@ -41,14 +41,11 @@ def cls(out, column):
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_classify_sql_insert_join_keyed_hash_masks_and_plain_copy_stays_pii(dialect):
-    out = lacuna.classify_sql(DONE_WHEN, schema=SCHEMA, dialect=dialect)
+    out = lacuna.classify_sql(DONE_WHEN, schema=SCHEMA, dialect=dialect, parameters={"key": KEY})
     assert out.statement == "insert"
     assert out.target == DatasetRef(dialect, "t")
     assert out.columns == ("id", "email", "email_hash", "amount")
-    assert kinds(out, "email_hash") == {
-        ("customers", "email"): EdgeKind.MASKING,
-        ("secrets", "key"): EdgeKind.MASKING,
-    }
+    assert kinds(out, "email_hash") == {("customers", "email"): EdgeKind.MASKING}
     assert kinds(out, "email") == {("customers", "email"): EdgeKind.IDENTITY}
     assert cls(out, "email") is ColumnKind.PII
     assert not out.classification.columns["email_hash"].is_personal
@@ -61,10 +58,10 @@ def test_classify_sql_insert_join_keyed_hash_masks_and_plain_copy_stays_pii(dial
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_classify_sql_without_the_plain_copy_is_not_pii(dialect):
     sql = (
-        "CREATE TABLE t AS SELECT sha256(c.email || s.key) AS email_hash, o.amount "
-        "FROM customers c JOIN orders o ON o.customer_id = c.id CROSS JOIN secrets s"
+        "CREATE TABLE t AS SELECT sha256(c.email || :key) AS email_hash, o.amount "
+        "FROM customers c JOIN orders o ON o.customer_id = c.id"
     )
-    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect=dialect)
+    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect=dialect, parameters={"key": KEY})
     assert out.statement == "create"
     assert out.classification.personal_columns == ()
     assert "PII" not in out.classification.tags
@@ -80,7 +77,11 @@ def test_classify_sql_without_the_plain_copy_is_not_pii(dialect):
         ("sha256(email || :key)", True),  # bound to KEY (see the test)
         ("sha256(email || ?)", True),
         ("sha256(cast(:key AS varchar) || email)", True),
-        ("md5(concat(salt, email))", True),  # a salt column
+        # a column keys nothing, whatever its name: its values are data ('' AS salt)
+        ("md5(concat(salt, email))", False),
+        ("md5(email || salt)", False),
+        ("hmac(email, salt, 'sha256')", False),
+        ("md5(email || which_secret('s3://b/k', 's3'))", False),  # a secret's name, no secret
         ("hmac(email, :k, 'sha256')", True),
         ("hmac(email, 'k3y-in-the-code', 'sha256')", False),
         ("sha256(email || :short)", False),  # bound to a guessable key
@@ -130,8 +131,9 @@ def test_classify_sql_masking_is_read_off_the_expression(expression, masked):
     parameters: object = {"key": KEY, "k": KEY, "short": "s3cr3t"}
     if "?" in expression:
         parameters = [KEY]
-    out = lacuna.classify_sql(f"SELECT {expression} AS x FROM customers{group}", schema=schema,
-                              parameters=parameters)
+    out = lacuna.classify_sql(
+        f"SELECT {expression} AS x FROM customers{group}", schema=schema, parameters=parameters
+    )
     edge_kinds = {e.kind for e in out.edges_of("x") if e.source_column != "salt"}
     assert (edge_kinds == {EdgeKind.MASKING}) is masked, out.edges
     assert out.classification.columns["x"].is_personal is not masked
@@ -172,17 +174,16 @@ def test_classify_sql_aggregation_masks_only_under_static_k_anonymity():
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_classify_sql_ctes_subqueries_union_and_star(dialect):
     sql = """
-    WITH hashed AS (SELECT id, sha256(email || s.key) AS h, email FROM customers, secrets s),
+    WITH hashed AS (SELECT id, sha256(email || :key) AS h, email FROM customers, secrets s),
          raw AS (SELECT * FROM customers)
     SELECT x.h, x.e, (SELECT max(amount) FROM orders) AS top
     FROM (SELECT h, email AS e FROM hashed) x
     UNION ALL
     SELECT 'n/a', r.name, 0 FROM raw r
     """
-    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect=dialect)
+    out = lacuna.classify_sql(sql, schema=SCHEMA, dialect=dialect, parameters={"key": KEY})
     assert out.columns == ("h", "e", "top")
-    assert kinds(out, "h") == {("customers", "email"): EdgeKind.MASKING,
-                               ("secrets", "key"): EdgeKind.MASKING}  # fmt: skip
+    assert kinds(out, "h") == {("customers", "email"): EdgeKind.MASKING}
     assert kinds(out, "e") == {
         ("customers", "email"): EdgeKind.IDENTITY,
         ("customers", "name"): EdgeKind.IDENTITY,
@@ -243,13 +244,16 @@ def test_classify_sql_opaque_table_classification_and_column_forms():
 def test_classify_sql_update_and_merge():
     schema = {"customers": {"id": "identifier", "email": "pii", "region": "public"},
               "staging": {"id": "identifier", "email": "pii", "region": "public"}}  # fmt: skip
-    full = lacuna.classify_sql("UPDATE customers SET email = sha256(email || :key)", schema=schema,
-                               parameters={"key": KEY})
+    full = lacuna.classify_sql(
+        "UPDATE customers SET email = sha256(email || :key)", schema=schema, parameters={"key": KEY}
+    )
     assert full.statement == "update"
     assert cls(full, "email") is ColumnKind.IDENTIFIER  # every row replaced
     partial = lacuna.classify_sql(
-        "UPDATE customers SET email = md5(email || :key) WHERE region = 'EU'", schema=schema,
-        parameters={"key": KEY})
+        "UPDATE customers SET email = md5(email || :key) WHERE region = 'EU'",
+        schema=schema,
+        parameters={"key": KEY},
+    )
     assert cls(partial, "email") is ColumnKind.PII  # other rows keep the raw e-mail
     merge = lacuna.classify_sql(
         """MERGE INTO customers t USING staging s ON t.id = s.id
@@ -346,18 +350,23 @@ def test_pieces_of_one_column_rejoin_it_in_one_expression_in_a_cte_or_side_by_si
         assert "different pieces" in edge.description
         assert out.classification.columns["x"].is_personal
     one = lacuna.classify_sql(  # one short prefix, however often, is still a generalisation
-        "SELECT left(zip, 3) AS x, left(zip, 3) || 'xx' AS y, left(email, 2) AS z "
-        "FROM customers", schema=SCHEMA, dialect="duckdb")
+        "SELECT left(zip, 3) AS x, left(zip, 3) || 'xx' AS y, left(email, 2) AS z FROM customers",
+        schema=SCHEMA,
+        dialect="duckdb",
+    )
     assert {e.kind for e in one.edges} == {EdgeKind.MASKING}
     assert not any(c.is_personal for c in one.classification.columns.values())
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT to_json(c) AS j FROM customers c",            # a row as JSON
-    "SELECT c AS j FROM customers c",                     # DuckDB: the row as a struct
-    "WITH x AS (SELECT email FROM customers) SELECT x AS j FROM x",
-    "SELECT row_to_json(c) AS j FROM customers c",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT to_json(c) AS j FROM customers c",  # a row as JSON
+        "SELECT c AS j FROM customers c",  # DuckDB: the row as a struct
+        "WITH x AS (SELECT email FROM customers) SELECT x AS j FROM x",
+        "SELECT row_to_json(c) AS j FROM customers c",
+    ],
+)
 def test_classify_sql_a_whole_row_carries_every_column_of_it(sql):
     """A source named as a value is its whole row (DuckDB, PostgreSQL): it was read as a
     constant, so the e-mail left as PUBLIC."""
@@ -367,19 +376,21 @@ def test_classify_sql_a_whole_row_carries_every_column_of_it(sql):
 
 
 def test_classify_sql_duckdb_columns_pattern_fails_closed():
-    out = lacuna.classify_sql("SELECT COLUMNS('e.*') FROM customers", schema=SCHEMA,
-                              dialect="duckdb")
-    assert all(c.classification is ColumnKind.PII
-               for c in out.classification.columns.values())
-    out = lacuna.classify_sql("SELECT count(c) AS n FROM customers c", schema=SCHEMA,
-                              dialect="duckdb")
+    out = lacuna.classify_sql(
+        "SELECT COLUMNS('e.*') FROM customers", schema=SCHEMA, dialect="duckdb"
+    )
+    assert all(c.classification is ColumnKind.PII for c in out.classification.columns.values())
+    out = lacuna.classify_sql(
+        "SELECT count(c) AS n FROM customers c", schema=SCHEMA, dialect="duckdb"
+    )
     assert cls(out, "n") is ColumnKind.PUBLIC  # counting rows reads no value
 
 
 def _stored(sql: str, dialect: str, schema: dict | None = None) -> Classification:
     """What a CREATE TABLE … AS stores, read back as the lineage store reads it (JSON)."""
-    out = lacuna.classify_sql(sql, schema=schema or SCHEMA, dialect=dialect,
-                              parameters={"key": KEY})
+    out = lacuna.classify_sql(
+        sql, schema=schema or SCHEMA, dialect=dialect, parameters={"key": KEY}
+    )
     return Classification.from_dict(json.loads(json.dumps(out.classification.to_dict())))
 
 
@@ -390,10 +401,12 @@ def test_pieces_stored_in_different_tables_rejoin_the_column(dialect):
     assert a.columns["p"].classification is ColumnKind.PUBLIC  # each piece alone: lowered
     assert b.columns["s"].classification is ColumnKind.PUBLIC
     schema = {"a": a, "b": b, **SCHEMA}
-    for sql in ("SELECT a.p || b.s AS x FROM a JOIN b USING (id)",
-                "SELECT a.p AS x, b.s AS y FROM a JOIN b ON a.id = b.id",
-                "SELECT x FROM (SELECT p AS x FROM a UNION ALL SELECT s FROM b) u",
-                "WITH j AS (SELECT a.p, b.s FROM a, b) SELECT concat(p, s) AS x FROM j"):
+    for sql in (
+        "SELECT a.p || b.s AS x FROM a JOIN b USING (id)",
+        "SELECT a.p AS x, b.s AS y FROM a JOIN b ON a.id = b.id",
+        "SELECT x FROM (SELECT p AS x FROM a UNION ALL SELECT s FROM b) u",
+        "WITH j AS (SELECT a.p, b.s FROM a, b) SELECT concat(p, s) AS x FROM j",
+    ):
         out = lacuna.classify_sql(sql, schema=schema, dialect=dialect)
         x = out.classification.columns["x"]
         assert (x.classification, x.pii_type) == (ColumnKind.PII, "zip"), sql
@@ -403,7 +416,9 @@ def test_pieces_stored_in_different_tables_rejoin_the_column(dialect):
     # a stored piece meets a piece the statement cuts itself
     mixed = lacuna.classify_sql(
         "SELECT a.p || right(c.zip, 2) AS x FROM a JOIN customers c USING (id)",
-        schema=schema, dialect=dialect)
+        schema=schema,
+        dialect=dialect,
+    )
     assert mixed.classification.columns["x"].is_personal
 
 
@@ -412,47 +427,65 @@ def test_an_email_moved_out_four_characters_per_table_rejoins():
     for i, n in enumerate(range(1, 33, 4)):
         tables[f"t{i}"] = _stored(
             f"CREATE TABLE t{i} AS SELECT id, substring(email, {n}, 4) AS s FROM customers",
-            "duckdb")
+            "duckdb",
+        )
         assert not tables[f"t{i}"].personal_columns
     names = list(tables)
     joins = " ".join(f"JOIN {t} USING (id)" for t in names[1:])
-    for sql in (f"SELECT {' || '.join(f'{t}.s' for t in names)} AS e FROM t0 {joins}",
-                f"SELECT {', '.join(f'{t}.s' for t in names)} FROM t0 {joins}",
-                "SELECT t0.s || t5.s AS e FROM t0 JOIN t5 USING (id)"):  # two are enough
+    for sql in (
+        f"SELECT {' || '.join(f'{t}.s' for t in names)} AS e FROM t0 {joins}",
+        f"SELECT {', '.join(f'{t}.s' for t in names)} FROM t0 {joins}",
+        "SELECT t0.s || t5.s AS e FROM t0 JOIN t5 USING (id)",
+    ):  # two are enough
         out = lacuna.classify_sql(sql, schema={**tables, **SCHEMA}, dialect="duckdb")
         assert all(c.pii_type == "email" for c in out.classification.columns.values()), sql
 
 
 def test_a_piece_twice_one_piece_masking_and_aggregates_stay_lowered():
     a = _stored("CREATE TABLE a AS SELECT id, left(zip, 3) AS p FROM customers", "duckdb")
-    a2 = _stored("CREATE TABLE a2 AS SELECT c.id, left(c.zip, 3) AS q FROM customers c",
-                 "duckdb")  # the same piece, written another way
-    h = _stored("CREATE TABLE h AS SELECT id, sha256(zip || :key) AS k, "
-                "regexp_replace(zip, '.', '*', 'g') AS r FROM customers", "duckdb")
-    n = _stored("CREATE TABLE n AS SELECT region, count(DISTINCT zip) AS z FROM customers "
-                "GROUP BY region", "duckdb")
+    a2 = _stored(
+        "CREATE TABLE a2 AS SELECT c.id, left(c.zip, 3) AS q FROM customers c", "duckdb"
+    )  # the same piece, written another way
+    h = _stored(
+        "CREATE TABLE h AS SELECT id, sha256(zip || :key) AS k, "
+        "regexp_replace(zip, '.', '*', 'g') AS r FROM customers",
+        "duckdb",
+    )
+    n = _stored(
+        "CREATE TABLE n AS SELECT region, count(DISTINCT zip) AS z FROM customers GROUP BY region",
+        "duckdb",
+    )
     assert not h.columns["k"].pieces  # a keyed hash and a redaction are no pieces
     assert not h.columns["r"].pieces
     assert not n.columns["z"].pieces  # nor is a count
     schema = {"a": a, "a2": a2, "h": h, "n": n, **SCHEMA}
-    twice = lacuna.classify_sql("SELECT a.p || '-' || a2.q AS x, a.p AS y FROM a JOIN a2 "
-                                "USING (id)", schema=schema, dialect="duckdb")
+    twice = lacuna.classify_sql(
+        "SELECT a.p || '-' || a2.q AS x, a.p AS y FROM a JOIN a2 USING (id)",
+        schema=schema,
+        dialect="duckdb",
+    )
     assert not twice.classification.personal_columns
     assert [p.sql for p in twice.classification.columns["x"].pieces] == ["LEFT(zip, 3)"]
     others = lacuna.classify_sql(
         "SELECT a.p, h.k, h.r, n.z FROM a JOIN h USING (id) CROSS JOIN n",
-        schema=schema, dialect="duckdb")
+        schema=schema,
+        dialect="duckdb",
+    )
     assert not others.classification.personal_columns
     # a piece copied on keeps what it is a piece of; a piece of a piece counts as that piece
-    copied = _stored("CREATE TABLE c AS SELECT id, p AS pp, left(p, 2) AS p2 FROM a", "duckdb",
-                     schema)
+    copied = _stored(
+        "CREATE TABLE c AS SELECT id, p AS pp, left(p, 2) AS p2 FROM a", "duckdb", schema
+    )
     assert not copied.personal_columns  # with the piece it was cut from, still one piece
     assert copied.columns["pp"].pieces == a.columns["p"].pieces
     assert copied.columns["p2"].pieces == a.columns["p"].pieces
     b = _stored("CREATE TABLE b AS SELECT id, right(zip, 3) AS s FROM customers", "duckdb")
     for col in ("pp", "p2"):
-        out = lacuna.classify_sql(f"SELECT c.{col} || b.s AS x FROM c JOIN b USING (id)",
-                                  schema={"b": b, "c": copied, **SCHEMA}, dialect="duckdb")
+        out = lacuna.classify_sql(
+            f"SELECT c.{col} || b.s AS x FROM c JOIN b USING (id)",
+            schema={"b": b, "c": copied, **SCHEMA},
+            dialect="duckdb",
+        )
         assert out.classification.columns["x"].is_personal, col
 
 
@@ -461,27 +494,42 @@ def test_pieces_are_kept_by_table_name_so_tables_of_another_database_do_not_meet
     (piece,) = a.columns["p"].pieces
     assert (piece.table, piece.column, piece.sql) == ("duckdb/customers", "zip", "LEFT(zip, 3)")
     elsewhere = lacuna.classify_sql(  # another database's customers.zip is another column
-        "CREATE TABLE b AS SELECT id, right(zip, 3) AS s FROM customers", schema=SCHEMA,
-        dialect="duckdb", origins={"customers": "duckdb/other.duckdb#customers"})
+        "CREATE TABLE b AS SELECT id, right(zip, 3) AS s FROM customers",
+        schema=SCHEMA,
+        dialect="duckdb",
+        origins={"customers": "duckdb/other.duckdb#customers"},
+    )
     b = elsewhere.classification
     assert b.columns["s"].pieces[0].table == "duckdb/other.duckdb#customers"
-    out = lacuna.classify_sql("SELECT a.p || b.s AS x FROM a JOIN b USING (id)",
-                              schema={"a": a, "b": b}, dialect="duckdb")
+    out = lacuna.classify_sql(
+        "SELECT a.p || b.s AS x FROM a JOIN b USING (id)", schema={"a": a, "b": b}, dialect="duckdb"
+    )
     assert not out.classification.personal_columns
 
 
 def test_a_column_class_round_trips_its_pieces_and_unreadable_ones_fail_closed():
     from lacuna.model import Piece, Sensitivity
 
-    piece = Piece(table="sqlite/w.db#customers", column="zip", sql="LEFT(zip, 3)",
-                  classification=ColumnKind.PII, pii_type="zip", sensitivity=Sensitivity.MEDIUM)
+    piece = Piece(
+        table="sqlite/w.db#customers",
+        column="zip",
+        sql="LEFT(zip, 3)",
+        classification=ColumnKind.PII,
+        pii_type="zip",
+        sensitivity=Sensitivity.MEDIUM,
+    )
     col = ColumnClass(reasoning="masked", pieces=(piece,))
     assert ColumnClass.from_dict(json.loads(json.dumps(col.to_dict()))).pieces == (piece,)
     assert "pieces" not in ColumnClass().to_dict()  # what was stored before reads as before
     old = {"classification": "public", "sensitivity": "low", "reasoning": "x"}
     assert ColumnClass.from_dict(old).pieces == ()
-    for bad in ("LEFT(zip, 3)", [{"table": "t", "column": "zip"}], [{"table": 1}],
-                [{"table": "t", "column": "zip", "sql": "x", "classification": "nope"}], [3]):
+    for bad in (
+        "LEFT(zip, 3)",
+        [{"table": "t", "column": "zip"}],
+        [{"table": 1}],
+        [{"table": "t", "column": "zip", "sql": "x", "classification": "nope"}],
+        [3],
+    ):
         read = ColumnClass.from_dict({**old, "pieces": bad})
         assert read.is_personal, bad
         assert "fail closed" in read.reasoning

@@ -244,6 +244,13 @@ def _trace(
     if statement.query is None:  # INSERT … VALUES: constants written in the SQL
         given = statement.target_columns or _schema_columns(statement, tables) or []
         return [[] for _ in given], [tables.show(n) for n in given], set()
+    if statement.query.find(exp.Summarize) is not None:  # FROM (SUMMARIZE t): min and max
+        msg = (
+            "classify_sql: SUMMARIZE inside a query returns each column's minimum and maximum "
+            "(real values), which column lineage does not follow; run SUMMARIZE t as a "
+            "statement of its own (a read of t), or select min(col), max(col) by name"
+        )
+        raise LineageError(msg)
     try:
         query = qualify(
             statement.query, schema=tables.sqlglot_schema(), dialect=tables.dialect,

@@ -51,7 +51,9 @@ def classify_outputs(
     reasons: list[str] = []
     for name, column_flows in zip(names, flows, strict=True):
         col, contributing, masked_personal, why = _column(column_flows, tables, config, read)
-        columns[name] = col
+        # two outputs of one name (SELECT email AS x, region AS x; PostgreSQL's "X" and "x"):
+        # the name holds both, so the stricter class (the last one used to replace the other)
+        columns[name] = stricter(columns[name], col) if name in columns else col
         for table in contributing:
             floor = max(floor, table.floor, table.tier if table.columns is None else Tier.PUBLIC)
             tags.extend(table.table_tags)
@@ -163,17 +165,28 @@ def _classify_column(
                                detail=f"{source}: {flow.description}"),),
         )  # fmt: skip
         return col, [], True, ""
-    kept = [(f, c) for f, c in masked
-            if _is_aggregate(f) and c.classification is not ColumnKind.PUBLIC]
+    kept = [
+        (f, c) for f, c in masked if _is_aggregate(f) and c.classification is not ColumnKind.PUBLIC
+    ]
     if kept:  # a k-anonymous aggregate of non-personal data keeps its class (pandas: inherits)
         flow, best = kept[0]
         for f, c in kept[1:]:
             if _more_sensitive(c, best, config):
                 flow, best = f, c
         source = f"{tables.tables[flow.table].display}.{tables.show(flow.column)}"
-        return replace(best, layer=Layer.INHERITED, reasoning=(
-            f"{best.classification.value} from {source}: an aggregate of non-personal data "
-            "keeps its class")), [], False, ""
+        return (
+            replace(
+                best,
+                layer=Layer.INHERITED,
+                reasoning=(
+                    f"{best.classification.value} from {source}: an aggregate of non-personal data "
+                    "keeps its class"
+                ),
+            ),
+            [],
+            False,
+            "",
+        )
     detail = "masked non-personal input" if masked else "a constant or a row count: no input value"
     return ColumnClass(reasoning=detail, layer=Layer.INHERITED), [], False, ""
 

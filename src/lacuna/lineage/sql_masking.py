@@ -8,10 +8,13 @@ Walking up from a column to its projection, each enclosing node says what happen
       function (md5, sha1/2/256/512,
       hash, xxhash, ...) whose input is the value concatenated (``||``, ``concat``,
       ``concat_ws``, nothing else) with key material: a secret or setting lookup
-      (``current_setting(...)``, ``secret(...)``), a column named as a key, salt, pepper or
-      secret, or a bind parameter (``?``, ``:key``, ``$1``, ``%(key)s``) **whose bound value
-      passes** :func:`lacuna.anonymize.keys.check_key` (at least 16 bytes, 8 distinct): the
-      values a statement runs with are given as :class:`BoundKeys` (:func:`bound_keys`). A
+      (``current_setting(...)``, ``secret(...)``) or a bind parameter (``?``, ``:key``,
+      ``$1``, ``%(key)s``) **whose bound value passes**
+      :func:`lacuna.anonymize.keys.check_key` (at least 16 bytes, 8 distinct): the values a
+      statement runs with are given as :class:`BoundKeys` (:func:`bound_keys`). A column,
+      whatever its name (``salt``, ``s.key``), keys nothing: its values are data the
+      statement's author sets (``'' AS salt``), not a key Lacuna can check (on BigQuery a
+      bare name like a key is a ``DECLARE``d script variable, the dbt package's key). A
       parameter that is missing, ``NULL``, empty or weak, one not known at classification
       (``classify_sql`` without ``parameters``), a session variable (``${key}``, ``@@key``),
       and a key under any other function (``left(:k, 0)``, ``coalesce(:k, '')``,
@@ -82,6 +85,8 @@ _HASH_NAME = re.compile(
 _HMAC_NAME = re.compile(r"^hmac\w*$")
 _KEY_NAME = re.compile(r"(^|_)(key|salt|pepper|secret)s?(_|$)")
 _SECRET_FUNC = re.compile(r"(secret|current_setting|getvariable|get_setting)")
+# named like a lookup but returning no secret: DuckDB's which_secret() gives a secret's name
+_NOT_SECRET = frozenset({"which_secret"})
 _COUNTS: tuple[type[exp.Expr], ...] = (exp.Count, exp.ApproxDistinct)
 # Aggregates that blend many rows into one number; min/max/first/array_agg return a value as is.
 _BLENDING: tuple[type[exp.Expr], ...] = tuple(
@@ -126,12 +131,15 @@ def bound_keys(parameters: Any, *, many: bool = False) -> BoundKeys:
 
 def _keys_of(parameters: Any) -> BoundKeys:
     if isinstance(parameters, Mapping):
-        return BoundKeys(frozenset(str(k).lstrip(":$@") for k, v in parameters.items()
-                                   if _is_key(v)))
+        return BoundKeys(
+            frozenset(str(k).lstrip(":$@") for k, v in parameters.items() if _is_key(v))
+        )
     if isinstance(parameters, Sequence) and not isinstance(parameters, (str, bytes)):
         strong = [_is_key(v) for v in parameters]
-        return BoundKeys(frozenset(str(i) for i, ok in enumerate(strong, start=1) if ok),
-                         bool(strong) and all(strong))
+        return BoundKeys(
+            frozenset(str(i) for i, ok in enumerate(strong, start=1) if ok),
+            bool(strong) and all(strong),
+        )
     return NO_KEYS
 
 
@@ -171,8 +179,9 @@ def function_name(node: exp.Expr) -> str:
     return type(node).__name__.lower()
 
 
-def occurrence(column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None,
-               keys: BoundKeys = NO_KEYS) -> Occurrence:
+def occurrence(
+    column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None, keys: BoundKeys = NO_KEYS
+) -> Occurrence:
     """Classify the path from ``column`` up to ``root`` (its projection, or an assigned value).
 
     ``dialect`` renders the masking expression in descriptions as the SQL was written;
@@ -200,10 +209,17 @@ def occurrence(column: exp.Expr, root: exp.Expr, dialect: Dialect | None = None,
             )
         if _is_hash(node) or _HMAC_NAME.match(function_name(node)):
             kind = EdgeKind.TRANSFORMATION
+            named = _key_column(node)
             description = (
                 f"unkeyed hash {_text(node, dialect)}: not masking (dictionary attack); key it "
-                "by concatenating a secret lookup, a key column, or a bind parameter bound to a "
-                "random key of 16+ bytes"
+                "by concatenating a secret lookup or a bind parameter bound to a random key of "
+                "16+ bytes"
+                + (
+                    f" (column {named} keys nothing: a statement can make it anything, "
+                    f"'' AS {named})"
+                    if named
+                    else ""
+                )
             )
         if isinstance(node, exp.Window):
             # A window keeps one row per input row: never k-anonymous, always carried.
@@ -259,10 +275,10 @@ def _masking(node: exp.Expr, child: exp.Expr, dialect: Dialect | None, keys: Bou
         return "count"
     name = function_name(node)
     if _HMAC_NAME.match(name):  # its key, like a hash's, is checked: not '' or a literal
-        key = _key_material(node, keys)
+        key = _key_material(node, keys, dialect)
         return f"hmac keyed with {key}" if key else ""
     if _is_hash(node):
-        key = _key_material(node, keys)
+        key = _key_material(node, keys, dialect)
         return f"hash keyed with {key}" if key else ""
     if isinstance(node, exp.RegexpReplace) and child is node.this:
         return "redaction (regexp_replace)" if redacts(node, dialect) else ""
@@ -436,19 +452,21 @@ def _int(node: exp.Expr | None) -> int | None:
     return None
 
 
-def _key_material(node: exp.Expr, keys: BoundKeys) -> str:
+def _key_material(node: exp.Expr, keys: BoundKeys, dialect: Dialect | None = None) -> str:
     """The key or salt operand of a hash's input, described; ``""`` when there is none. Only
     an operand the input concatenates as it is counts: under any other function
-    (``left(:k, 0)``, ``coalesce(:k, '')``) the key may be cut to nothing."""
+    (``left(:k, 0)``, ``coalesce(:k, '')``) the key may be cut to nothing. A column is never
+    one, whatever its name: its values are data (``'' AS salt``, a public column renamed
+    ``key``), not a secret Lacuna can check."""
     for inner in _operands(node):
         if isinstance(inner, (exp.Placeholder, exp.Parameter)):
             if keys.holds(_label(inner)):
                 return "a bind parameter bound to a key"
-        elif isinstance(inner, exp.Column) and _KEY_NAME.search(_plain(inner.name)):
-            return "a key column"
+        elif isinstance(inner, exp.Column) and _script_variable(inner, dialect):
+            return "a script variable"
         elif isinstance(inner, exp.Func) and inner is not node:
             name = function_name(inner)
-            if _SECRET_FUNC.search(name) or _HMAC_NAME.match(name):
+            if (_SECRET_FUNC.search(name) and name not in _NOT_SECRET) or _HMAC_NAME.match(name):
                 return "a secret lookup"
     return ""
 
@@ -458,6 +476,31 @@ _CONCATENATION: tuple[type[exp.Expr], ...] = (exp.DPipe, exp.Concat, exp.Paren)
 _ENCODINGS = frozenset({"convert_to", "to_utf8", "utf8_encode", "encode"})
 _WHOLE_TYPES = frozenset({"TEXT", "VARCHAR", "NVARCHAR", "VARBINARY", "BLOB",
                           "BYTEA"})  # fmt: skip
+
+
+def _script_variable(column: exp.Column, dialect: Dialect | None) -> bool:
+    """BigQuery's ``DECLARE lacuna_hash_key …`` variable, read as a bare name named like a key
+    (the dbt package's keyed hash on BigQuery); no other dialect has such a variable (a bare
+    name there is a column)."""
+    from sqlglot.dialects.bigquery import BigQuery
+
+    return (
+        isinstance(dialect, BigQuery)
+        and not column.table
+        and bool(_KEY_NAME.search(_plain(column.name)))
+    )
+
+
+def _key_column(node: exp.Expr) -> str:
+    """A column named as a key that a hash's input concatenates (``salt``), or ``""``."""
+    return next(
+        (
+            inner.name
+            for inner in _operands(node)
+            if isinstance(inner, exp.Column) and _KEY_NAME.search(_plain(inner.name))
+        ),
+        "",
+    )
 
 
 def _operands(node: exp.Expr) -> Iterable[exp.Expr]:
@@ -477,13 +520,13 @@ def _operands(node: exp.Expr) -> Iterable[exp.Expr]:
 
 
 def _keeps_whole(node: exp.Expr) -> bool:
-    if isinstance(node, exp.Encode) or (isinstance(node, exp.Anonymous)
-                                        and function_name(node) in _ENCODINGS):
+    if isinstance(node, exp.Encode) or (
+        isinstance(node, exp.Anonymous) and function_name(node) in _ENCODINGS
+    ):
         return True
     if type(node) is exp.Cast:  # not TRY_CAST: NULL, which concat() skips
         to = node.args.get("to")
-        return (isinstance(to, exp.DataType) and not to.expressions
-                and to.this.name in _WHOLE_TYPES)
+        return isinstance(to, exp.DataType) and not to.expressions and to.this.name in _WHOLE_TYPES
     return False
 
 

@@ -11,7 +11,7 @@ classification (fail closed).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.schema import MappingSchema
 
+from lacuna.classify.layers import stricter
 from lacuna.errors import LineageError
 from lacuna.lineage.records import DatasetRef
 from lacuna.model import (
@@ -107,7 +108,9 @@ def _normalized(_kind: tuple[type, Any], name: str, dialect: Dialect) -> str:
 
 
 def build_schema(
-    schema: SchemaInput, dialect: Dialect, namespace: str,
+    schema: SchemaInput,
+    dialect: Dialect,
+    namespace: str,
     origins: Mapping[str, str] | None = None,
 ) -> Schema:
     """Validate ``schema=`` and normalise its names the way ``dialect`` does.
@@ -149,7 +152,7 @@ def _table(raw_table: str, spec: Any, ref: DatasetRef, out: Schema) -> Table:
                 ref, raw_table, None, floor=spec.floor, table_tags=spec.table_tags,
                 opaque_class=_from_classification(spec, f"table {raw_table}"), tier=spec.tier,
             )  # fmt: skip
-        columns = {_col(out, name): col for name, col in spec.columns.items()}
+        columns = _columns(out, spec.columns.items())
         return Table(ref, raw_table, columns, floor=spec.floor, table_tags=spec.table_tags,
                      tier=spec.tier)  # fmt: skip
     if not isinstance(spec, Mapping):
@@ -158,11 +161,21 @@ def _table(raw_table: str, spec: Any, ref: DatasetRef, out: Schema) -> Table:
             f"got {type(spec).__name__}"
         )
         raise LineageError(msg)
-    columns = {
-        _col(out, str(name)): _column_class(value, f"{raw_table}.{name}")
-        for name, value in spec.items()
-    }
+    given = ((str(n), _column_class(value, f"{raw_table}.{n}")) for n, value in spec.items())
+    columns = _columns(out, given)
     return Table(ref, raw_table, columns)
+
+
+def _columns(out: Schema, items: Iterable[tuple[str, ColumnClass]]) -> dict[str, ColumnClass]:
+    """Columns by normalised name. Two names one normalised name (PostgreSQL's ``"HASH"`` and
+    ``"Hash"``, both ``hash``) keep the stricter class of the two (fail closed): otherwise the
+    one given last replaced the other, and a quoted ``"Hash"`` holding ``md5(email)`` was
+    read as its public namesake."""
+    columns: dict[str, ColumnClass] = {}
+    for name, col in items:
+        key = _col(out, name)
+        columns[key] = stricter(columns[key], col) if key in columns else col
+    return columns
 
 
 def _col(out: Schema, name: str) -> str:

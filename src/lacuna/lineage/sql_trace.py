@@ -137,8 +137,9 @@ def output_names(expression: exp.Expr) -> list[str]:
 class Tracer:
     """Memoised per (scope, output index); one instance per statement."""
 
-    def __init__(self, schema: Schema, config: ClassificationConfig,
-                 keys: BoundKeys = NO_KEYS) -> None:
+    def __init__(
+        self, schema: Schema, config: ClassificationConfig, keys: BoundKeys = NO_KEYS
+    ) -> None:
         self.schema = schema
         self.config = config
         self.keys = keys  # the bind parameters bound to a key (a keyed hash)
@@ -178,6 +179,12 @@ class Tracer:
                 flows.extend(self._row(scope, node, root))
             elif isinstance(node, exp.Columns):  # DuckDB's COLUMNS('regex'): unknown columns
                 why = "COLUMNS(...) selects columns by pattern: which ones is not traced"
+                flows.append(Flow("", "*", EdgeKind.TRANSFORMATION, why))
+            elif isinstance(node, exp.PositionalColumn):  # DuckDB's #3: a column by place
+                why = (
+                    f"{node.sql(dialect=self.schema.dialect)} names a column by its place, "
+                    "which is not traced; name the column instead"
+                )
                 flows.append(Flow("", "*", EdgeKind.TRANSFORMATION, why))
             elif isinstance(node, exp.Subquery) and node is not root:
                 flows.extend(self._subquery(scope, node, root))

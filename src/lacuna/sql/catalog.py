@@ -122,7 +122,8 @@ class Database:
             _, rows = self.query(f"PRAGMA {prefix}table_xinfo({quote(table)})")
             return tuple(Column(str(r[1]), str(r[2])) for r in rows if r[6] != 1), None
         if self.dialect == "duckdb":
-            where = f"lower(table_name) = lower({literal(table)})" + _duckdb_qualifier(schema)
+            where = f"lower(table_name) = lower({literal(table)})" + (
+                _duckdb_qualifier(schema) if schema else self._duckdb_resolved(table))
             _, rows = self.query(
                 f"SELECT column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
                 "ORDER BY column_index")
@@ -141,6 +142,25 @@ class Database:
         _, tables = self.query(f"SELECT obj_description({regclass}, 'pg_class')")
         comment = str(tables[0][0]) if tables and tables[0][0] else None
         return tuple(Column(str(r[0]), str(r[1]), r[2] or None) for r in rows), comment
+
+    def _duckdb_resolved(self, table: str) -> str:
+        """The catalog filter for an unqualified ``table`` on DuckDB: the one table DuckDB
+        reads by that name (a temporary table, then the current schema's, after ``SET schema``
+        or ``USE db.s``, then the current database's ``main``), not every schema's ``table``:
+        with ``s2.contacts`` and ``main.contacts``, the other one's comment (its class) was
+        taken as often as not. No such table: a filter that matches none."""
+        found = f"lower(table_name) = lower({literal(table)})"
+        views = found.replace("table_name", "view_name")
+        _, rows = self.query(
+            f"SELECT database_name, schema_name FROM (SELECT database_name, schema_name FROM "
+            f"duckdb_tables() WHERE {found} UNION ALL SELECT database_name, schema_name FROM "
+            f"duckdb_views() WHERE {views}) WHERE database_name = 'temp' OR (database_name = "
+            "current_database() AND schema_name IN (current_schema(), 'main')) ORDER BY "
+            "database_name = 'temp' DESC, schema_name = current_schema() DESC LIMIT 1")
+        if not rows:
+            return " AND false"
+        return (f" AND database_name = {literal(str(rows[0][0]))} "
+                f"AND schema_name = {literal(str(rows[0][1]))}")
 
     def generated(self, name: str) -> dict[str, tuple[str, ...]]:
         """The generated columns of table ``name`` (``g TEXT GENERATED ALWAYS AS
@@ -186,6 +206,29 @@ class Database:
                    "n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', "
                    f"'information_schema') AND lower(p.proname) IN ({listed})")
         return frozenset(str(r[0]) for r in self.query(sql)[1])
+
+    def user_tables(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Which of ``names`` (``t`` or ``schema.t``, named like the catalog: ``pg_x``,
+        ``duckdb_x``) are the database's users' tables or views, not its catalog's: DuckDB's
+        that are not ``internal``, PostgreSQL's outside ``pg_catalog`` (what ``to_regclass``
+        finds, as the statement's name resolves). SQLite reserves ``sqlite_`` names."""
+        if not names or self.dialect == "sqlite":
+            return ()
+        found = []
+        for name in names:
+            schema, _, table = name.rpartition(".")
+            if self.dialect == "duckdb":
+                where = f"lower(table_name) = lower({literal(table)})" + _duckdb_qualifier(schema)
+                views = where.replace("table_name", "view_name")
+                sql = (f"SELECT 1 FROM duckdb_tables() WHERE {where} AND NOT internal UNION ALL "
+                       f"SELECT 1 FROM duckdb_views() WHERE {views} AND NOT internal")
+            else:
+                sql = ("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                       f"WHERE c.oid = to_regclass({literal(name)}) AND n.nspname NOT IN "
+                       "('pg_catalog', 'information_schema')")
+            if self.query(sql)[1]:
+                found.append(name)
+        return tuple(found)
 
     def routines(self, names: tuple[str, ...]) -> list[tuple[str, str, str, str | None, bool]]:
         """PostgreSQL: the functions and procedures among ``names`` (lower case, every

@@ -156,6 +156,17 @@ def run_governed(
             return run(), None
         if fired:
             stmt = triggering(stmt, fired)
+    if stmt.catalog_like and stmt.kind != "unknown":
+        try:  # SELECT * FROM pg_stash: a user's table named like the catalog is a table
+            own = db.user_tables(stmt.catalog_like)
+        except Exception as exc:
+            gov.internal_error(exc, action=Action.READ if stmt.kind in ("read", "pass") else
+                               Action.EXPORT, method=method)
+            return run(), None
+        if own:
+            stmt = replace(stmt, reads=(*stmt.reads, *own),
+                           kind="read" if stmt.kind == "pass" and stmt.verb == "select"
+                           else stmt.kind)
     if stmt.kind == "pass" and stmt.verb == "select" and stmt.functions:
         try:  # SELECT m(): a macro the user defined may read any table
             if db.user_functions(stmt.functions):

@@ -136,6 +136,9 @@ class Statement:
     functions: tuple[str, ...] = ()  # functions sqlglot does not know (maybe the user's own)
     fires: tuple[str, ...] = ()  # more tables whose triggers it fires (``TRUNCATE a, b``)
     keys: BoundKeys = NO_KEYS  # the parameters it runs with that hold a key (a keyed hash)
+    # tables left out of ``reads`` only for a catalog-like name (``pg_x``, ``duckdb_x``): the
+    # hook asks the database which are its users' tables (``CREATE TABLE pg_x`` is allowed)
+    catalog_like: tuple[str, ...] = ()
 
 
 # COPY … TO options (DuckDB) that write into a folder that exists and keep the files it holds
@@ -211,6 +214,10 @@ def analyse(sql: str, dialect: str) -> Statement:
         return Statement(kind="unknown", sql=sql, verb=word,
                          problem=f"it holds {len(parsed)} statements; send them one by one")
     sorted_ = _sort(parsed[0], sql, word, dialect)
+    if sorted_.kind != "unknown" and dialect in ("postgres", "duckdb"):
+        like = named_like_catalog(parsed[0])
+        if like:
+            sorted_ = replace(sorted_, catalog_like=like)
     if reads_session(parsed[0]):
         sorted_ = replace(sorted_, session=True)
     called = called_functions(parsed[0])
@@ -662,6 +669,22 @@ def base_tables(stmt: exp.Expr) -> tuple[str, ...]:
         name = table_name(stmt.this)
         if name:
             found.setdefault(name, None)
+    return tuple(found)
+
+
+def named_like_catalog(stmt: exp.Expr) -> tuple[str, ...]:
+    """The tables :func:`base_tables` leaves out only because their name starts like the
+    catalog's (``pg_``, ``duckdb_``), in no catalog schema: they may be the users' own."""
+    ctes = _cte_references(stmt)
+    found: dict[str, None] = {}
+    for table in stmt.find_all(exp.Table):
+        if id(table) in ctes or not table.name or not is_catalog(table):
+            continue
+        db, name = table.db.lower(), table.name.lower()
+        if db in CATALOG_SCHEMAS or name in CATALOG_SCHEMAS or name.startswith("sqlite_"):
+            continue
+        if isinstance(table.this, exp.Identifier):  # not a table function (duckdb_tables())
+            found.setdefault(table_name(table) or name, None)
     return tuple(found)
 
 

@@ -312,6 +312,8 @@ def _run_statement(con: Any, original: Callable[..., Any], args: tuple[Any, ...]
     from lacuna.sql.govern import refuse_database_statement
 
     refuse_database_statement(stmt, "duckdb", f"duckdb.{stmt.verb}")  # ATTACH into storage
+    if stmt.verb == "comment":
+        _keep_memory_record(con, sql)
     if stmt.kind == "pass" and stmt.verb != "select" and stmt.rename is None:
         return run()
     if stmt.kind in ("read", "pass") and stmt.rename is None:
@@ -400,6 +402,36 @@ def _home(con: Any, table: str, *, new: bool) -> str:
     url = url_of(con)
     with _bypass.bypass(), outermost():
         return Database(_catalog(con), url, "duckdb").attached(table, new=new) or url
+
+
+def _keep_memory_record(con: Any, sql: str) -> None:
+    """Refuse ``COMMENT ON TABLE t`` when ``t`` is an in-memory table whose comment is Lacuna's
+    record of what it holds (:func:`_into_memory`: the only record; the lineage store keeps
+    none for memory). Replaced, ``t`` would be classified by its names and values alone:
+    ``md5(name) AS s`` read as PUBLIC and ``COPY t TO`` let out. Nothing runs."""
+    from lacuna.sql.catalog import Database
+    from lacuna.sql.statements import table_name
+    from lacuna.sql.tables import COMMENT_PREFIX
+
+    try:  # the target only (sqlglot does not parse every value: ``IS NULL``)
+        tokens = list(sqlglot.Dialect.get_or_raise("duckdb").tokenize(sql))
+        cut = next(t.start for t in tokens if t.text.upper() == "IS")
+        parsed = sqlglot.parse_one(sql[:cut] + "IS ''", dialect="duckdb")
+    except (StopIteration, sqlglot.errors.SqlglotError):
+        return  # no table to comment on: DuckDB refuses it as well
+    if not isinstance(parsed, exp.Comment) or str(parsed.args.get("kind")).upper() != "TABLE":
+        return
+    table = table_name(parsed.this)
+    if not table or _home(con, table, new=False) != MEMORY:
+        return
+    with _bypass.bypass(), outermost():
+        info = Database(_catalog(con), MEMORY, "duckdb").table(table)
+    if info is not None and (info.comment or "").startswith(COMMENT_PREFIX):
+        _refuse(f"COMMENT ON TABLE {table}: the comment of in-memory table {table} is where "
+                "Lacuna keeps the classification of what it holds (lacuna: {…}); replacing it "
+                "would let its rows be read by their names and values alone. Nothing was run. "
+                f"Comment on a column instead (COMMENT ON COLUMN {table}.c IS …), or write the "
+                "table to a database file, where the lineage store keeps its classification.")
 
 
 def _analysed(stmt: Any) -> bool:
