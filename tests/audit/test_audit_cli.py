@@ -61,7 +61,15 @@ def test_cli_list_and_verify_without_a_trail(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert "No audit records yet" in result.output
     assert runner.invoke(app, ["list", "--db", url, "--json"]).output == ""
+    # named with --db: a wrong path is an error (a CI step pointed at it must not pass)
     result = runner.invoke(app, ["verify", "--db", url])
+    assert result.exit_code == 2
+    assert "no audit trail at" in result.output
+    assert "Check --db" in result.output
+    assert not (tmp_path / "missing.db").exists()
+    config = tmp_path / "lacuna.yaml"  # the configured trail, not there yet: nothing to do
+    config.write_text(f"audit:\n  url: {url}\n")
+    result = runner.invoke(app, ["verify", "--config", str(config)])
     assert result.exit_code == 0
     assert "nothing to verify" in result.output
     assert not (tmp_path / "missing.db").exists()
