@@ -111,19 +111,21 @@ def scratch() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def sweep(parent: str) -> list[str]:
-    """Remove the scratch folders in ``parent`` left by this user's processes that no longer
-    run (a process killed in the middle of a path-based read or write leaves its plaintext
-    copy behind); returns the folders removed. A folder of a running process, of another
-    user, or named without a process id (an older Lacuna's) is left alone."""
+def sweep(parent: str, prefix: str = _SCRATCH_PREFIX) -> list[str]:
+    """Remove the folders named ``<prefix><pid>-...`` in ``parent`` left by this user's
+    processes that no longer run (a process killed in the middle of a path-based read or
+    write leaves its plaintext copy behind; the governed mount's staged writes likewise);
+    returns the folders removed. A folder of a running process, of another user, or named
+    without a process id (an older Lacuna's) is left alone."""
     try:
         names = os.listdir(parent)
     except OSError:
         return []
     removed = []
     for name in names:
-        pid = name[len(_SCRATCH_PREFIX):].split("-", 1)[0]
-        if not name.startswith(_SCRATCH_PREFIX) or not pid.isdigit() or int(pid) <= 0:
+        pid = name[len(prefix):].split("-", 1)[0]
+        if (not name.startswith(prefix) or "-" not in name[len(prefix):]
+                or not pid.isdigit() or len(pid) > 7 or int(pid) <= 0):
             continue
         path = os.path.join(parent, name)
         try:
