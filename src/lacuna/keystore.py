@@ -11,7 +11,8 @@ Backends are plug-ins (:class:`KeyBackend`, registry :data:`backends`):
 - ``file`` (default): ``$LACUNA_HOME/<id>.key`` (or ``anonymize.key_dir``), one line per
   version, ``<version> <hex>``; a file holding a bare hex line is version 1 (the old
   ``anonymize.key``). Created on first use with mode 0600; a key file that other users can read
-  is refused (ConfigError with the ``chmod 600`` fix);
+  is refused (ConfigError with the ``chmod 600`` fix); a rotation holds an ``flock`` on the
+  key folder, so rotations in two processes each add a version (none is overwritten);
 - ``env``: ``$LACUNA_KEY_<ID>`` (version 1) and ``$LACUNA_KEY_<ID>_V<n>`` (version n), hex or
   text; read only, rotate by setting the next variable;
 - your own (a KMS): subclass :class:`KeyBackend`, ``@backends.register("kms")``, set
@@ -21,12 +22,14 @@ Backends are plug-ins (:class:`KeyBackend`, registry :data:`backends`):
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
 import stat
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -213,8 +216,8 @@ class FileKeyBackend(KeyBackend):
 
     def rotate(self, key_id: str) -> int:
         path = self.path(key_id)
-        with self._lock:
-            keys = self._read(key_id)
+        with self._lock, _exclusive(path.parent):
+            keys = self._read(key_id)  # read under the lock: another process's rotation kept
             version = max(keys, default=0) + 1
             lines = [f"{v} {k.hex()}" for v, k in sorted(keys.items())]
             lines.append(f"{version} {secrets.token_hex(KEY_BYTES)}")
@@ -245,6 +248,30 @@ class FileKeyBackend(KeyBackend):
             msg = (f"cannot write the key file {path} ({exc.strerror}). Make {path.parent} "
                    "writable, set anonymize.key_dir, or use the env key store.")
             raise ConfigError(msg) from exc
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the key folder itself for the block (no lock file is left
+    beside the keys): rotations in other processes wait, so two never write the same version
+    number with different keys (one would be lost, and the files sealed with it unreadable).
+    Fails closed (ConfigError) when it cannot be taken."""
+    fd = -1
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(folder, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        if fd >= 0:
+            os.close(fd)
+        msg = (f"cannot lock the key folder {folder} for a rotation ({exc.strerror}); nothing "
+               "was rotated. Set anonymize.key_dir to a local folder you own, or use the env "
+               "key store.")
+        raise ConfigError(msg) from exc
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _parse_key_lines(text: str, path: Path) -> dict[int, bytes]:

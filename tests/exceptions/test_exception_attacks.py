@@ -441,6 +441,22 @@ def test_decrypted_output_is_private_even_over_an_existing_file(as_user, request
     assert out.stat().st_mode & 0o777 == 0o600  # plaintext: never readable by others
 
 
+def test_decrypted_output_never_lands_in_sealed_governed_storage(as_user, request_, customers,
+                                                                 target, governed):
+    """Governed storage is encrypted at rest: ``lacuna decrypt -o`` into it is refused before
+    anything is decrypted, and the same output elsewhere round-trips exactly."""
+    from lacuna.errors import StorageError
+
+    _granted_and_written(as_user, request_, customers, target, encrypt=True, index=False)
+    inside = governed / "governed" / "workspace" / "plain.csv"
+    with pytest.raises(StorageError, match="under a governed root"):
+        lacuna.decrypt(target, inside)
+    assert not inside.exists()
+    outside = governed / "plain.csv"
+    lacuna.decrypt(target, outside)
+    pd.testing.assert_frame_equal(pd.read_csv(outside), customers)
+
+
 def test_one_broken_row_does_not_stop_the_sweep_for_the_others(as_user, request_, customers,
                                                               target, governed):
     other = lacuna.request_exception(data=customers, destination="/tmp/elsewhere.csv",

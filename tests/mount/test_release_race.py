@@ -196,3 +196,32 @@ def test_two_writers_released_at_once_are_one_refused_export(fs):
     assert len(decisions) == 1, decisions
     assert not (Path(files.layout.source) / "out.txt").exists()  # nothing published
     assert os.listdir(files.layout.staging) == []
+
+
+def test_staged_plaintext_a_killed_mount_left_is_removed_when_the_mount_starts(fs):
+    """A staged write is plaintext on disk until its release; a mount killed before that
+    (SIGTERM, kill -9) left it in the staging folder for good. Staged folders carry the
+    mount's process id, and the next mount removes those of processes that no longer run
+    (never a running one's, nor a folder it cannot tell)."""
+    import subprocess
+    import sys
+
+    files, governance = fs
+    writer = files.create("/new.csv", 0o644)
+    files.write("/new.csv", b"id,email\n1,a@example.com\n", 0, writer)
+    (staged,) = os.listdir(files.layout.staging)
+    assert staged.startswith(f"{os.getpid()}-")
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    staging = Path(files.layout.staging)
+    dead = staging / f"{done.stdout.strip()}-{'a' * 32}"
+    dead.mkdir()
+    (dead / "old.csv").write_bytes(b"id,email\n2,b@example.com\n")
+    legacy = staging / ("c" * 32)  # an older Lacuna's name: no process id
+    legacy.mkdir()
+    GovernedFS(governance)  # type: ignore[arg-type]  # the next mount starts
+    assert sorted(os.listdir(staging)) == sorted([staged, legacy.name])
+    files.flush("/new.csv", writer)  # the running mount's write is untouched
+    files.release("/new.csv", writer)
+    assert (Path(files.layout.source) / "new.csv").read_bytes() == b"id,email\n1,a@example.com\n"
+    assert os.listdir(staging) == [legacy.name]

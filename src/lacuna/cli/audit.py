@@ -361,8 +361,9 @@ def verify(db: DbOption = None, config: ConfigOption = None) -> None:
     store = _open(url, checkpoint_log=_checkpoint_log(config))
     if store is None:
         if db is not None:  # named on the command line: a wrong path must not pass a CI step
-            raise _fail(f"no audit trail at {redact_url(url)}: nothing there to verify. Check "
-                        "--db (or leave it out to verify the configured audit.url).")
+            msg = (f"no audit trail at {redact_url(url)}: nothing there to verify. Check "
+                   "--db (or leave it out to verify the configured audit.url).")
+            raise _fail(msg)
         typer.echo(f"No audit trail at {redact_url(url)}: nothing to verify.")
         return
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.console import Console
@@ -148,28 +148,56 @@ def cat(
     config: ConfigOption = None,
 ) -> None:
     """Read a sealed file's plaintext, if the policy allows it (decided and audited first).
-    Exit 1 when refused."""
-    import os
-
+    With -o, the plaintext appears there (a new file, mode 0600) only once all of it
+    authenticated; never under a governed root, where files are sealed. Exit 1 when refused."""
     from lacuna.errors import GovernanceViolation, StorageError
-    from lacuna.storage import open_governed
+    from lacuna.storage.access import open_governed, refuse_plaintext_output
 
     gov = _governor(config)
     try:
+        if output is not None:
+            refuse_plaintext_output("lacuna storage cat -o", output, gov.config)
         fh = open_governed(path, purpose=purpose, method="lacuna storage cat", gov=gov)
     except (GovernanceViolation, StorageError, OSError) as exc:
         err.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     with fh:
-        if output is None:
+        try:
+            if output is None:  # streamed: what came before a damaged segment is out already
+                while chunk := fh.read(1 << 20):
+                    sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+            else:
+                _write_private(fh, output)
+        except (StorageError, OSError) as exc:  # a damaged segment; -o's folder missing
+            err.print(f"[red]refused:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+
+def _write_private(fh: BinaryIO, output: Path) -> None:
+    """Copy ``fh`` into ``output``: a new file of mode 0600 renamed into place once the whole
+    plaintext was read (an existing file, world-readable or a link, is replaced, never written
+    into; nothing is left when a segment fails to authenticate). A device or pipe (``-o
+    /dev/stdout``) is written as it is."""
+    import os
+    import stat
+    import tempfile
+
+    if os.path.exists(output) and not stat.S_ISREG(os.stat(output).st_mode):
+        with open(output, "wb") as out:
             while chunk := fh.read(1 << 20):
-                sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
-            return
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                out.write(chunk)
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp",
+                               dir=output.parent if str(output.parent) else ".")
+    try:
         with os.fdopen(fd, "wb") as out:
             while chunk := fh.read(1 << 20):
                 out.write(chunk)
+        os.replace(tmp, output)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _event(gov, event: str, detail: dict[str, object], *,  # type: ignore[no-untyped-def]

@@ -154,11 +154,16 @@ def decrypt(gov: Context, path: str | os.PathLike[str],
 
     Raises:
         DecryptionError: not a Lacuna envelope, altered, or its key is missing.
+        StorageError: ``output`` is under a sealed governed root (nothing decrypted).
         DecryptionRefused: the configured user may not read it (the exception expired, was
             revoked, or belongs to someone else), or the audit trail could not record the
             decryption (nothing is released unrecorded).
     """
     where = _local(path)
+    if output is not None:
+        from lacuna.storage.access import refuse_plaintext_output
+
+        refuse_plaintext_output("lacuna decrypt -o", _local(output), gov.config)
     try:
         plain, header = crypto.read_encrypted(where, keystore_for(gov.config))
     except (crypto.DecryptionError, OSError) as exc:

@@ -208,19 +208,24 @@ def fingerprint(data_path: str | os.PathLike[str], *, sealed: bool = True) -> di
             for name, path, kind in read_tree(data_path)
             if kind in ("dangling", "cycle") or (kind == "file" and not is_sidecar(path))}}
     with open(os.fspath(data_path), "rb") as fh:
-        st = os.fstat(fh.fileno())
-        size = st.st_size
-        if sealed:
-            from lacuna.storage.sealed import identity_digest
+        return fingerprint_open(fh, sealed=sealed)
 
-            identity = identity_digest(fh)
-            if identity is not None:
-                return {"size": size, "sha256": identity, "mode": "sealed"}
-            fh.seek(0)
-        if size <= FULL_HASH_BYTES:
-            full = hashlib.file_digest(fh, "sha256").hexdigest()
-            return {"size": size, "sha256": full, "mode": "full"}
-        return {"size": size, "blake3": _blake3(fh), "mode": "blake3"}
+
+def fingerprint_open(fh: Any, *, sealed: bool = True) -> dict[str, Any]:
+    """:func:`fingerprint` of the file open as ``fh`` (binary, seekable; read from its start),
+    so a check binds the very file a caller holds open, not whatever its path names later."""
+    size = os.fstat(fh.fileno()).st_size
+    if sealed:
+        from lacuna.storage.sealed import identity_digest
+
+        identity = identity_digest(fh)
+        if identity is not None:
+            return {"size": size, "sha256": identity, "mode": "sealed"}
+    fh.seek(0)
+    if size <= FULL_HASH_BYTES:
+        full = hashlib.file_digest(fh, "sha256").hexdigest()
+        return {"size": size, "sha256": full, "mode": "full"}
+    return {"size": size, "blake3": _blake3(fh), "mode": "blake3"}
 
 
 def _blake3(fh: Any) -> str:
@@ -409,22 +414,24 @@ def is_sidecar(path: str | os.PathLike[str]) -> bool:
     return is_declaration(path)
 
 
-def read_sidecar(data_path: str | os.PathLike[str]) -> Sidecar | None:
+def read_sidecar(data_path: str | os.PathLike[str], *, opened: Any = None) -> Sidecar | None:
     """The sidecar of a data file, or ``None`` when there is none: of its names
     (:func:`sidecar_paths`), the first whose declaration is trusted, else the first there is.
+    ``opened``: the data file as the caller holds it open (binary): the declaration is
+    trusted only if it binds that file, whatever ``data_path`` names by then.
 
     Raises:
         SidecarError: a sidecar exists but is not a regular file, unreadable, not UTF-8 JSON,
             too large, too deeply nested or malformed.
     """
-    found = read_sidecars(data_path)
+    found = read_sidecars(data_path, opened=opened)
     return next((s for s in found if s.trusted), found[0] if found else None)
 
 
-def read_sidecars(data_path: str | os.PathLike[str]) -> list[Sidecar]:
+def read_sidecars(data_path: str | os.PathLike[str], *, opened: Any = None) -> list[Sidecar]:
     """Every sidecar a data file has (the hidden name Lacuna writes, and a visible one an
     older Lacuna or a person wrote): a reader trusts the first trusted one, and the others
-    may only restrict (as any untrusted declaration).
+    may only restrict (as any untrusted declaration). ``opened``: as :func:`read_sidecar`.
 
     Raises:
         SidecarError: as :func:`read_sidecar`.
@@ -433,7 +440,7 @@ def read_sidecars(data_path: str | os.PathLike[str]) -> list[Sidecar]:
     for path in sidecar_paths(data_path):
         raw_bytes = _read_bounded(path)
         if raw_bytes is not None:
-            found.append(_checked(data_path, path, raw_bytes))
+            found.append(_checked(data_path, path, raw_bytes, opened))
     return found
 
 
@@ -523,19 +530,26 @@ def joined(declarations: Sequence[Sidecar], config: ClassificationConfig) -> Sid
     )
 
 
-def _checked(data_path: str | os.PathLike[str], path: Path, raw_bytes: bytes) -> Sidecar:
-    """The declaration in the sidecar ``path`` of ``data_path``, with its trust."""
+def _checked(data_path: str | os.PathLike[str], path: Path, raw_bytes: bytes,
+             opened: Any = None) -> Sidecar:
+    """The declaration in the sidecar ``path`` of ``data_path`` (held ``opened``, if given:
+    see :func:`read_sidecar`), with its trust."""
     raw = parse(raw_bytes, str(path))
+
+    def of(sealed: bool) -> dict[str, Any]:
+        if opened is None:
+            return fingerprint(data_path, sealed=sealed)
+        return fingerprint_open(opened, sealed=sealed)
 
     def bound() -> Trust:
         claimed = raw.get("content")
         if isinstance(claimed, dict) and _covers(claimed, "sampled"):
             return "sampled"  # never trusted again: see the module docstring
         try:
-            now = fingerprint(data_path)
+            now = of(True)
             # a sidecar signed before sealed files had their own fingerprint binds the bytes
             same = isinstance(claimed, dict) and (now == claimed or (
-                _covers(now, "sealed") and fingerprint(data_path, sealed=False) == claimed))
+                _covers(now, "sealed") and of(False) == claimed))
         except OSError:
             same = False
         return "verified" if same else "stale"

@@ -44,6 +44,7 @@ from lacuna.mount.context import caller
 from lacuna.mount.decide import MountGovernance, is_metadata
 from lacuna.mount.layout import MountLayout
 from lacuna.storage import is_sealed, seals, write_governed
+from lacuna.storage.frames import sweep
 from lacuna.storage.sealed import plaintext_size
 
 log = logging.getLogger("lacuna.mount")
@@ -159,6 +160,9 @@ class GovernedFS:
         self._sizes: dict[str, tuple[tuple[int, int, int], int | None]] = {}
         self._placed: dict[str, bool] = {}  # mount path -> in an outside folder
         os.makedirs(self.layout.staging, mode=0o700, exist_ok=True)
+        # staged plaintext a mount killed before its releases (SIGTERM, kill -9) left behind
+        for left in sweep(self.layout.staging, prefix=""):
+            log.warning("removed %s: a staged write of a mount that no longer runs", left)
 
     def init_with_config(self, conn: Any, config: Any) -> None:  # noqa: ARG002
         """Ask the kernel to take read replies by splice (no copy through user space) when
@@ -635,7 +639,8 @@ class GovernedFS:
         outside folder as it is, into governed storage sealed (``seal``). ``reader`` is the
         decrypting reader of a sealed file whose content the write keeps (its read decided at
         open, also when the open is write-only)."""
-        folder = os.path.join(self.layout.staging, uuid.uuid4().hex)
+        # named by this process (frames.sweep removes it if the process dies holding it)
+        folder = os.path.join(self.layout.staging, f"{os.getpid()}-{uuid.uuid4().hex}")
         os.mkdir(folder, 0o700)
         staged = os.path.join(folder, os.path.basename(path))
         backing = self.layout.backing(path)

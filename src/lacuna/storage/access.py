@@ -29,6 +29,7 @@ from lacuna.storage.sealed import SealedReader, SealedWriter, is_sealed, read_he
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from lacuna.config import Config
     from lacuna.governor import Governor
     from lacuna.keystore import KeyStore
 
@@ -190,18 +191,33 @@ def open_governed(path: str | os.PathLike[str], *, purpose: str | None = None,
     """
     g = _gov(gov)
     where = os.path.realpath(os.fspath(path))
-    classification = declared_classification(where)
-    op = g.operation(Action.READ, classification,
-                     sources=[Source(name=where, classification=classification)],
-                     method=method, code_location=code_location, purpose=purpose)
-    if user is not None:
-        op = replace(op, user=user)
-    keystore = keystore_for(g.config)
-    # recorded: in every mode, nothing is decrypted unless the read is on the audit trail
-    finish = g.begin(op, recorded=True)
+    # Opened once, before the decision: the sidecar must bind this very file, and this file is
+    # what is decrypted (a file swapped in at the path after the decision is never read).
     try:
-        raw = _RecordedReader(where, keystore, finish)
+        fh: Any = open(where, "rb")  # noqa: SIM115 - the reader closes it
+    except OSError as exc:
+        fh, missing = None, exc
+    try:
+        classification = declared_classification(where, opened=fh)
+        op = g.operation(Action.READ, classification,
+                         sources=[Source(name=where, classification=classification)],
+                         method=method, code_location=code_location, purpose=purpose)
+        if user is not None:
+            op = replace(op, user=user)
+        keystore = keystore_for(g.config)
+        # recorded: in every mode, nothing is decrypted unless the read is on the audit trail
+        finish = g.begin(op, recorded=True)
+    except BaseException:
+        if fh is not None:
+            fh.close()
+        raise
+    try:
+        if fh is None:
+            raise missing
+        raw = _RecordedReader(where, keystore, finish, fh=fh)
     except BaseException as exc:
+        if fh is not None:
+            fh.close()
         finish(exc)
         raise
     raw.decided_on = classification
@@ -214,10 +230,10 @@ class _RecordedReader(SealedReader):
     the others when a read touches them), else succeeded."""
 
     def __init__(self, path: str, keystore: KeyStore,
-                 finish: Callable[[BaseException | None], None]) -> None:
+                 finish: Callable[[BaseException | None], None], *, fh: Any = None) -> None:
         self._finish: Callable[[BaseException | None], None] | None = None
         self._failure: BaseException | None = None
-        super().__init__(path, keystore)
+        super().__init__(path, keystore, fh=fh)
         self._finish = finish
 
     def _decrypt(self, index: int, into: memoryview | None) -> bytes:
@@ -240,13 +256,14 @@ def read_governed(path: str | os.PathLike[str], **kwargs: Any) -> bytes:
         return fh.read()
 
 
-def declared_classification(path: str) -> Classification:
+def declared_classification(path: str, *, opened: Any = None) -> Classification:
     """What the read is decided on: the file's signed sidecar, or PROPRIETARY (fail closed)
-    when there is none or it cannot be trusted."""
+    when there is none or it cannot be trusted. ``opened``: the file as the reader holds it
+    open, which the sidecar must bind (not whatever ``path`` names by then)."""
     from lacuna.lineage import sidecar as sc
 
     try:
-        found = sc.read_sidecar(path)
+        found = sc.read_sidecar(path, opened=opened)
         problem = None if found is None else found.problem
     except sc.SidecarError as exc:
         found, problem = None, str(exc)
@@ -258,6 +275,27 @@ def declared_classification(path: str) -> Classification:
         reasoning=(f"PROPRIETARY (fail closed): the declaration of {path} cannot be trusted: "
                    f"{why}",),
     )
+
+
+def refuse_plaintext_output(what: str, output: str | os.PathLike[str], config: Config) -> None:
+    """Plaintext Lacuna writes to a file a user names (``lacuna storage cat -o``, ``lacuna
+    decrypt -o``) never lands under a sealed governed root, where every file is encrypted.
+
+    Raises:
+        StorageError: ``output`` is under a governed root and ``storage.encrypt`` is on.
+    """
+    from lacuna.destinations import classify_destination
+
+    if not config.storage.encrypt or not isinstance(output, (str, os.PathLike)):
+        return
+    if classify_destination(output, config.destinations).type is not (
+            DestinationType.GOVERNED_STORAGE):
+        return
+    msg = (f"{what} to {os.fspath(output)} is refused: it is under a governed root "
+           "(destinations.governed), where every file is sealed, and this would leave the "
+           "plaintext there. Write it outside governed storage, or write the data through "
+           "pandas or polars to the governed path (sealed). Nothing was read or written.")
+    raise StorageError(msg)
 
 
 def refuse_unsealable(method: str, name: str) -> None:
@@ -324,6 +362,7 @@ __all__ = [
     "open_governed",
     "open_sealed_writer",
     "read_governed",
+    "refuse_plaintext_output",
     "refuse_unnamed_file",
     "refuse_unsealable",
     "seals",

@@ -28,8 +28,9 @@ Reads. A reader given a sealed file (or a folder holding sealed files) first ope
 The scratch folder is ``tempfile.mkdtemp`` (mode 0700, files 0600) in ``/dev/shm`` when that is
 a writable folder (memory, never written to a disk), else the system temp folder; it is removed
 when the call returns or fails. Limits (docs/storage.md): a lazy scan of a sealed file is not
-lazy (the whole file is read), and a kill -9 in the middle of a path-based read or write leaves
-the scratch folder behind (in ``/dev/shm``, gone at reboot; readable only by the same user).
+lazy (the whole file is read), and a process killed in the middle of a path-based read or write
+(SIGTERM, kill -9) leaves the scratch folder behind (in ``/dev/shm``; readable only by the same
+user) until the same user's next path-based read or write removes it (:func:`sweep`), or reboot.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import errno
 import glob
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,6 +84,7 @@ STREAM_READERS = frozenset({
     "pyarrow.orc.read_table", "pyarrow.ipc.open_file", "pyarrow.ipc.open_stream",
 })
 _SCRATCH_PARENT = "/dev/shm"  # a private mkdtemp folder inside it, mode 0700
+_SCRATCH_PREFIX = "lacuna-plain-"  # then the process id, "-", mkdtemp's random part
 _COPY = 1 << 20
 
 
@@ -95,14 +98,56 @@ def _gov(gov: Governor | None) -> Governor:
 
 @contextlib.contextmanager
 def scratch() -> Iterator[str]:
-    """A private folder (0700) for plaintext a library needs as a path; removed afterwards."""
+    """A private folder (0700) for plaintext a library needs as a path; removed afterwards.
+    Its name carries this process's id: the folders of this user's processes that were killed
+    before they could remove theirs (SIGTERM, kill -9) are removed first (:func:`sweep`)."""
     parent = _SCRATCH_PARENT if (os.path.isdir(_SCRATCH_PARENT)
                                  and os.access(_SCRATCH_PARENT, os.W_OK | os.X_OK)) else None
-    folder = tempfile.mkdtemp(prefix="lacuna-plain-", dir=parent)
+    sweep(parent or tempfile.gettempdir())
+    folder = tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=parent)
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep(parent: str, prefix: str = _SCRATCH_PREFIX) -> list[str]:
+    """Remove the folders named ``<prefix><pid>-...`` in ``parent`` left by this user's
+    processes that no longer run (a process killed in the middle of a path-based read or
+    write leaves its plaintext copy behind; the governed mount's staged writes likewise);
+    returns the folders removed. A folder of a running process, of another user, or named
+    without a process id (an older Lacuna's) is left alone."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        pid = name[len(prefix):].split("-", 1)[0]
+        if (not name.startswith(prefix) or "-" not in name[len(prefix):]
+                or not pid.isdigit() or len(pid) > 7 or int(pid) <= 0):
+            continue
+        path = os.path.join(parent, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if (st.st_uid != os.getuid() or not stat.S_ISDIR(st.st_mode)
+                or int(pid) == os.getpid() or _running(int(pid))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, as another user
+        return True
+    return True
 
 
 # -- writes -------------------------------------------------------------------------------------
@@ -554,5 +599,6 @@ __all__ = [
     "seal_tree",
     "sealed_files",
     "sealed_write",
+    "sweep",
     "writes_sealed",
 ]

@@ -233,13 +233,16 @@ class _Layout:
 class SealedReader(io.RawIOBase):
     """A seekable read-only stream over a sealed file's plaintext. Opening it authenticates the
     header, the key slot and the last segment (so a truncated file fails at once); every other
-    segment is authenticated when a read touches it."""
+    segment is authenticated when a read touches it. ``fh``: the file already open (binary;
+    the reader closes it), so what was checked before is what is decrypted."""
 
-    def __init__(self, path: str | os.PathLike[str], keystore: KeyStore) -> None:
+    def __init__(self, path: str | os.PathLike[str], keystore: KeyStore, *,
+                 fh: Any = None) -> None:
         super().__init__()
         self.name = os.fspath(path)
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._fh = open(path, "rb") if fh is None else fh  # noqa: SIM115 - closed by close()
         try:
+            self._fh.seek(0)
             self._layout = _open(self._fh, self.name, keystore)
         except BaseException:
             self._fh.close()
