@@ -37,16 +37,18 @@ class TableInfo:
 
 def _by_position(cursor: Any) -> None:
     """Rows as tuples on ``cursor``, whatever row factory the user gave its connection
-    (psycopg's ``dict_row``, a ``sqlite3`` dict factory): the look-ups read rows by position,
-    and ``tuple()`` of a dict row is its keys (a row count read as ``'count'``)."""
+    (psycopg's ``dict_row``, a ``sqlite3`` dict factory, psycopg2's ``RealDictCursor``): the
+    look-ups read rows by position, and ``tuple()`` of a dict row is its keys (a row count read
+    as ``'count'``). psycopg2's cursors are not psycopg's: psycopg's ``tuple_row`` set as a
+    psycopg2 cursor's row factory broke every look-up."""
     if not hasattr(cursor, "row_factory"):
         return  # DuckDB's cursors, a wrapper that already reads tuples
-    if type(cursor).__module__.startswith("psycopg"):
+    if type(cursor).__module__.partition(".")[0] == "psycopg":
         from psycopg.rows import tuple_row
 
         cursor.row_factory = tuple_row
     else:
-        cursor.row_factory = None  # sqlite3: plain tuples
+        cursor.row_factory = None  # sqlite3, psycopg2: plain tuples
 
 
 class Database:
@@ -391,6 +393,16 @@ def _parse(sql: str, dialect: str, what: str) -> Any:
     except SqlglotError as exc:
         msg = f"Lacuna cannot read {what} ({exc}); it fails closed on the table"
         raise IntegrationError(msg) from exc
+
+
+def postgres_url(driver: str, info: Any) -> str:
+    """``postgresql+driver://user@host:port/dbname`` of a PostgreSQL connection whose ``info``
+    (psycopg's ``ConnectionInfo``, psycopg2's) names it: as a SQLAlchemy engine on the same
+    database is named, without its password (a Unix socket directory as ``localhost``)."""
+    host = info.host or "localhost"
+    if host.startswith("/"):  # a Unix socket directory
+        host = "localhost"
+    return f"postgresql+{driver}://{info.user}@{host}:{info.port}/{info.dbname}"
 
 
 def quote(name: str) -> str:
