@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import lacuna
 import lacuna.sql
 from audit_rows import methods as _methods
-from lacuna.errors import GovernanceViolation, IntegrationError
+from lacuna.errors import GovernanceViolation, IntegrationError, StorageError
 from lacuna.model import ColumnKind
 
 psycopg2 = pytest.importorskip("psycopg2", reason="pip install 'psycopg2-binary>=2.9'")
@@ -51,6 +51,17 @@ def test_exports_of_pii_to_a_local_file_are_refused_with_nothing_written(enabled
     assert out.read_text() == ""
     con.close()
     assert _methods(sandbox) == [("sql.postgres.copy", False)] * 3
+
+
+def test_a_copy_into_an_open_file_under_sealed_governed_storage_is_refused(governed, pg):
+    """Its rows would land there in plaintext (Lacuna cannot seal the caller's file)."""
+    out = governed / "governed" / "workspace" / "sales.csv"
+    with psycopg2.connect(_dsn(pg)) as con, con.cursor() as cur, open(out, "w") as fh:
+        with pytest.raises(StorageError, match="governed root"):
+            cur.copy_expert("COPY sales TO STDOUT", fh)
+        with pytest.raises(StorageError, match="governed root"):
+            cur.copy_to(fh, "sales")
+    assert out.read_text() == ""
 
 
 def test_an_allowed_export_to_a_file_and_a_copy_into_memory_round_trip(enabled, pg, sandbox):

@@ -224,35 +224,54 @@ def _callproc(original: Callable[..., Any]) -> Callable[..., Any]:
     return callproc
 
 
-def _to_file(sql: str, file: Any) -> str:
+def _to_file(sql: str, file: Any, method: str) -> str:
     """``COPY … TO STDOUT`` into ``file``: ``COPY … TO 'its path'`` when it is a file with a
-    path (an export to that file), else ``sql`` (the client reads the rows)."""
+    path (an export to that file), else ``sql`` (the client reads the rows, or the statement
+    is no ``COPY … TO STDOUT``: decided as written).
+
+    Raises:
+        StorageError: the file is under sealed governed storage (its rows would land there in
+            plaintext), or is open on a file whose path Lacuna cannot tell while it is.
+        IntegrationError: Lacuna cannot rewrite the ``COPY`` it read (fail closed).
+    """
     import sqlglot
     from sqlglot import exp
 
     from lacuna.integrations.pandas._frames import file_path
+    from lacuna.sql.statements import analyse
+    from lacuna.storage import frames as sealed
 
     path = file_path(file)
     if path is None:
         return sql
+    stmt = analyse(sql, "postgres")
+    if stmt.verb != "copy" or stmt.kind != "export" or (stmt.file or "").upper() != "STDOUT":
+        return sql
+    sealed.refuse_unnamed_file(method, path)
+    if sealed.writes_sealed(path):
+        sealed.refuse(method, path, "rows psycopg2 copies into an open file")
     try:
-        parsed = sqlglot.parse(sql, read="postgres")
+        parsed = sqlglot.parse_one(sql, read="postgres")
     except sqlglot.errors.ParseError:
-        return sql  # decided as written: Lacuna cannot read it (fail closed)
-    if len(parsed) != 1 or not isinstance(parsed[0], exp.Copy) or parsed[0].args.get("kind"):
-        return sql
-    files = parsed[0].args.get("files") or []
-    if [f.name.upper() for f in files] != ["STDOUT"]:
-        return sql
-    parsed[0].set("files", [exp.Literal.string(path)])
-    return parsed[0].sql(dialect="postgres")
+        parsed = None
+    if not isinstance(parsed, exp.Copy) or [
+        f.name.upper() for f in parsed.args.get("files") or []
+    ] != ["STDOUT"]:  # pragma: no cover - analyse read it as such a COPY
+        msg = (
+            f"{method}: Lacuna cannot tell how {' '.join(sql.split())[:80]} writes to {path}, "
+            "so it cannot decide it as an export to that file; nothing was run. Write "
+            "COPY (SELECT …) TO STDOUT, or copy into an in-memory buffer (io.StringIO)."
+        )
+        raise IntegrationError(msg)
+    parsed.set("files", [exp.Literal.string(path)])
+    return parsed.sql(dialect="postgres")
 
 
 def _copy_expert(original: Callable[..., Any]) -> Callable[..., Any]:
     def copy_expert(self: Any, sql: Any, file: Any, *args: Any, **kwargs: Any) -> Any:
         if _others_call():
             return original(self, sql, file, *args, **kwargs)
-        decided = _to_file(_text(self, sql), file)
+        decided = _to_file(_text(self, sql), file, "psycopg2.cursor.copy_expert")
         return _decide(self, decided, None, lambda: original(self, sql, file, *args, **kwargs))
 
     return copy_expert
@@ -274,7 +293,10 @@ def _copy_to(original: Callable[..., Any]) -> Callable[..., Any]:
         name = psycopg2.extensions.quote_ident(str(table), self)
         sql = f"COPY (SELECT {', '.join(columns) or '*'} FROM {name}) TO STDOUT"
         return _decide(
-            self, _to_file(sql, file), None, lambda: original(self, file, table, *args, **kwargs)
+            self,
+            _to_file(sql, file, "psycopg2.cursor.copy_to"),
+            None,
+            lambda: original(self, file, table, *args, **kwargs),
         )
 
     return copy_to
