@@ -15,7 +15,7 @@ import lacuna
 import lacuna.sql
 from audit_rows import methods as _methods
 from lacuna.errors import GovernanceViolation, IntegrationError, StorageError
-from lacuna.model import ColumnKind
+from lacuna.model import ColumnKind, Tier
 
 psycopg2 = pytest.importorskip("psycopg2", reason="pip install 'psycopg2-binary>=2.9'")
 pytest.importorskip("psycopg2.extras")  # psycopg2.extras.execute_values, …
@@ -127,16 +127,24 @@ def test_allowed_writes_round_trip_with_their_classification(enabled, pg, sandbo
         )
         cur.execute("SELECT COUNT(*), COUNT(DISTINCT email) FROM kept")
         assert cur.fetchone() == (61, 60)
+        cur.execute("CREATE TABLE notes (who TEXT, n INT)")  # data Lacuna does not read:
+        cur.copy_from(io.StringIO("ann@example.org\t1\n"), "notes")  # PROPRIETARY, kept
+        cur.execute("SELECT * FROM notes")
+        assert cur.fetchall() == [("ann@example.org", 1)]
     engine = sa.create_engine(pg)
     try:
         stored = lacuna.sql.table_classification(engine, "kept")
+        notes = lacuna.sql.table_classification(engine, "notes")
     finally:
         engine.dispose()
     assert stored is not None
     assert stored.columns["email"].classification is ColumnKind.PII
+    assert notes is not None
+    assert notes.tier is Tier.PROPRIETARY
     methods = [m for m, _ in _methods(sandbox)]
     assert methods.count("sql.postgres.create") == 2  # decided, then done
     assert methods.count("sql.postgres.insert") == 2
+    assert methods.count("sql.postgres.copy_from") == 2
 
 
 def test_execute_values_and_execute_batch_are_decided(enabled, pg, sandbox):

@@ -446,7 +446,9 @@ def _connect(original: Callable[..., Any]) -> Callable[..., Any]:
                 "psycopg2.extensions.connection (or no connection_factory)."
             )
             raise IntegrationError(msg)
-        return original(dsn, _governed_connection_class(factory), cursor_factory, **kwargs)
+        if not issubclass(factory, _GovernedCursors):  # type(con) of a governed one: as is
+            factory = _governed_connection_class(factory)
+        return original(dsn, factory, cursor_factory, **kwargs)
 
     return connect
 
