@@ -319,3 +319,48 @@ def test_after_disable_connections_are_plain(enabled, pg, sandbox):
     con.close()
     before.close()
     assert _methods(sandbox) == [("sql.postgres.create", False)]
+
+
+def test_pandas_on_a_raw_psycopg2_connection_is_decided_once(enabled, pg, sandbox):
+    """pd.read_sql on a psycopg2 connection (which pandas runs with a warning) failed closed
+    for every query (the restrict rules read ``con.url``); it is decided as on a ``sqlite3``
+    connection now: one decision, the frame classified, the same whether the connection is a
+    governed one or was opened before enable()."""
+    import warnings
+
+    import pandas as pd
+
+    plain = PLAIN_CONNECT(_dsn(pg))
+    with plain.cursor() as cur:  # there before Lacuna
+        cur.execute(
+            "CREATE FUNCTION leak() RETURNS int LANGUAGE plpgsql AS "
+            "$$ BEGIN CREATE TABLE kept AS SELECT email FROM customers; RETURN 1; END $$"
+        )
+    plain.commit()
+    enabled()
+    governed = psycopg2.connect(_dsn(pg))
+    records = []
+    for con in (plain, governed):
+        before = len(_methods(sandbox))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pandas: only sqlite3 is tested
+            frame = pd.read_sql("SELECT customer_id, email FROM customers", con)
+            assert len(frame) == 60
+            with pytest.raises(GovernanceViolation):
+                frame.to_csv(sandbox / "Downloads" / "mails.csv")
+            with pytest.raises(GovernanceViolation, match="leak"):
+                pd.read_sql("SELECT leak()", con)
+        con.rollback()
+        stored = lacuna.sql.table_classification(con, "customers")
+        assert stored is not None
+        assert stored.columns["email"].classification is ColumnKind.PII
+        records.append(_methods(sandbox)[before:])
+    assert records[0] == records[1]
+    assert records[0] == [
+        ("pandas.read_sql", True),
+        ("pandas.DataFrame.to_csv", False),
+        ("sql.postgres.select", False),
+    ]
+    assert not (sandbox / "Downloads" / "mails.csv").exists()
+    plain.close()
+    governed.close()

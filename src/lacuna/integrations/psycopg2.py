@@ -113,9 +113,9 @@ def governing_here() -> bool:
 def url_of(con: Any) -> str:
     """``postgresql+psycopg2://user@host:port/dbname`` of a psycopg2 connection (as a
     SQLAlchemy engine on the same database is named, without its password)."""
-    from lacuna.sql.catalog import postgres_url
+    from lacuna.sql.catalog import psycopg2_database
 
-    return postgres_url("psycopg2", con.info)
+    return psycopg2_database(con).url
 
 
 def _text(cur: Any, query: Any) -> str:
@@ -135,29 +135,13 @@ def _text(cur: Any, query: Any) -> str:
     raise IntegrationError(msg)
 
 
-class _Catalog:
-    """The connection as :mod:`lacuna.sql.catalog` reads it: plain cursors (tuples, whatever
-    cursor factory the user's connection or its class prefers)."""
-
-    def __init__(self, con: Any) -> None:
-        self._con = con
-
-    @property
-    def autocommit(self) -> bool:
-        return bool(self._con.autocommit)
-
-    def cursor(self) -> Any:
-        return psycopg2.extensions.cursor(self._con)
-
-
 def _decide(cur: Any, sql: str, params: Any, run: Callable[[], Any], *, many: bool = False) -> Any:
     from lacuna.governor import current
     from lacuna.sql import hook
-    from lacuna.sql.catalog import Database
+    from lacuna.sql.catalog import psycopg2_database
     from lacuna.sql.govern import run_governed
 
-    con = cur.connection
-    db = Database(_Catalog(con), url_of(con), "postgres")
+    db = psycopg2_database(cur.connection)  # plain tuple cursors for the look-ups
     with _bypass.bypass():  # the catalog look-ups run on this connection: not governed again
         result, read = run_governed(current(), db, sql, params, run, many=many)
     if read is not None:  # lacuna.sql.classification(): the last governed query's

@@ -426,4 +426,47 @@ def sqlite_database(con: Any) -> Database:
     return Database(con, f"sqlite:///{file}", "sqlite")
 
 
-__all__ = ["DIALECTS", "Column", "Database", "TableInfo", "quote", "sqlite_database"]
+class _Psycopg2:
+    """A psycopg2 connection as the look-ups read it: plain cursors (tuples), whatever cursor
+    factory the connection or its class prefers (``RealDictCursor``; a ``LoggingConnection``'s
+    ``cursor()`` needs ``initialize()`` first)."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+    @property
+    def autocommit(self) -> bool:
+        return bool(self._con.autocommit)
+
+    def cursor(self) -> Any:
+        import psycopg2.extensions
+
+        return psycopg2.extensions.cursor(self._con)
+
+
+def psycopg2_database(con: Any) -> Database:
+    """A psycopg2 connection, named ``postgresql+psycopg2://user@host:port/dbname`` (as a
+    SQLAlchemy engine on the same database is, without its password)."""
+    return Database(_Psycopg2(con), postgres_url("psycopg2", con.info), "postgres")
+
+
+def dbapi_database(con: Any) -> Database | None:
+    """A :class:`Database` for a DB-API connection Lacuna reads directly: ``sqlite3``, psycopg2
+    or psycopg (3), named as a SQLAlchemy engine on the same database is (PostgreSQL:
+    ``postgresql+psycopg2://user@host:port/dbname``, no password); None for anything else."""
+    import sqlite3
+    import sys
+
+    if isinstance(con, sqlite3.Connection):
+        return sqlite_database(con)
+    psycopg2 = sys.modules.get("psycopg2.extensions")  # imported by whoever opened ``con``
+    if psycopg2 is not None and isinstance(con, psycopg2.connection):
+        return psycopg2_database(con)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(con, psycopg.Connection):
+        return Database(con, postgres_url("psycopg", con.info), "postgres")
+    return None
+
+
+__all__ = ["DIALECTS", "Column", "Database", "TableInfo", "dbapi_database", "postgres_url",
+           "psycopg2_database", "quote", "sqlite_database"]
