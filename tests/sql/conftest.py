@@ -122,9 +122,10 @@ def enable_on(sandbox_config: Callable[..., lacuna.Config], sandbox: Path
 
 
 @pytest.fixture
-def pg(make_db: Callable[..., str]) -> str:
+def pg(make_db: Callable[..., str], postgres_url: str) -> str:
     """A new database on the session's PostgreSQL with ``customers`` and ``sales`` (its
-    SQLAlchemy URL)."""
+    SQLAlchemy URL). ``postgres_url`` named here puts the test in the xdist group of the
+    session's cluster (tests/xdist_groups.py), which ``make_db`` asks for only by name."""
     return make_db("postgresql")
 
 
