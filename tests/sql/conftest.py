@@ -103,3 +103,33 @@ def refused() -> Callable[[sa.Engine, Mapping[str, str]], dict[str, str]]:
         return messages
 
     return check
+
+
+@pytest.fixture
+def enable_on(sandbox_config: Callable[..., lacuna.Config], sandbox: Path
+              ) -> Iterator[Callable[..., None]]:
+    """``enable_on(url, aware=True)``: Lacuna enabled with the sandbox's Downloads unmanaged
+    (and ``url`` classification-aware when ``aware``); disabled after the test."""
+
+    def enable(url: str, *, aware: bool = False, **extra: object) -> None:
+        destinations: dict[str, object] = {"unmanaged": [str(sandbox / "Downloads")]}
+        if aware:
+            destinations["classification_aware_databases"] = [url]
+        lacuna.enable(sandbox_config(destinations=destinations, **extra))
+
+    yield enable
+    lacuna.disable()
+
+
+@pytest.fixture
+def pg(make_db: Callable[..., str], postgres_url: str) -> str:
+    """A new database on the session's PostgreSQL with ``customers`` and ``sales`` (its
+    SQLAlchemy URL). ``postgres_url`` named here puts the test in the xdist group of the
+    session's cluster (tests/xdist_groups.py), which ``make_db`` asks for only by name."""
+    return make_db("postgresql")
+
+
+@pytest.fixture
+def enabled(enable_on: Callable[..., None], pg: str) -> Callable[..., None]:
+    """``enabled(aware=True)``: :func:`enable_on` the test's ``pg`` database."""
+    return lambda **kwargs: enable_on(pg, **kwargs)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -37,19 +36,6 @@ def pg(make_db: Callable[..., str]) -> str:
     with psycopg.connect(_dsn(url), autocommit=True) as con:
         con.execute("CREATE TABLE notes (e TEXT)")
     return url
-
-
-@pytest.fixture
-def enabled(sandbox_config: Callable[..., lacuna.Config], sandbox: Path, pg: str
-            ) -> Iterator[Callable[..., None]]:
-    def enable(*, aware: bool = False, **extra: object) -> None:
-        destinations: dict[str, object] = {"unmanaged": [str(sandbox / "Downloads")]}
-        if aware:
-            destinations["classification_aware_databases"] = [pg]
-        lacuna.enable(sandbox_config(destinations=destinations, **extra))
-
-    yield enable
-    lacuna.disable()
 
 
 def _dsn(url: str) -> str:

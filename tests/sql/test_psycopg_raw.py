@@ -5,9 +5,6 @@ session's live PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -20,26 +17,6 @@ from lacuna.model import ColumnKind
 
 PLAIN_EXECUTE = psycopg.Cursor.execute
 
-
-
-@pytest.fixture
-def pg(make_db: Callable[..., str]) -> str:
-    """A new database on the session's PostgreSQL with ``customers`` and ``sales`` (its
-    SQLAlchemy URL)."""
-    return make_db("postgresql")
-
-
-@pytest.fixture
-def enabled(sandbox_config: Callable[..., lacuna.Config], sandbox: Path, pg: str
-            ) -> Iterator[Callable[..., None]]:
-    def enable(*, aware: bool = False) -> None:
-        destinations: dict[str, object] = {"unmanaged": [str(sandbox / "Downloads")]}
-        if aware:
-            destinations["classification_aware_databases"] = [pg]
-        lacuna.enable(sandbox_config(destinations=destinations))
-
-    yield enable
-    lacuna.disable()
 
 
 def _dsn(url: str) -> str:

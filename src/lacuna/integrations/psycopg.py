@@ -69,11 +69,9 @@ def _others_call() -> bool:
 def url_of(con: Any) -> str:
     """``postgresql+psycopg://user@host:port/dbname`` of a psycopg connection (as a SQLAlchemy
     engine on the same database is named, without its password)."""
-    info = con.info
-    host = info.host or "localhost"
-    if host.startswith("/"):  # a Unix socket directory
-        host = "localhost"
-    return f"postgresql+psycopg://{info.user}@{host}:{info.port}/{info.dbname}"
+    from lacuna.sql.catalog import postgres_url
+
+    return postgres_url("psycopg", con.info)
 
 
 def _text(cur: Any, query: Any) -> str:

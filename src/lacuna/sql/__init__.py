@@ -22,7 +22,7 @@ from lacuna import _bypass
 from lacuna.errors import IntegrationError
 from lacuna.redact import redact_url
 from lacuna.sql import hook
-from lacuna.sql.catalog import DIALECTS, Database, sqlite_database
+from lacuna.sql.catalog import DIALECTS, Database, dbapi_database
 from lacuna.sql.govern import SqlRead, read_of, run_governed
 from lacuna.sql.statements import Statement, analyse
 from lacuna.sql.tables import classify_table
@@ -76,12 +76,11 @@ def classification(result: Any = None) -> Classification | None:
 
 @contextlib.contextmanager
 def database(con: Any) -> Iterator[Database]:
-    """A :class:`Database` for a SQLAlchemy Engine or Connection, or a ``sqlite3`` connection
-    (an Engine lends a pooled connection for the block)."""
-    import sqlite3
-
-    if isinstance(con, sqlite3.Connection):
-        yield sqlite_database(con)
+    """A :class:`Database` for a SQLAlchemy Engine or Connection, or a ``sqlite3``, psycopg2
+    or psycopg connection (an Engine lends a pooled connection for the block)."""
+    found = dbapi_database(con)
+    if found is not None:
+        yield found
         return
     engine = getattr(con, "engine", None)
     if engine is not None and hasattr(con, "connection") and engine is not con:  # a Connection
@@ -91,7 +90,7 @@ def database(con: Any) -> Iterator[Database]:
         return
     if not hasattr(con, "raw_connection"):
         msg = (f"Lacuna reads SQL classifications through a SQLAlchemy engine or connection or a "
-               f"sqlite3 connection, not {type(con).__name__}")
+               f"sqlite3, psycopg2 or psycopg connection, not {type(con).__name__}")
         raise IntegrationError(msg)
     raw = con.raw_connection()
     try:
@@ -244,17 +243,19 @@ def run_read_sql(con: Any, sql: Any, parameters: Any, run: Callable[[], T]
     """Run ``pd.read_sql``'s statement (``run``, pandas' own call; ``sql`` as pandas was given
     it: text or a SQLAlchemy construct) decided as the SQL governance decides it: on a
     SQLAlchemy engine, connection or URL, by the hook, on the connection pandas runs it on, as
-    the SQL the database receives; on a ``sqlite3`` connection, here, on that connection.
+    the SQL the database receives; on a ``sqlite3``, psycopg2 or psycopg connection, here, on
+    that connection.
     Returns what ``run`` returns and what the statement hands back (``… RETURNING``), as the
     hook read it. Raises ``GovernanceViolation`` on an enforced denial (nothing runs)."""
     import logging
-    import sqlite3
 
     from lacuna.governor import current
 
-    if isinstance(con, sqlite3.Connection) and isinstance(sql, str):
+    if isinstance(sql, str):  # a sqlite3, psycopg2 or psycopg connection: decided here
         with _bypass.bypass():
-            return run_governed(current(), sqlite_database(con), sql, parameters, run)
+            db = dbapi_database(con)
+            if db is not None:
+                return run_governed(current(), db, sql, parameters, run)
     hook.install()
     with hook.expecting(sql) as expected, _bypass.bypass():
         result = run()

@@ -37,16 +37,18 @@ class TableInfo:
 
 def _by_position(cursor: Any) -> None:
     """Rows as tuples on ``cursor``, whatever row factory the user gave its connection
-    (psycopg's ``dict_row``, a ``sqlite3`` dict factory): the look-ups read rows by position,
-    and ``tuple()`` of a dict row is its keys (a row count read as ``'count'``)."""
+    (psycopg's ``dict_row``, a ``sqlite3`` dict factory, psycopg2's ``RealDictCursor``): the
+    look-ups read rows by position, and ``tuple()`` of a dict row is its keys (a row count read
+    as ``'count'``). psycopg2's cursors are not psycopg's: psycopg's ``tuple_row`` set as a
+    psycopg2 cursor's row factory broke every look-up."""
     if not hasattr(cursor, "row_factory"):
         return  # DuckDB's cursors, a wrapper that already reads tuples
-    if type(cursor).__module__.startswith("psycopg"):
+    if type(cursor).__module__.partition(".")[0] == "psycopg":
         from psycopg.rows import tuple_row
 
         cursor.row_factory = tuple_row
     else:
-        cursor.row_factory = None  # sqlite3: plain tuples
+        cursor.row_factory = None  # sqlite3, psycopg2: plain tuples
 
 
 class Database:
@@ -436,6 +438,16 @@ def _parse(sql: str, dialect: str, what: str) -> Any:
         raise IntegrationError(msg) from exc
 
 
+def postgres_url(driver: str, info: Any) -> str:
+    """``postgresql+driver://user@host:port/dbname`` of a PostgreSQL connection whose ``info``
+    (psycopg's ``ConnectionInfo``, psycopg2's) names it: as a SQLAlchemy engine on the same
+    database is named, without its password (a Unix socket directory as ``localhost``)."""
+    host = info.host or "localhost"
+    if host.startswith("/"):  # a Unix socket directory
+        host = "localhost"
+    return f"postgresql+{driver}://{info.user}@{host}:{info.port}/{info.dbname}"
+
+
 def quote(name: str) -> str:
     """``schema.table`` with each part double-quoted (SQLite, DuckDB and PostgreSQL agree)."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
@@ -457,4 +469,47 @@ def sqlite_database(con: Any) -> Database:
     return Database(con, f"sqlite:///{file}", "sqlite")
 
 
-__all__ = ["DIALECTS", "Column", "Database", "TableInfo", "quote", "sqlite_database"]
+class _Psycopg2:
+    """A psycopg2 connection as the look-ups read it: plain cursors (tuples), whatever cursor
+    factory the connection or its class prefers (``RealDictCursor``; a ``LoggingConnection``'s
+    ``cursor()`` needs ``initialize()`` first)."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+    @property
+    def autocommit(self) -> bool:
+        return bool(self._con.autocommit)
+
+    def cursor(self) -> Any:
+        import psycopg2.extensions
+
+        return psycopg2.extensions.cursor(self._con)
+
+
+def psycopg2_database(con: Any) -> Database:
+    """A psycopg2 connection, named ``postgresql+psycopg2://user@host:port/dbname`` (as a
+    SQLAlchemy engine on the same database is, without its password)."""
+    return Database(_Psycopg2(con), postgres_url("psycopg2", con.info), "postgres")
+
+
+def dbapi_database(con: Any) -> Database | None:
+    """A :class:`Database` for a DB-API connection Lacuna reads directly: ``sqlite3``, psycopg2
+    or psycopg (3), named as a SQLAlchemy engine on the same database is (PostgreSQL:
+    ``postgresql+psycopg2://user@host:port/dbname``, no password); None for anything else."""
+    import sqlite3
+    import sys
+
+    if isinstance(con, sqlite3.Connection):
+        return sqlite_database(con)
+    psycopg2 = sys.modules.get("psycopg2.extensions")  # imported by whoever opened ``con``
+    if psycopg2 is not None and isinstance(con, psycopg2.connection):
+        return psycopg2_database(con)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(con, psycopg.Connection):
+        return Database(con, postgres_url("psycopg", con.info), "postgres")
+    return None
+
+
+__all__ = ["DIALECTS", "Column", "Database", "TableInfo", "dbapi_database", "postgres_url",
+           "psycopg2_database", "quote", "sqlite_database"]

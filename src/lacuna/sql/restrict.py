@@ -43,7 +43,7 @@ def check_read_sql(gov: Governor, query: Any, con: Any, method: str) -> None:
 
 
 def _where(con: Any) -> tuple[str, str]:
-    import sqlite3
+    from lacuna.sql.catalog import dbapi_database
 
     if isinstance(con, str):
         from sqlalchemy.engine import make_url
@@ -51,10 +51,8 @@ def _where(con: Any) -> tuple[str, str]:
         parsed = make_url(con)
         return redact_url(parsed), DIALECTS.get(
             parsed.get_backend_name(), parsed.get_backend_name())
-    if isinstance(con, sqlite3.Connection):
-        from lacuna.sql.catalog import sqlite_database
-
-        db = sqlite_database(con)
+    db = dbapi_database(con)  # sqlite3, psycopg2, psycopg
+    if db is not None:
         return db.url, db.dialect
     engine = getattr(con, "engine", con)
     url = redact_url(engine.url)

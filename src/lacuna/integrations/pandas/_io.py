@@ -396,6 +396,8 @@ def sql_target(
     elif hasattr(con, "engine") or hasattr(con, "url"):  # SQLAlchemy Engine or Connection
         engine = getattr(con, "engine", con)
         url = redact_url(engine.url)
+    elif (db := _postgres_dbapi(con)) is not None:  # psycopg2, psycopg: as an engine is named
+        url = db.url
     else:  # a DBAPI connection, e.g. sqlite3: name the file when it can be found
         try:
             rows = con.execute("PRAGMA database_list").fetchall()
@@ -411,6 +413,16 @@ def sql_target(
     if isinstance(name, str) and name.strip():  # a query: named by its hash, never its text
         return f"{url}#query-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
     return url
+
+
+def _postgres_dbapi(con: Any) -> Any:
+    """The :class:`lacuna.sql.catalog.Database` of a psycopg2 or psycopg connection, or None."""
+    from lacuna.sql.catalog import dbapi_database
+
+    if type(con).__module__.startswith("sqlite3"):
+        return None
+    db = dbapi_database(con)
+    return db if db is not None and db.dialect == "postgres" else None
 
 
 _TABLE = re.compile(r"^[\w.$]+$")
