@@ -188,3 +188,34 @@ def test_the_same_numbers_out_of_their_lineage_or_from_a_copy_share_the_budget(
     assert spent[f"column 'age' of {patients}"] == 4.0
     assert spent[f"column 'age' of {copy}"] == 4.0
     assert [e for d, e in spent.items() if d.startswith("the 30 values")] == [8.0]
+
+
+def test_a_registered_datasets_builds_spend_from_its_source_columns_budget(
+        sandbox: Path, sandbox_config) -> None:  # type: ignore[no-untyped-def]
+    """A dataset built with a noise transform spends on its source's column, as a read of the
+    file does: its build had no column lineage, so each edit of the source (new values) was
+    a fresh budget, and the built copy was read again and again for free."""
+    from lacuna import datasets
+
+    path = sandbox / "patients.csv"
+    path.write_text("patient,age\n" + "".join(f"P{i:03d},{a}\n" for i, a in enumerate(AGES)))
+    lacuna.enable(sandbox_config(anonymize={"noise_sensitivity": 100, "epsilon": 4},
+                                 stewards={"default": ["steward@example.com"]}))
+    try:
+        transform = {"age": "noise", "patient": "drop"}
+        datasets.register("ages", path, transform, approved_by="steward@example.com")
+        built = [datasets.get("ages")["age"].tolist() for _ in range(3)]  # one build, read
+        assert built[0] == built[1] == built[2] != [float(a) for a in AGES]
+        spent = {s.described: s.epsilon for s in ledger(current().config)}
+        assert spent[f"column 'age' of {path}"] == 4.0
+        path.write_text("patient,age\n" + "".join(f"P{i:03d},{a + 1}\n"
+                                                 for i, a in enumerate(AGES)))
+        assert len(datasets.get("ages")) == len(AGES)  # rebuilt: 8 of 10
+        path.write_text("patient,age\n" + "".join(f"P{i:03d},{a + 2}\n"
+                                                 for i, a in enumerate(AGES)))
+        with pytest.raises(BudgetExhausted, match=f"column 'age' of {path}"):
+            datasets.get("ages")
+        assert {s.described: s.epsilon for s in ledger(current().config)}[
+            f"column 'age' of {path}"] == 8.0
+    finally:
+        lacuna.disable()
