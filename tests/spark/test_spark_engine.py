@@ -205,3 +205,18 @@ def test_noise_on_a_spark_string_column_is_refused_with_the_reason(gspark, gover
     df = gspark.createDataFrame(pd.DataFrame({"age": ["thirty", "forty"]}))
     with pytest.raises(ConfigError, match="it holds string, not numbers"):
         lacuna.anonymize(df, ["age"], strategy="noise", config=_noise_config())
+
+
+def test_a_refused_noise_release_leaves_no_checkpointed_rows(gspark, governed):
+    """The noised rows were checkpointed before the budget was spent; a refused spend left
+    them persisted in the session, where getPersistentRDDs() handed them out unlabelled."""
+    from lacuna.anonymize.budget import BudgetExhausted
+
+    df = gspark.createDataFrame(pd.DataFrame({"age": [30.0, 45.0, 60.0, 70.0]}))
+    config = _noise_config(noise_sensitivity=100.0, epsilon=6.0)
+    kept = lacuna.anonymize(df, ["age"], strategy="noise", config=config)
+    persisted = set(gspark.sparkContext._jsc.getPersistentRDDs().keySet())
+    with pytest.raises(BudgetExhausted):
+        lacuna.anonymize(df, ["age"], strategy="noise", config=config)
+    assert set(gspark.sparkContext._jsc.getPersistentRDDs().keySet()) == persisted
+    assert len(kept.toPandas()) == 4  # the release that was spent still reads

@@ -181,10 +181,14 @@ def _released_once(out: DataFrame, result: Classification, charges: list[Charge]
     from lacuna.spark.sources import declare, describe
 
     once = out.localCheckpoint(eager=True)
-    spend(config, charges, by=config.user.id)
     plan = _jvm.analyzed(once)
     while _jvm.children(plan):
         plan = _jvm.children(plan)[0]
+    try:
+        spend(config, charges, by=config.user.id)
+    except BaseException:  # refused: the noised rows are dropped, not left among the
+        plan.rdd().unpersist(False)  # session's persistent RDDs (getPersistentRDDs)
+        raise
     declare(describe(plan).key, result)
     return once
 
