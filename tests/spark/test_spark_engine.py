@@ -159,7 +159,8 @@ def test_a_noised_dataframe_is_one_release_however_often_it_is_read(gspark, gove
                      config=config)
     with pytest.raises(BudgetExhausted, match=f"column 'age' of {path}"):
         lacuna.anonymize(pd.read_csv(path), ["age"], strategy="noise", config=config)
-    assert [(s.epsilon, s.releases) for s in ledger(config)] == [(8.0, 2)]
+    # the source column, and the values (Spark's content digest)
+    assert [(s.epsilon, s.releases) for s in ledger(config)] == [(8.0, 2)] * 2
 
 
 def test_noise_sensitivity_is_checked_against_the_whole_columns_spread(gspark, governed):
@@ -173,3 +174,49 @@ def test_noise_sensitivity_is_checked_against_the_whole_columns_spread(gspark, g
     with pytest.raises(ConfigError, match="its values span 41"):
         lacuna.anonymize(df, ["age"], strategy="noise",
                          config=_noise_config(noise_sensitivity=2.0))
+
+
+def test_noise_is_not_refused_for_a_partition_holding_one_value(gspark, governed):
+    """The whole column's spread is checked on the driver; a batch of one row (one value per
+    partition) was refused on the executors as 'all the same' though the column spans 40."""
+    df = gspark.createDataFrame(pd.DataFrame({"age": [30.0, 31.0, 45.0, 60.0, 70.0]}))
+    out = lacuna.anonymize(df.repartition(5), ["age"], strategy="noise",
+                           config=_noise_config(noise_sensitivity=100.0, epsilon=1.0))
+    back = out.toPandas()["age"]
+    assert len(back) == 5
+    assert back.notna().all()
+    assert lacuna.spark.classification(out).columns["age"].classification.value == "public"
+
+
+def test_a_nan_does_not_hide_the_spread_of_a_spark_column(gspark, governed):
+    """Spark orders NaN above every number: max(age) was NaN, the spread NaN, and any
+    noise_sensitivity passed the whole-column check."""
+    from lacuna.errors import ConfigError
+
+    df = gspark.createDataFrame(pd.DataFrame({"age": [30.0, 45.0, 70.0, float("nan")]}))
+    with pytest.raises(ConfigError, match="its values span 40"):
+        lacuna.anonymize(df, ["age"], strategy="noise",
+                         config=_noise_config(noise_sensitivity=2.0))
+
+
+def test_noise_on_a_spark_string_column_is_refused_with_the_reason(gspark, governed):
+    from lacuna.errors import ConfigError
+
+    df = gspark.createDataFrame(pd.DataFrame({"age": ["thirty", "forty"]}))
+    with pytest.raises(ConfigError, match="it holds string, not numbers"):
+        lacuna.anonymize(df, ["age"], strategy="noise", config=_noise_config())
+
+
+def test_a_refused_noise_release_leaves_no_checkpointed_rows(gspark, governed):
+    """The noised rows were checkpointed before the budget was spent; a refused spend left
+    them persisted in the session, where getPersistentRDDs() handed them out unlabelled."""
+    from lacuna.anonymize.budget import BudgetExhausted
+
+    df = gspark.createDataFrame(pd.DataFrame({"age": [30.0, 45.0, 60.0, 70.0]}))
+    config = _noise_config(noise_sensitivity=100.0, epsilon=6.0)
+    kept = lacuna.anonymize(df, ["age"], strategy="noise", config=config)
+    persisted = set(gspark.sparkContext._jsc.getPersistentRDDs().keySet())
+    with pytest.raises(BudgetExhausted):
+        lacuna.anonymize(df, ["age"], strategy="noise", config=config)
+    assert set(gspark.sparkContext._jsc.getPersistentRDDs().keySet()) == persisted
+    assert len(kept.toPandas()) == 4  # the release that was spent still reads

@@ -35,6 +35,21 @@ def test_an_in_memory_tables_record_cannot_be_replaced(comment, governed):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name", ['"is"', '"IS"', 'main."Is"'])
+def test_a_table_quoted_like_the_keyword_keeps_its_record(name, governed):
+    """The target was cut at the first token whose text is IS: a table quoted "is" cut the
+    statement before its name, nothing parsed, and the record was wiped."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE c AS SELECT * FROM read_csv('{governed / 'customers.csv'}')")
+    con.execute(f"CREATE TABLE {name} AS SELECT customer_id, md5(name) AS s FROM c")
+    with pytest.raises(IntegrationError, match="COMMENT ON COLUMN"):
+        con.execute(f"COMMENT ON TABLE {name} IS NULL")
+    (kept,) = con.execute(
+        "SELECT comment FROM duckdb_tables() WHERE lower(table_name) = 'is'"
+    ).fetchone()
+    assert kept.startswith("lacuna:")
+
+
 def test_comments_that_keep_the_record_run_and_public_tables_still_leave(governed):
     out = governed / "Downloads" / "r.csv"
     con = duckdb.connect()

@@ -154,6 +154,19 @@ def test_cat_of_a_damaged_file_leaves_no_partial_plaintext(sealed_csv, tmp_path:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
+def test_cat_into_a_missing_folder_is_refused_with_its_name_as_written(
+        sealed_csv, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The error of a folder that is not there names it as it is: its text is not read as
+    rich markup (a name with [/red] in it crashed the command with a MarkupError)."""
+    config, path = sealed_csv
+    out = tmp_path / "no[/red]such" / "out.csv"
+    result = _cat(config, path, "-o", str(out))
+    assert result.exit_code == 1, result.output
+    assert "refused:" in result.output
+    assert "no[/red]such" in result.output.replace("\n", "")
+    assert not out.parent.exists()
+
+
 _CHILD = """
 import os, sys, time
 import polars as pl

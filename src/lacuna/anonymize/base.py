@@ -54,6 +54,9 @@ class Context:
     # What the strategy did, in words, for the output column's reasoning (key id+version,
     # epsilon, ...). The strategy appends; anonymize() reads it after apply().
     notes: list[str] = field(default_factory=list)
+    # The values are one batch of a column whose whole was checked before (Spark's Arrow
+    # batches: lacuna.spark.anonymize checks the column's spread over every row first).
+    batch: bool = False
 
     def settings(self) -> Config:
         if self.config is not None:

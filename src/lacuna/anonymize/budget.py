@@ -9,8 +9,10 @@ from a budget kept per *subject*, in the state database (``audit.url``, table
 - a column read from a named dataset spends on each source column its content came from
   (``customers.csv`` column ``age``): its column lineage (``Origin``), so renaming the column,
   copying the frame or noising a derived aggregate spends from the same budget;
-- a column built in memory (no origin) spends on its **values**: the SHA-256 of its sorted
-  non-null numbers, so the same numbers noised again spend again, whatever the column is called.
+- every column also spends on its **values**: the SHA-256 of its sorted non-null numbers, so
+  the same numbers noised again spend again, whatever the column is called, and also when
+  taken out of their lineage or read from a copy of the file (a column built in memory, with
+  no origin, spends on its values only).
 
 The limit is ``anonymize.epsilon_budget`` (default 10), capped in code at
 :data:`~lacuna.anonymize.builtin.noise.MAX_EPSILON`: the configuration, which the analyst owns,
@@ -104,29 +106,32 @@ class Spent:
 
 def subjects_of(column: str, origins: Sequence[Origin], values: pd.Series | None) -> tuple[
         Subject, ...]:
-    """The subjects a release of ``column`` spends on: its origins' source columns, else the
-    content of ``values`` (sorted, so reordering the rows is the same release)."""
+    """The subjects a release of ``column`` spends on: its origins' source columns, and the
+    content of ``values`` (sorted, so reordering the rows is the same release). Both: the
+    same numbers taken out of their lineage (``pd.DataFrame({"age": list(df["age"])})``) or
+    read from a copy of the file are the content already spent on."""
     found = {Subject(key=f"column\0{o.dataset.namespace}\0{o.dataset.name}\0{o.column}",
                      described=f"column {o.column!r} of {o.dataset}")
              for o in origins if o.dataset.known}
-    if found:
-        return tuple(sorted(found, key=lambda s: s.key))
-    if values is None:
+    if values is not None:
+        found.add(content_subject(column, values, sourced=bool(found)))
+    if not found:
         msg = (f"cannot account the privacy budget of column {column!r}: it has no source "
                "column and no values to name it by. Nothing was anonymized.")
         raise ConfigError(msg)
-    return (content_subject(column, values),)
+    return tuple(sorted(found, key=lambda s: s.key))
 
 
-def content_subject(column: str, values: pd.Series) -> Subject:
-    """The subject of numbers with no known source: the SHA-256 of their sorted values."""
+def content_subject(column: str, values: pd.Series, *, sourced: bool = False) -> Subject:
+    """The subject of the numbers themselves: the SHA-256 of their sorted values."""
     import numpy as np
 
     numbers = np.sort(values.dropna().to_numpy(dtype=float))
     digest = hashlib.sha256(numbers.tobytes()).hexdigest()
+    where = "" if sourced else "built in memory; "
     return Subject(key=f"values\0{digest}",
                    described=f"the {len(numbers)} values of column {column!r} "
-                             f"(built in memory; sha256 {digest[:12]})")
+                             f"({where}sha256 {digest[:12]})")
 
 
 def limit_of(config: Config) -> float:

@@ -170,7 +170,7 @@ def cat(
             else:
                 _write_private(fh, output)
         except (StorageError, OSError) as exc:  # a damaged segment; -o's folder missing
-            err.print(f"[red]refused:[/red] {exc}", highlight=False)
+            err.print(f"[red]refused:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
 
 

@@ -183,7 +183,8 @@ def materialise(entry: Dataset, gov: Governor) -> Dataset:
 
 def _materialise(entry: Dataset, gov: Governor) -> Dataset:
     from lacuna.lineage import clock, sidecar
-    from lacuna.lineage.frames import attach, effective_state
+    from lacuna.lineage.frames import attach, effective_state, read_origins
+    from lacuna.lineage.records import DatasetRef
     from lacuna.lineage.state import LineageNode
 
     config = gov.config
@@ -191,9 +192,14 @@ def _materialise(entry: Dataset, gov: Governor) -> Dataset:
     source_seen = clock.of_file(entry.source, config)  # before reading, as the fingerprint
     frame = read_source(entry.source)
     classification, _ = gov.classify_source(entry.source, frame)
-    attach(frame, classification, LineageNode(name=entry.source, operation="read",
+    # with the source's columns as origins, as a read of the file gives them: a noise
+    # transform spends from their privacy budget (lacuna.anonymize.budget), also when the
+    # source is edited (before, every rebuild of changed values started a new budget)
+    ref = DatasetRef.of(entry.source)
+    attach(frame, classification, LineageNode(name=entry.source, operation="read", ref=ref,
                                               classification=classification,
-                                              first_seen=source_seen))
+                                              first_seen=source_seen),
+           origins=read_origins(ref, [str(c) for c in frame.columns]))
     result = apply_transform(entry, frame, config)
     state = effective_state(result, config.classification)
     target = Path(entry.location)

@@ -58,7 +58,8 @@ def _udf(strategy: str, column: str, before: ColumnClass | None, key: Any, confi
 
         impl = strategies.get(strategy)()
         context = Context(column=column, column_class=before,
-                          key=lambda: key.value if key is not None else b"", config=config)
+                          key=lambda: key.value if key is not None else b"", config=config,
+                          batch=True)  # _charges checked the whole column
         out = impl.apply(values, context)
         return out if strategy in _NUMERIC_STRATEGIES else out.astype("string")
 
@@ -133,10 +134,11 @@ def _charges(df: DataFrame, analysis: Analysis, chosen: Mapping[str, str],
     after the declassification checks that need the whole column (a batch on an executor sees
     only its own rows: its spread could pass a sensitivity the column's does not)."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import NumericType
 
     from lacuna.anonymize.base import strategies
     from lacuna.anonymize.budget import Charge, Subject, subjects_of
-    from lacuna.anonymize.builtin.noise import check_identifier, check_spread
+    from lacuna.anonymize.builtin.noise import check_identifier, check_spread, not_numbers
     from lacuna.lineage.state import Origin
 
     charges = []
@@ -145,7 +147,12 @@ def _charges(df: DataFrame, analysis: Analysis, chosen: Mapping[str, str],
         cost = strategies.get(how)().privacy_cost(before, config)
         if cost <= 0:
             continue
-        row = df.agg(F.count(name), F.min(name), F.max(name),
+        if not isinstance(df.schema[name].dataType, NumericType):  # min/max are no spread
+            raise not_numbers(name, df.schema[name].dataType.simpleString())
+        # NaN is no number (pandas drops it too): Spark orders it above every number, so a
+        # NaN maximum made the spread NaN and passed any sensitivity
+        number = F.when(~F.isnan(name), F.col(name))
+        row = df.agg(F.count(number), F.min(number), F.max(number),
                      F.sum(F.xxhash64(name).cast("decimal(38,0)"))).first()
         count, low, high, digest = tuple(row) if row is not None else (0, 0.0, 0.0, None)
         check_identifier(name, before)
@@ -155,11 +162,11 @@ def _charges(df: DataFrame, analysis: Analysis, chosen: Mapping[str, str],
         origins = [Origin(ref, column, kind)
                    for index, column, kind in sorted(analysis.lineage.get(name, ()))
                    if (ref := analysis.leaves[index][0].ref) is not None]
-        subjects = subjects_of(name, origins, None) if any(o.dataset.known for o in origins) \
-            else (Subject(key=f"spark-values\0{count}\0{digest}",
-                          described=f"the {count} values of column {name!r} (built in "
-                                    "memory in Spark)"),)
-        charges.append(Charge(name, cost, subjects))
+        values = Subject(key=f"spark-values\0{count}\0{digest}",  # as subjects_of: both
+                         described=f"the {count} values of column {name!r} (in Spark)")
+        sourced = subjects_of(name, origins, None) if any(o.dataset.known for o in origins) \
+            else ()
+        charges.append(Charge(name, cost, (*sourced, values)))
     return charges
 
 
@@ -174,10 +181,14 @@ def _released_once(out: DataFrame, result: Classification, charges: list[Charge]
     from lacuna.spark.sources import declare, describe
 
     once = out.localCheckpoint(eager=True)
-    spend(config, charges, by=config.user.id)
     plan = _jvm.analyzed(once)
     while _jvm.children(plan):
         plan = _jvm.children(plan)[0]
+    try:
+        spend(config, charges, by=config.user.id)
+    except BaseException:  # refused: the noised rows are dropped, not left among the
+        plan.rdd().unpersist(False)  # session's persistent RDDs (getPersistentRDDs)
+        raise
     declare(describe(plan).key, result)
     return once
 

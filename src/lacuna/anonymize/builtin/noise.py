@@ -80,6 +80,12 @@ def check_identifier(column: str, before: ColumnClass | None) -> None:
         raise ConfigError(msg)
 
 
+def not_numbers(column: str, dtype: str) -> ConfigError:
+    """The refusal of noise on a column that does not hold numbers."""
+    return ConfigError(f"cannot add noise to column {column!r}: it holds {dtype}, not numbers. "
+                       "Noise is for numeric aggregates; use generalize or hash.")
+
+
 def check_spread(column: str, count: int, low: float, high: float,
                  sensitivity: float) -> None:
     """Refuse noise whose sensitivity is below the spread of the values (see
@@ -122,9 +128,7 @@ class NoiseStrategy(Strategy):
 
         if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
                 values.dtype):
-            msg = (f"cannot add noise to column {context.column!r}: it holds {values.dtype}, "
-                   "not numbers. Noise is for numeric aggregates; use generalize or hash.")
-            raise ConfigError(msg)
+            raise not_numbers(context.column, str(values.dtype))
         settings = context.settings().anonymize
         sensitivity = settings.noise_sensitivity
         scale = sensitivity / settings.epsilon
@@ -141,7 +145,10 @@ class NoiseStrategy(Strategy):
         numbers = values.astype(float)
         ok = numbers.notna().to_numpy()
         if before is None or before.is_personal:  # the output would be called public
-            _check_declassifiable(context.column, before, numbers[ok], sensitivity)
+            if context.batch:  # the whole column's spread was checked: a batch's is less
+                check_identifier(context.column, before)
+            else:
+                _check_declassifiable(context.column, before, numbers[ok], sensitivity)
         noised = np.asarray(measurement(numbers.to_numpy()[ok].tolist()), dtype=float)
         out = pd.Series(np.nan, index=values.index, dtype=float, name=values.name)
         out.iloc[np.flatnonzero(ok)] = noised

@@ -409,13 +409,16 @@ def _keep_memory_record(con: Any, sql: str) -> None:
     record of what it holds (:func:`_into_memory`: the only record; the lineage store keeps
     none for memory). Replaced, ``t`` would be classified by its names and values alone:
     ``md5(name) AS s`` read as PUBLIC and ``COPY t TO`` let out. Nothing runs."""
+    from sqlglot.tokenizer_core import TokenType
+
     from lacuna.sql.catalog import Database
     from lacuna.sql.statements import table_name
     from lacuna.sql.tables import COMMENT_PREFIX
 
     try:  # the target only (sqlglot does not parse every value: ``IS NULL``)
         tokens = list(sqlglot.Dialect.get_or_raise("duckdb").tokenize(sql))
-        cut = next(t.start for t in tokens if t.text.upper() == "IS")
+        # the keyword, not its text: a table quoted "is" is an identifier token of that text
+        cut = next(t.start for t in tokens if t.token_type is TokenType.IS)
         parsed = sqlglot.parse_one(sql[:cut] + "IS ''", dialect="duckdb")
     except (StopIteration, sqlglot.errors.SqlglotError):
         return  # no table to comment on: DuckDB refuses it as well
