@@ -86,8 +86,11 @@ def read_tree(folder: str) -> list[tuple[str, str, str]]:
             path = os.path.join(root, name)
             if os.path.islink(path):
                 real = os.path.realpath(path)
-                if any(real == w or real.startswith(w + os.sep) for w in walking):
-                    dirs.remove(name)  # a loop: named, not walked again
+                if any(real == w or real.startswith(w + os.sep) or w.startswith(
+                        real.rstrip(os.sep) + os.sep) for w in walking):
+                    # a loop (inside what is walked, or an ancestor of it, such as "/" or the
+                    # home folder, which holds the folder itself): named, not walked
+                    dirs.remove(name)
                     out.append((os.path.relpath(path, folder), path, "cycle"))
                     continue
                 walking.add(real)

@@ -110,3 +110,17 @@ def test_spark_s_classification_cache_sees_a_change_behind_a_link(tmp_path: Path
     assert [s[0] for s in before] == [str(folder / "sub" / "part.csv")]
     (linked / "part.csv").write_text("email\nbob@corp.com\n")
     assert _stamps(str(folder)) != before
+
+
+def test_a_link_to_a_folder_holding_the_dataset_is_named_not_walked(tmp_path: Path) -> None:
+    """A link to "/" or the home folder holds the folder itself: walking it hashed the whole
+    tree before the loop showed."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "part.parquet").write_bytes(b"x")
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "other.bin").write_bytes(b"y")
+    os.symlink(tmp_path, folder / "up")
+    found = sc.fingerprint(folder)["files"]
+    assert found == {"part.parquet": sc.fingerprint(folder / "part.parquet"),
+                     "up": {"mode": "cycle"}}

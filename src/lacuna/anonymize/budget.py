@@ -199,7 +199,8 @@ def _exhausted(subject: Subject, before: float, releases: int, more: float,
            f"release(s) spent epsilon {before:g} of {limit:g}, and this one would spend "
            f"{more:g} more ({left:g} left). Releasing the same data again lets anyone who "
            "averages the releases recover the values. Use the release you already made "
-           "(register it: lacuna.datasets.register), lower anonymize.epsilon to at most "
+           "(keep it, or write it to a governed folder and read it from there), lower "
+           "anonymize.epsilon to at most "
            f"{left:g}, or use generalize, mask or redact. Nothing was anonymized.")
     return BudgetExhausted(msg, subject=subject.described, spent=before, limit=limit)
 
