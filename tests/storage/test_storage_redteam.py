@@ -230,3 +230,40 @@ def test_sweep_leaves_running_processes_and_other_names_alone(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in (mine, parent, old, other)
     )
+
+
+def test_a_sealed_read_without_its_sidecar_keeps_the_tags_sealed_into_its_header(
+        tmp_path: Path) -> None:
+    """With the sidecar deleted (or not trusted) the read was decided as PROPRIETARY with no
+    tags, so a policy denying reads of PII let ``storage.read_governed`` return the e-mails.
+    The tags are sealed into the header, which every segment authenticates: edited to drop
+    them, the file decrypts nothing."""
+    from bundles import personal_read_denying_bundle
+    from lacuna.errors import GovernanceViolation, StorageError
+    from lacuna.lineage.sidecar import sidecar_paths
+
+    config = write_config(tmp_path, policy={"dir": str(personal_read_denying_bundle(tmp_path))})
+    vault = tmp_path / "governed" / "workspace"
+    lacuna.enable(str(config))
+    try:
+        customers().to_csv(vault / "customers.csv", index=False)
+        pd.DataFrame({"n": [1, 2]}).to_csv(vault / "public.csv", index=False)
+        for path in (vault / "customers.csv", vault / "public.csv"):
+            for side in sidecar_paths(path):
+                side.unlink(missing_ok=True)
+        decided = access.declared_classification(str(vault / "customers.csv"))
+        assert decided.tier.value == "PROPRIETARY"
+        assert "PII" in decided.tags
+        assert "tags sealed into its header are kept" in decided.reasoning[0]
+        with pytest.raises(GovernanceViolation):
+            storage.read_governed(vault / "customers.csv")
+        assert storage.read_governed(vault / "public.csv") == b"n\n1\n2\n"  # allowed: no PII
+        raw = (vault / "customers.csv").read_bytes()
+        forged = raw.replace(b'"tags": ["PII"', b'"tags": ["XXX"').replace(
+            b'"tags":["PII"', b'"tags":["XXX"')
+        assert forged != raw
+        (vault / "customers.csv").write_bytes(forged)
+        with pytest.raises(StorageError):
+            storage.read_governed(vault / "customers.csv")
+    finally:
+        lacuna.disable()

@@ -82,11 +82,12 @@ def open_sealed_writer(path: str | os.PathLike[str], *, method: str,
     g = _gov(gov)
     now = utcnow()
     seen = now if first_seen is None or first_seen > now else first_seen
-    meta = {"written_by": g.config.user.id, "method": method,
-            "name": os.path.basename(os.fspath(path)), "written_at": now.isoformat(),
-            "first_seen": seen.isoformat()}
+    meta: dict[str, Any] = {"written_by": g.config.user.id, "method": method,
+                            "name": os.path.basename(os.fspath(path)),
+                            "written_at": now.isoformat(), "first_seen": seen.isoformat()}
     if classification is not None:
         meta["tier"] = classification.tier.value
+        meta["tags"] = list(classification.tags)  # what a read without a sidecar keeps
     settings = g.config.storage
     keystore = keystore_for(g.config)
     refuse_a_new_key(f"cannot seal {os.fspath(path)}", keystore, settings.key_id, g)
@@ -270,10 +271,17 @@ def declared_classification(path: str, *, opened: Any = None) -> Classification:
     if found is not None and problem is None:
         return found.classification
     why = problem if found is not None else "it has no classification sidecar"
+    # The tags sealed into its header (PII, GDPR, ...) stay: without them a policy that denies
+    # reads by tag let the file out. The header is authenticated when the file is decrypted,
+    # so a header edited to drop them decrypts nothing.
+    from lacuna.storage.sealed import sealed_tags
+
+    tags = sealed_tags(opened if opened is not None else path) or ()
+    kept = f"; the tags sealed into its header are kept: {', '.join(tags)}" if tags else ""
     return Classification(
-        tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY,
+        tier=Tier.PROPRIETARY, floor=Tier.PROPRIETARY, tags=tags,
         reasoning=(f"PROPRIETARY (fail closed): the declaration of {path} cannot be trusted: "
-                   f"{why}",),
+                   f"{why}{kept}",),
     )
 
 

@@ -5,7 +5,7 @@ Layout::
     MAGIC b"LACUNAS1" | u32 N | header (N bytes of JSON) | slot 0 | slot 1 | segment 0 | ...
 
 - **header** (immutable): ``alg``, a random ``file_id``, the nonce prefix, the segment size
-  and ``meta`` (who wrote it, when, the format, the classification's tier, and when its
+  and ``meta`` (who wrote it, when, the format, the classification's tier and tags, and when its
   data was first seen: ``first_seen``, the retention clock). Its SHA-256 is the
   associated data of every segment, so editing any header byte makes every segment fail.
 - **slots** (two of :data:`SLOT_BYTES`, space-padded JSON): the data key wrapped with
@@ -387,6 +387,31 @@ def read_header(path: str | os.PathLike[str]) -> SealedHeader:
         msg = f"{os.fspath(path)} has no key slot: its data key is lost."
         raise StorageError(msg)
     return _with_key(header, live[0][0])
+
+
+def sealed_tags(source: str | os.PathLike[str] | Any) -> tuple[str, ...] | None:
+    """The classification tags sealed into a file's header when it was written (``PII``,
+    ``GDPR``, ...), from a path or an open binary file (read from its start, its position put
+    back); None when the header records none (a file sealed before tags were) or is not
+    readable. Not authenticated here: every segment authenticates the header when decrypted,
+    so a read decided on tags taken out of it decrypts nothing."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as fh:
+                header = _parse(fh, os.fspath(source))[0]
+        else:
+            at = source.tell()
+            source.seek(0)
+            try:
+                header = _parse(source, getattr(source, "name", "a sealed file"))[0]
+            finally:
+                source.seek(at)
+    except (OSError, StorageError):
+        return None
+    tags = header.meta.get("tags")
+    if not isinstance(tags, list):
+        return None
+    return tuple(dict.fromkeys(str(t)[:64] for t in tags[:64] if isinstance(t, str)))
 
 
 def plaintext_size(path: str | os.PathLike[str]) -> int:
