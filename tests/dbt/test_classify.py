@@ -361,3 +361,19 @@ def test_a_placeholder_name_listed_in_yaml_is_still_unnamed(tmp_path: Path,
     unnamed = classify_project(load_project(tmp_path, verify=False)).of("m").unnamed
     assert unnamed is not None
     assert (unnamed.classification, unnamed.pii_type) == (ColumnKind.PII, "email")
+
+
+def test_cli_classify_prints_column_names_as_written(tmp_path: Path,
+                                                     gen: SimpleNamespace) -> None:
+    """rich read a column named like markup ("[bold]email") as markup and printed "email"."""
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    gen.write(tmp_path,
+              gen.model("src", kind="seed", columns={"[bold]email": gen.floe(
+                  "pii", pii_type="email", sensitivity="high")}))
+    table = CliRunner().invoke(app, ["dbt", "classify", "--project-dir", str(tmp_path),
+                                     "--no-verify-manifest"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "[bold]email" in table.output

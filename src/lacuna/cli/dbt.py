@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -120,13 +121,13 @@ def classify(
                       f"inherited (declared {overruled[name].classification.value}: lower, "
                       "so overruled)" if name in overruled else
                       "inherited" if name in nc.inherited else "suggested")
-            table.add_row(name, col.classification.value, col.pii_type or "",
+            table.add_row(escape(name), col.classification.value, escape(col.pii_type or ""),
                           col.sensitivity.value, source)
         console.print(table)
         for node_note in nc.notes:
-            console.print(f"  note: {node_note}", highlight=False)
+            console.print(f"  note: {node_note}", highlight=False, markup=False)
     if note:
-        err_console.print(f"note: {note}", highlight=False)
+        err_console.print(f"note: {note}", highlight=False, markup=False)
 
 
 @app.command()
@@ -153,10 +154,10 @@ def suggest(
                            verify=not no_verify_manifest, target=target)
     assert isinstance(pc, ProjectClassification)
     if note:
-        err_console.print(f"note: {note}", highlight=False)
+        err_console.print(f"note: {note}", highlight=False, markup=False)
     ns = namespace or ("floe" if (project_dir / "floe.yaml").is_file() else "lacuna")
     if ns not in ("lacuna", "floe"):
-        err_console.print(f"--namespace must be lacuna or floe, not {ns!r}")
+        err_console.print(f"--namespace must be lacuna or floe, not {ns!r}", markup=False)
         raise typer.Exit(2)
     items = suggestions(pc)
     if not items:
@@ -167,7 +168,8 @@ def suggest(
         return
     for done in apply_suggestions(pc, items, ns):
         verb = "created" if done.created else "updated"
-        console.print(f"{verb} {done.path}: {', '.join(done.columns)}", highlight=False)
+        console.print(f"{verb} {done.path}: {', '.join(done.columns)}", highlight=False,
+                      markup=False)
 
 
 @app.command("apply")
@@ -197,11 +199,11 @@ def apply_cmd(
                                warehouse=warehouse, target=target)
     for relation, done in report.tables.items():
         actions = ", ".join(f"{c}={a}" for c, a in done.items())
-        console.print(f"{relation}: {actions}", highlight=False)
+        console.print(f"{relation}: {actions}", highlight=False, markup=False)
     for uid in report.skipped:
-        console.print(f"skipped {uid}: its table is not built", highlight=False)
+        console.print(f"skipped {uid}: its table is not built", highlight=False, markup=False)
     console.print(f"{len(report.tables)} table(s) governed for {report.environment} in "
-                  f"{report.database}", highlight=False)
+                  f"{report.database}", highlight=False, markup=False)
 
 
 @app.command()
@@ -235,7 +237,7 @@ def read(
                            exception_id=exception_id, database=database,
                            warehouse=warehouse, target=target)
     except GovernanceViolation as exc:
-        err_console.print(f"[red]denied:[/red] {exc.decision.reasoning}", highlight=False)
+        err_console.print(f"[red]denied:[/red] {escape(exc.decision.reasoning)}", highlight=False)
         raise typer.Exit(1) from None
     typer.echo(frame.head(limit).to_string(index=False))
 
@@ -259,7 +261,7 @@ def policies(
     for head in ("node", "column", "action", "policies"):
         table.add_column(head)
     for row in effects_summary(gp):
-        table.add_row(*row)
+        table.add_row(*(escape(str(cell)) for cell in row))
     console.print(table)
 
 
@@ -283,14 +285,15 @@ def record(
                         target=target)
     flush_all()
     for note in report.notes:
-        err_console.print(f"note: {note}", highlight=False)
+        err_console.print(f"note: {note}", highlight=False, markup=False)
     for n in report.nodes:
         verdict = "" if n.decision is None else (
             " allowed" if n.decision.allowed else f" DENIED: {n.decision.reasoning}")
         hook = "" if n.tracked or not report.hook_rows else " (no track_lineage hook)"
-        console.print(f"{n.unique_id}: {n.status}{verdict}{hook}", highlight=False)
+        console.print(f"{n.unique_id}: {n.status}{verdict}{hook}", highlight=False, markup=False)
     console.print(f"recorded {len(report.nodes)} node run(s) of dbt invocation "
-                  f"{report.invocation_id} ({report.hook_rows} hook row(s))", highlight=False)
+                  f"{report.invocation_id} ({report.hook_rows} hook row(s))", highlight=False,
+                  markup=False)
     raise typer.Exit(1 if report.denied else 0)
 
 
