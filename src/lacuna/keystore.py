@@ -99,6 +99,17 @@ class KeyBackend(ABC):
     def rotate(self, key_id: str) -> int:
         """Add a new current version and return its number; old versions stay readable."""
 
+    def retired(self, key_id: str) -> dict[int, str]:  # noqa: ARG002 - for overrides
+        """The retired versions of ``key_id`` and when each was retired."""
+        return {}
+
+    def retire(self, key_id: str, version: int) -> None:
+        """Destroy one old version's material (crypto-shredding: what it alone wrapped or made
+        can no longer be opened). Backends that cannot say so refuse."""
+        msg = (f"the {self.name} key store cannot retire key {key_id!r} v{version} itself: "
+               "remove that version where the key lives.")
+        raise ConfigError(msg)
+
 
 backends = Registry[type[KeyBackend]](kind="key store backend")
 
@@ -154,6 +165,32 @@ class KeyStore:
         version = self.backend.rotate(key_id)
         return self.get(key_id, version)
 
+    def retire(self, key_id: str, version: int) -> None:
+        """Destroy version ``version`` of ``key_id`` (never the current one): what only it
+        wrapped or made can no longer be opened, and reading it says it was retired.
+
+        Raises:
+            ConfigError: no such version, the current one, or a backend that cannot retire.
+        """
+        self.check_retirable(key_id, version)
+        self.backend.retire(key_id, version)
+        with self._lock:
+            self._cache.pop((key_id, version), None)
+
+    def check_retirable(self, key_id: str, version: int) -> None:
+        """Raise ConfigError unless ``version`` is an old, live version of ``key_id``."""
+        check_key_id(key_id)
+        versions = self.backend.versions(key_id)
+        if version not in versions:
+            have = ", ".join(f"v{v}" for v in versions) or "none"
+            msg = f"key {key_id!r} has no version {version} to retire (versions: {have})."
+            raise ConfigError(msg)
+        if version == versions[-1]:
+            msg = (f"key {key_id!r} v{version} is the current version: rotate first "
+                   f"(lacuna keys rotate {key_id}), move what it wraps to the new one, then "
+                   "retire it.")
+            raise ConfigError(msg)
+
 
 # -- file backend -------------------------------------------------------------------------------
 
@@ -180,9 +217,13 @@ class FileKeyBackend(KeyBackend):
         return self.folder / f"{key_id}.key"
 
     def _read(self, key_id: str) -> dict[int, bytes]:
+        return self._read_all(key_id)[0]
+
+    def _read_all(self, key_id: str) -> tuple[dict[int, bytes], dict[int, str]]:
+        """The live versions' material, and the retired versions with when they were."""
         path = self.path(key_id)
         if not path.exists():
-            return {}
+            return {}, {}
         try:
             mode = stat.S_IMODE(path.stat().st_mode)
             text = path.read_text(encoding="ascii")
@@ -199,8 +240,15 @@ class FileKeyBackend(KeyBackend):
     def versions(self, key_id: str) -> tuple[int, ...]:
         return tuple(sorted(self._read(key_id)))
 
+    def retired(self, key_id: str) -> dict[int, str]:
+        return self._read_all(key_id)[1]
+
     def get(self, key_id: str, version: int) -> bytes:
-        keys = self._read(key_id)
+        keys, retired = self._read_all(key_id)
+        if version in retired:
+            msg = (f"key {key_id!r} v{version} was retired ({retired[version]}): what only it "
+                   "wrapped or made cannot be opened any more.")
+            raise ConfigError(msg)
         if version not in keys:
             have = ", ".join(f"v{v}" for v in sorted(keys)) or "none"
             msg = (f"key {key_id!r} has no version {version} in {self.path(key_id)} "
@@ -217,12 +265,26 @@ class FileKeyBackend(KeyBackend):
     def rotate(self, key_id: str) -> int:
         path = self.path(key_id)
         with self._lock, _exclusive(path.parent):
-            keys = self._read(key_id)  # read under the lock: another process's rotation kept
-            version = max(keys, default=0) + 1
-            lines = [f"{v} {k.hex()}" for v, k in sorted(keys.items())]
-            lines.append(f"{version} {secrets.token_hex(KEY_BYTES)}")
-            self._publish(path, "\n".join(lines) + "\n", replace=True)
+            keys, retired = self._read_all(key_id)  # under the lock: another's rotation kept
+            version = max((*keys, *retired), default=0) + 1  # a retired number is never reused
+            self._publish(path, _key_lines(keys, retired, (version, secrets.token_bytes(
+                KEY_BYTES))), replace=True)
         return version
+
+    def retire(self, key_id: str, version: int) -> None:
+        """Replace the version's line by ``<version> retired <when>``: its material is gone,
+        its number is never reused, and reading it says it was retired."""
+        from lacuna.model import utcnow
+
+        path = self.path(key_id)
+        with self._lock, _exclusive(path.parent):
+            keys, retired = self._read_all(key_id)
+            if version not in keys:
+                msg = f"key {key_id!r} has no version {version} in {path} to retire."
+                raise ConfigError(msg)
+            del keys[version]
+            retired[version] = utcnow().isoformat(timespec="seconds")
+            self._publish(path, _key_lines(keys, retired), replace=True)
 
     @staticmethod
     def _publish(path: Path, text: str, *, replace: bool) -> None:
@@ -274,8 +336,20 @@ def _exclusive(folder: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _parse_key_lines(text: str, path: Path) -> dict[int, bytes]:
+def _key_lines(keys: dict[int, bytes], retired: dict[int, str],
+               new: tuple[int, bytes] | None = None) -> str:
+    """A key file's text: ``<version> <hex>`` per live version, ``<version> retired <when>``
+    per retired one, in version order."""
+    lines = {v: f"{v} {k.hex()}" for v, k in keys.items()}
+    lines.update({v: f"{v} retired {when}" for v, when in retired.items()})
+    if new is not None:
+        lines[new[0]] = f"{new[0]} {new[1].hex()}"
+    return "".join(f"{lines[v]}\n" for v in sorted(lines))
+
+
+def _parse_key_lines(text: str, path: Path) -> tuple[dict[int, bytes], dict[int, str]]:
     keys: dict[int, bytes] = {}
+    retired: dict[int, str] = {}
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         msg = f"the key file {path} is empty. Restore it from a backup, or delete it to start anew."
@@ -287,16 +361,24 @@ def _parse_key_lines(text: str, path: Path) -> dict[int, bytes]:
                 keys[1] = bytes.fromhex(parts[0])
             elif len(parts) == 2:
                 keys[int(parts[0])] = bytes.fromhex(parts[1])
+            elif len(parts) == 3 and parts[1] == "retired":
+                retired[int(parts[0])] = parts[2]
             else:
                 raise ValueError(line)
         except ValueError:
             msg = (f"cannot read the key file {path}, line {n}: expected '<version> <hex>' "
-                   f"({KEY_BYTES * 2} hex digits). Restore it from a backup.")
+                   f"({KEY_BYTES * 2} hex digits) or '<version> retired <when>'. Restore it "
+                   "from a backup.")
             raise ConfigError(msg) from None
     if any(not k for k in keys.values()):
         msg = f"the key file {path} holds an empty key. Restore it from a backup."
         raise ConfigError(msg)
-    return keys
+    if set(keys) & set(retired):
+        msg = (f"the key file {path} holds version(s) "
+               f"{', '.join(str(v) for v in sorted(set(keys) & set(retired)))} both live and "
+               "retired. Restore it from a backup.")
+        raise ConfigError(msg)
+    return keys, retired
 
 
 # -- env backend --------------------------------------------------------------------------------

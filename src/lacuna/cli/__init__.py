@@ -184,7 +184,7 @@ def _mount_subcommands() -> None:
     from lacuna.cli.generate import app as generate_app
     app.add_typer(generate_app, name="generate", help="Generate Cube and Polaris access rules.")
     from lacuna.cli.storage import keys_app, storage_app
-    app.add_typer(keys_app, name="keys", help="Key store keys: versions and rotation.")
+    app.add_typer(keys_app, name="keys", help="Key store keys: versions, rotation, retirement.")
     app.add_typer(storage_app, name="storage", help="Governed storage: sealed files, audited "
                   "reads, re-wrapping after key rotation.")
     app.command("feedback")(feedback)

@@ -1,7 +1,8 @@
 """``lacuna keys`` (the key store's versions, rotation) and ``lacuna storage`` (sealed governed
 files: status, an audited read, re-wrapping after a rotation). See docs/storage.md.
 
-Exit codes: 0 ok, 1 a file could not be re-wrapped or read was refused, 2 a configuration error.
+Exit codes: 0 ok, 1 a file could not be re-wrapped, a read or a key retirement was refused,
+2 a configuration error.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def list_keys(
     if not versions:
         typer.echo(f"{name}: no version yet (created on first use)")
         return
-    typer.echo(f"{name} ({store.backend.name}): "
-               + ", ".join(f"v{v}" + (" (current)" if v == versions[-1] else "")
-                           for v in versions))
+    retired = store.backend.retired(name)
+    shown = {v: f"v{v}" + (" (current)" if v == versions[-1] else "") for v in versions}
+    shown.update({v: f"v{v} (retired {when})" for v, when in retired.items()})
+    typer.echo(f"{name} ({store.backend.name}): " + ", ".join(shown[v] for v in sorted(shown)))
 
 
 @keys_app.command("rotate")
@@ -76,6 +78,60 @@ def rotate(
     _event(gov, "key_rotate", {"key": str(key.ref)})
     typer.echo(f"{name}: v{key.ref.version} is now current ({key.ref.backend} key store). "
                "Run `lacuna storage rewrap` to re-wrap sealed files with it.")
+
+
+@keys_app.command("retire")
+def retire(
+    version: Annotated[int, typer.Argument(help="The version to retire (never the current).")],
+    key_id: Annotated[str | None, typer.Argument(help="Key id (default: storage.key_id).")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Retire a key other than storage.key_id: what only that version made "
+                        "(tokens, FPE values, hashes, exception files) can no longer be "
+                        "opened or re-derived.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Destroy an old version of a key: its material is removed from the key store and its
+    number is never reused. For storage.key_id it is refused while a sealed file under the
+    governed roots is wrapped only by that version (run `lacuna storage rewrap` first); any
+    other key needs --force, since what it made cannot be found to check."""
+    from lacuna.errors import ConfigError
+    from lacuna.keystore import keystore_for
+    from lacuna.storage.rotation import local_roots, wrapped_only_by
+
+    gov = _governor(config)
+    name = key_id or gov.config.storage.key_id
+    store = keystore_for(gov.config)
+    storage_key = name == gov.config.storage.key_id
+    shared = name == gov.config.exceptions.encryption_key
+    try:
+        store.check_retirable(name, version)
+    except ConfigError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if storage_key:
+        still = wrapped_only_by([r for r in local_roots(gov) if r.exists()], name, version)
+        if still:
+            shown = ", ".join(str(p) for p in still[:5]) + (" …" if len(still) > 5 else "")
+            typer.echo(f"refused: {len(still)} sealed file(s) are wrapped only by {name} "
+                       f"v{version} and could not be opened after it is retired ({shown}). "
+                       "Run `lacuna storage rewrap` first.", err=True)
+            raise typer.Exit(1)
+    if (shared or not storage_key) and not force:
+        uses = "exception files encrypted with it" if shared else (
+            "tokens, FPE values, keyed hashes or exception files made with it")
+        typer.echo(f"refused: {name} is not (only) governed storage's key; Lacuna cannot find "
+                   f"the {uses}, and after retiring v{version} they can no longer be opened or "
+                   "re-derived. Pass --force if that is what you want (crypto-shredding).",
+                   err=True)
+        raise typer.Exit(1)
+    try:
+        store.retire(name, version)
+    except ConfigError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _event(gov, "key_retire", {"key": name, "version": version, "forced": force})
+    typer.echo(f"{name}: v{version} retired ({store.backend.name} key store); its material is "
+               "gone.")
 
 
 @storage_app.command("rewrap")

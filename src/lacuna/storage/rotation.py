@@ -88,6 +88,24 @@ def rewrap_files(gov: Governor, roots: Iterable[Path]) -> list[Rewrapped]:
     return done
 
 
+def wrapped_only_by(roots: Iterable[Path], key_id: str, version: int) -> list[Path]:
+    """The sealed files under ``roots`` that only version ``version`` of ``key_id`` opens
+    (every live key slot is that version): what retiring it would make unreadable. A file
+    that cannot be read is counted (fail closed)."""
+    from lacuna.storage.sealed import wrapping_keys
+
+    found = []
+    for path in sealed_files(roots):
+        try:
+            keys = wrapping_keys(path)
+        except (LacunaError, OSError):
+            found.append(path)
+            continue
+        if all((k.id, k.version) == (key_id, version) for k in keys):
+            found.append(path)
+    return found
+
+
 def _trusted(path: Path) -> sc.Sidecar | None:
     try:
         found = sc.read_sidecar(path)

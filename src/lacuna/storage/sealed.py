@@ -389,6 +389,14 @@ def read_header(path: str | os.PathLike[str]) -> SealedHeader:
     return _with_key(header, live[0][0])
 
 
+def wrapping_keys(path: str | os.PathLike[str]) -> tuple[KeyRef, ...]:
+    """The keys in a sealed file's live slots (one, or two while a re-wrap is under way):
+    any of them opens it."""
+    with open(path, "rb") as fh:
+        slots = _parse(fh, os.fspath(path))[3]
+    return tuple(s[0] for s in slots if s is not None)
+
+
 def sealed_tags(source: str | os.PathLike[str] | Any) -> tuple[str, ...] | None:
     """The classification tags sealed into a file's header when it was written (``PII``,
     ``GDPR``, ...), from a path or an open binary file (read from its start, its position put
