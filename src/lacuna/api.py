@@ -27,12 +27,12 @@ def _pandas_integration() -> Any:
 def _frame_integrations() -> list[Any]:
     """The integrations of the other dataframe libraries that are installed here (polars,
     pyarrow, DuckDB's Python API) and of the DB-API drivers used directly (the standard
-    library's ``sqlite3``, psycopg, psycopg2): governed along with pandas."""
+    library's ``sqlite3``, psycopg, psycopg2, asyncpg): governed along with pandas."""
     import importlib
     import importlib.util
 
     found = []
-    for library in ("polars", "pyarrow", "duckdb", "sqlite3", "psycopg", "psycopg2"):
+    for library in ("polars", "pyarrow", "duckdb", "sqlite3", "psycopg", "psycopg2", "asyncpg"):
         if importlib.util.find_spec(library) is None:
             continue
         try:

@@ -20,7 +20,7 @@ import lacuna.sql
 import loops
 from audit_rows import methods as _methods
 from lacuna.errors import GovernanceViolation
-from lacuna.integrations import psycopg as hooks
+from lacuna.integrations import aio
 from lacuna.model import ColumnKind
 
 PLAIN = {(owner, name): vars(owner)[name] for owner, names in (
@@ -235,7 +235,7 @@ def test_without_greenlet_async_statements_are_refused_not_run(enabled, pg, sand
     """Lacuna cannot decide an async statement without greenlet: enforce refuses it, saying
     how to fix it, and runs nothing; warn runs it, warning."""
     monkeypatch.setitem(sys.modules, "greenlet", None)
-    hooks._bridge.cache_clear()
+    aio._bridge.cache_clear()
     try:
         enabled()
 
@@ -253,7 +253,7 @@ def test_without_greenlet_async_statements_are_refused_not_run(enabled, pg, sand
         assert _count(pg, "notes") == 1
     finally:
         monkeypatch.undo()
-        hooks._bridge.cache_clear()
+        aio._bridge.cache_clear()
 
 
 def test_concurrent_tasks_a_governed_block_and_a_dict_row_connection(sandbox_config, pg,

@@ -33,19 +33,17 @@ already decides (under :mod:`lacuna._bypass`). Nor libpq-level calls (``conn.pgc
 
 from __future__ import annotations
 
-import functools
-import inspect
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.rows import tuple_row
 
 from lacuna import _bypass
-from lacuna.errors import GovernanceViolation, IntegrationError, StorageError
+from lacuna.errors import IntegrationError
+from lacuna.integrations.aio import await_, decided
 from lacuna.integrations.frames.hooks import Hook, Hooks
 from lacuna.model import Action
 
@@ -130,73 +128,15 @@ def _executemany(original: Callable[..., Any]) -> Callable[..., Any]:
 
 # -- psycopg.AsyncConnection -------------------------------------------------------------------
 #
-# run_governed and the catalog look-ups are synchronous; an async cursor's statement and its
-# look-ups must be awaited. The governance runs in a greenlet (as SQLAlchemy's asyncio layer
-# runs its synchronous core): each time it needs the database (a look-up, the statement itself)
-# it hands the awaitable to the caller's coroutine, which awaits it on the event loop and
-# resumes the greenlet with the answer. So the look-ups run on the statement's own connection
-# (one transaction: a trigger created earlier in it is seen; psycopg's connection lock keeps
-# them apart from other tasks), the statement runs between its decision and its record exactly
-# as on a synchronous cursor, and the event loop is blocked only while Lacuna's own synchronous
-# work runs (parsing, the policy, the audit record and lineage on its stores), never while the
-# database answers. No thread: the policy engines are per thread, the governed() block is the
-# caller's context (the greenlet runs in it), and a thread pool could deadlock when every
-# worker waits for a statement that waits for a lock another queued statement holds.
-
-
-@functools.cache
-def _bridge() -> tuple[Any, Callable[[], Any]]:
-    """The greenlet class Lacuna's governance of an async statement runs in, and greenlet's
-    ``getcurrent``."""
-    try:
-        import greenlet
-    except ImportError as exc:
-        msg = ("psycopg.AsyncConnection: Lacuna decides an async statement by running its "
-               "(synchronous) governance in a greenlet, and the 'greenlet' package is not "
-               "installed, so the statement could not be decided and was not run. Install it "
-               "(pip install greenlet, or pip install 'lacuna[postgresql]'), or use a "
-               "synchronous psycopg.connect connection.")
-        raise IntegrationError(msg) from exc
-
-    class Bridge(greenlet.greenlet):  # type: ignore[misc]
-        """Runs Lacuna's synchronous governance of one async statement."""
-
-    return Bridge, greenlet.getcurrent
-
-
-async def _bridged(fn: Callable[[], T]) -> T:
-    """``fn()`` run in a greenlet whose :func:`_await` calls are awaited here."""
-    bridge, getcurrent = _bridge()  # says how to install greenlet when it is missing
-    parent = getcurrent()
-    child = bridge(fn, parent)
-    child.gr_context = parent.gr_context  # the caller's context: its governed() block, …
-    result = child.switch()
-    while not child.dead:
-        try:
-            value = await result
-        except BaseException:  # the awaitable failed (or the task was cancelled): in fn
-            result = child.throw(*sys.exc_info())
-        else:
-            result = child.switch(value)
-    return cast("T", result)
-
-
-def _await(awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable`` from the synchronous governance inside :func:`_bridged`."""
-    bridge, getcurrent = _bridge()
-    current = getcurrent()
-    if not isinstance(current, bridge):  # pragma: no cover - only called inside
-        if inspect.iscoroutine(awaitable):
-            awaitable.close()
-        msg = "psycopg: Lacuna awaited outside its governance of an async statement"
-        raise IntegrationError(msg)
-    return cast("T", current.parent.switch(awaitable))
+# An async cursor's statement is decided by the synchronous governance run in a greenlet whose
+# catalog look-ups and statement are awaited on the cursor's own connection: see
+# lacuna.integrations.aio.
 
 
 class _Blocking:
     """An ``AsyncConnection`` as the synchronous DB-API connection :mod:`lacuna.sql.catalog`
-    reads, inside :func:`_bridged`: each query is awaited on the connection itself (tuples,
-    whatever the connection's row factory)."""
+    reads, inside :func:`lacuna.integrations.aio.bridged`: each query is awaited on the
+    connection itself (tuples, whatever the connection's row factory)."""
 
     def __init__(self, con: Any) -> None:
         self._con = con
@@ -218,60 +158,23 @@ class _BlockingCursor:
         return self._cur.description
 
     def execute(self, sql: str, params: Any = None) -> _BlockingCursor:
-        _await(self._cur.execute(sql, params))
+        await_(self._cur.execute(sql, params))
         return self
 
     def fetchall(self) -> list[Any]:
-        return cast("list[Any]", _await(self._cur.fetchall()))
+        return cast("list[Any]", await_(self._cur.fetchall()))
 
     def close(self) -> None:
-        _await(self._cur.close())
-
-
-@dataclass(slots=True)
-class _Run:
-    """The statement of one async call, run (awaited) once the governance allows it; what it
-    did, to tell the user's error from Lacuna's (as :func:`lacuna.integrations.pandas._patch.
-    guard` does for a synchronous hook)."""
-
-    start: Callable[[], Awaitable[Any]]
-    done: bool = False
-    result: Any = None
-    error: BaseException | None = None
-
-    def __call__(self) -> Any:
-        try:
-            result = _await(self.start())
-        except BaseException as exc:
-            self.error = exc
-            raise
-        self.done, self.result = True, result
-        return result
+        await_(self._cur.close())
 
 
 async def _decided(cur: Any, query: Any, params: Any, start: Callable[[], Awaitable[T]],
                    label: str, *, many: bool = False) -> T:
-    """Decide ``query`` on an async cursor and await ``start()`` if allowed. A failure of
-    Lacuna's own denies in enforce mode (warns, and runs the statement, otherwise); the user's
-    own error propagates unchanged."""
-    run = _Run(start)
-    try:
-        return cast("T", await _bridged(
-            lambda: _decide(cur, query, params, run, many=many,
-                            dbapi=_Blocking(cur.connection))))
-    except (GovernanceViolation, StorageError):
-        raise
-    except Exception as exc:
-        if run.error is exc:
-            raise  # the statement itself failed: the user's error, unchanged
-        if run.error is not None:
-            raise run.error  # noqa: B904 - the user's error, whatever Lacuna made of it
-        from lacuna.governor import current
-
-        current().internal_error(exc, action=Action.EXPORT, method=label, ran=run.done)
-        if run.done:
-            return cast("T", run.result)
-        return await start()
+    """Decide ``query`` on an async cursor and await ``start()`` if allowed
+    (:func:`lacuna.integrations.aio.decided`)."""
+    return await decided(
+        lambda run: _decide(cur, query, params, run, many=many, dbapi=_Blocking(cur.connection)),
+        start, label)
 
 
 def _async_execute(label: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -391,7 +294,7 @@ def _hooks() -> list[Hook]:
     # COPY (… TO STDOUT / FROM STDIN) and a streamed query: decided before psycopg starts them
     hooks += [Hook(psycopg.Cursor, name, _execute, Action.EXPORT, f"psycopg.Cursor.{name}")
               for name in ("copy", "stream")]
-    # psycopg.AsyncConnection: the same statements, awaited (see _bridged)
+    # psycopg.AsyncConnection: the same statements, awaited (lacuna.integrations.aio)
     for awaited in (psycopg.AsyncCursor, psycopg.AsyncServerCursor):
         name = awaited.__name__
         hooks += [Hook(awaited, method, make(f"psycopg.{name}.{method}"), Action.EXPORT,

@@ -210,45 +210,15 @@ def _callproc(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _to_file(sql: str, file: Any, method: str) -> str:
     """``COPY … TO STDOUT`` into ``file``: ``COPY … TO 'its path'`` when it is a file with a
-    path (an export to that file), else ``sql`` (the client reads the rows, or the statement
-    is no ``COPY … TO STDOUT``: decided as written).
-
-    Raises:
-        StorageError: the file is under sealed governed storage (its rows would land there in
-            plaintext), or is open on a file whose path Lacuna cannot tell while it is.
-        IntegrationError: Lacuna cannot rewrite the ``COPY`` it read (fail closed).
-    """
-    import sqlglot
-    from sqlglot import exp
-
+    path (an export to that file; :func:`lacuna.sql.govern.copy_into_file`), else ``sql``
+    (the client reads the rows into an in-memory buffer)."""
     from lacuna.integrations.pandas._frames import file_path
-    from lacuna.sql.statements import analyse
-    from lacuna.storage import frames as sealed
+    from lacuna.sql.govern import copy_into_file
 
     path = file_path(file)
     if path is None:
         return sql
-    stmt = analyse(sql, "postgres")
-    if stmt.verb != "copy" or stmt.kind != "export" or (stmt.file or "").upper() != "STDOUT":
-        return sql
-    sealed.refuse_unnamed_file(method, path)
-    if sealed.writes_sealed(path):
-        sealed.refuse(method, path, "rows psycopg2 copies into an open file")
-    try:
-        parsed = sqlglot.parse_one(sql, read="postgres")
-    except sqlglot.errors.ParseError:
-        parsed = None
-    if not isinstance(parsed, exp.Copy) or [
-        f.name.upper() for f in parsed.args.get("files") or []
-    ] != ["STDOUT"]:  # pragma: no cover - analyse read it as such a COPY
-        msg = (
-            f"{method}: Lacuna cannot tell how {' '.join(sql.split())[:80]} writes to {path}, "
-            "so it cannot decide it as an export to that file; nothing was run. Write "
-            "COPY (SELECT …) TO STDOUT, or copy into an in-memory buffer (io.StringIO)."
-        )
-        raise IntegrationError(msg)
-    parsed.set("files", [exp.Literal.string(path)])
-    return parsed.sql(dialect="postgres")
+    return copy_into_file(sql, path, method, "rows psycopg2 copies into an open file")
 
 
 def _copy_expert(original: Callable[..., Any]) -> Callable[..., Any]:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lacuna import _bypass
-from lacuna.errors import LineageError
+from lacuna.errors import IntegrationError, LineageError
 from lacuna.lineage.recording import Produced, input_version, run_for
 from lacuna.lineage.records import ColumnEdge, DatasetRef, RunStatus
 from lacuna.lineage.sql_masking import bound_keys
@@ -221,6 +221,44 @@ def run_governed(
         return gov.execute(op, write, produced=produced), None
     finally:
         HOST.reset(token)
+
+
+def copy_into_file(sql: str, path: str, method: str, what: str) -> str:
+    """``COPY … TO STDOUT`` whose rows the client writes into the file at ``path``, as
+    ``COPY … TO 'path'``: an export to that file (psycopg2's ``copy_expert`` into an open file,
+    asyncpg's ``copy_from_table(output=…)``); any other statement as written.
+
+    Raises:
+        StorageError: the file is under sealed governed storage (``what``, its rows, would land
+            there in plaintext), or is open on a file whose path Lacuna cannot tell.
+        IntegrationError: Lacuna cannot rewrite the ``COPY`` it read (fail closed).
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    from lacuna.storage import frames as sealed
+
+    stmt = analyse(sql, "postgres")
+    if stmt.verb != "copy" or stmt.kind != "export" or (stmt.file or "").upper() != "STDOUT":
+        return sql
+    sealed.refuse_unnamed_file(method, path)
+    if sealed.writes_sealed(path):
+        sealed.refuse(method, path, what)
+    try:
+        parsed = sqlglot.parse_one(sql, read="postgres")
+    except sqlglot.errors.ParseError:
+        parsed = None
+    if not isinstance(parsed, exp.Copy) or [
+        f.name.upper() for f in parsed.args.get("files") or []
+    ] != ["STDOUT"]:  # pragma: no cover - analyse read it as such a COPY
+        msg = (
+            f"{method}: Lacuna cannot tell how {' '.join(sql.split())[:80]} writes to {path}, "
+            "so it cannot decide it as an export to that file; nothing was run. Write "
+            "COPY (SELECT …) TO STDOUT, or copy into an in-memory buffer (io.StringIO, io.BytesIO)."
+        )
+        raise IntegrationError(msg)
+    parsed.set("files", [exp.Literal.string(path)])
+    return str(parsed.sql(dialect="postgres"))
 
 
 def opaque_routines(db: Database, names: Sequence[str]) -> list[str]:
