@@ -33,7 +33,9 @@ def _a_denial_and_a_401(app_client: Any) -> None:
     assert app_client.client.get("/api/v1/audit").status_code == 401
 
 
-@pytest.mark.parametrize("session", ["lacuna-server", "Lacuna-Users", "lacuna-console"])
+@pytest.mark.parametrize("session", ["lacuna-server", "Lacuna-Users", "lacuna-console",
+                                     "\uff2c\uff21\uff23\uff35\uff2e\uff21-server",
+                                     "\u200blacuna-server", " lacuna-console"])
 def test_a_client_cannot_file_decisions_under_the_servers_own_sessions(
         app_client, session: str) -> None:
     """The server files its refusals under ``lacuna-server`` (and identity events under

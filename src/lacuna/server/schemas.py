@@ -23,8 +23,12 @@ RESERVED_SESSION_PREFIX = "lacuna-"
 def client_session(value: str | None) -> str | None:
     """A client's session id, checked: the sessions Lacuna files its own records under
     (``lacuna-server``'s refusals, ``lacuna-users``, ``lacuna-console``, ...) cannot be claimed
-    by a client (a decision or an outcome filed there would read as the server's)."""
-    if value is not None and value.lower().startswith(RESERVED_SESSION_PREFIX):
+    by a client (a decision or an outcome filed there would read as the server's), in any
+    spelling a reader takes for them (``LACUNA-server``, fullwidth letters, a leading space or
+    zero-width character: compared as names are, :func:`lacuna.identity.canonical_name`)."""
+    from lacuna.identity.names import canonical_name
+
+    if value is not None and canonical_name(value).startswith(RESERVED_SESSION_PREFIX):
         msg = (f"session {value!r} is reserved: names starting {RESERVED_SESSION_PREFIX!r} "
                "are the sessions Lacuna files its own records under; send your client's "
                "own session id (or none)")
