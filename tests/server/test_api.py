@@ -4,6 +4,7 @@ as in-process, classify, exceptions between people, lineage ingest, limits and l
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -630,6 +631,47 @@ def test_a_credential_in_a_log_line_is_scrubbed_in_json_and_plain_lines(
         line = formatter.format(record)
         assert secret not in line, type(formatter).__name__
         assert "could not reach postgresql://lacuna:***@db/governance" in line
+
+
+def test_a_path_cannot_forge_a_plain_log_line(app_client) -> None:
+    """Anyone may send ``/api/v1/audit/x%0A<a line of their own>``: the 401 refusal and the
+    access line name the path, and with ``log_json: false`` its newline started a forged log
+    line. Plain lines write it as ``\\n``; JSON lines were never split; a traceback keeps its
+    lines."""
+    import io
+
+    from lacuna.server.logs import JsonFormatter, PlainFormatter
+
+    forged = "2026-12-06 05:00:00,000 WARNING lacuna.server.auth: audit trail verified"
+    for formatter in (PlainFormatter(), JsonFormatter()):
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(formatter)
+        loggers = [logging.getLogger(n) for n in ("lacuna.server.auth", "lacuna.server.access")]
+        levels = [lg.level for lg in loggers]
+        for lg in loggers:
+            lg.addHandler(handler)
+            lg.setLevel(logging.INFO)
+        try:
+            r = app_client.client.get(f"/api/v1/audit/x%0A{forged}")
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.removeHandler(handler)
+                lg.setLevel(level)
+        assert r.status_code == 401
+        lines = out.getvalue().splitlines()
+        assert lines, type(formatter).__name__
+        assert not any(line.startswith(forged) for line in lines), lines
+        assert any("HTTP 401 for GET /api/v1/audit/x" in line for line in lines)
+        assert any("/api/v1/audit/x" in line and forged in line for line in lines), lines
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("lacuna.server", logging.ERROR, __file__, 1, "failed %s",
+                                   ("a\nb",), sys.exc_info())
+    text = PlainFormatter().format(record)
+    assert "failed a\\nb" in text
+    assert "Traceback (most recent call last):\n" in text  # the traceback's own lines stay
 
 
 def test_metrics(app_client) -> None:
