@@ -3,6 +3,7 @@ as in-process, classify, exceptions between people, lineage ingest, limits and l
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
@@ -631,6 +632,53 @@ def test_a_credential_in_a_log_line_is_scrubbed_in_json_and_plain_lines(
         line = formatter.format(record)
         assert secret not in line, type(formatter).__name__
         assert "could not reach postgresql://lacuna:***@db/governance" in line
+
+
+def _event(run_id: str, output: str) -> bytes:
+    """A COMPLETE OpenLineage event as raw JSON text (escapes written as the client wrote)."""
+    return ('{"eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z", '
+            f'"run": {{"runId": "{run_id}"}}, "job": {{"namespace": "nb", "name": "j"}}, '
+            f'"inputs": [], "outputs": [{{"namespace": "file", "name": "{output}"}}], '
+            '"producer": "https://example.com/p", "schemaURL": '
+            '"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"}').encode()
+
+
+def test_a_lone_surrogate_in_free_form_json_is_refused_where_it_arrives(app_client) -> None:
+    r"""JSON may escape a lone UTF-16 surrogate (``\ud800``), which no database can store: in an
+    operation's sources it made the denial's audit append fail (the denial went unrecorded),
+    in an OpenLineage event or in columns to classify it was a 500. Each is refused with the
+    reason, nothing recorded; a surrogate *pair* (one character, as ``json.dumps`` escapes
+    an emoji) is text and goes through, and reads back as it was sent."""
+    client, h = app_client.client, {**app_client.headers("ana"),
+                                     "content-type": "application/json"}
+    audit = app_client.state.governor.audit
+    before = len(audit.list(limit=None))
+    op = _op(app_client, "DOWNLOADS/s.csv")
+    for name in ("crm\\udfff", "\\ud800"):
+        raw = json.dumps({"operation": op})[:-2] + f', "sources": [{{"name": "{name}"}}]}}}}'
+        r = client.post("/api/v1/decide", content=raw.encode(), headers=h)
+        assert r.status_code == 422, r.text
+        assert "lone UTF-16 surrogate" in r.text
+    r = client.post("/api/v1/lineage", content=_event("r-\\ud800", "/d/x.csv"), headers=h)
+    assert r.status_code == 400, r.text
+    assert "lone UTF-16 surrogate" in r.text
+    r = client.post("/api/v1/classify", headers=h,
+                    content=b'{"columns": {"email": ["a@example.com", "\\udc00"]}}')
+    assert r.status_code == 422, r.text
+    assert len(audit.list(limit=None)) == before  # nothing recorded, nothing failed to be
+    # The allowed path: a surrogate pair is one character (U+1F600), kept as sent.
+    raw = json.dumps({"operation": op})[:-2] + ', "sources": [{"name": "crm-\\ud83d\\ude00"}]}}'
+    r = client.post("/api/v1/decide", content=raw.encode(), headers=h)
+    assert r.status_code == 200, r.text
+    record = audit.get(r.json()["audit"]["id"])
+    assert record is not None
+    assert "crm-\U0001f600" in json.dumps(record.data, ensure_ascii=False)
+    r = client.post("/api/v1/lineage", headers=h,
+                    content=_event("r-\\ud83d\\ude00", "/d/\\ud83d\\ude00.csv"))
+    assert r.status_code == 201, r.text
+    run = app_client.state.governor.lineage_store.get_run(r.json()["recorded"])
+    assert run is not None
+    assert str(run.outputs[0].dataset.name).endswith("/d/\U0001f600.csv")
 
 
 def test_a_path_cannot_forge_a_plain_log_line(app_client) -> None:
