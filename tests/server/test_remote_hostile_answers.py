@@ -19,6 +19,7 @@ from lacuna.remote.client import ServerClient, ServerEngine
 
 class _Answer:
     body = b"{}"
+    status = 200
 
 
 @pytest.fixture
@@ -28,11 +29,15 @@ def engine() -> Iterator[tuple[ServerEngine, type[_Answer]]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length") or 0))
-            self.send_response(200)
+            self.send_response(answer.status)
+            if answer.status in (301, 302, 307, 308):
+                self.send_header("Location", "http://elsewhere.example/")
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
             self.wfile.write(answer.body)
+
+        do_GET = do_POST
 
         def log_message(self, *_: Any) -> None:
             pass
@@ -135,3 +140,27 @@ def test_a_well_formed_answer_for_this_operation_is_taken_whole(engine) -> None:
     assert remote.recorded(op.id) == {"id": "a-1", "seq": 7, "hash": "h"}
     answer.body = _decision()  # no operation_id: the one asked about
     assert remote.decide(_op()).allowed is True
+
+
+@pytest.mark.parametrize("status", [302, 307, 304])
+def test_a_redirect_is_no_answer_to_any_call(engine, status: int) -> None:
+    """The client follows no redirect (its token stays with the server it names), and a
+    redirect was taken as an empty success: an outcome sent to it was not recorded, without a
+    word. Every call now fails saying so; a decision is a denial."""
+    from lacuna.errors import LacunaError
+    from lacuna.model import Decision
+    from lacuna.remote.client import ServerAudit, ServerExceptions, ServerUnavailable
+
+    remote, answer = engine
+    answer.status, answer.body = status, b""
+    decision = remote.decide(_op())
+    assert decision.allowed is False
+    assert f"HTTP {status}" in (decision.engine_error or "")
+    op = _op()
+    allowed = Decision(allowed=True, operation_id=op.id, operation=op, reasoning="ok")
+    with pytest.raises(ServerUnavailable, match=f"HTTP {status}.*never redirects"):
+        ServerAudit(remote).record_outcome(allowed, op, session="s-1", of="a-1")
+    with pytest.raises(LacunaError, match="never redirects"):
+        ServerExceptions(remote.client).list()
+    answer.status, answer.body = 201, b'{"id": "a-2", "seq": 8, "hash": "h"}'
+    ServerAudit(remote).record_outcome(allowed, op, session="s-1", of="a-1")  # 2xx: taken

@@ -102,6 +102,12 @@ class ServerClient:
             detail = message(response.body)
             msg = f"{where} answered HTTP {response.status} for {method} {path}: {detail}"
             raise ServerUnavailable(msg)
+        if not 200 <= response.status < 300:  # a redirect: not followed (the token stays
+            # here), and not an answer (an outcome "sent" to it was silently not recorded)
+            msg = (f"{where} answered HTTP {response.status} for {method} {path}: a Lacuna "
+                   "server never redirects; check server.url (the address, http or https, a "
+                   "proxy in front of it)")
+            raise ServerUnavailable(msg)
         if not response.body:
             return None
         try:
