@@ -39,8 +39,7 @@ def _csrf(text: str) -> str:
     return found.group(1)
 
 
-def test_sign_in_and_a_stewards_decision_run_off_the_event_loop(app_client, monkeypatch
-                                                               ) -> None:
+def test_sign_in_and_a_stewards_decision_run_off_the_event_loop(app_client, monkeypatch) -> None:
     import lacuna.exceptions as verbs
 
     state = app_client.state
@@ -50,26 +49,47 @@ def test_sign_in_and_a_stewards_decision_run_off_the_event_loop(app_client, monk
     _spy(monkeypatch, state.users, "start_session", seen["start_session"])
     _spy(monkeypatch, verbs, "deny_exception", seen["deny"])
     root = state.governor.config.destinations.unmanaged[0]
-    r = client.post("/api/v1/exceptions", headers=app_client.headers("ana"), json={
-        "destination": f"{root}/board.csv", "action": "write",
-        "purpose": "Quarterly board presentation of customer metrics"})
+    r = client.post(
+        "/api/v1/exceptions",
+        headers=app_client.headers("ana"),
+        json={
+            "destination": f"{root}/board.csv",
+            "action": "write",
+            "purpose": "Quarterly board presentation of customer metrics",
+        },
+    )
     assert r.status_code == 201, r.text
     exception_id = r.json()["id"]
     client.cookies.clear()
     form = client.get("/console/login")
-    r = client.post("/console/login", follow_redirects=False, data={
-        "token": "lac_not-a-token", "csrf_token": _csrf(form.text), "next": "/console/"})
+    r = client.post(
+        "/console/login",
+        follow_redirects=False,
+        data={"token": "lac_not-a-token", "csrf_token": _csrf(form.text), "next": "/console/"},
+    )
     assert r.status_code == 401  # refused (and audited), off the loop too
     form = client.get("/console/login")
-    r = client.post("/console/login", follow_redirects=False, data={
-        "token": app_client.tokens["jane"], "csrf_token": _csrf(form.text),
-        "next": "/console/exceptions"})
+    r = client.post(
+        "/console/login",
+        follow_redirects=False,
+        data={
+            "token": app_client.tokens["jane"],
+            "csrf_token": _csrf(form.text),
+            "next": "/console/exceptions",
+        },
+    )
     assert r.status_code == 303, r.text
     page = client.get("/console/exceptions")
     assert page.status_code == 200
-    r = client.post(f"/console/exceptions/{exception_id}/decide", follow_redirects=False,
-                    data={"decision": "deny", "comment": "not for a board deck",
-                          "csrf_token": _csrf(page.text)})
+    r = client.post(
+        f"/console/exceptions/{exception_id}/decide",
+        follow_redirects=False,
+        data={
+            "decision": "deny",
+            "comment": "not for a board deck",
+            "csrf_token": _csrf(page.text),
+        },
+    )
     assert r.status_code == 303, r.text
     # read back: the decision is stored, by the signed-in steward
     assert state.governor.exceptions.get(exception_id).status.value == "denied"

@@ -164,3 +164,16 @@ def test_a_redirect_is_no_answer_to_any_call(engine, status: int) -> None:
         ServerExceptions(remote.client).list()
     answer.status, answer.body = 201, b'{"id": "a-2", "seq": 8, "hash": "h"}'
     ServerAudit(remote).record_outcome(allowed, op, session="s-1", of="a-1")  # 2xx: taken
+
+
+@pytest.mark.parametrize("body", [b"[]", b'{"exceptions": {"id": "EXC-2026-001"}}', b"{}"])
+def test_a_list_of_exceptions_that_is_not_one_is_an_error_saying_so(engine, body: bytes) -> None:
+    from lacuna.errors import LacunaError
+    from lacuna.remote.client import ServerExceptions
+
+    remote, answer = engine
+    answer.body = body
+    with pytest.raises(LacunaError, match="not a list of exceptions"):
+        ServerExceptions(remote.client).list()
+    answer.body = b'{"exceptions": [], "truncated": false}'
+    assert ServerExceptions(remote.client).list() == []

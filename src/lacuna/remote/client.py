@@ -286,7 +286,11 @@ class ServerExceptions:
              ) -> list[ExceptionRequest]:
         query = f"?status={status.value}" if status is not None else ""
         answer = self._call("GET", f"/api/v1/exceptions{query}")
-        items = [_exception(e) for e in answer.get("exceptions", [])]
+        if not isinstance(answer, Mapping) or not isinstance(answer.get("exceptions"), list):
+            msg = (f"Lacuna server {self.client.shown} answered GET /api/v1/exceptions with "
+                   "something that is not a list of exceptions")
+            raise LacunaError(msg)
+        items = [_exception(e) for e in answer["exceptions"]]
         return [e for e in items if user is None or same_name(e.requested_by, user)]
 
     def decide(self, exception_id: str, *, approve: bool, by: str, stewards: Any,  # noqa: ARG002
