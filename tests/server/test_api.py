@@ -3,7 +3,9 @@ as in-process, classify, exceptions between people, lineage ingest, limits and l
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -33,7 +35,9 @@ def _a_denial_and_a_401(app_client: Any) -> None:
     assert app_client.client.get("/api/v1/audit").status_code == 401
 
 
-@pytest.mark.parametrize("session", ["lacuna-server", "Lacuna-Users", "lacuna-console"])
+@pytest.mark.parametrize("session", ["lacuna-server", "Lacuna-Users", "lacuna-console",
+                                     "\uff2c\uff21\uff23\uff35\uff2e\uff21-server",
+                                     "\u200blacuna-server", " lacuna-console"])
 def test_a_client_cannot_file_decisions_under_the_servers_own_sessions(
         app_client, session: str) -> None:
     """The server files its refusals under ``lacuna-server`` (and identity events under
@@ -628,6 +632,94 @@ def test_a_credential_in_a_log_line_is_scrubbed_in_json_and_plain_lines(
         line = formatter.format(record)
         assert secret not in line, type(formatter).__name__
         assert "could not reach postgresql://lacuna:***@db/governance" in line
+
+
+def _event(run_id: str, output: str) -> bytes:
+    """A COMPLETE OpenLineage event as raw JSON text (escapes written as the client wrote)."""
+    return ('{"eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z", '
+            f'"run": {{"runId": "{run_id}"}}, "job": {{"namespace": "nb", "name": "j"}}, '
+            f'"inputs": [], "outputs": [{{"namespace": "file", "name": "{output}"}}], '
+            '"producer": "https://example.com/p", "schemaURL": '
+            '"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"}').encode()
+
+
+def test_a_lone_surrogate_in_free_form_json_is_refused_where_it_arrives(app_client) -> None:
+    r"""JSON may escape a lone UTF-16 surrogate (``\ud800``), which no database can store: in an
+    operation's sources it made the denial's audit append fail (the denial went unrecorded),
+    in an OpenLineage event or in columns to classify it was a 500. Each is refused with the
+    reason, nothing recorded; a surrogate *pair* (one character, as ``json.dumps`` escapes
+    an emoji) is text and goes through, and reads back as it was sent."""
+    client, h = app_client.client, {**app_client.headers("ana"),
+                                     "content-type": "application/json"}
+    audit = app_client.state.governor.audit
+    before = len(audit.list(limit=None))
+    op = _op(app_client, "DOWNLOADS/s.csv")
+    for name in ("crm\\udfff", "\\ud800"):
+        raw = json.dumps({"operation": op})[:-2] + f', "sources": [{{"name": "{name}"}}]}}}}'
+        r = client.post("/api/v1/decide", content=raw.encode(), headers=h)
+        assert r.status_code == 422, r.text
+        assert "lone UTF-16 surrogate" in r.text
+    r = client.post("/api/v1/lineage", content=_event("r-\\ud800", "/d/x.csv"), headers=h)
+    assert r.status_code == 400, r.text
+    assert "lone UTF-16 surrogate" in r.text
+    r = client.post("/api/v1/classify", headers=h,
+                    content=b'{"columns": {"email": ["a@example.com", "\\udc00"]}}')
+    assert r.status_code == 422, r.text
+    assert len(audit.list(limit=None)) == before  # nothing recorded, nothing failed to be
+    # The allowed path: a surrogate pair is one character (U+1F600), kept as sent.
+    raw = json.dumps({"operation": op})[:-2] + ', "sources": [{"name": "crm-\\ud83d\\ude00"}]}}'
+    r = client.post("/api/v1/decide", content=raw.encode(), headers=h)
+    assert r.status_code == 200, r.text
+    record = audit.get(r.json()["audit"]["id"])
+    assert record is not None
+    assert "crm-\U0001f600" in json.dumps(record.data, ensure_ascii=False)
+    r = client.post("/api/v1/lineage", headers=h,
+                    content=_event("r-\\ud83d\\ude00", "/d/\\ud83d\\ude00.csv"))
+    assert r.status_code == 201, r.text
+    run = app_client.state.governor.lineage_store.get_run(r.json()["recorded"])
+    assert run is not None
+    assert str(run.outputs[0].dataset.name).endswith("/d/\U0001f600.csv")
+
+
+def test_a_path_cannot_forge_a_plain_log_line(app_client) -> None:
+    """Anyone may send ``/api/v1/audit/x%0A<a line of their own>``: the 401 refusal and the
+    access line name the path, and with ``log_json: false`` its newline started a forged log
+    line. Plain lines write it as ``\\n``; JSON lines were never split; a traceback keeps its
+    lines."""
+    import io
+
+    from lacuna.server.logs import JsonFormatter, PlainFormatter
+
+    forged = "2026-12-06 05:00:00,000 WARNING lacuna.server.auth: audit trail verified"
+    for formatter in (PlainFormatter(), JsonFormatter()):
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(formatter)
+        loggers = [logging.getLogger(n) for n in ("lacuna.server.auth", "lacuna.server.access")]
+        levels = [lg.level for lg in loggers]
+        for lg in loggers:
+            lg.addHandler(handler)
+            lg.setLevel(logging.INFO)
+        try:
+            r = app_client.client.get(f"/api/v1/audit/x%0A{forged}")
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.removeHandler(handler)
+                lg.setLevel(level)
+        assert r.status_code == 401
+        lines = out.getvalue().splitlines()
+        assert lines, type(formatter).__name__
+        assert not any(line.startswith(forged) for line in lines), lines
+        assert any("HTTP 401 for GET /api/v1/audit/x" in line for line in lines)
+        assert any("/api/v1/audit/x" in line and forged in line for line in lines), lines
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("lacuna.server", logging.ERROR, __file__, 1, "failed %s",
+                                   ("a\nb",), sys.exc_info())
+    text = PlainFormatter().format(record)
+    assert "failed a\\nb" in text
+    assert "Traceback (most recent call last):\n" in text  # the traceback's own lines stay
 
 
 def test_metrics(app_client) -> None:

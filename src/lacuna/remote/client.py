@@ -102,12 +102,22 @@ class ServerClient:
             detail = message(response.body)
             msg = f"{where} answered HTTP {response.status} for {method} {path}: {detail}"
             raise ServerUnavailable(msg)
+        if not 200 <= response.status < 300:  # a redirect: not followed (the token stays
+            # here), and not an answer (an outcome "sent" to it was silently not recorded)
+            msg = (f"{where} answered HTTP {response.status} for {method} {path}: a Lacuna "
+                   "server never redirects; check server.url (the address, http or https, a "
+                   "proxy in front of it)")
+            raise ServerUnavailable(msg)
         if not response.body:
             return None
         try:
             return json.loads(response.body)
         except ValueError:
             msg = f"{where} answered {method} {path} with something that is not JSON"
+            raise ServerUnavailable(msg) from None
+        except RecursionError:  # not a ValueError: it escaped every caller's fail-closed path
+            msg = (f"{where} answered {method} {path} with JSON nested too deeply to read "
+                   "(no Lacuna answer is)")
             raise ServerUnavailable(msg) from None
 
     def close(self) -> None:
@@ -141,8 +151,8 @@ class ServerEngine:
             answer = self.client.call("POST", "/api/v1/decide", {
                 "operation": operation_to_wire(operation), "record": log,
                 "session": self.session})
-            decision = decision_from_wire(answer["decision"], operation)
-        except (ServerUnavailable, KeyError, TypeError, ValueError) as exc:
+            decision = _decision_in(answer, operation)
+        except Exception as exc:  # any answer that is not this decision: denied, never raised
             detail = str(exc) if isinstance(exc, ServerUnavailable) else (
                 f"Lacuna server {self.client.shown} answered something that is not a decision "
                 f"({type(exc).__name__}: {exc})")
@@ -276,7 +286,11 @@ class ServerExceptions:
              ) -> list[ExceptionRequest]:
         query = f"?status={status.value}" if status is not None else ""
         answer = self._call("GET", f"/api/v1/exceptions{query}")
-        items = [_exception(e) for e in answer.get("exceptions", [])]
+        if not isinstance(answer, Mapping) or not isinstance(answer.get("exceptions"), list):
+            msg = (f"Lacuna server {self.client.shown} answered GET /api/v1/exceptions with "
+                   "something that is not a list of exceptions")
+            raise LacunaError(msg)
+        items = [_exception(e) for e in answer["exceptions"]]
         return [e for e in items if user is None or same_name(e.requested_by, user)]
 
     def decide(self, exception_id: str, *, approve: bool, by: str, stewards: Any,  # noqa: ARG002
@@ -296,6 +310,24 @@ class ServerExceptions:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+def _decision_in(answer: Any, operation: Operation) -> Decision:
+    """The decision a ``POST /api/v1/decide`` answer holds for ``operation``.
+
+    Raises:
+        ValueError: the answer is not an object holding a decision object, or that decision
+            names another operation (an answer meant for another request is not this one's).
+    """
+    if not isinstance(answer, Mapping) or not isinstance(answer.get("decision"), Mapping):
+        msg = "the answer is not an object with a decision object"
+        raise ValueError(msg)
+    data = answer["decision"]
+    if str(data.get("operation_id") or operation.id) != operation.id:
+        msg = (f"the decision is for operation {str(data.get('operation_id'))[:80]!r}, not "
+               f"{operation.id!r}")
+        raise ValueError(msg)
+    return decision_from_wire(data, operation)
 
 
 def _q(text: str) -> str:

@@ -127,7 +127,8 @@ def decision_from_wire(data: Mapping[str, Any], operation: Operation | None = No
     """A :class:`Decision` from :func:`decision_to_wire`'s JSON.
 
     Raises:
-        ValueError: ``allowed`` is not a boolean, or a required field is missing.
+        ValueError: ``allowed`` is not a boolean, a text field holds something else than text
+            (or null), or a list holds something else than objects.
     """
     allowed = data.get("allowed")
     if not isinstance(allowed, bool):
@@ -137,24 +138,62 @@ def decision_from_wire(data: Mapping[str, Any], operation: Operation | None = No
         allowed=allowed,
         operation_id=str(data.get("operation_id") or (operation.id if operation else "")),
         reasoning=str(data.get("reasoning") or ""),
-        policy_id=data.get("policy_id"),
-        policy_title=data.get("policy_title"),
-        why=tuple(str(w) for w in data.get("why") or ()),
+        policy_id=_opt(data, "policy_id"),
+        policy_title=_opt(data, "policy_title"),
+        why=tuple(str(w) for w in _items(data, "why")),
         alternatives=tuple(
-            Alternative(title=str(a["title"]), code=a.get("code"), note=a.get("note"),
-                        kind=a.get("kind"),
-                        params=tuple((str(k), str(v)) for k, v in (a.get("params") or {}).items()))
-            for a in data.get("alternatives") or ()),
-        steward=data.get("steward"),
-        docs_url=data.get("docs_url"),
+            Alternative(title=str(a["title"]), code=_opt(a, "code"), note=_opt(a, "note"),
+                        kind=_opt(a, "kind"),
+                        params=tuple((str(k), str(v)) for k, v in _object(a, "params").items()))
+            for a in _objects(data, "alternatives")),
+        steward=_opt(data, "steward"),
+        docs_url=_opt(data, "docs_url"),
         policies=tuple(
-            PolicyRef(package=str(p["package"]), id=p.get("id"), title=p.get("title"),
-                      owner=p.get("owner"), version=p.get("version"),
-                      compliance=tuple(p.get("compliance") or ()),
+            PolicyRef(package=str(p["package"]), id=_opt(p, "id"), title=_opt(p, "title"),
+                      owner=_opt(p, "owner"), version=_opt(p, "version"),
+                      compliance=tuple(str(c) for c in _items(p, "compliance")),
                       effect=str(p.get("effect") or "allow"))
-            for p in data.get("policies") or ()),
-        engine_error=data.get("engine_error"),
-        bundle_revision=data.get("bundle_revision"),
+            for p in _objects(data, "policies")),
+        engine_error=_opt(data, "engine_error"),
+        bundle_revision=_opt(data, "bundle_revision"),
         eval_ms=float(data.get("eval_ms") or 0.0),
         operation=operation,
     )
+
+
+# A server's answer is checked field by field: a number, list or object where text belongs
+# would otherwise ride into the decision and fail later, far from the answer (or not at all).
+def _opt(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    msg = f"decision field {key!r} must be text or null, not {type(value).__name__}"
+    raise ValueError(msg)
+
+
+def _items(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        msg = f"decision field {key!r} must be a list, not {type(value).__name__}"
+        raise ValueError(msg)
+    return value
+
+
+def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        msg = f"decision field {key!r} must be an object, not {type(value).__name__}"
+        raise ValueError(msg)
+    return value
+
+
+def _objects(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    items = _items(data, key)
+    if not all(isinstance(i, Mapping) for i in items):
+        msg = f"decision field {key!r} must be a list of objects"
+        raise ValueError(msg)
+    return items

@@ -31,13 +31,21 @@ def scrub(text: str) -> str:
 
 
 class PlainFormatter(logging.Formatter):
-    """``time level logger: message``, scrubbed as the JSON lines are."""
+    """``time level logger: message``, scrubbed as the JSON lines are, one line per record."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         return scrub(super().format(record))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The line itself on one line: a request path is anyone's to write, and its ``%0A``
+        (or a CR, an escape sequence) would otherwise start a forged line of this log; they
+        are written as escapes (``\\n``). A traceback that follows keeps its lines."""
+        from lacuna.exceptions.shown import visible
+
+        return visible(super().formatMessage(record), terminal=True, one_line=True)
 
 
 class JsonFormatter(logging.Formatter):

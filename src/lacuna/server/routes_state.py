@@ -518,7 +518,12 @@ def lineage_ingest(event: dict[str, Any], request: Request, principal: Producer
     ``refused``. The answer: ``{"recorded": run id or null while the run is open,
     "refused": [...]}``."""
     from lacuna.lineage.openlineage import EventError, finish, merge_event
+    from lacuna.server.schemas import text_only
 
+    try:
+        text_only(event, "the OpenLineage event")
+    except ValueError as exc:
+        raise HTTPException(400, f"not a valid OpenLineage event: {exc}") from None
     gov = state_of(request).governor
     refused: tuple[str, ...] = ()
     with _pending.lock:

@@ -23,12 +23,44 @@ RESERVED_SESSION_PREFIX = "lacuna-"
 def client_session(value: str | None) -> str | None:
     """A client's session id, checked: the sessions Lacuna files its own records under
     (``lacuna-server``'s refusals, ``lacuna-users``, ``lacuna-console``, ...) cannot be claimed
-    by a client (a decision or an outcome filed there would read as the server's)."""
-    if value is not None and value.lower().startswith(RESERVED_SESSION_PREFIX):
+    by a client (a decision or an outcome filed there would read as the server's), in any
+    spelling a reader takes for them (``LACUNA-server``, fullwidth letters, a leading space or
+    zero-width character: compared as names are, :func:`lacuna.identity.canonical_name`)."""
+    from lacuna.identity.names import canonical_name
+
+    if value is not None and canonical_name(value).startswith(RESERVED_SESSION_PREFIX):
         msg = (f"session {value!r} is reserved: names starting {RESERVED_SESSION_PREFIX!r} "
                "are the sessions Lacuna files its own records under; send your client's "
                "own session id (or none)")
         raise ValueError(msg)
+    return value
+
+
+def text_only(value: Any, what: str) -> Any:
+    """``value`` (JSON a client sent), checked to hold only text that UTF-8 can store.
+
+    JSON may escape a lone UTF-16 surrogate (``"\\ud800"``); Python's reader takes it, but
+    no database, log or signature can encode it: it failed the audit append of the decision
+    it rode in (the denial then went unrecorded), a lineage run's write and a classification
+    of sample values (500s). Typed text fields refuse it already (pydantic); this is for the
+    free-form parts (an operation's classification and sources, columns to classify, an
+    OpenLineage event). A surrogate *pair* is a character and is kept.
+
+    Raises:
+        ValueError: a lone surrogate, or nesting too deep to check (the message says where).
+    """
+    import json
+
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start:exc.end] if isinstance(exc.object, str) else "?"
+        msg = (f"{what} holds {bad!a}, a lone UTF-16 surrogate, which is not text: "
+               "send UTF-8 text")
+        raise ValueError(msg) from None
+    except RecursionError:
+        msg = f"{what} is nested too deeply to check; send a flatter document"
+        raise ValueError(msg) from None
     return value
 
 
@@ -44,6 +76,11 @@ class ClassifyRequest(_Body):
     columns: dict[str, list[Any]] = Field(max_length=MAX_COLUMNS)
     declared: dict[str, Any] | None = Field(
         default=None, description="Declared column classes; they win over inference.")
+
+    @field_validator("columns", "declared")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        return text_only(value, "the columns") if value is not None else value
 
 
 class OperationBody(_Body):
@@ -64,6 +101,11 @@ class OperationBody(_Body):
     method: str = Field(default="", max_length=256)
     code_location: str | None = Field(default=None, max_length=1024)
     variable: str | None = Field(default=None, max_length=256)
+
+    @field_validator("classification", "sources")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        return text_only(value, "operation field")
     user: Any = Field(default=None, description="Ignored: the identity comes from the token.")
 
 

@@ -4,10 +4,11 @@ for data stewards (compliance officers may read it). Forms post back with a CSRF
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from lacuna.errors import LacunaError
 from lacuna.identity import same_name
@@ -71,7 +72,8 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
     if verdict not in ("false_positive", "correct"):
         refuse(request, session, 400, "verdict must be false_positive or correct")
     gov = server_state(request).governor
-    try:
+
+    def report() -> Any:
         record = find_decision(decision_id, gov)
         if not same_name(record.user_id, session.name) and not session.has(STEWARD, COMPLIANCE):
             refuse(request, session, 403, f"{session.name} may give feedback only on their "
@@ -79,6 +81,10 @@ async def give_feedback(request: Request, decision_id: str, session: AnyRole) ->
         report_feedback(record.id, false_positive=verdict == "false_positive",
                         comment=fields.get("comment", "").strip(), governor=gov,
                         reporter=(session.name, _role(session)))
+        return record
+
+    try:  # reads and an audit append: off the event loop (every request would wait on them)
+        record = await run_in_threadpool(report)
     except DecisionNotFound:
         return not_found(request, session, "No such decision", NO_DECISION)
     except LacunaError as exc:
@@ -131,10 +137,11 @@ async def decide_report(request: Request, feedback_id: str, session: Reviewer) -
     verdict = fields.get("verdict", "")
     if verdict not in VERDICTS:
         refuse(request, session, 400, "verdict must be accept or reject")
-    try:
-        review_report(feedback_id, verdict=verdict, comment=fields.get("comment", "").strip(),
-                      reviewer=(session.name, _role(session)),
-                      governor=server_state(request).governor)
+    try:  # reads and an audit append: off the event loop (every request would wait on them)
+        await run_in_threadpool(
+            review_report, feedback_id, verdict=verdict,
+            comment=fields.get("comment", "").strip(), reviewer=(session.name, _role(session)),
+            governor=server_state(request).governor)
     except ReportNotFound:
         return not_found(request, session, "Review not recorded",
                          "No false-positive report has this id; pick one from the queue.")

@@ -81,13 +81,17 @@ async def login(request: Request) -> Response:
         refuse(request, None, 403, "the sign-in form expired or did not come from this "
                "console; open the sign-in page again")
     token = fields.get("token", "").strip()
+    # A database read (and, refused, an audit append): off the event loop, as every step of
+    # a sign-in that touches the state database (anyone may post this form)
     try:
-        principal = server_state(request).authenticator.authenticate(token)
+        principal = await run_in_threadpool(server_state(request).authenticator.authenticate,
+                                            token)
     except AuthenticationError as exc:
         from lacuna.server.security import audit_refusal
 
         server_state(request).metrics.auth_failure(401)
-        audit_refusal(server_state(request), request, 401, f"console sign-in: {exc}", None)
+        await run_in_threadpool(audit_refusal, server_state(request), request, 401,
+                                f"console sign-in: {exc}", None)
         return login_page(request, status=401, next_url=next_url,
                           flash="That token was not accepted. Check it, or ask an admin for "
                                 "a new one (lacuna users add NAME --role ROLE).")
@@ -101,7 +105,8 @@ async def login(request: Request) -> Response:
     expires = time.time() + LIFETIME_S
     if principal.expires is not None:  # an OIDC token: the session ends with it (and its roles)
         expires = min(expires, principal.expires)
-    sid = server_state(request).users.start_session(principal.name, expires)
+    sid = await run_in_threadpool(server_state(request).users.start_session, principal.name,
+                                  expires)
     set_session(request, redirect, codec.new(principal.name, principal.roles, via, sid=sid,
                                              expires=expires))
     drop_cookie(request, redirect, NONCE_COOKIE)
@@ -178,7 +183,8 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
                        if line.strip())
     note = decision_note(fields.get("comment", ""), ())
     state = server_state(request)
-    try:
+
+    def act() -> None:
         with acting_as(state, Principal(session.name, session.roles)):
             if verdict == "approve":
                 approve_exception(exception_id, comment=note, conditions=conditions)
@@ -186,6 +192,11 @@ async def decide(request: Request, exception_id: str, session: Decider) -> Respo
                 revoke_exception(exception_id, comment=note)
             else:
                 deny_exception(exception_id, comment=note)
+
+    try:
+        # Database writes and audit appends, under the verbs' lock (which an API request on a
+        # worker thread may hold): off the event loop, or every request of the server waits.
+        await run_in_threadpool(act)
     except (LacunaError, PermissionError) as exc:  # audited by lacuna.exceptions
         from lacuna.server.app import status_of
 
@@ -310,7 +321,9 @@ def policies(request: Request, session: AnyRole) -> Response:
 async def run_policy_tests(request: Request,
                            session: Annotated[Session, Depends(require(STEWARD))]) -> Response:
     await csrf_form(request, session)
-    console_state(request).tests.run(server_state(request).policy_engine, now())
+    # every policy test of the bundle evaluated: off the event loop (as the verbs above)
+    await run_in_threadpool(console_state(request).tests.run,
+                            server_state(request).policy_engine, now())
     return RedirectResponse("/console/policies", status_code=303)
 
 
