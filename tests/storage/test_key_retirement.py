@@ -96,3 +96,33 @@ def test_a_file_only_a_retired_version_opens_says_so(vault: Path, tmp_path: Path
     store.retire("storage", 1)
     with pytest.raises((StorageError, ConfigError), match="retired"):
         storage.read_governed(path)
+
+
+def test_a_slot_of_an_already_retired_version_does_not_count_as_a_way_in(
+        vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-wrap that stopped between its two writes leaves two slots (v1, v2). Once v2 is
+    retired, v1 alone opens the file: retiring v1 too is refused (before, the dead v2 slot
+    counted as another way in, v1 was destroyed and the file could never be read again)."""
+    from lacuna.storage import sealed
+
+    df = customers()
+    path = vault / "customers.csv"
+    df.to_csv(path, index=False)
+    store = keystore_for(current().config)
+    store.rotate("storage")
+
+    def power_cut(fd: int) -> None:  # the new slot is written, the old one never blanked
+        raise OSError("power cut")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sealed.os, "fsync", power_cut)
+        with pytest.raises(OSError, match="power cut"):
+            sealed.rewrap(path, store, key_id="storage")
+    assert sorted(k.version for k in sealed.wrapping_keys(path)) == [1, 2]
+    store.rotate("storage")
+    assert _cli(tmp_path, "keys", "retire", "2").exit_code == 0  # v1 still opens it
+    refused = _cli(tmp_path, "keys", "retire", "1")
+    assert refused.exit_code == 1, refused.output
+    assert "wrapped only by storage v1" in refused.output
+    store._cache.clear()
+    pd.testing.assert_frame_equal(pd.read_csv(path), df)  # still readable, with v1

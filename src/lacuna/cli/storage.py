@@ -109,7 +109,8 @@ def retire(
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from None
     if storage_key:
-        still = wrapped_only_by([r for r in local_roots(gov) if r.exists()], name, version)
+        still = wrapped_only_by([r for r in local_roots(gov) if r.exists()], name, version,
+                                store.backend.versions)
         if still:
             shown = ", ".join(str(p) for p in still[:5]) + (" …" if len(still) > 5 else "")
             typer.echo(f"refused: {len(still)} sealed file(s) are wrapped only by {name} "

@@ -15,7 +15,7 @@ sweep still deletes it when the exception ends.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,20 +88,25 @@ def rewrap_files(gov: Governor, roots: Iterable[Path]) -> list[Rewrapped]:
     return done
 
 
-def wrapped_only_by(roots: Iterable[Path], key_id: str, version: int) -> list[Path]:
+def wrapped_only_by(roots: Iterable[Path], key_id: str, version: int,
+                    live: Callable[[str], Iterable[int]]) -> list[Path]:
     """The sealed files under ``roots`` that only version ``version`` of ``key_id`` opens
-    (every live key slot is that version): what retiring it would make unreadable. A file
-    that cannot be read is counted (fail closed)."""
+    (no other key slot holds a version ``live(key id)`` still has: a slot of a retired or
+    missing version opens nothing): what retiring it would make unreadable. A file that cannot
+    be read is counted (fail closed)."""
     from lacuna.storage.sealed import wrapping_keys
 
+    versions: dict[str, set[int]] = {}  # read once per key id, not once per file
     found = []
     for path in sealed_files(roots):
         try:
             keys = wrapping_keys(path)
+            others = [k for k in keys if (k.id, k.version) != (key_id, version)
+                      and k.version in versions.setdefault(k.id, set(live(k.id)))]
         except (LacunaError, OSError):
             found.append(path)
             continue
-        if all((k.id, k.version) == (key_id, version) for k in keys):
+        if not others:
             found.append(path)
     return found
 
