@@ -288,3 +288,23 @@ def test_after_disable_connections_are_plain(enabled, pg, sandbox):
 
     assert _on(pg, work) == 60
     assert _methods(sandbox) == []
+
+
+def test_a_library_whose_name_starts_with_asyncpg_is_governed(enabled, pg, sandbox):
+    """asyncpgsa, asyncpg_utils, ...: their module names start with "asyncpg" but they are not
+    asyncpg. Before, a statement they ran (the caller's) was taken for asyncpg's own and ran
+    undecided."""
+    enabled()
+    helper: dict[str, Any] = {"__name__": "asyncpgsa.connection"}
+    exec(  # a function of a module named like asyncpgsa's, running the caller's statement
+        "async def execute(con, sql):\n    return await con.execute(sql)\n", helper)
+
+    async def work(con: Any) -> None:
+        with pytest.raises(GovernanceViolation):
+            await helper["execute"](con, "CREATE TABLE kept AS SELECT email FROM customers")
+        assert not await _exists(con, "kept")
+        await helper["execute"](con, "CREATE TABLE notes (who TEXT)")  # allowed: it runs
+        assert await _exists(con, "notes")
+
+    _on(pg, work)
+    assert [(m, ok) for m, ok in _methods(sandbox) if not ok] == [("sql.postgres.create", False)]

@@ -68,7 +68,7 @@ def _others_call() -> bool:
     while frame is not None:
         module = str(frame.f_globals.get("__name__", ""))
         if module not in _SKIPPED and module not in _PASSED_ON:
-            if module.startswith("asyncpg"):
+            if module == "asyncpg" or module.startswith("asyncpg."):  # not asyncpgsa, …
                 return True
             return module.startswith(_NOT_OURS) or module == "lacuna"
         frame = frame.f_back
