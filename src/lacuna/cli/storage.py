@@ -132,7 +132,8 @@ def retire(
         raise typer.Exit(2) from None
     _event(gov, "key_retire", {"key": name, "version": version, "forced": force})
     typer.echo(f"{name}: v{version} retired ({store.backend.name} key store); its material is "
-               "gone.")
+               "gone from the key store (a process running now, such as lacuna serve, holds it "
+               "until it restarts).")
 
 
 @storage_app.command("rewrap")
