@@ -55,7 +55,8 @@ def test_an_old_storage_key_is_retired_only_once_every_file_is_rewrapped(
     rotated = _cli(tmp_path, "keys", "rotate")  # a retired number is never reused
     assert "v3 is now current" in rotated.output
     events = [r for r in current().audit.list(limit=None) if r.kind == "storage"]
-    assert any("key_retire" in r.reasoning for r in events)
+    retirements = [r for r in events if "key_retire" in r.reasoning]
+    assert [r.allowed for r in retirements] == [True, False]  # newest first: the refusal too
 
 
 def test_the_current_or_an_unknown_version_is_refused(vault: Path, tmp_path: Path) -> None:

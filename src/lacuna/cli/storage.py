@@ -103,34 +103,39 @@ def retire(
     store = keystore_for(gov.config)
     storage_key = name == gov.config.storage.key_id
     shared = name == gov.config.exceptions.encryption_key
+    detail: dict[str, object] = {"key": name, "version": version, "forced": force}
+
+    def refuse(why: str, code: int) -> typer.Exit:
+        """The refusal on the audit trail too (who tried to destroy which key, and why not)."""
+        typer.echo(f"refused: {why}", err=True)
+        _event(gov, "key_retire", {**detail, "refused": why}, allowed=False)
+        return typer.Exit(code)
+
     try:
         store.check_retirable(name, version)
     except ConfigError as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise refuse(str(exc), 2) from None
     if storage_key:
         still = wrapped_only_by([r for r in local_roots(gov) if r.exists()], name, version,
                                 store.backend.versions)
         if still:
             shown = ", ".join(str(p) for p in still[:5]) + (" …" if len(still) > 5 else "")
-            typer.echo(f"refused: {len(still)} sealed file(s) are wrapped only by {name} "
-                       f"v{version} and could not be opened after it is retired ({shown}). "
-                       "Run `lacuna storage rewrap` first.", err=True)
-            raise typer.Exit(1)
+            why = (f"{len(still)} sealed file(s) are wrapped only by {name} v{version} and "
+                   f"could not be opened after it is retired ({shown}). Run `lacuna storage "
+                   "rewrap` first.")
+            raise refuse(why, 1)
     if (shared or not storage_key) and not force:
         uses = "exception files encrypted with it" if shared else (
             "tokens, FPE values, keyed hashes or exception files made with it")
-        typer.echo(f"refused: {name} is not (only) governed storage's key; Lacuna cannot find "
-                   f"the {uses}, and after retiring v{version} they can no longer be opened or "
-                   "re-derived. Pass --force if that is what you want (crypto-shredding).",
-                   err=True)
-        raise typer.Exit(1)
+        why = (f"{name} is not (only) governed storage's key; Lacuna cannot find the {uses}, "
+               f"and after retiring v{version} they can no longer be opened or re-derived. "
+               "Pass --force if that is what you want (crypto-shredding).")
+        raise refuse(why, 1)
     try:
         store.retire(name, version)
     except ConfigError as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(2) from None
-    _event(gov, "key_retire", {"key": name, "version": version, "forced": force})
+        raise refuse(str(exc), 2) from None
+    _event(gov, "key_retire", detail)
     typer.echo(f"{name}: v{version} retired ({store.backend.name} key store); its material is "
                "gone from the key store (a process running now, such as lacuna serve, holds it "
                "until it restarts).")
