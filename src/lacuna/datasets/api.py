@@ -185,8 +185,7 @@ def _as_spark(name: str, frame: pd.DataFrame, spark: Any) -> Any:
         raise DatasetError(msg) from None
     from lacuna._bypass import bypass
     from lacuna.lineage.state import ATTRS_KEY, get_state
-    from lacuna.spark import _jvm
-    from lacuna.spark.sources import declare, describe
+    from lacuna.spark.sources import declare_frame
 
     session = spark if spark is not None else SparkSession.getActiveSession()
     if session is None:
@@ -199,10 +198,7 @@ def _as_spark(name: str, frame: pd.DataFrame, spark: Any) -> Any:
     with bypass():
         out = session.createDataFrame(clean)
     if state is not None:
-        plan = _jvm.analyzed(out)
-        while _jvm.children(plan):
-            plan = _jvm.children(plan)[0]
-        declare(describe(plan).key, state.classification)
+        declare_frame(out, state.classification)
     return out
 
 

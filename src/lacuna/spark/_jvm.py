@@ -46,6 +46,13 @@ def children(plan: Any) -> list[Any]:
     return items(plan.children())
 
 
+def leaf(plan: Any) -> Any:
+    """The leaf a plan's first children lead to (the relation of a one-source plan)."""
+    while found := children(plan):
+        plan = found[0]
+    return plan
+
+
 def output(plan: Any) -> list[tuple[int, str]]:
     """A plan's output attributes as (exprId, name)."""
     return [(int(a.exprId().id()), str(a.name())) for a in items(plan.output())]

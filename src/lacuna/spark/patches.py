@@ -410,15 +410,11 @@ def _create_dataframe(original: Any) -> Any:
             clean = data.copy(deep=False)
             clean.attrs = {k: v for k, v in data.attrs.items() if k != ATTRS_KEY}
             result = original(self, clean, *args, **kwargs)
-        from lacuna.spark import _jvm
         from lacuna.spark.session import governed
-        from lacuna.spark.sources import declare, describe
+        from lacuna.spark.sources import declare_frame
 
         if governed(self):
-            plan = _jvm.analyzed(result)
-            while _jvm.children(plan):
-                plan = _jvm.children(plan)[0]
-            declare(describe(plan).key, state.classification)
+            declare_frame(result, state.classification)
         return result
 
     return create

@@ -34,7 +34,7 @@ from lacuna.spark import _jvm
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from lacuna.governor import Governor
     from lacuna.model import Classification
@@ -238,6 +238,14 @@ def declare(leaf_key: str, classification: Classification) -> None:
     """Give data in memory (a DataFrame made from a classified pandas frame) its classification."""
     with _LOCK:
         _DECLARED[leaf_key] = classification
+
+
+def declare_frame(df: DataFrame, classification: Classification) -> None:
+    """:func:`declare` for the leaf of ``df``'s plan (a DataFrame of data in memory: made from
+    a pandas frame, or checkpointed)."""
+    from lacuna.spark import _jvm
+
+    declare(describe(_jvm.leaf(_jvm.analyzed(df))).key, classification)
 
 
 def _version(leaf: Leaf) -> Any:

@@ -201,9 +201,7 @@ def _view_files(spark: SparkSession, name: str) -> str | None:
             plan = spark._jsparkSession.table(name).queryExecution().analyzed()
     except Exception:  # no such table or view (yet)
         return None
-    while _jvm.children(plan):
-        plan = _jvm.children(plan)[0]
-    leaf = describe(plan)
+    leaf = describe(_jvm.leaf(plan))
     if not leaf.key.startswith("file:"):
         return None
     return leaf.path or leaf.label
@@ -596,10 +594,7 @@ def _label_table(spark: SparkSession, gov: Governor, target: Target, c: Classifi
 def _table_plan(spark: SparkSession, name: str) -> Any:
     from lacuna.spark import _jvm
 
-    plan = _jvm.analyzed(spark.table(labels.quoted_name(name)))
-    while _jvm.children(plan):
-        plan = _jvm.children(plan)[0]
-    return plan
+    return _jvm.leaf(_jvm.analyzed(spark.table(labels.quoted_name(name))))
 
 
 def _label_files(gov: Governor, path: str, c: Classification, sources: tuple[str, ...],
