@@ -110,9 +110,7 @@ def subjects_of(column: str, origins: Sequence[Origin], values: pd.Series | None
     content of ``values`` (sorted, so reordering the rows is the same release). Both: the
     same numbers taken out of their lineage (``pd.DataFrame({"age": list(df["age"])})``) or
     read from a copy of the file are the content already spent on."""
-    found = {Subject(key=f"column\0{o.dataset.namespace}\0{o.dataset.name}\0{o.column}",
-                     described=f"column {o.column!r} of {o.dataset}")
-             for o in origins if o.dataset.known}
+    found = set(source_subjects(origins))
     if values is not None:
         found.add(content_subject(column, values, sourced=bool(found)))
     if not found:
@@ -120,6 +118,14 @@ def subjects_of(column: str, origins: Sequence[Origin], values: pd.Series | None
                "column and no values to name it by. Nothing was anonymized.")
         raise ConfigError(msg)
     return tuple(sorted(found, key=lambda s: s.key))
+
+
+def source_subjects(origins: Sequence[Origin]) -> tuple[Subject, ...]:
+    """The source columns of ``origins`` (those of named datasets), as subjects."""
+    return tuple(dict.fromkeys(
+        Subject(key=f"column\0{o.dataset.namespace}\0{o.dataset.name}\0{o.column}",
+                described=f"column {o.column!r} of {o.dataset}")
+        for o in origins if o.dataset.known))
 
 
 def content_subject(column: str, values: pd.Series, *, sourced: bool = False) -> Subject:
@@ -206,8 +212,9 @@ def _exhausted(subject: Subject, before: float, releases: int, more: float,
 
 
 def ledger(config: Config) -> list[Spent]:
-    """What has been spent, per subject, the most spent first."""
-    engine = open_state_database(config.audit_url, metadata)
+    """What has been spent, per subject, the most spent first (read where :func:`spend`
+    writes: the enabled governor's state database, else ``config``'s)."""
+    engine = open_state_database(_governing(config).audit_url, metadata)
     try:
         with engine.connect() as conn:
             rows = conn.execute(

@@ -137,11 +137,11 @@ def _charges(df: DataFrame, analysis: Analysis, chosen: Mapping[str, str],
     from pyspark.sql.types import NumericType
 
     from lacuna.anonymize.base import strategies
-    from lacuna.anonymize.budget import Charge, Subject, subjects_of
+    from lacuna.anonymize.budget import Charge, Subject, source_subjects
     from lacuna.anonymize.builtin.noise import check_identifier, check_spread, not_numbers
     from lacuna.lineage.state import Origin
 
-    charges = []
+    costs: dict[str, float] = {}
     for name, how in chosen.items():
         before = analysis.classification.columns.get(name)
         cost = strategies.get(how)().privacy_cost(before, config)
@@ -149,13 +149,22 @@ def _charges(df: DataFrame, analysis: Analysis, chosen: Mapping[str, str],
             continue
         if not isinstance(df.schema[name].dataType, NumericType):  # min/max are no spread
             raise not_numbers(name, df.schema[name].dataType.simpleString())
+        check_identifier(name, before)
+        costs[name] = cost
+    if not costs:
+        return []
+    aggregates = []
+    for name in costs:  # one job for every noised column
         # NaN is no number (pandas drops it too): Spark orders it above every number, so a
         # NaN maximum made the spread NaN and passed any sensitivity
         number = F.when(~F.isnan(name), F.col(name))
-        row = df.agg(F.count(number), F.min(number), F.max(number),
-                     F.sum(F.xxhash64(name).cast("decimal(38,0)"))).first()
-        count, low, high, digest = tuple(row) if row is not None else (0, 0.0, 0.0, None)
-        check_identifier(name, before)
+        aggregates += [F.count(number), F.min(number), F.max(number),
+                       F.sum(F.xxhash64(name).cast("decimal(38,0)"))]
+    row = df.agg(*aggregates).first()
+    stats: tuple[Any, ...] = tuple(row) if row is not None else (0, 0.0, 0.0, None) * len(costs)
+    charges = []
+    for i, (name, cost) in enumerate(costs.items()):
+        count, low, high, digest = stats[4 * i:4 * i + 4]
         if count:
             check_spread(name, int(count), float(low), float(high),
                          config.anonymize.noise_sensitivity)
@@ -164,9 +173,7 @@ def _charges(df: DataFrame, analysis: Analysis, chosen: Mapping[str, str],
                    if (ref := analysis.leaves[index][0].ref) is not None]
         values = Subject(key=f"spark-values\0{count}\0{digest}",  # as subjects_of: both
                          described=f"the {count} values of column {name!r} (in Spark)")
-        sourced = subjects_of(name, origins, None) if any(o.dataset.known for o in origins) \
-            else ()
-        charges.append(Charge(name, cost, (*sourced, values)))
+        charges.append(Charge(name, cost, (*source_subjects(origins), values)))
     return charges
 
 
@@ -178,18 +185,15 @@ def _released_once(out: DataFrame, result: Classification, charges: list[Charge]
     executors (``localCheckpoint``: nothing comes to the driver) and every action reads them;
     the budget is spent once they exist (a refused spend returns nothing)."""
     from lacuna.anonymize.budget import spend
-    from lacuna.spark.sources import declare, describe
+    from lacuna.spark.sources import declare_frame
 
     once = out.localCheckpoint(eager=True)
-    plan = _jvm.analyzed(once)
-    while _jvm.children(plan):
-        plan = _jvm.children(plan)[0]
     try:
         spend(config, charges, by=config.user.id)
     except BaseException:  # refused: the noised rows are dropped, not left among the
-        plan.rdd().unpersist(False)  # session's persistent RDDs (getPersistentRDDs)
+        _jvm.leaf(_jvm.analyzed(once)).rdd().unpersist(False)  # session's persistent RDDs
         raise
-    declare(describe(plan).key, result)
+    declare_frame(once, result)
     return once
 
 
