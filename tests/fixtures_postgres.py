@@ -68,11 +68,17 @@ def postgres_url() -> Iterator[str]:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def libpq_dsn(url: str) -> str:
+    """The libpq connection string of a ``postgresql+psycopg://`` SQLAlchemy URL (what the
+    drivers used directly take: psycopg, psycopg2, asyncpg)."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
 def new_postgres_database(server: str) -> str:
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    dsn = libpq_dsn(server) + "/postgres"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return f"{server}/{name}"

@@ -18,6 +18,7 @@ import lacuna
 import lacuna.sql
 import loops
 from audit_rows import methods as _methods
+from fixtures_postgres import libpq_dsn as _dsn
 from lacuna.errors import GovernanceViolation, StorageError
 from lacuna.model import ColumnKind, Tier
 
@@ -25,10 +26,6 @@ asyncpg = pytest.importorskip("asyncpg", reason="pip install 'asyncpg>=0.29'")
 
 PLAIN_FETCH = asyncpg.Connection.fetch
 EMAILS = [(f"user{i}@example.org",) for i in range(5)]
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def _on(pg: str, work: Callable[[Any], Awaitable[Any]]) -> Any:

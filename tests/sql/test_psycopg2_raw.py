@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import lacuna
 import lacuna.sql
 from audit_rows import methods as _methods
+from fixtures_postgres import libpq_dsn as _dsn
 from lacuna.errors import GovernanceViolation, IntegrationError, StorageError
 from lacuna.model import ColumnKind, Tier
 
@@ -22,10 +23,6 @@ pytest.importorskip("psycopg2.extras")  # psycopg2.extras.execute_values, …
 pytest.importorskip("psycopg2.sql")
 
 PLAIN_CONNECT = psycopg2.connect
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def _exists(con: object, table: str) -> bool:

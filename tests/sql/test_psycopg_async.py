@@ -19,6 +19,7 @@ import lacuna
 import lacuna.sql
 import loops
 from audit_rows import methods as _methods
+from fixtures_postgres import libpq_dsn as _dsn
 from lacuna.errors import GovernanceViolation
 from lacuna.integrations import aio
 from lacuna.model import ColumnKind
@@ -36,10 +37,6 @@ def pg(make_db: Callable[..., str]) -> str:
     with psycopg.connect(_dsn(url), autocommit=True) as con:
         con.execute("CREATE TABLE notes (e TEXT)")
     return url
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def _count(pg: str, table: str) -> int:

@@ -12,15 +12,12 @@ import sqlalchemy as sa
 import lacuna
 import lacuna.sql
 from audit_rows import methods as _methods
+from fixtures_postgres import libpq_dsn as _dsn
 from lacuna.errors import GovernanceViolation
 from lacuna.model import ColumnKind
 
 PLAIN_EXECUTE = psycopg.Cursor.execute
 
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def test_copies_of_pii_out_are_refused_and_disable_restores(enabled, pg, sandbox):
