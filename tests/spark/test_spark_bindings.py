@@ -192,3 +192,59 @@ def test_an_edit_that_keeps_size_and_mtime_is_seen(gspark, governed):
         "bob.lee2@example.co.uk",
     ]
     assert _column(back, "code") == "pii"
+
+
+def test_execute_immediate_using_values_keep_their_class(gspark, governed):
+    """``EXECUTE IMMEDIATE '…' USING v``: Spark binds the value of each argument (a session
+    variable, an expression, a parameter of the outer statement) into the statement it runs as
+    a literal, which read as a constant: an e-mail put in a variable and passed with USING went
+    to ~/Downloads as PUBLIC, and a write of it was decided on an unbound statement. Each value
+    takes the class of what the argument reads and of the value; a public one is allowed."""
+    spark = gspark
+    spark.read.csv(data_file("customers.csv"), header=True).createOrReplaceTempView("people_u")
+    spark.sql("DECLARE OR REPLACE first_u STRING")
+    spark.sql("SET VAR first_u = (SELECT min(email) FROM people_u)")
+    spark.sql("DECLARE OR REPLACE area_u STRING DEFAULT 'AMER'")
+    email = spark.sql("SELECT first_u AS v").first()[0]
+    down, inside = governed / "Downloads", governed / "governed" / "workspace"
+    reads = {
+        "positional": spark.sql("EXECUTE IMMEDIATE 'SELECT ? AS v, ? AS w' USING first_u, 'x'"),
+        "named": spark.sql(
+            "EXECUTE IMMEDIATE 'SELECT :e AS v, :n AS w' USING upper(first_u) AS e, 'x' AS n"
+        ),
+        "outer": spark.sql(
+            "EXECUTE IMMEDIATE 'SELECT ? AS v, ? AS w' USING :x, 'x'", args={"x": email}
+        ),
+    }
+    for how, df in reads.items():
+        assert (_column(df, "v"), _column(df, "w")) == ("pii", "public"), how
+    assert reads["named"].first().v == email.upper()
+    before = job_ids(spark)
+    for how, df in reads.items():
+        with pytest.raises(lacuna.GovernanceViolation):
+            df.write.csv(str(down / how))
+    with pytest.raises(lacuna.GovernanceViolation, match="unmanaged"):
+        spark.sql(
+            f"EXECUTE IMMEDIATE \"INSERT OVERWRITE DIRECTORY '{down}/w' USING json "
+            'SELECT ? AS v" USING first_u'
+        )
+    assert job_ids(spark) == before
+    assert not _wrote(down)
+    # INTO a variable: it holds what the bound statement reads
+    spark.sql("DECLARE OR REPLACE copy_u STRING")
+    spark.sql("EXECUTE IMMEDIATE 'SELECT lower(?)' INTO copy_u USING first_u")
+    assert _column(spark.sql("SELECT copy_u AS v"), "v") == "pii"
+    # the allowed paths, read back: the value into a governed folder keeps its class; a public
+    # variable's value goes to ~/Downloads
+    spark.sql(
+        f"EXECUTE IMMEDIATE \"INSERT OVERWRITE DIRECTORY '{inside}/u' USING parquet "
+        'SELECT ? AS v" USING first_u'
+    )
+    back = spark.read.parquet(str(inside / "u"))
+    assert [r.v for r in back.collect()] == [email]
+    assert _column(back, "v") == "pii"
+    spark.sql(
+        f"EXECUTE IMMEDIATE \"INSERT OVERWRITE DIRECTORY '{down}/area' USING json "
+        'SELECT :a AS a" USING area_u AS a'
+    )
+    assert [r.a for r in spark.read.json(str(down / "area")).collect()] == ["AMER"]

@@ -37,7 +37,6 @@ methods (``_execute``, ``_copy_out``) or the originals called past the replaceme
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
@@ -48,14 +47,17 @@ import asyncpg.prepared_stmt
 
 from lacuna import _bypass
 from lacuna.errors import IntegrationError
+from lacuna.integrations import callers
 from lacuna.integrations.aio import await_, decided
 from lacuna.integrations.frames.hooks import Hook, Hooks
 from lacuna.model import Action
 
 T = TypeVar("T")
-_SKIPPED = (__name__, "lacuna.integrations.pandas._patch", "lacuna.integrations.aio")
-_NOT_OURS = ("lacuna.", "sqlalchemy.")
-_PASSED_ON = ("asyncpg.pool", "asyncpg.prepared_stmt")  # the caller's statement, passed on
+# this module, the guard, the awaiting helpers, and asyncpg's modules that pass the caller's
+# statement on (a pool's proxy and its Pool.fetch, …; PreparedStatement.explain)
+_SKIP = callers.among(
+    (__name__, callers.GUARD, "lacuna.integrations.aio", "asyncpg.pool", "asyncpg.prepared_stmt"))
+_ASYNCPG = callers.among((), packages=("asyncpg",))  # not asyncpgsa, …
 
 
 def _others_call() -> bool:
@@ -64,15 +66,8 @@ def _others_call() -> bool:
     released, a transaction's ``BEGIN``/``COMMIT``, ``LISTEN``) read no table; a pool's proxy
     and its ``Pool.fetch``, … and ``PreparedStatement.explain`` pass the caller's statement on,
     so the caller beyond them is asked."""
-    frame: Any = sys._getframe(2)
-    while frame is not None:
-        module = str(frame.f_globals.get("__name__", ""))
-        if module not in _SKIPPED and module not in _PASSED_ON:
-            if module == "asyncpg" or module.startswith("asyncpg."):  # not asyncpgsa, …
-                return True
-            return module.startswith(_NOT_OURS) or module == "lacuna"
-        frame = frame.f_back
-    return False
+    frame = callers.first_caller(_SKIP)
+    return _ASYNCPG(callers.module_of(frame)) or callers.decided_elsewhere(frame)
 
 
 def url_of(con: Any) -> str:

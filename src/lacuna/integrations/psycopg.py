@@ -33,7 +33,6 @@ already decides (under :mod:`lacuna._bypass`). Nor libpq-level calls (``conn.pgc
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar, cast
@@ -43,25 +42,19 @@ from psycopg.rows import tuple_row
 
 from lacuna import _bypass
 from lacuna.errors import IntegrationError
+from lacuna.integrations import callers
 from lacuna.integrations.aio import await_, decided
 from lacuna.integrations.frames.hooks import Hook, Hooks
 from lacuna.model import Action
 
 T = TypeVar("T")
-_SKIPPED = (__name__, "lacuna.integrations.pandas._patch")
-_NOT_OURS = ("lacuna.", "sqlalchemy.")
+_SKIP = callers.among((__name__, callers.GUARD), packages=("psycopg", "psycopg_pool"))
 
 
 def _others_call() -> bool:
     """Whether Lacuna or SQLAlchemy made the call: the first caller outside this module, the
     guard and psycopg itself (``conn.execute`` calls ``cursor.execute``)."""
-    frame: Any = sys._getframe(2)
-    while frame is not None:
-        module = str(frame.f_globals.get("__name__", ""))
-        if module not in _SKIPPED and not module.startswith("psycopg"):
-            return module.startswith(_NOT_OURS) or module == "lacuna"
-        frame = frame.f_back
-    return False
+    return callers.decided_elsewhere(callers.first_caller(_SKIP))
 
 
 def url_of(con: Any) -> str:

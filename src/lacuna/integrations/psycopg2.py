@@ -58,49 +58,29 @@ import psycopg2.extras
 
 from lacuna import _bypass
 from lacuna.errors import IntegrationError
+from lacuna.integrations import callers
 from lacuna.integrations.frames.hooks import Hook, Hooks
 from lacuna.integrations.pandas._patch import guard
 from lacuna.model import Action
 
 _HERE = __name__
-_SKIPPED = (_HERE, "lacuna.integrations.pandas._patch")  # this module and the guard around it
-_NOT_OURS = ("lacuna.", "sqlalchemy.")
+_SKIPPED = (_HERE, callers.GUARD)  # this module and the guard around it
+_SKIP = callers.among(_SKIPPED, packages=("psycopg2",))  # and psycopg2's (execute_batch, …)
 _BATCH = psycopg2.extras.execute_batch.__code__  # its frame holds the page it sends
 _classes: dict[tuple[str, type], type] = {}
 _classes_lock = threading.Lock()
 
 
-def _caller() -> Any:
-    """The first frame outside this module, the guard and psycopg2 itself (``execute_batch``,
-    ``NamedTupleCursor.execute`` calling the C method)."""
-    frame: Any = sys._getframe(2)
-    while frame is not None:
-        module = str(frame.f_globals.get("__name__", ""))
-        if module not in _SKIPPED and not module.startswith("psycopg2"):
-            return frame
-        frame = frame.f_back
-    return None
-
-
 def _others_call() -> bool:
-    """Whether Lacuna or SQLAlchemy (whose statements the SQL hook decides) made the call."""
-    frame = _caller()
-    module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
-    return module.startswith(_NOT_OURS) or module == "lacuna"
+    """Whether Lacuna or SQLAlchemy (whose statements the SQL hook decides) made the call: the
+    first caller outside this module, the guard and psycopg2 itself (``execute_batch``,
+    ``NamedTupleCursor.execute`` calling the C method)."""
+    return callers.decided_elsewhere(callers.first_caller(_SKIP))
 
 
 def _lacunas_connection() -> bool:
-    """Whether Lacuna opens the connection (the first caller outside this module and outside
-    SQLAlchemy): a plain one. One a user's SQLAlchemy engine opens is governed: SQLAlchemy's
-    statements on it pass (:func:`_others_call`), those on its raw connection are decided."""
-    frame: Any = sys._getframe(2)
-    while frame is not None and (
-        frame.f_globals.get("__name__") in _SKIPPED
-        or str(frame.f_globals.get("__name__", "")).startswith(("sqlalchemy.", "psycopg2"))
-    ):
-        frame = frame.f_back
-    module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
-    return module.startswith("lacuna.") or module == "lacuna"
+    """Whether Lacuna opens the connection: a plain one (:func:`callers.opened_by_lacuna`)."""
+    return callers.opened_by_lacuna(_SKIP)
 
 
 def governing_here() -> bool:

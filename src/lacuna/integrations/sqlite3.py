@@ -38,22 +38,21 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from lacuna import _bypass
 from lacuna.errors import GovernanceViolation, IntegrationError
+from lacuna.integrations import callers
 from lacuna.integrations.frames.hooks import Hook, Hooks
 from lacuna.integrations.pandas._patch import guard, users_error
 from lacuna.model import Action
 
 # connect(database, timeout, detect_types, isolation_level, check_same_thread, factory, …)
 _FACTORY = 5
-_NOT_OURS = ("lacuna.", "sqlalchemy.")  # their statements are decided elsewhere, or are Lacuna's
 _HERE = __name__
-_SKIPPED = (_HERE, "lacuna.integrations.pandas._patch")  # this module and the guard around it
+_SKIP = callers.among((_HERE, callers.GUARD))  # this module and the guard around it
 _classes: dict[tuple[str, type], type] = {}
 _classes_lock = threading.Lock()
 
@@ -65,14 +64,9 @@ def _gov() -> Any:
 
 
 def _others_call() -> bool:
-    """Whether the statement (or the connection) comes from Lacuna itself or from SQLAlchemy
-    (whose statements the SQL hook decides): the first caller outside this module, or, for a
-    connection, any caller on the stack being SQLAlchemy (a pool's ``creator=`` function)."""
-    frame: Any = sys._getframe(2)
-    while frame is not None and frame.f_globals.get("__name__") in _SKIPPED:
-        frame = frame.f_back
-    module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
-    return module.startswith(_NOT_OURS) or module == "lacuna"
+    """Whether the statement comes from Lacuna itself or from SQLAlchemy (whose statements the
+    SQL hook decides): the first caller outside this module and the guard."""
+    return callers.decided_elsewhere(callers.first_caller(_SKIP))
 
 
 def _lacunas_connection() -> bool:
@@ -81,12 +75,7 @@ def _lacunas_connection() -> bool:
     its ``creator=``) is governed: SQLAlchemy's own statements on it pass (:func:`_others_call`;
     the SQL hook decides them), the user's on its raw connection (``engine.raw_connection()``)
     are decided."""
-    frame: Any = sys._getframe(2)
-    while frame is not None and (frame.f_globals.get("__name__") in _SKIPPED or str(
-            frame.f_globals.get("__name__", "")).startswith("sqlalchemy.")):
-        frame = frame.f_back
-    module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
-    return module.startswith("lacuna.") or module == "lacuna"
+    return callers.opened_by_lacuna(_SKIP)
 
 
 def statements(script: str) -> list[str]:

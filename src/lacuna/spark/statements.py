@@ -3,7 +3,8 @@ DIRECTORY``) are parsed and decided before Spark executes them (``spark.sql`` ru
 eagerly); queries are governed reads.
 
 A write is decided when it is the statement, also after a ``WITH`` clause (``WITH t AS (…)
-INSERT …``) and as the literal text of ``EXECUTE IMMEDIATE '…'``. A write Lacuna cannot decide
+INSERT …``) and as the literal text of ``EXECUTE IMMEDIATE '…'`` (bound to its ``USING``
+values, :func:`_using`). A write Lacuna cannot decide
 before it runs (one of several in a multi-insert ``FROM t INSERT … INSERT …``, or ``EXECUTE
 IMMEDIATE`` of a variable) is refused, nothing run, and so is a SQL script (``BEGIN … END``),
 whose statements Spark runs one after the other where Lacuna cannot decide them: each of those
@@ -37,10 +38,12 @@ WRITE_STATEMENTS = frozenset({
 
 
 def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame],
-               params: Any = None) -> DataFrame:
-    """``spark.sql(text, params)`` decided (see the module docstring); ``run`` runs it."""
-    bound = parameters(spark, params)
-    if bound:  # what the values hold, for this statement and what is derived from it
+               params: Any = None, *, using: list[Parameter] | None = None) -> DataFrame:
+    """``spark.sql(text, params)`` decided (see the module docstring); ``run`` runs it.
+    ``using``: the statement is the one an ``EXECUTE IMMEDIATE … USING`` runs, bound to those
+    values (:func:`_using`) instead of ``params``."""
+    bound = using if using is not None else parameters(spark, params)
+    if bound and using is None:  # what the values hold, for this statement and what is derived
         remember_parameters(spark, bound)
     try:
         parsed = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
@@ -58,15 +61,19 @@ def govern_sql(spark: SparkSession, text: str, run: Callable[[], DataFrame],
         target, query = statement_target(spark, parsed)
         if ctes is not None:  # the query reads the WITH clause's relations
             query = ctes.withNewChildren(_seq(spark, [query]))
-        df = _jvm.dataframe_of(spark, _bound(spark, query, params))
+        df = _jvm.dataframe_of(spark, _bound(spark, query, bound))
         return govern_write(df, target, f"spark.sql:{kind}", run)
     if kind == "UnresolvedExecuteImmediate":
         inner = _immediate_text(parsed)
-        if inner is not None:  # decided as the statement it runs
+        if inner is not None:  # decided as the statement it runs, bound to its USING values
+            using = _using(spark, parsed, bound)
             into = [_last(v) for v in _jvm.items(parsed.targetVariables())]
             if into:  # EXECUTE IMMEDIATE 'SELECT …' INTO v: v holds what the query reads
-                run = _setting(spark, into, _query(spark, inner), run)
-            return govern_sql(spark, inner, run, params)
+                query = _query(spark, inner)
+                if query is not _UNKNOWN:
+                    query = _bound(spark, query, using)
+                run = _setting(spark, into, query, run)
+            return govern_sql(spark, inner, run, using=using)
     if kind == "CompoundBody":
         _refuse_nested(kind, "its statements")
     nested = _nested_write(parsed)
@@ -177,22 +184,81 @@ def _remember(spark: SparkSession, names: list[str], query: Any) -> None:
                 _VARIABLES[(key, name)] = cls
 
 
-def _bound(spark: SparkSession, query: Any, params: Any) -> Any:
-    """``query`` with the statement's parameters (``:name`` from a dict, ``?`` from a list)
-    bound as Spark binds them (:func:`parameters`), so the write's query can be analysed
-    (before, a parameterized write failed with UNBOUND_SQL_PARAMETER, and one with a Column
-    value, ``F.lit(…)`` or ``create_map(…)``, could not run governed at all)."""
-    bound = parameters(spark, params)
+def _bound(spark: SparkSession, query: Any, bound: list[Parameter]) -> Any:
+    """``query`` with the statement's parameters (:func:`parameters`; ``:name`` for named ones,
+    ``?`` for those named by their position) bound as Spark binds them, so the write's query
+    can be analysed (before, a parameterized write failed with UNBOUND_SQL_PARAMETER, and one
+    with a Column value, ``F.lit(…)`` or ``create_map(…)``, could not run governed at all)."""
     if not bound:
         return query
     jvm = spark._jvm
     assert jvm is not None
     analysis = jvm.org.apache.spark.sql.catalyst.analysis
     exprs = _seq(spark, [p.expression for p in bound])
-    if isinstance(params, dict):
+    if not all(p.name.isdigit() for p in bound):
         return analysis.NameParameterizedQuery(query, _seq(spark, [p.name for p in bound]),
                                                exprs)
     return analysis.PosParameterizedQuery(query, exprs)
+
+
+def _using(spark: SparkSession, parsed: Any, bound: list[Parameter]) -> list[Parameter]:
+    """The values ``EXECUTE IMMEDIATE '…' USING …`` binds to the statement it runs, as Spark
+    binds them: each argument folded to its value (a session variable's, an expression of
+    constants, a parameter of the outer statement, ``bound``), named by its alias (``v AS
+    name``) or its position. Each value is remembered with the class of what the argument reads
+    (a variable: what was put in it) and of the value itself (:func:`remember_parameters`): a
+    query holding it, and a write of it, take that class. Before, the values read as constants:
+    an e-mail put in a variable and passed with ``USING`` left as PUBLIC. An argument Lacuna
+    cannot fold raises :class:`~lacuna.errors.IntegrationError` (nothing runs)."""
+    args = _jvm.items(parsed.args())
+    if not args:
+        return []
+    from lacuna.errors import IntegrationError
+    from lacuna.governor import current
+    from lacuna.lineage.rules import stricter
+    from lacuna.spark.plan import analyze
+
+    jvm = spark._jvm
+    assert jvm is not None
+    catalyst = jvm.org.apache.spark.sql.catalyst
+    logical, analysis = catalyst.plans.logical, catalyst.analysis
+    no_alias = getattr(getattr(jvm.scala, "None$"), "MODULE$")
+    named = [a if _jvm.kind(a) == "Alias" else analysis.UnresolvedAlias(a, no_alias) for a in args]
+    probe = _bound(spark, logical.Project(_seq(spark, named), logical.OneRowRelation()), bound)
+    try:
+        with _bypass.bypass():
+            df = _jvm.dataframe_of(spark, probe)
+            folded = df._jdf.queryExecution().optimizedPlan()
+        values = [_jvm.children(e)[0] if _jvm.kind(e) == "Alias" else e
+                  for e in _jvm.items(folded.projectList())]
+        if _jvm.kind(folded) != "Project" or any(_jvm.kind(v) != "Literal" for v in values):
+            msg = f"not folded to constants: {str(folded.toString())[:200]}"
+            raise ValueError(msg)
+        analysis_of = analyze(df, current())
+        reads = [analysis_of.classification.columns.get(c) for c in analysis_of.columns]
+        if len(reads) != len(values):
+            msg = f"{len(values)} values, {len(reads)} columns analysed"
+            raise ValueError(msg)
+    except Exception as exc:
+        if type(exc).__module__.startswith("pyspark"):
+            raise  # Spark's own refusal of the arguments says what and how
+        msg = (f"spark.sql: Lacuna could not tell what EXECUTE IMMEDIATE … USING passes to the "
+               f"statement it runs ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}), so "
+               "it was refused and nothing was run. Pass session variables, literals or "
+               "parameters in USING.")
+        raise IntegrationError(msg) from exc
+    using = [Parameter(str(a.name()) if _jvm.kind(a) == "Alias" else str(i), v, v)
+             for i, (a, v) in enumerate(zip(args, values, strict=True))]
+    remember_parameters(spark, using)
+    config, key = current().config.classification, _session(spark)
+    with _VARIABLES_LOCK:
+        for p, read in zip(using, reads, strict=True):
+            if p.expression.value() is None or read is None:
+                continue
+            if read.classification is not ColumnKind.PUBLIC:
+                text = str(p.expression.sql())
+                _PARAMETERS[(key, text)] = stricter(_PARAMETERS.get((key, text)), read, config)
+    return using
 
 
 @dataclass(frozen=True, slots=True)
