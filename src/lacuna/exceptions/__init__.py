@@ -146,6 +146,7 @@ def request_exception(
         policy_id=deciding.policy_id if deciding else None,
         policy_steward=deciding.steward if deciding else None,
         domains=_domains(deciding),
+        packages=tuple(dict.fromkeys(p.package for p in deciding.policies)) if deciding else (),
     )
     stored = gov.exceptions.add(request)
     _announce(gov, stored, "requested", {

@@ -241,6 +241,8 @@ def payload(request: ExceptionRequest) -> dict[str, Any]:
         body.pop("history", None)
     if not body.get("approval_conditions"):  # ... and before approvals carried conditions
         body.pop("approval_conditions", None)
+    if not body.get("packages"):  # ... and before requests recorded the dry run's packages
+        body.pop("packages", None)
     return {"kind": PAYLOAD_KIND, "body": body}
 
 

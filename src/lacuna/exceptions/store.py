@@ -850,7 +850,8 @@ def _from_body(body: str, exception_id: str = "?") -> ExceptionRequest:
         for key in ("created_at", "decided_at", "valid_from", "valid_until"):
             if data.get(key):
                 data[key] = datetime.fromisoformat(data[key])
-        for key in ("sources", "tags", "conditions", "domains", "approval_conditions"):
+        for key in ("sources", "tags", "conditions", "domains", "packages",
+                    "approval_conditions"):
             data[key] = tuple(data.get(key) or ())
         data["history"] = tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ())
         data["status"] = Status(data["status"])
