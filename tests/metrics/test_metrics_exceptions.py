@@ -35,3 +35,47 @@ def test_the_domain_filter_counts_the_requests_of_its_denials(governed):
     stored = current().exceptions.get(exc.id)  # read back: recorded and signed
     assert stored.packages == ("governance.export",)
     assert current().exceptions.verified(stored)
+
+
+def test_the_compliance_report_shows_a_hostile_destination_as_escapes(governed):
+    """A destination is never checked for control characters (a real path may hold them): the
+    text and HTML reports show them as escapes instead of handing them to the auditor's
+    terminal (ESC, CR) or page (U+202E); the data keeps them as written."""
+    from lacuna.metrics import compliance_report
+
+    customers = pd.read_csv("customers.csv")
+    name = "x\x1b[2K\rapproved by the CISO\u202e.csv"
+    exc = lacuna.request_exception(
+        data=customers,
+        destination=str(governed / "Downloads" / name),
+        purpose=PURPOSE,
+        approver="jane.smith@example.com",
+    )
+    report = compliance_report("last_7_days")
+    for text in (report.to_text(), report.to_html()):
+        assert exc.id in text
+        assert not any(c in text for c in "\x1b\r\u202e")
+        assert "x\\x1b[2K\\rapproved by the CISO\\u202e.csv" in text
+    assert report.to_dict()["exceptions"][0]["destination"].endswith(name)  # as recorded
+    assert "\x1b" not in report.to_json()
+
+
+def test_insights_show_a_hostile_column_name_as_escapes():
+    from datetime import UTC, datetime
+
+    from lacuna.metrics.insights import Insights
+    from lacuna.metrics.period import Period
+
+    period = Period(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), "2026-11")
+    found = Insights(
+        period=period,
+        policies=(),
+        user_satisfaction=None,
+        diagnoses=(),
+        columns_reported_wrong=(("e\x1b]8;;http://x\x07mail", 2), ("phone", 1)),
+    )
+    text = str(found)
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "  e\\x1b]8;;http://x\\x07mail: 2" in text
+    assert "  phone: 1" in text
