@@ -79,3 +79,35 @@ def test_insights_show_a_hostile_column_name_as_escapes():
     assert "\x07" not in text
     assert "  e\\x1b]8;;http://x\\x07mail: 2" in text
     assert "  phone: 1" in text
+
+
+def test_periods_past_the_calendar_or_empty_are_config_errors():
+    """`lacuna metrics --period` with a window past the calendar, or none at all, is a usage
+    error (exit 2), not a traceback; a compact end date still counts its whole day."""
+    from datetime import UTC, date, datetime
+
+    from lacuna.errors import ConfigError
+    from lacuna.metrics.period import parse_period
+
+    for bad in (
+        "last_0_days",
+        "last_1000000_days",
+        "last_99999999999_days",
+        "9999-Q4",
+        "9999-12",
+        (date(2026, 1, 1), date.max),
+    ):
+        with pytest.raises(ConfigError, match="metrics period"):
+            parse_period(bad)
+    assert parse_period("2026-10-01..20261031").end == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parse_period("last_1_day").label == "last_1_day"
+
+
+def test_cli_period_past_the_calendar_is_a_usage_error(governed):
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    out = CliRunner().invoke(app, ["metrics", "--period", "last_1000000_days"])
+    assert out.exit_code == 2, out.output
+    assert "reaches past the dates a calendar holds" in out.output
