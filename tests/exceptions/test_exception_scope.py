@@ -57,3 +57,79 @@ def test_a_grant_for_an_aggregate_does_not_let_the_raw_rows_leave(as_user, gover
     counts = pd.read_csv("customers.csv").groupby("region").size().reset_index(name="n")
     counts.to_csv(target, exception_id=exc.id, index=False)
     pd.testing.assert_frame_equal(pd.read_csv(target), counts)
+
+
+def test_an_approval_with_a_naive_start_is_utc_and_the_sweep_goes_on(as_user, governed):
+    """``approve_exception(start=datetime(...))`` without a time zone is a UTC start (as the
+    CLI's --start): it was stored naive, never covered a use ('cannot read exception') and
+    stopped every sweep with a TypeError, so no ended exception's files were deleted."""
+    from datetime import UTC, datetime, timedelta
+
+    customers = pd.read_csv("customers.csv")
+    target = governed / "Downloads" / "board.csv"
+    exc = lacuna.request_exception(
+        data=customers, destination=str(target), purpose=PURPOSE, approver=STEWARD, duration_hours=1
+    )
+    naive = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(minutes=5)
+    as_user(STEWARD)
+    granted = lacuna.approve_exception(exc.id, start=naive)
+    assert granted.valid_from == naive.replace(tzinfo=UTC)
+    from lacuna.governor import current
+
+    stored = current().exceptions.get(exc.id)  # read back, signed as stored
+    assert (stored.valid_from, stored.valid_until) == (granted.valid_from, granted.valid_until)
+    assert current().exceptions.verified(stored)
+    as_user("analyst_alice")
+    customers.to_csv(target, exception_id=exc.id, index=False)
+    pd.testing.assert_frame_equal(pd.read_csv(target), customers)
+    report = lacuna.sweep_exceptions(now=granted.valid_until + timedelta(seconds=1))
+    assert report.deleted == (str(target),)
+    assert not target.exists()
+
+
+def test_a_stored_naive_window_does_not_stop_the_sweep(as_user, governed):
+    """A grant stored with a naive window (by the approval above before it was fixed) is not
+    honoured and is reported; the sweep still deletes the files of the other exceptions."""
+    import json
+    import sqlite3
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from lacuna.exceptions import authority
+    from lacuna.governor import current
+
+    customers = pd.read_csv("customers.csv")
+    ok, naive = governed / "Downloads" / "ok.csv", governed / "Downloads" / "naive.csv"
+    ids = [
+        lacuna.request_exception(
+            data=customers, destination=str(t), purpose=PURPOSE, approver=STEWARD, duration_hours=1
+        ).id
+        for t in (ok, naive)
+    ]
+    as_user(STEWARD)
+    granted = [lacuna.approve_exception(i) for i in ids]
+    as_user("analyst_alice")
+    for t, i in zip((ok, naive), ids, strict=True):
+        customers.to_csv(t, exception_id=i)
+    store = current().exceptions
+    old = authority.sign(
+        replace(
+            granted[1],
+            valid_from=granted[1].valid_from.replace(tzinfo=None),
+            valid_until=granted[1].valid_until.replace(tzinfo=None),
+        ),
+        store.keyring,
+    )
+    with sqlite3.connect(governed / "audit.db", timeout=30) as conn:
+        conn.execute(
+            "update lacuna_exceptions set body = ? where id = ?",
+            (json.dumps(old.to_dict()), ids[1]),
+        )
+    with pytest.raises(lacuna.GovernanceViolation) as denied:
+        customers.to_csv(naive, exception_id=ids[1])
+    assert any("has no time zone" in w for w in denied.value.decision.why)
+    report = lacuna.sweep_exceptions(now=granted[0].valid_until + timedelta(hours=1))
+    assert report.deleted == (str(ok),)
+    assert not ok.exists()
+    assert naive.exists()  # not deleted on the word of a record that cannot be read
+    assert [f.split(": ", 1)[0] for f in report.failed] == [str(naive)]

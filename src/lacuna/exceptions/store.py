@@ -13,7 +13,7 @@ import builtins
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -323,7 +323,10 @@ class ExceptionStore(Keyed):
             raise LacunaError(msg)
         if current.status is Status.PENDING:
             if approve:
-                begin = start or now
+                # a start without a time zone is UTC (as the CLI's --start): a naive window
+                # compared with no clock Lacuna reads, and stopped every sweep
+                begin = now if start is None else (
+                    start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC))
                 updated = replace(
                     current,
                     status=Status.APPROVED,
@@ -838,6 +841,13 @@ class MalformedException(LacunaError):
     """A row of the exceptions table that is not a request Lacuna wrote."""
 
 
+def _naive(exception_id: str, key: str) -> MalformedException:
+    return MalformedException(
+        f"exception {exception_id}'s {key.replace('_', ' ')} has no time zone (approved from "
+        "Python with a naive start before Lacuna took one as UTC): it is not honoured, and the "
+        "sweep reports its files until a steward settles them. File a new request.")
+
+
 _FIELDS = {f.name for f in fields(ExceptionRequest)}
 
 
@@ -850,6 +860,8 @@ def _from_body(body: str, exception_id: str = "?") -> ExceptionRequest:
         for key in ("created_at", "decided_at", "valid_from", "valid_until"):
             if data.get(key):
                 data[key] = datetime.fromisoformat(data[key])
+                if data[key].tzinfo is None:  # Lacuna writes UTC times, with their zone
+                    raise _naive(exception_id, key)
         for key in ("sources", "tags", "conditions", "domains", "packages",
                     "approval_conditions"):
             data[key] = tuple(data.get(key) or ())
