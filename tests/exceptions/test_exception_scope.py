@@ -133,3 +133,21 @@ def test_a_stored_naive_window_does_not_stop_the_sweep(as_user, governed):
     assert not ok.exists()
     assert naive.exists()  # not deleted on the word of a record that cannot be read
     assert [f.split(": ", 1)[0] for f in report.failed] == [str(naive)]
+
+
+def test_a_sweep_with_a_naive_now_is_utc(as_user, governed):
+    from datetime import timedelta
+
+    customers = pd.read_csv("customers.csv")
+    target = governed / "Downloads" / "board.csv"
+    exc = lacuna.request_exception(
+        data=customers, destination=str(target), purpose=PURPOSE, approver=STEWARD, duration_hours=1
+    )
+    as_user(STEWARD)
+    granted = lacuna.approve_exception(exc.id)
+    as_user("analyst_alice")
+    customers.to_csv(target, exception_id=exc.id)
+    later = (granted.valid_until + timedelta(minutes=1)).replace(tzinfo=None)
+    report = lacuna.sweep_exceptions(now=later)
+    assert report.deleted == (str(target),)
+    assert report.expired == (exc.id,)

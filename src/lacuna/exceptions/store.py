@@ -13,7 +13,7 @@ import builtins
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -37,7 +37,7 @@ from lacuna.audit.schema import open_state_database
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.exceptions import authority
 from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status
-from lacuna.model import utcnow
+from lacuna.model import as_utc, utcnow
 from lacuna.signing import Keyed
 from lacuna.state.locks import serialize
 
@@ -325,8 +325,7 @@ class ExceptionStore(Keyed):
             if approve:
                 # a start without a time zone is UTC (as the CLI's --start): a naive window
                 # compared with no clock Lacuna reads, and stopped every sweep
-                begin = now if start is None else (
-                    start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC))
+                begin = now if start is None else as_utc(start)
                 updated = replace(
                     current,
                     status=Status.APPROVED,
