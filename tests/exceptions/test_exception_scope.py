@@ -151,3 +151,35 @@ def test_a_sweep_with_a_naive_now_is_utc(as_user, governed):
     report = lacuna.sweep_exceptions(now=later)
     assert report.deleted == (str(target),)
     assert report.expired == (exc.id,)
+
+
+def test_the_report_counts_the_uses_a_grant_covered_not_every_id_named(as_user, governed):
+    """``lacuna exceptions report`` says how often a grant was used: an operation another user
+    had allowed on its own merits (a governed destination) while naming the id is no use."""
+    from lacuna.exceptions.report import build
+    from lacuna.governor import current
+
+    customers = pd.read_csv("customers.csv")
+    target = governed / "Downloads" / "board.csv"
+    exc = lacuna.request_exception(
+        data=customers, destination=str(target), purpose=PURPOSE, approver=STEWARD, duration_hours=1
+    )
+    as_user(STEWARD)
+    lacuna.approve_exception(exc.id)
+    as_user("analyst_alice")
+    for _ in range(2):
+        customers.to_csv(target, exception_id=exc.id)
+    as_user("mallory")
+    workspace = governed / "governed" / "workspace"
+    for n in range(3):
+        pd.read_csv("customers.csv").to_csv(workspace / f"{n}.csv", exception_id=exc.id)
+    named = [
+        r
+        for r in current().audit.list(limit=None)
+        if r.allowed
+        and "kind" not in r.data
+        and (r.data.get("why") or {}).get("exception_id") == exc.id
+    ]
+    assert len(named) == 5  # the trail keeps what each named
+    (item,) = build(current()).to_dict()["exceptions"]
+    assert item["uses"] == 2
