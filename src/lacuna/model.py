@@ -590,6 +590,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive datetime is taken as UTC (as every ``--start`` and ``now=``
+    Lacuna takes is), so it never meets an aware one in a comparison (a TypeError)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Operation:
     """One intercepted action with its context: what the integrations hand to the Governor."""

@@ -145,3 +145,30 @@ def test_notify_config_is_validated(sandbox_config):
         sandbox_config(exceptions={"notify": {"email": {"host": "h", "port": 0}}})
     with pytest.raises(ConfigError, match=r"unknown setting|Extra inputs|extra"):
         sandbox_config(exceptions={"notify": {"slack": "x"}})
+
+
+def test_a_request_names_one_approver_not_an_address_list(sandbox, sandbox_config, smtp_sink):
+    """The approver is who the request is e-mailed to: a list in that field would have the
+    installation's mail server send the request to every address in it."""
+    from dataclasses import replace
+
+    from lacuna.exceptions import notify as notify_module
+
+    port, mails = smtp_sink
+    notify = {"email": {"host": "127.0.0.1", "port": port, "sender": "lacuna@example.com"}}
+    enable(sandbox_config, "alice@example.com", notify)
+    op = {"action": "export", "source": "customers.csv", "destination": "Downloads/b.csv"}
+    for listed in (f"{STEWARD}, someone@elsewhere.example", f"{STEWARD};x@elsewhere.example",
+                   f"Jane <{STEWARD}>", f"{STEWARD}\nBcc: x@elsewhere.example"):
+        with pytest.raises(ConfigError, match="names more than one identity"):
+            lacuna.request_exception(operation=op, purpose=PURPOSE, approver=listed)
+    assert current().exceptions.list() == []
+    assert mails == []
+    exc = lacuna.request_exception(operation=op, purpose=PURPOSE, approver=STEWARD)
+    assert [m["to"] for m in mails] == [[STEWARD]]
+    assert current().exceptions.get(exc.id).approver == STEWARD
+    # a request stored before the check: its list is no recipient
+    stored = replace(exc, approver=f"{STEWARD}, someone@elsewhere.example")
+    sent = notify_module.notify(current().config.exceptions.notify, stored, "requested")
+    assert [(d.channel, d.ok) for d in sent] == [("log", True), ("email", False)]
+    assert len(mails) == 1

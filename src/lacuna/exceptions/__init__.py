@@ -26,6 +26,7 @@ from lacuna.exceptions.appends import AppendRefused
 from lacuna.exceptions.authority import (
     ExceptionNotAuthorized,
     approvers,
+    check_approver,
     check_conditions,
     check_duration,
     check_purpose,
@@ -101,7 +102,7 @@ def request_exception(
     purpose = check_purpose(check_text("purpose", purpose) or "")
     duration_hours = check_duration(duration_hours)
     check_text("business_justification", business_justification)
-    check_text("approver", approver)
+    check_approver(approver)
     conditions = check_conditions(conditions)
     gov = current_host()
     sources: tuple[str, ...] = ()
@@ -146,6 +147,7 @@ def request_exception(
         policy_id=deciding.policy_id if deciding else None,
         policy_steward=deciding.steward if deciding else None,
         domains=_domains(deciding),
+        packages=tuple(dict.fromkeys(p.package for p in deciding.policies)) if deciding else (),
     )
     stored = gov.exceptions.add(request)
     _announce(gov, stored, "requested", {

@@ -133,6 +133,20 @@ def check_text(field: str, value: str | None) -> str | None:
     return value if value is None else check_shown(field, value)
 
 
+def check_approver(value: str) -> str:
+    """The approver a request names: one identity (a name or one e-mail address), within
+    ``TEXT_LIMITS`` and plain (:func:`check_text`); a :class:`ConfigError` for a list. The
+    approver is who the request is e-mailed to: ``"jane@example.com, anyone@elsewhere"``
+    would have the installation's mail server send it to every address listed."""
+    check_text("approver", value)
+    if any(c in value for c in ",;<>\n\r"):
+        msg = (f"the approver {value[:80]!r} names more than one identity or an address list: "
+               "name one steward (a user name or one e-mail address); the request is sent to "
+               "them, and any entitled steward may decide it.")
+        raise ConfigError(msg)
+    return value
+
+
 def check_conditions(conditions: Sequence[str] | str | None) -> tuple[str, ...]:
     """Conditions (a requester's or an approver's), trimmed, empty ones dropped, a single
     string one condition; a :class:`ConfigError` for more than ``MAX_CONDITIONS`` or one longer
@@ -241,6 +255,8 @@ def payload(request: ExceptionRequest) -> dict[str, Any]:
         body.pop("history", None)
     if not body.get("approval_conditions"):  # ... and before approvals carried conditions
         body.pop("approval_conditions", None)
+    if not body.get("packages"):  # ... and before requests recorded the dry run's packages
+        body.pop("packages", None)
     return {"kind": PAYLOAD_KIND, "body": body}
 
 
@@ -269,6 +285,7 @@ __all__ = [
     "ExceptionNotAuthorized",
     "approvers",
     "authorize",
+    "check_approver",
     "check_conditions",
     "check_purpose",
     "check_text",

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from lacuna.identity.names import same_name
-from lacuna.model import Operation
+from lacuna.model import Operation, Tier
 
 
 class Status(enum.StrEnum):
@@ -99,6 +99,9 @@ class ExceptionRequest:
     policy_id: str | None = None
     policy_steward: str | None = None
     domains: tuple[str, ...] = ()
+    # The Rego packages that evaluated that dry run (as a decision records them): what the
+    # metrics' domain filter matches requests by, as it matches decisions.
+    packages: tuple[str, ...] = ()
     # Every step so far (requested, approved/denied, revoked/expired, files deleted).
     history: tuple[HistoryEntry, ...] = ()
     # Lacuna's signature over every other field (see lacuna.exceptions.authority).
@@ -150,7 +153,28 @@ class ExceptionRequest:
                     f"exception {self.id} covers data from {', '.join(self.sources)}, "
                     f"not from {', '.join(other)}",
                 )
+        wider = self._wider_than_requested(operation)
+        if wider:
+            return False, wider
         return True, f"exception {self.id} approved by {self.decided_by} ({self.decided_role})"
+
+    def _wider_than_requested(self, operation: Operation) -> str | None:
+        """Why ``operation``'s data is more restricted than the data the steward approved
+        (its tier above the tier recorded with the request), else None. The same sources can
+        hold data of another tier (the request was for an aggregate, the write is of the raw
+        rows): a grant never lets data leave at a tier nobody approved. A request filed
+        without a known classification (``UNKNOWN``: the server knew nothing of its source)
+        was approved as such and is not held to a tier."""
+        try:
+            granted = Tier(self.tier)
+        except ValueError:
+            return None
+        actual = operation.classification.tier
+        if actual <= granted:
+            return None
+        return (f"exception {self.id} was requested for {granted.value} data; this data is "
+                f"{actual.value}: request an exception for this data (or write the data the "
+                "steward approved)")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -144,7 +144,9 @@ def _webhook(config: NotifyConfig, request: ExceptionRequest, event: str,
 
 def _email(config: EmailNotifyConfig, request: ExceptionRequest, event: str,
            who: tuple[str, ...]) -> str:
-    to = [w for w in (*who, *config.cc) if "@" in w]
+    # each recipient one address: a request stored before approvers were checked may name a
+    # list ("a@x, b@y"), which the To header would send to all
+    to = [w for w in who if _one_address(w)] + [c for c in config.cc if "@" in c]
     if not to:
         msg = f"no e-mail address among {', '.join(who)}"
         raise ValueError(msg)
@@ -166,6 +168,15 @@ def _email(config: EmailNotifyConfig, request: ExceptionRequest, event: str,
             smtp.login(config.username, password)
         smtp.send_message(message)
     return f"sent to {', '.join(to)}"
+
+
+def _one_address(who: str) -> bool:
+    """Whether ``who`` is exactly one e-mail address (no list, no display name)."""
+    from email.utils import getaddresses
+
+    found = getaddresses([who])
+    return (len(found) == 1 and "@" in found[0][1] and found[0][1] == who.strip()
+            and not any(c in who for c in ",;<>"))
 
 
 __all__ = ["Delivery", "announce", "notify", "payload", "recipients"]

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from lacuna.exceptions.model import ExceptionRequest, Status
+from lacuna.exceptions.model import ExceptionRequest, Status, normalize_target
+from lacuna.identity.names import same_name
 
 if TYPE_CHECKING:
     from lacuna.exceptions.context import Context
@@ -101,7 +102,7 @@ def build(gov: Context, since: datetime | None = None) -> ExceptionsReport:
     for request in store.list():
         if since is not None and request.created_at < since:
             continue
-        items.append(_item(request, store.verified(request), uses.get(request.id, 0),
+        items.append(_item(request, store.verified(request), _used(request, uses),
                            [_file({**f.to_dict(), "verified": store.file_verified(f)}, request)
                             for f in store.files(request.id)]))
     return ExceptionsReport(since=since, generated_at=utcnow(), items=tuple(items))
@@ -132,18 +133,42 @@ def _item(r: ExceptionRequest, verified: bool, uses: int,
             "hours_to_decision": None if hours is None else round(hours, 4)}
 
 
-def _uses(gov: Context, since: datetime | None) -> dict[str, int]:
-    """How many allowed operations named each exception (decision records on the trail)."""
-    counts: Counter[str] = Counter()
+@dataclass(frozen=True, slots=True)
+class _Use:
+    user: str
+    action: str
+    destination: str
+    when: datetime
+
+
+def _uses(gov: Context, since: datetime | None) -> dict[str, list[_Use]]:
+    """The allowed operations that named each exception (decision records on the trail)."""
+    found: dict[str, list[_Use]] = {}
     for record in gov.audit.list(limit=None, since=since):
         data = record.data
         if data.get("kind") is not None or not record.allowed:
             continue  # an outcome or an exception event, or a denied attempt
-        why = data.get("why")
+        why, what = data.get("why"), data.get("what")
         exc_id = why.get("exception_id") if isinstance(why, dict) else None
         if exc_id:
-            counts[str(exc_id)] += 1
-    return dict(counts)
+            what = what if isinstance(what, dict) else {}
+            found.setdefault(str(exc_id), []).append(_Use(
+                record.user_id, str(what.get("action") or ""),
+                str(what.get("destination") or ""), record.timestamp))
+    return found
+
+
+def _used(r: ExceptionRequest, uses: dict[str, list[_Use]]) -> int:
+    """How many of the allowed operations naming ``r`` it covered: its requester's, of its
+    action, to its destination, inside its window. Naming an id is not using it: another
+    user's operation allowed on its own merits (a governed destination) that named it, or
+    one outside the window, is no use of the grant."""
+    if r.valid_from is None or r.valid_until is None:
+        return 0  # never approved: nothing used it
+    return sum(1 for u in uses.get(r.id, ()) if same_name(u.user, r.requested_by)
+               and u.action == r.action and u.destination
+               and normalize_target(u.destination) == r.destination
+               and r.valid_from <= u.when < r.valid_until)
 
 
 def _median(values: list[float]) -> float | None:

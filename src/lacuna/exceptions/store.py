@@ -37,7 +37,7 @@ from lacuna.audit.schema import open_state_database
 from lacuna.errors import ConfigError, LacunaError
 from lacuna.exceptions import authority
 from lacuna.exceptions.model import ExceptionRequest, HistoryEntry, Status
-from lacuna.model import utcnow
+from lacuna.model import as_utc, utcnow
 from lacuna.signing import Keyed
 from lacuna.state.locks import serialize
 
@@ -323,7 +323,9 @@ class ExceptionStore(Keyed):
             raise LacunaError(msg)
         if current.status is Status.PENDING:
             if approve:
-                begin = start or now
+                # a start without a time zone is UTC (as the CLI's --start): a naive window
+                # compared with no clock Lacuna reads, and stopped every sweep
+                begin = now if start is None else as_utc(start)
                 updated = replace(
                     current,
                     status=Status.APPROVED,
@@ -838,6 +840,13 @@ class MalformedException(LacunaError):
     """A row of the exceptions table that is not a request Lacuna wrote."""
 
 
+def _naive(exception_id: str, key: str) -> MalformedException:
+    return MalformedException(
+        f"exception {exception_id}'s {key.replace('_', ' ')} has no time zone (approved from "
+        "Python with a naive start before Lacuna took one as UTC): it is not honoured, and the "
+        "sweep reports its files until a steward settles them. File a new request.")
+
+
 _FIELDS = {f.name for f in fields(ExceptionRequest)}
 
 
@@ -850,7 +859,10 @@ def _from_body(body: str, exception_id: str = "?") -> ExceptionRequest:
         for key in ("created_at", "decided_at", "valid_from", "valid_until"):
             if data.get(key):
                 data[key] = datetime.fromisoformat(data[key])
-        for key in ("sources", "tags", "conditions", "domains", "approval_conditions"):
+                if data[key].tzinfo is None:  # Lacuna writes UTC times, with their zone
+                    raise _naive(exception_id, key)
+        for key in ("sources", "tags", "conditions", "domains", "packages",
+                    "approval_conditions"):
             data[key] = tuple(data.get(key) or ())
         data["history"] = tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ())
         data["status"] = Status(data["status"])

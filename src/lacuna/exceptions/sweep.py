@@ -60,7 +60,7 @@ from lacuna.errors import LacunaError
 from lacuna.exceptions import authority, events
 from lacuna.exceptions.model import Status
 from lacuna.exceptions.store import TrailUnreadable
-from lacuna.model import utcnow
+from lacuna.model import as_utc, utcnow
 
 if TYPE_CHECKING:
     from lacuna.exceptions.context import Context
@@ -124,7 +124,7 @@ def sweep(gov: Context, *, now: datetime | None = None) -> SweepReport:
     """Delete files of ended exceptions and mark approved ones past their window expired."""
     from lacuna.exceptions.notify import announce
 
-    at = now or utcnow()
+    at = utcnow() if now is None else as_utc(now)  # a naive now= is UTC
     store = gov.exceptions
     rows = store.files()
     verified = [store.file_verified(w) for w in rows]  # one signature check per row

@@ -77,7 +77,11 @@ class Insights:
                 lines.append(f"    decisions: {', '.join(p.examples)}")
         if self.columns_reported_wrong:
             lines.append("Columns most often in denials reported as false positives:")
-            lines.extend(f"  {name}: {n}" for name, n in self.columns_reported_wrong)
+            # names come from the data's headers: shown as escapes, never obeyed by a terminal
+            from lacuna.exceptions.shown import visible
+
+            lines.extend(f"  {visible(name, one_line=True)}: {n}"
+                         for name, n in self.columns_reported_wrong)
         lines.extend(f"→ {d}" for d in self.diagnoses)
         return "\n".join(lines)
 

@@ -59,6 +59,17 @@ def parse_period(
     """
     if isinstance(period, Period):
         return period
+    try:
+        return _parse(period, now)
+    except ConfigError:
+        raise
+    except (OverflowError, ValueError) as exc:  # last_99999999_days, 9999-Q4: no such dates
+        msg = f"metrics period: {period!r} reaches past the dates a calendar holds; {_HOW}."
+        raise ConfigError(msg) from exc
+
+
+def _parse(period: str | tuple[datetime | date, datetime | date], now: datetime | None
+           ) -> Period:
     now = _utc(now or datetime.now(UTC))
     if isinstance(period, tuple):
         start, end = _utc(period[0]), _utc(period[1])
@@ -67,7 +78,7 @@ def parse_period(
         return _checked(Period(start, end, f"{start.date()}..{(end - timedelta(days=1)).date()}"))
     text = str(period).strip()
     if m := _LAST.match(text):
-        return Period(now - timedelta(days=int(m.group(1))), now, text)
+        return _checked(Period(now - timedelta(days=int(m.group(1))), now, text))
     if m := _QUARTER.match(text):
         year, q = int(m.group(1)), int(m.group(2))
         start = datetime(year, 3 * q - 2, 1, tzinfo=UTC)
@@ -85,11 +96,19 @@ def parse_period(
     if ".." in text:
         first, _, last = text.partition("..")
         start, end = _day(first), _day(last)
-        if len(last.strip()) == 10:  # a date: the whole day counts
+        if _is_date(last):  # a date (2026-10-31, 20261031): the whole day counts
             end += timedelta(days=1)
         return _checked(Period(start, end, text))
     msg = f"metrics period: {text!r} is not understood; {_HOW}."
     raise ConfigError(msg)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _checked(p: Period) -> Period:

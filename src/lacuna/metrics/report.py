@@ -55,6 +55,16 @@ class ComplianceReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
+    def _shown_exceptions(self) -> list[dict[str, Any]]:
+        """The exceptions with their text as :func:`lacuna.exceptions.shown.visible` shows
+        it on one line: a destination (never checked for control characters: a real path may
+        hold them) or a request stored before they were refused could otherwise rewrite the
+        auditor's terminal line (ESC, CR) or reorder the page's text (U+202E)."""
+        from lacuna.exceptions.shown import visible
+
+        return [{k: visible(v, one_line=True) if isinstance(v, str) else v for k, v in x.items()}
+                for x in self.exceptions]
+
     def _metric_rows(self) -> list[tuple[str, str, str, str]]:
         rows = []
         for name in METRICS:
@@ -76,7 +86,7 @@ class ComplianceReport:
         lines += ["", "Decisions by action (decisions / denials):"]
         lines += [f"  {a:<20} {n:>6} {d:>6}" for a, n, d in self.by_action] or ["  (none)"]
         lines += ["", f"Exceptions ({len(self.exceptions)}):"]
-        for e in self.exceptions:
+        for e in self._shown_exceptions():
             lines.append(f"  {e['id']} {e['status']} {e['requested_by']} → {e['destination']}"
                          f" (policy {e['policy_id']}); approver {e['decided_by'] or e['approver']}")
             lines.append(f"    justification: {e['business_justification'] or e['purpose']}")
@@ -94,7 +104,8 @@ class ComplianceReport:
             f"<tr><td>{e(x['id'])}</td><td>{e(x['status'])}</td><td>{e(x['requested_by'])}</td>"
             f"<td>{e(str(x['policy_id']))}</td><td class='path'>{e(x['destination'])}</td>"
             f"<td>{e(x['business_justification'] or x['purpose'])}</td>"
-            f"<td>{e(str(x['decided_by'] or x['approver']))}</td></tr>" for x in self.exceptions)
+            f"<td>{e(str(x['decided_by'] or x['approver']))}</td></tr>"
+            for x in self._shown_exceptions())
         chain = ("<span class='ok'>verified</span>" if self.audit_verified else
                  f"<span class='missed'>broken: {e(self.audit_problem)}</span>")
         lin = self.lineage

@@ -1,0 +1,113 @@
+"""Exception requests in the governance metrics: the filters select them as they select the
+decisions (red-team round: a domain filter counted none of the requests its denials led to)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import lacuna
+from lacuna.metrics import GovernanceMetrics
+
+PURPOSE = "Board of Directors Q4 customer metrics presentation"
+
+
+def test_the_domain_filter_counts_the_requests_of_its_denials(governed):
+    customers = pd.read_csv("customers.csv")
+    target = governed / "Downloads" / "board.csv"
+    with pytest.raises(lacuna.GovernanceViolation) as denied:
+        customers.to_csv(target)
+    packages = [p.package for p in denied.value.decision.policies]
+    assert packages == ["governance.export"]
+    exc = lacuna.request_exception(
+        data=customers, destination=str(target), purpose=PURPOSE, approver="jane.smith@example.com"
+    )
+    for exact in (True, None):
+        for domain in ("export", "governance.export", None):
+            m = GovernanceMetrics("last_7_days", domain=domain, exact=exact)
+            assert m.counts["exception_rate"]["exception_requests"] == 1, (domain, exact)
+            assert m.counts["violation_rate"]["denied"] == 1
+        other = GovernanceMetrics("last_7_days", domain="baseline", exact=exact)
+        assert other.counts["exception_rate"]["exception_requests"] == 0
+        assert other.counts["violation_rate"]["denied"] == 0
+    from lacuna.governor import current
+
+    stored = current().exceptions.get(exc.id)  # read back: recorded and signed
+    assert stored.packages == ("governance.export",)
+    assert current().exceptions.verified(stored)
+
+
+def test_the_compliance_report_shows_a_hostile_destination_as_escapes(governed):
+    """A destination is never checked for control characters (a real path may hold them): the
+    text and HTML reports show them as escapes instead of handing them to the auditor's
+    terminal (ESC, CR) or page (U+202E); the data keeps them as written."""
+    from lacuna.metrics import compliance_report
+
+    customers = pd.read_csv("customers.csv")
+    name = "x\x1b[2K\rapproved by the CISO\u202e.csv"
+    exc = lacuna.request_exception(
+        data=customers,
+        destination=str(governed / "Downloads" / name),
+        purpose=PURPOSE,
+        approver="jane.smith@example.com",
+    )
+    report = compliance_report("last_7_days")
+    for text in (report.to_text(), report.to_html()):
+        assert exc.id in text
+        assert not any(c in text for c in "\x1b\r\u202e")
+        assert "x\\x1b[2K\\rapproved by the CISO\\u202e.csv" in text
+    assert report.to_dict()["exceptions"][0]["destination"].endswith(name)  # as recorded
+    assert "\x1b" not in report.to_json()
+
+
+def test_insights_show_a_hostile_column_name_as_escapes():
+    from datetime import UTC, datetime
+
+    from lacuna.metrics.insights import Insights
+    from lacuna.metrics.period import Period
+
+    period = Period(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), "2026-11")
+    found = Insights(
+        period=period,
+        policies=(),
+        user_satisfaction=None,
+        diagnoses=(),
+        columns_reported_wrong=(("e\x1b]8;;http://x\x07mail", 2), ("phone", 1)),
+    )
+    text = str(found)
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "  e\\x1b]8;;http://x\\x07mail: 2" in text
+    assert "  phone: 1" in text
+
+
+def test_periods_past_the_calendar_or_empty_are_config_errors():
+    """`lacuna metrics --period` with a window past the calendar, or none at all, is a usage
+    error (exit 2), not a traceback; a compact end date still counts its whole day."""
+    from datetime import UTC, date, datetime
+
+    from lacuna.errors import ConfigError
+    from lacuna.metrics.period import parse_period
+
+    for bad in (
+        "last_0_days",
+        "last_1000000_days",
+        "last_99999999999_days",
+        "9999-Q4",
+        "9999-12",
+        (date(2026, 1, 1), date.max),
+    ):
+        with pytest.raises(ConfigError, match="metrics period"):
+            parse_period(bad)
+    assert parse_period("2026-10-01..20261031").end == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parse_period("last_1_day").label == "last_1_day"
+
+
+def test_cli_period_past_the_calendar_is_a_usage_error(governed):
+    from typer.testing import CliRunner
+
+    from lacuna.cli import app
+
+    out = CliRunner().invoke(app, ["metrics", "--period", "last_1000000_days"])
+    assert out.exit_code == 2, out.output
+    assert "reaches past the dates a calendar holds" in out.output
