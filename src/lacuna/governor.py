@@ -474,7 +474,7 @@ class Governor:
                 reasoning="Denied because the policy engine could not decide (fail closed)",
                 engine_error=f"{type(exc).__name__}: {exc}",
             )
-        decision = decision.evolve(operation=operation)
+        decision = decision.evolve(operation=operation, exception_approved=grant is not None)
         if decision.denied and any(a.kind for a in decision.alternatives):
             decision = self._alternatives(decision)
         if decision.denied:

@@ -773,6 +773,8 @@ class Decision:
     engine_error: str | None = None  # set when the engine failed and the decision fails closed
     bundle_revision: str | None = None
     eval_ms: float = 0.0
+    # a verified exception grant covered the operation (the policies' exception_approved)
+    exception_approved: bool = False
     operation: Operation | None = field(default=None, compare=False, repr=False)
 
     def __init__(self, *, allowed: bool, operation_id: str, reasoning: str,
@@ -782,7 +784,7 @@ class Decision:
                  steward: str | None = None, docs_url: str | None = None,
                  policies: tuple[PolicyRef, ...] = (), engine_error: str | None = None,
                  bundle_revision: str | None = None, eval_ms: float = 0.0,
-                 operation: Operation | None = None) -> None:
+                 exception_approved: bool = False, operation: Operation | None = None) -> None:
         self.__dict__.update({
             "allowed": allowed, "operation_id": operation_id, "reasoning": reasoning,
             "policy_id": policy_id, "policy_title": policy_title,
@@ -791,7 +793,8 @@ class Decision:
                               else tuple(alternatives)),
             "steward": steward, "docs_url": docs_url, "policies": policies,
             "engine_error": engine_error, "bundle_revision": bundle_revision,
-            "eval_ms": eval_ms, "operation": operation,
+            "eval_ms": eval_ms, "exception_approved": exception_approved,
+            "operation": operation,
         })
 
     @property
@@ -860,6 +863,7 @@ class Decision:
             "policies": policies,
             "engine_error": self.engine_error,
             "bundle_revision": self.bundle_revision,
+            "exception_approved": self.exception_approved,
         }
 
 

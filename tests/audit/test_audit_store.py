@@ -46,7 +46,8 @@ def test_record_body_holds_provenance_and_decision(store: AuditStore, mk: Any) -
             "column_count": 3,
         },
         "when": "2026-01-20T14:00:00.000000+00:00",
-        "why": {"purpose": "Q4 board report", "exception_id": None},
+        "why": {"purpose": "Q4 board report", "exception_id": None,
+                "exception_approved": False},
         "how": {"method": "pandas.DataFrame.to_csv", "code_location": "analysis.py:42"},
         "decision": {
             "allowed": False,

@@ -3,6 +3,8 @@ decisions (red-team round: a domain filter counted none of the requests its deni
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 import pytest
 
@@ -111,3 +113,49 @@ def test_cli_period_past_the_calendar_is_a_usage_error(governed):
     out = CliRunner().invoke(app, ["metrics", "--period", "last_1000000_days"])
     assert out.exit_code == 2, out.output
     assert "reaches past the dates a calendar holds" in out.output
+
+
+def test_an_approved_exceptions_write_is_not_a_workaround(governed, sandbox_config):
+    """Denied, requested, approved, then written where the denial refused, under the grant:
+    the compliant path. It was counted as a workaround attempt (the record kept only the id
+    the user named, not whether a grant covered the write); the record says so now
+    (``why.exception_approved``), and both the records and the rollups read it. A write that
+    names an id no grant honours still counts, in both."""
+    import gc
+
+    from lacuna.audit import AuditStore
+
+    steward = "jane.smith@example.com"
+
+    def as_user(user_id: str) -> None:
+        gc.collect()  # drop the previous governor's Rego engine here, on its own thread
+        lacuna.enable(sandbox_config(user={"id": user_id, "role": "data_analyst"},
+                                     stewards={"default": [steward]}))
+
+    as_user("analyst_alice")
+    customers = pd.read_csv("customers.csv")
+    target = governed / "Downloads" / "board.csv"
+    with pytest.raises(lacuna.GovernanceViolation):
+        customers.to_csv(target)
+    exc = lacuna.request_exception(data=customers, destination=str(target), purpose=PURPOSE,
+                                   approver=steward, duration_hours=1)
+    as_user(steward)
+    lacuna.approve_exception(exc.id)
+    as_user("analyst_alice")
+    customers.to_csv(target, exception_id=exc.id)
+    assert pd.read_csv(target).shape[0] == customers.shape[0]  # written, read back
+    for exact in (True, None):
+        m = GovernanceMetrics("last_7_days", exact=exact)
+        assert m.workaround_attempts == 0, exact
+        assert m.counts["avg_resolution_time_minutes"]["resolved"] == 1, exact
+    trail = AuditStore(f"sqlite:///{governed / 'audit.db'}").list(limit=None, action="export")
+    bodies = [r.data for r in reversed(trail) if r.data.get("kind") is None]
+    assert [(b["decision"]["allowed"], b["why"]["exception_approved"]) for b in bodies] == [
+        (False, False), (True, True)]
+    # the same data renamed, to the same place, naming the grant it is not covered by (another
+    # file): allowed or not, the id is not honoured, so it is a workaround attempt
+    renamed = customers.rename(columns={"email": "contact"})
+    with contextlib.suppress(lacuna.GovernanceViolation):
+        renamed.to_csv(governed / "Downloads" / "other.csv", exception_id=exc.id)
+    for exact in (True, None):
+        assert GovernanceMetrics("last_7_days", exact=exact).workaround_attempts == 1, exact

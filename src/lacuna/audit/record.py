@@ -11,7 +11,7 @@ Body, ``schema_version`` "1"::
      "what": {"action", "sources", "destination", "environment", "tier", "tags",
               "columns": {"<column>": "<class>[:<pii_type>]", ...}, "column_count"},
      "when": "2026-01-20T14:00:00.000000+00:00", "recorded_at": "<same format>",
-     "why":  {"purpose", "exception_id"},
+     "why":  {"purpose", "exception_id", "exception_approved"},
      "how":  {"method", "code_location"},
      "decision": {"allowed", "policy_id", "policy_title", "reasoning", "steward",
                   "alternatives", "policies", "engine_error", "bundle_revision",
@@ -179,7 +179,8 @@ def build_body(
         },
         "when": iso(p.timestamp),
         "recorded_at": recorded_at if isinstance(recorded_at, str) else iso(recorded_at),
-        "why": {"purpose": p.purpose, "exception_id": operation.exception_id},
+        "why": {"purpose": p.purpose, "exception_id": operation.exception_id,
+                "exception_approved": decision.exception_approved},
         "how": {"method": p.method, "code_location": p.code_location},
         "decision": {
             "allowed": decision.allowed,

@@ -38,8 +38,10 @@ def is_workaround(denial: DecisionFact, later: DecisionFact) -> bool:
     """Whether ``later`` tries to get round ``denial``: same user, same data, within the window,
     and either a retry of the same action to a changed destination that is denied again, or an
     allowed operation that sends the data to the same place the denial refused (renamed,
-    reshaped or by another route)."""
+    reshaped or by another route). An operation an approved exception covered is the compliant
+    path, not a workaround (an exception id that was not honoured does not count)."""
     if (denial.allowed or denial.destination is None or later.user != denial.user
+            or (later.allowed and later.exception_approved)
             or not _overlap(denial, later) or later.destination is None
             or not timedelta(0) < later.when - denial.when <= WORKAROUND_WINDOW):
         return False

@@ -37,6 +37,7 @@ class DecisionFact:
     columns: tuple[str, ...]  # the columns classified as not public (names only)
     engine_error: str | None
     exception_id: str | None
+    exception_approved: bool = False  # a verified grant covered it (the compliant path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +77,7 @@ def decision(record: AuditRecord, body: dict[str, Any]) -> DecisionFact:
         columns=tuple(str(c) for c in (what.get("columns") or {})),
         engine_error=dec.get("engine_error"),
         exception_id=_section(body, "why").get("exception_id"),
+        exception_approved=_section(body, "why").get("exception_approved") is True,
     )
 
 

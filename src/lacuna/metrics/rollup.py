@@ -150,7 +150,8 @@ def fact_from_body(body: Mapping[str, Any]) -> DecisionFact:
                          if isinstance(p, dict) and p.get("id")),
         columns=tuple(str(c) for c in (what.get("columns") or {})),
         engine_error=dec.get("engine_error"),
-        exception_id=_section(body, "why").get("exception_id"))
+        exception_id=_section(body, "why").get("exception_id"),
+        exception_approved=_section(body, "why").get("exception_approved") is True)
 
 
 def _dump(d: DecisionFact, k: Key) -> str:

@@ -157,6 +157,7 @@ def decision_from_wire(data: Mapping[str, Any], operation: Operation | None = No
         engine_error=_opt(data, "engine_error"),
         bundle_revision=_opt(data, "bundle_revision"),
         eval_ms=float(data.get("eval_ms") or 0.0),
+        exception_approved=data.get("exception_approved") is True,
         operation=operation,
     )
 
