@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from importlib import resources
@@ -236,3 +237,85 @@ def test_no_lineage_says_whether_the_path_exists(tmp_path, monkeypatch):
     said = " ".join(real.output.split())
     assert "no such file" not in said
     assert "lacuna.register_lineage" in said
+
+
+def _chain(url: str, names: list[str], run_ids: list[str] | None = None) -> None:
+    """Record names[0] -> names[1] -> ... as claims (untrusted: no signing, fast)."""
+    from datetime import UTC, datetime
+
+    from lacuna.lineage.records import DatasetVersion, Run, RunStatus
+    from lacuna.lineage.store import LineageStore
+    from lacuna.model import Classification
+
+    c = Classification.from_dict({"tier": "INTERNAL"})
+    with LineageStore(url) as store:
+        for i, (a, b) in enumerate(itertools.pairwise(names)):
+            store.record(Run(
+                id=run_ids[i] if run_ids else f"r{i}", operation="op",
+                status=RunStatus.SUCCEEDED, started_at=datetime(2026, 1, 1, tzinfo=UTC),
+                inputs=(DatasetVersion(dataset=DatasetRef("file", a), classification=c),),
+                outputs=(DatasetVersion(dataset=DatasetRef("file", b), classification=c),)),
+                trusted=False)
+
+
+def test_show_draws_every_hop_of_a_deep_chain_in_a_narrow_terminal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich cut a tree nested deeper than the terminal is wide: at 80 columns a 60-hop chain
+    showed about 20 hops and not the origin, without a word. It continues below instead."""
+    from rich.console import Console
+
+    from lacuna.cli import lineage as cli_lineage
+
+    monkeypatch.setattr(cli_lineage, "console", Console(width=80, no_color=True))
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    names = [f"/data/hop{i:02}.csv" for i in range(61)]
+    _chain(url, names)
+    out = runner.invoke(app, ["lineage", "show", names[-1], "--db", url])
+    assert out.exit_code == 0, out.output
+    assert all(name in out.output for name in names)
+    assert "continued below" in out.output
+    assert max(len(line) for line in out.output.splitlines()) <= 80
+
+
+def test_show_text_draws_a_chain_deeper_than_pythons_stack() -> None:
+    """Deeper than about 1,000 hops the recursive drawing raised RecursionError."""
+    from lacuna.cli.lineage import to_trees
+    from lacuna.lineage.graph import Direction, LineageEdge, LineageGraph
+
+    refs = [DatasetRef("file", f"/d/{i}") for i in range(1100)]
+    graph = LineageGraph(root=refs[0], direction=Direction.UPSTREAM,
+                         nodes=dict.fromkeys(refs), depths={r: i for i, r in enumerate(refs)},
+                         edges=tuple(LineageEdge(parent=b, child=a, run_id="r")
+                                     for a, b in itertools.pairwise(refs)))
+    trees = to_trees(graph, width=200)
+    labels, todo = [], list(trees)
+    while todo:
+        tree = todo.pop()
+        labels.append(str(tree.label).split()[0])
+        todo += tree.children
+    assert set(labels) >= {str(r) for r in refs}
+
+
+def test_dot_and_mermaid_quote_names_and_run_ids(tmp_path: Path) -> None:
+    """A file's name or an ingested run id holding a backslash, a quote or a line break
+    ended DOT's quoted label early: the rest was read as DOT (another node relabelled)."""
+    import re
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    hostile = '/d/x\\"]; n1 [label="PUBLIC'
+    _chain(url, [hostile, "/d/a\nb<img src=x>#quot;.csv", "/d/out.csv"],
+           run_ids=['r"];evil', "r2\\"])
+    dot = runner.invoke(app, ["lineage", "show", "/d/out.csv", "--db", url, "--format", "dot"])
+    assert dot.exit_code == 0, dot.output
+    quoted = r'"(?:[^"\\\n]|\\.)*"'
+    body = dot.output.splitlines()[3:-1]
+    assert len(body) == 5
+    for line in body:
+        assert re.fullmatch(rf"  n\d+( -> n\d+)? \[label={quoted}\];", line), line
+    assert 'x\\\\\\"]; n1 [label=\\"PUBLIC' in dot.output
+    mermaid = runner.invoke(app, ["lineage", "show", "/d/out.csv", "--db", url, "--format",
+                                  "mermaid"]).output
+    assert "<img" not in mermaid
+    assert "#35;quot;" in mermaid
+    assert all(re.fullmatch(r'  n\d+\["[^"\n]*"\]|  n\d+ --> n\d+', line)
+               for line in mermaid.splitlines()[1:])

@@ -129,7 +129,8 @@ def show(
     elif fmt is Format.MERMAID:
         typer.echo(to_mermaid(graph, columns=columns))
     else:
-        console.print(to_tree(graph, columns=columns))
+        for tree in to_trees(graph, columns=columns, width=console.width):
+            console.print(tree)
 
 
 @app.command()
@@ -373,14 +374,22 @@ def _label(ref: DatasetRef, v: DatasetVersion | None) -> str:
     return f"{escape(str(ref))}  [{color}]{c.tier.value}[/{color}]{tags}"
 
 
-def to_tree(graph: LineageGraph, *, columns: bool = False) -> Tree:
-    """A rich tree from the root; a dataset reached twice is drawn once, then referred to."""
+def to_trees(graph: LineageGraph, *, columns: bool = False, width: int = 80) -> list[Tree]:
+    """Rich trees from the root; a dataset reached twice is drawn once, then referred to.
+
+    A tree nests at most as deep as ``width`` columns allow (4 per level, 40 kept for the
+    labels): a dataset at that depth with more lineage says "continued below", and its
+    lineage is drawn as the next tree. Rich cuts what does not fit the width, so a deep chain
+    drawn as one tree lost its origins without a word (and deeper than about 1,000 hops the
+    drawing ran out of Python's stack)."""
     upstream = graph.direction.value == "upstream"
     nexts = graph.parents if upstream else graph.children
+    deepest = max(4, (width - 40) // 4)
     drawn: set[DatasetRef] = set()
+    later = [graph.root]
+    trees: list[Tree] = []
 
-    def grow(node: Tree, ref: DatasetRef) -> None:
-        drawn.add(ref)
+    def with_columns(node: Tree, ref: DatasetRef) -> Tree:
         if columns:
             for e in graph.column_edges:
                 if (e.target if upstream else e.source) == ref:
@@ -390,26 +399,49 @@ def to_tree(graph: LineageGraph, *, columns: bool = False) -> Tree:
                              f"{e.target_column}")
                     how = e.kind.value + (f": {e.description}" if e.description else "")
                     node.add(f"[cyan]{escape(arrow)}[/cyan] [dim]({escape(how)})[/dim]")
-        for nxt in nexts(ref):
-            if nxt in drawn:
+        return node
+
+    while later:
+        start = later.pop(0)
+        tree = Tree(_label(start, graph.nodes.get(start)))
+        trees.append(tree if start != graph.root else with_columns(tree, start))
+        drawn.add(start)
+        stack = [(tree, iter(nexts(start)))]
+        while stack:
+            node, rest = stack[-1]
+            nxt = next(rest, None)
+            if nxt is None:
+                stack.pop()
+            elif nxt in drawn:
                 node.add(f"{escape(str(nxt))}  [dim](shown above)[/dim]")
             else:
-                grow(node.add(_label(nxt, graph.nodes.get(nxt))), nxt)
-
-    tree = Tree(_label(graph.root, graph.nodes.get(graph.root)))
-    grow(tree, graph.root)
-    return tree
+                drawn.add(nxt)
+                child = with_columns(node.add(_label(nxt, graph.nodes.get(nxt))), nxt)
+                if len(stack) < deepest:
+                    stack.append((child, iter(nexts(nxt))))
+                elif nexts(nxt):
+                    child.add("[dim]… continued below[/dim]")
+                    later.append(nxt)
+    return trees
 
 
 def _ids(graph: LineageGraph) -> dict[DatasetRef, str]:
     return {ref: f"n{i}" for i, ref in enumerate(graph.nodes)}
 
 
-def _plain(ref: DatasetRef, v: DatasetVersion | None) -> str:
+def _plain(ref: DatasetRef, v: DatasetVersion | None) -> list[str]:
+    """The label's lines: the dataset, then its tier and tags."""
     if v is None:
-        return str(ref)
+        return [str(ref)]
     tags = f" {', '.join(v.classification.tags)}" if v.classification.tags else ""
-    return f"{ref}\\n{v.classification.tier.value}{tags}"
+    return [str(ref), f"{v.classification.tier.value}{tags}"]
+
+
+def _dot(text: str) -> str:
+    """``text`` as a DOT string: a name's backslash or quote cannot end the string early
+    (a file named ``x\\"]; n0 [label="PUBLIC`` relabelled another node)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\r", "").replace("\n", "\\n") + '"'
 
 
 def to_dot(graph: LineageGraph, *, columns: bool = False) -> str:
@@ -417,16 +449,24 @@ def to_dot(graph: LineageGraph, *, columns: bool = False) -> str:
     ids = _ids(graph)
     lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box];"]
     for ref, v in graph.nodes.items():
-        label = _plain(ref, v).replace('"', '\\"')
-        lines.append(f'  {ids[ref]} [label="{label}"];')
+        lines.append(f"  {ids[ref]} [label={_dot(chr(10).join(_plain(ref, v)))}];")
     for e in graph.edges:
-        lines.append(f'  {ids[e.parent]} -> {ids[e.child]} [label="{e.run_id[:8]}"];')
+        lines.append(f"  {ids[e.parent]} -> {ids[e.child]} [label={_dot(e.run_id[:8])}];")
     if columns:
         for ce in graph.column_edges:
-            text = f"{ce.source_column} → {ce.target_column} ({ce.kind.value})".replace('"', "'")
-            lines.append(f'  {ids[ce.source]} -> {ids[ce.target]} [style=dashed, label="{text}"];')
+            text = f"{ce.source_column} → {ce.target_column} ({ce.kind.value})"
+            lines.append(f"  {ids[ce.source]} -> {ids[ce.target]} "
+                         f"[style=dashed, label={_dot(text)}];")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _mermaid(text: str) -> str:
+    """``text`` inside a quoted Mermaid label: quotes, ``<``/``>`` (read as HTML) and ``#``
+    (which starts an entity) as Mermaid's entity codes, line breaks as spaces."""
+    for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+        text = text.replace(char, code)
+    return " ".join(text.splitlines())
 
 
 def to_mermaid(graph: LineageGraph, *, columns: bool = False) -> str:
@@ -434,12 +474,12 @@ def to_mermaid(graph: LineageGraph, *, columns: bool = False) -> str:
     ids = _ids(graph)
     lines = ["flowchart LR"]
     for ref, v in graph.nodes.items():
-        label = _plain(ref, v).replace("\\n", "<br/>").replace('"', "#quot;")
+        label = "<br/>".join(_mermaid(line) for line in _plain(ref, v))
         lines.append(f'  {ids[ref]}["{label}"]')
     for e in graph.edges:
         lines.append(f"  {ids[e.parent]} --> {ids[e.child]}")
     if columns:
         for ce in graph.column_edges:
-            text = f"{ce.source_column} → {ce.target_column} ({ce.kind.value})".replace('"', "'")
+            text = _mermaid(f"{ce.source_column} → {ce.target_column} ({ce.kind.value})")
             lines.append(f'  {ids[ce.source]} -. "{text}" .-> {ids[ce.target]}')
     return "\n".join(lines)
