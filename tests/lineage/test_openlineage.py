@@ -580,6 +580,52 @@ def test_a_dataset_without_any_classification_is_not_passed_off_as_checked() -> 
     assert "no classification facet" in out.reasoning[0]
 
 
+def _people(facets: dict[str, Any]) -> Classification:
+    (run,) = events_to_runs([{
+        "eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z", "producer": "floe",
+        "run": {"runId": "11111111-1111-4111-8111-111111111111"},
+        "job": {"namespace": "floe", "name": "people"},
+        "outputs": [{"namespace": "warehouse", "name": "crm.people", "facets": facets}]}])
+    return run.outputs[0].classification
+
+
+def test_every_classification_an_event_carries_counts_the_strictest_kept() -> None:
+    """The first of Lacuna's facet, Floe's facet and the tags was taken and the others
+    dropped: an ``ssn`` tagged PII beside a Floe facet that calls it public, a ``diag`` tagged
+    PHI that Floe's facet leaves out, a Floe facet's e-mail beside a Lacuna facet saying
+    PUBLIC, were all lost, and the claim said less than the event."""
+    floe = {"_schemaURL": "https://floe.dev/spec/facets/ClassificationFacet.json",
+            "columns": {"email": {"classification": "pii", "pii_type": "email",
+                                  "sensitivity": "high"},
+                        "ssn": {"classification": "public", "sensitivity": "low"}}}
+    tags = {"tags": [{"key": "pii", "value": "ssn", "field": "ssn"},
+                     {"key": "phi", "value": "true", "field": "diag"},
+                     {"key": "tier", "value": "PROPRIETARY"}, {"key": "sox", "value": "true"}]}
+    public = {"tier": "PUBLIC", "tags": [], "columns": {}}
+
+    both = _people({"floe_classification": floe, "tags": tags})
+    assert {n: (c.classification.value, c.pii_type) for n, c in both.columns.items()} == {
+        "email": ("pii", "email"), "ssn": ("pii", "ssn"), "diag": ("phi", None)}
+    assert both.tier is Tier.PROPRIETARY
+    assert {"PII", "PHI", "SOX"} <= set(both.tags) | set(both.table_tags)
+    over_lacuna = _people({"lacuna_classification": public, "floe_classification": floe})
+    assert over_lacuna.tier is Tier.PROPRIETARY
+    assert over_lacuna.columns["email"].classification is ColumnKind.PII
+    assert "raised by the event's other" in " ".join(over_lacuna.reasoning)
+    tier_only = _people({"lacuna_classification": public,
+                         "tags": {"tags": [{"key": "tier", "value": "INTERNAL"}]}})
+    assert (tier_only.tier, tier_only.floor) == (Tier.INTERNAL, Tier.INTERNAL)
+    # a tag or Floe entry below what Lacuna's facet says lowers nothing
+    known = _pii().to_dict()
+    facet = {"tier": known["tier"], "tags": known["tags"], "floor": known["floor"],
+             "tableTags": known["table_tags"], "columns": known["columns"]}
+    low = _people({"lacuna_classification": facet, "floe_classification": {
+        "columns": {"email": {"classification": "public", "sensitivity": "low"}}},
+        "tags": {"tags": [{"key": "tier", "value": "PUBLIC"},
+                          {"key": "classification", "value": "public", "field": "email"}]}})
+    assert low == _people({"lacuna_classification": facet})
+
+
 def test_hostile_input_is_reported_by_file_and_line(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    sqlite_store: LineageStore) -> None:
