@@ -319,3 +319,27 @@ def test_dot_and_mermaid_quote_names_and_run_ids(tmp_path: Path) -> None:
     assert "#35;quot;" in mermaid
     assert all(re.fullmatch(r'  n\d+\["[^"\n]*"\]|  n\d+ --> n\d+', line)
                for line in mermaid.splitlines()[1:])
+
+
+@pytest.mark.parametrize("command", [["show", "x.csv"], ["impact", "x.csv"], ["runs"],
+                                     ["completeness"]])
+def test_reading_commands_never_write_lineage_tables_into_another_database(
+        tmp_path: Path, command: list[str]) -> None:
+    """``--db`` naming a warehouse (or any SQLite file that is not Lacuna's) created some 30
+    lacuna_* tables in it, though these commands only read; an empty file stays empty."""
+    import sqlite3
+
+    warehouse = tmp_path / "warehouse.db"
+    with sqlite3.connect(warehouse) as con:
+        con.execute("CREATE TABLE customers (email TEXT)")
+    before = warehouse.read_bytes()
+    out = runner.invoke(app, ["lineage", *command, "--db", f"sqlite:///{warehouse}"])
+    assert out.exit_code == 2, out.output
+    assert "is not Lacuna's state database" in out.output
+    assert "customers" in out.output
+    assert warehouse.read_bytes() == before
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    out = runner.invoke(app, ["lineage", *command, "--db", f"sqlite:///{empty}"])
+    assert out.exit_code == (1 if command[0] in ("show", "runs") else 0), out.output
+    assert empty.stat().st_size == 0

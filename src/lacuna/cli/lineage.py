@@ -58,7 +58,9 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _open(db: str | None, config: Path | None) -> LineageStore | None:
-    """The store, or None when its SQLite file does not exist yet (nothing recorded)."""
+    """The store, or None when its database does not exist yet or holds no lineage tables
+    (nothing recorded). Opened only then: opening a store creates its tables, and these
+    commands only read (``--db`` naming a warehouse by mistake filled it with Lacuna's)."""
     from lacuna.audit.schema import parse_url, sqlite_file
     from lacuna.config import load_config
     from lacuna.lineage.store import LineageStore
@@ -68,9 +70,47 @@ def _open(db: str | None, config: Path | None) -> LineageStore | None:
         path = sqlite_file(parse_url(url))
         if path is not None and not path.exists():
             return None
+        if not _holds_lineage(url):
+            return None
         return LineageStore(url)
     except (ConfigError, LacunaError) as exc:
         raise _fail(str(exc)) from None
+
+
+def _holds_lineage(url: str) -> bool:
+    """Whether the database at ``url`` has the lineage store's tables, read without writing.
+    A database with tables, none of them Lacuna's, is not a state database: an error."""
+    import sqlite3
+
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from lacuna.audit.schema import build_engine, explain, parse_url, sqlite_file
+    from lacuna.lineage.schema import layout
+    from lacuna.redact import redact_url
+
+    parsed = parse_url(url)
+    path = sqlite_file(parsed)
+    where = str(path) if path is not None else redact_url(parsed)
+    if path is not None and path.is_dir():
+        return True  # LineageStore says what is wrong with it
+    engine = build_engine(parsed, read_only=True)
+    try:
+        with engine.connect() as conn:
+            names = set(inspect(conn).get_table_names())
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        raise _fail(explain(exc, where, "read")) from None
+    finally:
+        engine.dispose()
+    if layout.name in names:
+        return True
+    if names and not any(n.startswith("lacuna_") for n in names):
+        shown = ", ".join(sorted(names)[:3]) + (", …" if len(names) > 3 else "")
+        msg = (f"{where} is not Lacuna's state database: it holds other tables ({shown}) and "
+               "none of Lacuna's. Check --db (or audit.url in lacuna.yaml); nothing was "
+               "written to it.")
+        raise _fail(msg)
+    return False
 
 
 def _ref(dataset: str) -> DatasetRef:
