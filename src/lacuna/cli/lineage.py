@@ -23,7 +23,7 @@ from lacuna.errors import ConfigError, LacunaError
 
 if TYPE_CHECKING:
     from lacuna.lineage.graph import LineageGraph
-    from lacuna.lineage.records import DatasetRef, DatasetVersion
+    from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
     from lacuna.lineage.store import LineageStore
 
 app = typer.Typer(
@@ -423,22 +423,29 @@ def to_trees(graph: LineageGraph, *, columns: bool = False, width: int = 80) -> 
     drawn as one tree lost its origins without a word (and deeper than about 1,000 hops the
     drawing ran out of Python's stack)."""
     upstream = graph.direction.value == "upstream"
-    nexts = graph.parents if upstream else graph.children
+    adjacent: dict[DatasetRef, set[DatasetRef]] = {}  # one pass: graph.parents walks every
+    for edge in graph.edges:  # edge per call, and a 10,000-input run took minutes to draw
+        near, far = (edge.child, edge.parent) if upstream else (edge.parent, edge.child)
+        adjacent.setdefault(near, set()).add(far)
+    by_end: dict[DatasetRef, list[ColumnEdge]] = {}
+    for e in graph.column_edges if columns else ():
+        by_end.setdefault(e.target if upstream else e.source, []).append(e)
     deepest = max(4, (width - 40) // 4)
     drawn: set[DatasetRef] = set()
     later = [graph.root]
     trees: list[Tree] = []
 
+    def nexts(ref: DatasetRef) -> list[DatasetRef]:
+        return sorted(adjacent.get(ref, ()))
+
     def with_columns(node: Tree, ref: DatasetRef) -> Tree:
-        if columns:
-            for e in graph.column_edges:
-                if (e.target if upstream else e.source) == ref:
-                    arrow = (f"{e.target_column} ← {e.source.name.rsplit('/', 1)[-1]}."
-                             f"{e.source_column}" if upstream else
-                             f"{e.source_column} → {e.target.name.rsplit('/', 1)[-1]}."
-                             f"{e.target_column}")
-                    how = e.kind.value + (f": {e.description}" if e.description else "")
-                    node.add(f"[cyan]{escape(arrow)}[/cyan] [dim]({escape(how)})[/dim]")
+        for e in by_end.get(ref, ()):
+            arrow = (f"{e.target_column} ← {e.source.name.rsplit('/', 1)[-1]}."
+                     f"{e.source_column}" if upstream else
+                     f"{e.source_column} → {e.target.name.rsplit('/', 1)[-1]}."
+                     f"{e.target_column}")
+            how = e.kind.value + (f": {e.description}" if e.description else "")
+            node.add(f"[cyan]{escape(arrow)}[/cyan] [dim]({escape(how)})[/dim]")
         return node
 
     while later:
