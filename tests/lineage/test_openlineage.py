@@ -214,6 +214,22 @@ def test_emitted_events_validate_and_carry_the_facets(status: RunStatus) -> None
                                                                               in message)
 
 
+def test_an_extra_value_of_null_validates_and_comes_back() -> None:
+    """openlineage-python's serialiser leaves a null out of a list: ``extra`` [name, None]
+    went out as [name], which the facet's schema refused and the import rejected (the whole
+    run left out)."""
+    from dataclasses import replace
+
+    run = replace(_run(), extra=(("ticket", "GOV-7"), ("location", None), ("n", {"a": [1]})))
+    events = [json.loads(json.dumps(event_to_dict(e))) for e in run_to_events(run)]
+    assert all(problems(e) == [] for e in events)
+    (back,) = events_to_runs(events)
+    assert back.extra == run.extra
+    events[1]["run"]["facets"]["lacuna_run"]["extra"] = [["a", 1, 2]]
+    with pytest.raises(EventError, match="malformed"):
+        events_to_runs(events)
+
+
 def test_the_facet_schemas_ship_in_the_package() -> None:
     folder = resources.files("lacuna") / "lineage" / "schemas"
     ids = {json.loads(f.read_text())["$id"] for f in folder.iterdir() if f.name.endswith(".json")}

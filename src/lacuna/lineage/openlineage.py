@@ -660,8 +660,18 @@ def _finished(p: _Pending) -> Run:
         decision_id=text("decisionId"), policy_id=text("policyId"),
         error=text("error") if lac else (p.error if status is not RunStatus.SUCCEEDED else None),
         producer=str(lac.get("runProducer") or p.producer or namespace or "openlineage"),
-        extra=tuple((str(k), v) for k, v in lac.get("extra") or ()),
+        extra=tuple(_pair(p) for p in lac.get("extra") or ()),
     ))
+
+
+def _pair(pair: Any) -> tuple[str, Any]:
+    """A ``lacuna_run.extra`` entry: ``[name, value]``, or ``[name]`` for a null value, which
+    openlineage-python's serialiser leaves out of the list (a run with one was emitted as an
+    event that failed its schema, and its import rejected the whole run)."""
+    if isinstance(pair, list | tuple) and len(pair) == 1:
+        return str(pair[0]), None
+    key, value = pair  # anything else but a pair: ValueError, said as a malformed facet
+    return str(key), value
 
 
 def _fits(run: Run) -> Run:
