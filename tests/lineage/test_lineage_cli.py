@@ -367,3 +367,18 @@ def test_show_text_draws_a_wide_fan_in_in_linear_time() -> None:
     assert time.monotonic() - started < 10
     assert len(tree.children) == 40_000  # 20,000 column edges, then 20,000 parents
     assert str(tree.children[-1].label).startswith("/src/19999")
+
+
+def test_a_file_url_is_recorded_as_the_file_it_names(tmp_path: Path) -> None:
+    """pyarrow writes file:///d/sub/../out%20x.parquet as /d/out x.parquet, but its lineage
+    was kept under the URL's text: `lacuna lineage show` of the file found none."""
+    shutil.copy(resources.files("lacuna") / "data" / "customers.csv", tmp_path / "customers.csv")
+    url = f"file://{tmp_path}/sub/../copy%20x.csv"
+    assert DatasetRef.of(url) == DatasetRef.of(tmp_path / "copy x.csv")
+    assert DatasetRef.of("file://localhost/tmp/y.csv") == DatasetRef("file", "/tmp/y.csv")
+    lacuna.register_lineage(source="customers.csv", destination=url, operation="copy")
+    out = runner.invoke(app, ["lineage", "show", str(tmp_path / "copy x.csv"), "--format",
+                              "json"])
+    assert out.exit_code == 0, out.output
+    assert str(tmp_path / "customers.csv") in {n["dataset"] for n in json.loads(out.output)[
+        "nodes"]}
