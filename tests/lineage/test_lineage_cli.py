@@ -322,11 +322,12 @@ def test_dot_and_mermaid_quote_names_and_run_ids(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["show", "x.csv"], ["impact", "x.csv"], ["runs"],
-                                     ["completeness"]])
+                                     ["completeness"], ["import", "events.jsonl"]])
 def test_reading_commands_never_write_lineage_tables_into_another_database(
         tmp_path: Path, command: list[str]) -> None:
     """``--db`` naming a warehouse (or any SQLite file that is not Lacuna's) created some 30
-    lacuna_* tables in it, though these commands only read; an empty file stays empty."""
+    lacuna_* tables in it, though these commands only read (import writes, but to Lacuna's
+    state database, not into a warehouse); an empty file stays empty."""
     import sqlite3
 
     warehouse = tmp_path / "warehouse.db"
@@ -338,6 +339,12 @@ def test_reading_commands_never_write_lineage_tables_into_another_database(
     assert "is not Lacuna's state database" in out.output
     assert "customers" in out.output
     assert warehouse.read_bytes() == before
+    if command[0] == "import":  # a write, refused only in another database
+        (tmp_path / "events.jsonl").write_text("")
+        new = tmp_path / "new" / "state.db"
+        out = runner.invoke(app, ["lineage", *command, "--db", f"sqlite:///{new}"])
+        assert (out.exit_code, new.is_file()) == (0, True), out.output
+        return
     empty = tmp_path / "empty.db"
     empty.touch()
     out = runner.invoke(app, ["lineage", *command, "--db", f"sqlite:///{empty}"])

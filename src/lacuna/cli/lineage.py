@@ -265,9 +265,15 @@ def import_(
     from lacuna.lineage.ol_import import import_events
     from lacuna.lineage.store import LineageStore
 
+    from lacuna.audit.schema import parse_url, sqlite_file
+
     try:
         cfg = load_config(config)
-        with LineageStore(db or cfg.audit_url) as store:
+        url = db or cfg.audit_url
+        path = sqlite_file(parse_url(url))
+        if path is None or path.exists():
+            _holds_lineage(url)  # another database (a warehouse named by mistake): refused
+        with LineageStore(url) as store:
             report = import_events(file, store, cfg.classification)
     except (ConfigError, LacunaError) as exc:
         raise _fail(str(exc)) from None
