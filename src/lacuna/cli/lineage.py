@@ -261,11 +261,10 @@ def import_(
     Exit codes: 0 all imported; 1 some events were rejected (the rest were imported) or a
     lowering was refused; 2 the file or the database could not be used.
     """
+    from lacuna.audit.schema import parse_url, sqlite_file
     from lacuna.config import load_config
     from lacuna.lineage.ol_import import import_events
     from lacuna.lineage.store import LineageStore
-
-    from lacuna.audit.schema import parse_url, sqlite_file
 
     try:
         cfg = load_config(config)
