@@ -87,12 +87,17 @@ def run_for(
 ) -> Run:
     """The run to record for ``produced`` once its outcome is known.
 
-    A denied run has no outputs (nothing was produced); a failed one keeps its outputs out too
-    (what was written, if anything, is not a trustworthy version) and says why it failed.
-    ``config``: the classification settings, to attribute a projection of a raised input
-    (:func:`output_raise`).
+    A denied or failed run keeps its intended outputs, with the class decided on, for policy
+    improvement (where the data was headed), but no fingerprint, column edges or attribution:
+    the store keeps them with the run, never as the dataset's state (nothing was produced, or
+    what was written, if anything, is not a trustworthy version); a failed run says why it
+    failed. ``config``: the classification settings, to attribute a projection of a raised
+    input (:func:`output_raise`).
     """
-    outputs: tuple[DatasetVersion, ...] = ()
+    outputs: tuple[DatasetVersion, ...] = tuple(
+        DatasetVersion(dataset=ref, classification=as_stored(produced.classification),
+                       columns=produced.columns)
+        for ref in produced.outputs)
     edges: tuple[ColumnEdge, ...] = ()
     if status is RunStatus.SUCCEEDED:
         stored = as_stored(produced.classification)
