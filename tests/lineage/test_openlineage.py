@@ -642,6 +642,18 @@ def test_every_classification_an_event_carries_counts_the_strictest_kept() -> No
     assert low == _people({"lacuna_classification": facet})
 
 
+def test_a_job_namespace_holding_a_slash_keeps_the_job_name_whole() -> None:
+    """Spark's listener names its job namespace spark://host:7077: the job was split at the
+    first "/", so the run's operation became '/cluster-a:7077/etl.load' and, without a
+    producer, its producer 'spark:'."""
+    (run,) = events_to_runs([{
+        "eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z",
+        "run": {"runId": "11111111-1111-4111-8111-111111111111"},
+        "job": {"namespace": "spark://cluster-a:7077", "name": "etl.load"},
+        "outputs": [{"namespace": "file", "name": "/lake/out"}]}])
+    assert (run.operation, run.producer) == ("etl.load", "spark://cluster-a:7077")
+
+
 def test_hostile_input_is_reported_by_file_and_line(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    sqlite_store: LineageStore) -> None:

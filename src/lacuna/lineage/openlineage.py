@@ -268,7 +268,7 @@ class _Pending:
     """The parts of one run gathered from its events (START, RUNNING, COMPLETE, ...)."""
 
     run_id: str
-    job: str = ""
+    job: tuple[str, str] = ("", "")  # the job's namespace and name
     producer: str = ""
     started: datetime | None = None
     ended: datetime | None = None
@@ -562,7 +562,7 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
         raise EventError(msg)
     earlier = pending.get(rid)
     p = _Pending(run_id=rid) if earlier is None else earlier.copy()
-    p.job = f"{_str(job.get('namespace'), 'job.namespace')}/{_str(job.get('name'), 'job.name')}"
+    p.job = (_str(job.get("namespace"), "job.namespace"), _str(job.get("name"), "job.name"))
     p.producer = producer or p.producer
     if state == "START" or p.started is None or when < p.started:
         p.started = when if state == "START" or p.started is None else min(p.started, when)
@@ -632,7 +632,7 @@ def _finished(p: _Pending) -> Run:
     status = RunStatus.SUCCEEDED if p.state == "COMPLETE" else RunStatus.FAILED
     if lac.get("status") in {s.value for s in RunStatus}:
         status = RunStatus(lac["status"])
-    namespace, _, operation = p.job.partition("/")
+    namespace, operation = p.job  # apart: a namespace holds "/" (spark://host:7077)
     started = p.started or p.ended
     assert started is not None
     ended = p.ended
