@@ -359,19 +359,47 @@ def test_transport_configuration_is_validated(tmp_path: Path) -> None:
 
 
 def test_register_lineage_emits_to_the_default_file(tmp_path: Path) -> None:
+    import hashlib
     import os
 
     import lacuna
+    from lacuna.lineage import current_store
 
     (tmp_path / "raw.csv").write_text("email,amount\na@example.com,3\n")
-    lacuna.register_lineage(source=["raw.csv"], destination="processed.csv",
-                            operation="custom_transformation", code="x = 1")
+    # the seed's code=open("transform.py").read(): a script holds its connection string
+    code = ('engine = create_engine("postgresql://etl:Sup3rSecret@db.internal/crm")\n'
+            'AWS_KEY = "AKIAIOSFODNN7EXAMPLE"\n')
+    run = lacuna.register_lineage(source=["raw.csv"], destination="processed.csv",
+                                  operation="custom_transformation", code=code)
     ol_emit.flush_all(10)
     path = Path(os.environ["LACUNA_HOME"]) / "openlineage.jsonl"
     events = [json.loads(x) for x in path.read_text().splitlines()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
     assert all(problems(e) == [] for e in events)
     assert events[1]["outputs"][0]["name"] == str(tmp_path / "processed.csv")
+    # the script's password and key were stored, and sent to the collector, as written
+    sent = events[1]["job"]["facets"]["sourceCode"]["sourceCode"]
+    stored = current_store().get_run(run.id)
+    assert stored is not None
+    for text in (sent, stored.code_text, path.read_text()):
+        assert "Sup3rSecret" not in text
+        assert "AKIAIOSFODNN7EXAMPLE" not in text
+    assert "create_engine(\"postgresql://etl:***@db.internal/crm\")" in sent
+    assert stored.code_hash == hashlib.sha256(code.encode()).hexdigest()  # the code's own
+
+
+def test_a_failed_runs_error_is_redacted_when_sent() -> None:
+    """A run's error is the exception's text: a connection string in it went out verbatim in
+    the FAIL event's errorMessage (runs recorded, or ingested, before errors were redacted)."""
+    from dataclasses import replace
+
+    run = replace(_run(RunStatus.FAILED),
+                  error="OperationalError: cannot reach postgresql://etl:Sup3rSecret@db/crm",
+                  code_text="con = connect('postgresql://etl:Sup3rSecret@db/crm')")
+    end = event_to_dict(run_to_events(run)[1])
+    assert "Sup3rSecret" not in end["run"]["facets"]["errorMessage"]["message"]
+    assert "Sup3rSecret" not in end["job"]["facets"]["sourceCode"]["sourceCode"]
+    assert problems(end) == []
 
 
 # -- in ----------------------------------------------------------------------------------------
@@ -759,3 +787,21 @@ def test_a_pretty_printed_document_and_a_missing_file(tmp_path: Path,
     assert result.exit_code == 2
     assert "cannot read" in result.output
     assert "nope.jsonl" in result.output
+
+
+def test_a_failed_runs_error_is_stored_redacted() -> None:
+    """run_for kept the exception's text as it was: a connection string's password was
+    stored in the run (and shown by lacuna lineage runs, the API, the emitted event)."""
+    from lacuna.governor import current
+    from lacuna.lineage.recording import Produced, run_for
+    from lacuna.model import Action
+
+    gov = current()
+    produced = Produced(operation="to_sql", inputs=(), outputs=(DST,),
+                        classification=Classification(tier=Tier.INTERNAL))
+    op = gov.operation(Action.EXPORT, produced.classification, method="test")
+    error = OSError("cannot reach postgresql://etl:Sup3rSecret@db.internal/crm")
+    run = run_for(produced, op, None, status=RunStatus.FAILED, error=error)
+    assert run.error is not None
+    assert "Sup3rSecret" not in run.error
+    assert run.error.startswith("OSError: cannot reach postgresql://etl:***@db.internal/crm")

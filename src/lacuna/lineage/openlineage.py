@@ -35,6 +35,7 @@ from lacuna.model import (
     Sensitivity,
     Tier,
 )
+from lacuna.redact import redact_text
 
 PRODUCER = "https://github.com/lacuna-governance/lacuna"
 SCHEMA_BASE = "https://lacuna.dev/spec/facets/1-0-0/"
@@ -214,7 +215,7 @@ def run_to_events(run: Run, *, namespace: str = "lacuna") -> list[event_v2.RunEv
     if run.code_text:
         language = "sql" if "sql" in (run.method + run.operation).lower() else "python"
         job_facets["sourceCode"] = facet_v2.source_code_job.SourceCodeJobFacet(
-            producer=PRODUCER, language=language, sourceCode=run.code_text)
+            producer=PRODUCER, language=language, sourceCode=redact_text(run.code_text))
     job = event_v2.Job(namespace=namespace, name=run.operation, facets=job_facets)
     inputs = [event_v2.InputDataset(namespace=v.dataset.namespace, name=v.dataset.name,
                                     facets=_dataset_facets(v)) for v in run.inputs]
@@ -235,8 +236,9 @@ def run_to_events(run: Run, *, namespace: str = "lacuna") -> list[event_v2.RunEv
         state = event_v2.RunState.COMPLETE
     else:
         state = event_v2.RunState.FAIL
-        message = run.error or (f"denied by policy {run.policy_id}" if run.policy_id
-                                else f"{run.operation} {run.status.value}")
+        message = redact_text(run.error) if run.error else (
+            f"denied by policy {run.policy_id}" if run.policy_id
+            else f"{run.operation} {run.status.value}")
         run_facets["errorMessage"] = facet_v2.error_message_run.ErrorMessageRunFacet(
             producer=PRODUCER, message=message, programmingLanguage="PYTHON")
     end = event_v2.RunEvent(

@@ -39,6 +39,7 @@ from lacuna.lineage.records import (
 )
 from lacuna.lineage.state import LineageNode, Origins
 from lacuna.model import Classification, Decision, Layer, Operation, utcnow
+from lacuna.redact import redact_text
 
 if TYPE_CHECKING:
     from lacuna.config import ClassificationConfig
@@ -130,7 +131,7 @@ def run_for(
         libraries=(("lacuna", lacuna_version()),),
         decision_id=operation.id if decision is not None else None,
         policy_id=decision.policy_id if decision is not None else None,
-        error=f"{type(error).__name__}: {error}" if error is not None else None,
+        error=redact_text(f"{type(error).__name__}: {error}") if error is not None else None,
     )
 
 
