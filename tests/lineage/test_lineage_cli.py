@@ -383,6 +383,8 @@ def test_a_file_url_is_recorded_as_the_file_it_names(tmp_path: Path) -> None:
     url = f"file://{tmp_path}/sub/../copy%20x.csv"
     assert DatasetRef.of(url) == DatasetRef.of(tmp_path / "copy x.csv")
     assert DatasetRef.of("file://localhost/tmp/y.csv") == DatasetRef("file", "/tmp/y.csv")
+    # another host's file is not the local file of the same path (it took its declaration)
+    assert DatasetRef.of("file://nas/tmp/y.csv") == DatasetRef("file://nas", "/tmp/y.csv")
     lacuna.register_lineage(source="customers.csv", destination=url, operation="copy")
     out = runner.invoke(app, ["lineage", "show", str(tmp_path / "copy x.csv"), "--format",
                               "json"])

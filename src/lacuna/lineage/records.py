@@ -76,7 +76,7 @@ class DatasetRef:
             # under the URL's text, which no read or `lacuna lineage show` of the file finds)
             if parts.netloc in ("", "localhost"):
                 return cls("file", os.path.abspath(url2pathname(parts.path)))
-            return cls("file", parts.path)
+            return cls(f"file://{parts.netloc}", parts.path)  # another host's: not ours
         netloc = f"{scheme}://{parts.netloc}"
         name = parts.path.lstrip("/")
         return cls(netloc, f"{name}#{table}" if table else name)
