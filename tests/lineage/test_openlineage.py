@@ -214,6 +214,22 @@ def test_emitted_events_validate_and_carry_the_facets(status: RunStatus) -> None
                                                                               in message)
 
 
+def test_an_extra_value_of_null_validates_and_comes_back() -> None:
+    """openlineage-python's serialiser leaves a null out of a list: ``extra`` [name, None]
+    went out as [name], which the facet's schema refused and the import rejected (the whole
+    run left out)."""
+    from dataclasses import replace
+
+    run = replace(_run(), extra=(("ticket", "GOV-7"), ("location", None), ("n", {"a": [1]})))
+    events = [json.loads(json.dumps(event_to_dict(e))) for e in run_to_events(run)]
+    assert all(problems(e) == [] for e in events)
+    (back,) = events_to_runs(events)
+    assert back.extra == run.extra
+    events[1]["run"]["facets"]["lacuna_run"]["extra"] = [["a", 1, 2]]
+    with pytest.raises(EventError, match="malformed"):
+        events_to_runs(events)
+
+
 def test_the_facet_schemas_ship_in_the_package() -> None:
     folder = resources.files("lacuna") / "lineage" / "schemas"
     ids = {json.loads(f.read_text())["$id"] for f in folder.iterdir() if f.name.endswith(".json")}
@@ -343,19 +359,47 @@ def test_transport_configuration_is_validated(tmp_path: Path) -> None:
 
 
 def test_register_lineage_emits_to_the_default_file(tmp_path: Path) -> None:
+    import hashlib
     import os
 
     import lacuna
+    from lacuna.lineage import current_store
 
     (tmp_path / "raw.csv").write_text("email,amount\na@example.com,3\n")
-    lacuna.register_lineage(source=["raw.csv"], destination="processed.csv",
-                            operation="custom_transformation", code="x = 1")
+    # the seed's code=open("transform.py").read(): a script holds its connection string
+    code = ('engine = create_engine("postgresql://etl:Sup3rSecret@db.internal/crm")\n'
+            'AWS_KEY = "AKIAIOSFODNN7EXAMPLE"\n')
+    run = lacuna.register_lineage(source=["raw.csv"], destination="processed.csv",
+                                  operation="custom_transformation", code=code)
     ol_emit.flush_all(10)
     path = Path(os.environ["LACUNA_HOME"]) / "openlineage.jsonl"
     events = [json.loads(x) for x in path.read_text().splitlines()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
     assert all(problems(e) == [] for e in events)
     assert events[1]["outputs"][0]["name"] == str(tmp_path / "processed.csv")
+    # the script's password and key were stored, and sent to the collector, as written
+    sent = events[1]["job"]["facets"]["sourceCode"]["sourceCode"]
+    stored = current_store().get_run(run.id)
+    assert stored is not None
+    for text in (sent, stored.code_text, path.read_text()):
+        assert "Sup3rSecret" not in text
+        assert "AKIAIOSFODNN7EXAMPLE" not in text
+    assert "create_engine(\"postgresql://etl:***@db.internal/crm\")" in sent
+    assert stored.code_hash == hashlib.sha256(code.encode()).hexdigest()  # the code's own
+
+
+def test_a_failed_runs_error_is_redacted_when_sent() -> None:
+    """A run's error is the exception's text: a connection string in it went out verbatim in
+    the FAIL event's errorMessage (runs recorded, or ingested, before errors were redacted)."""
+    from dataclasses import replace
+
+    run = replace(_run(RunStatus.FAILED),
+                  error="OperationalError: cannot reach postgresql://etl:Sup3rSecret@db/crm",
+                  code_text="con = connect('postgresql://etl:Sup3rSecret@db/crm')")
+    end = event_to_dict(run_to_events(run)[1])
+    assert "Sup3rSecret" not in end["run"]["facets"]["errorMessage"]["message"]
+    assert "Sup3rSecret" not in end["job"]["facets"]["sourceCode"]["sourceCode"]
+    assert problems(end) == []
 
 
 # -- in ----------------------------------------------------------------------------------------
@@ -580,6 +624,64 @@ def test_a_dataset_without_any_classification_is_not_passed_off_as_checked() -> 
     assert "no classification facet" in out.reasoning[0]
 
 
+def _people(facets: dict[str, Any]) -> Classification:
+    (run,) = events_to_runs([{
+        "eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z", "producer": "floe",
+        "run": {"runId": "11111111-1111-4111-8111-111111111111"},
+        "job": {"namespace": "floe", "name": "people"},
+        "outputs": [{"namespace": "warehouse", "name": "crm.people", "facets": facets}]}])
+    return run.outputs[0].classification
+
+
+def test_every_classification_an_event_carries_counts_the_strictest_kept() -> None:
+    """The first of Lacuna's facet, Floe's facet and the tags was taken and the others
+    dropped: an ``ssn`` tagged PII beside a Floe facet that calls it public, a ``diag`` tagged
+    PHI that Floe's facet leaves out, a Floe facet's e-mail beside a Lacuna facet saying
+    PUBLIC, were all lost, and the claim said less than the event."""
+    floe = {"_schemaURL": "https://floe.dev/spec/facets/ClassificationFacet.json",
+            "columns": {"email": {"classification": "pii", "pii_type": "email",
+                                  "sensitivity": "high"},
+                        "ssn": {"classification": "public", "sensitivity": "low"}}}
+    tags = {"tags": [{"key": "pii", "value": "ssn", "field": "ssn"},
+                     {"key": "phi", "value": "true", "field": "diag"},
+                     {"key": "tier", "value": "PROPRIETARY"}, {"key": "sox", "value": "true"}]}
+    public = {"tier": "PUBLIC", "tags": [], "columns": {}}
+
+    both = _people({"floe_classification": floe, "tags": tags})
+    assert {n: (c.classification.value, c.pii_type) for n, c in both.columns.items()} == {
+        "email": ("pii", "email"), "ssn": ("pii", "ssn"), "diag": ("phi", None)}
+    assert both.tier is Tier.PROPRIETARY
+    assert {"PII", "PHI", "SOX"} <= set(both.tags) | set(both.table_tags)
+    over_lacuna = _people({"lacuna_classification": public, "floe_classification": floe})
+    assert over_lacuna.tier is Tier.PROPRIETARY
+    assert over_lacuna.columns["email"].classification is ColumnKind.PII
+    assert "raised by the event's other" in " ".join(over_lacuna.reasoning)
+    tier_only = _people({"lacuna_classification": public,
+                         "tags": {"tags": [{"key": "tier", "value": "INTERNAL"}]}})
+    assert (tier_only.tier, tier_only.floor) == (Tier.INTERNAL, Tier.INTERNAL)
+    # a tag or Floe entry below what Lacuna's facet says lowers nothing
+    known = _pii().to_dict()
+    facet = {"tier": known["tier"], "tags": known["tags"], "floor": known["floor"],
+             "tableTags": known["table_tags"], "columns": known["columns"]}
+    low = _people({"lacuna_classification": facet, "floe_classification": {
+        "columns": {"email": {"classification": "public", "sensitivity": "low"}}},
+        "tags": {"tags": [{"key": "tier", "value": "PUBLIC"},
+                          {"key": "classification", "value": "public", "field": "email"}]}})
+    assert low == _people({"lacuna_classification": facet})
+
+
+def test_a_job_namespace_holding_a_slash_keeps_the_job_name_whole() -> None:
+    """Spark's listener names its job namespace spark://host:7077: the job was split at the
+    first "/", so the run's operation became '/cluster-a:7077/etl.load' and, without a
+    producer, its producer 'spark:'."""
+    (run,) = events_to_runs([{
+        "eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z",
+        "run": {"runId": "11111111-1111-4111-8111-111111111111"},
+        "job": {"namespace": "spark://cluster-a:7077", "name": "etl.load"},
+        "outputs": [{"namespace": "file", "name": "/lake/out"}]}])
+    assert (run.operation, run.producer) == ("etl.load", "spark://cluster-a:7077")
+
+
 def test_hostile_input_is_reported_by_file_and_line(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    sqlite_store: LineageStore) -> None:
@@ -685,3 +787,21 @@ def test_a_pretty_printed_document_and_a_missing_file(tmp_path: Path,
     assert result.exit_code == 2
     assert "cannot read" in result.output
     assert "nope.jsonl" in result.output
+
+
+def test_a_failed_runs_error_is_stored_redacted() -> None:
+    """run_for kept the exception's text as it was: a connection string's password was
+    stored in the run (and shown by lacuna lineage runs, the API, the emitted event)."""
+    from lacuna.governor import current
+    from lacuna.lineage.recording import Produced, run_for
+    from lacuna.model import Action
+
+    gov = current()
+    produced = Produced(operation="to_sql", inputs=(), outputs=(DST,),
+                        classification=Classification(tier=Tier.INTERNAL))
+    op = gov.operation(Action.EXPORT, produced.classification, method="test")
+    error = OSError("cannot reach postgresql://etl:Sup3rSecret@db.internal/crm")
+    run = run_for(produced, op, None, status=RunStatus.FAILED, error=error)
+    assert run.error is not None
+    assert "Sup3rSecret" not in run.error
+    assert run.error.startswith("OSError: cannot reach postgresql://etl:***@db.internal/crm")

@@ -21,6 +21,7 @@ import lacuna
 from lacuna.errors import GovernanceViolation
 from lacuna.lineage import DatasetRef, RunStatus, current_store
 from lacuna.lineage.sidecar import read_sidecar
+from lacuna.model import Tier
 
 YAML = """\
 user: {{id: analyst_alice, role: data_analyst}}
@@ -143,7 +144,13 @@ def test_a_denied_export_is_recorded_as_a_run_that_produced_nothing(notebook):
     runs = current_store().runs(limit=None)
     denied = [r for r in runs if r.status is RunStatus.DENIED]
     assert len(denied) == 1
-    assert denied[0].outputs == ()
+    # where it was headed is kept with the run (policy improvement), never as the dataset's
+    # state: no version of it, no edge, no fingerprint (the docs said so; none was kept)
+    assert [(v.dataset, v.fingerprint) for v in denied[0].outputs] == [
+        (DatasetRef.of(target), None)]
+    assert denied[0].outputs[0].classification.tier is Tier.PROPRIETARY
+    assert current_store().latest(DatasetRef.of(target)) is None
+    assert not current_store().upstream(DatasetRef.of(target)).edges
     assert denied[0].policy_id == err.value.decision.policy_id
     assert [v.dataset for v in denied[0].inputs] == [DatasetRef.of(notebook / "customers.csv")]
 
@@ -155,7 +162,8 @@ def test_a_failed_export_is_recorded_with_its_error(notebook):
         customers.to_csv(target)
     failed = [r for r in current_store().runs(limit=None) if r.status is RunStatus.FAILED]
     assert len(failed) == 1
-    assert failed[0].outputs == ()
+    assert [v.dataset for v in failed[0].outputs] == [DatasetRef.of(target)]
+    assert current_store().latest(DatasetRef.of(target)) is None
     assert failed[0].error.startswith("OSError: Cannot save file")
 
 

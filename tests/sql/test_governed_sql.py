@@ -51,7 +51,9 @@ def test_a_denied_write_executes_nothing_says_what_pandas_says_and_is_recorded(
     assert decision.operation.destination.uri.endswith("#contacts")
     gov = lacuna.governor.current()
     run = gov.lineage_store.runs(limit=1)[0]
-    assert (run.status, run.outputs) == (RunStatus.DENIED, ())
+    assert run.status is RunStatus.DENIED  # where it was headed kept, never produced:
+    assert [v.dataset.name[-8:] for v in run.outputs] == ["contacts"]
+    assert gov.lineage_store.latest(run.outputs[0].dataset) is None
     # the same data to the same table through pandas: the same decision, the same message
     with lacuna.governed(gov.config):
         frame = pd.read_sql("SELECT customer_id, email, region FROM customers", engine)

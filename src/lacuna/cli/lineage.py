@@ -23,7 +23,7 @@ from lacuna.errors import ConfigError, LacunaError
 
 if TYPE_CHECKING:
     from lacuna.lineage.graph import LineageGraph
-    from lacuna.lineage.records import DatasetRef, DatasetVersion
+    from lacuna.lineage.records import ColumnEdge, DatasetRef, DatasetVersion
     from lacuna.lineage.store import LineageStore
 
 app = typer.Typer(
@@ -58,7 +58,9 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _open(db: str | None, config: Path | None) -> LineageStore | None:
-    """The store, or None when its SQLite file does not exist yet (nothing recorded)."""
+    """The store, or None when its database does not exist yet or holds no lineage tables
+    (nothing recorded). Opened only then: opening a store creates its tables, and these
+    commands only read (``--db`` naming a warehouse by mistake filled it with Lacuna's)."""
     from lacuna.audit.schema import parse_url, sqlite_file
     from lacuna.config import load_config
     from lacuna.lineage.store import LineageStore
@@ -68,9 +70,47 @@ def _open(db: str | None, config: Path | None) -> LineageStore | None:
         path = sqlite_file(parse_url(url))
         if path is not None and not path.exists():
             return None
+        if not _holds_lineage(url):
+            return None
         return LineageStore(url)
     except (ConfigError, LacunaError) as exc:
         raise _fail(str(exc)) from None
+
+
+def _holds_lineage(url: str) -> bool:
+    """Whether the database at ``url`` has the lineage store's tables, read without writing.
+    A database with tables, none of them Lacuna's, is not a state database: an error."""
+    import sqlite3
+
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from lacuna.audit.schema import build_engine, explain, parse_url, sqlite_file
+    from lacuna.lineage.schema import layout
+    from lacuna.redact import redact_url
+
+    parsed = parse_url(url)
+    path = sqlite_file(parsed)
+    where = str(path) if path is not None else redact_url(parsed)
+    if path is not None and path.is_dir():
+        return True  # LineageStore says what is wrong with it
+    engine = build_engine(parsed, read_only=True)
+    try:
+        with engine.connect() as conn:
+            names = set(inspect(conn).get_table_names())
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        raise _fail(explain(exc, where, "read")) from None
+    finally:
+        engine.dispose()
+    if layout.name in names:
+        return True
+    if names and not any(n.startswith("lacuna_") for n in names):
+        shown = ", ".join(sorted(names)[:3]) + (", …" if len(names) > 3 else "")
+        msg = (f"{where} is not Lacuna's state database: it holds other tables ({shown}) and "
+               "none of Lacuna's. Check --db (or audit.url in lacuna.yaml); nothing was "
+               "written to it.")
+        raise _fail(msg)
+    return False
 
 
 def _ref(dataset: str) -> DatasetRef:
@@ -129,7 +169,8 @@ def show(
     elif fmt is Format.MERMAID:
         typer.echo(to_mermaid(graph, columns=columns))
     else:
-        console.print(to_tree(graph, columns=columns))
+        for tree in to_trees(graph, columns=columns, width=console.width):
+            console.print(tree)
 
 
 @app.command()
@@ -220,13 +261,18 @@ def import_(
     Exit codes: 0 all imported; 1 some events were rejected (the rest were imported) or a
     lowering was refused; 2 the file or the database could not be used.
     """
+    from lacuna.audit.schema import parse_url, sqlite_file
     from lacuna.config import load_config
     from lacuna.lineage.ol_import import import_events
     from lacuna.lineage.store import LineageStore
 
     try:
         cfg = load_config(config)
-        with LineageStore(db or cfg.audit_url) as store:
+        url = db or cfg.audit_url
+        path = sqlite_file(parse_url(url))
+        if path is None or path.exists():
+            _holds_lineage(url)  # another database (a warehouse named by mistake): refused
+        with LineageStore(url) as store:
             report = import_events(file, store, cfg.classification)
     except (ConfigError, LacunaError) as exc:
         raise _fail(str(exc)) from None
@@ -373,43 +419,81 @@ def _label(ref: DatasetRef, v: DatasetVersion | None) -> str:
     return f"{escape(str(ref))}  [{color}]{c.tier.value}[/{color}]{tags}"
 
 
-def to_tree(graph: LineageGraph, *, columns: bool = False) -> Tree:
-    """A rich tree from the root; a dataset reached twice is drawn once, then referred to."""
-    upstream = graph.direction.value == "upstream"
-    nexts = graph.parents if upstream else graph.children
-    drawn: set[DatasetRef] = set()
+def to_trees(graph: LineageGraph, *, columns: bool = False, width: int = 80) -> list[Tree]:
+    """Rich trees from the root; a dataset reached twice is drawn once, then referred to.
 
-    def grow(node: Tree, ref: DatasetRef) -> None:
-        drawn.add(ref)
-        if columns:
-            for e in graph.column_edges:
-                if (e.target if upstream else e.source) == ref:
-                    arrow = (f"{e.target_column} ← {e.source.name.rsplit('/', 1)[-1]}."
-                             f"{e.source_column}" if upstream else
-                             f"{e.source_column} → {e.target.name.rsplit('/', 1)[-1]}."
-                             f"{e.target_column}")
-                    how = e.kind.value + (f": {e.description}" if e.description else "")
-                    node.add(f"[cyan]{escape(arrow)}[/cyan] [dim]({escape(how)})[/dim]")
-        for nxt in nexts(ref):
-            if nxt in drawn:
+    A tree nests at most as deep as ``width`` columns allow (4 per level, 40 kept for the
+    labels): a dataset at that depth with more lineage says "continued below", and its
+    lineage is drawn as the next tree. Rich cuts what does not fit the width, so a deep chain
+    drawn as one tree lost its origins without a word (and deeper than about 1,000 hops the
+    drawing ran out of Python's stack)."""
+    upstream = graph.direction.value == "upstream"
+    adjacent: dict[DatasetRef, set[DatasetRef]] = {}  # one pass: graph.parents walks every
+    for edge in graph.edges:  # edge per call, and a 10,000-input run took minutes to draw
+        near, far = (edge.child, edge.parent) if upstream else (edge.parent, edge.child)
+        adjacent.setdefault(near, set()).add(far)
+    by_end: dict[DatasetRef, list[ColumnEdge]] = {}
+    for e in graph.column_edges if columns else ():
+        by_end.setdefault(e.target if upstream else e.source, []).append(e)
+    deepest = max(4, (width - 40) // 4)
+    drawn: set[DatasetRef] = set()
+    later = [graph.root]
+    trees: list[Tree] = []
+
+    def nexts(ref: DatasetRef) -> list[DatasetRef]:
+        return sorted(adjacent.get(ref, ()))
+
+    def with_columns(node: Tree, ref: DatasetRef) -> Tree:
+        for e in by_end.get(ref, ()):
+            arrow = (f"{e.target_column} ← {e.source.name.rsplit('/', 1)[-1]}."
+                     f"{e.source_column}" if upstream else
+                     f"{e.source_column} → {e.target.name.rsplit('/', 1)[-1]}."
+                     f"{e.target_column}")
+            how = e.kind.value + (f": {e.description}" if e.description else "")
+            node.add(f"[cyan]{escape(arrow)}[/cyan] [dim]({escape(how)})[/dim]")
+        return node
+
+    while later:
+        start = later.pop(0)
+        tree = Tree(_label(start, graph.nodes.get(start)))
+        trees.append(tree if start != graph.root else with_columns(tree, start))
+        drawn.add(start)
+        stack = [(tree, iter(nexts(start)))]
+        while stack:
+            node, rest = stack[-1]
+            nxt = next(rest, None)
+            if nxt is None:
+                stack.pop()
+            elif nxt in drawn:
                 node.add(f"{escape(str(nxt))}  [dim](shown above)[/dim]")
             else:
-                grow(node.add(_label(nxt, graph.nodes.get(nxt))), nxt)
-
-    tree = Tree(_label(graph.root, graph.nodes.get(graph.root)))
-    grow(tree, graph.root)
-    return tree
+                drawn.add(nxt)
+                child = with_columns(node.add(_label(nxt, graph.nodes.get(nxt))), nxt)
+                if len(stack) < deepest:
+                    stack.append((child, iter(nexts(nxt))))
+                elif nexts(nxt):
+                    child.add("[dim]… continued below[/dim]")
+                    later.append(nxt)
+    return trees
 
 
 def _ids(graph: LineageGraph) -> dict[DatasetRef, str]:
     return {ref: f"n{i}" for i, ref in enumerate(graph.nodes)}
 
 
-def _plain(ref: DatasetRef, v: DatasetVersion | None) -> str:
+def _plain(ref: DatasetRef, v: DatasetVersion | None) -> list[str]:
+    """The label's lines: the dataset, then its tier and tags."""
     if v is None:
-        return str(ref)
+        return [str(ref)]
     tags = f" {', '.join(v.classification.tags)}" if v.classification.tags else ""
-    return f"{ref}\\n{v.classification.tier.value}{tags}"
+    return [str(ref), f"{v.classification.tier.value}{tags}"]
+
+
+def _dot(text: str) -> str:
+    """``text`` as a DOT string: a name's backslash or quote cannot end the string early
+    (a file named ``x\\"]; n0 [label="PUBLIC`` relabelled another node)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\r", "").replace("\n", "\\n") + '"'
 
 
 def to_dot(graph: LineageGraph, *, columns: bool = False) -> str:
@@ -417,16 +501,24 @@ def to_dot(graph: LineageGraph, *, columns: bool = False) -> str:
     ids = _ids(graph)
     lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box];"]
     for ref, v in graph.nodes.items():
-        label = _plain(ref, v).replace('"', '\\"')
-        lines.append(f'  {ids[ref]} [label="{label}"];')
+        lines.append(f"  {ids[ref]} [label={_dot(chr(10).join(_plain(ref, v)))}];")
     for e in graph.edges:
-        lines.append(f'  {ids[e.parent]} -> {ids[e.child]} [label="{e.run_id[:8]}"];')
+        lines.append(f"  {ids[e.parent]} -> {ids[e.child]} [label={_dot(e.run_id[:8])}];")
     if columns:
         for ce in graph.column_edges:
-            text = f"{ce.source_column} → {ce.target_column} ({ce.kind.value})".replace('"', "'")
-            lines.append(f'  {ids[ce.source]} -> {ids[ce.target]} [style=dashed, label="{text}"];')
+            text = f"{ce.source_column} → {ce.target_column} ({ce.kind.value})"
+            lines.append(f"  {ids[ce.source]} -> {ids[ce.target]} "
+                         f"[style=dashed, label={_dot(text)}];")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _mermaid(text: str) -> str:
+    """``text`` inside a quoted Mermaid label: quotes, ``<``/``>`` (read as HTML) and ``#``
+    (which starts an entity) as Mermaid's entity codes, line breaks as spaces."""
+    for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+        text = text.replace(char, code)
+    return " ".join(text.splitlines())
 
 
 def to_mermaid(graph: LineageGraph, *, columns: bool = False) -> str:
@@ -434,12 +526,12 @@ def to_mermaid(graph: LineageGraph, *, columns: bool = False) -> str:
     ids = _ids(graph)
     lines = ["flowchart LR"]
     for ref, v in graph.nodes.items():
-        label = _plain(ref, v).replace("\\n", "<br/>").replace('"', "#quot;")
+        label = "<br/>".join(_mermaid(line) for line in _plain(ref, v))
         lines.append(f'  {ids[ref]}["{label}"]')
     for e in graph.edges:
         lines.append(f"  {ids[e.parent]} --> {ids[e.child]}")
     if columns:
         for ce in graph.column_edges:
-            text = f"{ce.source_column} → {ce.target_column} ({ce.kind.value})".replace('"', "'")
+            text = _mermaid(f"{ce.source_column} → {ce.target_column} ({ce.kind.value})")
             lines.append(f'  {ids[ce.source]} -. "{text}" .-> {ids[ce.target]}')
     return "\n".join(lines)

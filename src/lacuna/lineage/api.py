@@ -44,6 +44,7 @@ from lacuna.lineage.records import (
 )
 from lacuna.lineage.store import LineageStore
 from lacuna.model import utcnow
+from lacuna.redact import redact_text
 
 if TYPE_CHECKING:
     from lacuna.audit.store import AuditStore
@@ -249,7 +250,10 @@ def register_lineage(
         started_at=started, ended_at=utcnow(), purpose=gov.config.purpose,
         method="lacuna.register_lineage",
         code_hash=hashlib.sha256(code.encode()).hexdigest() if code is not None else None,
-        code_text=code if code is not None and len(code) <= CODE_TEXT_LIMIT else None,
+        # kept and sent on (OpenLineage) as text: a password in a connection string or a
+        # key in the script is masked there (the hash is the code's own)
+        code_text=redact_text(code) if code is not None and len(code) <= CODE_TEXT_LIMIT
+        else None,
         libraries=(("lacuna", lacuna_version()),),
     )
     # The caller's word, not a run Lacuna watched: which sources a file came from is a claim

@@ -35,6 +35,7 @@ from lacuna.model import (
     Sensitivity,
     Tier,
 )
+from lacuna.redact import redact_text
 
 PRODUCER = "https://github.com/lacuna-governance/lacuna"
 SCHEMA_BASE = "https://lacuna.dev/spec/facets/1-0-0/"
@@ -214,7 +215,7 @@ def run_to_events(run: Run, *, namespace: str = "lacuna") -> list[event_v2.RunEv
     if run.code_text:
         language = "sql" if "sql" in (run.method + run.operation).lower() else "python"
         job_facets["sourceCode"] = facet_v2.source_code_job.SourceCodeJobFacet(
-            producer=PRODUCER, language=language, sourceCode=run.code_text)
+            producer=PRODUCER, language=language, sourceCode=redact_text(run.code_text))
     job = event_v2.Job(namespace=namespace, name=run.operation, facets=job_facets)
     inputs = [event_v2.InputDataset(namespace=v.dataset.namespace, name=v.dataset.name,
                                     facets=_dataset_facets(v)) for v in run.inputs]
@@ -235,8 +236,9 @@ def run_to_events(run: Run, *, namespace: str = "lacuna") -> list[event_v2.RunEv
         state = event_v2.RunState.COMPLETE
     else:
         state = event_v2.RunState.FAIL
-        message = run.error or (f"denied by policy {run.policy_id}" if run.policy_id
-                                else f"{run.operation} {run.status.value}")
+        message = redact_text(run.error) if run.error else (
+            f"denied by policy {run.policy_id}" if run.policy_id
+            else f"{run.operation} {run.status.value}")
         run_facets["errorMessage"] = facet_v2.error_message_run.ErrorMessageRunFacet(
             producer=PRODUCER, message=message, programmingLanguage="PYTHON")
     end = event_v2.RunEvent(
@@ -268,7 +270,7 @@ class _Pending:
     """The parts of one run gathered from its events (START, RUNNING, COMPLETE, ...)."""
 
     run_id: str
-    job: str = ""
+    job: tuple[str, str] = ("", "")  # the job's namespace and name
     producer: str = ""
     started: datetime | None = None
     ended: datetime | None = None
@@ -323,50 +325,101 @@ def _truthy(value: Any) -> bool:
 
 def _classification(facets: Mapping[str, Any], config: ClassificationConfig,
                     producer: str) -> tuple[Classification, str | None]:
-    """A declared classification from Lacuna's facet, else Floe's, else tags; and a fingerprint."""
+    """A declared classification from every classification the dataset's facets carry, and a
+    fingerprint: Lacuna's facet, else Floe's, else the tags, as the base; the others (Floe's
+    facet and the tags beside Lacuna's, the tags beside Floe's) may only raise it, column by
+    column (:func:`_raised`). Taking the first alone dropped what the others said: an ``ssn``
+    column tagged ``pii`` beside a Floe facet naming only ``email`` was left out."""
+    base: Classification | None = None
+    fp: str | None = None
     lacuna = facets.get(CLASSIFICATION_FACET)
     if isinstance(lacuna, Mapping) and "tier" in lacuna:
-        data = {
-            "tier": lacuna.get("tier"), "tags": lacuna.get("tags") or [],
-            "floor": lacuna.get("floor", "PUBLIC"), "table_tags": lacuna.get("tableTags") or [],
-            "confidence": lacuna.get("confidence", 1.0), "layer": lacuna.get("layer", "declared"),
-            "reasoning": lacuna.get("reasoning") or [], "columns": lacuna.get("columns") or {},
-        }
-        try:
-            fp = lacuna.get("fingerprint")
-            c = Classification.from_dict(data)
-        except Exception as exc:  # ConfigError from the enum parsers, ValueError, TypeError
-            msg = f"facet {CLASSIFICATION_FACET}: {exc}"
-            raise EventError(msg) from None
-        for what, value in (("confidence", c.confidence), *(
-                (f"columns[{name!r}].confidence", col.confidence)
-                for name, col in c.columns.items())):
-            if not 0 <= value <= 1:  # NaN too (Python's JSON reader takes NaN and Infinity)
-                msg = f"facet {CLASSIFICATION_FACET}: {what} is {value!r}, not from 0 to 1"
-                raise EventError(msg)
-        return c, fp if isinstance(fp, str) else None
-    columns: dict[str, ColumnClass] = {}
+        base, fp = _lacuna_facet(lacuna)
+    floe_columns: dict[str, ColumnClass] | None = None
+    tag_columns: dict[str, ColumnClass] = {}
     floe = next((f for k, f in facets.items() if isinstance(f, Mapping) and (
         k in (FLOE_FACET, "floeClassification", "classification")
         or str(f.get("_schemaURL", "")).startswith("https://floe.dev/"))), None)
     reason = f"declared by {producer or 'an OpenLineage producer'}"
     try:
         if floe is not None:
+            floe_columns = {}
             for name, col in _obj(floe.get("columns") or {}, "floe columns").items():
                 col = _obj(col, f"floe column {name!r}")
-                columns[str(name)] = ColumnClass(
+                floe_columns[str(name)] = ColumnClass(
                     classification=ColumnKind.parse(col.get("classification", "public")),
                     pii_type=col.get("pii_type") or None,
                     sensitivity=Sensitivity.parse(col.get("sensitivity", "low")),
                     layer=Layer.DECLARED, reasoning=f"{reason} (Floe classification facet)")
-            return _rollup(columns, config, Tier.PUBLIC, (), reason), None
-        floor, table_tags = _from_tags(facets.get("tags"), columns, reason)
+        floor, table_tags = _from_tags(facets.get("tags"), tag_columns, reason)
     except EventError:
         raise
     except Exception as exc:  # ConfigError: an unknown classification or sensitivity value
         msg = str(exc)
         raise EventError(msg) from None
-    return _rollup(columns, config, floor, table_tags, reason), None
+    if base is None and floe_columns is None:
+        return _rollup(tag_columns, config, floor, table_tags, reason), None
+    if base is None:
+        assert floe_columns is not None
+        base, floe_columns = _rollup(floe_columns, config, Tier.PUBLIC, (), reason), None
+    return _raised(base, (floe_columns or {}, tag_columns), floor, table_tags, config), fp
+
+
+def _lacuna_facet(lacuna: Mapping[str, Any]) -> tuple[Classification, str | None]:
+    data = {
+        "tier": lacuna.get("tier"), "tags": lacuna.get("tags") or [],
+        "floor": lacuna.get("floor", "PUBLIC"), "table_tags": lacuna.get("tableTags") or [],
+        "confidence": lacuna.get("confidence", 1.0), "layer": lacuna.get("layer", "declared"),
+        "reasoning": lacuna.get("reasoning") or [], "columns": lacuna.get("columns") or {},
+    }
+    try:
+        fp = lacuna.get("fingerprint")
+        c = Classification.from_dict(data)
+    except Exception as exc:  # ConfigError from the enum parsers, ValueError, TypeError
+        msg = f"facet {CLASSIFICATION_FACET}: {exc}"
+        raise EventError(msg) from None
+    for what, value in (("confidence", c.confidence), *(
+            (f"columns[{name!r}].confidence", col.confidence)
+            for name, col in c.columns.items())):
+        if not 0 <= value <= 1:  # NaN too (Python's JSON reader takes NaN and Infinity)
+            msg = f"facet {CLASSIFICATION_FACET}: {what} is {value!r}, not from 0 to 1"
+            raise EventError(msg)
+    return c, fp if isinstance(fp, str) else None
+
+
+def _raised(base: Classification, others: Sequence[Mapping[str, ColumnClass]], floor: Tier,
+            table_tags: Sequence[str], config: ClassificationConfig) -> Classification:
+    """``base`` raised by the event's other classifications: each column the stricter of the
+    two (a personal class never traded away: :func:`lacuna.lineage.rules.held`), a column
+    only they name added, a ``tier`` tag above ``base``'s tier a floor, their table tags
+    added. ``base`` itself when they add nothing (Lacuna's own events say the same thing
+    three ways)."""
+    from lacuna.classify.rollup import rollup
+    from lacuna.lineage.rules import held
+    from lacuna.model import unique
+
+    columns = dict(base.columns)
+    raised: list[str] = []
+    for cols in others:
+        for name, col in cols.items():
+            known = columns.get(name)
+            kept = col if known is None else held(known, col, config)
+            if kept != known:
+                columns[name] = kept
+                raised.append(name)
+    floor = floor if floor > base.tier else Tier.PUBLIC
+    added = [t for t in table_tags if t not in base.tags and t not in base.table_tags]
+    if not raised and floor is Tier.PUBLIC and not added:
+        return base
+    said = (f"raised by the event's other classification facets or tags: columns "
+            f"{', '.join(map(repr, unique(raised)))}" if raised else
+            "raised by the event's tags")
+    result = rollup(columns, config, floor=max(base.floor, floor),
+                    extra_tags=unique([*base.table_tags, *table_tags]),
+                    reasoning=[*base.reasoning, said], layer=Layer.DECLARED)
+    return replace(result, tier=max(result.tier, base.tier, floor),
+                   tags=unique([*base.tags, *result.tags]),
+                   confidence=min(result.confidence, base.confidence))
 
 
 def _from_tags(tags_facet: Any, columns: dict[str, ColumnClass],
@@ -511,7 +564,7 @@ def merge_event(pending: dict[str, _Pending], event: Any, config: Classification
         raise EventError(msg)
     earlier = pending.get(rid)
     p = _Pending(run_id=rid) if earlier is None else earlier.copy()
-    p.job = f"{_str(job.get('namespace'), 'job.namespace')}/{_str(job.get('name'), 'job.name')}"
+    p.job = (_str(job.get("namespace"), "job.namespace"), _str(job.get("name"), "job.name"))
     p.producer = producer or p.producer
     if state == "START" or p.started is None or when < p.started:
         p.started = when if state == "START" or p.started is None else min(p.started, when)
@@ -581,7 +634,7 @@ def _finished(p: _Pending) -> Run:
     status = RunStatus.SUCCEEDED if p.state == "COMPLETE" else RunStatus.FAILED
     if lac.get("status") in {s.value for s in RunStatus}:
         status = RunStatus(lac["status"])
-    namespace, _, operation = p.job.partition("/")
+    namespace, operation = p.job  # apart: a namespace holds "/" (spark://host:7077)
     started = p.started or p.ended
     assert started is not None
     ended = p.ended
@@ -609,8 +662,18 @@ def _finished(p: _Pending) -> Run:
         decision_id=text("decisionId"), policy_id=text("policyId"),
         error=text("error") if lac else (p.error if status is not RunStatus.SUCCEEDED else None),
         producer=str(lac.get("runProducer") or p.producer or namespace or "openlineage"),
-        extra=tuple((str(k), v) for k, v in lac.get("extra") or ()),
+        extra=tuple(_pair(p) for p in lac.get("extra") or ()),
     ))
+
+
+def _pair(pair: Any) -> tuple[str, Any]:
+    """A ``lacuna_run.extra`` entry: ``[name, value]``, or ``[name]`` for a null value, which
+    openlineage-python's serialiser leaves out of the list (a run with one was emitted as an
+    event that failed its schema, and its import rejected the whole run)."""
+    if isinstance(pair, list | tuple) and len(pair) == 1:
+        return str(pair[0]), None
+    key, value = pair  # anything else but a pair: ValueError, said as a malformed facet
+    return str(key), value
 
 
 def _fits(run: Run) -> Run:

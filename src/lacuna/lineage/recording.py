@@ -39,6 +39,7 @@ from lacuna.lineage.records import (
 )
 from lacuna.lineage.state import LineageNode, Origins
 from lacuna.model import Classification, Decision, Layer, Operation, utcnow
+from lacuna.redact import redact_text
 
 if TYPE_CHECKING:
     from lacuna.config import ClassificationConfig
@@ -87,12 +88,17 @@ def run_for(
 ) -> Run:
     """The run to record for ``produced`` once its outcome is known.
 
-    A denied run has no outputs (nothing was produced); a failed one keeps its outputs out too
-    (what was written, if anything, is not a trustworthy version) and says why it failed.
-    ``config``: the classification settings, to attribute a projection of a raised input
-    (:func:`output_raise`).
+    A denied or failed run keeps its intended outputs, with the class decided on, for policy
+    improvement (where the data was headed), but no fingerprint, column edges or attribution:
+    the store keeps them with the run, never as the dataset's state (nothing was produced, or
+    what was written, if anything, is not a trustworthy version); a failed run says why it
+    failed. ``config``: the classification settings, to attribute a projection of a raised
+    input (:func:`output_raise`).
     """
-    outputs: tuple[DatasetVersion, ...] = ()
+    outputs: tuple[DatasetVersion, ...] = tuple(
+        DatasetVersion(dataset=ref, classification=as_stored(produced.classification),
+                       columns=produced.columns)
+        for ref in produced.outputs)
     edges: tuple[ColumnEdge, ...] = ()
     if status is RunStatus.SUCCEEDED:
         stored = as_stored(produced.classification)
@@ -125,7 +131,7 @@ def run_for(
         libraries=(("lacuna", lacuna_version()),),
         decision_id=operation.id if decision is not None else None,
         policy_id=decision.policy_id if decision is not None else None,
-        error=f"{type(error).__name__}: {error}" if error is not None else None,
+        error=redact_text(f"{type(error).__name__}: {error}") if error is not None else None,
     )
 
 

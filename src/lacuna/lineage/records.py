@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from lacuna.lineage.attribution import Raised
 from lacuna.model import Classification, utcnow
@@ -70,8 +71,12 @@ class DatasetRef:
         if scheme in ("sqlite", "duckdb"):
             path = parts.path[1:] if parts.path.startswith("//") else parts.path.lstrip("/")
             return cls(scheme, f"{path or ':memory:'}#{table}" if table else path)
-        if scheme == "file":
-            return cls("file", parts.path)
+        if scheme == "file":  # the local file it names, as a path names it (pyarrow writes
+            # file:///d/sub/../out%20x.parquet as /d/out x.parquet; its lineage was kept
+            # under the URL's text, which no read or `lacuna lineage show` of the file finds)
+            if parts.netloc in ("", "localhost"):
+                return cls("file", os.path.abspath(url2pathname(parts.path)))
+            return cls(f"file://{parts.netloc}", parts.path)  # another host's: not ours
         netloc = f"{scheme}://{parts.netloc}"
         name = parts.path.lstrip("/")
         return cls(netloc, f"{name}#{table}" if table else name)

@@ -959,12 +959,15 @@ class LineageStore(Keyed):
             v = graph.nodes.get(ref)
             return v is not None and _carries(v.classification, wanted)
 
+        into: dict[DatasetRef, list[LineageEdge]] = {}  # one pass, not every edge per node
+        for edge in graph.edges:
+            into.setdefault(edge.child, []).append(edge)
         found: set[LineageEdge] = set()
         frontier, reached = [dataset], {dataset}
         while frontier:
             child = frontier.pop()
-            for edge in graph.edges:
-                if edge.child == child and carries(edge.parent):
+            for edge in into.get(child, ()):
+                if carries(edge.parent):
                     found.add(edge)
                     if edge.parent not in reached:
                         reached.add(edge.parent)
