@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import zlib
 
 import pytest
@@ -218,3 +219,82 @@ def test_the_gate_fails_closed_when_it_breaks(gate, monkeypatch):
                                    headers={"accept": "application/json"}, body=CSV))
     assert v.status == 451
     assert "classifier exploded" in json.loads(v.body)["message"]
+
+
+RECORDS = [{"full_name": name, "ssn": ssn, "date_of_birth": dob} for name, ssn, dob in [
+    ("Ana Lopez", "123456789", "1980-01-12"), ("Bo Chen", "234567891", "1975-03-14"),
+    ("Carla Diaz", "345678912", "1991-07-19"), ("Dan Smith", "456789123", "1968-02-11"),
+    ("Eva Novak", "567891234", "1985-09-15"), ("Frank Meyer", "612345678", "1979-04-16"),
+    ("Gina Rossi", "523456789", "1990-05-17"), ("Hugo Kim", "434567891", "1962-06-18")]]
+
+
+def _xml(records: list[dict[str, str]], attributes: bool = False) -> bytes:
+    if attributes:
+        rows = "".join("<c " + " ".join(f'{k}="{v}"' for k, v in r.items()) + "/>"
+                       for r in records)
+    else:
+        rows = "".join("<p:c>" + "".join(f"<p:{k}>{v}</p:{k}>" for k, v in r.items())
+                       + "</p:c>\n" for r in records)
+    return f"<?xml version='1.0'?><export xmlns:p='urn:crm'>{rows}</export>".encode()
+
+
+def _yaml(records: list[dict[str, str]]) -> bytes:
+    return ("customers:\n" + "".join(
+        "- " + "\n  ".join(f"{k}: '{v}'" for k, v in r.items()) + "\n" for r in records)).encode()
+
+
+@pytest.mark.parametrize(("body", "content_type", "prefix"), [
+    (_xml(RECORDS), "application/xml", "export.c."),
+    (_xml(RECORDS, attributes=True), "text/xml", "export.c."),
+    (_xml(RECORDS), "application/soap+xml", "export.c."),
+    (_xml(RECORDS), "text/plain", "export.c."),  # sniffed: it starts with '<'
+    (_yaml(RECORDS), "application/yaml", "customers."),
+])
+def test_xml_and_yaml_records_are_read_by_their_names(gate, body, content_type, prefix):
+    """Records sent as XML or YAML are columns by their element, attribute or key names, as
+    the same records in JSON are: names, SSNs without dashes and birth dates were tokens of
+    free text, and passed as PUBLIC."""
+    p = read_body(body, content_type)
+    assert p.fields[prefix + "ssn"] == tuple(r["ssn"] for r in RECORDS)
+    assert p.fields[prefix + "full_name"][0] == "Ana Lopez"
+    assert "text" in p.fields  # and its text, as before (an e-mail in prose)
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/crm",
+                                   headers={"content-type": content_type}, body=body))
+    assert v.status == 451
+    assert v.decision is not None
+    assert v.decision.operation is not None
+    columns = v.decision.operation.classification.columns
+    assert {prefix + "ssn", prefix + "full_name"} <= set(columns)
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b"<report><region>EU</region><customers>1204</customers><region>US</region>"
+     b"<customers>877</customers></report>", "application/xml"),
+    (b"report:\n- {region: EU, customers: 1204}\n- {region: US, customers: 877}\n",
+     "application/yaml"),
+])
+def test_an_xml_or_yaml_aggregate_passes(gate, body, content_type):
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/crm",
+                                   headers={"content-type": content_type}, body=body))
+    assert v.forward
+    assert v.decision is not None
+    assert v.decision.allowed
+
+
+def test_hostile_xml_and_yaml_are_bounded():
+    """An entity bomb is its text; a cut document is read as far as it parses; YAML aliases
+    that name billions of nodes are walked to a bound; a YAML tag is not constructed."""
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "ana@example.com">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><l>&b;</l>')
+    assert "ana@example.com" in read_body(bomb, "application/xml").fields["text"]
+    cut = read_body(_xml(RECORDS)[:-60], "application/xml", truncated=True)
+    assert cut.fields["export.c.ssn"][:3] == tuple(r["ssn"] for r in RECORDS[:3])
+    aliases = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n"
+        for i in range(9))  # 9 ** 10 leaves
+    start = time.monotonic()
+    assert read_body(aliases.encode(), "application/yaml").format == "yaml"
+    assert time.monotonic() - start < 5
+    assert read_body(b"!!python/object/apply:os.system ['true']\n", "text/yaml").fields == {
+        "text": ("!!python/object/apply:os.system", "true"),
+        "lines": ("!!python/object/apply:os.system ['true']",)}

@@ -1,14 +1,15 @@
 """Request bodies as fields of values: what the proxy classifies.
 
-:func:`read_body` turns an outbound body (JSON, NDJSON, CSV/TSV, form, multipart, text) into a
-:class:`Payload`: field name → the values sent under it, the shape the value recognizers and the
-fingerprint lookup work on. JSON is flattened by path (``customer.email``; list items share their
-parent's path; an object's keys, each once, as ``(keys)``: ``{email: score}`` sends e-mails),
-CSV by header, forms by key (a name without a value under ``(keys)``), multipart part by part
-(a file part by its own content type or its file name's extension, a form field by its name),
-free text as its distinct tokens (``text``) and its lines (``lines``, in pieces). Bytes sent
-are never read as nothing: a CSV that is all header is free text, a multipart body without a
-delimiter of its boundary is unreadable; a value that holds lines is read as a body too.
+:func:`read_body` turns an outbound body (JSON, NDJSON, CSV/TSV, XML, YAML, form, multipart,
+text) into a :class:`Payload`: field name → the values sent under it, the shape the value
+recognizers and the fingerprint lookup work on. JSON is flattened by path (``customer.email``;
+list items share their parent's path; an object's keys, each once, as ``(keys)``: ``{email:
+score}`` sends e-mails), CSV by header, XML and YAML by path too, forms by key (a name without a
+value under ``(keys)``), multipart part by part (a file part by its own content type or its file
+name's extension, a form field by its name), free text as its distinct tokens (``text``) and its
+lines (``lines``, in pieces). Bytes sent are never read as nothing: a CSV that is all header is
+free text, a multipart body without a delimiter of its boundary is unreadable; a value that holds
+lines is read as a body too.
 
 A body cut at ``proxy.max_inspect_bytes`` is read as far as it goes: CSV and NDJSON up to the
 last whole line, JSON (which cannot be parsed cut) as text tokens. What cannot be read at all
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import csv
 import functools
 import io
@@ -241,6 +243,10 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
         return _json(fields, prefix, text, truncated)
     if media in ("text/csv", "application/csv", "text/tab-separated-values"):
         return _csv(fields, prefix, text, truncated, "\t" if "tab" in media else None)
+    if media in ("application/xml", "text/xml") or media.endswith("+xml"):
+        return _xml(fields, prefix, text)
+    if media in _YAML:
+        return _yaml(fields, prefix, text)
     return _sniff(fields, prefix, text, truncated)
 
 
@@ -580,6 +586,79 @@ def _csv(fields: _Fields, prefix: str, text: str, truncated: bool, delimiter: st
     return "csv"
 
 
+def _xml(fields: _Fields, prefix: str, text: str) -> str:
+    """XML: its text as free text (an e-mail in prose), and its elements' text and attributes
+    as values by path, like JSON's (``customers.customer.ssn``; namespaces left out), so a
+    list of records is read by its names: ``<ssn>123456789</ssn>`` is a column ``ssn``. A
+    document cut, or broken, is read as far as it parses."""
+    from xml.etree.ElementTree import ParseError, XMLPullParser
+
+    _tokens(fields, prefix, text)
+    if "<!ENTITY" in text:  # (entities: read as text only; expat refuses their expansion)
+        return "xml"
+    parser = XMLPullParser(events=("start", "end"))
+    path: list[str] = []
+    try:
+        parser.feed(text)
+        parser.close()
+    except ParseError:
+        pass  # what parsed before the error is in the events
+    with contextlib.suppress(ParseError):
+        for event, element in parser.read_events():
+            tag = _local(element.tag)
+            if event == "start":
+                path.append(tag)
+                for name, value in element.attrib.items():
+                    fields.add(_join(prefix, ".".join([*path, _local(name)])), value)
+                continue
+            value = (element.text or "").strip()
+            if value and not len(element):  # a leaf's text (mixed content is in ``text``)
+                fields.add(_join(prefix, ".".join(path)), value)
+            path.pop()
+            element.clear()
+    return "xml"
+
+
+def _local(tag: str) -> str:
+    """An XML name without its namespace (``{urn:x}ssn``, ``x:ssn``: ``ssn``)."""
+    return tag.rpartition("}")[2].rpartition(":")[2]
+
+
+_YAML = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+MAX_YAML_NODES = 200_000  # nodes walked in a YAML document (aliases repeat what they name)
+
+
+def _yaml(fields: _Fields, prefix: str, text: str) -> str:
+    """YAML: its text as free text, and its documents flattened like JSON, by path. Aliases are
+    walked at most :data:`MAX_YAML_NODES` nodes in all (a few aliases can name a document of
+    billions of nodes); past that, the rest is its text."""
+    import yaml
+
+    _tokens(fields, prefix, text)
+    walked = [0]
+
+    def flat(path: str, data: Any) -> None:
+        walked[0] += 1
+        if walked[0] > MAX_YAML_NODES:
+            return
+        if isinstance(data, dict):
+            for key, value in data.items():
+                fields.add_once(_join(path, KEYS), str(key))
+                flat(_join(path, str(key)), value)
+        elif isinstance(data, list):
+            for item in data:
+                flat(path, item)
+        else:
+            fields.add(path, data if isinstance(data, str) else str(data))
+
+    try:
+        for document in yaml.safe_load_all(text):
+            flat(prefix, document)
+    except (yaml.YAMLError, RecursionError):
+        pass  # what loaded before the error is read; the rest is its text
+    return "yaml"
+
+
 def _looks_tabular(text: str) -> str | None:
     lines = [line for line in text.splitlines()[:20] if line.strip()]
     for delimiter in (",", "\t", ";", "|"):
@@ -593,6 +672,8 @@ def _sniff(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         return _json(fields, prefix, text, truncated)
+    if stripped[:1] == "<":  # XML (a SOAP call, an export), HTML: read as XML, and as text
+        return _xml(fields, prefix, text)
     delimiter = _looks_tabular(text)
     if delimiter is not None:
         return _csv(fields, prefix, text, truncated, delimiter)
