@@ -183,6 +183,14 @@ class ProxyServer:
                                   b"(configure this address as your HTTP proxy), or paths "
                                   b"inside a CONNECT tunnel\n", "text/plain")
                 return
+            names = {k.lower() for k, _ in event.headers}
+            if b"transfer-encoding" in names and b"content-length" in names:
+                # two framings: h11 reads the chunks, a server behind may read the length and
+                # take the rest of the body for a request of its own (RFC 9112 6.3: an error)
+                await self._reply(conn, writer, 400, b"lacuna proxy: a request with both "
+                                  b"Transfer-Encoding and Content-Length is refused (RFC 9112 "
+                                  b"6.3; request smuggling): send one of them\n", "text/plain")
+                return
             keep = await self._exchange(conn, reader, writer, event, url, client)
             if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
