@@ -298,3 +298,34 @@ def test_hostile_xml_and_yaml_are_bounded():
     assert read_body(b"!!python/object/apply:os.system ['true']\n", "text/yaml").fields == {
         "text": ("!!python/object/apply:os.system", "true"),
         "lines": ("!!python/object/apply:os.system ['true']",)}
+
+
+def test_values_of_two_columns_in_one_field_take_the_stricter_class(gate):
+    """Ten order ids (an identifier column: PUBLIC) and three customer refs (PII) in one text:
+    the field matched only the column most of its values were seen in, the order ids, and the
+    refs passed as PUBLIC ('13 of 14 values were read from orders.csv')."""
+    from lacuna.proxy.fingerprints import store_for
+
+    store = store_for(gate.gov.config)
+    orders = [f"ORD-{7000 + i}" for i in range(10)]
+    refs = [f"CUST-{i}QX{i * 7}" for i in range(3)]
+    store.record("orders.csv", "order_id", ColumnClass(classification=ColumnKind.IDENTIFIER),
+                 orders)
+    store.record("customers.csv", "customer_ref",
+                 ColumnClass(classification=ColumnKind.PII, pii_type="name"), refs)
+    matches = store.match({"text": ["Shipped", *orders, "for", *refs]})
+    assert {(m.column, m.matched, m.checked) for m in matches} == {
+        ("order_id", 10, 14), ("customer_ref", 3, 14)}
+    url, headers = "https://api.external-service.com/notes", {"content-type": "text/plain"}
+    mixed = gate.check(OutboundRequest(method="POST", url=url, headers=headers, body=(
+        "Shipped " + " ".join(orders) + " for " + " ".join(refs)).encode()))
+    assert mixed.status == 451
+    assert mixed.decision is not None
+    reasons = "\n".join(mixed.decision.operation.classification.reasoning)
+    assert "3 of 14 values were read from customers.csv (column 'customer_ref', pii)" in reasons
+    assert "10 of 14 values were read from orders.csv" in reasons
+    ids = gate.check(OutboundRequest(method="POST", url=url, headers=headers, body=(
+        "Shipped " + " ".join(orders) + " for CUST-0QX0").encode()))  # (one ref: chance)
+    assert ids.forward
+    assert ids.decision is not None
+    assert ids.decision.allowed
