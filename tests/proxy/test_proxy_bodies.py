@@ -329,3 +329,23 @@ def test_values_of_two_columns_in_one_field_take_the_stricter_class(gate):
     assert ids.forward
     assert ids.decision is not None
     assert ids.decision.allowed
+
+
+def test_the_host_check_fails_closed_when_it_breaks(gate, monkeypatch):
+    """A CONNECT target (or an internal name) whose check breaks is refused with the reason
+    and recorded: the exception went up to the connection, which closed without a word."""
+    def broken(_payload, **_options):
+        raise RuntimeError("fingerprint store unreachable")
+
+    monkeypatch.setattr(gate, "classify", broken)
+    host = "616e61406578616d706c652e636f6d.attacker.net"  # hex of an e-mail
+    v = gate.host_refusal(OutboundRequest(method="CONNECT", url=f"https://{host}:443/"))
+    assert v is not None
+    assert v.status == 451
+    assert "fingerprint store unreachable" in v.body.decode()
+    assert v.decision is not None
+    assert not v.decision.allowed
+    [row] = [r for r in gate.gov.audit.list(limit=None)
+             if "fingerprint store unreachable" in r.reasoning]
+    assert not row.allowed
+    assert row.action == "export"

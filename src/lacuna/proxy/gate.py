@@ -170,13 +170,16 @@ class Gate:
         the server of the domain's owner): on the host alone, the destination unresolved
         (external). None when the name carries nothing classified, or the policies allow it.
         Used for a host internal by name (resolved before the decision) and a CONNECT target."""
-        host = read_host(_host(request.url))
-        kept = _suspects(Payload(fields=host, format="host"))
-        if not kept.fields:
-            return None
-        found, seen = self.classify(kept, match_on=host)
-        if found.tier is Tier.PUBLIC and not seen:
-            return None
+        try:
+            host = read_host(_host(request.url))
+            kept = _suspects(Payload(fields=host, format="host"))
+            if not kept.fields:
+                return None
+            found, seen = self.classify(kept, match_on=host)
+            if found.tier is Tier.PUBLIC and not seen:
+                return None
+        except Exception:  # Lacuna failed: check() fails closed on it, recorded, with why
+            log.debug("the host check of %s failed", _redacted(request.url), exc_info=True)
         verdict = self.check(replace(request, addresses=None, body=b"", truncated=False,
                                      spooled=None))
         return None if verdict.forward else verdict
