@@ -349,3 +349,55 @@ def test_the_host_check_fails_closed_when_it_breaks(gate, monkeypatch):
              if "fingerprint store unreachable" in r.reasoning]
     assert not row.allowed
     assert row.action == "export"
+
+
+def test_a_byte_order_mark_names_the_encoding():
+    """JSON after a UTF-8 byte order mark (as Windows tools write it) did not parse and was
+    read as words: records by their names passed as PUBLIC. A UTF-16 body with its mark was
+    binary (refused, however clean)."""
+    records = json.dumps({"customers": RECORDS})
+    bom = read_body(b"\xef\xbb\xbf" + records.encode(), "application/json")
+    assert bom.format == "json"
+    assert bom.fields["customers.ssn"] == tuple(r["ssn"] for r in RECORDS)
+    csv = read_body(b"\xef\xbb\xbfssn,n\n123456789,1\n", "text/csv")
+    assert csv.fields["ssn"] == ("123456789",)  # (not '\ufeffssn')
+    wide = read_body(records.encode("utf-16"), "application/json")
+    assert wide.fields["customers.ssn"] == tuple(r["ssn"] for r in RECORDS)
+    assert read_body(json.dumps({"n": [3]}).encode("utf-32"), "application/json").fields[
+        "n"] == ("3",)
+
+
+@pytest.mark.parametrize(("encoded", "content_type"), [
+    (lambda text: text.encode("utf-16"), "text/csv"),
+    (lambda text: text.encode("utf-16-le"), "text/csv; charset=utf-16-le"),
+    (lambda text: text.encode("cp500"), "text/csv; charset=cp500"),
+])
+def test_a_long_body_in_an_encoding_its_scan_cannot_read_fails_closed(
+        tmp_path, proxy_yaml, encoded, content_type):
+    """The rest of a long body is scanned as UTF-8: UTF-16 or EBCDIC there is noise, so the
+    e-mails past the start of a long UTF-16 CSV were not found and it was forwarded. Such a
+    body is unreadable (proxy.unparsed); the same body in UTF-8 is scanned and allowed when
+    clean."""
+    from lacuna.config import load_config
+
+    gov = Governor(load_config(proxy_yaml(tmp_path, "{max_inspect_bytes: 4096, "
+                                                    "fingerprints: false}")))
+    gate = Gate(gov)
+    clean = "region,n\n" + "".join(f"EU,{i}\n" for i in range(2000))
+    leak = clean + "".join(f"EU,user{i}@example.com\n" for i in range(20))
+    try:
+        for text, allowed, encode in ((leak, False, encoded), (clean, True, str.encode)):
+            body = encode(text)
+            spooled = tmp_path / "body"
+            spooled.write_bytes(body)
+            v = gate.check(OutboundRequest(
+                method="POST", url="https://api.external-service.com/up",
+                headers={"content-type": content_type if not allowed else "text/csv"},
+                body=body[:4096], truncated=True, spooled=str(spooled), size=len(body)))
+            assert v.forward is allowed, v.body[:300]
+            assert v.decision is not None
+            assert v.decision.operation is not None
+            why = "\n".join(v.decision.operation.classification.reasoning)
+            assert ("the rest of a long body is scanned as UTF-8" in why) is not allowed
+    finally:
+        gov.close()

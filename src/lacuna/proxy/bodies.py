@@ -233,6 +233,11 @@ def _read_into(fields: _Fields, prefix: str, body: bytes, content_type: str | No
     if text is None:
         unreadable.append(f"{prefix or 'the body'}: binary data ({media or 'no content type'})")
         return "unreadable"
+    codec = _codec(body, options.get("charset"))
+    if truncated and not _ascii_compatible(codec):  # the scan of its rest reads UTF-8
+        unreadable.append(f"{prefix or 'the body'}: {codec} text longer than "
+                          "proxy.max_inspect_bytes (the rest of a long body is scanned as UTF-8)")
+        return "unreadable"
     if media == "application/x-www-form-urlencoded":
         _form(fields, prefix, text)
         return "form"
@@ -505,9 +510,31 @@ def _base32(value: str) -> bytes | None:
         return None
 
 
-def _decode(body: bytes, charset: str | None) -> str | None:
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
+         (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _codec(body: bytes, charset: str | None) -> str:
+    """The encoding ``body`` is read in: its byte order mark's, else ``charset``, else UTF-8."""
+    return next((codec for bom, codec in _BOMS if body.startswith(bom)), charset or "utf-8")
+
+
+@functools.lru_cache(maxsize=64)
+def _ascii_compatible(codec: str) -> bool:
+    """Whether ``codec`` writes ASCII text as ASCII (UTF-8, Latin-1; not UTF-16 or EBCDIC)."""
+    probe = "Ana.Lopez-01@example.com, 555 0199; _=+/%"
     try:
-        text = body.decode(charset or "utf-8")
+        return probe.encode(codec) == probe.encode("ascii")
+    except (LookupError, UnicodeError):
+        return True  # (not a codec: the body was read as UTF-8)
+
+
+def _decode(body: bytes, charset: str | None) -> str | None:
+    """``body`` as text (its byte order mark's encoding, else ``charset``, else UTF-8), or
+    None when it is binary. A mark names the encoding and is not text: JSON after a UTF-8 mark
+    did not parse, and was read as words."""
+    try:
+        text = body.decode(_codec(body, charset))
     except (LookupError, UnicodeDecodeError):
         try:
             text = body.decode("utf-8", errors="strict")
