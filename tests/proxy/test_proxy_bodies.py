@@ -401,3 +401,22 @@ def test_a_long_body_in_an_encoding_its_scan_cannot_read_fails_closed(
             assert ("the rest of a long body is scanned as UTF-8" in why) is not allowed
     finally:
         gov.close()
+
+
+def test_every_value_of_a_json_key_sent_twice_is_read(gate):
+    """``{"ssn": "123456789", "ssn": "-"}``: json.loads keeps the last value, a receiver may
+    keep the first (a streaming parser, one that refuses duplicates into its struct); every
+    value sent is read."""
+    twice = [f'{{"full_name": "{r["full_name"]}", "full_name": "-", "ssn": "{r["ssn"]}", '
+             f'"ssn": "-", "ssn": "n/a", "n": 1}}' for r in RECORDS]
+    body = ("[" + ", ".join(twice) + "]").encode()
+    p = read_body(body, "application/json")
+    assert p.fields["ssn"][:3] == (RECORDS[0]["ssn"], "-", "n/a")
+    assert p.fields["n"] == ("1",) * len(RECORDS)
+    v = gate.check(OutboundRequest(method="POST", url="https://api.external-service.com/crm",
+                                   headers={"content-type": "application/json"}, body=body))
+    assert v.status == 451
+    nd = read_body(b'{"e": "a@x.com", "e": "-"}\n{"e": "b@x.com"}\n', "application/x-ndjson")
+    assert nd.fields["e"] == ("a@x.com", "-", "b@x.com")
+    once = read_body(b'{"a": 1, "b": [2, 3]}', "application/json")  # (no key twice: as before)
+    assert once.fields == {"(keys)": ("a", "b"), "a": ("1",), "b": ("2", "3")}

@@ -548,9 +548,34 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix and name else prefix or name
 
 
+def _json_loads(text: str) -> Any:
+    """JSON as receivers read it, every value of a key sent twice kept (``{"ssn": "123456789",
+    "ssn": "-"}``: a receiver may take the first, where :func:`json.loads` keeps the last)."""
+    return json.loads(text, object_pairs_hook=_all_values)
+
+
+def _all_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    merged = dict(pairs)
+    if len(merged) == len(pairs):
+        return merged
+    merged = {}
+    for key, value in pairs:  # a key sent twice: its values as a list (read under the key)
+        if key in merged:
+            previous = merged[key]
+            merged[key] = _Twice([*previous, value] if isinstance(previous, _Twice)
+                                 else [previous, value])
+        else:
+            merged[key] = value
+    return merged
+
+
+class _Twice(list[Any]):
+    """The values of a key sent more than once in one JSON object."""
+
+
 def _json(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
     try:
-        data = json.loads(text)
+        data = _json_loads(text)
     except ValueError:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > 1 and lines[0].lstrip().startswith("{"):
@@ -583,7 +608,7 @@ def _ndjson(fields: _Fields, prefix: str, text: str, truncated: bool) -> str:
         if not line.strip():
             continue
         try:
-            _flatten(fields, prefix, json.loads(line))
+            _flatten(fields, prefix, _json_loads(line))
         except ValueError:
             _tokens(fields, prefix, line)
     return "ndjson"
