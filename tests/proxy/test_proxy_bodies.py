@@ -420,3 +420,22 @@ def test_every_value_of_a_json_key_sent_twice_is_read(gate):
     assert nd.fields["e"] == ("a@x.com", "-", "b@x.com")
     once = read_body(b'{"a": 1, "b": [2, 3]}', "application/json")  # (no key twice: as before)
     assert once.fields == {"(keys)": ("a", "b"), "a": ("1",), "b": ("2", "3")}
+
+
+def test_a_header_named_for_personal_data_is_a_column(gate):
+    """``X-Customer-Name: Ana Lopez`` or ``X-Date-Of-Birth`` passed, while ``?full_name=`` and
+    ``?date_of_birth=`` were refused: a header became a column only when a value recognizer
+    validated its value. Its name now counts as a column's; ids and keys still pass."""
+    url = "https://api.external-service.com/v1/lookup"
+    for name, value in (("X-Customer-Name", "Ana Lopez"), ("X-Date-Of-Birth", "1980-01-12"),
+                        ("X-Patient-Diagnosis", "E11.9")):
+        v = gate.check(OutboundRequest(method="GET", url=url, headers={name.lower(): value}))
+        assert v.status == 451, name
+        assert v.decision is not None
+        assert f"(header) {name.lower()}" in v.decision.operation.classification.columns
+    ordinary = {"x-api-key": "sk-9f8e7d6c5b4a39281706", "x-request-id": "7d1c9a52e3f04b6e",
+                "x-amz-security-token": "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5ufo6err7O3u7w==",
+                "x-csrf-token": "c2f9a0d1e6b34f7a", "x-customer-id": "10442",
+                "accept": "application/json", "user-agent": "python-requests/2.32.3"}
+    v = gate.check(OutboundRequest(method="GET", url=url, headers=ordinary))
+    assert v.forward, v.body[:300]

@@ -41,6 +41,7 @@ MAX_VALUES_PER_FIELD = 100_000  # classification samples far fewer; fingerprints
 LINE_PIECE = 2000  # free text's lines in pieces the classifier reads whole (it cuts at 2,048)
 LINE_OVERLAP = 100  # pieces overlap, so a value cut at a piece's end is whole in the next
 KEYS = "(keys)"  # the field of a JSON object's keys and of form names sent without a value
+HEADER = "(header) "  # a request header's field: ``(header) x-customer-name``
 HEADER_NAMES = "(header names)"  # the names of the request's headers, each once
 _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
@@ -288,7 +289,7 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, 
     fields = _Fields()
     sent = []
     for name, value in headers:
-        field_name = f"(header) {name.lower()}"
+        field_name = f"{HEADER}{name.lower()}"
         fields.add(field_name, value)  # (one line: the value is its own ``lines``)
         for token in _token_values(value):
             fields.add_once(_join(field_name, "text"), token)

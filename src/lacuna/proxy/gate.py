@@ -38,6 +38,7 @@ from lacuna.errors import GovernanceViolation
 from lacuna.model import (
     Action,
     Classification,
+    ColumnKind,
     Decision,
     Destination,
     FrozenDict,
@@ -48,6 +49,7 @@ from lacuna.model import (
 )
 from lacuna.proxy.bodies import (
     DECODED,
+    HEADER,
     HOST,
     Payload,
     decoded_tokens,
@@ -487,6 +489,7 @@ def _suspects(payload: Payload) -> Payload:
     if not names:
         return payload
     keep = {n for n in payload.fields if DECODED in n}
+    keep.update(n for n in payload.fields if _named_data(n))
     values = [v for vs in payload.fields.values() for v in vs]
     array = pa.array(values, type=pa.string())
     for recognizer in _engine().values:
@@ -504,6 +507,19 @@ def _suspects(payload: Payload) -> Payload:
         extra = _candidates(tuple(sorted({v for vs in payload.fields.values() for v in vs})))
         fields.update({f"(headers and path) {n}": v for n, v in extra.fields.items()})
     return replace(payload, fields=FrozenDict(fields))
+
+
+def _named_data(field_name: str) -> bool:
+    """Whether ``field_name`` is a header whose name says it holds personal, health or
+    financial data (``X-Customer-Name``, ``X-Date-Of-Birth``): classified as a column, as the
+    same name in a body or a query is. Names of ids and credentials (``X-Request-Id``,
+    ``X-Api-Key``) are not: a request's own key is not the data it sends."""
+    from lacuna.classify.heuristic import _by_name, _engine
+
+    if not field_name.startswith(HEADER) or "." in field_name[len(HEADER):]:
+        return False
+    kind = _by_name(field_name[len(HEADER):], _engine().version).classification
+    return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
 
 
 def _joined(a: Classification, b: Classification, where: str) -> Classification:
