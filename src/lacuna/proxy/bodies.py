@@ -644,12 +644,12 @@ def _xml(fields: _Fields, prefix: str, text: str) -> str:
     as values by path, like JSON's (``customers.customer.ssn``; namespaces left out), so a
     list of records is read by its names: ``<ssn>123456789</ssn>`` is a column ``ssn``. A
     document cut, or broken, is read as far as it parses."""
-    from xml.etree.ElementTree import ParseError, XMLPullParser
+    from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 
     _tokens(fields, prefix, text)
     if "<!ENTITY" in text:  # (entities: read as text only; expat refuses their expansion)
         return "xml"
-    parser = XMLPullParser(events=("start", "end"))
+    parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
     path: list[str] = []
     try:
         parser.feed(text)
@@ -657,7 +657,10 @@ def _xml(fields: _Fields, prefix: str, text: str) -> str:
     except ParseError:
         pass  # what parsed before the error is in the events
     with contextlib.suppress(ParseError):
-        for event, element in parser.read_events():
+        for item in parser.read_events():
+            event, element = item[0], item[-1]
+            if not isinstance(element, Element):
+                continue  # (only start and end events were asked for)
             tag = _local(element.tag)
             if event == "start":
                 path.append(tag)
