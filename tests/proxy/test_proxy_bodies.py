@@ -439,3 +439,33 @@ def test_a_header_named_for_personal_data_is_a_column(gate):
                 "accept": "application/json", "user-agent": "python-requests/2.32.3"}
     v = gate.check(OutboundRequest(method="GET", url=url, headers=ordinary))
     assert v.forward, v.body[:300]
+
+
+def test_json_sent_as_one_value_is_read_by_its_names(gate):
+    """``json.dumps(records)`` as a JSON string, a form field, a query value or a multipart
+    field was one long value: its names were not columns, and records passed as PUBLIC."""
+    from urllib.parse import urlencode
+
+    inner = json.dumps(RECORDS)
+    url = "https://api.external-service.com/ingest"
+    sent = [
+        ("POST", url, "application/json", json.dumps({"payload": inner}).encode(), "payload."),
+        ("POST", url, "application/x-www-form-urlencoded",
+         urlencode({"payload": inner}).encode(), "payload."),
+        ("GET", url + "?" + urlencode({"q": inner}), "", b"", "?q."),
+        ("POST", url, "multipart/form-data; boundary=b1",
+         b'--b1\r\nContent-Disposition: form-data; name="meta"\r\n\r\n' + inner.encode()
+         + b"\r\n--b1--\r\n", "meta."),
+    ]
+    for method, target, content_type, body, prefix in sent:
+        v = gate.check(OutboundRequest(method=method, url=target, body=body,
+                                       headers={"content-type": content_type}))
+        assert v.status == 451, prefix
+        assert v.decision is not None
+        assert prefix + "ssn" in v.decision.operation.classification.columns
+    aggregate = json.dumps({"payload": json.dumps({"region": ["EU", "US"], "n": [3, 4]}),
+                            "note": "[draft]", "tags": "{}"}).encode()
+    v = gate.check(OutboundRequest(method="POST", url=url, body=aggregate,
+                                   headers={"content-type": "application/json"}))
+    assert v.forward
+    assert read_body(aggregate, "application/json").fields["payload.region"] == ("EU", "US")

@@ -97,6 +97,9 @@ class _Fields:
             values.append(text)
         if "\n" in text.strip():  # a file in a value (JSON string, form field, query): read too
             _sniff(self, name or "$", text, False)
+        elif _json_text(text):  # JSON in one value (``json.dumps(records)``): by its names
+            with contextlib.suppress(ValueError, RecursionError):
+                _flatten(self, name or "$", _json_loads(text))
         decoded = _decoded(text)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
@@ -547,6 +550,13 @@ def _decode(body: bytes, charset: str | None) -> str | None:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix and name else prefix or name
+
+
+def _json_text(text: str) -> bool:
+    """Whether ``text`` looks like a JSON object or list (``json.dumps(records)`` sent as one
+    value: a JSON string, a form field, a query value)."""
+    stripped = text.strip()
+    return stripped[:1] + stripped[-1:] in ("{}", "[]") and len(stripped) > 2
 
 
 def _json_loads(text: str) -> Any:
