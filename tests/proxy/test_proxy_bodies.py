@@ -469,3 +469,19 @@ def test_json_sent_as_one_value_is_read_by_its_names(gate):
                                    headers={"content-type": "application/json"}))
     assert v.forward
     assert read_body(aggregate, "application/json").fields["payload.region"] == ("EU", "US")
+
+
+def test_csv_values_past_the_headers_names_are_read(gate):
+    """A row longer than its header: the values past the header's names were dropped, so
+    ``id`` over ``1,ana@example.com`` sent only ids, and passed."""
+    body = ("id\n" + "".join(f"{i},{e}\n" for i, e in enumerate(EMAILS))).encode()
+    p = read_body(body, "text/csv")
+    assert p.fields["column_1"] == tuple(EMAILS)
+    url = "https://api.external-service.com/up"
+    v = gate.check(OutboundRequest(method="POST", url=url, body=body,
+                                   headers={"content-type": "text/csv"}))
+    assert v.status == 451
+    clean = ("region\n" + "".join(f"EU,{i},{i * 3}\n" for i in range(20))).encode()
+    assert read_body(clean, "text/csv").fields["column_2"][:2] == ("0", "3")
+    assert gate.check(OutboundRequest(method="POST", url=url, body=clean,
+                                      headers={"content-type": "text/csv"})).forward

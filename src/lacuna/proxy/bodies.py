@@ -641,8 +641,9 @@ def _csv(fields: _Fields, prefix: str, text: str, truncated: bool, delimiter: st
     read = 0
     for row in rows:
         read += 1
-        for name, value in zip(names, row, strict=False):
-            fields.add(_join(prefix, name), value.strip())
+        for i, value in enumerate(row):  # (values past the header's names are sent too)
+            fields.add(_join(prefix, names[i] if i < len(names) else f"column_{i}"),
+                       value.strip())
     if not read:  # all header: what it sends is that line, read as text
         _tokens(fields, prefix, text)
         return "text"
