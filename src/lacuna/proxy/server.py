@@ -107,7 +107,8 @@ class ProxyServer:
         self._gate: Gate | None = None
         self.ca = ca
         self.upstream_ssl = upstream_ssl
-        self.max_inspect_bytes = max_inspect_bytes
+        # (a ceiling below what is held in memory is still the ceiling)
+        self.max_inspect_bytes = min(max_inspect_bytes, max_body_bytes)
         self.max_body_bytes = max_body_bytes
         self.host = host
         self.port = port
