@@ -485,3 +485,26 @@ def test_csv_values_past_the_headers_names_are_read(gate):
     assert read_body(clean, "text/csv").fields["column_2"][:2] == ("0", "3")
     assert gate.check(OutboundRequest(method="POST", url=url, body=clean,
                                       headers={"content-type": "text/csv"})).forward
+
+
+def test_the_destination_is_the_host_connected_to(gate):
+    """A password in the URL and an '@' in its path: the destination was the whole URL
+    redacted, ``https://u:***@localhost/``, so a request to another host (resolved to a
+    private address) was decided, allowed and recorded as one to localhost: addresses made a
+    host internal by themselves. The userinfo is never sent (Host is the rest)."""
+    salaries = json.dumps({"salary": [50000, 62000, 71000]}).encode()
+    headers = {"content-type": "application/json"}
+    sneaky = "http://u:pw@10.1.2.3.nip.io/x@localhost/"
+    assert not gate.internal_by_name(sneaky)
+    v = gate.check(OutboundRequest(method="POST", url=sneaky, headers=headers, body=salaries,
+                                   addresses=("10.1.2.3",)))
+    assert not v.forward
+    assert v.decision is not None
+    assert v.decision.operation.destination.uri == "http://10.1.2.3.nip.io/x@localhost/"
+    plain = "http://u:pw@localhost:8080/x@a.b/"  # the allowed path: localhost, userinfo unsent
+    assert gate.internal_by_name(plain)
+    v = gate.check(OutboundRequest(method="POST", url=plain, headers=headers, body=salaries,
+                                   addresses=("127.0.0.1",)))
+    assert v.forward
+    assert v.decision is not None
+    assert v.decision.operation.destination.uri == "http://localhost:8080/x@a.b/"

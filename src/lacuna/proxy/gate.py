@@ -563,10 +563,13 @@ def _public(address: str) -> bool:
 
 
 def _destination(url: str) -> str:
-    """``scheme://host[:port]/path``: the query is data (inspected), not the destination; a
-    password or token in the userinfo is never shown (it goes into the audit record)."""
+    """``scheme://host[:port]/path``: the query is data (inspected), not the destination; the
+    userinfo is not sent (``Host`` is the rest of the authority) and not shown. Only the path
+    is redacted: redacting the whole URL read ``https://u:pw@evil.com/x@partner.com`` as
+    ``https://u:***@partner.com``, a decision for a host the proxy does not connect to."""
     parts = urlsplit(url)
-    return redact_url(f"{parts.scheme}://{parts.netloc}{parts.path or '/'}")
+    authority = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{authority}{redact_url(parts.path or '/')}"
 
 
 def _host(url: str) -> str:
