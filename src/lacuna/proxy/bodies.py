@@ -47,6 +47,7 @@ _TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|=&]+")
 DECODED = "(decoded)"  # a value's base64, base64url, hex or percent-decoded text, read as a body
 MIN_ENCODED = 12  # characters: shorter encoded values are words and small numbers, not data
 MAX_INFLATED_VALUE = 1024 * 1024  # bytes a compressed encoded value is read to, at most
+MAX_INFLATED_BODY = 4 * 1024 * 1024  # ... and the values of one request, in all
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _BASE32 = re.compile(r"(?:[A-Z2-7]+|[a-z2-7]+)={0,6}")  # one case: a DNS label's, or sent as is
@@ -87,6 +88,7 @@ class _Fields:
         self.data: dict[str, list[str]] = {}
         self.seen: dict[str, set[str]] = {}  # the tokens of free text already added, by field
         self.groups = 0  # groups of sibling values tried as pieces (add_pieces)
+        self.inflated = [0]  # bytes compressed values (base64 of gzip) inflated to, in all
 
     def add(self, name: str, value: Any) -> None:
         if value is None or isinstance(value, (dict, list)):
@@ -100,7 +102,7 @@ class _Fields:
         elif _json_text(text):  # JSON in one value (``json.dumps(records)``): by its names
             with contextlib.suppress(ValueError, RecursionError):
                 _flatten(self, name or "$", _json_loads(text))
-        decoded = _decoded(text)
+        decoded = _decoded(text, inflated=self.inflated)
         if decoded is not None:  # what a receiver decodes it to is what is sent
             _sniff(self, _join(name or "$", DECODED), decoded, False)
 
@@ -111,7 +113,7 @@ class _Fields:
         if self.groups >= MAX_GROUPS:
             return
         self.groups += 1
-        decoded = _pieces_decoded(values)
+        decoded = _pieces_decoded(values, self.inflated)
         if decoded is not None:
             _sniff(self, _join(name, DECODED), decoded, False)
 
@@ -386,7 +388,7 @@ def decoded_tokens(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def _pieces_decoded(values: Iterable[str]) -> str | None:
+def _pieces_decoded(values: Iterable[str], inflated: list[int] | None = None) -> str | None:
     """What sibling ``values`` decode to together, when some are shorter than
     :data:`MIN_ENCODED` (longer ones are each decoded alone): joined, then decoded (an encoded
     value cut anywhere), or each decoded to text and the texts joined (each piece encoded
@@ -408,7 +410,7 @@ def _pieces_decoded(values: Iterable[str]) -> str | None:
             or min(len(p) for p in pieces) >= MIN_ENCODED):
         return None
     joined = "".join(pieces)
-    text = _decoded(joined) if "=" not in joined.rstrip("=") else None
+    text = _decoded(joined, inflated=inflated) if "=" not in joined.rstrip("=") else None
     if text is None:
         texts = [t for t in map(_piece_text, pieces) if t is not None]
         text = "".join(texts) if len(texts) >= MIN_PIECES else None
@@ -448,7 +450,8 @@ def _jwt_decoded(value: str) -> str | None:
     return "\n".join(texts) if json_seen else None
 
 
-def _decoded(value: str, *, cut: bool = False) -> str | None:
+def _decoded(value: str, *, cut: bool = False, inflated: list[int] | None = None
+             ) -> str | None:
     """``value`` decoded, when it is all base64, base64url or hex (line breaks aside) of text,
     or holds percent-escapes: what a receiver can decode it to. None when it is none of these
     or decodes to binary (ids, hashes and keys decode to noise). Decoding always shortens a
@@ -473,23 +476,44 @@ def _decoded(value: str, *, cut: bool = False) -> str | None:
                     for ch in text[:4096])
         return text if noise <= 0.1 * min(len(text), 4096) else None
     if raw is not None:
-        return _decode(_uncompressed(raw), None)
+        return _decode(_uncompressed(raw, inflated), None)
     if _PERCENT.search(value):
         return unquote(value)
     return None
 
 
-def _uncompressed(raw: bytes) -> bytes:
+def _uncompressed(raw: bytes, inflated: list[int] | None = None) -> bytes:
     """``raw`` inflated when it is a gzip or zlib stream (``base64(gzip(csv))`` in a JSON
-    field is the CSV to a receiver), up to :data:`MAX_INFLATED_VALUE` bytes; else as it is."""
+    field is the CSV to a receiver), up to :data:`MAX_INFLATED_VALUE` bytes; else as it is.
+    ``inflated`` counts the bytes a body's values inflated to.
+
+    Raises:
+        TooMuchInflated: past :data:`MAX_INFLATED_BODY` in all (the gate fails closed).
+    """
     if raw[:2] == GZIP_MAGIC:
         coding = "gzip"
     elif len(raw) > 2 and raw[0] == 0x78 and (raw[0] << 8 | raw[1]) % 31 == 0:
         coding = "deflate"  # a zlib header: its check bits hold
     else:
         return raw
-    inflated = _inflate(raw, coding, MAX_INFLATED_VALUE)
-    return raw if inflated is None else inflated[0]
+    out = _inflate(raw, coding, MAX_INFLATED_VALUE)
+    if out is None:
+        return raw
+    if inflated is not None:
+        inflated[0] += len(out[0])
+        if inflated[0] > MAX_INFLATED_BODY:
+            raise TooMuchInflated(MAX_INFLATED_BODY)
+    return out[0]
+
+
+class TooMuchInflated(Exception):
+    """A body's compressed values inflate to more than the proxy reads (a few kilobytes of
+    gzip per value, each read to a megabyte, held the decision thread for minutes)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the compressed values of this request (base64 or hex of gzip or "
+                         f"zlib) inflate to more than {limit} bytes in all; send the data "
+                         "uncompressed, or fewer values per request")
 
 
 def _base64(value: str, *, cut: bool = False) -> bytes | None:
