@@ -427,12 +427,15 @@ def test_a_header_named_for_personal_data_is_a_column(gate):
     ``?date_of_birth=`` were refused: a header became a column only when a value recognizer
     validated its value. Its name now counts as a column's; ids and keys still pass."""
     url = "https://api.external-service.com/v1/lookup"
-    for name, value in (("X-Customer-Name", "Ana Lopez"), ("X-Date-Of-Birth", "1980-01-12"),
-                        ("X-Patient-Diagnosis", "E11.9")):
+    for name, value, column in (
+            ("X-Customer-Name", "Ana Lopez", "x-customer-name"),
+            ("X-Date-Of-Birth", "1980-01-12", "x-date-of-birth"),
+            ("X-Patient-Diagnosis", "E11.9", "x-patient-diagnosis"),
+            ("X-Meta", '{"full_name": "Ana Lopez", "n": 1}', "x-meta.full_name")):
         v = gate.check(OutboundRequest(method="GET", url=url, headers={name.lower(): value}))
         assert v.status == 451, name
         assert v.decision is not None
-        assert f"(header) {name.lower()}" in v.decision.operation.classification.columns
+        assert f"(header) {column}" in v.decision.operation.classification.columns
     ordinary = {"x-api-key": "sk-9f8e7d6c5b4a39281706", "x-request-id": "7d1c9a52e3f04b6e",
                 "x-amz-security-token": "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5ufo6err7O3u7w==",
                 "x-csrf-token": "c2f9a0d1e6b34f7a", "x-customer-id": "10442",

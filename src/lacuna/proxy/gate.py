@@ -512,11 +512,12 @@ def _suspects(payload: Payload) -> Payload:
 def _named_data(field_name: str) -> bool:
     """Whether ``field_name`` is a header whose name says it holds personal, health or
     financial data (``X-Customer-Name``, ``X-Date-Of-Birth``): classified as a column, as the
-    same name in a body or a query is. Names of ids and credentials (``X-Request-Id``,
+    same name in a body or a query is; so is a field of a header's JSON value
+    (``X-Meta: {"full_name": ...}``). Names of ids and credentials (``X-Request-Id``,
     ``X-Api-Key``) are not: a request's own key is not the data it sends."""
     from lacuna.classify.heuristic import _by_name, _engine
 
-    if not field_name.startswith(HEADER) or "." in field_name[len(HEADER):]:
+    if not field_name.startswith(HEADER):
         return False
     kind = _by_name(field_name[len(HEADER):], _engine().version).classification
     return kind in (ColumnKind.PII, ColumnKind.PHI, ColumnKind.FINANCIAL)
