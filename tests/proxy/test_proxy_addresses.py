@@ -188,3 +188,27 @@ def test_max_body_bytes_below_max_inspect_bytes_is_the_ceiling(tmp_path, recordi
                           headers={"content-type": "text/csv"}, proxies=proxies, timeout=30)
         assert r.status_code == 200, r.text
         assert [g.body for g in up.got(small)] == [b"region,n\nEU,1\n"]
+
+
+@pytest.mark.parametrize("answer", [b"", b"NOT HTTP AT ALL\r\n\r\n"])
+def test_an_upstream_without_a_valid_response_is_a_502(proxy, answer):
+    """An upstream that closes without answering, or answers what is not HTTP: the client's
+    connection was dropped without a word (the error went up to the connection)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(answer)
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        r = requests.get(f"http://127.0.0.1:{port}/x", proxies={"http": proxy[0]}, timeout=30)
+    finally:
+        thread.join(10)
+        listener.close()
+    assert r.status_code == 502
+    assert f"127.0.0.1:{port} sent no valid response" in r.text

@@ -360,6 +360,14 @@ class ProxyServer:
         try:
             return await self._relay(conn, writer, request, parts, body, spooled,
                                      up_reader, up_writer)
+        except (_Closed, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as exc:
+            if conn.our_state is not h11.SEND_RESPONSE:
+                return False  # the response had begun: the connection ends it
+            shown = redact_url(f"{parts.scheme}://{parts.netloc}")
+            why = "closed the connection" if isinstance(exc, _Closed) else redact_text(exc)
+            message = f"lacuna proxy: {shown} sent no valid response: {why}\n"
+            await self._reply(conn, writer, 502, message.encode(), "text/plain")
+            return False
         finally:
             with contextlib.suppress(Exception):
                 up_writer.close()
