@@ -536,3 +536,17 @@ def test_compressed_values_inflate_to_a_bound_per_request(gate):
                                    headers={"content-type": "application/json"}))
     assert v.status == 451  # (the e-mails)
     assert "inflate to more than" not in v.body.decode()
+
+
+def test_the_record_names_what_the_request_sent(gate):
+    """A request refused for an e-mail in a header was recorded as from 'GET body (empty)'."""
+    url = "https://api.external-service.com/v1"
+    v = gate.check(OutboundRequest(method="GET", url=url, client="10.0.0.5:4242",
+                                   headers={"x-user-email": "ana.lopez@example.com"}))
+    assert v.status == 451
+    assert [s.name for s in v.decision.operation.sources] == [
+        "GET request (headers and path) from 10.0.0.5:4242"]
+    v = gate.check(OutboundRequest(method="POST", url=url, client="10.0.0.5:4242", body=CSV,
+                                   headers={"content-type": "text/csv"}))
+    assert [s.name for s in v.decision.operation.sources] == [
+        "POST request (csv) from 10.0.0.5:4242"]

@@ -248,7 +248,10 @@ class Gate:
         if request.spooled is not None or (payload.truncated and _encoded(request)):
             classification, more = self._beyond(request, classification)
             matches = (*matches, *more)
-        sources = [Source(name=f"{request.method} body ({payload.format}) from "
+        sent = payload.format if payload.format != "empty" else ""
+        if kept.fields:  # (what the request sent besides a body: headers, path, host name)
+            sent = f"{sent}, headers and path" if sent else "headers and path"
+        sources = [Source(name=f"{request.method} request ({sent or 'empty'}) from "
                                f"{request.client or 'a client'}", classification=classification)]
         sources += [Source(name=m.source, classification=classification) for m in matches]
         gov = self.gov
